@@ -1,0 +1,329 @@
+/*
+ * bpool.h - the public interface of libbpool, a buffer pool manager.
+ *
+ * bpool caches the pages of one data file in a fixed set of aligned
+ * in-memory frames.  Every read and write of the file goes through O_DIRECT
+ * and Linux native AIO, so the kernel page cache never holds a second copy.
+ * Pages are replaced by CLOCK-Pro.
+ *
+ * Conventions (they hold for every function below):
+ *  - Every call returns 0 (or a non-negative count) on success and a
+ *    negative error code on failure.  Codes are either a negated errno
+ *    (-EINVAL, -EIO, -ENOSPC, -ENOMEM, ...) or one of the BP_E* codes below.
+ *    bp_strerror() names any of them; bp_errdetail() gives the full story
+ *    of the last failure in the calling thread: the cause and the fix.
+ *  - A failed call has no side effects visible through this API: no page
+ *    is left pinned, latched, half-read or dirty that was not before.
+ *  - All functions are thread-safe unless stated otherwise.  A bp_page
+ *    handle belongs to the thread that pinned it (its latch is a pthread
+ *    rwlock, released by the same thread).
+ *  - The only symbols exported are those starting with bp_ or BP_.
+ *
+ * Quick example:
+ *
+ *     struct bp_options o;  bp_options_init(&o);
+ *     o.flags = BP_CREATE;  o.pool_frames = 1024;
+ *     bp_pool *pool;  bp_page pg;  uint64_t n;
+ *     if (bp_open("data.bp", &o, &pool) < 0) die(bp_errdetail());
+ *     bp_alloc_page(pool, &n, &pg);              // new page, pinned for write
+ *     strcpy(pg.data, "hello");  bp_mark_dirty(&pg);  bp_unpin(&pg);
+ *     bp_pin(pool, n, BP_READ, &pg);             // shared latch
+ *     puts(pg.data);  bp_unpin(&pg);
+ *     bp_sync(pool);  bp_close(pool);            // durable
+ */
+#ifndef BPOOL_H
+#define BPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(BPOOL_BUILDING) && defined(__GNUC__)
+#define BP_API __attribute__((visibility("default")))
+#else
+#define BP_API
+#endif
+
+#define BP_VERSION_MAJOR 0
+#define BP_VERSION_MINOR 1
+#define BP_VERSION_PATCH 0
+#define BP_VERSION_STRING "0.1.0"
+
+/* ------------------------------------------------------------------------
+ * Errors
+ * ---------------------------------------------------------------------- */
+
+/*
+ * bpool's own error codes.  Functions return them negated (-BP_ERANGE).
+ * X(name, value, short message) - the one table that also generates
+ * bp_strerror() and bp_err_name().
+ */
+#define BP_ERRNO_MAP(X)                                                       \
+    X(BP_EFILESIZE, 1000, "data file size is not a multiple of the page size") \
+    X(BP_ENODIRECT, 1001, "file system does not support O_DIRECT")            \
+    X(BP_EPAGESIZE, 1002, "invalid page size")                                \
+    X(BP_EPOOLSIZE, 1003, "invalid pool size")                                \
+    X(BP_ERANGE, 1004, "page number beyond the end of the data file")         \
+    X(BP_ENOFRAME, 1005, "no frame can be freed: every frame is pinned or busy") \
+    X(BP_ENOTWRITE, 1006, "page is pinned for read, not for write")           \
+    X(BP_ENOTPINNED, 1007, "page handle is not pinned")                       \
+    X(BP_EAIO, 1008, "Linux native AIO could not be set up")                  \
+    X(BP_EDURABILITY, 1009, "an earlier fdatasync failed; the pool refuses writes") \
+    X(BP_ETOOMANYPINS, 1010, "too many pins on one page")                     \
+    X(BP_ESHORTIO, 1011, "the device transferred fewer bytes than asked")
+
+enum bp_error {
+#define BP_ERR_ENUM_(name, value, msg) name = value,
+    BP_ERRNO_MAP(BP_ERR_ENUM_)
+#undef BP_ERR_ENUM_
+};
+
+/* Short, static description of any code returned by bpool (negative), or
+ * of a negated errno.  Never NULL; unknown codes give "unknown error". */
+BP_API const char *bp_strerror(int err);
+
+/* Symbolic name of a code: "BP_ERANGE", "EIO", ...; "UNKNOWN" if unknown. */
+BP_API const char *bp_err_name(int err);
+
+/* Detailed message for the most recent failed bpool call in the calling
+ * thread: what went wrong, with the values involved, and what to do about
+ * it.  Valid until the next bpool call in this thread.  "" if none. */
+BP_API const char *bp_errdetail(void);
+
+/* ------------------------------------------------------------------------
+ * Opening and closing a pool
+ * ---------------------------------------------------------------------- */
+
+typedef struct bp_pool bp_pool;
+
+/* bp_options.flags */
+#define BP_CREATE 0x1u /* create the data file if it does not exist */
+#define BP_EXCL   0x2u /* with BP_CREATE: fail with -EEXIST if it exists */
+
+#define BP_DEFAULT_PAGE_SIZE 8192u
+#define BP_DEFAULT_POOL_BYTES (64u << 20)  /* 64 MiB when no size is given */
+#define BP_DEFAULT_QUEUE_DEPTH 64u
+#define BP_DEFAULT_GROW_BYTES (16u << 20)  /* file preallocated 16 MiB ahead */
+#define BP_MIN_FRAMES 4u                   /* CLOCK-Pro needs m_c_min = 2 */
+#define BP_MIN_PAGE_SIZE 4096u
+#define BP_MAX_PAGE_SIZE (1u << 20)
+
+struct bp_options {
+    uint32_t flags;        /* BP_CREATE, BP_EXCL */
+    uint32_t page_size;    /* bytes; power of two in [4096, 1 MiB] and a
+                              multiple of the file system's O_DIRECT
+                              offset alignment; default 8192 */
+    uint32_t pool_frames;  /* frames in the pool; 0: use pool_bytes */
+    uint64_t pool_bytes;   /* pool size in bytes when pool_frames is 0;
+                              0: BP_DEFAULT_POOL_BYTES */
+    uint32_t queue_depth;  /* AIO requests in flight at most; default 64.
+                              If the kernel refuses (aio-max-nr), bp_open
+                              retries with half as many, down to 1. */
+    uint64_t grow_bytes;   /* how far ahead of the last page the file's
+                              blocks are preallocated; default 16 MiB */
+    uint32_t mode;         /* permission bits of a created file; 0600 */
+};
+
+/* Fill *opts with the defaults above. */
+BP_API void bp_options_init(struct bp_options *opts);
+
+/*
+ * Open the data file at path and create a pool over it.
+ * opts may be NULL for the defaults (which do not create the file).
+ *
+ * The file is an array of pages: its size must be a multiple of the page
+ * size.  bpool never truncates or "repairs" a file it did not grow itself.
+ * The file is opened with O_DIRECT; the frame arena is aligned for it.
+ *
+ * Errors: -EINVAL (NULL path or out, unknown flags),
+ *   -BP_EPAGESIZE (not a power of two, outside [4096, 1 MiB], or not a
+ *   multiple of the file system's direct-I/O alignment),
+ *   -BP_EPOOLSIZE (fewer than BP_MIN_FRAMES frames, or too large),
+ *   -ENOENT / -EEXIST / -EACCES / ... (from open(2)),
+ *   -BP_ENODIRECT (the file system refuses or only emulates O_DIRECT, as
+ *   tmpfs does), -BP_EFILESIZE (size not a multiple of the page size),
+ *   -BP_EAIO (io_setup failed even with a queue depth of 1),
+ *   -ENOMEM (frame arena or descriptors could not be allocated).
+ */
+BP_API int bp_open(const char *path, const struct bp_options *opts,
+                   bp_pool **out);
+
+/*
+ * Write back every dirty page, fdatasync the file, free the pool.
+ * The pool is freed even when writing back fails; the error is returned
+ * (the unwritten pages are lost then, as with a failed fsync).
+ * No page may be pinned: pinned pages are a caller bug and give -EBUSY
+ * without closing anything.
+ * Errors: -EINVAL (NULL), -EBUSY (pages still pinned), -EIO, -ENOSPC,
+ *   -BP_EDURABILITY (from writing back or syncing).
+ */
+BP_API int bp_close(bp_pool *pool);
+
+/* ------------------------------------------------------------------------
+ * Pinning pages
+ * ---------------------------------------------------------------------- */
+
+/* Pin modes */
+#define BP_READ  1u /* shared latch: many readers, no writer */
+#define BP_WRITE 2u /* exclusive latch: one writer; may bp_mark_dirty() */
+
+/*
+ * A pinned page.  The caller owns the struct (usually on its stack);
+ * bp_pin() fills it and bp_unpin() empties it.  data, pgno and mode are
+ * for the caller to read; the priv_ fields are bpool's.
+ */
+typedef struct bp_page {
+    void *data;       /* page_size bytes, aligned for O_DIRECT */
+    uint64_t pgno;    /* page number */
+    uint32_t mode;    /* BP_READ or BP_WRITE; 0 when not pinned */
+    uint32_t priv_frame;
+    bp_pool *priv_pool;
+} bp_page;
+
+/*
+ * Pin page pgno and latch its contents in the given mode.  On success
+ * out->data points at the page's bytes, which stay in memory (the frame is
+ * never evicted) until bp_unpin().
+ *
+ * A resident page (a hit) costs a lock-free table probe, one atomic update
+ * of the frame's state word and the latch; no pool-wide lock is taken.
+ * A miss reads the page with one AIO request; threads missing the same
+ * page at once share that one read.  The latch may block while another
+ * thread holds a conflicting latch on the page: pinning pages in a
+ * consistent order is the caller's job, as with any lock.
+ *
+ * Errors: -EINVAL (bad argument or mode), -BP_ERANGE (pgno >= page count),
+ *   -BP_ENOFRAME (the page is not resident and no frame can be freed
+ *   because all are pinned or under I/O; unpin something and retry),
+ *   -BP_ETOOMANYPINS (2^20 - 1 pins on one page), -EIO / -BP_ESHORTIO
+ *   (the read failed; nothing is cached, a later pin reads again),
+ *   -ENOMEM.
+ */
+BP_API int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out);
+
+/*
+ * Release the latch and the pin taken by bp_pin() or bp_alloc_page(), and
+ * clear *page.  Must be called by the thread that pinned.
+ * Errors: -EINVAL (NULL), -BP_ENOTPINNED (the handle is not pinned, e.g.
+ *   unpinned twice).
+ */
+BP_API int bp_unpin(bp_page *page);
+
+/*
+ * Record that the caller changed the page's bytes; they will be written
+ * back before the frame is reused, by bp_flush_page/bp_flush_all/bp_sync,
+ * or at bp_close.
+ * Errors: -EINVAL, -BP_ENOTPINNED, -BP_ENOTWRITE (pinned with BP_READ),
+ *   -BP_EDURABILITY (an fdatasync failed earlier: see bp_sync).
+ */
+BP_API int bp_mark_dirty(bp_page *page);
+
+/*
+ * Extend the data file by one zero-filled page and pin it for write.
+ * *pgno_out receives its number (the old page count).  The file's blocks
+ * are preallocated grow_bytes ahead so that writes never extend the file;
+ * the file's size grows by exactly one page.  The new page is clean: its
+ * zeros are what the file holds.
+ * Errors: -EINVAL, -ENOSPC (the file system is full), -EFBIG,
+ *   -BP_ENOFRAME, -BP_EDURABILITY, -EIO.
+ */
+BP_API int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out);
+
+/* ------------------------------------------------------------------------
+ * Write-back and durability
+ * ---------------------------------------------------------------------- */
+
+/*
+ * Write page pgno back if it is resident and dirty; waits for the write.
+ * Takes the page's shared latch while writing, so it waits for a thread
+ * holding it for write (do not call it on a page you hold for write).
+ * Not durable until bp_sync().  Returns 1 if a write was done, 0 if the
+ * page was clean or not resident.
+ * Errors: -EINVAL, -BP_ERANGE, -EIO, -ENOSPC, -BP_ESHORTIO (the page stays
+ *   dirty).
+ */
+BP_API int bp_flush_page(bp_pool *pool, uint64_t pgno);
+
+/*
+ * Write back every page that is dirty when the call starts and not held
+ * for write by the caller's thread, with up to queue_depth writes in
+ * flight.  Returns the number of pages written.  Pages that fail to write
+ * stay dirty; the first error is returned after the others were tried.
+ * Errors: -EINVAL, -EIO, -ENOSPC, -BP_ESHORTIO.
+ */
+BP_API int bp_flush_all(bp_pool *pool);
+
+/*
+ * bp_flush_all() then fdatasync(): when it returns 0 every change made
+ * before the call is durable.  An fdatasync failure is fatal for
+ * durability: the kernel may have dropped the data, so the pool returns
+ * -BP_EDURABILITY from every later bp_mark_dirty, bp_alloc_page and
+ * bp_sync until it is closed and the data checked.
+ * Errors: as bp_flush_all, plus -BP_EDURABILITY and fdatasync's errno.
+ */
+BP_API int bp_sync(bp_pool *pool);
+
+/* ------------------------------------------------------------------------
+ * Information and statistics
+ * ---------------------------------------------------------------------- */
+
+struct bp_info {
+    uint64_t page_count;     /* pages in the data file */
+    uint32_t page_size;
+    uint32_t frames;         /* frames in the pool */
+    uint32_t queue_depth;    /* AIO depth actually granted by io_setup */
+    uint32_t dio_mem_align;  /* O_DIRECT buffer alignment found */
+    uint32_t dio_offset_align; /* O_DIRECT offset alignment found */
+    uint32_t frame_align;    /* alignment of every frame */
+    int huge_pages;          /* 1 if the arena was advised for THP */
+    const char *align_source;  /* "statx" or "fallback (4096)" */
+    const char *io_engine;   /* "libaio+O_DIRECT" */
+    const char *path;
+};
+
+/* Fill *info.  Errors: -EINVAL. */
+BP_API int bp_info(bp_pool *pool, struct bp_info *info);
+
+/* Number of pages in the data file (0 on NULL). */
+BP_API uint64_t bp_page_count(bp_pool *pool);
+
+/* Page size in bytes (0 on NULL). */
+BP_API uint32_t bp_page_size(bp_pool *pool);
+
+struct bp_stats {
+    uint64_t hits;          /* pins satisfied from memory */
+    uint64_t misses;        /* pins that needed a read */
+    uint64_t reads;         /* page reads completed */
+    uint64_t writes;        /* page writes completed */
+    uint64_t evictions;     /* frames taken from one page for another */
+    uint64_t evict_writes;  /* dirty pages written back by evicting threads */
+    uint64_t io_errors;     /* failed or short reads and writes */
+    uint64_t io_submits;    /* io_submit(2) calls */
+    uint64_t allocs;        /* pages added by bp_alloc_page */
+    uint64_t nofree;        /* pins that failed with -BP_ENOFRAME */
+    uint64_t syncs;         /* successful fdatasync calls */
+    /* Gauges, read at the time of the call. */
+    uint64_t dirty;         /* dirty frames */
+    uint64_t pinned;        /* frames with a pin count above zero */
+    uint64_t resident;      /* frames holding a page */
+    /* CLOCK-Pro (see doc/design.md) */
+    uint64_t hot;           /* resident hot pages */
+    uint64_t cold;          /* resident cold pages */
+    uint64_t nonresident;   /* evicted pages still in their test period */
+    uint64_t cold_target;   /* m_c: frames the policy gives to cold pages */
+};
+
+/* Fill *st with counters since bp_open or bp_stats_reset.
+ * Errors: -EINVAL. */
+BP_API int bp_stats(bp_pool *pool, struct bp_stats *st);
+
+/* Zero the counters (not the gauges).  Errors: -EINVAL. */
+BP_API int bp_stats_reset(bp_pool *pool);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BPOOL_H */

@@ -1,0 +1,60 @@
+/*
+ * aio.h - Linux native AIO (libaio) for the data file: bounded submission,
+ * completion reaping shared by the waiting threads.
+ */
+#ifndef BPOOL_AIO_H
+#define BPOOL_AIO_H
+
+#include <libaio.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct bp__io_batch;
+
+/* One request.  The caller prepares `cb` (io_prep_pread/pwrite/...); the
+ * layer owns cb.data.  After bp__aio_run returns, `res` holds the kernel's
+ * result: bytes transferred, or a negative errno. */
+struct bp__io {
+    struct iocb cb;
+    long res;
+    struct bp__io_batch *batch;  /* set by bp__aio_run (aio->mu) */
+};
+
+struct bp__aio {
+    io_context_t ctx;
+    unsigned depth;              /* io_setup() depth actually granted */
+    pthread_mutex_t mu;          /* protects everything below */
+    unsigned inflight;           /* requests submitted, not yet reaped */
+    bool reaping;                /* a thread is inside io_getevents */
+    struct bp__io_batch *waiting;  /* batches whose threads are asleep */
+    _Atomic uint64_t submits;    /* io_submit calls (statistics) */
+};
+
+/*
+ * io_setup with `depth`, halving on EAGAIN (the system-wide aio-max-nr is
+ * exhausted) down to 1.  *granted receives the depth obtained.  Returns 0,
+ * or the negative errno of the last io_setup attempt.
+ */
+int bp__aio_init(struct bp__aio *aio, unsigned depth, unsigned *granted);
+void bp__aio_destroy(struct bp__aio *aio);
+
+/*
+ * Submit n prepared requests and wait until all have completed.  At most
+ * `depth` requests of the whole pool are in flight; a thread that cannot
+ * submit yet helps reap.  Whichever waiting thread is reaping hands each
+ * completion to its own batch and wakes only that batch's thread.
+ * Returns 0 (look at each ios[i].res) - or, if io_submit itself fails,
+ * the unsubmitted requests get that error in res.
+ */
+int bp__aio_run(struct bp__aio *aio, struct bp__io *ios, size_t n);
+
+/* As bp__aio_run for plain pread/pwrite requests, then finishes short
+ * transfers by resubmitting the rest (a few rounds).  On return each
+ * ios[i].res is the full length or a negative error (-BP_ESHORTIO if the
+ * device kept returning short or zero-length transfers). */
+int bp__aio_run_full(struct bp__aio *aio, struct bp__io *ios, size_t n);
+
+#endif /* BPOOL_AIO_H */

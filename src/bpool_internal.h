@@ -1,0 +1,138 @@
+/*
+ * bpool_internal.h - structures and internal functions shared by the
+ * library's files.  Internal non-static symbols carry a second underscore
+ * (bp__) and are hidden from the shared library's exports.
+ *
+ * Which lock protects a field is said in a trailing comment:
+ *   [const]  set by bp_open, read-only afterwards
+ *   [atomic] C11 atomics; see the rules in doc/locking.md
+ *   [miss]   pool->miss_mu
+ *   [grow]   pool->grow_mu
+ */
+#ifndef BPOOL_INTERNAL_H
+#define BPOOL_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "aio.h"
+#include "bpool.h"
+#include "clockpro.h"
+#include "frame_state.h"
+#include "pagetable.h"
+
+#define BP__NOPAGE UINT64_MAX
+
+/* One frame's descriptor.  The arena holds the bytes; this holds the rest.
+ * Aligned so that two frames' state words never share a cache line. */
+struct bp__frame {
+    _Atomic uint64_t state;      /* [atomic] see frame_state.h */
+    _Atomic uint64_t page;       /* [atomic] page held, or BP__NOPAGE;
+                                    written only under miss lock */
+    pthread_rwlock_t latch;      /* content latch of pinned callers */
+    pthread_mutex_t wait_mu;     /* with wait_cv: threads waiting for a
+                                    read into this frame to finish */
+    pthread_cond_t wait_cv;
+} __attribute__((aligned(64)));
+
+/* Statistics counters (striped; see stats.c). */
+enum bp__counter {
+    BP__C_HITS, BP__C_MISSES, BP__C_READS, BP__C_WRITES, BP__C_EVICTIONS,
+    BP__C_EVICT_WRITES, BP__C_IO_ERRORS, BP__C_ALLOCS, BP__C_NOFREE,
+    BP__C_SYNCS,
+    BP__NCOUNTERS
+};
+
+#define BP__STRIPES 16
+struct bp__stripe {
+    _Atomic uint64_t c[BP__NCOUNTERS];
+} __attribute__((aligned(64)));
+
+/* The data file. */
+struct bp__datafile {
+    int fd;                        /* [const] O_RDWR | O_DIRECT */
+    char *path;                    /* [const] */
+    uint32_t page_size;            /* [const] */
+    uint32_t dio_mem_align;        /* [const] */
+    uint32_t dio_offset_align;     /* [const] */
+    const char *align_source;      /* [const] */
+    _Atomic uint64_t page_count;   /* [atomic] published under grow_mu */
+    uint64_t prealloc_end;         /* [grow] bytes of blocks reserved */
+    uint64_t grow_bytes;           /* [const] */
+};
+
+struct bp_pool {
+    struct bp__datafile file;
+    uint32_t nframes;              /* [const] */
+    uint32_t page_size;            /* [const] */
+    uint32_t frame_align;          /* [const] */
+    int huge_pages;                /* [const] */
+    char *arena;                   /* [const] nframes * page_size bytes */
+    size_t arena_len;              /* [const] mapping length */
+    struct bp__frame *frames;      /* [const] array of nframes */
+
+    pthread_mutex_t miss_mu;       /* page table writers + policy */
+    struct bp__pagetable pt;       /* writers [miss]; lookups lock-free */
+    struct bp__clockpro *policy;   /* [miss] */
+    struct bp__evict_batch *collect; /* [miss] dirty frames met by the
+                                        cold hand during this admission */
+
+    pthread_mutex_t grow_mu;       /* file growth; taken before miss_mu */
+
+    struct bp__aio aio;            /* has its own lock */
+    uint32_t queue_depth;          /* [const] granted depth */
+
+    _Atomic bool durability_lost;  /* [atomic] an fdatasync failed */
+    struct bp__stripe stripes[BP__STRIPES];
+};
+
+/* Dirty frames the cold hand stepped past, pinned, to be written back by
+ * the evicting thread once it has dropped the miss lock. */
+#define BP__EVICT_BATCH 32
+struct bp__evict_batch {
+    uint32_t n;
+    uint32_t frame[BP__EVICT_BATCH];
+};
+
+static inline char *bp__frame_data(const bp_pool *pool, uint32_t f)
+{
+    return pool->arena + (size_t)f * pool->page_size;
+}
+
+/* error.c */
+int bp__fail(int err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* options.c */
+int bp__options_resolve(const struct bp_options *opts, struct bp_options *o);
+uint32_t bp__options_frames(const struct bp_options *o);
+
+/* datafile.c */
+int bp__file_open(struct bp__datafile *df, const char *path,
+                  const struct bp_options *o);
+void bp__file_close(struct bp__datafile *df);
+int bp__file_grow_one(struct bp__datafile *df);
+void bp__file_shrink_one(struct bp__datafile *df);
+
+/* frames.c */
+int bp__frames_create(bp_pool *pool);
+void bp__frames_destroy(bp_pool *pool);
+
+/* pool.c */
+int bp__pin_frame_if_valid(bp_pool *pool, uint32_t f, uint64_t page);
+void bp__unpin_frame(bp_pool *pool, uint32_t f);
+void bp__frame_wake(bp_pool *pool, uint32_t f);
+
+/* flush.c */
+int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
+                     bool evicting);
+int bp__flush_all(bp_pool *pool);
+
+/* stats.c */
+void bp__count(bp_pool *pool, enum bp__counter c, uint64_t n);
+void bp__stats_init(bp_pool *pool);
+
+#endif /* BPOOL_INTERNAL_H */

@@ -1,0 +1,115 @@
+/*
+ * clockpro.h - the CLOCK-Pro replacement policy behind a small interface.
+ *
+ * The policy knows page numbers, frame numbers and its own clock of
+ * entries; it knows nothing of data, latches or I/O.  The pool (pool.c)
+ * and the trace simulator (tools/bpool-sim) drive it through exactly this
+ * interface, so a trace replay measures the code the pool runs.
+ *
+ * Hits never call the policy: the caller sets the frame's reference bit
+ * itself (in the pool, one atomic OR on the frame's state word).  The
+ * policy reads and clears reference bits through bp__cp_frame_ops.
+ *
+ * Concurrency: not thread-safe.  The caller serialises every call (the
+ * pool holds its miss lock); only the reference bits, reached through the
+ * callbacks, may change concurrently.
+ */
+#ifndef BPOOL_CLOCKPRO_H
+#define BPOOL_CLOCKPRO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define BP__CP_NOPAGE UINT64_MAX  /* "no page" for evicted_page */
+#define BP__CP_NOFRAME UINT32_MAX
+
+/* Verdicts of bp__cp_frame_ops.try_evict */
+enum bp__cp_verdict {
+    BP__CP_EVICT = 0,      /* frame claimed: the policy may reuse it */
+    BP__CP_REFERENCED = 1, /* reference bit was set; it is now clear */
+    BP__CP_SKIP = 2        /* cannot be freed now (pinned, I/O, dirty) */
+};
+
+struct bp__cp_frame_ops {
+    /* Atomically: if the frame's reference bit is set, clear it and return
+     * BP__CP_REFERENCED; else if the frame can be freed now, claim it for
+     * the caller (no new pin can succeed) and return BP__CP_EVICT; else
+     * return BP__CP_SKIP, changing nothing. */
+    int (*try_evict)(void *ctx, uint32_t frame);
+    /* Return the frame's reference bit and clear it. */
+    bool (*test_clear_ref)(void *ctx, uint32_t frame);
+    /* Return the frame's reference bit without changing it. */
+    bool (*test_ref)(void *ctx, uint32_t frame);
+};
+
+/* bp__cp_admit flags */
+#define BP__CP_FORCE 0x1u /* if no cold page can be freed, take an
+                             unreferenced, freeable hot page (pool-only) */
+
+/* Entry status, as in ../shared/clockpro.md */
+enum bp__cp_status {
+    BP__CP_OUT = 0,       /* not in the clock */
+    BP__CP_HOT = 1,
+    BP__CP_COLD = 2,      /* resident cold, not in test */
+    BP__CP_COLD_TEST = 3, /* resident cold, in test */
+    BP__CP_NONRES = 4     /* not resident, in test */
+};
+
+struct bp__clockpro;
+
+/* Create a policy for `frames` frames (>= 4), all initially free, with at
+ * most nonres_cap non-resident entries (the paper uses frames).
+ * Returns 0, -EINVAL or -ENOMEM. */
+int bp__cp_create(uint32_t frames, uint32_t nonres_cap,
+                  const struct bp__cp_frame_ops *ops, void *ctx,
+                  struct bp__clockpro **out);
+void bp__cp_destroy(struct bp__clockpro *cp);
+
+/*
+ * A miss on `page` (not resident): Access(p) steps 2-4 of clockpro.md.
+ * Finds a frame - a free one, or one freed by running the cold hand - and
+ * makes page resident in it with its reference bit clear (the caller must
+ * have cleared the bit of a freshly claimed frame; the policy clears it via
+ * test_clear_ref as well).
+ *
+ * On success returns 0 with *frame set and *evicted_page set to the page
+ * that occupied the frame (BP__CP_NOPAGE if the frame was free).
+ * When the cold hand has stepped past every resident cold page (one full
+ * revolution) without freeing a frame, it gives up: -BP_ENOFRAME, and page
+ * is not admitted.  With BP__CP_FORCE it then first tries the hot pages.
+ */
+int bp__cp_admit(struct bp__clockpro *cp, uint64_t page, uint32_t flags,
+                 uint32_t *frame, uint64_t *evicted_page);
+
+/* Remove the resident page in `frame` from the clock and return the frame
+ * to the free list (e.g. its read failed).  No effect on m_c. */
+void bp__cp_forget(struct bp__clockpro *cp, uint32_t frame);
+
+/* Page held by `frame`, or BP__CP_NOPAGE if the frame is free. */
+uint64_t bp__cp_frame_page(const struct bp__clockpro *cp, uint32_t frame);
+
+struct bp__cp_counts {
+    uint32_t frames;     /* m */
+    uint32_t free;       /* free frames */
+    uint32_t hot;        /* resident hot */
+    uint32_t cold;       /* resident cold (COLD + COLD_TEST) */
+    uint32_t nonres;     /* NONRES entries */
+    uint32_t in_test;    /* COLD_TEST + NONRES */
+    uint32_t m_c;        /* target number of cold frames */
+    uint32_t m_c_min, m_c_max;
+};
+void bp__cp_counts(const struct bp__clockpro *cp, struct bp__cp_counts *out);
+
+/* Walk the clock from the oldest entry to the newest (head), calling fn for
+ * each; hand_mask has bit 0 set if hand_hot is on it, bit 1 hand_cold,
+ * bit 2 hand_test.  For the shell's `clock` view and for tests. */
+typedef void (*bp__cp_walk_fn)(void *arg, uint64_t page, uint32_t frame,
+                               enum bp__cp_status status, unsigned hand_mask);
+void bp__cp_walk(const struct bp__clockpro *cp, bp__cp_walk_fn fn, void *arg);
+
+/* Check every internal invariant (list links, counts, hands on entries of
+ * their kind, index consistency); returns 0 or a negative line number of
+ * the failed check.  For tests; O(entries). */
+int bp__cp_check(const struct bp__clockpro *cp);
+
+#endif /* BPOOL_CLOCKPRO_H */

@@ -1,0 +1,209 @@
+/* datafile.c - the data file: opening it for direct I/O, finding its
+ * alignment, checking its size, growing it.
+ *
+ * Alignment.  statx(STATX_DIOALIGN) (Linux 6.1+) says what O_DIRECT needs
+ * for buffers and offsets.  When the file system does not say, tmpfs is
+ * refused (it either rejects O_DIRECT or, since 6.6, accepts it but still
+ * goes through the page cache, which would make bpool a second cache on
+ * top of the first), and anything else is assumed to need 4096.
+ *
+ * Growth.  An O_DIRECT write that extends a file is executed synchronously
+ * inside io_submit (milliseconds: see doc/design.md).  So the file's
+ * blocks are reserved ahead of use with fallocate(FALLOC_FL_KEEP_SIZE),
+ * grow_bytes at a time, and each allocated page extends the size by one
+ * page with ftruncate before anything is written to it: every AIO write
+ * then lands inside the file.  The size is the page count, exactly; it
+ * changes only when a page is allocated.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "bpool_internal.h"
+
+static bool is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
+
+/* Open path, creating it if asked.  *created tells whether this call made
+ * the file (so a later failure can remove it and leave no trace). */
+static int open_file(const char *path, uint32_t flags, uint32_t mode,
+                     bool *created)
+{
+    int base = O_RDWR | O_DIRECT | O_CLOEXEC;
+    *created = false;
+    if (flags & BP_CREATE) {
+        int fd = open(path, base | O_CREAT | O_EXCL, mode ? mode : 0600);
+        if (fd >= 0) {
+            *created = true;
+            return fd;
+        }
+        if (errno != EEXIST || (flags & BP_EXCL))
+            return -errno;
+    }
+    int fd = open(path, base);
+    return fd >= 0 ? fd : -errno;
+}
+
+/* Explain an open(2) failure: cause and fix. */
+static int open_error(const char *path, int err, uint32_t flags)
+{
+    if (err == -EINVAL) {
+        /* EINVAL from open with O_DIRECT: the file system refuses it. */
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            close(fd);
+            return bp__fail(-BP_ENODIRECT, "cannot open %s: the file system "
+                            "refuses O_DIRECT; put the data file on a file "
+                            "system that supports direct I/O (ext4, xfs, btrfs)",
+                            path);
+        }
+    }
+    if (err == -ENOENT && !(flags & BP_CREATE))
+        return bp__fail(err, "cannot open %s: no such file; create it with "
+                        "the BP_CREATE flag (bpool-shell creates it by default)",
+                        path);
+    if (err == -EEXIST)
+        return bp__fail(err, "cannot create %s: it already exists and "
+                        "BP_EXCL was given; remove BP_EXCL to open it", path);
+    return bp__fail(err, "cannot open %s: %s", path, strerror(-err));
+}
+
+/* Fill the alignment fields of df from statx, or refuse the file system. */
+static int probe_alignment(struct bp__datafile *df)
+{
+    struct statx stx;
+    memset(&stx, 0, sizeof(stx));
+    if (statx(df->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+        (stx.stx_mask & STATX_DIOALIGN)) {
+        if (stx.stx_dio_offset_align == 0)
+            return bp__fail(-BP_ENODIRECT, "%s: the file system reports that "
+                            "it cannot do direct I/O on this file; put the "
+                            "data file on ext4, xfs or btrfs", df->path);
+        df->dio_mem_align = stx.stx_dio_mem_align;
+        df->dio_offset_align = stx.stx_dio_offset_align;
+        df->align_source = "statx";
+        return 0;
+    }
+    struct statfs sfs;
+    if (fstatfs(df->fd, &sfs) == 0 && sfs.f_type == TMPFS_MAGIC)
+        return bp__fail(-BP_ENODIRECT, "%s is on tmpfs, which only emulates "
+                        "O_DIRECT through the page cache (pages would be "
+                        "cached twice); put the data file on a disk-backed "
+                        "file system such as ext4 or xfs", df->path);
+    df->dio_mem_align = 4096;
+    df->dio_offset_align = 4096;
+    df->align_source = "fallback (4096)";
+    return 0;
+}
+
+static int check_file(struct bp__datafile *df, const struct bp_options *o)
+{
+    struct stat st;
+    if (fstat(df->fd, &st) < 0)
+        return bp__fail(-errno, "cannot stat %s: %s", df->path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return bp__fail(-EINVAL, "%s is not a regular file; bpool keeps its "
+                        "pages in a regular file", df->path);
+    int r = probe_alignment(df);
+    if (r < 0)
+        return r;
+    if (o->page_size % df->dio_offset_align || o->page_size % df->dio_mem_align)
+        return bp__fail(-BP_EPAGESIZE, "page size %u is not a multiple of "
+                        "the direct-I/O alignment of %s (offset %u, memory "
+                        "%u); use a page size that is", o->page_size, df->path,
+                        df->dio_offset_align, df->dio_mem_align);
+    if ((uint64_t)st.st_size % o->page_size)
+        return bp__fail(-BP_EFILESIZE, "%s is %lld bytes, not a multiple of "
+                        "the page size %u (%lld bytes too many); open it with "
+                        "the page size it was made with, or check that it is "
+                        "a bpool data file - bpool does not truncate it",
+                        df->path, (long long)st.st_size, o->page_size,
+                        (long long)((uint64_t)st.st_size % o->page_size));
+    atomic_init(&df->page_count, (uint64_t)st.st_size / o->page_size);
+    df->prealloc_end = (uint64_t)st.st_size;
+    return 0;
+}
+
+int bp__file_open(struct bp__datafile *df, const char *path,
+                  const struct bp_options *o)
+{
+    bool created;
+    memset(df, 0, sizeof(*df));
+    df->fd = -1;
+    if (!is_pow2(o->page_size) || o->page_size < BP_MIN_PAGE_SIZE ||
+        o->page_size > BP_MAX_PAGE_SIZE)
+        return bp__fail(-BP_EPAGESIZE, "page size %u is invalid: it must be "
+                        "a power of two from %u to %u bytes (default %u)",
+                        o->page_size, BP_MIN_PAGE_SIZE, BP_MAX_PAGE_SIZE,
+                        BP_DEFAULT_PAGE_SIZE);
+    int fd = open_file(path, o->flags, o->mode, &created);
+    if (fd < 0)
+        return open_error(path, fd, o->flags);
+    df->fd = fd;
+    df->page_size = o->page_size;
+    df->grow_bytes = o->grow_bytes ? o->grow_bytes : BP_DEFAULT_GROW_BYTES;
+    df->path = strdup(path);
+    int r = df->path ? check_file(df, o)
+                     : bp__fail(-ENOMEM, "out of memory opening %s", path);
+    if (r < 0) {
+        if (created)
+            unlink(path);
+        bp__file_close(df);
+    }
+    return r;
+}
+
+void bp__file_close(struct bp__datafile *df)
+{
+    if (df->fd >= 0)
+        close(df->fd);
+    df->fd = -1;
+    free(df->path);
+    df->path = NULL;
+}
+
+/* Make room for one more page: reserve blocks ahead if needed, then set
+ * the size.  Caller holds grow_mu and publishes page_count afterwards. */
+int bp__file_grow_one(struct bp__datafile *df)
+{
+    uint64_t n = atomic_load_explicit(&df->page_count, memory_order_relaxed);
+    uint64_t new_size = (n + 1) * df->page_size;
+    if (new_size > df->prealloc_end) {
+        uint64_t len = df->grow_bytes;
+        if (len < new_size - df->prealloc_end)
+            len = new_size - df->prealloc_end;
+        if (fallocate(df->fd, FALLOC_FL_KEEP_SIZE, (off_t)df->prealloc_end,
+                      (off_t)len) == 0) {
+            df->prealloc_end += len;
+        } else if (errno == ENOSPC &&
+                   fallocate(df->fd, FALLOC_FL_KEEP_SIZE, (off_t)(n * df->page_size),
+                             df->page_size) < 0) {
+            return bp__fail(-ENOSPC, "cannot grow %s to %llu pages: the file "
+                            "system is full; free space or move the file",
+                            df->path, (unsigned long long)(n + 1));
+        }
+        /* EOPNOTSUPP etc.: no reservation; ftruncate alone still keeps
+         * writes inside the file. */
+    }
+    if (ftruncate(df->fd, (off_t)new_size) < 0) {
+        int e = errno;
+        return bp__fail(-e, "cannot grow %s to %llu bytes: %s%s", df->path,
+                        (unsigned long long)new_size, strerror(e),
+                        e == ENOSPC ? "; free space on its file system" :
+                        e == EFBIG ? "; the file system's size limit is reached" : "");
+    }
+    return 0;
+}
+
+/* Undo bp__file_grow_one after a failure to use the new page. */
+void bp__file_shrink_one(struct bp__datafile *df)
+{
+    uint64_t n = atomic_load_explicit(&df->page_count, memory_order_relaxed);
+    if (ftruncate(df->fd, (off_t)(n * df->page_size)) < 0) {
+        /* Nothing better to do: the extra zero page is harmless. */
+    }
+}

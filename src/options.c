@@ -1,0 +1,66 @@
+/* options.c - bp_options: defaults, and checking what the caller asked for. */
+#include <errno.h>
+#include <string.h>
+
+#include "bpool_internal.h"
+
+/* Frames are addressed by 32-bit numbers; keep a margin for sentinels. */
+#define MAX_FRAMES (UINT32_MAX / 2)
+
+void bp_options_init(struct bp_options *o)
+{
+    if (!o)
+        return;
+    memset(o, 0, sizeof(*o));
+    o->page_size = BP_DEFAULT_PAGE_SIZE;
+    o->queue_depth = BP_DEFAULT_QUEUE_DEPTH;
+    o->grow_bytes = BP_DEFAULT_GROW_BYTES;
+    o->mode = 0600;
+}
+
+uint32_t bp__options_frames(const struct bp_options *o)
+{
+    if (o->pool_frames)
+        return o->pool_frames;
+    uint64_t bytes = o->pool_bytes ? o->pool_bytes : BP_DEFAULT_POOL_BYTES;
+    uint64_t n = bytes / o->page_size;
+    return n > MAX_FRAMES ? 0 : (uint32_t)n;
+}
+
+/* Copy *opts (or the defaults) into *o with zero fields defaulted, and
+ * check everything that does not depend on the file. */
+int bp__options_resolve(const struct bp_options *opts, struct bp_options *o)
+{
+    bp_options_init(o);
+    if (opts) {
+        *o = *opts;
+        if (!o->page_size)
+            o->page_size = BP_DEFAULT_PAGE_SIZE;
+        if (!o->queue_depth)
+            o->queue_depth = BP_DEFAULT_QUEUE_DEPTH;
+        if (!o->grow_bytes)
+            o->grow_bytes = BP_DEFAULT_GROW_BYTES;
+        if (!o->mode)
+            o->mode = 0600;
+    }
+    if (o->flags & ~(BP_CREATE | BP_EXCL))
+        return bp__fail(-EINVAL, "bp_open: unknown flags 0x%x; use BP_CREATE "
+                        "and BP_EXCL only", o->flags & ~(BP_CREATE | BP_EXCL));
+    if ((o->flags & BP_EXCL) && !(o->flags & BP_CREATE))
+        return bp__fail(-EINVAL, "bp_open: BP_EXCL needs BP_CREATE");
+    if (o->queue_depth > 65536)
+        return bp__fail(-EINVAL, "bp_open: queue depth %u is too large; "
+                        "use at most 65536 (32-128 saturates most devices)",
+                        o->queue_depth);
+    /* The page size itself is checked against the file in datafile.c, but
+     * the frame count derived from it is checked here. */
+    if (o->page_size >= BP_MIN_PAGE_SIZE && !(o->page_size & (o->page_size - 1))) {
+        uint32_t n = bp__options_frames(o);
+        if (n < BP_MIN_FRAMES || n > MAX_FRAMES)
+            return bp__fail(-BP_EPOOLSIZE, "bp_open: the pool size gives %u "
+                            "frames of %u bytes; a pool needs %u to %u frames "
+                            "(set pool_frames or pool_bytes)", n, o->page_size,
+                            BP_MIN_FRAMES, MAX_FRAMES);
+    }
+    return 0;
+}

@@ -1,0 +1,543 @@
+/* pool.c - the buffer pool's entry points: open and close, pin and unpin,
+ * the miss path, page allocation.
+ *
+ * Memory layout.  Frame f's bytes are at arena + f * page_size (frames.c);
+ * its descriptor pool->frames[f] holds the state word (frame_state.h), the
+ * page tag, the content latch and a condition variable for threads waiting
+ * on a read.  The page table (pagetable.c) maps page -> frame; CLOCK-Pro
+ * (clockpro.c) decides which frame a miss gets.
+ *
+ * The hit path (pin_resident) takes no pool-wide lock:
+ *   1. probe the page table without a lock;
+ *   2. check the frame's page tag, then one CAS on its state word that
+ *      adds a pin and sets the reference bit - only if the frame is VALID;
+ *   3. check the page tag again: the frame may have been evicted and
+ *      reused between 1 and 2 (the pin now holds it, so the tag is stable);
+ *   4. take the content latch.
+ *
+ * The miss path (pin_miss) holds the miss lock only while it changes the
+ * page table and the policy, never across I/O:
+ *   1. look the page up again under the lock (the lock-free probe may have
+ *      raced a rebuild, and another thread may have just started the read);
+ *   2. ask CLOCK-Pro for a frame; its cold hand claims a clean, unpinned,
+ *      unreferenced frame by CAS (ops_try_evict), and pins dirty frames it
+ *      passes so this thread can write them back after dropping the lock;
+ *   3. retag the claimed frame: state READING with one pin (ours), page
+ *      tag, page table entry - so other threads missing on the same page
+ *      find it and wait for this one read instead of starting another;
+ *   4. drop the lock, read the page with one AIO request;
+ *   5. on success mark it VALID and wake the waiters; on failure take the
+ *      page out of the table and the policy again, free the frame, wake
+ *      the waiters (they retry and report their own error).
+ *
+ * Invariants: a frame with pins > 0 is never claimed; a dirty frame is
+ * never claimed (it is written back first); a page is in the page table at
+ * most once, and only while a frame is READING or VALID for it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bpool_internal.h"
+
+#define DIRTY_ROUNDS 16  /* admissions retried after writing dirty victims */
+
+enum { PIN_OK = 0, PIN_RETRY = 1, PIN_WAIT = 2 };
+
+/* ---- CLOCK-Pro's view of the frames (all called under the miss lock) - */
+
+static int ops_try_evict(void *ctx, uint32_t f)
+{
+    bp_pool *pool = ctx;
+    _Atomic uint64_t *st = &pool->frames[f].state;
+    uint64_t s = atomic_load(st);
+    for (;;) {
+        if (s & BP__F_REF) {
+            if (atomic_compare_exchange_weak(st, &s, s & ~BP__F_REF))
+                return BP__CP_REFERENCED;
+            continue;
+        }
+        if (bp__pins(s) || !(s & BP__F_VALID) || (s & (BP__F_IO | BP__F_CLAIMED)))
+            return BP__CP_SKIP;
+        if (s & BP__F_DIRTY) {
+            /* Pin it so it stays put; the evicting thread writes it back
+             * once it has dropped the miss lock. */
+            struct bp__evict_batch *c = pool->collect;
+            if (!c || c->n == BP__EVICT_BATCH)
+                return BP__CP_SKIP;
+            if (atomic_compare_exchange_weak(st, &s, s + 1)) {
+                c->frame[c->n++] = f;
+                return BP__CP_SKIP;
+            }
+            continue;
+        }
+        if (atomic_compare_exchange_weak(st, &s, BP__F_CLAIMED))
+            return BP__CP_EVICT;
+    }
+}
+
+static bool ops_test_clear_ref(void *ctx, uint32_t f)
+{
+    bp_pool *pool = ctx;
+    return atomic_fetch_and(&pool->frames[f].state, ~BP__F_REF) & BP__F_REF;
+}
+
+static bool ops_test_ref(void *ctx, uint32_t f)
+{
+    bp_pool *pool = ctx;
+    return atomic_load_explicit(&pool->frames[f].state, memory_order_relaxed) & BP__F_REF;
+}
+
+static const struct bp__cp_frame_ops frame_ops = {
+    .try_evict = ops_try_evict,
+    .test_clear_ref = ops_test_clear_ref,
+    .test_ref = ops_test_ref,
+};
+
+/* ---- Frame helpers ---------------------------------------------------- */
+
+void bp__frame_wake(bp_pool *pool, uint32_t f)
+{
+    struct bp__frame *fr = &pool->frames[f];
+    pthread_mutex_lock(&fr->wait_mu);
+    pthread_cond_broadcast(&fr->wait_cv);
+    pthread_mutex_unlock(&fr->wait_mu);
+}
+
+/* Sleep while frame f is being filled with `page` (READING) or is being
+ * taken from it (CLAIMED).  Whoever ends either state wakes the frame. */
+static void frame_wait(bp_pool *pool, uint32_t f, uint64_t page)
+{
+    struct bp__frame *fr = &pool->frames[f];
+    pthread_mutex_lock(&fr->wait_mu);
+    for (;;) {
+        uint64_t s = atomic_load(&fr->state);
+        if (atomic_load(&fr->page) != page || (s & BP__F_VALID) ||
+            !(s & (BP__F_READING | BP__F_CLAIMED)))
+            break;
+        pthread_cond_wait(&fr->wait_cv, &fr->wait_mu);
+    }
+    pthread_mutex_unlock(&fr->wait_mu);
+}
+
+/* Add a pin to frame f if it is VALID and holds `page`; `ref` also sets the
+ * reference bit (a caller's access, not bpool's own).  Returns PIN_OK,
+ * PIN_WAIT (a read or eviction is under way), PIN_RETRY (the frame holds
+ * another page), or -BP_ETOOMANYPINS. */
+static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page, bool ref)
+{
+    struct bp__frame *fr = &pool->frames[f];
+    uint64_t add = ref ? BP__F_REF : 0;
+    uint64_t s = atomic_load(&fr->state);
+    for (;;) {
+        if (atomic_load(&fr->page) != page)
+            return PIN_RETRY;
+        if (!(s & BP__F_VALID))
+            return (s & (BP__F_READING | BP__F_CLAIMED)) ? PIN_WAIT : PIN_RETRY;
+        if (bp__pins(s) == BP__PIN_MAX)
+            return -BP_ETOOMANYPINS;
+        if (atomic_compare_exchange_weak(&fr->state, &s, (s + 1) | add))
+            break;
+    }
+    /* Step 3 of the hit path: the tag cannot change while we hold a pin. */
+    if (atomic_load(&fr->page) != page) {
+        bp__unpin_frame(pool, f);
+        return PIN_RETRY;
+    }
+    return PIN_OK;
+}
+
+int bp__pin_frame_if_valid(bp_pool *pool, uint32_t f, uint64_t page)
+{
+    return pin_resident(pool, f, page, false) == PIN_OK ? 0 : -1;
+}
+
+void bp__unpin_frame(bp_pool *pool, uint32_t f)
+{
+    atomic_fetch_sub_explicit(&pool->frames[f].state, 1, memory_order_release);
+}
+
+/* ---- The miss path ---------------------------------------------------- */
+
+/* Read page into frame f (pinned by us, READING).  Returns 0 or error. */
+static int read_page(bp_pool *pool, uint32_t f, uint64_t page)
+{
+    struct bp__io io;
+    uint32_t ps = pool->page_size;
+    io_prep_pread(&io.cb, pool->file.fd, bp__frame_data(pool, f), ps,
+                  (long long)(page * ps));
+    int r = bp__aio_run_full(&pool->aio, &io, 1);
+    if (r < 0)
+        return r;
+    return io.res < 0 ? (int)io.res : 0;
+}
+
+/* Undo steps 2-3 of the miss path after a failed read. */
+static void abandon_frame(bp_pool *pool, uint32_t f, uint64_t page)
+{
+    pthread_mutex_lock(&pool->miss_mu);
+    bp__pt_remove(&pool->pt, page);
+    bp__cp_forget(pool->policy, f);
+    atomic_store(&pool->frames[f].page, BP__NOPAGE);
+    atomic_store(&pool->frames[f].state, 0);
+    pthread_mutex_unlock(&pool->miss_mu);
+    bp__frame_wake(pool, f);
+}
+
+/* Steps 1-3 of the miss path (under the miss lock).  Returns PIN_OK with
+ * *fout set, PIN_RETRY (someone else has the page in the table now, or we
+ * wrote back dirty frames and should try again), or an error. */
+static int admit(bp_pool *pool, uint64_t page, int *dirty_rounds, uint32_t *fout)
+{
+    struct bp__evict_batch collect = { .n = 0 };
+    uint64_t victim = BP__CP_NOPAGE;
+    uint32_t f;
+    int r;
+
+    pthread_mutex_lock(&pool->miss_mu);
+    /* Step 1 */
+    if (bp__pt_lookup(&pool->pt, page) != BP__PT_NOTFOUND) {
+        pthread_mutex_unlock(&pool->miss_mu);
+        return PIN_RETRY;
+    }
+    /* Step 2 */
+    pool->collect = &collect;
+    r = bp__cp_admit(pool->policy, page, 0, &f, &victim);
+    if (r == -BP_ENOFRAME && collect.n == 0)
+        r = bp__cp_admit(pool->policy, page, BP__CP_FORCE, &f, &victim);
+    pool->collect = NULL;
+    if (r == 0) {
+        /* Step 3: the frame is CLAIMED or free, so nobody else writes its
+         * state or tag now (doc/locking.md rule 5). */
+        if (victim != BP__CP_NOPAGE) {
+            bp__pt_remove(&pool->pt, victim);
+            bp__count(pool, BP__C_EVICTIONS, 1);
+        }
+        atomic_store(&pool->frames[f].page, page);
+        atomic_store(&pool->frames[f].state, BP__F_READING | 1);
+        bp__pt_insert(&pool->pt, page, f);
+    }
+    pthread_mutex_unlock(&pool->miss_mu);
+
+    if (r == 0 && victim != BP__CP_NOPAGE)
+        bp__frame_wake(pool, f);  /* threads waiting on the victim */
+    if (collect.n > 0) {
+        bp__write_frames(pool, collect.frame, collect.n, true);
+        if (r < 0 && ++*dirty_rounds <= DIRTY_ROUNDS)
+            return PIN_RETRY;
+    }
+    if (r < 0) {
+        bp__count(pool, BP__C_NOFREE, 1);
+        return bp__fail(r, "no frame for page %llu: all %u frames are pinned "
+                        "or under I/O; unpin pages (or use a larger pool) and "
+                        "retry", (unsigned long long)page, pool->nframes);
+    }
+    *fout = f;
+    return PIN_OK;
+}
+
+static int pin_miss(bp_pool *pool, uint64_t page, bool zero_fill,
+                    int *dirty_rounds, uint32_t *fout)
+{
+    uint32_t f = BP__CP_NOFRAME;
+    int r = admit(pool, page, dirty_rounds, &f);
+    if (r != PIN_OK)
+        return r;
+    /* Steps 4-5 */
+    if (zero_fill) {
+        memset(bp__frame_data(pool, f), 0, pool->page_size);
+    } else {
+        r = read_page(pool, f, page);
+        if (r < 0) {
+            abandon_frame(pool, f, page);
+            bp__count(pool, BP__C_IO_ERRORS, 1);
+            return bp__fail(r, "reading page %llu of %s failed: %s; the page "
+                            "is not cached, so a later pin reads it again",
+                            (unsigned long long)page, pool->file.path,
+                            bp_strerror(r));
+        }
+        bp__count(pool, BP__C_MISSES, 1);
+        bp__count(pool, BP__C_READS, 1);
+    }
+    uint64_t s = atomic_load(&pool->frames[f].state);
+    while (!atomic_compare_exchange_weak(&pool->frames[f].state, &s,
+                                         (s | BP__F_VALID) & ~BP__F_READING))
+        ;
+    bp__frame_wake(pool, f);
+    *fout = f;
+    return PIN_OK;
+}
+
+/* Pin page (without latching it).  zero_fill: the page is new, its bytes
+ * are zeros, no read is needed. */
+static int pin_page(bp_pool *pool, uint64_t page, bool zero_fill, uint32_t *fout)
+{
+    int dirty_rounds = 0;
+    for (;;) {
+        uint32_t f = bp__pt_lookup(&pool->pt, page);
+        int r;
+        if (f != BP__PT_NOTFOUND) {
+            r = pin_resident(pool, f, page, true);
+            if (r == PIN_OK) {
+                bp__count(pool, BP__C_HITS, 1);
+                *fout = f;
+                return 0;
+            }
+            if (r < 0)
+                return bp__fail(r, "page %llu already has %u pins; unpin "
+                                "some first", (unsigned long long)page,
+                                (unsigned)BP__PIN_MAX);
+            if (r == PIN_WAIT)
+                frame_wait(pool, f, page);
+            continue;
+        }
+        r = pin_miss(pool, page, zero_fill, &dirty_rounds, &f);
+        if (r == PIN_OK) {
+            *fout = f;
+            return 0;
+        }
+        if (r < 0)
+            return r;
+    }
+}
+
+static void latch(bp_pool *pool, uint32_t f, uint32_t mode)
+{
+    if (mode == BP_WRITE)
+        pthread_rwlock_wrlock(&pool->frames[f].latch);
+    else
+        pthread_rwlock_rdlock(&pool->frames[f].latch);
+}
+
+static void fill_handle(bp_pool *pool, uint32_t f, uint64_t page,
+                        uint32_t mode, bp_page *out)
+{
+    out->data = bp__frame_data(pool, f);
+    out->pgno = page;
+    out->mode = mode;
+    out->priv_frame = f;
+    out->priv_pool = pool;
+}
+
+/* ---- Public: pinning -------------------------------------------------- */
+
+static int check_page(bp_pool *pool, uint64_t page, const char *fn)
+{
+    uint64_t n = atomic_load_explicit(&pool->file.page_count, memory_order_acquire);
+    if (page >= n)
+        return bp__fail(-BP_ERANGE, "%s: page %llu is beyond the end of %s, "
+                        "which has %llu pages (0..%lld); allocate pages with "
+                        "bp_alloc_page first", fn, (unsigned long long)page,
+                        pool->file.path, (unsigned long long)n, (long long)n - 1);
+    return 0;
+}
+
+int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out)
+{
+    uint32_t f;
+    if (!pool || !out)
+        return bp__fail(-EINVAL, "bp_pin: pool and out must not be NULL");
+    if (mode != BP_READ && mode != BP_WRITE)
+        return bp__fail(-EINVAL, "bp_pin: mode %u is invalid; use BP_READ "
+                        "or BP_WRITE", mode);
+    int r = check_page(pool, pgno, "bp_pin");
+    if (r < 0)
+        return r;
+    r = pin_page(pool, pgno, false, &f);
+    if (r < 0)
+        return r;
+    latch(pool, f, mode);
+    fill_handle(pool, f, pgno, mode, out);
+    return 0;
+}
+
+static int check_handle(const bp_page *page, const char *fn)
+{
+    if (!page)
+        return bp__fail(-EINVAL, "%s: page must not be NULL", fn);
+    if (!page->priv_pool || !page->mode)
+        return bp__fail(-BP_ENOTPINNED, "%s: the handle is not pinned (was "
+                        "it unpinned already?); pin the page first", fn);
+    return 0;
+}
+
+int bp_unpin(bp_page *page)
+{
+    int r = check_handle(page, "bp_unpin");
+    if (r < 0)
+        return r;
+    bp_pool *pool = page->priv_pool;
+    uint32_t f = page->priv_frame;
+    pthread_rwlock_unlock(&pool->frames[f].latch);
+    bp__unpin_frame(pool, f);
+    memset(page, 0, sizeof(*page));
+    return 0;
+}
+
+int bp_mark_dirty(bp_page *page)
+{
+    int r = check_handle(page, "bp_mark_dirty");
+    if (r < 0)
+        return r;
+    if (page->mode != BP_WRITE)
+        return bp__fail(-BP_ENOTWRITE, "bp_mark_dirty: page %llu is pinned "
+                        "for read; pin it with BP_WRITE to change it",
+                        (unsigned long long)page->pgno);
+    bp_pool *pool = page->priv_pool;
+    if (atomic_load(&pool->durability_lost))
+        return bp__fail(-BP_EDURABILITY, "bp_mark_dirty: an earlier "
+                        "fdatasync of %s failed, so changes may not reach the "
+                        "disk; close the pool and check the file",
+                        pool->file.path);
+    atomic_fetch_or(&pool->frames[page->priv_frame].state, BP__F_DIRTY);
+    return 0;
+}
+
+int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out)
+{
+    uint32_t f;
+    if (!pool || !pgno_out || !out)
+        return bp__fail(-EINVAL, "bp_alloc_page: arguments must not be NULL");
+    if (atomic_load(&pool->durability_lost))
+        return bp__fail(-BP_EDURABILITY, "bp_alloc_page: an earlier "
+                        "fdatasync of %s failed; close the pool and check "
+                        "the file", pool->file.path);
+    pthread_mutex_lock(&pool->grow_mu);
+    uint64_t n = atomic_load(&pool->file.page_count);
+    int r = bp__file_grow_one(&pool->file);
+    if (r == 0) {
+        /* Page n is not published yet, so nobody else can pin it. */
+        r = pin_page(pool, n, true, &f);
+        if (r < 0)
+            bp__file_shrink_one(&pool->file);
+    }
+    if (r == 0) {
+        latch(pool, f, BP_WRITE);
+        atomic_store_explicit(&pool->file.page_count, n + 1, memory_order_release);
+        bp__count(pool, BP__C_ALLOCS, 1);
+    }
+    pthread_mutex_unlock(&pool->grow_mu);
+    if (r < 0)
+        return r;
+    *pgno_out = n;
+    fill_handle(pool, f, n, BP_WRITE, out);
+    return 0;
+}
+
+/* ---- Public: open, close, information --------------------------------- */
+
+static void pool_free(bp_pool *pool)
+{
+    if (pool->policy)
+        bp__cp_destroy(pool->policy);
+    bp__pt_destroy(&pool->pt);
+    bp__frames_destroy(pool);
+    if (pool->aio.ctx)
+        bp__aio_destroy(&pool->aio);
+    bp__file_close(&pool->file);
+    pthread_mutex_destroy(&pool->miss_mu);
+    pthread_mutex_destroy(&pool->grow_mu);
+    free(pool);
+}
+
+static int setup_aio(bp_pool *pool, unsigned depth)
+{
+    unsigned granted = 0;
+    int r = bp__aio_init(&pool->aio, depth, &granted);
+    if (r < 0)
+        return bp__fail(-BP_EAIO, "io_setup failed (%s) even with a queue "
+                        "depth of 1%s", strerror(-r),
+                        r == -EAGAIN ? ": the system-wide limit "
+                        "/proc/sys/fs/aio-max-nr is used up; raise it (sysctl "
+                        "fs.aio-max-nr) or close other AIO users" :
+                        r == -ENOSYS ? ": the kernel lacks native AIO" : "");
+    pool->queue_depth = granted;
+    return 0;
+}
+
+int bp_open(const char *path, const struct bp_options *opts, bp_pool **out)
+{
+    struct bp_options o;
+    void *mem = NULL;
+    int r;
+
+    if (!path || !out)
+        return bp__fail(-EINVAL, "bp_open: path and out must not be NULL");
+    r = bp__options_resolve(opts, &o);
+    if (r < 0)
+        return r;
+    if (posix_memalign(&mem, 64, sizeof(bp_pool)))
+        return bp__fail(-ENOMEM, "bp_open: out of memory");
+    bp_pool *pool = memset(mem, 0, sizeof(bp_pool));
+    pthread_mutex_init(&pool->miss_mu, NULL);
+    pthread_mutex_init(&pool->grow_mu, NULL);
+    bp__stats_init(pool);
+    atomic_init(&pool->durability_lost, false);
+    pool->file.fd = -1;
+    pool->page_size = o.page_size;
+
+    r = bp__file_open(&pool->file, path, &o);
+    if (r == 0) {
+        pool->nframes = bp__options_frames(&o);
+        r = bp__frames_create(pool);
+    }
+    if (r == 0 && (r = bp__pt_init(&pool->pt, pool->nframes)) < 0)
+        bp__fail(r, "bp_open: out of memory for the page table");
+    if (r == 0 && (r = bp__cp_create(pool->nframes, pool->nframes, &frame_ops,
+                                     pool, &pool->policy)) < 0)
+        bp__fail(r, "bp_open: out of memory for the replacement policy");
+    if (r == 0)
+        r = setup_aio(pool, o.queue_depth);
+    if (r < 0) {
+        pool_free(pool);
+        return r;
+    }
+    *out = pool;
+    return 0;
+}
+
+int bp_close(bp_pool *pool)
+{
+    if (!pool)
+        return bp__fail(-EINVAL, "bp_close: pool must not be NULL");
+    for (uint32_t f = 0; f < pool->nframes; f++) {
+        uint32_t pins = bp__pins(atomic_load(&pool->frames[f].state));
+        if (pins)
+            return bp__fail(-EBUSY, "bp_close: page %llu is still pinned "
+                            "(%u pins); unpin every page before closing",
+                            (unsigned long long)atomic_load(&pool->frames[f].page),
+                            pins);
+    }
+    int r = bp_sync(pool);
+    pool_free(pool);
+    return r;
+}
+
+int bp_info(bp_pool *pool, struct bp_info *info)
+{
+    if (!pool || !info)
+        return bp__fail(-EINVAL, "bp_info: pool and info must not be NULL");
+    memset(info, 0, sizeof(*info));
+    info->page_count = atomic_load(&pool->file.page_count);
+    info->page_size = pool->page_size;
+    info->frames = pool->nframes;
+    info->queue_depth = pool->queue_depth;
+    info->dio_mem_align = pool->file.dio_mem_align;
+    info->dio_offset_align = pool->file.dio_offset_align;
+    info->frame_align = pool->frame_align;
+    info->huge_pages = pool->huge_pages;
+    info->align_source = pool->file.align_source;
+    info->io_engine = "libaio+O_DIRECT";
+    info->path = pool->file.path;
+    return 0;
+}
+
+uint64_t bp_page_count(bp_pool *pool)
+{
+    return pool ? atomic_load(&pool->file.page_count) : 0;
+}
+
+uint32_t bp_page_size(bp_pool *pool)
+{
+    return pool ? pool->page_size : 0;
+}
