@@ -200,7 +200,9 @@ typedef struct bp_page {
  *   because all are pinned or under I/O; unpin something and retry),
  *   -BP_ETOOMANYPINS (2^20 - 1 pins on one page), -EIO / -BP_ESHORTIO
  *   (the read failed; nothing is cached, a later pin reads again),
- *   -ENOMEM.
+ *   -EDEADLK (this thread already holds the page for write: use that pin;
+ *   note that pinning for write a page this thread holds for read blocks
+ *   forever, as with any rwlock), -ENOMEM.
  */
 BP_API int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out);
 
@@ -238,8 +240,9 @@ BP_API int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out);
 
 /*
  * Write page pgno back if it is resident and dirty; waits for the write.
- * Takes the page's shared latch while writing, so it waits for a thread
- * holding it for write (do not call it on a page you hold for write).
+ * Takes the page's shared latch while writing, so it waits for another
+ * thread holding the page for write; if the calling thread holds it for
+ * write itself, nothing is written and 0 is returned (unpin it first).
  * Not durable until bp_sync().  Returns 1 if a write was done, 0 if the
  * page was clean or not resident.
  * Errors: -EINVAL, -BP_ERANGE, -EIO, -ENOSPC, -BP_ESHORTIO (the page stays

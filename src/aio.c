@@ -89,7 +89,8 @@ static void waiting_remove(struct bp__aio *aio, struct bp__io_batch *b)
 static void wake_ready(struct bp__aio *aio)
 {
     for (struct bp__io_batch *w = aio->waiting; w; w = w->next)
-        if (w->remaining == 0 || (w->wants_slot && aio->inflight < aio->depth))
+        if (w->remaining == 0 ||
+            (w->wants_slot && aio->inflight + aio->reserved < aio->depth))
             pthread_cond_signal(&w->cv);
 }
 
@@ -131,26 +132,30 @@ static int run_ptrs(struct bp__aio *aio, struct bp__io *const *v, size_t n)
         v[i]->cb.data = v[i];
     }
     while (b.remaining > 0) {
-        /* Step 1: submit what the depth allows. */
-        if (next < n && aio->inflight < aio->depth) {
+        /* Step 1: submit what the depth allows.  Slots are reserved
+         * while io_submit runs without the lock, but only requests the
+         * kernel accepted count as in flight: a reaper must never wait in
+         * io_getevents for a request whose io_submit may still fail. */
+        unsigned used = aio->inflight + aio->reserved;
+        if (next < n && used < aio->depth) {
             size_t k = n - next;
-            if (k > aio->depth - aio->inflight)
-                k = aio->depth - aio->inflight;
+            if (k > aio->depth - used)
+                k = aio->depth - used;
             if (k > SUBMIT_CHUNK)
                 k = SUBMIT_CHUNK;
             for (size_t j = 0; j < k; j++)
                 cbs[j] = &v[next + j]->cb;
-            aio->inflight += (unsigned)k;  /* reserve before unlocking */
+            aio->reserved += (unsigned)k;
             pthread_mutex_unlock(&aio->mu);
             int r = io_submit(aio->ctx, (long)k, cbs);
             atomic_fetch_add_explicit(&aio->submits, 1, memory_order_relaxed);
             pthread_mutex_lock(&aio->mu);
+            aio->reserved -= (unsigned)k;
             if (r > 0) {
-                aio->inflight -= (unsigned)(k - (size_t)r);
+                aio->inflight += (unsigned)r;
                 next += (size_t)r;
                 eagain = 0;
             } else if (r == -EAGAIN || r == -EINTR || r == 0) {
-                aio->inflight -= (unsigned)k;
                 if (aio->inflight == 0) {
                     if (++eagain > EAGAIN_RETRIES)
                         goto fail_rest;
@@ -161,23 +166,29 @@ static int run_ptrs(struct bp__aio *aio, struct bp__io *const *v, size_t n)
                 }
                 /* Others are in flight: reap below, then retry. */
             } else {
-                aio->inflight -= (unsigned)k;
             fail_rest:
                 for (size_t j = next; j < n; j++)
                     v[j]->res = r ? r : -EAGAIN;
                 b.remaining -= n - next;
                 next = n;
-                wake_ready(aio);  /* slots we reserved are free again */
-                continue;
             }
+            wake_ready(aio);  /* unused reserved slots are free again */
+            if (r > 0)
+                continue;
         }
         if (b.remaining == 0)
             break;
-        /* Step 2: reap ourselves, or sleep while someone else reaps. */
+        /* Step 2: reap ourselves if requests are in the kernel and nobody
+         * reaps them; otherwise sleep until a reaper completes our batch or
+         * a thread leaving io_submit frees a slot for our unsubmitted
+         * requests (wake_ready).  Never wait for reserved slots in
+         * io_getevents: their io_submit may yet fail. */
         if (!aio->reaping && aio->inflight > 0) {
             reap(aio);
             continue;
         }
+        if (next < n && aio->inflight + aio->reserved < aio->depth)
+            continue;
         b.wants_slot = next < n;
         b.next = aio->waiting;
         aio->waiting = &b;

@@ -27,7 +27,8 @@ struct bp__aio {
     io_context_t ctx;
     unsigned depth;              /* io_setup() depth actually granted */
     pthread_mutex_t mu;          /* protects everything below */
-    unsigned inflight;           /* requests submitted, not yet reaped */
+    unsigned inflight;           /* requests in the kernel, not yet reaped */
+    unsigned reserved;           /* slots held by threads inside io_submit */
     bool reaping;                /* a thread is inside io_getevents */
     struct bp__io_batch *waiting;  /* batches whose threads are asleep */
     _Atomic uint64_t submits;    /* io_submit calls (statistics) */

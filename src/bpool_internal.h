@@ -62,6 +62,7 @@ struct bp__datafile {
     _Atomic uint64_t page_count;   /* [atomic] published under grow_mu */
     uint64_t prealloc_end;         /* [grow] bytes of blocks reserved */
     uint64_t grow_bytes;           /* [const] */
+    bool created;                  /* [const] this open created the file */
 };
 
 struct bp_pool {

@@ -82,7 +82,11 @@ int bp__cp_admit(struct bp__clockpro *cp, uint64_t page, uint32_t flags,
                  uint32_t *frame, uint64_t *evicted_page);
 
 /* Remove the resident page in `frame` from the clock and return the frame
- * to the free list (e.g. its read failed).  No effect on m_c. */
+ * to the free list (e.g. its read failed).  No effect on m_c of its own;
+ * but if hand_hot stood on the page, the hand moves on to the next hot page
+ * as after any operation, ending the test periods of the cold pages it
+ * passes, and those adjust m_c as always.  A free or out-of-range frame is
+ * ignored. */
 void bp__cp_forget(struct bp__clockpro *cp, uint32_t frame);
 
 /* Page held by `frame`, or BP__CP_NOPAGE if the frame is free. */

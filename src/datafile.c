@@ -63,8 +63,8 @@ static int open_error(const char *path, int err, uint32_t flags)
         }
     }
     if (err == -ENOENT && !(flags & BP_CREATE))
-        return bp__fail(err, "cannot open %s: no such file; create it with "
-                        "the BP_CREATE flag (bpool-shell creates it by default)",
+        return bp__fail(err, "cannot open %s: no such file; check the path, "
+                        "or pass the BP_CREATE flag to create it",
                         path);
     if (err == -EEXIST)
         return bp__fail(err, "cannot create %s: it already exists and "
@@ -153,6 +153,8 @@ int bp__file_open(struct bp__datafile *df, const char *path,
         if (created)
             unlink(path);
         bp__file_close(df);
+    } else {
+        df->created = created;
     }
     return r;
 }

@@ -21,19 +21,48 @@
 
 #include "bpool_internal.h"
 
-/* Frame f is pinned and shared-latched by us.  If it is dirty, mark it
- * WRITING and clean, prepare the write into *io and return true. */
-static bool begin_write(bp_pool *pool, uint32_t f, struct bp__io *io)
+/* Sleep while another thread's write of frame f is in flight. */
+static void wait_write_done(bp_pool *pool, uint32_t f)
 {
     struct bp__frame *fr = &pool->frames[f];
-    uint64_t s = atomic_fetch_and(&fr->state, ~BP__F_DIRTY);
-    if (!(s & BP__F_DIRTY))
-        return false;
-    atomic_fetch_or(&fr->state, BP__F_WRITING);
+    pthread_mutex_lock(&fr->wait_mu);
+    while (atomic_load(&fr->state) & BP__F_WRITING)
+        pthread_cond_wait(&fr->wait_cv, &fr->wait_mu);
+    pthread_mutex_unlock(&fr->wait_mu);
+}
+
+/* Frame f is pinned and shared-latched by us.  If it is dirty, turn DIRTY
+ * into WRITING in one step, prepare the write into *io and return
+ * PREPARED; CLEAN if there is nothing to write.  If another thread's write
+ * of it is in flight: with `wait`, wait for that write first (a flush or
+ * sync must not report a page clean before its bytes reached the file, and
+ * if that write failed the page is dirty again and ours); without, return
+ * IN_FLIGHT.  Only wait while holding no other WRITING frame: two batches
+ * waiting for each other's unsubmitted writes would never finish. */
+enum { CLEAN = 0, PREPARED = 1, IN_FLIGHT = 2 };
+
+static int begin_write(bp_pool *pool, uint32_t f, struct bp__io *io, bool wait)
+{
+    struct bp__frame *fr = &pool->frames[f];
+    uint64_t s = atomic_load(&fr->state);
+    for (;;) {
+        if (s & BP__F_WRITING) {
+            if (!wait)
+                return IN_FLIGHT;
+            wait_write_done(pool, f);
+            s = atomic_load(&fr->state);
+            continue;
+        }
+        if (!(s & BP__F_DIRTY))
+            return CLEAN;
+        if (atomic_compare_exchange_weak(&fr->state, &s,
+                                         (s & ~BP__F_DIRTY) | BP__F_WRITING))
+            break;
+    }
     uint64_t page = atomic_load(&fr->page);
     io_prep_pwrite(&io->cb, pool->file.fd, bp__frame_data(pool, f),
                    pool->page_size, (long long)(page * pool->page_size));
-    return true;
+    return PREPARED;
 }
 
 /* The write of frame f finished with result res: restore DIRTY on failure,
@@ -55,6 +84,7 @@ static int end_write(bp_pool *pool, uint32_t f, long res, bool evicting)
             bp__count(pool, BP__C_EVICT_WRITES, 1);
     }
     atomic_fetch_and(&fr->state, ~BP__F_WRITING);
+    bp__frame_wake(pool, f);  /* flushers waiting in wait_write_done */
     pthread_rwlock_unlock(&fr->latch);
     bp__unpin_frame(pool, f);
     return r;
@@ -95,10 +125,15 @@ int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
                 busy[nbusy++] = f;
             continue;
         }
-        if (begin_write(pool, f, &ios[nsent]))
+        int b = begin_write(pool, f, &ios[nsent], false);
+        if (b == PREPARED) {
             sent[nsent++] = f;
-        else
+        } else if (b == IN_FLIGHT && !evicting) {
+            pthread_rwlock_unlock(&pool->frames[f].latch);
+            busy[nbusy++] = f;
+        } else {
             release(pool, f);
+        }
     }
     r = bp__aio_run_full(&pool->aio, ios, nsent);
     for (uint32_t j = 0; j < nsent; j++) {
@@ -110,7 +145,8 @@ int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
         else if (e == 0)
             written++;
     }
-    /* Latches that were busy: one at a time, holding no other latch. */
+    /* Frames whose latch was taken or whose write was in flight: one at a
+     * time, holding no other latch and no other WRITING frame. */
     for (uint32_t j = 0; j < nbusy; j++) {
         uint32_t f = busy[j];
         if (pthread_rwlock_rdlock(&pool->frames[f].latch) != 0) {
@@ -118,7 +154,7 @@ int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
             bp__unpin_frame(pool, f);
             continue;
         }
-        if (!begin_write(pool, f, &ios[0])) {
+        if (begin_write(pool, f, &ios[0], true) != PREPARED) {
             release(pool, f);
             continue;
         }
@@ -147,7 +183,7 @@ int bp_flush_page(bp_pool *pool, uint64_t pgno)
     uint32_t f = bp__pt_lookup(&pool->pt, pgno);
     if (f == BP__PT_NOTFOUND || bp__pin_frame_if_valid(pool, f, pgno) < 0)
         return 0;
-    if (!(atomic_load(&pool->frames[f].state) & BP__F_DIRTY)) {
+    if (!(atomic_load(&pool->frames[f].state) & (BP__F_DIRTY | BP__F_WRITING))) {
         bp__unpin_frame(pool, f);
         return 0;
     }
@@ -175,7 +211,7 @@ int bp__flush_all(bp_pool *pool)
         if (f == pool->nframes)
             break;
         uint64_t s = atomic_load(&pool->frames[f].state);
-        if ((s & (BP__F_DIRTY | BP__F_VALID)) != (BP__F_DIRTY | BP__F_VALID))
+        if (!(s & BP__F_VALID) || !(s & (BP__F_DIRTY | BP__F_WRITING)))
             continue;
         if (bp__pin_frame_if_valid(pool, f, atomic_load(&pool->frames[f].page)) == 0)
             batch[n++] = f;

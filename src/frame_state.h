@@ -26,10 +26,10 @@
  *
  * Rule: change the word only with atomic read-modify-write operations
  * (CAS, fetch_or, fetch_and), never with a plain store after a load,
- * because hits and the policy's hands update it concurrently.  The one
- * exception is a frame nobody else can reach: the miss path, holding the
- * miss lock, initialising a frame it has just claimed or taken free
- * (see doc/locking.md, rule 5).
+ * because hits and the policy's hands update it concurrently.  The
+ * exception is a frame nobody else can pin: the miss path, holding the
+ * miss lock, initialising a frame it has just claimed or taken free, or
+ * freeing the frame of a failed read (see doc/locking.md, rule 5).
  */
 #ifndef BPOOL_FRAME_STATE_H
 #define BPOOL_FRAME_STATE_H

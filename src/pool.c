@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bpool_internal.h"
 
@@ -52,13 +53,15 @@ static int ops_try_evict(void *ctx, uint32_t f)
     _Atomic uint64_t *st = &pool->frames[f].state;
     uint64_t s = atomic_load(st);
     for (;;) {
+        /* A pinned or busy frame is stepped past with its status and its
+         * reference bit unchanged (clockpro.md, "What the pool adds"). */
+        if (bp__pins(s) || !(s & BP__F_VALID) || (s & (BP__F_IO | BP__F_CLAIMED)))
+            return BP__CP_SKIP;
         if (s & BP__F_REF) {
             if (atomic_compare_exchange_weak(st, &s, s & ~BP__F_REF))
                 return BP__CP_REFERENCED;
             continue;
         }
-        if (bp__pins(s) || !(s & BP__F_VALID) || (s & (BP__F_IO | BP__F_CLAIMED)))
-            return BP__CP_SKIP;
         if (s & BP__F_DIRTY) {
             /* Pin it so it stays put; the evicting thread writes it back
              * once it has dropped the miss lock. */
@@ -186,10 +189,12 @@ static void abandon_frame(bp_pool *pool, uint32_t f, uint64_t page)
 
 /* Steps 1-3 of the miss path (under the miss lock).  Returns PIN_OK with
  * *fout set, PIN_RETRY (someone else has the page in the table now, or we
- * wrote back dirty frames and should try again), or an error. */
-static int admit(bp_pool *pool, uint64_t page, int *dirty_rounds, uint32_t *fout)
+ * wrote back dirty frames and should try again), or an error.  Dirty frames
+ * the cold hand passed are left pinned in *collect for the caller to write
+ * back after its own read. */
+static int admit(bp_pool *pool, uint64_t page, int *dirty_rounds,
+                 struct bp__evict_batch *collect, uint32_t *fout)
 {
-    struct bp__evict_batch collect = { .n = 0 };
     uint64_t victim = BP__CP_NOPAGE;
     uint32_t f;
     int r;
@@ -201,9 +206,10 @@ static int admit(bp_pool *pool, uint64_t page, int *dirty_rounds, uint32_t *fout
         return PIN_RETRY;
     }
     /* Step 2 */
-    pool->collect = &collect;
+    collect->n = 0;
+    pool->collect = collect;
     r = bp__cp_admit(pool->policy, page, 0, &f, &victim);
-    if (r == -BP_ENOFRAME && collect.n == 0)
+    if (r == -BP_ENOFRAME && collect->n == 0)
         r = bp__cp_admit(pool->policy, page, BP__CP_FORCE, &f, &victim);
     pool->collect = NULL;
     if (r == 0) {
@@ -221,9 +227,11 @@ static int admit(bp_pool *pool, uint64_t page, int *dirty_rounds, uint32_t *fout
 
     if (r == 0 && victim != BP__CP_NOPAGE)
         bp__frame_wake(pool, f);  /* threads waiting on the victim */
-    if (collect.n > 0) {
-        bp__write_frames(pool, collect.frame, collect.n, true);
-        if (r < 0 && ++*dirty_rounds <= DIRTY_ROUNDS)
+    if (r < 0 && collect->n > 0) {
+        /* Every freeable frame was dirty: clean some and try again. */
+        bp__write_frames(pool, collect->frame, collect->n, true);
+        collect->n = 0;
+        if (++*dirty_rounds <= DIRTY_ROUNDS)
             return PIN_RETRY;
     }
     if (r < 0) {
@@ -240,7 +248,8 @@ static int pin_miss(bp_pool *pool, uint64_t page, bool zero_fill,
                     int *dirty_rounds, uint32_t *fout)
 {
     uint32_t f = BP__CP_NOFRAME;
-    int r = admit(pool, page, dirty_rounds, &f);
+    struct bp__evict_batch collect;
+    int r = admit(pool, page, dirty_rounds, &collect, &f);
     if (r != PIN_OK)
         return r;
     /* Steps 4-5 */
@@ -250,6 +259,8 @@ static int pin_miss(bp_pool *pool, uint64_t page, bool zero_fill,
         r = read_page(pool, f, page);
         if (r < 0) {
             abandon_frame(pool, f, page);
+            if (collect.n)
+                bp__write_frames(pool, collect.frame, collect.n, true);
             bp__count(pool, BP__C_IO_ERRORS, 1);
             return bp__fail(r, "reading page %llu of %s failed: %s; the page "
                             "is not cached, so a later pin reads it again",
@@ -264,6 +275,10 @@ static int pin_miss(bp_pool *pool, uint64_t page, bool zero_fill,
                                          (s | BP__F_VALID) & ~BP__F_READING))
         ;
     bp__frame_wake(pool, f);
+    /* Our page first, then the dirty pages the cold hand met, so waiters
+     * for our page do not wait for unrelated writes. */
+    if (collect.n)
+        bp__write_frames(pool, collect.frame, collect.n, true);
     *fout = f;
     return PIN_OK;
 }
@@ -301,12 +316,19 @@ static int pin_page(bp_pool *pool, uint64_t page, bool zero_fill, uint32_t *fout
     }
 }
 
-static void latch(bp_pool *pool, uint32_t f, uint32_t mode)
+/* Take frame f's content latch for a pinned page; on failure drop the pin.
+ * glibc reports EDEADLK when this thread already holds the page for write
+ * (a second latch would deadlock, or silently not be taken). */
+static int latch(bp_pool *pool, uint32_t f, uint64_t page, uint32_t mode)
 {
-    if (mode == BP_WRITE)
-        pthread_rwlock_wrlock(&pool->frames[f].latch);
-    else
-        pthread_rwlock_rdlock(&pool->frames[f].latch);
+    pthread_rwlock_t *l = &pool->frames[f].latch;
+    int e = mode == BP_WRITE ? pthread_rwlock_wrlock(l) : pthread_rwlock_rdlock(l);
+    if (e == 0)
+        return 0;
+    bp__unpin_frame(pool, f);
+    return bp__fail(-e, "cannot latch page %llu: %s%s", (unsigned long long)page,
+                    strerror(e), e == EDEADLK ? "; this thread already holds "
+                    "it for write - use that pin" : "");
 }
 
 static void fill_handle(bp_pool *pool, uint32_t f, uint64_t page,
@@ -326,9 +348,10 @@ static int check_page(bp_pool *pool, uint64_t page, const char *fn)
     uint64_t n = atomic_load_explicit(&pool->file.page_count, memory_order_acquire);
     if (page >= n)
         return bp__fail(-BP_ERANGE, "%s: page %llu is beyond the end of %s, "
-                        "which has %llu pages (0..%lld); allocate pages with "
-                        "bp_alloc_page first", fn, (unsigned long long)page,
-                        pool->file.path, (unsigned long long)n, (long long)n - 1);
+                        "which has %llu pages; valid page numbers are below "
+                        "%llu (allocate pages with bp_alloc_page first)", fn,
+                        (unsigned long long)page, pool->file.path,
+                        (unsigned long long)n, (unsigned long long)n);
     return 0;
 }
 
@@ -344,9 +367,10 @@ int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out)
     if (r < 0)
         return r;
     r = pin_page(pool, pgno, false, &f);
+    if (r == 0)
+        r = latch(pool, f, pgno, mode);
     if (r < 0)
         return r;
-    latch(pool, f, mode);
     fill_handle(pool, f, pgno, mode, out);
     return 0;
 }
@@ -412,7 +436,8 @@ int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out)
             bp__file_shrink_one(&pool->file);
     }
     if (r == 0) {
-        latch(pool, f, BP_WRITE);
+        /* Nobody else knows page n yet: the exclusive latch is free. */
+        latch(pool, f, n, BP_WRITE);
         atomic_store_explicit(&pool->file.page_count, n + 1, memory_order_release);
         bp__count(pool, BP__C_ALLOCS, 1);
     }
@@ -489,6 +514,8 @@ int bp_open(const char *path, const struct bp_options *opts, bp_pool **out)
     if (r == 0)
         r = setup_aio(pool, o.queue_depth);
     if (r < 0) {
+        if (pool->file.created)
+            unlink(path);
         pool_free(pool);
         return r;
     }
