@@ -51,6 +51,10 @@ static int open_file(const char *path, uint32_t flags, uint32_t mode,
 /* Explain an open(2) failure: cause and fix. */
 static int open_error(const char *path, int err, uint32_t flags)
 {
+    struct stat st;
+    if (err == -EINVAL && stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return bp__fail(-EINVAL, "cannot open %s: not a regular file; bpool "
+                        "keeps its pages in a regular file", path);
     if (err == -EINVAL) {
         /* EINVAL from open with O_DIRECT: the file system refuses it. */
         int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -1,0 +1,833 @@
+/* clockpro.c - CLOCK-Pro page replacement (policy only: no data, no I/O, no locks). */
+/*
+ * This file is the whole of CLOCK-Pro as ../shared/clockpro.md settles it,
+ * plus the few things a real pool needs that a trace simulator does not
+ * (pinned frames, forgetting a page whose read failed, forcing out a hot
+ * page).  It never touches page data and never blocks.
+ *
+ * Who calls it.  pool.c calls bp__cp_admit on a miss and bp__cp_forget when
+ * a read fails, always under its miss lock; tools/bpool-sim calls the same
+ * functions from one thread while replaying a trace, so a replay measures
+ * the code the pool runs.  A hit never reaches this file: the caller sets the
+ * frame's reference bit itself, and we read or clear it only through
+ * ops->test_ref / test_clear_ref / try_evict.  That is why nothing here
+ * caches a reference bit for a resident page: the frame's own word is the
+ * only copy.  A NONRES entry has no frame and so its bit is always clear.
+ *
+ * Data layout.  All entries live in one array allocated at create time
+ * (frames + nonres_cap + 1 of them: every resident page, every non-resident
+ * page up to the cap, and the one NONRES entry that exists for an instant
+ * between an eviction and the test-hand step that restores the cap).  The
+ * clock is a circular doubly linked list threaded through the array by
+ * uint32 index.  `head` is the newest entry; head->next wraps round to the
+ * oldest, and `next` always points towards newer entries.  The three hands
+ * move only via `next`: from old towards new, past the head, round to the
+ * oldest again.  Unused entries sit on a free list linked through `next`.
+ * Each entry has one 32-bit field whose meaning follows its status: the
+ * frame number of a resident page, the hash-chain link of a NONRES one
+ * (only NONRES entries are in the page -> entry index; resident pages are
+ * found by frame, and the caller has its own page table for them).  This
+ * keeps an entry at 24 bytes.  Frames have a frame -> entry array and a
+ * stack of free frames, filled so that a cold start hands out frames
+ * 0, 1, 2, ... and a replay is reproducible frame for frame.
+ *
+ * Hands.  A hand is an entry index or NONE.  When the entry under a hand is
+ * unlinked (moved to head or dropped) the hand first steps to that entry's
+ * next, so that it keeps its place in the sweep.  Every operation then ends
+ * by settle(), which moves each hand forward, starting where it stands, to
+ * the nearest entry of its kind (hand_cold: resident cold; hand_hot: HOT,
+ * ending the test period of each cold entry it walks past, as the hot hand
+ * always does; hand_test: in test).  A hand whose kind has no entry is NONE,
+ * and a NONE hand that gets work again starts from the oldest entry.
+ * Every walk is bounded by the clock's length, so a corrupted count can
+ * make a hand wrong but never make a call loop.
+ *
+ * Invariants (bp__cp_check verifies all of them):
+ *  - the list is consistent both ways and holds exactly hot + cold + nonres
+ *    entries, each with a status other than OUT; the counters match;
+ *  - free frames + hot + cold == frames; nonres <= cap between calls;
+ *  - each hand is NONE exactly when no entry of its kind exists, and is
+ *    otherwise on such an entry;
+ *  - the index holds exactly the NONRES entries, each in its page's bucket;
+ *  - frame -> entry and entry -> frame agree; free frames map to NONE;
+ *  - m_c_min <= m_c <= m_c_max.
+ *
+ * What the pool adds (not in the paper, and never exercised by a replay
+ * because nothing is pinned there):
+ *  - ops->try_evict may answer SKIP (pinned, under I/O): the cold hand steps
+ *    past without changing the entry.  Once the skips of one admit exceed the
+ *    number of resident cold pages (a full revolution), or the cold hand has
+ *    taken 4m + 16 steps (so pages re-referenced concurrently cannot keep it
+ *    going for ever), the admit gives up with -BP_ENOFRAME: the page is not
+ *    admitted and no NONRES entry is consumed, while what the sweep already
+ *    did (hand moves, promotions, cleared bits) stays - every step leaves
+ *    the clock consistent on its own.
+ *  - BP__CP_FORCE: before giving up, sweep hand_hot over the hot pages and
+ *    take a freeable, unreferenced one (at most 2 * hot steps).
+ *  - bp__cp_forget: drop a resident page and free its frame.
+ */
+#include "clockpro.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "bpool.h"
+
+#define NONE UINT32_MAX
+
+struct cp_entry {
+    uint64_t page;
+    uint32_t next, prev; /* clock links; `next` is the newer side */
+    uint32_t aux;        /* resident: frame; NONRES: index chain */
+    uint8_t status;      /* enum bp__cp_status */
+};
+
+struct bp__clockpro {
+    const struct bp__cp_frame_ops *ops;
+    void *ctx;
+    struct cp_entry *ent;
+    uint32_t *frame_ent;   /* frame -> entry, NONE while the frame is free */
+    uint32_t *free_frame;  /* stack of free frames, top at [nfree - 1] */
+    uint32_t *bucket;      /* NONRES index: page hash -> first entry */
+    unsigned hash_shift;   /* 64 - log2(number of buckets) */
+    uint32_t nbucket;
+    uint32_t nent;         /* size of ent[] */
+    uint32_t free_ent;     /* free entry list, linked through next */
+    uint32_t head;         /* newest entry, NONE if the clock is empty */
+    uint32_t hand_hot, hand_cold, hand_test;
+    uint32_t m, cap;
+    uint32_t nfree, hot, cold, nonres, in_test;
+    uint32_t m_c, m_c_min, m_c_max;
+};
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                       */
+
+static inline bool is_res_cold(unsigned st)
+{
+    return st == BP__CP_COLD || st == BP__CP_COLD_TEST;
+}
+
+static inline bool is_in_test(unsigned st)
+{
+    return st == BP__CP_COLD_TEST || st == BP__CP_NONRES;
+}
+
+static inline bool is_resident(unsigned st)
+{
+    return st == BP__CP_HOT || is_res_cold(st);
+}
+
+static inline uint32_t clock_len(const struct bp__clockpro *cp)
+{
+    return cp->hot + cp->cold + cp->nonres;
+}
+
+static inline uint32_t oldest(const struct bp__clockpro *cp)
+{
+    return cp->head == NONE ? NONE : cp->ent[cp->head].next;
+}
+
+/* Counters follow status changes here and only here, so they cannot drift
+ * from what a walk of the clock would count. */
+static void tally(struct bp__clockpro *cp, unsigned st, int d)
+{
+    uint32_t u = (uint32_t)d;
+    switch (st) {
+    case BP__CP_HOT: cp->hot += u; break;
+    case BP__CP_COLD: cp->cold += u; break;
+    case BP__CP_COLD_TEST: cp->cold += u; cp->in_test += u; break;
+    case BP__CP_NONRES: cp->nonres += u; cp->in_test += u; break;
+    default: break;
+    }
+}
+
+static void set_status(struct bp__clockpro *cp, uint32_t i, unsigned st)
+{
+    tally(cp, cp->ent[i].status, -1);
+    tally(cp, st, +1);
+    cp->ent[i].status = (uint8_t)st;
+}
+
+/* m_c moves one step at a time and is clamped at every step, as
+ * clockpro.md fixes it: clamping only after a batch of moves would let
+ * steps taken beyond a bound cancel steps back, and change miss counts. */
+static void mc_add(struct bp__clockpro *cp, int d)
+{
+    if (d > 0 && cp->m_c < cp->m_c_max)
+        cp->m_c++;
+    else if (d < 0 && cp->m_c > cp->m_c_min)
+        cp->m_c--;
+}
+
+/* The bit lives with the caller; a NONRES entry has none (always clear). */
+static bool ref_test(struct bp__clockpro *cp, uint32_t i)
+{
+    const struct cp_entry *e = &cp->ent[i];
+    return is_resident(e->status) && cp->ops->test_ref(cp->ctx, e->aux);
+}
+
+static void ref_clear(struct bp__clockpro *cp, uint32_t i)
+{
+    const struct cp_entry *e = &cp->ent[i];
+    if (is_resident(e->status))
+        (void)cp->ops->test_clear_ref(cp->ctx, e->aux);
+}
+
+/* ------------------------------------------------------------------ */
+/* Non-resident index: chained hash, power-of-two buckets.            */
+
+static inline uint32_t bucket_of(const struct bp__clockpro *cp, uint64_t page)
+{
+    /* Fibonacci hashing: trace page numbers are dense small integers, and
+     * the high bits of the product spread them evenly. */
+    return (uint32_t)((page * UINT64_C(0x9E3779B97F4A7C15)) >> cp->hash_shift);
+}
+
+static uint32_t index_find(const struct bp__clockpro *cp, uint64_t page)
+{
+    uint32_t i = cp->bucket[bucket_of(cp, page)];
+    while (i != NONE && cp->ent[i].page != page)
+        i = cp->ent[i].aux;
+    return i;
+}
+
+static void index_add(struct bp__clockpro *cp, uint32_t i)
+{
+    uint32_t *b = &cp->bucket[bucket_of(cp, cp->ent[i].page)];
+    cp->ent[i].aux = *b;
+    *b = i;
+}
+
+static void index_del(struct bp__clockpro *cp, uint32_t i)
+{
+    uint32_t *p = &cp->bucket[bucket_of(cp, cp->ent[i].page)];
+    while (*p != i)
+        p = &cp->ent[*p].aux;
+    *p = cp->ent[i].aux;
+}
+
+/* ------------------------------------------------------------------ */
+/* The clock list                                                      */
+
+/* A hand on the unlinked entry steps to its next first: the sweep must
+ * resume where it was, not restart from the oldest entry. */
+static void clock_unlink(struct bp__clockpro *cp, uint32_t i)
+{
+    struct cp_entry *e = &cp->ent[i];
+    uint32_t nx = e->next == i ? NONE : e->next;
+
+    if (cp->hand_hot == i)
+        cp->hand_hot = nx;
+    if (cp->hand_cold == i)
+        cp->hand_cold = nx;
+    if (cp->hand_test == i)
+        cp->hand_test = nx;
+    if (nx == NONE) {
+        cp->head = NONE;
+        return;
+    }
+    cp->ent[e->prev].next = e->next;
+    cp->ent[e->next].prev = e->prev;
+    if (cp->head == i)
+        cp->head = e->prev;
+}
+
+static void clock_push_head(struct bp__clockpro *cp, uint32_t i)
+{
+    struct cp_entry *e = &cp->ent[i];
+
+    if (cp->head == NONE) {
+        e->next = e->prev = i;
+    } else {
+        struct cp_entry *h = &cp->ent[cp->head];
+        e->prev = cp->head;
+        e->next = h->next;
+        cp->ent[h->next].prev = i;
+        h->next = i;
+    }
+    cp->head = i;
+}
+
+/* Moving to head starts the entry's recency afresh, so its old reference
+ * (already acted upon by whoever moves it) must not count again. */
+static void move_to_head(struct bp__clockpro *cp, uint32_t i, unsigned st)
+{
+    clock_unlink(cp, i);
+    clock_push_head(cp, i);
+    ref_clear(cp, i);
+    set_status(cp, i, st);
+}
+
+/* The entry leaves the clock; its frame, if any, is the caller's business. */
+static void clock_drop(struct bp__clockpro *cp, uint32_t i)
+{
+    struct cp_entry *e = &cp->ent[i];
+
+    if (e->status == BP__CP_NONRES)
+        index_del(cp, i);
+    clock_unlink(cp, i);
+    tally(cp, e->status, -1);
+    e->status = BP__CP_OUT;
+    e->next = cp->free_ent;
+    cp->free_ent = i;
+}
+
+static void frame_release(struct bp__clockpro *cp, uint32_t f)
+{
+    cp->frame_ent[f] = NONE;
+    cp->free_frame[cp->nfree++] = f;
+}
+
+/* ------------------------------------------------------------------ */
+/* TestEnd and the hand re-positioning                                 */
+
+/*
+ * TestEnd(e): the test period of e is over.
+ *  1. Only an entry in its test period is affected.
+ *  2. A resident e stays as COLD (no longer in test); a NONRES e leaves the
+ *     clock - it was only kept to recognise a re-reference during the test.
+ *  3. m_c += 1 if e was referenced during the test (its bit is set), else
+ *     m_c -= 1: cold pages that are re-used deserve more frames.
+ */
+static void test_end(struct bp__clockpro *cp, uint32_t i)
+{
+    unsigned st = cp->ent[i].status;
+    bool ref;
+
+    if (!is_in_test(st)) /* 1 */
+        return;
+    ref = ref_test(cp, i);
+    if (st == BP__CP_COLD_TEST) /* 2 */
+        set_status(cp, i, BP__CP_COLD);
+    else
+        clock_drop(cp, i);
+    mc_add(cp, ref ? +1 : -1); /* 3 */
+}
+
+/* hand_cold: nearest resident cold entry, from where it stands. */
+static void seek_cold(struct bp__clockpro *cp)
+{
+    uint32_t i = cp->hand_cold == NONE ? oldest(cp) : cp->hand_cold;
+    uint32_t n = clock_len(cp);
+
+    if (cp->cold == 0) {
+        cp->hand_cold = NONE;
+        return;
+    }
+    while (n-- && !is_res_cold(cp->ent[i].status))
+        i = cp->ent[i].next;
+    cp->hand_cold = is_res_cold(cp->ent[i].status) ? i : NONE;
+}
+
+/* hand_test: nearest in-test entry, from where it stands. */
+static void seek_test(struct bp__clockpro *cp)
+{
+    uint32_t i = cp->hand_test == NONE ? oldest(cp) : cp->hand_test;
+    uint32_t n = clock_len(cp);
+
+    if (cp->in_test == 0) {
+        cp->hand_test = NONE;
+        return;
+    }
+    while (n-- && !is_in_test(cp->ent[i].status))
+        i = cp->ent[i].next;
+    cp->hand_test = is_in_test(cp->ent[i].status) ? i : NONE;
+}
+
+/* hand_hot: nearest HOT entry.  A cold entry the hot hand passes is now
+ * older than every hot page, so its reuse distance can no longer beat
+ * theirs: its test period ends here (this is LIRS's stack pruning). */
+static void seek_hot(struct bp__clockpro *cp)
+{
+    uint32_t n = clock_len(cp);
+
+    if (cp->hot == 0) {
+        cp->hand_hot = NONE;
+        return;
+    }
+    if (cp->hand_hot == NONE)
+        cp->hand_hot = oldest(cp);
+    while (n-- && cp->ent[cp->hand_hot].status != BP__CP_HOT) {
+        uint32_t i = cp->hand_hot;
+        cp->hand_hot = cp->ent[i].next; /* step first: i may leave */
+        test_end(cp, i);
+    }
+}
+
+/* After every operation.  hand_hot goes before hand_test because the test
+ * periods it ends can remove the entry hand_test stands on. */
+static void settle(struct bp__clockpro *cp)
+{
+    seek_hot(cp);
+    seek_test(cp);
+    seek_cold(cp);
+}
+
+/*
+ * TestStep: the test hand enforces the non-resident cap.
+ *  1. TestEnd on the entry under hand_test.
+ *  2. Advance hand_test to the next in-test entry.
+ */
+static void test_step(struct bp__clockpro *cp)
+{
+    seek_test(cp);
+    if (cp->hand_test == NONE)
+        return;
+    test_end(cp, cp->hand_test); /* 1 */
+    seek_test(cp);               /* 2 */
+}
+
+/* ------------------------------------------------------------------ */
+/* Hot hand and Promote                                                */
+
+/*
+ * Hot hand run, triggered by the in-test entry c.  Returns whether a hot
+ * page was demoted.
+ *  1. While hand_hot is not on c:
+ *     a. HOT with its bit set: move it to head as HOT (bit cleared), go on;
+ *     b. HOT with its bit clear: move it to head as COLD (resident, not in
+ *        test); a page was demoted; stop;
+ *     c. a cold entry: step past it and TestEnd it.
+ *  2. Re-position hand_hot on the next HOT entry (this may pass c and end
+ *     its test: that is how a promotion that found nothing to demote fails).
+ * c is always newer than hand_hot (the hot hand ends the tests of what it
+ * passes), so 1 stops at c at the latest; the bound is only a safety net.
+ */
+static bool hot_run(struct bp__clockpro *cp, uint32_t c)
+{
+    uint32_t n = 2 * clock_len(cp) + 2;
+    bool demoted = false;
+
+    while (cp->hand_hot != NONE && cp->hand_hot != c && n--) { /* 1 */
+        uint32_t i = cp->hand_hot;
+        if (cp->ent[i].status == BP__CP_HOT) {
+            if (cp->ops->test_clear_ref(cp->ctx, cp->ent[i].aux)) {
+                move_to_head(cp, i, BP__CP_HOT); /* 1a */
+            } else {
+                move_to_head(cp, i, BP__CP_COLD); /* 1b */
+                demoted = true;
+                break;
+            }
+        } else {
+            cp->hand_hot = cp->ent[i].next; /* 1c */
+            test_end(cp, i);
+        }
+    }
+    settle(cp); /* 2 */
+    return demoted;
+}
+
+/*
+ * Promote(c): c was referenced during its test period.
+ *  1. If c is not in the clock or not in test: fail.
+ *  2. m_c += 1 (a cold page proved useful); clear c's reference bit.
+ *  3. While hot >= m - m_c: if c's test has meanwhile ended, fail; run the
+ *     hot hand with c as trigger; if it demoted nothing, fail.
+ *  4. Succeed.
+ * Promote never allocates an entry, so if c is dropped on the way its slot
+ * is not reused and its status (OUT) still tells the truth.
+ */
+static bool promote(struct bp__clockpro *cp, uint32_t c)
+{
+    if (!is_in_test(cp->ent[c].status)) /* 1 */
+        return false;
+    mc_add(cp, +1); /* 2 */
+    ref_clear(cp, c);
+    while (cp->hot >= cp->m - cp->m_c) { /* 3 */
+        if (!is_in_test(cp->ent[c].status))
+            return false;
+        if (!hot_run(cp, c))
+            return false;
+    }
+    return true; /* 4 */
+}
+
+/* ------------------------------------------------------------------ */
+/* Cold hand                                                           */
+
+/*
+ * Evict: one step of the cold hand on c = the entry under hand_cold.  The
+ * caller's try_evict decides atomically between "referenced" (bit was set,
+ * now clear), "claimed" and "cannot free now".
+ *  1. Referenced: if c is in its test period, Promote(c) and move it to
+ *     head as HOT if that succeeds, else as COLD_TEST; if not in test, move
+ *     it to head as COLD_TEST (a fresh test period, no promotion).
+ *  2. Claimed: c's frame becomes free.  A c in test becomes NONRES where it
+ *     stands (a quick re-reference must still be recognised); otherwise c
+ *     leaves the clock.  While NONRES entries exceed the cap, TestStep.
+ *  3. Re-position hand_cold on the next resident cold entry.
+ *  (pool) Cannot free: step past c, leaving it as it is.
+ * Returns the verdict.
+ */
+static int cold_step(struct bp__clockpro *cp, uint64_t *evicted)
+{
+    uint32_t c = cp->hand_cold;
+    uint32_t f = cp->ent[c].aux;
+    int v = cp->ops->try_evict(cp->ctx, f);
+
+    if (v == BP__CP_REFERENCED) { /* 1 */
+        unsigned st = BP__CP_COLD_TEST;
+        if (cp->ent[c].status == BP__CP_COLD_TEST && promote(cp, c))
+            st = BP__CP_HOT;
+        move_to_head(cp, c, st);
+    } else if (v == BP__CP_EVICT) { /* 2 */
+        *evicted = cp->ent[c].page;
+        frame_release(cp, f);
+        if (cp->ent[c].status == BP__CP_COLD_TEST) {
+            set_status(cp, c, BP__CP_NONRES);
+            index_add(cp, c);
+        } else {
+            clock_drop(cp, c);
+        }
+        while (cp->nonres > cp->cap)
+            test_step(cp);
+    } else { /* (pool) */
+        v = BP__CP_SKIP;
+        cp->hand_cold = cp->ent[c].next;
+    }
+    settle(cp); /* 3 */
+    return v;
+}
+
+/*
+ * (pool) BP__CP_FORCE: every cold page resisted, so sweep hand_hot over
+ * the hot pages instead.
+ *  1. try_evict on the entry under hand_hot.  Its REFERENCED verdict is the
+ *     "bit set" case (the callback tests and clears the bit atomically):
+ *     move the page to head as HOT.
+ *  2. Claimed: the page is not in test, so it leaves the clock and its frame
+ *     is the one the admit uses.
+ *  3. Cannot free: step past.
+ *  Stop after 2 * hot steps: one revolution to clear bits, one to find a
+ *  page; beyond that everything is pinned.
+ */
+static void force_hot(struct bp__clockpro *cp, uint64_t *evicted)
+{
+    uint64_t n = 2 * (uint64_t)cp->hot;
+
+    settle(cp);
+    while (cp->nfree == 0 && cp->hand_hot != NONE && n--) {
+        uint32_t i = cp->hand_hot;
+        uint32_t f = cp->ent[i].aux;
+        int v = cp->ops->try_evict(cp->ctx, f);
+        if (v == BP__CP_REFERENCED) { /* 1 */
+            move_to_head(cp, i, BP__CP_HOT);
+        } else if (v == BP__CP_EVICT) { /* 2 */
+            *evicted = cp->ent[i].page;
+            frame_release(cp, f);
+            clock_drop(cp, i);
+        } else { /* 3 */
+            cp->hand_hot = cp->ent[i].next;
+        }
+        settle(cp);
+    }
+}
+
+/*
+ * Run the cold hand until a frame is free (Access step 4, first half).
+ *  1. Evict steps while no frame is free.
+ *  2. (pool) Give up when the skips exceed the resident cold pages (a full
+ *     revolution found nothing freeable), when there is no resident cold
+ *     page at all, or after 4m + 16 steps (pages re-referenced concurrently
+ *     could otherwise keep the hand going).
+ *  3. (pool) With BP__CP_FORCE, try the hot pages before giving up.
+ */
+static int make_free(struct bp__clockpro *cp, uint32_t flags,
+                     uint64_t *evicted)
+{
+    uint64_t steps = 0, limit = 4 * (uint64_t)cp->m + 16;
+    uint32_t skips = 0;
+
+    while (cp->nfree == 0) { /* 1 */
+        if (cp->hand_cold == NONE || skips > cp->cold || steps >= limit)
+            break; /* 2 */
+        if (cold_step(cp, evicted) == BP__CP_SKIP)
+            skips++;
+        steps++;
+    }
+    if (cp->nfree == 0 && (flags & BP__CP_FORCE)) /* 3 */
+        force_hot(cp, evicted);
+    return cp->nfree ? 0 : -BP_ENOFRAME;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public interface                                                    */
+
+/*
+ * Access(p) on a miss.
+ *  2. More than m_c_min frames free (warm-up): p becomes HOT at head.
+ *  3. 1..m_c_min frames free: p becomes COLD_TEST at head.
+ *  4. No frame free: run the cold hand until one is (make_free).  Then if p
+ *     is NONRES (still in the clock, in its test period) and Promote(p)
+ *     succeeds, p becomes HOT at head; otherwise COLD_TEST at head.
+ *  In every case p's bit starts clear.  p's NONRES entry, if it survived,
+ *  is reused so that p never has two entries; if Promote succeeded after
+ *  p's test ended (the hot hand passed p after demoting), p gets a new one.
+ */
+int bp__cp_admit(struct bp__clockpro *cp, uint64_t page, uint32_t flags,
+                 uint32_t *frame, uint64_t *evicted_page)
+{
+    uint64_t evicted = BP__CP_NOPAGE;
+    uint32_t e = index_find(cp, page);
+    unsigned st;
+    uint32_t f;
+
+    if (cp->nfree > cp->m_c_min) { /* 2 */
+        st = BP__CP_HOT;
+    } else if (cp->nfree > 0) { /* 3 */
+        st = BP__CP_COLD_TEST;
+    } else { /* 4 */
+        int rc = make_free(cp, flags, &evicted);
+        if (rc < 0)
+            return rc;
+        /* make_free allocates no entry, so slot e is p's if still NONRES */
+        st = BP__CP_COLD_TEST;
+        if (e != NONE && cp->ent[e].status == BP__CP_NONRES &&
+            promote(cp, e))
+            st = BP__CP_HOT;
+    }
+
+    f = cp->free_frame[--cp->nfree];
+    if (e != NONE && cp->ent[e].status == BP__CP_NONRES) {
+        index_del(cp, e);
+        clock_unlink(cp, e);
+        tally(cp, BP__CP_NONRES, -1);
+    } else {
+        e = cp->free_ent;
+        cp->free_ent = cp->ent[e].next;
+        cp->ent[e].page = page;
+    }
+    cp->ent[e].aux = f;
+    cp->ent[e].status = (uint8_t)st;
+    tally(cp, st, +1);
+    clock_push_head(cp, e);
+    cp->frame_ent[f] = e;
+    (void)cp->ops->test_clear_ref(cp->ctx, f);
+    settle(cp);
+
+    *frame = f;
+    *evicted_page = evicted;
+    return 0;
+}
+
+void bp__cp_forget(struct bp__clockpro *cp, uint32_t frame)
+{
+    uint32_t i;
+
+    if (frame >= cp->m || (i = cp->frame_ent[frame]) == NONE)
+        return;
+    frame_release(cp, frame);
+    clock_drop(cp, i);
+    settle(cp);
+}
+
+uint64_t bp__cp_frame_page(const struct bp__clockpro *cp, uint32_t frame)
+{
+    if (frame >= cp->m || cp->frame_ent[frame] == NONE)
+        return BP__CP_NOPAGE;
+    return cp->ent[cp->frame_ent[frame]].page;
+}
+
+void bp__cp_counts(const struct bp__clockpro *cp, struct bp__cp_counts *out)
+{
+    out->frames = cp->m;
+    out->free = cp->nfree;
+    out->hot = cp->hot;
+    out->cold = cp->cold;
+    out->nonres = cp->nonres;
+    out->in_test = cp->in_test;
+    out->m_c = cp->m_c;
+    out->m_c_min = cp->m_c_min;
+    out->m_c_max = cp->m_c_max;
+}
+
+void bp__cp_walk(const struct bp__clockpro *cp, bp__cp_walk_fn fn, void *arg)
+{
+    uint32_t i = oldest(cp);
+    uint32_t n = clock_len(cp);
+
+    while (i != NONE && n--) {
+        const struct cp_entry *e = &cp->ent[i];
+        unsigned mask = (i == cp->hand_hot ? 1u : 0u) |
+                        (i == cp->hand_cold ? 2u : 0u) |
+                        (i == cp->hand_test ? 4u : 0u);
+        fn(arg, e->page, is_resident(e->status) ? e->aux : BP__CP_NOFRAME,
+           (enum bp__cp_status)e->status, mask);
+        if (i == cp->head)
+            break;
+        i = e->next;
+    }
+}
+
+#define CHECK(cond)                                                           \
+    do {                                                                      \
+        if (!(cond))                                                          \
+            return -__LINE__;                                                 \
+    } while (0)
+
+int bp__cp_check(const struct bp__clockpro *cp)
+{
+    uint32_t len = 0, hot = 0, cold = 0, nonres = 0, in_test = 0, nidx = 0;
+    uint32_t nfreeent = 0;
+    bool seen_hot = false, seen_cold = false, seen_test = false;
+
+    CHECK(cp->m_c >= cp->m_c_min && cp->m_c <= cp->m_c_max);
+    CHECK(cp->nonres <= cp->cap);
+    CHECK(cp->nfree + cp->hot + cp->cold == cp->m);
+
+    /* The list, walked from the head; bounded by the entry count. */
+    if (cp->head != NONE) {
+        uint32_t i = cp->head;
+        CHECK(i < cp->nent);
+        do {
+            const struct cp_entry *e = &cp->ent[i];
+            CHECK(len++ < cp->nent);
+            CHECK(e->next < cp->nent && e->prev < cp->nent);
+            CHECK(cp->ent[e->next].prev == i);
+            CHECK(cp->ent[e->prev].next == i);
+            switch (e->status) {
+            case BP__CP_HOT: hot++; break;
+            case BP__CP_COLD: cold++; break;
+            case BP__CP_COLD_TEST: cold++; in_test++; break;
+            case BP__CP_NONRES:
+                nonres++;
+                in_test++;
+                CHECK(index_find(cp, e->page) == i);
+                break;
+            default: CHECK(0);
+            }
+            if (is_resident(e->status)) {
+                CHECK(e->aux < cp->m);
+                CHECK(cp->frame_ent[e->aux] == i);
+            }
+            seen_hot |= i == cp->hand_hot;
+            seen_cold |= i == cp->hand_cold;
+            seen_test |= i == cp->hand_test;
+            i = e->next;
+        } while (i != cp->head);
+    }
+    CHECK(hot == cp->hot && cold == cp->cold && nonres == cp->nonres);
+    CHECK(in_test == cp->in_test);
+
+    /* Hands: NONE exactly when their kind is absent, else on their kind. */
+    CHECK((cp->hand_hot == NONE) == (hot == 0));
+    CHECK((cp->hand_cold == NONE) == (cold == 0));
+    CHECK((cp->hand_test == NONE) == (in_test == 0));
+    CHECK(cp->hand_hot == NONE ||
+          (seen_hot && cp->ent[cp->hand_hot].status == BP__CP_HOT));
+    CHECK(cp->hand_cold == NONE ||
+          (seen_cold && is_res_cold(cp->ent[cp->hand_cold].status)));
+    CHECK(cp->hand_test == NONE ||
+          (seen_test && is_in_test(cp->ent[cp->hand_test].status)));
+
+    /* The index holds NONRES entries only, each in its own bucket; with
+     * the walk above (every NONRES entry is found) that makes it exact. */
+    for (uint32_t b = 0; b < cp->nbucket; b++) {
+        for (uint32_t i = cp->bucket[b]; i != NONE; i = cp->ent[i].aux) {
+            CHECK(i < cp->nent && nidx++ < cp->nent);
+            CHECK(cp->ent[i].status == BP__CP_NONRES);
+            CHECK(bucket_of(cp, cp->ent[i].page) == b);
+        }
+    }
+    CHECK(nidx == nonres);
+
+    /* Frames: mapped ones point at a resident entry holding them; the free
+     * stack holds exactly the unmapped ones, each once. */
+    {
+        uint32_t mapped = 0;
+        for (uint32_t f = 0; f < cp->m; f++) {
+            uint32_t i = cp->frame_ent[f];
+            if (i == NONE)
+                continue;
+            mapped++;
+            CHECK(i < cp->nent && is_resident(cp->ent[i].status));
+            CHECK(cp->ent[i].aux == f);
+        }
+        CHECK(mapped == hot + cold);
+        for (uint32_t k = 0; k < cp->nfree; k++) {
+            uint32_t f = cp->free_frame[k];
+            CHECK(f < cp->m && cp->frame_ent[f] == NONE);
+            for (uint32_t j = k + 1; j < cp->nfree; j++)
+                CHECK(cp->free_frame[j] != f);
+        }
+    }
+
+    /* Every entry is either in the clock or on the free list. */
+    for (uint32_t i = cp->free_ent; i != NONE; i = cp->ent[i].next) {
+        CHECK(i < cp->nent && nfreeent++ < cp->nent);
+        CHECK(cp->ent[i].status == BP__CP_OUT);
+    }
+    CHECK(nfreeent + len == cp->nent);
+    return 0;
+}
+
+int bp__cp_create(uint32_t frames, uint32_t nonres_cap,
+                  const struct bp__cp_frame_ops *ops, void *ctx,
+                  struct bp__clockpro **out)
+{
+    struct bp__clockpro *cp;
+    uint64_t nent = (uint64_t)frames + nonres_cap + 1;
+    uint64_t want = 2 * (uint64_t)nonres_cap;
+    unsigned bits = 3;
+
+    if (frames < 4 || !ops || !ops->try_evict || !ops->test_clear_ref ||
+        !ops->test_ref || !out || nent >= NONE)
+        return -EINVAL;
+    /* Twice the cap in buckets keeps chains short at a cost of 8 bytes per
+     * non-resident entry allowed. */
+    while (bits < 32 && (UINT64_C(1) << bits) < want)
+        bits++;
+
+    cp = calloc(1, sizeof *cp);
+    if (!cp)
+        return -ENOMEM;
+    cp->ops = ops;
+    cp->ctx = ctx;
+    cp->m = frames;
+    cp->cap = nonres_cap;
+    cp->nent = (uint32_t)nent;
+    cp->nbucket = (uint32_t)(UINT64_C(1) << bits);
+    cp->hash_shift = 64 - bits;
+    cp->ent = calloc(cp->nent, sizeof *cp->ent);
+    cp->frame_ent = malloc(frames * sizeof *cp->frame_ent);
+    cp->free_frame = malloc(frames * sizeof *cp->free_frame);
+    cp->bucket = malloc(cp->nbucket * sizeof *cp->bucket);
+    if (!cp->ent || !cp->frame_ent || !cp->free_frame || !cp->bucket) {
+        bp__cp_destroy(cp);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < cp->nent; i++) {
+        cp->ent[i].status = BP__CP_OUT;
+        cp->ent[i].next = i + 1 < cp->nent ? i + 1 : NONE;
+    }
+    cp->free_ent = 0;
+    /* Stack filled backwards so that a cold start pops 0, 1, 2, ... */
+    for (uint32_t f = 0; f < frames; f++) {
+        cp->frame_ent[f] = NONE;
+        cp->free_frame[f] = frames - 1 - f;
+    }
+    cp->nfree = frames;
+    for (uint32_t b = 0; b < cp->nbucket; b++)
+        cp->bucket[b] = NONE;
+    cp->head = cp->hand_hot = cp->hand_cold = cp->hand_test = NONE;
+
+    cp->m_c_min = frames / 100 > 2 ? frames / 100 : 2;
+    cp->m_c_max = (uint32_t)((uint64_t)frames * 99 / 100);
+    if (cp->m_c_max > frames - cp->m_c_min)
+        cp->m_c_max = frames - cp->m_c_min;
+    cp->m_c = cp->m_c_min;
+    *out = cp;
+    return 0;
+}
+
+void bp__cp_destroy(struct bp__clockpro *cp)
+{
+    if (!cp)
+        return;
+    free(cp->ent);
+    free(cp->frame_ent);
+    free(cp->free_frame);
+    free(cp->bucket);
+    free(cp);
+}
