@@ -12,6 +12,14 @@
  *
  * Capacity is at least twice the largest number of live entries (frames),
  * so probe runs stay short.
+ *
+ * Why a sequence count per slot: a slot is reused.  Without it, a reader
+ * could match the page number, be overtaken by a writer that removes the
+ * page and places another in the same slot, and then read the newcomer's
+ * frame.  Every change of a slot is bracketed by two increments of its
+ * `seq` (odd in between); a reader reads seq, the slot, seq again, and
+ * trusts the slot only if both counts are equal and even.  A 32-bit count
+ * would need four billion changes of one slot during one lookup to fool it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -31,59 +39,100 @@ int bp__pt_init(struct bp__pagetable *pt, uint64_t max_entries)
         cap <<= 1;
     pt->mask = cap - 1;
     pt->live = pt->tombs = 0;
-    pt->pages = malloc(cap * sizeof(*pt->pages));
-    pt->frames = malloc(cap * sizeof(*pt->frames));
+    pt->slots = malloc(cap * sizeof(*pt->slots));
     pt->scratch_pages = malloc((max_entries + 1) * sizeof(uint64_t));
     pt->scratch_frames = malloc((max_entries + 1) * sizeof(uint32_t));
-    if (!pt->pages || !pt->frames || !pt->scratch_pages || !pt->scratch_frames) {
+    if (!pt->slots || !pt->scratch_pages || !pt->scratch_frames) {
         bp__pt_destroy(pt);
         return -ENOMEM;
     }
     for (uint64_t i = 0; i < cap; i++) {
-        atomic_init(&pt->pages[i], BP__PT_EMPTY);
-        atomic_init(&pt->frames[i], BP__PT_NOTFOUND);
+        atomic_init(&pt->slots[i].page, BP__PT_EMPTY);
+        atomic_init(&pt->slots[i].frame, BP__PT_NOTFOUND);
+        atomic_init(&pt->slots[i].seq, 0);
     }
     return 0;
 }
 
 void bp__pt_destroy(struct bp__pagetable *pt)
 {
-    free(pt->pages);
-    free(pt->frames);
+    free(pt->slots);
     free(pt->scratch_pages);
     free(pt->scratch_frames);
-    pt->pages = NULL;
-    pt->frames = NULL;
+    pt->slots = NULL;
     pt->scratch_pages = NULL;
     pt->scratch_frames = NULL;
+}
+
+/* Change a slot (writers only, under the miss lock).  The contents are
+ * stored with release order after the odd count, and read with acquire
+ * order before the reader's second look at the count: a reader that sees
+ * any new content therefore also sees the count move.  (The fence-based
+ * seqlock of Boehm, "Can seqlocks get along with programming language
+ * memory models?", 2012, written with release stores and acquire loads
+ * instead: the same plain moves on x86, and ThreadSanitizer understands
+ * them, which it does not atomic_thread_fence.) */
+static void slot_write(struct bp__pt_slot *s, uint64_t page, uint32_t frame)
+{
+    uint32_t q = atomic_load_explicit(&s->seq, memory_order_relaxed);
+    atomic_store_explicit(&s->seq, q + 1, memory_order_relaxed);
+    atomic_store_explicit(&s->frame, frame, memory_order_release);
+    atomic_store_explicit(&s->page, page, memory_order_release);
+    atomic_store_explicit(&s->seq, q + 2, memory_order_release);
+}
+
+/* Read slot s for `page`: 1 and *frame if it held page with no change in
+ * between, 0 if it holds another page, -1 if a writer got in the way. */
+static int slot_read(const struct bp__pt_slot *s, uint64_t page, uint32_t *frame)
+{
+    uint32_t q1 = atomic_load_explicit(&s->seq, memory_order_acquire);
+    uint64_t p = atomic_load_explicit(&s->page, memory_order_acquire);
+    uint32_t f = atomic_load_explicit(&s->frame, memory_order_acquire);
+    uint32_t q2 = atomic_load_explicit(&s->seq, memory_order_relaxed);
+    if ((q1 & 1) || q1 != q2)
+        return -1;
+    if (p != page)
+        return 0;
+    *frame = f;
+    return 1;
 }
 
 uint32_t bp__pt_lookup(const struct bp__pagetable *pt, uint64_t page)
 {
     uint64_t i = pt_hash(page) & pt->mask;
     for (uint64_t n = 0; n <= pt->mask; n++, i = (i + 1) & pt->mask) {
-        uint64_t p = atomic_load_explicit(&pt->pages[i], memory_order_acquire);
-        if (p == page)
-            return atomic_load_explicit(&pt->frames[i], memory_order_relaxed);
+        const struct bp__pt_slot *s = &pt->slots[i];
+        uint64_t p = atomic_load_explicit(&s->page, memory_order_relaxed);
+        if (p == page) {
+            /* Confirm under the seqlock; a few tries if a writer is busy
+             * with this very slot, then let the miss path decide. */
+            uint32_t f;
+            for (int tries = 0; tries < 4; tries++) {
+                int r = slot_read(s, page, &f);
+                if (r == 1)
+                    return f;
+                if (r == 0)
+                    break;
+            }
+            return BP__PT_NOTFOUND;
+        }
         if (p == BP__PT_EMPTY)
             break;
     }
     return BP__PT_NOTFOUND;
 }
 
-/* Store an entry in the first free or tombstone slot of its probe run.
- * The frame is published before the page number, so a reader that sees
- * the page number (acquire) sees this frame or a later one. */
+/* Store an entry in the first free or tombstone slot of its probe run. */
 static void pt_place(struct bp__pagetable *pt, uint64_t page, uint32_t frame)
 {
     uint64_t i = pt_hash(page) & pt->mask;
     for (;;) {
-        uint64_t p = atomic_load_explicit(&pt->pages[i], memory_order_relaxed);
+        struct bp__pt_slot *s = &pt->slots[i];
+        uint64_t p = atomic_load_explicit(&s->page, memory_order_relaxed);
         if (p == BP__PT_EMPTY || p == BP__PT_TOMB) {
             if (p == BP__PT_TOMB)
                 pt->tombs--;
-            atomic_store_explicit(&pt->frames[i], frame, memory_order_relaxed);
-            atomic_store_explicit(&pt->pages[i], page, memory_order_release);
+            slot_write(s, page, frame);
             pt->live++;
             return;
         }
@@ -97,14 +146,17 @@ static void pt_rebuild(struct bp__pagetable *pt)
 {
     uint64_t n = 0;
     for (uint64_t i = 0; i <= pt->mask; i++) {
-        uint64_t p = atomic_load_explicit(&pt->pages[i], memory_order_relaxed);
-        if (p != BP__PT_EMPTY && p != BP__PT_TOMB) {
+        struct bp__pt_slot *s = &pt->slots[i];
+        uint64_t p = atomic_load_explicit(&s->page, memory_order_relaxed);
+        if (p == BP__PT_EMPTY)
+            continue;
+        if (p != BP__PT_TOMB) {
             pt->scratch_pages[n] = p;
-            pt->scratch_frames[n] = atomic_load_explicit(&pt->frames[i],
+            pt->scratch_frames[n] = atomic_load_explicit(&s->frame,
                                                          memory_order_relaxed);
             n++;
         }
-        atomic_store_explicit(&pt->pages[i], BP__PT_EMPTY, memory_order_release);
+        slot_write(s, BP__PT_EMPTY, BP__PT_NOTFOUND);
     }
     pt->live = pt->tombs = 0;
     for (uint64_t k = 0; k < n; k++)
@@ -122,9 +174,10 @@ int bp__pt_remove(struct bp__pagetable *pt, uint64_t page)
 {
     uint64_t i = pt_hash(page) & pt->mask;
     for (uint64_t n = 0; n <= pt->mask; n++, i = (i + 1) & pt->mask) {
-        uint64_t p = atomic_load_explicit(&pt->pages[i], memory_order_relaxed);
+        struct bp__pt_slot *s = &pt->slots[i];
+        uint64_t p = atomic_load_explicit(&s->page, memory_order_relaxed);
         if (p == page) {
-            atomic_store_explicit(&pt->pages[i], BP__PT_TOMB, memory_order_release);
+            slot_write(s, BP__PT_TOMB, BP__PT_NOTFOUND);
             pt->live--;
             pt->tombs++;
             return 0;
