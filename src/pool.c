@@ -34,6 +34,7 @@
  * never claimed (it is written back first); a page is in the page table at
  * most once, and only while a frame is READING or VALID for it.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -436,8 +437,14 @@ int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out)
             bp__file_shrink_one(&pool->file);
     }
     if (r == 0) {
-        /* Nobody else knows page n yet: the exclusive latch is free. */
-        latch(pool, f, n, BP_WRITE);
+        /* Nobody else knows page n yet, so its latch is free and a try
+         * takes it.  A try also keeps the lock order simple: callers may
+         * hold other pages' latches when they call here (latch, then
+         * grow_mu), and a blocking latch under grow_mu would be the
+         * reverse edge (locking.md, rule 14). */
+        int e = pthread_rwlock_trywrlock(&pool->frames[f].latch);
+        assert(e == 0);
+        (void)e;
         atomic_store_explicit(&pool->file.page_count, n + 1, memory_order_release);
         bp__count(pool, BP__C_ALLOCS, 1);
     }
