@@ -31,8 +31,8 @@ const char *bp_errdetail(void)
 
 const char *bp_strerror(int err)
 {
-    switch (-err) {
-#define BP_ERR_MSG_(name, value, msg) case name: return msg;
+    switch (err) {
+#define BP_ERR_MSG_(name, value, msg) case -(name): return msg;
         BP_ERRNO_MAP(BP_ERR_MSG_)
 #undef BP_ERR_MSG_
     default:
@@ -40,7 +40,7 @@ const char *bp_strerror(int err)
     }
     if (err == 0)
         return "success";
-    if (err < 0 && -err < 1000) {
+    if (err < 0 && err > -1000) {
         /* strerrordesc_np is thread-safe and never formats a buffer. */
         const char *s = strerrordesc_np(-err);
         if (s)
@@ -51,8 +51,8 @@ const char *bp_strerror(int err)
 
 const char *bp_err_name(int err)
 {
-    switch (-err) {
-#define BP_ERR_NAME_(name, value, msg) case name: return #name;
+    switch (err) {
+#define BP_ERR_NAME_(name, value, msg) case -(name): return #name;
         BP_ERRNO_MAP(BP_ERR_NAME_)
 #undef BP_ERR_NAME_
     default:
@@ -60,7 +60,7 @@ const char *bp_err_name(int err)
     }
     if (err == 0)
         return "OK";
-    if (err < 0 && -err < 1000) {
+    if (err < 0 && err > -1000) {
         const char *s = strerrorname_np(-err);
         if (s)
             return s;
