@@ -1,0 +1,532 @@
+/*
+ * check_frames.c - unit tests of the frame arena (src/frames.c) and of
+ * the direct-I/O promises built on it: every frame is aligned for
+ * O_DIRECT, frames do not overlap, every I/O request the pool makes is
+ * aligned and goes to an O_DIRECT descriptor, and the data file's size
+ * changes only when a page is allocated.
+ *
+ * "Every I/O request" is checked by interposing io_submit: this program
+ * defines io_submit itself, so the library's calls (src/aio.c, linked in
+ * statically) land here; each iocb is inspected, then the real io_submit
+ * (libaio's, found with dlsym(RTLD_NEXT)) is called.  The pool's threads
+ * and the test's threads all pass through it, so its counters are atomic.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libaio.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bpool_internal.h"
+#include "testutil.h"
+
+/* ------------------------------------------------------------------ */
+/* The io_submit interposer                                            */
+
+typedef int (*io_submit_fn)(io_context_t, long, struct iocb **);
+
+static _Atomic uint64_t sub_calls;     /* io_submit calls */
+static _Atomic uint64_t sub_iocbs;     /* iocbs passed in */
+static _Atomic uint64_t sub_accepted;  /* iocbs the kernel accepted */
+static _Atomic uint64_t sub_bad;       /* iocbs breaking a rule */
+static _Atomic uint64_t sub_reads, sub_writes;
+static _Atomic uint32_t want_mem_align = 4096;  /* buffer alignment */
+static _Atomic uint32_t want_off_align = 4096;  /* offset and length */
+static _Atomic int bad_noted;
+static char first_bad[256];
+
+static void counters_reset(uint32_t mem_align, uint32_t off_align)
+{
+    atomic_store(&sub_calls, 0);
+    atomic_store(&sub_iocbs, 0);
+    atomic_store(&sub_accepted, 0);
+    atomic_store(&sub_bad, 0);
+    atomic_store(&sub_reads, 0);
+    atomic_store(&sub_writes, 0);
+    atomic_store(&want_mem_align, mem_align < 4096 ? 4096 : mem_align);
+    atomic_store(&want_off_align, off_align < 4096 ? 4096 : off_align);
+    atomic_store(&bad_noted, 0);
+    first_bad[0] = 0;
+}
+
+static void bad(const char *what, const struct iocb *cb)
+{
+    atomic_fetch_add(&sub_bad, 1);
+    if (atomic_exchange(&bad_noted, 1) == 0)
+        snprintf(first_bad, sizeof(first_bad), "%s: opcode %d fd %d buf %p "
+                 "nbytes %lu offset %lld", what, (int)cb->aio_lio_opcode,
+                 cb->aio_fildes, cb->u.c.buf, (unsigned long)cb->u.c.nbytes,
+                 (long long)cb->u.c.offset);
+}
+
+/* Check one request against the rules of direct I/O. */
+static void inspect(const struct iocb *cb)
+{
+    uint32_t ma = atomic_load(&want_mem_align);
+    uint32_t oa = atomic_load(&want_off_align);
+    atomic_fetch_add(&sub_iocbs, 1);
+    if (cb->aio_lio_opcode == IO_CMD_PREAD)
+        atomic_fetch_add(&sub_reads, 1);
+    else if (cb->aio_lio_opcode == IO_CMD_PWRITE)
+        atomic_fetch_add(&sub_writes, 1);
+    else
+        bad("not a plain pread/pwrite", cb);
+    if ((uintptr_t)cb->u.c.buf % ma)
+        bad("buffer not aligned", cb);
+    if (cb->u.c.nbytes == 0 || cb->u.c.nbytes % oa)
+        bad("length not a multiple of the alignment", cb);
+    if (cb->u.c.offset < 0 || (uint64_t)cb->u.c.offset % oa)
+        bad("offset not aligned", cb);
+    int fl = fcntl(cb->aio_fildes, F_GETFL);
+    if (fl < 0 || !(fl & O_DIRECT))
+        bad("descriptor without O_DIRECT", cb);
+}
+
+int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
+{
+    static _Atomic(io_submit_fn) real;
+    io_submit_fn fn = atomic_load(&real);
+    if (!fn) {
+        void *sym = dlsym(RTLD_NEXT, "io_submit");
+        if (!sym) {
+            fprintf(stderr, "check_frames: dlsym(io_submit): %s\n", dlerror());
+            abort();
+        }
+        memcpy(&fn, &sym, sizeof(fn));
+        atomic_store(&real, fn);
+    }
+    atomic_fetch_add(&sub_calls, 1);
+    for (long i = 0; i < nr; i++)
+        inspect(iocbs[i]);
+    int r = fn(ctx, nr, iocbs);
+    if (r > 0)
+        atomic_fetch_add(&sub_accepted, (uint64_t)r);
+    return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                              */
+
+static bp_pool *open_ps(const char *path, uint32_t frames, uint32_t page_size,
+                        uint32_t flags)
+{
+    struct bp_options o;
+    bp_pool *pool = NULL;
+    bp_options_init(&o);
+    o.pool_frames = frames;
+    o.page_size = page_size;
+    o.flags = flags;
+    int r = bp_open(path, &o, &pool);
+    ck_assert_msg(r == 0, "bp_open(%s, %u x %u): %s: %s", path, frames,
+                  page_size, bp_strerror(r), bp_errdetail());
+    return pool;
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    return st.st_size;
+}
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ------------------------------------------------------------------ */
+/* Frame layout                                                         */
+
+/* The layout test holds a page (and so a latch) in every frame at once.
+ * ThreadSanitizer's deadlock detector aborts when one thread holds more
+ * than 64 locks, so its build tests smaller pools. */
+#if defined(__SANITIZE_THREAD__)
+static const uint32_t layout_frames[] = { 4, 32, 60 };
+#else
+static const uint32_t layout_frames[] = { 4, 100, 300 };
+#endif
+static const uint32_t layout_sizes[] = { 4096, 8192, 65536 };
+
+/* Check the data pointers of n pinned pages (one per frame). */
+static void check_layout(bp_pool *pool, bp_page *pg, uint32_t n)
+{
+    struct bp_info info;
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    uint32_t ps = info.page_size;
+    uint32_t need = info.dio_mem_align > 4096 ? info.dio_mem_align : 4096;
+    ck_assert_msg(info.frame_align >= 4096 &&
+                  !(info.frame_align & (info.frame_align - 1)),
+                  "frame_align %u", info.frame_align);
+    ck_assert_uint_ge(info.frame_align, need > ps ? ps : need);
+
+    void **ptrs = malloc(n * sizeof(*ptrs));
+    uint8_t *seen = calloc(n, 1);
+    ck_assert(ptrs && seen);
+    for (uint32_t i = 0; i < n; i++) {
+        uintptr_t a = (uintptr_t)pg[i].data;
+        ck_assert_msg(a % need == 0, "frame %u data %p not aligned to %u",
+                      pg[i].priv_frame, pg[i].data, need);
+        ck_assert_msg(a % info.frame_align == 0, "frame %u data %p not aligned "
+                      "to frame_align %u", pg[i].priv_frame, pg[i].data,
+                      info.frame_align);
+        ck_assert_uint_lt(pg[i].priv_frame, n);
+        ck_assert_msg(!seen[pg[i].priv_frame], "frame %u pinned twice",
+                      pg[i].priv_frame);
+        seen[pg[i].priv_frame] = 1;
+        ptrs[i] = pg[i].data;
+    }
+    /* No two frames overlap: sorted, each starts a page past the last. */
+    qsort(ptrs, n, sizeof(*ptrs), cmp_ptr);
+    for (uint32_t i = 1; i < n; i++)
+        ck_assert_msg((uintptr_t)ptrs[i] - (uintptr_t)ptrs[i - 1] >= ps,
+                      "frames at %p and %p overlap (page size %u)", ptrs[i - 1],
+                      ptrs[i], ps);
+    /* An arena of 2 MiB or more starts on a 2 MiB boundary (for THP). */
+    if ((uint64_t)n * ps >= (2u << 20))
+        ck_assert_msg((uintptr_t)ptrs[0] % (2u << 20) == 0,
+                      "arena of %u x %u bytes starts at %p", n, ps, ptrs[0]);
+    free(ptrs);
+    free(seen);
+}
+
+/* For each frame count (4, 100, 300) and page size (4096, 8192, 65536):
+ * with a page pinned in every frame, each page's data is aligned to
+ * max(4096, dio_mem_align) and to frame_align, the frames are distinct and
+ * do not overlap, and the whole page is writable (every frame's pattern
+ * survives writing all the others); written back at close and read into
+ * every frame again by pins after reopening, they are intact and still
+ * aligned. */
+START_TEST(test_frame_layout)
+{
+    uint32_t nf = layout_frames[_i / 3], ps = layout_sizes[_i % 3];
+    char name[64];
+    snprintf(name, sizeof(name), "layout-%u-%u.bp", nf, ps);
+    char *path = tu_path(name);
+    bp_page *pg = calloc(nf, sizeof(*pg));
+    ck_assert_ptr_nonnull(pg);
+
+    bp_pool *pool = open_ps(path, nf, ps, BP_CREATE);
+    struct bp_info info;
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    ck_assert_uint_eq(info.frames, nf);
+    ck_assert_uint_eq(info.page_size, ps);
+    /* nf new pages, then all pinned for write at once: one per frame. */
+    for (uint32_t i = 0; i < nf; i++) {
+        uint64_t pgno;
+        int r = bp_alloc_page(pool, &pgno, &pg[i]);
+        ck_assert_msg(r == 0, "alloc %u: %s", i, bp_errdetail());
+        ck_assert_uint_eq(pgno, i);
+        ck_assert_int_eq(bp_unpin(&pg[i]), 0);
+    }
+    for (uint32_t i = 0; i < nf; i++) {
+        int r = bp_pin(pool, i, BP_WRITE, &pg[i]);
+        ck_assert_msg(r == 0, "pin %u: %s", i, bp_errdetail());
+    }
+    check_layout(pool, pg, nf);
+    /* Fill every frame completely, then check them all. */
+    for (uint32_t i = 0; i < nf; i++)
+        tu_stamp(pg[i].data, ps, i, 7);
+    for (uint32_t i = 0; i < nf; i++)
+        ck_assert_msg(tu_stamped(pg[i].data, ps, i, 7), "page %u damaged", i);
+    for (uint32_t i = 0; i < nf; i++) {
+        ck_assert_int_eq(bp_mark_dirty(&pg[i]), 0);
+        ck_assert_int_eq(bp_unpin(&pg[i]), 0);
+    }
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    /* Reopen: pins read every page into every frame. */
+    pool = open_ps(path, nf, ps, 0);
+    for (uint32_t i = 0; i < nf; i++) {
+        int r = bp_pin(pool, i, BP_READ, &pg[i]);
+        ck_assert_msg(r == 0, "pin %u: %s", i, bp_errdetail());
+    }
+    check_layout(pool, pg, nf);
+    for (uint32_t i = 0; i < nf; i++) {
+        ck_assert_msg(tu_stamped(pg[i].data, ps, i, 7), "page %u read back "
+                      "wrong", i);
+        ck_assert_int_eq(bp_unpin(&pg[i]), 0);
+    }
+    ck_assert_int_eq(bp_close(pool), 0);
+    free(pg);
+    free(path);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Every I/O request                                                    */
+
+/* The interposer itself works: a misaligned request on a buffered
+ * descriptor passes through it (and succeeds) but is counted as bad, so
+ * a clean count later means something. */
+START_TEST(test_interposer_catches)
+{
+    char *path = tu_path("plain.bin");
+    tu_make_file(path, 4096, 2, 3);
+    int fd = open(path, O_RDONLY);
+    io_context_t ctx = 0;
+    struct iocb cb, *cbs[1] = { &cb };
+    struct io_event ev;
+    static char buf[8192];
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(io_setup(4, &ctx), 0);
+    counters_reset(4096, 4096);
+
+    io_prep_pread(&cb, fd, buf + 1, 100, 3);
+    ck_assert_int_eq(io_submit(ctx, 1, cbs), 1);
+    ck_assert_int_eq(io_getevents(ctx, 1, 1, &ev, NULL), 1);
+    ck_assert_int_eq((long)ev.res, 100);
+    ck_assert_uint_eq(atomic_load(&sub_calls), 1);
+    ck_assert_uint_eq(atomic_load(&sub_accepted), 1);
+    /* Buffer, length, offset and O_DIRECT: four complaints. */
+    ck_assert_uint_eq(atomic_load(&sub_bad), 4);
+    ck_assert_msg(strstr(first_bad, "buffer") != NULL, "%s", first_bad);
+    io_destroy(ctx);
+    close(fd);
+    free(path);
+}
+END_TEST
+
+/* The pool's data file descriptor is open with O_DIRECT (and read-write). */
+START_TEST(test_fd_is_direct)
+{
+    char *path = tu_path("direct.bp");
+    tu_make_file(path, 8192, 4, 1);
+    bp_pool *pool = tu_open(path, 4, 0);
+    int fl = fcntl(pool->file.fd, F_GETFL);
+    ck_assert_int_ge(fl, 0);
+    ck_assert_msg(fl & O_DIRECT, "flags 0%o lack O_DIRECT", fl);
+    ck_assert_int_eq(fl & O_ACCMODE, O_RDWR);
+    struct bp_info info;
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    ck_assert_str_eq(info.io_engine, "libaio+O_DIRECT");
+    ck_assert_int_eq(bp_close(pool), 0);
+    free(path);
+}
+END_TEST
+
+#define W_PAGES 64
+#define W_PS 8192
+
+struct worker {
+    bp_pool *pool;
+    uint64_t seed;
+    int err;
+    char why[256];
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    for (int i = 0; i < 150 && !w->err; i++) {
+        w->seed = w->seed * 6364136223846793005u + 1442695040888963407u;
+        uint64_t pg = (w->seed >> 33) % W_PAGES;
+        bool wr = (w->seed >> 20) % 3 == 0;
+        bp_page p;
+        int r = bp_pin(w->pool, pg, wr ? BP_WRITE : BP_READ, &p);
+        if (r == -BP_ENOFRAME)
+            continue;   /* every frame pinned or busy for a moment */
+        if (r < 0) {
+            w->err = r;
+            snprintf(w->why, sizeof(w->why), "pin %llu: %s",
+                     (unsigned long long)pg, bp_errdetail());
+            break;
+        }
+        if (((uint64_t *)p.data)[0] != pg) {
+            w->err = -EIO;
+            snprintf(w->why, sizeof(w->why), "page %llu holds %llu",
+                     (unsigned long long)pg,
+                     (unsigned long long)((uint64_t *)p.data)[0]);
+        }
+        if (wr) {
+            ((uint64_t *)p.data)[1] ^= 1;   /* keep word 0: the page number */
+            bp_mark_dirty(&p);
+        }
+        bp_unpin(&p);
+    }
+    return NULL;
+}
+
+/* Reads, dirty writes with flushes, evictions of dirty pages (6 frames
+ * over 64 pages), allocations and sync - single- and multi-threaded: every
+ * request reaches the device through io_submit (the interposed one: its
+ * call count equals bp_stats' io_submits, and it saw every counted read
+ * and write), with buffer, length and offset aligned to 4096 and to the
+ * direct-I/O alignment, on an O_DIRECT descriptor. */
+START_TEST(test_every_io_aligned)
+{
+    char *path = tu_path("io.bp");
+    tu_make_file(path, W_PS, W_PAGES, 1);
+    bp_pool *pool = open_ps(path, 6, W_PS, 0);
+    struct bp_info info;
+    struct bp_stats s0, s1;
+    bp_page p;
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    counters_reset(info.dio_mem_align, info.dio_offset_align);
+    ck_assert_int_eq(bp_stats(pool, &s0), 0);
+
+    /* Reads: every page, evicting clean pages. */
+    for (uint64_t i = 0; i < W_PAGES; i++) {
+        ck_assert_int_eq(bp_pin(pool, i, BP_READ, &p), 0);
+        ck_assert(tu_stamped(p.data, W_PS, i, 1));
+        bp_unpin(&p);
+    }
+    /* Dirty writes: every page, so dirty pages get evicted. */
+    for (uint64_t i = 0; i < W_PAGES; i++) {
+        ck_assert_int_eq(bp_pin(pool, i, BP_WRITE, &p), 0);
+        tu_stamp(p.data, W_PS, i, 2);
+        ck_assert_int_eq(bp_mark_dirty(&p), 0);
+        bp_unpin(&p);
+        if (i % 16 == 15)
+            ck_assert_int_ge(bp_flush_page(pool, i), 0);
+    }
+    ck_assert_int_ge(bp_flush_all(pool), 0);
+    /* Allocations, written. */
+    for (int k = 0; k < 3; k++) {
+        uint64_t n;
+        ck_assert_int_eq(bp_alloc_page(pool, &n, &p), 0);
+        tu_stamp(p.data, W_PS, n, 2);
+        ck_assert_int_eq(bp_mark_dirty(&p), 0);
+        bp_unpin(&p);
+    }
+    /* Two threads pinning, some for write, while the main thread syncs. */
+    struct worker w[2] = { { pool, 11, 0, "" }, { pool, 12, 0, "" } };
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(bp_sync(pool), 0);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_msg(w[i].err == 0, "worker %d: %s", i, w[i].why);
+    }
+    ck_assert_int_eq(bp_sync(pool), 0);
+    ck_assert_int_eq(bp_stats(pool, &s1), 0);
+    uint64_t calls = atomic_load(&sub_calls);
+    uint64_t accepted = atomic_load(&sub_accepted);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    /* The workload did what it claims. */
+    ck_assert_uint_ge(s1.reads - s0.reads, W_PAGES);
+    ck_assert_uint_ge(s1.writes - s0.writes, W_PAGES);
+    ck_assert_uint_gt(s1.evictions - s0.evictions, 0);
+    ck_assert_uint_gt(s1.evict_writes - s0.evict_writes, 0);
+    ck_assert_uint_eq(s1.allocs - s0.allocs, 3);
+    ck_assert_uint_eq(s1.io_errors, 0);
+    /* All of it went through the interposer... */
+    ck_assert_uint_gt(calls, 0);
+    ck_assert_uint_eq(calls, s1.io_submits - s0.io_submits);
+    ck_assert_uint_eq(accepted, (s1.reads - s0.reads) + (s1.writes - s0.writes));
+    ck_assert_uint_ge(atomic_load(&sub_reads), s1.reads - s0.reads);
+    ck_assert_uint_ge(atomic_load(&sub_writes), s1.writes - s0.writes);
+    /* ...and every request was aligned and direct. */
+    ck_assert_msg(atomic_load(&sub_bad) == 0, "%llu bad requests of %llu; "
+                  "first: %s", (unsigned long long)atomic_load(&sub_bad),
+                  (unsigned long long)atomic_load(&sub_iocbs), first_bad);
+
+    /* The writes landed where they belong. */
+    char *buf = malloc(W_PS);
+    ck_assert_ptr_nonnull(buf);
+    for (uint64_t i = 0; i < W_PAGES + 3; i++) {
+        tu_read_page(path, W_PS, i, buf);
+        ((uint64_t *)buf)[1] = 0;   /* the workers may have flipped bit 0 */
+        char *want = malloc(W_PS);
+        tu_stamp(want, W_PS, i, 2);
+        ((uint64_t *)want)[1] = 0;
+        ck_assert_msg(((uint64_t *)buf)[0] == i &&
+                      memcmp(buf + 16, want + 16, W_PS - 16) == 0,
+                      "page %llu on disk is wrong", (unsigned long long)i);
+        free(want);
+    }
+    free(buf);
+    free(path);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* File size                                                            */
+
+/* The data file's size never changes except by allocation: pins, dirty
+ * writes, flushes, evictions and syncs leave it alone; three bp_alloc_page
+ * calls add exactly three pages (one each); close leaves it there. */
+START_TEST(test_file_size)
+{
+    char *path = tu_path("size.bp");
+    tu_make_file(path, W_PS, W_PAGES, 1);
+    const off_t size0 = file_size(path);
+    ck_assert_int_eq(size0, (off_t)W_PAGES * W_PS);
+    bp_pool *pool = open_ps(path, 5, W_PS, 0);
+    bp_page p;
+    ck_assert_int_eq(file_size(path), size0);
+
+    for (int round = 0; round < 2; round++) {
+        for (uint64_t i = 0; i < W_PAGES; i++) {
+            uint64_t pg = (i * 37 + round) % W_PAGES;
+            ck_assert_int_eq(bp_pin(pool, pg, i % 3 ? BP_READ : BP_WRITE, &p), 0);
+            if (p.mode == BP_WRITE) {
+                tu_stamp(p.data, W_PS, pg, 3);
+                ck_assert_int_eq(bp_mark_dirty(&p), 0);
+            }
+            bp_unpin(&p);
+            if (i % 10 == 0)
+                ck_assert_int_ge(bp_flush_page(pool, pg), 0);
+        }
+        ck_assert_int_ge(bp_flush_all(pool), 0);
+        ck_assert_int_eq(bp_sync(pool), 0);
+        ck_assert_int_eq(file_size(path), size0);
+    }
+    struct bp_stats st;
+    ck_assert_int_eq(bp_stats(pool, &st), 0);
+    ck_assert_uint_gt(st.evict_writes, 0);   /* dirty evictions happened */
+
+    for (int k = 1; k <= 3; k++) {
+        uint64_t n;
+        ck_assert_int_eq(bp_alloc_page(pool, &n, &p), 0);
+        ck_assert_uint_eq(n, W_PAGES + k - 1);
+        ck_assert_int_eq(file_size(path), size0 + (off_t)k * W_PS);
+        tu_stamp(p.data, W_PS, n, 3);
+        ck_assert_int_eq(bp_mark_dirty(&p), 0);
+        bp_unpin(&p);
+    }
+    const off_t size3 = size0 + 3 * W_PS;
+    ck_assert_uint_eq(bp_page_count(pool), W_PAGES + 3);
+    /* Writing the new pages (and evicting them) does not grow it further. */
+    for (uint64_t i = 0; i < W_PAGES + 3; i++) {
+        ck_assert_int_eq(bp_pin(pool, i, BP_WRITE, &p), 0);
+        ck_assert_int_eq(bp_mark_dirty(&p), 0);
+        bp_unpin(&p);
+    }
+    ck_assert_int_eq(bp_sync(pool), 0);
+    ck_assert_int_eq(file_size(path), size3);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(file_size(path), size3);
+    free(path);
+}
+END_TEST
+
+Suite *test_suite(void)
+{
+    Suite *s = suite_create("frames");
+    TCase *tc = tcase_create("layout");
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, test_frame_layout, 0, 9);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("io");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_interposer_catches);
+    tcase_add_test(tc, test_fd_is_direct);
+    tcase_add_test(tc, test_every_io_aligned);
+    tcase_add_test(tc, test_file_size);
+    suite_add_tcase(s, tc);
+    return s;
+}

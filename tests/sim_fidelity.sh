@@ -1,0 +1,159 @@
+#!/bin/bash
+# sim_fidelity.sh - end-to-end test of tools/bpool-sim (an automake TESTS
+# script: exit 0 pass, 1 fail, 99 hard error).
+#
+# 1. Fidelity: every row of tests/data/expected.tsv (miss ratios from the
+#    CLOCK-Pro paper's traces) is reproduced exactly, to the four decimals
+#    printed, by `bpool-sim -p clockpro` and by `bpool-sim -p lru`.
+# 2. Counting rules: a cold start; a repeat of the page just referenced is
+#    a hit; refs = hits + misses; --json carries the same numbers.
+# 3. Input: blank lines and comments ignored, .gz read from a file and
+#    from stdin; bad input (negative, junk, too large, empty file, missing
+#    file, bad frame count, unknown policy) exits 2 naming file and line.
+#
+# Environment (exported by the harness, see Makefile.am): srcdir,
+# top_builddir, BPOOL_SIM (the program), BPOOL_TEST_TMPDIR (scratch).
+
+set -u
+
+top_builddir=${top_builddir:-$(pwd)}
+srcdir=${srcdir:-$top_builddir}
+sim=${BPOOL_SIM:-$top_builddir/tools/bpool-sim}
+data=$srcdir/tests/data
+if [ ! -x "$sim" ]; then
+    echo "FAIL: $sim not found or not executable (build it first)"
+    exit 99
+fi
+tmpbase=${BPOOL_TEST_TMPDIR:-$top_builddir}
+mkdir -p "$tmpbase" || exit 99
+work=$(mktemp -d "$tmpbase/simtest.XXXXXX") || exit 99
+trap 'rm -rf "$work"' EXIT
+
+failures=0
+checks=0
+pass() { checks=$((checks + 1)); echo "ok   $*"; }
+fail() { checks=$((checks + 1)); failures=$((failures + 1)); echo "FAIL $*"; }
+
+# field NAME LINE: the value of NAME=... in a bpool-sim result line.
+field() { sed -n "s/.*\\<$1=\\([^ ]*\\).*/\\1/p" <<<"$2"; }
+
+# --- 1. fidelity ------------------------------------------------------------
+# Group the expected rows by trace, so each trace is replayed once per
+# policy with all its frame counts.
+declare -A frames_of
+while IFS=$'\t' read -r trace frames cp lru; do
+    [ "$trace" = trace ] && continue
+    frames_of[$trace]+="${frames_of[$trace]:+,}$frames"
+done <"$data/expected.tsv"
+
+rows=0
+for trace in $(printf '%s\n' "${!frames_of[@]}" | sort); do
+    for policy in clockpro lru; do
+        if ! "$sim" -p "$policy" -n "${frames_of[$trace]}" \
+                "$data/$trace.trc.gz" >"$work/out" 2>"$work/err"; then
+            fail "$policy on $trace: exit status $?: $(cat "$work/err")"
+            continue
+        fi
+        while read -r line; do
+            n=$(field frames "$line")
+            got=$(field miss_ratio "$line")
+            want=$(awk -F'\t' -v t="$trace" -v n="$n" -v p="$policy" \
+                '$1 == t && $2 == n { print (p == "lru" ? $4 : $3) }' \
+                "$data/expected.tsv")
+            rows=$((rows + 1))
+            if [ "$got" = "$want" ]; then
+                pass "$policy $trace frames=$n miss_ratio $got"
+            else
+                fail "$policy $trace frames=$n miss_ratio $got, expected $want"
+            fi
+        done <"$work/out"
+    done
+done
+want_rows=$(( 2 * ($(wc -l <"$data/expected.tsv") - 1) ))
+if [ "$rows" -eq "$want_rows" ]; then
+    pass "all $rows expected rows compared"
+else
+    fail "compared $rows rows, expected.tsv has $want_rows"
+fi
+
+# --- 2. counting rules --------------------------------------------------------
+# 1 2 1 1 3 1 with 4 frames: misses 1, 2, 3; the repeat of 1 is a hit.
+printf '1\n2\n1\n1\n3\n1\n' >"$work/small.trc"
+for policy in clockpro lru clock; do
+    out=$("$sim" -p "$policy" -n 4 "$work/small.trc")
+    want="policy=$policy frames=4 refs=6 hits=3 misses=3 miss_ratio=0.5000"
+    if [ "$out" = "$want" ]; then
+        pass "$policy: exact line on a small trace"
+    else
+        fail "$policy: got '$out', expected '$want'"
+    fi
+done
+
+out=$("$sim" -n 500,1000 "$data/multi3.trc.gz")
+ok=yes
+while read -r line; do
+    r=$(field refs "$line"); h=$(field hits "$line"); m=$(field misses "$line")
+    [ $((h + m)) -eq "$r" ] || ok=no
+done <<<"$out"
+[ "$ok" = yes ] && [ "$(wc -l <<<"$out")" -eq 2 ] &&
+    pass "refs = hits + misses, one line per frame count" ||
+    fail "bad counts: $out"
+
+json=$("$sim" --json -n 1000 "$data/multi3.trc.gz")
+text=$("$sim" -n 1000 "$data/multi3.trc.gz")
+m=$(field misses "$text")
+case $json in
+    '{"policy":"clockpro","frames":1000,'*"\"misses\":$m,"*'}') pass "--json: same misses ($m)" ;;
+    *) fail "--json: '$json' does not match '$text'" ;;
+esac
+
+# --- 3. input handling --------------------------------------------------------
+printf '# a comment\n\n1\n  \n2\n# another\n1\n' >"$work/comments.trc"
+out=$("$sim" -p lru -n 4 "$work/comments.trc")
+[ "$(field refs "$out")" = 3 ] && [ "$(field misses "$out")" = 2 ] &&
+    pass "blank lines and comments are ignored" ||
+    fail "comments: $out"
+
+a=$("$sim" -n 1000 "$data/cpp.trc.gz")
+b=$("$sim" -n 1000 - <"$data/cpp.trc.gz")
+c=$(gzip -dc "$data/cpp.trc.gz" | "$sim" -n 1000)
+[ "$a" = "$b" ] && [ "$a" = "$c" ] &&
+    pass "gz file, gz on stdin and plain stdin agree" ||
+    fail "stdin: '$a' / '$b' / '$c'"
+
+# bad NAME STDIN-CONTENT PATTERN [ARGS...]: exit status 2 and a message on
+# stderr matching PATTERN.
+bad() {
+    local name=$1 content=$2 pattern=$3
+    shift 3
+    printf '%b' "$content" >"$work/$name.trc"
+    "$sim" "$@" >"$work/out" 2>"$work/err"
+    local status=$?
+    if [ "$status" -eq 2 ] && grep -qE "$pattern" "$work/err"; then
+        pass "$name: exit 2, $(head -n 1 "$work/err")"
+    else
+        fail "$name: exit $status, stderr '$(cat "$work/err")', wanted /$pattern/"
+    fi
+}
+bad negative '1\n2\n-3\n' 'negative\.trc:3' -n 4 "$work/negative.trc"
+bad junk '1\nabc\n' 'junk\.trc:2' -n 4 "$work/junk.trc"
+bad trailing '1\n2x\n' 'trailing\.trc:2' -n 4 "$work/trailing.trc"
+bad huge '99999999999999999999999\n' 'huge\.trc:1' -n 4 "$work/huge.trc"
+bad missing '' 'nosuchfile' -n 4 "$work/nosuchfile.trc"
+bad noframes '1\n' 'frame' "$work/noframes.trc"
+bad fewframes '1\n' 'frame' -n 2 "$work/fewframes.trc"
+bad badlist '1\n' 'frame' -n 10,x "$work/badlist.trc"
+bad policy '1\n' 'policy' -p nosuch -n 10 "$work/policy.trc"
+printf 'not gzip at all' | gzip -c | head -c 10 >"$work/cut.trc.gz"
+"$sim" -n 4 "$work/cut.trc.gz" >"$work/out" 2>"$work/err"
+status=$?
+[ "$status" -eq 2 ] && grep -q 'cut\.trc\.gz' "$work/err" &&
+    pass "truncated .gz: exit 2, $(head -n 1 "$work/err")" ||
+    fail "truncated .gz: exit $status, '$(cat "$work/err")'"
+
+"$sim" --help >"$work/out" 2>&1
+[ $? -eq 0 ] && grep -q 'usage: bpool-sim' "$work/out" &&
+    pass "--help" || fail "--help"
+
+echo "$checks checks, $failures failed"
+[ "$failures" -eq 0 ]

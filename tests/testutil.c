@@ -1,0 +1,169 @@
+/* testutil.c - helpers shared by the Check programs (see testutil.h). */
+#define _GNU_SOURCE
+#include <check.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+static char dir[4096];
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+                  struct FTW *ftw)
+{
+    (void)sb; (void)flag; (void)ftw;
+    return remove(path);
+}
+
+static void rm_dir(void)
+{
+    if (dir[0])
+        nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *tu_dir(void)
+{
+    static pid_t owner;
+    if (dir[0] && owner == getpid())
+        return dir;
+    const char *top = getenv("top_builddir");
+    snprintf(dir, sizeof(dir), "%s/tests/tmp-%d-XXXXXX", top && *top ? top : ".",
+             (int)getpid());
+    if (!mkdtemp(dir)) {
+        /* top_builddir/tests may not exist when run by hand elsewhere. */
+        snprintf(dir, sizeof(dir), "./tmp-%d-XXXXXX", (int)getpid());
+        if (!mkdtemp(dir)) {
+            perror("mkdtemp");
+            abort();
+        }
+    }
+    owner = getpid();
+    atexit(rm_dir);
+    return dir;
+}
+
+void *tu_keep(void *p)
+{
+    /* A forked test is short-lived: a fixed array is enough, and what
+     * does not fit is merely reported as a leak. */
+    static void *kept[1024];
+    static unsigned nkept;
+    if (nkept < sizeof(kept) / sizeof(kept[0]))
+        kept[nkept++] = p;
+    return p;
+}
+
+char *tu_path(const char *name)
+{
+    char *p;
+    if (asprintf(&p, "%s/%s", tu_dir(), name) < 0)
+        abort();
+    return tu_keep(p);
+}
+
+double tu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static pthread_mutex_t thread_err_mu = PTHREAD_MUTEX_INITIALIZER;
+static char thread_err_first[512];
+static int thread_err_count;
+
+void tu_thread_fail(const char *fmt, ...)
+{
+    pthread_mutex_lock(&thread_err_mu);
+    if (thread_err_count++ == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(thread_err_first, sizeof(thread_err_first), fmt, ap);
+        va_end(ap);
+    }
+    pthread_mutex_unlock(&thread_err_mu);
+}
+
+void tu_assert_no_thread_errors(void)
+{
+    char msg[sizeof(thread_err_first)];
+    pthread_mutex_lock(&thread_err_mu);
+    int n = thread_err_count;
+    memcpy(msg, thread_err_first, sizeof(msg));
+    pthread_mutex_unlock(&thread_err_mu);
+    ck_assert_msg(n == 0, "%d problem(s) in worker threads; first: %s", n, msg);
+}
+
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= UINT64_C(0xff51afd7ed558ccd);
+    x ^= x >> 33;
+    x *= UINT64_C(0xc4ceb9fe1a85ec53);
+    return x ^ (x >> 33);
+}
+
+void tu_stamp(void *buf, uint32_t page_size, uint64_t pgno, uint32_t seed)
+{
+    uint64_t *w = buf;
+    for (uint32_t i = 0; i < page_size / 8; i++)
+        w[i] = mix(pgno * 1000003u + seed * 7919u + i);
+    w[0] = pgno;
+}
+
+int tu_stamped(const void *buf, uint32_t page_size, uint64_t pgno, uint32_t seed)
+{
+    const uint64_t *w = buf;
+    if (w[0] != pgno)
+        return 0;
+    for (uint32_t i = 1; i < page_size / 8; i++)
+        if (w[i] != mix(pgno * 1000003u + seed * 7919u + i))
+            return 0;
+    return 1;
+}
+
+void tu_make_file(const char *path, uint32_t page_size, uint64_t pages,
+                  uint32_t seed)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    char *buf = malloc(page_size);
+    if (fd < 0 || !buf)
+        abort();
+    for (uint64_t i = 0; i < pages; i++) {
+        tu_stamp(buf, page_size, i, seed);
+        if (pwrite(fd, buf, page_size, (off_t)(i * page_size)) != (ssize_t)page_size)
+            abort();
+    }
+    if (fsync(fd) < 0)
+        abort();
+    close(fd);
+    free(buf);
+}
+
+void tu_read_page(const char *path, uint32_t page_size, uint64_t pgno, void *buf)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0 || pread(fd, buf, page_size, (off_t)(pgno * page_size)) != (ssize_t)page_size)
+        abort();
+    close(fd);
+}
+
+bp_pool *tu_open(const char *path, uint32_t frames, uint32_t flags)
+{
+    struct bp_options o;
+    bp_pool *pool = NULL;
+    bp_options_init(&o);
+    o.pool_frames = frames;
+    o.flags = flags;
+    int r = bp_open(path, &o, &pool);
+    ck_assert_msg(r == 0, "bp_open(%s, %u frames): %s: %s", path, frames,
+                  bp_strerror(r), bp_errdetail());
+    return pool;
+}
