@@ -100,8 +100,11 @@ BP_API const char *bp_errdetail(void);
 typedef struct bp_pool bp_pool;
 
 /* bp_options.flags */
-#define BP_CREATE 0x1u /* create the data file if it does not exist */
-#define BP_EXCL   0x2u /* with BP_CREATE: fail with -EEXIST if it exists */
+#define BP_CREATE  0x1u /* create the data file if it does not exist */
+#define BP_EXCL    0x2u /* with BP_CREATE: fail with -EEXIST if it exists */
+#define BP_NOFLUSH 0x4u /* no background flusher threads: dirty pages are
+                           written only by evicting threads and by
+                           bp_flush_page/bp_flush_all/bp_sync/bp_checkpoint */
 
 #define BP_DEFAULT_PAGE_SIZE 8192u
 #define BP_DEFAULT_POOL_BYTES (64u << 20)  /* 64 MiB when no size is given */
@@ -110,6 +113,33 @@ typedef struct bp_pool bp_pool;
 #define BP_MIN_FRAMES 4u                   /* CLOCK-Pro needs m_c_min = 2 */
 #define BP_MIN_PAGE_SIZE 4096u
 #define BP_MAX_PAGE_SIZE (1u << 20)
+#define BP_DEFAULT_FLUSHERS 1u
+#define BP_MAX_FLUSHERS 16u
+#define BP_DEFAULT_DIRTY_LOW 10u    /* % of frames: flushers start writing */
+#define BP_DEFAULT_DIRTY_HIGH 30u   /* %: flushers write flat out */
+#define BP_DEFAULT_DIRTY_MAX 75u    /* %: threads dirtying pages are slowed */
+#define BP_DEFAULT_COALESCE_BYTES (256u << 10)  /* largest write request */
+#define BP_MAX_COALESCE_PAGES 1024u  /* IOV_MAX: iovecs in one request */
+
+/*
+ * Write-ahead-log hook: called before a dirty page is written to the data
+ * file, with its page number and its bytes (read-only; the page is held
+ * under its shared latch, so they cannot change during the call).  Return
+ * 0 to let the write go ahead, or a negative errno to refuse it: the page
+ * then stays dirty, the write counts as failed and the error reaches the
+ * caller that wanted the page written (bp_flush_page, bp_flush_all,
+ * bp_sync, bp_checkpoint, bp_close; a flusher thread retries later).
+ * A database flushes its log up to the page's LSN here.
+ *
+ * It is called from any thread that writes pages: the background
+ * flushers, a thread whose pin evicts dirty pages, and callers of the
+ * flush/sync functions; from several threads at once, for different
+ * pages.  It may block (e.g. fsync the log) but must not call any bpool
+ * function on the same pool, and must not wait for a thread that may be
+ * holding a page latch of this pool.
+ */
+typedef int (*bp_before_write_fn)(void *arg, uint64_t pgno, const void *data,
+                                  uint32_t page_size);
 
 struct bp_options {
     uint32_t flags;        /* BP_CREATE, BP_EXCL */
@@ -125,6 +155,26 @@ struct bp_options {
     uint64_t grow_bytes;   /* how far ahead of the last page the file's
                               blocks are preallocated; default 16 MiB */
     uint32_t mode;         /* permission bits of a created file; 0600 */
+
+    /* Write-back (see doc/design.md, "Write-back").  0 means the default. */
+    uint32_t flushers;     /* background flusher threads; default 1, at
+                              most BP_MAX_FLUSHERS (BP_NOFLUSH: none) */
+    uint32_t dirty_low;    /* % of frames dirty at which flushers start;
+                              default 10 */
+    uint32_t dirty_high;   /* % at which they write as fast as the queue
+                              allows; default 30 */
+    uint32_t dirty_max;    /* % at which bp_mark_dirty of a clean page
+                              waits (a bounded time) for the flushers;
+                              default 75.  Needs low < high < max <= 100. */
+    uint32_t coalesce_bytes;  /* adjacent dirty pages are written by one
+                              request of at most this many bytes (rounded
+                              down to whole pages, at least one, at most
+                              BP_MAX_COALESCE_PAGES); default 256 KiB; the
+                              page size turns coalescing off */
+    uint32_t checkpoint_rate; /* pages per second bp_checkpoint writes at
+                              most; default 0 = as fast as possible */
+    bp_before_write_fn before_write;  /* WAL hook, or NULL */
+    void *before_write_arg;
 };
 
 /* Fill *opts with the defaults above. */
@@ -216,8 +266,13 @@ BP_API int bp_unpin(bp_page *page);
 
 /*
  * Record that the caller changed the page's bytes; they will be written
- * back before the frame is reused, by bp_flush_page/bp_flush_all/bp_sync,
- * or at bp_close.
+ * back before the frame is reused: by a background flusher, by the thread
+ * that needs the frame, by bp_flush_page/bp_flush_all/bp_sync/
+ * bp_checkpoint, or at bp_close.  When this makes a clean page dirty and
+ * more than dirty_max % of the frames are dirty already, it first waits
+ * for the flushers to catch up (at most about 100 ms; counted in
+ * bp_stats.throttle_waits), so writers cannot outrun the device without
+ * bound.
  * Errors: -EINVAL, -BP_ENOTPINNED, -BP_ENOTWRITE (pinned with BP_READ),
  *   -BP_EDURABILITY (an fdatasync failed earlier: see bp_sync).
  */
@@ -269,6 +324,18 @@ BP_API int bp_flush_all(bp_pool *pool);
  */
 BP_API int bp_sync(bp_pool *pool);
 
+/*
+ * A checkpoint: write back every page that is dirty when the call starts,
+ * at most checkpoint_rate pages per second (bp_options; 0: no limit), then
+ * fdatasync.  Other threads go on pinning, reading and dirtying pages
+ * meanwhile; pages they dirty after the start may or may not be included.
+ * When it returns the number of pages it wrote (>= 0), every page that
+ * was dirty at the start is durable: bp_sync's guarantee, with the writes
+ * spread over time so that they do not crowd the device queue.
+ * Errors: as bp_sync.
+ */
+BP_API int bp_checkpoint(bp_pool *pool);
+
 /* ------------------------------------------------------------------------
  * Information and statistics
  * ---------------------------------------------------------------------- */
@@ -303,6 +370,13 @@ struct bp_stats {
     uint64_t writes;        /* page writes completed */
     uint64_t evictions;     /* frames taken from one page for another */
     uint64_t evict_writes;  /* dirty pages written back by evicting threads */
+    uint64_t flusher_writes; /* dirty pages written by background flushers */
+    uint64_t write_requests; /* write requests sent (a coalesced request
+                                carries several adjacent pages) */
+    uint64_t write_errors;  /* page writes that failed (page kept dirty) */
+    uint64_t clean_waits;   /* pins that found no clean frame to take and
+                               had to write dirty pages themselves */
+    uint64_t throttle_waits; /* bp_mark_dirty calls slowed at dirty_max */
     uint64_t io_errors;     /* failed or short reads and writes */
     uint64_t io_submits;    /* io_submit(2) calls */
     uint64_t allocs;        /* pages added by bp_alloc_page */

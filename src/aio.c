@@ -115,7 +115,7 @@ static void reap(struct bp__aio *aio)
 }
 
 /* Submit v[0..n) and wait for all of them.  See aio.h. */
-static int run_ptrs(struct bp__aio *aio, struct bp__io *const *v, size_t n)
+static int submit_and_wait(struct bp__aio *aio, struct bp__io *const *v, size_t n)
 {
     struct bp__io_batch b = { .remaining = n };
     struct iocb *cbs[SUBMIT_CHUNK];
@@ -201,6 +201,30 @@ static int run_ptrs(struct bp__aio *aio, struct bp__io *const *v, size_t n)
     pthread_mutex_unlock(&aio->mu);
     pthread_cond_destroy(&b.cv);
     return 0;
+}
+
+/* submit_and_wait, after the fault-injection hook (tests) has had its
+ * say: requests it fails never reach the kernel. */
+static int run_ptrs(struct bp__aio *aio, struct bp__io *const *v, size_t n)
+{
+    bp__fault_fn fault = atomic_load_explicit(&aio->fault, memory_order_acquire);
+    if (!fault || n == 0)
+        return submit_and_wait(aio, v, n);
+    void *arg = atomic_load_explicit(&aio->fault_arg, memory_order_relaxed);
+    struct bp__io **pass = malloc(n * sizeof(*pass));
+    if (!pass)
+        return -ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        int r = fault(arg, &v[i]->cb);
+        if (r < 0)
+            v[i]->res = r;
+        else
+            pass[k++] = v[i];
+    }
+    int r = submit_and_wait(aio, pass, k);
+    free(pass);
+    return r;
 }
 
 int bp__aio_run(struct bp__aio *aio, struct bp__io *ios, size_t n)

@@ -14,6 +14,8 @@
 
 struct bp__io_batch;
 
+typedef int (*bp__fault_fn)(void *arg, const struct iocb *cb);
+
 /* One request.  The caller prepares `cb` (io_prep_pread/pwrite/...); the
  * layer owns cb.data.  After bp__aio_run returns, `res` holds the kernel's
  * result: bytes transferred, or a negative errno. */
@@ -32,6 +34,13 @@ struct bp__aio {
     bool reaping;                /* a thread is inside io_getevents */
     struct bp__io_batch *waiting;  /* batches whose threads are asleep */
     _Atomic uint64_t submits;    /* io_submit calls (statistics) */
+    /* Fault injection, for tests only (NULL in normal use): called for
+     * each request before it is submitted; a negative return completes
+     * the request with that result without sending it to the kernel.
+     * Set fault_arg first, then fault; it may be called from any thread,
+     * at once from several. */
+    _Atomic(bp__fault_fn) fault;
+    void *_Atomic fault_arg;
 };
 
 /*

@@ -42,7 +42,8 @@ struct bp__frame {
 enum bp__counter {
     BP__C_HITS, BP__C_MISSES, BP__C_READS, BP__C_WRITES, BP__C_EVICTIONS,
     BP__C_EVICT_WRITES, BP__C_IO_ERRORS, BP__C_ALLOCS, BP__C_NOFREE,
-    BP__C_SYNCS,
+    BP__C_SYNCS, BP__C_FLUSHER_WRITES, BP__C_WRITE_REQUESTS,
+    BP__C_WRITE_ERRORS, BP__C_CLEAN_WAITS, BP__C_THROTTLE_WAITS,
     BP__NCOUNTERS
 };
 
@@ -87,6 +88,16 @@ struct bp_pool {
     uint32_t queue_depth;          /* [const] granted depth */
 
     _Atomic bool durability_lost;  /* [atomic] an fdatasync failed */
+
+    /* Write-back */
+    _Atomic uint32_t ndirty;       /* [atomic] frames with DIRTY set */
+    uint32_t coalesce_pages;       /* [const] pages per write request */
+    uint32_t checkpoint_rate;      /* [const] pages/s, 0: unlimited */
+    bp_before_write_fn before_write;  /* [const] WAL hook or NULL */
+    void *before_write_arg;        /* [const] */
+    struct bp__flushers *flushers; /* [const] NULL with BP_NOFLUSH */
+    struct bp_options opts;        /* [const] as resolved by bp_open */
+
     struct bp__stripe stripes[BP__STRIPES];
 };
 
@@ -128,9 +139,21 @@ void bp__unpin_frame(bp_pool *pool, uint32_t f);
 void bp__frame_wake(bp_pool *pool, uint32_t f);
 
 /* flush.c */
+enum bp__writer {
+    BP__W_CALLER,   /* bp_flush_*, bp_sync, bp_checkpoint: waits for busy
+                       latches and in-flight writes */
+    BP__W_EVICT,    /* a pin that needs a frame: skips busy pages */
+    BP__W_FLUSHER,  /* a background flusher: skips busy pages */
+};
 int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
-                     bool evicting);
-int bp__flush_all(bp_pool *pool);
+                     enum bp__writer who);
+int bp__flush_all(bp_pool *pool, uint32_t rate);
+
+/* flusher.c */
+int bp__flushers_start(bp_pool *pool, const struct bp_options *o);
+void bp__flushers_stop(bp_pool *pool);
+uint32_t bp__flushers_handoff(bp_pool *pool, const uint32_t *frames, uint32_t n);
+void bp__flushers_page_dirtied(bp_pool *pool, uint32_t ndirty);
 
 /* stats.c */
 void bp__count(bp_pool *pool, enum bp__counter c, uint64_t n);

@@ -1,5 +1,6 @@
-/* flush.c - writing dirty pages back: a batch of frames, one page, every
- * page, and the sync that makes them durable.
+/* flush.c - writing dirty pages back: a batch of frames (coalesced into
+ * vectored requests), one page, every page, and the sync and checkpoint
+ * that make them durable.
  *
  * A page is written under its shared latch, so no caller can change its
  * bytes while the device reads them (changing them needs the exclusive
@@ -7,16 +8,24 @@
  * is changed again after the write completes is dirty again, and a failed
  * write sets DIRTY back so the change is never dropped.
  *
+ * Coalescing: the pages of a batch are sorted by page number, and a run of
+ * consecutive pages becomes one io_prep_pwritev request whose iovecs point
+ * into the frames, wherever they are in the arena.  If such a request
+ * fails or comes back short, its pages are written again one by one, so
+ * the error (or success) of each page is known exactly.
+ *
  * Deadlock avoidance: a batch takes latches with trylock only, because
  * waiting for one latch while holding others could close a cycle with a
  * caller who holds that page for write and waits for one of ours.  Frames
  * whose latch is busy are written afterwards one at a time, holding no
- * other latch - except when the writer is an evicting thread, which skips
- * them (the cold hand will come back).
+ * other latch - except by evicting threads and flushers, which skip them
+ * (the page is still dirty, so someone comes back to it).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bpool_internal.h"
@@ -32,16 +41,16 @@ static void wait_write_done(bp_pool *pool, uint32_t f)
 }
 
 /* Frame f is pinned and shared-latched by us.  If it is dirty, turn DIRTY
- * into WRITING in one step, prepare the write into *io and return
- * PREPARED; CLEAN if there is nothing to write.  If another thread's write
- * of it is in flight: with `wait`, wait for that write first (a flush or
- * sync must not report a page clean before its bytes reached the file, and
- * if that write failed the page is dirty again and ours); without, return
- * IN_FLIGHT.  Only wait while holding no other WRITING frame: two batches
- * waiting for each other's unsubmitted writes would never finish. */
+ * into WRITING in one step and return PREPARED; CLEAN if there is nothing
+ * to write.  If another thread's write of it is in flight: with `wait`,
+ * wait for that write first (a flush or sync must not report a page clean
+ * before its bytes reached the file, and if that write failed the page is
+ * dirty again and ours); without, return IN_FLIGHT.  Only wait while
+ * holding no other WRITING frame: two batches waiting for each other's
+ * unsubmitted writes would never finish. */
 enum { CLEAN = 0, PREPARED = 1, IN_FLIGHT = 2 };
 
-static int begin_write(bp_pool *pool, uint32_t f, struct bp__io *io, bool wait)
+static int begin_write(bp_pool *pool, uint32_t f, bool wait)
 {
     struct bp__frame *fr = &pool->frames[f];
     uint64_t s = atomic_load(&fr->state);
@@ -59,29 +68,36 @@ static int begin_write(bp_pool *pool, uint32_t f, struct bp__io *io, bool wait)
                                          (s & ~BP__F_DIRTY) | BP__F_WRITING))
             break;
     }
-    uint64_t page = atomic_load(&fr->page);
-    io_prep_pwrite(&io->cb, pool->file.fd, bp__frame_data(pool, f),
-                   pool->page_size, (long long)(page * pool->page_size));
+    atomic_fetch_sub(&pool->ndirty, 1);
     return PREPARED;
 }
 
-/* The write of frame f finished with result res: restore DIRTY on failure,
- * drop WRITING, the latch and the pin.  Returns 0 or the error. */
-static int end_write(bp_pool *pool, uint32_t f, long res, bool evicting)
+static const enum bp__counter writer_counter[] = {
+    [BP__W_CALLER] = BP__NCOUNTERS,
+    [BP__W_EVICT] = BP__C_EVICT_WRITES,
+    [BP__W_FLUSHER] = BP__C_FLUSHER_WRITES,
+};
+
+/* The write of frame f finished with result res (0 or a negative error):
+ * restore DIRTY on failure, drop WRITING, the latch and the pin.  Returns
+ * 0 or the error. */
+static int end_write(bp_pool *pool, uint32_t f, int res, enum bp__writer who)
 {
     struct bp__frame *fr = &pool->frames[f];
     int r = 0;
     if (res < 0) {
         atomic_fetch_or(&fr->state, BP__F_DIRTY);
+        atomic_fetch_add(&pool->ndirty, 1);
         bp__count(pool, BP__C_IO_ERRORS, 1);
-        r = bp__fail((int)res, "writing page %llu of %s failed: %s; the page "
+        bp__count(pool, BP__C_WRITE_ERRORS, 1);
+        r = bp__fail(res, "writing page %llu of %s failed: %s; the page "
                      "stays dirty in memory and will be written again",
                      (unsigned long long)atomic_load(&fr->page),
-                     pool->file.path, bp_strerror((int)res));
+                     pool->file.path, bp_strerror(res));
     } else {
         bp__count(pool, BP__C_WRITES, 1);
-        if (evicting)
-            bp__count(pool, BP__C_EVICT_WRITES, 1);
+        if (writer_counter[who] != BP__NCOUNTERS)
+            bp__count(pool, writer_counter[who], 1);
     }
     atomic_fetch_and(&fr->state, ~BP__F_WRITING);
     bp__frame_wake(pool, f);  /* flushers waiting in wait_write_done */
@@ -96,55 +112,159 @@ static void release(bp_pool *pool, uint32_t f)
     bp__unpin_frame(pool, f);
 }
 
-/* Write back frames[0..n), all pinned (not latched) by the caller; every
- * pin is released.  Returns the number of pages written or the first
- * error (after trying all). */
-int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
-                     bool evicting)
+/* The WAL hook, if any, for frame f (WRITING, shared-latched by us). */
+static int call_before_write(bp_pool *pool, uint32_t f)
 {
-    struct bp__io *ios = calloc(n, sizeof(*ios));
-    uint32_t *busy = calloc(n, sizeof(*busy));
-    uint32_t *sent = calloc(n, sizeof(*sent));
-    uint32_t nsent = 0, nbusy = 0;
-    int written = 0, first_err = 0, r;
+    if (!pool->before_write)
+        return 0;
+    uint64_t page = atomic_load(&pool->frames[f].page);
+    int r = pool->before_write(pool->before_write_arg, page,
+                               bp__frame_data(pool, f), pool->page_size);
+    if (r >= 0)
+        return 0;
+    return bp__fail(r, "the before_write hook refused to let page %llu be "
+                    "written (%s); the page stays dirty",
+                    (unsigned long long)page, bp_strerror(r));
+}
 
-    if (!ios || !busy || !sent) {
+struct pending {
+    uint32_t frame;
+    uint64_t page;
+};
+
+static int by_page(const void *a, const void *b)
+{
+    const struct pending *x = a, *y = b;
+    return (x->page > y->page) - (x->page < y->page);
+}
+
+/* Count a result into written / first_err. */
+static void tally(int e, int *written, int *first_err)
+{
+    if (e < 0) {
+        if (!*first_err)
+            *first_err = e;
+    } else {
+        (*written)++;
+    }
+}
+
+/* Write p[0..n) (each WRITING, latched, pinned), sorted by page, as runs
+ * of consecutive pages of at most pool->coalesce_pages; finish every one
+ * with end_write. */
+static void write_runs(bp_pool *pool, struct pending *p, uint32_t n,
+                       enum bp__writer who, int *written, int *first_err)
+{
+    uint32_t ps = pool->page_size, max_run = pool->coalesce_pages;
+    struct bp__io *ios = calloc(n, sizeof(*ios));
+    struct iovec *iov = calloc(n, sizeof(*iov));
+    uint32_t *run_start = calloc(n + 1, sizeof(*run_start));
+    if (!ios || !iov || !run_start) {
+        int e = bp__fail(-ENOMEM, "out of memory writing pages back");
+        for (uint32_t i = 0; i < n; i++)
+            tally(end_write(pool, p[i].frame, e, who), written, first_err);
+        goto out;
+    }
+    uint32_t nruns = 0;
+    for (uint32_t i = 0; i < n;) {
+        uint32_t j = i + 1;
+        while (j < n && j - i < max_run && p[j].page == p[j - 1].page + 1)
+            j++;
+        run_start[nruns] = i;
+        for (uint32_t k = i; k < j; k++) {
+            iov[k].iov_base = bp__frame_data(pool, p[k].frame);
+            iov[k].iov_len = ps;
+        }
+        if (j - i == 1)
+            io_prep_pwrite(&ios[nruns].cb, pool->file.fd, iov[i].iov_base, ps,
+                           (long long)(p[i].page * ps));
+        else
+            io_prep_pwritev(&ios[nruns].cb, pool->file.fd, &iov[i], (int)(j - i),
+                            (long long)(p[i].page * ps));
+        nruns++;
+        i = j;
+    }
+    run_start[nruns] = n;
+    int r = bp__aio_run(&pool->aio, ios, nruns);
+    bp__count(pool, BP__C_WRITE_REQUESTS, nruns);
+
+    /* Runs that failed or came back short: their pages one by one, as
+     * plain writes that bp__aio_run_full completes or fails for good. */
+    uint32_t nretry = 0;
+    for (uint32_t k = 0; k < nruns; k++) {
+        uint32_t a = run_start[k], b = run_start[k + 1];
+        long want = (long)(b - a) * ps;
+        if (r == 0 && ios[k].res == want) {
+            for (uint32_t i = a; i < b; i++)
+                tally(end_write(pool, p[i].frame, 0, who), written, first_err);
+            continue;
+        }
+        for (uint32_t i = a; i < b; i++)
+            p[nretry++] = p[i];  /* nretry <= a: no overlap ahead */
+    }
+    for (uint32_t i = 0; i < nretry; i++)
+        io_prep_pwrite(&ios[i].cb, pool->file.fd,
+                       bp__frame_data(pool, p[i].frame), ps,
+                       (long long)(p[i].page * ps));
+    if (nretry) {
+        r = bp__aio_run_full(&pool->aio, ios, nretry);
+        bp__count(pool, BP__C_WRITE_REQUESTS, nretry);
+    }
+    for (uint32_t i = 0; i < nretry; i++) {
+        long res = r < 0 ? r : ios[i].res;
+        tally(end_write(pool, p[i].frame, res < 0 ? (int)res : 0, who),
+              written, first_err);
+    }
+out:
+    free(ios);
+    free(iov);
+    free(run_start);
+}
+
+/* Write back frames[0..n), all pinned (not latched) by the caller. */
+static int write_chunk(bp_pool *pool, const uint32_t *frames, uint32_t n,
+                       enum bp__writer who)
+{
+    struct pending *sent = calloc(n, sizeof(*sent));
+    uint32_t *busy = calloc(n, sizeof(*busy));
+    uint32_t nsent = 0, nbusy = 0;
+    int written = 0, first_err = 0;
+    bool skip_busy = who != BP__W_CALLER;
+
+    if (!sent || !busy) {
         for (uint32_t i = 0; i < n; i++)
             bp__unpin_frame(pool, frames[i]);
-        free(ios);
-        free(busy);
         free(sent);
+        free(busy);
         return bp__fail(-ENOMEM, "out of memory writing pages back");
     }
     for (uint32_t i = 0; i < n; i++) {
         uint32_t f = frames[i];
         if (pthread_rwlock_tryrdlock(&pool->frames[f].latch) != 0) {
-            if (evicting)
+            if (skip_busy)
                 bp__unpin_frame(pool, f);
             else
                 busy[nbusy++] = f;
             continue;
         }
-        int b = begin_write(pool, f, &ios[nsent], false);
+        int b = begin_write(pool, f, false);
         if (b == PREPARED) {
-            sent[nsent++] = f;
-        } else if (b == IN_FLIGHT && !evicting) {
+            int e = call_before_write(pool, f);
+            if (e < 0)
+                tally(end_write(pool, f, e, who), &written, &first_err);
+            else
+                sent[nsent++] = (struct pending){ f, atomic_load(&pool->frames[f].page) };
+        } else if (b == IN_FLIGHT && !skip_busy) {
             pthread_rwlock_unlock(&pool->frames[f].latch);
             busy[nbusy++] = f;
         } else {
             release(pool, f);
         }
     }
-    r = bp__aio_run_full(&pool->aio, ios, nsent);
-    for (uint32_t j = 0; j < nsent; j++) {
-        if (r < 0)
-            ios[j].res = r;
-        int e = end_write(pool, sent[j], ios[j].res, evicting);
-        if (e < 0 && !first_err)
-            first_err = e;
-        else if (e == 0)
-            written++;
-    }
+    qsort(sent, nsent, sizeof(*sent), by_page);
+    if (nsent)
+        write_runs(pool, sent, nsent, who, &written, &first_err);
+
     /* Frames whose latch was taken or whose write was in flight: one at a
      * time, holding no other latch and no other WRITING frame. */
     for (uint32_t j = 0; j < nbusy; j++) {
@@ -154,20 +274,49 @@ int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
             bp__unpin_frame(pool, f);
             continue;
         }
-        if (begin_write(pool, f, &ios[0], true) != PREPARED) {
+        if (begin_write(pool, f, true) != PREPARED) {
             release(pool, f);
             continue;
         }
-        r = bp__aio_run_full(&pool->aio, &ios[0], 1);
-        int e = end_write(pool, f, r < 0 ? r : ios[0].res, evicting);
-        if (e < 0 && !first_err)
-            first_err = e;
-        else if (e == 0)
-            written++;
+        int e = call_before_write(pool, f);
+        if (e < 0) {
+            tally(end_write(pool, f, e, who), &written, &first_err);
+            continue;
+        }
+        struct pending one = { f, atomic_load(&pool->frames[f].page) };
+        write_runs(pool, &one, 1, who, &written, &first_err);
     }
-    free(ios);
-    free(busy);
     free(sent);
+    free(busy);
+    return first_err ? first_err : written;
+}
+
+/* How many frames one writer latches at once.  Unbounded in normal
+ * builds (a batch of a full queue of coalesced requests can hold a few
+ * thousand shared latches, which costs nothing).  ThreadSanitizer's
+ * deadlock detector aborts when one thread holds more than 64 locks, so
+ * its builds write in chunks below that. */
+#if defined(__SANITIZE_THREAD__)
+#define LATCH_CHUNK 48u
+#else
+#define LATCH_CHUNK UINT32_MAX
+#endif
+
+/* Write back frames[0..n), all pinned (not latched) by the caller; every
+ * pin is released.  Returns the number of pages written or the first
+ * error (after trying all). */
+int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
+                     enum bp__writer who)
+{
+    int written = 0, first_err = 0;
+    for (uint32_t i = 0; i < n; i += LATCH_CHUNK) {
+        uint32_t k = n - i < LATCH_CHUNK ? n - i : LATCH_CHUNK;
+        int r = write_chunk(pool, frames + i, k, who);
+        if (r < 0 && !first_err)
+            first_err = r;
+        else if (r > 0)
+            written += r;
+    }
     return first_err ? first_err : written;
 }
 
@@ -187,36 +336,68 @@ int bp_flush_page(bp_pool *pool, uint64_t pgno)
         bp__unpin_frame(pool, f);
         return 0;
     }
-    return bp__write_frames(pool, &f, 1, false);
+    return bp__write_frames(pool, &f, 1, BP__W_CALLER);
 }
 
-int bp__flush_all(bp_pool *pool)
+static double now_s(void)
 {
-    uint32_t batch_max = pool->queue_depth;
-    uint32_t *batch = malloc(batch_max * sizeof(*batch));
-    uint32_t n = 0;
-    int written = 0, first_err = 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
-    if (!batch)
+/* Write back every page dirty (or being written) at the start, in page
+ * order so that neighbours coalesce, in batches of about one queue's
+ * worth of requests; with rate > 0, at most rate pages per second. */
+int bp__flush_all(bp_pool *pool, uint32_t rate)
+{
+    struct pending *todo = malloc((size_t)pool->nframes * sizeof(*todo));
+    uint32_t ntodo = 0;
+    if (!todo)
         return bp__fail(-ENOMEM, "out of memory flushing pages");
-    for (uint32_t f = 0; f <= pool->nframes; f++) {
-        if (n == batch_max || (f == pool->nframes && n > 0)) {
-            int r = bp__write_frames(pool, batch, n, false);
-            if (r < 0 && !first_err)
-                first_err = r;
-            else if (r > 0)
-                written += r;
-            n = 0;
-        }
-        if (f == pool->nframes)
-            break;
+    /* A list of (frame, page), without pins: a frame that changes page
+     * before its batch comes is skipped (its page was written to be
+     * evicted, so it reached the file already). */
+    for (uint32_t f = 0; f < pool->nframes; f++) {
         uint64_t s = atomic_load(&pool->frames[f].state);
-        if (!(s & BP__F_VALID) || !(s & (BP__F_DIRTY | BP__F_WRITING)))
-            continue;
-        if (bp__pin_frame_if_valid(pool, f, atomic_load(&pool->frames[f].page)) == 0)
-            batch[n++] = f;
+        if ((s & BP__F_VALID) && (s & (BP__F_DIRTY | BP__F_WRITING)))
+            todo[ntodo++] = (struct pending){ f, atomic_load(&pool->frames[f].page) };
+    }
+    qsort(todo, ntodo, sizeof(*todo), by_page);
+
+    uint32_t batch_max = pool->queue_depth * pool->coalesce_pages;
+    if (rate > 0) {
+        uint32_t paced = rate / 20 > 0 ? rate / 20 : 1;  /* ~20 batches/s */
+        if (paced < batch_max)
+            batch_max = paced;
+    }
+    uint32_t *batch = malloc(batch_max * sizeof(*batch));
+    if (!batch) {
+        free(todo);
+        return bp__fail(-ENOMEM, "out of memory flushing pages");
+    }
+    int written = 0, first_err = 0;
+    double start = now_s();
+    for (uint32_t i = 0; i < ntodo;) {
+        uint32_t n = 0;
+        for (; i < ntodo && n < batch_max; i++)
+            if (bp__pin_frame_if_valid(pool, todo[i].frame, todo[i].page) == 0)
+                batch[n++] = todo[i].frame;
+        int r = n ? bp__write_frames(pool, batch, n, BP__W_CALLER) : 0;
+        if (r < 0 && !first_err)
+            first_err = r;
+        else if (r > 0)
+            written += r;
+        if (rate > 0 && i < ntodo) {
+            double due = start + (double)written / rate;
+            double wait = due - now_s();
+            if (wait > 0)
+                nanosleep(&(struct timespec){ (time_t)wait,
+                    (long)((wait - (double)(time_t)wait) * 1e9) }, NULL);
+        }
     }
     free(batch);
+    free(todo);
     return first_err ? first_err : written;
 }
 
@@ -224,29 +405,43 @@ int bp_flush_all(bp_pool *pool)
 {
     if (!pool)
         return bp__fail(-EINVAL, "bp_flush_all: pool must not be NULL");
-    return bp__flush_all(pool);
+    return bp__flush_all(pool, 0);
+}
+
+static int flush_and_sync(bp_pool *pool, uint32_t rate, const char *fn)
+{
+    if (atomic_load(&pool->durability_lost))
+        return bp__fail(-BP_EDURABILITY, "%s: an earlier fdatasync of %s "
+                        "failed, so earlier changes may be lost; close the "
+                        "pool and check the file", fn, pool->file.path);
+    int written = bp__flush_all(pool, rate);
+    if (written < 0)
+        return written;
+    if (fdatasync(pool->file.fd) < 0) {
+        int e = errno;
+        /* After a failed fsync the kernel may have dropped the dirty data:
+         * never pretend a retry could fix it. */
+        atomic_store(&pool->durability_lost, true);
+        return bp__fail(-e, "%s: fdatasync of %s failed: %s; changes may not "
+                        "be on disk and the pool now refuses writes; close "
+                        "it and check the file", fn, pool->file.path,
+                        strerror(e));
+    }
+    bp__count(pool, BP__C_SYNCS, 1);
+    return written;
 }
 
 int bp_sync(bp_pool *pool)
 {
     if (!pool)
         return bp__fail(-EINVAL, "bp_sync: pool must not be NULL");
-    if (atomic_load(&pool->durability_lost))
-        return bp__fail(-BP_EDURABILITY, "bp_sync: an earlier fdatasync of %s "
-                        "failed, so earlier changes may be lost; close the "
-                        "pool and check the file", pool->file.path);
-    int r = bp__flush_all(pool);
-    if (r < 0)
-        return r;
-    if (fdatasync(pool->file.fd) < 0) {
-        int e = errno;
-        /* After a failed fsync the kernel may have dropped the dirty data:
-         * never pretend a retry could fix it. */
-        atomic_store(&pool->durability_lost, true);
-        return bp__fail(-e, "fdatasync of %s failed: %s; changes may not be "
-                        "on disk and the pool now refuses writes; close it "
-                        "and check the file", pool->file.path, strerror(e));
-    }
-    bp__count(pool, BP__C_SYNCS, 1);
-    return 0;
+    int r = flush_and_sync(pool, 0, "bp_sync");
+    return r < 0 ? r : 0;
+}
+
+int bp_checkpoint(bp_pool *pool)
+{
+    if (!pool)
+        return bp__fail(-EINVAL, "bp_checkpoint: pool must not be NULL");
+    return flush_and_sync(pool, pool->checkpoint_rate, "bp_checkpoint");
 }

@@ -16,6 +16,43 @@ void bp_options_init(struct bp_options *o)
     o->queue_depth = BP_DEFAULT_QUEUE_DEPTH;
     o->grow_bytes = BP_DEFAULT_GROW_BYTES;
     o->mode = 0600;
+    o->flushers = BP_DEFAULT_FLUSHERS;
+    o->dirty_low = BP_DEFAULT_DIRTY_LOW;
+    o->dirty_high = BP_DEFAULT_DIRTY_HIGH;
+    o->dirty_max = BP_DEFAULT_DIRTY_MAX;
+    o->coalesce_bytes = BP_DEFAULT_COALESCE_BYTES;
+}
+
+/* Zero fields of the write-back options take their defaults. */
+static void default_writeback(struct bp_options *o)
+{
+    if (!o->flushers)
+        o->flushers = BP_DEFAULT_FLUSHERS;
+    if (!o->dirty_low)
+        o->dirty_low = BP_DEFAULT_DIRTY_LOW;
+    if (!o->dirty_high)
+        o->dirty_high = BP_DEFAULT_DIRTY_HIGH;
+    if (!o->dirty_max)
+        o->dirty_max = BP_DEFAULT_DIRTY_MAX;
+    if (!o->coalesce_bytes)
+        o->coalesce_bytes = BP_DEFAULT_COALESCE_BYTES;
+}
+
+static int check_writeback(const struct bp_options *o)
+{
+    if (o->flushers > BP_MAX_FLUSHERS)
+        return bp__fail(-EINVAL, "bp_open: %u flushers is too many; use 1 to "
+                        "%u (or the flag BP_NOFLUSH for none)", o->flushers,
+                        BP_MAX_FLUSHERS);
+    if (!(o->dirty_low < o->dirty_high && o->dirty_high < o->dirty_max &&
+          o->dirty_max <= 100))
+        return bp__fail(-EINVAL, "bp_open: dirty watermarks low %u%%, high "
+                        "%u%%, max %u%% are out of order; they need "
+                        "0 < low < high < max <= 100 (defaults %u, %u, %u)",
+                        o->dirty_low, o->dirty_high, o->dirty_max,
+                        BP_DEFAULT_DIRTY_LOW, BP_DEFAULT_DIRTY_HIGH,
+                        BP_DEFAULT_DIRTY_MAX);
+    return 0;
 }
 
 uint32_t bp__options_frames(const struct bp_options *o)
@@ -42,10 +79,15 @@ int bp__options_resolve(const struct bp_options *opts, struct bp_options *o)
             o->grow_bytes = BP_DEFAULT_GROW_BYTES;
         if (!o->mode)
             o->mode = 0600;
+        default_writeback(o);
     }
-    if (o->flags & ~(BP_CREATE | BP_EXCL))
-        return bp__fail(-EINVAL, "bp_open: unknown flags 0x%x; use BP_CREATE "
-                        "and BP_EXCL only", o->flags & ~(BP_CREATE | BP_EXCL));
+    const uint32_t known = BP_CREATE | BP_EXCL | BP_NOFLUSH;
+    if (o->flags & ~known)
+        return bp__fail(-EINVAL, "bp_open: unknown flags 0x%x; use BP_CREATE, "
+                        "BP_EXCL and BP_NOFLUSH only", o->flags & ~known);
+    int r = check_writeback(o);
+    if (r < 0)
+        return r;
     if ((o->flags & BP_EXCL) && !(o->flags & BP_CREATE))
         return bp__fail(-EINVAL, "bp_open: BP_EXCL needs BP_CREATE");
     if (o->queue_depth > 65536)

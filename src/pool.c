@@ -230,7 +230,8 @@ static int admit(bp_pool *pool, uint64_t page, int *dirty_rounds,
         bp__frame_wake(pool, f);  /* threads waiting on the victim */
     if (r < 0 && collect->n > 0) {
         /* Every freeable frame was dirty: clean some and try again. */
-        bp__write_frames(pool, collect->frame, collect->n, true);
+        bp__count(pool, BP__C_CLEAN_WAITS, 1);
+        bp__write_frames(pool, collect->frame, collect->n, BP__W_EVICT);
         collect->n = 0;
         if (++*dirty_rounds <= DIRTY_ROUNDS)
             return PIN_RETRY;
@@ -243,6 +244,17 @@ static int admit(bp_pool *pool, uint64_t page, int *dirty_rounds,
     }
     *fout = f;
     return PIN_OK;
+}
+
+/* The dirty frames the cold hand met (pinned): hand them to the flushers,
+ * which write them in the background; what they cannot take now, write
+ * here. */
+static void write_collected(bp_pool *pool, struct bp__evict_batch *c)
+{
+    uint32_t handed = bp__flushers_handoff(pool, c->frame, c->n);
+    if (handed < c->n)
+        bp__write_frames(pool, c->frame + handed, c->n - handed, BP__W_EVICT);
+    c->n = 0;
 }
 
 static int pin_miss(bp_pool *pool, uint64_t page, bool zero_fill,
@@ -260,8 +272,7 @@ static int pin_miss(bp_pool *pool, uint64_t page, bool zero_fill,
         r = read_page(pool, f, page);
         if (r < 0) {
             abandon_frame(pool, f, page);
-            if (collect.n)
-                bp__write_frames(pool, collect.frame, collect.n, true);
+            write_collected(pool, &collect);
             bp__count(pool, BP__C_IO_ERRORS, 1);
             return bp__fail(r, "reading page %llu of %s failed: %s; the page "
                             "is not cached, so a later pin reads it again",
@@ -278,8 +289,7 @@ static int pin_miss(bp_pool *pool, uint64_t page, bool zero_fill,
     bp__frame_wake(pool, f);
     /* Our page first, then the dirty pages the cold hand met, so waiters
      * for our page do not wait for unrelated writes. */
-    if (collect.n)
-        bp__write_frames(pool, collect.frame, collect.n, true);
+    write_collected(pool, &collect);
     *fout = f;
     return PIN_OK;
 }
@@ -414,7 +424,10 @@ int bp_mark_dirty(bp_page *page)
                         "fdatasync of %s failed, so changes may not reach the "
                         "disk; close the pool and check the file",
                         pool->file.path);
-    atomic_fetch_or(&pool->frames[page->priv_frame].state, BP__F_DIRTY);
+    uint64_t old = atomic_fetch_or(&pool->frames[page->priv_frame].state,
+                                   BP__F_DIRTY);
+    if (!(old & BP__F_DIRTY))
+        bp__flushers_page_dirtied(pool, atomic_fetch_add(&pool->ndirty, 1) + 1);
     return 0;
 }
 
@@ -460,6 +473,7 @@ int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out)
 
 static void pool_free(bp_pool *pool)
 {
+    bp__flushers_stop(pool);
     if (pool->policy)
         bp__cp_destroy(pool->policy);
     bp__pt_destroy(&pool->pt);
@@ -520,6 +534,20 @@ int bp_open(const char *path, const struct bp_options *opts, bp_pool **out)
         bp__fail(r, "bp_open: out of memory for the replacement policy");
     if (r == 0)
         r = setup_aio(pool, o.queue_depth);
+    pool->opts = o;
+    if (r == 0) {
+        /* Whole pages, at least one, at most one iovec array's worth. */
+        pool->coalesce_pages = o.coalesce_bytes / o.page_size;
+        if (pool->coalesce_pages < 1)
+            pool->coalesce_pages = 1;
+        if (pool->coalesce_pages > BP_MAX_COALESCE_PAGES)
+            pool->coalesce_pages = BP_MAX_COALESCE_PAGES;
+        pool->checkpoint_rate = o.checkpoint_rate;
+        pool->before_write = o.before_write;
+        pool->before_write_arg = o.before_write_arg;
+        if (!(o.flags & BP_NOFLUSH))
+            r = bp__flushers_start(pool, &o);
+    }
     if (r < 0) {
         if (pool->file.created)
             unlink(path);
@@ -534,13 +562,23 @@ int bp_close(bp_pool *pool)
 {
     if (!pool)
         return bp__fail(-EINVAL, "bp_close: pool must not be NULL");
+    /* The flushers' queue holds pins of its own: stop them (which drops
+     * those) before counting the caller's. */
+    bool had_flushers = pool->flushers != NULL;
+    bp__flushers_stop(pool);
     for (uint32_t f = 0; f < pool->nframes; f++) {
         uint32_t pins = bp__pins(atomic_load(&pool->frames[f].state));
-        if (pins)
-            return bp__fail(-EBUSY, "bp_close: page %llu is still pinned "
-                            "(%u pins); unpin every page before closing",
-                            (unsigned long long)atomic_load(&pool->frames[f].page),
-                            pins);
+        if (pins) {
+            int e = bp__fail(-EBUSY, "bp_close: page %llu is still pinned "
+                             "(%u pins); unpin every page before closing",
+                             (unsigned long long)atomic_load(&pool->frames[f].page),
+                             pins);
+            if (had_flushers && bp__flushers_start(pool, &pool->opts) < 0)
+                bp__fail(-EBUSY, "bp_close: pages are still pinned, and the "
+                         "flushers could not be restarted; unpin every page "
+                         "and close again");
+            return e;
+        }
     }
     int r = bp_sync(pool);
     pool_free(pool);

@@ -55,6 +55,11 @@ int bp_stats(bp_pool *pool, struct bp_stats *st)
     st->allocs = sum(pool, BP__C_ALLOCS);
     st->nofree = sum(pool, BP__C_NOFREE);
     st->syncs = sum(pool, BP__C_SYNCS);
+    st->flusher_writes = sum(pool, BP__C_FLUSHER_WRITES);
+    st->write_requests = sum(pool, BP__C_WRITE_REQUESTS);
+    st->write_errors = sum(pool, BP__C_WRITE_ERRORS);
+    st->clean_waits = sum(pool, BP__C_CLEAN_WAITS);
+    st->throttle_waits = sum(pool, BP__C_THROTTLE_WAITS);
     st->io_submits = atomic_load_explicit(&pool->aio.submits, memory_order_relaxed);
 
     for (uint32_t f = 0; f < pool->nframes; f++) {

@@ -287,7 +287,7 @@ START_TEST(test_bad_flags)
                "BP_EXCL", "BP_CREATE");
     EXPECT_ERR(try_open(missing, BP_EXCL, PS, 8, &pool), -EINVAL, "BP_CREATE");
     no_file(missing);
-    EXPECT_ERR(try_open(path, 0x4, PS, 8, &pool), -EINVAL, "0x4");
+    EXPECT_ERR(try_open(path, 0x80, PS, 8, &pool), -EINVAL, "0x80");
     EXPECT_ERR(try_open(missing, BP_CREATE | 0x80000000u, PS, 8, &pool),
                -EINVAL, "0x80000000");
     ck_assert_ptr_null(pool);

@@ -1,0 +1,278 @@
+/* flusher.c - background flusher threads: keep dirty pages few enough
+ * that a thread needing a frame almost always finds a clean one.
+ *
+ * Policy, in shares of the pool's frames (options dirty_low/high/max):
+ *   below low    the flushers sleep (woken when the share crosses low,
+ *                when an evicting thread hands them pages, or every
+ *                100 ms);
+ *   low..high    gentle rounds: a quarter batch per round, 5 ms apart,
+ *                skipping pages whose reference bit is set (hot pages
+ *                would be dirtied again at once; CLOCK-Pro's hands clear
+ *                the bit of pages that stop being used);
+ *   above high   full batches back to back, hot pages too;
+ *   above max    bp_mark_dirty of a clean page waits (at most ~100 ms)
+ *                for a flusher round to finish: backpressure.
+ * Each round first takes the dirty frames that evicting threads handed
+ * over (the cold hand met them: they are the next to be needed), then
+ * sweeps the frame array from a shared cursor, and for each page it picks
+ * also takes its dirty resident neighbours, so the batch coalesces into
+ * long writes.  A failed round backs off (10 ms doubling to 1 s); the
+ * pages stay dirty and are tried again.
+ *
+ * Locking: fs->mu protects the queue, the cursor and `stop`; it is never
+ * held while pinning, latching or writing.  Pages are written through
+ * bp__write_frames (flush.c), which takes latches with trylock only.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "bpool_internal.h"
+
+#define IDLE_MS 100          /* sleep when below the low watermark */
+#define GENTLE_MS 5          /* pause between gentle rounds */
+#define BACKOFF_MIN_MS 10
+#define BACKOFF_MAX_MS 1000
+#define THROTTLE_MS 100      /* longest wait of one bp_mark_dirty */
+
+struct bp__flushers {
+    bp_pool *pool;                 /* [const] */
+    uint32_t nthreads;             /* [const] threads started */
+    pthread_t *threads;            /* [const] */
+    uint32_t low, high, max;       /* [const] watermarks, in frames */
+    uint32_t batch_max;            /* [const] pages per round at most */
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv;        /* flushers wait here for work */
+    pthread_cond_t clean_cv;       /* throttled threads wait for a round */
+    bool stop;                     /* [mu] */
+    uint32_t cursor;               /* [mu] next frame of the sweep */
+    uint32_t *queue;               /* [mu] ring of handed-over frames, */
+    uint32_t qcap, qhead, qlen;    /*      each pinned by the queue */
+};
+
+static void deadline_in(struct timespec *ts, unsigned ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static void wait_ms(struct bp__flushers *fs, pthread_cond_t *cv, unsigned ms)
+{
+    struct timespec ts;
+    deadline_in(&ts, ms);
+    pthread_cond_timedwait(cv, &fs->mu, &ts);
+}
+
+/* Frame f is worth writing now: a valid dirty page nobody holds, not
+ * being written; in a gentle round, not recently referenced. */
+static bool wanted(uint64_t s, bool hard)
+{
+    if ((s & (BP__F_VALID | BP__F_DIRTY)) != (BP__F_VALID | BP__F_DIRTY))
+        return false;
+    if (bp__pins(s) || (s & (BP__F_IO | BP__F_CLAIMED)))
+        return false;
+    return hard || !(s & BP__F_REF);
+}
+
+/* Pin frame f for page if it is still wanted; add it to batch. */
+static bool take(bp_pool *pool, uint32_t f, uint64_t page, bool hard,
+                 uint32_t *batch, uint32_t *n)
+{
+    if (!wanted(atomic_load(&pool->frames[f].state), hard))
+        return false;
+    if (bp__pin_frame_if_valid(pool, f, page) < 0)
+        return false;
+    batch[(*n)++] = f;
+    return true;
+}
+
+/* The dirty resident neighbours of page, in direction dir (+1 or -1),
+ * up to one coalesced request's length. */
+static void take_neighbours(bp_pool *pool, uint64_t page, int dir, bool hard,
+                            uint32_t *batch, uint32_t *n, uint32_t want)
+{
+    for (uint32_t d = 1; d < pool->coalesce_pages && *n < want; d++) {
+        if (dir < 0 && page < d)
+            return;
+        uint64_t q = dir > 0 ? page + d : page - d;
+        uint32_t g = bp__pt_lookup(&pool->pt, q);
+        if (g == BP__PT_NOTFOUND || !take(pool, g, q, hard, batch, n))
+            return;
+    }
+}
+
+/* Sweep frames [start, start + span) (mod nframes) for dirty pages. */
+static uint32_t sweep(bp_pool *pool, uint32_t start, uint32_t span, bool hard,
+                      uint32_t *batch, uint32_t n, uint32_t want)
+{
+    for (uint32_t i = 0; i < span && n < want; i++) {
+        uint32_t f = (uint32_t)(((uint64_t)start + i) % pool->nframes);
+        uint64_t page = atomic_load(&pool->frames[f].page);
+        if (page == BP__NOPAGE || !take(pool, f, page, hard, batch, &n))
+            continue;
+        take_neighbours(pool, page, +1, hard, batch, &n, want);
+        take_neighbours(pool, page, -1, hard, batch, &n, want);
+    }
+    return n;
+}
+
+static void *flusher_main(void *arg)
+{
+    struct bp__flushers *fs = arg;
+    bp_pool *pool = fs->pool;
+    uint32_t *batch = malloc(fs->batch_max * sizeof(*batch));
+    unsigned backoff = 0;
+
+    pthread_mutex_lock(&fs->mu);
+    while (!fs->stop) {
+        uint32_t nd = atomic_load(&pool->ndirty);
+        if (!batch || (fs->qlen == 0 && nd < fs->low)) {
+            wait_ms(fs, &fs->work_cv, IDLE_MS);
+            continue;
+        }
+        bool hard = nd >= fs->high;
+        uint32_t want = hard ? fs->batch_max : (fs->batch_max + 3) / 4;
+        uint32_t n = 0;
+        while (fs->qlen && n < fs->batch_max) {
+            batch[n++] = fs->queue[fs->qhead];
+            fs->qhead = (fs->qhead + 1) % fs->qcap;
+            fs->qlen--;
+        }
+        uint32_t start = fs->cursor;
+        uint32_t span = 4 * want > pool->nframes ? pool->nframes : 4 * want;
+        fs->cursor = (uint32_t)(((uint64_t)start + span) % pool->nframes);
+        pthread_mutex_unlock(&fs->mu);
+
+        if (nd >= fs->low && n < want)
+            n = sweep(pool, start, span, hard, batch, n, want);
+        int r = n ? bp__write_frames(pool, batch, n, BP__W_FLUSHER) : 0;
+
+        pthread_mutex_lock(&fs->mu);
+        pthread_cond_broadcast(&fs->clean_cv);
+        if (r < 0) {
+            backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
+            if (backoff > BACKOFF_MAX_MS)
+                backoff = BACKOFF_MAX_MS;
+            if (!fs->stop)
+                wait_ms(fs, &fs->work_cv, backoff);
+        } else {
+            backoff = 0;
+            if (!hard && !fs->stop && fs->qlen == 0)
+                wait_ms(fs, &fs->work_cv, GENTLE_MS);
+        }
+    }
+    pthread_mutex_unlock(&fs->mu);
+    free(batch);
+    return NULL;
+}
+
+static uint32_t share(uint32_t frames, uint32_t pct)
+{
+    uint64_t v = (uint64_t)frames * pct / 100;
+    return v ? (uint32_t)v : 1;
+}
+
+int bp__flushers_start(bp_pool *pool, const struct bp_options *o)
+{
+    struct bp__flushers *fs = calloc(1, sizeof(*fs));
+    if (!fs)
+        return bp__fail(-ENOMEM, "bp_open: out of memory for the flushers");
+    fs->pool = pool;
+    fs->low = share(pool->nframes, o->dirty_low);
+    fs->high = share(pool->nframes, o->dirty_high);
+    fs->max = share(pool->nframes, o->dirty_max);
+    uint64_t bm = (uint64_t)pool->queue_depth * pool->coalesce_pages;
+    fs->batch_max = bm > 4096 ? 4096 : (uint32_t)bm;
+    fs->qcap = fs->batch_max;
+    fs->queue = malloc(fs->qcap * sizeof(*fs->queue));
+    fs->threads = calloc(o->flushers, sizeof(*fs->threads));
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_mutex_init(&fs->mu, NULL);
+    pthread_cond_init(&fs->work_cv, &ca);
+    pthread_cond_init(&fs->clean_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pool->flushers = fs;
+    if (!fs->queue || !fs->threads) {
+        bp__flushers_stop(pool);
+        return bp__fail(-ENOMEM, "bp_open: out of memory for the flushers");
+    }
+    for (uint32_t i = 0; i < o->flushers; i++) {
+        int e = pthread_create(&fs->threads[i], NULL, flusher_main, fs);
+        if (e) {
+            bp__flushers_stop(pool);
+            return bp__fail(-e, "bp_open: cannot start flusher thread %u of "
+                            "%u: %s; lower the `flushers` option or raise the "
+                            "thread limit", i + 1, o->flushers, strerror(e));
+        }
+        fs->nthreads++;
+    }
+    return 0;
+}
+
+void bp__flushers_stop(bp_pool *pool)
+{
+    struct bp__flushers *fs = pool->flushers;
+    if (!fs)
+        return;
+    pthread_mutex_lock(&fs->mu);
+    fs->stop = true;
+    pthread_cond_broadcast(&fs->work_cv);
+    pthread_cond_broadcast(&fs->clean_cv);
+    pthread_mutex_unlock(&fs->mu);
+    for (uint32_t i = 0; i < fs->nthreads; i++)
+        pthread_join(fs->threads[i], NULL);
+    /* Pages still queued are dirty: drop the queue's pins; whoever
+     * flushes next (bp_close does) writes them. */
+    for (; fs->qlen; fs->qlen--, fs->qhead = (fs->qhead + 1) % fs->qcap)
+        bp__unpin_frame(pool, fs->queue[fs->qhead]);
+    pthread_cond_destroy(&fs->work_cv);
+    pthread_cond_destroy(&fs->clean_cv);
+    pthread_mutex_destroy(&fs->mu);
+    free(fs->queue);
+    free(fs->threads);
+    free(fs);
+    pool->flushers = NULL;
+}
+
+uint32_t bp__flushers_handoff(bp_pool *pool, const uint32_t *frames, uint32_t n)
+{
+    struct bp__flushers *fs = pool->flushers;
+    uint32_t taken = 0;
+    if (!fs || !n)
+        return 0;
+    pthread_mutex_lock(&fs->mu);
+    if (!fs->stop) {
+        for (; taken < n && fs->qlen < fs->qcap; taken++, fs->qlen++)
+            fs->queue[(fs->qhead + fs->qlen) % fs->qcap] = frames[taken];
+        if (taken)
+            pthread_cond_signal(&fs->work_cv);
+    }
+    pthread_mutex_unlock(&fs->mu);
+    return taken;
+}
+
+void bp__flushers_page_dirtied(bp_pool *pool, uint32_t ndirty)
+{
+    struct bp__flushers *fs = pool->flushers;
+    if (!fs || (ndirty != fs->low && ndirty <= fs->max))
+        return;
+    pthread_mutex_lock(&fs->mu);
+    pthread_cond_signal(&fs->work_cv);
+    if (ndirty > fs->max && !fs->stop) {
+        /* Backpressure: wait for flusher rounds, a bounded time. */
+        struct timespec until;
+        deadline_in(&until, THROTTLE_MS);
+        bp__count(pool, BP__C_THROTTLE_WAITS, 1);
+        while (!fs->stop && atomic_load(&pool->ndirty) > fs->max &&
+               pthread_cond_timedwait(&fs->clean_cv, &fs->mu, &until) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&fs->mu);
+}

@@ -1,0 +1,686 @@
+/* check_writeback.c - the write path: background flushers and their
+ * watermarks, backpressure, coalesced writes, checkpoints, write errors
+ * (injected through the AIO layer's fault hook), the write-ahead-log hook
+ * and close.
+ *
+ * Threads never call ck_assert: they record problems with tu_thread_fail
+ * and the main thread checks them. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bpool_internal.h"
+#include "testutil.h"
+
+#define PS 8192u
+
+static bp_pool *open_with(const char *path, uint32_t frames, uint32_t flags,
+                          const struct bp_options *extra)
+{
+    struct bp_options o;
+    if (extra)
+        o = *extra;
+    else
+        bp_options_init(&o);
+    o.flags |= flags;
+    o.pool_frames = frames;
+    bp_pool *pool = NULL;
+    int r = bp_open(path, &o, &pool);
+    ck_assert_msg(r == 0, "bp_open %s: %s", path, bp_errdetail());
+    return pool;
+}
+
+static struct bp_stats stats_of(bp_pool *pool)
+{
+    struct bp_stats st;
+    ck_assert_int_eq(bp_stats(pool, &st), 0);
+    return st;
+}
+
+/* Pin page for write, stamp it with seed, mark it dirty, unpin. */
+static void dirty_page(bp_pool *pool, uint64_t pgno, uint32_t seed)
+{
+    bp_page pg;
+    int r = bp_pin(pool, pgno, BP_WRITE, &pg);
+    ck_assert_msg(r == 0, "pin %llu: %s", (unsigned long long)pgno, bp_errdetail());
+    tu_stamp(pg.data, PS, pgno, seed);
+    ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+}
+
+/* The file's page pgno read with a separate O_DIRECT descriptor, so the
+ * bytes come from the device, not from any cache. */
+static void direct_read(const char *path, uint64_t pgno, void *buf)
+{
+    int fd = open(path, O_RDONLY | O_DIRECT);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pread(fd, buf, PS, (off_t)(pgno * PS)), PS);
+    close(fd);
+}
+
+/* Every page of the file holds seed_of[p] (checked with O_DIRECT). */
+static void expect_file(const char *path, const uint32_t *seed_of, uint64_t pages)
+{
+    void *buf;
+    ck_assert_int_eq(posix_memalign(&buf, 4096, PS), 0);
+    for (uint64_t p = 0; p < pages; p++) {
+        direct_read(path, p, buf);
+        ck_assert_msg(tu_stamped(buf, PS, p, seed_of[p]),
+                      "file page %llu does not hold seed %u",
+                      (unsigned long long)p, seed_of[p]);
+    }
+    free(buf);
+}
+
+static bool wait_until_dirty_below(bp_pool *pool, uint64_t limit, double secs)
+{
+    double end = tu_now() + secs;
+    while (tu_now() < end) {
+        if (stats_of(pool).dirty < limit)
+            return true;
+        usleep(5000);
+    }
+    return false;
+}
+
+/* ---- flushers ------------------------------------------------------------ */
+
+/* With nobody calling flush or sync, the flushers write a pool that is
+ * mostly dirty down below the high watermark, and the bytes reach the
+ * file. */
+START_TEST(test_flushers_write_in_background)
+{
+    char *path = tu_path("bg.bp");
+    tu_make_file(path, PS, 200, 1);
+    bp_pool *pool = open_with(path, 200, 0, NULL);
+    uint32_t seed_of[200];
+    for (uint64_t p = 0; p < 200; p++) {
+        seed_of[p] = p < 120 ? 2 : 1;
+        if (p < 120)
+            dirty_page(pool, p, 2);
+    }
+    /* 60% dirty; high watermark 30%. */
+    ck_assert_msg(wait_until_dirty_below(pool, 60, 5.0),
+                  "still %llu dirty after 5 s",
+                  (unsigned long long)stats_of(pool).dirty);
+    struct bp_stats st = stats_of(pool);
+    ck_assert_uint_gt(st.flusher_writes, 0);
+    ck_assert_uint_eq(st.evict_writes, 0);
+    ck_assert_uint_eq(st.writes, st.flusher_writes);
+    /* Coalesced: 120 adjacent pages took far fewer requests. */
+    ck_assert_uint_lt(st.write_requests, st.writes);
+    ck_assert_int_eq(bp_close(pool), 0);
+    expect_file(path, seed_of, 200);
+}
+END_TEST
+
+struct hammer {
+    bp_pool *pool;
+    uint64_t pages, seed;
+    _Atomic bool *stop;
+    uint64_t ops;
+};
+
+static void *hammer_main(void *arg)
+{
+    struct hammer *h = arg;
+    while (!atomic_load(h->stop)) {
+        h->seed = h->seed * 6364136223846793005u + 1442695040888963407u;
+        uint64_t p = (h->seed >> 33) % h->pages;
+        bp_page pg;
+        int r = bp_pin(h->pool, p, BP_WRITE, &pg);
+        if (r == -BP_ENOFRAME)
+            continue;
+        if (r < 0) {
+            tu_thread_fail("pin %llu: %s", (unsigned long long)p, bp_errdetail());
+            return NULL;
+        }
+        if (((uint64_t *)pg.data)[0] != p)
+            tu_thread_fail("page %llu holds %llu", (unsigned long long)p,
+                           (unsigned long long)((uint64_t *)pg.data)[0]);
+        ((uint64_t *)pg.data)[1]++;
+        bp_mark_dirty(&pg);
+        bp_unpin(&pg);
+        h->ops++;
+    }
+    return NULL;
+}
+
+/* Writers dirtying random pages of a file 4x the pool: sampled often, the
+ * dirty share stays below the backpressure limit (plus one page per
+ * thread, which may each dirty a page while the limit is crossed); the
+ * flushers, not the evicting threads, do most of the writing. */
+START_TEST(test_dirty_share_bounded)
+{
+    enum { FRAMES = 256, PAGES = 1024, THREADS = 4 };
+    char *path = tu_path("share.bp");
+    tu_make_file(path, PS, PAGES, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.flushers = 2;
+    bp_pool *pool = open_with(path, FRAMES, 0, &o);
+    _Atomic bool stop = false;
+    struct hammer h[THREADS];
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        h[i] = (struct hammer){ pool, PAGES, 77u + (uint64_t)i, &stop, 0 };
+        ck_assert_int_eq(pthread_create(&t[i], NULL, hammer_main, &h[i]), 0);
+    }
+    uint64_t max_dirty = 0, samples = 0;
+    double end = tu_now() + 1.5;
+    while (tu_now() < end) {
+        uint64_t d = stats_of(pool).dirty;
+        max_dirty = d > max_dirty ? d : max_dirty;
+        samples++;
+        usleep(2000);
+    }
+    atomic_store(&stop, true);
+    uint64_t ops = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(t[i], NULL);
+        ops += h[i].ops;
+    }
+    tu_assert_no_thread_errors();
+    struct bp_stats st = stats_of(pool);
+    ck_assert_uint_gt(ops, 1000);
+    ck_assert_uint_gt(samples, 50);
+    ck_assert_msg(max_dirty <= FRAMES * BP_DEFAULT_DIRTY_MAX / 100 + THREADS,
+                  "dirty reached %llu of %u frames",
+                  (unsigned long long)max_dirty, FRAMES);
+    ck_assert_uint_gt(st.flusher_writes, st.evict_writes);
+    ck_assert_uint_eq(st.write_errors, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* A writer whose WAL hook is slow (the flushers crawl) is slowed down at
+ * dirty_max: bp_mark_dirty waits, but each wait is bounded. */
+static int slow_hook(void *arg, uint64_t pgno, const void *data, uint32_t ps)
+{
+    (void)arg; (void)pgno; (void)data; (void)ps;
+    usleep(2000);
+    return 0;
+}
+
+START_TEST(test_backpressure_bounded)
+{
+    char *path = tu_path("throttle.bp");
+    tu_make_file(path, PS, 64, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.dirty_low = 5;
+    o.dirty_high = 10;
+    o.dirty_max = 20;
+    o.coalesce_bytes = PS;          /* one page per request: slow */
+    o.before_write = slow_hook;
+    bp_pool *pool = open_with(path, 64, 0, &o);
+    double worst = 0;
+    for (uint64_t p = 0; p < 64; p++) {
+        double t0 = tu_now();
+        dirty_page(pool, p, 3);
+        double dt = tu_now() - t0;
+        worst = dt > worst ? dt : worst;
+    }
+    struct bp_stats st = stats_of(pool);
+    ck_assert_uint_gt(st.throttle_waits, 0);
+    ck_assert_msg(worst < 0.5, "one bp_mark_dirty took %.3f s", worst);
+    ck_assert_int_eq(bp_close(pool), 0);
+    uint32_t seed_of[64];
+    for (int p = 0; p < 64; p++)
+        seed_of[p] = 3;
+    expect_file(path, seed_of, 64);
+}
+END_TEST
+
+/* ---- coalescing ------------------------------------------------------------ */
+
+/* Runs of adjacent dirty pages (and lone ones) in frames that are not
+ * adjacent: bp_flush_all writes them with fewer requests than pages, and
+ * every byte of the file is what the model says; with coalescing off,
+ * one request per page. */
+static void coalesce_case(uint32_t coalesce_bytes, bool expect_fewer)
+{
+    enum { PAGES = 600 };
+    char *path = tu_path(expect_fewer ? "coal.bp" : "nocoal.bp");
+    tu_make_file(path, PS, PAGES, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.coalesce_bytes = coalesce_bytes;
+    bp_pool *pool = open_with(path, 512, BP_NOFLUSH, &o);
+    static uint32_t seed_of[PAGES];
+    uint64_t ndirty = 0;
+    /* Read everything resident first, in reverse, so page order and frame
+     * order differ; then dirty runs of various lengths. */
+    for (uint64_t p = 500; p-- > 0;) {
+        bp_page pg;
+        ck_assert_int_eq(bp_pin(pool, p, BP_READ, &pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    for (uint64_t p = 0; p < PAGES; p++) {
+        bool d = p < 500 && ((p / 37) % 2 == 0 || p % 11 == 0);
+        seed_of[p] = d ? 9 : 1;
+        if (d) {
+            dirty_page(pool, p, 9);
+            ndirty++;
+        }
+    }
+    int n = bp_flush_all(pool);
+    ck_assert_int_eq(n, (int)ndirty);
+    struct bp_stats st = stats_of(pool);
+    ck_assert_uint_eq(st.writes, ndirty);
+    if (expect_fewer)
+        ck_assert_msg(st.write_requests * 4 < ndirty, "%llu requests for %llu "
+                      "pages", (unsigned long long)st.write_requests,
+                      (unsigned long long)ndirty);
+    else
+        ck_assert_uint_eq(st.write_requests, ndirty);
+    expect_file(path, seed_of, PAGES);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+
+START_TEST(test_coalesced_bytes_exact)
+{
+    coalesce_case(BP_DEFAULT_COALESCE_BYTES, true);
+}
+END_TEST
+
+START_TEST(test_coalescing_off)
+{
+    coalesce_case(PS, false);
+}
+END_TEST
+
+/* ---- checkpoints ------------------------------------------------------------ */
+
+struct reader {
+    bp_pool *pool;
+    _Atomic bool *stop;
+    uint64_t ops;
+};
+
+static void *reader_main(void *arg)
+{
+    struct reader *r = arg;
+    uint64_t x = 12345;
+    while (!atomic_load(r->stop)) {
+        x = x * 6364136223846793005u + 1;
+        uint64_t p = (x >> 33) % 400;
+        bp_page pg;
+        int e = bp_pin(r->pool, p, BP_READ, &pg);
+        if (e == -BP_ENOFRAME)
+            continue;
+        if (e < 0) {
+            tu_thread_fail("reader pin %llu: %s", (unsigned long long)p, bp_errdetail());
+            return NULL;
+        }
+        bp_unpin(&pg);
+        r->ops++;
+    }
+    return NULL;
+}
+
+/* bp_checkpoint at 2000 pages/s writes 400 dirty pages in about 0.2 s or
+ * more, while a reader keeps pinning; afterwards every page is in the
+ * file (read with O_DIRECT), and the checkpoint counts as a sync. */
+START_TEST(test_checkpoint_rate_and_durability)
+{
+    char *path = tu_path("ckpt.bp");
+    tu_make_file(path, PS, 400, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.checkpoint_rate = 2000;
+    o.coalesce_bytes = PS;
+    bp_pool *pool = open_with(path, 500, BP_NOFLUSH, &o);
+    uint32_t seed_of[400];
+    for (uint64_t p = 0; p < 400; p++) {
+        dirty_page(pool, p, 4);
+        seed_of[p] = 4;
+    }
+    _Atomic bool stop = false;
+    struct reader rd = { pool, &stop, 0 };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, reader_main, &rd), 0);
+    double t0 = tu_now();
+    int n = bp_checkpoint(pool);
+    double dt = tu_now() - t0;
+    atomic_store(&stop, true);
+    pthread_join(t, NULL);
+    tu_assert_no_thread_errors();
+    ck_assert_msg(n == 400, "checkpoint: %d (%s)", n, n < 0 ? bp_errdetail() : "");
+    ck_assert_msg(dt > 0.15 && dt < 10, "400 pages at 2000/s took %.3f s", dt);
+    ck_assert_uint_gt(rd.ops, 100);
+    struct bp_stats st = stats_of(pool);
+    ck_assert_uint_eq(st.dirty, 0);
+    ck_assert_uint_eq(st.syncs, 1);
+    expect_file(path, seed_of, 400);
+    ck_assert_int_eq(bp_checkpoint(pool), 0);  /* nothing left to write */
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* A page changed again and again while flushers and explicit flushes
+ * write it: its last version is what the file holds after close. */
+struct bumper {
+    bp_pool *pool;
+    uint64_t bumps;
+};
+
+static void *bumper_main(void *arg)
+{
+    struct bumper *b = arg;
+    for (int i = 0; i < 3000; i++) {
+        bp_page pg;
+        if (bp_pin(b->pool, i % 4, BP_WRITE, &pg) < 0) {
+            tu_thread_fail("bump pin: %s", bp_errdetail());
+            return NULL;
+        }
+        ((uint64_t *)pg.data)[1]++;
+        bp_mark_dirty(&pg);
+        bp_unpin(&pg);
+        b->bumps++;
+    }
+    return NULL;
+}
+
+static void *flush_main(void *arg)
+{
+    struct bumper *b = arg;
+    for (int i = 0; i < 300; i++) {
+        int r = bp_flush_page(b->pool, (uint64_t)i % 4);
+        if (r < 0)
+            tu_thread_fail("flush: %s", bp_errdetail());
+    }
+    return NULL;
+}
+
+START_TEST(test_redirty_during_write_kept)
+{
+    char *path = tu_path("redirty.bp");
+    int fd = open(path, O_CREAT | O_RDWR | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    static uint64_t zero[PS / 8];
+    for (uint64_t p = 0; p < 4; p++) {
+        zero[0] = p;
+        ck_assert_int_eq(pwrite(fd, zero, PS, (off_t)(p * PS)), PS);
+    }
+    close(fd);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.dirty_low = 1;
+    o.dirty_high = 2;
+    o.dirty_max = 99;
+    bp_pool *pool = open_with(path, 16, 0, &o);
+    struct bumper b = { pool, 0 };
+    pthread_t tb, tf;
+    ck_assert_int_eq(pthread_create(&tb, NULL, bumper_main, &b), 0);
+    ck_assert_int_eq(pthread_create(&tf, NULL, flush_main, &b), 0);
+    pthread_join(tb, NULL);
+    pthread_join(tf, NULL);
+    tu_assert_no_thread_errors();
+    ck_assert_uint_gt(stats_of(pool).writes, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    uint64_t *buf;
+    ck_assert_int_eq(posix_memalign((void **)&buf, 4096, PS), 0);
+    uint64_t total = 0;
+    for (uint64_t p = 0; p < 4; p++) {
+        direct_read(path, p, buf);
+        ck_assert_uint_eq(buf[0], p);
+        total += buf[1];
+    }
+    ck_assert_uint_eq(total, b.bumps);
+    free(buf);
+}
+END_TEST
+
+/* ---- write errors ------------------------------------------------------------ */
+
+static _Atomic int64_t failing_page = -1;
+
+/* Fail (EIO) any write request that covers failing_page. */
+static int fail_writes_to(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    int64_t bad = atomic_load(&failing_page);
+    if (bad < 0)
+        return 0;
+    long long off;
+    size_t len = 0;
+    if (cb->aio_lio_opcode == IO_CMD_PWRITE) {
+        off = cb->u.c.offset;
+        len = cb->u.c.nbytes;
+    } else if (cb->aio_lio_opcode == IO_CMD_PWRITEV) {
+        off = cb->u.v.offset;
+        for (long i = 0; i < (long)cb->u.v.nr; i++)
+            len += cb->u.v.vec[i].iov_len;
+    } else {
+        return 0;
+    }
+    long long at = bad * (long long)PS;
+    return at >= off && at < off + (long long)len ? -EIO : 0;
+}
+
+/* A write that fails leaves its page dirty and valid; the caller of
+ * bp_flush_all and bp_sync gets -EIO; the other pages (even in the same
+ * coalesced request) are written; the page can still be pinned and
+ * changed; once the device recovers, bp_sync writes it. */
+START_TEST(test_write_error_keeps_page_dirty)
+{
+    char *path = tu_path("eio.bp");
+    tu_make_file(path, PS, 16, 1);
+    bp_pool *pool = open_with(path, 16, BP_NOFLUSH, NULL);
+    uint32_t seed_of[16];
+    for (uint64_t p = 0; p < 16; p++) {
+        dirty_page(pool, p, 5);
+        seed_of[p] = 5;
+    }
+    atomic_store(&failing_page, 7);
+    atomic_store(&pool->aio.fault, fail_writes_to);
+    ck_assert_int_eq(bp_flush_all(pool), -EIO);
+    ck_assert_msg(strstr(bp_errdetail(), "page 7"), "detail: %s", bp_errdetail());
+    struct bp_stats st = stats_of(pool);
+    ck_assert_uint_eq(st.dirty, 1);
+    ck_assert_uint_eq(st.writes, 15);
+    ck_assert_uint_ge(st.write_errors, 1);
+    ck_assert_int_eq(bp_sync(pool), -EIO);
+    /* Still served, still changeable. */
+    dirty_page(pool, 7, 6);
+    seed_of[7] = 6;
+    atomic_store(&failing_page, -1);
+    ck_assert_int_eq(bp_sync(pool), 0);
+    ck_assert_uint_eq(stats_of(pool).dirty, 0);
+    expect_file(path, seed_of, 16);
+    atomic_store(&pool->aio.fault, NULL);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* The flushers meet the error too: they count it, keep the page dirty,
+ * back off and retry; when the device recovers the page gets written
+ * without any call from the user. */
+START_TEST(test_flusher_retries_after_error)
+{
+    char *path = tu_path("eioflush.bp");
+    tu_make_file(path, PS, 100, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.dirty_low = 1;
+    o.dirty_high = 2;
+    o.dirty_max = 90;
+    bp_pool *pool = open_with(path, 100, 0, &o);
+    atomic_store(&failing_page, 3);
+    atomic_store(&pool->aio.fault, fail_writes_to);
+    for (uint64_t p = 0; p < 10; p++)
+        dirty_page(pool, p, 7);
+    double end = tu_now() + 5;
+    while (tu_now() < end && stats_of(pool).write_errors < 2)
+        usleep(5000);
+    struct bp_stats st = stats_of(pool);
+    ck_assert_uint_ge(st.write_errors, 2);     /* tried, and tried again */
+    ck_assert_uint_ge(st.dirty, 1);
+    atomic_store(&failing_page, -1);
+    ck_assert_msg(wait_until_dirty_below(pool, 1, 5.0), "page 3 never written");
+    atomic_store(&pool->aio.fault, NULL);
+    ck_assert_int_eq(bp_close(pool), 0);
+    uint32_t seed_of[100];
+    for (int p = 0; p < 100; p++)
+        seed_of[p] = p < 10 ? 7 : 1;
+    expect_file(path, seed_of, 100);
+}
+END_TEST
+
+/* ---- WAL hook -------------------------------------------------------------- */
+
+struct wal {
+    _Atomic uint64_t calls;
+    _Atomic uint64_t refuse;     /* page to refuse, or UINT64_MAX */
+    _Atomic int bad_bytes;
+};
+
+static int wal_hook(void *arg, uint64_t pgno, const void *data, uint32_t ps)
+{
+    struct wal *w = arg;
+    atomic_fetch_add(&w->calls, 1);
+    if (ps != PS || ((const uint64_t *)data)[0] != pgno)
+        atomic_fetch_add(&w->bad_bytes, 1);
+    return pgno == atomic_load(&w->refuse) ? -EAGAIN : 0;
+}
+
+/* The hook sees every page before it is written, with its number and its
+ * bytes; a page it refuses is not written and stays dirty, and the
+ * caller gets the hook's error. */
+START_TEST(test_wal_hook)
+{
+    char *path = tu_path("wal.bp");
+    tu_make_file(path, PS, 20, 1);
+    struct wal w;
+    atomic_init(&w.calls, 0);
+    atomic_init(&w.refuse, 4);
+    atomic_init(&w.bad_bytes, 0);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.before_write = wal_hook;
+    o.before_write_arg = &w;
+    bp_pool *pool = open_with(path, 20, BP_NOFLUSH, &o);
+    for (uint64_t p = 0; p < 10; p++)
+        dirty_page(pool, p, 8);
+    ck_assert_int_eq(bp_flush_all(pool), -EAGAIN);
+    ck_assert_uint_eq(atomic_load(&w.calls), 10);
+    ck_assert_int_eq(atomic_load(&w.bad_bytes), 0);
+    struct bp_stats st = stats_of(pool);
+    ck_assert_uint_eq(st.writes, 9);
+    ck_assert_uint_eq(st.dirty, 1);
+    atomic_store(&w.refuse, UINT64_MAX);
+    ck_assert_int_eq(bp_flush_page(pool, 4), 1);
+    ck_assert_uint_eq(atomic_load(&w.calls), 11);
+    ck_assert_int_eq(bp_close(pool), 0);
+    uint32_t seed_of[20];
+    for (int p = 0; p < 20; p++)
+        seed_of[p] = p < 10 ? 8 : 1;
+    expect_file(path, seed_of, 20);
+}
+END_TEST
+
+/* ---- close and options ----------------------------------------------------- */
+
+/* bp_close with flushers running writes every dirty page; a close refused
+ * because a page is pinned leaves the pool (and its flushers) working. */
+START_TEST(test_close_flushes_everything)
+{
+    char *path = tu_path("close.bp");
+    tu_make_file(path, PS, 300, 1);
+    bp_pool *pool = open_with(path, 64, 0, NULL);
+    uint32_t seed_of[300];
+    for (uint64_t p = 0; p < 300; p++) {
+        seed_of[p] = p % 3 ? 1 : 10;
+        if (p % 3 == 0)
+            dirty_page(pool, p, 10);
+    }
+    bp_page held;
+    ck_assert_int_eq(bp_pin(pool, 299, BP_READ, &held), 0);
+    ck_assert_int_eq(bp_close(pool), -EBUSY);
+    ck_assert_int_eq(bp_unpin(&held), 0);
+    dirty_page(pool, 1, 11);
+    seed_of[1] = 11;
+    ck_assert_int_eq(bp_close(pool), 0);
+    expect_file(path, seed_of, 300);
+}
+END_TEST
+
+static int try_open(const char *path, struct bp_options *o)
+{
+    bp_pool *pool = NULL;
+    int r = bp_open(path, o, &pool);
+    if (r == 0)
+        bp_close(pool);
+    return r;
+}
+
+/* Watermarks out of order and too many flushers are refused with
+ * -EINVAL and a message naming the values; BP_NOFLUSH is accepted. */
+START_TEST(test_writeback_options_checked)
+{
+    char *path = tu_path("opts.bp");
+    tu_make_file(path, PS, 8, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_frames = 8;
+    o.dirty_low = 50;
+    o.dirty_high = 40;
+    ck_assert_int_eq(try_open(path, &o), -EINVAL);
+    ck_assert_msg(strstr(bp_errdetail(), "low 50%"), "%s", bp_errdetail());
+    bp_options_init(&o);
+    o.pool_frames = 8;
+    o.dirty_max = 101;
+    ck_assert_int_eq(try_open(path, &o), -EINVAL);
+    bp_options_init(&o);
+    o.pool_frames = 8;
+    o.flushers = BP_MAX_FLUSHERS + 1;
+    ck_assert_int_eq(try_open(path, &o), -EINVAL);
+    ck_assert_msg(strstr(bp_errdetail(), "flushers"), "%s", bp_errdetail());
+    bp_options_init(&o);
+    o.pool_frames = 8;
+    o.flags = BP_NOFLUSH;
+    ck_assert_int_eq(try_open(path, &o), 0);
+    o.flags = 0;
+    o.flushers = BP_MAX_FLUSHERS;
+    ck_assert_int_eq(try_open(path, &o), 0);
+}
+END_TEST
+
+Suite *test_suite(void)
+{
+    Suite *s = suite_create("writeback");
+    TCase *tc = tcase_create("flushers");
+    tcase_add_test(tc, test_flushers_write_in_background);
+    tcase_add_test(tc, test_dirty_share_bounded);
+    tcase_add_test(tc, test_backpressure_bounded);
+    tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("coalescing");
+    tcase_add_test(tc, test_coalesced_bytes_exact);
+    tcase_add_test(tc, test_coalescing_off);
+    tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("durability");
+    tcase_add_test(tc, test_checkpoint_rate_and_durability);
+    tcase_add_test(tc, test_redirty_during_write_kept);
+    tcase_add_test(tc, test_close_flushes_everything);
+    tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("errors");
+    tcase_add_test(tc, test_write_error_keeps_page_dirty);
+    tcase_add_test(tc, test_flusher_retries_after_error);
+    tcase_add_test(tc, test_wal_hook);
+    tcase_add_test(tc, test_writeback_options_checked);
+    tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+    return s;
+}
