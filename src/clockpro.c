@@ -642,6 +642,13 @@ void bp__cp_counts(const struct bp__clockpro *cp, struct bp__cp_counts *out)
     out->m_c_max = cp->m_c_max;
 }
 
+size_t bp__cp_memory(const struct bp__clockpro *cp)
+{
+    return sizeof *cp + (size_t)cp->nent * sizeof *cp->ent +
+           2 * (size_t)cp->m * sizeof(uint32_t) + /* frame_ent, free_frame */
+           (size_t)cp->nbucket * sizeof *cp->bucket;
+}
+
 void bp__cp_walk(const struct bp__clockpro *cp, bp__cp_walk_fn fn, void *arg)
 {
     uint32_t i = oldest(cp);

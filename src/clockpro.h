@@ -18,6 +18,7 @@
 #define BPOOL_CLOCKPRO_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define BP__CP_NOPAGE UINT64_MAX  /* "no page" for evicted_page */
@@ -110,6 +111,11 @@ void bp__cp_counts(const struct bp__clockpro *cp, struct bp__cp_counts *out);
 typedef void (*bp__cp_walk_fn)(void *arg, uint64_t page, uint32_t frame,
                                enum bp__cp_status status, unsigned hand_mask);
 void bp__cp_walk(const struct bp__clockpro *cp, bp__cp_walk_fn fn, void *arg);
+
+/* Heap bytes the policy holds (allocated in full by bp__cp_create: the
+ * entries for every frame and for nonres_cap non-resident pages, the
+ * frame tables, the non-resident index); constant for its lifetime. */
+size_t bp__cp_memory(const struct bp__clockpro *cp);
 
 /* Check every internal invariant (list links, counts, hands on entries of
  * their kind, index consistency); returns 0 or a negative line number of
