@@ -105,6 +105,8 @@ typedef struct bp_pool bp_pool;
 #define BP_NOFLUSH 0x4u /* no background flusher threads: dirty pages are
                            written only by evicting threads and by
                            bp_flush_page/bp_flush_all/bp_sync/bp_checkpoint */
+#define BP_NOREADAHEAD 0x8u /* no automatic read-ahead on sequential misses
+                           (bp_prefetch still works) */
 
 #define BP_DEFAULT_PAGE_SIZE 8192u
 #define BP_DEFAULT_POOL_BYTES (64u << 20)  /* 64 MiB when no size is given */
@@ -120,6 +122,8 @@ typedef struct bp_pool bp_pool;
 #define BP_DEFAULT_DIRTY_MAX 75u    /* %: threads dirtying pages are slowed */
 #define BP_DEFAULT_COALESCE_BYTES (256u << 10)  /* largest write request */
 #define BP_MAX_COALESCE_PAGES 1024u  /* IOV_MAX: iovecs in one request */
+#define BP_DEFAULT_READAHEAD_MIN (32u << 10)
+#define BP_DEFAULT_READAHEAD_MAX (1u << 20)
 
 /*
  * Write-ahead-log hook: called before a dirty page is written to the data
@@ -175,6 +179,13 @@ struct bp_options {
                               most; default 0 = as fast as possible */
     bp_before_write_fn before_write;  /* WAL hook, or NULL */
     void *before_write_arg;
+
+    /* Read-ahead (see doc/design.md, "Read path").  0 means the default. */
+    uint32_t readahead_min;   /* first read-ahead window, bytes; default
+                                 32 KiB */
+    uint32_t readahead_max;   /* the window doubles up to this; default
+                                 1 MiB; never more than a quarter of the
+                                 pool */
 };
 
 /* Fill *opts with the defaults above. */
@@ -219,6 +230,12 @@ BP_API int bp_close(bp_pool *pool);
 /* Pin modes */
 #define BP_READ  1u /* shared latch: many readers, no writer */
 #define BP_WRITE 2u /* exclusive latch: one writer; may bp_mark_dirty() */
+/* Hint, or'ed into a pin mode or given to bp_prefetch: this access is part
+ * of a scan.  If it brings the page in, the page is the first candidate
+ * for eviction (a cold page with no test period: a second look at it does
+ * not make it hot), so a scan of a file much larger than the pool does not
+ * push the frequently used pages out. */
+#define BP_SCAN  0x100u
 
 /*
  * A pinned page.  The caller owns the struct (usually on its stack);
@@ -241,7 +258,9 @@ typedef struct bp_page {
  * A resident page (a hit) costs a lock-free table probe, one atomic update
  * of the frame's state word and the latch; no pool-wide lock is taken.
  * A miss reads the page with one AIO request; threads missing the same
- * page at once share that one read.  The latch may block while another
+ * page at once share that one read.  Two misses on consecutive pages start
+ * read-ahead (see bp_options.readahead_min/max, BP_NOREADAHEAD).
+ * mode is BP_READ or BP_WRITE, optionally or'ed with BP_SCAN.  The latch may block while another
  * thread holds a conflicting latch on the page: pinning pages in a
  * consistent order is the caller's job, as with any lock.
  *
@@ -255,6 +274,25 @@ typedef struct bp_page {
  *   forever, as with any rwlock), -ENOMEM.
  */
 BP_API int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out);
+
+/*
+ * Start reading pages [first, first + count) that are not resident, and
+ * return at once, without pinning them.  A background reader thread reads
+ * them, adjacent pages by one vectored request each (up to the read-ahead
+ * maximum), with many requests in flight; a later bp_pin of such a page
+ * waits only for its read.  The pages enter CLOCK-Pro like demand misses
+ * (cold, reference bit clear) or, with BP_SCAN in flags, as scan pages.
+ * Prefetching never evicts pinned or dirty pages, nor hot ones: when no
+ * clean cold frame is free it stops early.  Read errors are not reported
+ * here: the page is simply not cached, and the pin that needs it reads it
+ * and gets the error.  Pages beyond the end of the file are ignored.
+ * Returns the number of pages queued (count, clipped to the file).
+ * Errors: -EINVAL (NULL pool, unknown flags), -BP_ERANGE (first beyond the
+ *   end of the file), -EAGAIN (the prefetch queue is full: the hint is
+ *   dropped; try again later or pin the pages).
+ */
+BP_API int bp_prefetch(bp_pool *pool, uint64_t first, uint64_t count,
+                       uint32_t flags);
 
 /*
  * Release the latch and the pin taken by bp_pin() or bp_alloc_page(), and
@@ -377,6 +415,10 @@ struct bp_stats {
     uint64_t clean_waits;   /* pins that found no clean frame to take and
                                had to write dirty pages themselves */
     uint64_t throttle_waits; /* bp_mark_dirty calls slowed at dirty_max */
+    uint64_t prefetch_pages; /* pages read by bp_prefetch and read-ahead */
+    uint64_t prefetch_hits;  /* of those, pages pinned before eviction */
+    uint64_t prefetch_wasted; /* of those, evicted without being pinned */
+    uint64_t readahead_windows; /* automatic read-ahead windows issued */
     uint64_t io_errors;     /* failed or short reads and writes */
     uint64_t io_submits;    /* io_submit(2) calls */
     uint64_t allocs;        /* pages added by bp_alloc_page */

@@ -44,6 +44,8 @@ enum bp__counter {
     BP__C_EVICT_WRITES, BP__C_IO_ERRORS, BP__C_ALLOCS, BP__C_NOFREE,
     BP__C_SYNCS, BP__C_FLUSHER_WRITES, BP__C_WRITE_REQUESTS,
     BP__C_WRITE_ERRORS, BP__C_CLEAN_WAITS, BP__C_THROTTLE_WAITS,
+    BP__C_PREFETCH_PAGES, BP__C_PREFETCH_HITS, BP__C_PREFETCH_WASTED,
+    BP__C_READAHEAD_WINDOWS,
     BP__NCOUNTERS
 };
 
@@ -81,6 +83,9 @@ struct bp_pool {
     struct bp__clockpro *policy;   /* [miss] */
     struct bp__evict_batch *collect; /* [miss] dirty frames met by the
                                         cold hand during this admission */
+    bool admitting_speculative;    /* [miss] this admission is a read-ahead */
+    _Atomic uint32_t readahead_room; /* [atomic] after the last admission:
+                                      free frames + half of CLOCK-Pro's m_c */
 
     pthread_mutex_t grow_mu;       /* file growth; taken before miss_mu */
 
@@ -97,6 +102,10 @@ struct bp_pool {
     void *before_write_arg;        /* [const] */
     struct bp__flushers *flushers; /* [const] NULL with BP_NOFLUSH */
     struct bp_options opts;        /* [const] as resolved by bp_open */
+
+    /* Read path */
+    struct bp__prefetcher *prefetcher; /* [const] the reader thread */
+    struct bp__readahead *readahead;   /* [const] NULL with BP_NOREADAHEAD */
 
     struct bp__stripe stripes[BP__STRIPES];
 };
@@ -135,6 +144,8 @@ void bp__frames_destroy(bp_pool *pool);
 
 /* pool.c */
 int bp__pin_frame_if_valid(bp_pool *pool, uint32_t f, uint64_t page);
+int bp__admit_prefetch(bp_pool *pool, uint64_t page, bool scan, uint32_t *fout);
+void bp__finish_prefetch(bp_pool *pool, uint32_t f, uint64_t page, int res);
 void bp__unpin_frame(bp_pool *pool, uint32_t f);
 void bp__frame_wake(bp_pool *pool, uint32_t f);
 
@@ -154,6 +165,17 @@ int bp__flushers_start(bp_pool *pool, const struct bp_options *o);
 void bp__flushers_stop(bp_pool *pool);
 uint32_t bp__flushers_handoff(bp_pool *pool, const uint32_t *frames, uint32_t n);
 void bp__flushers_page_dirtied(bp_pool *pool, uint32_t ndirty);
+
+/* prefetch.c */
+int bp__prefetcher_start(bp_pool *pool);
+void bp__prefetcher_stop(bp_pool *pool);
+int bp__prefetch_queue(bp_pool *pool, uint64_t first, uint64_t count, bool scan);
+
+/* readahead.c */
+int bp__readahead_create(bp_pool *pool, const struct bp_options *o);
+void bp__readahead_destroy(bp_pool *pool);
+void bp__readahead_on_miss(bp_pool *pool, uint64_t page);
+void bp__readahead_on_prefetch_hit(bp_pool *pool, uint64_t page);
 
 /* stats.c */
 void bp__count(bp_pool *pool, enum bp__counter c, uint64_t n);

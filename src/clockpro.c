@@ -583,10 +583,12 @@ int bp__cp_admit(struct bp__clockpro *cp, uint64_t page, uint32_t flags,
             return rc;
         /* make_free allocates no entry, so slot e is p's if still NONRES */
         st = BP__CP_COLD_TEST;
-        if (e != NONE && cp->ent[e].status == BP__CP_NONRES &&
-            promote(cp, e))
+        if (!(flags & BP__CP_SCAN) && e != NONE &&
+            cp->ent[e].status == BP__CP_NONRES && promote(cp, e))
             st = BP__CP_HOT;
     }
+    if (flags & BP__CP_SCAN)
+        st = BP__CP_COLD;
 
     f = cp->free_frame[--cp->nfree];
     if (e != NONE && cp->ent[e].status == BP__CP_NONRES) {

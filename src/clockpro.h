@@ -44,6 +44,13 @@ struct bp__cp_frame_ops {
 };
 
 /* bp__cp_admit flags */
+#define BP__CP_SCAN 0x2u  /* the page is part of a scan: it enters as a
+                             resident COLD page with no test period, even
+                             while frames are free or a non-resident entry
+                             for it is in its test period (which is simply
+                             dropped), so it never becomes hot on a single
+                             re-reference and leaves no history when it
+                             goes (pool-only: BP_SCAN) */
 #define BP__CP_FORCE 0x1u /* if no cold page can be freed, take an
                              unreferenced, freeable hot page (pool-only) */
 

@@ -35,6 +35,14 @@
 #define BACKOFF_MAX_MS 1000
 #define THROTTLE_MS 100      /* longest wait of one bp_mark_dirty */
 
+/* A dirty page an evicting thread met.  Not pinned while queued (pins
+ * would keep a small pool's frames from being freed); the flusher pins it
+ * again if the frame still holds the page. */
+struct handed {
+    uint32_t frame;
+    uint64_t page;
+};
+
 struct bp__flushers {
     bp_pool *pool;                 /* [const] */
     uint32_t nthreads;             /* [const] threads started */
@@ -46,8 +54,8 @@ struct bp__flushers {
     pthread_cond_t clean_cv;       /* throttled threads wait for a round */
     bool stop;                     /* [mu] */
     uint32_t cursor;               /* [mu] next frame of the sweep */
-    uint32_t *queue;               /* [mu] ring of handed-over frames, */
-    uint32_t qcap, qhead, qlen;    /*      each pinned by the queue */
+    struct handed *queue;          /* [mu] ring of handed-over pages */
+    uint32_t qcap, qhead, qlen;    /* [mu] */
 };
 
 static void deadline_in(struct timespec *ts, unsigned ms)
@@ -139,9 +147,11 @@ static void *flusher_main(void *arg)
         uint32_t want = hard ? fs->batch_max : (fs->batch_max + 3) / 4;
         uint32_t n = 0;
         while (fs->qlen && n < fs->batch_max) {
-            batch[n++] = fs->queue[fs->qhead];
+            struct handed h = fs->queue[fs->qhead];
             fs->qhead = (fs->qhead + 1) % fs->qcap;
             fs->qlen--;
+            if (bp__pin_frame_if_valid(pool, h.frame, h.page) == 0)
+                batch[n++] = h.frame;
         }
         uint32_t start = fs->cursor;
         uint32_t span = 4 * want > pool->nframes ? pool->nframes : 4 * want;
@@ -228,10 +238,8 @@ void bp__flushers_stop(bp_pool *pool)
     pthread_mutex_unlock(&fs->mu);
     for (uint32_t i = 0; i < fs->nthreads; i++)
         pthread_join(fs->threads[i], NULL);
-    /* Pages still queued are dirty: drop the queue's pins; whoever
-     * flushes next (bp_close does) writes them. */
-    for (; fs->qlen; fs->qlen--, fs->qhead = (fs->qhead + 1) % fs->qcap)
-        bp__unpin_frame(pool, fs->queue[fs->qhead]);
+    /* Pages still queued are dirty: whoever flushes next (bp_close does)
+     * writes them. */
     pthread_cond_destroy(&fs->work_cv);
     pthread_cond_destroy(&fs->clean_cv);
     pthread_mutex_destroy(&fs->mu);
@@ -249,8 +257,11 @@ uint32_t bp__flushers_handoff(bp_pool *pool, const uint32_t *frames, uint32_t n)
         return 0;
     pthread_mutex_lock(&fs->mu);
     if (!fs->stop) {
-        for (; taken < n && fs->qlen < fs->qcap; taken++, fs->qlen++)
-            fs->queue[(fs->qhead + fs->qlen) % fs->qcap] = frames[taken];
+        for (; taken < n && fs->qlen < fs->qcap; taken++, fs->qlen++) {
+            uint32_t f = frames[taken];
+            fs->queue[(fs->qhead + fs->qlen) % fs->qcap] =
+                (struct handed){ f, atomic_load(&pool->frames[f].page) };
+        }
         if (taken)
             pthread_cond_signal(&fs->work_cv);
     }

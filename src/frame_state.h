@@ -6,10 +6,10 @@
  * about a frame lives in one 64-bit atomic word, so a pin is a single
  * compare-and-swap and needs no lock:
  *
- *    63        26 25      24  23      22      21     20    19          0
- *   +------------+-------+---+-------+-------+------+-----+-------------+
- *   |  (unused)  |CLAIMED|REF|WRITING|READING|DIRTY |VALID|  pin count  |
- *   +------------+-------+---+-------+-------+------+-----+-------------+
+ *    63      27   26     25      24  23      22      21     20    19        0
+ *   +----------+-------+-------+---+-------+-------+-----+-----+-----------+
+ *   | (unused) |PREFTCH|CLAIMED|REF|WRITING|READING|DIRTY|VALID| pin count |
+ *   +----------+-------+-------+---+-------+-------+-----+-----+-----------+
  *
  *   pin count  threads holding the frame; a pinned frame is never evicted.
  *   VALID      the frame holds the current bytes of its page; only a
@@ -23,6 +23,9 @@
  *              the policy's hands.
  *   CLAIMED    chosen for eviction: VALID is gone, so no pin can succeed,
  *              while the miss path (holding the miss lock) retags it.
+ *   PREFETCHED read by bp_prefetch or read-ahead and not pinned since: the
+ *              first pin clears it in its CAS (a read-ahead hit); an
+ *              eviction that finds it set counts a wasted read.
  *
  * Rule: change the word only with atomic read-modify-write operations
  * (CAS, fetch_or, fetch_and), never with a plain store after a load,
@@ -46,9 +49,10 @@
 #define BP__F_WRITING (UINT64_C(1) << 23)
 #define BP__F_REF     (UINT64_C(1) << 24)
 #define BP__F_CLAIMED (UINT64_C(1) << 25)
+#define BP__F_PREFETCHED (UINT64_C(1) << 26)
 
 _Static_assert(BP__PIN_MASK < BP__F_VALID, "pin count overlaps the flags");
-_Static_assert(BP__F_CLAIMED < (UINT64_C(1) << 63), "flags overflow the word");
+_Static_assert(BP__F_PREFETCHED < (UINT64_C(1) << 63), "flags overflow the word");
 
 #define BP__F_IO (BP__F_READING | BP__F_WRITING)
 

@@ -21,6 +21,8 @@ void bp_options_init(struct bp_options *o)
     o->dirty_high = BP_DEFAULT_DIRTY_HIGH;
     o->dirty_max = BP_DEFAULT_DIRTY_MAX;
     o->coalesce_bytes = BP_DEFAULT_COALESCE_BYTES;
+    o->readahead_min = BP_DEFAULT_READAHEAD_MIN;
+    o->readahead_max = BP_DEFAULT_READAHEAD_MAX;
 }
 
 /* Zero fields of the write-back options take their defaults. */
@@ -36,6 +38,10 @@ static void default_writeback(struct bp_options *o)
         o->dirty_max = BP_DEFAULT_DIRTY_MAX;
     if (!o->coalesce_bytes)
         o->coalesce_bytes = BP_DEFAULT_COALESCE_BYTES;
+    if (!o->readahead_min)
+        o->readahead_min = BP_DEFAULT_READAHEAD_MIN;
+    if (!o->readahead_max)
+        o->readahead_max = BP_DEFAULT_READAHEAD_MAX;
 }
 
 static int check_writeback(const struct bp_options *o)
@@ -81,10 +87,11 @@ int bp__options_resolve(const struct bp_options *opts, struct bp_options *o)
             o->mode = 0600;
         default_writeback(o);
     }
-    const uint32_t known = BP_CREATE | BP_EXCL | BP_NOFLUSH;
+    const uint32_t known = BP_CREATE | BP_EXCL | BP_NOFLUSH | BP_NOREADAHEAD;
     if (o->flags & ~known)
         return bp__fail(-EINVAL, "bp_open: unknown flags 0x%x; use BP_CREATE, "
-                        "BP_EXCL and BP_NOFLUSH only", o->flags & ~known);
+                        "BP_EXCL, BP_NOFLUSH and BP_NOREADAHEAD only",
+                        o->flags & ~known);
     int r = check_writeback(o);
     if (r < 0)
         return r;

@@ -75,8 +75,15 @@ static int ops_try_evict(void *ctx, uint32_t f)
             }
             continue;
         }
-        if (atomic_compare_exchange_weak(st, &s, BP__F_CLAIMED))
+        /* A read-ahead never evicts another read-ahead nobody has used
+         * yet: it would only waste both reads. */
+        if ((s & BP__F_PREFETCHED) && pool->admitting_speculative)
+            return BP__CP_SKIP;
+        if (atomic_compare_exchange_weak(st, &s, BP__F_CLAIMED)) {
+            if (s & BP__F_PREFETCHED)
+                bp__count(pool, BP__C_PREFETCH_WASTED, 1);
             return BP__CP_EVICT;
+        }
     }
 }
 
@@ -140,13 +147,20 @@ static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page, bool ref)
             return (s & (BP__F_READING | BP__F_CLAIMED)) ? PIN_WAIT : PIN_RETRY;
         if (bp__pins(s) == BP__PIN_MAX)
             return -BP_ETOOMANYPINS;
-        if (atomic_compare_exchange_weak(&fr->state, &s, (s + 1) | add))
+        if (atomic_compare_exchange_weak(&fr->state, &s,
+                                         ((s + 1) | add) & ~(ref ? BP__F_PREFETCHED : 0)))
             break;
     }
     /* Step 3 of the hit path: the tag cannot change while we hold a pin. */
     if (atomic_load(&fr->page) != page) {
         bp__unpin_frame(pool, f);
         return PIN_RETRY;
+    }
+    if (ref && (s & BP__F_PREFETCHED)) {
+        /* First touch of a page read ahead: it was worth reading, and a
+         * sequential reader may need the next window now. */
+        bp__count(pool, BP__C_PREFETCH_HITS, 1);
+        bp__readahead_on_prefetch_hit(pool, page);
     }
     return PIN_OK;
 }
@@ -193,7 +207,12 @@ static void abandon_frame(bp_pool *pool, uint32_t f, uint64_t page)
  * wrote back dirty frames and should try again), or an error.  Dirty frames
  * the cold hand passed are left pinned in *collect for the caller to write
  * back after its own read. */
-static int admit(bp_pool *pool, uint64_t page, int *dirty_rounds,
+/* How admit() may get its frame. */
+#define ADMIT_SPECULATIVE 0x1u  /* prefetch: no hot page taken (no FORCE),
+                                   no dirty page written, no retry */
+#define ADMIT_SCAN 0x2u         /* the page enters as a scan page */
+
+static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
                  struct bp__evict_batch *collect, uint32_t *fout)
 {
     uint64_t victim = BP__CP_NOPAGE;
@@ -209,10 +228,17 @@ static int admit(bp_pool *pool, uint64_t page, int *dirty_rounds,
     /* Step 2 */
     collect->n = 0;
     pool->collect = collect;
-    r = bp__cp_admit(pool->policy, page, 0, &f, &victim);
-    if (r == -BP_ENOFRAME && collect->n == 0)
-        r = bp__cp_admit(pool->policy, page, BP__CP_FORCE, &f, &victim);
+    pool->admitting_speculative = (how & ADMIT_SPECULATIVE) != 0;
+    uint32_t cpflags = how & ADMIT_SCAN ? BP__CP_SCAN : 0;
+    r = bp__cp_admit(pool->policy, page, cpflags, &f, &victim);
+    if (r == -BP_ENOFRAME && collect->n == 0 && !(how & ADMIT_SPECULATIVE))
+        r = bp__cp_admit(pool->policy, page, cpflags | BP__CP_FORCE, &f, &victim);
     pool->collect = NULL;
+    pool->admitting_speculative = false;
+    struct bp__cp_counts cc;
+    bp__cp_counts(pool->policy, &cc);
+    atomic_store_explicit(&pool->readahead_room, cc.free + cc.m_c / 2,
+                          memory_order_relaxed);
     if (r == 0) {
         /* Step 3: the frame is CLAIMED or free, so nobody else writes its
          * state or tag now (doc/locking.md rule 5). */
@@ -221,13 +247,26 @@ static int admit(bp_pool *pool, uint64_t page, int *dirty_rounds,
             bp__count(pool, BP__C_EVICTIONS, 1);
         }
         atomic_store(&pool->frames[f].page, page);
-        atomic_store(&pool->frames[f].state, BP__F_READING | 1);
+        atomic_store(&pool->frames[f].state, BP__F_READING | 1 |
+                     (how & ADMIT_SPECULATIVE ? BP__F_PREFETCHED : 0));
         bp__pt_insert(&pool->pt, page, f);
     }
     pthread_mutex_unlock(&pool->miss_mu);
 
     if (r == 0 && victim != BP__CP_NOPAGE)
         bp__frame_wake(pool, f);  /* threads waiting on the victim */
+    if (how & ADMIT_SPECULATIVE) {
+        /* A guess never waits for a write: dirty frames the hand met go to
+         * the flushers, or are simply let go. */
+        bp__flushers_handoff(pool, collect->frame, collect->n);
+        for (uint32_t i = 0; i < collect->n; i++)
+            bp__unpin_frame(pool, collect->frame[i]);
+        collect->n = 0;
+        if (r < 0)
+            return r;
+        *fout = f;
+        return PIN_OK;
+    }
     if (r < 0 && collect->n > 0) {
         /* Every freeable frame was dirty: clean some and try again. */
         bp__count(pool, BP__C_CLEAN_WAITS, 1);
@@ -246,29 +285,33 @@ static int admit(bp_pool *pool, uint64_t page, int *dirty_rounds,
     return PIN_OK;
 }
 
-/* The dirty frames the cold hand met (pinned): hand them to the flushers,
- * which write them in the background; what they cannot take now, write
- * here. */
+/* The dirty frames the cold hand met (pinned by us): hand them to the
+ * flushers, which write them in the background; what they cannot take
+ * now, write here. */
 static void write_collected(bp_pool *pool, struct bp__evict_batch *c)
 {
     uint32_t handed = bp__flushers_handoff(pool, c->frame, c->n);
+    for (uint32_t i = 0; i < handed; i++)
+        bp__unpin_frame(pool, c->frame[i]);
     if (handed < c->n)
         bp__write_frames(pool, c->frame + handed, c->n - handed, BP__W_EVICT);
     c->n = 0;
 }
 
-static int pin_miss(bp_pool *pool, uint64_t page, bool zero_fill,
+static int pin_miss(bp_pool *pool, uint64_t page, bool zero_fill, bool scan,
                     int *dirty_rounds, uint32_t *fout)
 {
     uint32_t f = BP__CP_NOFRAME;
     struct bp__evict_batch collect;
-    int r = admit(pool, page, dirty_rounds, &collect, &f);
+    int r = admit(pool, page, scan ? ADMIT_SCAN : 0, dirty_rounds, &collect, &f);
     if (r != PIN_OK)
         return r;
     /* Steps 4-5 */
     if (zero_fill) {
         memset(bp__frame_data(pool, f), 0, pool->page_size);
     } else {
+        /* Queue any read-ahead first, so it overlaps our own read. */
+        bp__readahead_on_miss(pool, page);
         r = read_page(pool, f, page);
         if (r < 0) {
             abandon_frame(pool, f, page);
@@ -294,9 +337,45 @@ static int pin_miss(bp_pool *pool, uint64_t page, bool zero_fill,
     return PIN_OK;
 }
 
+/* ---- Reads for the reader thread (prefetch.c) ------------------------ */
+
+/* Admit page for a speculative read: 0 with *fout (READING, PREFETCHED,
+ * pinned once by the caller), 1 if the page is in the table already, or
+ * -BP_ENOFRAME if no clean cold frame can be had. */
+int bp__admit_prefetch(bp_pool *pool, uint64_t page, bool scan, uint32_t *fout)
+{
+    struct bp__evict_batch collect;
+    int rounds = DIRTY_ROUNDS;
+    unsigned how = ADMIT_SPECULATIVE | (scan ? ADMIT_SCAN : 0);
+    int r = admit(pool, page, how, &rounds, &collect, fout);
+    return r == PIN_RETRY ? 1 : r;
+}
+
+/* The speculative read of page into frame f ended with res (0 or a
+ * negative error).  Success: the page becomes VALID and the reader
+ * thread's pin goes.  Failure: the frame is given up (as for a failed
+ * demand read); a pin that was waiting tries again and reads the page
+ * itself, so the error reaches a caller. */
+void bp__finish_prefetch(bp_pool *pool, uint32_t f, uint64_t page, int res)
+{
+    if (res < 0) {
+        bp__count(pool, BP__C_IO_ERRORS, 1);
+        abandon_frame(pool, f, page);
+        return;
+    }
+    uint64_t s = atomic_load(&pool->frames[f].state);
+    while (!atomic_compare_exchange_weak(&pool->frames[f].state, &s,
+                                         ((s | BP__F_VALID) & ~BP__F_READING) - 1))
+        ;
+    bp__count(pool, BP__C_READS, 1);
+    bp__count(pool, BP__C_PREFETCH_PAGES, 1);
+    bp__frame_wake(pool, f);
+}
+
 /* Pin page (without latching it).  zero_fill: the page is new, its bytes
  * are zeros, no read is needed. */
-static int pin_page(bp_pool *pool, uint64_t page, bool zero_fill, uint32_t *fout)
+static int pin_page(bp_pool *pool, uint64_t page, bool zero_fill, bool scan,
+                    uint32_t *fout)
 {
     int dirty_rounds = 0;
     for (;;) {
@@ -317,7 +396,7 @@ static int pin_page(bp_pool *pool, uint64_t page, bool zero_fill, uint32_t *fout
                 frame_wait(pool, f, page);
             continue;
         }
-        r = pin_miss(pool, page, zero_fill, &dirty_rounds, &f);
+        r = pin_miss(pool, page, zero_fill, scan, &dirty_rounds, &f);
         if (r == PIN_OK) {
             *fout = f;
             return 0;
@@ -371,18 +450,19 @@ int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out)
     uint32_t f;
     if (!pool || !out)
         return bp__fail(-EINVAL, "bp_pin: pool and out must not be NULL");
-    if (mode != BP_READ && mode != BP_WRITE)
+    uint32_t latch_mode = mode & ~BP_SCAN;
+    if (latch_mode != BP_READ && latch_mode != BP_WRITE)
         return bp__fail(-EINVAL, "bp_pin: mode %u is invalid; use BP_READ "
-                        "or BP_WRITE", mode);
+                        "or BP_WRITE, optionally with BP_SCAN", mode);
     int r = check_page(pool, pgno, "bp_pin");
     if (r < 0)
         return r;
-    r = pin_page(pool, pgno, false, &f);
+    r = pin_page(pool, pgno, false, (mode & BP_SCAN) != 0, &f);
     if (r == 0)
-        r = latch(pool, f, pgno, mode);
+        r = latch(pool, f, pgno, latch_mode);
     if (r < 0)
         return r;
-    fill_handle(pool, f, pgno, mode, out);
+    fill_handle(pool, f, pgno, latch_mode, out);
     return 0;
 }
 
@@ -445,7 +525,7 @@ int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out)
     int r = bp__file_grow_one(&pool->file);
     if (r == 0) {
         /* Page n is not published yet, so nobody else can pin it. */
-        r = pin_page(pool, n, true, &f);
+        r = pin_page(pool, n, true, false, &f);
         if (r < 0)
             bp__file_shrink_one(&pool->file);
     }
@@ -473,6 +553,8 @@ int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out)
 
 static void pool_free(bp_pool *pool)
 {
+    bp__prefetcher_stop(pool);
+    bp__readahead_destroy(pool);
     bp__flushers_stop(pool);
     if (pool->policy)
         bp__cp_destroy(pool->policy);
@@ -548,6 +630,10 @@ int bp_open(const char *path, const struct bp_options *opts, bp_pool **out)
         if (!(o.flags & BP_NOFLUSH))
             r = bp__flushers_start(pool, &o);
     }
+    if (r == 0)
+        r = bp__prefetcher_start(pool);
+    if (r == 0 && !(o.flags & BP_NOREADAHEAD))
+        r = bp__readahead_create(pool, &o);
     if (r < 0) {
         if (pool->file.created)
             unlink(path);
@@ -562,9 +648,10 @@ int bp_close(bp_pool *pool)
 {
     if (!pool)
         return bp__fail(-EINVAL, "bp_close: pool must not be NULL");
-    /* The flushers' queue holds pins of its own: stop them (which drops
-     * those) before counting the caller's. */
+    /* The reader thread and the flushers hold pins of their own while
+     * they work: stop them before counting the caller's. */
     bool had_flushers = pool->flushers != NULL;
+    bp__prefetcher_stop(pool);
     bp__flushers_stop(pool);
     for (uint32_t f = 0; f < pool->nframes; f++) {
         uint32_t pins = bp__pins(atomic_load(&pool->frames[f].state));
@@ -573,10 +660,11 @@ int bp_close(bp_pool *pool)
                              "(%u pins); unpin every page before closing",
                              (unsigned long long)atomic_load(&pool->frames[f].page),
                              pins);
-            if (had_flushers && bp__flushers_start(pool, &pool->opts) < 0)
+            if ((had_flushers && bp__flushers_start(pool, &pool->opts) < 0) ||
+                bp__prefetcher_start(pool) < 0)
                 bp__fail(-EBUSY, "bp_close: pages are still pinned, and the "
-                         "flushers could not be restarted; unpin every page "
-                         "and close again");
+                         "background threads could not be restarted; unpin "
+                         "every page and close again");
             return e;
         }
     }

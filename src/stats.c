@@ -60,6 +60,10 @@ int bp_stats(bp_pool *pool, struct bp_stats *st)
     st->write_errors = sum(pool, BP__C_WRITE_ERRORS);
     st->clean_waits = sum(pool, BP__C_CLEAN_WAITS);
     st->throttle_waits = sum(pool, BP__C_THROTTLE_WAITS);
+    st->prefetch_pages = sum(pool, BP__C_PREFETCH_PAGES);
+    st->prefetch_hits = sum(pool, BP__C_PREFETCH_HITS);
+    st->prefetch_wasted = sum(pool, BP__C_PREFETCH_WASTED);
+    st->readahead_windows = sum(pool, BP__C_READAHEAD_WINDOWS);
     st->io_submits = atomic_load_explicit(&pool->aio.submits, memory_order_relaxed);
 
     for (uint32_t f = 0; f < pool->nframes; f++) {

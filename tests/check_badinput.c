@@ -628,7 +628,7 @@ START_TEST(test_more_pins_than_frames)
 {
     char *path = tu_path("nofree.bp");
     tu_make_file(path, PS, 16, 1);
-    bp_pool *pool = tu_open(path, 4, 0);
+    bp_pool *pool = tu_open(path, 4, BP_NOREADAHEAD);  /* exact pin counts */
     bp_page held[4], pg;
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(bp_pin(pool, (uint64_t)i, i % 2 ? BP_WRITE : BP_READ,

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bpool.h"
 #include "testutil.h"
@@ -39,6 +40,17 @@ static struct bp_stats stats_of(bp_pool *pool)
 {
     struct bp_stats st;
     ck_assert_int_eq(bp_stats(pool, &st), 0);
+    return st;
+}
+
+/* Statistics once the pool's own threads are done with what the workers
+ * set off: the reader thread pins the frames it reads ahead into, and the
+ * flushers' queue pins the dirty frames handed to it.  Both end soon. */
+static struct bp_stats settled_stats(bp_pool *pool)
+{
+    struct bp_stats st = stats_of(pool);
+    for (double end = tu_now() + 5; st.pinned && tu_now() < end; usleep(2000))
+        st = stats_of(pool);
     return st;
 }
 
@@ -157,9 +169,11 @@ START_TEST(test_random_readers)
         pthread_join(t[i], NULL);
     tu_assert_no_thread_errors();
 
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = settled_stats(pool);
     ck_assert_uint_eq(st.hits + st.misses, (uint64_t)A_THREADS * A_PINS);
-    ck_assert_uint_eq(st.reads, st.misses);
+    /* Misses of adjacent pages by different threads can look sequential
+     * and set off read-ahead. */
+    ck_assert_uint_eq(st.reads, st.misses + st.prefetch_pages);
     ck_assert_uint_gt(st.hits, 0);
     ck_assert_uint_gt(st.evictions, 0);
     ck_assert_uint_eq(st.nofree, atomic_load(&nofree));
@@ -485,12 +499,12 @@ START_TEST(test_many_pages_small_pool)
         total += want[p];
     ck_assert_uint_gt(total, 0);
 
-    struct bp_stats st = stats_of(sh.pool);
-    ck_assert_uint_gt(st.evict_writes, 0);
+    struct bp_stats st = settled_stats(sh.pool);
+    ck_assert_uint_gt(st.evict_writes + st.flusher_writes, 0);
     ck_assert_uint_gt(st.evictions, 0);
     ck_assert_uint_eq(st.io_errors, 0);
     ck_assert_uint_eq(st.pinned, 0);
-    ck_assert_uint_eq(st.reads, st.misses);
+    ck_assert_uint_eq(st.reads, st.misses + st.prefetch_pages);
     ck_assert_uint_eq(st.hits + st.misses, (uint64_t)D_THREADS * D_OPS);
     /* writes = write-backs by evicting threads, by the background
      * flushers and by the test's own flushes. */
@@ -605,7 +619,7 @@ START_TEST(test_enoframe_no_hang)
         ck_assert_msg(args[i].seconds < E_BOUND_S, "thread %u: -BP_ENOFRAME "
                       "took %.3f s", i, args[i].seconds);
     }
-    struct bp_stats st = stats_of(sh.pool);
+    struct bp_stats st = settled_stats(sh.pool);
     ck_assert_uint_eq(st.nofree, E_THREADS);
     ck_assert_uint_eq(st.pinned, 0);
     ck_assert_uint_eq(st.io_errors, 0);

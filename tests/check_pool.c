@@ -124,7 +124,7 @@ START_TEST(test_create_open_close)
     ck_assert_uint_eq(bp_page_size(pool), PS);
     ck_assert_int_eq(bp_close(pool), 0);
 
-    pool = tu_open(path, 8, BP_NOFLUSH);
+    pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
     ck_assert_uint_eq(bp_page_count(pool), 0);
     ck_assert_int_eq(bp_close(pool), 0);
     ck_assert_int_eq(file_size(path), 0);
@@ -171,7 +171,7 @@ START_TEST(test_alloc_write_reopen)
     for (uint64_t p = 0; p < 20; p++)
         expect_file_page(path, p, 11);
 
-    pool = tu_open(path, 4, BP_NOFLUSH);
+    pool = tu_open(path, 4, BP_NOFLUSH | BP_NOREADAHEAD);
     ck_assert_uint_eq(bp_page_count(pool), 20);
     for (uint64_t p = 20; p-- > 0;)
         expect_page(pool, p, 11);
@@ -184,7 +184,7 @@ START_TEST(test_close_writes_back)
 {
     char *path = tu_path("closewb.bp");
     tu_make_file(path, PS, 32, 1);
-    bp_pool *pool = tu_open(path, 64, BP_NOFLUSH);
+    bp_pool *pool = tu_open(path, 64, BP_NOFLUSH | BP_NOREADAHEAD);
     for (uint64_t p = 0; p < 32; p += 2) {
         bp_page pg;
         pin_ok(pool, p, BP_WRITE, &pg);
@@ -209,7 +209,7 @@ START_TEST(test_alloc_grows_by_one_zero_pages)
 {
     char *path = tu_path("grow.bp");
     tu_make_file(path, PS, 8, 5);
-    bp_pool *pool = tu_open(path, 4, BP_NOFLUSH);
+    bp_pool *pool = tu_open(path, 4, BP_NOFLUSH | BP_NOREADAHEAD);
     /* Fill every frame with stamped bytes, so new pages reuse frames that
      * held other data. */
     for (uint64_t p = 0; p < 8; p++)
@@ -290,7 +290,7 @@ START_TEST(test_roundtrip_orders)
     const uint32_t frames = 8;
     char *path = tu_path("orders.bp");
     tu_make_file(path, PS, NPAGES, 21);
-    bp_pool *pool = tu_open(path, frames, BP_NOFLUSH);
+    bp_pool *pool = tu_open(path, frames, BP_NOFLUSH | BP_NOREADAHEAD);
     ck_assert_uint_eq(bp_page_count(pool), NPAGES);
     uint64_t order[NPAGES * 2];
 
@@ -339,7 +339,7 @@ START_TEST(test_modify_all_tiny_pool)
     const uint32_t frames = 4;
     char *path = tu_path("modify.bp");
     tu_make_file(path, PS, NPAGES, 1);
-    bp_pool *pool = tu_open(path, frames, BP_NOFLUSH);
+    bp_pool *pool = tu_open(path, frames, BP_NOFLUSH | BP_NOREADAHEAD);
 
     for (uint64_t p = 0; p < NPAGES; p++) {
         bp_page pg;
@@ -390,7 +390,7 @@ START_TEST(test_stats_hits_misses)
 {
     char *path = tu_path("stats.bp");
     tu_make_file(path, PS, 16, 4);
-    bp_pool *pool = tu_open(path, 8, BP_NOFLUSH);
+    bp_pool *pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
     struct bp_stats st = stats_of(pool);
     ck_assert_uint_eq(st.hits + st.misses + st.reads + st.writes, 0);
     ck_assert_uint_eq(st.resident + st.pinned + st.dirty, 0);
@@ -453,7 +453,7 @@ START_TEST(test_flush_page)
 {
     char *path = tu_path("flushpage.bp");
     tu_make_file(path, PS, 16, 1);
-    bp_pool *pool = tu_open(path, 8, BP_NOFLUSH);
+    bp_pool *pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
     bp_page pg;
     pin_ok(pool, 5, BP_WRITE, &pg);
     tu_stamp(pg.data, PS, 5, 9);
@@ -501,7 +501,7 @@ START_TEST(test_flush_all)
 {
     char *path = tu_path("flushall.bp");
     tu_make_file(path, PS, 32, 1);
-    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
     for (uint64_t p = 10; p < 15; p++) {
         bp_page pg;
         pin_ok(pool, p, BP_WRITE, &pg);
@@ -550,7 +550,7 @@ START_TEST(test_sync)
 {
     char *path = tu_path("sync.bp");
     tu_make_file(path, PS, 16, 1);
-    bp_pool *pool = tu_open(path, 8, BP_NOFLUSH);
+    bp_pool *pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
     ck_assert_int_eq(bp_sync(pool), 0);             /* nothing dirty */
     struct bp_stats st = stats_of(pool);
     ck_assert_uint_eq(st.syncs, 1);
@@ -656,7 +656,7 @@ START_TEST(test_clockpro_gauges)
     const uint32_t frames = 16;
     char *path = tu_path("gauges.bp");
     tu_make_file(path, PS, 128, 6);
-    bp_pool *pool = tu_open(path, frames, BP_NOFLUSH);
+    bp_pool *pool = tu_open(path, frames, BP_NOFLUSH | BP_NOREADAHEAD);
     struct bp_stats st = stats_of(pool);
     ck_assert_uint_eq(st.hot + st.cold + st.nonresident + st.resident, 0);
     check_gauges(pool, frames);
@@ -693,7 +693,7 @@ START_TEST(test_hold_and_pin_reused_frames)
 {
     char *path = tu_path("hold.bp");
     tu_make_file(path, PS, 48, 12);
-    bp_pool *pool = tu_open(path, 4, BP_NOFLUSH);
+    bp_pool *pool = tu_open(path, 4, BP_NOFLUSH | BP_NOREADAHEAD);
     for (int round = 0; round < 3; round++) {
         bp_page parent;
         pin_ok(pool, 0, BP_WRITE, &parent);

@@ -128,7 +128,7 @@ static void check_replay(const char *name, uint32_t frames)
     snprintf(file, sizeof file, "%s-%u.bp", name, frames);
     path = make_data_file(file, pages);
     bp_options_init(&o);
-    o.flags = BP_CREATE;
+    o.flags = BP_CREATE | BP_NOREADAHEAD;  /* pins only, no read-ahead: exact counts */
     o.page_size = PAGE_SIZE;
     o.pool_frames = frames;
     r = bp_open(path, &o, &pool);

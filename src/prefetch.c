@@ -1,0 +1,247 @@
+/* prefetch.c - reads nobody waits for: bp_prefetch and automatic
+ * read-ahead, done by a background reader thread.
+ *
+ * Why a thread: bp_prefetch must return at once, and the AIO layer
+ * (aio.c) completes a batch for the thread that submitted it.  The reader
+ * thread takes ranges from a queue, admits each missing page through the
+ * pool's miss path in speculative mode (no eviction of pinned, dirty or
+ * hot pages: pool.c, bp__admit_prefetch), and reads the admitted pages in
+ * runs of consecutive pages, one io_prep_preadv request per run, a whole
+ * batch in flight at once.  While a page is being read its frame is
+ * READING, so a pin of it waits for this read instead of starting another
+ * (the same rule as two demand misses on one page).  A run that fails or
+ * comes back short is read again page by page; a page whose read fails is
+ * dropped from the pool, so the next pin reads it and reports the error.
+ *
+ * Locking: pf->mu protects the queue and `stop`, and is a leaf: nothing
+ * else is taken while holding it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "bpool_internal.h"
+
+#define QUEUE_RANGES 256      /* ranges waiting to be read */
+#define BATCH_PAGES 256       /* pages admitted, then read, per round */
+
+struct range {
+    uint64_t first, count;
+    bool scan;
+};
+
+struct bp__prefetcher {
+    pthread_t thread;          /* [const] */
+    bool started;              /* [const] */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;         /* the thread waits here for ranges */
+    bool stop;                 /* [mu] */
+    struct range q[QUEUE_RANGES];  /* [mu] ring */
+    uint32_t head, len;        /* [mu] */
+};
+
+struct admitted {
+    uint32_t frame;
+    uint64_t page;
+};
+
+/* Read pages a[0..n) (ascending, admitted: READING, pinned by us) in runs
+ * of consecutive pages; finish each with bp__finish_prefetch. */
+static void read_runs(bp_pool *pool, struct admitted *a, uint32_t n,
+                      uint32_t max_run)
+{
+    uint32_t ps = pool->page_size;
+    struct bp__io *ios = calloc(n, sizeof(*ios));
+    struct iovec *iov = calloc(n, sizeof(*iov));
+    uint32_t *start = calloc(n + 1, sizeof(*start));
+    if (!ios || !iov || !start) {
+        for (uint32_t i = 0; i < n; i++)
+            bp__finish_prefetch(pool, a[i].frame, a[i].page, -ENOMEM);
+        goto out;
+    }
+    uint32_t nruns = 0;
+    for (uint32_t i = 0; i < n;) {
+        uint32_t j = i + 1;
+        while (j < n && j - i < max_run && a[j].page == a[j - 1].page + 1)
+            j++;
+        start[nruns] = i;
+        for (uint32_t k = i; k < j; k++) {
+            iov[k].iov_base = bp__frame_data(pool, a[k].frame);
+            iov[k].iov_len = ps;
+        }
+        if (j - i == 1)
+            io_prep_pread(&ios[nruns].cb, pool->file.fd, iov[i].iov_base, ps,
+                          (long long)(a[i].page * ps));
+        else
+            io_prep_preadv(&ios[nruns].cb, pool->file.fd, &iov[i], (int)(j - i),
+                           (long long)(a[i].page * ps));
+        nruns++;
+        i = j;
+    }
+    start[nruns] = n;
+    int r = bp__aio_run(&pool->aio, ios, nruns);
+    uint32_t nretry = 0;
+    for (uint32_t k = 0; k < nruns; k++) {
+        uint32_t lo = start[k], hi = start[k + 1];
+        if (r == 0 && ios[k].res == (long)(hi - lo) * ps) {
+            for (uint32_t i = lo; i < hi; i++)
+                bp__finish_prefetch(pool, a[i].frame, a[i].page, 0);
+            continue;
+        }
+        for (uint32_t i = lo; i < hi; i++)
+            a[nretry++] = a[i];   /* nretry <= lo: no overlap ahead */
+    }
+    for (uint32_t i = 0; i < nretry; i++)
+        io_prep_pread(&ios[i].cb, pool->file.fd, bp__frame_data(pool, a[i].frame),
+                      ps, (long long)(a[i].page * ps));
+    if (nretry)
+        r = bp__aio_run_full(&pool->aio, ios, nretry);
+    for (uint32_t i = 0; i < nretry; i++) {
+        long res = r < 0 ? r : ios[i].res;
+        bp__finish_prefetch(pool, a[i].frame, a[i].page, res < 0 ? (int)res : 0);
+    }
+out:
+    free(ios);
+    free(iov);
+    free(start);
+}
+
+/* Admit and read one range, BATCH_PAGES at a time.  Stops at the first
+ * page that cannot get a frame without evicting something it must not. */
+static void read_range(bp_pool *pool, const struct range *rg,
+                       struct admitted *a, uint32_t max_run)
+{
+    uint64_t end = rg->first + rg->count;
+    uint64_t count = bp_page_count(pool);
+    if (end > count)
+        end = count;
+    for (uint64_t p = rg->first; p < end;) {
+        uint32_t n = 0;
+        bool full = false;
+        for (; p < end && n < BATCH_PAGES; p++) {
+            if (bp__pt_lookup(&pool->pt, p) != BP__PT_NOTFOUND)
+                continue;          /* resident or being read already */
+            uint32_t f;
+            int r = bp__admit_prefetch(pool, p, rg->scan, &f);
+            if (r == 1)
+                continue;          /* someone else brought it in */
+            if (r < 0) {
+                full = true;       /* no frame to spare: stop here */
+                break;
+            }
+            a[n++] = (struct admitted){ f, p };
+        }
+        if (n)
+            read_runs(pool, a, n, max_run);
+        if (full)
+            return;
+    }
+}
+
+static void *reader_main(void *arg)
+{
+    bp_pool *pool = arg;
+    struct bp__prefetcher *pf = pool->prefetcher;
+    struct admitted *a = malloc(BATCH_PAGES * sizeof(*a));
+    uint32_t max_run = pool->opts.readahead_max / pool->page_size;
+    if (max_run < 1)
+        max_run = 1;
+    if (max_run > BP_MAX_COALESCE_PAGES)
+        max_run = BP_MAX_COALESCE_PAGES;
+
+    pthread_mutex_lock(&pf->mu);
+    for (;;) {
+        while (!pf->stop && pf->len == 0)
+            pthread_cond_wait(&pf->cv, &pf->mu);
+        if (pf->stop)
+            break;
+        struct range rg = pf->q[pf->head];
+        pf->head = (pf->head + 1) % QUEUE_RANGES;
+        pf->len--;
+        pthread_mutex_unlock(&pf->mu);
+        if (a)
+            read_range(pool, &rg, a, max_run);
+        pthread_mutex_lock(&pf->mu);
+    }
+    pthread_mutex_unlock(&pf->mu);
+    free(a);
+    return NULL;
+}
+
+int bp__prefetcher_start(bp_pool *pool)
+{
+    struct bp__prefetcher *pf = calloc(1, sizeof(*pf));
+    if (!pf)
+        return bp__fail(-ENOMEM, "bp_open: out of memory for the reader thread");
+    pthread_mutex_init(&pf->mu, NULL);
+    pthread_cond_init(&pf->cv, NULL);
+    pool->prefetcher = pf;
+    int e = pthread_create(&pf->thread, NULL, reader_main, pool);
+    if (e) {
+        bp__prefetcher_stop(pool);
+        return bp__fail(-e, "bp_open: cannot start the reader thread: %s; "
+                        "raise the thread limit", strerror(e));
+    }
+    pf->started = true;
+    return 0;
+}
+
+void bp__prefetcher_stop(bp_pool *pool)
+{
+    struct bp__prefetcher *pf = pool->prefetcher;
+    if (!pf)
+        return;
+    pthread_mutex_lock(&pf->mu);
+    pf->stop = true;
+    pthread_cond_broadcast(&pf->cv);
+    pthread_mutex_unlock(&pf->mu);
+    if (pf->started)
+        pthread_join(pf->thread, NULL);
+    pthread_cond_destroy(&pf->cv);
+    pthread_mutex_destroy(&pf->mu);
+    free(pf);
+    pool->prefetcher = NULL;
+}
+
+int bp__prefetch_queue(bp_pool *pool, uint64_t first, uint64_t count, bool scan)
+{
+    struct bp__prefetcher *pf = pool->prefetcher;
+    int r = 0;
+    pthread_mutex_lock(&pf->mu);
+    if (pf->len == QUEUE_RANGES) {
+        r = -EAGAIN;
+    } else {
+        pf->q[(pf->head + pf->len) % QUEUE_RANGES] = (struct range){ first, count, scan };
+        pf->len++;
+        pthread_cond_signal(&pf->cv);
+    }
+    pthread_mutex_unlock(&pf->mu);
+    return r;
+}
+
+int bp_prefetch(bp_pool *pool, uint64_t first, uint64_t count, uint32_t flags)
+{
+    if (!pool)
+        return bp__fail(-EINVAL, "bp_prefetch: pool must not be NULL");
+    if (flags & ~BP_SCAN)
+        return bp__fail(-EINVAL, "bp_prefetch: unknown flags 0x%x; use 0 or "
+                        "BP_SCAN", flags & ~BP_SCAN);
+    uint64_t n = bp_page_count(pool);
+    if (first >= n && count > 0)
+        return bp__fail(-BP_ERANGE, "bp_prefetch: page %llu is beyond the end "
+                        "of %s, which has %llu pages",
+                        (unsigned long long)first, pool->file.path,
+                        (unsigned long long)n);
+    if (count > n - first)
+        count = n - first;
+    if (count == 0)
+        return 0;
+    if (count > INT32_MAX)
+        count = INT32_MAX;
+    if (bp__prefetch_queue(pool, first, count, flags & BP_SCAN) < 0)
+        return bp__fail(-EAGAIN, "bp_prefetch: the prefetch queue is full "
+                        "(%u ranges waiting); the hint was dropped - pin the "
+                        "pages, or prefetch again later", QUEUE_RANGES);
+    return (int)count;
+}

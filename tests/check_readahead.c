@@ -1,0 +1,350 @@
+/* check_readahead.c - the read path: bp_prefetch, vectored reads into
+ * separate frames, one read per page under concurrent prefetch and pins,
+ * read errors surfacing on pin, automatic read-ahead on sequential access
+ * (and none on random access), and the scan hint keeping a hot set
+ * resident through a large scan.
+ *
+ * Threads never call ck_assert: they record problems with tu_thread_fail. */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "bpool_internal.h"
+#include "testutil.h"
+
+#define PS 8192u
+
+static bp_pool *open_pool(const char *path, uint32_t frames, uint32_t flags)
+{
+    struct bp_options o;
+    bp_options_init(&o);
+    o.flags = flags | BP_NOFLUSH;
+    o.pool_frames = frames;
+    bp_pool *pool = NULL;
+    int r = bp_open(path, &o, &pool);
+    ck_assert_msg(r == 0, "bp_open %s: %s", path, bp_errdetail());
+    return pool;
+}
+
+static struct bp_stats stats_of(bp_pool *pool)
+{
+    struct bp_stats st;
+    ck_assert_int_eq(bp_stats(pool, &st), 0);
+    return st;
+}
+
+/* Wait until the reader thread has finished `pages` pages (read or
+ * failed) and holds no pin. */
+static void wait_prefetched(bp_pool *pool, uint64_t pages)
+{
+    double end = tu_now() + 10;
+    struct bp_stats st = stats_of(pool);
+    while ((st.prefetch_pages + st.io_errors < pages || st.pinned) && tu_now() < end) {
+        usleep(2000);
+        st = stats_of(pool);
+    }
+    ck_assert_msg(st.prefetch_pages + st.io_errors >= pages && !st.pinned,
+                  "prefetch: %llu pages read, %llu errors, %llu pinned; "
+                  "expected %llu", (unsigned long long)st.prefetch_pages,
+                  (unsigned long long)st.io_errors,
+                  (unsigned long long)st.pinned, (unsigned long long)pages);
+}
+
+/* Pin page for read and check its stamp. */
+static void expect_page(bp_pool *pool, uint64_t p, uint32_t mode)
+{
+    bp_page pg;
+    int r = bp_pin(pool, p, mode, &pg);
+    ck_assert_msg(r == 0, "pin %llu: %s", (unsigned long long)p, bp_errdetail());
+    ck_assert_msg(tu_stamped(pg.data, PS, p, 1), "page %llu: wrong bytes",
+                  (unsigned long long)p);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+}
+
+/* Counts the read requests that reach the AIO layer, by kind. */
+static _Atomic uint64_t n_pread, n_preadv, n_preadv_pages;
+static _Atomic int64_t failing_page = -1;
+
+static int watch_reads(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    long long off, len = 0;
+    if (cb->aio_lio_opcode == IO_CMD_PREAD) {
+        atomic_fetch_add(&n_pread, 1);
+        off = cb->u.c.offset;
+        len = (long long)cb->u.c.nbytes;
+    } else if (cb->aio_lio_opcode == IO_CMD_PREADV) {
+        atomic_fetch_add(&n_preadv, 1);
+        atomic_fetch_add(&n_preadv_pages, (uint64_t)cb->u.v.nr);
+        off = cb->u.v.offset;
+        for (long i = 0; i < (long)cb->u.v.nr; i++)
+            len += (long long)cb->u.v.vec[i].iov_len;
+    } else {
+        return 0;
+    }
+    int64_t bad = atomic_load(&failing_page);
+    long long at = bad * (long long)PS;
+    return bad >= 0 && at >= off && at < off + len ? -EIO : 0;
+}
+
+static void watch(bp_pool *pool)
+{
+    atomic_store(&n_pread, 0);
+    atomic_store(&n_preadv, 0);
+    atomic_store(&n_preadv_pages, 0);
+    atomic_store(&pool->aio.fault, watch_reads);
+}
+
+/* ---- prefetch ------------------------------------------------------------ */
+
+/* Prefetch returns at once with the count queued; the pages arrive by
+ * vectored reads, a few requests for the whole range; pins then hit and
+ * see the right bytes in every frame (whole-file compare); nothing is
+ * read twice. */
+START_TEST(test_prefetch_then_pin)
+{
+    char *path = tu_path("pf.bp");
+    tu_make_file(path, PS, 512, 1);
+    bp_pool *pool = open_pool(path, 600, BP_NOREADAHEAD);
+    watch(pool);
+    ck_assert_int_eq(bp_prefetch(pool, 0, 512, 0), 512);
+    wait_prefetched(pool, 512);
+    ck_assert_uint_eq(atomic_load(&n_preadv_pages) + atomic_load(&n_pread), 512);
+    ck_assert_msg(atomic_load(&n_preadv) + atomic_load(&n_pread) <= 512 / 32 + 2,
+                  "%llu vectored + %llu plain requests for 512 adjacent pages",
+                  (unsigned long long)atomic_load(&n_preadv),
+                  (unsigned long long)atomic_load(&n_pread));
+    for (uint64_t p = 0; p < 512; p++)
+        expect_page(pool, p, BP_READ);
+    struct bp_stats st = stats_of(pool);
+    ck_assert_uint_eq(st.misses, 0);
+    ck_assert_uint_eq(st.reads, 512);
+    ck_assert_uint_eq(st.prefetch_pages, 512);
+    ck_assert_uint_eq(st.prefetch_hits, 512);
+    ck_assert_uint_eq(st.prefetch_wasted, 0);
+    /* Resident pages are not read again. */
+    ck_assert_int_eq(bp_prefetch(pool, 0, 512, 0), 512);
+    usleep(50000);
+    ck_assert_uint_eq(stats_of(pool).reads, 512);
+    atomic_store(&pool->aio.fault, NULL);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+struct racer {
+    bp_pool *pool;
+    uint64_t seed;
+};
+
+static void *racer_main(void *arg)
+{
+    struct racer *r = arg;
+    for (int i = 0; i < 64; i++) {
+        uint64_t p = (r->seed + (uint64_t)i * 37) % 64;
+        bp_page pg;
+        int e = bp_pin(r->pool, p, BP_READ, &pg);
+        if (e < 0) {
+            tu_thread_fail("pin %llu: %s", (unsigned long long)p, bp_errdetail());
+            return NULL;
+        }
+        if (!tu_stamped(pg.data, PS, p, 1))
+            tu_thread_fail("page %llu: wrong bytes", (unsigned long long)p);
+        bp_unpin(&pg);
+    }
+    return NULL;
+}
+
+/* Prefetch and pins of the same pages at the same time: every page is
+ * read exactly once, by whichever got there first. */
+START_TEST(test_prefetch_and_pin_race_one_read)
+{
+    char *path = tu_path("race.bp");
+    tu_make_file(path, PS, 64, 1);
+    for (int round = 0; round < 5; round++) {
+        bp_pool *pool = open_pool(path, 100, BP_NOREADAHEAD);
+        struct racer rs[4];
+        pthread_t t[4];
+        ck_assert_int_eq(bp_prefetch(pool, 0, 64, 0), 64);
+        for (int i = 0; i < 4; i++) {
+            rs[i] = (struct racer){ pool, (uint64_t)(i * 16 + round) };
+            ck_assert_int_eq(pthread_create(&t[i], NULL, racer_main, &rs[i]), 0);
+        }
+        for (int i = 0; i < 4; i++)
+            pthread_join(t[i], NULL);
+        tu_assert_no_thread_errors();
+        wait_prefetched(pool, 0);
+        struct bp_stats st = stats_of(pool);
+        ck_assert_uint_eq(st.reads, 64);
+        ck_assert_uint_eq(st.misses + st.prefetch_pages, 64);
+        ck_assert_int_eq(bp_close(pool), 0);
+    }
+}
+END_TEST
+
+/* A read error during prefetch is not hidden and not cached: the page is
+ * simply not resident, the pin that needs it reads it and gets -EIO (while
+ * the device fails), the neighbours are fine, and once the device recovers
+ * the page reads correctly. */
+START_TEST(test_prefetch_error_surfaces_on_pin)
+{
+    char *path = tu_path("pferr.bp");
+    tu_make_file(path, PS, 16, 1);
+    bp_pool *pool = open_pool(path, 32, BP_NOREADAHEAD);
+    watch(pool);
+    atomic_store(&failing_page, 5);
+    ck_assert_int_eq(bp_prefetch(pool, 0, 16, 0), 16);
+    wait_prefetched(pool, 16);
+    struct bp_stats st = stats_of(pool);
+    ck_assert_uint_eq(st.prefetch_pages, 15);
+    ck_assert_uint_ge(st.io_errors, 1);
+    bp_page pg;
+    ck_assert_int_eq(bp_pin(pool, 5, BP_READ, &pg), -EIO);
+    expect_page(pool, 4, BP_READ);
+    expect_page(pool, 6, BP_READ);
+    atomic_store(&failing_page, -1);
+    expect_page(pool, 5, BP_READ);
+    atomic_store(&pool->aio.fault, NULL);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Bad arguments: unknown flags, a first page beyond the end; a range
+ * running past the end is clipped. */
+START_TEST(test_prefetch_arguments)
+{
+    char *path = tu_path("pfargs.bp");
+    tu_make_file(path, PS, 10, 1);
+    bp_pool *pool = open_pool(path, 16, BP_NOREADAHEAD);
+    ck_assert_int_eq(bp_prefetch(NULL, 0, 1, 0), -EINVAL);
+    ck_assert_int_eq(bp_prefetch(pool, 0, 1, 0x8000), -EINVAL);
+    ck_assert_int_eq(bp_prefetch(pool, 10, 1, 0), -BP_ERANGE);
+    ck_assert_msg(strstr(bp_errdetail(), "10 pages"), "%s", bp_errdetail());
+    ck_assert_int_eq(bp_prefetch(pool, 8, 100, 0), 2);
+    ck_assert_int_eq(bp_prefetch(pool, 3, 0, 0), 0);
+    wait_prefetched(pool, 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* ---- automatic read-ahead --------------------------------------------------- */
+
+/* A sequential scan of 1024 pages through a pool that holds them all:
+ * read-ahead starts after two misses, its window grows (several windows,
+ * nearly every page arrives by read-ahead), and every page is right. */
+START_TEST(test_readahead_sequential)
+{
+    char *path = tu_path("seq.bp");
+    tu_make_file(path, PS, 1024, 1);
+    bp_pool *pool = open_pool(path, 1100, 0);
+    for (uint64_t p = 0; p < 1024; p++)
+        expect_page(pool, p, BP_READ);
+    wait_prefetched(pool, 0);
+    struct bp_stats st = stats_of(pool);
+    ck_assert_uint_ge(st.readahead_windows, 5);
+    ck_assert_msg(st.prefetch_hits > 900, "%llu read-ahead hits",
+                  (unsigned long long)st.prefetch_hits);
+    ck_assert_msg(st.misses < 100, "%llu demand misses", (unsigned long long)st.misses);
+    ck_assert_uint_eq(st.hits + st.misses, 1024);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Through a pool four times smaller than the file, whose first pages took
+ * the hot share: read-ahead still runs, but within the room CLOCK-Pro
+ * gives cold pages, so it wastes (almost) nothing. */
+START_TEST(test_readahead_small_pool_no_waste)
+{
+    char *path = tu_path("seqsmall.bp");
+    tu_make_file(path, PS, 1024, 1);
+    bp_pool *pool = open_pool(path, 256, 0);
+    for (uint64_t p = 0; p < 1024; p++)
+        expect_page(pool, p, BP_READ);
+    wait_prefetched(pool, 0);
+    struct bp_stats st = stats_of(pool);
+    ck_assert_uint_gt(st.readahead_windows, 0);
+    ck_assert_msg(st.prefetch_wasted * 10 <= st.prefetch_pages,
+                  "%llu of %llu read-ahead pages evicted unused",
+                  (unsigned long long)st.prefetch_wasted,
+                  (unsigned long long)st.prefetch_pages);
+    ck_assert_uint_eq(st.hits + st.misses, 1024);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Random access (no two consecutive pins of adjacent pages) never reads
+ * ahead; nor does a sequential scan with BP_NOREADAHEAD. */
+START_TEST(test_readahead_off_when_random)
+{
+    char *path = tu_path("rnd.bp");
+    tu_make_file(path, PS, 1024, 1);
+    bp_pool *pool = open_pool(path, 256, 0);
+    for (uint64_t i = 0; i < 1024; i++)
+        expect_page(pool, (i * 389) % 1024, BP_READ);
+    struct bp_stats st = stats_of(pool);
+    ck_assert_uint_eq(st.readahead_windows, 0);
+    ck_assert_uint_eq(st.prefetch_pages, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    pool = open_pool(path, 256, BP_NOREADAHEAD);
+    for (uint64_t p = 0; p < 512; p++)
+        expect_page(pool, p, BP_READ);
+    st = stats_of(pool);
+    ck_assert_uint_eq(st.readahead_windows, 0);
+    ck_assert_uint_eq(st.misses, 512);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* ---- scan hint --------------------------------------------------------------- */
+
+/* A hot set of 40 pages, used often, then a scan of 1500 pages (ten times
+ * the pool) pinned with BP_SCAN: the hot set is still resident after the
+ * scan (its second pass has no misses). */
+START_TEST(test_scan_hint_keeps_hot_set)
+{
+    char *path = tu_path("scan.bp");
+    tu_make_file(path, PS, 1700, 1);
+    bp_pool *pool = open_pool(path, 150, BP_NOREADAHEAD);
+    for (int round = 0; round < 4; round++)
+        for (uint64_t p = 0; p < 40; p++)
+            expect_page(pool, p, BP_READ);
+    uint64_t before = stats_of(pool).misses;
+    for (uint64_t p = 200; p < 1700; p++)
+        expect_page(pool, p, BP_READ | BP_SCAN);
+    uint64_t scan_misses = stats_of(pool).misses - before;
+    ck_assert_uint_eq(scan_misses, 1500);
+    before = stats_of(pool).misses;
+    for (uint64_t p = 0; p < 40; p++)
+        expect_page(pool, p, BP_READ);
+    uint64_t hot_misses = stats_of(pool).misses - before;
+    ck_assert_msg(hot_misses == 0, "%llu of 40 hot pages were pushed out by "
+                  "the scan", (unsigned long long)hot_misses);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+Suite *test_suite(void)
+{
+    Suite *s = suite_create("readahead");
+    TCase *tc = tcase_create("prefetch");
+    tcase_add_test(tc, test_prefetch_then_pin);
+    tcase_add_test(tc, test_prefetch_and_pin_race_one_read);
+    tcase_add_test(tc, test_prefetch_error_surfaces_on_pin);
+    tcase_add_test(tc, test_prefetch_arguments);
+    tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("readahead");
+    tcase_add_test(tc, test_readahead_sequential);
+    tcase_add_test(tc, test_readahead_small_pool_no_waste);
+    tcase_add_test(tc, test_readahead_off_when_random);
+    tcase_add_test(tc, test_scan_hint_keeps_hot_set);
+    tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+    return s;
+}
