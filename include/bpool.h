@@ -390,6 +390,12 @@ struct bp_info {
     const char *align_source;  /* "statx" or "fallback (4096)" */
     const char *io_engine;   /* "libaio+O_DIRECT" */
     const char *path;
+    /* Write-back and read-ahead settings in force (see bp_options) */
+    uint32_t flushers;       /* 0 with BP_NOFLUSH */
+    uint32_t dirty_low, dirty_high, dirty_max;  /* % of frames */
+    uint32_t coalesce_bytes;
+    uint32_t checkpoint_rate;  /* pages/s, 0: unlimited */
+    uint32_t readahead_min, readahead_max;  /* bytes; 0 with BP_NOREADAHEAD */
 };
 
 /* Fill *info.  Errors: -EINVAL. */
@@ -400,6 +406,74 @@ BP_API uint64_t bp_page_count(bp_pool *pool);
 
 /* Page size in bytes (0 on NULL). */
 BP_API uint32_t bp_page_size(bp_pool *pool);
+
+/* ------------------------------------------------------------------------
+ * Inspection (for tools such as bpool-shell; not for hot paths)
+ * ---------------------------------------------------------------------- */
+
+/* bp_frame_info.flags */
+#define BP_FI_VALID      0x01u /* holds the current bytes of its page */
+#define BP_FI_DIRTY      0x02u
+#define BP_FI_READING    0x04u
+#define BP_FI_WRITING    0x08u
+#define BP_FI_REF        0x10u /* CLOCK-Pro reference bit */
+#define BP_FI_PREFETCHED 0x20u /* read ahead, not pinned since */
+
+struct bp_frame_info {
+    uint32_t frame;
+    uint64_t pgno;           /* UINT64_MAX if the frame is free */
+    uint32_t pins;
+    uint32_t flags;          /* BP_FI_* */
+    const char *status;      /* CLOCK-Pro: "hot", "cold", "cold-test" or
+                                "free" */
+};
+typedef int (*bp_frame_fn)(void *arg, const struct bp_frame_info *fi);
+
+/*
+ * Call fn for every frame, in frame order, with a snapshot of its state
+ * (frames change under concurrent use; each is read once).  fn may call
+ * other bpool functions.  A negative return from fn stops the walk and is
+ * returned.  Returns 0.  Errors: -EINVAL, -ENOMEM.
+ */
+BP_API int bp_inspect_frames(bp_pool *pool, bp_frame_fn fn, void *arg);
+
+/* bp_clock_entry.hands */
+#define BP_HAND_HOT  0x1u
+#define BP_HAND_COLD 0x2u
+#define BP_HAND_TEST 0x4u
+
+struct bp_clock_entry {
+    uint64_t pgno;
+    uint32_t frame;          /* UINT32_MAX for a non-resident page */
+    const char *status;      /* "hot", "cold", "cold-test", "nonresident" */
+    int ref;                 /* reference bit (resident pages) */
+    uint32_t hands;          /* BP_HAND_* standing on this entry */
+};
+typedef int (*bp_clock_fn)(void *arg, const struct bp_clock_entry *e);
+
+struct bp_clock_summary {
+    uint32_t hot, cold, nonresident, free_frames;
+    uint32_t cold_target, cold_target_min, cold_target_max;  /* m_c */
+};
+
+/*
+ * A snapshot of CLOCK-Pro's clock, taken under the pool's miss lock, then
+ * fn is called for each entry from the oldest to the newest (without the
+ * lock: fn may call bpool).  sum (may be NULL) receives the counts.  fn may
+ * be NULL to get the summary only.  A negative return from fn stops the
+ * walk and is returned.  Errors: -EINVAL, -ENOMEM.
+ */
+BP_API int bp_inspect_clock(bp_pool *pool, bp_clock_fn fn, void *arg,
+                            struct bp_clock_summary *sum);
+
+/*
+ * Drop page pgno from the pool if it is resident, clean and unpinned (for
+ * experiments: watch the policy, force a re-read).  Returns 1 if evicted,
+ * 0 if it was not resident.
+ * Errors: -EINVAL, -BP_ERANGE, -EBUSY (pinned, dirty or under I/O: unpin
+ *   or flush it first).
+ */
+BP_API int bp_evict_page(bp_pool *pool, uint64_t pgno);
 
 struct bp_stats {
     uint64_t hits;          /* pins satisfied from memory */

@@ -624,6 +624,13 @@ void bp__cp_forget(struct bp__clockpro *cp, uint32_t frame)
     settle(cp);
 }
 
+enum bp__cp_status bp__cp_frame_status(const struct bp__clockpro *cp, uint32_t frame)
+{
+    if (frame >= cp->m || cp->frame_ent[frame] == NONE)
+        return BP__CP_OUT;
+    return (enum bp__cp_status)cp->ent[cp->frame_ent[frame]].status;
+}
+
 uint64_t bp__cp_frame_page(const struct bp__clockpro *cp, uint32_t frame)
 {
     if (frame >= cp->m || cp->frame_ent[frame] == NONE)

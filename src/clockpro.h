@@ -100,6 +100,10 @@ void bp__cp_forget(struct bp__clockpro *cp, uint32_t frame);
 /* Page held by `frame`, or BP__CP_NOPAGE if the frame is free. */
 uint64_t bp__cp_frame_page(const struct bp__clockpro *cp, uint32_t frame);
 
+/* Status of the entry in `frame` (HOT, COLD, COLD_TEST), or BP__CP_OUT if
+ * the frame is free or out of range. */
+enum bp__cp_status bp__cp_frame_status(const struct bp__clockpro *cp, uint32_t frame);
+
 struct bp__cp_counts {
     uint32_t frames;     /* m */
     uint32_t free;       /* free frames */

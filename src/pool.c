@@ -337,6 +337,49 @@ static int pin_miss(bp_pool *pool, uint64_t page, bool zero_fill, bool scan,
     return PIN_OK;
 }
 
+/* ---- Eviction on request (experiments, bpool-shell) ------------------ */
+
+static int check_page(bp_pool *pool, uint64_t page, const char *fn);
+
+int bp_evict_page(bp_pool *pool, uint64_t pgno)
+{
+    if (!pool)
+        return bp__fail(-EINVAL, "bp_evict_page: pool must not be NULL");
+    int r = check_page(pool, pgno, "bp_evict_page");
+    if (r < 0)
+        return r;
+    pthread_mutex_lock(&pool->miss_mu);
+    uint32_t f = bp__pt_lookup(&pool->pt, pgno);
+    if (f == BP__PT_NOTFOUND) {
+        pthread_mutex_unlock(&pool->miss_mu);
+        return 0;
+    }
+    /* Claim it as the cold hand would: only a clean, unpinned, idle frame
+     * (a concurrent pin then waits, and retries after the wake below). */
+    _Atomic uint64_t *st = &pool->frames[f].state;
+    uint64_t s = atomic_load(st);
+    bool claimed = false;
+    while ((s & BP__F_VALID) && !bp__pins(s) &&
+           !(s & (BP__F_DIRTY | BP__F_IO | BP__F_CLAIMED)))
+        if ((claimed = atomic_compare_exchange_weak(st, &s, BP__F_CLAIMED)))
+            break;
+    if (claimed) {
+        bp__pt_remove(&pool->pt, pgno);
+        bp__cp_forget(pool->policy, f);
+        atomic_store(&pool->frames[f].page, BP__NOPAGE);
+        atomic_store(st, 0);
+    }
+    pthread_mutex_unlock(&pool->miss_mu);
+    if (!claimed)
+        return bp__fail(-EBUSY, "bp_evict_page: page %llu is %s; unpin or "
+                        "flush it first", (unsigned long long)pgno,
+                        bp__pins(s) ? "pinned" : (s & BP__F_DIRTY) ? "dirty" :
+                        "under I/O");
+    bp__frame_wake(pool, f);
+    bp__count(pool, BP__C_EVICTIONS, 1);
+    return 1;
+}
+
 /* ---- Reads for the reader thread (prefetch.c) ------------------------ */
 
 /* Admit page for a speculative read: 0 with *fout (READING, PREFETCHED,
@@ -689,6 +732,15 @@ int bp_info(bp_pool *pool, struct bp_info *info)
     info->align_source = pool->file.align_source;
     info->io_engine = "libaio+O_DIRECT";
     info->path = pool->file.path;
+    const struct bp_options *o = &pool->opts;
+    info->flushers = o->flags & BP_NOFLUSH ? 0 : o->flushers;
+    info->dirty_low = o->dirty_low;
+    info->dirty_high = o->dirty_high;
+    info->dirty_max = o->dirty_max;
+    info->coalesce_bytes = pool->coalesce_pages * pool->page_size;
+    info->checkpoint_rate = o->checkpoint_rate;
+    info->readahead_min = pool->readahead ? o->readahead_min : 0;
+    info->readahead_max = pool->readahead ? o->readahead_max : 0;
     return 0;
 }
 

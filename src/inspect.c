@@ -1,0 +1,113 @@
+/* inspect.c - snapshots of the frames and of CLOCK-Pro's clock for tools
+ * (bpool-shell's `frames` and `clock` views).  Not for hot paths: the
+ * clock snapshot takes the miss lock for one walk of the clock.
+ *
+ * The callbacks run without any pool lock, over a copy, so they may call
+ * bpool (and may be slow) without blocking the pool.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "bpool_internal.h"
+
+static const char *status_name(enum bp__cp_status s)
+{
+    switch (s) {
+    case BP__CP_HOT: return "hot";
+    case BP__CP_COLD: return "cold";
+    case BP__CP_COLD_TEST: return "cold-test";
+    case BP__CP_NONRES: return "nonresident";
+    default: return "free";
+    }
+}
+
+static uint32_t flags_of(uint64_t s)
+{
+    return (s & BP__F_VALID ? BP_FI_VALID : 0) |
+           (s & BP__F_DIRTY ? BP_FI_DIRTY : 0) |
+           (s & BP__F_READING ? BP_FI_READING : 0) |
+           (s & BP__F_WRITING ? BP_FI_WRITING : 0) |
+           (s & BP__F_REF ? BP_FI_REF : 0) |
+           (s & BP__F_PREFETCHED ? BP_FI_PREFETCHED : 0);
+}
+
+int bp_inspect_frames(bp_pool *pool, bp_frame_fn fn, void *arg)
+{
+    if (!pool || !fn)
+        return bp__fail(-EINVAL, "bp_inspect_frames: pool and fn must not be NULL");
+    uint8_t *status = malloc(pool->nframes);
+    if (!status)
+        return bp__fail(-ENOMEM, "bp_inspect_frames: out of memory");
+    pthread_mutex_lock(&pool->miss_mu);
+    for (uint32_t f = 0; f < pool->nframes; f++)
+        status[f] = (uint8_t)bp__cp_frame_status(pool->policy, f);
+    pthread_mutex_unlock(&pool->miss_mu);
+    int r = 0;
+    for (uint32_t f = 0; f < pool->nframes && r >= 0; f++) {
+        uint64_t s = atomic_load(&pool->frames[f].state);
+        struct bp_frame_info fi = {
+            .frame = f,
+            .pgno = atomic_load(&pool->frames[f].page),
+            .pins = bp__pins(s),
+            .flags = flags_of(s),
+            .status = status_name((enum bp__cp_status)status[f]),
+        };
+        r = fn(arg, &fi);
+    }
+    free(status);
+    return r < 0 ? r : 0;
+}
+
+struct clock_copy {
+    bp_pool *pool;
+    struct bp_clock_entry *e;
+    uint32_t n, cap;
+};
+
+static void copy_entry(void *arg, uint64_t page, uint32_t frame,
+                       enum bp__cp_status status, unsigned hand_mask)
+{
+    struct clock_copy *cc = arg;
+    if (cc->n == cc->cap)
+        return;
+    int ref = 0;
+    if (frame != BP__CP_NOFRAME)
+        ref = (atomic_load(&cc->pool->frames[frame].state) & BP__F_REF) != 0;
+    cc->e[cc->n++] = (struct bp_clock_entry){
+        .pgno = page,
+        .frame = frame == BP__CP_NOFRAME ? UINT32_MAX : frame,
+        .status = status_name(status),
+        .ref = ref,
+        .hands = (hand_mask & 1 ? BP_HAND_HOT : 0) |
+                 (hand_mask & 2 ? BP_HAND_COLD : 0) |
+                 (hand_mask & 4 ? BP_HAND_TEST : 0),
+    };
+}
+
+int bp_inspect_clock(bp_pool *pool, bp_clock_fn fn, void *arg,
+                     struct bp_clock_summary *sum)
+{
+    if (!pool)
+        return bp__fail(-EINVAL, "bp_inspect_clock: pool must not be NULL");
+    /* At most every frame plus as many non-resident entries (the cap). */
+    struct clock_copy cc = { pool, NULL, 0, 2 * pool->nframes };
+    if (fn && !(cc.e = malloc((size_t)cc.cap * sizeof(*cc.e))))
+        return bp__fail(-ENOMEM, "bp_inspect_clock: out of memory");
+    struct bp__cp_counts counts;
+    pthread_mutex_lock(&pool->miss_mu);
+    if (fn)
+        bp__cp_walk(pool->policy, copy_entry, &cc);
+    bp__cp_counts(pool->policy, &counts);
+    pthread_mutex_unlock(&pool->miss_mu);
+    if (sum)
+        *sum = (struct bp_clock_summary){
+            .hot = counts.hot, .cold = counts.cold, .nonresident = counts.nonres,
+            .free_frames = counts.free, .cold_target = counts.m_c,
+            .cold_target_min = counts.m_c_min, .cold_target_max = counts.m_c_max,
+        };
+    int r = 0;
+    for (uint32_t i = 0; fn && i < cc.n && r >= 0; i++)
+        r = fn(arg, &cc.e[i]);
+    free(cc.e);
+    return r < 0 ? r : 0;
+}

@@ -1,0 +1,182 @@
+/* check_inspect.c - the inspection API used by tools: frame snapshots,
+ * the CLOCK-Pro clock snapshot, bp_info's settings, and bp_evict_page. */
+#include <check.h>
+#include <errno.h>
+#include <string.h>
+
+#include "bpool.h"
+#include "testutil.h"
+
+#define PS 8192u
+
+struct tally {
+    uint32_t frames, valid, dirty, pinned, hot, cold, free;
+    uint32_t entries, resident, nonres, hand_hot, hand_cold, hand_test;
+};
+
+static int count_frame(void *arg, const struct bp_frame_info *fi)
+{
+    struct tally *t = arg;
+    t->frames++;
+    t->valid += (fi->flags & BP_FI_VALID) != 0;
+    t->dirty += (fi->flags & BP_FI_DIRTY) != 0;
+    t->pinned += fi->pins > 0;
+    t->hot += strcmp(fi->status, "hot") == 0;
+    t->cold += strncmp(fi->status, "cold", 4) == 0;
+    t->free += strcmp(fi->status, "free") == 0;
+    return 0;
+}
+
+static int count_entry(void *arg, const struct bp_clock_entry *e)
+{
+    struct tally *t = arg;
+    t->entries++;
+    t->resident += e->frame != UINT32_MAX;
+    t->nonres += strcmp(e->status, "nonresident") == 0;
+    t->hand_hot += (e->hands & BP_HAND_HOT) != 0;
+    t->hand_cold += (e->hands & BP_HAND_COLD) != 0;
+    t->hand_test += (e->hands & BP_HAND_TEST) != 0;
+    return 0;
+}
+
+static int stop_at_three(void *arg, const struct bp_frame_info *fi)
+{
+    (void)fi;
+    return ++*(int *)arg == 3 ? -42 : 0;
+}
+
+/* After a workload that evicts (60 pages through 16 frames, 2 dirty and
+ * 1 pinned at the end), the frame snapshot, the clock snapshot and
+ * bp_stats agree: every frame valid, hot + cold = frames, one of each
+ * hand, resident entries = frames, non-resident ones counted. */
+START_TEST(test_snapshots_agree)
+{
+    char *path = tu_path("inspect.bp");
+    tu_make_file(path, PS, 60, 1);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    bp_page pg;
+    for (int round = 0; round < 3; round++)
+        for (uint64_t p = 0; p < 60; p += (uint64_t)round + 1) {
+            ck_assert_int_eq(bp_pin(pool, p, BP_READ, &pg), 0);
+            ck_assert_int_eq(bp_unpin(&pg), 0);
+        }
+    for (uint64_t p = 0; p < 2; p++) {
+        ck_assert_int_eq(bp_pin(pool, p, BP_WRITE, &pg), 0);
+        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    bp_page held;
+    ck_assert_int_eq(bp_pin(pool, 5, BP_READ, &held), 0);
+
+    struct tally t = { 0 };
+    ck_assert_int_eq(bp_inspect_frames(pool, count_frame, &t), 0);
+    struct bp_clock_summary sum;
+    ck_assert_int_eq(bp_inspect_clock(pool, count_entry, &t, &sum), 0);
+    struct bp_stats st;
+    ck_assert_int_eq(bp_stats(pool, &st), 0);
+
+    ck_assert_uint_eq(t.frames, 16);
+    ck_assert_uint_eq(t.valid, 16);
+    ck_assert_uint_eq(t.dirty, 2);
+    ck_assert_uint_eq(t.pinned, 1);
+    ck_assert_uint_eq(t.free, 0);
+    ck_assert_uint_eq(t.hot, sum.hot);
+    ck_assert_uint_eq(t.cold, sum.cold);
+    ck_assert_uint_eq(sum.hot, st.hot);
+    ck_assert_uint_eq(sum.cold, st.cold);
+    ck_assert_uint_eq(sum.nonresident, st.nonresident);
+    ck_assert_uint_eq(sum.cold_target, st.cold_target);
+    ck_assert_uint_ge(sum.cold_target, sum.cold_target_min);
+    ck_assert_uint_le(sum.cold_target, sum.cold_target_max);
+    ck_assert_uint_eq(t.resident, 16);
+    ck_assert_uint_eq(t.nonres, sum.nonresident);
+    ck_assert_uint_eq(t.entries, sum.hot + sum.cold + sum.nonresident);
+    ck_assert_uint_eq(t.hand_hot, 1);
+    ck_assert_uint_eq(t.hand_cold, 1);
+    ck_assert_uint_eq(t.hand_test, 1);
+
+    int calls = 0;
+    ck_assert_int_eq(bp_inspect_frames(pool, stop_at_three, &calls), -42);
+    ck_assert_int_eq(calls, 3);
+    ck_assert_int_eq(bp_inspect_clock(pool, NULL, NULL, &sum), 0);
+    ck_assert_int_eq(bp_inspect_frames(pool, NULL, NULL), -EINVAL);
+    ck_assert_int_eq(bp_unpin(&held), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* bp_evict_page drops a clean unpinned page (the next pin reads it again,
+ * with the right bytes), refuses a pinned or dirty one with -EBUSY and
+ * says why, returns 0 for a page not resident and -BP_ERANGE beyond the
+ * end. */
+START_TEST(test_evict_page)
+{
+    char *path = tu_path("evict.bp");
+    tu_make_file(path, PS, 8, 1);
+    bp_pool *pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
+    bp_page pg;
+    ck_assert_int_eq(bp_pin(pool, 3, BP_READ, &pg), 0);
+    ck_assert_int_eq(bp_evict_page(pool, 3), -EBUSY);
+    ck_assert_msg(strstr(bp_errdetail(), "pinned"), "%s", bp_errdetail());
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    ck_assert_int_eq(bp_evict_page(pool, 3), 1);
+    ck_assert_int_eq(bp_evict_page(pool, 3), 0);
+    ck_assert_int_eq(bp_evict_page(pool, 8), -BP_ERANGE);
+    struct bp_stats st;
+    ck_assert_int_eq(bp_stats(pool, &st), 0);
+    ck_assert_uint_eq(st.resident, 0);
+    ck_assert_int_eq(bp_pin(pool, 3, BP_WRITE, &pg), 0);
+    ck_assert(tu_stamped(pg.data, PS, 3, 1));
+    ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    ck_assert_int_eq(bp_evict_page(pool, 3), -EBUSY);
+    ck_assert_msg(strstr(bp_errdetail(), "dirty"), "%s", bp_errdetail());
+    ck_assert_int_eq(bp_stats(pool, &st), 0);
+    ck_assert_uint_eq(st.misses, 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* bp_info reports the write-back and read-ahead settings in force. */
+START_TEST(test_info_settings)
+{
+    char *path = tu_path("info.bp");
+    tu_make_file(path, PS, 8, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_frames = 8;
+    o.flushers = 3;
+    o.coalesce_bytes = 4 * PS + 100;   /* rounded down to 4 pages */
+    o.checkpoint_rate = 500;
+    bp_pool *pool;
+    ck_assert_int_eq(bp_open(path, &o, &pool), 0);
+    struct bp_info info;
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    ck_assert_uint_eq(info.flushers, 3);
+    ck_assert_uint_eq(info.dirty_low, BP_DEFAULT_DIRTY_LOW);
+    ck_assert_uint_eq(info.dirty_high, BP_DEFAULT_DIRTY_HIGH);
+    ck_assert_uint_eq(info.dirty_max, BP_DEFAULT_DIRTY_MAX);
+    ck_assert_uint_eq(info.coalesce_bytes, 4 * PS);
+    ck_assert_uint_eq(info.checkpoint_rate, 500);
+    ck_assert_uint_eq(info.readahead_max, BP_DEFAULT_READAHEAD_MAX);
+    ck_assert_int_eq(bp_close(pool), 0);
+    o.flags = BP_NOFLUSH | BP_NOREADAHEAD;
+    ck_assert_int_eq(bp_open(path, &o, &pool), 0);
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    ck_assert_uint_eq(info.flushers, 0);
+    ck_assert_uint_eq(info.readahead_max, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+Suite *test_suite(void)
+{
+    Suite *s = suite_create("inspect");
+    TCase *tc = tcase_create("inspect");
+    tcase_add_test(tc, test_snapshots_agree);
+    tcase_add_test(tc, test_evict_page);
+    tcase_add_test(tc, test_info_settings);
+    tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+    return s;
+}
