@@ -73,7 +73,8 @@ extern "C" {
     X(BP_EAIO, 1008, "Linux native AIO could not be set up")                  \
     X(BP_EDURABILITY, 1009, "an earlier fdatasync failed; the pool refuses writes") \
     X(BP_ETOOMANYPINS, 1010, "too many pins on one page")                     \
-    X(BP_ESHORTIO, 1011, "the device transferred fewer bytes than asked")
+    X(BP_ESHORTIO, 1011, "the device transferred fewer bytes than asked")  \
+    X(BP_ECHECKSUM, 1012, "page checksum mismatch: torn, misdirected or corrupt page")
 
 enum bp_error {
 #define BP_ERR_ENUM_(name, value, msg) name = value,
@@ -107,6 +108,14 @@ typedef struct bp_pool bp_pool;
                            bp_flush_page/bp_flush_all/bp_sync/bp_checkpoint */
 #define BP_NOREADAHEAD 0x8u /* no automatic read-ahead on sequential misses
                            (bp_prefetch still works) */
+#define BP_CHECKSUMS 0x10u /* page checksums: the last BP_CHECKSUM_TRAILER
+                           bytes of every page are bpool's (page number and
+                           CRC-32C), sealed when a page pinned for write and
+                           marked dirty is unpinned, verified on every read;
+                           a mismatch fails the pin with -BP_ECHECKSUM.
+                           Costs one CRC of the page per dirtying unpin and
+                           per read (about 1 us for 8 KiB with SSE 4.2). */
+#define BP_CHECKSUM_TRAILER 16u
 
 #define BP_DEFAULT_PAGE_SIZE 8192u
 #define BP_DEFAULT_POOL_BYTES (64u << 20)  /* 64 MiB when no size is given */
@@ -396,6 +405,10 @@ struct bp_info {
     uint32_t coalesce_bytes;
     uint32_t checkpoint_rate;  /* pages/s, 0: unlimited */
     uint32_t readahead_min, readahead_max;  /* bytes; 0 with BP_NOREADAHEAD */
+    uint32_t page_payload;   /* bytes of a page the caller may use:
+                                page_size, less BP_CHECKSUM_TRAILER with
+                                BP_CHECKSUMS */
+    int checksums;           /* 1 with BP_CHECKSUMS */
 };
 
 /* Fill *info.  Errors: -EINVAL. */

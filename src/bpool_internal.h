@@ -102,6 +102,7 @@ struct bp_pool {
     void *before_write_arg;        /* [const] */
     struct bp__flushers *flushers; /* [const] NULL with BP_NOFLUSH */
     struct bp_options opts;        /* [const] as resolved by bp_open */
+    bool checksums;                /* [const] BP_CHECKSUMS */
 
     /* Read path */
     struct bp__prefetcher *prefetcher; /* [const] the reader thread */
@@ -165,6 +166,10 @@ int bp__flushers_start(bp_pool *pool, const struct bp_options *o);
 void bp__flushers_stop(bp_pool *pool);
 uint32_t bp__flushers_handoff(bp_pool *pool, const uint32_t *frames, uint32_t n);
 void bp__flushers_page_dirtied(bp_pool *pool, uint32_t ndirty);
+
+/* checksum.c */
+void bp__page_seal(bp_pool *pool, uint32_t f, uint64_t page);
+int bp__page_verify(bp_pool *pool, uint32_t f, uint64_t page);
 
 /* prefetch.c */
 int bp__prefetcher_start(bp_pool *pool);

@@ -87,10 +87,11 @@ int bp__options_resolve(const struct bp_options *opts, struct bp_options *o)
             o->mode = 0600;
         default_writeback(o);
     }
-    const uint32_t known = BP_CREATE | BP_EXCL | BP_NOFLUSH | BP_NOREADAHEAD;
+    const uint32_t known = BP_CREATE | BP_EXCL | BP_NOFLUSH | BP_NOREADAHEAD |
+                           BP_CHECKSUMS;
     if (o->flags & ~known)
         return bp__fail(-EINVAL, "bp_open: unknown flags 0x%x; use BP_CREATE, "
-                        "BP_EXCL, BP_NOFLUSH and BP_NOREADAHEAD only",
+                        "BP_EXCL, BP_NOFLUSH, BP_NOREADAHEAD and BP_CHECKSUMS only",
                         o->flags & ~known);
     int r = check_writeback(o);
     if (r < 0)

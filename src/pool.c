@@ -187,7 +187,9 @@ static int read_page(bp_pool *pool, uint32_t f, uint64_t page)
     int r = bp__aio_run_full(&pool->aio, &io, 1);
     if (r < 0)
         return r;
-    return io.res < 0 ? (int)io.res : 0;
+    if (io.res < 0)
+        return (int)io.res;
+    return pool->checksums ? bp__page_verify(pool, f, page) : 0;
 }
 
 /* Undo steps 2-3 of the miss path after a failed read. */
@@ -317,6 +319,8 @@ static int pin_miss(bp_pool *pool, uint64_t page, bool zero_fill, bool scan,
             abandon_frame(pool, f, page);
             write_collected(pool, &collect);
             bp__count(pool, BP__C_IO_ERRORS, 1);
+            if (r == -BP_ECHECKSUM)
+                return r;   /* bp__page_verify said which page and why */
             return bp__fail(r, "reading page %llu of %s failed: %s; the page "
                             "is not cached, so a later pin reads it again",
                             (unsigned long long)page, pool->file.path,
@@ -401,6 +405,8 @@ int bp__admit_prefetch(bp_pool *pool, uint64_t page, bool scan, uint32_t *fout)
  * itself, so the error reaches a caller. */
 void bp__finish_prefetch(bp_pool *pool, uint32_t f, uint64_t page, int res)
 {
+    if (res == 0 && pool->checksums)
+        res = bp__page_verify(pool, f, page);
     if (res < 0) {
         bp__count(pool, BP__C_IO_ERRORS, 1);
         abandon_frame(pool, f, page);
@@ -526,6 +532,10 @@ int bp_unpin(bp_page *page)
         return r;
     bp_pool *pool = page->priv_pool;
     uint32_t f = page->priv_frame;
+    /* A changed page is sealed while its writer still excludes readers. */
+    if (pool->checksums && page->mode == BP_WRITE &&
+        (atomic_load(&pool->frames[f].state) & BP__F_DIRTY))
+        bp__page_seal(pool, f, page->pgno);
     pthread_rwlock_unlock(&pool->frames[f].latch);
     bp__unpin_frame(pool, f);
     memset(page, 0, sizeof(*page));
@@ -660,6 +670,7 @@ int bp_open(const char *path, const struct bp_options *opts, bp_pool **out)
     if (r == 0)
         r = setup_aio(pool, o.queue_depth);
     pool->opts = o;
+    pool->checksums = (o.flags & BP_CHECKSUMS) != 0;
     if (r == 0) {
         /* Whole pages, at least one, at most one iovec array's worth. */
         pool->coalesce_pages = o.coalesce_bytes / o.page_size;
@@ -741,6 +752,8 @@ int bp_info(bp_pool *pool, struct bp_info *info)
     info->checkpoint_rate = o->checkpoint_rate;
     info->readahead_min = pool->readahead ? o->readahead_min : 0;
     info->readahead_max = pool->readahead ? o->readahead_max : 0;
+    info->checksums = pool->checksums;
+    info->page_payload = pool->page_size - (pool->checksums ? BP_CHECKSUM_TRAILER : 0);
     return 0;
 }
 

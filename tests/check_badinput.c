@@ -309,7 +309,7 @@ START_TEST(test_failed_create_leaves_no_file)
     no_file(path);
     EXPECT_ERR(try_open(path, BP_CREATE, PS, 1, &pool), -BP_EPOOLSIZE, "1 frames");
     no_file(path);
-    EXPECT_ERR(try_open(path, BP_CREATE | 0x10, PS, 8, &pool), -EINVAL, "0x10");
+    EXPECT_ERR(try_open(path, BP_CREATE | 0x400, PS, 8, &pool), -EINVAL, "0x400");
     no_file(path);
     struct bp_options o;
     bp_options_init(&o);

@@ -1,0 +1,86 @@
+/* checksum.c - optional page checksums (BP_CHECKSUMS): the last
+ * BP_CHECKSUM_TRAILER bytes of every page belong to bpool and hold
+ *
+ *     offset ps-16  page number   (8 bytes, little endian)
+ *     offset ps-8   CRC-32C of bytes [0, ps-8), page number included
+ *     offset ps-4   magic "bpck"
+ *
+ * The trailer is sealed when a page pinned for write and marked dirty is
+ * unpinned - the one moment its writer holds the exclusive latch and no
+ * one else can be reading it - and checked after every read from the file.
+ * A wrong page number is a misdirected write, a wrong CRC a torn or
+ * corrupted page; either way the frame is not made valid and the pin gets
+ * -BP_ECHECKSUM naming the page.  A page of all zeros has never been
+ * written (a new page, or a file grown by bp_alloc_page) and passes.
+ */
+#include <string.h>
+
+#include "bpool_internal.h"
+#include "crc32c.h"
+
+#define MAGIC 0x6b637062u  /* the bytes "bpck" read as little endian */
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    put32(p, (uint32_t)v);
+    put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    return get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+void bp__page_seal(bp_pool *pool, uint32_t f, uint64_t page)
+{
+    uint32_t ps = pool->page_size;
+    uint8_t *d = (uint8_t *)bp__frame_data(pool, f);
+    put64(d + ps - 16, page);
+    put32(d + ps - 8, bp__crc32c(0, d, ps - 8));
+    put32(d + ps - 4, MAGIC);
+}
+
+static bool all_zero(const uint8_t *d, uint32_t n)
+{
+    return d[0] == 0 && memcmp(d, d + 1, n - 1) == 0;
+}
+
+int bp__page_verify(bp_pool *pool, uint32_t f, uint64_t page)
+{
+    uint32_t ps = pool->page_size;
+    const uint8_t *d = (const uint8_t *)bp__frame_data(pool, f);
+    if (get32(d + ps - 4) != MAGIC) {
+        if (all_zero(d, ps))
+            return 0;
+        return bp__fail(-BP_ECHECKSUM, "page %llu of %s has no checksum "
+                        "trailer: it was written without BP_CHECKSUMS, or "
+                        "its end was overwritten (torn write or corruption); "
+                        "restore it from a backup or the log",
+                        (unsigned long long)page, pool->file.path);
+    }
+    uint64_t holds = get64(d + ps - 16);
+    if (holds != page)
+        return bp__fail(-BP_ECHECKSUM, "page %llu of %s holds page %llu "
+                        "(a misdirected write); restore it from a backup or "
+                        "the log", (unsigned long long)page, pool->file.path,
+                        (unsigned long long)holds);
+    uint32_t want = get32(d + ps - 8), got = bp__crc32c(0, d, ps - 8);
+    if (want != got)
+        return bp__fail(-BP_ECHECKSUM, "page %llu of %s fails its checksum "
+                        "(stored 0x%08x, computed 0x%08x): a torn write or "
+                        "corruption; restore it from a backup or the log",
+                        (unsigned long long)page, pool->file.path, want, got);
+    return 0;
+}
