@@ -2,15 +2,34 @@
 # shell_session.sh - end-to-end test of tools/bpool-shell (an automake TESTS
 # script: exit 0 pass, 1 fail, 77 skip, 99 hard error).
 #
-# Runs scripted sessions on a fresh data file and compares their output
-# with the expected text: allocate, write, hexdump, writehex, flush, sync,
-# stats; reopen in a new process and check the bytes survived (through the
-# shell and in the raw file); then the error paths: unknown command, -k,
-# page out of range, unbalanced quote, junk input, --help, bad option.
+# Runs scripted sessions on fresh data files and compares their output with
+# the expected text:
+#   1. a session: alloc, write, hexdump, writehex, fill, pin, flush, sync,
+#      stats (every bp_stats field, hit ratio, the shell's pin latency);
+#   2. reopen in a new process: the bytes survived (through the shell and
+#      in the raw file); info shows every bp_info field;
+#   3. error paths: unknown command, -k, out of range, quotes, huge and
+#      negative numbers, binary bytes, long lines, -f FILE:LINE prefixes;
+#   4. command-line options, --help, --version;
+#   5. open's options, seen through info;
+#   6. pins: read/write/scan, the pinned set, unpin lists;
+#   7. fill patterns, page ranges, compare;
+#   8. flush/sync/checkpoint, prefetch, evict;
+#   9. frames and clock on a small pool;
+#  10. load and bench: exact counts where the policy makes them certain,
+#      repeatable runs otherwise;
+#  11. signals: Ctrl-C cancels a command and ends a script (130), SIGTERM
+#      closes the pool cleanly (143), end of input writes back, a closed
+#      output pipe does not crash;
+#  12. a fuzz loop: thousands of random and mutated command lines, run with
+#      -k, must not crash the shell (exit status < 128) nor change the
+#      pages no command named.
+# (tests/shell_tty.sh drives a real terminal session through tmux.)
 #
 # Environment (exported by the harness, see Makefile.am): top_builddir
 # (absolute build directory), srcdir; optional BPOOL_SHELL (the program)
-# and BPOOL_TEST_TMPDIR (scratch directory on the build file system).
+# and BPOOL_TEST_TMPDIR (scratch directory on the build file system);
+# SHELL_FUZZ_LINES (default 4000) and SHELL_FUZZ_SEED (default 1).
 
 set -u
 
@@ -72,6 +91,31 @@ has() {
     fi
 }
 
+# lacks WHAT FILE REGEX: no line of FILE matches the extended REGEX.
+lacks() {
+    if grep -E -q -e "$3" "$2"; then
+        fail "$1: a line matches /$3/ in $2:"
+        sed 's/^/  /' "$2"
+    else
+        pass "$1"
+    fi
+}
+
+# empty WHAT FILE: FILE is empty.
+empty() {
+    if [ ! -s "$2" ]; then pass "$1"; else
+        fail "$1: not empty:"; sed 's/^/  /' "$2"; fi
+}
+
+# field FILE NAME: the value of a "NAME value" line.
+field() { awk -v n="$2" '$1 == n { print $2; exit }' "$1"; }
+
+# eq WHAT GOT WANT: the strings are equal.
+eq() {
+    if [ "$2" = "$3" ]; then pass "$1 ($2)"; else
+        fail "$1: got '$2', expected '$3'"; fi
+}
+
 echo "bpool-shell: $shell"
 echo "work dir:    $work"
 
@@ -112,7 +156,7 @@ wrote 13 bytes to page 1 at offset 0
 wrote 4 bytes to page 1 at offset 32
 wrote 4 bytes to page 1 at offset 36
 00000020: dead beef 0102 0304                      ........
-pinned page 2 for write
+pinned page 2 for write (hit)
 wrote 5 bytes to page 2 at offset 0
 2 write
 unpinned page 2
@@ -120,24 +164,24 @@ unpinned page 2
 flushed page 1
 synced
 EOF
-stat_names='hits misses reads writes evictions evict_writes io_errors io_submits allocs nofree syncs dirty pinned resident hot cold nonresident cold_target hit_ratio'
-sed '/^hits /,/^hit_ratio /d' s1.out >s1.main
+stat_names='hits misses reads writes evictions evict_writes flusher_writes write_requests write_errors clean_waits throttle_waits prefetch_pages prefetch_hits prefetch_wasted readahead_windows io_errors io_submits allocs nofree syncs dirty pinned resident hot cold nonresident cold_target hit_ratio shell_pins shell_pin_us_min shell_pin_us_avg shell_pin_us_p50 shell_pin_us_p99 shell_pin_us_max'
+sed '/^hits /,/^shell_pin_us_max /d' s1.out >s1.main
 same "session output (alloc, write, hexdump, writehex, read, pin, fill, flush, sync)" s1.main s1.exp
-sed -n '/^hits /,/^hit_ratio /p' s1.out | cut -d' ' -f1 | tr '\n' ' ' | sed 's/ $//' >s1.names
+sed -n '/^hits /,/^shell_pin_us_max /p' s1.out | cut -d' ' -f1 | tr '\n' ' ' | sed 's/ $//' >s1.names
 echo "$stat_names" >s1.names.exp
 printf '%s\n' "$(cat s1.names)" >s1.names.got
-same "stats prints every bp_stats field in order, then hit_ratio" s1.names.got s1.names.exp
-writes=$(awk '$1 == "writes" { print $2 }' s1.out)
+same "stats prints every bp_stats field in order, hit_ratio, pin latency" s1.names.got s1.names.exp
+writes=$(field s1.out writes)
 if [ -n "$writes" ] && [ "$writes" -gt 0 ]; then
     pass "stats: writes = $writes > 0"
 else
     fail "stats: writes = '$writes', expected > 0"
 fi
 has "stats: hit_ratio has four decimals" s1.out '^hit_ratio [01]\.[0-9]{4}$'
-if [ ! -s s1.err ]; then pass "session: nothing on stderr"; else
-    fail "session: stderr not empty:"; sed 's/^/  /' s1.err; fi
-if grep -q '^file ' s1.out; then fail "commands after quit must not run"; else
-    pass "commands after quit are not run"; fi
+has "stats: latency in microseconds, two decimals" s1.out '^shell_pin_us_p99 [0-9]+\.[0-9]{2}$'
+eq "stats: shell_pins counts the shell's pins" "$(field s1.out shell_pins)" 7
+empty "session: nothing on stderr" s1.err
+lacks "commands after quit are not run" s1.out '^file '
 
 # ---------------------------------------------------------------------------
 # 2. Reopen in a new process: the bytes survived.
@@ -151,8 +195,8 @@ grep -v -E '^[a-z_]+ ' s2.out >s2.main
 same "reopened: page 1 holds what was written" s2.main s2.exp
 has "info: 3 pages" s2.out '^pages 3$'
 has "info: page_size 4096" s2.out '^page_size 4096$'
-for f in file frames queue_depth dio_mem_align dio_offset_align frame_align \
-         align_source io_engine huge_pages; do
+info_names='file page_size pages frames pool_bytes queue_depth dio_mem_align dio_offset_align frame_align align_source io_engine huge_pages flushers dirty_low dirty_high dirty_max coalesce_bytes checkpoint_rate readahead_min readahead_max'
+for f in $info_names; do
     has "info: has $f" s2.out "^$f "
 done
 
@@ -174,8 +218,8 @@ S=(--page-size 4096 test.data)
 printf 'frobnicate 1 2\ninfo\n' >e1.in
 run junk 1 -- "${S[@]}" <e1.in
 has "unknown command: message" junk.err '^error: unknown command "frobnicate"$'
-if [ ! -s junk.out ]; then pass "unknown command: stops at the first error"
-else fail "unknown command: later commands ran:"; sed 's/^/  /' junk.out; fi
+has "unknown command: a hint" junk.err '^  hint: "help" lists the commands$'
+empty "unknown command: stops at the first error" junk.out
 
 printf 'frobnicate\nalloc\nread 3 0 1\n' >e2.in
 run keep_going 1 -- -k "${S[@]}" <e2.in
@@ -196,19 +240,40 @@ same "page out of range: error names the range" range.err range.exp
 
 run quote 1 -- "${S[@]}" -c 'write 1 0 "abc; read 1' </dev/null
 has "unbalanced quote: error" quote.err '^error: unbalanced double quote'
-if [ ! -s quote.out ]; then pass "unbalanced quote: nothing of the line ran"
-else fail "unbalanced quote: something ran:"; sed 's/^/  /' quote.out; fi
+has "unbalanced quote: says nothing ran" quote.err 'nothing of this line was run'
+empty "unbalanced quote: nothing of the line ran" quote.out
 
 run bignum 1 -- "${S[@]}" -c "read 1 99999999999999999999999999" </dev/null
 has "huge number: error" bignum.err 'is too large'
+run bigpage 1 -- "${S[@]}" -c "read 18446744073709551616" </dev/null
+has "page number above 2^64-1: error" bigpage.err 'is too large'
 run negnum 1 -- "${S[@]}" -c "fill 1 -1" </dev/null
 has "negative number: error" negnum.err 'is not a number'
+run hexnum 1 -- "${S[@]}" -c "read 1 0x" </dev/null
+has "0x without digits: error" hexnum.err 'is not a number'
 run span 1 -- "${S[@]}" -c "write 1 4090 01234567" </dev/null
 has "write past the end of the page: error" span.err 'past the end of the page'
+run span2 1 -- "${S[@]}" -c "read 1 4000 200" </dev/null
+has "read past the end of the page: says how many fit" span2.err 'at most 96 fit'
 run usage 1 -- "${S[@]}" -c "write 1" </dev/null
 has "missing argument: usage hint" usage.err '^  usage: write PAGE OFFSET TEXT$'
+run toomany 1 -- "${S[@]}" -c "sync now" </dev/null
+has "too many arguments: error" toomany.err '^error: sync: too many arguments$'
 run readpin 1 -- "${S[@]}" -c "pin 1 read; write 1 0 x" </dev/null
 has "write to a page pinned for read: refused" readpin.err 'pinned for read'
+has "write to a page pinned for read: the fix" readpin.err 'pin 1 write'
+run badesc 1 -- "${S[@]}" -c 'write 1 0 "\q"' </dev/null
+has "unknown escape: error" badesc.err 'unknown escape'
+run badhex 1 -- "${S[@]}" -c 'writehex 1 0 dex' </dev/null
+has "odd hex digits: error" badhex.err 'is not hex bytes'
+run nopool 1 -- "${S[@]}" -c 'close; info' </dev/null
+has "no pool: error and the fix" nopool.err '^  hint: open one with: open FILE \[create\]$'
+run badopen 1 -- "${S[@]}" -c 'open missing.data; info' </dev/null
+has "open of a missing file: error" badopen.err '^error: cannot open missing.data: No such file'
+has "open of a missing file: the fix" badopen.err 'open FILE create'
+lacks "open of a missing file: the open pool stays open" badopen.out '^closed'
+if [ ! -e missing.data ]; then pass "open without create: no file made"; else
+    fail "open without create made missing.data"; fi
 
 printf 'alloc \001\377\000junk\nread 1 0 "' >binary.in
 head -c 200000 /dev/zero | tr '\0' 'x' >>binary.in
@@ -219,35 +284,486 @@ run binary 1 -- -k "${S[@]}" <binary.in
 n=$(grep -c '^error: ' binary.err)
 if [ "$n" -eq 5 ]; then pass "binary junk and long lines: 5 errors, no crash"
 else fail "binary junk: $n errors, expected 5:"; sed 's/^/  /' binary.err; fi
+has "binary bytes are shown escaped" binary.err '"\\x01\\xff\\x00junk"'
+
+# A line longer than 1 MiB is skipped, not run, and the next one runs.
+{ printf 'write 1 0 '; head -c 1100000 /dev/zero | tr '\0' 'z'; printf '\nread 1 0 4\n'; } >long.in
+run longline 1 -- -k "${S[@]}" <long.in
+has "line over 1 MiB: error" longline.err '^error: line 1 is longer than 1048576 bytes; it was skipped$'
+has "line over 1 MiB: the next line runs" longline.out '^00000000: 6865 6c6c'
 
 run file_script 1 -- "${S[@]}" -f /dev/stdin <<'EOF'
 read 1 0 1
 bogus
 EOF
 has "-f: errors carry FILE:LINE" file_script.err '^/dev/stdin:2: error: unknown command "bogus"$'
+run nofile 1 -- "${S[@]}" -f no-such-script </dev/null
+has "-f of a missing script: error" nofile.err '^error: cannot read script no-such-script'
+
+run mixed 0 -- "${S[@]}" -c "read 1 0 2" -f /dev/stdin -c "read 1 2 2" <<'EOF'
+read 1 4 2
+EOF
+cat >mixed.exp <<'EOF'
+00000000: 6865                                     he
+00000004: 6f2c                                     o,
+00000002: 6c6c                                     ll
+EOF
+same "-c and -f run in command-line order" mixed.out mixed.exp
 
 # ---------------------------------------------------------------------------
 # 4. Options.
 # ---------------------------------------------------------------------------
+all_cmds='open close info alloc pin unpin pinned write writehex fill read compare flush sync checkpoint prefetch evict stats frames clock load bench help quit'
 run help 0 -- --help </dev/null
-for c in open close info alloc pin unpin pinned write writehex fill read \
-         flush sync stats help quit; do
+for c in $all_cmds; do
     has "--help lists $c" help.out "^  $c( |$)"
 done
-for o in --command --file --keep-going --frames --page-size --help --version; do
+for o in --command --file --keep-going --no-create --frames --pool-size \
+         --page-size --flushers --no-flush --no-readahead --queue-depth \
+         --checkpoint-rate --help --version; do
     has "--help lists $o" help.out -- "$o"
 done
+has "--help tells the exit statuses" help.out 'Exit status'
+run helpcmds 0 -- "${S[@]}" -c "help" </dev/null
+for c in $all_cmds; do
+    has "help lists $c" helpcmds.out "^  $c( |$)"
+done
+for c in $all_cmds hexdump cmp exit; do
+    run "help_$c" 0 -- "${S[@]}" -c "help $c" </dev/null
+    has "help $c: usage line" "help_$c.out" '^usage: '
+done
+run helpbad 1 -- "${S[@]}" -c "help nope" </dev/null
+has "help of an unknown command: error" helpbad.err 'help: unknown command "nope"'
 run version 0 -- --version </dev/null
 has "--version" version.out '^bpool-shell \(bpool\) [0-9]+\.[0-9]+\.[0-9]+$'
+has "--version tells about line editing" version.out '^line editing: (libedit|none)$'
 run badopt 2 -- --bogus </dev/null
 has "bad option: usage on stderr" badopt.err '^usage: bpool-shell'
 run badframes 2 -- --frames lots </dev/null
+has "bad --frames: error" badframes.err 'is not a number'
+run badpool 2 -- --frames 8 --pool-size 1M </dev/null
+has "--frames with --pool-size: error" badpool.err 'not both'
+run badflushers 2 -- --flushers 99 </dev/null
 run twofiles 2 -- a.data b.data </dev/null
 if [ ! -e bpool.data ] && [ ! -e a.data ]; then
     pass "no data file created by --help or bad usage"
 else
     fail "a data file was created by --help or bad usage"
 fi
+run nocreate 1 -- --no-create nothere.data -c "info" </dev/null
+has "--no-create: a missing file is an error" nocreate.err 'No such file'
+if [ ! -e nothere.data ]; then pass "--no-create: no file made"; else
+    fail "--no-create made the file"; fi
+run cmdline_opts 0 -- --page-size 4k --pool-size 64k --no-flush \
+    --no-readahead --queue-depth 8 --checkpoint-rate 500 o1.data -c info </dev/null
+eq "--pool-size 64k: 16 frames" "$(field cmdline_opts.out frames)" 16
+eq "--page-size 4k" "$(field cmdline_opts.out page_size)" 4096
+eq "--no-flush: 0 flushers" "$(field cmdline_opts.out flushers)" 0
+eq "--no-readahead: readahead_max 0" "$(field cmdline_opts.out readahead_max)" 0
+eq "--checkpoint-rate 500" "$(field cmdline_opts.out checkpoint_rate)" 500
+qd=$(field cmdline_opts.out queue_depth)
+if [ -n "$qd" ] && [ "$qd" -ge 1 ] && [ "$qd" -le 8 ]; then
+    pass "--queue-depth 8: granted $qd"
+else fail "--queue-depth 8: queue_depth '$qd'"; fi
+
+# ---------------------------------------------------------------------------
+# 5. open's options.
+# ---------------------------------------------------------------------------
+run open_opts 0 -- "${S[@]}" </dev/null -c \
+    "open o2.data create pagesize=8k frames=6 flushers=2 rate=100; info; close; open o2.data pagesize=8k pool=1M noflush noreadahead; info"
+has "open create: opened message" open_opts.out '^opened o2.data: 0 pages of 8192 bytes, 6 frames$'
+has "open: closes the open pool first" open_opts.out '^closed test.data$'
+has "open pool=1M: 128 frames" open_opts.out '^opened o2.data: 0 pages of 8192 bytes, 128 frames$'
+has "open flushers=2" open_opts.out '^flushers 2$'
+has "open rate=100" open_opts.out '^checkpoint_rate 100$'
+has "open noflush: flushers 0" open_opts.out '^flushers 0$'
+has "open noreadahead: readahead_min 0" open_opts.out '^readahead_min 0$'
+has "close: says so" open_opts.out '^closed o2.data$'
+run open_excl 1 -- "${S[@]}" -c "open o2.data excl" </dev/null
+has "open excl of an existing file: error" open_excl.err 'cannot create o2.data: File exists'
+run open_bad 1 -- -k "${S[@]}" </dev/null -c \
+    "open o2.data frames=2; open o2.data frames=8 pool=1M; open o2.data pagesize=3000; open o2.data bogus; open o2.data flushers=99; open . ; open \"\""
+has "open frames=2: invalid pool size" open_bad.err 'cannot open o2.data: invalid pool size'
+has "open frames= and pool=: error" open_bad.err 'give frames=N or pool=SIZE, not both'
+has "open pagesize=3000: invalid page size" open_bad.err 'invalid page size'
+has "open bogus option: error" open_bad.err 'unknown option "bogus"'
+has "open flushers=99: too large" open_bad.err 'flushers "99" is too large \(at most 16\)'
+has "open of a directory: error" open_bad.err 'cannot open .: Is a directory'
+has "open of an empty name: error" open_bad.err 'bad file name'
+run open_size 1 -- "${S[@]}" -c "open test.data pagesize=64k" </dev/null
+has "open with the wrong page size: error" open_size.err 'cannot open test.data'
+
+# ---------------------------------------------------------------------------
+# 6. Pins.
+# ---------------------------------------------------------------------------
+P=(--page-size 4096 --frames 8 --no-readahead --no-flush pins.data)
+run pins 0 -- "${P[@]}" </dev/null -c \
+    "alloc 6; pin 1; pin 2 write; pin 3 read scan; pin 4 scan write; pinned; unpin 2 4; pinned; unpin all; pinned; unpin all"
+cat >pins.exp <<'EOF'
+allocated 6 pages: 0-5
+pinned page 1 for read (hit)
+pinned page 2 for write (hit)
+pinned page 3 for read as a scan (hit)
+pinned page 4 for write as a scan (hit)
+1 read
+2 write
+3 read scan
+4 write scan
+unpinned page 2
+unpinned page 4
+1 read
+3 read scan
+unpinned 2 pages
+no pinned pages
+unpinned 0 pages
+EOF
+same "pin read/write/scan, pinned, unpin PAGE..., unpin all" pins.out pins.exp
+run pinmiss 1 -- "${P[@]}" -c "pin 5; pin 5 read" -k </dev/null
+has "pin of a page not in memory: a miss" pinmiss.out '^pinned page 5 for read \(miss\)$'
+has "pinning a page twice: error" pinmiss.err 'already pinned for read'
+run unpinbad 1 -- "${P[@]}" -c "pin 1; unpin 1 2" </dev/null
+has "unpin of a page not pinned: error" unpinbad.err 'page 2 is not pinned by this shell'
+lacks "unpin with a bad page unpins nothing" unpinbad.out '^unpinned'
+run pinbad 1 -- -k "${P[@]}" -c "pin 1 bogus; pin 1 write write; pin 99; pin x" </dev/null
+n=$(grep -c '^error: ' pinbad.err)
+eq "pin with bad arguments: 4 errors" "$n" 4
+# The shell keeps at most 64 pins.  (ThreadSanitizer's deadlock detector
+# stops at 64 locks held by one thread: 64 latches plus a mutex is more,
+# so it is turned off for this run.)
+cmds="alloc 70"; for i in $(seq 0 64); do cmds="$cmds; pin $i"; done
+TSAN_OPTIONS="${TSAN_OPTIONS:-}${TSAN_OPTIONS:+:}detect_deadlocks=0" \
+    run pinmax 1 -- --page-size 4096 --frames 80 pinmax.data -c "$cmds" </dev/null
+has "65th pin: refused" pinmax.err 'the shell keeps at most 64 pages pinned'
+run nofree 1 -- --page-size 4096 --frames 4 pins.data -c "pin 0; pin 1; pin 2; pin 3; pin 4" </dev/null
+has "more pins than frames: no frame error" nofree.err 'no frame can be freed'
+has "more pins than frames: the fix" nofree.err 'unpin pages'
+
+# ---------------------------------------------------------------------------
+# 7. Fill patterns, page ranges, compare.
+# ---------------------------------------------------------------------------
+run fills 0 -- "${P[@]}" </dev/null -c \
+    'fill 1 0xdeadbeef 0 10; fill 2 text:"ab c" 4 10; fill 3 seq; fill 4 65 16 3; read 1 0 16; read 2 0 16; read 3 0xf0 32; read 4 0 32; read 1-2 0 4; read 1+2 0 2'
+cat >fills.exp <<'EOF'
+wrote 10 bytes to page 1 at offset 0
+wrote 10 bytes to page 2 at offset 4
+wrote 4096 bytes to page 3 at offset 0
+wrote 3 bytes to page 4 at offset 16
+00000000: dead beef dead beef dead 0000 0000 0000  ................
+00000000: 0000 0000 6162 2063 6162 2063 6162 0000  ....ab cab cab..
+000000f0: f0f1 f2f3 f4f5 f6f7 f8f9 fafb fcfd feff  ................
+00000100: 0001 0203 0405 0607 0809 0a0b 0c0d 0e0f  ................
+00000000: 0000 0000 0000 0000 0000 0000 0000 0000  ................
+00000010: 4141 4100 0000 0000 0000 0000 0000 0000  AAA.............
+page 1:
+00000000: dead beef                                ....
+page 2:
+00000000: 0000 0000                                ....
+page 1:
+00000000: dead                                     ..
+page 2:
+00000000: 0000                                     ..
+EOF
+same "fill BYTE / 0xHEX / text: / seq, read of a page range" fills.out fills.exp
+run fillbad 1 -- -k "${P[@]}" </dev/null -c \
+    'fill 1 256; fill 1 0xzzzz; fill 1 text:; fill 1 7 4096; fill 1 7 4000 97; fill 1 7 0 0; read 0-99; read 5-1'
+n=$(grep -c '^error: ' fillbad.err)
+eq "fill and read with bad arguments: 8 errors" "$n" 8
+has "fill byte 256: too large" fillbad.err 'fill byte "256" is too large \(at most 255\)'
+has "read of a page range past the end: error" fillbad.err 'page 99 is out of range'
+
+run cmp 0 -- "${P[@]}" -c "compare 1 2; compare 5 0; cmp 1 1; compare 1 2 32 16" </dev/null
+cat >cmp.exp <<'EOF'
+pages 1 and 2 differ in 14 bytes on 1 line, the first at offset 0 (0x0)
+< 00000000: dead beef dead beef dead 0000 0000 0000  ................
+> 00000000: 0000 0000 6162 2063 6162 2063 6162 0000  ....ab cab cab..
+pages 5 and 0 are equal (4096 bytes from offset 0)
+pages 1 and 1 are the same page
+pages 1 and 2 are equal (16 bytes from offset 32)
+EOF
+same "compare: differences, equal pages, ranges" cmp.out cmp.exp
+run cmpmany 0 -- "${P[@]}" -c "compare 3 0" </dev/null
+has "compare: counts the differing bytes" cmpmany.out '^pages 3 and 0 differ in 4080 bytes on 256 lines, the first at offset 1 \(0x1\)$'
+has "compare: shows at most 16 lines" cmpmany.out '^\(240 more lines differ'
+
+# ---------------------------------------------------------------------------
+# 8. flush, sync, checkpoint, prefetch, evict.
+# ---------------------------------------------------------------------------
+run wb 0 -- "${P[@]}" </dev/null -c \
+    "write 5 0 a; flush 5; flush 5; write 5 1 b; flush all; write 5 2 c; checkpoint; checkpoint; pin 5 write; write 5 3 d; sync; unpin 5; sync"
+cat >wb.exp <<'EOF'
+wrote 1 byte to page 5 at offset 0
+flushed page 5
+page 5 is clean or not in memory: nothing to write
+wrote 1 byte to page 5 at offset 1
+flushed 1 page
+wrote 1 byte to page 5 at offset 2
+checkpoint: wrote 1 page, synced
+checkpoint: wrote 0 pages, synced
+pinned page 5 for write (hit)
+wrote 1 byte to page 5 at offset 3
+synced
+note: 1 page pinned for write by this shell was not written (unpin it, then run it again)
+unpinned page 5
+synced
+EOF
+same "flush PAGE, flush all, checkpoint, sync (with a write pin)" wb.out wb.exp
+od -A n -c -j $((5 * 4096)) -N 4 pins.data | tr -d ' ' >wb.raw
+eq "flushed bytes are on disk" "$(cat wb.raw)" abcd
+run flushpin 1 -- "${P[@]}" -c "pin 5 write; flush 5" </dev/null
+has "flush of a page pinned for write: refused with the fix" flushpin.err 'hint: unpin it first: unpin 5'
+
+run pf 0 -- "${P[@]}" </dev/null -c \
+    "stats reset; prefetch 0-3 wait; frames; prefetch 2+2 scan; prefetch 5-99 wait; stats"
+has "prefetch: queued pages" pf.out '^prefetch: queued pages 0-3 \(4 pages\)$'
+has "prefetch wait: all resident" pf.out '^prefetch: 4 of 4 pages resident$'
+has "prefetch FIRST+COUNT scan" pf.out '^prefetch: queued pages 2-3 \(2 pages\), as a scan$'
+has "prefetch clipped to the end of the file" pf.out '^prefetch: queued page 5, clipped to the end of the file$'
+has "frames after prefetch: prefetched state" pf.out '^ +[0-9]+ +0 +0  no +prefetched '
+pp=$(field pf.out prefetch_pages)
+if [ -n "$pp" ] && [ "$pp" -ge 4 ]; then pass "stats: prefetch_pages $pp >= 4"
+else fail "stats: prefetch_pages '$pp', expected >= 4"; fi
+run pfbad 1 -- -k "${P[@]}" -c "prefetch 99; prefetch 1 bogus; prefetch 5-2" </dev/null
+n=$(grep -c '^error: ' pfbad.err)
+eq "prefetch with bad arguments: 3 errors" "$n" 3
+
+cat >ev.exp <<'EOF'
+pinned page 0 for read (miss)
+evicted 0 pages; kept 1 pinned, dirty or under I/O (unpin all, flush all, then evict again)
+unpinned page 0
+evicted page 0
+page 0 is not in memory: nothing to evict
+00000000: de                                       .
+wrote 1 byte to page 2 at offset 0
+flushed page 2
+evicted page 2
+pinned page 3 for read (miss)
+evicted 1 page; kept 1 pinned, dirty or under I/O (unpin all, flush all, then evict again)
+unpinned page 3
+evicted 1 page
+EOF
+# "evict 2" of a dirty page fails: run the rest with -k and check both.
+run ev 1 -- -k "${P[@]}" </dev/null -c \
+    "pin 0; evict 0-5; unpin 0; evict 0; evict 0; read 1 0 1; write 2 0 x; evict 2; flush 2; evict 2; pin 3; evict all; unpin 3; evict all"
+same "evict PAGE / range / all; pinned and dirty pages are kept" ev.out ev.exp
+has "evict of a dirty page: error" ev.err 'cannot evict page 2: Device or resource busy'
+has "evict of a dirty page: the fix" ev.err 'flush PAGE'
+run evpin 1 -- "${P[@]}" -c "pin 1; evict 1" </dev/null
+has "evict of a page the shell holds: the fix" evpin.err 'hint: unpin it first: unpin 1'
+
+# ---------------------------------------------------------------------------
+# 9. frames and clock on a small pool.
+# ---------------------------------------------------------------------------
+F=(--page-size 4096 --frames 4 --no-readahead --no-flush fr.data)
+run fr0 0 -- "${F[@]}" -c "alloc 6" </dev/null
+run fr 0 -- "${F[@]}" </dev/null -c \
+    "pin 0; pin 1 write; pin 2 scan; write 1 0 x; frames all; frames; clock; unpin all; load seq 6; clock; clock summary"
+# frame, page, pins, dirty, state are certain; the clock column is the
+# policy's and is checked for being one of its words.
+awk '/^ frame /,/^4 frames/' fr.out | sed -n '1,6p' | awk '{ print $1, $2, $3, $4, $5 }' >fr.cols
+cat >fr.cols.exp <<'EOF'
+frame page pins dirty state
+0 0 1 no valid
+1 1 1 yes valid
+2 2 1 no valid
+3 - 0 no free
+4 frames: 3 in use,
+EOF
+same "frames all: frame, page, pins, dirty, state" fr.cols fr.cols.exp
+has "frames all: summary" fr.out '^4 frames: 3 in use, 1 free; 1 dirty, 3 pinned, 0 under I/O, 0 prefetched$'
+has "frames: free frames left out, and said so" fr.out '^4 frames: 3 in use, 1 free; .*\(free frames not shown: frames all\)$'
+bad=$(awk '/^ +[0-9]+ +([0-9]+|-) +[0-9]+  (yes|no) / { if ($6 !~ /^(hot|cold|cold-test|free)$/ || $7 !~ /^[01]$/) print }' fr.out)
+eq "frames: clock column is hot/cold/cold-test/free, ref 0/1" "$bad" ""
+has "frames: a scan pin is cold with no test period" fr.out '^ +2 +2 +1  no +valid +cold +0$'
+has "clock: header" fr.out '^  pos     page  frame  status       ref  hands$'
+has "clock: hot hand marked" fr.out '<- hot'
+has "clock: cold hand marked" fr.out '<- (hot )?cold'
+has "clock: test hand marked after evictions" fr.out '<- (hot )?(cold )?test'
+has "clock: a non-resident page" fr.out '^ +[0-9]+ +[0-9]+ +-  nonresident  -'
+has "clock: summary with m_c" fr.out '^clock: [0-9]+ hot, [0-9]+ cold, [0-9]+ nonresident, [0-9]+ free frames?; m_c [0-9]+ \(min [0-9]+, max [0-9]+\)$'
+has "clock: where the hands are" fr.out '^hands: hot (at page [0-9]+|-), cold (at page [0-9]+|-), test (at page [0-9]+|-)$'
+# The counts of the last full listing match its lines.
+awk '/^  pos /{ h = c = n = 0; next } /^ +[0-9]+ +[0-9]+ +([0-9]+|-)  / { if ($4 == "hot") h++; else if ($4 == "nonresident") n++; else c++ } /^clock: / { print h, c, n, "/", $2, $4, $6; exit }' <(sed -n '/^unpinned 3 pages/,$p' fr.out) >fr.counts
+read -r h c n _ sh sc sn <fr.counts
+eq "clock: hot count matches the list" "$h" "$sh"
+eq "clock: cold count matches the list" "$c" "$sc"
+eq "clock: nonresident count matches the list" "$n" "$sn"
+run frbad 1 -- -k "${F[@]}" -c "frames x; clock x" </dev/null
+n=$(grep -c '^error: ' frbad.err)
+eq "frames/clock with bad arguments: 2 errors" "$n" 2
+
+# ---------------------------------------------------------------------------
+# 10. load and bench.
+# ---------------------------------------------------------------------------
+L=(--page-size 4096 --frames 8 --no-readahead --no-flush ld.data)
+run ld0 0 -- "${L[@]}" -c "alloc 40" </dev/null
+# A scan of a fresh pool misses on every pin; after "evict all" a loop
+# over 3 pages misses 3 times, then hits.
+run ld1 0 -- "${L[@]}" -c "load seq; evict all; load loop 30 window=3; load seq 8 range=0-2 write" </dev/null
+cat >ld1.exp <<'EOF'
+load seq: 40 pins of pages 0-39 (read): 0 hits, 40 misses, hit ratio 0.0000, 32 evictions
+evicted 8 pages
+load loop: 30 pins of pages 0-2 (read): 27 hits, 3 misses, hit ratio 0.9000, 0 evictions
+load seq: 8 pins of pages 0-2 (write): 8 hits, 0 misses, hit ratio 1.0000, 0 evictions
+EOF
+same "load seq / loop / range / write: exact counts" ld1.out ld1.exp
+cmp -s ld.data <(head -c $((40 * 4096)) /dev/zero) && pass "load write: bytes unchanged" || fail "load write changed the file"
+for p in random zipf; do
+    run "ld_$p" 0 -- "${L[@]}" -c "load $p 500 seed=7; load $p 200 theta=1.2 range=5+20 scan" </dev/null
+    run "ld_${p}2" 0 -- "${L[@]}" -c "load $p 500 seed=7; load $p 200 theta=1.2 range=5+20 scan" </dev/null
+    same "load $p: a seeded run repeats" "ld_${p}2.out" "ld_$p.out"
+    has "load $p: result line" "ld_$p.out" "^load $p: 500 pins of pages 0-39 \(read\): [0-9]+ hits?, [0-9]+ miss(es)?, hit ratio [01]\.[0-9]{4}, [0-9]+ evictions?$"
+    has "load $p scan: range and scan" "ld_$p.out" "^load $p: 200 pins of pages 5-24 \(read, scan\): "
+done
+run ld_default 0 -- "${L[@]}" -c "load loop" </dev/null
+has "load loop: default window is frames + frames/4 (10), 3 rounds" ld_default.out '^load loop: 30 pins of pages 0-9 '
+h1=$(awk '/^load zipf: 500/ { print $9 }' ld_zipf.out)
+h2=$(awk '/^load random: 500/ { print $9 }' ld_random.out)
+if [ -n "$h1" ] && [ -n "$h2" ] && [ "$h1" -gt "$h2" ]; then
+    pass "zipf hits more than random on the same pool ($h1 > $h2)"
+else fail "zipf hits '$h1', random hits '$h2'"; fi
+run bench 0 -- "${L[@]}" -c "bench zipf 300; stats" </dev/null
+has "bench: load line" bench.out '^bench zipf: 300 pins of pages 0-39 \(read\): '
+has "bench: timing and latency" bench.out '^bench: [0-9.]+ ms, [0-9]+ pins/s; pin latency us: p50 [0-9.]+, p90 [0-9.]+, p99 [0-9.]+, max [0-9.]+$'
+eq "bench: the shell's pins counted in stats" "$(field bench.out shell_pins)" 300
+run ldbad 1 -- -k "${L[@]}" </dev/null -c \
+    "load; load nope; load zipf theta=0; load zipf theta=abc; load seq 99999999999999; load loop window=0; load seq range=30-99; load seq bogus; pin 1 write; load seq write; load seq range=0-3"
+n=$(grep -c '^error: ' ldbad.err)
+eq "load with bad arguments: 10 errors" "$n" 10
+has "load over a page the shell holds for write: refused" ldbad.err 'load: page 1 is pinned for write by this shell'
+run ldempty 1 -- --page-size 4096 empty.data -c "load seq" </dev/null
+has "load on an empty file: error and the fix" ldempty.err 'hint: add pages first: alloc N'
+
+# ---------------------------------------------------------------------------
+# 11. Signals and the end of a session.
+# ---------------------------------------------------------------------------
+cp ld.data ld.before
+# Ctrl-C cancels a long load: the script ends with status 130.
+"$shell" "${L[@]}" -c "write 39 0 keep; load random 1000000000000; write 38 0 never" >int.out 2>int.err &
+pid=$!
+sleep 1
+kill -INT $pid
+wait $pid
+status=$?
+eq "Ctrl-C: a script ends with status 130" "$status" 130
+has "Ctrl-C: the command says it was interrupted" int.err '^error: load: interrupted$'
+has "Ctrl-C: the pins done are reported" int.out '^load random: [0-9]+ pins of pages 0-39 '
+eq "Ctrl-C: the write before it is on disk" "$(od -A n -c -j $((39 * 4096)) -N 4 ld.data | tr -d ' ')" keep
+cmp -s <(head -c $((38 * 4096)) ld.data) <(head -c $((38 * 4096)) ld.before) &&
+    pass "Ctrl-C: the other pages are unchanged" || fail "Ctrl-C: other pages changed"
+# SIGTERM: the pool is closed cleanly (a dirty page is written back).
+"$shell" "${L[@]}" -c "write 37 0 term; load random 1000000000000" >term.out 2>term.err &
+pid=$!
+sleep 1
+kill -TERM $pid
+wait $pid
+status=$?
+eq "SIGTERM: status 143" "$status" 143
+eq "SIGTERM: the dirty page was written back" "$(od -A n -c -j $((37 * 4096)) -N 4 ld.data | tr -d ' ')" term
+# Ctrl-C while a script waits for input.
+"$shell" "${L[@]}" >int2.out 2>int2.err < <(sleep 3; echo "read 0") &
+pid=$!
+sleep 1
+kill -INT $pid
+wait $pid
+status=$?
+eq "Ctrl-C while reading a script: status 130" "$status" 130
+has "Ctrl-C while reading a script: interrupted" int2.err '^error: (reading commands|line): interrupted$'
+empty "Ctrl-C while reading a script: the next line is not run" int2.out
+# End of input (Ctrl-D in a terminal) writes back and syncs.
+printf 'write 36 0 eof!\n' | "$shell" "${L[@]}" >eof.out 2>eof.err
+eq "end of input: status 0" "$?" 0
+eq "end of input: the page was written back" "$(od -A n -c -j $((36 * 4096)) -N 4 ld.data | tr -d ' ')" 'eof!'
+# A closed output pipe: no crash, the pool is closed.
+"$shell" "${L[@]}" -c "write 35 0 pipe; read 0-39; read 0-39" 2>pipe.err | head -1 >/dev/null
+status=${PIPESTATUS[0]}
+if [ "$status" -lt 128 ]; then pass "closed output pipe: no crash (status $status)"
+else fail "closed output pipe: status $status"; fi
+eq "closed output pipe: the page was written back" "$(od -A n -c -j $((35 * 4096)) -N 4 ld.data | tr -d ' ')" pipe
+
+# ---------------------------------------------------------------------------
+# 12. Fuzz: random and mutated command lines must not crash the shell nor
+# touch pages no command names.  Pages 0-3 hold known bytes; the inputs
+# never contain the characters 0-3, so no command can name those pages
+# (nor offsets, counts or sizes that reach them), whatever the mutation.
+# ---------------------------------------------------------------------------
+fuzz_lines=${SHELL_FUZZ_LINES:-4000}
+fuzz_seed=${SHELL_FUZZ_SEED:-1}
+Z=(--page-size 4096 --frames 8 fz.data)
+run fz0 0 -- "${Z[@]}" </dev/null -c \
+    'alloc 10; fill 0 seq; fill 1 text:"protected page 1 "; fill 2 0xdeadbeef; fill 3 0xa5; sync'
+head -c $((4 * 4096)) fz.data >fz.protected
+LC_ALL=C awk -v n="$fuzz_lines" -v seed="$fuzz_seed" '
+function r(k) { return int(rand() * k) }
+function pick(s,   a, k) { k = split(s, a, "|"); return a[1 + r(k)] }
+function num() { return pick("4|5|6|7|8|9|44|99|5-9|4+5|9-4|x|-5|999999999999999999999999|x4|4k|") }
+function page() { return pick("4|5|6|7|8|9|5-9|4+5|9-5|99|-4|x|") }
+function junkbyte(   c) { c = r(256); if (c >= 48 && c <= 51) c += 10; return sprintf("%c", c) }
+function junk(k,   s, i) { s = ""; for (i = 0; i < k; i++) s = s junkbyte(); return s }
+function cmdline() {
+    return pick("open fz.data|open fz.data pagesize=8k|open fz.data frames=" num() "|open other.data create|close|info|alloc|alloc " pick("4|5|x|-4") \
+        "|pin " page() " " pick("read|write|scan|write scan|bogus|") "|unpin " page() "|unpin all|pinned" \
+        "|write " page() " " num() " " pick("hi|\"a b;c\"|\"\\x4e\\n\"|\"unbalanced|x\"y\"z|\"\\q\"") \
+        "|writehex " page() " " num() " " pick("de ad|beef|xdead|zz|d") \
+        "|fill " page() " " pick("seq|text:ab|text:\"x y\"|xdeadbeef|99|" num()) " " num() " " num() \
+        "|read " page() " " num() " " num() "|hexdump " page() "|compare " page() " " page() " " num() \
+        "|flush " pick("all|" page()) "|sync|checkpoint|prefetch " page() " " pick("scan||bogus") \
+        "|evict " pick("all|" page()) "|stats|stats reset|stats x|frames|frames all|clock|clock summary" \
+        "|load " pick("seq|random|zipf|loop|x") " " pick("9|44|") " " pick("write|scan|range=4-9|window=5|theta=" pick(".5|9|x|-9") "|seed=" num() "|") \
+        "|bench zipf 44|help|help " pick("load|x|open") "|" junk(8) "|quit|exit")
+}
+function mutate(s,   i, k, m) {
+    m = r(6)
+    for (k = 0; k < m; k++) {
+        i = 1 + r(length(s) + 1)
+        if (r(3) == 0) s = substr(s, 1, i - 1) substr(s, i + 1)
+        else if (r(2) == 0) s = substr(s, 1, i - 1) junkbyte() substr(s, i)
+        else s = substr(s, 1, i - 1) pick(";|\"|\\|#| |=|-|+|x|9") substr(s, i)
+    }
+    return s
+}
+BEGIN {
+    srand(seed)
+    for (l = 0; l < n; l++) {
+        if (r(20) == 0) { print junk(1 + r(200)); continue }
+        s = cmdline()
+        if (r(4) == 0) s = s ";" cmdline()
+        if (r(2) == 0) s = mutate(s)
+        print s
+    }
+}' >fz.in
+if LC_ALL=C grep -q '[0-3]' fz.in; then
+    fail "fuzz input contains the digits 0-3 (generator bug)"
+else
+    pass "fuzz input: $(wc -l <fz.in) lines, seed $fuzz_seed, no digit 0-3"
+fi
+chunks=8
+split -n l/$chunks -d fz.in fz.chunk.
+crashed=0
+for f in fz.chunk.*; do
+    "$shell" -k "${Z[@]}" <"$f" >"$f.out" 2>"$f.err"
+    st=$?
+    if [ "$st" -ge 128 ] || [ "$st" -gt 1 ]; then
+        crashed=$((crashed + 1))
+        echo "  $f: exit status $st; last lines of stderr:"
+        tail -5 "$f.err" | sed 's/^/    /'
+    fi
+done
+eq "fuzz: no run crashed or ended abnormally ($chunks runs)" "$crashed" 0
+nerr=$(cat fz.chunk.*.err | grep -c 'error: ')
+if [ "$nerr" -gt 0 ]; then pass "fuzz: errors were reported ($nerr)"; else
+    fail "fuzz: no error reported: the input was not exercised"; fi
+lacks "fuzz: no sanitizer report" <(cat fz.chunk.*.err) 'Sanitizer|runtime error'
+cmp -s <(head -c $((4 * 4096)) fz.data) fz.protected && pass "fuzz: pages 0-3 unchanged" ||
+    fail "fuzz: pages 0-3 changed"
+size=$(stat -c %s fz.data)
+if [ $((size % 4096)) -eq 0 ]; then pass "fuzz: file size $size is whole pages"
+else fail "fuzz: file size $size is not a multiple of 4096"; fi
+run fz_after 0 -- "${Z[@]}" -c "read 0 0 16; read 3 4080" </dev/null
+cat >fz_after.exp <<'EOF'
+00000000: 0001 0203 0405 0607 0809 0a0b 0c0d 0e0f  ................
+00000ff0: a5a5 a5a5 a5a5 a5a5 a5a5 a5a5 a5a5 a5a5  ................
+EOF
+same "fuzz: the file opens and reads afterwards" fz_after.out fz_after.exp
 
 echo "$checks checks, $failures failed"
 [ "$failures" -eq 0 ] || exit 1

@@ -1,0 +1,552 @@
+/*
+ * cmd_pool.c - bpool-shell's commands on the pool as a whole: open,
+ * close, info, stats, flush, sync, checkpoint, prefetch, evict.
+ *
+ * Each prints one line saying what it did (or "name value" lines for info
+ * and stats, in a fixed order, so scripts can pick fields with awk).
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "shell.h"
+
+/* ------------------------------------------------------------------------
+ * open, close
+ * ---------------------------------------------------------------------- */
+
+/* Open path with o (the session's defaults already merged in). */
+int open_pool(struct shell *sh, const char *path, const struct open_opts *o)
+{
+    struct bp_options bo;
+    bp_options_init(&bo);
+    bo.flags = o->flags;
+    if (o->frames != 0)
+        bo.pool_frames = o->frames;
+    if (o->pool_bytes != 0)
+        bo.pool_bytes = o->pool_bytes;
+    if (o->page_size != 0)
+        bo.page_size = o->page_size;
+    if (o->queue_depth != 0)
+        bo.queue_depth = o->queue_depth;
+    if (o->flushers_set && o->flushers == 0)
+        bo.flags |= BP_NOFLUSH;
+    else if (o->flushers_set)
+        bo.flushers = o->flushers;
+    bo.checkpoint_rate = o->checkpoint_rate;
+    bp_pool *pool;
+    /* The pool's threads start here and inherit the signal mask: block
+     * Ctrl-C and friends so that they always reach the shell's thread. */
+    sigset_t old;
+    block_signals(&old);
+    int rc = bp_open(path, &bo, &pool);
+    restore_signals(&old);
+    if (rc < 0)
+        return fail_lib(sh, rc, "cannot open %s", path_str(path));
+    char *copy = strdup(path);
+    if (copy == NULL) {
+        bp_close(pool);
+        return fail_code(sh, -ENOMEM, NULL, "hint: free some memory",
+                         "cannot open %s", path_str(path));
+    }
+    sh->pool = pool;
+    sh->path = copy;
+    lat_reset(&sh->lat);
+    return 0;
+}
+
+/* Close the open pool, unpinning the shell's pages first. */
+int close_pool(struct shell *sh, bool verbose)
+{
+    int n = drop_all_pins(sh);
+    if (n < 0)
+        return -1;
+    if (verbose && n > 0)
+        printf("unpinned %d %s\n", n, plural((uint64_t)n, "page", "pages"));
+    int rc = bp_close(sh->pool);
+    if (rc == -EBUSY)   /* still open: some pin the shell does not know */
+        return fail_lib(sh, rc, "cannot close %s", path_str(sh->path));
+    sh->pool = NULL;    /* freed even when writing back failed */
+    if (rc < 0) {
+        fail_lib(sh, rc, "closing %s lost data", path_str(sh->path));
+    } else if (verbose) {
+        printf("closed %s\n", path_str(sh->path));
+    }
+    free(sh->path);
+    sh->path = NULL;
+    return rc < 0 ? -1 : 0;
+}
+
+void print_opened(struct shell *sh)
+{
+    struct bp_info in;
+    if (bp_info(sh->pool, &in) < 0)
+        return;
+    printf("opened %s: %llu %s of %u bytes, %u frames\n", path_str(sh->path),
+           (unsigned long long)in.page_count,
+           plural(in.page_count, "page", "pages"), in.page_size, in.frames);
+}
+
+/* Parse "NAME=VALUE" options of open into o.  Returns 0 or -1. */
+static int open_option(struct shell *sh, const struct command *cmd,
+                       const struct word *w, struct open_opts *o)
+{
+    const char *u = usage_of(cmd);
+    struct word v;
+    uint64_t x;
+    if (word_is(w, "create")) {
+        o->flags |= BP_CREATE;
+    } else if (word_is(w, "excl")) {
+        o->flags |= BP_CREATE | BP_EXCL;
+    } else if (word_is(w, "noflush")) {
+        o->flags |= BP_NOFLUSH;
+    } else if (word_is(w, "noreadahead")) {
+        o->flags |= BP_NOREADAHEAD;
+#ifdef BP_CHECKSUMS
+    } else if (word_is(w, "checksums")) {
+        o->flags |= BP_CHECKSUMS;
+#endif
+    } else if (word_prefix(w, "frames=", &v)) {
+        if (parse_num(sh, &v, UINT32_MAX, "frames", u, &x) < 0)
+            return -1;
+        o->frames = (uint32_t)x;
+    } else if (word_prefix(w, "pool=", &v)) {
+        if (parse_size(sh, &v, UINT64_MAX, "pool size", u, &x) < 0)
+            return -1;
+        o->pool_bytes = x;
+    } else if (word_prefix(w, "pagesize=", &v)) {
+        if (parse_size(sh, &v, UINT32_MAX, "page size", u, &x) < 0)
+            return -1;
+        o->page_size = (uint32_t)x;
+    } else if (word_prefix(w, "queue=", &v)) {
+        if (parse_num(sh, &v, UINT32_MAX, "queue depth", u, &x) < 0)
+            return -1;
+        o->queue_depth = (uint32_t)x;
+    } else if (word_prefix(w, "flushers=", &v)) {
+        if (parse_num(sh, &v, BP_MAX_FLUSHERS, "flushers", u, &x) < 0)
+            return -1;
+        o->flushers = (uint32_t)x;
+        o->flushers_set = true;
+    } else if (word_prefix(w, "rate=", &v)) {
+        if (parse_num(sh, &v, UINT32_MAX, "checkpoint rate", u, &x) < 0)
+            return -1;
+        o->checkpoint_rate = (uint32_t)x;
+    } else {
+        return fail(sh, u, "open: unknown option \"%s\" (see: help open)",
+                    echo(w));
+    }
+    return 0;
+}
+
+int cmd_open(struct shell *sh, const struct command *cmd, int argc,
+             struct word *argv)
+{
+    struct open_opts o = sh->defaults, given;
+    memset(&given, 0, sizeof given);
+    o.flags &= ~(BP_CREATE | BP_EXCL);
+    for (int i = 1; i < argc; i++)
+        if (open_option(sh, cmd, &argv[i], &given) < 0)
+            return -1;
+    if (given.frames != 0 && given.pool_bytes != 0)
+        return fail(sh, usage_of(cmd), "open: give frames=N or pool=SIZE, "
+                    "not both");
+    /* What this open says wins over the command line's defaults. */
+    if (given.frames != 0 || given.pool_bytes != 0) {
+        o.frames = given.frames;
+        o.pool_bytes = given.pool_bytes;
+    }
+    if (given.page_size != 0)
+        o.page_size = given.page_size;
+    if (given.queue_depth != 0)
+        o.queue_depth = given.queue_depth;
+    if (given.flushers_set) {
+        o.flushers = given.flushers;
+        o.flushers_set = true;
+    }
+    if (given.checkpoint_rate != 0)
+        o.checkpoint_rate = given.checkpoint_rate;
+    o.flags |= given.flags;
+    if (argv[0].len == 0 || memchr(argv[0].s, '\0', argv[0].len) != NULL)
+        return fail(sh, usage_of(cmd), "open: bad file name \"%s\" (it must "
+                    "not be empty nor hold a NUL byte)", echo(&argv[0]));
+    /* The open pool is closed first (the new one may be the same file):
+     * what can be checked before is, so that a typo keeps it open. */
+    struct stat st;
+    int err = stat(argv[0].s, &st) == 0 ? 0 : errno;
+    if (err != 0 && !(err == ENOENT && (o.flags & BP_CREATE)))
+        return fail_code(sh, -err, NULL, hint_for(-err), "cannot open %s",
+                         path_str(argv[0].s));
+    if (err == 0 && (o.flags & BP_EXCL))
+        return fail_code(sh, -EEXIST, NULL, hint_for(-EEXIST),
+                         "cannot create %s", path_str(argv[0].s));
+    if (err == 0 && S_ISDIR(st.st_mode))
+        return fail_code(sh, -EISDIR, NULL, hint_for(-EISDIR),
+                         "cannot open %s", path_str(argv[0].s));
+    if (sh->pool != NULL && close_pool(sh, true) < 0)
+        return -1;
+    if (open_pool(sh, argv[0].s, &o) < 0)
+        return -1;
+    print_opened(sh);
+    return 0;
+}
+
+int cmd_close(struct shell *sh, const struct command *cmd, int argc,
+              struct word *argv)
+{
+    (void)cmd; (void)argc; (void)argv;
+    return close_pool(sh, true);
+}
+
+/* ------------------------------------------------------------------------
+ * info, stats
+ * ---------------------------------------------------------------------- */
+
+int cmd_info(struct shell *sh, const struct command *cmd, int argc,
+             struct word *argv)
+{
+    (void)cmd; (void)argc; (void)argv;
+    struct bp_info in;
+    int rc = bp_info(sh->pool, &in);
+    if (rc < 0)
+        return fail_lib(sh, rc, "cannot get pool information");
+    printf("file %s\n", path_str(in.path ? in.path : sh->path));
+    printf("page_size %u\n", in.page_size);
+    printf("pages %llu\n", (unsigned long long)in.page_count);
+    printf("frames %u\n", in.frames);
+    printf("pool_bytes %llu\n",
+           (unsigned long long)in.frames * in.page_size);
+    printf("queue_depth %u\n", in.queue_depth);
+    printf("dio_mem_align %u\n", in.dio_mem_align);
+    printf("dio_offset_align %u\n", in.dio_offset_align);
+    printf("frame_align %u\n", in.frame_align);
+    printf("align_source %s\n", in.align_source ? in.align_source : "");
+    printf("io_engine %s\n", in.io_engine ? in.io_engine : "");
+    printf("huge_pages %d\n", in.huge_pages);
+    printf("flushers %u\n", in.flushers);
+    printf("dirty_low %u\n", in.dirty_low);
+    printf("dirty_high %u\n", in.dirty_high);
+    printf("dirty_max %u\n", in.dirty_max);
+    printf("coalesce_bytes %u\n", in.coalesce_bytes);
+    printf("checkpoint_rate %u\n", in.checkpoint_rate);
+    printf("readahead_min %u\n", in.readahead_min);
+    printf("readahead_max %u\n", in.readahead_max);
+#ifdef BP_CHECKSUMS
+    printf("checksums %d\n", in.checksums);
+    printf("page_payload %u\n", in.page_payload);
+#endif
+    return 0;
+}
+
+int cmd_stats(struct shell *sh, const struct command *cmd, int argc,
+              struct word *argv)
+{
+    int rc;
+    if (argc > 0) {
+        if (!word_is(&argv[0], "reset"))
+            return fail(sh, usage_of(cmd), "stats: unknown argument \"%s\"",
+                        echo(&argv[0]));
+        rc = bp_stats_reset(sh->pool);
+        if (rc < 0)
+            return fail_lib(sh, rc, "cannot reset the statistics");
+        lat_reset(&sh->lat);
+        puts("statistics reset");
+        return 0;
+    }
+    struct bp_stats st;
+    rc = bp_stats(sh->pool, &st);
+    if (rc < 0)
+        return fail_lib(sh, rc, "cannot get the statistics");
+#define STAT_(f) printf(#f " %llu\n", (unsigned long long)st.f)
+    STAT_(hits); STAT_(misses); STAT_(reads); STAT_(writes);
+    STAT_(evictions); STAT_(evict_writes); STAT_(flusher_writes);
+    STAT_(write_requests); STAT_(write_errors); STAT_(clean_waits);
+    STAT_(throttle_waits); STAT_(prefetch_pages); STAT_(prefetch_hits);
+    STAT_(prefetch_wasted); STAT_(readahead_windows); STAT_(io_errors);
+    STAT_(io_submits); STAT_(allocs); STAT_(nofree); STAT_(syncs);
+    STAT_(dirty); STAT_(pinned); STAT_(resident);
+    STAT_(hot); STAT_(cold); STAT_(nonresident); STAT_(cold_target);
+#undef STAT_
+    uint64_t pins = st.hits + st.misses;
+    printf("hit_ratio %.4f\n", pins ? (double)st.hits / (double)pins : 0.0);
+    const struct latency *l = &sh->lat;
+    printf("shell_pins %llu\n", (unsigned long long)l->count);
+    printf("shell_pin_us_min %.2f\n", (double)l->min_ns / 1000.0);
+    printf("shell_pin_us_avg %.2f\n",
+           l->count ? (double)l->sum_ns / (double)l->count / 1000.0 : 0.0);
+    printf("shell_pin_us_p50 %.2f\n", lat_percentile_us(l, 50));
+    printf("shell_pin_us_p99 %.2f\n", lat_percentile_us(l, 99));
+    printf("shell_pin_us_max %.2f\n", (double)l->max_ns / 1000.0);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * flush, sync, checkpoint
+ * ---------------------------------------------------------------------- */
+
+/* After sync/checkpoint/flush all: pages this shell holds for write were
+ * skipped (the library cannot latch them from the thread that holds them). */
+static void note_write_pins(const struct shell *sh)
+{
+    int n = count_write_pins(sh);
+    if (n > 0)
+        printf("note: %d %s pinned for write by this shell %s not written "
+               "(unpin %s, then run it again)\n", n,
+               plural((uint64_t)n, "page", "pages"),
+               plural((uint64_t)n, "was", "were"),
+               plural((uint64_t)n, "it", "them"));
+}
+
+int cmd_flush(struct shell *sh, const struct command *cmd, int argc,
+              struct word *argv)
+{
+    (void)argc;
+    if (word_is(&argv[0], "all")) {
+        int rc = bp_flush_all(sh->pool);
+        if (rc < 0)
+            return fail_lib(sh, rc, "flush all failed");
+        printf("flushed %d %s\n", rc, plural((uint64_t)rc, "page", "pages"));
+        note_write_pins(sh);
+        return 0;
+    }
+    uint64_t pgno;
+    if (get_page(sh, &argv[0], usage_of(cmd), &pgno) < 0)
+        return -1;
+    struct pin *p = find_pin(sh, pgno);
+    if (p != NULL && p->pg.mode == BP_WRITE) {
+        char hint[96];
+        snprintf(hint, sizeof hint, "hint: unpin it first: unpin %llu "
+                 "(flush takes the page's read latch)",
+                 (unsigned long long)pgno);
+        return fail(sh, hint, "page %llu is pinned for write by this shell",
+                    (unsigned long long)pgno);
+    }
+    int rc = bp_flush_page(sh->pool, pgno);
+    if (rc < 0)
+        return fail_lib(sh, rc, "cannot flush page %llu",
+                        (unsigned long long)pgno);
+    if (rc > 0)
+        printf("flushed page %llu\n", (unsigned long long)pgno);
+    else
+        printf("page %llu is clean or not in memory: nothing to write\n",
+               (unsigned long long)pgno);
+    return 0;
+}
+
+int cmd_sync(struct shell *sh, const struct command *cmd, int argc,
+             struct word *argv)
+{
+    (void)cmd; (void)argc; (void)argv;
+    int rc = bp_sync(sh->pool);
+    if (rc < 0)
+        return fail_lib(sh, rc, "sync failed");
+    puts("synced");
+    note_write_pins(sh);
+    return 0;
+}
+
+int cmd_checkpoint(struct shell *sh, const struct command *cmd, int argc,
+                   struct word *argv)
+{
+    (void)cmd; (void)argc; (void)argv;
+    int rc = bp_checkpoint(sh->pool);
+    if (rc < 0)
+        return fail_lib(sh, rc, "checkpoint failed");
+    printf("checkpoint: wrote %d %s, synced\n", rc,
+           plural((uint64_t)rc, "page", "pages"));
+    note_write_pins(sh);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * prefetch, evict
+ * ---------------------------------------------------------------------- */
+
+/* Pages of [first, last] in memory with their bytes (read finished). */
+struct resident_count {
+    uint64_t first, last, n;
+};
+
+static int count_resident(void *arg, const struct bp_frame_info *fi)
+{
+    struct resident_count *rc = arg;
+    if (fi->pgno >= rc->first && fi->pgno <= rc->last &&
+        (fi->flags & BP_FI_VALID) && !(fi->flags & BP_FI_READING))
+        rc->n++;
+    return 0;
+}
+
+/* Wait until the n pages from first are resident, or no more arrive for
+ * a second.  Returns how many are, or -1 (error or Ctrl-C). */
+static int64_t wait_resident(struct shell *sh, uint64_t first, uint64_t n)
+{
+    struct resident_count c = { first, first + n - 1, 0 };
+    uint64_t best = 0, since = now_ns();
+    for (;;) {
+        c.n = 0;
+        int rc = bp_inspect_frames(sh->pool, count_resident, &c);
+        if (rc < 0)
+            return fail_lib(sh, rc, "prefetch: cannot look at the frames");
+        if (c.n >= n)
+            return (int64_t)c.n;
+        if (c.n > best) {
+            best = c.n;
+            since = now_ns();
+        } else if (now_ns() - since > 1000000000u) {
+            return (int64_t)c.n;
+        }
+        if (interrupted())
+            return fail_interrupted(sh, "prefetch wait");
+        struct timespec ts = { 0, 2000000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
+int cmd_prefetch(struct shell *sh, const struct command *cmd, int argc,
+                 struct word *argv)
+{
+    uint64_t first, last;
+    uint32_t flags = 0;
+    bool wait = false;
+    for (int i = 1; i < argc; i++) {
+        if (word_is(&argv[i], "scan"))
+            flags |= BP_SCAN;
+        else if (word_is(&argv[i], "wait"))
+            wait = true;
+        else
+            return fail(sh, usage_of(cmd), "prefetch: unknown option \"%s\" "
+                        "(use scan or wait)", echo(&argv[i]));
+    }
+    if (parse_range(sh, &argv[0], "pages", usage_of(cmd), &first, &last) < 0 ||
+        check_page(sh, first) < 0)
+        return -1;
+    uint64_t want = last - first + 1;
+    int rc = bp_prefetch(sh->pool, first, want, flags);
+    if (rc < 0)
+        return fail_lib(sh, rc, "cannot prefetch pages %llu-%llu",
+                        (unsigned long long)first, (unsigned long long)last);
+    uint64_t n = (uint64_t)rc;
+    if (n == 1)
+        printf("prefetch: queued page %llu", (unsigned long long)first);
+    else
+        printf("prefetch: queued pages %llu-%llu (%llu pages)",
+               (unsigned long long)first,
+               (unsigned long long)(first + n - 1), (unsigned long long)n);
+    printf("%s%s\n", flags & BP_SCAN ? ", as a scan" : "",
+           n < want ? ", clipped to the end of the file" : "");
+    if (!wait || n == 0)
+        return 0;
+    fflush(stdout);
+    int64_t got = wait_resident(sh, first, n);
+    if (got < 0)
+        return -1;
+    printf("prefetch: %lld of %llu %s resident%s\n", (long long)got,
+           (unsigned long long)n, plural(n, "page", "pages"),
+           (uint64_t)got < n ? " (the reader stops when no clean cold frame "
+           "is free; see: clock)" : "");
+    return 0;
+}
+
+/* Pages resident now, for "evict all". */
+struct page_list {
+    uint64_t *pg;
+    size_t n, cap;
+};
+
+static int collect_pages(void *arg, const struct bp_frame_info *fi)
+{
+    struct page_list *l = arg;
+    if (fi->pgno == UINT64_MAX)
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        uint64_t *p = realloc(l->pg, cap * sizeof *p);
+        if (p == NULL)
+            return -ENOMEM;
+        l->pg = p;
+        l->cap = cap;
+    }
+    l->pg[l->n++] = fi->pgno;
+    return 0;
+}
+
+static int evict_one(struct shell *sh, uint64_t pgno)
+{
+    if (find_pin(sh, pgno) != NULL) {
+        char hint[64];
+        snprintf(hint, sizeof hint, "hint: unpin it first: unpin %llu",
+                 (unsigned long long)pgno);
+        return fail(sh, hint, "cannot evict page %llu: this shell holds it "
+                    "pinned", (unsigned long long)pgno);
+    }
+    int rc = bp_evict_page(sh->pool, pgno);
+    if (rc < 0)
+        return fail_lib(sh, rc, "cannot evict page %llu",
+                        (unsigned long long)pgno);
+    if (rc > 0)
+        printf("evicted page %llu\n", (unsigned long long)pgno);
+    else
+        printf("page %llu is not in memory: nothing to evict\n",
+               (unsigned long long)pgno);
+    return 0;
+}
+
+int cmd_evict(struct shell *sh, const struct command *cmd, int argc,
+              struct word *argv)
+{
+    (void)argc;
+    uint64_t first = 0, last = UINT64_MAX;
+    bool all = word_is(&argv[0], "all");
+    if (!all) {
+        if (parse_range(sh, &argv[0], "pages", usage_of(cmd), &first,
+                        &last) < 0 || check_page(sh, first) < 0)
+            return -1;
+        if (first == last)
+            return evict_one(sh, first);
+    }
+    struct page_list l = { NULL, 0, 0 };
+    int rc = bp_inspect_frames(sh->pool, collect_pages, &l);
+    if (rc < 0) {
+        free(l.pg);
+        return fail_lib(sh, rc, "evict: cannot look at the frames");
+    }
+    uint64_t evicted = 0, kept = 0;
+    for (size_t i = 0; i < l.n && rc >= 0; i++) {
+        if (l.pg[i] < first || l.pg[i] > last)
+            continue;
+        if (interrupted()) {
+            rc = -EINTR;
+            break;
+        }
+        if (find_pin(sh, l.pg[i]) != NULL) {
+            kept++;
+            continue;
+        }
+        rc = bp_evict_page(sh->pool, l.pg[i]);
+        if (rc == -EBUSY) {
+            kept++;
+            rc = 0;
+        } else if (rc > 0) {
+            evicted++;
+        }
+    }
+    free(l.pg);
+    if (rc == -EINTR)
+        return fail_interrupted(sh, "evict");
+    if (rc < 0)
+        return fail_lib(sh, rc, "evict failed after %llu %s",
+                        (unsigned long long)evicted,
+                        plural(evicted, "page", "pages"));
+    printf("evicted %llu %s", (unsigned long long)evicted,
+           plural(evicted, "page", "pages"));
+    if (kept > 0)
+        printf("; kept %llu pinned, dirty or under I/O (unpin all, flush "
+               "all, then evict again)", (unsigned long long)kept);
+    putchar('\n');
+    return 0;
+}

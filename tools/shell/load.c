@@ -1,0 +1,299 @@
+/*
+ * load.c - bpool-shell's "load" and "bench": pin and unpin N pages in a
+ * pattern and show what the pool made of it (hits, misses, hit ratio,
+ * evictions), so the replacement policy can be explored live.
+ *
+ * Patterns, over a range of pages (default: the whole file):
+ *   seq     consecutive pages, wrapping at the end of the range
+ *   random  uniform
+ *   zipf    page first+k with probability ~ 1/(k+1)^theta (theta 0.99 by
+ *           default): a few hot pages, a long cold tail
+ *   loop    cycles over the first `window` pages of the range (default: a
+ *           quarter more than the pool has frames): the pattern that makes
+ *           LRU miss on every pin, and that CLOCK-Pro partly keeps
+ *
+ * The pseudo-random patterns come from a seeded splitmix64, so a run is
+ * repeatable (seed=S).  Hits and misses are the pool's counters before and
+ * after the run, so a run is exact when the shell is the pool's only user
+ * and read-ahead is off (open ... noreadahead); with read-ahead, pages
+ * the reader thread brings in count as hits.
+ *
+ * "bench" runs the same loop and adds its time, pins per second and the
+ * latency percentiles of its pins.  Ctrl-C stops either one, which reports
+ * the pins done so far.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shell.h"
+
+#define MAX_LOAD_PINS (1ull << 40)
+#define MAX_ZIPF_PAGES (1u << 22)    /* 32 MiB of CDF */
+
+enum pattern { PAT_SEQ, PAT_RANDOM, PAT_ZIPF, PAT_LOOP };
+static const char *const pattern_names[] = { "seq", "random", "zipf", "loop" };
+
+struct load {
+    enum pattern pat;
+    uint64_t n;                  /* pins to make */
+    uint64_t first, count;       /* the range of pages */
+    uint64_t window;             /* loop */
+    double theta;                /* zipf */
+    uint64_t seed;
+    uint32_t mode;               /* BP_READ or BP_WRITE, maybe | BP_SCAN */
+    double *cdf;                 /* zipf: cumulative weights */
+    uint64_t rng;
+};
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* A uniform double in [0, 1). */
+static double uniform(uint64_t *x)
+{
+    return (double)(splitmix64(x) >> 11) * 0x1.0p-53;
+}
+
+/* Page of the i-th pin. */
+static uint64_t next_page(struct load *l, uint64_t i)
+{
+    switch (l->pat) {
+    case PAT_SEQ:
+        return l->first + i % l->count;
+    case PAT_LOOP:
+        return l->first + i % l->window;
+    case PAT_RANDOM:
+        return l->first + splitmix64(&l->rng) % l->count;
+    case PAT_ZIPF: {
+        double u = uniform(&l->rng) * l->cdf[l->count - 1];
+        uint64_t lo = 0, hi = l->count - 1;
+        while (lo < hi) {            /* the first k with cdf[k] > u */
+            uint64_t mid = lo + (hi - lo) / 2;
+            if (l->cdf[mid] > u)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        return l->first + lo;
+    }
+    }
+    return l->first;
+}
+
+static int build_zipf(struct shell *sh, struct load *l)
+{
+    if (l->count > MAX_ZIPF_PAGES)
+        return fail(sh, "hint: give a smaller range: range=FIRST-LAST",
+                    "zipf: the range has %llu pages; at most %u",
+                    (unsigned long long)l->count, MAX_ZIPF_PAGES);
+    l->cdf = malloc(l->count * sizeof *l->cdf);
+    if (l->cdf == NULL)
+        return fail_code(sh, -ENOMEM, NULL, "hint: give a smaller range: "
+                         "range=FIRST-LAST", "zipf: no memory for %llu pages",
+                         (unsigned long long)l->count);
+    double sum = 0;
+    for (uint64_t k = 0; k < l->count; k++) {
+        sum += 1.0 / pow((double)(k + 1), l->theta);
+        l->cdf[k] = sum;
+    }
+    return 0;
+}
+
+static int parse_theta(struct shell *sh, const struct command *cmd,
+                       const struct word *v, double *theta)
+{
+    char *end;
+    errno = 0;
+    double t = v->len > 0 && v->len < 32 ? strtod(v->s, &end) : NAN;
+    if (v->len == 0 || v->len >= 32 || end != v->s + v->len || errno != 0 ||
+        !(t > 0 && t <= 10))
+        return fail(sh, usage_of(cmd), "theta \"%s\" is not a number above "
+                    "0 and at most 10 (e.g. theta=0.99)", echo(v));
+    *theta = t;
+    return 0;
+}
+
+/* Parse "PATTERN [N] [options]" into l. */
+static int parse_load(struct shell *sh, const struct command *cmd, int argc,
+                      struct word *argv, struct load *l)
+{
+    const char *u = usage_of(cmd);
+    bool have_pat = false, have_n = false, have_range = false;
+    l->seed = 1;
+    l->theta = 0.99;
+    l->mode = BP_READ;
+    for (size_t p = 0; p < sizeof pattern_names / sizeof *pattern_names; p++)
+        if (word_is(&argv[0], pattern_names[p])) {
+            l->pat = (enum pattern)p;
+            have_pat = true;
+        }
+    if (!have_pat)
+        return fail(sh, u, "%s: unknown pattern \"%s\" (use seq, random, zipf "
+                    "or loop)", cmd->name, echo(&argv[0]));
+    uint64_t pages = bp_page_count(sh->pool), last = 0;
+    for (int i = 1; i < argc; i++) {
+        struct word v;
+        const struct word *w = &argv[i];
+        if (word_is(w, "write")) {
+            l->mode = (l->mode & BP_SCAN) | BP_WRITE;
+        } else if (word_is(w, "scan")) {
+            l->mode |= BP_SCAN;
+        } else if (word_prefix(w, "range=", &v)) {
+            if (parse_range(sh, &v, "range", u, &l->first, &last) < 0)
+                return -1;
+            have_range = true;
+        } else if (word_prefix(w, "window=", &v)) {
+            if (parse_num(sh, &v, UINT64_MAX, "window", u, &l->window) < 0)
+                return -1;
+            if (l->window == 0)
+                return fail(sh, u, "%s: window must be at least 1",
+                            cmd->name);
+        } else if (word_prefix(w, "theta=", &v)) {
+            if (parse_theta(sh, cmd, &v, &l->theta) < 0)
+                return -1;
+        } else if (word_prefix(w, "seed=", &v)) {
+            if (parse_num(sh, &v, UINT64_MAX, "seed", u, &l->seed) < 0)
+                return -1;
+        } else if (i == 1 && w->len > 0 && w->s[0] >= '0' && w->s[0] <= '9') {
+            if (parse_num(sh, w, MAX_LOAD_PINS, "count", u, &l->n) < 0)
+                return -1;
+            have_n = true;
+        } else {
+            return fail(sh, u, "%s: unknown option \"%s\" (see: help %s)",
+                        cmd->name, echo(w), cmd->name);
+        }
+    }
+    if (pages == 0)
+        return fail(sh, "hint: add pages first: alloc N", "%s: the file has "
+                    "no pages", cmd->name);
+    if (!have_range)
+        last = pages - 1;
+    if (check_page(sh, l->first) < 0 || check_page(sh, last) < 0)
+        return -1;
+    l->count = last - l->first + 1;
+    if (l->window == 0) {
+        struct bp_info in;
+        uint64_t frames = bp_info(sh->pool, &in) == 0 ? in.frames : 4;
+        l->window = frames + frames / 4;
+    }
+    if (l->window > l->count)
+        l->window = l->count;
+    if (!have_n)
+        l->n = l->pat == PAT_LOOP ? 3 * l->window : l->count;
+    l->rng = l->seed;
+    return 0;
+}
+
+/* The shell's own pins on pages of the range would deadlock a write pin
+ * (or a read pin of a page it holds for write): refuse them up front. */
+static int check_own_pins(struct shell *sh, const struct command *cmd,
+                          const struct load *l)
+{
+    for (int i = 0; i < sh->npins; i++) {
+        const bp_page *pg = &sh->pins[i].pg;
+        if (pg->pgno < l->first || pg->pgno - l->first >= l->count)
+            continue;
+        if ((l->mode & ~BP_SCAN) == BP_WRITE || pg->mode == BP_WRITE)
+            return fail(sh, "hint: unpin it first (unpin all), or give a "
+                        "range without it: range=FIRST-LAST", "%s: page %llu "
+                        "is pinned for %s by this shell, and the %s would "
+                        "wait for it forever", cmd->name,
+                        (unsigned long long)pg->pgno, mode_name(pg->mode),
+                        cmd->name);
+    }
+    return 0;
+}
+
+static void print_result(const struct command *cmd, const struct load *l,
+                         uint64_t done, const struct bp_stats *b,
+                         const struct bp_stats *a)
+{
+    uint64_t hits = a->hits - b->hits, misses = a->misses - b->misses;
+    uint64_t last = l->first + (l->pat == PAT_LOOP ? l->window : l->count) - 1;
+    uint64_t evictions = a->evictions - b->evictions;
+    printf("%s %s: %llu %s of pages %llu-%llu (%s%s): %llu %s, %llu %s, "
+           "hit ratio %.4f, %llu %s\n", cmd->name, pattern_names[l->pat],
+           (unsigned long long)done, plural(done, "pin", "pins"),
+           (unsigned long long)l->first, (unsigned long long)last,
+           mode_name(l->mode), l->mode & BP_SCAN ? ", scan" : "",
+           (unsigned long long)hits, plural(hits, "hit", "hits"),
+           (unsigned long long)misses, plural(misses, "miss", "misses"),
+           hits + misses ? (double)hits / (double)(hits + misses) : 0.0,
+           (unsigned long long)evictions,
+           plural(evictions, "eviction", "evictions"));
+}
+
+int cmd_load(struct shell *sh, const struct command *cmd, int argc,
+             struct word *argv)
+{
+    struct load l;
+    memset(&l, 0, sizeof l);
+    if (parse_load(sh, cmd, argc, argv, &l) < 0 ||
+        check_own_pins(sh, cmd, &l) < 0 ||
+        (l.pat == PAT_ZIPF && build_zipf(sh, &l) < 0)) {
+        free(l.cdf);
+        return -1;
+    }
+    bool bench = strcmp(cmd->name, "bench") == 0;
+    struct latency lat;
+    lat_reset(&lat);
+    struct bp_stats before, after;
+    int rc = bp_stats(sh->pool, &before);
+    uint64_t done = 0, t0 = now_ns(), pgno = 0;
+    bool stopped = false;
+    while (rc == 0 && done < l.n) {
+        if (interrupted()) {
+            stopped = true;
+            break;
+        }
+        pgno = next_page(&l, done);
+        bp_page pg;
+        uint64_t p0 = now_ns();
+        rc = timed_pin(sh, pgno, l.mode, &pg);
+        if (rc < 0)
+            break;
+        lat_add(&lat, now_ns() - p0);
+        if ((l.mode & ~BP_SCAN) == BP_WRITE)
+            rc = bp_mark_dirty(&pg);   /* the bytes stay as they are */
+        int urc = bp_unpin(&pg);
+        if (rc == 0)
+            rc = urc;
+        if (rc < 0)
+            break;
+        done++;
+    }
+    uint64_t elapsed = now_ns() - t0;
+    free(l.cdf);
+    if (rc < 0) {
+        /* Report the failure first: bp_errdetail() is still about it. */
+        fail_lib(sh, rc, "%s: pin %llu (page %llu) failed",
+                 cmd->name, (unsigned long long)done + 1,
+                 (unsigned long long)pgno);
+    }
+    if (bp_stats(sh->pool, &after) == 0)
+        print_result(cmd, &l, done, &before, &after);
+    if (bench && done > 0) {
+        double secs = (double)elapsed / 1e9;
+        printf("bench: %.2f ms, %.0f pins/s; pin latency us: p50 %.2f, p90 "
+               "%.2f, p99 %.2f, max %.2f\n", secs * 1e3,
+               secs > 0 ? (double)done / secs : 0.0,
+               lat_percentile_us(&lat, 50), lat_percentile_us(&lat, 90),
+               lat_percentile_us(&lat, 99), (double)lat.max_ns / 1000.0);
+    }
+    if (rc < 0)
+        return -1;
+    if (stopped)
+        return fail_interrupted(sh, cmd->name);
+    return 0;
+}

@@ -1,0 +1,344 @@
+/*
+ * parse.c - bpool-shell's input syntax: a line into commands and words,
+ * and the numbers, sizes and page ranges in those words.
+ *
+ * A line is split into commands at unquoted ';' and into words at blanks.
+ * "Double quotes" group a word and understand \n \t \r \0 \\ \" \xHH;
+ * quotes may sit inside a word (a"b c" is the word "ab c").  A '#' at the
+ * start of an unquoted word starts a comment.  A line with a syntax error
+ * runs none of its commands.
+ *
+ * Numbers are decimal or 0x hex, never negative, and checked against a
+ * maximum before use, so no input can overflow them.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shell.h"
+
+bool is_blank(int c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' ||
+           c == '\f';
+}
+
+int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+bool word_is(const struct word *w, const char *lit)
+{
+    return strlen(lit) == w->len && memcmp(w->s, lit, w->len) == 0;
+}
+
+/* Does w start with prefix?  Then *rest is what follows it. */
+bool word_prefix(const struct word *w, const char *prefix, struct word *rest)
+{
+    size_t n = strlen(prefix);
+    if (w->len < n || memcmp(w->s, prefix, n) != 0)
+        return false;
+    rest->s = w->s + n;
+    rest->len = w->len - n;
+    return true;
+}
+
+void parsed_free(struct parsed *p)
+{
+    free(p->words);
+    free(p->starts);
+    free(p->buf);
+    memset(p, 0, sizeof *p);
+}
+
+/* Handle the escape at line[*i] (after a '\' inside quotes); append the
+ * byte to *o.  Returns 0 or -1 with *why set. */
+static int unescape(const char *line, size_t len, size_t *i, char **o,
+                    const char **why)
+{
+    if (*i >= len) {
+        *why = "backslash at the end of the line (write \\\\ for a "
+               "backslash)";
+        return -1;
+    }
+    char c = line[(*i)++];
+    switch (c) {
+    case 'n': *(*o)++ = '\n'; return 0;
+    case 't': *(*o)++ = '\t'; return 0;
+    case 'r': *(*o)++ = '\r'; return 0;
+    case '0': *(*o)++ = '\0'; return 0;
+    case '\\': *(*o)++ = '\\'; return 0;
+    case '"': *(*o)++ = '"'; return 0;
+    case 'x':
+        if (*i + 2 <= len && hexval((unsigned char)line[*i]) >= 0 &&
+            hexval((unsigned char)line[*i + 1]) >= 0) {
+            *(*o)++ = (char)(hexval((unsigned char)line[*i]) << 4 |
+                             hexval((unsigned char)line[*i + 1]));
+            *i += 2;
+            return 0;
+        }
+        *why = "\\x must be followed by two hex digits, e.g. \\x0a";
+        return -1;
+    default:
+        *why = "unknown escape in quotes (use \\n \\t \\r \\0 \\\\ \\\" or "
+               "\\xHH)";
+        return -1;
+    }
+}
+
+static int push_word(struct parsed *p, char *s, size_t len)
+{
+    if (p->nwords == p->cap) {
+        int cap = p->cap ? 2 * p->cap : 16;
+        struct word *w = realloc(p->words, (size_t)cap * sizeof *w);
+        if (w == NULL)
+            return -1;
+        p->words = w;
+        int *st = realloc(p->starts, (size_t)cap * sizeof *st);
+        if (st == NULL)
+            return -1;
+        p->starts = st;
+        p->cap = cap;
+    }
+    p->words[p->nwords].s = s;
+    p->words[p->nwords].len = len;
+    p->nwords++;
+    return 0;
+}
+
+int parse_line(const char *line, size_t len, struct parsed *p,
+               const char **why)
+{
+    memset(p, 0, sizeof *p);
+    *why = "out of memory reading the line (split it)";
+    /* Each word takes at most its input bytes plus a NUL, and consumes at
+     * least one input byte. */
+    p->buf = malloc(2 * len + 2);
+    if (p->buf == NULL)
+        return -1;
+    char *o = p->buf;
+    size_t i = 0;
+    bool new_cmd = true;
+    while (i < len) {
+        char c = line[i];
+        if (is_blank(c)) {
+            i++;
+            continue;
+        }
+        if (c == '#')
+            break;
+        if (c == ';') {
+            new_cmd = true;
+            i++;
+            continue;
+        }
+        /* A word: runs to an unquoted blank or ';'. */
+        char *start = o;
+        while (i < len && !is_blank(line[i]) && line[i] != ';') {
+            if (line[i] != '"') {
+                *o++ = line[i++];
+                continue;
+            }
+            for (i++;; ) {
+                if (i >= len) {
+                    *why = "unbalanced double quote (close it, or write \\\" "
+                           "for a quote inside quotes)";
+                    return -1;
+                }
+                if (line[i] == '"') {
+                    i++;
+                    break;
+                }
+                if (line[i] == '\\') {
+                    i++;
+                    if (unescape(line, len, &i, &o, why) < 0)
+                        return -1;
+                } else {
+                    *o++ = line[i++];
+                }
+            }
+        }
+        size_t wlen = (size_t)(o - start);
+        *o++ = '\0';
+        if (push_word(p, start, wlen) < 0)
+            return -1;
+        if (new_cmd)
+            p->starts[p->ncmds++] = p->nwords - 1;
+        new_cmd = false;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Numbers
+ * ---------------------------------------------------------------------- */
+
+/* Parse the digits s[0..len) in base 10 or 16 (after "0x").  Returns 0,
+ * -1 if not a number, -2 if above max. */
+static int digits(const char *s, size_t len, uint64_t max, uint64_t *out)
+{
+    int base = 10;
+    if (len > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        base = 16;
+        s += 2;
+        len -= 2;
+    }
+    if (len == 0)
+        return -1;
+    uint64_t v = 0;
+    bool big = false;
+    for (size_t i = 0; i < len; i++) {
+        int d = hexval((unsigned char)s[i]);
+        if (d < 0 || d >= base)
+            return -1;
+        if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)
+            big = true;
+        else
+            v = v * (uint64_t)base + (uint64_t)d;
+    }
+    if (big || v > max)
+        return -2;
+    *out = v;
+    return 0;
+}
+
+int parse_num(struct shell *sh, const struct word *w, uint64_t max,
+              const char *what, const char *hint, uint64_t *out)
+{
+    int r = digits(w->s, w->len, max, out);
+    if (r == -1)
+        return fail(sh, hint, "%s \"%s\" is not a number (use decimal or "
+                    "0x hex, e.g. 12 or 0x1f)", what, echo(w));
+    if (r == -2)
+        return fail(sh, hint, "%s \"%s\" is too large (at most %llu)",
+                    what, echo(w), (unsigned long long)max);
+    return 0;
+}
+
+/* A size suffix k/K, m/M, g/G (powers of 1024), with an optional "iB" or
+ * "B"; returns its multiplier and the length of the number before it. */
+static uint64_t size_suffix(const char *s, size_t *len)
+{
+    size_t n = *len;
+    if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        return 1;                       /* hex: no suffix ("0x1b") */
+    if (n >= 3 && (s[n - 2] == 'i' || s[n - 2] == 'I') &&
+        (s[n - 1] == 'b' || s[n - 1] == 'B'))
+        n -= 2;
+    else if (n >= 2 && (s[n - 1] == 'b' || s[n - 1] == 'B'))
+        n -= 1;
+    if (n < 2)                          /* a digit and the suffix */
+        return 1;
+    uint64_t mult;
+    switch (s[n - 1]) {
+    case 'k': case 'K': mult = 1ull << 10; break;
+    case 'm': case 'M': mult = 1ull << 20; break;
+    case 'g': case 'G': mult = 1ull << 30; break;
+    default: return 1;
+    }
+    *len = n - 1;
+    return mult;
+}
+
+int parse_size(struct shell *sh, const struct word *w, uint64_t max,
+               const char *what, const char *hint, uint64_t *out)
+{
+    size_t len = w->len;
+    uint64_t mult = size_suffix(w->s, &len);
+    uint64_t v;
+    int r = digits(w->s, len, max / mult, &v);
+    if (r == -1)
+        return fail(sh, hint, "%s \"%s\" is not a size (use a number, "
+                    "optionally with k, M or G: e.g. 8192, 8k, 64M)",
+                    what, echo(w));
+    if (r == -2)
+        return fail(sh, hint, "%s \"%s\" is too large (at most %llu)",
+                    what, echo(w), (unsigned long long)max);
+    *out = v * mult;
+    return 0;
+}
+
+/* "N" (N to N), "A-B" or "A+COUNT" (A to A+COUNT-1; COUNT >= 1). */
+int parse_range(struct shell *sh, const struct word *w, const char *what,
+                const char *hint, uint64_t *first, uint64_t *last)
+{
+    const char *sep = NULL;
+    for (size_t i = 0; i < w->len; i++)
+        if (w->s[i] == '-' || w->s[i] == '+') {
+            sep = w->s + i;
+            break;
+        }
+    if (sep == NULL) {
+        if (parse_num(sh, w, UINT64_MAX, what, hint, first) < 0)
+            return -1;
+        *last = *first;
+        return 0;
+    }
+    struct word a = { w->s, (size_t)(sep - w->s) };
+    struct word b = { (char *)sep + 1, w->len - a.len - 1 };
+    uint64_t bv;
+    if (a.len == 0 || b.len == 0)
+        return fail(sh, hint, "%s \"%s\" is not a page range (use N, "
+                    "FIRST-LAST or FIRST+COUNT, e.g. 2-9 or 2+8)", what,
+                    echo(w));
+    if (parse_num(sh, &a, UINT64_MAX, what, hint, first) < 0 ||
+        parse_num(sh, &b, UINT64_MAX, what, hint, &bv) < 0)
+        return -1;
+    if (*sep == '-') {
+        if (bv < *first)
+            return fail(sh, hint, "%s \"%s\": the last page comes before "
+                        "the first (write FIRST-LAST, e.g. 2-9)", what,
+                        echo(w));
+        *last = bv;
+    } else {
+        if (bv == 0 || bv - 1 > UINT64_MAX - *first)
+            return fail(sh, hint, "%s \"%s\": COUNT must be from 1 to %llu",
+                        what, echo(w),
+                        (unsigned long long)(UINT64_MAX - *first) + 1);
+        *last = *first + (bv - 1);
+    }
+    return 0;
+}
+
+/* Values of command-line options: like the commands' numbers, sizes when
+ * size is true; messages to stderr.  Returns 0 or -1. */
+int parse_u64_arg(const char *opt, const char *s, bool size, uint64_t *out)
+{
+    size_t len = strlen(s);
+    uint64_t mult = size ? size_suffix(s, &len) : 1;
+    uint64_t v;
+    if (digits(s, len, UINT64_MAX / mult, &v) != 0) {
+        fprintf(stderr, PROG ": %s: \"%s\" is not a %s (decimal or 0x "
+                "hex%s)\n", opt, path_str(s), size ? "size" : "number",
+                size ? ", optionally with k, M or G" : "");
+        return -1;
+    }
+    *out = v * mult;
+    return 0;
+}
+
+int parse_u32_arg(const char *opt, const char *s, bool size, uint32_t *out)
+{
+    uint64_t v;
+    if (parse_u64_arg(opt, s, size, &v) < 0)
+        return -1;
+    if (v > UINT32_MAX) {
+        fprintf(stderr, PROG ": %s: \"%s\" is too large (at most %u)\n", opt,
+                path_str(s), UINT32_MAX);
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}

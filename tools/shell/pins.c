@@ -1,0 +1,213 @@
+/*
+ * pins.c - the pages bpool-shell keeps pinned, the temporary pins of one
+ * command, and the latency of the shell's own pins.
+ *
+ * "pin" adds to a small table (struct shell.pins) that lives until
+ * "unpin", "close" or the end.  Every other command that needs a page's
+ * bytes goes through acquire()/release(): it reuses the shell's pin on the
+ * page when there is one, else pins it for the command's length.  So the
+ * shell never latches a page it already holds (which would deadlock, or
+ * fail with -EDEADLK), and refuses to change a page it holds for read.
+ *
+ * Every bp_pin the shell makes goes through timed_pin(), which adds its
+ * latency to a histogram shown by "stats" and "bench".
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <string.h>
+#include <time.h>
+
+#include "shell.h"
+
+struct pin *find_pin(struct shell *sh, uint64_t pgno)
+{
+    for (int i = 0; i < sh->npins; i++)
+        if (sh->pins[i].pg.pgno == pgno)
+            return &sh->pins[i];
+    return NULL;
+}
+
+const char *mode_name(uint32_t mode)
+{
+    return (mode & ~BP_SCAN) == BP_WRITE ? "write" : "read";
+}
+
+int count_write_pins(const struct shell *sh)
+{
+    int n = 0;
+    for (int i = 0; i < sh->npins; i++)
+        n += sh->pins[i].pg.mode == BP_WRITE;
+    return n;
+}
+
+/* Unpin the shell's pin at index i and drop it from the table. */
+int drop_pin(struct shell *sh, int i)
+{
+    uint64_t pgno = sh->pins[i].pg.pgno;
+    int rc = bp_unpin(&sh->pins[i].pg);
+    if (rc < 0)
+        fail_lib(sh, rc, "cannot unpin page %llu", (unsigned long long)pgno);
+    memmove(&sh->pins[i], &sh->pins[i + 1],
+            (size_t)(sh->npins - i - 1) * sizeof sh->pins[0]);
+    sh->npins--;
+    return rc < 0 ? -1 : 0;
+}
+
+/* Unpin every page the shell holds; returns how many, -1 on an error. */
+int drop_all_pins(struct shell *sh)
+{
+    int n = sh->npins, bad = 0;
+    while (sh->npins > 0)
+        if (drop_pin(sh, sh->npins - 1) < 0)
+            bad = 1;
+    return bad ? -1 : n;
+}
+
+/* ------------------------------------------------------------------------
+ * Latency
+ * ---------------------------------------------------------------------- */
+
+uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void lat_reset(struct latency *l)
+{
+    memset(l, 0, sizeof *l);
+}
+
+/* Bucket 4*k + q holds [2^k * (1 + q/4), 2^k * (1 + (q+1)/4)). */
+static unsigned lat_bucket(uint64_t ns)
+{
+    if (ns < 4)
+        return (unsigned)ns;
+    unsigned k = 63u - (unsigned)__builtin_clzll(ns);
+    unsigned q = (unsigned)(ns >> (k - 2)) & 3u;
+    return 4 * k + q;
+}
+
+static double lat_upper(unsigned b)
+{
+    if (b < 4)
+        return (double)b + 1;
+    unsigned k = b / 4, q = b % 4;
+    return (double)(1ull << k) * (1.0 + (q + 1) / 4.0);
+}
+
+void lat_add(struct latency *l, uint64_t ns)
+{
+    if (l->count == 0 || ns < l->min_ns)
+        l->min_ns = ns;
+    if (ns > l->max_ns)
+        l->max_ns = ns;
+    l->count++;
+    l->sum_ns += ns;
+    l->bucket[lat_bucket(ns)]++;
+}
+
+/* The pct-th percentile in microseconds: the upper bound of its bucket,
+ * clipped to the largest value seen. */
+double lat_percentile_us(const struct latency *l, double pct)
+{
+    if (l->count == 0)
+        return 0;
+    uint64_t want = (uint64_t)((double)l->count * pct / 100.0 + 0.5);
+    if (want < 1)
+        want = 1;
+    uint64_t seen = 0;
+    for (unsigned b = 0; b < LAT_BUCKETS; b++) {
+        seen += l->bucket[b];
+        if (seen >= want) {
+            double v = lat_upper(b);
+            if (v > (double)l->max_ns)
+                v = (double)l->max_ns;
+            return v / 1000.0;
+        }
+    }
+    return (double)l->max_ns / 1000.0;
+}
+
+int timed_pin(struct shell *sh, uint64_t pgno, uint32_t mode, bp_page *out)
+{
+    memset(out, 0, sizeof *out);
+    uint64_t t0 = now_ns();
+    int rc = bp_pin(sh->pool, pgno, mode, out);
+    if (rc == 0)
+        lat_add(&sh->lat, now_ns() - t0);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------
+ * Pages for one command
+ * ---------------------------------------------------------------------- */
+
+/* Check that pgno exists, with a message that names the valid range. */
+int check_page(struct shell *sh, uint64_t pgno)
+{
+    uint64_t count = bp_page_count(sh->pool);
+    if (pgno < count)
+        return 0;
+    char detail[128];
+    if (count == 0)
+        snprintf(detail, sizeof detail, "the file has no pages yet");
+    else
+        snprintf(detail, sizeof detail, "the file has %llu %s, numbered 0 "
+                 "to %llu", (unsigned long long)count,
+                 plural(count, "page", "pages"),
+                 (unsigned long long)(count - 1));
+    return fail_code(sh, -BP_ERANGE, detail, hint_for(-BP_ERANGE),
+                     "page %llu is out of range", (unsigned long long)pgno);
+}
+
+/* Parse a page number and check it exists. */
+int get_page(struct shell *sh, const struct word *w, const char *hint,
+             uint64_t *pgno)
+{
+    if (parse_num(sh, w, UINT64_MAX, "page", hint, pgno) < 0)
+        return -1;
+    return check_page(sh, *pgno);
+}
+
+int acquire(struct shell *sh, uint64_t pgno, uint32_t mode, struct access *a)
+{
+    a->temporary = false;
+    struct pin *p = find_pin(sh, pgno);
+    if (p != NULL) {
+        if (mode == BP_WRITE && p->pg.mode != BP_WRITE) {
+            char hint[128];
+            snprintf(hint, sizeof hint, "hint: unpin it first (unpin %llu), "
+                     "or pin it for write (pin %llu write)",
+                     (unsigned long long)pgno, (unsigned long long)pgno);
+            return fail(sh, hint, "page %llu is pinned for read by this "
+                        "shell; changing it needs a write pin",
+                        (unsigned long long)pgno);
+        }
+        a->pg = &p->pg;
+        return 0;
+    }
+    int rc = timed_pin(sh, pgno, mode, &a->tmp);
+    if (rc < 0)
+        return fail_lib(sh, rc, "cannot pin page %llu for %s",
+                        (unsigned long long)pgno, mode_name(mode));
+    a->pg = &a->tmp;
+    a->temporary = true;
+    return 0;
+}
+
+int release(struct shell *sh, struct access *a)
+{
+    if (!a->temporary)
+        return 0;
+    uint64_t pgno = a->tmp.pgno;
+    int rc = bp_unpin(&a->tmp);
+    a->temporary = false;
+    if (rc < 0)
+        return fail_lib(sh, rc, "cannot unpin page %llu",
+                        (unsigned long long)pgno);
+    return 0;
+}

@@ -1,0 +1,209 @@
+/*
+ * report.c - bpool-shell's error messages, and printing untrusted bytes.
+ *
+ * Every error goes to stderr in one shape:
+ *
+ *     [FILE:LINE: ]error: WHAT: bp_strerror(code)
+ *       bp_errdetail()
+ *       usage: ... | hint: ...
+ *
+ * WHAT names the problem with the values involved; the indented lines say
+ * what the library saw and how to fix it.  User input and file names are
+ * printed with control bytes as \xHH, so one message stays one line.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "shell.h"
+
+/* Copy s to buf with control bytes as \xHH (so a file name or message
+ * stays on one line); bytes >= 0x80 pass, for UTF-8.  Truncates to fit. */
+const char *clean(const char *s, char *buf, size_t size)
+{
+    size_t o = 0;   /* room is kept for one \xHH, "..." and the NUL */
+    for (; *s != '\0' && o + 8 <= size; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f)
+            o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
+        else
+            buf[o++] = (char)c;
+    }
+    if (*s != '\0') {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* A path made printable, in one of two static buffers (two may be in use
+ * in one message). */
+const char *path_str(const char *path)
+{
+    static char bufs[2][1024];
+    static int next;
+    next ^= 1;
+    return clean(path, bufs[next], sizeof bufs[next]);
+}
+
+/* Quote user input for a message: at most ECHO_MAX bytes, with
+ * non-printable bytes and backslashes as \xHH.  Returns a static buffer. */
+const char *echo(const struct word *w)
+{
+    static char buf[ECHO_MAX * 4 + 8];
+    size_t o = 0;
+    for (size_t i = 0; i < w->len; i++) {
+        unsigned char c = (unsigned char)w->s[i];
+        if (i == ECHO_MAX) {
+            memcpy(buf + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (c >= 0x20 && c < 0x7f && c != '\\')
+            buf[o++] = (char)c;
+        else
+            o += (size_t)snprintf(buf + o, sizeof buf - o, "\\x%02x", c);
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+const char *plural(uint64_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
+/* Copy of bp_errdetail() taken right after a failed call, before any other
+ * bpool call (bp_strerror included) can replace it. */
+static char lib_detail[1024];
+
+/*
+ * Print an error.  code: a bpool/errno code (negative) whose bp_strerror is
+ * appended, or 0; detail: printed indented when non-empty; hint: a line
+ * such as "usage: ..." or "hint: ...", or NULL.
+ */
+__attribute__((format(printf, 5, 0)))
+static void verror(struct shell *sh, int code, const char *detail,
+                   const char *hint, const char *fmt, va_list ap)
+{
+    fflush(stdout);
+    fprintf(stderr, "%serror: ", sh->where);
+    vfprintf(stderr, fmt, ap);
+    if (code != 0)
+        fprintf(stderr, ": %s", bp_strerror(code));
+    fputc('\n', stderr);
+    if (detail != NULL && detail[0] != '\0') {
+        char buf[sizeof lib_detail * 4];
+        fprintf(stderr, "  %s\n", clean(detail, buf, sizeof buf));
+    }
+    if (hint != NULL && hint[0] != '\0')
+        fprintf(stderr, "  %s\n", hint);
+    fflush(stderr);
+}
+
+int fail(struct shell *sh, const char *hint, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    verror(sh, 0, NULL, hint, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int fail_code(struct shell *sh, int code, const char *detail,
+              const char *hint, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    verror(sh, code, detail, hint, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* What to suggest for a library error code. */
+const char *hint_for(int code)
+{
+    switch (-code) {
+    case BP_ENOFRAME:
+        return "hint: unpin pages (see \"pinned\"), or reopen with more "
+               "frames: open FILE frames=N";
+    case BP_ERANGE:
+        return "hint: add pages with: alloc [N]";
+    case BP_ENODIRECT:
+        return "hint: put the data file on a file system with O_DIRECT "
+               "(ext4, xfs, btrfs), not tmpfs";
+    case BP_EFILESIZE:
+        return "hint: give the page size it was made with: --page-size N "
+               "or open FILE pagesize=N";
+    case BP_EPAGESIZE:
+        return "hint: use a power of two from 4096 to 1048576: "
+               "open FILE pagesize=N";
+    case BP_EPOOLSIZE:
+        return "hint: use at least 4 frames, and no more than memory "
+               "allows: open FILE frames=N";
+    case BP_EAIO:
+        return "hint: raise /proc/sys/fs/aio-max-nr, stop other AIO users, "
+               "or ask for less: open FILE queue=N";
+    case BP_EDURABILITY:
+        return "hint: close the pool and check the data file";
+    case BP_ENOTWRITE:
+        return "hint: unpin the page, then pin it for write: pin PAGE write";
+    case BP_ENOTPINNED:
+        return "hint: \"pinned\" lists the pages the shell holds";
+    case BP_ETOOMANYPINS:
+        return "hint: unpin the page somewhere first";
+    case BP_ESHORTIO:
+    case EIO:
+        return "hint: check the device and the kernel log (dmesg); the "
+               "page stays as it was";
+    case ENOSPC:
+        return "hint: free space on the file system holding the data file";
+    case ENOENT:
+        return "hint: to create it: open FILE create";
+    case EEXIST:
+        return "hint: pick another name, or open it without excl";
+    case EACCES:
+    case EPERM:
+        return "hint: check the permissions of the file and its directory";
+    case EISDIR:
+        return "hint: give a regular file, not a directory";
+    case EBUSY:
+        return "hint: unpin the pages first (unpin all), or flush a dirty "
+               "page (flush PAGE)";
+    case EAGAIN:
+        return "hint: try again in a moment, or pin the pages";
+    case EDEADLK:
+        return "hint: this shell holds the page for write: unpin it first";
+    case ENOMEM:
+        return "hint: use a smaller pool: open FILE frames=N";
+    case EFBIG:
+        return "hint: the file cannot grow further on this file system";
+    default:
+        return "hint: see the message above; \"help\" lists the commands";
+    }
+}
+
+int fail_lib(struct shell *sh, int code, const char *fmt, ...)
+{
+    va_list ap;
+    const char *d = bp_errdetail();
+    snprintf(lib_detail, sizeof lib_detail, "%s", d ? d : "");
+    va_start(ap, fmt);
+    verror(sh, code, lib_detail, hint_for(code), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* A command stopped by Ctrl-C. */
+int fail_interrupted(struct shell *sh, const char *what)
+{
+    return fail(sh, sh->interactive ? "hint: run it again, with a smaller "
+                "count if it takes too long" : "hint: the script stops here",
+                "%s: interrupted", what);
+}
