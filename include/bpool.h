@@ -162,9 +162,13 @@ struct bp_options {
     uint32_t pool_frames;  /* frames in the pool; 0: use pool_bytes */
     uint64_t pool_bytes;   /* pool size in bytes when pool_frames is 0;
                               0: BP_DEFAULT_POOL_BYTES */
-    uint32_t queue_depth;  /* AIO requests in flight at most; default 64.
-                              If the kernel refuses (aio-max-nr), bp_open
-                              retries with half as many, down to 1. */
+    uint32_t queue_depth;  /* AIO requests in flight at most on the pool's
+                              shared context; default 64.  If the kernel
+                              refuses (aio-max-nr), bp_open retries with
+                              half as many, down to 1.  A thread waiting
+                              for its own I/O uses a context of its own,
+                              min(queue_depth, 32) deep, while the kernel
+                              grants them (doc/design.md, "AIO"). */
     uint64_t grow_bytes;   /* how far ahead of the last page the file's
                               blocks are preallocated; default 16 MiB */
     uint32_t mode;         /* permission bits of a created file; 0600 */

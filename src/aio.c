@@ -1,10 +1,24 @@
 /* aio.c - Linux native AIO for the data file: bounded submission and
  * completion reaping shared by the threads that wait.
  *
- * Who reaps.  There is no completion thread: a wake-up through a second
- * thread costs a context switch per read, a large share of a 75 us device
- * read and more on a 2-core machine.  Instead a thread waiting for its own
- * requests becomes the reaper if nobody is (leader/follower): it calls
+ * Lanes.  A thread that needs I/O takes a lane: an io_context_t of its
+ * own for the duration of the call, found without a lock (a CAS on the
+ * lane's state, starting at the lane the thread used last, so threads
+ * settle on lanes of their own).  It submits and then sleeps in
+ * io_getevents on that context, so the kernel's completion wakes exactly
+ * the thread that waits: no mutex, no condition variable, no second
+ * wake-up.  On the shared context below every miss paid a contended
+ * mutex, a reaper's io_getevents and a condition-variable hand-over; with
+ * 32 threads on 2 cores that was a third of the CPU time of a random read
+ * (doc/performance.md).  Lanes are made on first use (lane_depth each, at
+ * most BP__AIO_LANES); when io_setup refuses one (aio-max-nr) no more are
+ * tried and threads without a lane use the shared context.
+ *
+ * Who reaps on the shared context.  There is no completion thread: a
+ * wake-up through a second thread costs a context switch per read, a
+ * large share of a 75 us device read and more on a 2-core machine.
+ * Instead a thread waiting for its own requests becomes the reaper if
+ * nobody is (leader/follower): it calls
  * io_getevents, hands every completion to the batch it belongs to
  * (iocb->data -> struct bp__io -> its batch) and wakes that batch's thread
  * only when the whole batch is done, or when a thread was waiting for a
@@ -12,8 +26,9 @@
  * wakes one sleeper to take over, so completions are never left unreaped
  * while someone waits for them.
  *
- * Bounding.  At most `depth` requests are in flight (io_setup's size); a
- * thread that cannot submit reaps or sleeps until a slot frees.  io_submit
+ * Bounding.  At most `depth` requests are in flight on the shared context
+ * (io_setup's size), lane_depth = min(depth, LANE_DEPTH_MAX) on a lane; a
+ * thread that cannot submit reaps (or, shared, sleeps) until a slot frees.  io_submit
  * may block when the device queue is full, so it is always called without
  * aio->mu held.
  *
@@ -25,6 +40,7 @@
  * of the remainder.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,6 +52,9 @@
 #define REAP_CHUNK 64       /* events per io_getevents call */
 #define EAGAIN_RETRIES 200  /* x 1 ms: io_submit EAGAIN with nothing in flight */
 #define SHORT_ROUNDS 4      /* resubmissions of a short transfer */
+#define LANE_DEPTH_MAX 32   /* a lane's requests in flight: a miss needs 1,
+                               a flusher's batch a few dozen; 64 lanes x 32
+                               stay well inside aio-max-nr (65536) */
 
 struct bp__io_batch {
     size_t remaining;            /* requests not yet completed */
@@ -62,6 +81,10 @@ int bp__aio_init(struct bp__aio *aio, unsigned depth, unsigned *granted)
     aio->depth = depth;
     *granted = depth;
     atomic_init(&aio->submits, 0);
+    aio->lanes_max = BP__AIO_LANES;
+    aio->lane_depth = depth < LANE_DEPTH_MAX ? depth : LANE_DEPTH_MAX;
+    for (unsigned i = 0; i < BP__AIO_LANES; i++)
+        atomic_init(&aio->lanes[i].state, BP__LANE_UNSET);
     pthread_mutex_init(&aio->mu, NULL);
     return 0;
 }
@@ -71,6 +94,11 @@ void bp__aio_destroy(struct bp__aio *aio)
     if (aio->ctx)
         io_destroy(aio->ctx);
     aio->ctx = 0;
+    for (unsigned i = 0; i < BP__AIO_LANES; i++) {
+        if (atomic_load(&aio->lanes[i].state) == BP__LANE_IDLE)
+            io_destroy(aio->lanes[i].ctx);
+        atomic_store(&aio->lanes[i].state, BP__LANE_UNSET);
+    }
     pthread_mutex_destroy(&aio->mu);
 }
 
@@ -203,13 +231,147 @@ static int submit_and_wait(struct bp__aio *aio, struct bp__io *const *v, size_t 
     return 0;
 }
 
+/* ---- Lanes ---------------------------------------------------------- */
+
+/* The lane this thread used last (any pool): where its search starts.
+ * New threads are spread over the lanes by a counter. */
+static _Thread_local unsigned lane_hint = UINT_MAX;
+static _Atomic unsigned lane_spread;
+
+/* Make lane l's context; the caller owns l (state BUSY). */
+static bool lane_setup(struct bp__aio *aio, struct bp__aio_lane *l)
+{
+    l->ctx = 0;
+    if (io_setup((int)aio->lane_depth, &l->ctx) == 0)
+        return true;
+    /* aio-max-nr is spent (or AIO refuses): the shared context serves
+     * whoever finds no lane; do not ask the kernel again. */
+    atomic_store_explicit(&aio->lanes_exhausted, true, memory_order_relaxed);
+    atomic_store_explicit(&l->state, BP__LANE_FAILED, memory_order_release);
+    return false;
+}
+
+/* An idle lane, now BUSY and ours; NULL when none can be had. */
+static struct bp__aio_lane *lane_take(struct bp__aio *aio)
+{
+    unsigned nl = aio->lanes_max;
+    if (nl == 0)
+        return NULL;
+    if (lane_hint == UINT_MAX)
+        lane_hint = atomic_fetch_add_explicit(&lane_spread, 1,
+                                              memory_order_relaxed);
+    for (unsigned i = 0; i < nl; i++) {
+        unsigned idx = (lane_hint + i) % nl;
+        struct bp__aio_lane *l = &aio->lanes[idx];
+        int s = atomic_load_explicit(&l->state, memory_order_relaxed);
+        if (s == BP__LANE_UNSET &&
+            atomic_load_explicit(&aio->lanes_exhausted, memory_order_relaxed))
+            continue;
+        if ((s == BP__LANE_IDLE || s == BP__LANE_UNSET) &&
+            atomic_compare_exchange_strong_explicit(&l->state, &s, BP__LANE_BUSY,
+                                                    memory_order_acquire,
+                                                    memory_order_relaxed)) {
+            if (s == BP__LANE_UNSET && !lane_setup(aio, l))
+                continue;
+            lane_hint = idx;
+            return l;
+        }
+    }
+    return NULL;
+}
+
+static void lane_give_back(struct bp__aio_lane *l)
+{
+    atomic_store_explicit(&l->state, BP__LANE_IDLE, memory_order_release);
+}
+
+/* Submit v[0..n) on lane l and wait for all of them, at most lane_depth
+ * in flight.  Only this thread uses l's context, so every event
+ * io_getevents returns is one of ours. */
+static int lane_run(struct bp__aio *aio, struct bp__aio_lane *l,
+                    struct bp__io *const *v, size_t n)
+{
+    struct iocb *cbs[SUBMIT_CHUNK];
+    struct io_event ev[REAP_CHUNK];
+    size_t next = 0, inflight = 0, done = 0;
+    int eagain = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        v[i]->batch = NULL;
+        v[i]->res = 0;
+        v[i]->cb.data = v[i];
+    }
+    while (done < n) {
+        if (next < n && inflight < aio->lane_depth) {
+            size_t k = n - next;
+            if (k > aio->lane_depth - inflight)
+                k = aio->lane_depth - inflight;
+            if (k > SUBMIT_CHUNK)
+                k = SUBMIT_CHUNK;
+            for (size_t j = 0; j < k; j++)
+                cbs[j] = &v[next + j]->cb;
+            int r = io_submit(l->ctx, (long)k, cbs);
+            atomic_fetch_add_explicit(&aio->submits, 1, memory_order_relaxed);
+            if (r > 0) {
+                next += (size_t)r;
+                inflight += (size_t)r;
+                eagain = 0;
+                continue;
+            }
+            if (r != -EAGAIN && r != -EINTR && r != 0) {
+                for (size_t j = next; j < n; j++)
+                    v[j]->res = r;
+                done += n - next;
+                next = n;
+                continue;
+            }
+            if (inflight == 0) {
+                if (++eagain > EAGAIN_RETRIES) {
+                    for (size_t j = next; j < n; j++)
+                        v[j]->res = r ? r : -EAGAIN;
+                    done += n - next;
+                    next = n;
+                } else {
+                    usleep(1000);
+                }
+                continue;
+            }
+            /* Our own requests are in flight: reap, then submit again. */
+        }
+        long want = inflight < REAP_CHUNK ? (long)inflight : REAP_CHUNK;
+        int got = io_getevents(l->ctx, 1, want, ev, NULL);
+        for (int i = 0; i < got; i++) {
+            struct bp__io *io = ev[i].data;
+            io->res = (long)ev[i].res;
+        }
+        if (got > 0) {
+            inflight -= (size_t)got;
+            done += (size_t)got;
+        }
+        /* got < 0 is EINTR: wait again. */
+    }
+    return 0;
+}
+
+/* submit_and_wait on a lane of our own when one can be had. */
+static int run_on_any(struct bp__aio *aio, struct bp__io *const *v, size_t n)
+{
+    struct bp__aio_lane *l = lane_take(aio);
+    if (!l)
+        return submit_and_wait(aio, v, n);
+    int r = lane_run(aio, l, v, n);
+    lane_give_back(l);
+    return r;
+}
+
+
 /* submit_and_wait, after the fault-injection hook (tests) has had its
  * say: requests it fails never reach the kernel. */
 static int run_ptrs(struct bp__aio *aio, struct bp__io *const *v, size_t n)
 {
     bp__fault_fn fault = atomic_load_explicit(&aio->fault, memory_order_acquire);
     if (!fault || n == 0)
-        return submit_and_wait(aio, v, n);
+        return run_on_any(aio, v, n);
     void *arg = atomic_load_explicit(&aio->fault_arg, memory_order_relaxed);
     struct bp__io **pass = malloc(n * sizeof(*pass));
     if (!pass)
@@ -222,7 +384,7 @@ static int run_ptrs(struct bp__aio *aio, struct bp__io *const *v, size_t n)
         else
             pass[k++] = v[i];
     }
-    int r = submit_and_wait(aio, pass, k);
+    int r = run_on_any(aio, pass, k);
     free(pass);
     return r;
 }

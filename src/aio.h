@@ -25,6 +25,14 @@ struct bp__io {
     struct bp__io_batch *batch;  /* set by bp__aio_run (aio->mu) */
 };
 
+/* A context of one thread at a time (see aio.c, "Lanes"). */
+#define BP__AIO_LANES 64
+enum { BP__LANE_UNSET, BP__LANE_IDLE, BP__LANE_BUSY, BP__LANE_FAILED };
+struct bp__aio_lane {
+    io_context_t ctx;            /* valid once state left UNSET for IDLE */
+    _Atomic int state;           /* BP__LANE_* */
+} __attribute__((aligned(64)));  /* one cache line each: no false sharing */
+
 struct bp__aio {
     io_context_t ctx;
     unsigned depth;              /* io_setup() depth actually granted */
@@ -41,6 +49,13 @@ struct bp__aio {
      * at once from several. */
     _Atomic(bp__fault_fn) fault;
     void *_Atomic fault_arg;
+    /* Lanes: lanes_max (BP__AIO_LANES by default; 0 keeps every request
+     * on the shared context, which tests use) contexts of lane_depth
+     * each, made on first use. */
+    unsigned lanes_max;
+    unsigned lane_depth;
+    _Atomic bool lanes_exhausted;   /* an io_setup for a lane failed */
+    struct bp__aio_lane lanes[BP__AIO_LANES];
 };
 
 /*
@@ -52,10 +67,13 @@ int bp__aio_init(struct bp__aio *aio, unsigned depth, unsigned *granted);
 void bp__aio_destroy(struct bp__aio *aio);
 
 /*
- * Submit n prepared requests and wait until all have completed.  At most
- * `depth` requests of the whole pool are in flight; a thread that cannot
- * submit yet helps reap.  Whichever waiting thread is reaping hands each
- * completion to its own batch and wakes only that batch's thread.
+ * Submit n prepared requests and wait until all have completed.  The
+ * calling thread takes an idle lane and waits in io_getevents for its own
+ * requests, at most lane_depth in flight; when no lane can be had it uses
+ * the shared context, where at most `depth` requests of the whole pool
+ * are in flight and a thread that cannot submit yet helps reap; the
+ * reaper hands each completion to its own batch and wakes only that
+ * batch's thread.
  * Returns 0 (look at each ios[i].res) - or, if io_submit itself fails,
  * the unsubmitted requests get that error in res.
  */

@@ -657,12 +657,15 @@ static void *worker_main(void *arg)
 }
 
 /* 8 threads, each making 150 bp__aio_run calls of 1..8 reads (and some
- * writes of pages only it uses) on one context of a small depth.  Every
- * request completes with the right result in the right thread's buffer.
- * Run with depths 8, 3 and 1, and with depth 8 and io_getevents returning
- * one event at a time. */
-static const struct { unsigned depth; long events_max; } thread_cfg[] = {
-    { 8, 0 }, { 3, 0 }, { 1, 0 }, { 8, 1 },
+ * writes of pages only it uses) with a small depth.  Every request
+ * completes with the right result in the right thread's buffer.  Run on
+ * the shared context alone (lanes 0) with depths 8, 3 and 1, and with
+ * depth 8 and io_getevents returning one event at a time; then on lanes
+ * (a context per thread), and with 2 lanes for 8 threads, so most calls
+ * find no lane and share the shared context with the lanes' I/O. */
+static const struct { unsigned depth; long events_max; unsigned lanes; } thread_cfg[] = {
+    { 8, 0, 0 }, { 3, 0, 0 }, { 1, 0, 0 }, { 8, 1, 0 },
+    { 8, 0, BP__AIO_LANES }, { 3, 1, BP__AIO_LANES }, { 8, 0, 2 },
 };
 
 START_TEST(test_threads)
@@ -677,6 +680,7 @@ START_TEST(test_threads)
     int fd = open_direct(path, O_RDWR);
     struct bp__aio aio;
     aio_setup_ok(&aio, depth);
+    aio.lanes_max = thread_cfg[_i].lanes;
 
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, T_THREADS);
@@ -706,14 +710,19 @@ START_TEST(test_threads)
     }
     ck_assert_uint_gt(reads, T_THREADS * T_BATCHES);
     ck_assert_uint_gt(writes, 0);
-    ck_assert_int_le(kmax(), (long)depth);
+    /* In flight at once: depth on the shared context, as much on each
+     * lane (a thread per lane; the shared one when lanes run out). */
+    unsigned lanes = thread_cfg[_i].lanes;
+    unsigned contexts = lanes >= T_THREADS ? T_THREADS : lanes + 1;
+    ck_assert_int_le(kmax(), (long)(depth * contexts));
     ck_assert_int_eq(know(), 0);
     ck_assert_uint_ge(submits_of(&aio), (reads + writes + depth - 1) / depth);
     assert_idle(&aio);
     if (getenv("CK_VERBOSITY") && strcmp(getenv("CK_VERBOSITY"), "verbose") == 0)
-        fprintf(stderr, "threads depth %u events_max %ld: %llu reads, %llu "
-                "writes, %llu submits, %.2f s\n", depth,
-                thread_cfg[_i].events_max, (unsigned long long)reads,
+        fprintf(stderr, "threads depth %u events_max %ld lanes %u: %llu reads, "
+                "%llu writes, %llu submits, %.2f s\n", depth,
+                thread_cfg[_i].events_max, thread_cfg[_i].lanes,
+                (unsigned long long)reads,
                 (unsigned long long)writes,
                 (unsigned long long)submits_of(&aio), secs);
 
@@ -780,6 +789,7 @@ START_TEST(test_reaper_handoff)
     int fd = open_direct(path, O_RDONLY);
     struct bp__aio aio;
     aio_setup_ok(&aio, 8);
+    aio.lanes_max = 0;   /* the hand-over is the shared context's */
     for (unsigned round = 0; round < H_ROUNDS; round++) {
         pthread_barrier_t start;
         pthread_barrier_init(&start, NULL, H_THREADS);
@@ -799,6 +809,39 @@ START_TEST(test_reaper_handoff)
     ck_assert_int_eq(know(), 0);
     bp__aio_destroy(&aio);
     close(fd);
+}
+END_TEST
+
+/* When io_setup refuses a lane (aio-max-nr spent), the thread uses the
+ * shared context, and no later call asks the kernel for a lane again. */
+START_TEST(test_lane_setup_refused)
+{
+    wrappers_reset();
+    char *path = tpath("nolane.bp");
+    tu_make_file(path, PS, 8, SEED);
+    int fd = open_direct(path, O_RDONLY);
+    struct bp__aio aio;
+    aio_setup_ok(&aio, 8);
+    atomic_store(&setup_limit, 4);   /* the lane asks for 8 */
+    char *buf = abuf(8 * PS, 0xee);
+    for (int round = 0; round < 3; round++) {
+        struct bp__io ios[8];
+        memset(buf, 0xee, 8 * PS);
+        for (unsigned i = 0; i < 8; i++)
+            io_prep_pread(&ios[i].cb, fd, buf + i * PS, PS, (long long)i * PS);
+        ck_assert_int_eq(bp__aio_run(&aio, ios, 8), 0);
+        for (unsigned i = 0; i < 8; i++) {
+            ck_assert_int_eq(ios[i].res, PS);
+            ck_assert(tu_stamped(buf + i * PS, PS, i, SEED));
+        }
+    }
+    ck_assert(atomic_load(&aio.lanes_exhausted));
+    ck_assert_int_eq(atomic_load(&setup_calls), 2);   /* shared + one lane */
+    ck_assert_int_eq(atomic_load(&aio.lanes[0].state) == BP__LANE_IDLE, 0);
+    assert_idle(&aio);
+    bp__aio_destroy(&aio);
+    close(fd);
+    free(buf);
 }
 END_TEST
 
@@ -1149,6 +1192,7 @@ Suite *test_suite(void)
     tcase_add_loop_test(tc, test_threads, 0,
                         (int)(sizeof(thread_cfg) / sizeof(thread_cfg[0])));
     tcase_add_test(tc, test_reaper_handoff);
+    tcase_add_test(tc, test_lane_setup_refused);
     tcase_set_timeout(tc, 20);
     suite_add_tcase(s, tc);
 
