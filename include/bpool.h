@@ -243,6 +243,10 @@ BP_API int bp_close(bp_pool *pool);
 /* Pin modes */
 #define BP_READ  1u /* shared latch: many readers, no writer */
 #define BP_WRITE 2u /* exclusive latch: one writer; may bp_mark_dirty() */
+#define BP_PIN   4u /* pin only, no latch: the page stays resident and at
+                       the same address, but a writer may change its bytes;
+                       take the latch with bp_latch() to read or write them
+                       (the pin/lock split of PostgreSQL's buffers) */
 /* Hint, or'ed into a pin mode or given to bp_prefetch: this access is part
  * of a scan.  If it brings the page in, the page is the first candidate
  * for eviction (a cold page with no test period: a second look at it does
@@ -258,7 +262,7 @@ BP_API int bp_close(bp_pool *pool);
 typedef struct bp_page {
     void *data;       /* page_size bytes, aligned for O_DIRECT */
     uint64_t pgno;    /* page number */
-    uint32_t mode;    /* BP_READ or BP_WRITE; 0 when not pinned */
+    uint32_t mode;    /* BP_READ, BP_WRITE or BP_PIN; 0 when not pinned */
     uint32_t priv_frame;
     bp_pool *priv_pool;
 } bp_page;
@@ -273,9 +277,12 @@ typedef struct bp_page {
  * A miss reads the page with one AIO request; threads missing the same
  * page at once share that one read.  Two misses on consecutive pages start
  * read-ahead (see bp_options.readahead_min/max, BP_NOREADAHEAD).
- * mode is BP_READ or BP_WRITE, optionally or'ed with BP_SCAN.  The latch may block while another
- * thread holds a conflicting latch on the page: pinning pages in a
- * consistent order is the caller's job, as with any lock.
+ * mode is BP_READ, BP_WRITE or BP_PIN (no latch), optionally or'ed with
+ * BP_SCAN.  The latch may block while another thread holds a conflicting
+ * latch on the page: pinning pages in a consistent order is the caller's
+ * job, as with any lock.  A BP_PIN pin costs no latch; it is the cheapest
+ * way to keep a page resident (e.g. the root of an index) and to latch it
+ * only around each access, with bp_latch()/bp_unlatch().
  *
  * Errors: -EINVAL (bad argument or mode), -BP_ERANGE (pgno >= page count),
  *   -BP_ENOFRAME (the page is not resident and no frame can be freed
@@ -308,12 +315,32 @@ BP_API int bp_prefetch(bp_pool *pool, uint64_t first, uint64_t count,
                        uint32_t flags);
 
 /*
- * Release the latch and the pin taken by bp_pin() or bp_alloc_page(), and
- * clear *page.  Must be called by the thread that pinned.
+ * Release the latch (if any) and the pin taken by bp_pin() or
+ * bp_alloc_page(), and clear *page.  A latched page must be unpinned by the
+ * thread that latched it (the latch is a pthread rwlock); a BP_PIN pin may
+ * be dropped by any thread.
  * Errors: -EINVAL (NULL), -BP_ENOTPINNED (the handle is not pinned, e.g.
  *   unpinned twice).
  */
 BP_API int bp_unpin(bp_page *page);
+
+/*
+ * Latch a page pinned with BP_PIN: mode is BP_READ (shared) or BP_WRITE
+ * (exclusive, then bp_mark_dirty is allowed).  Blocks while another thread
+ * holds a conflicting latch.  page->mode becomes mode.
+ * Errors: -EINVAL (NULL, bad mode, or the page is latched already:
+ *   bp_unlatch it first), -BP_ENOTPINNED, -EDEADLK (this thread holds the
+ *   page for write through another handle).
+ */
+BP_API int bp_latch(bp_page *page, uint32_t mode);
+
+/*
+ * Release the latch of a latched page and keep the pin: page->mode becomes
+ * BP_PIN.  A page changed under BP_WRITE (with checksums on) is sealed
+ * first, as bp_unpin does.
+ * Errors: -EINVAL (NULL, or the page is not latched), -BP_ENOTPINNED.
+ */
+BP_API int bp_unlatch(bp_page *page);
 
 /*
  * Record that the caller changed the page's bytes; they will be written

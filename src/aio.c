@@ -235,7 +235,8 @@ static int submit_and_wait(struct bp__aio *aio, struct bp__io *const *v, size_t 
 
 /* The lane this thread used last (any pool): where its search starts.
  * New threads are spread over the lanes by a counter. */
-static _Thread_local unsigned lane_hint = UINT_MAX;
+static _Thread_local unsigned lane_hint
+    __attribute__((tls_model("initial-exec"))) = UINT_MAX;   /* see stats.c */
 static _Atomic unsigned lane_spread;
 
 /* Make lane l's context; the caller owns l (state BUSY). */

@@ -455,19 +455,27 @@ static int pin_page(bp_pool *pool, uint64_t page, bool zero_fill, bool scan,
     }
 }
 
-/* Take frame f's content latch for a pinned page; on failure drop the pin.
- * glibc reports EDEADLK when this thread already holds the page for write
- * (a second latch would deadlock, or silently not be taken). */
-static int latch(bp_pool *pool, uint32_t f, uint64_t page, uint32_t mode)
+/* Take frame f's content latch for a pinned page.  glibc reports EDEADLK
+ * when this thread already holds the page for write (a second latch would
+ * deadlock, or silently not be taken). */
+static int take_latch(bp_pool *pool, uint32_t f, uint64_t page, uint32_t mode)
 {
     pthread_rwlock_t *l = &pool->frames[f].latch;
     int e = mode == BP_WRITE ? pthread_rwlock_wrlock(l) : pthread_rwlock_rdlock(l);
     if (e == 0)
         return 0;
-    bp__unpin_frame(pool, f);
     return bp__fail(-e, "cannot latch page %llu: %s%s", (unsigned long long)page,
                     strerror(e), e == EDEADLK ? "; this thread already holds "
                     "it for write - use that pin" : "");
+}
+
+/* take_latch for a page just pinned; on failure drop the pin. */
+static int latch(bp_pool *pool, uint32_t f, uint64_t page, uint32_t mode)
+{
+    int r = take_latch(pool, f, page, mode);
+    if (r < 0)
+        bp__unpin_frame(pool, f);
+    return r;
 }
 
 static void fill_handle(bp_pool *pool, uint32_t f, uint64_t page,
@@ -500,14 +508,14 @@ int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out)
     if (!pool || !out)
         return bp__fail(-EINVAL, "bp_pin: pool and out must not be NULL");
     uint32_t latch_mode = mode & ~BP_SCAN;
-    if (latch_mode != BP_READ && latch_mode != BP_WRITE)
-        return bp__fail(-EINVAL, "bp_pin: mode %u is invalid; use BP_READ "
-                        "or BP_WRITE, optionally with BP_SCAN", mode);
+    if (latch_mode != BP_READ && latch_mode != BP_WRITE && latch_mode != BP_PIN)
+        return bp__fail(-EINVAL, "bp_pin: mode %u is invalid; use BP_READ, "
+                        "BP_WRITE or BP_PIN, optionally with BP_SCAN", mode);
     int r = check_page(pool, pgno, "bp_pin");
     if (r < 0)
         return r;
     r = pin_page(pool, pgno, false, (mode & BP_SCAN) != 0, &f);
-    if (r == 0)
+    if (r == 0 && latch_mode != BP_PIN)
         r = latch(pool, f, pgno, latch_mode);
     if (r < 0)
         return r;
@@ -525,11 +533,9 @@ static int check_handle(const bp_page *page, const char *fn)
     return 0;
 }
 
-int bp_unpin(bp_page *page)
+/* Release the latch of a latched handle, which stays pinned. */
+static void unlatch(bp_page *page)
 {
-    int r = check_handle(page, "bp_unpin");
-    if (r < 0)
-        return r;
     bp_pool *pool = page->priv_pool;
     uint32_t f = page->priv_frame;
     /* A changed page is sealed while its writer still excludes readers. */
@@ -537,8 +543,48 @@ int bp_unpin(bp_page *page)
         (atomic_load(&pool->frames[f].state) & BP__F_DIRTY))
         bp__page_seal(pool, f, page->pgno);
     pthread_rwlock_unlock(&pool->frames[f].latch);
-    bp__unpin_frame(pool, f);
+    page->mode = BP_PIN;
+}
+
+int bp_unpin(bp_page *page)
+{
+    int r = check_handle(page, "bp_unpin");
+    if (r < 0)
+        return r;
+    if (page->mode != BP_PIN)
+        unlatch(page);
+    bp__unpin_frame(page->priv_pool, page->priv_frame);
     memset(page, 0, sizeof(*page));
+    return 0;
+}
+
+int bp_latch(bp_page *page, uint32_t mode)
+{
+    int r = check_handle(page, "bp_latch");
+    if (r < 0)
+        return r;
+    if (mode != BP_READ && mode != BP_WRITE)
+        return bp__fail(-EINVAL, "bp_latch: mode %u is invalid; use BP_READ "
+                        "or BP_WRITE", mode);
+    if (page->mode != BP_PIN)
+        return bp__fail(-EINVAL, "bp_latch: page %llu is latched already "
+                        "(mode %u); bp_unlatch it first",
+                        (unsigned long long)page->pgno, page->mode);
+    r = take_latch(page->priv_pool, page->priv_frame, page->pgno, mode);
+    if (r == 0)
+        page->mode = mode;
+    return r;
+}
+
+int bp_unlatch(bp_page *page)
+{
+    int r = check_handle(page, "bp_unlatch");
+    if (r < 0)
+        return r;
+    if (page->mode == BP_PIN)
+        return bp__fail(-EINVAL, "bp_unlatch: page %llu is pinned but not "
+                        "latched", (unsigned long long)page->pgno);
+    unlatch(page);
     return 0;
 }
 

@@ -14,7 +14,10 @@
 #include "bpool_internal.h"
 
 static _Atomic unsigned next_stripe;
-static _Thread_local unsigned my_stripe = UINT32_MAX;
+/* initial-exec: read with one instruction, not a __tls_get_addr call per
+ * hit (the library is a shared object). */
+static _Thread_local unsigned my_stripe
+    __attribute__((tls_model("initial-exec"))) = UINT32_MAX;
 
 void bp__count(bp_pool *pool, enum bp__counter c, uint64_t n)
 {

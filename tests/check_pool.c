@@ -7,6 +7,8 @@
  * contents are checked byte for byte with tu_stamped(), both through the
  * pool and behind its back with tu_read_page(). */
 #include <check.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -718,6 +720,73 @@ START_TEST(test_hold_and_pin_reused_frames)
 }
 END_TEST
 
+static void *unpin_elsewhere(void *arg)
+{
+    return (void *)(intptr_t)bp_unpin(arg);
+}
+
+/* BP_PIN keeps a page resident without a latch; bp_latch/bp_unlatch take
+ * and drop the latch around accesses; the pin alone excludes nobody and
+ * may be dropped by another thread. */
+START_TEST(test_pin_only_and_latch)
+{
+    char *path = tu_path("pinonly.bp");
+    tu_make_file(path, PS, 8, 21);
+    bp_pool *pool = tu_open(path, 4, BP_NOFLUSH | BP_NOREADAHEAD);
+    bp_page held, other;
+    pin_ok(pool, 0, BP_PIN, &held);
+    void *where = held.data;
+    ck_assert(tu_stamped(held.data, PS, 0, 21));
+    ck_assert_int_eq(bp_mark_dirty(&held), -BP_ENOTWRITE);
+    ck_assert_int_eq(bp_unlatch(&held), -EINVAL);
+    ck_assert_int_eq(bp_latch(&held, BP_PIN), -EINVAL);
+    ck_assert_int_eq(bp_latch(&held, 0), -EINVAL);
+
+    /* No latch held: the same thread may latch the page for write through
+     * a second handle without deadlocking. */
+    pin_ok(pool, 0, BP_WRITE, &other);
+    ck_assert_int_eq(bp_unpin(&other), 0);
+
+    /* Latch, change, unlatch: the pin stays. */
+    ck_assert_int_eq(bp_latch(&held, BP_WRITE), 0);
+    ck_assert_uint_eq(held.mode, BP_WRITE);
+    ck_assert_int_eq(bp_latch(&held, BP_READ), -EINVAL);
+    memset(held.data, 0x5a, 64);
+    ck_assert_int_eq(bp_mark_dirty(&held), 0);
+    ck_assert_int_eq(bp_unlatch(&held), 0);
+    ck_assert_uint_eq(held.mode, BP_PIN);
+
+    /* Pinned without a latch, it is still never evicted. */
+    for (uint64_t p = 1; p < 8; p++) {
+        pin_ok(pool, p, BP_READ, &other);
+        ck_assert(tu_stamped(other.data, PS, p, 21));
+        ck_assert_int_eq(bp_unpin(&other), 0);
+    }
+    ck_assert_int_eq(bp_evict_page(pool, 0), -EBUSY);
+    ck_assert_ptr_eq(held.data, where);
+    ck_assert_int_eq(bp_latch(&held, BP_READ), 0);
+    ck_assert_uint_eq(((unsigned char *)held.data)[63], 0x5a);
+    ck_assert_int_eq(bp_unlatch(&held), 0);
+
+    /* Another thread may drop a BP_PIN pin. */
+    pthread_t t;
+    void *ret;
+    ck_assert_int_eq(pthread_create(&t, NULL, unpin_elsewhere, &held), 0);
+    ck_assert_int_eq(pthread_join(t, &ret), 0);
+    ck_assert_int_eq((int)(intptr_t)ret, 0);
+    ck_assert_int_eq(bp_latch(&held, BP_READ), -BP_ENOTPINNED);
+    ck_assert_int_eq(bp_unpin(&held), -BP_ENOTPINNED);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    /* The change made under the latch reached the file. */
+    unsigned char *buf = aligned_alloc(4096, PS);
+    tu_read_page(path, PS, 0, buf);
+    ck_assert_uint_eq(buf[0], 0x5a);
+    ck_assert_uint_eq(buf[63], 0x5a);
+    free(buf);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("pool");
@@ -734,6 +803,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_roundtrip_orders);
     tcase_add_test(tc, test_modify_all_tiny_pool);
     tcase_add_test(tc, test_hold_and_pin_reused_frames);
+    tcase_add_test(tc, test_pin_only_and_latch);
     tcase_set_timeout(tc, 20);
     suite_add_tcase(s, tc);
 
