@@ -3,8 +3,8 @@
  *
  * Why a thread: bp_prefetch must return at once, and the AIO layer
  * (aio.c) completes a batch for the thread that submitted it.  The reader
- * thread takes ranges from a queue, admits each missing page through the
- * pool's miss path in speculative mode (no eviction of pinned, dirty or
+ * thread takes ranges from a queue (as many as fill one round of reads),
+ * admits each missing page through the pool's miss path in speculative mode (no eviction of pinned, dirty or
  * hot pages: pool.c, bp__admit_prefetch), and reads the admitted pages in
  * runs of consecutive pages, one io_prep_preadv request per run, a whole
  * batch in flight at once.  While a page is being read its frame is
@@ -25,6 +25,7 @@
 
 #define QUEUE_RANGES 256      /* ranges waiting to be read */
 #define BATCH_PAGES 256       /* pages admitted, then read, per round */
+#define BATCH_RUNS 32         /* requests per round: a lane's depth */
 
 struct range {
     uint64_t first, count;
@@ -107,43 +108,50 @@ out:
     free(start);
 }
 
-/* Admit and read one range, BATCH_PAGES at a time.  Stops at the first
- * page that cannot get a frame without evicting something it must not. */
-static void read_range(bp_pool *pool, const struct range *rg,
-                       struct admitted *a, uint32_t max_run)
+/* Pages admitted for one round of reads.  A round gathers ranges from the
+ * queue until BATCH_PAGES pages or BATCH_RUNS requests (runs of adjacent
+ * pages), so single-page hints from many threads are read together, with
+ * many requests in flight, and no page waits behind more than one round. */
+struct batch {
+    struct admitted *a;
+    uint32_t n, runs;
+};
+
+/* Admit the missing pages at the front of *rg into b, advancing *rg past
+ * every page looked at.  Returns false when a page can get no frame
+ * without evicting something it must not (the rest of the range is then
+ * dropped, as a hint). */
+static bool admit_range(bp_pool *pool, struct range *rg, struct batch *b)
 {
-    uint64_t end = rg->first + rg->count;
     uint64_t count = bp_page_count(pool);
-    if (end > count)
-        end = count;
-    for (uint64_t p = rg->first; p < end;) {
-        uint32_t n = 0;
-        bool full = false;
-        for (; p < end && n < BATCH_PAGES; p++) {
-            if (bp__pt_lookup(&pool->pt, p) != BP__PT_NOTFOUND)
-                continue;          /* resident or being read already */
-            uint32_t f;
-            int r = bp__admit_prefetch(pool, p, rg->scan, &f);
-            if (r == 1)
-                continue;          /* someone else brought it in */
-            if (r < 0) {
-                full = true;       /* no frame to spare: stop here */
-                break;
-            }
-            a[n++] = (struct admitted){ f, p };
+    while (rg->count > 0 && b->n < BATCH_PAGES && b->runs < BATCH_RUNS) {
+        uint64_t p = rg->first;
+        if (p >= count) {
+            rg->count = 0;
+            break;
         }
-        if (n)
-            read_runs(pool, a, n, max_run);
-        if (full)
-            return;
+        rg->first++;
+        rg->count--;
+        if (bp__pt_lookup(&pool->pt, p) != BP__PT_NOTFOUND)
+            continue;              /* resident or being read already */
+        uint32_t f;
+        int r = bp__admit_prefetch(pool, p, rg->scan, &f);
+        if (r == 1)
+            continue;              /* someone else brought it in */
+        if (r < 0)
+            return false;          /* no frame to spare: stop here */
+        if (b->n == 0 || b->a[b->n - 1].page + 1 != p)
+            b->runs++;
+        b->a[b->n++] = (struct admitted){ f, p };
     }
+    return true;
 }
 
 static void *reader_main(void *arg)
 {
     bp_pool *pool = arg;
     struct bp__prefetcher *pf = pool->prefetcher;
-    struct admitted *a = malloc(BATCH_PAGES * sizeof(*a));
+    struct batch b = { .a = malloc(BATCH_PAGES * sizeof(*b.a)) };
     uint32_t max_run = pool->opts.readahead_max / pool->page_size;
     if (max_run < 1)
         max_run = 1;
@@ -156,16 +164,34 @@ static void *reader_main(void *arg)
             pthread_cond_wait(&pf->cv, &pf->mu);
         if (pf->stop)
             break;
-        struct range rg = pf->q[pf->head];
-        pf->head = (pf->head + 1) % QUEUE_RANGES;
-        pf->len--;
+        /* Gather: only this thread removes from the queue or changes its
+         * head entry, so the head may be worked on without pf->mu. */
+        b.n = b.runs = 0;
+        bool room = true;
+        while (b.a && room && pf->len > 0 && b.n < BATCH_PAGES &&
+               b.runs < BATCH_RUNS) {
+            struct range rg = pf->q[pf->head];
+            pthread_mutex_unlock(&pf->mu);
+            room = admit_range(pool, &rg, &b);
+            pthread_mutex_lock(&pf->mu);
+            if (room && rg.count > 0) {
+                pf->q[pf->head] = rg;     /* the rest waits for the next round */
+            } else {
+                pf->head = (pf->head + 1) % QUEUE_RANGES;
+                pf->len--;
+            }
+        }
+        if (!b.a) {                       /* no memory: drop the hint */
+            pf->head = (pf->head + 1) % QUEUE_RANGES;
+            pf->len--;
+        }
         pthread_mutex_unlock(&pf->mu);
-        if (a)
-            read_range(pool, &rg, a, max_run);
+        if (b.n)
+            read_runs(pool, b.a, b.n, max_run);
         pthread_mutex_lock(&pf->mu);
     }
     pthread_mutex_unlock(&pf->mu);
-    free(a);
+    free(b.a);
     return NULL;
 }
 

@@ -136,6 +136,33 @@ START_TEST(test_prefetch_then_pin)
 }
 END_TEST
 
+/* Single-page hints for scattered pages, given faster than one read
+ * takes, are read together: a round gathers many queued hints and puts
+ * their reads in flight at once, instead of one read per hint.  (Every
+ * hint queued while a round is being read joins the next round, so 64
+ * hints take far fewer than 64 io_submit calls.) */
+START_TEST(test_prefetch_single_pages_batched)
+{
+    char *path = tu_path("pfscatter.bp");
+    tu_make_file(path, PS, 1024, 1);
+    bp_pool *pool = open_pool(path, 256, BP_NOREADAHEAD);
+    struct bp_stats before = stats_of(pool);
+    for (uint64_t i = 0; i < 64; i++)
+        ck_assert_int_eq(bp_prefetch(pool, (i * 389) % 1024, 1, 0), 1);
+    wait_prefetched(pool, 64);
+    struct bp_stats st = stats_of(pool);
+    uint64_t submits = st.io_submits - before.io_submits;
+    ck_assert_msg(submits <= 32, "%llu io_submit calls for 64 single-page "
+                  "hints", (unsigned long long)submits);
+    for (uint64_t i = 0; i < 64; i++)
+        expect_page(pool, (i * 389) % 1024, BP_READ);
+    st = stats_of(pool);
+    ck_assert_uint_eq(st.misses, 0);
+    ck_assert_uint_eq(st.prefetch_hits, 64);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 struct racer {
     bp_pool *pool;
     uint64_t seed;
@@ -333,6 +360,7 @@ Suite *test_suite(void)
     Suite *s = suite_create("readahead");
     TCase *tc = tcase_create("prefetch");
     tcase_add_test(tc, test_prefetch_then_pin);
+    tcase_add_test(tc, test_prefetch_single_pages_batched);
     tcase_add_test(tc, test_prefetch_and_pin_race_one_read);
     tcase_add_test(tc, test_prefetch_error_surfaces_on_pin);
     tcase_add_test(tc, test_prefetch_arguments);
