@@ -253,6 +253,11 @@ BP_API int bp_close(bp_pool *pool);
  * not make it hot), so a scan of a file much larger than the pool does not
  * push the frequently used pages out. */
 #define BP_SCAN  0x100u
+/* Flag, or'ed into BP_WRITE: the caller will overwrite the whole page, so
+ * a page that is not resident is not read: its frame starts as zeros (a
+ * bulk load, a page rebuilt from scratch, a log page).  A resident page is
+ * pinned as it is.  Saves the read of a read-modify-write. */
+#define BP_OVERWRITE 0x200u
 
 /*
  * A pinned page.  The caller owns the struct (usually on its stack);
@@ -278,7 +283,7 @@ typedef struct bp_page {
  * page at once share that one read.  Two misses on consecutive pages start
  * read-ahead (see bp_options.readahead_min/max, BP_NOREADAHEAD).
  * mode is BP_READ, BP_WRITE or BP_PIN (no latch), optionally or'ed with
- * BP_SCAN.  The latch may block while another thread holds a conflicting
+ * BP_SCAN, and BP_WRITE with BP_OVERWRITE.  The latch may block while another thread holds a conflicting
  * latch on the page: pinning pages in a consistent order is the caller's
  * job, as with any lock.  A BP_PIN pin costs no latch; it is the cheapest
  * way to keep a page resident (e.g. the root of an index) and to latch it

@@ -300,7 +300,25 @@ static void write_collected(bp_pool *pool, struct bp__evict_batch *c)
     c->n = 0;
 }
 
-static int pin_miss(bp_pool *pool, uint64_t page, bool zero_fill, bool scan,
+/* How a missed page's frame gets its bytes. */
+enum fill {
+    FILL_READ,       /* read from the file */
+    FILL_ZEROS,      /* a new page: zeros, which is what the file holds */
+    FILL_OVERWRITE,  /* zeros the caller will overwrite (BP_OVERWRITE) */
+};
+
+static void mark_frame_dirty(bp_pool *pool, uint32_t f)
+{
+    uint64_t old = atomic_fetch_or(&pool->frames[f].state, BP__F_DIRTY);
+    if (!(old & BP__F_DIRTY))
+        bp__flushers_page_dirtied(pool, atomic_fetch_add(&pool->ndirty, 1) + 1);
+}
+
+/* The miss path.  With FILL_OVERWRITE the frame is returned latched for
+ * write and dirty: the latch is taken before the frame becomes VALID, so no
+ * reader ever sees the zeros as the page's bytes, and the dirty bit makes
+ * sure they are never dropped as a clean copy of the file. */
+static int pin_miss(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
                     int *dirty_rounds, uint32_t *fout)
 {
     uint32_t f = BP__CP_NOFRAME;
@@ -309,8 +327,13 @@ static int pin_miss(bp_pool *pool, uint64_t page, bool zero_fill, bool scan,
     if (r != PIN_OK)
         return r;
     /* Steps 4-5 */
-    if (zero_fill) {
+    if (fill != FILL_READ) {
         memset(bp__frame_data(pool, f), 0, pool->page_size);
+        /* Nobody latches a READING frame: this cannot block. */
+        if (fill == FILL_OVERWRITE)
+            pthread_rwlock_wrlock(&pool->frames[f].latch);
+        if (fill == FILL_OVERWRITE)
+            bp__count(pool, BP__C_MISSES, 1);
     } else {
         /* Queue any read-ahead first, so it overlaps our own read. */
         bp__readahead_on_miss(pool, page);
@@ -334,6 +357,8 @@ static int pin_miss(bp_pool *pool, uint64_t page, bool zero_fill, bool scan,
                                          (s | BP__F_VALID) & ~BP__F_READING))
         ;
     bp__frame_wake(pool, f);
+    if (fill == FILL_OVERWRITE)
+        mark_frame_dirty(pool, f);
     /* Our page first, then the dirty pages the cold hand met, so waiters
      * for our page do not wait for unrelated writes. */
     write_collected(pool, &collect);
@@ -421,11 +446,13 @@ void bp__finish_prefetch(bp_pool *pool, uint32_t f, uint64_t page, int res)
     bp__frame_wake(pool, f);
 }
 
-/* Pin page (without latching it).  zero_fill: the page is new, its bytes
- * are zeros, no read is needed. */
-static int pin_page(bp_pool *pool, uint64_t page, bool zero_fill, bool scan,
-                    uint32_t *fout)
+/* Pin page (without latching it, except that a miss with FILL_OVERWRITE
+ * comes back latched for write: *latched says which).  fill: how a missed
+ * page gets its bytes. */
+static int pin_page(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
+                    uint32_t *fout, bool *latched)
 {
+    *latched = false;
     int dirty_rounds = 0;
     for (;;) {
         uint32_t f = bp__pt_lookup(&pool->pt, page);
@@ -445,8 +472,9 @@ static int pin_page(bp_pool *pool, uint64_t page, bool zero_fill, bool scan,
                 frame_wait(pool, f, page);
             continue;
         }
-        r = pin_miss(pool, page, zero_fill, scan, &dirty_rounds, &f);
+        r = pin_miss(pool, page, fill, scan, &dirty_rounds, &f);
         if (r == PIN_OK) {
+            *latched = fill == FILL_OVERWRITE;
             *fout = f;
             return 0;
         }
@@ -490,6 +518,13 @@ static void fill_handle(bp_pool *pool, uint32_t f, uint64_t page,
 
 /* ---- Public: pinning -------------------------------------------------- */
 
+static int durability_lost(bp_pool *pool, const char *fn)
+{
+    return bp__fail(-BP_EDURABILITY, "%s: an earlier fdatasync of %s failed, "
+                    "so changes may not reach the disk; close the pool and "
+                    "check the file", fn, pool->file.path);
+}
+
 static int check_page(bp_pool *pool, uint64_t page, const char *fn)
 {
     uint64_t n = atomic_load_explicit(&pool->file.page_count, memory_order_acquire);
@@ -507,15 +542,23 @@ int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out)
     uint32_t f;
     if (!pool || !out)
         return bp__fail(-EINVAL, "bp_pin: pool and out must not be NULL");
-    uint32_t latch_mode = mode & ~BP_SCAN;
+    uint32_t latch_mode = mode & ~(BP_SCAN | BP_OVERWRITE);
     if (latch_mode != BP_READ && latch_mode != BP_WRITE && latch_mode != BP_PIN)
         return bp__fail(-EINVAL, "bp_pin: mode %u is invalid; use BP_READ, "
                         "BP_WRITE or BP_PIN, optionally with BP_SCAN", mode);
+    bool overwrite = (mode & BP_OVERWRITE) != 0;
+    if (overwrite && latch_mode != BP_WRITE)
+        return bp__fail(-EINVAL, "bp_pin: BP_OVERWRITE needs BP_WRITE: only "
+                        "a writer may skip reading the page");
     int r = check_page(pool, pgno, "bp_pin");
     if (r < 0)
         return r;
-    r = pin_page(pool, pgno, false, (mode & BP_SCAN) != 0, &f);
-    if (r == 0 && latch_mode != BP_PIN)
+    if (overwrite && atomic_load(&pool->durability_lost))
+        return durability_lost(pool, "bp_pin");
+    bool latched;
+    r = pin_page(pool, pgno, overwrite ? FILL_OVERWRITE : FILL_READ,
+                 (mode & BP_SCAN) != 0, &f, &latched);
+    if (r == 0 && latch_mode != BP_PIN && !latched)
         r = latch(pool, f, pgno, latch_mode);
     if (r < 0)
         return r;
@@ -599,14 +642,8 @@ int bp_mark_dirty(bp_page *page)
                         (unsigned long long)page->pgno);
     bp_pool *pool = page->priv_pool;
     if (atomic_load(&pool->durability_lost))
-        return bp__fail(-BP_EDURABILITY, "bp_mark_dirty: an earlier "
-                        "fdatasync of %s failed, so changes may not reach the "
-                        "disk; close the pool and check the file",
-                        pool->file.path);
-    uint64_t old = atomic_fetch_or(&pool->frames[page->priv_frame].state,
-                                   BP__F_DIRTY);
-    if (!(old & BP__F_DIRTY))
-        bp__flushers_page_dirtied(pool, atomic_fetch_add(&pool->ndirty, 1) + 1);
+        return durability_lost(pool, "bp_mark_dirty");
+    mark_frame_dirty(pool, page->priv_frame);
     return 0;
 }
 
@@ -624,7 +661,8 @@ int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out)
     int r = bp__file_grow_one(&pool->file);
     if (r == 0) {
         /* Page n is not published yet, so nobody else can pin it. */
-        r = pin_page(pool, n, true, false, &f);
+        bool latched;
+        r = pin_page(pool, n, FILL_ZEROS, false, &f, &latched);
         if (r < 0)
             bp__file_shrink_one(&pool->file);
     }

@@ -9,6 +9,7 @@
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -787,6 +788,81 @@ START_TEST(test_pin_only_and_latch)
 }
 END_TEST
 
+struct overwrite_reader {
+    bp_pool *pool;
+    _Atomic int started;
+    unsigned char first;    /* first byte the reader saw */
+};
+
+static void *overwrite_reader_main(void *arg)
+{
+    struct overwrite_reader *o = arg;
+    bp_page pg;
+    atomic_store(&o->started, 1);
+    if (bp_pin(o->pool, 3, BP_READ, &pg) != 0)
+        return (void *)1;
+    o->first = ((unsigned char *)pg.data)[0];
+    bp_unpin(&pg);
+    return NULL;
+}
+
+/* BP_OVERWRITE: a missed page is not read; its frame starts as zeros,
+ * latched for write and dirty, so no reader sees the zeros and they are
+ * never taken for the file's bytes. */
+START_TEST(test_overwrite_skips_read)
+{
+    char *path = tu_path("overwrite.bp");
+    tu_make_file(path, PS, 8, 31);
+    bp_pool *pool = tu_open(path, 4, BP_NOFLUSH | BP_NOREADAHEAD);
+    bp_page pg;
+    ck_assert_int_eq(bp_pin(pool, 3, BP_READ | BP_OVERWRITE, &pg), -EINVAL);
+    ck_assert_int_eq(bp_pin(pool, 3, BP_PIN | BP_OVERWRITE, &pg), -EINVAL);
+
+    struct bp_stats before = stats_of(pool);
+    ck_assert_int_eq(bp_pin(pool, 3, BP_WRITE | BP_OVERWRITE, &pg), 0);
+    ck_assert(all_zero(pg.data, PS));
+    struct bp_stats st = stats_of(pool);
+    ck_assert_uint_eq(st.reads, before.reads);
+    ck_assert_uint_eq(st.misses, before.misses + 1);
+    ck_assert_uint_eq(st.dirty, 1);
+
+    /* A reader of page 3 waits for the writer and sees its bytes. */
+    struct overwrite_reader o = { .pool = pool };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, overwrite_reader_main, &o), 0);
+    while (!atomic_load(&o.started))
+        usleep(1000);
+    usleep(20000);
+    memset(pg.data, 0x77, PS);
+    ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    void *ret;
+    ck_assert_int_eq(pthread_join(t, &ret), 0);
+    ck_assert_ptr_null(ret);
+    ck_assert_uint_eq(o.first, 0x77);
+
+    /* Resident: pinned as it is. */
+    ck_assert_int_eq(bp_pin(pool, 3, BP_WRITE | BP_OVERWRITE, &pg), 0);
+    ck_assert_uint_eq(((unsigned char *)pg.data)[PS - 1], 0x77);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+
+    /* Left untouched, an overwritten page's zeros still replace it. */
+    ck_assert_int_eq(bp_pin(pool, 5, BP_WRITE | BP_OVERWRITE, &pg), 0);
+    ck_assert_uint_eq(pg.mode, BP_WRITE);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    unsigned char *buf = aligned_alloc(4096, PS);
+    tu_read_page(path, PS, 3, buf);
+    ck_assert_uint_eq(buf[0], 0x77);
+    tu_read_page(path, PS, 5, buf);
+    ck_assert(all_zero(buf, PS));
+    tu_read_page(path, PS, 4, buf);
+    ck_assert(tu_stamped(buf, PS, 4, 31));
+    free(buf);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("pool");
@@ -804,6 +880,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_modify_all_tiny_pool);
     tcase_add_test(tc, test_hold_and_pin_reused_frames);
     tcase_add_test(tc, test_pin_only_and_latch);
+    tcase_add_test(tc, test_overwrite_skips_read);
     tcase_set_timeout(tc, 20);
     suite_add_tcase(s, tc);
 
