@@ -356,7 +356,7 @@ BP_API int bp_unlatch(bp_page *page);
  * for the flushers to catch up (at most about 100 ms; counted in
  * bp_stats.throttle_waits), so writers cannot outrun the device without
  * bound.
- * Errors: -EINVAL, -BP_ENOTPINNED, -BP_ENOTWRITE (pinned with BP_READ),
+ * Errors: -EINVAL, -BP_ENOTPINNED, -BP_ENOTWRITE (not latched with BP_WRITE),
  *   -BP_EDURABILITY (an fdatasync failed earlier: see bp_sync).
  */
 BP_API int bp_mark_dirty(bp_page *page);
