@@ -14,7 +14,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,10 +22,13 @@
 #include <time.h>
 
 #include "bpool.h"
+#include "common/parse.h"
 #include "policy_sim.h"
 #include "trace.h"
 
 #define EXIT_USAGE 2
+/* A bad option value exits from parse.c: with the status usage() gives. */
+_Static_assert(OPT_EXIT_USAGE == EXIT_USAGE, "one status for every usage error");
 
 /* ---- Command line ----------------------------------------------------- */
 
@@ -56,42 +58,6 @@ static void usage(FILE *to)
         "exit status: 0 success, 2 bad usage or bad trace, 1 other failure\n");
 }
 
-/* Returns the number of frame counts, with *out malloc'ed, or -1. */
-static int parse_frames(const char *arg, uint32_t **out)
-{
-    size_t n = 0, cap = 8;
-    uint32_t *v = malloc(cap * sizeof(*v));
-    const char *s = arg;
-    if (!v)
-        return -1;
-    for (;;) {
-        char *end;
-        errno = 0;
-        if (*s < '0' || *s > '9')
-            goto bad;
-        unsigned long long x = strtoull(s, &end, 10);
-        if (errno || x < BP_MIN_FRAMES || x > (1u << 30) || end == s)
-            goto bad;
-        if (n == cap) {
-            uint32_t *w = n < INT_MAX / 2 ? realloc(v, (cap *= 2) * sizeof(*v)) : NULL;
-            if (!w)
-                goto bad;
-            v = w;
-        }
-        v[n++] = (uint32_t)x;
-        if (*end == '\0')
-            break;
-        if (*end != ',')
-            goto bad;
-        s = end + 1;
-    }
-    *out = v;
-    return (int)n;
-bad:
-    free(v);
-    return -1;
-}
-
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -103,10 +69,12 @@ int main(int argc, char **argv)
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
-    int pol = PSIM_CLOCKPRO;
-    uint32_t *frames = NULL;
-    int nframes = 0, c;
+    int pol = PSIM_CLOCKPRO, c;
+    uint64_t *frames = NULL;
+    size_t nframes = 0;
     bool json = false, verbose = false;
+
+    opt_prog("bpool-sim");
 
     while ((c = getopt_long(argc, argv, "p:n:jvh", longopts, NULL)) != -1) {
         switch (c) {
@@ -121,14 +89,7 @@ int main(int argc, char **argv)
             break;
         case 'n':
             free(frames);
-            frames = NULL;
-            nframes = parse_frames(optarg, &frames);
-            if (nframes <= 0) {
-                fprintf(stderr, "bpool-sim: bad frame list '%s'; give "
-                        "comma-separated numbers of at least %u, e.g. "
-                        "-n 100,500,1000\n", optarg, BP_MIN_FRAMES);
-                return EXIT_USAGE;
-            }
+            frames = opt_u64_list("--frames", optarg, BP_MIN_FRAMES, 1u << 30, &nframes);
             break;
         case 'j': json = true; break;
         case 'v': verbose = true; break;
@@ -153,12 +114,13 @@ int main(int argc, char **argv)
         return rc == -ENOMEM ? 1 : EXIT_USAGE;
     }
 
-    for (int i = 0; i < nframes; i++) {
+    for (size_t i = 0; i < nframes; i++) {
+        uint32_t nf = (uint32_t)frames[i];     /* at most 2^30 */
         struct psim_result r;
         struct timespec t0, t1;
         const char *name = psim_policies[pol].name;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        if (psim_run((enum psim_policy)pol, &t, frames[i], 0, &r) < 0) {
+        if (psim_run((enum psim_policy)pol, &t, nf, 0, &r) < 0) {
             fprintf(stderr, "bpool-sim: %s\n", r.msg);
             free(frames);
             trace_free(&t);
@@ -168,18 +130,18 @@ int main(int argc, char **argv)
         double ratio = r.refs ? (double)r.misses / (double)r.refs : 0.0;
         if (json)
             printf("{\"policy\":\"%s\",\"frames\":%u,\"refs\":%llu,\"hits\":%llu,"
-                   "\"misses\":%llu,\"miss_ratio\":%.4f}\n", name, frames[i],
+                   "\"misses\":%llu,\"miss_ratio\":%.4f}\n", name, nf,
                    (unsigned long long)r.refs, (unsigned long long)r.hits,
                    (unsigned long long)r.misses, ratio);
         else
             printf("policy=%s frames=%u refs=%llu hits=%llu misses=%llu "
-                   "miss_ratio=%.4f\n", name, frames[i],
+                   "miss_ratio=%.4f\n", name, nf,
                    (unsigned long long)r.refs, (unsigned long long)r.hits,
                    (unsigned long long)r.misses, ratio);
         if (verbose) {
             double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
             fprintf(stderr, "bpool-sim: %s frames=%u: %.3f s, %.2f M refs/s\n",
-                    name, frames[i], s, s > 0 ? (double)r.refs / s / 1e6 : 0.0);
+                    name, nf, s, s > 0 ? (double)r.refs / s / 1e6 : 0.0);
         }
     }
     free(frames);

@@ -12,11 +12,12 @@
  *           quarter more than the pool has frames): the pattern that makes
  *           LRU miss on every pin, and that CLOCK-Pro partly keeps
  *
- * The pseudo-random patterns come from a seeded splitmix64, so a run is
- * repeatable (seed=S).  Hits and misses are the pool's counters before and
- * after the run, so a run is exact when the shell is the pool's only user
- * and read-ahead is off (open ... noreadahead); with read-ahead, pages
- * the reader thread brings in count as hits.
+ * The pseudo-random patterns come from a seeded splitmix64 (tools/common's
+ * rng.h), so a run is repeatable (seed=S).  Hits and misses are the
+ * pool's counters before and after the run, so a run is exact when the
+ * shell is the pool's only user and read-ahead is off (open ...
+ * noreadahead); with read-ahead, pages the reader thread brings in count
+ * as hits.
  *
  * "bench" runs the same loop and adds its time, pins per second and the
  * latency percentiles of its pins.  Ctrl-C stops either one, which reports
@@ -32,6 +33,7 @@
 #include <string.h>
 
 #include "shell.h"
+#include "../common/rng.h"
 
 #define MAX_LOAD_PINS (1ull << 40)
 #define MAX_ZIPF_PAGES (1u << 22)    /* 32 MiB of CDF */
@@ -51,20 +53,6 @@ struct load {
     uint64_t rng;
 };
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-/* A uniform double in [0, 1). */
-static double uniform(uint64_t *x)
-{
-    return (double)(splitmix64(x) >> 11) * 0x1.0p-53;
-}
-
 /* Page of the i-th pin. */
 static uint64_t next_page(struct load *l, uint64_t i)
 {
@@ -76,7 +64,7 @@ static uint64_t next_page(struct load *l, uint64_t i)
     case PAT_RANDOM:
         return l->first + splitmix64(&l->rng) % l->count;
     case PAT_ZIPF: {
-        double u = uniform(&l->rng) * l->cdf[l->count - 1];
+        double u = unit_double(splitmix64(&l->rng)) * l->cdf[l->count - 1];
         uint64_t lo = 0, hi = l->count - 1;
         while (lo < hi) {            /* the first k with cdf[k] > u */
             uint64_t mid = lo + (hi - lo) / 2;

@@ -1,0 +1,169 @@
+#!/bin/bash
+# bench_smoke.sh - smoke test of tools/bpool-bench (an automake TESTS
+# script: exit 0 pass, 1 fail, 77 skip, 99 hard error).
+#
+# Runs every workload for a tiny duration on a 4 MiB data file with --json
+# and checks that each result line is one flat JSON object with the
+# expected fields and sane values: counts above zero, ratios in [0, 1],
+# quantiles in order, no misses in the hit loop, a full pass for seqscan,
+# exact hit and miss counts for a trace whose answer is known, every page
+# still holding its own stamp after random writes, and the page cache left
+# empty by bpool's O_DIRECT I/O.  Then the text format and usage errors.
+# It compares no figure with any target: it is not a benchmark.
+#
+# Environment (exported by the harness, see Makefile.am): top_builddir,
+# BPOOL_BENCH (the program), BPOOL_TEST_TMPDIR (scratch on the build file
+# system: O_DIRECT works there; /tmp may be tmpfs).  The helpers
+# (need_program, scratch, pass, fail, expect, finish) are tests/lib.sh's.
+
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh" || exit 99
+bench=${BPOOL_BENCH:-$top_builddir/tools/bpool-bench}
+need_program "$bench"
+scratch benchtest
+data=$work/bench.data
+
+# shape NAME LINES FIELD...: every line is one flat JSON object (keys
+# quoted; values numbers, strings or null, never NaN/inf) that starts with
+# "workload" and has each FIELD.
+shape() {
+    local name=$1 lines=$2 line f
+    local re='^\{"workload":"[a-z]+"(,"[a-z_0-9]+":("[^"]*"|-?[0-9]+(\.[0-9]+)?|null))*\}$'
+    shift 2
+    while read -r line; do
+        if ! [[ $line =~ $re ]]; then
+            fail "$name: not a flat JSON object: $line"
+            return
+        fi
+        for f in "$@"; do
+            if [[ $line != *"\"$f\":"* ]]; then
+                fail "$name: no field $f: $line"
+                return
+            fi
+        done
+    done <<<"$lines"
+    pass "$name: JSON shape"
+}
+
+# run NAME ARGS...: run the bench on the data file, stdout into $out; a
+# non-zero status fails NAME (and returns 1).
+run() {
+    local name=$1
+    shift
+    out=$("$bench" --quiet -f "$data" "$@" 2>"$work/err")
+    local st=$?
+    if [ "$st" -ne 0 ]; then
+        fail "$name: exit status $st: $(cat "$work/err")"
+        return 1
+    fi
+}
+
+# --- hit; it also makes the data file (or skips without O_DIRECT) ---------
+if ! out=$("$bench" --quiet -f "$data" -s 4M --json --frames 128 -d 0.03 \
+        -w 0.01 -t 1,2 hit --verify 2>"$work/err"); then
+    if grep -q "O_DIRECT" "$work/err"; then
+        echo "SKIP: no O_DIRECT here: $(cat "$work/err")"
+        exit 77
+    fi
+    echo "FAIL: hit: $(cat "$work/err")"
+    exit 1
+fi
+size=$(stat -c %s "$data")
+[ "$size" -eq $((4 << 20)) ] && pass "data file made, 4 MiB" ||
+    fail "data file has $size bytes, want $((4 << 20))"
+n=$(grep -c . <<<"$out")
+[ "$n" -eq 16 ] && pass "hit: 16 lines (2 dists x 2 thread counts x 4 variants)" ||
+    fail "hit: $n lines, want 16: $out"
+shape hit "$out" variant dist threads pages ops elapsed_s ops_s ns_op
+expect "hit: every line" "$out" "ops > 0" "ns_op > 0" "elapsed_s > 0" "pages == 128"
+expect "hit bpool: every pin a hit" "$(grep '"variant":"bpool"' <<<"$out")" \
+    "misses == 0" "hits > 0"
+missing=
+for v in bpool pread mmap floor; do
+    for d in uniform zipf; do
+        [[ $out == *"\"variant\":\"$v\",\"dist\":\"$d\""* ]] || missing+=" $v/$d"
+    done
+done
+[ -z "$missing" ] && pass "hit: a line for each variant and distribution" ||
+    fail "hit: no line for$missing"
+
+short=(-d 0.15 -w 0.05)
+
+# --- randread ---------------------------------------------------------------
+if run randread --json "${short[@]}" --frames 32 -t 4 randread --verify; then
+    shape randread "$out" threads ops reads_s read_mib_s lat_p50_us lat_p99_us \
+        lat_p999_us hit_ratio pool_rss_mib rss_ratio cache_mib
+    expect "randread: values" "$out" "ops > 0" "reads_s > 0" "reads > 0" \
+        "hit_ratio >= 0" "hit_ratio <= 1" "threads == 4" "frames == 32" \
+        "lat_p50_us <= lat_p99_us" "lat_p99_us <= lat_p999_us" \
+        "lat_p999_us <= lat_max_us" "nofree == 0"
+    expect "randread: bpool left the page cache empty" "$out" "cache_mib < 1"
+fi
+
+# --- seqscan: one full pass, every page read (read-ahead may turn the pins
+# into hits) ------------------------------------------------------------------
+if run seqscan --json --frames 32 seqscan --verify; then
+    shape seqscan "$out" ops mib_s elapsed_s
+    expect "seqscan: one pass" "$out" "ops == 512" "reads >= 512" "misses <= 512" \
+        "mib_s > 0" "pages == 512"
+fi
+
+# --- randwrite, then every page still holds its own stamp -------------------
+if run randwrite --json "${short[@]}" --frames 32 -t 4 randwrite; then
+    shape randwrite "$out" writes_s flush_pages flush_s flush_pages_s flushers
+    expect "randwrite: values" "$out" "ops > 0" "writes >= 0" "flush_pages >= 0" \
+        "lat_p50_us <= lat_p99_us"
+    [[ $out =~ \"writes\":([1-9]|[0-9]+,.*\"flush_pages\":[1-9]) ]] ||
+        [[ $out =~ \"flush_pages\":[1-9] ]] &&
+        pass "randwrite: pages were written" || fail "randwrite: nothing written: $out"
+fi
+if run "seqscan after randwrite" --json --frames 32 -t 2 seqscan --verify; then
+    expect "stamps intact after randwrite" "$out" "ops == 512"
+fi
+
+# --- mixed ------------------------------------------------------------------
+if run mixed --json "${short[@]}" -t 4 mixed; then
+    shape mixed "$out" dist write_pct hit_ratio wlat_p99_us
+    expect "mixed: values" "$out" "write_pct == 20" "frames == 64" \
+        "hit_ratio > 0" "hit_ratio <= 1" "ops > 0"
+    [[ $out == *'"dist":"zipf"'* ]] && pass "mixed: zipf by default" ||
+        fail "mixed: not zipf: $out"
+fi
+
+# --- trace: 10 pages ten times with 16 frames: 10 misses, 90 hits.  The pages
+# are 37 apart, so no read-ahead takes them for a sequential run. -------------
+for _ in 1 2 3 4 5 6 7 8 9 10; do seq 0 37 333; done >"$work/loop.trc"
+printf '# a comment\n\n' >>"$work/loop.trc"
+gzip -c "$work/loop.trc" >"$work/loop.trc.gz"
+for t in loop.trc loop.trc.gz; do
+    if run "trace $t" --json --frames 16 trace "$work/$t" --verify; then
+        shape "trace $t" "$out" trace refs hit_ratio elapsed_s
+        expect "trace $t: exact counts" "$out" "refs == 100" "replayed == 100" \
+            "hits == 90" "misses == 10" "hit_ratio == 0.9" "reads == 10" "max_page == 333"
+    fi
+done
+printf '3\nx7\n' >"$work/bad.trc"
+"$bench" --quiet -f "$data" trace "$work/bad.trc" >/dev/null 2>"$work/err"
+st=$?
+[ "$st" -eq 2 ] && grep -q "bad.trc:2:" "$work/err" &&
+    pass "bad trace: exit 2 naming file and line" ||
+    fail "bad trace: status $st: $(cat "$work/err")"
+
+# --- Text output: key=value pairs -------------------------------------------
+if run text --frames 32 -d 0.05 -w 0 -t 2 randread; then
+    [[ $out =~ ^workload=randread\ dist=uniform\ threads=2\ .*\ reads_s=[0-9]+\ .*hit_ratio=[0-9.]+ ]] &&
+        pass "text: key=value line" || fail "text: $out"
+fi
+
+# --- Usage --------------------------------------------------------------------
+"$bench" --help >"$work/out" 2>&1 && grep -q "randread" "$work/out" &&
+    grep -q -- "--json" "$work/out" && pass "--help" || fail "--help"
+for args in "nosuch" "-t 0 hit" "-t 1,2 randread" "trace"; do
+    # shellcheck disable=SC2086
+    "$bench" --quiet -f "$data" $args >/dev/null 2>"$work/err"
+    st=$?
+    [ "$st" -eq 2 ] && [ -s "$work/err" ] && pass "usage error exits 2: '$args'" ||
+        fail "'$args': status $st, stderr: $(cat "$work/err")"
+done
+
+finish

@@ -1,0 +1,232 @@
+/* bench.h - the parts of bpool-bench (tools/bench/) and how they connect.
+ *
+ *   main.c       command line, defaults, dispatch to a workload
+ *   datafile.c   creating and filling the data file; page-cache residency
+ *                (mincore) and eviction (fadvise); process RSS; opening a
+ *                pool with the benchmark's options
+ *   gen.c        the page distributions (uniform, zipf) of the workloads
+ *   runner.c     threads, the warm-up / measure / stop phases, progress
+ *   report.c     one result line: key=value text or one JSON object
+ *   wl_hit.c     hit: bpool pins of resident pages against buffered
+ *                pread, mmap and a bare hash-lookup + atomic floor
+ *   wl_io.c      randread, seqscan, randwrite, mixed: pins that miss
+ *   wl_trace.c   trace: replay a page-reference trace through real pins
+ *   (datafile.c also has the prepare workload: make the file, report it)
+ *
+ * Random numbers, zipf, latency histograms and the parsing of option
+ * values are shared with the other tools: tools/common (rng.h, zipf.h,
+ * hist.h, parse.h).
+ *
+ * bpool-bench uses the public API (bpool.h) only: it links libbpool.la.
+ * Features that only some versions of the library have are used when
+ * bpool.h defines their macro: background flushers (BP_NOFLUSH), automatic
+ * read-ahead (BP_NOREADAHEAD) and bp_prefetch (BP_SCAN, which came with it).
+ */
+
+#ifndef BPOOL_BENCH_H
+#define BPOOL_BENCH_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bpool.h"
+#include "../common/hist.h"
+#include "../common/rng.h"
+#include "../common/zipf.h"
+
+#ifdef BP_SCAN                  /* came with bp_prefetch */
+#define HAVE_BP_PREFETCH 1
+#endif
+
+#define PROG "bpool-bench"
+#define EXIT_USAGE 2
+
+#define DEFAULT_FILE "bpool-bench.data"
+#define DEFAULT_FILE_SIZE (1ull << 30)      /* 1 GiB */
+#define DEFAULT_POOL (64ull << 20)          /* 64 MiB */
+#define MAX_THREAD_COUNTS 16
+
+enum dist { DIST_UNIFORM, DIST_ZIPF };
+
+/* Variants of the hit workload (bit mask). */
+#define HIT_BPOOL 0x1u
+#define HIT_PREAD 0x2u
+#define HIT_MMAP  0x4u
+#define HIT_FLOOR 0x8u
+#define HIT_ALL   0xfu
+
+/* Everything the command line can set.  0 / -1 mean "workload default". */
+struct bench_opts {
+    const char *workload;
+    const char *path;          /* data file */
+    uint64_t file_size;        /* bytes; 0: existing size or the default */
+    uint64_t pool_bytes;       /* 0: workload default */
+    uint32_t frames;           /* 0: from pool_bytes */
+    uint32_t page_size;
+    uint32_t threads[MAX_THREAD_COUNTS];
+    unsigned nthreads;         /* 0: workload default */
+    double duration;           /* seconds measured; < 0: default */
+    double warmup;             /* seconds; < 0: default */
+    bool dist_set;
+    enum dist dist;
+    double theta;              /* zipf skew */
+    int write_pct;             /* mixed: % of pins that write; -1 default */
+    uint64_t pages;            /* pages the workload touches; 0: default */
+    uint32_t queue_depth;      /* bp_options.queue_depth; 0: default */
+    int flushers;              /* -1: library default; 0: none */
+    bool no_readahead;         /* BP_NOREADAHEAD, where the library has it */
+    unsigned prefetch;         /* randread, mixed: pages a thread draws and
+                                  hands to bp_prefetch before pinning them;
+                                  0: plain pins */
+    unsigned variants;         /* hit: HIT_* mask */
+    uint64_t seed;
+    bool json;
+    bool verify;               /* check page contents (see datafile.c) */
+    bool progress;             /* stderr is a terminal and not --quiet */
+    const char *trace;         /* trace FILE */
+};
+
+struct pool_mem;
+
+/* ---- datafile.c ---- */
+
+/* Make sure the data file exists with the right size, creating and
+ * filling it (page n starts with the 64-bit value n) if it is missing.
+ * min_bytes: the workload needs at least this much.  Sets o->file_size to
+ * the file's size.  Exits with a message on failure. */
+void df_prepare(struct bench_opts *o, uint64_t min_bytes);
+/* Bytes of the data file resident in the page cache (mincore), or -1. */
+int64_t df_cached_bytes(const char *path);
+/* Drop the data file's clean pages from the page cache. */
+void df_drop_cache(const char *path);
+/* Bytes of the mapping holding addr that transparent huge pages back
+ * (AnonHugePages in /proc/self/smaps), or -1. */
+int64_t thp_bytes_at(const void *addr);
+/* Resident set size of this process in bytes (VmRSS), or 0. */
+uint64_t proc_rss(void);
+/* bp_open with the benchmark's options and the given frame count; exits
+ * with bp_errdetail() on failure. */
+bp_pool *bench_open_pool(const struct bench_opts *o, uint32_t frames);
+/* Close; exits on failure.  If mem is not NULL, fills it: RSS just before
+ * and after closing, and the data file's page-cache residency after. */
+void bench_close_pool(bp_pool *pool, const char *path, struct pool_mem *mem);
+/* Frames for a pool: o->frames, else o->pool_bytes (else dflt_bytes)
+ * divided by the page size, at least BP_MIN_FRAMES. */
+uint32_t bench_frames(const struct bench_opts *o, uint64_t dflt_bytes);
+/* Stamp / check the first 16 bytes of a page: page number and a
+ * version the writers bump. */
+void page_stamp(void *data, uint64_t pgno);
+bool page_check(const void *data, uint64_t pgno);
+
+/* ---- gen.c ---- */
+
+/* Draw the next page of a distribution over `pages` pages. */
+struct picker {
+    enum dist dist;
+    uint64_t pages;
+    uint64_t mult;             /* scatters zipf's ranks over the pages */
+    struct zipf z;
+};
+void picker_init(struct picker *p, enum dist d, uint64_t pages, double theta);
+static inline uint64_t picker_next(const struct picker *p, struct rng *r)
+{
+    if (p->dist == DIST_UNIFORM)
+        return rng_below(r, p->pages);
+    return scatter(zipf_next(&p->z, r), p->pages, p->mult);
+}
+const char *dist_name(enum dist d);
+
+/* ---- runner.c ---- */
+
+enum phase { PH_WARM, PH_MEASURE, PH_STOP };
+
+struct worker;
+typedef void (*worker_fn)(struct worker *w);
+
+/* One thread of a run.  The thread owns every field but `progress` (read
+ * by the main thread for the progress line) until it is joined. */
+struct worker {
+    struct run *run;
+    unsigned id;
+    struct rng rng;
+    uint64_t ops;              /* operations in the measure phase */
+    uint64_t wops;             /* of which writes */
+    uint64_t sink;             /* values read, so loads are not elided */
+    struct hist *rhist;        /* read-op latency, or NULL */
+    struct hist *whist;        /* write-op latency, or NULL */
+    _Atomic uint64_t progress; /* operations so far, any phase */
+    int err;                   /* first error (negative), 0 if none */
+    char errmsg[512];
+} __attribute__((aligned(64)));
+
+struct run {
+    const char *label;         /* for the progress line */
+    unsigned nthreads;
+    worker_fn fn;
+    void *arg;
+    double warmup, duration;   /* seconds; duration <= 0: until workers end */
+    bool progress;
+    bool latency;              /* allocate histograms */
+    void (*at_measure)(void *arg);  /* called just before measuring, or NULL */
+    void (*at_stop)(void *arg);     /* called right after, or NULL */
+    /* Filled by run_threads: */
+    _Atomic int phase;
+    _Atomic unsigned running;
+    struct worker *w;
+    double elapsed;            /* seconds measured */
+    double cpu;                /* process CPU seconds in that time */
+    uint64_t ops, wops, sink;
+    struct hist rhist, whist;  /* merged */
+};
+
+/* Start nthreads threads running fn, warm up, measure, stop, join, and
+ * sum their results into r.  Returns 0, or the first worker's error after
+ * printing it. */
+int run_threads(struct run *r);
+static inline int run_phase(struct worker *w)
+{
+    return atomic_load_explicit(&w->run->phase, memory_order_relaxed);
+}
+/* Record a failed bpool call in w and stop the run. */
+void worker_fail(struct worker *w, int err, const char *what, uint64_t pgno);
+/* Record that page pgno holds the stamp of another page, and stop. */
+void worker_fail_data(struct worker *w, uint64_t pgno, uint64_t stamp);
+/* Monotonic clock in nanoseconds. */
+uint64_t now_ns(void);
+/* Whether progress lines are wanted (stderr is a terminal). */
+void progress_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void progress_done(void);
+
+/* ---- report.c ---- */
+
+void report_init(bool json);
+void report_begin(const char *workload);
+void report_str(const char *key, const char *val);
+void report_u64(const char *key, uint64_t val);
+void report_dbl(const char *key, double val, int decimals);
+void report_end(void);
+/* The usual latency fields (microseconds) of a histogram, with prefix. */
+void report_latency(const char *prefix, const struct hist *h);
+/* Pool fields shared by the I/O workloads: frames, stats, the pool's
+ * RSS and the data file's page-cache residency. */
+struct pool_mem {
+    uint64_t rss_open;     /* process RSS with the pool open, after the run */
+    uint64_t rss_closed;   /* right after bp_close */
+    int64_t cached;        /* data file bytes in the page cache after it */
+};
+void report_pool(const struct bp_info *info, const struct bp_stats *st,
+                 const struct pool_mem *mem);
+
+/* ---- workloads ---- */
+
+int wl_prepare(struct bench_opts *o);
+int wl_hit(struct bench_opts *o);
+int wl_randread(struct bench_opts *o);
+int wl_seqscan(struct bench_opts *o);
+int wl_randwrite(struct bench_opts *o);
+int wl_mixed(struct bench_opts *o);
+int wl_trace(struct bench_opts *o);
+
+#endif /* BPOOL_BENCH_H */

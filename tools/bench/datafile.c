@@ -1,0 +1,326 @@
+/* datafile.c - the benchmark's data file, the page cache and memory.
+ *
+ * The data file is made once and reused by every workload and by fio in
+ * bench/compare.sh.  It is written with large O_DIRECT writes (8 MiB)
+ * into preallocated blocks, under a temporary name renamed at the end, so
+ * an interrupted fill never leaves a file that looks complete and the page
+ * cache holds none of it afterwards.  Page n starts with the 64-bit value
+ * n and a 64-bit version (0, bumped by the benchmark's writers), which
+ * --verify checks on every pin; the rest of the page is a fixed pattern.
+ *
+ * Page-cache residency is measured with mincore(2) over a shared mapping
+ * of the file (mapping does not read anything); fincore(1) from
+ * util-linux does the same.  RSS comes from /proc/self/statm.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <linux/magic.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define FILL_CHUNK (8u << 20)
+
+void page_stamp(void *data, uint64_t pgno)
+{
+    uint64_t *w = data;
+    w[0] = pgno;
+    w[1]++;
+}
+
+bool page_check(const void *data, uint64_t pgno)
+{
+    return ((const uint64_t *)data)[0] == pgno;
+}
+
+static void die_errno(const char *what, const char *path)
+{
+    fprintf(stderr, PROG ": %s %s: %s\n", what, path, strerror(errno));
+    exit(1);
+}
+
+/* Refuse tmpfs early, with the fix, instead of filling a file bp_open
+ * will refuse. */
+static void check_fs(const char *path)
+{
+    char *copy = strdup(path);
+    if (!copy)
+        die_errno("out of memory for", path);
+    struct statfs sfs;
+    if (statfs(dirname(copy), &sfs) == 0 && sfs.f_type == TMPFS_MAGIC) {
+        fprintf(stderr, PROG ": %s is on tmpfs, which has no real O_DIRECT; "
+                "put the data file on a disk file system (ext4, XFS) with "
+                "--file (the default, ./" DEFAULT_FILE ", is in the current "
+                "directory)\n", path);
+        exit(1);
+    }
+    free(copy);
+}
+
+static void fill(const char *path, uint64_t size, uint32_t page_size, bool progress)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_DIRECT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        if (errno == EINVAL)
+            fprintf(stderr, PROG ": cannot create %s: the file system refuses "
+                    "O_DIRECT; use --file on ext4 or XFS\n", tmp);
+        else
+            fprintf(stderr, PROG ": cannot create %s: %s\n", tmp, strerror(errno));
+        exit(1);
+    }
+    /* Blocks first: the writes then never extend the file (an extending
+     * O_DIRECT write is synchronous) and the file is not fragmented. */
+    int rc = posix_fallocate(fd, 0, (off_t)size);
+    if (rc && rc != EOPNOTSUPP && rc != EINVAL) {
+        unlink(tmp);
+        errno = rc;
+        die_errno("cannot allocate", tmp);
+    }
+    void *buf;
+    if (posix_memalign(&buf, 4096, FILL_CHUNK))
+        die_errno("out of memory filling", path);
+    memset(buf, 0xa5, FILL_CHUNK);
+    uint64_t t0 = now_ns(), last = t0;
+    for (uint64_t off = 0; off < size;) {
+        size_t len = size - off < FILL_CHUNK ? (size_t)(size - off) : FILL_CHUNK;
+        for (size_t p = 0; p < len; p += page_size) {
+            uint64_t *w = (uint64_t *)((char *)buf + p);
+            w[0] = (off + p) / page_size;
+            w[1] = 0;
+        }
+        ssize_t n = pwrite(fd, buf, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || (size_t)n % page_size) {
+            int e = n < 0 ? errno : EIO;
+            unlink(tmp);
+            errno = e;
+            die_errno("cannot write", tmp);
+        }
+        off += (uint64_t)n;
+        if (progress && now_ns() - last > 500000000ull) {
+            last = now_ns();
+            progress_line("filling %s: %llu/%llu MiB", path,
+                          (unsigned long long)(off >> 20),
+                          (unsigned long long)(size >> 20));
+        }
+    }
+    progress_done();
+    free(buf);
+    if (fdatasync(fd) < 0 || close(fd) < 0) {
+        unlink(tmp);
+        die_errno("cannot sync", tmp);
+    }
+    if (rename(tmp, path) < 0) {
+        unlink(tmp);
+        die_errno("cannot rename to", path);
+    }
+    fprintf(stderr, PROG ": created %s: %llu MiB in %.1f s\n", path,
+            (unsigned long long)(size >> 20), (double)(now_ns() - t0) / 1e9);
+}
+
+void df_prepare(struct bench_opts *o, uint64_t min_bytes)
+{
+    check_fs(o->path);
+    struct stat st;
+    if (stat(o->path, &st) == 0) {
+        uint64_t size = (uint64_t)st.st_size;
+        if (!S_ISREG(st.st_mode)) {
+            fprintf(stderr, PROG ": %s is not a regular file\n", o->path);
+            exit(1);
+        }
+        if (size % o->page_size) {
+            fprintf(stderr, PROG ": %s has %llu bytes, not a multiple of the "
+                    "page size %u; remove it to have it made again\n", o->path,
+                    (unsigned long long)size, o->page_size);
+            exit(1);
+        }
+        if (o->file_size && o->file_size != size) {
+            fprintf(stderr, PROG ": %s exists with %llu bytes, not the %llu "
+                    "asked for; remove it to have it made again, or pass "
+                    "--file-size %llu\n", o->path, (unsigned long long)size,
+                    (unsigned long long)o->file_size, (unsigned long long)size);
+            exit(1);
+        }
+        if (size < min_bytes) {
+            fprintf(stderr, PROG ": %s has %llu bytes; this workload needs at "
+                    "least %llu; remove it or use another --file\n", o->path,
+                    (unsigned long long)size, (unsigned long long)min_bytes);
+            exit(1);
+        }
+        o->file_size = size;
+        return;
+    }
+    if (errno != ENOENT)
+        die_errno("cannot stat", o->path);
+    uint64_t size = o->file_size ? o->file_size : DEFAULT_FILE_SIZE;
+    if (size < min_bytes)
+        size = min_bytes;
+    size = (size + o->page_size - 1) / o->page_size * o->page_size;
+    if (size < (uint64_t)BP_MIN_FRAMES * o->page_size)
+        size = (uint64_t)BP_MIN_FRAMES * o->page_size;
+    fill(o->path, size, o->page_size, o->progress);
+    o->file_size = size;
+}
+
+/* The prepare workload: make the data file if it is missing, and say how
+ * large it is and how much of it the page cache holds (bench/compare.sh
+ * uses this when fincore(1) is missing). */
+int wl_prepare(struct bench_opts *o)
+{
+    struct stat st;
+    bool existed = stat(o->path, &st) == 0;
+    df_prepare(o, 0);
+    int64_t cached = df_cached_bytes(o->path);
+    report_begin("prepare");
+    report_str("file", o->path);
+    report_u64("bytes", o->file_size);
+    report_u64("pages", o->file_size / o->page_size);
+    report_u64("created", !existed);
+    report_dbl("cache_mib", cached < 0 ? NAN : (double)cached / 1048576.0, 1);
+    report_end();
+    return 0;
+}
+
+int64_t df_cached_bytes(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        close(fd);
+        return -1;
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        return 0;
+    }
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t npages = ((size_t)st.st_size + (size_t)pg - 1) / (size_t)pg;
+    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return -1;
+    unsigned char *vec = malloc(npages);
+    int64_t resident = -1;
+    if (vec && mincore(map, (size_t)st.st_size, vec) == 0) {
+        resident = 0;
+        for (size_t i = 0; i < npages; i++)
+            resident += vec[i] & 1;
+        resident *= pg;
+    }
+    free(vec);
+    munmap(map, (size_t)st.st_size);
+    return resident;
+}
+
+void df_drop_cache(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    fdatasync(fd);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+}
+
+int64_t thp_bytes_at(const void *addr)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        return -1;
+    char line[512];
+    bool in = false;
+    int64_t thp = -1;
+    uintptr_t a = (uintptr_t)addr;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        unsigned long long kb;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+            in = a >= lo && a < hi;
+        else if (in && sscanf(line, "AnonHugePages: %llu kB", &kb) == 1) {
+            thp = (int64_t)kb * 1024;
+            break;
+        }
+    }
+    fclose(f);
+    return thp;
+}
+
+uint64_t proc_rss(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return 0;
+    unsigned long long size, resident;
+    int n = fscanf(f, "%llu %llu", &size, &resident);
+    fclose(f);
+    return n == 2 ? resident * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+uint32_t bench_frames(const struct bench_opts *o, uint64_t dflt_bytes)
+{
+    uint64_t f = o->frames;
+    if (!f)
+        f = (o->pool_bytes ? o->pool_bytes : dflt_bytes) / o->page_size;
+    if (f < BP_MIN_FRAMES)
+        f = BP_MIN_FRAMES;
+    if (f > UINT32_MAX)
+        f = UINT32_MAX;
+    return (uint32_t)f;
+}
+
+bp_pool *bench_open_pool(const struct bench_opts *o, uint32_t frames)
+{
+    struct bp_options bo;
+    bp_options_init(&bo);
+    bo.page_size = o->page_size;
+    bo.pool_frames = frames;
+    if (o->queue_depth)
+        bo.queue_depth = o->queue_depth;
+#ifdef BP_NOFLUSH
+    if (o->flushers == 0)
+        bo.flags |= BP_NOFLUSH;
+    else if (o->flushers > 0)
+        bo.flushers = (uint32_t)o->flushers;
+#endif
+#ifdef BP_NOREADAHEAD
+    if (o->no_readahead)
+        bo.flags |= BP_NOREADAHEAD;
+#endif
+    bp_pool *pool;
+    int rc = bp_open(o->path, &bo, &pool);
+    if (rc < 0) {
+        fprintf(stderr, PROG ": cannot open a pool of %u frames on %s: %s\n  %s\n",
+                frames, o->path, bp_strerror(rc), bp_errdetail());
+        exit(1);
+    }
+    return pool;
+}
+
+void bench_close_pool(bp_pool *pool, const char *path, struct pool_mem *mem)
+{
+    uint64_t before = proc_rss();
+    int rc = bp_close(pool);
+    if (rc < 0) {
+        fprintf(stderr, PROG ": closing the pool failed: %s\n  %s\n",
+                bp_strerror(rc), bp_errdetail());
+        exit(1);
+    }
+    if (mem) {
+        mem->rss_open = before;
+        mem->rss_closed = proc_rss();
+        mem->cached = df_cached_bytes(path);
+    }
+}

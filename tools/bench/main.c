@@ -1,0 +1,309 @@
+/* main.c - bpool-bench: measure a bpool pool against the device, the page
+ * cache and mmap.  Command line, defaults and dispatch; the workloads are
+ * in wl_*.c, the rest of the parts are listed in bench.h.
+ *
+ *     bpool-bench [OPTIONS] WORKLOAD [TRACE]
+ *
+ * Each workload prints one result line per measurement on stdout (key=value
+ * pairs, or one JSON object with --json); progress goes to stderr, and only
+ * when stderr is a terminal.  bench/compare.sh runs the workloads next to
+ * fio and turns the lines into a table; doc/bpool-bench.1 is the manual.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "../common/parse.h"
+
+/* A bad option value exits from parse.c: with the status the manual gives. */
+_Static_assert(OPT_EXIT_USAGE == EXIT_USAGE, "one status for every usage error");
+
+static const struct workload {
+    const char *name;
+    int (*run)(struct bench_opts *);
+    const char *help;
+} workloads[] = {
+    { "hit", wl_hit, "pin+unpin of resident pages (uniform and zipf, 1..T threads)\n"
+      "              next to buffered pread, mmap and a hash-lookup + atomic floor" },
+    { "randread", wl_randread, "uniform random pins of a file much larger than the\n"
+      "              pool (32 threads = 32 reads in flight): IOPS, MiB/s, latency" },
+    { "seqscan", wl_seqscan, "one pass over the file in page order: MiB/s" },
+    { "randwrite", wl_randwrite, "uniform random write pins; write-back by eviction\n"
+      "              (and flushers, if any), then a timed bp_flush_all" },
+    { "mixed", wl_mixed, "zipf pins, 20% for write, pool 1/8 of the file: throughput,\n"
+      "              hit ratio, tail latency" },
+    { "prepare", wl_prepare, "make the data file if it is missing; print its size and\n"
+      "              how much of it the page cache holds" },
+    { "trace", wl_trace, "replay the page-reference trace FILE (one page number a\n"
+      "              line, # comments, .gz read directly): hit ratio and elapsed" },
+};
+#define NWORKLOADS (sizeof workloads / sizeof workloads[0])
+
+static void usage(FILE *to)
+{
+    fprintf(to,
+        "usage: " PROG " [OPTIONS] WORKLOAD\n"
+        "       " PROG " [OPTIONS] trace FILE\n"
+        "\n"
+        "Measure a bpool buffer pool over a data file (O_DIRECT + libaio).\n"
+        "Each measurement prints one result line: key=value pairs, or a JSON\n"
+        "object with --json.  Progress goes to stderr when it is a terminal.\n"
+        "\n"
+        "workloads:\n");
+    for (size_t i = 0; i < NWORKLOADS; i++)
+        fprintf(to, "  %-11s %s\n", workloads[i].name, workloads[i].help);
+    fprintf(to,
+        "\n"
+        "options:\n"
+        "  -f, --file PATH        data file (default ./" DEFAULT_FILE "); made and\n"
+        "                         filled if missing; must not be on tmpfs\n"
+        "  -s, --file-size SIZE   size of a new data file (default 1G); an existing\n"
+        "                         file is used as it is\n"
+        "  -p, --pool SIZE        pool size (default 64M; mixed: 1/8 of the file)\n"
+        "  -n, --frames N         pool size in frames (instead of --pool)\n"
+        "  -P, --page-size SIZE   page size (default 8K)\n"
+        "  -t, --threads N[,N...] threads (default: hit 1,2,4..ncpu; randread,\n"
+        "                         randwrite, mixed 32; seqscan, trace 1)\n"
+        "  -d, --duration SECS    measured time of each result (default: hit 2,\n"
+        "                         randread/randwrite/mixed 10, seqscan/trace: one\n"
+        "                         pass)\n"
+        "  -w, --warmup SECS      unmeasured time first (default: hit min(0.5, d/4),\n"
+        "                         randread/randwrite/mixed min(2, d/5), else 0)\n"
+        "  -D, --dist DIST        uniform, zipf or zipf:THETA (default: hit both,\n"
+        "                         mixed zipf:0.99, others uniform)\n"
+        "  -W, --write-pct N      mixed: percent of pins that write (default 20)\n"
+        "      --pages N          pages touched (hit: default the frame count;\n"
+        "                         others: the whole file)\n"
+        "  -q, --queue-depth N    the pool's AIO queue depth (default 64)\n");
+#ifdef BP_NOFLUSH
+    fprintf(to,
+        "      --flushers N       background flusher threads (0: none; default\n"
+        "                         the library's)\n");
+#endif
+#ifdef BP_NOREADAHEAD
+    fprintf(to,
+        "      --no-readahead     open the pool with BP_NOREADAHEAD\n");
+#endif
+#ifdef HAVE_BP_PREFETCH
+    fprintf(to,
+        "      --prefetch N       randread, mixed: each thread draws N pages,\n"
+        "                         bp_prefetch()es them, then pins them in turn\n"
+        "                         (reads in flight: threads x N)\n");
+#endif
+    fprintf(to,
+        "      --variant LIST     hit: some of bpool,pread,mmap,floor (default all)\n"
+        "      --seed N           random seed (default 1)\n"
+        "      --verify           check that every page read holds its own stamp\n"
+        "  -j, --json             one JSON object per result line\n"
+        "      --quiet            no progress, even on a terminal\n"
+        "  -h, --help             this help\n"
+        "  -V, --version          print the version\n"
+        "\n"
+        "SIZE takes the suffixes K, M, G, T (powers of 1024).\n"
+        "exit status: 0 success, 2 bad usage, 1 other failure\n");
+}
+
+static void parse_dist(struct bench_opts *o, const char *s)
+{
+    if (strcmp(s, "uniform") == 0) {
+        o->dist = DIST_UNIFORM;
+    } else if (strncmp(s, "zipf", 4) == 0 && (s[4] == '\0' || s[4] == ':')) {
+        o->dist = DIST_ZIPF;
+        if (s[4] == ':') {
+            char *end;
+            errno = 0;
+            double t = strtod(s + 5, &end);
+            if (*end || errno || !(t > 0 && t < 1) || end == s + 5)
+                opt_bad("--dist", s, "zipf's THETA must be above 0 and below 1");
+            o->theta = t;
+        }
+    } else {
+        opt_bad("--dist", s, "want uniform, zipf or zipf:THETA");
+    }
+    o->dist_set = true;
+}
+
+static void parse_threads(struct bench_opts *o, const char *s)
+{
+    size_t n;
+    uint64_t *v = opt_u64_list("--threads", s, 1, 1024, &n);
+    if (n > MAX_THREAD_COUNTS) {
+        free(v);
+        opt_bad("--threads", s, "at most 16 thread counts");
+    }
+    for (size_t i = 0; i < n; i++)
+        o->threads[i] = (uint32_t)v[i];
+    o->nthreads = (unsigned)n;
+    free(v);
+}
+
+static unsigned parse_variants(const char *s)
+{
+    static const char *names[] = { "bpool", "pread", "mmap", "floor" };
+    unsigned mask = 0;
+    char *copy = strdup(s), *save = NULL;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        unsigned i = 0;
+        while (i < 4 && strcmp(t, names[i]) != 0)
+            i++;
+        if (i == 4) {
+            free(copy);
+            opt_bad("--variant", s, "want a list of bpool, pread, mmap, floor");
+        }
+        mask |= 1u << i;
+    }
+    free(copy);
+    if (!mask)
+        opt_bad("--variant", s, "want a list of bpool, pread, mmap, floor");
+    return mask;
+}
+
+enum {
+    OPT_PAGES = 256, OPT_FLUSHERS, OPT_VARIANT, OPT_SEED, OPT_VERIFY, OPT_QUIET,
+    OPT_NORA, OPT_PREFETCH,
+};
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "file", required_argument, NULL, 'f' },
+        { "file-size", required_argument, NULL, 's' },
+        { "pool", required_argument, NULL, 'p' },
+        { "frames", required_argument, NULL, 'n' },
+        { "page-size", required_argument, NULL, 'P' },
+        { "threads", required_argument, NULL, 't' },
+        { "duration", required_argument, NULL, 'd' },
+        { "warmup", required_argument, NULL, 'w' },
+        { "dist", required_argument, NULL, 'D' },
+        { "write-pct", required_argument, NULL, 'W' },
+        { "pages", required_argument, NULL, OPT_PAGES },
+        { "queue-depth", required_argument, NULL, 'q' },
+        { "flushers", required_argument, NULL, OPT_FLUSHERS },
+        { "no-readahead", no_argument, NULL, OPT_NORA },
+        { "prefetch", required_argument, NULL, OPT_PREFETCH },
+        { "variant", required_argument, NULL, OPT_VARIANT },
+        { "seed", required_argument, NULL, OPT_SEED },
+        { "verify", no_argument, NULL, OPT_VERIFY },
+        { "json", no_argument, NULL, 'j' },
+        { "quiet", no_argument, NULL, OPT_QUIET },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct bench_opts o = {
+        .path = DEFAULT_FILE, .page_size = BP_DEFAULT_PAGE_SIZE,
+        .duration = -1, .warmup = -1, .theta = 0.99, .write_pct = -1,
+        .flushers = -1, .variants = HIT_ALL, .seed = 1,
+        .progress = isatty(STDERR_FILENO),
+    };
+    opt_prog(PROG);
+    int c;
+    while ((c = getopt_long(argc, argv, "f:s:p:n:P:t:d:w:D:W:q:jhV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'f': o.path = optarg; break;
+        case 's': o.file_size = opt_size("--file-size", optarg); break;
+        case 'p': o.pool_bytes = opt_size("--pool", optarg); break;
+        case 'n': o.frames = (uint32_t)opt_u64("--frames", optarg, BP_MIN_FRAMES, UINT32_MAX); break;
+        case 'P': {
+            uint64_t ps = opt_size("--page-size", optarg);
+            if (ps < BP_MIN_PAGE_SIZE || ps > BP_MAX_PAGE_SIZE || (ps & (ps - 1)))
+                opt_bad("--page-size", optarg, "want a power of two from 4K to 1M");
+            o.page_size = (uint32_t)ps;
+            break;
+        }
+        case 't': parse_threads(&o, optarg); break;
+        case 'd': o.duration = opt_secs("--duration", optarg, true, 1e6); break;
+        case 'w': o.warmup = opt_secs("--warmup", optarg, true, 1e6); break;
+        case 'D': parse_dist(&o, optarg); break;
+        case 'W': o.write_pct = (int)opt_u64("--write-pct", optarg, 0, 100); break;
+        case OPT_PAGES: o.pages = opt_u64("--pages", optarg, 1, UINT64_MAX); break;
+        case 'q': o.queue_depth = (uint32_t)opt_u64("--queue-depth", optarg, 1, 65536); break;
+        case OPT_FLUSHERS:
+#ifdef BP_NOFLUSH
+            o.flushers = (int)opt_u64("--flushers", optarg, 0, BP_MAX_FLUSHERS);
+            break;
+#else
+            fprintf(stderr, PROG ": --flushers: this libbpool has no background "
+                    "flushers yet\n");
+            return EXIT_USAGE;
+#endif
+        case OPT_NORA:
+#ifdef BP_NOREADAHEAD
+            o.no_readahead = true;
+            break;
+#else
+            fprintf(stderr, PROG ": --no-readahead: this libbpool has no "
+                    "read-ahead to turn off\n");
+            return EXIT_USAGE;
+#endif
+        case OPT_PREFETCH:
+#ifdef HAVE_BP_PREFETCH
+            o.prefetch = (unsigned)opt_u64("--prefetch", optarg, 1, 1024);
+            break;
+#else
+            fprintf(stderr, PROG ": --prefetch: this libbpool has no "
+                    "bp_prefetch\n");
+            return EXIT_USAGE;
+#endif
+        case OPT_VARIANT: o.variants = parse_variants(optarg); break;
+        case OPT_SEED: o.seed = opt_u64("--seed", optarg, 0, UINT64_MAX); break;
+        case OPT_VERIFY: o.verify = true; break;
+        case 'j': o.json = true; break;
+        case OPT_QUIET: o.progress = false; break;
+        case 'h': usage(stdout); return 0;
+        case 'V': printf(PROG " (bpool) %s\n", BP_VERSION_STRING); return 0;
+        default:
+            fprintf(stderr, "Try '" PROG " --help'.\n");
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, PROG ": no workload given\n");
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    o.workload = argv[optind++];
+    const struct workload *wl = NULL;
+    for (size_t i = 0; i < NWORKLOADS; i++)
+        if (strcmp(o.workload, workloads[i].name) == 0)
+            wl = &workloads[i];
+    if (!wl) {
+        fprintf(stderr, PROG ": unknown workload '%s'; choose one of hit, "
+                "randread, seqscan, randwrite, mixed, trace, prepare\n", o.workload);
+        return EXIT_USAGE;
+    }
+    if (wl->run == wl_trace) {
+        if (optind >= argc) {
+            fprintf(stderr, PROG ": trace needs a trace FILE\n");
+            return EXIT_USAGE;
+        }
+        o.trace = argv[optind++];
+    }
+    if (optind < argc) {
+        fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (o.file_size && o.file_size % o.page_size) {
+        fprintf(stderr, PROG ": --file-size %llu is not a multiple of the page "
+                "size %u\n", (unsigned long long)o.file_size, o.page_size);
+        return EXIT_USAGE;
+    }
+    if (o.nthreads > 1 && wl->run != wl_hit) {
+        fprintf(stderr, PROG ": only hit takes a list of thread counts\n");
+        return EXIT_USAGE;
+    }
+    if (wl->run == wl_hit && o.nthreads == 0) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        if (ncpu < 1)
+            ncpu = 1;
+        for (long t = 1; t < ncpu && o.nthreads < MAX_THREAD_COUNTS - 1; t *= 2)
+            o.threads[o.nthreads++] = (uint32_t)t;
+        o.threads[o.nthreads++] = (uint32_t)(ncpu > 1024 ? 1024 : ncpu);
+    }
+    report_init(o.json);
+    return wl->run(&o);
+}

@@ -1,0 +1,244 @@
+/* runner.c - run a workload's threads through warm-up, measure and stop.
+ *
+ * Steps of run_threads:
+ *  1. start the threads; they wait at a barrier so none runs ahead;
+ *  2. warm-up: the threads run with phase PH_WARM (not counted) for
+ *     r->warmup seconds;
+ *  3. at_measure() (e.g. bp_stats_reset), note t0, set PH_MEASURE: from
+ *     now on an operation that *starts* in this phase is counted;
+ *  4. wait for r->duration seconds, or until every thread has returned
+ *     (a scan or a trace that ran out of pages), printing progress on a
+ *     terminal twice a second;
+ *  5. note t1, set PH_STOP, call at_stop() (e.g. bp_stats), join, and sum
+ *     the threads' counts and histograms.
+ * The process's CPU time (getrusage: every thread, the library's flushers
+ * and readers too) is taken at t0 and t1: CPU per operation does not
+ * depend on what else the machine runs, which wall-clock time does.
+ * Workers read the phase with a relaxed load once per operation (or per
+ * batch of operations in the hit loops), so the phase costs nothing next
+ * to what is measured.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+static bool progress_shown;
+
+uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void progress_line(const char *fmt, ...)
+{
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\r\033[K%s", buf);
+    progress_shown = true;
+}
+
+void progress_done(void)
+{
+    if (progress_shown)
+        fputs("\r\033[K", stderr);
+    progress_shown = false;
+}
+
+void worker_fail(struct worker *w, int err, const char *what, uint64_t pgno)
+{
+    if (w->err == 0) {
+        w->err = err;
+        snprintf(w->errmsg, sizeof w->errmsg, "%s of page %llu failed: %s (%s)",
+                 what, (unsigned long long)pgno, bp_strerror(err), bp_errdetail());
+    }
+    atomic_store(&w->run->phase, PH_STOP);
+}
+
+void worker_fail_data(struct worker *w, uint64_t pgno, uint64_t stamp)
+{
+    if (w->err == 0) {
+        w->err = -EIO;
+        snprintf(w->errmsg, sizeof w->errmsg, "--verify: page %llu holds the "
+                 "stamp of page %llu: wrong data", (unsigned long long)pgno,
+                 (unsigned long long)stamp);
+    }
+    atomic_store(&w->run->phase, PH_STOP);
+}
+
+struct start {
+    struct worker *w;
+    pthread_barrier_t *barrier;
+};
+
+static void *thread_main(void *p)
+{
+    struct start *s = p;
+    struct worker *w = s->w;
+    pthread_barrier_wait(s->barrier);
+    w->run->fn(w);
+    atomic_fetch_sub(&w->run->running, 1);
+    return NULL;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* CPU time of the whole process (every thread, the library's too), s. */
+static double process_cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static uint64_t sum_progress(const struct run *r)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < r->nthreads; i++)
+        n += atomic_load_explicit(&r->w[i].progress, memory_order_relaxed);
+    return n;
+}
+
+/* Wait until `until` (ns; 0: forever) or until no thread is running;
+ * returns the time it stopped waiting. */
+static uint64_t wait_phase(struct run *r, uint64_t until, const char *what)
+{
+    uint64_t start = now_ns(), last = start;
+    for (;;) {
+        uint64_t t = now_ns();
+        if ((until && t >= until) || atomic_load(&r->running) == 0 ||
+            atomic_load(&r->phase) == PH_STOP)
+            return t;
+        if (r->progress && t - last >= 500000000ull) {
+            last = t;
+            if (until)
+                progress_line("%s: %s %.1f/%.1f s, %llu ops", r->label, what,
+                              (double)(t - start) / 1e9, (double)(until - start) / 1e9,
+                              (unsigned long long)sum_progress(r));
+            else
+                progress_line("%s: %s %.1f s, %llu ops", r->label, what,
+                              (double)(t - start) / 1e9,
+                              (unsigned long long)sum_progress(r));
+        }
+        sleep_ms(2);
+    }
+}
+
+int run_threads(struct run *r)
+{
+    pthread_t *tid = calloc(r->nthreads, sizeof *tid);
+    struct start *st = calloc(r->nthreads, sizeof *st);
+    r->w = aligned_alloc(64, r->nthreads * sizeof *r->w);
+    if (!tid || !st || !r->w) {
+        fprintf(stderr, PROG ": out of memory\n");
+        exit(1);
+    }
+    memset(r->w, 0, r->nthreads * sizeof *r->w);
+    pthread_barrier_t barrier;
+    pthread_barrier_init(&barrier, NULL, r->nthreads + 1);
+    atomic_store(&r->phase, r->warmup > 0 ? PH_WARM : PH_MEASURE);
+    atomic_store(&r->running, r->nthreads);
+
+    /* Step 1 */
+    for (unsigned i = 0; i < r->nthreads; i++) {
+        struct worker *w = &r->w[i];
+        w->run = r;
+        w->id = i;
+        rng_seed(&w->rng, 0x62706f6f6cull * (i + 1) + 12345);
+        if (r->latency) {
+            w->rhist = calloc(1, sizeof *w->rhist);
+            w->whist = calloc(1, sizeof *w->whist);
+            if (!w->rhist || !w->whist) {
+                fprintf(stderr, PROG ": out of memory\n");
+                exit(1);
+            }
+        }
+        st[i].w = w;
+        st[i].barrier = &barrier;
+        int rc = pthread_create(&tid[i], NULL, thread_main, &st[i]);
+        if (rc) {
+            fprintf(stderr, PROG ": cannot start thread %u of %u: %s\n", i + 1,
+                    r->nthreads, strerror(rc));
+            exit(1);
+        }
+    }
+    /* Steps 2 and 3; without a warm-up the threads start measuring. */
+    uint64_t t0;
+    double cpu0;
+    if (r->warmup > 0) {
+        pthread_barrier_wait(&barrier);
+        wait_phase(r, now_ns() + (uint64_t)(r->warmup * 1e9), "warm-up");
+        if (atomic_load(&r->phase) == PH_STOP)
+            goto join;
+        if (r->at_measure)
+            r->at_measure(r->arg);
+        cpu0 = process_cpu();
+        t0 = now_ns();
+        int expect = PH_WARM;
+        atomic_compare_exchange_strong(&r->phase, &expect, PH_MEASURE);
+    } else {
+        if (r->at_measure)
+            r->at_measure(r->arg);
+        cpu0 = process_cpu();
+        t0 = now_ns();
+        pthread_barrier_wait(&barrier);
+    }
+
+    /* Step 4 */
+    uint64_t t1 = wait_phase(r, r->duration > 0 ? t0 + (uint64_t)(r->duration * 1e9) : 0,
+                             "measuring");
+
+    /* Step 5 */
+    atomic_store(&r->phase, PH_STOP);
+    r->elapsed = (double)(t1 - t0) / 1e9;
+    r->cpu = process_cpu() - cpu0;
+    if (r->at_stop)
+        r->at_stop(r->arg);
+join:
+    atomic_store(&r->phase, PH_STOP);
+    for (unsigned i = 0; i < r->nthreads; i++)
+        pthread_join(tid[i], NULL);
+    progress_done();
+    pthread_barrier_destroy(&barrier);
+
+    int err = 0;
+    for (unsigned i = 0; i < r->nthreads; i++) {
+        struct worker *w = &r->w[i];
+        r->ops += w->ops;
+        r->wops += w->wops;
+        r->sink += w->sink;
+        if (w->rhist) {
+            hist_merge(&r->rhist, w->rhist);
+            hist_merge(&r->whist, w->whist);
+        }
+        if (w->err && !err) {
+            err = w->err;
+            fprintf(stderr, PROG ": %s: thread %u: %s\n", r->label, i, w->errmsg);
+        }
+        free(w->rhist);
+        free(w->whist);
+    }
+    free(r->w);
+    r->w = NULL;
+    free(tid);
+    free(st);
+    return err;
+}

@@ -1,0 +1,437 @@
+/* wl_hit.c - the hit workload: what a pin of a resident page costs, next
+ * to what a program would otherwise pay for the same page.
+ *
+ * The hit set is `pages` pages (default: as many as the pool has frames)
+ * spread over the file.  Each thread replays its own precomputed sequence
+ * of 2^20 page numbers (uniform or zipf over the hit set), so drawing
+ * random numbers costs nothing inside the timed loop, and every variant
+ * replays the same sequences:
+ *
+ *   bpool  bp_pin(BP_READ), load the page's first word, bp_unpin; every
+ *          page was pinned once before, so every pin is a hit (the result
+ *          line reports misses during the loop, which must be 0);
+ *   pread  pread() of page_size bytes of a page the page cache holds
+ *          (each page was read once before), load the first word;
+ *   mmap   load the first word of the page in a shared mapping of the
+ *          file (each page touched before): no system call at all;
+ *   floor  the least a buffer pool can do: look the page up in an
+ *          open-addressing table (16-byte slots, as the pool's page
+ *          table), one atomic increment of the frame's 64-byte state word,
+ *          load the first word of the frame, one atomic decrement.
+ *
+ * Each variant runs for the same duration after a short warm-up; ns_op is
+ * per thread (elapsed * threads / ops), cpu_ns_op the process's CPU time
+ * per operation (the same when every thread has a CPU to itself; on a
+ * busy machine the wall-clock figure grows and this one does not).  The pread and mmap variants fill
+ * the page cache with the hit set: the data file's cached pages are
+ * dropped again at the end (POSIX_FADV_DONTNEED).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+#define KEYS (1u << 20)
+#define KEYMASK (KEYS - 1)
+#define BATCH 256u           /* operations between two looks at the phase */
+
+struct floor_slot {
+    uint64_t page;
+    uint32_t frame;
+    uint32_t pad;
+};
+
+struct floor_state {
+    _Atomic uint64_t v;
+} __attribute__((aligned(64)));
+
+struct floor_tab {
+    struct floor_slot *slots;
+    uint64_t mask;
+    struct floor_state *state;
+    char *arena;
+    size_t arena_bytes;
+};
+
+struct hit_ctx {
+    const struct bench_opts *o;
+    uint32_t page_size;
+    uint64_t npages;          /* hit set */
+    uint64_t *set;            /* the hit set's page numbers */
+    uint32_t **keys;          /* per thread: KEYS page numbers */
+    bp_pool *pool;
+    int fd;                   /* buffered, for pread */
+    const char *map;          /* shared mapping of the file */
+    size_t map_bytes;
+    struct floor_tab ft;
+    _Atomic uint64_t cursor;  /* for the parallel bpool warm-up */
+    struct bp_stats st;       /* counted while measuring */
+    int64_t pool_thp;         /* bytes of the pool's arena on huge pages */
+    int64_t ft_thp;           /* the same for the floor's arena */
+};
+
+static void stats_reset(void *arg)
+{
+    bp_stats_reset(((struct hit_ctx *)arg)->pool);
+}
+
+static void stats_take(void *arg)
+{
+    struct hit_ctx *c = arg;
+    bp_stats(c->pool, &c->st);
+}
+
+static inline uint64_t hash64(uint64_t x)
+{
+    return x * 0x9e3779b97f4a7c15ull;
+}
+
+/* ---- Workers ----------------------------------------------------------- */
+
+#define HIT_LOOP(BODY)                                                       \
+    struct hit_ctx *c = w->run->arg;                                         \
+    const uint32_t *k = c->keys[w->id];                                      \
+    uint64_t i = 0, ops = 0, sink = 0;                                       \
+    for (;;) {                                                               \
+        int ph = run_phase(w);                                               \
+        if (ph == PH_STOP)                                                   \
+            break;                                                           \
+        for (unsigned j = 0; j < BATCH; j++, i++) {                          \
+            uint64_t pg = k[i & KEYMASK];                                    \
+            BODY                                                             \
+        }                                                                    \
+        if (ph == PH_MEASURE)                                                \
+            ops += BATCH;                                                    \
+        atomic_store_explicit(&w->progress, i, memory_order_relaxed);        \
+    }                                                                        \
+    goto out;                                                                \
+out:                                                                         \
+    w->ops = ops;                                                            \
+    w->sink = sink;
+
+static void w_bpool(struct worker *w)
+{
+    bool verify = ((struct hit_ctx *)w->run->arg)->o->verify;
+    HIT_LOOP(
+        bp_page p;
+        int rc = bp_pin(c->pool, pg, BP_READ, &p);
+        if (rc < 0) {
+            worker_fail(w, rc, "bp_pin", pg);
+            goto out;
+        }
+        uint64_t v = *(const uint64_t *)p.data;
+        sink += v;
+        bp_unpin(&p);
+        if (verify && v != pg) {
+            worker_fail_data(w, pg, v);
+            goto out;
+        }
+    )
+}
+
+static void w_pread(struct worker *w)
+{
+    struct hit_ctx *cc = w->run->arg;
+    uint64_t *buf = aligned_alloc(4096, cc->page_size);
+    if (!buf) {
+        worker_fail(w, -ENOMEM, "buffer", 0);
+        return;
+    }
+    HIT_LOOP(
+        ssize_t n = pread(c->fd, buf, c->page_size, (off_t)(pg * c->page_size));
+        if (n != (ssize_t)c->page_size) {
+            worker_fail(w, n < 0 ? -errno : -EIO, "pread", pg);
+            goto out;
+        }
+        sink += buf[0];
+    )
+    free(buf);
+}
+
+static void w_mmap(struct worker *w)
+{
+    HIT_LOOP(
+        sink += *(volatile const uint64_t *)(c->map + pg * c->page_size);
+    )
+}
+
+static void w_floor(struct worker *w)
+{
+    HIT_LOOP(
+        const struct floor_tab *t = &c->ft;
+        uint64_t h = hash64(pg) & t->mask;
+        while (t->slots[h].page != pg)
+            h = (h + 1) & t->mask;
+        uint32_t f = t->slots[h].frame;
+        atomic_fetch_add_explicit(&t->state[f].v, 1, memory_order_acquire);
+        sink += *(const uint64_t *)(t->arena + (size_t)f * c->page_size);
+        atomic_fetch_sub_explicit(&t->state[f].v, 1, memory_order_release);
+    )
+}
+
+/* Pin every page of the hit set once, from several threads: the reads
+ * that make the set resident. */
+static void w_warm_bpool(struct worker *w)
+{
+    struct hit_ctx *c = w->run->arg;
+    for (;;) {
+        uint64_t i = atomic_fetch_add(&c->cursor, 1);
+        if (i >= c->npages || run_phase(w) == PH_STOP)
+            return;
+        bp_page p;
+        int rc = bp_pin(c->pool, c->set[i], BP_READ, &p);
+        if (rc < 0) {
+            worker_fail(w, rc, "bp_pin (warm-up)", c->set[i]);
+            return;
+        }
+        bp_unpin(&p);
+        atomic_store_explicit(&w->progress, i, memory_order_relaxed);
+    }
+}
+
+/* ---- Set-up of each variant ------------------------------------------- */
+
+static void die_oom(void)
+{
+    fprintf(stderr, PROG ": hit: out of memory\n");
+    exit(1);
+}
+
+static void setup_bpool(struct hit_ctx *c, uint32_t frames)
+{
+    c->pool = bench_open_pool(c->o, frames);
+    atomic_store(&c->cursor, 0);
+    struct run r = {
+        .label = "hit: warm-up", .nthreads = 16, .fn = w_warm_bpool, .arg = c,
+        .progress = c->o->progress,
+    };
+    if (run_threads(&r) < 0)
+        exit(1);
+    /* Where the frames are: a TLB miss per pin costs more than the pin. */
+    bp_page p;
+    if (bp_pin(c->pool, c->set[0], BP_READ, &p) == 0) {
+        c->pool_thp = thp_bytes_at(p.data);
+        bp_unpin(&p);
+    }
+}
+
+static void setup_pread(struct hit_ctx *c)
+{
+    c->fd = open(c->o->path, O_RDONLY | O_CLOEXEC);
+    if (c->fd < 0) {
+        fprintf(stderr, PROG ": cannot open %s: %s\n", c->o->path, strerror(errno));
+        exit(1);
+    }
+    void *buf = malloc(c->page_size);
+    if (!buf)
+        die_oom();
+    for (uint64_t i = 0; i < c->npages; i++)
+        if (pread(c->fd, buf, c->page_size, (off_t)(c->set[i] * c->page_size)) < 0) {
+            fprintf(stderr, PROG ": pread %s: %s\n", c->o->path, strerror(errno));
+            exit(1);
+        }
+    free(buf);
+}
+
+static void setup_mmap(struct hit_ctx *c)
+{
+    int fd = open(c->o->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, PROG ": cannot open %s: %s\n", c->o->path, strerror(errno));
+        exit(1);
+    }
+    c->map_bytes = (size_t)c->o->file_size;
+    void *m = mmap(NULL, c->map_bytes, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED) {
+        fprintf(stderr, PROG ": cannot map %s: %s\n", c->o->path, strerror(errno));
+        exit(1);
+    }
+    c->map = m;
+    uint64_t sink = 0;
+    for (uint64_t i = 0; i < c->npages; i++)
+        sink += *(volatile const uint64_t *)(c->map + c->set[i] * c->page_size);
+    (void)sink;
+}
+
+static void setup_floor(struct hit_ctx *c)
+{
+    struct floor_tab *t = &c->ft;
+    uint64_t cap = 16;
+    while (cap < 2 * c->npages)
+        cap <<= 1;
+    t->mask = cap - 1;
+    t->slots = malloc(cap * sizeof *t->slots);
+    t->state = aligned_alloc(64, c->npages * sizeof *t->state);
+    t->arena_bytes = (size_t)c->npages * c->page_size;
+    void *a = mmap(NULL, t->arena_bytes, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (!t->slots || !t->state || a == MAP_FAILED)
+        die_oom();
+    madvise(a, t->arena_bytes, MADV_HUGEPAGE);   /* as the pool's arena */
+    t->arena = a;
+    for (uint64_t h = 0; h < cap; h++)
+        t->slots[h].page = UINT64_MAX;
+    for (uint64_t f = 0; f < c->npages; f++) {
+        uint64_t pg = c->set[f];
+        uint64_t h = hash64(pg) & t->mask;
+        while (t->slots[h].page != UINT64_MAX)
+            h = (h + 1) & t->mask;
+        t->slots[h].page = pg;
+        t->slots[h].frame = (uint32_t)f;
+        atomic_init(&t->state[f].v, 0);
+        *(uint64_t *)(t->arena + f * c->page_size) = pg;
+    }
+    c->ft_thp = thp_bytes_at(t->arena);
+}
+
+/* ---- The workload ---------------------------------------------------- */
+
+static void gen_keys(struct hit_ctx *c, enum dist d, unsigned nthreads)
+{
+    struct picker pk;
+    picker_init(&pk, d, c->npages, c->o->theta);
+    for (unsigned t = 0; t < nthreads; t++) {
+        struct rng r;
+        rng_seed(&r, c->o->seed + 1000003ull * t + (d == DIST_ZIPF));
+        for (uint32_t i = 0; i < KEYS; i++) {
+            /* picker_next scatters zipf ranks over [0, npages); for the
+             * uniform case any index is as good. */
+            uint64_t idx = picker_next(&pk, &r);
+            c->keys[t][i] = (uint32_t)c->set[idx];
+        }
+    }
+}
+
+int wl_hit(struct bench_opts *o)
+{
+    static const struct { unsigned bit; const char *name; worker_fn fn; } variants[] = {
+        { HIT_BPOOL, "bpool", w_bpool },
+        { HIT_PREAD, "pread", w_pread },
+        { HIT_MMAP, "mmap", w_mmap },
+        { HIT_FLOOR, "floor", w_floor },
+    };
+    df_prepare(o, 0);
+    struct hit_ctx c = { .o = o, .page_size = o->page_size, .fd = -1 };
+    uint32_t frames = bench_frames(o, DEFAULT_POOL);
+    uint64_t file_pages = o->file_size / o->page_size;
+    if (file_pages > UINT32_MAX) {
+        fprintf(stderr, PROG ": hit: the file has more than 2^32 pages; use a "
+                "smaller --file-size\n");
+        return 1;
+    }
+    c.npages = o->pages ? o->pages : frames;
+    if (c.npages > frames)
+        c.npages = frames;   /* more would not be all hits */
+    if (c.npages > file_pages)
+        c.npages = file_pages;
+
+    /* The hit set: pages spread over the whole file. */
+    uint64_t mult = scatter_mult(file_pages, SCATTER_GOLDEN);
+    c.set = malloc(c.npages * sizeof *c.set);
+    if (!c.set)
+        die_oom();
+    for (uint64_t i = 0; i < c.npages; i++)
+        c.set[i] = scatter(i, file_pages, mult);
+
+    unsigned maxt = 1;
+    for (unsigned i = 0; i < o->nthreads; i++)
+        if (o->threads[i] > maxt)
+            maxt = o->threads[i];
+    c.keys = calloc(maxt, sizeof *c.keys);
+    if (!c.keys)
+        die_oom();
+    for (unsigned t = 0; t < maxt; t++)
+        if (!(c.keys[t] = malloc(KEYS * sizeof **c.keys)))
+            die_oom();
+
+    df_drop_cache(o->path);
+    if (o->variants & HIT_BPOOL)
+        setup_bpool(&c, frames);
+    if (o->variants & HIT_PREAD)
+        setup_pread(&c);
+    if (o->variants & HIT_MMAP)
+        setup_mmap(&c);
+    if (o->variants & HIT_FLOOR)
+        setup_floor(&c);
+
+    enum dist dists[2] = { DIST_UNIFORM, DIST_ZIPF };
+    unsigned ndists = 2;
+    if (o->dist_set) {
+        dists[0] = o->dist;
+        ndists = 1;
+    }
+    double duration = o->duration >= 0 ? o->duration : 2.0;
+    double warmup = o->warmup >= 0 ? o->warmup : (duration / 4 < 0.5 ? duration / 4 : 0.5);
+    int status = 0;
+    for (unsigned d = 0; d < ndists && !status; d++) {
+        gen_keys(&c, dists[d], maxt);
+        for (unsigned ti = 0; ti < o->nthreads && !status; ti++) {
+            for (unsigned v = 0; v < sizeof variants / sizeof variants[0]; v++) {
+                if (!(o->variants & variants[v].bit))
+                    continue;
+                char label[64];
+                snprintf(label, sizeof label, "hit %s %s x%u", variants[v].name,
+                         dist_name(dists[d]), o->threads[ti]);
+                struct run r = {
+                    .label = label, .nthreads = o->threads[ti],
+                    .fn = variants[v].fn, .arg = &c, .warmup = warmup,
+                    .duration = duration, .progress = o->progress,
+                    .at_measure = c.pool ? stats_reset : NULL,
+                    .at_stop = c.pool ? stats_take : NULL,
+                };
+                if (run_threads(&r) < 0) {
+                    status = 1;
+                    break;
+                }
+                report_begin("hit");
+                report_str("variant", variants[v].name);
+                report_str("dist", dist_name(dists[d]));
+                if (dists[d] == DIST_ZIPF)
+                    report_dbl("theta", o->theta, 2);
+                report_u64("threads", o->threads[ti]);
+                report_u64("pages", c.npages);
+                report_u64("ops", r.ops);
+                report_dbl("elapsed_s", r.elapsed, 3);
+                report_dbl("ops_s", (double)r.ops / r.elapsed, 0);
+                report_dbl("ns_op", r.elapsed * 1e9 * o->threads[ti] / (double)r.ops, 1);
+                report_dbl("cpu_ns_op", r.cpu * 1e9 / (double)r.ops, 1);
+                if (variants[v].bit == HIT_BPOOL) {
+                    report_u64("hits", c.st.hits);
+                    report_u64("misses", c.st.misses);
+                    report_u64("frames", frames);
+                }
+                /* How much of the frames' memory huge pages back. */
+                if (variants[v].bit == HIT_BPOOL)
+                    report_dbl("thp_mib", c.pool_thp < 0 ? NAN : (double)c.pool_thp / 1048576.0, 1);
+                if (variants[v].bit == HIT_FLOOR)
+                    report_dbl("thp_mib", c.ft_thp < 0 ? NAN : (double)c.ft_thp / 1048576.0, 1);
+                report_end();
+            }
+        }
+    }
+
+    if (c.pool)
+        bench_close_pool(c.pool, o->path, NULL);
+    if (c.fd >= 0)
+        close(c.fd);
+    if (c.map)
+        munmap((void *)c.map, c.map_bytes);
+    if (c.ft.arena)
+        munmap(c.ft.arena, c.ft.arena_bytes);
+    free(c.ft.slots);
+    free(c.ft.state);
+    if (o->variants & (HIT_PREAD | HIT_MMAP))
+        df_drop_cache(o->path);
+    for (unsigned t = 0; t < maxt; t++)
+        free(c.keys[t]);
+    free(c.keys);
+    free(c.set);
+    return status;
+}

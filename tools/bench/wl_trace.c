@@ -1,0 +1,177 @@
+/* wl_trace.c - replay a page-reference trace through real pins.
+ *
+ * A trace has one page number per line; blank lines and lines starting
+ * with '#' are ignored; a gzip-compressed trace is read directly (zlib
+ * reads plain files too).  The data file must hold the largest page: a
+ * missing file is made that large, an existing smaller one is refused.
+ *
+ * The pool starts cold, as bpool-sim's replays do.  With one thread (the
+ * default) the pins follow the trace's order exactly, so the hit ratio is
+ * the policy's on this trace under the pool's real conditions; with -t N,
+ * N threads take the next reference from a shared cursor, so the order
+ * is nearly kept and misses overlap.  The pins read; a trace has no
+ * writes.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "bench.h"
+
+struct trace_ctx {
+    const struct bench_opts *o;
+    bp_pool *pool;
+    uint64_t *ref;
+    size_t n;
+    _Atomic size_t cursor;
+    struct bp_stats st;
+};
+
+static void die_trace(const char *name, size_t line, const char *what)
+{
+    fprintf(stderr, PROG ": %s:%zu: %s; a trace has one page number per "
+            "line (blank lines and lines starting with # are ignored)\n",
+            name, line, what);
+    exit(EXIT_USAGE);
+}
+
+static void load(struct trace_ctx *c, const char *path, uint64_t *maxpg)
+{
+    gzFile gz = gzopen(path, "rb");
+    if (!gz) {
+        fprintf(stderr, PROG ": cannot open trace %s: %s\n", path,
+                errno ? strerror(errno) : "out of memory");
+        exit(EXIT_USAGE);
+    }
+    size_t cap = 1 << 16, line = 0;
+    c->ref = malloc(cap * sizeof *c->ref);
+    char buf[256];
+    *maxpg = 0;
+    while (gzgets(gz, buf, sizeof buf)) {
+        line++;
+        char *s = buf;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        if (*s == '#' || *s == '\n' || *s == '\r' || *s == '\0')
+            continue;
+        if (*s < '0' || *s > '9')
+            die_trace(path, line, "not a page number");
+        errno = 0;
+        char *end;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno == ERANGE || v > (1ull << 48))
+            die_trace(path, line, "page number too large");
+        while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
+            end++;
+        if (*end != '\0')
+            die_trace(path, line, "junk after the page number");
+        if (c->n == cap)
+            c->ref = realloc(c->ref, (cap *= 2) * sizeof *c->ref);
+        if (!c->ref) {
+            fprintf(stderr, PROG ": out of memory loading %s\n", path);
+            exit(1);
+        }
+        c->ref[c->n++] = v;
+        if (v > *maxpg)
+            *maxpg = v;
+    }
+    int err;
+    const char *msg = gzerror(gz, &err);
+    if (err != Z_OK && err != Z_STREAM_END) {
+        fprintf(stderr, PROG ": reading trace %s: %s\n", path,
+                err == Z_ERRNO ? strerror(errno) : msg);
+        exit(EXIT_USAGE);
+    }
+    gzclose(gz);
+    if (c->n == 0) {
+        fprintf(stderr, PROG ": trace %s has no page numbers\n", path);
+        exit(EXIT_USAGE);
+    }
+}
+
+static void stats_take(void *arg)
+{
+    struct trace_ctx *c = arg;
+    bp_stats(c->pool, &c->st);
+}
+
+static void w_trace(struct worker *w)
+{
+    struct trace_ctx *c = w->run->arg;
+    for (;;) {
+        if (run_phase(w) == PH_STOP)
+            break;
+        size_t i = atomic_fetch_add_explicit(&c->cursor, 1, memory_order_relaxed);
+        if (i >= c->n)
+            break;
+        uint64_t pg = c->ref[i];
+        uint64_t t0 = now_ns();
+        bp_page p;
+        int rc = bp_pin(c->pool, pg, BP_READ, &p);
+        if (rc < 0) {
+            worker_fail(w, rc, "bp_pin", pg);
+            break;
+        }
+        uint64_t stamp = *(const uint64_t *)p.data;
+        bp_unpin(&p);
+        hist_add(w->rhist, now_ns() - t0);
+        if (c->o->verify && stamp != pg) {
+            worker_fail_data(w, pg, stamp);
+            break;
+        }
+        w->sink += stamp;
+        w->ops++;
+        atomic_store_explicit(&w->progress, w->ops, memory_order_relaxed);
+    }
+}
+
+int wl_trace(struct bench_opts *o)
+{
+    struct trace_ctx c = { .o = o };
+    uint64_t maxpg;
+    load(&c, o->trace, &maxpg);
+    df_prepare(o, (maxpg + 1) * o->page_size);
+    uint32_t frames = bench_frames(o, DEFAULT_POOL);
+    unsigned threads = o->nthreads ? o->threads[0] : 1;
+    if (frames < 2 * threads) {
+        fprintf(stderr, PROG ": trace: a pool of %u frames is too small for %u "
+                "threads; use at least --frames %u\n", frames, threads, 2 * threads);
+        return 1;
+    }
+
+    df_drop_cache(o->path);
+    c.pool = bench_open_pool(o, frames);
+    struct run r = {
+        .label = "trace", .nthreads = threads, .fn = w_trace, .arg = &c,
+        .duration = o->duration > 0 ? o->duration : 0, .progress = o->progress,
+        .latency = true, .at_stop = stats_take,
+    };
+    if (run_threads(&r) < 0) {
+        bench_close_pool(c.pool, o->path, NULL);
+        free(c.ref);
+        return 1;
+    }
+    struct bp_info info;
+    bp_info(c.pool, &info);
+    struct pool_mem mem;
+    bench_close_pool(c.pool, o->path, &mem);
+
+    const char *base = strrchr(o->trace, '/');
+    report_begin("trace");
+    report_str("trace", base ? base + 1 : o->trace);
+    report_u64("threads", threads);
+    report_u64("refs", c.n);
+    report_u64("replayed", r.ops);
+    report_u64("max_page", maxpg);
+    report_dbl("elapsed_s", r.elapsed, 3);
+    report_dbl("refs_s", (double)r.ops / r.elapsed, 0);
+    report_dbl("cpu_s", r.cpu, 3);
+    report_latency("lat_", &r.rhist);
+    report_pool(&info, &c.st, &mem);
+    report_end();
+    free(c.ref);
+    return 0;
+}

@@ -1,0 +1,32 @@
+/* hist.h - latency histograms of nanosecond values for the tools
+ * (bpool-bench, bpool-stress).
+ *
+ * Log-linear buckets, as HdrHistogram does it: values below 2 * HIST_SUB
+ * have a bucket each; above, every power of two is split into HIST_SUB
+ * equal buckets, so a bucket is at most 1/32 (3%) of its value wide, fine
+ * enough to tell a hit from a miss and a p99 from a p999.  One histogram
+ * per thread (nothing shared on the hot path: hist_add is a few
+ * instructions), merged after the run.  A histogram of zeros is empty, so
+ * calloc'ed and shared-memory ones need no set-up.
+ */
+#ifndef BPOOL_TOOLS_HIST_H
+#define BPOOL_TOOLS_HIST_H
+
+#include <stdint.h>
+
+#define HIST_SUB_BITS 5
+#define HIST_SUB (1u << HIST_SUB_BITS)     /* buckets per power of two */
+#define HIST_BUCKETS (HIST_SUB * 60)       /* up to 2^64 ns */
+
+struct hist {
+    uint64_t count, sum, max;
+    uint64_t b[HIST_BUCKETS];
+};
+
+void hist_add(struct hist *h, uint64_t ns);
+void hist_merge(struct hist *into, const struct hist *h);
+/* Value (ns) below which a fraction q of the samples lie: the middle of
+ * its bucket, never above the largest value seen; 0 if h is empty. */
+uint64_t hist_quantile(const struct hist *h, double q);
+
+#endif /* BPOOL_TOOLS_HIST_H */

@@ -1,0 +1,584 @@
+/* main.c - bpool-stress: concurrent stress of a bpool pool with end-to-end
+ * verification and crash testing.  Command line, defaults and the normal
+ * run; the parts are listed in stress.h.
+ *
+ *     bpool-stress [OPTIONS]
+ *
+ * A normal run: make the data file (P pages of zeros, preallocated) or
+ * check an existing one (--reuse), fill every page with version 1 through
+ * the pool, run T threads of the op mix for --duration or --ops, close the
+ * pool, reopen the file with a fresh pool and check that every page holds
+ * exactly the version last written.  --crash runs cycles of a child killed
+ * with SIGKILL instead (crash.c).  Exit status 0: every check passed; 1: a
+ * check failed or the library returned an error; 2: bad usage; 3: could
+ * not run (file, O_DIRECT, memory).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "stress.h"
+#include "../common/parse.h"
+
+/* A bad option value exits from parse.c: with the status the manual gives. */
+_Static_assert(OPT_EXIT_USAGE == EXIT_USAGE, "one status for every usage error");
+
+static const double default_mix[OP_COUNT] = {
+    [OP_READ] = 60, [OP_WRITE] = 30, [OP_ALLOC] = 0.5, [OP_PREFETCH] = 2,
+    [OP_FLUSH] = 1, [OP_FLUSHALL] = 0.05, [OP_CHECKPOINT] = 0.02,
+    [OP_SYNC] = 0.01, [OP_HOLD] = 0,
+};
+
+static void usage(FILE *to)
+{
+    fprintf(to,
+        "usage: " PROG " [OPTIONS]\n"
+        "\n"
+        "Run threads of random operations on a bpool pool and check every page\n"
+        "read: each page carries its number, a version and a checksum, and its\n"
+        "payload is a function of both.  At the end, close, reopen with a fresh\n"
+        "pool and check every page holds the version last written.  With\n"
+        "--crash, kill the workload with SIGKILL at random moments and check\n"
+        "what a completed checkpoint made durable survived.\n"
+        "\n"
+        "workload:\n"
+        "  -t, --threads N        worker threads (default 4)\n"
+        "  -d, --duration SECS    run time (default 10; --crash: per cycle, 2)\n"
+        "  -n, --ops N            total operations instead of a duration\n"
+        "  -D, --dist SPEC        page distribution (default mix):\n"
+        "                           uniform, zipf[:THETA] (0.99),\n"
+        "                           hotset[:FRAC[:PROB]] (0.1:0.9: PROB of the\n"
+        "                           accesses go to the first FRAC of the pages),\n"
+        "                           seq (scans, BP_SCAN), loop[:PAGES] (1.5 x\n"
+        "                           frames), mix (bursts of each)\n"
+        "  -m, --mix LIST         operation weights, e.g. read=70,write=30; ops\n"
+        "                         not listed get 0.  Operations: read, write,\n"
+        "                         alloc, prefetch, flush, flushall, checkpoint,\n"
+        "                         sync, hold (eviction pressure: pin\n"
+        "                         --hold-pages pages at once).  Default:\n"
+        "                         read=60,write=30,alloc=0.5,prefetch=2,flush=1,\n"
+        "                         flushall=0.05,checkpoint=0.02,sync=0.01\n"
+        "      --hold-pages K     pages a hold pins at once (default 4, at most\n"
+        "                         half the frames)\n"
+        "  -s, --seed N           random seed (default: from the clock; printed)\n"
+        "\n"
+        "data file and pool:\n"
+        "  -f, --file PATH        data file (default ./" DEFAULT_FILE "); must be\n"
+        "                         on a file system with O_DIRECT (not tmpfs).\n"
+        "                         Made by the run and removed after a pass\n"
+        "  -p, --pages N          pages of the new data file (default 16384)\n"
+        "      --max-pages N      pages the file may grow to by alloc (default\n"
+        "                         pages + pages/8)\n"
+        "  -F, --frames N         pool frames (default pages/16, at least 4)\n"
+        "  -P, --page-size BYTES  page size (default 4096)\n"
+        "      --flushers N       background flushers (0: BP_NOFLUSH; default the\n"
+        "                         library's)\n"
+        "      --queue-depth N    AIO queue depth (default the library's)\n"
+        "      --checkpoint-rate N  pages/s bp_checkpoint writes (default no limit)\n"
+        "      --no-readahead     BP_NOREADAHEAD\n"
+#ifdef BP_CHECKSUMS
+        "      --checksums        BP_CHECKSUMS: the library's page checksums too\n"
+#endif
+        "      --no-fill          leave a new file's pages at version 0 (zeros)\n"
+        "                         instead of writing version 1 to each first\n"
+        "      --reuse            run on an existing data file: check every page\n"
+        "                         first (and against FILE.dlog if present)\n"
+        "      --keep             keep a data file this run made\n"
+        "      --verify-only      only check an existing data file (and its\n"
+        "                         side log) and exit\n"
+        "\n"
+        "crash testing:\n"
+        "      --crash            cycles of: a child runs the workload, is killed\n"
+        "                         with SIGKILL at a random moment within\n"
+        "                         --duration; the file is reopened and checked\n"
+        "                         against the side log FILE.dlog of versions made\n"
+        "                         durable by completed checkpoints and syncs\n"
+        "      --cycles N         crash cycles (default 5)\n"
+        "\n"
+        "output:\n"
+        "  -j, --json             the final report as one JSON object\n"
+        "  -q, --quiet            no progress line, no per-cycle lines\n"
+        "      --hang-timeout SECS  an operation running longer is a hang: print\n"
+        "                         every thread's operation, exit 1 (default 60)\n"
+        "  -h, --help             this help\n"
+        "  -V, --version          print the version\n"
+        "\n"
+        "A progress line goes to stderr when it is a terminal.  -BP_ENOFRAME\n"
+        "(every frame pinned: expected with a small pool) is counted and retried.\n"
+        "exit status: 0 all checks passed, 1 a check failed or the library\n"
+        "returned an error (the data file is kept), 2 bad usage, 3 could not run\n");
+}
+
+static void parse_mix(const char *s, double mix[OP_COUNT])
+{
+    char buf[512];
+    if (strlen(s) >= sizeof buf)
+        opt_bad("--mix", s, "too long");
+    strcpy(buf, s);
+    for (int i = 0; i < OP_COUNT; i++)
+        mix[i] = 0;
+    double total = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq)
+            opt_bad("--mix", s, "want NAME=WEIGHT,...");
+        *eq = '\0';
+        int k = -1;
+        for (int i = 0; i < OP_COUNT; i++)
+            if (strcmp(tok, op_names[i]) == 0)
+                k = i;
+        if (k < 0)
+            opt_bad("--mix", tok, "unknown operation");
+        char *end;
+        double v = strtod(eq + 1, &end);
+        if (end == eq + 1 || *end || !(v >= 0) || v > 1e9)
+            opt_bad("--mix", eq + 1, "want a weight >= 0");
+        mix[k] = v;
+        total += v;
+    }
+    if (!(total > 0))
+        opt_bad("--mix", s, "every weight is 0");
+}
+
+void stress_bp_options(const struct stress_opts *o, struct bp_options *bo)
+{
+    bp_options_init(bo);
+    bo->page_size = o->page_size;
+    bo->pool_frames = o->frames;
+    if (o->queue_depth)
+        bo->queue_depth = o->queue_depth;
+    if (o->flushers > 0)
+        bo->flushers = (uint32_t)o->flushers;
+    bo->checkpoint_rate = o->checkpoint_rate;
+    if (o->flushers == 0)
+        bo->flags |= BP_NOFLUSH;
+    if (o->no_readahead)
+        bo->flags |= BP_NOREADAHEAD;
+#ifdef BP_CHECKSUMS
+    if (o->checksums)
+        bo->flags |= BP_CHECKSUMS;
+#endif
+}
+
+uint32_t stress_payload(const struct stress_opts *o)
+{
+#ifdef BP_CHECKSUMS
+    if (o->checksums)
+        return o->page_size - BP_CHECKSUM_TRAILER;
+#endif
+    return o->page_size;
+}
+
+bp_pool *stress_open(const struct stress_opts *o, uint32_t flags, int *status)
+{
+    struct bp_options bo;
+    stress_bp_options(o, &bo);
+    bo.flags |= flags;
+    bp_pool *pool = NULL;
+    int r = bp_open(o->path, &bo, &pool);
+    if (r == 0)
+        return pool;
+    fprintf(stderr, PROG ": bp_open(%s): %s: %s\n", o->path, bp_err_name(r),
+            bp_errdetail());
+    switch (r) {
+    case -BP_ENODIRECT: case -BP_EAIO: case -BP_EPAGESIZE: case -BP_EPOOLSIZE:
+    case -ENOENT: case -EACCES: case -EPERM: case -ENOMEM: case -EINVAL:
+        *status = EXIT_SETUP;
+        break;
+    default:
+        *status = EXIT_FAIL;
+    }
+    return NULL;
+}
+
+/* Make the data file: pages of zeros, blocks preallocated. */
+static int create_file(const struct stress_opts *o)
+{
+    int fd = open(o->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, PROG ": cannot create %s: %s\n", o->path, strerror(errno));
+        return EXIT_SETUP;
+    }
+    off_t len = (off_t)(o->pages * o->page_size);
+    int r = posix_fallocate(fd, 0, len);
+    if (r == EOPNOTSUPP || r == EINVAL)
+        r = ftruncate(fd, len) < 0 ? errno : 0;
+    if (r == 0 && fsync(fd) < 0)
+        r = errno;
+    close(fd);
+    if (r) {
+        fprintf(stderr, PROG ": cannot size %s to %" PRIu64 " pages: %s\n", o->path,
+                o->pages, strerror(r));
+        unlink(o->path);
+        return EXIT_SETUP;
+    }
+    if (unlink(o->dlog_path) < 0 && errno != ENOENT) {
+        fprintf(stderr, PROG ": cannot remove the old side log %s: %s\n",
+                o->dlog_path, strerror(errno));
+        unlink(o->path);
+        return EXIT_SETUP;
+    }
+    return EXIT_OK;
+}
+
+/* Memory shared with crash-mode children: thread stats, pool stats,
+ * versions. */
+static int map_shared(struct run *run, unsigned threads, uint64_t cap)
+{
+    size_t ts_len = threads * sizeof(struct tstats);
+    size_t bs_off = (ts_len + 63) & ~(size_t)63;
+    size_t ver_off = (bs_off + sizeof(struct bp_stats) + 63) & ~(size_t)63;
+    size_t len = ver_off + cap * sizeof(uint64_t);
+    void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        fprintf(stderr, PROG ": mmap of %zu bytes: %s\n", len, strerror(errno));
+        return -1;
+    }
+    run->ts = m;
+    run->bs = (struct bp_stats *)((char *)m + bs_off);
+    run->ver = (_Atomic uint64_t *)((char *)m + ver_off);
+    run->cap = cap;
+    return 0;
+}
+
+static void unmap_shared(struct run *run, unsigned threads)
+{
+    size_t ts_len = threads * sizeof(struct tstats);
+    size_t bs_off = (ts_len + 63) & ~(size_t)63;
+    size_t ver_off = (bs_off + sizeof(struct bp_stats) + 63) & ~(size_t)63;
+    munmap(run->ts, ver_off + run->cap * sizeof(uint64_t));
+}
+
+static void set_op_cum(struct run *run, const struct stress_opts *o)
+{
+    double c = 0;
+    for (int i = 0; i < OP_COUNT; i++) {
+        c += o->mix[i];
+        run->op_cum[i] = c;
+    }
+}
+
+/* Fill: every page gets version ver + 1 through the pool, then close. */
+static int fill(struct run *run, bp_pool *pool)
+{
+    run->pool = pool;
+    int st = run_threads(run, PH_FILL);
+    memset(run->ts, 0, run->o->threads * sizeof *run->ts);
+    return st;
+}
+
+static void print_check(const struct stress_opts *o, const char *what,
+                        const struct check_result *res, int st)
+{
+    if (o->json || o->quiet)
+        return;
+    printf("%s: %" PRIu64 " pages checked in %.2f s (%" PRIu64 " at version 0): %s\n",
+           what, res->checked, res->seconds, res->zero, st == EXIT_OK ? "ok" : "FAIL");
+}
+
+int main(int argc, char **argv)
+{
+    struct stress_opts o = {
+        .path = DEFAULT_FILE, .threads = 4, .duration = -1, .pages = 16384,
+        .page_size = 4096, .hold_pages = 4, .flushers = -1, .fill = true,
+        .hang_timeout = 60, .cycles = 5,
+        .dist = { .kind = D_MIX, .theta = 0.99, .hot_frac = 0.1, .hot_prob = 0.9 },
+    };
+    memcpy(o.mix, default_mix, sizeof o.mix);
+    bool seed_set = false, pages_set = false;
+
+    enum { O_MAXPAGES = 256, O_HOLD, O_FLUSHERS, O_QD, O_CKRATE, O_NORA, O_CSUM,
+           O_NOFILL, O_REUSE, O_KEEP, O_VERIFY, O_CRASH, O_CYCLES, O_HANG };
+    static const struct option longopts[] = {
+        { "threads", required_argument, NULL, 't' },
+        { "duration", required_argument, NULL, 'd' },
+        { "ops", required_argument, NULL, 'n' },
+        { "dist", required_argument, NULL, 'D' },
+        { "mix", required_argument, NULL, 'm' },
+        { "hold-pages", required_argument, NULL, O_HOLD },
+        { "seed", required_argument, NULL, 's' },
+        { "file", required_argument, NULL, 'f' },
+        { "pages", required_argument, NULL, 'p' },
+        { "max-pages", required_argument, NULL, O_MAXPAGES },
+        { "frames", required_argument, NULL, 'F' },
+        { "page-size", required_argument, NULL, 'P' },
+        { "flushers", required_argument, NULL, O_FLUSHERS },
+        { "queue-depth", required_argument, NULL, O_QD },
+        { "checkpoint-rate", required_argument, NULL, O_CKRATE },
+        { "no-readahead", no_argument, NULL, O_NORA },
+#ifdef BP_CHECKSUMS
+        { "checksums", no_argument, NULL, O_CSUM },
+#endif
+        { "no-fill", no_argument, NULL, O_NOFILL },
+        { "reuse", no_argument, NULL, O_REUSE },
+        { "keep", no_argument, NULL, O_KEEP },
+        { "verify-only", no_argument, NULL, O_VERIFY },
+        { "crash", no_argument, NULL, O_CRASH },
+        { "cycles", required_argument, NULL, O_CYCLES },
+        { "json", no_argument, NULL, 'j' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "hang-timeout", required_argument, NULL, O_HANG },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    opt_prog(PROG);
+    int c;
+    while ((c = getopt_long(argc, argv, "t:d:n:D:m:s:f:p:F:P:jqhV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 't': o.threads = (unsigned)opt_u64("--threads", optarg, 1, MAX_THREADS); break;
+        case 'd': o.duration = opt_secs("--duration", optarg, false, 1e7); break;
+        case 'n': o.ops = opt_u64("--ops", optarg, 1, UINT64_MAX / 2); break;
+        case 'D':
+            if (dist_parse(optarg, &o.dist) < 0)
+                opt_bad("--dist", optarg, "want uniform, zipf[:THETA], "
+                        "hotset[:FRAC[:PROB]], seq, loop[:PAGES] or mix, THETA and "
+                        "FRAC in (0, 1)");
+            break;
+        case 'm': parse_mix(optarg, o.mix); break;
+        case O_HOLD: o.hold_pages = (unsigned)opt_u64("--hold-pages", optarg, 1, 1024); break;
+        case 's': o.seed = opt_u64("--seed", optarg, 0, UINT64_MAX); seed_set = true; break;
+        case 'f': o.path = optarg; break;
+        case 'p': o.pages = opt_u64("--pages", optarg, 1, 1ull << 32); pages_set = true; break;
+        case O_MAXPAGES: o.max_pages = opt_u64("--max-pages", optarg, 1, 1ull << 33); break;
+        case 'F': o.frames = (uint32_t)opt_u64("--frames", optarg, 1, 1u << 30); break;
+        case 'P': o.page_size = (uint32_t)opt_u64("--page-size", optarg, 1, 1u << 30); break;
+        case O_FLUSHERS: o.flushers = (int)opt_u64("--flushers", optarg, 0, BP_MAX_FLUSHERS); break;
+        case O_QD: o.queue_depth = (uint32_t)opt_u64("--queue-depth", optarg, 1, 65536); break;
+        case O_CKRATE: o.checkpoint_rate = (uint32_t)opt_u64("--checkpoint-rate", optarg, 1, UINT32_MAX); break;
+        case O_NORA: o.no_readahead = true; break;
+        case O_CSUM: o.checksums = true; break;
+        case O_NOFILL: o.fill = false; break;
+        case O_REUSE: o.reuse = true; break;
+        case O_KEEP: o.keep = true; break;
+        case O_VERIFY: o.verify_only = true; break;
+        case O_CRASH: o.crash = true; break;
+        case O_CYCLES: o.cycles = (unsigned)opt_u64("--cycles", optarg, 1, 1000000); break;
+        case O_HANG: o.hang_timeout = opt_secs("--hang-timeout", optarg, false, 1e7); break;
+        case 'j': o.json = true; break;
+        case 'q': o.quiet = true; break;
+        case 'h': usage(stdout); return EXIT_OK;
+        case 'V': printf(PROG " (bpool) %s\n", BP_VERSION_STRING); return EXIT_OK;
+        default:
+            fprintf(stderr, "usage: " PROG " [OPTIONS]  (see --help)\n");
+            return EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, PROG ": unexpected argument '%s'\nusage: " PROG
+                " [OPTIONS]  (see --help)\n", argv[optind]);
+        return EXIT_USAGE;
+    }
+    if (o.page_size & (o.page_size - 1) || o.page_size < BP_MIN_PAGE_SIZE ||
+        o.page_size > BP_MAX_PAGE_SIZE) {
+        char s[32];
+        snprintf(s, sizeof s, "%u", o.page_size);
+        opt_bad("--page-size", s, "want a power of two from 4096 to 1048576");
+    }
+    if (o.crash && o.ops) {
+        fprintf(stderr, PROG ": --crash runs for a --duration, not --ops (see --help)\n");
+        return EXIT_USAGE;
+    }
+    if (o.crash && o.verify_only) {
+        fprintf(stderr, PROG ": --crash and --verify-only do not go together\n");
+        return EXIT_USAGE;
+    }
+    if (o.duration < 0)
+        o.duration = o.crash ? 2 : 10;
+    if (!seed_set)
+        o.seed = mix64(now_ns() ^ ((uint64_t)getpid() << 32)) >> 34;
+    o.progress = !o.quiet && isatty(STDERR_FILENO);
+
+    size_t plen = strlen(o.path);
+    o.dlog_path = malloc(plen + sizeof DLOG_SUFFIX);
+    if (!o.dlog_path)
+        return EXIT_SETUP;
+    memcpy(o.dlog_path, o.path, plen);
+    memcpy(o.dlog_path + plen, DLOG_SUFFIX, sizeof DLOG_SUFFIX);
+
+    /* The file: new, or existing with --reuse / --verify-only. */
+    struct stat sb;
+    bool exists = stat(o.path, &sb) == 0;
+    if (exists && !o.reuse && !o.verify_only) {
+        fprintf(stderr, PROG ": %s exists: give --reuse to check it and run on it, "
+                "or remove it (and %s)\n", o.path, o.dlog_path);
+        free(o.dlog_path);
+        return EXIT_USAGE;
+    }
+    if (!exists && (o.reuse || o.verify_only)) {
+        fprintf(stderr, PROG ": %s: %s\n", o.path, strerror(errno));
+        free(o.dlog_path);
+        return EXIT_SETUP;
+    }
+    uint64_t start_pages = exists ? (uint64_t)sb.st_size / o.page_size : o.pages;
+    if (exists && pages_set && start_pages != o.pages)
+        fprintf(stderr, PROG ": note: %s has %" PRIu64 " pages; --pages ignored\n",
+                o.path, start_pages);
+    o.pages = start_pages ? start_pages : 1;
+    if (o.max_pages == 0)
+        o.max_pages = o.pages + o.pages / 8;
+    if (o.max_pages < o.pages)
+        o.max_pages = o.pages;
+    if (o.frames == 0)
+        o.frames = o.pages / 16 > BP_MIN_FRAMES ? (uint32_t)(o.pages / 16) : BP_MIN_FRAMES;
+    if (o.mix[OP_HOLD] > 0 && o.hold_pages > o.frames / 2) {
+        fprintf(stderr, PROG ": --hold-pages %u: at most half the %u frames\n",
+                o.hold_pages, o.frames);
+        free(o.dlog_path);
+        return EXIT_USAGE;
+    }
+
+    struct run run = { .o = &o, .seed = o.seed, .payload = stress_payload(&o) };
+    if (map_shared(&run, o.threads, o.max_pages) < 0) {
+        free(o.dlog_path);
+        return EXIT_SETUP;
+    }
+    set_op_cum(&run, &o);
+    uint64_t *floor = calloc(o.max_pages, sizeof *floor);
+    if (!floor) {
+        fprintf(stderr, PROG ": out of memory\n");
+        unmap_shared(&run, o.threads);
+        free(o.dlog_path);
+        return EXIT_SETUP;
+    }
+
+    struct totals *tot = calloc(1, sizeof *tot);
+    struct summary sum = { .mode = o.crash ? "crash" : o.verify_only ? "verify" : "run",
+                           .start_pages = o.pages, .end_pages = o.pages,
+                           .result = "FAIL" };
+    struct check_result res;
+    int status = EXIT_OK;
+    bool created = false;
+    if (!tot) {
+        status = EXIT_SETUP;
+        goto out;
+    }
+
+    if (exists) {
+        /* Learn the versions; check against the side log's durable ones. */
+        if (dlog_read(o.dlog_path, floor, run.cap, &(uint64_t){ 0 }) < 0) {
+            status = EXIT_FAIL;
+            goto out;
+        }
+        for (uint64_t p = 0; p < run.cap; p++)
+            atomic_store_explicit(&run.ver[p], UINT64_MAX, memory_order_relaxed);
+        status = check_file(&o, run.ver, run.cap, floor, CHECK_FLOOR, 0, &res);
+        sum.pages_verified += res.checked;
+        sum.end_pages = res.pages;
+        print_check(&o, o.verify_only ? "verify" : "reuse: check before the run",
+                    &res, status);
+        if (o.verify_only || status != EXIT_OK) {
+            if (status == EXIT_OK)
+                sum.result = "ok";
+            if (o.json)
+                printf("{\"mode\":\"verify\",\"result\":\"%s\",\"pages\":%" PRIu64
+                       ",\"pages_verified\":%" PRIu64 ",\"zero_pages\":%" PRIu64
+                       ",\"bad_pages\":%" PRIu64 "}\n", sum.result, res.pages,
+                       res.checked, res.zero, res.bad);
+            goto out;
+        }
+    } else {
+        status = create_file(&o);
+        if (status != EXIT_OK)
+            goto out;
+        created = true;
+    }
+
+    run.base_pages = o.pages;
+    zipf_pages_init(&run.zipf, o.pages, o.dist.theta);
+    run.loop_pages = o.dist.loop_pages ? o.dist.loop_pages : o.frames + o.frames / 2;
+
+    bp_pool *pool = stress_open(&o, 0, &status);
+    if (!pool)
+        goto out;
+    if (created && o.fill) {
+        status = fill(&run, pool);
+        if (status != EXIT_OK) {
+            bp_close(pool);
+            goto out;
+        }
+    }
+
+    if (o.crash) {
+        /* The children open the pool themselves; the parent forks with no
+         * threads, so close it (the fill becomes durable). */
+        int r = bp_close(pool);
+        if (r < 0) {
+            fprintf(stderr, PROG ": FAIL: bp_close: %s: %s\n", bp_err_name(r),
+                    bp_errdetail());
+            status = EXIT_FAIL;
+            goto out;
+        }
+        if (created) {
+            struct dlog *d = dlog_open(o.dlog_path, NULL, run.cap);
+            status = d ? crash_log_all(&run, d) : EXIT_SETUP;
+            dlog_close(d);
+            if (status != EXIT_OK)
+                goto out;
+        }
+        o.progress = false;
+        status = crash_run(&o, &run, floor, tot, &sum);
+        if (status == EXIT_OK)
+            sum.result = "ok";
+        report_final(&o, tot, &sum);
+        goto out;
+    }
+
+    /* The normal run. */
+    run.pool = pool;
+    bp_stats_reset(pool);
+    atomic_store(&run.alloc_left, run.cap - bp_page_count(pool));
+    uint64_t t0 = now_ns();
+    status = run_threads(&run, PH_WORK);
+    sum.seconds = (double)(now_ns() - t0) / 1e9;
+    bp_stats(pool, &sum.bs);
+    uint64_t end_pages = bp_page_count(pool);
+    sum.end_pages = end_pages;
+    for (unsigned i = 0; i < o.threads; i++)
+        totals_add(tot, &run.ts[i]);
+    int r = bp_close(pool);
+    if (r < 0) {
+        fprintf(stderr, PROG ": FAIL: bp_close: %s: %s\n", bp_err_name(r), bp_errdetail());
+        if (status == EXIT_OK)
+            status = EXIT_FAIL;
+    }
+    if (status == EXIT_OK && end_pages != o.pages + tot->ops[OP_ALLOC]) {
+        fprintf(stderr, PROG ": FAIL: the pool has %" PRIu64 " pages; it had %" PRIu64
+                " and bp_alloc_page returned %" PRIu64 " new ones\n", end_pages,
+                o.pages, tot->ops[OP_ALLOC]);
+        status = EXIT_FAIL;
+    }
+    if (status == EXIT_OK) {
+        status = check_file(&o, run.ver, run.cap, NULL, CHECK_EXACT, end_pages, &res);
+        sum.pages_verified = res.checked;
+        if (status == EXIT_OK)
+            sum.result = "ok";
+    }
+    report_final(&o, tot, &sum);
+
+out:
+    if (status == EXIT_OK && created && !o.keep) {
+        unlink(o.path);
+        unlink(o.dlog_path);
+    } else if ((status == EXIT_FAIL) && (created || exists)) {
+        fprintf(stderr, PROG ": data file kept: %s%s%s (seed %" PRIu64 ")\n", o.path,
+                access(o.dlog_path, F_OK) == 0 ? ", side log " : "",
+                access(o.dlog_path, F_OK) == 0 ? o.dlog_path : "", o.seed);
+    } else if (status == EXIT_SETUP && created) {
+        unlink(o.path);
+        unlink(o.dlog_path);
+    }
+    free(tot);
+    free(floor);
+    unmap_shared(&run, o.threads);
+    free(o.dlog_path);
+    return status;
+}

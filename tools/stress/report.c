@@ -1,0 +1,240 @@
+/* report.c - what bpool-stress prints: the progress line and the report.
+ *
+ * The progress line goes to stderr, once a second, only when stderr is a
+ * terminal (and not --quiet).  The final report goes to stdout: aligned
+ * text, or with --json one flat JSON object (keys below), for scripts.
+ *
+ * Hits and misses: bp_pin does not say whether it found the page in
+ * memory, so every successful pin's latency goes into one histogram, and
+ * the report splits it by the pool's hit ratio: the fastest share
+ * hits / (hits + misses) of the pins are taken as the hits, the rest as
+ * the misses.  A hit that waited for a latch can thus count as a miss;
+ * the split is an estimate, and the report says so.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "stress.h"
+
+void print_fail(const char *fmt, va_list ap)
+{
+    fputs(PROG ": FAIL: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+void totals_add(struct totals *t, const struct tstats *s)
+{
+    for (int i = 0; i < OP_COUNT; i++)
+        t->ops[i] += atomic_load_explicit(&s->ops[i], memory_order_relaxed);
+    t->nofree += atomic_load_explicit(&s->nofree, memory_order_relaxed);
+    t->eagain += atomic_load_explicit(&s->eagain, memory_order_relaxed);
+    t->verified += atomic_load_explicit(&s->verified, memory_order_relaxed);
+    t->alloc_full += atomic_load_explicit(&s->alloc_full, memory_order_relaxed);
+    t->errors += atomic_load_explicit(&s->errors, memory_order_relaxed);
+    for (int i = 0; i < LAT_COUNT; i++)
+        hist_merge(&t->lat[i], &s->lat[i]);
+}
+
+void totals_peek(struct totals *t, const struct tstats *ts, unsigned n)
+{
+    memset(t, 0, sizeof *t);
+    for (unsigned k = 0; k < n; k++) {
+        const struct tstats *s = &ts[k];
+        for (int i = 0; i < OP_COUNT; i++)
+            t->ops[i] += atomic_load_explicit(&s->ops[i], memory_order_relaxed);
+        t->nofree += atomic_load_explicit(&s->nofree, memory_order_relaxed);
+        t->errors += atomic_load_explicit(&s->errors, memory_order_relaxed);
+        t->verified += atomic_load_explicit(&s->verified, memory_order_relaxed);
+    }
+}
+
+uint64_t totals_ops(const struct totals *t)
+{
+    uint64_t n = 0;
+    for (int i = 0; i < OP_COUNT; i++)
+        n += t->ops[i];
+    return n;
+}
+
+static double ratio(uint64_t a, uint64_t b)
+{
+    return b ? (double)a / (double)b : 0.0;
+}
+
+void progress_line(const struct run *run, double elapsed, uint64_t ops, bool final)
+{
+    static double last_t;
+    static uint64_t last_ops;
+    double dt = elapsed - last_t;
+    double rate = dt > 0 ? (double)(ops - last_ops) / dt : 0;
+    last_t = elapsed;
+    last_ops = ops;
+    const struct bp_stats *bs = run->bs;
+    struct totals t;
+    totals_peek(&t, run->ts, run->o->threads);
+    if (final) {
+        fputs("\r\033[K", stderr);
+        last_t = 0;
+        last_ops = 0;
+        return;
+    }
+    fprintf(stderr, "\r%7.1f s  %9.0f ops/s  hit %5.1f%%  dirty %6" PRIu64
+            "  nofree %" PRIu64 "  errors %" PRIu64 "\033[K",
+            elapsed, rate, 100.0 * ratio(bs->hits, bs->hits + bs->misses),
+            bs->dirty, t.nofree, t.errors);
+    fflush(stderr);
+}
+
+/* The latency classes of the report: hits and misses come from LAT_PIN. */
+struct lat_row {
+    const char *name;
+    uint64_t count;
+    uint64_t p50, p99, p999, max;
+};
+
+static void pin_split(const struct hist *h, double hit_ratio, struct lat_row *hit,
+                      struct lat_row *miss)
+{
+    uint64_t nh = (uint64_t)(hit_ratio * (double)h->count + 0.5);
+    if (nh > h->count)
+        nh = h->count;
+    uint64_t nm = h->count - nh;
+    double c = (double)(h->count ? h->count : 1);
+    double fh = (double)nh / c;
+    hit->count = nh;
+    miss->count = nm;
+    if (nh) {
+        hit->p50 = hist_quantile(h, 0.5 * fh);
+        hit->p99 = hist_quantile(h, 0.99 * fh);
+        hit->p999 = hist_quantile(h, 0.999 * fh);
+        hit->max = hist_quantile(h, ((double)nh - 0.5) / c);
+    }
+    if (nm) {
+        miss->p50 = hist_quantile(h, fh + 0.5 * (1 - fh));
+        miss->p99 = hist_quantile(h, fh + 0.99 * (1 - fh));
+        miss->p999 = hist_quantile(h, fh + 0.999 * (1 - fh));
+        miss->max = h->max;
+    }
+}
+
+static void row_from(struct lat_row *r, const char *name, const struct hist *h)
+{
+    r->name = name;
+    r->count = h->count;
+    r->p50 = hist_quantile(h, 0.5);
+    r->p99 = hist_quantile(h, 0.99);
+    r->p999 = hist_quantile(h, 0.999);
+    r->max = h->max;
+}
+
+#define NROWS 6
+
+static void lat_rows(const struct totals *t, const struct bp_stats *bs,
+                     struct lat_row rows[NROWS])
+{
+    memset(rows, 0, NROWS * sizeof rows[0]);
+    rows[0].name = "hit";
+    rows[1].name = "miss";
+    pin_split(&t->lat[LAT_PIN], ratio(bs->hits, bs->hits + bs->misses), &rows[0],
+              &rows[1]);
+    row_from(&rows[2], "write", &t->lat[LAT_WRITE]);
+    row_from(&rows[3], "alloc", &t->lat[LAT_ALLOC]);
+    row_from(&rows[4], "flush", &t->lat[LAT_FLUSH]);
+    row_from(&rows[5], "checkpoint", &t->lat[LAT_CKPT]);
+}
+
+static double us(uint64_t ns)
+{
+    return (double)ns / 1000.0;
+}
+
+static void report_json(const struct stress_opts *o, const struct totals *t,
+                        const struct summary *s)
+{
+    char dist[64];
+    dist_format(dist, sizeof dist, &o->dist);
+    uint64_t ops = totals_ops(t);
+    printf("{\"mode\":\"%s\",\"result\":\"%s\",\"seed\":%" PRIu64 ",\"threads\":%u,"
+           "\"pages\":%" PRIu64 ",\"end_pages\":%" PRIu64 ",\"frames\":%u,"
+           "\"page_size\":%u,\"dist\":\"%s\",\"seconds\":%.3f,\"ops\":%" PRIu64
+           ",\"ops_s\":%.0f",
+           s->mode, s->result, o->seed, o->threads, s->start_pages, s->end_pages,
+           o->frames, o->page_size, dist, s->seconds, ops,
+           s->seconds > 0 ? (double)ops / s->seconds : 0.0);
+    for (int i = 0; i < OP_COUNT; i++)
+        printf(",\"%s\":%" PRIu64, op_names[i], t->ops[i]);
+    printf(",\"verified\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"nofree\":%" PRIu64
+           ",\"eagain\":%" PRIu64 ",\"alloc_full\":%" PRIu64 ",\"hits\":%" PRIu64
+           ",\"misses\":%" PRIu64 ",\"hit_ratio\":%.4f,\"pool_reads\":%" PRIu64
+           ",\"pool_writes\":%" PRIu64 ",\"evictions\":%" PRIu64 ",\"syncs\":%" PRIu64,
+           t->verified, t->errors, t->nofree, t->eagain, t->alloc_full, s->bs.hits,
+           s->bs.misses, ratio(s->bs.hits, s->bs.hits + s->bs.misses), s->bs.reads,
+           s->bs.writes, s->bs.evictions, s->bs.syncs);
+    struct lat_row rows[NROWS];
+    lat_rows(t, &s->bs, rows);
+    for (int i = 0; i < NROWS; i++)
+        printf(",\"%s_count\":%" PRIu64 ",\"%s_p50_us\":%.1f,\"%s_p99_us\":%.1f,"
+               "\"%s_p999_us\":%.1f,\"%s_max_us\":%.1f",
+               rows[i].name, rows[i].count, rows[i].name, us(rows[i].p50),
+               rows[i].name, us(rows[i].p99), rows[i].name, us(rows[i].p999),
+               rows[i].name, us(rows[i].max));
+    printf(",\"pages_verified\":%" PRIu64, s->pages_verified);
+    if (strcmp(s->mode, "crash") == 0)
+        printf(",\"cycles\":%" PRIu64 ",\"kills\":%" PRIu64 ",\"clean_exits\":%"
+               PRIu64 ",\"durable_records\":%" PRIu64 ",\"floor_pages\":%" PRIu64
+               ",\"above_floor\":%" PRIu64,
+               s->cycles, s->kills, s->clean_exits, s->durable_records,
+               s->floor_pages, s->above_floor);
+    printf("}\n");
+}
+
+void report_final(const struct stress_opts *o, const struct totals *t,
+                  const struct summary *s)
+{
+    if (o->json) {
+        report_json(o, t, s);
+        fflush(stdout);
+        return;
+    }
+    char dist[64];
+    dist_format(dist, sizeof dist, &o->dist);
+    uint64_t ops = totals_ops(t);
+    printf(PROG " %s: %s, seed %" PRIu64 "\n", BP_VERSION_STRING, s->mode, o->seed);
+    printf("  setup      %u threads, %" PRIu64 " pages of %u bytes (%" PRIu64
+           " at the end), %u frames, dist %s\n", o->threads, s->start_pages,
+           o->page_size, s->end_pages, o->frames, dist);
+    printf("  ops        %" PRIu64 " in %.2f s: %.0f ops/s\n            ", ops,
+           s->seconds, s->seconds > 0 ? (double)ops / s->seconds : 0.0);
+    for (int i = 0; i < OP_COUNT; i++)
+        printf(" %s %" PRIu64, op_names[i], t->ops[i]);
+    printf("\n  checks     %" PRIu64 " page images checked while running, %" PRIu64
+           " errors\n", t->verified, t->errors);
+    printf("  pool       hit ratio %.3f (%" PRIu64 " hits, %" PRIu64 " misses), %"
+           PRIu64 " reads, %" PRIu64 " writes, %" PRIu64 " evictions, %" PRIu64
+           " syncs\n", ratio(s->bs.hits, s->bs.hits + s->bs.misses), s->bs.hits,
+           s->bs.misses, s->bs.reads, s->bs.writes, s->bs.evictions, s->bs.syncs);
+    printf("  expected   %" PRIu64 " BP_ENOFRAME retried, %" PRIu64 " prefetch hints "
+           "dropped (EAGAIN), %" PRIu64 " allocs refused by --max-pages\n",
+           t->nofree, t->eagain, t->alloc_full);
+    struct lat_row rows[NROWS];
+    lat_rows(t, &s->bs, rows);
+    printf("  latency us %10s %9s %9s %9s %9s\n", "count", "p50", "p99", "p99.9", "max");
+    for (int i = 0; i < NROWS; i++)
+        printf("    %-10s %10" PRIu64 " %9.1f %9.1f %9.1f %9.1f\n", rows[i].name,
+               rows[i].count, us(rows[i].p50), us(rows[i].p99), us(rows[i].p999),
+               us(rows[i].max));
+    printf("             (hit/miss: the fastest/slowest pins in the pool's hit "
+           "ratio;\n              bp_pin does not say which it was)\n");
+    if (strcmp(s->mode, "crash") == 0)
+        printf("  crash      %" PRIu64 " cycles: %" PRIu64 " killed, %" PRIu64
+               " clean exits; %" PRIu64 " side-log records; %" PRIu64
+               " pages with a durable version\n", s->cycles, s->kills,
+               s->clean_exits, s->durable_records, s->floor_pages);
+    printf("  verified   %" PRIu64 " pages after reopening with a fresh pool\n",
+           s->pages_verified);
+    printf("  result     %s\n", s->result);
+    fflush(stdout);
+}
