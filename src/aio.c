@@ -65,13 +65,12 @@ struct bp__io_batch {
 
 int bp__aio_init(struct bp__aio *aio, unsigned depth, unsigned *granted)
 {
-    int r = -EINVAL;
     memset(aio, 0, sizeof(*aio));
     if (depth == 0)
         return -EINVAL;
     for (;;) {
         aio->ctx = 0;
-        r = io_setup((int)depth, &aio->ctx);
+        int r = io_setup((int)depth, &aio->ctx);
         if (r == 0)
             break;
         if (r != -EAGAIN || depth == 1)

@@ -125,8 +125,19 @@ static inline char *bp__frame_data(const bp_pool *pool, uint32_t f)
 }
 
 /* error.c */
-int bp__fail(int err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void bp__detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* bp__fail(err, fmt, ...): record the detail of a failure for
+ * bp_errdetail() and evaluate to err, so that
+ * `return bp__fail(-EINVAL, "...")` reads naturally.  A macro, so that
+ * the compiler and static analysers see, in every file, that the value
+ * is err unchanged (err is evaluated once, before the message). */
+#define bp__fail(err, ...)                                                    \
+    __extension__({                                                           \
+        int bp__fail_err_ = (err);                                            \
+        bp__detail(__VA_ARGS__);                                              \
+        bp__fail_err_;                                                        \
+    })
 
 /* options.c */
 int bp__options_resolve(const struct bp_options *opts, struct bp_options *o);

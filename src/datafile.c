@@ -25,26 +25,46 @@
 #include <unistd.h>
 
 #include "bpool_internal.h"
+#include "fault.h"
 
 static bool is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
 
+/* Turn O_DIRECT on for fd; -1 with errno (EINVAL: the file system
+ * refuses direct I/O) on failure. */
+static int set_direct(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return -1;
+    return bp__set_flags(fd, fl | O_DIRECT);
+}
+
 /* Open path, creating it if asked.  *created tells whether this call made
- * the file (so a later failure can remove it and leave no trace). */
+ * the file (so a later failure can remove it and leave no trace), even
+ * when it then fails.  A new file is created without O_DIRECT, which is
+ * turned on afterwards: a file system that refuses O_DIRECT (tmpfs before
+ * Linux 6.6) would otherwise create the file and still fail the open,
+ * leaving a file nobody knows was made here. */
 static int open_file(const char *path, uint32_t flags, uint32_t mode,
                      bool *created)
 {
-    int base = O_RDWR | O_DIRECT | O_CLOEXEC;
+    int base = O_RDWR | O_CLOEXEC;
     *created = false;
     if (flags & BP_CREATE) {
-        int fd = open(path, base | O_CREAT | O_EXCL, mode ? mode : 0600);
+        int fd = bp__open(path, base | O_CREAT | O_EXCL, mode ? mode : 0600);
         if (fd >= 0) {
             *created = true;
+            if (set_direct(fd) < 0) {
+                int e = errno;
+                close(fd);
+                return -e;
+            }
             return fd;
         }
         if (errno != EEXIST || (flags & BP_EXCL))
             return -errno;
     }
-    int fd = open(path, base);
+    int fd = bp__open(path, base | O_DIRECT, 0);
     return fd >= 0 ? fd : -errno;
 }
 
@@ -83,6 +103,8 @@ static int probe_alignment(struct bp__datafile *df)
     memset(&stx, 0, sizeof(stx));
     if (statx(df->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
         (stx.stx_mask & STATX_DIOALIGN)) {
+        bp__fault_dio_align(df->fd, &stx.stx_dio_mem_align,
+                            &stx.stx_dio_offset_align);
         if (stx.stx_dio_offset_align == 0)
             return bp__fail(-BP_ENODIRECT, "%s: the file system reports that "
                             "it cannot do direct I/O on this file; put the "
@@ -145,8 +167,12 @@ int bp__file_open(struct bp__datafile *df, const char *path,
                         o->page_size, BP_MIN_PAGE_SIZE, BP_MAX_PAGE_SIZE,
                         BP_DEFAULT_PAGE_SIZE);
     int fd = open_file(path, o->flags, o->mode, &created);
-    if (fd < 0)
-        return open_error(path, fd, o->flags);
+    if (fd < 0) {
+        int r = open_error(path, fd, o->flags);
+        if (created)
+            unlink(path);
+        return r;
+    }
     df->fd = fd;
     df->page_size = o->page_size;
     df->grow_bytes = o->grow_bytes ? o->grow_bytes : BP_DEFAULT_GROW_BYTES;
@@ -182,12 +208,12 @@ int bp__file_grow_one(struct bp__datafile *df)
         uint64_t len = df->grow_bytes;
         if (len < new_size - df->prealloc_end)
             len = new_size - df->prealloc_end;
-        if (fallocate(df->fd, FALLOC_FL_KEEP_SIZE, (off_t)df->prealloc_end,
-                      (off_t)len) == 0) {
+        if (bp__fallocate(df->fd, FALLOC_FL_KEEP_SIZE, (off_t)df->prealloc_end,
+                          (off_t)len) == 0) {
             df->prealloc_end += len;
         } else if (errno == ENOSPC &&
-                   fallocate(df->fd, FALLOC_FL_KEEP_SIZE, (off_t)(n * df->page_size),
-                             df->page_size) < 0) {
+                   bp__fallocate(df->fd, FALLOC_FL_KEEP_SIZE,
+                                 (off_t)(n * df->page_size), df->page_size) < 0) {
             return bp__fail(-ENOSPC, "cannot grow %s to %llu pages: the file "
                             "system is full; free space or move the file",
                             df->path, (unsigned long long)(n + 1));
@@ -195,7 +221,7 @@ int bp__file_grow_one(struct bp__datafile *df)
         /* EOPNOTSUPP etc.: no reservation; ftruncate alone still keeps
          * writes inside the file. */
     }
-    if (ftruncate(df->fd, (off_t)new_size) < 0) {
+    if (bp__ftruncate(df->fd, (off_t)new_size) < 0) {
         int e = errno;
         return bp__fail(-e, "cannot grow %s to %llu bytes: %s%s", df->path,
                         (unsigned long long)new_size, strerror(e),

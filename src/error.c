@@ -4,10 +4,12 @@
  * bpool's own codes come from one table, BP_ERRNO_MAP in bpool.h, which
  * generates both bp_strerror() and bp_err_name(); negated errno values
  * are named by the C library.  A failing function records a sentence
- * naming the cause and the fix with bp__fail(), which returns the code so
- * that `return bp__fail(-EINVAL, "...")` reads naturally.
+ * naming the cause and the fix with bp__fail() (bpool_internal.h), which
+ * returns the code so that `return bp__fail(-EINVAL, "...")` reads
+ * naturally; the sentence is formatted here.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,13 +17,13 @@
 
 static _Thread_local char detail[512];
 
-int bp__fail(int err, const char *fmt, ...)
+void bp__detail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(detail, sizeof(detail), fmt, ap);
+    /* A detail longer than the buffer is cut short, which is fine. */
+    (void)vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
-    return err;
 }
 
 const char *bp_errdetail(void)

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "bpool_internal.h"
+#include "fault.h"
 
 /* Sleep while another thread's write of frame f is in flight. */
 static void wait_write_done(bp_pool *pool, uint32_t f)
@@ -343,7 +344,7 @@ static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Write back every page dirty (or being written) at the start, in page
@@ -417,7 +418,7 @@ static int flush_and_sync(bp_pool *pool, uint32_t rate, const char *fn)
     int written = bp__flush_all(pool, rate);
     if (written < 0)
         return written;
-    if (fdatasync(pool->file.fd) < 0) {
+    if (bp__fdatasync(pool->file.fd) < 0) {
         int e = errno;
         /* After a failed fsync the kernel may have dropped the dirty data:
          * never pretend a retry could fix it. */

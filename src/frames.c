@@ -36,14 +36,14 @@ int bp__frames_create(bp_pool *pool)
         return bp__fail(-ENOMEM, "cannot map a frame arena of %zu bytes "
                         "(%u frames of %u bytes): %s; choose a smaller pool",
                         bytes, pool->nframes, pool->page_size, strerror(errno));
-    uintptr_t start = ((uintptr_t)m + align - 1) & ~(uintptr_t)(align - 1);
-    size_t head = start - (uintptr_t)m;
+    size_t head = (align - (uintptr_t)m % align) % align;
+    char *start = m + head;
     if (head)
         munmap(m, head);
     size_t tail = len - head - bytes;
     if (tail)
-        munmap((char *)start + bytes, tail);
-    pool->arena = (char *)start;
+        munmap(start + bytes, tail);
+    pool->arena = start;
     pool->arena_len = bytes;
     pool->frame_align = (uint32_t)(align < pool->page_size ? align : pool->page_size);
     if (pool->frame_align < 4096)

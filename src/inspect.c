@@ -23,27 +23,28 @@ static const char *status_name(enum bp__cp_status s)
 
 static uint32_t flags_of(uint64_t s)
 {
-    return (s & BP__F_VALID ? BP_FI_VALID : 0) |
-           (s & BP__F_DIRTY ? BP_FI_DIRTY : 0) |
-           (s & BP__F_READING ? BP_FI_READING : 0) |
-           (s & BP__F_WRITING ? BP_FI_WRITING : 0) |
-           (s & BP__F_REF ? BP_FI_REF : 0) |
-           (s & BP__F_PREFETCHED ? BP_FI_PREFETCHED : 0);
+    return ((s & BP__F_VALID) ? BP_FI_VALID : 0) |
+           ((s & BP__F_DIRTY) ? BP_FI_DIRTY : 0) |
+           ((s & BP__F_READING) ? BP_FI_READING : 0) |
+           ((s & BP__F_WRITING) ? BP_FI_WRITING : 0) |
+           ((s & BP__F_REF) ? BP_FI_REF : 0) |
+           ((s & BP__F_PREFETCHED) ? BP_FI_PREFETCHED : 0);
 }
 
 int bp_inspect_frames(bp_pool *pool, bp_frame_fn fn, void *arg)
 {
     if (!pool || !fn)
         return bp__fail(-EINVAL, "bp_inspect_frames: pool and fn must not be NULL");
-    uint8_t *status = malloc(pool->nframes);
+    const uint32_t nframes = pool->nframes;
+    uint8_t *status = malloc(nframes);
     if (!status)
         return bp__fail(-ENOMEM, "bp_inspect_frames: out of memory");
     pthread_mutex_lock(&pool->miss_mu);
-    for (uint32_t f = 0; f < pool->nframes; f++)
+    for (uint32_t f = 0; f < nframes; f++)
         status[f] = (uint8_t)bp__cp_frame_status(pool->policy, f);
     pthread_mutex_unlock(&pool->miss_mu);
     int r = 0;
-    for (uint32_t f = 0; f < pool->nframes && r >= 0; f++) {
+    for (uint32_t f = 0; f < nframes && r >= 0; f++) {
         uint64_t s = atomic_load(&pool->frames[f].state);
         struct bp_frame_info fi = {
             .frame = f,

@@ -272,10 +272,20 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
     if (r < 0 && collect->n > 0) {
         /* Every freeable frame was dirty: clean some and try again. */
         bp__count(pool, BP__C_CLEAN_WAITS, 1);
-        bp__write_frames(pool, collect->frame, collect->n, BP__W_EVICT);
+        int werr = bp__write_frames(pool, collect->frame, collect->n, BP__W_EVICT);
         collect->n = 0;
         if (++*dirty_rounds <= DIRTY_ROUNDS)
             return PIN_RETRY;
+        if (werr < 0) {
+            /* The frames are there, but writing them back fails: say so,
+             * not "all pinned". */
+            bp__count(pool, BP__C_NOFREE, 1);
+            return bp__fail(werr, "no frame for page %llu: every frame the "
+                            "clock hand could free is dirty and writing it "
+                            "back failed (%s); the pages stay dirty in memory "
+                            "- check the device, then retry",
+                            (unsigned long long)page, bp_strerror(werr));
+        }
     }
     if (r < 0) {
         bp__count(pool, BP__C_NOFREE, 1);
@@ -330,10 +340,10 @@ static int pin_miss(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
     if (fill != FILL_READ) {
         memset(bp__frame_data(pool, f), 0, pool->page_size);
         /* Nobody latches a READING frame: this cannot block. */
-        if (fill == FILL_OVERWRITE)
+        if (fill == FILL_OVERWRITE) {
             pthread_rwlock_wrlock(&pool->frames[f].latch);
-        if (fill == FILL_OVERWRITE)
             bp__count(pool, BP__C_MISSES, 1);
+        }
     } else {
         /* Queue any read-ahead first, so it overlaps our own read. */
         bp__readahead_on_miss(pool, page);
@@ -649,7 +659,7 @@ int bp_mark_dirty(bp_page *page)
 
 int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out)
 {
-    uint32_t f;
+    uint32_t f = BP__CP_NOFRAME;
     if (!pool || !pgno_out || !out)
         return bp__fail(-EINVAL, "bp_alloc_page: arguments must not be NULL");
     if (atomic_load(&pool->durability_lost))

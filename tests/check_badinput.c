@@ -508,11 +508,12 @@ START_TEST(test_page_out_of_range)
 }
 END_TEST
 
-/* A pin mode other than BP_READ or BP_WRITE gives -EINVAL naming the mode;
- * the page is not read, pinned or made resident. */
+/* A pin mode other than BP_READ, BP_WRITE or BP_PIN (two of them, or an
+ * unknown bit) gives -EINVAL naming the mode; the page is not read,
+ * pinned or made resident. */
 START_TEST(test_bad_pin_mode)
 {
-    static const uint32_t bad[] = { 0, 3, 4, 0x80000001u };
+    static const uint32_t bad[] = { 0, 3, 5, 8, 0x80000001u };
     char *path = tu_path("mode.bp");
     tu_make_file(path, PS, 4, 1);
     bp_pool *pool = tu_open(path, 8, 0);

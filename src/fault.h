@@ -1,0 +1,67 @@
+/*
+ * fault.h - fault injection for the system calls on the data file, for
+ * tests only.
+ *
+ * The calls bpool makes on the data file outside the AIO layer - open,
+ * turning O_DIRECT on, the O_DIRECT alignment probe, fallocate, ftruncate,
+ * fdatasync - go
+ * through the wrappers below.  In normal use the hook is NULL and each
+ * wrapper costs one relaxed atomic load before the real call.  A test
+ * sets the hook to make chosen calls fail (as a full disk, a failing
+ * device, a file system without O_DIRECT would) without the real system
+ * call being made, or to change what the alignment probe found.
+ *
+ * The hook is process-wide (the file is opened before any pool exists);
+ * it may be called from any thread, from several at once.  Set
+ * bp__sysfault_arg first, then bp__sysfault.  Read and write requests are
+ * failed through the AIO layer's own per-request hook instead
+ * (struct bp__aio.fault in aio.h).
+ */
+#ifndef BPOOL_FAULT_H
+#define BPOOL_FAULT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum bp__fault_op {
+    BP__FAULT_OPEN,       /* open(2) of the data file */
+    BP__FAULT_SETFL,      /* fcntl(F_SETFL) of the file's flags (O_DIRECT) */
+    BP__FAULT_DIOALIGN,   /* statx found the O_DIRECT alignments */
+    BP__FAULT_FALLOCATE,
+    BP__FAULT_FTRUNCATE,
+    BP__FAULT_FDATASYNC,
+};
+
+/* What is about to be done.  For BP__FAULT_DIOALIGN the hook may change
+ * mem_align and offset_align (0 offset alignment: "no direct I/O on this
+ * file"); the other fields are for reading. */
+struct bp__fault_call {
+    enum bp__fault_op op;
+    int fd;                  /* the data file; -1 for OPEN */
+    const char *path;        /* OPEN: the path */
+    int flags;               /* OPEN: open(2) flags; SETFL: the new flags */
+    uint64_t offset, len;    /* FALLOCATE: the range; FTRUNCATE: the size */
+    uint32_t mem_align;      /* DIOALIGN: in and out */
+    uint32_t offset_align;   /* DIOALIGN: in and out */
+};
+
+/* Return 0 to let the call go ahead, or a negative errno: the call is not
+ * made and fails with that errno. */
+typedef int (*bp__sysfault_fn)(void *arg, struct bp__fault_call *call);
+
+extern _Atomic(bp__sysfault_fn) bp__sysfault;
+extern void *_Atomic bp__sysfault_arg;
+
+/* The system calls, through the hook.  They return what the real call
+ * returns (-1 with errno set on failure). */
+int bp__open(const char *path, int flags, mode_t mode);
+int bp__set_flags(int fd, int flags);   /* fcntl(fd, F_SETFL, flags) */
+int bp__fallocate(int fd, int mode, off_t offset, off_t len);
+int bp__ftruncate(int fd, off_t length);
+int bp__fdatasync(int fd);
+
+/* Let the hook change the alignments statx reported for fd. */
+void bp__fault_dio_align(int fd, uint32_t *mem_align, uint32_t *offset_align);
+
+#endif /* BPOOL_FAULT_H */

@@ -1,0 +1,719 @@
+/*
+ * check_errors_table.c - the rows of doc/errors.md that no other program
+ * provokes: each error bpool documents, made to happen on purpose, with
+ * the exact code, a detail (bp_errdetail) that names the cause or the fix,
+ * and no side effect (no file left behind, nothing pinned, the pool still
+ * usable where it stays open).
+ *
+ * Conditions a test machine does not have are simulated:
+ *   - a file system that refuses O_DIRECT, or an O_DIRECT alignment larger
+ *     than the page size: the system-call fault hook (src/fault.h);
+ *   - aio-max-nr used up: this program defines io_setup itself, so the
+ *     library's calls land here first (as in check_aio.c), and it fails
+ *     them with EAGAIN (or ENOSYS) above a given depth;
+ *   - a file size limit: RLIMIT_FSIZE (EFBIG);
+ *   - a full address space: a pool of 2^31 - 1 frames of 1 MiB (ENOMEM).
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libaio.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bpool_internal.h"
+#include "fault.h"
+#include "testutil.h"
+
+#define PS 8192u
+
+/* ---- helpers ---------------------------------------------------------- */
+
+/* r is the expected code, and the detail mentions every given string. */
+#define EXPECT_ERR(r, code, ...)                                              \
+    do {                                                                      \
+        int r_ = (r);                                                         \
+        ck_assert_msg(r_ == (code), "%s returned %d (%s), expected %s (%s)",  \
+                      #r, r_, bp_err_name(r_), #code, bp_err_name(code));     \
+        const char *d_ = bp_errdetail();                                      \
+        ck_assert_msg(d_[0] != '\0', "%s: empty bp_errdetail()", #r);         \
+        const char *want_[] = { __VA_ARGS__ };                                \
+        for (size_t i_ = 0; i_ < sizeof(want_) / sizeof(want_[0]); i_++)      \
+            ck_assert_msg(strstr(d_, want_[i_]) != NULL,                      \
+                          "%s: detail \"%s\" does not mention \"%s\"", #r,    \
+                          d_, want_[i_]);                                     \
+    } while (0)
+
+static int try_open(const char *path, uint32_t flags, uint32_t page_size,
+                    uint32_t frames, bp_pool **out)
+{
+    struct bp_options o;
+    bp_options_init(&o);
+    o.flags = flags;
+    o.page_size = page_size;
+    o.pool_frames = frames;
+    *out = NULL;
+    return bp_open(path, &o, out);
+}
+
+static void no_file(const char *path)
+{
+    struct stat st;
+    ck_assert_msg(lstat(path, &st) < 0 && errno == ENOENT,
+                  "%s exists after a failed bp_open", path);
+}
+
+static off_t file_size(const char *path)
+{
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    return st.st_size;
+}
+
+static struct bp_stats stats_of(bp_pool *pool)
+{
+    struct bp_stats st;
+    ck_assert_int_eq(bp_stats(pool, &st), 0);
+    return st;
+}
+
+/* The file's pages 0..n-1 still hold tu_stamp(p, seed). */
+static void file_intact(const char *path, uint64_t n, uint32_t seed)
+{
+    char *buf = malloc(PS);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_int_eq(file_size(path), (off_t)(n * PS));
+    for (uint64_t p = 0; p < n; p++) {
+        tu_read_page(path, PS, p, buf);
+        ck_assert_msg(tu_stamped(buf, PS, p, seed), "page %llu changed",
+                      (unsigned long long)p);
+    }
+    free(buf);
+}
+
+/* ---- the system-call fault hook ---------------------------------------- */
+
+enum sim { SIM_NONE, SIM_NO_ODIRECT, SIM_ALIGN };
+static _Atomic int sim_mode;
+static _Atomic uint32_t sim_align;   /* SIM_ALIGN: offset and memory */
+
+/* SIM_NO_ODIRECT: a file system that refuses O_DIRECT as tmpfs did before
+ * Linux 6.6 - open(O_DIRECT) fails with EINVAL after creating the file
+ * when O_CREAT was given, and F_SETFL cannot turn O_DIRECT on.
+ * SIM_ALIGN: statx reports the alignment sim_align (0: no direct I/O). */
+static int sim_hook(void *arg, struct bp__fault_call *c)
+{
+    (void)arg;
+    switch (atomic_load(&sim_mode)) {
+    case SIM_NO_ODIRECT:
+        if (c->op == BP__FAULT_OPEN && (c->flags & O_DIRECT)) {
+            if (c->flags & O_CREAT) {
+                int fd = open(c->path, (c->flags & ~O_DIRECT) | O_CREAT, 0600);
+                if (fd >= 0)
+                    close(fd);
+            }
+            return -EINVAL;
+        }
+        if (c->op == BP__FAULT_SETFL && (c->flags & O_DIRECT))
+            return -EINVAL;
+        return 0;
+    case SIM_ALIGN:
+        if (c->op == BP__FAULT_DIOALIGN) {
+            c->offset_align = atomic_load(&sim_align);
+            c->mem_align = c->offset_align ? c->offset_align : c->mem_align;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static void sim_set(int mode)
+{
+    atomic_store(&sim_mode, mode);
+    atomic_store(&bp__sysfault, mode == SIM_NONE ? NULL : sim_hook);
+}
+
+/* ---- io_setup, interposed ---------------------------------------------- */
+
+typedef int (*io_setup_fn)(int, io_context_t *);
+
+static _Atomic int setup_limit = -1;     /* -1: never fail */
+static _Atomic int setup_errno = -EAGAIN;
+
+/* io_setup: fail with setup_errno when maxevents > setup_limit, as the
+ * kernel does with EAGAIN when aio-max-nr would be exceeded. */
+int io_setup(int maxevents, io_context_t *ctxp)
+{
+    static _Atomic(io_setup_fn) real;
+    io_setup_fn fn = atomic_load(&real);
+    if (!fn) {
+        void *sym = dlsym(RTLD_NEXT, "io_setup");
+        if (!sym)
+            abort();
+        memcpy(&fn, &sym, sizeof(fn));
+        atomic_store(&real, fn);
+    }
+    int limit = atomic_load(&setup_limit);
+    if (limit >= 0 && maxevents > limit)
+        return atomic_load(&setup_errno);
+    return fn(maxevents, ctxp);
+}
+
+/* ---- bp_open ------------------------------------------------------------ */
+
+/* A file system that refuses O_DIRECT (simulated: tmpfs before 6.6; the
+ * real tmpfs of today is test_tmpfs_refused in check_badinput.c) gives
+ * -BP_ENODIRECT naming the file and the fix; an existing file is left as
+ * it was, and with BP_CREATE no file is left behind - even though the
+ * file system created it before refusing O_DIRECT. */
+START_TEST(test_odirect_refused)
+{
+    char *path = tu_path("nodirect.bp");
+    char *missing = tu_path("nodirect-new.bp");
+    tu_make_file(path, PS, 3, 1);
+    bp_pool *pool;
+    sim_set(SIM_NO_ODIRECT);
+    EXPECT_ERR(try_open(path, 0, PS, 8, &pool), -BP_ENODIRECT, path,
+               "O_DIRECT", "ext4");
+    ck_assert_ptr_null(pool);
+    EXPECT_ERR(try_open(path, BP_CREATE, PS, 8, &pool), -BP_ENODIRECT, path);
+    file_intact(path, 3, 1);
+    EXPECT_ERR(try_open(missing, BP_CREATE, PS, 8, &pool), -BP_ENODIRECT,
+               missing, "O_DIRECT");
+    no_file(missing);
+    EXPECT_ERR(try_open(missing, BP_CREATE | BP_EXCL, PS, 8, &pool),
+               -BP_ENODIRECT, missing);
+    no_file(missing);
+    sim_set(SIM_NONE);
+    ck_assert_int_eq(try_open(missing, BP_CREATE, PS, 8, &pool), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* A file system whose statx says it cannot do direct I/O on the file
+ * (offset alignment 0) gives -BP_ENODIRECT; nothing is left behind. */
+START_TEST(test_no_direct_io_on_file)
+{
+    char *path = tu_path("noalign.bp");
+    char *missing = tu_path("noalign-new.bp");
+    tu_make_file(path, PS, 2, 1);
+    bp_pool *pool;
+    atomic_store(&sim_align, 0);
+    sim_set(SIM_ALIGN);
+    EXPECT_ERR(try_open(path, 0, PS, 8, &pool), -BP_ENODIRECT, path,
+               "cannot do direct I/O");
+    EXPECT_ERR(try_open(missing, BP_CREATE, PS, 8, &pool), -BP_ENODIRECT,
+               missing);
+    no_file(missing);
+    sim_set(SIM_NONE);
+    file_intact(path, 2, 1);
+}
+END_TEST
+
+/* A page size that is a power of two but below the device's direct-I/O
+ * alignment (simulated: a file system asking for 16 KiB) gives
+ * -BP_EPAGESIZE naming both; a page size of 16 KiB is accepted there and
+ * bp_info reports the alignment. */
+START_TEST(test_page_size_below_alignment)
+{
+    char *path = tu_path("align16k.bp");
+    char *missing = tu_path("align16k-new.bp");
+    tu_make_file(path, PS, 4, 1);   /* 32 KiB: 4 pages of 8 KiB, 2 of 16 */
+    bp_pool *pool;
+    atomic_store(&sim_align, 16384);
+    sim_set(SIM_ALIGN);
+    EXPECT_ERR(try_open(path, 0, 8192, 8, &pool), -BP_EPAGESIZE, "8192",
+               "16384", "direct-I/O alignment");
+    EXPECT_ERR(try_open(path, 0, 4096, 8, &pool), -BP_EPAGESIZE, "4096",
+               "16384");
+    EXPECT_ERR(try_open(missing, BP_CREATE, 8192, 8, &pool), -BP_EPAGESIZE,
+               "8192");
+    no_file(missing);
+    ck_assert_msg(try_open(path, 0, 16384, 8, &pool) == 0, "%s", bp_errdetail());
+    sim_set(SIM_NONE);
+    struct bp_info in;
+    ck_assert_int_eq(bp_info(pool, &in), 0);
+    ck_assert_uint_eq(in.dio_offset_align, 16384);
+    ck_assert_uint_eq(in.page_count, 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+    file_intact(path, 4, 1);
+}
+END_TEST
+
+/* More frames than a pool may have gives -BP_EPOOLSIZE, whether asked as
+ * pool_frames or as pool_bytes. */
+START_TEST(test_pool_too_large)
+{
+    char *missing = tu_path("huge.bp");
+    bp_pool *pool;
+    EXPECT_ERR(try_open(missing, BP_CREATE, PS, UINT32_MAX, &pool),
+               -BP_EPOOLSIZE, "4294967295 frames", "pool_frames");
+    no_file(missing);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.flags = BP_CREATE;
+    o.pool_bytes = UINT64_MAX;
+    EXPECT_ERR(bp_open(missing, &o, &pool), -BP_EPOOLSIZE, "pool_bytes");
+    no_file(missing);
+}
+END_TEST
+
+/* A pool whose frames cannot be mapped (2^31 - 1 frames of 1 MiB: 2 PiB,
+ * more than the address space) gives -ENOMEM naming the size and the fix;
+ * no file is left behind. */
+START_TEST(test_arena_enomem)
+{
+    char *missing = tu_path("nomem.bp");
+    bp_pool *pool;
+    EXPECT_ERR(try_open(missing, BP_CREATE, 1u << 20, UINT32_MAX / 2, &pool),
+               -ENOMEM, "frame arena", "smaller pool");
+    ck_assert_ptr_null(pool);
+    no_file(missing);
+}
+END_TEST
+
+/* A queue depth above 65536 gives -EINVAL naming the value and the limit;
+ * no file is created.  (Out-of-range write-back options are
+ * test_writeback_options_checked in check_writeback.c.) */
+START_TEST(test_queue_depth_too_large)
+{
+    char *missing = tu_path("qd.bp");
+    struct bp_options o;
+    bp_pool *pool = NULL;
+    bp_options_init(&o);
+    o.flags = BP_CREATE;
+    o.queue_depth = 65537;
+    EXPECT_ERR(bp_open(missing, &o, &pool), -EINVAL, "queue depth 65537",
+               "65536");
+    ck_assert_ptr_null(pool);
+    no_file(missing);
+}
+END_TEST
+
+/* A file the caller may not open gives open(2)'s -EACCES naming the file.
+ * Root opens anything, so as root a child process drops to nobody first
+ * (the test's directory is then out of its reach, which open(2) also
+ * reports as EACCES). */
+START_TEST(test_open_eacces)
+{
+    char *path = tu_path("noaccess.bp");
+    tu_make_file(path, PS, 2, 1);
+    ck_assert_int_eq(chmod(path, 0), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(77);
+        bp_pool *pool;
+        int r = try_open(path, 0, PS, 8, &pool);
+        int ok = r == -EACCES && strstr(bp_errdetail(), path) &&
+                 strstr(bp_errdetail(), "Permission denied");
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77) {
+        fprintf(stderr, "test_open_eacces: cannot drop root privileges "
+                "here; skipped\n");
+        return;
+    }
+    ck_assert_msg(WEXITSTATUS(status) == 0, "bp_open of an unreadable file "
+                  "did not give -EACCES naming the file");
+    ck_assert_int_eq(chmod(path, 0600), 0);
+    file_intact(path, 2, 1);
+}
+END_TEST
+
+/* io_setup failing with EAGAIN (aio-max-nr used up) at every depth gives
+ * -BP_EAIO naming the sysctl to raise; any other io_setup error (ENOSYS)
+ * gives -BP_EAIO too, without retrying; no file is left behind.  When a
+ * smaller depth is granted, the pool opens with it (bp_info.queue_depth)
+ * and works. */
+START_TEST(test_io_setup_eagain)
+{
+    char *path = tu_path("aio.bp");
+    char *missing = tu_path("aio-new.bp");
+    tu_make_file(path, PS, 16, 1);
+    bp_pool *pool;
+
+    atomic_store(&setup_errno, -EAGAIN);
+    atomic_store(&setup_limit, 0);
+    EXPECT_ERR(try_open(path, 0, PS, 8, &pool), -BP_EAIO, "aio-max-nr",
+               "queue depth of 1");
+    ck_assert_ptr_null(pool);
+    EXPECT_ERR(try_open(missing, BP_CREATE, PS, 8, &pool), -BP_EAIO,
+               "aio-max-nr");
+    no_file(missing);
+    atomic_store(&setup_errno, -ENOSYS);
+    EXPECT_ERR(try_open(path, 0, PS, 8, &pool), -BP_EAIO, "native AIO");
+
+    /* Only 10 events left: depth 64 -> 32 -> 16 -> 8. */
+    atomic_store(&setup_errno, -EAGAIN);
+    atomic_store(&setup_limit, 10);
+    ck_assert_msg(try_open(path, 0, PS, 8, &pool) == 0, "%s", bp_errdetail());
+    struct bp_info in;
+    ck_assert_int_eq(bp_info(pool, &in), 0);
+    ck_assert_uint_eq(in.queue_depth, 8);
+    for (uint64_t p = 0; p < 16; p++) {
+        bp_page pg;
+        ck_assert_int_eq(bp_pin(pool, p, BP_WRITE, &pg), 0);
+        ck_assert(tu_stamped(pg.data, PS, p, 1));
+        tu_stamp(pg.data, PS, p, 2);
+        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_int_eq(bp_close(pool), 0);
+    atomic_store(&setup_limit, -1);
+    file_intact(path, 16, 2);
+}
+END_TEST
+
+/* ---- calls on an open pool -------------------------------------------- */
+
+/* Pinning a page again in the thread that holds it for write gives
+ * -EDEADLK (for write or for read) naming the fix, and takes nothing: the
+ * first pin stays, and after it is released the page pins normally. */
+START_TEST(test_pin_edeadlk)
+{
+    char *path = tu_path("deadlk.bp");
+    tu_make_file(path, PS, 4, 1);
+    bp_pool *pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
+    bp_page w, again;
+    memset(&again, 0, sizeof(again));
+    ck_assert_int_eq(bp_pin(pool, 2, BP_WRITE, &w), 0);
+    EXPECT_ERR(bp_pin(pool, 2, BP_WRITE, &again), -EDEADLK, "page 2",
+               "already holds it for write");
+    EXPECT_ERR(bp_pin(pool, 2, BP_READ, &again), -EDEADLK, "page 2");
+    ck_assert_int_eq(bp_unpin(&again), -BP_ENOTPINNED);
+    ck_assert_uint_eq(stats_of(pool).pinned, 1);
+    ck_assert(tu_stamped(w.data, PS, 2, 1));
+    ck_assert_int_eq(bp_unpin(&w), 0);
+    ck_assert_uint_eq(stats_of(pool).pinned, 0);
+    ck_assert_int_eq(bp_pin(pool, 2, BP_READ, &again), 0);
+    ck_assert_int_eq(bp_unpin(&again), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* A page with BP__PIN_MAX (2^20 - 1) pins refuses one more with
+ * -BP_ETOOMANYPINS naming the page; the count is not changed.  (The pins
+ * are added to the frame's state word directly: a million real pins
+ * would only make the test slow.) */
+START_TEST(test_too_many_pins)
+{
+    char *path = tu_path("pins.bp");
+    tu_make_file(path, PS, 4, 1);
+    bp_pool *pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
+    bp_page pg, more;
+    ck_assert_int_eq(bp_pin(pool, 1, BP_READ, &pg), 0);
+    _Atomic uint64_t *st = &pool->frames[pg.priv_frame].state;
+    atomic_fetch_add(st, BP__PIN_MAX - 1);
+    ck_assert_uint_eq(bp__pins(atomic_load(st)), BP__PIN_MAX);
+    memset(&more, 0, sizeof(more));
+    EXPECT_ERR(bp_pin(pool, 1, BP_READ, &more), -BP_ETOOMANYPINS, "page 1",
+               "1048575 pins");
+    ck_assert_uint_eq(bp__pins(atomic_load(st)), BP__PIN_MAX);
+    ck_assert_int_eq(bp_unpin(&more), -BP_ENOTPINNED);
+    atomic_fetch_sub(st, BP__PIN_MAX - 1);
+    ck_assert_int_eq(bp_pin(pool, 1, BP_READ, &more), 0);
+    ck_assert_int_eq(bp_unpin(&more), 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Reads held back until the test lets them go: the reader thread stays in
+ * its first batch while the test fills the prefetch queue. */
+static pthread_mutex_t hold_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_cv = PTHREAD_COND_INITIALIZER;
+static int holding;   /* [hold_mu] */
+static int held;      /* [hold_mu] reads waiting */
+
+static int hold_reads(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    if (cb->aio_lio_opcode != IO_CMD_PREAD && cb->aio_lio_opcode != IO_CMD_PREADV)
+        return 0;
+    pthread_mutex_lock(&hold_mu);
+    held++;
+    pthread_cond_broadcast(&hold_cv);
+    double end = tu_now() + 10;   /* never hang the test for good */
+    while (holding && tu_now() < end) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 10 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&hold_cv, &hold_mu, &ts);
+    }
+    held--;
+    pthread_mutex_unlock(&hold_mu);
+    return 0;
+}
+
+/* bp_prefetch when the prefetch queue is full gives -EAGAIN saying the
+ * hint was dropped; nothing else changes, and once the reader moves on
+ * prefetching works again and the pages read are right. */
+START_TEST(test_prefetch_queue_full)
+{
+    char *path = tu_path("pfq.bp");
+    tu_make_file(path, PS, 64, 1);
+    bp_pool *pool = tu_open(path, 32, BP_NOREADAHEAD);
+    pthread_mutex_lock(&hold_mu);
+    holding = 1;
+    pthread_mutex_unlock(&hold_mu);
+    atomic_store(&pool->aio.fault, hold_reads);
+    ck_assert_int_eq(bp_prefetch(pool, 0, 1, 0), 1);
+    /* Wait until the reader thread sits in its read of page 0. */
+    pthread_mutex_lock(&hold_mu);
+    double end = tu_now() + 5;
+    while (held == 0 && tu_now() < end) {
+        pthread_mutex_unlock(&hold_mu);
+        usleep(1000);
+        pthread_mutex_lock(&hold_mu);
+    }
+    ck_assert_int_eq(held, 1);
+    pthread_mutex_unlock(&hold_mu);
+    int r = 0, calls = 0;
+    while (calls < 1000 && (r = bp_prefetch(pool, 1 + calls % 60, 1, 0)) == 1)
+        calls++;
+    EXPECT_ERR(r, -EAGAIN, "queue is full", "dropped");
+    ck_assert_int_ge(calls, 1);
+    ck_assert_int_lt(calls, 1000);
+    pthread_mutex_lock(&hold_mu);
+    holding = 0;
+    pthread_cond_broadcast(&hold_cv);
+    pthread_mutex_unlock(&hold_mu);
+    /* Prefetching resumes once the reader gets through the queue. */
+    end = tu_now() + 5;
+    while ((r = bp_prefetch(pool, 62, 2, 0)) == -EAGAIN && tu_now() < end)
+        usleep(1000);
+    ck_assert_int_eq(r, 2);
+    for (uint64_t p = 0; p < 64; p++) {
+        bp_page pg;
+        ck_assert_int_eq(bp_pin(pool, p, BP_READ, &pg), 0);
+        ck_assert(tu_stamped(pg.data, PS, p, 1));
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    atomic_store(&pool->aio.fault, NULL);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Threads holding every frame pinned (some for write, dirty): a pin of
+ * another page and an allocation fail at once with -BP_ENOFRAME - an
+ * error, not a wait - and succeed once the holders let go. */
+#define HOLDERS 4
+struct holder {
+    bp_pool *pool;
+    uint64_t first;
+    pthread_barrier_t *pinned, *release;
+};
+
+static void *hold_two(void *arg)
+{
+    struct holder *h = arg;
+    bp_page pg[2];
+    int n = 0;
+    for (int i = 0; i < 2; i++) {
+        uint32_t mode = i ? BP_WRITE : BP_READ;
+        if (bp_pin(h->pool, h->first + (uint64_t)i, mode, &pg[i]) != 0) {
+            tu_thread_fail("holder: pin %llu: %s",
+                           (unsigned long long)(h->first + (uint64_t)i),
+                           bp_errdetail());
+            break;
+        }
+        n++;
+        if (mode == BP_WRITE) {
+            tu_stamp(pg[i].data, PS, h->first + (uint64_t)i, 9);
+            bp_mark_dirty(&pg[i]);
+        }
+    }
+    pthread_barrier_wait(h->pinned);
+    pthread_barrier_wait(h->release);
+    for (int i = 0; i < n; i++)
+        bp_unpin(&pg[i]);
+    return NULL;
+}
+
+START_TEST(test_all_pinned_no_hang)
+{
+    char *path = tu_path("allpinned.bp");
+    tu_make_file(path, PS, 32, 1);
+    bp_pool *pool = tu_open(path, 2 * HOLDERS, BP_NOREADAHEAD);
+    pthread_barrier_t pinned, release;
+    pthread_barrier_init(&pinned, NULL, HOLDERS + 1);
+    pthread_barrier_init(&release, NULL, HOLDERS + 1);
+    pthread_t th[HOLDERS];
+    struct holder h[HOLDERS];
+    for (int i = 0; i < HOLDERS; i++) {
+        h[i] = (struct holder){ pool, 2 * (uint64_t)i, &pinned, &release };
+        ck_assert_int_eq(pthread_create(&th[i], NULL, hold_two, &h[i]), 0);
+    }
+    pthread_barrier_wait(&pinned);
+    tu_assert_no_thread_errors();
+    ck_assert_uint_eq(stats_of(pool).pinned, 2 * HOLDERS);
+
+    bp_page pg;
+    uint64_t n = 99;
+    double t0 = tu_now();
+    EXPECT_ERR(bp_pin(pool, 20, BP_READ, &pg), -BP_ENOFRAME, "page 20",
+               "8 frames", "unpin");
+    EXPECT_ERR(bp_pin(pool, 21, BP_WRITE, &pg), -BP_ENOFRAME, "page 21");
+    EXPECT_ERR(bp_alloc_page(pool, &n, &pg), -BP_ENOFRAME, "page 32");
+    ck_assert_uint_eq(n, 99);
+    ck_assert_msg(tu_now() - t0 < 2.0, "-BP_ENOFRAME took %.2f s",
+                  tu_now() - t0);
+    ck_assert_uint_eq(bp_page_count(pool), 32);
+    ck_assert_uint_eq(file_size(path), 32 * PS);
+    /* A resident page can still be pinned: it needs no frame. */
+    ck_assert_int_eq(bp_pin(pool, 0, BP_READ, &pg), 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+
+    pthread_barrier_wait(&release);
+    for (int i = 0; i < HOLDERS; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&pinned);
+    pthread_barrier_destroy(&release);
+    ck_assert_int_eq(bp_pin(pool, 20, BP_READ, &pg), 0);
+    ck_assert(tu_stamped(pg.data, PS, 20, 1));
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    char *buf = tu_keep(malloc(PS));
+    for (uint64_t p = 0; p < 2 * HOLDERS; p++) {
+        tu_read_page(path, PS, p, buf);
+        ck_assert(tu_stamped(buf, PS, p, p % 2 ? 9 : 1));
+    }
+}
+END_TEST
+
+/* Growing the file past the process's file size limit (RLIMIT_FSIZE, as a
+ * file system's own limit would) gives bp_alloc_page -EFBIG naming the
+ * size and the limit; the page count and the file size stay, nothing is
+ * pinned, and the pages allocated before are intact. */
+START_TEST(test_alloc_efbig)
+{
+    char *path = tu_path("efbig.bp");
+    tu_make_file(path, PS, 4, 1);
+    bp_pool *pool = tu_open(path, 8, BP_NOFLUSH);
+    struct rlimit old, lim;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*old_sig)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 5 * PS;
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+
+    bp_page pg;
+    uint64_t n;
+    /* The 16 MiB reservation is refused, but page 4 fits in the limit. */
+    ck_assert_msg(bp_alloc_page(pool, &n, &pg) == 0, "%s", bp_errdetail());
+    ck_assert_uint_eq(n, 4);
+    tu_stamp(pg.data, PS, 4, 3);
+    ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    memset(&pg, 0, sizeof(pg));
+    n = 99;
+    EXPECT_ERR(bp_alloc_page(pool, &n, &pg), -EFBIG, "49152 bytes",
+               "size limit");
+    ck_assert_uint_eq(n, 99);
+    ck_assert_int_eq(bp_unpin(&pg), -BP_ENOTPINNED);
+    ck_assert_uint_eq(bp_page_count(pool), 5);
+    ck_assert_int_eq(file_size(path), 5 * PS);
+    struct bp_stats st = stats_of(pool);
+    ck_assert_uint_eq(st.pinned, 0);
+    ck_assert_uint_eq(st.allocs, 1);
+
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, old_sig);
+    ck_assert_int_eq(bp_close(pool), 0);
+    char *buf = tu_keep(malloc(PS));
+    tu_read_page(path, PS, 4, buf);
+    ck_assert(tu_stamped(buf, PS, 4, 3));
+}
+END_TEST
+
+/* Use after close.  What bpool detects: bp_unpin clears the handle, so
+ * using it again - even after the pool is closed - gives -BP_ENOTPINNED
+ * without touching the pool; and bp_close refuses (-EBUSY) while a page
+ * is pinned, so no pinned handle outlives its pool.  What it cannot
+ * detect: a call with the pool pointer after bp_close, or with a copy of
+ * a handle made before its unpin.  The pool is freed, so such a call is
+ * undefined behaviour; in an AddressSanitizer build this test checks, in
+ * a child process, that ASan reports it. */
+START_TEST(test_use_after_close)
+{
+    char *path = tu_path("uac.bp");
+    tu_make_file(path, PS, 4, 1);
+    bp_pool *pool = tu_open(path, 8, 0);
+    bp_page pg;
+    ck_assert_int_eq(bp_pin(pool, 1, BP_WRITE, &pg), 0);
+    bp_page copy = pg;
+    EXPECT_ERR(bp_close(pool), -EBUSY, "page 1");
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    EXPECT_ERR(bp_unpin(&pg), -BP_ENOTPINNED, "bp_unpin");
+    EXPECT_ERR(bp_mark_dirty(&pg), -BP_ENOTPINNED, "bp_mark_dirty");
+    (void)copy;   /* a copy of a handle still points at the freed pool */
+#if defined(__SANITIZE_ADDRESS__)
+    pool = tu_open(path, 8, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0)
+            dup2(devnull, 2);
+        /* Undefined: the pool was freed.  ASan must stop here. */
+        volatile uint64_t n = bp_page_count(pool);
+        (void)n;
+        _exit(0);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(!(WIFEXITED(status) && WEXITSTATUS(status) == 0),
+                  "AddressSanitizer did not report a call on a closed pool");
+#endif
+}
+END_TEST
+
+Suite *test_suite(void)
+{
+    Suite *s = suite_create("errors_table");
+    TCase *tc = tcase_create("open");
+    tcase_add_test(tc, test_odirect_refused);
+    tcase_add_test(tc, test_no_direct_io_on_file);
+    tcase_add_test(tc, test_page_size_below_alignment);
+    tcase_add_test(tc, test_pool_too_large);
+    tcase_add_test(tc, test_arena_enomem);
+    tcase_add_test(tc, test_queue_depth_too_large);
+    tcase_add_test(tc, test_open_eacces);
+    tcase_add_test(tc, test_io_setup_eagain);
+    tcase_set_timeout(tc, 10);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("calls");
+    tcase_add_test(tc, test_pin_edeadlk);
+    tcase_add_test(tc, test_too_many_pins);
+    tcase_add_test(tc, test_prefetch_queue_full);
+    tcase_add_test(tc, test_all_pinned_no_hang);
+    tcase_add_test(tc, test_alloc_efbig);
+    tcase_add_test(tc, test_use_after_close);
+    tcase_set_timeout(tc, 10);
+    suite_add_tcase(s, tc);
+    return s;
+}

@@ -1,0 +1,1218 @@
+/*
+ * check_faults.c - the pool under injected I/O faults: reads and writes
+ * failing with EIO, ENOSPC or EAGAIN (the n-th one, those covering one
+ * page, or a random share), short and zero-length transfers, io_submit
+ * refusing requests (for a while, for good, or taking only one at a
+ * time), io_setup refusing the per-thread contexts, fdatasync failing,
+ * the file failing to grow, and a real file system running full.
+ *
+ * Under every fault: no crash, no hang (each test is bounded by Check's
+ * timeout and checks its own latencies), every error reaches the caller
+ * of pin, flush, sync, checkpoint or close with its code, the pool keeps
+ * serving the pages the fault does not touch, and no change is lost:
+ * after the fault goes away the file is compared with a model of what
+ * was written.
+ *
+ * How faults are made:
+ *   - per request, before submission: the AIO layer's hook
+ *     (pool->aio.fault, src/aio.h), here rule_hook();
+ *   - io_setup, io_submit and io_getevents: this program defines them, so
+ *     the library's calls land here first (the library is linked in
+ *     statically) and go on to libaio's own (dlsym(RTLD_NEXT)), as in
+ *     check_aio.c;
+ *   - fdatasync, fallocate, ftruncate: the system-call hook of
+ *     src/fault.h;
+ *   - a full file system: a small ext4 image, loop-mounted (needs root;
+ *     the test says so and passes when it cannot mount).
+ *
+ * Threads never call ck_assert: they record problems with tu_thread_fail
+ * and the main thread checks them.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libaio.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "bpool_internal.h"
+#include "fault.h"
+#include "testutil.h"
+
+#define PS 8192u
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= UINT64_C(0xff51afd7ed558ccd);
+    x ^= x >> 33;
+    x *= UINT64_C(0xc4ceb9fe1a85ec53);
+    return x ^ (x >> 33);
+}
+
+static struct bp_stats stats_of(bp_pool *pool)
+{
+    struct bp_stats st;
+    ck_assert_int_eq(bp_stats(pool, &st), 0);
+    return st;
+}
+
+/* Pins held by the pool's own threads (the reader thread reading ahead,
+ * a flusher writing) are short: wait until none is left, at most 5 s.
+ * Returns the pinned count then. */
+static uint64_t settled_pins(bp_pool *pool)
+{
+    double end = tu_now() + 5;
+    uint64_t n;
+    while ((n = stats_of(pool).pinned) != 0 && tu_now() < end)
+        usleep(2000);
+    return n;
+}
+
+static bp_pool *open_opts(const char *path, uint32_t frames, uint32_t flags,
+                          const struct bp_options *extra)
+{
+    struct bp_options o;
+    if (extra)
+        o = *extra;
+    else
+        bp_options_init(&o);
+    o.flags |= flags;
+    o.pool_frames = frames;
+    bp_pool *pool = NULL;
+    int r = bp_open(path, &o, &pool);
+    ck_assert_msg(r == 0, "bp_open %s: %s", path, bp_errdetail());
+    return pool;
+}
+
+/* Pin page for write, check it holds `expect` (unless 0), stamp it with
+ * seed, mark it dirty, unpin. */
+static void rewrite(bp_pool *pool, uint64_t pgno, uint32_t expect, uint32_t seed)
+{
+    bp_page pg;
+    int r = bp_pin(pool, pgno, BP_WRITE, &pg);
+    ck_assert_msg(r == 0, "pin %llu for write: %s", (unsigned long long)pgno,
+                  bp_errdetail());
+    if (expect)
+        ck_assert_msg(tu_stamped(pg.data, PS, pgno, expect),
+                      "page %llu does not hold seed %u",
+                      (unsigned long long)pgno, expect);
+    tu_stamp(pg.data, PS, pgno, seed);
+    ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+}
+
+/* Pin page for read and check it holds seed. */
+static void expect_page(bp_pool *pool, uint64_t pgno, uint32_t seed)
+{
+    bp_page pg;
+    int r = bp_pin(pool, pgno, BP_READ, &pg);
+    ck_assert_msg(r == 0, "pin %llu: %s", (unsigned long long)pgno,
+                  bp_errdetail());
+    ck_assert_msg(tu_stamped(pg.data, PS, pgno, seed),
+                  "page %llu does not hold seed %u", (unsigned long long)pgno,
+                  seed);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+}
+
+/* The file (read with O_DIRECT, from the device) holds page p stamped
+ * with model[p], for every p < n, and nothing more. */
+static void expect_file(const char *path, const uint32_t *model, uint64_t n)
+{
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_size, (off_t)(n * PS));
+    int fd = open(path, O_RDONLY | O_DIRECT);
+    ck_assert_int_ge(fd, 0);
+    void *buf = NULL;
+    ck_assert_int_eq(posix_memalign(&buf, 4096, PS), 0);
+    for (uint64_t p = 0; p < n; p++) {
+        ck_assert_int_eq(pread(fd, buf, PS, (off_t)(p * PS)), PS);
+        ck_assert_msg(tu_stamped(buf, PS, p, model[p]),
+                      "file page %llu does not hold seed %u: a change was lost",
+                      (unsigned long long)p, model[p]);
+    }
+    free(buf);
+    close(fd);
+}
+
+static void fill_model(uint32_t *model, uint64_t n, uint32_t seed)
+{
+    for (uint64_t p = 0; p < n; p++)
+        model[p] = seed;
+}
+
+/* ---- per-request faults (the AIO layer's hook) -------------------------- */
+
+#define OP_READ 1
+#define OP_WRITE 2
+
+/* Which requests fail, and how.  A request matches when its direction is
+ * in ops and (page < 0 or it covers page); a matching request fails if it
+ * is the nth one (nth > 0), or else with probability permille / 1000.
+ * err 0 rotates through EIO, ENOSPC and EAGAIN. */
+struct rule {
+    _Atomic int ops;
+    _Atomic int err;
+    _Atomic long nth;
+    _Atomic int permille;
+    _Atomic long long page;
+    _Atomic long seen;      /* matching requests */
+    _Atomic long failed;    /* of those, failed */
+};
+static struct rule rule;
+static _Atomic uint64_t dice_seq;
+
+/* A pseudo-random number in [0, 1000), reproducible per call sequence. */
+static int dice(void)
+{
+    return (int)(mix64(atomic_fetch_add(&dice_seq, 1) + 12345) % 1000);
+}
+
+static int rotate_err(uint64_t k)
+{
+    static const int errs[] = { -EIO, -ENOSPC, -EAGAIN };
+    return errs[k % 3];
+}
+
+/* Direction, offset and length of a request. */
+static int req_span(const struct iocb *cb, long long *off, size_t *len)
+{
+    switch (cb->aio_lio_opcode) {
+    case IO_CMD_PREAD:
+    case IO_CMD_PWRITE:
+        *off = cb->u.c.offset;
+        *len = cb->u.c.nbytes;
+        return cb->aio_lio_opcode == IO_CMD_PREAD ? OP_READ : OP_WRITE;
+    case IO_CMD_PREADV:
+    case IO_CMD_PWRITEV:
+        *off = cb->u.v.offset;
+        *len = 0;
+        for (size_t i = 0; i < (size_t)cb->u.v.nr; i++)
+            *len += cb->u.v.vec[i].iov_len;
+        return cb->aio_lio_opcode == IO_CMD_PREADV ? OP_READ : OP_WRITE;
+    default:
+        *off = 0;
+        *len = 0;
+        return 0;
+    }
+}
+
+static bool covers(long long off, size_t len, long long page)
+{
+    long long at = page * (long long)PS;
+    return at >= off && at < off + (long long)len;
+}
+
+static int rule_hook(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    long long off;
+    size_t len;
+    int op = req_span(cb, &off, &len);
+    if (!(op & atomic_load(&rule.ops)))
+        return 0;
+    long long page = atomic_load(&rule.page);
+    if (page >= 0 && !covers(off, len, page))
+        return 0;
+    long k = atomic_fetch_add(&rule.seen, 1) + 1;
+    long nth = atomic_load(&rule.nth);
+    bool fail = nth > 0 ? k == nth : dice() < atomic_load(&rule.permille);
+    if (!fail)
+        return 0;
+    atomic_fetch_add(&rule.failed, 1);
+    int e = atomic_load(&rule.err);
+    return e ? e : rotate_err((uint64_t)k);
+}
+
+static void rule_set(bp_pool *pool, int ops, int err, long nth, int permille,
+                     long long page)
+{
+    atomic_store(&rule.ops, 0);
+    atomic_store(&rule.err, err);
+    atomic_store(&rule.nth, nth);
+    atomic_store(&rule.permille, permille);
+    atomic_store(&rule.page, page);
+    atomic_store(&rule.seen, 0);
+    atomic_store(&rule.failed, 0);
+    atomic_store(&rule.ops, ops);
+    atomic_store(&pool->aio.fault, rule_hook);
+}
+
+static void rule_off(bp_pool *pool)
+{
+    atomic_store(&rule.ops, 0);
+    atomic_store(&pool->aio.fault, NULL);
+}
+
+/* ---- libaio, interposed ------------------------------------------------ */
+
+typedef int (*io_setup_fn)(int, io_context_t *);
+typedef int (*io_submit_fn)(io_context_t, long, struct iocb **);
+typedef int (*io_getevents_fn)(io_context_t, long, long, struct io_event *,
+                               struct timespec *);
+
+static void *real_sym(const char *name)
+{
+    void *sym = dlsym(RTLD_NEXT, name);
+    if (!sym) {
+        fprintf(stderr, "check_faults: dlsym(%s): %s\n", name, dlerror());
+        abort();
+    }
+    return sym;
+}
+
+/* io_setup: calls after the first setup_ok_calls fail with EAGAIN (-1:
+ * none fail).  With 1, the pool's shared context is granted and every
+ * per-thread context (lane) is refused, as when aio-max-nr runs out. */
+static _Atomic int setup_ok_calls = -1;
+static _Atomic int setup_calls;
+
+int io_setup(int maxevents, io_context_t *ctxp)
+{
+    static _Atomic(io_setup_fn) real;
+    io_setup_fn fn = atomic_load(&real);
+    if (!fn) {
+        void *sym = real_sym("io_setup");
+        memcpy(&fn, &sym, sizeof(fn));
+        atomic_store(&real, fn);
+    }
+    int ok = atomic_load(&setup_ok_calls);
+    if (ok >= 0 && atomic_fetch_add(&setup_calls, 1) >= ok)
+        return -EAGAIN;
+    return fn(maxevents, ctxp);
+}
+
+/* io_submit: the next submit_fail_left calls (-1: every call) fail with
+ * submit_errno; or a random submit_permille share of calls fails with it;
+ * with submit_one, each call hands the kernel only its first request (the
+ * kernel may take fewer than asked). */
+static _Atomic long submit_fail_left;
+static _Atomic int submit_permille;
+static _Atomic int submit_errno = -EAGAIN;
+static _Atomic bool submit_one;
+static _Atomic long submit_refused;
+
+int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
+{
+    static _Atomic(io_submit_fn) real;
+    io_submit_fn fn = atomic_load(&real);
+    if (!fn) {
+        void *sym = real_sym("io_submit");
+        memcpy(&fn, &sym, sizeof(fn));
+        atomic_store(&real, fn);
+    }
+    long left = atomic_load(&submit_fail_left);
+    while (left != 0) {
+        if (left < 0 || atomic_compare_exchange_weak(&submit_fail_left, &left,
+                                                     left - 1)) {
+            atomic_fetch_add(&submit_refused, 1);
+            return atomic_load(&submit_errno);
+        }
+    }
+    int share = atomic_load(&submit_permille);
+    if (share > 0 && dice() < share) {
+        atomic_fetch_add(&submit_refused, 1);
+        return atomic_load(&submit_errno);
+    }
+    if (atomic_load(&submit_one) && nr > 1)
+        nr = 1;
+    return fn(ctx, nr, iocbs);
+}
+
+/* io_getevents: short transfers.
+ *   short_halve (ops mask): a successful request of more than 4096 bytes
+ *     completes with half its length (rounded down to 4 KiB); the rest of
+ *     a read buffer is scribbled over, as a device stopping early leaves
+ *     it.  The resubmitted rest is at most 4096 bytes and completes.
+ *   short_zero_page (>= 0): a request in short_zero_ops covering that
+ *     page transfers nothing (res 0), for as long as it is set. */
+static _Atomic int short_halve;
+static _Atomic int short_zero_ops;
+static _Atomic long long short_zero_page = -1;
+static _Atomic long short_made;
+
+static void scribble(struct iocb *cb, size_t from)
+{
+    if (cb->aio_lio_opcode == IO_CMD_PREAD) {
+        memset((char *)cb->u.c.buf + from, 0x5a, cb->u.c.nbytes - from);
+        return;
+    }
+    size_t at = 0;
+    for (size_t i = 0; i < (size_t)cb->u.v.nr; i++) {
+        const struct iovec *v = &cb->u.v.vec[i];
+        if (at + v->iov_len > from) {
+            size_t skip = from > at ? from - at : 0;
+            memset((char *)v->iov_base + skip, 0x5a, v->iov_len - skip);
+        }
+        at += v->iov_len;
+    }
+}
+
+int io_getevents(io_context_t ctx, long min_nr, long nr,
+                 struct io_event *events, struct timespec *timeout)
+{
+    static _Atomic(io_getevents_fn) real;
+    io_getevents_fn fn = atomic_load(&real);
+    if (!fn) {
+        void *sym = real_sym("io_getevents");
+        memcpy(&fn, &sym, sizeof(fn));
+        atomic_store(&real, fn);
+    }
+    int got = fn(ctx, min_nr, nr, events, timeout);
+    int halve = atomic_load(&short_halve);
+    long long zpage = atomic_load(&short_zero_page);
+    if (got <= 0 || (!halve && zpage < 0))
+        return got;
+    for (int i = 0; i < got; i++) {
+        struct iocb *cb = events[i].obj;
+        long long off;
+        size_t len;
+        int op = req_span(cb, &off, &len);
+        if ((long)events[i].res != (long)len)
+            continue;    /* failed or short already */
+        if (zpage >= 0 && (op & atomic_load(&short_zero_ops)) &&
+            covers(off, len, zpage)) {
+            if (op == OP_READ)
+                scribble(cb, 0);
+            events[i].res = 0;
+            atomic_fetch_add(&short_made, 1);
+        } else if ((op & halve) && len > 4096) {
+            size_t part = (len / 2) & ~(size_t)4095;
+            if (op == OP_READ)
+                scribble(cb, part);
+            events[i].res = part;
+            atomic_fetch_add(&short_made, 1);
+        }
+    }
+    return got;
+}
+
+/* ---- system-call faults (src/fault.h) ---------------------------------- */
+
+/* sys_left[op]: how many more calls of op fail (-1: all) with sys_err[op]. */
+#define NOPS (BP__FAULT_FDATASYNC + 1)
+static _Atomic int sys_left[NOPS];
+static _Atomic int sys_err[NOPS];
+static _Atomic int sys_calls[NOPS];
+
+static int sys_hook(void *arg, struct bp__fault_call *c)
+{
+    (void)arg;
+    atomic_fetch_add(&sys_calls[c->op], 1);
+    int left = atomic_load(&sys_left[c->op]);
+    while (left != 0) {
+        if (left < 0 || atomic_compare_exchange_weak(&sys_left[c->op], &left,
+                                                     left - 1))
+            return atomic_load(&sys_err[c->op]);
+    }
+    return 0;
+}
+
+static void sys_fail(enum bp__fault_op op, int times, int err)
+{
+    atomic_store(&sys_err[op], err);
+    atomic_store(&sys_left[op], times);
+    atomic_store(&bp__sysfault, sys_hook);
+}
+
+static void reset_faults(void)
+{
+    memset(&rule, 0, sizeof(rule));
+    atomic_store(&rule.page, -1);
+    atomic_store(&setup_ok_calls, -1);
+    atomic_store(&setup_calls, 0);
+    atomic_store(&submit_fail_left, 0);
+    atomic_store(&submit_permille, 0);
+    atomic_store(&submit_errno, -EAGAIN);
+    atomic_store(&submit_one, false);
+    atomic_store(&submit_refused, 0);
+    atomic_store(&short_halve, 0);
+    atomic_store(&short_zero_ops, 0);
+    atomic_store(&short_zero_page, -1);
+    atomic_store(&short_made, 0);
+    for (int i = 0; i < NOPS; i++) {
+        atomic_store(&sys_left[i], 0);
+        atomic_store(&sys_calls[i], 0);
+    }
+    atomic_store(&bp__sysfault, NULL);
+}
+
+/* ---- reads ------------------------------------------------------------ */
+
+/* The n-th read fails with EIO, ENOSPC or EAGAIN: that pin gets exactly
+ * the code, with a detail naming the page; the page is not cached (not
+ * resident, nothing pinned) and the next pin reads it again and gets the
+ * right bytes; every other page is served meanwhile. */
+START_TEST(test_read_error_nth)
+{
+    static const int errs[] = { -EIO, -ENOSPC, -EAGAIN };
+    reset_faults();
+    char *path = tu_path("readnth.bp");
+    tu_make_file(path, PS, 16, 1);
+    for (size_t e = 0; e < 3; e++) {
+        bp_pool *pool = tu_open(path, 16, BP_NOREADAHEAD | BP_NOFLUSH);
+        rule_set(pool, OP_READ, errs[e], 3, 0, -1);
+        for (uint64_t p = 0; p < 8; p++) {
+            bp_page pg;
+            int r = bp_pin(pool, p, p % 2 ? BP_WRITE : BP_READ, &pg);
+            if (p != 2) {
+                ck_assert_msg(r == 0, "pin %llu: %s", (unsigned long long)p,
+                              bp_errdetail());
+                ck_assert(tu_stamped(pg.data, PS, p, 1));
+                ck_assert_int_eq(bp_unpin(&pg), 0);
+                continue;
+            }
+            ck_assert_msg(r == errs[e], "pin 2 gave %s, expected %s",
+                          bp_err_name(r), bp_err_name(errs[e]));
+            ck_assert_msg(strstr(bp_errdetail(), "reading page 2") &&
+                          strstr(bp_errdetail(), "reads it again"),
+                          "detail: %s", bp_errdetail());
+            ck_assert_int_eq(bp_unpin(&pg), -BP_ENOTPINNED);
+        }
+        struct bp_stats st = stats_of(pool);
+        ck_assert_uint_eq(st.io_errors, 1);
+        ck_assert_uint_eq(st.pinned, 0);
+        ck_assert_uint_eq(st.resident, 7);
+        ck_assert_uint_eq(st.dirty, 0);
+        expect_page(pool, 2, 1);
+        ck_assert_int_eq(atomic_load(&rule.failed), 1);
+        rule_off(pool);
+        ck_assert_int_eq(bp_close(pool), 0);
+    }
+}
+END_TEST
+
+/* Three threads pin random pages (many misses on the same pages at once,
+ * with read-ahead) while a quarter of all reads fail: each pin either
+ * gets the right bytes or -EIO; nothing stays pinned; then a sequential
+ * scan that retries each failed pin gets every page right. */
+#define RR_PAGES 200u
+#define RR_THREADS 3
+#define RR_PINS 500
+
+static void *random_reader(void *arg)
+{
+    bp_pool *pool = arg;
+    uint64_t s = (uint64_t)(uintptr_t)&s;
+    int fails = 0;
+    for (int i = 0; i < RR_PINS; i++) {
+        s = mix64(s + (uint64_t)i);
+        uint64_t p = (i % 50 < 10) ? (uint64_t)(i % 50) : s % RR_PAGES;
+        bp_page pg;
+        int r = bp_pin(pool, p, BP_READ, &pg);
+        if (r == -EIO) {
+            fails++;
+            continue;
+        }
+        if (r != 0) {
+            tu_thread_fail("pin %llu: %s (%s)", (unsigned long long)p,
+                           bp_err_name(r), bp_errdetail());
+            return NULL;
+        }
+        if (!tu_stamped(pg.data, PS, p, 1))
+            tu_thread_fail("page %llu: wrong bytes after read errors",
+                           (unsigned long long)p);
+        bp_unpin(&pg);
+    }
+    (void)fails;
+    return NULL;
+}
+
+START_TEST(test_read_errors_random)
+{
+    reset_faults();
+    char *path = tu_path("readrand.bp");
+    tu_make_file(path, PS, RR_PAGES, 1);
+    bp_pool *pool = tu_open(path, 24, 0);
+    rule_set(pool, OP_READ, -EIO, 0, 250, -1);
+    pthread_t th[RR_THREADS];
+    for (int i = 0; i < RR_THREADS; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, random_reader, pool), 0);
+    for (int i = 0; i < RR_THREADS; i++)
+        pthread_join(th[i], NULL);
+    tu_assert_no_thread_errors();
+    ck_assert_int_gt(atomic_load(&rule.failed), 0);
+
+    /* A scan (read-ahead's vectored reads fail too), retrying failures. */
+    for (uint64_t p = 0; p < RR_PAGES; p++) {
+        bp_page pg;
+        int r, tries = 0;
+        while ((r = bp_pin(pool, p, BP_READ | BP_SCAN, &pg)) == -EIO && tries < 100)
+            tries++;
+        ck_assert_msg(r == 0, "pin %llu: %s", (unsigned long long)p,
+                      bp_errdetail());
+        ck_assert(tu_stamped(pg.data, PS, p, 1));
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_uint_eq(settled_pins(pool), 0);
+    ck_assert_uint_gt(stats_of(pool).io_errors, 0);
+    rule_off(pool);
+    for (uint64_t p = 0; p < RR_PAGES; p += 7)
+        expect_page(pool, p, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Every read comes back half done once: demand reads and read-ahead's
+ * vectored reads are completed by resubmitting the rest, so every pin
+ * gets the right bytes (the unread half was scribbled over).  A page
+ * whose reads keep transferring nothing gives -BP_ESHORTIO naming the
+ * page, is not cached, and reads fine once the device recovers. */
+START_TEST(test_short_reads)
+{
+    reset_faults();
+    char *path = tu_path("shortread.bp");
+    tu_make_file(path, PS, 64, 1);
+    bp_pool *pool = tu_open(path, 32, 0);
+    atomic_store(&short_halve, OP_READ);
+    for (uint64_t p = 0; p < 64; p++)
+        expect_page(pool, p, 1);
+    ck_assert_int_gt(atomic_load(&short_made), 0);
+    atomic_store(&short_halve, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    pool = tu_open(path, 16, BP_NOREADAHEAD | BP_NOFLUSH);
+    atomic_store(&short_zero_ops, OP_READ);
+    atomic_store(&short_zero_page, 5);
+    bp_page pg;
+    int r = bp_pin(pool, 5, BP_READ, &pg);
+    ck_assert_msg(r == -BP_ESHORTIO, "pin 5 gave %s", bp_err_name(r));
+    ck_assert_msg(strstr(bp_errdetail(), "page 5"), "detail: %s", bp_errdetail());
+    ck_assert_uint_eq(stats_of(pool).pinned, 0);
+    expect_page(pool, 4, 1);
+    expect_page(pool, 6, 1);
+    atomic_store(&short_zero_page, -1);
+    expect_page(pool, 5, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* ---- writes ------------------------------------------------------------- */
+
+/* A page whose writes fail (EIO, then ENOSPC): bp_flush_page, bp_flush_all,
+ * bp_sync and bp_checkpoint return the code with a detail naming the page;
+ * the other pages are written; the page stays dirty with its latest bytes
+ * and can still be pinned and changed; once writes succeed again a
+ * checkpoint makes everything durable.  bp_close returns the error too
+ * (and frees the pool: the unwritten change is lost, as documented). */
+START_TEST(test_write_errors_reach_callers)
+{
+    static const int errs[] = { -EIO, -ENOSPC };
+    reset_faults();
+    char *path = tu_path("writeerr.bp");
+    uint32_t model[16];
+    tu_make_file(path, PS, 16, 1);
+    fill_model(model, 16, 1);
+    for (size_t e = 0; e < 2; e++) {
+        int err = errs[e];
+        bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+        uint32_t seed = 10 + (uint32_t)e * 10;
+        for (uint64_t p = 0; p < 16; p++) {
+            rewrite(pool, p, model[p], seed);
+            model[p] = seed;
+        }
+        rule_set(pool, OP_WRITE, err, 0, 1000, 5);
+        ck_assert_int_eq(bp_flush_page(pool, 5), err);
+        ck_assert_msg(strstr(bp_errdetail(), "page 5") &&
+                      strstr(bp_errdetail(), "stays dirty"), "detail: %s",
+                      bp_errdetail());
+        ck_assert_int_eq(bp_flush_page(pool, 6), 1);
+        ck_assert_int_eq(bp_flush_all(pool), err);
+        ck_assert_msg(strstr(bp_errdetail(), "page 5"), "detail: %s", bp_errdetail());
+        struct bp_stats st = stats_of(pool);
+        ck_assert_uint_eq(st.dirty, 1);
+        ck_assert_uint_eq(st.pinned, 0);
+        ck_assert_int_eq(bp_sync(pool), err);
+        ck_assert_int_eq(bp_checkpoint(pool), err);
+        ck_assert_uint_eq(stats_of(pool).syncs, 0);   /* never got that far */
+        /* Still served and changeable (no fdatasync failed). */
+        rewrite(pool, 5, model[5], seed + 1);
+        model[5] = seed + 1;
+        expect_page(pool, 4, seed);
+        rule_off(pool);
+        ck_assert_int_eq(bp_checkpoint(pool), 1);
+        ck_assert_uint_eq(stats_of(pool).dirty, 0);
+        expect_file(path, model, 16);
+
+        /* bp_close meets the error: it returns it and frees the pool. */
+        rewrite(pool, 3, model[3], seed + 2);
+        rule_set(pool, OP_WRITE, err, 0, 1000, 3);
+        ck_assert_int_eq(bp_close(pool), err);
+        ck_assert_msg(strstr(bp_errdetail(), "page 3"), "detail: %s", bp_errdetail());
+        expect_file(path, model, 16);   /* page 3's last change is lost */
+    }
+}
+END_TEST
+
+/* A small pool whose every frame is dirty while all writes fail: a pin
+ * that needs a frame fails promptly with the write error (it cannot clean
+ * a frame) instead of hanging or blaming pins; pages already resident are still served; when writes succeed
+ * again the same pin works and no change was lost. */
+START_TEST(test_eviction_write_errors)
+{
+    reset_faults();
+    char *path = tu_path("evicterr.bp");
+    uint32_t model[32];
+    tu_make_file(path, PS, 32, 1);
+    fill_model(model, 32, 1);
+    bp_pool *pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
+    for (uint64_t p = 0; p < 8; p++) {
+        rewrite(pool, p, 1, 2);
+        model[p] = 2;
+    }
+    rule_set(pool, OP_WRITE, -EIO, 0, 1000, -1);
+    bp_page pg;
+    double t0 = tu_now();
+    int r = bp_pin(pool, 20, BP_READ, &pg);
+    double took = tu_now() - t0;
+    ck_assert_msg(r == -EIO, "pin 20 gave %s: %s", bp_err_name(r),
+                  bp_errdetail());
+    ck_assert_ptr_nonnull(strstr(bp_errdetail(), "writing it back failed"));
+    ck_assert_msg(took < 3.0, "the failing pin took %.2f s", took);
+    struct bp_stats st = stats_of(pool);
+    ck_assert_uint_gt(st.write_errors, 0);
+    ck_assert_uint_eq(st.dirty, 8);
+    ck_assert_uint_eq(st.pinned, 0);
+    for (uint64_t p = 0; p < 8; p++)
+        expect_page(pool, p, 2);
+    ck_assert_int_lt(bp_flush_all(pool), 0);
+
+    /* Half of the writes fail: pins get through (retrying on failure). */
+    rule_set(pool, OP_WRITE, -EIO, 0, 500, -1);
+    for (uint64_t p = 8; p < 32; p++) {
+        int tries = 0;
+        while ((r = bp_pin(pool, p, BP_WRITE, &pg)) != 0 && tries++ < 50)
+            ck_assert_msg(r == -BP_ENOFRAME || r == -EIO, "pin %llu gave %s",
+                          (unsigned long long)p, bp_err_name(r));
+        ck_assert_msg(r == 0, "pin %llu: %s", (unsigned long long)p, bp_errdetail());
+        ck_assert(tu_stamped(pg.data, PS, p, model[p]));
+        tu_stamp(pg.data, PS, p, 3);
+        model[p] = 3;
+        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    rule_off(pool);
+    ck_assert_int_eq(bp_sync(pool), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    expect_file(path, model, 32);
+}
+END_TEST
+
+/* The model test.  Worker threads own disjoint pages and keep rewriting
+ * them through a small pool (evictions, read-ahead and the flusher all
+ * write), checking every pin sees the page's last version, while a share
+ * of writes fail (EIO, ENOSPC, EAGAIN in turn), a share of reads fail
+ * (with the same codes) and io_submit now and then says EAGAIN.  The main thread calls
+ * bp_flush_all and bp_checkpoint meanwhile, which must report the write
+ * errors.  Afterwards the faults stop, bp_sync succeeds and the file
+ * equals the model: no change was lost.  Loop 1 runs with the per-thread
+ * AIO contexts refused, on the pool's shared context. */
+#define MT_PAGES 120u
+#define MT_THREADS 3
+#define MT_OPS 400
+
+struct mt {
+    bp_pool *pool;
+    int id;
+    uint32_t *model;        /* [MT_PAGES], entries owned per thread */
+    int pin_errors;
+};
+
+static void *model_worker(void *arg)
+{
+    struct mt *w = arg;
+    uint64_t s = (uint64_t)w->id * 7919 + 1;
+    for (int i = 0; i < MT_OPS; i++) {
+        s = mix64(s + (uint64_t)i);
+        uint64_t p = (s % (MT_PAGES / MT_THREADS)) * MT_THREADS + (uint64_t)w->id;
+        bool write = (s >> 32) % 10 < 7;
+        bp_page pg;
+        int r = bp_pin(w->pool, p, write ? BP_WRITE : BP_READ, &pg);
+        /* Reads fail with the rule's rotating codes; a pin that finds
+         * every frame dirty while their writes fail gets -BP_ENOFRAME. */
+        if (r == -EIO || r == -ENOSPC || r == -EAGAIN || r == -BP_ENOFRAME) {
+            w->pin_errors++;
+            continue;
+        }
+        if (r != 0) {
+            tu_thread_fail("pin %llu: %s (%s)", (unsigned long long)p,
+                           bp_err_name(r), bp_errdetail());
+            return NULL;
+        }
+        if (!tu_stamped(pg.data, PS, p, w->model[p])) {
+            tu_thread_fail("page %llu does not hold its last version %u",
+                           (unsigned long long)p, w->model[p]);
+            bp_unpin(&pg);
+            return NULL;
+        }
+        if (write) {
+            uint32_t seed = w->model[p] + 1;
+            tu_stamp(pg.data, PS, p, seed);
+            r = bp_mark_dirty(&pg);
+            if (r != 0) {
+                tu_thread_fail("mark_dirty %llu: %s", (unsigned long long)p,
+                               bp_errdetail());
+                bp_unpin(&pg);
+                return NULL;
+            }
+            w->model[p] = seed;
+        }
+        bp_unpin(&pg);
+    }
+    return NULL;
+}
+
+START_TEST(test_write_faults_model)
+{
+    reset_faults();
+    if (_i == 1)
+        atomic_store(&setup_ok_calls, 1);   /* the shared context only */
+    char *path = tu_path("model.bp");
+    uint32_t *model = tu_keep(calloc(MT_PAGES, sizeof(*model)));
+    tu_make_file(path, PS, MT_PAGES, 1);
+    fill_model(model, MT_PAGES, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.dirty_max = 95;
+    bp_pool *pool = open_opts(path, 24, 0, &o);
+    rule_set(pool, OP_WRITE, 0, 0, 200, -1);
+    atomic_store(&submit_errno, -EAGAIN);
+    atomic_store(&submit_permille, 20);
+
+    pthread_t th[MT_THREADS];
+    struct mt w[MT_THREADS];
+    for (int i = 0; i < MT_THREADS; i++) {
+        w[i] = (struct mt){ pool, i, model, 0 };
+        ck_assert_int_eq(pthread_create(&th[i], NULL, model_worker, &w[i]), 0);
+    }
+    int flush_errors = 0;
+    for (int i = 0; i < 10; i++) {
+        usleep(10000);
+        /* Reads fail only part of the time, so writers make progress. */
+        atomic_store(&rule.ops, i % 2 ? OP_WRITE | OP_READ : OP_WRITE);
+        int r = i % 3 ? bp_flush_all(pool) : bp_checkpoint(pool);
+        if (r < 0) {
+            ck_assert_msg(r == -EIO || r == -ENOSPC || r == -EAGAIN,
+                          "flush gave %s: %s", bp_err_name(r), bp_errdetail());
+            flush_errors++;
+        }
+    }
+    for (int i = 0; i < MT_THREADS; i++)
+        pthread_join(th[i], NULL);
+    tu_assert_no_thread_errors();
+    ck_assert_uint_gt(stats_of(pool).write_errors, 0);
+    /* One more flush with a page that cannot be written, so that the
+     * error surely reaches the caller (the flusher may have cleaned
+     * everything else by now). */
+    rule_set(pool, OP_WRITE, 0, 0, 1000, 0);
+    rewrite(pool, 0, model[0], model[0] + 1);
+    model[0]++;
+    int r = bp_flush_all(pool);
+    ck_assert_msg(r == -EIO || r == -ENOSPC || r == -EAGAIN, "flush gave %s",
+                  bp_err_name(r));
+    ck_assert_msg(strstr(bp_errdetail(), "page 0 "), "detail: %s", bp_errdetail());
+    flush_errors++;
+
+    rule_off(pool);
+    atomic_store(&submit_permille, 0);
+    ck_assert_msg(bp_sync(pool) == 0, "%s", bp_errdetail());
+    ck_assert_uint_eq(stats_of(pool).dirty, 0);
+    ck_assert_uint_eq(settled_pins(pool), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    expect_file(path, model, MT_PAGES);
+    ck_assert_int_gt(flush_errors, 0);
+}
+END_TEST
+
+/* Every write comes back half done once (coalesced vectored writes and
+ * single pages): the rest is written, so a flush succeeds and the file is
+ * right.  A page whose writes keep transferring nothing gives
+ * -BP_ESHORTIO from bp_flush_all naming the page, and stays dirty until a
+ * later sync writes it. */
+START_TEST(test_short_writes)
+{
+    reset_faults();
+    char *path = tu_path("shortwrite.bp");
+    uint32_t model[32];
+    tu_make_file(path, PS, 32, 1);
+    fill_model(model, 32, 1);
+    bp_pool *pool = tu_open(path, 32, BP_NOFLUSH | BP_NOREADAHEAD);
+    for (uint64_t p = 0; p < 32; p++) {
+        rewrite(pool, p, 1, 4);
+        model[p] = 4;
+    }
+    atomic_store(&short_halve, OP_WRITE);
+    ck_assert_int_eq(bp_flush_all(pool), 32);
+    ck_assert_int_gt(atomic_load(&short_made), 0);
+    atomic_store(&short_halve, 0);
+    expect_file(path, model, 32);
+
+    for (uint64_t p = 0; p < 8; p++) {
+        rewrite(pool, p, 4, 5);
+        model[p] = 5;
+    }
+    atomic_store(&short_zero_ops, OP_WRITE);
+    atomic_store(&short_zero_page, 4);
+    ck_assert_int_eq(bp_flush_all(pool), -BP_ESHORTIO);
+    ck_assert_msg(strstr(bp_errdetail(), "page 4"), "detail: %s", bp_errdetail());
+    ck_assert_uint_eq(stats_of(pool).dirty, 1);
+    atomic_store(&short_zero_page, -1);
+    ck_assert_int_eq(bp_sync(pool), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    expect_file(path, model, 32);
+}
+END_TEST
+
+/* ---- io_submit ---------------------------------------------------------- */
+
+/* io_submit refusing with EAGAIN for a while (the kernel's queue is
+ * full): misses and flushes wait and retry, and succeed. */
+START_TEST(test_submit_eagain_transient)
+{
+    reset_faults();
+    char *path = tu_path("eagain.bp");
+    uint32_t model[16];
+    tu_make_file(path, PS, 16, 1);
+    fill_model(model, 16, 1);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    atomic_store(&submit_errno, -EAGAIN);
+    atomic_store(&submit_fail_left, 20);
+    for (uint64_t p = 0; p < 16; p++) {
+        rewrite(pool, p, 1, 6);
+        model[p] = 6;
+    }
+    atomic_store(&submit_fail_left, 20);
+    ck_assert_int_eq(bp_flush_all(pool), 16);
+    ck_assert_int_eq(atomic_load(&submit_refused), 40);
+    ck_assert_int_eq(bp_close(pool), 0);
+    expect_file(path, model, 16);
+}
+END_TEST
+
+/* io_submit refusing for good (EAGAIN, then EBADF): a miss fails with the
+ * code within a bounded time and caches nothing; resident pages are still
+ * served; a flush fails and its pages stay dirty; when io_submit works
+ * again everything is read and written and nothing is lost. */
+START_TEST(test_submit_refused)
+{
+    static const int errs[] = { -EAGAIN, -EBADF };
+    reset_faults();
+    char *path = tu_path("refused.bp");
+    uint32_t model[16];
+    tu_make_file(path, PS, 16, 1);
+    fill_model(model, 16, 1);
+    for (size_t e = 0; e < 2; e++) {
+        bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+        for (uint64_t p = 0; p < 4; p++) {
+            rewrite(pool, p, model[p], model[p] + 1);
+            model[p]++;
+        }
+        atomic_store(&submit_errno, errs[e]);
+        atomic_store(&submit_fail_left, -1);
+        bp_page pg;
+        double t0 = tu_now();
+        int r = bp_pin(pool, 9, BP_READ, &pg);
+        ck_assert_msg(r == errs[e], "pin 9 gave %s", bp_err_name(r));
+        ck_assert_msg(tu_now() - t0 < 3.0, "pin took %.2f s", tu_now() - t0);
+        ck_assert_msg(strstr(bp_errdetail(), "reading page 9"), "detail: %s",
+                      bp_errdetail());
+        expect_page(pool, 2, model[2]);
+        r = bp_flush_all(pool);
+        ck_assert_msg(r == errs[e], "flush gave %s", bp_err_name(r));
+        struct bp_stats st = stats_of(pool);
+        ck_assert_uint_eq(st.dirty, 4);
+        ck_assert_uint_eq(st.pinned, 0);
+        ck_assert_uint_eq(st.resident, 4);
+        atomic_store(&submit_fail_left, 0);
+        expect_page(pool, 9, 1);
+        ck_assert_int_eq(bp_close(pool), 0);
+        expect_file(path, model, 16);
+    }
+}
+END_TEST
+
+/* io_submit taking one request per call (the kernel may take fewer than
+ * asked): batches of writes, vectored read-ahead and prefetch all finish,
+ * with the right bytes. */
+START_TEST(test_submit_partial)
+{
+    reset_faults();
+    char *path = tu_path("partial.bp");
+    uint32_t model[128];
+    tu_make_file(path, PS, 128, 1);
+    fill_model(model, 128, 1);
+    bp_pool *pool = tu_open(path, 64, BP_NOFLUSH);
+    atomic_store(&submit_one, true);
+    for (uint64_t p = 0; p < 64; p += 2) {
+        rewrite(pool, p, 1, 7);
+        model[p] = 7;
+    }
+    ck_assert_int_eq(bp_flush_all(pool), 32);
+    ck_assert_int_eq(bp_prefetch(pool, 64, 64, 0), 64);
+    for (uint64_t p = 64; p < 128; p++)
+        expect_page(pool, p, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+    atomic_store(&submit_one, false);
+    expect_file(path, model, 128);
+}
+END_TEST
+
+/* ---- fdatasync and growth ----------------------------------------------- */
+
+/* fdatasync failing (EIO from bp_sync, ENOSPC from bp_checkpoint) is
+ * returned to the caller and is fatal for durability: from then on
+ * bp_mark_dirty, bp_alloc_page, bp_sync and bp_checkpoint give
+ * -BP_EDURABILITY, while pages are still served for read, and bp_close
+ * reports -BP_EDURABILITY (and frees the pool). */
+START_TEST(test_fdatasync_fails)
+{
+    static const int errs[] = { -EIO, -ENOSPC };
+    reset_faults();
+    char *path = tu_path("fsync.bp");
+    tu_make_file(path, PS, 8, 1);
+    for (size_t e = 0; e < 2; e++) {
+        bp_pool *pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
+        uint32_t seed = 20 + (uint32_t)e;
+        for (uint64_t p = 0; p < 4; p++)
+            rewrite(pool, p, 0, seed);
+        sys_fail(BP__FAULT_FDATASYNC, 1, errs[e]);
+        int r = e == 0 ? bp_sync(pool) : bp_checkpoint(pool);
+        ck_assert_msg(r == errs[e], "sync gave %s", bp_err_name(r));
+        ck_assert_msg(strstr(bp_errdetail(), "fdatasync") &&
+                      strstr(bp_errdetail(), "refuses writes"), "detail: %s",
+                      bp_errdetail());
+        ck_assert_int_eq(atomic_load(&sys_calls[BP__FAULT_FDATASYNC]), 1);
+
+        bp_page pg;
+        ck_assert_int_eq(bp_pin(pool, 5, BP_WRITE, &pg), 0);
+        ck_assert_int_eq(bp_mark_dirty(&pg), -BP_EDURABILITY);
+        ck_assert_msg(strstr(bp_errdetail(), "fdatasync"), "detail: %s",
+                      bp_errdetail());
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+        uint64_t n = 77;
+        ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), -BP_EDURABILITY);
+        ck_assert_uint_eq(n, 77);
+        ck_assert_int_eq(bp_sync(pool), -BP_EDURABILITY);
+        ck_assert_int_eq(bp_checkpoint(pool), -BP_EDURABILITY);
+        /* Not retried as if harmless: fdatasync was not called again. */
+        ck_assert_int_eq(atomic_load(&sys_calls[BP__FAULT_FDATASYNC]), 1);
+        expect_page(pool, 1, seed);
+        expect_page(pool, 6, 1);
+        struct bp_stats st = stats_of(pool);
+        ck_assert_uint_eq(st.dirty, 0);
+        ck_assert_uint_eq(st.pinned, 0);
+        ck_assert_int_eq(bp_close(pool), -BP_EDURABILITY);
+        atomic_store(&sys_calls[BP__FAULT_FDATASYNC], 0);
+    }
+}
+END_TEST
+
+/* Growing the file fails: the reservation and the one-page fallback both
+ * say ENOSPC, or the size change says ENOSPC or EIO.  bp_alloc_page
+ * returns the code with a detail saying the file system is full (or what
+ * failed); the page count and the file size stay, nothing is pinned.  A
+ * file system without fallocate (EOPNOTSUPP) still grows.  When space
+ * comes back allocation goes on, and every page reaches the file. */
+START_TEST(test_grow_faults)
+{
+    reset_faults();
+    char *path = tu_path("grow.bp");
+    uint32_t model[8];
+    struct bp_options o;
+    bp_options_init(&o);
+    o.grow_bytes = PS;   /* every new page needs a new reservation */
+    bp_pool *pool = open_opts(path, 16, BP_CREATE | BP_NOFLUSH, &o);
+    bp_page pg;
+    uint64_t n;
+    struct { enum bp__fault_op op; int err; const char *says; } cases[] = {
+        { BP__FAULT_FALLOCATE, -ENOSPC, "file system is full" },
+        { BP__FAULT_FTRUNCATE, -ENOSPC, "free space" },
+        { BP__FAULT_FTRUNCATE, -EIO, "Input/output error" },
+    };
+    uint64_t count = 0;
+    for (size_t c = 0; c < 3; c++) {
+        /* One good page first, so a reservation exists or not as it may. */
+        ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
+        ck_assert_uint_eq(n, count);
+        tu_stamp(pg.data, PS, n, 30);
+        model[n] = 30;
+        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+        count++;
+        sys_fail(cases[c].op, -1, cases[c].err);
+        n = 99;
+        memset(&pg, 0, sizeof(pg));
+        int r = bp_alloc_page(pool, &n, &pg);
+        ck_assert_msg(r == cases[c].err, "alloc gave %s: %s", bp_err_name(r),
+                      bp_errdetail());
+        ck_assert_msg(strstr(bp_errdetail(), cases[c].says), "detail: %s",
+                      bp_errdetail());
+        ck_assert_uint_eq(n, 99);
+        ck_assert_int_eq(bp_unpin(&pg), -BP_ENOTPINNED);
+        ck_assert_uint_eq(bp_page_count(pool), count);
+        struct stat st;
+        ck_assert_int_eq(stat(path, &st), 0);
+        ck_assert_int_eq(st.st_size, (off_t)(count * PS));
+        ck_assert_uint_eq(settled_pins(pool), 0);
+        sys_fail(cases[c].op, 0, 0);
+    }
+    /* No fallocate on this file system: growth goes on without it. */
+    sys_fail(BP__FAULT_FALLOCATE, -1, -EOPNOTSUPP);
+    ck_assert_msg(bp_alloc_page(pool, &n, &pg) == 0, "%s", bp_errdetail());
+    ck_assert_uint_eq(n, count);
+    tu_stamp(pg.data, PS, n, 31);
+    model[n] = 31;
+    ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    count++;
+    sys_fail(BP__FAULT_FALLOCATE, 0, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    expect_file(path, model, count);
+}
+END_TEST
+
+/* ---- a full file system -------------------------------------------------- */
+
+static char mnt_dir[256];
+
+static void mnt_cleanup(void)
+{
+    if (mnt_dir[0]) {
+        char cmd[600];
+        umount2(mnt_dir, MNT_DETACH);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s.img'", mnt_dir, mnt_dir);
+        if (system(cmd) != 0) {
+            /* nothing more to do */
+        }
+        mnt_dir[0] = '\0';
+    }
+}
+
+/* Mount a 4 MiB ext4 image on a new directory; false (with the reason on
+ * stderr) when this machine does not let us. */
+static bool mount_small_fs(void)
+{
+    char tmpl[] = "/tmp/bpool-full-XXXXXX";
+    if (geteuid() != 0) {
+        fprintf(stderr, "test_enospc_full_fs: not root, cannot mount a small "
+                "file system; skipped\n");
+        return false;
+    }
+    if (!mkdtemp(tmpl))
+        return false;
+    snprintf(mnt_dir, sizeof(mnt_dir), "%s", tmpl);
+    atexit(mnt_cleanup);
+    char cmd[4 * sizeof(mnt_dir) + 256];
+    snprintf(cmd, sizeof(cmd),
+             "PATH=\"$PATH:/usr/sbin:/sbin\"; truncate -s 4M '%s.img' && "
+             "mkfs.ext4 -q -F -O ^has_journal -b 4096 -m 0 '%s.img' "
+             ">/dev/null 2>&1 && mount -o loop '%s.img' '%s' 2>/dev/null",
+             mnt_dir, mnt_dir, mnt_dir, mnt_dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "test_enospc_full_fs: cannot make and loop-mount a "
+                "small ext4 file system here (no loop devices, mkfs.ext4 or "
+                "mount permission); skipped\n");
+        mnt_cleanup();
+        return false;
+    }
+    return true;
+}
+
+/* The data file on a small file system (4 MiB ext4, loop-mounted) grows
+ * page by page until the file system is full: bp_alloc_page then gives
+ * -ENOSPC saying so, leaves the page count, the file size and the pins as
+ * they were, and every page allocated before - written back by the
+ * flusher, at close - reads back right after reopening. */
+START_TEST(test_enospc_full_fs)
+{
+    reset_faults();
+    if (!mount_small_fs())
+        return;
+    char path[sizeof(mnt_dir) + 16];
+    snprintf(path, sizeof(path), "%s/data.bp", mnt_dir);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.grow_bytes = 256 << 10;
+    bp_pool *pool = open_opts(path, 32, BP_CREATE, &o);
+    bp_page pg;
+    uint64_t n = 0;
+    int r;
+    uint64_t count = 0;
+    while ((r = bp_alloc_page(pool, &n, &pg)) == 0) {
+        ck_assert_uint_eq(n, count);
+        tu_stamp(pg.data, PS, n, 40);
+        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+        count++;
+        ck_assert_msg(count < 4096, "a 4 MiB file system never filled up");
+    }
+    ck_assert_msg(r == -ENOSPC, "alloc gave %s: %s", bp_err_name(r), bp_errdetail());
+    ck_assert_msg(strstr(bp_errdetail(), "full"), "detail: %s", bp_errdetail());
+    ck_assert_uint_gt(count, 100);
+    ck_assert_uint_eq(bp_page_count(pool), count);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_size, (off_t)(count * PS));
+    ck_assert_uint_eq(settled_pins(pool), 0);
+    /* Once more: still a clean refusal. */
+    ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), -ENOSPC);
+    /* Every allocated page is in blocks reserved for it: writing them
+     * back needs no more space. */
+    ck_assert_msg(bp_sync(pool) == 0, "sync on a full file system: %s",
+                  bp_errdetail());
+    ck_assert_int_eq(bp_close(pool), 0);
+    pool = tu_open(path, 32, 0);
+    ck_assert_uint_eq(bp_page_count(pool), count);
+    for (uint64_t p = 0; p < count; p++)
+        expect_page(pool, p, 40);
+    ck_assert_int_eq(bp_close(pool), 0);
+    mnt_cleanup();
+}
+END_TEST
+
+Suite *test_suite(void)
+{
+    Suite *s = suite_create("faults");
+    TCase *tc = tcase_create("reads");
+    tcase_add_test(tc, test_read_error_nth);
+    tcase_add_test(tc, test_read_errors_random);
+    tcase_add_test(tc, test_short_reads);
+    tcase_set_timeout(tc, 20);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("writes");
+    tcase_add_test(tc, test_write_errors_reach_callers);
+    tcase_add_test(tc, test_eviction_write_errors);
+    tcase_add_loop_test(tc, test_write_faults_model, 0, 2);
+    tcase_add_test(tc, test_short_writes);
+    tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("submit");
+    tcase_add_test(tc, test_submit_eagain_transient);
+    tcase_add_test(tc, test_submit_refused);
+    tcase_add_test(tc, test_submit_partial);
+    tcase_set_timeout(tc, 20);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("sync");
+    tcase_add_test(tc, test_fdatasync_fails);
+    tcase_add_test(tc, test_grow_faults);
+    tcase_add_test(tc, test_enospc_full_fs);
+    tcase_set_timeout(tc, 20);
+    suite_add_tcase(s, tc);
+    return s;
+}
