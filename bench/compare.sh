@@ -7,22 +7,29 @@
 # Runs, in this order:
 #   1. fio, libaio + O_DIRECT (the device's limit): 8 KiB random reads at
 #      QD32, 128 KiB sequential reads at QD8, 8 KiB sequential reads at QD1
-#      (what a scan costs without read-ahead), 8 KiB random writes at QD32;
+#      (what a scan costs without read-ahead), 8 KiB random writes at QD32,
+#      256 KiB sequential writes at QD8;
 #   2. fio through the page cache (direct=0, psync, 32 threads) and the
 #      page cache it leaves holding the file (fincore);
 #   3. bpool-bench: randread (32 threads, and 4 threads x bp_prefetch of 8
 #      pages when the library has bp_prefetch), seqscan, randwrite (with
-#      the library's flushers, and with none when it has them), mixed; the
-#      page cache the pool leaves holding the file;
-#   4. bpool-bench hit, which runs the same pin loop against a buffered
-#      pread of a cached page, an mmap of the file and a bare hash-lookup +
-#      atomic floor (with 1 thread and one per CPU).
+#      the library's flushers, with none when it has them, and with
+#      BP_OVERWRITE write pins when it has them), mixed; the page cache the
+#      pool leaves holding the file;
+#   4. bpool-bench seqwrite: 1 GiB (quick: 256 MiB) written in page order
+#      with BP_OVERWRITE pins, with the library's write coalescing and
+#      without; and checkpoint: reader pin latency of resident pages while
+#      a writer dirties them, without and with bp_checkpoint back to back;
+#   5. bpool-bench hit, which runs the same pin loop (BP_READ, and BP_PIN
+#      without a latch) against a buffered pread of a cached page, an mmap
+#      of the file and a bare hash-lookup + atomic floor (with 1 thread and
+#      one per CPU).
 # and prints the table (also saved as DIR/table.md).  Every tool's own
 # output is kept in DIR (fio's JSON, bpool-bench's result lines).
 #
-# The default run takes about 2.5 minutes; -q about 30 seconds, with
-# figures that are noisier.  fio's random writes overwrite the data file
-# with random bytes: do not use --verify on it afterwards.
+# The default run takes about 4 minutes; -q about 50 seconds, with
+# figures that are noisier.  fio's writes overwrite the data file with
+# its own bytes: do not use --verify on it afterwards.
 #
 # Needs: bash, awk, sed, grep, coreutils (dd), fio (apt-get install fio),
 # util-linux's fincore (else bpool-bench measures residency with mincore).
@@ -43,7 +50,7 @@ usage() {
     sed -n '2,/^$/s/^# \{0,1\}//p' "$0"
     cat <<EOF
 options:
-  -q, --quick      short runs (about 30 s in all) instead of about 2.5 min
+  -q, --quick      short runs (about 50 s in all) instead of about 4 min
   -f, --file PATH  data file (default $file); made if missing; must
                    be on a file system with O_DIRECT (not tmpfs)
   -s, --size SIZE  size of a new data file (default $size)
@@ -75,10 +82,12 @@ else
     mkdir -p "$outdir"
 fi
 
+# seqw_mib: MiB seqwrite writes in each pass (at most io_s seconds);
+# ckpt_s: seconds measured in each phase of checkpoint.
 if [ "$quick" = 1 ]; then
-    io_s=1.5 hit_s=0.2 hit_warm=0.05 warm=0.3
+    io_s=1.5 hit_s=0.2 hit_warm=0.05 warm=0.3 seqw_mib=256 ckpt_s=1
 else
-    io_s=10 hit_s=2 hit_warm=0.5 warm=2
+    io_s=10 hit_s=2 hit_warm=0.5 warm=2 seqw_mib=1024 ckpt_s=5
 fi
 ncpu=$(nproc)
 # progress WHAT: say on a terminal what runs next, and log the step that
@@ -110,7 +119,7 @@ progress() {
         awk -v n="$step" -v w="$(awk -v a="$t" -v b="$step_t0" 'BEGIN { print a - b }')" \
             -v b="$((busy - step_busy0))" -v s="$((steal - step_steal0))" \
             -v hz="$(getconf CLK_TCK)" -v ncpu="$ncpu" -v tool="$step_tool" \
-            'BEGIN { printf "%-30s %5.1f s: busy %5.1f CPU-s, the tool %5.1f, others %5.1f; stolen %4.1f\n",
+            'BEGIN { printf "%-32s %5.1f s: busy %5.1f CPU-s, the tool %5.1f, others %5.1f; stolen %4.1f\n",
                      n, w, b / hz, tool, b / hz - tool, s / hz }' >>"$outdir/steps.txt"
     fi
     step_tool=0
@@ -133,7 +142,7 @@ bytes=$(sed -n 's/.* bytes=\([0-9]*\).*/\1/p' "$outdir/prepare.txt")
     echo "fio:        $("$fio" --version)"
     echo "bpool:      $("$bench" --version)"
     echo "load avg:   $(cut -d' ' -f1-3 /proc/loadavg) (before)"
-    echo "durations:  ${io_s} s per I/O run, ${hit_s} s per hit line"
+    echo "durations:  ${io_s} s per I/O run, ${hit_s} s per hit line, ${ckpt_s} s per checkpoint phase"
 } >"$outdir/machine.txt"
 
 # --- fio -------------------------------------------------------------------
@@ -180,6 +189,7 @@ run_fio randread "${direct[@]}" --rw=randread --bs=8k --iodepth=32
 run_fio seqread128k "${direct[@]}" --rw=read --bs=128k --iodepth=8
 run_fio seqread8k "${direct[@]}" --rw=read --bs=8k --iodepth=1
 run_fio randwrite "${direct[@]}" --rw=randwrite --bs=8k --iodepth=32
+run_fio seqwrite256k "${direct[@]}" --rw=write --bs=256k --iodepth=8
 # Buffered: fio drops the file's cached pages first (invalidate=1), so this
 # starts cold and warms the page cache as it goes.
 run_fio buffered --ioengine=psync --direct=0 --invalidate=1 --rw=randread \
@@ -209,6 +219,8 @@ run_bench() {
 }
 bench_help=$("$bench" --help)
 has_opt() { [[ $bench_help == *"$1"* ]]; }
+# has_workload NAME: the help's list of workloads names it.
+has_workload() { [[ $bench_help == *$'\n'"  $1 "* ]]; }
 
 run_bench randread -d "$io_s" -w "$warm" -t 32 randread
 if has_opt --prefetch; then
@@ -219,8 +231,18 @@ run_bench randwrite -d "$io_s" -w "$warm" -t 32 randwrite
 if has_opt --flushers; then
     run_bench randwrite-noflush -d "$io_s" -w "$warm" -t 32 --flushers 0 randwrite
 fi
+if has_opt --overwrite; then
+    run_bench randwrite-overwrite -d "$io_s" -w "$warm" -t 32 --overwrite randwrite
+fi
 run_bench mixed -d "$io_s" -w "$warm" -t 32 mixed
 bpool_cache=$(cached_mib)
+if has_workload seqwrite; then
+    # --pages is in pages of the default 8 KiB.
+    run_bench seqwrite -d "$io_s" --pages $((seqw_mib * 128)) seqwrite
+fi
+if has_workload checkpoint; then
+    run_bench checkpoint -d "$ckpt_s" checkpoint
+fi
 threads_hit=1
 [ "$ncpu" -gt 1 ] && threads_hit="1 $ncpu"
 run_bench hit -d "$hit_s" -w "$hit_warm" -t "${threads_hit// /,}" hit
@@ -267,6 +289,7 @@ row() {
 
 mib() { awk -v b="$1" 'BEGIN { if (b != "") printf "%.1f", b / 1048576 }'; }
 us() { awk -v n="$1" 'BEGIN { if (n != "") printf "%.1f", n / 1000 }'; }
+kib() { awk -v b="$1" 'BEGIN { if (b != "") printf "%.0f", b / 1024 }'; }
 
 {
     cat "$outdir/machine.txt"
@@ -299,10 +322,36 @@ us() { awk -v n="$1" 'BEGIN { if (n != "") printf "%.1f", n / 1000 }'; }
         row "randwrite, 32 threads, no flushers" "fio libaio direct QD32" "$fio_rw" \
             "$(field writes_s randwrite-noflush)" "IOPS" up ""
     fi
+    if [ -s "$outdir/bench-randwrite-overwrite.txt" ]; then
+        row "randwrite --overwrite (BP_OVERWRITE), 32 threads" "fio libaio direct QD32" \
+            "$fio_rw" "$(field writes_s randwrite-overwrite)" "IOPS" up 0.8
+    fi
     row "bp_flush_all after randwrite ($(field flush_pages randwrite) pages)" \
         "fio libaio direct QD32" "$fio_rw" "$(field flush_pages_s randwrite)" "IOPS" up ""
     printf '| mixed zipf 0.99, 20%% writes, pool 1/8, 32 thr | - | - | %s ops/s, hit ratio %s, p99 %s us | - | | |\n' \
         "$(field ops_s mixed)" "$(field hit_ratio mixed)" "$(field lat_p99_us mixed)"
+    if [ -s "$outdir/bench-seqwrite.txt" ]; then
+        on="coalesce=on " off="coalesce=off "
+        row "seqwrite $seqw_mib MiB, coalesced to $(kib "$(field coalesce_bytes seqwrite "$on")") KiB ($(field pages_per_request seqwrite "$on") pages/request)" \
+            "fio 256 KiB QD8 direct" "$(mib "$(fio_get seqwrite256k write bw_bytes)")" \
+            "$(field mib_s seqwrite "$on")" "MiB/s" up ""
+        row "seqwrite $seqw_mib MiB, coalesced vs not (pages/s to the end of bp_flush_all)" \
+            "bpool, coalescing off ($(field write_requests seqwrite "$off") requests)" \
+            "$(field pages_s seqwrite "$off")" "$(field pages_s seqwrite "$on")" "pages/s" up ""
+    fi
+    if [ -s "$outdir/bench-checkpoint.txt" ]; then
+        base="phase=baseline " ck="phase=checkpoint "
+        readers="$(field threads checkpoint "$ck") readers, $(field dirty_rate checkpoint "$ck") pages/s dirtied"
+        row "checkpoint: reader pin p99, $readers" "no checkpoint" \
+            "$(field lat_p99_us checkpoint "$base")" "$(field lat_p99_us checkpoint "$ck")" "us" down ""
+        row "checkpoint: reader pin p99.9" "no checkpoint" \
+            "$(field lat_p999_us checkpoint "$base")" "$(field lat_p999_us checkpoint "$ck")" "us" down ""
+        row "checkpoint: reader pins/s" "no checkpoint" \
+            "$(field ops_s checkpoint "$base")" "$(field ops_s checkpoint "$ck")" "ops/s" up ""
+        printf '| checkpoint: bp_checkpoint back to back | - | - | %s checkpoints, mean %s ms, max %s ms, %s pages | - | | |\n' \
+            "$(field checkpoints checkpoint "$ck")" "$(field checkpoint_mean_ms checkpoint "$ck")" \
+            "$(field checkpoint_max_ms checkpoint "$ck")" "$(field checkpoint_pages checkpoint "$ck")"
+    fi
     for t in $threads_hit; do
         for d in uniform zipf; do
             sel="dist=$d( theta=[^ ]*)? threads=$t "
@@ -311,6 +360,11 @@ us() { awk -v n="$1" 'BEGIN { if (n != "") printf "%.1f", n / 1000 }'; }
                 "$bp" "ns/op" down 25
             row "hit $d, $t thr" "hash lookup + atomic floor" "$(field ns_op hit "variant=floor $sel")" \
                 "$bp" "ns/op" down 0.5
+            pin=$(field ns_op hit "variant=pin $sel")
+            if [ -n "$pin" ]; then
+                row "hit $d, $t thr, BP_PIN (no latch)" "hash lookup + atomic floor" \
+                    "$(field ns_op hit "variant=floor $sel")" "$pin" "ns/op" down 0.5
+            fi
             row "hit $d, $t thr" "mmap, cached" "$(field ns_op hit "variant=mmap $sel")" \
                 "$bp" "ns/op" down ""
         done

@@ -5,10 +5,13 @@
 # Runs every workload for a tiny duration on a 4 MiB data file with --json
 # and checks that each result line is one flat JSON object with the
 # expected fields and sane values: counts above zero, ratios in [0, 1],
-# quantiles in order, no misses in the hit loop, a full pass for seqscan,
-# exact hit and miss counts for a trace whose answer is known, every page
-# still holding its own stamp after random writes, and the page cache left
-# empty by bpool's O_DIRECT I/O.  Then the text format and usage errors.
+# quantiles in order, no misses in the hit loop (BP_READ and BP_PIN), a
+# full pass for seqscan, exact hit and miss counts for a trace whose answer
+# is known, no reads for BP_OVERWRITE writes, exact page and request counts
+# for seqwrite with and without coalescing, checkpoints counted only in
+# the checkpoint phase, every page still holding its own stamp after
+# random, overwriting and sequential writes, and the page cache left empty
+# by bpool's O_DIRECT I/O.  Then the text format and usage errors.
 # It compares no figure with any target: it is not a benchmark.
 #
 # Environment (exported by the harness, see Makefile.am): top_builddir,
@@ -72,14 +75,14 @@ size=$(stat -c %s "$data")
 [ "$size" -eq $((4 << 20)) ] && pass "data file made, 4 MiB" ||
     fail "data file has $size bytes, want $((4 << 20))"
 n=$(grep -c . <<<"$out")
-[ "$n" -eq 16 ] && pass "hit: 16 lines (2 dists x 2 thread counts x 4 variants)" ||
-    fail "hit: $n lines, want 16: $out"
+[ "$n" -eq 20 ] && pass "hit: 20 lines (2 dists x 2 thread counts x 5 variants)" ||
+    fail "hit: $n lines, want 20: $out"
 shape hit "$out" variant dist threads pages ops elapsed_s ops_s ns_op
 expect "hit: every line" "$out" "ops > 0" "ns_op > 0" "elapsed_s > 0" "pages == 128"
-expect "hit bpool: every pin a hit" "$(grep '"variant":"bpool"' <<<"$out")" \
-    "misses == 0" "hits > 0"
+expect "hit bpool and pin: every pin a hit" "$(grep -E '"variant":"(bpool|pin)"' <<<"$out")" \
+    "misses == 0" "hits > 0" "frames == 128"
 missing=
-for v in bpool pread mmap floor; do
+for v in bpool pin pread mmap floor; do
     for d in uniform zipf; do
         [[ $out == *"\"variant\":\"$v\",\"dist\":\"$d\""* ]] || missing+=" $v/$d"
     done
@@ -112,7 +115,7 @@ fi
 if run randwrite --json "${short[@]}" --frames 32 -t 4 randwrite; then
     shape randwrite "$out" writes_s flush_pages flush_s flush_pages_s flushers
     expect "randwrite: values" "$out" "ops > 0" "writes >= 0" "flush_pages >= 0" \
-        "lat_p50_us <= lat_p99_us"
+        "lat_p50_us <= lat_p99_us" "overwrite == 0"
     [[ $out =~ \"writes\":([1-9]|[0-9]+,.*\"flush_pages\":[1-9]) ]] ||
         [[ $out =~ \"flush_pages\":[1-9] ]] &&
         pass "randwrite: pages were written" || fail "randwrite: nothing written: $out"
@@ -121,11 +124,69 @@ if run "seqscan after randwrite" --json --frames 32 -t 2 seqscan --verify; then
     expect "stamps intact after randwrite" "$out" "ops == 512"
 fi
 
+# --- randwrite --overwrite: misses are not read; the pages are rewritten ---
+if run "randwrite --overwrite" --json "${short[@]}" --frames 32 -t 4 --overwrite \
+        randwrite --verify; then
+    shape "randwrite --overwrite" "$out" overwrite writes_s flush_pages
+    expect "randwrite --overwrite: no reads" "$out" "overwrite == 1" "ops > 0" \
+        "reads == 0" "misses > 0"
+fi
+if run "seqscan after randwrite --overwrite" --json --frames 32 -t 2 seqscan --verify; then
+    expect "stamps intact after randwrite --overwrite" "$out" "ops == 512"
+fi
+
+# --- seqwrite: every page written once, by fewer requests with coalescing ---
+if run seqwrite --json --frames 32 seqwrite --verify; then
+    n=$(grep -c . <<<"$out")
+    [ "$n" -eq 2 ] && pass "seqwrite: 2 lines (coalescing on and off)" ||
+        fail "seqwrite: $n lines, want 2: $out"
+    shape seqwrite "$out" coalesce coalesce_bytes pages_s mib_s write_requests \
+        pages_per_request flush_s total_s
+    expect "seqwrite: every page written once, none read" "$out" "ops == 512" \
+        "pages == 512" "writes == 512" "reads == 0" "pages_s > 0" "mib_s > 0" \
+        "write_requests > 0" "total_s >= elapsed_s" "cache_mib < 1"
+    expect "seqwrite: coalescing on" "$(grep '"coalesce":"on"' <<<"$out")" \
+        "coalesce_bytes == 262144" "write_requests < writes"
+    expect "seqwrite: coalescing off" "$(grep '"coalesce":"off"' <<<"$out")" \
+        "coalesce_bytes == 8192" "write_requests == 512"
+fi
+if run "seqwrite --coalesce" --json --frames 32 --pages 64 --coalesce 16K seqwrite; then
+    expect "seqwrite --coalesce 16K: one pass, 2 pages a request at most" "$out" \
+        "coalesce_bytes == 16384" "ops == 64" "writes == 64" "pages_per_request <= 2"
+fi
+if run "seqscan after seqwrite" --json --frames 32 seqscan --verify; then
+    expect "stamps intact after seqwrite" "$out" "ops == 512"
+fi
+
+# --- checkpoint: two phases; checkpoints only in the second ----------------
+if run checkpoint --json -d 0.3 -w 0.05 --frames 64 -t 2 --dirty-rate 2000 \
+        checkpoint --verify; then
+    n=$(grep -c . <<<"$out")
+    [ "$n" -eq 2 ] && pass "checkpoint: 2 lines (baseline, checkpoint)" ||
+        fail "checkpoint: $n lines, want 2: $out"
+    shape checkpoint "$out" phase threads ops_s lat_p50_us lat_p99_us lat_p999_us \
+        lat_max_us dirtied writes checkpoints checkpoint_mean_ms
+    expect "checkpoint: every phase" "$out" "ops > 0" "threads == 2" "pages == 32" \
+        "misses == 0" "dirtied > 0" "lat_p50_us <= lat_p99_us" \
+        "lat_p99_us <= lat_p999_us" "lat_p999_us <= lat_max_us"
+    expect "checkpoint: none in the baseline" "$(grep '"phase":"baseline"' <<<"$out")" \
+        "checkpoints == 0" "syncs == 0"
+    expect "checkpoint: some in the checkpoint phase" \
+        "$(grep '"phase":"checkpoint"' <<<"$out")" "checkpoints > 0" \
+        "syncs >= checkpoints" "checkpoint_mean_ms > 0" \
+        "checkpoint_max_ms >= checkpoint_mean_ms"
+fi
+if run "checkpoint --checkpoint-every" --json -d 0.2 -w 0 --frames 64 -t 1 \
+        --dirty-rate 2000 --checkpoint-every 20 checkpoint; then
+    expect "checkpoint --checkpoint-every 20" "$(grep '"phase":"checkpoint"' <<<"$out")" \
+        "checkpoint_every == 20" "checkpoints > 0" "checkpoints <= dirtied"
+fi
+
 # --- mixed ------------------------------------------------------------------
-if run mixed --json "${short[@]}" -t 4 mixed; then
-    shape mixed "$out" dist write_pct hit_ratio wlat_p99_us
+if run mixed --json "${short[@]}" -t 4 --overwrite mixed; then
+    shape mixed "$out" dist write_pct hit_ratio wlat_p99_us overwrite
     expect "mixed: values" "$out" "write_pct == 20" "frames == 64" \
-        "hit_ratio > 0" "hit_ratio <= 1" "ops > 0"
+        "hit_ratio > 0" "hit_ratio <= 1" "ops > 0" "overwrite == 1"
     [[ $out == *'"dist":"zipf"'* ]] && pass "mixed: zipf by default" ||
         fail "mixed: not zipf: $out"
 fi
@@ -154,11 +215,23 @@ if run text --frames 32 -d 0.05 -w 0 -t 2 randread; then
     [[ $out =~ ^workload=randread\ dist=uniform\ threads=2\ .*\ reads_s=[0-9]+\ .*hit_ratio=[0-9.]+ ]] &&
         pass "text: key=value line" || fail "text: $out"
 fi
+if run "text seqwrite" --frames 32 --pages 64 --coalesce 64K seqwrite; then
+    [[ $out =~ ^workload=seqwrite\ coalesce=on\ coalesce_bytes=65536\ .*\ pages_s=[0-9]+\ mib_s=[0-9.]+\ write_requests=[0-9]+\  ]] &&
+        pass "text: seqwrite line" || fail "text seqwrite: $out"
+fi
+if run "text checkpoint" --frames 16 -t 1 -d 0.05 -w 0 checkpoint; then
+    first=$(sed -n 1p <<<"$out") second=$(sed -n 2p <<<"$out")
+    [[ $first =~ ^workload=checkpoint\ phase=baseline\ .*\ checkpoint_mean_ms=-\  ]] &&
+        [[ $second =~ ^workload=checkpoint\ phase=checkpoint\ .*\ lat_p99_us=[0-9.]+\ .*\ checkpoints=[0-9]+\  ]] &&
+        pass "text: checkpoint lines" || fail "text checkpoint: $out"
+fi
 
 # --- Usage --------------------------------------------------------------------
 "$bench" --help >"$work/out" 2>&1 && grep -q "randread" "$work/out" &&
     grep -q -- "--json" "$work/out" && pass "--help" || fail "--help"
-for args in "nosuch" "-t 0 hit" "-t 1,2 randread" "trace"; do
+for args in "nosuch" "-t 0 hit" "-t 1,2 randread" "trace" "--overwrite hit" \
+        "--overwrite seqwrite" "--dirty-rate 10 mixed" "--variant pin,nosuch hit" \
+        "--coalesce 0 seqwrite" "-d 0 checkpoint"; do
     # shellcheck disable=SC2086
     "$bench" --quiet -f "$data" $args >/dev/null 2>"$work/err"
     st=$?

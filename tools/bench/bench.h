@@ -7,9 +7,13 @@
  *   gen.c        the page distributions (uniform, zipf) of the workloads
  *   runner.c     threads, the warm-up / measure / stop phases, progress
  *   report.c     one result line: key=value text or one JSON object
- *   wl_hit.c     hit: bpool pins of resident pages against buffered
- *                pread, mmap and a bare hash-lookup + atomic floor
- *   wl_io.c      randread, seqscan, randwrite, mixed: pins that miss
+ *   wl_hit.c     hit: bpool pins of resident pages (BP_READ, and BP_PIN
+ *                without a latch) against buffered pread, mmap and a bare
+ *                hash-lookup + atomic floor
+ *   wl_io.c      randread, seqscan, randwrite, mixed: pins that miss;
+ *                seqwrite: write-back of pages dirtied in order, with and
+ *                without coalescing; checkpoint: readers of resident pages
+ *                with and without bp_checkpoint running
  *   wl_trace.c   trace: replay a page-reference trace through real pins
  *   (datafile.c also has the prepare workload: make the file, report it)
  *
@@ -19,8 +23,11 @@
  *
  * bpool-bench uses the public API (bpool.h) only: it links libbpool.la.
  * Features that only some versions of the library have are used when
- * bpool.h defines their macro: background flushers (BP_NOFLUSH), automatic
- * read-ahead (BP_NOREADAHEAD) and bp_prefetch (BP_SCAN, which came with it).
+ * bpool.h defines their macro: background flushers (BP_NOFLUSH; coalesced
+ * writes, bp_options.coalesce_bytes and bp_checkpoint came with them),
+ * automatic read-ahead (BP_NOREADAHEAD), bp_prefetch (BP_SCAN, which came
+ * with it), pins without a latch (BP_PIN) and write pins that skip the read
+ * of a miss (BP_OVERWRITE).
  */
 
 #ifndef BPOOL_BENCH_H
@@ -35,10 +42,6 @@
 #include "../common/hist.h"
 #include "../common/rng.h"
 #include "../common/zipf.h"
-
-#ifdef BP_SCAN                  /* came with bp_prefetch */
-#define HAVE_BP_PREFETCH 1
-#endif
 
 #define PROG "bpool-bench"
 #define EXIT_USAGE 2
@@ -55,7 +58,8 @@ enum dist { DIST_UNIFORM, DIST_ZIPF };
 #define HIT_PREAD 0x2u
 #define HIT_MMAP  0x4u
 #define HIT_FLOOR 0x8u
-#define HIT_ALL   0xfu
+#define HIT_PIN   0x10u         /* bp_pin(BP_PIN): no latch */
+#define HIT_ALL   0x1fu
 
 /* Everything the command line can set.  0 / -1 mean "workload default". */
 struct bench_opts {
@@ -81,6 +85,15 @@ struct bench_opts {
                                   hands to bp_prefetch before pinning them;
                                   0: plain pins */
     unsigned variants;         /* hit: HIT_* mask */
+    bool overwrite;            /* randwrite, mixed: write pins with
+                                  BP_OVERWRITE */
+    uint32_t coalesce_bytes;   /* bp_options.coalesce_bytes; 0: default
+                                  (seqwrite: both the default and off) */
+    uint32_t checkpoint_rate;  /* bp_options.checkpoint_rate; 0: unlimited */
+    int64_t dirty_rate;        /* checkpoint: pages/s the writer dirties;
+                                  -1: default, 0: as fast as it can */
+    uint64_t checkpoint_every; /* checkpoint: pages dirtied between two
+                                  checkpoints; 0: back to back */
     uint64_t seed;
     bool json;
     bool verify;               /* check page contents (see datafile.c) */
@@ -119,6 +132,12 @@ uint32_t bench_frames(const struct bench_opts *o, uint64_t dflt_bytes);
  * version the writers bump. */
 void page_stamp(void *data, uint64_t pgno);
 bool page_check(const void *data, uint64_t pgno);
+/* A whole page rewritten, as after a BP_OVERWRITE pin: the fill pattern
+ * of a new data file after the first 16 bytes, then page_stamp (the
+ * version goes on from what the frame held: 0 for a zeroed miss). */
+void page_rewrite(void *data, uint64_t pgno, uint32_t page_size);
+/* page_check, or the zeros of a BP_OVERWRITE miss (stamp and version 0). */
+bool page_check_or_zero(const void *data, uint64_t pgno);
 
 /* ---- gen.c ---- */
 
@@ -207,8 +226,10 @@ void report_str(const char *key, const char *val);
 void report_u64(const char *key, uint64_t val);
 void report_dbl(const char *key, double val, int decimals);
 void report_end(void);
-/* The usual latency fields (microseconds) of a histogram, with prefix. */
+/* The usual latency fields (microseconds) of a histogram, with prefix:
+ * p50, p99, p99.9 and max, with one decimal, or `decimals`. */
 void report_latency(const char *prefix, const struct hist *h);
+void report_latency_prec(const char *prefix, const struct hist *h, int decimals);
 /* Pool fields shared by the I/O workloads: frames, stats, the pool's
  * RSS and the data file's page-cache residency. */
 struct pool_mem {
@@ -227,6 +248,8 @@ int wl_randread(struct bench_opts *o);
 int wl_seqscan(struct bench_opts *o);
 int wl_randwrite(struct bench_opts *o);
 int wl_mixed(struct bench_opts *o);
+int wl_seqwrite(struct bench_opts *o);
+int wl_checkpoint(struct bench_opts *o);
 int wl_trace(struct bench_opts *o);
 
 #endif /* BPOOL_BENCH_H */

@@ -28,6 +28,8 @@
 #include "bench.h"
 
 #define FILL_CHUNK (8u << 20)
+#define FILL_BYTE 0xa5           /* the rest of a page */
+#define STAMP_BYTES 16           /* page number and version */
 
 void page_stamp(void *data, uint64_t pgno)
 {
@@ -39,6 +41,18 @@ void page_stamp(void *data, uint64_t pgno)
 bool page_check(const void *data, uint64_t pgno)
 {
     return ((const uint64_t *)data)[0] == pgno;
+}
+
+void page_rewrite(void *data, uint64_t pgno, uint32_t page_size)
+{
+    memset((char *)data + STAMP_BYTES, FILL_BYTE, page_size - STAMP_BYTES);
+    page_stamp(data, pgno);
+}
+
+bool page_check_or_zero(const void *data, uint64_t pgno)
+{
+    const uint64_t *w = data;
+    return w[0] == pgno || (w[0] == 0 && w[1] == 0);
 }
 
 static void die_errno(const char *what, const char *path)
@@ -89,7 +103,7 @@ static void fill(const char *path, uint64_t size, uint32_t page_size, bool progr
     void *buf;
     if (posix_memalign(&buf, 4096, FILL_CHUNK))
         die_errno("out of memory filling", path);
-    memset(buf, 0xa5, FILL_CHUNK);
+    memset(buf, FILL_BYTE, FILL_CHUNK);
     uint64_t t0 = now_ns(), last = t0;
     for (uint64_t off = 0; off < size;) {
         size_t len = size - off < FILL_CHUNK ? (size_t)(size - off) : FILL_CHUNK;
@@ -289,16 +303,15 @@ bp_pool *bench_open_pool(const struct bench_opts *o, uint32_t frames)
     bo.pool_frames = frames;
     if (o->queue_depth)
         bo.queue_depth = o->queue_depth;
-#ifdef BP_NOFLUSH
     if (o->flushers == 0)
         bo.flags |= BP_NOFLUSH;
     else if (o->flushers > 0)
         bo.flushers = (uint32_t)o->flushers;
-#endif
-#ifdef BP_NOREADAHEAD
     if (o->no_readahead)
         bo.flags |= BP_NOREADAHEAD;
-#endif
+    if (o->coalesce_bytes)
+        bo.coalesce_bytes = o->coalesce_bytes;
+    bo.checkpoint_rate = o->checkpoint_rate;
     bp_pool *pool;
     int rc = bp_open(o->path, &bo, &pool);
     if (rc < 0) {

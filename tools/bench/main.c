@@ -27,8 +27,9 @@ static const struct workload {
     int (*run)(struct bench_opts *);
     const char *help;
 } workloads[] = {
-    { "hit", wl_hit, "pin+unpin of resident pages (uniform and zipf, 1..T threads)\n"
-      "              next to buffered pread, mmap and a hash-lookup + atomic floor" },
+    { "hit", wl_hit, "pin+unpin of resident pages (uniform and zipf, 1..T threads),\n"
+      "              BP_READ and BP_PIN, next to buffered pread, mmap and a\n"
+      "              hash-lookup + atomic floor" },
     { "randread", wl_randread, "uniform random pins of a file much larger than the\n"
       "              pool (32 threads = 32 reads in flight): IOPS, MiB/s, latency" },
     { "seqscan", wl_seqscan, "one pass over the file in page order: MiB/s" },
@@ -36,6 +37,13 @@ static const struct workload {
       "              (and flushers, if any), then a timed bp_flush_all" },
     { "mixed", wl_mixed, "zipf pins, 20% for write, pool 1/8 of the file: throughput,\n"
       "              hit ratio, tail latency" },
+    { "seqwrite", wl_seqwrite, "BP_WRITE|BP_OVERWRITE pins in page order, written\n"
+      "              back by the flushers and a final bp_flush_all; twice, with\n"
+      "              the default write coalescing and without: pages/s, MiB/s,\n"
+      "              write requests" },
+    { "checkpoint", wl_checkpoint, "readers pin resident pages while a writer dirties\n"
+      "              them, without and then with bp_checkpoint back to back:\n"
+      "              reader pin latency and throughput of each phase" },
     { "prepare", wl_prepare, "make the data file if it is missing; print its size and\n"
       "              how much of it the page cache holds" },
     { "trace", wl_trace, "replay the page-reference trace FILE (one page number a\n"
@@ -67,35 +75,47 @@ static void usage(FILE *to)
         "  -n, --frames N         pool size in frames (instead of --pool)\n"
         "  -P, --page-size SIZE   page size (default 8K)\n"
         "  -t, --threads N[,N...] threads (default: hit 1,2,4..ncpu; randread,\n"
-        "                         randwrite, mixed 32; seqscan, trace 1)\n"
+        "                         randwrite, mixed 32; checkpoint 4 readers (and\n"
+        "                         a writer); seqscan, seqwrite, trace 1)\n"
         "  -d, --duration SECS    measured time of each result (default: hit 2,\n"
-        "                         randread/randwrite/mixed 10, seqscan/trace: one\n"
-        "                         pass)\n"
+        "                         randread/randwrite/mixed 10, checkpoint 5 per\n"
+        "                         phase, seqscan/seqwrite/trace: one pass, at\n"
+        "                         most SECS when given)\n"
         "  -w, --warmup SECS      unmeasured time first (default: hit min(0.5, d/4),\n"
-        "                         randread/randwrite/mixed min(2, d/5), else 0)\n"
+        "                         randread/randwrite/mixed min(2, d/5), checkpoint\n"
+        "                         min(1, d/5) per phase, else 0)\n"
         "  -D, --dist DIST        uniform, zipf or zipf:THETA (default: hit both,\n"
         "                         mixed zipf:0.99, others uniform)\n"
         "  -W, --write-pct N      mixed: percent of pins that write (default 20)\n"
         "      --pages N          pages touched (hit: default the frame count;\n"
-        "                         others: the whole file)\n"
+        "                         checkpoint: half the frame count; others: the\n"
+        "                         whole file)\n"
         "  -q, --queue-depth N    the pool's AIO queue depth (default 64)\n");
-#ifdef BP_NOFLUSH
     fprintf(to,
         "      --flushers N       background flusher threads (0: none; default\n"
         "                         the library's)\n");
-#endif
-#ifdef BP_NOREADAHEAD
     fprintf(to,
         "      --no-readahead     open the pool with BP_NOREADAHEAD\n");
-#endif
-#ifdef HAVE_BP_PREFETCH
     fprintf(to,
         "      --prefetch N       randread, mixed: each thread draws N pages,\n"
         "                         bp_prefetch()es them, then pins them in turn\n"
         "                         (reads in flight: threads x N)\n");
-#endif
     fprintf(to,
-        "      --variant LIST     hit: some of bpool,pread,mmap,floor (default all)\n"
+        "      --overwrite        randwrite, mixed: write pins with BP_OVERWRITE\n"
+        "                         (a miss is not read; the page is rewritten)\n");
+    fprintf(to,
+        "      --coalesce SIZE    largest write request (bp_options.coalesce_bytes;\n"
+        "                         the page size: no coalescing); seqwrite: one\n"
+        "                         pass with SIZE instead of default and off\n"
+        "      --dirty-rate N     checkpoint: pages per second the writer dirties\n"
+        "                         (default 5000; 0: as fast as it can)\n"
+        "      --checkpoint-every N  checkpoint: a checkpoint after every N pages\n"
+        "                         dirtied (default 0: back to back)\n"
+        "      --checkpoint-rate N  bp_options.checkpoint_rate: pages per second a\n"
+        "                         checkpoint writes at most (default 0: no limit)\n");
+    fprintf(to,
+        "      --variant LIST     hit: some of bpool,pin,pread,mmap,floor\n"
+        "                         (default all)\n"
         "      --seed N           random seed (default 1)\n"
         "      --verify           check that every page read holds its own stamp\n"
         "  -j, --json             one JSON object per result line\n"
@@ -141,30 +161,43 @@ static void parse_threads(struct bench_opts *o, const char *s)
     free(v);
 }
 
+#define VARIANT_WANT "want a list of bpool, pin, pread, mmap, floor"
+
 static unsigned parse_variants(const char *s)
 {
-    static const char *names[] = { "bpool", "pread", "mmap", "floor" };
+    static const struct { const char *name; unsigned bit; } names[] = {
+        { "bpool", HIT_BPOOL }, { "pread", HIT_PREAD }, { "mmap", HIT_MMAP },
+        { "floor", HIT_FLOOR },
+        { "pin", HIT_PIN },
+    };
+    const unsigned n = sizeof names / sizeof names[0];
     unsigned mask = 0;
     char *copy = strdup(s), *save = NULL;
+    if (!copy) {
+        fprintf(stderr, PROG ": out of memory\n");
+        exit(1);
+    }
     for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         unsigned i = 0;
-        while (i < 4 && strcmp(t, names[i]) != 0)
+        while (i < n && strcmp(t, names[i].name) != 0)
             i++;
-        if (i == 4) {
+        if (i == n) {
             free(copy);
-            opt_bad("--variant", s, "want a list of bpool, pread, mmap, floor");
+            opt_bad("--variant", s, VARIANT_WANT);
         }
-        mask |= 1u << i;
+        mask |= names[i].bit;
     }
     free(copy);
     if (!mask)
-        opt_bad("--variant", s, "want a list of bpool, pread, mmap, floor");
+        opt_bad("--variant", s, VARIANT_WANT);
     return mask;
 }
 
+
 enum {
     OPT_PAGES = 256, OPT_FLUSHERS, OPT_VARIANT, OPT_SEED, OPT_VERIFY, OPT_QUIET,
-    OPT_NORA, OPT_PREFETCH,
+    OPT_NORA, OPT_PREFETCH, OPT_OVERWRITE, OPT_COALESCE, OPT_DIRTY_RATE,
+    OPT_CKPT_EVERY, OPT_CKPT_RATE,
 };
 
 int main(int argc, char **argv)
@@ -185,6 +218,11 @@ int main(int argc, char **argv)
         { "flushers", required_argument, NULL, OPT_FLUSHERS },
         { "no-readahead", no_argument, NULL, OPT_NORA },
         { "prefetch", required_argument, NULL, OPT_PREFETCH },
+        { "overwrite", no_argument, NULL, OPT_OVERWRITE },
+        { "coalesce", required_argument, NULL, OPT_COALESCE },
+        { "dirty-rate", required_argument, NULL, OPT_DIRTY_RATE },
+        { "checkpoint-every", required_argument, NULL, OPT_CKPT_EVERY },
+        { "checkpoint-rate", required_argument, NULL, OPT_CKPT_RATE },
         { "variant", required_argument, NULL, OPT_VARIANT },
         { "seed", required_argument, NULL, OPT_SEED },
         { "verify", no_argument, NULL, OPT_VERIFY },
@@ -197,10 +235,11 @@ int main(int argc, char **argv)
     struct bench_opts o = {
         .path = DEFAULT_FILE, .page_size = BP_DEFAULT_PAGE_SIZE,
         .duration = -1, .warmup = -1, .theta = 0.99, .write_pct = -1,
-        .flushers = -1, .variants = HIT_ALL, .seed = 1,
+        .flushers = -1, .variants = HIT_ALL, .seed = 1, .dirty_rate = -1,
         .progress = isatty(STDERR_FILENO),
     };
     opt_prog(PROG);
+    const char *ckpt_only = NULL;   /* an option only checkpoint takes */
     int c;
     while ((c = getopt_long(argc, argv, "f:s:p:n:P:t:d:w:D:W:q:jhV", longopts, NULL)) != -1) {
         switch (c) {
@@ -223,32 +262,35 @@ int main(int argc, char **argv)
         case OPT_PAGES: o.pages = opt_u64("--pages", optarg, 1, UINT64_MAX); break;
         case 'q': o.queue_depth = (uint32_t)opt_u64("--queue-depth", optarg, 1, 65536); break;
         case OPT_FLUSHERS:
-#ifdef BP_NOFLUSH
             o.flushers = (int)opt_u64("--flushers", optarg, 0, BP_MAX_FLUSHERS);
             break;
-#else
-            fprintf(stderr, PROG ": --flushers: this libbpool has no background "
-                    "flushers yet\n");
-            return EXIT_USAGE;
-#endif
         case OPT_NORA:
-#ifdef BP_NOREADAHEAD
             o.no_readahead = true;
             break;
-#else
-            fprintf(stderr, PROG ": --no-readahead: this libbpool has no "
-                    "read-ahead to turn off\n");
-            return EXIT_USAGE;
-#endif
         case OPT_PREFETCH:
-#ifdef HAVE_BP_PREFETCH
             o.prefetch = (unsigned)opt_u64("--prefetch", optarg, 1, 1024);
             break;
-#else
-            fprintf(stderr, PROG ": --prefetch: this libbpool has no "
-                    "bp_prefetch\n");
-            return EXIT_USAGE;
-#endif
+        case OPT_OVERWRITE:
+            o.overwrite = true;
+            break;
+        case OPT_COALESCE: {
+            uint64_t v = opt_size("--coalesce", optarg);
+            if (v > UINT32_MAX)
+                opt_bad("--coalesce", optarg, "want a size below 4G");
+            o.coalesce_bytes = (uint32_t)v;
+            break;
+        }
+        case OPT_DIRTY_RATE:
+            o.dirty_rate = (int64_t)opt_u64("--dirty-rate", optarg, 0, 100000000);
+            ckpt_only = "--dirty-rate";
+            break;
+        case OPT_CKPT_EVERY:
+            o.checkpoint_every = opt_u64("--checkpoint-every", optarg, 0, UINT64_MAX);
+            ckpt_only = "--checkpoint-every";
+            break;
+        case OPT_CKPT_RATE:
+            o.checkpoint_rate = (uint32_t)opt_u64("--checkpoint-rate", optarg, 0, UINT32_MAX);
+            break;
         case OPT_VARIANT: o.variants = parse_variants(optarg); break;
         case OPT_SEED: o.seed = opt_u64("--seed", optarg, 0, UINT64_MAX); break;
         case OPT_VERIFY: o.verify = true; break;
@@ -273,7 +315,8 @@ int main(int argc, char **argv)
             wl = &workloads[i];
     if (!wl) {
         fprintf(stderr, PROG ": unknown workload '%s'; choose one of hit, "
-                "randread, seqscan, randwrite, mixed, trace, prepare\n", o.workload);
+                "randread, seqscan, randwrite, mixed, seqwrite, checkpoint, "
+                "trace, prepare\n", o.workload);
         return EXIT_USAGE;
     }
     if (wl->run == wl_trace) {
@@ -294,6 +337,15 @@ int main(int argc, char **argv)
     }
     if (o.nthreads > 1 && wl->run != wl_hit) {
         fprintf(stderr, PROG ": only hit takes a list of thread counts\n");
+        return EXIT_USAGE;
+    }
+    if (o.overwrite && wl->run != wl_randwrite && wl->run != wl_mixed) {
+        fprintf(stderr, PROG ": only randwrite and mixed take --overwrite "
+                "(seqwrite always overwrites)\n");
+        return EXIT_USAGE;
+    }
+    if (ckpt_only && wl->run != wl_checkpoint) {
+        fprintf(stderr, PROG ": only checkpoint takes %s\n", ckpt_only);
         return EXIT_USAGE;
     }
     if (wl->run == wl_hit && o.nthreads == 0) {

@@ -84,16 +84,21 @@ void report_end(void)
 
 void report_latency(const char *prefix, const struct hist *h)
 {
+    report_latency_prec(prefix, h, 1);
+}
+
+void report_latency_prec(const char *prefix, const struct hist *h, int decimals)
+{
     static const struct { const char *suffix; double q; } qs[] = {
         { "p50_us", 0.50 }, { "p99_us", 0.99 }, { "p999_us", 0.999 },
     };
     char k[64];
     for (unsigned i = 0; i < sizeof qs / sizeof qs[0]; i++) {
         snprintf(k, sizeof k, "%s%s", prefix, qs[i].suffix);
-        report_dbl(k, (double)hist_quantile(h, qs[i].q) / 1e3, 1);
+        report_dbl(k, (double)hist_quantile(h, qs[i].q) / 1e3, decimals);
     }
     snprintf(k, sizeof k, "%smax_us", prefix);
-    report_dbl(k, (double)h->max / 1e3, 1);
+    report_dbl(k, (double)h->max / 1e3, decimals);
 }
 
 void report_pool(const struct bp_info *info, const struct bp_stats *st,
@@ -110,14 +115,10 @@ void report_pool(const struct bp_info *info, const struct bp_stats *st,
     report_u64("reads", st->reads);
     report_u64("writes", st->writes);
     report_u64("evict_writes", st->evict_writes);
-#ifdef BP_NOFLUSH
     report_u64("flusher_writes", st->flusher_writes);
-#endif
-#ifdef BP_NOREADAHEAD
     report_u64("prefetch_pages", st->prefetch_pages);
     report_u64("prefetch_hits", st->prefetch_hits);
     report_u64("readahead_windows", st->readahead_windows);
-#endif
     report_u64("nofree", st->nofree);
     /* Memory: what closing the pool gave back, against the frames. */
     double pool_rss = mem->rss_open > mem->rss_closed

@@ -10,6 +10,9 @@
  *   bpool  bp_pin(BP_READ), load the page's first word, bp_unpin; every
  *          page was pinned once before, so every pin is a hit (the result
  *          line reports misses during the loop, which must be 0);
+ *   pin    the same with bp_pin(BP_PIN): a pin without the content latch
+ *          (nobody writes the pages here, so the load is safe), which
+ *          shows what the shared rwlock of a BP_READ pin costs;
  *   pread  pread() of page_size bytes of a page the page cache holds
  *          (each page was read once before), load the first word;
  *   mmap   load the first word of the page in a shared mapping of the
@@ -94,6 +97,26 @@ static inline uint64_t hash64(uint64_t x)
 
 /* ---- Workers ----------------------------------------------------------- */
 
+/* Pin and unpin pages of the hit set in `mode`: the bpool and pin
+ * variants. */
+#define POOL_LOOP(MODE, WHAT)                                                \
+    bool verify = ((struct hit_ctx *)w->run->arg)->o->verify;                \
+    HIT_LOOP(                                                                \
+        bp_page p;                                                           \
+        int rc = bp_pin(c->pool, pg, (MODE), &p);                            \
+        if (rc < 0) {                                                        \
+            worker_fail(w, rc, (WHAT), pg);                                  \
+            goto out;                                                        \
+        }                                                                    \
+        uint64_t v = *(const uint64_t *)p.data;                              \
+        sink += v;                                                           \
+        bp_unpin(&p);                                                        \
+        if (verify && v != pg) {                                             \
+            worker_fail_data(w, pg, v);                                      \
+            goto out;                                                        \
+        }                                                                    \
+    )
+
 #define HIT_LOOP(BODY)                                                       \
     struct hit_ctx *c = w->run->arg;                                         \
     const uint32_t *k = c->keys[w->id];                                      \
@@ -117,22 +140,12 @@ out:                                                                         \
 
 static void w_bpool(struct worker *w)
 {
-    bool verify = ((struct hit_ctx *)w->run->arg)->o->verify;
-    HIT_LOOP(
-        bp_page p;
-        int rc = bp_pin(c->pool, pg, BP_READ, &p);
-        if (rc < 0) {
-            worker_fail(w, rc, "bp_pin", pg);
-            goto out;
-        }
-        uint64_t v = *(const uint64_t *)p.data;
-        sink += v;
-        bp_unpin(&p);
-        if (verify && v != pg) {
-            worker_fail_data(w, pg, v);
-            goto out;
-        }
-    )
+    POOL_LOOP(BP_READ, "bp_pin(BP_READ)")
+}
+
+static void w_pin(struct worker *w)
+{
+    POOL_LOOP(BP_PIN, "bp_pin(BP_PIN)")
 }
 
 static void w_pread(struct worker *w)
@@ -205,7 +218,11 @@ static void die_oom(void)
 
 static void setup_bpool(struct hit_ctx *c, uint32_t frames)
 {
-    c->pool = bench_open_pool(c->o, frames);
+    /* No read-ahead: the warm-up pins the set in page order, and pages
+     * read ahead beyond it would take frames from the set it measures. */
+    struct bench_opts o = *c->o;
+    o.no_readahead = true;
+    c->pool = bench_open_pool(&o, frames);
     atomic_store(&c->cursor, 0);
     struct run r = {
         .label = "hit: warm-up", .nthreads = 16, .fn = w_warm_bpool, .arg = c,
@@ -313,6 +330,7 @@ int wl_hit(struct bench_opts *o)
 {
     static const struct { unsigned bit; const char *name; worker_fn fn; } variants[] = {
         { HIT_BPOOL, "bpool", w_bpool },
+        { HIT_PIN, "pin", w_pin },
         { HIT_PREAD, "pread", w_pread },
         { HIT_MMAP, "mmap", w_mmap },
         { HIT_FLOOR, "floor", w_floor },
@@ -352,7 +370,7 @@ int wl_hit(struct bench_opts *o)
             die_oom();
 
     df_drop_cache(o->path);
-    if (o->variants & HIT_BPOOL)
+    if (o->variants & (HIT_BPOOL | HIT_PIN))
         setup_bpool(&c, frames);
     if (o->variants & HIT_PREAD)
         setup_pread(&c);
@@ -402,13 +420,14 @@ int wl_hit(struct bench_opts *o)
                 report_dbl("ops_s", (double)r.ops / r.elapsed, 0);
                 report_dbl("ns_op", r.elapsed * 1e9 * o->threads[ti] / (double)r.ops, 1);
                 report_dbl("cpu_ns_op", r.cpu * 1e9 / (double)r.ops, 1);
-                if (variants[v].bit == HIT_BPOOL) {
+                bool pool_variant = variants[v].bit & (HIT_BPOOL | HIT_PIN);
+                if (pool_variant) {
                     report_u64("hits", c.st.hits);
                     report_u64("misses", c.st.misses);
                     report_u64("frames", frames);
                 }
                 /* How much of the frames' memory huge pages back. */
-                if (variants[v].bit == HIT_BPOOL)
+                if (pool_variant)
                     report_dbl("thp_mib", c.pool_thp < 0 ? NAN : (double)c.pool_thp / 1048576.0, 1);
                 if (variants[v].bit == HIT_FLOOR)
                     report_dbl("thp_mib", c.ft_thp < 0 ? NAN : (double)c.ft_thp / 1048576.0, 1);

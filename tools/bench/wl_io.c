@@ -1,8 +1,10 @@
-/* wl_io.c - workloads whose pins miss: randread, seqscan, randwrite, mixed.
+/* wl_io.c - workloads whose pins miss: randread, seqscan, randwrite, mixed,
+ * seqwrite; and checkpoint, whose pins hit while pages are written back.
  *
- * They share one loop: each of T threads draws a page (uniform or zipf
- * over the file, or the next page of a shared cursor for seqscan), pins it
- * for read or write, loads or stamps its first words, marks it dirty if
+ * The first five share one loop: each of T threads draws a page (uniform
+ * or zipf over the file, or the next page of a shared cursor for seqscan
+ * and seqwrite), pins it for read or write, loads or stamps its first
+ * words (with BP_OVERWRITE: rewrites the whole page), marks it dirty if
  * written, unpins it, and records the time from pin to unpin.
  *
  * Queue depth.  bpool has no batched or prefetching read API yet: a thread
@@ -17,16 +19,31 @@
  * background flushers when the library has them (BP_NOFLUSH in bpool.h
  * says it does; --flushers sets how many), and at the end by bp_flush_all,
  * which randwrite times separately.  A write pin of a page that is not
- * resident reads it first: there is no "overwrite the whole page" pin mode,
- * so every randwrite miss costs a read and, later, a write.
+ * resident reads it first, so every randwrite miss costs a read and,
+ * later, a write; with --overwrite the write pins add BP_OVERWRITE: a miss
+ * gets a zeroed frame instead of a read, and the thread rewrites the whole
+ * page (the data file's fill pattern and the page's stamp, so that
+ * --verify still holds afterwards).
+ *
+ * seqwrite dirties pages in page order with BP_WRITE | BP_OVERWRITE (no
+ * reads at all), so what it measures is write-back: the flushers (or the
+ * evicting threads) write adjacent dirty pages as one request of up to
+ * bp_options.coalesce_bytes.  It runs once with the library's default and
+ * once with coalescing off (the page size), and counts pages per second
+ * up to the end of the final bp_flush_all, and the write requests sent.
+ *
+ * checkpoint asks what bp_checkpoint does to readers of resident pages:
+ * see the comment above wl_checkpoint.
  *
  * Before the pool opens the data file is dropped from the page cache, so
  * cache_mib in the result shows what the run itself left there (bpool's
  * O_DIRECT I/O should leave nothing).
  */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "bench.h"
 
@@ -35,7 +52,9 @@ struct io_ctx {
     bp_pool *pool;
     struct picker pk;
     int write_pct;             /* 0..100 */
-    bool seq;                  /* seqscan: pages in order from cursor */
+    bool seq;                  /* seqscan, seqwrite: pages in order from
+                                  cursor */
+    bool overwrite;            /* write pins with BP_OVERWRITE */
     uint64_t npages;
     _Atomic uint64_t cursor;
     struct bp_stats st;        /* counted while measuring */
@@ -64,6 +83,12 @@ static void w_io(struct worker *w)
 {
     struct io_ctx *c = w->run->arg;
     bool verify = c->o->verify;
+    uint32_t wmode = BP_WRITE;
+    const char *wname = "bp_pin(BP_WRITE)";
+    if (c->overwrite) {
+        wmode |= BP_OVERWRITE;
+        wname = "bp_pin(BP_WRITE|BP_OVERWRITE)";
+    }
     unsigned prefetch = c->seq ? 0 : c->o->prefetch;
     uint64_t batch[MAX_BATCH];
     bool batch_wr[MAX_BATCH];
@@ -86,9 +111,7 @@ static void w_io(struct worker *w)
                 for (unsigned k = 0; k < prefetch; k++) {
                     batch[k] = picker_next(&c->pk, &w->rng);
                     batch_wr[k] = draw_write(c, w);
-#ifdef HAVE_BP_PREFETCH
                     bp_prefetch(c->pool, batch[k], 1, 0);  /* a hint: errors ignored */
-#endif
                 }
                 bi = 0;
                 bn = prefetch;
@@ -102,19 +125,24 @@ static void w_io(struct worker *w)
 
         uint64_t t0 = now_ns();
         bp_page p;
-        int rc = bp_pin(c->pool, pg, wr ? BP_WRITE : BP_READ, &p);
+        int rc = bp_pin(c->pool, pg, wr ? wmode : BP_READ, &p);
         if (rc < 0) {
-            worker_fail(w, rc, wr ? "bp_pin(BP_WRITE)" : "bp_pin(BP_READ)", pg);
+            worker_fail(w, rc, wr ? wname : "bp_pin(BP_READ)", pg);
             break;
         }
+        /* An overwrite pin of a miss holds zeros, not the page. */
+        bool rewrite = wr && c->overwrite;
         uint64_t stamp = *(const uint64_t *)p.data;
-        if (verify && stamp != pg) {
+        if (verify && !(rewrite ? page_check_or_zero(p.data, pg) : stamp == pg)) {
             bp_unpin(&p);
             worker_fail_data(w, pg, stamp);
             break;
         }
         if (wr) {
-            page_stamp(p.data, pg);
+            if (rewrite)
+                page_rewrite(p.data, pg, c->o->page_size);
+            else
+                page_stamp(p.data, pg);
             rc = bp_mark_dirty(&p);
             if (rc < 0) {
                 bp_unpin(&p);
@@ -155,18 +183,13 @@ struct io_spec {
  * library has no background flushers (no BP_NOFLUSH in bpool.h). */
 static void report_flushers(const struct bench_opts *o)
 {
-#ifdef BP_NOFLUSH
     report_u64("flushers", o->flushers >= 0 ? (uint64_t)o->flushers : BP_DEFAULT_FLUSHERS);
-#else
-    (void)o;
-    report_str("flushers", "none");
-#endif
 }
 
 static int io_run(struct bench_opts *o, const struct io_spec *spec)
 {
     df_prepare(o, 0);
-    struct io_ctx c = { .o = o, .seq = spec->seq };
+    struct io_ctx c = { .o = o, .seq = spec->seq, .overwrite = o->overwrite };
     uint64_t file_pages = o->file_size / o->page_size;
     c.npages = o->pages && o->pages < file_pages ? o->pages : file_pages;
     c.write_pct = spec->write_pct;
@@ -244,6 +267,8 @@ static int io_run(struct bench_opts *o, const struct io_spec *spec)
         report_u64("prefetch", o->prefetch);
     if (c.write_pct > 0 && c.write_pct < 100)
         report_u64("write_pct", (uint64_t)c.write_pct);
+    if (spec->write_pct > 0)
+        report_u64("overwrite", c.overwrite);
     report_u64("pages", c.npages);
     report_u64("page_size", ps);
     report_u64("ops", r.ops);
@@ -308,4 +333,417 @@ int wl_mixed(struct bench_opts *o)
         .threads = 32, .duration = 10,
     };
     return io_run(o, &s);
+}
+
+/* ---- seqwrite ------------------------------------------------------------ */
+
+int wl_seqwrite(struct bench_opts *o)
+{
+    df_prepare(o, 0);
+    uint32_t ps = o->page_size;
+    uint64_t file_pages = o->file_size / ps;
+    uint64_t npages = o->pages && o->pages < file_pages ? o->pages : file_pages;
+    unsigned threads = o->nthreads ? o->threads[0] : 1;
+    uint32_t frames = bench_frames(o, DEFAULT_POOL);
+    if (frames < 4 * threads) {
+        fprintf(stderr, PROG ": seqwrite: a pool of %u frames is too small for "
+                "%u threads; use at least --frames %u\n", frames, threads,
+                4 * threads);
+        return 1;
+    }
+    double duration = o->duration >= 0 ? o->duration : 0;   /* 0: one pass */
+
+    /* The library's default coalescing, then none; or --coalesce alone. */
+    uint32_t sizes[2];
+    unsigned nsizes = 0;
+    if (o->coalesce_bytes) {
+        sizes[nsizes++] = o->coalesce_bytes;
+    } else {
+        sizes[nsizes++] = 0;
+        sizes[nsizes++] = ps;
+    }
+    for (unsigned i = 0; i < nsizes; i++) {
+        struct bench_opts po = *o;
+        po.coalesce_bytes = sizes[i];
+        struct io_ctx c = { .o = &po, .seq = true, .overwrite = true,
+                            .write_pct = 100, .npages = npages };
+        df_drop_cache(o->path);
+        c.pool = bench_open_pool(&po, frames);
+        struct bp_info info;
+        bp_info(c.pool, &info);
+        bool coalescing = info.coalesce_bytes > ps;
+        char label[64];
+        if (coalescing)
+            snprintf(label, sizeof label, "seqwrite, coalescing up to %u KiB",
+                     info.coalesce_bytes >> 10);
+        else
+            snprintf(label, sizeof label, "seqwrite, no coalescing");
+        struct run r = {
+            .label = label, .nthreads = threads, .fn = w_io, .arg = &c,
+            .duration = duration, .progress = o->progress, .latency = true,
+            .at_measure = stats_reset,
+        };
+        if (run_threads(&r) < 0) {
+            bench_close_pool(c.pool, o->path, NULL);
+            return 1;
+        }
+        /* What is still dirty counts: the pages are not written until
+         * this returns. */
+        uint64_t t0 = now_ns();
+        int flushed = bp_flush_all(c.pool);
+        double flush_s = (double)(now_ns() - t0) / 1e9;
+        if (flushed < 0) {
+            fprintf(stderr, PROG ": seqwrite: bp_flush_all failed: %s\n  %s\n",
+                    bp_strerror(flushed), bp_errdetail());
+            bench_close_pool(c.pool, o->path, NULL);
+            return 1;
+        }
+        bp_stats(c.pool, &c.st);
+        struct pool_mem mem;
+        bench_close_pool(c.pool, o->path, &mem);
+
+        double total = r.elapsed + flush_s;
+        report_begin("seqwrite");
+        report_str("coalesce", coalescing ? "on" : "off");
+        report_u64("coalesce_bytes", info.coalesce_bytes);
+        report_u64("threads", threads);
+        report_u64("pages", npages);
+        report_u64("page_size", ps);
+        report_u64("ops", r.ops);
+        report_dbl("elapsed_s", r.elapsed, 3);
+        report_u64("flush_pages", (uint64_t)flushed);
+        report_dbl("flush_s", flush_s, 3);
+        report_dbl("total_s", total, 3);
+        report_dbl("pages_s", total > 0 ? (double)r.ops / total : NAN, 0);
+        report_dbl("mib_s", total > 0 ? (double)r.ops * ps / total / 1048576.0 : NAN, 1);
+        report_u64("write_requests", c.st.write_requests);
+        report_dbl("pages_per_request", c.st.write_requests
+                   ? (double)c.st.writes / (double)c.st.write_requests : NAN, 2);
+        report_dbl("cpu_s", r.cpu, 2);
+        report_flushers(o);
+        report_u64("clean_waits", c.st.clean_waits);
+        report_u64("throttle_waits", c.st.throttle_waits);
+        report_latency("lat_", &r.whist);
+        report_pool(&info, &c.st, &mem);
+        report_end();
+    }
+    return 0;
+}
+
+/* ---- checkpoint --------------------------------------------------------- */
+
+/*
+ * checkpoint: what a checkpoint does to the readers of resident pages.
+ *
+ * The page set is the first `pages` pages of the file (default half the
+ * pool's frames), pinned once before measuring so that every later pin is
+ * a hit.  T reader threads (default 4) pin uniform random pages of the set
+ * for read, load the first word and unpin, timing each pin to its unpin;
+ * one writer thread pins random pages of the set for write, stamps them
+ * and marks them dirty, at a fixed rate (--dirty-rate pages per second,
+ * the same asked of both phases whatever the readers do; a writer held up,
+ * e.g. waiting for the latch of a page being written, falls behind, and
+ * dirtied_s says what it managed).  Two phases, each with its own warm-up
+ * and measured time and one result line:
+ *
+ *   baseline    readers and writer only: write-back is the flushers'
+ *               (and, should the pool run out of clean frames, the
+ *               evicting threads');
+ *   checkpoint  the same plus a thread calling bp_checkpoint back to back
+ *               (or, with --checkpoint-every N, once the writer has dirtied
+ *               N more pages), each one writing every dirty page and
+ *               syncing the file.
+ *
+ * The reader latency quantiles of the two lines, side by side, are the
+ * point; checkpoints counts those that ended while measuring, with their
+ * mean and longest duration and the pages they wrote.
+ */
+#define CKPT_READERS 4
+#define CKPT_DURATION 5.0
+#define CKPT_DIRTY_RATE 5000
+
+struct ckpt_ctx {
+    const struct bench_opts *o;
+    bp_pool *pool;
+    uint64_t npages;           /* the set: pages [0, npages) */
+    unsigned readers;
+    uint64_t dirty_rate;       /* pages/s; 0: as fast as it can */
+    _Atomic uint64_t dirtied;  /* pages dirtied by the writer so far */
+    _Atomic uint64_t cursor;   /* warm-up */
+    /* Written by the checkpoint thread, read after it is joined:
+     * checkpoints that ended while measuring. */
+    uint64_t ckpts, ckpt_pages, ckpt_ns, ckpt_max_ns;
+    struct bp_stats st;        /* counted while measuring */
+};
+
+static void ckpt_stats_reset(void *arg)
+{
+    bp_stats_reset(((struct ckpt_ctx *)arg)->pool);
+}
+
+static void ckpt_stats_take(void *arg)
+{
+    struct ckpt_ctx *c = arg;
+    bp_stats(c->pool, &c->st);
+}
+
+static void pause_ns(uint64_t ns)
+{
+    struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static void ckpt_reader(struct worker *w, struct ckpt_ctx *c)
+{
+    bool verify = c->o->verify;
+    uint64_t n = 0;
+    for (;;) {
+        int ph = run_phase(w);
+        if (ph == PH_STOP)
+            break;
+        uint64_t pg = rng_below(&w->rng, c->npages);
+        uint64_t t0 = now_ns();
+        bp_page p;
+        int rc = bp_pin(c->pool, pg, BP_READ, &p);
+        if (rc < 0) {
+            worker_fail(w, rc, "bp_pin(BP_READ)", pg);
+            break;
+        }
+        uint64_t v = *(const uint64_t *)p.data;
+        bp_unpin(&p);
+        uint64_t t1 = now_ns();
+        if (verify && v != pg) {
+            worker_fail_data(w, pg, v);
+            break;
+        }
+        w->sink += v;
+        if (ph == PH_MEASURE) {
+            w->ops++;
+            hist_add(w->rhist, t1 - t0);
+        }
+        atomic_store_explicit(&w->progress, ++n, memory_order_relaxed);
+    }
+}
+
+static void ckpt_writer(struct worker *w, struct ckpt_ctx *c)
+{
+    bool verify = c->o->verify;
+    uint64_t rate = c->dirty_rate;
+    /* A writer held up (a latch held by a write, dirty_max backpressure,
+     * a CPU taken by the readers) catches up by at most 50 ms worth of
+     * pages at once: dirtied_s in the result says what it managed. */
+    uint64_t slack = rate / 20 + 1;
+    uint64_t start = now_ns(), done = 0, n = 0;
+    for (;;) {
+        int ph = run_phase(w);
+        if (ph == PH_STOP)
+            break;
+        if (rate) {
+            uint64_t now = now_ns();
+            uint64_t due = (uint64_t)((double)(now - start) * (double)rate / 1e9);
+            if (done >= due) {
+                /* Sleep until the next page is due, 1 ms at most, so that
+                 * the end of the phase is seen soon. */
+                uint64_t next = start + (uint64_t)((double)(done + 1) * 1e9 / (double)rate);
+                pause_ns(next > now ? (next - now < 1000000 ? next - now : 1000000) : 1000);
+                continue;
+            }
+            if (due - done > slack)
+                done = due - slack;
+        }
+        uint64_t pg = rng_below(&w->rng, c->npages);
+        uint64_t t0 = now_ns();
+        bp_page p;
+        int rc = bp_pin(c->pool, pg, BP_WRITE, &p);
+        if (rc < 0) {
+            worker_fail(w, rc, "bp_pin(BP_WRITE)", pg);
+            break;
+        }
+        if (verify && !page_check(p.data, pg)) {
+            uint64_t v = *(const uint64_t *)p.data;
+            bp_unpin(&p);
+            worker_fail_data(w, pg, v);
+            break;
+        }
+        page_stamp(p.data, pg);
+        rc = bp_mark_dirty(&p);
+        bp_unpin(&p);
+        uint64_t t1 = now_ns();
+        if (rc < 0) {
+            worker_fail(w, rc, "bp_mark_dirty", pg);
+            break;
+        }
+        done++;
+        atomic_fetch_add_explicit(&c->dirtied, 1, memory_order_relaxed);
+        if (ph == PH_MEASURE) {
+            w->wops++;
+            hist_add(w->whist, t1 - t0);
+        }
+        atomic_store_explicit(&w->progress, ++n, memory_order_relaxed);
+    }
+}
+
+static void ckpt_checkpointer(struct worker *w, struct ckpt_ctx *c)
+{
+    uint64_t every = c->o->checkpoint_every, n = 0;
+    uint64_t last = atomic_load(&c->dirtied);
+    for (;;) {
+        if (run_phase(w) == PH_STOP)
+            break;
+        if (every) {
+            uint64_t d = atomic_load_explicit(&c->dirtied, memory_order_relaxed);
+            if (d - last < every) {
+                pause_ns(200000);
+                continue;
+            }
+            last = d;
+        }
+        uint64_t t0 = now_ns();
+        int rc = bp_checkpoint(c->pool);
+        uint64_t t1 = now_ns();
+        if (rc < 0) {
+            if (w->err == 0) {
+                w->err = rc;
+                snprintf(w->errmsg, sizeof w->errmsg, "bp_checkpoint failed: "
+                         "%s (%s)", bp_strerror(rc), bp_errdetail());
+            }
+            atomic_store(&w->run->phase, PH_STOP);
+            break;
+        }
+        if (run_phase(w) == PH_MEASURE) {
+            c->ckpts++;
+            c->ckpt_pages += (uint64_t)rc;
+            c->ckpt_ns += t1 - t0;
+            if (t1 - t0 > c->ckpt_max_ns)
+                c->ckpt_max_ns = t1 - t0;
+        }
+        atomic_store_explicit(&w->progress, ++n, memory_order_relaxed);
+    }
+}
+
+/* Threads 0..readers-1 read, the next one writes, the last (in the
+ * checkpoint phase) checkpoints. */
+static void w_ckpt(struct worker *w)
+{
+    struct ckpt_ctx *c = w->run->arg;
+    if (w->id < c->readers)
+        ckpt_reader(w, c);
+    else if (w->id == c->readers)
+        ckpt_writer(w, c);
+    else
+        ckpt_checkpointer(w, c);
+}
+
+/* Pin every page of the set once: the reads that make it resident. */
+static void w_ckpt_warm(struct worker *w)
+{
+    struct ckpt_ctx *c = w->run->arg;
+    for (;;) {
+        uint64_t pg = atomic_fetch_add(&c->cursor, 1);
+        if (pg >= c->npages || run_phase(w) == PH_STOP)
+            return;
+        bp_page p;
+        int rc = bp_pin(c->pool, pg, BP_READ, &p);
+        if (rc < 0) {
+            worker_fail(w, rc, "bp_pin (warm-up)", pg);
+            return;
+        }
+        bp_unpin(&p);
+        atomic_store_explicit(&w->progress, pg, memory_order_relaxed);
+    }
+}
+
+int wl_checkpoint(struct bench_opts *o)
+{
+    df_prepare(o, 0);
+    uint32_t ps = o->page_size;
+    uint64_t file_pages = o->file_size / ps;
+    uint32_t frames = bench_frames(o, DEFAULT_POOL);
+    struct ckpt_ctx c = {
+        .o = o,
+        .readers = o->nthreads ? o->threads[0] : CKPT_READERS,
+        .dirty_rate = o->dirty_rate >= 0 ? (uint64_t)o->dirty_rate : CKPT_DIRTY_RATE,
+    };
+    c.npages = o->pages ? o->pages : frames / 2;
+    if (c.npages > frames)
+        c.npages = frames;     /* more would not stay resident */
+    if (c.npages > file_pages)
+        c.npages = file_pages;
+    if (c.npages == 0)
+        c.npages = 1;
+    double duration = o->duration >= 0 ? o->duration : CKPT_DURATION;
+    if (duration <= 0) {
+        fprintf(stderr, PROG ": checkpoint needs a duration above 0 (-d)\n");
+        return EXIT_USAGE;
+    }
+    double warmup = o->warmup >= 0 ? o->warmup : fmin(1.0, duration / 5);
+
+    df_drop_cache(o->path);
+    c.pool = bench_open_pool(o, frames);
+    struct run warm = {
+        .label = "checkpoint: warm-up", .nthreads = 8, .fn = w_ckpt_warm,
+        .arg = &c, .progress = o->progress,
+    };
+    if (run_threads(&warm) < 0) {
+        bench_close_pool(c.pool, o->path, NULL);
+        return 1;
+    }
+    struct bp_info info;
+    bp_info(c.pool, &info);
+
+    static const char *const phases[2] = { "baseline", "checkpoint" };
+    for (unsigned ph = 0; ph < 2; ph++) {
+        c.ckpts = c.ckpt_pages = c.ckpt_ns = c.ckpt_max_ns = 0;
+        char label[64];
+        snprintf(label, sizeof label, "checkpoint: %s",
+                 ph ? "with checkpoints" : "without checkpoints");
+        struct run r = {
+            .label = label, .nthreads = c.readers + 1 + ph, .fn = w_ckpt,
+            .arg = &c, .warmup = warmup, .duration = duration,
+            .progress = o->progress, .latency = true,
+            .at_measure = ckpt_stats_reset, .at_stop = ckpt_stats_take,
+        };
+        if (run_threads(&r) < 0) {
+            bench_close_pool(c.pool, o->path, NULL);
+            return 1;
+        }
+        double el = r.elapsed;
+        report_begin("checkpoint");
+        report_str("phase", phases[ph]);
+        report_u64("threads", c.readers);
+        report_u64("pages", c.npages);
+        report_u64("page_size", ps);
+        report_u64("frames", info.frames);
+        report_u64("dirty_rate", c.dirty_rate);
+        report_u64("checkpoint_every", o->checkpoint_every);
+        report_u64("checkpoint_rate", info.checkpoint_rate);
+        report_flushers(o);
+        report_dbl("elapsed_s", el, 3);
+        report_u64("ops", r.ops);
+        report_dbl("ops_s", (double)r.ops / el, 0);
+        report_dbl("cpu_s", r.cpu, 2);
+        /* Hits take well under a microsecond: ns resolution. */
+        report_latency_prec("lat_", &r.rhist, 3);
+        report_u64("dirtied", r.wops);
+        report_dbl("dirtied_s", (double)r.wops / el, 0);
+        report_latency_prec("wlat_", &r.whist, 3);
+        report_u64("writes", c.st.writes);
+        report_dbl("writes_s", (double)c.st.writes / el, 0);
+        report_u64("write_requests", c.st.write_requests);
+        report_u64("flusher_writes", c.st.flusher_writes);
+        report_u64("evict_writes", c.st.evict_writes);
+        report_u64("checkpoints", c.ckpts);
+        report_u64("checkpoint_pages", c.ckpt_pages);
+        report_dbl("checkpoint_mean_ms", c.ckpts ? (double)c.ckpt_ns / 1e6 / (double)c.ckpts
+                                                 : NAN, 2);
+        report_dbl("checkpoint_max_ms", c.ckpts ? (double)c.ckpt_max_ns / 1e6 : NAN, 2);
+        report_u64("syncs", c.st.syncs);
+        report_u64("dirty", c.st.dirty);
+        report_u64("hits", c.st.hits);
+        report_u64("misses", c.st.misses);
+        report_end();
+    }
+    bench_close_pool(c.pool, o->path, NULL);
+    return 0;
 }
