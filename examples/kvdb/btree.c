@@ -1,0 +1,622 @@
+/* btree.c - get, put and delete on the copy-on-write B+tree.
+ *
+ * Concurrency (see kvdb_int.h for the locks):
+ *
+ *  - get: latch coupling with shared latches from the root (read under
+ *    root_lock) to the leaf; at most two pages latched at a time.
+ *
+ *  - put/delete, optimistic path: tree_lock shared, the same descent but
+ *    the leaf latched exclusively.  If the leaf belongs to the current
+ *    epoch (it was already copied since the last commit) and the change
+ *    fits in it without a split (put) or an underflow (delete), it is made
+ *    in place.  Many such writers run at once, on different leaves.
+ *
+ *  - put/delete, pessimistic path (anything else): tree_lock exclusive,
+ *    so one structure change at a time, while readers go on.  Descend with
+ *    exclusive latches, root_lock held exclusively, copying on the way
+ *    down every page that belongs to the last commit and pointing its
+ *    parent at the copy; as soon as a page is "safe" - with room for the
+ *    largest separator a split below could push up (put) or enough bytes
+ *    that losing one cell cannot make it underflow (delete) - release
+ *    everything above it (crabbing).  At the leaf, give up root_lock
+ *    unless the root itself may change (no page of the path was safe).
+ *    Then change the leaf and propagate splits or merges up the latched
+ *    part of the path.  (Holding root_lock through the descent keeps new
+ *    readers out meanwhile: bpool's latches prefer readers, so a writer
+ *    waiting for a page latch that a stream of readers keeps taking could
+ *    otherwise wait for ever.)
+ *
+ * Every page leaves the tree only while its parent is latched exclusively
+ * by the writer (or root_lock for the root), and every reader latches a
+ * child before it lets go of the parent, so no reader can hold or reach a
+ * page number that has been freed and reused.
+ *
+ * Copy-on-write is what makes commits atomic: a page of the last commit is
+ * never written in place; its copy is a page from avail (never part of the
+ * last commit), and the old page goes to pending until the next commit.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "kvdb_int.h"
+
+#define MAX_PATH 64
+
+enum { OP_PUT, OP_DEL };
+
+struct op {
+    kvdb *db;
+    int kind;
+    const void *key;
+    size_t klen;
+    const void *val;
+    size_t vlen;
+    kv_page path[MAX_PATH];
+    uint32_t child[MAX_PATH]; /* index of the child taken at each level */
+    int top, bottom;          /* latched: path[bottom..top] */
+    bool root_locked;         /* holds root_lock exclusively */
+    bool root_safe;           /* the root cannot change: a safe page was
+                                 met at or below it */
+    bool modified;
+};
+
+static int corrupt(uint64_t pgno, const char *what)
+{
+    return kv_fail(-EBADMSG, "page %llu: %s (run `kvdb FILE check`)",
+                   (unsigned long long)pgno, what);
+}
+
+/* ---------------------------------------------------------------- */
+/* Readers                                                          */
+/* ---------------------------------------------------------------- */
+
+int bt_descend(kvdb *db, const void *key, size_t klen, uint32_t lmode,
+               kv_page *leaf, uint8_t *ub, size_t *ublen,
+               void (*prefetch)(void *, uint64_t, const uint8_t *, uint32_t),
+               void *arg)
+{
+    kv_page cur, child;
+    pthread_rwlock_rdlock(&db->root_lock);
+    uint32_t h = db->height;
+    int r = pg_pin(db->pg, db->root, h == 0 ? lmode : BP_READ, &cur);
+    pthread_rwlock_unlock(&db->root_lock);
+    if (r < 0)
+        return r;
+    if (ublen != NULL)
+        *ublen = SIZE_MAX;
+    for (;;) {
+        const uint8_t *p = cur.data;
+        uint32_t lvl = node_level(p);
+        if (lvl == 0)
+            break;
+        if (node_type(p) != PT_INTERNAL) {
+            pg_unpin(db->pg, &cur);
+            return corrupt(cur.pgno, "expected an internal page");
+        }
+        uint32_t c = node_child_index(p, key, klen);
+        if (ub != NULL && c < node_n(p)) {
+            uint32_t l;
+            const uint8_t *k = node_key(p, c, &l);
+            memcpy(ub, k, l);
+            *ublen = l;
+        }
+        if (lvl == 1 && prefetch != NULL)
+            prefetch(arg, cur.pgno, p, c);
+        r = pg_pin(db->pg, node_child(p, c), lvl == 1 ? lmode : BP_READ,
+                   &child);
+        if (r == 0 && node_level(child.data) != lvl - 1) {
+            pg_unpin(db->pg, &child);
+            r = corrupt(child.pgno, "wrong level below its parent");
+        }
+        pg_unpin(db->pg, &cur);
+        if (r < 0)
+            return r;
+        cur = child;
+    }
+    if (node_type(cur.data) != PT_LEAF) {
+        pg_unpin(db->pg, &cur);
+        return corrupt(cur.pgno, "expected a leaf");
+    }
+    *leaf = cur;
+    return 0;
+}
+
+static int check_key(const void *key, size_t klen)
+{
+    if (key == NULL || klen == 0 || klen > KVDB_KEY_MAX)
+        return kv_fail(-EINVAL, "key of %zu bytes: keys are 1 to %u bytes",
+                       klen, KVDB_KEY_MAX);
+    return 0;
+}
+
+int kvdb_get(kvdb *db, const void *key, size_t klen, void *val, size_t cap,
+             size_t *vlen)
+{
+    int r = check_key(key, klen);
+    if (r < 0)
+        return r;
+    kv_page leaf;
+    if ((r = bt_descend(db, key, klen, BP_READ, &leaf, NULL, NULL, NULL,
+                        NULL)) < 0)
+        return r;
+    bool found;
+    uint32_t i = node_lower_bound(leaf.data, key, klen, &found);
+    if (found) {
+        uint32_t l;
+        const uint8_t *v = leaf_val(leaf.data, i, &l);
+        if (val != NULL && cap > 0)
+            memcpy(val, v, l < cap ? l : cap);
+        if (vlen != NULL)
+            *vlen = l;
+    }
+    pg_unpin(db->pg, &leaf);
+    return found ? 0 : kv_fail(-ENOENT, "no such key");
+}
+
+/* ---------------------------------------------------------------- */
+/* Optimistic writers                                               */
+/* ---------------------------------------------------------------- */
+
+/* Returns 1 if done (r in *res), 0 to fall back to the pessimistic path. */
+static int optimistic(struct op *o, int *res)
+{
+    kvdb *db = o->db;
+    kv_page leaf;
+    int done = 1;
+    pthread_rwlock_rdlock(&db->tree_lock);
+    if (atomic_load(&db->broken)) {
+        *res = kv_fail(-EIO, "the handle is broken by an earlier failure; "
+                       "reopen the file");
+        goto out;
+    }
+    *res = bt_descend(db, o->key, o->klen, BP_WRITE, &leaf, NULL, NULL, NULL,
+                      NULL);
+    if (*res < 0)
+        goto out;
+    uint8_t *p = leaf.data;
+    bool found;
+    uint32_t i = node_lower_bound(p, o->key, o->klen, &found);
+    if (o->kind == OP_DEL && !found) {
+        *res = kv_fail(-ENOENT, "no such key");
+        goto unpin;
+    }
+    if (node_epoch(p) != db->epoch) {
+        done = 0;             /* belongs to the last commit: copy it */
+        goto unpin;
+    }
+    uint32_t old = found ? node_cell(p, i).len + 2 : 0;
+    if (o->kind == OP_PUT) {
+        if (node_room(p, db->P) + old < LEAF_CELL(o->klen, o->vlen) + 2) {
+            done = 0;         /* needs a split */
+            goto unpin;
+        }
+    } else if (leaf.pgno != db->root &&
+               node_used(p, db->P) - old < db->underflow) {
+        done = 0;             /* may need a merge */
+        goto unpin;
+    }
+    /* Dirty first: if bpool refuses (-BP_EDURABILITY), nothing has
+     * changed yet.  The bytes are written back only after the unpin
+     * (write-back takes the shared latch), so the order is safe. */
+    if ((*res = pg_dirty(db->pg, &leaf)) < 0)
+        goto unpin;
+    if (o->kind == OP_PUT) {
+        uint8_t cell[LEAF_CELL(KVDB_KEY_MAX, KVDB_VAL_MAX)];
+        uint32_t len = leaf_make_cell(cell, o->key, o->klen, o->val, o->vlen);
+        if (found)
+            node_remove(p, db->P, i);
+        node_insert_cell(p, db->P, i, cell, len);
+        if (!found)
+            atomic_fetch_add(&db->count, 1);
+    } else {
+        node_remove(p, db->P, i);
+        atomic_fetch_sub(&db->count, 1);
+    }
+    atomic_store(&db->changed, true);
+    atomic_fetch_add(&db->st_opt, 1);
+unpin:
+    pg_unpin(db->pg, &leaf);
+out:
+    pthread_rwlock_unlock(&db->tree_lock);
+    return done;
+}
+
+/* ---------------------------------------------------------------- */
+/* Pessimistic writers                                              */
+/* ---------------------------------------------------------------- */
+
+static bool is_safe(struct op *o, const uint8_t *p, bool is_root)
+{
+    kvdb *db = o->db;
+    uint32_t lvl = node_level(p);
+    if (o->kind == OP_PUT) {
+        uint32_t need = lvl == 0 ? LEAF_CELL(o->klen, o->vlen) + 2
+                                 : INT_CELL_MAX;
+        return node_room(p, db->P) >= need;
+    }
+    if (is_root)
+        return lvl == 0 || node_n(p) >= 2;
+    if (lvl == 0) {
+        bool found;
+        uint32_t i = node_lower_bound(p, o->key, o->klen, &found);
+        if (!found)
+            return true;
+        return node_used(p, db->P) - (node_cell(p, i).len + 2) >=
+               db->underflow;
+    }
+    return node_used(p, db->P) >= INT_CELL_MAX + db->underflow;
+}
+
+/* Unpin path[bottom..upto-1]: path[upto] is safe, nothing above it can
+ * change.  root_lock stays held until the descent ends (see pessimistic).
+ */
+static void release_above(struct op *o, int upto)
+{
+    for (int i = o->bottom; i < upto; i++)
+        pg_unpin(o->db->pg, &o->path[i]);
+    o->bottom = upto;
+    o->root_safe = true;
+}
+
+/* path[k] belongs to the last commit: replace it by a copy of this epoch,
+ * pointing the parent (or the root) at the copy. */
+static int cow(struct op *o, int k)
+{
+    kvdb *db = o->db;
+    kv_page n;
+    int r = kv_grab_page(db, &n);
+    if (r < 0)
+        return r;
+    o->modified = true;
+    kv_page *old = &o->path[k];
+    memcpy(n.data, old->data, db->P);
+    node_set_epoch(n.data, db->epoch);
+    if ((r = pg_dirty(db->pg, &n)) < 0) {
+        pg_unpin(db->pg, &n);
+        return r;
+    }
+    if (k == 0) {
+        db->root = n.pgno;    /* root_locked */
+    } else {
+        node_set_child(o->path[k - 1].data, o->child[k - 1], n.pgno);
+        if ((r = pg_dirty(db->pg, &o->path[k - 1])) < 0) {
+            pg_unpin(db->pg, &n);
+            return r;
+        }
+    }
+    uint64_t pgno = old->pgno, epoch = node_epoch(old->data);
+    pg_unpin(db->pg, old);
+    kv_free_page(db, pgno, epoch);
+    *old = n;
+    atomic_fetch_add(&db->st_cow, 1);
+    return 0;
+}
+
+/* Pin the child taken at path[top] as path[top + 1], copy it if needed. */
+static int step_down(struct op *o)
+{
+    kvdb *db = o->db;
+    int k = o->top;
+    if (k + 1 >= MAX_PATH)
+        return kv_fail(-E2BIG, "tree deeper than %d levels", MAX_PATH);
+    uint8_t *p = o->path[k].data;
+    uint32_t c = node_child_index(p, o->key, o->klen);
+    o->child[k] = c;
+    int r = pg_pin(db->pg, node_child(p, c), BP_WRITE, &o->path[k + 1]);
+    if (r < 0)
+        return r;
+    o->top = k + 1;
+    if (node_level(o->path[k + 1].data) != node_level(p) - 1)
+        return corrupt(o->path[k + 1].pgno, "wrong level below its parent");
+    if (node_epoch(o->path[k + 1].data) != db->epoch)
+        return cow(o, k + 1);
+    return 0;
+}
+
+static uint32_t split_point(const struct cellref *c, uint32_t n, bool leaf)
+{
+    uint64_t total = 0, acc = 0;
+    for (uint32_t i = 0; i < n; i++)
+        total += c[i].len + 2;
+    uint32_t s = 0;
+    while (s < n && acc + c[s].len + 2 <= total / 2)
+        acc += c[s++].len + 2;
+    /* leaf: left [0, s), right [s, n); internal: c[s] goes up */
+    if (s < 1)
+        s = 1;
+    if (leaf && s > n - 1)
+        s = n - 1;
+    if (!leaf && s > n - 2)
+        s = n - 2;
+    return s;
+}
+
+/* Insert cell (len bytes) as cell pos of the full node path[k] by
+ * splitting it, then push the separator into path[k - 1], splitting it in
+ * turn if needed, or grow a new root. */
+static int split_insert(struct op *o, int k, const uint8_t *cell,
+                        uint32_t len, uint32_t pos)
+{
+    kvdb *db = o->db;
+    uint8_t *p = o->path[k].data;
+    uint32_t lvl = node_level(p), n = node_n(p);
+    bool leaf = lvl == 0;
+    uint8_t *tmp = malloc(db->P);
+    struct cellref *c = malloc(sizeof(*c) * (n + 1));
+    uint8_t *sep = malloc(INT_CELL(KVDB_KEY_MAX));
+    kv_page right;
+    int r = -ENOMEM;
+    if (tmp == NULL || c == NULL || sep == NULL)
+        goto out;
+    if ((r = kv_new_page(db, &right, leaf ? PT_LEAF : PT_INTERNAL, lvl)) < 0)
+        goto out;
+    memcpy(tmp, p, db->P);
+    for (uint32_t i = 0, j = 0; i <= n; i++) {
+        if (i == pos) {
+            c[i].p = cell;
+            c[i].len = len;
+        } else {
+            c[i] = node_cell(tmp, j++);
+        }
+    }
+    uint32_t s = split_point(c, n + 1, leaf);
+    uint32_t seplen;
+    if (leaf) {
+        node_build(p, db->P, PT_LEAF, 0, db->epoch, 0, c, s);
+        node_build(right.data, db->P, PT_LEAF, 0, db->epoch, 0, c + s,
+                   n + 1 - s);
+        seplen = get16(c[s].p);
+        memcpy(sep, c[s].p + 4, seplen);
+    } else {
+        uint64_t up_child = get64(c[s].p + 2);
+        seplen = get16(c[s].p);
+        memcpy(sep, c[s].p + 10, seplen);
+        node_build(p, db->P, PT_INTERNAL, lvl, db->epoch, node_child0(tmp), c,
+                   s);
+        node_build(right.data, db->P, PT_INTERNAL, lvl, db->epoch, up_child,
+                   c + s + 1, n - s);
+    }
+    atomic_fetch_add(&db->st_splits, 1);
+    uint64_t rpg = right.pgno;
+    r = pg_dirty(db->pg, &o->path[k]);
+    pg_unpin(db->pg, &right);
+    if (r < 0)
+        goto out;
+    uint8_t up[INT_CELL(KVDB_KEY_MAX)];
+    uint32_t uplen = int_make_cell(up, sep, seplen, rpg);
+    if (k == o->bottom) {
+        /* No parent latched: path[k] is the root (an unsafe root keeps
+         * root_lock) - grow a new one above it. */
+        if (!o->root_locked || k != 0) {
+            r = corrupt(o->path[k].pgno, "split reached a safe node");
+            goto out;
+        }
+        kv_page nr;
+        if ((r = kv_new_page(db, &nr, PT_INTERNAL, lvl + 1)) < 0)
+            goto out;
+        node_set_child0(nr.data, o->path[k].pgno);
+        node_insert_cell(nr.data, db->P, 0, up, uplen);
+        db->root = nr.pgno;
+        db->height = lvl + 1;
+        pg_unpin(db->pg, &nr);
+    } else {
+        uint8_t *pp = o->path[k - 1].data;
+        uint32_t at = o->child[k - 1];
+        if (node_insert_cell(pp, db->P, at, up, uplen) == 0)
+            r = pg_dirty(db->pg, &o->path[k - 1]);
+        else
+            r = split_insert(o, k - 1, up, uplen, at);
+    }
+out:
+    free(tmp);
+    free(c);
+    free(sep);
+    return r;
+}
+
+/* path[k] lost a cell: merge it with a sibling if it is underfull and the
+ * two fit in one page, then look at the parent; collapse a root left
+ * with one child. */
+static int rebalance(struct op *o, int k)
+{
+    kvdb *db = o->db;
+    uint8_t *p = o->path[k].data;
+    uint32_t lvl = node_level(p);
+    if (k == o->bottom) {
+        if (o->root_locked && k == 0 && lvl > 0 && node_n(p) == 0) {
+            db->root = node_child0(p);
+            db->height = lvl - 1;
+            uint64_t pgno = o->path[k].pgno, epoch = node_epoch(p);
+            pg_unpin(db->pg, &o->path[k]);
+            kv_free_page(db, pgno, epoch);
+            o->bottom = k + 1;    /* path[k] is no longer held */
+            atomic_fetch_add(&db->st_merges, 1);
+        }
+        return 0;
+    }
+    if (node_used(p, db->P) >= db->underflow)
+        return 0;
+    uint8_t *pp = o->path[k - 1].data;
+    uint32_t c = o->child[k - 1], pn = node_n(pp);
+    if (pn == 0)
+        return 0;                 /* no sibling to merge with */
+    uint32_t j = c < pn ? c : c - 1;     /* merge children j and j + 1 */
+    kv_page sib;
+    int r = pg_pin(db->pg, node_child(pp, j == c ? j + 1 : j), BP_WRITE, &sib);
+    if (r < 0)
+        return r;
+    const uint8_t *lp = j == c ? p : sib.data;
+    const uint8_t *rp = j == c ? sib.data : p;
+    uint32_t seplen;
+    const uint8_t *sepk = node_key(pp, j, &seplen);
+    uint32_t need = node_used(lp, db->P) + node_used(rp, db->P) - NODE_HDR;
+    if (lvl > 0)
+        need += INT_CELL(seplen) + 2;
+    if (node_level(sib.data) != lvl || need > db->P) {
+        pg_unpin(db->pg, &sib);
+        return 0;
+    }
+    uint32_t ln = node_n(lp), rn = node_n(rp);
+    uint8_t *tl = malloc(db->P), *tr = malloc(db->P);
+    struct cellref *cells = malloc(sizeof(*cells) * (ln + rn + 1));
+    uint8_t sepcell[INT_CELL(KVDB_KEY_MAX)];
+    if (tl == NULL || tr == NULL || cells == NULL) {
+        free(tl);
+        free(tr);
+        free(cells);
+        pg_unpin(db->pg, &sib);
+        return kv_fail(-ENOMEM, "out of memory");
+    }
+    memcpy(tl, lp, db->P);
+    memcpy(tr, rp, db->P);
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < ln; i++)
+        cells[m++] = node_cell(tl, i);
+    if (lvl > 0) {
+        cells[m].p = sepcell;
+        cells[m++].len = int_make_cell(sepcell, sepk, seplen,
+                                       node_child0(tr));
+    }
+    for (uint32_t i = 0; i < rn; i++)
+        cells[m++] = node_cell(tr, i);
+    node_build(p, db->P, lvl ? PT_INTERNAL : PT_LEAF, lvl, db->epoch,
+               lvl ? node_child0(tl) : 0, cells, m);
+    free(tl);
+    free(tr);
+    free(cells);
+    node_set_child(pp, j, o->path[k].pgno);
+    node_remove(pp, db->P, j);
+    uint64_t spg = sib.pgno, sep_epoch = node_epoch(sib.data);
+    pg_unpin(db->pg, &sib);
+    kv_free_page(db, spg, sep_epoch);
+    atomic_fetch_add(&db->st_merges, 1);
+    if ((r = pg_dirty(db->pg, &o->path[k])) < 0 ||
+        (r = pg_dirty(db->pg, &o->path[k - 1])) < 0)
+        return r;
+    return rebalance(o, k - 1);
+}
+
+static int leaf_change(struct op *o)
+{
+    kvdb *db = o->db;
+    int k = o->top;
+    uint8_t *p = o->path[k].data;
+    bool found;
+    uint32_t i = node_lower_bound(p, o->key, o->klen, &found);
+    if (o->kind == OP_DEL) {
+        if (!found)
+            return kv_fail(-ENOENT, "no such key");
+        o->modified = true;
+        node_remove(p, db->P, i);
+        atomic_fetch_sub(&db->count, 1);
+        int r = pg_dirty(db->pg, &o->path[k]);
+        return r < 0 ? r : rebalance(o, k);
+    }
+    uint8_t cell[LEAF_CELL(KVDB_KEY_MAX, KVDB_VAL_MAX)];
+    uint32_t len = leaf_make_cell(cell, o->key, o->klen, o->val, o->vlen);
+    o->modified = true;
+    if (found)
+        node_remove(p, db->P, i);
+    else
+        atomic_fetch_add(&db->count, 1);
+    if (node_insert_cell(p, db->P, i, cell, len) == 0)
+        return pg_dirty(db->pg, &o->path[k]);
+    return split_insert(o, k, cell, len, i);
+}
+
+static int pessimistic(struct op *o)
+{
+    kvdb *db = o->db;
+    int r;
+    pthread_rwlock_wrlock(&db->tree_lock);
+    if (atomic_load(&db->broken)) {
+        pthread_rwlock_unlock(&db->tree_lock);
+        return kv_fail(-EIO, "the handle is broken by an earlier failure; "
+                       "reopen the file");
+    }
+    atomic_fetch_add(&db->st_pess, 1);
+    pthread_rwlock_wrlock(&db->root_lock);
+    o->root_locked = true;
+    o->top = -1;
+    o->bottom = 0;
+    r = pg_pin(db->pg, db->root, BP_WRITE, &o->path[0]);
+    if (r < 0)
+        goto out;
+    o->top = 0;
+    if (node_epoch(o->path[0].data) != db->epoch && (r = cow(o, 0)) < 0)
+        goto out;
+    if (is_safe(o, o->path[0].data, true))
+        o->root_safe = true;  /* nothing above the root to release */
+    while (node_level(o->path[o->top].data) > 0) {
+        if ((r = step_down(o)) < 0)
+            goto out;
+        if (is_safe(o, o->path[o->top].data, false))
+            release_above(o, o->top);
+    }
+    /* bpool's latches are pthread rwlocks, which prefer readers: a writer
+     * asking for a page that readers keep latching could wait forever.
+     * Holding root_lock for the whole descent keeps new readers out of the
+     * tree until every latch of the path is ours (readers already inside
+     * only go down and leave).  Now it is needed only if the root may
+     * change. */
+    if (o->root_safe) {
+        pthread_rwlock_unlock(&db->root_lock);
+        o->root_locked = false;
+    }
+    r = leaf_change(o);
+out:
+    if (r < 0 && r != -ENOENT && o->modified)
+        kv_break(db, r, o->kind == OP_PUT ? "a put" : "a delete");
+    /* Copies made on the way down are in the tree even when the key to
+     * delete turned out to be gone: the next commit must write them. */
+    if (o->modified)
+        atomic_store(&db->changed, true);
+    for (int i = o->bottom; i <= o->top; i++)
+        pg_unpin(db->pg, &o->path[i]);
+    if (o->root_locked)
+        pthread_rwlock_unlock(&db->root_lock);
+    pthread_rwlock_unlock(&db->tree_lock);
+    return r;
+}
+
+static int modify(kvdb *db, int kind, const void *key, size_t klen,
+                  const void *val, size_t vlen)
+{
+    int r = check_key(key, klen);
+    if (r < 0)
+        return r;
+    if (kind == OP_PUT && (vlen > KVDB_VAL_MAX || (val == NULL && vlen)))
+        return kv_fail(-EINVAL, "value of %zu bytes: at most %u", vlen,
+                       KVDB_VAL_MAX);
+    struct op *o = malloc(sizeof(*o));
+    if (o == NULL)
+        return kv_fail(-ENOMEM, "out of memory");
+    o->db = db;
+    o->kind = kind;
+    o->key = key;
+    o->klen = klen;
+    o->val = val;
+    o->vlen = vlen;
+    o->root_locked = false;
+    o->root_safe = false;
+    o->modified = false;
+    o->top = -1;
+    o->bottom = 0;
+    if (!optimistic(o, &r)) {
+        atomic_fetch_add(&db->st_restarts, 1);
+        r = pessimistic(o);
+    }
+    free(o);
+    return r;
+}
+
+int kvdb_put(kvdb *db, const void *key, size_t klen, const void *val,
+             size_t vlen)
+{
+    return modify(db, OP_PUT, key, klen, val, vlen);
+}
+
+int kvdb_del(kvdb *db, const void *key, size_t klen)
+{
+    return modify(db, OP_DEL, key, klen, NULL, 0);
+}

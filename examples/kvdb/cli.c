@@ -1,0 +1,535 @@
+/* cli.c - the kvdb program: global options, the small commands (put, get,
+ * del, scan, count, check, stats) and the helpers the other command files
+ * share.  Run `kvdb --help`. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+static const char usage_text[] =
+    "usage: kvdb [OPTIONS] FILE COMMAND [ARGS]\n"
+    "\n"
+    "A B+tree key-value store in one bpool data file (see README.md).\n"
+    "\n"
+    "Commands:\n"
+    "  put KEY VALUE [KEY VALUE...]\n"
+    "                       insert or replace, then commit (all or none)\n"
+    "  get KEY              print the value (exit 1 if there is none)\n"
+    "  del KEY              delete, then commit (exit 1 if there is none)\n"
+    "  scan [FROM [TO]]     print KEY<tab>VALUE for FROM <= KEY < TO, in\n"
+    "                       order (--keys: keys only; --count: only how many;\n"
+    "                       --no-hint: without BP_SCAN and prefetch)\n"
+    "  count                number of keys\n"
+    "  check [-v]           verify the structure of the file (exit 1 if it\n"
+    "                       finds problems; -v: also the shape of the tree)\n"
+    "  stats                file, tree and pool statistics\n"
+    "  load N               insert N generated random keys (progress on a\n"
+    "                       terminal); --seed S, --start I (first key index),\n"
+    "                       --commit-every M (default 10000), --threads T,\n"
+    "                       --batch B (insert each B keys in key order);\n"
+    "                       prints `committed I` once keys below I are durable\n"
+    "  verify N             check generated keys --start I .. I+N (--step K)\n"
+    "                       are present with their values (--absent: absent);\n"
+    "                       --seed S, --threads T, --sorted (in key order);\n"
+    "                       --scan: then a full scan must return exactly\n"
+    "                       these keys, in order, and nothing else\n"
+    "  unload N             delete generated keys I, I+K, ... (--start I,\n"
+    "                       --step K, --seed S, --threads T, --sorted),\n"
+    "                       then commit\n"
+    "  mt                   concurrency test: --writers W --readers R\n"
+    "                       --scanners S --keys N --commit-ms MS; verifies\n"
+    "                       what it reads, then everything, then checks\n"
+    "  hotscan              warm the index with lookups (--lookups M), scan\n"
+    "                       everything, report how many index pages stayed\n"
+    "                       in the pool (--no-hint: scan without BP_SCAN)\n"
+    "  bench N              benchmark: recreate FILE, insert N keys, reopen,\n"
+    "                       --lookups M random lookups (default N);\n"
+    "                       --commit-every C (default 10000), --seed S\n"
+    "\n"
+    "Options (before FILE):\n"
+    "  --frames N           pool size in frames (default: 64 MiB of them)\n"
+    "  --pool-mb M          pool size in MiB\n"
+    "  --page-size B        page size of a new file (default 8192)\n"
+    "  --io bpool|pread     bpool (O_DIRECT, default) or pread/pwrite through\n"
+    "                       the page cache with no cache of kvdb's own\n"
+    "  --no-checksums       new file without bpool page checksums\n"
+    "  --stats              print the pool's counters at the end\n"
+    "  --crash-after-writes N  testing: die (exit 99) just before the Nth\n"
+    "                       page or meta write (also KVDB_CRASH_AFTER_WRITES)\n"
+    "  -h, --help           this text\n"
+    "\n"
+    "Exit status: 0 success, 1 not found / check or verify failed, 2 error.\n";
+
+static void usage(FILE *f)
+{
+    fputs(usage_text, f);
+}
+
+/* ---------------------------------------------------------------- */
+/* Helpers shared by the commands                                   */
+/* ---------------------------------------------------------------- */
+
+bool parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (s == NULL || *s == '-' || *s == '\0')
+        return false;
+    unsigned long long v = strtoull(s, &end, 10);
+    uint64_t mul = 1;
+    if (*end == 'k' || *end == 'K')
+        mul = 1000, end++;
+    else if (*end == 'M')
+        mul = 1000000, end++;
+    else if (*end == 'G')
+        mul = 1000000000, end++;
+    if (errno || *end != '\0')
+        return false;
+    *out = v * mul;
+    return true;
+}
+
+static bool in_list(const char *const *l, const char *name)
+{
+    for (; l && *l; l++)
+        if (strcmp(*l, name) == 0)
+            return true;
+    return false;
+}
+
+bool args_parse(struct args *a, int argc, char **argv, const char *const *opts,
+                const char *const *flags)
+{
+    a->argc = argc;
+    a->argv = argv;
+    a->pos = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+        if (s[0] == '-' && s[1] == '-' && s[2] != '\0') {
+            if (in_list(flags, s + 2))
+                continue;
+            if (in_list(opts, s + 2) && i + 1 < argc) {
+                i++;
+                continue;
+            }
+            fprintf(stderr, "kvdb: unknown option or missing value: %s\n", s);
+            return false;
+        }
+        if (strcmp(s, "-v") == 0 && in_list(flags, "v"))
+            continue;
+        if (a->pos == 8) {
+            fprintf(stderr, "kvdb: too many arguments\n");
+            return false;
+        }
+        a->posv[a->pos++] = argv[i];
+    }
+    return true;
+}
+
+const char *args_get(const struct args *a, const char *name)
+{
+    for (int i = 0; i + 1 < a->argc; i++)
+        if (a->argv[i][0] == '-' && a->argv[i][1] == '-' &&
+            strcmp(a->argv[i] + 2, name) == 0)
+            return a->argv[i + 1];
+    return NULL;
+}
+
+bool args_flag(const struct args *a, const char *name)
+{
+    for (int i = 0; i < a->argc; i++) {
+        const char *s = a->argv[i];
+        if ((s[0] == '-' && s[1] == '-' && strcmp(s + 2, name) == 0) ||
+            (s[0] == '-' && s[1] != '-' && strcmp(s + 1, name) == 0))
+            return true;
+    }
+    return false;
+}
+
+uint64_t arg_u64(const struct args *a, const char *name, uint64_t def,
+                 bool *ok)
+{
+    const char *s = args_get(a, name);
+    uint64_t v;
+    if (s == NULL)
+        return def;
+    if (!parse_u64(s, &v)) {
+        fprintf(stderr, "kvdb: --%s wants a number, not \"%s\"\n", name, s);
+        *ok = false;
+        return def;
+    }
+    return v;
+}
+
+double now_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int report(int err, const char *what)
+{
+    const char *d = kvdb_errdetail();
+    fprintf(stderr, "kvdb: %s: %s%s%s\n", what, kvdb_strerror(err),
+            d[0] ? ": " : "", d);
+    return EX_ERR;
+}
+
+int open_db(const struct cli *c, bool create, kvdb **db)
+{
+    struct kvdb_options o = c->o;
+    if (create)
+        o.flags |= KVDB_CREATE;
+    int r = kvdb_open(c->path, &o, db);
+    if (r < 0)
+        report(r, c->path);
+    return r;
+}
+
+void print_stats(kvdb *db, FILE *out)
+{
+    struct kvdb_stats s;
+    kvdb_stats(db, &s);
+    uint64_t pins = s.hits + s.misses;
+    fprintf(out, "io %s, %u frames of %u bytes (%.1f MiB)%s\n", s.io,
+            s.frames, s.page_size,
+            (double)s.frames * s.page_size / 1048576.0,
+            s.checksums ? ", page checksums" : "");
+    fprintf(out, "pins %llu: hits %llu, misses %llu, hit ratio %.3f\n",
+            (unsigned long long)pins, (unsigned long long)s.hits,
+            (unsigned long long)s.misses,
+            pins ? (double)s.hits / (double)pins : 0.0);
+    fprintf(out, "reads %llu, writes %llu, evictions %llu, prefetched %llu "
+            "(%llu used), syncs %llu\n",
+            (unsigned long long)s.reads, (unsigned long long)s.writes,
+            (unsigned long long)s.evictions,
+            (unsigned long long)s.prefetch_pages,
+            (unsigned long long)s.prefetch_hits, (unsigned long long)s.syncs);
+    fprintf(out, "writes: %llu in place, %llu restructuring (%llu fell "
+            "back), %llu pages copied, %llu splits, %llu merges, %llu "
+            "commits, %llu pins retried\n",
+            (unsigned long long)s.optimistic,
+            (unsigned long long)s.pessimistic,
+            (unsigned long long)s.restarts,
+            (unsigned long long)s.cow_copies, (unsigned long long)s.splits,
+            (unsigned long long)s.merges, (unsigned long long)s.commits,
+            (unsigned long long)s.nofree_retries);
+    fprintf(out, "file: %llu pages, %llu free, %llu pending, %llu "
+            "quarantined (free but failing their checksum)\n",
+            (unsigned long long)s.pages, (unsigned long long)s.free_pages,
+            (unsigned long long)s.pending_pages,
+            (unsigned long long)s.quarantined);
+}
+
+int close_db(const struct cli *c, kvdb *db)
+{
+    if (c->stats)
+        print_stats(db, stderr);
+    int r = kvdb_close(db);
+    if (r < 0)
+        return report(r, "close");
+    return EX_OK;
+}
+
+/* ---------------------------------------------------------------- */
+/* Small commands                                                   */
+/* ---------------------------------------------------------------- */
+
+/* Print bytes, escaping what is not printable (and tab, newline, '\'). */
+static void put_escaped(const uint8_t *p, size_t n, FILE *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\\')
+            fputs("\\\\", out);
+        else if (p[i] < 0x20 || p[i] >= 0x7f)
+            fprintf(out, "\\x%02x", p[i]);
+        else
+            fputc(p[i], out);
+    }
+}
+
+static int cmd_put(struct cli *c, int argc, char **argv)
+{
+    if (argc < 2 || argc % 2 != 0) {
+        fprintf(stderr, "kvdb: usage: put KEY VALUE [KEY VALUE...]\n");
+        return EX_ERR;
+    }
+    /* All pairs are checked first, so that a bad one leaves the file as
+     * it was: the pairs are committed together or not at all. */
+    for (int i = 0; i < argc; i += 2) {
+        size_t kl = strlen(argv[i]), vl = strlen(argv[i + 1]);
+        if (kl == 0 || kl > KVDB_KEY_MAX || vl > KVDB_VAL_MAX) {
+            fprintf(stderr, "kvdb: put: %s of %zu bytes: keys are 1 to %u "
+                    "bytes, values 0 to %u; nothing written\n",
+                    kl == 0 || kl > KVDB_KEY_MAX ? "key" : "value",
+                    kl == 0 || kl > KVDB_KEY_MAX ? kl : vl, KVDB_KEY_MAX,
+                    KVDB_VAL_MAX);
+            return EX_ERR;
+        }
+    }
+    kvdb *db;
+    if (open_db(c, true, &db) < 0)
+        return EX_ERR;
+    for (int i = 0; i < argc; i += 2) {
+        int r = kvdb_put(db, argv[i], strlen(argv[i]), argv[i + 1],
+                         strlen(argv[i + 1]));
+        if (r < 0) {
+            report(r, "put");
+            kvdb_close(db);
+            return EX_ERR;
+        }
+    }
+    return close_db(c, db);
+}
+
+static int cmd_get_del(struct cli *c, int argc, char **argv, bool del)
+{
+    if (argc != 1) {
+        fprintf(stderr, "kvdb: usage: %s KEY\n", del ? "del" : "get");
+        return EX_ERR;
+    }
+    kvdb *db;
+    if (open_db(c, false, &db) < 0)
+        return EX_ERR;
+    uint8_t val[KVDB_VAL_MAX];
+    size_t vlen = 0;
+    int r = del ? kvdb_del(db, argv[0], strlen(argv[0]))
+                : kvdb_get(db, argv[0], strlen(argv[0]), val, sizeof(val),
+                           &vlen);
+    int ex = EX_OK;
+    if (r == -ENOENT) {
+        fprintf(stderr, "kvdb: %s: not found\n", argv[0]);
+        ex = EX_FAIL;
+    } else if (r < 0) {
+        ex = report(r, del ? "del" : "get");
+    } else if (!del) {
+        put_escaped(val, vlen, stdout);
+        putchar('\n');
+    }
+    int cr = close_db(c, db);
+    return ex != EX_OK ? ex : cr;
+}
+
+static int cmd_scan(struct cli *c, int argc, char **argv)
+{
+    static const char *const flags[] = {"keys", "count", "no-hint", NULL};
+    struct args a;
+    if (!args_parse(&a, argc, argv, NULL, flags) || a.pos > 2) {
+        fprintf(stderr, "kvdb: usage: scan [FROM [TO]] [--keys] [--count] "
+                "[--no-hint]\n");
+        return EX_ERR;
+    }
+    const char *from = a.pos > 0 ? a.posv[0] : NULL;
+    const char *to = a.pos > 1 ? a.posv[1] : NULL;
+    bool keys = args_flag(&a, "keys"), count = args_flag(&a, "count");
+    kvdb *db;
+    if (open_db(c, false, &db) < 0)
+        return EX_ERR;
+    kvdb_cursor *cur;
+    int r = kvdb_cursor_open(db, from, from ? strlen(from) : 0, to,
+                             to ? strlen(to) : 0,
+                             args_flag(&a, "no-hint") ? KVDB_CURSOR_NOHINT : 0,
+                             &cur);
+    uint64_t n = 0;
+    if (r == 0) {
+        const void *k, *v;
+        size_t kl, vl;
+        while ((r = kvdb_cursor_next(cur, &k, &kl, &v, &vl)) > 0) {
+            n++;
+            if (count)
+                continue;
+            put_escaped(k, kl, stdout);
+            if (!keys) {
+                putchar('\t');
+                put_escaped(v, vl, stdout);
+            }
+            putchar('\n');
+        }
+        kvdb_cursor_close(cur);
+    }
+    if (count && r == 0)
+        printf("%llu\n", (unsigned long long)n);
+    int ex = r < 0 ? report(r, "scan") : EX_OK;
+    int cr = close_db(c, db);
+    return ex != EX_OK ? ex : cr;
+}
+
+static int cmd_count(struct cli *c)
+{
+    kvdb *db;
+    if (open_db(c, false, &db) < 0)
+        return EX_ERR;
+    printf("%llu\n", (unsigned long long)kvdb_count(db));
+    return close_db(c, db);
+}
+
+static int cmd_check(struct cli *c, int argc, char **argv)
+{
+    static const char *const flags[] = {"v", "verbose", NULL};
+    struct args a;
+    if (!args_parse(&a, argc, argv, NULL, flags) || a.pos > 0) {
+        fprintf(stderr, "kvdb: usage: check [-v]\n");
+        return EX_ERR;
+    }
+    kvdb *db;
+    if (open_db(c, false, &db) < 0)
+        return EX_ERR;
+    int r = kvdb_check(db, stdout, args_flag(&a, "v") ||
+                                       args_flag(&a, "verbose"));
+    int ex;
+    if (r < 0) {
+        ex = report(r, "check");
+    } else if (r > 0) {
+        printf("check: %d problems\n", r);
+        ex = EX_FAIL;
+    } else {
+        printf("check: ok, %llu keys\n", (unsigned long long)kvdb_count(db));
+        ex = EX_OK;
+    }
+    int cr = close_db(c, db);
+    return ex != EX_OK ? ex : cr;
+}
+
+static int cmd_stats(struct cli *c)
+{
+    kvdb *db;
+    if (open_db(c, false, &db) < 0)
+        return EX_ERR;
+    /* walk the tree first, so the pool's counters say something */
+    kvdb_check(db, NULL, 0);
+    struct kvdb_stats s;
+    kvdb_stats(db, &s);
+    printf("file %s: %llu pages of %u bytes (%.1f MiB), last commit %llu\n",
+           c->path, (unsigned long long)s.pages, s.page_size,
+           (double)s.pages * s.page_size / 1048576.0,
+           (unsigned long long)s.commit_seq);
+    printf("tree: %llu keys, height %u, %llu free pages, %llu pending, %llu "
+           "quarantined\n",
+           (unsigned long long)s.keys, s.height,
+           (unsigned long long)s.free_pages,
+           (unsigned long long)s.pending_pages,
+           (unsigned long long)s.quarantined);
+    uint64_t res, tot;
+    if (kvdb_index_residency(db, &res, &tot) == 0)
+        printf("index: %llu internal pages, %llu resident\n",
+               (unsigned long long)tot, (unsigned long long)res);
+    /* A new process has no history: the counters are those of the walk
+     * above (`kvdb --stats FILE COMMAND` prints them after any command). */
+    printf("pool counters of this process (one walk of the whole tree):\n");
+    print_stats(db, stdout);
+    int r = kvdb_close(db);
+    return r < 0 ? report(r, "close") : EX_OK;
+}
+
+/* ---------------------------------------------------------------- */
+/* main                                                             */
+/* ---------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+    struct cli c;
+    memset(&c, 0, sizeof(c));
+    kvdb_options_init(&c.o);
+    const char *env = getenv("KVDB_CRASH_AFTER_WRITES");
+    if (env != NULL && !parse_u64(env, &c.o.crash_after_writes)) {
+        fprintf(stderr, "kvdb: KVDB_CRASH_AFTER_WRITES=%s is no number\n",
+                env);
+        return EX_ERR;
+    }
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        const char *o = argv[i];
+        uint64_t v = 0;
+        bool needs = strcmp(o, "--frames") == 0 ||
+                     strcmp(o, "--pool-mb") == 0 ||
+                     strcmp(o, "--page-size") == 0 ||
+                     strcmp(o, "--io") == 0 ||
+                     strcmp(o, "--crash-after-writes") == 0;
+        if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
+            usage(stdout);
+            return EX_OK;
+        }
+        if (strcmp(o, "--stats") == 0) {
+            c.stats = true;
+            continue;
+        }
+        if (strcmp(o, "--no-checksums") == 0) {
+            c.o.flags |= KVDB_NOCHECKSUMS;
+            continue;
+        }
+        if (!needs) {
+            fprintf(stderr, "kvdb: unknown option %s (see kvdb --help)\n", o);
+            return EX_ERR;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "kvdb: %s needs a value\n", o);
+            return EX_ERR;
+        }
+        const char *val = argv[++i];
+        if (strcmp(o, "--io") == 0) {
+            if (strcmp(val, "bpool") == 0)
+                c.o.io = KVDB_IO_BPOOL;
+            else if (strcmp(val, "pread") == 0)
+                c.o.io = KVDB_IO_PREAD;
+            else {
+                fprintf(stderr, "kvdb: --io is bpool or pread\n");
+                return EX_ERR;
+            }
+            continue;
+        }
+        if (!parse_u64(val, &v) || v == 0 || v > (1ull << 40)) {
+            fprintf(stderr, "kvdb: %s wants a positive number, not \"%s\"\n",
+                    o, val);
+            return EX_ERR;
+        }
+        if (strcmp(o, "--frames") == 0)
+            c.o.pool_frames = (uint32_t)v;
+        else if (strcmp(o, "--pool-mb") == 0)
+            c.o.pool_bytes = v << 20;
+        else if (strcmp(o, "--page-size") == 0)
+            c.o.page_size = (uint32_t)v;
+        else
+            c.o.crash_after_writes = v;
+    }
+    if (argc - i < 2) {
+        usage(stderr);
+        return EX_ERR;
+    }
+    c.path = argv[i];
+    const char *cmd = argv[i + 1];
+    int n = argc - i - 2;
+    char **args = argv + i + 2;
+    if (strcmp(cmd, "put") == 0)
+        return cmd_put(&c, n, args);
+    if (strcmp(cmd, "get") == 0)
+        return cmd_get_del(&c, n, args, false);
+    if (strcmp(cmd, "del") == 0)
+        return cmd_get_del(&c, n, args, true);
+    if (strcmp(cmd, "scan") == 0)
+        return cmd_scan(&c, n, args);
+    if (strcmp(cmd, "count") == 0 && n == 0)
+        return cmd_count(&c);
+    if (strcmp(cmd, "check") == 0)
+        return cmd_check(&c, n, args);
+    if (strcmp(cmd, "stats") == 0 && n == 0)
+        return cmd_stats(&c);
+    if (strcmp(cmd, "load") == 0)
+        return cmd_load(&c, n, args);
+    if (strcmp(cmd, "verify") == 0)
+        return cmd_verify(&c, n, args);
+    if (strcmp(cmd, "unload") == 0)
+        return cmd_unload(&c, n, args);
+    if (strcmp(cmd, "mt") == 0)
+        return cmd_mt(&c, n, args);
+    if (strcmp(cmd, "bench") == 0)
+        return cmd_bench(&c, n, args);
+    if (strcmp(cmd, "hotscan") == 0)
+        return cmd_hotscan(&c, n, args);
+    fprintf(stderr, "kvdb: unknown command or arguments: %s (see kvdb "
+            "--help)\n", cmd);
+    return EX_ERR;
+}

@@ -1,0 +1,55 @@
+/* cli.h - what the parts of the kvdb program share: the parsed global
+ * options, option parsing helpers and the commands of cli_load.c and
+ * cli_bench.c. */
+#ifndef KVDB_CLI_H
+#define KVDB_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kvdb.h"
+
+struct cli {
+    struct kvdb_options o;
+    const char *path;
+    bool stats;               /* --stats: pool counters at the end */
+};
+
+/* Exit statuses */
+#define EX_OK 0
+#define EX_FAIL 1             /* not found, check found problems, verify */
+#define EX_ERR 2              /* usage or I/O error */
+
+/* argv scanning for commands: positional arguments and --name VALUE */
+struct args {
+    int argc;
+    char **argv;
+    int pos;                  /* positional arguments found */
+    char *posv[8];
+};
+/* Parse "--name value" pairs and flags; names listed in flags take no
+ * value.  Returns false (after a message) on an unknown option. */
+bool args_parse(struct args *a, int argc, char **argv, const char *const *opts,
+                const char *const *flags);
+const char *args_get(const struct args *a, const char *name);
+bool args_flag(const struct args *a, const char *name);
+bool parse_u64(const char *s, uint64_t *out);   /* with k/M/G suffixes */
+uint64_t arg_u64(const struct args *a, const char *name, uint64_t def,
+                 bool *ok);
+
+double now_sec(void);
+int open_db(const struct cli *c, bool create, kvdb **db);
+int close_db(const struct cli *c, kvdb *db);
+void print_stats(kvdb *db, FILE *out);
+int report(int err, const char *what);          /* prints, returns EX_ERR */
+
+/* cli_load.c */
+int cmd_load(struct cli *c, int argc, char **argv);
+int cmd_verify(struct cli *c, int argc, char **argv);
+int cmd_unload(struct cli *c, int argc, char **argv);
+int cmd_mt(struct cli *c, int argc, char **argv);
+/* cli_bench.c */
+int cmd_bench(struct cli *c, int argc, char **argv);
+int cmd_hotscan(struct cli *c, int argc, char **argv);
+
+#endif

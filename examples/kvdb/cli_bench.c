@@ -1,0 +1,210 @@
+/* cli_bench.c - measurements: bench (inserts/s and lookups/s, and how much
+ * of the file the kernel's page cache holds afterwards) and hotscan
+ * (whether a full scan leaves the index pages in the pool). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "keygen.h"
+
+/* Bytes of the file in the page cache (mincore over a mapping of it). */
+static double page_cache_mb(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat sb;
+    double mb = -1;
+    if (fstat(fd, &sb) == 0 && sb.st_size > 0) {
+        long ps = sysconf(_SC_PAGESIZE);
+        size_t pages = (size_t)((sb.st_size + ps - 1) / ps);
+        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+        unsigned char *vec = malloc(pages);
+        if (m != MAP_FAILED && vec != NULL &&
+            mincore(m, (size_t)sb.st_size, vec) == 0) {
+            size_t in = 0;
+            for (size_t i = 0; i < pages; i++)
+                in += vec[i] & 1;
+            mb = (double)in * (double)ps / 1048576.0;
+        }
+        free(vec);
+        if (m != MAP_FAILED)
+            munmap(m, (size_t)sb.st_size);
+    }
+    close(fd);
+    return mb;
+}
+
+/* Write back and drop the file's pages from the page cache. */
+static void drop_page_cache(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    fdatasync(fd);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+}
+
+int cmd_bench(struct cli *c, int argc, char **argv)
+{
+    static const char *const opts[] = {"lookups", "commit-every", "seed",
+                                       NULL};
+    struct args a;
+    uint64_t n;
+    bool ok = true;
+    if (!args_parse(&a, argc, argv, opts, NULL) || a.pos != 1 ||
+        !parse_u64(a.posv[0], &n) || n == 0) {
+        fprintf(stderr, "kvdb: usage: bench N [--lookups M] "
+                "[--commit-every C] [--seed S]\n");
+        return EX_ERR;
+    }
+    uint64_t lookups = arg_u64(&a, "lookups", n, &ok);
+    uint64_t every = arg_u64(&a, "commit-every", 10000, &ok);
+    uint64_t seed = arg_u64(&a, "seed", 42, &ok);
+    if (!ok)
+        return EX_ERR;
+    if (unlink(c->path) != 0 && errno != ENOENT) {
+        fprintf(stderr, "kvdb: bench: cannot remove %s: %s\n", c->path,
+                strerror(errno));
+        return EX_ERR;
+    }
+    char key[KVDB_KEY_MAX], val[KVDB_VAL_MAX];
+    kvdb *db;
+    int r;
+    /* Phase 1: inserts, committed every `every` and at the end. */
+    if (open_db(c, true, &db) < 0)
+        return EX_ERR;
+    double t0 = now_sec();
+    for (uint64_t i = 0; i < n; i++) {
+        size_t kl = kg_key(seed, i, key);
+        if ((r = kvdb_put(db, key, kl, val, kg_val(key, kl, 0, val))) < 0 ||
+            (every && (i + 1) % every == 0 && (r = kvdb_commit(db)) < 0)) {
+            report(r, "bench insert");
+            kvdb_close(db);
+            return EX_ERR;
+        }
+    }
+    if ((r = kvdb_commit(db)) < 0) {
+        report(r, "bench commit");
+        kvdb_close(db);
+        return EX_ERR;
+    }
+    double t_ins = now_sec() - t0;
+    struct kvdb_stats s0, s1, s2;
+    kvdb_stats(db, &s0);
+    double pc_ins = page_cache_mb(c->path);
+    if ((r = kvdb_close(db)) < 0)
+        return report(r, "close");
+    /* Phase 2: cold start, a quarter untimed to warm up, then timed. */
+    drop_page_cache(c->path);
+    if (open_db(c, false, &db) < 0)
+        return EX_ERR;
+    uint64_t rng = kg_mix(seed) | 1;
+    uint64_t warm = lookups / 4, missing = 0;
+    double t1 = 0;
+    for (uint64_t i = 0; i < warm + lookups; i++) {
+        if (i == warm) {
+            kvdb_stats(db, &s1);
+            t1 = now_sec();
+        }
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        size_t kl = kg_key(seed, rng % n, key), vl;
+        r = kvdb_get(db, key, kl, val, sizeof(val), &vl);
+        if (r == -ENOENT)
+            missing++;
+        else if (r < 0) {
+            report(r, "bench lookup");
+            kvdb_close(db);
+            return EX_ERR;
+        }
+    }
+    double t_lk = now_sec() - t1;
+    kvdb_stats(db, &s2);
+    double pc_lk = page_cache_mb(c->path);
+    uint64_t pins = (s2.hits - s1.hits) + (s2.misses - s1.misses);
+    printf("bench io=%s frames=%u pool_mb=%.1f page=%u keys=%llu "
+           "file_mb=%.1f inserts_per_s=%.0f insert_reads=%llu "
+           "insert_writes=%llu lookups=%llu lookups_per_s=%.0f "
+           "lookup_hit_ratio=%.3f reads_per_lookup=%.3f "
+           "page_cache_mb_after_inserts=%.1f page_cache_mb_after_lookups=%.1f"
+           " missing=%llu\n",
+           s0.io, s0.frames, (double)s0.frames * s0.page_size / 1048576.0,
+           s0.page_size, (unsigned long long)n,
+           (double)s0.pages * s0.page_size / 1048576.0, (double)n / t_ins,
+           (unsigned long long)s0.reads, (unsigned long long)s0.writes,
+           (unsigned long long)lookups, (double)lookups / t_lk,
+           pins ? (double)(s2.hits - s1.hits) / (double)pins : 0.0,
+           (double)(s2.reads - s1.reads) / (double)lookups, pc_ins, pc_lk,
+           (unsigned long long)missing);
+    int ex = missing ? EX_FAIL : EX_OK;
+    int cr = close_db(c, db);
+    return ex != EX_OK ? ex : cr;
+}
+
+int cmd_hotscan(struct cli *c, int argc, char **argv)
+{
+    static const char *const opts[] = {"lookups", NULL};
+    static const char *const flags[] = {"no-hint", NULL};
+    struct args a;
+    bool ok = true;
+    if (!args_parse(&a, argc, argv, opts, flags) || a.pos != 0) {
+        fprintf(stderr, "kvdb: usage: hotscan [--lookups M] [--no-hint]\n");
+        return EX_ERR;
+    }
+    uint64_t lookups = arg_u64(&a, "lookups", 20000, &ok);
+    bool hint = !args_flag(&a, "no-hint");
+    if (!ok)
+        return EX_ERR;
+    kvdb *db;
+    if (open_db(c, false, &db) < 0)
+        return EX_ERR;
+    char key[KVDB_KEY_MAX];
+    int r = 0;
+    /* Lookups of random keys (present or not): every one walks the index
+     * from the root, so the internal pages become the pool's hot set. */
+    for (uint64_t i = 0; i < lookups && r == 0; i++) {
+        r = kvdb_get(db, key, kg_key(999, i, key), NULL, 0, NULL);
+        if (r == -ENOENT)
+            r = 0;
+    }
+    uint64_t res0 = 0, res1 = 0, tot = 0, pairs = 0;
+    if (r == 0)
+        r = kvdb_index_residency(db, &res0, &tot);
+    kvdb_cursor *cur = NULL;
+    if (r == 0)
+        r = kvdb_cursor_open(db, NULL, 0, NULL, 0,
+                             hint ? 0 : KVDB_CURSOR_NOHINT, &cur);
+    if (r == 0) {
+        const void *k, *v;
+        size_t kl, vl;
+        while ((r = kvdb_cursor_next(cur, &k, &kl, &v, &vl)) > 0)
+            pairs++;
+        kvdb_cursor_close(cur);
+    }
+    if (r == 0)
+        r = kvdb_index_residency(db, &res1, &tot);
+    if (r < 0) {
+        report(r, "hotscan");
+        kvdb_close(db);
+        return EX_ERR;
+    }
+    struct kvdb_stats s;
+    kvdb_stats(db, &s);
+    printf("hotscan: scan %s BP_SCAN: %llu pairs; index pages resident "
+           "before the scan %llu/%llu, after %llu/%llu; pool %u frames, "
+           "%llu prefetched\n",
+           hint ? "with" : "without", (unsigned long long)pairs,
+           (unsigned long long)res0, (unsigned long long)tot,
+           (unsigned long long)res1, (unsigned long long)tot, s.frames,
+           (unsigned long long)s.prefetch_pages);
+    return close_db(c, db);
+}

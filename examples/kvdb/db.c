@@ -1,0 +1,429 @@
+/* db.c - a kvdb handle: open (finding the last commit), commit, close,
+ * page allocation, statistics and error reporting.
+ *
+ * Commit (kvdb_commit), one at a time:
+ *   1. with the writers' lock held exclusively (readers go on): write the
+ *      free list (avail + pending) into trunk pages taken from avail
+ *      (freelist.c) and take the root, height and count; this is the
+ *      snapshot.  Then advance the epoch, so that every page of the
+ *      snapshot will be copied before it is changed, and let the writers
+ *      go: from here on they only write pages the snapshot does not use;
+ *   2. the pager's sync: bp_checkpoint writes back every page dirty at
+ *      its start (among them the whole snapshot) and fdatasyncs, while
+ *      writers go on dirtying their copies;
+ *   3. write the meta slot for sequence number seq + 1 naming the
+ *      snapshot's root and free list, and fdatasync (meta.c);
+ *   4. only now: the pages of the commit before (held) become avail.
+ * A crash before step 3 completes leaves the old slot the newest valid one,
+ * and no page it reaches was overwritten (copy-on-write; held pages are
+ * not reused), so opening finds the previous commit; after step 3, the
+ * new one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "kvdb_int.h"
+
+static _Thread_local char detail[512];
+
+int kv_fail(int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+int kv_fail_bp(int err, const char *what)
+{
+    const char *d = bp_errdetail();
+    snprintf(detail, sizeof(detail), "%s: %s", what,
+             d[0] ? d : bp_strerror(err));
+    return err;
+}
+
+void kv_break(kvdb *db, int err, const char *what)
+{
+    (void)err;
+    if (!atomic_exchange(&db->broken, 1)) {
+        char was[sizeof(detail)];
+        memcpy(was, detail, sizeof(was));
+        kv_fail(err, "%s failed half-way (%s); this handle refuses further "
+                "changes: reopen the file to get the last commit", what, was);
+    }
+}
+
+const char *kvdb_errdetail(void)
+{
+    return detail;
+}
+
+const char *kvdb_strerror(int err)
+{
+    if (err == -ENOENT)
+        return "not found";   /* no such key (or, from kvdb_open, file) */
+    return bp_strerror(err);
+}
+
+void kvdb_options_init(struct kvdb_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->page_size = 8192;
+    o->io = KVDB_IO_BPOOL;
+}
+
+uint64_t kvdb_count(kvdb *db)
+{
+    return atomic_load(&db->count);
+}
+
+/* ---------------------------------------------------------------- */
+/* Pages                                                            */
+/* ---------------------------------------------------------------- */
+
+int kv_grab_page(kvdb *db, kv_page *out)
+{
+    for (;;) {
+        pthread_mutex_lock(&db->fl.mu);
+        if (db->fl.avail.n == 0) {
+            pthread_mutex_unlock(&db->fl.mu);
+            return db->pg->ops->alloc(db->pg, out);
+        }
+        uint64_t pgno = db->fl.avail.v[--db->fl.avail.n];
+        pthread_mutex_unlock(&db->fl.mu);
+        /* bpool has no "pin to overwrite": the old bytes are read first. */
+        int r = pg_pin(db->pg, pgno, BP_WRITE, out);
+        if (r != -BP_ECHECKSUM)
+            return r;
+        /* A free page torn by a crash: its checksum fails, so bpool will
+         * not pin it (and has no way to overwrite it blind).  Quarantine
+         * it: never handed out again by this handle, still listed free. */
+        pthread_mutex_lock(&db->fl.mu);
+        if (pgvec_push(&db->fl.bad, pgno) < 0)
+            db->fl.leaked++;
+        pthread_mutex_unlock(&db->fl.mu);
+    }
+}
+
+int kv_new_page(kvdb *db, kv_page *out, int type, uint32_t level)
+{
+    int r = kv_grab_page(db, out);
+    if (r < 0)
+        return r;
+    node_init(out->data, db->P, type, level, db->epoch);
+    r = pg_dirty(db->pg, out);
+    if (r < 0)
+        pg_unpin(db->pg, out);
+    return r;
+}
+
+void kv_free_page(kvdb *db, uint64_t pgno, uint64_t page_epoch)
+{
+    pthread_mutex_lock(&db->fl.mu);
+    struct pgvec *v = page_epoch == db->epoch ? &db->fl.avail
+                                              : &db->fl.pending;
+    if (pgvec_push(v, pgno) < 0)
+        db->fl.leaked++;
+    pthread_mutex_unlock(&db->fl.mu);
+}
+
+/* ---------------------------------------------------------------- */
+/* Commit                                                           */
+/* ---------------------------------------------------------------- */
+
+int kvdb_commit(kvdb *db)
+{
+    pthread_mutex_lock(&db->commit_mu);
+    /* Step 1, with the writers held off: the snapshot. */
+    pthread_rwlock_wrlock(&db->tree_lock);
+    if (atomic_load(&db->broken)) {
+        pthread_rwlock_unlock(&db->tree_lock);
+        pthread_mutex_unlock(&db->commit_mu);
+        return kv_fail(-EIO, "the handle is broken by an earlier failure; "
+                       "reopen the file");
+    }
+    if (!atomic_load(&db->changed)) {
+        pthread_rwlock_unlock(&db->tree_lock);
+        pthread_mutex_unlock(&db->commit_mu);
+        return 0;
+    }
+    struct meta m = {
+        .seq = atomic_load(&db->seq) + 1,
+        .page_size = db->page_size,
+        .flags = db->file_flags,
+        .root = db->root,
+        .height = db->height,
+        .count = atomic_load(&db->count),
+    };
+    struct pgvec trunks = {0};
+    int r = fl_store(db, &m, &trunks);
+    m.npages = db->pg->ops->page_count(db->pg);
+    if (r == 0) {
+        fl_snapshot(db, &trunks);
+        db->epoch = m.seq + 1;
+        atomic_store(&db->changed, false);
+    }
+    pthread_rwlock_unlock(&db->tree_lock);
+    /* Steps 2 and 3, while writers go on (copying what they change). */
+    if (r == 0)
+        r = db->pg->ops->sync(db->pg);
+    if (r == 0)
+        r = meta_write(db->meta_fd, db->meta_img, &m, db->pg);
+    if (r < 0) {
+        free(trunks.v);
+        kv_break(db, r, "commit");
+    } else {
+        /* Step 4 */
+        fl_committed(db);
+        atomic_store(&db->seq, m.seq);
+        atomic_fetch_add(&db->st_commits, 1);
+    }
+    pthread_mutex_unlock(&db->commit_mu);
+    return r;
+}
+
+/* ---------------------------------------------------------------- */
+/* Open and close                                                   */
+/* ---------------------------------------------------------------- */
+
+static void init_locks(kvdb *db)
+{
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    /* writer-preferring, so that a stream of puts (shared) cannot starve
+     * a commit or a structure change (exclusive) */
+    pthread_rwlockattr_setkind_np(&a,
+                                  PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_mutex_init(&db->commit_mu, NULL);
+    pthread_rwlock_init(&db->tree_lock, &a);
+    pthread_rwlock_init(&db->root_lock, &a);
+    pthread_rwlockattr_destroy(&a);
+    fl_init(&db->fl);
+}
+
+static void free_db(kvdb *db)
+{
+    if (db->meta_fd >= 0)
+        close(db->meta_fd);
+    free(db->meta_img);
+    free(db->path);
+    fl_destroy(&db->fl);
+    pthread_mutex_destroy(&db->commit_mu);
+    pthread_rwlock_destroy(&db->tree_lock);
+    pthread_rwlock_destroy(&db->root_lock);
+    free(db);
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+/* A file with no commit yet (new, or its creation was interrupted before
+ * the first commit): page 0, a root leaf, commit number 1. */
+static int init_new(kvdb *db)
+{
+    kv_page pg;
+    int r;
+    if (db->pg->ops->page_count(db->pg) == 0) {
+        if ((r = db->pg->ops->alloc(db->pg, &pg)) < 0)
+            return r;
+        pg_unpin(db->pg, &pg);   /* page 0: written only by meta.c */
+    }
+    for (uint64_t n = 1; n < db->pg->ops->page_count(db->pg); n++)
+        if ((r = pgvec_push(&db->fl.avail, n)) < 0)
+            return r;
+    atomic_store(&db->seq, 0);
+    db->epoch = 1;
+    if ((r = kv_new_page(db, &pg, PT_LEAF, 0)) < 0)
+        return r;
+    db->root = pg.pgno;
+    db->height = 0;
+    pg_unpin(db->pg, &pg);
+    atomic_store(&db->changed, true);
+    return kvdb_commit(db);
+}
+
+int kvdb_open(const char *path, const struct kvdb_options *opts, kvdb **out)
+{
+    struct kvdb_options o;
+    if (opts)
+        o = *opts;
+    else
+        kvdb_options_init(&o);
+    if (path == NULL || out == NULL)
+        return kv_fail(-EINVAL, "kvdb_open: NULL argument");
+    if (o.page_size == 0)
+        o.page_size = 8192;
+    if (o.page_size < KV_MIN_PAGE || o.page_size > KV_MAX_PAGE ||
+        (o.page_size & (o.page_size - 1)))
+        return kv_fail(-BP_EPAGESIZE, "page size %u: kvdb needs a power of "
+                       "two in [%u, %u]", o.page_size, KV_MIN_PAGE,
+                       KV_MAX_PAGE);
+    kvdb *db = calloc(1, sizeof(*db));
+    if (db == NULL)
+        return kv_fail(-ENOMEM, "out of memory");
+    db->meta_fd = -1;
+    init_locks(db);
+    db->path = strdup(path);
+    int r = 0;
+    bool create = (o.flags & KVDB_CREATE) != 0;
+    int fl = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0);
+    /* Step 1: our own descriptor, for page 0 and the lock.  O_DIRECT with
+     * bpool, so page 0 does not sit in the page cache either. */
+    if (o.io == KVDB_IO_BPOOL)
+        db->meta_fd = open(path, fl | O_DIRECT, 0600);
+    if (db->meta_fd < 0)
+        db->meta_fd = open(path, fl, 0600);
+    if (db->meta_fd < 0) {
+        r = kv_fail(-errno, "opening %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (flock(db->meta_fd, LOCK_EX | LOCK_NB) != 0) {
+        r = kv_fail(-errno, "%s is in use by another process (flock: %s)",
+                    path, strerror(errno));
+        goto fail;
+    }
+    /* Step 2: the last commit, or none. */
+    struct stat sb;
+    struct meta m = {0};
+    bool fresh = false;
+    if (fstat(db->meta_fd, &sb) != 0) {
+        r = kv_fail(-errno, "fstat %s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (sb.st_size == 0) {
+        fresh = true;
+    } else if ((r = meta_read(db->meta_fd, &m)) < 0) {
+        /* Never committed (page 0 still zero) and we may create: start
+         * over; anything else is not ours to overwrite. */
+        uint8_t *z;
+        if (!create || sb.st_size % o.page_size != 0 ||
+            posix_memalign((void **)&z, 4096, o.page_size) != 0)
+            goto fail;
+        bool zero = pread(db->meta_fd, z, o.page_size, 0) ==
+                        (ssize_t)o.page_size && all_zero(z, o.page_size);
+        free(z);
+        if (!zero)
+            goto fail;
+        fresh = true;
+        r = 0;
+    }
+    if (fresh && !create) {
+        r = kv_fail(-EBADMSG, "%s is empty: not a kvdb file", path);
+        goto fail;
+    }
+    if (fresh) {
+        m.page_size = o.page_size;
+        m.flags = (o.flags & KVDB_NOCHECKSUMS) || o.io == KVDB_IO_PREAD
+                      ? 0 : META_F_CHECKSUMS;
+    }
+    db->page_size = m.page_size;
+    db->file_flags = m.flags;
+    /* Step 3: the pager. */
+    r = pager_open(path, &o, m.page_size, (m.flags & META_F_CHECKSUMS) != 0,
+                   create, &db->pg);
+    if (r < 0)
+        goto fail;
+    db->P = db->pg->payload;
+    struct kvdb_stats ps;
+    memset(&ps, 0, sizeof(ps));
+    db->pg->ops->stats(db->pg, &ps);
+    db->frames = ps.frames;
+    db->underflow = db->P / 4;
+    if (posix_memalign((void **)&db->meta_img, 4096, db->page_size) != 0) {
+        r = kv_fail(-ENOMEM, "out of memory");
+        goto fail;
+    }
+    memset(db->meta_img, 0, db->page_size);
+    if (fresh) {
+        r = init_new(db);
+    } else {
+        /* Step 4: the tree and free list of the last commit. */
+        if (pread(db->meta_fd, db->meta_img, db->page_size, 0) !=
+            (ssize_t)db->page_size) {
+            r = kv_fail(-EIO, "rereading page 0 of %s", path);
+            goto fail;
+        }
+        atomic_store(&db->seq, m.seq);
+        db->epoch = m.seq + 1;
+        db->root = m.root;
+        db->height = m.height;
+        atomic_store(&db->count, m.count);
+        r = fl_load(db, &m);
+    }
+    if (r < 0)
+        goto fail;
+    *out = db;
+    return 0;
+fail:
+    if (db->pg != NULL) {
+        char keep[sizeof(detail)];
+        memcpy(keep, detail, sizeof(keep));
+        atomic_store(&db->broken, 1);
+        db->pg->ops->close(db->pg);
+        memcpy(detail, keep, sizeof(keep));
+    }
+    free_db(db);
+    return r;
+}
+
+int kvdb_close(kvdb *db)
+{
+    if (db == NULL)
+        return kv_fail(-EINVAL, "kvdb_close(NULL)");
+    /* A broken handle's commit fails with -EIO and says why: the file
+     * keeps its last commit, and the caller must hear that. */
+    int r = kvdb_commit(db);
+    char keep[sizeof(detail)];
+    memcpy(keep, detail, sizeof(keep));
+    int c = db->pg->ops->close(db->pg);
+    if (r == 0)
+        r = c;
+    else
+        memcpy(detail, keep, sizeof(keep));
+    free_db(db);
+    return r;
+}
+
+/* ---------------------------------------------------------------- */
+/* Statistics                                                       */
+/* ---------------------------------------------------------------- */
+
+int kvdb_stats(kvdb *db, struct kvdb_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    pthread_rwlock_rdlock(&db->root_lock);
+    st->height = db->height;
+    pthread_rwlock_unlock(&db->root_lock);
+    st->keys = atomic_load(&db->count);
+    st->page_size = db->page_size;
+    st->pages = db->pg->ops->page_count(db->pg);
+    pthread_mutex_lock(&db->fl.mu);
+    st->free_pages = db->fl.avail.n;
+    st->pending_pages = db->fl.pending.n + db->fl.held.n;
+    st->quarantined = db->fl.bad.n;
+    pthread_mutex_unlock(&db->fl.mu);
+    st->commit_seq = atomic_load(&db->seq);
+    st->commits = atomic_load(&db->st_commits);
+    st->cow_copies = atomic_load(&db->st_cow);
+    st->splits = atomic_load(&db->st_splits);
+    st->merges = atomic_load(&db->st_merges);
+    st->optimistic = atomic_load(&db->st_opt);
+    st->pessimistic = atomic_load(&db->st_pess);
+    st->restarts = atomic_load(&db->st_restarts);
+    st->nofree_retries = atomic_load(&db->pg->nofree_retries);
+    st->io = db->pg->ops->name;
+    db->pg->ops->stats(db->pg, st);
+    return 0;
+}

@@ -1,0 +1,181 @@
+/* freelist.c - free pages: which pages may be written now, which only
+ * after the next commit, and the trunk chain that stores them at commit.
+ *
+ * Every page of the file is, at any moment, exactly one of: page 0; a page
+ * of the current tree; avail (free, and not part of the last commit, so it
+ * may be overwritten now); pending (part of the last commit - a page the
+ * tree replaced or dropped since, or a trunk of the last commit's free
+ * list - so it must survive until the next commit is durable).  kvdb_check
+ * verifies that partition.
+ *
+ * At commit the free list (avail + pending: after the commit all of them
+ * are free) is written as a chain of trunk pages taken from avail, never
+ * from pending, so a crash during the commit leaves the last commit's
+ * tree and trunks intact.  Then the snapshot is cut: pending becomes held
+ * (still needed, should the commit not complete) and the new trunks are
+ * the next epoch's pending; once the commit is durable, held is avail.
+ * On open, the trunks' entries and any pages past the commit's page count
+ * (grown by an epoch that never committed) are avail; the trunks pending.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "kvdb_int.h"
+
+int pgvec_push(struct pgvec *v, uint64_t pgno)
+{
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? 2 * v->cap : 64;
+        uint64_t *nv = realloc(v->v, cap * sizeof(*nv));
+        if (nv == NULL)
+            return kv_fail(-ENOMEM, "out of memory (free list)");
+        v->v = nv;
+        v->cap = cap;
+    }
+    v->v[v->n++] = pgno;
+    return 0;
+}
+
+void fl_init(struct freelist *fl)
+{
+    memset(fl, 0, sizeof(*fl));
+    pthread_mutex_init(&fl->mu, NULL);
+}
+
+void fl_destroy(struct freelist *fl)
+{
+    free(fl->avail.v);
+    free(fl->pending.v);
+    free(fl->held.v);
+    free(fl->bad.v);
+    pthread_mutex_destroy(&fl->mu);
+}
+
+static uint32_t per_trunk(const kvdb *db)
+{
+    return (db->P - NODE_HDR) / 8;
+}
+
+int fl_load(kvdb *db, const struct meta *m)
+{
+    struct freelist *fl = &db->fl;
+    uint64_t npages = db->pg->ops->page_count(db->pg);
+    for (uint64_t n = m->npages; n < npages; n++)
+        if (pgvec_push(&fl->avail, n) < 0)
+            return -ENOMEM;
+    uint64_t t = m->fl_head, seen = 0, trunks = 0;
+    while (t != 0) {
+        kv_page pg;
+        if (t >= m->npages || trunks > m->fl_trunks)
+            return kv_fail(-EBADMSG, "free list trunk %llu is out of place",
+                           (unsigned long long)t);
+        int r = pg_pin(db->pg, t, BP_READ, &pg);
+        if (r < 0)
+            return r;
+        uint32_t n = node_n(pg.data);
+        if (node_type(pg.data) != PT_TRUNK || n > per_trunk(db)) {
+            pg_unpin(db->pg, &pg);
+            return kv_fail(-EBADMSG, "page %llu is not a free list trunk",
+                           (unsigned long long)t);
+        }
+        for (uint32_t i = 0; i < n; i++)
+            if (pgvec_push(&fl->avail, get64(pg.data + NODE_HDR + 8 * i)) < 0)
+                r = -ENOMEM;
+        uint64_t next = node_child0(pg.data);
+        pg_unpin(db->pg, &pg);
+        if (r < 0 || pgvec_push(&fl->pending, t) < 0)
+            return -ENOMEM;
+        seen += n;
+        trunks++;
+        t = next;
+    }
+    if (seen != m->fl_pages || trunks != m->fl_trunks)
+        return kv_fail(-EBADMSG, "the free list holds %llu pages in %llu "
+                       "trunks, the meta page says %llu in %llu",
+                       (unsigned long long)seen, (unsigned long long)trunks,
+                       (unsigned long long)m->fl_pages,
+                       (unsigned long long)m->fl_trunks);
+    return 0;
+}
+
+/* Caller holds tree_lock exclusively: nobody else allocates or frees. */
+int fl_store(kvdb *db, struct meta *m, struct pgvec *trunks)
+{
+    struct freelist *fl = &db->fl;
+    uint32_t per = per_trunk(db);
+    pthread_mutex_lock(&fl->mu);
+    size_t total = fl->avail.n + fl->pending.n + fl->bad.n;
+    pthread_mutex_unlock(&fl->mu);
+    size_t k = (total + per - 1) / per;
+    kv_page *pages = calloc(k ? k : 1, sizeof(*pages));
+    if (pages == NULL)
+        return kv_fail(-ENOMEM, "out of memory (free list)");
+    int r = 0;
+    size_t got = 0;
+    /* Step 1: the trunk pages, from avail (kv_grab_page) or new. */
+    for (; got < k; got++) {
+        r = kv_grab_page(db, &pages[got]);
+        if (r < 0)
+            break;
+        if ((r = pgvec_push(trunks, pages[got].pgno)) < 0) {
+            got++;
+            break;
+        }
+    }
+    /* Step 2: fill them with avail, pending and the quarantined pages. */
+    pthread_mutex_lock(&fl->mu);
+    size_t na = fl->avail.n, np = fl->pending.n, idx = 0,
+           entries = na + np + fl->bad.n;
+    for (size_t t = 0; t < got; t++) {
+        uint8_t *p = pages[t].data;
+        if (r == 0) {
+            node_init(p, db->P, PT_TRUNK, 0, db->epoch);
+            uint32_t n = 0;
+            for (; n < per && idx < entries; n++, idx++) {
+                uint64_t pg = idx < na        ? fl->avail.v[idx]
+                              : idx < na + np ? fl->pending.v[idx - na]
+                                              : fl->bad.v[idx - na - np];
+                put64(p + NODE_HDR + 8 * n, pg);
+            }
+            put16(p + 2, n);
+            node_set_child0(p, t + 1 < got ? pages[t + 1].pgno : 0);
+        }
+    }
+    pthread_mutex_unlock(&fl->mu);
+    for (size_t t = 0; t < got; t++) {
+        if (r == 0)
+            r = pg_dirty(db->pg, &pages[t]);
+        int u = pg_unpin(db->pg, &pages[t]);
+        if (r == 0)
+            r = u;
+    }
+    free(pages);
+    if (r < 0)
+        return r;
+    m->fl_head = k ? trunks->v[0] : 0;
+    m->fl_pages = entries;
+    m->fl_trunks = k;
+    return 0;
+}
+
+void fl_snapshot(kvdb *db, struct pgvec *trunks)
+{
+    struct freelist *fl = &db->fl;
+    pthread_mutex_lock(&fl->mu);
+    free(fl->held.v);
+    fl->held = fl->pending;
+    fl->pending = *trunks;
+    memset(trunks, 0, sizeof(*trunks));
+    pthread_mutex_unlock(&fl->mu);
+}
+
+void fl_committed(kvdb *db)
+{
+    struct freelist *fl = &db->fl;
+    pthread_mutex_lock(&fl->mu);
+    for (size_t i = 0; i < fl->held.n; i++)
+        if (pgvec_push(&fl->avail, fl->held.v[i]) < 0)
+            fl->leaked++;   /* out of memory: leak it, stay sound */
+    fl->held.n = 0;
+    pthread_mutex_unlock(&fl->mu);
+}

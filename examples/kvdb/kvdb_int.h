@@ -1,0 +1,354 @@
+/*
+ * kvdb_int.h - kvdb's internal declarations, grouped by the file that
+ * defines them.  Everything here uses bpool through <bpool.h> only.
+ *
+ * Locks of a kvdb handle, in the order they are taken:
+ *
+ *   commit_mu  (mutex)  one kvdb_commit at a time; kvdb_check takes it
+ *              too, so that it never sees a commit half made.
+ *   tree_lock  (rwlock, writer-preferring)  shared by a put or delete that
+ *              changes one leaf in place (the optimistic path); exclusive
+ *              for a structure change (the pessimistic path: splits,
+ *              merges, copy-on-write of a path), for the snapshot step of
+ *              kvdb_commit (not its sync) and for kvdb_check.  Readers
+ *              (get, cursors) never take it.
+ *   root_lock  (rwlock, writer-preferring)  guards root and height; held
+ *              shared by every descent only until the root page is pinned;
+ *              exclusive by a structure change for its whole descent (so
+ *              that readers, which bpool's latches favour, cannot starve
+ *              it) and then as long as the root may change.
+ *   page latches (bpool's)  taken top-down, parent before child: readers
+ *              hold at most a parent and a child (latch coupling), a
+ *              structure change holds the unsafe part of its path and at
+ *              most one sibling; nobody latches upwards or sideways while
+ *              waiting, so no cycle can form.
+ *   fl.mu      (mutex)  the free lists; a leaf: nothing is taken under it.
+ */
+#ifndef KVDB_INT_H
+#define KVDB_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <bpool.h>
+
+#include "kvdb.h"
+
+#define KV_TRAILER 16u        /* last bytes of a page, bpool's checksums */
+#define KV_MIN_PAGE 8192u
+#define KV_MAX_PAGE 65536u
+
+/* ------------------------------------------------------------------ */
+/* Little-endian helpers                                              */
+/* ------------------------------------------------------------------ */
+
+static inline uint16_t get16(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+static inline void put16(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+static inline uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+static inline void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint64_t get64(const uint8_t *p)
+{
+    return get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+static inline void put64(uint8_t *p, uint64_t v)
+{
+    put32(p, (uint32_t)v);
+    put32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* ------------------------------------------------------------------ */
+/* pager.c, pager_bpool.c, pager_pread.c: pages of the file           */
+/* ------------------------------------------------------------------ */
+
+/* Pin modes are bpool's: BP_READ, BP_WRITE, optionally | BP_SCAN. */
+typedef struct kv_page {
+    uint8_t *data;
+    uint64_t pgno;
+    uint32_t mode;            /* BP_READ or BP_WRITE; 0: not pinned */
+    int dirty;                /* pread pager: write back at unpin */
+    bp_page bp;               /* bpool pager */
+    struct pr_entry *pr;      /* pread pager */
+} kv_page;
+
+struct pager;
+struct pager_ops {
+    const char *name;
+    int (*pin)(struct pager *, uint64_t pgno, uint32_t mode, kv_page *);
+    int (*unpin)(struct pager *, kv_page *);
+    int (*mark_dirty)(struct pager *, kv_page *);
+    int (*alloc)(struct pager *, kv_page *);     /* new zero page, write */
+    int (*sync)(struct pager *);                 /* all writes durable */
+    void (*prefetch)(struct pager *, uint64_t first, uint64_t count);
+    uint64_t (*page_count)(struct pager *);
+    void (*stats)(struct pager *, struct kvdb_stats *);
+    /* calls fn for every resident page (bpool only; pread: none) */
+    int (*resident)(struct pager *, void (*fn)(void *, uint64_t), void *);
+    int (*close)(struct pager *);
+};
+
+struct pager {
+    const struct pager_ops *ops;
+    uint32_t page_size;
+    uint32_t payload;         /* page_size - KV_TRAILER: bytes kvdb uses */
+    uint64_t crash_after;     /* kvdb_options.crash_after_writes */
+    atomic_uint_fast64_t writes_seen;
+    atomic_uint_fast64_t nofree_retries;
+};
+
+/* pager.c */
+void pager_count_write(struct pager *pg);  /* crash injection point */
+int pager_open(const char *path, const struct kvdb_options *o,
+               uint32_t page_size, int checksums, bool create,
+               struct pager **out);
+/* pager_bpool.c, pager_pread.c */
+int pager_bpool_open(const char *path, const struct kvdb_options *o,
+                     uint32_t page_size, int checksums, bool create,
+                     struct pager **out);
+int pager_pread_open(const char *path, const struct kvdb_options *o,
+                     uint32_t page_size, bool create, struct pager **out);
+/* fills the common fields; each pager calls it before it starts */
+void pager_setup(struct pager *pg, const struct kvdb_options *o,
+                 uint32_t page_size);
+
+static inline int pg_pin(struct pager *p, uint64_t n, uint32_t m, kv_page *o)
+{
+    return p->ops->pin(p, n, m, o);
+}
+static inline int pg_unpin(struct pager *p, kv_page *pg)
+{
+    return p->ops->unpin(p, pg);
+}
+static inline int pg_dirty(struct pager *p, kv_page *pg)
+{
+    return p->ops->mark_dirty(p, pg);
+}
+
+/* ------------------------------------------------------------------ */
+/* node.c: the layout of tree pages (slotted pages)                   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Header (32 bytes), then a slot array of 16-bit cell offsets growing up,
+ * then free space, then the cells growing down from the payload's end:
+ *
+ *   0 type (u8)   1 flags (u8)   2 nkeys (u16)   4 level (u16)
+ *   6 upper (u16): offset of the lowest cell   8 frag (u16): dead bytes
+ *   among the cells   10..15 reserved   16 epoch (u64): the commit
+ *   sequence number + 1 current when the page was last (re)written
+ *   24 child0 (u64): internal: the child left of key 0; trunk: next trunk
+ *
+ * Leaf cell:     klen (u16), vlen (u16), key, value
+ * Internal cell: klen (u16), child (u64), key   - child holds keys >= key
+ * Trunk page:    nkeys page numbers (u64) from offset 32 (free list)
+ */
+#define NODE_HDR 32u
+enum { PT_LEAF = 1, PT_INTERNAL = 2, PT_TRUNK = 3 };
+#define LEAF_CELL(kl, vl) (4u + (uint32_t)(kl) + (uint32_t)(vl))
+#define INT_CELL(kl) (10u + (uint32_t)(kl))
+#define INT_CELL_MAX (INT_CELL(KVDB_KEY_MAX) + 2u)   /* with its slot */
+
+static inline uint32_t node_type(const uint8_t *p) { return p[0]; }
+static inline uint32_t node_n(const uint8_t *p) { return get16(p + 2); }
+static inline uint32_t node_level(const uint8_t *p) { return get16(p + 4); }
+static inline uint64_t node_epoch(const uint8_t *p) { return get64(p + 16); }
+static inline void node_set_epoch(uint8_t *p, uint64_t e) { put64(p + 16, e); }
+static inline uint64_t node_child0(const uint8_t *p) { return get64(p + 24); }
+static inline void node_set_child0(uint8_t *p, uint64_t c) { put64(p + 24, c); }
+
+struct cellref {              /* a raw cell somewhere in memory */
+    const uint8_t *p;
+    uint32_t len;
+};
+
+void node_init(uint8_t *p, uint32_t P, int type, uint32_t level,
+               uint64_t epoch);
+const uint8_t *node_key(const uint8_t *p, uint32_t i, uint32_t *klen);
+const uint8_t *leaf_val(const uint8_t *p, uint32_t i, uint32_t *vlen);
+uint64_t node_child(const uint8_t *p, uint32_t c);   /* c in [0, n] */
+void node_set_child(uint8_t *p, uint32_t c, uint64_t pgno);
+struct cellref node_cell(const uint8_t *p, uint32_t i);
+int kv_keycmp(const void *a, size_t al, const void *b, size_t bl);
+/* first i with key_i >= key (n if none); *found if equal */
+uint32_t node_lower_bound(const uint8_t *p, const void *key, size_t klen,
+                          bool *found);
+/* child index to follow for key: the number of keys <= key */
+uint32_t node_child_index(const uint8_t *p, const void *key, size_t klen);
+uint32_t node_used(const uint8_t *p, uint32_t P);    /* header+slots+cells */
+uint32_t node_room(const uint8_t *p, uint32_t P);    /* P - used */
+/* insert a raw cell as cell i; -ENOSPC if it does not fit */
+int node_insert_cell(uint8_t *p, uint32_t P, uint32_t i, const uint8_t *cell,
+                     uint32_t len);
+void node_remove(uint8_t *p, uint32_t P, uint32_t i);
+/* rewrite p with the given cells (which must not point into p) */
+void node_build(uint8_t *p, uint32_t P, int type, uint32_t level,
+                uint64_t epoch, uint64_t child0, const struct cellref *c,
+                uint32_t n);
+uint32_t leaf_make_cell(uint8_t *out, const void *k, size_t kl, const void *v,
+                        size_t vl);
+uint32_t int_make_cell(uint8_t *out, const void *k, size_t kl,
+                       uint64_t child);
+/* layout verification for kvdb_check: NULL if sound, else what is wrong */
+const char *node_verify(const uint8_t *p, uint32_t P);
+
+/* ------------------------------------------------------------------ */
+/* meta.c: page 0, two commit records                                 */
+/* ------------------------------------------------------------------ */
+
+struct meta {
+    uint64_t seq;             /* commit sequence number, 1 for a new file */
+    uint32_t page_size;
+    uint32_t flags;           /* META_F_* */
+    uint64_t root;
+    uint32_t height;
+    uint64_t count;
+    uint64_t fl_head;         /* first trunk page of the free list, 0: none */
+    uint64_t fl_pages;        /* free page numbers in the trunks */
+    uint64_t fl_trunks;       /* trunk pages */
+    uint64_t npages;          /* pages in the file at the commit */
+};
+#define META_F_CHECKSUMS 0x1u
+
+/* Find the page size and the newest valid record of an existing file
+ * through fd.  -EBADMSG if none is valid. */
+int meta_read(int fd, struct meta *m);
+/* Write m into slot m->seq % 2 of img (the page_size image of page 0,
+ * aligned) and that half of the page to fd, then fdatasync. */
+int meta_write(int fd, uint8_t *img, const struct meta *m,
+               struct pager *crash);
+uint32_t kv_crc32c(uint32_t crc, const void *buf, size_t n);
+
+/* ------------------------------------------------------------------ */
+/* freelist.c                                                         */
+/* ------------------------------------------------------------------ */
+
+struct pgvec {
+    uint64_t *v;
+    size_t n, cap;
+};
+
+struct freelist {
+    pthread_mutex_t mu;
+    struct pgvec avail;       /* may be overwritten now */
+    struct pgvec pending;     /* part of the last snapshot (the last commit
+                                 or the one being made): a page the tree
+                                 has replaced or dropped since, or one of
+                                 the snapshot's trunks; reusable after the
+                                 next commit */
+    struct pgvec held;        /* while a commit is being made: what pending
+                                 was when its snapshot was cut (pages of the
+                                 commit before); reusable once it is
+                                 durable.  Empty otherwise. */
+    struct pgvec bad;         /* quarantined: free pages that fail their
+                                 checksum (torn by a crash while free);
+                                 never handed out, but stored in the free
+                                 list at commit, so they stay accounted for
+                                 (the next session tries them again) */
+    uint64_t leaked;          /* pages dropped for want of memory */
+};
+
+int pgvec_push(struct pgvec *v, uint64_t pgno);
+void fl_init(struct freelist *fl);
+void fl_destroy(struct freelist *fl);
+/* The free list of the last commit: trunks' entries and pages past
+ * m->npages to avail, the trunks to pending. */
+int fl_load(kvdb *db, const struct meta *m);
+/* Commit, step 1: write avail + pending as a trunk chain taken from avail
+ * (or new pages) into m's fl_* fields; *trunks receives the trunk page
+ * numbers. */
+int fl_store(kvdb *db, struct meta *m, struct pgvec *trunks);
+/* Commit, end of step 1 (the snapshot is cut): pending becomes held, the
+ * trunks become pending. */
+void fl_snapshot(kvdb *db, struct pgvec *trunks);
+/* Commit, last step (the snapshot is durable): held is free. */
+void fl_committed(kvdb *db);
+
+/* ------------------------------------------------------------------ */
+/* db.c                                                               */
+/* ------------------------------------------------------------------ */
+
+struct kvdb {
+    struct pager *pg;
+    uint32_t page_size;
+    uint32_t P;               /* payload bytes per page */
+    uint32_t underflow;       /* a node using fewer bytes wants a merge */
+    uint32_t frames;          /* the pool's frames (0: pread pager) */
+    int meta_fd;
+    uint8_t *meta_img;        /* page 0, page_size bytes, aligned */
+    uint32_t file_flags;      /* META_F_* */
+    char *path;
+
+    pthread_mutex_t commit_mu; /* one commit (or check) at a time */
+    pthread_rwlock_t tree_lock;
+    pthread_rwlock_t root_lock;
+    uint64_t root;            /* [root_lock] */
+    uint32_t height;          /* [root_lock] levels below the root */
+    atomic_uint_fast64_t count;
+    atomic_uint_fast64_t seq; /* [commit_mu] last durable commit */
+    uint64_t epoch;           /* [tree_lock] the number of the next commit
+                                 (its snapshot's pages carry it): pages
+                                 with an older epoch belong to the last
+                                 snapshot and are copied before a change */
+    atomic_bool changed;      /* since the last commit */
+    atomic_int broken;        /* a structure change failed half-way */
+    struct freelist fl;
+
+    atomic_uint_fast64_t st_commits, st_cow, st_splits, st_merges, st_opt,
+        st_pess, st_restarts;
+};
+
+int kv_fail(int err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+int kv_fail_bp(int err, const char *what);   /* keeps bp_errdetail() */
+void kv_break(kvdb *db, int err, const char *what);
+
+/* A page to overwrite, pinned for write: popped from avail (a page that
+ * fails its checksum is quarantined: moved to fl.bad) or, if avail is
+ * empty, grown at the end of the file. */
+int kv_grab_page(kvdb *db, kv_page *out);
+/* A new page for the tree, pinned for write and initialised: from the free
+ * list if it has one, else grown at the end of the file. */
+int kv_new_page(kvdb *db, kv_page *out, int type, uint32_t level);
+/* Give up a page the tree no longer references (the caller has unpinned
+ * it): free now if it was written in this epoch, else after the commit. */
+void kv_free_page(kvdb *db, uint64_t pgno, uint64_t page_epoch);
+
+/* ------------------------------------------------------------------ */
+/* btree.c                                                            */
+/* ------------------------------------------------------------------ */
+
+/* A read-only descent: pins the leaf that may hold key, with latch
+ * coupling.  lmode is the leaf's mode (BP_READ or BP_WRITE, | BP_SCAN).
+ * If ub is not NULL it receives the separator above the leaf on the
+ * right (the leaf holds keys < ub; *ublen = SIZE_MAX if there is none),
+ * and prefetch, if not NULL, is called with the level-1 node (its page
+ * number and bytes, latched) and the index of the chosen child. */
+int bt_descend(kvdb *db, const void *key, size_t klen, uint32_t lmode,
+               kv_page *leaf, uint8_t *ub, size_t *ublen,
+               void (*prefetch)(void *, uint64_t, const uint8_t *, uint32_t),
+               void *arg);
+
+/* ------------------------------------------------------------------ */
+/* check.c                                                            */
+/* ------------------------------------------------------------------ */
+
+/* (declared in kvdb.h: kvdb_check, kvdb_index_residency) */
+
+#endif /* KVDB_INT_H */

@@ -1,0 +1,50 @@
+/* pager.c - choosing the page layer (bpool or plain pread/pwrite) and the
+ * crash-injection point both share.  The rest of kvdb sees pages only
+ * through struct pager_ops (kvdb_int.h). */
+#include <errno.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "kvdb_int.h"
+
+/* Called just before every page or meta write.  With
+ * kvdb_options.crash_after_writes = N the Nth write never happens: the
+ * process dies first, as if the power had failed between two writes. */
+void pager_count_write(struct pager *pg)
+{
+    if (pg == NULL || pg->crash_after == 0)
+        return;
+    /* exit_group directly: not even a sanitizer's exit hooks run, as
+     * none would in a real crash */
+    if (atomic_fetch_add(&pg->writes_seen, 1) + 1 == pg->crash_after)
+        syscall(SYS_exit_group, 99);
+}
+
+int pager_open(const char *path, const struct kvdb_options *o,
+               uint32_t page_size, int checksums, bool create,
+               struct pager **out)
+{
+    int r;
+    if (o->io == KVDB_IO_PREAD) {
+        if (checksums)
+            return kv_fail(-ENOTSUP, "%s was created with bpool page "
+                           "checksums, which the pread pager cannot verify; "
+                           "open it with the bpool pager", path);
+        r = pager_pread_open(path, o, page_size, create, out);
+    } else if (o->io == KVDB_IO_BPOOL) {
+        r = pager_bpool_open(path, o, page_size, checksums, create, out);
+    } else {
+        return kv_fail(-EINVAL, "unknown io kind %d", o->io);
+    }
+    return r;
+}
+
+void pager_setup(struct pager *pg, const struct kvdb_options *o,
+                 uint32_t page_size)
+{
+    pg->page_size = page_size;
+    pg->payload = page_size - KV_TRAILER;
+    pg->crash_after = o->crash_after_writes;
+    atomic_init(&pg->writes_seen, 0);
+    atomic_init(&pg->nofree_retries, 0);
+}

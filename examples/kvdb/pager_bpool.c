@@ -1,0 +1,192 @@
+/* pager_bpool.c - pages through bpool: the real thing.  A thin layer over
+ * bp_pin/bp_unpin/bp_mark_dirty/bp_alloc_page/bp_checkpoint that adds
+ * one policy of its own: a pin that finds every frame pinned or busy
+ * (-BP_ENOFRAME, possible with a tiny pool and many threads) is retried
+ * after a short sleep instead of failing the whole operation. */
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "kvdb_int.h"
+
+struct bpager {
+    struct pager base;
+    bp_pool *pool;
+};
+
+#define NOFRAME_TRIES 20000  /* x 50 us: give up after about a second */
+
+static void nap(void)
+{
+    struct timespec ts = {0, 50000};
+    nanosleep(&ts, NULL);
+}
+
+/* The WAL hook of bpool, used here only to count writes for crash
+ * injection: kvdb needs no log, its commits are copy-on-write. */
+static int before_write(void *arg, uint64_t pgno, const void *data,
+                        uint32_t page_size)
+{
+    (void)pgno;
+    (void)data;
+    (void)page_size;
+    pager_count_write(arg);
+    return 0;
+}
+
+static int b_pin(struct pager *p, uint64_t pgno, uint32_t mode, kv_page *o)
+{
+    struct bpager *b = (struct bpager *)p;
+    int r;
+    for (int i = 0;; i++) {
+        r = bp_pin(b->pool, pgno, mode, &o->bp);
+        if (r != -BP_ENOFRAME || i == NOFRAME_TRIES)
+            break;
+        atomic_fetch_add(&p->nofree_retries, 1);
+        nap();
+    }
+    if (r < 0)
+        return kv_fail_bp(r, "pinning a page");
+    o->data = o->bp.data;
+    o->pgno = pgno;
+    o->mode = mode & (BP_READ | BP_WRITE);
+    o->dirty = 0;
+    return 0;
+}
+
+static int b_unpin(struct pager *p, kv_page *pg)
+{
+    (void)p;
+    int r = bp_unpin(&pg->bp);
+    pg->mode = 0;
+    pg->data = NULL;
+    return r < 0 ? kv_fail_bp(r, "unpinning a page") : 0;
+}
+
+static int b_dirty(struct pager *p, kv_page *pg)
+{
+    (void)p;
+    int r = bp_mark_dirty(&pg->bp);
+    return r < 0 ? kv_fail_bp(r, "marking a page dirty") : 0;
+}
+
+static int b_alloc(struct pager *p, kv_page *o)
+{
+    struct bpager *b = (struct bpager *)p;
+    uint64_t n;
+    int r;
+    for (int i = 0;; i++) {
+        r = bp_alloc_page(b->pool, &n, &o->bp);
+        if (r != -BP_ENOFRAME || i == NOFRAME_TRIES)
+            break;
+        atomic_fetch_add(&p->nofree_retries, 1);
+        nap();
+    }
+    if (r < 0)
+        return kv_fail_bp(r, "growing the file by a page");
+    o->data = o->bp.data;
+    o->pgno = n;
+    o->mode = BP_WRITE;
+    o->dirty = 0;
+    return 0;
+}
+
+static int b_sync(struct pager *p)
+{
+    int r = bp_checkpoint(((struct bpager *)p)->pool);
+    return r < 0 ? kv_fail_bp(r, "checkpoint") : 0;
+}
+
+static void b_prefetch(struct pager *p, uint64_t first, uint64_t count)
+{
+    /* a hint: -EAGAIN (queue full) and stale page numbers do no harm */
+    (void)bp_prefetch(((struct bpager *)p)->pool, first, count, BP_SCAN);
+}
+
+static uint64_t b_count(struct pager *p)
+{
+    return bp_page_count(((struct bpager *)p)->pool);
+}
+
+static void b_stats(struct pager *p, struct kvdb_stats *st)
+{
+    struct bpager *b = (struct bpager *)p;
+    struct bp_stats s;
+    struct bp_info in;
+    if (bp_stats(b->pool, &s) == 0) {
+        st->hits = s.hits;
+        st->misses = s.misses;
+        st->reads = s.reads;
+        st->writes = s.writes;
+        st->evictions = s.evictions;
+        st->prefetch_pages = s.prefetch_pages;
+        st->prefetch_hits = s.prefetch_hits;
+        st->syncs = s.syncs;
+    }
+    if (bp_info(b->pool, &in) == 0) {
+        st->frames = in.frames;
+        st->checksums = in.checksums;
+    }
+}
+
+struct res_arg {
+    void (*fn)(void *, uint64_t);
+    void *arg;
+};
+
+static int res_frame(void *arg, const struct bp_frame_info *fi)
+{
+    struct res_arg *a = arg;
+    if (fi->pgno != UINT64_MAX && (fi->flags & BP_FI_VALID))
+        a->fn(a->arg, fi->pgno);
+    return 0;
+}
+
+static int b_resident(struct pager *p, void (*fn)(void *, uint64_t),
+                      void *arg)
+{
+    struct res_arg a = {fn, arg};
+    int r = bp_inspect_frames(((struct bpager *)p)->pool, res_frame, &a);
+    return r < 0 ? kv_fail_bp(r, "inspecting the pool") : 0;
+}
+
+static int b_close(struct pager *p)
+{
+    struct bpager *b = (struct bpager *)p;
+    int r = bp_close(b->pool);
+    free(b);
+    return r < 0 ? kv_fail_bp(r, "closing the pool") : 0;
+}
+
+static const struct pager_ops bpool_ops = {
+    "bpool", b_pin, b_unpin, b_dirty, b_alloc, b_sync, b_prefetch, b_count,
+    b_stats, b_resident, b_close,
+};
+
+int pager_bpool_open(const char *path, const struct kvdb_options *o,
+                     uint32_t page_size, int checksums, bool create,
+                     struct pager **out)
+{
+    struct bpager *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return kv_fail(-ENOMEM, "out of memory");
+    b->base.ops = &bpool_ops;
+    pager_setup(&b->base, o, page_size);
+    struct bp_options bo;
+    bp_options_init(&bo);
+    bo.flags = (create ? BP_CREATE : 0) | (checksums ? BP_CHECKSUMS : 0);
+    bo.page_size = page_size;
+    bo.pool_frames = o->pool_frames;
+    bo.pool_bytes = o->pool_bytes;
+    if (o->crash_after_writes) {
+        bo.before_write = before_write;
+        bo.before_write_arg = &b->base;
+    }
+    int r = bp_open(path, &bo, &b->pool);
+    if (r < 0) {
+        free(b);
+        return kv_fail_bp(r, "opening the pool");
+    }
+    *out = &b->base;
+    return 0;
+}

@@ -1,0 +1,229 @@
+/* sqlite_bench.c - the `kvdb bench` measurement run on SQLite, for
+ * comparison (examples/kvdb/bench.sh builds and runs it; it is not part of
+ * the kvdb program and the build does not need SQLite).
+ *
+ *     sqlite_bench FILE N [--lookups M] [--commit-every C] [--cache-kb KB]
+ *                  [--seed S] [--page-size B]
+ *
+ * The same keys and values as kvdb's bench (keygen.c), in a WITHOUT ROWID
+ * table of BLOB key and value; PRAGMA cache_size set to KB KiB (the pool
+ * size kvdb is given); WAL journal with synchronous=FULL, so that every
+ * COMMIT is durable as a kvdb_commit is.  Phase 1 inserts N keys in
+ * transactions of C; phase 2 closes, drops the file from the page cache,
+ * reopens and times M random lookups of present keys after an untimed
+ * warm-up of M/4.  Prints one line in the format of `kvdb bench`, with the
+ * page cache held by the database and its WAL after each phase.
+ *
+ * Build: cc -O2 -I. sqlite_bench.c keygen.c -lsqlite3
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "keygen.h"
+#include "kvdb.h"
+
+static double now_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void die(sqlite3 *db, const char *what)
+{
+    fprintf(stderr, "sqlite_bench: %s: %s\n", what,
+            db ? sqlite3_errmsg(db) : "out of memory");
+    exit(2);
+}
+
+static void exec(sqlite3 *db, const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        fprintf(stderr, "sqlite_bench: %s: %s\n", sql, err ? err : "?");
+        exit(2);
+    }
+}
+
+/* MiB of path in the page cache (mincore over a mapping); 0 if absent */
+static double cached_mb(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat sb;
+    double mb = 0;
+    if (fstat(fd, &sb) == 0 && sb.st_size > 0) {
+        long ps = sysconf(_SC_PAGESIZE);
+        size_t n = (size_t)((sb.st_size + ps - 1) / ps);
+        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
+        unsigned char *vec = malloc(n);
+        if (m != MAP_FAILED && vec != NULL &&
+            mincore(m, (size_t)sb.st_size, vec) == 0) {
+            size_t in = 0;
+            for (size_t i = 0; i < n; i++)
+                in += vec[i] & 1;
+            mb = (double)in * (double)ps / 1048576.0;
+        }
+        free(vec);
+        if (m != MAP_FAILED)
+            munmap(m, (size_t)sb.st_size);
+    }
+    close(fd);
+    return mb;
+}
+
+static double file_mb(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (double)sb.st_size / 1048576.0 : 0;
+}
+
+static void drop_cache(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    fdatasync(fd);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+}
+
+static sqlite3 *open_db(const char *path, uint64_t cache_kib, uint32_t ps)
+{
+    sqlite3 *db;
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        die(db, "open");
+    char sql[256];
+    snprintf(sql, sizeof(sql), "PRAGMA page_size=%u", ps);
+    exec(db, sql);
+    snprintf(sql, sizeof(sql), "PRAGMA cache_size=-%llu",
+             (unsigned long long)cache_kib);
+    exec(db, sql);
+    exec(db, "PRAGMA journal_mode=WAL");
+    exec(db, "PRAGMA synchronous=FULL");
+    return db;
+}
+
+static uint64_t arg(int argc, char **argv, const char *name, uint64_t def)
+{
+    for (int i = 3; i + 1 < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return strtoull(argv[i + 1], NULL, 10);
+    return def;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3 || (argc - 3) % 2 != 0) {
+        fprintf(stderr, "usage: sqlite_bench FILE N [--lookups M] "
+                "[--commit-every C] [--cache-kb KB] [--seed S] "
+                "[--page-size B]\n");
+        return 2;
+    }
+    const char *path = argv[1];
+    uint64_t n = strtoull(argv[2], NULL, 10);
+    uint64_t lookups = arg(argc, argv, "--lookups", n);
+    uint64_t every = arg(argc, argv, "--commit-every", 10000);
+    uint64_t cache_kb = arg(argc, argv, "--cache-kb", 65536);
+    uint64_t seed = arg(argc, argv, "--seed", 42);
+    uint32_t ps = (uint32_t)arg(argc, argv, "--page-size", 8192);
+    if (n == 0 || every == 0) {
+        fprintf(stderr, "sqlite_bench: N and --commit-every must be > 0\n");
+        return 2;
+    }
+    char wal[4096], shm[4096];
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    snprintf(shm, sizeof(shm), "%s-shm", path);
+    const char *old[] = {path, wal, shm};
+    for (int i = 0; i < 3; i++) {
+        if (unlink(old[i]) != 0 && errno != ENOENT) {
+            perror(old[i]);
+            return 2;
+        }
+    }
+
+    /* Phase 1: inserts */
+    sqlite3 *db = open_db(path, cache_kb, ps);
+    exec(db, "CREATE TABLE kv (k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID");
+    sqlite3_stmt *ins, *get;
+    if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO kv VALUES (?1, ?2)",
+                           -1, &ins, NULL) != SQLITE_OK)
+        die(db, "prepare insert");
+    char key[KVDB_KEY_MAX], val[KVDB_VAL_MAX];
+    double t0 = now_sec();
+    exec(db, "BEGIN");
+    for (uint64_t i = 0; i < n; i++) {
+        size_t kl = kg_key(seed, i, key), vl = kg_val(key, kl, 0, val);
+        sqlite3_bind_blob(ins, 1, key, (int)kl, SQLITE_STATIC);
+        sqlite3_bind_blob(ins, 2, val, (int)vl, SQLITE_STATIC);
+        if (sqlite3_step(ins) != SQLITE_DONE)
+            die(db, "insert");
+        sqlite3_reset(ins);
+        if ((i + 1) % every == 0) {
+            exec(db, "COMMIT");
+            exec(db, "BEGIN");
+        }
+    }
+    exec(db, "COMMIT");
+    double t_ins = now_sec() - t0;
+    double pc_ins = cached_mb(path) + cached_mb(wal);
+    sqlite3_finalize(ins);
+    if (sqlite3_close(db) != SQLITE_OK)
+        die(db, "close");
+    double fmb = file_mb(path);
+
+    /* Phase 2: lookups, from a cold page cache */
+    drop_cache(path);
+    drop_cache(wal);
+    db = open_db(path, cache_kb, ps);
+    if (sqlite3_prepare_v2(db, "SELECT v FROM kv WHERE k = ?1", -1, &get,
+                           NULL) != SQLITE_OK)
+        die(db, "prepare select");
+    uint64_t rng = kg_mix(seed) | 1, warm = lookups / 4, missing = 0;
+    double t1 = now_sec();
+    for (uint64_t i = 0; i < warm + lookups; i++) {
+        if (i == warm)
+            t1 = now_sec();
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        size_t kl = kg_key(seed, rng % n, key);
+        sqlite3_bind_blob(get, 1, key, (int)kl, SQLITE_STATIC);
+        int r = sqlite3_step(get);
+        if (r == SQLITE_ROW) {
+            const void *v = sqlite3_column_blob(get, 0);
+            int vl = sqlite3_column_bytes(get, 0);
+            if (vl > 0 && v != NULL)
+                memcpy(val, v, (size_t)vl);
+        } else if (r == SQLITE_DONE) {
+            missing++;
+        } else {
+            die(db, "select");
+        }
+        sqlite3_reset(get);
+    }
+    double t_lk = now_sec() - t1;
+    double pc_lk = cached_mb(path) + cached_mb(wal);
+    sqlite3_finalize(get);
+    sqlite3_close(db);
+    printf("bench io=sqlite frames=0 pool_mb=%.1f page=%u keys=%llu "
+           "file_mb=%.1f inserts_per_s=%.0f lookups=%llu lookups_per_s=%.0f "
+           "page_cache_mb_after_inserts=%.1f page_cache_mb_after_lookups=%.1f"
+           " missing=%llu\n",
+           (double)cache_kb / 1024.0, ps, (unsigned long long)n, fmb,
+           (double)n / t_ins, (unsigned long long)lookups,
+           (double)lookups / t_lk, pc_ins, pc_lk,
+           (unsigned long long)missing);
+    return missing ? 1 : 0;
+}

@@ -1,0 +1,89 @@
+#!/bin/bash
+# kvdb_basic.sh - examples/kvdb under constant eviction (an automake TESTS
+# script: exit 0 pass, 1 fail, 77 skip, 99 hard error).
+#
+# With a pool of 64 frames (512 KiB) against a tree of about 15 MiB:
+#   1. insert 200,000 random keys (committing every 20,000); the keys are
+#      random, and each batch of 10,000 is inserted in key order so that
+#      the run takes seconds, not minutes, while still sweeping the whole
+#      tree through the pool twenty times (every miss evicts a page);
+#   2. verify all of them with get, in key order, and 10,000 in random
+#      order; a full scan must return exactly those keys in order;
+#   3. a scan with BP_SCAN leaves the index pages resident in a pool that
+#      holds a quarter of the file, as the lookups before it left them;
+#   4. delete half of the keys; verify both halves (present and absent),
+#      the scan, the count and the structure;
+#   5. every command is a new process, so all of the above after 1 also
+#      verifies what reopening finds; then delete the rest: the tree
+#      shrinks to one empty leaf and check still passes; loading again
+#      reuses the free pages instead of growing the file.
+#
+# About 10 s.  Under sanitizers the key count is smaller (KVDB_TEST_SAN).
+# Environment: see tests/kvdb_lib.sh.
+
+. "${srcdir:-$(dirname "$0")/..}/tests/kvdb_lib.sh"
+
+n=200000
+batch=10000
+every=20000
+case $san in
+asan) n=60000 batch=3000 every=6000 ;;
+tsan) n=20000 batch=1000 every=2000 ;;
+esac
+half=$((n / 2))
+pool=(--frames 64)
+
+# --- 1. insert -----------------------------------------------------------------
+if try "load $n keys, 64 frames" 0 --stats "${pool[@]}" db load $n --seed 5 \
+        --batch $batch --commit-every $every; then
+    has "load: every key committed" out "^committed $n\$"
+    ev=$(field evictions err)
+    [ "${ev:-0}" -gt $((n / 20)) ] && pass "constant eviction: $ev evictions" ||
+        fail "too few evictions for a 64-frame pool: ${ev:-none}: $(cat err)"
+fi
+try "check -v" 0 "${pool[@]}" db check -v && has "all keys in the tree" out "^check: ok, $n keys\$"
+height=$(field "height" out)
+[ "${height:-0}" -ge 2 ] && pass "a tree of height $height" || fail "height ${height:-?}"
+
+# --- 2. verify -----------------------------------------------------------------
+try "get every key (key order), then a full scan" 0 "${pool[@]}" db verify $n --seed 5 \
+    --sorted --scan && has "the scan returns exactly the keys" out 'exactly as expected'
+try "get $((n / 20)) keys in random order" 0 "${pool[@]}" db verify $((n / 20)) --seed 5 --step 20
+try "keys of another seed are absent" 0 "${pool[@]}" db verify 2000 --seed 6 --absent
+
+# --- 3. a scan leaves the index hot ---------------------------------------------
+# A pool of a quarter of the file: the lookups make the index pages hot;
+# a scan of every leaf (BP_SCAN, prefetched) must not push them out.
+pages=$(pages db)
+if [ -n "$pages" ] && try "hotscan" 0 --frames $((pages / 4)) db hotscan --lookups 2000; then
+    res=$(grep -E -o 'after [0-9]+/[0-9]+' out | grep -E -o '[0-9]+/[0-9]+')
+    if [ -n "$res" ] && [ "${res%/*}" -ge $(( ${res#*/} * 9 / 10 )) ]; then
+        pass "index pages resident after a full scan with BP_SCAN: $res"
+    else
+        fail "the scan pushed the index out: $(cat out)"
+    fi
+fi
+
+# --- 4. delete half ---------------------------------------------------------------
+try "delete the even keys" 0 "${pool[@]}" db unload $half --seed 5 --step 2 --sorted
+try "count" 0 db count && has "half left" out "^$half\$"
+try "odd keys present, scan exact" 0 "${pool[@]}" db verify $half --seed 5 --start 1 \
+    --step 2 --sorted --scan && has "scan after deletes" out 'exactly as expected'
+try "even keys absent" 0 "${pool[@]}" db verify $half --seed 5 --step 2 --sorted --absent
+try "check after deletes" 0 "${pool[@]}" db check && has "half in the tree" out "^check: ok, $half keys\$"
+
+# --- 5. reopen (every command did), delete the rest, reuse ------------------------
+try "random gets after reopening" 0 "${pool[@]}" db verify $((n / 100)) --seed 5 --start 1 --step 50
+try "delete the odd keys" 0 "${pool[@]}" db unload $half --seed 5 --start 1 --step 2 --sorted
+try "check on the empty tree" 0 db check -v && has "no keys" out '^check: ok, 0 keys$' &&
+    has "height 0 again" out 'height 0'
+before=$(pages db)
+try "load again" 0 "${pool[@]}" db load $((n / 4)) --seed 7 --batch $batch --commit-every $every
+after=$(pages db)
+[ -n "$before" ] && [ -n "$after" ] && [ "$after" -le "$before" ] &&
+    pass "free pages reused: $before pages before, $after after" ||
+    fail "the file grew from ${before:-?} to ${after:-?} pages"
+try "check after reuse" 0 db check && has "new keys" out "^check: ok, $((n / 4)) keys\$"
+try "verify them" 0 db verify $((n / 4)) --seed 7 --sorted --scan
+
+finish

@@ -1,0 +1,162 @@
+#!/bin/bash
+# kvdb_cli.sh - the examples/kvdb program's commands, one process each
+# (an automake TESTS script: exit 0 pass, 1 fail, 77 skip, 99 hard error).
+#
+#   1. put, get, del, count: replace, delete, exit statuses;
+#   2. scan: order (a prefix before its extensions), FROM and TO bounds,
+#      --keys, --count, escaping of bytes that are not printable;
+#   3. limits: empty and 1025-byte keys, 1025-byte values, 1024 + 1024;
+#      a put of several pairs with one bad pair writes none of them;
+#   4. errors: a missing file, a file that is not kvdb's, an empty file,
+#      a file in use by another process, bad options and page sizes;
+#   5. check -v and stats on a small generated load, verify (--scan,
+#      --absent, a wrong seed), a page size of 16 KiB kept on reopening;
+#   6. a damaged meta slot: opening falls back to the previous commit;
+#      both damaged: refused;
+#   7. --io pread (the page-cache baseline) on a file without checksums.
+#
+# A few seconds.  Environment: see tests/kvdb_lib.sh.
+
+. "${srcdir:-$(dirname "$0")/..}/tests/kvdb_lib.sh"
+
+# --- 1. put, get, del, count --------------------------------------------------
+try "put into a new file" 0 db put apple red
+try "get" 0 db get apple && has "get prints the value" out '^red$'
+try "put replaces" 0 db put apple green
+try "get the new value" 0 db get apple && has "replaced value" out '^green$'
+try "get a missing key: exit 1" 1 db get pear && has "says not found" err 'pear: not found'
+try "del" 0 db del apple
+try "get after del: exit 1" 1 db get apple
+try "del a missing key: exit 1" 1 db del apple
+try "count after del" 0 db count && has "count is 0" out '^0$'
+try "empty value" 0 db put e ""
+try "get an empty value" 0 db get e && has "an empty line" out '^$'
+
+# --- 2. scan -----------------------------------------------------------------------
+try "put several pairs" 0 db put fig v-fig banana v-banana cherry v-cherry date v-date \
+    a v-a ab v-ab elderberry v-elderberry grape v-grape
+try "del e" 0 db del e
+try "scan" 0 db scan
+printf 'a\tv-a\nab\tv-ab\nbanana\tv-banana\ncherry\tv-cherry\ndate\tv-date\nelderberry\tv-elderberry\nfig\tv-fig\ngrape\tv-grape\n' >want
+cmp -s out want && pass "scan: every pair in key order, a before ab" ||
+    { fail "scan output:"; diff want out | head; }
+try "scan FROM" 0 db scan c && [ "$(cut -f1 out | tr '\n' ' ')" = "cherry date elderberry fig grape " ] &&
+    pass "scan c: from cherry on" || fail "scan c: $(tr '\n' ' ' <out)"
+try "scan FROM TO" 0 db scan b e --keys &&
+    [ "$(tr '\n' ' ' <out)" = "banana cherry date " ] && pass "scan b e --keys: [b, e)" ||
+    fail "scan b e: $(tr '\n' ' ' <out)"
+try "scan FROM TO, bounds are keys" 0 db scan cherry fig --keys &&
+    [ "$(tr '\n' ' ' <out)" = "cherry date elderberry " ] && pass "FROM included, TO excluded" ||
+    fail "scan cherry fig: $(tr '\n' ' ' <out)"
+try "scan --count" 0 db scan a c --count && has "3 keys in [a, c)" out '^3$'
+try "scan past the end" 0 db scan zzz && [ ! -s out ] && pass "nothing after zzz" ||
+    fail "scan zzz printed: $(cat out)"
+try "scan an empty range" 0 db scan d d && [ ! -s out ] && pass "[d, d) is empty" ||
+    fail "scan d d printed: $(cat out)"
+try "odd bytes" 0 db put "$(printf 'tab\there')" "$(printf 'back\\slash\nnl')"
+try "scan escapes them" 0 db scan tab tac &&
+    has "\\x09, \\\\ and \\x0a" out '^tab\\x09here	back\\\\slash\\x0anl$'
+
+# --- 3. limits -------------------------------------------------------------------
+k1024=$(head -c 1024 /dev/zero | tr '\0' k)
+v1024=$(head -c 1024 /dev/zero | tr '\0' v)
+try "empty key: exit 2" 2 db put "" v && has "names the limit" err 'keys are 1 to 1024 bytes'
+try "1025-byte key: exit 2" 2 db put "${k1024}x" v && has "key too long" err 'key of 1025 bytes'
+try "1025-byte value: exit 2" 2 db put k "${v1024}x" && has "value too long" err 'value of 1025 bytes'
+try "one bad pair of two: exit 2" 2 db put good 1 "" 2 && has "nothing written" err 'nothing written'
+try "the good pair was not written either" 1 db get good
+try "1024-byte key and value" 0 db put "$k1024" "$v1024"
+try "get them back" 0 db get "$k1024" && [ "$(cat out)" = "$v1024" ] &&
+    pass "1024-byte value intact" || fail "1024-byte value differs"
+
+# --- 4. errors -------------------------------------------------------------------------
+try "get from a missing file: exit 2" 2 nosuch.db get a &&
+    has "says why" err 'No such file or directory'
+[ ! -e nosuch.db ] && pass "get does not create a file" || fail "nosuch.db created"
+head -c 40960 /dev/urandom >junk.db
+try "a file that is not kvdb's: exit 2" 2 junk.db get a && has "not a kvdb file" err 'not a kvdb file'
+: >empty.db
+try "an empty file: exit 2" 2 empty.db get a && has "empty" err 'is empty'
+try "page size 5000: exit 2" 2 --page-size 5000 new.db put a b &&
+    has "names the allowed sizes" err 'power of two in \[8192, 65536\]'
+try "--frames 0: exit 2" 2 --frames 0 db get a
+try "--frames 2 (below bpool's minimum): exit 2" 2 --frames 2 db get a &&
+    has "bpool's reason" err 'frames'
+try "--io foo: exit 2" 2 --io foo db get a
+try "unknown option: exit 2" 2 --bogus db get a
+try "unknown command: exit 2" 2 db frobnicate
+try "missing argument: exit 2" 2 db put onlykey
+try "no arguments: exit 2" 2
+try "--help" 0 --help
+for c in put get del scan count check stats load verify unload mt hotscan bench; do
+    grep -q "^  $c" out || fail "--help does not list $c"
+done
+pass "--help lists the commands"
+
+# A file in use by another process: kvdb locks it while open.
+"$kvdb" --frames 64 busy.db load 100000 --commit-every 500 >load.out 2>load.err &
+bg=$!
+for _ in $(seq 1 400); do
+    grep -q committed load.out 2>/dev/null && break
+    sleep 0.05
+done
+try "a file in use: exit 2" 2 busy.db get a && has "says so" err 'in use by another process'
+kill "$bg" 2>/dev/null
+wait "$bg" 2>/dev/null
+
+# --- 5. check, stats, verify, page size ------------------------------------------------
+try "load 3000" 0 --frames 16 gen.db load 3000 --seed 3 --commit-every 1000 &&
+    has "committed everything" out '^committed 3000$'
+try "check -v" 0 gen.db check -v && has "check: ok" out '^check: ok, 3000 keys$' &&
+    has "the shape of the tree" out 'level 0: [0-9]+ leaf pages'
+try "verify --scan" 0 gen.db verify 3000 --seed 3 --scan &&
+    has "scan exact" out 'exactly as expected'
+try "verify --absent (another seed)" 0 gen.db verify 500 --seed 4 --absent
+try "verify with the wrong seed: exit 1" 1 gen.db verify 100 --seed 4 &&
+    has "names a missing key" err 'missing'
+try "stats" 0 gen.db stats &&
+    has "stats: keys and height" out 'tree: 3000 keys, height [0-9]+' &&
+    has "stats: hit ratio" out 'hit ratio [0-9.]+' &&
+    has "stats: reads and writes" out '^reads [0-9]+, writes [0-9]+'
+try "--stats after a command" 0 --stats gen.db count &&
+    has "--stats: pool counters on stderr" err 'hit ratio [0-9.]+'
+
+try "page size 16384" 0 --page-size 16384 big.db put a b
+try "kept on reopening" 0 big.db stats && has "16 KiB pages" out 'pages of 16384 bytes'
+
+# --- 6. meta slots -----------------------------------------------------------------
+kv meta.db put first 1 >/dev/null 2>&1
+kv meta.db put second 2 >/dev/null 2>&1   # the next commit
+try "stats names the last commit" 0 meta.db stats
+seq=$(field "last commit" out)
+if [ -n "$seq" ]; then
+    cp meta.db meta2.db
+    # slot s % 2 is at offset 0 or at half the page (8192 / 2)
+    off=$(( (seq % 2) * 4096 + 30 ))
+    printf 'X' | dd of=meta.db bs=1 seek=$off conv=notrunc status=none
+    try "newest slot damaged: opens" 0 meta.db stats &&
+        has "the commit before" out "last commit $((seq - 1))\$"
+    try "which has first" 0 meta.db get first
+    try "but not second" 1 meta.db get second
+    try "and is consistent" 0 meta.db check
+    try "a new commit after the fallback" 0 meta.db put third 3
+    try "check after it" 0 meta.db check && has "two keys" out 'ok, 2 keys'
+    off2=$(( ((seq + 1) % 2) * 4096 + 30 ))
+    printf 'X' | dd of=meta2.db bs=1 seek=$((off)) conv=notrunc status=none
+    printf 'X' | dd of=meta2.db bs=1 seek=$((off2)) conv=notrunc status=none
+    try "both slots damaged: exit 2" 2 meta2.db get first &&
+        has "says both" err 'both slots are damaged'
+else
+    fail "no commit number in stats: $(cat out)"
+fi
+
+# --- 7. --io pread ---------------------------------------------------------------------
+try "pread: needs a file without checksums" 2 --io pread db get a &&
+    has "says why" err 'checksums'
+try "pread: load" 0 --io pread pr.db load 2000 --seed 9
+try "pread: verify --scan" 0 --io pread pr.db verify 2000 --seed 9 --scan
+try "pread: put, get" 0 --io pread pr.db put x y
+try "bpool reads a pread file" 0 pr.db get x && has "same bytes" out '^y$'
+try "pread: check" 0 --io pread pr.db check
+
+finish
