@@ -10,7 +10,7 @@
  *
  * This program defines io_setup, io_submit and io_getevents itself, so the
  * calls of src/aio.c (linked in statically from libbpool_core) land here
- * first; each one calls libaio's own function (dlsym(RTLD_NEXT)).  The
+ * first; each one calls libaio's own function (tests/aio_wrap.h).  The
  * wrappers count the requests the kernel holds (to check the depth bound),
  * can make io_setup fail with EAGAIN above a given depth, and can shorten
  * read completions (the kernel only returns short reads at the end of a
@@ -18,28 +18,25 @@
  * They do nothing else unless a test arms them.
  *
  * Threads never call ck_assert (only the test's main thread does): they
- * record the first problem with fail_once() and the main thread checks
- * that none was recorded.  Every test must be ThreadSanitizer-clean.
+ * record problems with tu_thread_fail() and the main thread checks that
+ * none was recorded.  Every test must be ThreadSanitizer-clean.
  */
 #define _GNU_SOURCE
 #include <check.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libaio.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "aio.h"
+#include "aio_wrap.h"
 #include "bpool.h"
 #include "testutil.h"
 
@@ -47,24 +44,6 @@
 #define SEED 77u          /* stamp seed of the files made by tu_make_file */
 
 /* ---- helpers ---------------------------------------------------------- */
-
-/* tu_path's strings (and other per-test allocations) are kept reachable
- * from here, so LeakSanitizer (detect_leaks=1 in the ASan build) does not
- * count them as leaks when a forked test exits. */
-static void *kept[256];
-static unsigned nkept;
-
-static void *keep(void *p)
-{
-    if (nkept < sizeof(kept) / sizeof(kept[0]))
-        kept[nkept++] = p;
-    return p;
-}
-
-static char *tpath(const char *name)
-{
-    return keep(tu_path(name));
-}
 
 /* A buffer aligned for O_DIRECT, filled with `fill`. */
 static void *abuf(size_t n, int fill)
@@ -81,13 +60,6 @@ static int open_direct(const char *path, int flags)
     ck_assert_msg(fd >= 0, "open(%s, O_DIRECT) failed: %s", path,
                   strerror(errno));
     return fd;
-}
-
-static off_t file_size(const char *path)
-{
-    struct stat st;
-    ck_assert_msg(stat(path, &st) == 0, "stat %s failed", path);
-    return st.st_size;
 }
 
 /* Set up aio with `depth`, asserting that all of it was granted. */
@@ -123,65 +95,7 @@ static int all_bytes(const void *p, size_t n, unsigned char c)
     return 1;
 }
 
-/* Deterministic PRNG (xorshift64*), so failures are reproducible. */
-static uint64_t rnd(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * UINT64_C(2685821657736338717);
-}
-
-static pthread_mutex_t err_mu = PTHREAD_MUTEX_INITIALIZER;
-static char err_first[512];
-static atomic_int err_count;
-
-/* Record a problem seen by a worker thread (the first one is kept). */
-static void fail_once(const char *fmt, ...)
-{
-    pthread_mutex_lock(&err_mu);
-    if (atomic_fetch_add(&err_count, 1) == 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err_first, sizeof(err_first), fmt, ap);
-        va_end(ap);
-    }
-    pthread_mutex_unlock(&err_mu);
-}
-
-static void assert_no_thread_errors(void)
-{
-    pthread_mutex_lock(&err_mu);
-    int n = atomic_load(&err_count);
-    char msg[512];
-    memcpy(msg, err_first, sizeof(msg));
-    pthread_mutex_unlock(&err_mu);
-    ck_assert_msg(n == 0, "%d problem(s) in worker threads; first: %s", n, msg);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* ---- libaio wrappers -------------------------------------------------- */
-
-typedef int (*io_setup_fn)(int, io_context_t *);
-typedef int (*io_submit_fn)(io_context_t, long, struct iocb **);
-typedef int (*io_getevents_fn)(io_context_t, long, long, struct io_event *,
-                               struct timespec *);
-
-static void *real_sym(const char *name)
-{
-    void *sym = dlsym(RTLD_NEXT, name);
-    if (!sym) {
-        fprintf(stderr, "check_aio: dlsym(%s): %s\n", name, dlerror());
-        abort();
-    }
-    return sym;
-}
 
 /* io_setup: fail with setup_errno (negative) when maxevents > setup_limit. */
 static _Atomic int setup_limit = -1;    /* -1: never fail */
@@ -235,36 +149,22 @@ static long know(void)
 
 int io_setup(int maxevents, io_context_t *ctxp)
 {
-    static _Atomic(io_setup_fn) real;
-    io_setup_fn fn = atomic_load(&real);
-    if (!fn) {
-        void *sym = real_sym("io_setup");
-        memcpy(&fn, &sym, sizeof(fn));
-        atomic_store(&real, fn);
-    }
     int i = atomic_fetch_add(&setup_calls, 1);
     if (i < (int)(sizeof(setup_sizes) / sizeof(setup_sizes[0])))
         setup_sizes[i] = maxevents;
     int limit = atomic_load(&setup_limit);
     if (limit >= 0 && maxevents > limit)
         return atomic_load(&setup_errno);
-    return fn(maxevents, ctxp);
+    return aio_real()->io_setup(maxevents, ctxp);
 }
 
 int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
 {
-    static _Atomic(io_submit_fn) real;
-    io_submit_fn fn = atomic_load(&real);
-    if (!fn) {
-        void *sym = real_sym("io_submit");
-        memcpy(&fn, &sym, sizeof(fn));
-        atomic_store(&real, fn);
-    }
     long now = atomic_fetch_add(&kernel_now, nr) + nr;
     long max = atomic_load(&kernel_max);
     while (now > max && !atomic_compare_exchange_weak(&kernel_max, &max, now))
         ;
-    int r = fn(ctx, nr, iocbs);
+    int r = aio_real()->io_submit(ctx, nr, iocbs);
     atomic_fetch_sub(&kernel_now, nr - (r > 0 ? r : 0));
     return r;
 }
@@ -272,19 +172,12 @@ int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
 int io_getevents(io_context_t ctx, long min_nr, long nr,
                  struct io_event *events, struct timespec *timeout)
 {
-    static _Atomic(io_getevents_fn) real;
-    io_getevents_fn fn = atomic_load(&real);
-    if (!fn) {
-        void *sym = real_sym("io_getevents");
-        memcpy(&fn, &sym, sizeof(fn));
-        atomic_store(&real, fn);
-    }
     long emax = atomic_load(&events_max);
     if (emax > 0 && nr > emax)
         nr = emax;
     if (min_nr > nr)
         min_nr = nr;
-    int got = fn(ctx, min_nr, nr, events, timeout);
+    int got = aio_real()->io_getevents(ctx, min_nr, nr, events, timeout);
     if (got <= 0)
         return got;
     atomic_fetch_sub(&kernel_now, got);
@@ -308,6 +201,32 @@ int io_getevents(io_context_t ctx, long min_nr, long nr,
         atomic_fetch_add(&short_done, 1);
     }
     return got;
+}
+
+/* ---- test set-up ------------------------------------------------------- */
+
+/* The start of most tests: reset the wrappers, make path with `pages`
+ * pages stamped with SEED (with 0, leave the file to the open: O_CREAT in
+ * flags), open it with O_DIRECT and `flags` and set up *aio with `depth`
+ * (aio_setup_ok).  Returns the descriptor. */
+static int start(struct bp__aio *aio, unsigned depth, const char *path,
+                 unsigned pages, int flags)
+{
+    wrappers_reset();
+    if (pages)
+        tu_make_file(path, PS, pages, SEED);
+    int fd = open_direct(path, flags);
+    aio_setup_ok(aio, depth);
+    return fd;
+}
+
+/* The end of a test: destroy *aio, close fd and free buf (which may be
+ * NULL).  Asserts nothing. */
+static void finish(struct bp__aio *aio, int fd, void *buf)
+{
+    bp__aio_destroy(aio);
+    close(fd);
+    free(buf);
 }
 
 /* ---- init / destroy --------------------------------------------------- */
@@ -373,7 +292,7 @@ START_TEST(test_init_eagain_halves)
     ck_assert_int_eq(setup_sizes[3], 4);
 
     /* The reduced context works, with more requests than its depth. */
-    char *path = tpath("halved.bp");
+    char *path = tu_path("halved.bp");
     tu_make_file(path, PS, 8, SEED);
     int fd = open_direct(path, O_RDONLY);
     char *buf = abuf(8 * PS, 0xee);
@@ -387,9 +306,7 @@ START_TEST(test_init_eagain_halves)
     }
     ck_assert_int_le(kmax(), 4);
     assert_idle(&aio);
-    bp__aio_destroy(&aio);
-    close(fd);
-    free(buf);
+    finish(&aio, fd, buf);
 }
 END_TEST
 
@@ -429,11 +346,9 @@ END_TEST
  * direct descriptor and through an ordinary one. */
 START_TEST(test_write_read_roundtrip)
 {
-    wrappers_reset();
-    char *path = tpath("roundtrip.bp");
-    int fd = open_direct(path, O_RDWR | O_CREAT);
+    char *path = tu_path("roundtrip.bp");
     struct bp__aio aio;
-    aio_setup_ok(&aio, 32);
+    int fd = start(&aio, 32, path, 0, O_RDWR | O_CREAT);
     char *wbuf = abuf(RT_PAGES * PS, 0);
     char *rbuf = abuf(RT_PAGES * PS, 0xee);
     struct bp__io ios[RT_PAGES];
@@ -446,7 +361,7 @@ START_TEST(test_write_read_roundtrip)
     ck_assert_int_eq(bp__aio_run_full(&aio, ios, RT_PAGES), 0);
     for (unsigned i = 0; i < RT_PAGES; i++)
         ck_assert_msg(ios[i].res == PS, "write %u: res %ld", i, ios[i].res);
-    ck_assert_int_eq(file_size(path), (off_t)RT_PAGES * PS);
+    ck_assert_int_eq(tu_file_size(path), (off_t)RT_PAGES * PS);
     ck_assert_int_le(kmax(), 32);
     assert_idle(&aio);
 
@@ -519,11 +434,8 @@ END_TEST
  * the kernel never holds more than 4 at a time. */
 START_TEST(test_more_than_depth)
 {
-    wrappers_reset();
-    char *path = tpath("many.bp");
-    int fd = open_direct(path, O_RDWR | O_CREAT);
     struct bp__aio aio;
-    aio_setup_ok(&aio, 4);
+    int fd = start(&aio, 4, tu_path("many.bp"), 0, O_RDWR | O_CREAT);
     char *buf = abuf(MANY * PS, 0);
     struct bp__io *ios = calloc(MANY, sizeof(*ios));
     ck_assert_ptr_nonnull(ios);
@@ -593,19 +505,19 @@ static void *worker_main(void *arg)
     uint32_t seed[T_MAXN];
 
     if (posix_memalign(&mem, 4096, T_MAXN * PS) != 0) {
-        fail_once("thread %u: out of memory", w->id);
+        tu_thread_fail("thread %u: out of memory", w->id);
         pthread_barrier_wait(w->start);
         return NULL;
     }
     char *buf = mem;
     pthread_barrier_wait(w->start);
     for (unsigned b = 0; b < T_BATCHES; b++) {
-        unsigned n = 1 + (unsigned)(rnd(&rs) % T_MAXN);
+        unsigned n = 1 + (unsigned)(tu_rnd(&rs) % T_MAXN);
         /* Maybe write one own page (request 0); every other request reads
          * a shared page or a different own page. */
         int wr = -1;
-        if (rnd(&rs) % 3 == 0)
-            wr = (int)(rnd(&rs) % T_OWN);
+        if (tu_rnd(&rs) % 3 == 0)
+            wr = (int)(tu_rnd(&rs) % T_OWN);
         memset(buf, 0xee, (size_t)n * PS);
         for (unsigned i = 0; i < n; i++) {
             char *p = buf + (size_t)i * PS;
@@ -617,12 +529,12 @@ static void *worker_main(void *arg)
                                (long long)(page[i] * PS));
                 continue;
             }
-            unsigned o = (unsigned)(rnd(&rs) % (T_OWN * 2));
+            unsigned o = (unsigned)(tu_rnd(&rs) % (T_OWN * 2));
             if (o < T_OWN && (int)o != wr) {
                 page[i] = own_base + o;
                 seed[i] = w->own_seed[o];
             } else {
-                page[i] = rnd(&rs) % T_SHARED;
+                page[i] = tu_rnd(&rs) % T_SHARED;
                 seed[i] = SEED;
             }
             io_prep_pread(&ios[i].cb, w->fd, p, PS, (long long)(page[i] * PS));
@@ -630,13 +542,15 @@ static void *worker_main(void *arg)
         }
         int r = bp__aio_run(w->aio, ios, n);
         if (r != 0) {
-            fail_once("thread %u batch %u: bp__aio_run returned %d", w->id, b, r);
+            tu_thread_fail("thread %u batch %u: bp__aio_run returned %d",
+                           w->id, b, r);
             break;
         }
         for (unsigned i = 0; i < n; i++) {
             if (ios[i].res != PS) {
-                fail_once("thread %u batch %u request %u/%u (page %llu): res %ld",
-                          w->id, b, i, n, (unsigned long long)page[i], ios[i].res);
+                tu_thread_fail("thread %u batch %u request %u/%u (page %llu): "
+                               "res %ld", w->id, b, i, n,
+                               (unsigned long long)page[i], ios[i].res);
                 continue;
             }
             if (i == 0 && wr >= 0) {
@@ -646,10 +560,11 @@ static void *worker_main(void *arg)
             }
             w->reads++;
             if (!tu_stamped(buf + (size_t)i * PS, PS, page[i], seed[i]))
-                fail_once("thread %u batch %u request %u/%u: page %llu does not "
-                          "hold seed %u (word0=%llu)", w->id, b, i, n,
-                          (unsigned long long)page[i], seed[i],
-                          (unsigned long long)((uint64_t *)(buf + (size_t)i * PS))[0]);
+                tu_thread_fail("thread %u batch %u request %u/%u: page %llu "
+                               "does not hold seed %u (word0=%llu)", w->id, b,
+                               i, n, (unsigned long long)page[i], seed[i],
+                               (unsigned long long)
+                                   ((uint64_t *)(buf + (size_t)i * PS))[0]);
         }
     }
     free(mem);
@@ -670,16 +585,13 @@ static const struct { unsigned depth; long events_max; unsigned lanes; } thread_
 
 START_TEST(test_threads)
 {
-    wrappers_reset();
     unsigned depth = thread_cfg[_i].depth;
-    atomic_store(&events_max, thread_cfg[_i].events_max);
     char name[64];
     snprintf(name, sizeof(name), "threads-%d.bp", _i);
-    char *path = tpath(name);
-    tu_make_file(path, PS, T_SHARED + T_THREADS * T_OWN, SEED);
-    int fd = open_direct(path, O_RDWR);
+    char *path = tu_path(name);
     struct bp__aio aio;
-    aio_setup_ok(&aio, depth);
+    int fd = start(&aio, depth, path, T_SHARED + T_THREADS * T_OWN, O_RDWR);
+    atomic_store(&events_max, thread_cfg[_i].events_max);
     aio.lanes_max = thread_cfg[_i].lanes;
 
     pthread_barrier_t start;
@@ -687,7 +599,7 @@ START_TEST(test_threads)
     struct worker w[T_THREADS];
     pthread_t t[T_THREADS];
     memset(w, 0, sizeof(w));
-    double t0 = now_s();
+    double t0 = tu_now();
     for (unsigned i = 0; i < T_THREADS; i++) {
         w[i].aio = &aio;
         w[i].fd = fd;
@@ -699,9 +611,9 @@ START_TEST(test_threads)
     }
     for (unsigned i = 0; i < T_THREADS; i++)
         ck_assert_int_eq(pthread_join(t[i], NULL), 0);
-    double secs = now_s() - t0;
+    double secs = tu_now() - t0;
     pthread_barrier_destroy(&start);
-    assert_no_thread_errors();
+    tu_assert_no_thread_errors();
 
     uint64_t reads = 0, writes = 0;
     for (unsigned i = 0; i < T_THREADS; i++) {
@@ -736,9 +648,7 @@ START_TEST(test_threads)
                           "page %llu does not hold thread %u's last write",
                           (unsigned long long)pg, i);
         }
-    bp__aio_destroy(&aio);
-    close(fd);
-    free(pbuf);
+    finish(&aio, fd, pbuf);
 }
 END_TEST
 
@@ -757,7 +667,7 @@ static void *handoff_main(void *arg)
     struct handoff_arg *h = arg;
     void *mem = NULL;
     if (posix_memalign(&mem, 4096, PS) != 0) {
-        fail_once("thread %u: out of memory", h->id);
+        tu_thread_fail("thread %u: out of memory", h->id);
         pthread_barrier_wait(h->start);
         return NULL;
     }
@@ -768,9 +678,9 @@ static void *handoff_main(void *arg)
     pthread_barrier_wait(h->start);
     int r = bp__aio_run(h->aio, &io, 1);
     if (r != 0 || io.res != PS || !tu_stamped(mem, PS, pg, SEED))
-        fail_once("round %u thread %u: r %d res %ld page %llu %s", h->round,
-                  h->id, r, io.res, (unsigned long long)pg,
-                  tu_stamped(mem, PS, pg, SEED) ? "ok" : "wrong contents");
+        tu_thread_fail("round %u thread %u: r %d res %ld page %llu %s",
+                       h->round, h->id, r, io.res, (unsigned long long)pg,
+                       tu_stamped(mem, PS, pg, SEED) ? "ok" : "wrong contents");
     free(mem);
     return NULL;
 }
@@ -782,13 +692,9 @@ static void *handoff_main(void *arg)
  * sleeper's completion is never reaped, as nobody else comes). */
 START_TEST(test_reaper_handoff)
 {
-    wrappers_reset();
-    atomic_store(&events_max, 1);
-    char *path = tpath("handoff.bp");
-    tu_make_file(path, PS, T_SHARED, SEED);
-    int fd = open_direct(path, O_RDONLY);
     struct bp__aio aio;
-    aio_setup_ok(&aio, 8);
+    int fd = start(&aio, 8, tu_path("handoff.bp"), T_SHARED, O_RDONLY);
+    atomic_store(&events_max, 1);
     aio.lanes_max = 0;   /* the hand-over is the shared context's */
     for (unsigned round = 0; round < H_ROUNDS; round++) {
         pthread_barrier_t start;
@@ -802,13 +708,12 @@ START_TEST(test_reaper_handoff)
         for (unsigned i = 0; i < H_THREADS; i++)
             ck_assert_int_eq(pthread_join(t[i], NULL), 0);
         pthread_barrier_destroy(&start);
-        assert_no_thread_errors();
+        tu_assert_no_thread_errors();
         assert_idle(&aio);
     }
     ck_assert_int_le(kmax(), 8);
     ck_assert_int_eq(know(), 0);
-    bp__aio_destroy(&aio);
-    close(fd);
+    finish(&aio, fd, NULL);
 }
 END_TEST
 
@@ -816,12 +721,8 @@ END_TEST
  * shared context, and no later call asks the kernel for a lane again. */
 START_TEST(test_lane_setup_refused)
 {
-    wrappers_reset();
-    char *path = tpath("nolane.bp");
-    tu_make_file(path, PS, 8, SEED);
-    int fd = open_direct(path, O_RDONLY);
     struct bp__aio aio;
-    aio_setup_ok(&aio, 8);
+    int fd = start(&aio, 8, tu_path("nolane.bp"), 8, O_RDONLY);
     atomic_store(&setup_limit, 4);   /* the lane asks for 8 */
     char *buf = abuf(8 * PS, 0xee);
     for (int round = 0; round < 3; round++) {
@@ -839,9 +740,7 @@ START_TEST(test_lane_setup_refused)
     ck_assert_int_eq(atomic_load(&setup_calls), 2);   /* shared + one lane */
     ck_assert_int_eq(atomic_load(&aio.lanes[0].state) == BP__LANE_IDLE, 0);
     assert_idle(&aio);
-    bp__aio_destroy(&aio);
-    close(fd);
-    free(buf);
+    finish(&aio, fd, buf);
 }
 END_TEST
 
@@ -851,12 +750,8 @@ END_TEST
  * request only; the aligned reads next to it succeed. */
 START_TEST(test_unaligned_einval)
 {
-    wrappers_reset();
-    char *path = tpath("unaligned.bp");
-    tu_make_file(path, PS, 4, SEED);
-    int fd = open_direct(path, O_RDONLY);
     struct bp__aio aio;
-    aio_setup_ok(&aio, 8);
+    int fd = start(&aio, 8, tu_path("unaligned.bp"), 4, O_RDONLY);
     char *buf = abuf(3 * PS, 0xee);
     struct bp__io ios[3];
     io_prep_pread(&ios[0].cb, fd, buf, PS, 0);
@@ -878,9 +773,7 @@ START_TEST(test_unaligned_einval)
     ck_assert_int_eq(ios[1].res, PS);
     ck_assert(tu_stamped(buf + PS, PS, 3, SEED));
     assert_idle(&aio);
-    bp__aio_destroy(&aio);
-    close(fd);
-    free(buf);
+    finish(&aio, fd, buf);
 }
 END_TEST
 
@@ -889,12 +782,8 @@ END_TEST
  * remainder a few times and then reports -BP_ESHORTIO. */
 START_TEST(test_read_past_eof)
 {
-    wrappers_reset();
-    char *path = tpath("eof.bp");
-    tu_make_file(path, PS, 4, SEED);
-    int fd = open_direct(path, O_RDONLY);
     struct bp__aio aio;
-    aio_setup_ok(&aio, 8);
+    int fd = start(&aio, 8, tu_path("eof.bp"), 4, O_RDONLY);
     char *buf = abuf(2 * PS, 0xee);
     struct bp__io ios[2];
 
@@ -925,9 +814,7 @@ START_TEST(test_read_past_eof)
     ck_assert_uint_ge(subs, 2);
     ck_assert_uint_le(subs, 32);
     assert_idle(&aio);
-    bp__aio_destroy(&aio);
-    close(fd);
-    free(buf);
+    finish(&aio, fd, buf);
 }
 END_TEST
 
@@ -936,14 +823,11 @@ END_TEST
  * the bad one last, every other request - still complete. */
 START_TEST(test_bad_fd_last)
 {
-    wrappers_reset();
-    char *path = tpath("badfd.bp");
-    tu_make_file(path, PS, 8, SEED);
-    int fd = open_direct(path, O_RDONLY);
+    char *path = tu_path("badfd.bp");
+    struct bp__aio aio;
+    int fd = start(&aio, 16, path, 8, O_RDONLY);
     int closed = open_direct(path, O_RDONLY);
     ck_assert_int_eq(close(closed), 0);
-    struct bp__aio aio;
-    aio_setup_ok(&aio, 16);
     char *buf = abuf(8 * PS, 0xee);
     struct bp__io ios[8];
 
@@ -992,9 +876,7 @@ START_TEST(test_bad_fd_last)
     ck_assert_int_eq(ios[0].res, PS);
     ck_assert(tu_stamped(buf, PS, 5, SEED));
 
-    bp__aio_destroy(&aio);
-    close(fd);
-    free(buf);
+    finish(&aio, fd, buf);
 }
 END_TEST
 
@@ -1004,12 +886,8 @@ END_TEST
  * carries the same -EBADF.  Nothing is left unfinished or garbled. */
 START_TEST(test_bad_fd_middle)
 {
-    wrappers_reset();
-    char *path = tpath("badfd-mid.bp");
-    tu_make_file(path, PS, 8, SEED);
-    int fd = open_direct(path, O_RDONLY);
     struct bp__aio aio;
-    aio_setup_ok(&aio, 16);
+    int fd = start(&aio, 16, tu_path("badfd-mid.bp"), 8, O_RDONLY);
     char *buf = abuf(8 * PS, 0xee);
     struct bp__io ios[8];
 
@@ -1037,9 +915,7 @@ START_TEST(test_bad_fd_middle)
                 "completed\n", after_ok);
     assert_idle(&aio);
     ck_assert_int_eq(know(), 0);
-    bp__aio_destroy(&aio);
-    close(fd);
-    free(buf);
+    finish(&aio, fd, buf);
 }
 END_TEST
 
@@ -1053,9 +929,9 @@ END_TEST
 START_TEST(test_short_at_eof)
 {
     wrappers_reset();
-    char *path = tpath("short.bp");
+    char *path = tu_path("short.bp");
     tu_make_file(path, 4096, 3, SEED);
-    ck_assert_int_eq(file_size(path), 12288);
+    ck_assert_int_eq(tu_file_size(path), 12288);
     int fd = open_direct(path, O_RDONLY);
     struct bp__aio aio;
     aio_setup_ok(&aio, 8);
@@ -1079,9 +955,7 @@ START_TEST(test_short_at_eof)
     for (unsigned i = 0; i < 3; i++)
         ck_assert(tu_stamped(buf + i * 4096, 4096, i, SEED));
     assert_idle(&aio);
-    bp__aio_destroy(&aio);
-    close(fd);
-    free(buf);
+    finish(&aio, fd, buf);
 }
 END_TEST
 
@@ -1094,12 +968,8 @@ END_TEST
  * right place and reports the full length. */
 START_TEST(test_short_completed)
 {
-    wrappers_reset();
-    char *path = tpath("short-mid.bp");
-    tu_make_file(path, PS, SH_REQS * 4, SEED);
-    int fd = open_direct(path, O_RDONLY);
     struct bp__aio aio;
-    aio_setup_ok(&aio, 4);
+    int fd = start(&aio, 4, tu_path("short-mid.bp"), SH_REQS * 4, O_RDONLY);
     char *buf = abuf(SH_REQS * SH_LEN, 0xee);
     struct bp__io ios[SH_REQS];
 
@@ -1162,9 +1032,7 @@ START_TEST(test_short_completed)
     }
     ck_assert_int_le(kmax(), 4);
     assert_idle(&aio);
-    bp__aio_destroy(&aio);
-    close(fd);
-    free(buf);
+    finish(&aio, fd, buf);
 }
 END_TEST
 

@@ -71,47 +71,6 @@ static void snap_same(const char *path, struct snap *s)
     free(now.bytes);
 }
 
-static void no_file(const char *path)
-{
-    struct stat st;
-    ck_assert_msg(lstat(path, &st) < 0 && errno == ENOENT,
-                  "%s exists after a failed call", path);
-}
-
-/* r is the expected code, and the detail mentions every given string. */
-#define EXPECT_ERR(r, code, ...)                                              \
-    do {                                                                      \
-        int r_ = (r);                                                         \
-        ck_assert_msg(r_ == (code), "%s returned %d (%s), expected %s (%s)",  \
-                      #r, r_, bp_err_name(r_), #code, bp_err_name(code));     \
-        const char *d_ = bp_errdetail();                                      \
-        ck_assert_ptr_nonnull(d_);                                            \
-        ck_assert_msg(d_[0] != '\0', "%s: empty bp_errdetail()", #r);         \
-        const char *want_[] = { __VA_ARGS__ };                                \
-        for (size_t i_ = 0; i_ < sizeof(want_) / sizeof(want_[0]); i_++)      \
-            ck_assert_msg(strstr(d_, want_[i_]) != NULL,                      \
-                          "%s: detail \"%s\" does not mention \"%s\"", #r,    \
-                          d_, want_[i_]);                                     \
-    } while (0)
-
-static int try_open(const char *path, uint32_t flags, uint32_t page_size,
-                    uint32_t frames, bp_pool **out)
-{
-    struct bp_options o;
-    bp_options_init(&o);
-    o.flags = flags;
-    o.page_size = page_size;
-    o.pool_frames = frames;
-    return bp_open(path, &o, out);
-}
-
-static struct bp_stats stats_of(bp_pool *pool)
-{
-    struct bp_stats st;
-    ck_assert_int_eq(bp_stats(pool, &st), 0);
-    return st;
-}
-
 /* The handle is not pinned: unpinning it is refused. */
 static void not_pinned(bp_page *pg)
 {
@@ -135,12 +94,12 @@ START_TEST(test_file_size_not_multiple)
     ck_assert_int_eq(s.size, 3 * PS + 10);
 
     bp_pool *pool = NULL;
-    EXPECT_ERR(try_open(path, 0, PS, 8, &pool), -BP_EFILESIZE,
-               "24586", "8192", "page size");
+    TU_EXPECT_ERR(tu_try_open(path, 0, PS, 8, &pool), -BP_EFILESIZE,
+                  "24586", "8192", "page size");
     ck_assert_ptr_null(pool);
     snap_same(path, &s);
-    EXPECT_ERR(try_open(path, BP_CREATE, PS, 8, &pool), -BP_EFILESIZE,
-               "24586", "8192");
+    TU_EXPECT_ERR(tu_try_open(path, BP_CREATE, PS, 8, &pool), -BP_EFILESIZE,
+                  "24586", "8192");
     ck_assert_ptr_null(pool);
     snap_same(path, &s);
 
@@ -148,8 +107,8 @@ START_TEST(test_file_size_not_multiple)
     char *p2 = tu_path("wrongps.bp");
     tu_make_file(p2, PS, 3, 1);
     struct snap s2 = snap_take(p2);
-    EXPECT_ERR(try_open(p2, 0, 16384, 8, &pool), -BP_EFILESIZE,
-               "16384", "24576");
+    TU_EXPECT_ERR(tu_try_open(p2, 0, 16384, 8, &pool), -BP_EFILESIZE,
+                  "16384", "24576");
     ck_assert_ptr_null(pool);
     snap_same(p2, &s2);
 }
@@ -170,24 +129,24 @@ START_TEST(test_page_size_invalid)
         char num[32];
         snprintf(num, sizeof(num), "%u", bad[i]);
         bp_pool *pool = NULL;
-        EXPECT_ERR(try_open(path, 0, bad[i], 8, &pool), -BP_EPAGESIZE,
-                   num, "power of two");
+        TU_EXPECT_ERR(tu_try_open(path, 0, bad[i], 8, &pool), -BP_EPAGESIZE,
+                      num, "power of two");
         ck_assert_ptr_null(pool);
         snap_same(path, &s);
-        EXPECT_ERR(try_open(missing, BP_CREATE, bad[i], 8, &pool),
-                   -BP_EPAGESIZE, num);
+        TU_EXPECT_ERR(tu_try_open(missing, BP_CREATE, bad[i], 8, &pool),
+                      -BP_EPAGESIZE, num);
         ck_assert_ptr_null(pool);
-        no_file(missing);
+        tu_assert_no_file(missing);
     }
     /* The bounds themselves are valid. */
     bp_pool *pool = NULL;
-    ck_assert_msg(try_open(missing, BP_CREATE, BP_MIN_PAGE_SIZE, 4, &pool) == 0,
-                  "%s", bp_errdetail());
+    ck_assert_msg(tu_try_open(missing, BP_CREATE, BP_MIN_PAGE_SIZE, 4,
+                              &pool) == 0, "%s", bp_errdetail());
     ck_assert_uint_eq(bp_page_size(pool), 4096);
     ck_assert_int_eq(bp_close(pool), 0);
     ck_assert_int_eq(unlink(missing), 0);
-    ck_assert_msg(try_open(missing, BP_CREATE, BP_MAX_PAGE_SIZE, 4, &pool) == 0,
-                  "%s", bp_errdetail());
+    ck_assert_msg(tu_try_open(missing, BP_CREATE, BP_MAX_PAGE_SIZE, 4,
+                              &pool) == 0, "%s", bp_errdetail());
     ck_assert_uint_eq(bp_page_size(pool), 1u << 20);
     ck_assert_int_eq(bp_close(pool), 0);
 }
@@ -203,28 +162,29 @@ START_TEST(test_pool_size_too_small)
     tu_make_file(path, PS, 4, 1);
     struct snap s = snap_take(path);
     bp_pool *pool = NULL;
-    EXPECT_ERR(try_open(path, 0, PS, 2, &pool), -BP_EPOOLSIZE,
-               "2 frames", "pool_frames");
+    TU_EXPECT_ERR(tu_try_open(path, 0, PS, 2, &pool), -BP_EPOOLSIZE,
+                  "2 frames", "pool_frames");
     ck_assert_ptr_null(pool);
     snap_same(path, &s);
-    EXPECT_ERR(try_open(path, 0, PS, 3, &pool), -BP_EPOOLSIZE, "3 frames");
-    EXPECT_ERR(try_open(missing, BP_CREATE, PS, 2, &pool), -BP_EPOOLSIZE,
-               "2 frames");
-    no_file(missing);
+    TU_EXPECT_ERR(tu_try_open(path, 0, PS, 3, &pool), -BP_EPOOLSIZE,
+                  "3 frames");
+    TU_EXPECT_ERR(tu_try_open(missing, BP_CREATE, PS, 2, &pool), -BP_EPOOLSIZE,
+                  "2 frames");
+    tu_assert_no_file(missing);
 
     struct bp_options o;
     bp_options_init(&o);
     o.pool_bytes = 3 * PS;
-    EXPECT_ERR(bp_open(path, &o, &pool), -BP_EPOOLSIZE, "3 frames",
-               "pool_bytes");
+    TU_EXPECT_ERR(bp_open(path, &o, &pool), -BP_EPOOLSIZE, "3 frames",
+                  "pool_bytes");
     o.pool_bytes = 100;  /* not even one frame */
     o.flags = BP_CREATE;
-    EXPECT_ERR(bp_open(missing, &o, &pool), -BP_EPOOLSIZE, "0 frames");
+    TU_EXPECT_ERR(bp_open(missing, &o, &pool), -BP_EPOOLSIZE, "0 frames");
     ck_assert_ptr_null(pool);
-    no_file(missing);
+    tu_assert_no_file(missing);
     snap_same(path, &s);
 
-    ck_assert_msg(try_open(path, 0, PS, BP_MIN_FRAMES, &pool) == 0, "%s",
+    ck_assert_msg(tu_try_open(path, 0, PS, BP_MIN_FRAMES, &pool) == 0, "%s",
                   bp_errdetail());
     ck_assert_int_eq(bp_close(pool), 0);
     snap_same(path, &s);
@@ -238,17 +198,18 @@ START_TEST(test_missing_file)
 {
     char *path = tu_path("nosuch.bp");
     bp_pool *pool = NULL;
-    EXPECT_ERR(try_open(path, 0, PS, 8, &pool), -ENOENT, path, "BP_CREATE");
+    TU_EXPECT_ERR(tu_try_open(path, 0, PS, 8, &pool), -ENOENT, path,
+                  "BP_CREATE");
     ck_assert_ptr_null(pool);
-    no_file(path);
+    tu_assert_no_file(path);
     /* opts NULL means the defaults, which do not create the file. */
-    EXPECT_ERR(bp_open(path, NULL, &pool), -ENOENT, path);
-    no_file(path);
+    TU_EXPECT_ERR(bp_open(path, NULL, &pool), -ENOENT, path);
+    tu_assert_no_file(path);
 
     char *deep = tu_path("nodir/x.bp");
-    EXPECT_ERR(try_open(deep, BP_CREATE, PS, 8, &pool), -ENOENT, deep);
+    TU_EXPECT_ERR(tu_try_open(deep, BP_CREATE, PS, 8, &pool), -ENOENT, deep);
     ck_assert_ptr_null(pool);
-    no_file(tu_path("nodir"));
+    tu_assert_no_file(tu_path("nodir"));
 }
 END_TEST
 
@@ -260,13 +221,13 @@ START_TEST(test_excl_existing)
     tu_make_file(path, PS, 5, 2);
     struct snap s = snap_take(path);
     bp_pool *pool = NULL;
-    EXPECT_ERR(try_open(path, BP_CREATE | BP_EXCL, PS, 8, &pool), -EEXIST,
-               path, "BP_EXCL");
+    TU_EXPECT_ERR(tu_try_open(path, BP_CREATE | BP_EXCL, PS, 8, &pool), -EEXIST,
+                  path, "BP_EXCL");
     ck_assert_ptr_null(pool);
     snap_same(path, &s);
 
     char *fresh = tu_path("excl-new.bp");
-    ck_assert_msg(try_open(fresh, BP_CREATE | BP_EXCL, PS, 8, &pool) == 0,
+    ck_assert_msg(tu_try_open(fresh, BP_CREATE | BP_EXCL, PS, 8, &pool) == 0,
                   "%s", bp_errdetail());
     ck_assert_uint_eq(bp_page_count(pool), 0);
     ck_assert_int_eq(bp_close(pool), 0);
@@ -283,15 +244,16 @@ START_TEST(test_bad_flags)
     tu_make_file(path, PS, 2, 1);
     struct snap s = snap_take(path);
     bp_pool *pool = NULL;
-    EXPECT_ERR(try_open(path, BP_EXCL, PS, 8, &pool), -EINVAL,
-               "BP_EXCL", "BP_CREATE");
-    EXPECT_ERR(try_open(missing, BP_EXCL, PS, 8, &pool), -EINVAL, "BP_CREATE");
-    no_file(missing);
-    EXPECT_ERR(try_open(path, 0x80, PS, 8, &pool), -EINVAL, "0x80");
-    EXPECT_ERR(try_open(missing, BP_CREATE | 0x80000000u, PS, 8, &pool),
-               -EINVAL, "0x80000000");
+    TU_EXPECT_ERR(tu_try_open(path, BP_EXCL, PS, 8, &pool), -EINVAL,
+                  "BP_EXCL", "BP_CREATE");
+    TU_EXPECT_ERR(tu_try_open(missing, BP_EXCL, PS, 8, &pool), -EINVAL,
+                  "BP_CREATE");
+    tu_assert_no_file(missing);
+    TU_EXPECT_ERR(tu_try_open(path, 0x80, PS, 8, &pool), -EINVAL, "0x80");
+    TU_EXPECT_ERR(tu_try_open(missing, BP_CREATE | 0x80000000u, PS, 8, &pool),
+                  -EINVAL, "0x80000000");
     ck_assert_ptr_null(pool);
-    no_file(missing);
+    tu_assert_no_file(missing);
     snap_same(path, &s);
 }
 END_TEST
@@ -302,21 +264,24 @@ START_TEST(test_failed_create_leaves_no_file)
 {
     char *path = tu_path("create-fail.bp");
     bp_pool *pool = NULL;
-    EXPECT_ERR(try_open(path, BP_CREATE, 3000, 8, &pool), -BP_EPAGESIZE, "3000");
-    no_file(path);
-    EXPECT_ERR(try_open(path, BP_CREATE | BP_EXCL, 1u << 21, 8, &pool),
-               -BP_EPAGESIZE, "2097152");
-    no_file(path);
-    EXPECT_ERR(try_open(path, BP_CREATE, PS, 1, &pool), -BP_EPOOLSIZE, "1 frames");
-    no_file(path);
-    EXPECT_ERR(try_open(path, BP_CREATE | 0x400, PS, 8, &pool), -EINVAL, "0x400");
-    no_file(path);
+    TU_EXPECT_ERR(tu_try_open(path, BP_CREATE, 3000, 8, &pool), -BP_EPAGESIZE,
+                  "3000");
+    tu_assert_no_file(path);
+    TU_EXPECT_ERR(tu_try_open(path, BP_CREATE | BP_EXCL, 1u << 21, 8, &pool),
+                  -BP_EPAGESIZE, "2097152");
+    tu_assert_no_file(path);
+    TU_EXPECT_ERR(tu_try_open(path, BP_CREATE, PS, 1, &pool), -BP_EPOOLSIZE,
+                  "1 frames");
+    tu_assert_no_file(path);
+    TU_EXPECT_ERR(tu_try_open(path, BP_CREATE | 0x400, PS, 8, &pool), -EINVAL,
+                  "0x400");
+    tu_assert_no_file(path);
     struct bp_options o;
     bp_options_init(&o);
     o.flags = BP_CREATE;
     o.pool_frames = 8;
-    EXPECT_ERR(bp_open(path, &o, NULL), -EINVAL, "bp_open");
-    no_file(path);
+    TU_EXPECT_ERR(bp_open(path, &o, NULL), -EINVAL, "bp_open");
+    tu_assert_no_file(path);
     ck_assert_ptr_null(pool);
 }
 END_TEST
@@ -328,8 +293,8 @@ START_TEST(test_directory_path)
     char *dir = tu_path("adir");
     ck_assert_int_eq(mkdir(dir, 0700), 0);
     bp_pool *pool = NULL;
-    EXPECT_ERR(try_open(dir, 0, PS, 8, &pool), -EISDIR, dir);
-    EXPECT_ERR(try_open(dir, BP_CREATE, PS, 8, &pool), -EISDIR, dir);
+    TU_EXPECT_ERR(tu_try_open(dir, 0, PS, 8, &pool), -EISDIR, dir);
+    TU_EXPECT_ERR(tu_try_open(dir, BP_CREATE, PS, 8, &pool), -EISDIR, dir);
     ck_assert_ptr_null(pool);
     struct stat st;
     ck_assert_int_eq(stat(dir, &st), 0);
@@ -349,9 +314,10 @@ START_TEST(test_not_regular_file)
     int keep = open(fifo, O_RDWR | O_NONBLOCK);
     ck_assert_int_ge(keep, 0);
     bp_pool *pool = NULL;
-    EXPECT_ERR(try_open(fifo, 0, PS, 8, &pool), -EINVAL, "not a regular file");
-    EXPECT_ERR(try_open(fifo, BP_CREATE, PS, 8, &pool), -EINVAL,
-               "not a regular file");
+    TU_EXPECT_ERR(tu_try_open(fifo, 0, PS, 8, &pool), -EINVAL,
+                  "not a regular file");
+    TU_EXPECT_ERR(tu_try_open(fifo, BP_CREATE, PS, 8, &pool), -EINVAL,
+                  "not a regular file");
     ck_assert_ptr_null(pool);
     struct stat st;
     ck_assert_int_eq(lstat(fifo, &st), 0);
@@ -390,14 +356,14 @@ START_TEST(test_tmpfs_refused)
     tu_make_file(shm_file, PS, 4, 1);
     struct snap s = snap_take(shm_file);
     bp_pool *pool = NULL;
-    EXPECT_ERR(try_open(shm_file, 0, PS, 8, &pool), -BP_ENODIRECT,
-               "tmpfs", shm_file);
+    TU_EXPECT_ERR(tu_try_open(shm_file, 0, PS, 8, &pool), -BP_ENODIRECT,
+                  "tmpfs", shm_file);
     ck_assert_ptr_null(pool);
     snap_same(shm_file, &s);
-    EXPECT_ERR(try_open(shm_missing, BP_CREATE, PS, 8, &pool), -BP_ENODIRECT,
-               "tmpfs");
+    TU_EXPECT_ERR(tu_try_open(shm_missing, BP_CREATE, PS, 8, &pool),
+                  -BP_ENODIRECT, "tmpfs");
     ck_assert_ptr_null(pool);
-    no_file(shm_missing);
+    tu_assert_no_file(shm_missing);
     shm_cleanup();
 }
 END_TEST
@@ -418,11 +384,11 @@ START_TEST(test_null_arguments)
     o.pool_frames = 8;
     bp_pool *pool = NULL;
 
-    EXPECT_ERR(bp_open(NULL, &o, &pool), -EINVAL, "bp_open");
+    TU_EXPECT_ERR(bp_open(NULL, &o, &pool), -EINVAL, "bp_open");
     ck_assert_ptr_null(pool);
-    EXPECT_ERR(bp_open(missing, &o, NULL), -EINVAL, "bp_open");
-    no_file(missing);
-    EXPECT_ERR(bp_close(NULL), -EINVAL, "bp_close");
+    TU_EXPECT_ERR(bp_open(missing, &o, NULL), -EINVAL, "bp_open");
+    tu_assert_no_file(missing);
+    TU_EXPECT_ERR(bp_close(NULL), -EINVAL, "bp_close");
     bp_options_init(NULL);  /* documented as a no-op; must not crash */
 
     pool = tu_open(path, 8, 0);
@@ -433,30 +399,30 @@ START_TEST(test_null_arguments)
     struct bp_info info;
     struct bp_stats st;
 
-    EXPECT_ERR(bp_pin(NULL, 0, BP_READ, &pg), -EINVAL, "bp_pin");
+    TU_EXPECT_ERR(bp_pin(NULL, 0, BP_READ, &pg), -EINVAL, "bp_pin");
     not_pinned(&pg);
-    EXPECT_ERR(bp_pin(pool, 0, BP_READ, NULL), -EINVAL, "bp_pin");
-    EXPECT_ERR(bp_unpin(NULL), -EINVAL, "bp_unpin");
-    EXPECT_ERR(bp_mark_dirty(NULL), -EINVAL, "bp_mark_dirty");
-    EXPECT_ERR(bp_alloc_page(NULL, &n, &pg), -EINVAL, "bp_alloc_page");
-    EXPECT_ERR(bp_alloc_page(pool, NULL, &pg), -EINVAL, "bp_alloc_page");
+    TU_EXPECT_ERR(bp_pin(pool, 0, BP_READ, NULL), -EINVAL, "bp_pin");
+    TU_EXPECT_ERR(bp_unpin(NULL), -EINVAL, "bp_unpin");
+    TU_EXPECT_ERR(bp_mark_dirty(NULL), -EINVAL, "bp_mark_dirty");
+    TU_EXPECT_ERR(bp_alloc_page(NULL, &n, &pg), -EINVAL, "bp_alloc_page");
+    TU_EXPECT_ERR(bp_alloc_page(pool, NULL, &pg), -EINVAL, "bp_alloc_page");
     not_pinned(&pg);
-    EXPECT_ERR(bp_alloc_page(pool, &n, NULL), -EINVAL, "bp_alloc_page");
+    TU_EXPECT_ERR(bp_alloc_page(pool, &n, NULL), -EINVAL, "bp_alloc_page");
     ck_assert_uint_eq(n, 12345);
-    EXPECT_ERR(bp_flush_page(NULL, 0), -EINVAL, "bp_flush_page");
-    EXPECT_ERR(bp_flush_all(NULL), -EINVAL, "bp_flush_all");
-    EXPECT_ERR(bp_sync(NULL), -EINVAL, "bp_sync");
-    EXPECT_ERR(bp_info(NULL, &info), -EINVAL, "bp_info");
-    EXPECT_ERR(bp_info(pool, NULL), -EINVAL, "bp_info");
-    EXPECT_ERR(bp_stats_reset(NULL), -EINVAL, "bp_stats_reset");
-    EXPECT_ERR(bp_stats(NULL, &st), -EINVAL, "bp_stats:");
-    EXPECT_ERR(bp_stats(pool, NULL), -EINVAL, "bp_stats:");
+    TU_EXPECT_ERR(bp_flush_page(NULL, 0), -EINVAL, "bp_flush_page");
+    TU_EXPECT_ERR(bp_flush_all(NULL), -EINVAL, "bp_flush_all");
+    TU_EXPECT_ERR(bp_sync(NULL), -EINVAL, "bp_sync");
+    TU_EXPECT_ERR(bp_info(NULL, &info), -EINVAL, "bp_info");
+    TU_EXPECT_ERR(bp_info(pool, NULL), -EINVAL, "bp_info");
+    TU_EXPECT_ERR(bp_stats_reset(NULL), -EINVAL, "bp_stats_reset");
+    TU_EXPECT_ERR(bp_stats(NULL, &st), -EINVAL, "bp_stats:");
+    TU_EXPECT_ERR(bp_stats(pool, NULL), -EINVAL, "bp_stats:");
     ck_assert_uint_eq(bp_page_count(NULL), 0);
     ck_assert_uint_eq(bp_page_size(NULL), 0);
 
     /* Nothing happened to the pool or the file. */
     ck_assert_uint_eq(bp_page_count(pool), 4);
-    st = stats_of(pool);
+    st = tu_stats(pool);
     ck_assert_uint_eq(st.allocs + st.misses + st.hits + st.writes, 0);
     ck_assert_uint_eq(st.pinned + st.resident + st.dirty, 0);
     ck_assert_int_eq(bp_close(pool), 0);
@@ -475,16 +441,17 @@ START_TEST(test_page_out_of_range)
     bp_pool *pool = tu_open(path, 8, 0);
     bp_page pg;
     memset(&pg, 0, sizeof(pg));
-    EXPECT_ERR(bp_pin(pool, 10, BP_READ, &pg), -BP_ERANGE, "page 10", "10 pages");
+    TU_EXPECT_ERR(bp_pin(pool, 10, BP_READ, &pg), -BP_ERANGE, "page 10",
+                  "10 pages");
     not_pinned(&pg);
-    EXPECT_ERR(bp_pin(pool, 11, BP_WRITE, &pg), -BP_ERANGE, "page 11");
-    EXPECT_ERR(bp_pin(pool, UINT64_MAX, BP_READ, &pg), -BP_ERANGE,
-               "18446744073709551615");
+    TU_EXPECT_ERR(bp_pin(pool, 11, BP_WRITE, &pg), -BP_ERANGE, "page 11");
+    TU_EXPECT_ERR(bp_pin(pool, UINT64_MAX, BP_READ, &pg), -BP_ERANGE,
+                  "18446744073709551615");
     not_pinned(&pg);
-    EXPECT_ERR(bp_flush_page(pool, 10), -BP_ERANGE, "page 10", "10 pages");
-    EXPECT_ERR(bp_flush_page(pool, UINT64_MAX), -BP_ERANGE,
-               "18446744073709551615");
-    struct bp_stats st = stats_of(pool);
+    TU_EXPECT_ERR(bp_flush_page(pool, 10), -BP_ERANGE, "page 10", "10 pages");
+    TU_EXPECT_ERR(bp_flush_page(pool, UINT64_MAX), -BP_ERANGE,
+                  "18446744073709551615");
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.misses + st.reads + st.hits + st.io_submits, 0);
     ck_assert_uint_eq(st.pinned + st.resident, 0);
     /* The last page is in range. */
@@ -496,14 +463,16 @@ START_TEST(test_page_out_of_range)
     /* An empty file has no page 0, until one is allocated. */
     char *empty = tu_path("range-empty.bp");
     pool = tu_open(empty, 8, BP_CREATE);
-    EXPECT_ERR(bp_pin(pool, 0, BP_READ, &pg), -BP_ERANGE, "page 0", "0 pages");
-    EXPECT_ERR(bp_flush_page(pool, 0), -BP_ERANGE, "page 0");
+    TU_EXPECT_ERR(bp_pin(pool, 0, BP_READ, &pg), -BP_ERANGE, "page 0",
+                  "0 pages");
+    TU_EXPECT_ERR(bp_flush_page(pool, 0), -BP_ERANGE, "page 0");
     uint64_t n;
     ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
     ck_assert_int_eq(bp_unpin(&pg), 0);
     ck_assert_int_eq(bp_pin(pool, 0, BP_READ, &pg), 0);
     ck_assert_int_eq(bp_unpin(&pg), 0);
-    EXPECT_ERR(bp_pin(pool, 1, BP_READ, &pg), -BP_ERANGE, "page 1", "1 pages");
+    TU_EXPECT_ERR(bp_pin(pool, 1, BP_READ, &pg), -BP_ERANGE, "page 1",
+                  "1 pages");
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
@@ -522,10 +491,10 @@ START_TEST(test_bad_pin_mode)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char want[32];
         snprintf(want, sizeof(want), "mode %u", bad[i]);
-        EXPECT_ERR(bp_pin(pool, 1, bad[i], &pg), -EINVAL, want, "BP_READ");
+        TU_EXPECT_ERR(bp_pin(pool, 1, bad[i], &pg), -EINVAL, want, "BP_READ");
         not_pinned(&pg);
     }
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.misses + st.reads + st.hits, 0);
     ck_assert_uint_eq(st.pinned + st.resident, 0);
     ck_assert_int_eq(bp_close(pool), 0);
@@ -544,20 +513,20 @@ START_TEST(test_unpin_twice)
     ck_assert_int_eq(bp_pin(pool, 2, BP_READ, &other), 0);
     ck_assert_int_eq(bp_pin(pool, 2, BP_READ, &pg), 0);
     ck_assert_int_eq(bp_unpin(&pg), 0);
-    EXPECT_ERR(bp_unpin(&pg), -BP_ENOTPINNED, "bp_unpin", "unpinned");
-    EXPECT_ERR(bp_mark_dirty(&pg), -BP_ENOTPINNED, "bp_mark_dirty");
+    TU_EXPECT_ERR(bp_unpin(&pg), -BP_ENOTPINNED, "bp_unpin", "unpinned");
+    TU_EXPECT_ERR(bp_mark_dirty(&pg), -BP_ENOTPINNED, "bp_mark_dirty");
     /* The other pin of the same page was not taken away. */
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.pinned, 1);
     ck_assert(tu_stamped(other.data, PS, 2, 1));
     ck_assert_int_eq(bp_unpin(&other), 0);
-    ck_assert_uint_eq(stats_of(pool).pinned, 0);
-    EXPECT_ERR(bp_unpin(&other), -BP_ENOTPINNED, "bp_unpin");
-    ck_assert_uint_eq(stats_of(pool).pinned, 0);
+    ck_assert_uint_eq(tu_stats(pool).pinned, 0);
+    TU_EXPECT_ERR(bp_unpin(&other), -BP_ENOTPINNED, "bp_unpin");
+    ck_assert_uint_eq(tu_stats(pool).pinned, 0);
 
     bp_page never;
     memset(&never, 0, sizeof(never));
-    EXPECT_ERR(bp_unpin(&never), -BP_ENOTPINNED, "bp_unpin");
+    TU_EXPECT_ERR(bp_unpin(&never), -BP_ENOTPINNED, "bp_unpin");
     /* Still usable: pin for write works (no stray latch or pin). */
     ck_assert_int_eq(bp_pin(pool, 2, BP_WRITE, &pg), 0);
     ck_assert_int_eq(bp_unpin(&pg), 0);
@@ -575,13 +544,13 @@ START_TEST(test_mark_dirty_read_pin)
     bp_pool *pool = tu_open(path, 8, 0);
     bp_page pg;
     ck_assert_int_eq(bp_pin(pool, 6, BP_READ, &pg), 0);
-    EXPECT_ERR(bp_mark_dirty(&pg), -BP_ENOTWRITE, "page 6", "BP_WRITE");
-    ck_assert_uint_eq(stats_of(pool).dirty, 0);
+    TU_EXPECT_ERR(bp_mark_dirty(&pg), -BP_ENOTWRITE, "page 6", "BP_WRITE");
+    ck_assert_uint_eq(tu_stats(pool).dirty, 0);
     ck_assert_uint_eq(pg.mode, BP_READ);  /* the handle is still pinned */
     ck_assert_int_eq(bp_unpin(&pg), 0);
     ck_assert_int_eq(bp_flush_page(pool, 6), 0);
     ck_assert_int_eq(bp_flush_all(pool), 0);
-    ck_assert_uint_eq(stats_of(pool).writes, 0);
+    ck_assert_uint_eq(tu_stats(pool).writes, 0);
     ck_assert_int_eq(bp_close(pool), 0);
     snap_same(path, &s);
 }
@@ -600,9 +569,9 @@ START_TEST(test_close_while_pinned)
     ck_assert_int_eq(bp_pin(pool, 3, BP_WRITE, &pg), 0);
     tu_stamp(pg.data, PS, 3, 7);
     ck_assert_int_eq(bp_mark_dirty(&pg), 0);
-    EXPECT_ERR(bp_close(pool), -EBUSY, "page 3", "pinned");
+    TU_EXPECT_ERR(bp_close(pool), -EBUSY, "page 3", "pinned");
     /* Still open and unchanged. */
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.pinned, 1);
     ck_assert_uint_eq(st.dirty, 1);
     ck_assert_uint_eq(st.writes, 0);
@@ -611,7 +580,7 @@ START_TEST(test_close_while_pinned)
     ck_assert_int_eq(bp_pin(pool, 5, BP_READ, &rd), 0);
     ck_assert(tu_stamped(rd.data, PS, 5, 1));
     ck_assert_int_eq(bp_unpin(&pg), 0);
-    EXPECT_ERR(bp_close(pool), -EBUSY, "page 5");
+    TU_EXPECT_ERR(bp_close(pool), -EBUSY, "page 5");
     ck_assert_int_eq(bp_unpin(&rd), 0);
     ck_assert_int_eq(bp_close(pool), 0);
     static char buf[PS];
@@ -634,20 +603,21 @@ START_TEST(test_more_pins_than_frames)
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(bp_pin(pool, (uint64_t)i, i % 2 ? BP_WRITE : BP_READ,
                                 &held[i]), 0);
-    struct bp_stats before = stats_of(pool);
+    struct bp_stats before = tu_stats(pool);
     ck_assert_uint_eq(before.pinned, 4);
     ck_assert_uint_eq(before.nofree, 0);
 
     memset(&pg, 0, sizeof(pg));
-    EXPECT_ERR(bp_pin(pool, 9, BP_READ, &pg), -BP_ENOFRAME, "4 frames", "unpin");
+    TU_EXPECT_ERR(bp_pin(pool, 9, BP_READ, &pg), -BP_ENOFRAME, "4 frames",
+                  "unpin");
     not_pinned(&pg);
-    EXPECT_ERR(bp_pin(pool, 10, BP_WRITE, &pg), -BP_ENOFRAME, "page 10");
+    TU_EXPECT_ERR(bp_pin(pool, 10, BP_WRITE, &pg), -BP_ENOFRAME, "page 10");
     uint64_t n = 777;
-    EXPECT_ERR(bp_alloc_page(pool, &n, &pg), -BP_ENOFRAME, "4 frames");
+    TU_EXPECT_ERR(bp_alloc_page(pool, &n, &pg), -BP_ENOFRAME, "4 frames");
     ck_assert_uint_eq(n, 777);
     not_pinned(&pg);
 
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.nofree, 3);
     ck_assert_uint_eq(st.pinned, before.pinned);
     ck_assert_uint_eq(st.resident, before.resident);
@@ -677,7 +647,7 @@ START_TEST(test_more_pins_than_frames)
     ck_assert_int_eq(bp_unpin(&held[2]), 0);
     ck_assert_int_eq(bp_pin(pool, 9, BP_READ, &pg), 0);
     ck_assert(tu_stamped(pg.data, PS, 9, 1));
-    st = stats_of(pool);
+    st = tu_stats(pool);
     ck_assert_uint_eq(st.nofree, 3);
     ck_assert_uint_eq(st.misses, before.misses + 1);
     ck_assert_uint_eq(st.pinned, 3);

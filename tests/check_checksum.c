@@ -38,16 +38,10 @@ START_TEST(test_crc32c_values)
 }
 END_TEST
 
+/* A pool of 32 frames on path with `flags` and no read-ahead. */
 static bp_pool *open_ck(const char *path, uint32_t flags)
 {
-    struct bp_options o;
-    bp_options_init(&o);
-    o.flags = flags | BP_NOREADAHEAD;
-    o.pool_frames = 32;
-    bp_pool *pool = NULL;
-    int r = bp_open(path, &o, &pool);
-    ck_assert_msg(r == 0, "bp_open: %s", bp_errdetail());
-    return pool;
+    return tu_open_opts(path, 32, flags | BP_NOREADAHEAD, NULL);
 }
 
 static void fill(void *data, uint64_t p, uint32_t v)

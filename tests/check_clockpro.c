@@ -19,6 +19,8 @@
 
 #include "bpool.h"
 #include "clockpro.h"
+#include "testtrace.h"
+#include "testutil.h"
 #include "../tools/policy_sim.h"
 #include "../tools/trace.h"
 
@@ -231,24 +233,6 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* Fidelity                                                            */
 
-static const char *data_dir(void)
-{
-    const char *d = getenv("srcdir");
-    return d && *d ? d : ".";
-}
-
-/* tests/data/<name>.trc.gz, or fail the test. */
-static void load_trace(const char *name, struct trace *t)
-{
-    char path[4096], err[4096 + 256];
-    int rc;
-
-    snprintf(path, sizeof path, "%s/tests/data/%s.trc.gz", data_dir(), name);
-    rc = trace_load(path, t, err, sizeof err);
-    ck_assert_msg(rc == 0, "%s (set srcdir)", err);
-    ck_assert_msg(t->n > 0, "%s: empty trace", path);
-}
-
 /* Cold start, every reference counted; a reference to the page referenced
  * just before is a hit that changes nothing (as in the authors' simulator);
  * non-resident cap = frames.  Returns the misses.  checked: every check of
@@ -274,7 +258,7 @@ START_TEST(test_fidelity)
     size_t ntr = 0, rows = 0, exact = 0;
     FILE *f;
 
-    snprintf(path, sizeof path, "%s/tests/data/expected.tsv", data_dir());
+    snprintf(path, sizeof path, "%s/tests/data/expected.tsv", tu_srcdir());
     f = fopen(path, "r");
     ck_assert_msg(f != NULL, "cannot open %s (set srcdir)", path);
     printf("%-8s %6s %9s %9s %8s\n", "trace", "frames", "computed",
@@ -294,7 +278,7 @@ START_TEST(test_fidelity)
         if (!t) {
             ck_assert_uint_lt(ntr, 16);
             t = &tr[ntr];
-            load_trace(name, t);
+            tu_load_trace(name, t);
             snprintf(trname[ntr], sizeof trname[ntr], "%s", name);
             ntr++;
         }
@@ -322,7 +306,7 @@ END_TEST
 START_TEST(test_check_during_replay)
 {
     struct trace t;
-    load_trace("multi1", &t);
+    tu_load_trace("multi1", &t);
     (void)replay(&t, 50, true);
     (void)replay(&t, 200, true);
     trace_free(&t);
@@ -338,7 +322,7 @@ START_TEST(test_mc_and_cap)
     static const uint32_t frames[] = {50, 300};
     for (size_t k = 0; k < 2; k++) {
         struct trace t;
-        load_trace(names[k], &t);
+        tu_load_trace(names[k], &t);
         for (size_t j = 0; j < 2; j++) {
             uint32_t m = frames[j];
             uint32_t caps[] = {0, 1, m / 4, m, 3 * m};

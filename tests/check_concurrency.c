@@ -28,32 +28,6 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static uint64_t rnd(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * UINT64_C(2685821657736338717);
-}
-
-static struct bp_stats stats_of(bp_pool *pool)
-{
-    struct bp_stats st;
-    ck_assert_int_eq(bp_stats(pool, &st), 0);
-    return st;
-}
-
-/* Statistics once the pool's own threads are done with what the workers
- * set off: the reader thread pins the frames it reads ahead into, and the
- * flushers' queue pins the dirty frames handed to it.  Both end soon. */
-static struct bp_stats settled_stats(bp_pool *pool)
-{
-    struct bp_stats st = stats_of(pool);
-    for (double end = tu_now() + 5; st.pinned && tu_now() < end; usleep(2000))
-        st = stats_of(pool);
-    return st;
-}
-
 /* Pin, retrying -BP_ENOFRAME (documented as "unpin something and retry":
  * other threads' pins and write-backs can occupy every frame for a
  * moment); *nofree counts the retries.  Other errors are returned. */
@@ -129,8 +103,9 @@ static void *a_reader(void *p)
     for (int i = 0; i < A_PINS; i++) {
         /* Half the pins go to 12 shared pages (hits racing evictions),
          * half anywhere (misses). */
-        uint64_t pg_no = (rnd(&s) & 1) ? rnd(&s) % 12 : rnd(&s) % A_PAGES;
-        uint32_t mode = (rnd(&s) % 8) ? BP_READ : BP_WRITE;
+        uint64_t pg_no = (tu_rnd(&s) & 1) ? tu_rnd(&s) % 12
+                                          : tu_rnd(&s) % A_PAGES;
+        uint32_t mode = (tu_rnd(&s) % 8) ? BP_READ : BP_WRITE;
         bp_page pg;
         int r = pin_retry(a->pool, pg_no, mode, &pg, a->nofree);
         if (r < 0) {
@@ -169,7 +144,7 @@ START_TEST(test_random_readers)
         pthread_join(t[i], NULL);
     tu_assert_no_thread_errors();
 
-    struct bp_stats st = settled_stats(pool);
+    struct bp_stats st = tu_settled_stats(pool);
     ck_assert_uint_eq(st.hits + st.misses, (uint64_t)A_THREADS * A_PINS);
     /* Misses of adjacent pages by different threads can look sequential
      * and set off read-ahead. */
@@ -284,7 +259,7 @@ START_TEST(test_concurrent_miss_one_read)
         pthread_join(t[i], NULL);
     pthread_barrier_destroy(&sh.go);
     tu_assert_no_thread_errors();
-    struct bp_stats st = stats_of(sh.pool);
+    struct bp_stats st = tu_stats(sh.pool);
     ck_assert_uint_eq(st.reads, B_ROUNDS);
     ck_assert_uint_eq(st.misses, B_ROUNDS);
     ck_assert_uint_eq(st.hits, B_ROUNDS * (B_THREADS - 1));
@@ -388,7 +363,7 @@ START_TEST(test_readers_writers_one_page)
     ck_assert_int_eq(uniform(pg.data, 2 * C_WRITES), -1);
     ck_assert_int_eq(bp_unpin(&pg), 0);
     ck_assert_int_eq(bp_sync(sh.pool), 0);
-    struct bp_stats st = stats_of(sh.pool);
+    struct bp_stats st = tu_stats(sh.pool);
     ck_assert_uint_eq(st.dirty, 0);
     ck_assert_uint_gt(st.writes, 0);
     ck_assert_uint_eq(st.io_errors, 0);
@@ -424,8 +399,8 @@ static void *d_worker(void *p)
     struct d_shared *sh = a->sh;
     uint64_t s = 0x51ed270b27d4a1c3ull * (a->id + 1);
     for (int i = 0; i < D_OPS; i++) {
-        uint64_t page = rnd(&s) % D_PAGES;
-        bool write = rnd(&s) % 2;
+        uint64_t page = tu_rnd(&s) % D_PAGES;
+        bool write = tu_rnd(&s) % 2;
         bp_page pg;
         int r = pin_retry(sh->pool, page, write ? BP_WRITE : BP_READ, &pg,
                           &sh->nofree);
@@ -457,7 +432,7 @@ static void *d_worker(void *p)
             else
                 atomic_fetch_add(&sh->flushed, (unsigned long)r);
         } else if (a->id == 1 && i % 20 == 19) {
-            r = bp_flush_page(sh->pool, rnd(&s) % D_PAGES);
+            r = bp_flush_page(sh->pool, tu_rnd(&s) % D_PAGES);
             if (r < 0)
                 tu_thread_fail("bp_flush_page: %s: %s", bp_err_name(r), bp_errdetail());
             else
@@ -499,7 +474,7 @@ START_TEST(test_many_pages_small_pool)
         total += want[p];
     ck_assert_uint_gt(total, 0);
 
-    struct bp_stats st = settled_stats(sh.pool);
+    struct bp_stats st = tu_settled_stats(sh.pool);
     ck_assert_uint_gt(st.evict_writes + st.flusher_writes, 0);
     ck_assert_uint_gt(st.evictions, 0);
     ck_assert_uint_eq(st.io_errors, 0);
@@ -522,7 +497,7 @@ START_TEST(test_many_pages_small_pool)
         ck_assert_int_eq(bp_unpin(&pg), 0);
     }
     ck_assert_int_eq(bp_sync(sh.pool), 0);
-    ck_assert_uint_eq(stats_of(sh.pool).dirty, 0);
+    ck_assert_uint_eq(tu_stats(sh.pool).dirty, 0);
     /* Behind the pool's back, still open. */
     static uint64_t buf[WORDS];
     for (unsigned p = 0; p < D_PAGES; p++) {
@@ -619,7 +594,7 @@ START_TEST(test_enoframe_no_hang)
         ck_assert_msg(args[i].seconds < E_BOUND_S, "thread %u: -BP_ENOFRAME "
                       "took %.3f s", i, args[i].seconds);
     }
-    struct bp_stats st = settled_stats(sh.pool);
+    struct bp_stats st = tu_settled_stats(sh.pool);
     ck_assert_uint_eq(st.nofree, E_THREADS);
     ck_assert_uint_eq(st.pinned, 0);
     ck_assert_uint_eq(st.io_errors, 0);

@@ -9,14 +9,14 @@
  *   - a file system that refuses O_DIRECT, or an O_DIRECT alignment larger
  *     than the page size: the system-call fault hook (src/fault.h);
  *   - aio-max-nr used up: this program defines io_setup itself, so the
- *     library's calls land here first (as in check_aio.c), and it fails
- *     them with EAGAIN (or ENOSYS) above a given depth;
+ *     library's calls land here first (as in check_aio.c; libaio's own is
+ *     reached through tests/aio_wrap.h), and it fails them with EAGAIN (or
+ *     ENOSYS) above a given depth;
  *   - a file size limit: RLIMIT_FSIZE (EFBIG);
  *   - a full address space: a pool of 2^31 - 1 frames of 1 MiB (ENOMEM).
  */
 #define _GNU_SOURCE
 #include <check.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libaio.h>
@@ -31,6 +31,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "aio_wrap.h"
 #include "bpool_internal.h"
 #include "fault.h"
 #include "testutil.h"
@@ -39,60 +40,12 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
-/* r is the expected code, and the detail mentions every given string. */
-#define EXPECT_ERR(r, code, ...)                                              \
-    do {                                                                      \
-        int r_ = (r);                                                         \
-        ck_assert_msg(r_ == (code), "%s returned %d (%s), expected %s (%s)",  \
-                      #r, r_, bp_err_name(r_), #code, bp_err_name(code));     \
-        const char *d_ = bp_errdetail();                                      \
-        ck_assert_msg(d_[0] != '\0', "%s: empty bp_errdetail()", #r);         \
-        const char *want_[] = { __VA_ARGS__ };                                \
-        for (size_t i_ = 0; i_ < sizeof(want_) / sizeof(want_[0]); i_++)      \
-            ck_assert_msg(strstr(d_, want_[i_]) != NULL,                      \
-                          "%s: detail \"%s\" does not mention \"%s\"", #r,    \
-                          d_, want_[i_]);                                     \
-    } while (0)
-
-static int try_open(const char *path, uint32_t flags, uint32_t page_size,
-                    uint32_t frames, bp_pool **out)
-{
-    struct bp_options o;
-    bp_options_init(&o);
-    o.flags = flags;
-    o.page_size = page_size;
-    o.pool_frames = frames;
-    *out = NULL;
-    return bp_open(path, &o, out);
-}
-
-static void no_file(const char *path)
-{
-    struct stat st;
-    ck_assert_msg(lstat(path, &st) < 0 && errno == ENOENT,
-                  "%s exists after a failed bp_open", path);
-}
-
-static off_t file_size(const char *path)
-{
-    struct stat st;
-    ck_assert_int_eq(stat(path, &st), 0);
-    return st.st_size;
-}
-
-static struct bp_stats stats_of(bp_pool *pool)
-{
-    struct bp_stats st;
-    ck_assert_int_eq(bp_stats(pool, &st), 0);
-    return st;
-}
-
 /* The file's pages 0..n-1 still hold tu_stamp(p, seed). */
 static void file_intact(const char *path, uint64_t n, uint32_t seed)
 {
     char *buf = malloc(PS);
     ck_assert_ptr_nonnull(buf);
-    ck_assert_int_eq(file_size(path), (off_t)(n * PS));
+    ck_assert_int_eq(tu_file_size(path), (off_t)(n * PS));
     for (uint64_t p = 0; p < n; p++) {
         tu_read_page(path, PS, p, buf);
         ck_assert_msg(tu_stamped(buf, PS, p, seed), "page %llu changed",
@@ -146,8 +99,6 @@ static void sim_set(int mode)
 
 /* ---- io_setup, interposed ---------------------------------------------- */
 
-typedef int (*io_setup_fn)(int, io_context_t *);
-
 static _Atomic int setup_limit = -1;     /* -1: never fail */
 static _Atomic int setup_errno = -EAGAIN;
 
@@ -155,19 +106,10 @@ static _Atomic int setup_errno = -EAGAIN;
  * kernel does with EAGAIN when aio-max-nr would be exceeded. */
 int io_setup(int maxevents, io_context_t *ctxp)
 {
-    static _Atomic(io_setup_fn) real;
-    io_setup_fn fn = atomic_load(&real);
-    if (!fn) {
-        void *sym = dlsym(RTLD_NEXT, "io_setup");
-        if (!sym)
-            abort();
-        memcpy(&fn, &sym, sizeof(fn));
-        atomic_store(&real, fn);
-    }
     int limit = atomic_load(&setup_limit);
     if (limit >= 0 && maxevents > limit)
         return atomic_load(&setup_errno);
-    return fn(maxevents, ctxp);
+    return aio_real()->io_setup(maxevents, ctxp);
 }
 
 /* ---- bp_open ------------------------------------------------------------ */
@@ -184,19 +126,20 @@ START_TEST(test_odirect_refused)
     tu_make_file(path, PS, 3, 1);
     bp_pool *pool;
     sim_set(SIM_NO_ODIRECT);
-    EXPECT_ERR(try_open(path, 0, PS, 8, &pool), -BP_ENODIRECT, path,
-               "O_DIRECT", "ext4");
+    TU_EXPECT_ERR(tu_try_open(path, 0, PS, 8, &pool), -BP_ENODIRECT, path,
+                  "O_DIRECT", "ext4");
     ck_assert_ptr_null(pool);
-    EXPECT_ERR(try_open(path, BP_CREATE, PS, 8, &pool), -BP_ENODIRECT, path);
+    TU_EXPECT_ERR(tu_try_open(path, BP_CREATE, PS, 8, &pool), -BP_ENODIRECT,
+                  path);
     file_intact(path, 3, 1);
-    EXPECT_ERR(try_open(missing, BP_CREATE, PS, 8, &pool), -BP_ENODIRECT,
-               missing, "O_DIRECT");
-    no_file(missing);
-    EXPECT_ERR(try_open(missing, BP_CREATE | BP_EXCL, PS, 8, &pool),
-               -BP_ENODIRECT, missing);
-    no_file(missing);
+    TU_EXPECT_ERR(tu_try_open(missing, BP_CREATE, PS, 8, &pool), -BP_ENODIRECT,
+                  missing, "O_DIRECT");
+    tu_assert_no_file(missing);
+    TU_EXPECT_ERR(tu_try_open(missing, BP_CREATE | BP_EXCL, PS, 8, &pool),
+                  -BP_ENODIRECT, missing);
+    tu_assert_no_file(missing);
     sim_set(SIM_NONE);
-    ck_assert_int_eq(try_open(missing, BP_CREATE, PS, 8, &pool), 0);
+    ck_assert_int_eq(tu_try_open(missing, BP_CREATE, PS, 8, &pool), 0);
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
@@ -211,11 +154,11 @@ START_TEST(test_no_direct_io_on_file)
     bp_pool *pool;
     atomic_store(&sim_align, 0);
     sim_set(SIM_ALIGN);
-    EXPECT_ERR(try_open(path, 0, PS, 8, &pool), -BP_ENODIRECT, path,
-               "cannot do direct I/O");
-    EXPECT_ERR(try_open(missing, BP_CREATE, PS, 8, &pool), -BP_ENODIRECT,
-               missing);
-    no_file(missing);
+    TU_EXPECT_ERR(tu_try_open(path, 0, PS, 8, &pool), -BP_ENODIRECT, path,
+                  "cannot do direct I/O");
+    TU_EXPECT_ERR(tu_try_open(missing, BP_CREATE, PS, 8, &pool), -BP_ENODIRECT,
+                  missing);
+    tu_assert_no_file(missing);
     sim_set(SIM_NONE);
     file_intact(path, 2, 1);
 }
@@ -233,14 +176,15 @@ START_TEST(test_page_size_below_alignment)
     bp_pool *pool;
     atomic_store(&sim_align, 16384);
     sim_set(SIM_ALIGN);
-    EXPECT_ERR(try_open(path, 0, 8192, 8, &pool), -BP_EPAGESIZE, "8192",
-               "16384", "direct-I/O alignment");
-    EXPECT_ERR(try_open(path, 0, 4096, 8, &pool), -BP_EPAGESIZE, "4096",
-               "16384");
-    EXPECT_ERR(try_open(missing, BP_CREATE, 8192, 8, &pool), -BP_EPAGESIZE,
-               "8192");
-    no_file(missing);
-    ck_assert_msg(try_open(path, 0, 16384, 8, &pool) == 0, "%s", bp_errdetail());
+    TU_EXPECT_ERR(tu_try_open(path, 0, 8192, 8, &pool), -BP_EPAGESIZE, "8192",
+                  "16384", "direct-I/O alignment");
+    TU_EXPECT_ERR(tu_try_open(path, 0, 4096, 8, &pool), -BP_EPAGESIZE, "4096",
+                  "16384");
+    TU_EXPECT_ERR(tu_try_open(missing, BP_CREATE, 8192, 8, &pool),
+                  -BP_EPAGESIZE, "8192");
+    tu_assert_no_file(missing);
+    ck_assert_msg(tu_try_open(path, 0, 16384, 8, &pool) == 0, "%s",
+                  bp_errdetail());
     sim_set(SIM_NONE);
     struct bp_info in;
     ck_assert_int_eq(bp_info(pool, &in), 0);
@@ -257,15 +201,15 @@ START_TEST(test_pool_too_large)
 {
     char *missing = tu_path("huge.bp");
     bp_pool *pool;
-    EXPECT_ERR(try_open(missing, BP_CREATE, PS, UINT32_MAX, &pool),
-               -BP_EPOOLSIZE, "4294967295 frames", "pool_frames");
-    no_file(missing);
+    TU_EXPECT_ERR(tu_try_open(missing, BP_CREATE, PS, UINT32_MAX, &pool),
+                  -BP_EPOOLSIZE, "4294967295 frames", "pool_frames");
+    tu_assert_no_file(missing);
     struct bp_options o;
     bp_options_init(&o);
     o.flags = BP_CREATE;
     o.pool_bytes = UINT64_MAX;
-    EXPECT_ERR(bp_open(missing, &o, &pool), -BP_EPOOLSIZE, "pool_bytes");
-    no_file(missing);
+    TU_EXPECT_ERR(bp_open(missing, &o, &pool), -BP_EPOOLSIZE, "pool_bytes");
+    tu_assert_no_file(missing);
 }
 END_TEST
 
@@ -276,10 +220,11 @@ START_TEST(test_arena_enomem)
 {
     char *missing = tu_path("nomem.bp");
     bp_pool *pool;
-    EXPECT_ERR(try_open(missing, BP_CREATE, 1u << 20, UINT32_MAX / 2, &pool),
-               -ENOMEM, "frame arena", "smaller pool");
+    TU_EXPECT_ERR(tu_try_open(missing, BP_CREATE, 1u << 20, UINT32_MAX / 2,
+                              &pool),
+                  -ENOMEM, "frame arena", "smaller pool");
     ck_assert_ptr_null(pool);
-    no_file(missing);
+    tu_assert_no_file(missing);
 }
 END_TEST
 
@@ -294,10 +239,10 @@ START_TEST(test_queue_depth_too_large)
     bp_options_init(&o);
     o.flags = BP_CREATE;
     o.queue_depth = 65537;
-    EXPECT_ERR(bp_open(missing, &o, &pool), -EINVAL, "queue depth 65537",
-               "65536");
+    TU_EXPECT_ERR(bp_open(missing, &o, &pool), -EINVAL, "queue depth 65537",
+                  "65536");
     ck_assert_ptr_null(pool);
-    no_file(missing);
+    tu_assert_no_file(missing);
 }
 END_TEST
 
@@ -316,7 +261,7 @@ START_TEST(test_open_eacces)
         if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
             _exit(77);
         bp_pool *pool;
-        int r = try_open(path, 0, PS, 8, &pool);
+        int r = tu_try_open(path, 0, PS, 8, &pool);
         int ok = r == -EACCES && strstr(bp_errdetail(), path) &&
                  strstr(bp_errdetail(), "Permission denied");
         _exit(ok ? 0 : 1);
@@ -350,19 +295,20 @@ START_TEST(test_io_setup_eagain)
 
     atomic_store(&setup_errno, -EAGAIN);
     atomic_store(&setup_limit, 0);
-    EXPECT_ERR(try_open(path, 0, PS, 8, &pool), -BP_EAIO, "aio-max-nr",
-               "queue depth of 1");
+    TU_EXPECT_ERR(tu_try_open(path, 0, PS, 8, &pool), -BP_EAIO, "aio-max-nr",
+                  "queue depth of 1");
     ck_assert_ptr_null(pool);
-    EXPECT_ERR(try_open(missing, BP_CREATE, PS, 8, &pool), -BP_EAIO,
-               "aio-max-nr");
-    no_file(missing);
+    TU_EXPECT_ERR(tu_try_open(missing, BP_CREATE, PS, 8, &pool), -BP_EAIO,
+                  "aio-max-nr");
+    tu_assert_no_file(missing);
     atomic_store(&setup_errno, -ENOSYS);
-    EXPECT_ERR(try_open(path, 0, PS, 8, &pool), -BP_EAIO, "native AIO");
+    TU_EXPECT_ERR(tu_try_open(path, 0, PS, 8, &pool), -BP_EAIO, "native AIO");
 
     /* Only 10 events left: depth 64 -> 32 -> 16 -> 8. */
     atomic_store(&setup_errno, -EAGAIN);
     atomic_store(&setup_limit, 10);
-    ck_assert_msg(try_open(path, 0, PS, 8, &pool) == 0, "%s", bp_errdetail());
+    ck_assert_msg(tu_try_open(path, 0, PS, 8, &pool) == 0, "%s",
+                  bp_errdetail());
     struct bp_info in;
     ck_assert_int_eq(bp_info(pool, &in), 0);
     ck_assert_uint_eq(in.queue_depth, 8);
@@ -393,14 +339,14 @@ START_TEST(test_pin_edeadlk)
     bp_page w, again;
     memset(&again, 0, sizeof(again));
     ck_assert_int_eq(bp_pin(pool, 2, BP_WRITE, &w), 0);
-    EXPECT_ERR(bp_pin(pool, 2, BP_WRITE, &again), -EDEADLK, "page 2",
-               "already holds it for write");
-    EXPECT_ERR(bp_pin(pool, 2, BP_READ, &again), -EDEADLK, "page 2");
+    TU_EXPECT_ERR(bp_pin(pool, 2, BP_WRITE, &again), -EDEADLK, "page 2",
+                  "already holds it for write");
+    TU_EXPECT_ERR(bp_pin(pool, 2, BP_READ, &again), -EDEADLK, "page 2");
     ck_assert_int_eq(bp_unpin(&again), -BP_ENOTPINNED);
-    ck_assert_uint_eq(stats_of(pool).pinned, 1);
+    ck_assert_uint_eq(tu_stats(pool).pinned, 1);
     ck_assert(tu_stamped(w.data, PS, 2, 1));
     ck_assert_int_eq(bp_unpin(&w), 0);
-    ck_assert_uint_eq(stats_of(pool).pinned, 0);
+    ck_assert_uint_eq(tu_stats(pool).pinned, 0);
     ck_assert_int_eq(bp_pin(pool, 2, BP_READ, &again), 0);
     ck_assert_int_eq(bp_unpin(&again), 0);
     ck_assert_int_eq(bp_close(pool), 0);
@@ -422,8 +368,8 @@ START_TEST(test_too_many_pins)
     atomic_fetch_add(st, BP__PIN_MAX - 1);
     ck_assert_uint_eq(bp__pins(atomic_load(st)), BP__PIN_MAX);
     memset(&more, 0, sizeof(more));
-    EXPECT_ERR(bp_pin(pool, 1, BP_READ, &more), -BP_ETOOMANYPINS, "page 1",
-               "1048575 pins");
+    TU_EXPECT_ERR(bp_pin(pool, 1, BP_READ, &more), -BP_ETOOMANYPINS, "page 1",
+                  "1048575 pins");
     ck_assert_uint_eq(bp__pins(atomic_load(st)), BP__PIN_MAX);
     ck_assert_int_eq(bp_unpin(&more), -BP_ENOTPINNED);
     atomic_fetch_sub(st, BP__PIN_MAX - 1);
@@ -491,7 +437,7 @@ START_TEST(test_prefetch_queue_full)
     int r = 0, calls = 0;
     while (calls < 1000 && (r = bp_prefetch(pool, 1 + calls % 60, 1, 0)) == 1)
         calls++;
-    EXPECT_ERR(r, -EAGAIN, "queue is full", "dropped");
+    TU_EXPECT_ERR(r, -EAGAIN, "queue is full", "dropped");
     ck_assert_int_ge(calls, 1);
     ck_assert_int_lt(calls, 1000);
     pthread_mutex_lock(&hold_mu);
@@ -566,20 +512,20 @@ START_TEST(test_all_pinned_no_hang)
     }
     pthread_barrier_wait(&pinned);
     tu_assert_no_thread_errors();
-    ck_assert_uint_eq(stats_of(pool).pinned, 2 * HOLDERS);
+    ck_assert_uint_eq(tu_stats(pool).pinned, 2 * HOLDERS);
 
     bp_page pg;
     uint64_t n = 99;
     double t0 = tu_now();
-    EXPECT_ERR(bp_pin(pool, 20, BP_READ, &pg), -BP_ENOFRAME, "page 20",
-               "8 frames", "unpin");
-    EXPECT_ERR(bp_pin(pool, 21, BP_WRITE, &pg), -BP_ENOFRAME, "page 21");
-    EXPECT_ERR(bp_alloc_page(pool, &n, &pg), -BP_ENOFRAME, "page 32");
+    TU_EXPECT_ERR(bp_pin(pool, 20, BP_READ, &pg), -BP_ENOFRAME, "page 20",
+                  "8 frames", "unpin");
+    TU_EXPECT_ERR(bp_pin(pool, 21, BP_WRITE, &pg), -BP_ENOFRAME, "page 21");
+    TU_EXPECT_ERR(bp_alloc_page(pool, &n, &pg), -BP_ENOFRAME, "page 32");
     ck_assert_uint_eq(n, 99);
     ck_assert_msg(tu_now() - t0 < 2.0, "-BP_ENOFRAME took %.2f s",
                   tu_now() - t0);
     ck_assert_uint_eq(bp_page_count(pool), 32);
-    ck_assert_uint_eq(file_size(path), 32 * PS);
+    ck_assert_uint_eq(tu_file_size(path), 32 * PS);
     /* A resident page can still be pinned: it needs no frame. */
     ck_assert_int_eq(bp_pin(pool, 0, BP_READ, &pg), 0);
     ck_assert_int_eq(bp_unpin(&pg), 0);
@@ -627,13 +573,13 @@ START_TEST(test_alloc_efbig)
     ck_assert_int_eq(bp_unpin(&pg), 0);
     memset(&pg, 0, sizeof(pg));
     n = 99;
-    EXPECT_ERR(bp_alloc_page(pool, &n, &pg), -EFBIG, "49152 bytes",
-               "size limit");
+    TU_EXPECT_ERR(bp_alloc_page(pool, &n, &pg), -EFBIG, "49152 bytes",
+                  "size limit");
     ck_assert_uint_eq(n, 99);
     ck_assert_int_eq(bp_unpin(&pg), -BP_ENOTPINNED);
     ck_assert_uint_eq(bp_page_count(pool), 5);
-    ck_assert_int_eq(file_size(path), 5 * PS);
-    struct bp_stats st = stats_of(pool);
+    ck_assert_int_eq(tu_file_size(path), 5 * PS);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.pinned, 0);
     ck_assert_uint_eq(st.allocs, 1);
 
@@ -662,11 +608,11 @@ START_TEST(test_use_after_close)
     bp_page pg;
     ck_assert_int_eq(bp_pin(pool, 1, BP_WRITE, &pg), 0);
     bp_page copy = pg;
-    EXPECT_ERR(bp_close(pool), -EBUSY, "page 1");
+    TU_EXPECT_ERR(bp_close(pool), -EBUSY, "page 1");
     ck_assert_int_eq(bp_unpin(&pg), 0);
     ck_assert_int_eq(bp_close(pool), 0);
-    EXPECT_ERR(bp_unpin(&pg), -BP_ENOTPINNED, "bp_unpin");
-    EXPECT_ERR(bp_mark_dirty(&pg), -BP_ENOTPINNED, "bp_mark_dirty");
+    TU_EXPECT_ERR(bp_unpin(&pg), -BP_ENOTPINNED, "bp_unpin");
+    TU_EXPECT_ERR(bp_mark_dirty(&pg), -BP_ENOTPINNED, "bp_mark_dirty");
     (void)copy;   /* a copy of a handle still points at the freed pool */
 #if defined(__SANITIZE_ADDRESS__)
     pool = tu_open(path, 8, 0);

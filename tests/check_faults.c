@@ -18,7 +18,7 @@
  *     (pool->aio.fault, src/aio.h), here rule_hook();
  *   - io_setup, io_submit and io_getevents: this program defines them, so
  *     the library's calls land here first (the library is linked in
- *     statically) and go on to libaio's own (dlsym(RTLD_NEXT)), as in
+ *     statically) and go on to libaio's own (tests/aio_wrap.h), as in
  *     check_aio.c;
  *   - fdatasync, fallocate, ftruncate: the system-call hook of
  *     src/fault.h;
@@ -30,7 +30,6 @@
  */
 #define _GNU_SOURCE
 #include <check.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libaio.h>
@@ -45,6 +44,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "aio_wrap.h"
 #include "bpool_internal.h"
 #include "fault.h"
 #include "testutil.h"
@@ -53,105 +53,26 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= UINT64_C(0xff51afd7ed558ccd);
-    x ^= x >> 33;
-    x *= UINT64_C(0xc4ceb9fe1a85ec53);
-    return x ^ (x >> 33);
-}
-
-static struct bp_stats stats_of(bp_pool *pool)
-{
-    struct bp_stats st;
-    ck_assert_int_eq(bp_stats(pool, &st), 0);
-    return st;
-}
-
 /* Pins held by the pool's own threads (the reader thread reading ahead,
  * a flusher writing) are short: wait until none is left, at most 5 s.
  * Returns the pinned count then. */
 static uint64_t settled_pins(bp_pool *pool)
 {
-    double end = tu_now() + 5;
-    uint64_t n;
-    while ((n = stats_of(pool).pinned) != 0 && tu_now() < end)
-        usleep(2000);
-    return n;
-}
-
-static bp_pool *open_opts(const char *path, uint32_t frames, uint32_t flags,
-                          const struct bp_options *extra)
-{
-    struct bp_options o;
-    if (extra)
-        o = *extra;
-    else
-        bp_options_init(&o);
-    o.flags |= flags;
-    o.pool_frames = frames;
-    bp_pool *pool = NULL;
-    int r = bp_open(path, &o, &pool);
-    ck_assert_msg(r == 0, "bp_open %s: %s", path, bp_errdetail());
-    return pool;
-}
-
-/* Pin page for write, check it holds `expect` (unless 0), stamp it with
- * seed, mark it dirty, unpin. */
-static void rewrite(bp_pool *pool, uint64_t pgno, uint32_t expect, uint32_t seed)
-{
-    bp_page pg;
-    int r = bp_pin(pool, pgno, BP_WRITE, &pg);
-    ck_assert_msg(r == 0, "pin %llu for write: %s", (unsigned long long)pgno,
-                  bp_errdetail());
-    if (expect)
-        ck_assert_msg(tu_stamped(pg.data, PS, pgno, expect),
-                      "page %llu does not hold seed %u",
-                      (unsigned long long)pgno, expect);
-    tu_stamp(pg.data, PS, pgno, seed);
-    ck_assert_int_eq(bp_mark_dirty(&pg), 0);
-    ck_assert_int_eq(bp_unpin(&pg), 0);
+    return tu_settled_stats(pool).pinned;
 }
 
 /* Pin page for read and check it holds seed. */
 static void expect_page(bp_pool *pool, uint64_t pgno, uint32_t seed)
 {
-    bp_page pg;
-    int r = bp_pin(pool, pgno, BP_READ, &pg);
-    ck_assert_msg(r == 0, "pin %llu: %s", (unsigned long long)pgno,
-                  bp_errdetail());
-    ck_assert_msg(tu_stamped(pg.data, PS, pgno, seed),
-                  "page %llu does not hold seed %u", (unsigned long long)pgno,
-                  seed);
-    ck_assert_int_eq(bp_unpin(&pg), 0);
+    tu_expect_page(pool, pgno, BP_READ, seed);
 }
 
 /* The file (read with O_DIRECT, from the device) holds page p stamped
  * with model[p], for every p < n, and nothing more. */
 static void expect_file(const char *path, const uint32_t *model, uint64_t n)
 {
-    struct stat st;
-    ck_assert_int_eq(stat(path, &st), 0);
-    ck_assert_int_eq(st.st_size, (off_t)(n * PS));
-    int fd = open(path, O_RDONLY | O_DIRECT);
-    ck_assert_int_ge(fd, 0);
-    void *buf = NULL;
-    ck_assert_int_eq(posix_memalign(&buf, 4096, PS), 0);
-    for (uint64_t p = 0; p < n; p++) {
-        ck_assert_int_eq(pread(fd, buf, PS, (off_t)(p * PS)), PS);
-        ck_assert_msg(tu_stamped(buf, PS, p, model[p]),
-                      "file page %llu does not hold seed %u: a change was lost",
-                      (unsigned long long)p, model[p]);
-    }
-    free(buf);
-    close(fd);
-}
-
-static void fill_model(uint32_t *model, uint64_t n, uint32_t seed)
-{
-    for (uint64_t p = 0; p < n; p++)
-        model[p] = seed;
+    ck_assert_int_eq(tu_file_size(path), (off_t)(n * PS));
+    tu_expect_file(path, PS, model, n);
 }
 
 /* ---- per-request faults (the AIO layer's hook) -------------------------- */
@@ -178,7 +99,7 @@ static _Atomic uint64_t dice_seq;
 /* A pseudo-random number in [0, 1000), reproducible per call sequence. */
 static int dice(void)
 {
-    return (int)(mix64(atomic_fetch_add(&dice_seq, 1) + 12345) % 1000);
+    return (int)(tu_mix64(atomic_fetch_add(&dice_seq, 1) + 12345) % 1000);
 }
 
 static int rotate_err(uint64_t k)
@@ -259,21 +180,6 @@ static void rule_off(bp_pool *pool)
 
 /* ---- libaio, interposed ------------------------------------------------ */
 
-typedef int (*io_setup_fn)(int, io_context_t *);
-typedef int (*io_submit_fn)(io_context_t, long, struct iocb **);
-typedef int (*io_getevents_fn)(io_context_t, long, long, struct io_event *,
-                               struct timespec *);
-
-static void *real_sym(const char *name)
-{
-    void *sym = dlsym(RTLD_NEXT, name);
-    if (!sym) {
-        fprintf(stderr, "check_faults: dlsym(%s): %s\n", name, dlerror());
-        abort();
-    }
-    return sym;
-}
-
 /* io_setup: calls after the first setup_ok_calls fail with EAGAIN (-1:
  * none fail).  With 1, the pool's shared context is granted and every
  * per-thread context (lane) is refused, as when aio-max-nr runs out. */
@@ -282,17 +188,10 @@ static _Atomic int setup_calls;
 
 int io_setup(int maxevents, io_context_t *ctxp)
 {
-    static _Atomic(io_setup_fn) real;
-    io_setup_fn fn = atomic_load(&real);
-    if (!fn) {
-        void *sym = real_sym("io_setup");
-        memcpy(&fn, &sym, sizeof(fn));
-        atomic_store(&real, fn);
-    }
     int ok = atomic_load(&setup_ok_calls);
     if (ok >= 0 && atomic_fetch_add(&setup_calls, 1) >= ok)
         return -EAGAIN;
-    return fn(maxevents, ctxp);
+    return aio_real()->io_setup(maxevents, ctxp);
 }
 
 /* io_submit: the next submit_fail_left calls (-1: every call) fail with
@@ -307,13 +206,6 @@ static _Atomic long submit_refused;
 
 int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
 {
-    static _Atomic(io_submit_fn) real;
-    io_submit_fn fn = atomic_load(&real);
-    if (!fn) {
-        void *sym = real_sym("io_submit");
-        memcpy(&fn, &sym, sizeof(fn));
-        atomic_store(&real, fn);
-    }
     long left = atomic_load(&submit_fail_left);
     while (left != 0) {
         if (left < 0 || atomic_compare_exchange_weak(&submit_fail_left, &left,
@@ -329,7 +221,7 @@ int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
     }
     if (atomic_load(&submit_one) && nr > 1)
         nr = 1;
-    return fn(ctx, nr, iocbs);
+    return aio_real()->io_submit(ctx, nr, iocbs);
 }
 
 /* io_getevents: short transfers.
@@ -364,14 +256,7 @@ static void scribble(struct iocb *cb, size_t from)
 int io_getevents(io_context_t ctx, long min_nr, long nr,
                  struct io_event *events, struct timespec *timeout)
 {
-    static _Atomic(io_getevents_fn) real;
-    io_getevents_fn fn = atomic_load(&real);
-    if (!fn) {
-        void *sym = real_sym("io_getevents");
-        memcpy(&fn, &sym, sizeof(fn));
-        atomic_store(&real, fn);
-    }
-    int got = fn(ctx, min_nr, nr, events, timeout);
+    int got = aio_real()->io_getevents(ctx, min_nr, nr, events, timeout);
     int halve = atomic_load(&short_halve);
     long long zpage = atomic_load(&short_zero_page);
     if (got <= 0 || (!halve && zpage < 0))
@@ -450,6 +335,29 @@ static void reset_faults(void)
     atomic_store(&bp__sysfault, NULL);
 }
 
+/* ---- tests that keep a model of the file ------------------------------- */
+
+/* The start of such a test: no faults (reset_faults), a data file `name`
+ * of n pages stamped with seed 1, and model[p] = 1 for every p < n.
+ * Returns the file's path. */
+static char *model_file(const char *name, uint32_t *model, uint64_t n)
+{
+    reset_faults();
+    char *path = tu_path(name);
+    tu_make_file(path, PS, n, 1);
+    for (uint64_t p = 0; p < n; p++)
+        model[p] = 1;
+    return path;
+}
+
+/* Rewrite page p (tu_rewrite_page: it must hold model[p]) with seed, and
+ * record the change in the model. */
+static void rewrite(bp_pool *pool, uint32_t *model, uint64_t p, uint32_t seed)
+{
+    tu_rewrite_page(pool, p, model[p], seed);
+    model[p] = seed;
+}
+
 /* ---- reads ------------------------------------------------------------ */
 
 /* The n-th read fails with EIO, ENOSPC or EAGAIN: that pin gets exactly
@@ -482,7 +390,7 @@ START_TEST(test_read_error_nth)
                           "detail: %s", bp_errdetail());
             ck_assert_int_eq(bp_unpin(&pg), -BP_ENOTPINNED);
         }
-        struct bp_stats st = stats_of(pool);
+        struct bp_stats st = tu_stats(pool);
         ck_assert_uint_eq(st.io_errors, 1);
         ck_assert_uint_eq(st.pinned, 0);
         ck_assert_uint_eq(st.resident, 7);
@@ -509,7 +417,7 @@ static void *random_reader(void *arg)
     uint64_t s = (uint64_t)(uintptr_t)&s;
     int fails = 0;
     for (int i = 0; i < RR_PINS; i++) {
-        s = mix64(s + (uint64_t)i);
+        s = tu_mix64(s + (uint64_t)i);
         uint64_t p = (i % 50 < 10) ? (uint64_t)(i % 50) : s % RR_PAGES;
         bp_page pg;
         int r = bp_pin(pool, p, BP_READ, &pg);
@@ -558,7 +466,7 @@ START_TEST(test_read_errors_random)
         ck_assert_int_eq(bp_unpin(&pg), 0);
     }
     ck_assert_uint_eq(settled_pins(pool), 0);
-    ck_assert_uint_gt(stats_of(pool).io_errors, 0);
+    ck_assert_uint_gt(tu_stats(pool).io_errors, 0);
     rule_off(pool);
     for (uint64_t p = 0; p < RR_PAGES; p += 7)
         expect_page(pool, p, 1);
@@ -591,7 +499,7 @@ START_TEST(test_short_reads)
     int r = bp_pin(pool, 5, BP_READ, &pg);
     ck_assert_msg(r == -BP_ESHORTIO, "pin 5 gave %s", bp_err_name(r));
     ck_assert_msg(strstr(bp_errdetail(), "page 5"), "detail: %s", bp_errdetail());
-    ck_assert_uint_eq(stats_of(pool).pinned, 0);
+    ck_assert_uint_eq(tu_stats(pool).pinned, 0);
     expect_page(pool, 4, 1);
     expect_page(pool, 6, 1);
     atomic_store(&short_zero_page, -1);
@@ -611,19 +519,14 @@ END_TEST
 START_TEST(test_write_errors_reach_callers)
 {
     static const int errs[] = { -EIO, -ENOSPC };
-    reset_faults();
-    char *path = tu_path("writeerr.bp");
     uint32_t model[16];
-    tu_make_file(path, PS, 16, 1);
-    fill_model(model, 16, 1);
+    char *path = model_file("writeerr.bp", model, 16);
     for (size_t e = 0; e < 2; e++) {
         int err = errs[e];
         bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
         uint32_t seed = 10 + (uint32_t)e * 10;
-        for (uint64_t p = 0; p < 16; p++) {
-            rewrite(pool, p, model[p], seed);
-            model[p] = seed;
-        }
+        for (uint64_t p = 0; p < 16; p++)
+            rewrite(pool, model, p, seed);
         rule_set(pool, OP_WRITE, err, 0, 1000, 5);
         ck_assert_int_eq(bp_flush_page(pool, 5), err);
         ck_assert_msg(strstr(bp_errdetail(), "page 5") &&
@@ -632,23 +535,22 @@ START_TEST(test_write_errors_reach_callers)
         ck_assert_int_eq(bp_flush_page(pool, 6), 1);
         ck_assert_int_eq(bp_flush_all(pool), err);
         ck_assert_msg(strstr(bp_errdetail(), "page 5"), "detail: %s", bp_errdetail());
-        struct bp_stats st = stats_of(pool);
+        struct bp_stats st = tu_stats(pool);
         ck_assert_uint_eq(st.dirty, 1);
         ck_assert_uint_eq(st.pinned, 0);
         ck_assert_int_eq(bp_sync(pool), err);
         ck_assert_int_eq(bp_checkpoint(pool), err);
-        ck_assert_uint_eq(stats_of(pool).syncs, 0);   /* never got that far */
+        ck_assert_uint_eq(tu_stats(pool).syncs, 0);   /* never got that far */
         /* Still served and changeable (no fdatasync failed). */
-        rewrite(pool, 5, model[5], seed + 1);
-        model[5] = seed + 1;
+        rewrite(pool, model, 5, seed + 1);
         expect_page(pool, 4, seed);
         rule_off(pool);
         ck_assert_int_eq(bp_checkpoint(pool), 1);
-        ck_assert_uint_eq(stats_of(pool).dirty, 0);
+        ck_assert_uint_eq(tu_stats(pool).dirty, 0);
         expect_file(path, model, 16);
 
         /* bp_close meets the error: it returns it and frees the pool. */
-        rewrite(pool, 3, model[3], seed + 2);
+        tu_rewrite_page(pool, 3, model[3], seed + 2);   /* not in the model */
         rule_set(pool, OP_WRITE, err, 0, 1000, 3);
         ck_assert_int_eq(bp_close(pool), err);
         ck_assert_msg(strstr(bp_errdetail(), "page 3"), "detail: %s", bp_errdetail());
@@ -663,16 +565,11 @@ END_TEST
  * again the same pin works and no change was lost. */
 START_TEST(test_eviction_write_errors)
 {
-    reset_faults();
-    char *path = tu_path("evicterr.bp");
     uint32_t model[32];
-    tu_make_file(path, PS, 32, 1);
-    fill_model(model, 32, 1);
+    char *path = model_file("evicterr.bp", model, 32);
     bp_pool *pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
-    for (uint64_t p = 0; p < 8; p++) {
-        rewrite(pool, p, 1, 2);
-        model[p] = 2;
-    }
+    for (uint64_t p = 0; p < 8; p++)
+        rewrite(pool, model, p, 2);
     rule_set(pool, OP_WRITE, -EIO, 0, 1000, -1);
     bp_page pg;
     double t0 = tu_now();
@@ -682,7 +579,7 @@ START_TEST(test_eviction_write_errors)
                   bp_errdetail());
     ck_assert_ptr_nonnull(strstr(bp_errdetail(), "writing it back failed"));
     ck_assert_msg(took < 3.0, "the failing pin took %.2f s", took);
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_gt(st.write_errors, 0);
     ck_assert_uint_eq(st.dirty, 8);
     ck_assert_uint_eq(st.pinned, 0);
@@ -736,7 +633,7 @@ static void *model_worker(void *arg)
     struct mt *w = arg;
     uint64_t s = (uint64_t)w->id * 7919 + 1;
     for (int i = 0; i < MT_OPS; i++) {
-        s = mix64(s + (uint64_t)i);
+        s = tu_mix64(s + (uint64_t)i);
         uint64_t p = (s % (MT_PAGES / MT_THREADS)) * MT_THREADS + (uint64_t)w->id;
         bool write = (s >> 32) % 10 < 7;
         bp_page pg;
@@ -777,17 +674,14 @@ static void *model_worker(void *arg)
 
 START_TEST(test_write_faults_model)
 {
-    reset_faults();
+    uint32_t *model = tu_keep(calloc(MT_PAGES, sizeof(*model)));
+    char *path = model_file("model.bp", model, MT_PAGES);
     if (_i == 1)
         atomic_store(&setup_ok_calls, 1);   /* the shared context only */
-    char *path = tu_path("model.bp");
-    uint32_t *model = tu_keep(calloc(MT_PAGES, sizeof(*model)));
-    tu_make_file(path, PS, MT_PAGES, 1);
-    fill_model(model, MT_PAGES, 1);
     struct bp_options o;
     bp_options_init(&o);
     o.dirty_max = 95;
-    bp_pool *pool = open_opts(path, 24, 0, &o);
+    bp_pool *pool = tu_open_opts(path, 24, 0, &o);
     rule_set(pool, OP_WRITE, 0, 0, 200, -1);
     atomic_store(&submit_errno, -EAGAIN);
     atomic_store(&submit_permille, 20);
@@ -813,13 +707,12 @@ START_TEST(test_write_faults_model)
     for (int i = 0; i < MT_THREADS; i++)
         pthread_join(th[i], NULL);
     tu_assert_no_thread_errors();
-    ck_assert_uint_gt(stats_of(pool).write_errors, 0);
+    ck_assert_uint_gt(tu_stats(pool).write_errors, 0);
     /* One more flush with a page that cannot be written, so that the
      * error surely reaches the caller (the flusher may have cleaned
      * everything else by now). */
     rule_set(pool, OP_WRITE, 0, 0, 1000, 0);
-    rewrite(pool, 0, model[0], model[0] + 1);
-    model[0]++;
+    rewrite(pool, model, 0, model[0] + 1);
     int r = bp_flush_all(pool);
     ck_assert_msg(r == -EIO || r == -ENOSPC || r == -EAGAIN, "flush gave %s",
                   bp_err_name(r));
@@ -829,7 +722,7 @@ START_TEST(test_write_faults_model)
     rule_off(pool);
     atomic_store(&submit_permille, 0);
     ck_assert_msg(bp_sync(pool) == 0, "%s", bp_errdetail());
-    ck_assert_uint_eq(stats_of(pool).dirty, 0);
+    ck_assert_uint_eq(tu_stats(pool).dirty, 0);
     ck_assert_uint_eq(settled_pins(pool), 0);
     ck_assert_int_eq(bp_close(pool), 0);
     expect_file(path, model, MT_PAGES);
@@ -844,31 +737,24 @@ END_TEST
  * later sync writes it. */
 START_TEST(test_short_writes)
 {
-    reset_faults();
-    char *path = tu_path("shortwrite.bp");
     uint32_t model[32];
-    tu_make_file(path, PS, 32, 1);
-    fill_model(model, 32, 1);
+    char *path = model_file("shortwrite.bp", model, 32);
     bp_pool *pool = tu_open(path, 32, BP_NOFLUSH | BP_NOREADAHEAD);
-    for (uint64_t p = 0; p < 32; p++) {
-        rewrite(pool, p, 1, 4);
-        model[p] = 4;
-    }
+    for (uint64_t p = 0; p < 32; p++)
+        rewrite(pool, model, p, 4);
     atomic_store(&short_halve, OP_WRITE);
     ck_assert_int_eq(bp_flush_all(pool), 32);
     ck_assert_int_gt(atomic_load(&short_made), 0);
     atomic_store(&short_halve, 0);
     expect_file(path, model, 32);
 
-    for (uint64_t p = 0; p < 8; p++) {
-        rewrite(pool, p, 4, 5);
-        model[p] = 5;
-    }
+    for (uint64_t p = 0; p < 8; p++)
+        rewrite(pool, model, p, 5);
     atomic_store(&short_zero_ops, OP_WRITE);
     atomic_store(&short_zero_page, 4);
     ck_assert_int_eq(bp_flush_all(pool), -BP_ESHORTIO);
     ck_assert_msg(strstr(bp_errdetail(), "page 4"), "detail: %s", bp_errdetail());
-    ck_assert_uint_eq(stats_of(pool).dirty, 1);
+    ck_assert_uint_eq(tu_stats(pool).dirty, 1);
     atomic_store(&short_zero_page, -1);
     ck_assert_int_eq(bp_sync(pool), 0);
     ck_assert_int_eq(bp_close(pool), 0);
@@ -882,18 +768,13 @@ END_TEST
  * full): misses and flushes wait and retry, and succeed. */
 START_TEST(test_submit_eagain_transient)
 {
-    reset_faults();
-    char *path = tu_path("eagain.bp");
     uint32_t model[16];
-    tu_make_file(path, PS, 16, 1);
-    fill_model(model, 16, 1);
+    char *path = model_file("eagain.bp", model, 16);
     bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
     atomic_store(&submit_errno, -EAGAIN);
     atomic_store(&submit_fail_left, 20);
-    for (uint64_t p = 0; p < 16; p++) {
-        rewrite(pool, p, 1, 6);
-        model[p] = 6;
-    }
+    for (uint64_t p = 0; p < 16; p++)
+        rewrite(pool, model, p, 6);
     atomic_store(&submit_fail_left, 20);
     ck_assert_int_eq(bp_flush_all(pool), 16);
     ck_assert_int_eq(atomic_load(&submit_refused), 40);
@@ -909,17 +790,12 @@ END_TEST
 START_TEST(test_submit_refused)
 {
     static const int errs[] = { -EAGAIN, -EBADF };
-    reset_faults();
-    char *path = tu_path("refused.bp");
     uint32_t model[16];
-    tu_make_file(path, PS, 16, 1);
-    fill_model(model, 16, 1);
+    char *path = model_file("refused.bp", model, 16);
     for (size_t e = 0; e < 2; e++) {
         bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
-        for (uint64_t p = 0; p < 4; p++) {
-            rewrite(pool, p, model[p], model[p] + 1);
-            model[p]++;
-        }
+        for (uint64_t p = 0; p < 4; p++)
+            rewrite(pool, model, p, model[p] + 1);
         atomic_store(&submit_errno, errs[e]);
         atomic_store(&submit_fail_left, -1);
         bp_page pg;
@@ -932,7 +808,7 @@ START_TEST(test_submit_refused)
         expect_page(pool, 2, model[2]);
         r = bp_flush_all(pool);
         ck_assert_msg(r == errs[e], "flush gave %s", bp_err_name(r));
-        struct bp_stats st = stats_of(pool);
+        struct bp_stats st = tu_stats(pool);
         ck_assert_uint_eq(st.dirty, 4);
         ck_assert_uint_eq(st.pinned, 0);
         ck_assert_uint_eq(st.resident, 4);
@@ -949,17 +825,12 @@ END_TEST
  * with the right bytes. */
 START_TEST(test_submit_partial)
 {
-    reset_faults();
-    char *path = tu_path("partial.bp");
     uint32_t model[128];
-    tu_make_file(path, PS, 128, 1);
-    fill_model(model, 128, 1);
+    char *path = model_file("partial.bp", model, 128);
     bp_pool *pool = tu_open(path, 64, BP_NOFLUSH);
     atomic_store(&submit_one, true);
-    for (uint64_t p = 0; p < 64; p += 2) {
-        rewrite(pool, p, 1, 7);
-        model[p] = 7;
-    }
+    for (uint64_t p = 0; p < 64; p += 2)
+        rewrite(pool, model, p, 7);
     ck_assert_int_eq(bp_flush_all(pool), 32);
     ck_assert_int_eq(bp_prefetch(pool, 64, 64, 0), 64);
     for (uint64_t p = 64; p < 128; p++)
@@ -987,7 +858,7 @@ START_TEST(test_fdatasync_fails)
         bp_pool *pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
         uint32_t seed = 20 + (uint32_t)e;
         for (uint64_t p = 0; p < 4; p++)
-            rewrite(pool, p, 0, seed);
+            tu_rewrite_page(pool, p, 0, seed);
         sys_fail(BP__FAULT_FDATASYNC, 1, errs[e]);
         int r = e == 0 ? bp_sync(pool) : bp_checkpoint(pool);
         ck_assert_msg(r == errs[e], "sync gave %s", bp_err_name(r));
@@ -1011,7 +882,7 @@ START_TEST(test_fdatasync_fails)
         ck_assert_int_eq(atomic_load(&sys_calls[BP__FAULT_FDATASYNC]), 1);
         expect_page(pool, 1, seed);
         expect_page(pool, 6, 1);
-        struct bp_stats st = stats_of(pool);
+        struct bp_stats st = tu_stats(pool);
         ck_assert_uint_eq(st.dirty, 0);
         ck_assert_uint_eq(st.pinned, 0);
         ck_assert_int_eq(bp_close(pool), -BP_EDURABILITY);
@@ -1034,7 +905,7 @@ START_TEST(test_grow_faults)
     struct bp_options o;
     bp_options_init(&o);
     o.grow_bytes = PS;   /* every new page needs a new reservation */
-    bp_pool *pool = open_opts(path, 16, BP_CREATE | BP_NOFLUSH, &o);
+    bp_pool *pool = tu_open_opts(path, 16, BP_CREATE | BP_NOFLUSH, &o);
     bp_page pg;
     uint64_t n;
     struct { enum bp__fault_op op; int err; const char *says; } cases[] = {
@@ -1146,7 +1017,7 @@ START_TEST(test_enospc_full_fs)
     struct bp_options o;
     bp_options_init(&o);
     o.grow_bytes = 256 << 10;
-    bp_pool *pool = open_opts(path, 32, BP_CREATE, &o);
+    bp_pool *pool = tu_open_opts(path, 32, BP_CREATE, &o);
     bp_page pg;
     uint64_t n = 0;
     int r;

@@ -8,12 +8,11 @@
  * "Every I/O request" is checked by interposing io_submit: this program
  * defines io_submit itself, so the library's calls (src/aio.c, linked in
  * statically) land here; each iocb is inspected, then the real io_submit
- * (libaio's, found with dlsym(RTLD_NEXT)) is called.  The pool's threads
+ * (libaio's, through tests/aio_wrap.h) is called.  The pool's threads
  * and the test's threads all pass through it, so its counters are atomic.
  */
 #define _GNU_SOURCE
 #include <check.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libaio.h>
@@ -26,13 +25,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "aio_wrap.h"
 #include "bpool_internal.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------------ */
 /* The io_submit interposer                                            */
-
-typedef int (*io_submit_fn)(io_context_t, long, struct iocb **);
 
 static _Atomic uint64_t sub_calls;     /* io_submit calls */
 static _Atomic uint64_t sub_iocbs;     /* iocbs passed in */
@@ -118,21 +116,10 @@ static void inspect(const struct iocb *cb)
 
 int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
 {
-    static _Atomic(io_submit_fn) real;
-    io_submit_fn fn = atomic_load(&real);
-    if (!fn) {
-        void *sym = dlsym(RTLD_NEXT, "io_submit");
-        if (!sym) {
-            fprintf(stderr, "check_frames: dlsym(io_submit): %s\n", dlerror());
-            abort();
-        }
-        memcpy(&fn, &sym, sizeof(fn));
-        atomic_store(&real, fn);
-    }
     atomic_fetch_add(&sub_calls, 1);
     for (long i = 0; i < nr; i++)
         inspect(iocbs[i]);
-    int r = fn(ctx, nr, iocbs);
+    int r = aio_real()->io_submit(ctx, nr, iocbs);
     if (r > 0)
         atomic_fetch_add(&sub_accepted, (uint64_t)r);
     return r;
@@ -154,13 +141,6 @@ static bp_pool *open_ps(const char *path, uint32_t frames, uint32_t page_size,
     ck_assert_msg(r == 0, "bp_open(%s, %u x %u): %s: %s", path, frames,
                   page_size, bp_strerror(r), bp_errdetail());
     return pool;
-}
-
-static off_t file_size(const char *path)
-{
-    struct stat st;
-    ck_assert_int_eq(stat(path, &st), 0);
-    return st.st_size;
 }
 
 static int cmp_ptr(const void *a, const void *b)
@@ -488,11 +468,11 @@ START_TEST(test_file_size)
 {
     char *path = tu_path("size.bp");
     tu_make_file(path, W_PS, W_PAGES, 1);
-    const off_t size0 = file_size(path);
+    const off_t size0 = tu_file_size(path);
     ck_assert_int_eq(size0, (off_t)W_PAGES * W_PS);
     bp_pool *pool = open_ps(path, 5, W_PS, 0);
     bp_page p;
-    ck_assert_int_eq(file_size(path), size0);
+    ck_assert_int_eq(tu_file_size(path), size0);
 
     for (int round = 0; round < 2; round++) {
         for (uint64_t i = 0; i < W_PAGES; i++) {
@@ -508,7 +488,7 @@ START_TEST(test_file_size)
         }
         ck_assert_int_ge(bp_flush_all(pool), 0);
         ck_assert_int_eq(bp_sync(pool), 0);
-        ck_assert_int_eq(file_size(path), size0);
+        ck_assert_int_eq(tu_file_size(path), size0);
     }
     struct bp_stats st;
     ck_assert_int_eq(bp_stats(pool, &st), 0);
@@ -520,7 +500,7 @@ START_TEST(test_file_size)
         uint64_t n;
         ck_assert_int_eq(bp_alloc_page(pool, &n, &p), 0);
         ck_assert_uint_eq(n, W_PAGES + k - 1);
-        ck_assert_int_eq(file_size(path), size0 + (off_t)k * W_PS);
+        ck_assert_int_eq(tu_file_size(path), size0 + (off_t)k * W_PS);
         tu_stamp(p.data, W_PS, n, 3);
         ck_assert_int_eq(bp_mark_dirty(&p), 0);
         bp_unpin(&p);
@@ -534,9 +514,9 @@ START_TEST(test_file_size)
         bp_unpin(&p);
     }
     ck_assert_int_eq(bp_sync(pool), 0);
-    ck_assert_int_eq(file_size(path), size3);
+    ck_assert_int_eq(tu_file_size(path), size3);
     ck_assert_int_eq(bp_close(pool), 0);
-    ck_assert_int_eq(file_size(path), size3);
+    ck_assert_int_eq(tu_file_size(path), size3);
     free(path);
 }
 END_TEST

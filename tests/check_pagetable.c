@@ -16,9 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "pagetable.h"
+#include "testutil.h"
 
 #define NF BP__PT_NOTFOUND
 
@@ -36,24 +36,6 @@
         if (a_ != b_)                                                        \
             ck_abort_msg("%s == %s failed: %llu != %llu", #a, #b, a_, b_);   \
     } while (0)
-
-/* xorshift64*: small, fast, deterministic per seed. */
-static uint64_t rnd(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * UINT64_C(0x2545F4914F6CDD1D);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static uint64_t cap_of(const struct bp__pagetable *pt)
 {
@@ -212,13 +194,14 @@ static uint64_t model_run(uint64_t max_live, uint64_t steps, uint64_t seed,
     const uint64_t cap = cap_of(&pt);
 
     for (uint64_t step = 0; step < steps; step++) {
-        bool ins = m->n == 0 || (m->n < max_live && rnd(&seed) % 100 < insert_pct);
+        bool ins = m->n == 0 ||
+                   (m->n < max_live && tu_rnd(&seed) % 100 < insert_pct);
         if (ins) {
             uint64_t p;
             do
-                p = rnd(&seed) % MODEL_PAGES;
+                p = tu_rnd(&seed) % MODEL_PAGES;
             while (m->frame[p] != NF);
-            uint32_t f = (uint32_t)(rnd(&seed) % 1000000);
+            uint32_t f = (uint32_t)(tu_rnd(&seed) % 1000000);
             bool expect_rebuild = (pt.live + pt.tombs + 1) * 4 > cap * 3;
             uint64_t tombs_before = pt.tombs;
             bp__pt_insert(&pt, p, f);
@@ -232,7 +215,7 @@ static uint64_t model_run(uint64_t max_live, uint64_t steps, uint64_t seed,
             m->pos[p] = m->n;
             m->present[m->n++] = p;
         } else {
-            uint32_t idx = (uint32_t)(rnd(&seed) % m->n);
+            uint32_t idx = (uint32_t)(tu_rnd(&seed) % m->n);
             uint64_t p = m->present[idx];
             REQUIRE_EQ(bp__pt_remove(&pt, p), 0);
             m->frame[p] = NF;
@@ -247,14 +230,15 @@ static uint64_t model_run(uint64_t max_live, uint64_t steps, uint64_t seed,
         REQUIRE_EQ(pt.live, m->n);
         /* A few point checks every step: the page just touched, a present
          * page, an absent page, a page outside the model's range. */
-        uint64_t q = rnd(&seed) % MODEL_PAGES;
+        uint64_t q = tu_rnd(&seed) % MODEL_PAGES;
         REQUIRE_EQ(bp__pt_lookup(&pt, q), m->frame[q]);
         if (m->n) {
-            uint64_t pr = m->present[rnd(&seed) % m->n];
+            uint64_t pr = m->present[tu_rnd(&seed) % m->n];
             REQUIRE_EQ(bp__pt_lookup(&pt, pr), m->frame[pr]);
             REQUIRE(bp__pt_remove(&pt, pr + MODEL_PAGES) == -1, "removed an absent page");
         }
-        REQUIRE_EQ(bp__pt_lookup(&pt, MODEL_PAGES + rnd(&seed) % 100000), NF);
+        REQUIRE_EQ(bp__pt_lookup(&pt, MODEL_PAGES + tu_rnd(&seed) % 100000),
+                   NF);
         if (step % 4096 == 0)
             model_check_all(&pt, m, step);
     }
@@ -307,7 +291,7 @@ START_TEST(test_absent_keys)
     for (uint64_t i = 0; i < 100; i++)
         bp__pt_insert(&pt, i * 7919, (uint32_t)i);
     for (int i = 0; i < 100000; i++) {
-        uint64_t k = rnd(&seed);
+        uint64_t k = tu_rnd(&seed);
         if (k >= BP__PT_TOMB || (k % 7919 == 0 && k / 7919 < 100))
             continue;
         REQUIRE(bp__pt_lookup(&pt, k) == NF, "absent key %llu found",
@@ -381,25 +365,25 @@ static void *conc_writer(void *arg)
 
     while (!atomic_load_explicit(&c->go, memory_order_acquire))
         ;
-    double end = now_s() + C_MAX_SECONDS;
+    double end = tu_now() + C_MAX_SECONDS;
     uint64_t ops = 0;
     for (; ops < C_OPS; ops++) {
         /* Wait for the readers' share of lookups. */
         while (atomic_load_explicit(&c->lookups_done, memory_order_relaxed) <
                ops * C_PACE) {
-            if (now_s() >= end)
+            if (tu_now() >= end)
                 goto done;
             sched_yield();
         }
         bool ins = nfree > 0 && (nused < (C_FRAMES - C_PERM) / 2 ||
-                                 rnd(&seed) % 2 == 0);
+                                 tu_rnd(&seed) % 2 == 0);
         if (ins) {
-            uint32_t i = (uint32_t)(rnd(&seed) % nfree);
+            uint32_t i = (uint32_t)(tu_rnd(&seed) % nfree);
             uint32_t f = freef[i];
             freef[i] = freef[--nfree];
             uint64_t p;
             do
-                p = rnd(&seed) % C_CHURN_PAGES;
+                p = tu_rnd(&seed) % C_CHURN_PAGES;
             while (page_in[p]);
             page_in[p] = true;
             /* As the miss path: the tag first, then the table entry. */
@@ -412,7 +396,7 @@ static void *conc_writer(void *arg)
             c->w_rebuilds += rebuild;
             used[nused++] = f;
         } else {
-            uint32_t i = (uint32_t)(rnd(&seed) % nused);
+            uint32_t i = (uint32_t)(tu_rnd(&seed) % nused);
             uint32_t f = used[i];
             used[i] = used[--nused];
             uint64_t p = atomic_load_explicit(&c->tag[f], memory_order_relaxed);
@@ -439,7 +423,7 @@ static void *conc_reader(void *arg)
     struct conc *c = r->c;
     while (!atomic_load_explicit(&c->stop, memory_order_acquire)) {
         for (int i = 0; i < 64; i++) {
-            uint64_t x = rnd(&r->seed);
+            uint64_t x = tu_rnd(&r->seed);
             uint64_t p;
             uint32_t f;
             r->lookups++;
@@ -558,9 +542,16 @@ START_TEST(test_concurrent_paced)
                   "in %.0f s", (unsigned long long)c->w_ops, C_OPS, C_MAX_SECONDS);
     ck_assert_uint_gt(c->w_rebuilds, 3);
     ck_assert_uint_gt(confirmed, 100);
-    ck_assert_msg(miss * 100 < perm, "permanent pages missed in %llu of %llu "
-                  "lookups (%llu rebuilds)", (unsigned long long)miss,
-                  (unsigned long long)perm, (unsigned long long)c->w_rebuilds);
+    /* A miss is harmless (the pool's miss path looks again under the miss
+     * lock); the share measures how long rebuilds keep pages out of
+     * sight.  Sanitizer builds (which set CK_TIMEOUT_MULTIPLIER) slow the
+     * writer's rebuild far more than the readers' loads: allow 5%. */
+    const char *mult = getenv("CK_TIMEOUT_MULTIPLIER");
+    uint64_t pct = mult && atoi(mult) > 1 ? 5 : 1;
+    ck_assert_msg(miss * 100 < perm * pct, "permanent pages missed in %llu of "
+                  "%llu lookups (%llu rebuilds; at most %llu%% allowed)",
+                  (unsigned long long)miss, (unsigned long long)perm,
+                  (unsigned long long)c->w_rebuilds, (unsigned long long)pct);
 
     /* Afterwards, with the writer stopped, the table is exact again. */
     for (uint32_t f = 0; f < C_PERM; f++)
@@ -632,8 +623,8 @@ static void *swap_writer(void *arg)
     uint64_t filler = S_FILLER_BASE, swaps = 0;
     while (!atomic_load_explicit(&s->go, memory_order_acquire))
         ;
-    double end = now_s() + S_SECONDS;
-    while ((swaps & 1023) || now_s() < end) {
+    double end = tu_now() + S_SECONDS;
+    while ((swaps & 1023) || tu_now() < end) {
         int g = (int)(swaps % S_GROUPS);
         int k = cur[g];
         pthread_mutex_lock(&s->mu);
@@ -668,7 +659,7 @@ static void *swap_reader(void *arg)
     struct swap *s = r->s;
     while (!atomic_load_explicit(&s->stop, memory_order_acquire)) {
         for (int i = 0; i < 256; i++) {
-            uint64_t x = rnd(&r->seed);
+            uint64_t x = tu_rnd(&r->seed);
             r->lookups++;
             if (x % 8 == 0) {          /* permanent: own frame or a miss */
                 uint64_t p = (x >> 8) % S_PERM;

@@ -24,20 +24,6 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static off_t file_size(const char *path)
-{
-    struct stat st;
-    ck_assert_msg(stat(path, &st) == 0, "stat %s failed", path);
-    return st.st_size;
-}
-
-static struct bp_stats stats_of(bp_pool *pool)
-{
-    struct bp_stats st;
-    ck_assert_int_eq(bp_stats(pool, &st), 0);
-    return st;
-}
-
 /* Pin pgno in `mode`, failing the test with the detail on error. */
 static void pin_ok(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *pg)
 {
@@ -81,19 +67,10 @@ static int all_zero(const void *p, size_t n)
     return 1;
 }
 
-/* Deterministic PRNG (xorshift64*), so failures are reproducible. */
-static uint64_t rnd(uint64_t *s)
-{
-    *s ^= *s >> 12;
-    *s ^= *s << 25;
-    *s ^= *s >> 27;
-    return *s * UINT64_C(2685821657736338717);
-}
-
 static void shuffle(uint64_t *v, size_t n, uint64_t seed)
 {
     for (size_t i = n; i > 1; i--) {
-        size_t j = rnd(&seed) % i;
+        size_t j = tu_rnd(&seed) % i;
         uint64_t t = v[i - 1];
         v[i - 1] = v[j];
         v[j] = t;
@@ -103,7 +80,7 @@ static void shuffle(uint64_t *v, size_t n, uint64_t seed)
 /* The CLOCK-Pro gauges agree with the frame gauges. */
 static void check_gauges(bp_pool *pool, uint32_t frames)
 {
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.hot + st.cold, st.resident);
     ck_assert_uint_le(st.resident, frames);
     ck_assert_uint_le(st.nonresident, frames);
@@ -122,7 +99,7 @@ START_TEST(test_create_open_close)
     ck_assert_int_ne(access(path, F_OK), 0);
     bp_pool *pool = tu_open(path, 8, BP_CREATE);
     ck_assert_int_eq(access(path, F_OK), 0);
-    ck_assert_int_eq(file_size(path), 0);
+    ck_assert_int_eq(tu_file_size(path), 0);
     ck_assert_uint_eq(bp_page_count(pool), 0);
     ck_assert_uint_eq(bp_page_size(pool), PS);
     ck_assert_int_eq(bp_close(pool), 0);
@@ -130,7 +107,7 @@ START_TEST(test_create_open_close)
     pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
     ck_assert_uint_eq(bp_page_count(pool), 0);
     ck_assert_int_eq(bp_close(pool), 0);
-    ck_assert_int_eq(file_size(path), 0);
+    ck_assert_int_eq(tu_file_size(path), 0);
 }
 END_TEST
 
@@ -145,7 +122,7 @@ START_TEST(test_open_existing)
     for (uint64_t p = 0; p < 16; p++)
         expect_page(pool, p, 3);
     ck_assert_int_eq(bp_close(pool), 0);
-    ck_assert_int_eq(file_size(path), 16 * PS);
+    ck_assert_int_eq(tu_file_size(path), 16 * PS);
     for (uint64_t p = 0; p < 16; p++)
         expect_file_page(path, p, 3);
 }
@@ -170,7 +147,7 @@ START_TEST(test_alloc_write_reopen)
         ck_assert_int_eq(bp_unpin(&pg), 0);
     }
     ck_assert_int_eq(bp_close(pool), 0);
-    ck_assert_int_eq(file_size(path), 20 * PS);
+    ck_assert_int_eq(tu_file_size(path), 20 * PS);
     for (uint64_t p = 0; p < 20; p++)
         expect_file_page(path, p, 11);
 
@@ -195,8 +172,8 @@ START_TEST(test_close_writes_back)
         ck_assert_int_eq(bp_mark_dirty(&pg), 0);
         ck_assert_int_eq(bp_unpin(&pg), 0);
     }
-    ck_assert_uint_eq(stats_of(pool).dirty, 16);
-    ck_assert_uint_eq(stats_of(pool).writes, 0);
+    ck_assert_uint_eq(tu_stats(pool).dirty, 16);
+    ck_assert_uint_eq(tu_stats(pool).writes, 0);
     ck_assert_int_eq(bp_close(pool), 0);
     for (uint64_t p = 0; p < 32; p++)
         expect_file_page(path, p, p % 2 ? 1 : 2);
@@ -223,14 +200,14 @@ START_TEST(test_alloc_grows_by_one_zero_pages)
         ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
         ck_assert_uint_eq(n, 8 + i);
         ck_assert_uint_eq(bp_page_count(pool), 9 + i);
-        ck_assert_int_eq(file_size(path), (off_t)(9 + i) * PS);
+        ck_assert_int_eq(tu_file_size(path), (off_t)(9 + i) * PS);
         ck_assert_msg(all_zero(pg.data, PS), "new page %llu is not zero",
                       (unsigned long long)n);
         ck_assert_int_eq(bp_unpin(&pg), 0);
         /* New pages are clean: their zeros are what the file holds. */
-        ck_assert_uint_eq(stats_of(pool).dirty, 0);
+        ck_assert_uint_eq(tu_stats(pool).dirty, 0);
     }
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.allocs, 24);
     ck_assert_uint_eq(st.writes, 0);
 
@@ -244,12 +221,12 @@ START_TEST(test_alloc_grows_by_one_zero_pages)
                       (unsigned long long)p);
         ck_assert_int_eq(bp_unpin(&pg), 0);
     }
-    ck_assert_uint_ge(stats_of(pool).misses - misses0, 20);
+    ck_assert_uint_ge(tu_stats(pool).misses - misses0, 20);
     /* The old pages are untouched. */
     for (uint64_t p = 0; p < 8; p++)
         expect_page(pool, p, 5);
     ck_assert_int_eq(bp_close(pool), 0);
-    ck_assert_int_eq(file_size(path), 32 * PS);
+    ck_assert_int_eq(tu_file_size(path), 32 * PS);
     static char buf[PS];
     for (uint64_t p = 8; p < 32; p++) {
         tu_read_page(path, PS, p, buf);
@@ -266,13 +243,13 @@ END_TEST
 static void read_pass(bp_pool *pool, const uint64_t *order, size_t n,
                       uint32_t seed, uint32_t frames)
 {
-    struct bp_stats a = stats_of(pool);
+    struct bp_stats a = tu_stats(pool);
     for (size_t i = 0; i < n; i++) {
         expect_page(pool, order[i], seed);
         if (i % 32 == 0)
             check_gauges(pool, frames);
     }
-    struct bp_stats b = stats_of(pool);
+    struct bp_stats b = tu_stats(pool);
     ck_assert_uint_eq((b.hits - a.hits) + (b.misses - a.misses), n);
     ck_assert_uint_eq(b.reads - a.reads, b.misses - a.misses);
     /* Once the pool is full every miss takes a frame from another page. */
@@ -300,7 +277,7 @@ START_TEST(test_roundtrip_orders)
     for (uint64_t i = 0; i < NPAGES; i++)
         order[i] = i;
     read_pass(pool, order, NPAGES, 21, frames);
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.misses, NPAGES);
     ck_assert_uint_eq(st.reads, NPAGES);
     ck_assert_uint_eq(st.hits, 0);
@@ -319,10 +296,10 @@ START_TEST(test_roundtrip_orders)
     /* Random with repeats, biased to a hot set of 6 pages so hits happen. */
     uint64_t s = 99;
     for (size_t i = 0; i < NPAGES * 2; i++)
-        order[i] = (rnd(&s) % 3) ? rnd(&s) % 6 : rnd(&s) % NPAGES;
+        order[i] = (tu_rnd(&s) % 3) ? tu_rnd(&s) % 6 : tu_rnd(&s) % NPAGES;
     ck_assert_int_eq(bp_stats_reset(pool), 0);
     read_pass(pool, order, NPAGES * 2, 21, frames);
-    st = stats_of(pool);
+    st = tu_stats(pool);
     ck_assert_uint_gt(st.hits, 0);
     ck_assert_uint_gt(st.misses, 0);
 
@@ -353,7 +330,7 @@ START_TEST(test_modify_all_tiny_pool)
         ck_assert_int_eq(bp_mark_dirty(&pg), 0);
         ck_assert_int_eq(bp_unpin(&pg), 0);
     }
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.misses, NPAGES);
     ck_assert_uint_eq(st.evictions, NPAGES - frames);
     ck_assert_uint_gt(st.evict_writes, 0);
@@ -373,7 +350,7 @@ START_TEST(test_modify_all_tiny_pool)
         expect_page(pool, order[i], 2);
 
     ck_assert_int_eq(bp_sync(pool), 0);
-    st = stats_of(pool);
+    st = tu_stats(pool);
     ck_assert_uint_eq(st.dirty, 0);
     ck_assert_uint_eq(st.writes, NPAGES);  /* every page exactly once */
     ck_assert_uint_eq(st.syncs, 1);
@@ -394,14 +371,14 @@ START_TEST(test_stats_hits_misses)
     char *path = tu_path("stats.bp");
     tu_make_file(path, PS, 16, 4);
     bp_pool *pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.hits + st.misses + st.reads + st.writes, 0);
     ck_assert_uint_eq(st.resident + st.pinned + st.dirty, 0);
     ck_assert_uint_eq(st.hot + st.cold + st.nonresident, 0);
 
     bp_page a, b;
     pin_ok(pool, 3, BP_READ, &a);
-    st = stats_of(pool);
+    st = tu_stats(pool);
     ck_assert_uint_eq(st.misses, 1);
     ck_assert_uint_eq(st.reads, 1);
     ck_assert_uint_eq(st.hits, 0);
@@ -409,23 +386,23 @@ START_TEST(test_stats_hits_misses)
     ck_assert_uint_eq(st.resident, 1);
     ck_assert_uint_ge(st.io_submits, 1);
     ck_assert_int_eq(bp_unpin(&a), 0);
-    ck_assert_uint_eq(stats_of(pool).pinned, 0);
+    ck_assert_uint_eq(tu_stats(pool).pinned, 0);
 
     pin_ok(pool, 3, BP_READ, &a);
     pin_ok(pool, 3, BP_READ, &b);       /* same frame, shared latch */
     ck_assert_ptr_eq(a.data, b.data);
-    st = stats_of(pool);
+    st = tu_stats(pool);
     ck_assert_uint_eq(st.misses, 1);
     ck_assert_uint_eq(st.reads, 1);
     ck_assert_uint_eq(st.hits, 2);
     ck_assert_uint_eq(st.pinned, 1);    /* frames, not pins */
     ck_assert_int_eq(bp_unpin(&b), 0);
-    ck_assert_uint_eq(stats_of(pool).pinned, 1);
+    ck_assert_uint_eq(tu_stats(pool).pinned, 1);
     ck_assert_int_eq(bp_unpin(&a), 0);
 
     /* Another page: a second miss, no eviction in a pool with room. */
     expect_page(pool, 9, 4);
-    st = stats_of(pool);
+    st = tu_stats(pool);
     ck_assert_uint_eq(st.misses, 2);
     ck_assert_uint_eq(st.reads, 2);
     ck_assert_uint_eq(st.resident, 2);
@@ -435,12 +412,12 @@ START_TEST(test_stats_hits_misses)
     ck_assert_uint_eq(st.io_errors, 0);
 
     ck_assert_int_eq(bp_stats_reset(pool), 0);
-    st = stats_of(pool);
+    st = tu_stats(pool);
     ck_assert_uint_eq(st.hits + st.misses + st.reads + st.io_submits, 0);
     ck_assert_uint_eq(st.resident, 2);
     ck_assert_uint_eq(st.hot + st.cold, 2);
     expect_page(pool, 3, 4);
-    st = stats_of(pool);
+    st = tu_stats(pool);
     ck_assert_uint_eq(st.hits, 1);
     ck_assert_uint_eq(st.misses, 0);
     ck_assert_int_eq(bp_close(pool), 0);
@@ -462,11 +439,11 @@ START_TEST(test_flush_page)
     tu_stamp(pg.data, PS, 5, 9);
     ck_assert_int_eq(bp_mark_dirty(&pg), 0);
     ck_assert_int_eq(bp_unpin(&pg), 0);
-    ck_assert_uint_eq(stats_of(pool).dirty, 1);
+    ck_assert_uint_eq(tu_stats(pool).dirty, 1);
     expect_file_page(path, 5, 1);       /* not written back yet */
 
     ck_assert_int_eq(bp_flush_page(pool, 5), 1);
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.dirty, 0);
     ck_assert_uint_eq(st.writes, 1);
     ck_assert_uint_eq(st.evict_writes, 0);
@@ -474,10 +451,10 @@ START_TEST(test_flush_page)
     ck_assert_int_eq(bp_flush_page(pool, 6), 0);   /* not resident */
     expect_page(pool, 6, 1);
     ck_assert_int_eq(bp_flush_page(pool, 6), 0);   /* resident, clean */
-    ck_assert_uint_eq(stats_of(pool).writes, 1);
+    ck_assert_uint_eq(tu_stats(pool).writes, 1);
 
     ck_assert_int_eq(bp_sync(pool), 0);
-    ck_assert_uint_eq(stats_of(pool).writes, 1);   /* nothing left */
+    ck_assert_uint_eq(tu_stats(pool).writes, 1);   /* nothing left */
     expect_file_page(path, 5, 9);
     expect_file_page(path, 4, 1);
     expect_file_page(path, 6, 1);
@@ -513,14 +490,14 @@ START_TEST(test_flush_all)
         ck_assert_int_eq(bp_unpin(&pg), 0);
     }
     expect_page(pool, 20, 1);           /* a clean resident page too */
-    ck_assert_uint_eq(stats_of(pool).dirty, 5);
+    ck_assert_uint_eq(tu_stats(pool).dirty, 5);
     ck_assert_int_eq(bp_flush_all(pool), 5);
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.dirty, 0);
     ck_assert_uint_eq(st.writes, 5);
     ck_assert_uint_eq(st.pinned, 0);
     ck_assert_int_eq(bp_flush_all(pool), 0);
-    ck_assert_uint_eq(stats_of(pool).writes, 5);
+    ck_assert_uint_eq(tu_stats(pool).writes, 5);
     for (uint64_t p = 10; p < 15; p++)
         expect_file_page(path, p, 3);
     expect_file_page(path, 15, 1);
@@ -535,12 +512,12 @@ START_TEST(test_flush_all)
     tu_stamp(held.data, PS, 2, 4);
     ck_assert_int_eq(bp_mark_dirty(&held), 0);
     ck_assert_int_eq(bp_flush_all(pool), 1);
-    st = stats_of(pool);
+    st = tu_stats(pool);
     ck_assert_uint_eq(st.dirty, 1);
     ck_assert_uint_eq(st.pinned, 1);
     ck_assert_int_eq(bp_unpin(&held), 0);
     ck_assert_int_eq(bp_flush_all(pool), 1);
-    ck_assert_uint_eq(stats_of(pool).dirty, 0);
+    ck_assert_uint_eq(tu_stats(pool).dirty, 0);
     expect_file_page(path, 1, 4);
     expect_file_page(path, 2, 4);
     ck_assert_int_eq(bp_close(pool), 0);
@@ -555,7 +532,7 @@ START_TEST(test_sync)
     tu_make_file(path, PS, 16, 1);
     bp_pool *pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
     ck_assert_int_eq(bp_sync(pool), 0);             /* nothing dirty */
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.syncs, 1);
     ck_assert_uint_eq(st.writes, 0);
     for (uint64_t p = 0; p < 3; p++) {
@@ -566,7 +543,7 @@ START_TEST(test_sync)
         ck_assert_int_eq(bp_unpin(&pg), 0);
     }
     ck_assert_int_eq(bp_sync(pool), 0);
-    st = stats_of(pool);
+    st = tu_stats(pool);
     ck_assert_uint_eq(st.syncs, 2);
     ck_assert_uint_eq(st.writes, 3);
     ck_assert_uint_eq(st.dirty, 0);
@@ -660,24 +637,24 @@ START_TEST(test_clockpro_gauges)
     char *path = tu_path("gauges.bp");
     tu_make_file(path, PS, 128, 6);
     bp_pool *pool = tu_open(path, frames, BP_NOFLUSH | BP_NOREADAHEAD);
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.hot + st.cold + st.nonresident + st.resident, 0);
     check_gauges(pool, frames);
 
     for (uint64_t p = 0; p < 10; p++) {
         expect_page(pool, p, 6);
-        st = stats_of(pool);
+        st = tu_stats(pool);
         ck_assert_uint_eq(st.resident, p + 1);
         ck_assert_uint_eq(st.hot + st.cold, p + 1);
     }
     uint64_t s = 5;
     for (int i = 0; i < 600; i++) {
-        uint64_t p = (i % 4) ? rnd(&s) % 20 : rnd(&s) % 128;
+        uint64_t p = (i % 4) ? tu_rnd(&s) % 20 : tu_rnd(&s) % 128;
         expect_page(pool, p, 6);
         if (i % 10 == 0)
             check_gauges(pool, frames);
     }
-    st = stats_of(pool);
+    st = tu_stats(pool);
     ck_assert_uint_eq(st.resident, frames);
     ck_assert_uint_eq(st.hot + st.cold, frames);
     ck_assert_uint_gt(st.cold, 0);
@@ -716,7 +693,7 @@ START_TEST(test_hold_and_pin_reused_frames)
         ck_assert_int_eq(bp_unpin(&parent), 0);
     }
     ck_assert_uint_eq(bp_page_count(pool), 48 + 3 * 47);
-    ck_assert_uint_eq(stats_of(pool).nofree, 0);
+    ck_assert_uint_eq(tu_stats(pool).nofree, 0);
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
@@ -818,10 +795,10 @@ START_TEST(test_overwrite_skips_read)
     ck_assert_int_eq(bp_pin(pool, 3, BP_READ | BP_OVERWRITE, &pg), -EINVAL);
     ck_assert_int_eq(bp_pin(pool, 3, BP_PIN | BP_OVERWRITE, &pg), -EINVAL);
 
-    struct bp_stats before = stats_of(pool);
+    struct bp_stats before = tu_stats(pool);
     ck_assert_int_eq(bp_pin(pool, 3, BP_WRITE | BP_OVERWRITE, &pg), 0);
     ck_assert(all_zero(pg.data, PS));
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.reads, before.reads);
     ck_assert_uint_eq(st.misses, before.misses + 1);
     ck_assert_uint_eq(st.dirty, 1);

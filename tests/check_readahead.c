@@ -19,23 +19,20 @@
 
 #define PS 8192u
 
+/* A pool on path with `frames` frames, `flags` and no flushers. */
 static bp_pool *open_pool(const char *path, uint32_t frames, uint32_t flags)
 {
-    struct bp_options o;
-    bp_options_init(&o);
-    o.flags = flags | BP_NOFLUSH;
-    o.pool_frames = frames;
-    bp_pool *pool = NULL;
-    int r = bp_open(path, &o, &pool);
-    ck_assert_msg(r == 0, "bp_open %s: %s", path, bp_errdetail());
-    return pool;
+    return tu_open_opts(path, frames, flags | BP_NOFLUSH, NULL);
 }
 
-static struct bp_stats stats_of(bp_pool *pool)
+/* A new data file `name` of `pages` pages stamped with seed 1, opened
+ * with open_pool. */
+static bp_pool *new_pool(const char *name, uint64_t pages, uint32_t frames,
+                         uint32_t flags)
 {
-    struct bp_stats st;
-    ck_assert_int_eq(bp_stats(pool, &st), 0);
-    return st;
+    char *path = tu_path(name);
+    tu_make_file(path, PS, pages, 1);
+    return open_pool(path, frames, flags);
 }
 
 /* Wait until the reader thread has finished `pages` pages (read or
@@ -43,10 +40,10 @@ static struct bp_stats stats_of(bp_pool *pool)
 static void wait_prefetched(bp_pool *pool, uint64_t pages)
 {
     double end = tu_now() + 10;
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     while ((st.prefetch_pages + st.io_errors < pages || st.pinned) && tu_now() < end) {
         usleep(2000);
-        st = stats_of(pool);
+        st = tu_stats(pool);
     }
     ck_assert_msg(st.prefetch_pages + st.io_errors >= pages && !st.pinned,
                   "prefetch: %llu pages read, %llu errors, %llu pinned; "
@@ -55,15 +52,11 @@ static void wait_prefetched(bp_pool *pool, uint64_t pages)
                   (unsigned long long)st.pinned, (unsigned long long)pages);
 }
 
-/* Pin page for read and check its stamp. */
+/* Pin page p in `mode` and check that it holds its original stamp
+ * (seed 1). */
 static void expect_page(bp_pool *pool, uint64_t p, uint32_t mode)
 {
-    bp_page pg;
-    int r = bp_pin(pool, p, mode, &pg);
-    ck_assert_msg(r == 0, "pin %llu: %s", (unsigned long long)p, bp_errdetail());
-    ck_assert_msg(tu_stamped(pg.data, PS, p, 1), "page %llu: wrong bytes",
-                  (unsigned long long)p);
-    ck_assert_int_eq(bp_unpin(&pg), 0);
+    tu_expect_page(pool, p, mode, 1);
 }
 
 /* Counts the read requests that reach the AIO layer, by kind. */
@@ -108,9 +101,7 @@ static void watch(bp_pool *pool)
  * read twice. */
 START_TEST(test_prefetch_then_pin)
 {
-    char *path = tu_path("pf.bp");
-    tu_make_file(path, PS, 512, 1);
-    bp_pool *pool = open_pool(path, 600, BP_NOREADAHEAD);
+    bp_pool *pool = new_pool("pf.bp", 512, 600, BP_NOREADAHEAD);
     watch(pool);
     ck_assert_int_eq(bp_prefetch(pool, 0, 512, 0), 512);
     wait_prefetched(pool, 512);
@@ -121,7 +112,7 @@ START_TEST(test_prefetch_then_pin)
                   (unsigned long long)atomic_load(&n_pread));
     for (uint64_t p = 0; p < 512; p++)
         expect_page(pool, p, BP_READ);
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.misses, 0);
     ck_assert_uint_eq(st.reads, 512);
     ck_assert_uint_eq(st.prefetch_pages, 512);
@@ -130,7 +121,7 @@ START_TEST(test_prefetch_then_pin)
     /* Resident pages are not read again. */
     ck_assert_int_eq(bp_prefetch(pool, 0, 512, 0), 512);
     usleep(50000);
-    ck_assert_uint_eq(stats_of(pool).reads, 512);
+    ck_assert_uint_eq(tu_stats(pool).reads, 512);
     atomic_store(&pool->aio.fault, NULL);
     ck_assert_int_eq(bp_close(pool), 0);
 }
@@ -143,20 +134,18 @@ END_TEST
  * hints take far fewer than 64 io_submit calls.) */
 START_TEST(test_prefetch_single_pages_batched)
 {
-    char *path = tu_path("pfscatter.bp");
-    tu_make_file(path, PS, 1024, 1);
-    bp_pool *pool = open_pool(path, 256, BP_NOREADAHEAD);
-    struct bp_stats before = stats_of(pool);
+    bp_pool *pool = new_pool("pfscatter.bp", 1024, 256, BP_NOREADAHEAD);
+    struct bp_stats before = tu_stats(pool);
     for (uint64_t i = 0; i < 64; i++)
         ck_assert_int_eq(bp_prefetch(pool, (i * 389) % 1024, 1, 0), 1);
     wait_prefetched(pool, 64);
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     uint64_t submits = st.io_submits - before.io_submits;
     ck_assert_msg(submits <= 32, "%llu io_submit calls for 64 single-page "
                   "hints", (unsigned long long)submits);
     for (uint64_t i = 0; i < 64; i++)
         expect_page(pool, (i * 389) % 1024, BP_READ);
-    st = stats_of(pool);
+    st = tu_stats(pool);
     ck_assert_uint_eq(st.misses, 0);
     ck_assert_uint_eq(st.prefetch_hits, 64);
     ck_assert_int_eq(bp_close(pool), 0);
@@ -205,7 +194,7 @@ START_TEST(test_prefetch_and_pin_race_one_read)
             pthread_join(t[i], NULL);
         tu_assert_no_thread_errors();
         wait_prefetched(pool, 0);
-        struct bp_stats st = stats_of(pool);
+        struct bp_stats st = tu_stats(pool);
         ck_assert_uint_eq(st.reads, 64);
         ck_assert_uint_eq(st.misses + st.prefetch_pages, 64);
         ck_assert_int_eq(bp_close(pool), 0);
@@ -219,14 +208,12 @@ END_TEST
  * the page reads correctly. */
 START_TEST(test_prefetch_error_surfaces_on_pin)
 {
-    char *path = tu_path("pferr.bp");
-    tu_make_file(path, PS, 16, 1);
-    bp_pool *pool = open_pool(path, 32, BP_NOREADAHEAD);
+    bp_pool *pool = new_pool("pferr.bp", 16, 32, BP_NOREADAHEAD);
     watch(pool);
     atomic_store(&failing_page, 5);
     ck_assert_int_eq(bp_prefetch(pool, 0, 16, 0), 16);
     wait_prefetched(pool, 16);
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.prefetch_pages, 15);
     ck_assert_uint_ge(st.io_errors, 1);
     bp_page pg;
@@ -244,9 +231,7 @@ END_TEST
  * running past the end is clipped. */
 START_TEST(test_prefetch_arguments)
 {
-    char *path = tu_path("pfargs.bp");
-    tu_make_file(path, PS, 10, 1);
-    bp_pool *pool = open_pool(path, 16, BP_NOREADAHEAD);
+    bp_pool *pool = new_pool("pfargs.bp", 10, 16, BP_NOREADAHEAD);
     ck_assert_int_eq(bp_prefetch(NULL, 0, 1, 0), -EINVAL);
     ck_assert_int_eq(bp_prefetch(pool, 0, 1, 0x8000), -EINVAL);
     ck_assert_int_eq(bp_prefetch(pool, 10, 1, 0), -BP_ERANGE);
@@ -260,18 +245,25 @@ END_TEST
 
 /* ---- automatic read-ahead --------------------------------------------------- */
 
+/* A sequential scan: every page of a new 1024-page file `name`, pinned in
+ * order and checked (expect_page) through a pool of `frames` frames with
+ * read-ahead on; then the read-ahead is let finish.  Returns the pool. */
+static bp_pool *scan_in_order(const char *name, uint32_t frames)
+{
+    bp_pool *pool = new_pool(name, 1024, frames, 0);
+    for (uint64_t p = 0; p < 1024; p++)
+        expect_page(pool, p, BP_READ);
+    wait_prefetched(pool, 0);
+    return pool;
+}
+
 /* A sequential scan of 1024 pages through a pool that holds them all:
  * read-ahead starts after two misses, its window grows (several windows,
  * nearly every page arrives by read-ahead), and every page is right. */
 START_TEST(test_readahead_sequential)
 {
-    char *path = tu_path("seq.bp");
-    tu_make_file(path, PS, 1024, 1);
-    bp_pool *pool = open_pool(path, 1100, 0);
-    for (uint64_t p = 0; p < 1024; p++)
-        expect_page(pool, p, BP_READ);
-    wait_prefetched(pool, 0);
-    struct bp_stats st = stats_of(pool);
+    bp_pool *pool = scan_in_order("seq.bp", 1100);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_ge(st.readahead_windows, 5);
     ck_assert_msg(st.prefetch_hits > 900, "%llu read-ahead hits",
                   (unsigned long long)st.prefetch_hits);
@@ -286,13 +278,8 @@ END_TEST
  * gives cold pages, so it wastes (almost) nothing. */
 START_TEST(test_readahead_small_pool_no_waste)
 {
-    char *path = tu_path("seqsmall.bp");
-    tu_make_file(path, PS, 1024, 1);
-    bp_pool *pool = open_pool(path, 256, 0);
-    for (uint64_t p = 0; p < 1024; p++)
-        expect_page(pool, p, BP_READ);
-    wait_prefetched(pool, 0);
-    struct bp_stats st = stats_of(pool);
+    bp_pool *pool = scan_in_order("seqsmall.bp", 256);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_gt(st.readahead_windows, 0);
     ck_assert_msg(st.prefetch_wasted * 10 <= st.prefetch_pages,
                   "%llu of %llu read-ahead pages evicted unused",
@@ -312,7 +299,7 @@ START_TEST(test_readahead_off_when_random)
     bp_pool *pool = open_pool(path, 256, 0);
     for (uint64_t i = 0; i < 1024; i++)
         expect_page(pool, (i * 389) % 1024, BP_READ);
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.readahead_windows, 0);
     ck_assert_uint_eq(st.prefetch_pages, 0);
     ck_assert_int_eq(bp_close(pool), 0);
@@ -320,7 +307,7 @@ START_TEST(test_readahead_off_when_random)
     pool = open_pool(path, 256, BP_NOREADAHEAD);
     for (uint64_t p = 0; p < 512; p++)
         expect_page(pool, p, BP_READ);
-    st = stats_of(pool);
+    st = tu_stats(pool);
     ck_assert_uint_eq(st.readahead_windows, 0);
     ck_assert_uint_eq(st.misses, 512);
     ck_assert_int_eq(bp_close(pool), 0);
@@ -334,21 +321,19 @@ END_TEST
  * scan (its second pass has no misses). */
 START_TEST(test_scan_hint_keeps_hot_set)
 {
-    char *path = tu_path("scan.bp");
-    tu_make_file(path, PS, 1700, 1);
-    bp_pool *pool = open_pool(path, 150, BP_NOREADAHEAD);
+    bp_pool *pool = new_pool("scan.bp", 1700, 150, BP_NOREADAHEAD);
     for (int round = 0; round < 4; round++)
         for (uint64_t p = 0; p < 40; p++)
             expect_page(pool, p, BP_READ);
-    uint64_t before = stats_of(pool).misses;
+    uint64_t before = tu_stats(pool).misses;
     for (uint64_t p = 200; p < 1700; p++)
         expect_page(pool, p, BP_READ | BP_SCAN);
-    uint64_t scan_misses = stats_of(pool).misses - before;
+    uint64_t scan_misses = tu_stats(pool).misses - before;
     ck_assert_uint_eq(scan_misses, 1500);
-    before = stats_of(pool).misses;
+    before = tu_stats(pool).misses;
     for (uint64_t p = 0; p < 40; p++)
         expect_page(pool, p, BP_READ);
-    uint64_t hot_misses = stats_of(pool).misses - before;
+    uint64_t hot_misses = tu_stats(pool).misses - before;
     ck_assert_msg(hot_misses == 0, "%llu of 40 hot pages were pushed out by "
                   "the scan", (unsigned long long)hot_misses);
     ck_assert_int_eq(bp_close(pool), 0);

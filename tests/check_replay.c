@@ -32,29 +32,12 @@
 #include <unistd.h>
 
 #include "bpool.h"
+#include "testtrace.h"
 #include "testutil.h"
 #include "../tools/policy_sim.h"
 #include "../tools/trace.h"
 
 #define PAGE_SIZE 8192u
-
-static const char *data_dir(void)
-{
-    const char *d = getenv("srcdir");
-    return d && *d ? d : ".";
-}
-
-/* tests/data/<name>.trc.gz, or fail the test. */
-static void load_trace(const char *name, struct trace *t)
-{
-    char path[4096], err[4096 + 256];
-    int rc;
-
-    snprintf(path, sizeof path, "%s/tests/data/%s.trc.gz", data_dir(), name);
-    rc = trace_load(path, t, err, sizeof err);
-    ck_assert_msg(rc == 0, "%s (set srcdir)", err);
-    ck_assert_msg(t->n > 0, "%s: empty trace", path);
-}
 
 /* A data file of `pages` zero pages (a hole: sparse is fine), on the
  * O_DIRECT-capable scratch file system. */
@@ -119,7 +102,7 @@ static void check_replay(const char *name, uint32_t frames)
     double t0, secs;
     int r;
 
-    load_trace(name, &t);
+    tu_load_trace(name, &t);
     r = psim_run(PSIM_CLOCKPRO, &t, frames, 0, &sim);
     ck_assert_msg(r == 0, "simulating %s at %u frames: %s", name, frames,
                   sim.msg);

@@ -19,69 +19,23 @@
 
 #define PS 8192u
 
-static bp_pool *open_with(const char *path, uint32_t frames, uint32_t flags,
-                          const struct bp_options *extra)
-{
-    struct bp_options o;
-    if (extra)
-        o = *extra;
-    else
-        bp_options_init(&o);
-    o.flags |= flags;
-    o.pool_frames = frames;
-    bp_pool *pool = NULL;
-    int r = bp_open(path, &o, &pool);
-    ck_assert_msg(r == 0, "bp_open %s: %s", path, bp_errdetail());
-    return pool;
-}
-
-static struct bp_stats stats_of(bp_pool *pool)
-{
-    struct bp_stats st;
-    ck_assert_int_eq(bp_stats(pool, &st), 0);
-    return st;
-}
-
 /* Pin page for write, stamp it with seed, mark it dirty, unpin. */
 static void dirty_page(bp_pool *pool, uint64_t pgno, uint32_t seed)
 {
-    bp_page pg;
-    int r = bp_pin(pool, pgno, BP_WRITE, &pg);
-    ck_assert_msg(r == 0, "pin %llu: %s", (unsigned long long)pgno, bp_errdetail());
-    tu_stamp(pg.data, PS, pgno, seed);
-    ck_assert_int_eq(bp_mark_dirty(&pg), 0);
-    ck_assert_int_eq(bp_unpin(&pg), 0);
-}
-
-/* The file's page pgno read with a separate O_DIRECT descriptor, so the
- * bytes come from the device, not from any cache. */
-static void direct_read(const char *path, uint64_t pgno, void *buf)
-{
-    int fd = open(path, O_RDONLY | O_DIRECT);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(pread(fd, buf, PS, (off_t)(pgno * PS)), PS);
-    close(fd);
+    tu_rewrite_page(pool, pgno, 0, seed);
 }
 
 /* Every page of the file holds seed_of[p] (checked with O_DIRECT). */
 static void expect_file(const char *path, const uint32_t *seed_of, uint64_t pages)
 {
-    void *buf;
-    ck_assert_int_eq(posix_memalign(&buf, 4096, PS), 0);
-    for (uint64_t p = 0; p < pages; p++) {
-        direct_read(path, p, buf);
-        ck_assert_msg(tu_stamped(buf, PS, p, seed_of[p]),
-                      "file page %llu does not hold seed %u",
-                      (unsigned long long)p, seed_of[p]);
-    }
-    free(buf);
+    tu_expect_file(path, PS, seed_of, pages);
 }
 
 static bool wait_until_dirty_below(bp_pool *pool, uint64_t limit, double secs)
 {
     double end = tu_now() + secs;
     while (tu_now() < end) {
-        if (stats_of(pool).dirty < limit)
+        if (tu_stats(pool).dirty < limit)
             return true;
         usleep(5000);
     }
@@ -97,7 +51,7 @@ START_TEST(test_flushers_write_in_background)
 {
     char *path = tu_path("bg.bp");
     tu_make_file(path, PS, 200, 1);
-    bp_pool *pool = open_with(path, 200, 0, NULL);
+    bp_pool *pool = tu_open_opts(path, 200, 0, NULL);
     uint32_t seed_of[200];
     for (uint64_t p = 0; p < 200; p++) {
         seed_of[p] = p < 120 ? 2 : 1;
@@ -107,8 +61,15 @@ START_TEST(test_flushers_write_in_background)
     /* 60% dirty; high watermark 30%. */
     ck_assert_msg(wait_until_dirty_below(pool, 60, 5.0),
                   "still %llu dirty after 5 s",
-                  (unsigned long long)stats_of(pool).dirty);
-    struct bp_stats st = stats_of(pool);
+                  (unsigned long long)tu_stats(pool).dirty);
+    /* A page stops counting as dirty when its write starts and is counted
+     * as written when the write completes: wait for the writes under way
+     * (all 120 pages were clean before, so 120 - dirty were written). */
+    struct bp_stats st = tu_stats(pool);
+    for (double end = tu_now() + 5;
+         (st.pinned || st.writes < 120 - st.dirty) && tu_now() < end;
+         usleep(2000))
+        st = tu_stats(pool);
     ck_assert_uint_gt(st.flusher_writes, 0);
     ck_assert_uint_eq(st.evict_writes, 0);
     ck_assert_uint_eq(st.writes, st.flusher_writes);
@@ -163,7 +124,7 @@ START_TEST(test_dirty_share_bounded)
     struct bp_options o;
     bp_options_init(&o);
     o.flushers = 2;
-    bp_pool *pool = open_with(path, FRAMES, 0, &o);
+    bp_pool *pool = tu_open_opts(path, FRAMES, 0, &o);
     _Atomic bool stop = false;
     struct hammer h[THREADS];
     pthread_t t[THREADS];
@@ -174,7 +135,7 @@ START_TEST(test_dirty_share_bounded)
     uint64_t max_dirty = 0, samples = 0;
     double end = tu_now() + 1.5;
     while (tu_now() < end) {
-        uint64_t d = stats_of(pool).dirty;
+        uint64_t d = tu_stats(pool).dirty;
         max_dirty = d > max_dirty ? d : max_dirty;
         samples++;
         usleep(2000);
@@ -186,7 +147,7 @@ START_TEST(test_dirty_share_bounded)
         ops += h[i].ops;
     }
     tu_assert_no_thread_errors();
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_gt(ops, 1000);
     ck_assert_uint_gt(samples, 50);
     ck_assert_msg(max_dirty <= FRAMES * BP_DEFAULT_DIRTY_MAX / 100 + THREADS,
@@ -218,7 +179,7 @@ START_TEST(test_backpressure_bounded)
     o.dirty_max = 20;
     o.coalesce_bytes = PS;          /* one page per request: slow */
     o.before_write = slow_hook;
-    bp_pool *pool = open_with(path, 64, 0, &o);
+    bp_pool *pool = tu_open_opts(path, 64, 0, &o);
     double worst = 0;
     for (uint64_t p = 0; p < 64; p++) {
         double t0 = tu_now();
@@ -226,7 +187,7 @@ START_TEST(test_backpressure_bounded)
         double dt = tu_now() - t0;
         worst = dt > worst ? dt : worst;
     }
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_gt(st.throttle_waits, 0);
     ck_assert_msg(worst < 0.5, "one bp_mark_dirty took %.3f s", worst);
     ck_assert_int_eq(bp_close(pool), 0);
@@ -251,7 +212,7 @@ static void coalesce_case(uint32_t coalesce_bytes, bool expect_fewer)
     struct bp_options o;
     bp_options_init(&o);
     o.coalesce_bytes = coalesce_bytes;
-    bp_pool *pool = open_with(path, 512, BP_NOFLUSH, &o);
+    bp_pool *pool = tu_open_opts(path, 512, BP_NOFLUSH, &o);
     static uint32_t seed_of[PAGES];
     uint64_t ndirty = 0;
     /* Read everything resident first, in reverse, so page order and frame
@@ -271,7 +232,7 @@ static void coalesce_case(uint32_t coalesce_bytes, bool expect_fewer)
     }
     int n = bp_flush_all(pool);
     ck_assert_int_eq(n, (int)ndirty);
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.writes, ndirty);
     if (expect_fewer)
         ck_assert_msg(st.write_requests * 4 < ndirty, "%llu requests for %llu "
@@ -335,7 +296,7 @@ START_TEST(test_checkpoint_rate_and_durability)
     bp_options_init(&o);
     o.checkpoint_rate = 2000;
     o.coalesce_bytes = PS;
-    bp_pool *pool = open_with(path, 500, BP_NOFLUSH, &o);
+    bp_pool *pool = tu_open_opts(path, 500, BP_NOFLUSH, &o);
     uint32_t seed_of[400];
     for (uint64_t p = 0; p < 400; p++) {
         dirty_page(pool, p, 4);
@@ -354,7 +315,7 @@ START_TEST(test_checkpoint_rate_and_durability)
     ck_assert_msg(n == 400, "checkpoint: %d (%s)", n, n < 0 ? bp_errdetail() : "");
     ck_assert_msg(dt > 0.15 && dt < 10, "400 pages at 2000/s took %.3f s", dt);
     ck_assert_uint_gt(rd.ops, 100);
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.dirty, 0);
     ck_assert_uint_eq(st.syncs, 1);
     expect_file(path, seed_of, 400);
@@ -414,7 +375,7 @@ START_TEST(test_redirty_during_write_kept)
     o.dirty_low = 1;
     o.dirty_high = 2;
     o.dirty_max = 99;
-    bp_pool *pool = open_with(path, 16, 0, &o);
+    bp_pool *pool = tu_open_opts(path, 16, 0, &o);
     struct bumper b = { pool, 0 };
     pthread_t tb, tf;
     ck_assert_int_eq(pthread_create(&tb, NULL, bumper_main, &b), 0);
@@ -422,13 +383,13 @@ START_TEST(test_redirty_during_write_kept)
     pthread_join(tb, NULL);
     pthread_join(tf, NULL);
     tu_assert_no_thread_errors();
-    ck_assert_uint_gt(stats_of(pool).writes, 0);
+    ck_assert_uint_gt(tu_stats(pool).writes, 0);
     ck_assert_int_eq(bp_close(pool), 0);
     uint64_t *buf;
     ck_assert_int_eq(posix_memalign((void **)&buf, 4096, PS), 0);
     uint64_t total = 0;
     for (uint64_t p = 0; p < 4; p++) {
-        direct_read(path, p, buf);
+        tu_read_page_direct(path, PS, p, buf);
         ck_assert_uint_eq(buf[0], p);
         total += buf[1];
     }
@@ -472,7 +433,7 @@ START_TEST(test_write_error_keeps_page_dirty)
 {
     char *path = tu_path("eio.bp");
     tu_make_file(path, PS, 16, 1);
-    bp_pool *pool = open_with(path, 16, BP_NOFLUSH, NULL);
+    bp_pool *pool = tu_open_opts(path, 16, BP_NOFLUSH, NULL);
     uint32_t seed_of[16];
     for (uint64_t p = 0; p < 16; p++) {
         dirty_page(pool, p, 5);
@@ -482,7 +443,7 @@ START_TEST(test_write_error_keeps_page_dirty)
     atomic_store(&pool->aio.fault, fail_writes_to);
     ck_assert_int_eq(bp_flush_all(pool), -EIO);
     ck_assert_msg(strstr(bp_errdetail(), "page 7"), "detail: %s", bp_errdetail());
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.dirty, 1);
     ck_assert_uint_eq(st.writes, 15);
     ck_assert_uint_ge(st.write_errors, 1);
@@ -492,7 +453,7 @@ START_TEST(test_write_error_keeps_page_dirty)
     seed_of[7] = 6;
     atomic_store(&failing_page, -1);
     ck_assert_int_eq(bp_sync(pool), 0);
-    ck_assert_uint_eq(stats_of(pool).dirty, 0);
+    ck_assert_uint_eq(tu_stats(pool).dirty, 0);
     expect_file(path, seed_of, 16);
     atomic_store(&pool->aio.fault, NULL);
     ck_assert_int_eq(bp_close(pool), 0);
@@ -513,15 +474,15 @@ START_TEST(test_flusher_retries_after_error)
     o.dirty_max = 90;
     /* No read-ahead: its pages would be pinned as hits, setting reference
      * bits, and a gentle flusher round skips referenced pages. */
-    bp_pool *pool = open_with(path, 100, BP_NOREADAHEAD, &o);
+    bp_pool *pool = tu_open_opts(path, 100, BP_NOREADAHEAD, &o);
     atomic_store(&failing_page, 3);
     atomic_store(&pool->aio.fault, fail_writes_to);
     for (uint64_t p = 0; p < 10; p++)
         dirty_page(pool, p, 7);
     double end = tu_now() + 5;
-    while (tu_now() < end && stats_of(pool).write_errors < 2)
+    while (tu_now() < end && tu_stats(pool).write_errors < 2)
         usleep(5000);
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_ge(st.write_errors, 2);     /* tried, and tried again */
     ck_assert_uint_ge(st.dirty, 1);
     atomic_store(&failing_page, -1);
@@ -567,13 +528,13 @@ START_TEST(test_wal_hook)
     bp_options_init(&o);
     o.before_write = wal_hook;
     o.before_write_arg = &w;
-    bp_pool *pool = open_with(path, 20, BP_NOFLUSH, &o);
+    bp_pool *pool = tu_open_opts(path, 20, BP_NOFLUSH, &o);
     for (uint64_t p = 0; p < 10; p++)
         dirty_page(pool, p, 8);
     ck_assert_int_eq(bp_flush_all(pool), -EAGAIN);
     ck_assert_uint_eq(atomic_load(&w.calls), 10);
     ck_assert_int_eq(atomic_load(&w.bad_bytes), 0);
-    struct bp_stats st = stats_of(pool);
+    struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.writes, 9);
     ck_assert_uint_eq(st.dirty, 1);
     atomic_store(&w.refuse, UINT64_MAX);
@@ -595,7 +556,7 @@ START_TEST(test_close_flushes_everything)
 {
     char *path = tu_path("close.bp");
     tu_make_file(path, PS, 300, 1);
-    bp_pool *pool = open_with(path, 64, 0, NULL);
+    bp_pool *pool = tu_open_opts(path, 64, 0, NULL);
     uint32_t seed_of[300];
     for (uint64_t p = 0; p < 300; p++) {
         seed_of[p] = p % 3 ? 1 : 10;

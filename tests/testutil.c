@@ -1,6 +1,7 @@
 /* testutil.c - helpers shared by the Check programs (see testutil.h). */
 #define _GNU_SOURCE
 #include <check.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,6 +70,12 @@ char *tu_path(const char *name)
     return tu_keep(p);
 }
 
+const char *tu_srcdir(void)
+{
+    const char *d = getenv("srcdir");
+    return d && *d ? d : ".";
+}
+
 double tu_now(void)
 {
     struct timespec ts;
@@ -101,7 +109,7 @@ void tu_assert_no_thread_errors(void)
     ck_assert_msg(n == 0, "%d problem(s) in worker threads; first: %s", n, msg);
 }
 
-static uint64_t mix(uint64_t x)
+uint64_t tu_mix64(uint64_t x)
 {
     x ^= x >> 33;
     x *= UINT64_C(0xff51afd7ed558ccd);
@@ -110,11 +118,19 @@ static uint64_t mix(uint64_t x)
     return x ^ (x >> 33);
 }
 
+uint64_t tu_rnd(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * UINT64_C(2685821657736338717);
+}
+
 void tu_stamp(void *buf, uint32_t page_size, uint64_t pgno, uint32_t seed)
 {
     uint64_t *w = buf;
     for (uint32_t i = 0; i < page_size / 8; i++)
-        w[i] = mix(pgno * 1000003u + seed * 7919u + i);
+        w[i] = tu_mix64(pgno * 1000003u + seed * 7919u + i);
     w[0] = pgno;
 }
 
@@ -124,7 +140,7 @@ int tu_stamped(const void *buf, uint32_t page_size, uint64_t pgno, uint32_t seed
     if (w[0] != pgno)
         return 0;
     for (uint32_t i = 1; i < page_size / 8; i++)
-        if (w[i] != mix(pgno * 1000003u + seed * 7919u + i))
+        if (w[i] != tu_mix64(pgno * 1000003u + seed * 7919u + i))
             return 0;
     return 1;
 }
@@ -166,4 +182,114 @@ bp_pool *tu_open(const char *path, uint32_t frames, uint32_t flags)
     ck_assert_msg(r == 0, "bp_open(%s, %u frames): %s: %s", path, frames,
                   bp_strerror(r), bp_errdetail());
     return pool;
+}
+
+void tu_read_page_direct(const char *path, uint32_t page_size, uint64_t pgno,
+                         void *buf)
+{
+    int fd = open(path, O_RDONLY | O_DIRECT);
+    ck_assert_msg(fd >= 0, "open(%s, O_DIRECT) failed", path);
+    ck_assert_int_eq(pread(fd, buf, page_size, (off_t)(pgno * page_size)),
+                     page_size);
+    close(fd);
+}
+
+void tu_expect_file(const char *path, uint32_t page_size, const uint32_t *model,
+                    uint64_t n)
+{
+    void *buf = NULL;
+    ck_assert_int_eq(posix_memalign(&buf, 4096, page_size), 0);
+    for (uint64_t p = 0; p < n; p++) {
+        tu_read_page_direct(path, page_size, p, buf);
+        ck_assert_msg(tu_stamped(buf, page_size, p, model[p]),
+                      "file page %llu does not hold seed %u: a change was lost",
+                      (unsigned long long)p, model[p]);
+    }
+    free(buf);
+}
+
+off_t tu_file_size(const char *path)
+{
+    struct stat st;
+    ck_assert_msg(stat(path, &st) == 0, "stat %s failed", path);
+    return st.st_size;
+}
+
+void tu_assert_no_file(const char *path)
+{
+    struct stat st;
+    ck_assert_msg(lstat(path, &st) < 0 && errno == ENOENT,
+                  "%s exists after a failed call", path);
+}
+
+bp_pool *tu_open_opts(const char *path, uint32_t frames, uint32_t flags,
+                      const struct bp_options *extra)
+{
+    struct bp_options o;
+    if (extra)
+        o = *extra;
+    else
+        bp_options_init(&o);
+    o.flags |= flags;
+    o.pool_frames = frames;
+    bp_pool *pool = NULL;
+    int r = bp_open(path, &o, &pool);
+    ck_assert_msg(r == 0, "bp_open %s: %s", path, bp_errdetail());
+    return pool;
+}
+
+int tu_try_open(const char *path, uint32_t flags, uint32_t page_size,
+                uint32_t frames, bp_pool **out)
+{
+    struct bp_options o;
+    bp_options_init(&o);
+    o.flags = flags;
+    o.page_size = page_size;
+    o.pool_frames = frames;
+    *out = NULL;
+    return bp_open(path, &o, out);
+}
+
+struct bp_stats tu_stats(bp_pool *pool)
+{
+    struct bp_stats st;
+    ck_assert_int_eq(bp_stats(pool, &st), 0);
+    return st;
+}
+
+struct bp_stats tu_settled_stats(bp_pool *pool)
+{
+    struct bp_stats st = tu_stats(pool);
+    for (double end = tu_now() + 5; st.pinned && tu_now() < end; usleep(2000))
+        st = tu_stats(pool);
+    return st;
+}
+
+void tu_expect_page(bp_pool *pool, uint64_t pgno, uint32_t mode, uint32_t seed)
+{
+    bp_page pg;
+    int r = bp_pin(pool, pgno, mode, &pg);
+    ck_assert_msg(r == 0, "pin %llu: %s", (unsigned long long)pgno,
+                  bp_errdetail());
+    ck_assert_msg(tu_stamped(pg.data, bp_page_size(pool), pgno, seed),
+                  "page %llu does not hold seed %u", (unsigned long long)pgno,
+                  seed);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+}
+
+void tu_rewrite_page(bp_pool *pool, uint64_t pgno, uint32_t expect,
+                     uint32_t seed)
+{
+    uint32_t ps = bp_page_size(pool);
+    bp_page pg;
+    int r = bp_pin(pool, pgno, BP_WRITE, &pg);
+    ck_assert_msg(r == 0, "pin %llu for write: %s", (unsigned long long)pgno,
+                  bp_errdetail());
+    if (expect)
+        ck_assert_msg(tu_stamped(pg.data, ps, pgno, expect),
+                      "page %llu does not hold seed %u",
+                      (unsigned long long)pgno, expect);
+    tu_stamp(pg.data, ps, pgno, seed);
+    ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
 }

@@ -1,10 +1,13 @@
 /* testutil.h - helpers shared by the Check programs: a scratch directory
  * on a file system that supports O_DIRECT, data files with recognisable
- * page contents, and pool opening shortcuts. */
+ * page contents, pool opening shortcuts, checks of pages through a pool
+ * and in the file, and checks of the error a call returns. */
 #ifndef BPOOL_TESTUTIL_H
 #define BPOOL_TESTUTIL_H
 
 #include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
 
 #include "bpool.h"
 
@@ -21,8 +24,20 @@ void *tu_keep(void *p);
 /* "<tu_dir()>/<name>", malloc'ed and kept (tu_keep). */
 char *tu_path(const char *name);
 
+/* The top source directory, where tests/data is: $srcdir (set by the
+ * test harness), or "." when it is unset or empty. */
+const char *tu_srcdir(void);
+
 /* CLOCK_MONOTONIC in seconds. */
 double tu_now(void);
+
+/* A 64-bit mixing function (the finaliser of MurmurHash3): a pseudo-random
+ * number that depends only on x, for reproducible choices. */
+uint64_t tu_mix64(uint64_t x);
+
+/* Deterministic PRNG (xorshift64*): advances *s (which must not be 0) and
+ * returns the next number, so failures are reproducible. */
+uint64_t tu_rnd(uint64_t *s);
 
 /* For worker threads, which must not call ck_assert: record a problem
  * (printf format); the first one's text is kept.  Thread-safe. */
@@ -47,8 +62,77 @@ void tu_make_file(const char *path, uint32_t page_size, uint64_t pages,
  * back, as a second process would).  Aborts on failure. */
 void tu_read_page(const char *path, uint32_t page_size, uint64_t pgno, void *buf);
 
+/* Read page pgno of path into buf (page_size bytes, aligned for O_DIRECT)
+ * through a separate O_DIRECT descriptor, so the bytes come from the
+ * device, not from any cache.  Fails the test on error. */
+void tu_read_page_direct(const char *path, uint32_t page_size, uint64_t pgno,
+                         void *buf);
+
+/* Fail the test unless every page p < n of path, read with O_DIRECT
+ * (tu_read_page_direct), holds tu_stamp(p, model[p]): a change that did
+ * not reach the file was lost.  Does not look at the file's size. */
+void tu_expect_file(const char *path, uint32_t page_size, const uint32_t *model,
+                    uint64_t n);
+
+/* Size of the file at path (stat); fails the test if it cannot stat it. */
+off_t tu_file_size(const char *path);
+
+/* Fail the test if path exists: a failed call must leave nothing behind. */
+void tu_assert_no_file(const char *path);
+
 /* Open path with `frames` frames and the given flags; fails the test with
  * bp_errdetail() on error. */
 bp_pool *tu_open(const char *path, uint32_t frames, uint32_t flags);
+
+/* Open path with the options *extra (the defaults when extra is NULL),
+ * `flags` added to theirs and `frames` frames; fails the test with
+ * bp_errdetail() on error. */
+bp_pool *tu_open_opts(const char *path, uint32_t frames, uint32_t flags,
+                      const struct bp_options *extra);
+
+/* bp_open(path) with the default options but these flags, page size and
+ * frames, returning its code; *out is set to NULL first, so it is NULL
+ * after a failure unless bp_open wrote to it. */
+int tu_try_open(const char *path, uint32_t flags, uint32_t page_size,
+                uint32_t frames, bp_pool **out);
+
+/* bp_stats(pool), failing the test if it fails. */
+struct bp_stats tu_stats(bp_pool *pool);
+
+/* bp_stats(pool) once the pool's own threads are done with what the test
+ * set off (the reader thread pins the frames it reads ahead into, the
+ * flushers' queue pins the dirty frames handed to it; both end soon):
+ * waits until no frame is pinned, at most 5 s, and returns the statistics
+ * then (pinned may still be > 0 if the wait ran out). */
+struct bp_stats tu_settled_stats(bp_pool *pool);
+
+/* Pin page pgno of pool in `mode` and fail the test unless the pin
+ * succeeds and the page holds tu_stamp(pgno, seed); then unpin it. */
+void tu_expect_page(bp_pool *pool, uint64_t pgno, uint32_t mode, uint32_t seed);
+
+/* Pin page pgno for write, check that it holds tu_stamp(pgno, expect)
+ * (unless expect is 0), stamp it with seed, mark it dirty and unpin it;
+ * fails the test on any error. */
+void tu_rewrite_page(bp_pool *pool, uint64_t pgno, uint32_t expect,
+                     uint32_t seed);
+
+/* Fail the test unless the int expression r equals code and bp_errdetail()
+ * is a non-empty string that mentions every one of the strings given
+ * after code (at least one).  A macro, so that a failure names the call;
+ * the file must include <check.h>. */
+#define TU_EXPECT_ERR(r, code, ...)                                           \
+    do {                                                                      \
+        int r_ = (r);                                                         \
+        ck_assert_msg(r_ == (code), "%s returned %d (%s), expected %s (%s)",  \
+                      #r, r_, bp_err_name(r_), #code, bp_err_name(code));     \
+        const char *d_ = bp_errdetail();                                      \
+        ck_assert_ptr_nonnull(d_);                                            \
+        ck_assert_msg(d_[0] != '\0', "%s: empty bp_errdetail()", #r);         \
+        const char *want_[] = { __VA_ARGS__ };                                \
+        for (size_t i_ = 0; i_ < sizeof(want_) / sizeof(want_[0]); i_++)      \
+            ck_assert_msg(strstr(d_, want_[i_]) != NULL,                      \
+                          "%s: detail \"%s\" does not mention \"%s\"", #r,    \
+                          d_, want_[i_]);                                     \
+    } while (0)
 
 #endif
