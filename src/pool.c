@@ -43,6 +43,9 @@
 #include "bpool_internal.h"
 
 #define DIRTY_ROUNDS 16  /* admissions retried after writing dirty victims */
+#define BUSY_WAITS 50    /* x 1 ms: admissions retried while frames may be
+                            under I/O (a write or read ends soon) before
+                            "all frames pinned" is reported */
 
 enum { PIN_OK = 0, PIN_RETRY = 1, PIN_WAIT = 2 };
 
@@ -286,6 +289,17 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
                             "- check the device, then retry",
                             (unsigned long long)page, bp_strerror(werr));
         }
+    }
+    if (r == -BP_ENOFRAME && *dirty_rounds < DIRTY_ROUNDS + BUSY_WAITS) {
+        /* Every frame is pinned - perhaps only by writes and reads in
+         * flight, which end within a device latency: wait a little before
+         * calling the pool full.  Bounded, so a pool whose frames the
+         * caller pins is reported in about 50 ms, never a hang. */
+        if (*dirty_rounds < DIRTY_ROUNDS)
+            *dirty_rounds = DIRTY_ROUNDS;
+        ++*dirty_rounds;
+        usleep(1000);
+        return PIN_RETRY;
     }
     if (r < 0) {
         bp__count(pool, BP__C_NOFREE, 1);

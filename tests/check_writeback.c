@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -615,11 +616,60 @@ START_TEST(test_writeback_options_checked)
 }
 END_TEST
 
+/* A slow device: every write request waits 30 ms before it is sent. */
+static _Atomic int slow_writes_entered;
+static int slow_writes(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    if (cb->aio_lio_opcode == IO_CMD_PWRITE || cb->aio_lio_opcode == IO_CMD_PWRITEV) {
+        atomic_fetch_add(&slow_writes_entered, 1);
+        usleep(30000);
+    }
+    return 0;
+}
+
+static void *flush_all_main(void *arg)
+{
+    return (void *)(intptr_t)bp_flush_all(arg);
+}
+
+/* Frames pinned only by writes in flight are not "all pinned": a pin that
+ * needs a frame while every frame is being written waits for a write to
+ * end instead of failing with -BP_ENOFRAME. */
+START_TEST(test_pin_waits_for_frames_under_io)
+{
+    char *path = tu_path("busyio.bp");
+    tu_make_file(path, PS, 16, 1);
+    bp_pool *pool = tu_open(path, 4, BP_NOFLUSH | BP_NOREADAHEAD);
+    for (uint64_t p = 0; p < 4; p++)
+        dirty_page(pool, p, 2);
+    atomic_store(&slow_writes_entered, 0);
+    atomic_store(&pool->aio.fault, slow_writes);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, flush_all_main, pool), 0);
+    while (atomic_load(&slow_writes_entered) == 0)
+        usleep(500);
+    bp_page pg;
+    int r = bp_pin(pool, 10, BP_READ, &pg);
+    ck_assert_msg(r == 0, "pin while every frame is being written: %s: %s",
+                  bp_err_name(r), bp_errdetail());
+    ck_assert(tu_stamped(pg.data, PS, 10, 1));
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    void *ret;
+    ck_assert_int_eq(pthread_join(t, &ret), 0);
+    ck_assert_int_eq((int)(intptr_t)ret, 4);   /* pages written */
+    atomic_store(&pool->aio.fault, NULL);
+    ck_assert_uint_eq(tu_stats(pool).nofree, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("writeback");
     TCase *tc = tcase_create("flushers");
     tcase_add_test(tc, test_flushers_write_in_background);
+    tcase_add_test(tc, test_pin_waits_for_frames_under_io);
     tcase_add_test(tc, test_dirty_share_bounded);
     tcase_add_test(tc, test_backpressure_bounded);
     tcase_set_timeout(tc, 30);
