@@ -54,8 +54,10 @@ const char *tu_dir(void)
 void *tu_keep(void *p)
 {
     /* A forked test is short-lived: a fixed array is enough, and what
-     * does not fit is merely reported as a leak. */
-    static void *kept[1024];
+     * does not fit is merely reported as a leak.  volatile: the array is
+     * never read, so the compiler would drop the stores (it does at -O2)
+     * and every kept pointer would be reported as lost. */
+    static void *volatile kept[1024];
     static unsigned nkept;
     if (nkept < sizeof(kept) / sizeof(kept[0]))
         kept[nkept++] = p;
