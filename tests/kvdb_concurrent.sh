@@ -32,8 +32,16 @@ mt() {
     if try "$name" 0 "$@" "$f" mt --writers 3 --readers 2 --scanners 1 --keys "$keys" \
             --commit-ms 30; then
         has "$name: every answer right" out '^mt: ok \(0 wrong answers\)$'
-        grep -E -q '[1-9][0-9]* commits' out && pass "$name: committed while running" ||
+        # A commit (checkpoint + fdatasync) can take longer than a short run
+        # on a loaded machine under a sanitizer: require one only from runs
+        # of 2 s or more.
+        if grep -E -q '[1-9][0-9]* commits' out; then
+            pass "$name: committed while running"
+        elif awk '/^mt: .* commits in / { s = $(NF-1) } END { exit !(s < 2) }' out; then
+            pass "$name: no commit in a run under 2 s (allowed)"
+        else
             fail "$name: no commits: $(cat out)"
+        fi
         try "$name: check in a new process" 0 "$@" "$f" check
     fi
 }
