@@ -297,7 +297,9 @@ typedef struct bp_page {
  *   (the read failed; nothing is cached, a later pin reads again),
  *   -EDEADLK (this thread already holds the page for write: use that pin;
  *   note that pinning for write a page this thread holds for read blocks
- *   forever, as with any rwlock), -ENOMEM.
+ *   forever, as with any rwlock), -BP_EDURABILITY (BP_WRITE|BP_OVERWRITE
+ *   after an fdatasync failed: the page would start dirty; see bp_sync),
+ *   -ENOMEM.
  */
 BP_API int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out);
 

@@ -845,8 +845,8 @@ END_TEST
 
 /* fdatasync failing (EIO from bp_sync, ENOSPC from bp_checkpoint) is
  * returned to the caller and is fatal for durability: from then on
- * bp_mark_dirty, bp_alloc_page, bp_sync and bp_checkpoint give
- * -BP_EDURABILITY, while pages are still served for read, and bp_close
+ * bp_mark_dirty, bp_pin(BP_WRITE | BP_OVERWRITE), bp_alloc_page, bp_sync
+ * and bp_checkpoint give -BP_EDURABILITY, while pages are still served for read, and bp_close
  * reports -BP_EDURABILITY (and frees the pool). */
 START_TEST(test_fdatasync_fails)
 {
@@ -873,6 +873,11 @@ START_TEST(test_fdatasync_fails)
         ck_assert_msg(strstr(bp_errdetail(), "fdatasync"), "detail: %s",
                       bp_errdetail());
         ck_assert_int_eq(bp_unpin(&pg), 0);
+        /* An overwrite pin of a page not resident would start it dirty:
+         * refused too, and nothing is left pinned or admitted. */
+        ck_assert_int_eq(bp_pin(pool, 7, BP_WRITE | BP_OVERWRITE, &pg),
+                         -BP_EDURABILITY);
+        ck_assert_uint_eq(pg.mode, 0);
         uint64_t n = 77;
         ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), -BP_EDURABILITY);
         ck_assert_uint_eq(n, 77);
