@@ -176,6 +176,47 @@ START_TEST(test_corruption_on_prefetch)
 }
 END_TEST
 
+/* A page changed through a BP_PIN pin, latched for write around the change
+ * and unlatched (bp_unlatch, then bp_unpin of the bare pin), is sealed by
+ * bp_unlatch: written back, evicted and read again it passes its
+ * checksum and holds the new bytes.  Also for a page latched and
+ * unlatched twice, changed only the first time. */
+START_TEST(test_latch_unlatch_seals)
+{
+    char *path = make_ck_file("latch.bp");
+    bp_pool *pool = open_ck(path, BP_CHECKSUMS);
+    for (uint64_t p = 2; p < 4; p++) {
+        bp_page pg;
+        ck_assert_int_eq(bp_pin(pool, p, BP_PIN, &pg), 0);
+        ck_assert_int_eq(bp_latch(&pg, BP_WRITE), 0);
+        fill(pg.data, p, 2);
+        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+        ck_assert_int_eq(bp_unlatch(&pg), 0);
+        if (p == 3) {   /* a second, read-only latch changes nothing */
+            ck_assert_int_eq(bp_latch(&pg, BP_READ), 0);
+            ck_assert_int_eq(bp_unlatch(&pg), 0);
+        }
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+        ck_assert_int_eq(bp_flush_page(pool, p), 1);
+        ck_assert_int_eq(bp_evict_page(pool, p), 1);
+        int r = bp_pin(pool, p, BP_READ, &pg);
+        ck_assert_msg(r == 0, "page %llu after eviction: %s",
+                      (unsigned long long)p, bp_errdetail());
+        uint8_t want[PAYLOAD];
+        fill(want, p, 2);
+        ck_assert(memcmp(pg.data, want, PAYLOAD) == 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_int_eq(bp_close(pool), 0);
+    /* And from a fresh pool, straight from the file. */
+    pool = open_ck(path, BP_CHECKSUMS);
+    bp_page pg;
+    ck_assert_int_eq(bp_pin(pool, 2, BP_READ, &pg), 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* A never-written (all-zero) page passes; a page written without
  * checksums does not, and the message says why. */
 START_TEST(test_zero_and_unsealed_pages)
@@ -204,6 +245,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_corruption_detected);
     tcase_add_test(tc, test_corruption_on_prefetch);
     tcase_add_test(tc, test_zero_and_unsealed_pages);
+    tcase_add_test(tc, test_latch_unlatch_seals);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     return s;

@@ -199,6 +199,59 @@ START_TEST(test_backpressure_bounded)
 }
 END_TEST
 
+/* When the flushers cannot clean anything (the WAL hook holds their first
+ * write), a bp_mark_dirty above dirty_max really waits: the bounded wait
+ * (about 100 ms) is spent, not just counted.  Only a lower bound on the
+ * time is asserted, which a loaded machine cannot break. */
+static atomic_bool gate_open;
+
+static int gated_hook(void *arg, uint64_t pgno, const void *data, uint32_t ps)
+{
+    (void)arg; (void)pgno; (void)data; (void)ps;
+    while (!atomic_load(&gate_open))
+        usleep(1000);
+    return 0;
+}
+
+START_TEST(test_backpressure_waits)
+{
+    char *path = tu_path("throttle-wait.bp");
+    tu_make_file(path, PS, 64, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.dirty_low = 5;
+    o.dirty_high = 10;
+    o.dirty_max = 20;                /* 12 of 64 frames */
+    o.before_write = gated_hook;
+    atomic_store(&gate_open, false);
+    bp_pool *pool = tu_open_opts(path, 64, BP_NOREADAHEAD, &o);
+    /* The flusher's first round takes the few pages dirty at the time and
+     * blocks in the hook; the pages dirtied after it stay dirty.  Dirty
+     * pages until three calls were throttled. */
+    double waited = 0;
+    uint64_t throttled = 0, p;
+    for (p = 0; p < 64 && throttled < 3; p++) {
+        uint64_t before = tu_stats(pool).throttle_waits;
+        double t0 = tu_now();
+        dirty_page(pool, p, 4);
+        double dt = tu_now() - t0;
+        if (tu_stats(pool).throttle_waits > before) {
+            throttled++;
+            waited += dt;
+        }
+    }
+    atomic_store(&gate_open, true);
+    ck_assert_uint_eq(throttled, 3);
+    ck_assert_msg(waited >= 3 * 0.05, "three throttled bp_mark_dirty calls "
+                  "took %.3f s in all: the throttle did not wait", waited);
+    ck_assert_int_eq(bp_close(pool), 0);
+    uint32_t seed_of[64];
+    for (uint64_t i = 0; i < 64; i++)
+        seed_of[i] = i < p ? 4 : 1;
+    expect_file(path, seed_of, 64);
+}
+END_TEST
+
 /* ---- coalescing ------------------------------------------------------------ */
 
 /* Runs of adjacent dirty pages (and lone ones) in frames that are not
@@ -676,6 +729,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_pin_waits_for_frames_under_io);
     tcase_add_test(tc, test_dirty_share_bounded);
     tcase_add_test(tc, test_backpressure_bounded);
+    tcase_add_test(tc, test_backpressure_waits);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
 
