@@ -3,9 +3,15 @@
  * (injected through the AIO layer's fault hook), the write-ahead-log hook
  * and close.
  *
+ * fdatasync(2) is interposed: this program's definition counts the real
+ * calls and makes them (through the next definition, libc's), so a test
+ * can tell a sync that reached the kernel from one that only passed the
+ * fault hook.
+ *
  * Threads never call ck_assert: they record problems with tu_thread_fail
  * and the main thread checks them. */
 #include <check.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -378,6 +384,57 @@ START_TEST(test_checkpoint_rate_and_durability)
 }
 END_TEST
 
+/* ---- fdatasync, counted --------------------------------------------- */
+
+static atomic_uint real_fdatasyncs;
+static int (*real_fdatasync)(int);
+static pthread_once_t real_fdatasync_once = PTHREAD_ONCE_INIT;
+
+static void look_up_fdatasync(void)
+{
+    void *sym = dlsym(RTLD_NEXT, "fdatasync");
+    ck_assert_ptr_nonnull(sym);
+    memcpy(&real_fdatasync, &sym, sizeof(real_fdatasync));
+}
+
+int fdatasync(int fd)
+{
+    pthread_once(&real_fdatasync_once, look_up_fdatasync);
+    atomic_fetch_add(&real_fdatasyncs, 1);
+    return real_fdatasync(fd);
+}
+
+static unsigned fdatasyncs_made(void)
+{
+    return atomic_load(&real_fdatasyncs);
+}
+
+/* bp_sync, bp_checkpoint and bp_close make the file durable with a real
+ * fdatasync each, after the page writes: passing the fault hook is not
+ * enough. */
+START_TEST(test_sync_reaches_fdatasync)
+{
+    char *path = tu_path("realsync.bp");
+    tu_make_file(path, PS, 16, 1);
+    bp_pool *pool = tu_open(path, 32, BP_NOFLUSH | BP_NOREADAHEAD);
+    for (uint64_t p = 0; p < 4; p++)
+        dirty_page(pool, p, 6);
+    unsigned before = fdatasyncs_made();
+    ck_assert_int_eq(bp_sync(pool), 0);
+    ck_assert_uint_eq(fdatasyncs_made(), before + 1);
+    dirty_page(pool, 5, 6);
+    ck_assert_int_eq(bp_checkpoint(pool), 1);
+    ck_assert_uint_eq(fdatasyncs_made(), before + 2);
+    dirty_page(pool, 6, 6);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_uint_eq(fdatasyncs_made(), before + 3);
+    uint32_t seed_of[16];
+    for (uint64_t p = 0; p < 16; p++)
+        seed_of[p] = p < 4 || p == 5 || p == 6 ? 6 : 1;
+    expect_file(path, seed_of, 16);
+}
+END_TEST
+
 /* A page changed again and again while flushers and explicit flushes
  * write it: its last version is what the file holds after close. */
 struct bumper {
@@ -741,6 +798,7 @@ Suite *test_suite(void)
 
     tc = tcase_create("durability");
     tcase_add_test(tc, test_checkpoint_rate_and_durability);
+    tcase_add_test(tc, test_sync_reaches_fdatasync);
     tcase_add_test(tc, test_redirty_during_write_kept);
     tcase_add_test(tc, test_close_flushes_everything);
     tcase_set_timeout(tc, 30);
