@@ -314,7 +314,6 @@ END_TEST
 #define C_NOPAGE UINT64_MAX
 #define C_READERS 3
 #define C_OPS 2000             /* the writer's inserts and removes */
-#define C_MAX_SECONDS 10.0     /* give up (and fail) if readers are this slow */
 /* The writer does one insert or remove per C_PACE lookups done by the
  * readers: in a pool hits outnumber misses by far, and the writer's rate
  * alone decides how often readers meet a rebuild. */
@@ -330,6 +329,8 @@ struct conc {
     _Atomic bool stop;
     _Atomic bool go;
     _Atomic uint64_t lookups_done;         /* all readers, in steps of 64 */
+    _Atomic uint64_t op_gen;               /* odd while the writer is
+                                              changing the table */
     uint64_t w_ops, w_rebuilds;            /* writer's results */
 };
 
@@ -365,16 +366,14 @@ static void *conc_writer(void *arg)
 
     while (!atomic_load_explicit(&c->go, memory_order_acquire))
         ;
-    double end = tu_now() + C_MAX_SECONDS;
     uint64_t ops = 0;
     for (; ops < C_OPS; ops++) {
-        /* Wait for the readers' share of lookups. */
+        /* Wait for the readers' share of lookups.  No time limit: readers
+         * never wait for the writer, so this always ends, however slowly a
+         * loaded machine runs them (Check's timeout catches a hang). */
         while (atomic_load_explicit(&c->lookups_done, memory_order_relaxed) <
-               ops * C_PACE) {
-            if (tu_now() >= end)
-                goto done;
+               ops * C_PACE)
             sched_yield();
-        }
         bool ins = nfree > 0 && (nused < (C_FRAMES - C_PERM) / 2 ||
                                  tu_rnd(&seed) % 2 == 0);
         if (ins) {
@@ -389,10 +388,12 @@ static void *conc_writer(void *arg)
             /* As the miss path: the tag first, then the table entry. */
             atomic_store_explicit(&c->ever[f][p], 1, memory_order_release);
             atomic_store_explicit(&c->tag[f], C_CHURN_BASE + p, memory_order_release);
+            atomic_fetch_add(&c->op_gen, 1);
             pthread_mutex_lock(&c->mu);
             bool rebuild = (c->pt.live + c->pt.tombs + 1) * 4 > cap_of(&c->pt) * 3;
             bp__pt_insert(&c->pt, C_CHURN_BASE + p, f);
             pthread_mutex_unlock(&c->mu);
+            atomic_fetch_add(&c->op_gen, 1);
             c->w_rebuilds += rebuild;
             used[nused++] = f;
         } else {
@@ -400,9 +401,11 @@ static void *conc_writer(void *arg)
             uint32_t f = used[i];
             used[i] = used[--nused];
             uint64_t p = atomic_load_explicit(&c->tag[f], memory_order_relaxed);
+            atomic_fetch_add(&c->op_gen, 1);
             pthread_mutex_lock(&c->mu);
             int r = bp__pt_remove(&c->pt, p);
             pthread_mutex_unlock(&c->mu);
+            atomic_fetch_add(&c->op_gen, 1);
             if (r != 0)
                 abort();   /* the writer's own view must be exact */
             /* As eviction: out of the table first, then the tag changes. */
@@ -411,7 +414,6 @@ static void *conc_writer(void *arg)
             freef[nfree++] = f;
         }
     }
-done:
     c->w_ops = ops;
     atomic_store_explicit(&c->stop, true, memory_order_release);
     return NULL;
@@ -428,16 +430,24 @@ static void *conc_reader(void *arg)
             uint32_t f;
             r->lookups++;
             switch (x % 4) {
-            case 0:     /* permanent page p, always in frame p */
+            case 0: {   /* permanent page p, always in frame p */
                 p = (x >> 8) % C_PERM;
+                uint64_t gen = atomic_load(&c->op_gen);
                 f = bp__pt_lookup(&c->pt, p);
                 r->perm_lookups++;
-                if (f == NF)
+                if (f == NF) {
                     r->perm_misses++;
-                else if (f != p)
+                    /* Only a change of the table (a rebuild moving
+                     * entries) may hide a permanent page. */
+                    if (!(gen & 1) && atomic_load(&c->op_gen) == gen)
+                        note(r->why, sizeof(r->why), &r->wrong,
+                             "permanent page %llu missed while the table "
+                             "was not being changed (generation %llu)", p, gen);
+                } else if (f != p)
                     note(r->why, sizeof(r->why), &r->wrong,
                          "permanent page %llu -> frame %llu", p, f);
                 break;
+            }
             case 1:     /* never inserted */
                 p = C_NEVER_BASE + (x >> 8) % 100000;
                 f = bp__pt_lookup(&c->pt, p);
@@ -481,8 +491,11 @@ static void *conc_reader(void *arg)
  * lookups, with tombstones and rebuilds) while lock-free readers look up
  * and confirm against the frames' tags as the pool does: a found frame
  * always held the page at some time, never-inserted pages are never
- * found, permanent pages are found in their own frame - and missed, during
- * rebuilds, in under 1% of lookups. */
+ * found, permanent pages are found in their own frame, and missed only by
+ * a lookup that overlapped a change of the table.  The run is bounded by
+ * the writer's operation count, not by time, and asserts nothing about
+ * speed: how often lookups overlap a rebuild depends on how the machine
+ * schedules the threads (PT_VERBOSE=1 prints the share). */
 START_TEST(test_concurrent_paced)
 {
     struct conc *c = calloc(1, sizeof(*c));
@@ -498,6 +511,7 @@ START_TEST(test_concurrent_paced)
     atomic_init(&c->stop, false);
     atomic_init(&c->go, false);
     atomic_init(&c->lookups_done, 0);
+    atomic_init(&c->op_gen, 0);
     /* Permanent pages 0..C_PERM-1 in frames 0..C_PERM-1, before readers. */
     for (uint32_t f = 0; f < C_PERM; f++) {
         atomic_store(&c->tag[f], f);
@@ -538,21 +552,9 @@ START_TEST(test_concurrent_paced)
     ck_assert_msg(wrong == 0, "%llu wrong answers, the first: %s",
                   (unsigned long long)wrong, why);
     /* The run exercised what it claims to. */
-    ck_assert_msg(c->w_ops == C_OPS, "the writer did %llu of %d operations "
-                  "in %.0f s", (unsigned long long)c->w_ops, C_OPS, C_MAX_SECONDS);
+    ck_assert_uint_eq(c->w_ops, C_OPS);
     ck_assert_uint_gt(c->w_rebuilds, 3);
     ck_assert_uint_gt(confirmed, 100);
-    /* A miss is harmless (the pool's miss path looks again under the miss
-     * lock); the share measures how long rebuilds keep pages out of
-     * sight.  Sanitizer builds (which set CK_TIMEOUT_MULTIPLIER) slow the
-     * writer's rebuild far more than the readers' loads: allow 5%. */
-    const char *mult = getenv("CK_TIMEOUT_MULTIPLIER");
-    uint64_t pct = mult && atoi(mult) > 1 ? 5 : 1;
-    ck_assert_msg(miss * 100 < perm * pct, "permanent pages missed in %llu of "
-                  "%llu lookups (%llu rebuilds; at most %llu%% allowed)",
-                  (unsigned long long)miss, (unsigned long long)perm,
-                  (unsigned long long)c->w_rebuilds, (unsigned long long)pct);
-
     /* Afterwards, with the writer stopped, the table is exact again. */
     for (uint32_t f = 0; f < C_PERM; f++)
         ck_assert_uint_eq(bp__pt_lookup(&c->pt, f), f);
