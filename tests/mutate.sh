@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# mutate.sh - mutation testing: put one small, deliberate bug into the
+# sources at a time (a "mutant", tests/mutants/*.mut), build, run the tests
+# that should notice, and report whether they did (killed) or not
+# (survived).  A surviving mutant is a bug the suite is blind to: either a
+# test is missing, or the mutant changes nothing observable (then its file
+# says "equivalent:" and why).
+#
+# Usage: tests/mutate.sh [OPTION...] [MUTANT...]
+#   MUTANT        names (file names without .mut) or paths; default: all
+#   --ci          only the mutants marked "ci: yes" (the short CI subset)
+#   --list        list the mutants and exit
+#   --timeout S   time limit of one test program (default 300 s)
+#   --keep        keep the scratch tree (printed at the end)
+#   -h, --help    this text
+#
+# The sources are copied (git ls-files, or the whole tree) into a scratch
+# directory, configured and built once there; the tree you run it from is
+# never modified.  Each mutant is applied to the copy, the tests it names
+# are built and run with `make check TESTS=...` (only the Check programs
+# the mutant names are rebuilt), and the file is restored.
+# Exit status: 0 when every mutant not marked equivalent was killed, 1 when
+# one survived or a mutant no longer applies (its text is not found
+# exactly once: the source changed, so update the mutant), 2 on usage.
+#
+# A mutant file:
+#   # what the bug is and what it would cost a user (any number of lines)
+#   file: src/pool.c
+#   tests: tests/check_checksum tests/check_pool
+#   ci: yes                        (optional: part of the CI subset)
+#   equivalent: why it cannot be observed   (optional)
+#   @@ old
+#   exact lines of the source (found exactly once in the file)
+#   @@ new
+#   the lines that replace them
+#   @@ end
+
+set -uo pipefail
+
+prog=mutate.sh
+here=$(cd "$(dirname "$0")" && pwd)
+srcdir=$(cd "$here/.." && pwd)
+mutdir=$here/mutants
+timeout_s=300
+ci_only=no
+list_only=no
+keep=no
+names=()
+
+usage() { sed -n '/^# Usage:/,/^# Exit status/p' "$0" | sed 's/^# \{0,1\}//' | sed '$d'; }
+
+while [ $# -gt 0 ]; do
+    case $1 in
+        --ci) ci_only=yes ;;
+        --list) list_only=yes ;;
+        --keep) keep=yes ;;
+        --timeout) timeout_s=${2:?--timeout needs a value}; shift ;;
+        -h|--help) usage; exit 0 ;;
+        -*) echo "$prog: unknown option '$1'"; echo "Try '$prog --help' for more information."; exit 2 ;;
+        *) names+=("$1") ;;
+    esac
+    shift
+done
+
+# field FILE NAME: the value of "NAME: value" in a mutant's header.
+field() { sed -n "/^@@ old/q; s/^$2: *//p" "$1" | head -n 1; }
+
+mutants=()
+if [ ${#names[@]} -eq 0 ]; then
+    for m in "$mutdir"/*.mut; do mutants+=("$m"); done
+else
+    for n in "${names[@]}"; do
+        if [ -f "$n" ]; then mutants+=("$n")
+        elif [ -f "$mutdir/$n.mut" ]; then mutants+=("$mutdir/$n.mut")
+        else echo "$prog: no mutant '$n' in $mutdir"; exit 2
+        fi
+    done
+fi
+if [ "$ci_only" = yes ]; then
+    sel=()
+    for m in "${mutants[@]}"; do
+        [ "$(field "$m" ci)" = yes ] && sel+=("$m")
+    done
+    mutants=("${sel[@]}")
+fi
+if [ "$list_only" = yes ]; then
+    for m in "${mutants[@]}"; do
+        printf '%-40s %-22s %s%s\n' "$(basename "$m" .mut)" "$(field "$m" file)" \
+            "$(field "$m" tests)" "$([ -n "$(field "$m" equivalent)" ] && echo '  (equivalent)')"
+    done
+    exit 0
+fi
+[ ${#mutants[@]} -gt 0 ] || { echo "$prog: no mutants selected"; exit 2; }
+
+# --- a private copy of the tree, configured and built once ---------------
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/bpool-mutate.XXXXXX") || exit 1
+[ "$keep" = yes ] || trap 'rm -rf "$work"' EXIT
+tree=$work/tree
+mkdir -p "$tree"
+if git -C "$srcdir" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    (cd "$srcdir" && git ls-files -z --cached --others --exclude-standard |
+        xargs -0 tar cf - 2>/dev/null) | tar xf - -C "$tree"
+else
+    (cd "$srcdir" && tar cf - --exclude=./_ci --exclude='*.o' .) | tar xf - -C "$tree"
+fi
+jobs=$(nproc 2>/dev/null || echo 2)
+echo "$prog: building a copy of the tree in $tree"
+t0=$(date +%s)
+if ! (cd "$tree" && autoreconf -fi >/dev/null 2>&1 && ./configure -q >/dev/null &&
+      make -j"$jobs" >/dev/null 2>&1 && make -j"$jobs" check TESTS= >/dev/null 2>&1); then
+    echo "$prog: the unmutated tree does not build; fix that first"
+    exit 1
+fi
+echo "$prog: built in $(( $(date +%s) - t0 )) s; ${#mutants[@]} mutants"
+
+# apply OLD NEW FILE: replace the text of OLD (a file) by NEW's in FILE,
+# which must hold it exactly once.
+apply() {
+    OLD=$1 NEW=$2 perl -0777 -i -pe '
+        BEGIN { local $/; open(my $o, "<", $ENV{OLD}) or die; $old = <$o>;
+                open(my $n, "<", $ENV{NEW}) or die; $new = <$n>; }
+        $count = () = /\Q$old\E/g;
+        die "found $count times\n" unless $count == 1;
+        s/\Q$old\E/$new/;' "$3"
+}
+
+killed=0 survived=0 equivalent=0 stale=0
+survivors=()
+results=()
+for m in "${mutants[@]}"; do
+    name=$(basename "$m" .mut)
+    file=$(field "$m" file)
+    tests=$(field "$m" tests)
+    equiv=$(field "$m" equivalent)
+    sed -n '/^@@ old$/,/^@@ new$/p' "$m" | sed '1d;$d' >"$work/old"
+    sed -n '/^@@ new$/,/^@@ end$/p' "$m" | sed '1d;$d' >"$work/new"
+    # The last line of each side has its newline, as the source's does.
+    cp "$tree/$file" "$work/orig"
+    start=$(date +%s)
+    if ! err=$(apply "$work/old" "$work/new" "$tree/$file" 2>&1); then
+        verdict=STALE
+        stale=$((stale + 1))
+        survivors+=("$name (does not apply: $err)")
+    else
+        progs=
+        for t in $tests; do
+            case $t in *.sh) ;; *) progs="$progs $t" ;; esac
+        done
+        if ! (cd "$tree" && make -j"$jobs" $progs >"$work/build.log" 2>&1); then
+            verdict=KILLED   # by the compiler: it does not even build
+        elif (cd "$tree" && rm -f tests/*.log tests/*.trs &&
+              timeout -k 10 $((timeout_s * $(echo "$tests" | wc -w) + 60)) \
+                  make check TESTS="$tests" check_PROGRAMS="$progs" \
+                      >"$work/check.log" 2>&1); then
+            verdict=SURVIVED
+        else
+            verdict=KILLED
+        fi
+        cp "$work/orig" "$tree/$file"
+        touch "$tree/$file"
+        if [ "$verdict" = SURVIVED ]; then
+            if [ -n "$equiv" ]; then
+                verdict=EQUIVALENT
+                equivalent=$((equivalent + 1))
+            else
+                survived=$((survived + 1))
+                survivors+=("$name")
+            fi
+        else
+            killed=$((killed + 1))
+            [ -n "$equiv" ] && verdict="KILLED (marked equivalent: remove the mark)"
+        fi
+    fi
+    line=$(printf '%-11s %-40s %4ss  %s' "$verdict" "$name" \
+        "$(( $(date +%s) - start ))" "$tests")
+    echo "$line"
+    results+=("$line")
+done
+
+considered=$((killed + survived))
+score=100
+[ "$considered" -gt 0 ] && score=$((100 * killed / considered))
+echo
+echo "mutants: ${#mutants[@]}; killed $killed, survived $survived," \
+     "equivalent $equivalent, stale $stale; score ${score}% of non-equivalent"
+for s in "${survivors[@]}"; do echo "  not killed: $s"; done
+[ "$keep" = yes ] && echo "scratch tree kept: $work"
+[ "$survived" -eq 0 ] && [ "$stale" -eq 0 ]
