@@ -140,8 +140,7 @@ START_TEST(test_random_readers)
         args[i] = (struct a_arg){ pool, i, &nofree };
         ck_assert_int_eq(pthread_create(&t[i], NULL, a_reader, &args[i]), 0);
     }
-    for (unsigned i = 0; i < A_THREADS; i++)
-        pthread_join(t[i], NULL);
+    tu_join_all(t, A_THREADS, 20, "random readers");
     tu_assert_no_thread_errors();
 
     struct bp_stats st = tu_settled_stats(pool);
@@ -255,8 +254,7 @@ START_TEST(test_concurrent_miss_one_read)
         args[i] = (struct b_arg){ &sh, i };
         ck_assert_int_eq(pthread_create(&t[i], NULL, b_worker, &args[i]), 0);
     }
-    for (unsigned i = 0; i < B_THREADS; i++)
-        pthread_join(t[i], NULL);
+    tu_join_all(t, B_THREADS, 20, "8 threads missing one page together");
     pthread_barrier_destroy(&sh.go);
     tu_assert_no_thread_errors();
     struct bp_stats st = tu_stats(sh.pool);
@@ -354,8 +352,7 @@ START_TEST(test_readers_writers_one_page)
     ck_assert_int_eq(pthread_create(&t[1], NULL, c_reader, &sh), 0);
     ck_assert_int_eq(pthread_create(&t[2], NULL, c_writer, &sh), 0);
     ck_assert_int_eq(pthread_create(&t[3], NULL, c_reader, &sh), 0);
-    for (int i = 0; i < 4; i++)
-        pthread_join(t[i], NULL);
+    tu_join_all(t, 4, 20, "readers and writers on one page");
     tu_assert_no_thread_errors();
 
     bp_page pg;
@@ -462,8 +459,7 @@ START_TEST(test_many_pages_small_pool)
         args[i].id = i;
         ck_assert_int_eq(pthread_create(&t[i], NULL, d_worker, &args[i]), 0);
     }
-    for (unsigned i = 0; i < D_THREADS; i++)
-        pthread_join(t[i], NULL);
+    tu_join_all(t, D_THREADS, 20, "threads on a pool smaller than their pages");
     tu_assert_no_thread_errors();
 
     uint64_t want[D_PAGES] = { 0 }, total = 0;
@@ -583,8 +579,7 @@ START_TEST(test_enoframe_no_hang)
         args[i] = (struct e_arg){ .sh = &sh, .id = i };
         ck_assert_int_eq(pthread_create(&t[i], NULL, e_worker, &args[i]), 0);
     }
-    for (unsigned i = 0; i < E_THREADS; i++)
-        pthread_join(t[i], NULL);
+    tu_join_all(t, E_THREADS, 20, "mixed workers");
     pthread_barrier_destroy(&sh.go);
     tu_assert_no_thread_errors();
     for (unsigned i = 0; i < E_THREADS; i++) {

@@ -1,6 +1,7 @@
 /* testutil.c - helpers shared by the Check programs (see testutil.h). */
 #define _GNU_SOURCE
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -109,6 +111,74 @@ void tu_assert_no_thread_errors(void)
     memcpy(msg, thread_err_first, sizeof(msg));
     pthread_mutex_unlock(&thread_err_mu);
     ck_assert_msg(n == 0, "%d problem(s) in worker threads; first: %s", n, msg);
+}
+
+/* The first line of /proc/self/task/TID/NAME, or "?". */
+static void task_file(const char *tid, const char *name, char *buf, size_t len)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/proc/self/task/%s/%s", tid, name);
+    FILE *f = fopen(path, "r");
+    if (!f || !fgets(buf, (int)len, f))
+        snprintf(buf, len, "?");
+    if (f)
+        fclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
+}
+
+void tu_dump_threads(const char *why)
+{
+    fprintf(stderr, "watchdog: %s; the threads of process %d:\n", why,
+            (int)getpid());
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char comm[64], wchan[64], sys[128];
+        task_file(e->d_name, "comm", comm, sizeof(comm));
+        task_file(e->d_name, "wchan", wchan, sizeof(wchan));
+        task_file(e->d_name, "syscall", sys, sizeof(sys));
+        /* syscall: the number first (202 futex, 208 io_getevents on
+         * x86-64), "running" or -1 when not in a system call. */
+        fprintf(stderr, "  thread %s (%s): wchan %s, syscall %.40s\n",
+                e->d_name, comm, wchan, sys);
+    }
+    if (d)
+        closedir(d);
+    /* The stacks, if gdb is there; it must be allowed to attach to us. */
+    if (system("command -v gdb >/dev/null 2>&1") == 0) {
+        char cmd[256];
+        prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+        snprintf(cmd, sizeof(cmd), "timeout 60 gdb -p %d -batch -nx "
+                 "-ex 'thread apply all bt 40' </dev/null 1>&2",
+                 (int)getpid());
+        fflush(stderr);
+        if (system(cmd) != 0)
+            fprintf(stderr, "watchdog: gdb could not show the stacks\n");
+    }
+    fflush(stderr);
+}
+
+void tu_join_all(pthread_t *threads, unsigned n, double seconds, const char *what)
+{
+    const char *mult = getenv("CK_TIMEOUT_MULTIPLIER");
+    if (mult && atof(mult) > 1)
+        seconds *= atof(mult);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)seconds;
+    for (unsigned i = 0; i < n; i++) {
+        int r = pthread_timedjoin_np(threads[i], NULL, &until);
+        if (r == ETIMEDOUT) {
+            char why[256];
+            snprintf(why, sizeof(why), "%s: thread %u of %u has not finished "
+                     "after %.0f s", what, i, n, seconds);
+            tu_dump_threads(why);
+            ck_abort_msg("%s (a hang: see the thread dump above)", why);
+        }
+        ck_assert_int_eq(r, 0);
+    }
 }
 
 uint64_t tu_mix64(uint64_t x)

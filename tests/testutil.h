@@ -47,6 +47,18 @@ void tu_thread_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * any worker recorded a problem, quoting the first. */
 void tu_assert_no_thread_errors(void);
 
+/* The watchdog: join n threads, waiting at most `seconds` (times
+ * CK_TIMEOUT_MULTIPLIER) for all of them.  If one has not finished by
+ * then, the test has hung: print where every thread of the process is
+ * (its kernel wait channel and system call, and, when gdb is installed,
+ * every thread's stack) and fail the test naming `what`, well before
+ * Check's own timeout would kill it without a word.  Use a limit far
+ * above the normal run time: it detects hangs, it does not time runs. */
+void tu_join_all(pthread_t *threads, unsigned n, double seconds, const char *what);
+
+/* Print where each thread of this process is, to stderr (see above). */
+void tu_dump_threads(const char *why);
+
 /* Fill buf (page_size bytes) with a pattern derived from pgno and seed. */
 void tu_stamp(void *buf, uint32_t page_size, uint64_t pgno, uint32_t seed);
 
