@@ -615,7 +615,8 @@ END_TEST
 
 struct wal {
     _Atomic uint64_t calls;
-    _Atomic uint64_t refuse;     /* page to refuse, or UINT64_MAX */
+    _Atomic uint64_t refuse;     /* page to refuse, UINT64_MAX for none,
+                                    UINT64_MAX - 1 for every page */
     _Atomic int bad_bytes;
 };
 
@@ -625,7 +626,8 @@ static int wal_hook(void *arg, uint64_t pgno, const void *data, uint32_t ps)
     atomic_fetch_add(&w->calls, 1);
     if (ps != PS || ((const uint64_t *)data)[0] != pgno)
         atomic_fetch_add(&w->bad_bytes, 1);
-    return pgno == atomic_load(&w->refuse) ? -EAGAIN : 0;
+    uint64_t refuse = atomic_load(&w->refuse);
+    return pgno == refuse || refuse == UINT64_MAX - 1 ? -EAGAIN : 0;
 }
 
 /* The hook sees every page before it is written, with its number and its
@@ -660,6 +662,75 @@ START_TEST(test_wal_hook)
     for (int p = 0; p < 20; p++)
         seed_of[p] = p < 10 ? 8 : 1;
     expect_file(path, seed_of, 20);
+}
+END_TEST
+
+/* A refusing hook reaches every writer: bp_sync and bp_checkpoint return
+ * its error and sync nothing, a flusher counts a write error and keeps the
+ * page dirty, a pin whose eviction meets only refused dirty pages returns
+ * the error (not "all pinned"), and bp_close returns it (the pool is
+ * freed, the refused page never reaches the file). */
+START_TEST(test_wal_hook_refuses_every_writer)
+{
+    char *path = tu_path("walall.bp");
+    tu_make_file(path, PS, 40, 1);
+    struct wal w;
+    atomic_init(&w.calls, 0);
+    atomic_init(&w.refuse, 3);
+    atomic_init(&w.bad_bytes, 0);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.before_write = wal_hook;
+    o.before_write_arg = &w;
+
+    /* bp_sync and bp_checkpoint */
+    bp_pool *pool = tu_open_opts(path, 8, BP_NOFLUSH | BP_NOREADAHEAD, &o);
+    dirty_page(pool, 3, 9);
+    dirty_page(pool, 5, 9);
+    uint64_t syncs = tu_stats(pool).syncs;
+    ck_assert_int_eq(bp_sync(pool), -EAGAIN);
+    ck_assert_int_eq(bp_checkpoint(pool), -EAGAIN);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_eq(st.syncs, syncs);         /* no fdatasync claimed */
+    ck_assert_uint_eq(st.dirty, 1);
+    /* An evicting pin: with every write refused, make all 8 frames dirty
+     * (3, 5 again, and 10..15), then miss. */
+    atomic_store(&w.refuse, UINT64_MAX - 1);
+    dirty_page(pool, 5, 9);
+    for (uint64_t p = 10; p < 16; p++)
+        dirty_page(pool, p, 9);
+    ck_assert_uint_eq(tu_stats(pool).dirty, 8);
+    bp_page pg;
+    int r = bp_pin(pool, 30, BP_READ, &pg);
+    ck_assert_msg(r == -EAGAIN, "pin over refused dirty frames: %s (%s)",
+                  bp_err_name(r), bp_errdetail());
+    ck_assert_msg(strstr(bp_errdetail(), "writing it back failed"), "detail: %s",
+                  bp_errdetail());
+    ck_assert_uint_ge(tu_stats(pool).clean_waits, 1);
+    /* bp_close: the error, and the pool is gone all the same. */
+    ck_assert_int_eq(bp_close(pool), -EAGAIN);
+
+    /* A flusher: counts the failure, keeps the page dirty, retries. */
+    atomic_store(&w.refuse, 3);
+    o.dirty_low = 1;
+    o.dirty_high = 2;
+    o.dirty_max = 3;
+    pool = tu_open_opts(path, 64, BP_NOREADAHEAD, &o);
+    dirty_page(pool, 3, 12);
+    double until = tu_now() + 10;
+    while (tu_stats(pool).write_errors < 2 && tu_now() < until)
+        usleep(1000);
+    st = tu_stats(pool);
+    ck_assert_uint_ge(st.write_errors, 2);      /* tried, and tried again */
+    ck_assert_uint_eq(st.dirty, 1);
+    atomic_store(&w.refuse, UINT64_MAX);
+    ck_assert_msg(wait_until_dirty_below(pool, 1, 10.0), "page 3 never written");
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(atomic_load(&w.bad_bytes), 0);
+    uint32_t seed_of[40];
+    for (int p = 0; p < 40; p++)
+        seed_of[p] = p == 3 ? 12 : p == 5 ? 9 : 1;
+    expect_file(path, seed_of, 40);
 }
 END_TEST
 
@@ -808,6 +879,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_write_error_keeps_page_dirty);
     tcase_add_test(tc, test_flusher_retries_after_error);
     tcase_add_test(tc, test_wal_hook);
+    tcase_add_test(tc, test_wal_hook_refuses_every_writer);
     tcase_add_test(tc, test_writeback_options_checked);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
