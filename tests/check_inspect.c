@@ -2,9 +2,12 @@
  * the CLOCK-Pro clock snapshot, bp_info's settings, and bp_evict_page. */
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "bpool.h"
+#include "bpool_internal.h"
 #include "testutil.h"
 
 #define PS 8192u
@@ -169,6 +172,117 @@ START_TEST(test_info_settings)
 }
 END_TEST
 
+/* ---- frame flags in flight --------------------------------------------- */
+
+/* The AIO fault hook holds every request touching page `held` until the
+ * gate opens: a read or write of it stays in flight meanwhile. */
+static _Atomic uint64_t held_page = UINT64_MAX;
+static atomic_bool gate_open;
+
+static int hold_page_io(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    uint64_t page = (uint64_t)cb->u.c.offset / PS;
+    while (page == atomic_load(&held_page) && !atomic_load(&gate_open))
+        usleep(1000);
+    return 0;
+}
+
+/* Flags of the frame holding pgno (0 if none holds it). */
+struct find { uint64_t pgno; uint32_t flags; uint32_t pins; };
+
+static int find_frame(void *arg, const struct bp_frame_info *fi)
+{
+    struct find *f = arg;
+    if (fi->pgno == f->pgno) {
+        f->flags = fi->flags;
+        f->pins = fi->pins;
+    }
+    return 0;
+}
+
+static uint32_t flags_of(bp_pool *pool, uint64_t pgno)
+{
+    struct find f = { pgno, 0, 0 };
+    ck_assert_int_eq(bp_inspect_frames(pool, find_frame, &f), 0);
+    return f.flags;
+}
+
+/* Wait (at most 10 s) until the frame of pgno has all of `flags`. */
+static bool wait_flags(bp_pool *pool, uint64_t pgno, uint32_t flags)
+{
+    for (double until = tu_now() + 10; tu_now() < until; usleep(1000))
+        if ((flags_of(pool, pgno) & flags) == flags)
+            return true;
+    return false;
+}
+
+struct io_thread { bp_pool *pool; uint64_t pgno; int write; int result; };
+
+static void *pin_or_flush(void *arg)
+{
+    struct io_thread *t = arg;
+    if (t->write) {
+        t->result = bp_flush_page(t->pool, t->pgno);
+    } else {
+        bp_page pg;
+        t->result = bp_pin(t->pool, t->pgno, BP_READ, &pg);
+        if (t->result == 0)
+            t->result = bp_unpin(&pg);
+    }
+    return NULL;
+}
+
+/* READING while a read is in flight and WRITING while a write is, each
+ * seen by bp_inspect_frames; bp_evict_page refuses such a page (-EBUSY)
+ * and the I/O then completes normally.  REF after a second pin,
+ * PREFETCHED on a page read ahead until its first pin. */
+START_TEST(test_flags_in_flight)
+{
+    char *path = tu_path("flags.bp");
+    tu_make_file(path, PS, 32, 3);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    atomic_store(&gate_open, false);
+    atomic_store(&pool->aio.fault, hold_page_io);
+
+    static const struct { uint64_t pgno; int write; uint32_t flag; } io[] = {
+        { 5, 0, BP_FI_READING }, { 6, 1, BP_FI_WRITING },
+    };
+    for (int i = 0; i < 2; i++) {
+        if (io[i].write)
+            tu_rewrite_page(pool, io[i].pgno, 3, 4);
+        atomic_store(&held_page, io[i].pgno);
+        atomic_store(&gate_open, false);
+        struct io_thread t = { pool, io[i].pgno, io[i].write, -1 };
+        pthread_t th;
+        ck_assert_int_eq(pthread_create(&th, NULL, pin_or_flush, &t), 0);
+        ck_assert_msg(wait_flags(pool, io[i].pgno, io[i].flag),
+                      "page %llu never showed flag 0x%x (flags 0x%x)",
+                      (unsigned long long)io[i].pgno, io[i].flag,
+                      flags_of(pool, io[i].pgno));
+        ck_assert_int_eq(bp_evict_page(pool, io[i].pgno), -EBUSY);
+        atomic_store(&gate_open, true);
+        tu_join_all(&th, 1, 20, "a read or write held by the fault hook");
+        ck_assert_int_eq(t.result, io[i].write ? 1 : 0);
+        ck_assert_uint_eq(flags_of(pool, io[i].pgno) & io[i].flag, 0);
+    }
+    atomic_store(&pool->aio.fault, NULL);
+    ck_assert_int_eq(bp_evict_page(pool, 5), 1);
+
+    tu_expect_page(pool, 2, BP_READ, 3);
+    tu_expect_page(pool, 2, BP_READ, 3);
+    ck_assert(flags_of(pool, 2) & BP_FI_REF);
+
+    ck_assert_int_eq(bp_prefetch(pool, 20, 1, 0), 1);
+    ck_assert(wait_flags(pool, 20, BP_FI_VALID));
+    tu_settled_stats(pool);
+    ck_assert(flags_of(pool, 20) & BP_FI_PREFETCHED);
+    tu_expect_page(pool, 20, BP_READ, 3);
+    ck_assert_uint_eq(flags_of(pool, 20) & BP_FI_PREFETCHED, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("inspect");
@@ -176,6 +290,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_snapshots_agree);
     tcase_add_test(tc, test_evict_page);
     tcase_add_test(tc, test_info_settings);
+    tcase_add_test(tc, test_flags_in_flight);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     return s;

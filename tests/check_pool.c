@@ -765,6 +765,63 @@ START_TEST(test_pin_only_and_latch)
 }
 END_TEST
 
+/* bp_latch excludes between threads: while one thread holds a page's
+ * latch for write, another's bp_latch blocks until bp_unlatch, and then
+ * sees the change; a thread that holds the page for write through one
+ * handle gets -EDEADLK latching it again through another. */
+struct latcher {
+    bp_pool *pool;
+    _Atomic int state;          /* 0 start, 1 pinned, 2 latched */
+    unsigned char seen;
+};
+
+static void *latch_elsewhere(void *arg)
+{
+    struct latcher *l = arg;
+    bp_page pg;
+    if (bp_pin(l->pool, 1, BP_PIN, &pg) != 0)
+        return (void *)1;
+    atomic_store(&l->state, 1);
+    if (bp_latch(&pg, BP_READ) != 0)
+        return (void *)2;
+    atomic_store(&l->state, 2);
+    l->seen = ((unsigned char *)pg.data)[100];
+    return (void *)(intptr_t)(bp_unpin(&pg) != 0 ? 3 : 0);
+}
+
+START_TEST(test_latch_excludes_threads)
+{
+    char *path = tu_path("latchx.bp");
+    tu_make_file(path, PS, 4, 22);
+    bp_pool *pool = tu_open(path, 4, BP_NOFLUSH | BP_NOREADAHEAD);
+    bp_page mine, again;
+    pin_ok(pool, 1, BP_PIN, &mine);
+    ck_assert_int_eq(bp_latch(&mine, BP_WRITE), 0);
+    pin_ok(pool, 1, BP_PIN, &again);
+    ck_assert_int_eq(bp_latch(&again, BP_WRITE), -EDEADLK);
+    ck_assert_uint_eq(again.mode, BP_PIN);
+    ck_assert_int_eq(bp_unpin(&again), 0);
+
+    struct latcher l = { .pool = pool };
+    atomic_init(&l.state, 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, latch_elsewhere, &l), 0);
+    while (atomic_load(&l.state) == 0)
+        usleep(1000);
+    usleep(50000);
+    /* Still excluded: the other thread pinned but cannot latch. */
+    ck_assert_int_eq(atomic_load(&l.state), 1);
+    ((unsigned char *)mine.data)[100] = 0xa7;
+    ck_assert_int_eq(bp_mark_dirty(&mine), 0);
+    ck_assert_int_eq(bp_unlatch(&mine), 0);
+    tu_join_all(&t, 1, 20, "a thread latching a page held for write");
+    ck_assert_int_eq(atomic_load(&l.state), 2);
+    ck_assert_uint_eq(l.seen, 0xa7);
+    ck_assert_int_eq(bp_unpin(&mine), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 struct overwrite_reader {
     bp_pool *pool;
     _Atomic int started;
@@ -857,6 +914,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_modify_all_tiny_pool);
     tcase_add_test(tc, test_hold_and_pin_reused_frames);
     tcase_add_test(tc, test_pin_only_and_latch);
+    tcase_add_test(tc, test_latch_excludes_threads);
     tcase_add_test(tc, test_overwrite_skips_read);
     tcase_set_timeout(tc, 20);
     suite_add_tcase(s, tc);
