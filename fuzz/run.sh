@@ -13,7 +13,8 @@
 #            needs root
 #   --build-only  build, do not run
 # Environment: CLANG (default clang), FUZZ_BUILD (build directory,
-#   default fuzz/build), FUZZ_ARGS (more libFuzzer flags, e.g. -jobs=2).
+#   default fuzz/build), FUZZ_ARGS (more libFuzzer flags, e.g. -jobs=2),
+#   BP_VERSION_INCLUDE (see tools/version-header.sh).
 # Each target starts from its seed corpus in fuzz/corpus/TARGET and keeps
 # what it finds in FUZZ_BUILD/corpus-TARGET; a crash leaves its input in
 # FUZZ_BUILD (crash-*, leak-*, timeout-*) and makes the script fail.
@@ -31,7 +32,7 @@ for a in "$@"; do
     case $a in
         --deps) deps=yes ;;
         --build-only) build_only=yes ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         fuzz_trace|fuzz_shell_parse) targets+=("$a") ;;
         *[!0-9]*|'') echo "fuzz: unknown argument '$a' (try --help)" >&2; exit 2 ;;
         *) secs=$a ;;
@@ -52,9 +53,11 @@ if ! command -v "$CLANG" >/dev/null 2>&1; then
 fi
 
 mkdir -p "$build" || exit 2
+# include/bpool_version.h is generated (configure, or the script).
+vinc=$(bash tools/version-header.sh "$build/include") || exit 2
 flags=(-g -O1 -std=gnu11 -D_GNU_SOURCE= -fno-omit-frame-pointer
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-       -Iinclude -Isrc -Itools -Itools/shell)
+       -I"$vinc" -Iinclude -Isrc -Itools -Itools/shell)
 
 build_target() {
     local t=$1 srcs

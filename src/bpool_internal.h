@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "aio.h"
@@ -139,7 +140,25 @@ void bp__detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
         bp__fail_err_;                                                        \
     })
 
+/* abi.c */
+/* Copy the caller's struct (src, src_size bytes) over ours (dst, dst_size
+ * bytes, holding the defaults): the bytes both know.  A smaller (older)
+ * struct leaves the fields it lacks at their defaults; a larger (newer) one
+ * is taken only if every byte beyond dst_size is zero, else -E2BIG with
+ * *bad_offset the offset of the first byte set. */
+int bp__struct_in(void *dst, size_t dst_size, const void *src,
+                  size_t src_size, size_t *bad_offset);
+/* Write ours (src, src_size bytes) into the caller's struct (dst,
+ * dst_size bytes): the bytes both know, and zeros for the fields of a
+ * newer header that this library does not have. */
+void bp__struct_out(void *dst, size_t dst_size, const void *src,
+                    size_t src_size);
+
 /* options.c */
+/* sizeof(struct bp_options) in 0.2.0, the first release with struct_size
+ * (the end of readahead_max): bp_open refuses anything smaller. */
+#define BP__OPTIONS_SIZE_0_2 \
+    (offsetof(struct bp_options, readahead_max) + sizeof(uint32_t))
 int bp__options_resolve(const struct bp_options *opts, struct bp_options *o);
 uint32_t bp__options_frames(const struct bp_options *o);
 

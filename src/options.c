@@ -7,11 +7,17 @@
 /* Frames are addressed by 32-bit numbers; keep a margin for sentinels. */
 #define MAX_FRAMES (UINT32_MAX / 2)
 
-void bp_options_init(struct bp_options *o)
+/* The defaults are filled in a struct of ours, then written at the
+ * caller's size: a program built against an older header has a smaller
+ * struct, which must not be written beyond its end. */
+void bp_options_init_sized(struct bp_options *opts, size_t size)
 {
-    if (!o)
+    if (!opts)
         return;
+    struct bp_options d;
+    struct bp_options *o = &d;
     memset(o, 0, sizeof(*o));
+    o->struct_size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
     o->page_size = BP_DEFAULT_PAGE_SIZE;
     o->queue_depth = BP_DEFAULT_QUEUE_DEPTH;
     o->grow_bytes = BP_DEFAULT_GROW_BYTES;
@@ -23,6 +29,7 @@ void bp_options_init(struct bp_options *o)
     o->coalesce_bytes = BP_DEFAULT_COALESCE_BYTES;
     o->readahead_min = BP_DEFAULT_READAHEAD_MIN;
     o->readahead_max = BP_DEFAULT_READAHEAD_MAX;
+    bp__struct_out(opts, size, &d, sizeof(d));
 }
 
 /* Zero fields of the write-back options take their defaults. */
@@ -70,13 +77,38 @@ uint32_t bp__options_frames(const struct bp_options *o)
     return n > MAX_FRAMES ? 0 : (uint32_t)n;
 }
 
+/* Copy the caller's *opts, of opts->struct_size bytes, over the defaults
+ * in *o (bpool.h, "How the structures grow"). */
+static int options_copy_in(const struct bp_options *opts, struct bp_options *o)
+{
+    size_t size = opts->struct_size, bad;
+    if (size < BP__OPTIONS_SIZE_0_2)
+        return bp__fail(-EINVAL, "bp_open: opts->struct_size is %zu, not "
+                        "the size of a struct bp_options (%zu bytes in this "
+                        "version, at least %zu): call bp_options_init(&opts) "
+                        "before setting its fields", size, sizeof(*o),
+                        (size_t)BP__OPTIONS_SIZE_0_2);
+    if (bp__struct_in(o, sizeof(*o), opts, size, &bad) < 0)
+        return bp__fail(-EINVAL, "bp_open: opts is a struct bp_options of "
+                        "%zu bytes from a newer bpool.h, and its byte %zu, "
+                        "beyond the %zu bytes this libbpool %s knows, is set: "
+                        "the program asks for an option this library lacks; "
+                        "run it with a libbpool at least as new as the "
+                        "bpool.h it was built with, or leave that option "
+                        "zero", size, bad, sizeof(*o), BP_VERSION_STRING);
+    o->struct_size = sizeof(*o);
+    return 0;
+}
+
 /* Copy *opts (or the defaults) into *o with zero fields defaulted, and
  * check everything that does not depend on the file. */
 int bp__options_resolve(const struct bp_options *opts, struct bp_options *o)
 {
     bp_options_init(o);
     if (opts) {
-        *o = *opts;
+        int r = options_copy_in(opts, o);
+        if (r < 0)
+            return r;
         if (!o->page_size)
             o->page_size = BP_DEFAULT_PAGE_SIZE;
         if (!o->queue_depth)

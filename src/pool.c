@@ -835,10 +835,16 @@ int bp_close(bp_pool *pool)
     return r;
 }
 
-int bp_info(bp_pool *pool, struct bp_info *info)
+/* Filled in a struct of ours, then written at the caller's size. */
+int bp_info_sized(bp_pool *pool, struct bp_info *out, size_t size)
 {
-    if (!pool || !info)
+    if (!pool || !out)
         return bp__fail(-EINVAL, "bp_info: pool and info must not be NULL");
+    if (!size)
+        return bp__fail(-EINVAL, "bp_info_sized: size is 0; pass "
+                        "sizeof(struct bp_info), as the bp_info() macro does");
+    struct bp_info full;
+    struct bp_info *info = &full;
     memset(info, 0, sizeof(*info));
     info->page_count = atomic_load(&pool->file.page_count);
     info->page_size = pool->page_size;
@@ -862,6 +868,7 @@ int bp_info(bp_pool *pool, struct bp_info *info)
     info->readahead_max = pool->readahead ? o->readahead_max : 0;
     info->checksums = pool->checksums;
     info->page_payload = pool->page_size - (pool->checksums ? BP_CHECKSUM_TRAILER : 0);
+    bp__struct_out(out, size, &full, sizeof(full));
     return 0;
 }
 

@@ -43,10 +43,17 @@ static uint64_t sum(bp_pool *pool, enum bp__counter c)
     return t;
 }
 
-int bp_stats(bp_pool *pool, struct bp_stats *st)
+/* Filled in a struct of ours, then written at the caller's size (a program
+ * built against another header has a smaller or larger struct). */
+int bp_stats_sized(bp_pool *pool, struct bp_stats *out, size_t size)
 {
-    if (!pool || !st)
+    if (!pool || !out)
         return bp__fail(-EINVAL, "bp_stats: pool and st must not be NULL");
+    if (!size)
+        return bp__fail(-EINVAL, "bp_stats_sized: size is 0; pass "
+                        "sizeof(struct bp_stats), as the bp_stats() macro does");
+    struct bp_stats full;
+    struct bp_stats *st = &full;
     memset(st, 0, sizeof(*st));
     st->hits = sum(pool, BP__C_HITS);
     st->misses = sum(pool, BP__C_MISSES);
@@ -88,6 +95,7 @@ int bp_stats(bp_pool *pool, struct bp_stats *st)
     st->cold = cc.cold;
     st->nonresident = cc.nonres;
     st->cold_target = cc.m_c;
+    bp__struct_out(out, size, &full, sizeof(full));
     return 0;
 }
 

@@ -12,7 +12,11 @@
 #      installed libbpool, using the build's compiler and flags (warnings,
 #      -Werror and sanitizers as configured);
 #   3. run the result on the staged library: put, get, a load, verify
-#      with a scan, check.
+#      with a scan, check;
+#   4. what the install holds besides (doc/abi.md, "What is installed"):
+#      no libbpool.la, the generated bpool_version.h next to bpool.h,
+#      manual pages with the configured version; and `make uninstall
+#      DESTDIR=...` removes every file it installed.
 #
 # A few seconds.  Environment: see tests/kvdb_lib.sh, and KVDB_MAKE (the
 # make program), KVDB_CC, KVDB_CFLAGS and KVDB_LDFLAGS (the build's
@@ -120,5 +124,33 @@ try "get" 0 db get hello && has "the value" out '^world$'
 try "load" 0 --frames 64 gen.db load 5000 --seed 2 --commit-every 1000
 try "verify --scan" 0 --frames 64 gen.db verify 5000 --seed 2 --sorted --scan
 try "check" 0 gen.db check && has "check" out '^check: ok, 5000 keys$'
+
+# --- 4. the rest of the install -----------------------------------------------------
+la=$(find "$stage" -name 'libbpool.la')
+[ -z "$la" ] && pass "libbpool.la is not installed" ||
+    fail "libbpool.la is installed: ${la#"$stage"}"
+vh=$(find "$stage" -name bpool_version.h)
+if [ "${vh%/*}" = "${hdr%/*}" ]; then
+    version=$(sed -n 's/^#define BP_VERSION_STRING "\(.*\)"$/\1/p' "$vh")
+    pass "bpool_version.h installed next to bpool.h: bpool $version"
+else
+    fail "bpool_version.h is at '${vh#"$stage"}', not next to ${hdr#"$stage"}"
+fi
+page=$(find "$stage" -path '*/man3/bp_open.3')
+if [ -n "$page" ] && grep -q "^\.TH BP_OPEN 3 .*\"bpool ${version:-?}\"" "$page"; then
+    pass "the installed bp_open(3) says bpool $version"
+else
+    fail "the installed bp_open(3) (${page#"$stage"}) lacks \"bpool ${version:-?}\": $(grep '^\.TH' "$page" 2>/dev/null)"
+fi
+# shellcheck disable=SC2086
+if (cd "$top_builddir" && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+        $make uninstall DESTDIR="$stage") >uninstall.log 2>&1; then
+    left=$(find "$stage" -type f | sed "s|^$stage||")
+    [ -z "$left" ] && pass "make uninstall removed every file" ||
+        fail "make uninstall left:" $left
+else
+    fail "make uninstall failed:"
+    tail -n 20 uninstall.log | sed 's/^/    /'
+fi
 
 finish

@@ -11,6 +11,7 @@
 #            with apt-get first; needs root
 # Environment: LINT_JOBS  clang-tidy processes at once (default: the
 #   number of CPUs, at most 4).  CLANG_TIDY, CPPCHECK  the programs.
+#   BP_VERSION_INCLUDE  see tools/version-header.sh.
 # Exit status: 0 clean, 1 findings, 2 a tool is missing or failed to run.
 #
 # Also run by `make lint` and by .ci/run (stage lint).
@@ -29,7 +30,7 @@ for a in "$@"; do
     case $a in
         --deps) deps=yes ;;
         cppcheck|clang-tidy) tools+=("$a") ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "lint: unknown argument '$a' (try --help)" >&2; exit 2 ;;
     esac
 done
@@ -53,7 +54,11 @@ need() {
 
 # The flags the build uses for the library (Makefile.am: AM_CPPFLAGS and
 # libbpool_core_la_CPPFLAGS), for tools that parse the sources.
-CFLAGS_LIB=(-std=gnu11 -D_GNU_SOURCE= -DBPOOL_BUILDING -Iinclude -Isrc -pthread)
+# include/bpool_version.h is generated (configure, or the script).
+vtmp=$(mktemp -d) || exit 2
+trap 'rm -rf "$vtmp"' EXIT
+vinc=$(bash tools/version-header.sh "$vtmp") || exit 2
+CFLAGS_LIB=(-std=gnu11 -D_GNU_SOURCE= -DBPOOL_BUILDING -I"$vinc" -Iinclude -Isrc -pthread)
 
 sources=(src/*.c)
 status=0
@@ -66,7 +71,7 @@ run_cppcheck() {
         --suppress=missingIncludeSystem \
         --suppressions-list=tools/cppcheck.supp \
         --error-exitcode=1 -j "$jobs" \
-        -D_GNU_SOURCE -D__linux__ -DBPOOL_BUILDING -Iinclude -Isrc \
+        -D_GNU_SOURCE -D__linux__ -DBPOOL_BUILDING -I"$vinc" -Iinclude -Isrc \
         "${sources[@]}"
 }
 

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* abi.c - structs that cross the library's interface at the caller's size
+ * (bpool.h, "How the structures grow"; doc/abi.md): a caller's struct
+ * coming in, and one of ours going out.  A program built against an older
+ * header has smaller structs, one built against a newer header larger
+ * ones; both meet the library here. */
+#include <errno.h>
+#include <string.h>
+
+#include "bpool_internal.h"
+
+int bp__struct_in(void *dst, size_t dst_size, const void *src,
+                  size_t src_size, size_t *bad_offset)
+{
+    const unsigned char *s = src;
+    for (size_t i = dst_size; i < src_size; i++) {
+        if (s[i]) {
+            *bad_offset = i;
+            return -E2BIG;
+        }
+    }
+    memcpy(dst, src, src_size < dst_size ? src_size : dst_size);
+    return 0;
+}
+
+void bp__struct_out(void *dst, size_t dst_size, const void *src,
+                    size_t src_size)
+{
+    if (dst_size <= src_size) {
+        memcpy(dst, src, dst_size);
+        return;
+    }
+    memcpy(dst, src, src_size);
+    memset((unsigned char *)dst + src_size, 0, dst_size - src_size);
+}
