@@ -24,10 +24,10 @@
  * Shrinking.  Only another process can make the file smaller than the
  * pool's page count (truncate(1), a stray ftruncate).  A read past the new
  * end comes back short, and a write there would silently re-extend the
- * file with a hole where the lost pages were.  An fstat tells
- * both paths (read_page in pool.c after a short read, write_runs in
- * flush.c before each batch of writes) whether the file still holds the
- * pages they want (bp__file_size_now, bp__file_shrunk).
+ * file with a hole where the lost pages were.  An fstat tells both paths
+ * (read_page in pool.c after a short read, write_runs in flush.c before
+ * each batch of writes) whether the file still holds the pages they want
+ * (bp__file_size_now, bp__file_shrunk).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -51,14 +51,24 @@
  * pid goes to *pid. */
 static bool lock_line_matches(const char *line, const char *id, long *pid)
 {
-    char kind[16], mode[16], type[16], file[64];
+    /* "N: KIND MODE TYPE PID MAJ:MIN:INO START END" */
     if (strstr(line, "->"))
         return false;   /* a waiter, not a holder */
     const char *p = strchr(line, ':');
-    if (!p || sscanf(p + 1, "%15s %15s %15s %ld %63s", kind, mode, type, pid,
-                     file) != 5)
+    if (!p)
         return false;
-    return strcmp(file, id) == 0;
+    p++;
+    for (int field = 0; field < 3; field++) {   /* KIND MODE TYPE */
+        p += strspn(p, " \t");
+        p += strcspn(p, " \t");
+    }
+    char *end;
+    *pid = strtol(p, &end, 10);
+    if (end == p)
+        return false;
+    p = end + strspn(end, " \t");
+    size_t len = strlen(id);
+    return strncmp(p, id, len) == 0 && (p[len] == ' ' || p[len] == '\t');
 }
 
 /* A pid holding a lock on `id` according to /proc/locks, or 0. */
@@ -72,7 +82,7 @@ static long holder_from_proc_locks(const char *id)
     while (!found && fgets(line, sizeof(line), f))
         if (lock_line_matches(line, id, &pid) && pid > 0)
             found = pid;
-    fclose(f);
+    (void)fclose(f);
     return found;
 }
 
@@ -88,7 +98,7 @@ static bool fdinfo_has_lock(const char *path, const char *id)
     while (!found && fgets(line, sizeof(line), f))
         found = strncmp(line, "lock:", 5) == 0 &&
                 lock_line_matches(line + 5, id, &pid);
-    fclose(f);
+    (void)fclose(f);
     return found;
 }
 
@@ -106,19 +116,19 @@ static long holder_from_fdinfo(const char *id, int self_fd)
         if (!isdigit((unsigned char)pe->d_name[0]))
             continue;
         char dir[300];
-        snprintf(dir, sizeof(dir), "/proc/%s/fdinfo", pe->d_name);
+        (void)snprintf(dir, sizeof(dir), "/proc/%s/fdinfo", pe->d_name);
         DIR *fds = opendir(dir);
         if (!fds)
             continue;   /* gone, or not ours to read */
-        long pid = atol(pe->d_name);
+        long pid = strtol(pe->d_name, NULL, 10);
         struct dirent *fe;
         while (!found && (fe = readdir(fds))) {
             if (!isdigit((unsigned char)fe->d_name[0]))
                 continue;
-            if (pid == self && atoi(fe->d_name) == self_fd)
+            if (pid == self && strtol(fe->d_name, NULL, 10) == self_fd)
                 continue;
             char path[600];
-            snprintf(path, sizeof(path), "%s/%s", dir, fe->d_name);
+            (void)snprintf(path, sizeof(path), "%s/%s", dir, fe->d_name);
             if (fdinfo_has_lock(path, id))
                 found = pid;
         }
@@ -136,19 +146,19 @@ static const char *describe_holder(const struct bp__datafile *df, char *buf,
     long pid = 0;
     if (fstat(df->fd, &st) == 0) {
         char id[64];
-        snprintf(id, sizeof(id), "%02x:%02x:%lu", major(st.st_dev),
+        (void)snprintf(id, sizeof(id), "%02x:%02x:%lu", major(st.st_dev),
                  minor(st.st_dev), (unsigned long)st.st_ino);
         pid = holder_from_proc_locks(id);
         if (!pid)
             pid = holder_from_fdinfo(id, df->fd);
     }
     if (!pid)
-        snprintf(buf, len, "pid unknown");
+        (void)snprintf(buf, len, "pid unknown");
     else if (pid == (long)getpid())
-        snprintf(buf, len, "pid %ld, this process: a second pool on a file "
-                 "this process has open already", pid);
+        (void)snprintf(buf, len, "pid %ld, this process: a second pool on a "
+                       "file this process has open already", pid);
     else
-        snprintf(buf, len, "pid %ld", pid);
+        (void)snprintf(buf, len, "pid %ld", pid);
     return buf;
 }
 

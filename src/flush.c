@@ -100,7 +100,7 @@ static int end_write(bp_pool *pool, uint32_t f, int res, enum bp__writer who)
         bp__count(pool, BP__C_IO_ERRORS, 1);
         bp__count(pool, BP__C_WRITE_ERRORS, 1);
         if (res == -BP_ESHRUNK)
-            r = res;   /* bp__file_check_size said it all */
+            r = res;   /* bp__file_shrunk said it all */
         else
             r = bp__fail(res, "writing page %llu of %s failed: %s; the "
                          "page stays dirty in memory and will be written "
@@ -180,9 +180,9 @@ static void write_runs(bp_pool *pool, struct pending *p, uint32_t n,
         for (uint32_t i = keep; i < n; i++)
             tally(end_write(pool, p[i].frame, e, who), written, first_err);
         n = keep;
-        if (n == 0)
-            return;
     }
+    if (n == 0)
+        return;
     struct bp__io *ios = calloc(n, sizeof(*ios));
     struct iovec *iov = calloc(n, sizeof(*iov));
     uint32_t *run_start = calloc(n + 1, sizeof(*run_start));
