@@ -104,7 +104,9 @@ BP_API int bp_version_number(void);
     X(BP_EDURABILITY, 1009, "an earlier fdatasync failed; the pool refuses writes") \
     X(BP_ETOOMANYPINS, 1010, "too many pins on one page")                     \
     X(BP_ESHORTIO, 1011, "the device transferred fewer bytes than asked")  \
-    X(BP_ECHECKSUM, 1012, "page checksum mismatch: torn, misdirected or corrupt page")
+    X(BP_ECHECKSUM, 1012, "page checksum mismatch: torn, misdirected or corrupt page") \
+    X(BP_ELOCKED, 1013, "the data file is in use by another pool")          \
+    X(BP_ESHRUNK, 1014, "the data file shrank under the pool")
 
 enum bp_error {
 #define BP_ERR_ENUM_(name, value, msg) name = value,
@@ -145,6 +147,18 @@ typedef struct bp_pool bp_pool;
                            a mismatch fails the pin with -BP_ECHECKSUM.
                            Costs one CRC of the page per dirtying unpin and
                            per read (about 1 us for 8 KiB with SSE 4.2). */
+#define BP_RDONLY 0x20u   /* read-only: the file is opened O_RDONLY under a
+                           shared lock (read-only pools of one file coexist;
+                           a writer and a read-only pool never do).  Nothing
+                           is ever written: no flusher threads (as with
+                           BP_NOFLUSH), no growth, no preallocation.
+                           bp_pin with BP_WRITE, bp_latch with BP_WRITE,
+                           bp_mark_dirty and bp_alloc_page fail with -EROFS;
+                           bp_flush_page, bp_flush_all, bp_sync,
+                           bp_checkpoint and bp_close have nothing to write
+                           and succeed without calling fdatasync.  Checksums
+                           (BP_CHECKSUMS) are still verified on every read.
+                           Not with BP_CREATE (-EINVAL). */
 #define BP_CHECKSUM_TRAILER 16u
 
 #define BP_DEFAULT_PAGE_SIZE 8192u
@@ -188,7 +202,7 @@ struct bp_options {
     uint32_t struct_size;  /* sizeof(struct bp_options) of the caller's
                               header: set by bp_options_init(), checked by
                               bp_open() (see "How the structures grow") */
-    uint32_t flags;        /* BP_CREATE, BP_EXCL */
+    uint32_t flags;        /* BP_CREATE, BP_EXCL, BP_NOFLUSH, ... */
     uint32_t page_size;    /* bytes; power of two in [4096, 1 MiB] and a
                               multiple of the file system's O_DIRECT
                               offset alignment; default 8192 */
@@ -249,9 +263,27 @@ BP_API void bp_options_init_sized(struct bp_options *opts, size_t size);
  * size.  bpool never truncates or "repairs" a file it did not grow itself.
  * The file is opened with O_DIRECT; the frame arena is aligned for it.
  *
- * Errors: -EINVAL (NULL path or out, unknown flags, opts->struct_size
- *   0 or smaller than any released struct: call bp_options_init(); a
- *   larger struct with fields this library does not know set),
+ * One writer per file.  bp_open locks the data file before anything could
+ * change it: an exclusive open file description lock (fcntl F_OFD_SETLK,
+ * whole file), or a shared one with BP_RDONLY.  A second pool on the same
+ * file - in another process or in this one - is refused with -BP_ELOCKED
+ * while a writer holds it, and a writer is refused while any pool holds
+ * it; read-only pools share it.  The lock belongs to the pool's open file
+ * description: it is released by bp_close, or by the death of the process
+ * (kill -9 included); a child made by fork(2) shares it until it exits or
+ * execs (the descriptor is close-on-exec).  It is advisory: programs that
+ * do not take it (cp, truncate, ...) are not kept out.  A file system
+ * without file locks (ENOLCK, or EINVAL from a kernel without OFD locks)
+ * makes bp_open fail with -ENOLCK: bpool does not run a pool it cannot
+ * protect from a second writer.
+ *
+ * Errors: -EINVAL (NULL path or out, unknown flags, BP_RDONLY with
+ *   BP_CREATE, BP_EXCL without BP_CREATE, opts->struct_size 0 or smaller
+ *   than any released struct: call bp_options_init(); a larger struct
+ *   with fields this library does not know set),
+ *   -BP_ELOCKED (another pool holds the file: bp_errdetail names the file
+ *   and the holder's pid when the kernel tells it),
+ *   -ENOLCK (the file system cannot lock the file),
  *   -BP_EPAGESIZE (not a power of two, outside [4096, 1 MiB], or not a
  *   multiple of the file system's direct-I/O alignment),
  *   -BP_EPOOLSIZE (fewer than BP_MIN_FRAMES frames, or too large),
@@ -265,13 +297,15 @@ BP_API int bp_open(const char *path, const struct bp_options *opts,
                    bp_pool **out);
 
 /*
- * Write back every dirty page, fdatasync the file, free the pool.
+ * Write back every dirty page, fdatasync the file, free the pool, and
+ * release the data file's lock.  A BP_RDONLY pool has nothing to write
+ * and is simply freed.
  * The pool is freed even when writing back fails; the error is returned
  * (the unwritten pages are lost then, as with a failed fsync).
  * No page may be pinned: pinned pages are a caller bug and give -EBUSY
  * without closing anything.
  * Errors: -EINVAL (NULL), -EBUSY (pages still pinned), -EIO, -ENOSPC,
- *   -BP_EDURABILITY (from writing back or syncing).
+ *   -BP_EDURABILITY, -BP_ESHRUNK (from writing back or syncing).
  */
 BP_API int bp_close(bp_pool *pool);
 
@@ -334,6 +368,9 @@ typedef struct bp_page {
  *   only pinned by I/O in flight; unpin something and retry),
  *   -BP_ETOOMANYPINS (2^20 - 1 pins on one page), -EIO / -BP_ESHORTIO
  *   (the read failed; nothing is cached, a later pin reads again),
+ *   -BP_ESHRUNK (the read came back short because the file is now smaller
+ *   than the pool's page count: another process truncated it),
+ *   -EROFS (BP_WRITE on a BP_RDONLY pool),
  *   -EDEADLK (this thread already holds the page for write: use that pin;
  *   note that pinning for write a page this thread holds for read blocks
  *   forever, as with any rwlock), -BP_EDURABILITY (BP_WRITE|BP_OVERWRITE
@@ -377,7 +414,8 @@ BP_API int bp_unpin(bp_page *page);
  * holds a conflicting latch.  page->mode becomes mode.
  * Errors: -EINVAL (NULL, bad mode, or the page is latched already:
  *   bp_unlatch it first), -BP_ENOTPINNED, -EDEADLK (this thread holds the
- *   page for write through another handle).
+ *   page for write through another handle), -EROFS (BP_WRITE on a
+ *   BP_RDONLY pool).
  */
 BP_API int bp_latch(bp_page *page, uint32_t mode);
 
@@ -399,7 +437,8 @@ BP_API int bp_unlatch(bp_page *page);
  * bp_stats.throttle_waits), so writers cannot outrun the device without
  * bound.
  * Errors: -EINVAL, -BP_ENOTPINNED, -BP_ENOTWRITE (not latched with BP_WRITE),
- *   -BP_EDURABILITY (an fdatasync failed earlier: see bp_sync).
+ *   -BP_EDURABILITY (an fdatasync failed earlier: see bp_sync), -EROFS (a
+ *   BP_RDONLY pool).
  */
 BP_API int bp_mark_dirty(bp_page *page);
 
@@ -409,8 +448,13 @@ BP_API int bp_mark_dirty(bp_page *page);
  * are preallocated grow_bytes ahead so that writes never extend the file;
  * the file's size grows by exactly one page.  The new page is clean: its
  * zeros are what the file holds.
+ * A file system without fallocate (EOPNOTSUPP, ENOSYS) gets no
+ * reservation and the page is allocated all the same; any other fallocate
+ * error (EIO, ENOSPC, EDQUOT, ...) fails the call.  A failed call leaves
+ * the page count and the file's size unchanged.
  * Errors: -EINVAL, -ENOSPC (the file system is full), -EFBIG,
- *   -BP_ENOFRAME, -BP_EDURABILITY, -EIO.
+ *   -BP_ENOFRAME, -BP_EDURABILITY, -EIO (or another errno of fallocate or
+ *   ftruncate), -EROFS (a BP_RDONLY pool).
  */
 BP_API int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out);
 
@@ -425,8 +469,8 @@ BP_API int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out);
  * write itself, nothing is written and 0 is returned (unpin it first).
  * Not durable until bp_sync().  Returns 1 if a write was done, 0 if the
  * page was clean or not resident.
- * Errors: -EINVAL, -BP_ERANGE, -EIO, -ENOSPC, -BP_ESHORTIO (the page stays
- *   dirty).
+ * Errors: -EINVAL, -BP_ERANGE, -EIO, -ENOSPC, -BP_ESHORTIO, -BP_ESHRUNK
+ *   (the page stays dirty).
  */
 BP_API int bp_flush_page(bp_pool *pool, uint64_t pgno);
 
@@ -435,7 +479,15 @@ BP_API int bp_flush_page(bp_pool *pool, uint64_t pgno);
  * for write by the caller's thread, with up to queue_depth writes in
  * flight.  Returns the number of pages written.  Pages that fail to write
  * stay dirty; the first error is returned after the others were tried.
- * Errors: -EINVAL, -EIO, -ENOSPC, -BP_ESHORTIO.
+ * Errors: -EINVAL, -EIO, -ENOSPC, -BP_ESHORTIO, -BP_ESHRUNK.
+ *
+ * A write that would land beyond the file's current end is never made:
+ * the file only shrinks under a pool when another process truncates it,
+ * and writing would re-extend it with a hole where the lost pages were,
+ * which later reads would take for zero-filled pages.  Such pages stay
+ * dirty in memory and the call fails with -BP_ESHRUNK (a background
+ * flusher backs off and tries again later).  The check is one fstat(2)
+ * per batch of writes.
  */
 BP_API int bp_flush_all(bp_pool *pool);
 
@@ -445,6 +497,7 @@ BP_API int bp_flush_all(bp_pool *pool);
  * durability: the kernel may have dropped the data, so the pool returns
  * -BP_EDURABILITY from every later bp_mark_dirty, bp_alloc_page and
  * bp_sync until it is closed and the data checked.
+ * On a BP_RDONLY pool it does nothing and returns 0.
  * Errors: as bp_flush_all, plus -BP_EDURABILITY and fdatasync's errno.
  */
 BP_API int bp_sync(bp_pool *pool);

@@ -57,7 +57,9 @@ struct bp__stripe {
 
 /* The data file. */
 struct bp__datafile {
-    int fd;                        /* [const] O_RDWR | O_DIRECT */
+    int fd;                        /* [const] O_RDWR (O_RDONLY with
+                                      BP_RDONLY) | O_DIRECT; holds the
+                                      file's lock (filelock.c) */
     char *path;                    /* [const] */
     uint32_t page_size;            /* [const] */
     uint32_t dio_mem_align;        /* [const] */
@@ -104,6 +106,7 @@ struct bp_pool {
     struct bp__flushers *flushers; /* [const] NULL with BP_NOFLUSH */
     struct bp_options opts;        /* [const] as resolved by bp_open */
     bool checksums;                /* [const] BP_CHECKSUMS */
+    bool read_only;                /* [const] BP_RDONLY */
 
     /* Read path */
     struct bp__prefetcher *prefetcher; /* [const] the reader thread */
@@ -168,6 +171,16 @@ int bp__file_open(struct bp__datafile *df, const char *path,
 void bp__file_close(struct bp__datafile *df);
 int bp__file_grow_one(struct bp__datafile *df);
 void bp__file_shrink_one(struct bp__datafile *df);
+/* The file's size in bytes now (fstat), or UINT64_MAX if fstat fails: no
+ * shrink can be told then. */
+uint64_t bp__file_size_now(struct bp__datafile *df);
+/* Fail with -BP_ESHRUNK: the file is size_now bytes, fewer than the pool's
+ * page count; the detail names both and the fix. */
+int bp__file_shrunk(struct bp__datafile *df, uint64_t size_now);
+
+/* filelock.c: lock the open data file, shared (BP_RDONLY) or exclusive;
+ * -BP_ELOCKED naming the holder, or -ENOLCK. */
+int bp__file_lock(struct bp__datafile *df, bool shared);
 
 /* frames.c */
 int bp__frames_create(bp_pool *pool);

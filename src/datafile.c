@@ -1,5 +1,8 @@
 /* datafile.c - the data file: opening it for direct I/O, finding its
- * alignment, checking its size, growing it.
+ * alignment, checking its size, growing it, noticing that it shrank.
+ *
+ * Opening.  The file is locked (filelock.c) as soon as it is open, before
+ * anything is done to it; a BP_RDONLY pool opens it O_RDONLY.
  *
  * Alignment.  statx(STATX_DIOALIGN) (Linux 6.1+) says what O_DIRECT needs
  * for buffers and offsets.  When the file system does not say, tmpfs is
@@ -13,7 +16,18 @@
  * grow_bytes at a time, and each allocated page extends the size by one
  * page with ftruncate before anything is written to it: every AIO write
  * then lands inside the file.  The size is the page count, exactly; it
- * changes only when a page is allocated.
+ * changes only when a page is allocated.  A file system without fallocate
+ * (EOPNOTSUPP, ENOSYS) gets no reservation - ftruncate alone still keeps
+ * writes inside the file - but any other fallocate error is the device's
+ * or the file system's and fails the allocation.
+ *
+ * Shrinking.  Only another process can make the file smaller than the
+ * pool's page count (truncate(1), a stray ftruncate).  A read past the new
+ * end comes back short, and a write there would silently re-extend the
+ * file with a hole where the lost pages were.  An fstat tells both paths
+ * (read_page in pool.c after a short read, write_runs in flush.c before
+ * each batch of writes) whether the file still holds the pages they want
+ * (bp__file_size_now, bp__file_shrunk).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,7 +62,7 @@ static int set_direct(int fd)
 static int open_file(const char *path, uint32_t flags, uint32_t mode,
                      bool *created)
 {
-    int base = O_RDWR | O_CLOEXEC;
+    int base = (flags & BP_RDONLY ? O_RDONLY : O_RDWR) | O_CLOEXEC;
     *created = false;
     if (flags & BP_CREATE) {
         int fd = bp__open(path, base | O_CREAT | O_EXCL, mode ? mode : 0600);
@@ -177,10 +191,15 @@ int bp__file_open(struct bp__datafile *df, const char *path,
     df->page_size = o->page_size;
     df->grow_bytes = o->grow_bytes ? o->grow_bytes : BP_DEFAULT_GROW_BYTES;
     df->path = strdup(path);
-    int r = df->path ? check_file(df, o)
+    int r = df->path ? bp__file_lock(df, (o->flags & BP_RDONLY) != 0)
                      : bp__fail(-ENOMEM, "out of memory opening %s", path);
+    bool locked = r == 0;
+    if (r == 0)
+        r = check_file(df, o);
     if (r < 0) {
-        if (created)
+        /* A file this call created is removed - unless another pool got
+         * its lock first: that pool opened it in between and uses it now. */
+        if (created && (locked || r != -BP_ELOCKED))
             unlink(path);
         bp__file_close(df);
     } else {
@@ -191,11 +210,20 @@ int bp__file_open(struct bp__datafile *df, const char *path,
 
 void bp__file_close(struct bp__datafile *df)
 {
+    /* Closing the only descriptor of the open file description releases
+     * its lock (filelock.c). */
     if (df->fd >= 0)
         close(df->fd);
     df->fd = -1;
     free(df->path);
     df->path = NULL;
+}
+
+/* fallocate's errors that mean "this file system cannot reserve blocks"
+ * (as glibc's posix_fallocate reads them), not "reserving failed". */
+static bool fallocate_unsupported(int e)
+{
+    return e == EOPNOTSUPP || e == ENOTSUP || e == ENOSYS;
 }
 
 /* Make room for one more page: reserve blocks ahead if needed, then set
@@ -208,18 +236,25 @@ int bp__file_grow_one(struct bp__datafile *df)
         uint64_t len = df->grow_bytes;
         if (len < new_size - df->prealloc_end)
             len = new_size - df->prealloc_end;
+        int e = 0;
         if (bp__fallocate(df->fd, FALLOC_FL_KEEP_SIZE, (off_t)df->prealloc_end,
-                          (off_t)len) == 0) {
+                          (off_t)len) == 0)
             df->prealloc_end += len;
-        } else if (errno == ENOSPC &&
-                   bp__fallocate(df->fd, FALLOC_FL_KEEP_SIZE,
-                                 (off_t)(n * df->page_size), df->page_size) < 0) {
+        else if ((e = errno) == ENOSPC)
+            /* Not grow_bytes, but perhaps this one page. */
+            e = bp__fallocate(df->fd, FALLOC_FL_KEEP_SIZE,
+                              (off_t)(n * df->page_size), df->page_size) < 0
+                ? errno : 0;
+        if (e == ENOSPC)
             return bp__fail(-ENOSPC, "cannot grow %s to %llu pages: the file "
                             "system is full; free space or move the file",
                             df->path, (unsigned long long)(n + 1));
-        }
-        /* EOPNOTSUPP etc.: no reservation; ftruncate alone still keeps
-         * writes inside the file. */
+        if (e && !fallocate_unsupported(e))
+            return bp__fail(-e, "cannot grow %s to %llu pages: reserving its "
+                            "blocks failed: %s; the page was not allocated - "
+                            "check the device and the file system%s", df->path,
+                            (unsigned long long)(n + 1), strerror(e),
+                            e == EDQUOT ? " (a disk quota is used up)" : "");
     }
     if (bp__ftruncate(df->fd, (off_t)new_size) < 0) {
         int e = errno;
@@ -238,4 +273,25 @@ void bp__file_shrink_one(struct bp__datafile *df)
     if (ftruncate(df->fd, (off_t)(n * df->page_size)) < 0) {
         /* Nothing better to do: the extra zero page is harmless. */
     }
+}
+
+uint64_t bp__file_size_now(struct bp__datafile *df)
+{
+    struct stat st;
+    return fstat(df->fd, &st) == 0 ? (uint64_t)st.st_size : UINT64_MAX;
+}
+
+int bp__file_shrunk(struct bp__datafile *df, uint64_t size_now)
+{
+    uint64_t want = atomic_load_explicit(&df->page_count, memory_order_acquire);
+    uint64_t have = size_now / df->page_size;
+    return bp__fail(-BP_ESHRUNK, "the data file %s shrank under the pool from "
+                    "%llu to %llu pages (%llu bytes): another process "
+                    "truncated it, and pages %llu to %llu are gone from the "
+                    "file; bpool will not write them back into a hole - "
+                    "find what truncated it, close the pool (its unwritten "
+                    "changes are lost) and restore the file from a backup",
+                    df->path, (unsigned long long)want,
+                    (unsigned long long)have, (unsigned long long)size_now,
+                    (unsigned long long)have, (unsigned long long)want - 1);
 }

@@ -43,6 +43,17 @@ int bp__set_flags(int fd, int flags)
     return e < 0 ? fail_with(e) : fcntl(fd, F_SETFL, flags);
 }
 
+int bp__lock_file(int fd, int type)
+{
+    struct bp__fault_call c = { .op = BP__FAULT_LOCK, .fd = fd, .flags = type };
+    int e = consult(&c);
+    if (e < 0)
+        return fail_with(e);
+    struct flock fl = { .l_type = (short)type, .l_whence = SEEK_SET,
+                        .l_start = 0, .l_len = 0 };   /* l_pid must be 0 */
+    return fcntl(fd, F_OFD_SETLK, &fl);
+}
+
 int bp__fallocate(int fd, int mode, off_t offset, off_t len)
 {
     struct bp__fault_call c = { .op = BP__FAULT_FALLOCATE, .fd = fd,

@@ -3,8 +3,8 @@
  * tests only.
  *
  * The calls bpool makes on the data file outside the AIO layer - open,
- * turning O_DIRECT on, the O_DIRECT alignment probe, fallocate, ftruncate,
- * fdatasync - go
+ * turning O_DIRECT on, taking the file's lock, the O_DIRECT alignment
+ * probe, fallocate, ftruncate, fdatasync - go
  * through the wrappers below.  In normal use the hook is NULL and each
  * wrapper costs one relaxed atomic load before the real call.  A test
  * sets the hook to make chosen calls fail (as a full disk, a failing
@@ -27,6 +27,7 @@
 enum bp__fault_op {
     BP__FAULT_OPEN,       /* open(2) of the data file */
     BP__FAULT_SETFL,      /* fcntl(F_SETFL) of the file's flags (O_DIRECT) */
+    BP__FAULT_LOCK,       /* fcntl(F_OFD_SETLK) of the whole file */
     BP__FAULT_DIOALIGN,   /* statx found the O_DIRECT alignments */
     BP__FAULT_FALLOCATE,
     BP__FAULT_FTRUNCATE,
@@ -40,7 +41,8 @@ struct bp__fault_call {
     enum bp__fault_op op;
     int fd;                  /* the data file; -1 for OPEN */
     const char *path;        /* OPEN: the path */
-    int flags;               /* OPEN: open(2) flags; SETFL: the new flags */
+    int flags;               /* OPEN: open(2) flags; SETFL: the new flags;
+                                LOCK: F_RDLCK or F_WRLCK */
     uint64_t offset, len;    /* FALLOCATE: the range; FTRUNCATE: the size */
     uint32_t mem_align;      /* DIOALIGN: in and out */
     uint32_t offset_align;   /* DIOALIGN: in and out */
@@ -57,6 +59,8 @@ extern void *_Atomic bp__sysfault_arg;
  * returns (-1 with errno set on failure). */
 int bp__open(const char *path, int flags, mode_t mode);
 int bp__set_flags(int fd, int flags);   /* fcntl(fd, F_SETFL, flags) */
+int bp__lock_file(int fd, int type);    /* fcntl(fd, F_OFD_SETLK) of the
+                                           whole file, F_RDLCK or F_WRLCK */
 int bp__fallocate(int fd, int mode, off_t offset, off_t len);
 int bp__ftruncate(int fd, off_t length);
 int bp__fdatasync(int fd);

@@ -14,6 +14,14 @@
  * fails or comes back short, its pages are written again one by one, so
  * the error (or success) of each page is known exactly.
  *
+ * A file that shrank: before each batch of requests the file's size is
+ * checked (one fstat), and pages at or beyond its end are not written -
+ * the write would re-extend the file with a hole where the lost pages
+ * were.  They fail with -BP_ESHRUNK and stay dirty (datafile.c,
+ * "Shrinking").  A file cannot shrink between the check and the write
+ * except by another process's truncate racing it; bpool narrows that
+ * window to one batch, it cannot close it.
+ *
  * Deadlock avoidance: a batch takes latches with trylock only, because
  * waiting for one latch while holding others could close a cycle with a
  * caller who holds that page for write and waits for one of ours.  Frames
@@ -91,10 +99,13 @@ static int end_write(bp_pool *pool, uint32_t f, int res, enum bp__writer who)
         atomic_fetch_add(&pool->ndirty, 1);
         bp__count(pool, BP__C_IO_ERRORS, 1);
         bp__count(pool, BP__C_WRITE_ERRORS, 1);
-        r = bp__fail(res, "writing page %llu of %s failed: %s; the page "
-                     "stays dirty in memory and will be written again",
-                     (unsigned long long)atomic_load(&fr->page),
-                     pool->file.path, bp_strerror(res));
+        if (res == -BP_ESHRUNK)
+            r = res;   /* bp__file_shrunk said it all */
+        else
+            r = bp__fail(res, "writing page %llu of %s failed: %s; the "
+                         "page stays dirty in memory and will be written "
+                         "again", (unsigned long long)atomic_load(&fr->page),
+                         pool->file.path, bp_strerror(res));
     } else {
         bp__count(pool, BP__C_WRITES, 1);
         if (writer_counter[who] != BP__NCOUNTERS)
@@ -157,6 +168,21 @@ static void write_runs(bp_pool *pool, struct pending *p, uint32_t n,
                        enum bp__writer who, int *written, int *first_err)
 {
     uint32_t ps = pool->page_size, max_run = pool->coalesce_pages;
+    /* Pages beyond the end of a file that shrank under the pool: p is
+     * sorted, so they are its tail.  Failed first, so that the first error
+     * and its detail are theirs. */
+    uint64_t size = bp__file_size_now(&pool->file), end = size / ps;
+    uint32_t keep = n;
+    while (keep > 0 && p[keep - 1].page >= end)
+        keep--;
+    if (keep < n) {
+        int e = bp__file_shrunk(&pool->file, size);
+        for (uint32_t i = keep; i < n; i++)
+            tally(end_write(pool, p[i].frame, e, who), written, first_err);
+        n = keep;
+    }
+    if (n == 0)
+        return;
     struct bp__io *ios = calloc(n, sizeof(*ios));
     struct iovec *iov = calloc(n, sizeof(*iov));
     uint32_t *run_start = calloc(n + 1, sizeof(*run_start));
@@ -411,6 +437,8 @@ int bp_flush_all(bp_pool *pool)
 
 static int flush_and_sync(bp_pool *pool, uint32_t rate, const char *fn)
 {
+    if (pool->read_only)
+        return 0;   /* nothing was written: nothing to make durable */
     if (atomic_load(&pool->durability_lost))
         return bp__fail(-BP_EDURABILITY, "%s: an earlier fdatasync of %s "
                         "failed, so earlier changes may be lost; close the "

@@ -120,11 +120,15 @@ int bp__options_resolve(const struct bp_options *opts, struct bp_options *o)
         default_writeback(o);
     }
     const uint32_t known = BP_CREATE | BP_EXCL | BP_NOFLUSH | BP_NOREADAHEAD |
-                           BP_CHECKSUMS;
+                           BP_CHECKSUMS | BP_RDONLY;
     if (o->flags & ~known)
         return bp__fail(-EINVAL, "bp_open: unknown flags 0x%x; use BP_CREATE, "
-                        "BP_EXCL, BP_NOFLUSH, BP_NOREADAHEAD and BP_CHECKSUMS only",
-                        o->flags & ~known);
+                        "BP_EXCL, BP_NOFLUSH, BP_NOREADAHEAD, BP_CHECKSUMS and "
+                        "BP_RDONLY only", o->flags & ~known);
+    if ((o->flags & BP_RDONLY) && (o->flags & BP_CREATE))
+        return bp__fail(-EINVAL, "bp_open: BP_RDONLY with BP_CREATE: a "
+                        "read-only pool cannot create its file; create it "
+                        "with a writable pool first, or drop BP_CREATE");
     int r = check_writeback(o);
     if (r < 0)
         return r;

@@ -190,6 +190,13 @@ static int read_page(bp_pool *pool, uint32_t f, uint64_t page)
     int r = bp__aio_run_full(&pool->aio, &io, 1);
     if (r < 0)
         return r;
+    if (io.res == -BP_ESHORTIO) {
+        /* Short (or empty) at the end of the file: did the file shrink
+         * under us?  Then say so - the device is not to blame. */
+        uint64_t size = bp__file_size_now(&pool->file);
+        if (size / ps < atomic_load(&pool->file.page_count))
+            return bp__file_shrunk(&pool->file, size);
+    }
     if (io.res < 0)
         return (int)io.res;
     return pool->checksums ? bp__page_verify(pool, f, page) : 0;
@@ -366,8 +373,8 @@ static int pin_miss(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
             abandon_frame(pool, f, page);
             write_collected(pool, &collect);
             bp__count(pool, BP__C_IO_ERRORS, 1);
-            if (r == -BP_ECHECKSUM)
-                return r;   /* bp__page_verify said which page and why */
+            if (r == -BP_ECHECKSUM || r == -BP_ESHRUNK)
+                return r;   /* the detail says which page and why */
             return bp__fail(r, "reading page %llu of %s failed: %s; the page "
                             "is not cached, so a later pin reads it again",
                             (unsigned long long)page, pool->file.path,
@@ -549,6 +556,15 @@ static int durability_lost(bp_pool *pool, const char *fn)
                     "check the file", fn, pool->file.path);
 }
 
+/* The pool was opened with BP_RDONLY: fn would change the file. */
+static int read_only(bp_pool *pool, const char *fn, const char *what)
+{
+    return bp__fail(-EROFS, "%s: the pool over %s is read-only (BP_RDONLY), "
+                    "so %s is refused; open the file without BP_RDONLY to "
+                    "change it (no other pool may have it open then)", fn,
+                    pool->file.path, what);
+}
+
 static int check_page(bp_pool *pool, uint64_t page, const char *fn)
 {
     uint64_t n = atomic_load_explicit(&pool->file.page_count, memory_order_acquire);
@@ -577,6 +593,8 @@ int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out)
     int r = check_page(pool, pgno, "bp_pin");
     if (r < 0)
         return r;
+    if (latch_mode == BP_WRITE && pool->read_only)
+        return read_only(pool, "bp_pin", "pinning a page for write");
     if (overwrite && atomic_load(&pool->durability_lost))
         return durability_lost(pool, "bp_pin");
     bool latched;
@@ -637,6 +655,9 @@ int bp_latch(bp_page *page, uint32_t mode)
         return bp__fail(-EINVAL, "bp_latch: page %llu is latched already "
                         "(mode %u); bp_unlatch it first",
                         (unsigned long long)page->pgno, page->mode);
+    if (mode == BP_WRITE && page->priv_pool->read_only)
+        return read_only(page->priv_pool, "bp_latch", "latching a page for "
+                         "write");
     r = take_latch(page->priv_pool, page->priv_frame, page->pgno, mode);
     if (r == 0)
         page->mode = mode;
@@ -660,6 +681,8 @@ int bp_mark_dirty(bp_page *page)
     int r = check_handle(page, "bp_mark_dirty");
     if (r < 0)
         return r;
+    if (page->priv_pool->read_only)
+        return read_only(page->priv_pool, "bp_mark_dirty", "changing a page");
     if (page->mode != BP_WRITE)
         return bp__fail(-BP_ENOTWRITE, "bp_mark_dirty: page %llu is pinned "
                         "for read; pin it with BP_WRITE to change it",
@@ -676,6 +699,8 @@ int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out)
     uint32_t f = BP__CP_NOFRAME;
     if (!pool || !pgno_out || !out)
         return bp__fail(-EINVAL, "bp_alloc_page: arguments must not be NULL");
+    if (pool->read_only)
+        return read_only(pool, "bp_alloc_page", "adding a page");
     if (atomic_load(&pool->durability_lost))
         return bp__fail(-BP_EDURABILITY, "bp_alloc_page: an earlier "
                         "fdatasync of %s failed; close the pool and check "
@@ -755,6 +780,8 @@ int bp_open(const char *path, const struct bp_options *opts, bp_pool **out)
     r = bp__options_resolve(opts, &o);
     if (r < 0)
         return r;
+    if (o.flags & BP_RDONLY)
+        o.flags |= BP_NOFLUSH;   /* nothing will ever be dirty */
     if (posix_memalign(&mem, 64, sizeof(bp_pool)))
         return bp__fail(-ENOMEM, "bp_open: out of memory");
     bp_pool *pool = memset(mem, 0, sizeof(bp_pool));
@@ -779,6 +806,7 @@ int bp_open(const char *path, const struct bp_options *opts, bp_pool **out)
         r = setup_aio(pool, o.queue_depth);
     pool->opts = o;
     pool->checksums = (o.flags & BP_CHECKSUMS) != 0;
+    pool->read_only = (o.flags & BP_RDONLY) != 0;
     if (r == 0) {
         /* Whole pages, at least one, at most one iovec array's worth. */
         pool->coalesce_pages = o.coalesce_bytes / o.page_size;

@@ -4,7 +4,8 @@
  * page, or a random share), short and zero-length transfers, io_submit
  * refusing requests (for a while, for good, or taking only one at a
  * time), io_setup refusing the per-thread contexts, fdatasync failing,
- * the file failing to grow, and a real file system running full.
+ * the file failing to grow, a real file system running full, and the
+ * file truncated by another process under the pool.
  *
  * Under every fault: no crash, no hang (each test is bounded by Check's
  * timeout and checks its own latencies), every error reaches the caller
@@ -960,6 +961,167 @@ START_TEST(test_grow_faults)
 }
 END_TEST
 
+/* fallocate failing for real (EIO, a used-up quota, a file system gone
+ * read-only) fails bp_alloc_page with that error and no side effect: the
+ * page count, the file's size and the statistics are unchanged and
+ * nothing is pinned.  Only "not supported" (EOPNOTSUPP, ENOSYS) lets the
+ * page be allocated without a reservation. */
+START_TEST(test_fallocate_errors_fail_alloc)
+{
+    reset_faults();
+    char *path = tu_path("falloc.bp");
+    struct bp_options o;
+    bp_options_init(&o);
+    o.grow_bytes = PS;   /* every new page needs a new reservation */
+    bp_pool *pool = tu_open_opts(path, 16, BP_CREATE | BP_NOFLUSH, &o);
+    bp_page pg;
+    uint64_t n, count = 0;
+    const int real[] = { -EIO, -EDQUOT, -EROFS };
+    for (size_t c = 0; c < sizeof(real) / sizeof(real[0]); c++) {
+        sys_fail(BP__FAULT_FALLOCATE, -1, real[c]);
+        uint64_t allocs = tu_stats(pool).allocs;
+        n = 99;
+        memset(&pg, 0, sizeof(pg));
+        int r = bp_alloc_page(pool, &n, &pg);
+        ck_assert_msg(r == real[c], "alloc with fallocate failing with %s "
+                      "gave %s: %s", bp_err_name(real[c]), bp_err_name(r),
+                      bp_errdetail());
+        ck_assert_msg(strstr(bp_errdetail(), path) &&
+                      strstr(bp_errdetail(), "reserving") &&
+                      strstr(bp_errdetail(), strerror(-real[c])),
+                      "detail: %s", bp_errdetail());
+        ck_assert_uint_eq(n, 99);
+        ck_assert_int_eq(bp_unpin(&pg), -BP_ENOTPINNED);
+        ck_assert_uint_eq(bp_page_count(pool), count);
+        ck_assert_int_eq(tu_file_size(path), (off_t)(count * PS));
+        ck_assert_uint_eq(tu_stats(pool).allocs, allocs);
+        ck_assert_uint_eq(settled_pins(pool), 0);
+        sys_fail(BP__FAULT_FALLOCATE, 0, 0);
+        ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
+        ck_assert_uint_eq(n, count);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+        count++;
+    }
+    const int unsupported[] = { -EOPNOTSUPP, -ENOSYS };
+    for (size_t c = 0; c < 2; c++) {
+        sys_fail(BP__FAULT_FALLOCATE, -1, unsupported[c]);
+        ck_assert_msg(bp_alloc_page(pool, &n, &pg) == 0, "%s", bp_errdetail());
+        ck_assert_uint_eq(n, count);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+        count++;
+    }
+    sys_fail(BP__FAULT_FALLOCATE, 0, 0);
+    ck_assert_int_eq(tu_file_size(path), (off_t)(count * PS));
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* ---- the file truncated by another process ----------------------------- */
+
+/* Truncate path to `pages` pages through a descriptor of its own, as
+ * another process would (not through the pool). */
+static void truncate_behind(const char *path, uint64_t pages)
+{
+    int fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, (off_t)(pages * PS)), 0);
+    close(fd);
+}
+
+/* A read past the new end fails with -BP_ESHRUNK (not a device error),
+ * and the detail says the file shrank, from how many pages to how many,
+ * and what to do.  The pages still in the file are served. */
+START_TEST(test_shrunk_file_read)
+{
+    reset_faults();
+    char *path = tu_path("shrunk-read.bp");
+    tu_make_file(path, PS, 8, 1);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    expect_page(pool, 1, 1);
+    truncate_behind(path, 4);
+    bp_page pg;
+    TU_EXPECT_ERR(bp_pin(pool, 6, BP_READ, &pg), -BP_ESHRUNK, path,
+                  "shrank", "from 8 to 4 pages", "truncated", "backup");
+    TU_EXPECT_ERR(bp_pin(pool, 4, BP_WRITE, &pg), -BP_ESHRUNK, path);
+    ck_assert_str_eq(bp_strerror(-BP_ESHRUNK), "the data file shrank under the pool");
+    expect_page(pool, 3, 1);
+    expect_page(pool, 1, 1);
+    ck_assert_uint_eq(settled_pins(pool), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(tu_file_size(path), (off_t)(4 * PS));
+}
+END_TEST
+
+/* Dirty pages past the new end are not written: the file is never
+ * re-extended (with a hole where the lost pages were).  bp_flush_page,
+ * bp_sync and bp_close fail with -BP_ESHRUNK, the pages stay dirty and
+ * keep their bytes in memory; dirty pages inside the file are written. */
+START_TEST(test_shrunk_file_not_reextended)
+{
+    reset_faults();
+    char *path = tu_path("shrunk-write.bp");
+    tu_make_file(path, PS, 8, 1);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    tu_rewrite_page(pool, 2, 1, 2);
+    tu_rewrite_page(pool, 6, 1, 2);
+    truncate_behind(path, 4);
+    TU_EXPECT_ERR(bp_sync(pool), -BP_ESHRUNK, path, "from 8 to 4 pages",
+                  "truncated");
+    ck_assert_int_eq(tu_file_size(path), (off_t)(4 * PS));
+    uint32_t model[4] = { 1, 1, 2, 1 };
+    tu_expect_file(path, PS, model, 4);   /* page 2 was written */
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_eq(st.dirty, 1);
+    TU_EXPECT_ERR(bp_flush_page(pool, 6), -BP_ESHRUNK, path);
+    TU_EXPECT_ERR(bp_flush_all(pool), -BP_ESHRUNK, path);
+    TU_EXPECT_ERR(bp_checkpoint(pool), -BP_ESHRUNK, path);
+    expect_page(pool, 6, 2);   /* still in memory */
+    ck_assert_int_eq(tu_file_size(path), (off_t)(4 * PS));
+    TU_EXPECT_ERR(bp_close(pool), -BP_ESHRUNK, path);
+    ck_assert_int_eq(tu_file_size(path), (off_t)(4 * PS));
+}
+END_TEST
+
+/* A flusher meeting a shrunk file writes the pages inside it, keeps the
+ * others dirty, backs off, and never re-extends the file. */
+START_TEST(test_shrunk_file_flusher)
+{
+    reset_faults();
+    char *path = tu_path("shrunk-flusher.bp");
+    tu_make_file(path, PS, 64, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.dirty_low = 1;
+    o.dirty_high = 2;
+    o.dirty_max = 90;
+    bp_pool *pool = tu_open_opts(path, 64, BP_NOREADAHEAD, &o);
+    for (uint64_t p = 0; p < 32; p++)
+        expect_page(pool, p, 1);
+    truncate_behind(path, 16);
+    for (uint64_t p = 8; p < 24; p++)
+        tu_rewrite_page(pool, p, 1, 3);
+    double until = tu_now() + 5;
+    struct bp_stats st;
+    do {
+        usleep(20 * 1000);
+        st = tu_stats(pool);
+    } while ((st.dirty > 8 || st.write_errors == 0) && tu_now() < until);
+    usleep(200 * 1000);   /* more flusher rounds, backing off */
+    st = tu_stats(pool);
+    ck_assert_int_eq(tu_file_size(path), (off_t)(16 * PS));
+    ck_assert_uint_eq(st.dirty, 8);   /* pages 16..23 */
+    ck_assert_uint_ge(st.write_errors, 1);
+    uint32_t model[16];
+    for (int p = 0; p < 16; p++)
+        model[p] = p < 8 ? 1 : 3;
+    tu_expect_file(path, PS, model, 16);
+    for (uint64_t p = 16; p < 24; p++)
+        expect_page(pool, p, 3);
+    TU_EXPECT_ERR(bp_close(pool), -BP_ESHRUNK, path);
+    ck_assert_int_eq(tu_file_size(path), (off_t)(16 * PS));
+}
+END_TEST
+
 /* ---- a full file system -------------------------------------------------- */
 
 static char mnt_dir[256];
@@ -1087,7 +1249,15 @@ Suite *test_suite(void)
     tc = tcase_create("sync");
     tcase_add_test(tc, test_fdatasync_fails);
     tcase_add_test(tc, test_grow_faults);
+    tcase_add_test(tc, test_fallocate_errors_fail_alloc);
     tcase_add_test(tc, test_enospc_full_fs);
+    tcase_set_timeout(tc, 20);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("shrunk");
+    tcase_add_test(tc, test_shrunk_file_read);
+    tcase_add_test(tc, test_shrunk_file_not_reextended);
+    tcase_add_test(tc, test_shrunk_file_flusher);
     tcase_set_timeout(tc, 20);
     suite_add_tcase(s, tc);
     return s;

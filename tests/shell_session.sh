@@ -365,6 +365,24 @@ qd=$(field cmdline_opts.out queue_depth)
 if [ -n "$qd" ] && [ "$qd" -ge 1 ] && [ "$qd" -le 8 ]; then
     pass "--queue-depth 8: granted $qd"
 else fail "--queue-depth 8: queue_depth '$qd'"; fi
+# --read-only: reads work, every command that changes pages fails with the
+# reason and the fix, the file is untouched, a missing file is not made.
+has "--help lists --read-only" help.out -- "--read-only"
+cp test.data ro.data
+sum_before=$(cksum <ro.data)
+run readonly 1 -- --page-size 4096 --read-only -k ro.data -c "read 1 0 5; \
+    write 1 0 x; alloc; pin 2 write; flush; sync; checkpoint; info" </dev/null
+has "--read-only: pages are read" readonly.out '^00000000: 6865 6c6c 6f'
+has "--read-only: write refused" readonly.err '^error: cannot pin page 1 for write: Read-only file system$'
+has "--read-only: alloc refused" readonly.err '^error: cannot allocate .*Read-only file system$'
+has "--read-only: the detail says why" readonly.err 'is read-only \(BP_RDONLY\)'
+has "--read-only: the hint says what to do" readonly.err 'start the shell without it'
+has "--read-only: sync succeeds" readonly.out '^synced$'
+eq "--read-only: no flushers" "$(field readonly.out flushers)" 0
+eq "--read-only: the file is unchanged" "$(cksum <ro.data)" "$sum_before"
+run ronew 1 -- --read-only ronew.data -c "info" </dev/null
+if [ ! -e ronew.data ]; then pass "--read-only: no file made"; else
+    fail "--read-only made the file"; fi
 
 # ---------------------------------------------------------------------------
 # 5. open's options.

@@ -125,6 +125,11 @@ static void usage(FILE *f)
         "                         failed); by default a script stops at the "
         "first error\n"
         "      --no-create        FILE must exist (default: create it)\n"
+        "      --read-only        open FILE read-only (implies --no-create): "
+        "commands\n"
+        "                         that change pages fail; other read-only "
+        "sessions\n"
+        "                         may share FILE, a writer may not\n"
         "      --frames=N         frames in the pool (default: 64 MiB "
         "worth)\n"
         "      --pool-size=SIZE   pool size in bytes instead (k, M, G "
@@ -166,7 +171,7 @@ struct source {
 enum {
     OPT_FRAMES = 256, OPT_POOL_SIZE, OPT_PAGE_SIZE, OPT_FLUSHERS,
     OPT_NO_FLUSH, OPT_NO_READAHEAD, OPT_QUEUE_DEPTH, OPT_CHECKPOINT_RATE,
-    OPT_NO_CREATE, OPT_CHECKSUMS,
+    OPT_NO_CREATE, OPT_CHECKSUMS, OPT_READ_ONLY,
 };
 
 static const struct option longopts[] = {
@@ -182,6 +187,7 @@ static const struct option longopts[] = {
     {"queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH},
     {"checkpoint-rate", required_argument, NULL, OPT_CHECKPOINT_RATE},
     {"no-create", no_argument, NULL, OPT_NO_CREATE},
+    {"read-only", no_argument, NULL, OPT_READ_ONLY},
 #ifdef BP_CHECKSUMS
     {"checksums", no_argument, NULL, OPT_CHECKSUMS},
 #endif
@@ -229,6 +235,12 @@ static int pool_option(int opt, const char *arg, struct open_opts *o,
         return 0;
 #endif
     case OPT_NO_CREATE:
+        *create = false;
+        return 0;
+    case OPT_READ_ONLY:
+        /* Also the default of "open": every pool of the session is
+         * read-only.  A read-only pool cannot create its file. */
+        o->flags |= BP_RDONLY;
         *create = false;
         return 0;
     default:

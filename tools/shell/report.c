@@ -152,6 +152,15 @@ const char *hint_for(int code)
                "or ask for less: open FILE queue=N";
     case BP_EDURABILITY:
         return "hint: close the pool and check the data file";
+    case EROFS:
+        return "hint: the pool is read-only (--read-only): leave and start "
+               "the shell without it to change pages";
+    case BP_ELOCKED:
+        return "hint: close the other pool on this file, or use "
+               "--read-only if you only read (and no writer has it)";
+    case BP_ESHRUNK:
+        return "hint: another program truncated the data file; close the "
+               "pool and restore the file from a backup";
     case BP_ENOTWRITE:
         return "hint: unpin the page, then pin it for write: pin PAGE write";
     case BP_ENOTPINNED:
