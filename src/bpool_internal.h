@@ -85,7 +85,8 @@ struct bp_pool {
                                         cold hand during this admission */
     bool admitting_speculative;    /* [miss] this admission is a read-ahead */
     _Atomic uint32_t readahead_room; /* [atomic] after the last admission:
-                                      free frames + half of CLOCK-Pro's m_c */
+                                      free frames + half of the frames cold
+                                      pages hold (at least m_c) */
 
     pthread_mutex_t grow_mu;       /* file growth; taken before miss_mu */
 
@@ -190,8 +191,8 @@ int bp__prefetch_queue(bp_pool *pool, uint64_t first, uint64_t count, bool scan)
 /* readahead.c */
 int bp__readahead_create(bp_pool *pool, const struct bp_options *o);
 void bp__readahead_destroy(bp_pool *pool);
-void bp__readahead_on_miss(bp_pool *pool, uint64_t page);
-void bp__readahead_on_prefetch_hit(bp_pool *pool, uint64_t page);
+void bp__readahead_on_miss(bp_pool *pool, uint64_t page, bool scan);
+void bp__readahead_on_prefetch_hit(bp_pool *pool, uint64_t page, bool scan);
 
 /* stats.c */
 void bp__count(bp_pool *pool, enum bp__counter c, uint64_t n);

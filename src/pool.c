@@ -135,13 +135,18 @@ static void frame_wait(bp_pool *pool, uint32_t f, uint64_t page)
 }
 
 /* Add a pin to frame f if it is VALID and holds `page`; `ref` also sets the
- * reference bit (a caller's access, not bpool's own).  Returns PIN_OK,
- * PIN_WAIT (a read or eviction is under way), PIN_RETRY (the frame holds
- * another page), or -BP_ETOOMANYPINS. */
-static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page, bool ref)
+ * reference bit (a caller's access, not bpool's own) - except on the first
+ * touch of a page read ahead, which is the access the read anticipated,
+ * not a re-use: as after a demand miss, the bit stays clear, so the page
+ * is not promoted (or given a test period) for having been read early.
+ * `scan` says the caller pins with BP_SCAN (the read-ahead it sets off
+ * reads scan pages).  Returns PIN_OK, PIN_WAIT (a read or eviction is
+ * under way), PIN_RETRY (the frame holds another page), or
+ * -BP_ETOOMANYPINS. */
+static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page, bool ref,
+                        bool scan)
 {
     struct bp__frame *fr = &pool->frames[f];
-    uint64_t add = ref ? BP__F_REF : 0;
     uint64_t s = atomic_load(&fr->state);
     for (;;) {
         if (atomic_load(&fr->page) != page)
@@ -150,8 +155,12 @@ static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page, bool ref)
             return (s & (BP__F_READING | BP__F_CLAIMED)) ? PIN_WAIT : PIN_RETRY;
         if (bp__pins(s) == BP__PIN_MAX)
             return -BP_ETOOMANYPINS;
-        if (atomic_compare_exchange_weak(&fr->state, &s,
-                                         ((s + 1) | add) & ~(ref ? BP__F_PREFETCHED : 0)))
+        uint64_t to = s + 1;
+        if (ref && (s & BP__F_PREFETCHED))
+            to &= ~BP__F_PREFETCHED;
+        else if (ref)
+            to |= BP__F_REF;
+        if (atomic_compare_exchange_weak(&fr->state, &s, to))
             break;
     }
     /* Step 3 of the hit path: the tag cannot change while we hold a pin. */
@@ -163,14 +172,14 @@ static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page, bool ref)
         /* First touch of a page read ahead: it was worth reading, and a
          * sequential reader may need the next window now. */
         bp__count(pool, BP__C_PREFETCH_HITS, 1);
-        bp__readahead_on_prefetch_hit(pool, page);
+        bp__readahead_on_prefetch_hit(pool, page, scan);
     }
     return PIN_OK;
 }
 
 int bp__pin_frame_if_valid(bp_pool *pool, uint32_t f, uint64_t page)
 {
-    return pin_resident(pool, f, page, false) == PIN_OK ? 0 : -1;
+    return pin_resident(pool, f, page, false, false) == PIN_OK ? 0 : -1;
 }
 
 void bp__unpin_frame(bp_pool *pool, uint32_t f)
@@ -242,7 +251,12 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
     pool->admitting_speculative = false;
     struct bp__cp_counts cc;
     bp__cp_counts(pool->policy, &cc);
-    atomic_store_explicit(&pool->readahead_room, cc.free + cc.m_c / 2,
+    /* Cold pages get m_c frames, or more while the hot pages are fewer
+     * than their share (the hot hand demotes only above m - m_c). */
+    uint32_t cold_frames = cc.frames - cc.hot - cc.free;
+    if (cold_frames < cc.m_c)
+        cold_frames = cc.m_c;
+    atomic_store_explicit(&pool->readahead_room, cc.free + cold_frames / 2,
                           memory_order_relaxed);
     if (r == 0) {
         /* Step 3: the frame is CLAIMED or free, so nobody else writes its
@@ -360,7 +374,7 @@ static int pin_miss(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
         }
     } else {
         /* Queue any read-ahead first, so it overlaps our own read. */
-        bp__readahead_on_miss(pool, page);
+        bp__readahead_on_miss(pool, page, scan);
         r = read_page(pool, f, page);
         if (r < 0) {
             abandon_frame(pool, f, page);
@@ -482,7 +496,7 @@ static int pin_page(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
         uint32_t f = bp__pt_lookup(&pool->pt, page);
         int r;
         if (f != BP__PT_NOTFOUND) {
-            r = pin_resident(pool, f, page, true);
+            r = pin_resident(pool, f, page, true, scan);
             if (r == PIN_OK) {
                 bp__count(pool, BP__C_HITS, 1);
                 *fout = f;
