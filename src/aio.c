@@ -37,7 +37,10 @@
  * sleep, a bounded number of times.  Any other io_submit error is given to
  * the requests that were not submitted.  Completions carry bytes or a
  * negative errno; bp__aio_run_full turns short transfers into resubmissions
- * of the remainder.
+ * of the remainder - only when the remainder starts aligned for O_DIRECT:
+ * a device that stopped mid-block (a count not a multiple of the offset
+ * alignment) cannot be asked for the rest, which the kernel would refuse
+ * with EINVAL, so that is reported as the short transfer it is.
  */
 #include <errno.h>
 #include <limits.h>
@@ -80,6 +83,8 @@ int bp__aio_init(struct bp__aio *aio, unsigned depth, unsigned *granted)
     aio->depth = depth;
     *granted = depth;
     atomic_init(&aio->submits, 0);
+    aio->dio_offset_align = 512;
+    aio->dio_mem_align = 512;
     aio->lanes_max = BP__AIO_LANES;
     aio->lane_depth = depth < LANE_DEPTH_MAX ? depth : LANE_DEPTH_MAX;
     for (unsigned i = 0; i < BP__AIO_LANES; i++)
@@ -405,6 +410,16 @@ int bp__aio_run(struct bp__aio *aio, struct bp__io *ios, size_t n)
     return r;
 }
 
+/* Can the rest of io, which transferred io->res (> 0) bytes, be asked for?
+ * Only at an offset and an address O_DIRECT accepts. */
+static bool rest_aligned(const struct bp__aio *aio, const struct bp__io *io)
+{
+    uintptr_t at = (uintptr_t)io->cb.u.c.buf + (uintptr_t)io->res;
+    long long off = io->cb.u.c.offset + io->res;
+    return off % (long long)aio->dio_offset_align == 0 &&
+           at % aio->dio_mem_align == 0;
+}
+
 int bp__aio_run_full(struct bp__aio *aio, struct bp__io *ios, size_t n)
 {
     struct bp__io *stackv[SUBMIT_CHUNK];
@@ -447,7 +462,7 @@ int bp__aio_run_full(struct bp__aio *aio, struct bp__io *ios, size_t n)
                 io->res = (long)done[idx];
                 continue;
             }
-            if (round + 1 >= SHORT_ROUNDS) {
+            if (round + 1 >= SHORT_ROUNDS || !rest_aligned(aio, io)) {
                 io->res = -BP_ESHORTIO;
                 continue;
             }
@@ -459,6 +474,8 @@ int bp__aio_run_full(struct bp__aio *aio, struct bp__io *ios, size_t n)
         }
         pending = again;
     }
+    for (size_t i = 0; i < n; i++)
+        ios[i].done = done[i];
     if (v != stackv) {
         free(v);
         free(done);

@@ -199,6 +199,15 @@ static int read_page(bp_pool *pool, uint32_t f, uint64_t page)
     int r = bp__aio_run_full(&pool->aio, &io, 1);
     if (r < 0)
         return r;
+    if (io.res == -BP_ESHORTIO)
+        return bp__fail(-BP_ESHORTIO, "reading page %llu of %s: the device "
+                        "transferred %zu of %u bytes and the rest could not "
+                        "be read (%s); the page is not cached, so a later pin "
+                        "reads it again - check the device",
+                        (unsigned long long)page, pool->file.path, io.done, ps,
+                        io.done % pool->file.dio_offset_align ? "the count "
+                        "is not a multiple of the direct-I/O block" :
+                        "it kept returning short transfers");
     if (io.res < 0)
         return (int)io.res;
     return pool->checksums ? bp__page_verify(pool, f, page) : 0;
@@ -380,8 +389,8 @@ static int pin_miss(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
             abandon_frame(pool, f, page);
             write_collected(pool, &collect);
             bp__count(pool, BP__C_IO_ERRORS, 1);
-            if (r == -BP_ECHECKSUM)
-                return r;   /* bp__page_verify said which page and why */
+            if (r == -BP_ECHECKSUM || r == -BP_ESHORTIO)
+                return r;   /* read_page said which page and why */
             return bp__fail(r, "reading page %llu of %s failed: %s; the page "
                             "is not cached, so a later pin reads it again",
                             (unsigned long long)page, pool->file.path,
@@ -755,6 +764,8 @@ static int setup_aio(bp_pool *pool, unsigned depth)
                         "fs.aio-max-nr) or close other AIO users" :
                         r == -ENOSYS ? ": the kernel lacks native AIO" : "");
     pool->queue_depth = granted;
+    pool->aio.dio_offset_align = pool->file.dio_offset_align;
+    pool->aio.dio_mem_align = pool->file.dio_mem_align;
     return 0;
 }
 
