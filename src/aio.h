@@ -28,7 +28,7 @@ struct bp__io {
 };
 
 /* A context of one thread at a time (see aio.c, "Lanes"). */
-#define BP__AIO_LANES 64
+#define BP__AIO_LANES 64   /* room for BP_MAX_AIO_LANES */
 enum { BP__LANE_UNSET, BP__LANE_IDLE, BP__LANE_BUSY, BP__LANE_FAILED };
 struct bp__aio_lane {
     io_context_t ctx;            /* valid once state left UNSET for IDLE */
@@ -51,9 +51,10 @@ struct bp__aio {
      * at once from several. */
     _Atomic(bp__fault_fn) fault;
     void *_Atomic fault_arg;
-    /* Lanes: lanes_max (BP__AIO_LANES by default; 0 keeps every request
-     * on the shared context, which tests use) contexts of lane_depth
-     * each, made on first use. */
+    /* Lanes: lanes_max (BP__AIO_LANES by default, the pool's aio_lanes
+     * option; 0 keeps every request on the shared context, which tests
+     * use) contexts of lane_depth each, made on first use.  Set before
+     * the first bp__aio_run, not changed after. */
     unsigned lanes_max;
     unsigned lane_depth;
     _Atomic bool lanes_exhausted;   /* an io_setup for a lane failed */

@@ -752,7 +752,7 @@ static void pool_free(bp_pool *pool)
     free(pool);
 }
 
-static int setup_aio(bp_pool *pool, unsigned depth)
+static int setup_aio(bp_pool *pool, unsigned depth, unsigned lanes)
 {
     unsigned granted = 0;
     int r = bp__aio_init(&pool->aio, depth, &granted);
@@ -764,6 +764,7 @@ static int setup_aio(bp_pool *pool, unsigned depth)
                         "fs.aio-max-nr) or close other AIO users" :
                         r == -ENOSYS ? ": the kernel lacks native AIO" : "");
     pool->queue_depth = granted;
+    pool->aio.lanes_max = lanes;
     pool->aio.dio_offset_align = pool->file.dio_offset_align;
     pool->aio.dio_mem_align = pool->file.dio_mem_align;
     return 0;
@@ -801,7 +802,7 @@ int bp_open(const char *path, const struct bp_options *opts, bp_pool **out)
                                      pool, &pool->policy)) < 0)
         bp__fail(r, "bp_open: out of memory for the replacement policy");
     if (r == 0)
-        r = setup_aio(pool, o.queue_depth);
+        r = setup_aio(pool, o.queue_depth, o.aio_lanes);
     pool->opts = o;
     pool->checksums = (o.flags & BP_CHECKSUMS) != 0;
     if (r == 0) {
@@ -887,6 +888,7 @@ int bp_info(bp_pool *pool, struct bp_info *info)
     info->readahead_max = pool->readahead ? o->readahead_max : 0;
     info->checksums = pool->checksums;
     info->page_payload = pool->page_size - (pool->checksums ? BP_CHECKSUM_TRAILER : 0);
+    info->aio_lanes = pool->aio.lanes_max;
     return 0;
 }
 
