@@ -262,9 +262,7 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
     bp__cp_counts(pool->policy, &cc);
     /* Cold pages get m_c frames, or more while the hot pages are fewer
      * than their share (the hot hand demotes only above m - m_c). */
-    uint32_t cold_frames = cc.frames - cc.hot - cc.free;
-    if (cold_frames < cc.m_c)
-        cold_frames = cc.m_c;
+    uint32_t cold_frames = cc.cold > cc.m_c ? cc.cold : cc.m_c;
     atomic_store_explicit(&pool->readahead_room, cc.free + cold_frames / 2,
                           memory_order_relaxed);
     if (r == 0) {
