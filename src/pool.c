@@ -260,8 +260,8 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
     pool->admitting_speculative = false;
     struct bp__cp_counts cc;
     bp__cp_counts(pool->policy, &cc);
-    /* Cold pages get m_c frames, or more while the hot pages are fewer
-     * than their share (the hot hand demotes only above m - m_c). */
+    /* Cold pages get m_c frames, or all the hot pages leave them while
+     * those are fewer than m - m_c (the hot hand demotes only above). */
     uint32_t cold_frames = cc.cold > cc.m_c ? cc.cold : cc.m_c;
     atomic_store_explicit(&pool->readahead_room, cc.free + cold_frames / 2,
                           memory_order_relaxed);
