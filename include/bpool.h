@@ -177,6 +177,9 @@ typedef struct bp_pool bp_pool;
 #define BP_MAX_COALESCE_PAGES 1024u  /* IOV_MAX: iovecs in one request */
 #define BP_DEFAULT_READAHEAD_MIN (32u << 10)
 #define BP_DEFAULT_READAHEAD_MAX (1u << 20)
+#define BP_DEFAULT_AIO_LANES 32u  /* AIO contexts of its own a thread may
+                                     wait on, per pool */
+#define BP_MAX_AIO_LANES 64u
 
 /*
  * Write-ahead-log hook: called before a dirty page is written to the data
@@ -213,9 +216,15 @@ struct bp_options {
                               shared context; default 64.  If the kernel
                               refuses (aio-max-nr), bp_open retries with
                               half as many, down to 1.  A thread waiting
-                              for its own I/O uses a context of its own,
-                              min(queue_depth, 32) deep, while the kernel
-                              grants them (doc/design.md, "AIO"). */
+                              for its own I/O uses a lane, a context
+                              min(queue_depth, 32) deep, while one of
+                              aio_lanes is idle and the kernel grants them
+                              (doc/design.md, "AIO").  Cost: a pool holds
+                              up to queue_depth + aio_lanes *
+                              min(queue_depth, 32) of the system-wide
+                              /proc/sys/fs/aio-max-nr (counted in aio-nr)
+                              until bp_close: 1088 with the defaults, 64
+                              plus 32 per lane used. */
     uint64_t grow_bytes;   /* how far ahead of the last page the file's
                               blocks are preallocated; default 16 MiB */
     uint32_t mode;         /* permission bits of a created file; 0600 */
@@ -246,6 +255,18 @@ struct bp_options {
     uint32_t readahead_max;   /* the window doubles up to this; default
                                  1 MiB; never more than a quarter of the
                                  pool */
+
+    /* AIO (see queue_depth).  0 means the default. */
+    uint32_t aio_lanes;       /* lanes (AIO contexts a waiting thread has
+                                 to itself, shared in turn by all threads)
+                                 at most, made on first use; default 32,
+                                 at most BP_MAX_AIO_LANES.  Threads that
+                                 find every lane busy use the shared
+                                 context, which costs more CPU per I/O;
+                                 fewer lanes hold less of aio-max-nr. */
+    uint32_t reserved0;       /* must be 0 (bp_options_init sets it); it
+                                 keeps the struct free of tail padding
+                                 (doc/abi.md) */
 };
 
 /* Fill *opts with the defaults above, and opts->struct_size with the
@@ -540,6 +561,8 @@ struct bp_info {
                                 page_size, less BP_CHECKSUM_TRAILER with
                                 BP_CHECKSUMS */
     int checksums;           /* 1 with BP_CHECKSUMS */
+    uint32_t aio_lanes;      /* lanes at most (bp_options.aio_lanes) */
+    uint32_t reserved0;      /* 0; keeps the struct free of tail padding */
 };
 
 /* Fill *info, size bytes (the macro passes sizeof(struct bp_info)).

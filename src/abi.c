@@ -33,3 +33,15 @@ void bp__struct_out(void *dst, size_t dst_size, const void *src,
     memcpy(dst, src, src_size);
     memset((unsigned char *)dst + src_size, 0, dst_size - src_size);
 }
+
+/* No struct ends in padding: every byte beyond sizeof in a newer caller's
+ * struct is a field this library does not know (doc/abi.md). */
+_Static_assert(sizeof(struct bp_options) ==
+               offsetof(struct bp_options, reserved0) + sizeof(uint32_t),
+               "struct bp_options ends in padding");
+_Static_assert(sizeof(struct bp_info) ==
+               offsetof(struct bp_info, reserved0) + sizeof(uint32_t),
+               "struct bp_info ends in padding");
+_Static_assert(sizeof(struct bp_stats) ==
+               offsetof(struct bp_stats, cold_target) + sizeof(uint64_t),
+               "struct bp_stats ends in padding");

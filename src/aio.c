@@ -11,8 +11,11 @@
  * mutex, a reaper's io_getevents and a condition-variable hand-over; with
  * 32 threads on 2 cores that was a third of the CPU time of a random read
  * (doc/performance.md).  Lanes are made on first use (lane_depth each, at
- * most BP__AIO_LANES); when io_setup refuses one (aio-max-nr) no more are
- * tried and threads without a lane use the shared context.
+ * most lanes_max: the pool's aio_lanes), and are shared in turn by every
+ * thread, so a pool's contexts - and its share of the system-wide
+ * aio-max-nr - do not grow with the number of threads that use it; when
+ * io_setup refuses one (aio-max-nr) no more are tried and threads without
+ * a lane use the shared context.
  *
  * Who reaps on the shared context.  There is no completion thread: a
  * wake-up through a second thread costs a context switch per read, a
@@ -37,7 +40,10 @@
  * sleep, a bounded number of times.  Any other io_submit error is given to
  * the requests that were not submitted.  Completions carry bytes or a
  * negative errno; bp__aio_run_full turns short transfers into resubmissions
- * of the remainder.
+ * of the remainder - only when the remainder starts aligned for O_DIRECT:
+ * a device that stopped mid-block (a count not a multiple of the offset
+ * alignment) cannot be asked for the rest, which the kernel would refuse
+ * with EINVAL, so that is reported as the short transfer it is.
  */
 #include <errno.h>
 #include <limits.h>
@@ -48,13 +54,15 @@
 #include "aio.h"
 #include "bpool.h"
 
+_Static_assert(BP__AIO_LANES >= BP_MAX_AIO_LANES, "lanes[] too small");
+
 #define SUBMIT_CHUNK 64     /* iocbs per io_submit call */
 #define REAP_CHUNK 64       /* events per io_getevents call */
 #define EAGAIN_RETRIES 200  /* x 1 ms: io_submit EAGAIN with nothing in flight */
 #define SHORT_ROUNDS 4      /* resubmissions of a short transfer */
 #define LANE_DEPTH_MAX 32   /* a lane's requests in flight: a miss needs 1,
-                               a flusher's batch a few dozen; 64 lanes x 32
-                               stay well inside aio-max-nr (65536) */
+                               a flusher's batch a few dozen; each lane
+                               holds this much of aio-max-nr (65536) */
 
 struct bp__io_batch {
     size_t remaining;            /* requests not yet completed */
@@ -80,6 +88,8 @@ int bp__aio_init(struct bp__aio *aio, unsigned depth, unsigned *granted)
     aio->depth = depth;
     *granted = depth;
     atomic_init(&aio->submits, 0);
+    aio->dio_offset_align = 512;
+    aio->dio_mem_align = 512;
     aio->lanes_max = BP__AIO_LANES;
     aio->lane_depth = depth < LANE_DEPTH_MAX ? depth : LANE_DEPTH_MAX;
     for (unsigned i = 0; i < BP__AIO_LANES; i++)
@@ -88,16 +98,54 @@ int bp__aio_init(struct bp__aio *aio, unsigned depth, unsigned *granted)
     return 0;
 }
 
+/* Teardown.  io_destroy returns only once the kernel has retired the
+ * context, which takes RCU grace periods: 30-50 ms each, however idle the
+ * context.  One after the other, a pool whose 64 lanes were used took
+ * about 1.9 s to close; destroyed from one thread each they wait for the
+ * same grace periods, and the whole teardown costs about one destroy. */
+struct destroy_job {
+    pthread_t thread;
+    io_context_t ctx;
+    bool started;
+};
+
+static void *destroy_main(void *arg)
+{
+    struct destroy_job *j = arg;
+    io_destroy(j->ctx);
+    return NULL;
+}
+
+static void destroy_all(io_context_t *ctx, unsigned n)
+{
+    struct destroy_job jobs[BP__AIO_LANES + 1];
+    for (unsigned i = 1; i < n; i++) {
+        jobs[i].ctx = ctx[i];
+        jobs[i].started = pthread_create(&jobs[i].thread, NULL, destroy_main,
+                                         &jobs[i]) == 0;
+        if (!jobs[i].started)
+            io_destroy(ctx[i]);   /* no thread to spare: the slow way */
+    }
+    if (n > 0)
+        io_destroy(ctx[0]);
+    for (unsigned i = 1; i < n; i++)
+        if (jobs[i].started)
+            pthread_join(jobs[i].thread, NULL);
+}
+
 void bp__aio_destroy(struct bp__aio *aio)
 {
+    io_context_t ctx[BP__AIO_LANES + 1];
+    unsigned n = 0;
     if (aio->ctx)
-        io_destroy(aio->ctx);
+        ctx[n++] = aio->ctx;
     aio->ctx = 0;
     for (unsigned i = 0; i < BP__AIO_LANES; i++) {
         if (atomic_load(&aio->lanes[i].state) == BP__LANE_IDLE)
-            io_destroy(aio->lanes[i].ctx);
+            ctx[n++] = aio->lanes[i].ctx;
         atomic_store(&aio->lanes[i].state, BP__LANE_UNSET);
     }
+    destroy_all(ctx, n);
     pthread_mutex_destroy(&aio->mu);
 }
 
@@ -405,6 +453,16 @@ int bp__aio_run(struct bp__aio *aio, struct bp__io *ios, size_t n)
     return r;
 }
 
+/* Can the rest of io, which transferred io->res (> 0) bytes, be asked for?
+ * Only at an offset and an address O_DIRECT accepts. */
+static bool rest_aligned(const struct bp__aio *aio, const struct bp__io *io)
+{
+    uintptr_t at = (uintptr_t)io->cb.u.c.buf + (uintptr_t)io->res;
+    long long off = io->cb.u.c.offset + io->res;
+    return off % (long long)aio->dio_offset_align == 0 &&
+           at % aio->dio_mem_align == 0;
+}
+
 int bp__aio_run_full(struct bp__aio *aio, struct bp__io *ios, size_t n)
 {
     struct bp__io *stackv[SUBMIT_CHUNK];
@@ -447,7 +505,7 @@ int bp__aio_run_full(struct bp__aio *aio, struct bp__io *ios, size_t n)
                 io->res = (long)done[idx];
                 continue;
             }
-            if (round + 1 >= SHORT_ROUNDS) {
+            if (round + 1 >= SHORT_ROUNDS || !rest_aligned(aio, io)) {
                 io->res = -BP_ESHORTIO;
                 continue;
             }
@@ -459,6 +517,8 @@ int bp__aio_run_full(struct bp__aio *aio, struct bp__io *ios, size_t n)
         }
         pending = again;
     }
+    for (size_t i = 0; i < n; i++)
+        ios[i].done = done[i];
     if (v != stackv) {
         free(v);
         free(done);

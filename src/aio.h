@@ -23,10 +23,12 @@ struct bp__io {
     struct iocb cb;
     long res;
     struct bp__io_batch *batch;  /* set by bp__aio_run (aio->mu) */
+    size_t done;                 /* bytes transferred in all rounds: set by
+                                    bp__aio_run_full, for error details */
 };
 
 /* A context of one thread at a time (see aio.c, "Lanes"). */
-#define BP__AIO_LANES 64
+#define BP__AIO_LANES 64   /* room for BP_MAX_AIO_LANES */
 enum { BP__LANE_UNSET, BP__LANE_IDLE, BP__LANE_BUSY, BP__LANE_FAILED };
 struct bp__aio_lane {
     io_context_t ctx;            /* valid once state left UNSET for IDLE */
@@ -49,12 +51,18 @@ struct bp__aio {
      * at once from several. */
     _Atomic(bp__fault_fn) fault;
     void *_Atomic fault_arg;
-    /* Lanes: lanes_max (BP__AIO_LANES by default; 0 keeps every request
-     * on the shared context, which tests use) contexts of lane_depth
-     * each, made on first use. */
+    /* Lanes: lanes_max (BP__AIO_LANES by default, the pool's aio_lanes
+     * option; 0 keeps every request on the shared context, which tests
+     * use) contexts of lane_depth each, made on first use.  Set before
+     * the first bp__aio_run, not changed after. */
     unsigned lanes_max;
     unsigned lane_depth;
     _Atomic bool lanes_exhausted;   /* an io_setup for a lane failed */
+    /* O_DIRECT alignments of the file (512 until the owner sets them):
+     * the rest of a short transfer is asked for only if it starts at an
+     * offset and an address so aligned. */
+    uint32_t dio_offset_align;
+    uint32_t dio_mem_align;
     struct bp__aio_lane lanes[BP__AIO_LANES];
 };
 
@@ -81,8 +89,12 @@ int bp__aio_run(struct bp__aio *aio, struct bp__io *ios, size_t n);
 
 /* As bp__aio_run for plain pread/pwrite requests, then finishes short
  * transfers by resubmitting the rest (a few rounds).  On return each
- * ios[i].res is the full length or a negative error (-BP_ESHORTIO if the
- * device kept returning short or zero-length transfers). */
+ * ios[i].res is the full length or a negative error: -BP_ESHORTIO if the
+ * device kept returning short or zero-length transfers, or stopped at a
+ * count after which the rest would start misaligned for O_DIRECT
+ * (dio_offset_align, dio_mem_align: the kernel would refuse it with
+ * EINVAL).  ios[i].done holds the bytes transferred, for the error's
+ * detail. */
 int bp__aio_run_full(struct bp__aio *aio, struct bp__io *ios, size_t n);
 
 #endif /* BPOOL_AIO_H */

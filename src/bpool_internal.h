@@ -88,7 +88,8 @@ struct bp_pool {
                                         cold hand during this admission */
     bool admitting_speculative;    /* [miss] this admission is a read-ahead */
     _Atomic uint32_t readahead_room; /* [atomic] after the last admission:
-                                      free frames + half of CLOCK-Pro's m_c */
+                                      free frames + half of the frames cold
+                                      pages hold (at least m_c) */
 
     pthread_mutex_t grow_mu;       /* file growth; taken before miss_mu */
 
@@ -159,9 +160,9 @@ void bp__struct_out(void *dst, size_t dst_size, const void *src,
 
 /* options.c */
 /* sizeof(struct bp_options) in 0.2.0, the first release with struct_size
- * (the end of readahead_max): bp_open refuses anything smaller. */
+ * (the end of reserved0): bp_open refuses anything smaller. */
 #define BP__OPTIONS_SIZE_0_2 \
-    (offsetof(struct bp_options, readahead_max) + sizeof(uint32_t))
+    (offsetof(struct bp_options, reserved0) + sizeof(uint32_t))
 int bp__options_resolve(const struct bp_options *opts, struct bp_options *o);
 uint32_t bp__options_frames(const struct bp_options *o);
 
@@ -222,8 +223,8 @@ int bp__prefetch_queue(bp_pool *pool, uint64_t first, uint64_t count, bool scan)
 /* readahead.c */
 int bp__readahead_create(bp_pool *pool, const struct bp_options *o);
 void bp__readahead_destroy(bp_pool *pool);
-void bp__readahead_on_miss(bp_pool *pool, uint64_t page);
-void bp__readahead_on_prefetch_hit(bp_pool *pool, uint64_t page);
+void bp__readahead_on_miss(bp_pool *pool, uint64_t page, bool scan);
+void bp__readahead_on_prefetch_hit(bp_pool *pool, uint64_t page, bool scan);
 
 /* stats.c */
 void bp__count(bp_pool *pool, enum bp__counter c, uint64_t n);

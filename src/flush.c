@@ -88,24 +88,37 @@ static const enum bp__counter writer_counter[] = {
 };
 
 /* The write of frame f finished with result res (0 or a negative error):
- * restore DIRTY on failure, drop WRITING, the latch and the pin.  Returns
+ * restore DIRTY on failure, drop WRITING, the latch and the pin.  `done`
+ * is what the device wrote of the page, said with -BP_ESHORTIO.  Returns
  * 0 or the error. */
-static int end_write(bp_pool *pool, uint32_t f, int res, enum bp__writer who)
+static int end_write(bp_pool *pool, uint32_t f, int res, size_t done,
+                     enum bp__writer who)
 {
     struct bp__frame *fr = &pool->frames[f];
     int r = 0;
+    if (res == -BP_ESHRUNK) {
+        r = res;   /* bp__file_shrunk said it all */
+    } else if (res == -BP_ESHORTIO) {
+        r = bp__fail(res, "writing page %llu of %s: the device transferred "
+                     "%zu of %u bytes and the rest could not be written "
+                     "(%s); the page stays dirty in memory and will be "
+                     "written again - check the device",
+                     (unsigned long long)atomic_load(&fr->page),
+                     pool->file.path, done, pool->page_size,
+                     done % pool->file.dio_offset_align ? "the count is not "
+                     "a multiple of the direct-I/O block" : "it kept "
+                     "returning short transfers");
+    } else if (res < 0) {
+        r = bp__fail(res, "writing page %llu of %s failed: %s; the page "
+                     "stays dirty in memory and will be written again",
+                     (unsigned long long)atomic_load(&fr->page),
+                     pool->file.path, bp_strerror(res));
+    }
     if (res < 0) {
         atomic_fetch_or(&fr->state, BP__F_DIRTY);
         atomic_fetch_add(&pool->ndirty, 1);
         bp__count(pool, BP__C_IO_ERRORS, 1);
         bp__count(pool, BP__C_WRITE_ERRORS, 1);
-        if (res == -BP_ESHRUNK)
-            r = res;   /* bp__file_shrunk said it all */
-        else
-            r = bp__fail(res, "writing page %llu of %s failed: %s; the "
-                         "page stays dirty in memory and will be written "
-                         "again", (unsigned long long)atomic_load(&fr->page),
-                         pool->file.path, bp_strerror(res));
     } else {
         bp__count(pool, BP__C_WRITES, 1);
         if (writer_counter[who] != BP__NCOUNTERS)
@@ -178,7 +191,7 @@ static void write_runs(bp_pool *pool, struct pending *p, uint32_t n,
     if (keep < n) {
         int e = bp__file_shrunk(&pool->file, size);
         for (uint32_t i = keep; i < n; i++)
-            tally(end_write(pool, p[i].frame, e, who), written, first_err);
+            tally(end_write(pool, p[i].frame, e, 0, who), written, first_err);
         n = keep;
     }
     if (n == 0)
@@ -189,7 +202,7 @@ static void write_runs(bp_pool *pool, struct pending *p, uint32_t n,
     if (!ios || !iov || !run_start) {
         int e = bp__fail(-ENOMEM, "out of memory writing pages back");
         for (uint32_t i = 0; i < n; i++)
-            tally(end_write(pool, p[i].frame, e, who), written, first_err);
+            tally(end_write(pool, p[i].frame, e, 0, who), written, first_err);
         goto out;
     }
     uint32_t nruns = 0;
@@ -223,7 +236,7 @@ static void write_runs(bp_pool *pool, struct pending *p, uint32_t n,
         long want = (long)(b - a) * ps;
         if (r == 0 && ios[k].res == want) {
             for (uint32_t i = a; i < b; i++)
-                tally(end_write(pool, p[i].frame, 0, who), written, first_err);
+                tally(end_write(pool, p[i].frame, 0, 0, who), written, first_err);
             continue;
         }
         for (uint32_t i = a; i < b; i++)
@@ -239,7 +252,8 @@ static void write_runs(bp_pool *pool, struct pending *p, uint32_t n,
     }
     for (uint32_t i = 0; i < nretry; i++) {
         long res = r < 0 ? r : ios[i].res;
-        tally(end_write(pool, p[i].frame, res < 0 ? (int)res : 0, who),
+        tally(end_write(pool, p[i].frame, res < 0 ? (int)res : 0, ios[i].done,
+                        who),
               written, first_err);
     }
 out:
@@ -278,7 +292,7 @@ static int write_chunk(bp_pool *pool, const uint32_t *frames, uint32_t n,
         if (b == PREPARED) {
             int e = call_before_write(pool, f);
             if (e < 0)
-                tally(end_write(pool, f, e, who), &written, &first_err);
+                tally(end_write(pool, f, e, 0, who), &written, &first_err);
             else
                 sent[nsent++] = (struct pending){ f, atomic_load(&pool->frames[f].page) };
         } else if (b == IN_FLIGHT && !skip_busy) {
@@ -307,7 +321,7 @@ static int write_chunk(bp_pool *pool, const uint32_t *frames, uint32_t n,
         }
         int e = call_before_write(pool, f);
         if (e < 0) {
-            tally(end_write(pool, f, e, who), &written, &first_err);
+            tally(end_write(pool, f, e, 0, who), &written, &first_err);
             continue;
         }
         struct pending one = { f, atomic_load(&pool->frames[f].page) };

@@ -24,7 +24,8 @@
  *   CLAIMED    chosen for eviction: VALID is gone, so no pin can succeed,
  *              while the miss path (holding the miss lock) retags it.
  *   PREFETCHED read by bp_prefetch or read-ahead and not pinned since: the
- *              first pin clears it in its CAS (a read-ahead hit); an
+ *              first pin clears it in its CAS (a read-ahead hit) instead
+ *              of setting REF, as a demand miss leaves REF clear; an
  *              eviction that finds it set counts a wasted read.
  *
  * Rule: change the word only with atomic read-modify-write operations

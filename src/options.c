@@ -29,6 +29,7 @@ void bp_options_init_sized(struct bp_options *opts, size_t size)
     o->coalesce_bytes = BP_DEFAULT_COALESCE_BYTES;
     o->readahead_min = BP_DEFAULT_READAHEAD_MIN;
     o->readahead_max = BP_DEFAULT_READAHEAD_MAX;
+    o->aio_lanes = BP_DEFAULT_AIO_LANES;
     bp__struct_out(opts, size, &d, sizeof(d));
 }
 
@@ -96,6 +97,9 @@ static int options_copy_in(const struct bp_options *opts, struct bp_options *o)
                         "run it with a libbpool at least as new as the "
                         "bpool.h it was built with, or leave that option "
                         "zero", size, bad, sizeof(*o), BP_VERSION_STRING);
+    if (o->reserved0)
+        return bp__fail(-EINVAL, "bp_open: opts->reserved0 is %u; it must "
+                        "be 0 (bp_options_init sets it)", o->reserved0);
     o->struct_size = sizeof(*o);
     return 0;
 }
@@ -117,6 +121,8 @@ int bp__options_resolve(const struct bp_options *opts, struct bp_options *o)
             o->grow_bytes = BP_DEFAULT_GROW_BYTES;
         if (!o->mode)
             o->mode = 0600;
+        if (!o->aio_lanes)
+            o->aio_lanes = BP_DEFAULT_AIO_LANES;
         default_writeback(o);
     }
     const uint32_t known = BP_CREATE | BP_EXCL | BP_NOFLUSH | BP_NOREADAHEAD |
@@ -138,6 +144,10 @@ int bp__options_resolve(const struct bp_options *opts, struct bp_options *o)
         return bp__fail(-EINVAL, "bp_open: queue depth %u is too large; "
                         "use at most 65536 (32-128 saturates most devices)",
                         o->queue_depth);
+    if (o->aio_lanes > BP_MAX_AIO_LANES)
+        return bp__fail(-EINVAL, "bp_open: %u AIO lanes is too many; use 1 "
+                        "to %u (0: the default, %u)", o->aio_lanes,
+                        BP_MAX_AIO_LANES, BP_DEFAULT_AIO_LANES);
     /* The page size itself is checked against the file in datafile.c, but
      * the frame count derived from it is checked here. */
     if (o->page_size >= BP_MIN_PAGE_SIZE && !(o->page_size & (o->page_size - 1))) {

@@ -135,13 +135,18 @@ static void frame_wait(bp_pool *pool, uint32_t f, uint64_t page)
 }
 
 /* Add a pin to frame f if it is VALID and holds `page`; `ref` also sets the
- * reference bit (a caller's access, not bpool's own).  Returns PIN_OK,
- * PIN_WAIT (a read or eviction is under way), PIN_RETRY (the frame holds
- * another page), or -BP_ETOOMANYPINS. */
-static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page, bool ref)
+ * reference bit (a caller's access, not bpool's own) - except on the first
+ * touch of a page read ahead, which is the access the read anticipated,
+ * not a re-use: as after a demand miss, the bit stays clear, so the page
+ * is not promoted (or given a test period) for having been read early.
+ * `scan` says the caller pins with BP_SCAN (the read-ahead it sets off
+ * reads scan pages).  Returns PIN_OK, PIN_WAIT (a read or eviction is
+ * under way), PIN_RETRY (the frame holds another page), or
+ * -BP_ETOOMANYPINS. */
+static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page, bool ref,
+                        bool scan)
 {
     struct bp__frame *fr = &pool->frames[f];
-    uint64_t add = ref ? BP__F_REF : 0;
     uint64_t s = atomic_load(&fr->state);
     for (;;) {
         if (atomic_load(&fr->page) != page)
@@ -150,8 +155,12 @@ static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page, bool ref)
             return (s & (BP__F_READING | BP__F_CLAIMED)) ? PIN_WAIT : PIN_RETRY;
         if (bp__pins(s) == BP__PIN_MAX)
             return -BP_ETOOMANYPINS;
-        if (atomic_compare_exchange_weak(&fr->state, &s,
-                                         ((s + 1) | add) & ~(ref ? BP__F_PREFETCHED : 0)))
+        uint64_t to = s + 1;
+        if (ref && (s & BP__F_PREFETCHED))
+            to &= ~BP__F_PREFETCHED;
+        else if (ref)
+            to |= BP__F_REF;
+        if (atomic_compare_exchange_weak(&fr->state, &s, to))
             break;
     }
     /* Step 3 of the hit path: the tag cannot change while we hold a pin. */
@@ -163,14 +172,14 @@ static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page, bool ref)
         /* First touch of a page read ahead: it was worth reading, and a
          * sequential reader may need the next window now. */
         bp__count(pool, BP__C_PREFETCH_HITS, 1);
-        bp__readahead_on_prefetch_hit(pool, page);
+        bp__readahead_on_prefetch_hit(pool, page, scan);
     }
     return PIN_OK;
 }
 
 int bp__pin_frame_if_valid(bp_pool *pool, uint32_t f, uint64_t page)
 {
-    return pin_resident(pool, f, page, false) == PIN_OK ? 0 : -1;
+    return pin_resident(pool, f, page, false, false) == PIN_OK ? 0 : -1;
 }
 
 void bp__unpin_frame(bp_pool *pool, uint32_t f)
@@ -197,6 +206,15 @@ static int read_page(bp_pool *pool, uint32_t f, uint64_t page)
         if (size / ps < atomic_load(&pool->file.page_count))
             return bp__file_shrunk(&pool->file, size);
     }
+    if (io.res == -BP_ESHORTIO)
+        return bp__fail(-BP_ESHORTIO, "reading page %llu of %s: the device "
+                        "transferred %zu of %u bytes and the rest could not "
+                        "be read (%s); the page is not cached, so a later pin "
+                        "reads it again - check the device",
+                        (unsigned long long)page, pool->file.path, io.done, ps,
+                        io.done % pool->file.dio_offset_align ? "the count "
+                        "is not a multiple of the direct-I/O block" :
+                        "it kept returning short transfers");
     if (io.res < 0)
         return (int)io.res;
     return pool->checksums ? bp__page_verify(pool, f, page) : 0;
@@ -249,7 +267,10 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
     pool->admitting_speculative = false;
     struct bp__cp_counts cc;
     bp__cp_counts(pool->policy, &cc);
-    atomic_store_explicit(&pool->readahead_room, cc.free + cc.m_c / 2,
+    /* Cold pages get m_c frames, or all the hot pages leave them while
+     * those are fewer than m - m_c (the hot hand demotes only above). */
+    uint32_t cold_frames = cc.cold > cc.m_c ? cc.cold : cc.m_c;
+    atomic_store_explicit(&pool->readahead_room, cc.free + cold_frames / 2,
                           memory_order_relaxed);
     if (r == 0) {
         /* Step 3: the frame is CLAIMED or free, so nobody else writes its
@@ -367,14 +388,14 @@ static int pin_miss(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
         }
     } else {
         /* Queue any read-ahead first, so it overlaps our own read. */
-        bp__readahead_on_miss(pool, page);
+        bp__readahead_on_miss(pool, page, scan);
         r = read_page(pool, f, page);
         if (r < 0) {
             abandon_frame(pool, f, page);
             write_collected(pool, &collect);
             bp__count(pool, BP__C_IO_ERRORS, 1);
-            if (r == -BP_ECHECKSUM || r == -BP_ESHRUNK)
-                return r;   /* the detail says which page and why */
+            if (r == -BP_ECHECKSUM || r == -BP_ESHORTIO || r == -BP_ESHRUNK)
+                return r;   /* read_page said which page and why */
             return bp__fail(r, "reading page %llu of %s failed: %s; the page "
                             "is not cached, so a later pin reads it again",
                             (unsigned long long)page, pool->file.path,
@@ -489,7 +510,7 @@ static int pin_page(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
         uint32_t f = bp__pt_lookup(&pool->pt, page);
         int r;
         if (f != BP__PT_NOTFOUND) {
-            r = pin_resident(pool, f, page, true);
+            r = pin_resident(pool, f, page, true, scan);
             if (r == PIN_OK) {
                 bp__count(pool, BP__C_HITS, 1);
                 *fout = f;
@@ -754,7 +775,7 @@ static void pool_free(bp_pool *pool)
     free(pool);
 }
 
-static int setup_aio(bp_pool *pool, unsigned depth)
+static int setup_aio(bp_pool *pool, unsigned depth, unsigned lanes)
 {
     unsigned granted = 0;
     int r = bp__aio_init(&pool->aio, depth, &granted);
@@ -766,6 +787,9 @@ static int setup_aio(bp_pool *pool, unsigned depth)
                         "fs.aio-max-nr) or close other AIO users" :
                         r == -ENOSYS ? ": the kernel lacks native AIO" : "");
     pool->queue_depth = granted;
+    pool->aio.lanes_max = lanes;
+    pool->aio.dio_offset_align = pool->file.dio_offset_align;
+    pool->aio.dio_mem_align = pool->file.dio_mem_align;
     return 0;
 }
 
@@ -803,7 +827,7 @@ int bp_open(const char *path, const struct bp_options *opts, bp_pool **out)
                                      pool, &pool->policy)) < 0)
         bp__fail(r, "bp_open: out of memory for the replacement policy");
     if (r == 0)
-        r = setup_aio(pool, o.queue_depth);
+        r = setup_aio(pool, o.queue_depth, o.aio_lanes);
     pool->opts = o;
     pool->checksums = (o.flags & BP_CHECKSUMS) != 0;
     pool->read_only = (o.flags & BP_RDONLY) != 0;
@@ -896,6 +920,7 @@ int bp_info_sized(bp_pool *pool, struct bp_info *out, size_t size)
     info->readahead_max = pool->readahead ? o->readahead_max : 0;
     info->checksums = pool->checksums;
     info->page_payload = pool->page_size - (pool->checksums ? BP_CHECKSUM_TRAILER : 0);
+    info->aio_lanes = pool->aio.lanes_max;
     bp__struct_out(out, size, &full, sizeof(full));
     return 0;
 }

@@ -9,10 +9,16 @@
  * its first page becomes the new trigger, so the reads stay a window ahead
  * of the reader.  The window starts at readahead_min and doubles with
  * every window up to readahead_max (never above a quarter of the pool,
- * nor above the free frames plus half of those CLOCK-Pro gives cold
- * pages); any
+ * nor above the free frames plus half of those cold pages hold, at
+ * least CLOCK-Pro's m_c); any
  * miss that does not follow the previous one ends the stream
  * and resets the window, so random access never reads ahead.
+ *
+ * A window set off by a BP_SCAN pin (a miss, or the first touch of a
+ * read-ahead page) is read as scan pages (BP__CP_SCAN: cold, no test
+ * period), as the pins would have brought them in; otherwise a scan with
+ * read-ahead on would fill the pool with ordinary cold pages and push out
+ * the frequently used pages BP_SCAN is there to protect.
  *
  * Interleaved scans of different regions look random to a single
  * detector; callers who know their access pattern use bp_prefetch.
@@ -69,16 +75,17 @@ void bp__readahead_destroy(bp_pool *pool)
 }
 
 /* Queue the window starting at ra->next (ra->mu held).  Read-ahead pages
- * are cold until used, and CLOCK-Pro gives cold pages m_c frames: a window
- * larger than the free frames plus half of that would push its own pages
- * out before the reader gets to them, so the window is held to it. */
-static void issue_window(bp_pool *pool, struct bp__readahead *ra)
+ * are cold until used, and CLOCK-Pro gives cold pages m_c frames, or all
+ * that hot pages leave them when those are fewer: a window larger than the
+ * free frames plus half of that would push its own pages out before the
+ * reader gets to them, so the window is held to it. */
+static void issue_window(bp_pool *pool, struct bp__readahead *ra, bool scan)
 {
     uint32_t room = atomic_load_explicit(&pool->readahead_room, memory_order_relaxed);
     uint64_t start = ra->next, count = ra->window < room ? ra->window : room;
     if (count == 0)
         count = 1;
-    if (bp__prefetch_queue(pool, start, count, false) < 0)
+    if (bp__prefetch_queue(pool, start, count, scan) < 0)
         return;            /* queue full: the stream goes on without it */
     bp__count(pool, BP__C_READAHEAD_WINDOWS, 1);
     ra->trigger = start;
@@ -87,7 +94,7 @@ static void issue_window(bp_pool *pool, struct bp__readahead *ra)
         ra->window = ra->window * 2 < ra->max_pages ? ra->window * 2 : ra->max_pages;
 }
 
-void bp__readahead_on_miss(bp_pool *pool, uint64_t page)
+void bp__readahead_on_miss(bp_pool *pool, uint64_t page, bool scan)
 {
     struct bp__readahead *ra = pool->readahead;
     if (!ra)
@@ -102,12 +109,12 @@ void bp__readahead_on_miss(bp_pool *pool, uint64_t page)
         /* A new stream, or the reader overtook the read-ahead. */
         ra->streaming = true;
         ra->next = page + 1;
-        issue_window(pool, ra);
+        issue_window(pool, ra, scan);
     }
     pthread_mutex_unlock(&ra->mu);
 }
 
-void bp__readahead_on_prefetch_hit(bp_pool *pool, uint64_t page)
+void bp__readahead_on_prefetch_hit(bp_pool *pool, uint64_t page, bool scan)
 {
     struct bp__readahead *ra = pool->readahead;
     if (!ra)
@@ -118,7 +125,7 @@ void bp__readahead_on_prefetch_hit(bp_pool *pool, uint64_t page)
         if (page > ra->last || ra->last == BP__NOPAGE)
             ra->last = page;
         if (page >= ra->trigger && ra->next < bp_page_count(pool))
-            issue_window(pool, ra);
+            issue_window(pool, ra, scan);
     }
     pthread_mutex_unlock(&ra->mu);
 }

@@ -32,6 +32,7 @@ static void look_up(void)
     real_sym("io_setup", &real.io_setup, sizeof(real.io_setup));
     real_sym("io_submit", &real.io_submit, sizeof(real.io_submit));
     real_sym("io_getevents", &real.io_getevents, sizeof(real.io_getevents));
+    real_sym("io_destroy", &real.io_destroy, sizeof(real.io_destroy));
 }
 
 const struct aio_real *aio_real(void)

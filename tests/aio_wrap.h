@@ -1,5 +1,6 @@
-/* aio_wrap.h - libaio's own io_setup, io_submit and io_getevents, for the
- * test programs that define some of those functions themselves.
+/* aio_wrap.h - libaio's own io_setup, io_submit, io_getevents and
+ * io_destroy, for the test programs that define some of those functions
+ * themselves.
  *
  * A program that defines io_submit (say) gets the library's calls
  * (src/aio.c, linked in statically from libbpool_core) first, and goes on
@@ -17,6 +18,7 @@ struct aio_real {
     int (*io_submit)(io_context_t, long, struct iocb **);
     int (*io_getevents)(io_context_t, long, long, struct io_event *,
                         struct timespec *);
+    int (*io_destroy)(io_context_t);
 };
 
 /* libaio's own functions: the next definitions after this program's

@@ -340,6 +340,146 @@ START_TEST(test_scan_hint_keeps_hot_set)
 }
 END_TEST
 
+/* The hot set of the scan tests below: 8 pages, not adjacent (so using
+ * them starts no read-ahead), made hot by a few rounds of use. */
+#define HOT_PAGES 8
+#define SCAN_FRAMES 64
+#define SCAN_FIRST 100        /* the scanned pages: [SCAN_FIRST, SCAN_END) */
+#define SCAN_END (SCAN_FIRST + 28 * SCAN_FRAMES)
+
+static uint64_t hot_page(int i)
+{
+    return (uint64_t)i * 7;
+}
+
+static void use_hot_set(bp_pool *pool, int rounds)
+{
+    for (int r = 0; r < rounds; r++)
+        for (int i = 0; i < HOT_PAGES; i++)
+            expect_page(pool, hot_page(i), BP_READ);
+}
+
+/* Hot pages resident now, found without pinning (a pin would change what
+ * is measured). */
+static int hot_resident(bp_pool *pool)
+{
+    int n = 0;
+    for (int i = 0; i < HOT_PAGES; i++)
+        n += bp__pt_lookup(&pool->pt, hot_page(i)) != BP__PT_NOTFOUND;
+    return n;
+}
+
+/* The pages of [SCAN_FIRST, SCAN_END) pinned in order with BP_SCAN; with
+ * `prefetch`, as bp_prefetch(3)'s example does (the next two batches
+ * hinted with BP_SCAN every 64 pages); with `hot_every`, the hot set used
+ * (without BP_SCAN) after every hot_every scan pages, counting its hits
+ * after the first such round in *hot_hits of *hot_pins. */
+static void scan_with_hint(bp_pool *pool, bool prefetch, int hot_every,
+                           uint64_t *hot_hits, uint64_t *hot_pins)
+{
+    for (uint64_t p = SCAN_FIRST; p < SCAN_END; p++) {
+        if (prefetch && (p - SCAN_FIRST) % 64 == 0) {
+            uint64_t n = SCAN_END - p < 128 ? SCAN_END - p : 128;
+            ck_assert_int_ge(bp_prefetch(pool, p, n, BP_SCAN), 0);
+        }
+        expect_page(pool, p, BP_READ | BP_SCAN);
+        uint64_t done = p - SCAN_FIRST + 1;
+        if (hot_every && done % (uint64_t)hot_every == 0) {
+            uint64_t before = tu_stats(pool).hits;
+            use_hot_set(pool, 1);
+            if (done > (uint64_t)hot_every) {
+                *hot_hits += tu_stats(pool).hits - before;
+                *hot_pins += HOT_PAGES;
+            }
+        }
+    }
+    wait_prefetched(pool, 0);
+}
+
+/* With the default options (read-ahead on), a BP_SCAN scan of a file 28
+ * times the pool leaves the hot set resident: the read-ahead a scan sets
+ * off reads scan pages, and the first pin of a page read ahead is not a
+ * re-use that would make it hot. */
+static void check_scan_keeps_hot(const char *name, bool prefetch)
+{
+    bp_pool *pool = new_pool(name, SCAN_END, SCAN_FRAMES, 0);
+    use_hot_set(pool, 4);
+    ck_assert_int_eq(hot_resident(pool), HOT_PAGES);
+    scan_with_hint(pool, prefetch, 0, NULL, NULL);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_msg(st.prefetch_pages > (SCAN_END - SCAN_FIRST) / 2,
+                  "only %llu pages read ahead: the test does not test "
+                  "read-ahead", (unsigned long long)st.prefetch_pages);
+    int kept = hot_resident(pool);
+    ck_assert_msg(kept >= HOT_PAGES - 1, "%d of %d hot pages resident after "
+                  "a BP_SCAN scan of %d pages through %d frames%s", kept,
+                  HOT_PAGES, SCAN_END - SCAN_FIRST, SCAN_FRAMES,
+                  prefetch ? " with bp_prefetch(BP_SCAN)" : "");
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+
+START_TEST(test_scan_hint_with_readahead_keeps_hot_set)
+{
+    check_scan_keeps_hot("scanra.bp", false);
+}
+END_TEST
+
+START_TEST(test_scan_prefetch_recipe_keeps_hot_set)
+{
+    check_scan_keeps_hot("scanpf.bp", true);
+}
+END_TEST
+
+/* A hot set used every 64 pages of a BP_SCAN scan (read-ahead on) stays
+ * resident: after its first round, at least 90% of its pins hit - with
+ * automatic read-ahead and with bp_prefetch(3)'s recipe. */
+static void check_scan_interleaved_hits(const char *name, bool prefetch)
+{
+    bp_pool *pool = new_pool(name, SCAN_END, SCAN_FRAMES, 0);
+    uint64_t hits = 0, pins = 0;
+    scan_with_hint(pool, prefetch, 64, &hits, &pins);
+    ck_assert_uint_gt(pins, 0);
+    ck_assert_msg(hits * 10 >= pins * 9, "hot set re-used every 64 scan "
+                  "pages%s: %llu hits of %llu pins (%.0f%%)",
+                  prefetch ? " (bp_prefetch recipe)" : "",
+                  (unsigned long long)hits, (unsigned long long)pins,
+                  100.0 * (double)hits / (double)pins);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+
+START_TEST(test_scan_interleaved_hot_hits)
+{
+    check_scan_interleaved_hits("scanmix.bp", false);
+}
+END_TEST
+
+START_TEST(test_scan_prefetch_interleaved_hot_hits)
+{
+    check_scan_interleaved_hits("scanpfmix.bp", true);
+}
+END_TEST
+
+/* A page read ahead is not made hot by its first pin, but a later re-use
+ * counts as usual: the first pin leaves the reference bit clear, the
+ * second sets it. */
+START_TEST(test_prefetched_first_pin_not_reuse)
+{
+    bp_pool *pool = new_pool("pfref.bp", 16, 32, BP_NOREADAHEAD);
+    ck_assert_int_eq(bp_prefetch(pool, 0, 4, 0), 4);
+    wait_prefetched(pool, 4);
+    uint32_t f = bp__pt_lookup(&pool->pt, 2);
+    ck_assert_uint_ne(f, BP__PT_NOTFOUND);
+    expect_page(pool, 2, BP_READ);
+    uint64_t s = atomic_load(&pool->frames[f].state);
+    ck_assert_msg(!(s & BP__F_REF), "the first pin of a prefetched page set "
+                  "its reference bit");
+    ck_assert(!(s & BP__F_PREFETCHED));
+    expect_page(pool, 2, BP_READ);
+    ck_assert(atomic_load(&pool->frames[f].state) & BP__F_REF);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("readahead");
@@ -357,6 +497,11 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_readahead_small_pool_no_waste);
     tcase_add_test(tc, test_readahead_off_when_random);
     tcase_add_test(tc, test_scan_hint_keeps_hot_set);
+    tcase_add_test(tc, test_scan_hint_with_readahead_keeps_hot_set);
+    tcase_add_test(tc, test_scan_prefetch_recipe_keeps_hot_set);
+    tcase_add_test(tc, test_scan_interleaved_hot_hits);
+    tcase_add_test(tc, test_scan_prefetch_interleaved_hot_hits);
+    tcase_add_test(tc, test_prefetched_first_pin_not_reuse);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     return s;

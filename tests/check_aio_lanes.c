@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check_aio_lanes.c - what a pool's AIO contexts cost, counted: a pool
+ * used by many threads makes at most 1 + aio_lanes contexts (each holds
+ * part of the system-wide aio-max-nr until bp_close), and bp_close
+ * destroys them all at once rather than one after the other (each
+ * io_destroy waits for RCU grace periods, tens of milliseconds), so
+ * closing does not take longer the more threads used the pool.
+ *
+ * This program defines io_setup and io_destroy, so the calls of src/aio.c
+ * (linked in statically from libbpool_core) land here first; they count
+ * and go on to libaio's own (tests/aio_wrap.h).  The assertions are on
+ * counts, never on elapsed time.
+ *
+ * Threads never call ck_assert: they record problems with tu_thread_fail.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <libaio.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aio_wrap.h"
+#include "bpool.h"
+#include "testutil.h"
+
+#define PS 8192u
+#define FILE_PAGES 4096u
+#define THREADS 64
+
+/* ---- libaio, interposed ------------------------------------------------ */
+
+static _Atomic int setups;        /* io_setup calls that succeeded */
+static _Atomic int destroys;      /* io_destroy calls */
+static _Atomic int destroying;    /* io_destroy calls under way now */
+static _Atomic int destroying_max;
+/* When > 0: an io_destroy waits (at most 1 s) until this many are under
+ * way before it goes on, so destroys made one after the other are seen
+ * as such (at most 1 under way) however fast or slow the machine. */
+static _Atomic int destroy_gather;
+
+int io_setup(int maxevents, io_context_t *ctxp)
+{
+    int r = aio_real()->io_setup(maxevents, ctxp);
+    if (r == 0)
+        atomic_fetch_add(&setups, 1);
+    return r;
+}
+
+int io_destroy(io_context_t ctx)
+{
+    int now = atomic_fetch_add(&destroying, 1) + 1;
+    int max = atomic_load(&destroying_max);
+    while (now > max && !atomic_compare_exchange_weak(&destroying_max, &max, now))
+        ;
+    int want = atomic_load(&destroy_gather);
+    for (int i = 0; want > 0 && i < 1000 && atomic_load(&destroying) < want; i++)
+        usleep(1000);
+    int r = aio_real()->io_destroy(ctx);
+    atomic_fetch_add(&destroys, 1);
+    atomic_fetch_sub(&destroying, 1);
+    return r;
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static const char *data_file(void)
+{
+    static char *path;
+    if (!path) {
+        path = tu_path("lanes.bp");
+        tu_make_file(path, PS, FILE_PAGES, 1);
+    }
+    return path;
+}
+
+/* A pool of 64 frames over the test file, with aio_lanes lanes (0: the
+ * default), no background threads that could take lanes of their own. */
+static bp_pool *open_lanes(uint32_t aio_lanes)
+{
+    struct bp_options o;
+    bp_options_init(&o);
+    o.aio_lanes = aio_lanes;
+    return tu_open_opts(data_file(), 64, BP_NOFLUSH | BP_NOREADAHEAD, &o);
+}
+
+struct user {
+    bp_pool *pool;
+    uint64_t seed;
+};
+
+/* Misses on pages spread over the file: every pin waits for a read, so
+ * the thread takes a lane (or the shared context) each time. */
+static void *user_main(void *arg)
+{
+    struct user *u = arg;
+    uint64_t s = u->seed;
+    for (int i = 0; i < 16; i++) {
+        uint64_t p = tu_rnd(&s) % FILE_PAGES;
+        bp_page pg;
+        if (bp_pin(u->pool, p, BP_READ, &pg) < 0) {
+            tu_thread_fail("pin %llu: %s", (unsigned long long)p, bp_errdetail());
+            return NULL;
+        }
+        if (!tu_stamped(pg.data, PS, p, 1))
+            tu_thread_fail("page %llu: wrong bytes", (unsigned long long)p);
+        bp_unpin(&pg);
+    }
+    return NULL;
+}
+
+/* `n` threads use the pool at once, then are joined. */
+static void use_from_threads(bp_pool *pool, int n)
+{
+    pthread_t th[THREADS];
+    struct user us[THREADS];
+    ck_assert_int_le(n, THREADS);
+    for (int i = 0; i < n; i++) {
+        us[i] = (struct user){ pool, (uint64_t)i * 7919 + 1 };
+        ck_assert_int_eq(pthread_create(&th[i], NULL, user_main, &us[i]), 0);
+    }
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    tu_assert_no_thread_errors();
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+/* 64 threads with misses on a pool with 4 lanes: at most 5 contexts (the
+ * shared one and 4 lanes), however many threads; bp_info says 4; close
+ * destroys every context made. */
+START_TEST(test_contexts_bounded_by_lanes)
+{
+    data_file();
+    int before = atomic_load(&setups);
+    bp_pool *pool = open_lanes(4);
+    use_from_threads(pool, THREADS);
+    int made = atomic_load(&setups) - before;
+    ck_assert_msg(made >= 2 && made <= 1 + 4, "a pool with 4 lanes used by "
+                  "%d threads made %d AIO contexts", THREADS, made);
+    struct bp_info in;
+    ck_assert_int_eq(bp_info(pool, &in), 0);
+    ck_assert_uint_eq(in.aio_lanes, 4);
+    int d0 = atomic_load(&destroys);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(atomic_load(&destroys) - d0, made);
+}
+END_TEST
+
+/* The default bound: 64 threads make at most 1 + BP_DEFAULT_AIO_LANES
+ * contexts (each thread used to get one of its own, up to 64). */
+START_TEST(test_contexts_bounded_by_default)
+{
+    data_file();
+    int before = atomic_load(&setups);
+    bp_pool *pool = open_lanes(0);
+    use_from_threads(pool, THREADS);
+    int made = atomic_load(&setups) - before;
+    ck_assert_msg(made <= 1 + (int)BP_DEFAULT_AIO_LANES, "a pool used by %d "
+                  "threads made %d AIO contexts (default lanes %u)", THREADS,
+                  made, BP_DEFAULT_AIO_LANES);
+    struct bp_info in;
+    ck_assert_int_eq(bp_info(pool, &in), 0);
+    ck_assert_uint_eq(in.aio_lanes, BP_DEFAULT_AIO_LANES);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* bp_close destroys all the contexts at once: every io_destroy is under
+ * way at the same time (the interposer holds each until all have started,
+ * or 1 s), so the close costs one destroy's wait, not one per thread that
+ * used the pool.  Destroying them one after the other never has more
+ * than one under way. */
+START_TEST(test_close_destroys_at_once)
+{
+    data_file();
+    int before = atomic_load(&setups);
+    bp_pool *pool = open_lanes(8);
+    use_from_threads(pool, 32);
+    int made = atomic_load(&setups) - before;
+    ck_assert_int_ge(made, 2);
+    atomic_store(&destroying_max, 0);
+    atomic_store(&destroy_gather, made);
+    int d0 = atomic_load(&destroys);
+    ck_assert_int_eq(bp_close(pool), 0);
+    atomic_store(&destroy_gather, 0);
+    ck_assert_int_eq(atomic_load(&destroys) - d0, made);
+    ck_assert_msg(atomic_load(&destroying_max) == made, "bp_close had at most "
+                  "%d of its %d io_destroy calls under way at once",
+                  atomic_load(&destroying_max), made);
+}
+END_TEST
+
+/* aio_lanes above BP_MAX_AIO_LANES is refused with a detail that gives
+ * the range. */
+START_TEST(test_lanes_option_checked)
+{
+    struct bp_options o;
+    bp_options_init(&o);
+    ck_assert_uint_eq(o.aio_lanes, BP_DEFAULT_AIO_LANES);
+    o.aio_lanes = BP_MAX_AIO_LANES + 1;
+    bp_pool *pool = NULL;
+    TU_EXPECT_ERR(bp_open(data_file(), &o, &pool), -EINVAL, "AIO lanes", "64");
+    ck_assert_ptr_null(pool);
+    o.aio_lanes = BP_MAX_AIO_LANES;
+    ck_assert_int_eq(bp_open(data_file(), &o, &pool), 0);
+    struct bp_info in;
+    ck_assert_int_eq(bp_info(pool, &in), 0);
+    ck_assert_uint_eq(in.aio_lanes, BP_MAX_AIO_LANES);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+Suite *test_suite(void)
+{
+    Suite *s = suite_create("aio_lanes");
+    TCase *tc = tcase_create("lanes");
+    tcase_add_test(tc, test_contexts_bounded_by_lanes);
+    tcase_add_test(tc, test_contexts_bounded_by_default);
+    tcase_add_test(tc, test_close_destroys_at_once);
+    tcase_add_test(tc, test_lanes_option_checked);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+    return s;
+}
