@@ -413,6 +413,41 @@ START_TEST(test_variants_check_during_replay)
 }
 END_TEST
 
+/* Proves each variant keeps a hot set through a scan, in the scenario of
+ * check_readahead's test_scan_hint_keeps_hot_set (150 frames, 40 pages
+ * used four times, then 1500 other pages once) with and without the scan
+ * flag: no hot page misses afterwards. */
+START_TEST(test_variants_keep_hot_set)
+{
+    static const char *const names[] = { "paper", "authors", "authors-slip" };
+
+    for (int v = 0; v < 3; v++) {
+        for (int hint = 0; hint < 2; hint++) {
+            struct bp__cp_config cfg;
+            struct psim_cp s;
+            unsigned hot_misses = 0, scan_misses = 0;
+
+            bp__cp_config_init(&cfg);
+            ck_assert_int_eq(bp__cp_config_variant(&cfg, names[v]), 0);
+            ck_assert_int_eq(psim_cp_init_with(&s, 150, 150, &cfg), 0);
+            for (int round = 0; round < 4; round++)
+                for (uint64_t p = 0; p < 40; p++)
+                    (void)sim_access_checked(&s, p, 0);
+            for (uint64_t p = 200; p < 1700; p++)
+                scan_misses += sim_access_checked(&s, p,
+                                                  hint ? BP__CP_SCAN : 0) == 0;
+            for (uint64_t p = 0; p < 40; p++)
+                hot_misses += sim_access_checked(&s, p, 0) == 0;
+            ck_assert_uint_eq(scan_misses, 1500);
+            ck_assert_msg(hot_misses == 0, "%s%s: %u of 40 hot pages pushed "
+                          "out by the scan", names[v],
+                          hint ? " with BP__CP_SCAN" : "", hot_misses);
+            sim_fini(&s);
+        }
+    }
+}
+END_TEST
+
 /* Proves the variant names and the band are checked. */
 START_TEST(test_config)
 {
@@ -783,6 +818,7 @@ Suite *test_suite(void)
     tcase_add_test(invariants, test_check_during_replay);
     tcase_add_test(invariants, test_mc_and_cap);
     tcase_add_test(invariants, test_variants_check_during_replay);
+    tcase_add_test(invariants, test_variants_keep_hot_set);
     tcase_set_timeout(pool, 60);
     tcase_add_test(pool, test_random_pins);
     tcase_add_test(pool, test_all_pinned);
