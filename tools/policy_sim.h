@@ -13,9 +13,8 @@
  * tests/data/expected.tsv and authors.tsv): a cold start, every reference
  * counted, and a reference to the page referenced just before is a hit
  * that changes no state - no policy call, no reference bit set, for every
- * policy (a pool re-pinning the page would set its reference bit again;
- * tests/check_replay.c and bpool-bench's trace workload skip the pin);
- * non-resident cap = frames.
+ * policy (a pool re-pinning the page would set its reference bit again,
+ * so tests/check_replay.c does not pin it); non-resident cap = frames.
  */
 #ifndef BPOOL_POLICY_SIM_H
 #define BPOOL_POLICY_SIM_H
