@@ -319,6 +319,7 @@ static void clock_drop(struct bp__clockpro *cp, uint32_t i)
     clock_unlink(cp, i);
     tally(cp, e->status, -1);
     e->status = BP__CP_OUT;
+    e->held_ref = 0;
     e->next = cp->free_ent;
     cp->free_ent = i;
 }
@@ -858,6 +859,9 @@ int bp__cp_check(const struct bp__clockpro *cp)
                 CHECK(e->aux < cp->m);
                 CHECK(cp->frame_ent[e->aux] == i);
             }
+            /* a held bit: credit adaptation, resident entries only */
+            CHECK(!e->held_ref || (cp->adapt == BP__CP_ADAPT_CREDIT &&
+                                   is_resident(e->status)));
             seen_hot |= i == cp->hand_hot;
             seen_cold |= i == cp->hand_cold;
             seen_test |= i == cp->hand_test;
@@ -913,7 +917,7 @@ int bp__cp_check(const struct bp__clockpro *cp)
     /* Every entry is either in the clock or on the free list. */
     for (uint32_t i = cp->free_ent; i != NONE; i = cp->ent[i].next) {
         CHECK(i < cp->nent && nfreeent++ < cp->nent);
-        CHECK(cp->ent[i].status == BP__CP_OUT);
+        CHECK(cp->ent[i].status == BP__CP_OUT && !cp->ent[i].held_ref);
     }
     CHECK(nfreeent + len == cp->nent);
     return 0;
@@ -1017,6 +1021,8 @@ int bp__cp_create_with(uint32_t frames, uint32_t nonres_cap,
     cp->m_c_max = (uint32_t)((uint64_t)frames * cfg->cold_max_pct / 100);
     if (cfg->adapt == BP__CP_ADAPT_MC && cp->m_c_max > frames - cp->m_c_min)
         cp->m_c_max = frames - cp->m_c_min; /* the hot limit m - m_c >= m_c_min */
+    if (cp->m_c_max > frames - 1)
+        cp->m_c_max = frames - 1; /* credit: at least one hot page */
     if (cp->m_c_max < cp->m_c_min)
         cp->m_c_max = cp->m_c_min;
     cp->m_c = cp->m_c_min;
