@@ -185,19 +185,21 @@ static bool ref_test(struct bp__clockpro *cp, uint32_t i)
            (e->held_ref || cp->ops->test_ref(cp->ctx, e->aux));
 }
 
-/* Return the bit and clear it. */
-static bool ref_take(struct bp__clockpro *cp, uint32_t i)
+/* Return the bit and clear it.  (Only a resident entry holds a bit:
+ * bp__cp_check.) */
+static inline bool ref_take(struct bp__clockpro *cp, uint32_t i)
 {
     struct cp_entry *e = &cp->ent[i];
     bool held = e->held_ref;
 
-    e->held_ref = 0;
     if (!is_resident(e->status))
         return false;
+    if (held)
+        e->held_ref = 0;
     return cp->ops->test_clear_ref(cp->ctx, e->aux) || held;
 }
 
-static void ref_clear(struct bp__clockpro *cp, uint32_t i)
+static inline void ref_clear(struct bp__clockpro *cp, uint32_t i)
 {
     (void)ref_take(cp, i);
 }
