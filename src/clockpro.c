@@ -1,9 +1,16 @@
 /* clockpro.c - CLOCK-Pro page replacement (policy only: no data, no I/O, no locks). */
 /*
- * This file is the whole of CLOCK-Pro as ../shared/clockpro.md settles it,
- * plus the few things a real pool needs that a trace simulator does not
- * (pinned frames, forgetting a page whose read failed, forcing out a hot
- * page).  It never touches page data and never blocks.
+ * This file is the whole of CLOCK-Pro as doc/clockpro.md settles it, plus
+ * the few things a real pool needs that a trace simulator does not (pinned
+ * frames, forgetting a page whose read failed, forcing out a hot page).  It
+ * never touches page data and never blocks.
+ *
+ * Variants (struct bp__cp_config, fixed at create time).  The pool runs the
+ * paper's rules.  Two rules of the authors' own simulator can replace them:
+ * the cold hand evicts a referenced cold page that is out of its test
+ * period (cold_rule), and a credit counter moved by non-resident pages
+ * replaces m_c (adapt).  Both are read on the miss path only, in
+ * cold_step, promote and test_end; a hit never reaches this file.
  *
  * Who calls it.  pool.c calls bp__cp_admit on a miss and bp__cp_forget when
  * a read fails, always under its miss lock; tools/bpool-sim calls the same
@@ -70,6 +77,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "bpool.h"
 
@@ -80,6 +88,9 @@ struct cp_entry {
     uint32_t next, prev; /* clock links; `next` is the newer side */
     uint32_t aux;        /* resident: frame; NONRES: index chain */
     uint8_t status;      /* enum bp__cp_status */
+    uint8_t held_ref;    /* a reference bit the policy set itself (credit
+                            adaptation only, see cold_credit); it counts
+                            as the frame's bit and is cleared with it */
 };
 
 struct bp__clockpro {
@@ -98,6 +109,11 @@ struct bp__clockpro {
     uint32_t m, cap;
     uint32_t nfree, hot, cold, nonres, in_test;
     uint32_t m_c, m_c_min, m_c_max;
+    uint8_t cold_rule;     /* enum bp__cp_cold_rule */
+    uint8_t adapt;         /* enum bp__cp_adapt */
+    bool neighbour_bit;    /* see struct bp__cp_config */
+    int64_t credit;        /* BP__CP_ADAPT_CREDIT: > 0 wants more cold
+                              frames, < 0 more hot ones */
 };
 
 /* ------------------------------------------------------------------ */
@@ -160,18 +176,54 @@ static void mc_add(struct bp__clockpro *cp, int d)
         cp->m_c--;
 }
 
-/* The bit lives with the caller; a NONRES entry has none (always clear). */
+/* The bit lives with the caller; a NONRES entry has none (always clear).
+ * held_ref, set only under credit adaptation, counts as a set bit. */
 static bool ref_test(struct bp__clockpro *cp, uint32_t i)
 {
     const struct cp_entry *e = &cp->ent[i];
-    return is_resident(e->status) && cp->ops->test_ref(cp->ctx, e->aux);
+    return is_resident(e->status) &&
+           (e->held_ref || cp->ops->test_ref(cp->ctx, e->aux));
 }
 
-static void ref_clear(struct bp__clockpro *cp, uint32_t i)
+/* Return the bit and clear it.  (Only a resident entry holds a bit:
+ * bp__cp_check.) */
+static inline bool ref_take(struct bp__clockpro *cp, uint32_t i)
 {
-    const struct cp_entry *e = &cp->ent[i];
-    if (is_resident(e->status))
-        (void)cp->ops->test_clear_ref(cp->ctx, e->aux);
+    struct cp_entry *e = &cp->ent[i];
+    bool held = e->held_ref;
+
+    if (!is_resident(e->status))
+        return false;
+    if (held)
+        e->held_ref = 0;
+    return cp->ops->test_clear_ref(cp->ctx, e->aux) || held;
+}
+
+static inline void ref_clear(struct bp__clockpro *cp, uint32_t i)
+{
+    (void)ref_take(cp, i);
+}
+
+/* Set the bit of a resident entry from inside the policy (a NONRES entry
+ * has none): the frame's own bit is the caller's, so the policy keeps it
+ * in held_ref. */
+static void ref_hold(struct bp__clockpro *cp, uint32_t i)
+{
+    if (is_resident(cp->ent[i].status))
+        cp->ent[i].held_ref = 1;
+}
+
+/* ops->try_evict, with a held bit answered first: REFERENCED, and the
+ * frame's bit cleared too, since both stand for one bit. */
+static int evict_verdict(struct bp__clockpro *cp, uint32_t i)
+{
+    struct cp_entry *e = &cp->ent[i];
+
+    if (e->held_ref) {
+        (void)ref_take(cp, i);
+        return BP__CP_REFERENCED;
+    }
+    return cp->ops->try_evict(cp->ctx, e->aux);
 }
 
 /* ------------------------------------------------------------------ */
@@ -269,6 +321,7 @@ static void clock_drop(struct bp__clockpro *cp, uint32_t i)
     clock_unlink(cp, i);
     tally(cp, e->status, -1);
     e->status = BP__CP_OUT;
+    e->held_ref = 0;
     e->next = cp->free_ent;
     cp->free_ent = i;
 }
@@ -289,6 +342,8 @@ static void frame_release(struct bp__clockpro *cp, uint32_t f)
  *     clock - it was only kept to recognise a re-reference during the test.
  *  3. m_c += 1 if e was referenced during the test (its bit is set), else
  *     m_c -= 1: cold pages that are re-used deserve more frames.
+ *     (credit) Only a NONRES e counts: credit -= 1, a non-resident page
+ *     came back too late to be worth a cold frame.
  */
 static void test_end(struct bp__clockpro *cp, uint32_t i)
 {
@@ -297,12 +352,15 @@ static void test_end(struct bp__clockpro *cp, uint32_t i)
 
     if (!is_in_test(st)) /* 1 */
         return;
-    ref = ref_test(cp, i);
+    ref = cp->adapt == BP__CP_ADAPT_MC && ref_test(cp, i);
     if (st == BP__CP_COLD_TEST) /* 2 */
         set_status(cp, i, BP__CP_COLD);
     else
         clock_drop(cp, i);
-    mc_add(cp, ref ? +1 : -1); /* 3 */
+    if (cp->adapt == BP__CP_ADAPT_CREDIT) /* 3 */
+        cp->credit -= st == BP__CP_NONRES;
+    else
+        mc_add(cp, ref ? +1 : -1);
 }
 
 /* hand_cold: nearest resident cold entry, from where it stands. */
@@ -402,7 +460,7 @@ static bool hot_run(struct bp__clockpro *cp, uint32_t c)
     while (cp->hand_hot != NONE && cp->hand_hot != c && n--) { /* 1 */
         uint32_t i = cp->hand_hot;
         if (cp->ent[i].status == BP__CP_HOT) {
-            if (cp->ops->test_clear_ref(cp->ctx, cp->ent[i].aux)) {
+            if (ref_take(cp, i)) {
                 move_to_head(cp, i, BP__CP_HOT); /* 1a */
             } else {
                 move_to_head(cp, i, BP__CP_COLD); /* 1b */
@@ -425,6 +483,11 @@ static bool hot_run(struct bp__clockpro *cp, uint32_t c)
  *  3. While hot >= m - m_c: if c's test has meanwhile ended, fail; run the
  *     hot hand with c as trigger; if it demoted nothing, fail.
  *  4. Succeed.
+ *  (credit) Instead of 2-3: run the hot hand once, fail if it demoted
+ *  nothing, else credit += 1: one promotion, one demotion, and a
+ *  non-resident page that came back asks for more hot frames.  (Credit
+ *  adaptation promotes through here only a NONRES page missed again; the
+ *  cold hand's promotions are in cold_credit.)
  * Promote never allocates an entry, so if c is dropped on the way its slot
  * is not reused and its status (OUT) still tells the truth.
  */
@@ -432,6 +495,12 @@ static bool promote(struct bp__clockpro *cp, uint32_t c)
 {
     if (!is_in_test(cp->ent[c].status)) /* 1 */
         return false;
+    if (cp->adapt == BP__CP_ADAPT_CREDIT) {
+        if (!hot_run(cp, c))
+            return false;
+        cp->credit++;
+        return true;
+    }
     mc_add(cp, +1); /* 2 */
     ref_clear(cp, c);
     while (cp->hot >= cp->m - cp->m_c) { /* 3 */
@@ -447,29 +516,98 @@ static bool promote(struct bp__clockpro *cp, uint32_t c)
 /* Cold hand                                                           */
 
 /*
+ * (credit) The cold hand found c referenced in its test period.  The
+ * credit, first zeroed if the cold allocation m - hot is already at the
+ * band's end it asks to go past, decides:
+ *  < 0: c turns HOT at head without a demotion; credit += 1.
+ *  > 0: run the hot hand once (a demotion).  If it did not reach c, c goes
+ *       back to head as COLD_TEST keeping its reference bit (with
+ *       neighbour_bit: the entry after it gets the bit instead, as the
+ *       authors' code has it); credit -= 1.
+ *  = 0: run the hot hand once; if it demoted a page, c turns HOT at head.
+ * If the hot hand reached c, c's test period is over: c stays under the
+ * cold hand, whose next step evicts it (its bit is clear), and a demotion
+ * on the way still spends one credit.
+ */
+static void cold_credit(struct bp__clockpro *cp, uint32_t c)
+{
+    uint32_t alloc = cp->m - cp->hot;
+    bool spend, demoted, reached;
+
+    if (cp->credit > 0 && alloc >= cp->m_c_max)
+        cp->credit = 0;
+    if (cp->credit < 0 && alloc <= cp->m_c_min)
+        cp->credit = 0;
+    if (cp->credit < 0) {
+        move_to_head(cp, c, BP__CP_HOT);
+        cp->credit++;
+        return;
+    }
+    spend = cp->credit > 0; /* decided before the hot hand moves it */
+    demoted = hot_run(cp, c);
+    reached = cp->ent[c].status != BP__CP_COLD_TEST;
+    if (spend) {
+        if (!reached) {
+            uint32_t after = cp->ent[c].next;
+            move_to_head(cp, c, BP__CP_COLD_TEST);
+            ref_hold(cp, cp->neighbour_bit ? after : c);
+            cp->credit--;
+        } else if (demoted) {
+            cp->credit--;
+        }
+    } else if (demoted) {
+        move_to_head(cp, c, BP__CP_HOT);
+    }
+}
+
+/*
  * Evict: one step of the cold hand on c = the entry under hand_cold.  The
  * caller's try_evict decides atomically between "referenced" (bit was set,
  * now clear), "claimed" and "cannot free now".
  *  1. Referenced: if c is in its test period, Promote(c) and move it to
- *     head as HOT if that succeeds, else as COLD_TEST; if not in test, move
- *     it to head as COLD_TEST (a fresh test period, no promotion).
+ *     head as HOT if that succeeds, else as COLD_TEST (credit adaptation:
+ *     cold_credit instead); if not in test, move it to head as COLD_TEST
+ *     (a fresh test period, no promotion).
+ *     (evict rule) A c out of its test period is evicted even when
+ *     referenced: try_evict again, now that the bit is clear; and a c
+ *     whose test the hot hand ended during a failed promotion stays under
+ *     the hand for the next step, which evicts it.
  *  2. Claimed: c's frame becomes free.  A c in test becomes NONRES where it
  *     stands (a quick re-reference must still be recognised); otherwise c
  *     leaves the clock.  While NONRES entries exceed the cap, TestStep.
  *  3. Re-position hand_cold on the next resident cold entry.
- *  (pool) Cannot free: step past c, leaving it as it is.
+ *  (pool) Cannot free: step past c, leaving it as it is (also when, under
+ *  the evict rule, a hit set the bit again between the two try_evicts).
  * Returns the verdict.
  */
 static int cold_step(struct bp__clockpro *cp, uint64_t *evicted)
 {
     uint32_t c = cp->hand_cold;
     uint32_t f = cp->ent[c].aux;
-    int v = cp->ops->try_evict(cp->ctx, f);
+    bool evict_rule = cp->cold_rule == BP__CP_COLD_EVICT;
+    int v = evict_verdict(cp, c);
 
+    if (v == BP__CP_REFERENCED && evict_rule &&
+        cp->ent[c].status == BP__CP_COLD) {
+        v = cp->ops->try_evict(cp->ctx, f);
+        if (v == BP__CP_REFERENCED)
+            v = BP__CP_SKIP;
+    }
     if (v == BP__CP_REFERENCED) { /* 1 */
         unsigned st = BP__CP_COLD_TEST;
-        if (cp->ent[c].status == BP__CP_COLD_TEST && promote(cp, c))
-            st = BP__CP_HOT;
+        if (cp->ent[c].status == BP__CP_COLD_TEST) {
+            if (cp->adapt == BP__CP_ADAPT_CREDIT) {
+                cold_credit(cp, c);
+                settle(cp);
+                return v;
+            }
+            if (promote(cp, c)) {
+                st = BP__CP_HOT;
+            } else if (evict_rule && cp->ent[c].status == BP__CP_COLD) {
+                settle(cp); /* c stays for the next step */
+                return v;
+            }
+        }
         move_to_head(cp, c, st);
     } else if (v == BP__CP_EVICT) { /* 2 */
         *evicted = cp->ent[c].page;
@@ -510,7 +648,7 @@ static void force_hot(struct bp__clockpro *cp, uint64_t *evicted)
     while (cp->nfree == 0 && cp->hand_hot != NONE && n--) {
         uint32_t i = cp->hand_hot;
         uint32_t f = cp->ent[i].aux;
-        int v = cp->ops->try_evict(cp->ctx, f);
+        int v = evict_verdict(cp, i);
         if (v == BP__CP_REFERENCED) { /* 1 */
             move_to_head(cp, i, BP__CP_HOT);
         } else if (v == BP__CP_EVICT) { /* 2 */
@@ -602,6 +740,7 @@ int bp__cp_admit(struct bp__clockpro *cp, uint64_t page, uint32_t flags,
     }
     cp->ent[e].aux = f;
     cp->ent[e].status = (uint8_t)st;
+    cp->ent[e].held_ref = 0;
     tally(cp, st, +1);
     clock_push_head(cp, e);
     cp->frame_ent[f] = e;
@@ -647,6 +786,11 @@ void bp__cp_counts(const struct bp__clockpro *cp, struct bp__cp_counts *out)
     out->nonres = cp->nonres;
     out->in_test = cp->in_test;
     out->m_c = cp->m_c;
+    if (cp->adapt == BP__CP_ADAPT_CREDIT) {
+        int64_t want = (int64_t)cp->m - cp->hot + cp->credit;
+        out->m_c = want < cp->m_c_min ? cp->m_c_min
+                 : want > cp->m_c_max ? cp->m_c_max : (uint32_t)want;
+    }
     out->m_c_min = cp->m_c_min;
     out->m_c_max = cp->m_c_max;
 }
@@ -717,6 +861,9 @@ int bp__cp_check(const struct bp__clockpro *cp)
                 CHECK(e->aux < cp->m);
                 CHECK(cp->frame_ent[e->aux] == i);
             }
+            /* a held bit: credit adaptation, resident entries only */
+            CHECK(!e->held_ref || (cp->adapt == BP__CP_ADAPT_CREDIT &&
+                                   is_resident(e->status)));
             seen_hot |= i == cp->hand_hot;
             seen_cold |= i == cp->hand_cold;
             seen_test |= i == cp->hand_test;
@@ -772,9 +919,31 @@ int bp__cp_check(const struct bp__clockpro *cp)
     /* Every entry is either in the clock or on the free list. */
     for (uint32_t i = cp->free_ent; i != NONE; i = cp->ent[i].next) {
         CHECK(i < cp->nent && nfreeent++ < cp->nent);
-        CHECK(cp->ent[i].status == BP__CP_OUT);
+        CHECK(cp->ent[i].status == BP__CP_OUT && !cp->ent[i].held_ref);
     }
     CHECK(nfreeent + len == cp->nent);
+    return 0;
+}
+
+void bp__cp_config_init(struct bp__cp_config *cfg)
+{
+    cfg->cold_rule = BP__CP_COLD_RETEST;
+    cfg->adapt = BP__CP_ADAPT_MC;
+    cfg->neighbour_bit = false;
+    cfg->cold_min_pct = 1;
+    cfg->cold_max_pct = 99;
+}
+
+int bp__cp_config_variant(struct bp__cp_config *cfg, const char *name)
+{
+    bool paper = strcmp(name, "paper") == 0;
+    bool slip = strcmp(name, "authors-slip") == 0;
+
+    if (!paper && !slip && strcmp(name, "authors") != 0)
+        return -EINVAL;
+    cfg->cold_rule = paper ? BP__CP_COLD_RETEST : BP__CP_COLD_EVICT;
+    cfg->adapt = paper ? BP__CP_ADAPT_MC : BP__CP_ADAPT_CREDIT;
+    cfg->neighbour_bit = slip;
     return 0;
 }
 
@@ -782,13 +951,28 @@ int bp__cp_create(uint32_t frames, uint32_t nonres_cap,
                   const struct bp__cp_frame_ops *ops, void *ctx,
                   struct bp__clockpro **out)
 {
+    return bp__cp_create_with(frames, nonres_cap, NULL, ops, ctx, out);
+}
+
+int bp__cp_create_with(uint32_t frames, uint32_t nonres_cap,
+                       const struct bp__cp_config *cfg,
+                       const struct bp__cp_frame_ops *ops, void *ctx,
+                       struct bp__clockpro **out)
+{
     struct bp__clockpro *cp;
+    struct bp__cp_config dflt;
     uint64_t nent = (uint64_t)frames + nonres_cap + 1;
     uint64_t want = 2 * (uint64_t)nonres_cap;
     unsigned bits = 3;
 
+    if (!cfg) {
+        bp__cp_config_init(&dflt);
+        cfg = &dflt;
+    }
     if (frames < 4 || !ops || !ops->try_evict || !ops->test_clear_ref ||
-        !ops->test_ref || !out || nent >= NONE)
+        !ops->test_ref || !out || nent >= NONE ||
+        cfg->cold_min_pct > cfg->cold_max_pct || cfg->cold_max_pct > 100 ||
+        cfg->cold_rule > BP__CP_COLD_EVICT || cfg->adapt > BP__CP_ADAPT_CREDIT)
         return -EINVAL;
     /* Twice the cap in buckets keeps chains short at a cost of 8 bytes per
      * non-resident entry allowed. */
@@ -828,10 +1012,21 @@ int bp__cp_create(uint32_t frames, uint32_t nonres_cap,
         cp->bucket[b] = NONE;
     cp->head = cp->hand_hot = cp->hand_cold = cp->hand_test = NONE;
 
-    cp->m_c_min = frames / 100 > 2 ? frames / 100 : 2;
-    cp->m_c_max = (uint32_t)((uint64_t)frames * 99 / 100);
-    if (cp->m_c_max > frames - cp->m_c_min)
-        cp->m_c_max = frames - cp->m_c_min;
+    cp->cold_rule = (uint8_t)cfg->cold_rule;
+    cp->adapt = (uint8_t)cfg->adapt;
+    cp->neighbour_bit = cfg->neighbour_bit;
+    /* The band in integer arithmetic; for every frame count up to 10^6 it
+     * equals the authors' floor(pct / 100.0 * m) at 1, 5 and 99 percent. */
+    cp->m_c_min = (uint32_t)((uint64_t)frames * cfg->cold_min_pct / 100);
+    if (cp->m_c_min < 2)
+        cp->m_c_min = 2;
+    cp->m_c_max = (uint32_t)((uint64_t)frames * cfg->cold_max_pct / 100);
+    if (cfg->adapt == BP__CP_ADAPT_MC && cp->m_c_max > frames - cp->m_c_min)
+        cp->m_c_max = frames - cp->m_c_min; /* the hot limit m - m_c >= m_c_min */
+    if (cp->m_c_max > frames - 1)
+        cp->m_c_max = frames - 1; /* credit: at least one hot page */
+    if (cp->m_c_max < cp->m_c_min)
+        cp->m_c_max = cp->m_c_min;
     cp->m_c = cp->m_c_min;
     *out = cp;
     return 0;

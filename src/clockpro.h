@@ -54,7 +54,7 @@ struct bp__cp_frame_ops {
 #define BP__CP_FORCE 0x1u /* if no cold page can be freed, take an
                              unreferenced, freeable hot page (pool-only) */
 
-/* Entry status, as in ../shared/clockpro.md */
+/* Entry status, as in doc/clockpro.md */
 enum bp__cp_status {
     BP__CP_OUT = 0,       /* not in the clock */
     BP__CP_HOT = 1,
@@ -65,9 +65,58 @@ enum bp__cp_status {
 
 struct bp__clockpro;
 
+/*
+ * Which CLOCK-Pro (doc/clockpro.md, "Variants").  Two rules tell the
+ * paper's text, as bpool reads it, from the authors' own simulator
+ * (clock-pro.c, 2005); each is a per-policy setting, read on the miss path
+ * only (a hit never calls the policy).
+ */
+enum bp__cp_cold_rule {
+    BP__CP_COLD_RETEST = 0, /* paper: a referenced cold page out of its test
+                               period, under the cold hand, starts a new
+                               test period at the head */
+    BP__CP_COLD_EVICT = 1   /* authors: it is evicted */
+};
+enum bp__cp_adapt {
+    BP__CP_ADAPT_MC = 0,     /* paper: m_c moves on every test-period end
+                                and every promotion; promotions demote hot
+                                pages until hot < m - m_c */
+    BP__CP_ADAPT_CREDIT = 1  /* authors: a credit counter moved only by
+                                non-resident pages, spent when the cold
+                                hand meets a referenced in-test page */
+};
+struct bp__cp_config {
+    enum bp__cp_cold_rule cold_rule;
+    enum bp__cp_adapt adapt;
+    /* BP__CP_ADAPT_CREDIT only: when a spent credit demotes a hot page and
+     * the cold page goes back to the head, set the reference bit of the
+     * entry after it instead of its own, as the authors' code does (their
+     * comment says the page itself should keep its bit). */
+    bool neighbour_bit;
+    /* The band of the cold share, in percent of the frames (at least 2
+     * frames): 1 and 99 by default; equal values fix it. */
+    unsigned cold_min_pct, cold_max_pct;
+};
+
+/* The pool's default: the paper's rules, cold share in [1%, 99%]. */
+void bp__cp_config_init(struct bp__cp_config *cfg);
+
+/* Set *cfg to a named variant: "paper" (the default), "authors" (both of
+ * the authors' rules, their neighbour-bit line corrected) or "authors-slip"
+ * (the same with that line as they wrote it); the band stays as it is.
+ * Returns 0, or -EINVAL for another name. */
+int bp__cp_config_variant(struct bp__cp_config *cfg, const char *name);
+
 /* Create a policy for `frames` frames (>= 4), all initially free, with at
- * most nonres_cap non-resident entries (the paper uses frames).
- * Returns 0, -EINVAL or -ENOMEM. */
+ * most nonres_cap non-resident entries (the paper uses frames), following
+ * cfg (NULL: bp__cp_config_init's).  Returns 0, -EINVAL (also for a band
+ * with min > max or max > 100) or -ENOMEM. */
+int bp__cp_create_with(uint32_t frames, uint32_t nonres_cap,
+                       const struct bp__cp_config *cfg,
+                       const struct bp__cp_frame_ops *ops, void *ctx,
+                       struct bp__clockpro **out);
+
+/* bp__cp_create_with(frames, nonres_cap, NULL, ...): what the pool runs. */
 int bp__cp_create(uint32_t frames, uint32_t nonres_cap,
                   const struct bp__cp_frame_ops *ops, void *ctx,
                   struct bp__clockpro **out);
@@ -111,7 +160,8 @@ struct bp__cp_counts {
     uint32_t cold;       /* resident cold (COLD + COLD_TEST) */
     uint32_t nonres;     /* NONRES entries */
     uint32_t in_test;    /* COLD_TEST + NONRES */
-    uint32_t m_c;        /* target number of cold frames */
+    uint32_t m_c;        /* target number of cold frames (BP__CP_ADAPT_CREDIT:
+                            m - hot plus the credit, within the band) */
     uint32_t m_c_min, m_c_max;
 };
 void bp__cp_counts(const struct bp__clockpro *cp, struct bp__cp_counts *out);

@@ -301,6 +301,196 @@ START_TEST(test_fidelity)
 }
 END_TEST
 
+/* One replay of t at m frames under cfg; returns the misses. */
+static uint64_t replay_cfg(const struct trace *t, uint32_t m,
+                           const struct bp__cp_config *cfg, unsigned flags)
+{
+    struct psim_result r;
+    int rc = psim_run_with(PSIM_CLOCKPRO, t, m, flags, cfg, &r);
+
+    ck_assert_msg(rc == 0, "replay at %u frames: %s", m, r.msg);
+    REQUIRE(r.refs == t->n && r.hits + r.misses == r.refs);
+    return r.misses;
+}
+
+/* Proves the authors variants are the authors' simulator (clock-pro.c,
+ * 2005) on the paper's traces: every row of authors.tsv - adaptive cold
+ * share in [1%, 99%], and fixed at 5% - gives exactly their miss count,
+ * "authors-slip" that of their code as published, "authors" that of their
+ * code with the neighbour-bit line corrected. */
+START_TEST(test_authors_fidelity)
+{
+    char path[4096], line[256];
+    struct trace tr[16];
+    char trname[16][32];
+    size_t ntr = 0, rows = 0;
+    FILE *f;
+
+    snprintf(path, sizeof path, "%s/tests/data/authors.tsv", tu_srcdir());
+    f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot open %s (set srcdir)", path);
+    printf("%-8s %6s %7s %9s %9s %9s %9s\n", "trace", "frames", "cold%",
+           "slip", "published", "authors", "corrected");
+    while (fgets(line, sizeof line, f)) {
+        char name[32];
+        unsigned frames, lo, hi;
+        unsigned long long refs, want_pub, want_fix;
+        uint64_t got_pub, got_fix;
+        struct bp__cp_config cfg;
+        struct trace *t = NULL;
+
+        if (sscanf(line, "%31s %u %u %u %llu %llu %llu", name, &frames, &lo,
+                   &hi, &refs, &want_pub, &want_fix) != 7)
+            continue; /* header */
+        for (size_t i = 0; i < ntr; i++)
+            if (strcmp(trname[i], name) == 0)
+                t = &tr[i];
+        if (!t) {
+            ck_assert_uint_lt(ntr, 16);
+            t = &tr[ntr];
+            tu_load_trace(name, t);
+            snprintf(trname[ntr], sizeof trname[ntr], "%s", name);
+            ntr++;
+        }
+        ck_assert_uint_eq(t->n, refs);
+        bp__cp_config_init(&cfg);
+        cfg.cold_min_pct = lo;
+        cfg.cold_max_pct = hi;
+        ck_assert_int_eq(bp__cp_config_variant(&cfg, "authors-slip"), 0);
+        got_pub = replay_cfg(t, frames, &cfg, 0);
+        ck_assert_int_eq(bp__cp_config_variant(&cfg, "authors"), 0);
+        got_fix = replay_cfg(t, frames, &cfg, 0);
+        printf("%-8s %6u %3u-%-3u %9llu %9llu %9llu %9llu\n", name, frames, lo,
+               hi, (unsigned long long)got_pub, want_pub,
+               (unsigned long long)got_fix, want_fix);
+        ck_assert_msg(got_pub == want_pub && got_fix == want_fix,
+                      "%s at %u frames, cold share %u..%u%%: misses %llu "
+                      "(authors-slip) and %llu (authors), their code %llu "
+                      "and %llu", name, frames, lo, hi,
+                      (unsigned long long)got_pub, (unsigned long long)got_fix,
+                      want_pub, want_fix);
+        rows++;
+    }
+    fclose(f);
+    printf("%zu rows, all exact\n", rows);
+    fflush(stdout);
+    ck_assert_uint_ge(rows, 98);
+    for (size_t i = 0; i < ntr; i++)
+        trace_free(&tr[i]);
+}
+END_TEST
+
+/* Proves every invariant holds after every admit under each variant, with
+ * the cold share adaptive and fixed; and that at a fixed cold share the
+ * cold rule alone makes the authors' variant (multi1 at 50 frames: 11271
+ * misses with the paper's rule, 11270 with theirs). */
+START_TEST(test_variants_check_during_replay)
+{
+    static const char *const names[] = { "paper", "authors", "authors-slip" };
+    struct bp__cp_config cfg;
+    struct trace t;
+    uint64_t misses[3];
+
+    tu_load_trace("multi1", &t);
+    for (int v = 0; v < 3; v++) {
+        for (unsigned pct = 1; pct <= 5; pct += 4) {
+            bp__cp_config_init(&cfg);
+            ck_assert_int_eq(bp__cp_config_variant(&cfg, names[v]), 0);
+            cfg.cold_min_pct = pct;
+            cfg.cold_max_pct = pct == 1 ? 99 : 5;
+            misses[v] = replay_cfg(&t, 50, &cfg, PSIM_CHECK);
+            (void)replay_cfg(&t, 200, &cfg, PSIM_CHECK);
+        }
+    }
+    /* fixed 5%: the adaptation scheme has nothing to do, the cold rule
+     * alone separates paper from authors */
+    ck_assert_uint_ne(misses[0], misses[1]);
+    bp__cp_config_init(&cfg);
+    cfg.cold_rule = BP__CP_COLD_EVICT;
+    cfg.cold_min_pct = cfg.cold_max_pct = 5;
+    ck_assert_uint_eq(replay_cfg(&t, 50, &cfg, PSIM_CHECK), misses[1]);
+    trace_free(&t);
+}
+END_TEST
+
+/* Proves each variant keeps a hot set through a scan, in the scenario of
+ * check_readahead's test_scan_hint_keeps_hot_set (150 frames, 40 pages
+ * used four times, then 1500 other pages once) with and without the scan
+ * flag: no hot page misses afterwards. */
+START_TEST(test_variants_keep_hot_set)
+{
+    static const char *const names[] = { "paper", "authors", "authors-slip" };
+
+    for (int v = 0; v < 3; v++) {
+        for (int hint = 0; hint < 2; hint++) {
+            struct bp__cp_config cfg;
+            struct psim_cp s;
+            unsigned hot_misses = 0, scan_misses = 0;
+
+            bp__cp_config_init(&cfg);
+            ck_assert_int_eq(bp__cp_config_variant(&cfg, names[v]), 0);
+            ck_assert_int_eq(psim_cp_init_with(&s, 150, 150, &cfg), 0);
+            for (int round = 0; round < 4; round++)
+                for (uint64_t p = 0; p < 40; p++)
+                    (void)sim_access_checked(&s, p, 0);
+            for (uint64_t p = 200; p < 1700; p++)
+                scan_misses += sim_access_checked(&s, p,
+                                                  hint ? BP__CP_SCAN : 0) == 0;
+            for (uint64_t p = 0; p < 40; p++)
+                hot_misses += sim_access_checked(&s, p, 0) == 0;
+            ck_assert_uint_eq(scan_misses, 1500);
+            ck_assert_msg(hot_misses == 0, "%s%s: %u of 40 hot pages pushed "
+                          "out by the scan", names[v],
+                          hint ? " with BP__CP_SCAN" : "", hot_misses);
+            sim_fini(&s);
+        }
+    }
+}
+END_TEST
+
+/* Proves the variant names and the band are checked. */
+START_TEST(test_config)
+{
+    struct bp__cp_config cfg;
+    struct psim_cp s;
+
+    bp__cp_config_init(&cfg);
+    ck_assert_int_eq(cfg.cold_rule, BP__CP_COLD_RETEST);
+    ck_assert_int_eq(cfg.adapt, BP__CP_ADAPT_MC);
+    ck_assert_uint_eq(cfg.cold_min_pct, 1);
+    ck_assert_uint_eq(cfg.cold_max_pct, 99);
+    ck_assert_int_eq(bp__cp_config_variant(&cfg, "authors"), 0);
+    ck_assert_int_eq(cfg.cold_rule, BP__CP_COLD_EVICT);
+    ck_assert_int_eq(cfg.adapt, BP__CP_ADAPT_CREDIT);
+    ck_assert(!cfg.neighbour_bit);
+    ck_assert_int_eq(bp__cp_config_variant(&cfg, "authors-slip"), 0);
+    ck_assert(cfg.neighbour_bit);
+    ck_assert_int_eq(bp__cp_config_variant(&cfg, "Authors"), -EINVAL);
+    ck_assert_int_eq(bp__cp_config_variant(&cfg, "paper"), 0);
+    ck_assert_int_eq(cfg.cold_rule, BP__CP_COLD_RETEST);
+    ck_assert(!cfg.neighbour_bit);
+
+    cfg.cold_min_pct = 6;
+    cfg.cold_max_pct = 5;
+    ck_assert_int_eq(psim_cp_init_with(&s, 100, 100, &cfg), -EINVAL);
+    cfg.cold_min_pct = 5;
+    cfg.cold_max_pct = 101;
+    ck_assert_int_eq(psim_cp_init_with(&s, 100, 100, &cfg), -EINVAL);
+
+    /* fixed 5% of 1000 frames: m_c is 50 and stays there */
+    cfg.cold_max_pct = 5;
+    ck_assert_int_eq(psim_cp_init_with(&s, 1000, 1000, &cfg), 0);
+    {
+        struct bp__cp_counts c;
+        bp__cp_counts(s.cp, &c);
+        ck_assert_uint_eq(c.m_c_min, 50);
+        ck_assert_uint_eq(c.m_c_max, 50);
+        ck_assert_uint_eq(c.m_c, 50);
+    }
+    psim_cp_fini(&s);
+}
+END_TEST
+
 /* Proves that every invariant holds after every single admit of a real
  * replay (small cache so the hands wrap many times). */
 START_TEST(test_check_during_replay)
@@ -620,11 +810,15 @@ Suite *test_suite(void)
     tcase_add_test(basic, test_warmup);
     tcase_add_test(basic, test_bounds);
     tcase_add_test(basic, test_promotion_example);
+    tcase_add_test(basic, test_config);
     tcase_set_timeout(fidelity, 60);
     tcase_add_test(fidelity, test_fidelity);
+    tcase_add_test(fidelity, test_authors_fidelity);
     tcase_set_timeout(invariants, 60);
     tcase_add_test(invariants, test_check_during_replay);
     tcase_add_test(invariants, test_mc_and_cap);
+    tcase_add_test(invariants, test_variants_check_during_replay);
+    tcase_add_test(invariants, test_variants_keep_hot_set);
     tcase_set_timeout(pool, 60);
     tcase_add_test(pool, test_random_pins);
     tcase_add_test(pool, test_all_pinned);

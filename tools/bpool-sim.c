@@ -7,9 +7,9 @@
  * (clockpro.h) the pool uses, so a replay measures the code the pool runs;
  * lru and clock are small baselines.
  *
- * Rules of a replay (the ones ../shared/clockpro.md's figures assume):
- * cold start, every reference counted, and a reference to the page just
- * referenced is a hit that changes no state.
+ * Rules of a replay (those of doc/clockpro.md and tests/data): cold start,
+ * every reference counted, and a reference to the page just referenced is
+ * a hit that changes no state.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -49,6 +49,8 @@ static void usage(FILE *to)
         fprintf(to, "                          %-9s %s\n", psim_policies[i].name,
                 psim_policies[i].help);
     fprintf(to,
+        "      --variant NAME    clockpro's rules: paper (the pool's, default),\n"
+        "                          authors or authors-slip (doc/clockpro.md)\n"
         "  -n, --frames LIST     comma-separated frame counts (each >= 4)\n"
         "  -j, --json            one JSON object per line instead\n"
         "  -v, --verbose         also print replay speed to stderr\n"
@@ -67,14 +69,17 @@ int main(int argc, char **argv)
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
+        { "variant", required_argument, NULL, 'R' },
         { NULL, 0, NULL, 0 },
     };
     int pol = PSIM_CLOCKPRO, c;
     uint64_t *frames = NULL;
     size_t nframes = 0;
     bool json = false, verbose = false;
+    struct bp__cp_config cfg;
 
     opt_prog("bpool-sim");
+    bp__cp_config_init(&cfg);
 
     while ((c = getopt_long(argc, argv, "p:n:jvh", longopts, NULL)) != -1) {
         switch (c) {
@@ -90,6 +95,14 @@ int main(int argc, char **argv)
         case 'n':
             free(frames);
             frames = opt_u64_list("--frames", optarg, BP_MIN_FRAMES, 1u << 30, &nframes);
+            break;
+        case 'R':
+            if (bp__cp_config_variant(&cfg, optarg) < 0) {
+                fprintf(stderr, "bpool-sim: unknown variant '%s'; choose one "
+                        "of paper, authors, authors-slip\n", optarg);
+                free(frames);
+                return EXIT_USAGE;
+            }
             break;
         case 'j': json = true; break;
         case 'v': verbose = true; break;
@@ -120,7 +133,7 @@ int main(int argc, char **argv)
         struct timespec t0, t1;
         const char *name = psim_policies[pol].name;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        if (psim_run((enum psim_policy)pol, &t, nf, 0, &r) < 0) {
+        if (psim_run_with((enum psim_policy)pol, &t, nf, 0, &cfg, &r) < 0) {
             fprintf(stderr, "bpool-sim: %s\n", r.msg);
             free(frames);
             trace_free(&t);

@@ -142,6 +142,12 @@ const struct bp__cp_frame_ops psim_cp_ops = {
 
 int psim_cp_init(struct psim_cp *s, uint32_t frames, uint32_t nonres_cap)
 {
+    return psim_cp_init_with(s, frames, nonres_cap, NULL);
+}
+
+int psim_cp_init_with(struct psim_cp *s, uint32_t frames, uint32_t nonres_cap,
+                      const struct bp__cp_config *cfg)
+{
     int r;
     memset(s, 0, sizeof(*s));
     s->frames = frames;
@@ -156,7 +162,7 @@ int psim_cp_init(struct psim_cp *s, uint32_t frames, uint32_t nonres_cap)
     }
     for (uint32_t f = 0; f < frames; f++)
         s->page[f] = BP__CP_NOPAGE;
-    r = bp__cp_create(frames, nonres_cap, &psim_cp_ops, s, &s->cp);
+    r = bp__cp_create_with(frames, nonres_cap, cfg, &psim_cp_ops, s, &s->cp);
     if (r == 0)
         return 0;
 fail:
@@ -289,12 +295,13 @@ uint64_t psim_cp_forget(struct psim_cp *s, uint32_t frame)
 }
 
 static int run_clockpro(const struct trace *t, uint32_t frames, unsigned flags,
+                        const struct bp__cp_config *cfg,
                         struct psim_result *res)
 {
     struct psim_cp s;
     bool check = flags & PSIM_CHECK;
     uint64_t last = EMPTY;
-    int rc = psim_cp_init(&s, frames, frames);
+    int rc = psim_cp_init_with(&s, frames, frames, cfg);
 
     if (rc < 0)
         return rc;
@@ -448,6 +455,13 @@ static int run_clock(const struct trace *t, uint32_t frames, struct psim_result 
 int psim_run(enum psim_policy pol, const struct trace *t, uint32_t frames,
              unsigned flags, struct psim_result *res)
 {
+    return psim_run_with(pol, t, frames, flags, NULL, res);
+}
+
+int psim_run_with(enum psim_policy pol, const struct trace *t, uint32_t frames,
+                  unsigned flags, const struct bp__cp_config *cfg,
+                  struct psim_result *res)
+{
     int rc;
 
     memset(res, 0, sizeof(*res));
@@ -456,7 +470,7 @@ int psim_run(enum psim_policy pol, const struct trace *t, uint32_t frames,
         return -EINVAL;
     }
     switch (pol) {
-    case PSIM_CLOCKPRO: rc = run_clockpro(t, frames, flags, res); break;
+    case PSIM_CLOCKPRO: rc = run_clockpro(t, frames, flags, cfg, res); break;
     case PSIM_LRU: rc = run_lru(t, frames, res); break;
     case PSIM_CLOCK: rc = run_clock(t, frames, res); break;
     default:
@@ -466,6 +480,8 @@ int psim_run(enum psim_policy pol, const struct trace *t, uint32_t frames,
     if (rc == -ENOMEM)
         snprintf(res->msg, sizeof(res->msg), "out of memory for %u frames",
                  frames);
+    else if (rc == -EINVAL)
+        snprintf(res->msg, sizeof(res->msg), "bad CLOCK-Pro configuration");
     res->refs = t->n;
     return rc;
 }

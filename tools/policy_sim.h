@@ -9,11 +9,12 @@
  * try_evict that claims any unpinned frame - so a replay measures the code
  * the pool runs.  lru and clock are small baselines.
  *
- * Rules of a replay (the ones the CLOCK-Pro paper's figures assume, and
- * tests/data/expected.tsv): a cold start, every reference counted, and a
- * reference to the page referenced just before is a hit that changes no
- * state (a pool re-pinning the page would set its reference bit again;
- * the paper's simulator does not), non-resident cap = frames.
+ * Rules of a replay (those of the authors' simulator, and of
+ * tests/data/expected.tsv and authors.tsv): a cold start, every reference
+ * counted, and a reference to the page referenced just before is a hit
+ * that changes no state - no policy call, no reference bit set, for every
+ * policy (a pool re-pinning the page would set its reference bit again,
+ * so tests/check_replay.c does not pin it); non-resident cap = frames.
  */
 #ifndef BPOOL_POLICY_SIM_H
 #define BPOOL_POLICY_SIM_H
@@ -64,6 +65,12 @@ struct psim_result {
 int psim_run(enum psim_policy pol, const struct trace *t, uint32_t frames,
              unsigned flags, struct psim_result *res);
 
+/* psim_run with clockpro following cfg (NULL: the pool's default; see
+ * bp__cp_create_with); the other policies ignore it. */
+int psim_run_with(enum psim_policy pol, const struct trace *t, uint32_t frames,
+                  unsigned flags, const struct bp__cp_config *cfg,
+                  struct psim_result *res);
+
 /* ---- Step by step: CLOCK-Pro and a simulated pool ---------------------- */
 
 /* page -> frame: open addressing with linear probing, and backward-shift
@@ -101,6 +108,9 @@ extern const struct bp__cp_frame_ops psim_cp_ops;
  * entries at most, and an empty page table.  Returns 0, or
  * bp__cp_create's error (-EINVAL, -ENOMEM) leaving nothing allocated. */
 int psim_cp_init(struct psim_cp *s, uint32_t frames, uint32_t nonres_cap);
+/* The same with the policy following cfg (NULL: the default). */
+int psim_cp_init_with(struct psim_cp *s, uint32_t frames, uint32_t nonres_cap,
+                      const struct bp__cp_config *cfg);
 void psim_cp_fini(struct psim_cp *s);
 
 /* The frame holding page, or BP__CP_NOFRAME. */
