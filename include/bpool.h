@@ -556,7 +556,9 @@ struct bp_info {
     uint32_t dirty_low, dirty_high, dirty_max;  /* % of frames */
     uint32_t coalesce_bytes;
     uint32_t checkpoint_rate;  /* pages/s, 0: unlimited */
-    uint32_t readahead_min, readahead_max;  /* bytes; 0 with BP_NOREADAHEAD */
+    uint32_t readahead_min, readahead_max;  /* bytes in force: whole pages, max at
+                                               most a quarter of the pool;
+                                               0 with BP_NOREADAHEAD */
     uint32_t page_payload;   /* bytes of a page the caller may use:
                                 page_size, less BP_CHECKSUM_TRAILER with
                                 BP_CHECKSUMS */

@@ -64,6 +64,14 @@ int bp__readahead_create(bp_pool *pool, const struct bp_options *o)
     return 0;
 }
 
+void bp__readahead_bounds(const bp_pool *pool, uint32_t *min_bytes,
+                          uint32_t *max_bytes)
+{
+    const struct bp__readahead *ra = pool->readahead;
+    *min_bytes = ra ? ra->min_pages * pool->page_size : 0;
+    *max_bytes = ra ? ra->max_pages * pool->page_size : 0;
+}
+
 void bp__readahead_destroy(bp_pool *pool)
 {
     struct bp__readahead *ra = pool->readahead;

@@ -161,7 +161,10 @@ START_TEST(test_info_settings)
     ck_assert_uint_eq(info.dirty_max, BP_DEFAULT_DIRTY_MAX);
     ck_assert_uint_eq(info.coalesce_bytes, 4 * PS);
     ck_assert_uint_eq(info.checkpoint_rate, 500);
-    ck_assert_uint_eq(info.readahead_max, BP_DEFAULT_READAHEAD_MAX);
+    /* The settings in force: 8 frames allow windows of a quarter of the
+     * pool, 2 pages, below the default 32 KiB and 1 MiB asked for. */
+    ck_assert_uint_eq(info.readahead_min, 2 * PS);
+    ck_assert_uint_eq(info.readahead_max, 2 * PS);
     ck_assert_int_eq(bp_close(pool), 0);
     o.flags = BP_NOFLUSH | BP_NOREADAHEAD;
     ck_assert_int_eq(bp_open(path, &o, &pool), 0);

@@ -34,6 +34,7 @@ static struct bp_options zeroed_options(void)
     o.coalesce_bytes = 0;
     o.checkpoint_rate = 0;
     o.readahead_min = o.readahead_max = 0;
+    o.aio_lanes = 0;
     return o;
 }
 
@@ -68,6 +69,7 @@ START_TEST(test_zero_fields_are_defaults)
     ck_assert_uint_eq(info.checkpoint_rate, 0);
     ck_assert_uint_eq(info.readahead_min, BP_DEFAULT_READAHEAD_MIN);
     ck_assert_uint_eq(info.readahead_max, BP_DEFAULT_READAHEAD_MAX);
+    ck_assert_uint_eq(info.aio_lanes, BP_DEFAULT_AIO_LANES);
     ck_assert_int_eq(info.checksums, 0);
     ck_assert_uint_eq(info.page_payload, BP_DEFAULT_PAGE_SIZE);
     /* grow_bytes 0: the first page reserves 16 MiB of blocks ahead. */
