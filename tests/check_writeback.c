@@ -435,6 +435,81 @@ START_TEST(test_sync_reaches_fdatasync)
 }
 END_TEST
 
+/* bp_sync waits for a write that a flusher has in flight when it starts:
+ * the page is neither dirty nor written yet, and a sync that skipped it
+ * would call the file durable without it.  The AIO fault hook holds the
+ * flusher's write of page 2 until the test opens the gate. */
+static _Atomic uint64_t held_write = UINT64_MAX;
+static atomic_bool write_gate_open;
+static _Atomic int writes_held;
+
+static int hold_write(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    if (cb->aio_lio_opcode != IO_CMD_PWRITE && cb->aio_lio_opcode != IO_CMD_PWRITEV)
+        return 0;
+    uint64_t first = (uint64_t)cb->u.c.offset / PS;
+    uint64_t n = cb->aio_lio_opcode == IO_CMD_PWRITEV ? cb->u.c.nbytes : 1;
+    uint64_t held = atomic_load(&held_write);
+    if (held >= first && held < first + n) {
+        atomic_fetch_add(&writes_held, 1);
+        while (!atomic_load(&write_gate_open))
+            usleep(1000);
+    }
+    return 0;
+}
+
+struct syncer { bp_pool *pool; _Atomic int done; int result; };
+
+static void *sync_main(void *arg)
+{
+    struct syncer *sy = arg;
+    sy->result = bp_sync(sy->pool);
+    atomic_store(&sy->done, 1);
+    return NULL;
+}
+
+START_TEST(test_sync_waits_for_write_in_flight)
+{
+    char *path = tu_path("inflight.bp");
+    tu_make_file(path, PS, 16, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.dirty_low = 1;                 /* one dirty page wakes the flusher */
+    o.dirty_high = 2;
+    o.dirty_max = 3;
+    bp_pool *pool = tu_open_opts(path, 64, BP_NOREADAHEAD, &o);
+    atomic_store(&held_write, 2);
+    atomic_store(&write_gate_open, false);
+    atomic_store(&writes_held, 0);
+    atomic_store(&pool->aio.fault, hold_write);
+    dirty_page(pool, 2, 13);
+    double until = tu_now() + 10;
+    while (atomic_load(&writes_held) == 0 && tu_now() < until)
+        usleep(1000);
+    ck_assert_msg(atomic_load(&writes_held) == 1, "the flusher never wrote page 2");
+    ck_assert_uint_eq(tu_stats(pool).dirty, 0);   /* WRITING, not DIRTY */
+
+    struct syncer sy = { .pool = pool, .result = -1 };
+    atomic_init(&sy.done, 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, sync_main, &sy), 0);
+    usleep(200000);
+    /* The write has not completed, so neither may the sync. */
+    ck_assert_msg(!atomic_load(&sy.done), "bp_sync returned %d while page 2's "
+                  "write was still in flight", sy.result);
+    atomic_store(&write_gate_open, true);
+    tu_join_all(&t, 1, 20, "bp_sync waiting for a flusher's write");
+    ck_assert_int_eq(sy.result, 0);
+    atomic_store(&pool->aio.fault, NULL);
+    uint32_t seed_of[16];
+    for (int p = 0; p < 16; p++)
+        seed_of[p] = p == 2 ? 13 : 1;
+    expect_file(path, seed_of, 16);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* A page changed again and again while flushers and explicit flushes
  * write it: its last version is what the file holds after close. */
 struct bumper {
@@ -870,6 +945,7 @@ Suite *test_suite(void)
     tc = tcase_create("durability");
     tcase_add_test(tc, test_checkpoint_rate_and_durability);
     tcase_add_test(tc, test_sync_reaches_fdatasync);
+    tcase_add_test(tc, test_sync_waits_for_write_in_flight);
     tcase_add_test(tc, test_redirty_during_write_kept);
     tcase_add_test(tc, test_close_flushes_everything);
     tcase_set_timeout(tc, 30);
