@@ -217,13 +217,13 @@ S=(--page-size 4096 test.data)
 
 printf 'frobnicate 1 2\ninfo\n' >e1.in
 run junk 1 -- "${S[@]}" <e1.in
-has "unknown command: message" junk.err '^error: unknown command "frobnicate"$'
+has "unknown command: message, near its line" junk.err '^near line 1: error: unknown command "frobnicate"$'
 has "unknown command: a hint" junk.err '^  hint: "help" lists the commands$'
 empty "unknown command: stops at the first error" junk.out
 
 printf 'frobnicate\nalloc\nread 3 0 1\n' >e2.in
 run keep_going 1 -- -k "${S[@]}" <e2.in
-has "-k: the error is reported" keep_going.err '^error: unknown command'
+has "-k: the error is reported" keep_going.err '^near line 1: error: unknown command'
 cat >keep_going.exp <<'EOF'
 allocated 1 page: 3
 00000000: 00                                       .
@@ -281,7 +281,7 @@ printf '\nwrite 1 0 "\\q"\nread\n' >>binary.in
 head -c 100000 /dev/zero | tr '\0' 'y' >>binary.in
 echo >>binary.in
 run binary 1 -- -k "${S[@]}" <binary.in
-n=$(grep -c '^error: ' binary.err)
+n=$(grep -E -c '^near line [0-9]+: error: ' binary.err)
 if [ "$n" -eq 5 ]; then pass "binary junk and long lines: 5 errors, no crash"
 else fail "binary junk: $n errors, expected 5:"; sed 's/^/  /' binary.err; fi
 has "binary bytes are shown escaped" binary.err '"\\x01\\xff\\x00junk"'
@@ -289,7 +289,7 @@ has "binary bytes are shown escaped" binary.err '"\\x01\\xff\\x00junk"'
 # A line longer than 1 MiB is skipped, not run, and the next one runs.
 { printf 'write 1 0 '; head -c 1100000 /dev/zero | tr '\0' 'z'; printf '\nread 1 0 4\n'; } >long.in
 run longline 1 -- -k "${S[@]}" <long.in
-has "line over 1 MiB: error" longline.err '^error: line 1 is longer than 1048576 bytes; it was skipped$'
+has "line over 1 MiB: error" longline.err '^near line 1: error: line 1 is longer than 1048576 bytes; it was skipped$'
 has "line over 1 MiB: the next line runs" longline.out '^00000000: 6865 6c6c'
 
 run file_script 1 -- "${S[@]}" -f /dev/stdin <<'EOF'
@@ -338,9 +338,11 @@ run version 0 -- --version </dev/null
 has "--version" version.out '^bpool-shell \(bpool\) [0-9]+\.[0-9]+\.[0-9]+$'
 has "--version tells about line editing" version.out '^line editing: (libedit|none)$'
 run badopt 2 -- --bogus </dev/null
-has "bad option: usage on stderr" badopt.err '^usage: bpool-shell'
+has "bad option: one line names it" badopt.err "^bpool-shell: unknown option or missing value: '--bogus'$"
+has "bad option: then where to read more" badopt.err "^Try 'bpool-shell --help' for more information.$"
+eq "bad option: two lines on stderr" "$(wc -l <badopt.err)" 2
 run badframes 2 -- --frames lots </dev/null
-has "bad --frames: error" badframes.err 'is not a number'
+has "bad --frames: error" badframes.err "^bpool-shell: --frames 'lots': not a number$"
 run badpool 2 -- --frames 8 --pool-size 1M </dev/null
 has "--frames with --pool-size: error" badpool.err 'not both'
 run badflushers 2 -- --flushers 99 </dev/null
@@ -667,7 +669,7 @@ kill -INT $pid
 wait $pid
 status=$?
 eq "Ctrl-C while reading a script: status 130" "$status" 130
-has "Ctrl-C while reading a script: interrupted" int2.err '^error: (reading commands|line): interrupted$'
+has "Ctrl-C while reading a script: interrupted" int2.err '^(near line [0-9]+: )?error: (reading commands|line): interrupted$'
 empty "Ctrl-C while reading a script: the next line is not run" int2.out
 # End of input (Ctrl-D in a terminal) writes back and syncs.
 printf 'write 36 0 eof!\n' | "$shell" "${L[@]}" >eof.out 2>eof.err
