@@ -297,6 +297,13 @@ read 1 0 1
 bogus
 EOF
 has "-f: errors carry FILE:LINE" file_script.err '^/dev/stdin:2: error: unknown command "bogus"$'
+printf 'read 1 0 1\n# a comment\n\nbogus\nread 1 0 1\n' >named.txt
+run file_named 1 -- "${S[@]}" -f named.txt </dev/null
+has "-f FILE: the error names the file and line (blank and comment lines count)" \
+    file_named.err '^named.txt:4: error: unknown command "bogus"$'
+run piped_line 1 -- "${S[@]}" <named.txt
+has "piped script: the error names the line" piped_line.err \
+    '^near line 4: error: unknown command "bogus"$'
 run nofile 1 -- "${S[@]}" -f no-such-script </dev/null
 has "-f of a missing script: error" nofile.err '^error: cannot read script no-such-script'
 
@@ -608,6 +615,15 @@ load loop: 30 pins of pages 0-2 (read): 27 hits, 3 misses, hit ratio 0.9000, 0 e
 load seq: 8 pins of pages 0-2 (write): 8 hits, 0 misses, hit ratio 1.0000, 0 evictions
 EOF
 same "load seq / loop / range / write: exact counts" ld1.out ld1.exp
+has "load over pages never written: a note says they are holes" ld1.err \
+    '^note: 40 of the 40 pages are holes in ld.data \(allocated, never written back\)'
+run ldwrite 0 -- --page-size 4096 --frames 8 --no-readahead --no-flush ldw.data \
+    -c "alloc 40; load seq 40 write; flush all; sync" </dev/null
+run ldwritten 0 -- --page-size 4096 --frames 8 --no-readahead --no-flush ldw.data \
+    -c "load seq" </dev/null
+has "load over written pages: the load line" ldwritten.out '^load seq: 40 pins of pages 0-39 \(read\): 0 hits, 40 misses'
+lacks "load over written pages: no note about holes" ldwritten.err 'holes'
+
 cmp -s ld.data <(head -c $((40 * 4096)) /dev/zero) && pass "load write: bytes unchanged" || fail "load write changed the file"
 for p in random zipf; do
     run "ld_$p" 0 -- "${L[@]}" -c "load $p 500 seed=7; load $p 200 theta=1.2 range=5+20 scan" </dev/null
@@ -626,6 +642,10 @@ else fail "zipf hits '$h1', random hits '$h2'"; fi
 run bench 0 -- "${L[@]}" -c "bench zipf 300; stats" </dev/null
 has "bench: load line" bench.out '^bench zipf: 300 pins of pages 0-39 \(read\): '
 has "bench: timing and latency" bench.out '^bench: [0-9.]+ ms, [0-9]+ pins/s; pin latency us: p50 [0-9.]+, p90 [0-9.]+, p99 [0-9.]+, max [0-9.]+$'
+if awk '/^bench: / { if (!($8 + 0 <= $10 + 0 && $10 + 0 <= $12 + 0 && $12 + 0 <= $14 + 0)) bad = 1; n++ }
+        END { exit !(n == 1 && !bad) }' FS='[ ,]+' bench.out; then
+    pass "bench: p50 <= p90 <= p99 <= max (tools/common's histogram)"
+else fail "bench: percentiles out of order: $(grep '^bench: ' bench.out)"; fi
 eq "bench: the shell's pins counted in stats" "$(field bench.out shell_pins)" 300
 run ldbad 1 -- -k "${L[@]}" </dev/null -c \
     "load; load nope; load zipf theta=0; load zipf theta=abc; load seq 99999999999999; load loop window=0; load seq range=30-99; load seq bogus; pin 1 write; load seq write; load seq range=0-3"
