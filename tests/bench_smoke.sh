@@ -237,8 +237,14 @@ for fmt in text json; do
     "$bench" --quiet -f "$data" "${j[@]}" --frames 32 -d 60 -w 0 -t 2 randread \
         >"$work/int.out" 2>"$work/int.err" &
     pid=$!
+    # Ctrl-C a second into the run; again every half second, since a
+    # background job starts with SIGINT ignored until bpool-bench's run
+    # sets its handler (a loaded machine may take longer to get there).
     sleep 1
-    kill -INT "$pid"
+    for _ in $(seq 60); do
+        kill -INT "$pid" 2>/dev/null || break
+        sleep 0.5
+    done
     wait "$pid"
     st=$?
     out=$(cat "$work/int.out")

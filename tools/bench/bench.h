@@ -92,7 +92,6 @@ struct bench_opts {
                                   checkpoints; 0: back to back */
     uint64_t seed;
     bool json;
-    bool seed_set;             /* --seed given */
     bool verify;               /* check page contents (see datafile.c) */
     bool progress;             /* stderr is a terminal and not --quiet */
     const char *trace;         /* trace FILE */

@@ -115,9 +115,9 @@ static void usage(FILE *to)
         "      (seqwrite: --coalesce SIZE makes one pass with SIZE instead of\n"
         "      the default and off)\n"
         "\n"
-        "SIZE: " SIZE_GRAMMAR ", e.g. 8192,\n"
-        "0x2000, 64M, 1T.  Ctrl-C prints the result of the run in progress\n"
-        "(interrupted=1) and exits with 130.\n"
+        "SIZE: " SIZE_GRAMMAR ",\n"
+        "such as 8192, 0x2000, 64M, 1T.  Ctrl-C prints the result of the run\n"
+        "in progress (interrupted=1) and exits with 130.\n"
         "exit status: 0 success, 2 bad usage, 1 other failure, 130 interrupted\n");
 }
 

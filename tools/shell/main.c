@@ -142,7 +142,7 @@ static void usage(FILE *f)
         BP_DEFAULT_PAGE_SIZE);
     poolopt_usage(f);
     fprintf(f,
-        "SIZE: " SIZE_GRAMMAR ", e.g. 8192,\n0x2000, 64M.  "
+        "\nSIZE: " SIZE_GRAMMAR ",\nsuch as 8192, 0x2000, 64M.  "
         "-c and -f may be repeated; they run in order.  The pool\nsettings "
         "are also the defaults of the \"open\" command.\n"
         "\n"

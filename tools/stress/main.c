@@ -106,8 +106,9 @@ static void usage(FILE *to)
         "  -h, --help             this help\n"
         "  -V, --version          print the version\n"
         "\n"
-        "SIZE: " SIZE_GRAMMAR ", e.g. 8192, 0x2000,\n"
-        "64M, 1T.  A progress line goes to stderr when it is a terminal.  -BP_ENOFRAME\n"
+        "SIZE: " SIZE_GRAMMAR ",\n"
+        "such as 8192, 0x2000, 64M, 1T.  A progress line goes to stderr when it\n"
+        "is a terminal.  -BP_ENOFRAME\n"
         "(every frame pinned: expected with a small pool) is counted and retried.\n"
         "exit status: 0 all checks passed, 1 a check failed or the library\n"
         "returned an error (the data file is kept), 2 bad usage, 3 could not run\n");
