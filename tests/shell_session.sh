@@ -647,6 +647,12 @@ if awk '/^bench: / { if (!($8 + 0 <= $10 + 0 && $10 + 0 <= $12 + 0 && $12 + 0 <=
     pass "bench: p50 <= p90 <= p99 <= max (tools/common's histogram)"
 else fail "bench: percentiles out of order: $(grep '^bench: ' bench.out)"; fi
 eq "bench: the shell's pins counted in stats" "$(field bench.out shell_pins)" 300
+run benchjson 0 -- "${L[@]}" -c "bench zipf 300 json; load seq 10 json" </dev/null
+has "bench json: the tools' JSON header and the same keys as bpool-bench" benchjson.out \
+    '^\{"tool":"bpool-shell","version":"[0-9.]+","timestamp":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z","options":\{[^{}]*"pattern":"zipf"[^{}]*\},"command":"bench","pins":300,"hits":[0-9]+,"misses":[0-9]+,"hit_ratio":[01]\.[0-9]{4},"miss_ratio":[01]\.[0-9]{4},.*"elapsed_s":[0-9.]+,"ops_s":[0-9]+,"lat_p50_us":[0-9.]+,"lat_p90_us":[0-9.]+,"lat_p99_us":[0-9.]+,"lat_max_us":[0-9.]+,"interrupted":false\}$'
+has "load json: one object, no latency" benchjson.out \
+    '^\{"tool":"bpool-shell",.*"command":"load","pins":10,.*"interrupted":false\}$'
+eq "bench json: nothing but the two objects on stdout" "$(wc -l <benchjson.out)" 2
 run ldbad 1 -- -k "${L[@]}" </dev/null -c \
     "load; load nope; load zipf theta=0; load zipf theta=abc; load seq 99999999999999; load loop window=0; load seq range=30-99; load seq bogus; pin 1 write; load seq write; load seq range=0-3"
 n=$(grep -c '^error: ' ldbad.err)

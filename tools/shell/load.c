@@ -21,7 +21,8 @@
  *
  * "bench" runs the same loop and adds its time, pins per second and the
  * latency percentiles of its pins (tools/common/hist.h).  Ctrl-C stops
- * either one, which reports the pins done so far.
+ * either one, which reports the pins done so far.  With the word "json"
+ * the result is one JSON object with the tools' header (json.h).
  *
  * Pages allocated but never written back are holes in the data file (or
  * preallocated, unwritten blocks): a miss on one reads no block from the
@@ -42,6 +43,7 @@
 #include <unistd.h>
 
 #include "shell.h"
+#include "../common/json.h"
 #include "../common/rng.h"
 
 #define MAX_LOAD_PINS (1ull << 40)
@@ -58,6 +60,7 @@ struct load {
     double theta;                /* zipf */
     uint64_t seed;
     uint32_t mode;               /* BP_READ or BP_WRITE, maybe | BP_SCAN */
+    bool json;                   /* the result as one JSON object */
     double *cdf;                 /* zipf: cumulative weights */
     uint64_t rng;
 };
@@ -146,6 +149,8 @@ static int parse_load(struct shell *sh, const struct command *cmd, int argc,
             l->mode = (l->mode & BP_SCAN) | BP_WRITE;
         } else if (word_is(w, "scan")) {
             l->mode |= BP_SCAN;
+        } else if (word_is(w, "json")) {
+            l->json = true;
         } else if (word_prefix(w, "range=", &v)) {
             if (parse_range(sh, &v, "range", u, &l->first, &last) < 0)
                 return -1;
@@ -267,6 +272,50 @@ static void print_result(const struct command *cmd, const struct load *l,
            plural(evictions, "eviction", "evictions"));
 }
 
+/* The result as one JSON object (doc/tools.md): options, counts, and for
+ * bench the time and latency. */
+static void print_json(struct shell *sh, const struct command *cmd,
+                       const struct load *l, uint64_t done,
+                       const struct bp_stats *b, const struct bp_stats *a,
+                       uint64_t holes, bool bench, uint64_t elapsed_ns,
+                       const struct latency *lat, bool stopped)
+{
+    uint64_t hits = a->hits - b->hits, misses = a->misses - b->misses;
+    uint64_t range = l->pat == PAT_LOOP ? l->window : l->count;
+    double pins = (double)(hits + misses), secs = (double)elapsed_ns / 1e9;
+    struct json j;
+    json_begin(&j, stdout);
+    json_object(&j, "options");
+    json_str(&j, "file", sh->path);
+    json_str(&j, "pattern", pattern_names[l->pat]);
+    json_u64(&j, "n", l->n);
+    json_u64(&j, "first", l->first);
+    json_u64(&j, "last", l->first + range - 1);
+    json_dbl(&j, "theta", l->theta, 3);
+    json_u64(&j, "seed", l->seed);
+    json_str(&j, "mode", mode_name(l->mode & ~BP_SCAN));
+    json_bool(&j, "scan", (l->mode & BP_SCAN) != 0);
+    json_end_object(&j);
+    json_str(&j, "command", cmd->name);
+    json_u64(&j, "pins", done);
+    json_u64(&j, "hits", hits);
+    json_u64(&j, "misses", misses);
+    json_dbl(&j, "hit_ratio", pins > 0 ? (double)hits / pins : NAN, 4);
+    json_dbl(&j, "miss_ratio", pins > 0 ? (double)misses / pins : NAN, 4);
+    json_u64(&j, "evictions", a->evictions - b->evictions);
+    json_u64(&j, "hole_pages", holes);
+    if (bench) {
+        json_dbl(&j, "elapsed_s", secs, 6);
+        json_dbl(&j, "ops_s", secs > 0 ? (double)done / secs : NAN, 0);
+        json_dbl(&j, "lat_p50_us", lat_percentile_us(lat, 50), 2);
+        json_dbl(&j, "lat_p90_us", lat_percentile_us(lat, 90), 2);
+        json_dbl(&j, "lat_p99_us", lat_percentile_us(lat, 99), 2);
+        json_dbl(&j, "lat_max_us", (double)lat->h.max / 1000.0, 2);
+    }
+    json_bool(&j, "interrupted", stopped);
+    json_end(&j);
+}
+
 int cmd_load(struct shell *sh, const struct command *cmd, int argc,
              struct word *argv)
 {
@@ -319,7 +368,10 @@ int cmd_load(struct shell *sh, const struct command *cmd, int argc,
                  cmd->name, (unsigned long long)done + 1,
                  (unsigned long long)pgno);
     }
-    if (bp_stats(sh->pool, &after) == 0) {
+    if (bp_stats(sh->pool, &after) == 0 && l.json) {
+        print_json(sh, cmd, &l, done, &before, &after, holes, bench, elapsed,
+                   &lat, stopped);
+    } else if (bp_stats(sh->pool, &after) == 0) {
         print_result(cmd, &l, done, &before, &after);
         if (holes > 0 && after.misses > before.misses) {
             uint64_t range = l.pat == PAT_LOOP ? l.window : l.count;
@@ -330,7 +382,7 @@ int cmd_load(struct shell *sh, const struct command *cmd, int argc,
                     (unsigned long long)range, path_str(sh->path));
         }
     }
-    if (bench && done > 0) {
+    if (bench && done > 0 && !l.json) {
         double secs = (double)elapsed / 1e9;
         printf("bench: %.2f ms, %.0f pins/s; pin latency us: p50 %.2f, p90 "
                "%.2f, p99 %.2f, max %.2f\n", secs * 1e3,
