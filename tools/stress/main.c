@@ -372,10 +372,8 @@ int main(int argc, char **argv)
     struct stat sb;
     bool exists = stat(o.path, &sb) == 0;
     if (exists && !o.reuse && !o.verify_only) {
-        fprintf(stderr, PROG ": %s exists: give --reuse to check it and run on it, "
-                "or remove it (and %s)\n", o.path, o.dlog_path);
-        free(o.dlog_path);
-        return EXIT_USAGE;
+        opt_usage("%s exists: give --reuse to check it and run on it, or remove "
+                  "it (and %s)", o.path, o.dlog_path);
     }
     if (!exists && (o.reuse || o.verify_only)) {
         fprintf(stderr, PROG ": %s: %s\n", o.path, strerror(errno));
