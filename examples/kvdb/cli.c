@@ -522,9 +522,13 @@ int main(int argc, char **argv)
         }
     }
     poolopt_check(&pool);
-    c.o.pool_frames = pool.frames;
-    c.o.pool_bytes = pool.pool_bytes;
-    c.o.page_size = pool.page_size;
+    /* What the line leaves unset keeps kvdb_options_init's default. */
+    if (pool.frames)
+        c.o.pool_frames = pool.frames;
+    if (pool.pool_bytes)
+        c.o.pool_bytes = pool.pool_bytes;
+    if (pool.page_size)
+        c.o.page_size = pool.page_size;
     if (pool.checksums == 0)
         c.o.flags |= KVDB_NOCHECKSUMS;
     if (argc - optind < 2)
