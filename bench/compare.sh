@@ -131,7 +131,7 @@ progress() {
 }
 
 # --- The data file and the machine -----------------------------------------
-"$bench" --quiet -f "$file" -s "$size" prepare >"$outdir/prepare.txt"
+"$bench" --quiet -f "$file" --file-size "$size" prepare >"$outdir/prepare.txt"
 bytes=$(sed -n 's/.* bytes=\([0-9]*\).*/\1/p' "$outdir/prepare.txt")
 {
     echo "date:       $(date -u '+%Y-%m-%d %H:%M UTC')"

@@ -26,14 +26,18 @@ need_program "$bench"
 scratch benchtest
 data=$work/bench.data
 
-# shape NAME LINES FIELD...: every line is one flat JSON object (keys
-# quoted; values numbers, strings or null, never NaN/inf) that starts with
-# "workload" and has each FIELD.
+# shape NAME LINES FIELD...: every line is one JSON object with the tools'
+# header (tool, version, timestamp, options: doc/tools.md), then flat (keys
+# quoted; values numbers, strings or null, never NaN/inf), starting with
+# "workload", with each FIELD.
 shape() {
     local name=$1 lines=$2 line f
-    local re='^\{"workload":"[a-z]+"(,"[a-z_0-9]+":("[^"]*"|-?[0-9]+(\.[0-9]+)?|null))*\}$'
+    local re='^\{"workload":"[a-z]+"(,"[a-z_0-9]+":("[^"]*"|-?[0-9]+(\.[0-9]+)?|true|false|null))*\}$'
     shift 2
+    json_header "$name: the tools' JSON header" bpool-bench "$lines"
     while read -r line; do
+        line=$(drop_options "$line" |
+            sed 's/^{"tool":"[^"]*","version":"[^"]*","timestamp":"[^"]*",/{/')
         if ! [[ $line =~ $re ]]; then
             fail "$name: not a flat JSON object: $line"
             return
@@ -62,7 +66,7 @@ run() {
 }
 
 # --- hit; it also makes the data file (or skips without O_DIRECT) ---------
-if ! out=$("$bench" --quiet -f "$data" -s 4M --json --frames 128 -d 0.03 \
+if ! out=$("$bench" --quiet -f "$data" --file-size 4M --json --frames 128 -d 0.03 \
         -w 0.01 -t 1,2 hit --verify 2>"$work/err"); then
     if grep -q "O_DIRECT" "$work/err"; then
         echo "SKIP: no O_DIRECT here: $(cat "$work/err")"
@@ -225,6 +229,38 @@ if run "text checkpoint" --frames 16 -t 1 -d 0.05 -w 0 checkpoint; then
         [[ $second =~ ^workload=checkpoint\ phase=checkpoint\ .*\ lat_p99_us=[0-9.]+\ .*\ checkpoints=[0-9]+\  ]] &&
         pass "text: checkpoint lines" || fail "text checkpoint: $out"
 fi
+
+# --- Ctrl-C: the partial result of the run in progress, then exit 130 ----------
+for fmt in text json; do
+    j=()
+    [ "$fmt" = json ] && j=(--json)
+    "$bench" --quiet -f "$data" "${j[@]}" --frames 32 -d 60 -w 0 -t 2 randread \
+        >"$work/int.out" 2>"$work/int.err" &
+    pid=$!
+    # Ctrl-C a second into the run; again every half second, since a
+    # background job starts with SIGINT ignored until bpool-bench's run
+    # sets its handler (a loaded machine may take longer to get there).
+    sleep 1
+    for _ in $(seq 60); do
+        kill -INT "$pid" 2>/dev/null || break
+        sleep 0.5
+    done
+    wait "$pid"
+    st=$?
+    out=$(cat "$work/int.out")
+    [ "$st" -eq 130 ] && pass "Ctrl-C ($fmt): exit 130" ||
+        fail "Ctrl-C ($fmt): status $st, stderr: $(cat "$work/int.err")"
+    if [ "$fmt" = json ]; then
+        shape "Ctrl-C: partial result" "$out" ops elapsed_s interrupted
+        expect "Ctrl-C: the second of a 60 s run, measured" "$out" "ops > 0" \
+            "elapsed_s > 0.2" "elapsed_s < 30"
+        [[ $out == *',"interrupted":true}' ]] && pass "Ctrl-C: marked interrupted" ||
+            fail "Ctrl-C: not marked interrupted: $out"
+    else
+        [[ $out =~ ^workload=randread\ .*\ ops=[1-9][0-9]*\ elapsed_s=.*\ interrupted=1$ ]] &&
+            pass "Ctrl-C (text): the result line, interrupted=1" || fail "Ctrl-C (text): '$out'"
+    fi
+done
 
 # --- Usage --------------------------------------------------------------------
 "$bench" --help >"$work/out" 2>&1 && grep -q "randread" "$work/out" &&

@@ -6,7 +6,8 @@
 #
 #   1. `make install DESTDIR=...` from the build directory (works in an
 #      out-of-tree build with a read-only source tree, as in distcheck);
-#   2. compile every examples/kvdb/*.c with the installed bpool.h (the
+#   2. compile every examples/kvdb/*.c (and the three files of
+#      tools/common its command line uses) with the installed bpool.h (the
 #      source tree's include/ is not on the path: the compiler's
 #      dependency list must name the staged header) and link with the
 #      installed libbpool, using the build's compiler and flags (warnings,
@@ -73,7 +74,11 @@ src=$srcdir/examples/kvdb
 mkdir obj
 objs=()
 pids=()
-for c in "$src"/*.c; do
+# kvdb's command line shares the bpool tools' option and JSON code
+# (tools/common): three files of the source tree, no library internals.
+common=$srcdir/tools/common
+version=$("$pkgconfig" --modversion bpool)
+for c in "$src"/*.c "$common"/parse.c "$common"/json.c "$common"/poolopt.c; do
     case ${c##*/} in sqlite_bench.c) continue ;; esac
     o=obj/$(basename "$c" .c).o
     # two at a time
@@ -82,7 +87,8 @@ for c in "$src"/*.c; do
         pids=("${pids[@]:1}")
     fi
     # shellcheck disable=SC2086
-    $cc $cflags -D_GNU_SOURCE $pcflags -MD -MF "$o.d" -c "$c" -o "$o" 2>"$o.log" &
+    $cc $cflags -D_GNU_SOURCE -DPACKAGE_VERSION="\"$version\"" $pcflags -MD -MF "$o.d" \
+        -c "$c" -o "$o" 2>"$o.log" &
     pids+=($!)
     objs+=("$o")
 done
@@ -99,7 +105,7 @@ case $hdr in
 *) fail "bpool.h came from ${hdr:-nowhere}, not from $stage" ;;
 esac
 # shellcheck disable=SC2086
-if $cc $cflags $ldflags -o kvdb-installed "${objs[@]}" $pclibs -lpthread 2>>build.log; then
+if $cc $cflags $ldflags -o kvdb-installed "${objs[@]}" $pclibs -lpthread -lm 2>>build.log; then
     pass "linked with the staged libbpool"
 else
     fail "linking failed:"

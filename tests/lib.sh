@@ -50,8 +50,33 @@ finish() {
 # duration of a script can be stretched at once for a longer run by hand.
 secs() { awk -v a="$1" -v s="${BPOOL_STRESS_SCALE:-1}" 'BEGIN { printf "%g", a * s }'; }
 
+# A result object of the tools (doc/tools.md) is flat but for its
+# "options" object; field and expect look at the results only.
+# drop_options JSON: the object without its "options" member.
+drop_options() { sed 's/"options":{[^{}]*},\{0,1\}//' <<<"$1"; }
+
 # field KEY JSON: the value of KEY in a flat JSON object (quotes removed).
-field() { sed -n "s/.*\"$1\":\"\{0,1\}\([^,\"}]*\).*/\1/p" <<<"$2"; }
+field() { drop_options "$2" | sed -n "s/.*\"$1\":\"\{0,1\}\([^,\"}]*\).*/\1/p"; }
+
+# option KEY JSON: the value of KEY in the object's "options".
+option() { sed -n 's/.*"options":{\([^{}]*\)}.*/,\1}/p' <<<"$2" |
+    sed -n "s/.*[,{]\"$1\":\"\{0,1\}\([^,\"}]*\).*/\1/p"; }
+
+# json_header NAME TOOL LINES: every line of LINES is one JSON object that
+# starts as the tools' convention says: "tool":TOOL, "version", an ISO 8601
+# UTC "timestamp" and an "options" object, then flat members.
+json_header() {
+    local name=$1 tool=$2 line bad=
+    local re='^\{"tool":"'"$tool"'","version":"[0-9]+\.[0-9]+\.[0-9]+[^"]*","timestamp":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z","options":\{("[a-z_0-9]+":("[^"]*"|-?[0-9]+(\.[0-9]+)?|true|false|null)(,|\}))+(,"[a-z_0-9]+":("[^"]*"|-?[0-9]+(\.[0-9]+)?|true|false|null))*\}$'
+    while IFS= read -r line; do
+        [[ $line =~ $re ]] || { bad=$line; break; }
+    done <<<"$3"
+    if [ -z "$3" ] || [ -n "$bad" ]; then
+        fail "$name: not a $tool JSON result object: ${bad:-(none)}"
+    else
+        pass "$name"
+    fi
+}
 
 # expect NAME LINES COND...: each COND is "key OP number" or "key OP key2"
 # (OP one of == != < <= > >=) and must hold on every line of LINES, each a
@@ -62,7 +87,7 @@ expect() {
     shift 2
     why=$(awk -v conds="$(printf '%s;' "$@")" '
         {
-            s = $0; gsub(/^\{|\}$/, "", s)
+            s = $0; sub(/"options":\{[^{}]*\},?/, "", s); gsub(/^\{|\}$/, "", s)
             split("", val)
             n = split(s, kv, ",")
             for (i = 1; i <= n; i++) {

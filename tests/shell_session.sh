@@ -217,13 +217,13 @@ S=(--page-size 4096 test.data)
 
 printf 'frobnicate 1 2\ninfo\n' >e1.in
 run junk 1 -- "${S[@]}" <e1.in
-has "unknown command: message" junk.err '^error: unknown command "frobnicate"$'
+has "unknown command: message, near its line" junk.err '^near line 1: error: unknown command "frobnicate"$'
 has "unknown command: a hint" junk.err '^  hint: "help" lists the commands$'
 empty "unknown command: stops at the first error" junk.out
 
 printf 'frobnicate\nalloc\nread 3 0 1\n' >e2.in
 run keep_going 1 -- -k "${S[@]}" <e2.in
-has "-k: the error is reported" keep_going.err '^error: unknown command'
+has "-k: the error is reported" keep_going.err '^near line 1: error: unknown command'
 cat >keep_going.exp <<'EOF'
 allocated 1 page: 3
 00000000: 00                                       .
@@ -281,7 +281,7 @@ printf '\nwrite 1 0 "\\q"\nread\n' >>binary.in
 head -c 100000 /dev/zero | tr '\0' 'y' >>binary.in
 echo >>binary.in
 run binary 1 -- -k "${S[@]}" <binary.in
-n=$(grep -c '^error: ' binary.err)
+n=$(grep -E -c '^near line [0-9]+: error: ' binary.err)
 if [ "$n" -eq 5 ]; then pass "binary junk and long lines: 5 errors, no crash"
 else fail "binary junk: $n errors, expected 5:"; sed 's/^/  /' binary.err; fi
 has "binary bytes are shown escaped" binary.err '"\\x01\\xff\\x00junk"'
@@ -289,7 +289,7 @@ has "binary bytes are shown escaped" binary.err '"\\x01\\xff\\x00junk"'
 # A line longer than 1 MiB is skipped, not run, and the next one runs.
 { printf 'write 1 0 '; head -c 1100000 /dev/zero | tr '\0' 'z'; printf '\nread 1 0 4\n'; } >long.in
 run longline 1 -- -k "${S[@]}" <long.in
-has "line over 1 MiB: error" longline.err '^error: line 1 is longer than 1048576 bytes; it was skipped$'
+has "line over 1 MiB: error" longline.err '^near line 1: error: line 1 is longer than 1048576 bytes; it was skipped$'
 has "line over 1 MiB: the next line runs" longline.out '^00000000: 6865 6c6c'
 
 run file_script 1 -- "${S[@]}" -f /dev/stdin <<'EOF'
@@ -297,6 +297,13 @@ read 1 0 1
 bogus
 EOF
 has "-f: errors carry FILE:LINE" file_script.err '^/dev/stdin:2: error: unknown command "bogus"$'
+printf 'read 1 0 1\n# a comment\n\nbogus\nread 1 0 1\n' >named.txt
+run file_named 1 -- "${S[@]}" -f named.txt </dev/null
+has "-f FILE: the error names the file and line (blank and comment lines count)" \
+    file_named.err '^named.txt:4: error: unknown command "bogus"$'
+run piped_line 1 -- "${S[@]}" <named.txt
+has "piped script: the error names the line" piped_line.err \
+    '^near line 4: error: unknown command "bogus"$'
 run nofile 1 -- "${S[@]}" -f no-such-script </dev/null
 has "-f of a missing script: error" nofile.err '^error: cannot read script no-such-script'
 
@@ -338,9 +345,11 @@ run version 0 -- --version </dev/null
 has "--version" version.out '^bpool-shell \(bpool\) [0-9]+\.[0-9]+\.[0-9]+$'
 has "--version tells about line editing" version.out '^line editing: (libedit|none)$'
 run badopt 2 -- --bogus </dev/null
-has "bad option: usage on stderr" badopt.err '^usage: bpool-shell'
+has "bad option: one line names it" badopt.err "^bpool-shell: unknown option or missing value: '--bogus'$"
+has "bad option: then where to read more" badopt.err "^Try 'bpool-shell --help' for more information.$"
+eq "bad option: two lines on stderr" "$(wc -l <badopt.err)" 2
 run badframes 2 -- --frames lots </dev/null
-has "bad --frames: error" badframes.err 'is not a number'
+has "bad --frames: error" badframes.err "^bpool-shell: --frames 'lots': not a number$"
 run badpool 2 -- --frames 8 --pool-size 1M </dev/null
 has "--frames with --pool-size: error" badpool.err 'not both'
 run badflushers 2 -- --flushers 99 </dev/null
@@ -624,6 +633,15 @@ load loop: 30 pins of pages 0-2 (read): 27 hits, 3 misses, hit ratio 0.9000, 0 e
 load seq: 8 pins of pages 0-2 (write): 8 hits, 0 misses, hit ratio 1.0000, 0 evictions
 EOF
 same "load seq / loop / range / write: exact counts" ld1.out ld1.exp
+has "load over pages never written: a note says they are holes" ld1.err \
+    '^note: 40 of the 40 pages are holes in ld.data \(allocated, never written back\)'
+run ldwrite 0 -- --page-size 4096 --frames 8 --no-readahead --no-flush ldw.data \
+    -c "alloc 40; load seq 40 write; flush all; sync" </dev/null
+run ldwritten 0 -- --page-size 4096 --frames 8 --no-readahead --no-flush ldw.data \
+    -c "load seq" </dev/null
+has "load over written pages: the load line" ldwritten.out '^load seq: 40 pins of pages 0-39 \(read\): 0 hits, 40 misses'
+lacks "load over written pages: no note about holes" ldwritten.err 'holes'
+
 cmp -s ld.data <(head -c $((40 * 4096)) /dev/zero) && pass "load write: bytes unchanged" || fail "load write changed the file"
 for p in random zipf; do
     run "ld_$p" 0 -- "${L[@]}" -c "load $p 500 seed=7; load $p 200 theta=1.2 range=5+20 scan" </dev/null
@@ -642,7 +660,17 @@ else fail "zipf hits '$h1', random hits '$h2'"; fi
 run bench 0 -- "${L[@]}" -c "bench zipf 300; stats" </dev/null
 has "bench: load line" bench.out '^bench zipf: 300 pins of pages 0-39 \(read\): '
 has "bench: timing and latency" bench.out '^bench: [0-9.]+ ms, [0-9]+ pins/s; pin latency us: p50 [0-9.]+, p90 [0-9.]+, p99 [0-9.]+, max [0-9.]+$'
+if awk '/^bench: / { if (!($8 + 0 <= $10 + 0 && $10 + 0 <= $12 + 0 && $12 + 0 <= $14 + 0)) bad = 1; n++ }
+        END { exit !(n == 1 && !bad) }' FS='[ ,]+' bench.out; then
+    pass "bench: p50 <= p90 <= p99 <= max (tools/common's histogram)"
+else fail "bench: percentiles out of order: $(grep '^bench: ' bench.out)"; fi
 eq "bench: the shell's pins counted in stats" "$(field bench.out shell_pins)" 300
+run benchjson 0 -- "${L[@]}" -c "bench zipf 300 json; load seq 10 json" </dev/null
+has "bench json: the tools' JSON header and the same keys as bpool-bench" benchjson.out \
+    '^\{"tool":"bpool-shell","version":"[0-9.]+","timestamp":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z","options":\{[^{}]*"pattern":"zipf"[^{}]*\},"command":"bench","pins":300,"hits":[0-9]+,"misses":[0-9]+,"hit_ratio":[01]\.[0-9]{4},"miss_ratio":[01]\.[0-9]{4},.*"elapsed_s":[0-9.]+,"ops_s":[0-9]+,"lat_p50_us":[0-9.]+,"lat_p90_us":[0-9.]+,"lat_p99_us":[0-9.]+,"lat_max_us":[0-9.]+,"interrupted":false\}$'
+has "load json: one object, no latency" benchjson.out \
+    '^\{"tool":"bpool-shell",.*"command":"load","pins":10,.*"interrupted":false\}$'
+eq "bench json: nothing but the two objects on stdout" "$(wc -l <benchjson.out)" 2
 run ldbad 1 -- -k "${L[@]}" </dev/null -c \
     "load; load nope; load zipf theta=0; load zipf theta=abc; load seq 99999999999999; load loop window=0; load seq range=30-99; load seq bogus; pin 1 write; load seq write; load seq range=0-3"
 n=$(grep -c '^error: ' ldbad.err)
@@ -685,7 +713,7 @@ kill -INT $pid
 wait $pid
 status=$?
 eq "Ctrl-C while reading a script: status 130" "$status" 130
-has "Ctrl-C while reading a script: interrupted" int2.err '^error: (reading commands|line): interrupted$'
+has "Ctrl-C while reading a script: interrupted" int2.err '^(near line [0-9]+: )?error: (reading commands|line): interrupted$'
 empty "Ctrl-C while reading a script: the next line is not run" int2.out
 # End of input (Ctrl-D in a terminal) writes back and syncs.
 printf 'write 36 0 eof!\n' | "$shell" "${L[@]}" >eof.out 2>eof.err

@@ -140,7 +140,8 @@ json=$("$sim" --json -n 1000 "$data/multi3.trc.gz")
 text=$("$sim" -n 1000 "$data/multi3.trc.gz")
 m=$(field misses "$text")
 case $json in
-    '{"policy":"clockpro","frames":1000,'*"\"misses\":$m,"*'}') pass "--json: same misses ($m)" ;;
+    '{"tool":"bpool-sim","version":"'*'","timestamp":"'*'","options":{"policy":"clockpro",'*'},"policy":"clockpro","frames":1000,'*"\"misses\":$m,"*'"hit_ratio":'*'"miss_ratio":'*'"elapsed_s":'*'}')
+        pass "--json: the tools' header, same misses ($m), hit and miss ratio" ;;
     *) fail "--json: '$json' does not match '$text'" ;;
 esac
 
@@ -182,6 +183,14 @@ bad fewframes '1\n' 'frame' -n 2 "$work/fewframes.trc"
 bad badlist '1\n' 'frame' -n 10,x "$work/badlist.trc"
 bad policy '1\n' 'policy' -p nosuch -n 10 "$work/policy.trc"
 bad variant '1\n' 'variant' --variant nosuch -n 10 "$work/variant.trc"
+bad badopt '' "^bpool-sim: unknown option or missing value: '--bogus'\$" --bogus
+if [ "$(wc -l <"$work/err")" -eq 2 ] &&
+        grep -qx "Try 'bpool-sim --help' for more information." "$work/err"; then
+    pass "usage error: one line, then where to read more"
+else fail "usage error: '$(cat "$work/err")'"; fi
+"$sim" -V >"$work/out" 2>&1
+[ $? -eq 0 ] && grep -qx 'bpool-sim (bpool) [0-9]*\.[0-9]*\.[0-9]*.*' "$work/out" &&
+    pass "-V: $(cat "$work/out")" || fail "-V: '$(cat "$work/out")'"
 printf 'not gzip at all' | gzip -c | head -c 10 >"$work/cut.trc.gz"
 "$sim" -n 4 "$work/cut.trc.gz" >"$work/out" 2>"$work/err"
 status=$?

@@ -56,7 +56,7 @@ ge() {
 
 # --- 3 cycles, 4 threads ------------------------------------------------------
 if crash "3 crash cycles, 4 threads, 1024 pages, 32 frames" -f c1.data -t 4 \
-        -p 1024 -F 32 -m "$mix" --cycles 3 -d "$(secs 1.5)" -s 21; then
+        --pages 1024 --frames 32 -m "$mix" --cycles 3 -d "$(secs 1.5)" -s 21; then
     ge "3 cycles" "$out" cycles 3
     ge "3 cycles" "$out" kills 2
     ge "3 cycles" "$out" durable_records 2
@@ -71,7 +71,7 @@ if crash "3 crash cycles, 4 threads, 1024 pages, 32 frames" -f c1.data -t 4 \
 fi
 
 # --- A pool of 6 frames: -BP_ENOFRAME retried in the children too ----------
-if crash "2 crash cycles, 6 threads, 6 frames" -f c2.data -t 6 -p 256 -F 6 \
+if crash "2 crash cycles, 6 threads, 6 frames" -f c2.data -t 6 --pages 256 --frames 6 \
         -m "$mix" --cycles 2 -d "$(secs 1)" -s 22; then
     ge "6 frames" "$out" cycles 2
     ge "6 frames" "$out" pages_verified 512
@@ -82,10 +82,10 @@ fi
 # checkpoints on it (seed 8: killed late in the cycle), then the old copy
 # put back: pages the side log says are durable at a newer version must be
 # reported lost.
-"$stress" -q -f c3.data -t 2 -p 256 -F 16 -n 2000 --keep -s 23 >/dev/null 2>err ||
+"$stress" -q -f c3.data -t 2 --pages 256 --frames 16 -n 2000 --keep -s 23 >/dev/null 2>err ||
     fail "making c3.data: $(cat err)"
 cp c3.data c3.old
-if crash "1 crash cycle on a reused file" -f c3.data --reuse --keep -t 2 -F 16 \
+if crash "1 crash cycle on a reused file" -f c3.data --reuse --keep -t 2 --frames 16 \
         -m read=50,write=40,checkpoint=5 --cycles 1 -d "$(secs 1)" -s 8; then
     ge "reused file" "$out" durable_records 1
     out=$("$stress" --json -f c3.data --verify-only 2>err)

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "bpool.h"
+#include "common/json.h"
 #include "common/parse.h"
 #include "policy_sim.h"
 #include "trace.h"
@@ -55,7 +56,7 @@ static void usage(FILE *to)
         "  -j, --json            one JSON object per line instead\n"
         "  -v, --verbose         also print replay speed to stderr\n"
         "  -h, --help            this help\n"
-        "      --version         print the version\n"
+        "  -V, --version         print the version\n"
         "\n"
         "exit status: 0 success, 2 bad usage or bad trace, 1 other failure\n");
 }
@@ -80,16 +81,15 @@ int main(int argc, char **argv)
 
     opt_prog("bpool-sim");
     bp__cp_config_init(&cfg);
+    opterr = 0;     /* opt_unknown says what is wrong, in one line */
 
-    while ((c = getopt_long(argc, argv, "p:n:jvh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:n:jvhV", longopts, NULL)) != -1) {
         switch (c) {
         case 'p':
             pol = psim_policy_by_name(optarg);
             if (pol < 0) {
-                fprintf(stderr, "bpool-sim: unknown policy '%s'; choose one "
-                        "of clockpro, lru, clock\n", optarg);
                 free(frames);
-                return EXIT_USAGE;
+                opt_bad("--policy", optarg, "choose one of clockpro, lru, clock");
             }
             break;
         case 'n':
@@ -107,16 +107,14 @@ int main(int argc, char **argv)
         case 'j': json = true; break;
         case 'v': verbose = true; break;
         case 'h': usage(stdout); free(frames); return 0;
-        case 'V': printf("bpool-sim %s\n", BP_VERSION_STRING); free(frames); return 0;
-        default: usage(stderr); free(frames); return EXIT_USAGE;
+        case 'V': opt_version(); free(frames); return 0;
+        default: free(frames); opt_unknown(argv, optind, optopt);
         }
     }
     if (nframes == 0 || argc - optind > 1) {
-        fprintf(stderr, nframes == 0 ? "bpool-sim: -n FRAMES is required\n"
-                                     : "bpool-sim: give at most one trace\n");
-        usage(stderr);
         free(frames);
-        return EXIT_USAGE;
+        opt_usage(nframes == 0 ? "-n FRAMES is required (the frame counts to replay with)"
+                                : "give at most one trace");
     }
     struct trace t = { 0 };
     char err[4096 + 256];
@@ -141,18 +139,29 @@ int main(int argc, char **argv)
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double ratio = r.refs ? (double)r.misses / (double)r.refs : 0.0;
-        if (json)
-            printf("{\"policy\":\"%s\",\"frames\":%u,\"refs\":%llu,\"hits\":%llu,"
-                   "\"misses\":%llu,\"miss_ratio\":%.4f}\n", name, nf,
-                   (unsigned long long)r.refs, (unsigned long long)r.hits,
-                   (unsigned long long)r.misses, ratio);
-        else
+        double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        if (json) {     /* the tools' JSON convention: common/json.h */
+            struct json j;
+            json_begin(&j, stdout);
+            json_object(&j, "options");
+            json_str(&j, "policy", name);
+            json_str(&j, "trace", optind < argc ? argv[optind] : "-");
+            json_end_object(&j);
+            json_str(&j, "policy", name);
+            json_u64(&j, "frames", nf);
+            json_u64(&j, "refs", r.refs);
+            json_u64(&j, "hits", r.hits);
+            json_u64(&j, "misses", r.misses);
+            json_dbl(&j, "hit_ratio", r.refs ? 1.0 - ratio : 0.0, 4);
+            json_dbl(&j, "miss_ratio", ratio, 4);
+            json_dbl(&j, "elapsed_s", s, 3);
+            json_end(&j);
+        } else
             printf("policy=%s frames=%u refs=%llu hits=%llu misses=%llu "
                    "miss_ratio=%.4f\n", name, nf,
                    (unsigned long long)r.refs, (unsigned long long)r.hits,
                    (unsigned long long)r.misses, ratio);
         if (verbose) {
-            double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
             fprintf(stderr, "bpool-sim: %s frames=%u: %.3f s, %.2f M refs/s\n",
                     name, nf, s, s > 0 ? (double)r.refs / s / 1e6 : 0.0);
         }

@@ -1,13 +1,20 @@
 /* cli.c - the kvdb program: global options, the small commands (put, get,
  * del, scan, count, check, stats) and the helpers the other command files
- * share.  Run `kvdb --help`. */
+ * share.  Run `kvdb --help`.
+ *
+ * The pool settings and the size grammar are those of the bpool tools
+ * (tools/common/poolopt.h, parse.h), so -p, -P and --frames mean here what
+ * they mean in bpool-shell, bpool-bench and bpool-stress. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "cli.h"
+#include "../../tools/common/parse.h"
+#include "../../tools/common/poolopt.h"
 
 static const char usage_text[] =
     "usage: kvdb [OPTIONS] FILE COMMAND [ARGS]\n"
@@ -47,21 +54,30 @@ static const char usage_text[] =
     "                       in the pool (--no-hint: scan without BP_SCAN)\n"
     "  bench N              benchmark: recreate FILE, insert N keys, reopen,\n"
     "                       --lookups M random lookups (default N);\n"
-    "                       --commit-every C (default 10000), --seed S\n"
+    "                       --commit-every C (default 10000), --seed S;\n"
+    "                       --json: the result as a JSON object\n"
     "\n"
-    "Options (before FILE):\n"
-    "  --frames N           pool size in frames (default: 64 MiB of them)\n"
-    "  --pool-mb M          pool size in MiB\n"
-    "  --page-size B        page size of a new file (default 8192)\n"
-    "  --io bpool|pread     bpool (O_DIRECT, default) or pread/pwrite through\n"
+    "Options (before FILE; the pool settings mean what they mean in the bpool\n"
+    "tools):\n"
+    "  -p, --pool SIZE      pool size in bytes (default 64M); SIZE is decimal\n"
+    "                       or 0x hex with an optional K, M, G or T (powers\n"
+    "                       of 1024)\n"
+    "      --frames N       pool size in frames (instead of --pool)\n"
+    "  -P, --page-size SIZE page size of a new file (default 8K)\n"
+    "      --no-checksums   new file without bpool page checksums\n"
+    "                       (--checksums: with them, the default)\n"
+    "      --io bpool|pread bpool (O_DIRECT, default) or pread/pwrite through\n"
     "                       the page cache with no cache of kvdb's own\n"
-    "  --no-checksums       new file without bpool page checksums\n"
-    "  --stats              print the pool's counters at the end\n"
-    "  --crash-after-writes N  testing: die (exit 99) just before the Nth\n"
+    "      --stats          print the pool's counters at the end\n"
+    "  -j, --json           results (bench) as JSON objects\n"
+    "      --crash-after-writes N  testing: die (exit 99) just before the Nth\n"
     "                       page or meta write (also KVDB_CRASH_AFTER_WRITES)\n"
+    "      --pool-mb M      deprecated: --pool MM\n"
     "  -h, --help           this text\n"
+    "  -V, --version        print the version\n"
     "\n"
-    "Exit status: 0 success, 1 not found / check or verify failed, 2 error.\n";
+    "Exit status: 0 success, 1 not found / check or verify failed, 2 error\n"
+    "or bad usage.\n";
 
 static void usage(FILE *f)
 {
@@ -440,65 +456,85 @@ int main(int argc, char **argv)
                 env);
         return EX_ERR;
     }
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-'; i++) {
-        const char *o = argv[i];
-        uint64_t v = 0;
-        bool needs = strcmp(o, "--frames") == 0 ||
-                     strcmp(o, "--pool-mb") == 0 ||
-                     strcmp(o, "--page-size") == 0 ||
-                     strcmp(o, "--io") == 0 ||
-                     strcmp(o, "--crash-after-writes") == 0;
-        if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
-            usage(stdout);
-            return EX_OK;
-        }
-        if (strcmp(o, "--stats") == 0) {
-            c.stats = true;
+    /* The options only kvdb has (long only). */
+    enum { O_IO = POOLOPT_TOOL_FIRST, O_STATS, O_CRASH, O_POOL_MB };
+    static const struct option longopts[] = {
+        POOLOPT_LONGOPTS,
+        { "io", required_argument, NULL, O_IO },
+        { "stats", no_argument, NULL, O_STATS },
+        { "crash-after-writes", required_argument, NULL, O_CRASH },
+        { "pool-mb", required_argument, NULL, O_POOL_MB },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct poolopt pool;
+    poolopt_init(&pool);
+    opt_prog("kvdb");
+    opterr = 0;     /* opt_unknown says what is wrong, in one line */
+    int opt;
+    /* "+": the options end at FILE; the command's own follow it. */
+    while ((opt = getopt_long(argc, argv, "+" POOLOPT_SHORT "jhV", longopts,
+                              NULL)) != -1) {
+        if (opt == 'P') {
+            /* kvdb_open checks it against kvdb's own range, and says so. */
+            uint64_t ps = opt_size("--page-size", optarg);
+            if (ps > UINT32_MAX)
+                opt_bad("--page-size", optarg, "want a power of two from 8K to 64K");
+            pool.page_size = (uint32_t)ps;
             continue;
         }
-        if (strcmp(o, "--no-checksums") == 0) {
-            c.o.flags |= KVDB_NOCHECKSUMS;
-            continue;
-        }
-        if (!needs) {
-            fprintf(stderr, "kvdb: unknown option %s (see kvdb --help)\n", o);
-            return EX_ERR;
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "kvdb: %s needs a value\n", o);
-            return EX_ERR;
-        }
-        const char *val = argv[++i];
-        if (strcmp(o, "--io") == 0) {
-            if (strcmp(val, "bpool") == 0)
-                c.o.io = KVDB_IO_BPOOL;
-            else if (strcmp(val, "pread") == 0)
-                c.o.io = KVDB_IO_PREAD;
-            else {
-                fprintf(stderr, "kvdb: --io is bpool or pread\n");
-                return EX_ERR;
+        if (poolopt_take(&pool, opt, optarg)) {
+            if (opt != 'p' && opt != 'P' && opt != POOLOPT_FRAMES &&
+                opt != POOLOPT_CHECKSUMS && opt != POOLOPT_NO_CHECKSUMS)
+            {
+                const struct option *lo = longopts;
+                while (lo->val != opt)
+                    lo++;
+                opt_usage("--%s: kvdb takes only these pool settings: --pool, "
+                          "--frames, --page-size, --checksums, --no-checksums",
+                          lo->name);
             }
             continue;
         }
-        if (!parse_u64(val, &v) || v == 0 || v > (1ull << 40)) {
-            fprintf(stderr, "kvdb: %s wants a positive number, not \"%s\"\n",
-                    o, val);
-            return EX_ERR;
+        switch (opt) {
+        case O_IO:
+            if (strcmp(optarg, "bpool") == 0)
+                c.o.io = KVDB_IO_BPOOL;
+            else if (strcmp(optarg, "pread") == 0)
+                c.o.io = KVDB_IO_PREAD;
+            else
+                opt_bad("--io", optarg, "want bpool or pread");
+            break;
+        case O_STATS: c.stats = true; break;
+        case O_CRASH:
+            c.o.crash_after_writes = opt_u64("--crash-after-writes", optarg, 1,
+                                             UINT64_MAX);
+            break;
+        case O_POOL_MB:
+            pool.pool_bytes = opt_u64("--pool-mb", optarg, 1, 1ull << 24) << 20;
+            break;
+        case 'j': c.json = true; break;
+        case 'h': usage(stdout); return EX_OK;
+        case 'V': opt_version(); return EX_OK;
+        default: opt_unknown(argv, optind, optopt);
         }
-        if (strcmp(o, "--frames") == 0)
-            c.o.pool_frames = (uint32_t)v;
-        else if (strcmp(o, "--pool-mb") == 0)
-            c.o.pool_bytes = v << 20;
-        else if (strcmp(o, "--page-size") == 0)
-            c.o.page_size = (uint32_t)v;
-        else
-            c.o.crash_after_writes = v;
     }
-    if (argc - i < 2) {
-        usage(stderr);
-        return EX_ERR;
-    }
+    poolopt_check(&pool);
+    /* What the line leaves unset keeps kvdb_options_init's default. */
+    if (pool.frames)
+        c.o.pool_frames = pool.frames;
+    if (pool.pool_bytes)
+        c.o.pool_bytes = pool.pool_bytes;
+    if (pool.page_size)
+        c.o.page_size = pool.page_size;
+    if (pool.checksums == 0)
+        c.o.flags |= KVDB_NOCHECKSUMS;
+    if (argc - optind < 2)
+        opt_usage(argc == optind ? "no FILE and COMMAND given"
+                                 : "no COMMAND given after FILE");
+    int i = optind;
     c.path = argv[i];
     const char *cmd = argv[i + 1];
     int n = argc - i - 2;
@@ -529,7 +565,5 @@ int main(int argc, char **argv)
         return cmd_bench(&c, n, args);
     if (strcmp(cmd, "hotscan") == 0)
         return cmd_hotscan(&c, n, args);
-    fprintf(stderr, "kvdb: unknown command or arguments: %s (see kvdb "
-            "--help)\n", cmd);
-    return EX_ERR;
+    opt_usage("unknown command or arguments: %s", cmd);
 }

@@ -13,6 +13,7 @@ struct cli {
     struct kvdb_options o;
     const char *path;
     bool stats;               /* --stats: pool counters at the end */
+    bool json;                /* -j, --json: bench's result as JSON */
 };
 
 /* Exit statuses */

@@ -3,6 +3,7 @@
  * (whether a full scan leaves the index pages in the pool). */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "../../tools/common/json.h"
 #include "keygen.h"
 
 /* Bytes of the file in the page cache (mincore over a mapping of it). */
@@ -56,15 +58,17 @@ int cmd_bench(struct cli *c, int argc, char **argv)
 {
     static const char *const opts[] = {"lookups", "commit-every", "seed",
                                        NULL};
+    static const char *const flags[] = {"json", NULL};
     struct args a;
     uint64_t n;
     bool ok = true;
-    if (!args_parse(&a, argc, argv, opts, NULL) || a.pos != 1 ||
+    if (!args_parse(&a, argc, argv, opts, flags) || a.pos != 1 ||
         !parse_u64(a.posv[0], &n) || n == 0) {
         fprintf(stderr, "kvdb: usage: bench N [--lookups M] "
-                "[--commit-every C] [--seed S]\n");
+                "[--commit-every C] [--seed S] [--json]\n");
         return EX_ERR;
     }
+    bool json = c->json || args_flag(&a, "json");
     uint64_t lookups = arg_u64(&a, "lookups", n, &ok);
     uint64_t every = arg_u64(&a, "commit-every", 10000, &ok);
     uint64_t seed = arg_u64(&a, "seed", 42, &ok);
@@ -131,20 +135,52 @@ int cmd_bench(struct cli *c, int argc, char **argv)
     kvdb_stats(db, &s2);
     double pc_lk = page_cache_mb(c->path);
     uint64_t pins = (s2.hits - s1.hits) + (s2.misses - s1.misses);
-    printf("bench io=%s frames=%u pool_mb=%.1f page=%u keys=%llu "
-           "file_mb=%.1f inserts_per_s=%.0f insert_reads=%llu "
-           "insert_writes=%llu lookups=%llu lookups_per_s=%.0f "
-           "lookup_hit_ratio=%.3f reads_per_lookup=%.3f "
-           "page_cache_mb_after_inserts=%.1f page_cache_mb_after_lookups=%.1f"
-           " missing=%llu\n",
-           s0.io, s0.frames, (double)s0.frames * s0.page_size / 1048576.0,
-           s0.page_size, (unsigned long long)n,
-           (double)s0.pages * s0.page_size / 1048576.0, (double)n / t_ins,
-           (unsigned long long)s0.reads, (unsigned long long)s0.writes,
-           (unsigned long long)lookups, (double)lookups / t_lk,
-           pins ? (double)(s2.hits - s1.hits) / (double)pins : 0.0,
-           (double)(s2.reads - s1.reads) / (double)lookups, pc_ins, pc_lk,
-           (unsigned long long)missing);
+    if (json) {         /* the bpool tools' convention: tools/common/json.h */
+        struct json j;
+        json_begin(&j, stdout);
+        json_object(&j, "options");
+        json_str(&j, "file", c->path);
+        json_str(&j, "io", s0.io);
+        json_u64(&j, "frames", s0.frames);
+        json_u64(&j, "page_size", s0.page_size);
+        json_bool(&j, "checksums", s0.checksums);
+        json_u64(&j, "keys", n);
+        json_u64(&j, "lookups", lookups);
+        json_u64(&j, "commit_every", every);
+        json_u64(&j, "seed", seed);
+        json_end_object(&j);
+        json_str(&j, "command", "bench");
+        json_dbl(&j, "pool_mib", (double)s0.frames * s0.page_size / 1048576.0, 1);
+        json_dbl(&j, "file_mib", (double)s0.pages * s0.page_size / 1048576.0, 1);
+        json_dbl(&j, "insert_elapsed_s", t_ins, 3);
+        json_dbl(&j, "inserts_s", (double)n / t_ins, 0);
+        json_u64(&j, "insert_reads", s0.reads);
+        json_u64(&j, "insert_writes", s0.writes);
+        json_dbl(&j, "lookup_elapsed_s", t_lk, 3);
+        json_dbl(&j, "lookups_s", (double)lookups / t_lk, 0);
+        json_dbl(&j, "hit_ratio", pins ? (double)(s2.hits - s1.hits) / (double)pins : NAN, 4);
+        json_dbl(&j, "miss_ratio", pins ? (double)(s2.misses - s1.misses) / (double)pins : NAN, 4);
+        json_dbl(&j, "reads_per_lookup", (double)(s2.reads - s1.reads) / (double)lookups, 3);
+        json_dbl(&j, "page_cache_mib_after_inserts", pc_ins, 1);
+        json_dbl(&j, "page_cache_mib_after_lookups", pc_lk, 1);
+        json_u64(&j, "missing", missing);
+        json_end(&j);
+    } else {
+        printf("bench io=%s frames=%u pool_mb=%.1f page=%u keys=%llu "
+               "file_mb=%.1f inserts_per_s=%.0f insert_reads=%llu "
+               "insert_writes=%llu lookups=%llu lookups_per_s=%.0f "
+               "lookup_hit_ratio=%.3f reads_per_lookup=%.3f "
+               "page_cache_mb_after_inserts=%.1f page_cache_mb_after_lookups=%.1f"
+               " missing=%llu\n",
+               s0.io, s0.frames, (double)s0.frames * s0.page_size / 1048576.0,
+               s0.page_size, (unsigned long long)n,
+               (double)s0.pages * s0.page_size / 1048576.0, (double)n / t_ins,
+               (unsigned long long)s0.reads, (unsigned long long)s0.writes,
+               (unsigned long long)lookups, (double)lookups / t_lk,
+               pins ? (double)(s2.hits - s1.hits) / (double)pins : 0.0,
+               (double)(s2.reads - s1.reads) / (double)lookups, pc_ins, pc_lk,
+               (unsigned long long)missing);
+    }
     int ex = missing ? EX_FAIL : EX_OK;
     int cr = close_db(c, db);
     return ex != EX_OK ? ex : cr;

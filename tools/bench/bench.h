@@ -40,11 +40,13 @@
 
 #include "bpool.h"
 #include "../common/hist.h"
+#include "../common/poolopt.h"
 #include "../common/rng.h"
 #include "../common/zipf.h"
 
 #define PROG "bpool-bench"
 #define EXIT_USAGE 2
+#define EXIT_INTERRUPTED 130      /* 128 + SIGINT, as a shell reports it */
 
 #define DEFAULT_FILE "bpool-bench.data"
 #define DEFAULT_FILE_SIZE (1ull << 30)      /* 1 GiB */
@@ -66,9 +68,9 @@ struct bench_opts {
     const char *workload;
     const char *path;          /* data file */
     uint64_t file_size;        /* bytes; 0: existing size or the default */
-    uint64_t pool_bytes;       /* 0: workload default */
-    uint32_t frames;           /* 0: from pool_bytes */
-    uint32_t page_size;
+    struct poolopt pool;       /* -p, --frames, --flushers...; pool_bytes
+                                  0: the workload's default */
+    uint32_t page_size;        /* -P, or the default */
     uint32_t threads[MAX_THREAD_COUNTS];
     unsigned nthreads;         /* 0: workload default */
     double duration;           /* seconds measured; < 0: default */
@@ -78,18 +80,12 @@ struct bench_opts {
     double theta;              /* zipf skew */
     int write_pct;             /* mixed: % of pins that write; -1 default */
     uint64_t pages;            /* pages the workload touches; 0: default */
-    uint32_t queue_depth;      /* bp_options.queue_depth; 0: default */
-    int flushers;              /* -1: library default; 0: none */
-    bool no_readahead;         /* BP_NOREADAHEAD, where the library has it */
     unsigned prefetch;         /* randread, mixed: pages a thread draws and
                                   hands to bp_prefetch before pinning them;
                                   0: plain pins */
     unsigned variants;         /* hit: HIT_* mask */
     bool overwrite;            /* randwrite, mixed: write pins with
                                   BP_OVERWRITE */
-    uint32_t coalesce_bytes;   /* bp_options.coalesce_bytes; 0: default
-                                  (seqwrite: both the default and off) */
-    uint32_t checkpoint_rate;  /* bp_options.checkpoint_rate; 0: unlimited */
     int64_t dirty_rate;        /* checkpoint: pages/s the writer dirties;
                                   -1: default, 0: as fast as it can */
     uint64_t checkpoint_every; /* checkpoint: pages dirtied between two
@@ -125,8 +121,8 @@ bp_pool *bench_open_pool(const struct bench_opts *o, uint32_t frames);
 /* Close; exits on failure.  If mem is not NULL, fills it: RSS just before
  * and after closing, and the data file's page-cache residency after. */
 void bench_close_pool(bp_pool *pool, const char *path, struct pool_mem *mem);
-/* Frames for a pool: o->frames, else o->pool_bytes (else dflt_bytes)
- * divided by the page size, at least BP_MIN_FRAMES. */
+/* Frames for a pool: --frames, else --pool (else dflt_bytes) divided by
+ * the page size, at least BP_MIN_FRAMES (poolopt_frames). */
 uint32_t bench_frames(const struct bench_opts *o, uint64_t dflt_bytes);
 /* Stamp / check the first 16 bytes of a page: page number and a
  * version the writers bump. */
@@ -212,6 +208,9 @@ static inline int run_phase(struct worker *w)
 void worker_fail(struct worker *w, int err, const char *what, uint64_t pgno);
 /* Record that page pgno holds the stamp of another page, and stop. */
 void worker_fail_data(struct worker *w, uint64_t pgno, uint64_t stamp);
+/* Whether Ctrl-C stopped a run: its result is partial, and the process
+ * exits with EXIT_INTERRUPTED once it is printed. */
+bool interrupted(void);
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);
 /* Whether progress lines are wanted (stderr is a terminal). */
@@ -220,7 +219,7 @@ void progress_done(void);
 
 /* ---- report.c ---- */
 
-void report_init(bool json);
+void report_init(const struct bench_opts *o);
 void report_begin(const char *workload);
 void report_str(const char *key, const char *val);
 void report_u64(const char *key, uint64_t val);

@@ -285,14 +285,7 @@ uint64_t proc_rss(void)
 
 uint32_t bench_frames(const struct bench_opts *o, uint64_t dflt_bytes)
 {
-    uint64_t f = o->frames;
-    if (!f)
-        f = (o->pool_bytes ? o->pool_bytes : dflt_bytes) / o->page_size;
-    if (f < BP_MIN_FRAMES)
-        f = BP_MIN_FRAMES;
-    if (f > UINT32_MAX)
-        f = UINT32_MAX;
-    return (uint32_t)f;
+    return poolopt_frames(&o->pool, o->page_size, dflt_bytes);
 }
 
 bp_pool *bench_open_pool(const struct bench_opts *o, uint32_t frames)
@@ -301,17 +294,7 @@ bp_pool *bench_open_pool(const struct bench_opts *o, uint32_t frames)
     bp_options_init(&bo);
     bo.page_size = o->page_size;
     bo.pool_frames = frames;
-    if (o->queue_depth)
-        bo.queue_depth = o->queue_depth;
-    if (o->flushers == 0)
-        bo.flags |= BP_NOFLUSH;
-    else if (o->flushers > 0)
-        bo.flushers = (uint32_t)o->flushers;
-    if (o->no_readahead)
-        bo.flags |= BP_NOREADAHEAD;
-    if (o->coalesce_bytes)
-        bo.coalesce_bytes = o->coalesce_bytes;
-    bo.checkpoint_rate = o->checkpoint_rate;
+    poolopt_apply(&o->pool, &bo);
     bp_pool *pool;
     int rc = bp_open(o->path, &bo, &pool);
     if (rc < 0) {

@@ -18,6 +18,7 @@
 
 #include "bench.h"
 #include "../common/parse.h"
+#include "../common/poolopt.h"
 
 /* A bad option value exits from parse.c: with the status the manual gives. */
 _Static_assert(OPT_EXIT_USAGE == EXIT_USAGE, "one status for every usage error");
@@ -66,13 +67,13 @@ static void usage(FILE *to)
         fprintf(to, "  %-11s %s\n", workloads[i].name, workloads[i].help);
     fprintf(to,
         "\n"
-        "options:\n"
+        "options (the same letters mean the same in every bpool tool):\n"
         "  -f, --file PATH        data file (default ./" DEFAULT_FILE "); made and\n"
         "                         filled if missing; must not be on tmpfs\n"
-        "  -s, --file-size SIZE   size of a new data file (default 1G); an existing\n"
+        "      --file-size SIZE   size of a new data file (default 1G); an existing\n"
         "                         file is used as it is\n"
-        "  -p, --pool SIZE        pool size (default 64M; mixed: 1/8 of the file)\n"
-        "  -n, --frames N         pool size in frames (instead of --pool)\n"
+        "  -p, --pool SIZE        pool size in bytes (default 64M; mixed: 1/8 of\n"
+        "                         the file)\n"
         "  -P, --page-size SIZE   page size (default 8K)\n"
         "  -t, --threads N[,N...] threads (default: hit 1,2,4..ncpu; randread,\n"
         "                         randwrite, mixed 32; checkpoint 4 readers (and\n"
@@ -90,41 +91,34 @@ static void usage(FILE *to)
         "      --pages N          pages touched (hit: default the frame count;\n"
         "                         checkpoint: half the frame count; others: the\n"
         "                         whole file)\n"
-        "  -q, --queue-depth N    the pool's AIO queue depth (default 64)\n");
-    fprintf(to,
-        "      --flushers N       background flusher threads (0: none; default\n"
-        "                         the library's)\n");
-    fprintf(to,
-        "      --no-readahead     open the pool with BP_NOREADAHEAD\n");
-    fprintf(to,
+        "  -s, --seed N           random seed (default 1)\n"
         "      --prefetch N       randread, mixed: each thread draws N pages,\n"
         "                         bp_prefetch()es them, then pins them in turn\n"
-        "                         (reads in flight: threads x N)\n");
-    fprintf(to,
+        "                         (reads in flight: threads x N)\n"
         "      --overwrite        randwrite, mixed: write pins with BP_OVERWRITE\n"
-        "                         (a miss is not read; the page is rewritten)\n");
-    fprintf(to,
-        "      --coalesce SIZE    largest write request (bp_options.coalesce_bytes;\n"
-        "                         the page size: no coalescing); seqwrite: one\n"
-        "                         pass with SIZE instead of default and off\n"
+        "                         (a miss is not read; the page is rewritten)\n"
         "      --dirty-rate N     checkpoint: pages per second the writer dirties\n"
         "                         (default 5000; 0: as fast as it can)\n"
         "      --checkpoint-every N  checkpoint: a checkpoint after every N pages\n"
         "                         dirtied (default 0: back to back)\n"
-        "      --checkpoint-rate N  bp_options.checkpoint_rate: pages per second a\n"
-        "                         checkpoint writes at most (default 0: no limit)\n");
-    fprintf(to,
         "      --variant LIST     hit: some of bpool,pin,pread,mmap,floor\n"
         "                         (default all)\n"
-        "      --seed N           random seed (default 1)\n"
         "      --verify           check that every page read holds its own stamp\n"
         "  -j, --json             one JSON object per result line\n"
-        "      --quiet            no progress, even on a terminal\n"
+        "  -q, --quiet            no progress, even on a terminal\n"
         "  -h, --help             this help\n"
         "  -V, --version          print the version\n"
         "\n"
-        "SIZE takes the suffixes K, M, G, T (powers of 1024).\n"
-        "exit status: 0 success, 2 bad usage, 1 other failure\n");
+        "pool settings (the same in bpool-shell, bpool-stress and kvdb):\n");
+    poolopt_usage(to);
+    fprintf(to,
+        "      (seqwrite: --coalesce SIZE makes one pass with SIZE instead of\n"
+        "      the default and off)\n"
+        "\n"
+        "SIZE: " SIZE_GRAMMAR ",\n"
+        "such as 8192, 0x2000, 64M, 1T.  Ctrl-C prints the result of the run\n"
+        "in progress (interrupted=1) and exits with 130.\n"
+        "exit status: 0 success, 2 bad usage, 1 other failure, 130 interrupted\n");
 }
 
 static void parse_dist(struct bench_opts *o, const char *s)
@@ -194,40 +188,33 @@ static unsigned parse_variants(const char *s)
 }
 
 
+/* The options only bpool-bench has (long only). */
 enum {
-    OPT_PAGES = 256, OPT_FLUSHERS, OPT_VARIANT, OPT_SEED, OPT_VERIFY, OPT_QUIET,
-    OPT_NORA, OPT_PREFETCH, OPT_OVERWRITE, OPT_COALESCE, OPT_DIRTY_RATE,
-    OPT_CKPT_EVERY, OPT_CKPT_RATE,
+    OPT_PAGES = POOLOPT_TOOL_FIRST, OPT_VARIANT, OPT_VERIFY, OPT_FILE_SIZE,
+    OPT_PREFETCH, OPT_OVERWRITE, OPT_DIRTY_RATE, OPT_CKPT_EVERY,
 };
 
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
+        POOLOPT_LONGOPTS,
         { "file", required_argument, NULL, 'f' },
-        { "file-size", required_argument, NULL, 's' },
-        { "pool", required_argument, NULL, 'p' },
-        { "frames", required_argument, NULL, 'n' },
-        { "page-size", required_argument, NULL, 'P' },
+        { "file-size", required_argument, NULL, OPT_FILE_SIZE },
         { "threads", required_argument, NULL, 't' },
         { "duration", required_argument, NULL, 'd' },
         { "warmup", required_argument, NULL, 'w' },
         { "dist", required_argument, NULL, 'D' },
         { "write-pct", required_argument, NULL, 'W' },
         { "pages", required_argument, NULL, OPT_PAGES },
-        { "queue-depth", required_argument, NULL, 'q' },
-        { "flushers", required_argument, NULL, OPT_FLUSHERS },
-        { "no-readahead", no_argument, NULL, OPT_NORA },
         { "prefetch", required_argument, NULL, OPT_PREFETCH },
         { "overwrite", no_argument, NULL, OPT_OVERWRITE },
-        { "coalesce", required_argument, NULL, OPT_COALESCE },
         { "dirty-rate", required_argument, NULL, OPT_DIRTY_RATE },
         { "checkpoint-every", required_argument, NULL, OPT_CKPT_EVERY },
-        { "checkpoint-rate", required_argument, NULL, OPT_CKPT_RATE },
         { "variant", required_argument, NULL, OPT_VARIANT },
-        { "seed", required_argument, NULL, OPT_SEED },
+        { "seed", required_argument, NULL, 's' },
         { "verify", no_argument, NULL, OPT_VERIFY },
         { "json", no_argument, NULL, 'j' },
-        { "quiet", no_argument, NULL, OPT_QUIET },
+        { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -235,51 +222,33 @@ int main(int argc, char **argv)
     struct bench_opts o = {
         .path = DEFAULT_FILE, .page_size = BP_DEFAULT_PAGE_SIZE,
         .duration = -1, .warmup = -1, .theta = 0.99, .write_pct = -1,
-        .flushers = -1, .variants = HIT_ALL, .seed = 1, .dirty_rate = -1,
+        .variants = HIT_ALL, .seed = 1, .dirty_rate = -1,
         .progress = isatty(STDERR_FILENO),
     };
+    poolopt_init(&o.pool);
     opt_prog(PROG);
     const char *ckpt_only = NULL;   /* an option only checkpoint takes */
     int c;
-    while ((c = getopt_long(argc, argv, "f:s:p:n:P:t:d:w:D:W:q:jhV", longopts, NULL)) != -1) {
+    opterr = 0;     /* opt_unknown says what is wrong, in one line */
+    while ((c = getopt_long(argc, argv, POOLOPT_SHORT "f:t:d:w:D:W:s:jqhV",
+                            longopts, NULL)) != -1) {
+        if (poolopt_take(&o.pool, c, optarg))
+            continue;
         switch (c) {
         case 'f': o.path = optarg; break;
-        case 's': o.file_size = opt_size("--file-size", optarg); break;
-        case 'p': o.pool_bytes = opt_size("--pool", optarg); break;
-        case 'n': o.frames = (uint32_t)opt_u64("--frames", optarg, BP_MIN_FRAMES, UINT32_MAX); break;
-        case 'P': {
-            uint64_t ps = opt_size("--page-size", optarg);
-            if (ps < BP_MIN_PAGE_SIZE || ps > BP_MAX_PAGE_SIZE || (ps & (ps - 1)))
-                opt_bad("--page-size", optarg, "want a power of two from 4K to 1M");
-            o.page_size = (uint32_t)ps;
-            break;
-        }
+        case OPT_FILE_SIZE: o.file_size = opt_size("--file-size", optarg); break;
         case 't': parse_threads(&o, optarg); break;
         case 'd': o.duration = opt_secs("--duration", optarg, true, 1e6); break;
         case 'w': o.warmup = opt_secs("--warmup", optarg, true, 1e6); break;
         case 'D': parse_dist(&o, optarg); break;
         case 'W': o.write_pct = (int)opt_u64("--write-pct", optarg, 0, 100); break;
         case OPT_PAGES: o.pages = opt_u64("--pages", optarg, 1, UINT64_MAX); break;
-        case 'q': o.queue_depth = (uint32_t)opt_u64("--queue-depth", optarg, 1, 65536); break;
-        case OPT_FLUSHERS:
-            o.flushers = (int)opt_u64("--flushers", optarg, 0, BP_MAX_FLUSHERS);
-            break;
-        case OPT_NORA:
-            o.no_readahead = true;
-            break;
         case OPT_PREFETCH:
             o.prefetch = (unsigned)opt_u64("--prefetch", optarg, 1, 1024);
             break;
         case OPT_OVERWRITE:
             o.overwrite = true;
             break;
-        case OPT_COALESCE: {
-            uint64_t v = opt_size("--coalesce", optarg);
-            if (v > UINT32_MAX)
-                opt_bad("--coalesce", optarg, "want a size below 4G");
-            o.coalesce_bytes = (uint32_t)v;
-            break;
-        }
         case OPT_DIRTY_RATE:
             o.dirty_rate = (int64_t)opt_u64("--dirty-rate", optarg, 0, 100000000);
             ckpt_only = "--dirty-rate";
@@ -288,66 +257,47 @@ int main(int argc, char **argv)
             o.checkpoint_every = opt_u64("--checkpoint-every", optarg, 0, UINT64_MAX);
             ckpt_only = "--checkpoint-every";
             break;
-        case OPT_CKPT_RATE:
-            o.checkpoint_rate = (uint32_t)opt_u64("--checkpoint-rate", optarg, 0, UINT32_MAX);
-            break;
         case OPT_VARIANT: o.variants = parse_variants(optarg); break;
-        case OPT_SEED: o.seed = opt_u64("--seed", optarg, 0, UINT64_MAX); break;
+        case 's': o.seed = opt_u64("--seed", optarg, 0, UINT64_MAX); break;
         case OPT_VERIFY: o.verify = true; break;
         case 'j': o.json = true; break;
-        case OPT_QUIET: o.progress = false; break;
+        case 'q': o.progress = false; break;
         case 'h': usage(stdout); return 0;
-        case 'V': printf(PROG " (bpool) %s\n", BP_VERSION_STRING); return 0;
+        case 'V': opt_version(); return 0;
         default:
-            fprintf(stderr, "Try '" PROG " --help'.\n");
-            return EXIT_USAGE;
+            opt_unknown(argv, optind, optopt);
         }
     }
-    if (optind >= argc) {
-        fprintf(stderr, PROG ": no workload given\n");
-        usage(stderr);
-        return EXIT_USAGE;
-    }
+    poolopt_check(&o.pool);
+    if (o.pool.page_size)
+        o.page_size = o.pool.page_size;
+    if (optind >= argc)
+        opt_usage("no workload given");
     o.workload = argv[optind++];
     const struct workload *wl = NULL;
     for (size_t i = 0; i < NWORKLOADS; i++)
         if (strcmp(o.workload, workloads[i].name) == 0)
             wl = &workloads[i];
-    if (!wl) {
-        fprintf(stderr, PROG ": unknown workload '%s'; choose one of hit, "
-                "randread, seqscan, randwrite, mixed, seqwrite, checkpoint, "
-                "trace, prepare\n", o.workload);
-        return EXIT_USAGE;
-    }
+    if (!wl)
+        opt_usage("unknown workload '%s'; choose one of hit, randread, seqscan, "
+                  "randwrite, mixed, seqwrite, checkpoint, trace, prepare", o.workload);
     if (wl->run == wl_trace) {
-        if (optind >= argc) {
-            fprintf(stderr, PROG ": trace needs a trace FILE\n");
-            return EXIT_USAGE;
-        }
+        if (optind >= argc)
+            opt_usage("trace needs a trace FILE");
         o.trace = argv[optind++];
     }
-    if (optind < argc) {
-        fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
-        return EXIT_USAGE;
-    }
-    if (o.file_size && o.file_size % o.page_size) {
-        fprintf(stderr, PROG ": --file-size %llu is not a multiple of the page "
-                "size %u\n", (unsigned long long)o.file_size, o.page_size);
-        return EXIT_USAGE;
-    }
-    if (o.nthreads > 1 && wl->run != wl_hit) {
-        fprintf(stderr, PROG ": only hit takes a list of thread counts\n");
-        return EXIT_USAGE;
-    }
-    if (o.overwrite && wl->run != wl_randwrite && wl->run != wl_mixed) {
-        fprintf(stderr, PROG ": only randwrite and mixed take --overwrite "
-                "(seqwrite always overwrites)\n");
-        return EXIT_USAGE;
-    }
-    if (ckpt_only && wl->run != wl_checkpoint) {
-        fprintf(stderr, PROG ": only checkpoint takes %s\n", ckpt_only);
-        return EXIT_USAGE;
-    }
+    if (optind < argc)
+        opt_usage("unexpected argument '%s'", argv[optind]);
+    if (o.file_size && o.file_size % o.page_size)
+        opt_usage("--file-size %llu is not a multiple of the page size %u",
+                  (unsigned long long)o.file_size, o.page_size);
+    if (o.nthreads > 1 && wl->run != wl_hit)
+        opt_usage("only hit takes a list of thread counts");
+    if (o.overwrite && wl->run != wl_randwrite && wl->run != wl_mixed)
+        opt_usage("only randwrite and mixed take --overwrite (seqwrite always "
+                  "overwrites)");
+    if (ckpt_only && wl->run != wl_checkpoint)
+        opt_usage("only checkpoint takes %s", ckpt_only);
     if (wl->run == wl_hit && o.nthreads == 0) {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         if (ncpu < 1)
@@ -356,6 +306,7 @@ int main(int argc, char **argv)
             o.threads[o.nthreads++] = (uint32_t)t;
         o.threads[o.nthreads++] = (uint32_t)(ncpu > 1024 ? 1024 : ncpu);
     }
-    report_init(o.json);
-    return wl->run(&o);
+    report_init(&o);
+    int status = wl->run(&o);
+    return interrupted() ? EXIT_INTERRUPTED : status;
 }

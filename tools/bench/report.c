@@ -2,84 +2,140 @@
  *
  * A result is one line on stdout, either key=value pairs separated by
  * blanks (values never contain blanks; easy for sed/awk) or, with --json,
- * one JSON object with the same keys in the same order.  Numbers that are
- * not finite are written as null (JSON) or "-" (text).
+ * one JSON object (tools/common/json.h: tool, version, timestamp and
+ * options first) with the same keys in the same order.  Numbers that are
+ * not finite are written as null (JSON) or "-" (text).  A result of a run
+ * Ctrl-C cut short ends with interrupted=1 ("interrupted":true).
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "bench.h"
+#include "../common/json.h"
 
-static bool as_json;
+static const struct bench_opts *opts;
+static struct json js;
 static unsigned nfields;
 
-void report_init(bool json)
+void report_init(const struct bench_opts *o)
 {
-    as_json = json;
+    opts = o;
+}
+
+/* The "options" member of a JSON result: the command line, with the
+ * defaults it left to the workload as null. */
+static void json_options(void)
+{
+    const struct bench_opts *o = opts;
+    json_object(&js, "options");
+    json_str(&js, "file", o->path);
+    json_u64(&js, "file_size", o->file_size);
+    json_u64(&js, "page_size", o->page_size);
+    if (o->pool.frames)
+        json_u64(&js, "frames", o->pool.frames);
+    else
+        json_null(&js, "frames");
+    poolopt_json(&js, &o->pool);
+    char threads[16 * 12] = "";
+    size_t n = 0;
+    for (unsigned i = 0; i < o->nthreads && n < sizeof threads; i++)
+        n += (size_t)snprintf(threads + n, sizeof threads - n, "%s%u",
+                              i ? "," : "", o->threads[i]);
+    json_str(&js, "threads", threads);
+    if (o->duration >= 0)
+        json_dbl(&js, "duration_s", o->duration, 3);
+    else
+        json_null(&js, "duration_s");
+    if (o->warmup >= 0)
+        json_dbl(&js, "warmup_s", o->warmup, 3);
+    else
+        json_null(&js, "warmup_s");
+    if (o->dist_set)
+        json_str(&js, "dist", dist_name(o->dist));
+    else
+        json_null(&js, "dist");
+    json_dbl(&js, "theta", o->theta, 3);
+    if (o->write_pct >= 0)
+        json_i64(&js, "write_pct", o->write_pct);
+    else
+        json_null(&js, "write_pct");
+    json_u64(&js, "pages", o->pages);
+    json_u64(&js, "prefetch", o->prefetch);
+    json_bool(&js, "overwrite", o->overwrite);
+    json_u64(&js, "seed", o->seed);
+    json_bool(&js, "verify", o->verify);
+    if (o->trace)
+        json_str(&js, "trace", o->trace);
+    json_end_object(&js);
 }
 
 static void key(const char *k)
 {
-    if (as_json)
-        printf("%s\"%s\":", nfields ? "," : "{", k);
-    else
-        printf("%s%s=", nfields ? " " : "", k);
+    printf("%s%s=", nfields ? " " : "", k);
     nfields++;
-}
-
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
 }
 
 void report_begin(const char *workload)
 {
     nfields = 0;
+    if (opts->json) {
+        json_begin(&js, stdout);
+        json_options();
+    }
     report_str("workload", workload);
 }
 
 void report_str(const char *k, const char *v)
 {
-    key(k);
-    if (as_json) {
-        json_string(v);
+    if (opts->json) {
+        json_str(&js, k, v);
         return;
     }
+    key(k);
     for (; *v; v++)   /* keep the line splittable at blanks */
         putchar(*v == ' ' || *v == '\t' || *v == '\n' ? '_' : *v);
 }
 
 void report_u64(const char *k, uint64_t v)
 {
+    if (opts->json) {
+        json_u64(&js, k, v);
+        return;
+    }
     key(k);
     printf("%llu", (unsigned long long)v);
 }
 
 void report_dbl(const char *k, double v, int decimals)
 {
+    if (opts->json) {
+        json_dbl(&js, k, v, decimals);
+        return;
+    }
     key(k);
     if (!isfinite(v))
-        fputs(as_json ? "null" : "-", stdout);
+        fputs("-", stdout);
     else
         printf("%.*f", decimals, v);
 }
 
+/* After an interrupted run's result, the process ends (runner.c). */
 void report_end(void)
 {
-    if (as_json)
-        putchar('}');
-    putchar('\n');
-    fflush(stdout);
+    bool stop = interrupted();
+    if (opts->json) {
+        if (stop)
+            json_bool(&js, "interrupted", true);
+        json_end(&js);
+    } else {
+        if (stop)
+            report_u64("interrupted", 1);
+        putchar('\n');
+        fflush(stdout);
+    }
+    if (stop)
+        exit(EXIT_INTERRUPTED);
 }
 
 void report_latency(const char *prefix, const struct hist *h)
@@ -112,6 +168,7 @@ void report_pool(const struct bp_info *info, const struct bp_stats *st,
     report_u64("hits", st->hits);
     report_u64("misses", st->misses);
     report_dbl("hit_ratio", pins ? (double)st->hits / (double)pins : NAN, 4);
+    report_dbl("miss_ratio", pins ? (double)st->misses / (double)pins : NAN, 4);
     report_u64("reads", st->reads);
     report_u64("writes", st->writes);
     report_u64("evict_writes", st->evict_writes);

@@ -17,9 +17,16 @@
  * Workers read the phase with a relaxed load once per operation (or per
  * batch of operations in the hit loops), so the phase costs nothing next
  * to what is measured.
+ *
+ * Ctrl-C (SIGINT) once a run has started ends the phase in progress as if
+ * its time were up: the run is measured for the time it ran, the
+ * workload prints that partial result (marked interrupted) and the
+ * process exits with 130 (report_end), as fio does.  Before the first run
+ * (making the data file) Ctrl-C ends the process at once.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +38,33 @@
 #include "bench.h"
 
 static bool progress_shown;
+static volatile sig_atomic_t got_sigint;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    got_sigint = 1;
+}
+
+/* From the first run on, Ctrl-C stops the run instead of the process. */
+static void catch_sigint(void)
+{
+    static bool armed;
+    if (armed)
+        return;
+    armed = true;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, NULL);
+}
+
+bool interrupted(void)
+{
+    return got_sigint != 0;
+}
 
 uint64_t now_ns(void)
 {
@@ -125,7 +159,7 @@ static uint64_t wait_phase(struct run *r, uint64_t until, const char *what)
     for (;;) {
         uint64_t t = now_ns();
         if ((until && t >= until) || atomic_load(&r->running) == 0 ||
-            atomic_load(&r->phase) == PH_STOP)
+            atomic_load(&r->phase) == PH_STOP || got_sigint)
             return t;
         if (r->progress && t - last >= 500000000ull) {
             last = t;
@@ -152,6 +186,7 @@ int run_threads(struct run *r)
         exit(1);
     }
     memset(r->w, 0, r->nthreads * sizeof *r->w);
+    catch_sigint();
     pthread_barrier_t barrier;
     pthread_barrier_init(&barrier, NULL, r->nthreads + 1);
     atomic_store(&r->phase, r->warmup > 0 ? PH_WARM : PH_MEASURE);
@@ -202,9 +237,11 @@ int run_threads(struct run *r)
         pthread_barrier_wait(&barrier);
     }
 
-    /* Step 4 */
-    uint64_t t1 = wait_phase(r, r->duration > 0 ? t0 + (uint64_t)(r->duration * 1e9) : 0,
-                             "measuring");
+    /* Step 4; Ctrl-C in the warm-up leaves nothing measured (elapsed 0:
+     * rates print as "-" or null, not as the ratio of two tiny numbers). */
+    uint64_t t1 = got_sigint ? t0
+                  : wait_phase(r, r->duration > 0 ? t0 + (uint64_t)(r->duration * 1e9) : 0,
+                               "measuring");
 
     /* Step 5 */
     atomic_store(&r->phase, PH_STOP);

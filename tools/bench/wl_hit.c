@@ -221,7 +221,7 @@ static void setup_bpool(struct hit_ctx *c, uint32_t frames)
     /* No read-ahead: the warm-up pins the set in page order, and pages
      * read ahead beyond it would take frames from the set it measures. */
     struct bench_opts o = *c->o;
-    o.no_readahead = true;
+    o.pool.no_readahead = true;
     c->pool = bench_open_pool(&o, frames);
     atomic_store(&c->cursor, 0);
     struct run r = {

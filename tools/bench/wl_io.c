@@ -183,7 +183,7 @@ struct io_spec {
  * library has no background flushers (no BP_NOFLUSH in bpool.h). */
 static void report_flushers(const struct bench_opts *o)
 {
-    report_u64("flushers", o->flushers >= 0 ? (uint64_t)o->flushers : BP_DEFAULT_FLUSHERS);
+    report_u64("flushers", o->pool.flushers >= 0 ? (uint64_t)o->pool.flushers : BP_DEFAULT_FLUSHERS);
 }
 
 static int io_run(struct bench_opts *o, const struct io_spec *spec)
@@ -356,15 +356,15 @@ int wl_seqwrite(struct bench_opts *o)
     /* The library's default coalescing, then none; or --coalesce alone. */
     uint32_t sizes[2];
     unsigned nsizes = 0;
-    if (o->coalesce_bytes) {
-        sizes[nsizes++] = o->coalesce_bytes;
+    if (o->pool.coalesce_bytes) {
+        sizes[nsizes++] = o->pool.coalesce_bytes;
     } else {
         sizes[nsizes++] = 0;
         sizes[nsizes++] = ps;
     }
     for (unsigned i = 0; i < nsizes; i++) {
         struct bench_opts po = *o;
-        po.coalesce_bytes = sizes[i];
+        po.pool.coalesce_bytes = sizes[i];
         struct io_ctx c = { .o = &po, .seq = true, .overwrite = true,
                             .write_pct = 100, .npages = npages };
         df_drop_cache(o->path);

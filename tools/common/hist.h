@@ -1,5 +1,5 @@
 /* hist.h - latency histograms of nanosecond values for the tools
- * (bpool-bench, bpool-stress).
+ * (bpool-bench, bpool-stress, bpool-shell's bench and stats).
  *
  * Log-linear buckets, as HdrHistogram does it: values below 2 * HIST_SUB
  * have a bucket each; above, every power of two is split into HIST_SUB

@@ -1,11 +1,23 @@
-/* parse.c - command-line values for the tools, and the usage error for one
- * that does not parse (see parse.h). */
+/* parse.c - command-line values for the tools, the usage error for one
+ * that does not parse, and --version (see parse.h). */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "parse.h"
+
+/* configure defines PACKAGE_VERSION (AC_INIT); a build without it (kvdb
+ * built from an installed library, tests/kvdb_install.sh) passes it with
+ * -D, and this is the last resort. */
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
 
 static const char *prog = "?";
 
@@ -14,13 +26,46 @@ void opt_prog(const char *name)
     prog = name;
 }
 
+const char *opt_progname(void)
+{
+    return prog;
+}
+
+void opt_try_help(void)
+{
+    fprintf(stderr, "Try '%s --help' for more information.\n", prog);
+}
+
+void opt_usage(const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    opt_try_help();
+    exit(OPT_EXIT_USAGE);
+}
+
+void opt_unknown(char **argv, int optind_now, int optopt_now)
+{
+    const char *arg = optind_now > 0 ? argv[optind_now - 1] : "?";
+    if (optopt_now && arg[0] == '-' && arg[1] != '-')
+        opt_usage("unknown option or missing value: '-%c'", optopt_now);
+    opt_usage("unknown option or missing value: '%s'", arg);
+}
+
+void opt_version(void)
+{
+    printf("%s (bpool) %s\n", prog, PACKAGE_VERSION);
+}
+
 /* opt_bad for the first len bytes of arg (an item of a list). */
 static _Noreturn void bad_n(const char *opt, const char *arg, size_t len,
                             const char *want)
 {
-    fprintf(stderr, "%s: %s '%.*s': %s (see --help)\n", prog, opt, (int)len, arg,
-            want);
-    exit(OPT_EXIT_USAGE);
+    opt_usage("%s '%.*s': %s", opt, (int)len, arg, want);
 }
 
 void opt_bad(const char *opt, const char *arg, const char *want)
@@ -51,26 +96,76 @@ uint64_t opt_u64(const char *opt, const char *s, uint64_t min, uint64_t max)
     return u64_n(opt, s, strlen(s), min, max);
 }
 
+static int digit_value(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int size_parse(const char *s, size_t len, uint64_t max, uint64_t *out)
+{
+    unsigned base = 10;
+    size_t i = 0;
+    if (len > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        base = 16;
+        i = 2;
+    }
+    size_t first = i;
+    uint64_t v = 0;
+    bool big = false;
+    int d;
+    /* Hex digits include b and B: "0x1B" is 27, never 1 byte; a B only
+     * ends a size after K, M, G or T. */
+    for (; i < len && (d = digit_value((unsigned char)s[i])) >= 0 &&
+           (unsigned)d < base; i++) {
+        if (v > (UINT64_MAX - (uint64_t)d) / base)
+            big = true;
+        else
+            v = v * base + (uint64_t)d;
+    }
+    if (i == first)
+        return SIZE_JUNK;
+    unsigned shift = 0;
+    if (i < len) {
+        switch (s[i]) {
+        case 'k': case 'K': shift = 10; break;
+        case 'm': case 'M': shift = 20; break;
+        case 'g': case 'G': shift = 30; break;
+        case 't': case 'T': shift = 40; break;
+        default: return SIZE_JUNK;
+        }
+        i++;
+        if (len - i == 2 && s[i] == 'i' && (s[i + 1] == 'B' || s[i + 1] == 'b'))
+            i += 2;
+        else if (len - i == 1 && (s[i] == 'B' || s[i] == 'b'))
+            i++;
+        if (i != len)
+            return SIZE_JUNK;
+    }
+    /* v << shift must fit: 2^64 bytes is not a size anything has. */
+    if (big || v > (UINT64_MAX >> shift) || (v << shift) > max)
+        return SIZE_TOO_LARGE;
+    *out = v << shift;
+    return 0;
+}
+
 uint64_t opt_size(const char *opt, const char *s)
 {
-    char *end;
-    errno = 0;
-    if (*s < '0' || *s > '9')
-        opt_bad(opt, s, "not a size");
-    unsigned long long v = strtoull(s, &end, 10);
-    unsigned shift = 0;
-    switch (*end) {
-    case 'k': case 'K': shift = 10; end++; break;
-    case 'm': case 'M': shift = 20; end++; break;
-    case 'g': case 'G': shift = 30; end++; break;
-    case 't': case 'T': shift = 40; end++; break;
-    }
-    if (shift && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0))
-        end += strlen(end);
-    /* v << shift must fit: 2^64 bytes is not a size anything has. */
-    if (*end || errno || v == 0 || v > (UINT64_MAX >> shift))
-        opt_bad(opt, s, "want a size above 0 such as 8192, 64M or 1G");
-    return (uint64_t)v << shift;
+    uint64_t v = 0;
+    int r = size_parse(s, strlen(s), UINT64_MAX, &v);
+    if (r == SIZE_TOO_LARGE)
+        opt_bad(opt, s, "too large: a size is below 16 EiB (2^64 bytes)");
+    if (r < 0)
+        opt_bad(opt, s, "not a size: want a number, " SIZE_GRAMMAR
+                ", such as 8192, 0x2000, 64M or 1T");
+    if (v == 0)
+        opt_bad(opt, s, "want a size above 0");
+    return v;
 }
 
 double opt_secs(const char *opt, const char *s, bool zero_ok, double max)

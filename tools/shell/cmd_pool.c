@@ -40,6 +40,14 @@ int open_pool(struct shell *sh, const char *path, const struct open_opts *o)
     else if (o->flushers_set)
         bo.flushers = o->flushers;
     bo.checkpoint_rate = o->checkpoint_rate;
+    if (o->coalesce_bytes)
+        bo.coalesce_bytes = o->coalesce_bytes;
+    if (o->dirty_low)
+        bo.dirty_low = o->dirty_low;
+    if (o->dirty_high)
+        bo.dirty_high = o->dirty_high;
+    if (o->dirty_max)
+        bo.dirty_max = o->dirty_max;
     bp_pool *pool;
     /* The pool's threads start here and inherit the signal mask: block
      * Ctrl-C and friends so that they always reach the shell's thread. */
@@ -275,13 +283,13 @@ int cmd_stats(struct shell *sh, const struct command *cmd, int argc,
     uint64_t pins = st.hits + st.misses;
     printf("hit_ratio %.4f\n", pins ? (double)st.hits / (double)pins : 0.0);
     const struct latency *l = &sh->lat;
-    printf("shell_pins %llu\n", (unsigned long long)l->count);
+    printf("shell_pins %llu\n", (unsigned long long)l->h.count);
     printf("shell_pin_us_min %.2f\n", (double)l->min_ns / 1000.0);
     printf("shell_pin_us_avg %.2f\n",
-           l->count ? (double)l->sum_ns / (double)l->count / 1000.0 : 0.0);
+           l->h.count ? (double)l->h.sum / (double)l->h.count / 1000.0 : 0.0);
     printf("shell_pin_us_p50 %.2f\n", lat_percentile_us(l, 50));
     printf("shell_pin_us_p99 %.2f\n", lat_percentile_us(l, 99));
-    printf("shell_pin_us_max %.2f\n", (double)l->max_ns / 1000.0);
+    printf("shell_pin_us_max %.2f\n", (double)l->h.max / 1000.0);
     return 0;
 }
 

@@ -193,7 +193,7 @@ const struct command shell_commands[] = {
      "clocks to watch the algorithm.",
      "summary", 0, 1, true, cmd_clock},
     {"load", NULL, "load seq|random|zipf|loop [N] [range=FIRST-LAST] "
-     "[window=W] [theta=T] [seed=S] [write] [scan]",
+     "[window=W] [theta=T] [seed=S] [write] [scan] [json]",
      "pin N pages in a pattern; show the hit ratio",
      "Pins and unpins N pages (default: as many as the range has; 3 x W\n"
      "for loop) in a pattern and prints the hits, misses, hit ratio and\n"
@@ -208,16 +208,18 @@ const struct command shell_commands[] = {
      "the random sequence (default 1, so runs repeat); write pins for\n"
      "write and marks the pages dirty without changing their bytes; scan\n"
      "passes the BP_SCAN hint.  Counts are exact when read-ahead is off\n"
-     "(open FILE noreadahead).  Ctrl-C stops it and reports the pins done.",
-     "seq random zipf loop range= window= theta= seed= write scan",
-     1, 8, true, cmd_load},
+     "(open FILE noreadahead).  Ctrl-C stops it and reports the pins done.\n"
+     "json prints the result as one JSON object (doc/tools.md).",
+     "seq random zipf loop range= window= theta= seed= write scan json",
+     1, 9, true, cmd_load},
     {"bench", NULL, "bench seq|random|zipf|loop [N] [options of load]",
      "like load, and time it",
      "Runs like load (same patterns and options), then prints the time,\n"
      "pins per second and the latency percentiles of its pins (p50, p90,\n"
-     "p99, max, in microseconds).",
-     "seq random zipf loop range= window= theta= seed= write scan",
-     1, 8, true, cmd_load},
+     "p99, max, in microseconds).  json: the result as one JSON object\n"
+     "(doc/tools.md).",
+     "seq random zipf loop range= window= theta= seed= write scan json",
+     1, 9, true, cmd_load},
     {"help", NULL, "help [COMMAND]", "list the commands, or explain one",
      "Without COMMAND lists every command; with it shows its usage and\n"
      "what it does.",

@@ -85,7 +85,8 @@ static int read_line(FILE *f, struct linebuf *lb)
     return too_long ? LINE_LONG : LINE_OK;
 }
 
-/* Run lines from f; name is used as "NAME:LINE: " prefix when non-NULL.
+/* Run lines from f; errors name the line: "NAME:LINE: " when name is not
+ * NULL (-f), else "near line LINE: " (a pipe), as sqlite3 does.
  * Returns 0 at the end of input or after quit, -1 when the shell must
  * stop (an error without -k, Ctrl-C, broken output). */
 int run_stream(struct shell *sh, FILE *f, const char *name)
@@ -101,10 +102,11 @@ int run_stream(struct shell *sh, FILE *f, const char *name)
         if (r == LINE_EOF)
             break;
         lineno++;
-        if (name != NULL) {
+        if (name != NULL)
             snprintf(where, sizeof where, "%s:%lu: ", path_str(name), lineno);
-            sh->where = where;
-        }
+        else
+            snprintf(where, sizeof where, "near line %lu: ", lineno);
+        sh->where = where;
         if (r == LINE_INTR) {
             fail_interrupted(sh, "reading commands");
             sh->errors++;

@@ -30,6 +30,8 @@
 #include <unistd.h>
 
 #include "shell.h"
+#include "../common/parse.h"
+#include "../common/poolopt.h"
 
 volatile sig_atomic_t shell_sigint;
 volatile sig_atomic_t shell_sigterm;
@@ -119,7 +121,9 @@ static void usage(FILE *f)
         "Options:\n"
         "  -c, --command=CMDS     run CMDS (\"cmd; cmd\") instead of "
         "reading stdin\n"
-        "  -f, --file=SCRIPT      run the commands in SCRIPT (- for stdin)\n"
+        "  -f, --file=SCRIPT      run the commands in SCRIPT (- for stdin); "
+        "the data\n"
+        "                         file is the operand FILE\n"
         "  -k, --keep-going       go on after a failed command (exit status "
         "1 if any\n"
         "                         failed); by default a script stops at the "
@@ -130,33 +134,30 @@ static void usage(FILE *f)
         "                         that change pages fail; other read-only "
         "sessions\n"
         "                         may share FILE, a writer may not\n"
-        "      --frames=N         frames in the pool (default: 64 MiB "
-        "worth)\n"
-        "      --pool-size=SIZE   pool size in bytes instead (k, M, G "
-        "suffixes)\n"
-        "      --page-size=SIZE   page size, a power of two from 4k to 1M "
-        "(default %u);\n"
-        "                         it must be the one FILE was made with\n"
-        "      --flushers=N       background flusher threads (0: none; "
-        "default 1)\n"
-        "      --no-flush         no flusher threads (same as --flushers=0)\n"
-        "      --no-readahead     no automatic read-ahead\n"
-        "      --queue-depth=N    AIO queue depth (default %u)\n"
-        "      --checkpoint-rate=N  pages per second a checkpoint writes "
-        "(0: no limit)\n"
-#ifdef BP_CHECKSUMS
-        "      --checksums        keep a checksum in every page\n"
-#endif
         "  -h, --help             show this help and exit\n"
         "  -V, --version          show the version and exit\n"
-        "-c and -f may be repeated; they run in order.  The pool options "
-        "are also\nthe defaults of the \"open\" command.\n"
         "\n"
-        "Commands:\n", BP_DEFAULT_PAGE_SIZE, BP_DEFAULT_QUEUE_DEPTH);
+        "Pool settings (the same in bpool-bench, bpool-stress and kvdb):\n"
+        "  -p, --pool=SIZE        pool size in bytes (default 64M; "
+        "--pool-size is a\n"
+        "                         deprecated alias)\n"
+        "  -P, --page-size=SIZE   page size, a power of two from 4K to 1M "
+        "(default %u);\n"
+        "                         it must be the one FILE was made with\n",
+        BP_DEFAULT_PAGE_SIZE);
+    poolopt_usage(f);
+    fprintf(f,
+        "\nSIZE: " SIZE_GRAMMAR ",\nsuch as 8192, 0x2000, 64M.  "
+        "-c and -f may be repeated; they run in order.  The pool\nsettings "
+        "are also the defaults of the \"open\" command.\n"
+        "\n"
+        "Commands:\n");
     list_commands(f);
     fprintf(f, "\nKeys at a terminal: Tab completes, Ctrl-C cancels the "
             "running command or the\nline, Ctrl-D leaves (after writing back "
             "and syncing).\n"
+            "\nAn error in a script names its line: \"SCRIPT:LINE: error: "
+            "...\" (-f), \"near\nline LINE: error: ...\" (stdin).\n"
             "\nExit status: 0 success, 1 a command failed, 2 bad usage, 130 "
             "a script was\ninterrupted by Ctrl-C (143 SIGTERM, 129 "
             "SIGHUP).\n");
@@ -168,90 +169,49 @@ struct source {
     const char *text;
 };
 
+/* The options only bpool-shell has (long only); the pool settings are
+ * tools/common/poolopt.h's. */
 enum {
-    OPT_FRAMES = 256, OPT_POOL_SIZE, OPT_PAGE_SIZE, OPT_FLUSHERS,
-    OPT_NO_FLUSH, OPT_NO_READAHEAD, OPT_QUEUE_DEPTH, OPT_CHECKPOINT_RATE,
-    OPT_NO_CREATE, OPT_CHECKSUMS, OPT_READ_ONLY,
+    OPT_NO_CREATE = POOLOPT_TOOL_FIRST,
+    OPT_READ_ONLY,
 };
 
 static const struct option longopts[] = {
+    POOLOPT_LONGOPTS,
     {"command", required_argument, NULL, 'c'},
     {"file", required_argument, NULL, 'f'},
     {"keep-going", no_argument, NULL, 'k'},
-    {"frames", required_argument, NULL, OPT_FRAMES},
-    {"pool-size", required_argument, NULL, OPT_POOL_SIZE},
-    {"page-size", required_argument, NULL, OPT_PAGE_SIZE},
-    {"flushers", required_argument, NULL, OPT_FLUSHERS},
-    {"no-flush", no_argument, NULL, OPT_NO_FLUSH},
-    {"no-readahead", no_argument, NULL, OPT_NO_READAHEAD},
-    {"queue-depth", required_argument, NULL, OPT_QUEUE_DEPTH},
-    {"checkpoint-rate", required_argument, NULL, OPT_CHECKPOINT_RATE},
     {"no-create", no_argument, NULL, OPT_NO_CREATE},
     {"read-only", no_argument, NULL, OPT_READ_ONLY},
-#ifdef BP_CHECKSUMS
-    {"checksums", no_argument, NULL, OPT_CHECKSUMS},
-#endif
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
 };
 
-/* One pool option into o.  Returns 0, or -1 after a message. */
-static int pool_option(int opt, const char *arg, struct open_opts *o,
-                       bool *create)
+/* The command line's pool settings as the defaults of every "open". */
+static void set_defaults(const struct poolopt *p, struct open_opts *o)
 {
-    switch (opt) {
-    case OPT_FRAMES:
-        return parse_u32_arg("--frames", arg, false, &o->frames);
-    case OPT_POOL_SIZE:
-        return parse_u64_arg("--pool-size", arg, true, &o->pool_bytes);
-    case OPT_PAGE_SIZE:
-        return parse_u32_arg("--page-size", arg, true, &o->page_size);
-    case OPT_QUEUE_DEPTH:
-        return parse_u32_arg("--queue-depth", arg, false, &o->queue_depth);
-    case OPT_CHECKPOINT_RATE:
-        return parse_u32_arg("--checkpoint-rate", arg, false,
-                             &o->checkpoint_rate);
-    case OPT_FLUSHERS:
-        o->flushers_set = true;
-        if (parse_u32_arg("--flushers", arg, false, &o->flushers) < 0)
-            return -1;
-        if (o->flushers > BP_MAX_FLUSHERS) {
-            fprintf(stderr, PROG ": --flushers: at most %u\n",
-                    BP_MAX_FLUSHERS);
-            return -1;
-        }
-        return 0;
-    case OPT_NO_FLUSH:
-        o->flushers_set = true;
-        o->flushers = 0;
-        return 0;
-    case OPT_NO_READAHEAD:
+    o->frames = p->frames;
+    o->pool_bytes = p->pool_bytes;
+    o->page_size = p->page_size;
+    o->queue_depth = p->queue_depth;
+    o->checkpoint_rate = p->checkpoint_rate;
+    o->flushers_set = p->flushers >= 0;
+    o->flushers = p->flushers > 0 ? (uint32_t)p->flushers : 0;
+    o->coalesce_bytes = p->coalesce_bytes;
+    o->dirty_low = p->dirty_low;
+    o->dirty_high = p->dirty_high;
+    o->dirty_max = p->dirty_max;
+    if (p->no_readahead)
         o->flags |= BP_NOREADAHEAD;
-        return 0;
-#ifdef BP_CHECKSUMS
-    case OPT_CHECKSUMS:
+    if (p->checksums == 1)
         o->flags |= BP_CHECKSUMS;
-        return 0;
-#endif
-    case OPT_NO_CREATE:
-        *create = false;
-        return 0;
-    case OPT_READ_ONLY:
-        /* Also the default of "open": every pool of the session is
-         * read-only.  A read-only pool cannot create its file. */
-        o->flags |= BP_RDONLY;
-        *create = false;
-        return 0;
-    default:
-        return -1;
-    }
 }
 
 int main(int argc, char **argv)
 {
     static struct shell sh;     /* large (the pin table): not on the stack */
-    bool create = true;
+    bool create = true, read_only = false;
     sh.where = "";
     struct source *src = calloc((size_t)argc, sizeof *src);
     int nsrc = 0, opt;
@@ -259,7 +219,14 @@ int main(int argc, char **argv)
         perror(PROG);
         return 1;
     }
-    while ((opt = getopt_long(argc, argv, "c:f:khV", longopts, NULL)) != -1) {
+    struct poolopt pool;
+    poolopt_init(&pool);
+    opt_prog(PROG);
+    opterr = 0;     /* opt_unknown says what is wrong, in one line */
+    while ((opt = getopt_long(argc, argv, POOLOPT_SHORT "c:f:khV", longopts,
+                              NULL)) != -1) {
+        if (poolopt_take(&pool, opt, optarg))
+            continue;
         switch (opt) {
         case 'c':
         case 'f':
@@ -269,28 +236,37 @@ int main(int argc, char **argv)
         case 'k':
             sh.keep_going = true;
             break;
+        case OPT_NO_CREATE:
+            create = false;
+            break;
+        case OPT_READ_ONLY:
+            /* Also the default of "open": every pool of the session is
+             * read-only.  A read-only pool cannot create its file. */
+            read_only = true;
+            create = false;
+            break;
         case 'h':
             usage(stdout);
             free(src);
             return 0;
         case 'V':
-            printf(PROG " (bpool) %s\n", BP_VERSION_STRING);
+            opt_version();
             printf("line editing: %s\n", have_line_editing() ? "libedit"
                                                               : "none");
             free(src);
             return 0;
         default:
-            if (pool_option(opt, optarg, &sh.defaults, &create) < 0)
-                goto bad_usage;
+            free(src);
+            opt_unknown(argv, optind, optopt);
         }
     }
+    poolopt_check(&pool);
+    set_defaults(&pool, &sh.defaults);
+    if (read_only)
+        sh.defaults.flags |= BP_RDONLY;
     if (argc - optind > 1) {
-        fprintf(stderr, PROG ": only one FILE may be given\n");
-        goto bad_usage;
-    }
-    if (sh.defaults.frames != 0 && sh.defaults.pool_bytes != 0) {
-        fprintf(stderr, PROG ": give --frames or --pool-size, not both\n");
-        goto bad_usage;
+        free(src);
+        opt_usage("only one FILE may be given");
     }
     const char *path = optind < argc ? argv[optind] : DEFAULT_FILE;
     sh.interactive = nsrc == 0 && isatty(STDIN_FILENO);
@@ -309,7 +285,7 @@ int main(int argc, char **argv)
     }
     if (sh.interactive) {
         printf(PROG " %s - type \"help\" for the commands, \"quit\" or "
-               "Ctrl-D to leave\n", BP_VERSION_STRING);
+               "Ctrl-D to leave\n", PACKAGE_VERSION);
         if (sh.pool != NULL)
             print_opened(&sh);
         run_terminal(&sh);
@@ -338,9 +314,4 @@ int main(int argc, char **argv)
     if (sh.interactive)     /* errors were shown; only losing data counts */
         return close_failed ? 1 : 0;
     return sh.errors > 0 || close_failed ? 1 : 0;
-
-bad_usage:
-    usage(stderr);
-    free(src);
-    return 2;
 }

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "shell.h"
+#include "../common/parse.h"
 
 bool is_blank(int c)
 {
@@ -227,46 +228,20 @@ int parse_num(struct shell *sh, const struct word *w, uint64_t max,
     return 0;
 }
 
-/* A size suffix k/K, m/M, g/G (powers of 1024), with an optional "iB" or
- * "B"; returns its multiplier and the length of the number before it. */
-static uint64_t size_suffix(const char *s, size_t *len)
-{
-    size_t n = *len;
-    if (n >= 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
-        return 1;                       /* hex: no suffix ("0x1b") */
-    if (n >= 3 && (s[n - 2] == 'i' || s[n - 2] == 'I') &&
-        (s[n - 1] == 'b' || s[n - 1] == 'B'))
-        n -= 2;
-    else if (n >= 2 && (s[n - 1] == 'b' || s[n - 1] == 'B'))
-        n -= 1;
-    if (n < 2)                          /* a digit and the suffix */
-        return 1;
-    uint64_t mult;
-    switch (s[n - 1]) {
-    case 'k': case 'K': mult = 1ull << 10; break;
-    case 'm': case 'M': mult = 1ull << 20; break;
-    case 'g': case 'G': mult = 1ull << 30; break;
-    default: return 1;
-    }
-    *len = n - 1;
-    return mult;
-}
-
+/* Sizes have the grammar of every bpool tool (tools/common/parse.h):
+ * decimal or 0x hex, then optionally K, M, G or T (powers of 1024) and
+ * "iB" or "B". */
 int parse_size(struct shell *sh, const struct word *w, uint64_t max,
                const char *what, const char *hint, uint64_t *out)
 {
-    size_t len = w->len;
-    uint64_t mult = size_suffix(w->s, &len);
-    uint64_t v;
-    int r = digits(w->s, len, max / mult, &v);
-    if (r == -1)
+    int r = size_parse(w->s, w->len, max, out);
+    if (r == SIZE_JUNK)
         return fail(sh, hint, "%s \"%s\" is not a size (use a number, "
-                    "optionally with k, M or G: e.g. 8192, 8k, 64M)",
+                    SIZE_GRAMMAR ": e.g. 8192, 0x2000, 8k, 64M)",
                     what, echo(w));
-    if (r == -2)
+    if (r == SIZE_TOO_LARGE)
         return fail(sh, hint, "%s \"%s\" is too large (at most %llu)",
                     what, echo(w), (unsigned long long)max);
-    *out = v * mult;
     return 0;
 }
 
@@ -309,36 +284,5 @@ int parse_range(struct shell *sh, const struct word *w, const char *what,
                         (unsigned long long)(UINT64_MAX - *first) + 1);
         *last = *first + (bv - 1);
     }
-    return 0;
-}
-
-/* Values of command-line options: like the commands' numbers, sizes when
- * size is true; messages to stderr.  Returns 0 or -1. */
-int parse_u64_arg(const char *opt, const char *s, bool size, uint64_t *out)
-{
-    size_t len = strlen(s);
-    uint64_t mult = size ? size_suffix(s, &len) : 1;
-    uint64_t v;
-    if (digits(s, len, UINT64_MAX / mult, &v) != 0) {
-        fprintf(stderr, PROG ": %s: \"%s\" is not a %s (decimal or 0x "
-                "hex%s)\n", opt, path_str(s), size ? "size" : "number",
-                size ? ", optionally with k, M or G" : "");
-        return -1;
-    }
-    *out = v * mult;
-    return 0;
-}
-
-int parse_u32_arg(const char *opt, const char *s, bool size, uint32_t *out)
-{
-    uint64_t v;
-    if (parse_u64_arg(opt, s, size, &v) < 0)
-        return -1;
-    if (v > UINT32_MAX) {
-        fprintf(stderr, PROG ": %s: \"%s\" is too large (at most %u)\n", opt,
-                path_str(s), UINT32_MAX);
-        return -1;
-    }
-    *out = (uint32_t)v;
     return 0;
 }

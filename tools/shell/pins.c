@@ -81,55 +81,16 @@ void lat_reset(struct latency *l)
     memset(l, 0, sizeof *l);
 }
 
-/* Bucket 4*k + q holds [2^k * (1 + q/4), 2^k * (1 + (q+1)/4)). */
-static unsigned lat_bucket(uint64_t ns)
-{
-    if (ns < 4)
-        return (unsigned)ns;
-    unsigned k = 63u - (unsigned)__builtin_clzll(ns);
-    unsigned q = (unsigned)(ns >> (k - 2)) & 3u;
-    return 4 * k + q;
-}
-
-static double lat_upper(unsigned b)
-{
-    if (b < 4)
-        return (double)b + 1;
-    unsigned k = b / 4, q = b % 4;
-    return (double)(1ull << k) * (1.0 + (q + 1) / 4.0);
-}
-
 void lat_add(struct latency *l, uint64_t ns)
 {
-    if (l->count == 0 || ns < l->min_ns)
+    if (l->h.count == 0 || ns < l->min_ns)
         l->min_ns = ns;
-    if (ns > l->max_ns)
-        l->max_ns = ns;
-    l->count++;
-    l->sum_ns += ns;
-    l->bucket[lat_bucket(ns)]++;
+    hist_add(&l->h, ns);
 }
 
-/* The pct-th percentile in microseconds: the upper bound of its bucket,
- * clipped to the largest value seen. */
 double lat_percentile_us(const struct latency *l, double pct)
 {
-    if (l->count == 0)
-        return 0;
-    uint64_t want = (uint64_t)((double)l->count * pct / 100.0 + 0.5);
-    if (want < 1)
-        want = 1;
-    uint64_t seen = 0;
-    for (unsigned b = 0; b < LAT_BUCKETS; b++) {
-        seen += l->bucket[b];
-        if (seen >= want) {
-            double v = lat_upper(b);
-            if (v > (double)l->max_ns)
-                v = (double)l->max_ns;
-            return v / 1000.0;
-        }
-    }
-    return (double)l->max_ns / 1000.0;
+    return (double)hist_quantile(&l->h, pct / 100.0) / 1000.0;
 }
 
 int timed_pin(struct shell *sh, uint64_t pgno, uint32_t mode, bp_page *out)

@@ -8,7 +8,8 @@
  *   main.c      command line, signals, start and end of a session
  *   input.c     where lines come from: -c, -f, a pipe, a terminal (libedit
  *               line editing, history and completion when HAVE_LIBEDIT)
- *   parse.c     a line into commands and words; numbers, sizes, ranges
+ *   parse.c     a line into commands and words; numbers, sizes (the
+ *               tools' grammar, tools/common/parse.h), ranges
  *   report.c    error messages (what went wrong and how to fix it) and
  *               printing untrusted bytes
  *   commands.c  the command table, help, running one line
@@ -36,6 +37,7 @@
 #include <stdio.h>
 
 #include "bpool.h"
+#include "../common/hist.h"
 
 #define PROG "bpool-shell"
 #define DEFAULT_FILE "bpool.data"
@@ -63,6 +65,8 @@ struct open_opts {
     bool flushers_set;           /* flushers=0 means none (BP_NOFLUSH) */
     uint32_t checkpoint_rate;
     uint32_t flags;              /* BP_CREATE, BP_NOFLUSH, BP_NOREADAHEAD */
+    uint32_t coalesce_bytes;     /* command line only (poolopt.h) */
+    uint32_t dirty_low, dirty_high, dirty_max;
 };
 
 /* A page the shell keeps pinned ("pin"). */
@@ -71,12 +75,11 @@ struct pin {
     bool scan;                   /* pinned with BP_SCAN */
 };
 
-/* Latency of the shell's own bp_pin calls: buckets of a quarter power of
- * two of nanoseconds (bucket b covers [2^(b/4)...), about 19% wide). */
-#define LAT_BUCKETS 256
+/* Latency of the shell's own bp_pin calls: the tools' histogram
+ * (tools/common/hist.h: buckets 3% wide), and the smallest value. */
 struct latency {
-    uint64_t count, sum_ns, min_ns, max_ns;
-    uint64_t bucket[LAT_BUCKETS];
+    struct hist h;
+    uint64_t min_ns;
 };
 
 struct shell {
@@ -132,8 +135,6 @@ int parse_size(struct shell *sh, const struct word *w, uint64_t max,
                const char *what, const char *hint, uint64_t *out);
 int parse_range(struct shell *sh, const struct word *w, const char *what,
                 const char *hint, uint64_t *first, uint64_t *last);
-int parse_u32_arg(const char *opt, const char *s, bool size, uint32_t *out);
-int parse_u64_arg(const char *opt, const char *s, bool size, uint64_t *out);
 
 /* report.c */
 const char *clean(const char *s, char *buf, size_t size);

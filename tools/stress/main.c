@@ -69,23 +69,19 @@ static void usage(FILE *to)
         "                         half the frames)\n"
         "  -s, --seed N           random seed (default: from the clock; printed)\n"
         "\n"
-        "data file and pool:\n"
+        "data file and pool (the same letters mean the same in every bpool\n"
+        "tool):\n"
         "  -f, --file PATH        data file (default ./" DEFAULT_FILE "); must be\n"
         "                         on a file system with O_DIRECT (not tmpfs).\n"
         "                         Made by the run and removed after a pass\n"
-        "  -p, --pages N          pages of the new data file (default 16384)\n"
+        "      --pages N          pages of the new data file (default 16384)\n"
         "      --max-pages N      pages the file may grow to by alloc (default\n"
         "                         pages + pages/8)\n"
-        "  -F, --frames N         pool frames (default pages/16, at least 4)\n"
-        "  -P, --page-size BYTES  page size (default 4096)\n"
-        "      --flushers N       background flushers (0: BP_NOFLUSH; default the\n"
-        "                         library's)\n"
-        "      --queue-depth N    AIO queue depth (default the library's)\n"
-        "      --checkpoint-rate N  pages/s bp_checkpoint writes (default no limit)\n"
-        "      --no-readahead     BP_NOREADAHEAD\n"
-#ifdef BP_CHECKSUMS
-        "      --checksums        BP_CHECKSUMS: the library's page checksums too\n"
-#endif
+        "  -p, --pool SIZE        pool size in bytes (default: pages/16 frames,\n"
+        "                         at least 4)\n"
+        "  -P, --page-size SIZE   page size (default 4K)\n");
+    poolopt_usage(to);
+    fprintf(to,
         "      --no-fill          leave a new file's pages at version 0 (zeros)\n"
         "                         instead of writing version 1 to each first\n"
         "      --reuse            run on an existing data file: check every page\n"
@@ -110,7 +106,9 @@ static void usage(FILE *to)
         "  -h, --help             this help\n"
         "  -V, --version          print the version\n"
         "\n"
-        "A progress line goes to stderr when it is a terminal.  -BP_ENOFRAME\n"
+        "SIZE: " SIZE_GRAMMAR ",\n"
+        "such as 8192, 0x2000, 64M, 1T.  A progress line goes to stderr when it\n"
+        "is a terminal.  -BP_ENOFRAME\n"
         "(every frame pinned: expected with a small pool) is counted and retried.\n"
         "exit status: 0 all checks passed, 1 a check failed or the library\n"
         "returned an error (the data file is kept), 2 bad usage, 3 could not run\n");
@@ -153,27 +151,13 @@ void stress_bp_options(const struct stress_opts *o, struct bp_options *bo)
     bp_options_init(bo);
     bo->page_size = o->page_size;
     bo->pool_frames = o->frames;
-    if (o->queue_depth)
-        bo->queue_depth = o->queue_depth;
-    if (o->flushers > 0)
-        bo->flushers = (uint32_t)o->flushers;
-    bo->checkpoint_rate = o->checkpoint_rate;
-    if (o->flushers == 0)
-        bo->flags |= BP_NOFLUSH;
-    if (o->no_readahead)
-        bo->flags |= BP_NOREADAHEAD;
-#ifdef BP_CHECKSUMS
-    if (o->checksums)
-        bo->flags |= BP_CHECKSUMS;
-#endif
+    poolopt_apply(&o->pool, bo);
 }
 
 uint32_t stress_payload(const struct stress_opts *o)
 {
-#ifdef BP_CHECKSUMS
-    if (o->checksums)
+    if (o->pool.checksums == 1)
         return o->page_size - BP_CHECKSUM_TRAILER;
-#endif
     return o->page_size;
 }
 
@@ -288,16 +272,18 @@ int main(int argc, char **argv)
 {
     struct stress_opts o = {
         .path = DEFAULT_FILE, .threads = 4, .duration = -1, .pages = 16384,
-        .page_size = 4096, .hold_pages = 4, .flushers = -1, .fill = true,
+        .page_size = 4096, .hold_pages = 4, .fill = true,
         .hang_timeout = 60, .cycles = 5,
         .dist = { .kind = D_MIX, .theta = 0.99, .hot_frac = 0.1, .hot_prob = 0.9 },
     };
     memcpy(o.mix, default_mix, sizeof o.mix);
     bool seed_set = false, pages_set = false;
 
-    enum { O_MAXPAGES = 256, O_HOLD, O_FLUSHERS, O_QD, O_CKRATE, O_NORA, O_CSUM,
-           O_NOFILL, O_REUSE, O_KEEP, O_VERIFY, O_CRASH, O_CYCLES, O_HANG };
+    /* The options only bpool-stress has (long only). */
+    enum { O_MAXPAGES = POOLOPT_TOOL_FIRST, O_PAGES, O_HOLD, O_NOFILL, O_REUSE,
+           O_KEEP, O_VERIFY, O_CRASH, O_CYCLES, O_HANG };
     static const struct option longopts[] = {
+        POOLOPT_LONGOPTS,
         { "threads", required_argument, NULL, 't' },
         { "duration", required_argument, NULL, 'd' },
         { "ops", required_argument, NULL, 'n' },
@@ -306,17 +292,8 @@ int main(int argc, char **argv)
         { "hold-pages", required_argument, NULL, O_HOLD },
         { "seed", required_argument, NULL, 's' },
         { "file", required_argument, NULL, 'f' },
-        { "pages", required_argument, NULL, 'p' },
+        { "pages", required_argument, NULL, O_PAGES },
         { "max-pages", required_argument, NULL, O_MAXPAGES },
-        { "frames", required_argument, NULL, 'F' },
-        { "page-size", required_argument, NULL, 'P' },
-        { "flushers", required_argument, NULL, O_FLUSHERS },
-        { "queue-depth", required_argument, NULL, O_QD },
-        { "checkpoint-rate", required_argument, NULL, O_CKRATE },
-        { "no-readahead", no_argument, NULL, O_NORA },
-#ifdef BP_CHECKSUMS
-        { "checksums", no_argument, NULL, O_CSUM },
-#endif
         { "no-fill", no_argument, NULL, O_NOFILL },
         { "reuse", no_argument, NULL, O_REUSE },
         { "keep", no_argument, NULL, O_KEEP },
@@ -330,9 +307,14 @@ int main(int argc, char **argv)
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
+    poolopt_init(&o.pool);
     opt_prog(PROG);
     int c;
-    while ((c = getopt_long(argc, argv, "t:d:n:D:m:s:f:p:F:P:jqhV", longopts, NULL)) != -1) {
+    opterr = 0;     /* opt_unknown says what is wrong, in one line */
+    while ((c = getopt_long(argc, argv, POOLOPT_SHORT "t:d:n:D:m:s:f:jqhV",
+                            longopts, NULL)) != -1) {
+        if (poolopt_take(&o.pool, c, optarg))
+            continue;
         switch (c) {
         case 't': o.threads = (unsigned)opt_u64("--threads", optarg, 1, MAX_THREADS); break;
         case 'd': o.duration = opt_secs("--duration", optarg, false, 1e7); break;
@@ -347,15 +329,8 @@ int main(int argc, char **argv)
         case O_HOLD: o.hold_pages = (unsigned)opt_u64("--hold-pages", optarg, 1, 1024); break;
         case 's': o.seed = opt_u64("--seed", optarg, 0, UINT64_MAX); seed_set = true; break;
         case 'f': o.path = optarg; break;
-        case 'p': o.pages = opt_u64("--pages", optarg, 1, 1ull << 32); pages_set = true; break;
+        case O_PAGES: o.pages = opt_u64("--pages", optarg, 1, 1ull << 32); pages_set = true; break;
         case O_MAXPAGES: o.max_pages = opt_u64("--max-pages", optarg, 1, 1ull << 33); break;
-        case 'F': o.frames = (uint32_t)opt_u64("--frames", optarg, 1, 1u << 30); break;
-        case 'P': o.page_size = (uint32_t)opt_u64("--page-size", optarg, 1, 1u << 30); break;
-        case O_FLUSHERS: o.flushers = (int)opt_u64("--flushers", optarg, 0, BP_MAX_FLUSHERS); break;
-        case O_QD: o.queue_depth = (uint32_t)opt_u64("--queue-depth", optarg, 1, 65536); break;
-        case O_CKRATE: o.checkpoint_rate = (uint32_t)opt_u64("--checkpoint-rate", optarg, 1, UINT32_MAX); break;
-        case O_NORA: o.no_readahead = true; break;
-        case O_CSUM: o.checksums = true; break;
         case O_NOFILL: o.fill = false; break;
         case O_REUSE: o.reuse = true; break;
         case O_KEEP: o.keep = true; break;
@@ -366,31 +341,20 @@ int main(int argc, char **argv)
         case 'j': o.json = true; break;
         case 'q': o.quiet = true; break;
         case 'h': usage(stdout); return EXIT_OK;
-        case 'V': printf(PROG " (bpool) %s\n", BP_VERSION_STRING); return EXIT_OK;
-        default:
-            fprintf(stderr, "usage: " PROG " [OPTIONS]  (see --help)\n");
-            return EXIT_USAGE;
+        case 'V': opt_version(); return EXIT_OK;
+        default: opt_unknown(argv, optind, optopt);
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, PROG ": unexpected argument '%s'\nusage: " PROG
-                " [OPTIONS]  (see --help)\n", argv[optind]);
-        return EXIT_USAGE;
-    }
-    if (o.page_size & (o.page_size - 1) || o.page_size < BP_MIN_PAGE_SIZE ||
-        o.page_size > BP_MAX_PAGE_SIZE) {
-        char s[32];
-        snprintf(s, sizeof s, "%u", o.page_size);
-        opt_bad("--page-size", s, "want a power of two from 4096 to 1048576");
-    }
-    if (o.crash && o.ops) {
-        fprintf(stderr, PROG ": --crash runs for a --duration, not --ops (see --help)\n");
-        return EXIT_USAGE;
-    }
-    if (o.crash && o.verify_only) {
-        fprintf(stderr, PROG ": --crash and --verify-only do not go together\n");
-        return EXIT_USAGE;
-    }
+    poolopt_check(&o.pool);
+    if (o.pool.page_size)
+        o.page_size = o.pool.page_size;
+    o.frames = o.pool.frames;
+    if (optind < argc)
+        opt_usage("unexpected argument '%s'", argv[optind]);
+    if (o.crash && o.ops)
+        opt_usage("--crash runs for a --duration, not --ops");
+    if (o.crash && o.verify_only)
+        opt_usage("--crash and --verify-only do not go together");
     if (o.duration < 0)
         o.duration = o.crash ? 2 : 10;
     if (!seed_set)
@@ -408,10 +372,8 @@ int main(int argc, char **argv)
     struct stat sb;
     bool exists = stat(o.path, &sb) == 0;
     if (exists && !o.reuse && !o.verify_only) {
-        fprintf(stderr, PROG ": %s exists: give --reuse to check it and run on it, "
-                "or remove it (and %s)\n", o.path, o.dlog_path);
-        free(o.dlog_path);
-        return EXIT_USAGE;
+        opt_usage("%s exists: give --reuse to check it and run on it, or remove "
+                  "it (and %s)", o.path, o.dlog_path);
     }
     if (!exists && (o.reuse || o.verify_only)) {
         fprintf(stderr, PROG ": %s: %s\n", o.path, strerror(errno));
@@ -427,13 +389,14 @@ int main(int argc, char **argv)
         o.max_pages = o.pages + o.pages / 8;
     if (o.max_pages < o.pages)
         o.max_pages = o.pages;
+    if (o.frames == 0 && o.pool.pool_bytes)
+        o.frames = poolopt_frames(&o.pool, o.page_size, 0);
     if (o.frames == 0)
         o.frames = o.pages / 16 > BP_MIN_FRAMES ? (uint32_t)(o.pages / 16) : BP_MIN_FRAMES;
     if (o.mix[OP_HOLD] > 0 && o.hold_pages > o.frames / 2) {
-        fprintf(stderr, PROG ": --hold-pages %u: at most half the %u frames\n",
-                o.hold_pages, o.frames);
         free(o.dlog_path);
-        return EXIT_USAGE;
+        opt_usage("--hold-pages %u: at most half the %u frames", o.hold_pages,
+                  o.frames);
     }
 
     struct run run = { .o = &o, .seed = o.seed, .payload = stress_payload(&o) };
@@ -479,10 +442,7 @@ int main(int argc, char **argv)
             if (status == EXIT_OK)
                 sum.result = "ok";
             if (o.json)
-                printf("{\"mode\":\"verify\",\"result\":\"%s\",\"pages\":%" PRIu64
-                       ",\"pages_verified\":%" PRIu64 ",\"zero_pages\":%" PRIu64
-                       ",\"bad_pages\":%" PRIu64 "}\n", sum.result, res.pages,
-                       res.checked, res.zero, res.bad);
+                report_verify_json(&o, sum.result, &res);
             goto out;
         }
     } else {

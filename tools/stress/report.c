@@ -2,7 +2,8 @@
  *
  * The progress line goes to stderr, once a second, only when stderr is a
  * terminal (and not --quiet).  The final report goes to stdout: aligned
- * text, or with --json one flat JSON object (keys below), for scripts.
+ * text, or with --json one JSON object (keys below) for scripts: the
+ * tools' header (tool, version, timestamp, options; json.h), then flat.
  *
  * Hits and misses: bp_pin does not say whether it found the page in
  * memory, so every successful pin's latency goes into one histogram, and
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "stress.h"
+#include "../common/json.h"
 
 void print_fail(const char *fmt, va_list ap)
 {
@@ -151,44 +153,106 @@ static double us(uint64_t ns)
     return (double)ns / 1000.0;
 }
 
+/* The JSON header (tools/common/json.h): tool, version, timestamp and the
+ * options in force. */
+static void json_head(struct json *j, const struct stress_opts *o)
+{
+    char dist[64];
+    dist_format(dist, sizeof dist, &o->dist);
+    json_begin(j, stdout);
+    json_object(j, "options");
+    json_str(j, "file", o->path);
+    json_u64(j, "threads", o->threads);
+    json_dbl(j, "duration_s", o->duration, 3);
+    json_u64(j, "ops", o->ops);
+    json_str(j, "dist", dist);
+    json_u64(j, "seed", o->seed);
+    json_u64(j, "pages", o->pages);
+    json_u64(j, "max_pages", o->max_pages);
+    json_u64(j, "frames", o->frames);
+    json_u64(j, "page_size", o->page_size);
+    poolopt_json(j, &o->pool);
+    json_bool(j, "crash", o->crash);
+    if (o->crash)
+        json_u64(j, "cycles", o->cycles);
+    json_end_object(j);
+}
+
+void report_verify_json(const struct stress_opts *o, const char *result,
+                        const struct check_result *res)
+{
+    struct json j;
+    json_head(&j, o);
+    json_str(&j, "mode", "verify");
+    json_str(&j, "result", result);
+    json_u64(&j, "pages", res->pages);
+    json_u64(&j, "pages_verified", res->checked);
+    json_u64(&j, "zero_pages", res->zero);
+    json_u64(&j, "bad_pages", res->bad);
+    json_end(&j);
+}
+
 static void report_json(const struct stress_opts *o, const struct totals *t,
                         const struct summary *s)
 {
     char dist[64];
     dist_format(dist, sizeof dist, &o->dist);
     uint64_t ops = totals_ops(t);
-    printf("{\"mode\":\"%s\",\"result\":\"%s\",\"seed\":%" PRIu64 ",\"threads\":%u,"
-           "\"pages\":%" PRIu64 ",\"end_pages\":%" PRIu64 ",\"frames\":%u,"
-           "\"page_size\":%u,\"dist\":\"%s\",\"seconds\":%.3f,\"ops\":%" PRIu64
-           ",\"ops_s\":%.0f",
-           s->mode, s->result, o->seed, o->threads, s->start_pages, s->end_pages,
-           o->frames, o->page_size, dist, s->seconds, ops,
-           s->seconds > 0 ? (double)ops / s->seconds : 0.0);
+    struct json j;
+    json_head(&j, o);
+    json_str(&j, "mode", s->mode);
+    json_str(&j, "result", s->result);
+    json_u64(&j, "seed", o->seed);
+    json_u64(&j, "threads", o->threads);
+    json_u64(&j, "pages", s->start_pages);
+    json_u64(&j, "end_pages", s->end_pages);
+    json_u64(&j, "frames", o->frames);
+    json_u64(&j, "page_size", o->page_size);
+    json_str(&j, "dist", dist);
+    json_dbl(&j, "elapsed_s", s->seconds, 3);
+    json_u64(&j, "ops", ops);
+    json_dbl(&j, "ops_s", s->seconds > 0 ? (double)ops / s->seconds : 0.0, 0);
     for (int i = 0; i < OP_COUNT; i++)
-        printf(",\"%s\":%" PRIu64, op_names[i], t->ops[i]);
-    printf(",\"verified\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"nofree\":%" PRIu64
-           ",\"eagain\":%" PRIu64 ",\"alloc_full\":%" PRIu64 ",\"hits\":%" PRIu64
-           ",\"misses\":%" PRIu64 ",\"hit_ratio\":%.4f,\"pool_reads\":%" PRIu64
-           ",\"pool_writes\":%" PRIu64 ",\"evictions\":%" PRIu64 ",\"syncs\":%" PRIu64,
-           t->verified, t->errors, t->nofree, t->eagain, t->alloc_full, s->bs.hits,
-           s->bs.misses, ratio(s->bs.hits, s->bs.hits + s->bs.misses), s->bs.reads,
-           s->bs.writes, s->bs.evictions, s->bs.syncs);
+        json_u64(&j, op_names[i], t->ops[i]);
+    uint64_t pins = s->bs.hits + s->bs.misses;
+    json_u64(&j, "verified", t->verified);
+    json_u64(&j, "errors", t->errors);
+    json_u64(&j, "nofree", t->nofree);
+    json_u64(&j, "eagain", t->eagain);
+    json_u64(&j, "alloc_full", t->alloc_full);
+    json_u64(&j, "hits", s->bs.hits);
+    json_u64(&j, "misses", s->bs.misses);
+    json_dbl(&j, "hit_ratio", ratio(s->bs.hits, pins), 4);
+    json_dbl(&j, "miss_ratio", ratio(s->bs.misses, pins), 4);
+    json_u64(&j, "pool_reads", s->bs.reads);
+    json_u64(&j, "pool_writes", s->bs.writes);
+    json_u64(&j, "evictions", s->bs.evictions);
+    json_u64(&j, "syncs", s->bs.syncs);
     struct lat_row rows[NROWS];
     lat_rows(t, &s->bs, rows);
-    for (int i = 0; i < NROWS; i++)
-        printf(",\"%s_count\":%" PRIu64 ",\"%s_p50_us\":%.1f,\"%s_p99_us\":%.1f,"
-               "\"%s_p999_us\":%.1f,\"%s_max_us\":%.1f",
-               rows[i].name, rows[i].count, rows[i].name, us(rows[i].p50),
-               rows[i].name, us(rows[i].p99), rows[i].name, us(rows[i].p999),
-               rows[i].name, us(rows[i].max));
-    printf(",\"pages_verified\":%" PRIu64, s->pages_verified);
-    if (strcmp(s->mode, "crash") == 0)
-        printf(",\"cycles\":%" PRIu64 ",\"kills\":%" PRIu64 ",\"clean_exits\":%"
-               PRIu64 ",\"durable_records\":%" PRIu64 ",\"floor_pages\":%" PRIu64
-               ",\"above_floor\":%" PRIu64,
-               s->cycles, s->kills, s->clean_exits, s->durable_records,
-               s->floor_pages, s->above_floor);
-    printf("}\n");
+    char k[64];
+    for (int i = 0; i < NROWS; i++) {
+        snprintf(k, sizeof k, "%s_count", rows[i].name);
+        json_u64(&j, k, rows[i].count);
+        snprintf(k, sizeof k, "%s_p50_us", rows[i].name);
+        json_dbl(&j, k, us(rows[i].p50), 1);
+        snprintf(k, sizeof k, "%s_p99_us", rows[i].name);
+        json_dbl(&j, k, us(rows[i].p99), 1);
+        snprintf(k, sizeof k, "%s_p999_us", rows[i].name);
+        json_dbl(&j, k, us(rows[i].p999), 1);
+        snprintf(k, sizeof k, "%s_max_us", rows[i].name);
+        json_dbl(&j, k, us(rows[i].max), 1);
+    }
+    json_u64(&j, "pages_verified", s->pages_verified);
+    if (strcmp(s->mode, "crash") == 0) {
+        json_u64(&j, "cycles", s->cycles);
+        json_u64(&j, "kills", s->kills);
+        json_u64(&j, "clean_exits", s->clean_exits);
+        json_u64(&j, "durable_records", s->durable_records);
+        json_u64(&j, "floor_pages", s->floor_pages);
+        json_u64(&j, "above_floor", s->above_floor);
+    }
+    json_end(&j);
 }
 
 void report_final(const struct stress_opts *o, const struct totals *t,
@@ -202,7 +266,7 @@ void report_final(const struct stress_opts *o, const struct totals *t,
     char dist[64];
     dist_format(dist, sizeof dist, &o->dist);
     uint64_t ops = totals_ops(t);
-    printf(PROG " %s: %s, seed %" PRIu64 "\n", BP_VERSION_STRING, s->mode, o->seed);
+    printf(PROG " %s: %s, seed %" PRIu64 "\n", PACKAGE_VERSION, s->mode, o->seed);
     printf("  setup      %u threads, %" PRIu64 " pages of %u bytes (%" PRIu64
            " at the end), %u frames, dist %s\n", o->threads, s->start_pages,
            o->page_size, s->end_pages, o->frames, dist);

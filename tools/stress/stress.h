@@ -40,6 +40,7 @@
 #include <stdint.h>
 
 #include "bpool.h"
+#include "../common/poolopt.h"
 #include "../common/hist.h"
 #include "../common/rng.h"
 #include "../common/zipf.h"
@@ -111,11 +112,9 @@ struct stress_opts {
     struct dist_spec dist;
     double mix[OP_COUNT];      /* relative weights */
     unsigned hold_pages;       /* pages a hold operation pins at once */
-    int flushers;              /* -1: library default; 0: BP_NOFLUSH */
-    uint32_t queue_depth;
-    uint32_t checkpoint_rate;
-    bool no_readahead;
-    bool checksums;            /* BP_CHECKSUMS, where the library has it */
+    struct poolopt pool;       /* the pool settings of the command line
+                                  (frames and page_size above are the ones
+                                  in force) */
     uint64_t seed;
     bool json, quiet, keep, reuse, verify_only, fill;
     bool progress;             /* stderr is a terminal and not --quiet */
@@ -342,6 +341,9 @@ struct summary {
 void print_fail(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
 void progress_line(const struct run *run, double elapsed, uint64_t ops,
                    bool final);
+/* --verify-only's result as a JSON object (--json). */
+void report_verify_json(const struct stress_opts *o, const char *result,
+                        const struct check_result *res);
 void report_final(const struct stress_opts *o, const struct totals *t,
                   const struct summary *s);
 

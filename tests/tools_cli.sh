@@ -1,0 +1,195 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# tools_cli.sh - the command-line conventions every bpool tool shares
+# (doc/tools.md): bpool-shell, bpool-bench, bpool-stress, bpool-sim and
+# kvdb (an automake TESTS script: exit 0 pass, 1 fail, 77 skip, 99 hard
+# error).
+#
+#   1. -V and --version print "PROG (bpool) VERSION" and exit 0; --help
+#      exits 0;
+#   2. a usage error is one line naming the problem, then "Try 'PROG
+#      --help' for more information.", exit status 2;
+#   3. one size grammar: decimal, 0x hex, K/M/G/T suffixes (powers of
+#      1024); junk and overflow are one-line usage errors;
+#   4. a letter means the same in every tool: -p the pool size in bytes,
+#      -P the page size, -s the seed, -q quiet, -j JSON;
+#   5. --json results carry "tool", "version", an ISO 8601 UTC
+#      "timestamp" and the "options" in force, and the same keys for the
+#      same quantities (elapsed_s, hit_ratio with miss_ratio).
+#
+# About 10 s.  Environment: as tests/lib.sh (BPOOL_SHELL, BPOOL_BENCH,
+# BPOOL_STRESS, BPOOL_SIM, KVDB, BPOOL_TEST_TMPDIR).
+
+# shellcheck source=tests/lib.sh
+. "$(dirname "$0")/lib.sh" || exit 99
+shell=${BPOOL_SHELL:-$top_builddir/tools/bpool-shell}
+bench=${BPOOL_BENCH:-$top_builddir/tools/bpool-bench}
+stress=${BPOOL_STRESS:-$top_builddir/tools/bpool-stress}
+sim=${BPOOL_SIM:-$top_builddir/tools/bpool-sim}
+kvdb=${KVDB:-$top_builddir/examples/kvdb/kvdb}
+for p in "$shell" "$bench" "$stress" "$sim" "$kvdb"; do
+    need_program "$p"
+done
+scratch toolscli
+
+declare -A prog=([bpool-shell]=$shell [bpool-bench]=$bench
+                 [bpool-stress]=$stress [bpool-sim]=$sim [kvdb]=$kvdb)
+tools=(bpool-shell bpool-bench bpool-stress bpool-sim kvdb)
+
+# usage_error NAME TOOL REGEX ARGS...: TOOL ARGS exits 2 with exactly two
+# lines on stderr, "TOOL: ..." matching REGEX and the pointer to --help,
+# and nothing on stdout.
+usage_error() {
+    local name=$1 tool=$2 re=$3 st
+    shift 3
+    "${prog[$tool]}" "$@" >out 2>err </dev/null
+    st=$?
+    if [ "$st" -eq 2 ] && [ "$(wc -l <err)" -eq 2 ] && [ ! -s out ] &&
+            grep -q -E -e "^$tool: $re" err &&
+            [ "$(sed -n 2p err)" = "Try '$tool --help' for more information." ]; then
+        pass "$tool: $name: exit 2, '$(head -n 1 err)'"
+    else
+        fail "$tool: $name: status $st, stdout $(wc -c <out) bytes, stderr:"
+        sed 's/^/    /' err
+    fi
+}
+
+# --- 1. -V, --version, --help ---------------------------------------------------------
+for t in "${tools[@]}"; do
+    for v in -V --version; do
+        out=$("${prog[$t]}" "$v" 2>&1 </dev/null)
+        st=$?
+        first=$(head -n 1 <<<"$out")
+        [ "$st" -eq 0 ] && [[ $first =~ ^$t\ \(bpool\)\ [0-9]+\.[0-9]+\.[0-9]+ ]] &&
+            pass "$t $v: '$first'" || fail "$t $v: status $st: '$out'"
+    done
+    "${prog[$t]}" --help >out 2>err </dev/null
+    st=$?
+    [ "$st" -eq 0 ] && [ -s out ] && [ ! -s err ] && pass "$t --help: exit 0, on stdout" ||
+        fail "$t --help: status $st"
+done
+# All report the one version configure gave.
+versions=$(for t in "${tools[@]}"; do "${prog[$t]}" -V </dev/null | head -n 1 |
+    sed 's/.* //'; done | sort -u | wc -l)
+eq_one() { [ "$2" = "$3" ] && pass "$1" || fail "$1: '$2', want '$3'"; }
+eq_one "every tool reports the same version" "$versions" 1
+
+# --- 2. usage errors -------------------------------------------------------------------
+for t in "${tools[@]}"; do
+    usage_error "unknown option" "$t" "unknown option or missing value: '--bogus'" --bogus
+    usage_error "unknown short option" "$t" "unknown option or missing value: '-Z'" -Z
+done
+usage_error "missing value" bpool-bench "unknown option or missing value: '--pool'" hit --pool
+usage_error "no workload" bpool-bench "no workload given" -q
+usage_error "bad workload" bpool-bench "unknown workload 'nosuch'" nosuch
+usage_error "extra operand" bpool-stress "unexpected argument 'extra'" extra
+usage_error "two files" bpool-shell "only one FILE may be given" a.data b.data
+usage_error "no frames" bpool-sim "-n FRAMES is required" trace.txt
+usage_error "no command" kvdb "no COMMAND given after FILE" x.db
+usage_error "unknown command" kvdb "unknown command or arguments: frobnicate" x.db frobnicate
+usage_error "a pool setting kvdb has not" kvdb "--flushers: kvdb takes only" --flushers 1 x.db get a
+usage_error "--pool with --frames" bpool-bench "give --pool or --frames, not both" \
+    -p 1M --frames 64 hit
+usage_error "--pool with --frames" bpool-shell "give --pool or --frames, not both" \
+    -p 1M --frames 64
+usage_error "dirty watermarks out of order" bpool-stress "the dirty watermarks need" \
+    --dirty-low 50 --dirty-high 40
+[ ! -e bpool.data ] && [ ! -e a.data ] && [ ! -e x.db ] && [ ! -e bpool-bench.data ] &&
+    [ ! -e bpool-stress.data ] && pass "no usage error made a file" ||
+    fail "a usage error made a file: $(ls)"
+
+# --- 3. one size grammar ------------------------------------------------------------------
+for t in bpool-shell bpool-bench bpool-stress kvdb; do
+    usage_error "size junk" "$t" "--pool '64Q': not a size: want a number, decimal or 0x hex, with an optional K, M, G or T" \
+        -p 64Q
+    usage_error "size with a sign" "$t" "--pool '-1': not a size" -p -1
+    usage_error "size overflow" "$t" "--pool '16777216T': too large" -p 16777216T
+    usage_error "hex overflow" "$t" "--pool '0x10000000000000000': too large" \
+        -p 0x10000000000000000
+    usage_error "size 0" "$t" "--pool '0x0': want a size above 0" -p 0x0
+done
+# (kvdb leaves the page size to kvdb_open, which names kvdb's own range:
+# tests/kvdb_cli.sh.)
+for t in bpool-shell bpool-bench bpool-stress; do
+    usage_error "page size not a power of two" "$t" "--page-size '5000'" -P 5000
+done
+# The grammar takes hex, suffixes up to T, and KiB/KB spellings: the same
+# pool from each spelling (bpool-shell's info names its frames).
+for spec in 262144 0x40000 256K 256k 256KiB 256KB 0x100K; do
+    out=$("$shell" -P 4K -p "$spec" --no-flush sz.data -c info 2>&1 </dev/null)
+    frames=$(awk '$1 == "frames" { print $2 }' <<<"$out")
+    [ "$frames" = 64 ] && pass "bpool-shell -p $spec: 64 frames of 4 KiB" ||
+        fail "bpool-shell -p $spec: frames '$frames': $out"
+done
+# T is a size (its error is the range's, not "not a size").
+usage_error "T parses, then is out of range" bpool-bench "--coalesce '1T': want a size below 4G" \
+    --coalesce 1T seqwrite
+# The shell's commands take the same grammar.
+out=$("$shell" -P 4K sz.data -c "open sz.data pool=0x10000; info" 2>&1 </dev/null)
+[ "$(awk '$1 == "frames" { print $2 }' <<<"$out")" = 16 ] &&
+    pass "bpool-shell open pool=0x10000: 16 frames" || fail "open pool=0x10000: $out"
+"$shell" -P 4K sz.data -c "open sz.data pool=1T" >out 2>err </dev/null
+grep -q "not a size" err && fail "open pool=1T: T not taken: $(cat err)" ||
+    pass "bpool-shell open pool=1T: T is a size suffix"
+
+# --- 4. a letter means the same in every tool ------------------------------------------
+# -p is the pool size in bytes, -P the page size.
+out=$("$shell" -P 8K -p 512K pf.data -c info 2>&1 </dev/null)
+[ "$(awk '$1 == "frames" { print $2 }' <<<"$out")" = 64 ] &&
+    [ "$(awk '$1 == "page_size" { print $2 }' <<<"$out")" = 8192 ] &&
+    pass "bpool-shell -p 512K -P 8K: 64 frames of 8 KiB" || fail "bpool-shell -p/-P: $out"
+out=$("$bench" -q -j -f b.data --file-size 1M -P 8K -p 512K -s 5 -d 0.05 -w 0 -t 1 \
+    randread 2>err)
+st=$?
+if [ "$st" -eq 0 ]; then
+    expect "bpool-bench -p 512K -P 8K: 64 frames of 8 KiB" "$out" "frames == 64" \
+        "page_size == 8192"
+    [ "$(option seed "$out")" = 5 ] && [ "$(option pool_bytes "$out")" = 524288 ] &&
+        pass "bpool-bench: -s is the seed, -p the pool size in its JSON options" ||
+        fail "bpool-bench options: $out"
+elif grep -q O_DIRECT err; then
+    echo "SKIP: no O_DIRECT here: $(cat err)"
+    exit 77
+else
+    fail "bpool-bench run: status $st: $(cat err)"
+fi
+out=$("$stress" -q -j -f s.data --pages 128 -P 8K -p 256K -s 5 -t 1 -n 200 2>err)
+st=$?
+[ "$st" -eq 0 ] && expect "bpool-stress -p 256K -P 8K: 32 frames of 8 KiB, -s the seed" \
+    "$out" "frames == 32" "page_size == 8192" "seed == 5" ||
+    fail "bpool-stress run: status $st: $(cat err)"
+"$kvdb" -P 16K -p 1M k.db put a b >/dev/null 2>err &&
+    out=$("$kvdb" -p 1M k.db stats 2>&1) &&
+    [[ $out == *"64 frames of 16384 bytes (1.0 MiB)"* ]] &&
+    pass "kvdb -p 1M -P 16K: 64 frames of 16 KiB" || fail "kvdb -p/-P: $(cat err) $out"
+out=$("$kvdb" --pool-mb 1 k.db stats 2>&1)
+[[ $out == *"64 frames of 16384 bytes"* ]] && pass "kvdb --pool-mb: a deprecated alias of --pool" ||
+    fail "kvdb --pool-mb: $out"
+out=$("$shell" --pool-size 64K -P 4K pf2.data -c info 2>&1 </dev/null)
+[ "$(awk '$1 == "frames" { print $2 }' <<<"$out")" = 16 ] &&
+    pass "bpool-shell --pool-size: a deprecated alias of --pool" || fail "--pool-size: $out"
+
+# --- 5. JSON results ---------------------------------------------------------------------
+# (bpool-bench's and bpool-stress's runs above, bpool-sim's and kvdb's here.)
+json_header "bpool-bench --json: the tools' header" bpool-bench "$(
+    "$bench" -q -j -f b.data -p 512K -d 0.05 -w 0 -t 1 randread 2>/dev/null)"
+out=$("$stress" -q -j -f s.data --pages 128 -p 256K -t 1 -n 200 2>/dev/null)
+json_header "bpool-stress --json: the tools' header" bpool-stress "$out"
+expect "bpool-stress --json: elapsed_s, hit_ratio and miss_ratio" "$out" "elapsed_s >= 0" \
+    "hit_ratio >= 0" "miss_ratio >= 0"
+seq 0 99 >trace.txt
+out=$("$sim" -j -n 8,16 trace.txt)
+json_header "bpool-sim --json: the tools' header" bpool-sim "$out"
+expect "bpool-sim --json: elapsed_s, hit_ratio and miss_ratio" "$out" "elapsed_s >= 0" \
+    "hit_ratio == 0" "miss_ratio == 1"
+out=$("$kvdb" -j -p 1M kb.db bench 500 --lookups 500 2>/dev/null)
+json_header "kvdb bench --json: the tools' header" kvdb "$out"
+expect "kvdb bench --json: the same keys" "$out" "hit_ratio >= 0" "miss_ratio >= 0" \
+    "insert_elapsed_s >= 0" "lookup_elapsed_s >= 0" "inserts_s > 0"
+ts=$(field timestamp "$out")
+now=$(date -u +%s)
+then_=$(date -u -d "$ts" +%s 2>/dev/null)
+[ -n "$then_" ] && [ $((now - then_)) -ge 0 ] && [ $((now - then_)) -lt 600 ] &&
+    pass "timestamp is UTC and now ($ts)" || fail "timestamp '$ts', now $(date -u)"
+
+finish

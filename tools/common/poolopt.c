@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: MIT */
+/* poolopt.c - the pool settings every tool takes (see poolopt.h). */
+#include <string.h>
+
+#include "parse.h"
+#include "poolopt.h"
+
+void poolopt_init(struct poolopt *o)
+{
+    memset(o, 0, sizeof *o);
+    o->flushers = -1;
+    o->checksums = -1;
+}
+
+static uint32_t percent(const char *opt, const char *arg)
+{
+    return (uint32_t)opt_u64(opt, arg, 1, 100);
+}
+
+bool poolopt_take(struct poolopt *o, int c, const char *arg)
+{
+    switch (c) {
+    case 'p':
+        o->pool_bytes = opt_size("--pool", arg);
+        return true;
+    case POOLOPT_FRAMES:
+        o->frames = (uint32_t)opt_u64("--frames", arg, BP_MIN_FRAMES, UINT32_MAX);
+        return true;
+    case 'P': {
+        uint64_t ps = opt_size("--page-size", arg);
+        if (ps < BP_MIN_PAGE_SIZE || ps > BP_MAX_PAGE_SIZE || (ps & (ps - 1)))
+            opt_bad("--page-size", arg, "want a power of two from 4K to 1M");
+        o->page_size = (uint32_t)ps;
+        return true;
+    }
+    case POOLOPT_FLUSHERS:
+        o->flushers = (int)opt_u64("--flushers", arg, 0, BP_MAX_FLUSHERS);
+        return true;
+    case POOLOPT_NO_FLUSH:
+        o->flushers = 0;
+        return true;
+    case POOLOPT_QUEUE_DEPTH:
+        o->queue_depth = (uint32_t)opt_u64("--queue-depth", arg, 1, 65536);
+        return true;
+    case POOLOPT_CHECKPOINT_RATE:
+        o->checkpoint_rate = (uint32_t)opt_u64("--checkpoint-rate", arg, 0, UINT32_MAX);
+        return true;
+    case POOLOPT_COALESCE: {
+        uint64_t v = opt_size("--coalesce", arg);
+        if (v > UINT32_MAX)
+            opt_bad("--coalesce", arg, "want a size below 4G");
+        o->coalesce_bytes = (uint32_t)v;
+        return true;
+    }
+    case POOLOPT_NO_READAHEAD:
+        o->no_readahead = true;
+        return true;
+    case POOLOPT_CHECKSUMS:
+    case POOLOPT_NO_CHECKSUMS:
+        o->checksums = c == POOLOPT_CHECKSUMS;
+        return true;
+    case POOLOPT_DIRTY_LOW:
+        o->dirty_low = percent("--dirty-low", arg);
+        return true;
+    case POOLOPT_DIRTY_HIGH:
+        o->dirty_high = percent("--dirty-high", arg);
+        return true;
+    case POOLOPT_DIRTY_MAX:
+        o->dirty_max = percent("--dirty-max", arg);
+        return true;
+    default:
+        return false;
+    }
+}
+
+void poolopt_check(const struct poolopt *o)
+{
+    if (o->frames && o->pool_bytes)
+        opt_usage("give --pool or --frames, not both");
+    /* The library checks low < high < max against its defaults too
+     * (bp_open's error names them); only what the line alone gets wrong
+     * is a usage error here. */
+    if ((o->dirty_low && o->dirty_high && o->dirty_low >= o->dirty_high) ||
+        (o->dirty_high && o->dirty_max && o->dirty_high >= o->dirty_max) ||
+        (o->dirty_low && o->dirty_max && o->dirty_low >= o->dirty_max))
+        opt_usage("the dirty watermarks need --dirty-low < --dirty-high < --dirty-max");
+}
+
+uint32_t poolopt_frames(const struct poolopt *o, uint32_t page_size,
+                        uint64_t dflt_bytes)
+{
+    uint64_t f = o->frames;
+    if (!f)
+        f = (o->pool_bytes ? o->pool_bytes : dflt_bytes) / page_size;
+    if (f < BP_MIN_FRAMES)
+        f = BP_MIN_FRAMES;
+    if (f > UINT32_MAX)
+        f = UINT32_MAX;
+    return (uint32_t)f;
+}
+
+void poolopt_apply(const struct poolopt *o, struct bp_options *bo)
+{
+    if (o->queue_depth)
+        bo->queue_depth = o->queue_depth;
+    if (o->flushers == 0)
+        bo->flags |= BP_NOFLUSH;
+    else if (o->flushers > 0)
+        bo->flushers = (uint32_t)o->flushers;
+    if (o->checkpoint_rate)
+        bo->checkpoint_rate = o->checkpoint_rate;
+    if (o->coalesce_bytes)
+        bo->coalesce_bytes = o->coalesce_bytes;
+    if (o->dirty_low)
+        bo->dirty_low = o->dirty_low;
+    if (o->dirty_high)
+        bo->dirty_high = o->dirty_high;
+    if (o->dirty_max)
+        bo->dirty_max = o->dirty_max;
+    if (o->no_readahead)
+        bo->flags |= BP_NOREADAHEAD;
+    if (o->checksums == 1)
+        bo->flags |= BP_CHECKSUMS;
+}
+
+void poolopt_json(struct json *j, const struct poolopt *o)
+{
+    /* -1 and 0 mean the default: null, so a reader tells "not given"
+     * from a value. */
+    if (o->pool_bytes)
+        json_u64(j, "pool_bytes", o->pool_bytes);
+    else
+        json_null(j, "pool_bytes");
+    if (o->flushers >= 0)
+        json_i64(j, "flushers", o->flushers);
+    else
+        json_null(j, "flushers");
+    if (o->queue_depth)
+        json_u64(j, "queue_depth", o->queue_depth);
+    else
+        json_null(j, "queue_depth");
+    json_u64(j, "checkpoint_rate", o->checkpoint_rate);
+    if (o->coalesce_bytes)
+        json_u64(j, "coalesce_bytes", o->coalesce_bytes);
+    else
+        json_null(j, "coalesce_bytes");
+    static const char *const dirty[] = { "dirty_low", "dirty_high", "dirty_max" };
+    const uint32_t dv[] = { o->dirty_low, o->dirty_high, o->dirty_max };
+    for (int i = 0; i < 3; i++) {
+        if (dv[i])
+            json_u64(j, dirty[i], dv[i]);
+        else
+            json_null(j, dirty[i]);
+    }
+    json_bool(j, "readahead", !o->no_readahead);
+    if (o->checksums >= 0)
+        json_bool(j, "checksums", o->checksums == 1);
+    else
+        json_null(j, "checksums");
+}
+
+void poolopt_usage(FILE *to)
+{
+    fputs(
+        "      --frames N         pool size in frames (instead of --pool)\n"
+        "      --flushers N       background flusher threads (0: none;\n"
+        "                         default the library's, 1)\n"
+        "      --no-flush         no flusher threads (--flushers 0)\n"
+        "      --queue-depth N    AIO requests in flight at most (default 64)\n"
+        "      --checkpoint-rate N  pages per second a checkpoint writes at\n"
+        "                         most (default 0: no limit)\n"
+        "      --coalesce SIZE    largest write request (the page size: no\n"
+        "                         coalescing; default 256K)\n"
+        "      --dirty-low PCT, --dirty-high PCT, --dirty-max PCT\n"
+        "                         dirty watermarks, % of the frames (default\n"
+        "                         10, 30, 75)\n"
+        "      --no-readahead     no automatic read-ahead\n"
+        "      --checksums        page checksums (BP_CHECKSUMS); --no-checksums\n"
+        "                         without (the default)\n", to);
+}
