@@ -125,14 +125,14 @@ START_TEST(test_open_oldest_struct)
     struct bp_options *o = (struct bp_options *)buf;
     bp_options_init_sized(o, BP__OPTIONS_SIZE_0_2);
     o->flags = BP_CREATE | BP_NOFLUSH;
-    o->pool_frames = 12;
-    o->readahead_max = 64u << 10;
+    o->pool_frames = 64;
+    o->readahead_max = 64u << 10;      /* 8 pages: within a quarter */
     bp_pool *pool = NULL;
     int r = bp_open(path, o, &pool);
     ck_assert_msg(r == 0, "bp_open: %s", bp_errdetail());
     struct bp_info in;
     ck_assert_int_eq(bp_info(pool, &in), 0);
-    ck_assert_uint_eq(in.frames, 12);
+    ck_assert_uint_eq(in.frames, 64);
     ck_assert_uint_eq(in.flushers, 0);
     ck_assert_uint_eq(in.readahead_max, 64u << 10);
     ck_assert_int_eq(bp_close(pool), 0);
