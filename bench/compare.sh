@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # compare.sh - bpool next to what a program would otherwise use, back to
 # back on the same data file, and a table of the figures with their ratio.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_shell_parse.c - libFuzzer target for bpool-shell's input syntax
  * (tools/shell/parse.c): one input is one line, split into commands and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * fuzz_trace.c - libFuzzer target for the page-reference trace reader
  * (tools/trace.c: trace_load), which bpool-sim and the tests use on files

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # fuzz/run.sh - build the libFuzzer targets with clang and run each one
 # for a bounded time (a smoke run; see doc/analysis.md).
 #

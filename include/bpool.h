@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bpool.h - the public interface of libbpool, a buffer pool manager.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* aio.c - Linux native AIO for the data file: bounded submission and
  * completion reaping shared by the threads that wait.
  *

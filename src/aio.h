@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * aio.h - Linux native AIO (libaio) for the data file: bounded submission,
  * completion reaping shared by the waiting threads.

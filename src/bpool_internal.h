@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bpool_internal.h - structures and internal functions shared by the
  * library's files.  Internal non-static symbols carry a second underscore

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* checksum.c - optional page checksums (BP_CHECKSUMS): the last
  * BP_CHECKSUM_TRAILER bytes of every page belong to bpool and hold
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* clockpro.c - CLOCK-Pro page replacement (policy only: no data, no I/O, no locks). */
 /*
  * This file is the whole of CLOCK-Pro as doc/clockpro.md settles it, plus

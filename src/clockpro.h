@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * clockpro.h - the CLOCK-Pro replacement policy behind a small interface.
  *

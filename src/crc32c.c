@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* crc32c.c - CRC-32C (Castagnoli), for page checksums: the SSE 4.2 crc32
  * instruction where the CPU has it (chosen once, at first use), a table
  * otherwise.  Both give the same values (tests/check_checksum.c). */

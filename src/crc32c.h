@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* crc32c.h - CRC-32C for page checksums. */
 #ifndef BPOOL_CRC32C_H
 #define BPOOL_CRC32C_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* datafile.c - the data file: opening it for direct I/O, finding its
  * alignment, checking its size, growing it, noticing that it shrank.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* error.c - error codes, their names and messages, and the per-thread
  * detail of the last failure.
  *

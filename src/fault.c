@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fault.c - the system calls on the data file, through the tests' fault
  * hook (see fault.h). */
 #include <errno.h>

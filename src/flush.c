@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* flush.c - writing dirty pages back: a batch of frames (coalesced into
  * vectored requests), one page, every page, and the sync and checkpoint
  * that make them durable.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* flusher.c - background flusher threads: keep dirty pages few enough
  * that a thread needing a frame almost always finds a clean one.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * frame_state.h - the per-frame state word: layout and the few
  * transitions that must be atomic.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* frames.c - the frame arena and the frame descriptors.
  *
  * The arena is one anonymous mapping holding every frame's bytes back to

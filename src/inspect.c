@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* inspect.c - snapshots of the frames and of CLOCK-Pro's clock for tools
  * (bpool-shell's `frames` and `clock` views).  Not for hot paths: the
  * clock snapshot takes the miss lock for one walk of the clock.

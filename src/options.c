@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* options.c - bp_options: defaults, and checking what the caller asked for. */
 #include <errno.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pagetable.c - page number -> frame map; lock-free lookups, writers under
  * the miss lock.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pagetable.h - page number -> frame map with lock-free lookups.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pool.c - the buffer pool's entry points: open and close, pin and unpin,
  * the miss path, page allocation.
  *

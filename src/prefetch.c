@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* prefetch.c - reads nobody waits for: bp_prefetch and automatic
  * read-ahead, done by a background reader thread.
  *

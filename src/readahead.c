@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* readahead.c - automatic read-ahead: O_DIRECT turns the kernel's off, so
  * the pool detects sequential access itself and reads ahead through the
  * reader thread (prefetch.c).

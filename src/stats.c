@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stats.c - statistics: striped counters and the gauges read by bp_stats.
  *
  * Why striped: a single shared "hits" counter would make every hit on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* aio_wrap.c - libaio's own functions for the interposing test programs
  * (see aio_wrap.h). */
 #define _GNU_SOURCE

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* aio_wrap.h - libaio's own io_setup, io_submit, io_getevents and
  * io_destroy, for the test programs that define some of those functions
  * themselves.

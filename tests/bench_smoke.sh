@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # bench_smoke.sh - smoke test of tools/bpool-bench (an automake TESTS
 # script: exit 0 pass, 1 fail, 77 skip, 99 hard error).
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_aio.c - unit tests of the Linux native AIO layer (src/aio.c,
  * src/aio.h) on real files with O_DIRECT and the real libaio: setting up a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_badinput.c - every documented error for bad input: the exact code,
  * a detail message (bp_errdetail) that names the value or the fix, and no
  * side effect - no file created, changed or removed, no page left pinned,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_checksum.c - CRC-32C and page checksums (BP_CHECKSUMS): known
  * values, instruction = table, round trips, and corruption made behind
  * the pool's back (a separate descriptor): a flipped byte, a misdirected

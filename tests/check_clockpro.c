@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_clockpro.c - unit tests of the CLOCK-Pro policy (src/clockpro.c).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_concurrency.c - the pool under concurrent use: racing misses and
  * evictions, one read for many threads missing the same page, the content
  * latch excluding writers from readers, write-back under eviction, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_error.c - unit tests of error reporting (src/error.c): the names
  * and messages of every code, and the per-thread detail of the last

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_errors_table.c - the rows of doc/errors.md that no other program
  * provokes: each error bpool documents, made to happen on purpose, with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_faults.c - the pool under injected I/O faults: reads and writes
  * failing with EIO, ENOSPC or EAGAIN (the n-th one, those covering one

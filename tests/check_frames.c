@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_frames.c - unit tests of the frame arena (src/frames.c) and of
  * the direct-I/O promises built on it: every frame is aligned for

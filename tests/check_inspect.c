@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_inspect.c - the inspection API used by tools: frame snapshots,
  * the CLOCK-Pro clock snapshot, bp_info's settings, and bp_evict_page. */
 #include <check.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_pagetable.c - unit tests of the page -> frame table
  * (src/pagetable.c): exact answers from the single writer's point of view

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_pool.c - the pool's single-threaded behaviour through the public
  * API: opening and creating, allocating pages, reading and writing pages
  * through a pool much smaller than the file (so pages are evicted and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_readahead.c - the read path: bp_prefetch, vectored reads into
  * separate frames, one read per page under concurrent prefetch and pins,
  * read errors surfacing on pin, automatic read-ahead on sequential access

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * check_replay.c - the pool misses exactly where the policy simulation
  * says it does.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check_writeback.c - the write path: background flushers and their
  * watermarks, backpressure, coalesced writes, checkpoints, write errors
  * (injected through the AIO layer's fault hook), the write-ahead-log hook

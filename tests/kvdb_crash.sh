@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # kvdb_crash.sh - examples/kvdb after crashes (an automake TESTS script:
 # exit 0 pass, 1 fail, 77 skip, 99 hard error).
 #

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # kvdb_install.sh - examples/kvdb built the way a user of the library
 # builds it: against a `make install` staged with DESTDIR, with nothing
 # but `pkg-config --cflags --libs bpool` (an automake TESTS script: exit

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # kvdb_lib.sh - shared by the tests/kvdb_*.sh scripts, which source it
 # (it is not a test itself).
 #

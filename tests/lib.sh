@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # lib.sh - what the tests of the tools (bench_smoke.sh, stress_short.sh,
 # stress_crash.sh) share: checking for the program, a scratch directory, the
 # ok/FAIL lines and their count, and checks on JSON reports.  Sourced,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * run_suite.c - main() shared by every tests/check_<module> program.
  *

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # shell_session.sh - end-to-end test of tools/bpool-shell (an automake TESTS
 # script: exit 0 pass, 1 fail, 77 skip, 99 hard error).
 #

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # shell_tty.sh - tools/bpool-shell in a real terminal, driven through tmux
 # (send-keys, capture-pane): the banner and prompt, tab completion of
 # command names, keywords and file names, history (recalled with Up, kept

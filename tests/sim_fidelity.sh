@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # sim_fidelity.sh - end-to-end test of tools/bpool-sim (an automake TESTS
 # script: exit 0 pass, 1 fail, 99 hard error).
 #

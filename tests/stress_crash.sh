@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # stress_crash.sh - a short crash pass of tools/bpool-stress (an automake
 # TESTS script: exit 0 pass, 1 fail, 77 skip, 99 hard error).
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* testtrace.c - the traces of tests/data for the tests (see testtrace.h). */
 #include <check.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* testtrace.h - the page-reference traces of tests/data, for the test
  * programs that link libbpool_sim (tools/trace.c): check_clockpro and
  * check_replay.  Kept out of testutil so the other programs need not link

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* testutil.c - helpers shared by the Check programs (see testutil.h). */
 #define _GNU_SOURCE
 #include <check.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* testutil.h - helpers shared by the Check programs: a scratch directory
  * on a file system that supports O_DIRECT, data files with recognisable
  * page contents, pool opening shortcuts, checks of pages through a pool

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # valgrind.sh - the Check unit-test programs (tests/check_*) under
 # valgrind's memcheck: invalid reads and writes, uses of uninitialised
 # values, bad frees, and memory definitely lost by the time the program

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpool-sim.c - replay a page-reference trace through a replacement policy
  * and report hits and misses.
  *

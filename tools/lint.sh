@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # tools/lint.sh - static analysis of the library's sources (src/):
 #   cppcheck    warnings, style, performance and portability checks, with
 #               the suppressions in tools/cppcheck.supp (each explained);

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* policy_sim.c - replay traces through CLOCK-Pro, LRU and CLOCK (see
  * policy_sim.h). */
 #include "policy_sim.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * policy_sim.h - replay page-reference traces through replacement policies
  * (part of libbpool_sim, a convenience library for tools/bpool-sim and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* trace.c - load page-reference traces (see trace.h). */
 #include "trace.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * trace.h - page-reference traces, as tools/bpool-sim and the tests read
  * them (part of libbpool_sim, a convenience library; not installed).

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # bench.sh - kvdb's measurements (examples/kvdb/README.md, "Performance"):
 # inserts/s and point lookups/s of kvdb with bpool's pool at 10% and at
 # 100% of the data size; the same with pages read and written by plain

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* btree.c - get, put and delete on the copy-on-write B+tree.
  *
  * Concurrency (see kvdb_int.h for the locks):

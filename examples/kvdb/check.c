@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check.c - structural verification (kvdb_check) and the index residency
  * probe (kvdb_index_residency).  Both hold tree_lock exclusively (check
  * also commit_mu), so no put, delete or commit changes the tree under

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cli.c - the kvdb program: global options, the small commands (put, get,
  * del, scan, count, check, stats) and the helpers the other command files
  * share.  Run `kvdb --help`.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cli.h - what the parts of the kvdb program share: the parsed global
  * options, option parsing helpers and the commands of cli_load.c and
  * cli_bench.c. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cli_bench.c - measurements: bench (inserts/s and lookups/s, and how much
  * of the file the kernel's page cache holds afterwards) and hotscan
  * (whether a full scan leaves the index pages in the pool). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cli_load.c - the commands that work on generated keys: load (bulk
  * random inserts with periodic commits), verify, unload (bulk deletes)
  * and mt (writers, readers, scanners and a committer at once, checking

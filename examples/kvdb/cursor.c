@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cursor.c - ordered range scans.
  *
  * A cursor holds no latch between calls.  It copies one leaf at a time

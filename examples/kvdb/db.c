@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* db.c - a kvdb handle: open (finding the last commit), commit, close,
  * page allocation, statistics and error reporting.
  *

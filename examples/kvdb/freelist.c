@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* freelist.c - free pages: which pages may be written now, which only
  * after the next commit, and the trunk chain that stores them at commit.
  *

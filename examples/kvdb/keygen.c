@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* keygen.c - deterministic test keys and values (see keygen.h). */
 #include <stdio.h>
 #include <string.h>

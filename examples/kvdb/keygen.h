@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* keygen.h - deterministic test keys and values (for load, verify, mt,
  * bench): key i of a seed is unique, random-looking and of varied length;
  * a value names its key, so a reader can tell a right value from a wrong

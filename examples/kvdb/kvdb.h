@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * kvdb.h - the interface of kvdb, a toy key-value store: a copy-on-write
  * B+tree in one bpool data file, written against bpool's public API only

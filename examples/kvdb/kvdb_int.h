@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * kvdb_int.h - kvdb's internal declarations, grouped by the file that
  * defines them.  Everything here uses bpool through <bpool.h> only.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* meta.c - page 0: the two commit records ("meta slots") and their I/O.
  *
  * Page 0 holds two 128-byte slots, at offset 0 and at page_size / 2, so

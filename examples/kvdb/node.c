@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* node.c - the layout of a tree page: a slotted page of variable-length
  * cells (see kvdb_int.h for the byte map).  Pure memory work on a page's
  * bytes: the caller holds the page's latch, shared to read, exclusive to

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pager.c - choosing the page layer (bpool or plain pread/pwrite) and the
  * crash-injection point both share.  The rest of kvdb sees pages only
  * through struct pager_ops (kvdb_int.h). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pager_bpool.c - pages through bpool: the real thing.  A thin layer over
  * bp_pin/bp_unpin/bp_mark_dirty/bp_alloc_page/bp_checkpoint that adds
  * one policy of its own: a pin that finds every frame pinned or busy

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pager_pread.c - pages through plain pread/pwrite and the kernel page
  * cache, with no cache of kvdb's own: the baseline that bpool is measured
  * against (kvdb --io pread).  A pin reads the page into a private buffer

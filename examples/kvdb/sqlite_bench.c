@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* sqlite_bench.c - the `kvdb bench` measurement run on SQLite, for
  * comparison (examples/kvdb/bench.sh builds and runs it; it is not part of
  * the kvdb program and the build does not need SQLite).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench.h - the parts of bpool-bench (tools/bench/) and how they connect.
  *
  *   main.c       command line, defaults, dispatch to a workload

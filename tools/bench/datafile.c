@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* datafile.c - the benchmark's data file, the page cache and memory.
  *
  * The data file is made once and reused by every workload and by fio in

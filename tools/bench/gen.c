@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gen.c - the page distributions of bpool-bench's workloads: uniform, or
  * zipf with its popular ranks scattered over the pages (tools/common's
  * zipf.h).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* main.c - bpool-bench: measure a bpool pool against the device, the page
  * cache and mmap.  Command line, defaults and dispatch; the workloads are
  * in wl_*.c, the rest of the parts are listed in bench.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* report.c - result lines of bpool-bench.
  *
  * A result is one line on stdout, either key=value pairs separated by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* runner.c - run a workload's threads through warm-up, measure and stop.
  *
  * Steps of run_threads:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* wl_hit.c - the hit workload: what a pin of a resident page costs, next
  * to what a program would otherwise pay for the same page.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* wl_io.c - workloads whose pins miss: randread, seqscan, randwrite, mixed,
  * seqwrite; and checkpoint, whose pins hit while pages are written back.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* wl_trace.c - replay a page-reference trace through real pins.
  *
  * A trace has one page number per line; blank lines and lines starting

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* hist.c - latency histograms: bucket arithmetic, merge, quantiles (see
  * hist.h). */
 #include "hist.h"

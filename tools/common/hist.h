@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* hist.h - latency histograms of nanosecond values for the tools
  * (bpool-bench, bpool-stress, bpool-shell's bench and stats).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* parse.c - command-line values for the tools, the usage error for one
  * that does not parse, and --version (see parse.h). */
 #ifdef HAVE_CONFIG_H

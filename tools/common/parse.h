@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* parse.h - the tools' command-line values: whole numbers, sizes, seconds,
  * lists of numbers; usage errors and --version (bpool-bench, bpool-stress,
  * bpool-shell, bpool-sim, kvdb).

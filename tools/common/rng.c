@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rng.c - splitmix64 and xoshiro256** for the tools (see rng.h). */
 #include "rng.h"
 

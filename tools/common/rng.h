@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rng.h - the tools' pseudo-random numbers (bpool-bench, bpool-stress,
  * bpool-shell's load).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* zipf.c - the zipf generator and the rank scatter (see zipf.h). */
 #include <math.h>
 

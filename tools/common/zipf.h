@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* zipf.h - skewed page popularity for the tools: the zipf generator, and
  * the scatter that spreads its popular ranks over a file.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_page.c - bpool-shell's commands on pages: alloc, pin, unpin,
  * pinned, write, writehex, fill, read (hexdump), compare.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * cmd_pool.c - bpool-shell's commands on the pool as a whole: open,
  * close, info, stats, flush, sync, checkpoint, prefetch, evict.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * commands.c - bpool-shell's command table, its help, and running one
  * input line.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hexdump.c - bpool-shell's views of bytes: an xxd-style dump, and the
  * lines where two pages differ.

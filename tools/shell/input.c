@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * input.c - where bpool-shell's lines come from: a stream (stdin or a -f
  * script), or a terminal, with libedit's line editing, history in

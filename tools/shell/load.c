@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * load.c - bpool-shell's "load" and "bench": pin and unpin N pages in a
  * pattern and show what the pool made of it (hits, misses, hit ratio,

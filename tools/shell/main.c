@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * main.c - bpool-shell's command line, signals, and the start and end of
  * a session.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * parse.c - bpool-shell's input syntax: a line into commands and words,
  * and the numbers, sizes and page ranges in those words.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pins.c - the pages bpool-shell keeps pinned, the temporary pins of one
  * command, and the latency of the shell's own pins.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * report.c - bpool-shell's error messages, and printing untrusted bytes.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * shell.h - what the files of bpool-shell share: the shell's state, the
  * command table's types, and one section of prototypes per file.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * views.c - bpool-shell's pictures of the pool: "frames" (one line per
  * frame: page, pins, dirty, I/O state, CLOCK-Pro status, reference bit)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* check.c - reopen the data file with a fresh pool and check every page.
  *
  * Used after a normal run (every page exactly the version last written),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* crash.c - bpool-stress --crash: kill the workload, check what survived.
  *
  * Each cycle the parent forks a child that opens the pool and runs the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gen.c - the access distributions of bpool-stress, drawn with
  * tools/common's xoshiro256** (rng.h); zipf's ranks are scattered over the
  * file (zipf.h), so the popular pages are not neighbours, which read-ahead

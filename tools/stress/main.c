@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* main.c - bpool-stress: concurrent stress of a bpool pool with end-to-end
  * verification and crash testing.  Command line, defaults and the normal
  * run; the parts are listed in stress.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* page.c - the page format of bpool-stress: stamping and checking pages.
  *
  * A page holds a 40-byte header (struct page_hdr: magic, page number,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* report.c - what bpool-stress prints: the progress line and the report.
  *
  * The progress line goes to stderr, once a second, only when stderr is a

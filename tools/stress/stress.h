@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* stress.h - the parts of bpool-stress (tools/stress/) and how they connect.
  *
  * bpool-stress runs threads of random operations on a pool and checks,

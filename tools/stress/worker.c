@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* worker.c - the worker threads of bpool-stress and their operations.
  *
  * Each thread draws an operation from the mix and a page from the
