@@ -274,6 +274,36 @@ START_TEST(test_readahead_sequential)
 }
 END_TEST
 
+/* The window starts at readahead_min and doubles up to readahead_max:
+ * with 4 and 32 pages, a 1024-page scan takes 4 + 8 + 16 + 32 + 32 ...,
+ * about 34 windows - not 256 (no doubling) nor 8 (no cap). */
+START_TEST(test_readahead_window_doubles_to_max)
+{
+    char *path = tu_path("window.bp");
+    tu_make_file(path, PS, 1024, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.readahead_min = 4 * PS;
+    o.readahead_max = 32 * PS;
+    bp_pool *pool = tu_open_opts(path, 2048, BP_NOFLUSH, &o);
+    struct bp_info info;
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    ck_assert_uint_eq(info.readahead_min, 4 * PS);
+    ck_assert_uint_eq(info.readahead_max, 32 * PS);
+    for (uint64_t p = 0; p < 1024; p++)
+        expect_page(pool, p, BP_READ);
+    wait_prefetched(pool, 0);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_msg(st.readahead_windows >= 25 && st.readahead_windows <= 45,
+                  "%llu read-ahead windows for 1024 pages with windows of 4 "
+                  "doubling to 32 pages; expected about 34",
+                  (unsigned long long)st.readahead_windows);
+    ck_assert_msg(st.prefetch_hits > 900, "%llu read-ahead hits",
+                  (unsigned long long)st.prefetch_hits);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* Through a pool four times smaller than the file, whose first pages took
  * the hot share: read-ahead still runs, but within the room CLOCK-Pro
  * gives cold pages, so it wastes (almost) nothing. */
@@ -495,6 +525,7 @@ Suite *test_suite(void)
 
     tc = tcase_create("readahead");
     tcase_add_test(tc, test_readahead_sequential);
+    tcase_add_test(tc, test_readahead_window_doubles_to_max);
     tcase_add_test(tc, test_readahead_small_pool_no_waste);
     tcase_add_test(tc, test_readahead_off_when_random);
     tcase_add_test(tc, test_scan_hint_keeps_hot_set);
