@@ -327,48 +327,6 @@ START_TEST(test_not_regular_file)
 }
 END_TEST
 
-static char shm_file[64], shm_missing[64];
-
-static void shm_cleanup(void)
-{
-    if (shm_file[0])
-        unlink(shm_file);
-    if (shm_missing[0])
-        unlink(shm_missing);
-}
-
-/* A data file on tmpfs (/dev/shm, if it is tmpfs) gives -BP_ENODIRECT
- * with a message naming tmpfs; the file is unchanged, and with BP_CREATE
- * on a missing path no file is left behind. */
-START_TEST(test_tmpfs_refused)
-{
-    struct statfs sfs;
-    if (statfs("/dev/shm", &sfs) != 0 || sfs.f_type != TMPFS_MAGIC ||
-        access("/dev/shm", W_OK) != 0) {
-        fprintf(stderr, "test_tmpfs_refused: /dev/shm is not a writable "
-                "tmpfs; skipped\n");
-        return;
-    }
-    snprintf(shm_file, sizeof(shm_file), "/dev/shm/bpool-check-%d.bp",
-             (int)getpid());
-    snprintf(shm_missing, sizeof(shm_missing), "/dev/shm/bpool-check-%d-new.bp",
-             (int)getpid());
-    atexit(shm_cleanup);
-    tu_make_file(shm_file, PS, 4, 1);
-    struct snap s = snap_take(shm_file);
-    bp_pool *pool = NULL;
-    TU_EXPECT_ERR(tu_try_open(shm_file, 0, PS, 8, &pool), -BP_ENODIRECT,
-                  "tmpfs", shm_file);
-    ck_assert_ptr_null(pool);
-    snap_same(shm_file, &s);
-    TU_EXPECT_ERR(tu_try_open(shm_missing, BP_CREATE, PS, 8, &pool),
-                  -BP_ENODIRECT, "tmpfs");
-    ck_assert_ptr_null(pool);
-    tu_assert_no_file(shm_missing);
-    shm_cleanup();
-}
-END_TEST
-
 /* ---- NULL arguments --------------------------------------------------- */
 
 /* NULL for any pointer argument of any function gives -EINVAL with a
@@ -683,7 +641,6 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_failed_create_leaves_no_file);
     tcase_add_test(tc, test_directory_path);
     tcase_add_test(tc, test_not_regular_file);
-    tcase_add_test(tc, test_tmpfs_refused);
     tcase_set_timeout(tc, 10);
     suite_add_tcase(s, tc);
 

@@ -247,41 +247,6 @@ START_TEST(test_queue_depth_too_large)
 }
 END_TEST
 
-/* A file the caller may not open gives open(2)'s -EACCES naming the file.
- * Root opens anything, so as root a child process drops to nobody first
- * (the test's directory is then out of its reach, which open(2) also
- * reports as EACCES). */
-START_TEST(test_open_eacces)
-{
-    char *path = tu_path("noaccess.bp");
-    tu_make_file(path, PS, 2, 1);
-    ck_assert_int_eq(chmod(path, 0), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
-            _exit(77);
-        bp_pool *pool;
-        int r = tu_try_open(path, 0, PS, 8, &pool);
-        int ok = r == -EACCES && strstr(bp_errdetail(), path) &&
-                 strstr(bp_errdetail(), "Permission denied");
-        _exit(ok ? 0 : 1);
-    }
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert(WIFEXITED(status));
-    if (WEXITSTATUS(status) == 77) {
-        fprintf(stderr, "test_open_eacces: cannot drop root privileges "
-                "here; skipped\n");
-        return;
-    }
-    ck_assert_msg(WEXITSTATUS(status) == 0, "bp_open of an unreadable file "
-                  "did not give -EACCES naming the file");
-    ck_assert_int_eq(chmod(path, 0600), 0);
-    file_intact(path, 2, 1);
-}
-END_TEST
-
 /* io_setup failing with EAGAIN (aio-max-nr used up) at every depth gives
  * -BP_EAIO naming the sysctl to raise; any other io_setup error (ENOSYS)
  * gives -BP_EAIO too, without retrying; no file is left behind.  When a
@@ -648,7 +613,6 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_pool_too_large);
     tcase_add_test(tc, test_arena_enomem);
     tcase_add_test(tc, test_queue_depth_too_large);
-    tcase_add_test(tc, test_open_eacces);
     tcase_add_test(tc, test_io_setup_eagain);
     tcase_set_timeout(tc, 10);
     suite_add_tcase(s, tc);

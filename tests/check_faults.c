@@ -1211,105 +1211,6 @@ START_TEST(test_shrunk_file_flusher)
 }
 END_TEST
 
-/* ---- a full file system -------------------------------------------------- */
-
-static char mnt_dir[256];
-
-static void mnt_cleanup(void)
-{
-    if (mnt_dir[0]) {
-        char cmd[600];
-        umount2(mnt_dir, MNT_DETACH);
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s.img'", mnt_dir, mnt_dir);
-        if (system(cmd) != 0) {
-            /* nothing more to do */
-        }
-        mnt_dir[0] = '\0';
-    }
-}
-
-/* Mount a 4 MiB ext4 image on a new directory; false (with the reason on
- * stderr) when this machine does not let us. */
-static bool mount_small_fs(void)
-{
-    char tmpl[] = "/tmp/bpool-full-XXXXXX";
-    if (geteuid() != 0) {
-        fprintf(stderr, "test_enospc_full_fs: not root, cannot mount a small "
-                "file system; skipped\n");
-        return false;
-    }
-    if (!mkdtemp(tmpl))
-        return false;
-    snprintf(mnt_dir, sizeof(mnt_dir), "%s", tmpl);
-    atexit(mnt_cleanup);
-    char cmd[4 * sizeof(mnt_dir) + 256];
-    snprintf(cmd, sizeof(cmd),
-             "PATH=\"$PATH:/usr/sbin:/sbin\"; truncate -s 4M '%s.img' && "
-             "mkfs.ext4 -q -F -O ^has_journal -b 4096 -m 0 '%s.img' "
-             ">/dev/null 2>&1 && mount -o loop '%s.img' '%s' 2>/dev/null",
-             mnt_dir, mnt_dir, mnt_dir, mnt_dir);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "test_enospc_full_fs: cannot make and loop-mount a "
-                "small ext4 file system here (no loop devices, mkfs.ext4 or "
-                "mount permission); skipped\n");
-        mnt_cleanup();
-        return false;
-    }
-    return true;
-}
-
-/* The data file on a small file system (4 MiB ext4, loop-mounted) grows
- * page by page until the file system is full: bp_alloc_page then gives
- * -ENOSPC saying so, leaves the page count, the file size and the pins as
- * they were, and every page allocated before - written back by the
- * flusher, at close - reads back right after reopening. */
-START_TEST(test_enospc_full_fs)
-{
-    reset_faults();
-    if (!mount_small_fs())
-        return;
-    char path[sizeof(mnt_dir) + 16];
-    snprintf(path, sizeof(path), "%s/data.bp", mnt_dir);
-    struct bp_options o;
-    bp_options_init(&o);
-    o.grow_bytes = 256 << 10;
-    bp_pool *pool = tu_open_opts(path, 32, BP_CREATE, &o);
-    bp_page pg;
-    uint64_t n = 0;
-    int r;
-    uint64_t count = 0;
-    while ((r = bp_alloc_page(pool, &n, &pg)) == 0) {
-        ck_assert_uint_eq(n, count);
-        tu_stamp(pg.data, PS, n, 40);
-        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
-        ck_assert_int_eq(bp_unpin(&pg), 0);
-        count++;
-        ck_assert_msg(count < 4096, "a 4 MiB file system never filled up");
-    }
-    ck_assert_msg(r == -ENOSPC, "alloc gave %s: %s", bp_err_name(r), bp_errdetail());
-    ck_assert_msg(strstr(bp_errdetail(), "full"), "detail: %s", bp_errdetail());
-    ck_assert_uint_gt(count, 100);
-    ck_assert_uint_eq(bp_page_count(pool), count);
-    struct stat st;
-    ck_assert_int_eq(stat(path, &st), 0);
-    ck_assert_int_eq(st.st_size, (off_t)(count * PS));
-    ck_assert_uint_eq(settled_pins(pool), 0);
-    /* Once more: still a clean refusal. */
-    ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), -ENOSPC);
-    /* Every allocated page is in blocks reserved for it: writing them
-     * back needs no more space. */
-    ck_assert_msg(bp_sync(pool) == 0, "sync on a full file system: %s",
-                  bp_errdetail());
-    ck_assert_int_eq(bp_close(pool), 0);
-    pool = tu_open(path, 32, 0);
-    ck_assert_uint_eq(bp_page_count(pool), count);
-    for (uint64_t p = 0; p < count; p++)
-        expect_page(pool, p, 40);
-    ck_assert_int_eq(bp_close(pool), 0);
-    mnt_cleanup();
-}
-END_TEST
-
 Suite *test_suite(void)
 {
     Suite *s = suite_create("faults");
@@ -1341,7 +1242,6 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_fdatasync_fails);
     tcase_add_test(tc, test_grow_faults);
     tcase_add_test(tc, test_fallocate_errors_fail_alloc);
-    tcase_add_test(tc, test_enospc_full_fs);
     tcase_set_timeout(tc, 20);
     suite_add_tcase(s, tc);
 

@@ -8,16 +8,29 @@
  * Set CK_VERBOSITY=verbose to list every test, CK_RUN_CASE / CK_RUN_SUITE
  * to run one case, CK_FORK=no to debug a test in gdb.
  *
- * Exit status: 0 when every test passed, 1 otherwise (Automake's harness
- * reads it).
+ * Exit status: 0 when every test passed, 1 otherwise, 77 when the
+ * program's precondition is missing (test_skip_reason below; Automake's
+ * harness reads it).
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 Suite *test_suite(void);
 
+/* A program whose tests need something a machine may lack (a tmpfs, root,
+ * loop devices) defines this: a reason when the precondition is missing.
+ * The program then runs nothing and exits 77, Automake's SKIP, rather than
+ * counting tests that could not run as passed. */
+const char *test_skip_reason(void) __attribute__((weak));
+
 int main(void)
 {
+    const char *skip = test_skip_reason ? test_skip_reason() : NULL;
+    if (skip) {
+        printf("SKIP: %s\n", skip);
+        return 77;
+    }
     SRunner *sr = srunner_create(test_suite());
     int failed;
 

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/* check_eacces.c - a data file the caller may not open gives -EACCES
+ * naming the file.  As root, the test drops to nobody in a child process;
+ * where root cannot (a container without the capability), the program is
+ * skipped (exit 77). */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include "bpool.h"
+#include "testutil.h"
+
+#define PS 8192u
+
+const char *test_skip_reason(void)
+{
+    if (geteuid() != 0)
+        return NULL;             /* not root: open(2) refuses by itself */
+    pid_t pid = fork();
+    if (pid < 0)
+        return "cannot fork to try dropping root privileges";
+    if (pid == 0)
+        _exit(setgid(65534) == 0 && setuid(65534) == 0 ? 0 : 1);
+    int status;
+    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+        WEXITSTATUS(status) != 0)
+        return "running as root and cannot drop to nobody (uid 65534)";
+    return NULL;
+}
+
+static void file_intact(const char *path, uint64_t n, uint32_t seed)
+{
+    char *buf = malloc(PS);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_int_eq(tu_file_size(path), (off_t)(n * PS));
+    for (uint64_t p = 0; p < n; p++) {
+        tu_read_page(path, PS, p, buf);
+        ck_assert_msg(tu_stamped(buf, PS, p, seed), "page %llu changed",
+                      (unsigned long long)p);
+    }
+    free(buf);
+}
+
+/* A file the caller may not open gives open(2)'s -EACCES naming the file.
+ * Root opens anything, so as root a child process drops to nobody first
+ * (the test's directory is then out of its reach, which open(2) also
+ * reports as EACCES). */
+START_TEST(test_open_eacces)
+{
+    char *path = tu_path("noaccess.bp");
+    tu_make_file(path, PS, 2, 1);
+    ck_assert_int_eq(chmod(path, 0), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(77);
+        bp_pool *pool;
+        int r = tu_try_open(path, 0, PS, 8, &pool);
+        int ok = r == -EACCES && strstr(bp_errdetail(), path) &&
+                 strstr(bp_errdetail(), "Permission denied");
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_msg(WEXITSTATUS(status) == 0, "bp_open of an unreadable file "
+                  "did not give -EACCES naming the file");
+    ck_assert_int_eq(chmod(path, 0600), 0);
+    file_intact(path, 2, 1);
+}
+END_TEST
+
+Suite *test_suite(void)
+{
+    Suite *s = suite_create("eacces");
+    TCase *tc = tcase_create("eacces");
+    tcase_add_test(tc, test_open_eacces);
+    suite_add_tcase(s, tc);
+    return s;
+}
