@@ -30,6 +30,8 @@
 #   file: src/pool.c
 #   tests: tests/check_checksum tests/check_pool
 #   ci: yes                        (optional: part of the CI subset)
+#   case: NAME                     (optional: run only this Check test
+#                                  case of the programs, CK_RUN_CASE)
 #   equivalent: why it cannot be observed   (optional)
 #   @@ old
 #   exact lines of the source (found exactly once in the file)
@@ -134,6 +136,7 @@ for m in "${mutants[@]}"; do
     file=$(field "$m" file)
     tests=$(field "$m" tests)
     equiv=$(field "$m" equivalent)
+    tcase=$(field "$m" case)
     sed -n '/^@@ old$/,/^@@ new$/p' "$m" | sed '1d;$d' >"$work/old"
     sed -n '/^@@ new$/,/^@@ end$/p' "$m" | sed '1d;$d' >"$work/new"
     # The last line of each side has its newline, as the source's does.
@@ -151,6 +154,7 @@ for m in "${mutants[@]}"; do
         if ! (cd "$tree" && make -j"$jobs" $progs >"$work/build.log" 2>&1); then
             verdict=KILLED   # by the compiler: it does not even build
         elif (cd "$tree" && rm -f tests/*.log tests/*.trs &&
+              env ${tcase:+CK_RUN_CASE="$tcase"} \
               timeout -k 10 $((timeout_s * $(echo "$tests" | wc -w) + 60)) \
                   make check TESTS="$tests" check_PROGRAMS="$progs" \
                       >"$work/check.log" 2>&1); then
