@@ -35,19 +35,6 @@ const char *test_skip_reason(void)
     return NULL;
 }
 
-static void file_intact(const char *path, uint64_t n, uint32_t seed)
-{
-    char *buf = malloc(PS);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_int_eq(tu_file_size(path), (off_t)(n * PS));
-    for (uint64_t p = 0; p < n; p++) {
-        tu_read_page(path, PS, p, buf);
-        ck_assert_msg(tu_stamped(buf, PS, p, seed), "page %llu changed",
-                      (unsigned long long)p);
-    }
-    free(buf);
-}
-
 /* A file the caller may not open gives open(2)'s -EACCES naming the file.
  * Root opens anything, so as root a child process drops to nobody first
  * (the test's directory is then out of its reach, which open(2) also
@@ -74,7 +61,7 @@ START_TEST(test_open_eacces)
     ck_assert_msg(WEXITSTATUS(status) == 0, "bp_open of an unreadable file "
                   "did not give -EACCES naming the file");
     ck_assert_int_eq(chmod(path, 0600), 0);
-    file_intact(path, 2, 1);
+    tu_file_intact(path, PS, 2, 1);
 }
 END_TEST
 

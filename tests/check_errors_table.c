@@ -41,20 +41,6 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
-/* The file's pages 0..n-1 still hold tu_stamp(p, seed). */
-static void file_intact(const char *path, uint64_t n, uint32_t seed)
-{
-    char *buf = malloc(PS);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_int_eq(tu_file_size(path), (off_t)(n * PS));
-    for (uint64_t p = 0; p < n; p++) {
-        tu_read_page(path, PS, p, buf);
-        ck_assert_msg(tu_stamped(buf, PS, p, seed), "page %llu changed",
-                      (unsigned long long)p);
-    }
-    free(buf);
-}
-
 /* ---- the system-call fault hook ---------------------------------------- */
 
 enum sim { SIM_NONE, SIM_NO_ODIRECT, SIM_ALIGN };
@@ -132,7 +118,7 @@ START_TEST(test_odirect_refused)
     ck_assert_ptr_null(pool);
     TU_EXPECT_ERR(tu_try_open(path, BP_CREATE, PS, 8, &pool), -BP_ENODIRECT,
                   path);
-    file_intact(path, 3, 1);
+    tu_file_intact(path, PS, 3, 1);
     TU_EXPECT_ERR(tu_try_open(missing, BP_CREATE, PS, 8, &pool), -BP_ENODIRECT,
                   missing, "O_DIRECT");
     tu_assert_no_file(missing);
@@ -161,7 +147,7 @@ START_TEST(test_no_direct_io_on_file)
                   missing);
     tu_assert_no_file(missing);
     sim_set(SIM_NONE);
-    file_intact(path, 2, 1);
+    tu_file_intact(path, PS, 2, 1);
 }
 END_TEST
 
@@ -192,7 +178,7 @@ START_TEST(test_page_size_below_alignment)
     ck_assert_uint_eq(in.dio_offset_align, 16384);
     ck_assert_uint_eq(in.page_count, 2);
     ck_assert_int_eq(bp_close(pool), 0);
-    file_intact(path, 4, 1);
+    tu_file_intact(path, PS, 4, 1);
 }
 END_TEST
 
@@ -288,7 +274,7 @@ START_TEST(test_io_setup_eagain)
     }
     ck_assert_int_eq(bp_close(pool), 0);
     atomic_store(&setup_limit, -1);
-    file_intact(path, 16, 2);
+    tu_file_intact(path, PS, 16, 2);
 }
 END_TEST
 

@@ -28,20 +28,6 @@ const char *test_skip_reason(void)
     return NULL;
 }
 
-/* The file at path still has its n pages stamped with seed, and its size. */
-static void file_intact(const char *path, uint64_t n, uint32_t seed)
-{
-    char *buf = malloc(PS);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_int_eq(tu_file_size(path), (off_t)(n * PS));
-    for (uint64_t p = 0; p < n; p++) {
-        tu_read_page(path, PS, p, buf);
-        ck_assert_msg(tu_stamped(buf, PS, p, seed), "page %llu changed",
-                      (unsigned long long)p);
-    }
-    free(buf);
-}
-
 static char shm_file[64], shm_missing[64];
 
 static void shm_cleanup(void)
@@ -67,7 +53,7 @@ START_TEST(test_tmpfs_refused)
     TU_EXPECT_ERR(tu_try_open(shm_file, 0, PS, 8, &pool), -BP_ENODIRECT,
                   "tmpfs", shm_file);
     ck_assert_ptr_null(pool);
-    file_intact(shm_file, 4, 1);
+    tu_file_intact(shm_file, PS, 4, 1);
     TU_EXPECT_ERR(tu_try_open(shm_missing, BP_CREATE, PS, 8, &pool),
                   -BP_ENODIRECT, "tmpfs");
     ck_assert_ptr_null(pool);

@@ -127,6 +127,20 @@ static void task_file(const char *tid, const char *name, char *buf, size_t len)
     buf[strcspn(buf, "\n")] = '\0';
 }
 
+void tu_file_intact(const char *path, uint32_t page_size, uint64_t n,
+                    uint32_t seed)
+{
+    char *buf = malloc(page_size);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_int_eq(tu_file_size(path), (off_t)(n * page_size));
+    for (uint64_t p = 0; p < n; p++) {
+        tu_read_page(path, page_size, p, buf);
+        ck_assert_msg(tu_stamped(buf, page_size, p, seed), "page %llu of %s "
+                      "changed", (unsigned long long)p, path);
+    }
+    free(buf);
+}
+
 void tu_dump_threads(const char *why)
 {
     fprintf(stderr, "watchdog: %s; the threads of process %d:\n", why,

@@ -87,6 +87,12 @@ void tu_read_page_direct(const char *path, uint32_t page_size, uint64_t pgno,
 void tu_expect_file(const char *path, uint32_t page_size, const uint32_t *model,
                     uint64_t n);
 
+/* Fail the test unless the file at path is n pages long and every page p
+ * holds tu_stamp(p, seed), read without O_DIRECT (tu_read_page): a call
+ * that failed changed nothing.  Works on file systems without O_DIRECT. */
+void tu_file_intact(const char *path, uint32_t page_size, uint64_t n,
+                    uint32_t seed);
+
 /* Size of the file at path (stat); fails the test if it cannot stat it. */
 off_t tu_file_size(const char *path);
 
