@@ -515,6 +515,39 @@ START_TEST(test_prefetched_first_pin_not_reuse)
 }
 END_TEST
 
+/* The first window of read-ahead, which a BP_SCAN miss sets off, is read
+ * as scan pages: each page of it is "cold" with no test period (a plain
+ * read-ahead page would be "cold-test"). */
+struct status_of { uint64_t first, n; uint32_t scan_cold, test_cold; };
+
+static int note_status(void *arg, const struct bp_clock_entry *e)
+{
+    struct status_of *st = arg;
+    if (e->pgno >= st->first && e->pgno < st->first + st->n) {
+        st->scan_cold += strcmp(e->status, "cold") == 0;
+        st->test_cold += strcmp(e->status, "cold-test") == 0;
+    }
+    return 0;
+}
+
+START_TEST(test_scan_miss_window_is_scan)
+{
+    bp_pool *pool = new_pool("scanwin.bp", 64, 32, 0);
+    expect_page(pool, 0, BP_READ | BP_SCAN);
+    expect_page(pool, 1, BP_READ | BP_SCAN);   /* two misses: a window */
+    wait_prefetched(pool, 1);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_ge(st.readahead_windows, 1);
+    struct status_of so = { 2, st.prefetch_pages, 0, 0 };
+    ck_assert_int_eq(bp_inspect_clock(pool, note_status, &so, NULL), 0);
+    ck_assert_msg(so.test_cold == 0 && so.scan_cold == st.prefetch_pages,
+                  "of %llu pages read ahead for a scan, %u are scan pages "
+                  "and %u have a test period", (unsigned long long)so.n,
+                  so.scan_cold, so.test_cold);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("readahead");
@@ -538,6 +571,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_scan_interleaved_hot_hits);
     tcase_add_test(tc, test_scan_prefetch_interleaved_hot_hits);
     tcase_add_test(tc, test_prefetched_first_pin_not_reuse);
+    tcase_add_test(tc, test_scan_miss_window_is_scan);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     return s;
