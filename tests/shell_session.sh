@@ -684,10 +684,23 @@ has "load on an empty file: error and the fix" ldempty.err 'hint: add pages firs
 # 11. Signals and the end of a session.
 # ---------------------------------------------------------------------------
 cp ld.data ld.before
+# handlers_ready PID: wait (at most 30 s) until bpool-shell has installed
+# its SIGINT and SIGTERM handlers (SigCgt in /proc/PID/status), then a
+# second more, so a signal sent next is never taken by the default action
+# of a shell still starting up on a loaded machine.
+handlers_ready() {
+    local i cgt
+    for i in $(seq 300); do
+        cgt=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null)
+        [ -n "$cgt" ] && (( (16#$cgt & 0x4002) == 0x4002 )) && break
+        sleep 0.1
+    done
+    sleep 1
+}
 # Ctrl-C cancels a long load: the script ends with status 130.
 "$shell" "${L[@]}" -c "write 39 0 keep; load random 1000000000000; write 38 0 never" >int.out 2>int.err &
 pid=$!
-sleep 1
+handlers_ready $pid
 kill -INT $pid
 wait $pid
 status=$?
@@ -700,7 +713,7 @@ cmp -s <(head -c $((38 * 4096)) ld.data) <(head -c $((38 * 4096)) ld.before) &&
 # SIGTERM: the pool is closed cleanly (a dirty page is written back).
 "$shell" "${L[@]}" -c "write 37 0 term; load random 1000000000000" >term.out 2>term.err &
 pid=$!
-sleep 1
+handlers_ready $pid
 kill -TERM $pid
 wait $pid
 status=$?
@@ -709,7 +722,7 @@ eq "SIGTERM: the dirty page was written back" "$(od -A n -c -j $((37 * 4096)) -N
 # Ctrl-C while a script waits for input.
 "$shell" "${L[@]}" >int2.out 2>int2.err < <(sleep 3; echo "read 0") &
 pid=$!
-sleep 1
+handlers_ready $pid
 kill -INT $pid
 wait $pid
 status=$?
