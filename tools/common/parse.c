@@ -97,7 +97,7 @@ uint64_t opt_u64(const char *opt, const char *s, uint64_t min, uint64_t max)
     return u64_n(opt, s, strlen(s), min, max);
 }
 
-static int digit_value(int c)
+int hex_digit(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -122,7 +122,7 @@ int size_parse(const char *s, size_t len, uint64_t max, uint64_t *out)
     int d;
     /* Hex digits include b and B: "0x1B" is 27, never 1 byte; a B only
      * ends a size after K, M, G or T. */
-    for (; i < len && (d = digit_value((unsigned char)s[i])) >= 0 &&
+    for (; i < len && (d = hex_digit((unsigned char)s[i])) >= 0 &&
            (unsigned)d < base; i++) {
         if (v > (UINT64_MAX - (uint64_t)d) / base)
             big = true;

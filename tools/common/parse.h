@@ -59,6 +59,9 @@ void opt_version(void);
 #define SIZE_TOO_LARGE (-2)
 int size_parse(const char *s, size_t len, uint64_t max, uint64_t *out);
 
+/* The value of hexadecimal digit c (0-9, a-f, A-F), or -1. */
+int hex_digit(int c);
+
 /* Report that option opt's value arg is not what was wanted, and exit
  * with OPT_EXIT_USAGE. */
 _Noreturn void opt_bad(const char *opt, const char *arg, const char *want);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "shell.h"
+#include "../common/parse.h"
 
 /* Bytes of a page that commands may change: the page, less bpool's
  * checksum trailer when the pool keeps one. */
@@ -307,8 +308,8 @@ static int hex_bytes(const struct word *w, unsigned char *buf, size_t *n)
     if (len == 0 || len % 2 != 0)
         return -1;
     for (size_t j = 0; j < len; j += 2) {
-        int hi = hexval((unsigned char)s[j]);
-        int lo = hexval((unsigned char)s[j + 1]);
+        int hi = hex_digit((unsigned char)s[j]);
+        int lo = hex_digit((unsigned char)s[j + 1]);
         if (hi < 0 || lo < 0)
             return -1;
         buf[(*n)++] = (unsigned char)(hi << 4 | lo);

@@ -30,17 +30,6 @@ bool is_blank(int c)
            c == '\f';
 }
 
-int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 bool word_is(const struct word *w, const char *lit)
 {
     return strlen(lit) == w->len && memcmp(w->s, lit, w->len) == 0;
@@ -84,10 +73,10 @@ static int unescape(const char *line, size_t len, size_t *i, char **o,
     case '\\': *(*o)++ = '\\'; return 0;
     case '"': *(*o)++ = '"'; return 0;
     case 'x':
-        if (*i + 2 <= len && hexval((unsigned char)line[*i]) >= 0 &&
-            hexval((unsigned char)line[*i + 1]) >= 0) {
-            *(*o)++ = (char)(hexval((unsigned char)line[*i]) << 4 |
-                             hexval((unsigned char)line[*i + 1]));
+        if (*i + 2 <= len && hex_digit((unsigned char)line[*i]) >= 0 &&
+            hex_digit((unsigned char)line[*i + 1]) >= 0) {
+            *(*o)++ = (char)(hex_digit((unsigned char)line[*i]) << 4 |
+                             hex_digit((unsigned char)line[*i + 1]));
             *i += 2;
             return 0;
         }
@@ -202,7 +191,7 @@ static int digits(const char *s, size_t len, uint64_t max, uint64_t *out)
     uint64_t v = 0;
     bool big = false;
     for (size_t i = 0; i < len; i++) {
-        int d = hexval((unsigned char)s[i]);
+        int d = hex_digit((unsigned char)s[i]);
         if (d < 0 || d >= base)
             return -1;
         if (v > (UINT64_MAX - (uint64_t)d) / (uint64_t)base)

@@ -127,7 +127,6 @@ int parse_line(const char *line, size_t len, struct parsed *p,
                const char **why);
 void parsed_free(struct parsed *p);
 bool is_blank(int c);
-int hexval(int c);
 bool word_is(const struct word *w, const char *lit);
 bool word_prefix(const struct word *w, const char *prefix, struct word *rest);
 int parse_num(struct shell *sh, const struct word *w, uint64_t max,
