@@ -19,16 +19,6 @@
 #define PS 8192u
 #define CANARY 0xab
 
-/* True if the n bytes at p are all c. */
-static int all_bytes(const void *p, size_t n, unsigned char c)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        if (b[i] != c)
-            return 0;
-    return 1;
-}
-
 /* ------------------------------------------------------------------ */
 /* Version                                                             */
 /* ------------------------------------------------------------------ */
@@ -74,7 +64,7 @@ START_TEST(test_options_init_sizes)
     ck_assert_uint_eq(got.struct_size, small);
     ck_assert_uint_eq(got.page_size, BP_DEFAULT_PAGE_SIZE);
     ck_assert_uint_eq(got.mode, 0600);
-    ck_assert_msg(all_bytes(buf + small, sizeof(buf) - small, CANARY),
+    ck_assert_msg(tu_all_bytes(buf + small, sizeof(buf) - small, CANARY),
                   "bp_options_init_sized wrote beyond %zu bytes", small);
 
     /* A newer, larger struct: our defaults, and zeros for the fields we
@@ -85,8 +75,8 @@ START_TEST(test_options_init_sizes)
     memcpy(&got, buf, sizeof(got));
     ck_assert_uint_eq(got.struct_size, big);
     ck_assert_uint_eq(got.queue_depth, BP_DEFAULT_QUEUE_DEPTH);
-    ck_assert(all_bytes(buf + sizeof(struct bp_options), 24, 0));
-    ck_assert(all_bytes(buf + big, sizeof(buf) - big, CANARY));
+    ck_assert(tu_all_bytes(buf + sizeof(struct bp_options), 24, 0));
+    ck_assert(tu_all_bytes(buf + big, sizeof(buf) - big, CANARY));
 
     bp_options_init(NULL);    /* no-op, as before */
 }
@@ -150,7 +140,7 @@ START_TEST(test_open_newer_struct)
     } n;
     bp_options_init_sized(&n.known, sizeof(n));
     ck_assert_uint_eq(n.known.struct_size, sizeof(n));
-    ck_assert(all_bytes(n.added, sizeof(n.added), 0));
+    ck_assert(tu_all_bytes(n.added, sizeof(n.added), 0));
     n.known.flags = BP_CREATE;
     n.known.pool_frames = 10;
     bp_pool *pool = NULL;
@@ -217,13 +207,13 @@ START_TEST(test_struct_in_rules)
     memset(buf, CANARY, sizeof(buf));
     bp__struct_out(buf, sizeof(struct v1), &full, sizeof(full));
     ck_assert(memcmp(buf, &full, sizeof(struct v1)) == 0);
-    ck_assert(all_bytes(buf + sizeof(struct v1), sizeof(buf) - sizeof(struct v1), CANARY));
+    ck_assert(tu_all_bytes(buf + sizeof(struct v1), sizeof(buf) - sizeof(struct v1), CANARY));
     memset(buf, CANARY, sizeof(buf));
     struct v1 small = { sizeof(struct v1), 3 };
     bp__struct_out(buf, sizeof(struct v2), &small, sizeof(small));
     ck_assert(memcmp(buf, &small, sizeof(small)) == 0);
-    ck_assert(all_bytes(buf + sizeof(small), sizeof(struct v2) - sizeof(small), 0));
-    ck_assert(all_bytes(buf + sizeof(struct v2), 8, CANARY));
+    ck_assert(tu_all_bytes(buf + sizeof(small), sizeof(struct v2) - sizeof(small), 0));
+    ck_assert(tu_all_bytes(buf + sizeof(struct v2), 8, CANARY));
 }
 END_TEST
 
@@ -258,14 +248,14 @@ START_TEST(test_stats_sizes)
     memset(buf, CANARY, sizeof(buf));
     ck_assert_int_eq(bp_stats_sized(pool, (struct bp_stats *)buf, old), 0);
     ck_assert(memcmp(buf, &full, old) == 0);
-    ck_assert_msg(all_bytes(buf + old, sizeof(buf) - old, CANARY),
+    ck_assert_msg(tu_all_bytes(buf + old, sizeof(buf) - old, CANARY),
                   "bp_stats_sized wrote beyond %zu bytes", old);
 
     /* A newer header's struct: ours, then zeros for its new counters. */
     memset(buf, CANARY, sizeof(buf));
     ck_assert_int_eq(bp_stats_sized(pool, (struct bp_stats *)buf, sizeof(buf)), 0);
     ck_assert(memcmp(buf, &full, sizeof(full)) == 0);
-    ck_assert(all_bytes(buf + sizeof(full), sizeof(buf) - sizeof(full), 0));
+    ck_assert(tu_all_bytes(buf + sizeof(full), sizeof(buf) - sizeof(full), 0));
 
     TU_EXPECT_ERR(bp_stats_sized(pool, &full, 0), -EINVAL, "sizeof(struct bp_stats)");
     ck_assert_int_eq(bp_close(pool), 0);
@@ -285,13 +275,13 @@ START_TEST(test_info_sizes)
     memset(buf, CANARY, sizeof(buf));
     ck_assert_int_eq(bp_info_sized(pool, (struct bp_info *)buf, old), 0);
     ck_assert(memcmp(buf, &full, old) == 0);
-    ck_assert_msg(all_bytes(buf + old, sizeof(buf) - old, CANARY),
+    ck_assert_msg(tu_all_bytes(buf + old, sizeof(buf) - old, CANARY),
                   "bp_info_sized wrote beyond %zu bytes", old);
 
     memset(buf, CANARY, sizeof(buf));
     ck_assert_int_eq(bp_info_sized(pool, (struct bp_info *)buf, sizeof(buf)), 0);
     ck_assert(memcmp(buf, &full, sizeof(full)) == 0);
-    ck_assert(all_bytes(buf + sizeof(full), sizeof(buf) - sizeof(full), 0));
+    ck_assert(tu_all_bytes(buf + sizeof(full), sizeof(buf) - sizeof(full), 0));
 
     TU_EXPECT_ERR(bp_info_sized(pool, &full, 0), -EINVAL, "sizeof(struct bp_info)");
     ck_assert_int_eq(bp_close(pool), 0);

@@ -87,15 +87,6 @@ static uint64_t submits_of(struct bp__aio *aio)
     return atomic_load(&aio->submits);
 }
 
-static int all_bytes(const void *p, size_t n, unsigned char c)
-{
-    const unsigned char *b = p;
-    for (size_t i = 0; i < n; i++)
-        if (b[i] != c)
-            return 0;
-    return 1;
-}
-
 /* ---- libaio wrappers -------------------------------------------------- */
 
 /* io_setup: fail with setup_errno (negative) when maxevents > setup_limit. */
@@ -847,7 +838,7 @@ START_TEST(test_bad_fd_last)
         }
         ck_assert_msg(ios[7].res == -EBADF, "fd %d: bad request res %ld", bad,
                       ios[7].res);
-        ck_assert(all_bytes(buf + 7 * PS, PS, 0xee));
+        ck_assert(tu_all_bytes(buf + 7 * PS, PS, 0xee));
         assert_idle(&aio);
         ck_assert_int_eq(know(), 0);
 
@@ -984,7 +975,7 @@ START_TEST(test_short_completed)
     ck_assert_int_eq(atomic_load(&short_done), 2);
     for (unsigned i = 0; i < 2; i++) {
         ck_assert_int_eq(ios[i].res, SH_LEN / 2);
-        ck_assert(all_bytes(buf + i * SH_LEN + SH_LEN / 2, SH_LEN / 2, 0x5a));
+        ck_assert(tu_all_bytes(buf + i * SH_LEN + SH_LEN / 2, SH_LEN / 2, 0x5a));
     }
 
     /* Every request short once: all completed by the second round. */
@@ -1015,7 +1006,7 @@ START_TEST(test_short_completed)
     ck_assert_int_eq(ios[0].res, SH_LEN);
     for (unsigned p = 0; p < 4; p++)
         ck_assert(tu_stamped(buf + p * PS, PS, 12 + p, SEED));
-    ck_assert(all_bytes(buf + SH_LEN, (SH_REQS - 1) * SH_LEN, 0xee));
+    ck_assert(tu_all_bytes(buf + SH_LEN, (SH_REQS - 1) * SH_LEN, 0xee));
 
     /* Only some of a batch short: the others are not read again. */
     memset(buf, 0xee, SH_REQS * SH_LEN);

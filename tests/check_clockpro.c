@@ -238,14 +238,12 @@ END_TEST
  * just before is a hit that changes nothing (as in the authors' simulator);
  * non-resident cap = frames.  Returns the misses.  checked: every check of
  * psim_cp_ref after every admit. */
+static uint64_t replay_cfg(const struct trace *t, uint32_t m,
+                           const struct bp__cp_config *cfg, unsigned flags);
+
 static uint64_t replay(const struct trace *t, uint32_t m, bool checked)
 {
-    struct psim_result r;
-    int rc = psim_run(PSIM_CLOCKPRO, t, m, checked ? PSIM_CHECK : 0, &r);
-
-    ck_assert_msg(rc == 0, "replay at %u frames: %s", m, r.msg);
-    REQUIRE(r.refs == t->n && r.hits + r.misses == r.refs);
-    return r.misses;
+    return replay_cfg(t, m, NULL, checked ? PSIM_CHECK : 0);
 }
 
 /* Proves the policy is CLOCK-Pro as clockpro.md fixes it: every row of

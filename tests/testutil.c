@@ -127,6 +127,15 @@ static void task_file(const char *tid, const char *name, char *buf, size_t len)
     buf[strcspn(buf, "\n")] = '\0';
 }
 
+int tu_all_bytes(const void *p, size_t n, unsigned char c)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != c)
+            return 0;
+    return 1;
+}
+
 void tu_file_intact(const char *path, uint32_t page_size, uint64_t n,
                     uint32_t seed)
 {

@@ -93,6 +93,9 @@ void tu_expect_file(const char *path, uint32_t page_size, const uint32_t *model,
 void tu_file_intact(const char *path, uint32_t page_size, uint64_t n,
                     uint32_t seed);
 
+/* True if the n bytes at p all equal c. */
+int tu_all_bytes(const void *p, size_t n, unsigned char c);
+
 /* Size of the file at path (stat); fails the test if it cannot stat it. */
 off_t tu_file_size(const char *path);
 
