@@ -26,20 +26,6 @@
 #include "frame_state.h"
 #include "pagetable.h"
 
-#define BP__NOPAGE UINT64_MAX
-
-/* One frame's descriptor.  The arena holds the bytes; this holds the rest.
- * Aligned so that two frames' state words never share a cache line. */
-struct bp__frame {
-    _Atomic uint64_t state;      /* [atomic] see frame_state.h */
-    _Atomic uint64_t page;       /* [atomic] page held, or BP__NOPAGE;
-                                    written only under miss lock */
-    pthread_rwlock_t latch;      /* content latch of pinned callers */
-    pthread_mutex_t wait_mu;     /* with wait_cv: threads waiting for a
-                                    read into this frame to finish */
-    pthread_cond_t wait_cv;
-} __attribute__((aligned(64)));
-
 /* Statistics counters (striped; see stats.c). */
 enum bp__counter {
     BP__C_HITS, BP__C_MISSES, BP__C_READS, BP__C_WRITES, BP__C_EVICTIONS,
@@ -193,7 +179,6 @@ int bp__pin_frame_if_valid(bp_pool *pool, uint32_t f, uint64_t page);
 int bp__admit_prefetch(bp_pool *pool, uint64_t page, bool scan, uint32_t *fout);
 void bp__finish_prefetch(bp_pool *pool, uint32_t f, uint64_t page, int res);
 void bp__unpin_frame(bp_pool *pool, uint32_t f);
-void bp__frame_wake(bp_pool *pool, uint32_t f);
 
 /* flush.c */
 enum bp__writer {

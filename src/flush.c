@@ -40,16 +40,6 @@
 #include "bpool_internal.h"
 #include "fault.h"
 
-/* Sleep while another thread's write of frame f is in flight. */
-static void wait_write_done(bp_pool *pool, uint32_t f)
-{
-    struct bp__frame *fr = &pool->frames[f];
-    pthread_mutex_lock(&fr->wait_mu);
-    while (atomic_load(&fr->state) & BP__F_WRITING)
-        pthread_cond_wait(&fr->wait_cv, &fr->wait_mu);
-    pthread_mutex_unlock(&fr->wait_mu);
-}
-
 /* Frame f is pinned and shared-latched by us.  If it is dirty, turn DIRTY
  * into WRITING in one step and return PREPARED; CLEAN if there is nothing
  * to write.  If another thread's write of it is in flight: with `wait`,
@@ -63,23 +53,18 @@ enum { CLEAN = 0, PREPARED = 1, IN_FLIGHT = 2 };
 static int begin_write(bp_pool *pool, uint32_t f, bool wait)
 {
     struct bp__frame *fr = &pool->frames[f];
-    uint64_t s = atomic_load(&fr->state);
     for (;;) {
-        if (s & BP__F_WRITING) {
-            if (!wait)
-                return IN_FLIGHT;
-            wait_write_done(pool, f);
-            s = atomic_load(&fr->state);
+        enum bp__write_begin b = bp__frame_begin_write(fr);
+        if (b == BP__WB_IN_FLIGHT && wait) {
+            bp__frame_wait_write(fr);
             continue;
         }
-        if (!(s & BP__F_DIRTY))
-            return CLEAN;
-        if (atomic_compare_exchange_weak(&fr->state, &s,
-                                         (s & ~BP__F_DIRTY) | BP__F_WRITING))
-            break;
+        if (b == BP__WB_PREPARED) {
+            atomic_fetch_sub(&pool->ndirty, 1);
+            return PREPARED;
+        }
+        return b == BP__WB_CLEAN ? CLEAN : IN_FLIGHT;
     }
-    atomic_fetch_sub(&pool->ndirty, 1);
-    return PREPARED;
 }
 
 static const enum bp__counter writer_counter[] = {
@@ -116,7 +101,6 @@ static int end_write(bp_pool *pool, uint32_t f, int res, size_t done,
                      pool->file.path, bp_strerror(res));
     }
     if (res < 0) {
-        atomic_fetch_or(&fr->state, BP__F_DIRTY);
         atomic_fetch_add(&pool->ndirty, 1);
         bp__count(pool, BP__C_IO_ERRORS, 1);
         bp__count(pool, BP__C_WRITE_ERRORS, 1);
@@ -125,17 +109,15 @@ static int end_write(bp_pool *pool, uint32_t f, int res, size_t done,
         if (writer_counter[who] != BP__NCOUNTERS)
             bp__count(pool, writer_counter[who], 1);
     }
-    atomic_fetch_and(&fr->state, ~BP__F_WRITING);
-    bp__frame_wake(pool, f);  /* flushers waiting in wait_write_done */
-    pthread_rwlock_unlock(&fr->latch);
-    bp__unpin_frame(pool, f);
+    bp__frame_end_write(fr, res < 0);
+    bp__frame_release(fr, BP__LATCH_S, true);
     return r;
 }
 
+/* Drop the shared latch and the pin of frame f. */
 static void release(bp_pool *pool, uint32_t f)
 {
-    pthread_rwlock_unlock(&pool->frames[f].latch);
-    bp__unpin_frame(pool, f);
+    bp__frame_release(&pool->frames[f], BP__LATCH_S, true);
 }
 
 /* The WAL hook, if any, for frame f (WRITING, shared-latched by us). */
@@ -263,9 +245,11 @@ out:
     free(run_start);
 }
 
-/* Write back frames[0..n), all pinned (not latched) by the caller. */
-static int write_chunk(bp_pool *pool, const uint32_t *frames, uint32_t n,
-                       enum bp__writer who)
+/* Write back frames[0..n), all pinned (not latched) by the caller; every
+ * pin is released.  Returns the number of pages written or the first
+ * error (after trying all). */
+int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
+                     enum bp__writer who)
 {
     struct pending *sent = calloc(n, sizeof(*sent));
     uint32_t *busy = calloc(n, sizeof(*busy));
@@ -282,7 +266,7 @@ static int write_chunk(bp_pool *pool, const uint32_t *frames, uint32_t n,
     }
     for (uint32_t i = 0; i < n; i++) {
         uint32_t f = frames[i];
-        if (pthread_rwlock_tryrdlock(&pool->frames[f].latch) != 0) {
+        if (!bp__frame_try_latch(&pool->frames[f], BP__LATCH_S)) {
             if (skip_busy)
                 bp__unpin_frame(pool, f);
             else
@@ -297,7 +281,7 @@ static int write_chunk(bp_pool *pool, const uint32_t *frames, uint32_t n,
             else
                 sent[nsent++] = (struct pending){ f, atomic_load(&pool->frames[f].page) };
         } else if (b == IN_FLIGHT && !skip_busy) {
-            pthread_rwlock_unlock(&pool->frames[f].latch);
+            bp__frame_release(&pool->frames[f], BP__LATCH_S, false);
             busy[nbusy++] = f;
         } else {
             release(pool, f);
@@ -311,11 +295,13 @@ static int write_chunk(bp_pool *pool, const uint32_t *frames, uint32_t n,
      * time, holding no other latch and no other WRITING frame. */
     for (uint32_t j = 0; j < nbusy; j++) {
         uint32_t f = busy[j];
-        if (pthread_rwlock_rdlock(&pool->frames[f].latch) != 0) {
-            /* EDEADLK: this thread holds the page for write itself. */
+        if (bp__frame_x_mine(&pool->frames[f])) {
+            /* This thread holds the page for write itself: waiting for
+             * the latch would never end. */
             bp__unpin_frame(pool, f);
             continue;
         }
+        bp__frame_latch_wait(&pool->frames[f], BP__LATCH_S);
         if (begin_write(pool, f, true) != PREPARED) {
             release(pool, f);
             continue;
@@ -333,35 +319,6 @@ static int write_chunk(bp_pool *pool, const uint32_t *frames, uint32_t n,
     return first_err ? first_err : written;
 }
 
-/* How many frames one writer latches at once.  Unbounded in normal
- * builds (a batch of a full queue of coalesced requests can hold a few
- * thousand shared latches, which costs nothing).  ThreadSanitizer's
- * deadlock detector aborts when one thread holds more than 64 locks, so
- * its builds write in chunks below that. */
-#if defined(__SANITIZE_THREAD__)
-#define LATCH_CHUNK 48u
-#else
-#define LATCH_CHUNK UINT32_MAX
-#endif
-
-/* Write back frames[0..n), all pinned (not latched) by the caller; every
- * pin is released.  Returns the number of pages written or the first
- * error (after trying all). */
-int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
-                     enum bp__writer who)
-{
-    int written = 0, first_err = 0;
-    for (uint32_t i = 0; i < n; i += LATCH_CHUNK) {
-        uint32_t k = n - i < LATCH_CHUNK ? n - i : LATCH_CHUNK;
-        int r = write_chunk(pool, frames + i, k, who);
-        if (r < 0 && !first_err)
-            first_err = r;
-        else if (r > 0)
-            written += r;
-    }
-    return first_err ? first_err : written;
-}
-
 int bp_flush_page(bp_pool *pool, uint64_t pgno)
 {
     if (!pool)
@@ -374,7 +331,7 @@ int bp_flush_page(bp_pool *pool, uint64_t pgno)
     uint32_t f = bp__pt_lookup(&pool->pt, pgno);
     if (f == BP__PT_NOTFOUND || bp__pin_frame_if_valid(pool, f, pgno) < 0)
         return 0;
-    if (!(atomic_load(&pool->frames[f].state) & (BP__F_DIRTY | BP__F_WRITING))) {
+    if (!bp__frame_needs_flush(&pool->frames[f])) {
         bp__unpin_frame(pool, f);
         return 0;
     }
@@ -401,9 +358,9 @@ int bp__flush_all(bp_pool *pool, uint32_t rate)
      * before its batch comes is skipped (its page was written to be
      * evicted, so it reached the file already). */
     for (uint32_t f = 0; f < pool->nframes; f++) {
-        uint64_t s = atomic_load(&pool->frames[f].state);
-        if ((s & BP__F_VALID) && (s & (BP__F_DIRTY | BP__F_WRITING)))
-            todo[ntodo++] = (struct pending){ f, atomic_load(&pool->frames[f].page) };
+        struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
+        if (v.valid && (v.dirty || v.writing))
+            todo[ntodo++] = (struct pending){ f, v.page };
     }
     qsort(todo, ntodo, sizeof(*todo), by_page);
 

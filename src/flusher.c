@@ -79,20 +79,21 @@ static void wait_ms(struct bp__flushers *fs, pthread_cond_t *cv, unsigned ms)
 
 /* Frame f is worth writing now: a valid dirty page nobody holds, not
  * being written; in a gentle round, not recently referenced. */
-static bool wanted(uint64_t s, bool hard)
+static bool wanted(const struct bp__frame_view *v, bool hard)
 {
-    if ((s & (BP__F_VALID | BP__F_DIRTY)) != (BP__F_VALID | BP__F_DIRTY))
+    if (!v->valid || !v->dirty)
         return false;
-    if (bp__pins(s) || (s & (BP__F_IO | BP__F_CLAIMED)))
+    if (v->pins || v->reading || v->writing || v->claimed)
         return false;
-    return hard || !(s & BP__F_REF);
+    return hard || !v->ref;
 }
 
 /* Pin frame f for page if it is still wanted; add it to batch. */
 static bool take(bp_pool *pool, uint32_t f, uint64_t page, bool hard,
                  uint32_t *batch, uint32_t *n)
 {
-    if (!wanted(atomic_load(&pool->frames[f].state), hard))
+    struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
+    if (!wanted(&v, hard))
         return false;
     if (bp__pin_frame_if_valid(pool, f, page) < 0)
         return false;

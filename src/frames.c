@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* frames.c - the frame arena and the frame descriptors.
+/* frames.c - the frame arena, the frame descriptors, and the transitions
+ * of frame_state.h that wait: for a content latch, for a read or an
+ * eviction under way, for a write in flight.
  *
  * The arena is one anonymous mapping holding every frame's bytes back to
  * back, so frame f's data is at arena + f * page_size.  Its start is
@@ -12,6 +14,7 @@
  * a cache line with page bytes.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -63,29 +66,153 @@ int bp__frames_create(bp_pool *pool)
                         pool->nframes);
     }
     pool->frames = d;
-    for (uint32_t f = 0; f < pool->nframes; f++) {
-        struct bp__frame *fr = &pool->frames[f];
-        atomic_init(&fr->state, 0);
-        atomic_init(&fr->page, BP__NOPAGE);
-        pthread_rwlock_init(&fr->latch, NULL);
-        pthread_mutex_init(&fr->wait_mu, NULL);
-        pthread_cond_init(&fr->wait_cv, NULL);
-    }
+    for (uint32_t f = 0; f < pool->nframes; f++)
+        bp__frame_init(&pool->frames[f]);
     return 0;
 }
 
 void bp__frames_destroy(bp_pool *pool)
 {
-    if (pool->frames) {
-        for (uint32_t f = 0; f < pool->nframes; f++) {
-            pthread_rwlock_destroy(&pool->frames[f].latch);
-            pthread_mutex_destroy(&pool->frames[f].wait_mu);
-            pthread_cond_destroy(&pool->frames[f].wait_cv);
-        }
-        free(pool->frames);
-        pool->frames = NULL;
-    }
+    free(pool->frames);
+    pool->frames = NULL;
     if (pool->arena)
         munmap(pool->arena, pool->arena_len);
     pool->arena = NULL;
+}
+
+/* ---- The calling thread ------------------------------------------------ */
+
+BP__TLS uint32_t bp__tls_self;
+BP__TLS uint32_t bp__tls_shared_held;
+
+uint32_t bp__self_slow(void)
+{
+    static _Atomic uint32_t next_self = 1;
+    uint32_t id;
+    do  /* 0 means "nobody"; skip it when the count wraps */
+        id = atomic_fetch_add_explicit(&next_self, 1, memory_order_relaxed);
+    while (id == 0);
+    bp__tls_self = id;
+    return id;
+}
+
+/* ---- Parking ------------------------------------------------------------
+ *
+ * A thread that must wait for a frame sleeps in one of PARK_BUCKETS wait
+ * queues (a mutex and a condition variable), chosen by the frame's
+ * address, so a descriptor carries no pthread object of its own (the
+ * idea of the kernel's hashed bit wait queues and WebKit's ParkingLot).
+ *
+ * The protocol, which cannot lose a wake-up:
+ *   waiter: lock the bucket; set PARKED (and what it waits for, e.g.
+ *           XWAIT) in the state word with one fetch_or; look at the word
+ *           that RMW returned: if what it waits for is there, unlock and
+ *           go; else sleep on the bucket's condition variable.
+ *   waker:  make its change with an RMW; if the word it replaced had
+ *           PARKED, lock the bucket, clear PARKED, broadcast, unlock.
+ * The two RMWs are ordered on the one word.  If the waiter's came first,
+ * the waker sees PARKED and must take the bucket's mutex, which the
+ * waiter holds until it sleeps; if the waker's came first, the waiter's
+ * fetch_or returns the changed word and it does not sleep.  Every sleeper
+ * of the bucket wakes and looks again (a sleeper for another frame, or
+ * whose condition is still false, parks again), so clearing PARKED on a
+ * wake never strands anyone.  Bucket mutexes are leaves of the lock order
+ * (doc/locking.md): nothing else is taken while one is held.
+ */
+#define PARK_BUCKETS 256
+#define SPINS 64   /* latch attempts before parking: a latch is usually
+                      held for a few hundred nanoseconds */
+
+static struct park_bucket {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} __attribute__((aligned(64))) park_table[PARK_BUCKETS] = {
+    [0 ... PARK_BUCKETS - 1] = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER },
+};
+
+static struct park_bucket *bucket_of(const struct bp__frame *fr)
+{
+    uintptr_t a = (uintptr_t)fr / sizeof(*fr);
+    return &park_table[(a * UINT64_C(0x9E3779B97F4A7C15)) >> 56];
+}
+
+_Static_assert(PARK_BUCKETS == 256, "bucket_of takes the top 8 bits");
+
+typedef bool (*ready_fn)(uint64_t state, struct bp__frame *fr, const void *arg);
+
+static void park(struct bp__frame *fr, uint64_t also_set, ready_fn ready,
+                 const void *arg)
+{
+    struct park_bucket *b = bucket_of(fr);
+    pthread_mutex_lock(&b->mu);
+    uint64_t s = atomic_fetch_or_explicit(&fr->state, BP__F_PARKED | also_set,
+                                          memory_order_acq_rel);
+    if (!ready(s | BP__F_PARKED | also_set, fr, arg))
+        pthread_cond_wait(&b->cv, &b->mu);
+    pthread_mutex_unlock(&b->mu);
+}
+
+void bp__frame_wake(struct bp__frame *fr)
+{
+    struct park_bucket *b = bucket_of(fr);
+    pthread_mutex_lock(&b->mu);
+    atomic_fetch_and_explicit(&fr->state, ~BP__F_PARKED, memory_order_relaxed);
+    pthread_cond_broadcast(&b->cv);
+    pthread_mutex_unlock(&b->mu);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static bool latch_ready(uint64_t s, struct bp__frame *fr, const void *arg)
+{
+    (void)fr;
+    return bp__latch_free_for(s, *(const enum bp__latch *)arg);
+}
+
+void bp__frame_latch_wait(struct bp__frame *fr, enum bp__latch want)
+{
+    /* A writer announces itself at once, so no new reader overtakes it
+     * while it spins (write preference). */
+    if (want == BP__LATCH_X)
+        atomic_fetch_or_explicit(&fr->state, BP__F_XWAIT, memory_order_relaxed);
+    for (unsigned n = 0;; n++) {
+        if (bp__frame_try_latch(fr, want))
+            return;
+        if (n < SPINS)
+            cpu_relax();
+        else
+            park(fr, want == BP__LATCH_X ? BP__F_XWAIT : 0, latch_ready, &want);
+    }
+}
+
+static bool io_ready(uint64_t s, struct bp__frame *fr, const void *arg)
+{
+    return atomic_load_explicit(&fr->page, memory_order_acquire) != *(const uint64_t *)arg ||
+           (s & BP__F_VALID) || !(s & (BP__F_READING | BP__F_CLAIMED));
+}
+
+void bp__frame_wait_io(struct bp__frame *fr, uint64_t page)
+{
+    while (!io_ready(atomic_load_explicit(&fr->state, memory_order_acquire), fr, &page))
+        park(fr, 0, io_ready, &page);
+}
+
+static bool write_ready(uint64_t s, struct bp__frame *fr, const void *arg)
+{
+    (void)fr;
+    (void)arg;
+    return !(s & BP__F_WRITING);
+}
+
+void bp__frame_wait_write(struct bp__frame *fr)
+{
+    while (!write_ready(atomic_load_explicit(&fr->state, memory_order_acquire), fr, NULL))
+        park(fr, 0, write_ready, NULL);
 }

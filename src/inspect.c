@@ -22,14 +22,11 @@ static const char *status_name(enum bp__cp_status s)
     }
 }
 
-static uint32_t flags_of(uint64_t s)
+static uint32_t flags_of(const struct bp__frame_view *v)
 {
-    return ((s & BP__F_VALID) ? BP_FI_VALID : 0) |
-           ((s & BP__F_DIRTY) ? BP_FI_DIRTY : 0) |
-           ((s & BP__F_READING) ? BP_FI_READING : 0) |
-           ((s & BP__F_WRITING) ? BP_FI_WRITING : 0) |
-           ((s & BP__F_REF) ? BP_FI_REF : 0) |
-           ((s & BP__F_PREFETCHED) ? BP_FI_PREFETCHED : 0);
+    return (v->valid ? BP_FI_VALID : 0) | (v->dirty ? BP_FI_DIRTY : 0) |
+           (v->reading ? BP_FI_READING : 0) | (v->writing ? BP_FI_WRITING : 0) |
+           (v->ref ? BP_FI_REF : 0) | (v->prefetched ? BP_FI_PREFETCHED : 0);
 }
 
 int bp_inspect_frames(bp_pool *pool, bp_frame_fn fn, void *arg)
@@ -46,12 +43,12 @@ int bp_inspect_frames(bp_pool *pool, bp_frame_fn fn, void *arg)
     pthread_mutex_unlock(&pool->miss_mu);
     int r = 0;
     for (uint32_t f = 0; f < nframes && r >= 0; f++) {
-        uint64_t s = atomic_load(&pool->frames[f].state);
+        struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
         struct bp_frame_info fi = {
             .frame = f,
-            .pgno = atomic_load(&pool->frames[f].page),
-            .pins = bp__pins(s),
-            .flags = flags_of(s),
+            .pgno = v.page,
+            .pins = v.pins,
+            .flags = flags_of(&v),
             .status = status_name((enum bp__cp_status)status[f]),
         };
         r = fn(arg, &fi);
@@ -74,7 +71,7 @@ static void copy_entry(void *arg, uint64_t page, uint32_t frame,
         return;
     int ref = 0;
     if (frame != BP__CP_NOFRAME)
-        ref = (atomic_load(&cc->pool->frames[frame].state) & BP__F_REF) != 0;
+        ref = bp__frame_test_ref(&cc->pool->frames[frame]);
     cc->e[cc->n++] = (struct bp_clock_entry){
         .pgno = page,
         .frame = frame == BP__CP_NOFRAME ? UINT32_MAX : frame,

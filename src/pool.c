@@ -55,52 +55,42 @@ enum { PIN_OK = 0, PIN_RETRY = 1, PIN_WAIT = 2 };
 static int ops_try_evict(void *ctx, uint32_t f)
 {
     bp_pool *pool = ctx;
-    _Atomic uint64_t *st = &pool->frames[f].state;
-    uint64_t s = atomic_load(st);
-    for (;;) {
-        /* A pinned or busy frame is stepped past with its status and its
-         * reference bit unchanged (clockpro.md, "What the pool adds"). */
-        if (bp__pins(s) || !(s & BP__F_VALID) || (s & (BP__F_IO | BP__F_CLAIMED)))
-            return BP__CP_SKIP;
-        if (s & BP__F_REF) {
-            if (atomic_compare_exchange_weak(st, &s, s & ~BP__F_REF))
-                return BP__CP_REFERENCED;
-            continue;
-        }
-        if (s & BP__F_DIRTY) {
-            /* Pin it so it stays put; the evicting thread writes it back
-             * once it has dropped the miss lock. */
-            struct bp__evict_batch *c = pool->collect;
-            if (!c || c->n == BP__EVICT_BATCH)
-                return BP__CP_SKIP;
-            if (atomic_compare_exchange_weak(st, &s, s + 1)) {
-                c->frame[c->n++] = f;
-                return BP__CP_SKIP;
-            }
-            continue;
-        }
-        /* A read-ahead never evicts another read-ahead nobody has used
-         * yet: it would only waste both reads. */
-        if ((s & BP__F_PREFETCHED) && pool->admitting_speculative)
-            return BP__CP_SKIP;
-        if (atomic_compare_exchange_weak(st, &s, BP__F_CLAIMED)) {
-            if (s & BP__F_PREFETCHED)
-                bp__count(pool, BP__C_PREFETCH_WASTED, 1);
-            return BP__CP_EVICT;
-        }
+    struct bp__evict_batch *c = pool->collect;
+    unsigned how = BP__CLAIM_HONOUR_REF;
+    /* Dirty frames are pinned so they stay put; the evicting thread
+     * writes them back once it has dropped the miss lock.  A read-ahead
+     * never evicts another read-ahead nobody has used yet: it would only
+     * waste both reads. */
+    if (c && c->n < BP__EVICT_BATCH)
+        how |= BP__CLAIM_PIN_DIRTY;
+    if (pool->admitting_speculative)
+        how |= BP__CLAIM_SPARE_PREFETCHED;
+    bool wasted = false;
+    switch (bp__frame_claim(&pool->frames[f], how, &wasted)) {
+    case BP__CLAIM_OK:
+        if (wasted)
+            bp__count(pool, BP__C_PREFETCH_WASTED, 1);
+        return BP__CP_EVICT;
+    case BP__CLAIM_REFERENCED:
+        return BP__CP_REFERENCED;
+    case BP__CLAIM_DIRTY_PINNED:
+        c->frame[c->n++] = f;
+        return BP__CP_SKIP;
+    default:
+        return BP__CP_SKIP;
     }
 }
 
 static bool ops_test_clear_ref(void *ctx, uint32_t f)
 {
     bp_pool *pool = ctx;
-    return atomic_fetch_and(&pool->frames[f].state, ~BP__F_REF) & BP__F_REF;
+    return bp__frame_test_clear_ref(&pool->frames[f]);
 }
 
 static bool ops_test_ref(void *ctx, uint32_t f)
 {
     bp_pool *pool = ctx;
-    return atomic_load_explicit(&pool->frames[f].state, memory_order_relaxed) & BP__F_REF;
+    return bp__frame_test_ref(&pool->frames[f]);
 }
 
 static const struct bp__cp_frame_ops frame_ops = {
@@ -111,65 +101,53 @@ static const struct bp__cp_frame_ops frame_ops = {
 
 /* ---- Frame helpers ---------------------------------------------------- */
 
-void bp__frame_wake(bp_pool *pool, uint32_t f)
+static enum bp__latch latch_of(uint32_t mode)
 {
-    struct bp__frame *fr = &pool->frames[f];
-    pthread_mutex_lock(&fr->wait_mu);
-    pthread_cond_broadcast(&fr->wait_cv);
-    pthread_mutex_unlock(&fr->wait_mu);
+    return mode == BP_READ ? BP__LATCH_S : mode == BP_WRITE ? BP__LATCH_X
+                                                            : BP__LATCH_NONE;
 }
 
-/* Sleep while frame f is being filled with `page` (READING) or is being
- * taken from it (CLAIMED).  Whoever ends either state wakes the frame. */
-static void frame_wait(bp_pool *pool, uint32_t f, uint64_t page)
+/* The latch request `want` of frame f would deadlock: this thread holds
+ * the page for write already. */
+static int latch_deadlock(uint64_t page)
 {
-    struct bp__frame *fr = &pool->frames[f];
-    pthread_mutex_lock(&fr->wait_mu);
-    for (;;) {
-        uint64_t s = atomic_load(&fr->state);
-        if (atomic_load(&fr->page) != page || (s & BP__F_VALID) ||
-            !(s & (BP__F_READING | BP__F_CLAIMED)))
-            break;
-        pthread_cond_wait(&fr->wait_cv, &fr->wait_mu);
-    }
-    pthread_mutex_unlock(&fr->wait_mu);
+    return bp__fail(-EDEADLK, "cannot latch page %llu: this thread already "
+                    "holds it for write - use that pin",
+                    (unsigned long long)page);
 }
 
-/* Add a pin to frame f if it is VALID and holds `page`; `ref` also sets the
- * reference bit (a caller's access, not bpool's own) - except on the first
- * touch of a page read ahead, which is the access the read anticipated,
- * not a re-use: as after a demand miss, the bit stays clear, so the page
- * is not promoted (or given a test period) for having been read early.
- * `scan` says the caller pins with BP_SCAN (the read-ahead it sets off
- * reads scan pages).  Returns PIN_OK, PIN_WAIT (a read or eviction is
- * under way), PIN_RETRY (the frame holds another page), or
- * -BP_ETOOMANYPINS. */
-static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page, bool ref,
-                        bool scan)
+/* Add a pin to frame f if it is VALID and holds `page`, and take latch
+ * `want` (waiting for it if it is busy).  `ref` also sets the reference
+ * bit (a caller's access, not bpool's own) - except on the first touch of
+ * a page read ahead (see bp__frame_pin).  `scan` says the caller pins
+ * with BP_SCAN (the read-ahead it sets off reads scan pages).  Returns
+ * PIN_OK, PIN_WAIT (a read or eviction is under way), PIN_RETRY (the
+ * frame holds another page), -BP_ETOOMANYPINS or -EDEADLK. */
+static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page,
+                        enum bp__latch want, bool ref, bool scan)
 {
     struct bp__frame *fr = &pool->frames[f];
-    uint64_t s = atomic_load(&fr->state);
-    for (;;) {
-        if (atomic_load(&fr->page) != page)
-            return PIN_RETRY;
-        if (!(s & BP__F_VALID))
-            return (s & (BP__F_READING | BP__F_CLAIMED)) ? PIN_WAIT : PIN_RETRY;
-        if (bp__pins(s) == BP__PIN_MAX)
-            return -BP_ETOOMANYPINS;
-        uint64_t to = s + 1;
-        if (ref && (s & BP__F_PREFETCHED))
-            to &= ~BP__F_PREFETCHED;
-        else if (ref)
-            to |= BP__F_REF;
-        if (atomic_compare_exchange_weak(&fr->state, &s, to))
-            break;
-    }
-    /* Step 3 of the hit path: the tag cannot change while we hold a pin. */
-    if (atomic_load(&fr->page) != page) {
-        bp__unpin_frame(pool, f);
+    bool first_touch = false;
+    switch (bp__frame_pin(fr, page, want, ref, &first_touch)) {
+    case BP__PIN_DONE:
+        break;
+    case BP__PIN_LATCH_BUSY:
+        if (bp__frame_x_mine(fr)) {
+            bp__frame_unpin(fr);
+            return latch_deadlock(page);
+        }
+        bp__frame_latch_wait(fr, want);
+        break;
+    case BP__PIN_WAIT_IO:
+        return PIN_WAIT;
+    case BP__PIN_GONE:
         return PIN_RETRY;
+    case BP__PIN_FULL:
+        return bp__fail(-BP_ETOOMANYPINS, "page %llu already has %u pins; "
+                        "unpin some first", (unsigned long long)page,
+                        (unsigned)BP__PIN_MAX);
     }
-    if (ref && (s & BP__F_PREFETCHED)) {
+    if (first_touch) {
         /* First touch of a page read ahead: it was worth reading, and a
          * sequential reader may need the next window now. */
         bp__count(pool, BP__C_PREFETCH_HITS, 1);
@@ -180,12 +158,14 @@ static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page, bool ref,
 
 int bp__pin_frame_if_valid(bp_pool *pool, uint32_t f, uint64_t page)
 {
-    return pin_resident(pool, f, page, false, false) == PIN_OK ? 0 : -1;
+    bool first_touch;
+    return bp__frame_pin(&pool->frames[f], page, BP__LATCH_NONE, false,
+                         &first_touch) == BP__PIN_DONE ? 0 : -1;
 }
 
 void bp__unpin_frame(bp_pool *pool, uint32_t f)
 {
-    atomic_fetch_sub_explicit(&pool->frames[f].state, 1, memory_order_release);
+    bp__frame_unpin(&pool->frames[f]);
 }
 
 /* ---- The miss path ---------------------------------------------------- */
@@ -227,10 +207,8 @@ static void abandon_frame(bp_pool *pool, uint32_t f, uint64_t page)
     pthread_mutex_lock(&pool->miss_mu);
     bp__pt_remove(&pool->pt, page);
     bp__cp_forget(pool->policy, f);
-    atomic_store(&pool->frames[f].page, BP__NOPAGE);
-    atomic_store(&pool->frames[f].state, 0);
+    bp__frame_free(&pool->frames[f]);
     pthread_mutex_unlock(&pool->miss_mu);
-    bp__frame_wake(pool, f);
 }
 
 /* Steps 1-3 of the miss path (under the miss lock).  Returns PIN_OK with
@@ -274,21 +252,17 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
     atomic_store_explicit(&pool->readahead_room, cc.free + cold_frames / 2,
                           memory_order_relaxed);
     if (r == 0) {
-        /* Step 3: the frame is CLAIMED or free, so nobody else writes its
-         * state or tag now (doc/locking.md rule 5). */
+        /* Step 3: the frame is CLAIMED or free, so nobody else pins it or
+         * writes its tag now (doc/locking.md rule 5); threads waiting on
+         * the victim are woken to look it up again. */
         if (victim != BP__CP_NOPAGE) {
             bp__pt_remove(&pool->pt, victim);
             bp__count(pool, BP__C_EVICTIONS, 1);
         }
-        atomic_store(&pool->frames[f].page, page);
-        atomic_store(&pool->frames[f].state, BP__F_READING | 1 |
-                     (how & ADMIT_SPECULATIVE ? BP__F_PREFETCHED : 0));
+        bp__frame_start_read(&pool->frames[f], page, how & ADMIT_SPECULATIVE);
         bp__pt_insert(&pool->pt, page, f);
     }
     pthread_mutex_unlock(&pool->miss_mu);
-
-    if (r == 0 && victim != BP__CP_NOPAGE)
-        bp__frame_wake(pool, f);  /* threads waiting on the victim */
     if (how & ADMIT_SPECULATIVE) {
         /* A guess never waits for a write: dirty frames the hand met go to
          * the flushers, or are simply let go. */
@@ -362,15 +336,15 @@ enum fill {
 
 static void mark_frame_dirty(bp_pool *pool, uint32_t f)
 {
-    uint64_t old = atomic_fetch_or(&pool->frames[f].state, BP__F_DIRTY);
-    if (!(old & BP__F_DIRTY))
+    if (bp__frame_mark_dirty(&pool->frames[f]))
         bp__flushers_page_dirtied(pool, atomic_fetch_add(&pool->ndirty, 1) + 1);
 }
 
-/* The miss path.  With FILL_OVERWRITE the frame is returned latched for
- * write and dirty: the latch is taken before the frame becomes VALID, so no
- * reader ever sees the zeros as the page's bytes, and the dirty bit makes
- * sure they are never dropped as a clean copy of the file. */
+/* The miss path.  With FILL_OVERWRITE and FILL_ZEROS the frame is
+ * returned latched for write (with FILL_OVERWRITE also dirty): the latch is
+ * taken in the same step that makes the frame VALID, so no reader ever
+ * sees the zeros as the page's bytes, and the dirty bit makes sure they are
+ * never dropped as a clean copy of the file. */
 static int pin_miss(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
                     int *dirty_rounds, uint32_t *fout)
 {
@@ -382,11 +356,9 @@ static int pin_miss(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
     /* Steps 4-5 */
     if (fill != FILL_READ) {
         memset(bp__frame_data(pool, f), 0, pool->page_size);
-        /* Nobody latches a READING frame: this cannot block. */
-        if (fill == FILL_OVERWRITE) {
-            pthread_rwlock_wrlock(&pool->frames[f].latch);
+        if (fill == FILL_OVERWRITE)
             bp__count(pool, BP__C_MISSES, 1);
-        }
+        bp__frame_finish_fill_latched(&pool->frames[f]);
     } else {
         /* Queue any read-ahead first, so it overlaps our own read. */
         bp__readahead_on_miss(pool, page, scan);
@@ -404,12 +376,8 @@ static int pin_miss(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
         }
         bp__count(pool, BP__C_MISSES, 1);
         bp__count(pool, BP__C_READS, 1);
+        bp__frame_finish_read(&pool->frames[f], false);
     }
-    uint64_t s = atomic_load(&pool->frames[f].state);
-    while (!atomic_compare_exchange_weak(&pool->frames[f].state, &s,
-                                         (s | BP__F_VALID) & ~BP__F_READING))
-        ;
-    bp__frame_wake(pool, f);
     if (fill == FILL_OVERWRITE)
         mark_frame_dirty(pool, f);
     /* Our page first, then the dirty pages the cold hand met, so waiters
@@ -436,28 +404,23 @@ int bp_evict_page(bp_pool *pool, uint64_t pgno)
         pthread_mutex_unlock(&pool->miss_mu);
         return 0;
     }
-    /* Claim it as the cold hand would: only a clean, unpinned, idle frame
-     * (a concurrent pin then waits, and retries after the wake below). */
-    _Atomic uint64_t *st = &pool->frames[f].state;
-    uint64_t s = atomic_load(st);
-    bool claimed = false;
-    while ((s & BP__F_VALID) && !bp__pins(s) &&
-           !(s & (BP__F_DIRTY | BP__F_IO | BP__F_CLAIMED)))
-        if ((claimed = atomic_compare_exchange_weak(st, &s, BP__F_CLAIMED)))
-            break;
+    /* Claim it as the cold hand would, but whatever its reference bit:
+     * only a clean, unpinned, idle frame (a concurrent pin then waits, and
+     * retries once the frame is free). */
+    struct bp__frame *fr = &pool->frames[f];
+    bool wasted;
+    bool claimed = bp__frame_claim(fr, 0, &wasted) == BP__CLAIM_OK;
+    struct bp__frame_view v = bp__frame_view(fr);
     if (claimed) {
         bp__pt_remove(&pool->pt, pgno);
         bp__cp_forget(pool->policy, f);
-        atomic_store(&pool->frames[f].page, BP__NOPAGE);
-        atomic_store(st, 0);
+        bp__frame_free(fr);
     }
     pthread_mutex_unlock(&pool->miss_mu);
     if (!claimed)
         return bp__fail(-EBUSY, "bp_evict_page: page %llu is %s; unpin or "
                         "flush it first", (unsigned long long)pgno,
-                        bp__pins(s) ? "pinned" : (s & BP__F_DIRTY) ? "dirty" :
-                        "under I/O");
-    bp__frame_wake(pool, f);
+                        v.pins ? "pinned" : v.dirty ? "dirty" : "under I/O");
     bp__count(pool, BP__C_EVICTIONS, 1);
     return 1;
 }
@@ -490,44 +453,39 @@ void bp__finish_prefetch(bp_pool *pool, uint32_t f, uint64_t page, int res)
         abandon_frame(pool, f, page);
         return;
     }
-    uint64_t s = atomic_load(&pool->frames[f].state);
-    while (!atomic_compare_exchange_weak(&pool->frames[f].state, &s,
-                                         ((s | BP__F_VALID) & ~BP__F_READING) - 1))
-        ;
+    bp__frame_finish_read(&pool->frames[f], true);
     bp__count(pool, BP__C_READS, 1);
     bp__count(pool, BP__C_PREFETCH_PAGES, 1);
-    bp__frame_wake(pool, f);
 }
 
-/* Pin page (without latching it, except that a miss with FILL_OVERWRITE
- * comes back latched for write: *latched says which).  fill: how a missed
- * page gets its bytes. */
+/* Pin page and take latch `want`.  fill: how a missed page gets its
+ * bytes (a miss with FILL_OVERWRITE or FILL_ZEROS comes back latched for
+ * write, which is what those callers ask for). */
 static int pin_page(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
-                    uint32_t *fout, bool *latched)
+                    enum bp__latch want, uint32_t *fout)
 {
-    *latched = false;
     int dirty_rounds = 0;
     for (;;) {
         uint32_t f = bp__pt_lookup(&pool->pt, page);
         int r;
         if (f != BP__PT_NOTFOUND) {
-            r = pin_resident(pool, f, page, true, scan);
+            r = pin_resident(pool, f, page, want, true, scan);
             if (r == PIN_OK) {
                 bp__count(pool, BP__C_HITS, 1);
                 *fout = f;
                 return 0;
             }
             if (r < 0)
-                return bp__fail(r, "page %llu already has %u pins; unpin "
-                                "some first", (unsigned long long)page,
-                                (unsigned)BP__PIN_MAX);
+                return r;
             if (r == PIN_WAIT)
-                frame_wait(pool, f, page);
+                bp__frame_wait_io(&pool->frames[f], page);
             continue;
         }
         r = pin_miss(pool, page, fill, scan, &dirty_rounds, &f);
         if (r == PIN_OK) {
-            *latched = fill == FILL_OVERWRITE;
+            if (fill == FILL_READ && want != BP__LATCH_NONE &&
+                !bp__frame_try_latch(&pool->frames[f], want))
+                bp__frame_latch_wait(&pool->frames[f], want);
             *fout = f;
             return 0;
         }
@@ -536,27 +494,16 @@ static int pin_page(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
     }
 }
 
-/* Take frame f's content latch for a pinned page.  glibc reports EDEADLK
- * when this thread already holds the page for write (a second latch would
- * deadlock, or silently not be taken). */
-static int take_latch(bp_pool *pool, uint32_t f, uint64_t page, uint32_t mode)
+/* Take latch `want` of frame f, pinned by this thread for `page`. */
+static int take_latch(bp_pool *pool, uint32_t f, uint64_t page, enum bp__latch want)
 {
-    pthread_rwlock_t *l = &pool->frames[f].latch;
-    int e = mode == BP_WRITE ? pthread_rwlock_wrlock(l) : pthread_rwlock_rdlock(l);
-    if (e == 0)
+    struct bp__frame *fr = &pool->frames[f];
+    if (bp__frame_try_latch(fr, want))
         return 0;
-    return bp__fail(-e, "cannot latch page %llu: %s%s", (unsigned long long)page,
-                    strerror(e), e == EDEADLK ? "; this thread already holds "
-                    "it for write - use that pin" : "");
-}
-
-/* take_latch for a page just pinned; on failure drop the pin. */
-static int latch(bp_pool *pool, uint32_t f, uint64_t page, uint32_t mode)
-{
-    int r = take_latch(pool, f, page, mode);
-    if (r < 0)
-        bp__unpin_frame(pool, f);
-    return r;
+    if (bp__frame_x_mine(fr))
+        return latch_deadlock(page);
+    bp__frame_latch_wait(fr, want);
+    return 0;
 }
 
 static void fill_handle(bp_pool *pool, uint32_t f, uint64_t page,
@@ -619,11 +566,8 @@ int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out)
         return read_only(pool, "bp_pin", "pinning a page for write");
     if (overwrite && atomic_load(&pool->durability_lost))
         return durability_lost(pool, "bp_pin");
-    bool latched;
     r = pin_page(pool, pgno, overwrite ? FILL_OVERWRITE : FILL_READ,
-                 (mode & BP_SCAN) != 0, &f, &latched);
-    if (r == 0 && latch_mode != BP_PIN && !latched)
-        r = latch(pool, f, pgno, latch_mode);
+                 (mode & BP_SCAN) != 0, latch_of(latch_mode), &f);
     if (r < 0)
         return r;
     fill_handle(pool, f, pgno, latch_mode, out);
@@ -640,16 +584,17 @@ static int check_handle(const bp_page *page, const char *fn)
     return 0;
 }
 
-/* Release the latch of a latched handle, which stays pinned. */
-static void unlatch(bp_page *page)
+/* Release the handle's latch, and with `unpin` its pin too (one atomic
+ * operation for both). */
+static void release_handle(bp_page *page, bool unpin)
 {
     bp_pool *pool = page->priv_pool;
     uint32_t f = page->priv_frame;
+    struct bp__frame *fr = &pool->frames[f];
     /* A changed page is sealed while its writer still excludes readers. */
-    if (pool->checksums && page->mode == BP_WRITE &&
-        (atomic_load(&pool->frames[f].state) & BP__F_DIRTY))
+    if (pool->checksums && page->mode == BP_WRITE && bp__frame_is_dirty(fr))
         bp__page_seal(pool, f, page->pgno);
-    pthread_rwlock_unlock(&pool->frames[f].latch);
+    bp__frame_release(fr, latch_of(page->mode), unpin);
     page->mode = BP_PIN;
 }
 
@@ -658,9 +603,7 @@ int bp_unpin(bp_page *page)
     int r = check_handle(page, "bp_unpin");
     if (r < 0)
         return r;
-    if (page->mode != BP_PIN)
-        unlatch(page);
-    bp__unpin_frame(page->priv_pool, page->priv_frame);
+    release_handle(page, true);
     memset(page, 0, sizeof(*page));
     return 0;
 }
@@ -680,7 +623,7 @@ int bp_latch(bp_page *page, uint32_t mode)
     if (mode == BP_WRITE && page->priv_pool->read_only)
         return read_only(page->priv_pool, "bp_latch", "latching a page for "
                          "write");
-    r = take_latch(page->priv_pool, page->priv_frame, page->pgno, mode);
+    r = take_latch(page->priv_pool, page->priv_frame, page->pgno, latch_of(mode));
     if (r == 0)
         page->mode = mode;
     return r;
@@ -694,7 +637,7 @@ int bp_unlatch(bp_page *page)
     if (page->mode == BP_PIN)
         return bp__fail(-EINVAL, "bp_unlatch: page %llu is pinned but not "
                         "latched", (unsigned long long)page->pgno);
-    unlatch(page);
+    release_handle(page, false);
     return 0;
 }
 
@@ -731,21 +674,16 @@ int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out)
     uint64_t n = atomic_load(&pool->file.page_count);
     int r = bp__file_grow_one(&pool->file);
     if (r == 0) {
-        /* Page n is not published yet, so nobody else can pin it. */
-        bool latched;
-        r = pin_page(pool, n, FILL_ZEROS, false, &f, &latched);
+        /* Page n is not published yet, so nobody else can pin it, and the
+         * miss path hands its frame back latched for write without
+         * waiting: callers may hold other pages' latches when they call
+         * here (latch, then grow_mu), and a latch wait under grow_mu would
+         * be the reverse edge (locking.md, rule 14). */
+        r = pin_page(pool, n, FILL_ZEROS, false, BP__LATCH_X, &f);
         if (r < 0)
             bp__file_shrink_one(&pool->file);
     }
     if (r == 0) {
-        /* Nobody else knows page n yet, so its latch is free and a try
-         * takes it.  A try also keeps the lock order simple: callers may
-         * hold other pages' latches when they call here (latch, then
-         * grow_mu), and a blocking latch under grow_mu would be the
-         * reverse edge (locking.md, rule 14). */
-        int e = pthread_rwlock_trywrlock(&pool->frames[f].latch);
-        assert(e == 0);
-        (void)e;
         atomic_store_explicit(&pool->file.page_count, n + 1, memory_order_release);
         bp__count(pool, BP__C_ALLOCS, 1);
     }
@@ -869,12 +807,11 @@ int bp_close(bp_pool *pool)
     bp__prefetcher_stop(pool);
     bp__flushers_stop(pool);
     for (uint32_t f = 0; f < pool->nframes; f++) {
-        uint32_t pins = bp__pins(atomic_load(&pool->frames[f].state));
-        if (pins) {
+        struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
+        if (v.pins) {
             int e = bp__fail(-EBUSY, "bp_close: page %llu is still pinned "
                              "(%u pins); unpin every page before closing",
-                             (unsigned long long)atomic_load(&pool->frames[f].page),
-                             pins);
+                             (unsigned long long)v.page, v.pins);
             if ((had_flushers && bp__flushers_start(pool, &pool->opts) < 0) ||
                 bp__prefetcher_start(pool) < 0)
                 bp__fail(-EBUSY, "bp_close: pages are still pinned, and the "

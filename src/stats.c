@@ -78,13 +78,12 @@ int bp_stats_sized(bp_pool *pool, struct bp_stats *out, size_t size)
     st->io_submits = atomic_load_explicit(&pool->aio.submits, memory_order_relaxed);
 
     for (uint32_t f = 0; f < pool->nframes; f++) {
-        uint64_t s = atomic_load_explicit(&pool->frames[f].state,
-                                          memory_order_relaxed);
-        if (s & BP__F_DIRTY)
+        struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
+        if (v.dirty)
             st->dirty++;
-        if (bp__pins(s))
+        if (v.pins)
             st->pinned++;
-        if (s & (BP__F_VALID | BP__F_READING))
+        if (v.valid || v.reading)
             st->resident++;
     }
 
