@@ -37,10 +37,17 @@ enum bp__counter {
     BP__NCOUNTERS
 };
 
-#define BP__STRIPES 16
-struct bp__stripe {
+/* One thread's counts for one pool (stats.c): written by that thread
+ * alone, with a load and a store instead of an atomic add. */
+struct bp__local {
     _Atomic uint64_t c[BP__NCOUNTERS];
+    uint32_t owner;              /* bp__self() of the counting thread */
+    struct bp__local *next;
 } __attribute__((aligned(64)));
+
+/* Threads that count in blocks of their own; later ones share
+ * pool->shared_counts (atomic adds). */
+#define BP__LOCALS_MAX 256
 
 /* The data file. */
 struct bp__datafile {
@@ -100,7 +107,16 @@ struct bp_pool {
     struct bp__prefetcher *prefetcher; /* [const] the reader thread */
     struct bp__readahead *readahead;   /* [const] NULL with BP_NOREADAHEAD */
 
-    struct bp__stripe stripes[BP__STRIPES];
+    /* Statistics (stats.c) */
+    uint64_t id;                   /* [const] this open's number in the
+                                      process, never reused */
+    pthread_mutex_t locals_mu;     /* adding to locals; base */
+    struct bp__local *_Atomic locals; /* [atomic] pushed under locals_mu,
+                                         read lock-free */
+    uint32_t nlocals;              /* [locals_mu] */
+    uint64_t base[BP__NCOUNTERS];  /* [locals_mu] sums at the last reset */
+    struct bp__local shared_counts; /* [atomic] adds of threads without a
+                                       block of their own */
 };
 
 /* Dirty frames the cold hand stepped past, pinned, to be written back by
@@ -218,7 +234,29 @@ void bp__readahead_on_miss(bp_pool *pool, uint64_t page, bool scan);
 void bp__readahead_on_prefetch_hit(bp_pool *pool, uint64_t page, bool scan);
 
 /* stats.c */
-void bp__count(bp_pool *pool, enum bp__counter c, uint64_t n);
-void bp__stats_init(bp_pool *pool);
+/* Where this thread counts for a pool: a small direct-mapped cache of
+ * (pool id, block) per thread, so that counting a hit costs a load and a
+ * store, not an atomic add on a shared line. */
+struct bp__local_slot {
+    uint64_t pool_id;
+    struct bp__local *l;
+};
+#define BP__LOCAL_SLOTS 4
+extern BP__TLS struct bp__local_slot bp__tls_locals[BP__LOCAL_SLOTS];
+struct bp__local *bp__local_slow(bp_pool *pool);
+
+static inline void bp__count(bp_pool *pool, enum bp__counter c, uint64_t n)
+{
+    struct bp__local_slot *t = &bp__tls_locals[pool->id % BP__LOCAL_SLOTS];
+    struct bp__local *l = t->pool_id == pool->id ? t->l : bp__local_slow(pool);
+    if (l == &pool->shared_counts)
+        atomic_fetch_add_explicit(&l->c[c], n, memory_order_relaxed);
+    else
+        atomic_store_explicit(&l->c[c],
+                              atomic_load_explicit(&l->c[c], memory_order_relaxed) + n,
+                              memory_order_relaxed);
+}
+int bp__stats_init(bp_pool *pool);
+void bp__stats_destroy(bp_pool *pool);
 
 #endif /* BPOOL_INTERNAL_H */

@@ -27,12 +27,6 @@
 
 #include "pagetable.h"
 
-static inline uint64_t pt_hash(uint64_t page)
-{
-    /* Fibonacci hashing: consecutive page numbers spread over the table. */
-    return (page * UINT64_C(0x9E3779B97F4A7C15)) >> 17;
-}
-
 int bp__pt_init(struct bp__pagetable *pt, uint64_t max_entries)
 {
     uint64_t cap = 16;
@@ -82,51 +76,10 @@ static void slot_write(struct bp__pt_slot *s, uint64_t page, uint32_t frame)
     atomic_store_explicit(&s->seq, q + 2, memory_order_release);
 }
 
-/* Read slot s for `page`: 1 and *frame if it held page with no change in
- * between, 0 if it holds another page, -1 if a writer got in the way. */
-static int slot_read(const struct bp__pt_slot *s, uint64_t page, uint32_t *frame)
-{
-    uint32_t q1 = atomic_load_explicit(&s->seq, memory_order_acquire);
-    uint64_t p = atomic_load_explicit(&s->page, memory_order_acquire);
-    uint32_t f = atomic_load_explicit(&s->frame, memory_order_acquire);
-    uint32_t q2 = atomic_load_explicit(&s->seq, memory_order_relaxed);
-    if ((q1 & 1) || q1 != q2)
-        return -1;
-    if (p != page)
-        return 0;
-    *frame = f;
-    return 1;
-}
-
-uint32_t bp__pt_lookup(const struct bp__pagetable *pt, uint64_t page)
-{
-    uint64_t i = pt_hash(page) & pt->mask;
-    for (uint64_t n = 0; n <= pt->mask; n++, i = (i + 1) & pt->mask) {
-        const struct bp__pt_slot *s = &pt->slots[i];
-        uint64_t p = atomic_load_explicit(&s->page, memory_order_relaxed);
-        if (p == page) {
-            /* Confirm under the seqlock; a few tries if a writer is busy
-             * with this very slot, then let the miss path decide. */
-            uint32_t f;
-            for (int tries = 0; tries < 4; tries++) {
-                int r = slot_read(s, page, &f);
-                if (r == 1)
-                    return f;
-                if (r == 0)
-                    break;
-            }
-            return BP__PT_NOTFOUND;
-        }
-        if (p == BP__PT_EMPTY)
-            break;
-    }
-    return BP__PT_NOTFOUND;
-}
-
 /* Store an entry in the first free or tombstone slot of its probe run. */
 static void pt_place(struct bp__pagetable *pt, uint64_t page, uint32_t frame)
 {
-    uint64_t i = pt_hash(page) & pt->mask;
+    uint64_t i = bp__pt_hash(page) & pt->mask;
     for (;;) {
         struct bp__pt_slot *s = &pt->slots[i];
         uint64_t p = atomic_load_explicit(&s->page, memory_order_relaxed);
@@ -173,7 +126,7 @@ void bp__pt_insert(struct bp__pagetable *pt, uint64_t page, uint32_t frame)
 
 int bp__pt_remove(struct bp__pagetable *pt, uint64_t page)
 {
-    uint64_t i = pt_hash(page) & pt->mask;
+    uint64_t i = bp__pt_hash(page) & pt->mask;
     for (uint64_t n = 0; n <= pt->mask; n++, i = (i + 1) & pt->mask) {
         struct bp__pt_slot *s = &pt->slots[i];
         uint64_t p = atomic_load_explicit(&s->page, memory_order_relaxed);

@@ -47,11 +47,58 @@ struct bp__pagetable {
 int bp__pt_init(struct bp__pagetable *pt, uint64_t max_entries);
 void bp__pt_destroy(struct bp__pagetable *pt);
 
+static inline uint64_t bp__pt_hash(uint64_t page)
+{
+    /* Fibonacci hashing: consecutive page numbers spread over the table. */
+    return (page * UINT64_C(0x9E3779B97F4A7C15)) >> 17;
+}
+
+/* Read slot s for `page`: 1 and *frame if it held page with no change in
+ * between, 0 if it holds another page, -1 if a writer got in the way. */
+static inline int bp__pt_slot_read(const struct bp__pt_slot *s, uint64_t page,
+                                   uint32_t *frame)
+{
+    uint32_t q1 = atomic_load_explicit(&s->seq, memory_order_acquire);
+    uint64_t p = atomic_load_explicit(&s->page, memory_order_acquire);
+    uint32_t f = atomic_load_explicit(&s->frame, memory_order_acquire);
+    uint32_t q2 = atomic_load_explicit(&s->seq, memory_order_relaxed);
+    if ((q1 & 1) || q1 != q2)
+        return -1;
+    if (p != page)
+        return 0;
+    *frame = f;
+    return 1;
+}
+
 /* Frame that held `page` at some moment during the call, or
- * BP__PT_NOTFOUND.  Lock-free; may return a false BP__PT_NOTFOUND while
- * a writer changes the page's slot or a rebuild runs (look again under
- * the miss lock before trusting it). */
-uint32_t bp__pt_lookup(const struct bp__pagetable *pt, uint64_t page);
+ * BP__PT_NOTFOUND.  Lock-free (inline: it is most of a hit); may return a
+ * false BP__PT_NOTFOUND while a writer changes the page's slot or a
+ * rebuild runs (look again under the miss lock before trusting it). */
+static inline uint32_t bp__pt_lookup(const struct bp__pagetable *pt, uint64_t page)
+{
+    uint64_t i = bp__pt_hash(page) & pt->mask;
+    for (uint64_t n = 0; n <= pt->mask; n++, i = (i + 1) & pt->mask) {
+        const struct bp__pt_slot *s = &pt->slots[i];
+        uint64_t p = atomic_load_explicit(&s->page, memory_order_relaxed);
+        if (p == page) {
+            /* Confirm under the seqlock; a few tries if a writer is busy
+             * with this very slot, then let the miss path decide. */
+            uint32_t f;
+            for (int tries = 0; tries < 4; tries++) {
+                int r = bp__pt_slot_read(s, page, &f);
+                if (r == 1)
+                    return f;
+                if (r == 0)
+                    break;
+            }
+            return BP__PT_NOTFOUND;
+        }
+        if (p == BP__PT_EMPTY)
+            break;
+    }
+    return BP__PT_NOTFOUND;
+}
+
 
 /* Map page -> frame.  page must not be present.  Caller holds miss lock. */
 void bp__pt_insert(struct bp__pagetable *pt, uint64_t page, uint32_t frame);

@@ -604,7 +604,11 @@ int bp_unpin(bp_page *page)
     if (r < 0)
         return r;
     release_handle(page, true);
-    memset(page, 0, sizeof(*page));
+    /* Enough for check_handle to call the handle unpinned (not a memset
+     * of the whole handle: this is half of every hit). */
+    page->mode = 0;
+    page->priv_pool = NULL;
+    page->data = NULL;
     return 0;
 }
 
@@ -705,6 +709,7 @@ static void pool_free(bp_pool *pool)
     if (pool->policy)
         bp__cp_destroy(pool->policy);
     bp__pt_destroy(&pool->pt);
+    bp__stats_destroy(pool);
     bp__frames_destroy(pool);
     if (pool->aio.ctx)
         bp__aio_destroy(&pool->aio);

@@ -1,47 +1,105 @@
 /* SPDX-License-Identifier: MIT */
-/* stats.c - statistics: striped counters and the gauges read by bp_stats.
+/* stats.c - statistics: per-thread counters and the gauges read by
+ * bp_stats.
  *
- * Why striped: a single shared "hits" counter would make every hit on
- * every core write the same cache line, which costs more than the rest of
- * the hit path.  Each thread adds to one of BP__STRIPES cache-line-sized
- * stripes, picked once per thread; bp_stats sums them.  Counts are exact
- * (atomic adds), only their sum is not a snapshot of one instant.
+ * Why per thread: a shared "hits" counter would make every hit on every
+ * core write the same cache line, and even an atomic add on a line of
+ * one's own costs as much as the rest of a hit.  So each thread that
+ * counts for a pool gets a block of its own (struct bp__local), found
+ * through a small thread-local cache keyed by the pool's id, and adds
+ * with a plain load and store: it is the block's only writer.  bp_stats
+ * sums the blocks (relaxed loads: each count is exact, the sum is not a
+ * snapshot of one instant).  Blocks live until bp_close; past
+ * BP__LOCALS_MAX threads, later threads share one block with atomic adds,
+ * so a program that starts a thread per request cannot grow the pool
+ * without bound.  bp_stats_reset cannot zero another thread's block
+ * without racing its owner, so it records the current sums as a base
+ * that bp_stats subtracts.
  * Gauges (dirty, pinned, resident) are counted from the frames' state
  * words when asked for, so the hot paths never maintain them.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bpool_internal.h"
 
-static _Atomic unsigned next_stripe;
-/* initial-exec: read with one instruction, not a __tls_get_addr call per
- * hit (the library is a shared object). */
-static _Thread_local unsigned my_stripe
-    __attribute__((tls_model("initial-exec"))) = UINT32_MAX;
+BP__TLS struct bp__local_slot bp__tls_locals[BP__LOCAL_SLOTS];
 
-void bp__count(bp_pool *pool, enum bp__counter c, uint64_t n)
+static _Atomic uint64_t next_pool_id = 1;
+
+static void local_zero(struct bp__local *l)
 {
-    if (my_stripe == UINT32_MAX)
-        my_stripe = atomic_fetch_add_explicit(&next_stripe, 1,
-                                              memory_order_relaxed) % BP__STRIPES;
-    atomic_fetch_add_explicit(&pool->stripes[my_stripe].c[c], n,
-                              memory_order_relaxed);
+    for (int c = 0; c < BP__NCOUNTERS; c++)
+        atomic_init(&l->c[c], 0);
+    l->owner = 0;
+    l->next = NULL;
 }
 
-void bp__stats_init(bp_pool *pool)
+struct bp__local *bp__local_slow(bp_pool *pool)
 {
-    for (int s = 0; s < BP__STRIPES; s++)
-        for (int c = 0; c < BP__NCOUNTERS; c++)
-            atomic_init(&pool->stripes[s].c[c], 0);
+    uint32_t me = bp__self();
+    struct bp__local *l;
+    pthread_mutex_lock(&pool->locals_mu);
+    for (l = atomic_load_explicit(&pool->locals, memory_order_relaxed); l; l = l->next)
+        if (l->owner == me)
+            break;
+    if (!l && pool->nlocals < BP__LOCALS_MAX) {
+        void *mem = NULL;
+        if (posix_memalign(&mem, 64, sizeof(*l)) == 0) {
+            l = mem;
+            local_zero(l);
+            l->owner = me;
+            l->next = atomic_load_explicit(&pool->locals, memory_order_relaxed);
+            atomic_store_explicit(&pool->locals, l, memory_order_release);
+            pool->nlocals++;
+        }
+    }
+    pthread_mutex_unlock(&pool->locals_mu);
+    if (!l)
+        return &pool->shared_counts;   /* not cached: a later call retries */
+    struct bp__local_slot *t = &bp__tls_locals[pool->id % BP__LOCAL_SLOTS];
+    t->pool_id = pool->id;
+    t->l = l;
+    return l;
+}
+
+int bp__stats_init(bp_pool *pool)
+{
+    pool->id = atomic_fetch_add_explicit(&next_pool_id, 1, memory_order_relaxed);
+    pthread_mutex_init(&pool->locals_mu, NULL);
+    atomic_init(&pool->locals, NULL);
+    pool->nlocals = 0;
+    memset(pool->base, 0, sizeof(pool->base));
+    local_zero(&pool->shared_counts);
+    return 0;
+}
+
+void bp__stats_destroy(bp_pool *pool)
+{
+    struct bp__local *l = atomic_load_explicit(&pool->locals, memory_order_relaxed);
+    while (l) {
+        struct bp__local *next = l->next;
+        free(l);
+        l = next;
+    }
+    atomic_store_explicit(&pool->locals, NULL, memory_order_relaxed);
+    pthread_mutex_destroy(&pool->locals_mu);
+}
+
+/* The sum of counter c over every block (caller holds locals_mu). */
+static uint64_t sum_all(bp_pool *pool, enum bp__counter c)
+{
+    uint64_t t = atomic_load_explicit(&pool->shared_counts.c[c], memory_order_relaxed);
+    for (struct bp__local *l = atomic_load_explicit(&pool->locals, memory_order_acquire);
+         l; l = l->next)
+        t += atomic_load_explicit(&l->c[c], memory_order_relaxed);
+    return t;
 }
 
 static uint64_t sum(bp_pool *pool, enum bp__counter c)
 {
-    uint64_t t = 0;
-    for (int s = 0; s < BP__STRIPES; s++)
-        t += atomic_load_explicit(&pool->stripes[s].c[c], memory_order_relaxed);
-    return t;
+    return sum_all(pool, c) - pool->base[c];
 }
 
 /* Filled in a struct of ours, then written at the caller's size (a program
@@ -56,6 +114,7 @@ int bp_stats_sized(bp_pool *pool, struct bp_stats *out, size_t size)
     struct bp_stats full;
     struct bp_stats *st = &full;
     memset(st, 0, sizeof(*st));
+    pthread_mutex_lock(&pool->locals_mu);
     st->hits = sum(pool, BP__C_HITS);
     st->misses = sum(pool, BP__C_MISSES);
     st->reads = sum(pool, BP__C_READS);
@@ -75,6 +134,7 @@ int bp_stats_sized(bp_pool *pool, struct bp_stats *out, size_t size)
     st->prefetch_hits = sum(pool, BP__C_PREFETCH_HITS);
     st->prefetch_wasted = sum(pool, BP__C_PREFETCH_WASTED);
     st->readahead_windows = sum(pool, BP__C_READAHEAD_WINDOWS);
+    pthread_mutex_unlock(&pool->locals_mu);
     st->io_submits = atomic_load_explicit(&pool->aio.submits, memory_order_relaxed);
 
     for (uint32_t f = 0; f < pool->nframes; f++) {
@@ -103,9 +163,10 @@ int bp_stats_reset(bp_pool *pool)
 {
     if (!pool)
         return bp__fail(-EINVAL, "bp_stats_reset: pool must not be NULL");
-    for (int s = 0; s < BP__STRIPES; s++)
-        for (int c = 0; c < BP__NCOUNTERS; c++)
-            atomic_store_explicit(&pool->stripes[s].c[c], 0, memory_order_relaxed);
+    pthread_mutex_lock(&pool->locals_mu);
+    for (int c = 0; c < BP__NCOUNTERS; c++)
+        pool->base[c] = sum_all(pool, (enum bp__counter)c);
+    pthread_mutex_unlock(&pool->locals_mu);
     atomic_store_explicit(&pool->aio.submits, 0, memory_order_relaxed);
     return 0;
 }
