@@ -107,7 +107,8 @@ BP_API int bp_version_number(void);
     X(BP_ESHORTIO, 1011, "the device transferred fewer bytes than asked")  \
     X(BP_ECHECKSUM, 1012, "page checksum mismatch: torn, misdirected or corrupt page") \
     X(BP_ELOCKED, 1013, "the data file is in use by another pool")          \
-    X(BP_ESHRUNK, 1014, "the data file shrank under the pool")
+    X(BP_ESHRUNK, 1014, "the data file shrank under the pool")               \
+    X(BP_ECHANGED, 1015, "the page changed during an optimistic read; read it again")
 
 enum bp_error {
 #define BP_ERR_ENUM_(name, value, msg) name = value,
@@ -372,15 +373,19 @@ typedef struct bp_page {
  * out->data points at the page's bytes, which stay in memory (the frame is
  * never evicted) until bp_unpin().
  *
- * A resident page (a hit) costs a lock-free table probe, one atomic update
- * of the frame's state word and the latch; no pool-wide lock is taken.
+ * A resident page (a hit) costs a lock-free table probe and one atomic
+ * update of the frame's state word, which takes the pin and the latch
+ * together when the latch is free; no pool-wide lock is taken.
  * A miss reads the page with one AIO request; threads missing the same
  * page at once share that one read.  Two misses on consecutive pages start
  * read-ahead (see bp_options.readahead_min/max, BP_NOREADAHEAD).
  * mode is BP_READ, BP_WRITE or BP_PIN (no latch), optionally or'ed with
- * BP_SCAN, and BP_WRITE with BP_OVERWRITE.  The latch may block while another thread holds a conflicting
- * latch on the page: pinning pages in a consistent order is the caller's
- * job, as with any lock.  A BP_PIN pin costs no latch; it is the cheapest
+ * BP_SCAN, and BP_WRITE with BP_OVERWRITE.  The latch may block while
+ * another thread holds a conflicting latch on the page: pinning pages in a
+ * consistent order is the caller's job, as with any lock.  Writers are not
+ * starved: once a thread waits for BP_WRITE, new BP_READ latches of the
+ * page wait behind it - except those of a thread that already holds some
+ * shared latch, which could be one the writer waits for.  A BP_PIN pin costs no latch; it is the cheapest
  * way to keep a page resident (e.g. the root of an index) and to latch it
  * only around each access, with bp_latch()/bp_unlatch().
  *
@@ -422,13 +427,72 @@ BP_API int bp_prefetch(bp_pool *pool, uint64_t first, uint64_t count,
 
 /*
  * Release the latch (if any) and the pin taken by bp_pin() or
- * bp_alloc_page(), and clear *page.  A latched page must be unpinned by the
- * thread that latched it (the latch is a pthread rwlock); a BP_PIN pin may
- * be dropped by any thread.
+ * bp_alloc_page(), and mark *page unpinned.  A latched page must be
+ * unpinned by the thread that latched it (the latch remembers its writer,
+ * and each thread counts the shared latches it holds); a BP_PIN pin may be
+ * dropped by any thread.
  * Errors: -EINVAL (NULL), -BP_ENOTPINNED (the handle is not pinned, e.g.
  *   unpinned twice).
  */
 BP_API int bp_unpin(bp_page *page);
+
+/*
+ * Optimistic reads: read a resident page without pinning or latching it,
+ * and so without writing any memory other threads use (a hit on a hot page
+ * then costs no shared cache-line transfer), then ask whether what was
+ * read is consistent:
+ *
+ *     bp_ticket t;
+ *     for (;;) {
+ *         if (bp_read_optimistic(pool, pgno, &t) < 0) ...error...
+ *         ...read from t.data, copying out what is needed...
+ *         int r = bp_validate(&t);
+ *         if (r == 0) break;              // the copy is consistent
+ *         if (r != -BP_ECHANGED) ...error...
+ *     }                                   // else read it again
+ *
+ * Until bp_validate() returns 0 the bytes at t.data may be changing under
+ * the reader (a writer holds the page, or the frame is being reused for
+ * another page) and must be treated as untrusted input: stay within the
+ * page_size bytes at t.data, bound every loop by the page, check every
+ * offset and length read from the page before using it, follow no pointer
+ * stored in the page, and act on nothing read (no write, no call with
+ * side effects) before validating.  The memory itself never goes away
+ * while the pool is open, so such reads are safe; they are data races by
+ * the letter of C11 (ThreadSanitizer reports them unless the reading
+ * function is marked no_sanitize("thread")).
+ *
+ * When the page is not resident, is being read, is latched for write, or
+ * was read ahead and not yet used, bp_read_optimistic falls back to a
+ * BP_READ pin (waiting for the read or the writer as bp_pin does); the
+ * ticket then holds that pin and latch, t.data is stable, and bp_validate
+ * releases them and returns 0.  Either way each bp_read_optimistic is
+ * ended by exactly one bp_validate.  Counted in bp_stats: hits or misses as
+ * for bp_pin, optimistic_reads and optimistic_conflicts.
+ * Errors: as bp_pin with BP_READ.
+ */
+typedef struct bp_ticket {
+    const void *data;       /* the page's bytes; see above for what may be
+                               done with them before bp_validate */
+    uint64_t pgno;          /* page number */
+    uint64_t priv_version;
+    bp_pool *priv_pool;
+    uint32_t priv_frame;
+    uint32_t priv_kind;     /* 0 when ended */
+} bp_ticket;
+
+BP_API int bp_read_optimistic(bp_pool *pool, uint64_t pgno, bp_ticket *t);
+
+/*
+ * End an optimistic read: 0 if nothing changed the page since
+ * bp_read_optimistic (what was read is one consistent version of it), or
+ * -BP_ECHANGED (a writer latched it or the frame was given to another
+ * page: discard what was read and start again).  A ticket that fell back
+ * to a pin is unpinned and always gives 0.  The ticket is ended either
+ * way.  Errors: -EINVAL (NULL), -BP_ENOTPINNED (the ticket is not
+ * started, or was ended already).
+ */
+BP_API int bp_validate(bp_ticket *t);
 
 /*
  * Latch a page pinned with BP_PIN: mode is BP_READ (shared) or BP_WRITE
@@ -680,6 +744,9 @@ struct bp_stats {
     uint64_t cold;          /* resident cold pages */
     uint64_t nonresident;   /* evicted pages still in their test period */
     uint64_t cold_target;   /* m_c: frames the policy gives to cold pages */
+    /* Optimistic reads (bp_read_optimistic) */
+    uint64_t optimistic_reads;     /* ended by bp_validate without a pin */
+    uint64_t optimistic_conflicts; /* of those, how many gave BP_ECHANGED */
 };
 
 /* Fill *st with counters since bp_open or bp_stats_reset, size bytes

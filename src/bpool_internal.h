@@ -33,7 +33,7 @@ enum bp__counter {
     BP__C_SYNCS, BP__C_FLUSHER_WRITES, BP__C_WRITE_REQUESTS,
     BP__C_WRITE_ERRORS, BP__C_CLEAN_WAITS, BP__C_THROTTLE_WAITS,
     BP__C_PREFETCH_PAGES, BP__C_PREFETCH_HITS, BP__C_PREFETCH_WASTED,
-    BP__C_READAHEAD_WINDOWS,
+    BP__C_READAHEAD_WINDOWS, BP__C_OPTIMISTIC_READS, BP__C_OPTIMISTIC_CONFLICTS,
     BP__NCOUNTERS
 };
 
@@ -191,6 +191,8 @@ int bp__frames_create(bp_pool *pool);
 void bp__frames_destroy(bp_pool *pool);
 
 /* pool.c */
+/* How CLOCK-Pro reaches the frames (the pool is the context). */
+extern const struct bp__cp_frame_ops bp__pool_frame_ops;
 int bp__pin_frame_if_valid(bp_pool *pool, uint32_t f, uint64_t page);
 int bp__admit_prefetch(bp_pool *pool, uint64_t page, bool scan, uint32_t *fout);
 void bp__finish_prefetch(bp_pool *pool, uint32_t f, uint64_t page, int res);

@@ -134,6 +134,8 @@ int bp_stats_sized(bp_pool *pool, struct bp_stats *out, size_t size)
     st->prefetch_hits = sum(pool, BP__C_PREFETCH_HITS);
     st->prefetch_wasted = sum(pool, BP__C_PREFETCH_WASTED);
     st->readahead_windows = sum(pool, BP__C_READAHEAD_WINDOWS);
+    st->optimistic_reads = sum(pool, BP__C_OPTIMISTIC_READS);
+    st->optimistic_conflicts = sum(pool, BP__C_OPTIMISTIC_CONFLICTS);
     pthread_mutex_unlock(&pool->locals_mu);
     st->io_submits = atomic_load_explicit(&pool->aio.submits, memory_order_relaxed);
 

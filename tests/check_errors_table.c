@@ -305,6 +305,58 @@ START_TEST(test_pin_edeadlk)
 }
 END_TEST
 
+/* An optimistic read overtaken by a writer: bp_validate says
+ * -BP_ECHANGED naming the page and what to do, the ticket is ended (a
+ * second bp_validate is -BP_ENOTPINNED), nothing stays pinned, and a new
+ * read of the page validates. */
+START_TEST(test_validate_changed)
+{
+    char *path = tu_path("changed.bp");
+    tu_make_file(path, PS, 4, 1);
+    bp_pool *pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
+    bp_page w;
+    ck_assert_int_eq(bp_pin(pool, 1, BP_READ, &w), 0);   /* resident */
+    ck_assert_int_eq(bp_unpin(&w), 0);
+    bp_ticket t;
+    ck_assert_int_eq(bp_read_optimistic(pool, 1, &t), 0);
+    ck_assert_uint_eq(tu_stats(pool).pinned, 0);          /* no pin taken */
+    ck_assert(tu_stamped(t.data, PS, 1, 1));
+    ck_assert_int_eq(bp_pin(pool, 1, BP_WRITE, &w), 0);
+    ck_assert_int_eq(bp_unpin(&w), 0);
+    TU_EXPECT_ERR(bp_validate(&t), -BP_ECHANGED, "page 1", "read it again");
+    TU_EXPECT_ERR(bp_validate(&t), -BP_ENOTPINNED, "bp_read_optimistic");
+    ck_assert_uint_eq(tu_stats(pool).pinned, 0);
+    ck_assert_int_eq(bp_read_optimistic(pool, 1, &t), 0);
+    ck_assert_int_eq(bp_validate(&t), 0);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_eq(st.optimistic_reads, 2);
+    ck_assert_uint_eq(st.optimistic_conflicts, 1);
+    ck_assert_str_eq(bp_err_name(-BP_ECHANGED), "BP_ECHANGED");
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* bp_read_optimistic refuses a page beyond the end (-BP_ERANGE, naming
+ * the page count) and NULL arguments; bp_validate refuses NULL and a
+ * ticket never started.  Nothing is pinned afterwards. */
+START_TEST(test_read_optimistic_bad_input)
+{
+    char *path = tu_path("optbad.bp");
+    tu_make_file(path, PS, 4, 1);
+    bp_pool *pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
+    bp_ticket t;
+    memset(&t, 0, sizeof(t));
+    TU_EXPECT_ERR(bp_read_optimistic(pool, 4, &t), -BP_ERANGE, "page 4",
+                  "4 pages");
+    TU_EXPECT_ERR(bp_read_optimistic(NULL, 0, &t), -EINVAL, "NULL");
+    TU_EXPECT_ERR(bp_read_optimistic(pool, 0, NULL), -EINVAL, "NULL");
+    TU_EXPECT_ERR(bp_validate(NULL), -EINVAL, "NULL");
+    TU_EXPECT_ERR(bp_validate(&t), -BP_ENOTPINNED, "not started");
+    ck_assert_uint_eq(tu_stats(pool).pinned, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* A page with BP__PIN_MAX (2^20 - 1) pins refuses one more with
  * -BP_ETOOMANYPINS naming the page; the count is not changed.  (The pins
  * are added to the frame's state word directly: a million real pins
@@ -605,6 +657,8 @@ Suite *test_suite(void)
 
     tc = tcase_create("calls");
     tcase_add_test(tc, test_pin_edeadlk);
+    tcase_add_test(tc, test_validate_changed);
+    tcase_add_test(tc, test_read_optimistic_bad_input);
     tcase_add_test(tc, test_too_many_pins);
     tcase_add_test(tc, test_prefetch_queue_full);
     tcase_add_test(tc, test_all_pinned_no_hang);

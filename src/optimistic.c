@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/* optimistic.c - optimistic reads: bp_read_optimistic and bp_validate.
+ *
+ * A reader looks the page up in the page table, notes the frame's version
+ * (frame_state.h: even while the frame is VALID and not exclusively
+ * latched), reads, and validates by finding the same version again.  It
+ * writes nothing shared on the way - at most the frame's reference bit,
+ * once, when CLOCK-Pro's hand has cleared it - so readers of a hot page
+ * do not pass its cache line between cores as pins do.  Whatever cannot
+ * be read that way (a miss, a read in progress, a writer holding the
+ * page, the first touch of a read-ahead) becomes an ordinary BP_READ pin
+ * held by the ticket.
+ */
+#include <errno.h>
+
+#include "bpool_internal.h"
+
+enum { TICKET_ENDED = 0, TICKET_OPTIMISTIC = 1, TICKET_PINNED = 2 };
+
+int bp_read_optimistic(bp_pool *pool, uint64_t pgno, bp_ticket *t)
+{
+    if (!pool || !t)
+        return bp__fail(-EINVAL, "bp_read_optimistic: pool and ticket must "
+                        "not be NULL");
+    uint64_t n = atomic_load_explicit(&pool->file.page_count, memory_order_acquire);
+    if (pgno >= n)
+        return bp__fail(-BP_ERANGE, "bp_read_optimistic: page %llu is beyond "
+                        "the end of %s, which has %llu pages; valid page "
+                        "numbers are below %llu", (unsigned long long)pgno,
+                        pool->file.path, (unsigned long long)n,
+                        (unsigned long long)n);
+    uint32_t f = bp__pt_lookup(&pool->pt, pgno);
+    uint64_t version;
+    if (f != BP__PT_NOTFOUND &&
+        bp__frame_optimistic_begin(&pool->frames[f], pgno, &version)) {
+        t->data = bp__frame_data(pool, f);
+        t->pgno = pgno;
+        t->priv_version = version;
+        t->priv_pool = pool;
+        t->priv_frame = f;
+        t->priv_kind = TICKET_OPTIMISTIC;
+        bp__count(pool, BP__C_HITS, 1);
+        return 0;
+    }
+    bp_page pg;
+    int r = bp_pin(pool, pgno, BP_READ, &pg);
+    if (r < 0)
+        return r;
+    t->data = pg.data;
+    t->pgno = pgno;
+    t->priv_version = 0;
+    t->priv_pool = pool;
+    t->priv_frame = pg.priv_frame;
+    t->priv_kind = TICKET_PINNED;
+    return 0;
+}
+
+int bp_validate(bp_ticket *t)
+{
+    if (!t)
+        return bp__fail(-EINVAL, "bp_validate: ticket must not be NULL");
+    bp_pool *pool = t->priv_pool;
+    if (!pool || t->priv_kind == TICKET_ENDED)
+        return bp__fail(-BP_ENOTPINNED, "bp_validate: the ticket is not "
+                        "started (or was validated already); start each read "
+                        "with bp_read_optimistic");
+    int kind = (int)t->priv_kind;
+    t->priv_kind = TICKET_ENDED;
+    t->priv_pool = NULL;
+    if (kind == TICKET_PINNED) {
+        bp_page pg = {
+            .data = (void *)t->data, .pgno = t->pgno, .mode = BP_READ,
+            .priv_frame = t->priv_frame, .priv_pool = pool,
+        };
+        return bp_unpin(&pg);
+    }
+    bool same = bp__frame_optimistic_valid(&pool->frames[t->priv_frame],
+                                           t->priv_version);
+    bp__count(pool, BP__C_OPTIMISTIC_READS, 1);
+    if (same)
+        return 0;
+    bp__count(pool, BP__C_OPTIMISTIC_CONFLICTS, 1);
+    return bp__fail(-BP_ECHANGED, "bp_validate: page %llu changed (a writer "
+                    "latched it, or its frame was given to another page) "
+                    "while it was read optimistically; discard what was "
+                    "read and read it again", (unsigned long long)t->pgno);
+}
