@@ -80,14 +80,14 @@ size=$(stat -c %s "$data")
 [ "$size" -eq $((4 << 20)) ] && pass "data file made, 4 MiB" ||
     fail "data file has $size bytes, want $((4 << 20))"
 n=$(grep -c . <<<"$out")
-[ "$n" -eq 20 ] && pass "hit: 20 lines (2 dists x 2 thread counts x 5 variants)" ||
-    fail "hit: $n lines, want 20: $out"
+[ "$n" -eq 24 ] && pass "hit: 24 lines (2 dists x 2 thread counts x 6 variants)" ||
+    fail "hit: $n lines, want 24: $out"
 shape hit "$out" variant dist threads pages ops elapsed_s ops_s ns_op
 expect "hit: every line" "$out" "ops > 0" "ns_op > 0" "elapsed_s > 0" "pages == 128"
-expect "hit bpool and pin: every pin a hit" "$(grep -E '"variant":"(bpool|pin)"' <<<"$out")" \
+expect "hit bpool, pin and optimistic: every pin a hit" "$(grep -E '"variant":"(bpool|pin|optimistic)"' <<<"$out")" \
     "misses == 0" "hits > 0" "frames == 128"
 missing=
-for v in bpool pin pread mmap floor; do
+for v in bpool pin optimistic pread mmap floor; do
     for d in uniform zipf; do
         [[ $out == *"\"variant\":\"$v\",\"dist\":\"$d\""* ]] || missing+=" $v/$d"
     done

@@ -102,7 +102,8 @@ static void usage(FILE *to)
         "                         (default 5000; 0: as fast as it can)\n"
         "      --checkpoint-every N  checkpoint: a checkpoint after every N pages\n"
         "                         dirtied (default 0: back to back)\n"
-        "      --variant LIST     hit: some of bpool,pin,pread,mmap,floor\n"
+        "      --variant LIST     hit: some of bpool,pin,optimistic,pread,mmap,\n"
+        "                         floor\n"
         "                         (default all)\n"
         "      --verify           check that every page read holds its own stamp\n"
         "  -j, --json             one JSON object per result line\n"
@@ -156,7 +157,7 @@ static void parse_threads(struct bench_opts *o, const char *s)
     free(v);
 }
 
-#define VARIANT_WANT "want a list of bpool, pin, pread, mmap, floor"
+#define VARIANT_WANT "want a list of bpool, pin, optimistic, pread, mmap, floor"
 
 static unsigned parse_variants(const char *s)
 {
@@ -164,6 +165,7 @@ static unsigned parse_variants(const char *s)
         { "bpool", HIT_BPOOL }, { "pread", HIT_PREAD }, { "mmap", HIT_MMAP },
         { "floor", HIT_FLOOR },
         { "pin", HIT_PIN },
+        { "optimistic", HIT_OPT },
     };
     const unsigned n = sizeof names / sizeof names[0];
     unsigned mask = 0;

@@ -13,7 +13,10 @@
  *          line reports misses during the loop, which must be 0);
  *   pin    the same with bp_pin(BP_PIN): a pin without the content latch
  *          (nobody writes the pages here, so the load is safe), which
- *          shows what the shared rwlock of a BP_READ pin costs;
+ *          shows what the shared latch of a BP_READ pin adds;
+ *   optimistic  bp_read_optimistic, load the page's first word,
+ *          bp_validate (again on BP_ECHANGED, which nothing here causes):
+ *          a read that writes no shared memory;
  *   pread  pread() of page_size bytes of a page the page cache holds
  *          (each page was read once before), load the first word;
  *   mmap   load the first word of the page in a shared mapping of the
@@ -147,6 +150,32 @@ static void w_bpool(struct worker *w)
 static void w_pin(struct worker *w)
 {
     POOL_LOOP(BP_PIN, "bp_pin(BP_PIN)")
+}
+
+static void w_optimistic(struct worker *w)
+{
+    bool verify = ((struct hit_ctx *)w->run->arg)->o->verify;
+    HIT_LOOP(
+        uint64_t v;
+        int rc;
+        do {
+            bp_ticket t;
+            rc = bp_read_optimistic(c->pool, pg, &t);
+            if (rc < 0)
+                break;
+            v = *(const volatile uint64_t *)t.data;
+            rc = bp_validate(&t);
+        } while (rc == -BP_ECHANGED);
+        if (rc < 0) {
+            worker_fail(w, rc, "bp_read_optimistic", pg);
+            goto out;
+        }
+        sink += v;
+        if (verify && v != pg) {
+            worker_fail_data(w, pg, v);
+            goto out;
+        }
+    )
 }
 
 static void w_pread(struct worker *w)
@@ -332,6 +361,7 @@ int wl_hit(struct bench_opts *o)
     static const struct { unsigned bit; const char *name; worker_fn fn; } variants[] = {
         { HIT_BPOOL, "bpool", w_bpool },
         { HIT_PIN, "pin", w_pin },
+        { HIT_OPT, "optimistic", w_optimistic },
         { HIT_PREAD, "pread", w_pread },
         { HIT_MMAP, "mmap", w_mmap },
         { HIT_FLOOR, "floor", w_floor },
@@ -371,7 +401,7 @@ int wl_hit(struct bench_opts *o)
             die_oom();
 
     df_drop_cache(o->path);
-    if (o->variants & (HIT_BPOOL | HIT_PIN))
+    if (o->variants & (HIT_BPOOL | HIT_PIN | HIT_OPT))
         setup_bpool(&c, frames);
     if (o->variants & HIT_PREAD)
         setup_pread(&c);
@@ -421,7 +451,7 @@ int wl_hit(struct bench_opts *o)
                 report_dbl("ops_s", (double)r.ops / r.elapsed, 0);
                 report_dbl("ns_op", r.elapsed * 1e9 * o->threads[ti] / (double)r.ops, 1);
                 report_dbl("cpu_ns_op", r.cpu * 1e9 / (double)r.ops, 1);
-                bool pool_variant = variants[v].bit & (HIT_BPOOL | HIT_PIN);
+                bool pool_variant = variants[v].bit & (HIT_BPOOL | HIT_PIN | HIT_OPT);
                 if (pool_variant) {
                     report_u64("hits", c.st.hits);
                     report_u64("misses", c.st.misses);
