@@ -963,7 +963,7 @@ int bp__cp_create_with(uint32_t frames, uint32_t nonres_cap,
     struct bp__clockpro *cp;
     struct bp__cp_config dflt;
     uint64_t nent = (uint64_t)frames + nonres_cap + 1;
-    uint64_t want = 2 * (uint64_t)nonres_cap;
+    uint64_t want = nonres_cap;
     unsigned bits = 3;
 
     if (!cfg) {
@@ -975,8 +975,10 @@ int bp__cp_create_with(uint32_t frames, uint32_t nonres_cap,
         cfg->cold_min_pct > cfg->cold_max_pct || cfg->cold_max_pct > 100 ||
         cfg->cold_rule > BP__CP_COLD_EVICT || cfg->adapt > BP__CP_ADAPT_CREDIT)
         return -EINVAL;
-    /* Twice the cap in buckets keeps chains short at a cost of 8 bytes per
-     * non-resident entry allowed. */
+    /* As many buckets as non-resident entries allowed (rounded up to a
+     * power of two): chains of one entry on average when the test period
+     * is full, for 4 to 8 bytes an entry - part of the pool's per-frame
+     * memory, which doc/performance.md budgets ("Memory"). */
     while (bits < 32 && (UINT64_C(1) << bits) < want)
         bits++;
 

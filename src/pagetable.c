@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "pagetable.h"
 
@@ -35,9 +36,16 @@ int bp__pt_init(struct bp__pagetable *pt, uint64_t max_entries)
     pt->mask = cap - 1;
     pt->live = pt->tombs = 0;
     pt->slots = malloc(cap * sizeof(*pt->slots));
-    pt->scratch_pages = malloc((max_entries + 1) * sizeof(uint64_t));
-    pt->scratch_frames = malloc((max_entries + 1) * sizeof(uint32_t));
-    if (!pt->slots || !pt->scratch_pages || !pt->scratch_frames) {
+    /* The rebuild's scratch space is a mapping of its own, so that its
+     * pages can be given back after each rebuild (pt_rebuild): reserved
+     * at open, so a rebuild cannot fail, but resident only during one. */
+    pt->scratch_len = (max_entries + 1) * (sizeof(uint64_t) + sizeof(uint32_t));
+    void *m = mmap(NULL, pt->scratch_len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    pt->scratch_pages = m == MAP_FAILED ? NULL : m;
+    pt->scratch_frames = m == MAP_FAILED ? NULL
+                         : (uint32_t *)(pt->scratch_pages + max_entries + 1);
+    if (!pt->slots || !pt->scratch_pages) {
         bp__pt_destroy(pt);
         return -ENOMEM;
     }
@@ -52,8 +60,8 @@ int bp__pt_init(struct bp__pagetable *pt, uint64_t max_entries)
 void bp__pt_destroy(struct bp__pagetable *pt)
 {
     free(pt->slots);
-    free(pt->scratch_pages);
-    free(pt->scratch_frames);
+    if (pt->scratch_pages)
+        munmap(pt->scratch_pages, pt->scratch_len);
     pt->slots = NULL;
     pt->scratch_pages = NULL;
     pt->scratch_frames = NULL;
@@ -115,6 +123,9 @@ static void pt_rebuild(struct bp__pagetable *pt)
     pt->live = pt->tombs = 0;
     for (uint64_t k = 0; k < n; k++)
         pt_place(pt, pt->scratch_pages[k], pt->scratch_frames[k]);
+    /* Zero pages again until the next rebuild: 12 bytes a frame less RSS
+     * (the mapping stays, so the next rebuild cannot fail). */
+    madvise(pt->scratch_pages, pt->scratch_len, MADV_DONTNEED);
 }
 
 void bp__pt_insert(struct bp__pagetable *pt, uint64_t page, uint32_t frame)

@@ -40,7 +40,8 @@ struct bp__pagetable {
     uint64_t live;               /* entries (miss lock) */
     uint64_t tombs;              /* tombstones (miss lock) */
     uint64_t *scratch_pages;     /* room for a rebuild, preallocated */
-    uint32_t *scratch_frames;
+    uint32_t *scratch_frames;    /* (in the same mapping) */
+    size_t scratch_len;          /* bytes of that mapping */
 };
 
 /* Size for `max_entries` live entries.  Returns 0 or -ENOMEM. */
