@@ -16,8 +16,9 @@
  *  - A failed call has no side effects visible through this API: no page
  *    is left pinned, latched, half-read or dirty that was not before.
  *  - All functions are thread-safe unless stated otherwise.  A bp_page
- *    handle belongs to the thread that pinned it (its latch is a pthread
- *    rwlock, released by the same thread).
+ *    handle belongs to the thread that pinned it, and a latched one is
+ *    released by the thread that latched it (the latch records its writer
+ *    and each thread counts its shared latches; see bp_unpin).
  *  - The only symbols exported are those starting with bp_ or BP_.
  *
  * Quick example:
@@ -376,18 +377,21 @@ typedef struct bp_page {
  * A resident page (a hit) costs a lock-free table probe and one atomic
  * update of the frame's state word, which takes the pin and the latch
  * together when the latch is free; no pool-wide lock is taken.
+ * bp_read_optimistic() reads a resident page without pin or latch.
  * A miss reads the page with one AIO request; threads missing the same
  * page at once share that one read.  Two misses on consecutive pages start
  * read-ahead (see bp_options.readahead_min/max, BP_NOREADAHEAD).
  * mode is BP_READ, BP_WRITE or BP_PIN (no latch), optionally or'ed with
  * BP_SCAN, and BP_WRITE with BP_OVERWRITE.  The latch may block while
  * another thread holds a conflicting latch on the page: pinning pages in a
- * consistent order is the caller's job, as with any lock.  Writers are not
- * starved: once a thread waits for BP_WRITE, new BP_READ latches of the
+ * consistent order is the caller's job, as with any lock.  Writers are
+ * preferred: once a thread waits for BP_WRITE, new BP_READ latches of the
  * page wait behind it - except those of a thread that already holds some
- * shared latch, which could be one the writer waits for.  A BP_PIN pin costs no latch; it is the cheapest
- * way to keep a page resident (e.g. the root of an index) and to latch it
- * only around each access, with bp_latch()/bp_unlatch().
+ * shared latch (on any page), which could be one the writer waits for; so
+ * threads that always hold a shared latch can still keep a writer
+ * waiting.  A BP_PIN pin costs no latch; it is the cheapest way to keep a
+ * page resident (e.g. the root of an index) and to latch it only around
+ * each access, with bp_latch()/bp_unlatch().
  *
  * Errors: -EINVAL (bad argument or mode), -BP_ERANGE (pgno >= page count),
  *   -BP_ENOFRAME (the page is not resident and no frame can be freed
@@ -398,9 +402,10 @@ typedef struct bp_page {
  *   -BP_ESHRUNK (the read came back short because the file is now smaller
  *   than the pool's page count: another process truncated it),
  *   -EROFS (BP_WRITE on a BP_RDONLY pool),
- *   -EDEADLK (this thread already holds the page for write: use that pin;
- *   note that pinning for write a page this thread holds for read blocks
- *   forever, as with any rwlock), -BP_EDURABILITY (BP_WRITE|BP_OVERWRITE
+ *   -EDEADLK (BP_READ or BP_WRITE of a page this thread already holds
+ *   for write: use that pin; note that pinning for write a page this
+ *   thread holds for read blocks forever: the latch counts its readers but
+ *   does not record them), -BP_EDURABILITY (BP_WRITE|BP_OVERWRITE
  *   after an fdatasync failed: the page would start dirty; see bp_sync),
  *   -ENOMEM.
  */
@@ -438,9 +443,9 @@ BP_API int bp_unpin(bp_page *page);
 
 /*
  * Optimistic reads: read a resident page without pinning or latching it,
- * and so without writing any memory other threads use (a hit on a hot page
- * then costs no shared cache-line transfer), then ask whether what was
- * read is consistent:
+ * and so without writing memory other threads use - except, now and then,
+ * the frame's reference bit, set again once CLOCK-Pro's hand has cleared
+ * it - then ask whether what was read is consistent:
  *
  *     bp_ticket t;
  *     for (;;) {
@@ -467,7 +472,9 @@ BP_API int bp_unpin(bp_page *page);
  * BP_READ pin (waiting for the read or the writer as bp_pin does); the
  * ticket then holds that pin and latch, t.data is stable, and bp_validate
  * releases them and returns 0.  Either way each bp_read_optimistic is
- * ended by exactly one bp_validate.  Counted in bp_stats: hits or misses as
+ * ended by exactly one bp_validate, in the thread that started it and
+ * before bp_close (a ticket that took no pin does not keep the pool from
+ * closing).  Counted in bp_stats: hits or misses as
  * for bp_pin, optimistic_reads and optimistic_conflicts.
  * Errors: as bp_pin with BP_READ.
  */
@@ -497,7 +504,9 @@ BP_API int bp_validate(bp_ticket *t);
 /*
  * Latch a page pinned with BP_PIN: mode is BP_READ (shared) or BP_WRITE
  * (exclusive, then bp_mark_dirty is allowed).  Blocks while another thread
- * holds a conflicting latch.  page->mode becomes mode.
+ * holds a conflicting latch, and for BP_READ while a writer waits (unless
+ * this thread already holds a shared latch), as bp_pin does.  page->mode
+ * becomes mode.
  * Errors: -EINVAL (NULL, bad mode, or the page is latched already:
  *   bp_unlatch it first), -BP_ENOTPINNED, -EDEADLK (this thread holds the
  *   page for write through another handle), -EROFS (BP_WRITE on a

@@ -26,7 +26,7 @@
 #include "frame_state.h"
 #include "pagetable.h"
 
-/* Statistics counters (striped; see stats.c). */
+/* Statistics counters (per-thread blocks; see stats.c). */
 enum bp__counter {
     BP__C_HITS, BP__C_MISSES, BP__C_READS, BP__C_WRITES, BP__C_EVICTIONS,
     BP__C_EVICT_WRITES, BP__C_IO_ERRORS, BP__C_ALLOCS, BP__C_NOFREE,

@@ -23,12 +23,13 @@
  * except by another process's truncate racing it; bpool narrows that
  * window to one batch, it cannot close it.
  *
- * Deadlock avoidance: a batch takes latches with trylock only, because
- * waiting for one latch while holding others could close a cycle with a
- * caller who holds that page for write and waits for one of ours.  Frames
- * whose latch is busy are written afterwards one at a time, holding no
- * other latch - except by evicting threads and flushers, which skip them
- * (the page is still dirty, so someone comes back to it).
+ * Deadlock avoidance: a batch takes latches only if they are free
+ * (bp__frame_try_latch), because waiting for one latch while holding
+ * others could close a cycle with a caller who holds that page for write
+ * and waits for one of ours.  Frames whose latch is busy are written
+ * afterwards one at a time, holding no other latch - except by evicting
+ * threads and flushers, which skip them (the page is still dirty, so
+ * someone comes back to it).
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -1,20 +1,24 @@
 /* SPDX-License-Identifier: MIT */
-/* pool.c - the buffer pool's entry points: open and close, pin and unpin,
- * the miss path, page allocation.
+/* pool.c - the buffer pool's pin paths: pin, latch and unpin, the miss
+ * path, page allocation, eviction on request.  A pool's lifecycle (open,
+ * close, info) is pool_open.c's.
  *
  * Memory layout.  Frame f's bytes are at arena + f * page_size (frames.c);
- * its descriptor pool->frames[f] holds the state word (frame_state.h), the
- * page tag, the content latch and a condition variable for threads waiting
- * on a read.  The page table (pagetable.c) maps page -> frame; CLOCK-Pro
- * (clockpro.c) decides which frame a miss gets.
+ * its descriptor pool->frames[f] holds the state word (frame_state.h: pins,
+ * the content latch, flags), the version checked by optimistic readers,
+ * the page tag and the exclusive latch's owner.  A thread that waits for
+ * a frame parks in frames.c's hashed wait queues.  The page table
+ * (pagetable.c) maps page -> frame; CLOCK-Pro (clockpro.c) decides which
+ * frame a miss gets.
  *
  * The hit path (pin_resident) takes no pool-wide lock:
  *   1. probe the page table without a lock;
  *   2. check the frame's page tag, then one CAS on its state word that
- *      adds a pin and sets the reference bit - only if the frame is VALID;
+ *      adds a pin, sets the reference bit and, if it is free, takes the
+ *      content latch - only if the frame is VALID;
  *   3. check the page tag again: the frame may have been evicted and
  *      reused between 1 and 2 (the pin now holds it, so the tag is stable);
- *   4. take the content latch.
+ *   4. if the latch was busy, wait for it (spin, then park).
  *
  * The miss path (pin_miss) holds the miss lock only while it changes the
  * page table and the policy, never across I/O:
@@ -26,8 +30,10 @@
  *   3. retag the claimed frame: state READING with one pin (ours), page
  *      tag, page table entry - so other threads missing on the same page
  *      find it and wait for this one read instead of starting another;
- *   4. drop the lock, read the page with one AIO request;
- *   5. on success mark it VALID and wake the waiters; on failure take the
+ *      threads parked on the victim page are woken to look it up again;
+ *   4. drop the lock, read the page with one AIO request (or zero it);
+ *   5. on success mark it VALID (after a zero fill, VALID and latched for
+ *      write in the same step) and wake the waiters; on failure take the
  *      page out of the table and the policy again, free the frame, wake
  *      the waiters (they retry and report their own error).
  *
