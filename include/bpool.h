@@ -756,6 +756,10 @@ struct bp_stats {
     /* Optimistic reads (bp_read_optimistic) */
     uint64_t optimistic_reads;     /* ended by bp_validate without a pin */
     uint64_t optimistic_conflicts; /* of those, how many gave BP_ECHANGED */
+    /* The miss lock (the one pool-wide lock of the miss path) */
+    uint64_t admissions;           /* times a miss or a read-ahead took it */
+    uint64_t miss_lock_wait_ns;    /* total time admissions waited for it */
+    uint64_t miss_lock_hold_ns;    /* total time admissions held it */
 };
 
 /* Fill *st with counters since bp_open or bp_stats_reset, size bytes

@@ -34,6 +34,7 @@ enum bp__counter {
     BP__C_WRITE_ERRORS, BP__C_CLEAN_WAITS, BP__C_THROTTLE_WAITS,
     BP__C_PREFETCH_PAGES, BP__C_PREFETCH_HITS, BP__C_PREFETCH_WASTED,
     BP__C_READAHEAD_WINDOWS, BP__C_OPTIMISTIC_READS, BP__C_OPTIMISTIC_CONFLICTS,
+    BP__C_ADMISSIONS, BP__C_MISS_LOCK_WAIT_NS, BP__C_MISS_LOCK_HOLD_NS,
     BP__NCOUNTERS
 };
 
@@ -259,6 +260,8 @@ static inline void bp__count(bp_pool *pool, enum bp__counter c, uint64_t n)
                               memory_order_relaxed);
 }
 int bp__stats_init(bp_pool *pool);
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t bp__now_ns(void);
 void bp__stats_destroy(bp_pool *pool);
 
 #endif /* BPOOL_INTERNAL_H */

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bpool_internal.h"
 
@@ -62,6 +63,13 @@ struct bp__local *bp__local_slow(bp_pool *pool)
     t->pool_id = pool->id;
     t->l = l;
     return l;
+}
+
+uint64_t bp__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 int bp__stats_init(bp_pool *pool)
@@ -136,6 +144,9 @@ int bp_stats_sized(bp_pool *pool, struct bp_stats *out, size_t size)
     st->readahead_windows = sum(pool, BP__C_READAHEAD_WINDOWS);
     st->optimistic_reads = sum(pool, BP__C_OPTIMISTIC_READS);
     st->optimistic_conflicts = sum(pool, BP__C_OPTIMISTIC_CONFLICTS);
+    st->admissions = sum(pool, BP__C_ADMISSIONS);
+    st->miss_lock_wait_ns = sum(pool, BP__C_MISS_LOCK_WAIT_NS);
+    st->miss_lock_hold_ns = sum(pool, BP__C_MISS_LOCK_HOLD_NS);
     pthread_mutex_unlock(&pool->locals_mu);
     st->io_submits = atomic_load_explicit(&pool->aio.submits, memory_order_relaxed);
 

@@ -411,10 +411,15 @@ START_TEST(test_stats_hits_misses)
     ck_assert_uint_eq(st.writes, 0);
     ck_assert_uint_eq(st.nofree, 0);
     ck_assert_uint_eq(st.io_errors, 0);
+    /* Each miss was admitted once under the miss lock, which was held
+     * for some time; hits never take it. */
+    ck_assert_uint_eq(st.admissions, 2);
+    ck_assert_uint_gt(st.miss_lock_hold_ns, 0);
 
     ck_assert_int_eq(bp_stats_reset(pool), 0);
     st = tu_stats(pool);
     ck_assert_uint_eq(st.hits + st.misses + st.reads + st.io_submits, 0);
+    ck_assert_uint_eq(st.admissions + st.miss_lock_hold_ns + st.miss_lock_wait_ns, 0);
     ck_assert_uint_eq(st.resident, 2);
     ck_assert_uint_eq(st.hot + st.cold, 2);
     expect_page(pool, 3, 4);
