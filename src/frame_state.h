@@ -342,8 +342,12 @@ static inline bool bp__frame_optimistic_begin(struct bp__frame *fr, uint64_t pag
     uint64_t s = atomic_load_explicit(&fr->state, memory_order_relaxed);
     if ((s & (BP__F_VALID | BP__F_PREFETCHED | BP__F_X)) != BP__F_VALID)
         return false;
+    /* A CAS, not a fetch_or: the bit must not land on the frame after it
+     * was claimed for another page (a failed CAS just leaves it clear). */
     if (!(s & BP__F_REF))
-        atomic_fetch_or_explicit(&fr->state, BP__F_REF, memory_order_relaxed);
+        atomic_compare_exchange_strong_explicit(&fr->state, &s, s | BP__F_REF,
+                                                memory_order_relaxed,
+                                                memory_order_relaxed);
     *version = v;
     return true;
 }
