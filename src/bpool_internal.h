@@ -79,9 +79,6 @@ struct bp_pool {
     pthread_mutex_t miss_mu;       /* page table writers + policy */
     struct bp__pagetable pt;       /* writers [miss]; lookups lock-free */
     struct bp__clockpro *policy;   /* [miss] */
-    struct bp__evict_batch *collect; /* [miss] dirty frames met by the
-                                        cold hand during this admission */
-    bool admitting_speculative;    /* [miss] this admission is a read-ahead */
     _Atomic uint32_t readahead_room; /* [atomic] after the last admission:
                                       free frames + half of the frames cold
                                       pages hold (at least m_c) */

@@ -216,7 +216,7 @@ static void ref_hold(struct bp__clockpro *cp, uint32_t i)
 
 /* ops->try_evict, with a held bit answered first: REFERENCED, and the
  * frame's bit cleared too, since both stand for one bit. */
-static int evict_verdict(struct bp__clockpro *cp, uint32_t i)
+static int evict_verdict(struct bp__clockpro *cp, void *call, uint32_t i)
 {
     struct cp_entry *e = &cp->ent[i];
 
@@ -224,7 +224,7 @@ static int evict_verdict(struct bp__clockpro *cp, uint32_t i)
         (void)ref_take(cp, i);
         return BP__CP_REFERENCED;
     }
-    return cp->ops->try_evict(cp->ctx, e->aux);
+    return cp->ops->try_evict(cp->ctx, call, e->aux);
 }
 
 /* ------------------------------------------------------------------ */
@@ -581,16 +581,16 @@ static void cold_credit(struct bp__clockpro *cp, uint32_t c)
  *  the evict rule, a hit set the bit again between the two try_evicts).
  * Returns the verdict.
  */
-static int cold_step(struct bp__clockpro *cp, uint64_t *evicted)
+static int cold_step(struct bp__clockpro *cp, void *call, uint64_t *evicted)
 {
     uint32_t c = cp->hand_cold;
     uint32_t f = cp->ent[c].aux;
     bool evict_rule = cp->cold_rule == BP__CP_COLD_EVICT;
-    int v = evict_verdict(cp, c);
+    int v = evict_verdict(cp, call, c);
 
     if (v == BP__CP_REFERENCED && evict_rule &&
         cp->ent[c].status == BP__CP_COLD) {
-        v = cp->ops->try_evict(cp->ctx, f);
+        v = cp->ops->try_evict(cp->ctx, call, f);
         if (v == BP__CP_REFERENCED)
             v = BP__CP_SKIP;
     }
@@ -641,7 +641,7 @@ static int cold_step(struct bp__clockpro *cp, uint64_t *evicted)
  *  Stop after 2 * hot steps: one revolution to clear bits, one to find a
  *  page; beyond that everything is pinned.
  */
-static void force_hot(struct bp__clockpro *cp, uint64_t *evicted)
+static void force_hot(struct bp__clockpro *cp, void *call, uint64_t *evicted)
 {
     uint64_t n = 2 * (uint64_t)cp->hot;
 
@@ -649,7 +649,7 @@ static void force_hot(struct bp__clockpro *cp, uint64_t *evicted)
     while (cp->nfree == 0 && cp->hand_hot != NONE && n--) {
         uint32_t i = cp->hand_hot;
         uint32_t f = cp->ent[i].aux;
-        int v = evict_verdict(cp, i);
+        int v = evict_verdict(cp, call, i);
         if (v == BP__CP_REFERENCED) { /* 1 */
             move_to_head(cp, i, BP__CP_HOT);
         } else if (v == BP__CP_EVICT) { /* 2 */
@@ -672,7 +672,7 @@ static void force_hot(struct bp__clockpro *cp, uint64_t *evicted)
  *     could otherwise keep the hand going).
  *  3. (pool) With BP__CP_FORCE, try the hot pages before giving up.
  */
-static int make_free(struct bp__clockpro *cp, uint32_t flags,
+static int make_free(struct bp__clockpro *cp, uint32_t flags, void *call,
                      uint64_t *evicted)
 {
     uint64_t steps = 0, limit = 4 * (uint64_t)cp->m + 16;
@@ -681,12 +681,12 @@ static int make_free(struct bp__clockpro *cp, uint32_t flags,
     while (cp->nfree == 0) { /* 1 */
         if (cp->hand_cold == NONE || skips > cp->cold || steps >= limit)
             break; /* 2 */
-        if (cold_step(cp, evicted) == BP__CP_SKIP)
+        if (cold_step(cp, call, evicted) == BP__CP_SKIP)
             skips++;
         steps++;
     }
     if (cp->nfree == 0 && (flags & BP__CP_FORCE)) /* 3 */
-        force_hot(cp, evicted);
+        force_hot(cp, call, evicted);
     return cp->nfree ? 0 : -BP_ENOFRAME;
 }
 
@@ -705,7 +705,7 @@ static int make_free(struct bp__clockpro *cp, uint32_t flags,
  *  p's test ended (the hot hand passed p after demoting), p gets a new one.
  */
 int bp__cp_admit(struct bp__clockpro *cp, uint64_t page, uint32_t flags,
-                 uint32_t *frame, uint64_t *evicted_page)
+                 void *call, uint32_t *frame, uint64_t *evicted_page)
 {
     uint64_t evicted = BP__CP_NOPAGE;
     uint32_t e = index_find(cp, page);
@@ -717,7 +717,7 @@ int bp__cp_admit(struct bp__clockpro *cp, uint64_t page, uint32_t flags,
     } else if (cp->nfree > 0) { /* 3 */
         st = BP__CP_COLD_TEST;
     } else { /* 4 */
-        int rc = make_free(cp, flags, &evicted);
+        int rc = make_free(cp, flags, call, &evicted);
         if (rc < 0)
             return rc;
         /* make_free allocates no entry, so slot e is p's if still NONRES */

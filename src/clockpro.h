@@ -37,7 +37,7 @@ struct bp__cp_frame_ops {
      * BP__CP_REFERENCED; else if the frame can be freed now, claim it for
      * the caller (no new pin can succeed) and return BP__CP_EVICT; else
      * return BP__CP_SKIP, changing nothing. */
-    int (*try_evict)(void *ctx, uint32_t frame);
+    int (*try_evict)(void *ctx, void *call, uint32_t frame);
     /* Return the frame's reference bit and clear it. */
     bool (*test_clear_ref)(void *ctx, uint32_t frame);
     /* Return the frame's reference bit without changing it. */
@@ -135,9 +135,12 @@ void bp__cp_destroy(struct bp__clockpro *cp);
  * When the cold hand has stepped past every resident cold page (one full
  * revolution) without freeing a frame, it gives up: -BP_ENOFRAME, and page
  * is not admitted.  With BP__CP_FORCE it then first tries the hot pages.
+ * `call` is passed to every try_evict of this admission: the caller's
+ * context for this one call (the pool's: where to collect dirty frames,
+ * whether the admission is a read-ahead).
  */
 int bp__cp_admit(struct bp__clockpro *cp, uint64_t page, uint32_t flags,
-                 uint32_t *frame, uint64_t *evicted_page);
+                 void *call, uint32_t *frame, uint64_t *evicted_page);
 
 /* Remove the resident page in `frame` from the clock and return the frame
  * to the free list (e.g. its read failed).  No effect on m_c of its own;

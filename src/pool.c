@@ -58,10 +58,19 @@ enum { PIN_OK = 0, PIN_RETRY = 1, PIN_WAIT = 2 };
 
 /* ---- CLOCK-Pro's view of the frames (all called under the miss lock) - */
 
-static int ops_try_evict(void *ctx, uint32_t f)
+/* What one admission tells the cold hand's callbacks (bp__cp_admit's
+ * `call`): where to put the dirty frames it passes, and whether it is a
+ * read-ahead. */
+struct admission {
+    struct bp__evict_batch *collect;
+    bool speculative;
+};
+
+static int ops_try_evict(void *ctx, void *call, uint32_t f)
 {
     bp_pool *pool = ctx;
-    struct bp__evict_batch *c = pool->collect;
+    const struct admission *a = call;
+    struct bp__evict_batch *c = a->collect;
     unsigned how = BP__CLAIM_HONOUR_REF;
     /* Dirty frames are pinned so they stay put; the evicting thread
      * writes them back once it has dropped the miss lock.  A read-ahead
@@ -69,7 +78,7 @@ static int ops_try_evict(void *ctx, uint32_t f)
      * waste both reads. */
     if (c && c->n < BP__EVICT_BATCH)
         how |= BP__CLAIM_PIN_DIRTY;
-    if (pool->admitting_speculative)
+    if (a->speculative)
         how |= BP__CLAIM_SPARE_PREFETCHED;
     bool wasted = false;
     switch (bp__frame_claim(&pool->frames[f], how, &wasted)) {
@@ -258,14 +267,12 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
     }
     /* Step 2 */
     collect->n = 0;
-    pool->collect = collect;
-    pool->admitting_speculative = (how & ADMIT_SPECULATIVE) != 0;
+    struct admission call = { collect, (how & ADMIT_SPECULATIVE) != 0 };
     uint32_t cpflags = how & ADMIT_SCAN ? BP__CP_SCAN : 0;
-    r = bp__cp_admit(pool->policy, page, cpflags, &f, &victim);
+    r = bp__cp_admit(pool->policy, page, cpflags, &call, &f, &victim);
     if (r == -BP_ENOFRAME && collect->n == 0 && !(how & ADMIT_SPECULATIVE))
-        r = bp__cp_admit(pool->policy, page, cpflags | BP__CP_FORCE, &f, &victim);
-    pool->collect = NULL;
-    pool->admitting_speculative = false;
+        r = bp__cp_admit(pool->policy, page, cpflags | BP__CP_FORCE, &call,
+                         &f, &victim);
     struct bp__cp_counts cc;
     bp__cp_counts(pool->policy, &cc);
     /* Cold pages get m_c frames, or all the hot pages leave them while

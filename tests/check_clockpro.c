@@ -139,7 +139,7 @@ START_TEST(test_warmup)
         for (uint32_t i = 0; i < m; i++) {
             uint32_t f;
             uint64_t ev;
-            ck_assert_int_eq(bp__cp_admit(s.cp, 5000 + i, 0, &f, &ev), 0);
+            ck_assert_int_eq(bp__cp_admit(s.cp, 5000 + i, 0, NULL, &f, &ev), 0);
             ck_assert_uint_eq(f, i);
             ck_assert_uint_eq(ev, BP__CP_NOPAGE);
             ck_assert_int_eq(bp__cp_check(s.cp), 0);
@@ -676,7 +676,7 @@ START_TEST(test_all_pinned)
         }
         bp__cp_counts(s.cp, &a);
         s.evict_calls = 0;
-        ck_assert_int_eq(bp__cp_admit(s.cp, fp.page, flags, &f, &ev),
+        ck_assert_int_eq(bp__cp_admit(s.cp, fp.page, flags, NULL, &f, &ev),
                          -BP_ENOFRAME);
         ck_assert_uint_le(s.evict_calls, bound);
         ck_assert_int_eq(bp__cp_check(s.cp), 0);
@@ -688,7 +688,7 @@ START_TEST(test_all_pinned)
         ck_assert(!fp.found);
         /* a second try is just as prompt */
         s.evict_calls = 0;
-        ck_assert_int_eq(bp__cp_admit(s.cp, fp.page, flags, &f, &ev),
+        ck_assert_int_eq(bp__cp_admit(s.cp, fp.page, flags, NULL, &f, &ev),
                          -BP_ENOFRAME);
         ck_assert_uint_le(s.evict_calls, bound);
 
@@ -699,7 +699,7 @@ START_TEST(test_all_pinned)
             uint64_t victim = bp__cp_frame_page(s.cp, u);
             int rc;
             s.pin[u] = 0;
-            rc = bp__cp_admit(s.cp, fp.page, BP__CP_FORCE, &f, &ev);
+            rc = bp__cp_admit(s.cp, fp.page, BP__CP_FORCE, NULL, &f, &ev);
             ck_assert_int_eq(rc, 0);
             ck_assert_uint_eq(f, u);
             ck_assert_uint_eq(ev, victim);

@@ -110,9 +110,10 @@ static inline bool map_del(struct psim_map *m, uint64_t k)
 
 /* ---- CLOCK-Pro and its simulated pool ---------------------------------- */
 
-static int cp_try_evict(void *ctx, uint32_t f)
+static int cp_try_evict(void *ctx, void *call, uint32_t f)
 {
     struct psim_cp *s = ctx;
+    (void)call;
     s->evict_calls++;
     if (s->ref[f]) {
         s->ref[f] = 0;
@@ -216,7 +217,7 @@ static int cp_admit_checked(struct psim_cp *s, uint64_t page, uint32_t flags)
 {
     uint32_t f = NOFRAME;
     uint64_t ev = BP__CP_NOPAGE;
-    int rc = bp__cp_admit(s->cp, page, flags, &f, &ev);
+    int rc = bp__cp_admit(s->cp, page, flags, NULL, &f, &ev);
     int line = bp__cp_check(s->cp);
 
     if (line != 0)
@@ -261,7 +262,7 @@ static inline int cp_ref(struct psim_cp *s, uint64_t page, uint32_t flags,
     }
     if (check)
         return cp_admit_checked(s, page, flags);
-    rc = bp__cp_admit(s->cp, page, flags, &f, &ev);
+    rc = bp__cp_admit(s->cp, page, flags, NULL, &f, &ev);
     if (rc < 0)
         return rc;
     if (ev != BP__CP_NOPAGE)
