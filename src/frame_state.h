@@ -280,7 +280,6 @@ bp__frame_pin(struct bp__frame *fr, uint64_t page, enum bp__latch want,
               bool ref, bool *first_touch)
 {
     uint64_t s = atomic_load_explicit(&fr->state, memory_order_relaxed);
-    uint64_t to;
     bool latched;
     for (;;) {
         if (atomic_load_explicit(&fr->page, memory_order_relaxed) != page)
@@ -291,7 +290,7 @@ bp__frame_pin(struct bp__frame *fr, uint64_t page, enum bp__latch want,
         if (bp__pins(s) == BP__PIN_MAX)
             return BP__PIN_FULL;
         latched = bp__latch_free_for(s, want);
-        to = (latched ? bp__latch_take(s, want) : s) + 1;
+        uint64_t to = (latched ? bp__latch_take(s, want) : s) + 1;
         *first_touch = ref && (s & BP__F_PREFETCHED);
         if (*first_touch)
             to &= ~BP__F_PREFETCHED;
