@@ -1,0 +1,70 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# ab.sh - two builds of bpool-bench side by side: each workload run by A,
+# then by B, then A again ..., so that the drift of a shared machine's
+# disk hits both alike; prints each run's figure and, per workload, the
+# median of B/A over the rounds.
+#
+#   bench/ab.sh [-r ROUNDS] [-f FILE] A_BENCH B_BENCH [WORKLOAD...]
+#
+# A_BENCH and B_BENCH are bpool-bench programs (e.g. an older build's
+# tools/bpool-bench and this one).  WORKLOADs are given as bpool-bench
+# arguments in one word each, with commas for spaces, e.g.
+# "randread,-d,5" (default: randread, seqscan, mixed, checkpoint with
+# short durations).  The figure compared is the first of ops_s, iops,
+# mib_s, pages_s found in the result line (the last line for workloads
+# that print several: checkpoint's phase with checkpoints running).
+# Both builds use the same data file (-f, default ./bpool-ab.data, made
+# by the first run).
+
+set -euo pipefail
+
+rounds=3
+file=./bpool-ab.data
+while getopts "r:f:h" opt; do
+    case $opt in
+    r) rounds=$OPTARG ;;
+    f) file=$OPTARG ;;
+    h) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    *) exit 2 ;;
+    esac
+done
+shift $((OPTIND - 1))
+if [ $# -lt 2 ]; then
+    echo "usage: bench/ab.sh [-r ROUNDS] [-f FILE] A_BENCH B_BENCH [WORKLOAD...]" >&2
+    exit 2
+fi
+a=$1 b=$2
+shift 2
+workloads=("$@")
+[ ${#workloads[@]} -gt 0 ] ||
+    workloads=("randread,-d,5" "seqscan,-d,5" "mixed,-d,5" "checkpoint,-d,3")
+
+# The compared figure of one result line.
+figure() {
+    local k
+    for k in ops_s iops mib_s pages_s; do
+        if [[ $1 =~ (^|[[:space:]])$k=([0-9.]+) ]]; then
+            echo "$k ${BASH_REMATCH[2]}"
+            return
+        fi
+    done
+    echo "? 0"
+}
+
+printf '%-28s %5s %14s %14s %7s\n' workload round A B B/A
+for w in "${workloads[@]}"; do
+    IFS=, read -r -a args <<<"$w"
+    ratios=()
+    for ((i = 1; i <= rounds; i++)); do
+        la=$("$a" -f "$file" "${args[@]}" 2>/dev/null | tail -1)
+        lb=$("$b" -f "$file" "${args[@]}" 2>/dev/null | tail -1)
+        read -r ka va <<<"$(figure "$la")"
+        read -r kb vb <<<"$(figure "$lb")"
+        r=$(awk -v a="$va" -v b="$vb" 'BEGIN { printf "%.3f", (a > 0 ? b / a : 0) }')
+        ratios+=("$r")
+        printf '%-28s %5d %14s %14s %7s  (%s)\n' "${w//,/ }" "$i" "$va" "$vb" "$r" "$ka"
+    done
+    med=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+    printf '%-28s %5s %14s %14s %7s\n' "${w//,/ }" median "" "" "$med"
+done
