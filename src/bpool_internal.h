@@ -196,6 +196,25 @@ int bp__admit_prefetch(bp_pool *pool, uint64_t page, bool scan, uint32_t *fout);
 void bp__finish_prefetch(bp_pool *pool, uint32_t f, uint64_t page, int res);
 void bp__unpin_frame(bp_pool *pool, uint32_t f);
 
+/* runs.c */
+/* A page and the frame that holds it, for I/O of many pages at once. */
+struct bp__page_ref {
+    uint32_t frame;
+    uint64_t page;
+};
+/* Called once per page by bp__io_runs: res is 0 or a negative error, done
+ * the bytes transferred (what a short transfer managed). */
+typedef void (*bp__run_done_fn)(bp_pool *pool, uint32_t frame, uint64_t page,
+                                int res, size_t done, void *arg);
+/* Read (or with `write`, write) p[0..n), sorted by page, each in a frame
+ * the caller owns for this I/O, as runs of at most max_run consecutive
+ * pages, one vectored request per run, all in flight at once; a run that
+ * fails or comes back short is done again page by page.  done() is called
+ * for every page, once.  p is reordered.  Returns the requests sent. */
+uint32_t bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
+                     uint32_t max_run, bool write, bp__run_done_fn done,
+                     void *arg);
+
 /* flush.c */
 enum bp__writer {
     BP__W_CALLER,   /* bp_flush_*, bp_sync, bp_checkpoint: waits for busy

@@ -34,7 +34,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -136,14 +135,9 @@ static int call_before_write(bp_pool *pool, uint32_t f)
                     (unsigned long long)page, bp_strerror(r));
 }
 
-struct pending {
-    uint32_t frame;
-    uint64_t page;
-};
-
 static int by_page(const void *a, const void *b)
 {
-    const struct pending *x = a, *y = b;
+    const struct bp__page_ref *x = a, *y = b;
     return (x->page > y->page) - (x->page < y->page);
 }
 
@@ -158,13 +152,28 @@ static void tally(int e, int *written, int *first_err)
     }
 }
 
+/* What write_done needs: who writes, and where the results go. */
+struct write_ctx {
+    enum bp__writer who;
+    int *written, *first_err;
+};
+
+static void write_done(bp_pool *pool, uint32_t frame, uint64_t page, int res,
+                       size_t done, void *arg)
+{
+    struct write_ctx *c = arg;
+    (void)page;
+    tally(end_write(pool, frame, res, res < 0 ? done : 0, c->who),
+          c->written, c->first_err);
+}
+
 /* Write p[0..n) (each WRITING, latched, pinned), sorted by page, as runs
- * of consecutive pages of at most pool->coalesce_pages; finish every one
- * with end_write. */
-static void write_runs(bp_pool *pool, struct pending *p, uint32_t n,
+ * of consecutive pages of at most pool->coalesce_pages (runs.c); finish
+ * every one with end_write. */
+static void write_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                        enum bp__writer who, int *written, int *first_err)
 {
-    uint32_t ps = pool->page_size, max_run = pool->coalesce_pages;
+    uint32_t ps = pool->page_size;
     /* Pages beyond the end of a file that shrank under the pool: p is
      * sorted, so they are its tail.  Failed first, so that the first error
      * and its detail are theirs. */
@@ -178,72 +187,10 @@ static void write_runs(bp_pool *pool, struct pending *p, uint32_t n,
             tally(end_write(pool, p[i].frame, e, 0, who), written, first_err);
         n = keep;
     }
-    if (n == 0)
-        return;
-    struct bp__io *ios = calloc(n, sizeof(*ios));
-    struct iovec *iov = calloc(n, sizeof(*iov));
-    uint32_t *run_start = calloc(n + 1, sizeof(*run_start));
-    if (!ios || !iov || !run_start) {
-        int e = bp__fail(-ENOMEM, "out of memory writing pages back");
-        for (uint32_t i = 0; i < n; i++)
-            tally(end_write(pool, p[i].frame, e, 0, who), written, first_err);
-        goto out;
-    }
-    uint32_t nruns = 0;
-    for (uint32_t i = 0; i < n;) {
-        uint32_t j = i + 1;
-        while (j < n && j - i < max_run && p[j].page == p[j - 1].page + 1)
-            j++;
-        run_start[nruns] = i;
-        for (uint32_t k = i; k < j; k++) {
-            iov[k].iov_base = bp__frame_data(pool, p[k].frame);
-            iov[k].iov_len = ps;
-        }
-        if (j - i == 1)
-            io_prep_pwrite(&ios[nruns].cb, pool->file.fd, iov[i].iov_base, ps,
-                           (long long)(p[i].page * ps));
-        else
-            io_prep_pwritev(&ios[nruns].cb, pool->file.fd, &iov[i], (int)(j - i),
-                            (long long)(p[i].page * ps));
-        nruns++;
-        i = j;
-    }
-    run_start[nruns] = n;
-    int r = bp__aio_run(&pool->aio, ios, nruns);
-    bp__count(pool, BP__C_WRITE_REQUESTS, nruns);
-
-    /* Runs that failed or came back short: their pages one by one, as
-     * plain writes that bp__aio_run_full completes or fails for good. */
-    uint32_t nretry = 0;
-    for (uint32_t k = 0; k < nruns; k++) {
-        uint32_t a = run_start[k], b = run_start[k + 1];
-        long want = (long)(b - a) * ps;
-        if (r == 0 && ios[k].res == want) {
-            for (uint32_t i = a; i < b; i++)
-                tally(end_write(pool, p[i].frame, 0, 0, who), written, first_err);
-            continue;
-        }
-        for (uint32_t i = a; i < b; i++)
-            p[nretry++] = p[i];  /* nretry <= a: no overlap ahead */
-    }
-    for (uint32_t i = 0; i < nretry; i++)
-        io_prep_pwrite(&ios[i].cb, pool->file.fd,
-                       bp__frame_data(pool, p[i].frame), ps,
-                       (long long)(p[i].page * ps));
-    if (nretry) {
-        r = bp__aio_run_full(&pool->aio, ios, nretry);
-        bp__count(pool, BP__C_WRITE_REQUESTS, nretry);
-    }
-    for (uint32_t i = 0; i < nretry; i++) {
-        long res = r < 0 ? r : ios[i].res;
-        tally(end_write(pool, p[i].frame, res < 0 ? (int)res : 0, ios[i].done,
-                        who),
-              written, first_err);
-    }
-out:
-    free(ios);
-    free(iov);
-    free(run_start);
+    struct write_ctx ctx = { who, written, first_err };
+    uint32_t requests = bp__io_runs(pool, p, n, pool->coalesce_pages, true,
+                                    write_done, &ctx);
+    bp__count(pool, BP__C_WRITE_REQUESTS, requests);
 }
 
 /* Write back frames[0..n), all pinned (not latched) by the caller; every
@@ -252,7 +199,7 @@ out:
 int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
                      enum bp__writer who)
 {
-    struct pending *sent = calloc(n, sizeof(*sent));
+    struct bp__page_ref *sent = calloc(n, sizeof(*sent));
     uint32_t *busy = calloc(n, sizeof(*busy));
     uint32_t nsent = 0, nbusy = 0;
     int written = 0, first_err = 0;
@@ -280,7 +227,7 @@ int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
             if (e < 0)
                 tally(end_write(pool, f, e, 0, who), &written, &first_err);
             else
-                sent[nsent++] = (struct pending){ f, atomic_load(&pool->frames[f].page) };
+                sent[nsent++] = (struct bp__page_ref){ f, atomic_load(&pool->frames[f].page) };
         } else if (b == IN_FLIGHT && !skip_busy) {
             bp__frame_release(&pool->frames[f], BP__LATCH_S, false);
             busy[nbusy++] = f;
@@ -312,7 +259,7 @@ int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
             tally(end_write(pool, f, e, 0, who), &written, &first_err);
             continue;
         }
-        struct pending one = { f, atomic_load(&pool->frames[f].page) };
+        struct bp__page_ref one = { f, atomic_load(&pool->frames[f].page) };
         write_runs(pool, &one, 1, who, &written, &first_err);
     }
     free(sent);
@@ -351,7 +298,7 @@ static double now_s(void)
  * worth of requests; with rate > 0, at most rate pages per second. */
 int bp__flush_all(bp_pool *pool, uint32_t rate)
 {
-    struct pending *todo = malloc((size_t)pool->nframes * sizeof(*todo));
+    struct bp__page_ref *todo = malloc((size_t)pool->nframes * sizeof(*todo));
     uint32_t ntodo = 0;
     if (!todo)
         return bp__fail(-ENOMEM, "out of memory flushing pages");
@@ -361,7 +308,7 @@ int bp__flush_all(bp_pool *pool, uint32_t rate)
     for (uint32_t f = 0; f < pool->nframes; f++) {
         struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
         if (v.valid && (v.dirty || v.writing))
-            todo[ntodo++] = (struct pending){ f, v.page };
+            todo[ntodo++] = (struct bp__page_ref){ f, v.page };
     }
     qsort(todo, ntodo, sizeof(*todo), by_page);
 

@@ -483,9 +483,11 @@ void bp__finish_prefetch(bp_pool *pool, uint32_t f, uint64_t page, int res)
         abandon_frame(pool, f, page);
         return;
     }
-    bp__frame_finish_read(&pool->frames[f], true);
+    /* Counted before the page is VALID: a pin woken by it, or anyone who
+     * sees it resident, then sees the read counted too. */
     bp__count(pool, BP__C_READS, 1);
     bp__count(pool, BP__C_PREFETCH_PAGES, 1);
+    bp__frame_finish_read(&pool->frames[f], true);
 }
 
 /* Pin page and take latch `want`.  fill: how a missed page gets its

@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 
 #include "bpool_internal.h"
 
@@ -43,70 +42,12 @@ struct bp__prefetcher {
     uint32_t head, len;        /* [mu] */
 };
 
-struct admitted {
-    uint32_t frame;
-    uint64_t page;
-};
-
-/* Read pages a[0..n) (ascending, admitted: READING, pinned by us) in runs
- * of consecutive pages; finish each with bp__finish_prefetch. */
-static void read_runs(bp_pool *pool, struct admitted *a, uint32_t n,
-                      uint32_t max_run)
+static void read_done(bp_pool *pool, uint32_t frame, uint64_t page, int res,
+                      size_t done, void *arg)
 {
-    uint32_t ps = pool->page_size;
-    struct bp__io *ios = calloc(n, sizeof(*ios));
-    struct iovec *iov = calloc(n, sizeof(*iov));
-    uint32_t *start = calloc(n + 1, sizeof(*start));
-    if (!ios || !iov || !start) {
-        for (uint32_t i = 0; i < n; i++)
-            bp__finish_prefetch(pool, a[i].frame, a[i].page, -ENOMEM);
-        goto out;
-    }
-    uint32_t nruns = 0;
-    for (uint32_t i = 0; i < n;) {
-        uint32_t j = i + 1;
-        while (j < n && j - i < max_run && a[j].page == a[j - 1].page + 1)
-            j++;
-        start[nruns] = i;
-        for (uint32_t k = i; k < j; k++) {
-            iov[k].iov_base = bp__frame_data(pool, a[k].frame);
-            iov[k].iov_len = ps;
-        }
-        if (j - i == 1)
-            io_prep_pread(&ios[nruns].cb, pool->file.fd, iov[i].iov_base, ps,
-                          (long long)(a[i].page * ps));
-        else
-            io_prep_preadv(&ios[nruns].cb, pool->file.fd, &iov[i], (int)(j - i),
-                           (long long)(a[i].page * ps));
-        nruns++;
-        i = j;
-    }
-    start[nruns] = n;
-    int r = bp__aio_run(&pool->aio, ios, nruns);
-    uint32_t nretry = 0;
-    for (uint32_t k = 0; k < nruns; k++) {
-        uint32_t lo = start[k], hi = start[k + 1];
-        if (r == 0 && ios[k].res == (long)(hi - lo) * ps) {
-            for (uint32_t i = lo; i < hi; i++)
-                bp__finish_prefetch(pool, a[i].frame, a[i].page, 0);
-            continue;
-        }
-        for (uint32_t i = lo; i < hi; i++)
-            a[nretry++] = a[i];   /* nretry <= lo: no overlap ahead */
-    }
-    for (uint32_t i = 0; i < nretry; i++)
-        io_prep_pread(&ios[i].cb, pool->file.fd, bp__frame_data(pool, a[i].frame),
-                      ps, (long long)(a[i].page * ps));
-    if (nretry)
-        r = bp__aio_run_full(&pool->aio, ios, nretry);
-    for (uint32_t i = 0; i < nretry; i++) {
-        long res = r < 0 ? r : ios[i].res;
-        bp__finish_prefetch(pool, a[i].frame, a[i].page, res < 0 ? (int)res : 0);
-    }
-out:
-    free(ios);
-    free(iov);
-    free(start);
+    (void)done;
+    (void)arg;
+    bp__finish_prefetch(pool, frame, page, res);
 }
 
 /* Pages admitted for one round of reads.  A round gathers ranges from the
@@ -114,7 +55,7 @@ out:
  * pages), so single-page hints from many threads are read together, with
  * many requests in flight, and no page waits behind more than one round. */
 struct batch {
-    struct admitted *a;
+    struct bp__page_ref *a;
     uint32_t n, runs;
 };
 
@@ -143,7 +84,7 @@ static bool admit_range(bp_pool *pool, struct range *rg, struct batch *b)
             return false;          /* no frame to spare: stop here */
         if (b->n == 0 || b->a[b->n - 1].page + 1 != p)
             b->runs++;
-        b->a[b->n++] = (struct admitted){ f, p };
+        b->a[b->n++] = (struct bp__page_ref){ f, p };
     }
     return true;
 }
@@ -188,7 +129,7 @@ static void *reader_main(void *arg)
         }
         pthread_mutex_unlock(&pf->mu);
         if (b.n)
-            read_runs(pool, b.a, b.n, max_run);
+            bp__io_runs(pool, b.a, b.n, max_run, false, read_done, NULL);
         pthread_mutex_lock(&pf->mu);
     }
     pthread_mutex_unlock(&pf->mu);

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/* runs.c - reading and writing many pages at once: runs of consecutive
+ * pages become one vectored request each, all in flight together.
+ *
+ * The write-back path (flush.c) and the reader thread (prefetch.c) both
+ * have a sorted list of pages, each in a frame the caller owns for the
+ * I/O (WRITING and shared-latched, or READING), and want to know, page by
+ * page, whether its I/O succeeded.  A run whose request fails or comes
+ * back short is done again page by page, with plain requests that
+ * bp__aio_run_full completes (resubmitting the rest of a short transfer)
+ * or fails for good, so each page's own result is known exactly.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/uio.h>
+
+#include "bpool_internal.h"
+
+uint32_t bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
+                     uint32_t max_run, bool write, bp__run_done_fn done,
+                     void *arg)
+{
+    uint32_t ps = pool->page_size;
+    int fd = pool->file.fd;
+    uint32_t requests = 0;
+    if (n == 0)
+        return 0;
+    struct bp__io *ios = calloc(n, sizeof(*ios));
+    struct iovec *iov = calloc(n, sizeof(*iov));
+    uint32_t *start = calloc(n + 1, sizeof(*start));
+    if (!ios || !iov || !start) {
+        int e = bp__fail(-ENOMEM, "out of memory for the requests of %u page "
+                         "%s of %s", n, write ? "writes" : "reads",
+                         pool->file.path);
+        for (uint32_t i = 0; i < n; i++)
+            done(pool, p[i].frame, p[i].page, e, 0, arg);
+        goto out;
+    }
+    uint32_t nruns = 0;
+    for (uint32_t i = 0; i < n;) {
+        uint32_t j = i + 1;
+        while (j < n && j - i < max_run && p[j].page == p[j - 1].page + 1)
+            j++;
+        start[nruns] = i;
+        for (uint32_t k = i; k < j; k++) {
+            iov[k].iov_base = bp__frame_data(pool, p[k].frame);
+            iov[k].iov_len = ps;
+        }
+        long long off = (long long)(p[i].page * ps);
+        if (j - i == 1 && write)
+            io_prep_pwrite(&ios[nruns].cb, fd, iov[i].iov_base, ps, off);
+        else if (j - i == 1)
+            io_prep_pread(&ios[nruns].cb, fd, iov[i].iov_base, ps, off);
+        else if (write)
+            io_prep_pwritev(&ios[nruns].cb, fd, &iov[i], (int)(j - i), off);
+        else
+            io_prep_preadv(&ios[nruns].cb, fd, &iov[i], (int)(j - i), off);
+        nruns++;
+        i = j;
+    }
+    start[nruns] = n;
+    int r = bp__aio_run(&pool->aio, ios, nruns);
+    requests += nruns;
+
+    /* Runs that failed or came back short: their pages one by one. */
+    uint32_t nretry = 0;
+    for (uint32_t k = 0; k < nruns; k++) {
+        uint32_t lo = start[k], hi = start[k + 1];
+        if (r == 0 && ios[k].res == (long)(hi - lo) * ps) {
+            for (uint32_t i = lo; i < hi; i++)
+                done(pool, p[i].frame, p[i].page, 0, ps, arg);
+            continue;
+        }
+        for (uint32_t i = lo; i < hi; i++)
+            p[nretry++] = p[i];   /* nretry <= lo: no overlap ahead */
+    }
+    for (uint32_t i = 0; i < nretry; i++) {
+        void *buf = bp__frame_data(pool, p[i].frame);
+        long long off = (long long)(p[i].page * ps);
+        if (write)
+            io_prep_pwrite(&ios[i].cb, fd, buf, ps, off);
+        else
+            io_prep_pread(&ios[i].cb, fd, buf, ps, off);
+    }
+    if (nretry) {
+        r = bp__aio_run_full(&pool->aio, ios, nretry);
+        requests += nretry;
+    }
+    for (uint32_t i = 0; i < nretry; i++) {
+        long res = r < 0 ? r : ios[i].res;
+        done(pool, p[i].frame, p[i].page, res < 0 ? (int)res : 0, ios[i].done,
+             arg);
+    }
+out:
+    free(ios);
+    free(iov);
+    free(start);
+    return requests;
+}
