@@ -830,6 +830,66 @@ START_TEST(test_rereferenced_page_kept)
 }
 END_TEST
 
+/* Every page hit at every look (all reference bits set again as soon as
+ * they are cleared, as under heavy concurrent hits). */
+static int always_referenced(void *ctx, uint32_t f)
+{
+    struct psim_cp *s = ctx;
+    (void)f;
+    s->evict_calls++;
+    return BP__CP_REFERENCED;
+}
+
+static bool always_set(void *ctx, uint32_t f)
+{
+    (void)ctx;
+    (void)f;
+    return true;
+}
+
+static const struct bp__cp_frame_ops always_ops = {
+    .try_evict = always_referenced,
+    .test_clear_ref = always_set,
+    .test_ref = always_set,
+};
+
+/* Proves, for each cold rule, that when every page is re-referenced at
+ * every look an admit gives up with -BP_ENOFRAME after a bounded number
+ * of steps (4m + 16 for the cold hand, two looks a step at most, and 2 *
+ * hot more with BP__CP_FORCE) instead of going round for ever, leaving
+ * the policy consistent and every frame in use. */
+START_TEST(test_always_referenced_gives_up)
+{
+    const uint32_t m = 16;
+    struct bp__cp_config cfg;
+    bp__cp_config_init(&cfg);
+    if (_i >= 1)
+        ck_assert_int_eq(bp__cp_config_variant(&cfg, "authors"), 0);
+    if (_i == 2)
+        cfg.adapt = BP__CP_ADAPT_MC;
+    struct psim_cp s;
+    ck_assert_int_eq(psim_cp_init_with(&s, m, m, &cfg), 0);
+    bp__cp_destroy(s.cp);
+    ck_assert_int_eq(bp__cp_create_with(m, m, &cfg, &always_ops, &s, &s.cp), 0);
+    for (uint64_t p = 0; p < m; p++)
+        ck_assert_int_eq(sim_access_checked(&s, p, 0), 0);
+    const uint32_t flags[] = { 0, BP__CP_FORCE };
+    for (size_t k = 0; k < 2; k++) {
+        s.evict_calls = 0;
+        ck_assert_int_eq(sim_access_checked(&s, 100 + k, flags[k]),
+                         -BP_ENOFRAME);
+        ck_assert_uint_ge(s.evict_calls, 1);
+        ck_assert_uint_le(s.evict_calls, 2 * (4 * m + 16) + 2 * m);
+        struct bp__cp_counts c;
+        bp__cp_counts(s.cp, &c);
+        ck_assert_uint_eq(c.free, 0);
+        ck_assert_uint_eq(c.hot + c.cold, m);
+        REQUIRE_CHECK(s.cp);
+    }
+    sim_fini(&s);
+}
+END_TEST
+
 /* Proves forget() returns the frame to the free list (the next admit gets
  * it back), leaves the page out of the clock, and ignores free or
  * out-of-range frames. */
@@ -943,6 +1003,7 @@ Suite *test_suite(void)
     tcase_add_test(pool, test_all_pinned);
     tcase_add_test(pool, test_forget);
     tcase_add_loop_test(pool, test_rereferenced_page_kept, 0, 3);
+    tcase_add_loop_test(pool, test_always_referenced_gives_up, 0, 3);
     suite_add_tcase(s, basic);
     suite_add_tcase(s, fidelity);
     suite_add_tcase(s, invariants);
