@@ -82,7 +82,8 @@ START_TEST(test_options_init_sizes)
 }
 END_TEST
 
-/* A struct bp_options filled without bp_options_init: refused. */
+/* A struct bp_options filled without bp_options_init: refused (its size
+ * is wrong, or its reserved field is not 0). */
 START_TEST(test_open_without_init)
 {
     char *path = tu_path("noinit.bp");
@@ -101,6 +102,17 @@ START_TEST(test_open_without_init)
     o.flags = BP_CREATE;
     o.struct_size = (uint32_t)BP__OPTIONS_SIZE_0_2 - 1;
     TU_EXPECT_ERR(bp_open(path, &o, &pool), -EINVAL, "bp_options_init");
+    tu_assert_no_file(path);
+
+    /* reserved0 set (bp_options_init clears it, so it was not called, or
+     * the field was mistaken for one in use). */
+    bp_options_init(&o);
+    o.flags = BP_CREATE;
+    o.pool_frames = 8;
+    o.reserved0 = 7;
+    TU_EXPECT_ERR(bp_open(path, &o, &pool), -EINVAL, "reserved0 is 7",
+                  "must be 0");
+    ck_assert_ptr_null(pool);
     tu_assert_no_file(path);
 }
 END_TEST

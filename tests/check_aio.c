@@ -469,6 +469,40 @@ START_TEST(test_more_than_depth)
 }
 END_TEST
 
+/* 100 requests in one call on the shared context (no lanes) of depth
+ * 128: io_submit is given at most 64 at a time (its array's size), and
+ * all complete. */
+START_TEST(test_shared_submit_chunks)
+{
+    struct bp__aio aio;
+    int fd = start(&aio, 128, tu_path("chunks.bp"), 0, O_RDWR | O_CREAT);
+    aio.lanes_max = 0;
+    char *buf = abuf(MANY * PS, 0);
+    struct bp__io *ios = calloc(MANY, sizeof(*ios));
+    ck_assert_ptr_nonnull(ios);
+    for (unsigned i = 0; i < MANY; i++) {
+        tu_stamp(buf + i * PS, PS, i, 22);
+        io_prep_pwrite(&ios[i].cb, fd, buf + i * PS, PS, (long long)i * PS);
+    }
+    ck_assert_int_eq(bp__aio_run_full(&aio, ios, MANY), 0);
+    for (unsigned i = 0; i < MANY; i++)
+        ck_assert_msg(ios[i].res == PS, "write %u: res %ld", i, ios[i].res);
+    ck_assert_uint_ge(submits_of(&aio), 2);
+    assert_idle(&aio);
+    memset(buf, 0xee, MANY * PS);
+    for (unsigned i = 0; i < MANY; i++)
+        io_prep_pread(&ios[i].cb, fd, buf + i * PS, PS, (long long)i * PS);
+    ck_assert_int_eq(bp__aio_run(&aio, ios, MANY), 0);
+    for (unsigned i = 0; i < MANY; i++)
+        ck_assert_msg(ios[i].res == PS && tu_stamped(buf + i * PS, PS, i, 22),
+                      "read %u: res %ld", i, ios[i].res);
+    ck_assert_uint_ge(submits_of(&aio), 4);
+    assert_idle(&aio);
+    free(ios);
+    finish(&aio, fd, buf);
+}
+END_TEST
+
 /* ---- many threads on one context -------------------------------------- */
 
 #define T_THREADS 8u
@@ -1028,6 +1062,35 @@ START_TEST(test_short_completed)
 }
 END_TEST
 
+/* A short read whose rest would start at an offset direct I/O accepts
+ * but at a memory address it does not (a device whose buffers need 8 KiB
+ * alignment, stopped after 12 KiB): the rest is not asked for - the
+ * kernel would refuse it - and the request reports -BP_ESHORTIO with the
+ * 12 KiB it got. */
+START_TEST(test_short_rest_misaligned_memory)
+{
+    struct bp__aio aio;
+    int fd = start(&aio, 4, tu_path("short-mem.bp"), 4, O_RDONLY);
+    aio.dio_offset_align = 512;
+    aio.dio_mem_align = 8192;
+    char *buf = NULL;
+    ck_assert_int_eq(posix_memalign((void **)&buf, 8192, 3 * PS), 0);
+    struct bp__io io;
+    atomic_store(&short_fd, fd);
+    atomic_store(&short_left, 1);
+    io_prep_pread(&io.cb, fd, buf, 3 * PS, 0);
+    uint64_t before = submits_of(&aio);
+    ck_assert_int_eq(bp__aio_run_full(&aio, &io, 1), 0);
+    ck_assert_int_eq(atomic_load(&short_done), 1);
+    ck_assert_int_eq(io.res, -BP_ESHORTIO);
+    ck_assert_uint_eq(io.done, 3 * PS / 2);
+    ck_assert_uint_eq(submits_of(&aio) - before, 1);
+    ck_assert(tu_stamped(buf, PS, 0, SEED));
+    assert_idle(&aio);
+    finish(&aio, fd, buf);
+}
+END_TEST
+
 /* ---- suite ------------------------------------------------------------ */
 
 Suite *test_suite(void)
@@ -1045,6 +1108,7 @@ Suite *test_suite(void)
     tc = tcase_create("io");
     tcase_add_test(tc, test_write_read_roundtrip);
     tcase_add_test(tc, test_more_than_depth);
+    tcase_add_test(tc, test_shared_submit_chunks);
     tcase_set_timeout(tc, 10);
     suite_add_tcase(s, tc);
 
@@ -1067,6 +1131,7 @@ Suite *test_suite(void)
     tc = tcase_create("short");
     tcase_add_test(tc, test_short_at_eof);
     tcase_add_test(tc, test_short_completed);
+    tcase_add_test(tc, test_short_rest_misaligned_memory);
     tcase_set_timeout(tc, 10);
     suite_add_tcase(s, tc);
     return s;

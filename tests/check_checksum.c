@@ -219,7 +219,9 @@ START_TEST(test_latch_unlatch_seals)
 END_TEST
 
 /* A never-written (all-zero) page passes; a page written without
- * checksums does not, and the message says why. */
+ * checksums does not, and the message says why - nor does one that is
+ * zero but for a byte in its middle (its first byte is 0, and only the
+ * whole page being zero makes it "never written"). */
 START_TEST(test_zero_and_unsealed_pages)
 {
     char *path = tu_path("plain.bp");
@@ -228,11 +230,16 @@ START_TEST(test_zero_and_unsealed_pages)
     ck_assert_int_ge(fd, 0);
     ck_assert_int_eq(ftruncate(fd, 6 * PS), 0);   /* pages 4, 5: zeros */
     close(fd);
+    uint8_t one = 1;
+    raw_rw(path, 5, &one, 1, PS / 2, 1);
     bp_pool *pool = open_ck(path, BP_CHECKSUMS);
     bp_page pg;
     ck_assert_int_eq(bp_pin(pool, 4, BP_READ, &pg), 0);
     ck_assert_int_eq(bp_unpin(&pg), 0);
     pin_expect(pool, 1, -BP_ECHECKSUM, "no checksum trailer");
+    pin_expect(pool, 5, -BP_ECHECKSUM, "page 5 of");
+    ck_assert_msg(strstr(bp_errdetail(), "no checksum trailer"), "%s",
+                  bp_errdetail());
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST

@@ -168,7 +168,8 @@ START_TEST(test_warmup)
 END_TEST
 
 /* Proves m_c_min / m_c_max follow clockpro.md: max(2, 1%) and
- * min(m - m_c_min, 99%), and that bad arguments are refused. */
+ * min(m - m_c_min, 99%), that bad arguments are refused, and that a frame
+ * out of range reads as free. */
 START_TEST(test_bounds)
 {
     static const uint32_t m[] = {4, 5, 199, 200, 1000, 4000, 12345};
@@ -191,6 +192,40 @@ START_TEST(test_bounds)
     }
     ck_assert_int_eq(bp__cp_create(3, 3, &psim_cp_ops, NULL, &cp), -EINVAL);
     ck_assert_int_eq(bp__cp_create(8, 8, NULL, NULL, &cp), -EINVAL);
+    /* Each callback is needed, and somewhere to put the policy. */
+    for (int k = 0; k < 3; k++) {
+        struct bp__cp_frame_ops ops = psim_cp_ops;
+        if (k == 0)
+            ops.try_evict = NULL;
+        else if (k == 1)
+            ops.test_clear_ref = NULL;
+        else
+            ops.test_ref = NULL;
+        ck_assert_int_eq(bp__cp_create(8, 8, &ops, NULL, &cp), -EINVAL);
+    }
+    ck_assert_int_eq(bp__cp_create(8, 8, &psim_cp_ops, NULL, NULL), -EINVAL);
+    /* Entries are numbered in 32 bits, UINT32_MAX meaning none: frames +
+     * cap + 1 must stay below it (refused before allocating anything). */
+    ck_assert_int_eq(bp__cp_create(8, UINT32_MAX - 9, &psim_cp_ops, NULL, &cp),
+                     -EINVAL);
+    /* Rules and adaptations the policy does not know. */
+    struct bp__cp_config cfg;
+    bp__cp_config_init(&cfg);
+    cfg.cold_rule = (enum bp__cp_cold_rule)(BP__CP_COLD_EVICT + 1);
+    ck_assert_int_eq(bp__cp_create_with(8, 8, &cfg, &psim_cp_ops, NULL, &cp),
+                     -EINVAL);
+    bp__cp_config_init(&cfg);
+    cfg.adapt = (enum bp__cp_adapt)(BP__CP_ADAPT_CREDIT + 1);
+    ck_assert_int_eq(bp__cp_create_with(8, 8, &cfg, &psim_cp_ops, NULL, &cp),
+                     -EINVAL);
+
+    /* A frame out of range is free: no page, status OUT. */
+    ck_assert_int_eq(bp__cp_create(8, 8, &psim_cp_ops, NULL, &cp), 0);
+    ck_assert_int_eq(bp__cp_frame_status(cp, 8), BP__CP_OUT);
+    ck_assert_uint_eq(bp__cp_frame_page(cp, 8), BP__CP_NOPAGE);
+    ck_assert_int_eq(bp__cp_frame_status(cp, UINT32_MAX), BP__CP_OUT);
+    ck_assert_uint_eq(bp__cp_frame_page(cp, UINT32_MAX), BP__CP_NOPAGE);
+    bp__cp_destroy(cp);
 }
 END_TEST
 
@@ -487,6 +522,30 @@ START_TEST(test_config)
         ck_assert_uint_eq(c.m_c, 50);
     }
     psim_cp_fini(&s);
+
+    /* A band below m_c_min's floor of 2 frames is raised to it. */
+    cfg.cold_min_pct = 1;
+    cfg.cold_max_pct = 1;
+    ck_assert_int_eq(psim_cp_init_with(&s, 100, 100, &cfg), 0);
+    {
+        struct bp__cp_counts c;
+        bp__cp_counts(s.cp, &c);
+        ck_assert_uint_eq(c.m_c_min, 2);
+        ck_assert_uint_eq(c.m_c_max, 2);
+    }
+    psim_cp_fini(&s);
+
+    /* Credit adaptation up to 100%: still one frame for a hot page. */
+    ck_assert_int_eq(bp__cp_config_variant(&cfg, "authors"), 0);
+    cfg.cold_min_pct = 1;
+    cfg.cold_max_pct = 100;
+    ck_assert_int_eq(psim_cp_init_with(&s, 100, 100, &cfg), 0);
+    {
+        struct bp__cp_counts c;
+        bp__cp_counts(s.cp, &c);
+        ck_assert_uint_eq(c.m_c_max, 99);
+    }
+    psim_cp_fini(&s);
 }
 END_TEST
 
@@ -710,6 +769,127 @@ START_TEST(test_all_pinned)
 }
 END_TEST
 
+/* A page hit so often that every try_evict finds its bit set again, as a
+ * page hit by other threads between the cold hand's two looks would: the
+ * frame callbacks of the simulated pool, except that try_evict of that
+ * page always answers REFERENCED (its bit, cleared, is set again at once;
+ * test_ref and test_clear_ref still see the bit as the hits left it). */
+#define STICKY_PAGE 0u
+static int sticky_try_evict(void *ctx, uint32_t f)
+{
+    struct psim_cp *s = ctx;
+    if (s->page[f] == STICKY_PAGE) {
+        s->evict_calls++;
+        return BP__CP_REFERENCED;
+    }
+    return psim_cp_ops.try_evict(ctx, f);
+}
+
+static const struct bp__cp_frame_ops sticky_ops = {
+    .try_evict = sticky_try_evict,
+    .test_clear_ref = NULL,   /* psim's, set below */
+    .test_ref = NULL,
+};
+
+/* Proves, for the paper's rules, the authors' (a referenced cold page out
+ * of its test is evicted on a second try_evict) and that cold rule with
+ * m_c adaptation, that a page whose every try_evict says REFERENCED is
+ * never evicted - under the authors' rule the second try_evict's
+ * REFERENCED means a hit came in between, and the page is stepped past -
+ * while the policy stays consistent and evicts other pages. */
+START_TEST(test_rereferenced_page_kept)
+{
+    struct bp__cp_config cfg;
+    bp__cp_config_init(&cfg);
+    if (_i >= 1)
+        ck_assert_int_eq(bp__cp_config_variant(&cfg, "authors"), 0);
+    if (_i == 2)
+        cfg.adapt = BP__CP_ADAPT_MC;
+    struct bp__cp_frame_ops ops = sticky_ops;
+    ops.test_clear_ref = psim_cp_ops.test_clear_ref;
+    ops.test_ref = psim_cp_ops.test_ref;
+    struct psim_cp s;
+    ck_assert_int_eq(psim_cp_init_with(&s, 16, 16, &cfg), 0);
+    bp__cp_destroy(s.cp);
+    ck_assert_int_eq(bp__cp_create_with(16, 16, &cfg, &ops, &s, &s.cp), 0);
+    uint64_t x = 42, evictions = 0;
+    ck_assert_int_eq(sim_access_checked(&s, STICKY_PAGE, 0), 0);
+    for (int i = 0; i < 20000; i++) {
+        /* Mostly a working set of 24 pages, some of them re-used at once
+         * (promotions), some pages from far away (scans). */
+        uint64_t r = tu_rnd(&x);
+        uint64_t page = r % 8 == 0 ? 1000 + r % 5000 : 1 + r % 24;
+        int rc = sim_access_checked(&s, page, 0);
+        ck_assert_int_ge(rc, 0);
+        if (rc == 0 && s.last_evicted != BP__CP_NOPAGE)
+            evictions++;
+        REQUIRE(psim_cp_frame_of(&s, STICKY_PAGE) != NOFRAME);
+    }
+    ck_assert_uint_gt(evictions, 1000);
+    sim_fini(&s);
+}
+END_TEST
+
+/* Every page hit at every look (all reference bits set again as soon as
+ * they are cleared, as under heavy concurrent hits). */
+static int always_referenced(void *ctx, uint32_t f)
+{
+    struct psim_cp *s = ctx;
+    (void)f;
+    s->evict_calls++;
+    return BP__CP_REFERENCED;
+}
+
+static bool always_set(void *ctx, uint32_t f)
+{
+    (void)ctx;
+    (void)f;
+    return true;
+}
+
+static const struct bp__cp_frame_ops always_ops = {
+    .try_evict = always_referenced,
+    .test_clear_ref = always_set,
+    .test_ref = always_set,
+};
+
+/* Proves, for each cold rule, that when every page is re-referenced at
+ * every look an admit gives up with -BP_ENOFRAME after a bounded number
+ * of steps (4m + 16 for the cold hand, two looks a step at most, and 2 *
+ * hot more with BP__CP_FORCE) instead of going round for ever, leaving
+ * the policy consistent and every frame in use. */
+START_TEST(test_always_referenced_gives_up)
+{
+    const uint32_t m = 16;
+    struct bp__cp_config cfg;
+    bp__cp_config_init(&cfg);
+    if (_i >= 1)
+        ck_assert_int_eq(bp__cp_config_variant(&cfg, "authors"), 0);
+    if (_i == 2)
+        cfg.adapt = BP__CP_ADAPT_MC;
+    struct psim_cp s;
+    ck_assert_int_eq(psim_cp_init_with(&s, m, m, &cfg), 0);
+    bp__cp_destroy(s.cp);
+    ck_assert_int_eq(bp__cp_create_with(m, m, &cfg, &always_ops, &s, &s.cp), 0);
+    for (uint64_t p = 0; p < m; p++)
+        ck_assert_int_eq(sim_access_checked(&s, p, 0), 0);
+    const uint32_t flags[] = { 0, BP__CP_FORCE };
+    for (size_t k = 0; k < 2; k++) {
+        s.evict_calls = 0;
+        ck_assert_int_eq(sim_access_checked(&s, 100 + k, flags[k]),
+                         -BP_ENOFRAME);
+        ck_assert_uint_ge(s.evict_calls, 1);
+        ck_assert_uint_le(s.evict_calls, 2 * (4 * m + 16) + 2 * m);
+        struct bp__cp_counts c;
+        bp__cp_counts(s.cp, &c);
+        ck_assert_uint_eq(c.free, 0);
+        ck_assert_uint_eq(c.hot + c.cold, m);
+        REQUIRE_CHECK(s.cp);
+    }
+    sim_fini(&s);
+}
+END_TEST
+
 /* Proves forget() returns the frame to the free list (the next admit gets
  * it back), leaves the page out of the clock, and ignores free or
  * out-of-range frames. */
@@ -822,6 +1002,8 @@ Suite *test_suite(void)
     tcase_add_test(pool, test_random_pins);
     tcase_add_test(pool, test_all_pinned);
     tcase_add_test(pool, test_forget);
+    tcase_add_loop_test(pool, test_rereferenced_page_kept, 0, 3);
+    tcase_add_loop_test(pool, test_always_referenced_gives_up, 0, 3);
     suite_add_tcase(s, basic);
     suite_add_tcase(s, fidelity);
     suite_add_tcase(s, invariants);

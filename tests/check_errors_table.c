@@ -46,11 +46,13 @@
 enum sim { SIM_NONE, SIM_NO_ODIRECT, SIM_ALIGN };
 static _Atomic int sim_mode;
 static _Atomic uint32_t sim_align;   /* SIM_ALIGN: offset and memory */
+static _Atomic uint32_t sim_mem_align;   /* SIM_ALIGN: memory, if not 0 */
 
 /* SIM_NO_ODIRECT: a file system that refuses O_DIRECT as tmpfs did before
  * Linux 6.6 - open(O_DIRECT) fails with EINVAL after creating the file
  * when O_CREAT was given, and F_SETFL cannot turn O_DIRECT on.
- * SIM_ALIGN: statx reports the alignment sim_align (0: no direct I/O). */
+ * SIM_ALIGN: statx reports the alignment sim_align (0: no direct I/O),
+ * for memory sim_mem_align instead when that is not 0. */
 static int sim_hook(void *arg, struct bp__fault_call *c)
 {
     (void)arg;
@@ -71,6 +73,8 @@ static int sim_hook(void *arg, struct bp__fault_call *c)
         if (c->op == BP__FAULT_DIOALIGN) {
             c->offset_align = atomic_load(&sim_align);
             c->mem_align = c->offset_align ? c->offset_align : c->mem_align;
+            if (atomic_load(&sim_mem_align))
+                c->mem_align = atomic_load(&sim_mem_align);
         }
         return 0;
     default:
@@ -154,7 +158,8 @@ END_TEST
 /* A page size that is a power of two but below the device's direct-I/O
  * alignment (simulated: a file system asking for 16 KiB) gives
  * -BP_EPAGESIZE naming both; a page size of 16 KiB is accepted there and
- * bp_info reports the alignment. */
+ * bp_info reports the alignment.  The same for a memory alignment alone
+ * above the page size. */
 START_TEST(test_page_size_below_alignment)
 {
     char *path = tu_path("align16k.bp");
@@ -178,6 +183,17 @@ START_TEST(test_page_size_below_alignment)
     ck_assert_uint_eq(in.dio_offset_align, 16384);
     ck_assert_uint_eq(in.page_count, 2);
     ck_assert_int_eq(bp_close(pool), 0);
+    tu_file_intact(path, PS, 4, 1);
+
+    /* Buffers needing more alignment than the page size (offsets only
+     * 512): refused as well, naming the memory alignment. */
+    atomic_store(&sim_align, 512);
+    atomic_store(&sim_mem_align, 16384);
+    sim_set(SIM_ALIGN);
+    TU_EXPECT_ERR(tu_try_open(path, 0, 8192, 8, &pool), -BP_EPAGESIZE, "8192",
+                  "offset 512, memory 16384");
+    atomic_store(&sim_mem_align, 0);
+    sim_set(SIM_NONE);
     tu_file_intact(path, PS, 4, 1);
 }
 END_TEST

@@ -931,6 +931,117 @@ START_TEST(test_submit_partial)
 }
 END_TEST
 
+/* The loop tests below run on the lanes (_i == 0) and on the shared
+ * context alone (_i == 1: io_setup refuses every lane, as when aio-max-nr
+ * runs out), whose submission loop is a different one. */
+static bp_pool *open_on(const char *path, int shared, uint32_t frames,
+                        uint32_t flags)
+{
+    atomic_store(&setup_calls, 0);
+    atomic_store(&setup_ok_calls, shared ? 1 : -1);
+    return tu_open(path, frames, flags);
+}
+
+static void expect_on(bp_pool *pool, int shared)
+{
+    ck_assert_msg(atomic_load(&pool->aio.lanes_exhausted) == (shared != 0),
+                  "the I/O did not go through the %s", shared ? "shared "
+                  "context" : "lanes");
+}
+
+/* io_submit interrupted by a signal (EINTR) or taking no request at all
+ * (0), for a while: retried as EAGAIN is - misses and a flush of
+ * separate pages succeed, and every change reaches the file. */
+START_TEST(test_submit_interrupted)
+{
+    static const int errs[] = { -EINTR, 0 };
+    uint32_t model[32];
+    char *path = model_file("eintr.bp", model, 32);
+    for (size_t e = 0; e < 2; e++) {
+        bp_pool *pool = open_on(path, _i, 32, BP_NOFLUSH | BP_NOREADAHEAD);
+        for (uint64_t p = 0; p < 32; p += 2)
+            rewrite(pool, model, p, model[p] + 1);
+        atomic_store(&submit_refused, 0);
+        atomic_store(&submit_errno, errs[e]);
+        atomic_store(&submit_fail_left, 10);
+        ck_assert_int_eq(bp_flush_all(pool), 16);
+        atomic_store(&submit_fail_left, 10);
+        expect_page(pool, 1, model[1]);
+        ck_assert_int_eq(atomic_load(&submit_refused), 20);
+        expect_on(pool, _i);
+        ck_assert_int_eq(bp_close(pool), 0);
+        atomic_store(&submit_errno, -EAGAIN);
+        expect_file(path, model, 32);
+    }
+}
+END_TEST
+
+/* io_submit refusing every request for good - EAGAIN (given up after the
+ * bounded retries), EBADF (at once), or taking none (0, reported as
+ * EAGAIN) - fails a miss with that code, caches nothing, and fails a
+ * flush whose pages stay dirty; once io_submit works again the pages are
+ * read and written. */
+START_TEST(test_submit_refused_every_path)
+{
+    static const int errs[] = { -EAGAIN, -EBADF, 0 };
+    uint32_t model[16];
+    char *path = model_file("refused2.bp", model, 16);
+    for (size_t e = 0; e < 3; e++) {
+        int want = errs[e] ? errs[e] : -EAGAIN;
+        bp_pool *pool = open_on(path, _i, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+        for (uint64_t p = 0; p < 4; p++)
+            rewrite(pool, model, p, model[p] + 1);
+        atomic_store(&submit_errno, errs[e]);
+        atomic_store(&submit_fail_left, -1);
+        bp_page pg;
+        double t0 = tu_now();
+        int r = bp_pin(pool, 9, BP_READ, &pg);
+        ck_assert_msg(r == want, "pin 9 gave %s", bp_err_name(r));
+        ck_assert_msg(tu_now() - t0 < 3.0, "pin took %.2f s", tu_now() - t0);
+        r = bp_flush_all(pool);
+        ck_assert_msg(r == want, "flush gave %s", bp_err_name(r));
+        struct bp_stats st = tu_stats(pool);
+        ck_assert_uint_eq(st.dirty, 4);
+        ck_assert_uint_eq(st.pinned, 0);
+        ck_assert_uint_eq(st.resident, 4);
+        atomic_store(&submit_fail_left, 0);
+        atomic_store(&submit_errno, -EAGAIN);
+        expect_page(pool, 9, 1);
+        expect_on(pool, _i);
+        ck_assert_int_eq(bp_close(pool), 0);
+        expect_file(path, model, 16);
+    }
+}
+END_TEST
+
+/* io_submit taking one request per call and refusing about half the
+ * calls with EAGAIN while some of the batch is in flight: the caller
+ * reaps what it has in flight and submits the rest, and every page of a
+ * flush of separate pages and of a prefetch reaches its place. */
+START_TEST(test_submit_eagain_in_flight)
+{
+    uint32_t model[64];
+    char *path = model_file("midbatch.bp", model, 64);
+    bp_pool *pool = open_on(path, _i, 64, BP_NOFLUSH | BP_NOREADAHEAD);
+    for (uint64_t p = 0; p < 32; p += 2)
+        rewrite(pool, model, p, 8);
+    atomic_store(&submit_one, true);
+    atomic_store(&submit_errno, -EAGAIN);
+    atomic_store(&submit_refused, 0);
+    atomic_store(&submit_permille, 500);
+    ck_assert_int_eq(bp_flush_all(pool), 16);
+    ck_assert_int_eq(bp_prefetch(pool, 32, 32, 0), 32);
+    for (uint64_t p = 32; p < 64; p++)
+        expect_page(pool, p, 1);
+    ck_assert_int_gt(atomic_load(&submit_refused), 0);
+    atomic_store(&submit_permille, 0);
+    atomic_store(&submit_one, false);
+    expect_on(pool, _i);
+    ck_assert_int_eq(bp_close(pool), 0);
+    expect_file(path, model, 64);
+}
+END_TEST
+
 /* ---- fdatasync and growth ----------------------------------------------- */
 
 /* fdatasync failing (EIO from bp_sync, ENOSPC from bp_checkpoint) is
@@ -1235,6 +1346,9 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_submit_eagain_transient);
     tcase_add_test(tc, test_submit_refused);
     tcase_add_test(tc, test_submit_partial);
+    tcase_add_loop_test(tc, test_submit_interrupted, 0, 2);
+    tcase_add_loop_test(tc, test_submit_refused_every_path, 0, 2);
+    tcase_add_loop_test(tc, test_submit_eagain_in_flight, 0, 2);
     tcase_set_timeout(tc, 20);
     suite_add_tcase(s, tc);
 

@@ -5,14 +5,17 @@
  * and from this one; read-only pools share a file with each other but
  * never with a writer; the lock goes with bp_close and with the death of
  * its holder; a failed bp_open holds no lock; a file system without locks
- * is refused (simulated through src/fault.h).  A read-only pool refuses
+ * is refused (simulated through src/fault.h).  The detail names the
+ * holder's pid - a POSIX lock's from /proc/locks, never a waiter's or the
+ * holder of another file - or says it is unknown.  A read-only pool refuses
  * every change with -EROFS, still verifies checksums, and leaves the
  * file's bytes, size and times exactly as they were.
  *
  * Holders in another process are children made with fork() before any
  * pool of the parent exists; they report the result of their bp_open
  * through a pipe and hold the pool until the parent closes the other pipe
- * (or kills them).
+ * (or kills them).  Other programs' fcntl locks are taken by children
+ * that keep only their own pipes.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -23,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -262,6 +266,155 @@ START_TEST(test_failed_open_holds_no_lock)
 }
 END_TEST
 
+/* ---- who holds the file: /proc/locks and fdinfo ----------------------- */
+
+/* A child that takes POSIX (fcntl F_SETLK) locks of `type` on each of
+ * paths[0..n), as a program other than bpool would, and holds them until
+ * released (release_child).  With `wait`, the lock on the last path is
+ * asked for with F_SETLKW: the child then waits for it, and this returns
+ * once the child is queued as a waiter (seen in /proc/locks). */
+static struct holder posix_lock_in_child(const char *const *paths, size_t n,
+                                         short type, bool wait)
+{
+    int ready[2], release[2];
+    ck_assert_int_eq(pipe(ready), 0);
+    ck_assert_int_eq(pipe(release), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        /* Only our own pipes: a copy of another holder's release pipe
+         * would keep that holder from ever seeing it closed. */
+        for (int fd = 3; fd < 1024; fd++)
+            if (fd != ready[1] && fd != release[0])
+                close(fd);
+        int r = 0;
+        for (size_t i = 0; i < n && r == 0; i++) {
+            int fd = open(paths[i], O_RDWR);
+            struct flock fl = { .l_type = type, .l_whence = SEEK_SET };
+            bool last_waits = wait && i + 1 == n;
+            if (last_waits && write(ready[1], &r, sizeof(r)) != (ssize_t)sizeof(r))
+                _exit(2);
+            if (fd < 0 || fcntl(fd, last_waits ? F_SETLKW : F_SETLK, &fl) < 0)
+                r = -errno;
+        }
+        if (!wait && write(ready[1], &r, sizeof(r)) != (ssize_t)sizeof(r))
+            _exit(2);
+        char c;
+        while (read(release[0], &c, 1) > 0)
+            ;
+        _exit(r == 0 ? 0 : 1);
+    }
+    close(ready[1]);
+    close(release[0]);
+    int r = -1;
+    ck_assert_int_eq(read(ready[0], &r, sizeof(r)), (ssize_t)sizeof(r));
+    close(ready[0]);
+    ck_assert_msg(r == 0, "the child's fcntl lock gave %s", bp_err_name(r));
+    return (struct holder){ pid, release[1] };
+}
+
+/* True if /proc/locks has a line for a lock `pid` waits for ("->"). */
+static bool proc_locks_has_waiter(pid_t pid)
+{
+    FILE *f = fopen("/proc/locks", "re");
+    char line[256], want[32];
+    bool found = false;
+    ck_assert_ptr_nonnull(f);
+    snprintf(want, sizeof(want), " %d ", (int)pid);
+    while (!found && fgets(line, sizeof(line), f))
+        found = strstr(line, "->") && strstr(line, want);
+    fclose(f);
+    return found;
+}
+
+/* A program that locks the data file with fcntl (a POSIX lock, not
+ * bpool's) keeps pools out as a pool would: a write lock refuses writers
+ * and read-only pools, a read lock refuses writers and lets read-only
+ * pools in.  Its pid comes from /proc/locks, where a POSIX lock carries
+ * it; locks the same kind of program holds on other files at the same
+ * time (a second child, newer, so listed first) are not mistaken for it. */
+START_TEST(test_posix_holder_named)
+{
+    char *path = tu_path("posix.bp");
+    char *other1 = tu_path("posix-other1"), *other2 = tu_path("posix-other2");
+    tu_make_file(path, PS, PAGES, 10);
+    tu_make_file(other1, PS, 1, 1);
+    tu_make_file(other2, PS, 1, 1);
+    const char *data[] = { path }, *others[] = { other1, other2 };
+    bp_pool *pool;
+
+    struct holder h = posix_lock_in_child(data, 1, F_WRLCK, false);
+    struct holder decoy = posix_lock_in_child(others, 2, F_WRLCK, false);
+    TU_EXPECT_ERR(tu_try_open(path, 0, PS, 16, &pool), -BP_ELOCKED, path,
+                  "in use by another pool", pid_text(h.pid));
+    ck_assert_msg(!strstr(bp_errdetail(), pid_text(decoy.pid)),
+                  "names the process holding other files: %s", bp_errdetail());
+    TU_EXPECT_ERR(tu_try_open(path, BP_RDONLY, PS, 16, &pool), -BP_ELOCKED,
+                  path, "writer", pid_text(h.pid));
+    release_child(decoy);
+    release_child(h);
+
+    h = posix_lock_in_child(data, 1, F_RDLCK, false);
+    TU_EXPECT_ERR(tu_try_open(path, 0, PS, 16, &pool), -BP_ELOCKED, path,
+                  "read-only", pid_text(h.pid), "BP_RDONLY");
+    ck_assert_int_eq(tu_try_open(path, BP_RDONLY, PS, 16, &pool), 0);
+    tu_expect_page(pool, 1, BP_READ, 10);
+    ck_assert_int_eq(bp_close(pool), 0);
+    release_child(h);
+}
+END_TEST
+
+/* A process waiting for a lock on the data file (F_SETLKW, queued behind
+ * the pool that holds it) is not its holder: the detail names the pool's
+ * process, never the waiter's, although /proc/locks lists the waiter
+ * with its pid and the holding pool (an OFD lock) without one. */
+START_TEST(test_waiter_not_named)
+{
+    char *path = tu_path("waiter.bp");
+    tu_make_file(path, PS, PAGES, 11);
+    const char *data[] = { path };
+    struct holder h = hold_in_child(path, 0);
+    struct holder w = posix_lock_in_child(data, 1, F_WRLCK, true);
+    for (double end = tu_now() + 10; !proc_locks_has_waiter(w.pid); usleep(1000))
+        ck_assert_msg(tu_now() < end, "pid %d never queued for the lock",
+                      (int)w.pid);
+    bp_pool *pool;
+    TU_EXPECT_ERR(tu_try_open(path, 0, PS, 16, &pool), -BP_ELOCKED, path,
+                  "in use by another pool", pid_text(h.pid));
+    ck_assert_msg(!strstr(bp_errdetail(), pid_text(w.pid)),
+                  "names the waiter: %s", bp_errdetail());
+    release_child(h);   /* the waiter gets the lock, and is released */
+    release_child(w);
+}
+END_TEST
+
+/* A lock no process has a descriptor for - its open file description
+ * kept alive by a memory mapping after the descriptor was closed - is
+ * still a lock: bp_open is refused, and the detail says the holder's pid
+ * is unknown rather than naming a wrong one.  Unmapping releases it. */
+START_TEST(test_holder_unknown)
+{
+    char *path = tu_path("mapped.bp");
+    tu_make_file(path, PS, PAGES, 12);
+    int fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    ck_assert_int_eq(fcntl(fd, F_OFD_SETLK, &fl), 0);
+    void *map = mmap(NULL, PS, PROT_READ, MAP_SHARED, fd, 0);
+    ck_assert_ptr_ne(map, MAP_FAILED);
+    close(fd);
+    bp_pool *pool;
+    TU_EXPECT_ERR(tu_try_open(path, 0, PS, 16, &pool), -BP_ELOCKED, path,
+                  "in use by another pool (pid unknown)", "close that pool");
+    TU_EXPECT_ERR(tu_try_open(path, BP_RDONLY, PS, 16, &pool), -BP_ELOCKED,
+                  path, "writer pool (pid unknown)");
+    ck_assert_int_eq(munmap(map, PS), 0);
+    pool = tu_open(path, 16, 0);
+    tu_expect_page(pool, 2, BP_READ, 12);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* ---- a file system without locks (simulated) --------------------------- */
 
 static _Atomic int lock_errno;
@@ -298,6 +451,79 @@ START_TEST(test_no_locks_refused)
     }
     snap_same(path, &before);
     pool = tu_open(path, 16, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* EACCES from the lock is how POSIX lets a system say "held by someone
+ * else" (some file systems do): refused as -BP_ELOCKED, like EAGAIN.  Any
+ * other error of the lock is returned as it is, naming the file and the
+ * error.  The file is left as it was. */
+START_TEST(test_lock_errors)
+{
+    char *path = tu_path("lockerr.bp");
+    tu_make_file(path, PS, PAGES, 13);
+    struct snap before = snap_take(path);
+    bp_pool *pool;
+    atomic_store(&bp__sysfault_arg, NULL);
+    atomic_store(&lock_errno, -EACCES);
+    atomic_store(&bp__sysfault, lock_hook);
+    TU_EXPECT_ERR(tu_try_open(path, 0, PS, 16, &pool), -BP_ELOCKED, path,
+                  "in use by another pool");
+    TU_EXPECT_ERR(tu_try_open(path, BP_RDONLY, PS, 16, &pool), -BP_ELOCKED,
+                  path, "writer pool");
+    atomic_store(&lock_errno, -EIO);
+    TU_EXPECT_ERR(tu_try_open(path, 0, PS, 16, &pool), -EIO, "cannot lock",
+                  path, strerror(EIO));
+    ck_assert_ptr_null(pool);
+    atomic_store(&bp__sysfault, NULL);
+    snap_same(path, &before);
+    pool = tu_open(path, 16, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* ---- a file created while another pool takes it ------------------------- */
+
+static _Atomic int rival_fd = -1;
+
+/* At the lock of the file bp_open has just created, another opener (here
+ * a descriptor of this process, as a second pool would have) opens the
+ * file and locks it first. */
+static int rival_hook(void *arg, struct bp__fault_call *c)
+{
+    if (c->op != BP__FAULT_LOCK || atomic_load(&rival_fd) >= 0)
+        return 0;
+    int fd = open((const char *)arg, O_RDWR | O_CLOEXEC);
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    if (fd >= 0 && fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+        close(fd);
+        fd = -1;
+    }
+    atomic_store(&rival_fd, fd);
+    return 0;
+}
+
+/* bp_open(BP_CREATE) that made the file but lost the race for its lock
+ * to another pool is refused with -BP_ELOCKED naming the holder, and does
+ * not remove the file: it is the other pool's now (a failure after our
+ * own lock removes a file this call created, test_no_locks_refused). */
+START_TEST(test_created_file_kept_for_holder)
+{
+    char *path = tu_path("raced.bp");
+    bp_pool *pool;
+    atomic_store(&rival_fd, -1);
+    atomic_store(&bp__sysfault_arg, path);
+    atomic_store(&bp__sysfault, rival_hook);
+    TU_EXPECT_ERR(tu_try_open(path, BP_CREATE, PS, 16, &pool), -BP_ELOCKED,
+                  path, pid_text(getpid()), "this process");
+    atomic_store(&bp__sysfault, NULL);
+    int fd = atomic_load(&rival_fd);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(tu_file_size(path), 0);
+    close(fd);
+    pool = tu_open(path, 16, 0);
+    ck_assert_uint_eq(bp_page_count(pool), 0);
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
@@ -414,6 +640,11 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_released_by_death);
     tcase_add_test(tc, test_failed_open_holds_no_lock);
     tcase_add_test(tc, test_no_locks_refused);
+    tcase_add_test(tc, test_lock_errors);
+    tcase_add_test(tc, test_created_file_kept_for_holder);
+    tcase_add_test(tc, test_posix_holder_named);
+    tcase_add_test(tc, test_waiter_not_named);
+    tcase_add_test(tc, test_holder_unknown);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     tc = tcase_create("rdonly");

@@ -308,6 +308,93 @@ START_TEST(test_readahead_window_doubles_to_max)
 }
 END_TEST
 
+/* Windows asked for below one page (readahead_min 1000 bytes,
+ * readahead_max 4 KiB with 8 KiB pages) are one page: bp_info says so,
+ * and a scan still reads ahead, a page at a time. */
+START_TEST(test_readahead_window_below_a_page)
+{
+    char *path = tu_path("tiny-window.bp");
+    tu_make_file(path, PS, 64, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.readahead_min = 1000;
+    o.readahead_max = 4096;
+    bp_pool *pool = tu_open_opts(path, 128, BP_NOFLUSH, &o);
+    struct bp_info info;
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    ck_assert_uint_eq(info.readahead_min, PS);
+    ck_assert_uint_eq(info.readahead_max, PS);
+    for (uint64_t p = 0; p < 64; p++)
+        expect_page(pool, p, BP_READ);
+    wait_prefetched(pool, 0);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_gt(st.readahead_windows, 0);
+    ck_assert_uint_gt(st.prefetch_hits, 0);
+    ck_assert_msg(st.prefetch_pages <= st.readahead_windows,
+                  "%llu pages read ahead in %llu windows of one page",
+                  (unsigned long long)st.prefetch_pages,
+                  (unsigned long long)st.readahead_windows);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Reads of page 0 held back while hold_page0 is set: the reader thread
+ * stays in that read while the test fills the prefetch queue. */
+static _Atomic int hold_page0;
+static _Atomic int held_page0;
+
+static int hold_page0_reads(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    bool read = cb->aio_lio_opcode == IO_CMD_PREAD ||
+                cb->aio_lio_opcode == IO_CMD_PREADV;
+    long long off = cb->aio_lio_opcode == IO_CMD_PREADV ? cb->u.v.offset
+                                                        : cb->u.c.offset;
+    if (!read || off != 0)
+        return 0;
+    atomic_fetch_add(&held_page0, 1);
+    for (double end = tu_now() + 10; atomic_load(&hold_page0) && tu_now() < end;)
+        usleep(1000);   /* never hang the test for good */
+    return 0;
+}
+
+/* With the prefetch queue full, a sequential scan's read-ahead windows
+ * are dropped - not waited for, and the scan's own pins are served -
+ * and once the queue drains read-ahead starts again. */
+START_TEST(test_readahead_dropped_when_queue_full)
+{
+    bp_pool *pool = new_pool("ra-full.bp", 256, 192, 0);
+    atomic_store(&hold_page0, 1);
+    atomic_store(&held_page0, 0);
+    atomic_store(&pool->aio.fault, hold_page0_reads);
+    ck_assert_int_eq(bp_prefetch(pool, 0, 1, 0), 1);
+    for (double end = tu_now() + 5; !atomic_load(&held_page0);) {
+        ck_assert_msg(tu_now() < end, "the reader thread never read page 0");
+        usleep(1000);
+    }
+    int r, calls = 0;
+    while (calls < 1000 && (r = bp_prefetch(pool, 1 + calls % 60, 1, 0)) == 1)
+        calls++;
+    ck_assert_int_eq(r, -EAGAIN);
+    uint64_t windows = tu_stats(pool).readahead_windows;
+    for (uint64_t p = 100; p < 104; p++)
+        expect_page(pool, p, BP_READ);
+    ck_assert_uint_eq(tu_stats(pool).readahead_windows, windows);
+
+    atomic_store(&hold_page0, 0);
+    for (double end = tu_now() + 5; (r = bp_prefetch(pool, 0, 1, 0)) == -EAGAIN;) {
+        ck_assert_msg(tu_now() < end, "the prefetch queue never drained");
+        usleep(1000);
+    }
+    ck_assert_int_eq(r, 1);
+    for (uint64_t p = 104; p < 160; p++)
+        expect_page(pool, p, BP_READ);
+    ck_assert_uint_gt(tu_stats(pool).readahead_windows, windows);
+    atomic_store(&pool->aio.fault, NULL);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* Through a pool four times smaller than the file, whose first pages took
  * the hot share: read-ahead still runs, but within the room CLOCK-Pro
  * gives cold pages, so it wastes (almost) nothing. */
@@ -563,6 +650,8 @@ Suite *test_suite(void)
     tc = tcase_create("readahead");
     tcase_add_test(tc, test_readahead_sequential);
     tcase_add_test(tc, test_readahead_window_doubles_to_max);
+    tcase_add_test(tc, test_readahead_window_below_a_page);
+    tcase_add_test(tc, test_readahead_dropped_when_queue_full);
     tcase_add_test(tc, test_readahead_small_pool_no_waste);
     tcase_add_test(tc, test_readahead_off_when_random);
     tcase_add_test(tc, test_scan_hint_keeps_hot_set);

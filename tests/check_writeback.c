@@ -862,6 +862,14 @@ START_TEST(test_writeback_options_checked)
     o.pool_frames = 8;
     o.dirty_max = 101;
     ck_assert_int_eq(try_open(path, &o), -EINVAL);
+    ck_assert_msg(strstr(bp_errdetail(), "max 101%"), "%s", bp_errdetail());
+    bp_options_init(&o);
+    o.pool_frames = 8;
+    o.dirty_high = 60;
+    o.dirty_max = 60;
+    ck_assert_int_eq(try_open(path, &o), -EINVAL);
+    ck_assert_msg(strstr(bp_errdetail(), "high 60%, max 60%"), "%s",
+                  bp_errdetail());
     bp_options_init(&o);
     o.pool_frames = 8;
     o.flushers = BP_MAX_FLUSHERS + 1;
