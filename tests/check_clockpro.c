@@ -775,14 +775,14 @@ END_TEST
  * page always answers REFERENCED (its bit, cleared, is set again at once;
  * test_ref and test_clear_ref still see the bit as the hits left it). */
 #define STICKY_PAGE 0u
-static int sticky_try_evict(void *ctx, uint32_t f)
+static int sticky_try_evict(void *ctx, void *call, uint32_t f)
 {
     struct psim_cp *s = ctx;
     if (s->page[f] == STICKY_PAGE) {
         s->evict_calls++;
         return BP__CP_REFERENCED;
     }
-    return psim_cp_ops.try_evict(ctx, f);
+    return psim_cp_ops.try_evict(ctx, call, f);
 }
 
 static const struct bp__cp_frame_ops sticky_ops = {
@@ -832,9 +832,10 @@ END_TEST
 
 /* Every page hit at every look (all reference bits set again as soon as
  * they are cleared, as under heavy concurrent hits). */
-static int always_referenced(void *ctx, uint32_t f)
+static int always_referenced(void *ctx, void *call, uint32_t f)
 {
     struct psim_cp *s = ctx;
+    (void)call;
     (void)f;
     s->evict_calls++;
     return BP__CP_REFERENCED;
