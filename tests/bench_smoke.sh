@@ -67,8 +67,8 @@ run() {
 }
 
 # --- hit; it also makes the data file (or skips without O_DIRECT) ---------
-if ! out=$("$bench" --quiet -f "$data" --file-size 4M --json --frames 128 -d 0.03 \
-        -w 0.01 -t 1,2 hit --verify 2>"$work/err"); then
+if ! out=$("$bench" --quiet -f "$data" --file-size 4M --json --frames 128 -d 0.1 \
+        -w 0.02 -t 1,2 hit --verify 2>"$work/err"); then
     if grep -q "O_DIRECT" "$work/err"; then
         echo "SKIP: no O_DIRECT here: $(cat "$work/err")"
         exit 77
