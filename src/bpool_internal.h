@@ -185,6 +185,10 @@ int bp__file_shrunk(struct bp__datafile *df, uint64_t size_now);
 int bp__file_lock(struct bp__datafile *df, bool shared);
 
 /* frames.c */
+/* Bytes of metadata per frame besides the descriptor's share (page table
+ * slots, CLOCK-Pro's entries), rounded up: what bp_open budgets when it
+ * checks that a pool fits in memory. */
+#define BP__FRAME_META_BYTES 128u
 int bp__frames_create(bp_pool *pool);
 void bp__frames_destroy(bp_pool *pool);
 

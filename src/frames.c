@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "bpool_internal.h"
 
@@ -31,6 +32,19 @@ int bp__frames_create(bp_pool *pool)
         align = pool->file.dio_mem_align;
     if (bytes >= HUGE_ALIGN && align < HUGE_ALIGN)
         align = HUGE_ALIGN;
+
+    /* A pool larger than the machine's memory would only page to swap
+     * (and its metadata, which is written at open, could take the machine
+     * down first): refuse it while nothing is allocated yet. */
+    long phys = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    uint64_t need = (uint64_t)bytes + (uint64_t)pool->nframes * BP__FRAME_META_BYTES;
+    if (phys > 0 && psz > 0 && need / (uint64_t)psz > (uint64_t)phys)
+        return bp__fail(-ENOMEM, "cannot map a frame arena of %zu bytes (%u "
+                        "frames of %u bytes): with its metadata the pool needs "
+                        "%llu bytes, more than this machine's %llu bytes of "
+                        "memory; choose a smaller pool", bytes, pool->nframes,
+                        pool->page_size, (unsigned long long)need,
+                        (unsigned long long)phys * (unsigned long long)psz);
 
     /* Over-map by one alignment unit, then trim both ends. */
     size_t len = bytes + align;
