@@ -877,7 +877,7 @@ static struct {
      * a reader holding S, or one that validates, sees them equal. */
     _Atomic uint64_t word[2];
     _Atomic int stop;
-    _Atomic uint64_t x_cycles;
+    _Atomic uint64_t x_cycles, optimistic_ok;
 } rnd;
 
 static bool rnd_fail(const char *what, uint64_t s, uint64_t v, enum bp__latch held,
@@ -1019,7 +1019,7 @@ static void *rnd_worker(void *arg)
                      BP__LATCH_NONE, op);
     }
     atomic_fetch_add(&rnd.x_cycles, xs);
-    (void)opt_ok;
+    atomic_fetch_add(&rnd.optimistic_ok, opt_ok);
     return NULL;
 }
 
@@ -1043,6 +1043,7 @@ START_TEST(test_random_interleaving)
                   (unsigned long long)s);
     uint64_t xc = atomic_load(&rnd.x_cycles);
     ck_assert_uint_gt(xc, 0);
+    ck_assert_uint_gt(atomic_load(&rnd.optimistic_ok), 0);
     ck_assert_uint_eq(ver(&rnd.fr), v0 + 2 * xc);
     ck_assert_uint_eq(atomic_load(&rnd.word[0]), xc);
     ck_assert_uint_eq(atomic_load(&rnd.word[1]), xc);
