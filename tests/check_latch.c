@@ -1621,39 +1621,42 @@ END_TEST
 
 Suite *test_suite(void)
 {
+    /* Seconds (Check scales them by CK_TIMEOUT_MULTIPLIER), above the
+     * watchdogs of the tests with threads, so those report a hang first. */
     const struct {
         const char *name;
         const TTest *test;
+        int timeout;
     } cases[] = {
-        { "pin_each_mode", test_pin_each_mode },
-        { "pin_latch_busy", test_pin_latch_busy },
-        { "pin_wait_io_gone", test_pin_wait_io_gone },
-        { "pin_full", test_pin_full },
-        { "first_touch", test_first_touch },
-        { "release_latch_only", test_release_latch_only },
-        { "try_latch", test_try_latch },
-        { "xwait_rule", test_xwait_rule },
-        { "xwait_threads", test_xwait_threads },
-        { "write_back", test_write_back },
-        { "claim", test_claim },
-        { "read_fill_free", test_read_fill_free },
-        { "wait_io", test_wait_io },
-        { "optimistic", test_optimistic },
-        { "random_interleaving", test_random_interleaving },
-        { "writer_fairness", test_writer_fairness },
-        { "writer_fairness_reentrant", test_writer_fairness_reentrant },
-        { "writer_readers_holding", test_writer_readers_holding },
-        { "cross_readers_writers", test_cross_readers_writers },
-        { "optimistic_race", test_optimistic_race },
-        { "optimistic_evicted", test_optimistic_evicted },
-        { "latch_edeadlk", test_latch_edeadlk },
+        { "pin_each_mode", test_pin_each_mode, 30 },
+        { "pin_latch_busy", test_pin_latch_busy, 30 },
+        { "pin_wait_io_gone", test_pin_wait_io_gone, 30 },
+        { "pin_full", test_pin_full, 30 },
+        { "first_touch", test_first_touch, 30 },
+        { "release_latch_only", test_release_latch_only, 30 },
+        { "try_latch", test_try_latch, 30 },
+        { "xwait_rule", test_xwait_rule, 30 },
+        { "xwait_threads", test_xwait_threads, 60 },
+        { "write_back", test_write_back, 60 },
+        { "claim", test_claim, 30 },
+        { "read_fill_free", test_read_fill_free, 30 },
+        { "wait_io", test_wait_io, 60 },
+        { "optimistic", test_optimistic, 30 },
+        { "random_interleaving", test_random_interleaving, 90 },
+        { "writer_fairness", test_writer_fairness, 180 },
+        { "writer_fairness_reentrant", test_writer_fairness_reentrant, 180 },
+        { "writer_readers_holding", test_writer_readers_holding, 180 },
+        { "cross_readers_writers", test_cross_readers_writers, 60 },
+        { "optimistic_race", test_optimistic_race, 240 },
+        { "optimistic_evicted", test_optimistic_evicted, 30 },
+        { "latch_edeadlk", test_latch_edeadlk, 30 },
     };
     Suite *s = suite_create("latch");
     /* One case per test, so CK_RUN_CASE can pick one. */
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         TCase *tc = tcase_create(cases[i].name);
         tcase_add_test(tc, cases[i].test);
-        tcase_set_timeout(tc, 180);
+        tcase_set_timeout(tc, cases[i].timeout);
         suite_add_tcase(s, tc);
     }
     return s;
