@@ -13,7 +13,9 @@
  *      back to zero at the end.
  *   3. Write preference on a real pool: a writer among eight busy readers
  *      gets its latch within a bounded time; readers that already hold a
- *      shared latch are let past a queued writer, so nothing deadlocks.
+ *      shared latch are let past a queued writer, so nothing deadlocks
+ *      (and so such readers can keep a writer waiting: the waits are
+ *      printed).
  *   4. Optimistic readers racing writers and evictions: a validated copy
  *      is always one version of the page asked for.
  *   5. bp_latch by the thread that holds the page for write: -EDEADLK.
@@ -516,10 +518,6 @@ START_TEST(test_xwait_threads)
 }
 END_TEST
 
-/* Dirty and write-back: mark_dirty says whether the page was clean;
- * begin_write turns DIRTY into WRITING (or says CLEAN / IN_FLIGHT);
- * end_write clears WRITING, sets DIRTY again if the write failed, and
- * wakes a thread waiting for the write. */
 struct write_wait {
     struct bp__frame *fr;
     _Atomic int done;
@@ -535,6 +533,10 @@ static void *wait_write_thread(void *arg)
     return NULL;
 }
 
+/* Dirty and write-back: mark_dirty says whether the page was clean;
+ * begin_write turns DIRTY into WRITING (or says CLEAN / IN_FLIGHT);
+ * end_write clears WRITING, sets DIRTY again if the write failed, and
+ * wakes a thread waiting for the write. */
 START_TEST(test_write_back)
 {
     struct bp__frame fr;
@@ -743,7 +745,6 @@ START_TEST(test_read_fill_free)
 }
 END_TEST
 
-/* Threads waiting for a read or an eviction wake when it ends. */
 struct io_wait {
     struct bp__frame *fr;
     _Atomic int done;
@@ -757,6 +758,7 @@ static void *wait_io_thread(void *arg)
     return NULL;
 }
 
+/* Threads waiting for a read or an eviction wake when it ends. */
 START_TEST(test_wait_io)
 {
     struct bp__frame fr;
