@@ -184,11 +184,15 @@ void tu_dump_threads(const char *why)
     fflush(stderr);
 }
 
-void tu_join_all(pthread_t *threads, unsigned n, double seconds, const char *what)
+double tu_timeout_multiplier(void)
 {
     const char *mult = getenv("CK_TIMEOUT_MULTIPLIER");
-    if (mult && atof(mult) > 1)
-        seconds *= atof(mult);
+    return mult && atof(mult) > 1 ? atof(mult) : 1;
+}
+
+void tu_join_all(pthread_t *threads, unsigned n, double seconds, const char *what)
+{
+    seconds *= tu_timeout_multiplier();
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += (time_t)seconds;

@@ -48,6 +48,10 @@ void tu_thread_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * any worker recorded a problem, quoting the first. */
 void tu_assert_no_thread_errors(void);
 
+/* CK_TIMEOUT_MULTIPLIER (at least 1): how much slower this build runs
+ * than a plain one (10 under sanitizers); scale time limits by it. */
+double tu_timeout_multiplier(void);
+
 /* The watchdog: join n threads, waiting at most `seconds` (times
  * CK_TIMEOUT_MULTIPLIER) for all of them.  If one has not finished by
  * then, the test has hung: print where every thread of the process is
