@@ -3,8 +3,11 @@
  *
  * Concurrency (see kvdb_int.h for the locks):
  *
- *  - get: latch coupling with shared latches from the root (read under
- *    root_lock) to the leaf; at most two pages latched at a time.
+ *  - get: optimistic lock coupling down the internal nodes (below), then
+ *    the leaf latched shared.  After OLC_TRIES conflicts, or for a cursor
+ *    that prefetches, latch coupling with shared latches from the root
+ *    (read under root_lock) to the leaf; at most two pages latched at a
+ *    time.
  *
  *  - put/delete, optimistic path: tree_lock shared, the same descent but
  *    the leaf latched exclusively.  If the leaf belongs to the current
@@ -71,10 +74,110 @@ static int corrupt(uint64_t pgno, const char *what)
 /* Readers                                                          */
 /* ---------------------------------------------------------------- */
 
-int bt_descend(kvdb *db, const void *key, size_t klen, uint32_t lmode,
-               kv_page *leaf, uint8_t *ub, size_t *ublen,
-               void (*prefetch)(void *, uint64_t, const uint8_t *, uint32_t),
-               void *arg)
+/*
+ * Optimistic lock coupling.  Every thread reads the root and the upper
+ * levels, so pinning and latching them (an atomic write each, on lines
+ * all cores share) is what limits lookups on a tree in memory.  Instead,
+ * read the root's number without root_lock (root_pub), and each internal
+ * node through a ticket (pg_read_optimistic: no write),
+ * find the child defensively (node_probe_child: the bytes may be changing),
+ * start the child's read, and only then validate the parent: if the parent
+ * did not change, the child was its child while the child's read started,
+ * and a page leaves the tree only while a writer latches it exclusively
+ * (which its own validation will see), so what the chain of validated
+ * reads found is what a latched descent would have found.  If the parent
+ * changed, the child's number may be stale: drop everything and start
+ * again from the root.  Anything that looks wrong on the way is a
+ * conflict, not corruption: the latched descent, taken after OLC_TRIES
+ * restarts, is the one that reports it (and guarantees progress).
+ *
+ * The leaf is latched as before (lmode): a get copies its value under the
+ * latch, and a writer changes it.  Waiting for that latch while holding
+ * only a ticket holds nothing: no latch order to respect.  A ticket that
+ * fell back to a pin (the page was latched for write, or not resident)
+ * holds a shared latch on its page, parent before child as in latch
+ * coupling, and its bytes are stable, so the number read from it is real.
+ */
+#define OLC_TRIES 4
+enum { OLC_RESTART = 1, OLC_NOT_HERE = 2 };
+
+void bt_set_root(kvdb *db, uint64_t root, uint32_t height)
+{
+    db->root = root;
+    db->height = height;
+    /* 0 (height 0) sends descents to the latched path, which copes with
+     * what does not fit */
+    uint64_t pub = height <= 0xff && root >> 56 == 0 ? root << 8 | height : 0;
+    atomic_store_explicit(&db->root_pub, pub, memory_order_release);
+}
+
+/* 0 with *leaf latched (lmode), OLC_RESTART on a conflict, OLC_NOT_HERE if
+ * the root is a leaf (nothing to read optimistically), or an error. */
+static int descend_optimistic(kvdb *db, const void *key, size_t klen,
+                              uint32_t lmode, kv_page *leaf, uint8_t *ub,
+                              size_t *ublen)
+{
+    kv_ticket cur, next;
+    /* root_pub, not root_lock (whose shared locking writes its cache line
+     * on every lookup): the root is the one published before and after
+     * the root page's read started, so it was the root when it started
+     * (a page becomes the root while latched exclusively, which the
+     * ticket's validation would see) */
+    uint64_t pub = atomic_load_explicit(&db->root_pub, memory_order_acquire);
+    uint32_t lvl = (uint32_t)(pub & 0xff);
+    if (lvl == 0)
+        return OLC_NOT_HERE;
+    int r = pg_read_optimistic(db->pg, pub >> 8, &cur);
+    if (atomic_load_explicit(&db->root_pub, memory_order_acquire) != pub) {
+        if (r == 0)
+            (void)pg_validate(db->pg, &cur);
+        return OLC_RESTART;
+    }
+    if (r < 0)
+        return r;
+    if (ublen != NULL)
+        *ublen = SIZE_MAX;
+    for (;;) {
+        uint64_t child;
+        if (node_probe_child(cur.data, db->P, lvl, key, klen, &child, ub,
+                             ublen) < 0) {
+            r = pg_validate(db->pg, &cur);
+            return r == 0 || r == -BP_ECHANGED ? OLC_RESTART : r;
+        }
+        /* The child's read starts before the parent is validated: once
+         * the parent is, the child's number was right when it started. */
+        int rc = lvl == 1 ? pg_pin(db->pg, child, lmode, leaf)
+                          : pg_read_optimistic(db->pg, child, &next);
+        r = pg_validate(db->pg, &cur);
+        if (r < 0) {
+            if (rc == 0 && lvl == 1)
+                pg_unpin(db->pg, leaf);
+            else if (rc == 0)
+                (void)pg_validate(db->pg, &next);
+            return r == -BP_ECHANGED ? OLC_RESTART : r;
+        }
+        if (rc < 0)
+            return rc;        /* a real child failed to read */
+        if (lvl == 1)
+            break;
+        cur = next;
+        lvl--;
+    }
+    if (node_type(leaf->data) != PT_LEAF || node_level(leaf->data) != 0) {
+        pg_unpin(db->pg, leaf);
+        return OLC_RESTART;   /* the latched descent will say what is wrong */
+    }
+    return 0;
+}
+
+/* Latch coupling: the root shared under root_lock, then each child
+ * latched before its parent is let go. */
+static int descend_latched(kvdb *db, const void *key, size_t klen,
+                           uint32_t lmode, kv_page *leaf, uint8_t *ub,
+                           size_t *ublen,
+                           void (*prefetch)(void *, uint64_t, const uint8_t *,
+                                            uint32_t),
+                           void *arg)
 {
     kv_page cur, child;
     pthread_rwlock_rdlock(&db->root_lock);
@@ -120,6 +223,28 @@ int bt_descend(kvdb *db, const void *key, size_t klen, uint32_t lmode,
     }
     *leaf = cur;
     return 0;
+}
+
+int bt_descend(kvdb *db, const void *key, size_t klen, uint32_t lmode,
+               kv_page *leaf, uint8_t *ub, size_t *ublen,
+               void (*prefetch)(void *, uint64_t, const uint8_t *, uint32_t),
+               void *arg)
+{
+    /* prefetch works on the level-1 node while it is latched */
+    for (int i = 0; prefetch == NULL; i++) {
+        if (i == OLC_TRIES) {
+            atomic_fetch_add(&db->st_olc_fallbacks, 1);
+            break;
+        }
+        int r = descend_optimistic(db, key, klen, lmode, leaf, ub, ublen);
+        if (r == OLC_NOT_HERE)
+            break;
+        if (r != OLC_RESTART)
+            return r;
+        atomic_fetch_add(&db->st_olc_restarts, 1);
+    }
+    return descend_latched(db, key, klen, lmode, leaf, ub, ublen, prefetch,
+                           arg);
 }
 
 static int check_key(const void *key, size_t klen)
@@ -277,7 +402,7 @@ static int cow(struct op *o, int k)
         return r;
     }
     if (k == 0) {
-        db->root = n.pgno;    /* root_locked */
+        bt_set_root(db, n.pgno, db->height);    /* root_locked */
     } else {
         node_set_child(o->path[k - 1].data, o->child[k - 1], n.pgno);
         if ((r = pg_dirty(db->pg, &o->path[k - 1])) < 0) {
@@ -397,8 +522,7 @@ static int split_insert(struct op *o, int k, const uint8_t *cell,
             goto out;
         node_set_child0(nr.data, o->path[k].pgno);
         node_insert_cell(nr.data, db->P, 0, up, uplen);
-        db->root = nr.pgno;
-        db->height = lvl + 1;
+        bt_set_root(db, nr.pgno, lvl + 1);
         pg_unpin(db->pg, &nr);
     } else {
         uint8_t *pp = o->path[k - 1].data;
@@ -425,8 +549,7 @@ static int rebalance(struct op *o, int k)
     uint32_t lvl = node_level(p);
     if (k == o->bottom) {
         if (o->root_locked && k == 0 && lvl > 0 && node_n(p) == 0) {
-            db->root = node_child0(p);
-            db->height = lvl - 1;
+            bt_set_root(db, node_child0(p), lvl - 1);
             uint64_t pgno = o->path[k].pgno, epoch = node_epoch(p);
             pg_unpin(db->pg, &o->path[k]);
             kv_free_page(db, pgno, epoch);

@@ -73,6 +73,8 @@ static const char usage_text[] =
     "  -j, --json           results (bench) as JSON objects\n"
     "      --crash-after-writes N  testing: die (exit 99) just before the Nth\n"
     "                       page or meta write (also KVDB_CRASH_AFTER_WRITES)\n"
+    "      --conflict-every N  testing: every Nth optimistic page read reports\n"
+    "                       a conflict (the lookup restarts)\n"
     "      --pool-mb M      deprecated: --pool MM\n"
     "  -h, --help           this text\n"
     "  -V, --version        print the version\n"
@@ -235,6 +237,12 @@ void print_stats(kvdb *db, FILE *out)
             (unsigned long long)s.cow_copies, (unsigned long long)s.splits,
             (unsigned long long)s.merges, (unsigned long long)s.commits,
             (unsigned long long)s.nofree_retries);
+    fprintf(out, "descents: %llu optimistic reads (%llu conflicts), %llu "
+            "descents restarted, %llu latched after repeated conflicts\n",
+            (unsigned long long)s.optimistic_reads,
+            (unsigned long long)s.optimistic_conflicts,
+            (unsigned long long)s.descent_restarts,
+            (unsigned long long)s.descent_fallbacks);
     fprintf(out, "file: %llu pages, %llu free, %llu pending, %llu "
             "quarantined (free but failing their checksum)\n",
             (unsigned long long)s.pages, (unsigned long long)s.free_pages,
@@ -458,12 +466,14 @@ int main(int argc, char **argv)
         return EX_ERR;
     }
     /* The options only kvdb has (long only). */
-    enum { O_IO = POOLOPT_TOOL_FIRST, O_STATS, O_CRASH, O_POOL_MB };
+    enum { O_IO = POOLOPT_TOOL_FIRST, O_STATS, O_CRASH, O_POOL_MB,
+           O_CONFLICT };
     static const struct option longopts[] = {
         POOLOPT_LONGOPTS,
         { "io", required_argument, NULL, O_IO },
         { "stats", no_argument, NULL, O_STATS },
         { "crash-after-writes", required_argument, NULL, O_CRASH },
+        { "conflict-every", required_argument, NULL, O_CONFLICT },
         { "pool-mb", required_argument, NULL, O_POOL_MB },
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
@@ -512,6 +522,10 @@ int main(int argc, char **argv)
         case O_CRASH:
             c.o.crash_after_writes = opt_u64("--crash-after-writes", optarg, 1,
                                              UINT64_MAX);
+            break;
+        case O_CONFLICT:
+            c.o.conflict_every = opt_u64("--conflict-every", optarg, 1,
+                                         UINT64_MAX);
             break;
         case O_POOL_MB:
             pool.pool_bytes = opt_u64("--pool-mb", optarg, 1, 1ull << 24) << 20;

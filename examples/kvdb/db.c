@@ -248,8 +248,7 @@ static int init_new(kvdb *db)
     db->epoch = 1;
     if ((r = kv_new_page(db, &pg, PT_LEAF, 0)) < 0)
         return r;
-    db->root = pg.pgno;
-    db->height = 0;
+    bt_set_root(db, pg.pgno, 0);
     pg_unpin(db->pg, &pg);
     atomic_store(&db->changed, true);
     return kvdb_commit(db);
@@ -358,8 +357,7 @@ int kvdb_open(const char *path, const struct kvdb_options *opts, kvdb **out)
         }
         atomic_store(&db->seq, m.seq);
         db->epoch = m.seq + 1;
-        db->root = m.root;
-        db->height = m.height;
+        bt_set_root(db, m.root, m.height);
         atomic_store(&db->count, m.count);
         r = fl_load(db, &m);
     }
@@ -423,6 +421,8 @@ int kvdb_stats(kvdb *db, struct kvdb_stats *st)
     st->optimistic = atomic_load(&db->st_opt);
     st->pessimistic = atomic_load(&db->st_pess);
     st->restarts = atomic_load(&db->st_restarts);
+    st->descent_restarts = atomic_load(&db->st_olc_restarts);
+    st->descent_fallbacks = atomic_load(&db->st_olc_fallbacks);
     st->nofree_retries = atomic_load(&db->pg->nofree_retries);
     st->io = db->pg->ops->name;
     db->pg->ops->stats(db->pg, st);

@@ -48,6 +48,8 @@ struct kvdb_options {
     int io;                 /* KVDB_IO_* */
     uint64_t crash_after_writes; /* testing: exit(99) just before the Nth
                                page or meta write of this handle (0: off) */
+    uint64_t conflict_every; /* testing: every Nth optimistic read of a page
+                               reports a conflict (0: off) */
 };
 
 void kvdb_options_init(struct kvdb_options *o);
@@ -136,10 +138,13 @@ struct kvdb_stats {
     uint64_t splits, merges;
     uint64_t optimistic, pessimistic;  /* writes done each way */
     uint64_t restarts;        /* optimistic writes that fell back */
+    uint64_t descent_restarts;   /* optimistic descents that met a change */
+    uint64_t descent_fallbacks;  /* descents latched after repeated ones */
     uint64_t nofree_retries;  /* pins retried after -BP_ENOFRAME */
     /* The pager's counters (bpool's struct bp_stats with KVDB_IO_BPOOL) */
     uint64_t hits, misses, reads, writes, evictions, prefetch_pages,
         prefetch_hits, syncs;
+    uint64_t optimistic_reads, optimistic_conflicts;  /* validated reads */
     uint32_t frames;          /* 0 with KVDB_IO_PREAD */
     const char *io;           /* "bpool" or "pread" */
     int checksums;

@@ -14,7 +14,9 @@
  *              kvdb_commit (not its sync) and for kvdb_check.  Readers
  *              (get, cursors) never take it.
  *   root_lock  (rwlock, writer-preferring)  guards root and height; held
- *              shared by every descent only until the root page is pinned;
+ *              shared by every latched descent only until the root page
+ *              is pinned (optimistic descents read root and height from
+ *              root_pub instead: bt_set_root);
  *              exclusive by a structure change for its whole descent (so
  *              that readers, which bpool's latches favour, cannot starve
  *              it) and then as long as the root may change.
@@ -22,7 +24,11 @@
  *              hold at most a parent and a child (latch coupling), a
  *              structure change holds the unsafe part of its path and at
  *              most one sibling; nobody latches upwards or sideways while
- *              waiting, so no cycle can form.
+ *              waiting, so no cycle can form.  An optimistic read
+ *              (kv_ticket) holds nothing, unless it fell back to a pin,
+ *              which is then a shared latch in the same order; and a page
+ *              leaves the tree only while its remover latches it
+ *              exclusively, which every optimistic read of it notices.
  *   fl.mu      (mutex)  the free lists; a leaf: nothing is taken under it.
  */
 #ifndef KVDB_INT_H
@@ -89,12 +95,29 @@ typedef struct kv_page {
     struct pr_entry *pr;      /* pread pager */
 } kv_page;
 
+/*
+ * An optimistic read (bp_read_optimistic): data may change while it is
+ * read, until pg_validate says whether it stayed one consistent version
+ * of the page.  What a reader may do before that: see KV_RACY_READER.
+ */
+typedef struct kv_ticket {
+    const uint8_t *data;
+    uint64_t pgno;
+    bp_ticket bp;             /* bpool pager */
+    kv_page pin;              /* pread pager: a BP_READ pin */
+} kv_ticket;
+
 struct pager;
 struct pager_ops {
     const char *name;
     int (*pin)(struct pager *, uint64_t pgno, uint32_t mode, kv_page *);
     int (*unpin)(struct pager *, kv_page *);
     int (*mark_dirty)(struct pager *, kv_page *);
+    /* start an optimistic read; end it with validate: 0 if what was read
+     * is consistent, -BP_ECHANGED if the page changed meanwhile (pread:
+     * a pinned read that always validates) */
+    int (*read_optimistic)(struct pager *, uint64_t pgno, kv_ticket *);
+    int (*validate)(struct pager *, kv_ticket *);
     int (*alloc)(struct pager *, kv_page *);     /* new zero page, write */
     int (*sync)(struct pager *);                 /* all writes durable */
     void (*prefetch)(struct pager *, uint64_t first, uint64_t count);
@@ -111,11 +134,14 @@ struct pager {
     uint32_t payload;         /* page_size - KV_TRAILER: bytes kvdb uses */
     uint64_t crash_after;     /* kvdb_options.crash_after_writes */
     atomic_uint_fast64_t writes_seen;
+    uint64_t conflict_every;  /* kvdb_options.conflict_every */
+    atomic_uint_fast64_t validations;
     atomic_uint_fast64_t nofree_retries;
 };
 
 /* pager.c */
 void pager_count_write(struct pager *pg);  /* crash injection point */
+int pager_count_validation(struct pager *pg); /* conflict injection point */
 int pager_open(const char *path, const struct kvdb_options *o,
                uint32_t page_size, int checksums, bool create,
                struct pager **out);
@@ -140,6 +166,46 @@ static inline int pg_unpin(struct pager *p, kv_page *pg)
 static inline int pg_dirty(struct pager *p, kv_page *pg)
 {
     return p->ops->mark_dirty(p, pg);
+}
+static inline int pg_read_optimistic(struct pager *p, uint64_t n,
+                                     kv_ticket *t)
+{
+    return p->ops->read_optimistic(p, n, t);
+}
+static inline int pg_validate(struct pager *p, kv_ticket *t)
+{
+    int r = p->ops->validate(p, t);
+    if (r == 0 && p->conflict_every != 0)
+        r = pager_count_validation(p);
+    return r;
+}
+
+/*
+ * Marks a function that reads a page's bytes through a kv_ticket before
+ * pg_validate: those bytes may be changing (a data race by design, which
+ * ThreadSanitizer must not report) or belong to another page by now, so
+ * such a function reads only within the payload, checks every offset,
+ * count and length it reads before using it, reads each of them once
+ * (racy_* below: a second load could see another value than the one
+ * checked), bounds every loop, and has no effect but on its own outputs.
+ * It calls only functions marked the same way (the compiler does not
+ * inline across different sanitizer attributes, and libc's memcmp and
+ * memcpy are instrumented).
+ */
+#define KV_RACY_READER __attribute__((no_sanitize("thread")))
+
+KV_RACY_READER static inline uint32_t racy16(const uint8_t *p)
+{
+    const volatile uint8_t *v = p;
+    return (uint32_t)v[0] | (uint32_t)v[1] << 8;
+}
+KV_RACY_READER static inline uint64_t racy64(const uint8_t *p)
+{
+    const volatile uint8_t *v = p;
+    uint64_t x = 0;
+    for (int i = 7; i >= 0; i--)
+        x = x << 8 | v[i];
+    return x;
 }
 
 /* ------------------------------------------------------------------ */
@@ -206,6 +272,15 @@ uint32_t leaf_make_cell(uint8_t *out, const void *k, size_t kl, const void *v,
                         size_t vl);
 uint32_t int_make_cell(uint8_t *out, const void *k, size_t kl,
                        uint64_t child);
+/* For optimistic descents (KV_RACY_READER): in the bytes of what should
+ * be an internal node of the given level, find the child to follow for
+ * key, checking every offset and length against P.  0 with *child (and,
+ * if sep is not NULL and a key lies right of the child, that key copied
+ * to sep, KVDB_KEY_MAX bytes, its length in *seplen), or -1 if the bytes
+ * are not such a node: a conflict, unless a stable copy still says so. */
+int node_probe_child(const uint8_t *p, uint32_t P, uint32_t level,
+                     const void *key, size_t klen, uint64_t *child,
+                     uint8_t *sep, size_t *seplen);
 /* layout verification for kvdb_check: NULL if sound, else what is wrong */
 const char *node_verify(const uint8_t *p, uint32_t P);
 
@@ -301,6 +376,9 @@ struct kvdb {
     pthread_rwlock_t root_lock;
     uint64_t root;            /* [root_lock] */
     uint32_t height;          /* [root_lock] levels below the root */
+    atomic_uint_fast64_t root_pub; /* root << 8 | height, stored by
+                                 bt_set_root for optimistic descents,
+                                 which take no root_lock */
     atomic_uint_fast64_t count;
     atomic_uint_fast64_t seq; /* [commit_mu] last durable commit */
     uint64_t epoch;           /* [tree_lock] the number of the next commit
@@ -313,6 +391,7 @@ struct kvdb {
 
     atomic_uint_fast64_t st_commits, st_cow, st_splits, st_merges, st_opt,
         st_pess, st_restarts;
+    atomic_uint_fast64_t st_olc_restarts, st_olc_fallbacks; /* descents */
 };
 
 int kv_fail(int err, const char *fmt, ...)
@@ -335,16 +414,22 @@ void kv_free_page(kvdb *db, uint64_t pgno, uint64_t page_epoch);
 /* btree.c                                                            */
 /* ------------------------------------------------------------------ */
 
-/* A read-only descent: pins the leaf that may hold key, with latch
- * coupling.  lmode is the leaf's mode (BP_READ or BP_WRITE, | BP_SCAN).
- * If ub is not NULL it receives the separator above the leaf on the
- * right (the leaf holds keys < ub; *ublen = SIZE_MAX if there is none),
- * and prefetch, if not NULL, is called with the level-1 node (its page
- * number and bytes, latched) and the index of the chosen child. */
+/* A read-only descent: pins the leaf that may hold key, reading the
+ * internal nodes optimistically (with prefetch or after repeated
+ * conflicts: latch coupling).  lmode is the leaf's mode (BP_READ or
+ * BP_WRITE, | BP_SCAN).  If ub is not NULL it receives the separator
+ * above the leaf on the right (the leaf holds keys < ub; *ublen =
+ * SIZE_MAX if there is none), and prefetch, if not NULL, is called with
+ * the level-1 node (its page number and bytes, latched) and the index of
+ * the chosen child. */
 int bt_descend(kvdb *db, const void *key, size_t klen, uint32_t lmode,
                kv_page *leaf, uint8_t *ub, size_t *ublen,
                void (*prefetch)(void *, uint64_t, const uint8_t *, uint32_t),
                void *arg);
+/* Set the root and the height (root_lock held exclusively, or no other
+ * thread yet), and publish them in root_pub: the new root must be latched
+ * exclusively by the caller, or not yet in use. */
+void bt_set_root(kvdb *db, uint64_t root, uint32_t height);
 
 /* ------------------------------------------------------------------ */
 /* check.c                                                            */

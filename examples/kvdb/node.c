@@ -113,6 +113,83 @@ uint32_t node_child_index(const uint8_t *p, const void *key, size_t klen)
     return found ? i + 1 : i;
 }
 
+/* kv_keycmp for a key read from a page that may be changing: a plain
+ * loop (memcmp would be instrumented under ThreadSanitizer). */
+KV_RACY_READER static inline int racy_keycmp(const uint8_t *a, uint32_t al,
+                                             const uint8_t *b, size_t bl)
+{
+    size_t n = al < bl ? al : bl;
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return a[i] < b[i] ? -1 : 1;
+    return al < bl ? -1 : al > bl;
+}
+
+/* The key of internal cell i of a node of n cells, or NULL if its slot or
+ * its extent lies outside the payload. */
+KV_RACY_READER static inline const uint8_t *
+racy_int_key(const uint8_t *p, uint32_t P, uint32_t n, uint32_t i,
+             uint32_t *kl)
+{
+    uint32_t off = racy16(p + NODE_HDR + 2 * i);
+    if (off < NODE_HDR + 2 * n || off + INT_CELL(0) > P)
+        return NULL;
+    uint32_t l = racy16(p + off);
+    if (l == 0 || l > KVDB_KEY_MAX || off + INT_CELL(l) > P)
+        return NULL;
+    *kl = l;
+    return p + off + INT_CELL(0);
+}
+
+KV_RACY_READER int node_probe_child(const uint8_t *p, uint32_t P,
+                                    uint32_t level, const void *key,
+                                    size_t klen, uint64_t *child,
+                                    uint8_t *sep, size_t *seplen)
+{
+    if (p[0] != PT_INTERNAL || racy16(p + 4) != level || level == 0)
+        return -1;
+    uint32_t n = racy16(p + 2);
+    if (NODE_HDR + 2 * n > P)
+        return -1;
+    /* node_child_index: the number of keys <= key (a binary search, so at
+     * most 16 rounds whatever n says) */
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2, ml;
+        const uint8_t *mk = racy_int_key(p, P, n, mid, &ml);
+        if (mk == NULL)
+            return -1;
+        if (racy_keycmp(mk, ml, key, klen) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    uint64_t c;
+    if (lo == 0) {
+        c = racy64(p + 24);
+    } else {
+        uint32_t l;
+        const uint8_t *k = racy_int_key(p, P, n, lo - 1, &l);
+        if (k == NULL)
+            return -1;
+        c = racy64(k - 8);
+    }
+    if (c == 0)               /* page 0 is the meta page, never a node */
+        return -1;
+    if (sep != NULL && lo < n) {
+        uint32_t l;
+        const uint8_t *k = racy_int_key(p, P, n, lo, &l);
+        if (k == NULL)
+            return -1;
+        const volatile uint8_t *v = k;   /* not turned into memcpy */
+        for (uint32_t i = 0; i < l; i++)
+            sep[i] = v[i];
+        *seplen = l;
+    }
+    *child = c;
+    return 0;
+}
+
 uint32_t node_used(const uint8_t *p, uint32_t P)
 {
     return NODE_HDR + 2 * node_n(p) + (P - upper(p)) - frag(p);

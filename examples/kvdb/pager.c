@@ -21,6 +21,16 @@ void pager_count_write(struct pager *pg)
         syscall(SYS_exit_group, 99);
 }
 
+/* Called after every successful validation when
+ * kvdb_options.conflict_every = N: the Nth, 2Nth... report a conflict, as
+ * if a writer had changed the page, so that tests exercise the restarts
+ * (and with N = 1, the fallback to latches) deterministically. */
+int pager_count_validation(struct pager *pg)
+{
+    uint64_t n = atomic_fetch_add(&pg->validations, 1) + 1;
+    return n % pg->conflict_every == 0 ? -BP_ECHANGED : 0;
+}
+
 int pager_open(const char *path, const struct kvdb_options *o,
                uint32_t page_size, int checksums, bool create,
                struct pager **out)
@@ -47,5 +57,7 @@ void pager_setup(struct pager *pg, const struct kvdb_options *o,
     pg->payload = page_size - KV_TRAILER;
     pg->crash_after = o->crash_after_writes;
     atomic_init(&pg->writes_seen, 0);
+    pg->conflict_every = o->conflict_every;
+    atomic_init(&pg->validations, 0);
     atomic_init(&pg->nofree_retries, 0);
 }

@@ -55,6 +55,34 @@ static int b_pin(struct pager *p, uint64_t pgno, uint32_t mode, kv_page *o)
     return 0;
 }
 
+static int b_read_optimistic(struct pager *p, uint64_t pgno, kv_ticket *t)
+{
+    struct bpager *b = (struct bpager *)p;
+    int r;
+    for (int i = 0;; i++) {   /* a fallback to a pin may find no frame */
+        r = bp_read_optimistic(b->pool, pgno, &t->bp);
+        if (r != -BP_ENOFRAME || i == NOFRAME_TRIES)
+            break;
+        atomic_fetch_add(&p->nofree_retries, 1);
+        nap();
+    }
+    if (r < 0)
+        return kv_fail_bp(r, "reading a page");
+    t->data = t->bp.data;
+    t->pgno = pgno;
+    return 0;
+}
+
+static int b_validate(struct pager *p, kv_ticket *t)
+{
+    (void)p;
+    int r = bp_validate(&t->bp);
+    t->data = NULL;
+    if (r == -BP_ECHANGED)
+        return r;             /* not a failure: the caller reads again */
+    return r < 0 ? kv_fail_bp(r, "validating a read") : 0;
+}
+
 static int b_unpin(struct pager *p, kv_page *pg)
 {
     (void)p;
@@ -123,6 +151,8 @@ static void b_stats(struct pager *p, struct kvdb_stats *st)
         st->prefetch_pages = s.prefetch_pages;
         st->prefetch_hits = s.prefetch_hits;
         st->syncs = s.syncs;
+        st->optimistic_reads = s.optimistic_reads;
+        st->optimistic_conflicts = s.optimistic_conflicts;
     }
     if (bp_info(b->pool, &in) == 0) {
         st->frames = in.frames;
@@ -160,7 +190,8 @@ static int b_close(struct pager *p)
 }
 
 static const struct pager_ops bpool_ops = {
-    "bpool", b_pin, b_unpin, b_dirty, b_alloc, b_sync, b_prefetch, b_count,
+    "bpool", b_pin, b_unpin, b_dirty, b_read_optimistic,
+    b_validate, b_alloc, b_sync, b_prefetch, b_count,
     b_stats, b_resident, b_close,
 };
 

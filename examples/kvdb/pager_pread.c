@@ -148,6 +148,23 @@ static int p_dirty(struct pager *p, kv_page *pg)
     return 0;
 }
 
+/* No optimistic reads here: a read pin that always validates. */
+static int p_read_optimistic(struct pager *p, uint64_t pgno, kv_ticket *t)
+{
+    int r = p_pin(p, pgno, BP_READ, &t->pin);
+    if (r < 0)
+        return r;
+    t->data = t->pin.data;
+    t->pgno = pgno;
+    return 0;
+}
+
+static int p_validate(struct pager *p, kv_ticket *t)
+{
+    t->data = NULL;
+    return p_unpin(p, &t->pin);
+}
+
 static int p_alloc(struct pager *p, kv_page *o)
 {
     struct ppager *pp = (struct ppager *)p;
@@ -236,7 +253,8 @@ static int p_close(struct pager *p)
 }
 
 static const struct pager_ops pread_ops = {
-    "pread", p_pin, p_unpin, p_dirty, p_alloc, p_sync, p_prefetch, p_count,
+    "pread", p_pin, p_unpin, p_dirty, p_read_optimistic,
+    p_validate, p_alloc, p_sync, p_prefetch, p_count,
     p_stats, p_resident, p_close,
 };
 
