@@ -677,8 +677,10 @@ static int pessimistic(struct op *o)
         if (is_safe(o, o->path[o->top].data, false))
             release_above(o, o->top);
     }
-    /* bpool's latches are pthread rwlocks, which prefer readers: a writer
-     * asking for a page that readers keep latching could wait forever.
+    /* bpool's latches prefer a waiting writer only over readers that hold
+     * no other shared latch; readers coupling down the tree hold their
+     * parent's, so a writer asking for a page that they keep latching
+     * could wait forever.
      * Holding root_lock for the whole descent keeps new readers out of the
      * tree until every latch of the path is ours (readers already inside
      * only go down and leave).  Now it is needed only if the root may
