@@ -62,7 +62,7 @@ enum { PIN_OK = 0, PIN_RETRY = 1, PIN_WAIT = 2 };
  * `call`): where to put the dirty frames it passes, and whether it is a
  * read-ahead. */
 struct admission {
-    struct bp__evict_batch *collect;
+    struct bp__evict_batch *collect;   /* never NULL */
     bool speculative;
 };
 
@@ -76,7 +76,7 @@ static int ops_try_evict(void *ctx, void *call, uint32_t f)
      * writes them back once it has dropped the miss lock.  A read-ahead
      * never evicts another read-ahead nobody has used yet: it would only
      * waste both reads. */
-    if (c && c->n < BP__EVICT_BATCH)
+    if (c->n < BP__EVICT_BATCH)
         how |= BP__CLAIM_PIN_DIRTY;
     if (a->speculative)
         how |= BP__CLAIM_SPARE_PREFETCHED;
