@@ -1,9 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# ab.sh - two builds of bpool-bench side by side: each workload run by A,
-# then by B, then A again ..., so that the drift of a shared machine's
-# disk hits both alike; prints each run's figure and, per workload, the
-# median of B/A over the rounds.
+# ab.sh - two builds of bpool-bench side by side: each workload run by A
+# and B in turn, A first in odd rounds and B first in even ones (ABBA), so
+# that the drift of a shared machine's disk hits both alike; prints each
+# run's figure and, per workload, the median of B/A over the rounds.
 #
 #   bench/ab.sh [-r ROUNDS] [-f FILE] A_BENCH B_BENCH [WORKLOAD...]
 #
@@ -57,8 +57,16 @@ for w in "${workloads[@]}"; do
     IFS=, read -r -a args <<<"$w"
     ratios=()
     for ((i = 1; i <= rounds; i++)); do
-        la=$("$a" -f "$file" "${args[@]}" 2>/dev/null | tail -1)
-        lb=$("$b" -f "$file" "${args[@]}" 2>/dev/null | tail -1)
+        # A then B in odd rounds, B then A in even ones: whichever runs
+        # second in a pair may meet a device that drifted (or a cache the
+        # first one warmed), so neither build always gets that place.
+        if ((i % 2)); then
+            la=$("$a" -f "$file" "${args[@]}" 2>/dev/null | tail -1)
+            lb=$("$b" -f "$file" "${args[@]}" 2>/dev/null | tail -1)
+        else
+            lb=$("$b" -f "$file" "${args[@]}" 2>/dev/null | tail -1)
+            la=$("$a" -f "$file" "${args[@]}" 2>/dev/null | tail -1)
+        fi
         read -r ka va <<<"$(figure "$la")"
         read -r kb vb <<<"$(figure "$lb")"
         r=$(awk -v a="$va" -v b="$vb" 'BEGIN { printf "%.3f", (a > 0 ? b / a : 0) }')
