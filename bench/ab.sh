@@ -3,7 +3,8 @@
 # ab.sh - two builds of bpool-bench side by side: each workload run by A
 # and B in turn, A first in odd rounds and B first in even ones (ABBA), so
 # that the drift of a shared machine's disk hits both alike; prints each
-# run's figure and, per workload, the median of B/A over the rounds.
+# run's figure and, per workload, the geometric mean of B/A over the
+# rounds (use an even number of rounds).
 #
 #   bench/ab.sh [-r ROUNDS] [-f FILE] A_BENCH B_BENCH [WORKLOAD...]
 #
@@ -19,7 +20,7 @@
 
 set -euo pipefail
 
-rounds=3
+rounds=4
 file=./bpool-ab.data
 while getopts "r:f:h" opt; do
     case $opt in
@@ -73,6 +74,8 @@ for w in "${workloads[@]}"; do
         ratios+=("$r")
         printf '%-28s %5d %14s %14s %7s  (%s)\n' "${w//,/ }" "$i" "$va" "$vb" "$r" "$ka"
     done
-    med=$(printf '%s\n' "${ratios[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
-    printf '%-28s %5s %14s %14s %7s\n' "${w//,/ }" median "" "" "$med"
+    # The geometric mean: with ABBA order an even number of rounds
+    # cancels the order effect, which a median of two middles would not.
+    gm=$(printf '%s\n' "${ratios[@]}" | awk '$1 > 0 { l += log($1); n++ } END { printf "%.3f", n ? exp(l / n) : 0 }')
+    printf '%-28s %5s %14s %14s %7s\n' "${w//,/ }" gmean "" "" "$gm"
 done
