@@ -501,6 +501,130 @@ BP_API int bp_read_optimistic(bp_pool *pool, uint64_t pgno, bp_ticket *t);
  */
 BP_API int bp_validate(bp_ticket *t);
 
+/* ------------------------------------------------------------------------
+ * Read streams: many pages, read ahead by the thread that uses them
+ * ---------------------------------------------------------------------- */
+
+/*
+ * A read stream hands its caller pinned pages in an order the caller
+ * knows ahead of time - a scan, an index range, the keys of a multi-get,
+ * the pages of a join - and keeps reads of the pages to come in flight
+ * meanwhile, from the calling thread alone (no reader thread):
+ *
+ *     bp_stream *s;
+ *     bp_stream_open_range(pool, first, count, NULL, &s);
+ *     bp_page p;
+ *     int r;
+ *     while ((r = bp_stream_next(s, &p)) != 0) {
+ *         if (r < 0) ...page p.pgno failed: r says why; go on or stop...
+ *         else { ...use p.data...; bp_unpin(&p); }
+ *     }
+ *     bp_stream_close(s);
+ *
+ * Looking ahead.  The stream asks for page numbers ahead of the one
+ * handed out, up to its distance: pages already resident are pinned at
+ * once (and stay so until handed out), missing ones get a frame and are
+ * read, adjacent missing pages by one vectored request (up to
+ * bp_options.readahead_max bytes), all of one look-ahead submitted by one
+ * io_submit.  The distance adapts: it starts at 1, doubles (up to
+ * max_depth) each time a page handed out had to be read, and shrinks by
+ * one for each page that was resident, so a stream over cached pages
+ * holds few pins and one over the disk keeps max_depth pages coming
+ * (up to 32 requests in flight: the depth of an AIO lane).
+ *
+ * Share of the pool.  A stream holds at most max_depth pages pinned (the
+ * pages ahead; a page handed out is the caller's), and max_depth is
+ * clipped to one eighth of the pool's frames (at least 1), so streams
+ * cannot starve other threads of frames.  Looking ahead never evicts a
+ * pinned, dirty or hot page and never waits for a frame: a page that
+ * cannot be admitted then is pinned when its turn comes, as by bp_pin.
+ *
+ * Order and errors.  Pages come back in the order asked, or with
+ * BP_STREAM_UNORDERED in flags in the order their reads complete
+ * (resident pages first).  A page that cannot be had - its read failed,
+ * it is beyond the end of the file, the checksum is wrong - is handed
+ * out as its error: bp_stream_next returns the negative error with
+ * out->pgno set to the page and nothing pinned, and the next call goes on
+ * with the page after it.  A negative return from the page callback ends
+ * the stream: bp_stream_next returns that error once, after the pages
+ * asked for before it, then 0.
+ *
+ * Threads.  A stream is used by one thread at a time; pages handed out
+ * latched (BP_READ, BP_WRITE) must be unpinned by the thread that took
+ * them, as with bp_pin.  Other threads may pin the same pages meanwhile:
+ * a page the stream is reading is read once, and they wait for that read.
+ * Close every stream before bp_close: the pins it holds keep the pool
+ * busy (-EBUSY).
+ */
+typedef struct bp_stream bp_stream;
+
+/* The page callback: store the next page number in *pgno and return 1;
+ * return 0 at the end, or a negative error to end the stream with it. */
+typedef int (*bp_stream_next_fn)(void *arg, uint64_t *pgno);
+
+#define BP_STREAM_UNORDERED 0x1u  /* hand pages out as they are ready */
+#define BP_DEFAULT_STREAM_DEPTH 64u
+#define BP_MAX_STREAM_DEPTH 1024u
+
+struct bp_stream_options {
+    uint32_t mode;       /* BP_READ (also 0), BP_WRITE or BP_PIN, optionally
+                            or'ed with BP_SCAN: how pages are handed out,
+                            as bp_pin's mode */
+    uint32_t max_depth;  /* pages looked ahead at most; 0: the default,
+                            BP_DEFAULT_STREAM_DEPTH; at most
+                            BP_MAX_STREAM_DEPTH and 1/8 of the frames */
+    uint32_t flags;      /* 0 or BP_STREAM_UNORDERED */
+};
+
+/* Open a stream over the pages `next` gives.  opts may be NULL (BP_READ,
+ * the default depth, in order).  The callback runs in the thread calling
+ * bp_stream_next, up to max_depth pages ahead of it.
+ * Errors: -EINVAL (NULL pool, next or out; bad mode, flags or depth),
+ *   -EROFS (BP_WRITE on a BP_RDONLY pool), -ENOMEM. */
+BP_API int bp_stream_open(bp_pool *pool, bp_stream_next_fn next, void *arg,
+                          const struct bp_stream_options *opts,
+                          bp_stream **out);
+/* A stream over pages[0..n), which must stay valid until bp_stream_close.
+ * Errors: as bp_stream_open (pages may be NULL only when n is 0). */
+BP_API int bp_stream_open_pages(bp_pool *pool, const uint64_t *pages, size_t n,
+                                const struct bp_stream_options *opts,
+                                bp_stream **out);
+/* A stream over pages [first, first + count), clipped to the page count
+ * at open; with BP_SCAN in opts->mode a scan that leaves the pool's hot
+ * pages alone.  Errors: as bp_stream_open, -BP_ERANGE (first beyond the
+ * end of the file, count > 0). */
+BP_API int bp_stream_open_range(bp_pool *pool, uint64_t first, uint64_t count,
+                                const struct bp_stream_options *opts,
+                                bp_stream **out);
+
+/* Hand out the next page: 1 with *out pinned in the stream's mode (unpin
+ * it with bp_unpin), 0 at the end of the stream, or a negative error for
+ * page out->pgno (nothing pinned; the stream goes on with the next page).
+ * Errors: -EINVAL (NULL), and for a page those of bp_pin: -BP_ERANGE,
+ *   -EIO, -BP_ESHORTIO, -BP_ESHRUNK, -BP_ECHECKSUM, -BP_ENOFRAME,
+ *   -EDEADLK, -BP_ETOOMANYPINS; or the callback's error (then 0 after). */
+BP_API int bp_stream_next(bp_stream *s, bp_page *out);
+
+struct bp_stream_info {
+    uint64_t pages;      /* pages handed out (errors included) */
+    uint64_t hits;       /* of those, resident when looked at */
+    uint64_t reads;      /* pages the stream read itself */
+    uint64_t requests;   /* read requests it sent (a vectored request
+                            carries several adjacent pages) */
+    uint64_t waits;      /* bp_stream_next calls that waited for a read */
+    uint32_t distance;   /* look-ahead distance now */
+    uint32_t max_depth;  /* its limit, after clipping */
+    uint32_t inflight;   /* read requests in flight now */
+    uint32_t pinned;     /* pages held ahead, pinned by the stream */
+};
+/* Errors: -EINVAL (NULL). */
+BP_API int bp_stream_info(const bp_stream *s, struct bp_stream_info *info);
+
+/* Close: wait for the stream's reads in flight (their pages stay cached),
+ * unpin the pages it held ahead, and free it.  Pages handed out stay
+ * pinned until their bp_unpin.  Returns 0; -EINVAL (NULL). */
+BP_API int bp_stream_close(bp_stream *s);
+
 /*
  * Latch a page pinned with BP_PIN: mode is BP_READ (shared) or BP_WRITE
  * (exclusive, then bp_mark_dirty is allowed).  Blocks while another thread

@@ -454,6 +454,103 @@ int bp__aio_run(struct bp__aio *aio, struct bp__io *ios, size_t n)
     return r;
 }
 
+/* ---- Held lanes (read streams) ------------------------------------ */
+
+struct bp__aio_lane *bp__aio_lane_hold(struct bp__aio *aio)
+{
+    return lane_take(aio);
+}
+
+void bp__aio_lane_release(struct bp__aio_lane *l)
+{
+    lane_give_back(l);
+}
+
+unsigned bp__aio_lane_depth(const struct bp__aio *aio)
+{
+    return aio->lane_depth;
+}
+
+size_t bp__aio_lane_submit(struct bp__aio *aio, struct bp__aio_lane *l,
+                           struct bp__io **v, size_t n)
+{
+    bp__fault_fn fault = atomic_load_explicit(&aio->fault, memory_order_acquire);
+    void *farg = fault ? atomic_load_explicit(&aio->fault_arg,
+                                              memory_order_relaxed) : NULL;
+    struct iocb *cbs[SUBMIT_CHUNK];
+    size_t k = 0;            /* v[0..k) passed the hook */
+    size_t failed_from = n;  /* v[failed_from..n) failed */
+
+    for (size_t i = 0; i < failed_from;) {
+        v[i]->batch = NULL;
+        v[i]->res = 0;
+        v[i]->cb.data = v[i];
+        int r = fault ? fault(farg, &v[i]->cb) : 0;
+        if (r < 0) {
+            struct bp__io *t = v[i];
+            t->res = r;
+            v[i] = v[--failed_from];
+            v[failed_from] = t;
+            continue;
+        }
+        i++;
+    }
+    k = failed_from;
+    size_t sent = 0;
+    int eagain = 0;
+    while (sent < k) {
+        size_t m = k - sent < SUBMIT_CHUNK ? k - sent : SUBMIT_CHUNK;
+        for (size_t j = 0; j < m; j++)
+            cbs[j] = &v[sent + j]->cb;
+        int r = io_submit(l->ctx, (long)m, cbs);
+        atomic_fetch_add_explicit(&aio->submits, 1, memory_order_relaxed);
+        if (r > 0) {
+            sent += (size_t)r;
+            eagain = 0;
+            continue;
+        }
+        if ((r == -EAGAIN || r == -EINTR || r == 0) && ++eagain <= EAGAIN_RETRIES) {
+            /* The kernel completes what is in flight without our help;
+             * its room comes back. */
+            usleep(1000);
+            continue;
+        }
+        /* Refused for good: the rest fails with that error.  They are
+         * v[sent..k), already just before the hook's failures. */
+        for (size_t j = sent; j < k; j++)
+            v[j]->res = r ? r : -EAGAIN;
+        break;
+    }
+    return sent;
+}
+
+size_t bp__aio_lane_reap(struct bp__aio_lane *l, size_t min,
+                         struct bp__io **out, size_t max)
+{
+    struct io_event ev[REAP_CHUNK];
+    size_t got_total = 0;
+    if (max > REAP_CHUNK)
+        max = REAP_CHUNK;
+    while (got_total < max) {
+        long want_min = got_total < min ? (long)(min - got_total) : 0;
+        int got = io_getevents(l->ctx, want_min, (long)(max - got_total), ev,
+                               NULL);
+        if (got < 0) {
+            if (got == -EINTR)
+                continue;
+            break;    /* cannot happen with a valid context */
+        }
+        for (int i = 0; i < got; i++) {
+            struct bp__io *io = ev[i].data;
+            io->res = (long)ev[i].res;
+            out[got_total++] = io;
+        }
+        if (got_total >= min)
+            break;
+    }
+    return got_total;
+}
+
 /* Can the rest of io, which transferred io->res (> 0) bytes, be asked for?
  * Only at an offset and an address O_DIRECT accepts. */
 static bool rest_aligned(const struct bp__aio *aio, const struct bp__io *io)

@@ -98,4 +98,34 @@ int bp__aio_run(struct bp__aio *aio, struct bp__io *ios, size_t n);
  * detail. */
 int bp__aio_run_full(struct bp__aio *aio, struct bp__io *ios, size_t n);
 
+/*
+ * Held lanes: asynchronous I/O for one owner (a read stream, stream.c).
+ * bp__aio_run submits and waits; a stream wants to keep requests in
+ * flight while its caller works, and to collect each completion when it
+ * needs it.  It holds a lane across calls - only its owner submits on it
+ * or reaps it, so every event is the owner's - and gives it back once
+ * nothing of its own is in flight.
+ */
+
+/* Take an idle lane for as long as the caller likes; NULL when none can
+ * be had (all busy, aio-max-nr spent, or the pool has no lanes): the
+ * caller then uses bp__aio_run. */
+struct bp__aio_lane *bp__aio_lane_hold(struct bp__aio *aio);
+/* Give a held lane back.  Nothing of the owner's may be in flight. */
+void bp__aio_lane_release(struct bp__aio_lane *l);
+/* Requests a held lane can have in flight at once. */
+unsigned bp__aio_lane_depth(const struct bp__aio *aio);
+/* Submit v[0..n) on held lane l, n <= the room the owner has left (it
+ * counts its own requests in flight).  Each request either goes to the
+ * kernel or fails at once (the fault hook failed it, or io_submit refused
+ * it for good): the failed ones get res < 0 and are moved to the end of
+ * v.  Returns the number now in flight, v[0..k). */
+size_t bp__aio_lane_submit(struct bp__aio *aio, struct bp__aio_lane *l,
+                           struct bp__io **v, size_t n);
+/* Wait for at least `min` (may be 0) of the owner's requests on l to
+ * complete and store up to `max` completed requests in out[], each with
+ * res set.  Returns how many were stored. */
+size_t bp__aio_lane_reap(struct bp__aio_lane *l, size_t min,
+                         struct bp__io **out, size_t max);
+
 #endif /* BPOOL_AIO_H */

@@ -199,6 +199,28 @@ int bp__pin_frame_if_valid(bp_pool *pool, uint32_t f, uint64_t page);
 int bp__admit_prefetch(bp_pool *pool, uint64_t page, bool scan, uint32_t *fout);
 void bp__finish_prefetch(bp_pool *pool, uint32_t f, uint64_t page, int res);
 void bp__unpin_frame(bp_pool *pool, uint32_t f);
+/* What a read stream's look-ahead made of a page (bp__stream_lookahead). */
+enum bp__lookahead {
+    BP__LA_HIT,    /* resident: pinned for the caller (no latch), a hit */
+    BP__LA_READ,   /* admitted: READING, pinned once by the caller, who
+                      reads it and calls bp__stream_finish_read */
+    BP__LA_LATER,  /* someone else is reading or evicting it: pin it with
+                      bp_pin when its turn comes */
+    BP__LA_FULL,   /* no frame without waiting or evicting a hot or dirty
+                      page: pin it when its turn comes, look no further */
+};
+enum bp__lookahead bp__stream_lookahead(bp_pool *pool, uint64_t page, bool scan,
+                                        uint32_t *fout);
+/* The stream's read of page into f ended: `whole` if all its bytes came
+ * (they are checked), else it is read again here, alone.  0: VALID, still
+ * pinned by the caller; or the error (the frame is given up, unpinned,
+ * and the failure recorded for bp_errdetail). */
+int bp__stream_finish_read(bp_pool *pool, uint32_t f, uint64_t page, bool whole);
+/* Hand frame f (VALID, pinned by the caller for page) out as a pin in
+ * `mode`: take the latch (waiting for it) and fill *out.  On error the
+ * pin is dropped. */
+int bp__stream_hand_out(bp_pool *pool, uint32_t f, uint64_t page, uint32_t mode,
+                        bp_page *out);
 
 /* runs.c */
 /* A page and the frame that holds it, for I/O of many pages at once. */

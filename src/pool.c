@@ -235,6 +235,11 @@ static void abandon_frame(bp_pool *pool, uint32_t f, uint64_t page)
 #define ADMIT_SPECULATIVE 0x1u  /* prefetch: no hot page taken (no FORCE),
                                    no dirty page written, no retry */
 #define ADMIT_SCAN 0x2u         /* the page enters as a scan page */
+#define ADMIT_LOOKAHEAD 0x4u    /* a read stream's page: taken as a
+                                   prefetch is (no hot page, no dirty page
+                                   written, no retry), but it is a demand
+                                   read, not a read-ahead (not PREFETCHED) */
+#define ADMIT_NO_WAIT (ADMIT_SPECULATIVE | ADMIT_LOOKAHEAD)
 
 /* One admission took the miss lock at t_got, having asked at t_ask, and
  * has just released it. */
@@ -267,10 +272,10 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
     }
     /* Step 2 */
     collect->n = 0;
-    struct admission call = { collect, (how & ADMIT_SPECULATIVE) != 0 };
+    struct admission call = { collect, (how & ADMIT_NO_WAIT) != 0 };
     uint32_t cpflags = how & ADMIT_SCAN ? BP__CP_SCAN : 0;
     r = bp__cp_admit(pool->policy, page, cpflags, &call, &f, &victim);
-    if (r == -BP_ENOFRAME && collect->n == 0 && !(how & ADMIT_SPECULATIVE))
+    if (r == -BP_ENOFRAME && collect->n == 0 && !(how & ADMIT_NO_WAIT))
         r = bp__cp_admit(pool->policy, page, cpflags | BP__CP_FORCE, &call,
                          &f, &victim);
     struct bp__cp_counts cc;
@@ -293,7 +298,7 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
     }
     pthread_mutex_unlock(&pool->miss_mu);
     count_miss_lock(pool, t_ask, t_got);
-    if (how & ADMIT_SPECULATIVE) {
+    if (how & ADMIT_NO_WAIT) {
         /* A guess never waits for a write: dirty frames the hand met go to
          * the flushers, or are simply let go. */
         bp__flushers_handoff(pool, collect->frame, collect->n);
@@ -488,6 +493,70 @@ void bp__finish_prefetch(bp_pool *pool, uint32_t f, uint64_t page, int res)
     bp__count(pool, BP__C_READS, 1);
     bp__count(pool, BP__C_PREFETCH_PAGES, 1);
     bp__frame_finish_read(&pool->frames[f], true);
+}
+
+/* ---- Reads for read streams (stream.c) ------------------------------ */
+
+static int take_latch(bp_pool *pool, uint32_t f, uint64_t page,
+                      enum bp__latch want);
+static void fill_handle(bp_pool *pool, uint32_t f, uint64_t page,
+                        uint32_t mode, bp_page *out);
+
+enum bp__lookahead bp__stream_lookahead(bp_pool *pool, uint64_t page, bool scan,
+                                        uint32_t *fout)
+{
+    uint32_t f = bp__pt_lookup(&pool->pt, page);
+    if (f != BP__PT_NOTFOUND) {
+        if (pin_resident(pool, f, page, BP__LATCH_NONE, true, scan) != PIN_OK)
+            return BP__LA_LATER;   /* being read or evicted, or pin limit */
+        bp__count(pool, BP__C_HITS, 1);
+        *fout = f;
+        return BP__LA_HIT;
+    }
+    struct bp__evict_batch collect;
+    int rounds = DIRTY_ROUNDS + BUSY_WAITS;
+    int r = admit(pool, page, ADMIT_LOOKAHEAD | (scan ? ADMIT_SCAN : 0),
+                  &rounds, &collect, &f);
+    if (r == PIN_OK) {
+        *fout = f;
+        return BP__LA_READ;
+    }
+    return r == PIN_RETRY ? BP__LA_LATER : BP__LA_FULL;
+}
+
+int bp__stream_finish_read(bp_pool *pool, uint32_t f, uint64_t page, bool whole)
+{
+    int r;
+    if (whole)
+        r = pool->checksums ? bp__page_verify(pool, f, page) : 0;
+    else
+        r = read_page(pool, f, page);   /* alone, to learn exactly why */
+    if (r < 0) {
+        abandon_frame(pool, f, page);
+        bp__count(pool, BP__C_IO_ERRORS, 1);
+        if (r == -BP_ECHECKSUM || r == -BP_ESHORTIO || r == -BP_ESHRUNK)
+            return r;   /* verify / read_page said which page and why */
+        return bp__fail(r, "reading page %llu of %s failed: %s; the page "
+                        "is not cached, so a later pin reads it again",
+                        (unsigned long long)page, pool->file.path,
+                        bp_strerror(r));
+    }
+    bp__count(pool, BP__C_MISSES, 1);
+    bp__count(pool, BP__C_READS, 1);
+    bp__frame_finish_read(&pool->frames[f], false);
+    return 0;
+}
+
+int bp__stream_hand_out(bp_pool *pool, uint32_t f, uint64_t page, uint32_t mode,
+                        bp_page *out)
+{
+    int r = take_latch(pool, f, page, latch_of(mode));
+    if (r < 0) {
+        bp__unpin_frame(pool, f);
+        return r;
+    }
+    fill_handle(pool, f, page, mode, out);
+    return 0;
 }
 
 /* Pin page and take latch `want`.  fill: how a missed page gets its

@@ -1,0 +1,582 @@
+/* SPDX-License-Identifier: MIT */
+/* stream.c - read streams: pages a caller will want, read ahead by the
+ * caller's own thread and handed out pinned (bp_stream_*, bpool.h).
+ *
+ * A stream is a ring of slots, one per page asked for and not yet handed
+ * out, at most `distance` of them (<= max_depth).  Filling the ring asks
+ * the page callback for the next page and looks it up
+ * (bp__stream_lookahead, pool.c):
+ *   - resident: pinned now (no latch) - slot PINNED;
+ *   - missing: admitted into a frame, READING and pinned by the stream -
+ *     slot READING, and the page joins the open run (adjacent pages, one
+ *     vectored request) or starts a new one;
+ *   - being read by someone else, or no frame to be had without waiting:
+ *     slot LATER, pinned by bp_pin when its turn comes (which waits for
+ *     that read, or evicts as any demand miss does).
+ * At the end of a fill the runs opened by it go to the kernel in one
+ * io_submit, on an AIO lane the stream holds while it has reads in flight
+ * (aio.c, "Held lanes"), so its completions are its own.  Without a lane
+ * (none free, or the pool has none) the runs are read at once with
+ * bp__aio_run: slower, the same result.
+ *
+ * Completions are collected whenever the stream is called (without
+ * waiting), and waited for only when the page to hand out is still being
+ * read.  A completed run's pages become VALID at once, so other threads
+ * waiting for them do not wait for the consumer.  A run that failed or
+ * came back short is read again page by page (bp__stream_finish_read),
+ * which finds each page's own error; a page whose read fails is dropped
+ * from the pool and handed out as its error.
+ *
+ * The distance adapts as PostgreSQL's read_stream does: it doubles each
+ * time a page looked at must be read and shrinks by one for each page
+ * already resident, so a stream over cached pages holds few pins and one
+ * over the disk keeps max_depth pages and up to a lane's depth of
+ * requests coming.
+ *
+ * Locking: a stream belongs to one thread at a time and has no lock of its
+ * own; what it shares - frames, the page table, the miss lock - it reaches
+ * through pool.c, as a pin does (doc/locking.md, "Read streams").
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "bpool_internal.h"
+
+enum slot_state {
+    S_PINNED,   /* frame pinned by the stream, page VALID */
+    S_READING,  /* frame pinned by the stream, our read in `run` */
+    S_LATER,    /* not pinned: bp_pin it at its turn */
+    S_ERROR,    /* its read failed: hand out `err` (and `detail`) */
+    S_END,      /* the callback's error `err`: the stream ends here */
+    S_TAKEN,    /* handed out already (BP_STREAM_UNORDERED) */
+};
+
+struct slot {
+    uint64_t page;
+    uint32_t frame;
+    uint32_t run;        /* S_READING: index into runs[] */
+    int err;
+    uint8_t state;       /* enum slot_state */
+    bool hit;            /* resident when looked at */
+    char *detail;        /* S_ERROR: bp_errdetail() of the failure */
+};
+
+struct run {
+    struct bp__io io;    /* first member: the completion's pointer is ours */
+    struct iovec *iov;   /* max_run entries */
+    uint32_t first;      /* ring index of its first slot */
+    uint32_t n;          /* pages (slots first, first + 1, ... mod cap) */
+    bool busy;           /* open, submitted or in flight */
+};
+
+struct bp_stream {
+    bp_pool *pool;
+    bp_stream_next_fn next;
+    void *arg;
+    uint32_t mode;          /* BP_READ, BP_WRITE or BP_PIN */
+    bool scan;
+    bool unordered;
+    bool source_done;       /* the callback said 0 or an error */
+    bool ended;             /* S_END handed out: 0 from now on */
+    uint32_t max_depth, distance, max_run;
+    struct slot *ring;      /* max_depth slots */
+    uint32_t head, used;    /* ring[head .. head + used) in use */
+    struct run *runs;       /* nruns of them */
+    uint32_t nruns, runs_busy;
+    uint32_t open_run;      /* run being extended by this fill, or UINT32_MAX */
+    uint32_t *to_submit;    /* runs closed by this fill, not yet submitted */
+    uint32_t nsubmit;
+    struct bp__aio_lane *lane;   /* held while reads are in flight */
+    uint32_t inflight;      /* requests in the kernel on our lane */
+    uint32_t pinned;        /* slots holding a pin (PINNED, READING) */
+    struct bp_stream_info info;
+    /* Sources of the convenience constructors. */
+    const uint64_t *pages;
+    size_t npages, pos;
+    uint64_t range_next, range_end;
+};
+
+#define NO_RUN UINT32_MAX
+
+static struct slot *slot_at(bp_stream *s, uint32_t k)
+{
+    return &s->ring[(s->head + k) % s->max_depth];
+}
+
+/* ---- Completing reads --------------------------------------------------- */
+
+/* Run r's request ended (res in its io): finish each of its pages. */
+static void complete_run(bp_stream *s, uint32_t r)
+{
+    struct run *run = &s->runs[r];
+    bp_pool *pool = s->pool;
+    bool whole = run->io.res == (long)run->n * (long)pool->page_size;
+    for (uint32_t i = 0; i < run->n; i++) {
+        struct slot *sl = &s->ring[(run->first + i) % s->max_depth];
+        int e = bp__stream_finish_read(pool, sl->frame, sl->page, whole);
+        if (e == 0) {
+            sl->state = S_PINNED;
+            s->info.reads++;
+        } else {
+            sl->state = S_ERROR;
+            sl->err = e;
+            const char *d = bp_errdetail();
+            sl->detail = d ? strdup(d) : NULL;
+            s->pinned--;   /* the frame was given up, pin and all */
+        }
+    }
+    run->busy = false;
+    s->runs_busy--;
+}
+
+/* Collect completed requests: at least `min` of them (0: only those done
+ * already).  The lane goes back once nothing is in flight. */
+static void reap(bp_stream *s, uint32_t min)
+{
+    struct bp__io *done[32];
+    while (s->inflight > 0) {
+        size_t want = min < s->inflight ? min : s->inflight;
+        size_t got = bp__aio_lane_reap(s->lane, want, done,
+                                       sizeof done / sizeof done[0]);
+        for (size_t i = 0; i < got; i++) {
+            s->inflight--;
+            complete_run(s, (uint32_t)((struct run *)done[i] - s->runs));
+        }
+        if (got >= min || got == 0)
+            break;
+        min -= (uint32_t)got;
+    }
+    if (s->inflight == 0 && s->lane) {
+        bp__aio_lane_release(s->lane);
+        s->lane = NULL;
+    }
+}
+
+/* Send the runs closed by this fill: one io_submit on our lane, or read
+ * them here and now when no lane can be had. */
+static void submit(bp_stream *s)
+{
+    bp_pool *pool = s->pool;
+    uint32_t n = s->nsubmit;
+    struct bp__io *v[BP_MAX_STREAM_DEPTH];
+    if (n == 0)
+        return;
+    s->nsubmit = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct run *run = &s->runs[s->to_submit[i]];
+        struct slot *first = &s->ring[run->first];
+        int fd = pool->file.fd;
+        long long off = (long long)(first->page * pool->page_size);
+        if (run->n == 1)
+            io_prep_pread(&run->io.cb, fd, run->iov[0].iov_base,
+                          pool->page_size, off);
+        else
+            io_prep_preadv(&run->io.cb, fd, run->iov, (int)run->n, off);
+        v[i] = &run->io;
+    }
+    s->info.requests += n;
+    if (!s->lane)
+        s->lane = bp__aio_lane_hold(&pool->aio);
+    if (!s->lane) {
+        /* No lane: read them now, all in flight together. */
+        struct bp__io *ios = malloc(n * sizeof(*ios));
+        int r = ios ? 0 : -ENOMEM;
+        if (ios) {
+            for (uint32_t i = 0; i < n; i++)
+                ios[i] = *v[i];
+            r = bp__aio_run(&pool->aio, ios, n);
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            v[i]->res = r < 0 ? r : ios[i].res;
+            complete_run(s, (uint32_t)((struct run *)v[i] - s->runs));
+        }
+        free(ios);
+        return;
+    }
+    size_t k = bp__aio_lane_submit(&pool->aio, s->lane, v, n);
+    s->inflight += (uint32_t)k;
+    for (size_t i = k; i < n; i++)    /* failed at once: read alone */
+        complete_run(s, (uint32_t)((struct run *)v[i] - s->runs));
+    if (s->inflight == 0) {
+        bp__aio_lane_release(s->lane);
+        s->lane = NULL;
+    }
+}
+
+/* ---- Looking ahead -------------------------------------------------------- */
+
+static int next_page(bp_stream *s, uint64_t *page)
+{
+    return s->next(s->arg, page);
+}
+
+/* The open run can grow no more: queue it for the next submit. */
+static void close_open_run(bp_stream *s)
+{
+    if (s->open_run == NO_RUN)
+        return;
+    s->to_submit[s->nsubmit++] = s->open_run;
+    s->open_run = NO_RUN;
+}
+
+/* Put the page of slot k (ring index idx, READING in frame f) into a
+ * run: the open one if it is adjacent, else a new one.  False when no run
+ * is free (the caller stops filling). */
+static bool add_to_run(bp_stream *s, uint32_t idx, struct slot *sl)
+{
+    struct run *run = s->open_run == NO_RUN ? NULL : &s->runs[s->open_run];
+    if (run) {
+        struct slot *last = &s->ring[(run->first + run->n - 1) % s->max_depth];
+        if (last->page + 1 == sl->page && run->n < s->max_run &&
+            (run->first + run->n) % s->max_depth == idx) {
+            run->iov[run->n].iov_base = bp__frame_data(s->pool, sl->frame);
+            run->iov[run->n].iov_len = s->pool->page_size;
+            run->n++;
+            sl->run = s->open_run;
+            return true;
+        }
+    }
+    uint32_t r;
+    for (r = 0; r < s->nruns && s->runs[r].busy; r++)
+        ;
+    if (r == s->nruns)
+        return false;
+    run = &s->runs[r];
+    close_open_run(s);
+    run->busy = true;
+    run->first = idx;
+    run->n = 1;
+    run->iov[0].iov_base = bp__frame_data(s->pool, sl->frame);
+    run->iov[0].iov_len = s->pool->page_size;
+    s->runs_busy++;
+    s->open_run = r;
+    sl->run = r;
+    return true;
+}
+
+/* Fill the ring up to the distance, then submit the reads it needs.
+ * The last run stays open across calls while adjacent pages may still
+ * join it (as PostgreSQL's pending read), so a sequential stream sends
+ * max_run pages a request even though the consumer frees one slot at a
+ * time; it goes once it is full, broken by a page that is not adjacent,
+ * or wanted: it is all the stream has, or the source is done. */
+static void fill(bp_stream *s)
+{
+    while (!s->source_done && s->used < s->distance && s->used < s->max_depth) {
+        /* A page that needs a read needs a run: leave room for one. */
+        if (s->runs_busy == s->nruns)
+            break;
+        uint64_t page;
+        int r = next_page(s, &page);
+        if (r <= 0) {
+            s->source_done = true;
+            if (r < 0) {
+                uint32_t idx = (s->head + s->used) % s->max_depth;
+                s->ring[idx] = (struct slot){ .state = S_END, .err = r };
+                s->used++;
+            }
+            break;
+        }
+        uint32_t idx = (s->head + s->used) % s->max_depth;
+        struct slot *sl = &s->ring[idx];
+        *sl = (struct slot){ .page = page, .state = S_LATER, .run = NO_RUN };
+        s->used++;
+        if (page >= bp_page_count(s->pool))
+            continue;             /* bp_pin says why at its turn */
+        uint32_t f;
+        enum bp__lookahead la = bp__stream_lookahead(s->pool, page, s->scan, &f);
+        if (la == BP__LA_HIT) {
+            sl->state = S_PINNED;
+            sl->frame = f;
+            sl->hit = true;
+            s->pinned++;
+            if (s->distance > 1)
+                s->distance--;
+        } else if (la == BP__LA_READ) {
+            sl->state = S_READING;
+            sl->frame = f;
+            s->pinned++;
+            add_to_run(s, idx, sl);   /* room was checked above */
+            s->distance = s->distance * 2 > s->max_depth ? s->max_depth
+                                                         : s->distance * 2;
+        } else if (la == BP__LA_FULL) {
+            break;                 /* no frame to spare now: look no further */
+        }
+        if (s->open_run != NO_RUN && sl->run != s->open_run)
+            close_open_run(s);     /* a gap closes the open run */
+    }
+    if (s->open_run != NO_RUN) {
+        const struct run *run = &s->runs[s->open_run];
+        if (run->n >= s->max_run || s->source_done ||
+            run->first == s->head || (s->inflight == 0 && s->nsubmit == 0))
+            close_open_run(s);
+    }
+    submit(s);
+}
+
+/* ---- Handing out ------------------------------------------------------------ */
+
+static void clear_handle(bp_page *out, uint64_t page)
+{
+    out->data = NULL;
+    out->pgno = page;
+    out->mode = 0;
+    out->priv_frame = 0;
+    out->priv_pool = NULL;
+}
+
+/* Hand out slot sl (not READING), which leaves the ring. */
+static int hand_out(bp_stream *s, struct slot *sl, bp_page *out)
+{
+    int r;
+    uint64_t page = sl->page;
+    s->info.pages++;
+    switch (sl->state) {
+    case S_PINNED:
+        s->pinned--;
+        if (sl->hit)
+            s->info.hits++;
+        r = bp__stream_hand_out(s->pool, sl->frame, page, s->mode, out);
+        break;
+    case S_LATER:
+        r = bp_pin(s->pool, page, s->mode | (s->scan ? BP_SCAN : 0), out);
+        break;
+    case S_ERROR:
+        r = sl->detail ? bp__fail(sl->err, "%s", sl->detail) : sl->err;
+        free(sl->detail);
+        sl->detail = NULL;
+        break;
+    default:   /* S_END */
+        s->info.pages--;
+        s->ended = true;
+        clear_handle(out, 0);
+        return sl->err;
+    }
+    if (r < 0) {
+        clear_handle(out, page);
+        return r;
+    }
+    return 1;
+}
+
+/* Drop handed-out slots from the front of the ring. */
+static void trim(bp_stream *s)
+{
+    while (s->used > 0 && s->ring[s->head].state == S_TAKEN) {
+        s->head = (s->head + 1) % s->max_depth;
+        s->used--;
+    }
+}
+
+int bp_stream_next(bp_stream *s, bp_page *out)
+{
+    if (!s || !out)
+        return bp__fail(-EINVAL, "bp_stream_next: stream and out must not "
+                        "be NULL");
+    if (s->ended)
+        return 0;
+    for (;;) {
+        reap(s, 0);
+        fill(s);
+        if (s->used == 0)
+            return 0;
+        /* Ordered: the first slot.  Unordered: the first that is ready. */
+        uint32_t k = 0;
+        if (s->unordered)
+            while (k < s->used && (slot_at(s, k)->state == S_READING ||
+                                   slot_at(s, k)->state == S_TAKEN))
+                k++;
+        if (k == s->used || slot_at(s, k)->state == S_READING) {
+            /* Its read is in flight: fill() submits every run it opens. */
+            assert(s->inflight > 0);
+            s->info.waits++;
+            reap(s, 1);
+            continue;
+        }
+        struct slot *sl = slot_at(s, k);
+        int r = hand_out(s, sl, out);
+        sl->state = S_TAKEN;
+        trim(s);
+        return r;
+    }
+}
+
+/* ---- Opening and closing --------------------------------------------------- */
+
+static int pages_next(void *arg, uint64_t *page)
+{
+    bp_stream *s = arg;
+    if (s->pos >= s->npages)
+        return 0;
+    *page = s->pages[s->pos++];
+    return 1;
+}
+
+static int range_next(void *arg, uint64_t *page)
+{
+    bp_stream *s = arg;
+    if (s->range_next >= s->range_end)
+        return 0;
+    *page = s->range_next++;
+    return 1;
+}
+
+static void stream_free(bp_stream *s)
+{
+    if (s->runs)
+        for (uint32_t r = 0; r < s->nruns; r++)
+            free(s->runs[r].iov);
+    free(s->runs);
+    free(s->to_submit);
+    free(s->ring);
+    free(s);
+}
+
+int bp_stream_open(bp_pool *pool, bp_stream_next_fn next, void *arg,
+                   const struct bp_stream_options *opts, bp_stream **out)
+{
+    if (!pool || !next || !out)
+        return bp__fail(-EINVAL, "bp_stream_open: pool, next and out must "
+                        "not be NULL");
+    struct bp_stream_options o = { BP_READ, 0, 0 };
+    if (opts)
+        o = *opts;
+    uint32_t mode = o.mode & ~BP_SCAN;
+    if (mode == 0)
+        mode = BP_READ;
+    if (mode != BP_READ && mode != BP_WRITE && mode != BP_PIN)
+        return bp__fail(-EINVAL, "bp_stream_open: mode 0x%x is invalid; use "
+                        "BP_READ, BP_WRITE or BP_PIN, optionally with BP_SCAN",
+                        o.mode);
+    if (o.flags & ~BP_STREAM_UNORDERED)
+        return bp__fail(-EINVAL, "bp_stream_open: unknown flags 0x%x; use 0 "
+                        "or BP_STREAM_UNORDERED", o.flags & ~BP_STREAM_UNORDERED);
+    if (o.max_depth > BP_MAX_STREAM_DEPTH)
+        return bp__fail(-EINVAL, "bp_stream_open: max_depth %u is above the "
+                        "limit of %u pages (0: the default, %u)", o.max_depth,
+                        BP_MAX_STREAM_DEPTH, BP_DEFAULT_STREAM_DEPTH);
+    if (mode == BP_WRITE && pool->read_only)
+        return bp__fail(-EROFS, "bp_stream_open: the pool over %s is "
+                        "read-only (BP_RDONLY), so a stream that hands out "
+                        "pages for write is refused", pool->file.path);
+    uint32_t depth = o.max_depth ? o.max_depth : BP_DEFAULT_STREAM_DEPTH;
+    uint32_t share = pool->nframes / 8 ? pool->nframes / 8 : 1;
+    if (depth > share)
+        depth = share;
+    uint32_t max_run = pool->opts.readahead_max / pool->page_size;
+    if (max_run < 1)
+        max_run = 1;
+    if (max_run > BP_MAX_COALESCE_PAGES)
+        max_run = BP_MAX_COALESCE_PAGES;
+    /* Runs of a quarter of the depth: while some are in flight the next
+     * ones gather pages. */
+    if (max_run > depth / 4)
+        max_run = depth / 4 ? depth / 4 : 1;
+    uint32_t nruns = bp__aio_lane_depth(&pool->aio);
+    if (nruns > depth)
+        nruns = depth;
+    if (nruns < 1)
+        nruns = 1;
+
+    bp_stream *s = calloc(1, sizeof(*s));
+    if (!s)
+        goto oom;
+    s->pool = pool;
+    s->next = next;
+    s->arg = arg;
+    s->mode = mode;
+    s->scan = (o.mode & BP_SCAN) != 0;
+    s->unordered = (o.flags & BP_STREAM_UNORDERED) != 0;
+    s->max_depth = depth;
+    s->distance = 1;
+    s->max_run = max_run;
+    s->nruns = nruns;
+    s->open_run = NO_RUN;
+    s->ring = calloc(depth, sizeof(*s->ring));
+    s->runs = calloc(nruns, sizeof(*s->runs));
+    s->to_submit = calloc(nruns, sizeof(*s->to_submit));
+    if (!s->ring || !s->runs || !s->to_submit)
+        goto oom;
+    for (uint32_t r = 0; r < nruns; r++)
+        if (!(s->runs[r].iov = calloc(max_run, sizeof(struct iovec))))
+            goto oom;
+    s->info.max_depth = depth;
+    *out = s;
+    return 0;
+oom:
+    if (s)
+        stream_free(s);
+    return bp__fail(-ENOMEM, "bp_stream_open: out of memory for a stream of "
+                    "%u pages", depth);
+}
+
+int bp_stream_open_pages(bp_pool *pool, const uint64_t *pages, size_t n,
+                         const struct bp_stream_options *opts, bp_stream **out)
+{
+    if (!pages && n > 0)
+        return bp__fail(-EINVAL, "bp_stream_open_pages: pages is NULL but n "
+                        "is %zu", n);
+    /* The callback's argument is the stream itself, known only once made. */
+    int r = bp_stream_open(pool, pages_next, NULL, opts, out);
+    if (r < 0)
+        return r;
+    (*out)->arg = *out;
+    (*out)->pages = pages;
+    (*out)->npages = n;
+    return 0;
+}
+
+int bp_stream_open_range(bp_pool *pool, uint64_t first, uint64_t count,
+                         const struct bp_stream_options *opts, bp_stream **out)
+{
+    if (pool && count > 0) {
+        uint64_t n = bp_page_count(pool);
+        if (first >= n)
+            return bp__fail(-BP_ERANGE, "bp_stream_open_range: page %llu is "
+                            "beyond the end of %s, which has %llu pages",
+                            (unsigned long long)first, pool->file.path,
+                            (unsigned long long)n);
+        if (count > n - first)
+            count = n - first;
+    }
+    int r = bp_stream_open(pool, range_next, NULL, opts, out);
+    if (r < 0)
+        return r;
+    (*out)->arg = *out;
+    (*out)->range_next = first;
+    (*out)->range_end = first + count;
+    return 0;
+}
+
+int bp_stream_info(const bp_stream *s, struct bp_stream_info *info)
+{
+    if (!s || !info)
+        return bp__fail(-EINVAL, "bp_stream_info: stream and info must not "
+                        "be NULL");
+    *info = s->info;
+    info->distance = s->distance;
+    info->inflight = s->inflight;
+    info->pinned = s->pinned;
+    return 0;
+}
+
+int bp_stream_close(bp_stream *s)
+{
+    if (!s)
+        return bp__fail(-EINVAL, "bp_stream_close: stream must not be NULL");
+    while (s->inflight > 0)
+        reap(s, s->inflight);
+    for (uint32_t k = 0; k < s->used; k++) {
+        struct slot *sl = slot_at(s, k);
+        if (sl->state == S_PINNED)
+            bp__unpin_frame(s->pool, sl->frame);
+        free(sl->detail);
+    }
+    if (s->lane)
+        bp__aio_lane_release(s->lane);
+    stream_free(s);
+    return 0;
+}
