@@ -79,27 +79,57 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "bpool.h"
 
 #define NONE UINT32_MAX
 
+/* 20 bytes, two per frame (a resident entry and room for a non-resident
+ * one): the page number is kept in 48 bits, split so that the entry needs
+ * only 4-byte alignment (doc/performance.md, "Memory"). */
 struct cp_entry {
-    uint64_t page;
     uint32_t next, prev; /* clock links; `next` is the newer side */
     uint32_t aux;        /* resident: frame; NONRES: index chain */
+    uint32_t page_lo;    /* the page number: page_lo | page_hi << 32 */
+    uint16_t page_hi;
     uint8_t status;      /* enum bp__cp_status */
     uint8_t held_ref;    /* a reference bit the policy set itself (credit
                             adaptation only, see cold_credit); it counts
                             as the frame's bit and is cleared with it */
 };
+_Static_assert(sizeof(struct cp_entry) == 20, "cp_entry grew");
+
+static inline uint64_t ent_page(const struct cp_entry *e)
+{
+    return e->page_lo | (uint64_t)e->page_hi << 32;
+}
+
+static inline void ent_set_page(struct cp_entry *e, uint64_t page)
+{
+    e->page_lo = (uint32_t)page;
+    e->page_hi = (uint16_t)(page >> 32);
+}
+
+/* frame_ent[] of a free frame: this flag and the next free frame (the
+ * free frames form a stack, linked through frame_ent; free_top holds a
+ * link of the same form to the first). */
+#define FREE_FRAME 0x80000000u
+#define FREE_END (FREE_FRAME | 0x7fffffffu)  /* no next free frame */
+
+static inline bool frame_is_free(uint32_t v)
+{
+    return (v & FREE_FRAME) != 0;
+}
 
 struct bp__clockpro {
     const struct bp__cp_frame_ops *ops;
     void *ctx;
     struct cp_entry *ent;
-    uint32_t *frame_ent;   /* frame -> entry, NONE while the frame is free */
-    uint32_t *free_frame;  /* stack of free frames, top at [nfree - 1] */
+    uint32_t *frame_ent;   /* frame -> entry; for a free frame FREE_FRAME |
+                              the next free frame (FREE_END: none) */
+    uint32_t free_top;     /* FREE_FRAME | the free frame popped next, or
+                              FREE_END */
     uint32_t *bucket;      /* NONRES index: page hash -> first entry */
     unsigned hash_shift;   /* 64 - log2(number of buckets) */
     uint32_t nbucket;
@@ -119,6 +149,26 @@ struct bp__clockpro {
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                       */
+
+/* The policy's arrays (a few hundred KiB per GiB of frames) are mapped,
+ * not malloc'ed: zeroed, released to the system exactly at destroy, and
+ * never mixed into the heap, where freeing them would also give back
+ * whatever else the heap's top held - which made the pool's measured
+ * memory depend on the caller's allocations. */
+static void *array_map(size_t n, size_t size)
+{
+    if (n == 0 || n > SIZE_MAX / size)
+        return NULL;
+    void *p = mmap(NULL, n * size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void array_unmap(void *p, size_t n, size_t size)
+{
+    if (p)
+        munmap(p, n * size);
+}
 
 static inline bool is_res_cold(unsigned st)
 {
@@ -240,21 +290,21 @@ static inline uint32_t bucket_of(const struct bp__clockpro *cp, uint64_t page)
 static uint32_t index_find(const struct bp__clockpro *cp, uint64_t page)
 {
     uint32_t i = cp->bucket[bucket_of(cp, page)];
-    while (i != NONE && cp->ent[i].page != page)
+    while (i != NONE && ent_page(&cp->ent[i]) != page)
         i = cp->ent[i].aux;
     return i;
 }
 
 static void index_add(struct bp__clockpro *cp, uint32_t i)
 {
-    uint32_t *b = &cp->bucket[bucket_of(cp, cp->ent[i].page)];
+    uint32_t *b = &cp->bucket[bucket_of(cp, ent_page(&cp->ent[i]))];
     cp->ent[i].aux = *b;
     *b = i;
 }
 
 static void index_del(struct bp__clockpro *cp, uint32_t i)
 {
-    uint32_t *p = &cp->bucket[bucket_of(cp, cp->ent[i].page)];
+    uint32_t *p = &cp->bucket[bucket_of(cp, ent_page(&cp->ent[i]))];
     while (*p != i)
         p = &cp->ent[*p].aux;
     *p = cp->ent[i].aux;
@@ -329,8 +379,9 @@ static void clock_drop(struct bp__clockpro *cp, uint32_t i)
 
 static void frame_release(struct bp__clockpro *cp, uint32_t f)
 {
-    cp->frame_ent[f] = NONE;
-    cp->free_frame[cp->nfree++] = f;
+    cp->frame_ent[f] = cp->free_top;
+    cp->free_top = FREE_FRAME | f;
+    cp->nfree++;
 }
 
 /* ------------------------------------------------------------------ */
@@ -611,7 +662,7 @@ static int cold_step(struct bp__clockpro *cp, void *call, uint64_t *evicted)
         }
         move_to_head(cp, c, st);
     } else if (v == BP__CP_EVICT) { /* 2 */
-        *evicted = cp->ent[c].page;
+        *evicted = ent_page(&cp->ent[c]);
         frame_release(cp, f);
         if (cp->ent[c].status == BP__CP_COLD_TEST) {
             set_status(cp, c, BP__CP_NONRES);
@@ -653,7 +704,7 @@ static void force_hot(struct bp__clockpro *cp, void *call, uint64_t *evicted)
         if (v == BP__CP_REFERENCED) { /* 1 */
             move_to_head(cp, i, BP__CP_HOT);
         } else if (v == BP__CP_EVICT) { /* 2 */
-            *evicted = cp->ent[i].page;
+            *evicted = ent_page(&cp->ent[i]);
             frame_release(cp, f);
             clock_drop(cp, i);
         } else { /* 3 */
@@ -708,9 +759,12 @@ int bp__cp_admit(struct bp__clockpro *cp, uint64_t page, uint32_t flags,
                  void *call, uint32_t *frame, uint64_t *evicted_page)
 {
     uint64_t evicted = BP__CP_NOPAGE;
-    uint32_t e = index_find(cp, page);
     unsigned st;
     uint32_t f;
+
+    if (page > BP__CP_MAX_PAGE)
+        return -EINVAL;
+    uint32_t e = index_find(cp, page);
 
     if (cp->nfree > cp->m_c_min) { /* 2 */
         st = BP__CP_HOT;
@@ -729,7 +783,9 @@ int bp__cp_admit(struct bp__clockpro *cp, uint64_t page, uint32_t flags,
     if (flags & BP__CP_SCAN)
         st = BP__CP_COLD;
 
-    f = cp->free_frame[--cp->nfree];
+    f = cp->free_top & ~FREE_FRAME;   /* nfree > 0: not FREE_END */
+    cp->free_top = cp->frame_ent[f];
+    cp->nfree--;
     if (e != NONE && cp->ent[e].status == BP__CP_NONRES) {
         index_del(cp, e);
         clock_unlink(cp, e);
@@ -737,7 +793,7 @@ int bp__cp_admit(struct bp__clockpro *cp, uint64_t page, uint32_t flags,
     } else {
         e = cp->free_ent;
         cp->free_ent = cp->ent[e].next;
-        cp->ent[e].page = page;
+        ent_set_page(&cp->ent[e], page);
     }
     cp->ent[e].aux = f;
     cp->ent[e].status = (uint8_t)st;
@@ -757,7 +813,7 @@ void bp__cp_forget(struct bp__clockpro *cp, uint32_t frame)
 {
     uint32_t i;
 
-    if (frame >= cp->m || (i = cp->frame_ent[frame]) == NONE)
+    if (frame >= cp->m || frame_is_free(i = cp->frame_ent[frame]))
         return;
     frame_release(cp, frame);
     clock_drop(cp, i);
@@ -766,16 +822,16 @@ void bp__cp_forget(struct bp__clockpro *cp, uint32_t frame)
 
 enum bp__cp_status bp__cp_frame_status(const struct bp__clockpro *cp, uint32_t frame)
 {
-    if (frame >= cp->m || cp->frame_ent[frame] == NONE)
+    if (frame >= cp->m || frame_is_free(cp->frame_ent[frame]))
         return BP__CP_OUT;
     return (enum bp__cp_status)cp->ent[cp->frame_ent[frame]].status;
 }
 
 uint64_t bp__cp_frame_page(const struct bp__clockpro *cp, uint32_t frame)
 {
-    if (frame >= cp->m || cp->frame_ent[frame] == NONE)
+    if (frame >= cp->m || frame_is_free(cp->frame_ent[frame]))
         return BP__CP_NOPAGE;
-    return cp->ent[cp->frame_ent[frame]].page;
+    return ent_page(&cp->ent[cp->frame_ent[frame]]);
 }
 
 void bp__cp_counts(const struct bp__clockpro *cp, struct bp__cp_counts *out)
@@ -799,7 +855,7 @@ void bp__cp_counts(const struct bp__clockpro *cp, struct bp__cp_counts *out)
 size_t bp__cp_memory(const struct bp__clockpro *cp)
 {
     return sizeof *cp + (size_t)cp->nent * sizeof *cp->ent +
-           2 * (size_t)cp->m * sizeof(uint32_t) + /* frame_ent, free_frame */
+           (size_t)cp->m * sizeof(uint32_t) + /* frame_ent */
            (size_t)cp->nbucket * sizeof *cp->bucket;
 }
 
@@ -813,7 +869,7 @@ void bp__cp_walk(const struct bp__clockpro *cp, bp__cp_walk_fn fn, void *arg)
         unsigned mask = (i == cp->hand_hot ? 1u : 0u) |
                         (i == cp->hand_cold ? 2u : 0u) |
                         (i == cp->hand_test ? 4u : 0u);
-        fn(arg, e->page, is_resident(e->status) ? e->aux : BP__CP_NOFRAME,
+        fn(arg, ent_page(e), is_resident(e->status) ? e->aux : BP__CP_NOFRAME,
            (enum bp__cp_status)e->status, mask);
         if (i == cp->head)
             break;
@@ -854,7 +910,7 @@ int bp__cp_check(const struct bp__clockpro *cp)
             case BP__CP_NONRES:
                 nonres++;
                 in_test++;
-                CHECK(index_find(cp, e->page) == i);
+                CHECK(index_find(cp, ent_page(e)) == i);
                 break;
             default: CHECK(0);
             }
@@ -891,7 +947,7 @@ int bp__cp_check(const struct bp__clockpro *cp)
         for (uint32_t i = cp->bucket[b]; i != NONE; i = cp->ent[i].aux) {
             CHECK(i < cp->nent && nidx++ < cp->nent);
             CHECK(cp->ent[i].status == BP__CP_NONRES);
-            CHECK(bucket_of(cp, cp->ent[i].page) == b);
+            CHECK(bucket_of(cp, ent_page(&cp->ent[i])) == b);
         }
     }
     CHECK(nidx == nonres);
@@ -902,19 +958,24 @@ int bp__cp_check(const struct bp__clockpro *cp)
         uint32_t mapped = 0;
         for (uint32_t f = 0; f < cp->m; f++) {
             uint32_t i = cp->frame_ent[f];
-            if (i == NONE)
+            if (frame_is_free(i))
                 continue;
             mapped++;
             CHECK(i < cp->nent && is_resident(cp->ent[i].status));
             CHECK(cp->ent[i].aux == f);
         }
         CHECK(mapped == hot + cold);
-        for (uint32_t k = 0; k < cp->nfree; k++) {
-            uint32_t f = cp->free_frame[k];
-            CHECK(f < cp->m && cp->frame_ent[f] == NONE);
-            for (uint32_t j = k + 1; j < cp->nfree; j++)
-                CHECK(cp->free_frame[j] != f);
+        /* The free stack: nfree distinct free frames (a repeat would
+         * make the walk longer than the free frames there are). */
+        uint32_t nfree = 0;
+        for (uint32_t link = cp->free_top; link != FREE_END;) {
+            uint32_t f = link & ~FREE_FRAME;
+            CHECK(frame_is_free(link) && f < cp->m &&
+                  frame_is_free(cp->frame_ent[f]));
+            link = cp->frame_ent[f];
+            CHECK(++nfree <= cp->m - mapped);
         }
+        CHECK(nfree == cp->nfree && nfree == cp->m - mapped);
     }
 
     /* Every entry is either in the clock or on the free list. */
@@ -963,7 +1024,7 @@ int bp__cp_create_with(uint32_t frames, uint32_t nonres_cap,
     struct bp__clockpro *cp;
     struct bp__cp_config dflt;
     uint64_t nent = (uint64_t)frames + nonres_cap + 1;
-    uint64_t want = nonres_cap;
+    uint64_t want = nonres_cap / 2;
     unsigned bits = 3;
 
     if (!cfg) {
@@ -971,14 +1032,15 @@ int bp__cp_create_with(uint32_t frames, uint32_t nonres_cap,
         cfg = &dflt;
     }
     if (frames < 4 || !ops || !ops->try_evict || !ops->test_clear_ref ||
-        !ops->test_ref || !out || nent >= NONE ||
+        !ops->test_ref || !out || nent >= FREE_FRAME ||
         cfg->cold_min_pct > cfg->cold_max_pct || cfg->cold_max_pct > 100 ||
         cfg->cold_rule > BP__CP_COLD_EVICT || cfg->adapt > BP__CP_ADAPT_CREDIT)
         return -EINVAL;
-    /* As many buckets as non-resident entries allowed (rounded up to a
-     * power of two): chains of one entry on average when the test period
-     * is full, for 4 to 8 bytes an entry - part of the pool's per-frame
-     * memory, which doc/performance.md budgets ("Memory"). */
+    /* Half as many buckets as non-resident entries allowed (rounded up to
+     * a power of two): chains of two entries on average when the test
+     * period is full, walked only on a miss, for 2 to 4 bytes an entry -
+     * part of the pool's per-frame memory, which doc/performance.md
+     * budgets ("Memory"). */
     while (bits < 32 && (UINT64_C(1) << bits) < want)
         bits++;
 
@@ -992,11 +1054,10 @@ int bp__cp_create_with(uint32_t frames, uint32_t nonres_cap,
     cp->nent = (uint32_t)nent;
     cp->nbucket = (uint32_t)(UINT64_C(1) << bits);
     cp->hash_shift = 64 - bits;
-    cp->ent = calloc(cp->nent, sizeof *cp->ent);
-    cp->frame_ent = malloc(frames * sizeof *cp->frame_ent);
-    cp->free_frame = malloc(frames * sizeof *cp->free_frame);
-    cp->bucket = malloc(cp->nbucket * sizeof *cp->bucket);
-    if (!cp->ent || !cp->frame_ent || !cp->free_frame || !cp->bucket) {
+    cp->ent = array_map(cp->nent, sizeof *cp->ent);
+    cp->frame_ent = array_map(frames, sizeof *cp->frame_ent);
+    cp->bucket = array_map(cp->nbucket, sizeof *cp->bucket);
+    if (!cp->ent || !cp->frame_ent || !cp->bucket) {
         bp__cp_destroy(cp);
         return -ENOMEM;
     }
@@ -1005,11 +1066,10 @@ int bp__cp_create_with(uint32_t frames, uint32_t nonres_cap,
         cp->ent[i].next = i + 1 < cp->nent ? i + 1 : NONE;
     }
     cp->free_ent = 0;
-    /* Stack filled backwards so that a cold start pops 0, 1, 2, ... */
-    for (uint32_t f = 0; f < frames; f++) {
-        cp->frame_ent[f] = NONE;
-        cp->free_frame[f] = frames - 1 - f;
-    }
+    /* A cold start pops 0, 1, 2, ... */
+    for (uint32_t f = 0; f < frames; f++)
+        cp->frame_ent[f] = f + 1 < frames ? FREE_FRAME | (f + 1) : FREE_END;
+    cp->free_top = FREE_FRAME | 0;
     cp->nfree = frames;
     for (uint32_t b = 0; b < cp->nbucket; b++)
         cp->bucket[b] = NONE;
@@ -1039,9 +1099,8 @@ void bp__cp_destroy(struct bp__clockpro *cp)
 {
     if (!cp)
         return;
-    free(cp->ent);
-    free(cp->frame_ent);
-    free(cp->free_frame);
-    free(cp->bucket);
+    array_unmap(cp->ent, cp->nent, sizeof *cp->ent);
+    array_unmap(cp->frame_ent, cp->m, sizeof *cp->frame_ent);
+    array_unmap(cp->bucket, cp->nbucket, sizeof *cp->bucket);
     free(cp);
 }

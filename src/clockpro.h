@@ -24,6 +24,7 @@
 
 #define BP__CP_NOPAGE UINT64_MAX  /* "no page" for evicted_page */
 #define BP__CP_NOFRAME UINT32_MAX
+#define BP__CP_MAX_PAGE ((UINT64_C(1) << 48) - 1)  /* page numbers it keeps */
 
 /* Verdicts of bp__cp_frame_ops.try_evict */
 enum bp__cp_verdict {
@@ -138,6 +139,8 @@ void bp__cp_destroy(struct bp__clockpro *cp);
  * `call` is passed to every try_evict of this admission: the caller's
  * context for this one call (the pool's: where to collect dirty frames,
  * whether the admission is a read-ahead).
+ * page must be at most BP__CP_MAX_PAGE (else -EINVAL): entries keep page
+ * numbers in 48 bits.
  */
 int bp__cp_admit(struct bp__clockpro *cp, uint64_t page, uint32_t flags,
                  void *call, uint32_t *frame, uint64_t *evicted_page);

@@ -164,6 +164,12 @@ static int check_file(struct bp__datafile *df, const struct bp_options *o)
                         "a bpool data file - bpool does not truncate it",
                         df->path, (long long)st.st_size, o->page_size,
                         (long long)((uint64_t)st.st_size % o->page_size));
+    if ((uint64_t)st.st_size / o->page_size > BP__CP_MAX_PAGE)
+        return bp__fail(-BP_EFILESIZE, "%s has %llu pages; bpool numbers "
+                        "pages in 48 bits (at most %llu): use a larger page "
+                        "size", df->path,
+                        (unsigned long long)((uint64_t)st.st_size / o->page_size),
+                        (unsigned long long)BP__CP_MAX_PAGE);
     atomic_init(&df->page_count, (uint64_t)st.st_size / o->page_size);
     df->prealloc_end = (uint64_t)st.st_size;
     return 0;
