@@ -219,6 +219,24 @@ START_TEST(test_bounds)
     ck_assert_int_eq(bp__cp_create_with(8, 8, &cfg, &psim_cp_ops, NULL, &cp),
                      -EINVAL);
 
+    /* Entries keep page numbers in 48 bits: the largest is admitted and
+     * reported back whole, one above it is refused. */
+    {
+        struct psim_cp s;
+        uint32_t f;
+        uint64_t ev;
+        sim_init(&s, 8, 8);
+        ck_assert_int_eq(bp__cp_admit(s.cp, BP__CP_MAX_PAGE + 1, 0, NULL, &f,
+                                      &ev), -EINVAL);
+        ck_assert_int_eq(bp__cp_admit(s.cp, BP__CP_MAX_PAGE, 0, NULL, &f, &ev), 0);
+        ck_assert_uint_eq(bp__cp_frame_page(s.cp, f), BP__CP_MAX_PAGE);
+        ck_assert_int_eq(bp__cp_admit(s.cp, UINT64_C(0x100000001), 0, NULL, &f,
+                                      &ev), 0);
+        ck_assert_uint_eq(bp__cp_frame_page(s.cp, f), UINT64_C(0x100000001));
+        ck_assert_int_eq(bp__cp_check(s.cp), 0);
+        sim_fini(&s);
+    }
+
     /* A frame out of range is free: no page, status OUT. */
     ck_assert_int_eq(bp__cp_create(8, 8, &psim_cp_ops, NULL, &cp), 0);
     ck_assert_int_eq(bp__cp_frame_status(cp, 8), BP__CP_OUT);
@@ -973,6 +991,11 @@ START_TEST(test_memory)
                 100 * per_frame / page_size, limit);
         ck_assert_msg(per_frame < limit, "%u frames: %.2f bytes per frame, "
                       "limit %.2f", m, per_frame, limit);
+        /* What it is built to: two 20-byte entries, the frame map's 4
+         * bytes and at most 4 of index buckets (half as many as entries,
+         * rounded up to a power of two), and the struct itself. */
+        ck_assert_msg(per_frame <= 48 + 512.0 / m, "%u frames: %.2f bytes "
+                      "per frame, built for 48", m, per_frame);
         sim_fini(&s);
     }
 }
