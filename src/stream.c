@@ -567,6 +567,11 @@ int bp_stream_close(bp_stream *s)
 {
     if (!s)
         return bp__fail(-EINVAL, "bp_stream_close: stream must not be NULL");
+    /* The open run's frames are READING and pinned by us like the rest:
+     * send it too, or they would stay so for good - never unpinned, and
+     * any pin of their pages waiting for a read nobody makes. */
+    close_open_run(s);
+    submit(s);
     while (s->inflight > 0)
         reap(s, s->inflight);
     for (uint32_t k = 0; k < s->used; k++) {
