@@ -319,6 +319,22 @@ static void fill(bp_stream *s)
 
 /* ---- Handing out ------------------------------------------------------------ */
 
+/* Finish every read of ours: send the open run, wait for all in flight.
+ * A page the stream reads becomes VALID only when the stream reaps it,
+ * so whoever pins it meanwhile waits for this thread.  Before this thread
+ * waits in turn - for a latch another thread holds, or in bp_pin for a
+ * page that may be one of its own reads (a page it could not admit when
+ * it looked ahead and admitted later, a repeat handed out unordered) or
+ * another stream's - it settles, or the two would wait for each other
+ * for good. */
+static void settle(bp_stream *s)
+{
+    close_open_run(s);
+    submit(s);
+    while (s->inflight > 0)
+        reap(s, s->inflight);
+}
+
 static void clear_handle(bp_page *out, uint64_t page)
 {
     out->data = NULL;
@@ -339,9 +355,15 @@ static int hand_out(bp_stream *s, struct slot *sl, bp_page *out)
         s->pinned--;
         if (sl->hit)
             s->info.hits++;
-        r = bp__stream_hand_out(s->pool, sl->frame, page, s->mode, out);
+        r = bp__stream_hand_out(s->pool, sl->frame, page, s->mode, false, out);
+        if (r == -EAGAIN) {   /* the latch is busy: wait, but settled */
+            settle(s);
+            r = bp__stream_hand_out(s->pool, sl->frame, page, s->mode, true,
+                                    out);
+        }
         break;
     case S_LATER:
+        settle(s);
         r = bp_pin(s->pool, page, s->mode | (s->scan ? BP_SCAN : 0), out);
         break;
     case S_ERROR:
@@ -570,10 +592,7 @@ int bp_stream_close(bp_stream *s)
     /* The open run's frames are READING and pinned by us like the rest:
      * send it too, or they would stay so for good - never unpinned, and
      * any pin of their pages waiting for a read nobody makes. */
-    close_open_run(s);
-    submit(s);
-    while (s->inflight > 0)
-        reap(s, s->inflight);
+    settle(s);
     for (uint32_t k = 0; k < s->used; k++) {
         struct slot *sl = slot_at(s, k);
         if (sl->state == S_PINNED)
