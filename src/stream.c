@@ -405,11 +405,14 @@ int bp_stream_next(bp_stream *s, bp_page *out)
         fill(s);
         if (s->used == 0)
             return 0;
-        /* Ordered: the first slot.  Unordered: the first that is ready. */
+        /* Ordered: the first slot.  Unordered: the first that is ready -
+         * but the callback's error, which ends the stream, only once every
+         * page before it is out (it is ready when it is the first). */
         uint32_t k = 0;
         if (s->unordered)
             while (k < s->used && (slot_at(s, k)->state == S_READING ||
-                                   slot_at(s, k)->state == S_TAKEN))
+                                   slot_at(s, k)->state == S_TAKEN ||
+                                   (slot_at(s, k)->state == S_END && k > 0)))
                 k++;
         if (k == s->used || slot_at(s, k)->state == S_READING) {
             /* Its read is in flight: fill() submits every run it opens. */
