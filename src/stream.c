@@ -27,6 +27,12 @@
  * which finds each page's own error; a page whose read fails is dropped
  * from the pool and handed out as its error.
  *
+ * Others wait for the stream's reads: a page it reads becomes VALID only
+ * when it reaps the request.  So the stream never waits for anyone else -
+ * for a latch, or in bp_pin of a LATER slot, whose page may be one it
+ * reads itself or another stream does - with reads of its own unreaped:
+ * it settles first (sends the open run, reaps all in flight).
+ *
  * The distance adapts as PostgreSQL's read_stream does: it doubles each
  * time a page looked at must be read and shrinks by one for each page
  * already resident, so a stream over cached pages holds few pins and one
