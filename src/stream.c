@@ -27,6 +27,12 @@
  * which finds each page's own error; a page whose read fails is dropped
  * from the pool and handed out as its error.
  *
+ * Others wait for the stream's reads: a page it reads becomes VALID only
+ * when it reaps the request.  So the stream never waits for anyone else -
+ * for a latch, or in bp_pin of a LATER slot, whose page may be one it
+ * reads itself or another stream does - with reads of its own unreaped:
+ * it settles first (sends the open run, reaps all in flight).
+ *
  * The distance adapts as PostgreSQL's read_stream does: it doubles each
  * time a page looked at must be read and shrinks by one for each page
  * already resident, so a stream over cached pages holds few pins and one
@@ -319,6 +325,22 @@ static void fill(bp_stream *s)
 
 /* ---- Handing out ------------------------------------------------------------ */
 
+/* Finish every read of ours: send the open run, wait for all in flight.
+ * A page the stream reads becomes VALID only when the stream reaps it,
+ * so whoever pins it meanwhile waits for this thread.  Before this thread
+ * waits in turn - for a latch another thread holds, or in bp_pin for a
+ * page that may be one of its own reads (a page it could not admit when
+ * it looked ahead and admitted later, a repeat handed out unordered) or
+ * another stream's - it settles, or the two would wait for each other
+ * for good. */
+static void settle(bp_stream *s)
+{
+    close_open_run(s);
+    submit(s);
+    while (s->inflight > 0)
+        reap(s, s->inflight);
+}
+
 static void clear_handle(bp_page *out, uint64_t page)
 {
     out->data = NULL;
@@ -339,9 +361,15 @@ static int hand_out(bp_stream *s, struct slot *sl, bp_page *out)
         s->pinned--;
         if (sl->hit)
             s->info.hits++;
-        r = bp__stream_hand_out(s->pool, sl->frame, page, s->mode, out);
+        r = bp__stream_hand_out(s->pool, sl->frame, page, s->mode, false, out);
+        if (r == -EAGAIN) {   /* the latch is busy: wait, but settled */
+            settle(s);
+            r = bp__stream_hand_out(s->pool, sl->frame, page, s->mode, true,
+                                    out);
+        }
         break;
     case S_LATER:
+        settle(s);
         r = bp_pin(s->pool, page, s->mode | (s->scan ? BP_SCAN : 0), out);
         break;
     case S_ERROR:
@@ -383,11 +411,14 @@ int bp_stream_next(bp_stream *s, bp_page *out)
         fill(s);
         if (s->used == 0)
             return 0;
-        /* Ordered: the first slot.  Unordered: the first that is ready. */
+        /* Ordered: the first slot.  Unordered: the first that is ready -
+         * but the callback's error, which ends the stream, only once every
+         * page before it is out (it is ready when it is the first). */
         uint32_t k = 0;
         if (s->unordered)
             while (k < s->used && (slot_at(s, k)->state == S_READING ||
-                                   slot_at(s, k)->state == S_TAKEN))
+                                   slot_at(s, k)->state == S_TAKEN ||
+                                   (slot_at(s, k)->state == S_END && k > 0)))
                 k++;
         if (k == s->used || slot_at(s, k)->state == S_READING) {
             /* Its read is in flight: fill() submits every run it opens. */
@@ -567,8 +598,10 @@ int bp_stream_close(bp_stream *s)
 {
     if (!s)
         return bp__fail(-EINVAL, "bp_stream_close: stream must not be NULL");
-    while (s->inflight > 0)
-        reap(s, s->inflight);
+    /* The open run's frames are READING and pinned by us like the rest:
+     * send it too, or they would stay so for good - never unpinned, and
+     * any pin of their pages waiting for a read nobody makes. */
+    settle(s);
     for (uint32_t k = 0; k < s->used; k++) {
         struct slot *sl = slot_at(s, k);
         if (sl->state == S_PINNED)

@@ -1,0 +1,1335 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check_stream.c - read streams (bp_stream_*): pages handed out in the
+ * order asked (or as they are ready) with the right bytes and the right
+ * pin, the modes and the argument checks, pages beyond the end and read
+ * errors handed out as errors while the stream goes on, the callback's
+ * error ending the stream, closing early, a stream's share of a small
+ * pool, streams alongside writers and eviction, streams without an AIO
+ * lane, and the look-ahead distance adapting to resident and cold pages.
+ *
+ * Read errors are made by the AIO layer's per-request hook
+ * (pool->aio.fault, src/aio.h).  Threads never call ck_assert: they
+ * record problems with tu_thread_fail.
+ */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "bpool_internal.h"
+#include "testutil.h"
+
+#define PS 8192u
+#define SEED 1u
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* A pool over path with `frames` frames and no background threads (no
+ * reader thread pinning pages it reads ahead, no flusher), so every pin
+ * bp_stats counts is the stream's or the test's. */
+static bp_pool *open_quiet(const char *path, uint32_t frames, uint32_t flags)
+{
+    return tu_open_opts(path, frames, flags | BP_NOFLUSH | BP_NOREADAHEAD, NULL);
+}
+
+/* A new file `name` of `pages` pages stamped with SEED, opened quiet. */
+static bp_pool *new_pool(const char *name, uint64_t pages, uint32_t frames,
+                         char **path_out)
+{
+    char *path = tu_path(name);
+    tu_make_file(path, PS, pages, SEED);
+    if (path_out)
+        *path_out = path;
+    return open_quiet(path, frames, 0);
+}
+
+/* n page numbers below `pages`, pseudo-random from seed, with repeats:
+ * every 7th is the one before it again, every 11th one from 5 back. */
+static uint64_t *random_list(size_t n, uint64_t pages, uint64_t seed)
+{
+    uint64_t *v = tu_keep(malloc(n * sizeof(*v)));
+    uint64_t s = seed;
+    for (size_t i = 0; i < n; i++) {
+        if (i % 7 == 6)
+            v[i] = v[i - 1];
+        else if (i % 11 == 10 && i >= 5)
+            v[i] = v[i - 5];
+        else
+            v[i] = tu_rnd(&s) % pages;
+    }
+    return v;
+}
+
+/* Distinct page numbers among v[0..n), each below `pages`. */
+static uint64_t distinct(const uint64_t *v, size_t n, uint64_t pages)
+{
+    unsigned char *seen = calloc(pages, 1);
+    uint64_t d = 0;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] < pages && !seen[v[i]]) {
+            seen[v[i]] = 1;
+            d++;
+        }
+    free(seen);
+    return d;
+}
+
+static struct bp_stream_info info_of(const bp_stream *s)
+{
+    struct bp_stream_info in;
+    ck_assert_int_eq(bp_stream_info(s, &in), 0);
+    return in;
+}
+
+/* The stream has ended: 0 now and 0 again, with nothing pinned. */
+static void expect_end(bp_stream *s)
+{
+    bp_page pg;
+    ck_assert_int_eq(bp_stream_next(s, &pg), 0);
+    ck_assert_int_eq(bp_stream_next(s, &pg), 0);
+}
+
+/* Take the next page of s: it must be `want`, pinned in `mode`, holding
+ * its stamp; then unpin it. */
+static void expect_next(bp_stream *s, uint64_t want, uint32_t mode)
+{
+    bp_page pg;
+    int r = bp_stream_next(s, &pg);
+    ck_assert_msg(r == 1, "bp_stream_next for page %llu returned %d (%s): %s",
+                  (unsigned long long)want, r, bp_err_name(r), bp_errdetail());
+    ck_assert_uint_eq(pg.pgno, want);
+    ck_assert_uint_eq(pg.mode, mode);
+    ck_assert_ptr_nonnull(pg.data);
+    ck_assert_msg(tu_stamped(pg.data, PS, want, SEED),
+                  "page %llu from the stream holds the wrong bytes",
+                  (unsigned long long)want);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+}
+
+/* Take the next item of s: the error `err` for page `want`, nothing
+ * pinned. */
+static void expect_next_err(bp_stream *s, uint64_t want, int err)
+{
+    bp_page pg;
+    memset(&pg, 0xab, sizeof(pg));
+    int r = bp_stream_next(s, &pg);
+    ck_assert_msg(r == err, "bp_stream_next for page %llu returned %d (%s), "
+                  "expected %s", (unsigned long long)want, r, bp_err_name(r),
+                  bp_err_name(err));
+    ck_assert_uint_eq(pg.pgno, want);
+    ck_assert_uint_eq(pg.mode, 0);
+    ck_assert_ptr_null(pg.data);
+    const char *d = bp_errdetail();
+    ck_assert_msg(d && d[0], "no error detail for page %llu",
+                  (unsigned long long)want);
+}
+
+/* Close s, then check that nothing is pinned any more. */
+static void close_stream(bp_pool *pool, bp_stream *s)
+{
+    ck_assert_int_eq(bp_stream_close(s), 0);
+    ck_assert_uint_eq(tu_stats(pool).pinned, 0);
+}
+
+/* ---- 1. in order, right bytes, counters ---------------------------------- */
+
+/* A random list with repeats: every page comes back in the order asked,
+ * pinned for read, with its bytes.  Every distinct page is read exactly
+ * once, by the stream (the pool is large enough to keep them all); a
+ * repeat is a hit or waits for the stream's own read. */
+START_TEST(test_list_in_order)
+{
+    const uint64_t pages = 512;
+    const size_t n = 400;
+    bp_pool *pool = new_pool("order.bp", pages, 1024, NULL);
+    uint64_t *list = random_list(n, pages, 42);
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open_pages(pool, list, n, NULL, &s), 0);
+    for (size_t i = 0; i < n; i++)
+        expect_next(s, list[i], BP_READ);
+    expect_end(s);
+    struct bp_stream_info in = info_of(s);
+    uint64_t d = distinct(list, n, pages);
+    ck_assert_uint_eq(in.pages, n);
+    ck_assert_uint_eq(in.reads, d);
+    ck_assert_uint_le(in.reads + in.hits, in.pages);
+    ck_assert_uint_ge(in.hits, 1);        /* some repeats were resident */
+    ck_assert_uint_le(in.requests, in.reads);
+    ck_assert_uint_ge(in.requests, 1);
+    ck_assert_uint_eq(in.inflight, 0);
+    ck_assert_uint_eq(in.pinned, 0);
+    ck_assert_uint_eq(in.max_depth, BP_DEFAULT_STREAM_DEPTH);
+    close_stream(pool, s);
+    ck_assert_uint_eq(tu_stats(pool).reads, d);   /* each page read once */
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* A range of cold pages: in order, and adjacent pages are read together
+ * (fewer requests than pages). */
+START_TEST(test_range_in_order_coalesced)
+{
+    const uint64_t pages = 600;
+    bp_pool *pool = new_pool("range.bp", pages, 1024, NULL);
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open_range(pool, 0, 512, NULL, &s), 0);
+    for (uint64_t p = 0; p < 512; p++)
+        expect_next(s, p, BP_READ);
+    expect_end(s);
+    struct bp_stream_info in = info_of(s);
+    ck_assert_uint_eq(in.pages, 512);
+    ck_assert_uint_eq(in.reads, 512);
+    ck_assert_uint_eq(in.hits, 0);
+    ck_assert_msg(in.requests < in.reads, "%llu requests for %llu adjacent "
+                  "pages: no read carried more than one page",
+                  (unsigned long long)in.requests,
+                  (unsigned long long)in.reads);
+    close_stream(pool, s);
+    ck_assert_uint_eq(tu_stats(pool).reads, 512);
+
+    /* A range running past the end is clipped to the file; a second pass
+     * finds every page resident. */
+    ck_assert_int_eq(bp_stream_open_range(pool, 590, 100, NULL, &s), 0);
+    for (uint64_t p = 590; p < pages; p++)
+        expect_next(s, p, BP_READ);
+    expect_end(s);
+    ck_assert_uint_eq(info_of(s).pages, pages - 590);
+    close_stream(pool, s);
+    ck_assert_int_eq(bp_stream_open_range(pool, 100, 200, NULL, &s), 0);
+    for (uint64_t p = 100; p < 300; p++)
+        expect_next(s, p, BP_READ);
+    expect_end(s);
+    in = info_of(s);
+    ck_assert_uint_eq(in.hits, 200);
+    ck_assert_uint_eq(in.reads, 0);
+    ck_assert_uint_eq(in.requests, 0);
+    close_stream(pool, s);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* ---- 2. unordered ----------------------------------------------------------- */
+
+/* BP_STREAM_UNORDERED: every page of the list exactly as often as it was
+ * asked for, each with its bytes, partly resident and partly cold. */
+START_TEST(test_unordered_multiset)
+{
+    const uint64_t pages = 512;
+    const size_t n = 600;
+    bp_pool *pool = new_pool("unordered.bp", pages, 1024, NULL);
+    for (uint64_t p = 0; p < pages; p += 3)      /* a third resident */
+        tu_expect_page(pool, p, BP_READ, SEED);
+    uint64_t *list = random_list(n, pages, 7);
+    unsigned *want = calloc(pages, sizeof(*want));
+    for (size_t i = 0; i < n; i++)
+        want[list[i]]++;
+    struct bp_stream_options o = { BP_READ, 0, BP_STREAM_UNORDERED };
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open_pages(pool, list, n, &o, &s), 0);
+    size_t got = 0;
+    bp_page pg;
+    int r;
+    while ((r = bp_stream_next(s, &pg)) == 1) {
+        ck_assert_uint_lt(pg.pgno, pages);
+        ck_assert_msg(want[pg.pgno] > 0, "page %llu handed out more often "
+                      "than asked for", (unsigned long long)pg.pgno);
+        want[pg.pgno]--;
+        ck_assert_uint_eq(pg.mode, BP_READ);
+        ck_assert(tu_stamped(pg.data, PS, pg.pgno, SEED));
+        got++;
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_int_eq(r, 0);
+    ck_assert_uint_eq(got, n);
+    for (uint64_t p = 0; p < pages; p++)
+        ck_assert_msg(want[p] == 0, "page %llu: %u of its turns never came",
+                      (unsigned long long)p, want[p]);
+    expect_end(s);
+    ck_assert_uint_eq(info_of(s).pages, n);
+    close_stream(pool, s);
+    free(want);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* ---- 3. modes and arguments --------------------------------------------------- */
+
+START_TEST(test_modes)
+{
+    char *path;
+    bp_pool *pool = new_pool("modes.bp", 128, 256, &path);
+    bp_stream *s;
+
+    /* BP_PIN: pinned, no latch. */
+    struct bp_stream_options o = { BP_PIN, 0, 0 };
+    ck_assert_int_eq(bp_stream_open_range(pool, 0, 32, &o, &s), 0);
+    for (uint64_t p = 0; p < 32; p++)
+        expect_next(s, p, BP_PIN);
+    expect_end(s);
+    close_stream(pool, s);
+
+    /* BP_READ | BP_SCAN, and mode 0 meaning BP_READ. */
+    o = (struct bp_stream_options){ BP_READ | BP_SCAN, 0, 0 };
+    ck_assert_int_eq(bp_stream_open_range(pool, 32, 32, &o, &s), 0);
+    for (uint64_t p = 32; p < 64; p++)
+        expect_next(s, p, BP_READ);
+    expect_end(s);
+    close_stream(pool, s);
+    o = (struct bp_stream_options){ 0, 0, 0 };
+    ck_assert_int_eq(bp_stream_open_range(pool, 64, 8, &o, &s), 0);
+    for (uint64_t p = 64; p < 72; p++)
+        expect_next(s, p, BP_READ);
+    close_stream(pool, s);
+
+    /* BP_WRITE: change every page through the stream (resident and cold
+     * ones), then read the change back, from memory and from the file. */
+    o = (struct bp_stream_options){ BP_WRITE, 0, 0 };
+    ck_assert_int_eq(bp_stream_open_range(pool, 16, 96, &o, &s), 0);
+    bp_page pg;
+    for (uint64_t p = 16; p < 112; p++) {
+        ck_assert_int_eq(bp_stream_next(s, &pg), 1);
+        ck_assert_uint_eq(pg.pgno, p);
+        ck_assert_uint_eq(pg.mode, BP_WRITE);
+        ck_assert(tu_stamped(pg.data, PS, p, SEED));
+        tu_stamp(pg.data, PS, p, 2);
+        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    expect_end(s);
+    close_stream(pool, s);
+    for (uint64_t p = 16; p < 112; p++)
+        tu_expect_page(pool, p, BP_READ, 2);
+    ck_assert_int_eq(bp_flush_all(pool), 96);
+    for (uint64_t p = 16; p < 112; p++)
+        ck_assert_int_eq(bp_evict_page(pool, p), 1);
+    for (uint64_t p = 0; p < 128; p++)
+        tu_expect_page(pool, p, BP_READ, p >= 16 && p < 112 ? 2 : SEED);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    /* A read-only pool refuses BP_WRITE and serves BP_READ. */
+    pool = open_quiet(path, 64, BP_RDONLY);
+    o = (struct bp_stream_options){ BP_WRITE, 0, 0 };
+    s = (bp_stream *)0x1;
+    TU_EXPECT_ERR(bp_stream_open_range(pool, 0, 8, &o, &s), -EROFS, "read-only");
+    o.mode = BP_WRITE | BP_SCAN;
+    TU_EXPECT_ERR(bp_stream_open_pages(pool, (uint64_t[]){ 1 }, 1, &o, &s),
+                  -EROFS, "read-only");
+    ck_assert_int_eq(bp_stream_open_range(pool, 0, 8, NULL, &s), 0);
+    for (uint64_t p = 0; p < 8; p++)
+        expect_next(s, p, BP_READ);
+    close_stream(pool, s);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+static int never_called(void *arg, uint64_t *pgno)
+{
+    (void)arg;
+    (void)pgno;
+    ck_abort_msg("the page callback of a stream that failed to open ran");
+    return 0;
+}
+
+START_TEST(test_arguments)
+{
+    bp_pool *pool = new_pool("args.bp", 64, 64, NULL);
+    bp_stream *s = NULL;
+    uint64_t one = 1;
+
+    /* NULLs */
+    TU_EXPECT_ERR(bp_stream_open(NULL, never_called, NULL, NULL, &s), -EINVAL,
+                  "NULL");
+    TU_EXPECT_ERR(bp_stream_open(pool, NULL, NULL, NULL, &s), -EINVAL, "NULL");
+    TU_EXPECT_ERR(bp_stream_open(pool, never_called, NULL, NULL, NULL), -EINVAL,
+                  "NULL");
+    TU_EXPECT_ERR(bp_stream_open_pages(NULL, &one, 1, NULL, &s), -EINVAL, "NULL");
+    TU_EXPECT_ERR(bp_stream_open_pages(pool, NULL, 3, NULL, &s), -EINVAL, "NULL");
+    TU_EXPECT_ERR(bp_stream_open_pages(pool, &one, 1, NULL, NULL), -EINVAL, "NULL");
+    TU_EXPECT_ERR(bp_stream_open_range(NULL, 0, 1, NULL, &s), -EINVAL, "NULL");
+    TU_EXPECT_ERR(bp_stream_open_range(pool, 0, 1, NULL, NULL), -EINVAL, "NULL");
+    bp_page pg;
+    struct bp_stream_info in;
+    TU_EXPECT_ERR(bp_stream_next(NULL, &pg), -EINVAL, "NULL");
+    TU_EXPECT_ERR(bp_stream_info(NULL, &in), -EINVAL, "NULL");
+    TU_EXPECT_ERR(bp_stream_close(NULL), -EINVAL, "NULL");
+
+    /* Modes, flags and depths */
+    static const uint32_t bad_modes[] = {
+        BP_READ | BP_WRITE, BP_READ | BP_PIN, 8, BP_SCAN << 1, 0x80000000u,
+    };
+    for (size_t i = 0; i < sizeof bad_modes / sizeof bad_modes[0]; i++) {
+        struct bp_stream_options o = { bad_modes[i], 0, 0 };
+        TU_EXPECT_ERR(bp_stream_open(pool, never_called, NULL, &o, &s), -EINVAL,
+                      "mode");
+    }
+    struct bp_stream_options o = { BP_READ, 0, 0x2 };
+    TU_EXPECT_ERR(bp_stream_open(pool, never_called, NULL, &o, &s), -EINVAL,
+                  "flags");
+    o = (struct bp_stream_options){ BP_READ, 0, BP_STREAM_UNORDERED | 0x100 };
+    TU_EXPECT_ERR(bp_stream_open_range(pool, 0, 4, &o, &s), -EINVAL, "flags");
+    o = (struct bp_stream_options){ BP_READ, BP_MAX_STREAM_DEPTH + 1, 0 };
+    TU_EXPECT_ERR(bp_stream_open_pages(pool, &one, 1, &o, &s), -EINVAL,
+                  "max_depth");
+    o = (struct bp_stream_options){ BP_READ, UINT32_MAX, 0 };
+    TU_EXPECT_ERR(bp_stream_open_range(pool, 0, 4, &o, &s), -EINVAL, "max_depth");
+    /* The limit itself is accepted (and clipped to the pool's share). */
+    o = (struct bp_stream_options){ BP_READ, BP_MAX_STREAM_DEPTH, 0 };
+    ck_assert_int_eq(bp_stream_open_pages(pool, &one, 1, &o, &s), 0);
+    ck_assert_uint_eq(info_of(s).max_depth, 64 / 8);
+    expect_next(s, 1, BP_READ);
+    expect_end(s);
+    close_stream(pool, s);
+
+    /* A range starting at or beyond the end */
+    TU_EXPECT_ERR(bp_stream_open_range(pool, 64, 1, NULL, &s), -BP_ERANGE,
+                  "beyond the end");
+    TU_EXPECT_ERR(bp_stream_open_range(pool, 1000, 5, NULL, &s), -BP_ERANGE,
+                  "beyond the end");
+    /* ... but an empty one is no error, nor an empty list. */
+    ck_assert_int_eq(bp_stream_open_range(pool, 1000, 0, NULL, &s), 0);
+    expect_end(s);
+    ck_assert_uint_eq(info_of(s).pages, 0);
+    close_stream(pool, s);
+    ck_assert_int_eq(bp_stream_open_pages(pool, NULL, 0, NULL, &s), 0);
+    expect_end(s);
+    close_stream(pool, s);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* ---- 4. pages beyond the end ---------------------------------------------------- */
+
+START_TEST(test_beyond_end_in_list)
+{
+    bp_pool *pool = new_pool("beyond.bp", 64, 128, NULL);
+    static const uint64_t list[] = { 1, 64, 2, 3, 1000, UINT64_MAX, 4, 63, 70 };
+    const size_t n = sizeof list / sizeof list[0];
+    for (int unordered = 0; unordered < 2; unordered++) {
+        struct bp_stream_options o = { BP_READ, 0,
+                                       unordered ? BP_STREAM_UNORDERED : 0 };
+        bp_stream *s;
+        ck_assert_int_eq(bp_stream_open_pages(pool, list, n, &o, &s), 0);
+        if (!unordered) {
+            for (size_t i = 0; i < n; i++) {
+                if (list[i] < 64)
+                    expect_next(s, list[i], BP_READ);
+                else
+                    expect_next_err(s, list[i], -BP_ERANGE);
+            }
+        } else {
+            /* Every item once, errors and pages alike. */
+            unsigned seen = 0;
+            for (size_t i = 0; i < n; i++) {
+                bp_page pg;
+                int r = bp_stream_next(s, &pg);
+                size_t k;
+                for (k = 0; k < n && (list[k] != pg.pgno || (seen >> k & 1)); k++)
+                    ;
+                ck_assert_msg(k < n, "page %llu handed out unasked",
+                              (unsigned long long)pg.pgno);
+                seen |= 1u << k;
+                if (pg.pgno < 64) {
+                    ck_assert_int_eq(r, 1);
+                    ck_assert(tu_stamped(pg.data, PS, pg.pgno, SEED));
+                    ck_assert_int_eq(bp_unpin(&pg), 0);
+                } else {
+                    ck_assert_int_eq(r, -BP_ERANGE);
+                    ck_assert_uint_eq(pg.mode, 0);
+                }
+            }
+            ck_assert_uint_eq(seen, (1u << n) - 1);
+        }
+        expect_end(s);
+        ck_assert_uint_eq(info_of(s).pages, n);
+        close_stream(pool, s);
+    }
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* ---- 5. read errors ---------------------------------------------------------------- */
+
+/* Reads that cover bad_page fail with EIO: all of them, or only the
+ * vectored ones (a run of several pages). */
+static _Atomic long long bad_page = -1;
+static _Atomic bool only_vectored;
+static _Atomic long failed_requests, vectored_requests;
+
+static int fail_bad_page(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    long long off;
+    long long len = 0;
+    if (cb->aio_lio_opcode == IO_CMD_PREAD) {
+        if (atomic_load(&only_vectored))
+            return 0;
+        off = cb->u.c.offset;
+        len = (long long)cb->u.c.nbytes;
+    } else if (cb->aio_lio_opcode == IO_CMD_PREADV) {
+        atomic_fetch_add(&vectored_requests, 1);
+        off = cb->u.v.offset;
+        for (long i = 0; i < (long)cb->u.v.nr; i++)
+            len += (long long)cb->u.v.vec[i].iov_len;
+    } else {
+        return 0;
+    }
+    long long at = atomic_load(&bad_page) * (long long)PS;
+    if (atomic_load(&bad_page) >= 0 && at >= off && at < off + len) {
+        atomic_fetch_add(&failed_requests, 1);
+        return -EIO;
+    }
+    return 0;
+}
+
+static void set_fault(bp_pool *pool, long long page, bool vectored)
+{
+    atomic_store(&bad_page, page);
+    atomic_store(&only_vectored, vectored);
+    atomic_store(&failed_requests, 0);
+    atomic_store(&vectored_requests, 0);
+    atomic_store(&pool->aio.fault, fail_bad_page);
+}
+
+static void clear_fault(bp_pool *pool)
+{
+    atomic_store(&pool->aio.fault, NULL);
+    atomic_store(&bad_page, -1);
+}
+
+/* One page of a run of adjacent cold pages cannot be read: it comes out
+ * as -EIO in its turn, nothing pinned; its neighbours - read in the same
+ * vectored request - come out right; the page was not cached, so a pin
+ * once the fault is gone reads it and gets its bytes. */
+START_TEST(test_read_error_one_page)
+{
+    bp_pool *pool = new_pool("eio.bp", 128, 256, NULL);
+    set_fault(pool, 20, false);
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open_range(pool, 10, 31, NULL, &s), 0);
+    for (uint64_t p = 10; p < 41; p++) {
+        if (p == 20)
+            expect_next_err(s, p, -EIO);
+        else
+            expect_next(s, p, BP_READ);
+    }
+    expect_end(s);
+    ck_assert_uint_ge(atomic_load(&vectored_requests), 1);
+    ck_assert_uint_ge(atomic_load(&failed_requests), 2);  /* the run, then 20 */
+    struct bp_stream_info in = info_of(s);
+    ck_assert_uint_eq(in.pages, 31);
+    ck_assert_uint_eq(in.reads, 30);
+    close_stream(pool, s);
+    ck_assert_uint_ge(tu_stats(pool).io_errors, 1);
+
+    /* A random list through the same page, twice, in both orders. */
+    uint64_t list[64];
+    for (size_t i = 0; i < 64; i++)
+        list[i] = i % 16 == 5 ? 20 : (i * 37 + 3) % 128;
+    for (int unordered = 0; unordered < 2; unordered++) {
+        struct bp_stream_options o = { BP_READ, 0,
+                                       unordered ? BP_STREAM_UNORDERED : 0 };
+        ck_assert_int_eq(bp_stream_open_pages(pool, list, 64, &o, &s), 0);
+        unsigned errors = 0, good = 0;
+        bp_page pg;
+        int r;
+        while ((r = bp_stream_next(s, &pg)) != 0) {
+            if (r < 0) {
+                ck_assert_int_eq(r, -EIO);
+                ck_assert_uint_eq(pg.pgno, 20);
+                ck_assert_uint_eq(pg.mode, 0);
+                errors++;
+                continue;
+            }
+            ck_assert_uint_ne(pg.pgno, 20);
+            ck_assert(tu_stamped(pg.data, PS, pg.pgno, SEED));
+            ck_assert_int_eq(bp_unpin(&pg), 0);
+            good++;
+        }
+        ck_assert_uint_eq(errors, 4);
+        ck_assert_uint_eq(good, 60);
+        close_stream(pool, s);
+    }
+
+    clear_fault(pool);
+    uint64_t reads = tu_stats(pool).reads;
+    tu_expect_page(pool, 20, BP_READ, SEED);
+    ck_assert_uint_eq(tu_stats(pool).reads, reads + 1);
+    ck_assert_uint_eq(tu_stats(pool).pinned, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* A vectored request fails but each of its pages can be read alone:
+ * every page comes out right, the failed one included. */
+START_TEST(test_read_error_vectored_run)
+{
+    bp_pool *pool = new_pool("eiov.bp", 128, 256, NULL);
+    set_fault(pool, 33, true);
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open_range(pool, 24, 40, NULL, &s), 0);
+    for (uint64_t p = 24; p < 64; p++)
+        expect_next(s, p, BP_READ);
+    expect_end(s);
+    ck_assert_uint_ge(atomic_load(&failed_requests), 1);
+    struct bp_stream_info in = info_of(s);
+    ck_assert_uint_eq(in.reads, 40);
+    close_stream(pool, s);
+    clear_fault(pool);
+    for (uint64_t p = 24; p < 64; p++)
+        tu_expect_page(pool, p, BP_READ, SEED);
+    ck_assert_uint_eq(tu_stats(pool).reads, 40);   /* all cached, once each */
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* ---- 6. the callback's error ----------------------------------------------------------- */
+
+struct failing_source {
+    uint64_t next, fail_at;
+    int err;
+    unsigned calls_after;   /* calls after it returned the error */
+    bool failed;
+};
+
+static int failing_next(void *arg, uint64_t *pgno)
+{
+    struct failing_source *src = arg;
+    if (src->failed) {
+        src->calls_after++;
+        return src->err;
+    }
+    if (src->next == src->fail_at) {
+        src->failed = true;
+        return src->err;
+    }
+    *pgno = src->next++;
+    return 1;
+}
+
+/* Pages before the error come out (all of them, in either order), then
+ * the error once, then 0; the callback is not asked again. */
+START_TEST(test_callback_error)
+{
+    bp_pool *pool = new_pool("cberr.bp", 128, 256, NULL);
+    for (int round = 0; round < 4; round++) {
+        bool unordered = round & 1;
+        bool resident = round >= 2;   /* else evicted first */
+        if (!resident)
+            for (uint64_t p = 5; p < 17; p++)
+                ck_assert_int_ge(bp_evict_page(pool, p), 0);
+        struct failing_source src = { 5, 17, -EPROTO, 0, false };
+        struct bp_stream_options o = { BP_READ, 0,
+                                       unordered ? BP_STREAM_UNORDERED : 0 };
+        bp_stream *s;
+        ck_assert_int_eq(bp_stream_open(pool, failing_next, &src, &o, &s), 0);
+        unsigned seen = 0;
+        for (uint64_t k = 5; k < 17; k++) {
+            bp_page pg;
+            int r = bp_stream_next(s, &pg);
+            ck_assert_msg(r == 1, "round %d (%s, %s): item %llu of 12 is %d "
+                          "(%s), expected a page", round,
+                          unordered ? "unordered" : "in order",
+                          resident ? "resident" : "cold",
+                          (unsigned long long)(k - 5), r, bp_err_name(r));
+            if (!unordered)
+                ck_assert_uint_eq(pg.pgno, k);
+            ck_assert(pg.pgno >= 5 && pg.pgno < 17);
+            ck_assert(!(seen >> (pg.pgno - 5) & 1));
+            seen |= 1u << (pg.pgno - 5);
+            ck_assert(tu_stamped(pg.data, PS, pg.pgno, SEED));
+            ck_assert_int_eq(bp_unpin(&pg), 0);
+        }
+        bp_page pg;
+        ck_assert_int_eq(bp_stream_next(s, &pg), -EPROTO);
+        ck_assert_uint_eq(pg.mode, 0);
+        expect_end(s);
+        ck_assert_uint_eq(src.calls_after, 0);
+        ck_assert_uint_eq(info_of(s).pages, 12);
+        close_stream(pool, s);
+    }
+    /* An error at once: nothing but the error. */
+    struct failing_source src = { 0, 0, -ECANCELED, 0, false };
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open(pool, failing_next, &src, NULL, &s), 0);
+    bp_page pg;
+    ck_assert_int_eq(bp_stream_next(s, &pg), -ECANCELED);
+    expect_end(s);
+    close_stream(pool, s);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* ---- 7. closing early -------------------------------------------------------------------- */
+
+struct pin_all {
+    bp_pool *pool;
+    const uint64_t *pages;
+    size_t n;
+};
+
+/* Pin every page of the list, checking its bytes (another thread, so a
+ * page left "being read" for ever shows as a hang the watchdog reports). */
+static void *pin_all_main(void *arg)
+{
+    struct pin_all *a = arg;
+    for (size_t i = 0; i < a->n; i++) {
+        bp_page pg;
+        int r = bp_pin(a->pool, a->pages[i], BP_READ, &pg);
+        if (r < 0) {
+            tu_thread_fail("pin %llu after the stream closed: %s",
+                           (unsigned long long)a->pages[i], bp_errdetail());
+            return NULL;
+        }
+        if (!tu_stamped(pg.data, PS, a->pages[i], SEED))
+            tu_thread_fail("page %llu: wrong bytes after the stream closed",
+                           (unsigned long long)a->pages[i]);
+        bp_unpin(&pg);
+    }
+    return NULL;
+}
+
+static void close_early(bp_pool *pool, bp_stream *s, const uint64_t *pages,
+                        size_t n, size_t take)
+{
+    for (size_t i = 0; i < take; i++)
+        expect_next(s, pages[i], BP_READ);
+    struct bp_stream_info in = info_of(s);
+    ck_assert_msg(in.pinned + in.inflight > 0, "nothing ahead of the consumer "
+                  "to abandon: the test proves nothing");
+    ck_assert_int_eq(bp_stream_close(s), 0);
+    ck_assert_uint_eq(tu_stats(pool).pinned, 0);
+    /* Every page can be had afterwards: none is left half read. */
+    struct pin_all a = { pool, pages, n };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, pin_all_main, &a), 0);
+    tu_join_all(&t, 1, 10, "pinning the pages of a stream closed early");
+    tu_assert_no_thread_errors();
+    ck_assert_uint_eq(tu_stats(pool).pinned, 0);
+}
+
+/* Close after a few pages of a long cold list, with reads in flight and
+ * pages pinned ahead: nothing stays pinned, the pool closes. */
+START_TEST(test_close_early_list)
+{
+    const uint64_t pages = 1024;
+    const size_t n = 2000;
+    char *path;
+    bp_pool *pool = new_pool("early.bp", pages, 2048, &path);
+    uint64_t *list = random_list(n, pages, 99);
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open_pages(pool, list, n, NULL, &s), 0);
+    close_early(pool, s, list, n, 5);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    /* And with a stream of the largest depth in an unordered list. */
+    pool = open_quiet(path, 8192, 0);
+    struct bp_stream_options o = { BP_READ, BP_MAX_STREAM_DEPTH,
+                                   BP_STREAM_UNORDERED };
+    ck_assert_int_eq(bp_stream_open_pages(pool, list, n, &o, &s), 0);
+    bp_page pg;
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(bp_stream_next(s, &pg), 1);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_int_eq(bp_stream_close(s), 0);
+    ck_assert_uint_eq(tu_stats(pool).pinned, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* The same for a cold range: adjacent pages still gathering into a
+ * request when the stream is closed must not be left behind. */
+START_TEST(test_close_early_range)
+{
+    const uint64_t pages = 1024;
+    bp_pool *pool = new_pool("earlyr.bp", pages, 2048, NULL);
+    uint64_t *all = tu_keep(malloc(pages * sizeof(*all)));
+    for (uint64_t p = 0; p < pages; p++)
+        all[p] = p;
+    for (size_t take = 1; take < 40; take += 7) {
+        /* Each round starts cold. */
+        for (uint64_t p = 0; p < pages; p++)
+            ck_assert_int_ge(bp_evict_page(pool, p), 0);
+        bp_stream *s;
+        ck_assert_int_eq(bp_stream_open_range(pool, 0, pages, NULL, &s), 0);
+        close_early(pool, s, all, pages, take);
+    }
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* ---- 8. a stream's share of a small pool ------------------------------------------------------ */
+
+struct other_pinner {
+    bp_pool *pool;
+    _Atomic bool *stop;
+    unsigned pins;
+};
+
+/* Pins pages 900..1023 two at a time until told to stop. */
+static void *other_pinner_main(void *arg)
+{
+    struct other_pinner *o = arg;
+    uint64_t s = 77;
+    while (!atomic_load(o->stop) || o->pins < 100) {
+        uint64_t a = 900 + tu_rnd(&s) % 124, b = 900 + tu_rnd(&s) % 124;
+        if (a == b)
+            continue;
+        bp_page pa, pb;
+        int r = bp_pin(o->pool, a, BP_READ, &pa);
+        if (r < 0) {
+            tu_thread_fail("pin %llu beside a stream: %s",
+                           (unsigned long long)a, bp_errdetail());
+            return NULL;
+        }
+        r = bp_pin(o->pool, b, BP_READ, &pb);
+        if (r < 0) {
+            tu_thread_fail("pin %llu beside a stream: %s",
+                           (unsigned long long)b, bp_errdetail());
+            bp_unpin(&pa);
+            return NULL;
+        }
+        if (!tu_stamped(pa.data, PS, a, SEED) || !tu_stamped(pb.data, PS, b, SEED))
+            tu_thread_fail("wrong bytes in page %llu or %llu",
+                           (unsigned long long)a, (unsigned long long)b);
+        bp_unpin(&pb);
+        bp_unpin(&pa);
+        o->pins += 2;
+    }
+    return NULL;
+}
+
+START_TEST(test_share_of_small_pool)
+{
+    const uint64_t pages = 1024;
+    const uint32_t frames = 64, share = frames / 8;
+    bp_pool *pool = new_pool("share.bp", pages, frames, NULL);
+    uint64_t *list = random_list(600, 900, 5);
+    struct bp_stream_options o = { BP_READ, BP_MAX_STREAM_DEPTH, 0 };
+    bp_stream *s;
+
+    /* Alone: the stream pins at most its share, plus the page in hand. */
+    ck_assert_int_eq(bp_stream_open_pages(pool, list, 600, &o, &s), 0);
+    struct bp_stream_info in = info_of(s);
+    ck_assert_uint_eq(in.max_depth, share);
+    uint32_t max_distance = 0;
+    for (size_t i = 0; i < 600; i++) {
+        bp_page pg;
+        ck_assert_int_eq(bp_stream_next(s, &pg), 1);
+        ck_assert_uint_eq(pg.pgno, list[i]);
+        ck_assert(tu_stamped(pg.data, PS, pg.pgno, SEED));
+        in = info_of(s);
+        uint64_t pinned = tu_stats(pool).pinned;
+        ck_assert_msg(pinned <= share + 1, "%llu frames pinned while a stream "
+                      "of depth %u runs", (unsigned long long)pinned, share);
+        ck_assert_uint_le(in.pinned, share);
+        ck_assert_uint_le(in.distance, share);
+        if (in.distance > max_distance)
+            max_distance = in.distance;
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    expect_end(s);
+    ck_assert_uint_eq(max_distance, share);
+    close_stream(pool, s);
+
+    /* Beside another thread pinning other pages: it never runs out of
+     * frames. */
+    _Atomic bool stop = false;
+    struct other_pinner op = { pool, &stop, 0 };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, other_pinner_main, &op), 0);
+    for (int round = 0; round < 2; round++) {
+        ck_assert_int_eq(bp_stream_open_pages(pool, list, 600, &o, &s), 0);
+        for (size_t i = 0; i < 600; i++) {
+            bp_page pg;
+            int r = bp_stream_next(s, &pg);
+            ck_assert_msg(r == 1, "page %llu: %d (%s) %s",
+                          (unsigned long long)list[i], r, bp_err_name(r),
+                          bp_errdetail());
+            ck_assert_uint_eq(pg.pgno, list[i]);
+            ck_assert(tu_stamped(pg.data, PS, pg.pgno, SEED));
+            ck_assert_uint_le(info_of(s).pinned, share);
+            ck_assert_int_eq(bp_unpin(&pg), 0);
+        }
+        expect_end(s);
+        ck_assert_int_eq(bp_stream_close(s), 0);   /* the other one pins on */
+    }
+    atomic_store(&stop, true);
+    tu_join_all(&t, 1, 20, "a thread pinning beside a stream");
+    tu_assert_no_thread_errors();
+    ck_assert_uint_ge(op.pins, 100);
+    ck_assert_uint_eq(tu_stats(pool).nofree, 0);
+    ck_assert_uint_eq(tu_stats(pool).pinned, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* ---- 9. concurrency ---------------------------------------------------------------------------------- */
+
+/* Pages of the concurrency tests: word 0 the page number, word 1 a
+ * counter, word 2 a check of both, the rest bytes of the counter, so a
+ * page seen half written, or another page's bytes, is caught. */
+static uint64_t page_check(uint64_t pgno, uint64_t counter)
+{
+    return tu_mix64(pgno * 0x9e3779b97f4a7c15ull ^ counter);
+}
+
+static void write_counter(void *data, uint64_t pgno, uint64_t counter)
+{
+    uint64_t *w = data;
+    w[0] = pgno;
+    w[1] = counter;
+    w[2] = page_check(pgno, counter);
+    memset(w + 3, (int)(counter & 0xff), PS - 3 * sizeof(uint64_t));
+}
+
+/* The page's counter, or UINT64_MAX when the page is not consistent. */
+static uint64_t read_counter(const void *data, uint64_t pgno)
+{
+    const uint64_t *w = data;
+    if (w[0] != pgno || w[2] != page_check(pgno, w[1]))
+        return UINT64_MAX;
+    const unsigned char *b = (const unsigned char *)(w + 3);
+    for (size_t i = 0; i < PS - 3 * sizeof(uint64_t); i++)
+        if (b[i] != (unsigned char)(w[1] & 0xff))
+            return UINT64_MAX;
+    return w[1];
+}
+
+#define CC_PAGES 256u
+
+struct cc {
+    bp_pool *pool;
+    _Atomic bool stop;
+    _Atomic uint64_t increments;   /* counters added, by everyone */
+};
+
+struct cc_thread {
+    struct cc *cc;
+    uint64_t seed;
+    unsigned ops;
+};
+
+/* Pins random pages for write, one or two at a time (two in page order,
+ * as a careful caller does), and adds one to their counters. */
+static void *cc_writer_main(void *arg)
+{
+    struct cc_thread *t = arg;
+    uint64_t s = t->seed;
+    for (unsigned i = 0; i < t->ops; i++) {
+        uint64_t a = tu_rnd(&s) % CC_PAGES;
+        uint64_t b = i % 3 == 0 ? tu_rnd(&s) % CC_PAGES : a;
+        if (b < a) {
+            uint64_t x = a;
+            a = b;
+            b = x;
+        }
+        bp_page pg[2];
+        int held = 0;
+        for (uint64_t p = a;; p = b) {
+            int r = bp_pin(t->cc->pool, p, BP_WRITE, &pg[held]);
+            if (r < 0) {
+                tu_thread_fail("writer: pin %llu: %s", (unsigned long long)p,
+                               bp_errdetail());
+                break;
+            }
+            uint64_t c = read_counter(pg[held].data, p);
+            if (c == UINT64_MAX)
+                tu_thread_fail("writer: page %llu inconsistent",
+                               (unsigned long long)p);
+            write_counter(pg[held].data, p, c + 1);
+            if (bp_mark_dirty(&pg[held]) < 0)
+                tu_thread_fail("writer: mark %llu: %s", (unsigned long long)p,
+                               bp_errdetail());
+            atomic_fetch_add(&t->cc->increments, 1);
+            held++;
+            if (p == b)
+                break;
+        }
+        while (held > 0)
+            bp_unpin(&pg[--held]);
+    }
+    return NULL;
+}
+
+/* Writes pages back and evicts them, until told to stop. */
+static void *cc_evictor_main(void *arg)
+{
+    struct cc_thread *t = arg;
+    uint64_t s = t->seed;
+    while (!atomic_load(&t->cc->stop)) {
+        uint64_t p = tu_rnd(&s) % CC_PAGES;
+        int r = bp_flush_page(t->cc->pool, p);
+        if (r < 0)
+            tu_thread_fail("evictor: flush %llu: %s", (unsigned long long)p,
+                           bp_errdetail());
+        r = bp_evict_page(t->cc->pool, p);
+        if (r < 0 && r != -EBUSY)
+            tu_thread_fail("evictor: evict %llu: %s", (unsigned long long)p,
+                           bp_errdetail());
+        t->ops += r == 1;
+    }
+    return NULL;
+}
+
+/* Streams over random lists: every page consistent; with BP_WRITE the
+ * stream adds to the counters too. */
+static void *cc_streamer_main(void *arg)
+{
+    struct cc_thread *t = arg;
+    const size_t n = 1500;
+    uint64_t *list = random_list(n, CC_PAGES, t->seed);
+    for (unsigned round = 0; round < t->ops; round++) {
+        bool write = round % 2 == 1;
+        struct bp_stream_options o = { write ? BP_WRITE : BP_READ, 32,
+                                       round % 3 == 2 ? BP_STREAM_UNORDERED : 0 };
+        bp_stream *s;
+        if (bp_stream_open_pages(t->cc->pool, list, n, &o, &s) < 0) {
+            tu_thread_fail("stream open: %s", bp_errdetail());
+            return NULL;
+        }
+        size_t got = 0;
+        bp_page pg;
+        int r;
+        while ((r = bp_stream_next(s, &pg)) != 0) {
+            if (r < 0) {
+                tu_thread_fail("stream: page %llu: %s",
+                               (unsigned long long)pg.pgno, bp_errdetail());
+                continue;
+            }
+            if (!o.flags && pg.pgno != list[got])
+                tu_thread_fail("stream: page %llu in place of %llu",
+                               (unsigned long long)pg.pgno,
+                               (unsigned long long)list[got]);
+            uint64_t c = read_counter(pg.data, pg.pgno);
+            if (c == UINT64_MAX)
+                tu_thread_fail("stream: page %llu inconsistent",
+                               (unsigned long long)pg.pgno);
+            if (write) {
+                write_counter(pg.data, pg.pgno, c + 1);
+                bp_mark_dirty(&pg);
+                atomic_fetch_add(&t->cc->increments, 1);
+            }
+            bp_unpin(&pg);
+            got++;
+        }
+        if (got != n)
+            tu_thread_fail("stream: %zu pages of %zu", got, n);
+        bp_stream_close(s);
+    }
+    return NULL;
+}
+
+/* A pool (flushers on) over a fresh file whose pages hold counter 0. */
+static bp_pool *cc_pool(const char *name, uint32_t frames)
+{
+    char *path = tu_path(name);
+    tu_make_file(path, PS, CC_PAGES, SEED);
+    bp_pool *pool = tu_open_opts(path, frames, BP_NOREADAHEAD, NULL);
+    for (uint64_t p = 0; p < CC_PAGES; p++) {
+        bp_page pg;
+        ck_assert_int_eq(bp_pin(pool, p, BP_WRITE, &pg), 0);
+        write_counter(pg.data, p, 0);
+        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_int_eq(bp_sync(pool), 0);   /* the flushers may have begun */
+    for (uint64_t p = 0; p < CC_PAGES; p++)
+        ck_assert_int_ge(bp_evict_page(pool, p), 0);
+    return pool;
+}
+
+/* The counters add up to what everyone added: no change was lost. */
+static void cc_expect_total(bp_pool *pool, uint64_t increments)
+{
+    uint64_t sum = 0;
+    for (uint64_t p = 0; p < CC_PAGES; p++) {
+        bp_page pg;
+        ck_assert_int_eq(bp_pin(pool, p, BP_READ, &pg), 0);
+        uint64_t c = read_counter(pg.data, p);
+        ck_assert_msg(c != UINT64_MAX, "page %llu inconsistent at the end",
+                      (unsigned long long)p);
+        sum += c;
+        bp_unpin(&pg);
+    }
+    ck_assert_uint_eq(sum, increments);
+}
+
+/* A stream (reading, then writing) beside two writers holding one or two
+ * pages for write and a thread writing pages back and evicting them, on
+ * a pool smaller than the pages. */
+START_TEST(test_stream_beside_writers_and_eviction)
+{
+    struct cc cc = { .pool = cc_pool("cc.bp", 192) };
+    pthread_t th[4];
+    struct cc_thread ts[4] = {
+        { &cc, 11, 4 },      /* streamer: rounds */
+        { &cc, 12, 3000 },   /* writers: operations */
+        { &cc, 13, 3000 },
+        { &cc, 14, 0 },      /* evictor */
+    };
+    ck_assert_int_eq(pthread_create(&th[0], NULL, cc_streamer_main, &ts[0]), 0);
+    ck_assert_int_eq(pthread_create(&th[1], NULL, cc_writer_main, &ts[1]), 0);
+    ck_assert_int_eq(pthread_create(&th[2], NULL, cc_writer_main, &ts[2]), 0);
+    ck_assert_int_eq(pthread_create(&th[3], NULL, cc_evictor_main, &ts[3]), 0);
+    tu_join_all(th, 3, 20, "a stream beside writers and eviction");
+    atomic_store(&cc.stop, true);
+    tu_join_all(&th[3], 1, 10, "the evictor");
+    tu_assert_no_thread_errors();
+    ck_assert_uint_ge(ts[3].ops, 1);     /* evictions did happen */
+    ck_assert_uint_eq(tu_settled_stats(cc.pool).pinned, 0);
+    cc_expect_total(cc.pool, atomic_load(&cc.increments));
+    ck_assert_int_eq(bp_close(cc.pool), 0);
+}
+END_TEST
+
+struct twin {
+    bp_pool *pool;
+    const uint64_t *pages;
+    size_t n;
+    uint32_t flags;
+};
+
+static void *twin_main(void *arg)
+{
+    struct twin *t = arg;
+    struct bp_stream_options o = { BP_READ, 0, t->flags };
+    bp_stream *s;
+    if (bp_stream_open_pages(t->pool, t->pages, t->n, &o, &s) < 0) {
+        tu_thread_fail("open: %s", bp_errdetail());
+        return NULL;
+    }
+    size_t got = 0;
+    bp_page pg;
+    int r;
+    while ((r = bp_stream_next(s, &pg)) != 0) {
+        if (r < 0) {
+            tu_thread_fail("page %llu: %s", (unsigned long long)pg.pgno,
+                           bp_errdetail());
+            continue;
+        }
+        if (!t->flags && pg.pgno != t->pages[got])
+            tu_thread_fail("page %llu in place of %llu",
+                           (unsigned long long)pg.pgno,
+                           (unsigned long long)t->pages[got]);
+        if (!tu_stamped(pg.data, PS, pg.pgno, SEED))
+            tu_thread_fail("page %llu: wrong bytes", (unsigned long long)pg.pgno);
+        bp_unpin(&pg);
+        got++;
+    }
+    if (got != t->n)
+        tu_thread_fail("%zu pages of %zu", got, t->n);
+    bp_stream_close(s);
+    return NULL;
+}
+
+/* Two streams over the same cold pages at once: both see every page
+ * right, and each page is read once, by whichever stream came first. */
+START_TEST(test_two_streams_same_pages)
+{
+    const uint64_t pages = 1024;
+    char *path;
+    bp_pool *pool = new_pool("twins.bp", pages, 2048, &path);
+    uint64_t *list = random_list(1500, pages, 3);
+    uint64_t *range = tu_keep(malloc(pages * sizeof(*range)));
+    for (uint64_t p = 0; p < pages; p++)
+        range[p] = p;
+    for (int round = 0; round < 3; round++) {
+        const uint64_t *v = round == 1 ? range : list;
+        size_t n = round == 1 ? pages : 1500;
+        struct twin tw[2] = {
+            { pool, v, n, 0 },
+            { pool, v, n, round == 2 ? BP_STREAM_UNORDERED : 0 },
+        };
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++)
+            ck_assert_int_eq(pthread_create(&th[i], NULL, twin_main, &tw[i]), 0);
+        tu_join_all(th, 2, 15, "two streams over the same pages");
+        tu_assert_no_thread_errors();
+        struct bp_stats st = tu_stats(pool);
+        ck_assert_uint_eq(st.pinned, 0);
+        ck_assert_uint_eq(st.reads, distinct(v, n, pages));
+        ck_assert_int_eq(bp_close(pool), 0);
+        pool = open_quiet(path, 2048, 0);
+    }
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* ---- 10. no AIO lane -------------------------------------------------------------------------------- */
+
+static void stream_all_checked(bp_pool *pool, const uint64_t *list, size_t n,
+                               uint32_t flags)
+{
+    struct bp_stream_options o = { BP_READ, 0, flags };
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open_pages(pool, list, n, &o, &s), 0);
+    for (size_t i = 0; i < n; i++) {
+        bp_page pg;
+        ck_assert_int_eq(bp_stream_next(s, &pg), 1);
+        if (!flags)
+            ck_assert_uint_eq(pg.pgno, list[i]);
+        ck_assert(tu_stamped(pg.data, PS, pg.pgno, SEED));
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    expect_end(s);
+    ck_assert_uint_eq(info_of(s).inflight, 0);
+    close_stream(pool, s);
+}
+
+/* Streams without a lane read their pages there and then: the same pages
+ * come out.  Without lanes at all (the shared context), and with the one
+ * lane of the pool held by someone else. */
+START_TEST(test_no_lane)
+{
+    const uint64_t pages = 512;
+    char *path;
+    bp_pool *pool = new_pool("nolane.bp", pages, 1024, &path);
+    ck_assert_int_eq(bp_close(pool), 0);
+    uint64_t *list = random_list(700, pages, 21);
+    uint64_t *range = tu_keep(malloc(pages * sizeof(*range)));
+    for (uint64_t p = 0; p < pages; p++)
+        range[p] = p;
+
+    /* No lanes: every request goes to the shared context. */
+    pool = open_quiet(path, 1024, 0);
+    pool->aio.lanes_max = 0;   /* before any I/O: no lane was made yet */
+    ck_assert_ptr_null(bp__aio_lane_hold(&pool->aio));
+    stream_all_checked(pool, list, 700, 0);
+    stream_all_checked(pool, list, 700, BP_STREAM_UNORDERED);
+    ck_assert_uint_eq(tu_stats(pool).reads, distinct(list, 700, pages));
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    /* One lane, held by the test the whole time. */
+    struct bp_options opt;
+    bp_options_init(&opt);
+    opt.aio_lanes = 1;
+    pool = tu_open_opts(path, 1024, BP_NOFLUSH | BP_NOREADAHEAD, &opt);
+    struct bp__aio_lane *lane = bp__aio_lane_hold(&pool->aio);
+    ck_assert_ptr_nonnull(lane);
+    ck_assert_ptr_null(bp__aio_lane_hold(&pool->aio));
+    stream_all_checked(pool, range, pages, 0);
+    stream_all_checked(pool, list, 700, 0);
+    bp__aio_lane_release(lane);
+    ck_assert_uint_eq(tu_stats(pool).reads, pages);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    /* And a read error without a lane: the page alone fails. */
+    pool = open_quiet(path, 1024, 0);
+    pool->aio.lanes_max = 0;
+    set_fault(pool, 40, false);
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open_range(pool, 32, 16, NULL, &s), 0);
+    for (uint64_t p = 32; p < 48; p++) {
+        if (p == 40)
+            expect_next_err(s, p, -EIO);
+        else
+            expect_next(s, p, BP_READ);
+    }
+    expect_end(s);
+    close_stream(pool, s);
+    clear_fault(pool);
+    tu_expect_page(pool, 40, BP_READ, SEED);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* ---- 11. adaptive distance -------------------------------------------------------------------------- */
+
+START_TEST(test_distance_adapts)
+{
+    const uint64_t pages = 1024;
+    bp_pool *pool = new_pool("distance.bp", pages, 2048, NULL);
+    uint64_t *cold = random_list(1500, pages, 8);
+    struct bp_stream_options o = { BP_READ, 128, 0 };
+    bp_stream *s;
+
+    /* Cold pages: the distance climbs to max_depth. */
+    ck_assert_int_eq(bp_stream_open_pages(pool, cold, 300, &o, &s), 0);
+    ck_assert_uint_eq(info_of(s).max_depth, 128);
+    ck_assert_uint_eq(info_of(s).distance, 1);
+    uint32_t max_distance = 0, max_inflight = 0;
+    for (size_t i = 0; i < 300; i++) {
+        expect_next(s, cold[i], BP_READ);
+        struct bp_stream_info in = info_of(s);
+        if (in.distance > max_distance)
+            max_distance = in.distance;
+        if (in.inflight > max_inflight)
+            max_inflight = in.inflight;
+        ck_assert_uint_le(in.pinned, 128);
+    }
+    ck_assert_uint_eq(max_distance, 128);
+    ck_assert_uint_ge(max_inflight, 1);
+    close_stream(pool, s);
+
+    /* Resident pages: the distance stays short, and so do the pins. */
+    for (uint64_t p = 0; p < 256; p++)
+        tu_expect_page(pool, p, BP_READ, SEED);
+    uint64_t *hot = random_list(1000, 256, 9);
+    ck_assert_int_eq(bp_stream_open_pages(pool, hot, 1000, &o, &s), 0);
+    for (size_t i = 0; i < 1000; i++) {
+        expect_next(s, hot[i], BP_READ);
+        struct bp_stream_info in = info_of(s);
+        ck_assert_msg(in.distance <= 2 && in.pinned <= 2, "over resident pages "
+                      "the distance is %u with %u pages pinned", in.distance,
+                      in.pinned);
+    }
+    expect_end(s);
+    struct bp_stream_info in = info_of(s);
+    ck_assert_uint_eq(in.hits, 1000);
+    ck_assert_uint_eq(in.reads, 0);
+    close_stream(pool, s);
+
+    /* Cold after hot: it climbs again. */
+    ck_assert_int_eq(bp_stream_open_pages(pool, cold + 300, 1200, &o, &s), 0);
+    max_distance = 0;
+    for (size_t i = 0; i < 1200; i++) {
+        expect_next(s, cold[300 + i], BP_READ);
+        in = info_of(s);
+        if (in.distance > max_distance)
+            max_distance = in.distance;
+    }
+    close_stream(pool, s);
+    ck_assert_uint_eq(max_distance, 128);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+Suite *test_suite(void)
+{
+    Suite *s = suite_create("stream");
+    TCase *tc = tcase_create("basics");
+    tcase_add_test(tc, test_list_in_order);
+    tcase_add_test(tc, test_range_in_order_coalesced);
+    tcase_add_test(tc, test_unordered_multiset);
+    tcase_add_test(tc, test_modes);
+    tcase_add_test(tc, test_arguments);
+    tcase_add_test(tc, test_beyond_end_in_list);
+    tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("errors");
+    tcase_add_test(tc, test_read_error_one_page);
+    tcase_add_test(tc, test_read_error_vectored_run);
+    tcase_add_test(tc, test_callback_error);
+    tcase_add_test(tc, test_close_early_list);
+    tcase_add_test(tc, test_close_early_range);
+    tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("sharing");
+    tcase_add_test(tc, test_share_of_small_pool);
+    tcase_add_test(tc, test_stream_beside_writers_and_eviction);
+    tcase_add_test(tc, test_two_streams_same_pages);
+    tcase_add_test(tc, test_no_lane);
+    tcase_add_test(tc, test_distance_adapts);
+    tcase_set_timeout(tc, 60);
+    suite_add_tcase(s, tc);
+    return s;
+}
