@@ -552,11 +552,11 @@ BP_API int bp_validate(bp_ticket *t);
  * Threads.  A stream is used by one thread at a time; pages handed out
  * latched (BP_READ, BP_WRITE) must be unpinned by the thread that took
  * them, as with bp_pin.  Other threads may pin the same pages meanwhile:
- * a page the stream is reading is read once, and they wait for that read.
- * That read is done only when the stream's thread next calls
- * bp_stream_next or bp_stream_close, so between those calls that thread
- * must not bp_pin a page the stream has yet to hand out (it would wait
- * for itself), nor wait for a thread that may be pinning one.
+ * a page the stream is reading is read once, and they wait for that read
+ * - and, while they wait, complete it if the stream's thread is not in a
+ * call of the stream, so they never wait for that thread (which may be
+ * the waiting thread itself, pinning a page its stream has yet to hand
+ * out, or idle between two calls).
  * Close every stream before bp_close: the pins it holds keep the pool
  * busy (-EBUSY).
  */

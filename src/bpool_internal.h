@@ -103,6 +103,11 @@ struct bp_pool {
 
     /* Read path */
     struct bp__prefetcher *prefetcher; /* [const] the reader thread */
+    /* Read streams with reads in flight (stream.c), so that a thread
+     * waiting for one of their pages can complete it. */
+    pthread_mutex_t streams_mu;        /* the list; after a stream's io_mu */
+    struct bp_stream *streams;         /* [streams_mu] */
+    _Atomic uint32_t streams_active;   /* how many are on the list */
     struct bp__readahead *readahead;   /* [const] NULL with BP_NOREADAHEAD */
 
     /* Statistics (stats.c) */
@@ -222,6 +227,13 @@ int bp__stream_finish_read(bp_pool *pool, uint32_t f, uint64_t page, bool whole)
  * waited for.  On any other error the pin is dropped. */
 int bp__stream_hand_out(bp_pool *pool, uint32_t f, uint64_t page, uint32_t mode,
                         bool wait, bp_page *out);
+
+/* stream.c */
+/* Complete what the pool's read streams have finished reading: for each
+ * stream with reads in flight whose owner is not busy with it, reap its
+ * completed requests without waiting.  Called by a thread about to wait
+ * for a page being read. */
+void bp__streams_help(bp_pool *pool);
 
 /* runs.c */
 /* A page and the frame that holds it, for I/O of many pages at once. */

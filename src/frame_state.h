@@ -180,6 +180,8 @@ void bp__frame_latch_wait(struct bp__frame *fr, enum bp__latch want);
 /* Wait while fr is being filled with `page` or taken from it (READING or
  * CLAIMED with that tag). */
 void bp__frame_wait_io(struct bp__frame *fr, uint64_t page);
+/* The same, for at most about ns nanoseconds: true once the I/O is over. */
+bool bp__frame_wait_io_for(struct bp__frame *fr, uint64_t page, uint64_t ns);
 /* Wait while another thread's write of fr is in flight. */
 void bp__frame_wait_write(struct bp__frame *fr);
 

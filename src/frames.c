@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bpool_internal.h"
@@ -166,6 +167,25 @@ static void park(struct bp__frame *fr, uint64_t also_set, ready_fn ready,
     pthread_mutex_unlock(&b->mu);
 }
 
+/* park(), giving up after ns nanoseconds (a spurious or timed-out wake
+ * is harmless: every caller looks again). */
+static void park_for(struct bp__frame *fr, ready_fn ready, const void *arg,
+                     uint64_t ns)
+{
+    struct park_bucket *b = bucket_of(fr);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);   /* the condvars' clock */
+    until.tv_nsec += (long)ns;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&b->mu);
+    uint64_t s = atomic_fetch_or_explicit(&fr->state, BP__F_PARKED,
+                                          memory_order_acq_rel);
+    if (!ready(s | BP__F_PARKED, fr, arg))
+        pthread_cond_timedwait(&b->cv, &b->mu, &until);
+    pthread_mutex_unlock(&b->mu);
+}
+
 void bp__frame_wake(struct bp__frame *fr)
 {
     struct park_bucket *b = bucket_of(fr);
@@ -216,6 +236,14 @@ void bp__frame_wait_io(struct bp__frame *fr, uint64_t page)
 {
     while (!io_ready(atomic_load_explicit(&fr->state, memory_order_acquire), fr, &page))
         park(fr, 0, io_ready, &page);
+}
+
+bool bp__frame_wait_io_for(struct bp__frame *fr, uint64_t page, uint64_t ns)
+{
+    if (io_ready(atomic_load_explicit(&fr->state, memory_order_acquire), fr, &page))
+        return true;
+    park_for(fr, io_ready, &page, ns);
+    return io_ready(atomic_load_explicit(&fr->state, memory_order_acquire), fr, &page);
 }
 
 static bool write_ready(uint64_t s, struct bp__frame *fr, const void *arg)

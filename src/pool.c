@@ -562,6 +562,25 @@ int bp__stream_hand_out(bp_pool *pool, uint32_t f, uint64_t page, uint32_t mode,
     return 0;
 }
 
+/* Wait until the read (or eviction) of frame f, found holding page, is
+ * over.  The read may be a read stream's, which becomes VALID only when
+ * some thread reaps it - its owner, when it next calls the stream, or a
+ * waiter such as this one: so while streams have reads in flight, help
+ * them between short naps (the owner may be this very thread, between
+ * two calls of its stream, or idle for a long time). */
+#define HELP_NAP_NS 200000   /* 0.2 ms: a fraction of a device read */
+
+static void wait_read(bp_pool *pool, uint32_t f, uint64_t page)
+{
+    struct bp__frame *fr = &pool->frames[f];
+    while (atomic_load_explicit(&pool->streams_active, memory_order_acquire)) {
+        bp__streams_help(pool);
+        if (bp__frame_wait_io_for(fr, page, HELP_NAP_NS))
+            return;
+    }
+    bp__frame_wait_io(fr, page);
+}
+
 /* Pin page and take latch `want`.  fill: how a missed page gets its
  * bytes (a miss with FILL_OVERWRITE or FILL_ZEROS comes back latched for
  * write, which is what those callers ask for). */
@@ -582,7 +601,7 @@ static int pin_page(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
             if (r < 0)
                 return r;
             if (r == PIN_WAIT)
-                bp__frame_wait_io(&pool->frames[f], page);
+                wait_read(pool, f, page);
             continue;
         }
         r = pin_miss(pool, page, fill, scan, &dirty_rounds, &f);

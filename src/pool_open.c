@@ -25,6 +25,7 @@ static void pool_free(bp_pool *pool)
         bp__aio_destroy(&pool->aio);
     bp__file_close(&pool->file);
     pthread_mutex_destroy(&pool->miss_mu);
+    pthread_mutex_destroy(&pool->streams_mu);
     pthread_mutex_destroy(&pool->grow_mu);
     free(pool);
 }
@@ -64,6 +65,7 @@ int bp_open(const char *path, const struct bp_options *opts, bp_pool **out)
         return bp__fail(-ENOMEM, "bp_open: out of memory");
     bp_pool *pool = memset(mem, 0, sizeof(bp_pool));
     pthread_mutex_init(&pool->miss_mu, NULL);
+    pthread_mutex_init(&pool->streams_mu, NULL);
     pthread_mutex_init(&pool->grow_mu, NULL);
     bp__stats_init(pool);
     atomic_init(&pool->durability_lost, false);

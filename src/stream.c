@@ -28,10 +28,15 @@
  * from the pool and handed out as its error.
  *
  * Others wait for the stream's reads: a page it reads becomes VALID only
- * when it reaps the request.  So the stream never waits for anyone else -
- * for a latch, or in bp_pin of a LATER slot, whose page may be one it
- * reads itself or another stream does - with reads of its own unreaped:
- * it settles first (sends the open run, reaps all in flight).
+ * when someone reaps the request.  Between calls, that someone is any
+ * thread about to wait for such a page (bp__streams_help, from pool.c's
+ * wait_read): streams with reads in flight or gathering are on the pool's
+ * list, and a waiter try-locks each one's io_mu, sends its gathering run
+ * and reaps what is done.  Inside a call the owner holds io_mu, so it
+ * never waits for anyone else - for a latch, or in bp_pin of a LATER
+ * slot, whose page may be one it reads itself or another stream does -
+ * with reads of its own unreaped: it settles first (sends the open run,
+ * reaps all in flight).  doc/locking.md, "Read streams", has the rules.
  *
  * The distance adapts as PostgreSQL's read_stream does: it doubles each
  * time a page looked at must be read and shrinks by one for each page
@@ -39,12 +44,14 @@
  * over the disk keeps max_depth pages and up to a lane's depth of
  * requests coming.
  *
- * Locking: a stream belongs to one thread at a time and has no lock of its
- * own; what it shares - frames, the page table, the miss lock - it reaches
- * through pool.c, as a pin does (doc/locking.md, "Read streams").
+ * Locking: a stream belongs to one thread at a time; its io_mu is only
+ * for threads that complete its reads (above).  What it shares - frames,
+ * the page table, the miss lock - it reaches through pool.c, as a pin
+ * does (doc/locking.md, "Read streams").
  */
 #include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -79,6 +86,14 @@ struct run {
 };
 
 struct bp_stream {
+    /* Held by the owner for the whole of each call, and by a thread that
+     * completes the stream's reads for it (bp__streams_help, trylock
+     * only); it guards everything below that completions change: the
+     * slots, runs, lane, inflight, pinned and info. */
+    pthread_mutex_t io_mu;
+    bp_stream *reg_prev, *reg_next;   /* [pool->streams_mu] the list of
+                                         streams with reads in flight */
+    bool registered;                  /* [io_mu] on that list */
     bp_pool *pool;
     bp_stream_next_fn next;
     void *arg;
@@ -138,9 +153,77 @@ static void complete_run(bp_stream *s, uint32_t r)
     s->runs_busy--;
 }
 
+/* ---- The pool's list of streams with reads in flight ------------------ */
+
+/* On the list while the stream has reads that others may wait for: in
+ * flight, or gathered in the open run.  Caller holds s->io_mu, and
+ * pool->streams_mu if `listed` (a helper walking the list). */
+static void registry_set(bp_stream *s, bool want, bool listed)
+{
+    if (want == s->registered)
+        return;
+    bp_pool *pool = s->pool;
+    if (!listed)
+        pthread_mutex_lock(&pool->streams_mu);
+    if (want) {
+        s->reg_prev = NULL;
+        s->reg_next = pool->streams;
+        if (pool->streams)
+            pool->streams->reg_prev = s;
+        pool->streams = s;
+        atomic_fetch_add_explicit(&pool->streams_active, 1, memory_order_release);
+    } else {
+        if (s->reg_prev)
+            s->reg_prev->reg_next = s->reg_next;
+        else
+            pool->streams = s->reg_next;
+        if (s->reg_next)
+            s->reg_next->reg_prev = s->reg_prev;
+        atomic_fetch_sub_explicit(&pool->streams_active, 1, memory_order_release);
+    }
+    s->registered = want;
+    if (!listed)
+        pthread_mutex_unlock(&pool->streams_mu);
+}
+
+static void registry_update(bp_stream *s, bool listed)
+{
+    registry_set(s, s->inflight > 0 || s->open_run != NO_RUN, listed);
+}
+
+static void reap_locked(bp_stream *s, uint32_t min, bool listed);
+static void close_open_run(bp_stream *s);
+static void submit(bp_stream *s);
+
+void bp__streams_help(bp_pool *pool)
+{
+    if (atomic_load_explicit(&pool->streams_active, memory_order_acquire) == 0)
+        return;
+    pthread_mutex_lock(&pool->streams_mu);
+    for (bp_stream *s = pool->streams, *nx; s; s = nx) {
+        nx = s->reg_next;      /* s may leave the list below */
+        /* A stream whose owner is inside a call reaps for itself (or has
+         * settled and has nothing in flight): do not wait for it. */
+        if (pthread_mutex_trylock(&s->io_mu) != 0)
+            continue;
+        /* Pages gathered in the open run are READING too: send them. */
+        close_open_run(s);
+        submit(s);
+        reap_locked(s, 0, true);
+        pthread_mutex_unlock(&s->io_mu);
+    }
+    pthread_mutex_unlock(&pool->streams_mu);
+}
+
 /* Collect completed requests: at least `min` of them (0: only those done
- * already).  The lane goes back once nothing is in flight. */
+ * already).  The lane goes back once nothing is in flight.  Caller holds
+ * s->io_mu (the owner), or also pool->streams_mu (`listed`: a helper). */
 static void reap(bp_stream *s, uint32_t min)
+{
+    reap_locked(s, min, false);
+}
+
+static void reap_locked(bp_stream *s, uint32_t min, bool listed)
 {
     struct bp__io *done[32];
     while (s->inflight > 0) {
@@ -159,6 +242,7 @@ static void reap(bp_stream *s, uint32_t min)
         bp__aio_lane_release(s->lane);
         s->lane = NULL;
     }
+    registry_update(s, listed);
 }
 
 /* Send the runs closed by this fill: one io_submit on our lane, or read
@@ -293,6 +377,14 @@ static void fill(bp_stream *s)
         if (page >= bp_page_count(s->pool))
             continue;             /* bp_pin says why at its turn */
         uint32_t f;
+        /* On the list before a frame of ours can be READING: a thread
+         * that finds it so then finds the stream too (its look at the
+         * list follows its look at the frame; our listing precedes the
+         * frame's change).  fill()'s end takes it off if nothing came of
+         * it. */
+        if (!s->registered &&
+            bp__pt_lookup(&s->pool->pt, page) == BP__PT_NOTFOUND)
+            registry_set(s, true, false);
         enum bp__lookahead la = bp__stream_lookahead(s->pool, page, s->scan, &f);
         if (la == BP__LA_HIT) {
             sl->state = S_PINNED;
@@ -321,6 +413,7 @@ static void fill(bp_stream *s)
             close_open_run(s);
     }
     submit(s);
+    registry_update(s, false);
 }
 
 /* ---- Handing out ------------------------------------------------------------ */
@@ -339,6 +432,7 @@ static void settle(bp_stream *s)
     submit(s);
     while (s->inflight > 0)
         reap(s, s->inflight);
+    registry_update(s, false);
 }
 
 static void clear_handle(bp_page *out, uint64_t page)
@@ -399,11 +493,21 @@ static void trim(bp_stream *s)
     }
 }
 
+static int next_locked(bp_stream *s, bp_page *out);
+
 int bp_stream_next(bp_stream *s, bp_page *out)
 {
     if (!s || !out)
         return bp__fail(-EINVAL, "bp_stream_next: stream and out must not "
                         "be NULL");
+    pthread_mutex_lock(&s->io_mu);
+    int r = next_locked(s, out);
+    pthread_mutex_unlock(&s->io_mu);
+    return r;
+}
+
+static int next_locked(bp_stream *s, bp_page *out)
+{
     if (s->ended)
         return 0;
     for (;;) {
@@ -457,6 +561,7 @@ static int range_next(void *arg, uint64_t *page)
 
 static void stream_free(bp_stream *s)
 {
+    pthread_mutex_destroy(&s->io_mu);
     if (s->runs)
         for (uint32_t r = 0; r < s->nruns; r++)
             free(s->runs[r].iov);
@@ -515,6 +620,7 @@ int bp_stream_open(bp_pool *pool, bp_stream_next_fn next, void *arg,
     bp_stream *s = calloc(1, sizeof(*s));
     if (!s)
         goto oom;
+    pthread_mutex_init(&s->io_mu, NULL);
     s->pool = pool;
     s->next = next;
     s->arg = arg;
@@ -587,10 +693,13 @@ int bp_stream_info(const bp_stream *s, struct bp_stream_info *info)
     if (!s || !info)
         return bp__fail(-EINVAL, "bp_stream_info: stream and info must not "
                         "be NULL");
+    pthread_mutex_t *mu = (pthread_mutex_t *)&s->io_mu;   /* state only */
+    pthread_mutex_lock(mu);
     *info = s->info;
     info->distance = s->distance;
     info->inflight = s->inflight;
     info->pinned = s->pinned;
+    pthread_mutex_unlock(mu);
     return 0;
 }
 
@@ -600,7 +709,10 @@ int bp_stream_close(bp_stream *s)
         return bp__fail(-EINVAL, "bp_stream_close: stream must not be NULL");
     /* The open run's frames are READING and pinned by us like the rest:
      * send it too, or they would stay so for good - never unpinned, and
-     * any pin of their pages waiting for a read nobody makes. */
+     * any pin of their pages waiting for a read nobody makes.  Settled,
+     * the stream is off the pool's list, so no helper can reach it once
+     * io_mu is released below. */
+    pthread_mutex_lock(&s->io_mu);
     settle(s);
     for (uint32_t k = 0; k < s->used; k++) {
         struct slot *sl = slot_at(s, k);
@@ -610,6 +722,7 @@ int bp_stream_close(bp_stream *s)
     }
     if (s->lane)
         bp__aio_lane_release(s->lane);
+    pthread_mutex_unlock(&s->io_mu);
     stream_free(s);
     return 0;
 }

@@ -224,7 +224,7 @@ START_TEST(test_unordered_multiset)
     const size_t n = 600;
     bp_pool *pool = new_pool("unordered.bp", pages, 1024, NULL);
     for (uint64_t p = 0; p < pages; p += 3)      /* a third resident */
-        tu_expect_page(pool, p, BP_READ, SEED);
+        tu_expect_page(pool, (uint64_t)p, BP_READ, SEED);
     uint64_t *list = random_list(n, pages, 7);
     unsigned *want = calloc(pages, sizeof(*want));
     for (size_t i = 0; i < n; i++)
@@ -582,7 +582,7 @@ START_TEST(test_read_error_vectored_run)
     close_stream(pool, s);
     clear_fault(pool);
     for (uint64_t p = 24; p < 64; p++)
-        tu_expect_page(pool, p, BP_READ, SEED);
+        tu_expect_page(pool, (uint64_t)p, BP_READ, SEED);
     ck_assert_uint_eq(tu_stats(pool).reads, 40);   /* all cached, once each */
     ck_assert_int_eq(bp_close(pool), 0);
 }
@@ -1270,7 +1270,7 @@ START_TEST(test_distance_adapts)
 
     /* Resident pages: the distance stays short, and so do the pins. */
     for (uint64_t p = 0; p < 256; p++)
-        tu_expect_page(pool, p, BP_READ, SEED);
+        tu_expect_page(pool, (uint64_t)p, BP_READ, SEED);
     uint64_t *hot = random_list(1000, 256, 9);
     ck_assert_int_eq(bp_stream_open_pages(pool, hot, 1000, &o, &s), 0);
     for (size_t i = 0; i < 1000; i++) {
@@ -1297,6 +1297,90 @@ START_TEST(test_distance_adapts)
     }
     close_stream(pool, s);
     ck_assert_uint_eq(max_distance, 128);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* ---- 12. pins of pages the stream is reading ------------------------------ */
+
+/* The stream's own thread, between two calls, pins pages the stream has
+ * looked ahead at and not handed out - in flight, or gathered in the open
+ * run.  Its pin completes the stream's read instead of waiting for a call
+ * that would never come (before, it hung). */
+START_TEST(test_own_thread_pins_pages_ahead)
+{
+    bp_pool *pool = new_pool("ownpin.bp", 512, 1024, NULL);
+    bp_stream *s;
+    struct bp_stream_options o = { BP_READ, 64, 0 };
+    ck_assert_int_eq(bp_stream_open_range(pool, 0, 512, &o, &s), 0);
+    /* Every page it looks at must be read, so after the first call its
+     * distance is the whole depth: pages 1..63 are in flight, gathered or
+     * (on a fast device) read already - whichever, the pins must end. */
+    expect_next(s, 0, BP_READ);
+    ck_assert_uint_eq(info_of(s).distance, 64);
+    for (int p = 63; p >= 1; p -= 2)
+        tu_expect_page(pool, (uint64_t)p, BP_READ, SEED);
+    for (uint64_t p = 1; p < 512; p++)
+        expect_next(s, p, BP_READ);
+    expect_end(s);
+    close_stream(pool, s);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+struct idle_pin {
+    bp_pool *pool;
+    uint64_t first, n;
+    _Atomic int done;
+};
+
+static void *idle_pin_main(void *arg)
+{
+    struct idle_pin *a = arg;
+    for (uint64_t p = a->first; p < a->first + a->n; p++) {
+        bp_page pg;
+        int r = bp_pin(a->pool, p, BP_READ, &pg);
+        if (r < 0) {
+            tu_thread_fail("bp_pin(%llu) beside an idle stream: %s",
+                           (unsigned long long)p, bp_err_name(r));
+            break;
+        }
+        if (!tu_stamped(pg.data, PS, p, SEED))
+            tu_thread_fail("page %llu: wrong bytes", (unsigned long long)p);
+        bp_unpin(&pg);
+    }
+    atomic_store(&a->done, 1);
+    return NULL;
+}
+
+/* Another thread pins the pages a stream is reading while the stream's
+ * owner does not call it for a long time: the pins complete the stream's
+ * reads themselves and finish long before the owner comes back. */
+START_TEST(test_other_thread_pins_pages_of_idle_stream)
+{
+    bp_pool *pool = new_pool("idlepin.bp", 512, 1024, NULL);
+    bp_stream *s;
+    struct bp_stream_options o = { BP_READ, 64, 0 };
+    ck_assert_int_eq(bp_stream_open_range(pool, 0, 512, &o, &s), 0);
+    for (uint64_t p = 0; p < 8; p++)
+        expect_next(s, p, BP_READ);
+    struct bp_stream_info in = info_of(s);
+    ck_assert_msg(in.pinned > 1, "the stream holds %u pages ahead",
+                  in.pinned);
+    struct idle_pin a = { pool, 8, 64, 0 };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, idle_pin_main, &a), 0);
+    double end = tu_now() + 10;
+    while (!atomic_load(&a.done) && tu_now() < end)
+        usleep(1000);
+    ck_assert_msg(atomic_load(&a.done), "pins of pages an idle stream reads "
+                  "did not finish in 10 s");
+    pthread_join(t, NULL);
+    tu_assert_no_thread_errors();
+    for (uint64_t p = 8; p < 512; p++)
+        expect_next(s, p, BP_READ);
+    expect_end(s);
+    close_stream(pool, s);
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
@@ -1329,6 +1413,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_two_streams_same_pages);
     tcase_add_test(tc, test_no_lane);
     tcase_add_test(tc, test_distance_adapts);
+    tcase_add_test(tc, test_own_thread_pins_pages_ahead);
+    tcase_add_test(tc, test_other_thread_pins_pages_of_idle_stream);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
