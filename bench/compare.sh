@@ -13,7 +13,9 @@
 #   2. fio through the page cache (direct=0, psync, 32 threads) and the
 #      page cache it leaves holding the file (fincore);
 #   3. bpool-bench: randread (32 threads, and 4 threads x bp_prefetch of 8
-#      pages when the library has bp_prefetch), seqscan, randwrite (with
+#      pages when the library has bp_prefetch, and 1 thread with a read
+#      stream of depth 32 when it has read streams), seqscan (and through a
+#      read stream of depth 128, read-ahead off), randwrite (with
 #      the library's flushers, with none when it has them, and with
 #      BP_OVERWRITE write pins when it has them), mixed; the page cache the
 #      pool leaves holding the file;
@@ -227,7 +229,15 @@ run_bench randread -d "$io_s" -w "$warm" -t 32 randread
 if has_opt --prefetch; then
     run_bench randread-prefetch -d "$io_s" -w "$warm" -t 4 --prefetch 8 randread
 fi
+if has_opt --stream; then
+    # One thread and one stream of depth 32: the reads in flight of fio's
+    # QD32, kept by the library instead of 32 threads.
+    run_bench randread-stream -d "$io_s" -w "$warm" --stream 32 -t 1 randread
+fi
 run_bench seqscan -d "$io_s" seqscan
+if has_opt --stream; then
+    run_bench seqscan-stream -d "$io_s" --stream 128 seqscan
+fi
 run_bench randwrite -d "$io_s" -w "$warm" -t 32 randwrite
 if has_opt --flushers; then
     run_bench randwrite-noflush -d "$io_s" -w "$warm" -t 32 --flushers 0 randwrite
@@ -304,6 +314,13 @@ kib() { awk -v b="$1" 'BEGIN { if (b != "") printf "%.0f", b / 1024 }'; }
         row "randread 8 KiB, 4 threads x bp_prefetch 8" "fio libaio direct QD32" "$fio_rr" \
             "$(field reads_s randread-prefetch)" "IOPS" up 0.9
     fi
+    if [ -s "$outdir/bench-randread-stream.txt" ]; then
+        row "randread 8 KiB, 1 thread x read stream 32" "fio libaio direct QD32, 1 job" \
+            "$fio_rr" "$(field reads_s randread-stream)" "IOPS" up ""
+        row "randread CPU time per read, 1 thread x read stream 32" "fio libaio direct QD32" \
+            "$(fio_get randread read cpu_us_io)" "$(field cpu_us_per_read randread-stream)" \
+            "us" down ""
+    fi
     row "randread p99 latency" "fio clat p99 QD32" "$(us "$(fio_get randread read p99)")" \
         "$(field lat_p99_us randread)" "us" down ""
     row "randread CPU time per read" "fio libaio direct QD32" "$(fio_get randread read cpu_us_io)" \
@@ -314,6 +331,11 @@ kib() { awk -v b="$1" 'BEGIN { if (b != "") printf "%.0f", b / 1024 }'; }
         "$(fio_get buffered read iops)" "$(field reads_s randread)" "IOPS" up ""
     row "seqscan, 1 thread" "fio 128 KiB QD8 direct" \
         "$(mib "$(fio_get seqread128k read bw_bytes)")" "$(field mib_s seqscan)" "MiB/s" up 0.9
+    if [ -s "$outdir/bench-seqscan-stream.txt" ]; then
+        row "seqscan, 1 thread, read stream 128 (no read-ahead)" "fio 128 KiB QD8 direct" \
+            "$(mib "$(fio_get seqread128k read bw_bytes)")" "$(field mib_s seqscan-stream)" \
+            "MiB/s" up ""
+    fi
     row "seqscan, 1 thread" "fio 8 KiB QD1 direct" \
         "$(mib "$(fio_get seqread8k read bw_bytes)")" "$(field mib_s seqscan)" "MiB/s" up ""
     fio_rw=$(fio_get randwrite write iops)

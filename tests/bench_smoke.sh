@@ -106,6 +106,23 @@ if run randread --json "${short[@]}" --frames 32 -t 4 randread --verify; then
         "lat_p50_us <= lat_p99_us" "lat_p99_us <= lat_p999_us" \
         "lat_p999_us <= lat_max_us" "nofree == 0"
     expect "randread: bpool left the page cache empty" "$out" "cache_mib < 1"
+    expect "randread: CPU per read" "$out" "stream == 0" "cpu_us_per_read > 0"
+fi
+
+# --- randread --stream: one thread by default, the pages through a stream;
+# its depth is clipped to 1/8 of the frames ---------------------------------
+if run "randread --stream" --json "${short[@]}" --frames 128 --stream 8 randread --verify; then
+    shape "randread --stream" "$out" stream stream_depth stream_reads stream_requests \
+        pages_per_request stream_waits cpu_us_per_read lat_p99_us
+    expect "randread --stream: values" "$out" "threads == 1" "stream == 8" \
+        "stream_depth == 8" "ops > 0" "reads > 0" "stream_reads > 0" \
+        "stream_requests > 0" "cpu_us_per_read > 0" "lat_p50_us <= lat_p99_us" \
+        "hit_ratio >= 0" "hit_ratio <= 1"
+fi
+if run "randread --stream=64, clipped" --json "${short[@]}" --frames 128 -t 2 \
+        --stream=64 randread; then
+    expect "randread --stream=64 on 128 frames" "$out" "threads == 2" "stream == 64" \
+        "stream_depth == 16" "ops > 0"
 fi
 
 # --- seqscan: one full pass, every page read (read-ahead may turn the pins
@@ -125,6 +142,22 @@ if run randwrite --json "${short[@]}" --frames 32 -t 4 randwrite; then
         [[ $out =~ \"flush_pages\":[1-9] ]] &&
         pass "randwrite: pages were written" || fail "randwrite: nothing written: $out"
 fi
+# --- seqscan --stream: one pass through read streams (default depth 128,
+# clipped to 1/8 of the frames), every page read by the streams, read-ahead
+# off, adjacent pages in fewer requests ---------------------------------------
+if run "seqscan --stream" --json --frames 256 seqscan --stream --verify; then
+    shape "seqscan --stream" "$out" stream stream_depth stream_reads stream_requests mib_s
+    expect "seqscan --stream: one pass" "$out" "ops == 512" "pages == 512" \
+        "stream == 128" "stream_depth == 32" "stream_reads == 512" "reads == 512" \
+        "readahead_windows == 0" "stream_requests < 512" "mib_s > 0"
+    [[ $out == *'"readahead":false'* ]] && pass "seqscan --stream: read-ahead off" ||
+        fail "seqscan --stream: read-ahead not off: $out"
+fi
+if run "seqscan --stream 4, 2 threads" --json --frames 64 -t 2 --stream 4 seqscan --verify; then
+    expect "seqscan --stream 4, 2 threads: one pass" "$out" "ops == 512" \
+        "stream == 4" "stream_depth == 4" "threads == 2" "stream_reads == 512"
+fi
+
 if run "seqscan after randwrite" --json --frames 32 -t 2 seqscan --verify; then
     expect "stamps intact after randwrite" "$out" "ops == 512"
 fi
@@ -268,7 +301,8 @@ done
     grep -q -- "--json" "$work/out" && pass "--help" || fail "--help"
 for args in "nosuch" "-t 0 hit" "-t 1,2 randread" "trace" "--overwrite hit" \
         "--overwrite seqwrite" "--dirty-rate 10 mixed" "--variant pin,nosuch hit" \
-        "--coalesce 0 seqwrite" "-d 0 checkpoint"; do
+        "--coalesce 0 seqwrite" "-d 0 checkpoint" "--stream mixed" \
+        "--stream 0 randread" "--stream=2000 seqscan" "--stream 4 --prefetch 4 randread"; do
     # shellcheck disable=SC2086
     "$bench" --quiet -f "$data" $args >/dev/null 2>"$work/err"
     st=$?

@@ -15,7 +15,7 @@
 #   5. open's options, seen through info;
 #   6. pins: read/write/scan, the pinned set, unpin lists;
 #   7. fill patterns, page ranges, compare;
-#   8. flush/sync/checkpoint, prefetch, evict;
+#   8. flush/sync/checkpoint, prefetch, stream (read streams), evict;
 #   9. frames and clock on a small pool;
 #  10. load and bench: exact counts where the policy makes them certain,
 #      repeatable runs otherwise;
@@ -321,7 +321,7 @@ same "-c and -f run in command-line order" mixed.out mixed.exp
 # ---------------------------------------------------------------------------
 # 4. Options.
 # ---------------------------------------------------------------------------
-all_cmds='open close info alloc pin unpin pinned write writehex fill read compare flush sync checkpoint prefetch evict stats frames clock load bench help quit'
+all_cmds='open close info alloc pin unpin pinned write writehex fill read compare flush sync checkpoint prefetch stream evict stats frames clock load bench help quit'
 run help 0 -- --help </dev/null
 for c in $all_cmds; do
     has "--help lists $c" help.out "^  $c( |$)"
@@ -553,6 +553,42 @@ else fail "stats: prefetch_pages '$pp', expected >= 4"; fi
 run pfbad 1 -- -k "${P[@]}" -c "prefetch 99; prefetch 1 bogus; prefetch 5-2" </dev/null
 n=$(grep -c '^error: ' pfbad.err)
 eq "prefetch with bad arguments: 3 errors" "$n" 3
+
+# stream: 40 pages written back and evicted, read by a stream (64 frames:
+# depth at most 8), then again (all hits), then past the end (clipped).
+ST=(--page-size 4096 --frames 64 --no-readahead --no-flush st.data)
+run st0 0 -- "${ST[@]}" -c "alloc 40; load seq 40 write; sync" </dev/null
+run st 0 -- "${ST[@]}" </dev/null -c \
+    "stream 0-39 depth=8; stream 0-39; stream 30-99 scan; stream 0+4 json"
+has "stream: every page read by the stream" st.out \
+    '^stream 0-39 \(read, depth 8\): 40 pages, 0 errors, 0\.16 MiB in [0-9.]+ ms, [0-9.]+ MiB/s; [0-9]+ requests?, 0 hits, 40 reads$'
+req=$(sed -n 's/^stream 0-39 (read, depth 8): 40 pages.*; \([0-9]*\) requests\{0,1\}, 0 hits.*/\1/p' st.out)
+if [ -n "$req" ] && [ "$req" -ge 1 ] && [ "$req" -le 40 ]; then
+    pass "stream: 40 pages in $req requests (1 to 40)"
+else fail "stream: requests '$req', expected 1 to 40"; fi
+has "stream again: all hits, no reads" st.out \
+    '^stream 0-39 \(read, depth 8\): 40 pages, 0 errors, 0\.16 MiB in [0-9.]+ ms, [0-9.]+ MiB/s; 0 requests, 40 hits, 0 reads$'
+has "stream scan, clipped to the end of the file" st.out \
+    '^stream 30-39 \(read, scan, depth 8\): 10 pages, 0 errors, .*; 0 requests, 10 hits, 0 reads; clipped to the end of the file$'
+has "stream json: the tools' header and the counts" st.out \
+    '^\{"tool":"bpool-shell",.*"options":\{[^{}]*"first":0,"last":3,[^{}]*\},"command":"stream","first":0,"last":3,"pages":4,"errors":0,"page_size":4096,"elapsed_s":[0-9.]+,"mib_s":[0-9.]+,"requests":0,"hits":4,"reads":0,.*"interrupted":false\}$'
+eq "stream: pages unpinned" "$("$shell" "${ST[@]}" -c "stream 0-39; stats" </dev/null | awk '$1 == "pinned" { print $2 }')" 0
+# A page that fails its checksum is shown and the stream goes on.
+run stk0 0 -- --page-size 4096 --frames 64 --no-readahead --checksums stk.data \
+    -c "alloc 6; write 0 0 a; write 1 0 b; write 2 0 c; write 3 0 d; write 4 0 e; write 5 0 f; sync" </dev/null
+printf 'XXXX' | dd of=stk.data bs=1 seek=$((2 * 4096 + 100)) conv=notrunc status=none
+run stk 1 -- --page-size 4096 --frames 64 --no-readahead --checksums stk.data \
+    -c "stream 0-5" </dev/null
+has "stream over a corrupt page: the other pages are read" stk.out \
+    '^stream 0-5 \(read, depth 8\): 6 pages, 1 error, 0\.02 MiB in [0-9.]+ ms, [0-9.]+ MiB/s; [0-9]+ requests?, 0 hits, 5 reads$'
+has "stream over a corrupt page: its error" stk.err '^error: stream: page 2 failed: page checksum mismatch'
+has "stream over a corrupt page: the command fails" stk.err '^error: stream: 1 of 6 pages failed$'
+run stbad 1 -- -k "${ST[@]}" </dev/null -c \
+    "stream; stream 99; stream 5-2; stream 1 depth=0; stream 1 depth=2000; stream 1 bogus; pin 3 write; stream 0-5"
+n=$(grep -c '^error: ' stbad.err)
+eq "stream with bad arguments: 7 errors" "$n" 7
+has "stream over a page the shell holds for write: refused" stbad.err \
+    '^error: stream: page 3 is pinned for write by this shell'
 
 cat >ev.exp <<'EOF'
 pinned page 0 for read (miss)

@@ -11,7 +11,8 @@
  *   wl_hit.c     hit: bpool pins of resident pages (BP_READ, and BP_PIN
  *                without a latch) against buffered pread, mmap and a bare
  *                hash-lookup + atomic floor
- *   wl_io.c      randread, seqscan, randwrite, mixed: pins that miss;
+ *   wl_io.c      randread, seqscan, randwrite, mixed: pins that miss
+ *                (randread and seqscan also through read streams);
  *                seqwrite: write-back of pages dirtied in order, with and
  *                without coalescing; checkpoint: readers of resident pages
  *                with and without bp_checkpoint running
@@ -85,6 +86,9 @@ struct bench_opts {
     unsigned prefetch;         /* randread, mixed: pages a thread draws and
                                   hands to bp_prefetch before pinning them;
                                   0: plain pins */
+    bool stream;               /* randread, seqscan: pages through a read
+                                  stream (bp_stream_*) instead of bp_pin */
+    unsigned stream_depth;     /* its max_depth; 0: the workload's default */
     unsigned variants;         /* hit: HIT_* mask */
     bool overwrite;            /* randwrite, mixed: write pins with
                                   BP_OVERWRITE */

@@ -33,8 +33,10 @@ static const struct workload {
       "              BP_READ and BP_PIN, next to buffered pread, mmap and a\n"
       "              hash-lookup + atomic floor" },
     { "randread", wl_randread, "uniform random pins of a file much larger than the\n"
-      "              pool (32 threads = 32 reads in flight): IOPS, MiB/s, latency" },
-    { "seqscan", wl_seqscan, "one pass over the file in page order: MiB/s" },
+      "              pool (32 threads = 32 reads in flight; or --stream): IOPS,\n"
+      "              MiB/s, latency, CPU per read" },
+    { "seqscan", wl_seqscan, "one pass over the file in page order (or through a\n"
+      "              read stream: --stream): MiB/s" },
     { "randwrite", wl_randwrite, "uniform random write pins; write-back by eviction\n"
       "              (and flushers, if any), then a timed bp_flush_all" },
     { "mixed", wl_mixed, "zipf pins, 20% for write, pool 1/8 of the file: throughput,\n"
@@ -78,7 +80,8 @@ static void usage(FILE *to)
         "  -P, --page-size SIZE   page size (default 8K)\n"
         "  -t, --threads N[,N...] threads (default: hit 1,2,4..ncpu; randread,\n"
         "                         randwrite, mixed 32; checkpoint 4 readers (and\n"
-        "                         a writer); seqscan, seqwrite, trace 1)\n"
+        "                         a writer); seqscan, seqwrite, trace and\n"
+        "                         randread --stream 1)\n"
         "  -d, --duration SECS    measured time of each result (default: hit 2,\n"
         "                         randread/randwrite/mixed 10, checkpoint 5 per\n"
         "                         phase, seqscan/seqwrite/trace: one pass, at\n"
@@ -96,6 +99,11 @@ static void usage(FILE *to)
         "      --prefetch N       randread, mixed: each thread draws N pages,\n"
         "                         bp_prefetch()es them, then pins them in turn\n"
         "                         (reads in flight: threads x N)\n"
+        "      --stream [N]       randread: each thread reads its random pages\n"
+        "                         through a read stream of depth N (default 32);\n"
+        "                         seqscan: the pass is a stream over the file's\n"
+        "                         range (BP_SCAN, automatic read-ahead off) of\n"
+        "                         depth N (default 128); also --stream=N\n"
         "      --overwrite        randwrite, mixed: write pins with BP_OVERWRITE\n"
         "                         (a miss is not read; the page is rewritten)\n"
         "      --dirty-rate N     checkpoint: pages per second the writer dirties\n"
@@ -194,8 +202,22 @@ static unsigned parse_variants(const char *s)
 /* The options only bpool-bench has (long only). */
 enum {
     OPT_PAGES = POOLOPT_TOOL_FIRST, OPT_VARIANT, OPT_VERIFY, OPT_FILE_SIZE,
-    OPT_PREFETCH, OPT_OVERWRITE, OPT_DIRTY_RATE, OPT_CKPT_EVERY,
+    OPT_PREFETCH, OPT_OVERWRITE, OPT_DIRTY_RATE, OPT_CKPT_EVERY, OPT_STREAM,
 };
+
+/* --stream [N]: the depth is optional, and may be the next word
+ * ("--stream 32") as well as "--stream=32".  A workload's name is never a
+ * number, so a next word that starts with a digit is the depth; it is
+ * taken by moving optind past it, as getopt does for a required value. */
+static void parse_stream(struct bench_opts *o, const char *arg, int argc,
+                         char **argv)
+{
+    if (!arg && optind < argc && argv[optind][0] >= '0' && argv[optind][0] <= '9')
+        arg = argv[optind++];
+    o->stream = true;
+    o->stream_depth = arg ? (unsigned)opt_u64("--stream", arg, 1, BP_MAX_STREAM_DEPTH)
+                          : 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -210,6 +232,7 @@ int main(int argc, char **argv)
         { "write-pct", required_argument, NULL, 'W' },
         { "pages", required_argument, NULL, OPT_PAGES },
         { "prefetch", required_argument, NULL, OPT_PREFETCH },
+        { "stream", optional_argument, NULL, OPT_STREAM },
         { "overwrite", no_argument, NULL, OPT_OVERWRITE },
         { "dirty-rate", required_argument, NULL, OPT_DIRTY_RATE },
         { "checkpoint-every", required_argument, NULL, OPT_CKPT_EVERY },
@@ -251,6 +274,9 @@ int main(int argc, char **argv)
             break;
         case OPT_OVERWRITE:
             o.overwrite = true;
+            break;
+        case OPT_STREAM:
+            parse_stream(&o, optarg, argc, argv);
             break;
         case OPT_DIRTY_RATE:
             o.dirty_rate = (int64_t)opt_u64("--dirty-rate", optarg, 0, 100000000);
@@ -299,6 +325,11 @@ int main(int argc, char **argv)
     if (o.overwrite && wl->run != wl_randwrite && wl->run != wl_mixed)
         opt_usage("only randwrite and mixed take --overwrite (seqwrite always "
                   "overwrites)");
+    if (o.stream && wl->run != wl_randread && wl->run != wl_seqscan)
+        opt_usage("only randread and seqscan take --stream");
+    if (o.stream && o.prefetch)
+        opt_usage("--stream and --prefetch are two ways to keep reads in "
+                  "flight: give one of them");
     if (ckpt_only && wl->run != wl_checkpoint)
         opt_usage("only checkpoint takes %s", ckpt_only);
     if (wl->run == wl_hit && o.nthreads == 0) {

@@ -63,6 +63,11 @@ static void json_options(void)
         json_null(&js, "write_pct");
     json_u64(&js, "pages", o->pages);
     json_u64(&js, "prefetch", o->prefetch);
+    json_bool(&js, "stream", o->stream);
+    if (o->stream_depth)
+        json_u64(&js, "stream_depth", o->stream_depth);
+    else
+        json_null(&js, "stream_depth");
     json_bool(&js, "overwrite", o->overwrite);
     json_u64(&js, "seed", o->seed);
     json_bool(&js, "verify", o->verify);

@@ -8,12 +8,32 @@
  * words (with BP_OVERWRITE: rewrites the whole page), marks it dirty if
  * written, unpins it, and records the time from pin to unpin.
  *
- * Queue depth.  bpool has no batched or prefetching read API yet: a thread
- * that misses waits for its one read.  So the number of reads in flight is
- * the number of threads pinning, and randread uses 32 threads to keep 32
- * reads in flight, the queue depth fio is given in bench/compare.sh.  On a
- * machine with fewer cores the threads mostly sleep in io_getevents; that
- * is what a caller of this API has to do today.
+ * Queue depth.  A thread that misses in bp_pin waits for its one read.
+ * So the number of reads in flight is the number of threads pinning, and
+ * randread uses 32 threads to keep 32 reads in flight, the queue depth fio
+ * is given in bench/compare.sh.  On a machine with fewer cores the threads
+ * mostly sleep in io_getevents.  The other ways to keep reads in flight:
+ * --prefetch (a thread hands a batch of pages to bp_prefetch, then pins
+ * them) and --stream (read streams, below).
+ *
+ * Read streams (--stream [N]).  randread: each thread (1 by default) runs
+ * a stream of max_depth N (default 32) whose page callback draws the
+ * thread's next random page, endlessly; the thread takes the pages from
+ * bp_stream_next, loads the first word, unpins, until the run stops, then
+ * closes the stream.  seqscan: the pass is bp_stream_open_range over the
+ * file (each of T threads a contiguous 1/T of it) with BP_READ | BP_SCAN,
+ * depth N (default 128), and the pool's automatic read-ahead off
+ * (BP_NOREADAHEAD), so every read is the stream's own.  An operation is
+ * one page handed out: its latency runs from the bp_stream_next call to
+ * the unpin, so it is the wait for the page (0 for a page that arrived
+ * meanwhile), not the device's latency.  The result adds the depth asked
+ * and the one the library granted (at most 1/8 of the frames), the
+ * stream's read requests (pages_per_request: adjacent pages go in one
+ * vectored request) and the bp_stream_next calls that waited.
+ *
+ * CPU.  cpu_us_op is the process's CPU time per operation;
+ * cpu_us_per_read (randread, seqscan) the same per page read from the
+ * file, the figure fio's CPU per I/O compares with.
  *
  * Write-back.  randwrite and mixed dirty pages; they are written when the
  * cold hand needs their frame (the evicting thread writes them), by the
@@ -59,6 +79,11 @@ struct io_ctx {
     uint64_t npages;
     _Atomic uint64_t cursor;
     struct bp_stats st;        /* counted while measuring */
+    /* Read streams (o->stream): the depth asked, and the streams' counts
+     * while measuring, summed over the threads as they end. */
+    uint32_t stream_depth;
+    _Atomic uint32_t stream_granted;   /* max_depth after the library's clip */
+    _Atomic uint64_t stream_reads, stream_requests, stream_waits;
 };
 
 static void stats_reset(void *arg)
@@ -168,6 +193,97 @@ static void w_io(struct worker *w)
     }
 }
 
+/* ---- read streams (--stream) --------------------------------------------- */
+
+/* The page callback of randread's stream: the thread's next random page,
+ * for as long as the stream asks. */
+struct random_pages {
+    const struct picker *pk;
+    struct rng *rng;
+};
+
+static int next_random_page(void *arg, uint64_t *pgno)
+{
+    struct random_pages *rp = arg;
+    *pgno = picker_next(rp->pk, rp->rng);
+    return 1;
+}
+
+/* Add what the stream did since `from` (its info when measuring began) to
+ * the run's counts. */
+static void stream_account(struct io_ctx *c, const bp_stream *s,
+                           const struct bp_stream_info *from)
+{
+    struct bp_stream_info now;
+    bp_stream_info(s, &now);
+    atomic_store(&c->stream_granted, now.max_depth);
+    atomic_fetch_add(&c->stream_reads, now.reads - from->reads);
+    atomic_fetch_add(&c->stream_requests, now.requests - from->requests);
+    atomic_fetch_add(&c->stream_waits, now.waits - from->waits);
+}
+
+static void w_stream(struct worker *w)
+{
+    struct io_ctx *c = w->run->arg;
+    bool verify = c->o->verify;
+    struct bp_stream_options so = { .mode = BP_READ, .max_depth = c->stream_depth };
+    struct random_pages rp = { &c->pk, &w->rng };
+    bp_stream *s;
+    int rc;
+    if (c->seq) {
+        /* Thread i of T scans the i-th contiguous part of the pages. */
+        uint64_t parts = w->run->nthreads;
+        uint64_t first = c->npages * w->id / parts;
+        uint64_t end = c->npages * (w->id + 1) / parts;
+        so.mode |= BP_SCAN;
+        rc = bp_stream_open_range(c->pool, first, end - first, &so, &s);
+    } else {
+        rc = bp_stream_open(c->pool, next_random_page, &rp, &so, &s);
+    }
+    if (rc < 0) {
+        worker_fail(w, rc, "bp_stream_open", 0);
+        return;
+    }
+    struct bp_stream_info from = { 0 };
+    bool measuring = false;
+    uint64_t n = 0;
+    for (;;) {
+        int ph = run_phase(w);
+        if (ph == PH_STOP)
+            break;
+        if (ph == PH_MEASURE && !measuring) {
+            bp_stream_info(s, &from);
+            measuring = true;
+        }
+        uint64_t t0 = now_ns();
+        bp_page p;
+        rc = bp_stream_next(s, &p);
+        if (rc == 0)
+            break;             /* the end of the range */
+        if (rc < 0) {
+            worker_fail(w, rc, "bp_stream_next", p.pgno);
+            break;
+        }
+        uint64_t stamp = *(const uint64_t *)p.data;
+        if (verify && stamp != p.pgno) {
+            bp_unpin(&p);
+            worker_fail_data(w, p.pgno, stamp);
+            break;
+        }
+        w->sink += stamp;
+        bp_unpin(&p);
+        uint64_t t1 = now_ns();
+        if (ph == PH_MEASURE) {
+            w->ops++;
+            hist_add(w->rhist, t1 - t0);
+        }
+        atomic_store_explicit(&w->progress, ++n, memory_order_relaxed);
+    }
+    if (measuring)
+        stream_account(c, s, &from);
+    bp_stream_close(s);
+}
+
 /* What one workload is, beyond the command line. */
 struct io_spec {
     const char *name;
@@ -178,6 +294,7 @@ struct io_spec {
     unsigned threads;
     double duration;           /* <= 0: one pass (seqscan) */
     bool flush_at_end;         /* time a bp_flush_all after the run */
+    unsigned stream_depth;     /* --stream without N (randread, seqscan) */
 };
 
 /* The flushers field: their number, or "none" when this version of the
@@ -200,7 +317,14 @@ static int io_run(struct bench_opts *o, const struct io_spec *spec)
     if (!spec->seq)
         picker_init(&c.pk, dist, c.npages, o->theta);
 
-    unsigned threads = o->nthreads ? o->threads[0] : spec->threads;
+    /* One stream keeps its reads in flight alone: one thread unless -t. */
+    unsigned threads = o->nthreads ? o->threads[0] : o->stream ? 1 : spec->threads;
+    if (o->stream) {
+        c.stream_depth = o->stream_depth ? o->stream_depth : spec->stream_depth;
+        /* A scan's reads are the stream's own, not read-ahead's. */
+        if (spec->seq)
+            o->pool.no_readahead = true;
+    }
     if (o->prefetch > MAX_BATCH) {
         fprintf(stderr, PROG ": --prefetch: at most %u\n", MAX_BATCH);
         return EXIT_USAGE;
@@ -225,7 +349,8 @@ static int io_run(struct bench_opts *o, const struct io_spec *spec)
     df_drop_cache(o->path);
     c.pool = bench_open_pool(o, frames);
     struct run r = {
-        .label = spec->name, .nthreads = threads, .fn = w_io, .arg = &c,
+        .label = spec->name, .nthreads = threads,
+        .fn = o->stream ? w_stream : w_io, .arg = &c,
         .warmup = warmup, .duration = duration, .progress = o->progress,
         .latency = true, .at_measure = stats_reset, .at_stop = stats_take,
     };
@@ -266,6 +391,8 @@ static int io_run(struct bench_opts *o, const struct io_spec *spec)
     report_u64("threads", threads);
     if (!spec->seq)
         report_u64("prefetch", o->prefetch);
+    if (spec->stream_depth)
+        report_u64("stream", c.stream_depth);
     if (c.write_pct > 0 && c.write_pct < 100)
         report_u64("write_pct", (uint64_t)c.write_pct);
     if (spec->write_pct > 0)
@@ -277,6 +404,9 @@ static int io_run(struct bench_opts *o, const struct io_spec *spec)
     report_dbl("ops_s", (double)r.ops / el, 0);
     report_dbl("cpu_s", r.cpu, 2);
     report_dbl("cpu_us_op", r.ops ? r.cpu * 1e6 / (double)r.ops : NAN, 1);
+    if (spec->stream_depth)
+        report_dbl("cpu_us_per_read", c.st.reads ? r.cpu * 1e6 / (double)c.st.reads
+                                                 : NAN, 1);
     if (spec->seq)
         report_dbl("mib_s", (double)r.ops * ps / el / 1048576.0, 1);
     report_dbl("reads_s", (double)c.st.reads / el, 0);
@@ -287,6 +417,15 @@ static int io_run(struct bench_opts *o, const struct io_spec *spec)
         report_flushers(o);
     }
     report_latency("lat_", &all);
+    if (o->stream) {
+        uint64_t req = atomic_load(&c.stream_requests);
+        report_u64("stream_depth", atomic_load(&c.stream_granted));
+        report_u64("stream_reads", atomic_load(&c.stream_reads));
+        report_u64("stream_requests", req);
+        report_dbl("pages_per_request", req ? (double)atomic_load(&c.stream_reads) /
+                                              (double)req : NAN, 2);
+        report_u64("stream_waits", atomic_load(&c.stream_waits));
+    }
     if (c.write_pct > 0 && c.write_pct < 100)
         report_latency("wlat_", &r.whist);
     if (spec->flush_at_end) {
@@ -303,7 +442,7 @@ int wl_randread(struct bench_opts *o)
 {
     static const struct io_spec s = {
         .name = "randread", .dist = DIST_UNIFORM, .pool_bytes = DEFAULT_POOL,
-        .threads = 32, .duration = 10,
+        .threads = 32, .duration = 10, .stream_depth = 32,
     };
     return io_run(o, &s);
 }
@@ -312,7 +451,7 @@ int wl_seqscan(struct bench_opts *o)
 {
     static const struct io_spec s = {
         .name = "seqscan", .seq = true, .pool_bytes = DEFAULT_POOL,
-        .threads = 1, .duration = 0,
+        .threads = 1, .duration = 0, .stream_depth = 128,
     };
     return io_run(o, &s);
 }

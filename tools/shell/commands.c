@@ -151,6 +151,20 @@ const struct command shell_commands[] = {
      "frame is free) and says how many are.  Pages past the end of the\n"
      "file are left out.",
      "scan wait", 1, 3, true, cmd_prefetch},
+    {"stream", NULL, "stream PAGE|FIRST-LAST|FIRST+COUNT [depth=N] [scan] [json]",
+     "read pages through a read stream; show its counts",
+     "Reads the pages through a read stream (bp_stream_open_range), which\n"
+     "keeps reads of the pages to come in flight from this thread, adjacent\n"
+     "pages in one request, and unpins each page as it comes.  Pages are\n"
+     "pinned for read; scan adds the BP_SCAN hint (pages it brings in are\n"
+     "the first to be evicted).  depth=N: pages looked ahead at most (1 to\n"
+     "1024, default 64; at most 1/8 of the frames).  Prints the pages\n"
+     "handed out, the errors, MiB and MiB/s, and the stream's read\n"
+     "requests, hits (pages already resident) and reads.  A page that fails\n"
+     "is shown as an error and the stream goes on; the command then fails.\n"
+     "Pages past the end of the file are left out.  Ctrl-C stops it.  json\n"
+     "prints the result as one JSON object (doc/tools.md).",
+     "depth= scan json", 1, 4, true, cmd_stream},
     {"evict", NULL, "evict PAGE|FIRST-LAST|all",
      "drop clean, unpinned pages from the pool",
      "Drops PAGE from the pool if it is resident, clean and unpinned\n"

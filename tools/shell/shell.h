@@ -23,6 +23,7 @@
  *   hexdump.c   xxd-style dumps and the line-by-line diff of two pages
  *   views.c     frames and clock: the pool's frames and CLOCK-Pro's list
  *   load.c      load and bench: access patterns and their hit ratio
+ *   cmd_stream.c  stream: a range of pages through a read stream
  *
  * The shell is single-threaded.  It never latches a page twice: commands
  * that touch a page use the shell's own pin on it when there is one
@@ -219,5 +220,8 @@ handler_fn cmd_frames, cmd_clock;
 
 /* load.c */
 handler_fn cmd_load;
+
+/* cmd_stream.c */
+handler_fn cmd_stream;
 
 #endif /* BPOOL_SHELL_H */
