@@ -567,6 +567,11 @@ int bp_stream_close(bp_stream *s)
 {
     if (!s)
         return bp__fail(-EINVAL, "bp_stream_close: stream must not be NULL");
+    /* The run still gathering pages holds READING frames that nobody has
+     * asked the kernel for: send it, so that its pages end VALID and
+     * their pins can go with the others. */
+    close_open_run(s);
+    submit(s);
     while (s->inflight > 0)
         reap(s, s->inflight);
     for (uint32_t k = 0; k < s->used; k++) {
