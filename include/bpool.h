@@ -553,6 +553,12 @@ BP_API int bp_validate(bp_ticket *t);
  * latched (BP_READ, BP_WRITE) must be unpinned by the thread that took
  * them, as with bp_pin.  Other threads may pin the same pages meanwhile:
  * a page the stream is reading is read once, and they wait for that read.
+ * That read ends when the stream's thread next calls bp_stream_next or
+ * bp_stream_close (a stream has no thread of its own; before blocking in
+ * the pool itself it waits for all its reads), so that thread must not
+ * pin, between calls, a page the stream may be reading ahead (it would
+ * wait for itself), nor leave the stream open while it waits for a
+ * thread that may.
  * Close every stream before bp_close: the pins it holds keep the pool
  * busy (-EBUSY).
  */

@@ -217,10 +217,11 @@ enum bp__lookahead bp__stream_lookahead(bp_pool *pool, uint64_t page, bool scan,
  * and the failure recorded for bp_errdetail). */
 int bp__stream_finish_read(bp_pool *pool, uint32_t f, uint64_t page, bool whole);
 /* Hand frame f (VALID, pinned by the caller for page) out as a pin in
- * `mode`: take the latch (waiting for it) and fill *out.  On error the
- * pin is dropped. */
+ * `mode`: take the latch and fill *out.  Without `wait`, a latch that is
+ * not free at once gives -EAGAIN and the pin stays the caller's; with it,
+ * the call waits for the latch.  On any other error the pin is dropped. */
 int bp__stream_hand_out(bp_pool *pool, uint32_t f, uint64_t page, uint32_t mode,
-                        bp_page *out);
+                        bool wait, bp_page *out);
 
 /* runs.c */
 /* A page and the frame that holds it, for I/O of many pages at once. */

@@ -548,9 +548,16 @@ int bp__stream_finish_read(bp_pool *pool, uint32_t f, uint64_t page, bool whole)
 }
 
 int bp__stream_hand_out(bp_pool *pool, uint32_t f, uint64_t page, uint32_t mode,
-                        bp_page *out)
+                        bool wait, bp_page *out)
 {
-    int r = take_latch(pool, f, page, latch_of(mode));
+    enum bp__latch want = latch_of(mode);
+    int r;
+    if (!wait && bp__frame_try_latch(&pool->frames[f], want))
+        r = 0;
+    else if (!wait && !bp__frame_x_mine(&pool->frames[f]))
+        return -EAGAIN;            /* it would wait: the stream decides */
+    else
+        r = take_latch(pool, f, page, want);
     if (r < 0) {
         bp__unpin_frame(pool, f);
         return r;

@@ -328,6 +328,20 @@ static void clear_handle(bp_page *out, uint64_t page)
     out->priv_pool = NULL;
 }
 
+/* Let every read of the stream end: send the open run, wait for all in
+ * flight.  Done before the stream's thread blocks in the pool, since
+ * until a read is reaped here its page stays READING, and whoever waits
+ * for the page - this thread included - waits for this thread: a thread
+ * blocked on a latch or another read while its own reads wait for it
+ * could wait for ever. */
+static void settle(bp_stream *s)
+{
+    close_open_run(s);
+    submit(s);
+    while (s->inflight > 0)
+        reap(s, s->inflight);
+}
+
 /* Hand out slot sl (not READING), which leaves the ring. */
 static int hand_out(bp_stream *s, struct slot *sl, bp_page *out)
 {
@@ -339,9 +353,18 @@ static int hand_out(bp_stream *s, struct slot *sl, bp_page *out)
         s->pinned--;
         if (sl->hit)
             s->info.hits++;
-        r = bp__stream_hand_out(s->pool, sl->frame, page, s->mode, out);
+        r = bp__stream_hand_out(s->pool, sl->frame, page, s->mode, false, out);
+        if (r == -EAGAIN) {         /* the latch is taken: wait, settled */
+            settle(s);
+            r = bp__stream_hand_out(s->pool, sl->frame, page, s->mode, true,
+                                    out);
+        }
         break;
     case S_LATER:
+        /* bp_pin may wait - for another thread's read, a latch, a frame -
+         * and the page may even be one this stream is reading further on:
+         * settle first. */
+        settle(s);
         r = bp_pin(s->pool, page, s->mode | (s->scan ? BP_SCAN : 0), out);
         break;
     case S_ERROR:
@@ -568,12 +591,9 @@ int bp_stream_close(bp_stream *s)
     if (!s)
         return bp__fail(-EINVAL, "bp_stream_close: stream must not be NULL");
     /* The run still gathering pages holds READING frames that nobody has
-     * asked the kernel for: send it, so that its pages end VALID and
+     * asked the kernel for: send it too, so that its pages end VALID and
      * their pins can go with the others. */
-    close_open_run(s);
-    submit(s);
-    while (s->inflight > 0)
-        reap(s, s->inflight);
+    settle(s);
     for (uint32_t k = 0; k < s->used; k++) {
         struct slot *sl = slot_at(s, k);
         if (sl->state == S_PINNED)
