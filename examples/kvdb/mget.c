@@ -18,9 +18,10 @@
  * child of a page a batch holds shared, except one that an optimistic
  * writer holds alone (waiting for nothing).
  *
- * Pins: a batch holds at most two levels of its pages (2 x MGET_BATCH),
- * and the stream its look-ahead; the batch is made smaller on a small
- * pool, so that lookups cannot take a large share of its frames.
+ * Pins: a batch holds at most two levels of its internal pages (2 x
+ * MGET_BATCH), or one and the leaf being looked at, and the stream its
+ * look-ahead; the batch is made smaller on a small pool, so that lookups
+ * cannot take a large share of its frames.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -68,6 +69,33 @@ static int corrupt(uint64_t pgno, const char *what)
                    (unsigned long long)pgno, what);
 }
 
+/* Look the keys of the batch whose page is leaf number j up in it.
+ * Returns how many were found, or an error if it is not a leaf. */
+static int lookup_leaf(struct kvdb_mget_item **it, uint32_t m,
+                       const uint32_t *at, uint32_t j, const kv_page *leaf)
+{
+    const uint8_t *p = leaf->data;
+    if (node_type(p) != PT_LEAF || node_level(p) != 0)
+        return corrupt(leaf->pgno, "expected a leaf");
+    int found = 0;
+    for (uint32_t i = 0; i < m; i++) {
+        if (at[i] != j)
+            continue;
+        bool hit;
+        uint32_t k = node_lower_bound(p, it[i]->key, it[i]->klen, &hit);
+        it[i]->result = hit ? 0 : -ENOENT;
+        if (hit) {
+            uint32_t l;
+            const uint8_t *v = leaf_val(p, k, &l);
+            if (it[i]->val != NULL && it[i]->cap > 0)
+                memcpy(it[i]->val, v, l < it[i]->cap ? l : it[i]->cap);
+            it[i]->vlen = l;
+            found++;
+        }
+    }
+    return found;
+}
+
 /* One batch: it[0..m), sorted by key.  Returns the keys found or an
  * error. */
 static int mget_batch(kvdb *db, struct kvdb_mget_item **it, uint32_t m)
@@ -87,7 +115,13 @@ static int mget_batch(kvdb *db, struct kvdb_mget_item **it, uint32_t m)
         return r;
     for (uint32_t i = 0; i < m; i++)
         at[i] = 0;
+    if (h == 0) {                /* the root is the only leaf */
+        r = lookup_leaf(it, m, at, 0, &cur[0]);
+        pg_unpin(db->pg, &cur[0]);
+        return r;
+    }
 
+    int found = 0;
     for (uint32_t lvl = h; lvl > 0; lvl--) {
         for (uint32_t j = 0; j < ncur; j++)
             if (node_type(cur[j].data) != PT_INTERNAL ||
@@ -108,60 +142,48 @@ static int mget_batch(kvdb *db, struct kvdb_mget_item **it, uint32_t m)
         for (uint32_t i = 0; i < m; i++)
             if (np == 0 || pages[np - 1] != pages[i])
                 pages[np++] = pages[i];
+        for (uint32_t i = 0; i < m; i++)
+            at[i] = find_page(pages, np, want[i]);
 
+        /* The next level's pages, latched in page order.  Internal ones
+         * are kept (their children come next); a leaf is done with as
+         * soon as its keys are looked up. */
         kv_stream st;
         uint32_t got = 0;
         r = pg_stream_open(db->pg, &st, pages, np, BP_READ);
         bool opened = r == 0;
         while (r == 0 && got < np) {
-            r = pg_stream_next(db->pg, &st, &next[got]);
-            if (r == 1) {
-                got++;
-                r = node_level(next[got - 1].data) == lvl - 1
-                        ? 0 : corrupt(pages[got - 1], "wrong level below "
-                                      "its parent");
-            } else if (r == 0) {
-                r = kv_fail(-EIO, "read stream ended after %u of %u pages",
+            kv_page *pg = &next[lvl == 1 ? 0 : got];
+            r = pg_stream_next(db->pg, &st, pg);
+            if (r == 0) {
+                r = kv_fail(-EIO, "page stream ended after %u of %u pages",
                             got, np);
+            } else if (r == 1 && lvl == 1) {
+                r = lookup_leaf(it, m, at, got, pg);
+                pg_unpin(db->pg, pg);
+                found += r > 0 ? r : 0;
+                got++;
+                r = r < 0 ? r : 0;
+            } else if (r == 1) {
+                got++;
+                r = node_level(pg->data) == lvl - 1
+                        ? 0 : corrupt(pg->pgno, "wrong level below its "
+                                      "parent");
             }
         }
         if (opened)
             pg_stream_close(db->pg, &st);
         unpin_all(db, cur, ncur);   /* the children are latched: let go */
         if (r < 0) {
-            unpin_all(db, next, got);
+            if (lvl > 1)
+                unpin_all(db, next, got);
             return r;
         }
-        for (uint32_t i = 0; i < m; i++)
-            at[i] = find_page(pages, np, want[i]);
         kv_page *t = cur;
         cur = next;
         next = t;
         ncur = np;
     }
-
-    int found = 0;
-    for (uint32_t j = 0; j < ncur; j++)
-        if (node_type(cur[j].data) != PT_LEAF) {
-            r = corrupt(cur[j].pgno, "expected a leaf");
-            unpin_all(db, cur, ncur);
-            return r;
-        }
-    for (uint32_t i = 0; i < m; i++) {
-        const uint8_t *p = cur[at[i]].data;
-        bool hit;
-        uint32_t k = node_lower_bound(p, it[i]->key, it[i]->klen, &hit);
-        it[i]->result = hit ? 0 : -ENOENT;
-        if (hit) {
-            uint32_t l;
-            const uint8_t *v = leaf_val(p, k, &l);
-            if (it[i]->val != NULL && it[i]->cap > 0)
-                memcpy(it[i]->val, v, l < it[i]->cap ? l : it[i]->cap);
-            it[i]->vlen = l;
-            found++;
-        }
-    }
-    unpin_all(db, cur, ncur);
     return found;
 }
 
@@ -185,7 +207,7 @@ int kvdb_mget(kvdb *db, struct kvdb_mget_item *items, size_t n)
 
     /* Two levels of a batch pinned at once, plus the stream's look-ahead
      * (at most an eighth of the frames): keep the batches to a sixteenth
-     * of a small pool. */
+     * of a small pool (where they overlap fewer reads). */
     uint32_t batch = MGET_BATCH;
     if (db->frames != 0 && db->frames / 16 < batch)
         batch = db->frames / 16 ? db->frames / 16 : 1;

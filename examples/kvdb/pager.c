@@ -72,6 +72,8 @@ int pg_stream_open(struct pager *pg, kv_stream *st, const uint64_t *pages,
                    size_t n, uint32_t mode)
 {
     *st = (kv_stream){ .pages = pages, .n = n, .mode = mode };
+    if (n <= 1)
+        return 0;             /* nothing to read ahead of: a plain pin */
     if (pg->ops->stream_open != NULL)
         return pg->ops->stream_open(pg, st);
     size_t end = n < HINT_PAGES ? n : HINT_PAGES;
