@@ -15,7 +15,8 @@
 #   4. delete half of the keys; verify both halves (present and absent),
 #      the scan, the count and the structure; mget of keys from both
 #      halves and of keys never stored prints exactly what a get of each
-#      prints, with pools of 64 and of 4096 frames;
+#      prints, with pools of 64 and of 4096 frames; a scan reading leaves
+#      ahead through streams returns what one leaf per descent returns;
 #   5. every command is a new process, so all of the above after 1 also
 #      verifies what reopening finds; then delete the rest: the tree
 #      shrinks to one empty leaf and check still passes; loading again
@@ -104,6 +105,22 @@ try "odd keys present, scan exact" 0 "${pool[@]}" db verify $half --seed 5 --sta
     --step 2 --sorted --scan && has "scan after deletes" out 'exactly as expected'
 try "even keys absent" 0 "${pool[@]}" db verify $half --seed 5 --step 2 --sorted --absent
 try "check after deletes" 0 "${pool[@]}" db check && has "half in the tree" out "^check: ok, $half keys\$"
+# A scan reads the leaves ahead through a page stream (bpool: a read
+# stream), a scan with --no-hint one leaf per descent: the same pairs in
+# the same order, whole and over a range.
+if try "scan (leaves read through streams)" 0 "${pool[@]}" db scan && mv out scan.stream &&
+        try "scan --no-hint (a leaf per descent)" 0 "${pool[@]}" db scan --no-hint; then
+    cmp -s out scan.stream && [ "$(wc -l <out)" -eq $half ] &&
+        pass "scans: the same $half pairs in the same order" ||
+        fail "scans differ: $(wc -l <scan.stream) and $(wc -l <out) lines"
+fi
+from=$(sed -n "$((half / 5))p" scan.stream | cut -f1)
+to=$(sed -n "$((half / 2))p" scan.stream | cut -f1)
+if try "scan FROM TO through streams" 0 --frames 4096 db scan "$from" "$to"; then
+    sed -n "$((half / 5)),$((half / 2 - 1))p" scan.stream >want.range
+    cmp -s out want.range && pass "range scan: the $(wc -l <out) pairs of [FROM, TO)" ||
+        fail "range scan: $(wc -l <out) lines, wanted $(wc -l <want.range)"
+fi
 mget_same "mget, 64 frames, half of the keys deleted" mget.keys "${pool[@]}" db
 mget_same "mget, 4096 frames" mget.keys --frames 4096 db
 

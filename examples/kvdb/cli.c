@@ -32,7 +32,7 @@ static const char usage_text[] =
     "  del KEY              delete, then commit (exit 1 if there is none)\n"
     "  scan [FROM [TO]]     print KEY<tab>VALUE for FROM <= KEY < TO, in\n"
     "                       order (--keys: keys only; --count: only how many;\n"
-    "                       --no-hint: without BP_SCAN and prefetch)\n"
+    "                       --no-hint: without BP_SCAN and read-ahead)\n"
     "  count                number of keys\n"
     "  check [-v]           verify the structure of the file (exit 1 if it\n"
     "                       finds problems; -v: also the shape of the tree)\n"

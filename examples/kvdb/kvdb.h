@@ -118,8 +118,9 @@ int kvdb_commit(kvdb *db);
 uint64_t kvdb_count(kvdb *db);
 
 /* kvdb_cursor_open flags */
-#define KVDB_CURSOR_NOHINT 0x1u /* leaves are read without BP_SCAN and not
-                                   prefetched (for comparisons) */
+#define KVDB_CURSOR_NOHINT 0x1u /* leaves are read without BP_SCAN and one
+                                   per descent, not read ahead (for
+                                   comparisons) */
 
 /* A cursor over the keys k with from <= k < to, in order (from NULL: from
  * the first key; to NULL: to the last).  Not a snapshot: concurrent puts

@@ -447,18 +447,26 @@ void kv_free_page(kvdb *db, uint64_t pgno, uint64_t page_epoch);
 /* btree.c                                                            */
 /* ------------------------------------------------------------------ */
 
+/* Called by a latched descent with the level-1 node (its page number and
+ * bytes, latched shared) and the index ci of the child it is about to
+ * take: it may take the leaves from child ci on itself (copy them while
+ * the node is latched).  Returns how many it took (0: none), or an
+ * error. */
+typedef int (*bt_leaves_fn)(void *arg, uint64_t pgno, const uint8_t *node,
+                            uint32_t ci);
+#define BT_LEAVES_TAKEN 1   /* bt_descend: the hook took the leaves */
+
 /* A read-only descent: pins the leaf that may hold key, reading the
- * internal nodes optimistically (with prefetch or after repeated
+ * internal nodes optimistically (with a leaves hook or after repeated
  * conflicts: latch coupling).  lmode is the leaf's mode (BP_READ or
  * BP_WRITE, | BP_SCAN).  If ub is not NULL it receives the separator
  * above the leaf on the right (the leaf holds keys < ub; *ublen =
- * SIZE_MAX if there is none), and prefetch, if not NULL, is called with
- * the level-1 node (its page number and bytes, latched) and the index of
- * the chosen child. */
+ * SIZE_MAX if there is none).  Returns 0 with *leaf pinned, or, when the
+ * hook `leaves` (may be NULL) took k leaves, BT_LEAVES_TAKEN with nothing
+ * pinned and ub the bound of the last of them. */
 int bt_descend(kvdb *db, const void *key, size_t klen, uint32_t lmode,
                kv_page *leaf, uint8_t *ub, size_t *ublen,
-               void (*prefetch)(void *, uint64_t, const uint8_t *, uint32_t),
-               void *arg);
+               bt_leaves_fn leaves, void *arg);
 /* Set the root and the height (root_lock held exclusively, or no other
  * thread yet), and publish them in root_pub: the new root must be latched
  * exclusively by the caller, or not yet in use. */
