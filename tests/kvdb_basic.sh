@@ -13,7 +13,10 @@
 #   3. a scan with BP_SCAN leaves the index pages resident in a pool that
 #      holds a quarter of the file, as the lookups before it left them;
 #   4. delete half of the keys; verify both halves (present and absent),
-#      the scan, the count and the structure;
+#      the scan, the count and the structure; mget of keys from both
+#      halves and of keys never stored prints exactly what a get of each
+#      prints, with pools of 64 and of 4096 frames; a scan reading leaves
+#      ahead through streams returns what one leaf per descent returns;
 #   5. every command is a new process, so all of the above after 1 also
 #      verifies what reopening finds; then delete the rest: the tree
 #      shrinks to one empty leaf and check still passes; loading again
@@ -46,6 +49,29 @@ try "check -v" 0 "${pool[@]}" db check -v && has "all keys in the tree" out "^ch
 height=$(field "height" out)
 [ "${height:-0}" -ge 2 ] && pass "a tree of height $height" || fail "height ${height:-?}"
 
+# mget_same NAME KEYFILE ARGS...: `kvdb ARGS mget KEY...` (the keys of
+# KEYFILE, one a line) must print KEY<tab>VALUE for each key a `kvdb ARGS
+# get KEY` finds, in KEYFILE's order, and exit 1 if and only if a get
+# finds nothing.
+mget_same() {
+    local name=$1 keyfile=$2 k v missing=0 ks
+    shift 2
+    : >want.mget
+    while IFS= read -r k; do
+        if v=$(kv "$@" get "$k" 2>/dev/null); then
+            printf '%s\t%s\n' "$k" "$v" >>want.mget
+        else
+            missing=1
+        fi
+    done <"$keyfile"
+    mapfile -t ks <"$keyfile"
+    if try "$name" "$missing" "$@" mget "${ks[@]}"; then
+        cmp -s out want.mget &&
+            pass "$name: the answers of $(wc -l <want.mget) gets of ${#ks[@]} keys, in order" ||
+            { fail "$name: mget and get differ:"; diff want.mget out | head -n 5; }
+    fi
+}
+
 # --- 2. verify -----------------------------------------------------------------
 try "get every key (key order), then a full scan" 0 "${pool[@]}" db verify $n --seed 5 \
     --sorted --scan && has "the scan returns exactly the keys" out 'exactly as expected'
@@ -66,12 +92,37 @@ if [ -n "$pages" ] && try "hotscan" 0 --frames $((pages / 4)) db hotscan --looku
 fi
 
 # --- 4. delete half ---------------------------------------------------------------
+# Keys for mget below, taken before half of them go: every 4999th key of
+# the scan, in an order that is not the keys' (some twice), and keys that
+# were never stored.
+try "sample keys for mget" 0 "${pool[@]}" db scan --keys
+awk 'NR % 4999 == 1' out >sample
+{ awk 'NR % 2 == 0' sample; awk 'NR % 2 == 1' sample; head -n 3 sample
+  printf 'never-stored-%d\n' 1 2 3; } >mget.keys
 try "delete the even keys" 0 "${pool[@]}" db unload $half --seed 5 --step 2 --sorted
 try "count" 0 db count && has "half left" out "^$half\$"
 try "odd keys present, scan exact" 0 "${pool[@]}" db verify $half --seed 5 --start 1 \
     --step 2 --sorted --scan && has "scan after deletes" out 'exactly as expected'
 try "even keys absent" 0 "${pool[@]}" db verify $half --seed 5 --step 2 --sorted --absent
 try "check after deletes" 0 "${pool[@]}" db check && has "half in the tree" out "^check: ok, $half keys\$"
+# A scan reads the leaves ahead through a page stream (bpool: a read
+# stream), a scan with --no-hint one leaf per descent: the same pairs in
+# the same order, whole and over a range.
+if try "scan (leaves read through streams)" 0 "${pool[@]}" db scan && mv out scan.stream &&
+        try "scan --no-hint (a leaf per descent)" 0 "${pool[@]}" db scan --no-hint; then
+    cmp -s out scan.stream && [ "$(wc -l <out)" -eq $half ] &&
+        pass "scans: the same $half pairs in the same order" ||
+        fail "scans differ: $(wc -l <scan.stream) and $(wc -l <out) lines"
+fi
+from=$(sed -n "$((half / 5))p" scan.stream | cut -f1)
+to=$(sed -n "$((half / 2))p" scan.stream | cut -f1)
+if try "scan FROM TO through streams" 0 --frames 4096 db scan "$from" "$to"; then
+    sed -n "$((half / 5)),$((half / 2 - 1))p" scan.stream >want.range
+    cmp -s out want.range && pass "range scan: the $(wc -l <out) pairs of [FROM, TO)" ||
+        fail "range scan: $(wc -l <out) lines, wanted $(wc -l <want.range)"
+fi
+mget_same "mget, 64 frames, half of the keys deleted" mget.keys "${pool[@]}" db
+mget_same "mget, 4096 frames" mget.keys --frames 4096 db
 
 # --- 5. reopen (every command did), delete the rest, reuse ------------------------
 try "random gets after reopening" 0 "${pool[@]}" db verify $((n / 100)) --seed 5 --start 1 --step 50

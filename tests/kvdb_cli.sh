@@ -3,7 +3,9 @@
 # kvdb_cli.sh - the examples/kvdb program's commands, one process each
 # (an automake TESTS script: exit 0 pass, 1 fail, 77 skip, 99 hard error).
 #
-#   1. put, get, del, count: replace, delete, exit statuses;
+#   1. put, get, del, count: replace, delete, exit statuses; mget: the
+#      pairs found in the order asked, repeats, missing keys (exit 1),
+#      bad keys (exit 2);
 #   2. scan: order (a prefix before its extensions), FROM and TO bounds,
 #      --keys, --count, escaping of bytes that are not printable;
 #   3. limits: empty and 1025-byte keys, 1025-byte values, 1024 + 1024;
@@ -14,7 +16,8 @@
 #      --absent, a wrong seed), a page size of 16 KiB kept on reopening;
 #   6. a damaged meta slot: opening falls back to the previous commit;
 #      both damaged: refused;
-#   7. --io pread (the page-cache baseline) on a file without checksums.
+#   7. --io pread (the page-cache baseline) on a file without checksums;
+#      mget through it and through bpool on the same file agree.
 #
 # A few seconds.  Environment: see tests/kvdb_lib.sh.
 
@@ -32,6 +35,19 @@ try "del a missing key: exit 1" 1 db del apple
 try "count after del" 0 db count && has "count is 0" out '^0$'
 try "empty value" 0 db put e ""
 try "get an empty value" 0 db get e && has "an empty line" out '^$'
+try "put for mget" 0 db put m1 one m2 two m3 three
+try "mget" 0 db mget m3 m1 e m3 &&
+    printf 'm3\tthree\nm1\tone\ne\t\nm3\tthree\n' >want &&
+    cmp -s out want && pass "mget: the pairs in the order asked, repeats too" ||
+    { fail "mget output:"; diff want out | head; }
+try "mget with a missing key: exit 1" 1 db mget m2 nope m1 &&
+    [ "$(cut -f1 out | tr '\n' ' ')" = "m2 m1 " ] && has "says which" err 'nope: not found' &&
+    pass "mget: the others still printed" || fail "mget m2 nope m1: $(cat out err)"
+try "mget of only missing keys: exit 1" 1 db mget x1 x2 && [ ! -s out ] &&
+    pass "mget: nothing printed" || fail "mget x1 x2 printed: $(cat out)"
+try "mget with no key: exit 2" 2 db mget
+try "mget with an empty key: exit 2" 2 db mget m1 "" && has "the empty key named" err 'mget: .*nvalid'
+try "del the mget keys" 0 db del m1 && try "del" 0 db del m2 && try "del" 0 db del m3
 
 # --- 2. scan -----------------------------------------------------------------------
 try "put several pairs" 0 db put fig v-fig banana v-banana cherry v-cherry date v-date \
@@ -159,5 +175,13 @@ try "pread: verify --scan" 0 --io pread pr.db verify 2000 --seed 9 --scan
 try "pread: put, get" 0 --io pread pr.db put x y
 try "bpool reads a pread file" 0 pr.db get x && has "same bytes" out '^y$'
 try "pread: check" 0 --io pread pr.db check
+try "pread: keys for mget" 0 --io pread pr.db scan --keys
+{ awk 'NR % 37 == 5' out; echo no-such-key; } >keys
+mapfile -t ks <keys
+try "pread: mget" 1 --io pread pr.db mget "${ks[@]}" && mv out pread.out &&
+    try "bpool: mget of the same keys" 1 pr.db mget "${ks[@]}" &&
+    cmp -s out pread.out && [ "$(wc -l <out)" -eq $((${#ks[@]} - 1)) ] &&
+    pass "mget: pread and bpool agree on ${#ks[@]} keys" ||
+    fail "mget through pread and bpool: $(diff pread.out out | head -n 3)"
 
 finish

@@ -4,7 +4,8 @@
 # automake TESTS script: exit 0 pass, 1 fail, 77 skip, 99 hard error).
 #
 #   1. `kvdb mt`: writers inserting, replacing and deleting, readers
-#      checking every answer against what the writers have published,
+#      (gets, and kvdb_mget of 16 keys at once) checking every answer
+#      against what the writers have published,
 #      scanners checking order and values, and a committer, all at once;
 #      then the final contents, the count and `check`; with a pool that
 #      holds the tree and with one of 64 frames (every miss evicts);

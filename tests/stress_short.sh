@@ -6,8 +6,9 @@
 # Runs the stress tool a few seconds at a time with several thread counts,
 # pool sizes and distributions, including a pool of 4 frames that 8 threads
 # fight over (and, holding 2 pages each, must meet -BP_ENOFRAME and retry,
-# never report an error) and eviction pressure from threads pinning several
-# pages at once.  Each run
+# never report an error), eviction pressure from threads pinning several
+# pages at once, and read streams (bp_stream_*) among readers and writers.
+# Each run
 # checks every page it reads and, after closing, every page of the file
 # against the versions it wrote.  Then: a fixed seed with one thread and an
 # op count repeats exactly; a kept file verifies and is reused; the checker
@@ -112,6 +113,21 @@ if TSAN_OPTIONS=$tsan_nodl \
         "prefetch > 0" "flushall > 0"
 fi
 
+# Read streams over sets and ranges of pages, for read, write and pin
+# only, some closed early, while other threads read and write the same
+# pages; then the same on a pool of 8 frames with holds (eviction
+# pressure: a stream's look-ahead meets full pools and busy latches).
+if run "4 threads, read streams" -t 4 --pages 1024 --frames 64 \
+        -m read=30,write=25,stream=40,alloc=2,flush=2,checkpoint=1 -d "$(secs 1.5)" -s 21; then
+    expect "streams: counts" "$out" "${common[@]}" "stream > 0" \
+        "stream_pages > stream" "stream_early > 0"
+fi
+if TSAN_OPTIONS=$tsan_nodl \
+        run "6 threads, streams and holds on 8 frames" -t 6 --pages 512 --frames 8 \
+        --hold-pages 2 -m read=30,write=20,hold=15,stream=35 -d "$(secs 1.5)" -s 22; then
+    expect "streams on 8 frames: counts" "$out" "${common[@]}" "stream > 0" "hold > 0"
+fi
+
 # Scans with prefetch, 8 KiB pages, no flushers (evicting threads write).
 if run "2 threads, seq scans, 8 KiB pages, no flushers" -t 2 --pages 1024 --frames 32 -P 8192 \
         -D seq --flushers 0 -m read=50,write=30,prefetch=20 -d "$(secs 1.5)" -s 15; then
@@ -134,7 +150,7 @@ if run "seed 42, 1 thread, 3000 ops" -t 1 --pages 512 --frames 64 -n 3000 -s 42;
     if run "same again" -t 1 --pages 512 --frames 64 -n 3000 -s 42; then
         same=1
         for k in ops read write alloc prefetch flush flushall checkpoint sync \
-                 end_pages verified; do
+                 stream stream_pages end_pages verified; do
             [ "$(field $k "$first")" = "$(field $k "$out")" ] || same=0
         done
         [ $same -eq 1 ] && pass "--seed: the same operations twice" ||

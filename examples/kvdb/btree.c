@@ -5,9 +5,9 @@
  *
  *  - get: optimistic lock coupling down the internal nodes (below), then
  *    the leaf latched shared.  After OLC_TRIES conflicts, or for a cursor
- *    that prefetches, latch coupling with shared latches from the root
- *    (read under root_lock) to the leaf; at most two pages latched at a
- *    time.
+ *    that reads leaves ahead, latch coupling with shared latches from the
+ *    root (read under root_lock) to the leaf; at most two pages latched
+ *    at a time (the cursor's leaves: the level-1 node and one leaf).
  *
  *  - put/delete, optimistic path: tree_lock shared, the same descent but
  *    the leaf latched exclusively.  If the leaf belongs to the current
@@ -174,10 +174,7 @@ static int descend_optimistic(kvdb *db, const void *key, size_t klen,
  * latched before its parent is let go. */
 static int descend_latched(kvdb *db, const void *key, size_t klen,
                            uint32_t lmode, kv_page *leaf, uint8_t *ub,
-                           size_t *ublen,
-                           void (*prefetch)(void *, uint64_t, const uint8_t *,
-                                            uint32_t),
-                           void *arg)
+                           size_t *ublen, bt_leaves_fn leaves, void *arg)
 {
     kv_page cur, child;
     pthread_rwlock_rdlock(&db->root_lock);
@@ -197,15 +194,27 @@ static int descend_latched(kvdb *db, const void *key, size_t klen,
             pg_unpin(db->pg, &cur);
             return corrupt(cur.pgno, "expected an internal page");
         }
-        uint32_t c = node_child_index(p, key, klen);
-        if (ub != NULL && c < node_n(p)) {
+        uint32_t c = node_child_index(p, key, klen), last = c;
+        int taken = 0;
+        if (lvl == 1 && leaves != NULL) {
+            taken = leaves(arg, cur.pgno, p, c);
+            if (taken < 0) {
+                pg_unpin(db->pg, &cur);
+                return taken;
+            }
+            if (taken > 0)
+                last = c + (uint32_t)taken - 1;
+        }
+        if (ub != NULL && last < node_n(p)) {
             uint32_t l;
-            const uint8_t *k = node_key(p, c, &l);
+            const uint8_t *k = node_key(p, last, &l);
             memcpy(ub, k, l);
             *ublen = l;
         }
-        if (lvl == 1 && prefetch != NULL)
-            prefetch(arg, cur.pgno, p, c);
+        if (taken > 0) {
+            pg_unpin(db->pg, &cur);
+            return BT_LEAVES_TAKEN;
+        }
         r = pg_pin(db->pg, node_child(p, c), lvl == 1 ? lmode : BP_READ,
                    &child);
         if (r == 0 && node_level(child.data) != lvl - 1) {
@@ -226,12 +235,11 @@ static int descend_latched(kvdb *db, const void *key, size_t klen,
 }
 
 int bt_descend(kvdb *db, const void *key, size_t klen, uint32_t lmode,
-               kv_page *leaf, uint8_t *ub, size_t *ublen,
-               void (*prefetch)(void *, uint64_t, const uint8_t *, uint32_t),
+               kv_page *leaf, uint8_t *ub, size_t *ublen, bt_leaves_fn leaves,
                void *arg)
 {
-    /* prefetch works on the level-1 node while it is latched */
-    for (int i = 0; prefetch == NULL; i++) {
+    /* the leaves hook works on the level-1 node while it is latched */
+    for (int i = 0; leaves == NULL; i++) {
         if (i == OLC_TRIES) {
             atomic_fetch_add(&db->st_olc_fallbacks, 1);
             break;
@@ -243,7 +251,7 @@ int bt_descend(kvdb *db, const void *key, size_t klen, uint32_t lmode,
             return r;
         atomic_fetch_add(&db->st_olc_restarts, 1);
     }
-    return descend_latched(db, key, klen, lmode, leaf, ub, ublen, prefetch,
+    return descend_latched(db, key, klen, lmode, leaf, ub, ublen, leaves,
                            arg);
 }
 

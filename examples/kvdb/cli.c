@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* cli.c - the kvdb program: global options, the small commands (put, get,
- * del, scan, count, check, stats) and the helpers the other command files
- * share.  Run `kvdb --help`.
+ * mget, del, scan, count, check, stats) and the helpers the other command
+ * files share.  Run `kvdb --help`.
  *
  * The pool settings and the size grammar are those of the bpool tools
  * (tools/common/poolopt.h, parse.h), so -p, -P and --frames mean here what
@@ -26,10 +26,13 @@ static const char usage_text[] =
     "  put KEY VALUE [KEY VALUE...]\n"
     "                       insert or replace, then commit (all or none)\n"
     "  get KEY              print the value (exit 1 if there is none)\n"
+    "  mget KEY...          look the keys up at once (kvdb_mget): print\n"
+    "                       KEY<tab>VALUE for each key found, in the order\n"
+    "                       given (exit 1 if one is missing)\n"
     "  del KEY              delete, then commit (exit 1 if there is none)\n"
     "  scan [FROM [TO]]     print KEY<tab>VALUE for FROM <= KEY < TO, in\n"
     "                       order (--keys: keys only; --count: only how many;\n"
-    "                       --no-hint: without BP_SCAN and prefetch)\n"
+    "                       --no-hint: without BP_SCAN and read-ahead)\n"
     "  count                number of keys\n"
     "  check [-v]           verify the structure of the file (exit 1 if it\n"
     "                       finds problems; -v: also the shape of the tree)\n"
@@ -49,7 +52,8 @@ static const char usage_text[] =
     "                       then commit\n"
     "  mt                   concurrency test: --writers W --readers R\n"
     "                       --scanners S --keys N --commit-ms MS; verifies\n"
-    "                       what it reads, then everything, then checks\n"
+    "                       what it reads (readers: gets, and mgets of 16\n"
+    "                       keys), then everything, then checks\n"
     "  hotscan              warm the index with lookups (--lookups M), scan\n"
     "                       everything, report how many index pages stayed\n"
     "                       in the pool (--no-hint: scan without BP_SCAN)\n"
@@ -339,6 +343,54 @@ static int cmd_get_del(struct cli *c, int argc, char **argv, bool del)
     return ex != EX_OK ? ex : cr;
 }
 
+static int cmd_mget(struct cli *c, int argc, char **argv)
+{
+    if (argc < 1) {
+        fprintf(stderr, "kvdb: usage: mget KEY...\n");
+        return EX_ERR;
+    }
+    struct kvdb_mget_item *it = calloc((size_t)argc, sizeof(*it));
+    uint8_t *vals = malloc((size_t)argc * KVDB_VAL_MAX);
+    if (it == NULL || vals == NULL) {
+        free(it);
+        free(vals);
+        fprintf(stderr, "kvdb: mget: out of memory\n");
+        return EX_ERR;
+    }
+    for (int i = 0; i < argc; i++)
+        it[i] = (struct kvdb_mget_item){ .key = argv[i],
+                                         .klen = strlen(argv[i]),
+                                         .val = vals + (size_t)i * KVDB_VAL_MAX,
+                                         .cap = KVDB_VAL_MAX };
+    kvdb *db;
+    if (open_db(c, false, &db) < 0) {
+        free(it);
+        free(vals);
+        return EX_ERR;
+    }
+    int r = kvdb_mget(db, it, (size_t)argc);
+    int ex = r < 0 ? report(r, "mget") : EX_OK;
+    for (int i = 0; r >= 0 && i < argc; i++) {
+        if (it[i].result == 0) {
+            put_escaped((const uint8_t *)argv[i], it[i].klen, stdout);
+            putchar('\t');
+            put_escaped(it[i].val, it[i].vlen, stdout);
+            putchar('\n');
+        } else if (it[i].result == -ENOENT) {
+            fprintf(stderr, "kvdb: %s: not found\n", argv[i]);
+            ex = EX_FAIL;
+        } else {
+            fprintf(stderr, "kvdb: mget: %s: %s\n", argv[i],
+                    kvdb_strerror(it[i].result));
+            ex = EX_ERR;
+        }
+    }
+    free(it);
+    free(vals);
+    int cr = close_db(c, db);
+    return ex != EX_OK ? ex : cr;
+}
+
 static int cmd_scan(struct cli *c, int argc, char **argv)
 {
     static const char *const flags[] = {"keys", "count", "no-hint", NULL};
@@ -558,6 +610,8 @@ int main(int argc, char **argv)
         return cmd_put(&c, n, args);
     if (strcmp(cmd, "get") == 0)
         return cmd_get_del(&c, n, args, false);
+    if (strcmp(cmd, "mget") == 0)
+        return cmd_mget(&c, n, args);
     if (strcmp(cmd, "del") == 0)
         return cmd_get_del(&c, n, args, true);
     if (strcmp(cmd, "scan") == 0)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* cli_bench.c - measurements: bench (inserts/s and lookups/s, and how much
- * of the file the kernel's page cache holds afterwards) and hotscan
- * (whether a full scan leaves the index pages in the pool). */
+/* cli_bench.c - measurements: bench (inserts/s, lookups/s one key at a
+ * time and BENCH_MGET keys per kvdb_mget, and how much of the file the
+ * kernel's page cache holds afterwards) and hotscan (whether a full scan
+ * leaves the index pages in the pool). */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -66,6 +67,60 @@ static void drop_page_cache(const char *path)
     close(fd);
 }
 
+#define BENCH_MGET 16   /* keys per kvdb_mget in the batched lookups */
+
+struct lookup_run {
+    double elapsed, cpu;      /* the timed part */
+    uint64_t reads, missing;
+    struct kvdb_stats s1, s2; /* before and after the timed part */
+};
+
+/* `lookups` random present keys after an untimed warm-up of a quarter
+ * as many, one kvdb_get each (batch 1) or `batch` per kvdb_mget. */
+static int time_lookups(kvdb *db, uint64_t seed, uint64_t n, uint64_t lookups,
+                        uint32_t batch, struct lookup_run *lr)
+{
+    static char keys[BENCH_MGET][KVDB_KEY_MAX], vals[BENCH_MGET][KVDB_VAL_MAX];
+    struct kvdb_mget_item it[BENCH_MGET];
+    uint64_t rng = kg_mix(seed) | 1;
+    uint64_t warm = lookups / 4 / batch * batch;  /* whole batches */
+    double t1 = 0, cpu1 = 0;
+    memset(lr, 0, sizeof(*lr));
+    for (uint64_t i = 0; i < warm + lookups; i += batch) {
+        if (i >= warm && t1 == 0) {
+            kvdb_stats(db, &lr->s1);
+            t1 = now_sec();
+            cpu1 = thread_cpu_sec();
+        }
+        for (uint32_t k = 0; k < batch; k++) {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            size_t kl = kg_key(seed, rng % n, keys[k]);
+            it[k] = (struct kvdb_mget_item){ .key = keys[k], .klen = kl,
+                                             .val = vals[k],
+                                             .cap = KVDB_VAL_MAX };
+        }
+        int r;
+        if (batch == 1) {
+            r = kvdb_get(db, keys[0], it[0].klen, vals[0], KVDB_VAL_MAX,
+                         &it[0].vlen);
+            it[0].result = r == -ENOENT ? r : 0;
+        } else {
+            r = kvdb_mget(db, it, batch);
+        }
+        if (r < 0 && r != -ENOENT)
+            return r;
+        for (uint32_t k = 0; k < batch; k++)
+            lr->missing += it[k].result == -ENOENT;
+    }
+    lr->elapsed = now_sec() - t1;
+    lr->cpu = thread_cpu_sec() - cpu1;
+    kvdb_stats(db, &lr->s2);
+    lr->reads = lr->s2.reads - lr->s1.reads;
+    return 0;
+}
+
 int cmd_bench(struct cli *c, int argc, char **argv)
 {
     static const char *const opts[] = {"lookups", "commit-every", "seed",
@@ -113,40 +168,39 @@ int cmd_bench(struct cli *c, int argc, char **argv)
         return EX_ERR;
     }
     double t_ins = now_sec() - t0;
-    struct kvdb_stats s0, s1, s2;
+    struct kvdb_stats s0;
     kvdb_stats(db, &s0);
     double pc_ins = page_cache_mb(c->path);
     if ((r = kvdb_close(db)) < 0)
         return report(r, "close");
-    /* Phase 2: cold start, a quarter untimed to warm up, then timed. */
-    drop_page_cache(c->path);
-    if (open_db(c, false, &db) < 0)
-        return EX_ERR;
-    uint64_t rng = kg_mix(seed) | 1;
-    uint64_t warm = lookups / 4, missing = 0;
-    double t1 = 0, cpu1 = 0;
-    for (uint64_t i = 0; i < warm + lookups; i++) {
-        if (i == warm) {
-            kvdb_stats(db, &s1);
-            t1 = now_sec();
-            cpu1 = thread_cpu_sec();
-        }
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        size_t kl = kg_key(seed, rng % n, key), vl;
-        r = kvdb_get(db, key, kl, val, sizeof(val), &vl);
-        if (r == -ENOENT)
-            missing++;
-        else if (r < 0) {
-            report(r, "bench lookup");
+    /* Phase 2: cold start, a quarter untimed to warm up, then timed;
+     * phase 3: the same, from a cold start again, BENCH_MGET keys per
+     * kvdb_mget. */
+    lookups -= lookups % BENCH_MGET;
+    if (lookups == 0)
+        lookups = BENCH_MGET;
+    struct lookup_run one, many;
+    double pc_lk = 0;
+    for (int phase = 0; phase < 2; phase++) {
+        drop_page_cache(c->path);
+        if (open_db(c, false, &db) < 0)
+            return EX_ERR;
+        r = time_lookups(db, seed, n, lookups, phase ? BENCH_MGET : 1,
+                         phase ? &many : &one);
+        if (r < 0) {
+            report(r, phase ? "bench mget" : "bench lookup");
             kvdb_close(db);
             return EX_ERR;
         }
+        if (phase == 0) {
+            pc_lk = page_cache_mb(c->path);
+            if ((r = kvdb_close(db)) < 0)
+                return report(r, "close");
+        }
     }
-    double t_lk = now_sec() - t1, cpu_lk = thread_cpu_sec() - cpu1;
-    kvdb_stats(db, &s2);
-    double pc_lk = page_cache_mb(c->path);
+    double t_lk = one.elapsed, cpu_lk = one.cpu;
+    struct kvdb_stats s1 = one.s1, s2 = one.s2;
+    uint64_t missing = one.missing + many.missing;
     uint64_t pins = (s2.hits - s1.hits) + (s2.misses - s1.misses);
     if (json) {         /* the bpool tools' convention: tools/common/json.h */
         struct json j;
@@ -178,6 +232,11 @@ int cmd_bench(struct cli *c, int argc, char **argv)
         json_dbl(&j, "reads_per_lookup", (double)(s2.reads - s1.reads) / (double)lookups, 3);
         json_dbl(&j, "page_cache_mib_after_inserts", pc_ins, 1);
         json_dbl(&j, "page_cache_mib_after_lookups", pc_lk, 1);
+        json_u64(&j, "mget_batch", BENCH_MGET);
+        json_dbl(&j, "mget_lookup_elapsed_s", many.elapsed, 3);
+        json_dbl(&j, "mget_lookups_s", (double)lookups / many.elapsed, 0);
+        json_dbl(&j, "mget_lookups_per_cpu_s", (double)lookups / many.cpu, 0);
+        json_dbl(&j, "mget_reads_per_lookup", (double)many.reads / (double)lookups, 3);
         json_u64(&j, "missing", missing);
         json_end(&j);
     } else {
@@ -187,7 +246,8 @@ int cmd_bench(struct cli *c, int argc, char **argv)
                "lookups_per_cpu_s=%.0f lookup_hit_ratio=%.3f "
                "reads_per_lookup=%.3f "
                "page_cache_mb_after_inserts=%.1f page_cache_mb_after_lookups=%.1f"
-               " missing=%llu\n",
+               " mget_batch=%u mget_lookups_per_s=%.0f mget_lookups_per_cpu_s=%.0f"
+               " mget_reads_per_lookup=%.3f missing=%llu\n",
                s0.io, s0.frames, (double)s0.frames * s0.page_size / 1048576.0,
                s0.page_size, (unsigned long long)n,
                (double)s0.pages * s0.page_size / 1048576.0, (double)n / t_ins,
@@ -196,6 +256,9 @@ int cmd_bench(struct cli *c, int argc, char **argv)
                (double)lookups / cpu_lk,
                pins ? (double)(s2.hits - s1.hits) / (double)pins : 0.0,
                (double)(s2.reads - s1.reads) / (double)lookups, pc_ins, pc_lk,
+               BENCH_MGET, (double)lookups / many.elapsed,
+               (double)lookups / many.cpu,
+               (double)many.reads / (double)lookups,
                (unsigned long long)missing);
     }
     int ex = missing ? EX_FAIL : EX_OK;

@@ -408,7 +408,7 @@ struct mt {
     int writers;
     atomic_uint_fast64_t progress[MAX_THREADS];
     atomic_bool writers_done;
-    atomic_uint_fast64_t gets, scans, scanned, commits, bad;
+    atomic_uint_fast64_t gets, mgets, scans, scanned, commits, bad;
     atomic_int err;
 };
 
@@ -470,12 +470,67 @@ static void *mt_writer(void *arg)
     return NULL;
 }
 
+/* What a reader found for position p of a writer whose progress was q
+ * (r: 0 or -ENOENT), against what the writers promise. */
+static void mt_check(struct mt *m, uint64_t p, uint64_t q, int r,
+                     const char *key, size_t kl, const char *val, size_t vl)
+{
+    if (p % 4 != 0 && r == -ENOENT)
+        mt_bad(m, "missing", key, kl);
+    else if (p % 4 == 0 && p + 3 < q && r == 0)
+        mt_bad(m, "deleted but present", key, kl);
+    else if (r == 0 && !kg_val_ok(key, kl, val, vl))
+        mt_bad(m, "wrong value", key, kl);
+}
+
+#define MT_MGET 16   /* keys per kvdb_mget of a reader */
+
+/* Every other round a reader looks MT_MGET keys up with one kvdb_mget. */
+static int mt_mget(struct mt_thread *t)
+{
+    struct mt *m = t->m;
+    static _Thread_local char keys[MT_MGET][KVDB_KEY_MAX];
+    static _Thread_local char vals[MT_MGET][KVDB_VAL_MAX];
+    struct kvdb_mget_item it[MT_MGET];
+    uint64_t pos[MT_MGET], prog[MT_MGET];
+    for (int i = 0; i < MT_MGET; i++) {
+        int w = (int)(rnd(&t->rng) % (uint64_t)m->writers);
+        prog[i] = atomic_load(&m->progress[w]);
+        pos[i] = prog[i] ? rnd(&t->rng) % prog[i] : 0;
+        size_t kl = mt_key(m, w, pos[i], keys[i]);
+        it[i] = (struct kvdb_mget_item){ .key = keys[i], .klen = kl,
+                                         .val = vals[i], .cap = KVDB_VAL_MAX };
+    }
+    int r = kvdb_mget(m->db, it, MT_MGET);
+    atomic_fetch_add(&m->gets, MT_MGET);
+    atomic_fetch_add(&m->mgets, 1);
+    if (r < 0)
+        return r;
+    for (int i = 0; i < MT_MGET; i++) {
+        if (it[i].result < 0 && it[i].result != -ENOENT)
+            return it[i].result;
+        if (prog[i] == 0)    /* nothing written yet: may be anything */
+            continue;
+        mt_check(m, pos[i], prog[i], it[i].result, keys[i], it[i].klen,
+                 vals[i], it[i].vlen);
+    }
+    return 0;
+}
+
 static void *mt_reader(void *arg)
 {
     struct mt_thread *t = arg;
     struct mt *m = t->m;
     char key[KVDB_KEY_MAX], val[KVDB_VAL_MAX];
     while (!atomic_load(&m->writers_done) && !atomic_load(&m->err)) {
+        if (rnd(&t->rng) % 2 == 0) {
+            int r = mt_mget(t);
+            if (r < 0) {
+                mt_error(m, r, "mt reader (mget)");
+                break;
+            }
+            continue;
+        }
         int w = (int)(rnd(&t->rng) % (uint64_t)m->writers);
         uint64_t q = atomic_load(&m->progress[w]);
         if (q == 0)
@@ -488,12 +543,7 @@ static void *mt_reader(void *arg)
             mt_error(m, r, "mt reader");
             break;
         }
-        if (p % 4 != 0 && r == -ENOENT)
-            mt_bad(m, "missing", key, kl);
-        else if (p % 4 == 0 && p + 3 < q && r == 0)
-            mt_bad(m, "deleted but present", key, kl);
-        else if (r == 0 && !kg_val_ok(key, kl, val, vl))
-            mt_bad(m, "wrong value", key, kl);
+        mt_check(m, p, q, r, key, kl, val, vl);
     }
     return NULL;
 }
@@ -605,10 +655,12 @@ int cmd_mt(struct cli *c, int argc, char **argv)
         pthread_join(tid[i], NULL);
     double secs = now_sec() - t0;
     int ex = atomic_load(&m->err) ? EX_ERR : EX_OK;
-    printf("mt: %llu writers x %llu keys, %llu readers (%llu gets), %llu "
-           "scanners (%llu scans, %llu pairs), %llu commits in %.2f s\n",
+    printf("mt: %llu writers x %llu keys, %llu readers (%llu gets, %llu "
+           "mgets of %d), %llu scanners (%llu scans, %llu pairs), %llu "
+           "commits in %.2f s\n",
            (unsigned long long)W, (unsigned long long)m->per,
            (unsigned long long)R, (unsigned long long)atomic_load(&m->gets),
+           (unsigned long long)atomic_load(&m->mgets), MT_MGET,
            (unsigned long long)S, (unsigned long long)atomic_load(&m->scans),
            (unsigned long long)atomic_load(&m->scanned),
            (unsigned long long)atomic_load(&m->commits), secs);

@@ -1,46 +1,62 @@
 /* SPDX-License-Identifier: MIT */
 /* cursor.c - ordered range scans.
  *
- * A cursor holds no latch between calls.  It copies one leaf at a time
- * (under the leaf's shared latch) and returns its pairs from the copy.
+ * A cursor holds no latch (and no pin) between calls.  It copies leaves
+ * (under their shared latches) and returns their pairs from the copies.
  * There are no sibling links to follow - a copy-on-write tree cannot keep
  * them, since copying one leaf would mean copying its neighbour, and so on
- * - so to reach the next leaf the cursor descends again from the root,
- * to the first key >= the separator that bounded the previous leaf on the
- * right (recorded on the way down), skipping keys <= the last one
+ * - so to reach the leaves after the copies the cursor descends again from
+ * the root, to the first key >= the separator that bounded the last copy
+ * on the right (recorded on the way down), skipping keys <= the last one
  * returned.  The separators only grow, so a scan always ends, returns
  * keys in strictly increasing order, and sees every key that stayed put.
  *
- * Scans must not flush the pool's hot pages out: the leaves are pinned
- * with BP_SCAN (a leaf the scan brings in is the first to be evicted, and
- * gets no test period), and when a descent passes a level-1 node the next
- * leaves it points to are prefetched (bp_prefetch with BP_SCAN), so the
- * reads overlap.  The internal pages are pinned normally: they are the
- * index everybody needs, and stay hot.
+ * What the tree knows ahead is the level above the leaves: a descent with
+ * the scan hint reads it latched (latch coupling), and while it holds that
+ * node shared it takes the leaf it was going to and up to `window` leaves
+ * right of it, as the node lists them, through one page stream (with
+ * bpool a read stream: their reads in flight together, adjacent pages in
+ * one request), copying each as it is handed out.  Holding the node keeps
+ * every one of those leaves in the tree meanwhile (a page leaves the tree
+ * only while its parent is latched exclusively), so the copies are what a
+ * descent to each would have found.  The stream lives only inside the
+ * call: a stream kept open between calls would leave reads in flight that
+ * only its next call completes, and the caller's own get of such a leaf
+ * meanwhile would wait for ever (bpool.h, "Read streams").  Leaves that
+ * lie wholly at or beyond the cursor's upper bound are not read.
+ *
+ * Scans must not flush the pool's hot pages out: the leaves are read with
+ * BP_SCAN (a leaf the scan brings in is the first to be evicted, and gets
+ * no test period).  The internal pages are pinned normally: they are the
+ * index everybody needs, and stay hot.  KVDB_CURSOR_NOHINT reads one leaf
+ * per descent, without BP_SCAN and without the stream (for comparisons).
  */
 #include <errno.h>
 #include <stdlib.h>
 
 #include "kvdb_int.h"
 
+#define MAX_WINDOW 64u              /* leaves read ahead at most */
+#define WINDOW_BYTES (1u << 20)     /* ... and at most this many bytes */
+
 struct kvdb_cursor {
     kvdb *db;
     uint32_t flags;
-    uint8_t *leaf;            /* copy of the current leaf (db->P bytes) */
+    uint8_t *leaves;          /* copies of up to `window` leaves (P each) */
+    uint32_t nleaves, cur;    /* copies held, the one being returned */
+    uint8_t *leaf;            /* leaves + cur * P */
     uint32_t i, n;            /* next cell of the copy, cells in it */
     uint8_t last[KVDB_KEY_MAX];   /* last key returned */
     size_t lastlen;
     bool have_last;
-    uint8_t ub[KVDB_KEY_MAX]; /* the current leaf holds keys < ub */
+    uint8_t ub[KVDB_KEY_MAX]; /* the last copy holds keys < ub */
     size_t ublen;             /* SIZE_MAX: no bound, it is the last leaf */
     uint8_t target[KVDB_KEY_MAX];
     uint8_t *to;
     size_t tlen;
     bool started, done;
-    uint64_t pf_node;         /* level-1 node prefetched from last */
-    uint32_t pf_upto;         /* children below this index are queued */
-    uint32_t pf_window;
-    uint64_t *pf_buf;
+    uint32_t window;          /* leaves one descent copies at most */
+    uint64_t *pages;          /* [window]: the leaves to read */
 };
 
 int kvdb_cursor_open(kvdb *db, const void *from, size_t flen, const void *to,
@@ -55,28 +71,33 @@ int kvdb_cursor_open(kvdb *db, const void *from, size_t flen, const void *to,
         return kv_fail(-ENOMEM, "out of memory");
     c->db = db;
     c->flags = flags;
-    c->leaf = malloc(db->P);
+    /* up to an eighth of the pool (a stream's share), 4 to 64 leaves,
+     * 1 MiB of copies at most; one without the hint */
+    c->window = db->frames / 8;
+    if (c->window < 4)
+        c->window = 4;
+    if (c->window > MAX_WINDOW)
+        c->window = MAX_WINDOW;
+    if (c->window > WINDOW_BYTES / db->P)
+        c->window = WINDOW_BYTES / db->P ? WINDOW_BYTES / db->P : 1;
+    if (flags & KVDB_CURSOR_NOHINT)
+        c->window = 1;
+    c->leaves = malloc((size_t)c->window * db->P);
+    c->pages = malloc(sizeof(uint64_t) * c->window);
+    c->leaf = c->leaves;
     if (to != NULL) {
         c->to = malloc(tlen);
         if (c->to != NULL)
             memcpy(c->to, to, tlen);
         c->tlen = tlen;
     }
-    /* read ahead up to an eighth of the pool, 4 to 64 leaves */
-    c->pf_window = db->frames / 8;
-    if (c->pf_window < 4)
-        c->pf_window = 4;
-    if (c->pf_window > 64)
-        c->pf_window = 64;
-    c->pf_buf = malloc(sizeof(uint64_t) * c->pf_window);
-    if (c->leaf == NULL || (to != NULL && c->to == NULL) || !c->pf_buf) {
+    if (c->leaves == NULL || (to != NULL && c->to == NULL) || !c->pages) {
         kvdb_cursor_close(c);
         return kv_fail(-ENOMEM, "out of memory");
     }
     if (from != NULL)
         memcpy(c->target, from, flen);
     c->ublen = flen;   /* the first descent goes to `from` (or the start) */
-    c->pf_node = UINT64_MAX;
     *out = c;
     return 0;
 }
@@ -85,60 +106,79 @@ void kvdb_cursor_close(kvdb_cursor *c)
 {
     if (c == NULL)
         return;
-    free(c->leaf);
+    free(c->leaves);
     free(c->to);
-    free(c->pf_buf);
+    free(c->pages);
     free(c);
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Called on the way down with the level-1 node latched: queue reads of
- * the leaves right of the chosen child ci, in runs of adjacent pages. */
-static void prefetch(void *arg, uint64_t pgno, const uint8_t *p, uint32_t ci)
+/* The leaves hook of bt_descend (level-1 node p latched shared): copy
+ * child ci and the leaves right of it, up to the window and not beyond
+ * the upper bound, read through one page stream.  Returns the number
+ * copied or an error. */
+static int take_leaves(void *arg, uint64_t pgno, const uint8_t *p,
+                       uint32_t ci)
 {
     kvdb_cursor *c = arg;
-    uint32_t n = node_n(p), from = ci + 1;
-    if (pgno == c->pf_node) {
-        if (c->pf_upto > from + c->pf_window / 2)
-            return;           /* still well ahead */
-        if (c->pf_upto > from)
-            from = c->pf_upto;
+    kvdb *db = c->db;
+    (void)pgno;
+    uint32_t n = node_n(p), k = 0;
+    for (uint32_t i = ci; i <= n && k < c->window; i++) {
+        if (i > ci && c->to != NULL) {
+            uint32_t l;
+            const uint8_t *sep = node_key(p, i - 1, &l);  /* child i >= sep */
+            if (kv_keycmp(sep, l, c->to, c->tlen) >= 0)
+                break;
+        }
+        c->pages[k++] = node_child(p, i);
     }
-    uint32_t upto = ci + 1 + c->pf_window;
-    if (upto > n + 1)
-        upto = n + 1;
-    uint32_t k = 0;
-    for (uint32_t i = from; i < upto; i++)
-        c->pf_buf[k++] = node_child(p, i);
-    c->pf_node = pgno;
-    c->pf_upto = upto;
-    qsort(c->pf_buf, k, sizeof(uint64_t), cmp_u64);
-    for (uint32_t i = 0; i < k;) {
-        uint32_t j = i + 1;
-        while (j < k && c->pf_buf[j] == c->pf_buf[j - 1] + 1)
-            j++;
-        c->db->pg->ops->prefetch(c->db->pg, c->pf_buf[i], j - i);
-        i = j;
+    kv_stream st;
+    int r = pg_stream_open(db->pg, &st, c->pages, k, BP_READ | BP_SCAN);
+    if (r < 0)
+        return r;
+    for (uint32_t j = 0; j < k; j++) {
+        kv_page leaf;
+        r = pg_stream_next(db->pg, &st, &leaf);
+        if (r == 0)
+            r = kv_fail(-EIO, "page stream ended after %u of %u leaves", j, k);
+        if (r < 0)
+            break;
+        if (node_type(leaf.data) != PT_LEAF || node_level(leaf.data) != 0)
+            r = kv_fail(-EBADMSG, "page %llu: expected a leaf below its "
+                        "parent (run `kvdb FILE check`)",
+                        (unsigned long long)leaf.pgno);
+        else
+            memcpy(c->leaves + (size_t)j * db->P, leaf.data, db->P);
+        pg_unpin(db->pg, &leaf);
+        if (r < 0)
+            break;
+        r = 0;
     }
+    pg_stream_close(db->pg, &st);
+    if (r < 0)
+        return r;
+    c->nleaves = k;
+    return (int)k;
 }
 
-/* Copy the leaf that holds the first key >= target into c->leaf. */
+/* Copy the leaf that holds the first key >= target (and, with the hint,
+ * the leaves after it) and start at that key. */
 static int load_leaf(kvdb_cursor *c, size_t tlen)
 {
     kvdb *db = c->db;
     kv_page pg;
     bool hint = !(c->flags & KVDB_CURSOR_NOHINT);
     int r = bt_descend(db, c->target, tlen, BP_READ | (hint ? BP_SCAN : 0),
-                       &pg, c->ub, &c->ublen, hint ? prefetch : NULL, c);
+                       &pg, c->ub, &c->ublen, hint ? take_leaves : NULL, c);
     if (r < 0)
         return r;
-    memcpy(c->leaf, pg.data, db->P);
-    pg_unpin(db->pg, &pg);
+    if (r != BT_LEAVES_TAKEN) {   /* one leaf, pinned: the root, or no hint */
+        memcpy(c->leaves, pg.data, db->P);
+        pg_unpin(db->pg, &pg);
+        c->nleaves = 1;
+    }
+    c->cur = 0;
+    c->leaf = c->leaves;
     bool found;
     c->n = node_n(c->leaf);
     c->i = node_lower_bound(c->leaf, c->target, tlen, &found);
@@ -175,8 +215,15 @@ int kvdb_cursor_next(kvdb_cursor *c, const void **key, size_t *klen,
                 *vlen = vl;
             return 1;
         }
-        /* The next leaf: the first descent goes to `from`, later ones to
-         * the previous leaf's upper bound. */
+        if (c->started && c->cur + 1 < c->nleaves) {
+            c->cur++;                 /* the next copy */
+            c->leaf = c->leaves + (size_t)c->cur * c->db->P;
+            c->n = node_n(c->leaf);
+            c->i = 0;
+            continue;
+        }
+        /* The next leaves: the first descent goes to `from`, later ones to
+         * the last copy's upper bound. */
         if (c->started && (c->ublen == SIZE_MAX ||
                            (c->to != NULL && kv_keycmp(c->ub, c->ublen, c->to,
                                                        c->tlen) >= 0))) {

@@ -77,6 +77,30 @@ int kvdb_put(kvdb *db, const void *key, size_t klen, const void *val,
 int kvdb_get(kvdb *db, const void *key, size_t klen, void *val, size_t cap,
              size_t *vlen);
 
+/* One key of a kvdb_mget.  The caller fills key, klen, val and cap (val
+ * may be NULL with cap 0); the call fills vlen (the value's full length;
+ * at most cap bytes of it are copied to val) and result: 0 found,
+ * -ENOENT no such key, -EINVAL a key that is empty or too long, or the
+ * error that ended the call. */
+struct kvdb_mget_item {
+    const void *key;
+    size_t klen;
+    void *val;
+    size_t cap;
+    size_t vlen;
+    int result;
+};
+
+/* Look n keys up at once: what n kvdb_get calls would say, but the tree
+ * is read a level at a time for many keys together, and the pages a
+ * level needs are read together (with bpool, one read stream: adjacent
+ * pages in one request, all of them in flight at once), so the keys' leaf
+ * reads overlap instead of following each other.  Keys may repeat and
+ * come in any order.  Returns the number of keys found, or a negative
+ * error (a page could not be read: the keys not looked up yet carry it
+ * in result).  Errors: bpool's, -ENOMEM, -EBADMSG. */
+int kvdb_mget(kvdb *db, struct kvdb_mget_item *items, size_t n);
+
 /* Delete.  Errors: -ENOENT (no such key), as kvdb_put. */
 int kvdb_del(kvdb *db, const void *key, size_t klen);
 
@@ -94,8 +118,9 @@ int kvdb_commit(kvdb *db);
 uint64_t kvdb_count(kvdb *db);
 
 /* kvdb_cursor_open flags */
-#define KVDB_CURSOR_NOHINT 0x1u /* leaves are read without BP_SCAN and not
-                                   prefetched (for comparisons) */
+#define KVDB_CURSOR_NOHINT 0x1u /* leaves are read without BP_SCAN and one
+                                   per descent, not read ahead (for
+                                   comparisons) */
 
 /* A cursor over the keys k with from <= k < to, in order (from NULL: from
  * the first key; to NULL: to the last).  Not a snapshot: concurrent puts

@@ -107,6 +107,25 @@ typedef struct kv_ticket {
     kv_page pin;              /* pread pager: a BP_READ pin */
 } kv_ticket;
 
+/*
+ * Reading a list of pages: pg_stream_open over pages[0..n) (which must
+ * stay valid until pg_stream_close), then pg_stream_next hands them out
+ * pinned in `mode`, in the list's order.  A pager with a stream of its own
+ * (bpool: bp_stream_open_pages) keeps the reads of the pages to come in
+ * flight meanwhile, adjacent pages in one request; the others pin one
+ * page at a time, after a prefetch hint for the list (pager.c).
+ *
+ * Between pg_stream_next calls the thread must not pin a page of the list
+ * still to come, nor wait for a thread that may: such a page may be under
+ * a read only this thread's next call completes (bpool.h, "Read streams").
+ */
+typedef struct kv_stream {
+    const uint64_t *pages;
+    size_t n, pos;            /* pos: pages handed out */
+    uint32_t mode;
+    void *impl;               /* the pager's own stream, or NULL */
+} kv_stream;
+
 struct pager;
 struct pager_ops {
     const char *name;
@@ -126,6 +145,13 @@ struct pager_ops {
     /* calls fn for every resident page (bpool only; pread: none) */
     int (*resident)(struct pager *, void (*fn)(void *, uint64_t), void *);
     int (*close)(struct pager *);
+    /* optional (NULL: pager.c pins page by page): start st->impl for the
+     * list in *st; next: 1 with *out pinned, or an error for page
+     * st->pages[st->pos] (0 at the end is pager.c's business); close
+     * unpins what the stream holds ahead */
+    int (*stream_open)(struct pager *, kv_stream *st);
+    int (*stream_next)(struct pager *, kv_stream *st, kv_page *out);
+    void (*stream_close)(struct pager *, kv_stream *st);
 };
 
 struct pager {
@@ -154,6 +180,13 @@ int pager_pread_open(const char *path, const struct kvdb_options *o,
 /* fills the common fields; each pager calls it before it starts */
 void pager_setup(struct pager *pg, const struct kvdb_options *o,
                  uint32_t page_size);
+/* A stream over pages[0..n) (see kv_stream): 0 or an error.  next: 1
+ * with *out pinned, 0 at the end, or an error (the stream goes on with
+ * the next page). */
+int pg_stream_open(struct pager *pg, kv_stream *st, const uint64_t *pages,
+                   size_t n, uint32_t mode);
+int pg_stream_next(struct pager *pg, kv_stream *st, kv_page *out);
+void pg_stream_close(struct pager *pg, kv_stream *st);
 
 static inline int pg_pin(struct pager *p, uint64_t n, uint32_t m, kv_page *o)
 {
@@ -414,18 +447,26 @@ void kv_free_page(kvdb *db, uint64_t pgno, uint64_t page_epoch);
 /* btree.c                                                            */
 /* ------------------------------------------------------------------ */
 
+/* Called by a latched descent with the level-1 node (its page number and
+ * bytes, latched shared) and the index ci of the child it is about to
+ * take: it may take the leaves from child ci on itself (copy them while
+ * the node is latched).  Returns how many it took (0: none), or an
+ * error. */
+typedef int (*bt_leaves_fn)(void *arg, uint64_t pgno, const uint8_t *node,
+                            uint32_t ci);
+#define BT_LEAVES_TAKEN 1   /* bt_descend: the hook took the leaves */
+
 /* A read-only descent: pins the leaf that may hold key, reading the
- * internal nodes optimistically (with prefetch or after repeated
+ * internal nodes optimistically (with a leaves hook or after repeated
  * conflicts: latch coupling).  lmode is the leaf's mode (BP_READ or
  * BP_WRITE, | BP_SCAN).  If ub is not NULL it receives the separator
  * above the leaf on the right (the leaf holds keys < ub; *ublen =
- * SIZE_MAX if there is none), and prefetch, if not NULL, is called with
- * the level-1 node (its page number and bytes, latched) and the index of
- * the chosen child. */
+ * SIZE_MAX if there is none).  Returns 0 with *leaf pinned, or, when the
+ * hook `leaves` (may be NULL) took k leaves, BT_LEAVES_TAKEN with nothing
+ * pinned and ub the bound of the last of them. */
 int bt_descend(kvdb *db, const void *key, size_t klen, uint32_t lmode,
                kv_page *leaf, uint8_t *ub, size_t *ublen,
-               void (*prefetch)(void *, uint64_t, const uint8_t *, uint32_t),
-               void *arg);
+               bt_leaves_fn leaves, void *arg);
 /* Set the root and the height (root_lock held exclusively, or no other
  * thread yet), and publish them in root_pub: the new root must be latched
  * exclusively by the caller, or not yet in use. */

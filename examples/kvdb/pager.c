@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* pager.c - choosing the page layer (bpool or plain pread/pwrite) and the
- * crash-injection point both share.  The rest of kvdb sees pages only
- * through struct pager_ops (kvdb_int.h). */
+/* pager.c - choosing the page layer (bpool or plain pread/pwrite), the
+ * crash-injection point both share, and page-list streams for a pager
+ * without streams of its own.  The rest of kvdb sees pages only through
+ * struct pager_ops (kvdb_int.h). */
 #include <errno.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -60,4 +61,45 @@ void pager_setup(struct pager *pg, const struct kvdb_options *o,
     pg->conflict_every = o->conflict_every;
     atomic_init(&pg->validations, 0);
     atomic_init(&pg->nofree_retries, 0);
+}
+
+/* Hints for the first pages of a list a pager without streams is about
+ * to pin one by one, in runs of adjacent pages: the kernel (pread) reads
+ * them meanwhile. */
+#define HINT_PAGES 64
+
+int pg_stream_open(struct pager *pg, kv_stream *st, const uint64_t *pages,
+                   size_t n, uint32_t mode)
+{
+    *st = (kv_stream){ .pages = pages, .n = n, .mode = mode };
+    if (n <= 1)
+        return 0;             /* nothing to read ahead of: a plain pin */
+    if (pg->ops->stream_open != NULL)
+        return pg->ops->stream_open(pg, st);
+    size_t end = n < HINT_PAGES ? n : HINT_PAGES;
+    for (size_t i = 0; i < end;) {
+        size_t j = i + 1;
+        while (j < end && pages[j] == pages[j - 1] + 1)
+            j++;
+        pg->ops->prefetch(pg, pages[i], j - i);
+        i = j;
+    }
+    return 0;
+}
+
+int pg_stream_next(struct pager *pg, kv_stream *st, kv_page *out)
+{
+    if (st->pos >= st->n)
+        return 0;
+    int r = st->impl != NULL ? pg->ops->stream_next(pg, st, out)
+                             : pg_pin(pg, st->pages[st->pos], st->mode, out);
+    st->pos++;
+    return r < 0 ? r : 1;
+}
+
+void pg_stream_close(struct pager *pg, kv_stream *st)
+{
+    if (st->impl != NULL)
+        pg->ops->stream_close(pg, st);
+    st->impl = NULL;
 }

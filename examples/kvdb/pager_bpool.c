@@ -189,10 +189,54 @@ static int b_close(struct pager *p)
     return r < 0 ? kv_fail_bp(r, "closing the pool") : 0;
 }
 
+/* A bpool read stream over the list: the reads of the pages to come stay
+ * in flight while the caller works on the page it has, adjacent pages in
+ * one request. */
+static int b_stream_open(struct pager *p, kv_stream *st)
+{
+    struct bpager *b = (struct bpager *)p;
+    struct bp_stream_options so = { .mode = st->mode };
+    bp_stream *s;
+    int r = bp_stream_open_pages(b->pool, st->pages, st->n, &so, &s);
+    if (r < 0)
+        return kv_fail_bp(r, "opening a read stream");
+    st->impl = s;
+    return 0;
+}
+
+static int b_stream_next(struct pager *p, kv_stream *st, kv_page *o)
+{
+    uint64_t want = st->pages[st->pos];
+    int r = bp_stream_next(st->impl, &o->bp);
+    if (r == 0 || (r > 0 && o->bp.pgno != want)) {
+        if (r > 0)
+            bp_unpin(&o->bp);
+        return kv_fail(-EIO, "read stream: page %llu handed out in place of "
+                       "page %llu", (unsigned long long)o->bp.pgno,
+                       (unsigned long long)want);
+    }
+    if (r == -BP_ENOFRAME)      /* no frame for it then: pin as b_pin does */
+        return b_pin(p, want, st->mode, o);
+    if (r < 0)
+        return kv_fail_bp(r, "reading a page through a stream");
+    o->data = o->bp.data;
+    o->pgno = want;
+    o->mode = st->mode & (BP_READ | BP_WRITE);
+    o->dirty = 0;
+    return 1;
+}
+
+static void b_stream_close(struct pager *p, kv_stream *st)
+{
+    (void)p;
+    bp_stream_close(st->impl);
+}
+
 static const struct pager_ops bpool_ops = {
     "bpool", b_pin, b_unpin, b_dirty, b_read_optimistic,
     b_validate, b_alloc, b_sync, b_prefetch, b_count,
     b_stats, b_resident, b_close,
+    b_stream_open, b_stream_next, b_stream_close,
 };
 
 int pager_bpool_open(const char *path, const struct kvdb_options *o,

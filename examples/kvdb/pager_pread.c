@@ -256,6 +256,7 @@ static const struct pager_ops pread_ops = {
     "pread", p_pin, p_unpin, p_dirty, p_read_optimistic,
     p_validate, p_alloc, p_sync, p_prefetch, p_count,
     p_stats, p_resident, p_close,
+    NULL, NULL, NULL,   /* no streams: pager.c pins page by page */
 };
 
 int pager_pread_open(const char *path, const struct kvdb_options *o,

@@ -34,7 +34,7 @@ _Static_assert(OPT_EXIT_USAGE == EXIT_USAGE, "one status for every usage error")
 static const double default_mix[OP_COUNT] = {
     [OP_READ] = 60, [OP_WRITE] = 30, [OP_ALLOC] = 0.5, [OP_PREFETCH] = 2,
     [OP_FLUSH] = 1, [OP_FLUSHALL] = 0.05, [OP_CHECKPOINT] = 0.02,
-    [OP_SYNC] = 0.01, [OP_HOLD] = 0,
+    [OP_SYNC] = 0.01, [OP_HOLD] = 0, [OP_STREAM] = 2,
 };
 
 static void usage(FILE *to)
@@ -63,9 +63,12 @@ static void usage(FILE *to)
         "                         not listed get 0.  Operations: read, write,\n"
         "                         alloc, prefetch, flush, flushall, checkpoint,\n"
         "                         sync, hold (eviction pressure: pin\n"
-        "                         --hold-pages pages at once).  Default:\n"
+        "                         --hold-pages pages at once), stream (a read\n"
+        "                         stream over up to 48 pages, each checked, a\n"
+        "                         quarter closed early).  Default:\n"
         "                         read=60,write=30,alloc=0.5,prefetch=2,flush=1,\n"
-        "                         flushall=0.05,checkpoint=0.02,sync=0.01\n"
+        "                         flushall=0.05,checkpoint=0.02,sync=0.01,\n"
+        "                         stream=2\n"
         "      --hold-pages K     pages a hold pins at once (default 4, at most\n"
         "                         half the frames)\n"
         "  -s, --seed N           random seed (default: from the clock; printed)\n"

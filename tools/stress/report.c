@@ -37,6 +37,8 @@ void totals_add(struct totals *t, const struct tstats *s)
     t->verified += atomic_load_explicit(&s->verified, memory_order_relaxed);
     t->alloc_full += atomic_load_explicit(&s->alloc_full, memory_order_relaxed);
     t->errors += atomic_load_explicit(&s->errors, memory_order_relaxed);
+    t->stream_pages += atomic_load_explicit(&s->stream_pages, memory_order_relaxed);
+    t->stream_early += atomic_load_explicit(&s->stream_early, memory_order_relaxed);
     for (int i = 0; i < LAT_COUNT; i++)
         hist_merge(&t->lat[i], &s->lat[i]);
 }
@@ -221,6 +223,8 @@ static void report_json(const struct stress_opts *o, const struct totals *t,
     json_u64(&j, "nofree", t->nofree);
     json_u64(&j, "eagain", t->eagain);
     json_u64(&j, "alloc_full", t->alloc_full);
+    json_u64(&j, "stream_pages", t->stream_pages);
+    json_u64(&j, "stream_early", t->stream_early);
     json_u64(&j, "hits", s->bs.hits);
     json_u64(&j, "misses", s->bs.misses);
     json_dbl(&j, "hit_ratio", ratio(s->bs.hits, pins), 4);
@@ -284,6 +288,8 @@ void report_final(const struct stress_opts *o, const struct totals *t,
     printf("  expected   %" PRIu64 " BP_ENOFRAME retried, %" PRIu64 " prefetch hints "
            "dropped (EAGAIN), %" PRIu64 " allocs refused by --max-pages\n",
            t->nofree, t->eagain, t->alloc_full);
+    printf("  streams    %" PRIu64 " pages handed out and checked, %" PRIu64
+           " streams closed early\n", t->stream_pages, t->stream_early);
     struct lat_row rows[NROWS];
     lat_rows(t, &s->bs, rows);
     printf("  latency us %10s %9s %9s %9s %9s\n", "count", "p50", "p99", "p99.9", "max");

@@ -70,6 +70,7 @@ enum op {
     OP_CHECKPOINT,  /* bp_checkpoint (+ side log in crash mode) */
     OP_SYNC,        /* bp_sync (+ side log in crash mode) */
     OP_HOLD,        /* eviction pressure: pin several pages at once */
+    OP_STREAM,      /* a read stream over a set or range, each page verified */
     OP_COUNT
 };
 extern const char *const op_names[OP_COUNT];
@@ -221,6 +222,8 @@ struct tstats {
     _Atomic uint64_t verified;      /* page images checked */
     _Atomic uint64_t alloc_full;    /* alloc ops turned into writes: full */
     _Atomic uint64_t errors;
+    _Atomic uint64_t stream_pages;  /* pages handed out by streams */
+    _Atomic uint64_t stream_early;  /* streams closed before their end */
     /* What the thread is doing, for the watchdog. */
     _Atomic int cur_op;             /* -1: between operations */
     _Atomic uint64_t cur_page;
@@ -318,6 +321,7 @@ int crash_run(struct stress_opts *o, struct run *run, uint64_t *floor,
 struct totals {
     uint64_t ops[OP_COUNT];
     uint64_t nofree, eagain, verified, alloc_full, errors;
+    uint64_t stream_pages, stream_early;
     struct hist lat[LAT_COUNT];
 };
 void totals_add(struct totals *t, const struct tstats *s);

@@ -17,6 +17,17 @@
  *   sync        the same with bp_sync
  *   hold        pin hold_pages pages for read at once (in page order),
  *               check them, yield, unpin: fewer frames for the others
+ *   stream      a read stream (bp_stream_open_pages over 1-48 pages of the
+ *               distribution in the order drawn, or bp_stream_open_range
+ *               from a page), handing pages out for read, for write (each
+ *               then gets a new version, as by write) or pinned only
+ *               (then latched for read), in order or unordered, at a
+ *               random depth: every page handed out is checked as read
+ *               checks it, and must be the next page asked for (unordered:
+ *               one of those asked for and not yet handed out); a quarter
+ *               of the streams are closed early, after a random number of
+ *               pages.  The pins a stream holds ahead must all be gone at
+ *               its close: bp_close at the end fails on any pin left.
  *
  * Why ver[p] is exact: a writer changes the page and ver[p] only while it
  * holds the exclusive latch, and bp_mark_dirty comes first, so the new
@@ -51,11 +62,12 @@
 
 const char *const op_names[OP_COUNT] = {
     "read", "write", "alloc", "prefetch", "flush", "flushall", "checkpoint",
-    "sync", "hold",
+    "sync", "hold", "stream",
 };
 
 #define LIVELOCK_NS (30ull * 1000000000ull)  /* -BP_ENOFRAME this long: fail */
 #define MAX_PREFETCH 32u
+#define MAX_STREAM 48u       /* pages one stream asks for at most */
 
 struct worker {
     struct run *run;
@@ -69,6 +81,8 @@ struct worker {
     uint64_t *snap;            /* checkpoint snapshot, crash child only */
     uint64_t *hold;            /* hold: pages */
     bp_page *held;             /* hold: their handles */
+    uint64_t spages[MAX_STREAM]; /* stream: the pages asked for */
+    bool staken[MAX_STREAM];   /* stream: handed out already */
     _Atomic int done;
     pthread_t tid;
 };
@@ -444,6 +458,191 @@ static int op_hold(struct worker *w)
     return r;
 }
 
+/* Latch a page handed out with BP_PIN for read, check it, unpin. */
+static int verify_pinned(struct worker *w, bp_page *pg)
+{
+    int r = bp_latch(pg, BP_READ);
+    if (r < 0) {
+        fail_api(w, "bp_latch(BP_READ) of a stream's page", pg->pgno, r);
+        unpin(w, pg);
+        return -1;
+    }
+    r = verify(w, pg, "stream, BP_PIN then bp_latch");
+    return unpin(w, pg) < 0 ? -1 : r;
+}
+
+/* A page handed out for write: check it, then write its next version. */
+static int write_handed(struct worker *w, bp_page *pg)
+{
+    struct run *run = w->run;
+    if (verify(w, pg, "stream, BP_WRITE") < 0) {
+        unpin(w, pg);
+        return -1;
+    }
+    int r = bp_mark_dirty(pg);
+    if (r < 0) {
+        fail_api(w, "bp_mark_dirty", pg->pgno, r);
+        unpin(w, pg);
+        return -1;
+    }
+    uint64_t v = atomic_load_explicit(&run->ver[pg->pgno], memory_order_relaxed) + 1;
+    page_stamp(pg->data, run->payload, run->o->page_size, pg->pgno, v, w->writer);
+    atomic_store_explicit(&run->ver[pg->pgno], v, memory_order_release);
+    return unpin(w, pg) < 0 ? -1 : 0;
+}
+
+/* Is pgno the page the stream must hand out now?  In order: the next one
+ * asked for; unordered: any asked for and not yet handed out.  Marks it
+ * handed out. */
+static bool stream_expected(struct worker *w, uint64_t pgno, uint64_t handed,
+                            uint64_t n, bool unordered)
+{
+    if (handed >= n)
+        return false;
+    if (!unordered) {
+        w->staken[handed] = true;
+        return w->spages[handed] == pgno;
+    }
+    for (uint64_t i = 0; i < n; i++)
+        if (!w->staken[i] && w->spages[i] == pgno) {
+            w->staken[i] = true;
+            return true;
+        }
+    return false;
+}
+
+static int stream_fail(struct worker *w, bp_stream *s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int stream_fail(struct worker *w, bp_stream *s, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    inc(&w->st->errors);
+    stress_fail(w->run, "thread %u: stream: %s", w->id, msg);
+    bp_stream_close(s);
+    return -1;
+}
+
+static int op_stream(struct worker *w, uint64_t p)
+{
+    struct run *run = w->run;
+    uint64_t npages = bp_page_count(run->pool);
+    uint64_t n = 1 + rng_below(&w->rng, MAX_STREAM);
+    bool range = rng_below(&w->rng, 2) == 0;
+    if (range) {
+        if (n > npages - p)
+            n = npages - p;
+        for (uint64_t i = 0; i < n; i++)
+            w->spages[i] = p + i;
+    } else {
+        w->spages[0] = p;
+        for (uint64_t i = 1; i < n; i++) {   /* in the order drawn, repeats too */
+            bool scan;
+            w->spages[i] = next_page(w, &scan);
+        }
+    }
+    memset(w->staken, 0, sizeof w->staken);
+
+    /* Mostly read streams; some for write, some pinned only. */
+    static const uint32_t modes[] = { BP_READ, BP_READ, BP_READ, BP_READ,
+                                      BP_READ, BP_WRITE, BP_PIN, BP_PIN };
+    struct bp_stream_options so = {
+        .mode = modes[rng_below(&w->rng, 8)],
+        .max_depth = rng_below(&w->rng, 2) ? 0 : 1 + (uint32_t)rng_below(&w->rng, 64),
+        .flags = rng_below(&w->rng, 4) == 0 ? BP_STREAM_UNORDERED : 0,
+    };
+    uint32_t mode = so.mode;
+    if (rng_below(&w->rng, 2))
+        so.mode |= BP_SCAN;
+    bool unordered = so.flags & BP_STREAM_UNORDERED;
+    /* A quarter of the streams stop after `stop` pages. */
+    uint64_t stop = rng_below(&w->rng, 4) == 0 ? rng_below(&w->rng, n) : UINT64_MAX;
+
+    bp_stream *s;
+    int r = range ? bp_stream_open_range(run->pool, p, n, &so, &s)
+                  : bp_stream_open_pages(run->pool, w->spages, n, &so, &s);
+    if (r < 0) {
+        fail_api(w, range ? "bp_stream_open_range" : "bp_stream_open_pages", p, r);
+        return -1;
+    }
+    uint64_t handed = 0;
+    bool early = false;
+    for (;;) {
+        if (handed == stop || atomic_load_explicit(&run->stop, memory_order_relaxed)) {
+            early = true;
+            break;
+        }
+        bp_page pg;
+        atomic_store_explicit(&w->st->cur_page, handed < n ? w->spages[handed] : p,
+                              memory_order_relaxed);
+        r = bp_stream_next(s, &pg);
+        if (r == 0)
+            break;
+        if (!stream_expected(w, pg.pgno, handed, n, unordered))
+            return stream_fail(w, s, "page %" PRIu64 " handed out as page %" PRIu64
+                               " of %" PRIu64 " (%s), not a page asked for %s",
+                               pg.pgno, handed + 1, n, range ? "range" : "set",
+                               unordered ? "and not handed out yet"
+                                         : "at that place");
+        handed++;
+        if (r < 0) {
+            if (r != -BP_ENOFRAME)
+                return stream_fail(w, s, "bp_stream_next(page %" PRIu64
+                                   ") returned %s (%s): %s", pg.pgno,
+                                   bp_err_name(r), bp_strerror(r), bp_errdetail());
+            /* No frame for it: drop the stream's pins ahead (they may be
+             * what the others lack), then check the page as read does. */
+            inc(&w->st->nofree);
+            bp_stream_close(s);
+            inc(&w->st->stream_early);
+            r = pin(w, pg.pgno, BP_READ, &pg);
+            if (r)
+                return r;
+            r = verify(w, &pg, "stream page after BP_ENOFRAME");
+            return unpin(w, &pg) < 0 ? -1 : r;
+        }
+        inc(&w->st->stream_pages);
+        if (mode == BP_WRITE)
+            r = write_handed(w, &pg);
+        else if (mode == BP_PIN)
+            r = verify_pinned(w, &pg);
+        else {
+            r = verify(w, &pg, "stream");
+            if (unpin(w, &pg) < 0)
+                r = -1;
+        }
+        if (r < 0) {
+            bp_stream_close(s);
+            return -1;
+        }
+    }
+    struct bp_stream_info si;
+    r = bp_stream_info(s, &si);
+    if (r < 0)
+        return stream_fail(w, s, "bp_stream_info returned %s", bp_err_name(r));
+    if (si.pages != handed)
+        return stream_fail(w, s, "bp_stream_info counts %" PRIu64 " pages handed "
+                           "out, the stream gave %" PRIu64, si.pages, handed);
+    if (!early && handed != n)
+        return stream_fail(w, s, "ended after %" PRIu64 " of the %" PRIu64
+                           " pages asked for", handed, n);
+    if (si.pinned > si.max_depth)
+        return stream_fail(w, s, "holds %u pages ahead, above its depth of %u",
+                           si.pinned, si.max_depth);
+    r = bp_stream_close(s);
+    if (r < 0) {
+        fail_api(w, "bp_stream_close", p, r);
+        return -1;
+    }
+    if (early)
+        inc(&w->st->stream_early);
+    return 0;
+}
+
 static enum op pick_op(struct worker *w)
 {
     const double *cum = w->run->op_cum;
@@ -458,7 +657,8 @@ static int do_op(struct worker *w, enum op op)
 {
     bool scan = false;
     uint64_t p = 0;
-    if (op == OP_READ || op == OP_WRITE || op == OP_PREFETCH || op == OP_FLUSH)
+    if (op == OP_READ || op == OP_WRITE || op == OP_PREFETCH || op == OP_FLUSH ||
+        op == OP_STREAM)
         p = next_page(w, &scan);
     track(w, op, p);
     switch (op) {
@@ -471,6 +671,7 @@ static int do_op(struct worker *w, enum op op)
     case OP_CHECKPOINT: return op_checkpoint(w, false);
     case OP_SYNC: return op_checkpoint(w, true);
     case OP_HOLD: return op_hold(w);
+    case OP_STREAM: return op_stream(w, p);
     case OP_COUNT: break;
     }
     return 0;
