@@ -135,6 +135,16 @@ static inline char *bp__frame_data(const bp_pool *pool, uint32_t f)
     return pool->arena + (size_t)f * pool->page_size;
 }
 
+/* A hit found frame f: start loading the page's first cache line now, so
+ * that its miss overlaps the miss on the frame's descriptor instead of
+ * following it - the caller of a pin reads the page (a node's header)
+ * right after.  A hint only: harmless if the frame turns out to hold
+ * another page or is being read. */
+static inline void bp__frame_prefetch_data(const bp_pool *pool, uint32_t f)
+{
+    __builtin_prefetch(bp__frame_data(pool, f), 0, 3);
+}
+
 /* error.c */
 void bp__detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -592,6 +592,7 @@ static int pin_page(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
         uint32_t f = bp__pt_lookup(&pool->pt, page);
         int r;
         if (f != BP__PT_NOTFOUND) {
+            bp__frame_prefetch_data(pool, f);
             r = pin_resident(pool, f, page, want, true, scan);
             if (r == PIN_OK) {
                 bp__count(pool, BP__C_HITS, 1);
