@@ -888,6 +888,22 @@ struct bp_stats {
     uint64_t admissions;           /* times a miss or a read-ahead took it */
     uint64_t miss_lock_wait_ns;    /* total time admissions waited for it */
     uint64_t miss_lock_hold_ns;    /* total time admissions held it */
+    /* Where demand misses (bp_pin) spend their time, besides the miss
+     * lock.  The phases do not overlap; each *_ns is a total over all
+     * threads, so divide by misses (or by the phase's own count). */
+    uint64_t miss_victim_writes;   /* times a missing pin wrote dirty
+                                      victims back itself */
+    uint64_t miss_victim_write_ns; /* total time of those writes */
+    uint64_t miss_frame_waits;     /* 1 ms naps of a missing pin that found
+                                      every frame pinned or under I/O */
+    uint64_t miss_frame_wait_ns;   /* total time of those naps */
+    uint64_t miss_reads;           /* demand reads timed below */
+    uint64_t miss_submit_ns;       /* total time inside io_submit for them */
+    uint64_t miss_device_ns;       /* total time from io_submit returning to
+                                      the pin having the completion */
+    uint64_t miss_read_waits;      /* pins that waited for a read of the
+                                      same page another thread had begun */
+    uint64_t miss_read_wait_ns;    /* total time of those waits */
 };
 
 /* Fill *st with counters since bp_open or bp_stats_reset, size bytes

@@ -26,6 +26,15 @@ struct bp__io {
     struct bp__io_batch *batch;  /* set by bp__aio_run (aio->mu) */
     size_t done;                 /* bytes transferred in all rounds: set by
                                     bp__aio_run_full, for error details */
+    /* Where the calling thread's time went, summed over all rounds (set
+     * by bp__aio_run and bp__aio_run_full; 0 for a request the fault hook
+     * failed): submit_ns, inside the io_submit calls that sent it;
+     * device_ns, from such a call returning to this thread having its
+     * completion (the device, plus the wake-up).  A request sent with
+     * others in one call is charged the whole call. */
+    uint64_t submit_ns;
+    uint64_t device_ns;
+    uint64_t submitted_at;       /* internal: when its io_submit returned */
 };
 
 /* A context of one thread at a time (see aio.c, "Lanes"). */

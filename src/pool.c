@@ -37,6 +37,13 @@
  *      page out of the table and the policy again, free the frame, wake
  *      the waiters (they retry and report their own error).
  *
+ * Accounting: besides the miss lock (count_miss_lock), the phases a pin
+ * may spend a miss in are timed with two clock reads each - writing dirty
+ * victims back itself, napping for a frame, io_submit and the device (the
+ * AIO layer times those, struct bp__io), waiting for another thread's
+ * read of the page - so where misses spend their time can be measured on
+ * any machine (bp_stats: miss_*_ns).  Hits are never timed.
+ *
  * Invariants: a frame with pins > 0 is never claimed; a dirty frame is
  * never claimed (it is written back first); a page is in the page table at
  * most once, and only while a frame is READING or VALID for it.
@@ -185,8 +192,10 @@ void bp__unpin_frame(bp_pool *pool, uint32_t f)
 
 /* ---- The miss path ---------------------------------------------------- */
 
-/* Read page into frame f (pinned by us, READING).  Returns 0 or error. */
-static int read_page(bp_pool *pool, uint32_t f, uint64_t page)
+/* Read page into frame f (pinned by us, READING).  Returns 0 or error.
+ * `demand`: a pin's miss, whose time in io_submit and waiting for the
+ * device is counted (bp_stats: miss_submit_ns, miss_device_ns). */
+static int read_page(bp_pool *pool, uint32_t f, uint64_t page, bool demand)
 {
     struct bp__io io;
     uint32_t ps = pool->page_size;
@@ -195,6 +204,11 @@ static int read_page(bp_pool *pool, uint32_t f, uint64_t page)
     int r = bp__aio_run_full(&pool->aio, &io, 1);
     if (r < 0)
         return r;
+    if (demand) {
+        bp__count(pool, BP__C_MISS_READS, 1);
+        bp__count(pool, BP__C_MISS_SUBMIT_NS, io.submit_ns);
+        bp__count(pool, BP__C_MISS_DEVICE_NS, io.device_ns);
+    }
     if (io.res == -BP_ESHORTIO) {
         /* Short (or empty) at the end of the file: did the file shrink
          * under us?  Then say so - the device is not to blame. */
@@ -248,6 +262,14 @@ static void count_miss_lock(bp_pool *pool, uint64_t t_ask, uint64_t t_got)
     bp__count(pool, BP__C_ADMISSIONS, 1);
     bp__count(pool, BP__C_MISS_LOCK_WAIT_NS, t_got - t_ask);
     bp__count(pool, BP__C_MISS_LOCK_HOLD_NS, bp__now_ns() - t_got);
+}
+
+/* A missing pin began writing dirty victims back itself at t0, and has
+ * just finished. */
+static void count_victim_write(bp_pool *pool, uint64_t t0)
+{
+    bp__count(pool, BP__C_MISS_VICTIM_WRITES, 1);
+    bp__count(pool, BP__C_MISS_VICTIM_WRITE_NS, bp__now_ns() - t0);
 }
 
 static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
@@ -313,7 +335,9 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
     if (r < 0 && collect->n > 0) {
         /* Every freeable frame was dirty: clean some and try again. */
         bp__count(pool, BP__C_CLEAN_WAITS, 1);
+        uint64_t t0 = bp__now_ns();
         int werr = bp__write_frames(pool, collect->frame, collect->n, BP__W_EVICT);
+        count_victim_write(pool, t0);
         collect->n = 0;
         if (++*dirty_rounds <= DIRTY_ROUNDS)
             return PIN_RETRY;
@@ -336,7 +360,10 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
         if (*dirty_rounds < DIRTY_ROUNDS)
             *dirty_rounds = DIRTY_ROUNDS;
         ++*dirty_rounds;
+        uint64_t t0 = bp__now_ns();
         usleep(1000);
+        bp__count(pool, BP__C_MISS_FRAME_WAITS, 1);
+        bp__count(pool, BP__C_MISS_FRAME_WAIT_NS, bp__now_ns() - t0);
         return PIN_RETRY;
     }
     if (r < 0) {
@@ -357,8 +384,11 @@ static void write_collected(bp_pool *pool, struct bp__evict_batch *c)
     uint32_t handed = bp__flushers_handoff(pool, c->frame, c->n);
     for (uint32_t i = 0; i < handed; i++)
         bp__unpin_frame(pool, c->frame[i]);
-    if (handed < c->n)
+    if (handed < c->n) {
+        uint64_t t0 = bp__now_ns();
         bp__write_frames(pool, c->frame + handed, c->n - handed, BP__W_EVICT);
+        count_victim_write(pool, t0);
+    }
     c->n = 0;
 }
 
@@ -397,7 +427,7 @@ static int pin_miss(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
     } else {
         /* Queue any read-ahead first, so it overlaps our own read. */
         bp__readahead_on_miss(pool, page, scan);
-        r = read_page(pool, f, page);
+        r = read_page(pool, f, page, true);
         if (r < 0) {
             abandon_frame(pool, f, page);
             write_collected(pool, &collect);
@@ -530,7 +560,7 @@ int bp__stream_finish_read(bp_pool *pool, uint32_t f, uint64_t page, bool whole)
     if (whole)
         r = pool->checksums ? bp__page_verify(pool, f, page) : 0;
     else
-        r = read_page(pool, f, page);   /* alone, to learn exactly why */
+        r = read_page(pool, f, page, false);   /* alone, to learn exactly why */
     if (r < 0) {
         abandon_frame(pool, f, page);
         bp__count(pool, BP__C_IO_ERRORS, 1);
@@ -601,8 +631,13 @@ static int pin_page(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
             }
             if (r < 0)
                 return r;
-            if (r == PIN_WAIT)
+            if (r == PIN_WAIT) {
+                /* Not a hit: the page is being read (or evicted). */
+                uint64_t t0 = bp__now_ns();
                 wait_read(pool, f, page);
+                bp__count(pool, BP__C_MISS_READ_WAITS, 1);
+                bp__count(pool, BP__C_MISS_READ_WAIT_NS, bp__now_ns() - t0);
+            }
             continue;
         }
         r = pin_miss(pool, page, fill, scan, &dirty_rounds, &f);

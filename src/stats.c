@@ -147,6 +147,15 @@ int bp_stats_sized(bp_pool *pool, struct bp_stats *out, size_t size)
     st->admissions = sum(pool, BP__C_ADMISSIONS);
     st->miss_lock_wait_ns = sum(pool, BP__C_MISS_LOCK_WAIT_NS);
     st->miss_lock_hold_ns = sum(pool, BP__C_MISS_LOCK_HOLD_NS);
+    st->miss_victim_writes = sum(pool, BP__C_MISS_VICTIM_WRITES);
+    st->miss_victim_write_ns = sum(pool, BP__C_MISS_VICTIM_WRITE_NS);
+    st->miss_frame_waits = sum(pool, BP__C_MISS_FRAME_WAITS);
+    st->miss_frame_wait_ns = sum(pool, BP__C_MISS_FRAME_WAIT_NS);
+    st->miss_reads = sum(pool, BP__C_MISS_READS);
+    st->miss_submit_ns = sum(pool, BP__C_MISS_SUBMIT_NS);
+    st->miss_device_ns = sum(pool, BP__C_MISS_DEVICE_NS);
+    st->miss_read_waits = sum(pool, BP__C_MISS_READ_WAITS);
+    st->miss_read_wait_ns = sum(pool, BP__C_MISS_READ_WAIT_NS);
     pthread_mutex_unlock(&pool->locals_mu);
     st->io_submits = atomic_load_explicit(&pool->aio.submits, memory_order_relaxed);
 

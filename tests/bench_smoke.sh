@@ -107,6 +107,11 @@ if run randread --json "${short[@]}" --frames 32 -t 4 randread --verify; then
         "lat_p999_us <= lat_max_us" "nofree == 0"
     expect "randread: bpool left the page cache empty" "$out" "cache_mib < 1"
     expect "randread: CPU per read" "$out" "stream == 0" "cpu_us_per_read > 0"
+    shape "randread: miss phases" "$out" phase_lock_us phase_victim_us \
+        phase_frame_wait_us phase_submit_us phase_device_us phase_read_wait_us \
+        victim_writes frame_waits read_waits
+    expect "randread: a miss waits for the device" "$out" "phase_device_us > 0" \
+        "phase_submit_us > 0" "phase_victim_us == 0"
 fi
 
 # --- randread --stream: one thread by default, the pages through a stream;
@@ -222,7 +227,10 @@ fi
 
 # --- mixed ------------------------------------------------------------------
 if run mixed --json "${short[@]}" -t 4 --overwrite mixed; then
-    shape mixed "$out" dist write_pct hit_ratio wlat_p99_us overwrite
+    shape mixed "$out" dist write_pct hit_ratio wlat_p99_us overwrite \
+        rlat_p50_us rlat_p99_us rlat_p999_us rlat_max_us phase_device_us
+    expect "mixed: read latencies" "$out" "rlat_p50_us <= rlat_p99_us" \
+        "rlat_p99_us <= rlat_max_us"
     expect "mixed: values" "$out" "write_pct == 20" "frames == 64" \
         "hit_ratio > 0" "hit_ratio <= 1" "ops > 0" "overwrite == 1"
     [[ $out == *'"dist":"zipf"'* ]] && pass "mixed: zipf by default" ||

@@ -2,7 +2,9 @@
 /* check_writeback.c - the write path: background flushers and their
  * watermarks, backpressure, coalesced writes, checkpoints, write errors
  * (injected through the AIO layer's fault hook), the write-ahead-log hook
- * and close.
+ * and close; and the bp_stats counters of where a miss spends its time
+ * (writing victims back, waiting for a frame or for another thread's
+ * read, io_submit, the device).
  *
  * fdatasync(2) is interposed: this program's definition counts the real
  * calls and makes them (through the next definition, libc's), so a test
@@ -20,6 +22,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bpool_internal.h"
@@ -928,7 +931,186 @@ START_TEST(test_pin_waits_for_frames_under_io)
     ck_assert_int_eq(pthread_join(t, &ret), 0);
     ck_assert_int_eq((int)(intptr_t)ret, 4);   /* pages written */
     atomic_store(&pool->aio.fault, NULL);
-    ck_assert_uint_eq(tu_stats(pool).nofree, 0);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_eq(st.nofree, 0);
+    /* The pin napped for a frame, and each nap lasted at least its 1 ms. */
+    ck_assert_uint_gt(st.miss_frame_waits, 0);
+    ck_assert_uint_ge(st.miss_frame_wait_ns, st.miss_frame_waits * 1000000u);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* ---- where a miss spends its time ---------------------------------------- */
+
+/* CLOCK_MONOTONIC in nanoseconds, the library's clock, exactly (a double
+ * of seconds would round). */
+static uint64_t ns_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A cold read, on a lane and on the shared context: its time in io_submit
+ * and waiting for the device is counted, both are part of the pin's own
+ * time, and nothing else is; a hit adds no time to any phase. */
+START_TEST(test_phase_cold_read)
+{
+    char *path = tu_path("phase_read.bp");
+    tu_make_file(path, PS, 16, 1);
+    for (int shared = 0; shared < 2; shared++) {
+        bp_pool *pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
+        if (shared)
+            pool->aio.lanes_max = 0;   /* before any I/O: no lane made yet */
+        bp_page pg;
+        uint64_t t0 = ns_now();
+        ck_assert_int_eq(bp_pin(pool, 3, BP_READ, &pg), 0);
+        uint64_t elapsed = ns_now() - t0;
+        ck_assert(tu_stamped(pg.data, PS, 3, 1));
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+        struct bp_stats st = tu_stats(pool);
+        ck_assert_uint_eq(st.misses, 1);
+        ck_assert_uint_eq(st.miss_reads, 1);
+        ck_assert_uint_gt(st.miss_submit_ns, 0);
+        ck_assert_uint_gt(st.miss_device_ns, 0);
+        ck_assert_msg(st.miss_submit_ns + st.miss_lock_hold_ns + st.miss_lock_wait_ns
+                      + st.miss_device_ns <= elapsed,
+                      "lock %llu + submit %llu + device %llu ns, but the pin "
+                      "took %llu ns (shared=%d)",
+                      (unsigned long long)(st.miss_lock_hold_ns + st.miss_lock_wait_ns),
+                      (unsigned long long)st.miss_submit_ns,
+                      (unsigned long long)st.miss_device_ns,
+                      (unsigned long long)elapsed, shared);
+        ck_assert_uint_eq(st.miss_victim_writes + st.miss_victim_write_ns, 0);
+        ck_assert_uint_eq(st.miss_frame_waits + st.miss_frame_wait_ns, 0);
+        ck_assert_uint_eq(st.miss_read_waits + st.miss_read_wait_ns, 0);
+
+        tu_expect_page(pool, 3, BP_READ, 1);   /* a hit */
+        struct bp_stats hit = tu_stats(pool);
+        ck_assert_uint_eq(hit.hits, 1);
+        ck_assert_uint_eq(hit.miss_reads, st.miss_reads);
+        ck_assert_uint_eq(hit.miss_submit_ns, st.miss_submit_ns);
+        ck_assert_uint_eq(hit.miss_device_ns, st.miss_device_ns);
+        ck_assert_uint_eq(hit.miss_lock_hold_ns, st.miss_lock_hold_ns);
+
+        ck_assert_int_eq(bp_stats_reset(pool), 0);
+        st = tu_stats(pool);
+        ck_assert_uint_eq(st.miss_reads + st.miss_submit_ns + st.miss_device_ns, 0);
+        ck_assert_int_eq(bp_close(pool), 0);
+    }
+}
+END_TEST
+
+/* A pool whose frames are all dirty, without flushers: a miss writes a
+ * victim back itself before it reads, and that time is counted apart from
+ * the read's. */
+START_TEST(test_phase_victim_write)
+{
+    char *path = tu_path("phase_victim.bp");
+    tu_make_file(path, PS, 16, 1);
+    bp_pool *pool = tu_open(path, 4, BP_NOFLUSH | BP_NOREADAHEAD);
+    for (uint64_t p = 0; p < 4; p++)
+        dirty_page(pool, p, 2);
+    ck_assert_int_eq(bp_stats_reset(pool), 0);
+    ck_assert_uint_eq(tu_stats(pool).dirty, 4);
+    bp_page pg;
+    uint64_t t0 = ns_now();
+    ck_assert_int_eq(bp_pin(pool, 10, BP_READ, &pg), 0);
+    uint64_t elapsed = ns_now() - t0;
+    ck_assert(tu_stamped(pg.data, PS, 10, 1));
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_gt(st.evict_writes, 0);
+    ck_assert_uint_gt(st.miss_victim_writes, 0);
+    ck_assert_uint_gt(st.miss_victim_write_ns, 0);
+    ck_assert_uint_eq(st.miss_reads, 1);
+    ck_assert_msg(st.miss_victim_write_ns + st.miss_submit_ns + st.miss_device_ns
+                  <= elapsed, "victim %llu + submit %llu + device %llu ns, "
+                  "but the pin took %llu ns",
+                  (unsigned long long)st.miss_victim_write_ns,
+                  (unsigned long long)st.miss_submit_ns,
+                  (unsigned long long)st.miss_device_ns,
+                  (unsigned long long)elapsed);
+    ck_assert_int_eq(bp_close(pool), 0);
+    uint32_t seed_of[16];
+    for (int p = 0; p < 16; p++)
+        seed_of[p] = p < 4 ? 2 : 1;
+    expect_file(path, seed_of, 16);
+}
+END_TEST
+
+/* Two threads missing the same page: the second waits for the first one's
+ * read (held back by the fault hook until the test opens the gate), and
+ * that wait is counted; the page is read once. */
+static _Atomic uint64_t held_read = UINT64_MAX;
+static atomic_bool read_gate_open;
+static _Atomic int reads_held;
+
+static int hold_read(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    if (cb->aio_lio_opcode != IO_CMD_PREAD)
+        return 0;
+    if ((uint64_t)cb->u.c.offset / PS == atomic_load(&held_read)) {
+        atomic_fetch_add(&reads_held, 1);
+        while (!atomic_load(&read_gate_open))
+            usleep(1000);
+    }
+    return 0;
+}
+
+struct page_reader { bp_pool *pool; uint64_t pgno; _Atomic int started; };
+
+static void *read_page_main(void *arg)
+{
+    struct page_reader *r = arg;
+    atomic_store(&r->started, 1);
+    bp_page pg;
+    int e = bp_pin(r->pool, r->pgno, BP_READ, &pg);
+    if (e < 0) {
+        tu_thread_fail("pin %llu: %s", (unsigned long long)r->pgno, bp_errdetail());
+        return NULL;
+    }
+    if (!tu_stamped(pg.data, PS, r->pgno, 1))
+        tu_thread_fail("page %llu has the wrong bytes", (unsigned long long)r->pgno);
+    bp_unpin(&pg);
+    return NULL;
+}
+
+START_TEST(test_phase_read_wait)
+{
+    char *path = tu_path("phase_wait.bp");
+    tu_make_file(path, PS, 16, 1);
+    bp_pool *pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
+    atomic_store(&held_read, 5);
+    atomic_store(&read_gate_open, false);
+    atomic_store(&reads_held, 0);
+    atomic_store(&pool->aio.fault, hold_read);
+    struct page_reader first = { .pool = pool, .pgno = 5 };
+    struct page_reader second = { .pool = pool, .pgno = 5 };
+    atomic_init(&first.started, 0);
+    atomic_init(&second.started, 0);
+    pthread_t t[2];
+    ck_assert_int_eq(pthread_create(&t[0], NULL, read_page_main, &first), 0);
+    double until = tu_now() + 10;
+    while (atomic_load(&reads_held) == 0 && tu_now() < until)
+        usleep(1000);
+    ck_assert_msg(atomic_load(&reads_held) == 1, "the read of page 5 never started");
+    ck_assert_int_eq(pthread_create(&t[1], NULL, read_page_main, &second), 0);
+    while (!atomic_load(&second.started))
+        usleep(1000);
+    usleep(50000);   /* the second pin is waiting for the held read now */
+    ck_assert_uint_eq(tu_stats(pool).hits, 0);
+    atomic_store(&read_gate_open, true);
+    tu_join_all(t, 2, 20, "two pins of one page");
+    atomic_store(&pool->aio.fault, NULL);
+    tu_assert_no_thread_errors();
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_eq(st.misses, 1);
+    ck_assert_uint_eq(st.reads, 1);
+    ck_assert_uint_eq(st.hits, 1);   /* the waiter pinned it once it was read */
+    ck_assert_uint_ge(st.miss_read_waits, 1);
+    ck_assert_uint_gt(st.miss_read_wait_ns, 0);
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
@@ -957,6 +1139,13 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_sync_waits_for_write_in_flight);
     tcase_add_test(tc, test_redirty_during_write_kept);
     tcase_add_test(tc, test_close_flushes_everything);
+    tcase_set_timeout(tc, 30);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("phases");
+    tcase_add_test(tc, test_phase_cold_read);
+    tcase_add_test(tc, test_phase_victim_write);
+    tcase_add_test(tc, test_phase_read_wait);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
 

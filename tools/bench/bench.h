@@ -244,6 +244,9 @@ struct pool_mem {
 };
 void report_pool(const struct bp_info *info, const struct bp_stats *st,
                  const struct pool_mem *mem);
+/* The miss path's phases per miss (phase_*_us) and how often a miss wrote
+ * victims, napped for a frame or waited for another thread's read. */
+void report_phases(const struct bp_stats *st);
 
 /* ---- workloads ---- */
 

@@ -192,3 +192,21 @@ void report_pool(const struct bp_info *info, const struct bp_stats *st,
     report_dbl("rss_ratio", pool_rss / frames_bytes, 4);
     report_dbl("cache_mib", mem->cached < 0 ? NAN : (double)mem->cached / 1048576.0, 1);
 }
+
+/* Where a miss's time went (bp_stats' miss-path counters): each phase's
+ * total over the measured misses, in microseconds per miss.  The phases do
+ * not overlap; what they leave of a miss's latency is CPU time (and
+ * waiting for a core) outside them. */
+void report_phases(const struct bp_stats *st)
+{
+    double m = st->misses ? (double)st->misses * 1e3 : NAN;
+    report_dbl("phase_lock_us", (double)(st->miss_lock_wait_ns + st->miss_lock_hold_ns) / m, 2);
+    report_dbl("phase_victim_us", (double)st->miss_victim_write_ns / m, 2);
+    report_dbl("phase_frame_wait_us", (double)st->miss_frame_wait_ns / m, 2);
+    report_dbl("phase_submit_us", (double)st->miss_submit_ns / m, 2);
+    report_dbl("phase_device_us", (double)st->miss_device_ns / m, 2);
+    report_dbl("phase_read_wait_us", (double)st->miss_read_wait_ns / m, 2);
+    report_u64("victim_writes", st->miss_victim_writes);
+    report_u64("frame_waits", st->miss_frame_waits);
+    report_u64("read_waits", st->miss_read_waits);
+}

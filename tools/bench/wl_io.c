@@ -426,8 +426,12 @@ static int io_run(struct bench_opts *o, const struct io_spec *spec)
                                               (double)req : NAN, 2);
         report_u64("stream_waits", atomic_load(&c.stream_waits));
     }
-    if (c.write_pct > 0 && c.write_pct < 100)
+    if (c.write_pct > 0 && c.write_pct < 100) {
+        report_latency("rlat_", &r.rhist);
         report_latency("wlat_", &r.whist);
+    }
+    if (!spec->seq)
+        report_phases(&c.st);
     if (spec->flush_at_end) {
         report_u64("flush_pages", (uint64_t)flushed);
         report_dbl("flush_s", flush_s, 3);

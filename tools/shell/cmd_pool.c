@@ -282,6 +282,10 @@ int cmd_stats(struct shell *sh, const struct command *cmd, int argc,
     STAT_(hot); STAT_(cold); STAT_(nonresident); STAT_(cold_target);
     STAT_(optimistic_reads); STAT_(optimistic_conflicts);
     STAT_(admissions); STAT_(miss_lock_wait_ns); STAT_(miss_lock_hold_ns);
+    STAT_(miss_victim_writes); STAT_(miss_victim_write_ns);
+    STAT_(miss_frame_waits); STAT_(miss_frame_wait_ns);
+    STAT_(miss_reads); STAT_(miss_submit_ns); STAT_(miss_device_ns);
+    STAT_(miss_read_waits); STAT_(miss_read_wait_ns);
 #undef STAT_
     uint64_t pins = st.hits + st.misses;
     printf("hit_ratio %.4f\n", pins ? (double)st.hits / (double)pins : 0.0);
