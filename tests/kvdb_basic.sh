@@ -22,7 +22,7 @@
 #      shrinks to one empty leaf and check still passes; loading again
 #      reuses the free pages instead of growing the file.
 #
-# About 10 s.  Under sanitizers the key count is smaller (KVDB_TEST_SAN).
+# About 30 s on a 2-CPU machine.  Under sanitizers the key count is smaller (KVDB_TEST_SAN).
 # Environment: see tests/kvdb_lib.sh.
 
 . "${srcdir:-$(dirname "$0")/..}/tests/kvdb_lib.sh"
