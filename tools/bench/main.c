@@ -6,8 +6,9 @@
  *     bpool-bench [OPTIONS] WORKLOAD [TRACE]
  *
  * Each workload prints one result line per measurement on stdout (key=value
- * pairs, or one JSON object with --json); progress goes to stderr, and only
- * when stderr is a terminal.  bench/compare.sh runs the workloads next to
+ * pairs, or one JSON object with --json), and with --timeline one line per
+ * measured second before it; progress goes to stderr, and only when stderr
+ * is a terminal.  bench/compare.sh runs the workloads next to
  * fio and turns the lines into a table; doc/bpool-bench.1 is the manual.
  */
 #include <errno.h>
