@@ -12,7 +12,9 @@
 # for seqwrite with and without coalescing, checkpoints counted only in
 # the checkpoint phase, every page still holding its own stamp after
 # random, overwriting and sequential writes, and the page cache left empty
-# by bpool's O_DIRECT I/O.  Then the text format and usage errors.
+# by bpool's O_DIRECT I/O.  Then --timeline (a line per second, text and
+# JSON, and bench/timeline-plot.sh when gnuplot is there), the text format
+# and usage errors.
 # It compares no figure with any target: it is not a benchmark.
 #
 # Environment (exported by the harness, see Makefile.am): top_builddir,
@@ -304,13 +306,102 @@ for fmt in text json; do
     fi
 done
 
+# --- --timeline: a line per measured second before the result, in order,
+# with each second's quantiles of the read and the write pins --------------
+# timeline_text NAME OUT LINES KINDS: OUT (text) has LINES timeline lines
+# t=1..LINES, then a result line whose ops they add up to; in each, the
+# pins of the kinds in KINDS (r, w or rw) have counts and quantiles in
+# order, the other kind none ("-").
+timeline_text() {
+    local name=$1 out=$2 lines=$3 kinds=$4 why
+    why=$(awk -v want="$lines" -v kinds="$kinds" '
+        function num(k) { if (!(k in v)) { print k " missing: " $0; bad = 1; exit 1 } return v[k] }
+        {
+            split("", v)
+            for (i = 2; i <= NF; i++) { eq = index($i, "="); v[substr($i, 1, eq - 1)] = substr($i, eq + 1) }
+        }
+        $1 == "timeline" {
+            n++
+            if (num("t") != n) { print "t=" v["t"] ", want " n; bad = 1; exit 1 }
+            if (num("ops") + 0 <= 0 || v["ops"] != num("r_ops") + num("w_ops")) {
+                print "ops != r_ops + w_ops or 0: " $0; bad = 1; exit 1
+            }
+            sum += v["ops"]
+            for (j = 1; j <= 2; j++) {
+                p = j == 1 ? "r" : "w"
+                if (index(kinds, p)) {
+                    a = num(p "_p50_us"); b = num(p "_p99_us"); c = num(p "_p999_us"); d = num(p "_max_us")
+                    if (!(num(p "_ops") > 0 && a > 0 && a + 0 <= b + 0 && b + 0 <= c + 0 && c + 0 <= d + 0)) {
+                        print p "_*: not 0 < p50 <= p99 <= p999 <= max: " $0; bad = 1; exit 1
+                    }
+                } else if (num(p "_ops") != 0 || num(p "_p99_us") != "-") {
+                    print p "_*: pins of a kind the workload has none of: " $0; bad = 1; exit 1
+                }
+            }
+            next
+        }
+        $1 ~ /^workload=/ && !result++ {
+            if (n != want) { print n " timeline lines before the result, want " want; bad = 1; exit 1 }
+            if (num("ops") != sum) { print "the seconds ops add up to " sum ", the result has " v["ops"]; bad = 1; exit 1 }
+        }
+        END { if (!bad && !result) print "no result line" }' <<<"$out")
+    [ -z "$why" ] && pass "$name" || fail "$name: $why"
+}
+if run "mixed --timeline" -d 2 -w 0.1 -t 4 --timeline mixed; then
+    timeline_text "mixed --timeline: 2 seconds, read and write pins" "$out" 2 rw
+    [[ $out =~ ^timeline\ workload=mixed\ t=1\ ops=[0-9]+\ r_ops=[0-9]+\ w_ops=[0-9]+\ r_p50_us=[0-9.]+\ r_p99_us=[0-9.]+\ r_p999_us=[0-9.]+\ r_max_us=[0-9.]+\ w_p50_us=[0-9.]+\ w_p99_us=[0-9.]+\ w_p999_us=[0-9.]+\ w_max_us=[0-9.]+$'\n' ]] &&
+        pass "mixed --timeline: the fields in order" || fail "mixed --timeline: $out"
+    if command -v gnuplot >/dev/null 2>&1; then
+        printf '%s\n' "$out" >"$work/mixed.tl"
+        if "${top_srcdir:-$(dirname "$0")/..}/bench/timeline-plot.sh" -o "$work/mixed.svg" "$work/mixed.tl" \
+                >/dev/null 2>"$work/err" && grep -q "<svg" "$work/mixed.svg" &&
+                grep -q "mixed.tl p99.9" "$work/mixed.svg"; then
+            pass "timeline-plot.sh: an SVG of the mixed run"
+        else
+            fail "timeline-plot.sh: $(cat "$work/err")"
+        fi
+    fi
+fi
+if run "randwrite --timeline" -d 2 -w 0.1 -t 2 --timeline randwrite; then
+    timeline_text "randwrite --timeline: 2 seconds of write pins" "$out" 2 w
+fi
+if run "checkpoint --timeline" -d 1 -w 0 --frames 64 -t 1 --timeline checkpoint; then
+    n=$(grep -c '^timeline workload=checkpoint phase=baseline t=1 ' <<<"$out")
+    m=$(grep -c '^timeline workload=checkpoint phase=checkpoint t=1 ' <<<"$out")
+    [ "$n" -eq 1 ] && [ "$m" -eq 1 ] && [ "$(grep -c '^timeline ' <<<"$out")" -eq 2 ] &&
+        pass "checkpoint --timeline: one second per phase" ||
+        fail "checkpoint --timeline: $out"
+fi
+if run "randread --timeline --json" --json -d 2 -w 0.1 --frames 32 -t 4 --timeline \
+        randread; then
+    # A timeline object's first member after the options; the options
+    # themselves say "timeline":true too.
+    tl=$(grep '},"timeline":true,' <<<"$out")
+    n=$(grep -c . <<<"$tl")
+    [ "$n" -eq 2 ] && pass "randread --timeline --json: 2 timeline objects" ||
+        fail "randread --timeline --json: $n timeline objects, want 2: $out"
+    json_header "randread --timeline --json: the tools' JSON header" bpool-bench "$tl"
+    expect "randread --timeline --json: quantiles in order" "$tl" "ops > 0" \
+        "r_ops == ops" "w_ops == 0" "r_p50_us > 0" "r_p50_us <= r_p99_us" \
+        "r_p99_us <= r_p999_us" "r_p999_us <= r_max_us"
+    [[ $(sed -n 1p <<<"$tl") == *'"timeline":true,"workload":"randread","t":1,'*'"w_p50_us":null,"w_p99_us":null,"w_p999_us":null,"w_max_us":null}' ]] &&
+        [[ $(sed -n 2p <<<"$tl") == *'"t":2,'* ]] &&
+        pass "randread --timeline --json: t=1, t=2, no write pins (null)" ||
+        fail "randread --timeline --json: $tl"
+    res=$(grep -v '},"timeline":true,' <<<"$out")
+    shape "randread --timeline --json: the result" "$res" ops lat_p99_us
+    [[ $(option timeline "$res") == true ]] && pass "randread --timeline --json: in the options" ||
+        fail "randread --timeline --json: not in the options: $res"
+fi
+
 # --- Usage --------------------------------------------------------------------
 "$bench" --help >"$work/out" 2>&1 && grep -q "randread" "$work/out" &&
     grep -q -- "--json" "$work/out" && pass "--help" || fail "--help"
 for args in "nosuch" "-t 0 hit" "-t 1,2 randread" "trace" "--overwrite hit" \
         "--overwrite seqwrite" "--dirty-rate 10 mixed" "--variant pin,nosuch hit" \
         "--coalesce 0 seqwrite" "-d 0 checkpoint" "--stream mixed" \
-        "--stream 0 randread" "--stream=2000 seqscan" "--stream 4 --prefetch 4 randread"; do
+        "--stream 0 randread" "--stream=2000 seqscan" "--stream 4 --prefetch 4 randread" \
+        "--timeline seqscan" "--timeline hit"; do
     # shellcheck disable=SC2086
     "$bench" --quiet -f "$data" $args >/dev/null 2>"$work/err"
     st=$?

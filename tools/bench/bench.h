@@ -98,6 +98,8 @@ struct bench_opts {
                                   checkpoints; 0: back to back */
     uint64_t seed;
     bool json;
+    bool timeline;             /* randread, randwrite, mixed, checkpoint:
+                                  per-second latency lines */
     bool verify;               /* check page contents (see datafile.c) */
     bool progress;             /* stderr is a terminal and not --quiet */
     const char *trace;         /* trace FILE */
@@ -177,10 +179,26 @@ struct worker {
     uint64_t sink;             /* values read, so loads are not elided */
     struct hist *rhist;        /* read-op latency, or NULL */
     struct hist *whist;        /* write-op latency, or NULL */
+    /* --timeline: this thread's pins of the current second (tl_sec), read
+     * and write, until the first pin that ends at tl_next_ns or later
+     * hands them in to the run's timeline (timeline_turn).  NULL without
+     * --timeline. */
+    struct hist *tl_r, *tl_w;
+    unsigned tl_sec;
+    uint64_t tl_next_ns;
     _Atomic uint64_t progress; /* operations so far, any phase */
     int err;                   /* first error (negative), 0 if none */
     char errmsg[512];
 } __attribute__((aligned(64)));
+
+/* --timeline: the measured phase second by second.  Slot i holds the
+ * pins that ended in second i (from i to i + 1 s after measuring began);
+ * the last slot also holds those that ended after the duration, while the
+ * threads were being stopped. */
+struct timeline {
+    unsigned seconds;          /* slots: the duration rounded up */
+    struct hist *r, *w;        /* read and write pins, [seconds] each */
+};
 
 struct run {
     const char *label;         /* for the progress line */
@@ -190,6 +208,7 @@ struct run {
     double warmup, duration;   /* seconds; duration <= 0: until workers end */
     bool progress;
     bool latency;              /* allocate histograms */
+    bool timeline;             /* and per-second ones (needs duration > 0) */
     void (*at_measure)(void *arg);  /* called just before measuring, or NULL */
     void (*at_stop)(void *arg);     /* called right after, or NULL */
     /* Filled by run_threads: */
@@ -200,6 +219,8 @@ struct run {
     double cpu;                /* process CPU seconds in that time */
     uint64_t ops, wops, sink;
     struct hist rhist, whist;  /* merged */
+    _Atomic uint64_t t0;       /* now_ns() when measuring began */
+    struct timeline tl;        /* with .timeline; free with timeline_free */
 };
 
 /* Start nthreads threads running fn, warm up, measure, stop, join, and
@@ -209,6 +230,23 @@ int run_threads(struct run *r);
 static inline int run_phase(struct worker *w)
 {
     return atomic_load_explicit(&w->run->phase, memory_order_relaxed);
+}
+/* The worker's pins of its current second into the run's timeline, and
+ * the second that `end_ns` falls in made current (runner.c). */
+void timeline_turn(struct worker *w, uint64_t end_ns);
+void timeline_free(struct timeline *tl);
+/* Count a measured pin that took from t0 to t1 (ns): in the thread's
+ * histogram of its kind and, with --timeline, in the second it ended in.
+ * The hot path: two hist_adds and a compare; once a second the thread
+ * hands its second in (atomic adds, no lock). */
+static inline void worker_pin(struct worker *w, bool write, uint64_t t0, uint64_t t1)
+{
+    hist_add(write ? w->whist : w->rhist, t1 - t0);
+    if (w->tl_r) {
+        if (t1 >= w->tl_next_ns)
+            timeline_turn(w, t1);
+        hist_add(write ? w->tl_w : w->tl_r, t1 - t0);
+    }
 }
 /* Record a failed bpool call in w and stop the run. */
 void worker_fail(struct worker *w, int err, const char *what, uint64_t pgno);
@@ -242,6 +280,11 @@ struct pool_mem {
     uint64_t rss_closed;   /* right after bp_close */
     int64_t cached;        /* data file bytes in the page cache after it */
 };
+/* With --timeline: one line per second of r's measured phase (r->tl), in
+ * order; `phase` (checkpoint's) may be NULL.  Latencies with `decimals`
+ * decimals; a second without pins of a kind has null ("-") ones. */
+void report_timeline(const char *workload, const char *phase,
+                     const struct run *r, int decimals);
 void report_pool(const struct bp_info *info, const struct bp_stats *st,
                  const struct pool_mem *mem);
 /* The miss path's phases per miss (phase_*_us) and how often a miss wrote

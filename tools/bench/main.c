@@ -6,8 +6,9 @@
  *     bpool-bench [OPTIONS] WORKLOAD [TRACE]
  *
  * Each workload prints one result line per measurement on stdout (key=value
- * pairs, or one JSON object with --json); progress goes to stderr, and only
- * when stderr is a terminal.  bench/compare.sh runs the workloads next to
+ * pairs, or one JSON object with --json), and with --timeline one line per
+ * measured second before it; progress goes to stderr, and only when stderr
+ * is a terminal.  bench/compare.sh runs the workloads next to
  * fio and turns the lines into a table; doc/bpool-bench.1 is the manual.
  */
 #include <errno.h>
@@ -114,6 +115,12 @@ static void usage(FILE *to)
         "                         floor\n"
         "                         (default all)\n"
         "      --verify           check that every page read holds its own stamp\n"
+        "      --timeline         randread, randwrite, mixed, checkpoint: before\n"
+        "                         each result, one line per measured second:\n"
+        "                         'timeline workload=W t=N ops=N r_ops=N w_ops=N'\n"
+        "                         and p50/p99/p99.9/max of that second's read\n"
+        "                         pins (r_p50_us...) and write pins (w_...);\n"
+        "                         printed when the run ends\n"
         "  -j, --json             one JSON object per result line\n"
         "  -q, --quiet            no progress, even on a terminal\n"
         "  -h, --help             this help\n"
@@ -203,6 +210,7 @@ static unsigned parse_variants(const char *s)
 enum {
     OPT_PAGES = POOLOPT_TOOL_FIRST, OPT_VARIANT, OPT_VERIFY, OPT_FILE_SIZE,
     OPT_PREFETCH, OPT_OVERWRITE, OPT_DIRTY_RATE, OPT_CKPT_EVERY, OPT_STREAM,
+    OPT_TIMELINE,
 };
 
 /* --stream [N]: the depth is optional, and may be the next word
@@ -239,6 +247,7 @@ int main(int argc, char **argv)
         { "variant", required_argument, NULL, OPT_VARIANT },
         { "seed", required_argument, NULL, 's' },
         { "verify", no_argument, NULL, OPT_VERIFY },
+        { "timeline", no_argument, NULL, OPT_TIMELINE },
         { "json", no_argument, NULL, 'j' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
@@ -289,6 +298,7 @@ int main(int argc, char **argv)
         case OPT_VARIANT: o.variants = parse_variants(optarg); break;
         case 's': o.seed = opt_u64("--seed", optarg, 0, UINT64_MAX); break;
         case OPT_VERIFY: o.verify = true; break;
+        case OPT_TIMELINE: o.timeline = true; break;
         case 'j': o.json = true; break;
         case 'q': o.progress = false; break;
         case 'h': usage(stdout); return 0;
@@ -330,6 +340,9 @@ int main(int argc, char **argv)
     if (o.stream && o.prefetch)
         opt_usage("--stream and --prefetch are two ways to keep reads in "
                   "flight: give one of them");
+    if (o.timeline && wl->run != wl_randread && wl->run != wl_randwrite &&
+        wl->run != wl_mixed && wl->run != wl_checkpoint)
+        opt_usage("only randread, randwrite, mixed and checkpoint take --timeline");
     if (ckpt_only && wl->run != wl_checkpoint)
         opt_usage("only checkpoint takes %s", ckpt_only);
     if (wl->run == wl_hit && o.nthreads == 0) {

@@ -7,6 +7,10 @@
  * options first) with the same keys in the same order.  Numbers that are
  * not finite are written as null (JSON) or "-" (text).  A result of a run
  * Ctrl-C cut short ends with interrupted=1 ("interrupted":true).
+ *
+ * --timeline adds, before a result, one line per second of its run:
+ * "timeline" then key=value pairs, or a JSON object with the same header
+ * whose first member is "timeline":true.
  */
 #include <math.h>
 #include <stdio.h>
@@ -71,6 +75,7 @@ static void json_options(void)
     json_bool(&js, "overwrite", o->overwrite);
     json_u64(&js, "seed", o->seed);
     json_bool(&js, "verify", o->verify);
+    json_bool(&js, "timeline", o->timeline);
     if (o->trace)
         json_str(&js, "trace", o->trace);
     json_end_object(&js);
@@ -126,6 +131,16 @@ void report_dbl(const char *k, double v, int decimals)
         printf("%.*f", decimals, v);
 }
 
+static void line_end(void)
+{
+    if (opts->json) {
+        json_end(&js);
+    } else {
+        putchar('\n');
+        fflush(stdout);
+    }
+}
+
 /* After an interrupted run's result, the process ends (runner.c). */
 void report_end(void)
 {
@@ -161,6 +176,53 @@ void report_latency_prec(const char *prefix, const struct hist *h, int decimals)
     }
     snprintf(k, sizeof k, "%smax_us", prefix);
     report_dbl(k, (double)h->max / 1e3, decimals);
+}
+
+/* p50, p99, p99.9 and max of one second's pins of a kind (prefix r_ or
+ * w_); null when there were none. */
+static void timeline_latency(const char *prefix, const struct hist *h, int decimals)
+{
+    static const struct { const char *suffix; double q; } qs[] = {
+        { "p50_us", 0.50 }, { "p99_us", 0.99 }, { "p999_us", 0.999 },
+    };
+    char k[64];
+    for (unsigned i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        snprintf(k, sizeof k, "%s%s", prefix, qs[i].suffix);
+        report_dbl(k, h->count ? (double)hist_quantile(h, qs[i].q) / 1e3 : NAN,
+                   decimals);
+    }
+    snprintf(k, sizeof k, "%smax_us", prefix);
+    report_dbl(k, h->count ? (double)h->max / 1e3 : NAN, decimals);
+}
+
+void report_timeline(const char *workload, const char *phase,
+                     const struct run *r, int decimals)
+{
+    /* Seconds the run lasted, the last one maybe partial (Ctrl-C). */
+    double secs = ceil(r->elapsed);
+    unsigned n = secs < (double)r->tl.seconds ? (unsigned)secs : r->tl.seconds;
+    for (unsigned i = 0; i < n; i++) {
+        const struct hist *rh = &r->tl.r[i], *wh = &r->tl.w[i];
+        nfields = 0;
+        if (opts->json) {
+            json_begin(&js, stdout);
+            json_options();
+            json_bool(&js, "timeline", true);
+        } else {
+            fputs("timeline", stdout);
+            nfields = 1;
+        }
+        report_str("workload", workload);
+        if (phase)
+            report_str("phase", phase);
+        report_u64("t", i + 1);
+        report_u64("ops", rh->count + wh->count);
+        report_u64("r_ops", rh->count);
+        report_u64("w_ops", wh->count);
+        timeline_latency("r_", rh, decimals);
+        timeline_latency("w_", wh, decimals);
+        line_end();
+    }
 }
 
 void report_pool(const struct bp_info *info, const struct bp_stats *st,

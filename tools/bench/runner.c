@@ -19,6 +19,13 @@
  * batch of operations in the hit loops), so the phase costs nothing next
  * to what is measured.
  *
+ * --timeline (r->timeline): each thread also keeps the histograms of the
+ * second it is in, and the first pin that ends in a later second hands
+ * them in: merged, with atomic adds, into the run's slot for that second
+ * (struct timeline), which every thread shares.  So the pin path has no
+ * lock and no shared write but once a second per thread, and the
+ * per-second lines are printed after the run, from the slots.
+ *
  * Ctrl-C (SIGINT) once a run has started ends the phase in progress as if
  * its time were up: the run is measured for the time it ran, the
  * workload prints that partial result (marked interrupted) and the
@@ -26,6 +33,7 @@
  * (making the data file) Ctrl-C ends the process at once.
  */
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -118,12 +126,57 @@ struct start {
     pthread_barrier_t *barrier;
 };
 
+static void timeline_hand_in(struct worker *w)
+{
+    struct timeline *tl = &w->run->tl;
+    if (w->tl_r->count) {
+        hist_merge_atomic(&tl->r[w->tl_sec], w->tl_r);
+        memset(w->tl_r, 0, sizeof *w->tl_r);
+    }
+    if (w->tl_w->count) {
+        hist_merge_atomic(&tl->w[w->tl_sec], w->tl_w);
+        memset(w->tl_w, 0, sizeof *w->tl_w);
+    }
+}
+
+void timeline_turn(struct worker *w, uint64_t end_ns)
+{
+    struct timeline *tl = &w->run->tl;
+    timeline_hand_in(w);
+    uint64_t start = atomic_load_explicit(&w->run->t0, memory_order_acquire);
+    if (start == 0 || end_ns < start) {
+        /* Measuring began, but its start is not visible to this thread
+         * yet: second 0, and look again at the next pin. */
+        w->tl_sec = 0;
+        w->tl_next_ns = 0;
+        return;
+    }
+    uint64_t sec = (end_ns - start) / 1000000000u;
+    if (sec >= tl->seconds - 1) {
+        w->tl_sec = tl->seconds - 1;
+        w->tl_next_ns = UINT64_MAX;     /* the last slot takes the rest */
+    } else {
+        w->tl_sec = (unsigned)sec;
+        w->tl_next_ns = start + (sec + 1) * 1000000000u;
+    }
+}
+
+void timeline_free(struct timeline *tl)
+{
+    free(tl->r);
+    free(tl->w);
+    tl->r = tl->w = NULL;
+    tl->seconds = 0;
+}
+
 static void *thread_main(void *p)
 {
     struct start *s = p;
     struct worker *w = s->w;
     pthread_barrier_wait(s->barrier);
     w->run->fn(w);
+    if (w->tl_r)
+        timeline_hand_in(w);
     atomic_fetch_sub(&w->run->running, 1);
     return NULL;
 }
@@ -193,6 +246,19 @@ int run_threads(struct run *r)
     atomic_store(&r->phase, r->warmup > 0 ? PH_WARM : PH_MEASURE);
     atomic_store(&r->running, r->nthreads);
 
+    if (r->timeline) {
+        double secs = ceil(r->duration);
+        r->tl.seconds = secs >= 1 ? (unsigned)secs : 1;
+        /* calloc: the slots of seconds never reached stay unbacked. */
+        r->tl.r = calloc(r->tl.seconds, sizeof *r->tl.r);
+        r->tl.w = calloc(r->tl.seconds, sizeof *r->tl.w);
+        if (!r->tl.r || !r->tl.w) {
+            fprintf(stderr, PROG ": --timeline: no memory for %u seconds of "
+                    "histograms\n", r->tl.seconds);
+            exit(1);
+        }
+    }
+
     /* Step 1 */
     for (unsigned i = 0; i < r->nthreads; i++) {
         struct worker *w = &r->w[i];
@@ -202,7 +268,11 @@ int run_threads(struct run *r)
         if (r->latency) {
             w->rhist = calloc(1, sizeof *w->rhist);
             w->whist = calloc(1, sizeof *w->whist);
-            if (!w->rhist || !w->whist) {
+            if (r->timeline) {
+                w->tl_r = calloc(1, sizeof *w->tl_r);
+                w->tl_w = calloc(1, sizeof *w->tl_w);
+            }
+            if (!w->rhist || !w->whist || (r->timeline && (!w->tl_r || !w->tl_w))) {
                 fprintf(stderr, PROG ": out of memory\n");
                 exit(1);
             }
@@ -228,6 +298,7 @@ int run_threads(struct run *r)
             r->at_measure(r->arg);
         cpu0 = process_cpu();
         t0 = now_ns();
+        atomic_store_explicit(&r->t0, t0, memory_order_release);
         int expect = PH_WARM;
         atomic_compare_exchange_strong(&r->phase, &expect, PH_MEASURE);
     } else {
@@ -235,6 +306,7 @@ int run_threads(struct run *r)
             r->at_measure(r->arg);
         cpu0 = process_cpu();
         t0 = now_ns();
+        atomic_store_explicit(&r->t0, t0, memory_order_release);
         pthread_barrier_wait(&barrier);
     }
 
@@ -273,6 +345,8 @@ join:
         }
         free(w->rhist);
         free(w->whist);
+        free(w->tl_r);
+        free(w->tl_w);
     }
     free(r->w);
     r->w = NULL;

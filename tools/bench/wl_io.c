@@ -182,12 +182,9 @@ static void w_io(struct worker *w)
 
         if (ph == PH_MEASURE) {
             w->ops++;
-            if (wr) {
+            if (wr)
                 w->wops++;
-                hist_add(w->whist, t1 - t0);
-            } else {
-                hist_add(w->rhist, t1 - t0);
-            }
+            worker_pin(w, wr, t0, t1);
         }
         atomic_store_explicit(&w->progress, ++n, memory_order_relaxed);
     }
@@ -275,7 +272,7 @@ static void w_stream(struct worker *w)
         uint64_t t1 = now_ns();
         if (ph == PH_MEASURE) {
             w->ops++;
-            hist_add(w->rhist, t1 - t0);
+            worker_pin(w, false, t0, t1);
         }
         atomic_store_explicit(&w->progress, ++n, memory_order_relaxed);
     }
@@ -352,7 +349,8 @@ static int io_run(struct bench_opts *o, const struct io_spec *spec)
         .label = spec->name, .nthreads = threads,
         .fn = o->stream ? w_stream : w_io, .arg = &c,
         .warmup = warmup, .duration = duration, .progress = o->progress,
-        .latency = true, .at_measure = stats_reset, .at_stop = stats_take,
+        .latency = true, .timeline = o->timeline,
+        .at_measure = stats_reset, .at_stop = stats_take,
     };
     if (run_threads(&r) < 0) {
         bench_close_pool(c.pool, o->path, NULL);
@@ -382,6 +380,10 @@ static int io_run(struct bench_opts *o, const struct io_spec *spec)
     struct hist all = r.rhist;
     hist_merge(&all, &r.whist);
 
+    if (r.timeline) {
+        report_timeline(spec->name, NULL, &r, 1);
+        timeline_free(&r.tl);
+    }
     report_begin(spec->name);
     if (!spec->seq) {
         report_str("dist", dist_name(dist));
@@ -664,7 +666,7 @@ static void ckpt_reader(struct worker *w, struct ckpt_ctx *c)
         w->sink += v;
         if (ph == PH_MEASURE) {
             w->ops++;
-            hist_add(w->rhist, t1 - t0);
+            worker_pin(w, false, t0, t1);
         }
         atomic_store_explicit(&w->progress, ++n, memory_order_relaxed);
     }
@@ -722,7 +724,7 @@ static void ckpt_writer(struct worker *w, struct ckpt_ctx *c)
         atomic_fetch_add_explicit(&c->dirtied, 1, memory_order_relaxed);
         if (ph == PH_MEASURE) {
             w->wops++;
-            hist_add(w->whist, t1 - t0);
+            worker_pin(w, true, t0, t1);
         }
         atomic_store_explicit(&w->progress, ++n, memory_order_relaxed);
     }
@@ -845,7 +847,7 @@ int wl_checkpoint(struct bench_opts *o)
         struct run r = {
             .label = label, .nthreads = c.readers + 1 + ph, .fn = w_ckpt,
             .arg = &c, .warmup = warmup, .duration = duration,
-            .progress = o->progress, .latency = true,
+            .progress = o->progress, .latency = true, .timeline = o->timeline,
             .at_measure = ckpt_stats_reset, .at_stop = ckpt_stats_take,
         };
         if (run_threads(&r) < 0) {
@@ -853,6 +855,11 @@ int wl_checkpoint(struct bench_opts *o)
             return 1;
         }
         double el = r.elapsed;
+        if (r.timeline) {
+            /* Hits: ns resolution, as in the result. */
+            report_timeline("checkpoint", phases[ph], &r, 3);
+            timeline_free(&r.tl);
+        }
         report_begin("checkpoint");
         report_str("phase", phases[ph]);
         report_u64("threads", c.readers);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* hist.c - latency histograms: bucket arithmetic, merge, quantiles (see
  * hist.h). */
+#include <stdbool.h>
+
 #include "hist.h"
 
 static unsigned bucket_of(uint64_t v)
@@ -47,6 +49,21 @@ void hist_merge(struct hist *into, const struct hist *h)
     into->sum += h->sum;
     if (h->max > into->max)
         into->max = h->max;
+}
+
+void hist_merge_atomic(struct hist *into, const struct hist *h)
+{
+    /* Most buckets of a second's histogram are empty: skip them. */
+    for (unsigned i = 0; i < HIST_BUCKETS; i++)
+        if (h->b[i])
+            __atomic_fetch_add(&into->b[i], h->b[i], __ATOMIC_RELAXED);
+    __atomic_fetch_add(&into->count, h->count, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&into->sum, h->sum, __ATOMIC_RELAXED);
+    uint64_t seen = __atomic_load_n(&into->max, __ATOMIC_RELAXED);
+    while (h->max > seen &&
+           !__atomic_compare_exchange_n(&into->max, &seen, h->max, true,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
 }
 
 uint64_t hist_quantile(const struct hist *h, double q)

@@ -26,6 +26,11 @@ struct hist {
 
 void hist_add(struct hist *h, uint64_t ns);
 void hist_merge(struct hist *into, const struct hist *h);
+/* hist_merge for threads that merge into the same histogram at once (each
+ * bucket an atomic add, the max a compare-and-swap): how bpool-bench's
+ * workers hand in their per-second histograms without a lock.  Reading
+ * `into` needs the mergers to be done (joined). */
+void hist_merge_atomic(struct hist *into, const struct hist *h);
 /* Value (ns) below which a fraction q of the samples lie: the middle of
  * its bucket, never above the largest value seen; 0 if h is empty. */
 uint64_t hist_quantile(const struct hist *h, double q);
