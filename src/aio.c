@@ -83,10 +83,13 @@ static uint64_t clock_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* The io_submit call that sent v[0..k) ran from t0 to t1. */
-static void charge_submit(struct bp__io *const *v, size_t k, uint64_t t0,
-                          uint64_t t1)
+/* The io_submit call that sent v[0..k) ran from t0 to t1 (k is what the
+ * call returned; never more than it was given, `most`). */
+static void charge_submit(struct bp__io *const *v, size_t k, size_t most,
+                          uint64_t t0, uint64_t t1)
 {
+    if (k > most)
+        k = most;
     for (size_t j = 0; j < k; j++) {
         v[j]->submit_ns += t1 - t0;
         v[j]->submitted_at = t1;
@@ -261,7 +264,7 @@ static int submit_and_wait(struct bp__aio *aio, struct bp__io *const *v, size_t 
             pthread_mutex_lock(&aio->mu);
             aio->reserved -= (unsigned)k;
             if (r > 0) {
-                charge_submit(v + next, (size_t)r, t0, t1);
+                charge_submit(v + next, (size_t)r, k, t0, t1);
                 aio->inflight += (unsigned)r;
                 next += (size_t)r;
                 eagain = 0;
@@ -403,7 +406,7 @@ static int lane_run(struct bp__aio *aio, struct bp__aio_lane *l,
             uint64_t t1 = clock_ns();
             atomic_fetch_add_explicit(&aio->submits, 1, memory_order_relaxed);
             if (r > 0) {
-                charge_submit(v + next, (size_t)r, t0, t1);
+                charge_submit(v + next, (size_t)r, k, t0, t1);
                 next += (size_t)r;
                 inflight += (size_t)r;
                 eagain = 0;
@@ -545,7 +548,9 @@ size_t bp__aio_lane_submit(struct bp__aio *aio, struct bp__aio_lane *l,
     size_t sent = 0;
     int eagain = 0;
     while (sent < k) {
-        size_t m = k - sent < SUBMIT_CHUNK ? k - sent : SUBMIT_CHUNK;
+        size_t m = k - sent;
+        if (m > SUBMIT_CHUNK)
+            m = SUBMIT_CHUNK;
         for (size_t j = 0; j < m; j++)
             cbs[j] = &v[sent + j]->cb;
         int r = io_submit(l->ctx, (long)m, cbs);

@@ -1069,7 +1069,7 @@ int bp__cp_create_with(uint32_t frames, uint32_t nonres_cap,
     /* A cold start pops 0, 1, 2, ... */
     for (uint32_t f = 0; f < frames; f++)
         cp->frame_ent[f] = f + 1 < frames ? FREE_FRAME | (f + 1) : FREE_END;
-    cp->free_top = FREE_FRAME | 0;
+    cp->free_top = FREE_FRAME;   /* | frame 0 */
     cp->nfree = frames;
     for (uint32_t b = 0; b < cp->nbucket; b++)
         cp->bucket[b] = NONE;

@@ -330,6 +330,8 @@ static bool add_to_run(bp_stream *s, uint32_t idx, struct slot *sl)
         }
     }
     uint32_t r;
+    if (!s->runs)   /* never: made at open; for the static analyzer */
+        return false;
     for (r = 0; r < s->nruns && s->runs[r].busy; r++)
         ;
     if (r == s->nruns)
