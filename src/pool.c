@@ -240,6 +240,27 @@ static void abandon_frame(bp_pool *pool, uint32_t f, uint64_t page)
     pthread_mutex_unlock(&pool->miss_mu);
 }
 
+/* Step 5 for a read into f (READING, pinned by the caller) that ended
+ * with r: 0, the page VALID and still pinned; or the error, the frame
+ * given up (step 3 undone) and the failure recorded for bp_errdetail. */
+static int end_read(bp_pool *pool, uint32_t f, uint64_t page, int r)
+{
+    if (r < 0) {
+        abandon_frame(pool, f, page);
+        bp__count(pool, BP__C_IO_ERRORS, 1);
+        if (r == -BP_ECHECKSUM || r == -BP_ESHORTIO || r == -BP_ESHRUNK)
+            return r;   /* read_page or the check said which page and why */
+        return bp__fail(r, "reading page %llu of %s failed: %s; the page "
+                        "is not cached, so a later pin reads it again",
+                        (unsigned long long)page, pool->file.path,
+                        bp_strerror(r));
+    }
+    bp__count(pool, BP__C_MISSES, 1);
+    bp__count(pool, BP__C_READS, 1);
+    bp__frame_finish_read(&pool->frames[f], false);
+    return 0;
+}
+
 /* Steps 1-3 of the miss path (under the miss lock).  Returns PIN_OK with
  * *fout set, PIN_RETRY (someone else has the page in the table now, or we
  * wrote back dirty frames and should try again), or an error.  Dirty frames
@@ -428,20 +449,11 @@ static int pin_miss(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
         /* Queue any read-ahead first, so it overlaps our own read. */
         bp__readahead_on_miss(pool, page, scan);
         r = read_page(pool, f, page, true);
-        if (r < 0) {
-            abandon_frame(pool, f, page);
+        if (r < 0)   /* before the read's failure is recorded (end_read) */
             write_collected(pool, &collect);
-            bp__count(pool, BP__C_IO_ERRORS, 1);
-            if (r == -BP_ECHECKSUM || r == -BP_ESHORTIO || r == -BP_ESHRUNK)
-                return r;   /* read_page said which page and why */
-            return bp__fail(r, "reading page %llu of %s failed: %s; the page "
-                            "is not cached, so a later pin reads it again",
-                            (unsigned long long)page, pool->file.path,
-                            bp_strerror(r));
-        }
-        bp__count(pool, BP__C_MISSES, 1);
-        bp__count(pool, BP__C_READS, 1);
-        bp__frame_finish_read(&pool->frames[f], false);
+        r = end_read(pool, f, page, r);
+        if (r < 0)
+            return r;
     }
     if (fill == FILL_OVERWRITE)
         mark_frame_dirty(pool, f);
@@ -561,20 +573,7 @@ int bp__stream_finish_read(bp_pool *pool, uint32_t f, uint64_t page, bool whole)
         r = pool->checksums ? bp__page_verify(pool, f, page) : 0;
     else
         r = read_page(pool, f, page, false);   /* alone, to learn exactly why */
-    if (r < 0) {
-        abandon_frame(pool, f, page);
-        bp__count(pool, BP__C_IO_ERRORS, 1);
-        if (r == -BP_ECHECKSUM || r == -BP_ESHORTIO || r == -BP_ESHRUNK)
-            return r;   /* verify / read_page said which page and why */
-        return bp__fail(r, "reading page %llu of %s failed: %s; the page "
-                        "is not cached, so a later pin reads it again",
-                        (unsigned long long)page, pool->file.path,
-                        bp_strerror(r));
-    }
-    bp__count(pool, BP__C_MISSES, 1);
-    bp__count(pool, BP__C_READS, 1);
-    bp__frame_finish_read(&pool->frames[f], false);
-    return 0;
+    return end_read(pool, f, page, r);
 }
 
 int bp__stream_hand_out(bp_pool *pool, uint32_t f, uint64_t page, uint32_t mode,

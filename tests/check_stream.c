@@ -671,6 +671,8 @@ struct pin_all {
     bp_pool *pool;
     const uint64_t *pages;
     size_t n;
+    const char *when;   /* for messages: "after the stream closed" */
+    _Atomic int done;   /* set when every pin has ended */
 };
 
 /* Pin every page of the list, checking its bytes (another thread, so a
@@ -682,15 +684,16 @@ static void *pin_all_main(void *arg)
         bp_page pg;
         int r = bp_pin(a->pool, a->pages[i], BP_READ, &pg);
         if (r < 0) {
-            tu_thread_fail("pin %llu after the stream closed: %s",
-                           (unsigned long long)a->pages[i], bp_errdetail());
-            return NULL;
+            tu_thread_fail("pin %llu %s: %s", (unsigned long long)a->pages[i],
+                           a->when, bp_errdetail());
+            break;
         }
         if (!tu_stamped(pg.data, PS, a->pages[i], SEED))
-            tu_thread_fail("page %llu: wrong bytes after the stream closed",
-                           (unsigned long long)a->pages[i]);
+            tu_thread_fail("page %llu: wrong bytes %s",
+                           (unsigned long long)a->pages[i], a->when);
         bp_unpin(&pg);
     }
+    atomic_store(&a->done, 1);
     return NULL;
 }
 
@@ -705,7 +708,7 @@ static void close_early(bp_pool *pool, bp_stream *s, const uint64_t *pages,
     ck_assert_int_eq(bp_stream_close(s), 0);
     ck_assert_uint_eq(tu_stats(pool).pinned, 0);
     /* Every page can be had afterwards: none is left half read. */
-    struct pin_all a = { pool, pages, n };
+    struct pin_all a = { pool, pages, n, "after the stream closed", 0 };
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, pin_all_main, &a), 0);
     tu_join_all(&t, 1, 10, "pinning the pages of a stream closed early");
@@ -1328,33 +1331,6 @@ START_TEST(test_own_thread_pins_pages_ahead)
 }
 END_TEST
 
-struct idle_pin {
-    bp_pool *pool;
-    const uint64_t *pages;
-    size_t n;
-    _Atomic int done;
-};
-
-static void *idle_pin_main(void *arg)
-{
-    struct idle_pin *a = arg;
-    for (size_t i = 0; i < a->n; i++) {
-        uint64_t p = a->pages[i];
-        bp_page pg;
-        int r = bp_pin(a->pool, p, BP_READ, &pg);
-        if (r < 0) {
-            tu_thread_fail("bp_pin(%llu) beside an idle stream: %s",
-                           (unsigned long long)p, bp_err_name(r));
-            break;
-        }
-        if (!tu_stamped(pg.data, PS, p, SEED))
-            tu_thread_fail("page %llu: wrong bytes", (unsigned long long)p);
-        bp_unpin(&pg);
-    }
-    atomic_store(&a->done, 1);
-    return NULL;
-}
-
 /* Another thread pins the pages a stream has looked ahead at while the
  * stream's owner does not call it for a long time: the pins complete the
  * stream's reads themselves and finish long before the owner comes back.
@@ -1380,9 +1356,9 @@ START_TEST(test_other_thread_pins_pages_of_idle_stream)
                   in.pinned);
     /* The pages looked at and not handed out, the last two of which are
      * the gathering run. */
-    struct idle_pin a = { pool, list + 8, in.pinned, 0 };
+    struct pin_all a = { pool, list + 8, in.pinned, "beside an idle stream", 0 };
     pthread_t t;
-    ck_assert_int_eq(pthread_create(&t, NULL, idle_pin_main, &a), 0);
+    ck_assert_int_eq(pthread_create(&t, NULL, pin_all_main, &a), 0);
     double end = tu_now() + 10;
     while (!atomic_load(&a.done) && tu_now() < end)
         usleep(1000);
