@@ -298,11 +298,6 @@ static void submit(bp_stream *s)
 
 /* ---- Looking ahead -------------------------------------------------------- */
 
-static int next_page(bp_stream *s, uint64_t *page)
-{
-    return s->next(s->arg, page);
-}
-
 /* The open run can grow no more: queue it for the next submit. */
 static void close_open_run(bp_stream *s)
 {
@@ -362,7 +357,7 @@ static void fill(bp_stream *s)
         if (s->runs_busy == s->nruns)
             break;
         uint64_t page;
-        int r = next_page(s, &page);
+        int r = s->next(s->arg, &page);
         if (r <= 0) {
             s->source_done = true;
             if (r < 0) {
@@ -648,7 +643,6 @@ int bp_stream_open(bp_pool *pool, bp_stream_next_fn next, void *arg,
     for (uint32_t r = 0; r < nruns; r++)
         if (!(s->runs[r].iov = calloc(max_run, sizeof(struct iovec))))
             goto oom;
-    s->info.max_depth = depth;
     *out = s;
     return 0;
 oom:
@@ -705,6 +699,7 @@ int bp_stream_info(const bp_stream *s, struct bp_stream_info *info)
     pthread_mutex_lock(mu);
     *info = s->info;
     info->distance = s->distance;
+    info->max_depth = s->max_depth;
     info->inflight = s->inflight;
     info->pinned = s->pinned;
     pthread_mutex_unlock(mu);
