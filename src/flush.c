@@ -188,9 +188,7 @@ static void write_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
         n = keep;
     }
     struct write_ctx ctx = { who, written, first_err };
-    uint32_t requests = bp__io_runs(pool, p, n, pool->coalesce_pages, true,
-                                    write_done, &ctx);
-    bp__count(pool, BP__C_WRITE_REQUESTS, requests);
+    bp__io_runs(pool, p, n, pool->coalesce_pages, true, write_done, &ctx);
 }
 
 /* Write back frames[0..n), all pinned (not latched) by the caller; every

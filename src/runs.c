@@ -61,6 +61,11 @@ uint32_t bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     start[nruns] = n;
     int r = bp__aio_run(&pool->aio, ios, nruns);
     requests += nruns;
+    /* Counted before any page of them is finished: a bp_stats taken once
+     * the pages are clean (after bp_flush_all returns, say) must not see
+     * their writes without their requests. */
+    if (write)
+        bp__count(pool, BP__C_WRITE_REQUESTS, nruns);
 
     /* Runs that failed or came back short: their pages one by one. */
     uint32_t nretry = 0;
@@ -85,6 +90,8 @@ uint32_t bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     if (nretry) {
         r = bp__aio_run_full(&pool->aio, ios, nretry);
         requests += nretry;
+        if (write)
+            bp__count(pool, BP__C_WRITE_REQUESTS, nretry);
     }
     for (uint32_t i = 0; i < nretry; i++) {
         long res = r < 0 ? r : ios[i].res;
