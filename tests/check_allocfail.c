@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check_allocfail.c - every allocation bpool makes may fail, one at a
+ * time, and nothing is lost: the call that needed it fails with -ENOMEM
+ * (or -EAGAIN for a thread that could not start) and a detail, or goes on
+ * without it; nothing leaks (no descriptor, no lock on the file, no pin),
+ * and every page a caller dirtied reaches the file once memory is back.
+ *
+ * How the failures are made: this program is linked with the linker's
+ * --wrap for malloc, calloc, posix_memalign, strdup, mmap and
+ * pthread_create (Makefile.am), which redirects the library's calls -
+ * those of libbpool_core's objects, linked in statically - to the
+ * __wrap_ functions below and leaves everyone else's (libc's own, Check's)
+ * alone.  A countdown armed by the test makes the n-th wrapped call from
+ * then on fail; a run that ends with the countdown not reached has made
+ * fewer than n allocations, so the loops below try n = 0, 1, 2, ... until
+ * one such run: every allocation of that sequence has failed once.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "bpool.h"
+#include "testutil.h"
+
+#define PS 8192u
+
+/* ---- the wrapped allocators -------------------------------------------- */
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+int __real_posix_memalign(void **p, size_t align, size_t n);
+char *__real_strdup(const char *s);
+void *__real_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int __real_pthread_create(pthread_t *t, const pthread_attr_t *a,
+                          void *(*fn)(void *), void *arg);
+
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t size);
+int __wrap_posix_memalign(void **p, size_t align, size_t n);
+char *__wrap_strdup(const char *s);
+void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a,
+                          void *(*fn)(void *), void *arg);
+
+/* Calls to go before the one that fails; -1: none fails. */
+static _Atomic long countdown = -1;
+static _Atomic long failed;      /* calls failed since arm() */
+
+/* True if this call is to fail. */
+static bool fail_now(void)
+{
+    long c = atomic_load(&countdown);
+    while (c >= 0) {
+        if (atomic_compare_exchange_weak(&countdown, &c, c - 1)) {
+            if (c == 0) {
+                atomic_fetch_add(&failed, 1);
+                return true;
+            }
+            return false;
+        }
+    }
+    return false;
+}
+
+void *__wrap_malloc(size_t n)
+{
+    if (fail_now()) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t n, size_t size)
+{
+    if (fail_now()) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return __real_calloc(n, size);
+}
+
+int __wrap_posix_memalign(void **p, size_t align, size_t n)
+{
+    if (fail_now())
+        return ENOMEM;
+    return __real_posix_memalign(p, align, n);
+}
+
+char *__wrap_strdup(const char *s)
+{
+    if (fail_now()) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return __real_strdup(s);
+}
+
+void *__wrap_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+    if (fail_now()) {
+        errno = ENOMEM;
+        return MAP_FAILED;
+    }
+    return __real_mmap(addr, len, prot, flags, fd, off);
+}
+
+int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a,
+                          void *(*fn)(void *), void *arg)
+{
+    if (fail_now())
+        return EAGAIN;
+    return __real_pthread_create(t, a, fn, arg);
+}
+
+/* Make the n-th wrapped call from now fail. */
+static void arm(long n)
+{
+    atomic_store(&failed, 0);
+    atomic_store(&countdown, n);
+}
+
+/* Stop failing; true if the armed call was reached (it failed). */
+static bool disarm(void)
+{
+    atomic_store(&countdown, -1);
+    return atomic_load(&failed) > 0;
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* Check's own calls allocate (it is linked statically here, so they are
+ * wrapped too), and every ck_assert records its line: while a countdown
+ * is armed, assert with these, which reach Check only on failure, with
+ * the countdown stopped first. */
+#define REQUIRE(cond, ...)                                                    \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            disarm();                                                         \
+            ck_abort_msg(__VA_ARGS__);                                        \
+        }                                                                     \
+    } while (0)
+
+static unsigned open_fds(void)
+{
+    unsigned n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    ck_assert_ptr_nonnull(d);
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* A failure that an allocation may cause, with its detail. */
+static void expect_nomem(int r, const char *call, long n)
+{
+    REQUIRE(r == -ENOMEM || r == -EAGAIN,
+            "%s with allocation %ld failing returned %d (%s): %s", call, n, r,
+            bp_err_name(r), bp_errdetail());
+    const char *d = bp_errdetail();
+    REQUIRE(d && d[0], "%s: -ENOMEM without a detail", call);
+}
+
+/* The most allocations a sequence below may make: a bound on the loops,
+ * far above what they make (a loop that reaches it fails). */
+#define MAX_ALLOCS 4000
+
+/* ---- bp_open and bp_close ----------------------------------------------- */
+
+/* Proves bp_open survives each of its allocations failing: -ENOMEM (or
+ * -EAGAIN for a thread) with a detail, no descriptor kept, the file not
+ * left locked (a plain open right after succeeds), nothing written. */
+START_TEST(test_open)
+{
+    char *path = tu_path("allocfail.data");
+    tu_make_file(path, PS, 64, 7);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_frames = 32;
+    o.flushers = 2;
+    unsigned fds = open_fds();
+    long n;
+    for (n = 0; n < MAX_ALLOCS; n++) {
+        bp_pool *pool = NULL;
+        arm(n);
+        int r = bp_open(path, &o, &pool);
+        bool hit = disarm();
+        if (r == 0) {
+            ck_assert_int_eq(bp_close(pool), 0);
+        } else {
+            ck_assert_msg(hit, "bp_open failed with no allocation failing: %s",
+                          bp_errdetail());
+            expect_nomem(r, "bp_open", n);
+        }
+        ck_assert_uint_eq(open_fds(), fds);
+        if (!hit)
+            break;
+    }
+    ck_assert_int_lt(n, MAX_ALLOCS);
+    ck_assert_int_gt(n, 5);   /* it does allocate: the wrapping works */
+    bp_pool *pool = tu_open(path, 32, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    tu_file_intact(path, PS, 64, 7);
+    unlink(path);
+}
+END_TEST
+
+/* ---- a workload ---------------------------------------------------------- */
+
+enum { FILE_PAGES = 96, FRAMES = 16 };
+
+struct model {
+    uint32_t seed[FILE_PAGES];   /* what each page must hold in the end */
+};
+
+/* Rewrite page p with a new seed; a failed pin changes nothing. */
+static void write_page(bp_pool *pool, struct model *m, uint64_t p, uint32_t seed,
+                       long n)
+{
+    bp_page pg;
+    int r = bp_pin(pool, p, BP_WRITE, &pg);
+    if (r == -BP_ENOFRAME)
+        return;   /* frames held dirty by writes that could not be made */
+    if (r < 0) {
+        expect_nomem(r, "bp_pin(BP_WRITE)", n);
+        return;
+    }
+    REQUIRE(tu_stamped(pg.data, PS, p, m->seed[p]), "page %llu lost its last "
+            "write", (unsigned long long)p);
+    tu_stamp(pg.data, PS, p, seed);
+    REQUIRE(bp_mark_dirty(&pg) == 0, "bp_mark_dirty: %s", bp_errdetail());
+    REQUIRE(bp_unpin(&pg) == 0, "bp_unpin: %s", bp_errdetail());
+    m->seed[p] = seed;
+}
+
+static int count_frame(void *arg, const struct bp_frame_info *fi)
+{
+    (void)fi;
+    ++*(unsigned *)arg;
+    return 0;
+}
+
+/* One pass of everything that allocates after bp_open: pins that evict
+ * dirty pages (write batches), a prefetch, a stream, the inspection
+ * calls, a thread of its own counting, a flush and a checkpoint.  Each
+ * call either works or fails with -ENOMEM; nothing else. */
+static void workload(bp_pool *pool, struct model *m, uint32_t round, long n)
+{
+    for (uint64_t p = 0; p < FILE_PAGES; p += 2)
+        write_page(pool, m, p, round * 1000 + (uint32_t)p + 1, n);
+
+    int r = bp_prefetch(pool, 1, 8, 0);
+    if (r < 0)
+        expect_nomem(r, "bp_prefetch", n);
+
+    bp_stream *s;
+    struct bp_stream_options so = { .mode = BP_READ, .max_depth = 8 };
+    r = bp_stream_open_range(pool, 0, FILE_PAGES, &so, &s);
+    if (r < 0) {
+        expect_nomem(r, "bp_stream_open_range", n);
+    } else {
+        bp_page pg;
+        while ((r = bp_stream_next(s, &pg)) != 0) {
+            if (r == -BP_ENOFRAME)
+                continue;
+            if (r < 0) {
+                expect_nomem(r, "bp_stream_next", n);
+                continue;
+            }
+            REQUIRE(tu_stamped(pg.data, PS, pg.pgno, m->seed[pg.pgno]),
+                    "stream: page %llu is not its last write",
+                    (unsigned long long)pg.pgno);
+            REQUIRE(bp_unpin(&pg) == 0, "bp_unpin: %s", bp_errdetail());
+        }
+        REQUIRE(bp_stream_close(s) == 0, "bp_stream_close: %s", bp_errdetail());
+    }
+
+    unsigned frames = 0;
+    r = bp_inspect_frames(pool, count_frame, &frames);
+    if (r < 0)
+        expect_nomem(r, "bp_inspect_frames", n);
+    else
+        REQUIRE(frames == FRAMES, "bp_inspect_frames: %u frames", frames);
+    struct bp_clock_summary sum;
+    r = bp_inspect_clock(pool, NULL, NULL, &sum);
+    if (r < 0)
+        expect_nomem(r, "bp_inspect_clock", n);
+
+    r = bp_flush_all(pool);
+    if (r < 0)
+        expect_nomem(r, "bp_flush_all", n);
+    r = bp_checkpoint(pool);
+    if (r < 0)
+        expect_nomem(r, "bp_checkpoint", n);
+}
+
+static void *workload_thread(void *arg)
+{
+    void **a = arg;
+    struct bp_stats st;
+    /* a new thread's first count takes a counter block of its own */
+    bp_page pg;
+    int r = bp_pin(a[0], 3, BP_READ, &pg);
+    if (r == 0)
+        bp_unpin(&pg);
+    bp_stats(a[0], &st);
+    return NULL;
+}
+
+/* Proves every allocation after bp_open may fail, one at a time, without
+ * losing a write: each call works or says -ENOMEM, and once memory is
+ * back every page holds its last write, in the pool and in the file. */
+START_TEST(test_operations)
+{
+    char *path = tu_path("allocfail.data");
+    tu_make_file(path, PS, FILE_PAGES, 0);
+    struct model m;
+    for (uint64_t p = 0; p < FILE_PAGES; p++)
+        m.seed[p] = 0;
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_frames = FRAMES;
+    o.flushers = 1;
+    bp_pool *pool = NULL;
+    ck_assert_int_eq(bp_open(path, &o, &pool), 0);
+    long n;
+    for (n = 0; n < MAX_ALLOCS; n++) {
+        arm(n);
+        workload(pool, &m, (uint32_t)n + 1, n);
+        pthread_t t;
+        void *arg[1] = { pool };
+        if (__real_pthread_create(&t, NULL, workload_thread, arg) == 0)
+            pthread_join(t, NULL);
+        if (!disarm())
+            break;
+        /* memory back: everything dirty can be written */
+        ck_assert_int_ge(bp_flush_all(pool), 0);
+    }
+    ck_assert_int_lt(n, MAX_ALLOCS);
+    ck_assert_int_gt(n, 5);
+    ck_assert_int_ge(bp_checkpoint(pool), 0);
+    for (uint64_t p = 0; p < FILE_PAGES; p++)
+        tu_expect_page(pool, p, BP_READ, m.seed[p]);
+    ck_assert_int_eq(bp_close(pool), 0);
+    tu_expect_file(path, PS, m.seed, FILE_PAGES);
+    unlink(path);
+}
+END_TEST
+
+Suite *test_suite(void);
+Suite *test_suite(void)
+{
+    Suite *s = suite_create("allocfail");
+    TCase *tc = tcase_create("allocfail");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_open);
+    tcase_add_test(tc, test_operations);
+    suite_add_tcase(s, tc);
+    return s;
+}
