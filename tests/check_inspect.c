@@ -104,6 +104,8 @@ START_TEST(test_snapshots_agree)
     ck_assert_int_eq(calls, 3);
     ck_assert_int_eq(bp_inspect_clock(pool, NULL, NULL, &sum), 0);
     ck_assert_int_eq(bp_inspect_frames(pool, NULL, NULL), -EINVAL);
+    TU_EXPECT_ERR(bp_inspect_frames(NULL, stop_at_three, &calls), -EINVAL, "NULL");
+    TU_EXPECT_ERR(bp_inspect_clock(NULL, NULL, NULL, &sum), -EINVAL, "NULL");
     ck_assert_int_eq(bp_unpin(&held), 0);
     ck_assert_int_eq(bp_close(pool), 0);
 }

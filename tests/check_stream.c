@@ -382,6 +382,9 @@ START_TEST(test_arguments)
     o = (struct bp_stream_options){ BP_READ, BP_MAX_STREAM_DEPTH, 0 };
     ck_assert_int_eq(bp_stream_open_pages(pool, &one, 1, &o, &s), 0);
     ck_assert_uint_eq(info_of(s).max_depth, 64 / 8);
+    /* an open stream with nowhere to put the page or the counts */
+    TU_EXPECT_ERR(bp_stream_next(s, NULL), -EINVAL, "NULL");
+    TU_EXPECT_ERR(bp_stream_info(s, NULL), -EINVAL, "NULL");
     expect_next(s, 1, BP_READ);
     expect_end(s);
     close_stream(pool, s);
