@@ -395,8 +395,9 @@ typedef struct bp_page {
  *
  * Errors: -EINVAL (bad argument or mode), -BP_ERANGE (pgno >= page count),
  *   -BP_ENOFRAME (the page is not resident and no frame can be freed
- *   because all are pinned, after waiting about 50 ms in case they were
- *   only pinned by I/O in flight; unpin something and retry),
+ *   because all are pinned: frames held by reads and writes in flight are
+ *   waited for until the device answers, then about 50 ms more in case
+ *   more I/O starts; unpin something and retry),
  *   -BP_ETOOMANYPINS (2^20 - 1 pins on one page), -EIO / -BP_ESHORTIO
  *   (the read failed; nothing is cached, a later pin reads again),
  *   -BP_ESHRUNK (the read came back short because the file is now smaller

@@ -57,9 +57,9 @@
 #include "bpool_internal.h"
 
 #define DIRTY_ROUNDS 16  /* admissions retried after writing dirty victims */
-#define BUSY_WAITS 50    /* x 1 ms: admissions retried while frames may be
-                            under I/O (a write or read ends soon) before
-                            "all frames pinned" is reported */
+#define BUSY_WAITS 50    /* x 1 ms: admissions retried with no frame under
+                            I/O before "all frames pinned" is reported
+                            (naps while I/O is in flight do not count) */
 
 enum { PIN_OK = 0, PIN_RETRY = 1, PIN_WAIT = 2 };
 
@@ -293,6 +293,19 @@ static void count_victim_write(bp_pool *pool, uint64_t t0)
     bp__count(pool, BP__C_MISS_VICTIM_WRITE_NS, bp__now_ns() - t0);
 }
 
+/* True if a frame is being read or written, or claimed by an admission:
+ * it frees up without any caller's unpin.  O(frames), for a pin that
+ * found no frame at all. */
+static bool frames_under_io(bp_pool *pool)
+{
+    for (uint32_t f = 0; f < pool->nframes; f++) {
+        struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
+        if (v.reading || v.writing || v.claimed)
+            return true;
+    }
+    return false;
+}
+
 static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
                  struct bp__evict_batch *collect, uint32_t *fout)
 {
@@ -375,14 +388,19 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
     }
     if (r == -BP_ENOFRAME && *dirty_rounds < DIRTY_ROUNDS + BUSY_WAITS) {
         /* Every frame is pinned - perhaps only by writes and reads in
-         * flight, which end within a device latency: wait a little before
-         * calling the pool full.  Bounded, so a pool whose frames the
-         * caller pins is reported in about 50 ms, never a hang. */
+         * flight, which end when the device answers, however slow it is
+         * (a fixed wait failed pins beside a slow or loaded device): nap
+         * while any frame is under I/O, sending a stream's gathered reads
+         * meanwhile, and count toward the bound only the naps with none.
+         * So a pool whose frames the callers pin is reported in about
+         * 50 ms, never a hang. */
         if (*dirty_rounds < DIRTY_ROUNDS)
             *dirty_rounds = DIRTY_ROUNDS;
-        ++*dirty_rounds;
+        if (!frames_under_io(pool))
+            ++*dirty_rounds;
         uint64_t t0 = bp__now_ns();
         usleep(1000);
+        bp__streams_help(pool);
         bp__count(pool, BP__C_MISS_FRAME_WAITS, 1);
         bp__count(pool, BP__C_MISS_FRAME_WAIT_NS, bp__now_ns() - t0);
         return PIN_RETRY;

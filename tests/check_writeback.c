@@ -888,14 +888,15 @@ START_TEST(test_writeback_options_checked)
 }
 END_TEST
 
-/* A slow device: every write request waits 30 ms before it is sent. */
+/* A slow device: every write request waits 150 ms before it is sent,
+ * three times the 50 ms a pin waits with no I/O in flight. */
 static _Atomic int slow_writes_entered;
 static int slow_writes(void *arg, const struct iocb *cb)
 {
     (void)arg;
     if (cb->aio_lio_opcode == IO_CMD_PWRITE || cb->aio_lio_opcode == IO_CMD_PWRITEV) {
         atomic_fetch_add(&slow_writes_entered, 1);
-        usleep(30000);
+        usleep(150000);
     }
     return 0;
 }
@@ -907,7 +908,7 @@ static void *flush_all_main(void *arg)
 
 /* Frames pinned only by writes in flight are not "all pinned": a pin that
  * needs a frame while every frame is being written waits for a write to
- * end instead of failing with -BP_ENOFRAME. */
+ * end, however slow, instead of failing with -BP_ENOFRAME. */
 START_TEST(test_pin_waits_for_frames_under_io)
 {
     char *path = tu_path("busyio.bp");
