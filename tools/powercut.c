@@ -1,0 +1,396 @@
+/* SPDX-License-Identifier: MIT */
+/* powercut.c - the write recorder and power-cut images of powercut.h. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libaio.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "powercut.h"
+
+/* ---- the real functions ------------------------------------------------- */
+
+static struct {
+    int (*io_submit)(io_context_t, long, struct iocb **);
+    int (*io_getevents)(io_context_t, long, long, struct io_event *,
+                        struct timespec *);
+    int (*fdatasync)(int);
+} real;
+static pthread_once_t real_once = PTHREAD_ONCE_INIT;
+
+/* The next definition of name after this program's, or abort: without it
+ * no I/O could be done at all. */
+static void real_sym(const char *name, void *fn, size_t size)
+{
+    void *sym = dlsym(RTLD_NEXT, name);
+    if (!sym) {
+        fprintf(stderr, "powercut: dlsym(%s): %s\n", name, dlerror());
+        abort();
+    }
+    memcpy(fn, &sym, size);   /* ISO C: no cast from data to function */
+}
+
+static void look_up(void)
+{
+    real_sym("io_submit", &real.io_submit, sizeof real.io_submit);
+    real_sym("io_getevents", &real.io_getevents, sizeof real.io_getevents);
+    real_sym("fdatasync", &real.fdatasync, sizeof real.fdatasync);
+}
+
+/* ---- the record ---------------------------------------------------------- */
+
+enum rec_state {
+    SUBMITTED,   /* sent, not reaped: may be anywhere on the device */
+    COMPLETED,   /* reaped: durable after the next fdatasync that starts now */
+    SYNCING,     /* completed before fdatasync number `gen` started */
+    FAILED       /* completed with an error: may be there in part, forever */
+};
+
+struct rec {
+    const struct iocb *cb;   /* SUBMITTED: the request, to match its event */
+    uint64_t off;
+    uint32_t len;
+    enum rec_state state;
+    uint64_t gen;
+    unsigned char *data;     /* a copy of what was written */
+};
+
+static struct {
+    pthread_mutex_t mu;
+    bool on;
+    dev_t dev;
+    ino_t ino;
+    uint64_t size;           /* of the file at pc_start */
+    unsigned char *durable;  /* what the device surely holds */
+    struct rec *r;           /* not durable yet, in submission order */
+    size_t n, cap;
+    uint64_t gen;            /* fdatasync calls started */
+    uint64_t syncs;          /* and returned 0 */
+} pc = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* The recorded file?  (Called with pc.mu held, pc.on.) */
+static bool is_file(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && st.st_dev == pc.dev && st.st_ino == pc.ino;
+}
+
+/* Copy the write of cb into a new SUBMITTED record.  Out of memory the
+ * process cannot go on honestly: abort. */
+static void record(const struct iocb *cb)
+{
+    size_t len = 0;
+    if (cb->aio_lio_opcode == IO_CMD_PWRITE) {
+        len = cb->u.c.nbytes;
+    } else {
+        for (int i = 0; i < (int)cb->u.v.nr; i++)
+            len += cb->u.v.vec[i].iov_len;
+    }
+    if (pc.n == pc.cap) {
+        size_t cap = pc.cap ? 2 * pc.cap : 256;
+        struct rec *r = realloc(pc.r, cap * sizeof *r);
+        if (!r)
+            abort();
+        pc.r = r;
+        pc.cap = cap;
+    }
+    unsigned char *d = malloc(len ? len : 1);
+    if (!d)
+        abort();
+    if (cb->aio_lio_opcode == IO_CMD_PWRITE) {
+        memcpy(d, cb->u.c.buf, len);
+    } else {
+        size_t at = 0;
+        for (int i = 0; i < (int)cb->u.v.nr; i++) {
+            memcpy(d + at, cb->u.v.vec[i].iov_base, cb->u.v.vec[i].iov_len);
+            at += cb->u.v.vec[i].iov_len;
+        }
+    }
+    uint64_t off = cb->aio_lio_opcode == IO_CMD_PWRITE ? (uint64_t)cb->u.c.offset
+                                                       : (uint64_t)cb->u.v.offset;
+    pc.r[pc.n++] = (struct rec){ .cb = cb, .off = off, .len = (uint32_t)len,
+                                 .state = SUBMITTED, .data = d };
+}
+
+/* Forget record i (its data too), keeping the order of the others. */
+static void drop(size_t i)
+{
+    free(pc.r[i].data);
+    memmove(&pc.r[i], &pc.r[i + 1], (pc.n - i - 1) * sizeof *pc.r);
+    pc.n--;
+}
+
+/* The latest SUBMITTED record of cb, or pc.n. */
+static size_t find_submitted(const struct iocb *cb)
+{
+    for (size_t i = pc.n; i-- > 0;)
+        if (pc.r[i].state == SUBMITTED && pc.r[i].cb == cb)
+            return i;
+    return pc.n;
+}
+
+/* Bytes [off, off + len) of rec written over img (clipped to the size). */
+static void put(unsigned char *img, const struct rec *r, uint64_t off, uint64_t len)
+{
+    if (off >= pc.size)
+        return;
+    if (len > pc.size - off)
+        len = pc.size - off;
+    memcpy(img + off, r->data + (off - r->off), len);
+}
+
+/* ---- the interposed functions ------------------------------------------- */
+
+int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
+{
+    pthread_once(&real_once, look_up);
+    bool recorded = false;
+    pthread_mutex_lock(&pc.mu);
+    if (pc.on) {
+        for (long i = 0; i < nr; i++) {
+            short op = iocbs[i]->aio_lio_opcode;
+            if ((op == IO_CMD_PWRITE || op == IO_CMD_PWRITEV) &&
+                is_file(iocbs[i]->aio_fildes)) {
+                record(iocbs[i]);
+                recorded = true;
+            }
+        }
+    }
+    pthread_mutex_unlock(&pc.mu);
+    /* Recorded before it is sent: its event may be reaped by another
+     * thread at once. */
+    int r = real.io_submit(ctx, nr, iocbs);
+    if (recorded && r < nr) {
+        pthread_mutex_lock(&pc.mu);
+        for (long i = r > 0 ? r : 0; i < nr; i++) {
+            size_t k = find_submitted(iocbs[i]);
+            if (k < pc.n)
+                drop(k);   /* never sent */
+        }
+        pthread_mutex_unlock(&pc.mu);
+    }
+    return r;
+}
+
+int io_getevents(io_context_t ctx, long min_nr, long nr, struct io_event *events,
+                 struct timespec *timeout)
+{
+    pthread_once(&real_once, look_up);
+    int r = real.io_getevents(ctx, min_nr, nr, events, timeout);
+    if (r <= 0)
+        return r;
+    pthread_mutex_lock(&pc.mu);
+    if (pc.on) {
+        for (int i = 0; i < r; i++) {
+            size_t k = find_submitted(events[i].obj);
+            if (k == pc.n)
+                continue;
+            long res = (long)events[i].res;
+            if (res < 0) {
+                pc.r[k].state = FAILED;
+            } else {
+                pc.r[k].state = COMPLETED;
+                if ((uint64_t)res < pc.r[k].len)
+                    pc.r[k].len = (uint32_t)res;   /* a short write: its head */
+            }
+            pc.r[k].cb = NULL;
+        }
+    }
+    pthread_mutex_unlock(&pc.mu);
+    return r;
+}
+
+int fdatasync(int fd)
+{
+    pthread_once(&real_once, look_up);
+    pthread_mutex_lock(&pc.mu);
+    if (!pc.on || !is_file(fd)) {
+        pthread_mutex_unlock(&pc.mu);
+        return real.fdatasync(fd);
+    }
+    uint64_t g = ++pc.gen;
+    for (size_t i = 0; i < pc.n; i++)
+        if (pc.r[i].state == COMPLETED) {
+            pc.r[i].state = SYNCING;
+            pc.r[i].gen = g;
+        }
+    pthread_mutex_unlock(&pc.mu);
+    int r = real.fdatasync(fd);
+    int e = errno;
+    pthread_mutex_lock(&pc.mu);
+    if (pc.on) {
+        for (size_t i = 0; i < pc.n;) {
+            if (pc.r[i].state == SYNCING && (r == 0 ? pc.r[i].gen <= g
+                                                    : pc.r[i].gen == g)) {
+                if (r == 0) {
+                    /* durable now: in submission order, as the device
+                     * saw them (a later write to a page was sent only
+                     * after the earlier one had completed) */
+                    put(pc.durable, &pc.r[i], pc.r[i].off, pc.r[i].len);
+                    drop(i);
+                    continue;
+                }
+                pc.r[i].state = COMPLETED;   /* not made durable */
+            }
+            i++;
+        }
+        if (r == 0)
+            pc.syncs++;
+    }
+    pthread_mutex_unlock(&pc.mu);
+    errno = e;
+    return r;
+}
+
+/* ---- starting, stopping, cutting ----------------------------------------- */
+
+static void forget(void)
+{
+    for (size_t i = 0; i < pc.n; i++)
+        free(pc.r[i].data);
+    free(pc.r);
+    free(pc.durable);
+    pc.r = NULL;
+    pc.durable = NULL;
+    pc.n = pc.cap = 0;
+}
+
+int pc_start(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    int e = 0;
+    unsigned char *img = NULL;
+    if (fstat(fd, &st) < 0) {
+        e = -errno;
+    } else if (!(img = malloc(st.st_size ? (size_t)st.st_size : 1))) {
+        e = -ENOMEM;
+    } else {
+        for (off_t at = 0; at < st.st_size && !e;) {
+            ssize_t k = pread(fd, img + at, (size_t)(st.st_size - at), at);
+            if (k <= 0)
+                e = k < 0 ? -errno : -EIO;
+            else
+                at += k;
+        }
+    }
+    close(fd);
+    pthread_mutex_lock(&pc.mu);
+    if (!e && pc.on)
+        e = -EBUSY;
+    if (e) {
+        pthread_mutex_unlock(&pc.mu);
+        free(img);
+        return e;
+    }
+    pc.dev = st.st_dev;
+    pc.ino = st.st_ino;
+    pc.size = (uint64_t)st.st_size;
+    pc.durable = img;
+    pc.gen = pc.syncs = 0;
+    pc.on = true;
+    pthread_mutex_unlock(&pc.mu);
+    return 0;
+}
+
+void pc_stop(void)
+{
+    pthread_mutex_lock(&pc.mu);
+    pc.on = false;
+    forget();
+    pthread_mutex_unlock(&pc.mu);
+}
+
+static uint64_t next_rnd(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+int pc_cut(const char *image_path, uint64_t seed, struct pc_cut_info *info)
+{
+    struct pc_cut_info in = { 0 };
+    uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
+    pthread_mutex_lock(&pc.mu);
+    if (!pc.on) {
+        pthread_mutex_unlock(&pc.mu);
+        return -EINVAL;
+    }
+    unsigned char *img = malloc(pc.size ? pc.size : 1);
+    size_t *order = malloc((pc.n ? pc.n : 1) * sizeof *order);
+    if (!img || !order) {
+        pthread_mutex_unlock(&pc.mu);
+        free(img);
+        free(order);
+        return -ENOMEM;
+    }
+    memcpy(img, pc.durable, pc.size);
+    for (size_t i = 0; i < pc.n; i++)
+        order[i] = i;
+    for (size_t i = pc.n; i > 1; i--) {   /* any order: Fisher-Yates */
+        size_t j = next_rnd(&s) % i, t = order[i - 1];
+        order[i - 1] = order[j];
+        order[j] = t;
+    }
+    in.pending = (unsigned)pc.n;
+    for (size_t k = 0; k < pc.n; k++) {
+        const struct rec *r = &pc.r[order[k]];
+        switch (next_rnd(&s) % 4) {
+        case 0:
+            in.dropped++;
+            break;
+        case 1:
+        case 2:
+            put(img, r, r->off, r->len);
+            in.applied++;
+            break;
+        default: {
+            /* torn: each piece of 512 bytes or 4 KiB there or not */
+            uint64_t piece = next_rnd(&s) % 2 ? 512 : 4096;
+            for (uint64_t at = r->off; at < r->off + r->len; at += piece) {
+                uint64_t len = r->off + r->len - at < piece ? r->off + r->len - at
+                                                            : piece;
+                if (next_rnd(&s) % 2)
+                    put(img, r, at, len);
+            }
+            in.torn++;
+        }
+        }
+    }
+    in.syncs = pc.syncs;
+    uint64_t size = pc.size;
+    pthread_mutex_unlock(&pc.mu);
+    free(order);
+
+    int e = 0;
+    int fd = open(image_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) {
+        e = -errno;
+    } else {
+        for (uint64_t at = 0; at < size && !e;) {
+            ssize_t k = pwrite(fd, img + at, size - at, (off_t)at);
+            if (k <= 0)
+                e = k < 0 ? -errno : -EIO;
+            else
+                at += (uint64_t)k;
+        }
+        if (close(fd) < 0 && !e)
+            e = -errno;
+    }
+    free(img);
+    if (!e && info)
+        *info = in;
+    return e;
+}
