@@ -205,7 +205,7 @@ missing=
 for o in --threads --duration --ops --dist --mix --hold-pages --seed --file \
          --pages --max-pages --frames --page-size --flushers --queue-depth \
          --checkpoint-rate --no-readahead --no-fill --reuse --keep --verify-only \
-         --crash --cycles --json --quiet --hang-timeout --help --version; do
+         --crash --cycles --power-cut --json --quiet --hang-timeout --help --version; do
     grep -q -x -- "$o" <<<"$opts" || missing+=" $o"
 done
 [ "$st" -eq 0 ] && [ -z "$missing" ] && pass "--help lists every option" ||

@@ -30,6 +30,18 @@
  * the check is sound.  A record torn by the kill fails its checksum; the
  * parent ignores it and truncates the log back to the last whole record
  * before the next cycle.
+ *
+ * --power-cut: the cycle ends in a simulated power cut instead of a kill.
+ * The child records every write to the data file (powercut.h) from its
+ * start - the file is durable then: the parent fsync'd it - and at the
+ * random moment a thread of its own takes the side log's lock, so that
+ * no checkpoint completing later can log anything, writes the image a
+ * power cut could leave (FILE.cut) and ends the process.  The parent
+ * moves the image over the data file and checks it as after a kill,
+ * except that a page written after its durable version may be torn: it
+ * must be detected (by bpool's checksum when the pool has them, else by
+ * the tool's own), and is put back at its durable version before the
+ * next cycle.  Growing the file is not modelled, so allocations are off.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,12 +51,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "stress.h"
+#include "../powercut.h"
 
 #define DLOG_MAGIC 0x474f4c44u      /* "DLOG" */
 
@@ -215,8 +229,47 @@ static long read_floors(const struct stress_opts *o, uint64_t *floor, uint64_t c
     return recs;
 }
 
-/* The child: one workload run, killed at any moment by the parent. */
-static int child_main(struct run *run, const uint64_t *floor, unsigned cycle)
+/* --power-cut: the moment of the cut, and where the child says what it
+ * left (memory shared with the parent). */
+struct cut_plan {
+    struct run *run;
+    uint64_t at_ns;
+    struct pc_cut_info *info;
+};
+
+/* Cut the power now: nothing the process does after this reaches the
+ * "device".  Holding the side log's lock, no sync can be logged after
+ * the image is taken; the process ends holding it. */
+static void power_cut_now(struct cut_plan *cp)
+{
+    struct run *run = cp->run;
+    pthread_mutex_lock(&run->dlog->mu);
+    int r = pc_cut(run->o->cut_path, mix64(run->seed ^ 0x637574ull), cp->info);
+    if (r < 0)
+        fprintf(stderr, PROG ": writing the power-cut image %s: %s\n",
+                run->o->cut_path, strerror(-r));
+    fflush(stdout);
+    fflush(stderr);
+    _exit(r < 0 ? EXIT_SETUP : EXIT_CUT);
+}
+
+static void *cutter_main(void *arg)
+{
+    struct cut_plan *cp = arg;
+    for (uint64_t now; (now = now_ns()) < cp->at_ns;) {
+        uint64_t left = cp->at_ns - now;
+        struct timespec ts = { (time_t)(left / 1000000000u),
+                               (long)(left % 1000000000u) };
+        nanosleep(&ts, NULL);
+    }
+    power_cut_now(cp);
+    return NULL;
+}
+
+/* The child: one workload run, killed at any moment by the parent, or
+ * (cut != NULL) ended by a simulated power cut at cut->at_ns. */
+static int child_main(struct run *run, const uint64_t *floor, unsigned cycle,
+                      struct cut_plan *cut)
 {
     const struct stress_opts *o = run->o;
     run->cycle = cycle;
@@ -226,6 +279,16 @@ static int child_main(struct run *run, const uint64_t *floor, unsigned cycle)
     run->dlog = dlog_open(o->dlog_path, floor, run->cap);
     if (!run->dlog)
         return EXIT_SETUP;
+    if (cut) {
+        int r = pc_start(o->path);
+        pthread_t t;
+        if (r < 0 || pthread_create(&t, NULL, cutter_main, cut) != 0) {
+            fprintf(stderr, PROG ": cannot record the writes to %s: %s\n",
+                    o->path, strerror(r < 0 ? -r : EAGAIN));
+            dlog_close(run->dlog);
+            return EXIT_SETUP;
+        }
+    }
     int status;
     run->pool = stress_open(o, 0, &status);
     if (!run->pool) {
@@ -242,6 +305,8 @@ static int child_main(struct run *run, const uint64_t *floor, unsigned cycle)
     }
     if (status == EXIT_OK)                    /* a clean close is a sync */
         status = crash_log_all(run, run->dlog);
+    if (cut && status == EXIT_OK)
+        power_cut_now(cut);                   /* the workload ended first */
     dlog_close(run->dlog);
     return status;
 }
@@ -265,12 +330,53 @@ int crash_log_all(struct run *run, struct dlog *d)
     return EXIT_OK;
 }
 
+static int cycles(struct stress_opts *o, struct run *run, uint64_t *floor,
+                  struct totals *tot, struct summary *s, struct rng *rngp,
+                  struct pc_cut_info *cut_info);
+
 int crash_run(struct stress_opts *o, struct run *run, uint64_t *floor,
               struct totals *tot, struct summary *s)
 {
     struct rng rng;
     rng_seed(&rng, o->seed ^ 0x6b696c6c6b696c6cull);
     uint64_t t_start = now_ns();
+    struct pc_cut_info *cut_info = NULL;
+    if (o->power_cut) {
+        cut_info = mmap(NULL, sizeof *cut_info, PROT_READ | PROT_WRITE,
+                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (cut_info == MAP_FAILED) {
+            fprintf(stderr, PROG ": mmap: %s\n", strerror(errno));
+            return EXIT_SETUP;
+        }
+    }
+    int status = cycles(o, run, floor, tot, s, &rng, cut_info);
+    if (cut_info)
+        munmap(cut_info, sizeof *cut_info);
+    s->seconds = (double)(now_ns() - t_start) / 1e9;
+    return status;
+}
+
+/* The image of a cut becomes the data file, durably: the next cycle
+ * starts from it as from a machine that came back up. */
+static int take_image(const struct stress_opts *o)
+{
+    int fd = open(o->cut_path, O_RDWR | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) < 0 || rename(o->cut_path, o->path) < 0) {
+        fprintf(stderr, PROG ": moving the power-cut image %s over %s: %s\n",
+                o->cut_path, o->path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return EXIT_SETUP;
+    }
+    close(fd);
+    return EXIT_OK;
+}
+
+static int cycles(struct stress_opts *o, struct run *run, uint64_t *floor,
+                  struct totals *tot, struct summary *s, struct rng *rngp,
+                  struct pc_cut_info *cut_info)
+{
+    struct rng rng = *rngp;
     for (unsigned c = 1; c <= o->cycles; c++) {
         if (read_floors(o, floor, run->cap) < 0)
             return EXIT_FAIL;
@@ -279,17 +385,23 @@ int crash_run(struct stress_opts *o, struct run *run, uint64_t *floor,
         fflush(stdout);
         fflush(stderr);
         uint64_t t0 = now_ns();
+        uint64_t kill_at = t0 + (uint64_t)(o->duration * (0.05 + 0.95 * rng_double(&rng)) * 1e9);
+        struct cut_plan plan = { run, kill_at, cut_info };
+        if (o->power_cut) {
+            memset(cut_info, 0, sizeof *cut_info);
+            /* the child cuts; killed only if it hangs */
+            kill_at += (uint64_t)(o->hang_timeout * 1e9);
+        }
         pid_t pid = fork();
         if (pid < 0) {
             fprintf(stderr, PROG ": fork: %s\n", strerror(errno));
             return EXIT_SETUP;
         }
         if (pid == 0) {
-            int st = child_main(run, floor, c);
+            int st = child_main(run, floor, c, o->power_cut ? &plan : NULL);
             fflush(stdout);
             _exit(st);
         }
-        uint64_t kill_at = t0 + (uint64_t)(o->duration * (0.05 + 0.95 * rng_double(&rng)) * 1e9);
         int wst = 0;
         pid_t w = 0;
         while ((w = waitpid(pid, &wst, WNOHANG)) == 0 && now_ns() < kill_at) {
@@ -304,7 +416,24 @@ int crash_run(struct stress_opts *o, struct run *run, uint64_t *floor,
             killed = WIFSIGNALED(wst) && WTERMSIG(wst) == SIGKILL;
         }
         double lived = (double)(now_ns() - t0) / 1e9;
-        if (!killed && !(WIFEXITED(wst) && WEXITSTATUS(wst) == 0)) {
+        bool cut = !killed && o->power_cut && WIFEXITED(wst) &&
+                   WEXITSTATUS(wst) == EXIT_CUT;
+        if (o->power_cut && !cut) {
+            fprintf(stderr, PROG ": FAIL: cycle %u: the workload %s instead of "
+                    "ending in a power cut\n", c, killed ? "hung and was killed"
+                    : "exited");
+            return killed || !WIFEXITED(wst) || WEXITSTATUS(wst) != EXIT_SETUP
+                       ? EXIT_FAIL : EXIT_SETUP;
+        }
+        if (cut) {
+            int st = take_image(o);
+            if (st != EXIT_OK)
+                return st;
+            s->cuts++;
+            s->cut_pending += cut_info->pending;
+            s->cut_dropped += cut_info->dropped;
+            s->cut_torn += cut_info->torn;
+        } else if (!killed && !(WIFEXITED(wst) && WEXITSTATUS(wst) == 0)) {
             if (WIFEXITED(wst))
                 fprintf(stderr, PROG ": FAIL: cycle %u: the workload exited with "
                         "status %d\n", c, WEXITSTATUS(wst));
@@ -333,28 +462,37 @@ int crash_run(struct stress_opts *o, struct run *run, uint64_t *floor,
             return EXIT_FAIL;
         struct check_result res;
         int st = check_file(o, run->ver, run->cap, floor,
-                            killed ? CHECK_FLOOR : CHECK_EXACT, 0, &res);
+                            cut ? CHECK_CUT : killed ? CHECK_FLOOR : CHECK_EXACT,
+                            0, &res);
+        s->torn_detected += res.torn;
         s->pages_verified += res.checked;
         s->above_floor += res.above_floor;
         s->durable_records = (uint64_t)recs;
         s->end_pages = res.pages;
-        if (!o->json && !o->quiet)
+        const char *how = cut ? "power cut" : killed ? "SIGKILL" : "clean exit";
+        if (!o->json && !o->quiet && cut)
+            printf("cycle %u/%u: power cut after %.2f s, %" PRIu64 " ops; %u "
+                   "writes not durable (%u left out, %u torn); %ld side-log "
+                   "records; %" PRIu64 " pages checked: %s (%" PRIu64 " at their "
+                   "durable version, %" PRIu64 " above it, %" PRIu64 " torn and "
+                   "put back)\n", c, o->cycles, lived, totals_ops(&cyc),
+                   cut_info->pending, cut_info->dropped, cut_info->torn, recs,
+                   res.checked, st == EXIT_OK ? "ok" : "FAIL", res.at_floor,
+                   res.above_floor, res.torn);
+        else if (!o->json && !o->quiet)
             printf("cycle %u/%u: %s after %.2f s, %" PRIu64 " ops; %ld side-log "
                    "records; %" PRIu64 " pages checked: %s (%" PRIu64 " at their "
                    "durable version, %" PRIu64 " above it, %" PRIu64 " older than "
-                   "the last written)\n", c, o->cycles,
-                   killed ? "SIGKILL" : "clean exit", lived,
+                   "the last written)\n", c, o->cycles, how, lived,
                    totals_ops(&cyc), recs, res.checked,
                    st == EXIT_OK ? "ok" : "FAIL", res.at_floor, res.above_floor,
                    res.below_last);
         if (st != EXIT_OK) {
             fprintf(stderr, PROG ": FAIL: cycle %u (%s after %.2f s): the check "
-                    "after reopening failed\n", c, killed ? "SIGKILL" : "clean exit",
-                    lived);
+                    "after reopening failed\n", c, how, lived);
             return st;
         }
     }
-    s->seconds = (double)(now_ns() - t_start) / 1e9;
     uint64_t nf = 0;
     for (uint64_t p = 0; p < run->cap; p++)
         nf += floor[p] > 0;

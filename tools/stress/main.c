@@ -101,6 +101,14 @@ static void usage(FILE *to)
         "                         against the side log FILE.dlog of versions made\n"
         "                         durable by completed checkpoints and syncs\n"
         "      --cycles N         crash cycles (default 5)\n"
+        "      --power-cut N      N cycles that end in a simulated power cut\n"
+        "                         instead of a kill: the writes not yet made\n"
+        "                         durable by an fdatasync are left out, kept or\n"
+        "                         torn at random in the image the next cycle\n"
+        "                         opens (FILE.cut, moved over FILE); a torn page\n"
+        "                         must fail its checksum (implies --checksums\n"
+        "                         unless --no-checksums) and is put back at its\n"
+        "                         durable version; allocations are off\n"
         "\n"
         "output:\n"
         "  -j, --json             the final report as one JSON object\n"
@@ -285,7 +293,7 @@ int main(int argc, char **argv)
 
     /* The options only bpool-stress has (long only). */
     enum { O_MAXPAGES = POOLOPT_TOOL_FIRST, O_PAGES, O_HOLD, O_NOFILL, O_REUSE,
-           O_KEEP, O_VERIFY, O_CRASH, O_CYCLES, O_HANG };
+           O_KEEP, O_VERIFY, O_CRASH, O_CYCLES, O_POWER_CUT, O_HANG };
     static const struct option longopts[] = {
         POOLOPT_LONGOPTS,
         { "threads", required_argument, NULL, 't' },
@@ -304,6 +312,7 @@ int main(int argc, char **argv)
         { "verify-only", no_argument, NULL, O_VERIFY },
         { "crash", no_argument, NULL, O_CRASH },
         { "cycles", required_argument, NULL, O_CYCLES },
+        { "power-cut", required_argument, NULL, O_POWER_CUT },
         { "json", no_argument, NULL, 'j' },
         { "quiet", no_argument, NULL, 'q' },
         { "hang-timeout", required_argument, NULL, O_HANG },
@@ -341,6 +350,10 @@ int main(int argc, char **argv)
         case O_VERIFY: o.verify_only = true; break;
         case O_CRASH: o.crash = true; break;
         case O_CYCLES: o.cycles = (unsigned)opt_u64("--cycles", optarg, 1, 1000000); break;
+        case O_POWER_CUT:
+            o.power_cut = o.crash = true;
+            o.cycles = (unsigned)opt_u64("--power-cut", optarg, 1, 1000000);
+            break;
         case O_HANG: o.hang_timeout = opt_secs("--hang-timeout", optarg, false, 1e7); break;
         case 'j': o.json = true; break;
         case 'q': o.quiet = true; break;
@@ -357,6 +370,12 @@ int main(int argc, char **argv)
         opt_usage("unexpected argument '%s'", argv[optind]);
     if (o.crash && o.ops)
         opt_usage("--crash runs for a --duration, not --ops");
+    if (o.power_cut) {
+        /* a cut's image keeps the file's size: growth is not modelled */
+        o.mix[OP_ALLOC] = 0;
+        if (o.pool.checksums < 0)
+            o.pool.checksums = 1;   /* so that bpool must find torn pages */
+    }
     if (o.crash && o.verify_only)
         opt_usage("--crash and --verify-only do not go together");
     if (o.duration < 0)
@@ -371,6 +390,11 @@ int main(int argc, char **argv)
         return EXIT_SETUP;
     memcpy(o.dlog_path, o.path, plen);
     memcpy(o.dlog_path + plen, DLOG_SUFFIX, sizeof DLOG_SUFFIX);
+    o.cut_path = malloc(plen + sizeof CUT_SUFFIX);
+    if (!o.cut_path)
+        return EXIT_SETUP;
+    memcpy(o.cut_path, o.path, plen);
+    memcpy(o.cut_path + plen, CUT_SUFFIX, sizeof CUT_SUFFIX);
 
     /* The file: new, or existing with --reuse / --verify-only. */
     struct stat sb;
@@ -382,6 +406,7 @@ int main(int argc, char **argv)
     if (!exists && (o.reuse || o.verify_only)) {
         fprintf(stderr, PROG ": %s: %s\n", o.path, strerror(errno));
         free(o.dlog_path);
+        free(o.cut_path);
         return EXIT_SETUP;
     }
     uint64_t start_pages = exists ? (uint64_t)sb.st_size / o.page_size : o.pages;
@@ -399,6 +424,7 @@ int main(int argc, char **argv)
         o.frames = o.pages / 16 > BP_MIN_FRAMES ? (uint32_t)(o.pages / 16) : BP_MIN_FRAMES;
     if (o.mix[OP_HOLD] > 0 && o.hold_pages > o.frames / 2) {
         free(o.dlog_path);
+        free(o.cut_path);
         opt_usage("--hold-pages %u: at most half the %u frames", o.hold_pages,
                   o.frames);
     }
@@ -406,6 +432,7 @@ int main(int argc, char **argv)
     struct run run = { .o = &o, .seed = o.seed, .payload = stress_payload(&o) };
     if (map_shared(&run, o.threads, o.max_pages) < 0) {
         free(o.dlog_path);
+        free(o.cut_path);
         return EXIT_SETUP;
     }
     set_op_cum(&run, &o);
@@ -414,11 +441,13 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": out of memory\n");
         unmap_shared(&run, o.threads);
         free(o.dlog_path);
+        free(o.cut_path);
         return EXIT_SETUP;
     }
 
     struct totals *tot = calloc(1, sizeof *tot);
-    struct summary sum = { .mode = o.crash ? "crash" : o.verify_only ? "verify" : "run",
+    struct summary sum = { .mode = o.power_cut ? "power-cut" : o.crash ? "crash"
+                                   : o.verify_only ? "verify" : "run",
                            .start_pages = o.pages, .end_pages = o.pages,
                            .result = "FAIL" };
     struct check_result res;
@@ -544,5 +573,6 @@ out:
     free(floor);
     unmap_shared(&run, o.threads);
     free(o.dlog_path);
+    free(o.cut_path);
     return status;
 }

@@ -175,7 +175,8 @@ static void json_head(struct json *j, const struct stress_opts *o)
     json_u64(j, "frames", o->frames);
     json_u64(j, "page_size", o->page_size);
     poolopt_json(j, &o->pool);
-    json_bool(j, "crash", o->crash);
+    json_bool(j, "crash", o->crash && !o->power_cut);
+    json_bool(j, "power_cut", o->power_cut);
     if (o->crash)
         json_u64(j, "cycles", o->cycles);
     json_end_object(j);
@@ -249,13 +250,20 @@ static void report_json(const struct stress_opts *o, const struct totals *t,
         json_dbl(&j, k, us(rows[i].max), 1);
     }
     json_u64(&j, "pages_verified", s->pages_verified);
-    if (strcmp(s->mode, "crash") == 0) {
+    if (strcmp(s->mode, "crash") == 0 || strcmp(s->mode, "power-cut") == 0) {
         json_u64(&j, "cycles", s->cycles);
         json_u64(&j, "kills", s->kills);
         json_u64(&j, "clean_exits", s->clean_exits);
         json_u64(&j, "durable_records", s->durable_records);
         json_u64(&j, "floor_pages", s->floor_pages);
         json_u64(&j, "above_floor", s->above_floor);
+    }
+    if (strcmp(s->mode, "power-cut") == 0) {
+        json_u64(&j, "cuts", s->cuts);
+        json_u64(&j, "cut_pending_writes", s->cut_pending);
+        json_u64(&j, "cut_dropped_writes", s->cut_dropped);
+        json_u64(&j, "cut_torn_writes", s->cut_torn);
+        json_u64(&j, "torn_pages_detected", s->torn_detected);
     }
     json_end(&j);
 }
@@ -304,6 +312,13 @@ void report_final(const struct stress_opts *o, const struct totals *t,
                " clean exits; %" PRIu64 " side-log records; %" PRIu64
                " pages with a durable version\n", s->cycles, s->kills,
                s->clean_exits, s->durable_records, s->floor_pages);
+    if (strcmp(s->mode, "power-cut") == 0)
+        printf("  power cut  %" PRIu64 " cuts: %" PRIu64 " writes not durable at "
+               "them, %" PRIu64 " left out, %" PRIu64 " torn; %" PRIu64 " torn "
+               "pages detected and put back; %" PRIu64 " side-log records; %"
+               PRIu64 " pages with a durable version\n", s->cuts, s->cut_pending,
+               s->cut_dropped, s->cut_torn, s->torn_detected, s->durable_records,
+               s->floor_pages);
     printf("  verified   %" PRIu64 " pages after reopening with a fresh pool\n",
            s->pages_verified);
     printf("  result     %s\n", s->result);

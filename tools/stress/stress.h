@@ -49,12 +49,14 @@
 #define PROG "bpool-stress"
 #define DEFAULT_FILE "bpool-stress.data"
 #define DLOG_SUFFIX ".dlog"
+#define CUT_SUFFIX ".cut"    /* --power-cut: the image a cut left */
 
 /* Exit statuses. */
 #define EXIT_OK 0
 #define EXIT_FAIL 1      /* a check failed or the library returned an error */
 #define EXIT_USAGE 2     /* bad command line */
 #define EXIT_SETUP 3     /* could not run: file, O_DIRECT, memory */
+#define EXIT_CUT 42      /* --power-cut child: the image is written */
 
 #define MAX_THREADS 256
 
@@ -104,6 +106,7 @@ struct dist_spec {
 struct stress_opts {
     const char *path;          /* data file */
     char *dlog_path;           /* path + DLOG_SUFFIX */
+    char *cut_path;            /* path + CUT_SUFFIX */
     unsigned threads;
     double duration;           /* seconds, when ops == 0 */
     uint64_t ops;              /* total operations; 0: run for duration */
@@ -122,6 +125,8 @@ struct stress_opts {
     bool progress;             /* stderr is a terminal and not --quiet */
     double hang_timeout;       /* seconds one operation may take */
     bool crash;
+    bool power_cut;            /* --power-cut: crash cycles end in a
+                                  simulated power cut (powercut.h) */
     unsigned cycles;
 };
 
@@ -273,6 +278,10 @@ enum check_mode {
     CHECK_EXACT,    /* every page must be exactly ver[p] */
     CHECK_FLOOR,    /* floor[p] <= version <= ver[p]; then ver[p] = version */
     CHECK_LEARN,    /* any consistent version; ver[p] = version */
+    CHECK_CUT,      /* as CHECK_FLOOR, and a torn page (one written after
+                       its floor) is allowed if detected - by bpool's
+                       checksum when the pool has them - and is put back
+                       at its floor version, as a repair would */
 };
 struct check_result {
     uint64_t pages;        /* pages in the file */
@@ -282,6 +291,7 @@ struct check_result {
     uint64_t at_floor;     /* CHECK_FLOOR: pages exactly at their floor */
     uint64_t above_floor;  /* CHECK_FLOOR: pages above a nonzero floor */
     uint64_t below_last;   /* CHECK_FLOOR: pages older than last written */
+    uint64_t torn;         /* CHECK_CUT: torn pages detected and put back */
     double seconds;
 };
 /* Open the data file with a fresh pool and check every page.  floor may
@@ -339,6 +349,11 @@ struct summary {
     uint64_t cycles, kills, clean_exits, durable_records;
     uint64_t floor_pages;      /* pages with a nonzero durable version */
     uint64_t above_floor;
+    uint64_t cuts;             /* --power-cut: cycles ended by a cut */
+    uint64_t cut_pending;      /* writes not durable at the cuts */
+    uint64_t cut_dropped;      /* of those, left out of the images */
+    uint64_t cut_torn;         /* written in part */
+    uint64_t torn_detected;    /* torn pages found (and put back) */
     const char *result;        /* "ok" or "FAIL" */
 };
 /* "bpool-stress: FAIL: " and the message, one line on stderr: how every
