@@ -23,6 +23,7 @@ static struct {
     int (*io_getevents)(io_context_t, long, long, struct io_event *,
                         struct timespec *);
     int (*fdatasync)(int);
+    int (*ftruncate)(int, off_t);
 } real;
 static pthread_once_t real_once = PTHREAD_ONCE_INIT;
 
@@ -43,6 +44,7 @@ static void look_up(void)
     real_sym("io_submit", &real.io_submit, sizeof real.io_submit);
     real_sym("io_getevents", &real.io_getevents, sizeof real.io_getevents);
     real_sym("fdatasync", &real.fdatasync, sizeof real.fdatasync);
+    real_sym("ftruncate", &real.ftruncate, sizeof real.ftruncate);
 }
 
 /* ---- the record ---------------------------------------------------------- */
@@ -68,8 +70,12 @@ static struct {
     bool on;
     dev_t dev;
     ino_t ino;
-    uint64_t size;           /* of the file at pc_start */
-    unsigned char *durable;  /* what the device surely holds */
+    uint64_t size;           /* the durable size: at pc_start, then as
+                                the last fdatasync that returned found it */
+    uint64_t cur_size;       /* as the last ftruncate left it */
+    unsigned char *durable;  /* what the device surely holds, [cap] bytes
+                                (zeros beyond size) */
+    uint64_t dcap;
     struct rec *r;           /* not durable yet, in submission order */
     size_t n, cap;
     uint64_t gen;            /* fdatasync calls started */
@@ -137,14 +143,36 @@ static size_t find_submitted(const struct iocb *cb)
     return pc.n;
 }
 
-/* Bytes [off, off + len) of rec written over img (clipped to the size). */
-static void put(unsigned char *img, const struct rec *r, uint64_t off, uint64_t len)
+/* Bytes [off, off + len) of rec written over img of `size` bytes
+ * (clipped to it: what lies beyond the end of a file is not in it). */
+static void put(unsigned char *img, uint64_t size, const struct rec *r,
+                uint64_t off, uint64_t len)
 {
-    if (off >= pc.size)
+    if (off >= size)
         return;
-    if (len > pc.size - off)
-        len = pc.size - off;
+    if (len > size - off)
+        len = size - off;
     memcpy(img + off, r->data + (off - r->off), len);
+}
+
+/* Make the durable image size bytes long (zeros past the old end).  Out
+ * of memory the record cannot go on honestly: abort. */
+static void durable_resize(uint64_t size)
+{
+    if (size > pc.dcap) {
+        uint64_t cap = pc.dcap ? pc.dcap : 1 << 20;
+        while (cap < size)
+            cap *= 2;
+        unsigned char *d = realloc(pc.durable, cap);
+        if (!d)
+            abort();
+        memset(d + pc.dcap, 0, cap - pc.dcap);
+        pc.durable = d;
+        pc.dcap = cap;
+    }
+    if (size < pc.size)
+        memset(pc.durable + size, 0, pc.size - size);
+    pc.size = size;
 }
 
 /* ---- the interposed functions ------------------------------------------- */
@@ -217,6 +245,7 @@ int fdatasync(int fd)
         return real.fdatasync(fd);
     }
     uint64_t g = ++pc.gen;
+    uint64_t size = pc.cur_size;   /* durable too once this returns */
     for (size_t i = 0; i < pc.n; i++)
         if (pc.r[i].state == COMPLETED) {
             pc.r[i].state = SYNCING;
@@ -227,6 +256,8 @@ int fdatasync(int fd)
     int e = errno;
     pthread_mutex_lock(&pc.mu);
     if (pc.on) {
+        if (r == 0)
+            durable_resize(size);
         for (size_t i = 0; i < pc.n;) {
             if (pc.r[i].state == SYNCING && (r == 0 ? pc.r[i].gen <= g
                                                     : pc.r[i].gen == g)) {
@@ -234,7 +265,8 @@ int fdatasync(int fd)
                     /* durable now: in submission order, as the device
                      * saw them (a later write to a page was sent only
                      * after the earlier one had completed) */
-                    put(pc.durable, &pc.r[i], pc.r[i].off, pc.r[i].len);
+                    put(pc.durable, pc.size, &pc.r[i], pc.r[i].off,
+                        pc.r[i].len);
                     drop(i);
                     continue;
                 }
@@ -250,6 +282,21 @@ int fdatasync(int fd)
     return r;
 }
 
+int ftruncate(int fd, off_t length)
+{
+    pthread_once(&real_once, look_up);
+    int r = real.ftruncate(fd, length);
+    if (r == 0) {
+        int e = errno;
+        pthread_mutex_lock(&pc.mu);
+        if (pc.on && is_file(fd))
+            pc.cur_size = (uint64_t)length;   /* durable at the next sync */
+        pthread_mutex_unlock(&pc.mu);
+        errno = e;
+    }
+    return r;
+}
+
 /* ---- starting, stopping, cutting ----------------------------------------- */
 
 static void forget(void)
@@ -261,6 +308,7 @@ static void forget(void)
     pc.r = NULL;
     pc.durable = NULL;
     pc.n = pc.cap = 0;
+    pc.size = pc.cur_size = pc.dcap = 0;
 }
 
 int pc_start(const char *path)
@@ -295,7 +343,7 @@ int pc_start(const char *path)
     }
     pc.dev = st.st_dev;
     pc.ino = st.st_ino;
-    pc.size = (uint64_t)st.st_size;
+    pc.size = pc.cur_size = pc.dcap = (uint64_t)st.st_size;
     pc.durable = img;
     pc.gen = pc.syncs = 0;
     pc.on = true;
@@ -328,7 +376,11 @@ int pc_cut(const char *image_path, uint64_t seed, struct pc_cut_info *info)
         pthread_mutex_unlock(&pc.mu);
         return -EINVAL;
     }
-    unsigned char *img = malloc(pc.size ? pc.size : 1);
+    /* A size set since the last sync may or may not have reached the
+     * device. */
+    uint64_t size = pc.cur_size != pc.size && next_rnd(&s) % 2 ? pc.cur_size
+                                                              : pc.size;
+    unsigned char *img = calloc(size ? size : 1, 1);
     size_t *order = malloc((pc.n ? pc.n : 1) * sizeof *order);
     if (!img || !order) {
         pthread_mutex_unlock(&pc.mu);
@@ -336,7 +388,7 @@ int pc_cut(const char *image_path, uint64_t seed, struct pc_cut_info *info)
         free(order);
         return -ENOMEM;
     }
-    memcpy(img, pc.durable, pc.size);
+    memcpy(img, pc.durable, size < pc.size ? size : pc.size);
     for (size_t i = 0; i < pc.n; i++)
         order[i] = i;
     for (size_t i = pc.n; i > 1; i--) {   /* any order: Fisher-Yates */
@@ -353,7 +405,7 @@ int pc_cut(const char *image_path, uint64_t seed, struct pc_cut_info *info)
             break;
         case 1:
         case 2:
-            put(img, r, r->off, r->len);
+            put(img, size, r, r->off, r->len);
             in.applied++;
             break;
         default: {
@@ -363,14 +415,13 @@ int pc_cut(const char *image_path, uint64_t seed, struct pc_cut_info *info)
                 uint64_t len = r->off + r->len - at < piece ? r->off + r->len - at
                                                             : piece;
                 if (next_rnd(&s) % 2)
-                    put(img, r, at, len);
+                    put(img, size, r, at, len);
             }
             in.torn++;
         }
         }
     }
     in.syncs = pc.syncs;
-    uint64_t size = pc.size;
     pthread_mutex_unlock(&pc.mu);
     free(order);
 

@@ -11,7 +11,8 @@
  * and such writes may land in any order.
  *
  * powercut.c keeps that state for one file.  It interposes on libaio's
- * io_submit and io_getevents and on libc's fdatasync: a program that
+ * io_submit and io_getevents and on libc's fdatasync and ftruncate: a
+ * program that
  * links powercut.c gets its own calls and its libraries' calls (bpool's,
  * whether linked statically or as a shared object) there first, passed
  * on unchanged to the real functions.  While recording, a write request
@@ -27,9 +28,12 @@
  * piece written or not).  A program opens the image as the file a
  * restart would find, and checks it against what it was promised.
  *
- * The file's size is taken at pc_start and is the image's size: writes
- * beyond it, and changes of size, are not modelled.  Not for production:
- * every write to the file is copied while recording.  Thread-safe.
+ * Sizes: ftruncate(2) of the file is interposed too.  A size becomes
+ * durable with the fdatasync that starts after it was set (fdatasync
+ * writes the metadata a later read needs); an image has the durable size
+ * or, at random, the size set since, and holds nothing beyond its end.
+ * Not for production: every write to the file is copied while recording.
+ * Thread-safe.
  */
 #ifndef BPOOL_POWERCUT_H
 #define BPOOL_POWERCUT_H

@@ -190,8 +190,15 @@ int check_file(const struct stress_opts *o, _Atomic uint64_t *ver,
         }
     }
     if (mode != CHECK_EXACT)                  /* pages beyond the end */
-        for (uint64_t p = n; p < cap; p++)
+        for (uint64_t p = n; p < cap; p++) {
+            if (floor && floor[p] > 0 && mode != CHECK_LEARN)
+                bad_page(res, "page %" PRIu64 ": version %" PRIu64 " was made "
+                         "durable by a completed checkpoint/sync (side log), "
+                         "but %s ends at %" PRIu64 " pages: a durable write "
+                         "(or the size that holds it) was lost", p, floor[p],
+                         o->path, n);
             atomic_store_explicit(&ver[p], 0, memory_order_relaxed);
+        }
     int r = bp_close(pool);
     if (r < 0) {
         fprintf(stderr, PROG ": FAIL: bp_close(%s) returned %s: %s\n", o->path,

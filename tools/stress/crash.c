@@ -41,7 +41,8 @@
  * except that a page written after its durable version may be torn: it
  * must be detected (by bpool's checksum when the pool has them, else by
  * the tool's own), and is put back at its durable version before the
- * next cycle.  Growing the file is not modelled, so allocations are off.
+ * next cycle.  The file's size is modelled too: the image has the size
+ * the last fdatasync made durable, or the one set since.
  */
 #include <errno.h>
 #include <fcntl.h>

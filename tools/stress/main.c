@@ -108,7 +108,7 @@ static void usage(FILE *to)
         "                         opens (FILE.cut, moved over FILE); a torn page\n"
         "                         must fail its checksum (implies --checksums\n"
         "                         unless --no-checksums) and is put back at its\n"
-        "                         durable version; allocations are off\n"
+        "                         durable version\n"
         "\n"
         "output:\n"
         "  -j, --json             the final report as one JSON object\n"
@@ -370,12 +370,8 @@ int main(int argc, char **argv)
         opt_usage("unexpected argument '%s'", argv[optind]);
     if (o.crash && o.ops)
         opt_usage("--crash runs for a --duration, not --ops");
-    if (o.power_cut) {
-        /* a cut's image keeps the file's size: growth is not modelled */
-        o.mix[OP_ALLOC] = 0;
-        if (o.pool.checksums < 0)
-            o.pool.checksums = 1;   /* so that bpool must find torn pages */
-    }
+    if (o.power_cut && o.pool.checksums < 0)
+        o.pool.checksums = 1;   /* so that bpool must find torn pages */
     if (o.crash && o.verify_only)
         opt_usage("--crash and --verify-only do not go together");
     if (o.duration < 0)
