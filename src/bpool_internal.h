@@ -294,6 +294,9 @@ int bp__page_verify(bp_pool *pool, uint32_t f, uint64_t page);
 int bp__prefetcher_start(bp_pool *pool);
 void bp__prefetcher_stop(bp_pool *pool);
 int bp__prefetch_queue(bp_pool *pool, uint64_t first, uint64_t count, bool scan);
+/* Ranges queued for the reader thread, not yet all admitted (for tests:
+ * with none queued and no frame pinned, the reader thread is idle). */
+uint32_t bp__prefetch_queued(bp_pool *pool);
 
 /* readahead.c */
 int bp__readahead_create(bp_pool *pool, const struct bp_options *o);

@@ -172,6 +172,17 @@ void bp__prefetcher_stop(bp_pool *pool)
     pool->prefetcher = NULL;
 }
 
+uint32_t bp__prefetch_queued(bp_pool *pool)
+{
+    struct bp__prefetcher *pf = pool->prefetcher;
+    if (!pf)
+        return 0;
+    pthread_mutex_lock(&pf->mu);
+    uint32_t n = pf->len;
+    pthread_mutex_unlock(&pf->mu);
+    return n;
+}
+
 int bp__prefetch_queue(bp_pool *pool, uint64_t first, uint64_t count, bool scan)
 {
     struct bp__prefetcher *pf = pool->prefetcher;

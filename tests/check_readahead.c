@@ -53,6 +53,21 @@ static void wait_prefetched(bp_pool *pool, uint64_t pages)
                   (unsigned long long)st.pinned, (unsigned long long)pages);
 }
 
+/* Wait until the reader thread is idle: nothing queued for it, no frame
+ * pinned (it pins the frames it reads into until the read ends).  A scan
+ * that does this before each pin gives the read-ahead all the time it
+ * needs, so what the tests count does not depend on how the scheduler
+ * treats the reader thread on a loaded machine. */
+static void reader_idle(bp_pool *pool)
+{
+    double end = tu_now() + 10 * tu_timeout_multiplier();
+    while ((bp__prefetch_queued(pool) > 0 || tu_stats(pool).pinned > 0) &&
+           tu_now() < end)
+        usleep(100);
+    ck_assert_msg(bp__prefetch_queued(pool) == 0 && tu_stats(pool).pinned == 0,
+                  "the reader thread did not finish in 10 s");
+}
+
 /* Pin page p in `mode` and check that it holds its original stamp
  * (seed 1). */
 static void expect_page(bp_pool *pool, uint64_t p, uint32_t mode)
@@ -247,13 +262,16 @@ END_TEST
 /* ---- automatic read-ahead --------------------------------------------------- */
 
 /* A sequential scan: every page of a new 1024-page file `name`, pinned in
- * order and checked (expect_page) through a pool of `frames` frames with
- * read-ahead on; then the read-ahead is let finish.  Returns the pool. */
+ * order, each once the reader thread is idle, and checked (expect_page)
+ * through a pool of `frames` frames with read-ahead on; then the
+ * read-ahead is let finish.  Returns the pool. */
 static bp_pool *scan_in_order(const char *name, uint32_t frames)
 {
     bp_pool *pool = new_pool(name, 1024, frames, 0);
-    for (uint64_t p = 0; p < 1024; p++)
+    for (uint64_t p = 0; p < 1024; p++) {
+        reader_idle(pool);
         expect_page(pool, p, BP_READ);
+    }
     wait_prefetched(pool, 0);
     return pool;
 }
@@ -290,8 +308,10 @@ START_TEST(test_readahead_window_doubles_to_max)
     ck_assert_int_eq(bp_info(pool, &info), 0);
     ck_assert_uint_eq(info.readahead_min, 4 * PS);
     ck_assert_uint_eq(info.readahead_max, 32 * PS);
-    for (uint64_t p = 0; p < 1024; p++)
+    for (uint64_t p = 0; p < 1024; p++) {
+        reader_idle(pool);
         expect_page(pool, p, BP_READ);
+    }
     wait_prefetched(pool, 0);
     struct bp_stats st = tu_stats(pool);
     ck_assert_msg(st.readahead_windows >= 25 && st.readahead_windows <= 45,
