@@ -1203,26 +1203,22 @@ static void run_fairness(enum reader_style style, const char *what,
             fair.queued_by[FAIR_WRITES - 1]);
 }
 
-/* A writer queued among readers gets the latch within 10 ms (p99, scaled
- * for slow builds and a loaded machine: that includes waiting for readers
- * the scheduler preempted inside), and once it is queued no new reader
- * gets in - but for the readers that were granted just before it queued
- * and see XWAIT afterwards, one each (FAIR_READERS) per write. */
+/* Once a writer queued among readers is queued no new reader gets in -
+ * but for the readers that were granted just before it queued and see
+ * XWAIT afterwards, one each (FAIR_READERS) per write: a count, which no
+ * scheduler can change.  How long the writer waits is printed: it is the
+ * time the readers inside take, which on a loaded machine is the time
+ * until the scheduler runs a preempted one again (2 hogs beside make check
+ * made the p99 90 ms); only a writer kept out (starved) waits a second. */
 static void expect_fair(double wait_p99, double queued_p99)
 {
-    /* A reader preempted inside keeps the writer waiting until the
-     * scheduler runs it again, which takes longer the more threads wait
-     * for each CPU: the limit grows with the load beyond one per CPU. */
-    double load = 0;
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    double per_cpu = getloadavg(&load, 1) == 1 && cpus > 0 ? load / cpus : 1;
-    double limit = 0.010 * tu_timeout_multiplier() * (per_cpu > 1 ? per_cpu : 1);
+    double limit = 1.0 * tu_timeout_multiplier();
     ck_assert_msg(queued_p99 <= FAIR_READERS, "p99: %.0f reads were granted "
                   "with the writer queued: new readers overtake a queued "
                   "writer", queued_p99);
     ck_assert_msg(wait_p99 <= limit, "the writer's p99 wait is %.1f ms, above "
-                  "%.0f ms (load %.1f per CPU)", wait_p99 * 1e3, limit * 1e3,
-                  per_cpu);
+                  "%.0f ms: readers keep a queued writer out", wait_p99 * 1e3,
+                  limit * 1e3);
 }
 
 /* 8 readers pin one page BP_READ in a tight loop; a writer takes it
