@@ -237,6 +237,9 @@ int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
  *     transfers only SHORT_ODD_BYTES, a count no direct-I/O block size
  *     divides (a device stopping mid-block), for as long as it is set. */
 #define SHORT_ODD_BYTES 1000
+/* io_getevents: the next getevents_eintr_left calls return -EINTR at once,
+ * as a call interrupted by a signal does. */
+static _Atomic long getevents_eintr_left;
 static _Atomic int short_halve;
 static _Atomic int short_zero_ops;
 static _Atomic long long short_zero_page = -1;
@@ -264,6 +267,10 @@ static void scribble(struct iocb *cb, size_t from)
 int io_getevents(io_context_t ctx, long min_nr, long nr,
                  struct io_event *events, struct timespec *timeout)
 {
+    long left = atomic_load(&getevents_eintr_left);
+    while (left > 0)
+        if (atomic_compare_exchange_weak(&getevents_eintr_left, &left, left - 1))
+            return -EINTR;   /* a signal arrived: nothing reaped */
     int got = aio_real()->io_getevents(ctx, min_nr, nr, events, timeout);
     int halve = atomic_load(&short_halve);
     long long zpage = atomic_load(&short_zero_page);
@@ -345,6 +352,7 @@ static void reset_faults(void)
     atomic_store(&short_odd_ops, 0);
     atomic_store(&short_odd_page, -1);
     atomic_store(&short_made, 0);
+    atomic_store(&getevents_eintr_left, 0);
     for (int i = 0; i < NOPS; i++) {
         atomic_store(&sys_left[i], 0);
         atomic_store(&sys_calls[i], 0);
@@ -1014,6 +1022,76 @@ START_TEST(test_submit_refused_every_path)
 }
 END_TEST
 
+/* A read stream over pages [first, first + 64): every page is handed out
+ * with its model's bytes (want == 0), or every one fails with want, its
+ * page number set, in order. */
+static void stream_range(bp_pool *pool, const uint32_t *model, uint64_t first,
+                         int want)
+{
+    struct bp_stream_options so = { .mode = BP_READ, .max_depth = 64 };
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open_range(pool, first, 64, &so, &s), 0);
+    bp_page pg;
+    uint64_t next = first;
+    int r;
+    while ((r = bp_stream_next(s, &pg)) != 0) {
+        ck_assert_uint_eq(pg.pgno, next);
+        next++;
+        if (want) {
+            ck_assert_msg(r == want, "stream page %llu: %s (%s), expected %s",
+                          (unsigned long long)pg.pgno, bp_err_name(r),
+                          bp_errdetail(), bp_err_name(want));
+            continue;
+        }
+        ck_assert_msg(r == 1, "stream page %llu: %s: %s",
+                      (unsigned long long)pg.pgno, bp_err_name(r), bp_errdetail());
+        ck_assert(tu_stamped(pg.data, PS, pg.pgno, model[pg.pgno]));
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_uint_eq(next, first + 64);
+    ck_assert_int_eq(bp_stream_close(s), 0);
+}
+
+/* A read stream's reads go through a lane it holds, with a submission and
+ * reaping loop of their own: io_submit refusing for a while (EAGAIN,
+ * EINTR, taking nothing), taking one request per call, and io_getevents
+ * interrupted, cost nothing but retries - every page arrives with its
+ * bytes; io_submit refusing for good (EBADF) hands each page out as its
+ * own error, caches nothing, and the pages read fine once it works. */
+START_TEST(test_stream_submit_faults)
+{
+    uint32_t model[448];
+    char *path = model_file("streamfault.bp", model, 448);
+    bp_pool *pool = tu_open(path, 1024, BP_NOFLUSH | BP_NOREADAHEAD);
+    static const int transient[] = { -EAGAIN, -EINTR, 0 };
+    uint64_t first = 0;
+    for (size_t e = 0; e < 3; e++, first += 64) {
+        atomic_store(&submit_refused, 0);
+        atomic_store(&submit_errno, transient[e]);
+        atomic_store(&submit_fail_left, 5);
+        stream_range(pool, model, first, 0);
+        ck_assert_int_eq(atomic_load(&submit_refused), 5);
+    }
+    atomic_store(&submit_one, true);
+    stream_range(pool, model, first, 0);
+    atomic_store(&submit_one, false);
+    first += 64;
+    atomic_store(&getevents_eintr_left, 5);
+    stream_range(pool, model, first, 0);
+    ck_assert_int_eq(atomic_load(&getevents_eintr_left), 0);
+    first += 64;
+    atomic_store(&submit_errno, -EBADF);
+    atomic_store(&submit_fail_left, -1);
+    stream_range(pool, model, first, -EBADF);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_eq(st.pinned, 0);
+    ck_assert_uint_eq(st.resident, first);   /* the failed pages: none */
+    atomic_store(&submit_fail_left, 0);
+    stream_range(pool, model, first, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* io_submit taking one request per call and refusing about half the
  * calls with EAGAIN while some of the batch is in flight: the caller
  * reaps what it has in flight and submits the rest, and every page of a
@@ -1349,6 +1427,7 @@ Suite *test_suite(void)
     tcase_add_loop_test(tc, test_submit_interrupted, 0, 2);
     tcase_add_loop_test(tc, test_submit_refused_every_path, 0, 2);
     tcase_add_loop_test(tc, test_submit_eagain_in_flight, 0, 2);
+    tcase_add_test(tc, test_stream_submit_faults);
     tcase_set_timeout(tc, 20);
     suite_add_tcase(s, tc);
 
