@@ -8,7 +8,8 @@
 #   1. `make install DESTDIR=...` from the build directory (works in an
 #      out-of-tree build with a read-only source tree, as in distcheck);
 #   2. compile every examples/kvdb/*.c (and the three files of
-#      tools/common its command line uses) with the installed bpool.h (the
+#      tools/common its command line uses, and tools/powercut.c) with the
+#      installed bpool.h (the
 #      source tree's include/ is not on the path: the compiler's
 #      dependency list must name the staged header) and link with the
 #      installed libbpool, using the build's compiler and flags (warnings,
@@ -76,10 +77,12 @@ mkdir obj
 objs=()
 pids=()
 # kvdb's command line shares the bpool tools' option and JSON code
-# (tools/common): three files of the source tree, no library internals.
+# (tools/common) and the power-cut recorder (tools/powercut.c, for
+# --power-cut-after): four files of the source tree, no library internals.
 common=$srcdir/tools/common
 version=$("$pkgconfig" --modversion bpool)
-for c in "$src"/*.c "$common"/parse.c "$common"/json.c "$common"/poolopt.c; do
+for c in "$src"/*.c "$common"/parse.c "$common"/json.c "$common"/poolopt.c \
+         "$srcdir"/tools/powercut.c; do
     case ${c##*/} in sqlite_bench.c) continue ;; esac
     o=obj/$(basename "$c" .c).o
     # two at a time

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* powercut.c - the write recorder and power-cut images of powercut.h. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libaio.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +27,8 @@ static struct {
                         struct timespec *);
     int (*fdatasync)(int);
     int (*ftruncate)(int, off_t);
+    ssize_t (*pwrite)(int, const void *, size_t, off_t);
+    ssize_t (*pwrite64)(int, const void *, size_t, off_t);
 } real;
 static pthread_once_t real_once = PTHREAD_ONCE_INIT;
 
@@ -45,6 +50,8 @@ static void look_up(void)
     real_sym("io_getevents", &real.io_getevents, sizeof real.io_getevents);
     real_sym("fdatasync", &real.fdatasync, sizeof real.fdatasync);
     real_sym("ftruncate", &real.ftruncate, sizeof real.ftruncate);
+    real_sym("pwrite", &real.pwrite, sizeof real.pwrite);
+    real_sym("pwrite64", &real.pwrite64, sizeof real.pwrite64);
 }
 
 /* ---- the record ---------------------------------------------------------- */
@@ -57,13 +64,19 @@ enum rec_state {
 };
 
 struct rec {
-    const struct iocb *cb;   /* SUBMITTED: the request, to match its event */
+    const struct iocb *cb;   /* SUBMITTED by io_submit: the request, to
+                                match its event (NULL for a pwrite) */
+    uint64_t id;             /* to find a pwrite's record when it returns */
     uint64_t off;
     uint32_t len;
     enum rec_state state;
     uint64_t gen;
     unsigned char *data;     /* a copy of what was written */
 };
+
+/* Recording or not, read without the lock: outside a recording every
+ * call costs one load on top of the real one. */
+static _Atomic bool recording;
 
 static struct {
     pthread_mutex_t mu;
@@ -80,6 +93,7 @@ static struct {
     size_t n, cap;
     uint64_t gen;            /* fdatasync calls started */
     uint64_t syncs;          /* and returned 0 */
+    uint64_t next_id;
 } pc = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 /* The recorded file?  (Called with pc.mu held, pc.on.) */
@@ -89,17 +103,10 @@ static bool is_file(int fd)
     return fstat(fd, &st) == 0 && st.st_dev == pc.dev && st.st_ino == pc.ino;
 }
 
-/* Copy the write of cb into a new SUBMITTED record.  Out of memory the
- * process cannot go on honestly: abort. */
-static void record(const struct iocb *cb)
+/* A new SUBMITTED record of len bytes at off, its data to be filled in;
+ * returns it.  Out of memory the process cannot go on honestly: abort. */
+static struct rec *new_rec(uint64_t off, size_t len)
 {
-    size_t len = 0;
-    if (cb->aio_lio_opcode == IO_CMD_PWRITE) {
-        len = cb->u.c.nbytes;
-    } else {
-        for (int i = 0; i < (int)cb->u.v.nr; i++)
-            len += cb->u.v.vec[i].iov_len;
-    }
     if (pc.n == pc.cap) {
         size_t cap = pc.cap ? 2 * pc.cap : 256;
         struct rec *r = realloc(pc.r, cap * sizeof *r);
@@ -111,19 +118,44 @@ static void record(const struct iocb *cb)
     unsigned char *d = malloc(len ? len : 1);
     if (!d)
         abort();
+    pc.r[pc.n] = (struct rec){ .id = ++pc.next_id, .off = off,
+                               .len = (uint32_t)len, .state = SUBMITTED,
+                               .data = d };
+    return &pc.r[pc.n++];
+}
+
+/* Copy the write of cb into a new SUBMITTED record. */
+static void record(const struct iocb *cb)
+{
+    size_t len = 0;
     if (cb->aio_lio_opcode == IO_CMD_PWRITE) {
-        memcpy(d, cb->u.c.buf, len);
+        len = cb->u.c.nbytes;
     } else {
-        size_t at = 0;
-        for (int i = 0; i < (int)cb->u.v.nr; i++) {
-            memcpy(d + at, cb->u.v.vec[i].iov_base, cb->u.v.vec[i].iov_len);
-            at += cb->u.v.vec[i].iov_len;
-        }
+        for (int i = 0; i < (int)cb->u.v.nr; i++)
+            len += cb->u.v.vec[i].iov_len;
     }
     uint64_t off = cb->aio_lio_opcode == IO_CMD_PWRITE ? (uint64_t)cb->u.c.offset
                                                        : (uint64_t)cb->u.v.offset;
-    pc.r[pc.n++] = (struct rec){ .cb = cb, .off = off, .len = (uint32_t)len,
-                                 .state = SUBMITTED, .data = d };
+    struct rec *r = new_rec(off, len);
+    r->cb = cb;
+    if (cb->aio_lio_opcode == IO_CMD_PWRITE) {
+        memcpy(r->data, cb->u.c.buf, len);
+    } else {
+        size_t at = 0;
+        for (int i = 0; i < (int)cb->u.v.nr; i++) {
+            memcpy(r->data + at, cb->u.v.vec[i].iov_base, cb->u.v.vec[i].iov_len);
+            at += cb->u.v.vec[i].iov_len;
+        }
+    }
+}
+
+/* The record with this id, or pc.n. */
+static size_t find_id(uint64_t id)
+{
+    for (size_t i = pc.n; i-- > 0;)
+        if (pc.r[i].id == id)
+            return i;
+    return pc.n;
 }
 
 /* Forget record i (its data too), keeping the order of the others. */
@@ -138,7 +170,7 @@ static void drop(size_t i)
 static size_t find_submitted(const struct iocb *cb)
 {
     for (size_t i = pc.n; i-- > 0;)
-        if (pc.r[i].state == SUBMITTED && pc.r[i].cb == cb)
+        if (pc.r[i].state == SUBMITTED && pc.r[i].cb == cb && cb)
             return i;
     return pc.n;
 }
@@ -180,6 +212,8 @@ static void durable_resize(uint64_t size)
 int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
 {
     pthread_once(&real_once, look_up);
+    if (!atomic_load_explicit(&recording, memory_order_acquire))
+        return real.io_submit(ctx, nr, iocbs);
     bool recorded = false;
     pthread_mutex_lock(&pc.mu);
     if (pc.on) {
@@ -213,7 +247,7 @@ int io_getevents(io_context_t ctx, long min_nr, long nr, struct io_event *events
 {
     pthread_once(&real_once, look_up);
     int r = real.io_getevents(ctx, min_nr, nr, events, timeout);
-    if (r <= 0)
+    if (r <= 0 || !atomic_load_explicit(&recording, memory_order_acquire))
         return r;
     pthread_mutex_lock(&pc.mu);
     if (pc.on) {
@@ -239,6 +273,8 @@ int io_getevents(io_context_t ctx, long min_nr, long nr, struct io_event *events
 int fdatasync(int fd)
 {
     pthread_once(&real_once, look_up);
+    if (!atomic_load_explicit(&recording, memory_order_acquire))
+        return real.fdatasync(fd);
     pthread_mutex_lock(&pc.mu);
     if (!pc.on || !is_file(fd)) {
         pthread_mutex_unlock(&pc.mu);
@@ -282,11 +318,59 @@ int fdatasync(int fd)
     return r;
 }
 
+/* A write with pwrite(2): in flight while the call runs, completed when
+ * it returns (its head, for a short count). */
+static ssize_t recorded_pwrite(ssize_t (*fn)(int, const void *, size_t, off_t),
+                               int fd, const void *buf, size_t n, off_t off)
+{
+    uint64_t id = 0;
+    pthread_mutex_lock(&pc.mu);
+    if (pc.on && is_file(fd)) {
+        struct rec *r = new_rec((uint64_t)off, n);
+        memcpy(r->data, buf, n);
+        id = r->id;
+    }
+    pthread_mutex_unlock(&pc.mu);
+    ssize_t k = fn(fd, buf, n, off);
+    if (id) {
+        int e = errno;
+        pthread_mutex_lock(&pc.mu);
+        size_t i = find_id(id);
+        if (i < pc.n) {
+            if (k < 0) {
+                pc.r[i].state = FAILED;
+            } else {
+                pc.r[i].state = COMPLETED;
+                pc.r[i].len = (uint32_t)k;
+            }
+        }
+        pthread_mutex_unlock(&pc.mu);
+        errno = e;
+    }
+    return k;
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+    pthread_once(&real_once, look_up);
+    if (!atomic_load_explicit(&recording, memory_order_acquire))
+        return real.pwrite(fd, buf, n, off);
+    return recorded_pwrite(real.pwrite, fd, buf, n, off);
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t n, off_t off)
+{
+    pthread_once(&real_once, look_up);
+    if (!atomic_load_explicit(&recording, memory_order_acquire))
+        return real.pwrite64(fd, buf, n, off);
+    return recorded_pwrite(real.pwrite64, fd, buf, n, off);
+}
+
 int ftruncate(int fd, off_t length)
 {
     pthread_once(&real_once, look_up);
     int r = real.ftruncate(fd, length);
-    if (r == 0) {
+    if (r == 0 && atomic_load_explicit(&recording, memory_order_acquire)) {
         int e = errno;
         pthread_mutex_lock(&pc.mu);
         if (pc.on && is_file(fd))
@@ -345,8 +429,9 @@ int pc_start(const char *path)
     pc.ino = st.st_ino;
     pc.size = pc.cur_size = pc.dcap = (uint64_t)st.st_size;
     pc.durable = img;
-    pc.gen = pc.syncs = 0;
+    pc.gen = pc.syncs = pc.next_id = 0;
     pc.on = true;
+    atomic_store_explicit(&recording, true, memory_order_release);
     pthread_mutex_unlock(&pc.mu);
     return 0;
 }
@@ -355,6 +440,7 @@ void pc_stop(void)
 {
     pthread_mutex_lock(&pc.mu);
     pc.on = false;
+    atomic_store_explicit(&recording, false, memory_order_release);
     forget();
     pthread_mutex_unlock(&pc.mu);
 }

@@ -77,6 +77,9 @@ static const char usage_text[] =
     "  -j, --json           results (bench) as JSON objects\n"
     "      --crash-after-writes N  testing: die (exit 99) just before the Nth\n"
     "                       page or meta write (also KVDB_CRASH_AFTER_WRITES)\n"
+    "      --power-cut-after MS  testing: record every write to FILE, and MS\n"
+    "                       ms later write the image a power cut could leave\n"
+    "                       to FILE.cut and exit 98 (FILE must exist)\n"
     "      --conflict-every N  testing: every Nth optimistic page read reports\n"
     "                       a conflict (the lookup restarts)\n"
     "      --pool-mb M      deprecated: --pool MM\n"
@@ -207,6 +210,14 @@ int open_db(const struct cli *c, bool create, kvdb **db)
     struct kvdb_options o = c->o;
     if (create)
         o.flags |= KVDB_CREATE;
+    if (c->power_cut_ms) {
+        int e = powercut_arm(c->path, c->power_cut_ms);
+        if (e < 0) {
+            fprintf(stderr, "kvdb: --power-cut-after: cannot record the writes "
+                    "to %s: %s (it must exist)\n", c->path, strerror(-e));
+            return e;
+        }
+    }
     int r = kvdb_open(c->path, &o, db);
     if (r < 0)
         report(r, c->path);
@@ -519,13 +530,14 @@ int main(int argc, char **argv)
     }
     /* The options only kvdb has (long only). */
     enum { O_IO = POOLOPT_TOOL_FIRST, O_STATS, O_CRASH, O_POOL_MB,
-           O_CONFLICT };
+           O_CONFLICT, O_POWER_CUT };
     static const struct option longopts[] = {
         POOLOPT_LONGOPTS,
         { "io", required_argument, NULL, O_IO },
         { "stats", no_argument, NULL, O_STATS },
         { "crash-after-writes", required_argument, NULL, O_CRASH },
         { "conflict-every", required_argument, NULL, O_CONFLICT },
+        { "power-cut-after", required_argument, NULL, O_POWER_CUT },
         { "pool-mb", required_argument, NULL, O_POOL_MB },
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
@@ -574,6 +586,9 @@ int main(int argc, char **argv)
         case O_CRASH:
             c.o.crash_after_writes = opt_u64("--crash-after-writes", optarg, 1,
                                              UINT64_MAX);
+            break;
+        case O_POWER_CUT:
+            c.power_cut_ms = opt_u64("--power-cut-after", optarg, 1, 86400000);
             break;
         case O_CONFLICT:
             c.o.conflict_every = opt_u64("--conflict-every", optarg, 1,

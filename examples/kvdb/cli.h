@@ -15,12 +15,19 @@ struct cli {
     const char *path;
     bool stats;               /* --stats: pool counters at the end */
     bool json;                /* -j, --json: bench's result as JSON */
+    uint64_t power_cut_ms;    /* --power-cut-after MS (testing), or 0 */
 };
+
+/* cli_powercut.c: record the writes to path, and MS ms from now write the
+ * image a power cut could leave to path.cut and exit EX_POWER_CUT.
+ * Returns 0 or a negative errno. */
+int powercut_arm(const char *path, uint64_t ms);
 
 /* Exit statuses */
 #define EX_OK 0
 #define EX_FAIL 1             /* not found, check found problems, verify */
 #define EX_ERR 2              /* usage or I/O error */
+#define EX_POWER_CUT 98       /* --power-cut-after: the image is written */
 
 /* argv scanning for commands: positional arguments and --name VALUE */
 struct args {
