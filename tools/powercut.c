@@ -92,6 +92,7 @@ static struct {
     struct rec *r;           /* not durable yet, in submission order */
     size_t n, cap;
     uint64_t gen;            /* fdatasync calls started */
+    uint64_t size_gen;       /* the one whose size `size` is */
     uint64_t syncs;          /* and returned 0 */
     uint64_t next_id;
 } pc = { .mu = PTHREAD_MUTEX_INITIALIZER };
@@ -292,8 +293,12 @@ int fdatasync(int fd)
     int e = errno;
     pthread_mutex_lock(&pc.mu);
     if (pc.on) {
-        if (r == 0)
+        /* Syncs may return out of order: an older one must not undo the
+         * size a newer one made durable. */
+        if (r == 0 && g > pc.size_gen) {
             durable_resize(size);
+            pc.size_gen = g;
+        }
         for (size_t i = 0; i < pc.n;) {
             if (pc.r[i].state == SYNCING && (r == 0 ? pc.r[i].gen <= g
                                                     : pc.r[i].gen == g)) {
@@ -429,7 +434,7 @@ int pc_start(const char *path)
     pc.ino = st.st_ino;
     pc.size = pc.cur_size = pc.dcap = (uint64_t)st.st_size;
     pc.durable = img;
-    pc.gen = pc.syncs = pc.next_id = 0;
+    pc.gen = pc.size_gen = pc.syncs = pc.next_id = 0;
     pc.on = true;
     atomic_store_explicit(&recording, true, memory_order_release);
     pthread_mutex_unlock(&pc.mu);
