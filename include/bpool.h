@@ -717,7 +717,10 @@ BP_API int bp_flush_all(bp_pool *pool);
 
 /*
  * bp_flush_all() then fdatasync(): when it returns 0 every change made
- * before the call is durable.  An fdatasync failure is fatal for
+ * before the call is durable - it survives a power cut.  A page written
+ * after the last sync may come back old, new or torn (detected with
+ * BP_CHECKSUMS: -BP_ECHECKSUM; not repaired): bp_flush_page(3), "After a
+ * power cut".  An fdatasync failure is fatal for
  * durability: the kernel may have dropped the data, so the pool returns
  * -BP_EDURABILITY from every later bp_mark_dirty, bp_alloc_page and
  * bp_sync until it is closed and the data checked.
