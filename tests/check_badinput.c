@@ -371,6 +371,8 @@ START_TEST(test_null_arguments)
     TU_EXPECT_ERR(bp_flush_page(NULL, 0), -EINVAL, "bp_flush_page");
     TU_EXPECT_ERR(bp_flush_all(NULL), -EINVAL, "bp_flush_all");
     TU_EXPECT_ERR(bp_sync(NULL), -EINVAL, "bp_sync");
+    TU_EXPECT_ERR(bp_checkpoint(NULL), -EINVAL, "bp_checkpoint");
+    TU_EXPECT_ERR(bp_evict_page(NULL, 0), -EINVAL, "bp_evict_page");
     TU_EXPECT_ERR(bp_info(NULL, &info), -EINVAL, "bp_info");
     TU_EXPECT_ERR(bp_info(pool, NULL), -EINVAL, "bp_info");
     TU_EXPECT_ERR(bp_stats_reset(NULL), -EINVAL, "bp_stats_reset");
