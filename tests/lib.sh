@@ -79,6 +79,27 @@ json_header() {
     fi
 }
 
+# stress_ok NAME ARGS...: "$stress" -q --json ARGS... must exit 0 with
+# result ok; its JSON report is left in $out.  A file system without
+# O_DIRECT skips the whole script (exit 77).  Returns 1 (after a FAIL) if
+# the run did not pass.
+stress_ok() {
+    local name=$1 st
+    shift
+    out=$("$stress" -q --json "$@" 2>err)
+    st=$?
+    if [ "$st" -eq 3 ] && grep -q -i "O_DIRECT\|ENODIRECT" err; then
+        echo "SKIP: no O_DIRECT here: $(cat err)"
+        exit 77
+    fi
+    if [ "$st" -ne 0 ] || [ "$(field result "$out")" != ok ]; then
+        fail "$name: exit status $st: $out"
+        sed 's/^/    /' err | head -30
+        return 1
+    fi
+    pass "$name: passed"
+}
+
 # expect NAME LINES COND...: each COND is "key OP number" or "key OP key2"
 # (OP one of == != < <= > >=) and must hold on every line of LINES, each a
 # flat JSON object; a key that is missing or null fails.  One awk process
