@@ -264,10 +264,9 @@ typedef void (*bp__run_done_fn)(bp_pool *pool, uint32_t frame, uint64_t page,
  * pages, one vectored request per run, all in flight at once; a run that
  * fails or comes back short is done again page by page.  done() is called
  * for every page, once.  p is reordered.  Write requests are counted
- * (BP__C_WRITE_REQUESTS) as they are sent.  Returns the requests sent. */
-uint32_t bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
-                     uint32_t max_run, bool write, bp__run_done_fn done,
-                     void *arg);
+ * (BP__C_WRITE_REQUESTS) as they are sent. */
+void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
+                 uint32_t max_run, bool write, bp__run_done_fn done, void *arg);
 
 /* flush.c */
 enum bp__writer {

@@ -16,15 +16,14 @@
 
 #include "bpool_internal.h"
 
-uint32_t bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
-                     uint32_t max_run, bool write, bp__run_done_fn done,
-                     void *arg)
+void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
+                 uint32_t max_run, bool write, bp__run_done_fn done,
+                 void *arg)
 {
     uint32_t ps = pool->page_size;
     int fd = pool->file.fd;
-    uint32_t requests = 0;
     if (n == 0)
-        return 0;
+        return;
     struct bp__io *ios = calloc(n, sizeof(*ios));
     struct iovec *iov = calloc(n, sizeof(*iov));
     uint32_t *start = calloc(n + 1, sizeof(*start));
@@ -60,7 +59,6 @@ uint32_t bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     }
     start[nruns] = n;
     int r = bp__aio_run(&pool->aio, ios, nruns);
-    requests += nruns;
     /* Counted before any page of them is finished: a bp_stats taken once
      * the pages are clean (after bp_flush_all returns, say) must not see
      * their writes without their requests. */
@@ -89,7 +87,6 @@ uint32_t bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     }
     if (nretry) {
         r = bp__aio_run_full(&pool->aio, ios, nretry);
-        requests += nretry;
         if (write)
             bp__count(pool, BP__C_WRITE_REQUESTS, nretry);
     }
@@ -102,5 +99,4 @@ out:
     free(ios);
     free(iov);
     free(start);
-    return requests;
 }
