@@ -37,12 +37,12 @@ static void *cutter_main(void *arg)
     if (r < 0) {
         fprintf(stderr, "kvdb: writing the power-cut image %s: %s\n", c->image,
                 strerror(-r));
-        _exit(EX_ERR);
+        pc_power_off(EX_ERR);
     }
     fprintf(stderr, "kvdb: power cut after %llu ms: %u writes not durable "
             "(%u left out, %u torn); image %s\n", (unsigned long long)c->ms,
             in.pending, in.dropped, in.torn, c->image);
-    _exit(EX_POWER_CUT);
+    pc_power_off(EX_POWER_CUT);
 }
 
 int powercut_arm(const char *path, uint64_t ms)

@@ -251,7 +251,7 @@ static void power_cut_now(struct cut_plan *cp)
                 run->o->cut_path, strerror(-r));
     fflush(stdout);
     fflush(stderr);
-    _exit(r < 0 ? EXIT_SETUP : EXIT_CUT);
+    pc_power_off(r < 0 ? EXIT_SETUP : EXIT_CUT);
 }
 
 static void *cutter_main(void *arg)
