@@ -109,7 +109,8 @@ BP_API int bp_version_number(void);
     X(BP_ECHECKSUM, 1012, "page checksum mismatch: torn, misdirected or corrupt page") \
     X(BP_ELOCKED, 1013, "the data file is in use by another pool")          \
     X(BP_ESHRUNK, 1014, "the data file shrank under the pool")               \
-    X(BP_ECHANGED, 1015, "the page changed during an optimistic read; read it again")
+    X(BP_ECHANGED, 1015, "the page changed during an optimistic read; read it again") \
+    X(BP_EFORMAT, 1016, "the data file's header is missing, damaged, newer, or disagrees with the options")
 
 enum bp_error {
 #define BP_ERR_ENUM_(name, value, msg) name = value,
@@ -162,6 +163,13 @@ typedef struct bp_pool bp_pool;
                            and succeed without calling fdatasync.  Checksums
                            (BP_CHECKSUMS) are still verified on every read.
                            Not with BP_CREATE (-EINVAL). */
+#define BP_NOHEADER 0x40u /* the file has no header: page n is at byte
+                           n * page_size, as bpool 0.2 and earlier made
+                           files (and as other programs may).  A file
+                           created with it gets none.  Without this flag
+                           a header-less file is refused (-BP_EFORMAT), and
+                           with it a file that has a header is (see
+                           bp_open, "The data file"). */
 #define BP_CHECKSUM_TRAILER 16u
 
 #define BP_DEFAULT_PAGE_SIZE 8192u
@@ -211,7 +219,11 @@ struct bp_options {
     uint32_t flags;        /* BP_CREATE, BP_EXCL, BP_NOFLUSH, ... */
     uint32_t page_size;    /* bytes; power of two in [4096, 1 MiB] and a
                               multiple of the file system's O_DIRECT
-                              offset alignment; default 8192 */
+                              offset alignment.  0 (what bp_options_init
+                              sets): the page size the file's header
+                              records, or 8192 for a new file or with
+                              BP_NOHEADER.  Another size than the
+                              header's: -BP_EPAGESIZE */
     uint32_t pool_frames;  /* frames in the pool; 0: use pool_bytes */
     uint64_t pool_bytes;   /* pool size in bytes when pool_frames is 0;
                               0: BP_DEFAULT_POOL_BYTES */
@@ -770,7 +782,11 @@ struct bp_info {
                                 BP_CHECKSUMS */
     int checksums;           /* 1 with BP_CHECKSUMS */
     uint32_t aio_lanes;      /* lanes at most (bp_options.aio_lanes) */
-    uint32_t reserved0;      /* 0; keeps the struct free of tail padding */
+    uint32_t format_version; /* the file's format version (1); 0: no header
+                                (BP_NOHEADER) */
+    uint8_t file_id[16];     /* the random creation id in the header
+                                (zeros without one): tells a file from a
+                                copy of another */
 };
 
 /* Fill *info, size bytes (the macro passes sizeof(struct bp_info)).

@@ -54,6 +54,18 @@ struct bp__local {
  * pool->shared_counts (atomic adds). */
 #define BP__LOCALS_MAX 256
 
+/* What the data file's header says (fileheader.c). */
+#define BP__FORMAT_VERSION 1u
+struct bp__header {
+    uint32_t version;              /* format version; 0: no header */
+    uint32_t page_size;
+    bool checksums;
+    uint8_t id[16];                /* creation id */
+    uint64_t seq;                  /* of the newest valid slot */
+    uint64_t page_count;           /* recorded at a checkpoint or close */
+    uint64_t created_s;
+};
+
 /* The data file. */
 struct bp__datafile {
     int fd;                        /* [const] O_RDWR (O_RDONLY with
@@ -68,7 +80,23 @@ struct bp__datafile {
     uint64_t prealloc_end;         /* [grow] bytes of blocks reserved */
     uint64_t grow_bytes;           /* [const] */
     bool created;                  /* [const] this open created the file */
+    uint64_t data_start;           /* [const] byte offset of page 0: the
+                                      page size with a header, 0 without
+                                      (BP_NOHEADER) */
+    uint64_t pages_at_open;        /* [const] */
+    pthread_mutex_t header_mu;     /* serializes header writes */
+    struct bp__header header;      /* [header_mu] as last written or read;
+                                      version 0 without a header */
+    uint8_t *header_img;           /* [header_mu] the header's first
+                                      bp__header_io_bytes, as on disk */
 };
+
+/* Byte offset of page pgno in the data file. */
+static inline long long bp__page_offset(const struct bp__datafile *df,
+                                        uint64_t pgno)
+{
+    return (long long)(df->data_start + pgno * df->page_size);
+}
 
 struct bp_pool {
     struct bp__datafile file;
@@ -185,19 +213,49 @@ void bp__struct_out(void *dst, size_t dst_size, const void *src,
     (offsetof(struct bp_options, reserved0) + sizeof(uint32_t))
 int bp__options_resolve(const struct bp_options *opts, struct bp_options *o);
 uint32_t bp__options_frames(const struct bp_options *o);
+/* -BP_EPAGESIZE or -BP_EPOOLSIZE (detail set) unless o->page_size is a
+ * valid page size and gives the pool a valid number of frames. */
+int bp__options_check_page_size(const struct bp_options *o);
 
 /* datafile.c */
+/* Open, lock and check the data file, reading or writing its header;
+ * o->page_size 0 takes the header's page size (BP_DEFAULT_PAGE_SIZE for a
+ * new or header-less file), and is set to the page size in force. */
 int bp__file_open(struct bp__datafile *df, const char *path,
-                  const struct bp_options *o);
+                  struct bp_options *o);
 void bp__file_close(struct bp__datafile *df);
 int bp__file_grow_one(struct bp__datafile *df);
 void bp__file_shrink_one(struct bp__datafile *df);
-/* The file's size in bytes now (fstat), or UINT64_MAX if fstat fails: no
- * shrink can be told then. */
-uint64_t bp__file_size_now(struct bp__datafile *df);
-/* Fail with -BP_ESHRUNK: the file is size_now bytes, fewer than the pool's
- * page count; the detail names both and the fix. */
-int bp__file_shrunk(struct bp__datafile *df, uint64_t size_now);
+/* The whole pages the file holds now (fstat), or UINT64_MAX if fstat
+ * fails: no shrink can be told then. */
+uint64_t bp__file_pages_now(struct bp__datafile *df);
+/* Fail with -BP_ESHRUNK: the file holds pages_now pages, fewer than the
+ * pool's page count; the detail names both and the fix. */
+int bp__file_shrunk(struct bp__datafile *df, uint64_t pages_now);
+
+/* fileheader.c */
+/* Bytes read and written of the header page: 4096, or the O_DIRECT
+ * offset alignment if larger. */
+uint32_t bp__header_io_bytes(const struct bp__datafile *df);
+/* Read the header of the open file (file_size bytes): 1 and *h filled,
+ * 0 if the file has none, or -BP_EFORMAT (damaged, a newer version, flags
+ * unknown) or a read error, with the detail set.  df->header_img keeps
+ * what was read. */
+int bp__header_read(struct bp__datafile *df, uint64_t file_size,
+                    struct bp__header *h);
+/* Fill the first 1 KiB of page (zeroed, at least that long) with both
+ * slots of a new file's header h (sequence numbers 0 and 1). */
+void bp__header_format(uint8_t *page, const struct bp__header *h);
+/* Write the header page of a new, empty file and fdatasync it; sets
+ * df->header. */
+int bp__header_create(struct bp__datafile *df, uint32_t page_size,
+                      bool checksums);
+/* Write page count n into the header if the file has one and n is more
+ * than it records: 1 if written (the caller fdatasyncs), 0 if there was
+ * nothing to write, or a negative errno.  n must be a count an fdatasync
+ * has already made durable, so that the size on disk is never below the
+ * record. */
+int bp__header_record_pages(struct bp__datafile *df, uint64_t n);
 
 /* filelock.c: lock the open data file, shared (BP_RDONLY) or exclusive;
  * -BP_ELOCKED naming the holder, or -ENOLCK. */
@@ -278,6 +336,12 @@ enum bp__writer {
 int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
                      enum bp__writer who);
 int bp__flush_all(bp_pool *pool, uint32_t rate);
+/* Write back every dirty page (at rate pages/s, 0: at once), fdatasync,
+ * and with record_pages write the page count into the header (and
+ * fdatasync again): bp_sync, bp_checkpoint, bp_close.  Returns the pages
+ * written or a negative errno; fn names the caller in the detail. */
+int bp__flush_and_sync(bp_pool *pool, uint32_t rate, const char *fn,
+                       bool record_pages);
 
 /* flusher.c */
 int bp__flushers_start(bp_pool *pool, const struct bp_options *o);

@@ -28,7 +28,7 @@
  * file with a hole where the lost pages were.  An fstat tells both paths
  * (read_page in pool.c after a short read, write_runs in flush.c before
  * each batch of writes) whether the file still holds the pages they want
- * (bp__file_size_now, bp__file_shrunk).
+ * (bp__file_pages_now, bp__file_shrunk).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,8 +41,6 @@
 
 #include "bpool_internal.h"
 #include "fault.h"
-
-static bool is_pow2(uint64_t x) { return x && !(x & (x - 1)); }
 
 /* Turn O_DIRECT on for fd; -1 with errno (EINVAL: the file system
  * refuses direct I/O) on failure. */
@@ -141,7 +139,79 @@ static int probe_alignment(struct bp__datafile *df)
     return 0;
 }
 
-static int check_file(struct bp__datafile *df, const struct bp_options *o)
+static int check_alignment(const struct bp__datafile *df, uint32_t ps)
+{
+    if (ps % df->dio_offset_align || ps % df->dio_mem_align)
+        return bp__fail(-BP_EPAGESIZE, "page size %u is not a multiple of "
+                        "the direct-I/O alignment of %s (offset %u, memory "
+                        "%u); use a page size that is", ps, df->path,
+                        df->dio_offset_align, df->dio_mem_align);
+    return 0;
+}
+
+/* The header decides the page size, or the options do (o->page_size 0:
+ * the header's, else the default).  Sets df->data_start and o->page_size;
+ * writes the header of a new file. */
+static int settle_format(struct bp__datafile *df, struct bp_options *o,
+                         uint64_t size)
+{
+    bool want_header = !(o->flags & BP_NOHEADER);
+    struct bp__header h;
+    int r = bp__header_read(df, size, &h);
+    if (r < 0)
+        return r;
+    if (r == 1) {
+        if (!want_header)
+            return bp__fail(-BP_EFORMAT, "%s has a bpool header (format "
+                            "version %u), and BP_NOHEADER says it has none: "
+                            "its page 0 would be the header; open it without "
+                            "BP_NOHEADER", df->path, h.version);
+        if (o->page_size && o->page_size != h.page_size)
+            return bp__fail(-BP_EPAGESIZE, "%s has pages of %u bytes (its "
+                            "header says so), not %u: open it with page_size "
+                            "%u, or 0 to take the file's", df->path,
+                            h.page_size, o->page_size, h.page_size);
+        bool sums = (o->flags & BP_CHECKSUMS) != 0;
+        if (h.checksums != sums)
+            return bp__fail(-BP_EFORMAT, "%s was made %s page checksums and "
+                            "is opened %s them: %s", df->path,
+                            h.checksums ? "with" : "without",
+                            sums ? "with" : "without", h.checksums ?
+                            "its pages end in a checksum trailer that the "
+                            "caller's data would overwrite; open it with "
+                            "BP_CHECKSUMS" : "its pages carry no checksum "
+                            "to verify; open it without BP_CHECKSUMS");
+        o->page_size = h.page_size;
+        df->header = h;
+        df->data_start = h.page_size;
+        return 0;
+    }
+    if (!o->page_size)
+        o->page_size = BP_DEFAULT_PAGE_SIZE;
+    if (!want_header)
+        return 0;
+    if (size == 0 && !(o->flags & BP_RDONLY)) {
+        /* A new (or empty) file: its header is written now, so the page
+         * size must be right first. */
+        r = bp__options_check_page_size(o);
+        if (r == 0)
+            r = check_alignment(df, o->page_size);
+        if (r == 0)
+            r = bp__header_create(df, o->page_size,
+                                  (o->flags & BP_CHECKSUMS) != 0);
+        if (r == 0)
+            df->data_start = o->page_size;
+        return r;
+    }
+    return bp__fail(-BP_EFORMAT, "%s has no bpool header: %s", df->path,
+                    size == 0 ? "it is empty, and a read-only pool cannot "
+                    "write one; open it writable once, or pass BP_NOHEADER" :
+                    "it was made by bpool 0.2 or earlier, or by another "
+                    "program, or is not a bpool data file; if it is an array "
+                    "of pages, open it with the flag BP_NOHEADER");
+}
+
+static int check_file(struct bp__datafile *df, struct bp_options *o)
 {
     struct stat st;
     if (fstat(df->fd, &st) < 0)
@@ -150,43 +220,56 @@ static int check_file(struct bp__datafile *df, const struct bp_options *o)
         return bp__fail(-EINVAL, "%s is not a regular file; bpool keeps its "
                         "pages in a regular file", df->path);
     int r = probe_alignment(df);
+    if (r == 0)
+        r = settle_format(df, o, (uint64_t)st.st_size);
+    if (r == 0)
+        r = bp__options_check_page_size(o);
     if (r < 0)
         return r;
-    if (o->page_size % df->dio_offset_align || o->page_size % df->dio_mem_align)
-        return bp__fail(-BP_EPAGESIZE, "page size %u is not a multiple of "
-                        "the direct-I/O alignment of %s (offset %u, memory "
-                        "%u); use a page size that is", o->page_size, df->path,
-                        df->dio_offset_align, df->dio_mem_align);
-    if ((uint64_t)st.st_size % o->page_size)
-        return bp__fail(-BP_EFILESIZE, "%s is %lld bytes, not a multiple of "
-                        "the page size %u (%lld bytes too many); open it with "
+    df->page_size = o->page_size;
+    r = check_alignment(df, o->page_size);
+    if (r < 0)
+        return r;
+    if (fstat(df->fd, &st) < 0)   /* a new header changed it */
+        return bp__fail(-errno, "cannot stat %s: %s", df->path, strerror(errno));
+    uint64_t bytes = (uint64_t)st.st_size - df->data_start;
+    if (bytes % o->page_size)
+        return bp__fail(-BP_EFILESIZE, "%s is %lld bytes, not %sa multiple of "
+                        "the page size %u (%llu bytes too many); open it with "
                         "the page size it was made with, or check that it is "
                         "a bpool data file - bpool does not truncate it",
-                        df->path, (long long)st.st_size, o->page_size,
-                        (long long)((uint64_t)st.st_size % o->page_size));
-    if ((uint64_t)st.st_size / o->page_size > BP__CP_MAX_PAGE)
+                        df->path, (long long)st.st_size, df->data_start ?
+                        "a header page and " : "", o->page_size,
+                        (unsigned long long)(bytes % o->page_size));
+    uint64_t pages = bytes / o->page_size;
+    if (pages > BP__CP_MAX_PAGE)
         return bp__fail(-BP_EFILESIZE, "%s has %llu pages; bpool numbers "
                         "pages in 48 bits (at most %llu): use a larger page "
-                        "size", df->path,
-                        (unsigned long long)((uint64_t)st.st_size / o->page_size),
+                        "size", df->path, (unsigned long long)pages,
                         (unsigned long long)BP__CP_MAX_PAGE);
-    atomic_init(&df->page_count, (uint64_t)st.st_size / o->page_size);
+    if (pages < df->header.page_count)
+        return bp__fail(-BP_ESHRUNK, "%s has %llu pages, but its header "
+                        "recorded %llu at the last checkpoint or close: "
+                        "pages %llu to %llu were cut off the file while no "
+                        "pool had it open (a truncate, a copy that stopped "
+                        "short); restore it from a backup", df->path,
+                        (unsigned long long)pages,
+                        (unsigned long long)df->header.page_count,
+                        (unsigned long long)pages,
+                        (unsigned long long)df->header.page_count - 1);
+    atomic_init(&df->page_count, pages);
+    df->pages_at_open = pages;
     df->prealloc_end = (uint64_t)st.st_size;
     return 0;
 }
 
 int bp__file_open(struct bp__datafile *df, const char *path,
-                  const struct bp_options *o)
+                  struct bp_options *o)
 {
     bool created;
     memset(df, 0, sizeof(*df));
     df->fd = -1;
-    if (!is_pow2(o->page_size) || o->page_size < BP_MIN_PAGE_SIZE ||
-        o->page_size > BP_MAX_PAGE_SIZE)
-        return bp__fail(-BP_EPAGESIZE, "page size %u is invalid: it must be "
-                        "a power of two from %u to %u bytes (default %u)",
-                        o->page_size, BP_MIN_PAGE_SIZE, BP_MAX_PAGE_SIZE,
-                        BP_DEFAULT_PAGE_SIZE);
+    pthread_mutex_init(&df->header_mu, NULL);
     int fd = open_file(path, o->flags, o->mode, &created);
     if (fd < 0) {
         int r = open_error(path, fd, o->flags);
@@ -195,7 +278,6 @@ int bp__file_open(struct bp__datafile *df, const char *path,
         return r;
     }
     df->fd = fd;
-    df->page_size = o->page_size;
     df->grow_bytes = o->grow_bytes ? o->grow_bytes : BP_DEFAULT_GROW_BYTES;
     df->path = strdup(path);
     int r = df->path ? bp__file_lock(df, (o->flags & BP_RDONLY) != 0)
@@ -224,6 +306,9 @@ void bp__file_close(struct bp__datafile *df)
     df->fd = -1;
     free(df->path);
     df->path = NULL;
+    free(df->header_img);
+    df->header_img = NULL;
+    pthread_mutex_destroy(&df->header_mu);
 }
 
 /* fallocate's errors that mean "this file system cannot reserve blocks"
@@ -238,7 +323,7 @@ static bool fallocate_unsupported(int e)
 int bp__file_grow_one(struct bp__datafile *df)
 {
     uint64_t n = atomic_load_explicit(&df->page_count, memory_order_relaxed);
-    uint64_t new_size = (n + 1) * df->page_size;
+    uint64_t new_size = df->data_start + (n + 1) * df->page_size;
     if (new_size > df->prealloc_end) {
         uint64_t len = df->grow_bytes;
         if (len < new_size - df->prealloc_end)
@@ -250,7 +335,7 @@ int bp__file_grow_one(struct bp__datafile *df)
         else if ((e = errno) == ENOSPC)
             /* Not grow_bytes, but perhaps this one page. */
             e = bp__fallocate(df->fd, FALLOC_FL_KEEP_SIZE,
-                              (off_t)(n * df->page_size), df->page_size) < 0
+                              (off_t)bp__page_offset(df, n), df->page_size) < 0
                 ? errno : 0;
         if (e == ENOSPC)
             return bp__fail(-ENOSPC, "cannot grow %s to %llu pages: the file "
@@ -277,28 +362,30 @@ int bp__file_grow_one(struct bp__datafile *df)
 void bp__file_shrink_one(struct bp__datafile *df)
 {
     uint64_t n = atomic_load_explicit(&df->page_count, memory_order_relaxed);
-    if (ftruncate(df->fd, (off_t)(n * df->page_size)) < 0) {
+    if (ftruncate(df->fd, (off_t)bp__page_offset(df, n)) < 0) {
         /* Nothing better to do: the extra zero page is harmless. */
     }
 }
 
-uint64_t bp__file_size_now(struct bp__datafile *df)
+uint64_t bp__file_pages_now(struct bp__datafile *df)
 {
     struct stat st;
-    return fstat(df->fd, &st) == 0 ? (uint64_t)st.st_size : UINT64_MAX;
+    if (fstat(df->fd, &st) < 0)
+        return UINT64_MAX;
+    uint64_t size = (uint64_t)st.st_size;
+    return size < df->data_start ? 0 : (size - df->data_start) / df->page_size;
 }
 
-int bp__file_shrunk(struct bp__datafile *df, uint64_t size_now)
+int bp__file_shrunk(struct bp__datafile *df, uint64_t have)
 {
     uint64_t want = atomic_load_explicit(&df->page_count, memory_order_acquire);
-    uint64_t have = size_now / df->page_size;
     return bp__fail(-BP_ESHRUNK, "the data file %s shrank under the pool from "
-                    "%llu to %llu pages (%llu bytes): another process "
+                    "%llu to %llu pages: another process "
                     "truncated it, and pages %llu to %llu are gone from the "
                     "file; bpool will not write them back into a hole - "
                     "find what truncated it, close the pool (its unwritten "
                     "changes are lost) and restore the file from a backup",
                     df->path, (unsigned long long)want,
-                    (unsigned long long)have, (unsigned long long)size_now,
+                    (unsigned long long)have,
                     (unsigned long long)have, (unsigned long long)want - 1);
 }

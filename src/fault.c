@@ -78,6 +78,22 @@ int bp__fdatasync(int fd)
     return e < 0 ? fail_with(e) : fdatasync(fd);
 }
 
+ssize_t bp__pread(int fd, void *buf, size_t len, off_t offset)
+{
+    struct bp__fault_call c = { .op = BP__FAULT_PREAD, .fd = fd,
+                                .offset = (uint64_t)offset, .len = len };
+    int e = consult(&c);
+    return e < 0 ? fail_with(e) : pread(fd, buf, len, offset);
+}
+
+ssize_t bp__pwrite(int fd, const void *buf, size_t len, off_t offset)
+{
+    struct bp__fault_call c = { .op = BP__FAULT_PWRITE, .fd = fd,
+                                .offset = (uint64_t)offset, .len = len };
+    int e = consult(&c);
+    return e < 0 ? fail_with(e) : pwrite(fd, buf, len, offset);
+}
+
 void bp__fault_dio_align(int fd, uint32_t *mem_align, uint32_t *offset_align)
 {
     struct bp__fault_call c = { .op = BP__FAULT_DIOALIGN, .fd = fd,

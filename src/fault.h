@@ -5,7 +5,8 @@
  *
  * The calls bpool makes on the data file outside the AIO layer - open,
  * turning O_DIRECT on, taking the file's lock, the O_DIRECT alignment
- * probe, fallocate, ftruncate, fdatasync - go
+ * probe, fallocate, ftruncate, fdatasync, the header's pread and
+ * pwrite - go
  * through the wrappers below.  In normal use the hook is NULL and each
  * wrapper costs one relaxed atomic load before the real call.  A test
  * sets the hook to make chosen calls fail (as a full disk, a failing
@@ -33,6 +34,8 @@ enum bp__fault_op {
     BP__FAULT_FALLOCATE,
     BP__FAULT_FTRUNCATE,
     BP__FAULT_FDATASYNC,
+    BP__FAULT_PREAD,      /* pread(2) of the header */
+    BP__FAULT_PWRITE,     /* pwrite(2) of the header */
 };
 
 /* What is about to be done.  For BP__FAULT_DIOALIGN the hook may change
@@ -44,7 +47,8 @@ struct bp__fault_call {
     const char *path;        /* OPEN: the path */
     int flags;               /* OPEN: open(2) flags; SETFL: the new flags;
                                 LOCK: F_RDLCK or F_WRLCK */
-    uint64_t offset, len;    /* FALLOCATE: the range; FTRUNCATE: the size */
+    uint64_t offset, len;    /* FALLOCATE, PREAD, PWRITE: the range;
+                                FTRUNCATE: the size */
     uint32_t mem_align;      /* DIOALIGN: in and out */
     uint32_t offset_align;   /* DIOALIGN: in and out */
 };
@@ -65,6 +69,8 @@ int bp__lock_file(int fd, int type);    /* fcntl(fd, F_OFD_SETLK) of the
 int bp__fallocate(int fd, int mode, off_t offset, off_t len);
 int bp__ftruncate(int fd, off_t length);
 int bp__fdatasync(int fd);
+ssize_t bp__pread(int fd, void *buf, size_t len, off_t offset);
+ssize_t bp__pwrite(int fd, const void *buf, size_t len, off_t offset);
 
 /* Let the hook change the alignments statx reported for fd. */
 void bp__fault_dio_align(int fd, uint32_t *mem_align, uint32_t *offset_align);

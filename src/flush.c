@@ -173,16 +173,15 @@ static void write_done(bp_pool *pool, uint32_t frame, uint64_t page, int res,
 static void write_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                        enum bp__writer who, int *written, int *first_err)
 {
-    uint32_t ps = pool->page_size;
     /* Pages beyond the end of a file that shrank under the pool: p is
      * sorted, so they are its tail.  Failed first, so that the first error
      * and its detail are theirs. */
-    uint64_t size = bp__file_size_now(&pool->file), end = size / ps;
+    uint64_t end = bp__file_pages_now(&pool->file);
     uint32_t keep = n;
     while (keep > 0 && p[keep - 1].page >= end)
         keep--;
     if (keep < n) {
-        int e = bp__file_shrunk(&pool->file, size);
+        int e = bp__file_shrunk(&pool->file, end);
         for (uint32_t i = keep; i < n; i++)
             tally(end_write(pool, p[i].frame, e, 0, who), written, first_err);
         n = keep;
@@ -353,17 +352,8 @@ int bp_flush_all(bp_pool *pool)
     return bp__flush_all(pool, 0);
 }
 
-static int flush_and_sync(bp_pool *pool, uint32_t rate, const char *fn)
+static int sync_file(bp_pool *pool, const char *fn)
 {
-    if (pool->read_only)
-        return 0;   /* nothing was written: nothing to make durable */
-    if (atomic_load(&pool->durability_lost))
-        return bp__fail(-BP_EDURABILITY, "%s: an earlier fdatasync of %s "
-                        "failed, so earlier changes may be lost; close the "
-                        "pool and check the file", fn, pool->file.path);
-    int written = bp__flush_all(pool, rate);
-    if (written < 0)
-        return written;
     if (bp__fdatasync(pool->file.fd) < 0) {
         int e = errno;
         /* After a failed fsync the kernel may have dropped the dirty data:
@@ -374,6 +364,31 @@ static int flush_and_sync(bp_pool *pool, uint32_t rate, const char *fn)
                         "it and check the file", fn, pool->file.path,
                         strerror(e));
     }
+    return 0;
+}
+
+int bp__flush_and_sync(bp_pool *pool, uint32_t rate, const char *fn,
+                       bool record_pages)
+{
+    if (pool->read_only)
+        return 0;   /* nothing was written: nothing to make durable */
+    if (atomic_load(&pool->durability_lost))
+        return bp__fail(-BP_EDURABILITY, "%s: an earlier fdatasync of %s "
+                        "failed, so earlier changes may be lost; close the "
+                        "pool and check the file", fn, pool->file.path);
+    /* Read before the fdatasync, which then covers at least this size. */
+    uint64_t pages = atomic_load(&pool->file.page_count);
+    int written = bp__flush_all(pool, rate);
+    if (written < 0)
+        return written;
+    int r = sync_file(pool, fn);
+    /* A pool that changed nothing leaves the file as it was, header too. */
+    bool changed = written > 0 || pages != pool->file.pages_at_open;
+    if (r == 0 && record_pages && changed &&
+        (r = bp__header_record_pages(&pool->file, pages)) == 1)
+        r = sync_file(pool, fn);
+    if (r < 0)
+        return r;
     bp__count(pool, BP__C_SYNCS, 1);
     return written;
 }
@@ -382,7 +397,7 @@ int bp_sync(bp_pool *pool)
 {
     if (!pool)
         return bp__fail(-EINVAL, "bp_sync: pool must not be NULL");
-    int r = flush_and_sync(pool, 0, "bp_sync");
+    int r = bp__flush_and_sync(pool, 0, "bp_sync", false);
     return r < 0 ? r : 0;
 }
 
@@ -390,5 +405,6 @@ int bp_checkpoint(bp_pool *pool)
 {
     if (!pool)
         return bp__fail(-EINVAL, "bp_checkpoint: pool must not be NULL");
-    return flush_and_sync(pool, pool->checkpoint_rate, "bp_checkpoint");
+    return bp__flush_and_sync(pool, pool->checkpoint_rate, "bp_checkpoint",
+                              true);
 }

@@ -19,7 +19,7 @@ void bp_options_init_sized(struct bp_options *opts, size_t size)
     struct bp_options *o = &d;
     memset(o, 0, sizeof(*o));
     o->struct_size = size > UINT32_MAX ? UINT32_MAX : (uint32_t)size;
-    o->page_size = BP_DEFAULT_PAGE_SIZE;
+    o->page_size = 0;   /* the file's own, or BP_DEFAULT_PAGE_SIZE */
     o->queue_depth = BP_DEFAULT_QUEUE_DEPTH;
     o->grow_bytes = BP_DEFAULT_GROW_BYTES;
     o->mode = 0600;
@@ -114,8 +114,6 @@ int bp__options_resolve(const struct bp_options *opts, struct bp_options *o)
         int r = options_copy_in(opts, o);
         if (r < 0)
             return r;
-        if (!o->page_size)
-            o->page_size = BP_DEFAULT_PAGE_SIZE;
         if (!o->queue_depth)
             o->queue_depth = BP_DEFAULT_QUEUE_DEPTH;
         if (!o->grow_bytes)
@@ -127,11 +125,11 @@ int bp__options_resolve(const struct bp_options *opts, struct bp_options *o)
         default_writeback(o);
     }
     const uint32_t known = BP_CREATE | BP_EXCL | BP_NOFLUSH | BP_NOREADAHEAD |
-                           BP_CHECKSUMS | BP_RDONLY;
+                           BP_CHECKSUMS | BP_RDONLY | BP_NOHEADER;
     if (o->flags & ~known)
         return bp__fail(-EINVAL, "bp_open: unknown flags 0x%x; use BP_CREATE, "
-                        "BP_EXCL, BP_NOFLUSH, BP_NOREADAHEAD, BP_CHECKSUMS and "
-                        "BP_RDONLY only", o->flags & ~known);
+                        "BP_EXCL, BP_NOFLUSH, BP_NOREADAHEAD, BP_CHECKSUMS, "
+                        "BP_RDONLY and BP_NOHEADER only", o->flags & ~known);
     if ((o->flags & BP_RDONLY) && (o->flags & BP_CREATE))
         return bp__fail(-EINVAL, "bp_open: BP_RDONLY with BP_CREATE: a "
                         "read-only pool cannot create its file; create it "
@@ -149,15 +147,26 @@ int bp__options_resolve(const struct bp_options *opts, struct bp_options *o)
         return bp__fail(-EINVAL, "bp_open: %u AIO lanes is too many; use 1 "
                         "to %u (0: the default, %u)", o->aio_lanes,
                         BP_MAX_AIO_LANES, BP_DEFAULT_AIO_LANES);
-    /* The page size itself is checked against the file in datafile.c, but
-     * the frame count derived from it is checked here. */
-    if (o->page_size >= BP_MIN_PAGE_SIZE && !(o->page_size & (o->page_size - 1))) {
-        uint32_t n = bp__options_frames(o);
-        if (n < BP_MIN_FRAMES || n > MAX_FRAMES)
-            return bp__fail(-BP_EPOOLSIZE, "bp_open: the pool size gives %u "
-                            "frames of %u bytes; a pool needs %u to %u frames "
-                            "(set pool_frames or pool_bytes)", n, o->page_size,
-                            BP_MIN_FRAMES, MAX_FRAMES);
-    }
+    /* A page size the caller set is checked here, before the file is
+     * touched; 0 is resolved, and checked again, by datafile.c. */
+    if (o->page_size)
+        return bp__options_check_page_size(o);
+    return 0;
+}
+
+int bp__options_check_page_size(const struct bp_options *o)
+{
+    uint32_t ps = o->page_size;
+    if (ps < BP_MIN_PAGE_SIZE || ps > BP_MAX_PAGE_SIZE || (ps & (ps - 1)))
+        return bp__fail(-BP_EPAGESIZE, "page size %u is invalid: it must be "
+                        "a power of two from %u to %u bytes (default %u)",
+                        ps, BP_MIN_PAGE_SIZE, BP_MAX_PAGE_SIZE,
+                        BP_DEFAULT_PAGE_SIZE);
+    uint32_t n = bp__options_frames(o);
+    if (n < BP_MIN_FRAMES || n > MAX_FRAMES)
+        return bp__fail(-BP_EPOOLSIZE, "bp_open: the pool size gives %u "
+                        "frames of %u bytes; a pool needs %u to %u frames "
+                        "(set pool_frames or pool_bytes)", n, ps,
+                        BP_MIN_FRAMES, MAX_FRAMES);
     return 0;
 }

@@ -200,7 +200,7 @@ static int read_page(bp_pool *pool, uint32_t f, uint64_t page, bool demand)
     struct bp__io io;
     uint32_t ps = pool->page_size;
     io_prep_pread(&io.cb, pool->file.fd, bp__frame_data(pool, f), ps,
-                  (long long)(page * ps));
+                  bp__page_offset(&pool->file, page));
     int r = bp__aio_run_full(&pool->aio, &io, 1);
     if (r < 0)
         return r;
@@ -212,9 +212,9 @@ static int read_page(bp_pool *pool, uint32_t f, uint64_t page, bool demand)
     if (io.res == -BP_ESHORTIO) {
         /* Short (or empty) at the end of the file: did the file shrink
          * under us?  Then say so - the device is not to blame. */
-        uint64_t size = bp__file_size_now(&pool->file);
-        if (size / ps < atomic_load(&pool->file.page_count))
-            return bp__file_shrunk(&pool->file, size);
+        uint64_t have = bp__file_pages_now(&pool->file);
+        if (have < atomic_load(&pool->file.page_count))
+            return bp__file_shrunk(&pool->file, have);
     }
     if (io.res == -BP_ESHORTIO)
         return bp__fail(-BP_ESHORTIO, "reading page %llu of %s: the device "

@@ -70,9 +70,9 @@ int bp_open(const char *path, const struct bp_options *opts, bp_pool **out)
     bp__stats_init(pool);
     atomic_init(&pool->durability_lost, false);
     pool->file.fd = -1;
-    pool->page_size = o.page_size;
 
-    r = bp__file_open(&pool->file, path, &o);
+    r = bp__file_open(&pool->file, path, &o);   /* settles o.page_size */
+    pool->page_size = o.page_size;
     if (r == 0) {
         pool->nframes = bp__options_frames(&o);
         r = bp__frames_create(pool);
@@ -137,9 +137,9 @@ int bp_close(bp_pool *pool)
             return e;
         }
     }
-    int r = bp_sync(pool);
+    int r = bp__flush_and_sync(pool, 0, "bp_close", true);
     pool_free(pool);
-    return r;
+    return r < 0 ? r : 0;
 }
 
 /* Filled in a struct of ours, then written at the caller's size. */
@@ -175,6 +175,8 @@ int bp_info_sized(bp_pool *pool, struct bp_info *out, size_t size)
     info->checksums = pool->checksums;
     info->page_payload = pool->page_size - (pool->checksums ? BP_CHECKSUM_TRAILER : 0);
     info->aio_lanes = pool->aio.lanes_max;
+    info->format_version = pool->file.header.version;
+    memcpy(info->file_id, pool->file.header.id, sizeof(info->file_id));
     bp__struct_out(out, size, &full, sizeof(full));
     return 0;
 }

@@ -45,7 +45,7 @@ void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
             iov[k].iov_base = bp__frame_data(pool, p[k].frame);
             iov[k].iov_len = ps;
         }
-        long long off = (long long)(p[i].page * ps);
+        long long off = bp__page_offset(&pool->file, p[i].page);
         if (j - i == 1 && write)
             io_prep_pwrite(&ios[nruns].cb, fd, iov[i].iov_base, ps, off);
         else if (j - i == 1)
@@ -79,7 +79,7 @@ void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     }
     for (uint32_t i = 0; i < nretry; i++) {
         void *buf = bp__frame_data(pool, p[i].frame);
-        long long off = (long long)(p[i].page * ps);
+        long long off = bp__page_offset(&pool->file, p[i].page);
         if (write)
             io_prep_pwrite(&ios[i].cb, fd, buf, ps, off);
         else

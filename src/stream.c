@@ -259,7 +259,7 @@ static void submit(bp_stream *s)
         struct run *run = &s->runs[s->to_submit[i]];
         struct slot *first = &s->ring[run->first];
         int fd = pool->file.fd;
-        long long off = (long long)(first->page * pool->page_size);
+        long long off = bp__page_offset(&pool->file, first->page);
         if (run->n == 1)
             io_prep_pread(&run->io.cb, fd, run->iov[0].iov_base,
                           pool->page_size, off);

@@ -206,7 +206,7 @@ static int start(struct bp__aio *aio, unsigned depth, const char *path,
 {
     wrappers_reset();
     if (pages)
-        tu_make_file(path, PS, pages, SEED);
+        tu_make_raw_file(path, PS, pages, SEED);
     int fd = open_direct(path, flags);
     aio_setup_ok(aio, depth);
     return fd;
@@ -285,7 +285,7 @@ START_TEST(test_init_eagain_halves)
 
     /* The reduced context works, with more requests than its depth. */
     char *path = tu_path("halved.bp");
-    tu_make_file(path, PS, 8, SEED);
+    tu_make_raw_file(path, PS, 8, SEED);
     int fd = open_direct(path, O_RDONLY);
     char *buf = abuf(8 * PS, 0xee);
     struct bp__io ios[8];
@@ -956,7 +956,7 @@ START_TEST(test_short_at_eof)
 {
     wrappers_reset();
     char *path = tu_path("short.bp");
-    tu_make_file(path, 4096, 3, SEED);
+    tu_make_raw_file(path, 4096, 3, SEED);
     ck_assert_int_eq(tu_file_size(path), 12288);
     int fd = open_direct(path, O_RDONLY);
     struct bp__aio aio;

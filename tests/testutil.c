@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bpool_internal.h"
 #include "testutil.h"
 
 static char dir[4096];
@@ -141,7 +142,7 @@ void tu_file_intact(const char *path, uint32_t page_size, uint64_t n,
 {
     char *buf = malloc(page_size);
     ck_assert_ptr_nonnull(buf);
-    ck_assert_int_eq(tu_file_size(path), (off_t)(n * page_size));
+    ck_assert_int_eq(tu_file_pages(path, page_size), n);
     for (uint64_t p = 0; p < n; p++) {
         tu_read_page(path, page_size, p, buf);
         ck_assert_msg(tu_stamped(buf, page_size, p, seed), "page %llu of %s "
@@ -245,16 +246,28 @@ int tu_stamped(const void *buf, uint32_t page_size, uint64_t pgno, uint32_t seed
     return 1;
 }
 
-void tu_make_file(const char *path, uint32_t page_size, uint64_t pages,
-                  uint32_t seed)
+static void make_file(const char *path, uint32_t page_size, uint64_t pages,
+                      uint32_t seed, int header_flags)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    char *buf = malloc(page_size);
+    char *buf = calloc(1, page_size);
     if (fd < 0 || !buf)
         abort();
+    off_t start = 0;
+    if (header_flags >= 0) {
+        struct bp__header h = { .version = BP__FORMAT_VERSION,
+                                .page_size = page_size,
+                                .checksums = (header_flags & BP_CHECKSUMS) != 0,
+                                .id = { 't', 'u' } };
+        bp__header_format((uint8_t *)buf, &h);
+        if (pwrite(fd, buf, page_size, 0) != (ssize_t)page_size)
+            abort();
+        start = page_size;
+    }
     for (uint64_t i = 0; i < pages; i++) {
         tu_stamp(buf, page_size, i, seed);
-        if (pwrite(fd, buf, page_size, (off_t)(i * page_size)) != (ssize_t)page_size)
+        if (pwrite(fd, buf, page_size, start + (off_t)(i * page_size)) !=
+            (ssize_t)page_size)
             abort();
     }
     if (fsync(fd) < 0)
@@ -263,10 +276,43 @@ void tu_make_file(const char *path, uint32_t page_size, uint64_t pages,
     free(buf);
 }
 
+void tu_make_file(const char *path, uint32_t page_size, uint64_t pages,
+                  uint32_t seed)
+{
+    make_file(path, page_size, pages, seed, 0);
+}
+
+void tu_make_file_flags(const char *path, uint32_t page_size, uint64_t pages,
+                        uint32_t seed, uint32_t flags)
+{
+    make_file(path, page_size, pages, seed, (int)(flags & BP_CHECKSUMS));
+}
+
+void tu_make_raw_file(const char *path, uint32_t page_size, uint64_t pages,
+                      uint32_t seed)
+{
+    make_file(path, page_size, pages, seed, -1);
+}
+
+off_t tu_page_offset(uint32_t page_size, uint64_t pgno)
+{
+    return (off_t)((pgno + 1) * page_size);
+}
+
+uint64_t tu_file_pages(const char *path, uint32_t page_size)
+{
+    off_t size = tu_file_size(path);
+    ck_assert_msg(size >= (off_t)page_size && size % page_size == 0,
+                  "%s is %lld bytes: not a header page and whole pages of %u",
+                  path, (long long)size, page_size);
+    return (uint64_t)size / page_size - 1;
+}
+
 void tu_read_page(const char *path, uint32_t page_size, uint64_t pgno, void *buf)
 {
     int fd = open(path, O_RDONLY);
-    if (fd < 0 || pread(fd, buf, page_size, (off_t)(pgno * page_size)) != (ssize_t)page_size)
+    if (fd < 0 || pread(fd, buf, page_size, tu_page_offset(page_size, pgno)) !=
+                  (ssize_t)page_size)
         abort();
     close(fd);
 }
@@ -289,7 +335,7 @@ void tu_read_page_direct(const char *path, uint32_t page_size, uint64_t pgno,
 {
     int fd = open(path, O_RDONLY | O_DIRECT);
     ck_assert_msg(fd >= 0, "open(%s, O_DIRECT) failed", path);
-    ck_assert_int_eq(pread(fd, buf, page_size, (off_t)(pgno * page_size)),
+    ck_assert_int_eq(pread(fd, buf, page_size, tu_page_offset(page_size, pgno)),
                      page_size);
     close(fd);
 }

@@ -70,12 +70,26 @@ void tu_stamp(void *buf, uint32_t page_size, uint64_t pgno, uint32_t seed);
 /* 1 if buf holds exactly tu_stamp(pgno, seed), else 0. */
 int tu_stamped(const void *buf, uint32_t page_size, uint64_t pgno, uint32_t seed);
 
-/* Create (truncate) path with `pages` pages, page i stamped with (i, seed),
- * written with ordinary buffered I/O and fsync'ed.  Aborts on failure. */
+/* Create (truncate) path as a bpool data file (a header page, without
+ * checksums) with `pages` pages, page i stamped with (i, seed), written
+ * with ordinary buffered I/O and fsync'ed.  Aborts on failure. */
 void tu_make_file(const char *path, uint32_t page_size, uint64_t pages,
                   uint32_t seed);
+/* The same, with the header's checksum flag from flags (BP_CHECKSUMS). */
+void tu_make_file_flags(const char *path, uint32_t page_size, uint64_t pages,
+                        uint32_t seed, uint32_t flags);
+/* The same without a header: page i at byte i * page_size (to open with
+ * BP_NOHEADER, or to read with raw AIO). */
+void tu_make_raw_file(const char *path, uint32_t page_size, uint64_t pages,
+                      uint32_t seed);
 
-/* Read page pgno of path with ordinary I/O into buf (behind the pool's
+/* Byte offset of page pgno in a file with a header page. */
+off_t tu_page_offset(uint32_t page_size, uint64_t pgno);
+/* Pages of a file with a header page (fails the test unless its size is
+ * a header page and whole pages). */
+uint64_t tu_file_pages(const char *path, uint32_t page_size);
+
+/* Read page pgno of path (a file with a header) with ordinary I/O into buf (behind the pool's
  * back, as a second process would).  Aborts on failure. */
 void tu_read_page(const char *path, uint32_t page_size, uint64_t pgno, void *buf);
 

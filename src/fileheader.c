@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: MIT */
+/* fileheader.c - the data file's header: the first page of a file says
+ * what the file is (doc/design.md, "The data file").
+ *
+ * Layout.  Page 0 of the file is the header page; the caller's page n is
+ * at byte (n + 1) * page_size.  The header page holds two copies ("slots")
+ * of a 128-byte record, at bytes 0 and 512, each in a 512-byte sector of
+ * its own, and zeros elsewhere:
+ *
+ *     0   magic "bpoolpg\n"
+ *     8   format version (1)                     all little endian
+ *     12  record bytes (128)
+ *     16  page size
+ *     20  flags (bit 0: page checksums)
+ *     24  creation id: 16 random bytes
+ *     40  sequence number: +1 for every header write
+ *     48  page count recorded at the last checkpoint or close
+ *     56  creation time, seconds since 1970
+ *     64  zeros up to 124
+ *     124 CRC-32C of bytes [0, 124)
+ *
+ * A write of the header rewrites one slot, the one the next sequence
+ * number picks, and leaves the other as it was; a write torn by a power
+ * cut (at sector boundaries) spoils at most the slot being written, and
+ * the open takes the valid slot with the higher sequence number.
+ *
+ * Version rule.  bpool opens the format versions it knows (1) and refuses
+ * a higher one, and refuses flags it does not know: a later format that
+ * an older bpool could misread gets a new version number.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bpool_internal.h"
+#include "crc32c.h"
+#include "fault.h"
+
+#define MAGIC "bpoolpg\n"
+#define RECORD_BYTES 128u
+#define SLOT_STRIDE 512u
+#define CRC_AT 124u
+#define FLAG_CHECKSUMS 0x1u
+#define KNOWN_FLAGS FLAG_CHECKSUMS
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+    put32(p, (uint32_t)v);
+    put32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    return get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static void encode(uint8_t *slot, const struct bp__header *h)
+{
+    memset(slot, 0, RECORD_BYTES);
+    memcpy(slot, MAGIC, 8);
+    put32(slot + 8, h->version);
+    put32(slot + 12, RECORD_BYTES);
+    put32(slot + 16, h->page_size);
+    put32(slot + 20, h->checksums ? FLAG_CHECKSUMS : 0);
+    memcpy(slot + 24, h->id, sizeof(h->id));
+    put64(slot + 40, h->seq);
+    put64(slot + 48, h->page_count);
+    put64(slot + 56, h->created_s);
+    put32(slot + CRC_AT, bp__crc32c(0, slot, CRC_AT));
+}
+
+enum slot_state { SLOT_EMPTY, SLOT_DAMAGED, SLOT_VALID };
+
+static enum slot_state decode(const uint8_t *slot, struct bp__header *h,
+                              uint32_t *flags)
+{
+    if (memcmp(slot, MAGIC, 8) != 0)
+        return SLOT_EMPTY;
+    if (get32(slot + 12) != RECORD_BYTES ||
+        get32(slot + CRC_AT) != bp__crc32c(0, slot, CRC_AT))
+        return SLOT_DAMAGED;
+    h->version = get32(slot + 8);
+    h->page_size = get32(slot + 16);
+    *flags = get32(slot + 20);
+    h->checksums = (*flags & FLAG_CHECKSUMS) != 0;
+    memcpy(h->id, slot + 24, sizeof(h->id));
+    h->seq = get64(slot + 40);
+    h->page_count = get64(slot + 48);
+    h->created_s = get64(slot + 56);
+    return SLOT_VALID;
+}
+
+void bp__header_format(uint8_t *page, const struct bp__header *h)
+{
+    struct bp__header s = *h;
+    s.seq = 0;
+    encode(page, &s);
+    s.seq = 1;
+    encode(page + SLOT_STRIDE, &s);
+}
+
+uint32_t bp__header_io_bytes(const struct bp__datafile *df)
+{
+    return df->dio_offset_align > 4096 ? df->dio_offset_align : 4096;
+}
+
+static void *aligned_zeroed(const struct bp__datafile *df, size_t len)
+{
+    void *p = NULL;
+    size_t align = df->dio_mem_align > 512 ? df->dio_mem_align : 512;
+    if (posix_memalign(&p, align, len))
+        return NULL;
+    return memset(p, 0, len);
+}
+
+int bp__header_read(struct bp__datafile *df, uint64_t file_size,
+                    struct bp__header *h)
+{
+    uint32_t len = bp__header_io_bytes(df);
+    memset(h, 0, sizeof(*h));
+    if (file_size < 2 * SLOT_STRIDE)
+        return 0;          /* too short to hold a header: none */
+    uint8_t *buf = aligned_zeroed(df, len);
+    if (!buf)
+        return bp__fail(-ENOMEM, "out of memory reading the header of %s",
+                        df->path);
+    ssize_t got = bp__pread(df->fd, buf, len, 0);
+    if (got < (ssize_t)(2 * SLOT_STRIDE)) {
+        int e = got < 0 ? errno : EIO;
+        free(buf);
+        return bp__fail(-e, "cannot read the header of %s: %s; check the "
+                        "device", df->path, got < 0 ? strerror(e) :
+                        "the read came back short");
+    }
+    struct bp__header s[2];
+    uint32_t flags[2] = { 0, 0 };
+    enum slot_state st[2];
+    for (int i = 0; i < 2; i++)
+        st[i] = decode(buf + i * SLOT_STRIDE, &s[i], &flags[i]);
+    free(df->header_img);
+    df->header_img = buf;   /* what later writes keep of the other slot */
+    int best = -1;
+    for (int i = 0; i < 2; i++)
+        if (st[i] == SLOT_VALID && (best < 0 || s[i].seq > s[best].seq))
+            best = i;
+    if (best < 0 && st[0] == SLOT_EMPTY && st[1] == SLOT_EMPTY)
+        return 0;
+    if (best < 0)
+        return bp__fail(-BP_EFORMAT, "%s: the header (the file's first page) "
+                        "is damaged: both of its copies fail their checksum; "
+                        "the file was overwritten or the device corrupted "
+                        "it - restore it from a backup", df->path);
+    if (s[best].version > BP__FORMAT_VERSION || s[best].version == 0)
+        return bp__fail(-BP_EFORMAT, "%s has format version %u; this bpool "
+                        "(%s) reads version %u: open it with the bpool that "
+                        "made it, or a newer one", df->path, s[best].version,
+                        BP_VERSION_STRING, BP__FORMAT_VERSION);
+    if (flags[best] & ~KNOWN_FLAGS)
+        return bp__fail(-BP_EFORMAT, "%s has header flags 0x%x that this "
+                        "bpool (%s) does not know: open it with the bpool "
+                        "that made it, or a newer one", df->path,
+                        flags[best] & ~KNOWN_FLAGS, BP_VERSION_STRING);
+    *h = s[best];
+    return 1;
+}
+
+/* Write the slot of h->seq (the other keeps the previous record), from
+ * the header page image kept in df. */
+static int write_slot(struct bp__datafile *df, const struct bp__header *h)
+{
+    uint32_t len = bp__header_io_bytes(df);
+    encode(df->header_img + (h->seq & 1) * SLOT_STRIDE, h);
+    ssize_t put = bp__pwrite(df->fd, df->header_img, len, 0);
+    if (put == (ssize_t)len)
+        return 0;
+    int e = put < 0 ? errno : EIO;
+    return bp__fail(-e, "cannot write the header of %s: %s%s", df->path,
+                    put < 0 ? strerror(e) : "the write came back short",
+                    e == ENOSPC ? "; free space on its file system" :
+                    "; check the device");
+}
+
+int bp__header_create(struct bp__datafile *df, uint32_t page_size,
+                      bool checksums)
+{
+    struct bp__header h;
+    memset(&h, 0, sizeof(h));
+    h.version = BP__FORMAT_VERSION;
+    h.page_size = page_size;
+    h.checksums = checksums;
+    h.created_s = (uint64_t)time(NULL);
+    if (getrandom(h.id, sizeof(h.id), 0) != (ssize_t)sizeof(h.id)) {
+        /* No entropy source: time and pid still tell files apart. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t a = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+        uint64_t b = (uint64_t)getpid();
+        memcpy(h.id, &a, 8);
+        memcpy(h.id + 8, &b, 8);
+    }
+    /* The file has no data pages yet, so this write sets its size. */
+    uint8_t *page = aligned_zeroed(df, page_size);
+    if (!page)
+        return bp__fail(-ENOMEM, "out of memory writing the header of %s",
+                        df->path);
+    bp__header_format(page, &h);
+    h.seq = 1;
+    ssize_t put = bp__pwrite(df->fd, page, page_size, 0);
+    int e = put == (ssize_t)page_size ? 0 : put < 0 ? errno : ENOSPC;
+    free(df->header_img);
+    df->header_img = page;  /* its first bp__header_io_bytes are the slots */
+    if (!e && bp__fdatasync(df->fd) < 0)
+        e = errno;
+    if (e)
+        return bp__fail(-e, "cannot write the header of the new file %s: %s",
+                        df->path, strerror(e));
+    df->header = h;
+    return 0;
+}
+
+int bp__header_record_pages(struct bp__datafile *df, uint64_t n)
+{
+    if (!df->data_start)
+        return 0;
+    pthread_mutex_lock(&df->header_mu);
+    int r = 0;
+    if (n > df->header.page_count) {   /* the count never goes down */
+        struct bp__header h = df->header;
+        h.seq++;
+        h.page_count = n;
+        r = write_slot(df, &h);
+        if (r == 0) {
+            df->header = h;
+            r = 1;
+        }
+    }
+    pthread_mutex_unlock(&df->header_mu);
+    return r;
+}
