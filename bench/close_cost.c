@@ -86,7 +86,7 @@ int main(int argc, char **argv)
         struct bp_options o;
         bp_options_init(&o);
         o.pool_bytes = 8u << 20;
-        o.flags = BP_NOREADAHEAD;
+        o.flags = BP_NOREADAHEAD | BP_NOHEADER;   /* a bare file of pages */
         o.aio_lanes = lanes;
         if (bp_open(path, &o, &pp[k]) < 0) {
             fprintf(stderr, "pool %d: %s\n", k, bp_errdetail());

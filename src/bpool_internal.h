@@ -84,6 +84,8 @@ struct bp__datafile {
                                       page size with a header, 0 without
                                       (BP_NOHEADER) */
     uint64_t pages_at_open;        /* [const] */
+    _Atomic bool written;          /* [atomic] a page was written since
+                                      open (flush.c) */
     pthread_mutex_t header_mu;     /* serializes header writes */
     struct bp__header header;      /* [header_mu] as last written or read;
                                       version 0 without a header */

@@ -186,6 +186,10 @@ static void write_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
             tally(end_write(pool, p[i].frame, e, 0, who), written, first_err);
         n = keep;
     }
+    /* The file changed since open: the next checkpoint or close records
+     * its page count in the header (bp__flush_and_sync). */
+    if (n && !atomic_load_explicit(&pool->file.written, memory_order_relaxed))
+        atomic_store_explicit(&pool->file.written, true, memory_order_relaxed);
     struct write_ctx ctx = { who, written, first_err };
     bp__io_runs(pool, p, n, pool->coalesce_pages, true, write_done, &ctx);
 }
@@ -382,8 +386,10 @@ int bp__flush_and_sync(bp_pool *pool, uint32_t rate, const char *fn,
     if (written < 0)
         return written;
     int r = sync_file(pool, fn);
-    /* A pool that changed nothing leaves the file as it was, header too. */
-    bool changed = written > 0 || pages != pool->file.pages_at_open;
+    /* A pool that changed nothing leaves the file as it was, header too;
+     * one that did records the count until a header write succeeds. */
+    bool changed = atomic_load(&pool->file.written) ||
+                   pages != pool->file.pages_at_open;
     if (r == 0 && record_pages && changed &&
         (r = bp__header_record_pages(&pool->file, pages)) == 1)
         r = sync_file(pool, fn);

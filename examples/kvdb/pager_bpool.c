@@ -250,7 +250,11 @@ int pager_bpool_open(const char *path, const struct kvdb_options *o,
     pager_setup(&b->base, o, page_size);
     struct bp_options bo;
     bp_options_init(&bo);
-    bo.flags = (create ? BP_CREATE : 0) | (checksums ? BP_CHECKSUMS : 0);
+    /* Page 0 is kvdb's own meta page (magic, page size, flags, two
+     * checksummed slots: meta.c), written beside the pool: it already
+     * says what the file is, so the file has no bpool header. */
+    bo.flags = (create ? BP_CREATE : 0) | (checksums ? BP_CHECKSUMS : 0) |
+               BP_NOHEADER;
     bo.page_size = page_size;
     bo.pool_frames = o->pool_frames;
     bo.pool_bytes = o->pool_bytes;

@@ -39,6 +39,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "bpool.h"
 #include "../common/hist.h"
@@ -70,7 +71,8 @@ enum dist { DIST_UNIFORM, DIST_ZIPF };
 struct bench_opts {
     const char *workload;
     const char *path;          /* data file */
-    uint64_t file_size;        /* bytes; 0: existing size or the default */
+    uint64_t file_size;        /* bytes of pages (the file also has a
+                                  header page); 0: existing or default */
     struct poolopt pool;       /* -p, --frames, --flushers...; pool_bytes
                                   0: the workload's default */
     uint32_t page_size;        /* -P, or the default */
@@ -114,6 +116,10 @@ struct pool_mem;
  * min_bytes: the workload needs at least this much.  Sets o->file_size to
  * the file's size.  Exits with a message on failure. */
 void df_prepare(struct bench_opts *o, uint64_t min_bytes);
+/* Pages in the data file (after its header page), and where page pgno
+ * starts (for the pread and mmap baselines). */
+uint64_t df_pages(const struct bench_opts *o);
+off_t df_page_offset(const struct bench_opts *o, uint64_t pgno);
 /* Bytes of the data file resident in the page cache (mincore), or -1. */
 int64_t df_cached_bytes(const char *path);
 /* Drop the data file's clean pages from the page cache. */

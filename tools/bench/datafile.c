@@ -5,8 +5,9 @@
  * bench/compare.sh.  It is written with large O_DIRECT writes (8 MiB)
  * into preallocated blocks, under a temporary name renamed at the end, so
  * an interrupted fill never leaves a file that looks complete and the page
- * cache holds none of it afterwards.  Page n starts with the 64-bit value
- * n and a 64-bit version (0, bumped by the benchmark's writers), which
+ * cache holds none of it afterwards.  It is a bpool file: a header page
+ * (written by bp_open), then the pages, page n at byte (n + 1) *
+ * page_size.  Page n starts with the 64-bit value n and a 64-bit version (0, bumped by the benchmark's writers), which
  * --verify checks on every pin; the rest of the page is a fixed pattern.
  *
  * Page-cache residency is measured with mincore(2) over a shared mapping
@@ -84,18 +85,29 @@ static void fill(const char *path, uint64_t size, uint32_t page_size, bool progr
 {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_DIRECT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        if (errno == EINVAL)
-            fprintf(stderr, PROG ": cannot create %s: the file system refuses "
-                    "O_DIRECT; use --file on ext4 or XFS\n", tmp);
-        else
-            fprintf(stderr, PROG ": cannot create %s: %s\n", tmp, strerror(errno));
+    /* bpool writes the header page; the pages after it are filled here. */
+    struct bp_options bo;
+    bp_options_init(&bo);
+    bo.flags = BP_CREATE | BP_EXCL | BP_NOFLUSH | BP_NOREADAHEAD;
+    bo.page_size = page_size;
+    bo.pool_frames = BP_MIN_FRAMES;
+    bo.mode = 0644;
+    bp_pool *pool;
+    int rc = bp_open(tmp, &bo, &pool);
+    if (rc < 0 || (rc = bp_close(pool)) < 0) {
+        fprintf(stderr, PROG ": cannot create %s: %s\n  %s\n", tmp,
+                bp_strerror(rc), bp_errdetail());
+        unlink(tmp);
         exit(1);
+    }
+    int fd = open(tmp, O_WRONLY | O_DIRECT | O_CLOEXEC);
+    if (fd < 0) {
+        unlink(tmp);
+        die_errno("cannot open", tmp);
     }
     /* Blocks first: the writes then never extend the file (an extending
      * O_DIRECT write is synchronous) and the file is not fragmented. */
-    int rc = posix_fallocate(fd, 0, (off_t)size);
+    rc = posix_fallocate(fd, 0, (off_t)size);
     if (rc && rc != EOPNOTSUPP && rc != EINVAL) {
         unlink(tmp);
         errno = rc;
@@ -106,11 +118,11 @@ static void fill(const char *path, uint64_t size, uint32_t page_size, bool progr
         die_errno("out of memory filling", path);
     memset(buf, FILL_BYTE, FILL_CHUNK);
     uint64_t t0 = now_ns(), last = t0;
-    for (uint64_t off = 0; off < size;) {
+    for (uint64_t off = page_size; off < size;) {
         size_t len = size - off < FILL_CHUNK ? (size_t)(size - off) : FILL_CHUNK;
         for (size_t p = 0; p < len; p += page_size) {
             uint64_t *w = (uint64_t *)((char *)buf + p);
-            w[0] = (off + p) / page_size;
+            w[0] = (off - page_size + p) / page_size;   /* the page number */
             w[1] = 0;
         }
         ssize_t n = pwrite(fd, buf, len, (off_t)off);
@@ -144,12 +156,24 @@ static void fill(const char *path, uint64_t size, uint32_t page_size, bool progr
             (unsigned long long)(size >> 20), (double)(now_ns() - t0) / 1e9);
 }
 
+uint64_t df_pages(const struct bench_opts *o)
+{
+    return o->file_size / o->page_size;
+}
+
+off_t df_page_offset(const struct bench_opts *o, uint64_t pgno)
+{
+    return (off_t)((pgno + 1) * o->page_size);
+}
+
 void df_prepare(struct bench_opts *o, uint64_t min_bytes)
 {
     check_fs(o->path);
     struct stat st;
     if (stat(o->path, &st) == 0) {
-        uint64_t size = (uint64_t)st.st_size;
+        /* The pages after the header page. */
+        uint64_t size = (uint64_t)st.st_size >= o->page_size
+                            ? (uint64_t)st.st_size - o->page_size : 0;
         if (!S_ISREG(st.st_mode)) {
             fprintf(stderr, PROG ": %s is not a regular file\n", o->path);
             exit(1);
@@ -184,7 +208,7 @@ void df_prepare(struct bench_opts *o, uint64_t min_bytes)
     size = (size + o->page_size - 1) / o->page_size * o->page_size;
     if (size < (uint64_t)BP_MIN_FRAMES * o->page_size)
         size = (uint64_t)BP_MIN_FRAMES * o->page_size;
-    fill(o->path, size, o->page_size, o->progress);
+    fill(o->path, size + o->page_size, o->page_size, o->progress);
     o->file_size = size;
 }
 

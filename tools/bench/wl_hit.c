@@ -187,7 +187,7 @@ static void w_pread(struct worker *w)
         return;
     }
     HIT_LOOP(
-        ssize_t n = pread(c->fd, buf, c->page_size, (off_t)(pg * c->page_size));
+        ssize_t n = pread(c->fd, buf, c->page_size, df_page_offset(c->o, pg));
         if (n != (ssize_t)c->page_size) {
             worker_fail(w, n < 0 ? -errno : -EIO, "pread", pg);
             goto out;
@@ -200,7 +200,7 @@ static void w_pread(struct worker *w)
 static void w_mmap(struct worker *w)
 {
     HIT_LOOP(
-        sink += *(volatile const uint64_t *)(c->map + pg * c->page_size);
+        sink += *(volatile const uint64_t *)(c->map + df_page_offset(c->o, pg));
     )
 }
 
@@ -279,7 +279,7 @@ static void setup_pread(struct hit_ctx *c)
     if (!buf)
         die_oom();
     for (uint64_t i = 0; i < c->npages; i++)
-        if (pread(c->fd, buf, c->page_size, (off_t)(c->set[i] * c->page_size)) < 0) {
+        if (pread(c->fd, buf, c->page_size, df_page_offset(c->o, c->set[i])) < 0) {
             fprintf(stderr, PROG ": pread %s: %s\n", c->o->path, strerror(errno));
             exit(1);
         }
@@ -293,7 +293,7 @@ static void setup_mmap(struct hit_ctx *c)
         fprintf(stderr, PROG ": cannot open %s: %s\n", c->o->path, strerror(errno));
         exit(1);
     }
-    c->map_bytes = (size_t)c->o->file_size;
+    c->map_bytes = (size_t)c->o->file_size + c->page_size;   /* and the header */
     void *m = mmap(NULL, c->map_bytes, PROT_READ, MAP_SHARED, fd, 0);
     close(fd);
     if (m == MAP_FAILED) {
@@ -303,7 +303,7 @@ static void setup_mmap(struct hit_ctx *c)
     c->map = m;
     uint64_t sink = 0;
     for (uint64_t i = 0; i < c->npages; i++)
-        sink += *(volatile const uint64_t *)(c->map + c->set[i] * c->page_size);
+        sink += *(volatile const uint64_t *)(c->map + df_page_offset(c->o, c->set[i]));
     (void)sink;
 }
 
@@ -369,7 +369,7 @@ int wl_hit(struct bench_opts *o)
     df_prepare(o, 0);
     struct hit_ctx c = { .o = o, .page_size = o->page_size, .fd = -1 };
     uint32_t frames = bench_frames(o, DEFAULT_POOL);
-    uint64_t file_pages = o->file_size / o->page_size;
+    uint64_t file_pages = df_pages(o);
     if (file_pages > UINT32_MAX) {
         fprintf(stderr, PROG ": hit: the file has more than 2^32 pages; use a "
                 "smaller --file-size\n");

@@ -305,7 +305,7 @@ static int io_run(struct bench_opts *o, const struct io_spec *spec)
 {
     df_prepare(o, 0);
     struct io_ctx c = { .o = o, .seq = spec->seq, .overwrite = o->overwrite };
-    uint64_t file_pages = o->file_size / o->page_size;
+    uint64_t file_pages = df_pages(o);
     c.npages = o->pages && o->pages < file_pages ? o->pages : file_pages;
     c.write_pct = spec->write_pct;
     if (o->write_pct >= 0 && spec->write_pct > 0 && spec->write_pct < 100)
@@ -487,7 +487,7 @@ int wl_seqwrite(struct bench_opts *o)
 {
     df_prepare(o, 0);
     uint32_t ps = o->page_size;
-    uint64_t file_pages = o->file_size / ps;
+    uint64_t file_pages = df_pages(o);
     uint64_t npages = o->pages && o->pages < file_pages ? o->pages : file_pages;
     unsigned threads = o->nthreads ? o->threads[0] : 1;
     uint32_t frames = bench_frames(o, DEFAULT_POOL);
@@ -804,7 +804,7 @@ int wl_checkpoint(struct bench_opts *o)
 {
     df_prepare(o, 0);
     uint32_t ps = o->page_size;
-    uint64_t file_pages = o->file_size / ps;
+    uint64_t file_pages = df_pages(o);
     uint32_t frames = bench_frames(o, DEFAULT_POOL);
     struct ckpt_ctx c = {
         .o = o,

@@ -59,6 +59,9 @@ bool poolopt_take(struct poolopt *o, int c, const char *arg)
     case POOLOPT_NO_CHECKSUMS:
         o->checksums = c == POOLOPT_CHECKSUMS;
         return true;
+    case POOLOPT_NO_HEADER:
+        o->no_header = true;
+        return true;
     case POOLOPT_DIRTY_LOW:
         o->dirty_low = percent("--dirty-low", arg);
         return true;
@@ -121,6 +124,8 @@ void poolopt_apply(const struct poolopt *o, struct bp_options *bo)
         bo->flags |= BP_NOREADAHEAD;
     if (o->checksums == 1)
         bo->flags |= BP_CHECKSUMS;
+    if (o->no_header)
+        bo->flags |= BP_NOHEADER;
 }
 
 void poolopt_json(struct json *j, const struct poolopt *o)
@@ -157,6 +162,7 @@ void poolopt_json(struct json *j, const struct poolopt *o)
         json_bool(j, "checksums", o->checksums == 1);
     else
         json_null(j, "checksums");
+    json_bool(j, "header", !o->no_header);
 }
 
 void poolopt_usage(FILE *to)
@@ -176,5 +182,8 @@ void poolopt_usage(FILE *to)
         "                         10, 30, 75)\n"
         "      --no-readahead     no automatic read-ahead\n"
         "      --checksums        page checksums (BP_CHECKSUMS); --no-checksums\n"
-        "                         without (the default)\n", to);
+        "                         without (the default); a file with a\n"
+        "                         header must be opened as it was made\n"
+        "      --no-header        the data file has no header page (made by\n"
+        "                         bpool 0.2 or by another program)\n", to);
 }

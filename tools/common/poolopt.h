@@ -47,6 +47,7 @@ struct poolopt {
     uint32_t dirty_low, dirty_high, dirty_max;  /* --dirty-*, % of frames */
     bool no_readahead;         /* --no-readahead */
     int checksums;             /* --checksums 1, --no-checksums 0, else -1 */
+    bool no_header;            /* --no-header: BP_NOHEADER */
 };
 
 enum {
@@ -54,6 +55,7 @@ enum {
     POOLOPT_QUEUE_DEPTH, POOLOPT_CHECKPOINT_RATE, POOLOPT_COALESCE,
     POOLOPT_NO_READAHEAD, POOLOPT_CHECKSUMS, POOLOPT_NO_CHECKSUMS,
     POOLOPT_DIRTY_LOW, POOLOPT_DIRTY_HIGH, POOLOPT_DIRTY_MAX,
+    POOLOPT_NO_HEADER,
     POOLOPT_TOOL_FIRST = 0x1100     /* a tool's own long-only options */
 };
 
@@ -75,7 +77,8 @@ enum {
     { "no-checksums", no_argument, NULL, POOLOPT_NO_CHECKSUMS },          \
     { "dirty-low", required_argument, NULL, POOLOPT_DIRTY_LOW },          \
     { "dirty-high", required_argument, NULL, POOLOPT_DIRTY_HIGH },        \
-    { "dirty-max", required_argument, NULL, POOLOPT_DIRTY_MAX }
+    { "dirty-max", required_argument, NULL, POOLOPT_DIRTY_MAX },          \
+    { "no-header", no_argument, NULL, POOLOPT_NO_HEADER }
 
 /* Nothing set. */
 void poolopt_init(struct poolopt *o);

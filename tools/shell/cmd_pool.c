@@ -121,6 +121,8 @@ static int open_option(struct shell *sh, const struct command *cmd,
     } else if (word_is(w, "checksums")) {
         o->flags |= BP_CHECKSUMS;
 #endif
+    } else if (word_is(w, "noheader")) {
+        o->flags |= BP_NOHEADER;
     } else if (word_prefix(w, "frames=", &v)) {
         if (parse_num(sh, &v, UINT32_MAX, "frames", u, &x) < 0)
             return -1;
@@ -249,6 +251,7 @@ int cmd_info(struct shell *sh, const struct command *cmd, int argc,
     printf("checksums %d\n", in.checksums);
     printf("page_payload %u\n", in.page_payload);
 #endif
+    printf("format_version %u\n", in.format_version);
     return 0;
 }
 

@@ -21,7 +21,7 @@ static handler_fn cmd_help, cmd_quit;
 const struct command shell_commands[] = {
     {"open", NULL,
      "open FILE [create|excl] [frames=N|pool=SIZE] [pagesize=SIZE] "
-     "[flushers=N|noflush] [noreadahead] [queue=N] [rate=N]",
+     "[flushers=N|noflush] [noreadahead] [queue=N] [rate=N] [noheader]",
      "open a data file (closing the open one)",
      "Closes the open pool (unpinning the shell's pages), then opens FILE.\n"
      "  create        create FILE if it does not exist (else it must)\n"
@@ -29,24 +29,25 @@ const struct command shell_commands[] = {
      "  frames=N      frames in the pool (at least 4)\n"
      "  pool=SIZE     pool size in bytes instead, e.g. 64M\n"
      "  pagesize=SIZE page size: a power of two from 4k to 1M; it must be\n"
-     "                the one the file was made with\n"
+     "                the one the file was made with (default: the file's)\n"
      "  flushers=N    background flusher threads (0: none, like noflush)\n"
      "  noflush       no flushers: dirty pages are written by evictions,\n"
      "                flush, sync, checkpoint and close only\n"
      "  noreadahead   no automatic read-ahead (prefetch still works)\n"
      "  queue=N       AIO queue depth\n"
      "  rate=N        checkpoint rate limit, pages per second\n"
+     "  noheader      FILE has no header page (bpool 0.2 or another program)\n"
 #ifdef BP_CHECKSUMS
      "  checksums     keep a checksum in every page (BP_CHECKSUMS)\n"
 #endif
      "What is not given comes from the command line (--frames, ...), else\n"
      "from the library's defaults.  SIZE takes k, M, G suffixes.",
      "FILE create excl frames= pool= pagesize= flushers= noflush "
-     "noreadahead queue= rate="
+     "noreadahead queue= rate= noheader"
 #ifdef BP_CHECKSUMS
      " checksums"
 #endif
-     , 1, 12, false, cmd_open},
+     , 1, 13, false, cmd_open},
     {"close", NULL, "close", "unpin all, write back, sync, close the pool",
      "Unpins the pages the shell holds, writes every dirty page back,\n"
      "syncs the file and closes the pool.  Commands other than open, help\n"

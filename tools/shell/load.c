@@ -219,13 +219,15 @@ static int check_own_pins(struct shell *sh, const struct command *cmd,
 }
 
 /* Pages of [first, first + count) that are holes in the file at path
- * (whole pages only), or 0 when the file system cannot tell. */
+ * (whole pages only), or 0 when the file system cannot tell.  Page 0 is
+ * at byte page_size in a file with a header page, else at 0. */
 static uint64_t hole_pages(const char *path, uint64_t first, uint64_t count,
-                           uint32_t page_size)
+                           uint32_t page_size, bool header)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
+    first += header;   /* in file pages */
     off_t off = (off_t)(first * page_size);
     const off_t end = (off_t)((first + count) * page_size);
     uint64_t holes = 0;
@@ -332,7 +334,8 @@ int cmd_load(struct shell *sh, const struct command *cmd, int argc,
     struct bp_info info;
     uint64_t holes = bp_info(sh->pool, &info) == 0 && (l.mode & BP_OVERWRITE) == 0
                          ? hole_pages(sh->path, l.first, l.pat == PAT_LOOP
-                                      ? l.window : l.count, info.page_size)
+                                      ? l.window : l.count, info.page_size,
+                                      info.format_version != 0)
                          : 0;
     static struct latency lat;    /* 15 KiB: not on the stack */
     lat_reset(&lat);

@@ -207,6 +207,8 @@ static void set_defaults(const struct poolopt *p, struct open_opts *o)
         o->flags |= BP_NOREADAHEAD;
     if (p->checksums == 1)
         o->flags |= BP_CHECKSUMS;
+    if (p->no_header)
+        o->flags |= BP_NOHEADER;
 }
 
 int main(int argc, char **argv)

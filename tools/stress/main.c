@@ -186,6 +186,7 @@ bp_pool *stress_open(const struct stress_opts *o, uint32_t flags, int *status)
             bp_errdetail());
     switch (r) {
     case -BP_ENODIRECT: case -BP_EAIO: case -BP_EPAGESIZE: case -BP_EPOOLSIZE:
+    case -BP_EFORMAT:
     case -ENOENT: case -EACCES: case -EPERM: case -ENOMEM: case -EINVAL:
         *status = EXIT_SETUP;
         break;
@@ -195,16 +196,24 @@ bp_pool *stress_open(const struct stress_opts *o, uint32_t flags, int *status)
     return NULL;
 }
 
-/* Make the data file: pages of zeros, blocks preallocated. */
+/* Make the data file: bpool writes its header page, then the pages are
+ * zeros, blocks preallocated. */
 static int create_file(const struct stress_opts *o)
 {
-    int fd = open(o->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int status = EXIT_SETUP;
+    bp_pool *pool = stress_open(o, BP_CREATE | BP_EXCL | BP_NOFLUSH, &status);
+    if (!pool)
+        return status;
+    int r = bp_close(pool);
+    int fd = r < 0 ? -1 : open(o->path, O_WRONLY | O_CLOEXEC);
     if (fd < 0) {
-        fprintf(stderr, PROG ": cannot create %s: %s\n", o->path, strerror(errno));
+        fprintf(stderr, PROG ": cannot create %s: %s\n", o->path,
+                r < 0 ? bp_errdetail() : strerror(errno));
+        unlink(o->path);
         return EXIT_SETUP;
     }
-    off_t len = (off_t)(o->pages * o->page_size);
-    int r = posix_fallocate(fd, 0, len);
+    off_t len = (off_t)((o->pages + 1) * o->page_size);
+    r = posix_fallocate(fd, 0, len);
     if (r == EOPNOTSUPP || r == EINVAL)
         r = ftruncate(fd, len) < 0 ? errno : 0;
     if (r == 0 && fsync(fd) < 0)
@@ -405,7 +414,9 @@ int main(int argc, char **argv)
         free(o.cut_path);
         return EXIT_SETUP;
     }
-    uint64_t start_pages = exists ? (uint64_t)sb.st_size / o.page_size : o.pages;
+    /* An existing file: a header page, then its pages. */
+    uint64_t start_pages = !exists ? o.pages : (uint64_t)sb.st_size > o.page_size
+                           ? (uint64_t)sb.st_size / o.page_size - 1 : 0;
     if (exists && pages_set && start_pages != o.pages)
         fprintf(stderr, PROG ": note: %s has %" PRIu64 " pages; --pages ignored\n",
                 o.path, start_pages);
