@@ -1404,6 +1404,60 @@ START_TEST(test_shrunk_file_flusher)
 }
 END_TEST
 
+/* ---- the header's own I/O ------------------------------------------------ */
+
+/* The header is read at open and written at creation and when a
+ * checkpoint records the page count, with pread and pwrite outside the
+ * AIO layer.  Each failing reaches the caller with its code and a detail
+ * saying it was the header: a failed read refuses the open and changes
+ * nothing; a failed creation leaves no file behind; a failed record fails
+ * the checkpoint after the pages themselves were written, and a later
+ * checkpoint records the count, which the next open then holds the file
+ * to (-BP_ESHRUNK after a truncation behind the pool). */
+START_TEST(test_header_io_faults)
+{
+    reset_faults();
+    bp_pool *pool;
+    char *fresh = tu_path("hdr-new.bp");
+    sys_fail(BP__FAULT_PWRITE, 1, -ENOSPC);
+    TU_EXPECT_ERR(tu_try_open(fresh, BP_CREATE, 0, 16, &pool), -ENOSPC,
+                  fresh, "header");
+    ck_assert_ptr_null(pool);
+    tu_assert_no_file(fresh);
+    sys_fail(BP__FAULT_FDATASYNC, 1, -EIO);
+    TU_EXPECT_ERR(tu_try_open(fresh, BP_CREATE, 0, 16, &pool), -EIO,
+                  fresh, "header");
+    tu_assert_no_file(fresh);
+    reset_faults();
+
+    uint32_t model[8];
+    char *path = model_file("hdr-io.bp", model, 8);
+    sys_fail(BP__FAULT_PREAD, 1, -EIO);
+    TU_EXPECT_ERR(tu_try_open(path, 0, 0, 16, &pool), -EIO, path,
+                  "read the header");
+    ck_assert_ptr_null(pool);
+    tu_file_intact(path, PS, 8, 1);
+
+    pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    rewrite(pool, model, 2, 7);
+    sys_fail(BP__FAULT_PWRITE, 1, -EIO);
+    TU_EXPECT_ERR(bp_checkpoint(pool), -EIO, path, "write the header");
+    ck_assert_int_eq(atomic_load(&sys_calls[BP__FAULT_PWRITE]), 1);
+    expect_file(path, model, 8);   /* the pages came before the header */
+    ck_assert_uint_eq(tu_stats(pool).dirty, 0);
+    rewrite(pool, model, 5, 8);
+    ck_assert_msg(bp_checkpoint(pool) == 1, "%s", bp_errdetail());
+    ck_assert_int_eq(atomic_load(&sys_calls[BP__FAULT_PWRITE]), 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+    expect_file(path, model, 8);
+
+    truncate_behind(path, 6);
+    TU_EXPECT_ERR(tu_try_open(path, 0, 0, 16, &pool), -BP_ESHRUNK, path,
+                  "6 pages", "recorded 8");
+    ck_assert_ptr_null(pool);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("faults");
@@ -1446,6 +1500,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_shrunk_file_read);
     tcase_add_test(tc, test_shrunk_file_not_reextended);
     tcase_add_test(tc, test_shrunk_file_flusher);
+    tcase_add_test(tc, test_header_io_faults);
     tcase_set_timeout(tc, 20);
     suite_add_tcase(s, tc);
     return s;
