@@ -77,11 +77,35 @@ static void raw_rw(const char *path, uint64_t pgno, void *buf, size_t len,
 {
     int fd = open(path, O_RDWR);
     ck_assert_int_ge(fd, 0);
-    off_t at = (off_t)(pgno * PS + off);
+    off_t at = tu_page_offset(PS, pgno) + (off_t)off;
     ssize_t n = write ? pwrite(fd, buf, len, at) : pread(fd, buf, len, at);
     ck_assert_int_eq(n, (ssize_t)len);
     ck_assert_int_eq(fsync(fd), 0);
     close(fd);
+}
+
+/* A copy of path's pages without its header page (page n at n * PS), as
+ * a header-less file to open with BP_NOHEADER. */
+static char *strip_header(const char *path, const char *name)
+{
+    char *raw = tu_path(name);
+    int in = open(path, O_RDONLY);
+    int out = open(raw, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(in, 0);
+    ck_assert_int_ge(out, 0);
+    static uint8_t buf[PS];
+    off_t at = PS;
+    ssize_t n;
+    while ((n = pread(in, buf, PS, at)) > 0) {
+        ck_assert_int_eq(n, (ssize_t)PS);
+        ck_assert_int_eq(pwrite(out, buf, PS, at - PS), n);
+        at += n;
+    }
+    ck_assert_int_eq(n, 0);
+    ck_assert_int_eq(fsync(out), 0);
+    close(in);
+    close(out);
+    return raw;
 }
 
 static void pin_expect(bp_pool *pool, uint64_t p, int want, const char *says)
@@ -121,8 +145,9 @@ END_TEST
 /* A flipped byte, a misdirected write (page 3's bytes at page 9) and a
  * half-written page (the first 4 KiB replaced) are each reported on pin
  * as -BP_ECHECKSUM naming the page; the frame is not kept (a second pin
- * fails again); neighbours are fine; without BP_CHECKSUMS nothing is
- * checked. */
+ * fails again); neighbours are fine; a pool without BP_CHECKSUMS is
+ * refused (the header says the pages carry checksums), and the same pages
+ * without the header, opened header-less and unchecked, are not checked. */
 START_TEST(test_corruption_detected)
 {
     char *path = make_ck_file("bad.bp");
@@ -145,8 +170,17 @@ START_TEST(test_corruption_detected)
     ck_assert_uint_ge(st.io_errors, 4);
     ck_assert_int_eq(bp_close(pool), 0);
 
-    /* Unchecked, the bad bytes come through (page 8 is still right). */
-    pool = open_ck(path, 0);
+    /* The header says the pages carry checksums, so a pool without
+     * BP_CHECKSUMS is refused rather than letting it overwrite trailers. */
+    bp_pool *refused = NULL;
+    TU_EXPECT_ERR(tu_try_open(path, BP_NOREADAHEAD, 0, 32, &refused),
+                  -BP_EFORMAT, "with page checksums");
+    ck_assert_ptr_null(refused);
+
+    /* Unchecked, the bad bytes come through (page 8 is still right): the
+     * same pages without the header, opened header-less and unchecked. */
+    char *raw = strip_header(path, "bad-raw.bp");
+    pool = open_ck(raw, BP_NOHEADER);
     bp_page pg;
     ck_assert_int_eq(bp_pin(pool, 7, BP_READ, &pg), 0);
     ck_assert_int_eq(bp_unpin(&pg), 0);
@@ -225,10 +259,12 @@ END_TEST
 START_TEST(test_zero_and_unsealed_pages)
 {
     char *path = tu_path("plain.bp");
-    tu_make_file(path, PS, 4, 1);     /* stamped, no trailers */
+    /* Stamped, no trailers, though the header promises checksums. */
+    tu_make_file_flags(path, PS, 4, 1, BP_CHECKSUMS);
     int fd = open(path, O_RDWR);
     ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(ftruncate(fd, 6 * PS), 0);   /* pages 4, 5: zeros */
+    /* pages 4, 5: zeros */
+    ck_assert_int_eq(ftruncate(fd, tu_page_offset(PS, 6)), 0);
     close(fd);
     uint8_t one = 1;
     raw_rw(path, 5, &one, 1, PS / 2, 1);

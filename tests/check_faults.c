@@ -70,10 +70,11 @@ static void expect_page(bp_pool *pool, uint64_t pgno, uint32_t seed)
 }
 
 /* The file (read with O_DIRECT, from the device) holds page p stamped
- * with model[p], for every p < n, and nothing more. */
+ * with model[p], for every p < n, and nothing more (its header page and
+ * n pages). */
 static void expect_file(const char *path, const uint32_t *model, uint64_t n)
 {
-    ck_assert_int_eq(tu_file_size(path), (off_t)(n * PS));
+    ck_assert_int_eq(tu_file_pages(path, PS), n);
     tu_expect_file(path, PS, model, n);
 }
 
@@ -135,7 +136,7 @@ static int req_span(const struct iocb *cb, long long *off, size_t *len)
 
 static bool covers(long long off, size_t len, long long page)
 {
-    long long at = page * (long long)PS;
+    long long at = (long long)tu_page_offset(PS, (uint64_t)page);
     return at >= off && at < off + (long long)len;
 }
 
@@ -309,8 +310,10 @@ int io_getevents(io_context_t ctx, long min_nr, long nr,
 
 /* ---- system-call faults (src/fault.h) ---------------------------------- */
 
-/* sys_left[op]: how many more calls of op fail (-1: all) with sys_err[op]. */
-#define NOPS (BP__FAULT_FDATASYNC + 1)
+/* sys_left[op]: how many more calls of op fail (-1: all) with sys_err[op].
+ * Indexed by every op the hook can see, the header's pread and pwrite
+ * included. */
+#define NOPS (BP__FAULT_PWRITE + 1)
 static _Atomic int sys_left[NOPS];
 static _Atomic int sys_err[NOPS];
 static _Atomic int sys_calls[NOPS];
@@ -1220,7 +1223,8 @@ START_TEST(test_grow_faults)
         ck_assert_uint_eq(bp_page_count(pool), count);
         struct stat st;
         ck_assert_int_eq(stat(path, &st), 0);
-        ck_assert_int_eq(st.st_size, (off_t)(count * PS));
+        /* The header page and count pages: where page count would start. */
+        ck_assert_int_eq(st.st_size, tu_page_offset(PS, count));
         ck_assert_uint_eq(settled_pins(pool), 0);
         sys_fail(cases[c].op, 0, 0);
     }
@@ -1271,7 +1275,7 @@ START_TEST(test_fallocate_errors_fail_alloc)
         ck_assert_uint_eq(n, 99);
         ck_assert_int_eq(bp_unpin(&pg), -BP_ENOTPINNED);
         ck_assert_uint_eq(bp_page_count(pool), count);
-        ck_assert_int_eq(tu_file_size(path), (off_t)(count * PS));
+        ck_assert_int_eq(tu_file_pages(path, PS), count);
         ck_assert_uint_eq(tu_stats(pool).allocs, allocs);
         ck_assert_uint_eq(settled_pins(pool), 0);
         sys_fail(BP__FAULT_FALLOCATE, 0, 0);
@@ -1289,20 +1293,20 @@ START_TEST(test_fallocate_errors_fail_alloc)
         count++;
     }
     sys_fail(BP__FAULT_FALLOCATE, 0, 0);
-    ck_assert_int_eq(tu_file_size(path), (off_t)(count * PS));
+    ck_assert_int_eq(tu_file_pages(path, PS), count);
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
 
 /* ---- the file truncated by another process ----------------------------- */
 
-/* Truncate path to `pages` pages through a descriptor of its own, as
- * another process would (not through the pool). */
+/* Truncate path to `pages` pages (after its header page) through a
+ * descriptor of its own, as another process would (not through the pool). */
 static void truncate_behind(const char *path, uint64_t pages)
 {
     int fd = open(path, O_RDWR);
     ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(ftruncate(fd, (off_t)(pages * PS)), 0);
+    ck_assert_int_eq(ftruncate(fd, tu_page_offset(PS, pages)), 0);
     close(fd);
 }
 
@@ -1326,7 +1330,7 @@ START_TEST(test_shrunk_file_read)
     expect_page(pool, 1, 1);
     ck_assert_uint_eq(settled_pins(pool), 0);
     ck_assert_int_eq(bp_close(pool), 0);
-    ck_assert_int_eq(tu_file_size(path), (off_t)(4 * PS));
+    ck_assert_int_eq(tu_file_pages(path, PS), 4);
 }
 END_TEST
 
@@ -1345,7 +1349,7 @@ START_TEST(test_shrunk_file_not_reextended)
     truncate_behind(path, 4);
     TU_EXPECT_ERR(bp_sync(pool), -BP_ESHRUNK, path, "from 8 to 4 pages",
                   "truncated");
-    ck_assert_int_eq(tu_file_size(path), (off_t)(4 * PS));
+    ck_assert_int_eq(tu_file_pages(path, PS), 4);
     uint32_t model[4] = { 1, 1, 2, 1 };
     tu_expect_file(path, PS, model, 4);   /* page 2 was written */
     struct bp_stats st = tu_stats(pool);
@@ -1354,9 +1358,9 @@ START_TEST(test_shrunk_file_not_reextended)
     TU_EXPECT_ERR(bp_flush_all(pool), -BP_ESHRUNK, path);
     TU_EXPECT_ERR(bp_checkpoint(pool), -BP_ESHRUNK, path);
     expect_page(pool, 6, 2);   /* still in memory */
-    ck_assert_int_eq(tu_file_size(path), (off_t)(4 * PS));
+    ck_assert_int_eq(tu_file_pages(path, PS), 4);
     TU_EXPECT_ERR(bp_close(pool), -BP_ESHRUNK, path);
-    ck_assert_int_eq(tu_file_size(path), (off_t)(4 * PS));
+    ck_assert_int_eq(tu_file_pages(path, PS), 4);
 }
 END_TEST
 
@@ -1386,7 +1390,7 @@ START_TEST(test_shrunk_file_flusher)
     } while ((st.dirty > 8 || st.write_errors == 0) && tu_now() < until);
     usleep(200 * 1000);   /* more flusher rounds, backing off */
     st = tu_stats(pool);
-    ck_assert_int_eq(tu_file_size(path), (off_t)(16 * PS));
+    ck_assert_int_eq(tu_file_pages(path, PS), 16);
     ck_assert_uint_eq(st.dirty, 8);   /* pages 16..23 */
     ck_assert_uint_ge(st.write_errors, 1);
     uint32_t model[16];
@@ -1396,7 +1400,61 @@ START_TEST(test_shrunk_file_flusher)
     for (uint64_t p = 16; p < 24; p++)
         expect_page(pool, p, 3);
     TU_EXPECT_ERR(bp_close(pool), -BP_ESHRUNK, path);
-    ck_assert_int_eq(tu_file_size(path), (off_t)(16 * PS));
+    ck_assert_int_eq(tu_file_pages(path, PS), 16);
+}
+END_TEST
+
+/* ---- the header's own I/O ------------------------------------------------ */
+
+/* The header is read at open and written at creation and when a
+ * checkpoint records the page count, with pread and pwrite outside the
+ * AIO layer.  Each failing reaches the caller with its code and a detail
+ * saying it was the header: a failed read refuses the open and changes
+ * nothing; a failed creation leaves no file behind; a failed record fails
+ * the checkpoint after the pages themselves were written, and a later
+ * checkpoint records the count, which the next open then holds the file
+ * to (-BP_ESHRUNK after a truncation behind the pool). */
+START_TEST(test_header_io_faults)
+{
+    reset_faults();
+    bp_pool *pool;
+    char *fresh = tu_path("hdr-new.bp");
+    sys_fail(BP__FAULT_PWRITE, 1, -ENOSPC);
+    TU_EXPECT_ERR(tu_try_open(fresh, BP_CREATE, 0, 16, &pool), -ENOSPC,
+                  fresh, "header");
+    ck_assert_ptr_null(pool);
+    tu_assert_no_file(fresh);
+    sys_fail(BP__FAULT_FDATASYNC, 1, -EIO);
+    TU_EXPECT_ERR(tu_try_open(fresh, BP_CREATE, 0, 16, &pool), -EIO,
+                  fresh, "header");
+    tu_assert_no_file(fresh);
+    reset_faults();
+
+    uint32_t model[8];
+    char *path = model_file("hdr-io.bp", model, 8);
+    sys_fail(BP__FAULT_PREAD, 1, -EIO);
+    TU_EXPECT_ERR(tu_try_open(path, 0, 0, 16, &pool), -EIO, path,
+                  "read the header");
+    ck_assert_ptr_null(pool);
+    tu_file_intact(path, PS, 8, 1);
+
+    pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    rewrite(pool, model, 2, 7);
+    sys_fail(BP__FAULT_PWRITE, 1, -EIO);
+    TU_EXPECT_ERR(bp_checkpoint(pool), -EIO, path, "write the header");
+    ck_assert_int_eq(atomic_load(&sys_calls[BP__FAULT_PWRITE]), 1);
+    expect_file(path, model, 8);   /* the pages came before the header */
+    ck_assert_uint_eq(tu_stats(pool).dirty, 0);
+    rewrite(pool, model, 5, 8);
+    ck_assert_msg(bp_checkpoint(pool) == 1, "%s", bp_errdetail());
+    ck_assert_int_eq(atomic_load(&sys_calls[BP__FAULT_PWRITE]), 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+    expect_file(path, model, 8);
+
+    truncate_behind(path, 6);
+    TU_EXPECT_ERR(tu_try_open(path, 0, 0, 16, &pool), -BP_ESHRUNK, path,
+                  "6 pages", "recorded 8");
+    ck_assert_ptr_null(pool);
 }
 END_TEST
 
@@ -1442,6 +1500,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_shrunk_file_read);
     tcase_add_test(tc, test_shrunk_file_not_reextended);
     tcase_add_test(tc, test_shrunk_file_flusher);
+    tcase_add_test(tc, test_header_io_faults);
     tcase_set_timeout(tc, 20);
     suite_add_tcase(s, tc);
     return s;

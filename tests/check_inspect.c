@@ -188,7 +188,12 @@ static atomic_bool gate_open;
 static int hold_page_io(void *arg, const struct iocb *cb)
 {
     (void)arg;
-    uint64_t page = (uint64_t)cb->u.c.offset / PS;
+    /* Page n is at (n + 1) * PS: the header page comes first (and is
+     * not written through the AIO layer). */
+    uint64_t off = (uint64_t)cb->u.c.offset;
+    if (off < PS)
+        return 0;
+    uint64_t page = off / PS - 1;
     while (page == atomic_load(&held_page) && !atomic_load(&gate_open))
         usleep(1000);
     return 0;

@@ -257,11 +257,22 @@ START_TEST(test_failed_open_holds_no_lock)
     char *path = tu_path("failed.bp");
     tu_make_file(path, PS, 7, 7);
     bp_pool *pool;
-    /* 7 pages of 8 KiB are 3.5 pages of 16 KiB: refused after locking. */
-    ck_assert_int_eq(tu_try_open(path, 0, 16384, 16, &pool), -BP_EFILESIZE);
+    /* The header says 8 KiB pages: 16 KiB is refused after locking. */
+    ck_assert_int_eq(tu_try_open(path, 0, 16384, 16, &pool), -BP_EPAGESIZE);
     ck_assert_int_eq(tu_try_open(path, BP_RDONLY, 16384, 16, &pool),
-                     -BP_EFILESIZE);
+                     -BP_EPAGESIZE);
     pool = tu_open(path, 16, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    /* Without a header nothing says the page size: 7 pages of 8 KiB are
+     * 3.5 pages of 16 KiB, refused by the size check after locking. */
+    char *raw = tu_path("failed-raw.bp");
+    tu_make_raw_file(raw, PS, 7, 7);
+    ck_assert_int_eq(tu_try_open(raw, BP_NOHEADER, 16384, 16, &pool),
+                     -BP_EFILESIZE);
+    ck_assert_int_eq(tu_try_open(raw, BP_NOHEADER | BP_RDONLY, 16384, 16,
+                                 &pool), -BP_EFILESIZE);
+    pool = tu_open(raw, 16, BP_NOHEADER);
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
@@ -613,7 +624,7 @@ START_TEST(test_rdonly_verifies_checksums)
     ck_assert_int_eq(bp_close(pool), 0);
     int fd = open(path, O_WRONLY);
     ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(pwrite(fd, "X", 1, PS + 10), 1);
+    ck_assert_int_eq(pwrite(fd, "X", 1, tu_page_offset(PS, 1) + 10), 1);
     ck_assert_int_eq(fsync(fd), 0);
     close(fd);
     struct snap before = snap_take(path);

@@ -97,7 +97,7 @@ static int watch_reads(void *arg, const struct iocb *cb)
         return 0;
     }
     int64_t bad = atomic_load(&failing_page);
-    long long at = bad * (long long)PS;
+    long long at = bad < 0 ? -1 : (long long)tu_page_offset(PS, (uint64_t)bad);
     return bad >= 0 && at >= off && at < off + len ? -EIO : 0;
 }
 
@@ -370,7 +370,7 @@ static int hold_page0_reads(void *arg, const struct iocb *cb)
                 cb->aio_lio_opcode == IO_CMD_PREADV;
     long long off = cb->aio_lio_opcode == IO_CMD_PREADV ? cb->u.v.offset
                                                         : cb->u.c.offset;
-    if (!read || off != 0)
+    if (!read || off != tu_page_offset(PS, 0))
         return 0;
     atomic_fetch_add(&held_page0, 1);
     for (double end = tu_now() + 10; atomic_load(&hold_page0) && tu_now() < end;)
