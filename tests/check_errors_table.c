@@ -155,35 +155,84 @@ START_TEST(test_no_direct_io_on_file)
 }
 END_TEST
 
+/* Pages 0 to n - 1 of a header-less file (page p at byte p * ps) hold
+ * tu_stamp(p, seed), and the file is exactly n pages. */
+static void raw_intact(const char *path, uint32_t ps, uint64_t n, uint32_t seed)
+{
+    ck_assert_int_eq(tu_file_size(path), (off_t)(n * ps));
+    char *buf = tu_keep(malloc(ps));
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    for (uint64_t p = 0; p < n; p++) {
+        ck_assert_int_eq(pread(fd, buf, ps, (off_t)(p * ps)), (ssize_t)ps);
+        ck_assert_msg(tu_stamped(buf, ps, p, seed), "page %llu of %s changed",
+                      (unsigned long long)p, path);
+    }
+    close(fd);
+}
+
 /* A page size that is a power of two but below the device's direct-I/O
  * alignment (simulated: a file system asking for 16 KiB) gives
- * -BP_EPAGESIZE naming both; a page size of 16 KiB is accepted there and
- * bp_info reports the alignment.  The same for a memory alignment alone
- * above the page size. */
+ * -BP_EPAGESIZE naming both, whether the caller gives the page size or
+ * the file's header does, and for a new file (none is left behind); a
+ * page size of 16 KiB is accepted there and bp_info reports the
+ * alignment.  The same for a header-less file (BP_NOHEADER), and for a
+ * memory alignment alone above the page size. */
 START_TEST(test_page_size_below_alignment)
 {
     char *path = tu_path("align16k.bp");
+    char *small = tu_path("align16k-4k.bp");
+    char *big = tu_path("align16k-16k.bp");
+    char *raw = tu_path("align16k-raw.bp");
     char *missing = tu_path("align16k-new.bp");
-    tu_make_file(path, PS, 4, 1);   /* 32 KiB: 4 pages of 8 KiB, 2 of 16 */
+    tu_make_file(path, PS, 4, 1);
+    tu_make_file(small, 4096, 4, 1);
+    tu_make_file(big, 16384, 2, 1);
+    tu_make_raw_file(raw, PS, 4, 1);   /* 32 KiB: 4 pages of 8 KiB, 2 of 16 */
     bp_pool *pool;
     atomic_store(&sim_align, 16384);
     sim_set(SIM_ALIGN);
     TU_EXPECT_ERR(tu_try_open(path, 0, 8192, 8, &pool), -BP_EPAGESIZE, "8192",
                   "16384", "direct-I/O alignment");
-    TU_EXPECT_ERR(tu_try_open(path, 0, 4096, 8, &pool), -BP_EPAGESIZE, "4096",
+    TU_EXPECT_ERR(tu_try_open(path, 0, 0, 8, &pool), -BP_EPAGESIZE, "8192",
+                  "16384", "direct-I/O alignment");
+    TU_EXPECT_ERR(tu_try_open(small, 0, 4096, 8, &pool), -BP_EPAGESIZE, "4096",
+                  "16384");
+    TU_EXPECT_ERR(tu_try_open(small, 0, 0, 8, &pool), -BP_EPAGESIZE, "4096",
                   "16384");
     TU_EXPECT_ERR(tu_try_open(missing, BP_CREATE, 8192, 8, &pool),
                   -BP_EPAGESIZE, "8192");
     tu_assert_no_file(missing);
-    ck_assert_msg(tu_try_open(path, 0, 16384, 8, &pool) == 0, "%s",
+    /* page_size 0 on a new file: the default 8192, refused the same way
+     * before a header is written */
+    TU_EXPECT_ERR(tu_try_open(missing, BP_CREATE, 0, 8, &pool),
+                  -BP_EPAGESIZE, "8192", "16384");
+    tu_assert_no_file(missing);
+    TU_EXPECT_ERR(tu_try_open(raw, BP_NOHEADER, 8192, 8, &pool),
+                  -BP_EPAGESIZE, "8192", "16384", "direct-I/O alignment");
+    TU_EXPECT_ERR(tu_try_open(raw, BP_NOHEADER, 4096, 8, &pool),
+                  -BP_EPAGESIZE, "4096", "16384");
+    ck_assert_msg(tu_try_open(big, 0, 16384, 8, &pool) == 0, "%s",
                   bp_errdetail());
     sim_set(SIM_NONE);
     struct bp_info in;
     ck_assert_int_eq(bp_info(pool, &in), 0);
     ck_assert_uint_eq(in.dio_offset_align, 16384);
+    ck_assert_uint_eq(in.page_size, 16384);
+    ck_assert_uint_eq(in.page_count, 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+    sim_set(SIM_ALIGN);
+    ck_assert_msg(tu_try_open(raw, BP_NOHEADER, 16384, 8, &pool) == 0, "%s",
+                  bp_errdetail());
+    sim_set(SIM_NONE);
+    ck_assert_int_eq(bp_info(pool, &in), 0);
+    ck_assert_uint_eq(in.dio_offset_align, 16384);
     ck_assert_uint_eq(in.page_count, 2);
     ck_assert_int_eq(bp_close(pool), 0);
     tu_file_intact(path, PS, 4, 1);
+    tu_file_intact(small, 4096, 4, 1);
+    tu_file_intact(big, 16384, 2, 1);
+    raw_intact(raw, PS, 4, 1);
 
     /* Buffers needing more alignment than the page size (offsets only
      * 512): refused as well, naming the memory alignment. */
@@ -192,9 +241,12 @@ START_TEST(test_page_size_below_alignment)
     sim_set(SIM_ALIGN);
     TU_EXPECT_ERR(tu_try_open(path, 0, 8192, 8, &pool), -BP_EPAGESIZE, "8192",
                   "offset 512, memory 16384");
+    TU_EXPECT_ERR(tu_try_open(raw, BP_NOHEADER, 8192, 8, &pool),
+                  -BP_EPAGESIZE, "8192", "offset 512, memory 16384");
     atomic_store(&sim_mem_align, 0);
     sim_set(SIM_NONE);
     tu_file_intact(path, PS, 4, 1);
+    raw_intact(raw, PS, 4, 1);
 }
 END_TEST
 
@@ -545,7 +597,7 @@ START_TEST(test_all_pinned_no_hang)
     ck_assert_msg(tu_now() - t0 < 2.0, "-BP_ENOFRAME took %.2f s",
                   tu_now() - t0);
     ck_assert_uint_eq(bp_page_count(pool), 32);
-    ck_assert_uint_eq(tu_file_size(path), 32 * PS);
+    ck_assert_uint_eq(tu_file_pages(path, PS), 32);
     /* A resident page can still be pinned: it needs no frame. */
     ck_assert_int_eq(bp_pin(pool, 0, BP_READ, &pg), 0);
     ck_assert_int_eq(bp_unpin(&pg), 0);
@@ -580,7 +632,7 @@ START_TEST(test_alloc_efbig)
     ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
     void (*old_sig)(int) = signal(SIGXFSZ, SIG_IGN);
     lim = old;
-    lim.rlim_cur = 5 * PS;
+    lim.rlim_cur = PS + 5 * PS;   /* the header page and 5 pages */
     ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
 
     bp_page pg;
@@ -593,12 +645,12 @@ START_TEST(test_alloc_efbig)
     ck_assert_int_eq(bp_unpin(&pg), 0);
     memset(&pg, 0, sizeof(pg));
     n = 99;
-    TU_EXPECT_ERR(bp_alloc_page(pool, &n, &pg), -EFBIG, "49152 bytes",
+    TU_EXPECT_ERR(bp_alloc_page(pool, &n, &pg), -EFBIG, "57344 bytes",
                   "size limit");
     ck_assert_uint_eq(n, 99);
     ck_assert_int_eq(bp_unpin(&pg), -BP_ENOTPINNED);
     ck_assert_uint_eq(bp_page_count(pool), 5);
-    ck_assert_int_eq(tu_file_size(path), 5 * PS);
+    ck_assert_int_eq(tu_file_pages(path, PS), 5);
     struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.pinned, 0);
     ck_assert_uint_eq(st.allocs, 1);
