@@ -51,7 +51,8 @@ START_TEST(test_options_init_sizes)
     memset(&o, CANARY, sizeof(o));
     bp_options_init(&o);
     ck_assert_uint_eq(o.struct_size, sizeof(o));
-    ck_assert_uint_eq(o.page_size, BP_DEFAULT_PAGE_SIZE);
+    /* 0: the page size comes from the file's header (8192 for a new one). */
+    ck_assert_uint_eq(o.page_size, 0);
     ck_assert_uint_eq(o.readahead_max, BP_DEFAULT_READAHEAD_MAX);
 
     /* An older, smaller struct: the bytes beyond it are not touched. */
@@ -62,7 +63,7 @@ START_TEST(test_options_init_sizes)
     struct bp_options got;
     memcpy(&got, buf, sizeof(got));
     ck_assert_uint_eq(got.struct_size, small);
-    ck_assert_uint_eq(got.page_size, BP_DEFAULT_PAGE_SIZE);
+    ck_assert_uint_eq(got.page_size, 0);
     ck_assert_uint_eq(got.mode, 0600);
     ck_assert_msg(tu_all_bytes(buf + small, sizeof(buf) - small, CANARY),
                   "bp_options_init_sized wrote beyond %zu bytes", small);
@@ -135,6 +136,7 @@ START_TEST(test_open_oldest_struct)
     struct bp_info in;
     ck_assert_int_eq(bp_info(pool, &in), 0);
     ck_assert_uint_eq(in.frames, 64);
+    ck_assert_uint_eq(in.page_size, BP_DEFAULT_PAGE_SIZE);
     ck_assert_uint_eq(in.flushers, 0);
     ck_assert_uint_eq(in.readahead_max, 64u << 10);
     ck_assert_int_eq(bp_close(pool), 0);

@@ -80,9 +80,9 @@ static void not_pinned(bp_page *pg)
 
 /* ---- bp_open ---------------------------------------------------------- */
 
-/* A file whose size is not a multiple of the page size gives -BP_EFILESIZE
- * naming the size and the page size, with or without BP_CREATE, and the
- * file is neither truncated, changed nor removed. */
+/* A file whose size is not a header page and whole pages gives
+ * -BP_EFILESIZE naming the size and the page size, with or without
+ * BP_CREATE, and the file is neither truncated, changed nor removed. */
 START_TEST(test_file_size_not_multiple)
 {
     char *path = tu_path("ragged.bp");
@@ -92,26 +92,42 @@ START_TEST(test_file_size_not_multiple)
     ck_assert_int_eq(write(fd, "0123456789", 10), 10);
     close(fd);
     struct snap s = snap_take(path);
-    ck_assert_int_eq(s.size, 3 * PS + 10);
+    ck_assert_int_eq(s.size, PS + 3 * PS + 10);   /* header, 3 pages, 10 */
 
     bp_pool *pool = NULL;
     TU_EXPECT_ERR(tu_try_open(path, 0, PS, 8, &pool), -BP_EFILESIZE,
-                  "24586", "8192", "page size");
+                  "32778", "8192", "page size");
     ck_assert_ptr_null(pool);
     snap_same(path, &s);
     TU_EXPECT_ERR(tu_try_open(path, BP_CREATE, PS, 8, &pool), -BP_EFILESIZE,
-                  "24586", "8192");
+                  "32778", "8192");
+    ck_assert_ptr_null(pool);
+    snap_same(path, &s);
+    /* page_size 0 takes the header's 8192: the same */
+    TU_EXPECT_ERR(tu_try_open(path, 0, 0, 8, &pool), -BP_EFILESIZE,
+                  "32778", "8192");
     ck_assert_ptr_null(pool);
     snap_same(path, &s);
 
-    /* A good file opened with the wrong page size. */
+    /* A good file opened with the wrong page size: its header says which
+     * is right. */
     char *p2 = tu_path("wrongps.bp");
     tu_make_file(p2, PS, 3, 1);
     struct snap s2 = snap_take(p2);
-    TU_EXPECT_ERR(tu_try_open(p2, 0, 16384, 8, &pool), -BP_EFILESIZE,
-                  "16384", "24576");
+    TU_EXPECT_ERR(tu_try_open(p2, 0, 16384, 8, &pool), -BP_EPAGESIZE,
+                  "16384", "8192");
     ck_assert_ptr_null(pool);
     snap_same(p2, &s2);
+
+    /* A good header-less file opened with the wrong page size: only its
+     * size can tell. */
+    char *p3 = tu_path("wrongps-raw.bp");
+    tu_make_raw_file(p3, PS, 3, 1);
+    struct snap s3 = snap_take(p3);
+    TU_EXPECT_ERR(tu_try_open(p3, BP_NOHEADER, 16384, 8, &pool),
+                  -BP_EFILESIZE, "16384", "24576");
+    ck_assert_ptr_null(pool);
+    snap_same(p3, &s3);
 }
 END_TEST
 
@@ -591,7 +607,7 @@ START_TEST(test_more_pins_than_frames)
     ck_assert_uint_eq(bp_page_count(pool), 16);
     struct stat sb;
     ck_assert_int_eq(stat(path, &sb), 0);
-    ck_assert_int_eq(sb.st_size, 16 * PS);
+    ck_assert_int_eq(sb.st_size, PS + 16 * PS);   /* header and 16 pages */
     for (int i = 0; i < 4; i++)
         ck_assert(tu_stamped(held[i].data, PS, (uint64_t)i, 1));
 

@@ -6,6 +6,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -43,7 +44,7 @@ static int has(const char *s, const char *needle)
 /* Every BP_ERRNO_MAP code, negated, gets exactly its table message and name. */
 START_TEST(test_every_bp_code)
 {
-    ck_assert_uint_eq(NCODES, 16);
+    ck_assert_uint_eq(NCODES, 17);
     for (size_t i = 0; i < NCODES; i++) {
         const char *m = bp_strerror(-codes[i].value);
         const char *n = bp_err_name(-codes[i].value);
@@ -100,7 +101,7 @@ END_TEST
  * "unknown error" / "UNKNOWN" (or at worst some string), never NULL. */
 START_TEST(test_unknown_codes)
 {
-    static const int unknown[] = { -999, -1016, -1999, -4095, -65536,
+    static const int unknown[] = { -999, -1017, -1999, -4095, -65536,
                                    -123456, INT_MIN + 1, INT_MIN };
     for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
         int e = unknown[i];
@@ -245,21 +246,63 @@ START_TEST(test_open_bad_page_size)
 }
 END_TEST
 
-/* A file whose size is not a multiple of the page size: -BP_EFILESIZE,
+/* A file whose size is not a header page and whole pages: -BP_EFILESIZE,
  * the detail gives the size, says bpool does not truncate, names the fix;
- * the file is untouched. */
+ * the file is untouched.  The same for a header-less file (BP_NOHEADER),
+ * whose size is checked against the page size the caller gives. */
 START_TEST(test_open_bad_file_size)
 {
     char *p = tu_path("odd.bp");
-    tu_make_file(p, 4096, 3, 1);   /* 12288 bytes: 1.5 pages of 8192 */
-    ck_assert_int_eq(open_with(p, 0, 8192, 16), -BP_EFILESIZE);
+    tu_make_file(p, 8192, 1, 1);
+    /* 20480 bytes: the header page and 1.5 pages of 8192 */
+    ck_assert_int_eq(truncate(p, 2 * 8192 + 4096), 0);
+    ck_assert_int_eq(open_with(p, 0, 0, 16), -BP_EFILESIZE);
     const char *d = bp_errdetail();
-    ck_assert_msg(has(d, "12288") && has(d, "page size") && has(d, "truncate"),
+    ck_assert_msg(has(d, "20480") && has(d, "page size") && has(d, "truncate"),
                   "detail: %s", d);
     struct stat st;
     ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert_int_eq(st.st_size, 2 * 8192 + 4096);
+    /* Cut back to whole pages, the file opens again. */
+    ck_assert_int_eq(truncate(p, 2 * 8192), 0);
+    ck_assert_int_eq(open_with(p, 0, 0, 16), 0);
+
+    char *q = tu_path("odd-raw.bp");
+    tu_make_raw_file(q, 4096, 3, 1);   /* 12288 bytes: 1.5 pages of 8192 */
+    ck_assert_int_eq(open_with(q, BP_NOHEADER, 8192, 16), -BP_EFILESIZE);
+    d = bp_errdetail();
+    ck_assert_msg(has(d, "12288") && has(d, "page size") && has(d, "truncate"),
+                  "detail: %s", d);
+    ck_assert_int_eq(stat(q, &st), 0);
     ck_assert_int_eq(st.st_size, 12288);
-    ck_assert_int_eq(open_with(p, 0, 4096, 16), 0);  /* still 3 good pages */
+    /* still 3 good pages */
+    ck_assert_int_eq(open_with(q, BP_NOHEADER, 4096, 16), 0);
+    free(p);
+    free(q);
+}
+END_TEST
+
+/* A file without a header (an old or foreign array of pages): -BP_EFORMAT,
+ * the detail names the flag that opens it; the file is untouched. */
+START_TEST(test_open_no_header)
+{
+    char *p = tu_path("raw.bp");
+    tu_make_raw_file(p, 8192, 2, 1);
+    ck_assert_int_eq(open_with(p, 0, 0, 16), -BP_EFORMAT);
+    const char *d = bp_errdetail();
+    ck_assert_msg(has(d, p) && has(d, "no bpool header") &&
+                  has(d, "BP_NOHEADER"), "detail: %s", d);
+    struct stat st;
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert_int_eq(st.st_size, 2 * 8192);
+    /* No header was written over its page 0. */
+    static char page[8192];
+    int fd = open(p, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pread(fd, page, sizeof(page), 0), sizeof(page));
+    close(fd);
+    ck_assert(tu_stamped(page, 8192, 0, 1));
+    ck_assert_int_eq(open_with(p, BP_NOHEADER, 0, 16), 0);
     free(p);
 }
 END_TEST
@@ -319,6 +362,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_open_exists_excl);
     tcase_add_test(tc, test_open_bad_page_size);
     tcase_add_test(tc, test_open_bad_file_size);
+    tcase_add_test(tc, test_open_no_header);
     tcase_add_test(tc, test_open_pool_too_small);
     tcase_add_test(tc, test_open_unknown_flags);
     tcase_add_test(tc, test_detail_replaced);

@@ -14,7 +14,10 @@
  *     reached through tests/aio_wrap.h), and it fails them with EAGAIN (or
  *     ENOSYS) above a given depth;
  *   - a file size limit: RLIMIT_FSIZE (EFBIG);
- *   - a full address space: a pool of 2^31 - 1 frames of 1 MiB (ENOMEM).
+ *   - a full address space: a pool of 2^31 - 1 frames of 1 MiB (ENOMEM);
+ *   - a damaged header, or one from a later bpool: bytes written into the
+ *     header page behind the library's back (bp__header_format, then
+ *     patched).
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -34,6 +37,7 @@
 
 #include "aio_wrap.h"
 #include "bpool_internal.h"
+#include "crc32c.h"
 #include "fault.h"
 #include "testutil.h"
 
@@ -155,35 +159,84 @@ START_TEST(test_no_direct_io_on_file)
 }
 END_TEST
 
+/* Pages 0 to n - 1 of a header-less file (page p at byte p * ps) hold
+ * tu_stamp(p, seed), and the file is exactly n pages. */
+static void raw_intact(const char *path, uint32_t ps, uint64_t n, uint32_t seed)
+{
+    ck_assert_int_eq(tu_file_size(path), (off_t)(n * ps));
+    char *buf = tu_keep(malloc(ps));
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    for (uint64_t p = 0; p < n; p++) {
+        ck_assert_int_eq(pread(fd, buf, ps, (off_t)(p * ps)), (ssize_t)ps);
+        ck_assert_msg(tu_stamped(buf, ps, p, seed), "page %llu of %s changed",
+                      (unsigned long long)p, path);
+    }
+    close(fd);
+}
+
 /* A page size that is a power of two but below the device's direct-I/O
  * alignment (simulated: a file system asking for 16 KiB) gives
- * -BP_EPAGESIZE naming both; a page size of 16 KiB is accepted there and
- * bp_info reports the alignment.  The same for a memory alignment alone
- * above the page size. */
+ * -BP_EPAGESIZE naming both, whether the caller gives the page size or
+ * the file's header does, and for a new file (none is left behind); a
+ * page size of 16 KiB is accepted there and bp_info reports the
+ * alignment.  The same for a header-less file (BP_NOHEADER), and for a
+ * memory alignment alone above the page size. */
 START_TEST(test_page_size_below_alignment)
 {
     char *path = tu_path("align16k.bp");
+    char *small = tu_path("align16k-4k.bp");
+    char *big = tu_path("align16k-16k.bp");
+    char *raw = tu_path("align16k-raw.bp");
     char *missing = tu_path("align16k-new.bp");
-    tu_make_file(path, PS, 4, 1);   /* 32 KiB: 4 pages of 8 KiB, 2 of 16 */
+    tu_make_file(path, PS, 4, 1);
+    tu_make_file(small, 4096, 4, 1);
+    tu_make_file(big, 16384, 2, 1);
+    tu_make_raw_file(raw, PS, 4, 1);   /* 32 KiB: 4 pages of 8 KiB, 2 of 16 */
     bp_pool *pool;
     atomic_store(&sim_align, 16384);
     sim_set(SIM_ALIGN);
     TU_EXPECT_ERR(tu_try_open(path, 0, 8192, 8, &pool), -BP_EPAGESIZE, "8192",
                   "16384", "direct-I/O alignment");
-    TU_EXPECT_ERR(tu_try_open(path, 0, 4096, 8, &pool), -BP_EPAGESIZE, "4096",
+    TU_EXPECT_ERR(tu_try_open(path, 0, 0, 8, &pool), -BP_EPAGESIZE, "8192",
+                  "16384", "direct-I/O alignment");
+    TU_EXPECT_ERR(tu_try_open(small, 0, 4096, 8, &pool), -BP_EPAGESIZE, "4096",
+                  "16384");
+    TU_EXPECT_ERR(tu_try_open(small, 0, 0, 8, &pool), -BP_EPAGESIZE, "4096",
                   "16384");
     TU_EXPECT_ERR(tu_try_open(missing, BP_CREATE, 8192, 8, &pool),
                   -BP_EPAGESIZE, "8192");
     tu_assert_no_file(missing);
-    ck_assert_msg(tu_try_open(path, 0, 16384, 8, &pool) == 0, "%s",
+    /* page_size 0 on a new file: the default 8192, refused the same way
+     * before a header is written */
+    TU_EXPECT_ERR(tu_try_open(missing, BP_CREATE, 0, 8, &pool),
+                  -BP_EPAGESIZE, "8192", "16384");
+    tu_assert_no_file(missing);
+    TU_EXPECT_ERR(tu_try_open(raw, BP_NOHEADER, 8192, 8, &pool),
+                  -BP_EPAGESIZE, "8192", "16384", "direct-I/O alignment");
+    TU_EXPECT_ERR(tu_try_open(raw, BP_NOHEADER, 4096, 8, &pool),
+                  -BP_EPAGESIZE, "4096", "16384");
+    ck_assert_msg(tu_try_open(big, 0, 16384, 8, &pool) == 0, "%s",
                   bp_errdetail());
     sim_set(SIM_NONE);
     struct bp_info in;
     ck_assert_int_eq(bp_info(pool, &in), 0);
     ck_assert_uint_eq(in.dio_offset_align, 16384);
+    ck_assert_uint_eq(in.page_size, 16384);
+    ck_assert_uint_eq(in.page_count, 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+    sim_set(SIM_ALIGN);
+    ck_assert_msg(tu_try_open(raw, BP_NOHEADER, 16384, 8, &pool) == 0, "%s",
+                  bp_errdetail());
+    sim_set(SIM_NONE);
+    ck_assert_int_eq(bp_info(pool, &in), 0);
+    ck_assert_uint_eq(in.dio_offset_align, 16384);
     ck_assert_uint_eq(in.page_count, 2);
     ck_assert_int_eq(bp_close(pool), 0);
     tu_file_intact(path, PS, 4, 1);
+    tu_file_intact(small, 4096, 4, 1);
+    tu_file_intact(big, 16384, 2, 1);
+    raw_intact(raw, PS, 4, 1);
 
     /* Buffers needing more alignment than the page size (offsets only
      * 512): refused as well, naming the memory alignment. */
@@ -192,9 +245,183 @@ START_TEST(test_page_size_below_alignment)
     sim_set(SIM_ALIGN);
     TU_EXPECT_ERR(tu_try_open(path, 0, 8192, 8, &pool), -BP_EPAGESIZE, "8192",
                   "offset 512, memory 16384");
+    TU_EXPECT_ERR(tu_try_open(raw, BP_NOHEADER, 8192, 8, &pool),
+                  -BP_EPAGESIZE, "8192", "offset 512, memory 16384");
     atomic_store(&sim_mem_align, 0);
     sim_set(SIM_NONE);
     tu_file_intact(path, PS, 4, 1);
+    raw_intact(raw, PS, 4, 1);
+}
+END_TEST
+
+/* ---- the data file's header -------------------------------------------- */
+
+/* Where the header's second copy starts, and where each copy keeps its
+ * flags and its CRC (src/fileheader.c, "Layout"). */
+#define HDR_SLOT2 512
+#define HDR_FLAGS 20
+#define HDR_CRC 124
+
+/* The whole of path (kept), its length in *len. */
+static char *file_bytes(const char *path, off_t *len)
+{
+    *len = tu_file_size(path);
+    char *b = tu_keep(malloc((size_t)*len + 1));
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pread(fd, b, (size_t)*len, 0), *len);
+    close(fd);
+    return b;
+}
+
+/* path holds, byte for byte, the len bytes of was. */
+static void same_bytes(const char *path, const char *was, off_t len)
+{
+    off_t now_len;
+    char *now = file_bytes(path, &now_len);
+    ck_assert_int_eq(now_len, len);
+    ck_assert_msg(memcmp(now, was, (size_t)len) == 0, "%s changed", path);
+}
+
+/* Write len bytes at off into path behind bpool's back, fsync'ed. */
+static void patch(const char *path, off_t off, const void *p, size_t len)
+{
+    int fd = open(path, O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, p, len, off), (ssize_t)len);
+    ck_assert_int_eq(fsync(fd), 0);
+    close(fd);
+}
+
+/* Each way a file's header is missing, disagrees with the open or cannot
+ * be trusted gives -BP_EFORMAT naming the cause and the fix, and leaves
+ * the file byte for byte as it was: a header-less file opened without
+ * BP_NOHEADER, an empty one opened read-only (which cannot write its
+ * header), a header opened with BP_NOHEADER, a checksum flag other than
+ * the header's (both ways), both copies of the header damaged, a newer
+ * format version, header flags this bpool does not know.  One damaged
+ * copy is no error: the other is read. */
+START_TEST(test_header_refused)
+{
+    bp_pool *pool;
+    off_t len;
+    char *raw = tu_path("hdr-raw.bp");
+    tu_make_raw_file(raw, PS, 3, 1);
+    char *was = file_bytes(raw, &len);
+    TU_EXPECT_ERR(tu_try_open(raw, 0, 0, 8, &pool), -BP_EFORMAT, raw,
+                  "no bpool header", "BP_NOHEADER");
+    TU_EXPECT_ERR(tu_try_open(raw, BP_CREATE, PS, 8, &pool), -BP_EFORMAT,
+                  "BP_NOHEADER");
+    TU_EXPECT_ERR(tu_try_open(raw, BP_RDONLY, 0, 8, &pool), -BP_EFORMAT,
+                  "BP_NOHEADER");
+    ck_assert_ptr_null(pool);
+    same_bytes(raw, was, len);
+
+    char *empty = tu_path("hdr-empty.bp");
+    int fd = open(empty, O_CREAT | O_WRONLY, 0600);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    TU_EXPECT_ERR(tu_try_open(empty, BP_RDONLY, 0, 8, &pool), -BP_EFORMAT,
+                  "empty", "read-only");
+    ck_assert_int_eq(tu_file_size(empty), 0);
+    /* Opened writable once, it gets its header. */
+    ck_assert_msg(tu_try_open(empty, 0, 0, 8, &pool) == 0, "%s",
+                  bp_errdetail());
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_uint_eq(tu_file_pages(empty, PS), 0);
+
+    char *plain = tu_path("hdr-plain.bp");
+    tu_make_file(plain, PS, 3, 1);
+    was = file_bytes(plain, &len);
+    TU_EXPECT_ERR(tu_try_open(plain, BP_NOHEADER, 0, 8, &pool), -BP_EFORMAT,
+                  "has a bpool header", "without BP_NOHEADER");
+    TU_EXPECT_ERR(tu_try_open(plain, BP_CHECKSUMS, 0, 8, &pool), -BP_EFORMAT,
+                  "without page checksums", "without BP_CHECKSUMS");
+    ck_assert_ptr_null(pool);
+    same_bytes(plain, was, len);
+
+    char *summed = tu_path("hdr-sums.bp");
+    tu_make_file_flags(summed, PS, 3, 1, BP_CHECKSUMS);
+    was = file_bytes(summed, &len);
+    TU_EXPECT_ERR(tu_try_open(summed, 0, 0, 8, &pool), -BP_EFORMAT,
+                  "with page checksums", "open it with BP_CHECKSUMS");
+    same_bytes(summed, was, len);
+    ck_assert_msg(tu_try_open(summed, BP_CHECKSUMS | BP_RDONLY, 0, 8,
+                              &pool) == 0, "%s", bp_errdetail());
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    /* A write of the header torn by a power cut spoils one copy. */
+    char *torn = tu_path("hdr-torn.bp");
+    tu_make_file(torn, PS, 3, 1);
+    patch(torn, HDR_FLAGS, "\xff", 1);
+    ck_assert_msg(tu_try_open(torn, BP_RDONLY, 0, 8, &pool) == 0, "%s",
+                  bp_errdetail());
+    ck_assert_uint_eq(bp_page_count(pool), 3);
+    ck_assert_int_eq(bp_close(pool), 0);
+    patch(torn, HDR_SLOT2 + HDR_FLAGS, "\xff", 1);
+    was = file_bytes(torn, &len);
+    TU_EXPECT_ERR(tu_try_open(torn, 0, 0, 8, &pool), -BP_EFORMAT, "damaged",
+                  "backup");
+    ck_assert_ptr_null(pool);
+    same_bytes(torn, was, len);
+
+    /* A header of a later format, in both copies. */
+    static uint8_t page[PS];
+    char *newer = tu_path("hdr-v2.bp");
+    tu_make_file(newer, PS, 3, 1);
+    struct bp__header h = { .version = BP__FORMAT_VERSION + 1,
+                            .page_size = PS, .id = { 'v', '2' } };
+    bp__header_format(page, &h);
+    patch(newer, 0, page, PS);
+    was = file_bytes(newer, &len);
+    char version[32];
+    snprintf(version, sizeof(version), "format version %u",
+             BP__FORMAT_VERSION + 1);
+    TU_EXPECT_ERR(tu_try_open(newer, 0, 0, 8, &pool), -BP_EFORMAT, version,
+                  BP_VERSION_STRING);
+    same_bytes(newer, was, len);
+
+    /* Of this format, with a flag from a later bpool (checksums intact). */
+    char *flagged = tu_path("hdr-flags.bp");
+    tu_make_file(flagged, PS, 3, 1);
+    memset(page, 0, sizeof(page));
+    h.version = BP__FORMAT_VERSION;
+    bp__header_format(page, &h);
+    for (int i = 0; i < 2; i++) {
+        uint8_t *slot = page + i * HDR_SLOT2;
+        slot[HDR_FLAGS] |= 0x80;
+        uint32_t crc = bp__crc32c(0, slot, HDR_CRC);
+        for (int b = 0; b < 4; b++)
+            slot[HDR_CRC + b] = (uint8_t)(crc >> (8 * b));
+    }
+    patch(flagged, 0, page, PS);
+    was = file_bytes(flagged, &len);
+    TU_EXPECT_ERR(tu_try_open(flagged, 0, 0, 8, &pool), -BP_EFORMAT,
+                  "header flags 0x80", "does not know");
+    same_bytes(flagged, was, len);
+}
+END_TEST
+
+/* A file that lost pages while no pool had it open (a truncate, a copy
+ * that stopped short): its header recorded the page count at the last
+ * close, so bp_open gives -BP_ESHRUNK naming both counts and the fix, and
+ * leaves the file as it is. */
+START_TEST(test_open_shrunk)
+{
+    char *path = tu_path("hdr-shrunk.bp");
+    tu_make_file(path, PS, 8, 1);
+    bp_pool *pool = tu_open(path, 8, BP_NOFLUSH);
+    tu_rewrite_page(pool, 7, 1, 2);
+    ck_assert_int_eq(bp_close(pool), 0);           /* records 8 pages */
+    ck_assert_int_eq(truncate(path, tu_page_offset(PS, 6)), 0);
+    off_t len;
+    char *was = file_bytes(path, &len);
+    TU_EXPECT_ERR(tu_try_open(path, 0, 0, 8, &pool), -BP_ESHRUNK,
+                  "has 6 pages", "recorded 8", "backup");
+    ck_assert_ptr_null(pool);
+    TU_EXPECT_ERR(tu_try_open(path, BP_RDONLY, 0, 8, &pool), -BP_ESHRUNK,
+                  "has 6 pages", "recorded 8");
+    same_bytes(path, was, len);
 }
 END_TEST
 
@@ -545,7 +772,7 @@ START_TEST(test_all_pinned_no_hang)
     ck_assert_msg(tu_now() - t0 < 2.0, "-BP_ENOFRAME took %.2f s",
                   tu_now() - t0);
     ck_assert_uint_eq(bp_page_count(pool), 32);
-    ck_assert_uint_eq(tu_file_size(path), 32 * PS);
+    ck_assert_uint_eq(tu_file_pages(path, PS), 32);
     /* A resident page can still be pinned: it needs no frame. */
     ck_assert_int_eq(bp_pin(pool, 0, BP_READ, &pg), 0);
     ck_assert_int_eq(bp_unpin(&pg), 0);
@@ -580,7 +807,7 @@ START_TEST(test_alloc_efbig)
     ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
     void (*old_sig)(int) = signal(SIGXFSZ, SIG_IGN);
     lim = old;
-    lim.rlim_cur = 5 * PS;
+    lim.rlim_cur = PS + 5 * PS;   /* the header page and 5 pages */
     ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
 
     bp_page pg;
@@ -593,12 +820,12 @@ START_TEST(test_alloc_efbig)
     ck_assert_int_eq(bp_unpin(&pg), 0);
     memset(&pg, 0, sizeof(pg));
     n = 99;
-    TU_EXPECT_ERR(bp_alloc_page(pool, &n, &pg), -EFBIG, "49152 bytes",
+    TU_EXPECT_ERR(bp_alloc_page(pool, &n, &pg), -EFBIG, "57344 bytes",
                   "size limit");
     ck_assert_uint_eq(n, 99);
     ck_assert_int_eq(bp_unpin(&pg), -BP_ENOTPINNED);
     ck_assert_uint_eq(bp_page_count(pool), 5);
-    ck_assert_int_eq(tu_file_size(path), 5 * PS);
+    ck_assert_int_eq(tu_file_pages(path, PS), 5);
     struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.pinned, 0);
     ck_assert_uint_eq(st.allocs, 1);
@@ -668,6 +895,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_arena_enomem);
     tcase_add_test(tc, test_queue_depth_too_large);
     tcase_add_test(tc, test_io_setup_eagain);
+    tcase_add_test(tc, test_header_refused);
+    tcase_add_test(tc, test_open_shrunk);
     tcase_set_timeout(tc, 10);
     suite_add_tcase(s, tc);
 

@@ -1481,16 +1481,19 @@ static void *opt_writer(void *arg)
     return NULL;
 }
 
-/* A file of n pages, page p holding opt_word(p, 0) everywhere. */
+/* A data file of n pages after its header page, page p holding
+ * opt_word(p, 0) everywhere. */
 static void make_pattern_file(const char *path, uint64_t n)
 {
-    int fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    tu_make_file(path, PS, 0, 0);   /* the header page */
+    int fd = open(path, O_WRONLY);
     ck_assert_int_ge(fd, 0);
     uint64_t *buf = malloc(PS);
     for (uint64_t p = 0; p < n; p++) {
         for (size_t i = 0; i < WORDS; i++)
             buf[i] = opt_word(p, 0);
-        ck_assert_int_eq(pwrite(fd, buf, PS, (off_t)(p * PS)), (ssize_t)PS);
+        ck_assert_int_eq(pwrite(fd, buf, PS, tu_page_offset(PS, p)),
+                         (ssize_t)PS);
     }
     ck_assert_int_eq(fsync(fd), 0);
     close(fd);

@@ -9,6 +9,7 @@
  * pool and behind its back with tu_read_page(). */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -92,23 +93,33 @@ static void check_gauges(bp_pool *pool, uint32_t frames)
 
 /* ---- open / create / close ------------------------------------------- */
 
-/* BP_CREATE makes an empty file; closing and reopening it without
- * BP_CREATE finds it again with zero pages. */
+/* BP_CREATE makes a file of a header page and no pages, with a creation
+ * id; closing and reopening it without BP_CREATE finds it again (the same
+ * id) with zero pages. */
 START_TEST(test_create_open_close)
 {
     char *path = tu_path("create.bp");
     ck_assert_int_ne(access(path, F_OK), 0);
     bp_pool *pool = tu_open(path, 8, BP_CREATE);
     ck_assert_int_eq(access(path, F_OK), 0);
-    ck_assert_int_eq(tu_file_size(path), 0);
+    ck_assert_int_eq(tu_file_pages(path, PS), 0);
     ck_assert_uint_eq(bp_page_count(pool), 0);
     ck_assert_uint_eq(bp_page_size(pool), PS);
+    struct bp_info in;
+    ck_assert_int_eq(bp_info(pool, &in), 0);
+    ck_assert_uint_eq(in.format_version, 1);
+    uint8_t id[16];
+    memcpy(id, in.file_id, sizeof(id));
+    ck_assert_msg(!tu_all_bytes(id, sizeof(id), 0), "a new file has no id");
     ck_assert_int_eq(bp_close(pool), 0);
 
     pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
     ck_assert_uint_eq(bp_page_count(pool), 0);
+    ck_assert_int_eq(bp_info(pool, &in), 0);
+    ck_assert_uint_eq(in.format_version, 1);
+    ck_assert(memcmp(in.file_id, id, sizeof(id)) == 0);
     ck_assert_int_eq(bp_close(pool), 0);
-    ck_assert_int_eq(tu_file_size(path), 0);
+    ck_assert_int_eq(tu_file_pages(path, PS), 0);
 }
 END_TEST
 
@@ -118,14 +129,26 @@ START_TEST(test_open_existing)
 {
     char *path = tu_path("existing.bp");
     tu_make_file(path, PS, 16, 3);
+    static char header[PS], after[PS];
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pread(fd, header, PS, 0), PS);
+    close(fd);
     bp_pool *pool = tu_open(path, 8, BP_CREATE); /* BP_CREATE: open as is */
     ck_assert_uint_eq(bp_page_count(pool), 16);
     for (uint64_t p = 0; p < 16; p++)
         expect_page(pool, p, 3);
     ck_assert_int_eq(bp_close(pool), 0);
-    ck_assert_int_eq(tu_file_size(path), 16 * PS);
+    ck_assert_int_eq(tu_file_pages(path, PS), 16);
     for (uint64_t p = 0; p < 16; p++)
         expect_file_page(path, p, 3);
+    /* Nothing written, the page count unchanged: the header too is left
+     * alone. */
+    fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pread(fd, after, PS, 0), PS);
+    close(fd);
+    ck_assert(memcmp(header, after, PS) == 0);
 }
 END_TEST
 
@@ -148,7 +171,7 @@ START_TEST(test_alloc_write_reopen)
         ck_assert_int_eq(bp_unpin(&pg), 0);
     }
     ck_assert_int_eq(bp_close(pool), 0);
-    ck_assert_int_eq(tu_file_size(path), 20 * PS);
+    ck_assert_int_eq(tu_file_pages(path, PS), 20);
     for (uint64_t p = 0; p < 20; p++)
         expect_file_page(path, p, 11);
 
@@ -201,7 +224,7 @@ START_TEST(test_alloc_grows_by_one_zero_pages)
         ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
         ck_assert_uint_eq(n, 8 + i);
         ck_assert_uint_eq(bp_page_count(pool), 9 + i);
-        ck_assert_int_eq(tu_file_size(path), (off_t)(9 + i) * PS);
+        ck_assert_uint_eq(tu_file_pages(path, PS), 9 + i);
         ck_assert_msg(all_zero(pg.data, PS), "new page %llu is not zero",
                       (unsigned long long)n);
         ck_assert_int_eq(bp_unpin(&pg), 0);
@@ -227,7 +250,7 @@ START_TEST(test_alloc_grows_by_one_zero_pages)
     for (uint64_t p = 0; p < 8; p++)
         expect_page(pool, p, 5);
     ck_assert_int_eq(bp_close(pool), 0);
-    ck_assert_int_eq(tu_file_size(path), 32 * PS);
+    ck_assert_int_eq(tu_file_pages(path, PS), 32);
     static char buf[PS];
     for (uint64_t p = 8; p < 32; p++) {
         tu_read_page(path, PS, p, buf);
@@ -570,7 +593,7 @@ START_TEST(test_info)
     tu_make_file(path, 4096, 10, 1);
     struct bp_options o;
     bp_options_init(&o);
-    ck_assert_uint_eq(o.page_size, BP_DEFAULT_PAGE_SIZE);
+    ck_assert_uint_eq(o.page_size, 0);   /* the header's, or the default */
     ck_assert_uint_eq(o.queue_depth, BP_DEFAULT_QUEUE_DEPTH);
     o.page_size = 4096;
     o.pool_frames = 12;
@@ -602,6 +625,7 @@ START_TEST(test_info)
     ck_assert_str_eq(in.io_engine, "libaio+O_DIRECT");
     ck_assert_ptr_nonnull(in.path);
     ck_assert_str_eq(in.path, path);
+    ck_assert_uint_eq(in.format_version, 1);
     ck_assert_uint_eq(bp_page_size(pool), 4096);
     ck_assert_uint_eq(bp_page_count(pool), 10);
 
@@ -622,12 +646,31 @@ START_TEST(test_info)
     ck_assert_uint_eq(in.page_count, 11);
     ck_assert_int_eq(bp_close(pool), 0);
 
+    /* page_size 0 takes the header's 4096. */
+    pool = tu_open(path, 12, BP_NOFLUSH);
+    ck_assert_uint_eq(bp_page_size(pool), 4096);
+    ck_assert_uint_eq(bp_page_count(pool), 11);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    /* A header-less file (BP_NOHEADER): format version 0, no id. */
+    char *path3 = tu_path("info3.bp");
+    tu_make_raw_file(path3, PS, 3, 1);
+    pool = tu_open(path3, 8, BP_NOHEADER);
+    memset(&in, 0xab, sizeof(in));
+    ck_assert_int_eq(bp_info(pool, &in), 0);
+    ck_assert_uint_eq(in.page_size, BP_DEFAULT_PAGE_SIZE);
+    ck_assert_uint_eq(in.page_count, 3);
+    ck_assert_uint_eq(in.format_version, 0);
+    ck_assert(tu_all_bytes(in.file_id, sizeof(in.file_id), 0));
+    ck_assert_int_eq(bp_close(pool), 0);
+
     /* Defaults: pool_frames 0 and pool_bytes 0 give 64 MiB of frames. */
     char *path2 = tu_path("info2.bp");
     tu_make_file(path2, PS, 2, 1);
     pool = tu_open(path2, 0, 0);
     ck_assert_int_eq(bp_info(pool, &in), 0);
     ck_assert_uint_eq(in.page_size, BP_DEFAULT_PAGE_SIZE);
+    ck_assert_uint_eq(in.format_version, 1);
     ck_assert_uint_eq(in.frames, BP_DEFAULT_POOL_BYTES / BP_DEFAULT_PAGE_SIZE);
     ck_assert_uint_eq(in.queue_depth, BP_DEFAULT_QUEUE_DEPTH);
     ck_assert_int_eq(bp_close(pool), 0);

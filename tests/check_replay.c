@@ -40,15 +40,16 @@
 
 #define PAGE_SIZE 8192u
 
-/* A data file of `pages` zero pages (a hole: sparse is fine), on the
- * O_DIRECT-capable scratch file system. */
+/* A data file of `pages` zero pages after its header page (a hole:
+ * sparse is fine), on the O_DIRECT-capable scratch file system. */
 static const char *make_data_file(const char *name, uint64_t pages)
 {
     const char *path = tu_path(name);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    tu_make_file(path, PAGE_SIZE, 0, 0);   /* the header page alone */
+    int fd = open(path, O_RDWR);
 
-    ck_assert_msg(fd >= 0, "creating %s: %s", path, strerror(errno));
-    ck_assert_msg(ftruncate(fd, (off_t)(pages * PAGE_SIZE)) == 0,
+    ck_assert_msg(fd >= 0, "opening %s: %s", path, strerror(errno));
+    ck_assert_msg(ftruncate(fd, tu_page_offset(PAGE_SIZE, pages)) == 0,
                   "growing %s to %llu pages: %s", path,
                   (unsigned long long)pages, strerror(errno));
     close(fd);

@@ -482,8 +482,9 @@ static int fail_bad_page(void *arg, const struct iocb *cb)
     } else {
         return 0;
     }
-    long long at = atomic_load(&bad_page) * (long long)PS;
-    if (atomic_load(&bad_page) >= 0 && at >= off && at < off + len) {
+    long long bad = atomic_load(&bad_page);
+    long long at = bad >= 0 ? (long long)tu_page_offset(PS, (uint64_t)bad) : -1;
+    if (bad >= 0 && at >= off && at < off + len) {
         atomic_fetch_add(&failed_requests, 1);
         return -EIO;
     }
