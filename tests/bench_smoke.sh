@@ -79,8 +79,10 @@ if ! out=$("$bench" --quiet -f "$data" --file-size 4M --json --frames 128 -d 0.1
     exit 1
 fi
 size=$(stat -c %s "$data")
-[ "$size" -eq $((4 << 20)) ] && pass "data file made, 4 MiB" ||
-    fail "data file has $size bytes, want $((4 << 20))"
+[ "$size" -eq $(((4 << 20) + 8192)) ] && pass "data file made: a header page and 4 MiB of pages" ||
+    fail "data file has $size bytes, want $(((4 << 20) + 8192)): a header page and 4 MiB"
+[ "$(head -c 8 "$data")" = "bpoolpg" ] && pass "data file made: its header's magic" ||
+    fail "data file: no bpool header magic at byte 0: $(head -c 8 "$data" | od -c | head -1)"
 n=$(grep -c . <<<"$out")
 [ "$n" -eq 24 ] && pass "hit: 24 lines (2 dists x 2 thread counts x 6 variants)" ||
     fail "hit: $n lines, want 24: $out"

@@ -202,13 +202,13 @@ for f in $info_names; do
 done
 
 size=$(stat -c %s test.data)
-if [ "$size" -eq $((3 * 4096)) ]; then pass "file size is 3 pages ($size)"
-else fail "file size is $size, expected $((3 * 4096))"; fi
-od -A d -t x1 -j 4096 -N 16 test.data | head -1 >raw.out
-echo "0004096 68 65 6c 6c 6f 2c 20 62 70 6f 6f 6c 0a 00 00 00" >raw.exp
+if [ "$size" -eq $((4 * 4096)) ]; then pass "file size is a header page and 3 pages ($size)"
+else fail "file size is $size, expected $((4 * 4096)): a header page and 3 pages"; fi
+od -A d -t x1 -j $((2 * 4096)) -N 16 test.data | head -1 >raw.out
+echo "0008192 68 65 6c 6c 6f 2c 20 62 70 6f 6f 6c 0a 00 00 00" >raw.exp
 same "raw file: page 1 bytes are on disk" raw.out raw.exp
-od -A d -t x1 -j 8192 -N 8 test.data | head -1 >raw2.out
-echo "0008192 41 41 41 41 41 00 00 00" >raw2.exp
+od -A d -t x1 -j $((3 * 4096)) -N 8 test.data | head -1 >raw2.out
+echo "0012288 41 41 41 41 41 00 00 00" >raw2.exp
 same "raw file: page 2 bytes are on disk" raw2.out raw2.exp
 
 # ---------------------------------------------------------------------------
@@ -535,7 +535,7 @@ unpinned page 5
 synced
 EOF
 same "flush PAGE, flush all, checkpoint, sync (with a write pin)" wb.out wb.exp
-od -A n -c -j $((5 * 4096)) -N 4 pins.data | tr -d ' ' >wb.raw
+od -A n -c -j $((6 * 4096)) -N 4 pins.data | tr -d ' ' >wb.raw
 eq "flushed bytes are on disk" "$(cat wb.raw)" abcd
 run flushpin 1 -- "${P[@]}" -c "pin 5 write; flush 5" </dev/null
 has "flush of a page pinned for write: refused with the fix" flushpin.err 'hint: unpin it first: unpin 5'
@@ -576,7 +576,7 @@ eq "stream: pages unpinned" "$("$shell" "${ST[@]}" -c "stream 0-39; stats" </dev
 # A page that fails its checksum is shown and the stream goes on.
 run stk0 0 -- --page-size 4096 --frames 64 --no-readahead --checksums stk.data \
     -c "alloc 6; write 0 0 a; write 1 0 b; write 2 0 c; write 3 0 d; write 4 0 e; write 5 0 f; sync" </dev/null
-printf 'XXXX' | dd of=stk.data bs=1 seek=$((2 * 4096 + 100)) conv=notrunc status=none
+printf 'XXXX' | dd of=stk.data bs=1 seek=$((3 * 4096 + 100)) conv=notrunc status=none
 run stk 1 -- --page-size 4096 --frames 64 --no-readahead --checksums stk.data \
     -c "stream 0-5" </dev/null
 has "stream over a corrupt page: the other pages are read" stk.out \
@@ -679,7 +679,8 @@ run ldwritten 0 -- --page-size 4096 --frames 8 --no-readahead --no-flush ldw.dat
 has "load over written pages: the load line" ldwritten.out '^load seq: 40 pins of pages 0-39 \(read\): 0 hits, 40 misses'
 lacks "load over written pages: no note about holes" ldwritten.err 'holes'
 
-cmp -s ld.data <(head -c $((40 * 4096)) /dev/zero) && pass "load write: bytes unchanged" || fail "load write changed the file"
+# The 40 pages after the header page: still zeros.
+cmp -s <(tail -c +$((4096 + 1)) ld.data) <(head -c $((40 * 4096)) /dev/zero) && pass "load write: bytes unchanged" || fail "load write changed the file"
 for p in random zipf; do
     run "ld_$p" 0 -- "${L[@]}" -c "load $p 500 seed=7; load $p 200 theta=1.2 range=5+20 scan" </dev/null
     run "ld_${p}2" 0 -- "${L[@]}" -c "load $p 500 seed=7; load $p 200 theta=1.2 range=5+20 scan" </dev/null
@@ -743,7 +744,7 @@ status=$?
 eq "Ctrl-C: a script ends with status 130" "$status" 130
 has "Ctrl-C: the command says it was interrupted" int.err '^error: load: interrupted$'
 has "Ctrl-C: the pins done are reported" int.out '^load random: [0-9]+ pins of pages 0-39 '
-eq "Ctrl-C: the write before it is on disk" "$(od -A n -c -j $((39 * 4096)) -N 4 ld.data | tr -d ' ')" keep
+eq "Ctrl-C: the write before it is on disk" "$(od -A n -c -j $((40 * 4096)) -N 4 ld.data | tr -d ' ')" keep
 cmp -s <(head -c $((38 * 4096)) ld.data) <(head -c $((38 * 4096)) ld.before) &&
     pass "Ctrl-C: the other pages are unchanged" || fail "Ctrl-C: other pages changed"
 # SIGTERM: the pool is closed cleanly (a dirty page is written back).
@@ -754,7 +755,7 @@ kill -TERM $pid
 wait $pid
 status=$?
 eq "SIGTERM: status 143" "$status" 143
-eq "SIGTERM: the dirty page was written back" "$(od -A n -c -j $((37 * 4096)) -N 4 ld.data | tr -d ' ')" term
+eq "SIGTERM: the dirty page was written back" "$(od -A n -c -j $((38 * 4096)) -N 4 ld.data | tr -d ' ')" term
 # Ctrl-C while a script waits for input.
 "$shell" "${L[@]}" >int2.out 2>int2.err < <(sleep 3; echo "read 0") &
 pid=$!
@@ -768,13 +769,13 @@ empty "Ctrl-C while reading a script: the next line is not run" int2.out
 # End of input (Ctrl-D in a terminal) writes back and syncs.
 printf 'write 36 0 eof!\n' | "$shell" "${L[@]}" >eof.out 2>eof.err
 eq "end of input: status 0" "$?" 0
-eq "end of input: the page was written back" "$(od -A n -c -j $((36 * 4096)) -N 4 ld.data | tr -d ' ')" 'eof!'
+eq "end of input: the page was written back" "$(od -A n -c -j $((37 * 4096)) -N 4 ld.data | tr -d ' ')" 'eof!'
 # A closed output pipe: no crash, the pool is closed.
 "$shell" "${L[@]}" -c "write 35 0 pipe; read 0-39; read 0-39" 2>pipe.err | head -1 >/dev/null
 status=${PIPESTATUS[0]}
 if [ "$status" -lt 128 ]; then pass "closed output pipe: no crash (status $status)"
 else fail "closed output pipe: status $status"; fi
-eq "closed output pipe: the page was written back" "$(od -A n -c -j $((35 * 4096)) -N 4 ld.data | tr -d ' ')" pipe
+eq "closed output pipe: the page was written back" "$(od -A n -c -j $((36 * 4096)) -N 4 ld.data | tr -d ' ')" pipe
 
 # ---------------------------------------------------------------------------
 # 12. Fuzz: random and mutated command lines must not crash the shell nor
@@ -787,7 +788,7 @@ fuzz_seed=${SHELL_FUZZ_SEED:-1}
 Z=(--page-size 4096 --frames 8 fz.data)
 run fz0 0 -- "${Z[@]}" </dev/null -c \
     'alloc 10; fill 0 seq; fill 1 text:"protected page 1 "; fill 2 0xdeadbeef; fill 3 0xa5; sync'
-head -c $((4 * 4096)) fz.data >fz.protected
+tail -c +$((4096 + 1)) fz.data | head -c $((4 * 4096)) >fz.protected   # after the header page
 LC_ALL=C awk -v n="$fuzz_lines" -v seed="$fuzz_seed" '
 function r(k) { return int(rand() * k) }
 function pick(s,   a, k) { k = split(s, a, "|"); return a[1 + r(k)] }
@@ -849,7 +850,7 @@ nerr=$(cat fz.chunk.*.err | grep -c 'error: ')
 if [ "$nerr" -gt 0 ]; then pass "fuzz: errors were reported ($nerr)"; else
     fail "fuzz: no error reported: the input was not exercised"; fi
 lacks "fuzz: no sanitizer report" <(cat fz.chunk.*.err) 'Sanitizer|runtime error'
-cmp -s <(head -c $((4 * 4096)) fz.data) fz.protected && pass "fuzz: pages 0-3 unchanged" ||
+cmp -s <(tail -c +$((4096 + 1)) fz.data | head -c $((4 * 4096))) fz.protected && pass "fuzz: pages 0-3 unchanged" ||
     fail "fuzz: pages 0-3 changed"
 size=$(stat -c %s fz.data)
 if [ $((size % 4096)) -eq 0 ]; then pass "fuzz: file size $size is whole pages"

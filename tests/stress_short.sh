@@ -184,17 +184,17 @@ caught() {
     [ "$st" -eq 1 ] && grep -q "$re" err && [ -f bad.data ] && pass "$name" ||
         fail "$name: status $st: $(cat err)"
 }
-ps=4096
+ps=4096   # page n is at byte (n + 1) * ps: after the header page
 cp kept.data bad.data
-printf 'X' | dd of=bad.data bs=1 seek=$((5 * ps + 1000)) conv=notrunc status=none
+printf 'X' | dd of=bad.data bs=1 seek=$((6 * ps + 1000)) conv=notrunc status=none
 caught "a corrupt byte in page 5: exit 1, page named" "page 5 .*checksum mismatch" \
     --verify-only
 cp kept.data bad.data
-dd if=kept.data of=bad.data bs=$ps skip=3 seek=7 count=1 conv=notrunc status=none
+dd if=kept.data of=bad.data bs=$ps skip=4 seek=8 count=1 conv=notrunc status=none
 caught "page 3's image in page 7: exit 1, misdirected" "page 3 .* in place of page 7" \
     --verify-only
 cp kept.data bad.data
-dd if=/dev/zero of=bad.data bs=512 seek=$((9 * ps / 512 + 4)) count=1 conv=notrunc status=none
+dd if=/dev/zero of=bad.data bs=512 seek=$((10 * ps / 512 + 4)) count=1 conv=notrunc status=none
 caught "a torn page 9 stops --reuse: exit 1, file kept" "page 9 " --reuse -d 1
 
 # --- Usage -------------------------------------------------------------------
