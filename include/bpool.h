@@ -295,9 +295,18 @@ BP_API void bp_options_init_sized(struct bp_options *opts, size_t size);
  * Open the data file at path and create a pool over it.
  * opts may be NULL for the defaults (which do not create the file).
  *
- * The file is an array of pages: its size must be a multiple of the page
- * size.  bpool never truncates or "repairs" a file it did not grow itself.
- * The file is opened with O_DIRECT; the frame arena is aligned for it.
+ * The data file.  Its first page is a header that bpool writes when it
+ * makes the file (a writable open of a new or empty file): magic, format
+ * version, page size, checksum flag, a creation id, and the page count,
+ * recorded again at each bp_checkpoint and bp_close that follows growth.
+ * Page n is at byte (n + 1) * page_size.  At open the options must agree
+ * with the header: page_size 0 takes the file's; BP_CHECKSUMS must be as
+ * the file was made.  BP_NOHEADER opens a bare array of pages (page n at
+ * byte n * page_size) as bpool 0.2 and earlier made them.  The format and
+ * its version rule: doc/design.md, "Data file".  The size must be the
+ * header page and whole pages.  bpool never truncates or "repairs" a file
+ * it did not grow itself.  The file is opened with O_DIRECT; the frame
+ * arena is aligned for it.
  *
  * One writer per file.  bp_open locks the data file before anything could
  * change it: an exclusive open file description lock (fcntl F_OFD_SETLK,
@@ -321,11 +330,19 @@ BP_API void bp_options_init_sized(struct bp_options *opts, size_t size);
  *   and the holder's pid when the kernel tells it),
  *   -ENOLCK (the file system cannot lock the file),
  *   -BP_EPAGESIZE (not a power of two, outside [4096, 1 MiB], or not a
- *   multiple of the file system's direct-I/O alignment),
+ *   multiple of the file system's direct-I/O alignment; or set and not the
+ *   page size the file's header records),
  *   -BP_EPOOLSIZE (fewer than BP_MIN_FRAMES frames, or too large),
  *   -ENOENT / -EEXIST / -EACCES / ... (from open(2)),
  *   -BP_ENODIRECT (the file system refuses or only emulates O_DIRECT, as
- *   tmpfs does), -BP_EFILESIZE (size not a multiple of the page size),
+ *   tmpfs does), -BP_EFILESIZE (size, after the header page, not a
+ *   multiple of the page size),
+ *   -BP_EFORMAT (no header without BP_NOHEADER, a header with it, an empty
+ *   file opened BP_RDONLY, BP_CHECKSUMS not as the file was made, both
+ *   header copies damaged, a newer format version),
+ *   -BP_ESHRUNK (fewer pages than the header recorded at the last
+ *   checkpoint or close: cut off while closed), -EIO (reading or writing
+ *   the header),
  *   -BP_EAIO (io_setup failed even with a queue depth of 1),
  *   -ENOMEM (frame arena or descriptors could not be allocated).
  */

@@ -39,9 +39,9 @@
 #include "crc32c.h"
 #include "fault.h"
 
-#define MAGIC "bpoolpg\n"
+static const uint8_t MAGIC[8] = { 'b', 'p', 'o', 'o', 'l', 'p', 'g', '\n' };
 #define RECORD_BYTES 128u
-#define SLOT_STRIDE 512u
+#define SLOT_STRIDE ((size_t)512)
 #define CRC_AT 124u
 #define FLAG_CHECKSUMS 0x1u
 #define KNOWN_FLAGS FLAG_CHECKSUMS
@@ -72,7 +72,7 @@ static uint64_t get64(const uint8_t *p)
 static void encode(uint8_t *slot, const struct bp__header *h)
 {
     memset(slot, 0, RECORD_BYTES);
-    memcpy(slot, MAGIC, 8);
+    memcpy(slot, MAGIC, sizeof(MAGIC));
     put32(slot + 8, h->version);
     put32(slot + 12, RECORD_BYTES);
     put32(slot + 16, h->page_size);
@@ -89,7 +89,7 @@ enum slot_state { SLOT_EMPTY, SLOT_DAMAGED, SLOT_VALID };
 static enum slot_state decode(const uint8_t *slot, struct bp__header *h,
                               uint32_t *flags)
 {
-    if (memcmp(slot, MAGIC, 8) != 0)
+    if (memcmp(slot, MAGIC, sizeof(MAGIC)) != 0)
         return SLOT_EMPTY;
     if (get32(slot + 12) != RECORD_BYTES ||
         get32(slot + CRC_AT) != bp__crc32c(0, slot, CRC_AT))
