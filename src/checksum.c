@@ -18,39 +18,17 @@
 
 #include "bpool_internal.h"
 #include "crc32c.h"
+#include "le_bytes.h"
 
 #define MAGIC 0x6b637062u  /* the bytes "bpck" read as little endian */
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    put32(p, (uint32_t)v);
-    put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 void bp__page_seal(bp_pool *pool, uint32_t f, uint64_t page)
 {
     uint32_t ps = pool->page_size;
     uint8_t *d = (uint8_t *)bp__frame_data(pool, f);
-    put64(d + ps - 16, page);
-    put32(d + ps - 8, bp__crc32c(0, d, ps - 8));
-    put32(d + ps - 4, MAGIC);
+    bp__put64(d + ps - 16, page);
+    bp__put32(d + ps - 8, bp__crc32c(0, d, ps - 8));
+    bp__put32(d + ps - 4, MAGIC);
 }
 
 static bool all_zero(const uint8_t *d, uint32_t n)
@@ -62,7 +40,7 @@ int bp__page_verify(bp_pool *pool, uint32_t f, uint64_t page)
 {
     uint32_t ps = pool->page_size;
     const uint8_t *d = (const uint8_t *)bp__frame_data(pool, f);
-    if (get32(d + ps - 4) != MAGIC) {
+    if (bp__get32(d + ps - 4) != MAGIC) {
         if (all_zero(d, ps))
             return 0;
         return bp__fail(-BP_ECHECKSUM, "page %llu of %s has no checksum "
@@ -71,13 +49,13 @@ int bp__page_verify(bp_pool *pool, uint32_t f, uint64_t page)
                         "restore it from a backup or the log",
                         (unsigned long long)page, pool->file.path);
     }
-    uint64_t holds = get64(d + ps - 16);
+    uint64_t holds = bp__get64(d + ps - 16);
     if (holds != page)
         return bp__fail(-BP_ECHECKSUM, "page %llu of %s holds page %llu "
                         "(a misdirected write); restore it from a backup or "
                         "the log", (unsigned long long)page, pool->file.path,
                         (unsigned long long)holds);
-    uint32_t want = get32(d + ps - 8), got = bp__crc32c(0, d, ps - 8);
+    uint32_t want = bp__get32(d + ps - 8), got = bp__crc32c(0, d, ps - 8);
     if (want != got)
         return bp__fail(-BP_ECHECKSUM, "page %llu of %s fails its checksum "
                         "(stored 0x%08x, computed 0x%08x): a torn write or "

@@ -37,6 +37,7 @@
 
 #include "bpool_internal.h"
 #include "crc32c.h"
+#include "le_bytes.h"
 #include "fault.h"
 
 static const uint8_t MAGIC[8] = { 'b', 'p', 'o', 'o', 'l', 'p', 'g', '\n' };
@@ -46,42 +47,19 @@ static const uint8_t MAGIC[8] = { 'b', 'p', 'o', 'o', 'l', 'p', 'g', '\n' };
 #define FLAG_CHECKSUMS 0x1u
 #define KNOWN_FLAGS FLAG_CHECKSUMS
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    put32(p, (uint32_t)v);
-    put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
 static void encode(uint8_t *slot, const struct bp__header *h)
 {
     memset(slot, 0, RECORD_BYTES);
     memcpy(slot, MAGIC, sizeof(MAGIC));
-    put32(slot + 8, h->version);
-    put32(slot + 12, RECORD_BYTES);
-    put32(slot + 16, h->page_size);
-    put32(slot + 20, h->checksums ? FLAG_CHECKSUMS : 0);
+    bp__put32(slot + 8, h->version);
+    bp__put32(slot + 12, RECORD_BYTES);
+    bp__put32(slot + 16, h->page_size);
+    bp__put32(slot + 20, h->checksums ? FLAG_CHECKSUMS : 0);
     memcpy(slot + 24, h->id, sizeof(h->id));
-    put64(slot + 40, h->seq);
-    put64(slot + 48, h->page_count);
-    put64(slot + 56, h->created_s);
-    put32(slot + CRC_AT, bp__crc32c(0, slot, CRC_AT));
+    bp__put64(slot + 40, h->seq);
+    bp__put64(slot + 48, h->page_count);
+    bp__put64(slot + 56, h->created_s);
+    bp__put32(slot + CRC_AT, bp__crc32c(0, slot, CRC_AT));
 }
 
 enum slot_state { SLOT_EMPTY, SLOT_DAMAGED, SLOT_VALID };
@@ -91,17 +69,17 @@ static enum slot_state decode(const uint8_t *slot, struct bp__header *h,
 {
     if (memcmp(slot, MAGIC, sizeof(MAGIC)) != 0)
         return SLOT_EMPTY;
-    if (get32(slot + 12) != RECORD_BYTES ||
-        get32(slot + CRC_AT) != bp__crc32c(0, slot, CRC_AT))
+    if (bp__get32(slot + 12) != RECORD_BYTES ||
+        bp__get32(slot + CRC_AT) != bp__crc32c(0, slot, CRC_AT))
         return SLOT_DAMAGED;
-    h->version = get32(slot + 8);
-    h->page_size = get32(slot + 16);
-    *flags = get32(slot + 20);
+    h->version = bp__get32(slot + 8);
+    h->page_size = bp__get32(slot + 16);
+    *flags = bp__get32(slot + 20);
     h->checksums = (*flags & FLAG_CHECKSUMS) != 0;
     memcpy(h->id, slot + 24, sizeof(h->id));
-    h->seq = get64(slot + 40);
-    h->page_count = get64(slot + 48);
-    h->created_s = get64(slot + 56);
+    h->seq = bp__get64(slot + 40);
+    h->page_count = bp__get64(slot + 48);
+    h->created_s = bp__get64(slot + 56);
     return SLOT_VALID;
 }
 
