@@ -89,8 +89,8 @@ struct bp__datafile {
     pthread_mutex_t header_mu;     /* serializes header writes */
     struct bp__header header;      /* [header_mu] as last written or read;
                                       version 0 without a header */
-    uint8_t *header_img;           /* [header_mu] the header's first
-                                      bp__header_io_bytes, as on disk */
+    uint8_t *header_img;           /* [header_mu] the start of the header
+                                      page, as on disk (fileheader.c) */
 };
 
 /* Byte offset of page pgno in the data file. */
@@ -236,9 +236,6 @@ uint64_t bp__file_pages_now(struct bp__datafile *df);
 int bp__file_shrunk(struct bp__datafile *df, uint64_t pages_now);
 
 /* fileheader.c */
-/* Bytes read and written of the header page: 4096, or the O_DIRECT
- * offset alignment if larger. */
-uint32_t bp__header_io_bytes(const struct bp__datafile *df);
 /* Read the header of the open file (file_size bytes): 1 and *h filled,
  * 0 if the file has none, or -BP_EFORMAT (damaged, a newer version, flags
  * unknown) or a read error, with the detail set.  df->header_img keeps

@@ -150,10 +150,11 @@ static int check_alignment(const struct bp__datafile *df, uint32_t ps)
 }
 
 /* The header decides the page size, or the options do (o->page_size 0:
- * the header's, else the default).  Sets df->data_start and o->page_size;
- * writes the header of a new file. */
+ * the header's, else the default).  Sets df->data_start and o->page_size,
+ * and *new_header when the file is new (or empty) and gets its header
+ * once the page size has passed check_file's checks. */
 static int settle_format(struct bp__datafile *df, struct bp_options *o,
-                         uint64_t size)
+                         uint64_t size, bool *new_header)
 {
     bool want_header = !(o->flags & BP_NOHEADER);
     struct bp__header h;
@@ -191,17 +192,9 @@ static int settle_format(struct bp__datafile *df, struct bp_options *o,
     if (!want_header)
         return 0;
     if (size == 0 && !(o->flags & BP_RDONLY)) {
-        /* A new (or empty) file: its header is written now, so the page
-         * size must be right first. */
-        r = bp__options_check_page_size(o);
-        if (r == 0)
-            r = check_alignment(df, o->page_size);
-        if (r == 0)
-            r = bp__header_create(df, o->page_size,
-                                  (o->flags & BP_CHECKSUMS) != 0);
-        if (r == 0)
-            df->data_start = o->page_size;
-        return r;
+        *new_header = true;
+        df->data_start = o->page_size;
+        return 0;
     }
     return bp__fail(-BP_EFORMAT, "%s has no bpool header: %s", df->path,
                     size == 0 ? "it is empty, and a read-only pool cannot "
@@ -219,17 +212,19 @@ static int check_file(struct bp__datafile *df, struct bp_options *o)
     if (!S_ISREG(st.st_mode))
         return bp__fail(-EINVAL, "%s is not a regular file; bpool keeps its "
                         "pages in a regular file", df->path);
+    bool new_header = false;
     int r = probe_alignment(df);
     if (r == 0)
-        r = settle_format(df, o, (uint64_t)st.st_size);
+        r = settle_format(df, o, (uint64_t)st.st_size, &new_header);
     if (r == 0)
         r = bp__options_check_page_size(o);
+    if (r == 0)
+        r = check_alignment(df, o->page_size);
+    if (r == 0 && new_header)
+        r = bp__header_create(df, o->page_size, (o->flags & BP_CHECKSUMS) != 0);
     if (r < 0)
         return r;
     df->page_size = o->page_size;
-    r = check_alignment(df, o->page_size);
-    if (r < 0)
-        return r;
     if (fstat(df->fd, &st) < 0)   /* a new header changed it */
         return bp__fail(-errno, "cannot stat %s: %s", df->path, strerror(errno));
     uint64_t bytes = (uint64_t)st.st_size - df->data_start;

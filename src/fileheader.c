@@ -92,7 +92,9 @@ void bp__header_format(uint8_t *page, const struct bp__header *h)
     encode(page + SLOT_STRIDE, &s);
 }
 
-uint32_t bp__header_io_bytes(const struct bp__datafile *df)
+/* Bytes read and written of the header page: 4096, or the O_DIRECT
+ * offset alignment if larger. */
+static uint32_t header_io_bytes(const struct bp__datafile *df)
 {
     return df->dio_offset_align > 4096 ? df->dio_offset_align : 4096;
 }
@@ -109,7 +111,7 @@ static void *aligned_zeroed(const struct bp__datafile *df, size_t len)
 int bp__header_read(struct bp__datafile *df, uint64_t file_size,
                     struct bp__header *h)
 {
-    uint32_t len = bp__header_io_bytes(df);
+    uint32_t len = header_io_bytes(df);
     memset(h, 0, sizeof(*h));
     if (file_size < 2 * SLOT_STRIDE)
         return 0;          /* too short to hold a header: none */
@@ -161,7 +163,7 @@ int bp__header_read(struct bp__datafile *df, uint64_t file_size,
  * the header page image kept in df. */
 static int write_slot(struct bp__datafile *df, const struct bp__header *h)
 {
-    uint32_t len = bp__header_io_bytes(df);
+    uint32_t len = header_io_bytes(df);
     encode(df->header_img + (h->seq & 1) * SLOT_STRIDE, h);
     ssize_t put = bp__pwrite(df->fd, df->header_img, len, 0);
     if (put == (ssize_t)len)
@@ -201,7 +203,7 @@ int bp__header_create(struct bp__datafile *df, uint32_t page_size,
     ssize_t put = bp__pwrite(df->fd, page, page_size, 0);
     int e = put == (ssize_t)page_size ? 0 : put < 0 ? errno : ENOSPC;
     free(df->header_img);
-    df->header_img = page;  /* its first bp__header_io_bytes are the slots */
+    df->header_img = page;  /* its first header_io_bytes are the slots */
     if (!e && bp__fdatasync(df->fd) < 0)
         e = errno;
     if (e)
