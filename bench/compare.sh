@@ -26,11 +26,15 @@
 #   5. bpool-bench hit, which runs the same pin loop (BP_READ, and BP_PIN
 #      without a latch) against a buffered pread of a cached page, an mmap
 #      of the file and a bare hash-lookup + atomic floor (with 1 thread and
-#      one per CPU).
+#      one per CPU);
+#   6. bench/latency.sh (not with -q): the tails of random 8 KiB reads and
+#      writes through the page cache, the device and bpool, 8 and 32
+#      threads, each in a 256 MiB memory cgroup; its table is appended
+#      and its plots are in DIR/latency.
 # and prints the table (also saved as DIR/table.md).  Every tool's own
 # output is kept in DIR (fio's JSON, bpool-bench's result lines).
 #
-# The default run takes about 4 minutes; -q about 50 seconds, with
+# The default run takes about 7 minutes; -q about 50 seconds, with
 # figures that are noisier.  fio's writes overwrite the data file with
 # its own bytes: do not use --verify on it afterwards.
 #
@@ -154,7 +158,9 @@ run_fio() {
     local name=$1
     shift
     progress "fio $name"
-    timed "$fio" --name="$name" --filename="$file" --size="$bytes" --runtime="$io_s" \
+    # --offset: the first page is bpool's header page; fio's writes must
+    # leave it alone, or bpool-bench finds no header in the file.
+    timed "$fio" --name="$name" --filename="$file" --offset=8192 --size="$bytes" --runtime="$io_s" \
         --time_based --group_reporting --randrepeat=0 --norandommap \
         --output-format=json "$@" >"$outdir/fio-$name.json" 2>"$outdir/fio-$name.err" ||
         die "fio $name failed: $(cat "$outdir/fio-$name.err")"
@@ -408,4 +414,19 @@ kib() { awk -v b="$1" 'BEGIN { if (b != "") printf "%.0f", b / 1024 }'; }
     echo
     echo "Raw output: $outdir"
 } >"$table"
+if [ "$quick" = 0 ]; then
+    progress "latency.sh: page cache, device and bpool"
+    BPOOL_BENCH=$bench FIO=$fio "$here/latency.sh" -f "$file" -s "$size" \
+        -o "$outdir/latency" >/dev/null 2>"$outdir/latency.err" ||
+        die "bench/latency.sh failed: $(tail -n 3 "$outdir/latency.err")"
+    progress ""
+    {
+        echo
+        echo "Tails of random 8 KiB accesses, 30 % writes (bench/latency.sh; us):"
+        echo
+        cat "$outdir/latency/table.md"
+        echo
+        echo "Plots: $outdir/latency/latency-t*.svg"
+    } >>"$table"
+fi
 cat "$table"

@@ -13,8 +13,9 @@
 # the checkpoint phase, every page still holding its own stamp after
 # random, overwriting and sequential writes, and the page cache left empty
 # by bpool's O_DIRECT I/O.  Then --timeline (a line per second, text and
-# JSON, and bench/timeline-plot.sh when gnuplot is there), the text format
-# and usage errors.
+# JSON, and bench/timeline-plot.sh when gnuplot is there), bench/latency.sh
+# on a 16 MiB file (its table and per-second lines; when fio is there), the
+# text format and usage errors.
 # It compares no figure with any target: it is not a benchmark.
 #
 # Environment (exported by the harness, see Makefile.am): top_builddir,
@@ -394,6 +395,38 @@ if run "randread --timeline --json" --json -d 2 -w 0.1 --frames 32 -t 4 --timeli
     shape "randread --timeline --json: the result" "$res" ops lat_p99_us
     [[ $(option timeline "$res") == true ]] && pass "randread --timeline --json: in the options" ||
         fail "randread --timeline --json: not in the options: $res"
+fi
+
+# --- bench/latency.sh: page cache, device and bpool in one table ------------
+if command -v fio >/dev/null 2>&1; then
+    lat=$work/latency
+    if BPOOL_BENCH=$bench "${top_srcdir:-$(dirname "$0")/..}/bench/latency.sh" \
+            -f "$work/lat.data" -s 16M -t 2 -d 2 -m 64M -p 8M -o "$lat" \
+            >"$work/out" 2>"$work/err"; then
+        # Each engine's row: round 1, 2 threads, ops/s above 0, then eight
+        # latencies (read and write p50, p99, p99.9, max) in order.
+        for e in pagecache device bpool; do
+            row=$(grep "^| 1 | 2 | $e (" "$lat/table.md")
+            why=$(awk -F'|' '{ ops = $5; gsub(/[ K]/, "", ops); if (!(ops > 0)) { print "ops/s " $5; exit }
+                               for (i = 6; i <= 13; i += 4)
+                                   if (!($i + 0 <= $(i + 1) + 0 && $(i + 1) + 0 <= $(i + 2) + 0 &&
+                                         $(i + 2) + 0 <= $(i + 3) + 0 && $(i + 3) + 0 > 0)) {
+                                       print "quantiles out of order: " $0; exit } }' <<<"$row")
+            [ -n "$row" ] && [ -z "$why" ] && pass "latency.sh: the $e row" ||
+                fail "latency.sh: $e: ${why:-no row}: $(cat "$lat/table.md")"
+            # Its seconds: both of them, each with reads and writes.
+            n=$(grep -c "^timeline workload=$e t=[12] ops=[1-9][0-9]* r_ops=[1-9][0-9]* w_ops=[1-9][0-9]* r_p50_us=[0-9.]* .* w_max_us=[0-9.]*$" \
+                "$lat/$e-t2-r1.timeline" 2>/dev/null)
+            [ "$n" = 2 ] && pass "latency.sh: $e, a timeline line a second" ||
+                fail "latency.sh: $e: $n timeline lines: $(cat "$lat/$e-t2-r1.timeline")"
+        done
+        grep -q "^| *1 *| *2 *| bpool / device | [0-9.]* |" "$lat/table.md" &&
+            pass "latency.sh: the ratio row" || fail "latency.sh: no ratio row: $(cat "$lat/table.md")"
+    else
+        fail "latency.sh: $(tail -n 3 "$work/err")"
+    fi
+else
+    echo "# latency.sh not tried: no fio"
 fi
 
 # --- Usage --------------------------------------------------------------------
