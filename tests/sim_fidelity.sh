@@ -14,6 +14,8 @@
 #    from stdin; bad input (negative, junk, too large, empty file, missing
 #    file, bad frame count, unknown policy or variant) exits 2 naming file
 #    and line.
+# 4. --partitions: 1 is the single clock, 4 a known split of loop.trc,
+#    and a split too fine or of another policy is a usage error.
 #
 # Environment (exported by the harness, see Makefile.am): srcdir,
 # top_builddir, BPOOL_SIM (the program), BPOOL_TEST_TMPDIR (scratch).
@@ -198,6 +200,20 @@ status=$?
 [ "$status" -eq 2 ] && grep -q 'cut\.trc\.gz' "$work/err" &&
     pass "truncated .gz: exit 2, $(head -n 1 "$work/err")" ||
     fail "truncated .gz: exit $status, '$(cat "$work/err")'"
+
+# --partitions: 1 is the single clock; P splits the frames P ways by page
+# hash (figures of this build's hash, so a change of the split shows here).
+one=$("$sim" -n 1000 "$data/loop.trc.gz" 2>&1)
+[ "$("$sim" -n 1000 --partitions 1 "$data/loop.trc.gz" 2>&1)" = "$one" ] &&
+    pass "--partitions 1: the single clock" || fail "--partitions 1: differs from '$one'"
+out=$("$sim" -n 1000 --partitions 4 "$data/loop.trc.gz" 2>&1)
+[ "$(field partitions "$out")" = 4 ] && [ "$(field misses "$out")" = 10492 ] &&
+    [ $(($(field hits "$out") + $(field misses "$out"))) = "$(field refs "$out")" ] &&
+    pass "--partitions 4: loop at 1000 frames, 10492 misses (the single clock 11490)" ||
+    fail "--partitions 4: '$out'"
+bad split '1\n' 'cannot be split 4 ways' -n 8 --partitions 4 "$work/split.trc"
+bad splitlru '1\n' 'clockpro only' -p lru -n 8 --partitions 2 "$work/splitlru.trc"
+bad splitzero '1\n' 'partitions' -n 8 --partitions 0 "$work/splitzero.trc"
 
 "$sim" --help >"$work/out" 2>&1
 [ $? -eq 0 ] && grep -q 'usage: bpool-sim' "$work/out" &&

@@ -53,6 +53,9 @@ static void usage(FILE *to)
     fprintf(to,
         "      --variant NAME    clockpro's rules: paper (the pool's, default),\n"
         "                          authors or authors-slip (doc/clockpro.md)\n"
+        "      --partitions P    clockpro split P ways by page hash, each part\n"
+        "                          a clock of its own with 1/P of the frames (what\n"
+        "                          one miss lock per part would do); default 1\n"
         "  -n, --frames LIST     comma-separated frame counts (each >= 4)\n"
         "  -j, --json            one JSON object per line instead\n"
         "  -v, --verbose         also print replay speed to stderr\n"
@@ -72,11 +75,13 @@ int main(int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { "variant", required_argument, NULL, 'R' },
+        { "partitions", required_argument, NULL, 'P' },
         { NULL, 0, NULL, 0 },
     };
     int pol = PSIM_CLOCKPRO, c;
     uint64_t *frames = NULL;
     size_t nframes = 0;
+    uint64_t parts = 1;
     bool json = false, verbose = false;
     struct bp__cp_config cfg;
 
@@ -105,12 +110,19 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
+        case 'P':
+            parts = opt_u64("--partitions", optarg, 1, 1u << 20);
+            break;
         case 'j': json = true; break;
         case 'v': verbose = true; break;
         case 'h': usage(stdout); free(frames); return 0;
         case 'V': opt_version(); free(frames); return 0;
         default: free(frames); opt_unknown(argv, optind, optopt);
         }
+    }
+    if (parts > 1 && pol != PSIM_CLOCKPRO) {
+        free(frames);
+        opt_usage("--partitions splits clockpro only");
     }
     if (nframes == 0 || argc - optind > 1) {
         free(frames);
@@ -132,11 +144,13 @@ int main(int argc, char **argv)
         struct timespec t0, t1;
         const char *name = psim_policies[pol].name;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        if (psim_run_with((enum psim_policy)pol, &t, nf, 0, &cfg, &r) < 0) {
+        int run = parts > 1 ? psim_run_partitioned(&t, nf, (uint32_t)parts, &cfg, &r)
+                            : psim_run_with((enum psim_policy)pol, &t, nf, 0, &cfg, &r);
+        if (run < 0) {
             fprintf(stderr, "bpool-sim: %s\n", r.msg);
             free(frames);
             trace_free(&t);
-            return 1;
+            return run == -EINVAL ? EXIT_USAGE : 1;
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double ratio = r.refs ? (double)r.misses / (double)r.refs : 0.0;
@@ -147,9 +161,12 @@ int main(int argc, char **argv)
             json_object(&j, "options");
             json_str(&j, "policy", name);
             json_str(&j, "trace", optind < argc ? argv[optind] : "-");
+            json_u64(&j, "partitions", parts);
             json_end_object(&j);
             json_str(&j, "policy", name);
             json_u64(&j, "frames", nf);
+            if (parts > 1)
+                json_u64(&j, "partitions", parts);
             json_u64(&j, "refs", r.refs);
             json_u64(&j, "hits", r.hits);
             json_u64(&j, "misses", r.misses);
@@ -158,10 +175,14 @@ int main(int argc, char **argv)
             json_dbl(&j, "elapsed_s", s, 3);
             json_end(&j);
         } else
-            printf("policy=%s frames=%u refs=%llu hits=%llu misses=%llu "
-                   "miss_ratio=%.4f\n", name, nf,
+        {
+            printf("policy=%s frames=%u ", name, nf);
+            if (parts > 1)
+                printf("partitions=%llu ", (unsigned long long)parts);
+            printf("refs=%llu hits=%llu misses=%llu miss_ratio=%.4f\n",
                    (unsigned long long)r.refs, (unsigned long long)r.hits,
                    (unsigned long long)r.misses, ratio);
+        }
         if (verbose) {
             fprintf(stderr, "bpool-sim: %s frames=%u: %.3f s, %.2f M refs/s\n",
                     name, nf, s, s > 0 ? (double)r.refs / s / 1e6 : 0.0);

@@ -337,6 +337,61 @@ static int run_clockpro(const struct trace *t, uint32_t frames, unsigned flags,
     return rc < 0 ? rc : 0;
 }
 
+/* The partition of page among `parts`: the high half of a multiplicative
+ * hash, scaled to [0, parts) (no modulo bias, any number of parts). */
+static uint32_t partition_of(uint64_t page, uint32_t parts)
+{
+    uint64_t h = (page * UINT64_C(0xD6E8FEB86659FD93)) >> 32;
+    return (uint32_t)((h * parts) >> 32);
+}
+
+/* CLOCK-Pro split `parts` ways by page hash: each part an instance of its
+ * own with its share of the frames (and of the non-resident entries), as
+ * a pool with one miss lock per part would run it. */
+static int run_partitioned(const struct trace *t, uint32_t frames, uint32_t parts,
+                           const struct bp__cp_config *cfg, struct psim_result *res)
+{
+    struct psim_cp *s = calloc(parts, sizeof(*s));
+    uint64_t last = EMPTY;
+    uint32_t made = 0;
+    int rc = s ? 0 : -ENOMEM;
+
+    for (; rc == 0 && made < parts; made++) {
+        uint32_t m = frames / parts + (made < frames % parts);
+        rc = psim_cp_init_with(&s[made], m, m, cfg);
+        if (rc < 0)
+            break;
+    }
+    for (size_t i = 0; rc == 0 && i < t->n; i++) {
+        uint64_t p = t->ref[i];
+        if (p == last) {
+            res->hits++;
+            res->repeats++;
+            continue;
+        }
+        last = p;
+        struct psim_cp *part = &s[partition_of(p, parts)];
+        rc = cp_ref(part, p, 0, false);
+        if (rc == 1) {
+            rc = 0;
+            res->hits++;
+            continue;
+        }
+        if (rc < 0) {
+            snprintf(res->msg, sizeof(res->msg), "the policy found no frame "
+                     "(a bug)");
+            rc = -EPROTO;
+            break;
+        }
+        res->misses++;
+        res->evictions += part->last_evicted != BP__CP_NOPAGE;
+    }
+    for (uint32_t i = 0; s && i < made; i++)
+        psim_cp_fini(&s[i]);
+    free(s);
+    return rc;
+}
+
 /* ---- LRU --------------------------------------------------------------- */
 
 /* Exact LRU: a doubly linked list of frames, most recent at head. */
@@ -479,6 +534,27 @@ int psim_run_with(enum psim_policy pol, const struct trace *t, uint32_t frames,
         snprintf(res->msg, sizeof(res->msg), "unknown policy %d", (int)pol);
         return -EINVAL;
     }
+    if (rc == -ENOMEM)
+        snprintf(res->msg, sizeof(res->msg), "out of memory for %u frames",
+                 frames);
+    else if (rc == -EINVAL)
+        snprintf(res->msg, sizeof(res->msg), "bad CLOCK-Pro configuration");
+    res->refs = t->n;
+    return rc;
+}
+
+int psim_run_partitioned(const struct trace *t, uint32_t frames, uint32_t parts,
+                         const struct bp__cp_config *cfg, struct psim_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    if (parts == 0 || frames / (parts ? parts : 1) < BP_MIN_FRAMES ||
+        frames >= BP__CP_NOFRAME / 2) {
+        snprintf(res->msg, sizeof(res->msg), "%u frames cannot be split %u "
+                 "ways: each part needs at least %u frames", frames, parts,
+                 (unsigned)BP_MIN_FRAMES);
+        return -EINVAL;
+    }
+    int rc = run_partitioned(t, frames, parts, cfg, res);
     if (rc == -ENOMEM)
         snprintf(res->msg, sizeof(res->msg), "out of memory for %u frames",
                  frames);

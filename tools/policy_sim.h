@@ -72,6 +72,15 @@ int psim_run_with(enum psim_policy pol, const struct trace *t, uint32_t frames,
                   unsigned flags, const struct bp__cp_config *cfg,
                   struct psim_result *res);
 
+/* CLOCK-Pro split `parts` ways by a hash of the page number: `parts`
+ * independent instances, each with frames / parts frames (the first
+ * frames % parts one more) and as many non-resident entries - what one
+ * miss lock per part would make of the pool's single clock.  parts 1 is
+ * psim_run_with's clockpro.  Returns as psim_run_with; -EINVAL also when a
+ * part would get fewer than BP_MIN_FRAMES frames. */
+int psim_run_partitioned(const struct trace *t, uint32_t frames, uint32_t parts,
+                         const struct bp__cp_config *cfg, struct psim_result *res);
+
 /* ---- Step by step: CLOCK-Pro and a simulated pool ---------------------- */
 
 /* page -> frame: open addressing with linear probing, and backward-shift
