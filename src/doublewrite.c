@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: MIT */
+/* doublewrite.c - torn-write repair (BP_DOUBLEWRITE): every page reaches
+ * its place only after a whole copy of it is durable elsewhere.
+ *
+ * A power cut during a page write can leave the page torn: part new, part
+ * old, at 512-byte or 4 KiB boundaries.  Checksums (BP_CHECKSUMS) detect
+ * that; the doublewrite area repairs it, as InnoDB's doublewrite buffer
+ * does.  A file made with BP_DOUBLEWRITE has, between its header page and
+ * page 0, an area of BP__DW_PAGES pages (format version 2; fileheader.c):
+ *
+ *     area page 0      the descriptor: magic "bpooldw\n", batch sequence
+ *                      number, page size, count k, then k entries (page
+ *                      number, check of its image), then a CRC-32C of all
+ *                      of it;
+ *     area page 1..k   the images of the batch's pages, in entry order.
+ *
+ * Writing a batch (bp__dw_write, under dw_mu, one batch at a time):
+ *   1. if pages were written in place since the last fdatasync, fdatasync:
+ *      the area's previous images may be overwritten only once the writes
+ *      they protect are durable;
+ *   2. write the descriptor and the images in one request; fdatasync;
+ *   3. write the pages in place (bp__io_runs).
+ * So at any moment each page being written in place has a durable, whole
+ * copy in the area, described by a durable descriptor.
+ *
+ * Repair (bp__dw_repair, at open): if the descriptor is whole (its CRC),
+ * each image whose CRC matches is written to its page, then fdatasync,
+ * then the descriptor is cleared (fdatasync).  Rewriting every image is
+ * right whatever the cut left: an image is the newest content of its
+ * page (no later write of the page can start before the next batch's
+ * step 1 made this one's in-place writes durable, and that batch replaces
+ * the descriptor), so a page whose in-place write finished gets the same
+ * bytes again.  A torn descriptor or image means step 2 was cut short, so
+ * step 3 never began and the pages in place are as they were.
+ *
+ * Cost: a second write of every page, and two fdatasyncs a batch; a
+ * batch is as large as the area allows (BP__DW_PAGES - 1 pages), and
+ * write-back hands over hundreds of pages at once (doc/performance.md).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "bpool_internal.h"
+#include "crc32c.h"
+#include "fault.h"
+#include "le_bytes.h"
+
+static const uint8_t DW_MAGIC[8] = { 'b', 'p', 'o', 'o', 'l', 'd', 'w', '\n' };
+#define DESC_HEAD 24u      /* magic, seq, page size, count */
+#define ENTRY_BYTES 12u    /* page number, image CRC */
+
+static size_t desc_bytes(uint32_t k)
+{
+    return DESC_HEAD + (size_t)k * ENTRY_BYTES + 4;
+}
+
+static long long area_offset(const struct bp__datafile *df, uint32_t i)
+{
+    return (long long)df->page_size * (1 + (long long)i);
+}
+
+static uint8_t *aligned_page(const struct bp__datafile *df, size_t len)
+{
+    void *p = NULL;
+    size_t align = df->dio_mem_align > 512 ? df->dio_mem_align : 512;
+    if (posix_memalign(&p, align, len))
+        return NULL;
+    return memset(p, 0, len);
+}
+
+/* The check of the image of `page` in batch seq: a CRC-32C of the page
+ * number, the sequence number and the image - the image's second half
+ * first.  Not a CRC of the image as it lies: a page sealed by
+ * BP_CHECKSUMS ends in a CRC-32C of what precedes it, and the CRC of
+ * bytes followed by their own CRC is the same for all bytes (CRC-32C is
+ * affine, whatever it starts from), so such a check would take any sealed
+ * image - an older batch's, another page's - for this one.  Taking the
+ * halves in the other order puts the page's own CRC in the middle, where
+ * it is just data. */
+static uint32_t image_check(uint64_t page, uint64_t seq, const uint8_t *img,
+                            uint32_t len)
+{
+    uint8_t id[16];
+    bp__put64(id, page);
+    bp__put64(id + 8, seq);
+    uint32_t c = bp__crc32c(0, id, sizeof(id));
+    c = bp__crc32c(c, img + len / 2, len - len / 2);
+    return bp__crc32c(c, img, len / 2);
+}
+
+/* The descriptor in buf, if whole: its count, else 0. */
+static uint32_t desc_parse(const struct bp__datafile *df, const uint8_t *buf)
+{
+    if (memcmp(buf, DW_MAGIC, sizeof(DW_MAGIC)) != 0 ||
+        bp__get32(buf + 16) != df->page_size)
+        return 0;
+    uint32_t k = bp__get32(buf + 20);
+    if (k == 0 || k > df->dw_pages - 1 || desc_bytes(k) > df->page_size)
+        return 0;
+    size_t at = desc_bytes(k) - 4;
+    return bp__get32(buf + at) == bp__crc32c(0, buf, at) ? k : 0;
+}
+
+static int sync_file(struct bp__datafile *df, const char *why)
+{
+    if (bp__fdatasync(df->fd) == 0)
+        return 0;
+    int e = errno;
+    return bp__fail(-e, "fdatasync of %s (%s) failed: %s; check the device",
+                    df->path, why, strerror(e));
+}
+
+/* Write the zeroed descriptor page: nothing to repair. */
+static int desc_clear(struct bp__datafile *df)
+{
+    memset(df->dw_desc, 0, df->page_size);
+    ssize_t put = bp__pwrite(df->fd, df->dw_desc, df->page_size, area_offset(df, 0));
+    if (put != (ssize_t)df->page_size) {
+        int e = put < 0 ? errno : EIO;
+        return bp__fail(-e, "cannot clear the doublewrite area of %s: %s; "
+                        "check the device", df->path, strerror(e));
+    }
+    return sync_file(df, "clearing the doublewrite area");
+}
+
+int bp__dw_repair(struct bp__datafile *df, bool read_only)
+{
+    pthread_mutex_init(&df->dw_mu, NULL);
+    df->dw_desc = aligned_page(df, df->page_size);
+    if (!df->dw_desc)
+        return bp__fail(-ENOMEM, "out of memory opening %s", df->path);
+    if (read_only)
+        return 0;   /* nothing may be written; checksums still detect */
+    ssize_t got = bp__pread(df->fd, df->dw_desc, df->page_size, area_offset(df, 0));
+    if (got != (ssize_t)df->page_size) {
+        int e = got < 0 ? errno : EIO;
+        return bp__fail(-e, "cannot read the doublewrite area of %s: %s; "
+                        "check the device", df->path,
+                        got < 0 ? strerror(e) : "the read came back short");
+    }
+    uint32_t k = desc_parse(df, df->dw_desc);
+    if (k == 0)
+        return 0;   /* no batch, or one whose staging was cut short */
+    size_t len = (size_t)k * df->page_size;
+    uint8_t *img = aligned_page(df, len);
+    if (!img)
+        return bp__fail(-ENOMEM, "out of memory repairing %s", df->path);
+    got = bp__pread(df->fd, img, len, area_offset(df, 1));
+    int r = 0;
+    if (got != (ssize_t)len) {
+        int e = got < 0 ? errno : EIO;
+        r = bp__fail(-e, "cannot read the doublewrite area of %s: %s; check "
+                     "the device", df->path,
+                     got < 0 ? strerror(e) : "the read came back short");
+    }
+    uint64_t pages = atomic_load(&df->page_count);
+    uint64_t seq = bp__get64(df->dw_desc + 8);
+    for (uint32_t i = 0; r == 0 && i < k; i++) {
+        const uint8_t *e = df->dw_desc + DESC_HEAD + (size_t)i * ENTRY_BYTES;
+        uint64_t page = bp__get64(e);
+        const uint8_t *src = img + (size_t)i * df->page_size;
+        if (page >= pages ||
+            bp__get32(e + 8) != image_check(page, seq, src, df->page_size))
+            continue;
+        ssize_t put = bp__pwrite(df->fd, src, df->page_size, bp__page_offset(df, page));
+        if (put != (ssize_t)df->page_size) {
+            int err = put < 0 ? errno : EIO;
+            r = bp__fail(-err, "cannot repair page %llu of %s from its "
+                         "doublewrite copy: %s; the copy stays, and the next "
+                         "open tries again - check the device",
+                         (unsigned long long)page, df->path, strerror(err));
+            break;
+        }
+        df->dw_repaired++;
+    }
+    free(img);
+    if (r == 0)
+        r = sync_file(df, "repairing pages from the doublewrite area");
+    if (r == 0)
+        r = desc_clear(df);
+    return r;
+}
+
+/* Steps 1 and 2 for p[0..k): 0, or a negative errno with the detail set
+ * (then no page of the batch may be written in place). */
+static int stage(bp_pool *pool, const struct bp__page_ref *p, uint32_t k)
+{
+    struct bp__datafile *df = &pool->file;
+    if (df->dw_unsynced) {
+        int r = sync_file(df, "before reusing the doublewrite area");
+        if (r < 0)
+            return r;
+        df->dw_unsynced = false;
+    }
+    uint8_t *d = df->dw_desc;
+    memset(d, 0, df->page_size);
+    memcpy(d, DW_MAGIC, sizeof(DW_MAGIC));
+    bp__put64(d + 8, ++df->dw_seq);
+    bp__put32(d + 16, df->page_size);
+    bp__put32(d + 20, k);
+    struct iovec iov[BP__DW_PAGES];
+    iov[0] = (struct iovec){ d, df->page_size };
+    for (uint32_t i = 0; i < k; i++) {
+        uint8_t *e = d + DESC_HEAD + (size_t)i * ENTRY_BYTES;
+        void *data = bp__frame_data(pool, p[i].frame);
+        bp__put64(e, p[i].page);
+        bp__put32(e + 8, image_check(p[i].page, df->dw_seq, data, df->page_size));
+        iov[1 + i] = (struct iovec){ data, df->page_size };
+    }
+    size_t at = desc_bytes(k) - 4;
+    bp__put32(d + at, bp__crc32c(0, d, at));
+
+    struct bp__io io;
+    io_prep_pwritev(&io.cb, df->fd, iov, (int)k + 1, area_offset(df, 0));
+    int r = bp__aio_run(&pool->aio, &io, 1);
+    long want = (long)(k + 1) * df->page_size;
+    if (r == 0 && io.res != want)
+        r = io.res < 0 ? (int)io.res : -BP_ESHORTIO;
+    if (r < 0)
+        return bp__fail(r, "writing %u pages to the doublewrite area of %s "
+                        "failed: %s; the pages stay dirty and are written "
+                        "again later - check the device", k, df->path,
+                        r == -BP_ESHORTIO ? "the write came back short" :
+                        bp_strerror(r));
+    return sync_file(df, "after writing the doublewrite area");
+}
+
+void bp__dw_write(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
+                  bp__run_done_fn done, void *arg)
+{
+    struct bp__datafile *df = &pool->file;
+    uint32_t per = df->dw_pages - 1;
+    pthread_mutex_lock(&df->dw_mu);
+    for (uint32_t i = 0; i < n; i += per) {
+        uint32_t k = n - i < per ? n - i : per;
+        int r = stage(pool, p + i, k);
+        if (r < 0) {
+            for (uint32_t j = i; j < i + k; j++)
+                done(pool, p[j].frame, p[j].page, r, 0, arg);
+            continue;
+        }
+        bp__io_runs(pool, p + i, k, pool->coalesce_pages, true, done, arg);
+        df->dw_unsynced = true;
+    }
+    pthread_mutex_unlock(&df->dw_mu);
+}
+
+int bp__dw_close(struct bp__datafile *df)
+{
+    if (!df->dw_pages || !df->dw_desc)
+        return 0;
+    pthread_mutex_lock(&df->dw_mu);
+    int r = df->dw_seq ? desc_clear(df) : 0;
+    pthread_mutex_unlock(&df->dw_mu);
+    return r;
+}
