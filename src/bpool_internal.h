@@ -105,6 +105,10 @@ struct bp__datafile {
                                       reused before one */
     uint64_t dw_seq;               /* [dw_mu] batches staged */
     uint8_t *dw_desc;              /* [dw_mu] the descriptor page */
+    pthread_mutex_t dw_q_mu;       /* [leaf] the writers' queue */
+    pthread_cond_t dw_q_cv;        /* a batch ended, or the leader left */
+    struct bp__dw_request *dw_head, *dw_tail;  /* [dw_q_mu] waiting */
+    bool dw_leading;               /* [dw_q_mu] a writer stages batches */
 };
 
 /* Byte offset of page pgno in the data file. */
@@ -340,6 +344,7 @@ typedef void (*bp__run_done_fn)(bp_pool *pool, uint32_t frame, uint64_t page,
 void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                  uint32_t max_run, bool write, bp__run_done_fn done, void *arg);
 
+struct bp__dw_request;
 /* doublewrite.c: torn-write repair (BP_DOUBLEWRITE).  Every batch of
  * page writes first goes, whole, to the doublewrite area and is made
  * durable there; then to the pages' places.  bp__dw_repair, at open, puts

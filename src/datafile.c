@@ -325,6 +325,8 @@ void bp__file_close(struct bp__datafile *df)
         free(df->dw_desc);
         df->dw_desc = NULL;
         pthread_mutex_destroy(&df->dw_mu);
+        pthread_mutex_destroy(&df->dw_q_mu);
+        pthread_cond_destroy(&df->dw_q_cv);
     }
 }
 

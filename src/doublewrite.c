@@ -14,7 +14,9 @@
  *                      of it;
  *     area page 1..k   the images of the batch's pages, in entry order.
  *
- * Writing a batch (bp__dw_write, under dw_mu, one batch at a time):
+ * Writing a batch (write_batch, under dw_mu, one batch at a time; the
+ * batches gather the pages of every writer waiting, "Group commit"
+ * below):
  *   1. if pages were written in place since the last fdatasync, fdatasync:
  *      the area's previous images may be overwritten only once the writes
  *      they protect are durable;
@@ -128,6 +130,8 @@ static int desc_clear(struct bp__datafile *df)
 int bp__dw_repair(struct bp__datafile *df, bool read_only)
 {
     pthread_mutex_init(&df->dw_mu, NULL);
+    pthread_mutex_init(&df->dw_q_mu, NULL);
+    pthread_cond_init(&df->dw_q_cv, NULL);
     df->dw_desc = aligned_page(df, df->page_size);
     if (!df->dw_desc)
         return bp__fail(-ENOMEM, "out of memory opening %s", df->path);
@@ -227,24 +231,144 @@ static int stage(bp_pool *pool, const struct bp__page_ref *p, uint32_t k)
     return sync_file(df, "after writing the doublewrite area");
 }
 
+/* Group commit.  A batch costs two fdatasyncs however few pages it has,
+ * and evicting pins write their victims a page or two at a time: one
+ * batch each would serialise them behind each other's fdatasyncs.  So a
+ * writer queues its pages as a request; the first writer to find no
+ * leader becomes the leader and stages batches of up to dw_pages - 1
+ * pages taken from every queued request, until the queue is empty, while
+ * the others wait.  Each writer then reports its own pages' results (the
+ * done callback releases latches this thread holds, so it must run here,
+ * not in the leader's thread). */
+struct bp__dw_request {
+    struct bp__page_ref *p;        /* the writer's pages */
+    uint32_t n;
+    uint32_t taken;                /* [dw_q_mu] pages given to a batch */
+    uint32_t finished;             /* [dw_q_mu] pages with a result */
+    int *res;                      /* per page: 0 or a negative errno */
+    size_t *bytes;                 /* per page: bytes written */
+    struct bp__dw_request *next;   /* [dw_q_mu] queue link */
+};
+
+/* One page of a batch, and where its result goes. */
+struct batch_page {
+    struct bp__page_ref ref;
+    struct bp__dw_request *rq;
+    uint32_t i;                    /* its index in rq */
+};
+
+struct batch {
+    struct batch_page pg[BP__DW_PAGES];
+    uint32_t k;
+};
+
+static int by_page(const void *a, const void *b)
+{
+    uint64_t x = ((const struct batch_page *)a)->ref.page;
+    uint64_t y = ((const struct batch_page *)b)->ref.page;
+    return (x > y) - (x < y);
+}
+
+/* bp__io_runs's done: the result of the page in frame f, kept for its
+ * writer. */
+static void batch_done(bp_pool *pool, uint32_t f, uint64_t page, int res,
+                       size_t done, void *arg)
+{
+    (void)pool;
+    (void)page;
+    struct batch *b = arg;
+    for (uint32_t j = 0; j < b->k; j++)
+        if (b->pg[j].ref.frame == f) {
+            b->pg[j].rq->res[b->pg[j].i] = res;
+            b->pg[j].rq->bytes[b->pg[j].i] = done;
+            return;
+        }
+}
+
+/* Take up to dw_pages - 1 queued pages into b (dw_q_mu held); requests
+ * whose last page is taken leave the queue. */
+static void gather(struct bp__datafile *df, struct batch *b)
+{
+    uint32_t per = df->dw_pages - 1;
+    b->k = 0;
+    while (df->dw_head && b->k < per) {
+        struct bp__dw_request *rq = df->dw_head;
+        while (rq->taken < rq->n && b->k < per) {
+            b->pg[b->k++] = (struct batch_page){ rq->p[rq->taken], rq, rq->taken };
+            rq->taken++;
+        }
+        if (rq->taken == rq->n)
+            df->dw_head = rq->next;
+    }
+    /* In page order, so that neighbours from different writers coalesce. */
+    qsort(b->pg, b->k, sizeof(b->pg[0]), by_page);
+}
+
+/* Stage and write one batch (the leader, dw_q_mu not held). */
+static void write_batch(bp_pool *pool, struct batch *b)
+{
+    struct bp__datafile *df = &pool->file;
+    struct bp__page_ref refs[BP__DW_PAGES];
+    for (uint32_t j = 0; j < b->k; j++)
+        refs[j] = b->pg[j].ref;
+    pthread_mutex_lock(&df->dw_mu);
+    int r = stage(pool, refs, b->k);
+    if (r < 0) {
+        for (uint32_t j = 0; j < b->k; j++)
+            batch_done(pool, refs[j].frame, refs[j].page, r, 0, b);
+    } else {
+        bp__io_runs(pool, refs, b->k, pool->coalesce_pages, true, batch_done, b);
+        df->dw_unsynced = true;
+    }
+    pthread_mutex_unlock(&df->dw_mu);
+}
+
 void bp__dw_write(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                   bp__run_done_fn done, void *arg)
 {
     struct bp__datafile *df = &pool->file;
-    uint32_t per = df->dw_pages - 1;
-    pthread_mutex_lock(&df->dw_mu);
-    for (uint32_t i = 0; i < n; i += per) {
-        uint32_t k = n - i < per ? n - i : per;
-        int r = stage(pool, p + i, k);
-        if (r < 0) {
-            for (uint32_t j = i; j < i + k; j++)
-                done(pool, p[j].frame, p[j].page, r, 0, arg);
+    int *res = calloc(n, sizeof(*res));
+    size_t *bytes = calloc(n, sizeof(*bytes));
+    struct batch *b = malloc(sizeof(*b));
+    if (!res || !bytes || !b) {
+        int e = bp__fail(-ENOMEM, "out of memory writing %u pages through "
+                         "the doublewrite area of %s", n, df->path);
+        for (uint32_t i = 0; i < n; i++)
+            done(pool, p[i].frame, p[i].page, e, 0, arg);
+        goto out;
+    }
+    struct bp__dw_request rq = { p, n, 0, 0, res, bytes, NULL };
+    pthread_mutex_lock(&df->dw_q_mu);
+    if (df->dw_head)
+        df->dw_tail->next = &rq;
+    else
+        df->dw_head = &rq;
+    df->dw_tail = &rq;
+    while (rq.finished < rq.n) {
+        if (df->dw_leading) {
+            pthread_cond_wait(&df->dw_q_cv, &df->dw_q_mu);
             continue;
         }
-        bp__io_runs(pool, p + i, k, pool->coalesce_pages, true, done, arg);
-        df->dw_unsynced = true;
+        df->dw_leading = true;
+        while (df->dw_head) {
+            gather(df, b);
+            pthread_mutex_unlock(&df->dw_q_mu);
+            write_batch(pool, b);
+            pthread_mutex_lock(&df->dw_q_mu);
+            for (uint32_t j = 0; j < b->k; j++)
+                b->pg[j].rq->finished++;
+            pthread_cond_broadcast(&df->dw_q_cv);
+        }
+        df->dw_leading = false;
+        pthread_cond_broadcast(&df->dw_q_cv);
     }
-    pthread_mutex_unlock(&df->dw_mu);
+    pthread_mutex_unlock(&df->dw_q_mu);
+    for (uint32_t i = 0; i < n; i++)
+        done(pool, p[i].frame, p[i].page, res[i], bytes[i], arg);
+out:
+    free(res);
+    free(bytes);
+    free(b);
 }
 
 int bp__dw_close(struct bp__datafile *df)
