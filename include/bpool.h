@@ -171,13 +171,14 @@ typedef struct bp_pool bp_pool;
                            with it a file that has a header is (see
                            bp_open, "The data file"). */
 #define BP_DOUBLEWRITE 0x80u /* torn-write repair: a file created with it
-                           gets a doublewrite area (1 MiB with 8 KiB pages)
+                           gets a doublewrite area (2 MiB with 8 KiB pages)
                            after its header; every batch of page writes is
                            written there and made durable (fdatasync)
                            before the pages are written in place, and each
                            open repairs from it the pages a power cut tore.
-                           Costs a second write of every page and two
-                           fdatasyncs per batch of up to 127 pages.  Chosen
+                           Costs a second write of every page and one
+                           fdatasync per batch of up to 127 pages (of all
+                           the threads writing at the time).  Chosen
                            when the file is made: a file that has the area
                            uses it whether or not the flag is given; the
                            flag on a file without one is -BP_EFORMAT, with

@@ -100,9 +100,6 @@ struct bp__datafile {
                                       the area */
     pthread_mutex_t dw_mu;         /* [leaf] one batch through the area at
                                       a time (doublewrite.c) */
-    bool dw_unsynced;              /* [dw_mu] in-place writes since the
-                                      last fdatasync: the area may not be
-                                      reused before one */
     uint64_t dw_seq;               /* [dw_mu] batches staged */
     uint8_t *dw_desc;              /* [dw_mu] the descriptor page */
     pthread_mutex_t dw_q_mu;       /* [leaf] the writers' queue */
@@ -348,17 +345,18 @@ struct bp__dw_request;
 /* doublewrite.c: torn-write repair (BP_DOUBLEWRITE).  Every batch of
  * page writes first goes, whole, to the doublewrite area and is made
  * durable there; then to the pages' places.  bp__dw_repair, at open, puts
- * back in place the pages of the last batch staged, so a page torn by a
- * power cut in the middle of its in-place write comes back whole.
- * Pages in the area per batch: the area less its descriptor page. */
-#define BP__DW_PAGES 128u
+ * back in place the pages of the last two batches staged, so a page torn
+ * by a power cut in the middle of its in-place write comes back whole.
+ * The area is two halves of BP__DW_PAGES / 2 pages, used in turn. */
+#define BP__DW_PAGES 256u
 /* At open, before any page is read: repair from the area (not with
  * BP_RDONLY, which writes nothing), then clear the area's descriptor.
  * Sets df->dw_repaired.  0 or a negative errno with the detail set. */
 int bp__dw_repair(struct bp__datafile *df, bool read_only);
 /* Write p[0..n) (sorted by page, each frame WRITING and latched shared by
  * the caller) through the doublewrite area, in batches of at most
- * BP__DW_PAGES - 1, calling done for every page as bp__io_runs does. */
+ * BP__DW_PAGES / 2 - 1 (with other writers' pages), calling done for
+ * every page as bp__io_runs does, in this thread. */
 void bp__dw_write(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                   bp__run_done_fn done, void *arg);
 /* At a clean close, after the last fdatasync: clear the descriptor so

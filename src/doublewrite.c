@@ -6,38 +6,41 @@
  * old, at 512-byte or 4 KiB boundaries.  Checksums (BP_CHECKSUMS) detect
  * that; the doublewrite area repairs it, as InnoDB's doublewrite buffer
  * does.  A file made with BP_DOUBLEWRITE has, between its header page and
- * page 0, an area of BP__DW_PAGES pages (format version 2; fileheader.c):
+ * page 0, an area of BP__DW_PAGES pages (format version 2; fileheader.c),
+ * in two halves that batches use in turn (batch s in half s % 2):
  *
- *     area page 0      the descriptor: magic "bpooldw\n", batch sequence
- *                      number, page size, count k, then k entries (page
+ *     half page 0      the descriptor: magic "bpooldw\n", batch sequence
+ *                      number s, page size, count k, then k entries (page
  *                      number, check of its image), then a CRC-32C of all
  *                      of it;
- *     area page 1..k   the images of the batch's pages, in entry order.
+ *     half page 1..k   the images of the batch's pages, in entry order.
  *
  * Writing a batch (write_batch, under dw_mu, one batch at a time; the
  * batches gather the pages of every writer waiting, "Group commit"
  * below):
- *   1. if pages were written in place since the last fdatasync, fdatasync:
- *      the area's previous images may be overwritten only once the writes
- *      they protect are durable;
- *   2. write the descriptor and the images in one request; fdatasync;
- *   3. write the pages in place (bp__io_runs).
- * So at any moment each page being written in place has a durable, whole
- * copy in the area, described by a durable descriptor.
+ *   1. write the descriptor and the images into the batch's half, in one
+ *      request; fdatasync;
+ *   2. write the pages in place (bp__io_runs).
+ * So whenever a page is being written in place, a whole copy of it and a
+ * whole descriptor naming it are durable.  A half is overwritten only two
+ * batches later, and the fdatasync of step 1 of the batch in between came
+ * after the in-place writes it protected had completed: they are durable
+ * by then.  (With one area, every batch would need a second fdatasync
+ * before it could reuse it.)
  *
- * Repair (bp__dw_repair, at open): if the descriptor is whole (its CRC),
- * each image whose CRC matches is written to its page, then fdatasync,
- * then the descriptor is cleared (fdatasync).  Rewriting every image is
- * right whatever the cut left: an image is the newest content of its
- * page (no later write of the page can start before the next batch's
- * step 1 made this one's in-place writes durable, and that batch replaces
- * the descriptor), so a page whose in-place write finished gets the same
- * bytes again.  A torn descriptor or image means step 2 was cut short, so
- * step 3 never began and the pages in place are as they were.
+ * Repair (bp__dw_repair, at open): each half whose descriptor is whole
+ * (its CRC), the older batch first, has each image whose check matches
+ * written to its page; then fdatasync, then both descriptors are cleared
+ * (fdatasync).  Rewriting every image is right whatever the cut left: a
+ * page written by both batches gets the newer image last, and no later
+ * write of a page can have begun (its batch would have overwritten the
+ * older half, and the newer batch's in-place writes begin only after its
+ * step 1), so a page whose in-place write finished gets the same bytes
+ * again.  A torn descriptor or image means step 1 was cut short, so step
+ * 2 never began and the pages in place are as they were.
  *
- * Cost: a second write of every page, and two fdatasyncs a batch; a
- * batch is as large as the area allows (BP__DW_PAGES - 1 pages), and
- * write-back hands over hundreds of pages at once (doc/performance.md).
+ * Cost: a second write of every page, and one fdatasync a batch of up to
+ * BP__DW_PAGES / 2 - 1 pages (doc/performance.md).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -58,9 +61,16 @@ static size_t desc_bytes(uint32_t k)
     return DESC_HEAD + (size_t)k * ENTRY_BYTES + 4;
 }
 
-static long long area_offset(const struct bp__datafile *df, uint32_t i)
+/* Byte offset of page i of half h of the area. */
+static long long area_offset(const struct bp__datafile *df, uint32_t h, uint32_t i)
 {
-    return (long long)df->page_size * (1 + (long long)i);
+    return (long long)df->page_size * (1 + (long long)h * (df->dw_pages / 2) + i);
+}
+
+/* Pages a batch may have: a half less its descriptor. */
+static uint32_t batch_max(const struct bp__datafile *df)
+{
+    return df->dw_pages / 2 - 1;
 }
 
 static uint8_t *aligned_page(const struct bp__datafile *df, size_t len)
@@ -99,7 +109,7 @@ static uint32_t desc_parse(const struct bp__datafile *df, const uint8_t *buf)
         bp__get32(buf + 16) != df->page_size)
         return 0;
     uint32_t k = bp__get32(buf + 20);
-    if (k == 0 || k > df->dw_pages - 1 || desc_bytes(k) > df->page_size)
+    if (k == 0 || k > batch_max(df) || desc_bytes(k) > df->page_size)
         return 0;
     size_t at = desc_bytes(k) - 4;
     return bp__get32(buf + at) == bp__crc32c(0, buf, at) ? k : 0;
@@ -114,15 +124,18 @@ static int sync_file(struct bp__datafile *df, const char *why)
                     df->path, why, strerror(e));
 }
 
-/* Write the zeroed descriptor page: nothing to repair. */
+/* Zero both descriptors: nothing to repair. */
 static int desc_clear(struct bp__datafile *df)
 {
     memset(df->dw_desc, 0, df->page_size);
-    ssize_t put = bp__pwrite(df->fd, df->dw_desc, df->page_size, area_offset(df, 0));
-    if (put != (ssize_t)df->page_size) {
-        int e = put < 0 ? errno : EIO;
-        return bp__fail(-e, "cannot clear the doublewrite area of %s: %s; "
-                        "check the device", df->path, strerror(e));
+    for (uint32_t h = 0; h < 2; h++) {
+        ssize_t put = bp__pwrite(df->fd, df->dw_desc, df->page_size,
+                                 area_offset(df, h, 0));
+        if (put != (ssize_t)df->page_size) {
+            int e = put < 0 ? errno : EIO;
+            return bp__fail(-e, "cannot clear the doublewrite area of %s: %s; "
+                            "check the device", df->path, strerror(e));
+        }
     }
     return sync_file(df, "clearing the doublewrite area");
 }
@@ -137,67 +150,70 @@ int bp__dw_repair(struct bp__datafile *df, bool read_only)
         return bp__fail(-ENOMEM, "out of memory opening %s", df->path);
     if (read_only)
         return 0;   /* nothing may be written; checksums still detect */
-    ssize_t got = bp__pread(df->fd, df->dw_desc, df->page_size, area_offset(df, 0));
-    if (got != (ssize_t)df->page_size) {
-        int e = got < 0 ? errno : EIO;
-        return bp__fail(-e, "cannot read the doublewrite area of %s: %s; "
-                        "check the device", df->path,
-                        got < 0 ? strerror(e) : "the read came back short");
-    }
-    uint32_t k = desc_parse(df, df->dw_desc);
-    if (k == 0)
-        return 0;   /* no batch, or one whose staging was cut short */
-    size_t len = (size_t)k * df->page_size;
-    uint8_t *img = aligned_page(df, len);
-    if (!img)
+    uint32_t half_bytes = (df->dw_pages / 2) * df->page_size;
+    uint8_t *area = aligned_page(df, 2 * (size_t)half_bytes);
+    if (!area)
         return bp__fail(-ENOMEM, "out of memory repairing %s", df->path);
-    got = bp__pread(df->fd, img, len, area_offset(df, 1));
+    ssize_t got = bp__pread(df->fd, area, 2 * (size_t)half_bytes, area_offset(df, 0, 0));
     int r = 0;
-    if (got != (ssize_t)len) {
+    if (got != (ssize_t)(2 * (size_t)half_bytes)) {
         int e = got < 0 ? errno : EIO;
         r = bp__fail(-e, "cannot read the doublewrite area of %s: %s; check "
                      "the device", df->path,
                      got < 0 ? strerror(e) : "the read came back short");
     }
-    uint64_t pages = atomic_load(&df->page_count);
-    uint64_t seq = bp__get64(df->dw_desc + 8);
-    for (uint32_t i = 0; r == 0 && i < k; i++) {
-        const uint8_t *e = df->dw_desc + DESC_HEAD + (size_t)i * ENTRY_BYTES;
-        uint64_t page = bp__get64(e);
-        const uint8_t *src = img + (size_t)i * df->page_size;
-        if (page >= pages ||
-            bp__get32(e + 8) != image_check(page, seq, src, df->page_size))
-            continue;
-        ssize_t put = bp__pwrite(df->fd, src, df->page_size, bp__page_offset(df, page));
-        if (put != (ssize_t)df->page_size) {
-            int err = put < 0 ? errno : EIO;
-            r = bp__fail(-err, "cannot repair page %llu of %s from its "
-                         "doublewrite copy: %s; the copy stays, and the next "
-                         "open tries again - check the device",
-                         (unsigned long long)page, df->path, strerror(err));
-            break;
-        }
-        df->dw_repaired++;
+    /* The halves with a whole descriptor, the older batch first. */
+    uint8_t *half[2] = { area, area + half_bytes };
+    uint32_t k[2] = { desc_parse(df, half[0]), desc_parse(df, half[1]) };
+    if (k[0] && k[1] && bp__get64(half[0] + 8) > bp__get64(half[1] + 8)) {
+        uint8_t *t = half[0];
+        half[0] = half[1];
+        half[1] = t;
+        uint32_t n = k[0];
+        k[0] = k[1];
+        k[1] = n;
     }
-    free(img);
-    if (r == 0)
+    uint64_t pages = atomic_load(&df->page_count);
+    bool any = false;
+    for (int h = 0; r == 0 && h < 2; h++) {
+        uint64_t seq = bp__get64(half[h] + 8);
+        for (uint32_t i = 0; i < k[h]; i++) {
+            const uint8_t *e = half[h] + DESC_HEAD + (size_t)i * ENTRY_BYTES;
+            uint64_t page = bp__get64(e);
+            const uint8_t *src = half[h] + (size_t)(1 + i) * df->page_size;
+            if (page >= pages ||
+                bp__get32(e + 8) != image_check(page, seq, src, df->page_size))
+                continue;
+            ssize_t put = bp__pwrite(df->fd, src, df->page_size,
+                                     bp__page_offset(df, page));
+            if (put != (ssize_t)df->page_size) {
+                int err = put < 0 ? errno : EIO;
+                r = bp__fail(-err, "cannot repair page %llu of %s from its "
+                             "doublewrite copy: %s; the copy stays, and the "
+                             "next open tries again - check the device",
+                             (unsigned long long)page, df->path, strerror(err));
+                break;
+            }
+            df->dw_repaired++;
+        }
+        any = any || k[h];
+        /* Later batches go on from the newest one here. */
+        if (k[h] && seq > df->dw_seq)
+            df->dw_seq = seq;
+    }
+    free(area);
+    if (r == 0 && any)
         r = sync_file(df, "repairing pages from the doublewrite area");
-    if (r == 0)
+    if (r == 0 && any)
         r = desc_clear(df);
     return r;
 }
 
-/* Steps 1 and 2 for p[0..k): 0, or a negative errno with the detail set
- * (then no page of the batch may be written in place). */
+/* Step 1 for p[0..k): 0, or a negative errno with the detail set (then
+ * no page of the batch may be written in place). */
 static int stage(bp_pool *pool, const struct bp__page_ref *p, uint32_t k)
 {
     struct bp__datafile *df = &pool->file;
-    if (df->dw_unsynced) {
-        int r = sync_file(df, "before reusing the doublewrite area");
-        if (r < 0)
-            return r;
-        df->dw_unsynced = false;
-    }
     uint8_t *d = df->dw_desc;
     memset(d, 0, df->page_size);
     memcpy(d, DW_MAGIC, sizeof(DW_MAGIC));
@@ -217,7 +233,8 @@ static int stage(bp_pool *pool, const struct bp__page_ref *p, uint32_t k)
     bp__put32(d + at, bp__crc32c(0, d, at));
 
     struct bp__io io;
-    io_prep_pwritev(&io.cb, df->fd, iov, (int)k + 1, area_offset(df, 0));
+    io_prep_pwritev(&io.cb, df->fd, iov, (int)k + 1,
+                    area_offset(df, (uint32_t)(df->dw_seq & 1), 0));
     int r = bp__aio_run(&pool->aio, &io, 1);
     long want = (long)(k + 1) * df->page_size;
     if (r == 0 && io.res != want)
@@ -235,7 +252,7 @@ static int stage(bp_pool *pool, const struct bp__page_ref *p, uint32_t k)
  * and evicting pins write their victims a page or two at a time: one
  * batch each would serialise them behind each other's fdatasyncs.  So a
  * writer queues its pages as a request; the first writer to find no
- * leader becomes the leader and stages batches of up to dw_pages - 1
+ * leader becomes the leader and stages batches of up to batch_max
  * pages taken from every queued request, until the queue is empty, while
  * the others wait.  Each writer then reports its own pages' results (the
  * done callback releases latches this thread holds, so it must run here,
@@ -285,11 +302,11 @@ static void batch_done(bp_pool *pool, uint32_t f, uint64_t page, int res,
         }
 }
 
-/* Take up to dw_pages - 1 queued pages into b (dw_q_mu held); requests
+/* Take up to batch_max queued pages into b (dw_q_mu held); requests
  * whose last page is taken leave the queue. */
 static void gather(struct bp__datafile *df, struct batch *b)
 {
-    uint32_t per = df->dw_pages - 1;
+    uint32_t per = batch_max(df);
     b->k = 0;
     while (df->dw_head && b->k < per) {
         struct bp__dw_request *rq = df->dw_head;
@@ -318,7 +335,6 @@ static void write_batch(bp_pool *pool, struct batch *b)
             batch_done(pool, refs[j].frame, refs[j].page, r, 0, b);
     } else {
         bp__io_runs(pool, refs, b->k, pool->coalesce_pages, true, batch_done, b);
-        df->dw_unsynced = true;
     }
     pthread_mutex_unlock(&df->dw_mu);
 }

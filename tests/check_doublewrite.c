@@ -5,7 +5,7 @@
  * test_cuts_doublewrite.)
  *
  * A file made with the flag has format version 2 and a doublewrite area of
- * 128 pages between its header page and page 0; later opens take the area
+ * 256 pages between its header page and page 0; later opens take the area
  * from the header with or without the flag; a clean close leaves nothing
  * to repair; the flag is refused on a file without an area and with
  * BP_NOHEADER; a read-only open of such a file reads its pages.
@@ -24,7 +24,7 @@
 #include "testutil.h"
 
 #define PS 8192u
-#define AREA 128u   /* pages of the area (BP__DW_PAGES) */
+#define AREA 256u   /* pages of the area (BP__DW_PAGES) */
 #define PAGES 40u
 
 /* A doublewrite file of PAGES pages, page p stamped with seed 3. */
@@ -56,7 +56,7 @@ static void read_raw(const char *path, uint64_t p, void *buf)
 }
 
 /* Proves the layout: version 2, the area after the header, page p at
- * (1 + 128 + p) pages, the file's size, and bp_info saying so. */
+ * (1 + 256 + p) pages, the file's size, and bp_info saying so. */
 START_TEST(test_layout)
 {
     char *path = make_dw_file("dw-layout.data", 0);
@@ -65,7 +65,7 @@ START_TEST(test_layout)
     for (uint64_t p = 0; p < PAGES; p += 13) {
         read_raw(path, p, buf);
         ck_assert_msg(tu_stamped(buf, PS, p, 3), "page %llu is not at byte "
-                      "(1 + 128 + %llu) * 8192", (unsigned long long)p,
+                      "(1 + 256 + %llu) * 8192", (unsigned long long)p,
                       (unsigned long long)p);
     }
     /* Opened without the flag: the file's area is used all the same. */
