@@ -170,6 +170,20 @@ typedef struct bp_pool bp_pool;
                            a header-less file is refused (-BP_EFORMAT), and
                            with it a file that has a header is (see
                            bp_open, "The data file"). */
+#define BP_DOUBLEWRITE 0x80u /* torn-write repair: a file created with it
+                           gets a doublewrite area (2 MiB with 8 KiB pages)
+                           after its header; every batch of page writes is
+                           written there and made durable (fdatasync)
+                           before the pages are written in place, and each
+                           open repairs from it the pages a power cut tore.
+                           Costs a second write of every page and one
+                           fdatasync per batch of up to 127 pages (of all
+                           the threads writing at the time).  Chosen
+                           when the file is made: a file that has the area
+                           uses it whether or not the flag is given; the
+                           flag on a file without one is -BP_EFORMAT, with
+                           BP_NOHEADER -EINVAL (see bp_open, "The data
+                           file"). */
 #define BP_CHECKSUM_TRAILER 16u
 
 #define BP_DEFAULT_PAGE_SIZE 8192u
@@ -799,11 +813,15 @@ struct bp_info {
                                 BP_CHECKSUMS */
     int checksums;           /* 1 with BP_CHECKSUMS */
     uint32_t aio_lanes;      /* lanes at most (bp_options.aio_lanes) */
-    uint32_t format_version; /* the file's format version (1); 0: no header
+    uint32_t format_version; /* the file's format version (1, or 2 with a
+                                doublewrite area); 0: no header
                                 (BP_NOHEADER) */
     uint8_t file_id[16];     /* the random creation id in the header
                                 (zeros without one): tells a file from a
                                 copy of another */
+    uint32_t doublewrite_pages; /* the file's doublewrite area in pages
+                                (BP_DOUBLEWRITE); 0: none */
+    uint32_t torn_repaired;  /* pages this open put back from the area */
 };
 
 /* Fill *info, size bytes (the macro passes sizeof(struct bp_info)).

@@ -40,7 +40,7 @@ _Static_assert(sizeof(struct bp_options) ==
                offsetof(struct bp_options, reserved0) + sizeof(uint32_t),
                "struct bp_options ends in padding");
 _Static_assert(sizeof(struct bp_info) ==
-               offsetof(struct bp_info, file_id) + 16,
+               offsetof(struct bp_info, torn_repaired) + sizeof(uint32_t),
                "struct bp_info ends in padding");
 _Static_assert(sizeof(struct bp_stats) ==
                offsetof(struct bp_stats, miss_read_wait_ns) + sizeof(uint64_t),

@@ -55,7 +55,9 @@ struct bp__local {
 #define BP__LOCALS_MAX 256
 
 /* What the data file's header says (fileheader.c). */
-#define BP__FORMAT_VERSION 1u
+#define BP__FORMAT_PLAIN 1u        /* a file without a doublewrite area */
+#define BP__FORMAT_DOUBLEWRITE 2u  /* with one (doublewrite.c) */
+#define BP__FORMAT_VERSION BP__FORMAT_DOUBLEWRITE   /* the highest read */
 struct bp__header {
     uint32_t version;              /* format version; 0: no header */
     uint32_t page_size;
@@ -64,6 +66,7 @@ struct bp__header {
     uint64_t seq;                  /* of the newest valid slot */
     uint64_t page_count;           /* recorded at a checkpoint or close */
     uint64_t created_s;
+    uint32_t dw_pages;             /* doublewrite area, pages; 0: none */
 };
 
 /* The data file. */
@@ -91,6 +94,18 @@ struct bp__datafile {
                                       version 0 without a header */
     uint8_t *header_img;           /* [header_mu] the start of the header
                                       page, as on disk (fileheader.c) */
+    uint32_t dw_pages;             /* [const] doublewrite area (pages after
+                                      the header); 0: none */
+    uint32_t dw_repaired;          /* [const] pages the open put back from
+                                      the area */
+    pthread_mutex_t dw_mu;         /* [leaf] one batch through the area at
+                                      a time (doublewrite.c) */
+    uint64_t dw_seq;               /* [dw_mu] batches staged */
+    uint8_t *dw_desc;              /* [dw_mu] the descriptor page */
+    pthread_mutex_t dw_q_mu;       /* [leaf] the writers' queue */
+    pthread_cond_t dw_q_cv;        /* a batch ended, or the leader left */
+    struct bp__dw_request *dw_head, *dw_tail;  /* [dw_q_mu] waiting */
+    bool dw_leading;               /* [dw_q_mu] a writer stages batches */
 };
 
 /* Byte offset of page pgno in the data file. */
@@ -245,10 +260,11 @@ int bp__header_read(struct bp__datafile *df, uint64_t file_size,
 /* Fill the first 1 KiB of page (zeroed, at least that long) with both
  * slots of a new file's header h (sequence numbers 0 and 1). */
 void bp__header_format(uint8_t *page, const struct bp__header *h);
-/* Write the header page of a new, empty file and fdatasync it; sets
- * df->header. */
+/* Write the header page of a new, empty file (with dw_pages > 0, and a
+ * doublewrite area of that many pages after it: format version 2) and
+ * fdatasync it; sets df->header. */
 int bp__header_create(struct bp__datafile *df, uint32_t page_size,
-                      bool checksums);
+                      bool checksums, uint32_t dw_pages);
 /* Write page count n into the header if the file has one and n is more
  * than it records: 1 if written (the caller fdatasyncs), 0 if there was
  * nothing to write, or a negative errno.  n must be a count an fdatasync
@@ -324,6 +340,28 @@ typedef void (*bp__run_done_fn)(bp_pool *pool, uint32_t frame, uint64_t page,
  * (BP__C_WRITE_REQUESTS) as they are sent. */
 void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                  uint32_t max_run, bool write, bp__run_done_fn done, void *arg);
+
+struct bp__dw_request;
+/* doublewrite.c: torn-write repair (BP_DOUBLEWRITE).  Every batch of
+ * page writes first goes, whole, to the doublewrite area and is made
+ * durable there; then to the pages' places.  bp__dw_repair, at open, puts
+ * back in place the pages of the last two batches staged, so a page torn
+ * by a power cut in the middle of its in-place write comes back whole.
+ * The area is two halves of BP__DW_PAGES / 2 pages, used in turn. */
+#define BP__DW_PAGES 256u
+/* At open, before any page is read: repair from the area (not with
+ * BP_RDONLY, which writes nothing), then clear the area's descriptor.
+ * Sets df->dw_repaired.  0 or a negative errno with the detail set. */
+int bp__dw_repair(struct bp__datafile *df, bool read_only);
+/* Write p[0..n) (sorted by page, each frame WRITING and latched shared by
+ * the caller) through the doublewrite area, in batches of at most
+ * BP__DW_PAGES / 2 - 1 (with other writers' pages), calling done for
+ * every page as bp__io_runs does, in this thread. */
+void bp__dw_write(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
+                  bp__run_done_fn done, void *arg);
+/* At a clean close, after the last fdatasync: clear the descriptor so
+ * that the next open has nothing to repair.  0 or a negative errno. */
+int bp__dw_close(struct bp__datafile *df);
 
 /* flush.c */
 enum bp__writer {

@@ -182,9 +182,16 @@ static int settle_format(struct bp__datafile *df, struct bp_options *o,
                             "caller's data would overwrite; open it with "
                             "BP_CHECKSUMS" : "its pages carry no checksum "
                             "to verify; open it without BP_CHECKSUMS");
+        if ((o->flags & BP_DOUBLEWRITE) && !h.dw_pages)
+            return bp__fail(-BP_EFORMAT, "%s was made without a doublewrite "
+                            "area, and BP_DOUBLEWRITE asks for one: the area "
+                            "is laid out when a file is made; open this one "
+                            "without BP_DOUBLEWRITE, or copy its pages into "
+                            "a new file made with it", df->path);
         o->page_size = h.page_size;
         df->header = h;
-        df->data_start = h.page_size;
+        df->dw_pages = h.dw_pages;   /* adopted: the layout is the file's */
+        df->data_start = (uint64_t)h.page_size * (1 + h.dw_pages);
         return 0;
     }
     if (!o->page_size)
@@ -193,7 +200,8 @@ static int settle_format(struct bp__datafile *df, struct bp_options *o,
         return 0;
     if (size == 0 && !(o->flags & BP_RDONLY)) {
         *new_header = true;
-        df->data_start = o->page_size;
+        df->dw_pages = o->flags & BP_DOUBLEWRITE ? BP__DW_PAGES : 0;
+        df->data_start = (uint64_t)o->page_size * (1 + df->dw_pages);
         return 0;
     }
     return bp__fail(-BP_EFORMAT, "%s has no bpool header: %s", df->path,
@@ -221,13 +229,20 @@ static int check_file(struct bp__datafile *df, struct bp_options *o)
     if (r == 0)
         r = check_alignment(df, o->page_size);
     if (r == 0 && new_header)
-        r = bp__header_create(df, o->page_size, (o->flags & BP_CHECKSUMS) != 0);
+        r = bp__header_create(df, o->page_size, (o->flags & BP_CHECKSUMS) != 0,
+                              df->dw_pages);
     if (r < 0)
         return r;
     df->page_size = o->page_size;
     if (fstat(df->fd, &st) < 0)   /* a new header changed it */
         return bp__fail(-errno, "cannot stat %s: %s", df->path, strerror(errno));
     uint64_t bytes = (uint64_t)st.st_size - df->data_start;
+    if ((uint64_t)st.st_size < df->data_start)
+        return bp__fail(-BP_ESHRUNK, "%s is %lld bytes, shorter than its "
+                        "header page and doublewrite area (%llu bytes): it "
+                        "was cut short while no pool had it open; restore it "
+                        "from a backup", df->path, (long long)st.st_size,
+                        (unsigned long long)df->data_start);
     if (bytes % o->page_size)
         return bp__fail(-BP_EFILESIZE, "%s is %lld bytes, not %sa multiple of "
                         "the page size %u (%llu bytes too many); open it with "
@@ -280,6 +295,8 @@ int bp__file_open(struct bp__datafile *df, const char *path,
     bool locked = r == 0;
     if (r == 0)
         r = check_file(df, o);
+    if (r == 0 && df->dw_pages)
+        r = bp__dw_repair(df, (o->flags & BP_RDONLY) != 0);
     if (r < 0) {
         /* A file this call created is removed - unless another pool got
          * its lock first: that pool opened it in between and uses it now. */
@@ -304,6 +321,13 @@ void bp__file_close(struct bp__datafile *df)
     free(df->header_img);
     df->header_img = NULL;
     pthread_mutex_destroy(&df->header_mu);
+    if (df->dw_desc) {
+        free(df->dw_desc);
+        df->dw_desc = NULL;
+        pthread_mutex_destroy(&df->dw_mu);
+        pthread_mutex_destroy(&df->dw_q_mu);
+        pthread_cond_destroy(&df->dw_q_cv);
+    }
 }
 
 /* fallocate's errors that mean "this file system cannot reserve blocks"

@@ -11,12 +11,13 @@
  *     8   format version (1)                     all little endian
  *     12  record bytes (128)
  *     16  page size
- *     20  flags (bit 0: page checksums)
+ *     20  flags (bit 0: page checksums; bit 1: a doublewrite area)
  *     24  creation id: 16 random bytes
  *     40  sequence number: +1 for every header write
  *     48  page count recorded at the last checkpoint or close
  *     56  creation time, seconds since 1970
- *     64  zeros up to 124
+ *     64  pages of the doublewrite area (bit 1; 0 without it)
+ *     68  zeros up to 124
  *     124 CRC-32C of bytes [0, 124)
  *
  * A write of the header rewrites one slot, the one the next sequence
@@ -24,9 +25,13 @@
  * cut (at sector boundaries) spoils at most the slot being written, and
  * the open takes the valid slot with the higher sequence number.
  *
- * Version rule.  bpool opens the format versions it knows (1) and refuses
- * a higher one, and refuses flags it does not know: a later format that
- * an older bpool could misread gets a new version number.
+ * Version rule.  bpool opens the format versions it knows (1 and 2) and
+ * refuses a higher one, and refuses flags it does not know: a later
+ * format that an older bpool could misread gets a new version number.
+ * Version 2 is version 1 with a doublewrite area (doublewrite.c) between
+ * the header page and page 0, which moves every page: a file gets it
+ * exactly when it has the area, so a bpool that reads only version 1
+ * refuses such a file instead of reading the area as pages.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -45,7 +50,9 @@ static const uint8_t MAGIC[8] = { 'b', 'p', 'o', 'o', 'l', 'p', 'g', '\n' };
 #define SLOT_STRIDE ((size_t)512)
 #define CRC_AT 124u
 #define FLAG_CHECKSUMS 0x1u
-#define KNOWN_FLAGS FLAG_CHECKSUMS
+#define FLAG_DOUBLEWRITE 0x2u
+#define KNOWN_FLAGS (FLAG_CHECKSUMS | FLAG_DOUBLEWRITE)
+#define DW_PAGES_MAX 4096u
 
 static void encode(uint8_t *slot, const struct bp__header *h)
 {
@@ -54,11 +61,13 @@ static void encode(uint8_t *slot, const struct bp__header *h)
     bp__put32(slot + 8, h->version);
     bp__put32(slot + 12, RECORD_BYTES);
     bp__put32(slot + 16, h->page_size);
-    bp__put32(slot + 20, h->checksums ? FLAG_CHECKSUMS : 0);
+    bp__put32(slot + 20, (h->checksums ? FLAG_CHECKSUMS : 0) |
+                         (h->dw_pages ? FLAG_DOUBLEWRITE : 0));
     memcpy(slot + 24, h->id, sizeof(h->id));
     bp__put64(slot + 40, h->seq);
     bp__put64(slot + 48, h->page_count);
     bp__put64(slot + 56, h->created_s);
+    bp__put32(slot + 64, h->dw_pages);
     bp__put32(slot + CRC_AT, bp__crc32c(0, slot, CRC_AT));
 }
 
@@ -80,6 +89,7 @@ static enum slot_state decode(const uint8_t *slot, struct bp__header *h,
     h->seq = bp__get64(slot + 40);
     h->page_count = bp__get64(slot + 48);
     h->created_s = bp__get64(slot + 56);
+    h->dw_pages = *flags & FLAG_DOUBLEWRITE ? bp__get32(slot + 64) : 0;
     return SLOT_VALID;
 }
 
@@ -155,6 +165,14 @@ int bp__header_read(struct bp__datafile *df, uint64_t file_size,
                         "bpool (%s) does not know: open it with the bpool "
                         "that made it, or a newer one", df->path,
                         flags[best] & ~KNOWN_FLAGS, BP_VERSION_STRING);
+    if ((s[best].version == BP__FORMAT_DOUBLEWRITE) !=
+            ((flags[best] & FLAG_DOUBLEWRITE) != 0) ||
+        (s[best].dw_pages && (s[best].dw_pages < 2 || s[best].dw_pages > DW_PAGES_MAX)))
+        return bp__fail(-BP_EFORMAT, "%s: the header says format version %u "
+                        "with a doublewrite area of %u pages, which no bpool "
+                        "writes; the file was overwritten or the device "
+                        "corrupted it - restore it from a backup", df->path,
+                        s[best].version, s[best].dw_pages);
     *h = s[best];
     return 1;
 }
@@ -176,13 +194,14 @@ static int write_slot(struct bp__datafile *df, const struct bp__header *h)
 }
 
 int bp__header_create(struct bp__datafile *df, uint32_t page_size,
-                      bool checksums)
+                      bool checksums, uint32_t dw_pages)
 {
     struct bp__header h;
     memset(&h, 0, sizeof(h));
-    h.version = BP__FORMAT_VERSION;
+    h.version = dw_pages ? BP__FORMAT_DOUBLEWRITE : BP__FORMAT_PLAIN;
     h.page_size = page_size;
     h.checksums = checksums;
+    h.dw_pages = dw_pages;
     h.created_s = (uint64_t)time(NULL);
     if (getrandom(h.id, sizeof(h.id), 0) != (ssize_t)sizeof(h.id)) {
         /* No entropy source: time and pid still tell files apart. */
@@ -204,6 +223,11 @@ int bp__header_create(struct bp__datafile *df, uint32_t page_size,
     int e = put == (ssize_t)page_size ? 0 : put < 0 ? errno : ENOSPC;
     free(df->header_img);
     df->header_img = page;  /* its first header_io_bytes are the slots */
+    /* The doublewrite area follows, a hole that reads as zeros: no pages
+     * waiting to be repaired. */
+    if (!e && dw_pages &&
+        ftruncate(df->fd, (off_t)page_size * (1 + (off_t)dw_pages)) < 0)
+        e = errno;
     if (!e && bp__fdatasync(df->fd) < 0)
         e = errno;
     if (e)

@@ -125,11 +125,17 @@ int bp__options_resolve(const struct bp_options *opts, struct bp_options *o)
         default_writeback(o);
     }
     const uint32_t known = BP_CREATE | BP_EXCL | BP_NOFLUSH | BP_NOREADAHEAD |
-                           BP_CHECKSUMS | BP_RDONLY | BP_NOHEADER;
+                           BP_CHECKSUMS | BP_RDONLY | BP_NOHEADER |
+                           BP_DOUBLEWRITE;
     if (o->flags & ~known)
         return bp__fail(-EINVAL, "bp_open: unknown flags 0x%x; use BP_CREATE, "
                         "BP_EXCL, BP_NOFLUSH, BP_NOREADAHEAD, BP_CHECKSUMS, "
-                        "BP_RDONLY and BP_NOHEADER only", o->flags & ~known);
+                        "BP_RDONLY, BP_NOHEADER and BP_DOUBLEWRITE only",
+                        o->flags & ~known);
+    if ((o->flags & BP_DOUBLEWRITE) && (o->flags & BP_NOHEADER))
+        return bp__fail(-EINVAL, "bp_open: BP_DOUBLEWRITE with BP_NOHEADER: "
+                        "the doublewrite area is recorded in the file's "
+                        "header, and a file without one has no room for it");
     if ((o->flags & BP_RDONLY) && (o->flags & BP_CREATE))
         return bp__fail(-EINVAL, "bp_open: BP_RDONLY with BP_CREATE: a "
                         "read-only pool cannot create its file; create it "

@@ -138,6 +138,8 @@ int bp_close(bp_pool *pool)
         }
     }
     int r = bp__flush_and_sync(pool, 0, "bp_close", true);
+    if (r >= 0 && !pool->read_only)
+        r = bp__dw_close(&pool->file);   /* every page is in place: clear */
     pool_free(pool);
     return r < 0 ? r : 0;
 }
@@ -177,6 +179,8 @@ int bp_info_sized(bp_pool *pool, struct bp_info *out, size_t size)
     info->aio_lanes = pool->aio.lanes_max;
     info->format_version = pool->file.header.version;
     memcpy(info->file_id, pool->file.header.id, sizeof(info->file_id));
+    info->doublewrite_pages = pool->file.dw_pages;
+    info->torn_repaired = pool->file.dw_repaired;
     bp__struct_out(out, size, &full, sizeof(full));
     return 0;
 }

@@ -266,7 +266,7 @@ START_TEST(test_bad_flags)
     TU_EXPECT_ERR(tu_try_open(missing, BP_EXCL, PS, 8, &pool), -EINVAL,
                   "BP_CREATE");
     tu_assert_no_file(missing);
-    TU_EXPECT_ERR(tu_try_open(path, 0x80, PS, 8, &pool), -EINVAL, "0x80");
+    TU_EXPECT_ERR(tu_try_open(path, 0x100, PS, 8, &pool), -EINVAL, "0x100");
     TU_EXPECT_ERR(tu_try_open(missing, BP_CREATE | 0x80000000u, PS, 8, &pool),
                   -EINVAL, "0x80000000");
     ck_assert_ptr_null(pool);

@@ -385,7 +385,7 @@ START_TEST(test_header_refused)
     char *flagged = tu_path("hdr-flags.bp");
     tu_make_file(flagged, PS, 3, 1);
     memset(page, 0, sizeof(page));
-    h.version = BP__FORMAT_VERSION;
+    h.version = BP__FORMAT_PLAIN;
     bp__header_format(page, &h);
     for (int i = 0; i < 2; i++) {
         uint8_t *slot = page + i * HDR_SLOT2;

@@ -17,6 +17,9 @@
  * Since the recorder only makes a write durable when an fdatasync of the
  * file returns, a bp_sync that skipped its fdatasync fails here (the
  * mutant flush-sync-skipped shows it).
+ *
+ * With BP_DOUBLEWRITE no page may fail its checksum at all: the open of
+ * each image repairs the torn ones from the doublewrite area.
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -50,12 +53,13 @@ static void stamp(void *data, uint64_t p, uint32_t seed)
     tu_stamp(data, PAYLOAD, p, seed);
 }
 
-/* A checksummed file of PAGES pages, page p stamped with seed 1. */
-static char *make_file(const char *name, struct model *m)
+/* A checksummed file of PAGES pages, page p stamped with seed 1; flags:
+ * BP_DOUBLEWRITE or 0. */
+static char *make_file(const char *name, struct model *m, uint32_t flags)
 {
     char *path = tu_path(name);
     unlink(path);
-    bp_pool *pool = tu_open(path, FRAMES, BP_CREATE | BP_CHECKSUMS);
+    bp_pool *pool = tu_open(path, FRAMES, BP_CREATE | BP_CHECKSUMS | flags);
     for (uint64_t p = 0; p < PAGES; p++) {
         uint64_t n;
         bp_page pg;
@@ -98,7 +102,7 @@ static void synced(struct model *m)
 }
 
 struct tally {
-    unsigned cuts, torn_detected, older_kept, pending;
+    unsigned cuts, torn_detected, older_kept, pending, torn, repaired;
 };
 
 /* Open the image a cut left and check every page against the model. */
@@ -106,10 +110,19 @@ static void verify_image(const char *image, const struct model *m,
                          const struct pc_cut_info *in, struct tally *t)
 {
     bp_pool *pool = tu_open(image, FRAMES, BP_CHECKSUMS | BP_NOREADAHEAD);
+    struct bp_info info;
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    t->repaired += info.torn_repaired;
     for (uint64_t p = 0; p < PAGES; p++) {
         bp_page pg;
         int r = bp_pin(pool, p, BP_READ, &pg);
         if (r == -BP_ECHECKSUM) {
+            ck_assert_msg(!info.doublewrite_pages, "page %llu fails its "
+                          "checksum after the open of a file with a "
+                          "doublewrite area (cut %u: %u writes pending, %u "
+                          "torn, %u pages repaired): a torn page was not "
+                          "repaired", (unsigned long long)p, t->cuts,
+                          in->pending, in->torn, info.torn_repaired);
             ck_assert_msg(m->nhist[p] > 1, "page %llu fails its checksum, but "
                           "nothing was written to it after the last sync (cut "
                           "%u: %u writes pending, %llu syncs seen): a synced "
@@ -144,7 +157,7 @@ static void run(const char *name, unsigned steps, unsigned cut_every,
 {
     struct model *m = calloc(1, sizeof *m);
     ck_assert_ptr_nonnull(m);
-    char *path = make_file(name, m);
+    char *path = make_file(name, m, flags & BP_DOUBLEWRITE);
     char image[4096];
     snprintf(image, sizeof image, "%s.cut", path);
     ck_assert_int_eq(pc_start(path), 0);
@@ -165,6 +178,7 @@ static void run(const char *name, unsigned steps, unsigned cut_every,
             verify_image(image, m, &in, t);
             t->cuts++;
             t->pending += in.pending;
+            t->torn += in.torn;
         }
     }
     ck_assert_int_eq(bp_close(pool), 0);
@@ -200,6 +214,20 @@ START_TEST(test_cuts_noflush)
 }
 END_TEST
 
+/* BP_DOUBLEWRITE: the same cuts, and after each open no page fails its
+ * checksum - the cuts tore pages, and the opens put them back. */
+START_TEST(test_cuts_doublewrite)
+{
+    struct tally t = { 0 };
+    run("powercut-dw.data", 800, 8, BP_DOUBLEWRITE, 0xd0b1e + (uint64_t)_i, &t);
+    ck_assert_uint_eq(t.cuts, 100);
+    ck_assert_uint_gt(t.pending, 0);
+    ck_assert_uint_gt(t.torn, 0);
+    ck_assert_uint_eq(t.torn_detected, 0);
+    ck_assert_uint_gt(t.repaired, 0);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -208,6 +236,7 @@ Suite *test_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_cuts, 0, 2);
     tcase_add_test(tc, test_cuts_noflush);
+    tcase_add_loop_test(tc, test_cuts_doublewrite, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -4,7 +4,8 @@
 # bpool-stress and kvdb (not part of make check: about 25 minutes with the
 # defaults; `make powercut-campaign`).  Run from the build directory:
 #
-#     tests/powercut_campaign.sh [STRESS_CUTS [KVDB_CUTS]]    (700, 300)
+#     tests/powercut_campaign.sh [STRESS_CUTS [KVDB_CUTS [DW_CUTS]]]
+#                                                   (700, 300, 200)
 #
 # bpool-stress --power-cut (tools/stress/crash.c) ends each cycle in a cut
 # and fails the run if a page lost a version a sync had made durable, or
@@ -13,7 +14,10 @@
 # syncs of a growing file (the header records the page count), no
 # checksums, and 8 KiB pages.  kvdb --power-cut-after cuts a load at a
 # random moment; the image must check clean and hold every key committed
-# before the cut (bpool pager with checksums, and the pread pager).
+# before the cut (bpool pager with checksums, and the pread pager).  Then
+# DW_CUTS more bpool-stress cuts of files with a doublewrite area
+# (BP_DOUBLEWRITE, checksums): the open after each cut must leave no page
+# torn - "torn after reopen" counts those the check still found.
 # Prints one "campaign:" line with the totals; exit 0 if nothing was lost.
 #
 # Environment: top_builddir (default .), BPOOL_STRESS, KVDB.
@@ -24,6 +28,7 @@ stress=${BPOOL_STRESS:-$top_builddir/tools/bpool-stress}
 kvdb=${KVDB:-$top_builddir/examples/kvdb/kvdb}
 stress_cuts=${1:-700}
 kvdb_cuts=${2:-300}
+dw_cuts=${3:-200}
 for p in "$stress" "$kvdb"; do
     [ -x "$p" ] || { echo "powercut_campaign: $p not built" >&2; exit 2; }
 done
@@ -31,7 +36,7 @@ work=$(mktemp -d "$top_builddir/tests/campaign.XXXXXX") || exit 2
 trap 'rm -rf "$work"' EXIT
 cd "$work" || exit 2
 
-lost=0 undetected=0 failed=0 cuts=0 torn_writes=0 torn_found=0
+lost=0 undetected=0 failed=0 cuts=0 torn_writes=0 torn_found=0 dw_torn_writes=0 dw_torn=0
 num() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" <<<"$2"; }
 
 # stress NAME CUTS ARGS...: one bpool-stress run of CUTS power cuts.
@@ -103,7 +108,23 @@ kv_rounds() {
 kv_rounds k.db $((kvdb_cuts - kvdb_cuts / 5))
 kv_rounds kp.db $((kvdb_cuts / 5)) --io pread
 
-echo "campaign: $cuts cuts (bpool-stress $stress_cuts asked, kvdb $kvdb_cuts asked)," \
-     "$torn_writes torn writes in the images, $torn_found torn pages detected at reopen," \
-     "runs failed $failed, lost durable data $lost, undetected torn pages $undetected"
+# Doublewrite: every torn page must be repaired by the open.
+dw_run() {
+    local name=$1 n=$2 before_w=$torn_writes before_t=$torn_found
+    shift 2
+    stress_run "$name" "$n" --doublewrite "$@"
+    dw_torn_writes=$((dw_torn_writes + torn_writes - before_w))
+    dw_torn=$((dw_torn + torn_found - before_t))
+}
+h=$((dw_cuts / 2))
+dw_run "doublewrite, 4 threads" "$h" -t 4 --pages 2048 --frames 64 -m "$mix" -d 0.5 -s 45
+dw_run "doublewrite, 8 KiB pages" "$((dw_cuts - h))" -P 8K -t 3 --pages 1024 --frames 48 \
+    -m "$mix" -d 0.5 -s 46
+
+echo "campaign: $cuts cuts (bpool-stress $stress_cuts asked, kvdb $kvdb_cuts asked," \
+     "doublewrite $dw_cuts asked), $torn_writes torn writes in the images," \
+     "$torn_found torn pages detected at reopen, runs failed $failed, lost durable" \
+     "data $lost, undetected torn pages $undetected; with doublewrite" \
+     "$dw_torn_writes torn writes, $dw_torn torn after reopen"
+[ "$dw_torn" -eq 0 ] || failed=$((failed + 1))
 [ "$failed" -eq 0 ]

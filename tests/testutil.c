@@ -255,7 +255,7 @@ static void make_file(const char *path, uint32_t page_size, uint64_t pages,
         abort();
     off_t start = 0;
     if (header_flags >= 0) {
-        struct bp__header h = { .version = BP__FORMAT_VERSION,
+        struct bp__header h = { .version = BP__FORMAT_PLAIN,
                                 .page_size = page_size,
                                 .checksums = (header_flags & BP_CHECKSUMS) != 0,
                                 .id = { 't', 'u' } };

@@ -73,6 +73,9 @@ struct bench_opts {
     const char *path;          /* data file */
     uint64_t file_size;        /* bytes of pages (the file also has a
                                   header page); 0: existing or default */
+    uint64_t data_start;       /* byte of page 0: the header page, and the
+                                  doublewrite area if the file has one
+                                  (set by df_prepare) */
     struct poolopt pool;       /* -p, --frames, --flushers...; pool_bytes
                                   0: the workload's default */
     uint32_t page_size;        /* -P, or the default */

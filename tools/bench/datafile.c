@@ -7,7 +7,8 @@
  * an interrupted fill never leaves a file that looks complete and the page
  * cache holds none of it afterwards.  It is a bpool file: a header page
  * (written by bp_open), then the pages, page n at byte (n + 1) *
- * page_size.  Page n starts with the 64-bit value n and a 64-bit version (0, bumped by the benchmark's writers), which
+ * page_size - or, made with --doublewrite, the header page, the
+ * doublewrite area, then the pages (data_start: where page 0 is).  Page n starts with the 64-bit value n and a 64-bit version (0, bumped by the benchmark's writers), which
  * --verify checks on every pin; the rest of the page is a fixed pattern.
  *
  * Page-cache residency is measured with mincore(2) over a shared mapping
@@ -81,14 +82,37 @@ static void check_fs(const char *path)
     free(copy);
 }
 
-static void fill(const char *path, uint64_t size, uint32_t page_size, bool progress)
+/* Bytes before page 0 of the bpool file at path: its header page, and
+ * its doublewrite area if the header says it has one (flags bit 1; the
+ * area's pages at byte 64 of the header: doc/design.md, "Data file"). */
+static uint64_t data_start_of(const char *path, uint32_t page_size)
+{
+    unsigned char h[128];
+    uint64_t start = page_size;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h &&
+        memcmp(h, "bpoolpg\n", 8) == 0 && (h[20] & 0x2)) {
+        uint32_t dw = (uint32_t)h[64] | (uint32_t)h[65] << 8 |
+                      (uint32_t)h[66] << 16 | (uint32_t)h[67] << 24;
+        start = (uint64_t)page_size * (1 + dw);
+    }
+    if (fd >= 0)
+        close(fd);
+    return start;
+}
+
+/* Make the file: size bytes of pages after what bp_open writes before
+ * page 0 (with doublewrite, the area too); returns that offset. */
+static uint64_t fill(const char *path, uint64_t size, uint32_t page_size,
+                     bool doublewrite, bool progress)
 {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     /* bpool writes the header page; the pages after it are filled here. */
     struct bp_options bo;
     bp_options_init(&bo);
-    bo.flags = BP_CREATE | BP_EXCL | BP_NOFLUSH | BP_NOREADAHEAD;
+    bo.flags = BP_CREATE | BP_EXCL | BP_NOFLUSH | BP_NOREADAHEAD |
+               (doublewrite ? BP_DOUBLEWRITE : 0);
     bo.page_size = page_size;
     bo.pool_frames = BP_MIN_FRAMES;
     bo.mode = 0644;
@@ -100,6 +124,8 @@ static void fill(const char *path, uint64_t size, uint32_t page_size, bool progr
         unlink(tmp);
         exit(1);
     }
+    uint64_t start = data_start_of(tmp, page_size);
+    size += start;
     int fd = open(tmp, O_WRONLY | O_DIRECT | O_CLOEXEC);
     if (fd < 0) {
         unlink(tmp);
@@ -118,11 +144,11 @@ static void fill(const char *path, uint64_t size, uint32_t page_size, bool progr
         die_errno("out of memory filling", path);
     memset(buf, FILL_BYTE, FILL_CHUNK);
     uint64_t t0 = now_ns(), last = t0;
-    for (uint64_t off = page_size; off < size;) {
+    for (uint64_t off = start; off < size;) {
         size_t len = size - off < FILL_CHUNK ? (size_t)(size - off) : FILL_CHUNK;
         for (size_t p = 0; p < len; p += page_size) {
             uint64_t *w = (uint64_t *)((char *)buf + p);
-            w[0] = (off - page_size + p) / page_size;   /* the page number */
+            w[0] = (off - start + p) / page_size;   /* the page number */
             w[1] = 0;
         }
         ssize_t n = pwrite(fd, buf, len, (off_t)off);
@@ -154,6 +180,7 @@ static void fill(const char *path, uint64_t size, uint32_t page_size, bool progr
     }
     fprintf(stderr, PROG ": created %s: %llu MiB in %.1f s\n", path,
             (unsigned long long)(size >> 20), (double)(now_ns() - t0) / 1e9);
+    return start;
 }
 
 uint64_t df_pages(const struct bench_opts *o)
@@ -163,7 +190,7 @@ uint64_t df_pages(const struct bench_opts *o)
 
 off_t df_page_offset(const struct bench_opts *o, uint64_t pgno)
 {
-    return (off_t)((pgno + 1) * o->page_size);
+    return (off_t)(o->data_start + pgno * o->page_size);
 }
 
 void df_prepare(struct bench_opts *o, uint64_t min_bytes)
@@ -171,9 +198,10 @@ void df_prepare(struct bench_opts *o, uint64_t min_bytes)
     check_fs(o->path);
     struct stat st;
     if (stat(o->path, &st) == 0) {
-        /* The pages after the header page. */
-        uint64_t size = (uint64_t)st.st_size >= o->page_size
-                            ? (uint64_t)st.st_size - o->page_size : 0;
+        /* The pages after the header page (and doublewrite area). */
+        o->data_start = data_start_of(o->path, o->page_size);
+        uint64_t size = (uint64_t)st.st_size >= o->data_start
+                            ? (uint64_t)st.st_size - o->data_start : 0;
         if (!S_ISREG(st.st_mode)) {
             fprintf(stderr, PROG ": %s is not a regular file\n", o->path);
             exit(1);
@@ -208,7 +236,7 @@ void df_prepare(struct bench_opts *o, uint64_t min_bytes)
     size = (size + o->page_size - 1) / o->page_size * o->page_size;
     if (size < (uint64_t)BP_MIN_FRAMES * o->page_size)
         size = (uint64_t)BP_MIN_FRAMES * o->page_size;
-    fill(o->path, size + o->page_size, o->page_size, o->progress);
+    o->data_start = fill(o->path, size, o->page_size, o->pool.doublewrite, o->progress);
     o->file_size = size;
 }
 

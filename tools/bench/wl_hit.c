@@ -293,7 +293,7 @@ static void setup_mmap(struct hit_ctx *c)
         fprintf(stderr, PROG ": cannot open %s: %s\n", c->o->path, strerror(errno));
         exit(1);
     }
-    c->map_bytes = (size_t)c->o->file_size + c->page_size;   /* and the header */
+    c->map_bytes = (size_t)(c->o->file_size + c->o->data_start);   /* and the header */
     void *m = mmap(NULL, c->map_bytes, PROT_READ, MAP_SHARED, fd, 0);
     close(fd);
     if (m == MAP_FAILED) {

@@ -62,6 +62,9 @@ bool poolopt_take(struct poolopt *o, int c, const char *arg)
     case POOLOPT_NO_HEADER:
         o->no_header = true;
         return true;
+    case POOLOPT_DOUBLEWRITE:
+        o->doublewrite = true;
+        return true;
     case POOLOPT_DIRTY_LOW:
         o->dirty_low = percent("--dirty-low", arg);
         return true;
@@ -126,6 +129,8 @@ void poolopt_apply(const struct poolopt *o, struct bp_options *bo)
         bo->flags |= BP_CHECKSUMS;
     if (o->no_header)
         bo->flags |= BP_NOHEADER;
+    if (o->doublewrite)
+        bo->flags |= BP_DOUBLEWRITE;
 }
 
 void poolopt_json(struct json *j, const struct poolopt *o)
@@ -163,6 +168,7 @@ void poolopt_json(struct json *j, const struct poolopt *o)
     else
         json_null(j, "checksums");
     json_bool(j, "header", !o->no_header);
+    json_bool(j, "doublewrite", o->doublewrite);
 }
 
 void poolopt_usage(FILE *to)
@@ -185,5 +191,8 @@ void poolopt_usage(FILE *to)
         "                         without (the default); a file with a\n"
         "                         header must be opened as it was made\n"
         "      --no-header        the data file has no header page (made by\n"
-        "                         bpool 0.2 or by another program)\n", to);
+        "                         bpool 0.2 or by another program)\n"
+        "      --doublewrite      a new data file gets a doublewrite area\n"
+        "                         (BP_DOUBLEWRITE: torn-write repair); a\n"
+        "                         file that has one uses it anyway\n", to);
 }

@@ -196,8 +196,9 @@ bp_pool *stress_open(const struct stress_opts *o, uint32_t flags, int *status)
     return NULL;
 }
 
-/* Make the data file: bpool writes its header page, then the pages are
- * zeros, blocks preallocated. */
+/* Make the data file: bpool writes its header page (and, with
+ * --doublewrite, the doublewrite area), then the pages are zeros, blocks
+ * preallocated. */
 static int create_file(const struct stress_opts *o)
 {
     int status = EXIT_SETUP;
@@ -212,8 +213,9 @@ static int create_file(const struct stress_opts *o)
         unlink(o->path);
         return EXIT_SETUP;
     }
-    off_t len = (off_t)((o->pages + 1) * o->page_size);
-    r = posix_fallocate(fd, 0, len);
+    struct stat st;   /* what bp_open wrote before page 0 */
+    off_t len = fstat(fd, &st) < 0 ? -1 : st.st_size + (off_t)(o->pages * o->page_size);
+    r = len < 0 ? errno : posix_fallocate(fd, 0, len);
     if (r == EOPNOTSUPP || r == EINVAL)
         r = ftruncate(fd, len) < 0 ? errno : 0;
     if (r == 0 && fsync(fd) < 0)

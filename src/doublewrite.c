@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: MIT */
+/* doublewrite.c - torn-write repair (BP_DOUBLEWRITE): every page reaches
+ * its place only after a whole copy of it is durable elsewhere.
+ *
+ * A power cut during a page write can leave the page torn: part new, part
+ * old, at 512-byte or 4 KiB boundaries.  Checksums (BP_CHECKSUMS) detect
+ * that; the doublewrite area repairs it, as InnoDB's doublewrite buffer
+ * does.  A file made with BP_DOUBLEWRITE has, between its header page and
+ * page 0, an area of BP__DW_PAGES pages (format version 2; fileheader.c),
+ * in two halves that batches use in turn (batch s in half s % 2):
+ *
+ *     half page 0      the descriptor: magic "bpooldw\n", batch sequence
+ *                      number s, page size, count k, then k entries (page
+ *                      number, check of its image), then a CRC-32C of all
+ *                      of it;
+ *     half page 1..k   the images of the batch's pages, in entry order.
+ *
+ * Writing a batch (write_batch, under dw_mu, one batch at a time; the
+ * batches gather the pages of every writer waiting, "Group commit"
+ * below):
+ *   1. write the descriptor and the images into the batch's half, in one
+ *      request; fdatasync;
+ *   2. write the pages in place (bp__io_runs).
+ * So whenever a page is being written in place, a whole copy of it and a
+ * whole descriptor naming it are durable.  A half is overwritten only two
+ * batches later, and the fdatasync of step 1 of the batch in between came
+ * after the in-place writes it protected had completed: they are durable
+ * by then.  (With one area, every batch would need a second fdatasync
+ * before it could reuse it.)
+ *
+ * Repair (bp__dw_repair, at open): each half whose descriptor is whole
+ * (its CRC), the older batch first, has each image whose check matches
+ * written to its page; then fdatasync, then both descriptors are cleared
+ * (fdatasync).  Rewriting every image is right whatever the cut left: a
+ * page written by both batches gets the newer image last, and no later
+ * write of a page can have begun (its batch would have overwritten the
+ * older half, and the newer batch's in-place writes begin only after its
+ * step 1), so a page whose in-place write finished gets the same bytes
+ * again.  A torn descriptor or image means step 1 was cut short, so step
+ * 2 never began and the pages in place are as they were.
+ *
+ * Cost: a second write of every page, and one fdatasync a batch of up to
+ * BP__DW_PAGES / 2 - 1 pages (doc/performance.md).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "bpool_internal.h"
+#include "crc32c.h"
+#include "fault.h"
+#include "le_bytes.h"
+
+static const uint8_t DW_MAGIC[8] = { 'b', 'p', 'o', 'o', 'l', 'd', 'w', '\n' };
+#define DESC_HEAD 24u      /* magic, seq, page size, count */
+#define ENTRY_BYTES 12u    /* page number, image CRC */
+
+static size_t desc_bytes(uint32_t k)
+{
+    return DESC_HEAD + (size_t)k * ENTRY_BYTES + 4;
+}
+
+/* Byte offset of page i of half h of the area. */
+static long long area_offset(const struct bp__datafile *df, uint32_t h, uint32_t i)
+{
+    return (long long)df->page_size * (1 + (long long)h * (df->dw_pages / 2) + i);
+}
+
+/* Pages a batch may have: a half less its descriptor. */
+static uint32_t batch_max(const struct bp__datafile *df)
+{
+    return df->dw_pages / 2 - 1;
+}
+
+static uint8_t *aligned_page(const struct bp__datafile *df, size_t len)
+{
+    void *p = NULL;
+    size_t align = df->dio_mem_align > 512 ? df->dio_mem_align : 512;
+    if (posix_memalign(&p, align, len))
+        return NULL;
+    return memset(p, 0, len);
+}
+
+/* The check of the image of `page` in batch seq: a CRC-32C of the page
+ * number, the sequence number and the image - the image's second half
+ * first.  Not a CRC of the image as it lies: a page sealed by
+ * BP_CHECKSUMS ends in a CRC-32C of what precedes it, and the CRC of
+ * bytes followed by their own CRC is the same for all bytes (CRC-32C is
+ * affine, whatever it starts from), so such a check would take any sealed
+ * image - an older batch's, another page's - for this one.  Taking the
+ * halves in the other order puts the page's own CRC in the middle, where
+ * it is just data. */
+static uint32_t image_check(uint64_t page, uint64_t seq, const uint8_t *img,
+                            uint32_t len)
+{
+    uint8_t id[16];
+    bp__put64(id, page);
+    bp__put64(id + 8, seq);
+    uint32_t c = bp__crc32c(0, id, sizeof(id));
+    c = bp__crc32c(c, img + len / 2, len - len / 2);
+    return bp__crc32c(c, img, len / 2);
+}
+
+/* The descriptor in buf, if whole: its count, else 0. */
+static uint32_t desc_parse(const struct bp__datafile *df, const uint8_t *buf)
+{
+    if (memcmp(buf, DW_MAGIC, sizeof(DW_MAGIC)) != 0 ||
+        bp__get32(buf + 16) != df->page_size)
+        return 0;
+    uint32_t k = bp__get32(buf + 20);
+    if (k == 0 || k > batch_max(df) || desc_bytes(k) > df->page_size)
+        return 0;
+    size_t at = desc_bytes(k) - 4;
+    return bp__get32(buf + at) == bp__crc32c(0, buf, at) ? k : 0;
+}
+
+static int sync_file(struct bp__datafile *df, const char *why)
+{
+    if (bp__fdatasync(df->fd) == 0)
+        return 0;
+    int e = errno;
+    return bp__fail(-e, "fdatasync of %s (%s) failed: %s; check the device",
+                    df->path, why, strerror(e));
+}
+
+/* Zero both descriptors: nothing to repair. */
+static int desc_clear(struct bp__datafile *df)
+{
+    memset(df->dw_desc, 0, df->page_size);
+    for (uint32_t h = 0; h < 2; h++) {
+        ssize_t put = bp__pwrite(df->fd, df->dw_desc, df->page_size,
+                                 area_offset(df, h, 0));
+        if (put != (ssize_t)df->page_size) {
+            int e = put < 0 ? errno : EIO;
+            return bp__fail(-e, "cannot clear the doublewrite area of %s: %s; "
+                            "check the device", df->path, strerror(e));
+        }
+    }
+    return sync_file(df, "clearing the doublewrite area");
+}
+
+int bp__dw_repair(struct bp__datafile *df, bool read_only)
+{
+    pthread_mutex_init(&df->dw_mu, NULL);
+    pthread_mutex_init(&df->dw_q_mu, NULL);
+    pthread_cond_init(&df->dw_q_cv, NULL);
+    df->dw_desc = aligned_page(df, df->page_size);
+    if (!df->dw_desc)
+        return bp__fail(-ENOMEM, "out of memory opening %s", df->path);
+    if (read_only)
+        return 0;   /* nothing may be written; checksums still detect */
+    uint32_t half_bytes = (df->dw_pages / 2) * df->page_size;
+    uint8_t *area = aligned_page(df, 2 * (size_t)half_bytes);
+    if (!area)
+        return bp__fail(-ENOMEM, "out of memory repairing %s", df->path);
+    ssize_t got = bp__pread(df->fd, area, 2 * (size_t)half_bytes, area_offset(df, 0, 0));
+    int r = 0;
+    if (got != (ssize_t)(2 * (size_t)half_bytes)) {
+        int e = got < 0 ? errno : EIO;
+        r = bp__fail(-e, "cannot read the doublewrite area of %s: %s; check "
+                     "the device", df->path,
+                     got < 0 ? strerror(e) : "the read came back short");
+    }
+    /* The halves with a whole descriptor, the older batch first. */
+    uint8_t *half[2] = { area, area + half_bytes };
+    uint32_t k[2] = { desc_parse(df, half[0]), desc_parse(df, half[1]) };
+    if (k[0] && k[1] && bp__get64(half[0] + 8) > bp__get64(half[1] + 8)) {
+        uint8_t *t = half[0];
+        half[0] = half[1];
+        half[1] = t;
+        uint32_t n = k[0];
+        k[0] = k[1];
+        k[1] = n;
+    }
+    uint64_t pages = atomic_load(&df->page_count);
+    bool any = false;
+    for (int h = 0; r == 0 && h < 2; h++) {
+        uint64_t seq = bp__get64(half[h] + 8);
+        for (uint32_t i = 0; i < k[h]; i++) {
+            const uint8_t *e = half[h] + DESC_HEAD + (size_t)i * ENTRY_BYTES;
+            uint64_t page = bp__get64(e);
+            const uint8_t *src = half[h] + (size_t)(1 + i) * df->page_size;
+            if (page >= pages ||
+                bp__get32(e + 8) != image_check(page, seq, src, df->page_size))
+                continue;
+            ssize_t put = bp__pwrite(df->fd, src, df->page_size,
+                                     bp__page_offset(df, page));
+            if (put != (ssize_t)df->page_size) {
+                int err = put < 0 ? errno : EIO;
+                r = bp__fail(-err, "cannot repair page %llu of %s from its "
+                             "doublewrite copy: %s; the copy stays, and the "
+                             "next open tries again - check the device",
+                             (unsigned long long)page, df->path, strerror(err));
+                break;
+            }
+            df->dw_repaired++;
+        }
+        any = any || k[h];
+        /* Later batches go on from the newest one here. */
+        if (k[h] && seq > df->dw_seq)
+            df->dw_seq = seq;
+    }
+    free(area);
+    if (r == 0 && any)
+        r = sync_file(df, "repairing pages from the doublewrite area");
+    if (r == 0 && any)
+        r = desc_clear(df);
+    return r;
+}
+
+/* Step 1 for p[0..k): 0, or a negative errno with the detail set (then
+ * no page of the batch may be written in place). */
+static int stage(bp_pool *pool, const struct bp__page_ref *p, uint32_t k)
+{
+    struct bp__datafile *df = &pool->file;
+    uint8_t *d = df->dw_desc;
+    memset(d, 0, df->page_size);
+    memcpy(d, DW_MAGIC, sizeof(DW_MAGIC));
+    bp__put64(d + 8, ++df->dw_seq);
+    bp__put32(d + 16, df->page_size);
+    bp__put32(d + 20, k);
+    struct iovec iov[BP__DW_PAGES];
+    iov[0] = (struct iovec){ d, df->page_size };
+    for (uint32_t i = 0; i < k; i++) {
+        uint8_t *e = d + DESC_HEAD + (size_t)i * ENTRY_BYTES;
+        void *data = bp__frame_data(pool, p[i].frame);
+        bp__put64(e, p[i].page);
+        bp__put32(e + 8, image_check(p[i].page, df->dw_seq, data, df->page_size));
+        iov[1 + i] = (struct iovec){ data, df->page_size };
+    }
+    size_t at = desc_bytes(k) - 4;
+    bp__put32(d + at, bp__crc32c(0, d, at));
+
+    struct bp__io io;
+    io_prep_pwritev(&io.cb, df->fd, iov, (int)k + 1,
+                    area_offset(df, (uint32_t)(df->dw_seq & 1), 0));
+    int r = bp__aio_run(&pool->aio, &io, 1);
+    long want = (long)(k + 1) * df->page_size;
+    if (r == 0 && io.res != want)
+        r = io.res < 0 ? (int)io.res : -BP_ESHORTIO;
+    if (r < 0)
+        return bp__fail(r, "writing %u pages to the doublewrite area of %s "
+                        "failed: %s; the pages stay dirty and are written "
+                        "again later - check the device", k, df->path,
+                        r == -BP_ESHORTIO ? "the write came back short" :
+                        bp_strerror(r));
+    return sync_file(df, "after writing the doublewrite area");
+}
+
+/* Group commit.  A batch costs two fdatasyncs however few pages it has,
+ * and evicting pins write their victims a page or two at a time: one
+ * batch each would serialise them behind each other's fdatasyncs.  So a
+ * writer queues its pages as a request; the first writer to find no
+ * leader becomes the leader and stages batches of up to batch_max
+ * pages taken from every queued request, until the queue is empty, while
+ * the others wait.  Each writer then reports its own pages' results (the
+ * done callback releases latches this thread holds, so it must run here,
+ * not in the leader's thread). */
+struct bp__dw_request {
+    struct bp__page_ref *p;        /* the writer's pages */
+    uint32_t n;
+    uint32_t taken;                /* [dw_q_mu] pages given to a batch */
+    uint32_t finished;             /* [dw_q_mu] pages with a result */
+    int *res;                      /* per page: 0 or a negative errno */
+    size_t *bytes;                 /* per page: bytes written */
+    struct bp__dw_request *next;   /* [dw_q_mu] queue link */
+};
+
+/* One page of a batch, and where its result goes. */
+struct batch_page {
+    struct bp__page_ref ref;
+    struct bp__dw_request *rq;
+    uint32_t i;                    /* its index in rq */
+};
+
+struct batch {
+    struct batch_page pg[BP__DW_PAGES];
+    uint32_t k;
+};
+
+static int by_page(const void *a, const void *b)
+{
+    uint64_t x = ((const struct batch_page *)a)->ref.page;
+    uint64_t y = ((const struct batch_page *)b)->ref.page;
+    return (x > y) - (x < y);
+}
+
+/* bp__io_runs's done: the result of the page in frame f, kept for its
+ * writer. */
+static void batch_done(bp_pool *pool, uint32_t f, uint64_t page, int res,
+                       size_t done, void *arg)
+{
+    (void)pool;
+    (void)page;
+    struct batch *b = arg;
+    for (uint32_t j = 0; j < b->k; j++)
+        if (b->pg[j].ref.frame == f) {
+            b->pg[j].rq->res[b->pg[j].i] = res;
+            b->pg[j].rq->bytes[b->pg[j].i] = done;
+            return;
+        }
+}
+
+/* Take up to batch_max queued pages into b (dw_q_mu held); requests
+ * whose last page is taken leave the queue. */
+static void gather(struct bp__datafile *df, struct batch *b)
+{
+    uint32_t per = batch_max(df);
+    b->k = 0;
+    while (df->dw_head && b->k < per) {
+        struct bp__dw_request *rq = df->dw_head;
+        while (rq->taken < rq->n && b->k < per) {
+            b->pg[b->k++] = (struct batch_page){ rq->p[rq->taken], rq, rq->taken };
+            rq->taken++;
+        }
+        if (rq->taken == rq->n)
+            df->dw_head = rq->next;
+    }
+    /* In page order, so that neighbours from different writers coalesce. */
+    qsort(b->pg, b->k, sizeof(b->pg[0]), by_page);
+}
+
+/* Stage and write one batch (the leader, dw_q_mu not held). */
+static void write_batch(bp_pool *pool, struct batch *b)
+{
+    struct bp__datafile *df = &pool->file;
+    struct bp__page_ref refs[BP__DW_PAGES];
+    for (uint32_t j = 0; j < b->k; j++)
+        refs[j] = b->pg[j].ref;
+    pthread_mutex_lock(&df->dw_mu);
+    int r = stage(pool, refs, b->k);
+    if (r < 0) {
+        for (uint32_t j = 0; j < b->k; j++)
+            batch_done(pool, refs[j].frame, refs[j].page, r, 0, b);
+    } else {
+        bp__io_runs(pool, refs, b->k, pool->coalesce_pages, true, batch_done, b);
+    }
+    pthread_mutex_unlock(&df->dw_mu);
+}
+
+void bp__dw_write(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
+                  bp__run_done_fn done, void *arg)
+{
+    struct bp__datafile *df = &pool->file;
+    int *res = calloc(n, sizeof(*res));
+    size_t *bytes = calloc(n, sizeof(*bytes));
+    struct batch *b = malloc(sizeof(*b));
+    if (!res || !bytes || !b) {
+        int e = bp__fail(-ENOMEM, "out of memory writing %u pages through "
+                         "the doublewrite area of %s", n, df->path);
+        for (uint32_t i = 0; i < n; i++)
+            done(pool, p[i].frame, p[i].page, e, 0, arg);
+        goto out;
+    }
+    struct bp__dw_request rq = { p, n, 0, 0, res, bytes, NULL };
+    pthread_mutex_lock(&df->dw_q_mu);
+    if (df->dw_head)
+        df->dw_tail->next = &rq;
+    else
+        df->dw_head = &rq;
+    df->dw_tail = &rq;
+    while (rq.finished < rq.n) {
+        if (df->dw_leading) {
+            pthread_cond_wait(&df->dw_q_cv, &df->dw_q_mu);
+            continue;
+        }
+        df->dw_leading = true;
+        while (df->dw_head) {
+            gather(df, b);
+            pthread_mutex_unlock(&df->dw_q_mu);
+            write_batch(pool, b);
+            pthread_mutex_lock(&df->dw_q_mu);
+            for (uint32_t j = 0; j < b->k; j++)
+                b->pg[j].rq->finished++;
+            pthread_cond_broadcast(&df->dw_q_cv);
+        }
+        df->dw_leading = false;
+        pthread_cond_broadcast(&df->dw_q_cv);
+    }
+    pthread_mutex_unlock(&df->dw_q_mu);
+    for (uint32_t i = 0; i < n; i++)
+        done(pool, p[i].frame, p[i].page, res[i], bytes[i], arg);
+out:
+    free(res);
+    free(bytes);
+    free(b);
+}
+
+int bp__dw_close(struct bp__datafile *df)
+{
+    if (!df->dw_pages || !df->dw_desc)
+        return 0;
+    pthread_mutex_lock(&df->dw_mu);
+    int r = df->dw_seq ? desc_clear(df) : 0;
+    pthread_mutex_unlock(&df->dw_mu);
+    return r;
+}
