@@ -296,49 +296,8 @@ uint64_t psim_cp_forget(struct psim_cp *s, uint32_t frame)
     return page;
 }
 
-static int run_clockpro(const struct trace *t, uint32_t frames, unsigned flags,
-                        const struct bp__cp_config *cfg,
-                        struct psim_result *res)
-{
-    struct psim_cp s;
-    bool check = flags & PSIM_CHECK;
-    uint64_t last = EMPTY;
-    int rc = psim_cp_init_with(&s, frames, frames, cfg);
-
-    if (rc < 0)
-        return rc;
-    for (size_t i = 0; i < t->n; i++) {
-        uint64_t p = t->ref[i];
-        if (p == last) {
-            res->hits++;
-            res->repeats++;
-            continue;
-        }
-        last = p;
-        rc = cp_ref(&s, p, 0, check);
-        if (rc == 1) {
-            res->hits++;
-            continue;
-        }
-        if (rc < 0) {
-            if (rc == -EPROTO)
-                snprintf(res->msg, sizeof(res->msg), "%s", s.msg);
-            else
-                snprintf(res->msg, sizeof(res->msg), "the policy found no "
-                         "frame (a bug)");
-            rc = -EPROTO;
-            break;
-        }
-        res->misses++;
-        res->evictions += s.last_evicted != BP__CP_NOPAGE;
-    }
-    bp__cp_counts(s.cp, &res->end);
-    psim_cp_fini(&s);
-    return rc < 0 ? rc : 0;
-}
-
-/* The partition of page among `parts`: the high half of a multiplicative
- * hash, scaled to [0, parts) (no modulo bias, any number of parts). */
+/* The page's part among `parts`: the high half of a multiplicative hash,
+ * scaled to [0, parts) (no modulo bias, any number of parts). */
 static uint32_t partition_of(uint64_t page, uint32_t parts)
 {
     uint64_t h = (page * UINT64_C(0xD6E8FEB86659FD93)) >> 32;
@@ -347,11 +306,15 @@ static uint32_t partition_of(uint64_t page, uint32_t parts)
 
 /* CLOCK-Pro split `parts` ways by page hash: each part an instance of its
  * own with its share of the frames (and of the non-resident entries), as
- * a pool with one miss lock per part would run it. */
-static int run_partitioned(const struct trace *t, uint32_t frames, uint32_t parts,
-                           const struct bp__cp_config *cfg, struct psim_result *res)
+ * a pool with one miss lock per part would run it.  One part is the
+ * pool's single clock; res->end holds its counts then. */
+static int run_clockpro_parts(const struct trace *t, uint32_t frames,
+                              uint32_t parts, unsigned flags,
+                              const struct bp__cp_config *cfg,
+                              struct psim_result *res)
 {
     struct psim_cp *s = calloc(parts, sizeof(*s));
+    bool check = flags & PSIM_CHECK;
     uint64_t last = EMPTY;
     uint32_t made = 0;
     int rc = s ? 0 : -ENOMEM;
@@ -370,22 +333,27 @@ static int run_partitioned(const struct trace *t, uint32_t frames, uint32_t part
             continue;
         }
         last = p;
-        struct psim_cp *part = &s[partition_of(p, parts)];
-        rc = cp_ref(part, p, 0, false);
+        struct psim_cp *part = &s[parts > 1 ? partition_of(p, parts) : 0];
+        rc = cp_ref(part, p, 0, check);
         if (rc == 1) {
             rc = 0;
             res->hits++;
             continue;
         }
         if (rc < 0) {
-            snprintf(res->msg, sizeof(res->msg), "the policy found no frame "
-                     "(a bug)");
+            if (rc == -EPROTO)
+                snprintf(res->msg, sizeof(res->msg), "%s", part->msg);
+            else
+                snprintf(res->msg, sizeof(res->msg), "the policy found no "
+                         "frame (a bug)");
             rc = -EPROTO;
             break;
         }
         res->misses++;
         res->evictions += part->last_evicted != BP__CP_NOPAGE;
     }
+    if (parts == 1 && made == 1)
+        bp__cp_counts(s[0].cp, &res->end);
     for (uint32_t i = 0; s && i < made; i++)
         psim_cp_fini(&s[i]);
     free(s);
@@ -515,6 +483,20 @@ int psim_run(enum psim_policy pol, const struct trace *t, uint32_t frames,
     return psim_run_with(pol, t, frames, flags, NULL, res);
 }
 
+/* The end of a replay that returned rc: the message of a failure the
+ * replay did not describe itself, and the reference count. */
+static int finish_run(const struct trace *t, uint32_t frames, int rc,
+                      struct psim_result *res)
+{
+    if (rc == -ENOMEM)
+        snprintf(res->msg, sizeof(res->msg), "out of memory for %u frames",
+                 frames);
+    else if (rc == -EINVAL)
+        snprintf(res->msg, sizeof(res->msg), "bad CLOCK-Pro configuration");
+    res->refs = t->n;
+    return rc;
+}
+
 int psim_run_with(enum psim_policy pol, const struct trace *t, uint32_t frames,
                   unsigned flags, const struct bp__cp_config *cfg,
                   struct psim_result *res)
@@ -527,20 +509,14 @@ int psim_run_with(enum psim_policy pol, const struct trace *t, uint32_t frames,
         return -EINVAL;
     }
     switch (pol) {
-    case PSIM_CLOCKPRO: rc = run_clockpro(t, frames, flags, cfg, res); break;
+    case PSIM_CLOCKPRO: rc = run_clockpro_parts(t, frames, 1, flags, cfg, res); break;
     case PSIM_LRU: rc = run_lru(t, frames, res); break;
     case PSIM_CLOCK: rc = run_clock(t, frames, res); break;
     default:
         snprintf(res->msg, sizeof(res->msg), "unknown policy %d", (int)pol);
         return -EINVAL;
     }
-    if (rc == -ENOMEM)
-        snprintf(res->msg, sizeof(res->msg), "out of memory for %u frames",
-                 frames);
-    else if (rc == -EINVAL)
-        snprintf(res->msg, sizeof(res->msg), "bad CLOCK-Pro configuration");
-    res->refs = t->n;
-    return rc;
+    return finish_run(t, frames, rc, res);
 }
 
 int psim_run_partitioned(const struct trace *t, uint32_t frames, uint32_t parts,
@@ -554,12 +530,6 @@ int psim_run_partitioned(const struct trace *t, uint32_t frames, uint32_t parts,
                  (unsigned)BP_MIN_FRAMES);
         return -EINVAL;
     }
-    int rc = run_partitioned(t, frames, parts, cfg, res);
-    if (rc == -ENOMEM)
-        snprintf(res->msg, sizeof(res->msg), "out of memory for %u frames",
-                 frames);
-    else if (rc == -EINVAL)
-        snprintf(res->msg, sizeof(res->msg), "bad CLOCK-Pro configuration");
-    res->refs = t->n;
-    return rc;
+    int rc = run_clockpro_parts(t, frames, parts, 0, cfg, res);
+    return finish_run(t, frames, rc, res);
 }
