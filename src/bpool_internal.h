@@ -108,6 +108,10 @@ struct bp__datafile {
     bool dw_leading;               /* [dw_q_mu] a writer stages batches */
 };
 
+/* len zeroed bytes aligned for O_DIRECT I/O of the file (free()), or
+ * NULL: for the file's own pages (header, doublewrite area). */
+void *bp__file_buffer(const struct bp__datafile *df, size_t len);
+
 /* Byte offset of page pgno in the data file. */
 static inline long long bp__page_offset(const struct bp__datafile *df,
                                         uint64_t pgno)

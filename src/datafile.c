@@ -309,6 +309,15 @@ int bp__file_open(struct bp__datafile *df, const char *path,
     return r;
 }
 
+void *bp__file_buffer(const struct bp__datafile *df, size_t len)
+{
+    void *p = NULL;
+    size_t align = df->dio_mem_align > 512 ? df->dio_mem_align : 512;
+    if (posix_memalign(&p, align, len))
+        return NULL;
+    return memset(p, 0, len);
+}
+
 void bp__file_close(struct bp__datafile *df)
 {
     /* Closing the only descriptor of the open file description releases

@@ -73,15 +73,6 @@ static uint32_t batch_max(const struct bp__datafile *df)
     return df->dw_pages / 2 - 1;
 }
 
-static uint8_t *aligned_page(const struct bp__datafile *df, size_t len)
-{
-    void *p = NULL;
-    size_t align = df->dio_mem_align > 512 ? df->dio_mem_align : 512;
-    if (posix_memalign(&p, align, len))
-        return NULL;
-    return memset(p, 0, len);
-}
-
 /* The check of the image of `page` in batch seq: a CRC-32C of the page
  * number, the sequence number and the image - the image's second half
  * first.  Not a CRC of the image as it lies: a page sealed by
@@ -145,13 +136,13 @@ int bp__dw_repair(struct bp__datafile *df, bool read_only)
     pthread_mutex_init(&df->dw_mu, NULL);
     pthread_mutex_init(&df->dw_q_mu, NULL);
     pthread_cond_init(&df->dw_q_cv, NULL);
-    df->dw_desc = aligned_page(df, df->page_size);
+    df->dw_desc = bp__file_buffer(df, df->page_size);
     if (!df->dw_desc)
         return bp__fail(-ENOMEM, "out of memory opening %s", df->path);
     if (read_only)
         return 0;   /* nothing may be written; checksums still detect */
     uint32_t half_bytes = (df->dw_pages / 2) * df->page_size;
-    uint8_t *area = aligned_page(df, 2 * (size_t)half_bytes);
+    uint8_t *area = bp__file_buffer(df, 2 * (size_t)half_bytes);
     if (!area)
         return bp__fail(-ENOMEM, "out of memory repairing %s", df->path);
     ssize_t got = bp__pread(df->fd, area, 2 * (size_t)half_bytes, area_offset(df, 0, 0));

@@ -109,15 +109,6 @@ static uint32_t header_io_bytes(const struct bp__datafile *df)
     return df->dio_offset_align > 4096 ? df->dio_offset_align : 4096;
 }
 
-static void *aligned_zeroed(const struct bp__datafile *df, size_t len)
-{
-    void *p = NULL;
-    size_t align = df->dio_mem_align > 512 ? df->dio_mem_align : 512;
-    if (posix_memalign(&p, align, len))
-        return NULL;
-    return memset(p, 0, len);
-}
-
 int bp__header_read(struct bp__datafile *df, uint64_t file_size,
                     struct bp__header *h)
 {
@@ -125,7 +116,7 @@ int bp__header_read(struct bp__datafile *df, uint64_t file_size,
     memset(h, 0, sizeof(*h));
     if (file_size < 2 * SLOT_STRIDE)
         return 0;          /* too short to hold a header: none */
-    uint8_t *buf = aligned_zeroed(df, len);
+    uint8_t *buf = bp__file_buffer(df, len);
     if (!buf)
         return bp__fail(-ENOMEM, "out of memory reading the header of %s",
                         df->path);
@@ -213,7 +204,7 @@ int bp__header_create(struct bp__datafile *df, uint32_t page_size,
         memcpy(h.id + 8, &b, 8);
     }
     /* The file has no data pages yet, so this write sets its size. */
-    uint8_t *page = aligned_zeroed(df, page_size);
+    uint8_t *page = bp__file_buffer(df, page_size);
     if (!page)
         return bp__fail(-ENOMEM, "out of memory writing the header of %s",
                         df->path);
