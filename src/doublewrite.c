@@ -334,6 +334,8 @@ void bp__dw_write(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                   bp__run_done_fn done, void *arg)
 {
     struct bp__datafile *df = &pool->file;
+    if (n == 0)
+        return;   /* a request with no pages would stay queued for good */
     int *res = calloc(n, sizeof(*res));
     size_t *bytes = calloc(n, sizeof(*bytes));
     struct batch *b = malloc(sizeof(*b));

@@ -158,6 +158,32 @@ START_TEST(test_area_cut_off)
 }
 END_TEST
 
+/* Proves a write that has nothing left to send through the area - its
+ * only page lies beyond the end of a file that shrank under the pool -
+ * fails with -BP_ESHRUNK and leaves the writers' queue as it was: later
+ * writes go through the area and reach the file.  (Such a write used to
+ * leave its request, which lived on its stack, queued: the next writer
+ * linked to a dead frame.) */
+START_TEST(test_shrunk_write_leaves_queue)
+{
+    char *path = make_dw_file("dw-shrunk.data", 0);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    tu_rewrite_page(pool, 30, 3, 4);
+    ck_assert_int_eq(truncate(path, (off_t)PS * (1 + AREA + 20)), 0);
+    for (int round = 0; round < 3; round++) {
+        ck_assert_int_eq(bp_flush_page(pool, 30), -BP_ESHRUNK);
+        tu_rewrite_page(pool, (uint64_t)5 + round, 3, 5);
+        ck_assert_int_eq(bp_flush_page(pool, (uint64_t)5 + round), 1);
+    }
+    uint8_t buf[PS];
+    for (uint64_t p = 5; p < 8; p++) {
+        read_raw(path, p, buf);
+        ck_assert(tu_stamped(buf, PS, p, 5));
+    }
+    ck_assert_int_eq(bp_close(pool), -BP_ESHRUNK);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -169,6 +195,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_refusals);
     tcase_add_test(tc, test_read_only);
     tcase_add_test(tc, test_area_cut_off);
+    tcase_add_test(tc, test_shrunk_write_leaves_queue);
     suite_add_tcase(s, tc);
     return s;
 }
