@@ -110,7 +110,8 @@ BP_API int bp_version_number(void);
     X(BP_ELOCKED, 1013, "the data file is in use by another pool")          \
     X(BP_ESHRUNK, 1014, "the data file shrank under the pool")               \
     X(BP_ECHANGED, 1015, "the page changed during an optimistic read; read it again") \
-    X(BP_EFORMAT, 1016, "the data file's header is missing, damaged, newer, or disagrees with the options")
+    X(BP_EFORMAT, 1016, "the data file's header is missing, damaged, newer, or disagrees with the options") \
+    X(BP_EDUMP, 1017, "the dump of resident pages is damaged or of another data file or page size")
 
 enum bp_error {
 #define BP_ERR_ENUM_(name, value, msg) name = value,
@@ -296,6 +297,14 @@ struct bp_options {
     uint32_t reserved0;       /* must be 0 (bp_options_init sets it); it
                                  keeps the struct free of tail padding
                                  (doc/abi.md) */
+
+    /* Warm restart (see bp_warm).  NULL: none. */
+    const char *warm_file;    /* a dump of the resident pages: bp_open
+                                 warms the pool from it in the background
+                                 when it exists (a missing, damaged or
+                                 foreign dump is ignored: it is a hint),
+                                 and bp_close writes it anew.  The string
+                                 is copied. */
 };
 
 /* Fill *opts with the defaults above, and opts->struct_size with the
@@ -473,6 +482,36 @@ BP_API int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out);
  */
 BP_API int bp_prefetch(bp_pool *pool, uint64_t first, uint64_t count,
                        uint32_t flags);
+
+/*
+ * Warm restart.  bp_dump_resident writes the list of the pool's resident
+ * pages to the file at path: which pages, and which of them CLOCK-Pro
+ * counts hot.  It is small (8 bytes a frame), written to path.tmp, made
+ * durable and renamed over path, so a crash leaves the old dump or the
+ * new one.  The format: doc/design.md, "Warm restart".  Returns the
+ * number of pages listed.
+ * Errors: -EINVAL (NULL pool or path, empty path), -ENOMEM, or the errno
+ *   of creating, writing, syncing or renaming the file (the old dump, if
+ *   any, is left as it was).
+ *
+ * bp_warm reads such a dump and returns at once; the background reader
+ * thread then reads the listed pages back - hot pages first, adjacent
+ * pages by one request, up to 16 requests at a time - into free frames
+ * only: warming stops when no frame is free, never evicts a page, skips
+ * pages already resident or beyond the end of the file, and gives way to
+ * bp_prefetch hints and read-ahead.  Pages enter CLOCK-Pro as prefetched
+ * pages do (cold, counted in prefetch_hits when first used); a read that
+ * fails just leaves its page out.  Progress: warm_listed, warm_done and
+ * warm_pages in struct bp_stats.  A new bp_warm replaces the list of one
+ * still going.  bp_options.warm_file does both for you: bp_open warms
+ * from it, bp_close dumps to it.  Returns the number of pages listed.
+ * Errors: -EINVAL (NULL pool or path, empty path), the errno of opening
+ *   the dump (-ENOENT: none there), -BP_EDUMP (not a dump, damaged, of
+ *   another data file - its creation id differs - or of another page
+ *   size; the detail says which), -ENOMEM.
+ */
+BP_API int bp_dump_resident(bp_pool *pool, const char *path);
+BP_API int bp_warm(bp_pool *pool, const char *path);
 
 /*
  * Release the latch (if any) and the pin taken by bp_pin() or
@@ -959,6 +998,14 @@ struct bp_stats {
     uint64_t miss_read_waits;      /* pins that waited for a read of the
                                       same page another thread had begun */
     uint64_t miss_read_wait_ns;    /* total time of those waits */
+    /* Warm restart (bp_warm, bp_options.warm_file) */
+    uint64_t warm_listed;          /* pages in the last list given */
+    uint64_t warm_done;            /* of those, dealt with: read, found
+                                      resident or beyond the end, or left
+                                      out because the pool was full (it
+                                      reaches warm_listed when warming
+                                      ends) */
+    uint64_t warm_pages;           /* pages read by warming */
 };
 
 /* Fill *st with counters since bp_open or bp_stats_reset, size bytes

@@ -38,7 +38,7 @@ enum bp__counter {
     BP__C_MISS_VICTIM_WRITES, BP__C_MISS_VICTIM_WRITE_NS,
     BP__C_MISS_FRAME_WAITS, BP__C_MISS_FRAME_WAIT_NS,
     BP__C_MISS_READS, BP__C_MISS_SUBMIT_NS, BP__C_MISS_DEVICE_NS,
-    BP__C_MISS_READ_WAITS, BP__C_MISS_READ_WAIT_NS,
+    BP__C_MISS_READ_WAITS, BP__C_MISS_READ_WAIT_NS, BP__C_WARM_PAGES,
     BP__NCOUNTERS
 };
 
@@ -151,6 +151,7 @@ struct bp_pool {
     void *before_write_arg;        /* [const] */
     struct bp__flushers *flushers; /* [const] NULL with BP_NOFLUSH */
     struct bp_options opts;        /* [const] as resolved by bp_open */
+    char *warm_file;               /* [const] opts.warm_file, copied */
     bool checksums;                /* [const] BP_CHECKSUMS */
     bool read_only;                /* [const] BP_RDONLY */
 
@@ -293,7 +294,13 @@ void bp__frames_destroy(bp_pool *pool);
 extern const struct bp__cp_frame_ops bp__pool_frame_ops;
 int bp__pin_frame_if_valid(bp_pool *pool, uint32_t f, uint64_t page);
 int bp__admit_prefetch(bp_pool *pool, uint64_t page, bool scan, uint32_t *fout);
-void bp__finish_prefetch(bp_pool *pool, uint32_t f, uint64_t page, int res);
+/* As bp__admit_prefetch, for warm restart: only a free frame will do
+ * (-BP_ENOFRAME when none is left: the pool is full). */
+int bp__admit_warm(bp_pool *pool, uint64_t page, uint32_t *fout);
+/* The speculative read of page into frame f ended with res; warm: it was
+ * warm restart's (counted as warm_pages, not prefetch_pages). */
+void bp__finish_prefetch(bp_pool *pool, uint32_t f, uint64_t page, int res,
+                         bool warm);
 void bp__unpin_frame(bp_pool *pool, uint32_t f);
 /* What a read stream's look-ahead made of a page (bp__stream_lookahead). */
 enum bp__lookahead {
@@ -401,6 +408,11 @@ int bp__prefetch_queue(bp_pool *pool, uint64_t first, uint64_t count, bool scan)
 /* Ranges queued for the reader thread, not yet all admitted (for tests:
  * with none queued and no frame pinned, the reader thread is idle). */
 uint32_t bp__prefetch_queued(bp_pool *pool);
+/* Give the reader thread pages[0..n) to warm (hot first), replacing any
+ * list it had; it owns and frees pages (warm.c). */
+void bp__prefetch_warm(bp_pool *pool, uint64_t *pages, uint64_t n);
+/* Pages in the last list given, and how many of them are dealt with. */
+void bp__warm_progress(bp_pool *pool, uint64_t *listed, uint64_t *done);
 
 /* readahead.c */
 int bp__readahead_create(bp_pool *pool, const struct bp_options *o);

@@ -101,6 +101,9 @@ static int options_copy_in(const struct bp_options *opts, struct bp_options *o)
     if (o->reserved0)
         return bp__fail(-EINVAL, "bp_open: opts->reserved0 is %u; it must "
                         "be 0 (bp_options_init sets it)", o->reserved0);
+    if (o->warm_file && !*o->warm_file)
+        return bp__fail(-EINVAL, "bp_open: opts->warm_file is empty; give "
+                        "the path of the dump, or NULL for none");
     o->struct_size = sizeof(*o);
     return 0;
 }

@@ -274,6 +274,7 @@ static int end_read(bp_pool *pool, uint32_t f, uint64_t page, int r)
                                    prefetch is (no hot page, no dirty page
                                    written, no retry), but it is a demand
                                    read, not a read-ahead (not PREFETCHED) */
+#define ADMIT_FREE_ONLY 0x8u    /* warm restart: a free frame or nothing */
 #define ADMIT_NO_WAIT (ADMIT_SPECULATIVE | ADMIT_LOOKAHEAD)
 
 /* One admission took the miss lock at t_got, having asked at t_ask, and
@@ -330,11 +331,19 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
     collect->n = 0;
     struct admission call = { collect, (how & ADMIT_NO_WAIT) != 0 };
     uint32_t cpflags = how & ADMIT_SCAN ? BP__CP_SCAN : 0;
-    r = bp__cp_admit(pool->policy, page, cpflags, &call, &f, &victim);
+    struct bp__cp_counts cc;
+    bool none_free = false;
+    if (how & ADMIT_FREE_ONLY) {
+        bp__cp_counts(pool->policy, &cc);
+        none_free = cc.free == 0;
+    }
+    if (none_free)
+        r = -BP_ENOFRAME;
+    else
+        r = bp__cp_admit(pool->policy, page, cpflags, &call, &f, &victim);
     if (r == -BP_ENOFRAME && collect->n == 0 && !(how & ADMIT_NO_WAIT))
         r = bp__cp_admit(pool->policy, page, cpflags | BP__CP_FORCE, &call,
                          &f, &victim);
-    struct bp__cp_counts cc;
     bp__cp_counts(pool->policy, &cc);
     /* Cold pages get m_c frames, or all the hot pages leave them while
      * those are fewer than m - m_c (the hot hand demotes only above). */
@@ -534,12 +543,22 @@ int bp__admit_prefetch(bp_pool *pool, uint64_t page, bool scan, uint32_t *fout)
     return r == PIN_RETRY ? 1 : r;
 }
 
+int bp__admit_warm(bp_pool *pool, uint64_t page, uint32_t *fout)
+{
+    struct bp__evict_batch collect;
+    int rounds = DIRTY_ROUNDS;
+    int r = admit(pool, page, ADMIT_SPECULATIVE | ADMIT_FREE_ONLY, &rounds,
+                  &collect, fout);
+    return r == PIN_RETRY ? 1 : r;
+}
+
 /* The speculative read of page into frame f ended with res (0 or a
  * negative error).  Success: the page becomes VALID and the reader
  * thread's pin goes.  Failure: the frame is given up (as for a failed
  * demand read); a pin that was waiting tries again and reads the page
  * itself, so the error reaches a caller. */
-void bp__finish_prefetch(bp_pool *pool, uint32_t f, uint64_t page, int res)
+void bp__finish_prefetch(bp_pool *pool, uint32_t f, uint64_t page, int res,
+                         bool warm)
 {
     if (res == 0 && pool->checksums)
         res = bp__page_verify(pool, f, page);
@@ -551,7 +570,7 @@ void bp__finish_prefetch(bp_pool *pool, uint32_t f, uint64_t page, int res)
     /* Counted before the page is VALID: a pin woken by it, or anyone who
      * sees it resident, then sees the read counted too. */
     bp__count(pool, BP__C_READS, 1);
-    bp__count(pool, BP__C_PREFETCH_PAGES, 1);
+    bp__count(pool, warm ? BP__C_WARM_PAGES : BP__C_PREFETCH_PAGES, 1);
     bp__frame_finish_read(&pool->frames[f], true);
 }
 

@@ -27,6 +27,7 @@ static void pool_free(bp_pool *pool)
     pthread_mutex_destroy(&pool->miss_mu);
     pthread_mutex_destroy(&pool->streams_mu);
     pthread_mutex_destroy(&pool->grow_mu);
+    free(pool->warm_file);
     free(pool);
 }
 
@@ -84,6 +85,9 @@ int bp_open(const char *path, const struct bp_options *opts, bp_pool **out)
         bp__fail(r, "bp_open: out of memory for the replacement policy");
     if (r == 0)
         r = setup_aio(pool, o.queue_depth, o.aio_lanes);
+    if (r == 0 && o.warm_file && !(pool->warm_file = strdup(o.warm_file)))
+        r = bp__fail(-ENOMEM, "bp_open: out of memory");
+    o.warm_file = pool->warm_file;
     pool->opts = o;
     pool->checksums = (o.flags & BP_CHECKSUMS) != 0;
     pool->read_only = (o.flags & BP_RDONLY) != 0;
@@ -104,6 +108,8 @@ int bp_open(const char *path, const struct bp_options *opts, bp_pool **out)
         r = bp__prefetcher_start(pool);
     if (r == 0 && !(o.flags & BP_NOREADAHEAD))
         r = bp__readahead_create(pool, &o);
+    if (r == 0 && pool->warm_file)
+        (void)bp_warm(pool, pool->warm_file);   /* a hint: none is fine */
     if (r < 0) {
         if (pool->file.created)
             unlink(path);
@@ -140,6 +146,11 @@ int bp_close(bp_pool *pool)
     int r = bp__flush_and_sync(pool, 0, "bp_close", true);
     if (r >= 0 && !pool->read_only)
         r = bp__dw_close(&pool->file);   /* every page is in place: clear */
+    if (pool->warm_file) {
+        int d = bp_dump_resident(pool, pool->warm_file);
+        if (d < 0 && r >= 0)
+            r = d;
+    }
     pool_free(pool);
     return r < 0 ? r : 0;
 }

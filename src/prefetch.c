@@ -14,8 +14,11 @@
  * comes back short is read again page by page; a page whose read fails is
  * dropped from the pool, so the next pin reads it and reports the error.
  *
- * Locking: pf->mu protects the queue and `stop`, and is a leaf: nothing
- * else is taken while holding it.
+ * Warm restart (warm.c) gives the same thread a list of pages to read
+ * back; it reads a round of them whenever no hint waits (warm_round).
+ *
+ * Locking: pf->mu protects the queue, the warm list and `stop`, and is a
+ * leaf: nothing else is taken while holding it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,6 +29,9 @@
 #define QUEUE_RANGES 256      /* ranges waiting to be read */
 #define BATCH_PAGES 256       /* pages admitted, then read, per round */
 #define BATCH_RUNS 32         /* requests per round: a lane's depth */
+#define WARM_RUNS 16          /* requests per round of warming: half of
+                                 that, so demand reads find the device
+                                 less busy */
 
 struct range {
     uint64_t first, count;
@@ -40,6 +46,14 @@ struct bp__prefetcher {
     bool stop;                 /* [mu] */
     struct range q[QUEUE_RANGES];  /* [mu] ring */
     uint32_t head, len;        /* [mu] */
+    uint64_t *warm;            /* [mu] the pages to warm (bp_warm), or NULL */
+    uint64_t warm_gen;         /* [mu] lists given so far */
+    uint64_t warm_next;        /* [mu] the first not yet looked at */
+    _Atomic uint64_t warm_listed;  /* [mu, atomic to read] pages in the
+                                      last list given */
+    _Atomic uint64_t warm_done;    /* [mu, atomic to read] of those, read,
+                                      found resident, beyond the end, or
+                                      dropped because the pool was full */
 };
 
 static void read_done(bp_pool *pool, uint32_t frame, uint64_t page, int res,
@@ -47,7 +61,15 @@ static void read_done(bp_pool *pool, uint32_t frame, uint64_t page, int res,
 {
     (void)done;
     (void)arg;
-    bp__finish_prefetch(pool, frame, page, res);
+    bp__finish_prefetch(pool, frame, page, res, false);
+}
+
+static void warm_read_done(bp_pool *pool, uint32_t frame, uint64_t page,
+                           int res, size_t done, void *arg)
+{
+    (void)done;
+    (void)arg;
+    bp__finish_prefetch(pool, frame, page, res, true);
 }
 
 /* Pages admitted for one round of reads.  A round gathers ranges from the
@@ -89,6 +111,67 @@ static bool admit_range(bp_pool *pool, struct range *rg, struct batch *b)
     return true;
 }
 
+static int by_page(const void *a, const void *b)
+{
+    uint64_t x = ((const struct bp__page_ref *)a)->page;
+    uint64_t y = ((const struct bp__page_ref *)b)->page;
+    return (x > y) - (x < y);
+}
+
+/* The warm list is over (read, or the pool full): drop it (pf->mu held). */
+static void warm_end(struct bp__prefetcher *pf)
+{
+    free(pf->warm);
+    pf->warm = NULL;
+    atomic_store(&pf->warm_done, atomic_load(&pf->warm_listed));
+}
+
+/* One round of warming (pf->mu held on entry and return, not across
+ * admissions and reads): the next pages of the list into free frames,
+ * at most BATCH_PAGES pages and WARM_RUNS requests, read at once. */
+static void warm_round(bp_pool *pool, struct batch *b, uint32_t max_run)
+{
+    struct bp__prefetcher *pf = pool->prefetcher;
+    uint64_t chunk[BATCH_PAGES];
+    uint64_t gen = pf->warm_gen, from = pf->warm_next;
+    uint64_t left = atomic_load(&pf->warm_listed) - from;
+    uint32_t n = left < BATCH_PAGES ? (uint32_t)left : BATCH_PAGES;
+    memcpy(chunk, pf->warm + from, n * sizeof(uint64_t));
+    pthread_mutex_unlock(&pf->mu);
+
+    uint64_t count = bp_page_count(pool);
+    uint32_t looked = 0;
+    bool full = false;
+    b->n = b->runs = 0;
+    while (looked < n && b->runs < WARM_RUNS) {
+        uint64_t p = chunk[looked++];
+        if (p >= count || bp__pt_lookup(&pool->pt, p) != BP__PT_NOTFOUND)
+            continue;
+        uint32_t f;
+        int r = bp__admit_warm(pool, p, &f);
+        if (r == 1)
+            continue;
+        if (r < 0) {
+            full = true;          /* no free frame left: warming is over */
+            break;
+        }
+        if (b->n == 0 || b->a[b->n - 1].page + 1 != p)
+            b->runs++;
+        b->a[b->n++] = (struct bp__page_ref){ f, p };
+    }
+    qsort(b->a, b->n, sizeof(b->a[0]), by_page);
+    if (b->n)
+        bp__io_runs(pool, b->a, b->n, max_run, false, warm_read_done, NULL);
+
+    pthread_mutex_lock(&pf->mu);
+    if (pf->warm_gen != gen)
+        return;                   /* bp_warm gave a new list meanwhile */
+    pf->warm_next += looked;
+    atomic_store(&pf->warm_done, pf->warm_next);
+    if (full || pf->warm_next == atomic_load(&pf->warm_listed))
+        warm_end(pf);
+}
+
 static void *reader_main(void *arg)
 {
     bp_pool *pool = arg;
@@ -102,10 +185,17 @@ static void *reader_main(void *arg)
 
     pthread_mutex_lock(&pf->mu);
     for (;;) {
-        while (!pf->stop && pf->len == 0)
+        while (!pf->stop && pf->len == 0 && !pf->warm)
             pthread_cond_wait(&pf->cv, &pf->mu);
         if (pf->stop)
             break;
+        if (pf->len == 0) {
+            if (b.a)
+                warm_round(pool, &b, max_run);
+            else
+                warm_end(pf);             /* no memory: drop the list */
+            continue;
+        }
         /* Gather: only this thread removes from the queue or changes its
          * head entry, so the head may be worked on without pf->mu. */
         b.n = b.runs = 0;
@@ -168,8 +258,32 @@ void bp__prefetcher_stop(bp_pool *pool)
         pthread_join(pf->thread, NULL);
     pthread_cond_destroy(&pf->cv);
     pthread_mutex_destroy(&pf->mu);
+    free(pf->warm);
     free(pf);
     pool->prefetcher = NULL;
+}
+
+void bp__prefetch_warm(bp_pool *pool, uint64_t *pages, uint64_t n)
+{
+    struct bp__prefetcher *pf = pool->prefetcher;
+    pthread_mutex_lock(&pf->mu);
+    free(pf->warm);
+    pf->warm = n ? pages : NULL;
+    pf->warm_gen++;
+    pf->warm_next = 0;
+    atomic_store(&pf->warm_listed, n);
+    atomic_store(&pf->warm_done, 0);
+    if (!n)
+        free(pages);
+    pthread_cond_signal(&pf->cv);
+    pthread_mutex_unlock(&pf->mu);
+}
+
+void bp__warm_progress(bp_pool *pool, uint64_t *listed, uint64_t *done)
+{
+    struct bp__prefetcher *pf = pool->prefetcher;
+    *listed = pf ? atomic_load(&pf->warm_listed) : 0;
+    *done = pf ? atomic_load(&pf->warm_done) : 0;
 }
 
 uint32_t bp__prefetch_queued(bp_pool *pool)

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/* warm.c - warm restart: the list of resident pages, written to a small
+ * file, and read back in the background after a restart.
+ *
+ * A pool that restarts cold serves its workload from the device until
+ * the misses have brought the working set back, one page at a time and
+ * in no useful order.  bp_dump_resident() writes which pages are resident
+ * and which of them CLOCK-Pro counts hot; bp_warm() hands that list to
+ * the reader thread (prefetch.c), which reads it hot pages first, in page
+ * order within each kind so that neighbours go in one request, many
+ * requests at once - as InnoDB's buffer pool dump and load, and
+ * PostgreSQL's autoprewarm, do.  Warming takes only free frames: it
+ * stops when the pool is full, and never evicts what the workload has
+ * brought in meanwhile; pages already resident are skipped.  Demand
+ * misses and bp_prefetch hints go first: the reader thread takes a round
+ * of warming only when no hint waits, and a round has at most
+ * WARM_RUNS requests in flight.
+ *
+ * The dump (little-endian):
+ *
+ *     0   magic "bpoolwm\n"
+ *     8   format version (1)
+ *    12   page size
+ *    16   the data file's creation id (16 bytes; zeros without a header)
+ *    32   pages of the file when dumped
+ *    40   hot pages listed, h
+ *    48   cold pages listed, c
+ *    56   h + c page numbers (8 bytes each): the hot ones, then the
+ *         cold ones, each ascending
+ *    ...  CRC-32C of everything before
+ *
+ * It is written to PATH.tmp, made durable, and renamed over PATH, so a
+ * crash leaves the old dump or the new one, never half of one; a dump
+ * that is damaged, of another file or of another page size is refused
+ * (BP_EDUMP) - by bp_warm; at bp_open, which warms from
+ * bp_options.warm_file, it is ignored: a dump is a hint.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bpool_internal.h"
+#include "crc32c.h"
+#include "le_bytes.h"
+
+static const uint8_t WARM_MAGIC[8] = { 'b', 'p', 'o', 'o', 'l', 'w', 'm', '\n' };
+#define WARM_VERSION 1u
+#define WARM_HEAD 56u
+/* A list longer than this is not a dump bpool wrote (pools of up to
+ * 2^32 frames). */
+#define WARM_MAX_PAGES (UINT64_C(1) << 32)
+
+/* The resident pages, gathered under the miss lock. */
+struct resident {
+    uint64_t *hot, *cold;
+    uint64_t nhot, ncold, cap;
+};
+
+static void gather_entry(void *arg, uint64_t page, uint32_t frame,
+                         enum bp__cp_status status, unsigned hand_mask)
+{
+    (void)frame;
+    (void)hand_mask;
+    struct resident *r = arg;
+    if (status == BP__CP_HOT && r->nhot < r->cap)
+        r->hot[r->nhot++] = page;
+    else if ((status == BP__CP_COLD || status == BP__CP_COLD_TEST) &&
+             r->ncold < r->cap)
+        r->cold[r->ncold++] = page;
+}
+
+static int by_number(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void file_id(const bp_pool *pool, uint8_t id[16])
+{
+    if (pool->file.header.version)
+        memcpy(id, pool->file.header.id, 16);
+    else
+        memset(id, 0, 16);
+}
+
+static int write_all(int fd, const uint8_t *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t put = write(fd, buf, len);
+        if (put < 0 && errno == EINTR)
+            continue;
+        if (put <= 0)
+            return put < 0 ? -errno : -EIO;
+        buf += put;
+        len -= (size_t)put;
+    }
+    return 0;
+}
+
+int bp_dump_resident(bp_pool *pool, const char *path)
+{
+    if (!pool || !path || !*path)
+        return bp__fail(-EINVAL, "bp_dump_resident: %s must not be %s",
+                        !pool ? "pool" : "path", !pool || !path ? "NULL" : "empty");
+    struct resident r = { .cap = pool->nframes };
+    r.hot = malloc(r.cap * sizeof(uint64_t));
+    r.cold = malloc(r.cap * sizeof(uint64_t));
+    size_t bytes = WARM_HEAD + 2 * (size_t)r.cap * 8 + 4;
+    uint8_t *buf = malloc(bytes);
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 5);
+    int e = 0;
+    if (!r.hot || !r.cold || !buf || !tmp) {
+        e = bp__fail(-ENOMEM, "bp_dump_resident: out of memory listing %u "
+                     "frames", pool->nframes);
+        goto out;
+    }
+    pthread_mutex_lock(&pool->miss_mu);
+    bp__cp_walk(pool->policy, gather_entry, &r);
+    pthread_mutex_unlock(&pool->miss_mu);
+    qsort(r.hot, r.nhot, sizeof(uint64_t), by_number);
+    qsort(r.cold, r.ncold, sizeof(uint64_t), by_number);
+
+    memset(buf, 0, WARM_HEAD);
+    memcpy(buf, WARM_MAGIC, sizeof(WARM_MAGIC));
+    bp__put32(buf + 8, WARM_VERSION);
+    bp__put32(buf + 12, pool->page_size);
+    file_id(pool, buf + 16);
+    bp__put64(buf + 32, bp_page_count(pool));
+    bp__put64(buf + 40, r.nhot);
+    bp__put64(buf + 48, r.ncold);
+    size_t at = WARM_HEAD;
+    for (uint64_t i = 0; i < r.nhot; i++, at += 8)
+        bp__put64(buf + at, r.hot[i]);
+    for (uint64_t i = 0; i < r.ncold; i++, at += 8)
+        bp__put64(buf + at, r.cold[i]);
+    bp__put32(buf + at, bp__crc32c(0, buf, at));
+    at += 4;
+
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        e = -errno;
+        e = bp__fail(e, "bp_dump_resident: cannot create %s: %s; check the "
+                     "directory and its permissions", tmp, strerror(-e));
+        goto out;
+    }
+    e = write_all(fd, buf, at);
+    if (e == 0 && fsync(fd) < 0)
+        e = -errno;
+    if (close(fd) < 0 && e == 0)
+        e = -errno;
+    if (e == 0 && rename(tmp, path) < 0)
+        e = -errno;
+    if (e < 0) {
+        unlink(tmp);
+        e = bp__fail(e, "bp_dump_resident: cannot write %s: %s; the previous "
+                     "dump, if any, is unchanged - check the file system",
+                     path, strerror(-e));
+        goto out;
+    }
+    e = (int)(r.nhot + r.ncold < INT32_MAX ? r.nhot + r.ncold : INT32_MAX);
+out:
+    free(r.hot);
+    free(r.cold);
+    free(buf);
+    free(tmp);
+    return e;
+}
+
+/* Read and check the dump at path: its page list (hot first) in *pages,
+ * *n of them, *nhot hot.  0, or a negative errno with the detail set. */
+static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
+                uint64_t *nhot)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = -errno;
+        return bp__fail(e, "bp_warm: cannot open %s: %s", path, strerror(-e));
+    }
+    off_t size = lseek(fd, 0, SEEK_END);
+    uint8_t *buf = size >= (off_t)(WARM_HEAD + 4) &&
+                   size <= (off_t)(WARM_HEAD + 8 * WARM_MAX_PAGES + 4)
+                   ? malloc((size_t)size) : NULL;
+    ssize_t got = buf ? pread(fd, buf, (size_t)size, 0) : -1;
+    close(fd);
+    int e = 0;
+    const char *why = NULL;
+    if (size < (off_t)(WARM_HEAD + 4))
+        why = "it is too short to be a dump";
+    else if (size > (off_t)(WARM_HEAD + 8 * WARM_MAX_PAGES + 4))
+        why = "it is larger than any dump";
+    else if (!buf)
+        e = -ENOMEM;
+    else if (got != (ssize_t)size)
+        why = "it cannot be read";
+    else if (memcmp(buf, WARM_MAGIC, sizeof(WARM_MAGIC)) != 0)
+        why = "it is not a bpool dump";
+    else if (bp__get32(buf + 8) != WARM_VERSION)
+        why = "it has a format version this bpool does not read";
+    else if (bp__get32(buf + (size_t)size - 4) != bp__crc32c(0, buf, (size_t)size - 4))
+        why = "its checksum does not match (damaged)";
+    else if (bp__get64(buf + 40) + bp__get64(buf + 48) !=
+             ((uint64_t)size - WARM_HEAD - 4) / 8 || ((uint64_t)size - WARM_HEAD - 4) % 8)
+        why = "its page counts do not match its size (damaged)";
+    else if (bp__get32(buf + 12) != pool->page_size)
+        why = "it was written by a pool of another page size";
+    if (!why && !e) {
+        uint8_t id[16];
+        file_id(pool, id);
+        if (memcmp(buf + 16, id, 16) != 0)
+            why = "it lists the pages of another data file (its creation id "
+                  "differs)";
+    }
+    if (why || e) {
+        free(buf);
+        if (e)
+            return bp__fail(e, "bp_warm: out of memory reading %s", path);
+        return bp__fail(-BP_EDUMP, "bp_warm: cannot warm %s from %s: %s; "
+                        "delete the dump (the next bp_dump_resident or "
+                        "bp_close writes a new one)", pool->file.path, path,
+                        why);
+    }
+    *nhot = bp__get64(buf + 40);
+    *n = *nhot + bp__get64(buf + 48);
+    *pages = malloc((*n ? *n : 1) * sizeof(uint64_t));
+    if (!*pages) {
+        free(buf);
+        return bp__fail(-ENOMEM, "bp_warm: out of memory reading %s", path);
+    }
+    for (uint64_t i = 0; i < *n; i++)
+        (*pages)[i] = bp__get64(buf + WARM_HEAD + 8 * i);
+    free(buf);
+    return 0;
+}
+
+int bp_warm(bp_pool *pool, const char *path)
+{
+    if (!pool || !path || !*path)
+        return bp__fail(-EINVAL, "bp_warm: %s must not be %s",
+                        !pool ? "pool" : "path", !pool || !path ? "NULL" : "empty");
+    uint64_t *pages = NULL, n = 0, nhot = 0;
+    int r = load(pool, path, &pages, &n, &nhot);
+    if (r < 0)
+        return r;
+    bp__prefetch_warm(pool, pages, n);   /* takes pages */
+    return n < INT32_MAX ? (int)n : INT32_MAX;
+}

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/* check_warm.c - warm restart: bp_dump_resident lists the resident pages,
+ * hot first, in a file that survives the pool; bp_warm (or
+ * bp_options.warm_file at open) reads them back in the background into
+ * free frames only; a dump that is damaged, foreign or of another page
+ * size is refused with a detail saying which. */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bpool.h"
+#include "testutil.h"
+
+#define PS 8192u
+
+/* Wait until warming has dealt with its whole list and holds no pin. */
+static struct bp_stats wait_warmed(bp_pool *pool)
+{
+    double end = tu_now() + 10 * tu_timeout_multiplier();
+    struct bp_stats st = tu_stats(pool);
+    while ((st.warm_done < st.warm_listed || st.pinned) && tu_now() < end) {
+        usleep(2000);
+        st = tu_stats(pool);
+    }
+    ck_assert_msg(st.warm_done == st.warm_listed && !st.pinned,
+                  "warming: %llu of %llu pages dealt with, %llu pinned",
+                  (unsigned long long)st.warm_done,
+                  (unsigned long long)st.warm_listed,
+                  (unsigned long long)st.pinned);
+    return st;
+}
+
+/* Read pages [0, n) of pool (with BP_READ) `times` times each. */
+static void touch(bp_pool *pool, uint64_t n, int times)
+{
+    for (int t = 0; t < times; t++)
+        for (uint64_t p = 0; p < n; p++)
+            tu_expect_page(pool, p, BP_READ, 1);
+}
+
+/* The dump's bytes, and its size in *len. */
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    off_t size = lseek(fd, 0, SEEK_END);
+    uint8_t *buf = malloc((size_t)size);
+    ck_assert_int_eq(pread(fd, buf, (size_t)size, 0), size);
+    close(fd);
+    *len = (size_t)size;
+    return buf;
+}
+
+static void spill(const char *path, const uint8_t *buf, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
+    close(fd);
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Proves the round trip: the pages resident at the dump are resident
+ * again after bp_warm in a new pool, read by warming (warm_pages), and
+ * every later pin of them is a hit; the dump lists them hot first, each
+ * kind in ascending page order. */
+START_TEST(test_dump_and_warm)
+{
+    char *path = tu_path("warm.data"), *dump = tu_path("warm.dump");
+    unlink(dump);
+    tu_make_file(path, PS, 256, 1);
+    bp_pool *pool = tu_open(path, 64, BP_NOFLUSH | BP_NOREADAHEAD);
+    touch(pool, 48, 3);
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 48);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    size_t len;
+    uint8_t *d = slurp(dump, &len);
+    ck_assert_uint_eq(len, 56 + 48 * 8 + 4);
+    uint64_t hot = get64(d + 40), cold = get64(d + 48);
+    ck_assert_uint_eq(hot + cold, 48);
+    for (uint64_t i = 1; i < hot + cold; i++)
+        if (i != hot)
+            ck_assert_uint_lt(get64(d + 56 + 8 * (i - 1)), get64(d + 56 + 8 * i));
+    free(d);
+
+    pool = tu_open(path, 64, BP_NOFLUSH | BP_NOREADAHEAD);
+    ck_assert_int_eq(bp_warm(pool, dump), 48);
+    struct bp_stats st = wait_warmed(pool);
+    ck_assert_uint_eq(st.warm_listed, 48);
+    ck_assert_uint_eq(st.warm_pages, 48);
+    ck_assert_uint_eq(st.resident, 48);
+    ck_assert_uint_eq(st.misses, 0);
+    touch(pool, 48, 1);
+    st = tu_stats(pool);
+    ck_assert_uint_eq(st.misses, 0);
+    ck_assert_uint_eq(st.hits, 48);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Proves warming takes free frames only: a dump of 64 pages warmed into
+ * a pool of 16 frames, 6 of them in use, reads 10, evicts nothing, and
+ * ends (warm_done reaches warm_listed). */
+START_TEST(test_warm_stops_when_full)
+{
+    char *path = tu_path("warm-full.data"), *dump = tu_path("warm-full.dump");
+    tu_make_file(path, PS, 256, 1);
+    bp_pool *pool = tu_open(path, 64, BP_NOFLUSH | BP_NOREADAHEAD);
+    touch(pool, 64, 1);
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 64);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    for (uint64_t p = 200; p < 206; p++)
+        tu_expect_page(pool, p, BP_READ, 1);
+    ck_assert_int_eq(bp_warm(pool, dump), 64);
+    struct bp_stats st = wait_warmed(pool);
+    ck_assert_uint_eq(st.warm_pages, 10);
+    ck_assert_uint_eq(st.evictions, 0);
+    ck_assert_uint_eq(st.resident, 16);
+    for (uint64_t p = 200; p < 206; p++)
+        tu_expect_page(pool, p, BP_READ, 1);
+    ck_assert_uint_eq(tu_stats(pool).misses, 6);   /* still there */
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Proves bp_options.warm_file: a missing dump is no error at open;
+ * bp_close writes it; the next bp_open warms from it by itself. */
+START_TEST(test_warm_file_option)
+{
+    char *path = tu_path("warm-opt.data"), *dump = tu_path("warm-opt.dump");
+    unlink(dump);
+    tu_make_file(path, PS, 128, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.warm_file = dump;
+    bp_pool *pool = tu_open_opts(path, 32, BP_NOFLUSH | BP_NOREADAHEAD, &o);
+    touch(pool, 20, 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_uint_eq(tu_file_size(dump), 56 + 20 * 8 + 4);
+
+    pool = tu_open_opts(path, 32, BP_NOFLUSH | BP_NOREADAHEAD, &o);
+    struct bp_stats st = wait_warmed(pool);
+    ck_assert_uint_eq(st.warm_listed, 20);
+    ck_assert_uint_eq(st.warm_pages, 20);
+    touch(pool, 20, 1);
+    ck_assert_uint_eq(tu_stats(pool).misses, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    o.warm_file = "";
+    bp_pool *bad;
+    ck_assert_int_eq(bp_open(path, &o, &bad), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(bp_errdetail(), "warm_file"));
+}
+END_TEST
+
+/* Expect bp_warm(pool, dump) to fail with -BP_EDUMP, the detail
+ * naming the dump, `why`, and what to do. */
+static void expect_refused(bp_pool *pool, const char *dump, const char *why)
+{
+    TU_EXPECT_ERR(bp_warm(pool, dump), -BP_EDUMP, dump, why, "delete the dump");
+    ck_assert_uint_eq(tu_stats(pool).warm_listed, 0);
+}
+
+/* Proves the refusals: no dump, not a dump, a damaged one (its checksum,
+ * its counts), one of another data file, one of another page size, and
+ * bad arguments - each with its own detail, nothing warmed. */
+START_TEST(test_refusals)
+{
+    char *path = tu_path("warm-ref.data"), *dump = tu_path("warm-ref.dump");
+    char *other = tu_path("warm-other.data"), *odump = tu_path("warm-other.dump");
+    char *junk = tu_path("warm-junk.dump");
+    tu_make_file(path, PS, 64, 1);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    touch(pool, 8, 1);
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 8);
+    /* Another file, made by bpool: its own creation id. */
+    unlink(other);
+    bp_pool *op = tu_open(other, 16, BP_CREATE | BP_NOFLUSH | BP_NOREADAHEAD);
+    for (int i = 0; i < 8; i++) {
+        uint64_t n;
+        bp_page pg;
+        ck_assert_int_eq(bp_alloc_page(op, &n, &pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_int_eq(bp_dump_resident(op, odump), 8);
+    ck_assert_int_eq(bp_close(op), 0);
+
+    TU_EXPECT_ERR(bp_warm(pool, tu_path("warm-none.dump")), -ENOENT, "warm-none.dump");
+    TU_EXPECT_ERR(bp_warm(NULL, dump), -EINVAL, "pool");
+    TU_EXPECT_ERR(bp_warm(pool, ""), -EINVAL, "path");
+    TU_EXPECT_ERR(bp_dump_resident(pool, NULL), -EINVAL, "path");
+
+    size_t len;
+    uint8_t *d = slurp(dump, &len);
+    spill(junk, (const uint8_t *)"hello", 5);
+    expect_refused(pool, junk, "too short");
+    uint8_t *bad = malloc(len);
+    memcpy(bad, d, len);
+    bad[0] = 'X';
+    spill(junk, bad, len);
+    expect_refused(pool, junk, "not a bpool dump");
+    memcpy(bad, d, len);
+    bad[60] ^= 1;                                   /* a page number */
+    spill(junk, bad, len);
+    expect_refused(pool, junk, "checksum");
+    spill(junk, d, len - 8);                        /* a page cut off */
+    expect_refused(pool, junk, "checksum");
+    expect_refused(pool, odump, "another data file");
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    /* The same file opened with 16 KiB pages: refused. */
+    char *big = tu_path("warm-16k.data");
+    tu_make_file(big, 16384, 16, 1);
+    pool = tu_open(big, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    expect_refused(pool, dump, "another page size");
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    /* A failed dump leaves the old one as it was. */
+    pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    TU_EXPECT_ERR(bp_dump_resident(pool, tu_path("no-such-dir/x.dump")), -ENOENT,
+                  "no-such-dir");
+    ck_assert_int_eq(bp_close(pool), 0);
+    size_t len2;
+    uint8_t *d2 = slurp(dump, &len2);
+    ck_assert_uint_eq(len2, len);
+    ck_assert_int_eq(memcmp(d, d2, len), 0);
+    free(d);
+    free(d2);
+    free(bad);
+}
+END_TEST
+
+Suite *test_suite(void);
+Suite *test_suite(void)
+{
+    Suite *s = suite_create("warm");
+    TCase *tc = tcase_create("warm");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_dump_and_warm);
+    tcase_add_test(tc, test_warm_stops_when_full);
+    tcase_add_test(tc, test_warm_file_option);
+    tcase_add_test(tc, test_refusals);
+    suite_add_tcase(s, tc);
+    return s;
+}
