@@ -289,6 +289,7 @@ int cmd_stats(struct shell *sh, const struct command *cmd, int argc,
     STAT_(miss_frame_waits); STAT_(miss_frame_wait_ns);
     STAT_(miss_reads); STAT_(miss_submit_ns); STAT_(miss_device_ns);
     STAT_(miss_read_waits); STAT_(miss_read_wait_ns);
+    STAT_(warm_listed); STAT_(warm_done); STAT_(warm_pages);
 #undef STAT_
     uint64_t pins = st.hits + st.misses;
     printf("hit_ratio %.4f\n", pins ? (double)st.hits / (double)pins : 0.0);
@@ -467,6 +468,61 @@ int cmd_prefetch(struct shell *sh, const struct command *cmd, int argc,
            (unsigned long long)n, plural(n, "page", "pages"),
            (uint64_t)got < n ? " (the reader stops when no clean cold frame "
            "is free; see: clock)" : "");
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * dump, warm (warm restart)
+ * ---------------------------------------------------------------------- */
+
+int cmd_dump(struct shell *sh, const struct command *cmd, int argc,
+             struct word *argv)
+{
+    (void)cmd; (void)argc;
+    int rc = bp_dump_resident(sh->pool, argv[0].s);
+    if (rc < 0)
+        return fail_lib(sh, rc, "cannot dump the resident pages");
+    printf("dump: %d %s listed in %s\n", rc, plural((uint64_t)rc, "page", "pages"),
+           argv[0].s);
+    return 0;
+}
+
+int cmd_warm(struct shell *sh, const struct command *cmd, int argc,
+             struct word *argv)
+{
+    bool wait = false;
+    if (argc == 2 && word_is(&argv[1], "wait"))
+        wait = true;
+    else if (argc == 2)
+        return fail(sh, usage_of(cmd), "warm: unknown option \"%s\" (use "
+                    "wait)", echo(&argv[1]));
+    int rc = bp_warm(sh->pool, argv[0].s);
+    if (rc == -ENOENT)
+        return fail_code(sh, rc, bp_errdetail(), "hint: write a dump first: dump FILE",
+                         "cannot warm the pool");
+    if (rc < 0)
+        return fail_lib(sh, rc, "cannot warm the pool");
+    printf("warm: %d %s listed, reading in the background\n", rc,
+           plural((uint64_t)rc, "page", "pages"));
+    if (!wait)
+        return 0;
+    fflush(stdout);
+    struct bp_stats st;
+    uint64_t t0 = now_ns();
+    for (;;) {
+        if ((rc = bp_stats(sh->pool, &st)) < 0)
+            return fail_lib(sh, rc, "warm: cannot get the statistics");
+        if (st.warm_done >= st.warm_listed)
+            break;
+        if (interrupted())
+            return fail_interrupted(sh, "warm wait");
+        struct timespec ts = { 0, 2000000 };
+        nanosleep(&ts, NULL);
+    }
+    printf("warm: done in %.3f s: %llu %s read, %llu resident\n",
+           (double)(now_ns() - t0) / 1e9, (unsigned long long)st.warm_pages,
+           plural(st.warm_pages, "page", "pages"),
+           (unsigned long long)st.resident);
     return 0;
 }
 

@@ -152,6 +152,20 @@ const struct command shell_commands[] = {
      "frame is free) and says how many are.  Pages past the end of the\n"
      "file are left out.",
      "scan wait", 1, 3, true, cmd_prefetch},
+    {"dump", NULL, "dump FILE", "write the list of resident pages to FILE",
+     "Writes which pages are resident, and which of them are hot, to FILE\n"
+     "(bp_dump_resident): a small file that \"warm\" - in this pool or\n"
+     "one opened later on the same data file - reads back.  The old FILE\n"
+     "is replaced only once the new one is whole.",
+     NULL, 1, 1, true, cmd_dump},
+    {"warm", NULL, "warm FILE [wait]", "read back the pages a dump lists",
+     "Hands the pages FILE lists (written by dump, or by bp_close of a\n"
+     "pool with bp_options.warm_file) to the reader thread, hot pages first\n"
+     "(bp_warm), and returns at once.  Warming takes free frames only and\n"
+     "skips pages already resident.  wait waits until it is over and says\n"
+     "how long it took and how many pages it read.  A dump of another\n"
+     "data file or page size, or a damaged one, is refused.",
+     "wait", 1, 2, true, cmd_warm},
     {"stream", NULL, "stream PAGE|FIRST-LAST|FIRST+COUNT [depth=N] [scan] [json]",
      "read pages through a read stream; show its counts",
      "Reads the pages through a read stream (bp_stream_open_range), which\n"
