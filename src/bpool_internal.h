@@ -339,6 +339,8 @@ struct bp__page_ref {
     uint32_t frame;
     uint64_t page;
 };
+/* qsort's comparison of two struct bp__page_ref: by page number. */
+int bp__page_ref_order(const void *a, const void *b);
 /* Called once per page by bp__io_runs: res is 0 or a negative error, done
  * the bytes transferred (what a short transfer managed). */
 typedef void (*bp__run_done_fn)(bp_pool *pool, uint32_t frame, uint64_t page,

@@ -135,12 +135,6 @@ static int call_before_write(bp_pool *pool, uint32_t f)
                     (unsigned long long)page, bp_strerror(r));
 }
 
-static int by_page(const void *a, const void *b)
-{
-    const struct bp__page_ref *x = a, *y = b;
-    return (x->page > y->page) - (x->page < y->page);
-}
-
 /* Count a result into written / first_err. */
 static void tally(int e, int *written, int *first_err)
 {
@@ -239,7 +233,7 @@ int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
             release(pool, f);
         }
     }
-    qsort(sent, nsent, sizeof(*sent), by_page);
+    qsort(sent, nsent, sizeof(*sent), bp__page_ref_order);
     if (nsent)
         write_runs(pool, sent, nsent, who, &written, &first_err);
 
@@ -314,7 +308,7 @@ int bp__flush_all(bp_pool *pool, uint32_t rate)
         if (v.valid && (v.dirty || v.writing))
             todo[ntodo++] = (struct bp__page_ref){ f, v.page };
     }
-    qsort(todo, ntodo, sizeof(*todo), by_page);
+    qsort(todo, ntodo, sizeof(*todo), bp__page_ref_order);
 
     uint32_t batch_max = pool->queue_depth * pool->coalesce_pages;
     if (rate > 0) {

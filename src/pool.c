@@ -307,6 +307,14 @@ static bool frames_under_io(bp_pool *pool)
     return false;
 }
 
+/* No frame is free (the miss lock held). */
+static bool no_free_frame(bp_pool *pool)
+{
+    struct bp__cp_counts cc;
+    bp__cp_counts(pool->policy, &cc);
+    return cc.free == 0;
+}
+
 static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
                  struct bp__evict_batch *collect, uint32_t *fout)
 {
@@ -331,19 +339,12 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
     collect->n = 0;
     struct admission call = { collect, (how & ADMIT_NO_WAIT) != 0 };
     uint32_t cpflags = how & ADMIT_SCAN ? BP__CP_SCAN : 0;
-    struct bp__cp_counts cc;
-    bool none_free = false;
-    if (how & ADMIT_FREE_ONLY) {
-        bp__cp_counts(pool->policy, &cc);
-        none_free = cc.free == 0;
-    }
-    if (none_free)
-        r = -BP_ENOFRAME;
-    else
-        r = bp__cp_admit(pool->policy, page, cpflags, &call, &f, &victim);
+    r = (how & ADMIT_FREE_ONLY) && no_free_frame(pool) ? -BP_ENOFRAME :
+        bp__cp_admit(pool->policy, page, cpflags, &call, &f, &victim);
     if (r == -BP_ENOFRAME && collect->n == 0 && !(how & ADMIT_NO_WAIT))
         r = bp__cp_admit(pool->policy, page, cpflags | BP__CP_FORCE, &call,
                          &f, &victim);
+    struct bp__cp_counts cc;
     bp__cp_counts(pool->policy, &cc);
     /* Cold pages get m_c frames, or all the hot pages leave them while
      * those are fewer than m - m_c (the hot hand demotes only above). */

@@ -111,13 +111,6 @@ static bool admit_range(bp_pool *pool, struct range *rg, struct batch *b)
     return true;
 }
 
-static int by_page(const void *a, const void *b)
-{
-    uint64_t x = ((const struct bp__page_ref *)a)->page;
-    uint64_t y = ((const struct bp__page_ref *)b)->page;
-    return (x > y) - (x < y);
-}
-
 /* The warm list is over (read, or the pool full): drop it (pf->mu held). */
 static void warm_end(struct bp__prefetcher *pf)
 {
@@ -159,7 +152,7 @@ static void warm_round(bp_pool *pool, struct batch *b, uint32_t max_run)
             b->runs++;
         b->a[b->n++] = (struct bp__page_ref){ f, p };
     }
-    qsort(b->a, b->n, sizeof(b->a[0]), by_page);
+    qsort(b->a, b->n, sizeof(b->a[0]), bp__page_ref_order);
     if (b->n)
         bp__io_runs(pool, b->a, b->n, max_run, false, warm_read_done, NULL);
 

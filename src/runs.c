@@ -16,6 +16,12 @@
 
 #include "bpool_internal.h"
 
+int bp__page_ref_order(const void *a, const void *b)
+{
+    const struct bp__page_ref *x = a, *y = b;
+    return (x->page > y->page) - (x->page < y->page);
+}
+
 void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                  uint32_t max_run, bool write, bp__run_done_fn done,
                  void *arg)

@@ -108,7 +108,7 @@ int bp_dump_resident(bp_pool *pool, const char *path)
     struct resident r = { .cap = pool->nframes };
     r.hot = malloc(r.cap * sizeof(uint64_t));
     r.cold = malloc(r.cap * sizeof(uint64_t));
-    size_t bytes = WARM_HEAD + 2 * (size_t)r.cap * 8 + 4;
+    size_t bytes = WARM_HEAD + (size_t)r.cap * 8 + 4;   /* hot + cold <= frames */
     uint8_t *buf = malloc(bytes);
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 5);

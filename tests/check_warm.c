@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bpool.h"
+#include "le_bytes.h"
 #include "testutil.h"
 
 #define PS 8192u
@@ -63,14 +64,6 @@ static void spill(const char *path, const uint8_t *buf, size_t len)
     close(fd);
 }
 
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* Proves the round trip: the pages resident at the dump are resident
  * again after bp_warm in a new pool, read by warming (warm_pages), and
  * every later pin of them is a hit; the dump lists them hot first, each
@@ -88,11 +81,11 @@ START_TEST(test_dump_and_warm)
     size_t len;
     uint8_t *d = slurp(dump, &len);
     ck_assert_uint_eq(len, 56 + 48 * 8 + 4);
-    uint64_t hot = get64(d + 40), cold = get64(d + 48);
+    uint64_t hot = bp__get64(d + 40), cold = bp__get64(d + 48);
     ck_assert_uint_eq(hot + cold, 48);
     for (uint64_t i = 1; i < hot + cold; i++)
         if (i != hot)
-            ck_assert_uint_lt(get64(d + 56 + 8 * (i - 1)), get64(d + 56 + 8 * i));
+            ck_assert_uint_lt(bp__get64(d + 56 + 8 * (i - 1)), bp__get64(d + 56 + 8 * i));
     free(d);
 
     pool = tu_open(path, 64, BP_NOFLUSH | BP_NOREADAHEAD);
