@@ -495,8 +495,9 @@ BP_API int bp_prefetch(bp_pool *pool, uint64_t first, uint64_t count,
  *   any, is left as it was).
  *
  * bp_warm reads such a dump and returns at once; the background reader
- * thread then reads the listed pages back - hot pages first, adjacent
- * pages by one request, up to 16 requests at a time - into free frames
+ * thread then reads the listed pages back - hot pages first, and within
+ * each kind those used since the clock last passed them, adjacent pages
+ * by one request, up to 16 requests at a time - into free frames
  * only: warming stops when no frame is free, never evicts a page, skips
  * pages already resident or beyond the end of the file, and gives way to
  * bp_prefetch hints and read-ahead.  Pages enter CLOCK-Pro as prefetched

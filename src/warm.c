@@ -6,10 +6,14 @@
  * the misses have brought the working set back, one page at a time and
  * in no useful order.  bp_dump_resident() writes which pages are resident
  * and which of them CLOCK-Pro counts hot; bp_warm() hands that list to
- * the reader thread (prefetch.c), which reads it hot pages first, in page
- * order within each kind so that neighbours go in one request, many
+ * the reader thread (prefetch.c), which reads it in its order, many
  * requests at once - as InnoDB's buffer pool dump and load, and
- * PostgreSQL's autoprewarm, do.  Warming takes only free frames: it
+ * PostgreSQL's autoprewarm, do.  The order puts first what a restarted
+ * workload needs first: hot pages before cold ones, and within each kind
+ * the pages referenced since the clock last passed them (the reference
+ * bit: the nearest thing to a popularity rank the clock keeps) before
+ * the others; page order within each of those four groups, so that
+ * neighbours go in one request.  Warming takes only free frames: it
  * stops when the pool is full, and never evicts what the workload has
  * brought in meanwhile; pages already resident are skipped.  Demand
  * misses and bp_prefetch hints go first: the reader thread takes a round
@@ -26,7 +30,8 @@
  *    40   hot pages listed, h
  *    48   cold pages listed, c
  *    56   h + c page numbers (8 bytes each): the hot ones, then the
- *         cold ones, each ascending
+ *         cold ones; within each kind the referenced ones first, each
+ *         group ascending (a reader takes them in this order)
  *    ...  CRC-32C of everything before
  *
  * It is written to PATH.tmp, made durable, and renamed over PATH, so a
@@ -53,26 +58,35 @@ static const uint8_t WARM_MAGIC[8] = { 'b', 'p', 'o', 'o', 'l', 'w', 'm', '\n' }
  * 2^32 frames). */
 #define WARM_MAX_PAGES (UINT64_C(1) << 32)
 
-/* The resident pages, gathered under the miss lock. */
+/* The resident pages, gathered under the miss lock.  Each entry is a
+ * sort key: the page number (below 2^48), with bit 63 set when the page
+ * has not been referenced since the clock last passed it - so that
+ * sorting puts the referenced pages first, each group in page order. */
 struct resident {
+    const bp_pool *pool;
     uint64_t *hot, *cold;
     uint64_t nhot, ncold, cap;
 };
+#define UNREFERENCED (UINT64_C(1) << 63)
 
 static void gather_entry(void *arg, uint64_t page, uint32_t frame,
                          enum bp__cp_status status, unsigned hand_mask)
 {
-    (void)frame;
     (void)hand_mask;
     struct resident *r = arg;
-    if (status == BP__CP_HOT && r->nhot < r->cap)
-        r->hot[r->nhot++] = page;
-    else if ((status == BP__CP_COLD || status == BP__CP_COLD_TEST) &&
-             r->ncold < r->cap)
-        r->cold[r->ncold++] = page;
+    bool hot = status == BP__CP_HOT;
+    if (!hot && status != BP__CP_COLD && status != BP__CP_COLD_TEST)
+        return;                 /* not resident: no frame */
+    uint64_t key = page;
+    if (!bp__frame_view(&r->pool->frames[frame]).ref)
+        key |= UNREFERENCED;
+    if (hot && r->nhot < r->cap)
+        r->hot[r->nhot++] = key;
+    else if (!hot && r->ncold < r->cap)
+        r->cold[r->ncold++] = key;
 }
 
-static int by_number(const void *a, const void *b)
+static int by_key(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return (x > y) - (x < y);
@@ -105,7 +119,7 @@ int bp_dump_resident(bp_pool *pool, const char *path)
     if (!pool || !path || !*path)
         return bp__fail(-EINVAL, "bp_dump_resident: %s must not be %s",
                         !pool ? "pool" : "path", !pool || !path ? "NULL" : "empty");
-    struct resident r = { .cap = pool->nframes };
+    struct resident r = { .pool = pool, .cap = pool->nframes };
     r.hot = malloc(r.cap * sizeof(uint64_t));
     r.cold = malloc(r.cap * sizeof(uint64_t));
     size_t bytes = WARM_HEAD + (size_t)r.cap * 8 + 4;   /* hot + cold <= frames */
@@ -121,8 +135,8 @@ int bp_dump_resident(bp_pool *pool, const char *path)
     pthread_mutex_lock(&pool->miss_mu);
     bp__cp_walk(pool->policy, gather_entry, &r);
     pthread_mutex_unlock(&pool->miss_mu);
-    qsort(r.hot, r.nhot, sizeof(uint64_t), by_number);
-    qsort(r.cold, r.ncold, sizeof(uint64_t), by_number);
+    qsort(r.hot, r.nhot, sizeof(uint64_t), by_key);
+    qsort(r.cold, r.ncold, sizeof(uint64_t), by_key);
 
     memset(buf, 0, WARM_HEAD);
     memcpy(buf, WARM_MAGIC, sizeof(WARM_MAGIC));
@@ -134,9 +148,9 @@ int bp_dump_resident(bp_pool *pool, const char *path)
     bp__put64(buf + 48, r.ncold);
     size_t at = WARM_HEAD;
     for (uint64_t i = 0; i < r.nhot; i++, at += 8)
-        bp__put64(buf + at, r.hot[i]);
+        bp__put64(buf + at, r.hot[i] & ~UNREFERENCED);
     for (uint64_t i = 0; i < r.ncold; i++, at += 8)
-        bp__put64(buf + at, r.cold[i]);
+        bp__put64(buf + at, r.cold[i] & ~UNREFERENCED);
     bp__put32(buf + at, bp__crc32c(0, buf, at));
     at += 4;
 

@@ -7,6 +7,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,15 +67,19 @@ static void spill(const char *path, const uint8_t *buf, size_t len)
 
 /* Proves the round trip: the pages resident at the dump are resident
  * again after bp_warm in a new pool, read by warming (warm_pages), and
- * every later pin of them is a hit; the dump lists them hot first, each
- * kind in ascending page order. */
+ * every later pin of them is a hit; the dump lists them hot first, and
+ * within each kind the pages referenced since their admission (24-47,
+ * pinned twice) before the others (0-23, pinned once), each group in
+ * ascending page order. */
 START_TEST(test_dump_and_warm)
 {
     char *path = tu_path("warm.data"), *dump = tu_path("warm.dump");
     unlink(dump);
     tu_make_file(path, PS, 256, 1);
     bp_pool *pool = tu_open(path, 64, BP_NOFLUSH | BP_NOREADAHEAD);
-    touch(pool, 48, 3);
+    touch(pool, 48, 1);
+    for (uint64_t p = 24; p < 48; p++)
+        tu_expect_page(pool, p, BP_READ, 1);
     ck_assert_int_eq(bp_dump_resident(pool, dump), 48);
     ck_assert_int_eq(bp_close(pool), 0);
 
@@ -83,9 +88,25 @@ START_TEST(test_dump_and_warm)
     ck_assert_uint_eq(len, 56 + 48 * 8 + 4);
     uint64_t hot = bp__get64(d + 40), cold = bp__get64(d + 48);
     ck_assert_uint_eq(hot + cold, 48);
-    for (uint64_t i = 1; i < hot + cold; i++)
-        if (i != hot)
-            ck_assert_uint_lt(bp__get64(d + 56 + 8 * (i - 1)), bp__get64(d + 56 + 8 * i));
+    /* Within a kind: the referenced pages, then the others. */
+    uint64_t kind_end[2] = { hot, hot + cold };
+    uint64_t i = 0;
+    for (int k = 0; k < 2; k++) {
+        bool referenced = true;
+        uint64_t prev = 0;
+        for (bool first = true; i < kind_end[k]; i++, first = false) {
+            uint64_t p = bp__get64(d + 56 + 8 * i);
+            ck_assert_uint_lt(p, 48);
+            if (referenced && p < 24) {
+                referenced = false;
+                first = true;
+            }
+            ck_assert(referenced || p < 24);    /* none after the switch */
+            if (!first)
+                ck_assert_uint_lt(prev, p);
+            prev = p;
+        }
+    }
     free(d);
 
     pool = tu_open(path, 64, BP_NOFLUSH | BP_NOREADAHEAD);
@@ -99,6 +120,39 @@ START_TEST(test_dump_and_warm)
     st = tu_stats(pool);
     ck_assert_uint_eq(st.misses, 0);
     ck_assert_uint_eq(st.hits, 48);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Proves a dump after evictions lists the resident pages only: the
+ * clock then also holds non-resident pages in their test period, which
+ * have no frame.  16 frames, 64 pages pinned twice: 16 listed, and
+ * warmed into a new pool they are all hits. */
+START_TEST(test_dump_after_evictions)
+{
+    char *path = tu_path("warm-ev.data"), *dump = tu_path("warm-ev.dump");
+    tu_make_file(path, PS, 128, 1);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    touch(pool, 64, 2);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_gt(st.nonresident, 0);
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 16);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    size_t len;
+    uint8_t *d = slurp(dump, &len);
+    ck_assert_uint_eq(len, 56 + 16 * 8 + 4);
+    pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    ck_assert_int_eq(bp_warm(pool, dump), 16);
+    st = wait_warmed(pool);
+    ck_assert_uint_eq(st.warm_pages, 16);
+    for (uint64_t i = 0; i < 16; i++) {
+        uint64_t p = bp__get64(d + 56 + 8 * i);
+        ck_assert_uint_lt(p, 64);
+        tu_expect_page(pool, p, BP_READ, 1);
+    }
+    ck_assert_uint_eq(tu_stats(pool).misses, 0);
+    free(d);
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
@@ -244,6 +298,7 @@ Suite *test_suite(void)
     TCase *tc = tcase_create("warm");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_dump_and_warm);
+    tcase_add_test(tc, test_dump_after_evictions);
     tcase_add_test(tc, test_warm_stops_when_full);
     tcase_add_test(tc, test_warm_file_option);
     tcase_add_test(tc, test_refusals);
