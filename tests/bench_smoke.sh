@@ -15,7 +15,9 @@
 # by bpool's O_DIRECT I/O.  Then --timeline (a line per second, text and
 # JSON, and bench/timeline-plot.sh when gnuplot is there), bench/latency.sh
 # on a 16 MiB file (its table and per-second lines; when fio is there), the
-# text format and usage errors (latency.sh not in sanitizer builds).
+# text format and usage errors (latency.sh not in sanitizer builds);
+# warmup's four lines (prime, cold, warm, summary), the warm run reading
+# the dump of the primed pool's 64 resident pages.
 # It compares no figure with any target: it is not a benchmark.
 #
 # Environment (exported by the harness, see Makefile.am): top_builddir,
@@ -241,6 +243,31 @@ if run mixed --json "${short[@]}" -t 4 --overwrite mixed; then
     [[ $out == *'"dist":"zipf"'* ]] && pass "mixed: zipf by default" ||
         fail "mixed: not zipf: $out"
 fi
+
+# --- warmup: a priming run, one cold and one warm run, a summary -----------
+if run warmup --json -t 2 -w 3 -d 2 --rounds 1 warmup --verify; then
+    n=$(grep -c . <<<"$out")
+    [ "$n" -eq 4 ] && pass "warmup: 4 lines (prime, cold, warm, summary)" ||
+        fail "warmup: $n lines, want 4: $out"
+    shape warmup "$out" kind
+    prime=$(grep '"kind":"prime"' <<<"$out")
+    expect "warmup: prime" "$prime" "frames == 64" "resident == 64" \
+        "steady_hit_ratio > 0" "steady_hit_ratio <= 1" \
+        "target_hit_ratio < steady_hit_ratio" "target_hit_ratio > 0"
+    expect "warmup: the warm run read the dump" "$(grep '"kind":"warm"' <<<"$out")" \
+        "warm_listed == 64" "warm_pages > 0" "warm_pages <= 64" "reach_s > 0" \
+        "warming_s > 0" "speedup > 0"
+    expect "warmup: the cold run" "$(grep '"kind":"cold"' <<<"$out")" "reach_s > 0" \
+        "hit_ratio_end > 0"
+    expect "warmup: summary" "$(grep '"kind":"summary"' <<<"$out")" "rounds == 1" \
+        "warm_speedup > 0" "warm_speedup_min == warm_speedup"
+    [ ! -e "$data.warm" ] && pass "warmup: the dump removed" ||
+        fail "warmup: $data.warm left behind"
+fi
+"$bench" --quiet -f "$data" --rounds 2 randread >/dev/null 2>"$work/err"
+st=$?
+[ "$st" -eq 2 ] && grep -q "only warmup takes --rounds" "$work/err" &&
+    pass "--rounds: warmup only" || fail "--rounds randread: status $st: $(cat "$work/err")"
 
 # --- trace: 10 pages ten times with 16 frames: 10 misses, 90 hits.  The pages
 # are 37 apart, so no read-ahead takes them for a sequential run. -------------

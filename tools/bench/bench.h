@@ -17,6 +17,8 @@
  *                without coalescing; checkpoint: readers of resident pages
  *                with and without bp_checkpoint running
  *   wl_trace.c   trace: replay a page-reference trace through real pins
+ *   wl_warmup.c  warmup: how soon a restarted pool has its hit ratio back,
+ *                warm (bp_warm from a dump) against cold
  *   (datafile.c also has the prepare workload: make the file, report it)
  *
  * Random numbers, zipf, latency histograms and the parsing of option
@@ -108,6 +110,7 @@ struct bench_opts {
     bool verify;               /* check page contents (see datafile.c) */
     bool progress;             /* stderr is a terminal and not --quiet */
     const char *trace;         /* trace FILE */
+    unsigned rounds;           /* warmup: cold/warm pairs; 0: default */
 };
 
 struct pool_mem;
@@ -220,6 +223,9 @@ struct run {
     bool timeline;             /* and per-second ones (needs duration > 0) */
     void (*at_measure)(void *arg);  /* called just before measuring, or NULL */
     void (*at_stop)(void *arg);     /* called right after, or NULL */
+    /* Called about every 2 ms while measuring, or NULL; returning true
+     * ends the measure phase early (warmup: the hit ratio is back). */
+    bool (*poll)(void *arg);
     /* Filled by run_threads: */
     _Atomic int phase;
     _Atomic unsigned running;
@@ -311,5 +317,6 @@ int wl_mixed(struct bench_opts *o);
 int wl_seqwrite(struct bench_opts *o);
 int wl_checkpoint(struct bench_opts *o);
 int wl_trace(struct bench_opts *o);
+int wl_warmup(struct bench_opts *o);
 
 #endif /* BPOOL_BENCH_H */

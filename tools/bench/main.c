@@ -51,6 +51,9 @@ static const struct workload {
       "              reader pin latency and throughput of each phase" },
     { "prepare", wl_prepare, "make the data file if it is missing; print its size and\n"
       "              how much of it the page cache holds" },
+    { "warmup", wl_warmup, "time to 90% of the steady hit ratio after a restart,\n"
+      "              zipf pins, pool 1/8 of the file: warm (bp_warm from a dump)\n"
+      "              against cold, alternated --rounds times: warm_speedup" },
     { "trace", wl_trace, "replay the page-reference trace FILE (one page number a\n"
       "              line, # comments, .gz read directly): hit ratio and elapsed" },
 };
@@ -76,22 +79,24 @@ static void usage(FILE *to)
         "                         filled if missing; must not be on tmpfs\n"
         "      --file-size SIZE   size of a new data file (default 1G); an existing\n"
         "                         file is used as it is\n"
-        "  -p, --pool SIZE        pool size in bytes (default 64M; mixed: 1/8 of\n"
-        "                         the file)\n"
+        "  -p, --pool SIZE        pool size in bytes (default 64M; mixed, warmup:\n"
+        "                         1/8 of the file)\n"
         "  -P, --page-size SIZE   page size (default 8K)\n"
         "  -t, --threads N[,N...] threads (default: hit 1,2,4..ncpu; randread,\n"
         "                         randwrite, mixed 32; checkpoint 4 readers (and\n"
-        "                         a writer); seqscan, seqwrite, trace and\n"
-        "                         randread --stream 1)\n"
+        "                         a writer); warmup 8; seqscan, seqwrite, trace\n"
+        "                         and randread --stream 1)\n"
         "  -d, --duration SECS    measured time of each result (default: hit 2,\n"
         "                         randread/randwrite/mixed 10, checkpoint 5 per\n"
         "                         phase, seqscan/seqwrite/trace: one pass, at\n"
-        "                         most SECS when given)\n"
+        "                         most SECS when given; warmup: the longest a\n"
+        "                         cold or warm run waits for the target, 30)\n"
         "  -w, --warmup SECS      unmeasured time first (default: hit min(0.5, d/4),\n"
         "                         randread/randwrite/mixed min(2, d/5), checkpoint\n"
-        "                         min(1, d/5) per phase, else 0)\n"
+        "                         min(1, d/5) per phase, warmup 15: the priming\n"
+        "                         run whose last 2 s set the target, else 0)\n"
         "  -D, --dist DIST        uniform, zipf or zipf:THETA (default: hit both,\n"
-        "                         mixed zipf:0.99, others uniform)\n"
+        "                         mixed, warmup zipf:0.99, others uniform)\n"
         "  -W, --write-pct N      mixed: percent of pins that write (default 20)\n"
         "      --pages N          pages touched (hit: default the frame count;\n"
         "                         checkpoint: half the frame count; others: the\n"
@@ -114,6 +119,7 @@ static void usage(FILE *to)
         "      --variant LIST     hit: some of bpool,pin,optimistic,pread,mmap,\n"
         "                         floor\n"
         "                         (default all)\n"
+        "      --rounds N         warmup: cold/warm pairs of runs (default 2)\n"
         "      --verify           check that every page read holds its own stamp\n"
         "      --timeline         randread, randwrite, mixed, checkpoint: before\n"
         "                         each result, one line per measured second:\n"
@@ -210,7 +216,7 @@ static unsigned parse_variants(const char *s)
 enum {
     OPT_PAGES = POOLOPT_TOOL_FIRST, OPT_VARIANT, OPT_VERIFY, OPT_FILE_SIZE,
     OPT_PREFETCH, OPT_OVERWRITE, OPT_DIRTY_RATE, OPT_CKPT_EVERY, OPT_STREAM,
-    OPT_TIMELINE,
+    OPT_TIMELINE, OPT_ROUNDS,
 };
 
 /* --stream [N]: the depth is optional, and may be the next word
@@ -248,6 +254,7 @@ int main(int argc, char **argv)
         { "seed", required_argument, NULL, 's' },
         { "verify", no_argument, NULL, OPT_VERIFY },
         { "timeline", no_argument, NULL, OPT_TIMELINE },
+        { "rounds", required_argument, NULL, OPT_ROUNDS },
         { "json", no_argument, NULL, 'j' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
@@ -299,6 +306,7 @@ int main(int argc, char **argv)
         case 's': o.seed = opt_u64("--seed", optarg, 0, UINT64_MAX); break;
         case OPT_VERIFY: o.verify = true; break;
         case OPT_TIMELINE: o.timeline = true; break;
+        case OPT_ROUNDS: o.rounds = (unsigned)opt_u64("--rounds", optarg, 1, 1000); break;
         case 'j': o.json = true; break;
         case 'q': o.progress = false; break;
         case 'h': usage(stdout); return 0;
@@ -319,7 +327,8 @@ int main(int argc, char **argv)
             wl = &workloads[i];
     if (!wl)
         opt_usage("unknown workload '%s'; choose one of hit, randread, seqscan, "
-                  "randwrite, mixed, seqwrite, checkpoint, trace, prepare", o.workload);
+                  "randwrite, mixed, seqwrite, checkpoint, trace, warmup, prepare",
+                  o.workload);
     if (wl->run == wl_trace) {
         if (optind >= argc)
             opt_usage("trace needs a trace FILE");
@@ -343,6 +352,8 @@ int main(int argc, char **argv)
     if (o.timeline && wl->run != wl_randread && wl->run != wl_randwrite &&
         wl->run != wl_mixed && wl->run != wl_checkpoint)
         opt_usage("only randread, randwrite, mixed and checkpoint take --timeline");
+    if (o.rounds && wl->run != wl_warmup)
+        opt_usage("only warmup takes --rounds");
     if (ckpt_only && wl->run != wl_checkpoint)
         opt_usage("only checkpoint takes %s", ckpt_only);
     if (wl->run == wl_hit && o.nthreads == 0) {

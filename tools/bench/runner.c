@@ -215,6 +215,8 @@ static uint64_t wait_phase(struct run *r, uint64_t until, const char *what)
         if ((until && t >= until) || atomic_load(&r->running) == 0 ||
             atomic_load(&r->phase) == PH_STOP || got_sigint)
             return t;
+        if (r->poll && atomic_load(&r->phase) == PH_MEASURE && r->poll(r->arg))
+            return now_ns();
         if (r->progress && t - last >= 500000000ull) {
             last = t;
             if (until)
