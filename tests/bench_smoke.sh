@@ -90,7 +90,8 @@ n=$(grep -c . <<<"$out")
 [ "$n" -eq 24 ] && pass "hit: 24 lines (2 dists x 2 thread counts x 6 variants)" ||
     fail "hit: $n lines, want 24: $out"
 shape hit "$out" variant dist threads pages ops elapsed_s ops_s ns_op
-expect "hit: every line" "$out" "ops > 0" "ns_op > 0" "elapsed_s > 0" "pages == 128"
+expect "hit: every line" "$out" "ops > 0" "ns_op > 0" "elapsed_s > 0" "pages == 128" \
+    "dependent == 0"
 expect "hit bpool, pin and optimistic: every pin a hit" "$(grep -E '"variant":"(bpool|pin|optimistic)"' <<<"$out")" \
     "misses == 0" "hits > 0" "frames == 128"
 missing=
@@ -101,6 +102,13 @@ for v in bpool pin optimistic pread mmap floor; do
 done
 [ -z "$missing" ] && pass "hit: a line for each variant and distribution" ||
     fail "hit: no line for$missing"
+
+if run "hit --dependent" --json --frames 128 -d 0.05 -w 0.01 -t 2 -D uniform \
+        --dependent hit --verify; then
+    [ "$(grep -c . <<<"$out")" -eq 6 ] && pass "hit --dependent: 6 lines" ||
+        fail "hit --dependent: want 6 lines: $out"
+    expect "hit --dependent: every line" "$out" "dependent == 1" "ops > 0" "pages == 128"
+fi
 
 short=(-d 0.15 -w 0.05)
 

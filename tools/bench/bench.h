@@ -97,6 +97,8 @@ struct bench_opts {
                                   stream (bp_stream_*) instead of bp_pin */
     unsigned stream_depth;     /* its max_depth; 0: the workload's default */
     unsigned variants;         /* hit: HIT_* mask */
+    bool dependent;            /* hit: each page number depends on the
+                                  word loaded from the page before */
     bool overwrite;            /* randwrite, mixed: write pins with
                                   BP_OVERWRITE */
     int64_t dirty_rate;        /* checkpoint: pages/s the writer dirties;

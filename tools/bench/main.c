@@ -119,6 +119,9 @@ static void usage(FILE *to)
         "      --variant LIST     hit: some of bpool,pin,optimistic,pread,mmap,\n"
         "                         floor\n"
         "                         (default all)\n"
+        "      --dependent        hit: each page number depends on the word read\n"
+        "                         from the page before, as in a tree descent (no\n"
+        "                         two pins' cache misses overlap)\n"
         "      --rounds N         warmup: cold/warm pairs of runs (default 2)\n"
         "      --verify           check that every page read holds its own stamp\n"
         "      --timeline         randread, randwrite, mixed, checkpoint: before\n"
@@ -216,7 +219,7 @@ static unsigned parse_variants(const char *s)
 enum {
     OPT_PAGES = POOLOPT_TOOL_FIRST, OPT_VARIANT, OPT_VERIFY, OPT_FILE_SIZE,
     OPT_PREFETCH, OPT_OVERWRITE, OPT_DIRTY_RATE, OPT_CKPT_EVERY, OPT_STREAM,
-    OPT_TIMELINE, OPT_ROUNDS,
+    OPT_TIMELINE, OPT_ROUNDS, OPT_DEPENDENT,
 };
 
 /* --stream [N]: the depth is optional, and may be the next word
@@ -255,6 +258,7 @@ int main(int argc, char **argv)
         { "verify", no_argument, NULL, OPT_VERIFY },
         { "timeline", no_argument, NULL, OPT_TIMELINE },
         { "rounds", required_argument, NULL, OPT_ROUNDS },
+        { "dependent", no_argument, NULL, OPT_DEPENDENT },
         { "json", no_argument, NULL, 'j' },
         { "quiet", no_argument, NULL, 'q' },
         { "help", no_argument, NULL, 'h' },
@@ -306,6 +310,7 @@ int main(int argc, char **argv)
         case 's': o.seed = opt_u64("--seed", optarg, 0, UINT64_MAX); break;
         case OPT_VERIFY: o.verify = true; break;
         case OPT_TIMELINE: o.timeline = true; break;
+        case OPT_DEPENDENT: o.dependent = true; break;
         case OPT_ROUNDS: o.rounds = (unsigned)opt_u64("--rounds", optarg, 1, 1000); break;
         case 'j': o.json = true; break;
         case 'q': o.progress = false; break;
@@ -352,6 +357,8 @@ int main(int argc, char **argv)
     if (o.timeline && wl->run != wl_randread && wl->run != wl_randwrite &&
         wl->run != wl_mixed && wl->run != wl_checkpoint)
         opt_usage("only randread, randwrite, mixed and checkpoint take --timeline");
+    if (o.dependent && wl->run != wl_hit)
+        opt_usage("only hit takes --dependent");
     if (o.rounds && wl->run != wl_warmup)
         opt_usage("only warmup takes --rounds");
     if (ckpt_only && wl->run != wl_checkpoint)

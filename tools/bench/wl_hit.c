@@ -26,6 +26,13 @@
  *          table), one atomic increment of the frame's 64-byte state word,
  *          load the first word of the frame, one atomic decrement.
  *
+ * With --dependent each page number depends on the word loaded from the
+ * page before (as a B+tree descent's next page comes from the page it is
+ * in), so no two operations' cache misses overlap; without it the
+ * processor runs ahead into the next operations of a short loop (the
+ * floor's, mmap's) and overlaps their misses, which a long one (a pin
+ * and an unpin in a library) cannot do as much.
+ *
  * Each variant runs for the same duration after a short warm-up; ns_op is
  * per thread (elapsed * threads / ops), cpu_ns_op the process's CPU time
  * per operation (the same when every thread has a CPU to itself; on a
@@ -130,7 +137,7 @@ static inline uint64_t hash64(uint64_t x)
         if (ph == PH_STOP)                                                   \
             break;                                                           \
         for (unsigned j = 0; j < BATCH; j++, i++) {                          \
-            uint64_t pg = k[i & KEYMASK];                                    \
+            uint64_t pg = k[(i + (DEPENDENT ? sink >> 63 : 0)) & KEYMASK]; \
             BODY                                                             \
         }                                                                    \
         if (ph == PH_MEASURE)                                                \
@@ -142,17 +149,20 @@ out:                                                                         \
     w->ops = ops;                                                            \
     w->sink = sink;
 
-static void w_bpool(struct worker *w)
+static inline __attribute__((always_inline)) void
+w_bpool_(struct worker *w, const bool DEPENDENT)
 {
     POOL_LOOP(BP_READ, "bp_pin(BP_READ)")
 }
 
-static void w_pin(struct worker *w)
+static inline __attribute__((always_inline)) void
+w_pin_(struct worker *w, const bool DEPENDENT)
 {
     POOL_LOOP(BP_PIN, "bp_pin(BP_PIN)")
 }
 
-static void w_optimistic(struct worker *w)
+static inline __attribute__((always_inline)) void
+w_optimistic_(struct worker *w, const bool DEPENDENT)
 {
     bool verify = ((struct hit_ctx *)w->run->arg)->o->verify;
     HIT_LOOP(
@@ -178,7 +188,8 @@ static void w_optimistic(struct worker *w)
     )
 }
 
-static void w_pread(struct worker *w)
+static inline __attribute__((always_inline)) void
+w_pread_(struct worker *w, const bool DEPENDENT)
 {
     struct hit_ctx *cc = w->run->arg;
     uint64_t *buf = aligned_alloc(4096, cc->page_size);
@@ -197,14 +208,16 @@ static void w_pread(struct worker *w)
     free(buf);
 }
 
-static void w_mmap(struct worker *w)
+static inline __attribute__((always_inline)) void
+w_mmap_(struct worker *w, const bool DEPENDENT)
 {
     HIT_LOOP(
         sink += *(volatile const uint64_t *)(c->map + df_page_offset(c->o, pg));
     )
 }
 
-static void w_floor(struct worker *w)
+static inline __attribute__((always_inline)) void
+w_floor_(struct worker *w, const bool DEPENDENT)
 {
     HIT_LOOP(
         const struct floor_tab *t = &c->ft;
@@ -217,6 +230,21 @@ static void w_floor(struct worker *w)
         atomic_fetch_sub_explicit(&t->state[f].v, 1, memory_order_release);
     )
 }
+
+/* Each variant twice: with independent pins (the next page number known
+ * before this pin ends, so the processor overlaps their cache misses),
+ * and --dependent (DEPENDENT: the next index waits for the word loaded
+ * from this page, as a tree descent's next page does; sink >> 63 is 0,
+ * but the processor cannot know that before the load). */
+#define BOTH_WAYS(name)                                                      \
+    static void name(struct worker *w) { name##_(w, false); }                \
+    static void name##_dep(struct worker *w) { name##_(w, true); }
+BOTH_WAYS(w_bpool)
+BOTH_WAYS(w_pin)
+BOTH_WAYS(w_optimistic)
+BOTH_WAYS(w_pread)
+BOTH_WAYS(w_mmap)
+BOTH_WAYS(w_floor)
 
 /* Pin every page of the hit set once, from several threads: the reads
  * that make the set resident. */
@@ -358,13 +386,17 @@ static void gen_keys(struct hit_ctx *c, enum dist d, unsigned nthreads)
 
 int wl_hit(struct bench_opts *o)
 {
-    static const struct { unsigned bit; const char *name; worker_fn fn; } variants[] = {
-        { HIT_BPOOL, "bpool", w_bpool },
-        { HIT_PIN, "pin", w_pin },
-        { HIT_OPT, "optimistic", w_optimistic },
-        { HIT_PREAD, "pread", w_pread },
-        { HIT_MMAP, "mmap", w_mmap },
-        { HIT_FLOOR, "floor", w_floor },
+    static const struct {
+        unsigned bit;
+        const char *name;
+        worker_fn fn, fn_dependent;
+    } variants[] = {
+        { HIT_BPOOL, "bpool", w_bpool, w_bpool_dep },
+        { HIT_PIN, "pin", w_pin, w_pin_dep },
+        { HIT_OPT, "optimistic", w_optimistic, w_optimistic_dep },
+        { HIT_PREAD, "pread", w_pread, w_pread_dep },
+        { HIT_MMAP, "mmap", w_mmap, w_mmap_dep },
+        { HIT_FLOOR, "floor", w_floor, w_floor_dep },
     };
     df_prepare(o, 0);
     struct hit_ctx c = { .o = o, .page_size = o->page_size, .fd = -1 };
@@ -430,7 +462,8 @@ int wl_hit(struct bench_opts *o)
                          dist_name(dists[d]), o->threads[ti]);
                 struct run r = {
                     .label = label, .nthreads = o->threads[ti],
-                    .fn = variants[v].fn, .arg = &c, .warmup = warmup,
+                    .fn = o->dependent ? variants[v].fn_dependent : variants[v].fn,
+                    .arg = &c, .warmup = warmup,
                     .duration = duration, .progress = o->progress,
                     .at_measure = c.pool ? stats_reset : NULL,
                     .at_stop = c.pool ? stats_take : NULL,
@@ -445,6 +478,7 @@ int wl_hit(struct bench_opts *o)
                 if (dists[d] == DIST_ZIPF)
                     report_dbl("theta", o->theta, 2);
                 report_u64("threads", o->threads[ti]);
+                report_u64("dependent", o->dependent);
                 report_u64("pages", c.npages);
                 report_u64("ops", r.ops);
                 report_dbl("elapsed_s", r.elapsed, 3);
