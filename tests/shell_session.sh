@@ -590,6 +590,12 @@ eq "stream with bad arguments: 7 errors" "$n" 7
 has "stream over a page the shell holds for write: refused" stbad.err \
     '^error: stream: page 3 is pinned for write by this shell'
 
+# --doublewrite: a new file gets the area (bpool-shell once ignored it).
+run dwn 0 -- --page-size 4096 --frames 16 --doublewrite dw.data -c \
+    "alloc 2; write 1 0 x; flush all; info" </dev/null
+has "--doublewrite: the new file has an area" dwn.out '^doublewrite_pages 256$'
+has "--doublewrite: format version 2" dwn.out '^format_version 2$'
+
 cat >ev.exp <<'EOF'
 pinned page 0 for read (miss)
 evicted 0 pages; kept 1 pinned, dirty or under I/O (unpin all, flush all, then evict again)

@@ -252,6 +252,8 @@ int cmd_info(struct shell *sh, const struct command *cmd, int argc,
     printf("page_payload %u\n", in.page_payload);
 #endif
     printf("format_version %u\n", in.format_version);
+    printf("doublewrite_pages %u\n", in.doublewrite_pages);
+    printf("torn_repaired %u\n", in.torn_repaired);
     return 0;
 }
 

@@ -209,6 +209,8 @@ static void set_defaults(const struct poolopt *p, struct open_opts *o)
         o->flags |= BP_CHECKSUMS;
     if (p->no_header)
         o->flags |= BP_NOHEADER;
+    if (p->doublewrite)
+        o->flags |= BP_DOUBLEWRITE;
 }
 
 int main(int argc, char **argv)
