@@ -184,7 +184,14 @@ typedef struct bp_pool bp_pool;
                            uses it whether or not the flag is given; the
                            flag on a file without one is -BP_EFORMAT, with
                            BP_NOHEADER -EINVAL (see bp_open, "The data
-                           file"). */
+                           file").  Where the file takes atomic writes of
+                           a page (statx STATX_WRITE_ATOMIC: a unit range
+                           that holds the page size), pages are written in
+                           place with RWF_ATOMIC instead, one page a
+                           request, and the area stays unused
+                           (bp_info.atomic_writes). */
+#define BP_NOATOMIC 0x800u  /* with BP_DOUBLEWRITE: use the doublewrite
+                           area even where the file takes atomic writes */
 #define BP_CHECKSUM_TRAILER 16u
 
 #define BP_DEFAULT_PAGE_SIZE 8192u
@@ -862,6 +869,14 @@ struct bp_info {
     uint32_t doublewrite_pages; /* the file's doublewrite area in pages
                                 (BP_DOUBLEWRITE); 0: none */
     uint32_t torn_repaired;  /* pages this open put back from the area */
+    uint32_t atomic_write_max; /* the largest atomic write the file takes
+                                (statx STATX_WRITE_ATOMIC), bytes; 0: none
+                                or not reported */
+    int atomic_writes;       /* 1 if page writes are atomic (RWF_ATOMIC,
+                                one page a request) in place of the
+                                doublewrite area: BP_DOUBLEWRITE, a file
+                                that takes atomic writes of a page, no
+                                BP_NOATOMIC */
 };
 
 /* Fill *info, size bytes (the macro passes sizeof(struct bp_info)).

@@ -98,6 +98,11 @@ struct bp__datafile {
                                       the header); 0: none */
     uint32_t dw_repaired;          /* [const] pages the open put back from
                                       the area */
+    uint32_t atomic_write_max;     /* [const] statx's atomic write unit
+                                      max, bytes; 0: none */
+    bool atomic_writes;            /* [const] page writes go in place with
+                                      RWF_ATOMIC, one page a request, and
+                                      not through the doublewrite area */
     pthread_mutex_t dw_mu;         /* [leaf] one batch through the area at
                                       a time (doublewrite.c) */
     uint64_t dw_seq;               /* [dw_mu] batches staged */
@@ -334,6 +339,8 @@ int bp__stream_hand_out(bp_pool *pool, uint32_t f, uint64_t page, uint32_t mode,
 void bp__streams_help(bp_pool *pool);
 
 /* runs.c */
+/* RWF_ATOMIC (Linux 6.11+), for C libraries whose headers predate it. */
+#define BP__RWF_ATOMIC 0x40
 /* A page and the frame that holds it, for I/O of many pages at once. */
 struct bp__page_ref {
     uint32_t frame;
@@ -350,7 +357,8 @@ typedef void (*bp__run_done_fn)(bp_pool *pool, uint32_t frame, uint64_t page,
  * pages, one vectored request per run, all in flight at once; a run that
  * fails or comes back short is done again page by page.  done() is called
  * for every page, once.  p is reordered.  Write requests are counted
- * (BP__C_WRITE_REQUESTS) as they are sent. */
+ * (BP__C_WRITE_REQUESTS) as they are sent.  Writes to a file with
+ * atomic_writes go one page a request, each with RWF_ATOMIC. */
 void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                  uint32_t max_run, bool write, bp__run_done_fn done, void *arg);
 

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -107,6 +108,28 @@ static int open_error(const char *path, int err, uint32_t flags)
         return bp__fail(err, "cannot create %s: it already exists and "
                         "BP_EXCL was given; remove BP_EXCL to open it", path);
     return bp__fail(err, "cannot open %s: %s", path, strerror(-err));
+}
+
+/* Atomic writes (Linux 6.11+): statx's STATX_WRITE_ATOMIC fields, read at
+ * their offsets in the kernel's struct statx, which this C library's
+ * headers may predate.  0 when the kernel or the file system offers none. */
+#define BP__STATX_WRITE_ATOMIC 0x00010000u
+#define BP__STATX_AW_UNIT_MIN 0xa8     /* stx_atomic_write_unit_min */
+#define BP__STATX_AW_UNIT_MAX 0xac     /* stx_atomic_write_unit_max */
+
+static uint32_t probe_atomic_max(const struct bp__datafile *df, uint32_t page_size)
+{
+    _Alignas(8) uint8_t st[256];       /* the kernel's struct statx */
+    uint32_t mask, unit_min, unit_max;
+    memset(st, 0, sizeof(st));
+    if (syscall(SYS_statx, df->fd, "", AT_EMPTY_PATH, BP__STATX_WRITE_ATOMIC, st) != 0)
+        return 0;
+    memcpy(&mask, st, sizeof(mask));
+    memcpy(&unit_min, st + BP__STATX_AW_UNIT_MIN, sizeof(unit_min));
+    memcpy(&unit_max, st + BP__STATX_AW_UNIT_MAX, sizeof(unit_max));
+    if (!(mask & BP__STATX_WRITE_ATOMIC) || unit_min == 0 || unit_min > page_size)
+        return 0;
+    return unit_max;
 }
 
 /* Fill the alignment fields of df from statx, or refuse the file system. */
@@ -297,6 +320,13 @@ int bp__file_open(struct bp__datafile *df, const char *path,
         r = check_file(df, o);
     if (r == 0 && df->dw_pages)
         r = bp__dw_repair(df, (o->flags & BP_RDONLY) != 0);
+    if (r == 0) {
+        /* A page written in one atomic write cannot tear: with such a
+         * file the doublewrite area has nothing to repair. */
+        df->atomic_write_max = probe_atomic_max(df, df->page_size);
+        df->atomic_writes = df->dw_pages && df->atomic_write_max >= df->page_size &&
+                            !(o->flags & (BP_NOATOMIC | BP_RDONLY));
+    }
     if (r < 0) {
         /* A file this call created is removed - unless another pool got
          * its lock first: that pool opened it in between and uses it now. */

@@ -185,7 +185,7 @@ static void write_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     if (n && !atomic_load_explicit(&pool->file.written, memory_order_relaxed))
         atomic_store_explicit(&pool->file.written, true, memory_order_relaxed);
     struct write_ctx ctx = { who, written, first_err };
-    if (pool->file.dw_pages)
+    if (pool->file.dw_pages && !pool->file.atomic_writes)
         bp__dw_write(pool, p, n, write_done, &ctx);   /* BP_DOUBLEWRITE */
     else
         bp__io_runs(pool, p, n, pool->coalesce_pages, true, write_done, &ctx);

@@ -192,6 +192,8 @@ int bp_info_sized(bp_pool *pool, struct bp_info *out, size_t size)
     memcpy(info->file_id, pool->file.header.id, sizeof(info->file_id));
     info->doublewrite_pages = pool->file.dw_pages;
     info->torn_repaired = pool->file.dw_repaired;
+    info->atomic_write_max = pool->file.atomic_write_max;
+    info->atomic_writes = pool->file.atomic_writes;
     bp__struct_out(out, size, &full, sizeof(full));
     return 0;
 }

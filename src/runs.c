@@ -30,6 +30,11 @@ void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     int fd = pool->file.fd;
     if (n == 0)
         return;
+    /* Atomic page writes (BP_DOUBLEWRITE on a file that takes them): one
+     * page a request, so that each page, not a run, is what cannot tear. */
+    bool atomic = write && pool->file.atomic_writes;
+    if (atomic)
+        max_run = 1;
     struct bp__io *ios = calloc(n, sizeof(*ios));
     struct iovec *iov = calloc(n, sizeof(*iov));
     uint32_t *start = calloc(n + 1, sizeof(*start));
@@ -52,8 +57,11 @@ void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
             iov[k].iov_len = ps;
         }
         long long off = bp__page_offset(&pool->file, p[i].page);
-        if (j - i == 1 && write)
+        if (j - i == 1 && write) {
             io_prep_pwrite(&ios[nruns].cb, fd, iov[i].iov_base, ps, off);
+            if (atomic)
+                ios[nruns].cb.aio_rw_flags = BP__RWF_ATOMIC;
+        }
         else if (j - i == 1)
             io_prep_pread(&ios[nruns].cb, fd, iov[i].iov_base, ps, off);
         else if (write)
@@ -86,9 +94,11 @@ void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     for (uint32_t i = 0; i < nretry; i++) {
         void *buf = bp__frame_data(pool, p[i].frame);
         long long off = bp__page_offset(&pool->file, p[i].page);
-        if (write)
+        if (write) {
             io_prep_pwrite(&ios[i].cb, fd, buf, ps, off);
-        else
+            if (atomic)
+                ios[i].cb.aio_rw_flags = BP__RWF_ATOMIC;
+        } else
             io_prep_pread(&ios[i].cb, fd, buf, ps, off);
     }
     if (nretry) {

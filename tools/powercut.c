@@ -57,6 +57,9 @@ static void look_up(void)
 
 /* ---- the record ---------------------------------------------------------- */
 
+/* RWF_ATOMIC (Linux 6.11+), for C libraries whose headers predate it. */
+#define PC_RWF_ATOMIC 0x40
+
 enum rec_state {
     SUBMITTED,   /* sent, not reaped: may be anywhere on the device */
     COMPLETED,   /* reaped: durable after the next fdatasync that starts now */
@@ -72,6 +75,8 @@ struct rec {
     uint32_t len;
     enum rec_state state;
     uint64_t gen;
+    bool atomic;             /* sent with RWF_ATOMIC: the device writes it
+                                whole or not at all, never torn */
     unsigned char *data;     /* a copy of what was written */
 };
 
@@ -140,6 +145,7 @@ static void record(const struct iocb *cb)
                                                        : (uint64_t)cb->u.v.offset;
     struct rec *r = new_rec(off, len);
     r->cb = cb;
+    r->atomic = (cb->aio_rw_flags & PC_RWF_ATOMIC) != 0;
     if (cb->aio_lio_opcode == IO_CMD_PWRITE) {
         memcpy(r->data, cb->u.c.buf, len);
     } else {
@@ -491,7 +497,10 @@ int pc_cut(const char *image_path, uint64_t seed, struct pc_cut_info *info)
     in.pending = (unsigned)pc.n;
     for (size_t k = 0; k < pc.n; k++) {
         const struct rec *r = &pc.r[order[k]];
-        switch (next_rnd(&s) % 4) {
+        unsigned fate = (unsigned)(next_rnd(&s) % 4);
+        if (fate == 3 && r->atomic)
+            fate = 1;             /* an atomic write cannot tear */
+        switch (fate) {
         case 0:
             in.dropped++;
             break;

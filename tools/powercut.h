@@ -24,7 +24,8 @@
  *
  * pc_cut writes an image of the file as a power cut at that moment could
  * leave it: the durable image, then each write not yet durable, in a
- * random order, left out, written whole, or torn (each 512-byte or 4 KiB
+ * random order, left out, written whole, or torn (a write sent with
+ * RWF_ATOMIC never is; otherwise each 512-byte or 4 KiB
  * piece written or not).  A program opens the image as the file a
  * restart would find, and checks it against what it was promised.
  *

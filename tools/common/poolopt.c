@@ -65,6 +65,9 @@ bool poolopt_take(struct poolopt *o, int c, const char *arg)
     case POOLOPT_DOUBLEWRITE:
         o->doublewrite = true;
         return true;
+    case POOLOPT_NO_ATOMIC:
+        o->no_atomic = true;
+        return true;
     case POOLOPT_DIRTY_LOW:
         o->dirty_low = percent("--dirty-low", arg);
         return true;
@@ -131,6 +134,8 @@ void poolopt_apply(const struct poolopt *o, struct bp_options *bo)
         bo->flags |= BP_NOHEADER;
     if (o->doublewrite)
         bo->flags |= BP_DOUBLEWRITE;
+    if (o->no_atomic)
+        bo->flags |= BP_NOATOMIC;
 }
 
 void poolopt_json(struct json *j, const struct poolopt *o)
@@ -169,6 +174,7 @@ void poolopt_json(struct json *j, const struct poolopt *o)
         json_null(j, "checksums");
     json_bool(j, "header", !o->no_header);
     json_bool(j, "doublewrite", o->doublewrite);
+    json_bool(j, "no_atomic", o->no_atomic);
 }
 
 void poolopt_usage(FILE *to)
@@ -194,5 +200,9 @@ void poolopt_usage(FILE *to)
         "                         bpool 0.2 or by another program)\n"
         "      --doublewrite      a new data file gets a doublewrite area\n"
         "                         (BP_DOUBLEWRITE: torn-write repair); a\n"
-        "                         file that has one uses it anyway\n", to);
+        "                         file that has one uses it anyway; where\n"
+        "                         the file takes atomic page writes, they\n"
+        "                         replace the area (RWF_ATOMIC)\n"
+        "      --no-atomic        use the doublewrite area even then\n"
+        "                         (BP_NOATOMIC)\n", to);
 }

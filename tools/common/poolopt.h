@@ -49,6 +49,7 @@ struct poolopt {
     int checksums;             /* --checksums 1, --no-checksums 0, else -1 */
     bool no_header;            /* --no-header: BP_NOHEADER */
     bool doublewrite;          /* --doublewrite: BP_DOUBLEWRITE */
+    bool no_atomic;            /* --no-atomic: BP_NOATOMIC */
 };
 
 enum {
@@ -56,7 +57,7 @@ enum {
     POOLOPT_QUEUE_DEPTH, POOLOPT_CHECKPOINT_RATE, POOLOPT_COALESCE,
     POOLOPT_NO_READAHEAD, POOLOPT_CHECKSUMS, POOLOPT_NO_CHECKSUMS,
     POOLOPT_DIRTY_LOW, POOLOPT_DIRTY_HIGH, POOLOPT_DIRTY_MAX,
-    POOLOPT_NO_HEADER, POOLOPT_DOUBLEWRITE,
+    POOLOPT_NO_HEADER, POOLOPT_DOUBLEWRITE, POOLOPT_NO_ATOMIC,
     POOLOPT_TOOL_FIRST = 0x1100     /* a tool's own long-only options */
 };
 
@@ -80,7 +81,8 @@ enum {
     { "dirty-high", required_argument, NULL, POOLOPT_DIRTY_HIGH },        \
     { "dirty-max", required_argument, NULL, POOLOPT_DIRTY_MAX },          \
     { "no-header", no_argument, NULL, POOLOPT_NO_HEADER },                \
-    { "doublewrite", no_argument, NULL, POOLOPT_DOUBLEWRITE }
+    { "doublewrite", no_argument, NULL, POOLOPT_DOUBLEWRITE },            \
+    { "no-atomic", no_argument, NULL, POOLOPT_NO_ATOMIC }
 
 /* Nothing set. */
 void poolopt_init(struct poolopt *o);

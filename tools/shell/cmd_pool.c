@@ -254,6 +254,8 @@ int cmd_info(struct shell *sh, const struct command *cmd, int argc,
     printf("format_version %u\n", in.format_version);
     printf("doublewrite_pages %u\n", in.doublewrite_pages);
     printf("torn_repaired %u\n", in.torn_repaired);
+    printf("atomic_write_max %u\n", in.atomic_write_max);
+    printf("atomic_writes %d\n", in.atomic_writes);
     return 0;
 }
 

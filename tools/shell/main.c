@@ -211,6 +211,8 @@ static void set_defaults(const struct poolopt *p, struct open_opts *o)
         o->flags |= BP_NOHEADER;
     if (p->doublewrite)
         o->flags |= BP_DOUBLEWRITE;
+    if (p->no_atomic)
+        o->flags |= BP_NOATOMIC;
 }
 
 int main(int argc, char **argv)
