@@ -184,14 +184,18 @@ typedef struct bp_pool bp_pool;
                            uses it whether or not the flag is given; the
                            flag on a file without one is -BP_EFORMAT, with
                            BP_NOHEADER -EINVAL (see bp_open, "The data
-                           file").  Where the file takes atomic writes of
-                           a page (statx STATX_WRITE_ATOMIC: a unit range
-                           that holds the page size), pages are written in
-                           place with RWF_ATOMIC instead, one page a
-                           request, and the area stays unused
-                           (bp_info.atomic_writes). */
-#define BP_NOATOMIC 0x800u  /* with BP_DOUBLEWRITE: use the doublewrite
-                           area even where the file takes atomic writes */
+                           file").  Where the device writes a page
+                           atomically itself (its queue's atomic write
+                           units in sysfs) and the file takes atomic
+                           writes of a page (statx STATX_WRITE_ATOMIC),
+                           pages are written in place with RWF_ATOMIC
+                           instead, one page a request, and the area
+                           stays unused (bp_info.atomic_writes). */
+#define BP_ATOMIC 0x800u  /* with BP_DOUBLEWRITE: atomic writes wherever
+                           statx says the file takes them, also when the
+                           file system does them in software (XFS, by
+                           copy-on-write: slower, and it can fail with
+                           ENOSPC long before the disk is full) */
 #define BP_CHECKSUM_TRAILER 16u
 
 #define BP_DEFAULT_PAGE_SIZE 8192u
@@ -875,8 +879,8 @@ struct bp_info {
     int atomic_writes;       /* 1 if page writes are atomic (RWF_ATOMIC,
                                 one page a request) in place of the
                                 doublewrite area: BP_DOUBLEWRITE, a file
-                                that takes atomic writes of a page, no
-                                BP_NOATOMIC */
+                                that takes atomic writes of a page, and a
+                                device that does them or BP_ATOMIC */
 };
 
 /* Fill *info, size bytes (the macro passes sizeof(struct bp_info)).

@@ -35,7 +35,9 @@
 #include <linux/magic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -130,6 +132,37 @@ static uint32_t probe_atomic_max(const struct bp__datafile *df, uint32_t page_si
     if (!(mask & BP__STATX_WRITE_ATOMIC) || unit_min == 0 || unit_min > page_size)
         return 0;
     return unit_max;
+}
+
+/* Whether the block device under the file writes a page atomically
+ * itself: its queue's atomic_write_unit_min/max_bytes in sysfs (Linux
+ * 6.11+; the queue of a partition is its disk's). */
+static bool device_writes_atomically(const struct bp__datafile *df)
+{
+    struct stat st;
+    if (fstat(df->fd, &st) != 0)
+        return false;
+    static const char *const where[] = { "", "../" };
+    for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
+        char path[128];
+        unsigned long lo = 0, hi = 0;
+        snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/%squeue/atomic_write_unit_min_bytes",
+                 major(st.st_dev), minor(st.st_dev), where[i]);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        bool got = fscanf(f, "%lu", &lo) == 1;
+        fclose(f);
+        snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/%squeue/atomic_write_unit_max_bytes",
+                 major(st.st_dev), minor(st.st_dev), where[i]);
+        f = fopen(path, "r");
+        if (!f)
+            return false;
+        got = got && fscanf(f, "%lu", &hi) == 1;
+        fclose(f);
+        return got && lo > 0 && lo <= df->page_size && hi >= df->page_size;
+    }
+    return false;
 }
 
 /* Fill the alignment fields of df from statx, or refuse the file system. */
@@ -322,10 +355,14 @@ int bp__file_open(struct bp__datafile *df, const char *path,
         r = bp__dw_repair(df, (o->flags & BP_RDONLY) != 0);
     if (r == 0) {
         /* A page written in one atomic write cannot tear: with such a
-         * file the doublewrite area has nothing to repair. */
+         * file the doublewrite area has nothing to repair.  By default
+         * only where the device writes atomically itself: a file system
+         * that does it in software (XFS, by copy-on-write) is slower and
+         * can run out of space long before the disk is full. */
         df->atomic_write_max = probe_atomic_max(df, df->page_size);
         df->atomic_writes = df->dw_pages && df->atomic_write_max >= df->page_size &&
-                            !(o->flags & (BP_NOATOMIC | BP_RDONLY));
+                            !(o->flags & BP_RDONLY) &&
+                            ((o->flags & BP_ATOMIC) || device_writes_atomically(df));
     }
     if (r < 0) {
         /* A file this call created is removed - unless another pool got

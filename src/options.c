@@ -129,12 +129,12 @@ int bp__options_resolve(const struct bp_options *opts, struct bp_options *o)
     }
     const uint32_t known = BP_CREATE | BP_EXCL | BP_NOFLUSH | BP_NOREADAHEAD |
                            BP_CHECKSUMS | BP_RDONLY | BP_NOHEADER |
-                           BP_DOUBLEWRITE | BP_NOATOMIC;
+                           BP_DOUBLEWRITE | BP_ATOMIC;
     if (o->flags & ~known)
         return bp__fail(-EINVAL, "bp_open: unknown flags 0x%x; use BP_CREATE, "
                         "BP_EXCL, BP_NOFLUSH, BP_NOREADAHEAD, BP_CHECKSUMS, "
                         "BP_RDONLY, BP_NOHEADER, BP_DOUBLEWRITE and "
-                        "BP_NOATOMIC only",
+                        "BP_ATOMIC only",
                         o->flags & ~known);
     if ((o->flags & BP_DOUBLEWRITE) && (o->flags & BP_NOHEADER))
         return bp__fail(-EINVAL, "bp_open: BP_DOUBLEWRITE with BP_NOHEADER: "

@@ -596,8 +596,8 @@ run dwn 0 -- --page-size 4096 --frames 16 --doublewrite dw.data -c \
 has "--doublewrite: the new file has an area" dwn.out '^doublewrite_pages 256$'
 has "--doublewrite: format version 2" dwn.out '^format_version 2$'
 has "info: atomic_writes" dwn.out '^atomic_writes [01]$'
-run dwa 0 -- --page-size 4096 --frames 16 --doublewrite --no-atomic dw.data -c "info" </dev/null
-has "--no-atomic: the area is used" dwa.out '^atomic_writes 0$'
+run dwa 0 -- --page-size 4096 --frames 16 --doublewrite --atomic dw.data -c "info" </dev/null
+has "--atomic: accepted" dwa.out '^atomic_writes [01]$'
 
 cat >ev.exp <<'EOF'
 pinned page 0 for read (miss)

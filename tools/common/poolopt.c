@@ -65,8 +65,8 @@ bool poolopt_take(struct poolopt *o, int c, const char *arg)
     case POOLOPT_DOUBLEWRITE:
         o->doublewrite = true;
         return true;
-    case POOLOPT_NO_ATOMIC:
-        o->no_atomic = true;
+    case POOLOPT_ATOMIC:
+        o->atomic = true;
         return true;
     case POOLOPT_DIRTY_LOW:
         o->dirty_low = percent("--dirty-low", arg);
@@ -134,8 +134,8 @@ void poolopt_apply(const struct poolopt *o, struct bp_options *bo)
         bo->flags |= BP_NOHEADER;
     if (o->doublewrite)
         bo->flags |= BP_DOUBLEWRITE;
-    if (o->no_atomic)
-        bo->flags |= BP_NOATOMIC;
+    if (o->atomic)
+        bo->flags |= BP_ATOMIC;
 }
 
 void poolopt_json(struct json *j, const struct poolopt *o)
@@ -174,7 +174,7 @@ void poolopt_json(struct json *j, const struct poolopt *o)
         json_null(j, "checksums");
     json_bool(j, "header", !o->no_header);
     json_bool(j, "doublewrite", o->doublewrite);
-    json_bool(j, "no_atomic", o->no_atomic);
+    json_bool(j, "atomic", o->atomic);
 }
 
 void poolopt_usage(FILE *to)
@@ -201,8 +201,8 @@ void poolopt_usage(FILE *to)
         "      --doublewrite      a new data file gets a doublewrite area\n"
         "                         (BP_DOUBLEWRITE: torn-write repair); a\n"
         "                         file that has one uses it anyway; where\n"
-        "                         the file takes atomic page writes, they\n"
-        "                         replace the area (RWF_ATOMIC)\n"
-        "      --no-atomic        use the doublewrite area even then\n"
-        "                         (BP_NOATOMIC)\n", to);
+        "                         the device writes pages atomically,\n"
+        "                         atomic writes replace the area\n"
+        "      --atomic           atomic writes wherever the file takes\n"
+        "                         them, also in software (BP_ATOMIC)\n", to);
 }

@@ -49,7 +49,7 @@ struct poolopt {
     int checksums;             /* --checksums 1, --no-checksums 0, else -1 */
     bool no_header;            /* --no-header: BP_NOHEADER */
     bool doublewrite;          /* --doublewrite: BP_DOUBLEWRITE */
-    bool no_atomic;            /* --no-atomic: BP_NOATOMIC */
+    bool atomic;               /* --atomic: BP_ATOMIC */
 };
 
 enum {
@@ -57,7 +57,7 @@ enum {
     POOLOPT_QUEUE_DEPTH, POOLOPT_CHECKPOINT_RATE, POOLOPT_COALESCE,
     POOLOPT_NO_READAHEAD, POOLOPT_CHECKSUMS, POOLOPT_NO_CHECKSUMS,
     POOLOPT_DIRTY_LOW, POOLOPT_DIRTY_HIGH, POOLOPT_DIRTY_MAX,
-    POOLOPT_NO_HEADER, POOLOPT_DOUBLEWRITE, POOLOPT_NO_ATOMIC,
+    POOLOPT_NO_HEADER, POOLOPT_DOUBLEWRITE, POOLOPT_ATOMIC,
     POOLOPT_TOOL_FIRST = 0x1100     /* a tool's own long-only options */
 };
 
@@ -82,7 +82,7 @@ enum {
     { "dirty-max", required_argument, NULL, POOLOPT_DIRTY_MAX },          \
     { "no-header", no_argument, NULL, POOLOPT_NO_HEADER },                \
     { "doublewrite", no_argument, NULL, POOLOPT_DOUBLEWRITE },            \
-    { "no-atomic", no_argument, NULL, POOLOPT_NO_ATOMIC }
+    { "atomic", no_argument, NULL, POOLOPT_ATOMIC }
 
 /* Nothing set. */
 void poolopt_init(struct poolopt *o);

@@ -211,8 +211,8 @@ static void set_defaults(const struct poolopt *p, struct open_opts *o)
         o->flags |= BP_NOHEADER;
     if (p->doublewrite)
         o->flags |= BP_DOUBLEWRITE;
-    if (p->no_atomic)
-        o->flags |= BP_NOATOMIC;
+    if (p->atomic)
+        o->flags |= BP_ATOMIC;
 }
 
 int main(int argc, char **argv)
