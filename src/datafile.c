@@ -33,9 +33,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
@@ -134,6 +134,22 @@ static uint32_t probe_atomic_max(const struct bp__datafile *df, uint32_t page_si
     return unit_max;
 }
 
+/* The number in the sysfs file dir/name, or 0 if there is none. */
+static uint64_t sysfs_number(const char *dir, const char *name)
+{
+    char path[160], text[32];
+    (void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, text, sizeof(text) - 1);
+    (void)close(fd);
+    if (n <= 0)
+        return 0;
+    text[n] = '\0';
+    return strtoull(text, NULL, 10);
+}
+
 /* Whether the block device under the file writes a page atomically
  * itself: its queue's atomic_write_unit_min/max_bytes in sysfs (Linux
  * 6.11+; the queue of a partition is its disk's). */
@@ -142,25 +158,16 @@ static bool device_writes_atomically(const struct bp__datafile *df)
     struct stat st;
     if (fstat(df->fd, &st) != 0)
         return false;
-    static const char *const where[] = { "", "../" };
-    for (size_t i = 0; i < sizeof(where) / sizeof(where[0]); i++) {
-        char path[128];
-        unsigned long lo = 0, hi = 0;
-        snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/%squeue/atomic_write_unit_min_bytes",
-                 major(st.st_dev), minor(st.st_dev), where[i]);
-        FILE *f = fopen(path, "r");
-        if (!f)
+    static const char *const queue[] = { "queue", "../queue" };
+    for (size_t i = 0; i < sizeof(queue) / sizeof(queue[0]); i++) {
+        char dir[96];
+        (void)snprintf(dir, sizeof(dir), "/sys/dev/block/%u:%u/%s",
+                       major(st.st_dev), minor(st.st_dev), queue[i]);
+        if (access(dir, F_OK) != 0)
             continue;
-        bool got = fscanf(f, "%lu", &lo) == 1;
-        fclose(f);
-        snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/%squeue/atomic_write_unit_max_bytes",
-                 major(st.st_dev), minor(st.st_dev), where[i]);
-        f = fopen(path, "r");
-        if (!f)
-            return false;
-        got = got && fscanf(f, "%lu", &hi) == 1;
-        fclose(f);
-        return got && lo > 0 && lo <= df->page_size && hi >= df->page_size;
+        uint64_t lo = sysfs_number(dir, "atomic_write_unit_min_bytes");
+        uint64_t hi = sysfs_number(dir, "atomic_write_unit_max_bytes");
+        return lo > 0 && lo <= df->page_size && hi >= df->page_size;
     }
     return false;
 }
