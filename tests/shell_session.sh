@@ -598,6 +598,9 @@ has "--doublewrite: format version 2" dwn.out '^format_version 2$'
 has "info: atomic_writes" dwn.out '^atomic_writes [01]$'
 run dwa 0 -- --page-size 4096 --frames 16 --doublewrite --atomic dw.data -c "info" </dev/null
 has "--atomic: accepted" dwa.out '^atomic_writes [01]$'
+run dwo 0 -- --page-size 4096 --frames 16 x.data -c \
+    "open dwo.data create doublewrite atomic frames=16; info" </dev/null
+has "open ... doublewrite: the new file has an area" dwo.out '^doublewrite_pages 256$'
 
 cat >ev.exp <<'EOF'
 pinned page 0 for read (miss)

@@ -123,6 +123,10 @@ static int open_option(struct shell *sh, const struct command *cmd,
 #endif
     } else if (word_is(w, "noheader")) {
         o->flags |= BP_NOHEADER;
+    } else if (word_is(w, "doublewrite")) {
+        o->flags |= BP_DOUBLEWRITE;
+    } else if (word_is(w, "atomic")) {
+        o->flags |= BP_ATOMIC;
     } else if (word_prefix(w, "frames=", &v)) {
         if (parse_num(sh, &v, UINT32_MAX, "frames", u, &x) < 0)
             return -1;

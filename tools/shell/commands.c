@@ -21,7 +21,8 @@ static handler_fn cmd_help, cmd_quit;
 const struct command shell_commands[] = {
     {"open", NULL,
      "open FILE [create|excl] [frames=N|pool=SIZE] [pagesize=SIZE] "
-     "[flushers=N|noflush] [noreadahead] [queue=N] [rate=N] [noheader]",
+     "[flushers=N|noflush] [noreadahead] [queue=N] [rate=N] [noheader] "
+     "[doublewrite [atomic]]",
      "open a data file (closing the open one)",
      "Closes the open pool (unpinning the shell's pages), then opens FILE.\n"
      "  create        create FILE if it does not exist (else it must)\n"
@@ -37,17 +38,19 @@ const struct command shell_commands[] = {
      "  queue=N       AIO queue depth\n"
      "  rate=N        checkpoint rate limit, pages per second\n"
      "  noheader      FILE has no header page (bpool 0.2 or another program)\n"
+     "  doublewrite   a new FILE gets a doublewrite area (torn-write repair)\n"
+     "  atomic        with it: atomic writes wherever FILE takes them\n"
 #ifdef BP_CHECKSUMS
      "  checksums     keep a checksum in every page (BP_CHECKSUMS)\n"
 #endif
      "What is not given comes from the command line (--frames, ...), else\n"
      "from the library's defaults.  SIZE takes k, M, G suffixes.",
      "FILE create excl frames= pool= pagesize= flushers= noflush "
-     "noreadahead queue= rate= noheader"
+     "noreadahead queue= rate= noheader doublewrite atomic"
 #ifdef BP_CHECKSUMS
      " checksums"
 #endif
-     , 1, 13, false, cmd_open},
+     , 1, 15, false, cmd_open},
     {"close", NULL, "close", "unpin all, write back, sync, close the pool",
      "Unpins the pages the shell holds, writes every dirty page back,\n"
      "syncs the file and closes the pool.  Commands other than open, help\n"
