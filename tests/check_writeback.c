@@ -458,8 +458,9 @@ static int hold_write(void *arg, const struct iocb *cb)
     (void)arg;
     if (cb->aio_lio_opcode != IO_CMD_PWRITE && cb->aio_lio_opcode != IO_CMD_PWRITEV)
         return 0;
-    long long off = cb->u.c.offset;
-    uint64_t n = cb->aio_lio_opcode == IO_CMD_PWRITEV ? cb->u.c.nbytes : 1;
+    bool vectored = cb->aio_lio_opcode == IO_CMD_PWRITEV;
+    long long off = vectored ? cb->u.v.offset : cb->u.c.offset;
+    uint64_t n = vectored ? (uint64_t)cb->u.v.nr : 1;   /* pages */
     uint64_t held = atomic_load(&held_write);
     long long at = held == UINT64_MAX ? -1 : (long long)tu_page_offset(PS, held);
     if (at >= off && at < off + (long long)(n * PS)) {
