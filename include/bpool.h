@@ -186,7 +186,8 @@ typedef struct bp_pool bp_pool;
                            BP_NOHEADER -EINVAL (see bp_open, "The data
                            file").  Where the device writes a page
                            atomically itself (its queue's atomic write
-                           units in sysfs) and the file takes atomic
+                           units in sysfs; a page no larger than the file
+                           system's block) and the file takes atomic
                            writes of a page (statx STATX_WRITE_ATOMIC),
                            pages are written in place with RWF_ATOMIC
                            instead, one page a request, and the area

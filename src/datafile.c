@@ -151,25 +151,44 @@ static uint64_t sysfs_number(const char *dir, const char *name)
 }
 
 /* Whether the block device under the file writes a page atomically
- * itself: its queue's atomic_write_unit_min/max_bytes in sysfs (Linux
- * 6.11+; the queue of a partition is its disk's). */
+ * itself, so that an RWF_ATOMIC write of a page goes to it as one write
+ * and not through the file system's copy-on-write fallback: its queue's
+ * atomic write units in sysfs (Linux 6.11+; the queue of a partition is
+ * its disk's, and the partition must start on the atomic boundary, as the
+ * kernel requires), and a page no larger than the file system's block (a
+ * larger one is written by the device only where its blocks happen to
+ * be aligned - XFS falls back to copy-on-write elsewhere). */
 static bool device_writes_atomically(const struct bp__datafile *df)
 {
     struct stat st;
-    if (fstat(df->fd, &st) != 0)
+    struct statfs sfs;
+    if (fstat(df->fd, &st) != 0 || fstatfs(df->fd, &sfs) != 0 ||
+        (uint64_t)sfs.f_bsize < df->page_size)
         return false;
-    static const char *const queue[] = { "queue", "../queue" };
-    for (size_t i = 0; i < sizeof(queue) / sizeof(queue[0]); i++) {
-        char dir[96];
-        (void)snprintf(dir, sizeof(dir), "/sys/dev/block/%u:%u/%s",
-                       major(st.st_dev), minor(st.st_dev), queue[i]);
+    char dev[64], dir[96];
+    (void)snprintf(dev, sizeof(dev), "/sys/dev/block/%u:%u", major(st.st_dev),
+                   minor(st.st_dev));
+    bool partition = false;
+    (void)snprintf(dir, sizeof(dir), "%s/queue", dev);
+    if (access(dir, F_OK) != 0) {
+        partition = true;
+        (void)snprintf(dir, sizeof(dir), "%s/../queue", dev);
         if (access(dir, F_OK) != 0)
-            continue;
-        uint64_t lo = sysfs_number(dir, "atomic_write_unit_min_bytes");
-        uint64_t hi = sysfs_number(dir, "atomic_write_unit_max_bytes");
-        return lo > 0 && lo <= df->page_size && hi >= df->page_size;
+            return false;
     }
-    return false;
+    uint64_t lo = sysfs_number(dir, "atomic_write_unit_min_bytes");
+    uint64_t hi = sysfs_number(dir, "atomic_write_unit_max_bytes");
+    if (lo == 0 || lo > df->page_size || hi < df->page_size)
+        return false;
+    if (partition) {
+        uint64_t start = sysfs_number(dev, "start") * 512;
+        uint64_t align = sysfs_number(dir, "atomic_write_boundary_bytes");
+        if (align < lo)
+            align = lo;
+        if (start % align != 0)
+            return false;
+    }
+    return true;
 }
 
 /* Fill the alignment fields of df from statx, or refuse the file system. */
