@@ -7,7 +7,7 @@
  *    (default 8) pin zipf pages (default zipf:0.99) for the warm-up time
  *    (-w, default 15 s).  The hit ratio of its last 2 s is the steady
  *    one; the target is 90 % of it.  bp_dump_resident writes the resident
- *    pages to DATAFILE.warm and the pool closes.
+ *    pages to the dump and the pool closes.
  * 2. Rounds (--rounds, default 2).  Each round opens the pool twice, the
  *    same way: cold, then warm (bp_warm from the dump right after
  *    bp_open).  The same threads pin the same zipf pages from the moment
@@ -29,7 +29,8 @@
  * cold, miss_ratio_after warm during over warm after.
  *
  * Each run's pins are BP_READ of the page's first word (--verify checks
- * its stamp).  The dump file is removed at the end.
+ * its stamp).  The dump is DATAFILE.warm.PID, removed however the run
+ * ends.
  */
 #include <math.h>
 #include <stdio.h>
@@ -167,6 +168,14 @@ static void w_pin(struct worker *w)
     }
 }
 
+static char dump_path[4096];
+
+static void remove_dump(void)
+{
+    if (dump_path[0])
+        unlink(dump_path);
+}
+
 /* Open the pool, warm it from dump (or not), pin until done.  Exits on
  * a failure of the library. */
 static int one_run(struct warm_ctx *c, const char *label, uint32_t frames,
@@ -210,9 +219,11 @@ int wl_warmup(struct bench_opts *o)
     double limit_s = o->duration >= 0 ? o->duration : 30;
     unsigned rounds = o->rounds ? o->rounds : 2;
     uint32_t frames = bench_frames(o, o->file_size / 8);
-    if (prime_s < 3 || limit_s < 1) {
-        fprintf(stderr, PROG ": warmup: needs -w 3 or more (the pool fills and "
-                "the last 2 s give the steady hit ratio) and -d 1 or more\n");
+    double most_s = (double)MAX_SAMPLES * WINDOW_NS / 1e9 - 10;
+    if (prime_s < 3 || limit_s < 1 || prime_s > most_s || limit_s > most_s) {
+        fprintf(stderr, PROG ": warmup: needs -w from 3 (the pool fills and the "
+                "last 2 s give the steady hit ratio) and -d from 1, both at most "
+                "%.0f s\n", most_s);
         return EXIT_USAGE;
     }
     if (frames < 4 * threads) {
@@ -220,11 +231,15 @@ int wl_warmup(struct bench_opts *o)
                 "threads; use at least --frames %u\n", frames, threads, 4 * threads);
         return 1;
     }
-    char dump[4096];
-    if ((size_t)snprintf(dump, sizeof dump, "%s.warm", o->path) >= sizeof dump) {
+    /* The dump, beside the data file under a name of this process's own;
+     * removed however the run ends (Ctrl-C and failures exit). */
+    if ((size_t)snprintf(dump_path, sizeof dump_path, "%s.warm.%ld", o->path,
+                         (long)getpid()) >= sizeof dump_path) {
         fprintf(stderr, PROG ": warmup: file name too long\n");
         return EXIT_USAGE;
     }
+    atexit(remove_dump);
+    const char *dump = dump_path;
     struct warm_ctx c = { .o = o };
     picker_init(&c.pk, dist, pages, o->theta);
     size_t cap = (size_t)(fmax(prime_s, limit_s) * 1e9 / WINDOW_NS) + 16;
@@ -341,7 +356,7 @@ int wl_warmup(struct bench_opts *o)
             nafter++;
         }
     }
-    unlink(dump);
+    remove_dump();
     free(cold_s);
     free(warm_s);
     if (err)
