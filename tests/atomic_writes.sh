@@ -37,7 +37,13 @@ truncate -s 320M xfs.img || exit 99
 mkfs.xfs -q -f -m reflink=1 xfs.img 2>err || skip "mkfs.xfs failed: $(cat err)"
 mkdir mnt
 mount -o loop xfs.img mnt 2>err || skip "cannot loop-mount XFS here: $(cat err)"
-trap 'umount "$work/mnt" 2>/dev/null; rm -rf "$work"' EXIT
+# Removed only once unmounted: rm -rf of a busy mount would empty it and
+# leave the mount and its loop device behind.
+unmount() {
+    umount "$work/mnt" 2>/dev/null || umount -l "$work/mnt" 2>/dev/null
+    mountpoint -q "$work/mnt" || rm -rf "$work"
+}
+trap unmount EXIT
 
 # info KEY OUTPUT: the value of KEY in bpool-shell info's "key value" lines.
 info() { awk -v k="$1" '$1 == k { print $2 }' <<<"$2"; }
@@ -47,8 +53,9 @@ eq() { [ "$2" = "$3" ] && pass "$1" || fail "$1: $2, want $3"; }
 out=$("$shell" --page-size 4096 --frames 32 --flushers 0 --doublewrite --atomic mnt/a.data -c \
     "alloc 8; write 0 0 a; write 1 0 b; write 2 0 c; write 3 0 d; write 4 0 e; write 5 0 f; write 6 0 g; write 7 0 h; flush all; info; stats" 2>err) ||
     { fail "bpool-shell on XFS: $(cat err)"; finish; }
-[ "$(info atomic_write_max "$out")" -gt 0 ] 2>/dev/null ||
-    skip "this kernel's XFS reports no atomic writes (atomic_write_max $(info atomic_write_max "$out"))"
+max=$(info atomic_write_max "$out")
+[[ $max =~ ^[0-9]+$ ]] || { fail "info printed no atomic_write_max: $out"; finish; }
+[ "$max" -gt 0 ] || skip "this kernel's XFS reports no atomic writes (atomic_write_max 0)"
 eq "XFS: atomic writes in use" "$(info atomic_writes "$out")" 1
 eq "XFS: the area is there (unused)" "$(info doublewrite_pages "$out")" 256
 eq "XFS: 8 pages written" "$(info writes "$out")" 8
