@@ -22,6 +22,16 @@ int bp__page_ref_order(const void *a, const void *b)
     return (x->page > y->page) - (x->page < y->page);
 }
 
+/* One page's write request; an atomic one (BP_DOUBLEWRITE on a file that
+ * takes atomic writes) carries RWF_ATOMIC. */
+static void prep_page_write(struct iocb *cb, int fd, void *buf, uint32_t ps,
+                            long long off, bool atomic)
+{
+    io_prep_pwrite(cb, fd, buf, ps, off);
+    if (atomic)
+        cb->aio_rw_flags = BP__RWF_ATOMIC;
+}
+
 void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                  uint32_t max_run, bool write, bp__run_done_fn done,
                  void *arg)
@@ -57,11 +67,8 @@ void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
             iov[k].iov_len = ps;
         }
         long long off = bp__page_offset(&pool->file, p[i].page);
-        if (j - i == 1 && write) {
-            io_prep_pwrite(&ios[nruns].cb, fd, iov[i].iov_base, ps, off);
-            if (atomic)
-                ios[nruns].cb.aio_rw_flags = BP__RWF_ATOMIC;
-        }
+        if (j - i == 1 && write)
+            prep_page_write(&ios[nruns].cb, fd, iov[i].iov_base, ps, off, atomic);
         else if (j - i == 1)
             io_prep_pread(&ios[nruns].cb, fd, iov[i].iov_base, ps, off);
         else if (write)
@@ -94,11 +101,9 @@ void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     for (uint32_t i = 0; i < nretry; i++) {
         void *buf = bp__frame_data(pool, p[i].frame);
         long long off = bp__page_offset(&pool->file, p[i].page);
-        if (write) {
-            io_prep_pwrite(&ios[i].cb, fd, buf, ps, off);
-            if (atomic)
-                ios[i].cb.aio_rw_flags = BP__RWF_ATOMIC;
-        } else
+        if (write)
+            prep_page_write(&ios[i].cb, fd, buf, ps, off, atomic);
+        else
             io_prep_pread(&ios[i].cb, fd, buf, ps, off);
     }
     if (nretry) {
