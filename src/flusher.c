@@ -44,10 +44,20 @@ struct handed {
     uint64_t page;
 };
 
+/* One flusher thread.  Its batch is allocated by bp__flushers_start,
+ * where a failure is bp_open's -ENOMEM: a thread that allocated its own
+ * could only idle for good when the allocation failed. */
+struct flusher_thread {
+    struct bp__flushers *fs;       /* [const] */
+    pthread_t tid;                 /* [const] */
+    uint32_t *batch;               /* [this thread] batch_max frames */
+};
+
 struct bp__flushers {
     bp_pool *pool;                 /* [const] */
     uint32_t nthreads;             /* [const] threads started */
-    pthread_t *threads;            /* [const] */
+    struct flusher_thread *threads; /* [const] */
+    uint32_t *batches;             /* [const] the threads' batches */
     uint32_t low, high, max;       /* [const] watermarks, in frames */
     uint32_t batch_max;            /* [const] pages per round at most */
     pthread_mutex_t mu;
@@ -133,15 +143,16 @@ static uint32_t sweep(bp_pool *pool, uint32_t start, uint32_t span, bool hard,
 
 static void *flusher_main(void *arg)
 {
-    struct bp__flushers *fs = arg;
+    struct flusher_thread *t = arg;
+    struct bp__flushers *fs = t->fs;
     bp_pool *pool = fs->pool;
-    uint32_t *batch = malloc(fs->batch_max * sizeof(*batch));
+    uint32_t *batch = t->batch;
     unsigned backoff = 0;
 
     pthread_mutex_lock(&fs->mu);
     while (!fs->stop) {
         uint32_t nd = atomic_load(&pool->ndirty);
-        if (!batch || (fs->qlen == 0 && nd < fs->low)) {
+        if (fs->qlen == 0 && nd < fs->low) {
             wait_ms(fs, &fs->work_cv, IDLE_MS);
             continue;
         }
@@ -179,7 +190,6 @@ static void *flusher_main(void *arg)
         }
     }
     pthread_mutex_unlock(&fs->mu);
-    free(batch);
     return NULL;
 }
 
@@ -203,6 +213,8 @@ int bp__flushers_start(bp_pool *pool, const struct bp_options *o)
     fs->qcap = fs->batch_max;
     fs->queue = malloc(fs->qcap * sizeof(*fs->queue));
     fs->threads = calloc(o->flushers, sizeof(*fs->threads));
+    fs->batches = calloc((size_t)o->flushers * fs->batch_max,
+                         sizeof(*fs->batches));
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -211,12 +223,15 @@ int bp__flushers_start(bp_pool *pool, const struct bp_options *o)
     pthread_cond_init(&fs->clean_cv, &ca);
     pthread_condattr_destroy(&ca);
     pool->flushers = fs;
-    if (!fs->queue || !fs->threads) {
+    if (!fs->queue || !fs->threads || !fs->batches) {
         bp__flushers_stop(pool);
         return bp__fail(-ENOMEM, "bp_open: out of memory for the flushers");
     }
     for (uint32_t i = 0; i < o->flushers; i++) {
-        int e = pthread_create(&fs->threads[i], NULL, flusher_main, fs);
+        struct flusher_thread *t = &fs->threads[i];
+        t->fs = fs;
+        t->batch = fs->batches + (size_t)i * fs->batch_max;
+        int e = pthread_create(&t->tid, NULL, flusher_main, t);
         if (e) {
             bp__flushers_stop(pool);
             return bp__fail(-e, "bp_open: cannot start flusher thread %u of "
@@ -239,13 +254,14 @@ void bp__flushers_stop(bp_pool *pool)
     pthread_cond_broadcast(&fs->clean_cv);
     pthread_mutex_unlock(&fs->mu);
     for (uint32_t i = 0; i < fs->nthreads; i++)
-        pthread_join(fs->threads[i], NULL);
+        pthread_join(fs->threads[i].tid, NULL);
     /* Pages still queued are dirty: whoever flushes next (bp_close does)
      * writes them. */
     pthread_cond_destroy(&fs->work_cv);
     pthread_cond_destroy(&fs->clean_cv);
     pthread_mutex_destroy(&fs->mu);
     free(fs->queue);
+    free(fs->batches);
     free(fs->threads);
     free(fs);
     pool->flushers = NULL;

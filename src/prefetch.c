@@ -54,6 +54,9 @@ struct bp__prefetcher {
     _Atomic uint64_t warm_done;    /* [mu, atomic to read] of those, read,
                                       found resident, beyond the end, or
                                       dropped because the pool was full */
+    /* [the thread] the pages of one round; here rather than allocated by
+     * the thread, so that no memory shortage can leave it without */
+    struct bp__page_ref batch_pages[BATCH_PAGES];
 };
 
 static void read_done(bp_pool *pool, uint32_t frame, uint64_t page, int res,
@@ -169,7 +172,7 @@ static void *reader_main(void *arg)
 {
     bp_pool *pool = arg;
     struct bp__prefetcher *pf = pool->prefetcher;
-    struct batch b = { .a = malloc(BATCH_PAGES * sizeof(*b.a)) };
+    struct batch b = { .a = pf->batch_pages };
     uint32_t max_run = pool->opts.readahead_max / pool->page_size;
     if (max_run < 1)
         max_run = 1;
@@ -183,17 +186,14 @@ static void *reader_main(void *arg)
         if (pf->stop)
             break;
         if (pf->len == 0) {
-            if (b.a)
-                warm_round(pool, &b, max_run);
-            else
-                warm_end(pf);             /* no memory: drop the list */
+            warm_round(pool, &b, max_run);
             continue;
         }
         /* Gather: only this thread removes from the queue or changes its
          * head entry, so the head may be worked on without pf->mu. */
         b.n = b.runs = 0;
         bool room = true;
-        while (b.a && room && pf->len > 0 && b.n < BATCH_PAGES &&
+        while (room && pf->len > 0 && b.n < BATCH_PAGES &&
                b.runs < BATCH_RUNS) {
             struct range rg = pf->q[pf->head];
             pthread_mutex_unlock(&pf->mu);
@@ -206,17 +206,12 @@ static void *reader_main(void *arg)
                 pf->len--;
             }
         }
-        if (!b.a) {                       /* no memory: drop the hint */
-            pf->head = (pf->head + 1) % QUEUE_RANGES;
-            pf->len--;
-        }
         pthread_mutex_unlock(&pf->mu);
         if (b.n)
             bp__io_runs(pool, b.a, b.n, max_run, false, read_done, NULL);
         pthread_mutex_lock(&pf->mu);
     }
     pthread_mutex_unlock(&pf->mu);
-    free(b.a);
     return NULL;
 }
 

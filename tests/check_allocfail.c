@@ -57,9 +57,18 @@ int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a,
 static _Atomic long countdown = -1;
 static _Atomic long failed;      /* calls failed since arm() */
 
+/* While set, every wrapped call made by a thread other than `owner`
+ * fails: the library's background threads get no memory at all. */
+static _Atomic bool others_fail;
+static pthread_t owner;
+
 /* True if this call is to fail. */
 static bool fail_now(void)
 {
+    if (atomic_load(&others_fail) && !pthread_equal(pthread_self(), owner)) {
+        atomic_fetch_add(&failed, 1);
+        return true;
+    }
     long c = atomic_load(&countdown);
     while (c >= 0) {
         if (atomic_compare_exchange_weak(&countdown, &c, c - 1)) {
@@ -359,6 +368,60 @@ START_TEST(test_operations)
 }
 END_TEST
 
+/* ---- the background threads ------------------------------------------- */
+
+/* Proves the flusher and reader threads need no memory of their own to
+ * start: with every allocation made by a thread other than this one
+ * failing while bp_open starts them, the flushers still write dirty pages
+ * back once memory is back, with nobody flushing.  (A flusher that
+ * allocated its batch itself idled for good after such a failure, and
+ * threads dirtying pages then waited at dirty_max on every page.) */
+START_TEST(test_threads_start_without_memory)
+{
+    char *path = tu_path("allocfail.data");
+    tu_make_file(path, PS, 64, 0);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_frames = 32;
+    o.flushers = 2;
+    bp_pool *pool = NULL;
+    owner = pthread_self();
+    atomic_store(&failed, 0);
+    atomic_store(&others_fail, true);
+    int r = bp_open(path, &o, &pool);
+    usleep(200 * 1000);   /* the threads start and reach their loops */
+    atomic_store(&others_fail, false);
+    ck_assert_msg(r == 0, "bp_open: %s", bp_errdetail());
+
+    uint32_t seeds[64] = { 0 };
+    for (uint64_t p = 0; p < 16; p++) {   /* half the frames: above high */
+        bp_page pg;
+        ck_assert_int_eq(bp_pin(pool, p, BP_WRITE, &pg), 0);
+        tu_stamp(pg.data, PS, p, seeds[p] = 100 + (uint32_t)p);
+        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    /* The flushers write until the dirty share falls below dirty_low
+     * (10 %: 3 frames), so wait for that, not for none; a page leaves
+     * the dirty count when its write starts, and is counted as written
+     * when the write ends. */
+    struct bp_stats st;
+    for (int i = 0; i < 1000; i++) {      /* 10 s at most */
+        ck_assert_int_eq(bp_stats(pool, &st), 0);
+        if (st.dirty <= 3 && st.flusher_writes >= 13)
+            break;
+        usleep(10 * 1000);
+    }
+    ck_assert_msg(st.dirty <= 3 && st.flusher_writes >= 13,
+                  "after 10 s %llu pages are dirty, %llu written by the "
+                  "flushers: they do not write", (unsigned long long)st.dirty,
+                  (unsigned long long)st.flusher_writes);
+    ck_assert_int_eq(bp_close(pool), 0);
+    tu_expect_file(path, PS, seeds, 64);
+    unlink(path);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -367,6 +430,7 @@ Suite *test_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_open);
     tcase_add_test(tc, test_operations);
+    tcase_add_test(tc, test_threads_start_without_memory);
     suite_add_tcase(s, tc);
     return s;
 }
