@@ -111,7 +111,8 @@ BP_API int bp_version_number(void);
     X(BP_ESHRUNK, 1014, "the data file shrank under the pool")               \
     X(BP_ECHANGED, 1015, "the page changed during an optimistic read; read it again") \
     X(BP_EFORMAT, 1016, "the data file's header is missing, damaged, newer, or disagrees with the options") \
-    X(BP_EDUMP, 1017, "the dump of resident pages is damaged or of another data file or page size")
+    X(BP_EDUMP, 1017, "the dump of resident pages is damaged or of another data file or page size") \
+    X(BP_ENOFILE, 1018, "no data file of that number is attached to the pool")
 
 enum bp_error {
 #define BP_ERR_ENUM_(name, value, msg) name = value,
@@ -398,6 +399,90 @@ BP_API int bp_open(const char *path, const struct bp_options *opts,
 BP_API int bp_close(bp_pool *pool);
 
 /* ------------------------------------------------------------------------
+ * Many files in one pool
+ *
+ * One pool, one memory budget, up to BP_MAX_FILES data files.  A page is
+ * named by its file's number and its page number in that file, packed in
+ * the uint64_t pgno that every call taking a page number accepts:
+ * BP_PAGE_ID(file, page).  File 0's pages are plain page numbers, so a
+ * pool of one file (bp_open) is unchanged; bp_page.pgno, bp_frame_info
+ * and bp_clock_fn give page ids.  Page numbers within a file stay below
+ * 2^BP_FILE_SHIFT (512 TiB of 8 KiB pages).  Replacement, read-ahead,
+ * write-back and checkpoints see all files' pages alike; a checkpoint or
+ * bp_sync fdatasyncs every file written since the last one.
+ */
+#define BP_FILE_SHIFT 36
+#define BP_MAX_FILES 4096u
+#define BP_PAGE_ID(file, page)                                               \
+    (((uint64_t)(file) << BP_FILE_SHIFT) | (uint64_t)(page))
+#define BP_PAGE_FILE(id) ((uint32_t)((id) >> BP_FILE_SHIFT))
+#define BP_PAGE_NO(id) ((uint64_t)(id) & ((UINT64_C(1) << BP_FILE_SHIFT) - 1))
+
+/*
+ * Create a pool without a file: frames, threads and AIO as bp_open makes
+ * them, with opts' page size (0: BP_DEFAULT_PAGE_SIZE).  Files come with
+ * bp_attach().  bp_close() closes it with every file still attached.
+ * Errors: as bp_open's, less those of the file.
+ */
+BP_API int bp_pool_create(const struct bp_options *opts, bp_pool **out);
+
+/*
+ * Open the data file at path into the pool, with the pool's options
+ * (flags such as BP_CREATE, BP_CHECKSUMS, BP_DOUBLEWRITE, BP_RDONLY; the
+ * growth step), under the lowest free file number, stored in *file.  The
+ * file is checked and locked as bp_open checks and locks its file.
+ * Errors: those of bp_open for the file (-BP_EPAGESIZE when its header
+ *   records another page size than the pool's); -EMFILE (BP_MAX_FILES
+ *   files attached already); -EINVAL (NULL, or the file needs its buffers
+ *   aligned more than the pool's frames are).
+ */
+BP_API int bp_attach(bp_pool *pool, const char *path, uint32_t *file);
+
+/*
+ * Write back the file's dirty pages, drop all its pages from the pool,
+ * fdatasync it (recording its page count in its header), and close it;
+ * the other files' pages stay as they are.  No page of the file may be
+ * pinned by a caller (-EBUSY, nothing detached, once the pool's own
+ * transient pins for reads and writes of the file have been waited out,
+ * 2 s at most), and no other thread may use its pages during the call.
+ * The file number may then be given to another file.
+ * Errors: -EINVAL (NULL), -BP_ENOFILE (no file of that number), -EBUSY,
+ *   and those of bp_sync for the file (the file then stays attached).
+ */
+BP_API int bp_detach(bp_pool *pool, uint32_t file);
+
+/*
+ * Write back the file's dirty pages and fdatasync it (bp_sync for one
+ * file).  Errors: -EINVAL, -BP_ENOFILE, and bp_sync's.
+ */
+BP_API int bp_sync_file(bp_pool *pool, uint32_t file);
+
+/* What one attached file is. */
+struct bp_file_info {
+    const char *path;        /* as given to bp_attach / bp_open */
+    uint64_t page_count;     /* pages in the file now */
+    uint64_t resident;       /* of them, held by a frame now */
+    uint64_t dirty;          /* of those, dirty */
+    uint32_t format_version; /* of the file's header; 0: none */
+    uint32_t doublewrite_pages;
+    uint32_t atomic_writes;  /* page writes go in place with RWF_ATOMIC */
+    uint32_t reserved0;
+};
+
+/*
+ * Describe attached file `file` (0 when it is attached, else -BP_ENOFILE).
+ * The path stays valid until the file is detached.
+ */
+BP_API int bp_file_info(bp_pool *pool, uint32_t file, struct bp_file_info *info);
+
+/*
+ * Call fn(arg, file, path) for each attached file, in file number order;
+ * a non-zero return of fn stops the walk and is returned.
+ */
+typedef int (*bp_file_fn)(void *arg, uint32_t file, const char *path);
+BP_API int bp_files(bp_pool *pool, bp_file_fn fn, void *arg);
+
+/* ------------------------------------------------------------------------
  * Pinning pages
  * ---------------------------------------------------------------------- */
 
@@ -457,7 +542,9 @@ typedef struct bp_page {
  * page resident (e.g. the root of an index) and to latch it only around
  * each access, with bp_latch()/bp_unlatch().
  *
- * Errors: -EINVAL (bad argument or mode), -BP_ERANGE (pgno >= page count),
+ * Errors: -EINVAL (bad argument or mode), -BP_ERANGE (pgno >= page count
+ *   of its file), -BP_ENOFILE (pgno's file number, BP_PAGE_FILE, names no
+ *   attached file, or one being detached),
  *   -BP_ENOFRAME (the page is not resident and no frame can be freed
  *   because all are pinned: frames held by reads and writes in flight are
  *   waited for until the device answers, then about 50 ms more in case
@@ -777,6 +864,15 @@ BP_API int bp_mark_dirty(bp_page *page);
  */
 BP_API int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out);
 
+/*
+ * Add a page at the end of attached file `file` (bp_alloc_page for any
+ * file): its id
+ * in *pgno_out, pinned for write and zeroed in *out.
+ * Errors: -BP_ENOFILE, and bp_alloc_page's.
+ */
+BP_API int bp_alloc_page_in(bp_pool *pool, uint32_t file, uint64_t *pgno_out,
+                            bp_page *out);
+
 /* ------------------------------------------------------------------------
  * Write-back and durability
  * ---------------------------------------------------------------------- */
@@ -840,6 +936,9 @@ BP_API int bp_checkpoint(bp_pool *pool);
  * Information and statistics
  * ---------------------------------------------------------------------- */
 
+/* The fields of a data file (page_count to align_source, path,
+ * format_version to atomic_writes) describe file 0, bp_open's; zeros and
+ * NULL when no file 0 is attached (bp_file_info describes any file). */
 struct bp_info {
     uint64_t page_count;     /* pages in the data file */
     uint32_t page_size;
@@ -882,6 +981,8 @@ struct bp_info {
                                 doublewrite area: BP_DOUBLEWRITE, a file
                                 that takes atomic writes of a page, and a
                                 device that does them or BP_ATOMIC */
+    uint32_t files;          /* data files attached (bp_attach) */
+    uint32_t reserved1;      /* 0 */
 };
 
 /* Fill *info, size bytes (the macro passes sizeof(struct bp_info)).
@@ -890,7 +991,7 @@ BP_API int bp_info_sized(bp_pool *pool, struct bp_info *info, size_t size);
 #define bp_info(pool, info) \
     bp_info_sized((pool), (info), sizeof(struct bp_info))
 
-/* Number of pages in the data file (0 on NULL). */
+/* Number of pages in data file 0, bp_open's (0 on NULL or without one). */
 BP_API uint64_t bp_page_count(bp_pool *pool);
 
 /* Page size in bytes (0 on NULL). */

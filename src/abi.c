@@ -40,7 +40,7 @@ _Static_assert(sizeof(struct bp_options) ==
                offsetof(struct bp_options, warm_file) + sizeof(const char *),
                "struct bp_options ends in padding");
 _Static_assert(sizeof(struct bp_info) ==
-               offsetof(struct bp_info, atomic_writes) + sizeof(int),
+               offsetof(struct bp_info, reserved1) + sizeof(uint32_t),
                "struct bp_info ends in padding");
 _Static_assert(sizeof(struct bp_stats) ==
                offsetof(struct bp_stats, warm_pages) + sizeof(uint64_t),

@@ -87,6 +87,12 @@ struct bp__datafile {
                                       page size with a header, 0 without
                                       (BP_NOHEADER) */
     uint64_t pages_at_open;        /* [const] */
+    uint32_t number;               /* [const] in the pool (BP_PAGE_FILE) */
+    struct bp__datafile *retired_next; /* [files_mu] pool->retired list */
+    bool detaching;                /* [miss_mu] bp_detach has begun: the
+                                      miss path admits none of its pages */
+    _Atomic bool unsynced;         /* [atomic] a page write was started
+                                      since the last fdatasync began */
     _Atomic bool written;          /* [atomic] a page was written since
                                       open (flush.c) */
     pthread_mutex_t header_mu;     /* serializes header writes */
@@ -113,19 +119,39 @@ struct bp__datafile {
     bool dw_leading;               /* [dw_q_mu] a writer stages batches */
 };
 
+/* The file that page id `page` belongs to, or NULL if none is attached
+ * under its number. */
+struct bp_pool;
+static inline struct bp__datafile *bp__file_of(struct bp_pool *pool,
+                                               uint64_t page);
+
 /* len zeroed bytes aligned for O_DIRECT I/O of the file (free()), or
  * NULL: for the file's own pages (header, doublewrite area). */
 void *bp__file_buffer(const struct bp__datafile *df, size_t len);
 
-/* Byte offset of page pgno in the data file. */
+/* Byte offset of page pgno (a page id: its file number is ignored) in
+ * the data file. */
 static inline long long bp__page_offset(const struct bp__datafile *df,
                                         uint64_t pgno)
 {
-    return (long long)(df->data_start + pgno * df->page_size);
+    return (long long)(df->data_start + BP_PAGE_NO(pgno) * df->page_size);
 }
 
 struct bp_pool {
-    struct bp__datafile file;
+    /* The attached data files, by number (a page id's BP_PAGE_FILE).  A
+     * slot is set and cleared under files_mu and miss_mu both, so the
+     * miss path sees it stable; other readers load it lock-free, which is
+     * safe because a file is detached only once none of its pages is in
+     * the pool and no caller uses it (bp_detach's contract). */
+    struct bp__datafile *_Atomic files[BP_MAX_FILES];
+    pthread_mutex_t files_mu;      /* attach and detach; before miss_mu */
+    uint32_t nfiles;               /* [files_mu] attached */
+    struct bp__datafile *retired;  /* [files_mu] detached files, closed;
+                                      freed with the pool, so that a
+                                      background thread that loaded one
+                                      from its slot reads no freed memory */
+    uint32_t mem_align;            /* [const] the frames' alignment, which
+                                      every file's O_DIRECT needs must fit */
     uint32_t nframes;              /* [const] */
     uint32_t page_size;            /* [const] */
     uint32_t frame_align;          /* [const] */
@@ -180,6 +206,32 @@ struct bp_pool {
     struct bp__local shared_counts; /* [atomic] adds of threads without a
                                        block of their own */
 };
+
+static inline struct bp__datafile *bp__file_of(struct bp_pool *pool,
+                                               uint64_t page)
+{
+    uint64_t n = page >> BP_FILE_SHIFT;
+    return n < BP_MAX_FILES
+        ? atomic_load_explicit(&pool->files[n], memory_order_acquire) : NULL;
+}
+
+/* The page id just past the last page of page id `page`'s file, now; the
+ * file's first id when no file is attached under that number (so every
+ * page of it is out of range). */
+static inline uint64_t bp__page_end(struct bp_pool *pool, uint64_t page)
+{
+    struct bp__datafile *df = bp__file_of(pool, page);
+    uint64_t base = page & ~BP_PAGE_NO(UINT64_MAX);
+    return df ? base + atomic_load_explicit(&df->page_count,
+                                            memory_order_acquire) : base;
+}
+
+/* The path of page id `page`'s file, for messages. */
+static inline const char *bp__path_of(struct bp_pool *pool, uint64_t page)
+{
+    struct bp__datafile *df = bp__file_of(pool, page);
+    return df ? df->path : "(no file)";
+}
 
 /* Dirty frames the cold hand stepped past, pinned, to be written back by
  * the evicting thread once it has dropped the miss lock. */
@@ -260,6 +312,15 @@ uint64_t bp__file_pages_now(struct bp__datafile *df);
  * pool's page count; the detail names both and the fix. */
 int bp__file_shrunk(struct bp__datafile *df, uint64_t pages_now);
 
+/* files.c */
+/* Open the data file at path as file number n of the pool (its slot
+ * empty), with options o (o->page_size 0: the file's, then set); the
+ * caller holds files_mu or is bp_open. */
+int bp__file_attach_at(bp_pool *pool, uint32_t n, const char *path,
+                       struct bp_options *o);
+/* Close and free every file, attached or detached (pool_free). */
+void bp__files_free(bp_pool *pool);
+
 /* fileheader.c */
 /* Read the header of the open file (file_size bytes): 1 and *h filled,
  * 0 if the file has none, or -BP_EFORMAT (damaged, a newer version, flags
@@ -298,6 +359,9 @@ void bp__frames_destroy(bp_pool *pool);
 /* How CLOCK-Pro reaches the frames (the pool is the context). */
 extern const struct bp__cp_frame_ops bp__pool_frame_ops;
 int bp__pin_frame_if_valid(bp_pool *pool, uint32_t f, uint64_t page);
+/* 0 if page id `page` names a page of an attached file, within its page
+ * count; else -BP_ENOFILE or -BP_ERANGE, with fn named in the detail. */
+int bp__check_page(bp_pool *pool, uint64_t page, const char *fn);
 int bp__admit_prefetch(bp_pool *pool, uint64_t page, bool scan, uint32_t *fout);
 /* As bp__admit_prefetch, for warm restart: only a free frame will do
  * (-BP_ENOFRAME when none is left: the pool is full). */
@@ -374,9 +438,10 @@ struct bp__dw_request;
  * BP_RDONLY, which writes nothing), then clear the area's descriptor.
  * Sets df->dw_repaired.  0 or a negative errno with the detail set. */
 int bp__dw_repair(struct bp__datafile *df, bool read_only);
-/* Write p[0..n) (sorted by page, each frame WRITING and latched shared by
- * the caller) through the doublewrite area, in batches of at most
- * BP__DW_PAGES / 2 - 1 (with other writers' pages), calling done for
+/* Write p[0..n) (pages of one file, sorted, each frame WRITING and
+ * latched shared by the caller) through that file's doublewrite area, in
+ * batches of at most BP__DW_PAGES / 2 - 1 (with other writers' pages of
+ * the file), calling done for
  * every page as bp__io_runs does, in this thread. */
 void bp__dw_write(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                   bp__run_done_fn done, void *arg);
@@ -393,12 +458,17 @@ enum bp__writer {
 };
 int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
                      enum bp__writer who);
-int bp__flush_all(bp_pool *pool, uint32_t rate);
-/* Write back every dirty page (at rate pages/s, 0: at once), fdatasync,
- * and with record_pages write the page count into the header (and
- * fdatasync again): bp_sync, bp_checkpoint, bp_close.  Returns the pages
+/* Write back every page of file number `file` (BP_MAX_FILES: of every
+ * file) dirty at the start, at rate pages/s (0: at once). */
+int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate);
+/* Write back every dirty page of file `only` (NULL: of every file), at
+ * rate pages/s (0: at once), fdatasync every file written since its last
+ * fdatasync (always with `only` or a single file), and with record_pages
+ * write the page count into the header (and fdatasync again): bp_sync,
+ * bp_checkpoint, bp_close, bp_sync_file, bp_detach.  Returns the pages
  * written or a negative errno; fn names the caller in the detail. */
-int bp__flush_and_sync(bp_pool *pool, uint32_t rate, const char *fn,
+int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only,
+                       uint32_t rate, const char *fn,
                        bool record_pages);
 
 /* flusher.c */

@@ -26,7 +26,7 @@ void bp__page_seal(bp_pool *pool, uint32_t f, uint64_t page)
 {
     uint32_t ps = pool->page_size;
     uint8_t *d = (uint8_t *)bp__frame_data(pool, f);
-    bp__put64(d + ps - 16, page);
+    bp__put64(d + ps - 16, BP_PAGE_NO(page));   /* the file's own number */
     bp__put32(d + ps - 8, bp__crc32c(0, d, ps - 8));
     bp__put32(d + ps - 4, MAGIC);
 }
@@ -47,19 +47,19 @@ int bp__page_verify(bp_pool *pool, uint32_t f, uint64_t page)
                         "trailer: it was written without BP_CHECKSUMS, or "
                         "its end was overwritten (torn write or corruption); "
                         "restore it from a backup or the log",
-                        (unsigned long long)page, pool->file.path);
+                        (unsigned long long)BP_PAGE_NO(page), bp__path_of(pool, page));
     }
     uint64_t holds = bp__get64(d + ps - 16);
-    if (holds != page)
+    if (holds != BP_PAGE_NO(page))
         return bp__fail(-BP_ECHECKSUM, "page %llu of %s holds page %llu "
                         "(a misdirected write); restore it from a backup or "
-                        "the log", (unsigned long long)page, pool->file.path,
+                        "the log", (unsigned long long)BP_PAGE_NO(page), bp__path_of(pool, page),
                         (unsigned long long)holds);
     uint32_t want = bp__get32(d + ps - 8), got = bp__crc32c(0, d, ps - 8);
     if (want != got)
         return bp__fail(-BP_ECHECKSUM, "page %llu of %s fails its checksum "
                         "(stored 0x%08x, computed 0x%08x): a torn write or "
                         "corruption; restore it from a backup or the log",
-                        (unsigned long long)page, pool->file.path, want, got);
+                        (unsigned long long)BP_PAGE_NO(page), bp__path_of(pool, page), want, got);
     return 0;
 }

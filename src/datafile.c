@@ -334,11 +334,12 @@ static int check_file(struct bp__datafile *df, struct bp_options *o)
                         "a header page and " : "", o->page_size,
                         (unsigned long long)(bytes % o->page_size));
     uint64_t pages = bytes / o->page_size;
-    if (pages > BP__CP_MAX_PAGE)
+    if (pages > BP_PAGE_NO(UINT64_MAX) + 1)
         return bp__fail(-BP_EFILESIZE, "%s has %llu pages; bpool numbers "
-                        "pages in 48 bits (at most %llu): use a larger page "
-                        "size", df->path, (unsigned long long)pages,
-                        (unsigned long long)BP__CP_MAX_PAGE);
+                        "a file's pages in %u bits (at most %llu pages): use "
+                        "a larger page size", df->path,
+                        (unsigned long long)pages, BP_FILE_SHIFT,
+                        (unsigned long long)BP_PAGE_NO(UINT64_MAX) + 1);
     if (pages < df->header.page_count)
         return bp__fail(-BP_ESHRUNK, "%s has %llu pages, but its header "
                         "recorded %llu at the last checkpoint or close: "

@@ -202,9 +202,9 @@ int bp__dw_repair(struct bp__datafile *df, bool read_only)
 
 /* Step 1 for p[0..k): 0, or a negative errno with the detail set (then
  * no page of the batch may be written in place). */
-static int stage(bp_pool *pool, const struct bp__page_ref *p, uint32_t k)
+static int stage(bp_pool *pool, struct bp__datafile *df,
+                 const struct bp__page_ref *p, uint32_t k)
 {
-    struct bp__datafile *df = &pool->file;
     uint8_t *d = df->dw_desc;
     memset(d, 0, df->page_size);
     memcpy(d, DW_MAGIC, sizeof(DW_MAGIC));
@@ -216,8 +216,9 @@ static int stage(bp_pool *pool, const struct bp__page_ref *p, uint32_t k)
     for (uint32_t i = 0; i < k; i++) {
         uint8_t *e = d + DESC_HEAD + (size_t)i * ENTRY_BYTES;
         void *data = bp__frame_data(pool, p[i].frame);
-        bp__put64(e, p[i].page);
-        bp__put32(e + 8, image_check(p[i].page, df->dw_seq, data, df->page_size));
+        bp__put64(e, BP_PAGE_NO(p[i].page));   /* the file's own number */
+        bp__put32(e + 8, image_check(BP_PAGE_NO(p[i].page), df->dw_seq, data,
+                                     df->page_size));
         iov[1 + i] = (struct iovec){ data, df->page_size };
     }
     size_t at = desc_bytes(k) - 4;
@@ -315,12 +316,12 @@ static void gather(struct bp__datafile *df, struct batch *b)
 /* Stage and write one batch (the leader, dw_q_mu not held). */
 static void write_batch(bp_pool *pool, struct batch *b)
 {
-    struct bp__datafile *df = &pool->file;
+    struct bp__datafile *df = bp__file_of(pool, b->pg[0].ref.page);
     struct bp__page_ref refs[BP__DW_PAGES];
     for (uint32_t j = 0; j < b->k; j++)
         refs[j] = b->pg[j].ref;
     pthread_mutex_lock(&df->dw_mu);
-    int r = stage(pool, refs, b->k);
+    int r = stage(pool, df, refs, b->k);
     if (r < 0) {
         for (uint32_t j = 0; j < b->k; j++)
             batch_done(pool, refs[j].frame, refs[j].page, r, 0, b);
@@ -333,9 +334,9 @@ static void write_batch(bp_pool *pool, struct batch *b)
 void bp__dw_write(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                   bp__run_done_fn done, void *arg)
 {
-    struct bp__datafile *df = &pool->file;
     if (n == 0)
         return;   /* a request with no pages would stay queued for good */
+    struct bp__datafile *df = bp__file_of(pool, p[0].page);  /* all of p's */
     int *res = calloc(n, sizeof(*res));
     size_t *bytes = calloc(n, sizeof(*bytes));
     struct batch *b = malloc(sizeof(*b));

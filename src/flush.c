@@ -81,6 +81,8 @@ static int end_write(bp_pool *pool, uint32_t f, int res, size_t done,
                      enum bp__writer who)
 {
     struct bp__frame *fr = &pool->frames[f];
+    uint64_t page = atomic_load(&fr->page);
+    const struct bp__datafile *df = bp__file_of(pool, page);
     int r = 0;
     if (res == -BP_ESHRUNK) {
         r = res;   /* bp__file_shrunk said it all */
@@ -89,16 +91,16 @@ static int end_write(bp_pool *pool, uint32_t f, int res, size_t done,
                      "%zu of %u bytes and the rest could not be written "
                      "(%s); the page stays dirty in memory and will be "
                      "written again - check the device",
-                     (unsigned long long)atomic_load(&fr->page),
-                     pool->file.path, done, pool->page_size,
-                     done % pool->file.dio_offset_align ? "the count is not "
+                     (unsigned long long)BP_PAGE_NO(page), df->path, done,
+                     pool->page_size,
+                     done % df->dio_offset_align ? "the count is not "
                      "a multiple of the direct-I/O block" : "it kept "
                      "returning short transfers");
     } else if (res < 0) {
         r = bp__fail(res, "writing page %llu of %s failed: %s; the page "
                      "stays dirty in memory and will be written again",
-                     (unsigned long long)atomic_load(&fr->page),
-                     pool->file.path, bp_strerror(res));
+                     (unsigned long long)BP_PAGE_NO(page), df->path,
+                     bp_strerror(res));
     }
     if (res < 0) {
         atomic_fetch_add(&pool->ndirty, 1);
@@ -161,34 +163,55 @@ static void write_done(bp_pool *pool, uint32_t frame, uint64_t page, int res,
           c->written, c->first_err);
 }
 
-/* Write p[0..n) (each WRITING, latched, pinned), sorted by page, as runs
- * of consecutive pages of at most pool->coalesce_pages (runs.c); finish
- * every one with end_write. */
-static void write_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
-                       enum bp__writer who, int *written, int *first_err)
+/* Write p[0..n) (each WRITING, latched, pinned), pages of file df
+ * sorted, as runs of consecutive pages of at most pool->coalesce_pages
+ * (runs.c); finish every one with end_write. */
+static void write_file_runs(bp_pool *pool, struct bp__datafile *df,
+                            struct bp__page_ref *p, uint32_t n,
+                            enum bp__writer who, int *written, int *first_err)
 {
     /* Pages beyond the end of a file that shrank under the pool: p is
      * sorted, so they are its tail.  Failed first, so that the first error
      * and its detail are theirs. */
-    uint64_t end = bp__file_pages_now(&pool->file);
+    uint64_t end = bp__file_pages_now(df);
     uint32_t keep = n;
-    while (keep > 0 && p[keep - 1].page >= end)
+    while (keep > 0 && BP_PAGE_NO(p[keep - 1].page) >= end)
         keep--;
     if (keep < n) {
-        int e = bp__file_shrunk(&pool->file, end);
+        int e = bp__file_shrunk(df, end);
         for (uint32_t i = keep; i < n; i++)
             tally(end_write(pool, p[i].frame, e, 0, who), written, first_err);
         n = keep;
     }
+    if (n == 0)
+        return;
     /* The file changed since open: the next checkpoint or close records
-     * its page count in the header (bp__flush_and_sync). */
-    if (n && !atomic_load_explicit(&pool->file.written, memory_order_relaxed))
-        atomic_store_explicit(&pool->file.written, true, memory_order_relaxed);
+     * its page count in the header (bp__flush_and_sync); and since the
+     * last fdatasync: the next sync includes it. */
+    if (!atomic_load_explicit(&df->written, memory_order_relaxed))
+        atomic_store_explicit(&df->written, true, memory_order_relaxed);
+    if (!atomic_load_explicit(&df->unsynced, memory_order_relaxed))
+        atomic_store_explicit(&df->unsynced, true, memory_order_release);
     struct write_ctx ctx = { who, written, first_err };
-    if (pool->file.dw_pages && !pool->file.atomic_writes)
+    if (df->dw_pages && !df->atomic_writes)
         bp__dw_write(pool, p, n, write_done, &ctx);   /* BP_DOUBLEWRITE */
     else
         bp__io_runs(pool, p, n, pool->coalesce_pages, true, write_done, &ctx);
+}
+
+/* Write p[0..n) (each WRITING, latched, pinned), sorted by page id - so
+ * grouped by file - each file's pages by write_file_runs. */
+static void write_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
+                       enum bp__writer who, int *written, int *first_err)
+{
+    for (uint32_t i = 0; i < n;) {
+        uint32_t file = BP_PAGE_FILE(p[i].page), j = i + 1;
+        while (j < n && BP_PAGE_FILE(p[j].page) == file)
+            j++;
+        write_file_runs(pool, bp__file_of(pool, p[i].page), p + i, j - i, who,
+                        written, first_err);
+        i = j;
+    }
 }
 
 /* Write back frames[0..n), all pinned (not latched) by the caller; every
@@ -269,11 +292,9 @@ int bp_flush_page(bp_pool *pool, uint64_t pgno)
 {
     if (!pool)
         return bp__fail(-EINVAL, "bp_flush_page: pool must not be NULL");
-    uint64_t count = bp_page_count(pool);
-    if (pgno >= count)
-        return bp__fail(-BP_ERANGE, "bp_flush_page: page %llu is beyond the "
-                        "end of %s (%llu pages)", (unsigned long long)pgno,
-                        pool->file.path, (unsigned long long)count);
+    int r = bp__check_page(pool, pgno, "bp_flush_page");
+    if (r < 0)
+        return r;
     uint32_t f = bp__pt_lookup(&pool->pt, pgno);
     if (f == BP__PT_NOTFOUND || bp__pin_frame_if_valid(pool, f, pgno) < 0)
         return 0;
@@ -294,7 +315,7 @@ static double now_s(void)
 /* Write back every page dirty (or being written) at the start, in page
  * order so that neighbours coalesce, in batches of about one queue's
  * worth of requests; with rate > 0, at most rate pages per second. */
-int bp__flush_all(bp_pool *pool, uint32_t rate)
+int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate)
 {
     struct bp__page_ref *todo = malloc((size_t)pool->nframes * sizeof(*todo));
     uint32_t ntodo = 0;
@@ -305,7 +326,8 @@ int bp__flush_all(bp_pool *pool, uint32_t rate)
      * evicted, so it reached the file already). */
     for (uint32_t f = 0; f < pool->nframes; f++) {
         struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
-        if (v.valid && (v.dirty || v.writing))
+        if (v.valid && (v.dirty || v.writing) &&
+            (file == BP_MAX_FILES || BP_PAGE_FILE(v.page) == file))
             todo[ntodo++] = (struct bp__page_ref){ f, v.page };
     }
     qsort(todo, ntodo, sizeof(*todo), bp__page_ref_order);
@@ -350,46 +372,76 @@ int bp_flush_all(bp_pool *pool)
 {
     if (!pool)
         return bp__fail(-EINVAL, "bp_flush_all: pool must not be NULL");
-    return bp__flush_all(pool, 0);
+    return bp__flush_all(pool, BP_MAX_FILES, 0);
 }
 
-static int sync_file(bp_pool *pool, const char *fn)
+static int sync_file(bp_pool *pool, struct bp__datafile *df, const char *fn)
 {
-    if (bp__fdatasync(pool->file.fd) < 0) {
+    if (bp__fdatasync(df->fd) < 0) {
         int e = errno;
         /* After a failed fsync the kernel may have dropped the dirty data:
          * never pretend a retry could fix it. */
         atomic_store(&pool->durability_lost, true);
         return bp__fail(-e, "%s: fdatasync of %s failed: %s; changes may not "
                         "be on disk and the pool now refuses writes; close "
-                        "it and check the file", fn, pool->file.path,
-                        strerror(e));
+                        "it and check the file", fn, df->path, strerror(e));
     }
     return 0;
 }
 
-int bp__flush_and_sync(bp_pool *pool, uint32_t rate, const char *fn,
-                       bool record_pages)
+/* Make file df durable after a write-back: fdatasync it if a page write
+ * started since its last fdatasync began (or the caller asks: bp_sync of
+ * a pool of one file always syncs, as it always did), then record its
+ * page count in the header (`pages`, read before the write-back). */
+static int sync_one(bp_pool *pool, struct bp__datafile *df, uint64_t pages,
+                    const char *fn, bool record_pages, bool always)
+{
+    /* Cleared before the fdatasync: a write that starts after this sets
+     * it again for the next sync; one that started before is covered. */
+    bool unsynced = atomic_exchange(&df->unsynced, false);
+    bool changed = atomic_load(&df->written) || pages != df->pages_at_open;
+    bool record = record_pages && changed;
+    if (!unsynced && !always && !record)
+        return 0;
+    int r = sync_file(pool, df, fn);
+    /* A pool that changed nothing leaves the file as it was, header too;
+     * one that did records the count until a header write succeeds. */
+    if (r == 0 && record && (r = bp__header_record_pages(df, pages)) == 1)
+        r = sync_file(pool, df, fn);
+    if (r < 0)
+        atomic_store(&df->unsynced, true);
+    return r;
+}
+
+int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only, uint32_t rate,
+                       const char *fn, bool record_pages)
 {
     if (pool->read_only)
         return 0;   /* nothing was written: nothing to make durable */
     if (atomic_load(&pool->durability_lost))
-        return bp__fail(-BP_EDURABILITY, "%s: an earlier fdatasync of %s "
-                        "failed, so earlier changes may be lost; close the "
-                        "pool and check the file", fn, pool->file.path);
-    /* Read before the fdatasync, which then covers at least this size. */
-    uint64_t pages = atomic_load(&pool->file.page_count);
-    int written = bp__flush_all(pool, rate);
-    if (written < 0)
-        return written;
-    int r = sync_file(pool, fn);
-    /* A pool that changed nothing leaves the file as it was, header too;
-     * one that did records the count until a header write succeeds. */
-    bool changed = atomic_load(&pool->file.written) ||
-                   pages != pool->file.pages_at_open;
-    if (r == 0 && record_pages && changed &&
-        (r = bp__header_record_pages(&pool->file, pages)) == 1)
-        r = sync_file(pool, fn);
+        return bp__fail(-BP_EDURABILITY, "%s: an earlier fdatasync of a data "
+                        "file of the pool failed, so earlier changes may be "
+                        "lost; close the pool and check its files", fn);
+    /* Page counts read before the write-back, whose fdatasync then covers
+     * at least these sizes. */
+    struct file_count {
+        struct bp__datafile *df;
+        uint64_t pages;
+    } *fc = malloc(BP_MAX_FILES * sizeof(*fc));
+    if (!fc)
+        return bp__fail(-ENOMEM, "%s: out of memory", fn);
+    uint32_t nf = 0;
+    for (uint32_t n = 0; n < BP_MAX_FILES; n++) {
+        struct bp__datafile *df = atomic_load(&pool->files[n]);
+        if (df && (!only || df == only))
+            fc[nf++] = (struct file_count){ df, atomic_load(&df->page_count) };
+    }
+    int r = bp__flush_all(pool, only ? only->number : BP_MAX_FILES, rate);
+    int written = r;
+    bool always = only || nf == 1;
+    for (uint32_t i = 0; i < nf && r >= 0; i++)
+        r = sync_one(pool, fc[i].df, fc[i].pages, fn, record_pages, always);
+    free(fc);
     if (r < 0)
         return r;
     bp__count(pool, BP__C_SYNCS, 1);
@@ -400,7 +452,7 @@ int bp_sync(bp_pool *pool)
 {
     if (!pool)
         return bp__fail(-EINVAL, "bp_sync: pool must not be NULL");
-    int r = bp__flush_and_sync(pool, 0, "bp_sync", false);
+    int r = bp__flush_and_sync(pool, NULL, 0, "bp_sync", false);
     return r < 0 ? r : 0;
 }
 
@@ -408,6 +460,6 @@ int bp_checkpoint(bp_pool *pool)
 {
     if (!pool)
         return bp__fail(-EINVAL, "bp_checkpoint: pool must not be NULL");
-    return bp__flush_and_sync(pool, pool->checkpoint_rate, "bp_checkpoint",
-                              true);
+    return bp__flush_and_sync(pool, NULL, pool->checkpoint_rate,
+                              "bp_checkpoint", true);
 }

@@ -29,8 +29,8 @@ int bp__frames_create(bp_pool *pool)
 {
     size_t bytes = (size_t)pool->nframes * pool->page_size;
     size_t align = 4096;
-    if (pool->file.dio_mem_align > align)
-        align = pool->file.dio_mem_align;
+    if (pool->mem_align > align)
+        align = pool->mem_align;
     if (bytes >= HUGE_ALIGN && align < HUGE_ALIGN)
         align = HUGE_ALIGN;
 

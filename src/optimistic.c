@@ -22,13 +22,9 @@ int bp_read_optimistic(bp_pool *pool, uint64_t pgno, bp_ticket *t)
     if (!pool || !t)
         return bp__fail(-EINVAL, "bp_read_optimistic: pool and ticket must "
                         "not be NULL");
-    uint64_t n = atomic_load_explicit(&pool->file.page_count, memory_order_acquire);
-    if (pgno >= n)
-        return bp__fail(-BP_ERANGE, "bp_read_optimistic: page %llu is beyond "
-                        "the end of %s, which has %llu pages; valid page "
-                        "numbers are below %llu", (unsigned long long)pgno,
-                        pool->file.path, (unsigned long long)n,
-                        (unsigned long long)n);
+    int r = bp__check_page(pool, pgno, "bp_read_optimistic");
+    if (r < 0)
+        return r;
     uint32_t f = bp__pt_lookup(&pool->pt, pgno);
     uint64_t version;
     if (f != BP__PT_NOTFOUND &&
@@ -43,7 +39,7 @@ int bp_read_optimistic(bp_pool *pool, uint64_t pgno, bp_ticket *t)
         return 0;
     }
     bp_page pg;
-    int r = bp_pin(pool, pgno, BP_READ, &pg);
+    r = bp_pin(pool, pgno, BP_READ, &pg);
     if (r < 0)
         return r;
     t->data = pg.data;

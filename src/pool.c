@@ -199,8 +199,9 @@ static int read_page(bp_pool *pool, uint32_t f, uint64_t page, bool demand)
 {
     struct bp__io io;
     uint32_t ps = pool->page_size;
-    io_prep_pread(&io.cb, pool->file.fd, bp__frame_data(pool, f), ps,
-                  bp__page_offset(&pool->file, page));
+    struct bp__datafile *df = bp__file_of(pool, page);
+    io_prep_pread(&io.cb, df->fd, bp__frame_data(pool, f), ps,
+                  bp__page_offset(df, page));
     int r = bp__aio_run_full(&pool->aio, &io, 1);
     if (r < 0)
         return r;
@@ -212,17 +213,17 @@ static int read_page(bp_pool *pool, uint32_t f, uint64_t page, bool demand)
     if (io.res == -BP_ESHORTIO) {
         /* Short (or empty) at the end of the file: did the file shrink
          * under us?  Then say so - the device is not to blame. */
-        uint64_t have = bp__file_pages_now(&pool->file);
-        if (have < atomic_load(&pool->file.page_count))
-            return bp__file_shrunk(&pool->file, have);
+        uint64_t have = bp__file_pages_now(df);
+        if (have < atomic_load(&df->page_count))
+            return bp__file_shrunk(df, have);
     }
     if (io.res == -BP_ESHORTIO)
         return bp__fail(-BP_ESHORTIO, "reading page %llu of %s: the device "
                         "transferred %zu of %u bytes and the rest could not "
                         "be read (%s); the page is not cached, so a later pin "
                         "reads it again - check the device",
-                        (unsigned long long)page, pool->file.path, io.done, ps,
-                        io.done % pool->file.dio_offset_align ? "the count "
+                        (unsigned long long)BP_PAGE_NO(page), df->path, io.done,
+                        ps, io.done % df->dio_offset_align ? "the count "
                         "is not a multiple of the direct-I/O block" :
                         "it kept returning short transfers");
     if (io.res < 0)
@@ -252,8 +253,8 @@ static int end_read(bp_pool *pool, uint32_t f, uint64_t page, int r)
             return r;   /* read_page or the check said which page and why */
         return bp__fail(r, "reading page %llu of %s failed: %s; the page "
                         "is not cached, so a later pin reads it again",
-                        (unsigned long long)page, pool->file.path,
-                        bp_strerror(r));
+                        (unsigned long long)BP_PAGE_NO(page),
+                        bp__path_of(pool, page), bp_strerror(r));
     }
     bp__count(pool, BP__C_MISSES, 1);
     bp__count(pool, BP__C_READS, 1);
@@ -334,6 +335,16 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
         pthread_mutex_unlock(&pool->miss_mu);
         count_miss_lock(pool, t_ask, t_got);
         return PIN_RETRY;
+    }
+    /* A file being detached takes no new pages (bp_detach). */
+    struct bp__datafile *df = bp__file_of(pool, page);
+    if (!df || df->detaching) {
+        pthread_mutex_unlock(&pool->miss_mu);
+        count_miss_lock(pool, t_ask, t_got);
+        return bp__fail(-BP_ENOFILE, "page %llu of file %u: the file is %s",
+                        (unsigned long long)BP_PAGE_NO(page),
+                        BP_PAGE_FILE(page), df ? "being detached" :
+                        "not attached to the pool");
     }
     /* Step 2 */
     collect->n = 0;
@@ -494,13 +505,11 @@ static int pin_miss(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
 
 /* ---- Eviction on request (experiments, bpool-shell) ------------------ */
 
-static int check_page(bp_pool *pool, uint64_t page, const char *fn);
-
 int bp_evict_page(bp_pool *pool, uint64_t pgno)
 {
     if (!pool)
         return bp__fail(-EINVAL, "bp_evict_page: pool must not be NULL");
-    int r = check_page(pool, pgno, "bp_evict_page");
+    int r = bp__check_page(pool, pgno, "bp_evict_page");
     if (r < 0)
         return r;
     pthread_mutex_lock(&pool->miss_mu);
@@ -716,28 +725,38 @@ static void fill_handle(bp_pool *pool, uint32_t f, uint64_t page,
 
 static int durability_lost(bp_pool *pool, const char *fn)
 {
-    return bp__fail(-BP_EDURABILITY, "%s: an earlier fdatasync of %s failed, "
-                    "so changes may not reach the disk; close the pool and "
-                    "check the file", fn, pool->file.path);
+    (void)pool;
+    return bp__fail(-BP_EDURABILITY, "%s: an earlier fdatasync of a data "
+                    "file of the pool failed, so changes may not reach the "
+                    "disk; close the pool and check its files", fn);
 }
 
-/* The pool was opened with BP_RDONLY: fn would change the file. */
-static int read_only(bp_pool *pool, const char *fn, const char *what)
+/* The pool was opened with BP_RDONLY: fn would change the file of page. */
+static int read_only(bp_pool *pool, uint64_t page, const char *fn,
+                     const char *what)
 {
     return bp__fail(-EROFS, "%s: the pool over %s is read-only (BP_RDONLY), "
                     "so %s is refused; open the file without BP_RDONLY to "
                     "change it (no other pool may have it open then)", fn,
-                    pool->file.path, what);
+                    bp__path_of(pool, page), what);
 }
 
-static int check_page(bp_pool *pool, uint64_t page, const char *fn)
+int bp__check_page(bp_pool *pool, uint64_t page, const char *fn)
 {
-    uint64_t n = atomic_load_explicit(&pool->file.page_count, memory_order_acquire);
-    if (page >= n)
+    struct bp__datafile *df = bp__file_of(pool, page);
+    if (!df)
+        return bp__fail(-BP_ENOFILE, "%s: page id %llu names file %llu, and "
+                        "no file of that number is attached to the pool; "
+                        "name pages with BP_PAGE_ID(file, page), file being "
+                        "a number bp_attach gave (file 0 is bp_open's)", fn,
+                        (unsigned long long)page,
+                        (unsigned long long)(page >> BP_FILE_SHIFT));
+    uint64_t n = atomic_load_explicit(&df->page_count, memory_order_acquire);
+    if (BP_PAGE_NO(page) >= n)
         return bp__fail(-BP_ERANGE, "%s: page %llu is beyond the end of %s, "
                         "which has %llu pages; valid page numbers are below "
                         "%llu (allocate pages with bp_alloc_page first)", fn,
-                        (unsigned long long)page, pool->file.path,
+                        (unsigned long long)BP_PAGE_NO(page), df->path,
                         (unsigned long long)n, (unsigned long long)n);
     return 0;
 }
@@ -755,11 +774,11 @@ int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out)
     if (overwrite && latch_mode != BP_WRITE)
         return bp__fail(-EINVAL, "bp_pin: BP_OVERWRITE needs BP_WRITE: only "
                         "a writer may skip reading the page");
-    int r = check_page(pool, pgno, "bp_pin");
+    int r = bp__check_page(pool, pgno, "bp_pin");
     if (r < 0)
         return r;
     if (latch_mode == BP_WRITE && pool->read_only)
-        return read_only(pool, "bp_pin", "pinning a page for write");
+        return read_only(pool, pgno, "bp_pin", "pinning a page for write");
     if (overwrite && atomic_load(&pool->durability_lost))
         return durability_lost(pool, "bp_pin");
     r = pin_page(pool, pgno, overwrite ? FILL_OVERWRITE : FILL_READ,
@@ -821,8 +840,8 @@ int bp_latch(bp_page *page, uint32_t mode)
                         "(mode %u); bp_unlatch it first",
                         (unsigned long long)page->pgno, page->mode);
     if (mode == BP_WRITE && page->priv_pool->read_only)
-        return read_only(page->priv_pool, "bp_latch", "latching a page for "
-                         "write");
+        return read_only(page->priv_pool, page->pgno, "bp_latch",
+                         "latching a page for write");
     r = take_latch(page->priv_pool, page->priv_frame, page->pgno, latch_of(mode));
     if (r == 0)
         page->mode = mode;
@@ -847,7 +866,8 @@ int bp_mark_dirty(bp_page *page)
     if (r < 0)
         return r;
     if (page->priv_pool->read_only)
-        return read_only(page->priv_pool, "bp_mark_dirty", "changing a page");
+        return read_only(page->priv_pool, page->pgno, "bp_mark_dirty",
+                         "changing a page");
     if (page->mode != BP_WRITE)
         return bp__fail(-BP_ENOTWRITE, "bp_mark_dirty: page %llu is pinned "
                         "for read; pin it with BP_WRITE to change it",
@@ -859,38 +879,62 @@ int bp_mark_dirty(bp_page *page)
     return 0;
 }
 
-int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out)
+/* bp_alloc_page and bp_alloc_page_in: a new page at the end of file
+ * number `file`. */
+static int alloc_page(bp_pool *pool, uint32_t file, uint64_t *pgno_out,
+                      bp_page *out, const char *fn)
 {
     uint32_t f = BP__CP_NOFRAME;
     if (!pool || !pgno_out || !out)
-        return bp__fail(-EINVAL, "bp_alloc_page: arguments must not be NULL");
+        return bp__fail(-EINVAL, "%s: arguments must not be NULL", fn);
+    uint64_t base = BP_PAGE_ID(file, 0);
+    struct bp__datafile *df = bp__file_of(pool, base);
+    if (!df)
+        return bp__fail(-BP_ENOFILE, "%s: no file number %u is attached to "
+                        "the pool; attach one with bp_attach", fn, file);
     if (pool->read_only)
-        return read_only(pool, "bp_alloc_page", "adding a page");
+        return read_only(pool, base, fn, "adding a page");
     if (atomic_load(&pool->durability_lost))
-        return bp__fail(-BP_EDURABILITY, "bp_alloc_page: an earlier "
-                        "fdatasync of %s failed; close the pool and check "
-                        "the file", pool->file.path);
+        return durability_lost(pool, fn);
     pthread_mutex_lock(&pool->grow_mu);
-    uint64_t n = atomic_load(&pool->file.page_count);
-    int r = bp__file_grow_one(&pool->file);
+    uint64_t n = atomic_load(&df->page_count);
+    int r = n > BP_PAGE_NO(UINT64_MAX)
+        ? bp__fail(-BP_EFILESIZE, "%s: %s has %llu pages, the most a file "
+                   "of a pool may have (page numbers below 2^%u)", fn,
+                   df->path, (unsigned long long)n, BP_FILE_SHIFT)
+        : bp__file_grow_one(df);
     if (r == 0) {
         /* Page n is not published yet, so nobody else can pin it, and the
          * miss path hands its frame back latched for write without
          * waiting: callers may hold other pages' latches when they call
          * here (latch, then grow_mu), and a latch wait under grow_mu would
          * be the reverse edge (locking.md, rule 14). */
-        r = pin_page(pool, n, FILL_ZEROS, false, BP__LATCH_X, &f);
+        r = pin_page(pool, base + n, FILL_ZEROS, false, BP__LATCH_X, &f);
         if (r < 0)
-            bp__file_shrink_one(&pool->file);
+            bp__file_shrink_one(df);
     }
     if (r == 0) {
-        atomic_store_explicit(&pool->file.page_count, n + 1, memory_order_release);
+        atomic_store_explicit(&df->page_count, n + 1, memory_order_release);
         bp__count(pool, BP__C_ALLOCS, 1);
     }
     pthread_mutex_unlock(&pool->grow_mu);
     if (r < 0)
         return r;
-    *pgno_out = n;
-    fill_handle(pool, f, n, BP_WRITE, out);
+    *pgno_out = base + n;
+    fill_handle(pool, f, base + n, BP_WRITE, out);
     return 0;
+}
+
+int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out)
+{
+    return alloc_page(pool, 0, pgno_out, out, "bp_alloc_page");
+}
+
+int bp_alloc_page_in(bp_pool *pool, uint32_t file, uint64_t *pgno_out,
+                     bp_page *out)
+{
+    if (file >= BP_MAX_FILES)
+        return bp__fail(-BP_ENOFILE, "bp_alloc_page_in: file number %u is "
+                        "beyond the last, %u", file, BP_MAX_FILES - 1);
+    return alloc_page(pool, file, pgno_out, out, "bp_alloc_page_in");
 }

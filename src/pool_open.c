@@ -23,7 +23,8 @@ static void pool_free(bp_pool *pool)
     bp__frames_destroy(pool);
     if (pool->aio.ctx)
         bp__aio_destroy(&pool->aio);
-    bp__file_close(&pool->file);
+    bp__files_free(pool);
+    pthread_mutex_destroy(&pool->files_mu);
     pthread_mutex_destroy(&pool->miss_mu);
     pthread_mutex_destroy(&pool->streams_mu);
     pthread_mutex_destroy(&pool->grow_mu);
@@ -31,7 +32,8 @@ static void pool_free(bp_pool *pool)
     free(pool);
 }
 
-static int setup_aio(bp_pool *pool, unsigned depth, unsigned lanes)
+static int setup_aio(bp_pool *pool, unsigned depth, unsigned lanes,
+                     const struct bp__datafile *df)
 {
     unsigned granted = 0;
     int r = bp__aio_init(&pool->aio, depth, &granted);
@@ -44,75 +46,128 @@ static int setup_aio(bp_pool *pool, unsigned depth, unsigned lanes)
                         r == -ENOSYS ? ": the kernel lacks native AIO" : "");
     pool->queue_depth = granted;
     pool->aio.lanes_max = lanes;
-    pool->aio.dio_offset_align = pool->file.dio_offset_align;
-    pool->aio.dio_mem_align = pool->file.dio_mem_align;
+    /* The alignment at which the rest of a short transfer may be asked
+     * for: the first file's, or 4096 (what any O_DIRECT file takes) for
+     * a pool made without one. */
+    pool->aio.dio_offset_align = df ? df->dio_offset_align : 4096;
+    pool->aio.dio_mem_align = df ? df->dio_mem_align : 4096;
     return 0;
 }
 
-int bp_open(const char *path, const struct bp_options *opts, bp_pool **out)
+/* A zeroed pool with its locks made; NULL when out of memory. */
+static bp_pool *pool_new(void)
 {
-    struct bp_options o;
     void *mem = NULL;
-    int r;
-
-    if (!path || !out)
-        return bp__fail(-EINVAL, "bp_open: path and out must not be NULL");
-    r = bp__options_resolve(opts, &o);
-    if (r < 0)
-        return r;
-    if (o.flags & BP_RDONLY)
-        o.flags |= BP_NOFLUSH;   /* nothing will ever be dirty */
     if (posix_memalign(&mem, 64, sizeof(bp_pool)))
-        return bp__fail(-ENOMEM, "bp_open: out of memory");
+        return NULL;
     bp_pool *pool = memset(mem, 0, sizeof(bp_pool));
+    pthread_mutex_init(&pool->files_mu, NULL);
     pthread_mutex_init(&pool->miss_mu, NULL);
     pthread_mutex_init(&pool->streams_mu, NULL);
     pthread_mutex_init(&pool->grow_mu, NULL);
     bp__stats_init(pool);
     atomic_init(&pool->durability_lost, false);
-    pool->file.fd = -1;
+    return pool;
+}
 
-    r = bp__file_open(&pool->file, path, &o);   /* settles o.page_size */
-    pool->page_size = o.page_size;
-    if (r == 0) {
-        pool->nframes = bp__options_frames(&o);
-        r = bp__frames_create(pool);
-    }
+/* Everything of a pool but its files: frames, page table, policy, AIO,
+ * background threads.  o is resolved, its page size settled. */
+static int pool_build(bp_pool *pool, struct bp_options *o)
+{
+    int r = 0;
+    pool->page_size = o->page_size;
+    pool->nframes = bp__options_frames(o);
+    struct bp__datafile *df0 = atomic_load(&pool->files[0]);
+    pool->mem_align = df0 ? df0->dio_mem_align : 0;
+    r = bp__frames_create(pool);
     if (r == 0 && (r = bp__pt_init(&pool->pt, pool->nframes)) < 0)
         bp__fail(r, "bp_open: out of memory for the page table");
     if (r == 0 && (r = bp__cp_create(pool->nframes, pool->nframes, &bp__pool_frame_ops,
                                      pool, &pool->policy)) < 0)
         bp__fail(r, "bp_open: out of memory for the replacement policy");
     if (r == 0)
-        r = setup_aio(pool, o.queue_depth, o.aio_lanes);
-    if (r == 0 && o.warm_file && !(pool->warm_file = strdup(o.warm_file)))
+        r = setup_aio(pool, o->queue_depth, o->aio_lanes, df0);
+    if (r == 0 && o->warm_file && !(pool->warm_file = strdup(o->warm_file)))
         r = bp__fail(-ENOMEM, "bp_open: out of memory");
-    o.warm_file = pool->warm_file;
-    pool->opts = o;
-    pool->checksums = (o.flags & BP_CHECKSUMS) != 0;
-    pool->read_only = (o.flags & BP_RDONLY) != 0;
+    o->warm_file = pool->warm_file;
+    pool->opts = *o;
+    pool->checksums = (o->flags & BP_CHECKSUMS) != 0;
+    pool->read_only = (o->flags & BP_RDONLY) != 0;
     if (r == 0) {
         /* Whole pages, at least one, at most one iovec array's worth. */
-        pool->coalesce_pages = o.coalesce_bytes / o.page_size;
+        pool->coalesce_pages = o->coalesce_bytes / o->page_size;
         if (pool->coalesce_pages < 1)
             pool->coalesce_pages = 1;
         if (pool->coalesce_pages > BP_MAX_COALESCE_PAGES)
             pool->coalesce_pages = BP_MAX_COALESCE_PAGES;
-        pool->checkpoint_rate = o.checkpoint_rate;
-        pool->before_write = o.before_write;
-        pool->before_write_arg = o.before_write_arg;
-        if (!(o.flags & BP_NOFLUSH))
-            r = bp__flushers_start(pool, &o);
+        pool->checkpoint_rate = o->checkpoint_rate;
+        pool->before_write = o->before_write;
+        pool->before_write_arg = o->before_write_arg;
+        if (!(o->flags & BP_NOFLUSH))
+            r = bp__flushers_start(pool, o);
     }
     if (r == 0)
         r = bp__prefetcher_start(pool);
-    if (r == 0 && !(o.flags & BP_NOREADAHEAD))
-        r = bp__readahead_create(pool, &o);
+    if (r == 0 && !(o->flags & BP_NOREADAHEAD))
+        r = bp__readahead_create(pool, o);
+    return r;
+}
+
+/* Resolve the caller's options for a pool. */
+static int resolve(const struct bp_options *opts, struct bp_options *o)
+{
+    int r = bp__options_resolve(opts, o);
+    if (r < 0)
+        return r;
+    if (o->flags & BP_RDONLY)
+        o->flags |= BP_NOFLUSH;   /* nothing will ever be dirty */
+    return 0;
+}
+
+int bp_open(const char *path, const struct bp_options *opts, bp_pool **out)
+{
+    struct bp_options o;
+    if (!path || !out)
+        return bp__fail(-EINVAL, "bp_open: path and out must not be NULL");
+    int r = resolve(opts, &o);
+    if (r < 0)
+        return r;
+    bp_pool *pool = pool_new();
+    if (!pool)
+        return bp__fail(-ENOMEM, "bp_open: out of memory");
+    r = bp__file_attach_at(pool, 0, path, &o);   /* settles o.page_size */
+    if (r == 0)
+        r = pool_build(pool, &o);
     if (r == 0 && pool->warm_file)
         (void)bp_warm(pool, pool->warm_file);   /* a hint: none is fine */
     if (r < 0) {
-        if (pool->file.created)
+        struct bp__datafile *df = atomic_load(&pool->files[0]);
+        if (df && df->created)
             unlink(path);
+        pool_free(pool);
+        return r;
+    }
+    *out = pool;
+    return 0;
+}
+
+int bp_pool_create(const struct bp_options *opts, bp_pool **out)
+{
+    struct bp_options o;
+    if (!out)
+        return bp__fail(-EINVAL, "bp_pool_create: out must not be NULL");
+    int r = resolve(opts, &o);
+    if (r < 0)
+        return r;
+    if (!o.page_size)
+        o.page_size = BP_DEFAULT_PAGE_SIZE;
+    if ((r = bp__options_check_page_size(&o)) < 0)
+        return r;
+    bp_pool *pool = pool_new();
+    if (!pool)
+        return bp__fail(-ENOMEM, "bp_pool_create: out of memory");
+    r = pool_build(pool, &o);
+    if (r < 0) {
         pool_free(pool);
         return r;
     }
@@ -143,9 +198,12 @@ int bp_close(bp_pool *pool)
             return e;
         }
     }
-    int r = bp__flush_and_sync(pool, 0, "bp_close", true);
-    if (r >= 0 && !pool->read_only)
-        r = bp__dw_close(&pool->file);   /* every page is in place: clear */
+    int r = bp__flush_and_sync(pool, NULL, 0, "bp_close", true);
+    for (uint32_t n = 0; r >= 0 && !pool->read_only && n < BP_MAX_FILES; n++) {
+        struct bp__datafile *df = atomic_load(&pool->files[n]);
+        if (df)
+            r = bp__dw_close(df);   /* every page is in place: clear */
+    }
     if (pool->warm_file) {
         int d = bp_dump_resident(pool, pool->warm_file);
         if (d < 0 && r >= 0)
@@ -166,17 +224,27 @@ int bp_info_sized(bp_pool *pool, struct bp_info *out, size_t size)
     struct bp_info full;
     struct bp_info *info = &full;
     memset(info, 0, sizeof(*info));
-    info->page_count = atomic_load(&pool->file.page_count);
+    /* The file fields describe file 0, bp_open's (bp_file_info: any). */
+    struct bp__datafile *df = atomic_load(&pool->files[0]);
     info->page_size = pool->page_size;
     info->frames = pool->nframes;
     info->queue_depth = pool->queue_depth;
-    info->dio_mem_align = pool->file.dio_mem_align;
-    info->dio_offset_align = pool->file.dio_offset_align;
     info->frame_align = pool->frame_align;
     info->huge_pages = pool->huge_pages;
-    info->align_source = pool->file.align_source;
     info->io_engine = "libaio+O_DIRECT";
-    info->path = pool->file.path;
+    if (df) {
+        info->page_count = atomic_load(&df->page_count);
+        info->dio_mem_align = df->dio_mem_align;
+        info->dio_offset_align = df->dio_offset_align;
+        info->align_source = df->align_source;
+        info->path = df->path;
+        info->format_version = df->header.version;
+        memcpy(info->file_id, df->header.id, sizeof(info->file_id));
+        info->doublewrite_pages = df->dw_pages;
+        info->torn_repaired = df->dw_repaired;
+        info->atomic_write_max = df->atomic_write_max;
+        info->atomic_writes = df->atomic_writes;
+    }
     const struct bp_options *o = &pool->opts;
     info->flushers = o->flags & BP_NOFLUSH ? 0 : o->flushers;
     info->dirty_low = o->dirty_low;
@@ -188,19 +256,17 @@ int bp_info_sized(bp_pool *pool, struct bp_info *out, size_t size)
     info->checksums = pool->checksums;
     info->page_payload = pool->page_size - (pool->checksums ? BP_CHECKSUM_TRAILER : 0);
     info->aio_lanes = pool->aio.lanes_max;
-    info->format_version = pool->file.header.version;
-    memcpy(info->file_id, pool->file.header.id, sizeof(info->file_id));
-    info->doublewrite_pages = pool->file.dw_pages;
-    info->torn_repaired = pool->file.dw_repaired;
-    info->atomic_write_max = pool->file.atomic_write_max;
-    info->atomic_writes = pool->file.atomic_writes;
+    pthread_mutex_lock(&pool->files_mu);
+    info->files = pool->nfiles;
+    pthread_mutex_unlock(&pool->files_mu);
     bp__struct_out(out, size, &full, sizeof(full));
     return 0;
 }
 
 uint64_t bp_page_count(bp_pool *pool)
 {
-    return pool ? atomic_load(&pool->file.page_count) : 0;
+    struct bp__datafile *df = pool ? bp__file_of(pool, 0) : NULL;
+    return df ? atomic_load(&df->page_count) : 0;
 }
 
 uint32_t bp_page_size(bp_pool *pool)

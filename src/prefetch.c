@@ -90,7 +90,7 @@ struct batch {
  * dropped, as a hint). */
 static bool admit_range(bp_pool *pool, struct range *rg, struct batch *b)
 {
-    uint64_t count = bp_page_count(pool);
+    uint64_t count = bp__page_end(pool, rg->first);
     while (rg->count > 0 && b->n < BATCH_PAGES && b->runs < BATCH_RUNS) {
         uint64_t p = rg->first;
         if (p >= count) {
@@ -135,13 +135,13 @@ static void warm_round(bp_pool *pool, struct batch *b, uint32_t max_run)
     memcpy(chunk, pf->warm + from, n * sizeof(uint64_t));
     pthread_mutex_unlock(&pf->mu);
 
-    uint64_t count = bp_page_count(pool);
     uint32_t looked = 0;
     bool full = false;
     b->n = b->runs = 0;
     while (looked < n && b->runs < WARM_RUNS) {
         uint64_t p = chunk[looked++];
-        if (p >= count || bp__pt_lookup(&pool->pt, p) != BP__PT_NOTFOUND)
+        if (p >= bp__page_end(pool, p) ||
+            bp__pt_lookup(&pool->pt, p) != BP__PT_NOTFOUND)
             continue;
         uint32_t f;
         int r = bp__admit_warm(pool, p, &f);
@@ -308,12 +308,12 @@ int bp_prefetch(bp_pool *pool, uint64_t first, uint64_t count, uint32_t flags)
     if (flags & ~BP_SCAN)
         return bp__fail(-EINVAL, "bp_prefetch: unknown flags 0x%x; use 0 or "
                         "BP_SCAN", flags & ~BP_SCAN);
-    uint64_t n = bp_page_count(pool);
-    if (first >= n && count > 0)
-        return bp__fail(-BP_ERANGE, "bp_prefetch: page %llu is beyond the end "
-                        "of %s, which has %llu pages",
-                        (unsigned long long)first, pool->file.path,
-                        (unsigned long long)n);
+    int r = count > 0 ? bp__check_page(pool, first, "bp_prefetch") : 0;
+    if (r < 0)
+        return r;
+    uint64_t n = bp__page_end(pool, first);
+    if (first >= n)
+        return 0;
     if (count > n - first)
         count = n - first;
     if (count == 0)

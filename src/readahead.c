@@ -133,7 +133,7 @@ void bp__readahead_on_prefetch_hit(bp_pool *pool, uint64_t page, bool scan)
         /* The stream goes on through pages it read ahead. */
         if (page > ra->last || ra->last == BP__NOPAGE)
             ra->last = page;
-        if (page >= ra->trigger && ra->next < bp_page_count(pool))
+        if (page >= ra->trigger && ra->next < bp__page_end(pool, ra->next))
             issue_window(pool, ra, scan);
     }
     pthread_mutex_unlock(&ra->mu);

@@ -37,12 +37,13 @@ void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                  void *arg)
 {
     uint32_t ps = pool->page_size;
-    int fd = pool->file.fd;
     if (n == 0)
         return;
     /* Atomic page writes (BP_DOUBLEWRITE on a file that takes them): one
-     * page a request, so that each page, not a run, is what cannot tear. */
-    bool atomic = write && pool->file.atomic_writes;
+     * page a request, so that each page, not a run, is what cannot tear.
+     * Writes come one file at a time (flush.c); reads may mix files, and
+     * a run never spans two (consecutive ids are of one file). */
+    bool atomic = write && bp__file_of(pool, p[0].page)->atomic_writes;
     if (atomic)
         max_run = 1;
     struct bp__io *ios = calloc(n, sizeof(*ios));
@@ -51,7 +52,7 @@ void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     if (!ios || !iov || !start) {
         int e = bp__fail(-ENOMEM, "out of memory for the requests of %u page "
                          "%s of %s", n, write ? "writes" : "reads",
-                         pool->file.path);
+                         bp__path_of(pool, p[0].page));
         for (uint32_t i = 0; i < n; i++)
             done(pool, p[i].frame, p[i].page, e, 0, arg);
         goto out;
@@ -66,7 +67,9 @@ void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
             iov[k].iov_base = bp__frame_data(pool, p[k].frame);
             iov[k].iov_len = ps;
         }
-        long long off = bp__page_offset(&pool->file, p[i].page);
+        struct bp__datafile *df = bp__file_of(pool, p[i].page);
+        int fd = df->fd;
+        long long off = bp__page_offset(df, p[i].page);
         if (j - i == 1 && write)
             prep_page_write(&ios[nruns].cb, fd, iov[i].iov_base, ps, off, atomic);
         else if (j - i == 1)
@@ -100,7 +103,9 @@ void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     }
     for (uint32_t i = 0; i < nretry; i++) {
         void *buf = bp__frame_data(pool, p[i].frame);
-        long long off = bp__page_offset(&pool->file, p[i].page);
+        struct bp__datafile *df = bp__file_of(pool, p[i].page);
+        int fd = df->fd;
+        long long off = bp__page_offset(df, p[i].page);
         if (write)
             prep_page_write(&ios[i].cb, fd, buf, ps, off, atomic);
         else

@@ -258,8 +258,9 @@ static void submit(bp_stream *s)
     for (uint32_t i = 0; i < n; i++) {
         struct run *run = &s->runs[s->to_submit[i]];
         struct slot *first = &s->ring[run->first];
-        int fd = pool->file.fd;
-        long long off = bp__page_offset(&pool->file, first->page);
+        struct bp__datafile *df = bp__file_of(pool, first->page);
+        int fd = df->fd;
+        long long off = bp__page_offset(df, first->page);
         if (run->n == 1)
             io_prep_pread(&run->io.cb, fd, run->iov[0].iov_base,
                           pool->page_size, off);
@@ -371,7 +372,7 @@ static void fill(bp_stream *s)
         struct slot *sl = &s->ring[idx];
         *sl = (struct slot){ .page = page, .state = S_LATER, .run = NO_RUN };
         s->used++;
-        if (page >= bp_page_count(s->pool))
+        if (page >= bp__page_end(s->pool, page))
             continue;             /* bp_pin says why at its turn */
         uint32_t f;
         /* On the list before a frame of ours can be READING: a thread
@@ -598,9 +599,9 @@ int bp_stream_open(bp_pool *pool, bp_stream_next_fn next, void *arg,
                         "limit of %u pages (0: the default, %u)", o.max_depth,
                         BP_MAX_STREAM_DEPTH, BP_DEFAULT_STREAM_DEPTH);
     if (mode == BP_WRITE && pool->read_only)
-        return bp__fail(-EROFS, "bp_stream_open: the pool over %s is "
-                        "read-only (BP_RDONLY), so a stream that hands out "
-                        "pages for write is refused", pool->file.path);
+        return bp__fail(-EROFS, "bp_stream_open: the pool is read-only "
+                        "(BP_RDONLY), so a stream that hands out pages for "
+                        "write is refused");
     uint32_t depth = o.max_depth ? o.max_depth : BP_DEFAULT_STREAM_DEPTH;
     uint32_t share = pool->nframes / 8 ? pool->nframes / 8 : 1;
     if (depth > share)
@@ -672,12 +673,10 @@ int bp_stream_open_range(bp_pool *pool, uint64_t first, uint64_t count,
                          const struct bp_stream_options *opts, bp_stream **out)
 {
     if (pool && count > 0) {
-        uint64_t n = bp_page_count(pool);
-        if (first >= n)
-            return bp__fail(-BP_ERANGE, "bp_stream_open_range: page %llu is "
-                            "beyond the end of %s, which has %llu pages",
-                            (unsigned long long)first, pool->file.path,
-                            (unsigned long long)n);
+        int r = bp__check_page(pool, first, "bp_stream_open_range");
+        if (r < 0)
+            return r;
+        uint64_t n = bp__page_end(pool, first);
         if (count > n - first)
             count = n - first;
     }

@@ -77,6 +77,8 @@ static void gather_entry(void *arg, uint64_t page, uint32_t frame,
     bool hot = status == BP__CP_HOT;
     if (!hot && status != BP__CP_COLD && status != BP__CP_COLD_TEST)
         return;                 /* not resident: no frame */
+    if (BP_PAGE_FILE(page) != 0)
+        return;                 /* the dump is of file 0 only */
     uint64_t key = page;
     if (!bp__frame_view(&r->pool->frames[frame]).ref)
         key |= UNREFERENCED;
@@ -92,10 +94,12 @@ static int by_key(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void file_id(const bp_pool *pool, uint8_t id[16])
+/* The dump lists file 0's pages (bp_open's): its creation id. */
+static void file_id(bp_pool *pool, uint8_t id[16])
 {
-    if (pool->file.header.version)
-        memcpy(id, pool->file.header.id, 16);
+    struct bp__datafile *df = bp__file_of(pool, 0);
+    if (df && df->header.version)
+        memcpy(id, df->header.id, 16);
     else
         memset(id, 0, 16);
 }
@@ -236,7 +240,7 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
             return bp__fail(e, "bp_warm: out of memory reading %s", path);
         return bp__fail(-BP_EDUMP, "bp_warm: cannot warm %s from %s: %s; "
                         "delete the dump (the next bp_dump_resident or "
-                        "bp_close writes a new one)", pool->file.path, path,
+                        "bp_close writes a new one)", bp__path_of(pool, 0), path,
                         why);
     }
     *nhot = bp__get64(buf + 40);

@@ -410,7 +410,8 @@ END_TEST
 /* ---- pages ------------------------------------------------------------ */
 
 /* Pinning or flushing a page at or beyond the page count gives -BP_ERANGE
- * naming the page and the count; nothing is read or pinned. */
+ * naming the page and the count, and a page id with file bits naming no
+ * attached file -BP_ENOFILE; nothing is read or pinned. */
 START_TEST(test_page_out_of_range)
 {
     char *path = tu_path("range.bp");
@@ -422,11 +423,18 @@ START_TEST(test_page_out_of_range)
                   "10 pages");
     not_pinned(&pg);
     TU_EXPECT_ERR(bp_pin(pool, 11, BP_WRITE, &pg), -BP_ERANGE, "page 11");
-    TU_EXPECT_ERR(bp_pin(pool, UINT64_MAX, BP_READ, &pg), -BP_ERANGE,
-                  "18446744073709551615");
+    /* The last page number a file may have: in file 0, beyond its end. */
+    TU_EXPECT_ERR(bp_pin(pool, BP_PAGE_NO(UINT64_MAX), BP_READ, &pg),
+                  -BP_ERANGE, "68719476735");
+    not_pinned(&pg);
+    /* Bits above BP_FILE_SHIFT name a file, and none is attached there. */
+    TU_EXPECT_ERR(bp_pin(pool, UINT64_MAX, BP_READ, &pg), -BP_ENOFILE,
+                  "18446744073709551615", "no file of that number");
     not_pinned(&pg);
     TU_EXPECT_ERR(bp_flush_page(pool, 10), -BP_ERANGE, "page 10", "10 pages");
-    TU_EXPECT_ERR(bp_flush_page(pool, UINT64_MAX), -BP_ERANGE,
+    TU_EXPECT_ERR(bp_flush_page(pool, BP_PAGE_NO(UINT64_MAX)), -BP_ERANGE,
+                  "68719476735");
+    TU_EXPECT_ERR(bp_flush_page(pool, UINT64_MAX), -BP_ENOFILE,
                   "18446744073709551615");
     struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.misses + st.reads + st.hits + st.io_submits, 0);

@@ -308,7 +308,7 @@ START_TEST(test_fd_is_direct)
     char *path = tu_path("direct.bp");
     tu_make_file(path, 8192, 4, 1);
     bp_pool *pool = tu_open(path, 4, 0);
-    int fl = fcntl(pool->file.fd, F_GETFL);
+    int fl = fcntl(atomic_load(&pool->files[0])->fd, F_GETFL);
     ck_assert_int_ge(fl, 0);
     ck_assert_msg(fl & O_DIRECT, "flags 0%o lack O_DIRECT", fl);
     ck_assert_int_eq(fl & O_ACCMODE, O_RDWR);

@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: MIT */
+/* files.c - the pool's data files: attach one, detach one, sync one,
+ * describe them.
+ *
+ * A pool holds up to BP_MAX_FILES files, each in a numbered slot; a
+ * page's id carries its file's number (BP_PAGE_ID), so the page table,
+ * CLOCK-Pro, the frames and write-back need no other change to serve
+ * many files: only the I/O paths look the file up (bp__file_of).
+ *
+ * Locking: files_mu serializes attach and detach; a slot is written under
+ * miss_mu as well, so that the miss path, which admits a page only if its
+ * file is attached and not being detached, sees it stable
+ * (doc/locking.md).  A detached file's structure is closed but kept until
+ * the pool is freed: the reader thread may have loaded it from its slot
+ * just before, to bound a hint's range.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bpool_internal.h"
+
+int bp__file_attach_at(bp_pool *pool, uint32_t n, const char *path,
+                       struct bp_options *o)
+{
+    struct bp__datafile *df = calloc(1, sizeof(*df));
+    if (!df)
+        return bp__fail(-ENOMEM, "out of memory opening %s", path);
+    int r = bp__file_open(df, path, o);
+    if (r < 0) {
+        free(df);
+        return r;
+    }
+    df->number = n;
+    pthread_mutex_lock(&pool->miss_mu);
+    atomic_store_explicit(&pool->files[n], df, memory_order_release);
+    pool->nfiles++;
+    pthread_mutex_unlock(&pool->miss_mu);
+    return 0;
+}
+
+void bp__files_free(bp_pool *pool)
+{
+    for (uint32_t n = 0; n < BP_MAX_FILES; n++) {
+        struct bp__datafile *df = atomic_load(&pool->files[n]);
+        if (df) {
+            bp__file_close(df);
+            free(df);
+        }
+    }
+    while (pool->retired) {
+        struct bp__datafile *df = pool->retired;
+        pool->retired = df->retired_next;
+        free(df);
+    }
+}
+
+int bp_attach(bp_pool *pool, const char *path, uint32_t *file)
+{
+    if (!pool || !path || !file)
+        return bp__fail(-EINVAL, "bp_attach: pool, path and file must not "
+                        "be NULL");
+    pthread_mutex_lock(&pool->files_mu);
+    uint32_t n = 0;
+    while (n < BP_MAX_FILES && atomic_load(&pool->files[n]))
+        n++;
+    if (n == BP_MAX_FILES) {
+        pthread_mutex_unlock(&pool->files_mu);
+        return bp__fail(-EMFILE, "bp_attach: the pool has %u files attached, "
+                        "the most it takes (BP_MAX_FILES); detach one first",
+                        BP_MAX_FILES);
+    }
+    struct bp_options o = pool->opts;   /* the pool's page size, flags */
+    int r = bp__file_attach_at(pool, n, path, &o);
+    struct bp__datafile *df = r == 0 ? atomic_load(&pool->files[n]) : NULL;
+    if (df && df->dio_mem_align > pool->frame_align) {
+        r = bp__fail(-EINVAL, "bp_attach: %s needs its I/O buffers aligned "
+                     "to %u bytes, and the pool's frames are aligned to %u; "
+                     "open it with bp_open in a pool of its own", path,
+                     df->dio_mem_align, pool->frame_align);
+        pthread_mutex_lock(&pool->miss_mu);
+        atomic_store(&pool->files[n], NULL);
+        pool->nfiles--;
+        pthread_mutex_unlock(&pool->miss_mu);
+        if (df->created)
+            unlink(path);
+        bp__file_close(df);
+        free(df);
+    }
+    pthread_mutex_unlock(&pool->files_mu);
+    if (r == 0)
+        *file = n;
+    return r;
+}
+
+/* The attached file of number n, or NULL with -BP_ENOFILE's detail. */
+static struct bp__datafile *attached(bp_pool *pool, uint32_t n, const char *fn)
+{
+    struct bp__datafile *df = n < BP_MAX_FILES ? atomic_load(&pool->files[n])
+                                               : NULL;
+    if (!df)
+        bp__fail(-BP_ENOFILE, "%s: no file number %u is attached to the "
+                 "pool (bp_files lists those that are)", fn, n);
+    return df;
+}
+
+/* Drop every page of file n from the pool: each must be clean, unpinned
+ * and idle; a background thread's transient pin or write is waited out
+ * (for a while: it ends within one write's time).  0, or -EBUSY naming a
+ * page that stays busy. */
+static int drop_pages(bp_pool *pool, uint32_t n)
+{
+    for (int round = 0;; round++) {
+        uint64_t busy = BP__NOPAGE;
+        for (uint32_t f = 0; f < pool->nframes; f++) {
+            uint64_t page = atomic_load(&pool->frames[f].page);
+            if (page == BP__NOPAGE || BP_PAGE_FILE(page) != n)
+                continue;
+            int r = bp_evict_page(pool, page);
+            if (r == -EBUSY)
+                busy = page;
+        }
+        if (busy == BP__NOPAGE)
+            return 0;
+        if (round == 1000)   /* 10 s */
+            return bp__fail(-EBUSY, "bp_detach: page %llu of the file stays "
+                            "pinned, dirty or under I/O; no other thread may "
+                            "use the file's pages while it is detached",
+                            (unsigned long long)BP_PAGE_NO(busy));
+        nanosleep(&(struct timespec){ 0, 10000000L }, NULL);
+    }
+}
+
+/* -EBUSY naming a pinned page of file n, or 0 if none is pinned. */
+static int pinned_page(bp_pool *pool, uint32_t n, const struct bp__datafile *df)
+{
+    for (uint32_t f = 0; f < pool->nframes; f++) {
+        struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
+        if (v.pins && v.page != BP__NOPAGE && BP_PAGE_FILE(v.page) == n)
+            return bp__fail(-EBUSY, "bp_detach: page %llu of %s is pinned "
+                            "(%u pins); unpin every page of the file first",
+                            (unsigned long long)BP_PAGE_NO(v.page), df->path,
+                            v.pins);
+    }
+    return 0;
+}
+
+int bp_detach(bp_pool *pool, uint32_t file)
+{
+    if (!pool)
+        return bp__fail(-EINVAL, "bp_detach: pool must not be NULL");
+    pthread_mutex_lock(&pool->files_mu);
+    struct bp__datafile *df = attached(pool, file, "bp_detach");
+    if (!df) {
+        pthread_mutex_unlock(&pool->files_mu);
+        return -BP_ENOFILE;
+    }
+    /* No new page of the file from here on; then its pages must come
+     * unpinned.  The reader thread and the flushers pin pages for a read
+     * or a write: those pins end within one I/O, so they are waited out
+     * (2 s at most) before a pin is taken for the caller's. */
+    pthread_mutex_lock(&pool->miss_mu);
+    df->detaching = true;
+    pthread_mutex_unlock(&pool->miss_mu);
+    int r = 0;
+    for (int tries = 0; (r = pinned_page(pool, file, df)) < 0 && tries < 2000;
+         tries++)
+        nanosleep(&(struct timespec){ 0, 1000000L }, NULL);
+    if (r < 0) {
+        pthread_mutex_lock(&pool->miss_mu);
+        df->detaching = false;
+        pthread_mutex_unlock(&pool->miss_mu);
+        pthread_mutex_unlock(&pool->files_mu);
+        return r;
+    }
+    r = bp__flush_and_sync(pool, df, 0, "bp_detach", true);
+    if (r >= 0)
+        r = drop_pages(pool, file);
+    if (r >= 0 && !pool->read_only)
+        r = bp__dw_close(df);
+    pthread_mutex_lock(&pool->miss_mu);
+    if (r < 0) {
+        df->detaching = false;   /* stays attached, pages and all */
+    } else {
+        atomic_store_explicit(&pool->files[file], NULL, memory_order_release);
+        pool->nfiles--;
+    }
+    pthread_mutex_unlock(&pool->miss_mu);
+    if (r >= 0) {
+        bp__file_close(df);
+        df->retired_next = pool->retired;
+        pool->retired = df;
+    }
+    pthread_mutex_unlock(&pool->files_mu);
+    return r < 0 ? r : 0;
+}
+
+int bp_sync_file(bp_pool *pool, uint32_t file)
+{
+    if (!pool)
+        return bp__fail(-EINVAL, "bp_sync_file: pool must not be NULL");
+    struct bp__datafile *df = attached(pool, file, "bp_sync_file");
+    if (!df)
+        return -BP_ENOFILE;
+    int r = bp__flush_and_sync(pool, df, 0, "bp_sync_file", false);
+    return r < 0 ? r : 0;
+}
+
+int bp_file_info(bp_pool *pool, uint32_t file, struct bp_file_info *info)
+{
+    if (!pool || !info)
+        return bp__fail(-EINVAL, "bp_file_info: pool and info must not be "
+                        "NULL");
+    struct bp__datafile *df = attached(pool, file, "bp_file_info");
+    if (!df)
+        return -BP_ENOFILE;
+    memset(info, 0, sizeof(*info));
+    info->path = df->path;
+    info->page_count = atomic_load(&df->page_count);
+    for (uint32_t f = 0; f < pool->nframes; f++) {
+        struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
+        if (v.valid && v.page != BP__NOPAGE && BP_PAGE_FILE(v.page) == file) {
+            info->resident++;
+            info->dirty += v.dirty;
+        }
+    }
+    info->format_version = df->header.version;
+    info->doublewrite_pages = df->dw_pages;
+    info->atomic_writes = df->atomic_writes;
+    return 0;
+}
+
+int bp_files(bp_pool *pool, bp_file_fn fn, void *arg)
+{
+    if (!pool || !fn)
+        return bp__fail(-EINVAL, "bp_files: pool and fn must not be NULL");
+    for (uint32_t n = 0; n < BP_MAX_FILES; n++) {
+        struct bp__datafile *df = atomic_load(&pool->files[n]);
+        if (!df)
+            continue;
+        int r = fn(arg, n, df->path);
+        if (r)
+            return r;
+    }
+    return 0;
+}

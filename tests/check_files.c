@@ -1,0 +1,360 @@
+/* SPDX-License-Identifier: MIT */
+/* check_files.c - many files in one pool: bp_pool_create makes a pool
+ * without a file, bp_attach opens files into it, pages are named by
+ * BP_PAGE_ID(file, page); each file keeps its own pages, size, growth and
+ * header; a checkpoint makes every written file durable; bp_detach writes
+ * one file back and drops its pages without touching the others; bad
+ * numbers and busy files are refused with a detail. */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bpool.h"
+#include "testutil.h"
+
+#define PS 8192u
+#define A_PAGES 64u
+#define B_PAGES 40u
+
+static bp_pool *pool_of(uint32_t frames, uint32_t flags)
+{
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_frames = frames;
+    o.flags = flags;
+    bp_pool *pool = NULL;
+    ck_assert_msg(bp_pool_create(&o, &pool) == 0, "bp_pool_create: %s",
+                  bp_errdetail());
+    return pool;
+}
+
+static uint32_t attach(bp_pool *pool, const char *path)
+{
+    uint32_t n = UINT32_MAX;
+    ck_assert_msg(bp_attach(pool, path, &n) == 0, "bp_attach %s: %s", path,
+                  bp_errdetail());
+    return n;
+}
+
+/* Two data files: *a of A_PAGES pages stamped with seed 1, *b of B_PAGES
+ * with seed 2. */
+static void make_two(char **a, char **b)
+{
+    *a = tu_path("files_a.data");
+    *b = tu_path("files_b.data");
+    tu_make_file(*a, PS, A_PAGES, 1);
+    tu_make_file(*b, PS, B_PAGES, 2);
+}
+
+/* Pin page `page` of file `file` and check it holds (page, seed). */
+static void expect(bp_pool *pool, uint32_t file, uint64_t page, uint32_t seed)
+{
+    bp_page pg;
+    int r = bp_pin(pool, BP_PAGE_ID(file, page), BP_READ, &pg);
+    ck_assert_msg(r == 0, "pin %u:%llu: %s", file, (unsigned long long)page,
+                  bp_errdetail());
+    ck_assert_uint_eq(pg.pgno, BP_PAGE_ID(file, page));
+    ck_assert_msg(tu_stamped(pg.data, PS, page, seed), "file %u page %llu "
+                  "does not hold seed %u", file, (unsigned long long)page, seed);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+}
+
+/* Stamp page `page` of file `file` with (page, seed), dirty. */
+static void rewrite(bp_pool *pool, uint32_t file, uint64_t page, uint32_t seed)
+{
+    bp_page pg;
+    ck_assert_int_eq(bp_pin(pool, BP_PAGE_ID(file, page), BP_WRITE, &pg), 0);
+    tu_stamp(pg.data, PS, page, seed);
+    ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+}
+
+static struct bp_file_info file_info(bp_pool *pool, uint32_t file)
+{
+    struct bp_file_info fi;
+    ck_assert_msg(bp_file_info(pool, file, &fi) == 0, "bp_file_info: %s",
+                  bp_errdetail());
+    return fi;
+}
+
+/* Proves two files share one pool of fewer frames than either has pages:
+ * pages of both, interleaved, read back right (a page of one file is
+ * never taken for the same number in the other), rewrites reach each
+ * file at a checkpoint, and bp_close writes both back. */
+START_TEST(test_two_files_one_pool)
+{
+    char *a, *b;
+    make_two(&a, &b);
+    bp_pool *pool = pool_of(16, 0);
+    ck_assert_uint_eq(attach(pool, a), 0);
+    ck_assert_uint_eq(attach(pool, b), 1);
+    struct bp_info info;
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    ck_assert_uint_eq(info.files, 2);
+    ck_assert_uint_eq(info.page_count, A_PAGES);   /* file 0's */
+    for (int round = 0; round < 2; round++)
+        for (uint64_t p = 0; p < B_PAGES; p++) {
+            expect(pool, 0, p, 1);
+            expect(pool, 1, p, 2);
+        }
+    uint32_t ma[A_PAGES], mb[B_PAGES];
+    for (uint64_t p = 0; p < A_PAGES; p++)
+        ma[p] = 1;
+    for (uint64_t p = 0; p < B_PAGES; p++)
+        mb[p] = 2;
+    for (uint64_t p = 0; p < B_PAGES; p += 3) {
+        rewrite(pool, 0, p, ma[p] = 10 + (uint32_t)p);
+        rewrite(pool, 1, p, mb[p] = 20 + (uint32_t)p);
+    }
+    ck_assert_int_ge(bp_checkpoint(pool), 0);
+    tu_expect_file(a, PS, ma, A_PAGES);
+    tu_expect_file(b, PS, mb, B_PAGES);
+    for (uint64_t p = 1; p < B_PAGES; p += 3)
+        rewrite(pool, 1, p, mb[p] = 30 + (uint32_t)p);
+    ck_assert_int_eq(bp_close(pool), 0);
+    tu_expect_file(a, PS, ma, A_PAGES);
+    tu_expect_file(b, PS, mb, B_PAGES);
+    unlink(a);
+    unlink(b);
+}
+END_TEST
+
+/* Proves bp_detach writes the file back and drops only its pages: the
+ * other file's pages stay resident and dirty; the number is free again
+ * and the file attaches anew with its data. */
+START_TEST(test_detach_leaves_the_others)
+{
+    char *a, *b;
+    make_two(&a, &b);
+    bp_pool *pool = pool_of(64, BP_NOFLUSH);   /* file 0 stays dirty */
+    ck_assert_uint_eq(attach(pool, a), 0);
+    ck_assert_uint_eq(attach(pool, b), 1);
+    uint32_t mb[B_PAGES];
+    for (uint64_t p = 0; p < B_PAGES; p++)
+        mb[p] = 2;
+    for (uint64_t p = 0; p < 8; p++) {
+        rewrite(pool, 0, p, 11);
+        rewrite(pool, 1, p, mb[p] = 22);
+    }
+    ck_assert_int_eq(bp_detach(pool, 1), 0);
+    tu_expect_file(b, PS, mb, B_PAGES);
+    struct bp_file_info fa = file_info(pool, 0);
+    ck_assert_uint_ge(fa.resident, 8);
+    ck_assert_uint_eq(fa.page_count, A_PAGES);
+    struct bp_file_info fb;
+    ck_assert_int_eq(bp_file_info(pool, 1, &fb), -BP_ENOFILE);
+    bp_page pg;
+    ck_assert_int_eq(bp_pin(pool, BP_PAGE_ID(1, 0), BP_READ, &pg), -BP_ENOFILE);
+    ck_assert_ptr_nonnull(strstr(bp_errdetail(), "file 1"));
+    ck_assert_uint_eq(fa.dirty, 8);   /* file 0's pages were not written */
+    for (uint64_t p = 0; p < 8; p++)
+        expect(pool, 0, p, 11);
+    ck_assert_uint_eq(attach(pool, b), 1);
+    for (uint64_t p = 0; p < B_PAGES; p++)
+        expect(pool, 1, p, mb[p]);
+    ck_assert_int_eq(bp_close(pool), 0);
+    unlink(a);
+    unlink(b);
+}
+END_TEST
+
+/* Proves each file grows on its own: bp_alloc_page_in adds a page to the
+ * file named, and bp_alloc_page to file 0. */
+START_TEST(test_alloc_per_file)
+{
+    char *a, *b;
+    make_two(&a, &b);
+    bp_pool *pool = pool_of(32, 0);
+    attach(pool, a);
+    attach(pool, b);
+    uint64_t id;
+    bp_page pg;
+    ck_assert_int_eq(bp_alloc_page_in(pool, 1, &id, &pg), 0);
+    ck_assert_uint_eq(id, BP_PAGE_ID(1, B_PAGES));
+    tu_stamp(pg.data, PS, B_PAGES, 2);
+    ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    ck_assert_int_eq(bp_alloc_page(pool, &id, &pg), 0);
+    ck_assert_uint_eq(id, A_PAGES);
+    tu_stamp(pg.data, PS, A_PAGES, 1);
+    ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    ck_assert_uint_eq(file_info(pool, 1).page_count, B_PAGES + 1);
+    ck_assert_uint_eq(bp_page_count(pool), A_PAGES + 1);
+    ck_assert_int_eq(bp_alloc_page_in(pool, 9, &id, &pg), -BP_ENOFILE);
+    ck_assert_int_eq(bp_close(pool), 0);
+    tu_file_intact(a, PS, A_PAGES + 1, 1);
+    tu_file_intact(b, PS, B_PAGES + 1, 2);
+    unlink(a);
+    unlink(b);
+}
+END_TEST
+
+/* Proves bp_sync_file writes back and syncs one file only. */
+START_TEST(test_sync_one_file)
+{
+    char *a, *b;
+    make_two(&a, &b);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_frames = 64;
+    o.flags = BP_NOFLUSH;   /* nothing written behind the test's back */
+    bp_pool *pool = NULL;
+    ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
+    attach(pool, a);
+    attach(pool, b);
+    for (uint64_t p = 0; p < 4; p++) {
+        rewrite(pool, 0, p, 5);
+        rewrite(pool, 1, p, 6);
+    }
+    ck_assert_int_eq(bp_sync_file(pool, 1), 0);
+    ck_assert_uint_eq(file_info(pool, 1).dirty, 0);
+    ck_assert_uint_eq(file_info(pool, 0).dirty, 4);
+    tu_file_intact(a, PS, A_PAGES, 1);   /* file 0 untouched on disk */
+    ck_assert_int_eq(bp_sync_file(pool, 7), -BP_ENOFILE);
+    ck_assert_int_eq(bp_close(pool), 0);
+    unlink(a);
+    unlink(b);
+}
+END_TEST
+
+static int list_file(void *arg, uint32_t file, const char *path)
+{
+    char *seen = arg;
+    size_t len = strlen(seen);
+    snprintf(seen + len, 256 - len, "%u=%s;", file, strrchr(path, '/') + 1);
+    return 0;
+}
+
+/* Proves bad input is refused with a detail and changes nothing: unknown
+ * file numbers, pages beyond a file's end (naming that file), a second
+ * attach of a file the pool holds (its lock), a file of another page
+ * size, a detach while a page of the file is pinned. */
+START_TEST(test_bad_input)
+{
+    char *a, *b, *c = tu_path("files_c.data");
+    make_two(&a, &b);
+    tu_make_file(c, 4096, 8, 3);
+    bp_pool *pool = pool_of(32, 0);
+    uint32_t n;
+    ck_assert_int_eq(bp_attach(pool, NULL, &n), -EINVAL);
+    ck_assert_int_eq(bp_attach(NULL, a, &n), -EINVAL);
+    attach(pool, a);
+    attach(pool, b);
+    ck_assert_int_eq(bp_attach(pool, b, &n), -BP_ELOCKED);
+    ck_assert_int_eq(bp_attach(pool, c, &n), -BP_EPAGESIZE);
+    ck_assert_ptr_nonnull(strstr(bp_errdetail(), "files_c.data"));
+    bp_page pg;
+    ck_assert_int_eq(bp_pin(pool, BP_PAGE_ID(1, B_PAGES), BP_READ, &pg),
+                     -BP_ERANGE);
+    ck_assert_ptr_nonnull(strstr(bp_errdetail(), "files_b.data"));
+    ck_assert_int_eq(bp_pin(pool, BP_PAGE_ID(2, 0), BP_READ, &pg), -BP_ENOFILE);
+    ck_assert_int_eq(bp_pin(pool, UINT64_MAX, BP_READ, &pg), -BP_ENOFILE);
+    ck_assert_int_eq(bp_detach(pool, 5), -BP_ENOFILE);
+    ck_assert_int_eq(bp_detach(pool, BP_MAX_FILES), -BP_ENOFILE);
+    ck_assert_int_eq(bp_pin(pool, BP_PAGE_ID(1, 3), BP_READ, &pg), 0);
+    ck_assert_int_eq(bp_detach(pool, 1), -EBUSY);
+    ck_assert_ptr_nonnull(strstr(bp_errdetail(), "pinned"));
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    char seen[256] = "";
+    ck_assert_int_eq(bp_files(pool, list_file, seen), 0);
+    ck_assert_str_eq(seen, "0=files_a.data;1=files_b.data;");
+    ck_assert_int_eq(bp_detach(pool, 0), 0);
+    seen[0] = 0;
+    ck_assert_int_eq(bp_files(pool, list_file, seen), 0);
+    ck_assert_str_eq(seen, "1=files_b.data;");
+    ck_assert_int_eq(bp_close(pool), 0);
+    tu_file_intact(a, PS, A_PAGES, 1);
+    tu_file_intact(b, PS, B_PAGES, 2);
+    tu_file_intact(c, 4096, 8, 3);
+    unlink(a);
+    unlink(b);
+    unlink(c);
+}
+END_TEST
+
+/* Several threads pin random pages of three files while the main thread
+ * checkpoints: every page read holds its file's stamp. */
+struct worker {
+    bp_pool *pool;
+    uint64_t seed;
+    _Atomic bool *stop;
+};
+
+static void *reader(void *arg)
+{
+    struct worker *w = arg;
+    static const uint64_t pages[3] = { A_PAGES, B_PAGES, 24 };
+    while (!atomic_load(w->stop)) {
+        uint32_t file = (uint32_t)(tu_rnd(&w->seed) % 3);
+        uint64_t p = tu_rnd(&w->seed) % pages[file];
+        bp_page pg;
+        int r = bp_pin(w->pool, BP_PAGE_ID(file, p), BP_READ, &pg);
+        if (r == -BP_ENOFRAME)
+            continue;
+        if (r < 0) {
+            tu_thread_fail("pin %u:%llu: %s", file, (unsigned long long)p,
+                           bp_errdetail());
+            break;
+        }
+        if (!tu_stamped(pg.data, PS, p, file + 1))
+            tu_thread_fail("file %u page %llu holds another page", file,
+                           (unsigned long long)p);
+        bp_unpin(&pg);
+    }
+    return NULL;
+}
+
+/* Proves pages of three files never mix under concurrent pins in a pool
+ * smaller than any of them. */
+START_TEST(test_concurrent_three_files)
+{
+    char *path[3] = { tu_path("files_a.data"), tu_path("files_b.data"),
+                      tu_path("files_c.data") };
+    tu_make_file(path[0], PS, A_PAGES, 1);
+    tu_make_file(path[1], PS, B_PAGES, 2);
+    tu_make_file(path[2], PS, 24, 3);
+    bp_pool *pool = pool_of(16, 0);
+    for (uint32_t i = 0; i < 3; i++)
+        ck_assert_uint_eq(attach(pool, path[i]), i);
+    _Atomic bool stop = false;
+    pthread_t t[4];
+    struct worker w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (struct worker){ pool, 1000u + (uint64_t)i, &stop };
+        ck_assert_int_eq(pthread_create(&t[i], NULL, reader, &w[i]), 0);
+    }
+    usleep(500 * 1000);
+    atomic_store(&stop, true);
+    tu_join_all(t, 4, 30, "readers");
+    tu_assert_no_thread_errors();
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_gt(st.misses, 16);
+    ck_assert_int_eq(bp_close(pool), 0);
+    for (int i = 0; i < 3; i++)
+        unlink(path[i]);
+}
+END_TEST
+
+Suite *test_suite(void);
+Suite *test_suite(void)
+{
+    Suite *s = suite_create("files");
+    TCase *tc = tcase_create("files");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_two_files_one_pool);
+    tcase_add_test(tc, test_detach_leaves_the_others);
+    tcase_add_test(tc, test_alloc_per_file);
+    tcase_add_test(tc, test_sync_one_file);
+    tcase_add_test(tc, test_bad_input);
+    tcase_add_test(tc, test_concurrent_three_files);
+    suite_add_tcase(s, tc);
+    return s;
+}
