@@ -477,7 +477,8 @@ BP_API int bp_file_info(bp_pool *pool, uint32_t file, struct bp_file_info *info)
 
 /*
  * Call fn(arg, file, path) for each attached file, in file number order;
- * a non-zero return of fn stops the walk and is returned.
+ * a non-zero return of fn stops the walk and is returned.  fn runs with
+ * the pool's file table locked: it must not call bp_attach or bp_detach.
  */
 typedef int (*bp_file_fn)(void *arg, uint32_t file, const char *path);
 BP_API int bp_files(bp_pool *pool, bp_file_fn fn, void *arg);

@@ -91,7 +91,7 @@ struct bp__datafile {
     struct bp__datafile *retired_next; /* [files_mu] pool->retired list */
     bool detaching;                /* [miss_mu] bp_detach has begun: the
                                       miss path admits none of its pages */
-    _Atomic bool unsynced;         /* [atomic] a page write was started
+    _Atomic bool unsynced;         /* [atomic] a page write completed
                                       since the last fdatasync began */
     _Atomic bool written;          /* [atomic] a page was written since
                                       open (flush.c) */
@@ -145,6 +145,9 @@ struct bp_pool {
      * the pool and no caller uses it (bp_detach's contract). */
     struct bp__datafile *_Atomic files[BP_MAX_FILES];
     pthread_mutex_t files_mu;      /* attach and detach; before miss_mu */
+    pthread_mutex_t sync_mu;       /* the fdatasyncs of a sync, and the
+                                      clearing of a detached file's slot
+                                      (so a sync never uses a closed file) */
     uint32_t nfiles;               /* [files_mu] attached */
     struct bp__datafile *retired;  /* [files_mu] detached files, closed;
                                       freed with the pool, so that a

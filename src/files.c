@@ -29,6 +29,15 @@ int bp__file_attach_at(bp_pool *pool, uint32_t n, const char *path,
     if (!df)
         return bp__fail(-ENOMEM, "out of memory opening %s", path);
     int r = bp__file_open(df, path, o);
+    if (r == 0 && pool->frames && df->dio_mem_align > pool->frame_align) {
+        r = bp__fail(-EINVAL, "bp_attach: %s needs its I/O buffers aligned "
+                     "to %u bytes, and the pool's frames are aligned to %u; "
+                     "open it with bp_open in a pool of its own", path,
+                     df->dio_mem_align, pool->frame_align);
+        if (df->created)
+            unlink(path);
+        bp__file_close(df);
+    }
     if (r < 0) {
         free(df);
         return r;
@@ -74,21 +83,6 @@ int bp_attach(bp_pool *pool, const char *path, uint32_t *file)
     }
     struct bp_options o = pool->opts;   /* the pool's page size, flags */
     int r = bp__file_attach_at(pool, n, path, &o);
-    struct bp__datafile *df = r == 0 ? atomic_load(&pool->files[n]) : NULL;
-    if (df && df->dio_mem_align > pool->frame_align) {
-        r = bp__fail(-EINVAL, "bp_attach: %s needs its I/O buffers aligned "
-                     "to %u bytes, and the pool's frames are aligned to %u; "
-                     "open it with bp_open in a pool of its own", path,
-                     df->dio_mem_align, pool->frame_align);
-        pthread_mutex_lock(&pool->miss_mu);
-        atomic_store(&pool->files[n], NULL);
-        pool->nfiles--;
-        pthread_mutex_unlock(&pool->miss_mu);
-        if (df->created)
-            unlink(path);
-        bp__file_close(df);
-        free(df);
-    }
     pthread_mutex_unlock(&pool->files_mu);
     if (r == 0)
         *file = n;
@@ -180,16 +174,20 @@ int bp_detach(bp_pool *pool, uint32_t file)
         r = drop_pages(pool, file);
     if (r >= 0 && !pool->read_only)
         r = bp__dw_close(df);
-    pthread_mutex_lock(&pool->miss_mu);
     if (r < 0) {
+        pthread_mutex_lock(&pool->miss_mu);
         df->detaching = false;   /* stays attached, pages and all */
+        pthread_mutex_unlock(&pool->miss_mu);
     } else {
+        /* Under sync_mu: a bp_sync that listed the file before skips it
+         * once the slot is clear, and never syncs it closed. */
+        pthread_mutex_lock(&pool->sync_mu);
+        pthread_mutex_lock(&pool->miss_mu);
         atomic_store_explicit(&pool->files[file], NULL, memory_order_release);
         pool->nfiles--;
-    }
-    pthread_mutex_unlock(&pool->miss_mu);
-    if (r >= 0) {
+        pthread_mutex_unlock(&pool->miss_mu);
         bp__file_close(df);
+        pthread_mutex_unlock(&pool->sync_mu);
         df->retired_next = pool->retired;
         pool->retired = df;
     }
@@ -213,9 +211,12 @@ int bp_file_info(bp_pool *pool, uint32_t file, struct bp_file_info *info)
     if (!pool || !info)
         return bp__fail(-EINVAL, "bp_file_info: pool and info must not be "
                         "NULL");
+    pthread_mutex_lock(&pool->files_mu);   /* the file stays attached */
     struct bp__datafile *df = attached(pool, file, "bp_file_info");
-    if (!df)
+    if (!df) {
+        pthread_mutex_unlock(&pool->files_mu);
         return -BP_ENOFILE;
+    }
     memset(info, 0, sizeof(*info));
     info->path = df->path;
     info->page_count = atomic_load(&df->page_count);
@@ -229,6 +230,7 @@ int bp_file_info(bp_pool *pool, uint32_t file, struct bp_file_info *info)
     info->format_version = df->header.version;
     info->doublewrite_pages = df->dw_pages;
     info->atomic_writes = df->atomic_writes;
+    pthread_mutex_unlock(&pool->files_mu);
     return 0;
 }
 
@@ -236,13 +238,15 @@ int bp_files(bp_pool *pool, bp_file_fn fn, void *arg)
 {
     if (!pool || !fn)
         return bp__fail(-EINVAL, "bp_files: pool and fn must not be NULL");
-    for (uint32_t n = 0; n < BP_MAX_FILES; n++) {
+    /* fn runs under files_mu, so no file leaves while it looks at its
+     * path: it must not attach or detach (bp_files(3)). */
+    int r = 0;
+    pthread_mutex_lock(&pool->files_mu);
+    for (uint32_t n = 0; n < BP_MAX_FILES && !r; n++) {
         struct bp__datafile *df = atomic_load(&pool->files[n]);
-        if (!df)
-            continue;
-        int r = fn(arg, n, df->path);
-        if (r)
-            return r;
+        if (df)
+            r = fn(arg, n, df->path);
     }
-    return 0;
+    pthread_mutex_unlock(&pool->files_mu);
+    return r;
 }

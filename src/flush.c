@@ -158,7 +158,12 @@ static void write_done(bp_pool *pool, uint32_t frame, uint64_t page, int res,
                        size_t done, void *arg)
 {
     struct write_ctx *c = arg;
-    (void)page;
+    /* Written, and not yet made durable: the next sync of the file must
+     * fdatasync it.  Set before end_write makes the page clean, so that a
+     * sync that finds the page clean finds the mark (sync_one). */
+    if (res >= 0)
+        atomic_store_explicit(&bp__file_of(pool, page)->unsynced, true,
+                              memory_order_release);
     tally(end_write(pool, frame, res, res < 0 ? done : 0, c->who),
           c->written, c->first_err);
 }
@@ -186,12 +191,9 @@ static void write_file_runs(bp_pool *pool, struct bp__datafile *df,
     if (n == 0)
         return;
     /* The file changed since open: the next checkpoint or close records
-     * its page count in the header (bp__flush_and_sync); and since the
-     * last fdatasync: the next sync includes it. */
+     * its page count in the header (bp__flush_and_sync). */
     if (!atomic_load_explicit(&df->written, memory_order_relaxed))
         atomic_store_explicit(&df->written, true, memory_order_relaxed);
-    if (!atomic_load_explicit(&df->unsynced, memory_order_relaxed))
-        atomic_store_explicit(&df->unsynced, true, memory_order_release);
     struct write_ctx ctx = { who, written, first_err };
     if (df->dw_pages && !df->atomic_writes)
         bp__dw_write(pool, p, n, write_done, &ctx);   /* BP_DOUBLEWRITE */
@@ -390,14 +392,16 @@ static int sync_file(bp_pool *pool, struct bp__datafile *df, const char *fn)
 }
 
 /* Make file df durable after a write-back: fdatasync it if a page write
- * started since its last fdatasync began (or the caller asks: bp_sync of
- * a pool of one file always syncs, as it always did), then record its
- * page count in the header (`pages`, read before the write-back). */
+ * completed since its last fdatasync began (or the caller asks: bp_sync
+ * of a pool of one file always syncs, as it always did), then record its
+ * page count in the header (`pages`, read before the write-back).  The
+ * caller holds sync_mu, so a sync that finds the mark clear knows that
+ * the fdatasync of whoever cleared it has returned. */
 static int sync_one(bp_pool *pool, struct bp__datafile *df, uint64_t pages,
                     const char *fn, bool record_pages, bool always)
 {
-    /* Cleared before the fdatasync: a write that starts after this sets
-     * it again for the next sync; one that started before is covered. */
+    /* Cleared before the fdatasync: a write that completes after this
+     * sets it again for the next sync; one completed before is covered. */
     bool unsynced = atomic_exchange(&df->unsynced, false);
     bool changed = atomic_load(&df->written) || pages != df->pages_at_open;
     bool record = record_pages && changed;
@@ -439,8 +443,13 @@ int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only, uint32_t rate,
     int r = bp__flush_all(pool, only ? only->number : BP_MAX_FILES, rate);
     int written = r;
     bool always = only || nf == 1;
+    /* Files detached meanwhile were synced and closed by bp_detach, which
+     * clears a slot under sync_mu: skip those. */
+    pthread_mutex_lock(&pool->sync_mu);
     for (uint32_t i = 0; i < nf && r >= 0; i++)
-        r = sync_one(pool, fc[i].df, fc[i].pages, fn, record_pages, always);
+        if (atomic_load(&pool->files[fc[i].df->number]) == fc[i].df)
+            r = sync_one(pool, fc[i].df, fc[i].pages, fn, record_pages, always);
+    pthread_mutex_unlock(&pool->sync_mu);
     free(fc);
     if (r < 0)
         return r;

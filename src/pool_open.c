@@ -25,6 +25,7 @@ static void pool_free(bp_pool *pool)
         bp__aio_destroy(&pool->aio);
     bp__files_free(pool);
     pthread_mutex_destroy(&pool->files_mu);
+    pthread_mutex_destroy(&pool->sync_mu);
     pthread_mutex_destroy(&pool->miss_mu);
     pthread_mutex_destroy(&pool->streams_mu);
     pthread_mutex_destroy(&pool->grow_mu);
@@ -62,6 +63,7 @@ static bp_pool *pool_new(void)
         return NULL;
     bp_pool *pool = memset(mem, 0, sizeof(bp_pool));
     pthread_mutex_init(&pool->files_mu, NULL);
+    pthread_mutex_init(&pool->sync_mu, NULL);
     pthread_mutex_init(&pool->miss_mu, NULL);
     pthread_mutex_init(&pool->streams_mu, NULL);
     pthread_mutex_init(&pool->grow_mu, NULL);
@@ -224,7 +226,9 @@ int bp_info_sized(bp_pool *pool, struct bp_info *out, size_t size)
     struct bp_info full;
     struct bp_info *info = &full;
     memset(info, 0, sizeof(*info));
-    /* The file fields describe file 0, bp_open's (bp_file_info: any). */
+    /* The file fields describe file 0, bp_open's (bp_file_info: any),
+     * read under files_mu so that it cannot be detached meanwhile. */
+    pthread_mutex_lock(&pool->files_mu);
     struct bp__datafile *df = atomic_load(&pool->files[0]);
     info->page_size = pool->page_size;
     info->frames = pool->nframes;
@@ -256,7 +260,6 @@ int bp_info_sized(bp_pool *pool, struct bp_info *out, size_t size)
     info->checksums = pool->checksums;
     info->page_payload = pool->page_size - (pool->checksums ? BP_CHECKSUM_TRAILER : 0);
     info->aio_lanes = pool->aio.lanes_max;
-    pthread_mutex_lock(&pool->files_mu);
     info->files = pool->nfiles;
     pthread_mutex_unlock(&pool->files_mu);
     bp__struct_out(out, size, &full, sizeof(full));

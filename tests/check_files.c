@@ -16,7 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bpool.h"
+#include "bpool_internal.h"
+#include "fault.h"
 #include "testutil.h"
 
 #define PS 8192u
@@ -225,6 +226,60 @@ START_TEST(test_sync_one_file)
 }
 END_TEST
 
+/* fdatasync calls seen, by descriptor (the hook lets every one through). */
+static _Atomic unsigned syncs_of_fd[1024];
+
+static int count_syncs(void *arg, struct bp__fault_call *call)
+{
+    (void)arg;
+    if (call->op == BP__FAULT_FDATASYNC && call->fd >= 0 && call->fd < 1024)
+        atomic_fetch_add(&syncs_of_fd[call->fd], 1);
+    return 0;
+}
+
+static unsigned syncs_of_file(bp_pool *pool, uint32_t file)
+{
+    return atomic_load(&syncs_of_fd[atomic_load(&pool->files[file])->fd]);
+}
+
+static void syncs_reset(void)
+{
+    for (int i = 0; i < 1024; i++)
+        atomic_store(&syncs_of_fd[i], 0);
+}
+
+/* Proves bp_sync of a pool of many files fdatasyncs exactly the files
+ * written since their last sync: a page written by bp_flush_page (which
+ * does not sync) makes its file's next bp_sync fdatasync it, the other
+ * file is left alone, and a sync with nothing written syncs nothing. */
+START_TEST(test_sync_covers_written_files)
+{
+    char *a, *b;
+    make_two(&a, &b);
+    bp_pool *pool = pool_of(32, BP_NOFLUSH);
+    attach(pool, a);
+    attach(pool, b);
+    rewrite(pool, 1, 5, 7);
+    atomic_store(&bp__sysfault, count_syncs);
+    ck_assert_int_eq(bp_flush_page(pool, BP_PAGE_ID(1, 5)), 1);
+    ck_assert_uint_eq(syncs_of_file(pool, 1), 0);
+    ck_assert_int_eq(bp_sync(pool), 0);
+    ck_assert_uint_eq(syncs_of_file(pool, 1), 1);   /* written: synced */
+    ck_assert_uint_eq(syncs_of_file(pool, 0), 0);   /* untouched: not */
+    syncs_reset();
+    ck_assert_int_eq(bp_sync(pool), 0);
+    ck_assert_uint_eq(syncs_of_file(pool, 0) + syncs_of_file(pool, 1), 0);
+    rewrite(pool, 0, 3, 8);
+    ck_assert_int_eq(bp_sync(pool), 0);   /* the write-back writes it */
+    ck_assert_uint_eq(syncs_of_file(pool, 0), 1);
+    ck_assert_uint_eq(syncs_of_file(pool, 1), 0);
+    atomic_store(&bp__sysfault, NULL);
+    ck_assert_int_eq(bp_close(pool), 0);
+    unlink(a);
+    unlink(b);
+}
+END_TEST
+
 static int list_file(void *arg, uint32_t file, const char *path)
 {
     char *seen = arg;
@@ -353,6 +408,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_detach_leaves_the_others);
     tcase_add_test(tc, test_alloc_per_file);
     tcase_add_test(tc, test_sync_one_file);
+    tcase_add_test(tc, test_sync_covers_written_files);
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_concurrent_three_files);
     suite_add_tcase(s, tc);
