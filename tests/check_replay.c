@@ -90,8 +90,12 @@ static uint64_t pool_replay(bp_pool *pool, const struct trace *t)
     return repeats;
 }
 
-/* The whole comparison for one trace and pool size. */
-static void check_replay(const char *name, uint32_t frames)
+/* The whole comparison for one trace and pool size, the pages in
+ * `nfiles` files (1: bp_open's file; 2: page p of the trace is page p / 2
+ * of file p % 2, in a pool of bp_pool_create with both attached, and the
+ * simulator sees the same page ids). */
+static void check_replay_files(const char *name, uint32_t frames,
+                               uint32_t nfiles)
 {
     struct trace t;
     struct psim_result sim;
@@ -105,30 +109,48 @@ static void check_replay(const char *name, uint32_t frames)
     int r;
 
     tu_load_trace(name, &t);
+    pages = trace_max_page(&t) + 1;
+    if (nfiles == 2)
+        for (size_t i = 0; i < t.n; i++)
+            t.ref[i] = BP_PAGE_ID(t.ref[i] % 2, t.ref[i] / 2);
     r = psim_run(PSIM_CLOCKPRO, &t, frames, 0, &sim);
     ck_assert_msg(r == 0, "simulating %s at %u frames: %s", name, frames,
                   sim.msg);
 
-    pages = trace_max_page(&t) + 1;
     snprintf(file, sizeof file, "%s-%u.bp", name, frames);
-    path = make_data_file(file, pages);
     bp_options_init(&o);
     o.flags = BP_CREATE | BP_NOREADAHEAD;  /* pins only, no read-ahead: exact counts */
     o.page_size = PAGE_SIZE;
     o.pool_frames = frames;
-    r = bp_open(path, &o, &pool);
-    ck_assert_msg(r == 0, "bp_open(%s, %u frames): %s: %s", path, frames,
-                  bp_strerror(r), bp_errdetail());
-    ck_assert_uint_eq(bp_page_count(pool), pages);
+    if (nfiles == 1) {
+        path = make_data_file(file, pages);
+        r = bp_open(path, &o, &pool);
+        ck_assert_msg(r == 0, "bp_open(%s, %u frames): %s: %s", path, frames,
+                      bp_strerror(r), bp_errdetail());
+        ck_assert_uint_eq(bp_page_count(pool), pages);
+    } else {
+        r = bp_pool_create(&o, &pool);
+        ck_assert_msg(r == 0, "bp_pool_create(%u frames): %s", frames,
+                      bp_errdetail());
+        for (uint32_t f = 0; f < 2; f++) {
+            char fname[80];
+            uint32_t n;
+            snprintf(fname, sizeof fname, "%s.%u", file, f);
+            path = make_data_file(fname, pages / 2 + 1);
+            ck_assert_msg(bp_attach(pool, path, &n) == 0 && n == f,
+                          "bp_attach(%s): %s", path, bp_errdetail());
+        }
+    }
 
     t0 = tu_now();
     repeats = pool_replay(pool, &t);
     secs = tu_now() - t0;
     ck_assert_int_eq(bp_stats(pool, &st), 0);
-    fprintf(stderr, "replay %-7s %5u frames: %zu refs (%llu repeats): "
+    fprintf(stderr, "replay %-7s %5u frames, %u file%s: %zu refs (%llu repeats): "
             "misses pool %llu, simulation %llu; reads %llu; evictions "
             "%llu/%llu; hot %llu/%u cold %llu/%u nonres %llu/%u m_c %llu/%u; "
-            "%.2f s\n", name, frames, t.n, (unsigned long long)repeats,
+            "%.2f s\n", name, frames, nfiles, nfiles > 1 ? "s" : "", t.n,
+            (unsigned long long)repeats,
             (unsigned long long)st.misses, (unsigned long long)sim.misses,
             (unsigned long long)st.reads, (unsigned long long)st.evictions,
             (unsigned long long)sim.evictions, (unsigned long long)st.hot,
@@ -156,6 +178,11 @@ static void check_replay(const char *name, uint32_t frames)
 
     ck_assert_int_eq(bp_close(pool), 0);
     trace_free(&t);
+}
+
+static void check_replay(const char *name, uint32_t frames)
+{
+    check_replay_files(name, frames, 1);
 }
 
 /* Proves the pool's misses equal the simulation's for multi2 (a mix of
@@ -189,6 +216,16 @@ START_TEST(test_loop_1000)
 }
 END_TEST
 
+/* Proves page identity is (file, page): multi2 spread over two files of
+ * one pool (odd and even pages) misses exactly where the simulation of
+ * the same page ids does - page 5 of one file is never taken for page 5
+ * of the other. */
+START_TEST(test_multi2_two_files)
+{
+    check_replay_files("multi2", 500, 2);
+}
+END_TEST
+
 /* The smallest pool bp_open accepts (4 frames, m_c_min = 2): the hands
  * wrap on nearly every miss. */
 START_TEST(test_min_frames)
@@ -210,6 +247,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_sprite_1000);
     tcase_add_test(tc, test_loop_1000);
     tcase_add_test(tc, test_min_frames);
+    tcase_add_test(tc, test_multi2_two_files);
     suite_add_tcase(s, tc);
     return s;
 }
