@@ -477,8 +477,9 @@ BP_API int bp_file_info(bp_pool *pool, uint32_t file, struct bp_file_info *info)
 
 /*
  * Call fn(arg, file, path) for each attached file, in file number order;
- * a non-zero return of fn stops the walk and is returned.  fn runs with
- * the pool's file table locked: it must not call bp_attach or bp_detach.
+ * a non-zero return of fn stops the walk and is returned.  The list is
+ * taken first (path valid during the call only); fn may call any bpool
+ * function.  Errors: -EINVAL, -ENOMEM, or fn's return.
  */
 typedef int (*bp_file_fn)(void *arg, uint32_t file, const char *path);
 BP_API int bp_files(bp_pool *pool, bp_file_fn fn, void *arg);

@@ -238,15 +238,32 @@ int bp_files(bp_pool *pool, bp_file_fn fn, void *arg)
 {
     if (!pool || !fn)
         return bp__fail(-EINVAL, "bp_files: pool and fn must not be NULL");
-    /* fn runs under files_mu, so no file leaves while it looks at its
-     * path: it must not attach or detach (bp_files(3)). */
+    /* The list is copied under files_mu, paths too, and fn called
+     * without it: fn may call bp_file_info, or attach and detach; a file
+     * detached meanwhile is still reported (with its path as it was). */
+    struct entry {
+        uint32_t n;
+        char *path;
+    } *list = NULL;
+    uint32_t count = 0;
     int r = 0;
     pthread_mutex_lock(&pool->files_mu);
-    for (uint32_t n = 0; n < BP_MAX_FILES && !r; n++) {
+    if (pool->nfiles && !(list = calloc(pool->nfiles, sizeof(*list))))
+        r = bp__fail(-ENOMEM, "bp_files: out of memory");
+    for (uint32_t n = 0; n < BP_MAX_FILES && r == 0 && count < pool->nfiles;
+         n++) {
         struct bp__datafile *df = atomic_load(&pool->files[n]);
-        if (df)
-            r = fn(arg, n, df->path);
+        if (!df)
+            continue;
+        list[count].n = n;
+        if (!(list[count++].path = strdup(df->path)))
+            r = bp__fail(-ENOMEM, "bp_files: out of memory");
     }
     pthread_mutex_unlock(&pool->files_mu);
+    for (uint32_t i = 0; i < count && r == 0; i++)
+        r = fn(arg, list[i].n, list[i].path);
+    for (uint32_t i = 0; i < count; i++)
+        free(list[i].path);
+    free(list);
     return r;
 }
