@@ -318,10 +318,34 @@ cat >mixed.exp <<'EOF'
 EOF
 same "-c and -f run in command-line order" mixed.out mixed.exp
 
+# Many files in one pool: attach, FILE:PAGE, alloc file=, files, detach.
+rm -f mf.data
+run mf 0 -- "${S[@]}" -c "attach mf.data; alloc 2 file=1; write 1:1 0 hello; read 1:1 0 5; files; pin 1:0; pinned; unpin 1:0; detach 1; files; read 1 0 5" </dev/null
+has "attach: says the file number" mf.out '^attached mf.data as file 1 \(0 pages\)'
+has "alloc file=1: pages of file 1" mf.out '^allocated 2 pages: 1:0-1:1$'
+has "write FILE:PAGE" mf.out '^wrote 5 bytes to page 1:1 at offset 0$'
+has "read FILE:PAGE: the bytes" mf.out '^00000000: 6865 6c6c 6f +hello$'
+has "files: file 0" mf.out '^ +0 +4 +[0-9]+ +[0-9]+ +test.data$'
+has "files: file 1, 2 pages" mf.out '^ +1 +2 +2 +[0-9]+ +mf.data$'
+has "pin FILE:PAGE, pinned lists it so" mf.out '^1:0 read$'
+has "detach" mf.out '^detached file 1: written back, synced and closed$'
+eq "files after detach: file 0 alone" "$(grep -cE '^ +[0-9]+ +[0-9]+ ' mf.out)" 3
+has "file 0's pages unchanged" mf.out '^00000000: 6865 6c6c 6f +hello$'
+eq "mf.data: a header page and 2 pages" "$(stat -c %s mf.data)" $((3 * 4096))
+od -A d -t x1 -j $((2 * 4096)) -N 5 mf.data | head -1 >mf_raw.out
+echo "0008192 68 65 6c 6c 6f" >mf_raw.exp
+same "detach wrote file 1's page 1 to mf.data" mf_raw.out mf_raw.exp
+run mf_nofile 1 -- "${S[@]}" -c "read 7:0" </dev/null
+has "a page of no attached file: error" mf_nofile.err '^error: page 7:0: no file 7 is attached'
+run mf_pinned 1 -- "${S[@]}" -c "attach mf.data; pin 1:0; detach 1" </dev/null
+has "detach of a file with a page pinned: error" mf_pinned.err 'this shell holds page 1:0 pinned'
+run mf_prefix 1 -- "${S[@]}" -c "read :3" </dev/null
+has "FILE:PAGE without FILE: error" mf_prefix.err "put a file number before ':'"
+
 # ---------------------------------------------------------------------------
 # 4. Options.
 # ---------------------------------------------------------------------------
-all_cmds='open close info alloc pin unpin pinned write writehex fill read compare flush sync checkpoint prefetch stream evict stats frames clock load bench help quit'
+all_cmds='open close info alloc pin unpin pinned write writehex fill read compare flush sync checkpoint prefetch attach detach files dump warm stream evict stats frames clock load bench help quit'
 run help 0 -- --help </dev/null
 for c in $all_cmds; do
     has "--help lists $c" help.out "^  $c( |$)"

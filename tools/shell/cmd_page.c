@@ -62,8 +62,8 @@ static int modify_page(struct shell *sh, uint64_t pgno, uint64_t off,
         return -1;
     int rc = bp_mark_dirty(a.pg);
     if (rc < 0) {
-        fail_lib(sh, rc, "cannot mark page %llu dirty",
-                 (unsigned long long)pgno);
+        fail_lib(sh, rc, "cannot mark page %s dirty",
+                 PN(pgno));
         release(sh, &a);
         return -1;
     }
@@ -76,8 +76,8 @@ static int modify_page(struct shell *sh, uint64_t pgno, uint64_t off,
     }
     if (release(sh, &a) < 0)
         return -1;
-    printf("wrote %zu %s to page %llu at offset %llu\n", len,
-           plural(len, "byte", "bytes"), (unsigned long long)pgno,
+    printf("wrote %zu %s to page %s at offset %llu\n", len,
+           plural(len, "byte", "bytes"), PN(pgno),
            (unsigned long long)off);
     return 0;
 }
@@ -90,19 +90,27 @@ static int modify_page(struct shell *sh, uint64_t pgno, uint64_t off,
 static void print_run(FILE *f, uint64_t first, uint64_t last)
 {
     if (first == last)
-        fprintf(f, " %llu", (unsigned long long)first);
+        fprintf(f, " %s", PN(first));
     else
-        fprintf(f, " %llu-%llu", (unsigned long long)first,
-                (unsigned long long)last);
+        fprintf(f, " %s-%s", PN(first),
+                PN(last));
 }
 
 int cmd_alloc(struct shell *sh, const struct command *cmd, int argc,
               struct word *argv)
 {
-    uint64_t n = 1;
-    if (argc > 0 &&
-        parse_num(sh, &argv[0], MAX_ALLOC, "count", usage_of(cmd), &n) < 0)
-        return -1;
+    uint64_t n = 1, file = 0;
+    for (int i = 0; i < argc; i++) {
+        struct word v;
+        if (word_prefix(&argv[i], "file=", &v)) {
+            if (parse_num(sh, &v, BP_MAX_FILES - 1, "file number",
+                          usage_of(cmd), &file) < 0)
+                return -1;
+        } else if (parse_num(sh, &argv[i], MAX_ALLOC, "count", usage_of(cmd),
+                             &n) < 0) {
+            return -1;
+        }
+    }
     if (n == 0)
         return fail(sh, usage_of(cmd), "alloc: the count must be at least 1");
     char *list = NULL;          /* " 0-2 5" */
@@ -121,7 +129,7 @@ int cmd_alloc(struct shell *sh, const struct command *cmd, int argc,
         }
         bp_page pg;
         memset(&pg, 0, sizeof pg);
-        rc = bp_alloc_page(sh->pool, &pgno, &pg);
+        rc = bp_alloc_page_in(sh->pool, (uint32_t)file, &pgno, &pg);
         if (rc < 0)
             break;
         if (done == 0) {
@@ -148,8 +156,8 @@ int cmd_alloc(struct shell *sh, const struct command *cmd, int argc,
                plural(done, "page", "pages"), list);
     free(list);
     if (rc < 0 && unpin_failed)
-        return fail_lib(sh, rc, "cannot unpin new page %llu",
-                        (unsigned long long)pgno);
+        return fail_lib(sh, rc, "cannot unpin new page %s",
+                        PN(pgno));
     if (rc < 0)
         return fail_lib(sh, rc, "cannot allocate page %llu of %llu",
                         (unsigned long long)done + 1, (unsigned long long)n);
@@ -185,10 +193,10 @@ int cmd_pin(struct shell *sh, const struct command *cmd, int argc,
     struct pin *old = find_pin(sh, pgno);
     if (old != NULL) {
         char hint[96];
-        snprintf(hint, sizeof hint, "hint: to change the mode: unpin %llu, "
-                 "then pin it again", (unsigned long long)pgno);
-        return fail(sh, hint, "page %llu is already pinned for %s by this "
-                    "shell", (unsigned long long)pgno, mode_name(old->pg.mode));
+        snprintf(hint, sizeof hint, "hint: to change the mode: unpin %s, "
+                 "then pin it again", PN(pgno));
+        return fail(sh, hint, "page %s is already pinned for %s by this "
+                    "shell", PN(pgno), mode_name(old->pg.mode));
     }
     if (sh->npins == MAX_PINS)
         return fail(sh, "hint: unpin some pages (see \"pinned\")",
@@ -198,8 +206,8 @@ int cmd_pin(struct shell *sh, const struct command *cmd, int argc,
     struct pin *p = &sh->pins[sh->npins];
     int rc = timed_pin(sh, pgno, mode | (scan ? BP_SCAN : 0), &p->pg);
     if (rc < 0)
-        return fail_lib(sh, rc, "cannot pin page %llu for %s",
-                        (unsigned long long)pgno, mode_name(mode));
+        return fail_lib(sh, rc, "cannot pin page %s for %s",
+                        PN(pgno), mode_name(mode));
     p->scan = scan;
     sh->npins++;
     counted = counted && bp_stats(sh->pool, &after) == 0;
@@ -210,7 +218,7 @@ int cmd_pin(struct shell *sh, const struct command *cmd, int argc,
     else if (counted && after.misses == before.misses + 1 &&
              after.hits == before.hits)
         how = " (miss)";
-    printf("pinned page %llu for %s%s%s\n", (unsigned long long)pgno,
+    printf("pinned page %s for %s%s%s\n", PN(pgno),
            mode_name(mode), scan ? " as a scan" : "", how);
     return 0;
 }
@@ -230,23 +238,22 @@ int cmd_unpin(struct shell *sh, const struct command *cmd, int argc,
         uint64_t pgno;
         if (word_is(&argv[i], "all"))
             return fail(sh, usage_of(cmd), "unpin: \"all\" goes alone");
-        if (parse_num(sh, &argv[i], UINT64_MAX, "page", usage_of(cmd),
-                      &pgno) < 0)
+        if (parse_page_id(sh, &argv[i], "page", usage_of(cmd), &pgno) < 0)
             return -1;
         if (find_pin(sh, pgno) == NULL)
             return fail(sh, "hint: \"pinned\" lists the pages the shell "
-                        "holds", "page %llu is not pinned by this shell",
-                        (unsigned long long)pgno);
+                        "holds", "page %s is not pinned by this shell",
+                        PN(pgno));
     }
     for (int i = 0; i < argc; i++) {
         uint64_t pgno;
-        parse_num(sh, &argv[i], UINT64_MAX, "page", NULL, &pgno);
+        parse_page_id(sh, &argv[i], "page", NULL, &pgno);
         struct pin *p = find_pin(sh, pgno);
         if (p == NULL)          /* named twice: already done */
             continue;
         if (drop_pin(sh, (int)(p - sh->pins)) < 0)
             return -1;
-        printf("unpinned page %llu\n", (unsigned long long)pgno);
+        printf("unpinned page %s\n", PN(pgno));
     }
     return 0;
 }
@@ -258,7 +265,7 @@ int cmd_pinned(struct shell *sh, const struct command *cmd, int argc,
     if (sh->npins == 0)
         puts("no pinned pages");
     for (int i = 0; i < sh->npins; i++)
-        printf("%llu %s%s\n", (unsigned long long)sh->pins[i].pg.pgno,
+        printf("%s %s%s\n", PN(sh->pins[i].pg.pgno),
                mode_name(sh->pins[i].pg.mode),
                sh->pins[i].scan ? " scan" : "");
     return 0;
@@ -439,7 +446,7 @@ int cmd_read(struct shell *sh, const struct command *cmd, int argc,
         if (interrupted())
             return fail_interrupted(sh, "read");
         if (first != last)
-            printf("page %llu:\n", (unsigned long long)p);
+            printf("page %s:\n", PN(p));
         if (acquire(sh, p, BP_READ, &a) < 0)
             return -1;
         int stopped = hexdump((const unsigned char *)a.pg->data + off,
@@ -464,8 +471,7 @@ int cmd_compare(struct shell *sh, const struct command *cmd, int argc,
                        &len) < 0)
         return -1;
     if (pa == pb) {
-        printf("pages %llu and %llu are the same page\n",
-               (unsigned long long)pa, (unsigned long long)pb);
+        printf("pages %s and %s are the same page\n", PN(pa), PN(pb));
         return 0;
     }
     struct access a, b;
@@ -480,13 +486,13 @@ int cmd_compare(struct shell *sh, const struct command *cmd, int argc,
     uint64_t first = 0, lines;
     uint64_t n = diff_count(da, db, (size_t)len, &first, &lines);
     if (n == 0) {
-        printf("pages %llu and %llu are equal (%llu bytes from offset "
-               "%llu)\n", (unsigned long long)pa, (unsigned long long)pb,
+        printf("pages %s and %s are equal (%llu bytes from offset "
+               "%llu)\n", PN(pa), PN(pb),
                (unsigned long long)len, (unsigned long long)off);
     } else {
-        printf("pages %llu and %llu differ in %llu %s on %llu %s, the first "
-               "at offset %llu (0x%llx)\n", (unsigned long long)pa,
-               (unsigned long long)pb, (unsigned long long)n,
+        printf("pages %s and %s differ in %llu %s on %llu %s, the first "
+               "at offset %llu (0x%llx)\n", PN(pa), PN(pb),
+               (unsigned long long)n,
                plural(n, "byte", "bytes"), (unsigned long long)lines,
                plural(lines, "line", "lines"),
                (unsigned long long)(off + first),

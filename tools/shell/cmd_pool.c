@@ -347,21 +347,21 @@ int cmd_flush(struct shell *sh, const struct command *cmd, int argc,
     struct pin *p = find_pin(sh, pgno);
     if (p != NULL && p->pg.mode == BP_WRITE) {
         char hint[96];
-        snprintf(hint, sizeof hint, "hint: unpin it first: unpin %llu "
+        snprintf(hint, sizeof hint, "hint: unpin it first: unpin %s "
                  "(flush takes the page's read latch)",
-                 (unsigned long long)pgno);
-        return fail(sh, hint, "page %llu is pinned for write by this shell",
-                    (unsigned long long)pgno);
+                 PN(pgno));
+        return fail(sh, hint, "page %s is pinned for write by this shell",
+                    PN(pgno));
     }
     int rc = bp_flush_page(sh->pool, pgno);
     if (rc < 0)
-        return fail_lib(sh, rc, "cannot flush page %llu",
-                        (unsigned long long)pgno);
+        return fail_lib(sh, rc, "cannot flush page %s",
+                        PN(pgno));
     if (rc > 0)
-        printf("flushed page %llu\n", (unsigned long long)pgno);
+        printf("flushed page %s\n", PN(pgno));
     else
-        printf("page %llu is clean or not in memory: nothing to write\n",
-               (unsigned long long)pgno);
+        printf("page %s is clean or not in memory: nothing to write\n",
+               PN(pgno));
     return 0;
 }
 
@@ -455,15 +455,14 @@ int cmd_prefetch(struct shell *sh, const struct command *cmd, int argc,
     uint64_t want = last - first + 1;
     int rc = bp_prefetch(sh->pool, first, want, flags);
     if (rc < 0)
-        return fail_lib(sh, rc, "cannot prefetch pages %llu-%llu",
-                        (unsigned long long)first, (unsigned long long)last);
+        return fail_lib(sh, rc, "cannot prefetch pages %s-%s",
+                        PN(first), PN(last));
     uint64_t n = (uint64_t)rc;
     if (n == 1)
-        printf("prefetch: queued page %llu", (unsigned long long)first);
+        printf("prefetch: queued page %s", PN(first));
     else
-        printf("prefetch: queued pages %llu-%llu (%llu pages)",
-               (unsigned long long)first,
-               (unsigned long long)(first + n - 1), (unsigned long long)n);
+        printf("prefetch: queued pages %s-%s (%llu pages)", PN(first),
+               PN(first + n - 1), (unsigned long long)n);
     printf("%s%s\n", flags & BP_SCAN ? ", as a scan" : "",
            n < want ? ", clipped to the end of the file" : "");
     if (!wait || n == 0)
@@ -482,6 +481,75 @@ int cmd_prefetch(struct shell *sh, const struct command *cmd, int argc,
 /* ------------------------------------------------------------------------
  * dump, warm (warm restart)
  * ---------------------------------------------------------------------- */
+
+/* ------------------------------------------------------------------------
+ * Files of the pool
+ * ---------------------------------------------------------------------- */
+
+int cmd_attach(struct shell *sh, const struct command *cmd, int argc,
+               struct word *argv)
+{
+    (void)cmd; (void)argc;
+    uint32_t file;
+    int rc = bp_attach(sh->pool, argv[0].s, &file);
+    if (rc < 0)
+        return fail_lib(sh, rc, "cannot attach %s", path_str(argv[0].s));
+    struct bp_file_info fi;
+    uint64_t pages = bp_file_info(sh->pool, file, &fi) == 0 ? fi.page_count : 0;
+    printf("attached %s as file %u (%llu %s): name its pages %u:PAGE\n",
+           path_str(argv[0].s), file, (unsigned long long)pages,
+           plural(pages, "page", "pages"), file);
+    return 0;
+}
+
+int cmd_detach(struct shell *sh, const struct command *cmd, int argc,
+               struct word *argv)
+{
+    (void)argc;
+    uint64_t file;
+    if (parse_num(sh, &argv[0], BP_MAX_FILES - 1, "file number",
+                  usage_of(cmd), &file) < 0)
+        return -1;
+    for (int i = 0; i < sh->npins; i++)
+        if (BP_PAGE_FILE(sh->pins[i].pg.pgno) == file) {
+            char hint[96];
+            snprintf(hint, sizeof hint, "hint: unpin it first: unpin %s",
+                     PN(sh->pins[i].pg.pgno));
+            return fail(sh, hint, "cannot detach file %llu: this shell holds "
+                        "page %s pinned", (unsigned long long)file,
+                        PN(sh->pins[i].pg.pgno));
+        }
+    int rc = bp_detach(sh->pool, (uint32_t)file);
+    if (rc < 0)
+        return fail_lib(sh, rc, "cannot detach file %llu",
+                        (unsigned long long)file);
+    printf("detached file %llu: written back, synced and closed\n",
+           (unsigned long long)file);
+    return 0;
+}
+
+static int print_file(void *arg, uint32_t file, const char *path)
+{
+    bp_pool *pool = arg;
+    struct bp_file_info fi;
+    if (bp_file_info(pool, file, &fi) < 0)
+        return 0;
+    printf("%4u  %10llu  %10llu  %8llu  %s\n", file,
+           (unsigned long long)fi.page_count, (unsigned long long)fi.resident,
+           (unsigned long long)fi.dirty, path_str(path));
+    return 0;
+}
+
+int cmd_files(struct shell *sh, const struct command *cmd, int argc,
+              struct word *argv)
+{
+    (void)cmd; (void)argc; (void)argv;
+    printf("file       pages    resident     dirty  path\n");
+    int rc = bp_files(sh->pool, print_file, sh->pool);
+    if (rc < 0)
+        return fail_lib(sh, rc, "cannot list the files");
+    return 0;
+}
 
 int cmd_dump(struct shell *sh, const struct command *cmd, int argc,
              struct word *argv)
@@ -561,20 +629,20 @@ static int evict_one(struct shell *sh, uint64_t pgno)
 {
     if (find_pin(sh, pgno) != NULL) {
         char hint[64];
-        snprintf(hint, sizeof hint, "hint: unpin it first: unpin %llu",
-                 (unsigned long long)pgno);
-        return fail(sh, hint, "cannot evict page %llu: this shell holds it "
-                    "pinned", (unsigned long long)pgno);
+        snprintf(hint, sizeof hint, "hint: unpin it first: unpin %s",
+                 PN(pgno));
+        return fail(sh, hint, "cannot evict page %s: this shell holds it "
+                    "pinned", PN(pgno));
     }
     int rc = bp_evict_page(sh->pool, pgno);
     if (rc < 0)
-        return fail_lib(sh, rc, "cannot evict page %llu",
-                        (unsigned long long)pgno);
+        return fail_lib(sh, rc, "cannot evict page %s",
+                        PN(pgno));
     if (rc > 0)
-        printf("evicted page %llu\n", (unsigned long long)pgno);
+        printf("evicted page %s\n", PN(pgno));
     else
-        printf("page %llu is not in memory: nothing to evict\n",
-               (unsigned long long)pgno);
+        printf("page %s is not in memory: nothing to evict\n",
+               PN(pgno));
     return 0;
 }
 

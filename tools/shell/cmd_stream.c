@@ -72,10 +72,10 @@ static int parse_stream(struct shell *sh, const struct command *cmd,
         const bp_page *pg = &sh->pins[i].pg;
         if (pg->mode == BP_WRITE && pg->pgno >= a->first && pg->pgno <= a->last)
             return fail(sh, "hint: unpin it first (unpin all), or give a "
-                        "range without it", "stream: page %llu is pinned for "
+                        "range without it", "stream: page %s is pinned for "
                         "write by this shell, and the stream would hand it "
                         "to the same thread again",
-                        (unsigned long long)pg->pgno);
+                        PN(pg->pgno));
     }
     return 0;
 }
@@ -110,8 +110,8 @@ static int run_stream_pages(struct shell *sh, const struct stream_args *a,
         if (rc < 0) {
             /* The page's error; the stream goes on with the next one. */
             res->errors++;
-            fail_lib(sh, rc, "stream: page %llu failed",
-                     (unsigned long long)pg.pgno);
+            fail_lib(sh, rc, "stream: page %s failed",
+                     PN(pg.pgno));
             continue;
         }
         bp_unpin(&pg);

@@ -67,11 +67,13 @@ const struct command shell_commands[] = {
 #endif
      ".",
      NULL, 0, 0, true, cmd_info},
-    {"alloc", NULL, "alloc [N]", "add N (default 1) zeroed pages to the file",
+    {"alloc", NULL, "alloc [N] [file=F]",
+     "add N (default 1) zeroed pages to the file",
      "Extends the data file by N zero-filled pages (1 to 1048576) and\n"
      "prints their numbers, e.g. \"allocated 3 pages: 0-2\".  The new\n"
-     "pages are left unpinned.  Ctrl-C stops it between two pages.",
-     NULL, 0, 1, true, cmd_alloc},
+     "pages are left unpinned.  Ctrl-C stops it between two pages.\n"
+     "file=F: extend file F of the pool (see attach; default: file 0).",
+     "file=", 0, 2, true, cmd_alloc},
     {"pin", NULL, "pin PAGE [read|write] [scan]",
      "pin a page until unpin (default: read)",
      "Pins PAGE with a shared (read, the default) or exclusive (write)\n"
@@ -155,6 +157,22 @@ const struct command shell_commands[] = {
      "frame is free) and says how many are.  Pages past the end of the\n"
      "file are left out.",
      "scan wait", 1, 3, true, cmd_prefetch},
+    {"attach", NULL, "attach FILE", "open another data file into the pool",
+     "Opens FILE into the open pool beside the files it has (bp_attach),\n"
+     "with the pool's options, under the lowest free file number, and says\n"
+     "which.  Its pages are then named FILE:PAGE in every page command\n"
+     "(pin 1:7, read 1:0-3); a bare PAGE is a page of file 0, the one\n"
+     "open opened.  All files share the pool's frames.",
+     "FILE", 1, 1, true, cmd_attach},
+    {"detach", NULL, "detach N", "write back and close file N of the pool",
+     "Writes back file N's dirty pages, syncs it, drops its pages from the\n"
+     "pool and closes it (bp_detach); the other files' pages stay.  The\n"
+     "shell must hold no page of it pinned.",
+     NULL, 1, 1, true, cmd_detach},
+    {"files", NULL, "files", "list the files of the pool",
+     "Prints one line per attached file: its number, its pages, how many\n"
+     "of them are resident and dirty, and its path.",
+     NULL, 0, 0, true, cmd_files},
     {"dump", NULL, "dump FILE", "write the list of resident pages to FILE",
      "Writes which pages are resident, and which of them are hot, to FILE\n"
      "(bp_dump_resident): a small file that \"warm\" - in this pool or\n"

@@ -209,10 +209,10 @@ static int check_own_pins(struct shell *sh, const struct command *cmd,
             continue;
         if ((l->mode & ~BP_SCAN) == BP_WRITE || pg->mode == BP_WRITE)
             return fail(sh, "hint: unpin it first (unpin all), or give a "
-                        "range without it: range=FIRST-LAST", "%s: page %llu "
+                        "range without it: range=FIRST-LAST", "%s: page %s "
                         "is pinned for %s by this shell, and the %s would "
                         "wait for it forever", cmd->name,
-                        (unsigned long long)pg->pgno, mode_name(pg->mode),
+                        PN(pg->pgno), mode_name(pg->mode),
                         cmd->name);
     }
     return 0;
@@ -263,10 +263,10 @@ static void print_result(const struct command *cmd, const struct load *l,
     uint64_t hits = a->hits - b->hits, misses = a->misses - b->misses;
     uint64_t last = l->first + (l->pat == PAT_LOOP ? l->window : l->count) - 1;
     uint64_t evictions = a->evictions - b->evictions;
-    printf("%s %s: %llu %s of pages %llu-%llu (%s%s): %llu %s, %llu %s, "
+    printf("%s %s: %llu %s of pages %s-%s (%s%s): %llu %s, %llu %s, "
            "hit ratio %.4f, %llu %s\n", cmd->name, pattern_names[l->pat],
            (unsigned long long)done, plural(done, "pin", "pins"),
-           (unsigned long long)l->first, (unsigned long long)last,
+           PN(l->first), PN(last),
            mode_name(l->mode), l->mode & BP_SCAN ? ", scan" : "",
            (unsigned long long)hits, plural(hits, "hit", "hits"),
            (unsigned long long)misses, plural(misses, "miss", "misses"),
@@ -368,9 +368,9 @@ int cmd_load(struct shell *sh, const struct command *cmd, int argc,
     free(l.cdf);
     if (rc < 0) {
         /* Report the failure first: bp_errdetail() is still about it. */
-        fail_lib(sh, rc, "%s: pin %llu (page %llu) failed",
+        fail_lib(sh, rc, "%s: pin %llu (page %s) failed",
                  cmd->name, (unsigned long long)done + 1,
-                 (unsigned long long)pgno);
+                 PN(pgno));
     }
     if (bp_stats(sh->pool, &after) == 0 && l.json) {
         print_json(sh, cmd, &l, done, &before, &after, holes, bench, elapsed,

@@ -235,9 +235,72 @@ int parse_size(struct shell *sh, const struct word *w, uint64_t max,
     return 0;
 }
 
-/* "N" (N to N), "A-B" or "A+COUNT" (A to A+COUNT-1; COUNT >= 1). */
-int parse_range(struct shell *sh, const struct word *w, const char *what,
+/* A page word may name a file of the pool first: "F:" before the page
+ * number or range.  Splits it off *w and stores the page id of page 0 of
+ * file F (0 without a prefix) in *base. */
+static int file_prefix(struct shell *sh, struct word *w, const char *what,
+                       const char *hint, uint64_t *base)
+{
+    *base = 0;
+    for (size_t i = 0; i < w->len; i++) {
+        if (w->s[i] != ':')
+            continue;
+        struct word f = { w->s, i };
+        uint64_t file;
+        if (i == 0 || parse_num(sh, &f, BP_MAX_FILES - 1, "file number",
+                                hint, &file) < 0)
+            return i == 0 ? fail(sh, hint, "%s \"%s\": put a file number "
+                                 "before ':' (FILE:PAGE, e.g. 1:7; files "
+                                 "lists them)", what, echo(w)) : -1;
+        *base = BP_PAGE_ID(file, 0);
+        w->s += i + 1;
+        w->len -= i + 1;
+        return 0;
+    }
+    return 0;
+}
+
+int parse_page_id(struct shell *sh, const struct word *w, const char *what,
+                  const char *hint, uint64_t *out)
+{
+    struct word rest = *w;
+    uint64_t base;
+    if (file_prefix(sh, &rest, what, hint, &base) < 0 ||
+        parse_num(sh, &rest, base ? BP_PAGE_NO(UINT64_MAX) : UINT64_MAX,
+                  what, hint, out) < 0)
+        return -1;
+    *out += base;
+    return 0;
+}
+
+static int range_in_file(struct shell *sh, const struct word *w,
+                         const char *what, const char *hint, uint64_t *first,
+                         uint64_t *last);
+
+/* "N" (N to N), "A-B" or "A+COUNT" (A to A+COUNT-1; COUNT >= 1), each
+ * optionally after "F:" (pages of file F). */
+int parse_range(struct shell *sh, const struct word *w_in, const char *what,
                 const char *hint, uint64_t *first, uint64_t *last)
+{
+    struct word rest = *w_in;
+    const struct word *w = &rest;
+    uint64_t base;
+    if (file_prefix(sh, &rest, what, hint, &base) < 0)
+        return -1;
+    int r = range_in_file(sh, w, what, hint, first, last);
+    if (r < 0)
+        return r;
+    if (base && *last > BP_PAGE_NO(UINT64_MAX))
+        return fail(sh, hint, "%s \"%s\": page numbers of a file stay below "
+                    "2^%u", what, echo(w_in), BP_FILE_SHIFT);
+    *first += base;
+    *last += base;
+    return 0;
+}
+
+static int range_in_file(struct shell *sh, const struct word *w,
+                         const char *what, const char *hint, uint64_t *first,
+                         uint64_t *last)
 {
     const char *sep = NULL;
     for (size_t i = 0; i < w->len; i++)

@@ -49,7 +49,7 @@ int drop_pin(struct shell *sh, int i)
     uint64_t pgno = sh->pins[i].pg.pgno;
     int rc = bp_unpin(&sh->pins[i].pg);
     if (rc < 0)
-        fail_lib(sh, rc, "cannot unpin page %llu", (unsigned long long)pgno);
+        fail_lib(sh, rc, "cannot unpin page %s", PN(pgno));
     memmove(&sh->pins[i], &sh->pins[i + 1],
             (size_t)(sh->npins - i - 1) * sizeof sh->pins[0]);
     sh->npins--;
@@ -111,9 +111,21 @@ int timed_pin(struct shell *sh, uint64_t pgno, uint32_t mode, bp_page *out)
 /* Check that pgno exists, with a message that names the valid range. */
 int check_page(struct shell *sh, uint64_t pgno)
 {
+    struct bp_file_info fi;
+    char name[PAGE_NAME_MAX];
+    uint32_t file = BP_PAGE_FILE(pgno);
+    /* A number past every file number: out of range of file 0. */
     uint64_t count = bp_page_count(sh->pool);
-    if (pgno < count)
-        return 0;
+    if (file < BP_MAX_FILES) {
+        if (bp_file_info(sh->pool, file, &fi) < 0)
+            return fail_code(sh, -BP_ENOFILE, "\"files\" lists those "
+                             "attached", hint_for(-BP_ENOFILE), "page %s: no "
+                             "file %u is attached", page_name(pgno, name),
+                             file);
+        count = fi.page_count;
+        if (BP_PAGE_NO(pgno) < count)
+            return 0;
+    }
     char detail[128];
     if (count == 0)
         snprintf(detail, sizeof detail, "the file has no pages yet");
@@ -123,14 +135,14 @@ int check_page(struct shell *sh, uint64_t pgno)
                  plural(count, "page", "pages"),
                  (unsigned long long)(count - 1));
     return fail_code(sh, -BP_ERANGE, detail, hint_for(-BP_ERANGE),
-                     "page %llu is out of range", (unsigned long long)pgno);
+                     "page %s is out of range", page_name(pgno, name));
 }
 
 /* Parse a page number and check it exists. */
 int get_page(struct shell *sh, const struct word *w, const char *hint,
              uint64_t *pgno)
 {
-    if (parse_num(sh, w, UINT64_MAX, "page", hint, pgno) < 0)
+    if (parse_page_id(sh, w, "page", hint, pgno) < 0)
         return -1;
     return check_page(sh, *pgno);
 }
@@ -142,20 +154,20 @@ int acquire(struct shell *sh, uint64_t pgno, uint32_t mode, struct access *a)
     if (p != NULL) {
         if (mode == BP_WRITE && p->pg.mode != BP_WRITE) {
             char hint[128];
-            snprintf(hint, sizeof hint, "hint: unpin it first (unpin %llu), "
-                     "or pin it for write (pin %llu write)",
-                     (unsigned long long)pgno, (unsigned long long)pgno);
-            return fail(sh, hint, "page %llu is pinned for read by this "
+            snprintf(hint, sizeof hint, "hint: unpin it first (unpin %s), "
+                     "or pin it for write (pin %s write)",
+                     PN(pgno), PN(pgno));
+            return fail(sh, hint, "page %s is pinned for read by this "
                         "shell; changing it needs a write pin",
-                        (unsigned long long)pgno);
+                        PN(pgno));
         }
         a->pg = &p->pg;
         return 0;
     }
     int rc = timed_pin(sh, pgno, mode, &a->tmp);
     if (rc < 0)
-        return fail_lib(sh, rc, "cannot pin page %llu for %s",
-                        (unsigned long long)pgno, mode_name(mode));
+        return fail_lib(sh, rc, "cannot pin page %s for %s",
+                        PN(pgno), mode_name(mode));
     a->pg = &a->tmp;
     a->temporary = true;
     return 0;
@@ -169,7 +181,7 @@ int release(struct shell *sh, struct access *a)
     int rc = bp_unpin(&a->tmp);
     a->temporary = false;
     if (rc < 0)
-        return fail_lib(sh, rc, "cannot unpin page %llu",
-                        (unsigned long long)pgno);
+        return fail_lib(sh, rc, "cannot unpin page %s",
+                        PN(pgno));
     return 0;
 }

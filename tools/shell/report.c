@@ -136,6 +136,9 @@ const char *hint_for(int code)
                "frames: open FILE frames=N";
     case BP_ERANGE:
         return "hint: add pages with: alloc [N]";
+    case BP_ENOFILE:
+        return "hint: \"files\" lists the attached files; attach FILE adds "
+               "one, and FILE:PAGE names its pages";
     case BP_ENODIRECT:
         return "hint: put the data file on a file system with O_DIRECT "
                "(ext4, xfs, btrfs), not tmpfs";
@@ -216,4 +219,14 @@ int fail_interrupted(struct shell *sh, const char *what)
     return fail(sh, sh->interactive ? "hint: run it again, with a smaller "
                 "count if it takes too long" : "hint: the script stops here",
                 "%s: interrupted", what);
+}
+
+const char *page_name(uint64_t id, char buf[PAGE_NAME_MAX])
+{
+    if (BP_PAGE_FILE(id) && BP_PAGE_FILE(id) < BP_MAX_FILES)
+        snprintf(buf, PAGE_NAME_MAX, "%u:%llu", BP_PAGE_FILE(id),
+                 (unsigned long long)BP_PAGE_NO(id));
+    else
+        snprintf(buf, PAGE_NAME_MAX, "%llu", (unsigned long long)id);
+    return buf;
 }

@@ -136,8 +136,17 @@ int parse_size(struct shell *sh, const struct word *w, uint64_t max,
                const char *what, const char *hint, uint64_t *out);
 int parse_range(struct shell *sh, const struct word *w, const char *what,
                 const char *hint, uint64_t *first, uint64_t *last);
+/* A page: "N", or "F:N" for page N of file F; *out is its page id. */
+int parse_page_id(struct shell *sh, const struct word *w, const char *what,
+                  const char *hint, uint64_t *out);
 
 /* report.c */
+/* How the shell writes page id `id`: "N" for file 0, "F:N" for file F. */
+#define PAGE_NAME_MAX 32
+const char *page_name(uint64_t id, char buf[PAGE_NAME_MAX]);
+/* page_name into a buffer of the enclosing block's lifetime: for one use
+ * in a printf's arguments (each use gets a buffer of its own). */
+#define PN(id) page_name((id), (char[PAGE_NAME_MAX]){ 0 })
 const char *clean(const char *s, char *buf, size_t size);
 const char *path_str(const char *path);
 const char *echo(const struct word *w);
@@ -199,7 +208,8 @@ uint64_t now_ns(void);
 
 /* cmd_pool.c */
 handler_fn cmd_open, cmd_close, cmd_info, cmd_stats, cmd_flush, cmd_sync,
-    cmd_checkpoint, cmd_prefetch, cmd_evict, cmd_dump, cmd_warm;
+    cmd_checkpoint, cmd_prefetch, cmd_evict, cmd_dump, cmd_warm, cmd_attach,
+    cmd_detach, cmd_files;
 int open_pool(struct shell *sh, const char *path, const struct open_opts *o);
 int close_pool(struct shell *sh, bool verbose);
 void print_opened(struct shell *sh);

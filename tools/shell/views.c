@@ -63,11 +63,11 @@ static int frame_line(void *arg, const struct bp_frame_info *fi)
     if (!w->all && fi->pgno == UINT64_MAX && fi->pins == 0 &&
         !(fi->flags & (BP_FI_READING | BP_FI_WRITING)))
         return 0;
-    char page[24];
+    char page[PAGE_NAME_MAX];
     if (fi->pgno == UINT64_MAX)
         snprintf(page, sizeof page, "-");
     else
-        snprintf(page, sizeof page, "%llu", (unsigned long long)fi->pgno);
+        page_name(fi->pgno, page);
     printf("%6u %8s %5u  %-5s  %-10s  %-9s  %u\n", fi->frame, page, fi->pins,
            fi->flags & BP_FI_DIRTY ? "yes" : "no", frame_state(fi),
            fi->status ? fi->status : "?", fi->flags & BP_FI_REF ? 1u : 0u);
@@ -175,8 +175,7 @@ int cmd_clock(struct shell *sh, const struct command *cmd, int argc,
             if (w.hand_pg[h] == UINT64_MAX)
                 printf(" %s -", names[h]);
             else
-                printf(" %s at page %llu", names[h],
-                       (unsigned long long)w.hand_pg[h]);
+                printf(" %s at page %s", names[h], PN(w.hand_pg[h]));
             fputs(h < 2 ? "," : "\n", stdout);
         }
     }
