@@ -34,6 +34,24 @@
  *         group ascending (a reader takes them in this order)
  *    ...  CRC-32C of everything before
  *
+ * That is format 1, which a pool of one file, file 0 (bp_open's), writes.
+ * A pool of other files writes format 2, whose entries are page ids
+ * (BP_PAGE_ID) and which says which file each file number was:
+ *
+ *     0   magic, 8 format version (2), 12 page size
+ *    16   16 bytes of zeros
+ *    32   sections, s: one per file attached when dumped
+ *    40   hot pages listed, h; 48 cold pages listed, c
+ *    56   s sections of 32 bytes: the file's number in the pool that
+ *         dumped (4 bytes), 4 bytes of zeros, its creation id (16), its
+ *         pages when dumped (8)
+ *    ...  h + c page ids, ordered as above; then the CRC-32C
+ *
+ * bp_warm maps each section to the attached file with the same creation
+ * id (files without a header have none, and are not warmed from format
+ * 2), so the pages come back whatever number each file has now; pages of
+ * files not attached are left out.
+ *
  * It is written to PATH.tmp, made durable, and renamed over PATH, so a
  * crash leaves the old dump or the new one, never half of one; a dump
  * that is damaged, of another file or of another page size is refused
@@ -52,8 +70,10 @@
 #include "le_bytes.h"
 
 static const uint8_t WARM_MAGIC[8] = { 'b', 'p', 'o', 'o', 'l', 'w', 'm', '\n' };
-#define WARM_VERSION 1u
+#define WARM_VERSION 1u      /* one file, file 0 */
+#define WARM_VERSION_FILES 2u   /* sections per file */
 #define WARM_HEAD 56u
+#define WARM_SECTION 32u
 /* A list longer than this is not a dump bpool wrote (pools of up to
  * 2^32 frames). */
 #define WARM_MAX_PAGES (UINT64_C(1) << 32)
@@ -77,8 +97,6 @@ static void gather_entry(void *arg, uint64_t page, uint32_t frame,
     bool hot = status == BP__CP_HOT;
     if (!hot && status != BP__CP_COLD && status != BP__CP_COLD_TEST)
         return;                 /* not resident: no frame */
-    if (BP_PAGE_FILE(page) != 0)
-        return;                 /* the dump is of file 0 only */
     uint64_t key = page;
     if (!bp__frame_view(&r->pool->frames[frame]).ref)
         key |= UNREFERENCED;
@@ -126,7 +144,9 @@ int bp_dump_resident(bp_pool *pool, const char *path)
     struct resident r = { .pool = pool, .cap = pool->nframes };
     r.hot = malloc(r.cap * sizeof(uint64_t));
     r.cold = malloc(r.cap * sizeof(uint64_t));
-    size_t bytes = WARM_HEAD + (size_t)r.cap * 8 + 4;   /* hot + cold <= frames */
+    /* hot + cold <= frames; a section per file at most */
+    size_t bytes = WARM_HEAD + (size_t)BP_MAX_FILES * WARM_SECTION +
+                   (size_t)r.cap * 8 + 4;
     uint8_t *buf = malloc(bytes);
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 5);
@@ -136,6 +156,8 @@ int bp_dump_resident(bp_pool *pool, const char *path)
                      "frames", pool->nframes);
         goto out;
     }
+    /* The files stay as they are from the walk to the sections. */
+    pthread_mutex_lock(&pool->files_mu);
     pthread_mutex_lock(&pool->miss_mu);
     bp__cp_walk(pool->policy, gather_entry, &r);
     pthread_mutex_unlock(&pool->miss_mu);
@@ -144,13 +166,33 @@ int bp_dump_resident(bp_pool *pool, const char *path)
 
     memset(buf, 0, WARM_HEAD);
     memcpy(buf, WARM_MAGIC, sizeof(WARM_MAGIC));
-    bp__put32(buf + 8, WARM_VERSION);
     bp__put32(buf + 12, pool->page_size);
-    file_id(pool, buf + 16);
-    bp__put64(buf + 32, bp_page_count(pool));
     bp__put64(buf + 40, r.nhot);
     bp__put64(buf + 48, r.ncold);
     size_t at = WARM_HEAD;
+    uint64_t sections = 0;
+    bool file0_alone = pool->nfiles == 1 && bp__file_of(pool, 0);
+    for (uint32_t n = 0; n < BP_MAX_FILES && !file0_alone; n++) {
+        struct bp__datafile *df = atomic_load(&pool->files[n]);
+        if (!df)
+            continue;
+        memset(buf + at, 0, WARM_SECTION);
+        bp__put32(buf + at, n);
+        if (df->header.version)
+            memcpy(buf + at + 8, df->header.id, 16);
+        bp__put64(buf + at + 24, atomic_load(&df->page_count));
+        at += WARM_SECTION;
+        sections++;
+    }
+    pthread_mutex_unlock(&pool->files_mu);
+    if (file0_alone) {
+        bp__put32(buf + 8, WARM_VERSION);
+        file_id(pool, buf + 16);
+        bp__put64(buf + 32, bp_page_count(pool));
+    } else {
+        bp__put32(buf + 8, WARM_VERSION_FILES);
+        bp__put64(buf + 32, sections);
+    }
     for (uint64_t i = 0; i < r.nhot; i++, at += 8)
         bp__put64(buf + at, r.hot[i] & ~UNREFERENCED);
     for (uint64_t i = 0; i < r.ncold; i++, at += 8)
@@ -218,16 +260,60 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
         why = "it cannot be read";
     else if (memcmp(buf, WARM_MAGIC, sizeof(WARM_MAGIC)) != 0)
         why = "it is not a bpool dump";
-    else if (bp__get32(buf + 8) != WARM_VERSION)
+    else if (bp__get32(buf + 8) != WARM_VERSION &&
+             bp__get32(buf + 8) != WARM_VERSION_FILES)
         why = "it has a format version this bpool does not read";
     else if (bp__get32(buf + (size_t)size - 4) != bp__crc32c(0, buf, (size_t)size - 4))
         why = "its checksum does not match (damaged)";
-    else if (bp__get64(buf + 40) + bp__get64(buf + 48) !=
-             ((uint64_t)size - WARM_HEAD - 4) / 8 || ((uint64_t)size - WARM_HEAD - 4) % 8)
+    uint64_t sections = 0;
+    if (!why && !e && bp__get32(buf + 8) == WARM_VERSION_FILES) {
+        sections = bp__get64(buf + 32);
+        if (sections > BP_MAX_FILES ||
+            WARM_HEAD + sections * WARM_SECTION > (uint64_t)size - 4)
+            why = "its sections do not fit its size (damaged)";
+    }
+    uint64_t list_at = WARM_HEAD + sections * WARM_SECTION;
+    if (!why && !e &&
+        (bp__get64(buf + 40) + bp__get64(buf + 48) !=
+             ((uint64_t)size - list_at - 4) / 8 ||
+         ((uint64_t)size - list_at - 4) % 8))
         why = "its page counts do not match its size (damaged)";
-    else if (bp__get32(buf + 12) != pool->page_size)
+    else if (!why && !e && bp__get32(buf + 12) != pool->page_size)
         why = "it was written by a pool of another page size";
-    if (!why && !e) {
+    /* Format 2: by the number a file had in the pool that dumped, the
+     * number it has in this one (found by its creation id), or
+     * BP_MAX_FILES for one not attached. */
+    uint32_t *map = NULL;
+    if (!why && !e && sections) {
+        map = malloc(BP_MAX_FILES * sizeof(*map));
+        if (!map)
+            e = -ENOMEM;
+        for (uint32_t k = 0; map && k < BP_MAX_FILES; k++)
+            map[k] = BP_MAX_FILES;
+        bool any = false;
+        pthread_mutex_lock(&pool->files_mu);
+        for (uint64_t i = 0; map && i < sections; i++) {
+            const uint8_t *sec = buf + WARM_HEAD + i * WARM_SECTION;
+            static const uint8_t none[16];
+            uint32_t old = bp__get32(sec);
+            if (old >= BP_MAX_FILES || memcmp(sec + 8, none, 16) == 0)
+                continue;
+            /* Copies of one file share its id: the same number wins. */
+            for (uint32_t n = 0; n < BP_MAX_FILES; n++) {
+                struct bp__datafile *df = atomic_load(&pool->files[n]);
+                if (df && df->header.version &&
+                    memcmp(df->header.id, sec + 8, 16) == 0 &&
+                    (map[old] == BP_MAX_FILES || n == old)) {
+                    map[old] = n;
+                    any = true;
+                }
+            }
+        }
+        pthread_mutex_unlock(&pool->files_mu);
+        if (map && !any)
+            why = "it lists the pages of other data files (no creation id "
+                  "matches a file attached)";
+    } else if (!why && !e) {
         uint8_t id[16];
         file_id(pool, id);
         if (memcmp(buf + 16, id, 16) != 0)
@@ -236,23 +322,38 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
     }
     if (why || e) {
         free(buf);
+        free(map);
         if (e)
             return bp__fail(e, "bp_warm: out of memory reading %s", path);
         return bp__fail(-BP_EDUMP, "bp_warm: cannot warm %s from %s: %s; "
                         "delete the dump (the next bp_dump_resident or "
-                        "bp_close writes a new one)", bp__path_of(pool, 0), path,
-                        why);
+                        "bp_close writes a new one)", sections ? "the pool" :
+                        bp__path_of(pool, 0), path, why);
     }
-    *nhot = bp__get64(buf + 40);
-    *n = *nhot + bp__get64(buf + 48);
-    *pages = malloc((*n ? *n : 1) * sizeof(uint64_t));
+    uint64_t listed = bp__get64(buf + 40) + bp__get64(buf + 48);
+    *pages = malloc((listed ? listed : 1) * sizeof(uint64_t));
     if (!*pages) {
         free(buf);
+        free(map);
         return bp__fail(-ENOMEM, "bp_warm: out of memory reading %s", path);
     }
-    for (uint64_t i = 0; i < *n; i++)
-        (*pages)[i] = bp__get64(buf + WARM_HEAD + 8 * i);
+    /* Hot first, as listed; format 2's ids renumbered, those of files not
+     * attached left out. */
+    *n = *nhot = 0;
+    for (uint64_t i = 0; i < listed; i++) {
+        uint64_t id = bp__get64(buf + list_at + 8 * i);
+        if (sections) {
+            uint32_t old = BP_PAGE_FILE(id);
+            if (old >= BP_MAX_FILES || map[old] == BP_MAX_FILES)
+                continue;
+            id = BP_PAGE_ID(map[old], BP_PAGE_NO(id));
+        }
+        (*pages)[(*n)++] = id;
+        if (i < bp__get64(buf + 40))
+            (*nhot)++;
+    }
     free(buf);
+    free(map);
     return 0;
 }
 

@@ -280,6 +280,79 @@ START_TEST(test_sync_covers_written_files)
 }
 END_TEST
 
+/* A data file made by bp_open (so with a creation id of its own, where
+ * tu_make_file's files all share one), of `pages` pages stamped with seed. */
+static void make_created(const char *path, uint64_t pages, uint32_t seed)
+{
+    unlink(path);
+    bp_pool *pool = tu_open(path, 16, BP_CREATE);
+    for (uint64_t p = 0; p < pages; p++) {
+        uint64_t id;
+        bp_page pg;
+        ck_assert_int_eq(bp_alloc_page(pool, &id, &pg), 0);
+        tu_stamp(pg.data, PS, p, seed);
+        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+
+/* Proves warm restart follows files, not file numbers: a dump of a pool
+ * of two files warms a later pool that attached them in the other order
+ * (each page back in its own file), leaves out the pages of a file not
+ * attached, and is refused when none of its files is. */
+START_TEST(test_warm_two_files)
+{
+    char *a = tu_path("files_a.data"), *b = tu_path("files_b.data");
+    char *c = tu_path("files_c.data"), *dump = tu_path("files.warm");
+    make_created(a, A_PAGES, 1);
+    make_created(b, B_PAGES, 2);
+    make_created(c, 8, 3);
+    bp_pool *pool = pool_of(64, 0);
+    attach(pool, a);
+    attach(pool, b);
+    for (uint64_t p = 0; p < 10; p++) {
+        expect(pool, 0, p, 1);
+        expect(pool, 1, p + 20, 2);
+    }
+    ck_assert_int_ge(bp_dump_resident(pool, dump), 20);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    pool = pool_of(64, BP_NOREADAHEAD);
+    ck_assert_uint_eq(attach(pool, b), 0);   /* numbers swapped */
+    ck_assert_uint_eq(attach(pool, a), 1);
+    ck_assert_int_ge(bp_warm(pool, dump), 20);
+    tu_wait_warmed(pool);
+    ck_assert_uint_ge(file_info(pool, 0).resident, 10);
+    ck_assert_uint_ge(file_info(pool, 1).resident, 10);
+    struct bp_stats before = tu_stats(pool);
+    for (uint64_t p = 0; p < 10; p++) {
+        expect(pool, 1, p, 1);        /* a's pages, now file 1 */
+        expect(pool, 0, p + 20, 2);   /* b's, now file 0 */
+    }
+    struct bp_stats after = tu_stats(pool);
+    ck_assert_uint_eq(after.misses, before.misses);   /* all warmed */
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    pool = pool_of(64, BP_NOREADAHEAD);   /* b alone: a's pages left out */
+    attach(pool, b);
+    ck_assert_int_ge(bp_warm(pool, dump), 10);
+    tu_wait_warmed(pool);
+    ck_assert_uint_ge(file_info(pool, 0).resident, 10);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    pool = pool_of(64, 0);                /* c: none of the dump's files */
+    attach(pool, c);
+    ck_assert_int_eq(bp_warm(pool, dump), -BP_EDUMP);
+    ck_assert_ptr_nonnull(strstr(bp_errdetail(), "other data files"));
+    ck_assert_int_eq(bp_close(pool), 0);
+    unlink(a);
+    unlink(b);
+    unlink(c);
+    unlink(dump);
+}
+END_TEST
+
 static bp_pool *listed_pool;   /* list_file asks it about each file */
 
 /* Appends "N=NAME;" to the 256 bytes at arg; calls bp_file_info, as a
@@ -419,6 +492,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_sync_covers_written_files);
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_concurrent_three_files);
+    tcase_add_test(tc, test_warm_two_files);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -19,23 +19,6 @@
 
 #define PS 8192u
 
-/* Wait until warming has dealt with its whole list and holds no pin. */
-static struct bp_stats wait_warmed(bp_pool *pool)
-{
-    double end = tu_now() + 10 * tu_timeout_multiplier();
-    struct bp_stats st = tu_stats(pool);
-    while ((st.warm_done < st.warm_listed || st.pinned) && tu_now() < end) {
-        usleep(2000);
-        st = tu_stats(pool);
-    }
-    ck_assert_msg(st.warm_done == st.warm_listed && !st.pinned,
-                  "warming: %llu of %llu pages dealt with, %llu pinned",
-                  (unsigned long long)st.warm_done,
-                  (unsigned long long)st.warm_listed,
-                  (unsigned long long)st.pinned);
-    return st;
-}
-
 /* Read pages [0, n) of pool (with BP_READ) `times` times each. */
 static void touch(bp_pool *pool, uint64_t n, int times)
 {
@@ -111,7 +94,7 @@ START_TEST(test_dump_and_warm)
 
     pool = tu_open(path, 64, BP_NOFLUSH | BP_NOREADAHEAD);
     ck_assert_int_eq(bp_warm(pool, dump), 48);
-    struct bp_stats st = wait_warmed(pool);
+    struct bp_stats st = tu_wait_warmed(pool);
     ck_assert_uint_eq(st.warm_listed, 48);
     ck_assert_uint_eq(st.warm_pages, 48);
     ck_assert_uint_eq(st.resident, 48);
@@ -144,7 +127,7 @@ START_TEST(test_dump_after_evictions)
     ck_assert_uint_eq(len, 56 + 16 * 8 + 4);
     pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
     ck_assert_int_eq(bp_warm(pool, dump), 16);
-    st = wait_warmed(pool);
+    st = tu_wait_warmed(pool);
     ck_assert_uint_eq(st.warm_pages, 16);
     for (uint64_t i = 0; i < 16; i++) {
         uint64_t p = bp__get64(d + 56 + 8 * i);
@@ -173,7 +156,7 @@ START_TEST(test_warm_stops_when_full)
     for (uint64_t p = 200; p < 206; p++)
         tu_expect_page(pool, p, BP_READ, 1);
     ck_assert_int_eq(bp_warm(pool, dump), 64);
-    struct bp_stats st = wait_warmed(pool);
+    struct bp_stats st = tu_wait_warmed(pool);
     ck_assert_uint_eq(st.warm_pages, 10);
     ck_assert_uint_eq(st.evictions, 0);
     ck_assert_uint_eq(st.resident, 16);
@@ -200,7 +183,7 @@ START_TEST(test_warm_file_option)
     ck_assert_uint_eq(tu_file_size(dump), 56 + 20 * 8 + 4);
 
     pool = tu_open_opts(path, 32, BP_NOFLUSH | BP_NOREADAHEAD, &o);
-    struct bp_stats st = wait_warmed(pool);
+    struct bp_stats st = tu_wait_warmed(pool);
     ck_assert_uint_eq(st.warm_listed, 20);
     ck_assert_uint_eq(st.warm_pages, 20);
     touch(pool, 20, 1);

@@ -403,6 +403,22 @@ struct bp_stats tu_stats(bp_pool *pool)
     return st;
 }
 
+struct bp_stats tu_wait_warmed(bp_pool *pool)
+{
+    double end = tu_now() + 10 * tu_timeout_multiplier();
+    struct bp_stats st = tu_stats(pool);
+    while ((st.warm_done < st.warm_listed || st.pinned) && tu_now() < end) {
+        usleep(2000);
+        st = tu_stats(pool);
+    }
+    ck_assert_msg(st.warm_done == st.warm_listed && !st.pinned,
+                  "warming: %llu of %llu pages dealt with, %llu pinned",
+                  (unsigned long long)st.warm_done,
+                  (unsigned long long)st.warm_listed,
+                  (unsigned long long)st.pinned);
+    return st;
+}
+
 struct bp_stats tu_settled_stats(bp_pool *pool)
 {
     struct bp_stats st = tu_stats(pool);

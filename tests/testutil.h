@@ -139,6 +139,11 @@ int tu_try_open(const char *path, uint32_t flags, uint32_t page_size,
 /* bp_stats(pool), failing the test if it fails. */
 struct bp_stats tu_stats(bp_pool *pool);
 
+/* Wait until warm restart has dealt with its whole list (bp_warm) and
+ * holds no pin, at most 10 s (scaled); fails the test if it has not.
+ * Returns the statistics then. */
+struct bp_stats tu_wait_warmed(bp_pool *pool);
+
 /* bp_stats(pool) once the pool's own threads are done with what the test
  * set off (the reader thread pins the frames it reads ahead into, the
  * flushers' queue pins the dirty frames handed to it; both end soon):
