@@ -299,12 +299,12 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
             if (old >= BP_MAX_FILES || memcmp(sec + 8, none, 16) == 0)
                 continue;
             /* Copies of one file share its id: the same number wins. */
-            for (uint32_t n = 0; n < BP_MAX_FILES; n++) {
-                struct bp__datafile *df = atomic_load(&pool->files[n]);
+            for (uint32_t now = 0; now < BP_MAX_FILES; now++) {
+                struct bp__datafile *df = atomic_load(&pool->files[now]);
                 if (df && df->header.version &&
                     memcmp(df->header.id, sec + 8, 16) == 0 &&
-                    (map[old] == BP_MAX_FILES || n == old)) {
-                    map[old] = n;
+                    (map[old] == BP_MAX_FILES || now == old)) {
+                    map[old] = now;
                     any = true;
                 }
             }
