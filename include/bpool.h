@@ -469,6 +469,10 @@ struct bp_file_info {
     uint32_t reserved0;
 };
 
+/* Pages in attached file `file` now (bp_page_count for any file; 0 on
+ * NULL or when no file of that number is attached).  A load, no lock. */
+BP_API uint64_t bp_file_page_count(bp_pool *pool, uint32_t file);
+
 /*
  * Describe attached file `file` (0 when it is attached, else -BP_ENOFILE).
  * The path stays valid until the file is detached.

@@ -206,6 +206,13 @@ int bp_sync_file(bp_pool *pool, uint32_t file)
     return r < 0 ? r : 0;
 }
 
+uint64_t bp_file_page_count(bp_pool *pool, uint32_t file)
+{
+    struct bp__datafile *df = pool && file < BP_MAX_FILES
+                              ? bp__file_of(pool, BP_PAGE_ID(file, 0)) : NULL;
+    return df ? atomic_load_explicit(&df->page_count, memory_order_acquire) : 0;
+}
+
 int bp_file_info(bp_pool *pool, uint32_t file, struct bp_file_info *info)
 {
     if (!pool || !info)

@@ -188,6 +188,10 @@ START_TEST(test_alloc_per_file)
     ck_assert_int_eq(bp_mark_dirty(&pg), 0);
     ck_assert_int_eq(bp_unpin(&pg), 0);
     ck_assert_uint_eq(file_info(pool, 1).page_count, B_PAGES + 1);
+    ck_assert_uint_eq(bp_file_page_count(pool, 1), B_PAGES + 1);
+    ck_assert_uint_eq(bp_file_page_count(pool, 0), A_PAGES + 1);
+    ck_assert_uint_eq(bp_file_page_count(pool, 2), 0);
+    ck_assert_uint_eq(bp_file_page_count(pool, BP_MAX_FILES), 0);
     ck_assert_uint_eq(bp_page_count(pool), A_PAGES + 1);
     ck_assert_int_eq(bp_alloc_page_in(pool, 9, &id, &pg), -BP_ENOFILE);
     ck_assert_int_eq(bp_close(pool), 0);
