@@ -48,6 +48,18 @@ if crash "3 crash cycles, 4 threads, 1024 pages, 32 frames" -f c1.data -t 4 \
         fail "c1.data or its side log left behind"
 fi
 
+# --- Two files in one pool: crash cycles over both ---------------------------
+if crash "2 crash cycles, 2 files in one pool" -f cf.data --files 2 -t 4 \
+        --pages 512 --frames 24 -m "$mix" --cycles 2 -d "$(secs 1)" -s 23; then
+    expect "2 files" "$out" "cycles >= 2" "pages_verified >= 1024" \
+        "durable_records >= 1"
+    [[ $out == *'"files":2,'* ]] && pass "2 files: the options say files 2" ||
+        fail "2 files: no \"files\":2 in the options: $out"
+    [ ! -e cf.data ] && [ ! -e cf.data.1 ] &&
+        pass "2 files: a passing crash run removes both files" ||
+        fail "2 files: cf.data or cf.data.1 left behind"
+fi
+
 # --- A pool of 6 frames: -BP_ENOFRAME retried in the children too ----------
 if crash "2 crash cycles, 6 threads, 6 frames" -f c2.data -t 6 --pages 256 --frames 6 \
         -m "$mix" --cycles 2 -d "$(secs 1)" -s 22; then

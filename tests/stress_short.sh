@@ -144,6 +144,21 @@ if run "3 threads, loop, no read-ahead" -t 3 --pages 1024 --frames 64 -D loop:96
     expect "loop: counts" "$out" "${common[@]}"
 fi
 
+# Three files in one pool (--files 3): pages striped over the files, every
+# operation, allocations included, reaching all of them; each file holds
+# its share of the pages at the end.
+if run "4 threads, 3 files in one pool" -t 4 --pages 900 --frames 32 --files 3 \
+        -m read=35,write=30,stream=10,prefetch=5,alloc=5,hold=5,flush=4,checkpoint=3,sync=3 \
+        --hold-pages 2 -d "$(secs 1.5)" -s 23; then
+    expect "3 files: counts" "$out" "${common[@]}" "alloc > 0" \
+        "stream > 0" "end_pages > pages"
+    [[ $out == *'"files":3,'* ]] && pass "3 files: the options say files 3" ||
+        fail "3 files: no \"files\":3 in the options: $out"
+    [ ! -e run.data ] && [ ! -e run.data.1 ] && [ ! -e run.data.2 ] &&
+        pass "3 files: a passing run removes all its files" ||
+        fail "3 files: run.data, .1 or .2 left behind"
+fi
+
 # --- A fixed seed, one thread and an op count repeat exactly ---------------
 if run "seed 42, 1 thread, 3000 ops" -t 1 --pages 512 --frames 64 -n 3000 -s 42; then
     first=$out
@@ -205,7 +220,7 @@ missing=
 for o in --threads --duration --ops --dist --mix --hold-pages --seed --file \
          --pages --max-pages --frames --page-size --flushers --queue-depth \
          --checkpoint-rate --no-readahead --no-fill --reuse --keep --verify-only \
-         --crash --cycles --power-cut --json --quiet --hang-timeout --help --version; do
+         --crash --cycles --power-cut --files --json --quiet --hang-timeout --help --version; do
     grep -q -x -- "$o" <<<"$opts" || missing+=" $o"
 done
 [ "$st" -eq 0 ] && [ -z "$missing" ] && pass "--help lists every option" ||
@@ -213,7 +228,8 @@ done
 "$stress" --version | grep -q '^bpool-stress (bpool) [0-9.]*$' && pass "--version" ||
     fail "--version"
 for args in "--bogus" "-t 0" "-D zipf:2" "-m read=x" "-m nosuch=1" "-P 5000" \
-            "--crash -n 10" "extra" "--frames 8 -m hold=1 --hold-pages 5"; do
+            "--crash -n 10" "extra" "--frames 8 -m hold=1 --hold-pages 5" \
+            "--files 0" "--files 65" "--files 2 --power-cut 1"; do
     # shellcheck disable=SC2086
     "$stress" -q -f usage.data $args >/dev/null 2>err
     st=$?

@@ -41,11 +41,12 @@ static void bad_page(struct check_result *res, const char *fmt, ...)
 
 /* Pin for read, retrying -BP_ENOFRAME (the read-ahead may hold a tiny
  * pool's frames for a moment). */
-static int pin_page(bp_pool *pool, uint64_t p, bp_page *pg)
+static int pin_page(const struct stress_opts *o, bp_pool *pool, uint64_t p,
+                    bp_page *pg)
 {
     uint64_t first = 0;
     for (unsigned tries = 0;; tries++) {
-        int r = bp_pin(pool, p, BP_READ | BP_SCAN, pg);
+        int r = bp_pin(pool, stress_id(o, p), BP_READ | BP_SCAN, pg);
         if (r != -BP_ENOFRAME)
             return r;
         uint64_t now = now_ns();
@@ -80,7 +81,7 @@ static int put_back(const struct stress_opts *o, bp_pool *pool,
         return 0;
     }
     bp_page pg;
-    int r = bp_pin(pool, p, BP_WRITE | BP_OVERWRITE, &pg);
+    int r = bp_pin(pool, stress_id(o, p), BP_WRITE | BP_OVERWRITE, &pg);
     if (r < 0) {
         fprintf(stderr, PROG ": FAIL: bp_pin(page %" PRIu64 ", BP_OVERWRITE) "
                 "returned %s while putting a torn page back: %s\n", p,
@@ -108,7 +109,7 @@ int check_file(const struct stress_opts *o, _Atomic uint64_t *ver,
     if (!pool)
         return status;
     uint32_t payload = stress_payload(o);
-    uint64_t n = bp_page_count(pool);
+    uint64_t n = stress_page_count(o, pool);
     res->pages = n;
     status = EXIT_OK;
     if (expect_pages && n != expect_pages) {
@@ -125,7 +126,7 @@ int check_file(const struct stress_opts *o, _Atomic uint64_t *ver,
     }
     for (uint64_t p = 0; p < n; p++) {
         bp_page pg;
-        int r = pin_page(pool, p, &pg);
+        int r = pin_page(o, pool, p, &pg);
         if (r == -BP_ECHECKSUM && mode == CHECK_CUT) {
             res->checked++;
             if (put_back(o, pool, ver, floor, p, "fails bpool's checksum", res) < 0)

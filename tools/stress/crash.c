@@ -296,7 +296,7 @@ static int child_main(struct run *run, const uint64_t *floor, unsigned cycle,
         dlog_close(run->dlog);
         return status;
     }
-    run->base_pages = bp_page_count(run->pool);
+    run->base_pages = stress_page_count(o, run->pool);
     atomic_store(&run->alloc_left, run->cap - run->base_pages);
     status = run_threads(run, PH_WORK);
     int r = bp_close(run->pool);

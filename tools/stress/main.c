@@ -91,6 +91,11 @@ static void usage(FILE *to)
         "      --reuse            run on an existing data file: check every page\n"
         "                         first (and against FILE.dlog if present)\n"
         "      --keep             keep a data file this run made\n"
+        "      --files N          N data files in one pool (1 to 64): FILE,\n"
+        "                         FILE.1, ...; the tool's page k is page k / N\n"
+        "                         of file k %% N, so every operation reaches\n"
+        "                         all of them; new files only (not with\n"
+        "                         --reuse, --verify-only, --power-cut)\n"
         "      --verify-only      only check an existing data file (and its\n"
         "                         side log) and exit\n"
         "\n"
@@ -173,17 +178,72 @@ uint32_t stress_payload(const struct stress_opts *o)
     return o->page_size;
 }
 
+/* path, then path.1, path.2, ... for --files. */
+static int make_file_paths(struct stress_opts *o)
+{
+    o->file_paths = calloc(o->files, sizeof *o->file_paths);
+    if (!o->file_paths)
+        return -1;
+    o->file_paths[0] = (char *)o->path;
+    for (unsigned i = 1; i < o->files; i++)
+        if (asprintf(&o->file_paths[i], "%s.%u", o->path, i) < 0)
+            return -1;
+    return 0;
+}
+
+static void unlink_files(const struct stress_opts *o)
+{
+    for (unsigned i = 0; i < o->files; i++)
+        unlink(o->file_paths[i]);
+}
+
+uint64_t stress_page_count(const struct stress_opts *o, bp_pool *pool)
+{
+    if (o->files == 1)
+        return bp_page_count(pool);
+    /* Page k is page k / N of file k % N: the first one missing is the
+     * first missing of some file i, number count_i * N + i. */
+    uint64_t n = UINT64_MAX;
+    for (unsigned i = 0; i < o->files; i++) {
+        uint64_t first_missing = bp_file_page_count(pool, i) * o->files + i;
+        if (first_missing < n)
+            n = first_missing;
+    }
+    return n;
+}
+
 bp_pool *stress_open(const struct stress_opts *o, uint32_t flags, int *status)
 {
     struct bp_options bo;
     stress_bp_options(o, &bo);
     bo.flags |= flags;
     bp_pool *pool = NULL;
-    int r = bp_open(o->path, &bo, &pool);
+    const char *what = o->path;
+    int r;
+    if (o->files == 1) {
+        r = bp_open(o->path, &bo, &pool);
+    } else {
+        /* Many files: one pool of the tool's frames, the files attached
+         * in order, so that file i has number i. */
+        if (!bo.page_size)
+            bo.page_size = o->page_size;
+        r = bp_pool_create(&bo, &pool);
+        for (unsigned i = 0; r == 0 && i < o->files; i++) {
+            uint32_t n;
+            what = o->file_paths[i];
+            r = bp_attach(pool, what, &n);
+            if (r == 0 && n != i)
+                r = -EINVAL;
+        }
+        if (r < 0 && pool) {
+            bp_close(pool);
+            pool = NULL;
+        }
+    }
     if (r == 0)
         return pool;
-    fprintf(stderr, PROG ": bp_open(%s): %s: %s\n", o->path, bp_err_name(r),
-            bp_errdetail());
+    fprintf(stderr, PROG ": %s(%s): %s: %s\n", o->files > 1 ? "bp_attach" :
+            "bp_open", what, bp_err_name(r), bp_errdetail());
     switch (r) {
     case -BP_ENODIRECT: case -BP_EAIO: case -BP_EPAGESIZE: case -BP_EPOOLSIZE:
     case -BP_EFORMAT:
@@ -206,31 +266,35 @@ static int create_file(const struct stress_opts *o)
     if (!pool)
         return status;
     int r = bp_close(pool);
-    int fd = r < 0 ? -1 : open(o->path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
-        fprintf(stderr, PROG ": cannot create %s: %s\n", o->path,
-                r < 0 ? bp_errdetail() : strerror(errno));
-        unlink(o->path);
-        return EXIT_SETUP;
-    }
-    struct stat st;   /* what bp_open wrote before page 0 */
-    off_t len = fstat(fd, &st) < 0 ? -1 : st.st_size + (off_t)(o->pages * o->page_size);
-    r = len < 0 ? errno : posix_fallocate(fd, 0, len);
-    if (r == EOPNOTSUPP || r == EINVAL)
-        r = ftruncate(fd, len) < 0 ? errno : 0;
-    if (r == 0 && fsync(fd) < 0)
-        r = errno;
-    close(fd);
-    if (r) {
-        fprintf(stderr, PROG ": cannot size %s to %" PRIu64 " pages: %s\n", o->path,
-                o->pages, strerror(r));
-        unlink(o->path);
-        return EXIT_SETUP;
+    for (unsigned i = 0; i < o->files; i++) {
+        const char *path = o->file_paths[i];
+        uint64_t pages = stress_file_pages(o, i, o->pages);
+        int fd = r < 0 ? -1 : open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0) {
+            fprintf(stderr, PROG ": cannot create %s: %s\n", path,
+                    r < 0 ? bp_errdetail() : strerror(errno));
+            unlink_files(o);
+            return EXIT_SETUP;
+        }
+        struct stat st;   /* what bp_open wrote before page 0 */
+        off_t len = fstat(fd, &st) < 0 ? -1 : st.st_size + (off_t)(pages * o->page_size);
+        r = len < 0 ? errno : posix_fallocate(fd, 0, len);
+        if (r == EOPNOTSUPP || r == EINVAL)
+            r = ftruncate(fd, len) < 0 ? errno : 0;
+        if (r == 0 && fsync(fd) < 0)
+            r = errno;
+        close(fd);
+        if (r) {
+            fprintf(stderr, PROG ": cannot size %s to %" PRIu64 " pages: %s\n",
+                    path, pages, strerror(r));
+            unlink_files(o);
+            return EXIT_SETUP;
+        }
     }
     if (unlink(o->dlog_path) < 0 && errno != ENOENT) {
         fprintf(stderr, PROG ": cannot remove the old side log %s: %s\n",
                 o->dlog_path, strerror(errno));
-        unlink(o->path);
+        unlink_files(o);
         return EXIT_SETUP;
     }
     return EXIT_OK;
@@ -296,7 +360,7 @@ int main(int argc, char **argv)
     struct stress_opts o = {
         .path = DEFAULT_FILE, .threads = 4, .duration = -1, .pages = 16384,
         .page_size = 4096, .hold_pages = 4, .fill = true,
-        .hang_timeout = 60, .cycles = 5,
+        .hang_timeout = 60, .cycles = 5, .files = 1,
         .dist = { .kind = D_MIX, .theta = 0.99, .hot_frac = 0.1, .hot_prob = 0.9 },
     };
     memcpy(o.mix, default_mix, sizeof o.mix);
@@ -304,7 +368,7 @@ int main(int argc, char **argv)
 
     /* The options only bpool-stress has (long only). */
     enum { O_MAXPAGES = POOLOPT_TOOL_FIRST, O_PAGES, O_HOLD, O_NOFILL, O_REUSE,
-           O_KEEP, O_VERIFY, O_CRASH, O_CYCLES, O_POWER_CUT, O_HANG };
+           O_KEEP, O_VERIFY, O_CRASH, O_CYCLES, O_POWER_CUT, O_HANG, O_FILES };
     static const struct option longopts[] = {
         POOLOPT_LONGOPTS,
         { "threads", required_argument, NULL, 't' },
@@ -324,6 +388,7 @@ int main(int argc, char **argv)
         { "crash", no_argument, NULL, O_CRASH },
         { "cycles", required_argument, NULL, O_CYCLES },
         { "power-cut", required_argument, NULL, O_POWER_CUT },
+        { "files", required_argument, NULL, O_FILES },
         { "json", no_argument, NULL, 'j' },
         { "quiet", no_argument, NULL, 'q' },
         { "hang-timeout", required_argument, NULL, O_HANG },
@@ -365,6 +430,7 @@ int main(int argc, char **argv)
             o.power_cut = o.crash = true;
             o.cycles = (unsigned)opt_u64("--power-cut", optarg, 1, 1000000);
             break;
+        case O_FILES: o.files = (unsigned)opt_u64("--files", optarg, 1, MAX_FILES); break;
         case O_HANG: o.hang_timeout = opt_secs("--hang-timeout", optarg, false, 1e7); break;
         case 'j': o.json = true; break;
         case 'q': o.quiet = true; break;
@@ -385,6 +451,9 @@ int main(int argc, char **argv)
         o.pool.checksums = 1;   /* so that bpool must find torn pages */
     if (o.crash && o.verify_only)
         opt_usage("--crash and --verify-only do not go together");
+    if (o.files > 1 && (o.reuse || o.verify_only || o.power_cut))
+        opt_usage("--files %u runs on new files: not with --reuse, "
+                  "--verify-only or --power-cut", o.files);
     if (o.duration < 0)
         o.duration = o.crash ? 2 : 10;
     if (!seed_set)
@@ -402,6 +471,15 @@ int main(int argc, char **argv)
         return EXIT_SETUP;
     memcpy(o.cut_path, o.path, plen);
     memcpy(o.cut_path + plen, CUT_SUFFIX, sizeof CUT_SUFFIX);
+    if (make_file_paths(&o) < 0) {
+        free(o.dlog_path);
+        free(o.cut_path);
+        return EXIT_SETUP;
+    }
+    for (unsigned i = 1; i < o.files; i++)
+        if (access(o.file_paths[i], F_OK) == 0)
+            opt_usage("%s exists: remove it (--files %u makes new files)",
+                      o.file_paths[i], o.files);
 
     /* The file: new, or existing with --reuse / --verify-only. */
     struct stat sb;
@@ -439,6 +517,7 @@ int main(int argc, char **argv)
     }
 
     struct run run = { .o = &o, .seed = o.seed, .payload = stress_payload(&o) };
+    pthread_mutex_init(&run.alloc_mu, NULL);
     if (map_shared(&run, o.threads, o.max_pages) < 0) {
         free(o.dlog_path);
         free(o.cut_path);
@@ -537,12 +616,12 @@ int main(int argc, char **argv)
     /* The normal run. */
     run.pool = pool;
     bp_stats_reset(pool);
-    atomic_store(&run.alloc_left, run.cap - bp_page_count(pool));
+    atomic_store(&run.alloc_left, run.cap - stress_page_count(&o, pool));
     uint64_t t0 = now_ns();
     status = run_threads(&run, PH_WORK);
     sum.seconds = (double)(now_ns() - t0) / 1e9;
     bp_stats(pool, &sum.bs);
-    uint64_t end_pages = bp_page_count(pool);
+    uint64_t end_pages = stress_page_count(&o, pool);
     sum.end_pages = end_pages;
     for (unsigned i = 0; i < o.threads; i++)
         totals_add(tot, &run.ts[i]);
@@ -568,14 +647,15 @@ int main(int argc, char **argv)
 
 out:
     if (status == EXIT_OK && created && !o.keep) {
-        unlink(o.path);
+        unlink_files(&o);
         unlink(o.dlog_path);
     } else if ((status == EXIT_FAIL) && (created || exists)) {
-        fprintf(stderr, PROG ": data file kept: %s%s%s (seed %" PRIu64 ")\n", o.path,
+        fprintf(stderr, PROG ": data file%s kept: %s%s%s%s (seed %" PRIu64 ")\n",
+                o.files > 1 ? "s" : "", o.path, o.files > 1 ? " and .1, ..." : "",
                 access(o.dlog_path, F_OK) == 0 ? ", side log " : "",
                 access(o.dlog_path, F_OK) == 0 ? o.dlog_path : "", o.seed);
     } else if (status == EXIT_SETUP && created) {
-        unlink(o.path);
+        unlink_files(&o);
         unlink(o.dlog_path);
     }
     free(tot);
@@ -583,5 +663,8 @@ out:
     unmap_shared(&run, o.threads);
     free(o.dlog_path);
     free(o.cut_path);
+    for (unsigned i = 1; i < o.files; i++)
+        free(o.file_paths[i]);
+    free(o.file_paths);
     return status;
 }

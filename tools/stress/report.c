@@ -165,6 +165,7 @@ static void json_head(struct json *j, const struct stress_opts *o)
     json_begin(j, stdout);
     json_object(j, "options");
     json_str(j, "file", o->path);
+    json_u64(j, "files", o->files);
     json_u64(j, "threads", o->threads);
     json_dbl(j, "duration_s", o->duration, 3);
     json_u64(j, "ops", o->ops);

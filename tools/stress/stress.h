@@ -34,6 +34,7 @@
 #ifndef BPOOL_STRESS_H
 #define BPOOL_STRESS_H
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -59,6 +60,7 @@
 #define EXIT_CUT 42      /* --power-cut child: the image is written */
 
 #define MAX_THREADS 256
+#define MAX_FILES 64      /* --files */
 
 /* ---- operations ---- */
 
@@ -128,7 +130,32 @@ struct stress_opts {
     bool power_cut;            /* --power-cut: crash cycles end in a
                                   simulated power cut (powercut.h) */
     unsigned cycles;
+    unsigned files;            /* --files: data files in the one pool */
+    char **file_paths;         /* [files]: path, then path.1, path.2, ... */
 };
+
+/* ---- many files (main.c) ----
+ * With --files N the tool's page k is page k / N of file k % N: the pages
+ * are striped over the files, so every distribution, range and stream
+ * reaches all of them, and the tool's own bookkeeping (versions, the
+ * side log, page stamps) keeps numbering pages 0, 1, 2, ...  These turn
+ * the tool's numbers into the library's page ids and back. */
+static inline uint64_t stress_id(const struct stress_opts *o, uint64_t k)
+{
+    return o->files > 1 ? BP_PAGE_ID(k % o->files, k / o->files) : k;
+}
+static inline uint64_t stress_k(const struct stress_opts *o, uint64_t id)
+{
+    return o->files > 1 ? BP_PAGE_NO(id) * o->files + BP_PAGE_FILE(id) : id;
+}
+/* The tool's pages now: the sum of the files' page counts. */
+uint64_t stress_page_count(const struct stress_opts *o, bp_pool *pool);
+/* Pages of file i of a tool's file of `pages` pages, striped. */
+static inline uint64_t stress_file_pages(const struct stress_opts *o,
+                                         unsigned i, uint64_t pages)
+{
+    return o->files > 1 ? (pages + o->files - 1 - i) / o->files : pages;
+}
 
 /* ---- page.c ---- */
 
@@ -247,6 +274,9 @@ struct run {
     uint64_t cap;                   /* o->max_pages */
     uint64_t base_pages;            /* page count at open */
     _Atomic uint64_t alloc_left;    /* allocations still allowed */
+    pthread_mutex_t alloc_mu;       /* --files > 1: one allocation at a
+                                       time, so page k lands in file k % N
+                                       as page k / N */
     struct zipf_pages zipf;         /* over base_pages */
     uint64_t loop_pages;
     double op_cum[OP_COUNT];        /* cumulative weights */

@@ -82,6 +82,7 @@ struct worker {
     uint64_t *hold;            /* hold: pages */
     bp_page *held;             /* hold: their handles */
     uint64_t spages[MAX_STREAM]; /* stream: the pages asked for */
+    uint64_t sids[MAX_STREAM];   /* stream: their page ids */
     bool staken[MAX_STREAM];   /* stream: handed out already */
     _Atomic int done;
     pthread_t tid;
@@ -168,7 +169,7 @@ static int pin(struct worker *w, uint64_t pgno, uint32_t mode, bp_page *pg)
     uint64_t first = 0;
     for (unsigned tries = 0;; tries++) {
         uint64_t t0 = now_ns();
-        int r = bp_pin(w->run->pool, pgno, mode, pg);
+        int r = bp_pin(w->run->pool, stress_id(w->run->o, pgno), mode, pg);
         if (r == 0) {
             hist_add(&w->st->lat[LAT_PIN], now_ns() - t0);
             return 0;
@@ -186,7 +187,7 @@ static int pin(struct worker *w, uint64_t pgno, uint32_t mode, bp_page *pg)
 
 static int unpin(struct worker *w, bp_page *pg)
 {
-    uint64_t pgno = pg->pgno;
+    uint64_t pgno = stress_k(w->run->o, pg->pgno);
     int r = bp_unpin(pg);
     if (r < 0) {
         fail_api(w, "bp_unpin", pgno, r);
@@ -199,25 +200,26 @@ static int unpin(struct worker *w, bp_page *pg)
 static int verify(struct worker *w, const bp_page *pg, const char *what)
 {
     struct run *run = w->run;
-    uint64_t want = atomic_load_explicit(&run->ver[pg->pgno], memory_order_acquire);
+    uint64_t k = stress_k(run->o, pg->pgno);
+    uint64_t want = atomic_load_explicit(&run->ver[k], memory_order_acquire);
     struct page_found f;
     enum page_status s = page_check(pg->data, run->payload, run->o->page_size,
-                                    pg->pgno, &f);
+                                    k, &f);
     inc(&w->st->verified);
     if ((s == PG_OK || s == PG_ZERO) && f.version == want)
         return 0;
     char desc[320];
-    page_describe(desc, sizeof desc, pg->pgno, &f);
+    page_describe(desc, sizeof desc, k, &f);
     inc(&w->st->errors);
     stress_fail(run, "page %" PRIu64 ": expected version %" PRIu64 ", found %s "
-                "(thread %u, %s)", pg->pgno, want, desc, w->id, what);
+                "(thread %u, %s)", k, want, desc, w->id, what);
     return -1;
 }
 
 static uint64_t next_page(struct worker *w, bool *scan)
 {
     struct run *run = w->run;
-    uint64_t n = bp_page_count(run->pool);
+    uint64_t n = stress_page_count(run->o, run->pool);
     return picker_next(&w->pick, &run->o->dist, &run->zipf, &w->rng,
                        run->base_pages, n, run->loop_pages, scan);
 }
@@ -288,18 +290,28 @@ static int op_alloc(struct worker *w)
     } while (!atomic_compare_exchange_weak(&run->alloc_left, &left, left - 1));
 
     bp_page pg;
-    uint64_t n = 0, first = 0;
+    uint64_t n = 0, first = 0, want = 0;
+    const struct stress_opts *o = run->o;
     for (unsigned tries = 0;; tries++) {
         uint64_t t0 = now_ns();
-        int r = bp_alloc_page(run->pool, &n, &pg);
+        /* Many files: the next page k goes to file k % N, one allocation
+         * at a time (the lock is held until the page is pinned). */
+        if (o->files > 1)
+            pthread_mutex_lock(&run->alloc_mu);
+        want = stress_page_count(o, run->pool);
+        int r = o->files > 1
+            ? bp_alloc_page_in(run->pool, (uint32_t)(want % o->files), &n, &pg)
+            : bp_alloc_page(run->pool, &n, &pg);
+        if (o->files > 1)
+            pthread_mutex_unlock(&run->alloc_mu);
         if (r == 0) {
             hist_add(&w->st->lat[LAT_ALLOC], now_ns() - t0);
             break;
         }
         if (r == -BP_ENOFRAME)
-            r = nofree(w, &first, tries, "bp_alloc_page", bp_page_count(run->pool));
+            r = nofree(w, &first, tries, "bp_alloc_page", want);
         else {
-            fail_api(w, "bp_alloc_page", bp_page_count(run->pool), r);
+            fail_api(w, "bp_alloc_page", want, r);
             r = -1;
         }
         if (r) {
@@ -307,11 +319,14 @@ static int op_alloc(struct worker *w)
             return r;
         }
     }
-    if (n >= run->cap || pg.pgno != n) {
+    uint64_t id = n;
+    n = stress_k(o, id);
+    if (n >= run->cap || pg.pgno != id || (o->files > 1 && n != want)) {
         inc(&w->st->errors);
         stress_fail(run, "thread %u: bp_alloc_page gave page %" PRIu64 " (handle "
-                    "page %" PRIu64 "), beyond the %" PRIu64 " pages allowed for",
-                    w->id, n, pg.pgno, run->cap);
+                    "page id %" PRIu64 ", page %" PRIu64 " expected), beyond "
+                    "the %" PRIu64 " pages allowed for or not the next",
+                    w->id, n, pg.pgno, want, run->cap);
         unpin(w, &pg);
         return -1;
     }
@@ -334,10 +349,12 @@ static int op_alloc(struct worker *w)
 static int op_prefetch(struct worker *w, uint64_t p)
 {
     struct run *run = w->run;
-    uint64_t npages = bp_page_count(run->pool);
+    uint64_t npages = stress_page_count(run->o, run->pool);
     uint64_t count = 1 + rng_below(&w->rng, MAX_PREFETCH);
     uint32_t flags = (rng_next(&w->rng) & 1) ? BP_SCAN : 0;
-    int r = bp_prefetch(run->pool, p, count, flags);
+    /* Many files: the pages after p in p's own file (every N-th of the
+     * tool's); the check below reads the tool's next ones all the same. */
+    int r = bp_prefetch(run->pool, stress_id(run->o, p), count, flags);
     if (r == -EAGAIN)
         inc(&w->st->eagain);
     else if (r < 0) {
@@ -361,7 +378,8 @@ static int op_prefetch(struct worker *w, uint64_t p)
 static int op_flush(struct worker *w, uint64_t p, bool all)
 {
     uint64_t t0 = now_ns();
-    int r = all ? bp_flush_all(w->run->pool) : bp_flush_page(w->run->pool, p);
+    int r = all ? bp_flush_all(w->run->pool)
+                : bp_flush_page(w->run->pool, stress_id(w->run->o, p));
     if (r < 0) {
         fail_api(w, all ? "bp_flush_all" : "bp_flush_page", p, r);
         return -1;
@@ -378,7 +396,7 @@ static int op_checkpoint(struct worker *w, bool sync)
         /* The versions now: each was stored before this load, under the
          * page's latch after bp_mark_dirty; the call below must make it
          * (or a later one) durable. */
-        n = bp_page_count(run->pool);
+        n = stress_page_count(run->o, run->pool);
         if (n > run->cap)
             n = run->cap;
         for (uint64_t p = 0; p < n; p++)
@@ -427,7 +445,8 @@ static int op_hold(struct worker *w)
     int r = 0;
     while (held < m) {
         uint64_t t0 = now_ns();
-        r = bp_pin(run->pool, w->hold[held], BP_READ, &w->held[held]);
+        r = bp_pin(run->pool, stress_id(run->o, w->hold[held]), BP_READ,
+                   &w->held[held]);
         if (r == 0) {
             hist_add(&w->st->lat[LAT_PIN], now_ns() - t0);
             if (verify(w, &w->held[held], "hold") < 0) {
@@ -463,7 +482,8 @@ static int verify_pinned(struct worker *w, bp_page *pg)
 {
     int r = bp_latch(pg, BP_READ);
     if (r < 0) {
-        fail_api(w, "bp_latch(BP_READ) of a stream's page", pg->pgno, r);
+        fail_api(w, "bp_latch(BP_READ) of a stream's page",
+                 stress_k(w->run->o, pg->pgno), r);
         unpin(w, pg);
         return -1;
     }
@@ -479,15 +499,16 @@ static int write_handed(struct worker *w, bp_page *pg)
         unpin(w, pg);
         return -1;
     }
+    uint64_t k = stress_k(run->o, pg->pgno);
     int r = bp_mark_dirty(pg);
     if (r < 0) {
-        fail_api(w, "bp_mark_dirty", pg->pgno, r);
+        fail_api(w, "bp_mark_dirty", k, r);
         unpin(w, pg);
         return -1;
     }
-    uint64_t v = atomic_load_explicit(&run->ver[pg->pgno], memory_order_relaxed) + 1;
-    page_stamp(pg->data, run->payload, run->o->page_size, pg->pgno, v, w->writer);
-    atomic_store_explicit(&run->ver[pg->pgno], v, memory_order_release);
+    uint64_t v = atomic_load_explicit(&run->ver[k], memory_order_relaxed) + 1;
+    page_stamp(pg->data, run->payload, run->o->page_size, k, v, w->writer);
+    atomic_store_explicit(&run->ver[k], v, memory_order_release);
     return unpin(w, pg) < 0 ? -1 : 0;
 }
 
@@ -530,8 +551,11 @@ static int stream_fail(struct worker *w, bp_stream *s, const char *fmt, ...)
 static int op_stream(struct worker *w, uint64_t p)
 {
     struct run *run = w->run;
-    uint64_t npages = bp_page_count(run->pool);
+    const struct stress_opts *o = run->o;
+    uint64_t npages = stress_page_count(o, run->pool);
     uint64_t n = 1 + rng_below(&w->rng, MAX_STREAM);
+    /* A range of the tool's pages spans the files: many files stream it
+     * as a set of pages. */
     bool range = rng_below(&w->rng, 2) == 0;
     if (range) {
         if (n > npages - p)
@@ -562,9 +586,12 @@ static int op_stream(struct worker *w, uint64_t p)
     /* A quarter of the streams stop after `stop` pages. */
     uint64_t stop = rng_below(&w->rng, 4) == 0 ? rng_below(&w->rng, n) : UINT64_MAX;
 
+    for (uint64_t i = 0; i < n; i++)
+        w->sids[i] = stress_id(o, w->spages[i]);
+    bool as_range = range && o->files == 1;
     bp_stream *s;
-    int r = range ? bp_stream_open_range(run->pool, p, n, &so, &s)
-                  : bp_stream_open_pages(run->pool, w->spages, n, &so, &s);
+    int r = as_range ? bp_stream_open_range(run->pool, p, n, &so, &s)
+                     : bp_stream_open_pages(run->pool, w->sids, n, &so, &s);
     if (r < 0) {
         fail_api(w, range ? "bp_stream_open_range" : "bp_stream_open_pages", p, r);
         return -1;
@@ -582,24 +609,25 @@ static int op_stream(struct worker *w, uint64_t p)
         r = bp_stream_next(s, &pg);
         if (r == 0)
             break;
-        if (!stream_expected(w, pg.pgno, handed, n, unordered))
+        uint64_t k = stress_k(o, pg.pgno);
+        if (!stream_expected(w, k, handed, n, unordered))
             return stream_fail(w, s, "page %" PRIu64 " handed out as page %" PRIu64
                                " of %" PRIu64 " (%s), not a page asked for %s",
-                               pg.pgno, handed + 1, n, range ? "range" : "set",
+                               k, handed + 1, n, range ? "range" : "set",
                                unordered ? "and not handed out yet"
                                          : "at that place");
         handed++;
         if (r < 0) {
             if (r != -BP_ENOFRAME)
                 return stream_fail(w, s, "bp_stream_next(page %" PRIu64
-                                   ") returned %s (%s): %s", pg.pgno,
+                                   ") returned %s (%s): %s", k,
                                    bp_err_name(r), bp_strerror(r), bp_errdetail());
             /* No frame for it: drop the stream's pins ahead (they may be
              * what the others lack), then check the page as read does. */
             inc(&w->st->nofree);
             bp_stream_close(s);
             inc(&w->st->stream_early);
-            r = pin(w, pg.pgno, BP_READ, &pg);
+            r = pin(w, k, BP_READ, &pg);
             if (r)
                 return r;
             r = verify(w, &pg, "stream page after BP_ENOFRAME");
@@ -683,7 +711,7 @@ static void *worker_main(void *arg)
     struct run *run = w->run;
     if (w->ph == PH_FILL) {
         /* Every page once, threads taking turns: version ver + 1. */
-        uint64_t n = bp_page_count(run->pool);
+        uint64_t n = stress_page_count(run->o, run->pool);
         for (uint64_t p = w->id; p < n && !atomic_load(&run->stop);
              p += run->o->threads) {
             track(w, OP_WRITE, p);
@@ -746,7 +774,7 @@ int run_threads(struct run *run, enum phase ph)
     }
     int status = EXIT_OK;
     unsigned started = 0;
-    uint64_t npages = bp_page_count(run->pool);
+    uint64_t npages = stress_page_count(o, run->pool);
     for (unsigned i = 0; i < n; i++) {
         struct worker *w = &ws[i];
         w->run = run;
