@@ -463,6 +463,10 @@ struct bp_file_info {
     uint64_t page_count;     /* pages in the file now */
     uint64_t resident;       /* of them, held by a frame now */
     uint64_t dirty;          /* of those, dirty */
+    uint64_t reads;          /* pages read from the file since it was
+                                attached (misses, read-ahead, warming;
+                                bp_stats_reset leaves it) */
+    uint64_t writes;         /* pages written to it since it was attached */
     uint32_t format_version; /* of the file's header; 0: none */
     uint32_t doublewrite_pages;
     uint32_t atomic_writes;  /* page writes go in place with RWF_ATOMIC */

@@ -88,6 +88,8 @@ struct bp__datafile {
                                       (BP_NOHEADER) */
     uint64_t pages_at_open;        /* [const] */
     uint32_t number;               /* [const] in the pool (BP_PAGE_FILE) */
+    _Atomic uint64_t pages_read;   /* [atomic] since attached: bp_file_info */
+    _Atomic uint64_t pages_written; /* [atomic] likewise */
     struct bp__datafile *retired_next; /* [files_mu] pool->retired list */
     bool detaching;                /* [miss_mu] bp_detach has begun: the
                                       miss path admits none of its pages */
@@ -227,6 +229,17 @@ static inline uint64_t bp__page_end(struct bp_pool *pool, uint64_t page)
     uint64_t base = page & ~BP_PAGE_NO(UINT64_MAX);
     return df ? base + atomic_load_explicit(&df->page_count,
                                             memory_order_acquire) : base;
+}
+
+/* Count a page read from (or written to) page id `page`'s file, for
+ * bp_file_info: one relaxed add per page of I/O, never on a hit. */
+static inline void bp__file_count_io(struct bp_pool *pool, uint64_t page,
+                                     bool write)
+{
+    struct bp__datafile *df = bp__file_of(pool, page);
+    if (df)
+        atomic_fetch_add_explicit(write ? &df->pages_written : &df->pages_read,
+                                  1, memory_order_relaxed);
 }
 
 /* The path of page id `page`'s file, for messages. */

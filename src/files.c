@@ -234,6 +234,8 @@ int bp_file_info(bp_pool *pool, uint32_t file, struct bp_file_info *info)
             info->dirty += v.dirty;
         }
     }
+    info->reads = atomic_load_explicit(&df->pages_read, memory_order_relaxed);
+    info->writes = atomic_load_explicit(&df->pages_written, memory_order_relaxed);
     info->format_version = df->header.version;
     info->doublewrite_pages = df->dw_pages;
     info->atomic_writes = df->atomic_writes;

@@ -108,6 +108,7 @@ static int end_write(bp_pool *pool, uint32_t f, int res, size_t done,
         bp__count(pool, BP__C_WRITE_ERRORS, 1);
     } else {
         bp__count(pool, BP__C_WRITES, 1);
+        bp__file_count_io(pool, page, true);
         if (writer_counter[who] != BP__NCOUNTERS)
             bp__count(pool, writer_counter[who], 1);
     }

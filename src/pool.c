@@ -258,6 +258,7 @@ static int end_read(bp_pool *pool, uint32_t f, uint64_t page, int r)
     }
     bp__count(pool, BP__C_MISSES, 1);
     bp__count(pool, BP__C_READS, 1);
+    bp__file_count_io(pool, page, false);
     bp__frame_finish_read(&pool->frames[f], false);
     return 0;
 }
@@ -580,6 +581,7 @@ void bp__finish_prefetch(bp_pool *pool, uint32_t f, uint64_t page, int res,
     /* Counted before the page is VALID: a pin woken by it, or anyone who
      * sees it resident, then sees the read counted too. */
     bp__count(pool, BP__C_READS, 1);
+    bp__file_count_io(pool, page, false);
     bp__count(pool, warm ? BP__C_WARM_PAGES : BP__C_PREFETCH_PAGES, 1);
     bp__frame_finish_read(&pool->frames[f], true);
 }

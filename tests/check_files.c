@@ -117,6 +117,14 @@ START_TEST(test_two_files_one_pool)
     ck_assert_int_ge(bp_checkpoint(pool), 0);
     tu_expect_file(a, PS, ma, A_PAGES);
     tu_expect_file(b, PS, mb, B_PAGES);
+    /* Per-file counts: 16 frames for 80 pages read twice in turn: each
+     * file was read at least once per page, and each rewritten page was
+     * written back to its own file. */
+    struct bp_file_info fa = file_info(pool, 0), fb = file_info(pool, 1);
+    ck_assert_uint_ge(fa.reads, B_PAGES);
+    ck_assert_uint_ge(fb.reads, B_PAGES);
+    ck_assert_uint_ge(fa.writes, (B_PAGES + 2) / 3);
+    ck_assert_uint_ge(fb.writes, (B_PAGES + 2) / 3);
     for (uint64_t p = 1; p < B_PAGES; p += 3)
         rewrite(pool, 1, p, mb[p] = 30 + (uint32_t)p);
     ck_assert_int_eq(bp_close(pool), 0);
@@ -210,7 +218,8 @@ START_TEST(test_sync_one_file)
     struct bp_options o;
     bp_options_init(&o);
     o.pool_frames = 64;
-    o.flags = BP_NOFLUSH;   /* nothing written behind the test's back */
+    /* nothing read or written behind the test's back */
+    o.flags = BP_NOFLUSH | BP_NOREADAHEAD;
     bp_pool *pool = NULL;
     ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
     attach(pool, a);
@@ -220,8 +229,17 @@ START_TEST(test_sync_one_file)
         rewrite(pool, 1, p, 6);
     }
     ck_assert_int_eq(bp_sync_file(pool, 1), 0);
-    ck_assert_uint_eq(file_info(pool, 1).dirty, 0);
-    ck_assert_uint_eq(file_info(pool, 0).dirty, 4);
+    struct bp_file_info fa = file_info(pool, 0), fb = file_info(pool, 1);
+    ck_assert_uint_eq(fb.dirty, 0);
+    ck_assert_uint_eq(fa.dirty, 4);
+    /* Each file's own reads and writes, adding up to the pool's. */
+    ck_assert_uint_eq(fa.reads, 4);
+    ck_assert_uint_eq(fb.reads, 4);
+    ck_assert_uint_eq(fa.writes, 0);
+    ck_assert_uint_eq(fb.writes, 4);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_eq(fa.reads + fb.reads, st.reads);
+    ck_assert_uint_eq(fa.writes + fb.writes, st.writes);
     tu_file_intact(a, PS, A_PAGES, 1);   /* file 0 untouched on disk */
     ck_assert_int_eq(bp_sync_file(pool, 7), -BP_ENOFILE);
     ck_assert_int_eq(bp_close(pool), 0);
