@@ -725,9 +725,8 @@ static void fill_handle(bp_pool *pool, uint32_t f, uint64_t page,
 
 /* ---- Public: pinning -------------------------------------------------- */
 
-static int durability_lost(bp_pool *pool, const char *fn)
+static int durability_lost(const char *fn)
 {
-    (void)pool;
     return bp__fail(-BP_EDURABILITY, "%s: an earlier fdatasync of a data "
                     "file of the pool failed, so changes may not reach the "
                     "disk; close the pool and check its files", fn);
@@ -782,7 +781,7 @@ int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out)
     if (latch_mode == BP_WRITE && pool->read_only)
         return read_only(pool, pgno, "bp_pin", "pinning a page for write");
     if (overwrite && atomic_load(&pool->durability_lost))
-        return durability_lost(pool, "bp_pin");
+        return durability_lost("bp_pin");
     r = pin_page(pool, pgno, overwrite ? FILL_OVERWRITE : FILL_READ,
                  (mode & BP_SCAN) != 0, latch_of(latch_mode), &f);
     if (r < 0)
@@ -876,7 +875,7 @@ int bp_mark_dirty(bp_page *page)
                         (unsigned long long)page->pgno);
     bp_pool *pool = page->priv_pool;
     if (atomic_load(&pool->durability_lost))
-        return durability_lost(pool, "bp_mark_dirty");
+        return durability_lost("bp_mark_dirty");
     mark_frame_dirty(pool, page->priv_frame);
     return 0;
 }
@@ -897,7 +896,7 @@ static int alloc_page(bp_pool *pool, uint32_t file, uint64_t *pgno_out,
     if (pool->read_only)
         return read_only(pool, base, fn, "adding a page");
     if (atomic_load(&pool->durability_lost))
-        return durability_lost(pool, fn);
+        return durability_lost(fn);
     pthread_mutex_lock(&pool->grow_mu);
     uint64_t n = atomic_load(&df->page_count);
     int r = n > BP_PAGE_NO(UINT64_MAX)

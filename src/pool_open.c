@@ -268,8 +268,7 @@ int bp_info_sized(bp_pool *pool, struct bp_info *out, size_t size)
 
 uint64_t bp_page_count(bp_pool *pool)
 {
-    struct bp__datafile *df = pool ? bp__file_of(pool, 0) : NULL;
-    return df ? atomic_load(&df->page_count) : 0;
+    return bp_file_page_count(pool, 0);
 }
 
 uint32_t bp_page_size(bp_pool *pool)
