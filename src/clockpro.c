@@ -133,7 +133,16 @@ struct bp__clockpro {
     uint32_t *bucket;      /* NONRES index: page hash -> first entry */
     unsigned hash_shift;   /* 64 - log2(number of buckets) */
     uint32_t nbucket;
-    uint32_t nent;         /* size of ent[] */
+    uint32_t nent;         /* size of ent[] (room for frames_max) */
+    uint32_t nent_live;    /* entries linked in so far: m + cap + 1 at
+                              the largest m yet (the rest stay untouched,
+                              so a reserve costs address space only) */
+    uint32_t frames_max;   /* m may grow up to this (bp__cp_grow) */
+    uint32_t limit;        /* frames >= limit are leaving (a shrink under
+                              way, bp__cp_shrink_begin); m otherwise */
+    uint32_t parked;       /* free frames >= limit, off the free stack */
+    uint32_t cap_base, m_base; /* cap / m at create: cap follows m */
+    unsigned cold_min_pct, cold_max_pct;
     uint32_t free_ent;     /* free entry list, linked through next */
     uint32_t head;         /* newest entry, NONE if the clock is empty */
     uint32_t hand_hot, hand_cold, hand_test;
@@ -379,9 +388,28 @@ static void clock_drop(struct bp__clockpro *cp, uint32_t i)
 
 static void frame_release(struct bp__clockpro *cp, uint32_t f)
 {
+    if (f >= cp->limit) {   /* leaving with a shrink: never handed out */
+        cp->frame_ent[f] = FREE_END;
+        cp->parked++;
+        return;
+    }
     cp->frame_ent[f] = cp->free_top;
     cp->free_top = FREE_FRAME | f;
     cp->nfree++;
+}
+
+/* A hand claimed frame f from page: the frame is free, for the admit
+ * under way (*evicted = page) - or, if it is leaving with a shrink,
+ * parked, and the caller hears of page at once (ops->parked), since the
+ * admit goes on to free another frame and reports only that one. */
+static void frame_evicted(struct bp__clockpro *cp, void *call, uint32_t f,
+                          uint64_t page, uint64_t *evicted)
+{
+    frame_release(cp, f);
+    if (f >= cp->limit)
+        cp->ops->parked(cp->ctx, call, f, page);
+    else
+        *evicted = page;
 }
 
 /* ------------------------------------------------------------------ */
@@ -662,8 +690,7 @@ static int cold_step(struct bp__clockpro *cp, void *call, uint64_t *evicted)
         }
         move_to_head(cp, c, st);
     } else if (v == BP__CP_EVICT) { /* 2 */
-        *evicted = ent_page(&cp->ent[c]);
-        frame_release(cp, f);
+        frame_evicted(cp, call, f, ent_page(&cp->ent[c]), evicted);
         if (cp->ent[c].status == BP__CP_COLD_TEST) {
             set_status(cp, c, BP__CP_NONRES);
             index_add(cp, c);
@@ -704,8 +731,7 @@ static void force_hot(struct bp__clockpro *cp, void *call, uint64_t *evicted)
         if (v == BP__CP_REFERENCED) { /* 1 */
             move_to_head(cp, i, BP__CP_HOT);
         } else if (v == BP__CP_EVICT) { /* 2 */
-            *evicted = ent_page(&cp->ent[i]);
-            frame_release(cp, f);
+            frame_evicted(cp, call, f, ent_page(&cp->ent[i]), evicted);
             clock_drop(cp, i);
         } else { /* 3 */
             cp->hand_hot = cp->ent[i].next;
@@ -739,6 +765,130 @@ static int make_free(struct bp__clockpro *cp, uint32_t flags, void *call,
     if (cp->nfree == 0 && (flags & BP__CP_FORCE)) /* 3 */
         force_hot(cp, call, evicted);
     return cp->nfree ? 0 : -BP_ENOFRAME;
+}
+
+/* ------------------------------------------------------------------ */
+/* Size: the band of m_c, the entries, online resize                   */
+
+/* The band of the cold share for the current m.  In integer arithmetic;
+ * for every frame count up to 10^6 it equals the authors'
+ * floor(pct / 100.0 * m) at 1, 5 and 99 percent.  m_c is clamped into
+ * it (a resize moves the band under it). */
+static void set_band(struct bp__clockpro *cp)
+{
+    uint32_t m = cp->m;
+
+    cp->m_c_min = (uint32_t)((uint64_t)m * cp->cold_min_pct / 100);
+    if (cp->m_c_min < 2)
+        cp->m_c_min = 2;
+    cp->m_c_max = (uint32_t)((uint64_t)m * cp->cold_max_pct / 100);
+    if (cp->adapt == BP__CP_ADAPT_MC && cp->m_c_max > m - cp->m_c_min)
+        cp->m_c_max = m - cp->m_c_min; /* the hot limit m - m_c >= m_c_min */
+    if (cp->m_c_max > m - 1)
+        cp->m_c_max = m - 1; /* credit: at least one hot page */
+    if (cp->m_c_max < cp->m_c_min)
+        cp->m_c_max = cp->m_c_min;
+    if (cp->m_c < cp->m_c_min)
+        cp->m_c = cp->m_c_min;
+    if (cp->m_c > cp->m_c_max)
+        cp->m_c = cp->m_c_max;
+}
+
+/* The non-resident cap for m frames: cap_base per m_base frames, as at
+ * create (the pool: one per frame). */
+static uint32_t cap_for(const struct bp__clockpro *cp, uint32_t m)
+{
+    return (uint32_t)((uint64_t)cp->cap_base * m / cp->m_base);
+}
+
+/* Link entries up to m + cap + 1 onto the free entry list; ones already
+ * linked stay where they are.  Called at create and when m grows. */
+static void link_entries(struct bp__clockpro *cp)
+{
+    uint64_t want = (uint64_t)cp->m + cp->cap + 1;
+
+    if (want > cp->nent)
+        want = cp->nent;
+    if (want <= cp->nent_live)
+        return;
+    /* Pushed from the top down, so the lowest new entry is used first. */
+    for (uint32_t i = (uint32_t)want; i-- > cp->nent_live;) {
+        cp->ent[i].status = BP__CP_OUT;
+        cp->ent[i].next = cp->free_ent;
+        cp->free_ent = i;
+    }
+    cp->nent_live = (uint32_t)want;
+}
+
+int bp__cp_grow(struct bp__clockpro *cp, uint32_t frames)
+{
+    if (frames < cp->m || frames > cp->frames_max || cp->limit != cp->m)
+        return -EINVAL;
+    /* Pushed from the top down, so the lowest new frame is popped first. */
+    for (uint32_t f = frames; f-- > cp->m;) {
+        cp->frame_ent[f] = cp->free_top;
+        cp->free_top = FREE_FRAME | f;
+        cp->nfree++;
+    }
+    cp->m = cp->limit = frames;
+    cp->cap = cap_for(cp, frames);
+    link_entries(cp);
+    set_band(cp);
+    return 0;
+}
+
+int bp__cp_shrink_begin(struct bp__clockpro *cp, uint32_t frames)
+{
+    if (frames < 4 || frames >= cp->m || cp->limit != cp->m)
+        return -EINVAL;
+    cp->limit = frames;
+    /* Free frames at or above the limit leave the stack now (in one pass,
+     * relinking what stays); the others as they are freed. */
+    uint32_t *link = &cp->free_top;
+    while (*link != FREE_END) {
+        uint32_t f = *link & ~FREE_FRAME;
+        if (f >= frames) {
+            *link = cp->frame_ent[f];
+            cp->frame_ent[f] = FREE_END;
+            cp->nfree--;
+            cp->parked++;
+        } else {
+            link = &cp->frame_ent[f];
+        }
+    }
+    return 0;
+}
+
+uint32_t bp__cp_shrink_left(const struct bp__clockpro *cp)
+{
+    return cp->m - cp->limit - cp->parked;
+}
+
+void bp__cp_shrink_end(struct bp__clockpro *cp, bool commit)
+{
+    if (cp->limit == cp->m)
+        return;
+    if (commit && bp__cp_shrink_left(cp) == 0) {
+        cp->m = cp->limit;
+        cp->parked = 0;
+        cp->cap = cap_for(cp, cp->m);
+        while (cp->nonres > cp->cap)
+            test_step(cp);
+        set_band(cp);
+        settle(cp);
+        return;
+    }
+    /* Abandoned: the parked frames go back, top down as bp__cp_grow. */
+    uint32_t limit = cp->limit;
+    cp->limit = cp->m;
+    for (uint32_t f = cp->m; f-- > limit;) {
+        if (frame_is_free(cp->frame_ent[f])) {
+            cp->frame_ent[f] = cp->free_top;
+            cp->free_top = FREE_FRAME | f;
+            cp->nfree++;
+            cp->parked--;
+        }
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -854,7 +1004,7 @@ void bp__cp_counts(const struct bp__clockpro *cp, struct bp__cp_counts *out)
 
 size_t bp__cp_memory(const struct bp__clockpro *cp)
 {
-    return sizeof *cp + (size_t)cp->nent * sizeof *cp->ent +
+    return sizeof *cp + (size_t)cp->nent_live * sizeof *cp->ent +
            (size_t)cp->m * sizeof(uint32_t) + /* frame_ent */
            (size_t)cp->nbucket * sizeof *cp->bucket;
 }
@@ -891,7 +1041,9 @@ int bp__cp_check(const struct bp__clockpro *cp)
 
     CHECK(cp->m_c >= cp->m_c_min && cp->m_c <= cp->m_c_max);
     CHECK(cp->nonres <= cp->cap);
-    CHECK(cp->nfree + cp->hot + cp->cold == cp->m);
+    CHECK(cp->nfree + cp->parked + cp->hot + cp->cold == cp->m);
+    CHECK(cp->limit <= cp->m && cp->m <= cp->frames_max);
+    CHECK(cp->nent_live <= cp->nent);
 
     /* The list, walked from the head; bounded by the entry count. */
     if (cp->head != NONE) {
@@ -965,17 +1117,23 @@ int bp__cp_check(const struct bp__clockpro *cp)
             CHECK(cp->ent[i].aux == f);
         }
         CHECK(mapped == hot + cold);
-        /* The free stack: nfree distinct free frames (a repeat would
-         * make the walk longer than the free frames there are). */
+        /* Free frames at or above the limit are parked, off the stack. */
+        uint32_t parked = 0;
+        for (uint32_t f = cp->limit; f < cp->m; f++)
+            parked += frame_is_free(cp->frame_ent[f]);
+        CHECK(parked == cp->parked);
+        /* The free stack: nfree distinct free frames below the limit (a
+         * repeat would make the walk longer than the free frames there
+         * are). */
         uint32_t nfree = 0;
         for (uint32_t link = cp->free_top; link != FREE_END;) {
             uint32_t f = link & ~FREE_FRAME;
-            CHECK(frame_is_free(link) && f < cp->m &&
+            CHECK(frame_is_free(link) && f < cp->limit &&
                   frame_is_free(cp->frame_ent[f]));
             link = cp->frame_ent[f];
             CHECK(++nfree <= cp->m - mapped);
         }
-        CHECK(nfree == cp->nfree && nfree == cp->m - mapped);
+        CHECK(nfree == cp->nfree && nfree + parked == cp->m - mapped);
     }
 
     /* Every entry is either in the clock or on the free list. */
@@ -983,7 +1141,7 @@ int bp__cp_check(const struct bp__clockpro *cp)
         CHECK(i < cp->nent && nfreeent++ < cp->nent);
         CHECK(cp->ent[i].status == BP__CP_OUT && !cp->ent[i].held_ref);
     }
-    CHECK(nfreeent + len == cp->nent);
+    CHECK(nfreeent + len == cp->nent_live);
     return 0;
 }
 
@@ -994,6 +1152,7 @@ void bp__cp_config_init(struct bp__cp_config *cfg)
     cfg->neighbour_bit = false;
     cfg->cold_min_pct = 1;
     cfg->cold_max_pct = 99;
+    cfg->frames_max = 0;
 }
 
 int bp__cp_config_variant(struct bp__cp_config *cfg, const char *name)
@@ -1023,16 +1182,18 @@ int bp__cp_create_with(uint32_t frames, uint32_t nonres_cap,
 {
     struct bp__clockpro *cp;
     struct bp__cp_config dflt;
-    uint64_t nent = (uint64_t)frames + nonres_cap + 1;
-    uint64_t want = nonres_cap / 2;
     unsigned bits = 3;
 
     if (!cfg) {
         bp__cp_config_init(&dflt);
         cfg = &dflt;
     }
+    uint32_t max = cfg->frames_max > frames ? cfg->frames_max : frames;
+    uint64_t cap_max = frames ? (uint64_t)nonres_cap * max / frames : 0;
+    uint64_t nent = (uint64_t)max + cap_max + 1;
+    uint64_t want = cap_max / 2;
     if (frames < 4 || !ops || !ops->try_evict || !ops->test_clear_ref ||
-        !ops->test_ref || !out || nent >= FREE_FRAME ||
+        !ops->test_ref || (max > frames && !ops->parked) || !out || nent >= FREE_FRAME ||
         cfg->cold_min_pct > cfg->cold_max_pct || cfg->cold_max_pct > 100 ||
         cfg->cold_rule > BP__CP_COLD_EVICT || cfg->adapt > BP__CP_ADAPT_CREDIT)
         return -EINVAL;
@@ -1049,23 +1210,22 @@ int bp__cp_create_with(uint32_t frames, uint32_t nonres_cap,
         return -ENOMEM;
     cp->ops = ops;
     cp->ctx = ctx;
-    cp->m = frames;
-    cp->cap = nonres_cap;
+    cp->m = cp->limit = frames;
+    cp->frames_max = max;
+    cp->cap = cp->cap_base = nonres_cap;
+    cp->m_base = frames;
     cp->nent = (uint32_t)nent;
     cp->nbucket = (uint32_t)(UINT64_C(1) << bits);
     cp->hash_shift = 64 - bits;
     cp->ent = array_map(cp->nent, sizeof *cp->ent);
-    cp->frame_ent = array_map(frames, sizeof *cp->frame_ent);
+    cp->frame_ent = array_map(max, sizeof *cp->frame_ent);
     cp->bucket = array_map(cp->nbucket, sizeof *cp->bucket);
     if (!cp->ent || !cp->frame_ent || !cp->bucket) {
         bp__cp_destroy(cp);
         return -ENOMEM;
     }
-    for (uint32_t i = 0; i < cp->nent; i++) {
-        cp->ent[i].status = BP__CP_OUT;
-        cp->ent[i].next = i + 1 < cp->nent ? i + 1 : NONE;
-    }
-    cp->free_ent = 0;
+    cp->free_ent = NONE;
+    link_entries(cp);
     /* A cold start pops 0, 1, 2, ... */
     for (uint32_t f = 0; f < frames; f++)
         cp->frame_ent[f] = f + 1 < frames ? FREE_FRAME | (f + 1) : FREE_END;
@@ -1078,18 +1238,9 @@ int bp__cp_create_with(uint32_t frames, uint32_t nonres_cap,
     cp->cold_rule = (uint8_t)cfg->cold_rule;
     cp->adapt = (uint8_t)cfg->adapt;
     cp->neighbour_bit = cfg->neighbour_bit;
-    /* The band in integer arithmetic; for every frame count up to 10^6 it
-     * equals the authors' floor(pct / 100.0 * m) at 1, 5 and 99 percent. */
-    cp->m_c_min = (uint32_t)((uint64_t)frames * cfg->cold_min_pct / 100);
-    if (cp->m_c_min < 2)
-        cp->m_c_min = 2;
-    cp->m_c_max = (uint32_t)((uint64_t)frames * cfg->cold_max_pct / 100);
-    if (cfg->adapt == BP__CP_ADAPT_MC && cp->m_c_max > frames - cp->m_c_min)
-        cp->m_c_max = frames - cp->m_c_min; /* the hot limit m - m_c >= m_c_min */
-    if (cp->m_c_max > frames - 1)
-        cp->m_c_max = frames - 1; /* credit: at least one hot page */
-    if (cp->m_c_max < cp->m_c_min)
-        cp->m_c_max = cp->m_c_min;
+    cp->cold_min_pct = cfg->cold_min_pct;
+    cp->cold_max_pct = cfg->cold_max_pct;
+    set_band(cp);
     cp->m_c = cp->m_c_min;
     *out = cp;
     return 0;
@@ -1100,7 +1251,7 @@ void bp__cp_destroy(struct bp__clockpro *cp)
     if (!cp)
         return;
     array_unmap(cp->ent, cp->nent, sizeof *cp->ent);
-    array_unmap(cp->frame_ent, cp->m, sizeof *cp->frame_ent);
+    array_unmap(cp->frame_ent, cp->frames_max, sizeof *cp->frame_ent);
     array_unmap(cp->bucket, cp->nbucket, sizeof *cp->bucket);
     free(cp);
 }

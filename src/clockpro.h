@@ -43,6 +43,12 @@ struct bp__cp_frame_ops {
     bool (*test_clear_ref)(void *ctx, uint32_t frame);
     /* Return the frame's reference bit without changing it. */
     bool (*test_ref)(void *ctx, uint32_t frame);
+    /* A hand claimed `frame` (try_evict said BP__CP_EVICT) from `page`
+     * while the frame is leaving with a shrink (bp__cp_shrink_begin): the
+     * policy keeps the frame parked, never to hand it out, and has dropped
+     * page; the caller drops both now.  `call` is the admit's.  Needed
+     * only for a policy that can shrink (frames_max above frames). */
+    void (*parked)(void *ctx, void *call, uint32_t frame, uint64_t page);
 };
 
 /* bp__cp_admit flags */
@@ -98,6 +104,10 @@ struct bp__cp_config {
     /* The band of the cold share, in percent of the frames (at least 2
      * frames): 1 and 99 by default; equal values fix it. */
     unsigned cold_min_pct, cold_max_pct;
+    /* The most frames bp__cp_grow may give the policy (0 or less than
+     * frames: frames).  Room for them is mapped at create, but only the
+     * part in use is touched. */
+    uint32_t frames_max;
 };
 
 /* The pool's default: the paper's rules, cold share in [1%, 99%]. */
@@ -145,6 +155,34 @@ void bp__cp_destroy(struct bp__clockpro *cp);
 int bp__cp_admit(struct bp__clockpro *cp, uint64_t page, uint32_t flags,
                  void *call, uint32_t *frame, uint64_t *evicted_page);
 
+/*
+ * Online resize (the pool's bp_resize).  m is the policy's frame count;
+ * the non-resident cap follows it (nonres_cap per frames of the create)
+ * and so does the band of m_c, into which m_c is clamped.
+ *
+ * Growing is one call: bp__cp_grow(cp, frames) adds frames [m, frames)
+ * as free frames (the lowest handed out first).  -EINVAL above
+ * frames_max, below m, or during a shrink.
+ *
+ * Shrinking takes three steps, because the pages in the frames that go
+ * away must leave first, and only the caller can make them (write them
+ * back, wait for their pins):
+ *  - bp__cp_shrink_begin(cp, frames): frames >= `frames` are never handed
+ *    out again.  The free ones leave the free list now; the others as they
+ *    are freed (by the cold hand, bp__cp_forget), and are then "parked".
+ *    The clock is unchanged: their pages stay resident until then.
+ *    -EINVAL below 4, at or above m, or during another shrink.
+ *  - bp__cp_shrink_left(cp): how many of those frames still hold a page.
+ *  - bp__cp_shrink_end(cp, commit): with commit and none left, m becomes
+ *    `frames` (the test hand trims the non-resident entries to the new
+ *    cap); otherwise the shrink is abandoned and the parked frames are
+ *    free again.  No effect when no shrink is under way.
+ */
+int bp__cp_grow(struct bp__clockpro *cp, uint32_t frames);
+int bp__cp_shrink_begin(struct bp__clockpro *cp, uint32_t frames);
+uint32_t bp__cp_shrink_left(const struct bp__clockpro *cp);
+void bp__cp_shrink_end(struct bp__clockpro *cp, bool commit);
+
 /* Remove the resident page in `frame` from the clock and return the frame
  * to the free list (e.g. its read failed).  No effect on m_c of its own;
  * but if hand_hot stood on the page, the hand moves on to the next hot page
@@ -180,9 +218,10 @@ typedef void (*bp__cp_walk_fn)(void *arg, uint64_t page, uint32_t frame,
                                enum bp__cp_status status, unsigned hand_mask);
 void bp__cp_walk(const struct bp__clockpro *cp, bp__cp_walk_fn fn, void *arg);
 
-/* Heap bytes the policy holds (allocated in full by bp__cp_create: the
- * entries for every frame and for nonres_cap non-resident pages, the
- * frame tables, the non-resident index); constant for its lifetime. */
+/* Bytes the policy holds (allocated in full by bp__cp_create for the
+ * frames in use: the entries for every frame and for nonres_cap
+ * non-resident pages, the frame tables, the non-resident index; for a
+ * larger frames_max, the rest of that room is touched as m grows). */
 size_t bp__cp_memory(const struct bp__clockpro *cp);
 
 /* Check every internal invariant (list links, counts, hands on entries of

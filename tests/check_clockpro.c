@@ -708,6 +708,110 @@ START_TEST(test_random_pins)
 }
 END_TEST
 
+/* Online resize (bp__cp_grow, bp__cp_shrink_*), under a replay with pins
+ * coming and going: after every call the invariants hold; grown frames are
+ * handed out lowest first; during a shrink no admit gets a frame at or
+ * above the new size, grow and a second shrink are refused, and the clock
+ * keeps the pages still in the leaving frames; a shrink commits only once
+ * they are gone (else it is abandoned and the frames are free again); and
+ * the non-resident cap and m_c's band follow m. */
+START_TEST(test_resize)
+{
+    struct bp__cp_config cfg;
+    struct psim_cp s;
+    struct bp__cp_counts c;
+    uint64_t x = 0x13198A2E03707344u;
+    unsigned commits = 0, abandons = 0, grows = 0;
+
+    bp__cp_config_init(&cfg);
+    cfg.frames_max = 64;
+    ck_assert_int_eq(psim_cp_init_with(&s, 16, 16, &cfg), 0);
+    ck_assert_int_eq(bp__cp_grow(s.cp, 65), -EINVAL);
+    ck_assert_int_eq(bp__cp_grow(s.cp, 15), -EINVAL);
+    ck_assert_int_eq(bp__cp_shrink_begin(s.cp, 3), -EINVAL);
+    ck_assert_int_eq(bp__cp_shrink_begin(s.cp, 16), -EINVAL);
+    for (uint64_t p = 0; p < 16; p++)
+        ck_assert_int_eq(sim_access_checked(&s, p, 0), 0);
+    ck_assert_int_eq(bp__cp_grow(s.cp, 32), 0);
+    bp__cp_counts(s.cp, &c);
+    ck_assert_uint_eq(c.frames, 32);
+    ck_assert_uint_eq(c.free, 16);
+    ck_assert_uint_eq(c.m_c_max, 32 - c.m_c_min);
+    ck_assert_int_eq(sim_access_checked(&s, 100, 0), 0);
+    ck_assert_uint_eq(s.last_frame, 16);
+    REQUIRE_CHECK(s.cp);
+
+    for (int round = 0; round < 300; round++) {
+        bp__cp_counts(s.cp, &c);
+        uint32_t m = c.frames;
+        uint32_t target = 4 + (uint32_t)(rng_next(&x) % 61);
+        bool shrinking = target < m;
+        if (target > m) {
+            ck_assert_int_eq(bp__cp_grow(s.cp, target), 0);
+            grows++;
+        } else if (shrinking) {
+            ck_assert_int_eq(bp__cp_shrink_begin(s.cp, target), 0);
+            ck_assert_int_eq(bp__cp_shrink_begin(s.cp, target), -EINVAL);
+            ck_assert_int_eq(bp__cp_grow(s.cp, m), -EINVAL);
+        }
+        REQUIRE_CHECK(s.cp);
+        uint32_t room = shrinking ? target : (target > m ? target : m);
+        for (int step = 0; step < 400; step++) {
+            uint64_t r = rng_next(&x);
+            uint32_t f = (uint32_t)((r >> 16) % room);
+            if ((r >> 40) % 100 < 20)
+                s.pin[f] = (r >> 48) % 100 < 30;
+            uint64_t page = (r & 1) ? (uint64_t)step % (room / 2 + 1)
+                                    : 1000 + (r >> 20) % (4 * (uint64_t)room);
+            int rc = sim_access_checked(&s, page, (r >> 8) & 1 ? BP__CP_FORCE : 0);
+            REQUIRE(rc >= 0 || rc == -BP_ENOFRAME);
+            if (rc == 0)
+                REQUIRE(s.last_frame < room);
+        }
+        if (!shrinking)
+            continue;
+        bp__cp_counts(s.cp, &c);
+        ck_assert_uint_eq(c.frames, m);   /* not yet */
+        /* What the pool does: free the leaving frames that can be. */
+        bool abandon = rng_next(&x) % 4 == 0;
+        for (uint32_t f = target; f < m; f++) {
+            if (!abandon)
+                s.pin[f] = 0;
+            if (!s.pin[f] && rng_next(&x) % 2 == 0)
+                (void)psim_cp_forget(&s, f);
+        }
+        REQUIRE_CHECK(s.cp);
+        if (!abandon)
+            for (uint32_t f = target; f < m; f++)
+                (void)psim_cp_forget(&s, f);
+        uint32_t left = bp__cp_shrink_left(s.cp);
+        uint32_t held = 0;
+        for (uint32_t f = target; f < m; f++)
+            held += s.page[f] != BP__CP_NOPAGE;
+        ck_assert_uint_eq(left, held);
+        if (!abandon)
+            ck_assert_uint_eq(left, 0);
+        bp__cp_shrink_end(s.cp, !abandon);
+        REQUIRE_CHECK(s.cp);
+        bp__cp_counts(s.cp, &c);
+        if (abandon) {
+            ck_assert_uint_eq(c.frames, m);
+            abandons++;
+        } else {
+            ck_assert_uint_eq(c.frames, target);
+            ck_assert_uint_le(c.nonres, target);   /* cap follows m */
+            ck_assert_uint_le(c.m_c_max, target - c.m_c_min);
+            commits++;
+        }
+        ck_assert_uint_eq(c.free + c.hot + c.cold, c.frames);
+    }
+    ck_assert_uint_gt(commits, 10);
+    ck_assert_uint_gt(abandons, 3);
+    ck_assert_uint_gt(grows, 10);
+    sim_fini(&s);
+}
+END_TEST
+
 struct find_page {
     uint64_t page;
     bool found;
@@ -1026,6 +1130,7 @@ Suite *test_suite(void)
     tcase_add_test(pool, test_random_pins);
     tcase_add_test(pool, test_all_pinned);
     tcase_add_test(pool, test_forget);
+    tcase_add_test(pool, test_resize);
     tcase_add_loop_test(pool, test_rereferenced_page_kept, 0, 3);
     tcase_add_loop_test(pool, test_always_referenced_gives_up, 0, 3);
     suite_add_tcase(s, basic);

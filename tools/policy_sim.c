@@ -136,10 +136,24 @@ static bool cp_test_ref(void *ctx, uint32_t f)
     return s->ref[f];
 }
 
+/* The page in a frame that leaves with a shrink was evicted: it leaves
+ * the page table, as the pool's page table drops it. */
+static void cp_parked(void *ctx, void *call, uint32_t f, uint64_t page)
+{
+    struct psim_cp *s = ctx;
+    (void)call;
+    if (f < s->frames && s->page[f] == page) {
+        map_del(&s->map, page);
+        s->page[f] = BP__CP_NOPAGE;
+        s->ref[f] = 0;
+    }
+}
+
 const struct bp__cp_frame_ops psim_cp_ops = {
     .try_evict = cp_try_evict,
     .test_clear_ref = cp_test_clear_ref,
     .test_ref = cp_test_ref,
+    .parked = cp_parked,
 };
 
 int psim_cp_init(struct psim_cp *s, uint32_t frames, uint32_t nonres_cap)
@@ -152,7 +166,11 @@ int psim_cp_init_with(struct psim_cp *s, uint32_t frames, uint32_t nonres_cap,
 {
     int r;
     memset(s, 0, sizeof(*s));
+    uint32_t frames_max = frames;    /* room for bp__cp_grow */
+    if (cfg && cfg->frames_max > frames)
+        frames_max = cfg->frames_max;
     s->frames = frames;
+    frames = frames_max;
     s->last_frame = NOFRAME;
     s->last_evicted = BP__CP_NOPAGE;
     s->ref = calloc(frames ? frames : 1, 1);
@@ -164,7 +182,8 @@ int psim_cp_init_with(struct psim_cp *s, uint32_t frames, uint32_t nonres_cap,
     }
     for (uint32_t f = 0; f < frames; f++)
         s->page[f] = BP__CP_NOPAGE;
-    r = bp__cp_create_with(frames, nonres_cap, cfg, &psim_cp_ops, s, &s->cp);
+    r = bp__cp_create_with(s->frames, nonres_cap, cfg, &psim_cp_ops, s, &s->cp);
+    s->frames = frames_max;
     if (r == 0)
         return 0;
 fail:

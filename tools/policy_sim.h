@@ -99,7 +99,8 @@ struct psim_map {
  */
 struct psim_cp {
     struct bp__clockpro *cp;
-    uint32_t frames;
+    uint32_t frames;       /* frames the arrays hold (cfg->frames_max
+                              when larger than the policy's start) */
     uint8_t *ref;          /* reference bit per frame: set by a hit */
     uint8_t *pin;          /* per frame: nonzero = pinned, try_evict skips it */
     uint64_t *page;        /* frame -> page, BP__CP_NOPAGE while free */
