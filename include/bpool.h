@@ -318,6 +318,17 @@ struct bp_options {
                                  foreign dump is ignored: it is a hint),
                                  and bp_close writes it anew.  The string
                                  is copied. */
+
+    /* Online resize (see bp_resize). */
+    uint64_t pool_bytes_max;  /* the largest size bp_resize may give the
+                                 pool, in bytes (whole frames).  Address
+                                 space for it, and its frame descriptors,
+                                 page table and policy entries (about 150
+                                 bytes a frame), are reserved at open; the
+                                 frames' memory is used only while they
+                                 are in the pool.  0: the pool's size (it
+                                 can shrink and grow back).  Below the
+                                 pool's size: -BP_EPOOLSIZE */
 };
 
 /* Fill *opts with the defaults above, and opts->struct_size with the
@@ -491,6 +502,31 @@ BP_API int bp_file_info(bp_pool *pool, uint32_t file, struct bp_file_info *info)
  */
 typedef int (*bp_file_fn)(void *arg, uint32_t file, const char *path);
 BP_API int bp_files(bp_pool *pool, bp_file_fn fn, void *arg);
+
+/*
+ * Change the pool's size to pool_bytes (whole frames) while other threads
+ * go on pinning: from BP_MIN_FRAMES frames up to the most
+ * bp_options.pool_bytes_max reserved at open.  Frames never move, so
+ * pinned pages and their pointers are untouched.
+ *  - Growing adds free frames at once.
+ *  - Shrinking takes the frames above the new count out of use: their
+ *    pages stay resident (and are hit) until they leave - dirty ones
+ *    written back first, all evicted once unpinned - then the frames'
+ *    memory goes back to the system.  It waits for pins in those frames
+ *    to drop (pins of other threads are not refused meanwhile; a miss
+ *    finds a frame among the others, so only a pool whose remaining
+ *    frames are all pinned answers -BP_ENOFRAME, as at any size).
+ * One resize runs at a time; a second waits for the first.
+ * Returns 0, or:
+ *   -BP_EPOOLSIZE  below BP_MIN_FRAMES frames or above the reserve;
+ *   -EBUSY         a page in a frame that would go stayed pinned for 10 s:
+ *                  the pool keeps its size (and every page);
+ *   a write error  writing back a dirty page kept failing for 10 s (the
+ *                  page stays dirty; the pool keeps its size);
+ *   -EINVAL        pool is NULL.
+ * bp_info reports frames and frames_max; bp_stats counts resizes.
+ */
+BP_API int bp_resize(bp_pool *pool, uint64_t pool_bytes);
 
 /* ------------------------------------------------------------------------
  * Pinning pages
@@ -992,7 +1028,8 @@ struct bp_info {
                                 that takes atomic writes of a page, and a
                                 device that does them or BP_ATOMIC */
     uint32_t files;          /* data files attached (bp_attach) */
-    uint32_t reserved1;      /* 0 */
+    uint32_t frames_max;     /* the most frames bp_resize may give the
+                                pool (bp_options.pool_bytes_max) */
 };
 
 /* Fill *info, size bytes (the macro passes sizeof(struct bp_info)).
@@ -1138,6 +1175,9 @@ struct bp_stats {
                                       reaches warm_listed when warming
                                       ends) */
     uint64_t warm_pages;           /* pages read by warming */
+    /* Online resize */
+    uint64_t resizes;              /* bp_resize calls that changed the
+                                      pool's size */
 };
 
 /* Fill *st with counters since bp_open or bp_stats_reset, size bytes

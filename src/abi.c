@@ -37,11 +37,11 @@ void bp__struct_out(void *dst, size_t dst_size, const void *src,
 /* No struct ends in padding: every byte beyond sizeof in a newer caller's
  * struct is a field this library does not know (doc/abi.md). */
 _Static_assert(sizeof(struct bp_options) ==
-               offsetof(struct bp_options, warm_file) + sizeof(const char *),
+               offsetof(struct bp_options, pool_bytes_max) + sizeof(uint64_t),
                "struct bp_options ends in padding");
 _Static_assert(sizeof(struct bp_info) ==
-               offsetof(struct bp_info, reserved1) + sizeof(uint32_t),
+               offsetof(struct bp_info, frames_max) + sizeof(uint32_t),
                "struct bp_info ends in padding");
 _Static_assert(sizeof(struct bp_stats) ==
-               offsetof(struct bp_stats, warm_pages) + sizeof(uint64_t),
+               offsetof(struct bp_stats, resizes) + sizeof(uint64_t),
                "struct bp_stats ends in padding");

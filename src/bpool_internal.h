@@ -39,6 +39,7 @@ enum bp__counter {
     BP__C_MISS_FRAME_WAITS, BP__C_MISS_FRAME_WAIT_NS,
     BP__C_MISS_READS, BP__C_MISS_SUBMIT_NS, BP__C_MISS_DEVICE_NS,
     BP__C_MISS_READ_WAITS, BP__C_MISS_READ_WAIT_NS, BP__C_WARM_PAGES,
+    BP__C_RESIZES,
     BP__NCOUNTERS
 };
 
@@ -157,13 +158,20 @@ struct bp_pool {
                                       from its slot reads no freed memory */
     uint32_t mem_align;            /* [const] the frames' alignment, which
                                       every file's O_DIRECT needs must fit */
-    uint32_t nframes;              /* [const] */
+    _Atomic uint32_t nframes;      /* [resize_mu to write] frames that may
+                                      hold a page: read it with
+                                      bp__frames_now (resize.c) */
+    uint32_t frames_max;           /* [const] bp_resize's ceiling */
+    pthread_mutex_t resize_mu;     /* one bp_resize at a time; before
+                                      miss_mu */
     uint32_t page_size;            /* [const] */
     uint32_t frame_align;          /* [const] */
     int huge_pages;                /* [const] */
-    char *arena;                   /* [const] nframes * page_size bytes */
+    char *arena;                   /* [const] frames_max * page_size bytes,
+                                      reserved at open, so frames never
+                                      move */
     size_t arena_len;              /* [const] mapping length */
-    struct bp__frame *frames;      /* [const] array of nframes */
+    struct bp__frame *frames;      /* [const] array of frames_max */
 
     pthread_mutex_t miss_mu;       /* page table writers + policy */
     struct bp__pagetable pt;       /* writers [miss]; lookups lock-free */
@@ -211,6 +219,15 @@ struct bp_pool {
     struct bp__local shared_counts; /* [atomic] adds of threads without a
                                        block of their own */
 };
+
+/* The frames that may hold a page now.  bp_resize raises it once the new
+ * frames are ready and lowers it only once the frames above the new count
+ * are empty, so a scan of [0, bp__frames_now) meets every resident page
+ * (and a stale, larger count meets only free frames above). */
+static inline uint32_t bp__frames_now(const struct bp_pool *pool)
+{
+    return atomic_load_explicit(&pool->nframes, memory_order_acquire);
+}
 
 static inline struct bp__datafile *bp__file_of(struct bp_pool *pool,
                                                uint64_t page)
@@ -308,6 +325,9 @@ void bp__struct_out(void *dst, size_t dst_size, const void *src,
     (offsetof(struct bp_options, reserved0) + sizeof(uint32_t))
 int bp__options_resolve(const struct bp_options *opts, struct bp_options *o);
 uint32_t bp__options_frames(const struct bp_options *o);
+/* The most frames bp_resize may give the pool: pool_bytes_max in frames,
+ * or bp__options_frames with 0; 0 if too many. */
+uint32_t bp__options_frames_max(const struct bp_options *o);
 /* -BP_EPAGESIZE or -BP_EPOOLSIZE (detail set) unless o->page_size is a
  * valid page size and gives the pool a valid number of frames. */
 int bp__options_check_page_size(const struct bp_options *o);
@@ -489,6 +509,9 @@ int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only,
 
 /* flusher.c */
 int bp__flushers_start(bp_pool *pool, const struct bp_options *o);
+/* The dirty watermarks for a pool of `frames` frames (bp_resize). */
+void bp__flushers_set_watermarks(struct bp__flushers *fs, uint32_t frames,
+                                 const struct bp_options *o);
 void bp__flushers_stop(bp_pool *pool);
 uint32_t bp__flushers_handoff(bp_pool *pool, const uint32_t *frames, uint32_t n);
 void bp__flushers_page_dirtied(bp_pool *pool, uint32_t ndirty);

@@ -108,7 +108,7 @@ static int drop_pages(bp_pool *pool, uint32_t n)
 {
     for (int round = 0;; round++) {
         uint64_t busy = BP__NOPAGE;
-        for (uint32_t f = 0; f < pool->nframes; f++) {
+        for (uint32_t f = 0, nf = bp__frames_now(pool); f < nf; f++) {
             uint64_t page = atomic_load(&pool->frames[f].page);
             if (page == BP__NOPAGE || BP_PAGE_FILE(page) != n)
                 continue;
@@ -130,7 +130,7 @@ static int drop_pages(bp_pool *pool, uint32_t n)
 /* -EBUSY naming a pinned page of file n, or 0 if none is pinned. */
 static int pinned_page(bp_pool *pool, uint32_t n, const struct bp__datafile *df)
 {
-    for (uint32_t f = 0; f < pool->nframes; f++) {
+    for (uint32_t f = 0, nf = bp__frames_now(pool); f < nf; f++) {
         struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
         if (v.pins && v.page != BP__NOPAGE && BP_PAGE_FILE(v.page) == n)
             return bp__fail(-EBUSY, "bp_detach: page %llu of %s is pinned "
@@ -227,7 +227,7 @@ int bp_file_info(bp_pool *pool, uint32_t file, struct bp_file_info *info)
     memset(info, 0, sizeof(*info));
     info->path = df->path;
     info->page_count = atomic_load(&df->page_count);
-    for (uint32_t f = 0; f < pool->nframes; f++) {
+    for (uint32_t f = 0, nf = bp__frames_now(pool); f < nf; f++) {
         struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
         if (v.valid && v.page != BP__NOPAGE && BP_PAGE_FILE(v.page) == file) {
             info->resident++;

@@ -320,14 +320,15 @@ static double now_s(void)
  * worth of requests; with rate > 0, at most rate pages per second. */
 int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate)
 {
-    struct bp__page_ref *todo = malloc((size_t)pool->nframes * sizeof(*todo));
+    uint32_t nframes = bp__frames_now(pool);
+    struct bp__page_ref *todo = malloc((size_t)nframes * sizeof(*todo));
     uint32_t ntodo = 0;
     if (!todo)
         return bp__fail(-ENOMEM, "out of memory flushing pages");
     /* A list of (frame, page), without pins: a frame that changes page
      * before its batch comes is skipped (its page was written to be
      * evicted, so it reached the file already). */
-    for (uint32_t f = 0; f < pool->nframes; f++) {
+    for (uint32_t f = 0; f < nframes; f++) {
         struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
         if (v.valid && (v.dirty || v.writing) &&
             (file == BP_MAX_FILES || BP_PAGE_FILE(v.page) == file))

@@ -58,7 +58,8 @@ struct bp__flushers {
     uint32_t nthreads;             /* [const] threads started */
     struct flusher_thread *threads; /* [const] */
     uint32_t *batches;             /* [const] the threads' batches */
-    uint32_t low, high, max;       /* [const] watermarks, in frames */
+    _Atomic uint32_t low, high, max; /* [atomic] watermarks, in frames:
+                                      set at start and by bp_resize */
     uint32_t batch_max;            /* [const] pages per round at most */
     pthread_mutex_t mu;
     pthread_cond_t work_cv;        /* flushers wait here for work */
@@ -126,12 +127,14 @@ static void take_neighbours(bp_pool *pool, uint64_t page, int dir, bool hard,
     }
 }
 
-/* Sweep frames [start, start + span) (mod nframes) for dirty pages. */
-static uint32_t sweep(bp_pool *pool, uint32_t start, uint32_t span, bool hard,
-                      uint32_t *batch, uint32_t n, uint32_t want)
+/* Sweep frames [start, start + span) (mod frames, the count this round
+ * saw) for dirty pages. */
+static uint32_t sweep(bp_pool *pool, uint32_t frames, uint32_t start,
+                      uint32_t span, bool hard, uint32_t *batch, uint32_t n,
+                      uint32_t want)
 {
     for (uint32_t i = 0; i < span && n < want; i++) {
-        uint32_t f = (uint32_t)(((uint64_t)start + i) % pool->nframes);
+        uint32_t f = (uint32_t)(((uint64_t)start + i) % frames);
         uint64_t page = atomic_load(&pool->frames[f].page);
         if (page == BP__NOPAGE || !take(pool, f, page, hard, batch, &n))
             continue;
@@ -166,13 +169,14 @@ static void *flusher_main(void *arg)
             if (bp__pin_frame_if_valid(pool, h.frame, h.page) == 0)
                 batch[n++] = h.frame;
         }
-        uint32_t start = fs->cursor;
-        uint32_t span = 4 * want > pool->nframes ? pool->nframes : 4 * want;
-        fs->cursor = (uint32_t)(((uint64_t)start + span) % pool->nframes);
+        uint32_t frames = bp__frames_now(pool);
+        uint32_t start = fs->cursor % frames;
+        uint32_t span = 4 * want > frames ? frames : 4 * want;
+        fs->cursor = (uint32_t)(((uint64_t)start + span) % frames);
         pthread_mutex_unlock(&fs->mu);
 
         if (nd >= fs->low && n < want)
-            n = sweep(pool, start, span, hard, batch, n, want);
+            n = sweep(pool, frames, start, span, hard, batch, n, want);
         int r = n ? bp__write_frames(pool, batch, n, BP__W_FLUSHER) : 0;
 
         pthread_mutex_lock(&fs->mu);
@@ -199,15 +203,23 @@ static uint32_t share(uint32_t frames, uint32_t pct)
     return v ? (uint32_t)v : 1;
 }
 
+void bp__flushers_set_watermarks(struct bp__flushers *fs, uint32_t frames,
+                                 const struct bp_options *o)
+{
+    if (!fs)
+        return;
+    atomic_store_explicit(&fs->low, share(frames, o->dirty_low), memory_order_relaxed);
+    atomic_store_explicit(&fs->high, share(frames, o->dirty_high), memory_order_relaxed);
+    atomic_store_explicit(&fs->max, share(frames, o->dirty_max), memory_order_relaxed);
+}
+
 int bp__flushers_start(bp_pool *pool, const struct bp_options *o)
 {
     struct bp__flushers *fs = calloc(1, sizeof(*fs));
     if (!fs)
         return bp__fail(-ENOMEM, "bp_open: out of memory for the flushers");
     fs->pool = pool;
-    fs->low = share(pool->nframes, o->dirty_low);
-    fs->high = share(pool->nframes, o->dirty_high);
-    fs->max = share(pool->nframes, o->dirty_max);
+    bp__flushers_set_watermarks(fs, bp__frames_now(pool), o);
     uint64_t bm = (uint64_t)pool->queue_depth * pool->coalesce_pages;
     fs->batch_max = bm > 4096 ? 4096 : (uint32_t)bm;
     fs->qcap = fs->batch_max;

@@ -27,7 +27,10 @@
 
 int bp__frames_create(bp_pool *pool)
 {
-    size_t bytes = (size_t)pool->nframes * pool->page_size;
+    /* Room for frames_max frames, so bp_resize never moves one: the
+     * mapping reserves address space only, and the pages of frames not
+     * in use are never touched (or are given back, resize.c). */
+    size_t bytes = (size_t)pool->frames_max * pool->page_size;
     size_t align = 4096;
     if (pool->mem_align > align)
         align = pool->mem_align;
@@ -38,12 +41,12 @@ int bp__frames_create(bp_pool *pool)
      * (and its metadata, which is written at open, could take the machine
      * down first): refuse it while nothing is allocated yet. */
     long phys = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
-    uint64_t need = (uint64_t)bytes + (uint64_t)pool->nframes * BP__FRAME_META_BYTES;
+    uint64_t need = (uint64_t)bytes + (uint64_t)pool->frames_max * BP__FRAME_META_BYTES;
     if (phys > 0 && psz > 0 && need / (uint64_t)psz > (uint64_t)phys)
         return bp__fail(-ENOMEM, "cannot map a frame arena of %zu bytes (%u "
                         "frames of %u bytes): with its metadata the pool needs "
                         "%llu bytes, more than this machine's %llu bytes of "
-                        "memory; choose a smaller pool", bytes, pool->nframes,
+                        "memory; choose a smaller pool", bytes, pool->frames_max,
                         pool->page_size, (unsigned long long)need,
                         (unsigned long long)phys * (unsigned long long)psz);
 
@@ -54,7 +57,7 @@ int bp__frames_create(bp_pool *pool)
     if (m == MAP_FAILED)
         return bp__fail(-ENOMEM, "cannot map a frame arena of %zu bytes "
                         "(%u frames of %u bytes): %s; choose a smaller pool",
-                        bytes, pool->nframes, pool->page_size, strerror(errno));
+                        bytes, pool->frames_max, pool->page_size, strerror(errno));
     size_t head = (align - (uintptr_t)m % align) % align;
     char *start = m + head;
     if (head)
@@ -74,14 +77,14 @@ int bp__frames_create(bp_pool *pool)
 #endif
 
     void *d = NULL;
-    if (posix_memalign(&d, 64, (size_t)pool->nframes * sizeof(struct bp__frame))) {
+    if (posix_memalign(&d, 64, (size_t)pool->frames_max * sizeof(struct bp__frame))) {
         munmap(pool->arena, bytes);
         pool->arena = NULL;
         return bp__fail(-ENOMEM, "cannot allocate %u frame descriptors",
-                        pool->nframes);
+                        pool->frames_max);
     }
     pool->frames = d;
-    for (uint32_t f = 0; f < pool->nframes; f++)
+    for (uint32_t f = 0; f < pool->frames_max; f++)
         bp__frame_init(&pool->frames[f]);
     return 0;
 }

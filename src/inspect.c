@@ -33,7 +33,7 @@ int bp_inspect_frames(bp_pool *pool, bp_frame_fn fn, void *arg)
 {
     if (!pool || !fn)
         return bp__fail(-EINVAL, "bp_inspect_frames: pool and fn must not be NULL");
-    const uint32_t nframes = pool->nframes;
+    const uint32_t nframes = bp__frames_now(pool);
     uint8_t *status = malloc(nframes);
     if (!status)
         return bp__fail(-ENOMEM, "bp_inspect_frames: out of memory");
@@ -89,7 +89,7 @@ int bp_inspect_clock(bp_pool *pool, bp_clock_fn fn, void *arg,
     if (!pool)
         return bp__fail(-EINVAL, "bp_inspect_clock: pool must not be NULL");
     /* At most every frame plus as many non-resident entries (the cap). */
-    struct clock_copy cc = { pool, NULL, 0, 2 * pool->nframes };
+    struct clock_copy cc = { pool, NULL, 0, 2 * pool->frames_max };
     if (fn && !(cc.e = malloc((size_t)cc.cap * sizeof(*cc.e))))
         return bp__fail(-ENOMEM, "bp_inspect_clock: out of memory");
     struct bp__cp_counts counts;

@@ -79,6 +79,15 @@ uint32_t bp__options_frames(const struct bp_options *o)
     return n > MAX_FRAMES ? 0 : (uint32_t)n;
 }
 
+uint32_t bp__options_frames_max(const struct bp_options *o)
+{
+    uint32_t frames = bp__options_frames(o);
+    if (!o->pool_bytes_max)
+        return frames;
+    uint64_t n = o->pool_bytes_max / o->page_size;
+    return n > MAX_FRAMES ? 0 : (uint32_t)n;
+}
+
 /* Copy the caller's *opts, of opts->struct_size bytes, over the defaults
  * in *o (bpool.h, "How the structures grow"). */
 static int options_copy_in(const struct bp_options *opts, struct bp_options *o)
@@ -178,5 +187,17 @@ int bp__options_check_page_size(const struct bp_options *o)
                         "frames of %u bytes; a pool needs %u to %u frames "
                         "(set pool_frames or pool_bytes)", n, ps,
                         BP_MIN_FRAMES, MAX_FRAMES);
+    uint32_t max = bp__options_frames_max(o);
+    if (max == 0)
+        return bp__fail(-BP_EPOOLSIZE, "bp_open: pool_bytes_max %llu is too "
+                        "large: at most %llu bytes (%u frames of %u bytes)",
+                        (unsigned long long)o->pool_bytes_max,
+                        (unsigned long long)MAX_FRAMES * ps, MAX_FRAMES, ps);
+    if (max < n)
+        return bp__fail(-BP_EPOOLSIZE, "bp_open: pool_bytes_max %llu is below "
+                        "the pool's size (%u frames of %u bytes); set it to at "
+                        "least %llu bytes, or 0 for the pool's size",
+                        (unsigned long long)o->pool_bytes_max, n, ps,
+                        (unsigned long long)n * ps);
     return 0;
 }

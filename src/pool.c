@@ -115,10 +115,23 @@ static bool ops_test_ref(void *ctx, uint32_t f)
     return bp__frame_test_ref(&pool->frames[f]);
 }
 
+/* The cold hand claimed frame f, which is leaving with a shrink
+ * (bp_resize): its page goes as in any eviction, and the frame stays
+ * free, never to be handed out again. */
+static void ops_parked(void *ctx, void *call, uint32_t f, uint64_t page)
+{
+    bp_pool *pool = ctx;
+    (void)call;
+    bp__pt_remove(&pool->pt, page);
+    bp__frame_free(&pool->frames[f]);
+    bp__count(pool, BP__C_EVICTIONS, 1);
+}
+
 const struct bp__cp_frame_ops bp__pool_frame_ops = {
     .try_evict = ops_try_evict,
     .test_clear_ref = ops_test_clear_ref,
     .test_ref = ops_test_ref,
+    .parked = ops_parked,
 };
 
 /* ---- Frame helpers ---------------------------------------------------- */
@@ -301,7 +314,7 @@ static void count_victim_write(bp_pool *pool, uint64_t t0)
  * found no frame at all. */
 static bool frames_under_io(bp_pool *pool)
 {
-    for (uint32_t f = 0; f < pool->nframes; f++) {
+    for (uint32_t f = 0, nf = bp__frames_now(pool); f < nf; f++) {
         struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
         if (v.reading || v.writing || v.claimed)
             return true;
@@ -431,7 +444,7 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
         bp__count(pool, BP__C_NOFREE, 1);
         return bp__fail(r, "no frame for page %llu: all %u frames are pinned "
                         "or under I/O; unpin pages (or use a larger pool) and "
-                        "retry", (unsigned long long)page, pool->nframes);
+                        "retry", (unsigned long long)page, bp__frames_now(pool));
     }
     *fout = f;
     return PIN_OK;

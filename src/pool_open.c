@@ -29,6 +29,7 @@ static void pool_free(bp_pool *pool)
     pthread_mutex_destroy(&pool->miss_mu);
     pthread_mutex_destroy(&pool->streams_mu);
     pthread_mutex_destroy(&pool->grow_mu);
+    pthread_mutex_destroy(&pool->resize_mu);
     free(pool->warm_file);
     free(pool);
 }
@@ -67,6 +68,7 @@ static bp_pool *pool_new(void)
     pthread_mutex_init(&pool->miss_mu, NULL);
     pthread_mutex_init(&pool->streams_mu, NULL);
     pthread_mutex_init(&pool->grow_mu, NULL);
+    pthread_mutex_init(&pool->resize_mu, NULL);
     bp__stats_init(pool);
     atomic_init(&pool->durability_lost, false);
     return pool;
@@ -78,14 +80,22 @@ static int pool_build(bp_pool *pool, struct bp_options *o)
 {
     int r = 0;
     pool->page_size = o->page_size;
-    pool->nframes = bp__options_frames(o);
+    uint32_t frames = bp__options_frames(o);
+    atomic_init(&pool->nframes, frames);
+    pool->frames_max = bp__options_frames_max(o);
     struct bp__datafile *df0 = atomic_load(&pool->files[0]);
     pool->mem_align = df0 ? df0->dio_mem_align : 0;
     r = bp__frames_create(pool);
-    if (r == 0 && (r = bp__pt_init(&pool->pt, pool->nframes)) < 0)
+    /* The page table and the policy have room for frames_max at once, so
+     * bp_resize never reallocates what the miss path reads. */
+    if (r == 0 && (r = bp__pt_init(&pool->pt, pool->frames_max)) < 0)
         bp__fail(r, "bp_open: out of memory for the page table");
-    if (r == 0 && (r = bp__cp_create(pool->nframes, pool->nframes, &bp__pool_frame_ops,
-                                     pool, &pool->policy)) < 0)
+    struct bp__cp_config cfg;
+    bp__cp_config_init(&cfg);
+    cfg.frames_max = pool->frames_max;
+    if (r == 0 && (r = bp__cp_create_with(frames, frames, &cfg,
+                                          &bp__pool_frame_ops, pool,
+                                          &pool->policy)) < 0)
         bp__fail(r, "bp_open: out of memory for the replacement policy");
     if (r == 0)
         r = setup_aio(pool, o->queue_depth, o->aio_lanes, df0);
@@ -186,7 +196,7 @@ int bp_close(bp_pool *pool)
     bool had_flushers = pool->flushers != NULL;
     bp__prefetcher_stop(pool);
     bp__flushers_stop(pool);
-    for (uint32_t f = 0; f < pool->nframes; f++) {
+    for (uint32_t f = 0, nf = bp__frames_now(pool); f < nf; f++) {
         struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
         if (v.pins) {
             int e = bp__fail(-EBUSY, "bp_close: page %llu is still pinned "
@@ -231,7 +241,8 @@ int bp_info_sized(bp_pool *pool, struct bp_info *out, size_t size)
     pthread_mutex_lock(&pool->files_mu);
     struct bp__datafile *df = atomic_load(&pool->files[0]);
     info->page_size = pool->page_size;
-    info->frames = pool->nframes;
+    info->frames = bp__frames_now(pool);
+    info->frames_max = pool->frames_max;
     info->queue_depth = pool->queue_depth;
     info->frame_align = pool->frame_align;
     info->huge_pages = pool->huge_pages;

@@ -47,7 +47,8 @@ int bp__readahead_create(bp_pool *pool, const struct bp_options *o)
     struct bp__readahead *ra = calloc(1, sizeof(*ra));
     if (!ra)
         return bp__fail(-ENOMEM, "bp_open: out of memory for read-ahead");
-    uint32_t quarter = pool->nframes / 4 ? pool->nframes / 4 : 1;
+    uint32_t frames = bp__frames_now(pool);
+    uint32_t quarter = frames / 4 ? frames / 4 : 1;
     ra->min_pages = o->readahead_min / pool->page_size;
     ra->max_pages = o->readahead_max / pool->page_size;
     if (ra->max_pages > quarter)

@@ -157,11 +157,12 @@ int bp_stats_sized(bp_pool *pool, struct bp_stats *out, size_t size)
     st->miss_read_waits = sum(pool, BP__C_MISS_READ_WAITS);
     st->miss_read_wait_ns = sum(pool, BP__C_MISS_READ_WAIT_NS);
     st->warm_pages = sum(pool, BP__C_WARM_PAGES);
+    st->resizes = sum(pool, BP__C_RESIZES);
     pthread_mutex_unlock(&pool->locals_mu);
     st->io_submits = atomic_load_explicit(&pool->aio.submits, memory_order_relaxed);
     bp__warm_progress(pool, &st->warm_listed, &st->warm_done);
 
-    for (uint32_t f = 0; f < pool->nframes; f++) {
+    for (uint32_t f = 0, nf = bp__frames_now(pool); f < nf; f++) {
         struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
         if (v.dirty)
             st->dirty++;

@@ -603,7 +603,8 @@ int bp_stream_open(bp_pool *pool, bp_stream_next_fn next, void *arg,
                         "(BP_RDONLY), so a stream that hands out pages for "
                         "write is refused");
     uint32_t depth = o.max_depth ? o.max_depth : BP_DEFAULT_STREAM_DEPTH;
-    uint32_t share = pool->nframes / 8 ? pool->nframes / 8 : 1;
+    uint32_t frames = bp__frames_now(pool);
+    uint32_t share = frames / 8 ? frames / 8 : 1;
     if (depth > share)
         depth = share;
     uint32_t max_run = pool->opts.readahead_max / pool->page_size;

@@ -141,7 +141,7 @@ int bp_dump_resident(bp_pool *pool, const char *path)
     if (!pool || !path || !*path)
         return bp__fail(-EINVAL, "bp_dump_resident: %s must not be %s",
                         !pool ? "pool" : "path", !pool || !path ? "NULL" : "empty");
-    struct resident r = { .pool = pool, .cap = pool->nframes };
+    struct resident r = { .pool = pool, .cap = pool->frames_max };
     r.hot = malloc(r.cap * sizeof(uint64_t));
     r.cold = malloc(r.cap * sizeof(uint64_t));
     /* hot + cold <= frames; a section per file at most */
@@ -153,7 +153,7 @@ int bp_dump_resident(bp_pool *pool, const char *path)
     int e = 0;
     if (!r.hot || !r.cold || !buf || !tmp) {
         e = bp__fail(-ENOMEM, "bp_dump_resident: out of memory listing %u "
-                     "frames", pool->nframes);
+                     "frames", pool->frames_max);
         goto out;
     }
     /* The files stay as they are from the walk to the sections. */

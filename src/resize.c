@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: MIT */
+/* resize.c - bp_resize: change the number of frames while threads pin.
+ *
+ * Everything a resize touches was sized for frames_max at open (the
+ * arena's address space, the frame descriptors, the page table, the
+ * policy's arrays), so frames never move and the miss path never reads a
+ * table being reallocated.  A resize is then a change of count:
+ *
+ *  - Growing: the policy takes frames [old, new) as free frames and the
+ *    count the scans use rises (under the miss lock, so the next
+ *    admission may use them).  Their memory is touched as pages are read
+ *    into them.
+ *  - Shrinking: the policy stops handing out frames [new, old)
+ *    (bp__cp_shrink_begin); pages in them stay resident and are hit as
+ *    ever, until they leave - evicted here (written back first when
+ *    dirty) or by the cold hand, which now frees them without reusing
+ *    them.  Once none holds a page the policy's m drops, the count drops,
+ *    and the frames' memory goes back to the system (MADV_DONTNEED; the
+ *    mapping stays, so an optimistic reader of a stale frame reads zeros,
+ *    never unmapped memory, and fails bp_validate).  A page that stays
+ *    pinned in a leaving frame for SHRINK_WAIT_MS abandons the shrink:
+ *    the frames are free again and the pool keeps its size.
+ *
+ * Lock order (doc/locking.md): resize_mu, then miss_mu.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "bpool_internal.h"
+
+#define SHRINK_WAIT_MS 10000   /* a pinned page in a leaving frame */
+#define WRITE_BATCH 256        /* dirty leaving pages written at once */
+
+/* Evict the page in leaving frame f if it is still there and can go now:
+ * clean, unpinned, idle.  As bp_evict_page, but by frame. */
+static void evict_frame(bp_pool *pool, uint32_t f, uint64_t page)
+{
+    struct bp__frame *fr = &pool->frames[f];
+    bool wasted, claimed = false;
+
+    pthread_mutex_lock(&pool->miss_mu);
+    if (bp__pt_lookup(&pool->pt, page) == f &&
+        bp__frame_claim(fr, 0, &wasted) == BP__CLAIM_OK) {
+        bp__pt_remove(&pool->pt, page);
+        bp__cp_forget(pool->policy, f);   /* parks the frame */
+        bp__frame_free(fr);
+        claimed = true;
+    }
+    pthread_mutex_unlock(&pool->miss_mu);
+    if (claimed)
+        bp__count(pool, BP__C_EVICTIONS, 1);
+}
+
+/* One pass over the leaving frames [lo, hi): write back the dirty pages
+ * (a batch at a time, so neighbours coalesce), then evict the ones that
+ * can go.  Writes as an eviction does: a page whose latch is held is
+ * skipped, for the next pass, so a resize never waits for a latch (a
+ * caller holding one may be waiting for resize_mu).  Returns the last
+ * write error, or 0. */
+static int empty_frames(bp_pool *pool, uint32_t lo, uint32_t hi)
+{
+    uint32_t batch[WRITE_BATCH], n = 0;
+    int err = 0;
+    for (uint32_t f = lo; f < hi; f++) {
+        struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
+        if (!v.valid || !v.dirty || v.writing ||
+            bp__pin_frame_if_valid(pool, f, v.page) < 0)
+            continue;
+        if (!bp__frame_needs_flush(&pool->frames[f])) {
+            bp__unpin_frame(pool, f);
+            continue;
+        }
+        batch[n++] = f;
+        if (n == WRITE_BATCH || f + 1 == hi) {
+            int r = bp__write_frames(pool, batch, n, BP__W_EVICT);
+            if (r < 0)
+                err = r;
+            n = 0;
+        }
+    }
+    if (n) {
+        int r = bp__write_frames(pool, batch, n, BP__W_EVICT);
+        if (r < 0)
+            err = r;
+    }
+    for (uint32_t f = lo; f < hi; f++) {
+        struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
+        if (v.page != BP__NOPAGE && v.valid && !v.dirty && !v.pins)
+            evict_frame(pool, f, v.page);
+    }
+    return err;
+}
+
+/* The pages still in frames [lo, hi), for a message. */
+static uint64_t a_page_left(bp_pool *pool, uint32_t lo, uint32_t hi,
+                            uint32_t *pins)
+{
+    for (uint32_t f = lo; f < hi; f++) {
+        struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
+        if (v.page != BP__NOPAGE) {
+            *pins = v.pins;
+            return v.page;
+        }
+    }
+    *pins = 0;
+    return BP__NOPAGE;
+}
+
+static int shrink(bp_pool *pool, uint32_t old, uint32_t want)
+{
+    pthread_mutex_lock(&pool->miss_mu);
+    int r = bp__cp_shrink_begin(pool->policy, want);
+    pthread_mutex_unlock(&pool->miss_mu);
+    if (r < 0)
+        return bp__fail(r, "bp_resize: the policy refused %u frames", want);
+
+    uint64_t deadline = bp__now_ns() + (uint64_t)SHRINK_WAIT_MS * 1000000u;
+    for (;;) {
+        int err = empty_frames(pool, want, old);
+        pthread_mutex_lock(&pool->miss_mu);
+        uint32_t left = bp__cp_shrink_left(pool->policy);
+        if (left == 0) {
+            bp__cp_shrink_end(pool->policy, true);
+            atomic_store_explicit(&pool->nframes, want, memory_order_release);
+            pthread_mutex_unlock(&pool->miss_mu);
+            break;
+        }
+        if (bp__now_ns() >= deadline) {
+            bp__cp_shrink_end(pool->policy, false);
+            pthread_mutex_unlock(&pool->miss_mu);
+            uint32_t pins;
+            uint64_t page = a_page_left(pool, want, old, &pins);
+            if (err < 0)
+                return bp__fail(err, "bp_resize: %u frames still hold pages "
+                                "after %d s, and writing page %llu back "
+                                "failed (%s); the pool keeps its %u frames",
+                                left, SHRINK_WAIT_MS / 1000,
+                                (unsigned long long)page, bp_strerror(err), old);
+            char why[48];
+            (void)snprintf(why, sizeof why, pins ? "is pinned, pin count %u"
+                     : "is under I/O", pins);
+            return bp__fail(-EBUSY, "bp_resize: %u of the frames that would "
+                            "go still hold pages after %d s (page %llu %s); "
+                            "the pool keeps its %u frames - unpin pages held "
+                            "for long, or shrink less", left,
+                            SHRINK_WAIT_MS / 1000, (unsigned long long)page,
+                            why, old);
+        }
+        pthread_mutex_unlock(&pool->miss_mu);
+        nanosleep(&(struct timespec){ 0, 1000000L }, NULL);   /* 1 ms */
+    }
+    /* The frames are out of use for good (until a grow): their memory
+     * goes back.  Failure only leaves it resident. */
+    (void)madvise(bp__frame_data(pool, want),
+                  (size_t)(old - want) * pool->page_size, MADV_DONTNEED);
+    return 0;
+}
+
+static void grow(bp_pool *pool, uint32_t want)
+{
+    pthread_mutex_lock(&pool->miss_mu);
+    (void)bp__cp_grow(pool->policy, want);   /* want <= frames_max */
+    atomic_store_explicit(&pool->nframes, want, memory_order_release);
+    pthread_mutex_unlock(&pool->miss_mu);
+}
+
+int bp_resize(bp_pool *pool, uint64_t pool_bytes)
+{
+    if (!pool)
+        return bp__fail(-EINVAL, "bp_resize: pool must not be NULL");
+    uint64_t want = pool_bytes / pool->page_size;
+    if (want < BP_MIN_FRAMES || want > pool->frames_max)
+        return bp__fail(-BP_EPOOLSIZE, "bp_resize: %llu bytes make %llu frames "
+                        "of %u bytes; this pool takes %u to %u frames (%llu to "
+                        "%llu bytes: bp_options.pool_bytes_max at open sets "
+                        "the most)", (unsigned long long)pool_bytes,
+                        (unsigned long long)want, pool->page_size,
+                        BP_MIN_FRAMES, pool->frames_max,
+                        (unsigned long long)BP_MIN_FRAMES * pool->page_size,
+                        (unsigned long long)pool->frames_max * pool->page_size);
+    pthread_mutex_lock(&pool->resize_mu);
+    uint32_t old = bp__frames_now(pool);
+    int r = 0;
+    if (want > old)
+        grow(pool, (uint32_t)want);
+    else if (want < old)
+        r = shrink(pool, old, (uint32_t)want);
+    if (r == 0 && want != old) {
+        bp__flushers_set_watermarks(pool->flushers, (uint32_t)want, &pool->opts);
+        bp__count(pool, BP__C_RESIZES, 1);
+    }
+    pthread_mutex_unlock(&pool->resize_mu);
+    return r;
+}

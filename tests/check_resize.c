@@ -1,0 +1,366 @@
+/* SPDX-License-Identifier: MIT */
+/* check_resize.c - bp_resize: a pool grows up to bp_options.pool_bytes_max
+ * and shrinks while threads pin; a shrink writes dirty pages back before
+ * their frames go, waits for pins in them, gives up with -EBUSY (keeping
+ * every page) when one stays pinned or a write keeps failing; no pin
+ * fails because of a resize;
+ * bad sizes are refused with a detail. */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bpool_internal.h"
+#include "testutil.h"
+
+#define PS 8192u
+#define PAGES 1024u
+#define FRAMES 64u
+#define MAX_FRAMES 256u
+
+/* A file of PAGES pages stamped with seed 1, opened with FRAMES frames
+ * and room for MAX_FRAMES. */
+static bp_pool *open_resizable(const char *name, char **path)
+{
+    *path = tu_path(name);
+    tu_make_file(*path, PS, PAGES, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_bytes_max = (uint64_t)MAX_FRAMES * PS;
+    return tu_open_opts(*path, FRAMES, 0, &o);
+}
+
+static uint32_t frames_of(bp_pool *pool)
+{
+    struct bp_info info;
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    return info.frames;
+}
+
+/* Frames holding a page (bp_inspect_frames). */
+struct census {
+    uint32_t resident, highest;
+    uint64_t page_at_or_above;   /* a page in a frame >= `above` */
+    uint32_t above;
+};
+
+static int census_fn(void *arg, const struct bp_frame_info *fi)
+{
+    struct census *c = arg;
+    if (fi->pgno == UINT64_MAX)
+        return 0;
+    c->resident++;
+    if (fi->frame > c->highest)
+        c->highest = fi->frame;
+    if (fi->frame >= c->above && c->page_at_or_above == UINT64_MAX)
+        c->page_at_or_above = fi->pgno;
+    return 0;
+}
+
+static struct census census(bp_pool *pool, uint32_t above)
+{
+    struct census c = { 0, 0, UINT64_MAX, above };
+    ck_assert_int_eq(bp_inspect_frames(pool, census_fn, &c), 0);
+    return c;
+}
+
+START_TEST(test_bad_sizes)
+{
+    char *path = tu_path("resize_bad.data");
+    tu_make_file(path, PS, 16, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_frames = FRAMES;
+    o.pool_bytes_max = (uint64_t)(FRAMES - 1) * PS;
+    bp_pool *pool = NULL;
+    TU_EXPECT_ERR(bp_open(path, &o, &pool), -BP_EPOOLSIZE, "pool_bytes_max",
+                  "below");
+    ck_assert_ptr_null(pool);
+
+    pool = tu_open(path, FRAMES, 0);   /* no reserve: the pool's size */
+    struct bp_info info;
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    ck_assert_uint_eq(info.frames, FRAMES);
+    ck_assert_uint_eq(info.frames_max, FRAMES);
+    TU_EXPECT_ERR(bp_resize(pool, (uint64_t)(FRAMES + 1) * PS), -BP_EPOOLSIZE,
+                  "pool_bytes_max", "64 frames");
+    TU_EXPECT_ERR(bp_resize(pool, (uint64_t)(BP_MIN_FRAMES - 1) * PS),
+                  -BP_EPOOLSIZE, "frames");
+    TU_EXPECT_ERR(bp_resize(NULL, 1 << 20), -EINVAL, "pool");
+    /* Shrink and grow back within the reserve. */
+    ck_assert_int_eq(bp_resize(pool, 16 * PS), 0);
+    ck_assert_uint_eq(frames_of(pool), 16);
+    ck_assert_int_eq(bp_resize(pool, (uint64_t)FRAMES * PS + PS - 1), 0);
+    ck_assert_uint_eq(frames_of(pool), FRAMES);   /* whole frames */
+    ck_assert_int_eq(bp_resize(pool, (uint64_t)FRAMES * PS), 0);   /* same */
+    ck_assert_uint_eq(tu_stats(pool).resizes, 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Growing gives frames at once: pins that a small pool cannot hold all at
+ * once fit after the grow, in frames above the old count. */
+START_TEST(test_grow)
+{
+    char *path;
+    bp_pool *pool = open_resizable("resize_grow.data", &path);
+    static bp_page pg[200];
+    int r = 0;
+    uint32_t held = 0;
+    while (held < 200 && (r = bp_pin(pool, held, BP_READ, &pg[held])) == 0)
+        held++;
+    ck_assert_int_eq(r, -BP_ENOFRAME);
+    ck_assert_uint_le(held, FRAMES);
+    ck_assert_int_eq(bp_resize(pool, (uint64_t)MAX_FRAMES * PS), 0);
+    ck_assert_uint_eq(frames_of(pool), MAX_FRAMES);
+    for (; held < 200; held++) {
+        ck_assert_msg(bp_pin(pool, held, BP_READ, &pg[held]) == 0,
+                      "pin %u after the grow: %s", held, bp_errdetail());
+        ck_assert(tu_stamped(pg[held].data, PS, held, 1));
+    }
+    struct census c = census(pool, FRAMES);
+    ck_assert_uint_ge(c.resident, 200);
+    ck_assert_uint_ge(c.highest, FRAMES);
+    for (uint32_t i = 0; i < held; i++)
+        ck_assert_int_eq(bp_unpin(&pg[i]), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Shrinking a pool full of dirty pages writes them back before their
+ * frames go: nothing is lost, the frames above the new count hold
+ * nothing, and the pool then works in its new size. */
+START_TEST(test_shrink_writes_back)
+{
+    char *path;
+    bp_pool *pool = open_resizable("resize_dirty.data", &path);
+    ck_assert_int_eq(bp_resize(pool, (uint64_t)MAX_FRAMES * PS), 0);
+    for (uint64_t p = 0; p < 200; p++)
+        tu_rewrite_page(pool, p, 1, 2);
+    ck_assert_int_eq(bp_resize(pool, 32 * PS), 0);
+    ck_assert_uint_eq(frames_of(pool), 32);
+    struct census c = census(pool, 32);
+    ck_assert_uint_le(c.resident, 32);
+    ck_assert_uint_lt(c.highest, 32);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_le(st.resident, 32);
+    ck_assert_uint_le(st.dirty, 32);
+    for (uint64_t p = 0; p < PAGES; p++)
+        tu_expect_page(pool, p, BP_READ, p < 200 ? 2 : 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+    /* On disk too. */
+    pool = tu_open(path, FRAMES, 0);
+    for (uint64_t p = 0; p < PAGES; p += 7)
+        tu_expect_page(pool, p, BP_READ, p < 200 ? 2 : 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+struct late_unpin {
+    bp_page pg;
+    unsigned ms;
+};
+
+static void *unpin_later(void *arg)
+{
+    struct late_unpin *u = arg;
+    usleep(u->ms * 1000u);
+    if (bp_unpin(&u->pg) != 0)
+        tu_thread_fail("late unpin: %s", bp_errdetail());
+    return NULL;
+}
+
+/* Find a page that sits in a frame at or above `above`, filling the pool
+ * with reads until one does. */
+static uint64_t page_in_high_frame(bp_pool *pool, uint32_t above)
+{
+    for (uint64_t p = 0; p < PAGES; p++) {
+        tu_expect_page(pool, p, BP_READ, 1);
+        struct census c = census(pool, above);
+        if (c.page_at_or_above != UINT64_MAX)
+            return c.page_at_or_above;
+    }
+    ck_abort_msg("no page in a frame at or above %u", above);
+    return 0;
+}
+
+/* A pin in a frame that goes makes the shrink wait for it, and the shrink
+ * ends once it is dropped. */
+START_TEST(test_shrink_waits_for_pin)
+{
+    char *path;
+    bp_pool *pool = open_resizable("resize_wait.data", &path);
+    uint64_t page = page_in_high_frame(pool, 16);
+    struct late_unpin u = { .ms = 300 };
+    ck_assert_int_eq(bp_pin(pool, page, BP_READ, &u.pg), 0);
+    pthread_t t;
+    double t0 = tu_now();
+    ck_assert_int_eq(pthread_create(&t, NULL, unpin_later, &u), 0);
+    ck_assert_msg(bp_resize(pool, 16 * PS) == 0, "%s", bp_errdetail());
+    double took = tu_now() - t0;
+    tu_join_all(&t, 1, 10, "late unpin");
+    tu_assert_no_thread_errors();
+    ck_assert_msg(took >= 0.25, "the shrink took %.3f s: it did not wait "
+                  "for the pin", took);
+    ck_assert_uint_eq(frames_of(pool), 16);
+    ck_assert_uint_lt(census(pool, 16).highest, 16);
+    tu_expect_page(pool, page, BP_READ, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* A pin held throughout: the shrink gives up with -EBUSY naming the page,
+ * and the pool keeps its size and its pages; once unpinned it shrinks. */
+START_TEST(test_shrink_gives_up)
+{
+    char *path;
+    bp_pool *pool = open_resizable("resize_busy.data", &path);
+    uint64_t page = page_in_high_frame(pool, 16);
+    uint32_t before = census(pool, 16).resident;
+    bp_page pg;
+    ck_assert_int_eq(bp_pin(pool, page, BP_WRITE, &pg), 0);
+    tu_stamp(pg.data, PS, page, 3);
+    ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+    char want[32];
+    snprintf(want, sizeof want, "page %llu", (unsigned long long)page);
+    TU_EXPECT_ERR(bp_resize(pool, 16 * PS), -EBUSY, want, "pinned",
+                  "keeps its 64 frames");
+    ck_assert_uint_eq(frames_of(pool), FRAMES);
+    ck_assert_uint_le(census(pool, 0).resident, before);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    /* Frames freed by the attempt are free again: a miss uses them. */
+    for (uint64_t p = 0; p < FRAMES; p++)
+        tu_expect_page(pool, PAGES - 1 - p, BP_READ, 1);
+    ck_assert_uint_ge(census(pool, 0).highest, 16);
+    ck_assert_int_eq(bp_resize(pool, 16 * PS), 0);
+    tu_expect_page(pool, page, BP_READ, 3);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+static int fail_writes(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    return cb->aio_lio_opcode == IO_CMD_PWRITE ||
+           cb->aio_lio_opcode == IO_CMD_PWRITEV ? -EIO : 0;
+}
+
+/* Every write fails: the shrink cannot empty its frames of dirty pages,
+ * gives up with the write's error, and keeps the pages (dirty, in memory)
+ * and the size; once the device is well it shrinks. */
+START_TEST(test_shrink_write_fails)
+{
+    char *path;
+    bp_pool *pool = open_resizable("resize_eio.data", &path);
+    ck_assert_int_eq(bp_resize(pool, (uint64_t)MAX_FRAMES * PS), 0);
+    for (uint64_t p = 0; p < 200; p++)
+        tu_rewrite_page(pool, p, 1, 2);
+    atomic_store(&pool->aio.fault, fail_writes);
+    TU_EXPECT_ERR(bp_resize(pool, 16 * PS), -EIO, "writing page",
+                  "keeps its 256 frames");
+    atomic_store(&pool->aio.fault, NULL);
+    ck_assert_uint_eq(frames_of(pool), MAX_FRAMES);
+    for (uint64_t p = 0; p < 200; p++)
+        tu_expect_page(pool, p, BP_READ, 2);
+    ck_assert_int_eq(bp_resize(pool, 16 * PS), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    pool = tu_open(path, FRAMES, 0);
+    for (uint64_t p = 0; p < 200; p++)
+        tu_expect_page(pool, p, BP_READ, 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Threads pin, check and rewrite pages while the pool grows and shrinks
+ * between 16 and 256 frames: no pin fails (each thread holds one page at
+ * a time, far fewer than any size), no page is lost. */
+#define WORKERS 6
+static atomic_bool stop_workers;
+static uint32_t version[PAGES];   /* the seed each page holds: written under
+                                     the page's exclusive latch only */
+
+static void *worker(void *arg)
+{
+    bp_pool *pool = arg;
+    uint64_t rng = (uint64_t)(uintptr_t)&arg;
+    while (!atomic_load(&stop_workers)) {
+        uint64_t p = tu_rnd(&rng) % PAGES;
+        bool write = tu_rnd(&rng) % 4 == 0;
+        bp_page pg;
+        int r = bp_pin(pool, p, write ? BP_WRITE : BP_READ, &pg);
+        if (r != 0) {
+            tu_thread_fail("pin %llu during resizes: %s",
+                           (unsigned long long)p, bp_errdetail());
+            return NULL;
+        }
+        uint32_t v = __atomic_load_n(&version[p], __ATOMIC_RELAXED);
+        if (!tu_stamped(pg.data, PS, p, v))
+            tu_thread_fail("page %llu does not hold seed %u",
+                           (unsigned long long)p, v);
+        if (write) {
+            tu_stamp(pg.data, PS, p, v + 1);
+            __atomic_store_n(&version[p], v + 1, __ATOMIC_RELAXED);
+            if (bp_mark_dirty(&pg) != 0)
+                tu_thread_fail("mark dirty: %s", bp_errdetail());
+        }
+        if (bp_unpin(&pg) != 0)
+            tu_thread_fail("unpin: %s", bp_errdetail());
+    }
+    return NULL;
+}
+
+START_TEST(test_resize_under_load)
+{
+    char *path;
+    bp_pool *pool = open_resizable("resize_load.data", &path);
+    for (uint32_t p = 0; p < PAGES; p++)
+        version[p] = 1;
+    atomic_store(&stop_workers, false);
+    pthread_t t[WORKERS];
+    for (int i = 0; i < WORKERS; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, worker, pool), 0);
+    static const uint32_t sizes[] = { 256, 16, 128, 32, 200, 64, 24, 256, 48 };
+    for (int round = 0; round < 3; round++) {
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            usleep(20000);
+            ck_assert_msg(bp_resize(pool, (uint64_t)sizes[i] * PS) == 0,
+                          "resize to %u: %s", sizes[i], bp_errdetail());
+            ck_assert_uint_eq(frames_of(pool), sizes[i]);
+        }
+    }
+    atomic_store(&stop_workers, true);
+    tu_join_all(t, WORKERS, 30, "workers");
+    tu_assert_no_thread_errors();
+    ck_assert_uint_eq(tu_stats(pool).resizes, 27);
+    ck_assert_int_ge(bp_checkpoint(pool), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    pool = tu_open(path, FRAMES, 0);
+    for (uint64_t p = 0; p < PAGES; p++)
+        tu_expect_page(pool, p, BP_READ, version[p]);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+Suite *test_suite(void);
+Suite *test_suite(void)
+{
+    Suite *s = suite_create("resize");
+    TCase *tc = tcase_create("resize");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_bad_sizes);
+    tcase_add_test(tc, test_grow);
+    tcase_add_test(tc, test_shrink_writes_back);
+    tcase_add_test(tc, test_shrink_waits_for_pin);
+    tcase_add_test(tc, test_shrink_gives_up);
+    tcase_add_test(tc, test_shrink_write_fails);
+    tcase_add_test(tc, test_resize_under_load);
+    suite_add_tcase(s, tc);
+    return s;
+}
