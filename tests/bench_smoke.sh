@@ -278,6 +278,14 @@ st=$?
 [ "$st" -eq 2 ] && grep -q "only warmup takes --rounds" "$work/err" &&
     pass "--rounds: warmup only" || fail "--rounds randread: status $st: $(cat "$work/err")"
 
+# --- resize: pins go on while the pool grows and shrinks by half ----------
+if run resize --json --frames 64 -t 2 -w 0.3 -d 1.5 resize --verify; then
+    shape resize "$out" up_mean_ms down_max_ms lat_p99_us rlat_p99_us
+    expect "resize: sizes and counts" "$out" "frames == 64" "frames_up == 96" \
+        "frames_down == 32" "frames_max == 96" "pin_errors == 0" "pins > 0" \
+        "resizes >= 4" "up_back_n >= 1" "down_n >= 1" "resize_pins > 0"
+fi
+
 # --- trace: 10 pages ten times with 16 frames: 10 misses, 90 hits.  The pages
 # are 37 apart, so no read-ahead takes them for a sequential run. -------------
 for _ in 1 2 3 4 5 6 7 8 9 10; do seq 0 37 333; done >"$work/loop.trc"

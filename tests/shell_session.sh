@@ -342,17 +342,32 @@ has "detach of a file with a page pinned: error" mf_pinned.err 'this shell holds
 run mf_prefix 1 -- "${S[@]}" -c "read :3" </dev/null
 has "FILE:PAGE without FILE: error" mf_prefix.err "put a file number before ':'"
 
+# Online resize: poolmax= reserves, resize grows and shrinks, info shows
+# both counts; a pinned page in a leaving frame, a size beyond the reserve.
+rm -f rs.data
+run rs 0 -- "${S[@]}" -c "open rs.data create frames=8 poolmax=256K; info; alloc 2; write 1 0 xx; resize 128K; info; read 1 0 2; resize 32K; info; read 1 0 2" </dev/null
+has "info: the reserve" rs.out '^frames_max 64$'
+has "resize up" rs.out '^resized: 8 -> 32 frames \(131072 bytes\) in [0-9.]+ s$'
+has "resize down" rs.out '^resized: 32 -> 8 frames \(32768 bytes\) in [0-9.]+ s$'
+eq "info: frames after each resize" "$(grep -E '^frames [0-9]+$' rs.out | tr '\n' ' ')" "frames 8 frames 32 frames 8 "
+eq "the page survives both" "$(grep -c '^00000000: 7878 ' rs.out)" 2
+run rs_big 1 -- "${S[@]}" -c "open rs.data create frames=8 poolmax=256K; resize 1M" </dev/null
+has "resize beyond the reserve: error naming the range" rs_big.err 'this pool takes 4 to 64 frames'
+has "resize beyond the reserve: hint" rs_big.err 'poolmax=SIZE'
+run rs_open 1 -- "${S[@]}" -c "open rs.data create frames=8 poolmax=16K" </dev/null
+has "poolmax below the pool: error" rs_open.err 'pool_bytes_max 16384 is below'
+
 # ---------------------------------------------------------------------------
 # 4. Options.
 # ---------------------------------------------------------------------------
-all_cmds='open close info alloc pin unpin pinned write writehex fill read compare flush sync checkpoint prefetch attach detach files dump warm stream evict stats frames clock load bench help quit'
+all_cmds='open close info alloc pin unpin pinned write writehex fill read compare flush sync checkpoint prefetch attach detach files resize dump warm stream evict stats frames clock load bench help quit'
 run help 0 -- --help </dev/null
 for c in $all_cmds; do
     has "--help lists $c" help.out "^  $c( |$)"
 done
 for o in --command --file --keep-going --no-create --frames --pool-size \
          --page-size --flushers --no-flush --no-readahead --queue-depth \
-         --checkpoint-rate --help --version; do
+         --checkpoint-rate --pool-max --help --version; do
     has "--help lists $o" help.out -- "$o"
 done
 has "--help tells the exit statuses" help.out 'Exit status'

@@ -159,6 +159,19 @@ if run "4 threads, 3 files in one pool" -t 4 --pages 900 --frames 32 --files 3 \
         fail "3 files: run.data, .1 or .2 left behind"
 fi
 
+# Online resize (-m resize=N): threads pin, hold, stream and checkpoint
+# while others resize the pool between half its size and --pool-max; every
+# page read is checked, and all of them after the reopen.
+if run "4 threads, resizes between 16 and 96 frames" -t 4 --pages 1024 \
+        --frames 32 --pool-max $((96 * 4096)) \
+        -m read=40,write=30,stream=5,hold=5,checkpoint=2,resize=3 \
+        --hold-pages 2 -d "$(secs 1.5)" -s 29; then
+    expect "resize: counts" "$out" "${common[@]}" "resize > 0" "hold > 0"
+    [[ $out == *'"pool_bytes_max":393216,'* ]] &&
+        pass "resize: the options say pool_bytes_max" ||
+        fail "resize: no \"pool_bytes_max\":393216 in the options: $out"
+fi
+
 # --- A fixed seed, one thread and an op count repeat exactly ---------------
 if run "seed 42, 1 thread, 3000 ops" -t 1 --pages 512 --frames 64 -n 3000 -s 42; then
     first=$out
@@ -218,7 +231,7 @@ st=$?
 opts=$(grep -o -- '--[a-z][a-z-]*' help.out | sort -u)
 missing=
 for o in --threads --duration --ops --dist --mix --hold-pages --seed --file \
-         --pages --max-pages --frames --page-size --flushers --queue-depth \
+         --pages --max-pages --frames --pool-max --page-size --flushers --queue-depth \
          --checkpoint-rate --no-readahead --no-fill --reuse --keep --verify-only \
          --crash --cycles --power-cut --files --json --quiet --hang-timeout --help --version; do
     grep -q -x -- "$o" <<<"$opts" || missing+=" $o"
@@ -229,7 +242,8 @@ done
     fail "--version"
 for args in "--bogus" "-t 0" "-D zipf:2" "-m read=x" "-m nosuch=1" "-P 5000" \
             "--crash -n 10" "extra" "--frames 8 -m hold=1 --hold-pages 5" \
-            "--files 0" "--files 65" "--files 2 --power-cut 1"; do
+            "--files 0" "--files 65" "--files 2 --power-cut 1" \
+            "--frames 32 --pool-max 4096 -m resize=1"; do
     # shellcheck disable=SC2086
     "$stress" -q -f usage.data $args >/dev/null 2>err
     st=$?

@@ -19,6 +19,8 @@
  *   wl_trace.c   trace: replay a page-reference trace through real pins
  *   wl_warmup.c  warmup: how soon a restarted pool has its hit ratio back,
  *                warm (bp_warm from a dump) against cold
+ *   wl_resize.c  resize: how long bp_resize takes up and down by half
+ *                while threads pin, and their pin latency meanwhile
  *   (datafile.c also has the prepare workload: make the file, report it)
  *
  * Random numbers, zipf, latency histograms and the parsing of option
@@ -320,5 +322,6 @@ int wl_seqwrite(struct bench_opts *o);
 int wl_checkpoint(struct bench_opts *o);
 int wl_trace(struct bench_opts *o);
 int wl_warmup(struct bench_opts *o);
+int wl_resize(struct bench_opts *o);
 
 #endif /* BPOOL_BENCH_H */

@@ -54,6 +54,9 @@ static const struct workload {
     { "warmup", wl_warmup, "time to 90% of the steady hit ratio after a restart,\n"
       "              zipf pins, pool 1/8 of the file: warm (bp_warm from a dump)\n"
       "              against cold, alternated --rounds times: warm_speedup" },
+    { "resize", wl_resize, "zipf pins (10% for write) by 8 threads while one more\n"
+      "              resizes the pool up by half, back, down by half, back:\n"
+      "              resize times, pin latency during resizes and between" },
     { "trace", wl_trace, "replay the page-reference trace FILE (one page number a\n"
       "              line, # comments, .gz read directly): hit ratio and elapsed" },
 };

@@ -23,6 +23,9 @@ bool poolopt_take(struct poolopt *o, int c, const char *arg)
     case 'p':
         o->pool_bytes = opt_size("--pool", arg);
         return true;
+    case POOLOPT_POOL_MAX:
+        o->pool_bytes_max = opt_size("--pool-max", arg);
+        return true;
     case POOLOPT_FRAMES:
         o->frames = (uint32_t)opt_u64("--frames", arg, BP_MIN_FRAMES, UINT32_MAX);
         return true;
@@ -110,6 +113,7 @@ uint32_t poolopt_frames(const struct poolopt *o, uint32_t page_size,
 
 void poolopt_apply(const struct poolopt *o, struct bp_options *bo)
 {
+    bo->pool_bytes_max = o->pool_bytes_max;
     if (o->queue_depth)
         bo->queue_depth = o->queue_depth;
     if (o->flushers == 0)
@@ -146,6 +150,10 @@ void poolopt_json(struct json *j, const struct poolopt *o)
         json_u64(j, "pool_bytes", o->pool_bytes);
     else
         json_null(j, "pool_bytes");
+    if (o->pool_bytes_max)
+        json_u64(j, "pool_bytes_max", o->pool_bytes_max);
+    else
+        json_null(j, "pool_bytes_max");
     if (o->flushers >= 0)
         json_i64(j, "flushers", o->flushers);
     else
@@ -181,6 +189,9 @@ void poolopt_usage(FILE *to)
 {
     fputs(
         "      --frames N         pool size in frames (instead of --pool)\n"
+        "      --pool-max SIZE    the largest size the pool may be resized to\n"
+        "                         (bp_options.pool_bytes_max; default: its\n"
+        "                         size)\n"
         "      --flushers N       background flusher threads (0: none;\n"
         "                         default the library's, 1)\n"
         "      --no-flush         no flusher threads (--flushers 0)\n"

@@ -39,6 +39,7 @@
 struct poolopt {
     uint64_t pool_bytes;       /* -p, --pool */
     uint32_t frames;           /* --frames (instead of --pool) */
+    uint64_t pool_bytes_max;   /* --pool-max: bp_resize's ceiling */
     uint32_t page_size;        /* -P, --page-size */
     int flushers;              /* --flushers; -1: default, 0: BP_NOFLUSH */
     uint32_t queue_depth;      /* --queue-depth */
@@ -57,7 +58,7 @@ enum {
     POOLOPT_QUEUE_DEPTH, POOLOPT_CHECKPOINT_RATE, POOLOPT_COALESCE,
     POOLOPT_NO_READAHEAD, POOLOPT_CHECKSUMS, POOLOPT_NO_CHECKSUMS,
     POOLOPT_DIRTY_LOW, POOLOPT_DIRTY_HIGH, POOLOPT_DIRTY_MAX,
-    POOLOPT_NO_HEADER, POOLOPT_DOUBLEWRITE, POOLOPT_ATOMIC,
+    POOLOPT_NO_HEADER, POOLOPT_DOUBLEWRITE, POOLOPT_ATOMIC, POOLOPT_POOL_MAX,
     POOLOPT_TOOL_FIRST = 0x1100     /* a tool's own long-only options */
 };
 
@@ -68,6 +69,7 @@ enum {
     { "pool", required_argument, NULL, 'p' },                             \
     { "pool-size", required_argument, NULL, 'p' },                        \
     { "frames", required_argument, NULL, POOLOPT_FRAMES },                \
+    { "pool-max", required_argument, NULL, POOLOPT_POOL_MAX },            \
     { "page-size", required_argument, NULL, 'P' },                        \
     { "flushers", required_argument, NULL, POOLOPT_FLUSHERS },            \
     { "no-flush", no_argument, NULL, POOLOPT_NO_FLUSH },                  \

@@ -32,6 +32,7 @@ int open_pool(struct shell *sh, const char *path, const struct open_opts *o)
         bo.pool_frames = o->frames;
     if (o->pool_bytes != 0)
         bo.pool_bytes = o->pool_bytes;
+    bo.pool_bytes_max = o->pool_bytes_max;
     if (o->page_size != 0)
         bo.page_size = o->page_size;
     if (o->queue_depth != 0)
@@ -135,6 +136,10 @@ static int open_option(struct shell *sh, const struct command *cmd,
         if (parse_size(sh, &v, UINT64_MAX, "pool size", u, &x) < 0)
             return -1;
         o->pool_bytes = x;
+    } else if (word_prefix(w, "poolmax=", &v)) {
+        if (parse_size(sh, &v, UINT64_MAX, "largest pool size", u, &x) < 0)
+            return -1;
+        o->pool_bytes_max = x;
     } else if (word_prefix(w, "pagesize=", &v)) {
         if (parse_size(sh, &v, UINT32_MAX, "page size", u, &x) < 0)
             return -1;
@@ -176,6 +181,8 @@ int cmd_open(struct shell *sh, const struct command *cmd, int argc,
         o.frames = given.frames;
         o.pool_bytes = given.pool_bytes;
     }
+    if (given.pool_bytes_max != 0)
+        o.pool_bytes_max = given.pool_bytes_max;
     if (given.page_size != 0)
         o.page_size = given.page_size;
     if (given.queue_depth != 0)
@@ -234,6 +241,7 @@ int cmd_info(struct shell *sh, const struct command *cmd, int argc,
     printf("page_size %u\n", in.page_size);
     printf("pages %llu\n", (unsigned long long)in.page_count);
     printf("frames %u\n", in.frames);
+    printf("frames_max %u\n", in.frames_max);
     printf("pool_bytes %llu\n",
            (unsigned long long)in.frames * in.page_size);
     printf("queue_depth %u\n", in.queue_depth);
@@ -548,6 +556,39 @@ int cmd_files(struct shell *sh, const struct command *cmd, int argc,
     int rc = bp_files(sh->pool, print_file, sh->pool);
     if (rc < 0)
         return fail_lib(sh, rc, "cannot list the files");
+    return 0;
+}
+
+int cmd_resize(struct shell *sh, const struct command *cmd, int argc,
+               struct word *argv)
+{
+    (void)argc;
+    uint64_t bytes;
+    if (parse_size(sh, &argv[0], UINT64_MAX, "pool size", usage_of(cmd),
+                   &bytes) < 0)
+        return -1;
+    struct bp_info before, after;
+    if (bp_info(sh->pool, &before) < 0)
+        return fail_lib(sh, -EINVAL, "cannot get pool information");
+    uint64_t t0 = now_ns();
+    int rc = bp_resize(sh->pool, bytes);
+    double took = (double)(now_ns() - t0) / 1e9;
+    char detail[512];
+    (void)snprintf(detail, sizeof detail, "%s", rc < 0 ? bp_errdetail() : "");
+    if (rc == -BP_EPOOLSIZE)
+        return fail_code(sh, rc, detail, "hint: \"info\" shows "
+                         "frames_max; open with poolmax=SIZE to grow further",
+                         "cannot resize the pool");
+    if (rc == -EBUSY)
+        return fail_code(sh, rc, detail, "hint: unpin the pages this "
+                         "shell holds (see \"pinned\"), then resize again",
+                         "cannot resize the pool");
+    if (rc < 0)
+        return fail_lib(sh, rc, "cannot resize the pool");
+    (void)bp_info(sh->pool, &after);
+    printf("resized: %u -> %u frames (%llu bytes) in %.3f s\n",
+           before.frames, after.frames,
+           (unsigned long long)after.frames * after.page_size, took);
     return 0;
 }
 

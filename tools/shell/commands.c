@@ -20,7 +20,7 @@ static handler_fn cmd_help, cmd_quit;
 
 const struct command shell_commands[] = {
     {"open", NULL,
-     "open FILE [create|excl] [frames=N|pool=SIZE] [pagesize=SIZE] "
+     "open FILE [create|excl] [frames=N|pool=SIZE] [poolmax=SIZE] [pagesize=SIZE] "
      "[flushers=N|noflush] [noreadahead] [queue=N] [rate=N] [noheader] "
      "[doublewrite [atomic]]",
      "open a data file (closing the open one)",
@@ -29,6 +29,8 @@ const struct command shell_commands[] = {
      "  excl          create FILE, which must not exist\n"
      "  frames=N      frames in the pool (at least 4)\n"
      "  pool=SIZE     pool size in bytes instead, e.g. 64M\n"
+     "  poolmax=SIZE  the largest size \"resize\" may give the pool\n"
+     "                (default: its size)\n"
      "  pagesize=SIZE page size: a power of two from 4k to 1M; it must be\n"
      "                the one the file was made with (default: the file's)\n"
      "  flushers=N    background flusher threads (0: none, like noflush)\n"
@@ -45,7 +47,7 @@ const struct command shell_commands[] = {
 #endif
      "What is not given comes from the command line (--frames, ...), else\n"
      "from the library's defaults.  SIZE takes k, M, G suffixes.",
-     "FILE create excl frames= pool= pagesize= flushers= noflush "
+     "FILE create excl frames= pool= poolmax= pagesize= flushers= noflush "
      "noreadahead queue= rate= noheader doublewrite atomic"
 #ifdef BP_CHECKSUMS
      " checksums"
@@ -173,6 +175,14 @@ const struct command shell_commands[] = {
      "Prints one line per attached file: its number, its pages, how many\n"
      "of them are resident and dirty, and its path.",
      NULL, 0, 0, true, cmd_files},
+    {"resize", NULL, "resize SIZE", "grow or shrink the pool while it works",
+     "Changes the pool's size to SIZE bytes (bp_resize), from 4 frames up\n"
+     "to the most poolmax= (or --pool-max) reserved at open, and says how\n"
+     "long it took.  Growing adds free frames at once.  Shrinking writes\n"
+     "back and evicts the pages of the frames that go, waiting (10 s at\n"
+     "most) for their pins: a page this shell holds pinned there makes it\n"
+     "fail, and the pool keeps its size.",
+     NULL, 1, 1, true, cmd_resize},
     {"dump", NULL, "dump FILE", "write the list of resident pages to FILE",
      "Writes which pages are resident, and which of them are hot, to FILE\n"
      "(bp_dump_resident): a small file that \"warm\" - in this pool or\n"

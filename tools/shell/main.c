@@ -194,6 +194,7 @@ static void set_defaults(const struct poolopt *p, struct open_opts *o)
 {
     o->frames = p->frames;
     o->pool_bytes = p->pool_bytes;
+    o->pool_bytes_max = p->pool_bytes_max;
     o->page_size = p->page_size;
     o->queue_depth = p->queue_depth;
     o->checkpoint_rate = p->checkpoint_rate;

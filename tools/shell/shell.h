@@ -16,7 +16,7 @@
  *   commands.c  the command table, help, running one line
  *   pins.c      the pages the shell keeps pinned, temporary pins for one
  *               command, and the latency of the shell's own pins
- *   cmd_pool.c  open, close, info, stats, flush, sync, checkpoint,
+ *   cmd_pool.c  open, close, info, stats, flush, sync, checkpoint, resize,
  *               prefetch, evict
  *   cmd_page.c  alloc, pin, unpin, pinned, write, writehex, fill, read,
  *               compare
@@ -61,6 +61,7 @@ struct word {
 struct open_opts {
     uint32_t frames;
     uint64_t pool_bytes;
+    uint64_t pool_bytes_max;     /* bp_resize's ceiling */
     uint32_t page_size;
     uint32_t queue_depth;
     uint32_t flushers;
@@ -209,7 +210,7 @@ uint64_t now_ns(void);
 /* cmd_pool.c */
 handler_fn cmd_open, cmd_close, cmd_info, cmd_stats, cmd_flush, cmd_sync,
     cmd_checkpoint, cmd_prefetch, cmd_evict, cmd_dump, cmd_warm, cmd_attach,
-    cmd_detach, cmd_files;
+    cmd_detach, cmd_files, cmd_resize;
 int open_pool(struct shell *sh, const char *path, const struct open_opts *o);
 int close_pool(struct shell *sh, bool verbose);
 void print_opened(struct shell *sh);

@@ -34,7 +34,7 @@ _Static_assert(OPT_EXIT_USAGE == EXIT_USAGE, "one status for every usage error")
 static const double default_mix[OP_COUNT] = {
     [OP_READ] = 60, [OP_WRITE] = 30, [OP_ALLOC] = 0.5, [OP_PREFETCH] = 2,
     [OP_FLUSH] = 1, [OP_FLUSHALL] = 0.05, [OP_CHECKPOINT] = 0.02,
-    [OP_SYNC] = 0.01, [OP_HOLD] = 0, [OP_STREAM] = 2,
+    [OP_SYNC] = 0.01, [OP_HOLD] = 0, [OP_STREAM] = 2, [OP_RESIZE] = 0,
 };
 
 static void usage(FILE *to)
@@ -65,7 +65,10 @@ static void usage(FILE *to)
         "                         sync, hold (eviction pressure: pin\n"
         "                         --hold-pages pages at once), stream (a read\n"
         "                         stream over up to 48 pages, each checked, a\n"
-        "                         quarter closed early).  Default:\n"
+        "                         quarter closed early), resize (bp_resize\n"
+        "                         to a random size from half the pool, at\n"
+        "                         least threads + 2 frames, to --pool-max,\n"
+        "                         by default twice the pool).  Default:\n"
         "                         read=60,write=30,alloc=0.5,prefetch=2,flush=1,\n"
         "                         flushall=0.05,checkpoint=0.02,sync=0.01,\n"
         "                         stream=2\n"
@@ -509,6 +512,29 @@ int main(int argc, char **argv)
         o.frames = poolopt_frames(&o.pool, o.page_size, 0);
     if (o.frames == 0)
         o.frames = o.pages / 16 > BP_MIN_FRAMES ? (uint32_t)(o.pages / 16) : BP_MIN_FRAMES;
+    o.frames_min = o.frames_max = o.frames;
+    if (o.mix[OP_RESIZE] > 0) {
+        /* Room to grow to --pool-max, by default twice the pool; down to
+         * half of it, but never so few frames that the threads' own pins
+         * could take them all. */
+        uint64_t max = o.pool.pool_bytes_max ? o.pool.pool_bytes_max / o.page_size
+                                             : 2 * (uint64_t)o.frames;
+        if (max < o.frames || max > UINT32_MAX / 2) {
+            free(o.dlog_path);
+            free(o.cut_path);
+            opt_usage("--pool-max: at least the pool's %u frames of %u bytes",
+                      o.frames, o.page_size);
+        }
+        o.frames_max = (uint32_t)max;
+        o.pool.pool_bytes_max = max * o.page_size;
+        uint32_t min = o.frames / 2;
+        uint32_t floor = o.threads * (o.mix[OP_HOLD] > 0 ? o.hold_pages : 1) + 2;
+        if (min < floor)
+            min = floor;
+        if (min < BP_MIN_FRAMES)
+            min = BP_MIN_FRAMES;
+        o.frames_min = min < o.frames ? min : o.frames;
+    }
     if (o.mix[OP_HOLD] > 0 && o.hold_pages > o.frames / 2) {
         free(o.dlog_path);
         free(o.cut_path);

@@ -75,6 +75,7 @@ enum op {
     OP_SYNC,        /* bp_sync (+ side log in crash mode) */
     OP_HOLD,        /* eviction pressure: pin several pages at once */
     OP_STREAM,      /* a read stream over a set or range, each page verified */
+    OP_RESIZE,      /* bp_resize to a random size in [frames_min, frames_max] */
     OP_COUNT
 };
 extern const char *const op_names[OP_COUNT];
@@ -115,6 +116,7 @@ struct stress_opts {
     uint64_t pages;            /* pages of a new data file */
     uint64_t max_pages;        /* pages the file may grow to (allocations) */
     uint32_t frames;
+    uint32_t frames_min, frames_max;  /* the range of OP_RESIZE */
     uint32_t page_size;
     struct dist_spec dist;
     double mix[OP_COUNT];      /* relative weights */

@@ -62,7 +62,7 @@
 
 const char *const op_names[OP_COUNT] = {
     "read", "write", "alloc", "prefetch", "flush", "flushall", "checkpoint",
-    "sync", "hold", "stream",
+    "sync", "hold", "stream", "resize",
 };
 
 #define LIVELOCK_NS (30ull * 1000000000ull)  /* -BP_ENOFRAME this long: fail */
@@ -671,6 +671,34 @@ static int op_stream(struct worker *w, uint64_t p)
     return 0;
 }
 
+/* Resize the pool to a random size between frames_min and frames_max
+ * while the other threads work: no pin of theirs may fail because of it
+ * (their pages are checked as ever), and the size must then be in range
+ * (another thread's resize may follow at once). */
+static int op_resize(struct worker *w)
+{
+    struct run *run = w->run;
+    const struct stress_opts *o = run->o;
+    uint32_t span = o->frames_max - o->frames_min + 1;
+    uint32_t want = o->frames_min + (uint32_t)rng_below(&w->rng, span);
+    int r = bp_resize(run->pool, (uint64_t)want * o->page_size);
+    if (r < 0) {
+        fail_api(w, "bp_resize", want, r);
+        return -1;
+    }
+    struct bp_info info;
+    r = bp_info(run->pool, &info);
+    if (r < 0 || info.frames < o->frames_min || info.frames > o->frames_max ||
+        info.frames_max != o->frames_max) {
+        inc(&w->st->errors);
+        stress_fail(run, "thread %u: after bp_resize to %u frames the pool "
+                    "has %u (reserve %u), outside %u-%u", w->id, want,
+                    info.frames, info.frames_max, o->frames_min, o->frames_max);
+        return -1;
+    }
+    return 0;
+}
+
 static enum op pick_op(struct worker *w)
 {
     const double *cum = w->run->op_cum;
@@ -700,6 +728,7 @@ static int do_op(struct worker *w, enum op op)
     case OP_SYNC: return op_checkpoint(w, true);
     case OP_HOLD: return op_hold(w);
     case OP_STREAM: return op_stream(w, p);
+    case OP_RESIZE: return op_resize(w);
     case OP_COUNT: break;
     }
     return 0;
