@@ -328,7 +328,9 @@ struct bp_options {
                                  frames' memory is used only while they
                                  are in the pool.  0: the pool's size (it
                                  can shrink and grow back).  Below the
-                                 pool's size: -BP_EPOOLSIZE */
+                                 pool's size: -BP_EPOOLSIZE; more than the
+                                 machine's memory: -ENOMEM, as a pool that
+                                 large would be */
 };
 
 /* Fill *opts with the defaults above, and opts->struct_size with the
@@ -519,10 +521,13 @@ BP_API int bp_files(bp_pool *pool, bp_file_fn fn, void *arg);
  * One resize runs at a time; a second waits for the first.
  * Returns 0, or:
  *   -BP_EPOOLSIZE  below BP_MIN_FRAMES frames or above the reserve;
- *   -EBUSY         a page in a frame that would go stayed pinned for 10 s:
- *                  the pool keeps its size (and every page);
- *   a write error  writing back a dirty page kept failing for 10 s (the
- *                  page stays dirty; the pool keeps its size);
+ *   -EBUSY         no frame that would go emptied for 10 s: a page in one
+ *                  stayed pinned (a read stream's pages ahead count: close
+ *                  an idle stream first); the pool keeps its size (and
+ *                  every page);
+ *   a write error  writing back a dirty page kept failing while no frame
+ *                  emptied for 10 s (the page stays dirty; the pool keeps
+ *                  its size);
  *   -EINVAL        pool is NULL.
  * bp_info reports frames and frames_max; bp_stats counts resizes.
  */

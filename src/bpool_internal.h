@@ -326,8 +326,8 @@ void bp__struct_out(void *dst, size_t dst_size, const void *src,
 int bp__options_resolve(const struct bp_options *opts, struct bp_options *o);
 uint32_t bp__options_frames(const struct bp_options *o);
 /* The most frames bp_resize may give the pool: pool_bytes_max in frames,
- * or bp__options_frames with 0; 0 if too many. */
-uint32_t bp__options_frames_max(const struct bp_options *o);
+ * or bp__options_frames with 0 (bp__options_check_page_size checks it). */
+uint64_t bp__options_frames_max(const struct bp_options *o);
 /* -BP_EPAGESIZE or -BP_EPOOLSIZE (detail set) unless o->page_size is a
  * valid page size and gives the pool a valid number of frames. */
 int bp__options_check_page_size(const struct bp_options *o);

@@ -583,7 +583,7 @@ static bool promote(struct bp__clockpro *cp, uint32_t c)
     }
     mc_add(cp, +1); /* 2 */
     ref_clear(cp, c);
-    while (cp->hot >= cp->m - cp->m_c) { /* 3 */
+    while (cp->hot >= cp->limit - cp->m_c) { /* 3 (limit: m, see set_band) */
         if (!is_in_test(cp->ent[c].status))
             return false;
         if (!hot_run(cp, c))
@@ -611,7 +611,8 @@ static bool promote(struct bp__clockpro *cp, uint32_t c)
  */
 static void cold_credit(struct bp__clockpro *cp, uint32_t c)
 {
-    uint32_t alloc = cp->m - cp->hot;
+    /* limit: m, or the size a shrink is going to (set_band) */
+    uint32_t alloc = cp->hot < cp->limit ? cp->limit - cp->hot : 0;
     bool spend, demoted, reached;
 
     if (cp->credit > 0 && alloc >= cp->m_c_max)
@@ -770,13 +771,15 @@ static int make_free(struct bp__clockpro *cp, uint32_t flags, void *call,
 /* ------------------------------------------------------------------ */
 /* Size: the band of m_c, the entries, online resize                   */
 
-/* The band of the cold share for the current m.  In integer arithmetic;
- * for every frame count up to 10^6 it equals the authors'
- * floor(pct / 100.0 * m) at 1, 5 and 99 percent.  m_c is clamped into
- * it (a resize moves the band under it). */
+/* The band of the cold share for the frames in use: m, or during a
+ * shrink the size it goes to (limit), so that the hot limit m - m_c and
+ * the cold target already fit the smaller pool while the leaving frames
+ * empty.  In integer arithmetic; for every frame count up to 10^6 it
+ * equals the authors' floor(pct / 100.0 * m) at 1, 5 and 99 percent.
+ * m_c is clamped into it (a resize moves the band under it). */
 static void set_band(struct bp__clockpro *cp)
 {
-    uint32_t m = cp->m;
+    uint32_t m = cp->limit;
 
     cp->m_c_min = (uint32_t)((uint64_t)m * cp->cold_min_pct / 100);
     if (cp->m_c_min < 2)
@@ -839,9 +842,10 @@ int bp__cp_grow(struct bp__clockpro *cp, uint32_t frames)
 
 int bp__cp_shrink_begin(struct bp__clockpro *cp, uint32_t frames)
 {
-    if (frames < 4 || frames >= cp->m || cp->limit != cp->m)
+    if (frames < 4 || frames >= cp->m || cp->limit != cp->m || !cp->ops->parked)
         return -EINVAL;
     cp->limit = frames;
+    set_band(cp);
     /* Free frames at or above the limit leave the stack now (in one pass,
      * relinking what stays); the others as they are freed. */
     uint32_t *link = &cp->free_top;
@@ -881,6 +885,7 @@ void bp__cp_shrink_end(struct bp__clockpro *cp, bool commit)
     /* Abandoned: the parked frames go back, top down as bp__cp_grow. */
     uint32_t limit = cp->limit;
     cp->limit = cp->m;
+    set_band(cp);
     for (uint32_t f = cp->m; f-- > limit;) {
         if (frame_is_free(cp->frame_ent[f])) {
             cp->frame_ent[f] = cp->free_top;
@@ -994,7 +999,7 @@ void bp__cp_counts(const struct bp__clockpro *cp, struct bp__cp_counts *out)
     out->in_test = cp->in_test;
     out->m_c = cp->m_c;
     if (cp->adapt == BP__CP_ADAPT_CREDIT) {
-        int64_t want = (int64_t)cp->m - cp->hot + cp->credit;
+        int64_t want = (int64_t)cp->limit - cp->hot + cp->credit;
         out->m_c = want < cp->m_c_min ? cp->m_c_min
                  : want > cp->m_c_max ? cp->m_c_max : (uint32_t)want;
     }

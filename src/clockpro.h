@@ -170,8 +170,11 @@ int bp__cp_admit(struct bp__clockpro *cp, uint64_t page, uint32_t flags,
  *  - bp__cp_shrink_begin(cp, frames): frames >= `frames` are never handed
  *    out again.  The free ones leave the free list now; the others as they
  *    are freed (by the cold hand, bp__cp_forget), and are then "parked".
- *    The clock is unchanged: their pages stay resident until then.
- *    -EINVAL below 4, at or above m, or during another shrink.
+ *    The clock is unchanged: their pages stay resident until then; but
+ *    the hot limit and m_c's band are those of the new size from here on,
+ *    so the pages below it are managed as the smaller pool will be.
+ *    -EINVAL below 4, at or above m, during another shrink, or without
+ *    ops->parked.
  *  - bp__cp_shrink_left(cp): how many of those frames still hold a page.
  *  - bp__cp_shrink_end(cp, commit): with commit and none left, m becomes
  *    `frames` (the test hand trims the non-resident entries to the new

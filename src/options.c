@@ -79,13 +79,11 @@ uint32_t bp__options_frames(const struct bp_options *o)
     return n > MAX_FRAMES ? 0 : (uint32_t)n;
 }
 
-uint32_t bp__options_frames_max(const struct bp_options *o)
+uint64_t bp__options_frames_max(const struct bp_options *o)
 {
-    uint32_t frames = bp__options_frames(o);
     if (!o->pool_bytes_max)
-        return frames;
-    uint64_t n = o->pool_bytes_max / o->page_size;
-    return n > MAX_FRAMES ? 0 : (uint32_t)n;
+        return bp__options_frames(o);
+    return o->pool_bytes_max / o->page_size;
 }
 
 /* Copy the caller's *opts, of opts->struct_size bytes, over the defaults
@@ -187,8 +185,8 @@ int bp__options_check_page_size(const struct bp_options *o)
                         "frames of %u bytes; a pool needs %u to %u frames "
                         "(set pool_frames or pool_bytes)", n, ps,
                         BP_MIN_FRAMES, MAX_FRAMES);
-    uint32_t max = bp__options_frames_max(o);
-    if (max == 0)
+    uint64_t max = bp__options_frames_max(o);
+    if (max > MAX_FRAMES)
         return bp__fail(-BP_EPOOLSIZE, "bp_open: pool_bytes_max %llu is too "
                         "large: at most %llu bytes (%u frames of %u bytes)",
                         (unsigned long long)o->pool_bytes_max,

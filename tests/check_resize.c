@@ -83,6 +83,13 @@ START_TEST(test_bad_sizes)
     TU_EXPECT_ERR(bp_open(path, &o, &pool), -BP_EPOOLSIZE, "pool_bytes_max",
                   "below");
     ck_assert_ptr_null(pool);
+    o.pool_bytes_max = 100;   /* not even a page */
+    TU_EXPECT_ERR(bp_open(path, &o, &pool), -BP_EPOOLSIZE, "pool_bytes_max",
+                  "below");
+    o.pool_bytes_max = UINT64_MAX;
+    TU_EXPECT_ERR(bp_open(path, &o, &pool), -BP_EPOOLSIZE, "pool_bytes_max",
+                  "too large");
+    ck_assert_ptr_null(pool);
 
     pool = tu_open(path, FRAMES, 0);   /* no reserve: the pool's size */
     struct bp_info info;
@@ -263,8 +270,8 @@ START_TEST(test_shrink_write_fails)
     for (uint64_t p = 0; p < 200; p++)
         tu_rewrite_page(pool, p, 1, 2);
     atomic_store(&pool->aio.fault, fail_writes);
-    TU_EXPECT_ERR(bp_resize(pool, 16 * PS), -EIO, "writing page",
-                  "keeps its 256 frames");
+    TU_EXPECT_ERR(bp_resize(pool, 16 * PS), -EIO, "writing back failed",
+                  "stays dirty", "keeps its 256 frames");
     atomic_store(&pool->aio.fault, NULL);
     ck_assert_uint_eq(frames_of(pool), MAX_FRAMES);
     for (uint64_t p = 0; p < 200; p++)
