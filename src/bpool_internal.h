@@ -161,9 +161,6 @@ struct bp_pool {
     _Atomic uint32_t nframes;      /* [resize_mu to write] frames that may
                                       hold a page: read it with
                                       bp__frames_now (resize.c) */
-    uint32_t frames_max;           /* [const] bp_resize's ceiling */
-    pthread_mutex_t resize_mu;     /* one bp_resize at a time; before
-                                      miss_mu */
     uint32_t page_size;            /* [const] */
     uint32_t frame_align;          /* [const] */
     int huge_pages;                /* [const] */
@@ -172,6 +169,10 @@ struct bp_pool {
                                       move */
     size_t arena_len;              /* [const] mapping length */
     struct bp__frame *frames;      /* [const] array of frames_max */
+    /* (after the fields a hit reads, which keep their places) */
+    uint32_t frames_max;           /* [const] bp_resize's ceiling */
+    pthread_mutex_t resize_mu;     /* one bp_resize at a time; before
+                                      miss_mu */
 
     pthread_mutex_t miss_mu;       /* page table writers + policy */
     struct bp__pagetable pt;       /* writers [miss]; lookups lock-free */
