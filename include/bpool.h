@@ -331,7 +331,21 @@ struct bp_options {
                                  pool's size: -BP_EPOOLSIZE; more than the
                                  machine's memory: -ENOMEM, as a pool that
                                  large would be */
+
+    /* The I/O engine (see bp_open): BP_IO_LIBAIO (0, the default),
+     * BP_IO_URING or BP_IO_AUTO; bp_info.io_engine names the one in use. */
+    uint32_t io_engine;
+    uint32_t reserved2;       /* must be 0: keeps the struct free of tail
+                                 padding (doc/abi.md) */
 };
+
+/* bp_options.io_engine */
+#define BP_IO_LIBAIO 0u  /* Linux native AIO */
+#define BP_IO_URING  1u  /* io_uring (liburing): -BP_EAIO where the kernel
+                            refuses it (kernel.io_uring_disabled, seccomp,
+                            a kernel before 5.1) or where this libbpool was
+                            built without liburing */
+#define BP_IO_AUTO   2u  /* io_uring where it can be had, else libaio */
 
 /* Fill *opts with the defaults above, and opts->struct_size with the
  * size of the caller's struct (size: sizeof(struct bp_options), which the
@@ -1000,7 +1014,8 @@ struct bp_info {
     uint32_t frame_align;    /* alignment of every frame */
     int huge_pages;          /* 1 if the arena was advised for THP */
     const char *align_source;  /* "statx" or "fallback (4096)" */
-    const char *io_engine;   /* "libaio+O_DIRECT" */
+    const char *io_engine;   /* "libaio+O_DIRECT" or "io_uring+O_DIRECT"
+                                (bp_options.io_engine) */
     const char *path;
     /* Write-back and read-ahead settings in force (see bp_options) */
     uint32_t flushers;       /* 0 with BP_NOFLUSH */

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* aio.c - Linux native AIO for the data file: bounded submission and
- * completion reaping shared by the threads that wait.
+/* aio.c - asynchronous I/O for the data file: bounded submission and
+ * completion reaping shared by the threads that wait, over the contexts
+ * of an I/O engine (io_engine.h; the calls named below are the libaio
+ * engine's, whose conventions the interface follows).
  *
  * Lanes.  A thread that needs I/O takes a lane: an io_context_t of its
  * own for the duration of the call, found without a lock (a CAS on the
@@ -107,12 +109,19 @@ static void charge_device(struct bp__io *io, uint64_t t)
 
 int bp__aio_init(struct bp__aio *aio, unsigned depth, unsigned *granted)
 {
+    return bp__aio_init_engine(aio, &bp__engine_libaio, depth, granted);
+}
+
+int bp__aio_init_engine(struct bp__aio *aio, const struct bp__io_engine *eng,
+                        unsigned depth, unsigned *granted)
+{
     memset(aio, 0, sizeof(*aio));
     if (depth == 0)
         return -EINVAL;
     for (;;) {
         aio->ctx = 0;
-        int r = io_setup((int)depth, &aio->ctx);
+        aio->eng = eng;
+        int r = aio->eng->setup(depth, &aio->ctx);
         if (r == 0)
             break;
         if (r != -EAGAIN || depth == 1)
@@ -139,29 +148,32 @@ int bp__aio_init(struct bp__aio *aio, unsigned depth, unsigned *granted)
  * same grace periods, and the whole teardown costs about one destroy. */
 struct destroy_job {
     pthread_t thread;
-    io_context_t ctx;
+    const struct bp__io_engine *eng;
+    bp__io_ctx ctx;
     bool started;
 };
 
 static void *destroy_main(void *arg)
 {
     struct destroy_job *j = arg;
-    io_destroy(j->ctx);
+    j->eng->destroy(j->ctx);
     return NULL;
 }
 
-static void destroy_all(io_context_t *ctx, unsigned n)
+static void destroy_all(const struct bp__io_engine *eng, bp__io_ctx *ctx,
+                        unsigned n)
 {
     struct destroy_job jobs[BP__AIO_LANES + 1];
     for (unsigned i = 1; i < n; i++) {
+        jobs[i].eng = eng;
         jobs[i].ctx = ctx[i];
         jobs[i].started = pthread_create(&jobs[i].thread, NULL, destroy_main,
                                          &jobs[i]) == 0;
         if (!jobs[i].started)
-            io_destroy(ctx[i]);   /* no thread to spare: the slow way */
+            eng->destroy(ctx[i]);   /* no thread to spare: the slow way */
     }
     if (n > 0)
-        io_destroy(ctx[0]);
+        eng->destroy(ctx[0]);
     for (unsigned i = 1; i < n; i++)
         if (jobs[i].started)
             pthread_join(jobs[i].thread, NULL);
@@ -169,7 +181,7 @@ static void destroy_all(io_context_t *ctx, unsigned n)
 
 void bp__aio_destroy(struct bp__aio *aio)
 {
-    io_context_t ctx[BP__AIO_LANES + 1];
+    bp__io_ctx ctx[BP__AIO_LANES + 1];
     unsigned n = 0;
     if (aio->ctx)
         ctx[n++] = aio->ctx;
@@ -179,7 +191,7 @@ void bp__aio_destroy(struct bp__aio *aio)
             ctx[n++] = aio->lanes[i].ctx;
         atomic_store(&aio->lanes[i].state, BP__LANE_UNSET);
     }
-    destroy_all(ctx, n);
+    destroy_all(aio->eng, ctx, n);
     pthread_mutex_destroy(&aio->mu);
 }
 
@@ -210,7 +222,7 @@ static void reap(struct bp__aio *aio)
     struct io_event ev[REAP_CHUNK];
     aio->reaping = true;
     pthread_mutex_unlock(&aio->mu);
-    int got = io_getevents(aio->ctx, 1, REAP_CHUNK, ev, NULL);
+    int got = aio->eng->getevents(aio->ctx, 1, REAP_CHUNK, ev);
     pthread_mutex_lock(&aio->mu);
     aio->reaping = false;
     for (int i = 0; i < got; i++) {
@@ -258,7 +270,7 @@ static int submit_and_wait(struct bp__aio *aio, struct bp__io *const *v, size_t 
             aio->reserved += (unsigned)k;
             pthread_mutex_unlock(&aio->mu);
             uint64_t t0 = clock_ns();
-            int r = io_submit(aio->ctx, (long)k, cbs);
+            int r = aio->eng->submit(aio->ctx, (long)k, cbs);
             uint64_t t1 = clock_ns();
             atomic_fetch_add_explicit(&aio->submits, 1, memory_order_relaxed);
             pthread_mutex_lock(&aio->mu);
@@ -332,7 +344,8 @@ static _Atomic unsigned lane_spread;
 static bool lane_setup(struct bp__aio *aio, struct bp__aio_lane *l)
 {
     l->ctx = 0;
-    if (io_setup((int)aio->lane_depth, &l->ctx) == 0)
+    l->eng = aio->eng;
+    if (aio->eng->setup(aio->lane_depth, &l->ctx) == 0)
         return true;
     /* aio-max-nr is spent (or AIO refuses): the shared context serves
      * whoever finds no lane; do not ask the kernel again. */
@@ -402,7 +415,7 @@ static int lane_run(struct bp__aio *aio, struct bp__aio_lane *l,
             for (size_t j = 0; j < k; j++)
                 cbs[j] = &v[next + j]->cb;
             uint64_t t0 = clock_ns();
-            int r = io_submit(l->ctx, (long)k, cbs);
+            int r = l->eng->submit(l->ctx, (long)k, cbs);
             uint64_t t1 = clock_ns();
             atomic_fetch_add_explicit(&aio->submits, 1, memory_order_relaxed);
             if (r > 0) {
@@ -433,7 +446,7 @@ static int lane_run(struct bp__aio *aio, struct bp__aio_lane *l,
             /* Our own requests are in flight: reap, then submit again. */
         }
         long want = inflight < REAP_CHUNK ? (long)inflight : REAP_CHUNK;
-        int got = io_getevents(l->ctx, 1, want, ev, NULL);
+        int got = l->eng->getevents(l->ctx, 1, want, ev);
         uint64_t t_got = got > 0 ? clock_ns() : 0;
         for (int i = 0; i < got; i++) {
             struct bp__io *io = ev[i].data;
@@ -553,7 +566,7 @@ size_t bp__aio_lane_submit(struct bp__aio *aio, struct bp__aio_lane *l,
             m = SUBMIT_CHUNK;
         for (size_t j = 0; j < m; j++)
             cbs[j] = &v[sent + j]->cb;
-        int r = io_submit(l->ctx, (long)m, cbs);
+        int r = l->eng->submit(l->ctx, (long)m, cbs);
         atomic_fetch_add_explicit(&aio->submits, 1, memory_order_relaxed);
         if (r > 0) {
             sent += (size_t)r;
@@ -584,8 +597,8 @@ size_t bp__aio_lane_reap(struct bp__aio_lane *l, size_t min,
         max = REAP_CHUNK;
     while (got_total < max) {
         long want_min = got_total < min ? (long)(min - got_total) : 0;
-        int got = io_getevents(l->ctx, want_min, (long)(max - got_total), ev,
-                               NULL);
+        int got = l->eng->getevents(l->ctx, want_min, (long)(max - got_total),
+                                    ev);
         if (got < 0) {
             if (got == -EINTR)
                 continue;

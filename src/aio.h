@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * aio.h - Linux native AIO (libaio) for the data file: bounded submission,
- * completion reaping shared by the waiting threads.
+ * aio.h - asynchronous I/O for the data file: bounded submission,
+ * completion reaping shared by the waiting threads, over an engine's
+ * contexts (io_engine.h: Linux native AIO).
  */
 #ifndef BPOOL_AIO_H
 #define BPOOL_AIO_H
@@ -12,6 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "io_engine.h"
 
 struct bp__io_batch;
 
@@ -41,12 +44,14 @@ struct bp__io {
 #define BP__AIO_LANES 64   /* room for BP_MAX_AIO_LANES */
 enum { BP__LANE_UNSET, BP__LANE_IDLE, BP__LANE_BUSY, BP__LANE_FAILED };
 struct bp__aio_lane {
-    io_context_t ctx;            /* valid once state left UNSET for IDLE */
+    bp__io_ctx ctx;              /* valid once state left UNSET for IDLE */
+    const struct bp__io_engine *eng;  /* the pool's, set with ctx */
     _Atomic int state;           /* BP__LANE_* */
 } __attribute__((aligned(64)));  /* one cache line each: no false sharing */
 
 struct bp__aio {
-    io_context_t ctx;
+    const struct bp__io_engine *eng;  /* the engine (io_engine.h) */
+    bp__io_ctx ctx;
     unsigned depth;              /* io_setup() depth actually granted */
     pthread_mutex_t mu;          /* protects everything below */
     unsigned inflight;           /* requests in the kernel, not yet reaped */
@@ -82,6 +87,9 @@ struct bp__aio {
  * or the negative errno of the last io_setup attempt.
  */
 int bp__aio_init(struct bp__aio *aio, unsigned depth, unsigned *granted);
+/* The same on engine eng (bp__aio_init: libaio's). */
+int bp__aio_init_engine(struct bp__aio *aio, const struct bp__io_engine *eng,
+                        unsigned depth, unsigned *granted);
 void bp__aio_destroy(struct bp__aio *aio);
 
 /*

@@ -108,6 +108,13 @@ static int options_copy_in(const struct bp_options *opts, struct bp_options *o)
     if (o->reserved0)
         return bp__fail(-EINVAL, "bp_open: opts->reserved0 is %u; it must "
                         "be 0 (bp_options_init sets it)", o->reserved0);
+    if (o->reserved2)
+        return bp__fail(-EINVAL, "bp_open: opts->reserved2 is %u; it must "
+                        "be 0 (bp_options_init sets it)", o->reserved2);
+    if (o->io_engine > BP_IO_AUTO)
+        return bp__fail(-EINVAL, "bp_open: opts->io_engine is %u; use "
+                        "BP_IO_LIBAIO (0), BP_IO_URING (1) or BP_IO_AUTO (2)",
+                        o->io_engine);
     if (o->warm_file && !*o->warm_file)
         return bp__fail(-EINVAL, "bp_open: opts->warm_file is empty; give "
                         "the path of the dump, or NULL for none");

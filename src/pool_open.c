@@ -34,11 +34,32 @@ static void pool_free(bp_pool *pool)
     free(pool);
 }
 
-static int setup_aio(bp_pool *pool, unsigned depth, unsigned lanes,
-                     const struct bp__datafile *df)
+static int setup_aio(bp_pool *pool, uint32_t engine, unsigned depth,
+                     unsigned lanes, const struct bp__datafile *df)
 {
     unsigned granted = 0;
-    int r = bp__aio_init(&pool->aio, depth, &granted);
+    int r = -ENOSYS;
+    if (engine == BP_IO_URING || engine == BP_IO_AUTO) {
+#ifdef HAVE_LIBURING
+        r = bp__aio_init_engine(&pool->aio, &bp__engine_uring, depth, &granted);
+#endif
+        if (r < 0 && engine == BP_IO_URING) {
+#ifdef HAVE_LIBURING
+            return bp__fail(-BP_EAIO, "io_uring could not be set up (%s)%s; "
+                            "use io_engine BP_IO_LIBAIO, or BP_IO_AUTO to fall "
+                            "back to it", strerror(-r),
+                            r == -EPERM ? ": kernel.io_uring_disabled or a "
+                            "seccomp filter forbids it" :
+                            r == -ENOSYS ? ": the kernel lacks io_uring" : "");
+#else
+            return bp__fail(-BP_EAIO, "io_engine BP_IO_URING: this libbpool "
+                            "was built without liburing (configure found no "
+                            "liburing-dev); use BP_IO_LIBAIO or BP_IO_AUTO");
+#endif
+        }
+    }
+    if (r < 0)
+        r = bp__aio_init(&pool->aio, depth, &granted);
     if (r < 0)
         return bp__fail(-BP_EAIO, "io_setup failed (%s) even with a queue "
                         "depth of 1%s", strerror(-r),
@@ -98,7 +119,7 @@ static int pool_build(bp_pool *pool, struct bp_options *o)
                                           &pool->policy)) < 0)
         bp__fail(r, "bp_open: out of memory for the replacement policy");
     if (r == 0)
-        r = setup_aio(pool, o->queue_depth, o->aio_lanes, df0);
+        r = setup_aio(pool, o->io_engine, o->queue_depth, o->aio_lanes, df0);
     if (r == 0 && o->warm_file && !(pool->warm_file = strdup(o->warm_file)))
         r = bp__fail(-ENOMEM, "bp_open: out of memory");
     o->warm_file = pool->warm_file;
@@ -246,7 +267,8 @@ int bp_info_sized(bp_pool *pool, struct bp_info *out, size_t size)
     info->queue_depth = pool->queue_depth;
     info->frame_align = pool->frame_align;
     info->huge_pages = pool->huge_pages;
-    info->io_engine = "libaio+O_DIRECT";
+    info->io_engine = pool->aio.eng == &bp__engine_libaio ? "libaio+O_DIRECT"
+                                                          : "io_uring+O_DIRECT";
     if (df) {
         info->page_count = atomic_load(&df->page_count);
         info->dio_mem_align = df->dio_mem_align;

@@ -10,6 +10,7 @@ void poolopt_init(struct poolopt *o)
     memset(o, 0, sizeof *o);
     o->flushers = -1;
     o->checksums = -1;
+    o->io_engine = -1;
 }
 
 static uint32_t percent(const char *opt, const char *arg)
@@ -22,6 +23,16 @@ bool poolopt_take(struct poolopt *o, int c, const char *arg)
     switch (c) {
     case 'p':
         o->pool_bytes = opt_size("--pool", arg);
+        return true;
+    case POOLOPT_IO_ENGINE:
+        if (strcmp(arg, "libaio") == 0)
+            o->io_engine = BP_IO_LIBAIO;
+        else if (strcmp(arg, "io_uring") == 0)
+            o->io_engine = BP_IO_URING;
+        else if (strcmp(arg, "auto") == 0)
+            o->io_engine = BP_IO_AUTO;
+        else
+            opt_bad("--io-engine", arg, "want libaio, io_uring or auto");
         return true;
     case POOLOPT_POOL_MAX:
         o->pool_bytes_max = opt_size("--pool-max", arg);
@@ -114,6 +125,8 @@ uint32_t poolopt_frames(const struct poolopt *o, uint32_t page_size,
 void poolopt_apply(const struct poolopt *o, struct bp_options *bo)
 {
     bo->pool_bytes_max = o->pool_bytes_max;
+    if (o->io_engine >= 0)
+        bo->io_engine = (uint32_t)o->io_engine;
     if (o->queue_depth)
         bo->queue_depth = o->queue_depth;
     if (o->flushers == 0)
@@ -154,6 +167,11 @@ void poolopt_json(struct json *j, const struct poolopt *o)
         json_u64(j, "pool_bytes_max", o->pool_bytes_max);
     else
         json_null(j, "pool_bytes_max");
+    static const char *const engines[] = { "libaio", "io_uring", "auto" };
+    if (o->io_engine >= 0)
+        json_str(j, "io_engine", engines[o->io_engine]);
+    else
+        json_null(j, "io_engine");
     if (o->flushers >= 0)
         json_i64(j, "flushers", o->flushers);
     else
@@ -189,6 +207,8 @@ void poolopt_usage(FILE *to)
 {
     fputs(
         "      --frames N         pool size in frames (instead of --pool)\n"
+        "      --io-engine E      libaio (default), io_uring, or auto\n"
+        "                         (io_uring where the kernel allows it)\n"
         "      --pool-max SIZE    the largest size the pool may be resized to\n"
         "                         (bp_options.pool_bytes_max; default: its\n"
         "                         size)\n"

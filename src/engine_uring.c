@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/* engine_uring.c - the io_uring engine (io_engine.h), with liburing.
+ *
+ * A context is one ring.  Requests arrive as iocbs (the interface's
+ * description) and go out as SQEs of the same operation: a pread or
+ * pwrite as IORING_OP_READ / WRITE, a vectored one as READV / WRITEV,
+ * aio_rw_flags (RWF_ATOMIC) as the SQE's rw_flags, the iocb itself as the
+ * user data, so that a completion names its request as libaio's does.
+ *
+ * Threads.  A ring's submission queue has one producer: on the shared
+ * context several threads submit at once (aio.c), so submit holds the
+ * ring's sq_mu; the completion queue has one consumer, which aio.c
+ * already guarantees (the reaper, or a lane's owner).  Submitting never
+ * reaps, so a submitter and the reaper do not meet.
+ *
+ * Not yet: the arena registered as fixed buffers (READ_FIXED), the data
+ * file registered, SINGLE_ISSUER / DEFER_TASKRUN (a lane is used by one
+ * thread at a time, but by many threads in turn).  COOP_TASKRUN is asked
+ * for where the kernel has it: completions are then run when the waiting
+ * thread enters the kernel, without an interrupt to another CPU.
+ */
+#include "io_engine.h"
+
+#ifdef HAVE_LIBURING
+
+#include <errno.h>
+#include <liburing.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+struct uring_ctx {
+    struct io_uring ring;
+    pthread_mutex_t sq_mu;   /* one submitter at a time */
+};
+
+static int ur_setup(unsigned depth, bp__io_ctx *ctx)
+{
+    struct uring_ctx *u = calloc(1, sizeof(*u));
+    if (!u)
+        return -ENOMEM;
+    int r = -EINVAL;
+#ifdef IORING_SETUP_COOP_TASKRUN
+    r = io_uring_queue_init(depth, &u->ring, IORING_SETUP_COOP_TASKRUN);
+#endif
+    if (r == -EINVAL)   /* a kernel without the flag (before 5.19) */
+        r = io_uring_queue_init(depth, &u->ring, 0);
+    if (r < 0) {
+        free(u);
+        *ctx = 0;
+        return r;
+    }
+    pthread_mutex_init(&u->sq_mu, NULL);
+    *ctx = u;
+    return 0;
+}
+
+static void ur_destroy(bp__io_ctx ctx)
+{
+    struct uring_ctx *u = ctx;
+    io_uring_queue_exit(&u->ring);
+    pthread_mutex_destroy(&u->sq_mu);
+    free(u);
+}
+
+/* Fill sqe from cb: 0, or -EINVAL for an operation this engine lacks. */
+static int prep(struct io_uring_sqe *sqe, struct iocb *cb)
+{
+    switch (cb->aio_lio_opcode) {
+    case IO_CMD_PREAD:
+        io_uring_prep_read(sqe, cb->aio_fildes, cb->u.c.buf,
+                           (unsigned)cb->u.c.nbytes, (uint64_t)cb->u.c.offset);
+        break;
+    case IO_CMD_PWRITE:
+        io_uring_prep_write(sqe, cb->aio_fildes, cb->u.c.buf,
+                            (unsigned)cb->u.c.nbytes, (uint64_t)cb->u.c.offset);
+        break;
+    case IO_CMD_PREADV:
+        io_uring_prep_readv(sqe, cb->aio_fildes, cb->u.v.vec,
+                            (unsigned)cb->u.v.nr, (uint64_t)cb->u.v.offset);
+        break;
+    case IO_CMD_PWRITEV:
+        io_uring_prep_writev(sqe, cb->aio_fildes, cb->u.v.vec,
+                             (unsigned)cb->u.v.nr, (uint64_t)cb->u.v.offset);
+        break;
+    default:
+        return -EINVAL;
+    }
+    sqe->rw_flags = (__kernel_rwf_t)cb->aio_rw_flags;
+    io_uring_sqe_set_data(sqe, cb);
+    return 0;
+}
+
+static int ur_submit(bp__io_ctx ctx, long n, struct iocb **cbs)
+{
+    struct uring_ctx *u = ctx;
+    long k = 0;
+    pthread_mutex_lock(&u->sq_mu);
+    while (k < n) {
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+        if (!sqe)
+            break;    /* the SQ ring is full: the rest is the caller's */
+        if (prep(sqe, cbs[k]) < 0) {
+            /* Nothing of this one goes out: take the SQE back by
+             * sending a no-op that completes nobody's request. */
+            io_uring_prep_nop(sqe);
+            io_uring_sqe_set_data(sqe, NULL);
+            if (k == 0) {
+                (void)io_uring_submit(&u->ring);
+                pthread_mutex_unlock(&u->sq_mu);
+                return -EINVAL;
+            }
+            break;
+        }
+        k++;
+    }
+    int r = k ? io_uring_submit(&u->ring) : 0;
+    pthread_mutex_unlock(&u->sq_mu);
+    if (r < 0)
+        return r;
+    return (int)k;
+}
+
+static int ur_getevents(bp__io_ctx ctx, long min, long max, struct io_event *ev)
+{
+    struct uring_ctx *u = ctx;
+    long got = 0;
+    while (got < max) {
+        struct io_uring_cqe *cqe = NULL;
+        int r = got < min ? io_uring_wait_cqe(&u->ring, &cqe)
+                          : io_uring_peek_cqe(&u->ring, &cqe);
+        if (r == -EAGAIN || (r == 0 && !cqe))
+            break;     /* nothing more ready, and min reached */
+        if (r < 0) {
+            if (r == -EINTR)
+                continue;
+            return got ? (int)got : r;
+        }
+        struct iocb *cb = io_uring_cqe_get_data(cqe);
+        int res = cqe->res;
+        io_uring_cqe_seen(&u->ring, cqe);
+        if (!cb)
+            continue;  /* a no-op of ur_submit */
+        ev[got].data = cb->data;
+        ev[got].obj = cb;
+        ev[got].res = (unsigned long)(long)res;
+        ev[got].res2 = 0;
+        got++;
+    }
+    return (int)got;
+}
+
+const struct bp__io_engine bp__engine_uring = {
+    .name = "io_uring",
+    .setup = ur_setup,
+    .destroy = ur_destroy,
+    .submit = ur_submit,
+    .getevents = ur_getevents,
+};
+
+#else
+/* Built without liburing: no engine here (bp_open says so when asked
+ * for io_uring); ISO C wants a declaration in every file. */
+typedef int bp__engine_uring_not_built;
+#endif /* HAVE_LIBURING */

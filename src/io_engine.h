@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * io_engine.h - what an I/O engine gives aio.c: contexts that take
+ * requests and give back their completions.
+ *
+ * aio.c keeps everything above these primitives for every engine: the
+ * lanes (a context of one thread at a time), the shared context's
+ * leader/follower reaping, the bound on requests in flight, EAGAIN
+ * retries, short-transfer resubmission, the fault hook, the timings.  An
+ * engine only makes and destroys contexts, submits requests and collects
+ * completions, with libaio's calling conventions:
+ *
+ *  - A request is described by a struct iocb, prepared with libaio's
+ *    io_prep_* helpers (pread, pwrite, preadv, pwritev, aio_rw_flags);
+ *    the engine reads that description and may submit it its own way.
+ *    cb->data (the struct bp__io) comes back in the completion's `data`,
+ *    and the completion's `obj` is the iocb.
+ *  - Every call returns a count or a negative errno, never -1 and errno.
+ *  - submit may take fewer than asked (the rest is the caller's to
+ *    resubmit).  On the shared context several threads may be inside
+ *    submit at once, and one inside getevents meanwhile (an engine whose
+ *    submission side is single-threaded serialises it inside); a lane's
+ *    context is used by one thread at a time.  getevents is called by one
+ *    thread at a time on a context and waits for at least `min`
+ *    completions (no timeout).
+ *
+ * Engines: bp__engine_libaio (engine_libaio.c), Linux native AIO.
+ */
+#ifndef BPOOL_IO_ENGINE_H
+#define BPOOL_IO_ENGINE_H
+
+#include <libaio.h>
+
+typedef void *bp__io_ctx;   /* an engine's context */
+
+struct bp__io_engine {
+    const char *name;
+    /* A context for `depth` requests in flight: 0, or -EAGAIN when the
+     * system's budget for them is spent (aio-max-nr), or another -errno. */
+    int (*setup)(unsigned depth, bp__io_ctx *ctx);
+    /* Cancel nothing; wait for what is in flight and free the context. */
+    void (*destroy)(bp__io_ctx ctx);
+    /* Submit cbs[0..n): how many were taken, or -errno. */
+    int (*submit)(bp__io_ctx ctx, long n, struct iocb **cbs);
+    /* Wait for min..max completions into ev[]: how many, or -errno. */
+    int (*getevents)(bp__io_ctx ctx, long min, long max, struct io_event *ev);
+};
+
+extern const struct bp__io_engine bp__engine_libaio;
+#ifdef HAVE_LIBURING
+extern const struct bp__io_engine bp__engine_uring;   /* engine_uring.c */
+#endif
+
+#endif /* BPOOL_IO_ENGINE_H */
