@@ -60,6 +60,23 @@ if crash "2 crash cycles, 2 files in one pool" -f cf.data --files 2 -t 4 \
         fail "2 files: cf.data or cf.data.1 left behind"
 fi
 
+# --- The io_uring engine: crash cycles with resizes (where io_uring is) ----
+if "$stress" -q --io-engine io_uring -f cu_probe.data --pages 16 -n 10 -t 1 \
+        >/dev/null 2>&1; then
+    if crash "2 crash cycles on io_uring, with resizes" -f cu.data --io-engine io_uring \
+            -t 4 --pages 512 --frames 24 -m "$mix,resize=1" --cycles 2 \
+            -d "$(secs 1)" -s 25; then
+        expect "io_uring" "$out" "cycles >= 2" "pages_verified >= 512" \
+            "durable_records >= 1"
+        [[ $out == *'"io_engine":"io_uring"'* ]] &&
+            pass "io_uring: the options say io_engine io_uring" ||
+            fail "io_uring: no \"io_engine\":\"io_uring\" in the options: $out"
+    fi
+else
+    echo "note: no io_uring engine here; its crash run is left out"
+fi
+rm -f cu_probe.data
+
 # --- A pool of 6 frames: -BP_ENOFRAME retried in the children too ----------
 if crash "2 crash cycles, 6 threads, 6 frames" -f c2.data -t 6 --pages 256 --frames 6 \
         -m "$mix" --cycles 2 -d "$(secs 1)" -s 22; then

@@ -46,6 +46,15 @@ if stress_ok "3 power cuts without bpool's checksums" -f p2.data --no-checksums 
     expect "no checksums" "$out" "cuts >= 3" "pages_verified >= 1536"
 fi
 
+# The write recorder interposes libaio's calls: a power cut on io_uring
+# would miss its writes, so it is refused, not run.
+"$stress" -q -f p5.data --io-engine io_uring --power-cut 1 >/dev/null 2>err
+st=$?
+[ "$st" -eq 2 ] && grep -q "records writes through libaio" err &&
+    pass "--power-cut with --io-engine io_uring: a usage error" ||
+    fail "--power-cut --io-engine io_uring: status $st: $(cat err)"
+[ ! -e p5.data ] && pass "the refused run made no file" || fail "p5.data made"
+
 # With a doublewrite area: the open after each cut repairs what it tore,
 # so the check finds no torn page at all.
 if stress_ok "3 power cuts with a doublewrite area" -f p4.data --doublewrite -t 4 \

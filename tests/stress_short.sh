@@ -172,6 +172,21 @@ if run "4 threads, resizes between 16 and 96 frames" -t 4 --pages 1024 \
         fail "resize: no \"pool_bytes_max\":393216 in the options: $out"
 fi
 
+# The io_uring engine (where it is built and allowed): the same checks,
+# every operation, resizes included.
+if "$stress" -q --io-engine io_uring -f u_probe.data --pages 16 -n 10 -t 1 \
+        >/dev/null 2>&1; then
+    if run "4 threads on io_uring" --io-engine io_uring -t 4 --pages 1024 \
+            --frames 32 --pool-max $((64 * 4096)) \
+            -m read=40,write=30,stream=8,prefetch=4,alloc=3,hold=5,flush=3,checkpoint=2,resize=2 \
+            --hold-pages 2 -d "$(secs 1.5)" -s 31; then
+        expect "io_uring: counts" "$out" "${common[@]}" "stream > 0" "resize > 0"
+    fi
+else
+    echo "note: no io_uring engine here; its run is left out"
+fi
+rm -f u_probe.data
+
 # --- A fixed seed, one thread and an op count repeat exactly ---------------
 if run "seed 42, 1 thread, 3000 ops" -t 1 --pages 512 --frames 64 -n 3000 -s 42; then
     first=$out
