@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "stress.h"
@@ -215,6 +216,33 @@ uint64_t stress_page_count(const struct stress_opts *o, bp_pool *pool)
     return n;
 }
 
+/* Open the tool's file, or its files into one pool (file i as number i):
+ * 0, or the failing call's error with *what the file it named. */
+static int open_files(const struct stress_opts *o, struct bp_options *bo,
+                      bp_pool **out, const char **what)
+{
+    bp_pool *pool = NULL;
+    *what = o->path;
+    *out = NULL;
+    if (o->files == 1)
+        return bp_open(o->path, bo, out);
+    if (!bo->page_size)
+        bo->page_size = o->page_size;
+    int r = bp_pool_create(bo, &pool);
+    for (unsigned i = 0; r == 0 && i < o->files; i++) {
+        uint32_t n;
+        *what = o->file_paths[i];
+        r = bp_attach(pool, *what, &n);
+        if (r == 0 && n != i)
+            r = -EINVAL;
+    }
+    if (r < 0 && pool)
+        bp_close(pool);
+    else
+        *out = pool;
+    return r;
+}
+
 bp_pool *stress_open(const struct stress_opts *o, uint32_t flags, int *status)
 {
     struct bp_options bo;
@@ -223,25 +251,15 @@ bp_pool *stress_open(const struct stress_opts *o, uint32_t flags, int *status)
     bp_pool *pool = NULL;
     const char *what = o->path;
     int r;
-    if (o->files == 1) {
-        r = bp_open(o->path, &bo, &pool);
-    } else {
-        /* Many files: one pool of the tool's frames, the files attached
-         * in order, so that file i has number i. */
-        if (!bo.page_size)
-            bo.page_size = o->page_size;
-        r = bp_pool_create(&bo, &pool);
-        for (unsigned i = 0; r == 0 && i < o->files; i++) {
-            uint32_t n;
-            what = o->file_paths[i];
-            r = bp_attach(pool, what, &n);
-            if (r == 0 && n != i)
-                r = -EINVAL;
-        }
-        if (r < 0 && pool) {
-            bp_close(pool);
-            pool = NULL;
-        }
+    /* A killed child's io_uring rings are torn down by the kernel after
+     * the child is gone, and hold its files - and their locks - until
+     * then (tens of milliseconds, longer with writes in flight): a reopen
+     * right after the kill waits that out, 10 s at most. */
+    for (int tries = 0;; tries++) {
+        r = open_files(o, &bo, &pool, &what);
+        if (r != -BP_ELOCKED || tries == 1000)
+            break;
+        nanosleep(&(struct timespec){ 0, 10000000L }, NULL);
     }
     if (r == 0)
         return pool;
