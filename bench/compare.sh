@@ -199,6 +199,13 @@ run_fio seqread128k "${direct[@]}" --rw=read --bs=128k --iodepth=8
 run_fio seqread8k "${direct[@]}" --rw=read --bs=8k --iodepth=1
 run_fio randwrite "${direct[@]}" --rw=randwrite --bs=8k --iodepth=32
 run_fio seqwrite256k "${direct[@]}" --rw=write --bs=256k --iodepth=8
+# io_uring, where fio and the kernel have it: the baseline of bpool's
+# io_uring engine.
+uring_fio=0
+if "$fio" --enghelp=io_uring >/dev/null 2>&1; then
+    run_fio randread_uring --ioengine=io_uring --direct=1 --rw=randread --bs=8k \
+        --iodepth=32 && uring_fio=1
+fi
 # Buffered: fio drops the file's cached pages first (invalidate=1), so this
 # starts cold and warms the page cache as it goes.
 run_fio buffered --ioengine=psync --direct=0 --invalidate=1 --rw=randread \
@@ -239,6 +246,12 @@ if has_opt --stream; then
     # One thread and one stream of depth 32: the reads in flight of fio's
     # QD32, kept by the library instead of 32 threads.
     run_bench randread-stream -d "$io_s" -w "$warm" --stream 32 -t 1 randread
+fi
+# The io_uring engine, where this bpool-bench and the kernel have it.
+if has_opt --io-engine &&
+    "$bench" --quiet -f "$file" --io-engine io_uring -d 0.1 -w 0 -t 1 randread \
+        >/dev/null 2>&1; then
+    run_bench randread-uring -d "$io_s" -w "$warm" -t 32 --io-engine io_uring randread
 fi
 run_bench seqscan -d "$io_s" seqscan
 if has_opt --stream; then
@@ -333,6 +346,21 @@ kib() { awk -v b="$1" 'BEGIN { if (b != "") printf "%.0f", b / 1024 }'; }
         "$(awk -v c="$(field cpu_s randread)" -v r="$(field reads_s randread)" \
             -v e="$(field elapsed_s randread)" 'BEGIN { if (r * e > 0) printf "%.1f", c * 1e6 / (r * e) }')" \
         "us" down ""
+    if [ -s "$outdir/bench-randread-uring.txt" ]; then
+        if [ "$uring_fio" = 1 ]; then
+            row "randread 8 KiB, 32 threads, io_uring engine" "fio io_uring direct QD32" \
+                "$(fio_get randread_uring read iops)" "$(field reads_s randread-uring)" \
+                "IOPS" up ""
+            row "randread CPU time per read, io_uring engine" "fio io_uring direct QD32" \
+                "$(fio_get randread_uring read cpu_us_io)" \
+                "$(field cpu_us_per_read randread-uring)" "us" down ""
+        fi
+        row "randread 8 KiB, 32 threads, io_uring engine" "bpool's libaio engine" \
+            "$(field reads_s randread)" "$(field reads_s randread-uring)" "IOPS" up 1.0
+        row "randread CPU time per read, io_uring engine (target: <= 0.7 x)" \
+            "bpool's libaio engine" "$(field cpu_us_per_read randread)" \
+            "$(field cpu_us_per_read randread-uring)" "us" down 1.43
+    fi
     row "randread through the page cache" "fio psync direct=0, 32 thr" \
         "$(fio_get buffered read iops)" "$(field reads_s randread)" "IOPS" up ""
     row "seqscan, 1 thread" "fio 128 KiB QD8 direct" \
