@@ -240,7 +240,12 @@ int bp__header_record_pages(struct bp__datafile *df, uint64_t n)
         h.page_count = n;
         r = write_slot(df, &h);
         if (r == 0) {
-            df->header = h;
+            /* Only the fields that change: version and id are const
+             * after open, read by bp_info and bp_file_info without the
+             * lock (locking.md), so they must not be rewritten here,
+             * even with the same value. */
+            df->header.seq = h.seq;
+            df->header.page_count = h.page_count;
             r = 1;
         }
     }
