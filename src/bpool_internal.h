@@ -403,6 +403,10 @@ int bp__admit_prefetch(bp_pool *pool, uint64_t page, bool scan, uint32_t *fout);
 /* As bp__admit_prefetch, for warm restart: only a free frame will do
  * (-BP_ENOFRAME when none is left: the pool is full). */
 int bp__admit_warm(bp_pool *pool, uint64_t page, uint32_t *fout);
+/* With the miss lock held: evict page from frame f if f still holds it
+ * and the frame is clean, unpinned and idle (bp_evict_page's claim,
+ * whatever the reference bit); true if it did.  The caller counts it. */
+bool bp__evict_frame_locked(bp_pool *pool, uint32_t f, uint64_t page);
 /* The speculative read of page into frame f ended with res; warm: it was
  * warm restart's (counted as warm_pages, not prefetch_pages). */
 void bp__finish_prefetch(bp_pool *pool, uint32_t f, uint64_t page, int res,

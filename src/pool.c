@@ -519,6 +519,22 @@ static int pin_miss(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
 
 /* ---- Eviction on request (experiments, bpool-shell) ------------------ */
 
+bool bp__evict_frame_locked(bp_pool *pool, uint32_t f, uint64_t page)
+{
+    /* Claim it as the cold hand would, but whatever its reference bit:
+     * only a clean, unpinned, idle frame (a concurrent pin then waits, and
+     * retries once the frame is free). */
+    struct bp__frame *fr = &pool->frames[f];
+    bool wasted;
+    if (bp__pt_lookup(&pool->pt, page) != f ||
+        bp__frame_claim(fr, 0, &wasted) != BP__CLAIM_OK)
+        return false;
+    bp__pt_remove(&pool->pt, page);
+    bp__cp_forget(pool->policy, f);   /* a leaving frame is parked */
+    bp__frame_free(fr);
+    return true;
+}
+
 int bp_evict_page(bp_pool *pool, uint64_t pgno)
 {
     if (!pool)
@@ -532,18 +548,8 @@ int bp_evict_page(bp_pool *pool, uint64_t pgno)
         pthread_mutex_unlock(&pool->miss_mu);
         return 0;
     }
-    /* Claim it as the cold hand would, but whatever its reference bit:
-     * only a clean, unpinned, idle frame (a concurrent pin then waits, and
-     * retries once the frame is free). */
-    struct bp__frame *fr = &pool->frames[f];
-    bool wasted;
-    bool claimed = bp__frame_claim(fr, 0, &wasted) == BP__CLAIM_OK;
-    struct bp__frame_view v = bp__frame_view(fr);
-    if (claimed) {
-        bp__pt_remove(&pool->pt, pgno);
-        bp__cp_forget(pool->policy, f);
-        bp__frame_free(fr);
-    }
+    bool claimed = bp__evict_frame_locked(pool, f, pgno);
+    struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
     pthread_mutex_unlock(&pool->miss_mu);
     if (!claimed)
         return bp__fail(-EBUSY, "bp_evict_page: page %llu is %s; unpin or "

@@ -47,17 +47,8 @@ static void evict_frames(bp_pool *pool, const uint32_t *frame,
 {
     uint64_t evicted = 0;
     pthread_mutex_lock(&pool->miss_mu);
-    for (uint32_t i = 0; i < n; i++) {
-        struct bp__frame *fr = &pool->frames[frame[i]];
-        bool wasted;
-        if (bp__pt_lookup(&pool->pt, page[i]) == frame[i] &&
-            bp__frame_claim(fr, 0, &wasted) == BP__CLAIM_OK) {
-            bp__pt_remove(&pool->pt, page[i]);
-            bp__cp_forget(pool->policy, frame[i]);   /* parks the frame */
-            bp__frame_free(fr);
-            evicted++;
-        }
-    }
+    for (uint32_t i = 0; i < n; i++)
+        evicted += bp__evict_frame_locked(pool, frame[i], page[i]);
     pthread_mutex_unlock(&pool->miss_mu);
     if (evicted)
         bp__count(pool, BP__C_EVICTIONS, evicted);
