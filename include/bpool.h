@@ -333,7 +333,12 @@ struct bp_options {
                                  large would be */
 
     /* The I/O engine (see bp_open): BP_IO_LIBAIO (0, the default),
-     * BP_IO_URING or BP_IO_AUTO; bp_info.io_engine names the one in use. */
+     * BP_IO_URING or BP_IO_AUTO; bp_info.io_engine names the one in use.
+     * bp_options_init sets the one the environment variable
+     * BPOOL_IO_ENGINE names ("libaio", "io_uring" or "auto") when it is
+     * set, so that an operator can switch a program's engine without
+     * rebuilding it; a value naming none makes bp_open fail with EINVAL.
+     * A program that sets io_engine itself is not affected. */
     uint32_t io_engine;
     uint32_t reserved2;       /* must be 0: keeps the struct free of tail
                                  padding (doc/abi.md) */

@@ -57,6 +57,7 @@
 
 #include "aio.h"
 #include "bpool.h"
+#include "fault.h"
 
 _Static_assert(BP__AIO_LANES >= BP_MAX_AIO_LANES, "lanes[] too small");
 
@@ -107,6 +108,29 @@ static void charge_device(struct bp__io *io, uint64_t t)
     }
 }
 
+/* An engine's calls, through the tests' fault hook (fault.h): one relaxed
+ * load when no hook is set. */
+static int eng_setup(const struct bp__io_engine *eng, unsigned depth,
+                     bp__io_ctx *ctx)
+{
+    int e = bp__fault_io(BP__FAULT_IO_SETUP, eng->name, depth);
+    return e < 0 ? e : eng->setup(depth, ctx);
+}
+
+static int eng_submit(const struct bp__io_engine *eng, bp__io_ctx ctx, long n,
+                      struct iocb **cbs)
+{
+    int e = bp__fault_io(BP__FAULT_IO_SUBMIT, eng->name, (uint64_t)n);
+    return e < 0 ? e : eng->submit(ctx, n, cbs);
+}
+
+static int eng_getevents(const struct bp__io_engine *eng, bp__io_ctx ctx,
+                         long min, long max, struct io_event *ev)
+{
+    int e = bp__fault_io(BP__FAULT_IO_WAIT, eng->name, (uint64_t)max);
+    return e < 0 ? e : eng->getevents(ctx, min, max, ev);
+}
+
 int bp__aio_init(struct bp__aio *aio, unsigned depth, unsigned *granted)
 {
     return bp__aio_init_engine(aio, &bp__engine_libaio, depth, granted);
@@ -121,7 +145,7 @@ int bp__aio_init_engine(struct bp__aio *aio, const struct bp__io_engine *eng,
     for (;;) {
         aio->ctx = 0;
         aio->eng = eng;
-        int r = aio->eng->setup(depth, &aio->ctx);
+        int r = eng_setup(aio->eng, depth, &aio->ctx);
         if (r == 0)
             break;
         if (r != -EAGAIN || depth == 1)
@@ -222,7 +246,7 @@ static void reap(struct bp__aio *aio)
     struct io_event ev[REAP_CHUNK];
     aio->reaping = true;
     pthread_mutex_unlock(&aio->mu);
-    int got = aio->eng->getevents(aio->ctx, 1, REAP_CHUNK, ev);
+    int got = eng_getevents(aio->eng, aio->ctx, 1, REAP_CHUNK, ev);
     pthread_mutex_lock(&aio->mu);
     aio->reaping = false;
     for (int i = 0; i < got; i++) {
@@ -270,7 +294,7 @@ static int submit_and_wait(struct bp__aio *aio, struct bp__io *const *v, size_t 
             aio->reserved += (unsigned)k;
             pthread_mutex_unlock(&aio->mu);
             uint64_t t0 = clock_ns();
-            int r = aio->eng->submit(aio->ctx, (long)k, cbs);
+            int r = eng_submit(aio->eng, aio->ctx, (long)k, cbs);
             uint64_t t1 = clock_ns();
             atomic_fetch_add_explicit(&aio->submits, 1, memory_order_relaxed);
             pthread_mutex_lock(&aio->mu);
@@ -345,7 +369,7 @@ static bool lane_setup(struct bp__aio *aio, struct bp__aio_lane *l)
 {
     l->ctx = 0;
     l->eng = aio->eng;
-    if (aio->eng->setup(aio->lane_depth, &l->ctx) == 0)
+    if (eng_setup(aio->eng, aio->lane_depth, &l->ctx) == 0)
         return true;
     /* aio-max-nr is spent (or AIO refuses): the shared context serves
      * whoever finds no lane; do not ask the kernel again. */
@@ -415,7 +439,7 @@ static int lane_run(struct bp__aio *aio, struct bp__aio_lane *l,
             for (size_t j = 0; j < k; j++)
                 cbs[j] = &v[next + j]->cb;
             uint64_t t0 = clock_ns();
-            int r = l->eng->submit(l->ctx, (long)k, cbs);
+            int r = eng_submit(l->eng, l->ctx, (long)k, cbs);
             uint64_t t1 = clock_ns();
             atomic_fetch_add_explicit(&aio->submits, 1, memory_order_relaxed);
             if (r > 0) {
@@ -446,7 +470,7 @@ static int lane_run(struct bp__aio *aio, struct bp__aio_lane *l,
             /* Our own requests are in flight: reap, then submit again. */
         }
         long want = inflight < REAP_CHUNK ? (long)inflight : REAP_CHUNK;
-        int got = l->eng->getevents(l->ctx, 1, want, ev);
+        int got = eng_getevents(l->eng, l->ctx, 1, want, ev);
         uint64_t t_got = got > 0 ? clock_ns() : 0;
         for (int i = 0; i < got; i++) {
             struct bp__io *io = ev[i].data;
@@ -566,7 +590,7 @@ size_t bp__aio_lane_submit(struct bp__aio *aio, struct bp__aio_lane *l,
             m = SUBMIT_CHUNK;
         for (size_t j = 0; j < m; j++)
             cbs[j] = &v[sent + j]->cb;
-        int r = l->eng->submit(l->ctx, (long)m, cbs);
+        int r = eng_submit(l->eng, l->ctx, (long)m, cbs);
         atomic_fetch_add_explicit(&aio->submits, 1, memory_order_relaxed);
         if (r > 0) {
             sent += (size_t)r;
@@ -597,8 +621,8 @@ size_t bp__aio_lane_reap(struct bp__aio_lane *l, size_t min,
         max = REAP_CHUNK;
     while (got_total < max) {
         long want_min = got_total < min ? (long)(min - got_total) : 0;
-        int got = l->eng->getevents(l->ctx, want_min, (long)(max - got_total),
-                                    ev);
+        int got = eng_getevents(l->eng, l->ctx, want_min,
+                                (long)(max - got_total), ev);
         if (got < 0) {
             if (got == -EINTR)
                 continue;

@@ -1,12 +1,32 @@
 /* SPDX-License-Identifier: MIT */
 /* options.c - bp_options: defaults, and checking what the caller asked for. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bpool_internal.h"
 
 /* Frames are addressed by 32-bit numbers; keep a margin for sentinels. */
 #define MAX_FRAMES (UINT32_MAX / 2)
+
+/* What an io_engine field holds when BPOOL_IO_ENGINE names no engine:
+ * bp_open refuses it, naming the variable. */
+#define IO_ENGINE_ENV_BAD UINT32_MAX
+
+/* The engine bp_options_init gives: the one the environment variable
+ * BPOOL_IO_ENGINE names, so that an operator (or the test matrix) can
+ * switch a program's engine without rebuilding it, else libaio. */
+static uint32_t io_engine_default(void)
+{
+    const char *e = getenv("BPOOL_IO_ENGINE");
+    if (!e || !*e || strcmp(e, "libaio") == 0)
+        return BP_IO_LIBAIO;
+    if (strcmp(e, "io_uring") == 0)
+        return BP_IO_URING;
+    if (strcmp(e, "auto") == 0)
+        return BP_IO_AUTO;
+    return IO_ENGINE_ENV_BAD;
+}
 
 /* The defaults are filled in a struct of ours, then written at the
  * caller's size: a program built against an older header has a smaller
@@ -31,6 +51,7 @@ void bp_options_init_sized(struct bp_options *opts, size_t size)
     o->readahead_min = BP_DEFAULT_READAHEAD_MIN;
     o->readahead_max = BP_DEFAULT_READAHEAD_MAX;
     o->aio_lanes = BP_DEFAULT_AIO_LANES;
+    o->io_engine = io_engine_default();
     bp__struct_out(opts, size, &d, sizeof(d));
 }
 
@@ -111,6 +132,11 @@ static int options_copy_in(const struct bp_options *opts, struct bp_options *o)
     if (o->reserved2)
         return bp__fail(-EINVAL, "bp_open: opts->reserved2 is %u; it must "
                         "be 0 (bp_options_init sets it)", o->reserved2);
+    if (o->io_engine == IO_ENGINE_ENV_BAD && getenv("BPOOL_IO_ENGINE"))
+        return bp__fail(-EINVAL, "bp_open: the environment variable "
+                        "BPOOL_IO_ENGINE is \"%s\", which names no I/O "
+                        "engine; set it to libaio, io_uring or auto, or "
+                        "unset it", getenv("BPOOL_IO_ENGINE"));
     if (o->io_engine > BP_IO_AUTO)
         return bp__fail(-EINVAL, "bp_open: opts->io_engine is %u; use "
                         "BP_IO_LIBAIO (0), BP_IO_URING (1) or BP_IO_AUTO (2)",

@@ -4,7 +4,11 @@
  * runs through read streams and coalesced write-back, read-ahead,
  * checkpoints), a failed request is the caller's error as with libaio
  * (the fault hook sits above the engines), BP_IO_AUTO takes io_uring
- * where the kernel allows it, and a bad engine is refused.  Skips (77)
+ * where the kernel allows it and falls back to libaio where the kernel
+ * refuses it, a bad engine is refused, BPOOL_IO_ENGINE picks the default
+ * engine, and the engine's own calls fail under the fault hook as a
+ * kernel would fail them (ring setup refused, a full ring, a wait cut
+ * short, a submission refused).  Skips (77)
  * the io_uring cases where this libbpool was built without liburing or
  * the kernel refuses io_uring. */
 #include <check.h>
@@ -16,6 +20,7 @@
 #include <string.h>
 
 #include "bpool_internal.h"
+#include "fault.h"
 #include "testutil.h"
 
 #define PS 8192u
@@ -139,6 +144,133 @@ START_TEST(test_auto_and_bad_engine)
 }
 END_TEST
 
+/* BPOOL_IO_ENGINE picks the engine bp_options_init gives (each test runs
+ * in a process of its own: the environment set here goes with it). */
+START_TEST(test_engine_from_environment)
+{
+    char *path = tu_path("engine_env.data");
+    tu_make_file(path, PS, 4, 1);
+    struct bp_options o;
+    ck_assert_int_eq(unsetenv("BPOOL_IO_ENGINE"), 0);
+    bp_options_init(&o);
+    ck_assert_uint_eq(o.io_engine, BP_IO_LIBAIO);
+    ck_assert_int_eq(setenv("BPOOL_IO_ENGINE", "io_uring", 1), 0);
+    bp_options_init(&o);
+    ck_assert_uint_eq(o.io_engine, BP_IO_URING);
+    bp_pool *pool = NULL;
+    ck_assert_int_eq(bp_open(path, NULL, &pool), 0);   /* defaults: the same */
+    ck_assert_str_eq(engine_of(pool), "io_uring+O_DIRECT");
+    tu_expect_page(pool, 2, BP_READ, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+    /* A program that chose its engine keeps it. */
+    pool = open_engine(path, BP_IO_LIBAIO, 8);
+    ck_assert_str_eq(engine_of(pool), "libaio+O_DIRECT");
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(setenv("BPOOL_IO_ENGINE", "auto", 1), 0);
+    bp_options_init(&o);
+    ck_assert_uint_eq(o.io_engine, BP_IO_AUTO);
+    ck_assert_int_eq(setenv("BPOOL_IO_ENGINE", "libaio", 1), 0);
+    bp_options_init(&o);
+    ck_assert_uint_eq(o.io_engine, BP_IO_LIBAIO);
+    ck_assert_int_eq(setenv("BPOOL_IO_ENGINE", "uring", 1), 0);
+    bp_options_init(&o);
+    o.pool_frames = 8;
+    pool = NULL;
+    TU_EXPECT_ERR(bp_open(path, &o, &pool), -EINVAL, "BPOOL_IO_ENGINE",
+                  "\"uring\"", "io_uring");
+    ck_assert_ptr_null(pool);
+    ck_assert_int_eq(setenv("BPOOL_IO_ENGINE", "libaio", 1), 0);
+}
+END_TEST
+
+/* The fault hook's engine calls (fault.h): what the tests inject. */
+static struct {
+    enum bp__fault_op op;    /* the call to fail */
+    const char *engine;      /* of this engine only */
+    int err;                 /* with this errno */
+    _Atomic int times;       /* this many times more; -1: always */
+    _Atomic int seen;        /* calls of op by engine seen */
+} inject;
+
+static int engine_fault(void *arg, struct bp__fault_call *c)
+{
+    (void)arg;
+    if (c->op != inject.op || !c->engine || strcmp(c->engine, inject.engine))
+        return 0;
+    atomic_fetch_add(&inject.seen, 1);
+    int t = atomic_load(&inject.times);
+    if (t == 0)
+        return 0;
+    if (t > 0)
+        atomic_fetch_sub(&inject.times, 1);
+    return inject.err;
+}
+
+static void inject_fault(enum bp__fault_op op, const char *engine, int err,
+                         int times)
+{
+    inject.op = op;
+    inject.engine = engine;
+    inject.err = err;
+    atomic_store(&inject.times, times);
+    atomic_store(&inject.seen, 0);
+    atomic_store(&bp__sysfault, engine_fault);
+}
+
+/* A kernel that refuses io_uring (kernel.io_uring_disabled: EPERM at
+ * ring setup): BP_IO_URING fails with -BP_EAIO saying so and the fix;
+ * BP_IO_AUTO falls back to libaio and works. */
+START_TEST(test_uring_refused)
+{
+    char *path = tu_path("engine_refused.data");
+    tu_make_file(path, PS, 8, 1);
+    inject_fault(BP__FAULT_IO_SETUP, "io_uring", -EPERM, -1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.io_engine = BP_IO_URING;
+    o.pool_frames = 8;
+    bp_pool *pool = NULL;
+    TU_EXPECT_ERR(bp_open(path, &o, &pool), -BP_EAIO, "io_uring",
+                  "io_uring_disabled", "BP_IO_AUTO");
+    ck_assert_ptr_null(pool);
+    ck_assert_int_ge(atomic_load(&inject.seen), 1);
+    pool = open_engine(path, BP_IO_AUTO, 8);
+    ck_assert_str_eq(engine_of(pool), "libaio+O_DIRECT");
+    tu_expect_page(pool, 5, BP_READ, 1);
+    tu_rewrite_page(pool, 5, 1, 2);
+    ck_assert_int_ge(bp_checkpoint(pool), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    atomic_store(&bp__sysfault, NULL);
+    uint32_t model[8] = { 1, 1, 1, 1, 1, 2, 1, 1 };
+    tu_expect_file(path, PS, model, 8);
+}
+END_TEST
+
+/* A ring that is full for a moment (EAGAIN), a wait cut short (EINTR):
+ * retried, nothing fails.  A submission refused for good (EBADF): the
+ * pin's error, counted, and the page is read once submissions work. */
+START_TEST(test_uring_submit_faults)
+{
+    char *path = tu_path("engine_submit.data");
+    tu_make_file(path, PS, 16, 1);
+    bp_pool *pool = open_engine(path, BP_IO_URING, 16);
+    inject_fault(BP__FAULT_IO_SUBMIT, "io_uring", -EAGAIN, 3);
+    tu_expect_page(pool, 1, BP_READ, 1);
+    ck_assert_int_ge(atomic_load(&inject.seen), 4);
+    inject_fault(BP__FAULT_IO_WAIT, "io_uring", -EINTR, 2);
+    tu_expect_page(pool, 2, BP_READ, 1);
+    ck_assert_int_ge(atomic_load(&inject.seen), 1);
+    inject_fault(BP__FAULT_IO_SUBMIT, "io_uring", -EBADF, -1);
+    bp_page pg;
+    ck_assert_int_eq(bp_pin(pool, 3, BP_READ, &pg), -EBADF);
+    ck_assert_uint_ge(tu_stats(pool).io_errors, 1);
+    atomic_store(&bp__sysfault, NULL);
+    tu_expect_page(pool, 3, BP_READ, 1);
+    ck_assert_int_eq(tu_stats(pool).io_errors > 0, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -148,6 +280,9 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_uring_reads_and_writes);
     tcase_add_test(tc, test_uring_read_error);
     tcase_add_test(tc, test_auto_and_bad_engine);
+    tcase_add_test(tc, test_engine_from_environment);
+    tcase_add_test(tc, test_uring_refused);
+    tcase_add_test(tc, test_uring_submit_faults);
     suite_add_tcase(s, tc);
     return s;
 }
