@@ -57,7 +57,6 @@
 
 #include "aio.h"
 #include "bpool.h"
-#include "fault.h"
 
 _Static_assert(BP__AIO_LANES >= BP_MAX_AIO_LANES, "lanes[] too small");
 
@@ -108,27 +107,30 @@ static void charge_device(struct bp__io *io, uint64_t t)
     }
 }
 
-/* An engine's calls, through the tests' fault hook (fault.h): one relaxed
- * load when no hook is set. */
+/* An engine's calls, through a test program's tap (io_engine.h) where
+ * there is one. */
 static int eng_setup(const struct bp__io_engine *eng, unsigned depth,
                      bp__io_ctx *ctx)
 {
-    int e = bp__fault_io(BP__FAULT_IO_SETUP, eng->name, depth);
-    return e < 0 ? e : eng->setup(depth, ctx);
+    if (&bp__io_tap && bp__io_tap.setup)
+        return bp__io_tap.setup(eng, depth, ctx);
+    return eng->setup(depth, ctx);
 }
 
 static int eng_submit(const struct bp__io_engine *eng, bp__io_ctx ctx, long n,
                       struct iocb **cbs)
 {
-    int e = bp__fault_io(BP__FAULT_IO_SUBMIT, eng->name, (uint64_t)n);
-    return e < 0 ? e : eng->submit(ctx, n, cbs);
+    if (&bp__io_tap && bp__io_tap.submit)
+        return bp__io_tap.submit(eng, ctx, n, cbs);
+    return eng->submit(ctx, n, cbs);
 }
 
 static int eng_getevents(const struct bp__io_engine *eng, bp__io_ctx ctx,
                          long min, long max, struct io_event *ev)
 {
-    int e = bp__fault_io(BP__FAULT_IO_WAIT, eng->name, (uint64_t)max);
-    return e < 0 ? e : eng->getevents(ctx, min, max, ev);
+    if (&bp__io_tap && bp__io_tap.getevents)
+        return bp__io_tap.getevents(eng, ctx, min, max, ev);
+    return eng->getevents(ctx, min, max, ev);
 }
 
 int bp__aio_init(struct bp__aio *aio, unsigned depth, unsigned *granted)

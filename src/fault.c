@@ -94,12 +94,6 @@ ssize_t bp__pwrite(int fd, const void *buf, size_t len, off_t offset)
     return e < 0 ? fail_with(e) : pwrite(fd, buf, len, offset);
 }
 
-int bp__fault_io(enum bp__fault_op op, const char *engine, uint64_t n)
-{
-    struct bp__fault_call c = { .op = op, .fd = -1, .len = n, .engine = engine };
-    return consult(&c);
-}
-
 void bp__fault_dio_align(int fd, uint32_t *mem_align, uint32_t *offset_align)
 {
     struct bp__fault_call c = { .op = BP__FAULT_DIOALIGN, .fd = fd,

@@ -19,10 +19,9 @@
  * failed through the AIO layer's own per-request hook instead
  * (struct bp__aio.fault in aio.h).
  *
- * The I/O engines' own calls (io_engine.h: making a context, submitting,
- * waiting for completions) come through the same hook, from aio.c, for
- * every engine alike: a test fails io_uring's ring setup or submission as
- * it fails libaio's.
+ * The I/O engines' own calls (making a context, submitting, waiting for
+ * completions) are tapped instead by a test program's bp__io_tap
+ * (io_engine.h), for every engine alike.
  */
 #ifndef BPOOL_FAULT_H
 #define BPOOL_FAULT_H
@@ -41,10 +40,6 @@ enum bp__fault_op {
     BP__FAULT_FDATASYNC,
     BP__FAULT_PREAD,      /* pread(2) of the header */
     BP__FAULT_PWRITE,     /* pwrite(2) of the header */
-    BP__FAULT_IO_SETUP,   /* an engine makes a context (io_setup, a ring) */
-    BP__FAULT_IO_SUBMIT,  /* an engine submits requests */
-    BP__FAULT_IO_WAIT,    /* an engine waits for completions: only -EINTR
-                             is meant (a wait the kernel cut short) */
 };
 
 /* What is about to be done.  For BP__FAULT_DIOALIGN the hook may change
@@ -57,10 +52,7 @@ struct bp__fault_call {
     int flags;               /* OPEN: open(2) flags; SETFL: the new flags;
                                 LOCK: F_RDLCK or F_WRLCK */
     uint64_t offset, len;    /* FALLOCATE, PREAD, PWRITE: the range;
-                                FTRUNCATE: the size; IO_SETUP: the depth;
-                                IO_SUBMIT: the number of requests */
-    const char *engine;      /* IO_*: the engine's name ("libaio",
-                                "io_uring") */
+                                FTRUNCATE: the size */
     uint32_t mem_align;      /* DIOALIGN: in and out */
     uint32_t offset_align;   /* DIOALIGN: in and out */
 };
@@ -83,10 +75,6 @@ int bp__ftruncate(int fd, off_t length);
 int bp__fdatasync(int fd);
 ssize_t bp__pread(int fd, void *buf, size_t len, off_t offset);
 ssize_t bp__pwrite(int fd, const void *buf, size_t len, off_t offset);
-
-/* An engine's call (op BP__FAULT_IO_*) about to be made: 0 to make it,
- * or the negative errno it is to fail with instead. */
-int bp__fault_io(enum bp__fault_op op, const char *engine, uint64_t n);
 
 /* Let the hook change the alignments statx reported for fd. */
 void bp__fault_dio_align(int fd, uint32_t *mem_align, uint32_t *offset_align);

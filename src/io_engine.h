@@ -24,7 +24,8 @@
  *    thread at a time on a context and waits for at least `min`
  *    completions (no timeout).
  *
- * Engines: bp__engine_libaio (engine_libaio.c), Linux native AIO.
+ * Engines: bp__engine_libaio (engine_libaio.c), Linux native AIO;
+ * bp__engine_uring (engine_uring.c), io_uring.
  */
 #ifndef BPOOL_IO_ENGINE_H
 #define BPOOL_IO_ENGINE_H
@@ -50,5 +51,31 @@ extern const struct bp__io_engine bp__engine_libaio;
 #ifdef HAVE_LIBURING
 extern const struct bp__io_engine bp__engine_uring;   /* engine_uring.c */
 #endif
+
+/*
+ * The tap: a test program (or a test tool: the power-cut recorder of
+ * tools/powercut.c) that defines bp__io_tap gets every engine call of
+ * aio.c, for any engine, instead of the engine: it may fail the call
+ * (a kernel refusing io_uring, a full ring), look at the requests and
+ * completions, or change them, and goes on to the engine's own function
+ * (eng->submit and so on) when it wants the call made.  A NULL member
+ * passes that call straight to the engine.
+ *
+ * The library refers to it weakly: in every other program it is absent
+ * (its address NULL) and an engine call costs one test of a constant
+ * address.  Statically linked programs and programs using the shared
+ * library alike get it (an executable exports a symbol a shared library
+ * it links refers to).  Its functions may be called from any thread, from
+ * several at once.
+ */
+struct bp__io_tap {
+    int (*setup)(const struct bp__io_engine *eng, unsigned depth,
+                 bp__io_ctx *ctx);
+    int (*submit)(const struct bp__io_engine *eng, bp__io_ctx ctx, long n,
+                  struct iocb **cbs);
+    int (*getevents)(const struct bp__io_engine *eng, bp__io_ctx ctx,
+                     long min, long max, struct io_event *ev);
+};
+extern const struct bp__io_tap bp__io_tap __attribute__((weak));
 
 #endif /* BPOOL_IO_ENGINE_H */

@@ -6,8 +6,8 @@
  * (the fault hook sits above the engines), BP_IO_AUTO takes io_uring
  * where the kernel allows it and falls back to libaio where the kernel
  * refuses it, a bad engine is refused, BPOOL_IO_ENGINE picks the default
- * engine, and the engine's own calls fail under the fault hook as a
- * kernel would fail them (ring setup refused, a full ring, a wait cut
+ * engine, and the engine's own calls fail under this program's tap
+ * (io_engine.h) as a kernel would fail them (ring setup refused, a full ring, a wait cut
  * short, a submission refused).  Skips (77)
  * the io_uring cases where this libbpool was built without liburing or
  * the kernel refuses io_uring. */
@@ -20,7 +20,6 @@
 #include <string.h>
 
 #include "bpool_internal.h"
-#include "fault.h"
 #include "testutil.h"
 
 #define PS 8192u
@@ -183,19 +182,21 @@ START_TEST(test_engine_from_environment)
 }
 END_TEST
 
-/* The fault hook's engine calls (fault.h): what the tests inject. */
+/* This program's tap on the engines' calls (io_engine.h): the call a
+ * test fails, of which engine, with which errno, how many times. */
+enum tap_call { TAP_NONE, TAP_SETUP, TAP_SUBMIT, TAP_WAIT };
 static struct {
-    enum bp__fault_op op;    /* the call to fail */
+    _Atomic int call;        /* enum tap_call */
     const char *engine;      /* of this engine only */
     int err;                 /* with this errno */
     _Atomic int times;       /* this many times more; -1: always */
-    _Atomic int seen;        /* calls of op by engine seen */
+    _Atomic int seen;        /* calls of it by the engine seen */
 } inject;
 
-static int engine_fault(void *arg, struct bp__fault_call *c)
+/* 0 to make the call, or the errno to fail it with. */
+static int injected(enum tap_call call, const struct bp__io_engine *eng)
 {
-    (void)arg;
-    if (c->op != inject.op || !c->engine || strcmp(c->engine, inject.engine))
+    if (atomic_load(&inject.call) != (int)call || strcmp(eng->name, inject.engine))
         return 0;
     atomic_fetch_add(&inject.seen, 1);
     int t = atomic_load(&inject.times);
@@ -206,15 +207,47 @@ static int engine_fault(void *arg, struct bp__fault_call *c)
     return inject.err;
 }
 
-static void inject_fault(enum bp__fault_op op, const char *engine, int err,
+static int tap_setup(const struct bp__io_engine *eng, unsigned depth,
+                     bp__io_ctx *ctx)
+{
+    int e = injected(TAP_SETUP, eng);
+    return e ? e : eng->setup(depth, ctx);
+}
+
+static int tap_submit(const struct bp__io_engine *eng, bp__io_ctx ctx, long n,
+                      struct iocb **cbs)
+{
+    int e = injected(TAP_SUBMIT, eng);
+    return e ? e : eng->submit(ctx, n, cbs);
+}
+
+static int tap_getevents(const struct bp__io_engine *eng, bp__io_ctx ctx,
+                         long min, long max, struct io_event *ev)
+{
+    int e = injected(TAP_WAIT, eng);
+    return e ? e : eng->getevents(ctx, min, max, ev);
+}
+
+const struct bp__io_tap bp__io_tap = {
+    .setup = tap_setup,
+    .submit = tap_submit,
+    .getevents = tap_getevents,
+};
+
+static void inject_fault(enum tap_call call, const char *engine, int err,
                          int times)
 {
-    inject.op = op;
+    atomic_store(&inject.call, TAP_NONE);
     inject.engine = engine;
     inject.err = err;
     atomic_store(&inject.times, times);
     atomic_store(&inject.seen, 0);
-    atomic_store(&bp__sysfault, engine_fault);
+    atomic_store(&inject.call, call);
+}
+
+static void inject_none(void)
+{
+    atomic_store(&inject.call, TAP_NONE);
 }
 
 /* A kernel that refuses io_uring (kernel.io_uring_disabled: EPERM at
@@ -224,7 +257,7 @@ START_TEST(test_uring_refused)
 {
     char *path = tu_path("engine_refused.data");
     tu_make_file(path, PS, 8, 1);
-    inject_fault(BP__FAULT_IO_SETUP, "io_uring", -EPERM, -1);
+    inject_fault(TAP_SETUP, "io_uring", -EPERM, -1);
     struct bp_options o;
     bp_options_init(&o);
     o.io_engine = BP_IO_URING;
@@ -240,7 +273,7 @@ START_TEST(test_uring_refused)
     tu_rewrite_page(pool, 5, 1, 2);
     ck_assert_int_ge(bp_checkpoint(pool), 0);
     ck_assert_int_eq(bp_close(pool), 0);
-    atomic_store(&bp__sysfault, NULL);
+    inject_none();
     uint32_t model[8] = { 1, 1, 1, 1, 1, 2, 1, 1 };
     tu_expect_file(path, PS, model, 8);
 }
@@ -254,17 +287,17 @@ START_TEST(test_uring_submit_faults)
     char *path = tu_path("engine_submit.data");
     tu_make_file(path, PS, 16, 1);
     bp_pool *pool = open_engine(path, BP_IO_URING, 16);
-    inject_fault(BP__FAULT_IO_SUBMIT, "io_uring", -EAGAIN, 3);
+    inject_fault(TAP_SUBMIT, "io_uring", -EAGAIN, 3);
     tu_expect_page(pool, 1, BP_READ, 1);
     ck_assert_int_ge(atomic_load(&inject.seen), 4);
-    inject_fault(BP__FAULT_IO_WAIT, "io_uring", -EINTR, 2);
+    inject_fault(TAP_WAIT, "io_uring", -EINTR, 2);
     tu_expect_page(pool, 2, BP_READ, 1);
     ck_assert_int_ge(atomic_load(&inject.seen), 1);
-    inject_fault(BP__FAULT_IO_SUBMIT, "io_uring", -EBADF, -1);
+    inject_fault(TAP_SUBMIT, "io_uring", -EBADF, -1);
     bp_page pg;
     ck_assert_int_eq(bp_pin(pool, 3, BP_READ, &pg), -EBADF);
     ck_assert_uint_ge(tu_stats(pool).io_errors, 1);
-    atomic_store(&bp__sysfault, NULL);
+    inject_none();
     tu_expect_page(pool, 3, BP_READ, 1);
     ck_assert_int_eq(tu_stats(pool).io_errors > 0, 1);
     ck_assert_int_eq(bp_close(pool), 0);

@@ -18,14 +18,12 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "io_engine.h"
 #include "powercut.h"
 
 /* ---- the real functions ------------------------------------------------- */
 
 static struct {
-    int (*io_submit)(io_context_t, long, struct iocb **);
-    int (*io_getevents)(io_context_t, long, long, struct io_event *,
-                        struct timespec *);
     int (*fdatasync)(int);
     int (*ftruncate)(int, off_t);
     ssize_t (*pwrite)(int, const void *, size_t, off_t);
@@ -47,8 +45,6 @@ static void real_sym(const char *name, void *fn, size_t size)
 
 static void look_up(void)
 {
-    real_sym("io_submit", &real.io_submit, sizeof real.io_submit);
-    real_sym("io_getevents", &real.io_getevents, sizeof real.io_getevents);
     real_sym("fdatasync", &real.fdatasync, sizeof real.fdatasync);
     real_sym("ftruncate", &real.ftruncate, sizeof real.ftruncate);
     real_sym("pwrite", &real.pwrite, sizeof real.pwrite);
@@ -215,13 +211,15 @@ static void durable_resize(uint64_t size)
     pc.size = size;
 }
 
-/* ---- the interposed functions ------------------------------------------- */
+/* ---- the tapped and interposed functions --------------------------------- */
 
-int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
+/* The engines' calls reach the recorder through the library's tap
+ * (io_engine.h), whichever engine the pool uses. */
+static int tap_submit(const struct bp__io_engine *eng, bp__io_ctx ctx, long nr,
+                      struct iocb **iocbs)
 {
-    pthread_once(&real_once, look_up);
     if (!atomic_load_explicit(&recording, memory_order_acquire))
-        return real.io_submit(ctx, nr, iocbs);
+        return eng->submit(ctx, nr, iocbs);
     bool recorded = false;
     pthread_mutex_lock(&pc.mu);
     if (pc.on) {
@@ -237,7 +235,7 @@ int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
     pthread_mutex_unlock(&pc.mu);
     /* Recorded before it is sent: its event may be reaped by another
      * thread at once. */
-    int r = real.io_submit(ctx, nr, iocbs);
+    int r = eng->submit(ctx, nr, iocbs);
     if (recorded && r < nr) {
         pthread_mutex_lock(&pc.mu);
         for (long i = r > 0 ? r : 0; i < nr; i++) {
@@ -250,11 +248,10 @@ int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
     return r;
 }
 
-int io_getevents(io_context_t ctx, long min_nr, long nr, struct io_event *events,
-                 struct timespec *timeout)
+static int tap_getevents(const struct bp__io_engine *eng, bp__io_ctx ctx,
+                         long min_nr, long nr, struct io_event *events)
 {
-    pthread_once(&real_once, look_up);
-    int r = real.io_getevents(ctx, min_nr, nr, events, timeout);
+    int r = eng->getevents(ctx, min_nr, nr, events);
     if (r <= 0 || !atomic_load_explicit(&recording, memory_order_acquire))
         return r;
     pthread_mutex_lock(&pc.mu);
@@ -277,6 +274,11 @@ int io_getevents(io_context_t ctx, long min_nr, long nr, struct io_event *events
     pthread_mutex_unlock(&pc.mu);
     return r;
 }
+
+const struct bp__io_tap bp__io_tap = {
+    .submit = tap_submit,
+    .getevents = tap_getevents,
+};
 
 int fdatasync(int fd)
 {

@@ -10,14 +10,15 @@
  * not be, may be there in part (torn at a sector or a 4 KiB boundary),
  * and such writes may land in any order.
  *
- * powercut.c keeps that state for one file.  It interposes on libaio's
- * io_submit and io_getevents and on libc's pwrite, fdatasync and
- * ftruncate: a program that links powercut.c gets its own calls and its libraries' calls (bpool's,
- * whether linked statically or as a shared object) there first, passed
- * on unchanged to the real functions.  While recording, a write request
- * to the file (IO_CMD_PWRITE or IO_CMD_PWRITEV) is copied when it is
- * submitted, marked complete when its event is reaped (a pwrite(2), also
- * interposed, when it returns), and folded into
+ * powercut.c keeps that state for one file.  It defines bpool's tap on
+ * its I/O engines' calls (bp__io_tap, src/io_engine.h: submitting and
+ * reaping, for libaio and io_uring alike) and interposes on libc's
+ * pwrite, fdatasync and ftruncate: a program that links powercut.c gets
+ * its own calls and bpool's (whether linked statically or as a shared
+ * object) there first, passed on unchanged to the real functions.  While
+ * recording, a write request to the file (IO_CMD_PWRITE or
+ * IO_CMD_PWRITEV) is copied when it is submitted, marked complete when
+ * its event is reaped (a pwrite(2) when it returns), and folded into
  * the durable image when an fdatasync of the file that started after its
  * completion returns 0.  Recording starts from the file's contents at
  * pc_start, which the caller must have made durable.

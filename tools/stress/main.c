@@ -475,12 +475,6 @@ int main(int argc, char **argv)
     if (o.files > 1 && (o.reuse || o.verify_only || o.power_cut))
         opt_usage("--files %u runs on new files: not with --reuse, "
                   "--verify-only or --power-cut", o.files);
-    /* The write recorder of a power cut (tools/powercut.c) interposes
-     * libaio's io_submit and io_getevents: io_uring's writes would go
-     * unrecorded, and the image would lack them. */
-    if (o.power_cut && o.pool.io_engine >= 0 && o.pool.io_engine != BP_IO_LIBAIO)
-        opt_usage("--power-cut records writes through libaio: not with "
-                  "--io-engine io_uring or auto");
     if (o.duration < 0)
         o.duration = o.crash ? 2 : 10;
     if (!seed_set)
