@@ -45,6 +45,11 @@ static int setup_aio(bp_pool *pool, uint32_t engine, unsigned depth,
 #endif
         if (r < 0 && engine == BP_IO_URING) {
 #ifdef HAVE_LIBURING
+            if (r == -ENOMEM)
+                return bp__fail(-ENOMEM, "io_uring could not be set up: out "
+                                "of memory (before Linux 5.12 also: the "
+                                "locked-memory limit is used up; raise "
+                                "ulimit -l)");
             return bp__fail(-BP_EAIO, "io_uring could not be set up (%s)%s; "
                             "use io_engine BP_IO_LIBAIO, or BP_IO_AUTO to fall "
                             "back to it", strerror(-r),
