@@ -117,6 +117,14 @@ static int eng_setup(const struct bp__io_engine *eng, unsigned depth,
     return eng->setup(depth, ctx);
 }
 
+static void eng_destroy(const struct bp__io_engine *eng, bp__io_ctx ctx)
+{
+    if (&bp__io_tap && bp__io_tap.destroy)
+        bp__io_tap.destroy(eng, ctx);
+    else
+        eng->destroy(ctx);
+}
+
 static int eng_submit(const struct bp__io_engine *eng, bp__io_ctx ctx, long n,
                       struct iocb **cbs)
 {
@@ -182,7 +190,7 @@ struct destroy_job {
 static void *destroy_main(void *arg)
 {
     struct destroy_job *j = arg;
-    j->eng->destroy(j->ctx);
+    eng_destroy(j->eng, j->ctx);
     return NULL;
 }
 
@@ -196,10 +204,10 @@ static void destroy_all(const struct bp__io_engine *eng, bp__io_ctx *ctx,
         jobs[i].started = pthread_create(&jobs[i].thread, NULL, destroy_main,
                                          &jobs[i]) == 0;
         if (!jobs[i].started)
-            eng->destroy(ctx[i]);   /* no thread to spare: the slow way */
+            eng_destroy(eng, ctx[i]);   /* no thread to spare: the slow way */
     }
     if (n > 0)
-        eng->destroy(ctx[0]);
+        eng_destroy(eng, ctx[0]);
     for (unsigned i = 1; i < n; i++)
         if (jobs[i].started)
             pthread_join(jobs[i].thread, NULL);

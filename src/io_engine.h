@@ -75,6 +75,7 @@ struct bp__io_tap {
                   struct iocb **cbs);
     int (*getevents)(const struct bp__io_engine *eng, bp__io_ctx ctx,
                      long min, long max, struct io_event *ev);
+    void (*destroy)(const struct bp__io_engine *eng, bp__io_ctx ctx);
 };
 extern const struct bp__io_tap bp__io_tap __attribute__((weak));
 

@@ -7,9 +7,9 @@
  * io_destroy waits for RCU grace periods, tens of milliseconds), so
  * closing does not take longer the more threads used the pool.
  *
- * This program defines io_setup and io_destroy, so the calls of src/aio.c
- * (linked in statically from libbpool_core) land here first; they count
- * and go on to libaio's own (tests/aio_wrap.h).  The assertions are on
+ * This program taps the engines' setup and destroy calls (bp__io_tap,
+ * src/io_engine.h), whichever engine runs: the tap counts them and goes
+ * on to the engine's own.  The assertions are on
  * counts, never on elapsed time.
  *
  * Threads never call ck_assert: they record problems with tu_thread_fail.
@@ -24,15 +24,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "aio_wrap.h"
 #include "bpool.h"
+#include "io_engine.h"
 #include "testutil.h"
 
 #define PS 8192u
 #define FILE_PAGES 4096u
 #define THREADS 64
 
-/* ---- libaio, interposed ------------------------------------------------ */
+/* ---- the engines' calls, tapped ---------------------------------------- */
 
 static _Atomic int setups;        /* io_setup calls that succeeded */
 static _Atomic int destroys;      /* io_destroy calls */
@@ -43,15 +43,16 @@ static _Atomic int destroying_max;
  * as such (at most 1 under way) however fast or slow the machine. */
 static _Atomic int destroy_gather;
 
-int io_setup(int maxevents, io_context_t *ctxp)
+static int tap_setup(const struct bp__io_engine *eng, unsigned depth,
+                     bp__io_ctx *ctxp)
 {
-    int r = aio_real()->io_setup(maxevents, ctxp);
+    int r = eng->setup(depth, ctxp);
     if (r == 0)
         atomic_fetch_add(&setups, 1);
     return r;
 }
 
-int io_destroy(io_context_t ctx)
+static void tap_destroy(const struct bp__io_engine *eng, bp__io_ctx ctx)
 {
     int now = atomic_fetch_add(&destroying, 1) + 1;
     int max = atomic_load(&destroying_max);
@@ -60,11 +61,17 @@ int io_destroy(io_context_t ctx)
     int want = atomic_load(&destroy_gather);
     for (int i = 0; want > 0 && i < 1000 && atomic_load(&destroying) < want; i++)
         usleep(1000);
-    int r = aio_real()->io_destroy(ctx);
+    eng->destroy(ctx);
     atomic_fetch_add(&destroys, 1);
     atomic_fetch_sub(&destroying, 1);
-    return r;
 }
+
+/* This program's tap on the engines' calls (io_engine.h): every engine's
+ * calls reach the functions above. */
+const struct bp__io_tap bp__io_tap = {
+    .setup = tap_setup,
+    .destroy = tap_destroy,
+};
 
 /* ---- helpers ----------------------------------------------------------- */
 
@@ -171,7 +178,7 @@ START_TEST(test_contexts_bounded_by_default)
 END_TEST
 
 /* bp_close destroys all the contexts at once: every io_destroy is under
- * way at the same time (the interposer holds each until all have started,
+ * way at the same time (the tap holds each until all have started,
  * or 1 s), so the close costs one destroy's wait, not one per thread that
  * used the pool.  Destroying them one after the other never has more
  * than one under way. */

@@ -18,10 +18,9 @@
  * How faults are made:
  *   - per request, before submission: the AIO layer's hook
  *     (pool->aio.fault, src/aio.h), here rule_hook();
- *   - io_setup, io_submit and io_getevents: this program defines them, so
- *     the library's calls land here first (the library is linked in
- *     statically) and go on to libaio's own (tests/aio_wrap.h), as in
- *     check_aio.c;
+ *   - the engines' setup, submit and reap calls: this program taps them
+ *     (bp__io_tap, src/io_engine.h), whichever engine runs, and goes on
+ *     to the engine's own, as check_aio.c does;
  *   - fdatasync, fallocate, ftruncate: the system-call hook of
  *     src/fault.h;
  *   - a full file system: a small ext4 image, loop-mounted (needs root;
@@ -46,7 +45,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "aio_wrap.h"
 #include "bpool_internal.h"
 #include "fault.h"
 #include "testutil.h"
@@ -181,7 +179,7 @@ static void rule_off(bp_pool *pool)
     atomic_store(&pool->aio.fault, NULL);
 }
 
-/* ---- libaio, interposed ------------------------------------------------ */
+/* ---- the engines' calls, tapped ---------------------------------------- */
 
 /* io_setup: calls after the first setup_ok_calls fail with EAGAIN (-1:
  * none fail).  With 1, the pool's shared context is granted and every
@@ -189,12 +187,13 @@ static void rule_off(bp_pool *pool)
 static _Atomic int setup_ok_calls = -1;
 static _Atomic int setup_calls;
 
-int io_setup(int maxevents, io_context_t *ctxp)
+static int tap_setup(const struct bp__io_engine *eng, unsigned depth,
+                     bp__io_ctx *ctxp)
 {
     int ok = atomic_load(&setup_ok_calls);
     if (ok >= 0 && atomic_fetch_add(&setup_calls, 1) >= ok)
         return -EAGAIN;
-    return aio_real()->io_setup(maxevents, ctxp);
+    return eng->setup(depth, ctxp);
 }
 
 /* io_submit: the next submit_fail_left calls (-1: every call) fail with
@@ -207,7 +206,8 @@ static _Atomic int submit_errno = -EAGAIN;
 static _Atomic bool submit_one;
 static _Atomic long submit_refused;
 
-int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
+static int tap_submit(const struct bp__io_engine *eng, bp__io_ctx ctx, long nr,
+                      struct iocb **iocbs)
 {
     long left = atomic_load(&submit_fail_left);
     while (left != 0) {
@@ -224,7 +224,7 @@ int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
     }
     if (atomic_load(&submit_one) && nr > 1)
         nr = 1;
-    return aio_real()->io_submit(ctx, nr, iocbs);
+    return eng->submit(ctx, nr, iocbs);
 }
 
 /* io_getevents: short transfers.
@@ -265,14 +265,14 @@ static void scribble(struct iocb *cb, size_t from)
     }
 }
 
-int io_getevents(io_context_t ctx, long min_nr, long nr,
-                 struct io_event *events, struct timespec *timeout)
+static int tap_getevents(const struct bp__io_engine *eng, bp__io_ctx ctx,
+                         long min_nr, long nr, struct io_event *events)
 {
     long left = atomic_load(&getevents_eintr_left);
     while (left > 0)
         if (atomic_compare_exchange_weak(&getevents_eintr_left, &left, left - 1))
             return -EINTR;   /* a signal arrived: nothing reaped */
-    int got = aio_real()->io_getevents(ctx, min_nr, nr, events, timeout);
+    int got = eng->getevents(ctx, min_nr, nr, events);
     int halve = atomic_load(&short_halve);
     long long zpage = atomic_load(&short_zero_page);
     long long opage = atomic_load(&short_odd_page);
@@ -307,6 +307,14 @@ int io_getevents(io_context_t ctx, long min_nr, long nr,
     }
     return got;
 }
+
+/* This program's tap on the engines' calls (io_engine.h): every engine's
+ * calls reach the functions above. */
+const struct bp__io_tap bp__io_tap = {
+    .setup = tap_setup,
+    .submit = tap_submit,
+    .getevents = tap_getevents,
+};
 
 /* ---- system-call faults (src/fault.h) ---------------------------------- */
 

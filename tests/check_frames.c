@@ -6,10 +6,9 @@
  * aligned and goes to an O_DIRECT descriptor, and the data file's size
  * changes only when a page is allocated.
  *
- * "Every I/O request" is checked by interposing io_submit: this program
- * defines io_submit itself, so the library's calls (src/aio.c, linked in
- * statically) land here; each iocb is inspected, then the real io_submit
- * (libaio's, through tests/aio_wrap.h) is called.  The pool's threads
+ * "Every I/O request" is checked by tapping the engines' submit calls
+ * (bp__io_tap, src/io_engine.h): each iocb is inspected, then the
+ * engine's own submit is called, whichever engine runs.  The pool's threads
  * and the test's threads all pass through it, so its counters are atomic.
  */
 #define _GNU_SOURCE
@@ -26,12 +25,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "aio_wrap.h"
 #include "bpool_internal.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------------ */
-/* The io_submit interposer                                            */
+/* The submit tap                                                       */
 
 static _Atomic uint64_t sub_calls;     /* io_submit calls */
 static _Atomic uint64_t sub_iocbs;     /* iocbs passed in */
@@ -115,16 +113,23 @@ static void inspect(const struct iocb *cb)
         bad("descriptor without O_DIRECT", cb);
 }
 
-int io_submit(io_context_t ctx, long nr, struct iocb **iocbs)
+static int tap_submit(const struct bp__io_engine *eng, bp__io_ctx ctx, long nr,
+                      struct iocb **iocbs)
 {
     atomic_fetch_add(&sub_calls, 1);
     for (long i = 0; i < nr; i++)
         inspect(iocbs[i]);
-    int r = aio_real()->io_submit(ctx, nr, iocbs);
+    int r = eng->submit(ctx, nr, iocbs);
     if (r > 0)
         atomic_fetch_add(&sub_accepted, (uint64_t)r);
     return r;
 }
+
+/* This program's tap on the engines' calls (io_engine.h): every engine's
+ * calls reach the functions above. */
+const struct bp__io_tap bp__io_tap = {
+    .submit = tap_submit,
+};
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                              */
@@ -271,32 +276,33 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* Every I/O request                                                    */
 
-/* The interposer itself works: a misaligned request on a buffered
+/* The tap itself works: a misaligned request on a buffered
  * descriptor passes through it (and succeeds) but is counted as bad, so
  * a clean count later means something. */
-START_TEST(test_interposer_catches)
+START_TEST(test_tap_catches)
 {
     char *path = tu_path("plain.bin");
     tu_make_file(path, 4096, 2, 3);
     int fd = open(path, O_RDONLY);
-    io_context_t ctx = 0;
+    const struct bp__io_engine *eng = tu_engine();
+    bp__io_ctx ctx = 0;
     struct iocb cb, *cbs[1] = { &cb };
     struct io_event ev;
     static char buf[8192];
     ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(io_setup(4, &ctx), 0);
+    ck_assert_int_eq(eng->setup(4, &ctx), 0);
     counters_reset(4096, 4096);
 
     io_prep_pread(&cb, fd, buf + 1, 100, 3);
-    ck_assert_int_eq(io_submit(ctx, 1, cbs), 1);
-    ck_assert_int_eq(io_getevents(ctx, 1, 1, &ev, NULL), 1);
+    ck_assert_int_eq(bp__io_tap.submit(eng, ctx, 1, cbs), 1);
+    ck_assert_int_eq(eng->getevents(ctx, 1, 1, &ev), 1);
     ck_assert_int_eq((long)ev.res, 100);
     ck_assert_uint_eq(atomic_load(&sub_calls), 1);
     ck_assert_uint_eq(atomic_load(&sub_accepted), 1);
     /* Buffer, length, offset and O_DIRECT: four complaints. */
     ck_assert_uint_eq(atomic_load(&sub_bad), 4);
     ck_assert_msg(strstr(first_bad, "buffer") != NULL, "%s", first_bad);
-    io_destroy(ctx);
+    eng->destroy(ctx);
     close(fd);
     free(path);
 }
@@ -314,7 +320,7 @@ START_TEST(test_fd_is_direct)
     ck_assert_int_eq(fl & O_ACCMODE, O_RDWR);
     struct bp_info info;
     ck_assert_int_eq(bp_info(pool, &info), 0);
-    ck_assert_str_eq(info.io_engine, "libaio+O_DIRECT");
+    ck_assert_str_eq(info.io_engine, tu_engine_info());
     ck_assert_int_eq(bp_close(pool), 0);
     free(path);
 }
@@ -364,7 +370,7 @@ static void *worker_main(void *arg)
 
 /* Reads, dirty writes with flushes, evictions of dirty pages (6 frames
  * over 64 pages), allocations and sync - single- and multi-threaded: every
- * request reaches the device through io_submit (the interposed one: its
+ * request reaches the device through the engine (the tapped submit: its
  * call count equals bp_stats' io_submits, and it saw every counted read
  * and write), with buffer, length and offset aligned to 4096 and to the
  * direct-I/O alignment, on an O_DIRECT descriptor. */
@@ -428,7 +434,7 @@ START_TEST(test_every_io_aligned)
     ck_assert_uint_gt(s1.evict_writes + s1.flusher_writes - s0.evict_writes - s0.flusher_writes, 0);
     ck_assert_uint_eq(s1.allocs - s0.allocs, 3);
     ck_assert_uint_eq(s1.io_errors, 0);
-    /* All of it went through the interposer... */
+    /* All of it went through the tap... */
     ck_assert_uint_gt(calls, 0);
     ck_assert_uint_eq(calls, s1.io_submits - s0.io_submits);
     ck_assert_uint_eq(accepted, (s1.reads - s0.reads) +
@@ -533,7 +539,7 @@ Suite *test_suite(void)
 
     tc = tcase_create("io");
     tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, test_interposer_catches);
+    tcase_add_test(tc, test_tap_catches);
     tcase_add_test(tc, test_fd_is_direct);
     tcase_add_test(tc, test_every_io_aligned);
     tcase_add_test(tc, test_file_size);

@@ -622,7 +622,7 @@ START_TEST(test_info)
                   !strcmp(in.align_source, "fallback (4096)"),
                   "align_source %s", in.align_source);
     ck_assert_ptr_nonnull(in.io_engine);
-    ck_assert_str_eq(in.io_engine, "libaio+O_DIRECT");
+    ck_assert_str_eq(in.io_engine, tu_engine_info());
     ck_assert_ptr_nonnull(in.path);
     ck_assert_str_eq(in.path, path);
     ck_assert_uint_eq(in.format_version, 1);

@@ -39,6 +39,7 @@ committed() { sed -n 's/^committed \([0-9]*\)$/\1/p' "$1" | tail -n 1; }
 after() {
     local name=$1 db=$2 done=$3
     shift 3
+    settle "$@" "$db"
     try "$name: check" 0 "$@" "$db" check || return 1
     local n
     n=$(sed -n 's/^check: ok, \([0-9]*\) keys$/\1/p' out)

@@ -78,6 +78,20 @@ try() {
     return 1
 }
 
+# settle ARGS...: after a kill -9, wait (10 s at most) until the killed
+# process no longer holds the file ARGS name (as "kvdb ARGS stats" takes
+# it): its io_uring rings, if it ran on io_uring, keep the file and its
+# lock until the kernel has torn them down, a moment after the process is
+# gone (doc/errors.md, BP_ELOCKED).
+settle() {
+    local i
+    for i in $(seq 1 100); do
+        kv "$@" stats >/dev/null 2>err && return 0
+        grep -q "in use by another pool" err || return 0
+        sleep 0.1
+    done
+}
+
 # has NAME FILE ERE
 has() {
     if grep -E -q -- "$3" "$2"; then

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "bpool_internal.h"
+#include "io_engine.h"
 #include "testutil.h"
 
 static char dir[4096];
@@ -454,4 +455,21 @@ void tu_rewrite_page(bp_pool *pool, uint64_t pgno, uint32_t expect,
     tu_stamp(pg.data, ps, pgno, seed);
     ck_assert_int_eq(bp_mark_dirty(&pg), 0);
     ck_assert_int_eq(bp_unpin(&pg), 0);
+}
+
+const struct bp__io_engine *tu_engine(void)
+{
+    struct bp_options o;
+    bp_options_init(&o);
+#ifdef HAVE_LIBURING
+    if (o.io_engine == BP_IO_URING || o.io_engine == BP_IO_AUTO)
+        return &bp__engine_uring;
+#endif
+    return &bp__engine_libaio;
+}
+
+const char *tu_engine_info(void)
+{
+    return tu_engine() == &bp__engine_libaio ? "libaio+O_DIRECT"
+                                             : "io_uring+O_DIRECT";
 }

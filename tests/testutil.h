@@ -180,4 +180,13 @@ void tu_rewrite_page(bp_pool *pool, uint64_t pgno, uint32_t expect,
                           d_, want_[i_]);                                     \
     } while (0)
 
+/* The I/O engine the tests of the AIO layer itself (bp__aio_init_engine)
+ * run on: the one bp_options_init picks (BPOOL_IO_ENGINE: io_uring's for
+ * io_uring or auto, where this build has it), so that the engine matrix
+ * of make check covers them too. */
+struct bp__io_engine;
+const struct bp__io_engine *tu_engine(void);
+/* What bp_info.io_engine says of a pool on that engine. */
+const char *tu_engine_info(void);
+
 #endif
