@@ -57,10 +57,10 @@
 #     and preadv) as defined, so the bytes the kernel wrote there by DMA
 #     are not reported as uninitialised.  (The pool's frames are also
 #     anonymous mmap memory, which memcheck treats as zeroed.)
-#   - check_aio, check_frames, check_errors_table and check_faults define
-#     io_setup / io_submit / io_getevents themselves and reach libaio's
-#     through dlsym(RTLD_NEXT) (tests/aio_wrap.c): memcheck runs them
-#     unchanged and still sees the system calls.
+#   - check_aio, check_frames, check_errors_table and check_faults tap
+#     the engines' calls (bp__io_tap, src/io_engine.h) in the program
+#     itself, then call libaio's: memcheck runs them unchanged and still
+#     sees the system calls.
 #   - check_errors_table forks a child (test_open_eacces: it drops to
 #     nobody and opens a file it may not read): a forked child runs
 #     under memcheck too, writes its report to the same log and exits 1 on
