@@ -1186,7 +1186,9 @@ struct bp_stats {
                                       every frame pinned or under I/O */
     uint64_t miss_frame_wait_ns;   /* total time of those naps */
     uint64_t miss_reads;           /* demand reads timed below */
-    uint64_t miss_submit_ns;       /* total time inside io_submit for them */
+    uint64_t miss_submit_ns;       /* total time inside io_submit for them
+                                      (io_uring: a submission that also
+                                      waits counts as device time) */
     uint64_t miss_device_ns;       /* total time from io_submit returning to
                                       the pin having the completion */
     uint64_t miss_read_waits;      /* pins that waited for a read of the

@@ -91,9 +91,10 @@ static int prep(struct io_uring_sqe *sqe, struct iocb *cb)
     return 0;
 }
 
-static int ur_submit(bp__io_ctx ctx, long n, struct iocb **cbs)
+/* Submit cbs[0..n) and wait for `wait` completions (0: do not wait). */
+static int submit_some(struct uring_ctx *u, long n, struct iocb **cbs,
+                       unsigned wait)
 {
-    struct uring_ctx *u = ctx;
     long k = 0;
     pthread_mutex_lock(&u->sq_mu);
     while (k < n) {
@@ -114,11 +115,26 @@ static int ur_submit(bp__io_ctx ctx, long n, struct iocb **cbs)
         }
         k++;
     }
-    int r = k ? io_uring_submit(&u->ring) : 0;
+    int r = 0;
+    if (k)
+        r = wait ? io_uring_submit_and_wait(&u->ring, wait)
+                 : io_uring_submit(&u->ring);
     pthread_mutex_unlock(&u->sq_mu);
+    if (r == -EINTR && wait)
+        r = 0;        /* the SQEs went out with the call; the wait did not */
     if (r < 0)
         return r;
     return (int)k;
+}
+
+static int ur_submit(bp__io_ctx ctx, long n, struct iocb **cbs)
+{
+    return submit_some(ctx, n, cbs, 0);
+}
+
+static int ur_submit_wait(bp__io_ctx ctx, long n, struct iocb **cbs, long wait)
+{
+    return submit_some(ctx, n, cbs, wait > 0 ? (unsigned)wait : 0);
 }
 
 static int ur_getevents(bp__io_ctx ctx, long min, long max, struct io_event *ev)
@@ -156,6 +172,7 @@ const struct bp__io_engine bp__engine_uring = {
     .destroy = ur_destroy,
     .submit = ur_submit,
     .getevents = ur_getevents,
+    .submit_wait = ur_submit_wait,
 };
 
 #else

@@ -45,6 +45,13 @@ struct bp__io_engine {
     int (*submit)(bp__io_ctx ctx, long n, struct iocb **cbs);
     /* Wait for min..max completions into ev[]: how many, or -errno. */
     int (*getevents)(bp__io_ctx ctx, long min, long max, struct io_event *ev);
+    /* Optional (NULL: submit, then getevents): submit cbs[0..n) and, in
+     * the same call, wait until at least `wait` completions are ready,
+     * for a context's only user that is about to wait; getevents then
+     * collects them without waiting.  Returns as submit does (a wait cut
+     * short is not an error: getevents waits again).  io_uring does both
+     * in one system call, where libaio needs io_submit and io_getevents. */
+    int (*submit_wait)(bp__io_ctx ctx, long n, struct iocb **cbs, long wait);
 };
 
 extern const struct bp__io_engine bp__engine_libaio;
