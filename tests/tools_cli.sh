@@ -84,6 +84,13 @@ usage_error "no workload" bpool-bench "no workload given" -q
 usage_error "bad workload" bpool-bench "unknown workload 'nosuch'" nosuch
 usage_error "extra operand" bpool-stress "unexpected argument 'extra'" extra
 usage_error "two files" bpool-shell "only one FILE may be given" a.data b.data
+usage_error "bad engine" bpool-bench "--io-engine 'aio': want libaio, io_uring or auto" --engine aio randread
+# --engine is --io-engine; BPOOL_IO_ENGINE gives the default, the option wins.
+out=$(BPOOL_IO_ENGINE=auto "$bench" -q -j -f e.data -p 512K -d 0.05 -w 0 -t 1 \
+    --engine libaio randread 2>&1)
+[[ $out == *'"io_engine":"libaio"'* ]] &&
+    pass "bpool-bench --engine libaio: the option over BPOOL_IO_ENGINE" ||
+    fail "bpool-bench --engine libaio: $out"
 usage_error "no frames" bpool-sim "-n FRAMES is required" trace.txt
 usage_error "no command" kvdb "no COMMAND given after FILE" x.db
 usage_error "unknown command" kvdb "unknown command or arguments: frobnicate" x.db frobnicate

@@ -207,8 +207,9 @@ void poolopt_usage(FILE *to)
 {
     fputs(
         "      --frames N         pool size in frames (instead of --pool)\n"
-        "      --io-engine E      libaio (default), io_uring, or auto\n"
-        "                         (io_uring where the kernel allows it)\n"
+        "      --io-engine E      libaio (default; or what BPOOL_IO_ENGINE\n"
+        "                         names), io_uring, or auto (io_uring where\n"
+        "                         the kernel allows it); also --engine E\n"
         "      --pool-max SIZE    the largest size the pool may be resized to\n"
         "                         (bp_options.pool_bytes_max; default: its\n"
         "                         size)\n"

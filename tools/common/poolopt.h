@@ -66,13 +66,15 @@ enum {
 
 #define POOLOPT_SHORT "p:P:"
 
-/* --pool-size is the deprecated spelling of --pool (bpool-shell's). */
+/* --pool-size is the deprecated spelling of --pool (bpool-shell's);
+ * --engine is short for --io-engine. */
 #define POOLOPT_LONGOPTS                                                  \
     { "pool", required_argument, NULL, 'p' },                             \
     { "pool-size", required_argument, NULL, 'p' },                        \
     { "frames", required_argument, NULL, POOLOPT_FRAMES },                \
     { "pool-max", required_argument, NULL, POOLOPT_POOL_MAX },            \
     { "io-engine", required_argument, NULL, POOLOPT_IO_ENGINE },          \
+    { "engine", required_argument, NULL, POOLOPT_IO_ENGINE },             \
     { "page-size", required_argument, NULL, 'P' },                        \
     { "flushers", required_argument, NULL, POOLOPT_FLUSHERS },            \
     { "no-flush", no_argument, NULL, POOLOPT_NO_FLUSH },                  \
