@@ -13,11 +13,15 @@
  * already guarantees (the reaper, or a lane's owner).  Submitting never
  * reaps, so a submitter and the reaper do not meet.
  *
- * Not yet: the arena registered as fixed buffers (READ_FIXED), the data
- * file registered, SINGLE_ISSUER / DEFER_TASKRUN (a lane is used by one
- * thread at a time, but by many threads in turn).  COOP_TASKRUN is asked
- * for where the kernel has it: completions are then run when the waiting
- * thread enters the kernel, without an interrupt to another CPU.
+ * A lane's owner about to wait submits and waits in one io_uring_enter
+ * (submit_wait).  COOP_TASKRUN is asked for where the kernel has it:
+ * completions are then run when the waiting thread enters the kernel,
+ * without an interrupt to another CPU.
+ *
+ * Left out, for the reasons doc/design.md ("AIO", Engine) gives: the
+ * arena registered as fixed buffers, the data file registered,
+ * SINGLE_ISSUER / DEFER_TASKRUN (a lane is used by one thread at a time,
+ * but by many threads in turn).
  */
 #include "io_engine.h"
 
@@ -40,8 +44,13 @@ static int ur_setup(unsigned depth, bp__io_ctx *ctx)
     if (!u)
         return -ENOMEM;
     int r = -EINVAL;
-#ifdef IORING_SETUP_COOP_TASKRUN
-    r = io_uring_queue_init(depth, &u->ring, IORING_SETUP_COOP_TASKRUN);
+#if defined(IORING_SETUP_COOP_TASKRUN) && defined(IORING_SETUP_TASKRUN_FLAG)
+    /* TASKRUN_FLAG: the kernel flags the ring when completions wait as
+     * task work, so that a peek (liburing's) enters the kernel to post
+     * them; without it a stream that only peeks would not see them until
+     * it next waits. */
+    r = io_uring_queue_init(depth, &u->ring,
+                            IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
 #endif
     if (r == -EINVAL)   /* a kernel without the flag (before 5.19) */
         r = io_uring_queue_init(depth, &u->ring, 0);
