@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,7 @@ static void drop_page_cache(const char *path)
 }
 
 #define BENCH_MGET 16   /* keys per kvdb_mget in the batched lookups */
+#define KVDB_BENCH_THREADS_MAX 64   /* bench --threads */
 
 struct lookup_run {
     double elapsed, cpu;      /* the timed part */
@@ -121,10 +123,101 @@ static int time_lookups(kvdb *db, uint64_t seed, uint64_t n, uint64_t lookups,
     return 0;
 }
 
+/* Lookups by several threads at once on one handle: each thread its own
+ * random keys (its own seed of the generator), a quarter untimed first;
+ * the timed part starts when every thread has warmed up. */
+struct mt_lookups {
+    kvdb *db;
+    uint64_t seed, n, lookups;   /* lookups: this thread's timed share */
+    unsigned id;
+    pthread_barrier_t *warm, *done;
+    double t0, t1;           /* its timed part: after the warm-up */
+    uint64_t missing;
+    int err;
+};
+
+static void *mt_lookup_main(void *arg)
+{
+    struct mt_lookups *m = arg;
+    char key[KVDB_KEY_MAX], val[KVDB_VAL_MAX];
+    uint64_t rng = kg_mix(m->seed ^ ((uint64_t)m->id + 1) * 0x9e3779b97f4a7c15ull) | 1;
+    uint64_t warm = m->lookups / 4;
+    for (uint64_t i = 0; i < warm + m->lookups; i++) {
+        if (i == warm) {
+            pthread_barrier_wait(m->warm);
+            m->t0 = now_sec();
+        }
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        size_t kl = kg_key(m->seed, rng % m->n, key), vl;
+        int r = kvdb_get(m->db, key, kl, val, KVDB_VAL_MAX, &vl);
+        if (r == -ENOENT)
+            m->missing++;
+        else if (r < 0 && !m->err)
+            m->err = r;
+    }
+    if (warm == 0) {
+        pthread_barrier_wait(m->warm);
+        m->t0 = now_sec();
+    }
+    m->t1 = now_sec();
+    pthread_barrier_wait(m->done);
+    return NULL;
+}
+
+/* `lookups` lookups split over `threads` threads: lookups/s of the whole,
+ * or a negative errno. */
+static int time_lookups_mt(kvdb *db, uint64_t seed, uint64_t n,
+                           uint64_t lookups, unsigned threads, double *per_s,
+                           uint64_t *missing)
+{
+    pthread_barrier_t warm, done;
+    struct mt_lookups m[KVDB_BENCH_THREADS_MAX];
+    pthread_t th[KVDB_BENCH_THREADS_MAX];
+    pthread_barrier_init(&warm, NULL, threads + 1);
+    pthread_barrier_init(&done, NULL, threads + 1);
+    unsigned made = 0;
+    int err = 0;
+    for (unsigned t = 0; t < threads; t++) {
+        m[t] = (struct mt_lookups){ .db = db, .seed = seed, .n = n,
+                                    .lookups = lookups / threads, .id = t,
+                                    .warm = &warm, .done = &done };
+        if (pthread_create(&th[t], NULL, mt_lookup_main, &m[t]) != 0) {
+            err = -EAGAIN;
+            break;
+        }
+        made++;
+    }
+    if (made < threads) {
+        /* Let the ones made through the barriers: they wait for all. */
+        fprintf(stderr, "kvdb: bench: cannot start %u threads\n", threads);
+        exit(EX_ERR);
+    }
+    /* The threads' own clocks: the main thread may run late. */
+    pthread_barrier_wait(&warm);
+    pthread_barrier_wait(&done);
+    double first = 0, last = 0;
+    for (unsigned t = 0; t < made; t++) {
+        pthread_join(th[t], NULL);
+        if (t == 0 || m[t].t0 < first)
+            first = m[t].t0;
+        if (m[t].t1 > last)
+            last = m[t].t1;
+        *missing += m[t].missing;
+        if (m[t].err && !err)
+            err = m[t].err;
+    }
+    pthread_barrier_destroy(&warm);
+    pthread_barrier_destroy(&done);
+    *per_s = (double)(lookups / threads * threads) / (last - first);
+    return err;
+}
+
 int cmd_bench(struct cli *c, int argc, char **argv)
 {
     static const char *const opts[] = {"lookups", "commit-every", "seed",
-                                       NULL};
+                                       "threads", NULL};
     static const char *const flags[] = {"json", NULL};
     struct args a;
     uint64_t n;
@@ -132,15 +225,22 @@ int cmd_bench(struct cli *c, int argc, char **argv)
     if (!args_parse(&a, argc, argv, opts, flags) || a.pos != 1 ||
         !parse_u64(a.posv[0], &n) || n == 0) {
         fprintf(stderr, "kvdb: usage: bench N [--lookups M] "
-                "[--commit-every C] [--seed S] [--json]\n");
+                "[--commit-every C] [--seed S] [--threads T] [--json]\n");
         return EX_ERR;
     }
     bool json = c->json || args_flag(&a, "json");
     uint64_t lookups = arg_u64(&a, "lookups", n, &ok);
     uint64_t every = arg_u64(&a, "commit-every", 10000, &ok);
     uint64_t seed = arg_u64(&a, "seed", 42, &ok);
+    /* --threads T: the lookups once more, by 2, 4, ... up to T threads */
+    uint64_t max_threads = arg_u64(&a, "threads", 1, &ok);
     if (!ok)
         return EX_ERR;
+    if (max_threads == 0 || max_threads > KVDB_BENCH_THREADS_MAX) {
+        fprintf(stderr, "kvdb: bench: --threads %llu: want 1 to %d\n",
+                (unsigned long long)max_threads, KVDB_BENCH_THREADS_MAX);
+        return EX_ERR;
+    }
     if (unlink(c->path) != 0 && errno != ENOENT) {
         fprintf(stderr, "kvdb: bench: cannot remove %s: %s\n", c->path,
                 strerror(errno));
@@ -198,10 +298,33 @@ int cmd_bench(struct cli *c, int argc, char **argv)
                 return report(r, "close");
         }
     }
+    /* Phase 4: 2, 4, ... threads, each from a cold start. */
+    double mt_per_s[8] = {0};
+    unsigned mt_n = 0;
+    for (unsigned t = 2; t <= max_threads && mt_n < 8; t *= 2, mt_n++) {
+        if ((r = kvdb_close(db)) < 0)
+            return report(r, "close");
+        drop_page_cache(c->path);
+        if (open_db(c, false, &db) < 0)
+            return EX_ERR;
+        uint64_t miss = 0;
+        r = time_lookups_mt(db, seed, n, lookups, t, &mt_per_s[mt_n], &miss);
+        if (r < 0) {
+            report(r, "bench lookup");
+            kvdb_close(db);
+            return EX_ERR;
+        }
+        one.missing += miss;
+    }
     double t_lk = one.elapsed, cpu_lk = one.cpu;
     struct kvdb_stats s1 = one.s1, s2 = one.s2;
     uint64_t missing = one.missing + many.missing;
     uint64_t pins = (s2.hits - s1.hits) + (s2.misses - s1.misses);
+    /* The pages the tree uses: the file less its free, freed-but-pending
+     * and quarantined pages (copy-on-write leaves the last copies free). */
+    uint64_t unused = s0.free_pages + s0.pending_pages + s0.quarantined;
+    double live_mb = (double)(s0.pages > unused ? s0.pages - unused : 0) *
+                     s0.page_size / 1048576.0;
     if (json) {         /* the bpool tools' convention: tools/common/json.h */
         struct json j;
         json_begin(&j, stdout);
@@ -219,6 +342,7 @@ int cmd_bench(struct cli *c, int argc, char **argv)
         json_str(&j, "command", "bench");
         json_dbl(&j, "pool_mib", (double)s0.frames * s0.page_size / 1048576.0, 1);
         json_dbl(&j, "file_mib", (double)s0.pages * s0.page_size / 1048576.0, 1);
+        json_dbl(&j, "live_mib", live_mb, 1);
         json_dbl(&j, "insert_elapsed_s", t_ins, 3);
         json_dbl(&j, "inserts_s", (double)n / t_ins, 0);
         json_u64(&j, "insert_reads", s0.reads);
@@ -237,20 +361,26 @@ int cmd_bench(struct cli *c, int argc, char **argv)
         json_dbl(&j, "mget_lookups_s", (double)lookups / many.elapsed, 0);
         json_dbl(&j, "mget_lookups_per_cpu_s", (double)lookups / many.cpu, 0);
         json_dbl(&j, "mget_reads_per_lookup", (double)many.reads / (double)lookups, 3);
+        for (unsigned i = 0; i < mt_n; i++) {
+            char k[48];
+            snprintf(k, sizeof(k), "lookups_s_threads_%u", 2u << i);
+            json_dbl(&j, k, mt_per_s[i], 0);
+        }
         json_u64(&j, "missing", missing);
         json_end(&j);
     } else {
         printf("bench io=%s frames=%u pool_mb=%.1f page=%u keys=%llu "
-               "file_mb=%.1f inserts_per_s=%.0f insert_reads=%llu "
+               "file_mb=%.1f live_mb=%.1f inserts_per_s=%.0f insert_reads=%llu "
                "insert_writes=%llu lookups=%llu lookups_per_s=%.0f "
                "lookups_per_cpu_s=%.0f lookup_hit_ratio=%.3f "
                "reads_per_lookup=%.3f "
                "page_cache_mb_after_inserts=%.1f page_cache_mb_after_lookups=%.1f"
                " mget_batch=%u mget_lookups_per_s=%.0f mget_lookups_per_cpu_s=%.0f"
-               " mget_reads_per_lookup=%.3f missing=%llu\n",
+               " mget_reads_per_lookup=%.3f missing=%llu",
                s0.io, s0.frames, (double)s0.frames * s0.page_size / 1048576.0,
                s0.page_size, (unsigned long long)n,
-               (double)s0.pages * s0.page_size / 1048576.0, (double)n / t_ins,
+               (double)s0.pages * s0.page_size / 1048576.0, live_mb,
+               (double)n / t_ins,
                (unsigned long long)s0.reads, (unsigned long long)s0.writes,
                (unsigned long long)lookups, (double)lookups / t_lk,
                (double)lookups / cpu_lk,
@@ -260,6 +390,9 @@ int cmd_bench(struct cli *c, int argc, char **argv)
                (double)lookups / many.cpu,
                (double)many.reads / (double)lookups,
                (unsigned long long)missing);
+        for (unsigned i = 0; i < mt_n; i++)
+            printf(" lookups_per_s_t%u=%.0f", 2u << i, mt_per_s[i]);
+        printf("\n");
     }
     int ex = missing ? EX_FAIL : EX_OK;
     int cr = close_db(c, db);

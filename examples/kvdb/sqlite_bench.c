@@ -4,7 +4,7 @@
  * the kvdb program and the build does not need SQLite).
  *
  *     sqlite_bench FILE N [--lookups M] [--commit-every C] [--cache-kb KB]
- *                  [--seed S] [--page-size B]
+ *                  [--seed S] [--page-size B] [--threads T]
  *
  * The same keys and values as kvdb's bench (keygen.c), in a WITHOUT ROWID
  * table of BLOB key and value; PRAGMA cache_size set to KB KiB (the pool
@@ -12,14 +12,20 @@
  * COMMIT is durable as a kvdb_commit is.  Phase 1 inserts N keys in
  * transactions of C; phase 2 closes, drops the file from the page cache,
  * reopens and times M random lookups of present keys after an untimed
- * warm-up of M/4.  Prints one line in the format of `kvdb bench`, with the
+ * warm-up of M/4; with --threads T, the lookups once more by 2, 4, ... up
+ * to T threads from a cold start, each with a connection of its own and
+ * KB/threads of cache (the same memory in all), WAL letting them read at
+ * once (lookups_per_s_t2 and so on).  Prints one line in the format of `kvdb bench`, with the
  * page cache held by the database and its WAL after each phase.
  *
  * Build: cc -O2 -I. sqlite_bench.c keygen.c -lsqlite3
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -116,6 +122,96 @@ static sqlite3 *open_db(const char *path, uint64_t cache_kib, uint32_t ps)
     return db;
 }
 
+/* One lookup thread of the multi-threaded phase: a connection of its own. */
+struct mt {
+    const char *path;
+    uint64_t seed, n, lookups, cache_kib, missing;
+    uint32_t ps;
+    unsigned id;
+    pthread_barrier_t *warm, *done;
+    double t0, t1;           /* its timed part: after the warm-up */
+};
+
+static void *mt_main(void *arg)
+{
+    struct mt *m = arg;
+    char key[KVDB_KEY_MAX], val[KVDB_VAL_MAX];
+    sqlite3 *db = open_db(m->path, m->cache_kib, m->ps);
+    sqlite3_stmt *get;
+    if (sqlite3_prepare_v2(db, "SELECT v FROM kv WHERE k = ?1", -1, &get,
+                           NULL) != SQLITE_OK)
+        die(db, "prepare select");
+    uint64_t rng = kg_mix(m->seed ^ ((uint64_t)m->id + 1) * 0x9e3779b97f4a7c15ull) | 1;
+    uint64_t warm = m->lookups / 4;
+    for (uint64_t i = 0; i < warm + m->lookups; i++) {
+        if (i == warm) {
+            pthread_barrier_wait(m->warm);
+            m->t0 = now_sec();
+        }
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        size_t kl = kg_key(m->seed, rng % m->n, key);
+        sqlite3_bind_blob(get, 1, key, (int)kl, SQLITE_STATIC);
+        int r = sqlite3_step(get);
+        if (r == SQLITE_ROW) {
+            const void *v = sqlite3_column_blob(get, 0);
+            int vl = sqlite3_column_bytes(get, 0);
+            if (vl > 0 && v != NULL)
+                memcpy(val, v, (size_t)vl);
+        } else if (r == SQLITE_DONE) {
+            m->missing++;
+        } else {
+            die(db, "select");
+        }
+        sqlite3_reset(get);
+    }
+    m->t1 = now_sec();
+    pthread_barrier_wait(m->done);
+    sqlite3_finalize(get);
+    sqlite3_close(db);
+    return NULL;
+}
+
+/* Lookups/s of `threads` threads sharing `lookups`, from a cold start. */
+static double lookups_mt(const char *path, const char *wal, uint64_t cache_kib,
+                         uint32_t ps, uint64_t seed, uint64_t n,
+                         uint64_t lookups, unsigned threads, uint64_t *missing)
+{
+    drop_cache(path);
+    drop_cache(wal);
+    pthread_barrier_t warm, done;
+    pthread_barrier_init(&warm, NULL, threads + 1);
+    pthread_barrier_init(&done, NULL, threads + 1);
+    struct mt m[64];
+    pthread_t th[64];
+    for (unsigned t = 0; t < threads; t++) {
+        m[t] = (struct mt){ .path = path, .seed = seed, .n = n,
+                            .lookups = lookups / threads,
+                            .cache_kib = cache_kib / threads, .ps = ps, .id = t,
+                            .warm = &warm, .done = &done };
+        if (pthread_create(&th[t], NULL, mt_main, &m[t]) != 0) {
+            fprintf(stderr, "sqlite_bench: cannot start %u threads\n", threads);
+            exit(2);
+        }
+    }
+    /* The threads' own clocks: the main thread may run late. */
+    pthread_barrier_wait(&warm);
+    pthread_barrier_wait(&done);
+    double first = 0, last = 0;
+    for (unsigned t = 0; t < threads; t++) {
+        pthread_join(th[t], NULL);
+        if (t == 0 || m[t].t0 < first)
+            first = m[t].t0;
+        if (m[t].t1 > last)
+            last = m[t].t1;
+        *missing += m[t].missing;
+    }
+    pthread_barrier_destroy(&warm);
+    pthread_barrier_destroy(&done);
+    return (double)(lookups / threads * threads) / (last - first);
+}
+
 static uint64_t arg(int argc, char **argv, const char *name, uint64_t def)
 {
     for (int i = 3; i + 1 < argc; i++)
@@ -129,7 +225,7 @@ int main(int argc, char **argv)
     if (argc < 3 || (argc - 3) % 2 != 0) {
         fprintf(stderr, "usage: sqlite_bench FILE N [--lookups M] "
                 "[--commit-every C] [--cache-kb KB] [--seed S] "
-                "[--page-size B]\n");
+                "[--page-size B] [--threads T]\n");
         return 2;
     }
     const char *path = argv[1];
@@ -139,6 +235,11 @@ int main(int argc, char **argv)
     uint64_t cache_kb = arg(argc, argv, "--cache-kb", 65536);
     uint64_t seed = arg(argc, argv, "--seed", 42);
     uint32_t ps = (uint32_t)arg(argc, argv, "--page-size", 8192);
+    uint64_t max_threads = arg(argc, argv, "--threads", 1);
+    if (max_threads == 0 || max_threads > 64) {
+        fprintf(stderr, "sqlite_bench: --threads: want 1 to 64\n");
+        return 2;
+    }
     if (n == 0 || every == 0) {
         fprintf(stderr, "sqlite_bench: N and --commit-every must be > 0\n");
         return 2;
@@ -218,13 +319,21 @@ int main(int argc, char **argv)
     double pc_lk = cached_mb(path) + cached_mb(wal);
     sqlite3_finalize(get);
     sqlite3_close(db);
+    double mt_per_s[8] = {0};
+    unsigned mt_n = 0;
+    for (unsigned t = 2; t <= max_threads && mt_n < 8; t *= 2, mt_n++)
+        mt_per_s[mt_n] = lookups_mt(path, wal, cache_kb, ps, seed, n, lookups,
+                                    t, &missing);
     printf("bench io=sqlite frames=0 pool_mb=%.1f page=%u keys=%llu "
            "file_mb=%.1f inserts_per_s=%.0f lookups=%llu lookups_per_s=%.0f "
            "page_cache_mb_after_inserts=%.1f page_cache_mb_after_lookups=%.1f"
-           " missing=%llu\n",
+           " missing=%llu",
            (double)cache_kb / 1024.0, ps, (unsigned long long)n, fmb,
            (double)n / t_ins, (unsigned long long)lookups,
            (double)lookups / t_lk, pc_ins, pc_lk,
            (unsigned long long)missing);
+    for (unsigned i = 0; i < mt_n; i++)
+        printf(" lookups_per_s_t%u=%.0f", 2u << i, mt_per_s[i]);
+    printf("\n");
     return missing ? 1 : 0;
 }
