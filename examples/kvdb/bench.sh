@@ -1,45 +1,66 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 # bench.sh - kvdb's measurements (examples/kvdb/README.md, "Performance"):
-# inserts/s and point lookups/s of kvdb with bpool's pool at 10% and at
-# 100% of the data size, one key per lookup and 16 keys per kvdb_mget; the same with pages read and written by plain
-# pread/pwrite through the kernel's page cache (kvdb --io pread, no cache
-# of kvdb's own); and SQLite on the same keys with a page cache of the
-# same sizes (sqlite_bench.c, built here if SQLite's headers are found).
-# For each run it also reports how much of the file the kernel's page
-# cache held afterwards: what the run really used for caching.
+# inserts/s and point lookups/s of kvdb on bpool next to SQLite and LMDB,
+# on the same keys, in two regimes:
+#
+#   capped     each run is a whole process in a memory cgroup of CAP MiB
+#              (-m; default 16), so that the kernel's page cache cannot
+#              serve one engine from memory another is denied: kvdb's pool
+#              and SQLite's cache are CAP - 4 MiB (4 MiB for the process
+#              itself), LMDB has no cache of its own and its page cache is
+#              what the cap leaves; kvdb through pread/pwrite (no cache of
+#              its own, the page cache under the cap) too.  The data should
+#              be several times CAP (-n).
+#   uncapped   the pool and SQLite's cache at 100% of the data, no cap:
+#              where mmap (LMDB) is at its best.
+#
+# Lookups are timed by 1, 2 and 4 threads (every engine here allows
+# concurrent readers; SQLite's threads each have a connection and a share
+# of the cache), and for kvdb also 16 keys per kvdb_mget.  For each run the
+# table has how much of the file the kernel's page cache held afterwards
+# (what the run really used for caching beyond its own cache), and the
+# file's size (for LMDB also the pages its tree uses; its map is sparse).
 #
 # usage: examples/kvdb/bench.sh [-n KEYS] [-l LOOKUPS] [-c COMMIT_EVERY]
-#                               [-d DIR] [-k KVDB] [-s SEED]
+#                               [-m CAP_MB] [-d DIR] [-k KVDB] [-s SEED]
 #
-#   -n KEYS        keys inserted (default 500000)
-#   -l LOOKUPS     random point lookups timed (default 200000)
+#   -n KEYS        keys inserted (default 400000)
+#   -l LOOKUPS     random point lookups timed (default 100000)
 #   -c N           commit every N inserts (default 10000)
+#   -m CAP_MB      the memory cap of the capped runs (default 16)
 #   -d DIR         scratch directory, on a disk file system (O_DIRECT;
 #                  not tmpfs); default ./kvdb-bench, removed at the end
 #   -k KVDB        the kvdb program (default: examples/kvdb/kvdb under the
 #                  current directory, i.e. run from the top build directory)
 #   -s SEED        key seed (default 42)
 #
-# Every run starts from an empty file and one process: `kvdb bench`
-# inserts KEYS keys in random order, one thread, committing every N (a
-# durable commit: checkpoint + fdatasync), closes, drops the file from the
-# page cache, reopens and times LOOKUPS lookups of random present keys
-# after an untimed warm-up of a quarter as many; then again from a cold
-# start, 16 keys per kvdb_mget (kvdb only: SQLite's rows show -).  The data size is the
-# size of kvdb's file after the inserts, measured by the first (pread) run.
+# The cap is a cgroup v1 memory controller (/sys/fs/cgroup/memory: limit
+# on memory and, where the kernel counts it, memory+swap) or a cgroup v2
+# one (memory.max, memory.swap.max); it needs root.  Where neither can be
+# made, the capped runs run without it and the table says "uncapped".
+#
+# Every run starts from an empty file and one process: it inserts KEYS
+# keys in random order, one thread, committing every N (a durable commit:
+# kvdb_commit, SQLite's COMMIT with synchronous=FULL, LMDB's
+# mdb_txn_commit), closes, drops the file from the page cache, reopens
+# and times LOOKUPS lookups of random present keys after an untimed
+# warm-up of a quarter as many.  SQLite is built from sqlite_bench.c where
+# libsqlite3-dev is found, LMDB from lmdb_bench.c where liblmdb-dev is.
 
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-n=500000
-lookups=200000
+n=400000
+lookups=100000
 every=10000
+cap=16
 dir=./kvdb-bench
 kvdb=./examples/kvdb/kvdb
 seed=42
-while getopts n:l:c:d:k:s:h opt; do
+while getopts n:l:c:m:d:k:s:h opt; do
     case $opt in
     n) n=$OPTARG ;;
+    m) cap=$OPTARG ;;
     l) lookups=$OPTARG ;;
     c) every=$OPTARG ;;
     d) dir=$OPTARG ;;
@@ -57,13 +78,13 @@ mkdir -p "$dir" || exit 2
 dir=$(cd "$dir" && pwd)
 cleanup() {
     local f
-    for f in kv.db sq.db sq.db-wal sq.db-shm sqlite_bench sq.err; do
+    for f in kv.db sq.db sq.db-wal sq.db-shm lm.db lm.db-lock sqlite_bench \
+             lmdb_bench sq.err lm.err; do
         rm -f "${dir:?}/$f"
     done
-    for f in pread bpool-100 bpool-10 sqlite-100 sqlite-10; do
-        rm -f "$dir/$f.out" "$dir/$f.err"
-    done
+    rm -f "$dir"/*.out "$dir"/*.err
     rmdir "$dir" 2>/dev/null
+    [ -n "${cg:-}" ] && rmdir "$cg" 2>/dev/null
 }
 trap cleanup EXIT
 
@@ -74,22 +95,75 @@ echo "# memory: $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/me
 echo "# kernel: $(uname -sr)"
 echo "# file system: $(df --output=fstype "$dir" 2>/dev/null | tail -n 1) on $(df -P "$dir" | awk 'NR == 2 { print $1 }')"
 
-# --- SQLite, if it can be built --------------------------------------------------------
-sqlite=
+# --- SQLite and LMDB, if they can be built --------------------------------------------
 cc=${CC:-cc}
+# build NAME SOURCE FLAGS...: $dir/NAME from SOURCE and keygen.c, or fail
+build() {
+    local name=$1 src=$2
+    shift 2
+    $cc -O2 -std=gnu11 -D_GNU_SOURCE -I"$here" -I"$here/../../include" \
+        -o "$dir/$name" "$here/$src" "$here/keygen.c" "$@" -pthread 2>"$dir/$name.err"
+}
+sqlite=
 if sq_flags=$(pkg-config --cflags --libs sqlite3 2>/dev/null) ||
         { [ -e /usr/include/sqlite3.h ] && sq_flags=-lsqlite3; }; then
     # shellcheck disable=SC2086
-    if $cc -O2 -std=gnu11 -D_GNU_SOURCE -I"$here" -o "$dir/sqlite_bench" \
-            "$here/sqlite_bench.c" "$here/keygen.c" $sq_flags 2>"$dir/sq.err"; then
+    if build sqlite_bench sqlite_bench.c $sq_flags; then
         sqlite=$dir/sqlite_bench
         echo "# sqlite: $(sqlite3 --version 2>/dev/null | cut -d' ' -f1 || echo built)"
     else
-        echo "# sqlite: sqlite_bench.c did not build: $(head -n 3 "$dir/sq.err")"
+        echo "# sqlite: sqlite_bench.c did not build: $(head -n 3 "$dir/sqlite_bench.err")"
     fi
 else
     echo "# sqlite: no SQLite headers (Debian: apt-get install libsqlite3-dev): skipped"
 fi
+lmdb=
+if [ -e /usr/include/lmdb.h ]; then
+    if build lmdb_bench lmdb_bench.c -llmdb; then
+        lmdb=$dir/lmdb_bench
+        echo "# lmdb: $(dpkg-query -W -f '${Version}' liblmdb-dev 2>/dev/null || echo built)"
+    else
+        echo "# lmdb: lmdb_bench.c did not build: $(head -n 3 "$dir/lmdb_bench.err")"
+    fi
+else
+    echo "# lmdb: no LMDB headers (Debian: apt-get install liblmdb-dev): skipped"
+fi
+
+# --- the memory cap ---------------------------------------------------------------------
+# A cgroup of our own, limited to $cap MiB (memory and swap alike), for
+# one run at a time: capped CMD... runs CMD in it.
+cg=
+capped_note="uncapped: no memory cgroup could be made (needs root and cgroup v1 or v2)"
+bytes=$((cap * 1048576))
+if [ -d /sys/fs/cgroup/memory ] && mkdir "/sys/fs/cgroup/memory/kvdb-bench.$$" 2>/dev/null; then
+    cg=/sys/fs/cgroup/memory/kvdb-bench.$$
+    if echo "$bytes" >"$cg/memory.limit_in_bytes"; then
+        [ -e "$cg/memory.memsw.limit_in_bytes" ] &&
+            echo "$bytes" >"$cg/memory.memsw.limit_in_bytes"
+        capped_note="capped: cgroup v1 memory.limit_in_bytes = $cap MiB"
+    else
+        rmdir "$cg"; cg=
+    fi
+elif [ -e /sys/fs/cgroup/cgroup.controllers ] &&
+        grep -qw memory /sys/fs/cgroup/cgroup.controllers &&
+        mkdir "/sys/fs/cgroup/kvdb-bench.$$" 2>/dev/null; then
+    cg=/sys/fs/cgroup/kvdb-bench.$$
+    if echo "$bytes" >"$cg/memory.max"; then
+        [ -e "$cg/memory.swap.max" ] && echo 0 >"$cg/memory.swap.max"
+        capped_note="capped: cgroup v2 memory.max = $cap MiB"
+    else
+        rmdir "$cg"; cg=
+    fi
+fi
+echo "# $capped_note"
+capped() {
+    if [ -z "$cg" ]; then
+        "$@"
+        return
+    fi
+    # A subshell joins the cgroup, then becomes the command.
+    (echo "$BASHPID" >"$cg/cgroup.procs" && exec "$@")
+}
 
 # run NAME CMD...: one run; its "bench ..." line goes to $dir/NAME.out
 results=()
@@ -108,38 +182,50 @@ run() {
 val() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" "$dir/$2.out"; }
 
 # --- the runs -------------------------------------------------------------------------------
-common=(bench "$n" --lookups "$lookups" --commit-every "$every" --seed "$seed")
-run pread "$kvdb" --io pread "$dir/kv.db" "${common[@]}" || exit 1
-data_mb=$(val file_mb pread)
-# pools in frames of 8 KiB: 100% and 10% of the file
+common=(bench "$n" --lookups "$lookups" --commit-every "$every" --seed "$seed" \
+    --threads 4)
+sqc=("$n" --lookups "$lookups" --commit-every "$every" --seed "$seed" --threads 4)
+# Capped: the engines' own caches get the cap less 4 MiB.
+own=$((cap > 8 ? cap - 4 : cap / 2))
+fcap=$((own * 1048576 / 8192))
+run capped-bpool capped "$kvdb" --frames "$fcap" "$dir/kv.db" "${common[@]}" || exit 1
+data_mb=$(val file_mb capped-bpool)
+run capped-pread capped "$kvdb" --io pread "$dir/kv.db" "${common[@]}"
+[ -n "$sqlite" ] && run capped-sqlite capped "$sqlite" "$dir/sq.db" "${sqc[@]}" \
+    --cache-kb $((own * 1024))
+[ -n "$lmdb" ] && run capped-lmdb capped "$lmdb" "$dir/lm.db" "${sqc[@]}"
+# Uncapped: the pool and SQLite's cache at 100% of kvdb's file.
 f100=$(awk -v m="$data_mb" 'BEGIN { printf "%d", m * 1048576 / 8192 + 1 }')
-f10=$(awk -v f="$f100" 'BEGIN { f = int(f / 10); if (f < 16) f = 16; print f }')
-mb100=$(awk -v f="$f100" 'BEGIN { printf "%.1f", f * 8192 / 1048576 }')
-mb10=$(awk -v f="$f10" 'BEGIN { printf "%.1f", f * 8192 / 1048576 }')
-run bpool-100 "$kvdb" --frames "$f100" "$dir/kv.db" "${common[@]}"
-run bpool-10 "$kvdb" --frames "$f10" "$dir/kv.db" "${common[@]}"
-if [ -n "$sqlite" ]; then
-    sqc=("$n" --lookups "$lookups" --commit-every "$every" --seed "$seed")
-    run sqlite-100 "$sqlite" "$dir/sq.db" "${sqc[@]}" --cache-kb $((f100 * 8))
-    run sqlite-10 "$sqlite" "$dir/sq.db" "${sqc[@]}" --cache-kb $((f10 * 8))
-fi
+run full-bpool "$kvdb" --frames "$f100" "$dir/kv.db" "${common[@]}"
+[ -n "$sqlite" ] && run full-sqlite "$sqlite" "$dir/sq.db" "${sqc[@]}" \
+    --cache-kb $((f100 * 8))
+[ -n "$lmdb" ] && run full-lmdb "$lmdb" "$dir/lm.db" "${sqc[@]}"
 
 # --- the table ----------------------------------------------------------------------------
 echo
-echo "data: $n keys, kvdb file $data_mb MiB; pools: 100% = $f100 frames" \
-    "($mb100 MiB), 10% = $f10 frames ($mb10 MiB)"
+echo "data: $n keys, kvdb file $data_mb MiB; capped runs: ${capped_note%%:*}," \
+    "$cap MiB a process; uncapped pools: $f100 frames" \
+    "($(awk -v f="$f100" 'BEGIN { printf "%.1f", f * 8192 / 1048576 }') MiB)"
 echo
-echo "| engine | own cache | inserts/s | lookups/s | lookups/s, 16 per mget | page cache after inserts | page cache after lookups | file |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|"
+echo "| memory | engine | own cache | inserts/s | lookups/s | 2 threads | 4 threads | lookups/s, 16 per mget | page cache after inserts | page cache after lookups | file |"
+echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for r in "${results[@]}"; do
     case $r in
+    capped-*) mem="${capped_note%%:*} $cap MiB" ;;
+    full-*) mem="uncapped" ;;
+    esac
+    case ${r#*-} in
     pread) what="kvdb, pread/pwrite"; cache="none" ;;
-    bpool-*) what="kvdb, bpool"; cache="$(val pool_mb "$r") MiB (${r#bpool-}%)" ;;
-    sqlite-*) what="SQLite"; cache="$(val pool_mb "$r") MiB (${r#sqlite-}%)" ;;
+    bpool) what="kvdb on bpool"; cache="$(val pool_mb "$r") MiB" ;;
+    sqlite) what="SQLite"; cache="$(val pool_mb "$r") MiB" ;;
+    lmdb) what="LMDB"; cache="none (mmap)" ;;
     esac
     mget=$(val mget_lookups_per_s "$r")
-    printf '| %s | %s | %s | %s | %s | %s MiB | %s MiB | %s MiB |\n' "$what" "$cache" \
-        "$(val inserts_per_s "$r")" "$(val lookups_per_s "$r")" "${mget:--}" \
+    live=$(val live_mb "$r")
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s MiB | %s MiB | %s MiB%s |\n' "$mem" "$what" \
+        "$cache" "$(val inserts_per_s "$r")" "$(val lookups_per_s "$r")" \
+        "$(val lookups_per_s_t2 "$r")" "$(val lookups_per_s_t4 "$r")" "${mget:--}" \
         "$(val page_cache_mb_after_inserts "$r")" \
-        "$(val page_cache_mb_after_lookups "$r")" "$(val file_mb "$r")"
+        "$(val page_cache_mb_after_lookups "$r")" "$(val file_mb "$r")" \
+        "${live:+ ($live live)}"
 done
