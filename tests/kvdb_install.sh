@@ -85,7 +85,7 @@ common=$srcdir/tools/common
 version=$("$pkgconfig" --modversion bpool)
 for c in "$src"/*.c "$common"/parse.c "$common"/json.c "$common"/poolopt.c \
          "$srcdir"/tools/powercut.c; do
-    case ${c##*/} in sqlite_bench.c) continue ;; esac
+    case ${c##*/} in sqlite_bench.c | lmdb_bench.c) continue ;; esac
     o=obj/$(basename "$c" .c).o
     # two at a time
     if [ ${#pids[@]} -ge 2 ]; then

@@ -97,12 +97,13 @@ echo "# file system: $(df --output=fstype "$dir" 2>/dev/null | tail -n 1) on $(d
 
 # --- SQLite and LMDB, if they can be built --------------------------------------------
 cc=${CC:-cc}
-# build NAME SOURCE FLAGS...: $dir/NAME from SOURCE and keygen.c, or fail
+# build NAME SOURCE FLAGS...: $dir/NAME from SOURCE, keygen.c and benchutil.c, or fail
 build() {
     local name=$1 src=$2
     shift 2
     $cc -O2 -std=gnu11 -D_GNU_SOURCE -I"$here" -I"$here/../../include" \
-        -o "$dir/$name" "$here/$src" "$here/keygen.c" "$@" -pthread 2>"$dir/$name.err"
+        -o "$dir/$name" "$here/$src" "$here/keygen.c" "$here/benchutil.c" "$@" \
+        -pthread 2>"$dir/$name.err"
 }
 sqlite=
 if sq_flags=$(pkg-config --cflags --libs sqlite3 2>/dev/null) ||

@@ -4,48 +4,17 @@
  * kernel's page cache holds afterwards) and hotscan (whether a full scan
  * leaves the index pages in the pool). */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "../../tools/common/json.h"
+#include "benchutil.h"
 #include "keygen.h"
-
-/* Bytes of the file in the page cache (mincore over a mapping of it). */
-static double page_cache_mb(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    struct stat sb;
-    double mb = -1;
-    if (fstat(fd, &sb) == 0 && sb.st_size > 0) {
-        long ps = sysconf(_SC_PAGESIZE);
-        size_t pages = (size_t)((sb.st_size + ps - 1) / ps);
-        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
-        unsigned char *vec = malloc(pages);
-        if (m != MAP_FAILED && vec != NULL &&
-            mincore(m, (size_t)sb.st_size, vec) == 0) {
-            size_t in = 0;
-            for (size_t i = 0; i < pages; i++)
-                in += vec[i] & 1;
-            mb = (double)in * (double)ps / 1048576.0;
-        }
-        free(vec);
-        if (m != MAP_FAILED)
-            munmap(m, (size_t)sb.st_size);
-    }
-    close(fd);
-    return mb;
-}
 
 /* CPU time of the calling thread: on a machine shared with other jobs,
  * a steadier measure of a single-threaded phase than the elapsed time,
@@ -57,19 +26,8 @@ static double thread_cpu_sec(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Write back and drop the file's pages from the page cache. */
-static void drop_page_cache(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    fdatasync(fd);
-    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    close(fd);
-}
-
 #define BENCH_MGET 16   /* keys per kvdb_mget in the batched lookups */
-#define KVDB_BENCH_THREADS_MAX 64   /* bench --threads */
+#define KVDB_BENCH_THREADS_MAX 64   /* bench --threads (bench_threads' limit) */
 
 struct lookup_run {
     double elapsed, cpu;      /* the timed part */
@@ -84,7 +42,7 @@ static int time_lookups(kvdb *db, uint64_t seed, uint64_t n, uint64_t lookups,
 {
     static char keys[BENCH_MGET][KVDB_KEY_MAX], vals[BENCH_MGET][KVDB_VAL_MAX];
     struct kvdb_mget_item it[BENCH_MGET];
-    uint64_t rng = kg_mix(seed) | 1;
+    uint64_t rng = bench_rng_seed(seed, 0);
     uint64_t warm = lookups / 4 / batch * batch;  /* whole batches */
     double t1 = 0, cpu1 = 0;
     memset(lr, 0, sizeof(*lr));
@@ -95,10 +53,7 @@ static int time_lookups(kvdb *db, uint64_t seed, uint64_t n, uint64_t lookups,
             cpu1 = thread_cpu_sec();
         }
         for (uint32_t k = 0; k < batch; k++) {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            size_t kl = kg_key(seed, rng % n, keys[k]);
+            size_t kl = kg_key(seed, bench_rng_next(&rng) % n, keys[k]);
             it[k] = (struct kvdb_mget_item){ .key = keys[k], .klen = kl,
                                              .val = vals[k],
                                              .cap = KVDB_VAL_MAX };
@@ -123,95 +78,27 @@ static int time_lookups(kvdb *db, uint64_t seed, uint64_t n, uint64_t lookups,
     return 0;
 }
 
-/* Lookups by several threads at once on one handle: each thread its own
- * random keys (its own seed of the generator), a quarter untimed first;
- * the timed part starts when every thread has warmed up. */
+/* A lookup thread of bench_threads on one handle: its own random keys. */
 struct mt_lookups {
     kvdb *db;
-    uint64_t seed, n, lookups;   /* lookups: this thread's timed share */
-    unsigned id;
-    pthread_barrier_t *warm, *done;
-    double t0, t1;           /* its timed part: after the warm-up */
-    uint64_t missing;
-    int err;
+    uint64_t seed, n;
 };
 
-static void *mt_lookup_main(void *arg)
+static void mt_lookup_main(struct bench_thread *t)
 {
-    struct mt_lookups *m = arg;
+    const struct mt_lookups *m = t->arg;
     char key[KVDB_KEY_MAX], val[KVDB_VAL_MAX];
-    uint64_t rng = kg_mix(m->seed ^ ((uint64_t)m->id + 1) * 0x9e3779b97f4a7c15ull) | 1;
-    uint64_t warm = m->lookups / 4;
-    for (uint64_t i = 0; i < warm + m->lookups; i++) {
-        if (i == warm) {
-            pthread_barrier_wait(m->warm);
-            m->t0 = now_sec();
-        }
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        size_t kl = kg_key(m->seed, rng % m->n, key), vl;
+    uint64_t rng = bench_rng_seed(m->seed, t->id), warm = t->lookups / 4;
+    for (uint64_t i = 0; i < warm + t->lookups; i++) {
+        if (i == warm)
+            bench_thread_warm(t);
+        size_t kl = kg_key(m->seed, bench_rng_next(&rng) % m->n, key), vl;
         int r = kvdb_get(m->db, key, kl, val, KVDB_VAL_MAX, &vl);
         if (r == -ENOENT)
-            m->missing++;
-        else if (r < 0 && !m->err)
-            m->err = r;
+            t->missing++;
+        else if (r < 0 && !t->err)
+            t->err = r;
     }
-    if (warm == 0) {
-        pthread_barrier_wait(m->warm);
-        m->t0 = now_sec();
-    }
-    m->t1 = now_sec();
-    pthread_barrier_wait(m->done);
-    return NULL;
-}
-
-/* `lookups` lookups split over `threads` threads: lookups/s of the whole,
- * or a negative errno. */
-static int time_lookups_mt(kvdb *db, uint64_t seed, uint64_t n,
-                           uint64_t lookups, unsigned threads, double *per_s,
-                           uint64_t *missing)
-{
-    pthread_barrier_t warm, done;
-    struct mt_lookups m[KVDB_BENCH_THREADS_MAX];
-    pthread_t th[KVDB_BENCH_THREADS_MAX];
-    pthread_barrier_init(&warm, NULL, threads + 1);
-    pthread_barrier_init(&done, NULL, threads + 1);
-    unsigned made = 0;
-    int err = 0;
-    for (unsigned t = 0; t < threads; t++) {
-        m[t] = (struct mt_lookups){ .db = db, .seed = seed, .n = n,
-                                    .lookups = lookups / threads, .id = t,
-                                    .warm = &warm, .done = &done };
-        if (pthread_create(&th[t], NULL, mt_lookup_main, &m[t]) != 0) {
-            err = -EAGAIN;
-            break;
-        }
-        made++;
-    }
-    if (made < threads) {
-        /* Let the ones made through the barriers: they wait for all. */
-        fprintf(stderr, "kvdb: bench: cannot start %u threads\n", threads);
-        exit(EX_ERR);
-    }
-    /* The threads' own clocks: the main thread may run late. */
-    pthread_barrier_wait(&warm);
-    pthread_barrier_wait(&done);
-    double first = 0, last = 0;
-    for (unsigned t = 0; t < made; t++) {
-        pthread_join(th[t], NULL);
-        if (t == 0 || m[t].t0 < first)
-            first = m[t].t0;
-        if (m[t].t1 > last)
-            last = m[t].t1;
-        *missing += m[t].missing;
-        if (m[t].err && !err)
-            err = m[t].err;
-    }
-    pthread_barrier_destroy(&warm);
-    pthread_barrier_destroy(&done);
-    *per_s = (double)(lookups / threads * threads) / (last - first);
-    return err;
 }
 
 int cmd_bench(struct cli *c, int argc, char **argv)
@@ -270,7 +157,7 @@ int cmd_bench(struct cli *c, int argc, char **argv)
     double t_ins = now_sec() - t0;
     struct kvdb_stats s0;
     kvdb_stats(db, &s0);
-    double pc_ins = page_cache_mb(c->path);
+    double pc_ins = bench_page_cache_mb(c->path);
     if ((r = kvdb_close(db)) < 0)
         return report(r, "close");
     /* Phase 2: cold start, a quarter untimed to warm up, then timed;
@@ -282,7 +169,7 @@ int cmd_bench(struct cli *c, int argc, char **argv)
     struct lookup_run one, many;
     double pc_lk = 0;
     for (int phase = 0; phase < 2; phase++) {
-        drop_page_cache(c->path);
+        bench_drop_cache(c->path);
         if (open_db(c, false, &db) < 0)
             return EX_ERR;
         r = time_lookups(db, seed, n, lookups, phase ? BENCH_MGET : 1,
@@ -293,7 +180,7 @@ int cmd_bench(struct cli *c, int argc, char **argv)
             return EX_ERR;
         }
         if (phase == 0) {
-            pc_lk = page_cache_mb(c->path);
+            pc_lk = bench_page_cache_mb(c->path);
             if ((r = kvdb_close(db)) < 0)
                 return report(r, "close");
         }
@@ -304,11 +191,13 @@ int cmd_bench(struct cli *c, int argc, char **argv)
     for (unsigned t = 2; t <= max_threads && mt_n < 8; t *= 2, mt_n++) {
         if ((r = kvdb_close(db)) < 0)
             return report(r, "close");
-        drop_page_cache(c->path);
+        bench_drop_cache(c->path);
         if (open_db(c, false, &db) < 0)
             return EX_ERR;
         uint64_t miss = 0;
-        r = time_lookups_mt(db, seed, n, lookups, t, &mt_per_s[mt_n], &miss);
+        struct mt_lookups m = { .db = db, .seed = seed, .n = n };
+        r = 0;
+        mt_per_s[mt_n] = bench_threads(t, lookups, mt_lookup_main, &m, &miss, &r);
         if (r < 0) {
             report(r, "bench lookup");
             kvdb_close(db);

@@ -28,7 +28,7 @@
  * (about one in 512) are left out of the inserts and the lookups, and
  * counted (skipped_keys).
  *
- * Build: cc -O2 -I. lmdb_bench.c keygen.c -llmdb
+ * Build: cc -O2 -I. lmdb_bench.c keygen.c benchutil.c -llmdb -pthread
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -36,7 +36,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,15 +45,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "keygen.h"
 #include "kvdb.h"
-
-static double now_sec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void check(int rc, const char *what)
 {
@@ -62,44 +55,6 @@ static void check(int rc, const char *what)
         fprintf(stderr, "lmdb_bench: %s: %s\n", what, mdb_strerror(rc));
         exit(2);
     }
-}
-
-/* MiB of path in the page cache (mincore over a mapping); 0 if absent. */
-static double cached_mb(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    struct stat sb;
-    double mb = 0;
-    if (fstat(fd, &sb) == 0 && sb.st_size > 0) {
-        long ps = sysconf(_SC_PAGESIZE);
-        size_t n = (size_t)((sb.st_size + ps - 1) / ps);
-        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
-        unsigned char *vec = malloc(n);
-        if (m != MAP_FAILED && vec != NULL &&
-            mincore(m, (size_t)sb.st_size, vec) == 0) {
-            size_t in = 0;
-            for (size_t i = 0; i < n; i++)
-                in += vec[i] & 1;
-            mb = (double)in * (double)ps / 1048576.0;
-        }
-        free(vec);
-        if (m != MAP_FAILED)
-            munmap(m, (size_t)sb.st_size);
-    }
-    close(fd);
-    return mb;
-}
-
-static void drop_cache(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    fdatasync(fd);
-    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    close(fd);
 }
 
 static MDB_env *open_env(const char *path, uint64_t map_mb)
@@ -112,36 +67,28 @@ static MDB_env *open_env(const char *path, uint64_t map_mb)
     return env;
 }
 
-/* One lookup thread of the multi-threaded phase. */
+/* A lookup thread of the multi-threaded phase (bench_threads): read
+ * transactions of its own on the shared environment. */
 struct mt {
     MDB_env *env;
     MDB_dbi dbi;
-    uint64_t seed, n, lookups, missing;
+    uint64_t seed, n;
     size_t max_key;
-    unsigned id;
-    pthread_barrier_t *warm, *done;
-    double t0, t1;           /* its timed part: after the warm-up */
 };
 
-static void *mt_main(void *arg)
+static void mt_main(struct bench_thread *t)
 {
-    struct mt *m = arg;
+    const struct mt *m = t->arg;
     char key[KVDB_KEY_MAX], val[KVDB_VAL_MAX];
     MDB_txn *txn;
     check(mdb_txn_begin(m->env, NULL, MDB_RDONLY, &txn), "mdb_txn_begin");
-    uint64_t rng = kg_mix(m->seed ^ ((uint64_t)m->id + 1) * 0x9e3779b97f4a7c15ull) | 1;
-    uint64_t warm = m->lookups / 4;
-    for (uint64_t i = 0; i < warm + m->lookups; i++) {
-        if (i == warm) {
-            pthread_barrier_wait(m->warm);
-            m->t0 = now_sec();
-        }
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        size_t kl = kg_key(m->seed, rng % m->n, key);
+    uint64_t rng = bench_rng_seed(m->seed, t->id), warm = t->lookups / 4;
+    for (uint64_t i = 0; i < warm + t->lookups; i++) {
+        if (i == warm)
+            bench_thread_warm(t);
+        size_t kl = kg_key(m->seed, bench_rng_next(&rng) % m->n, key);
         if (kl > m->max_key) {
-            i--;
+            i--;          /* a key LMDB could not take: draw another */
             continue;
         }
         MDB_val k = { kl, key }, v;
@@ -150,17 +97,14 @@ static void *mt_main(void *arg)
             if (v.mv_size > 0 && v.mv_size <= sizeof(val))
                 memcpy(val, v.mv_data, v.mv_size);
         } else if (r == MDB_NOTFOUND) {
-            m->missing++;
+            t->missing++;
         } else {
             check(r, "mdb_get");
         }
         mdb_txn_reset(txn);
         check(mdb_txn_renew(txn), "mdb_txn_renew");
     }
-    m->t1 = now_sec();
     mdb_txn_abort(txn);
-    pthread_barrier_wait(m->done);
-    return NULL;
 }
 
 /* Lookups/s of `threads` threads sharing `lookups`, from a cold start. */
@@ -168,43 +112,19 @@ static double lookups_mt(const char *path, uint64_t map_mb, uint64_t seed,
                          uint64_t n, uint64_t lookups, size_t max_key,
                          unsigned threads, uint64_t *missing)
 {
-    drop_cache(path);
+    bench_drop_cache(path);
     MDB_env *env = open_env(path, map_mb);
     MDB_txn *txn;
     MDB_dbi dbi;
     check(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), "mdb_txn_begin");
     check(mdb_dbi_open(txn, NULL, 0, &dbi), "mdb_dbi_open");
     mdb_txn_abort(txn);
-    pthread_barrier_t warm, done;
-    pthread_barrier_init(&warm, NULL, threads + 1);
-    pthread_barrier_init(&done, NULL, threads + 1);
-    struct mt m[64];
-    pthread_t th[64];
-    for (unsigned t = 0; t < threads; t++) {
-        m[t] = (struct mt){ .env = env, .dbi = dbi, .seed = seed, .n = n,
-                            .lookups = lookups / threads, .max_key = max_key,
-                            .id = t, .warm = &warm, .done = &done };
-        if (pthread_create(&th[t], NULL, mt_main, &m[t]) != 0) {
-            fprintf(stderr, "lmdb_bench: cannot start %u threads\n", threads);
-            exit(2);
-        }
-    }
-    /* The threads' own clocks: the main thread may run late. */
-    pthread_barrier_wait(&warm);
-    pthread_barrier_wait(&done);
-    double first = 0, last = 0;
-    for (unsigned t = 0; t < threads; t++) {
-        pthread_join(th[t], NULL);
-        if (t == 0 || m[t].t0 < first)
-            first = m[t].t0;
-        if (m[t].t1 > last)
-            last = m[t].t1;
-        *missing += m[t].missing;
-    }
-    pthread_barrier_destroy(&warm);
-    pthread_barrier_destroy(&done);
+    struct mt m = { .env = env, .dbi = dbi, .seed = seed, .n = n,
+                    .max_key = max_key };
+    int err = 0;
+    double per_s = bench_threads(threads, lookups, mt_main, &m, missing, &err);
     mdb_env_close(env);
-    return (double)(lookups / threads * threads) / (last - first);
+    return per_s;
 }
 
 static uint64_t arg(int argc, char **argv, const char *name, uint64_t def)
@@ -257,7 +177,7 @@ int main(int argc, char **argv)
     char key[KVDB_KEY_MAX], val[KVDB_VAL_MAX];
     size_t max_key = (size_t)mdb_env_get_maxkeysize(env);
     uint64_t skipped = 0;
-    double t0 = now_sec();
+    double t0 = bench_now();
     for (uint64_t i = 0; i < n; i++) {
         size_t kl = kg_key(seed, i, key), vl = kg_val(key, kl, 0, val);
         if (kl > max_key) {
@@ -272,8 +192,8 @@ int main(int argc, char **argv)
         }
     }
     check(mdb_txn_commit(txn), "mdb_txn_commit");
-    double t_ins = now_sec() - t0;
-    double pc_ins = cached_mb(path);
+    double t_ins = bench_now() - t0;
+    double pc_ins = bench_page_cache_mb(path);
     MDB_stat st;
     MDB_envinfo info;
     check(mdb_env_stat(env, &st), "mdb_env_stat");
@@ -285,19 +205,16 @@ int main(int argc, char **argv)
     mdb_env_close(env);
 
     /* Phase 2: lookups, from a cold page cache */
-    drop_cache(path);
+    bench_drop_cache(path);
     env = open_env(path, map_mb);
     check(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), "mdb_txn_begin");
     check(mdb_dbi_open(txn, NULL, 0, &dbi), "mdb_dbi_open");
-    uint64_t rng = kg_mix(seed) | 1, warm = lookups / 4, missing = 0;
-    double t1 = now_sec();
+    uint64_t rng = bench_rng_seed(seed, 0), warm = lookups / 4, missing = 0;
+    double t1 = bench_now();
     for (uint64_t i = 0; i < warm + lookups; i++) {
         if (i == warm)
-            t1 = now_sec();
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        size_t kl = kg_key(seed, rng % n, key);
+            t1 = bench_now();
+        size_t kl = kg_key(seed, bench_rng_next(&rng) % n, key);
         if (kl > max_key) {
             i--;          /* a key LMDB could not take: draw another */
             continue;
@@ -317,8 +234,8 @@ int main(int argc, char **argv)
         mdb_txn_reset(txn);
         check(mdb_txn_renew(txn), "mdb_txn_renew");
     }
-    double t_lk = now_sec() - t1;
-    double pc_lk = cached_mb(path);
+    double t_lk = bench_now() - t1;
+    double pc_lk = bench_page_cache_mb(path);
     mdb_txn_abort(txn);
     mdb_env_close(env);
     double mt_per_s[8] = {0};

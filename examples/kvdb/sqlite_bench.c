@@ -18,14 +18,13 @@
  * once (lookups_per_s_t2 and so on).  Prints one line in the format of `kvdb bench`, with the
  * page cache held by the database and its WAL after each phase.
  *
- * Build: cc -O2 -I. sqlite_bench.c keygen.c -lsqlite3
+ * Build: cc -O2 -I. sqlite_bench.c keygen.c benchutil.c -lsqlite3 -pthread
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,15 +35,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "benchutil.h"
 #include "keygen.h"
 #include "kvdb.h"
-
-static double now_sec(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void die(sqlite3 *db, const char *what)
 {
@@ -62,48 +55,10 @@ static void exec(sqlite3 *db, const char *sql)
     }
 }
 
-/* MiB of path in the page cache (mincore over a mapping); 0 if absent */
-static double cached_mb(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    struct stat sb;
-    double mb = 0;
-    if (fstat(fd, &sb) == 0 && sb.st_size > 0) {
-        long ps = sysconf(_SC_PAGESIZE);
-        size_t n = (size_t)((sb.st_size + ps - 1) / ps);
-        void *m = mmap(NULL, (size_t)sb.st_size, PROT_READ, MAP_SHARED, fd, 0);
-        unsigned char *vec = malloc(n);
-        if (m != MAP_FAILED && vec != NULL &&
-            mincore(m, (size_t)sb.st_size, vec) == 0) {
-            size_t in = 0;
-            for (size_t i = 0; i < n; i++)
-                in += vec[i] & 1;
-            mb = (double)in * (double)ps / 1048576.0;
-        }
-        free(vec);
-        if (m != MAP_FAILED)
-            munmap(m, (size_t)sb.st_size);
-    }
-    close(fd);
-    return mb;
-}
-
 static double file_mb(const char *path)
 {
     struct stat sb;
     return stat(path, &sb) == 0 ? (double)sb.st_size / 1048576.0 : 0;
-}
-
-static void drop_cache(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    fdatasync(fd);
-    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    close(fd);
 }
 
 static sqlite3 *open_db(const char *path, uint64_t cache_kib, uint32_t ps)
@@ -111,6 +66,9 @@ static sqlite3 *open_db(const char *path, uint64_t cache_kib, uint32_t ps)
     sqlite3 *db;
     if (sqlite3_open(path, &db) != SQLITE_OK)
         die(db, "open");
+    /* The lookup threads open their connections at once, and the journal
+     * mode's pragma takes a lock: wait for it rather than fail. */
+    sqlite3_busy_timeout(db, 10000);
     char sql[256];
     snprintf(sql, sizeof(sql), "PRAGMA page_size=%u", ps);
     exec(db, sql);
@@ -122,36 +80,28 @@ static sqlite3 *open_db(const char *path, uint64_t cache_kib, uint32_t ps)
     return db;
 }
 
-/* One lookup thread of the multi-threaded phase: a connection of its own. */
+/* A lookup thread of the multi-threaded phase (bench_threads): a
+ * connection of its own, with a share of the cache. */
 struct mt {
     const char *path;
-    uint64_t seed, n, lookups, cache_kib, missing;
+    uint64_t seed, n, cache_kib;
     uint32_t ps;
-    unsigned id;
-    pthread_barrier_t *warm, *done;
-    double t0, t1;           /* its timed part: after the warm-up */
 };
 
-static void *mt_main(void *arg)
+static void mt_main(struct bench_thread *t)
 {
-    struct mt *m = arg;
+    const struct mt *m = t->arg;
     char key[KVDB_KEY_MAX], val[KVDB_VAL_MAX];
     sqlite3 *db = open_db(m->path, m->cache_kib, m->ps);
     sqlite3_stmt *get;
     if (sqlite3_prepare_v2(db, "SELECT v FROM kv WHERE k = ?1", -1, &get,
                            NULL) != SQLITE_OK)
         die(db, "prepare select");
-    uint64_t rng = kg_mix(m->seed ^ ((uint64_t)m->id + 1) * 0x9e3779b97f4a7c15ull) | 1;
-    uint64_t warm = m->lookups / 4;
-    for (uint64_t i = 0; i < warm + m->lookups; i++) {
-        if (i == warm) {
-            pthread_barrier_wait(m->warm);
-            m->t0 = now_sec();
-        }
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        size_t kl = kg_key(m->seed, rng % m->n, key);
+    uint64_t rng = bench_rng_seed(m->seed, t->id), warm = t->lookups / 4;
+    for (uint64_t i = 0; i < warm + t->lookups; i++) {
+        if (i == warm)
+            bench_thread_warm(t);
+        size_t kl = kg_key(m->seed, bench_rng_next(&rng) % m->n, key);
         sqlite3_bind_blob(get, 1, key, (int)kl, SQLITE_STATIC);
         int r = sqlite3_step(get);
         if (r == SQLITE_ROW) {
@@ -160,56 +110,14 @@ static void *mt_main(void *arg)
             if (vl > 0 && v != NULL)
                 memcpy(val, v, (size_t)vl);
         } else if (r == SQLITE_DONE) {
-            m->missing++;
+            t->missing++;
         } else {
             die(db, "select");
         }
         sqlite3_reset(get);
     }
-    m->t1 = now_sec();
-    pthread_barrier_wait(m->done);
     sqlite3_finalize(get);
     sqlite3_close(db);
-    return NULL;
-}
-
-/* Lookups/s of `threads` threads sharing `lookups`, from a cold start. */
-static double lookups_mt(const char *path, const char *wal, uint64_t cache_kib,
-                         uint32_t ps, uint64_t seed, uint64_t n,
-                         uint64_t lookups, unsigned threads, uint64_t *missing)
-{
-    drop_cache(path);
-    drop_cache(wal);
-    pthread_barrier_t warm, done;
-    pthread_barrier_init(&warm, NULL, threads + 1);
-    pthread_barrier_init(&done, NULL, threads + 1);
-    struct mt m[64];
-    pthread_t th[64];
-    for (unsigned t = 0; t < threads; t++) {
-        m[t] = (struct mt){ .path = path, .seed = seed, .n = n,
-                            .lookups = lookups / threads,
-                            .cache_kib = cache_kib / threads, .ps = ps, .id = t,
-                            .warm = &warm, .done = &done };
-        if (pthread_create(&th[t], NULL, mt_main, &m[t]) != 0) {
-            fprintf(stderr, "sqlite_bench: cannot start %u threads\n", threads);
-            exit(2);
-        }
-    }
-    /* The threads' own clocks: the main thread may run late. */
-    pthread_barrier_wait(&warm);
-    pthread_barrier_wait(&done);
-    double first = 0, last = 0;
-    for (unsigned t = 0; t < threads; t++) {
-        pthread_join(th[t], NULL);
-        if (t == 0 || m[t].t0 < first)
-            first = m[t].t0;
-        if (m[t].t1 > last)
-            last = m[t].t1;
-        *missing += m[t].missing;
-    }
-    pthread_barrier_destroy(&warm);
-    pthread_barrier_destroy(&done);
-    return (double)(lookups / threads * threads) / (last - first);
 }
 
 static uint64_t arg(int argc, char **argv, const char *name, uint64_t def)
@@ -263,7 +171,7 @@ int main(int argc, char **argv)
                            -1, &ins, NULL) != SQLITE_OK)
         die(db, "prepare insert");
     char key[KVDB_KEY_MAX], val[KVDB_VAL_MAX];
-    double t0 = now_sec();
+    double t0 = bench_now();
     exec(db, "BEGIN");
     for (uint64_t i = 0; i < n; i++) {
         size_t kl = kg_key(seed, i, key), vl = kg_val(key, kl, 0, val);
@@ -278,29 +186,26 @@ int main(int argc, char **argv)
         }
     }
     exec(db, "COMMIT");
-    double t_ins = now_sec() - t0;
-    double pc_ins = cached_mb(path) + cached_mb(wal);
+    double t_ins = bench_now() - t0;
+    double pc_ins = bench_page_cache_mb(path) + bench_page_cache_mb(wal);
     sqlite3_finalize(ins);
     if (sqlite3_close(db) != SQLITE_OK)
         die(db, "close");
     double fmb = file_mb(path);
 
     /* Phase 2: lookups, from a cold page cache */
-    drop_cache(path);
-    drop_cache(wal);
+    bench_drop_cache(path);
+    bench_drop_cache(wal);
     db = open_db(path, cache_kb, ps);
     if (sqlite3_prepare_v2(db, "SELECT v FROM kv WHERE k = ?1", -1, &get,
                            NULL) != SQLITE_OK)
         die(db, "prepare select");
-    uint64_t rng = kg_mix(seed) | 1, warm = lookups / 4, missing = 0;
-    double t1 = now_sec();
+    uint64_t rng = bench_rng_seed(seed, 0), warm = lookups / 4, missing = 0;
+    double t1 = bench_now();
     for (uint64_t i = 0; i < warm + lookups; i++) {
         if (i == warm)
-            t1 = now_sec();
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        size_t kl = kg_key(seed, rng % n, key);
+            t1 = bench_now();
+        size_t kl = kg_key(seed, bench_rng_next(&rng) % n, key);
         sqlite3_bind_blob(get, 1, key, (int)kl, SQLITE_STATIC);
         int r = sqlite3_step(get);
         if (r == SQLITE_ROW) {
@@ -315,15 +220,20 @@ int main(int argc, char **argv)
         }
         sqlite3_reset(get);
     }
-    double t_lk = now_sec() - t1;
-    double pc_lk = cached_mb(path) + cached_mb(wal);
+    double t_lk = bench_now() - t1;
+    double pc_lk = bench_page_cache_mb(path) + bench_page_cache_mb(wal);
     sqlite3_finalize(get);
     sqlite3_close(db);
     double mt_per_s[8] = {0};
     unsigned mt_n = 0;
-    for (unsigned t = 2; t <= max_threads && mt_n < 8; t *= 2, mt_n++)
-        mt_per_s[mt_n] = lookups_mt(path, wal, cache_kb, ps, seed, n, lookups,
-                                    t, &missing);
+    for (unsigned t = 2; t <= max_threads && mt_n < 8; t *= 2, mt_n++) {
+        struct mt m = { .path = path, .seed = seed, .n = n,
+                        .cache_kib = cache_kb / t, .ps = ps };
+        int err = 0;
+        bench_drop_cache(path);
+        bench_drop_cache(wal);
+        mt_per_s[mt_n] = bench_threads(t, lookups, mt_main, &m, &missing, &err);
+    }
     printf("bench io=sqlite frames=0 pool_mb=%.1f page=%u keys=%llu "
            "file_mb=%.1f inserts_per_s=%.0f lookups=%llu lookups_per_s=%.0f "
            "page_cache_mb_after_inserts=%.1f page_cache_mb_after_lookups=%.1f"
