@@ -286,7 +286,12 @@ START_TEST(test_uring_submit_faults)
 {
     char *path = tu_path("engine_submit.data");
     tu_make_file(path, PS, 16, 1);
-    bp_pool *pool = open_engine(path, BP_IO_URING, 16);
+    /* Without read-ahead: pins of pages 1 and 2 must not read page 3
+     * ahead, before its submission is refused. */
+    struct bp_options o;
+    bp_options_init(&o);
+    o.io_engine = BP_IO_URING;
+    bp_pool *pool = tu_open_opts(path, 16, BP_NOREADAHEAD, &o);
     inject_fault(TAP_SUBMIT, "io_uring", -EAGAIN, 3);
     tu_expect_page(pool, 1, BP_READ, 1);
     ck_assert_int_ge(atomic_load(&inject.seen), 4);
