@@ -32,6 +32,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 struct uring_ctx {
     struct io_uring ring;
@@ -100,6 +101,35 @@ static int prep(struct io_uring_sqe *sqe, struct iocb *cb)
     return 0;
 }
 
+/* Hand what the SQ ring holds to the kernel, and wait for `wait`
+ * completions with the same call (0: do not wait).  Caller holds sq_mu.
+ *
+ * Once liburing has published SQEs (io_uring_submit moves the ring's
+ * tail), they are the kernel's whatever the call returns: an enter that
+ * fails or takes fewer leaves the rest in the ring, where the next enter
+ * that submits takes them.  So this retries until the ring is empty, and
+ * a failure it cannot get past (the kernel short of memory for longer
+ * than RING_RETRIES ms) leaves them there for ur_getevents, which
+ * submits what is left before it waits: never reported as not sent,
+ * since the kernel may still run them. */
+#define RING_RETRIES 1000
+
+static void flush_ring(struct uring_ctx *u, unsigned wait)
+{
+    for (int tries = 0; io_uring_sq_ready(&u->ring) > 0 && tries < RING_RETRIES;) {
+        int r = wait ? io_uring_submit_and_wait(&u->ring, wait)
+                     : io_uring_submit(&u->ring);
+        if (r > 0) {
+            wait = 0;     /* the wait was part of that call */
+            continue;
+        }
+        if (r == -EINTR)
+            continue;     /* cut short before it took any: again */
+        tries++;          /* EAGAIN, EBUSY, or 0 taken: the kernel is short */
+        usleep(1000);
+    }
+}
+
 /* Submit cbs[0..n) and wait for `wait` completions (0: do not wait). */
 static int submit_some(struct uring_ctx *u, long n, struct iocb **cbs,
                        unsigned wait)
@@ -116,7 +146,7 @@ static int submit_some(struct uring_ctx *u, long n, struct iocb **cbs,
             io_uring_prep_nop(sqe);
             io_uring_sqe_set_data(sqe, NULL);
             if (k == 0) {
-                (void)io_uring_submit(&u->ring);
+                flush_ring(u, 0);
                 pthread_mutex_unlock(&u->sq_mu);
                 return -EINVAL;
             }
@@ -124,15 +154,9 @@ static int submit_some(struct uring_ctx *u, long n, struct iocb **cbs,
         }
         k++;
     }
-    int r = 0;
     if (k)
-        r = wait ? io_uring_submit_and_wait(&u->ring, wait)
-                 : io_uring_submit(&u->ring);
+        flush_ring(u, wait);
     pthread_mutex_unlock(&u->sq_mu);
-    if (r == -EINTR && wait)
-        r = 0;        /* the SQEs went out with the call; the wait did not */
-    if (r < 0)
-        return r;
     return (int)k;
 }
 
@@ -150,6 +174,14 @@ static int ur_getevents(bp__io_ctx ctx, long min, long max, struct io_event *ev)
 {
     struct uring_ctx *u = ctx;
     long got = 0;
+    if (min > 0) {
+        /* What a failed enter left in the ring (flush_ring) goes out
+         * before anyone waits for it. */
+        pthread_mutex_lock(&u->sq_mu);
+        if (io_uring_sq_ready(&u->ring) > 0)
+            flush_ring(u, 0);
+        pthread_mutex_unlock(&u->sq_mu);
+    }
     while (got < max) {
         struct io_uring_cqe *cqe = NULL;
         int r = got < min ? io_uring_wait_cqe(&u->ring, &cqe)
