@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -57,6 +58,14 @@ void bench_drop_cache(const char *path)
     fdatasync(fd);
     posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
     close(fd);
+}
+
+uint64_t bench_arg(int argc, char **argv, const char *name, uint64_t def)
+{
+    for (int i = 3; i + 1 < argc; i++)
+        if (strcmp(argv[i], name) == 0)
+            return strtoull(argv[i + 1], NULL, 10);
+    return def;
 }
 
 uint64_t bench_rng_seed(uint64_t seed, unsigned thread)

@@ -12,6 +12,9 @@
 double bench_now(void);                       /* CLOCK_MONOTONIC, seconds */
 double bench_page_cache_mb(const char *path); /* MiB of it cached; 0 if absent */
 void bench_drop_cache(const char *path);      /* write back, then drop */
+/* The number after option `name` among argv[3..] (pairs after FILE N),
+ * or def. */
+uint64_t bench_arg(int argc, char **argv, const char *name, uint64_t def);
 
 /* The random present keys lookups ask for: a xorshift stream, one per
  * thread (thread 0's is the single-threaded phases' stream). */

@@ -120,14 +120,6 @@ static void mt_main(struct bench_thread *t)
     sqlite3_close(db);
 }
 
-static uint64_t arg(int argc, char **argv, const char *name, uint64_t def)
-{
-    for (int i = 3; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0)
-            return strtoull(argv[i + 1], NULL, 10);
-    return def;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 3 || (argc - 3) % 2 != 0) {
@@ -138,12 +130,12 @@ int main(int argc, char **argv)
     }
     const char *path = argv[1];
     uint64_t n = strtoull(argv[2], NULL, 10);
-    uint64_t lookups = arg(argc, argv, "--lookups", n);
-    uint64_t every = arg(argc, argv, "--commit-every", 10000);
-    uint64_t cache_kb = arg(argc, argv, "--cache-kb", 65536);
-    uint64_t seed = arg(argc, argv, "--seed", 42);
-    uint32_t ps = (uint32_t)arg(argc, argv, "--page-size", 8192);
-    uint64_t max_threads = arg(argc, argv, "--threads", 1);
+    uint64_t lookups = bench_arg(argc, argv, "--lookups", n);
+    uint64_t every = bench_arg(argc, argv, "--commit-every", 10000);
+    uint64_t cache_kb = bench_arg(argc, argv, "--cache-kb", 65536);
+    uint64_t seed = bench_arg(argc, argv, "--seed", 42);
+    uint32_t ps = (uint32_t)bench_arg(argc, argv, "--page-size", 8192);
+    uint64_t max_threads = bench_arg(argc, argv, "--threads", 1);
     if (max_threads == 0 || max_threads > 64) {
         fprintf(stderr, "sqlite_bench: --threads: want 1 to 64\n");
         return 2;
@@ -166,7 +158,7 @@ int main(int argc, char **argv)
     /* Phase 1: inserts */
     sqlite3 *db = open_db(path, cache_kb, ps);
     exec(db, "CREATE TABLE kv (k BLOB PRIMARY KEY, v BLOB) WITHOUT ROWID");
-    sqlite3_stmt *ins, *get;
+    sqlite3_stmt *ins;
     if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO kv VALUES (?1, ?2)",
                            -1, &ins, NULL) != SQLITE_OK)
         die(db, "prepare insert");
@@ -193,46 +185,25 @@ int main(int argc, char **argv)
         die(db, "close");
     double fmb = file_mb(path);
 
-    /* Phase 2: lookups, from a cold page cache */
-    bench_drop_cache(path);
-    bench_drop_cache(wal);
-    db = open_db(path, cache_kb, ps);
-    if (sqlite3_prepare_v2(db, "SELECT v FROM kv WHERE k = ?1", -1, &get,
-                           NULL) != SQLITE_OK)
-        die(db, "prepare select");
-    uint64_t rng = bench_rng_seed(seed, 0), warm = lookups / 4, missing = 0;
-    double t1 = bench_now();
-    for (uint64_t i = 0; i < warm + lookups; i++) {
-        if (i == warm)
-            t1 = bench_now();
-        size_t kl = kg_key(seed, bench_rng_next(&rng) % n, key);
-        sqlite3_bind_blob(get, 1, key, (int)kl, SQLITE_STATIC);
-        int r = sqlite3_step(get);
-        if (r == SQLITE_ROW) {
-            const void *v = sqlite3_column_blob(get, 0);
-            int vl = sqlite3_column_bytes(get, 0);
-            if (vl > 0 && v != NULL)
-                memcpy(val, v, (size_t)vl);
-        } else if (r == SQLITE_DONE) {
-            missing++;
-        } else {
-            die(db, "select");
-        }
-        sqlite3_reset(get);
-    }
-    double t_lk = bench_now() - t1;
-    double pc_lk = bench_page_cache_mb(path) + bench_page_cache_mb(wal);
-    sqlite3_finalize(get);
-    sqlite3_close(db);
-    double mt_per_s[8] = {0};
+    /* Phase 2: lookups from a cold page cache, by one thread (the
+     * figure lookups_per_s), then by 2, 4, ... each with a connection of
+     * its own and a share of the cache. */
+    uint64_t missing = 0;
+    double lk_per_s = 0, pc_lk = 0, mt_per_s[8] = {0};
     unsigned mt_n = 0;
-    for (unsigned t = 2; t <= max_threads && mt_n < 8; t *= 2, mt_n++) {
+    for (unsigned t = 1; t <= max_threads && mt_n < 8; t *= 2) {
         struct mt m = { .path = path, .seed = seed, .n = n,
                         .cache_kib = cache_kb / t, .ps = ps };
         int err = 0;
         bench_drop_cache(path);
         bench_drop_cache(wal);
-        mt_per_s[mt_n] = bench_threads(t, lookups, mt_main, &m, &missing, &err);
+        double per_s = bench_threads(t, lookups, mt_main, &m, &missing, &err);
+        if (t == 1) {
+            lk_per_s = per_s;
+            pc_lk = bench_page_cache_mb(path) + bench_page_cache_mb(wal);
+        } else {
+            mt_per_s[mt_n++] = per_s;
+        }
     }
     printf("bench io=sqlite frames=0 pool_mb=%.1f page=%u keys=%llu "
            "file_mb=%.1f inserts_per_s=%.0f lookups=%llu lookups_per_s=%.0f "
@@ -240,7 +211,7 @@ int main(int argc, char **argv)
            " missing=%llu",
            (double)cache_kb / 1024.0, ps, (unsigned long long)n, fmb,
            (double)n / t_ins, (unsigned long long)lookups,
-           (double)lookups / t_lk, pc_ins, pc_lk,
+           lk_per_s, pc_ins, pc_lk,
            (unsigned long long)missing);
     for (unsigned i = 0; i < mt_n; i++)
         printf(" lookups_per_s_t%u=%.0f", 2u << i, mt_per_s[i]);
