@@ -134,11 +134,14 @@ static int eng_submit(const struct bp__io_engine *eng, bp__io_ctx ctx, long n,
 }
 
 /* Submit and wait for `wait` completions in one call where the engine
- * can (io_engine.h), else submit only.  A tap sees a plain submit. */
+ * can (io_engine.h; *combined true), else submit only.  A tap sees a
+ * plain submit. */
 static int eng_submit_wait(const struct bp__io_engine *eng, bp__io_ctx ctx,
-                           long n, struct iocb **cbs, long wait)
+                           long n, struct iocb **cbs, long wait,
+                           bool *combined)
 {
-    if (!eng->submit_wait || (&bp__io_tap && bp__io_tap.submit))
+    *combined = eng->submit_wait && !(&bp__io_tap && bp__io_tap.submit);
+    if (!*combined)
         return eng_submit(eng, ctx, n, cbs);
     return eng->submit_wait(ctx, n, cbs, wait);
 }
@@ -462,11 +465,12 @@ static int lane_run(struct bp__aio *aio, struct bp__aio_lane *l,
              * to wait: let the engine do both in one call.  The wait is
              * then the device's time (t1 = t0): what the phase timings
              * call submitting is only ever io_submit's own time. */
-            bool last = k == n - next;
+            bool last = k == n - next, combined = false;
             uint64_t t0 = clock_ns();
-            int r = last ? eng_submit_wait(l->eng, l->ctx, (long)k, cbs, 1)
+            int r = last ? eng_submit_wait(l->eng, l->ctx, (long)k, cbs, 1,
+                                           &combined)
                          : eng_submit(l->eng, l->ctx, (long)k, cbs);
-            uint64_t t1 = last && l->eng->submit_wait ? t0 : clock_ns();
+            uint64_t t1 = combined ? t0 : clock_ns();
             atomic_fetch_add_explicit(&aio->submits, 1, memory_order_relaxed);
             if (r > 0) {
                 charge_submit(v + next, (size_t)r, k, t0, t1);
