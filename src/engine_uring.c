@@ -11,12 +11,15 @@
  * context several threads submit at once (aio.c), so submit holds the
  * ring's sq_mu; the completion queue has one consumer, which aio.c
  * already guarantees (the reaper, or a lane's owner).  Submitting never
- * reaps, so a submitter and the reaper do not meet.
+ * reaps; the reaper takes sq_mu only for a moment before it waits, to
+ * push out what a failed submission left in the ring (flush_ring).
  *
  * A lane's owner about to wait submits and waits in one io_uring_enter
- * (submit_wait).  COOP_TASKRUN is asked for where the kernel has it:
- * completions are then run when the waiting thread enters the kernel,
- * without an interrupt to another CPU.
+ * (submit_wait).  Rings are made without COOP_TASKRUN: a completion is
+ * run as task work of the thread that submitted it, and on the shared
+ * ring (or a stream's lane reaped by a helper) the waiting thread is not
+ * always that one; without the interrupt COOP_TASKRUN saves, a submitter
+ * busy in user space would hold back everyone's completions.
  *
  * Left out, for the reasons doc/design.md ("AIO", Engine) gives: the
  * arena registered as fixed buffers, the data file registered,
@@ -30,6 +33,7 @@
 #include <errno.h>
 #include <liburing.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -44,17 +48,7 @@ static int ur_setup(unsigned depth, bp__io_ctx *ctx)
     struct uring_ctx *u = calloc(1, sizeof(*u));
     if (!u)
         return -ENOMEM;
-    int r = -EINVAL;
-#if defined(IORING_SETUP_COOP_TASKRUN) && defined(IORING_SETUP_TASKRUN_FLAG)
-    /* TASKRUN_FLAG: the kernel flags the ring when completions wait as
-     * task work, so that a peek (liburing's) enters the kernel to post
-     * them; without it a stream that only peeks would not see them until
-     * it next waits. */
-    r = io_uring_queue_init(depth, &u->ring,
-                            IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG);
-#endif
-    if (r == -EINVAL)   /* a kernel without the flag (before 5.19) */
-        r = io_uring_queue_init(depth, &u->ring, 0);
+    int r = io_uring_queue_init(depth, &u->ring, 0);
     if (r < 0) {
         free(u);
         *ctx = 0;
@@ -103,31 +97,37 @@ static int prep(struct io_uring_sqe *sqe, struct iocb *cb)
 
 /* Hand what the SQ ring holds to the kernel, and wait for `wait`
  * completions with the same call (0: do not wait).  Caller holds sq_mu.
+ * True if the ring is empty after it.
  *
  * Once liburing has published SQEs (io_uring_submit moves the ring's
  * tail), they are the kernel's whatever the call returns: an enter that
  * fails or takes fewer leaves the rest in the ring, where the next enter
- * that submits takes them.  So this retries until the ring is empty, and
- * a failure it cannot get past (the kernel short of memory for longer
- * than RING_RETRIES ms) leaves them there for ur_getevents, which
- * submits what is left before it waits: never reported as not sent,
- * since the kernel may still run them. */
+ * that submits takes them.  So this retries while the kernel is short of
+ * memory (EAGAIN, ENOMEM) or its completion queue overflows (EBUSY), for
+ * at most RING_RETRIES ms, and what it could not push out stays in the
+ * ring for ur_getevents, which pushes again while it waits: a published
+ * request is never reported as not sent, since the kernel may still run
+ * it. */
 #define RING_RETRIES 1000
 
-static void flush_ring(struct uring_ctx *u, unsigned wait)
+static bool flush_ring(struct uring_ctx *u, unsigned wait)
 {
-    for (int tries = 0; io_uring_sq_ready(&u->ring) > 0 && tries < RING_RETRIES;) {
+    for (int tries = 0; io_uring_sq_ready(&u->ring) > 0; tries++) {
+        if (tries == RING_RETRIES)
+            return false;
         int r = wait ? io_uring_submit_and_wait(&u->ring, wait)
                      : io_uring_submit(&u->ring);
         if (r > 0) {
             wait = 0;     /* the wait was part of that call */
+            tries = -1;   /* it took some: the count starts again */
             continue;
         }
-        if (r == -EINTR)
-            continue;     /* cut short before it took any: again */
-        tries++;          /* EAGAIN, EBUSY, or 0 taken: the kernel is short */
+        if (r != 0 && r != -EINTR && r != -EAGAIN && r != -ENOMEM &&
+            r != -EBUSY)
+            return false; /* a broken ring: waiting will not mend it */
         usleep(1000);
     }
+    return true;
 }
 
 /* Submit cbs[0..n) and wait for `wait` completions (0: do not wait). */
@@ -136,6 +136,8 @@ static int submit_some(struct uring_ctx *u, long n, struct iocb **cbs,
 {
     long k = 0;
     pthread_mutex_lock(&u->sq_mu);
+    if (io_uring_sq_ready(&u->ring) > 0)
+        (void)flush_ring(u, 0);   /* what an earlier call left: room */
     while (k < n) {
         struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
         if (!sqe)
@@ -146,7 +148,7 @@ static int submit_some(struct uring_ctx *u, long n, struct iocb **cbs,
             io_uring_prep_nop(sqe);
             io_uring_sqe_set_data(sqe, NULL);
             if (k == 0) {
-                flush_ring(u, 0);
+                (void)flush_ring(u, 0);
                 pthread_mutex_unlock(&u->sq_mu);
                 return -EINVAL;
             }
@@ -155,7 +157,7 @@ static int submit_some(struct uring_ctx *u, long n, struct iocb **cbs,
         k++;
     }
     if (k)
-        flush_ring(u, wait);
+        (void)flush_ring(u, wait);
     pthread_mutex_unlock(&u->sq_mu);
     return (int)k;
 }
@@ -170,24 +172,35 @@ static int ur_submit_wait(bp__io_ctx ctx, long n, struct iocb **cbs, long wait)
     return submit_some(ctx, n, cbs, wait > 0 ? (unsigned)wait : 0);
 }
 
+/* True if SQEs a failed submission left are still in the ring after one
+ * more push. */
+static bool left_in_ring(struct uring_ctx *u)
+{
+    pthread_mutex_lock(&u->sq_mu);
+    bool left = io_uring_sq_ready(&u->ring) > 0 && !flush_ring(u, 0);
+    pthread_mutex_unlock(&u->sq_mu);
+    return left;
+}
+
 static int ur_getevents(bp__io_ctx ctx, long min, long max, struct io_event *ev)
 {
     struct uring_ctx *u = ctx;
     long got = 0;
-    if (min > 0) {
-        /* What a failed enter left in the ring (flush_ring) goes out
-         * before anyone waits for it. */
-        pthread_mutex_lock(&u->sq_mu);
-        if (io_uring_sq_ready(&u->ring) > 0)
-            flush_ring(u, 0);
-        pthread_mutex_unlock(&u->sq_mu);
-    }
+    /* Before waiting, push out what a failed submission left in the ring
+     * (flush_ring); while some is still left, poll rather than wait for
+     * completions that need it sent first. */
+    bool left = min > 0 && left_in_ring(u);
     while (got < max) {
         struct io_uring_cqe *cqe = NULL;
-        int r = got < min ? io_uring_wait_cqe(&u->ring, &cqe)
-                          : io_uring_peek_cqe(&u->ring, &cqe);
-        if (r == -EAGAIN || (r == 0 && !cqe))
-            break;     /* nothing more ready, and min reached */
+        int r = got < min && !left ? io_uring_wait_cqe(&u->ring, &cqe)
+                                   : io_uring_peek_cqe(&u->ring, &cqe);
+        if (r == -EAGAIN || (r == 0 && !cqe)) {
+            if (got >= min)
+                break;     /* nothing more ready, and min reached */
+            usleep(1000);  /* left: poll */
+            left = left_in_ring(u);
+            continue;
+        }
         if (r < 0) {
             if (r == -EINTR)
                 continue;
