@@ -20,7 +20,8 @@
 #   5. every command is a new process, so all of the above after 1 also
 #      verifies what reopening finds; then delete the rest: the tree
 #      shrinks to one empty leaf and check still passes; loading again
-#      reuses the free pages instead of growing the file.
+#      reuses the free pages instead of growing the file;
+#   6. random inserts one at a time leave the leaves at least 76% full.
 #
 # About 30 s on a 2-CPU machine.  Under sanitizers the key count is smaller (KVDB_TEST_SAN).
 # Environment: see tests/kvdb_lib.sh.
@@ -137,5 +138,19 @@ after=$(pages db)
     fail "the file grew from ${before:-?} to ${after:-?} pages"
 try "check after reuse" 0 db check && has "new keys" out "^check: ok, $((n / 4)) keys\$"
 try "verify them" 0 db verify $((n / 4)) --seed 7 --sorted --scan
+
+# --- 6. leaves stay full under random inserts -----------------------------------
+# A full leaf shares with a sibling, or splits two leaves into three, before
+# it splits in two: random inserts leave the leaves about 80% full (70%
+# with plain splits).  Keys in random order, one at a time, a large pool.
+try "load $half keys in random order" 0 --stats fill load $half --seed 11 &&
+    shares=$(sed -n 's/.* \([0-9]*\) shares.*/\1/p' err)
+[ "${shares:-0}" -gt 0 ] && pass "full leaves shared with siblings: $shares" ||
+    fail "no leaf shared with a sibling: $(grep shares err)"
+if try "check -v after random inserts" 0 fill check -v; then
+    fill=$(sed -n 's/.*level 0: [0-9]* leaf pages, \([0-9]*\)% full.*/\1/p' out)
+    [ "${fill:-0}" -ge 76 ] && pass "leaves ${fill}% full" ||
+        fail "leaves only ${fill:-?}% full after random inserts (76% wanted)"
+fi
 
 finish

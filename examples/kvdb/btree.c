@@ -465,6 +465,172 @@ static uint32_t split_point(const struct cellref *c, uint32_t n, bool leaf)
     return s;
 }
 
+/*
+ * A full leaf that always splits in two leaves its pages about 70% full
+ * under random inserts.  Before splitting, share with a sibling, as a
+ * B*-tree does: the leaf's cells, the new cell and those of its right
+ * sibling (its left one for the last child) are rewritten evenly over the
+ * two pages when they fit in them at most SHARE_FILL full, and over three
+ * (a 2-to-3 split, each page two thirds full) when they do not.  Pages
+ * then stay between two thirds and SHARE_FILL full.  Only the parent
+ * changes besides (its separator, and one more for a third page); a full
+ * leaf is never safe, so the parent is latched, and the sibling is latched
+ * under it as a merge latches one.  A parent without room for the new
+ * separators leaves it to the plain split, which splits the parent too.
+ */
+#define SHARE_FILL_NUM 15u   /* two pages shared at most this full */
+#define SHARE_FILL_DEN 16u
+
+/* Pages cells[0..n) cut into `parts` runs of about equal bytes, each
+ * fitting a page: the cut points in cut[0..parts-1), or false. */
+static bool even_cuts(const struct cellref *c, uint32_t n, uint32_t parts,
+                      uint32_t room, uint32_t *cut)
+{
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < n; i++)
+        total += c[i].len + 2;
+    uint64_t acc = 0, start_acc = 0;
+    uint32_t i = 0;
+    for (uint32_t part = 1; part < parts; part++) {
+        while (i < n && acc + (c[i].len + 2) / 2 < total * part / parts)
+            acc += c[i++].len + 2;
+        if (i == 0 || i == n || (part > 1 && i <= cut[part - 2]) ||
+            acc - start_acc > room)
+            return false;
+        cut[part - 1] = i;
+        start_acc = acc;
+    }
+    return total - start_acc <= room && i < n;
+}
+
+/* Leaf path[k] has no room for cell (len bytes) at pos: 1 if it went in
+ * by sharing with a sibling, 0 if the caller must split, or an error. */
+static int share_insert(struct op *o, int k, const uint8_t *cell,
+                        uint32_t len, uint32_t pos)
+{
+    kvdb *db = o->db;
+    if (k == o->bottom || node_level(o->path[k].data) != 0)
+        return 0;
+    uint8_t *pp = o->path[k - 1].data;
+    uint32_t c = o->child[k - 1], pn = node_n(pp);
+    if (pn == 0)
+        return 0;
+    bool leaf_left = c < pn;
+    uint32_t j = leaf_left ? c : c - 1;   /* children j, j + 1; key j */
+    kv_page sib;
+    int r = pg_pin(db->pg, node_child(pp, leaf_left ? j + 1 : j), BP_WRITE,
+                   &sib);
+    if (r < 0)
+        return r;
+    if (node_type(sib.data) != PT_LEAF || node_level(sib.data) != 0) {
+        pg_unpin(db->pg, &sib);
+        return corrupt(sib.pgno, "a leaf's sibling is not a leaf");
+    }
+    uint8_t *tl = malloc(db->P), *tr = malloc(db->P);
+    uint32_t ln = node_n(leaf_left ? o->path[k].data : sib.data),
+             rn = node_n(leaf_left ? sib.data : o->path[k].data);
+    struct cellref *cells = malloc(sizeof(*cells) * (ln + rn + 1));
+    kv_page *pages[3], mid;
+    bool have_mid = false;
+    int got = 0;
+    uint32_t parts = 2;
+    r = -ENOMEM;
+    if (tl == NULL || tr == NULL || cells == NULL)
+        goto out;
+    memcpy(tl, leaf_left ? o->path[k].data : sib.data, db->P);
+    memcpy(tr, leaf_left ? sib.data : o->path[k].data, db->P);
+    uint32_t m = 0;
+    for (uint32_t i = 0; i <= ln; i++) {
+        if (leaf_left && i == pos)
+            cells[m++] = (struct cellref){ cell, len };
+        if (i < ln)
+            cells[m++] = node_cell(tl, i);
+    }
+    for (uint32_t i = 0; i <= rn; i++) {
+        if (!leaf_left && i == pos)
+            cells[m++] = (struct cellref){ cell, len };
+        if (i < rn)
+            cells[m++] = node_cell(tr, i);
+    }
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < m; i++)
+        total += cells[i].len + 2;
+    uint32_t room = db->P - NODE_HDR, cut[2];
+    if (total * SHARE_FILL_DEN > 2ull * room * SHARE_FILL_NUM)
+        parts = 3;
+    r = 0;
+    if (!even_cuts(cells, m, parts, room, cut))
+        goto out;
+    /* the parent: key j replaced by the first key of each page right of
+     * the first */
+    uint32_t need = 0, old = node_cell(pp, j).len + 2;
+    for (uint32_t i = 0; i + 1 < parts; i++)
+        need += INT_CELL(get16(cells[cut[i]].p)) + 2;
+    if (node_room(pp, db->P) + old < need)
+        goto out;
+    /* The pages: the two we have, each copied first if it belongs to the
+     * last commit (the leaf is already a copy), and a new one between
+     * them for a third part. */
+    kv_page *left = leaf_left ? &o->path[k] : &sib,
+            *right = leaf_left ? &sib : &o->path[k];
+    pages[got++] = left;
+    if (parts == 3) {
+        if ((r = kv_grab_page(db, &mid)) < 0)
+            goto out;
+        have_mid = true;
+        pages[got++] = &mid;
+    }
+    pages[got++] = right;
+    if (node_epoch(sib.data) != db->epoch) {
+        kv_page n;
+        if ((r = kv_grab_page(db, &n)) < 0)
+            goto out;
+        uint64_t spg = sib.pgno, sep = node_epoch(sib.data);
+        pg_unpin(db->pg, &sib);
+        kv_free_page(db, spg, sep);
+        atomic_fetch_add(&db->st_cow, 1);
+        sib = n;              /* pages[] points at sib */
+    }
+    o->modified = true;
+    uint32_t from = 0;
+    for (int i = 0; i < got; i++) {
+        uint32_t to = i + 1 < got ? cut[i] : m;
+        node_build(pages[i]->data, db->P, PT_LEAF, 0, db->epoch, 0,
+                   cells + from, to - from);
+        from = to;
+    }
+    node_remove(pp, db->P, j);
+    for (int i = got - 1; i >= 1; i--) {
+        uint8_t up[INT_CELL(KVDB_KEY_MAX)];
+        uint32_t kl = get16(cells[cut[i - 1]].p);
+        uint32_t ul = int_make_cell(up, cells[cut[i - 1]].p + 4, kl,
+                                    pages[i]->pgno);
+        if (node_insert_cell(pp, db->P, j, up, ul) < 0) {
+            r = corrupt(o->path[k - 1].pgno, "no room for a separator");
+            goto out;
+        }
+    }
+    node_set_child(pp, j, pages[0]->pgno);
+    for (int i = 0; i < got && r == 0; i++)
+        r = pg_dirty(db->pg, pages[i]);
+    if (r == 0)
+        r = pg_dirty(db->pg, &o->path[k - 1]);
+    if (parts == 3)
+        atomic_fetch_add(&db->st_splits, 1);
+    else
+        atomic_fetch_add(&db->st_shares, 1);
+    if (r == 0)
+        r = 1;
+out:
+    if (have_mid)
+        pg_unpin(db->pg, &mid);
+    pg_unpin(db->pg, &sib);
+    free(tl);
+    free(tr);
+    free(cells);
+    return r;
+}
+
 /* Insert cell (len bytes) as cell pos of the full node path[k] by
  * splitting it, then push the separator into path[k - 1], splitting it in
  * turn if needed, or grow a new root. */
@@ -653,7 +819,8 @@ static int leaf_change(struct op *o)
         atomic_fetch_add(&db->count, 1);
     if (node_insert_cell(p, db->P, i, cell, len) == 0)
         return pg_dirty(db->pg, &o->path[k]);
-    return split_insert(o, k, cell, len, i);
+    int r = share_insert(o, k, cell, len, i);
+    return r != 0 ? (r > 0 ? 0 : r) : split_insert(o, k, cell, len, i);
 }
 
 static int pessimistic(struct op *o)

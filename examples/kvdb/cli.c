@@ -244,13 +244,13 @@ void print_stats(kvdb *db, FILE *out)
             (unsigned long long)s.prefetch_pages,
             (unsigned long long)s.prefetch_hits, (unsigned long long)s.syncs);
     fprintf(out, "writes: %llu in place, %llu restructuring (%llu fell "
-            "back), %llu pages copied, %llu splits, %llu merges, %llu "
+            "back), %llu pages copied, %llu splits, %llu shares, %llu merges, %llu "
             "commits, %llu pins retried\n",
             (unsigned long long)s.optimistic,
             (unsigned long long)s.pessimistic,
             (unsigned long long)s.restarts,
             (unsigned long long)s.cow_copies, (unsigned long long)s.splits,
-            (unsigned long long)s.merges, (unsigned long long)s.commits,
+            (unsigned long long)s.shares, (unsigned long long)s.merges, (unsigned long long)s.commits,
             (unsigned long long)s.nofree_retries);
     fprintf(out, "descents: %llu optimistic reads (%llu conflicts), %llu "
             "descents restarted, %llu latched after repeated conflicts\n",

@@ -417,6 +417,7 @@ int kvdb_stats(kvdb *db, struct kvdb_stats *st)
     st->commits = atomic_load(&db->st_commits);
     st->cow_copies = atomic_load(&db->st_cow);
     st->splits = atomic_load(&db->st_splits);
+    st->shares = atomic_load(&db->st_shares);
     st->merges = atomic_load(&db->st_merges);
     st->optimistic = atomic_load(&db->st_opt);
     st->pessimistic = atomic_load(&db->st_pess);

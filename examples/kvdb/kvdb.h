@@ -160,7 +160,10 @@ struct kvdb_stats {
     uint64_t commit_seq;      /* sequence number of the last commit */
     uint64_t commits;         /* commits by this handle */
     uint64_t cow_copies;      /* pages copied on write by this handle */
-    uint64_t splits, merges;
+    uint64_t splits;          /* pages split (two into three included) */
+    uint64_t shares;          /* full leaves that shared with a sibling
+                                 instead of splitting */
+    uint64_t merges;
     uint64_t optimistic, pessimistic;  /* writes done each way */
     uint64_t restarts;        /* optimistic writes that fell back */
     uint64_t descent_restarts;   /* optimistic descents that met a change */

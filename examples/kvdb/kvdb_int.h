@@ -422,8 +422,8 @@ struct kvdb {
     atomic_int broken;        /* a structure change failed half-way */
     struct freelist fl;
 
-    atomic_uint_fast64_t st_commits, st_cow, st_splits, st_merges, st_opt,
-        st_pess, st_restarts;
+    atomic_uint_fast64_t st_commits, st_cow, st_splits, st_shares, st_merges,
+        st_opt, st_pess, st_restarts;
     atomic_uint_fast64_t st_olc_restarts, st_olc_fallbacks; /* descents */
 };
 
