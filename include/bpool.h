@@ -489,6 +489,31 @@ BP_API int bp_detach(bp_pool *pool, uint32_t file);
  */
 BP_API int bp_sync_file(bp_pool *pool, uint32_t file);
 
+/*
+ * Cut attached file `file` (0: bp_open's) back to its first `pages`
+ * pages, giving the space of the rest back to the file system: for a
+ * database that has moved its live pages below `pages` first (a vacuum, a
+ * compaction).  The pages at and beyond `pages` leave the pool and the
+ * file; what they held is gone.  The file's dirty pages are written back
+ * and made durable first (bp_sync_file), then the header records the new
+ * page count (made durable before the file is cut: a power cut between
+ * the two leaves a file longer than its header says, which opens as one
+ * grown after its last checkpoint), then the file is cut (ftruncate) and
+ * synced.  bp_alloc_page then gives page `pages` next.  `pages` equal to
+ * the page count does nothing.
+ * No page at or beyond `pages` may be pinned (-EBUSY, nothing cut, once
+ * the pool's own transient pins for reads ahead and write-back are waited
+ * out, 2 s at most), and no other thread may pin, prefetch, stream or
+ * allocate pages of the file during the call; pages below `pages` may be
+ * used by other threads as usual.
+ * Errors: -EINVAL (NULL, or `pages` more than the page count),
+ *   -BP_ENOFILE, -EROFS (a BP_RDONLY pool), -EBUSY, and those of bp_sync
+ *   (-BP_EDURABILITY, -EIO, ...); an ftruncate error after the header
+ *   was written (the pages are gone from the pool and the header, the
+ *   file keeps their space until it grows again).
+ */
+BP_API int bp_truncate_file(bp_pool *pool, uint32_t file, uint64_t pages);
+
 /* What one attached file is. */
 struct bp_file_info {
     const char *path;        /* as given to bp_attach / bp_open */

@@ -342,6 +342,9 @@ int bp__file_open(struct bp__datafile *df, const char *path,
 void bp__file_close(struct bp__datafile *df);
 int bp__file_grow_one(struct bp__datafile *df);
 void bp__file_shrink_one(struct bp__datafile *df);
+/* Cut the file to n pages (bp_truncate_file): ftruncate, and the blocks
+ * reserved ahead go with the cut.  0 or a negative errno. */
+int bp__file_cut(struct bp__datafile *df, uint64_t n);
 /* The whole pages the file holds now (fstat), or UINT64_MAX if fstat
  * fails: no shrink can be told then. */
 uint64_t bp__file_pages_now(struct bp__datafile *df);
@@ -379,6 +382,9 @@ int bp__header_create(struct bp__datafile *df, uint32_t page_size,
  * has already made durable, so that the size on disk is never below the
  * record. */
 int bp__header_record_pages(struct bp__datafile *df, uint64_t n);
+/* Write page count n into the header whatever it records (bp_truncate_file:
+ * the count goes down); 0 or a negative errno, the caller fdatasyncs. */
+int bp__header_set_pages(struct bp__datafile *df, uint64_t n);
 
 /* filelock.c: lock the open data file, shared (BP_RDONLY) or exclusive;
  * -BP_ELOCKED naming the holder, or -ENOLCK. */
@@ -511,6 +517,10 @@ int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate);
 int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only,
                        uint32_t rate, const char *fn,
                        bool record_pages);
+/* fdatasync df; a failure loses durability for good (the pool refuses
+ * writes from then on, as after any failed fdatasync).  fn names the
+ * caller in the detail. */
+int bp__sync_datafile(bp_pool *pool, struct bp__datafile *df, const char *fn);
 
 /* flusher.c */
 int bp__flushers_start(bp_pool *pool, const struct bp_options *o);

@@ -22,7 +22,9 @@
  * writes inside the file - but any other fallocate error is the device's
  * or the file system's and fails the allocation.
  *
- * Shrinking.  Only another process can make the file smaller than the
+ * Shrinking.  bp_truncate_file cuts the file (bp__file_cut) only once the
+ * pages past the cut have left the pool and the page count is lowered.
+ * Otherwise only another process can make the file smaller than the
  * pool's page count (truncate(1), a stray ftruncate).  A read past the new
  * end comes back short, and a write there would silently re-extend the
  * file with a hole where the lost pages were.  An fstat tells both paths
@@ -487,6 +489,21 @@ void bp__file_shrink_one(struct bp__datafile *df)
     if (ftruncate(df->fd, (off_t)bp__page_offset(df, n)) < 0) {
         /* Nothing better to do: the extra zero page is harmless. */
     }
+}
+
+int bp__file_cut(struct bp__datafile *df, uint64_t n)
+{
+    off_t size = (off_t)bp__page_offset(df, n);
+    if (bp__ftruncate(df->fd, size) < 0) {
+        int e = errno;
+        return bp__fail(-e, "cannot cut %s to %llu pages: ftruncate: %s; the "
+                        "pages past them are gone from the pool all the same, "
+                        "and the file keeps their space until it grows again",
+                        df->path, (unsigned long long)n, strerror(e));
+    }
+    /* The cut freed the blocks reserved past the end too. */
+    df->prealloc_end = (uint64_t)size;
+    return 0;
 }
 
 uint64_t bp__file_pages_now(struct bp__datafile *df)

@@ -252,3 +252,20 @@ int bp__header_record_pages(struct bp__datafile *df, uint64_t n)
     pthread_mutex_unlock(&df->header_mu);
     return r;
 }
+
+int bp__header_set_pages(struct bp__datafile *df, uint64_t n)
+{
+    if (!df->data_start)
+        return 0;
+    pthread_mutex_lock(&df->header_mu);
+    struct bp__header h = df->header;
+    h.seq++;
+    h.page_count = n;
+    int r = write_slot(df, &h);
+    if (r == 0) {       /* the fields that change only, as above */
+        df->header.seq = h.seq;
+        df->header.page_count = h.page_count;
+    }
+    pthread_mutex_unlock(&df->header_mu);
+    return r;
+}

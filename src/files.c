@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* files.c - the pool's data files: attach one, detach one, sync one,
- * describe them.
+/* files.c - the pool's data files: attach one, detach one, sync one, cut
+ * one short, describe them.
  *
  * A pool holds up to BP_MAX_FILES files, each in a numbered slot; a
  * page's id carries its file's number (BP_PAGE_ID), so the page table,
@@ -100,45 +100,68 @@ static struct bp__datafile *attached(bp_pool *pool, uint32_t n, const char *fn)
     return df;
 }
 
-/* Drop every page of file n from the pool: each must be clean, unpinned
- * and idle; a background thread's transient pin or write is waited out
- * (for a while: it ends within one write's time).  0, or -EBUSY naming a
- * page that stays busy. */
-static int drop_pages(bp_pool *pool, uint32_t n)
+/* Drop every page of file n from page `from` on: each must be clean,
+ * unpinned and idle; a background thread's transient pin or write is
+ * waited out (for a while: it ends within one write's time).  Claims
+ * only, no latch waits, so the caller may hold grow_mu.  0, or -EBUSY
+ * naming a page that stays busy. */
+static int drop_pages(bp_pool *pool, uint32_t n, uint64_t from, const char *fn)
 {
     for (int round = 0;; round++) {
         uint64_t busy = BP__NOPAGE;
         for (uint32_t f = 0, nf = bp__frames_now(pool); f < nf; f++) {
             uint64_t page = atomic_load(&pool->frames[f].page);
-            if (page == BP__NOPAGE || BP_PAGE_FILE(page) != n)
+            if (page == BP__NOPAGE || BP_PAGE_FILE(page) != n ||
+                BP_PAGE_NO(page) < from)
                 continue;
-            int r = bp_evict_page(pool, page);
-            if (r == -EBUSY)
+            pthread_mutex_lock(&pool->miss_mu);
+            bool gone = bp__pt_lookup(&pool->pt, page) != f ||
+                        bp__evict_frame_locked(pool, f, page);
+            pthread_mutex_unlock(&pool->miss_mu);
+            if (!gone)
                 busy = page;
+            else
+                bp__count(pool, BP__C_EVICTIONS, 1);
         }
         if (busy == BP__NOPAGE)
             return 0;
         if (round == 1000)   /* 10 s */
-            return bp__fail(-EBUSY, "bp_detach: page %llu of the file stays "
-                            "pinned, dirty or under I/O; no other thread may "
-                            "use the file's pages while it is detached",
+            return bp__fail(-EBUSY, "%s: page %llu of the file stays pinned, "
+                            "dirty or under I/O; no other thread may use "
+                            "the pages the call drops", fn,
                             (unsigned long long)BP_PAGE_NO(busy));
         nanosleep(&(struct timespec){ 0, 10000000L }, NULL);
     }
 }
 
-/* -EBUSY naming a pinned page of file n, or 0 if none is pinned. */
-static int pinned_page(bp_pool *pool, uint32_t n, const struct bp__datafile *df)
+/* -EBUSY naming a pinned page of file n from page `from` on, or 0 if
+ * none is pinned. */
+static int pinned_page(bp_pool *pool, uint32_t n, uint64_t from,
+                       const struct bp__datafile *df, const char *fn)
 {
     for (uint32_t f = 0, nf = bp__frames_now(pool); f < nf; f++) {
         struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
-        if (v.pins && v.page != BP__NOPAGE && BP_PAGE_FILE(v.page) == n)
-            return bp__fail(-EBUSY, "bp_detach: page %llu of %s is pinned "
-                            "(%u pins); unpin every page of the file first",
-                            (unsigned long long)BP_PAGE_NO(v.page), df->path,
-                            v.pins);
+        if (v.pins && v.page != BP__NOPAGE && BP_PAGE_FILE(v.page) == n &&
+            BP_PAGE_NO(v.page) >= from)
+            return bp__fail(-EBUSY, "%s: page %llu of %s is pinned (%u "
+                            "pins); unpin every page the call drops first",
+                            fn, (unsigned long long)BP_PAGE_NO(v.page),
+                            df->path, v.pins);
     }
     return 0;
+}
+
+/* Wait out the pool's own transient pins (reads, writes: they end within
+ * one I/O) on file n's pages from `from` on, 2 s at most; -EBUSY if a
+ * pin stays. */
+static int wait_unpinned(bp_pool *pool, uint32_t n, uint64_t from,
+                         const struct bp__datafile *df, const char *fn)
+{
+    int r = 0;
+    for (int tries = 0;
+         (r = pinned_page(pool, n, from, df, fn)) < 0 && tries < 2000; tries++)
+        nanosleep(&(struct timespec){ 0, 1000000L }, NULL);
+    return r;
 }
 
 int bp_detach(bp_pool *pool, uint32_t file)
@@ -158,10 +181,7 @@ int bp_detach(bp_pool *pool, uint32_t file)
     pthread_mutex_lock(&pool->miss_mu);
     df->detaching = true;
     pthread_mutex_unlock(&pool->miss_mu);
-    int r = 0;
-    for (int tries = 0; (r = pinned_page(pool, file, df)) < 0 && tries < 2000;
-         tries++)
-        nanosleep(&(struct timespec){ 0, 1000000L }, NULL);
+    int r = wait_unpinned(pool, file, 0, df, "bp_detach");
     if (r < 0) {
         pthread_mutex_lock(&pool->miss_mu);
         df->detaching = false;
@@ -171,7 +191,7 @@ int bp_detach(bp_pool *pool, uint32_t file)
     }
     r = bp__flush_and_sync(pool, df, 0, "bp_detach", true);
     if (r >= 0)
-        r = drop_pages(pool, file);
+        r = drop_pages(pool, file, 0, "bp_detach");
     if (r >= 0 && !pool->read_only)
         r = bp__dw_close(df);
     if (r < 0) {
@@ -193,6 +213,76 @@ int bp_detach(bp_pool *pool, uint32_t file)
     }
     pthread_mutex_unlock(&pool->files_mu);
     return r < 0 ? r : 0;
+}
+
+int bp_truncate_file(bp_pool *pool, uint32_t file, uint64_t pages)
+{
+    static const char fn[] = "bp_truncate_file";
+    if (!pool)
+        return bp__fail(-EINVAL, "%s: pool must not be NULL", fn);
+    pthread_mutex_lock(&pool->files_mu);
+    struct bp__datafile *df = attached(pool, file, fn);
+    int r = df ? 0 : -BP_ENOFILE;
+    uint64_t had = df ? atomic_load(&df->page_count) : 0;
+    if (r == 0 && pool->read_only)
+        r = bp__fail(-EROFS, "%s: the pool is read-only (BP_RDONLY): it "
+                     "cannot cut %s; open it without BP_RDONLY", fn, df->path);
+    else if (r == 0 && pages > had)
+        r = bp__fail(-EINVAL, "%s: %s has %llu pages, fewer than the %llu it "
+                     "would be cut to; a cut only shrinks (grow a file with "
+                     "bp_alloc_page)", fn, df->path, (unsigned long long)had,
+                     (unsigned long long)pages);
+    if (r < 0 || pages == had) {
+        pthread_mutex_unlock(&pool->files_mu);
+        return r;
+    }
+    /* Write back everything first (the pages that go too: the file is
+     * then durable as it stands, and every frame of the file clean), with
+     * no grow lock held: the write-back waits for latches, and a thread
+     * holding one may be waiting for the grow lock (locking.md). */
+    if ((r = wait_unpinned(pool, file, pages, df, fn)) == 0)
+        r = bp__flush_and_sync(pool, df, 0, fn, true);
+    if (r < 0) {
+        pthread_mutex_unlock(&pool->files_mu);
+        return r;
+    }
+    /* From here no page can be added (grow lock), no sync can record the
+     * old count (sync lock: sync_one reads the count under it), and once
+     * the count is lowered, under the miss lock, no pin or read ahead can
+     * bring in a page past it. */
+    pthread_mutex_lock(&pool->grow_mu);
+    pthread_mutex_lock(&pool->sync_mu);
+    had = atomic_load(&df->page_count);
+    pthread_mutex_lock(&pool->miss_mu);
+    atomic_store_explicit(&df->page_count, pages < had ? pages : had,
+                          memory_order_release);
+    pthread_mutex_unlock(&pool->miss_mu);
+    r = pages < had ? drop_pages(pool, file, pages, fn) : 0;
+    if (r < 0) {
+        /* Nothing is lost: the pages are on disk, written back above. */
+        pthread_mutex_lock(&pool->miss_mu);
+        atomic_store_explicit(&df->page_count, had, memory_order_release);
+        pthread_mutex_unlock(&pool->miss_mu);
+    }
+    /* The header's count goes down first, durably, then the file: a power
+     * cut between the two leaves a file longer than its header says,
+     * which opens as a file grown after its last checkpoint; the other
+     * order could leave one shorter, which bp_open refuses as damaged. */
+    if (r == 0 && pages < had &&
+        ((r = bp__header_set_pages(df, pages)) < 0 ||
+         (r = bp__sync_datafile(pool, df, fn)) < 0)) {
+        /* The file keeps its pages, and a later growth must not cut it
+         * below what the header may still record. */
+        pthread_mutex_lock(&pool->miss_mu);
+        atomic_store_explicit(&df->page_count, had, memory_order_release);
+        pthread_mutex_unlock(&pool->miss_mu);
+    } else if (r == 0 && pages < had && (r = bp__file_cut(df, pages)) == 0) {
+        r = bp__sync_datafile(pool, df, fn);
+    }
+    pthread_mutex_unlock(&pool->sync_mu);
+    pthread_mutex_unlock(&pool->grow_mu);
+    pthread_mutex_unlock(&pool->files_mu);
+    return r;
 }
 
 int bp_sync_file(bp_pool *pool, uint32_t file)

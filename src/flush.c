@@ -379,7 +379,7 @@ int bp_flush_all(bp_pool *pool)
     return bp__flush_all(pool, BP_MAX_FILES, 0);
 }
 
-static int sync_file(bp_pool *pool, struct bp__datafile *df, const char *fn)
+int bp__sync_datafile(bp_pool *pool, struct bp__datafile *df, const char *fn)
 {
     if (bp__fdatasync(df->fd) < 0) {
         int e = errno;
@@ -405,15 +405,21 @@ static int sync_one(bp_pool *pool, struct bp__datafile *df, uint64_t pages,
     /* Cleared before the fdatasync: a write that completes after this
      * sets it again for the next sync; one completed before is covered. */
     bool unsynced = atomic_exchange(&df->unsynced, false);
+    /* A bp_truncate_file since `pages` was read (it lowers the count
+     * under sync_mu, which we hold) must not be undone by recording the
+     * longer count of before. */
+    uint64_t now = atomic_load(&df->page_count);
+    if (pages > now)
+        pages = now;
     bool changed = atomic_load(&df->written) || pages != df->pages_at_open;
     bool record = record_pages && changed;
     if (!unsynced && !always && !record)
         return 0;
-    int r = sync_file(pool, df, fn);
+    int r = bp__sync_datafile(pool, df, fn);
     /* A pool that changed nothing leaves the file as it was, header too;
      * one that did records the count until a header write succeeds. */
     if (r == 0 && record && (r = bp__header_record_pages(df, pages)) == 1)
-        r = sync_file(pool, df, fn);
+        r = bp__sync_datafile(pool, df, fn);
     if (r < 0)
         atomic_store(&df->unsynced, true);
     return r;

@@ -360,6 +360,15 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
                         BP_PAGE_FILE(page), df ? "being detached" :
                         "not attached to the pool");
     }
+    /* A speculative read never brings in a page past the end: a hint may
+     * predate a bp_truncate_file, which lowers the count under this lock
+     * before it drops the pages past it. */
+    if ((how & ADMIT_SPECULATIVE) &&
+        BP_PAGE_NO(page) >= atomic_load(&df->page_count)) {
+        pthread_mutex_unlock(&pool->miss_mu);
+        count_miss_lock(pool, t_ask, t_got);
+        return PIN_RETRY;
+    }
     /* Step 2 */
     collect->n = 0;
     struct admission call = { collect, (how & ADMIT_NO_WAIT) != 0 };

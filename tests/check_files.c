@@ -3,8 +3,9 @@
  * without a file, bp_attach opens files into it, pages are named by
  * BP_PAGE_ID(file, page); each file keeps its own pages, size, growth and
  * header; a checkpoint makes every written file durable; bp_detach writes
- * one file back and drops its pages without touching the others; bad
- * numbers and busy files are refused with a detail. */
+ * one file back and drops its pages without touching the others;
+ * bp_truncate_file cuts one short; bad numbers and busy files are refused
+ * with a detail. */
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bpool_internal.h"
@@ -501,6 +503,223 @@ START_TEST(test_concurrent_three_files)
 }
 END_TEST
 
+/* Pages of file 0 at or beyond `limit` held by a frame (counted by
+ * bp_inspect_frames' walk). */
+static int beyond(void *arg, const struct bp_frame_info *fi)
+{
+    uint64_t *c = arg;   /* c[0]: limit, c[1]: count */
+    if (fi->pgno != UINT64_MAX && BP_PAGE_FILE(fi->pgno) == 0 &&
+        BP_PAGE_NO(fi->pgno) >= c[0])
+        c[1]++;
+    return 0;
+}
+
+static uint64_t resident_beyond(bp_pool *pool, uint64_t limit)
+{
+    uint64_t c[2] = { limit, 0 };
+    ck_assert_int_eq(bp_inspect_frames(pool, beyond, c), 0);
+    return c[1];
+}
+
+static uint64_t file_bytes(const char *path)
+{
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    return (uint64_t)st.st_size;
+}
+
+/* Proves bp_truncate_file cuts one file: the pages past the cut leave the
+ * pool (dirty ones too) and the file, the pages below keep what was
+ * written to them, pins past the cut are out of range, the next
+ * allocation gives the first page past the cut zeroed, the other file is
+ * untouched, the header's count makes a reopen find the cut file; a
+ * pinned page past the cut, a cut that would grow, a read-only pool and
+ * unknown files are refused and change nothing. */
+START_TEST(test_truncate)
+{
+    char *a, *b;
+    make_two(&a, &b);
+    bp_pool *pool = pool_of(32, 0);
+    attach(pool, a);
+    attach(pool, b);
+    rewrite(pool, 0, 5, 7);     /* below the cut */
+    rewrite(pool, 0, 60, 7);    /* past it: dropped, dirty */
+    bp_page pg;
+    ck_assert_int_eq(bp_pin(pool, 50, BP_READ, &pg), 0);
+    ck_assert_int_eq(bp_truncate_file(pool, 0, 40), -EBUSY);
+    ck_assert_ptr_nonnull(strstr(bp_errdetail(), "page 50"));
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    ck_assert_uint_eq(bp_page_count(pool), A_PAGES);
+    ck_assert_int_eq(bp_truncate_file(pool, 0, A_PAGES + 1), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(bp_errdetail(), "only shrinks"));
+    ck_assert_int_eq(bp_truncate_file(pool, 9, 1), -BP_ENOFILE);
+    ck_assert_int_eq(bp_truncate_file(NULL, 0, 1), -EINVAL);
+    ck_assert_uint_eq(bp_page_count(pool), A_PAGES);
+
+    ck_assert_int_eq(bp_truncate_file(pool, 0, 40), 0);
+    ck_assert_uint_eq(bp_page_count(pool), 40);
+    ck_assert_uint_eq(file_bytes(a), (uint64_t)PS * (1 + 40));
+    ck_assert_uint_eq(resident_beyond(pool, 40), 0);
+    ck_assert_int_eq(bp_pin(pool, 40, BP_READ, &pg), -BP_ERANGE);
+    ck_assert_int_eq(bp_pin(pool, 60, BP_READ, &pg), -BP_ERANGE);
+    expect(pool, 0, 5, 7);
+    expect(pool, 0, 39, 1);
+    ck_assert_uint_eq(bp_file_page_count(pool, 1), B_PAGES);
+    expect(pool, 1, B_PAGES - 1, 2);
+    ck_assert_int_eq(bp_truncate_file(pool, 0, 40), 0);    /* nothing */
+    uint64_t id;
+    ck_assert_int_eq(bp_alloc_page(pool, &id, &pg), 0);
+    ck_assert_uint_eq(id, 40);
+    for (uint32_t i = 0; i < PS; i++)
+        ck_assert_msg(((uint8_t *)pg.data)[i] == 0, "byte %u of the page after the cut "
+                      "is %u, not 0", i, ((uint8_t *)pg.data)[i]);
+    tu_stamp(pg.data, PS, 40, 9);
+    ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    tu_file_intact(b, PS, B_PAGES, 2);
+
+    /* Reopened: the header and the file agree on 41 pages. */
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_frames = 32;
+    ck_assert_int_eq(bp_open(a, &o, &pool), 0);
+    ck_assert_uint_eq(bp_page_count(pool), 41);
+    expect(pool, 0, 5, 7);
+    expect(pool, 0, 40, 9);
+    ck_assert_int_eq(bp_close(pool), 0);
+    o.flags = BP_RDONLY;
+    ck_assert_int_eq(bp_open(a, &o, &pool), 0);
+    ck_assert_int_eq(bp_truncate_file(pool, 0, 10), -EROFS);
+    ck_assert_uint_eq(bp_page_count(pool), 41);
+    ck_assert_int_eq(bp_close(pool), 0);
+    unlink(a);
+    unlink(b);
+}
+END_TEST
+
+static uint64_t fail_cut_at;   /* ftruncate to this size fails (EIO) */
+
+static int fail_cut(void *arg, struct bp__fault_call *call)
+{
+    (void)arg;
+    return call->op == BP__FAULT_FTRUNCATE && call->len == fail_cut_at
+        ? -EIO : 0;
+}
+
+/* Proves the header's count goes down before the file is cut: when the
+ * cut itself fails, the pool has dropped the pages all the same, and the
+ * file, longer than its header says, reopens as a file grown after its
+ * last checkpoint, every page intact. */
+START_TEST(test_truncate_cut_fails)
+{
+    char *a = tu_path("files_a.data");
+    tu_make_file(a, PS, A_PAGES, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_frames = 32;
+    bp_pool *pool;
+    ck_assert_int_eq(bp_open(a, &o, &pool), 0);
+    fail_cut_at = (uint64_t)PS * (1 + 20);
+    atomic_store(&bp__sysfault, fail_cut);
+    int r = bp_truncate_file(pool, 0, 20);
+    atomic_store(&bp__sysfault, NULL);
+    ck_assert_int_eq(r, -EIO);
+    ck_assert_ptr_nonnull(strstr(bp_errdetail(), "ftruncate"));
+    ck_assert_uint_eq(bp_page_count(pool), 20);
+    ck_assert_uint_eq(resident_beyond(pool, 20), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_uint_eq(file_bytes(a), (uint64_t)PS * (1 + A_PAGES));
+    ck_assert_int_eq(bp_open(a, &o, &pool), 0);
+    ck_assert_uint_eq(bp_page_count(pool), A_PAGES);
+    ck_assert_int_eq(bp_close(pool), 0);
+    tu_file_intact(a, PS, A_PAGES, 1);
+    unlink(a);
+}
+END_TEST
+
+struct scanner {
+    bp_pool *pool;
+    _Atomic bool *stop;
+};
+
+/* Reads pages 0..CUT-1 of file 0 in order, again and again (read ahead
+ * runs past them while the file is longer), checking each. */
+#define CUT 40u
+static void *scanner(void *arg)
+{
+    struct scanner *w = arg;
+    while (!atomic_load(w->stop)) {
+        for (uint64_t p = 0; p < CUT; p++) {
+            bp_page pg;
+            int r = bp_pin(w->pool, p, BP_READ, &pg);
+            if (r == -BP_ENOFRAME)
+                continue;
+            if (r < 0) {
+                tu_thread_fail("pin %llu: %s", (unsigned long long)p,
+                               bp_errdetail());
+                return NULL;
+            }
+            if (!tu_stamped(pg.data, PS, p, 1))
+                tu_thread_fail("page %llu holds another page",
+                               (unsigned long long)p);
+            bp_unpin(&pg);
+        }
+    }
+    return NULL;
+}
+
+/* Proves growth and cuts of a file while other threads read the pages
+ * below the cut (and read ahead past it), each cut just after a prefetch
+ * of the pages it drops: every page read is right, each page allocated
+ * after a cut comes zeroed (no page read ahead survives the cut), and no
+ * frame holds a page past the end. */
+START_TEST(test_truncate_while_reading)
+{
+    char *a = tu_path("files_a.data");
+    tu_make_file(a, PS, A_PAGES, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_frames = 16;   /* the scans miss, and read ahead */
+    bp_pool *pool;
+    ck_assert_int_eq(bp_open(a, &o, &pool), 0);
+    _Atomic bool stop = false;
+    pthread_t t[2];
+    struct scanner w[2];
+    for (int i = 0; i < 2; i++) {
+        w[i] = (struct scanner){ pool, &stop };
+        ck_assert_int_eq(pthread_create(&t[i], NULL, scanner, &w[i]), 0);
+    }
+    for (int round = 0; round < 20; round++) {
+        /* Reads queued before the call, of pages the cut drops: they may
+         * run at any time during it, and must not bring a page back. */
+        ck_assert_int_ge(bp_prefetch(pool, CUT, A_PAGES - CUT, 0), 0);
+        ck_assert_int_eq(bp_truncate_file(pool, 0, CUT), 0);
+        ck_assert_uint_eq(resident_beyond(pool, CUT), 0);
+        for (uint64_t p = CUT; p < A_PAGES; p++) {
+            uint64_t id;
+            bp_page pg;
+            ck_assert_int_eq(bp_alloc_page(pool, &id, &pg), 0);
+            ck_assert_uint_eq(id, p);
+            for (uint32_t i = 0; i < PS; i += 512)
+                ck_assert_msg(((uint8_t *)pg.data)[i] == 0, "round %d: page %llu "
+                              "allocated after the cut is not zero", round,
+                              (unsigned long long)p);
+            tu_stamp(pg.data, PS, p, 1);
+            ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+            ck_assert_int_eq(bp_unpin(&pg), 0);
+        }
+        ck_assert_int_ge(bp_checkpoint(pool), 0);
+    }
+    atomic_store(&stop, true);
+    tu_join_all(t, 2, 30, "scanners");
+    tu_assert_no_thread_errors();
+    ck_assert_int_eq(bp_close(pool), 0);
+    tu_file_intact(a, PS, A_PAGES, 1);
+    unlink(a);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -515,6 +734,9 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_concurrent_three_files);
     tcase_add_test(tc, test_warm_two_files);
+    tcase_add_test(tc, test_truncate);
+    tcase_add_test(tc, test_truncate_cut_fails);
+    tcase_add_test(tc, test_truncate_while_reading);
     suite_add_tcase(s, tc);
     return s;
 }
