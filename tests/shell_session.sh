@@ -337,6 +337,13 @@ echo "0008192 68 65 6c 6c 6f" >mf_raw.exp
 same "detach wrote file 1's page 1 to mf.data" mf_raw.out mf_raw.exp
 run mf_nofile 1 -- "${S[@]}" -c "read 7:0" </dev/null
 has "a page of no attached file: error" mf_nofile.err '^error: page 7:0: no file 7 is attached'
+run tr 0 -- "${S[@]}" -c "alloc 8; write 6 0 gone; truncate 5; info; alloc; read 5 0 4" </dev/null
+has "truncate: what was cut" tr.out '^file 0: 5 pages, [0-9]+ cut off$'
+has "truncate: the next page allocated is the first cut" tr.out 'allocated 1 page: 5$'
+run tr_pinned 1 -- "${S[@]}" -c "pin 2; truncate 1" </dev/null
+has "truncate past a pinned page: error" tr_pinned.err 'this shell holds page 2 pinned'
+run tr_grow 1 -- "${S[@]}" -c "truncate 999999" </dev/null
+has "truncate that would grow: the library's detail" tr_grow.err 'a cut only shrinks'
 run mf_pinned 1 -- "${S[@]}" -c "attach mf.data; pin 1:0; detach 1" </dev/null
 has "detach of a file with a page pinned: error" mf_pinned.err 'this shell holds page 1:0 pinned'
 run mf_prefix 1 -- "${S[@]}" -c "read :3" </dev/null
@@ -360,7 +367,7 @@ has "poolmax below the pool: error" rs_open.err 'pool_bytes_max 16384 is below'
 # ---------------------------------------------------------------------------
 # 4. Options.
 # ---------------------------------------------------------------------------
-all_cmds='open close info alloc pin unpin pinned write writehex fill read compare flush sync checkpoint prefetch attach detach files resize dump warm stream evict stats frames clock load bench help quit'
+all_cmds='open close info alloc pin unpin pinned write writehex fill read compare flush sync checkpoint prefetch attach detach truncate files resize dump warm stream evict stats frames clock load bench help quit'
 run help 0 -- --help </dev/null
 for c in $all_cmds; do
     has "--help lists $c" help.out "^  $c( |$)"

@@ -536,6 +536,44 @@ int cmd_detach(struct shell *sh, const struct command *cmd, int argc,
     return 0;
 }
 
+int cmd_truncate(struct shell *sh, const struct command *cmd, int argc,
+                 struct word *argv)
+{
+    uint64_t pages = UINT64_MAX, file = 0;
+    for (int i = 0; i < argc; i++) {
+        struct word v;
+        if (word_prefix(&argv[i], "file=", &v)) {
+            if (parse_num(sh, &v, BP_MAX_FILES - 1, "file number",
+                          usage_of(cmd), &file) < 0)
+                return -1;
+        } else if (parse_num(sh, &argv[i], BP_PAGE_NO(UINT64_MAX) + 1,
+                             "page count", usage_of(cmd), &pages) < 0) {
+            return -1;
+        }
+    }
+    if (pages == UINT64_MAX)
+        return fail(sh, usage_of(cmd), "truncate: how many pages to keep?");
+    for (int i = 0; i < sh->npins; i++)
+        if (BP_PAGE_FILE(sh->pins[i].pg.pgno) == file &&
+            BP_PAGE_NO(sh->pins[i].pg.pgno) >= pages) {
+            char hint[96];
+            snprintf(hint, sizeof hint, "hint: unpin it first: unpin %s",
+                     PN(sh->pins[i].pg.pgno));
+            return fail(sh, hint, "cannot cut file %llu to %llu pages: this "
+                        "shell holds page %s pinned",
+                        (unsigned long long)file, (unsigned long long)pages,
+                        PN(sh->pins[i].pg.pgno));
+        }
+    uint64_t had = bp_file_page_count(sh->pool, (uint32_t)file);
+    int rc = bp_truncate_file(sh->pool, (uint32_t)file, pages);
+    if (rc < 0)
+        return fail_lib(sh, rc, "cannot cut file %llu to %llu pages",
+                        (unsigned long long)file, (unsigned long long)pages);
+    printf("file %llu: %llu pages, %llu cut off\n", (unsigned long long)file,
+           (unsigned long long)pages, (unsigned long long)(had - pages));
+    return 0;
+}
+
 static int print_file(void *arg, uint32_t file, const char *path)
 {
     bp_pool *pool = arg;

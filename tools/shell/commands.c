@@ -171,6 +171,14 @@ const struct command shell_commands[] = {
      "pool and closes it (bp_detach); the other files' pages stay.  The\n"
      "shell must hold no page of it pinned.",
      NULL, 1, 1, true, cmd_detach},
+    {"truncate", NULL, "truncate PAGES [file=F]",
+     "cut the file back to its first PAGES pages",
+     "Cuts the data file back to its first PAGES pages (bp_truncate_file):\n"
+     "its dirty pages are written back and synced, the pages at and past\n"
+     "PAGES leave the pool and the file, and the header records the new\n"
+     "count.  What those pages held is gone.  The shell must hold none of\n"
+     "them pinned.  file=F: cut file F of the pool (default: file 0).",
+     "file=", 1, 2, true, cmd_truncate},
     {"files", NULL, "files", "list the files of the pool",
      "Prints one line per attached file: its number, its pages, how many\n"
      "of them are resident and dirty, and its path.",

@@ -210,7 +210,7 @@ uint64_t now_ns(void);
 /* cmd_pool.c */
 handler_fn cmd_open, cmd_close, cmd_info, cmd_stats, cmd_flush, cmd_sync,
     cmd_checkpoint, cmd_prefetch, cmd_evict, cmd_dump, cmd_warm, cmd_attach,
-    cmd_detach, cmd_files, cmd_resize;
+    cmd_detach, cmd_truncate, cmd_files, cmd_resize;
 int open_pool(struct shell *sh, const char *path, const struct open_opts *o);
 int close_pool(struct shell *sh, bool verbose);
 void print_opened(struct shell *sh);
