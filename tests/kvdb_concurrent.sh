@@ -19,7 +19,9 @@
 #      be optimistic; then with conflicts injected (--conflict-every):
 #      every third read (descents restart) and every read (each descent
 #      falls back to latch coupling); a damaged internal node is
-#      reported after 4 restarts, not taken for a conflict for ever.
+#      reported after 4 restarts, not taken for a conflict for ever;
+#   5. `mt` with every third commit a compaction (kvdb_compact moves tree
+#      pages and cuts the file under the readers and scanners).
 #
 # About 20 s (ThreadSanitizer: fewer keys).  Environment: see
 # tests/kvdb_lib.sh.
@@ -70,6 +72,29 @@ try "unload a third with 3 threads" 0 --frames 64 ld.db unload $((load / 3)) --t
     --seed 11 --step 3
 try "the rest is there" 0 ld.db verify $((load / 3)) --seed 11 --start 1 --step 3 --sorted
 try "check" 0 ld.db check && has "key count" out "^check: ok, $((load - load / 3)) keys\$"
+
+# --- 5. compaction under readers ------------------------------------------------------
+# Every third commit of mt's committer is a kvdb_compact: tree pages move
+# and the file is cut while readers and scanners go on (writers wait).
+for pool in "--frames 2048" "--frames 64"; do
+    rm -f cmp.db
+    name="mt, a compaction every 3rd commit, $pool"
+    # shellcheck disable=SC2086
+    if try "$name" 0 $pool cmp.db mt --writers 3 --readers 2 --scanners 1 --keys "$keys" \
+            --commit-ms 10 --compact-every 3; then
+        has "$name: every answer right" out '^mt: ok \(0 wrong answers\)$'
+        cuts=$(sed -n 's/.* commits (\([0-9]*\) pages cut by compactions).*/\1/p' out)
+        ncommits=$(sed -n 's/.* \([0-9]*\) commits (.*/\1/p' out)
+        if [ "${ncommits:-0}" -ge 6 ]; then
+            [ "${cuts:-0}" -gt 0 ] && pass "$name: $cuts pages cut" ||
+                fail "$name: $ncommits commits, and the compactions cut nothing: $(cat out)"
+        else
+            pass "$name: ${ncommits:-0} commits, too few to require a cut (allowed)"
+        fi
+        # shellcheck disable=SC2086
+        try "$name: check in a new process" 0 $pool cmp.db check
+    fi
+done
 
 # --- 3. pread pager ------------------------------------------------------------------
 keys=$small mt "mt through pread/pwrite" pr.db --io pread

@@ -392,38 +392,43 @@ static void release_above(struct op *o, int upto)
     o->root_safe = true;
 }
 
-/* path[k] belongs to the last commit: replace it by a copy of this epoch,
- * pointing the parent (or the root) at the copy. */
-static int cow(struct op *o, int k)
+int bt_copy_page(kvdb *db, kv_page *pg, kv_page *parent, uint32_t ci,
+                 struct pgvec *from, bool *changed)
 {
-    kvdb *db = o->db;
     kv_page n;
-    int r = kv_grab_page(db, &n);
+    int r = from ? kv_grab_page_from(db, from, &n) : kv_grab_page(db, &n);
     if (r < 0)
         return r;
-    o->modified = true;
-    kv_page *old = &o->path[k];
-    memcpy(n.data, old->data, db->P);
+    *changed = true;
+    memcpy(n.data, pg->data, db->P);
     node_set_epoch(n.data, db->epoch);
     if ((r = pg_dirty(db->pg, &n)) < 0) {
         pg_unpin(db->pg, &n);
         return r;
     }
-    if (k == 0) {
-        bt_set_root(db, n.pgno, db->height);    /* root_locked */
+    if (parent == NULL) {
+        bt_set_root(db, n.pgno, db->height);    /* root_lock held */
     } else {
-        node_set_child(o->path[k - 1].data, o->child[k - 1], n.pgno);
-        if ((r = pg_dirty(db->pg, &o->path[k - 1])) < 0) {
+        node_set_child(parent->data, ci, n.pgno);
+        if ((r = pg_dirty(db->pg, parent)) < 0) {
             pg_unpin(db->pg, &n);
             return r;
         }
     }
-    uint64_t pgno = old->pgno, epoch = node_epoch(old->data);
-    pg_unpin(db->pg, old);
+    uint64_t pgno = pg->pgno, epoch = node_epoch(pg->data);
+    pg_unpin(db->pg, pg);
     kv_free_page(db, pgno, epoch);
-    *old = n;
+    *pg = n;
     atomic_fetch_add(&db->st_cow, 1);
     return 0;
+}
+
+/* path[k] belongs to the last commit: replace it by a copy of this epoch,
+ * pointing the parent (or the root) at the copy. */
+static int cow(struct op *o, int k)
+{
+    return bt_copy_page(o->db, &o->path[k], k ? &o->path[k - 1] : NULL,
+                        k ? o->child[k - 1] : 0, NULL, &o->modified);
 }
 
 /* Pin the child taken at path[top] as path[top + 1], copy it if needed. */

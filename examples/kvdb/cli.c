@@ -51,12 +51,16 @@ static const char usage_text[] =
     "                       --step K, --seed S, --threads T, --sorted),\n"
     "                       then commit\n"
     "  mt                   concurrency test: --writers W --readers R\n"
-    "                       --scanners S --keys N --commit-ms MS; verifies\n"
+    "                       --scanners S --keys N --commit-ms MS\n"
+    "                       (--compact-every K: every Kth commit compacts\n"
+    "                       the file instead); verifies\n"
     "                       what it reads (readers: gets, and mgets of 16\n"
     "                       keys), then everything, then checks\n"
     "  hotscan              warm the index with lookups (--lookups M), scan\n"
     "                       everything, report how many index pages stayed\n"
     "                       in the pool (--no-hint: scan without BP_SCAN)\n"
+    "  compact              move the tree's pages to the front of the file\n"
+    "                       and cut off the free pages after them\n"
     "  bench N              benchmark: recreate FILE, insert N keys, reopen,\n"
     "                       --lookups M random lookups (default N);\n"
     "                       --commit-every C (default 10000), --seed S;\n"
@@ -74,6 +78,8 @@ static const char usage_text[] =
     "      --io bpool|pread bpool (O_DIRECT, default) or pread/pwrite through\n"
     "                       the page cache with no cache of kvdb's own\n"
     "      --stats          print the pool's counters at the end\n"
+    "      --no-compact     closing does not compact the file (it does when\n"
+    "                       more than a quarter of it is free)\n"
     "  -j, --json           results (bench) as JSON objects\n"
     "      --crash-after-writes N  testing: die (exit 99) just before the Nth\n"
     "                       page or meta write (also KVDB_CRASH_AFTER_WRITES)\n"
@@ -513,6 +519,24 @@ static int cmd_stats(struct cli *c)
     return r < 0 ? report(r, "close") : EX_OK;
 }
 
+static int cmd_compact(struct cli *c)
+{
+    kvdb *db;
+    if (open_db(c, false, &db) < 0)
+        return EX_ERR;
+    struct kvdb_stats s;
+    kvdb_stats(db, &s);
+    int r = kvdb_compact(db);
+    if (r < 0) {
+        int ex = report(r, "compact");
+        close_db(c, db);
+        return ex;
+    }
+    printf("compact: %llu pages, %d cut off\n",
+           (unsigned long long)(s.pages - (uint64_t)r), r);
+    return close_db(c, db);
+}
+
 /* ---------------------------------------------------------------- */
 /* main                                                             */
 /* ---------------------------------------------------------------- */
@@ -530,11 +554,12 @@ int main(int argc, char **argv)
     }
     /* The options only kvdb has (long only). */
     enum { O_IO = POOLOPT_TOOL_FIRST, O_STATS, O_CRASH, O_POOL_MB,
-           O_CONFLICT, O_POWER_CUT };
+           O_CONFLICT, O_POWER_CUT, O_NO_COMPACT };
     static const struct option longopts[] = {
         POOLOPT_LONGOPTS,
         { "io", required_argument, NULL, O_IO },
         { "stats", no_argument, NULL, O_STATS },
+        { "no-compact", no_argument, NULL, O_NO_COMPACT },
         { "crash-after-writes", required_argument, NULL, O_CRASH },
         { "conflict-every", required_argument, NULL, O_CONFLICT },
         { "power-cut-after", required_argument, NULL, O_POWER_CUT },
@@ -583,6 +608,7 @@ int main(int argc, char **argv)
                 opt_bad("--io", optarg, "want bpool or pread");
             break;
         case O_STATS: c.stats = true; break;
+        case O_NO_COMPACT: c.o.flags |= KVDB_NOCOMPACT; break;
         case O_CRASH:
             c.o.crash_after_writes = opt_u64("--crash-after-writes", optarg, 1,
                                              UINT64_MAX);
@@ -637,6 +663,8 @@ int main(int argc, char **argv)
         return cmd_check(&c, n, args);
     if (strcmp(cmd, "stats") == 0 && n == 0)
         return cmd_stats(&c);
+    if (strcmp(cmd, "compact") == 0 && n == 0)
+        return cmd_compact(&c);
     if (strcmp(cmd, "load") == 0)
         return cmd_load(&c, n, args);
     if (strcmp(cmd, "verify") == 0)

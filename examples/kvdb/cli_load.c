@@ -409,6 +409,7 @@ struct mt {
     atomic_uint_fast64_t progress[MAX_THREADS];
     atomic_bool writers_done;
     atomic_uint_fast64_t gets, mgets, scans, scanned, commits, bad;
+    atomic_uint_fast64_t compacted;   /* pages cut off by compactions */
     atomic_int err;
 };
 
@@ -589,12 +590,14 @@ static void *mt_scanner(void *arg)
 int cmd_mt(struct cli *c, int argc, char **argv)
 {
     static const char *const opts[] = {"writers", "readers", "scanners",
-                                       "keys", "commit-ms", "seed", NULL};
+                                       "keys", "commit-ms", "seed",
+                                       "compact-every", NULL};
     struct args a;
     bool ok = true;
     if (!args_parse(&a, argc, argv, opts, NULL) || a.pos != 0) {
         fprintf(stderr, "kvdb: usage: mt [--writers W] [--readers R] "
-                "[--scanners S] [--keys N] [--commit-ms MS]\n");
+                "[--scanners S] [--keys N] [--commit-ms MS] "
+                "[--compact-every K]\n");
         return EX_ERR;
     }
     struct mt *m = calloc(1, sizeof(*m));
@@ -605,6 +608,8 @@ int cmd_mt(struct cli *c, int argc, char **argv)
     uint64_t S = arg_u64(&a, "scanners", 1, &ok);
     uint64_t N = arg_u64(&a, "keys", 20000, &ok);
     uint64_t cms = arg_u64(&a, "commit-ms", 50, &ok);
+    /* every Kth commit is a compaction, under the readers and scanners */
+    uint64_t compact_every = arg_u64(&a, "compact-every", 0, &ok);
     m->seed = arg_u64(&a, "seed", 7, &ok);
     if (!ok || W == 0 || W + R + S > MAX_THREADS || N < 4 * W) {
         fprintf(stderr, "kvdb: mt: bad numbers (1 writer at least, %d "
@@ -643,12 +648,15 @@ int cmd_mt(struct cli *c, int argc, char **argv)
         if (done || atomic_load(&m->err))
             break;
         nap_ms((unsigned)cms);
-        int r = kvdb_commit(m->db);
+        uint64_t k = atomic_fetch_add(&m->commits, 1) + 1;
+        bool compact = compact_every && k % compact_every == 0;
+        int r = compact ? kvdb_compact(m->db) : kvdb_commit(m->db);
         if (r < 0) {
-            mt_error(m, r, "mt commit");
+            mt_error(m, r, compact ? "mt compact" : "mt commit");
             break;
         }
-        atomic_fetch_add(&m->commits, 1);
+        if (compact)
+            atomic_fetch_add(&m->compacted, (uint64_t)r);
     }
     atomic_store(&m->writers_done, true);
     for (int i = 0; i < nt; i++)
@@ -657,13 +665,14 @@ int cmd_mt(struct cli *c, int argc, char **argv)
     int ex = atomic_load(&m->err) ? EX_ERR : EX_OK;
     printf("mt: %llu writers x %llu keys, %llu readers (%llu gets, %llu "
            "mgets of %d), %llu scanners (%llu scans, %llu pairs), %llu "
-           "commits in %.2f s\n",
+           "commits (%llu pages cut by compactions) in %.2f s\n",
            (unsigned long long)W, (unsigned long long)m->per,
            (unsigned long long)R, (unsigned long long)atomic_load(&m->gets),
            (unsigned long long)atomic_load(&m->mgets), MT_MGET,
            (unsigned long long)S, (unsigned long long)atomic_load(&m->scans),
            (unsigned long long)atomic_load(&m->scanned),
-           (unsigned long long)atomic_load(&m->commits), secs);
+           (unsigned long long)atomic_load(&m->commits),
+           (unsigned long long)atomic_load(&m->compacted), secs);
     /* Final state: exactly what the writers left. */
     if (ex == EX_OK) {
         char key[KVDB_KEY_MAX], val[KVDB_VAL_MAX], want[KVDB_VAL_MAX];

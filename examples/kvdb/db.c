@@ -91,13 +91,19 @@ uint64_t kvdb_count(kvdb *db)
 
 int kv_grab_page(kvdb *db, kv_page *out)
 {
+    int r = kv_grab_page_from(db, &db->fl.avail, out);
+    return r == -ENOSPC ? db->pg->ops->alloc(db->pg, out) : r;
+}
+
+int kv_grab_page_from(kvdb *db, struct pgvec *v, kv_page *out)
+{
     for (;;) {
         pthread_mutex_lock(&db->fl.mu);
-        if (db->fl.avail.n == 0) {
+        if (v->n == 0) {
             pthread_mutex_unlock(&db->fl.mu);
-            return db->pg->ops->alloc(db->pg, out);
+            return -ENOSPC;
         }
-        uint64_t pgno = db->fl.avail.v[--db->fl.avail.n];
+        uint64_t pgno = v->v[--v->n];
         pthread_mutex_unlock(&db->fl.mu);
         /* bpool has no "pin to overwrite": the old bytes are read first. */
         int r = pg_pin(db->pg, pgno, BP_WRITE, out);
@@ -139,6 +145,56 @@ void kv_free_page(kvdb *db, uint64_t pgno, uint64_t page_epoch)
 /* Commit                                                           */
 /* ---------------------------------------------------------------- */
 
+/* Step 1, tree_lock held exclusively: write the free list, take the
+ * snapshot (root, height, count, the file's page count: npages, or the
+ * file's own if 0) into *m and advance the epoch. */
+static int snapshot(kvdb *db, struct meta *m, struct pgvec *trunks,
+                    uint64_t npages)
+{
+    *m = (struct meta){
+        .seq = atomic_load(&db->seq) + 1,
+        .page_size = db->page_size,
+        .flags = db->file_flags,
+        .root = db->root,
+        .height = db->height,
+        .count = atomic_load(&db->count),
+    };
+    int r = fl_store(db, m, trunks);
+    m->npages = npages ? npages : db->pg->ops->page_count(db->pg);
+    if (r == 0) {
+        fl_snapshot(db, trunks);
+        db->epoch = m->seq + 1;
+        atomic_store(&db->changed, false);
+    }
+    return r;
+}
+
+/* Steps 2 to 4: the snapshot written back and synced, then its meta slot;
+ * then the pages it replaced are free.  A failure breaks the handle. */
+static int make_durable(kvdb *db, const struct meta *m, struct pgvec *trunks,
+                        int r)
+{
+    if (r == 0)
+        r = db->pg->ops->sync(db->pg);
+    if (r == 0)
+        r = meta_write(db->meta_fd, db->meta_img, m, db->pg);
+    if (r < 0) {
+        free(trunks->v);
+        kv_break(db, r, "commit");
+    } else {
+        fl_committed(db);
+        atomic_store(&db->seq, m->seq);
+        atomic_fetch_add(&db->st_commits, 1);
+    }
+    return r;
+}
+
+static int broken(void)
+{
+    return kv_fail(-EIO, "the handle is broken by an earlier failure; "
+                   "reopen the file");
+}
+
 int kvdb_commit(kvdb *db)
 {
     pthread_mutex_lock(&db->commit_mu);
@@ -147,46 +203,47 @@ int kvdb_commit(kvdb *db)
     if (atomic_load(&db->broken)) {
         pthread_rwlock_unlock(&db->tree_lock);
         pthread_mutex_unlock(&db->commit_mu);
-        return kv_fail(-EIO, "the handle is broken by an earlier failure; "
-                       "reopen the file");
+        return broken();
     }
     if (!atomic_load(&db->changed)) {
         pthread_rwlock_unlock(&db->tree_lock);
         pthread_mutex_unlock(&db->commit_mu);
         return 0;
     }
-    struct meta m = {
-        .seq = atomic_load(&db->seq) + 1,
-        .page_size = db->page_size,
-        .flags = db->file_flags,
-        .root = db->root,
-        .height = db->height,
-        .count = atomic_load(&db->count),
-    };
+    struct meta m;
     struct pgvec trunks = {0};
-    int r = fl_store(db, &m, &trunks);
-    m.npages = db->pg->ops->page_count(db->pg);
-    if (r == 0) {
-        fl_snapshot(db, &trunks);
-        db->epoch = m.seq + 1;
-        atomic_store(&db->changed, false);
-    }
+    int r = snapshot(db, &m, &trunks, 0);
     pthread_rwlock_unlock(&db->tree_lock);
-    /* Steps 2 and 3, while writers go on (copying what they change). */
-    if (r == 0)
-        r = db->pg->ops->sync(db->pg);
-    if (r == 0)
-        r = meta_write(db->meta_fd, db->meta_img, &m, db->pg);
-    if (r < 0) {
-        free(trunks.v);
-        kv_break(db, r, "commit");
-    } else {
-        /* Step 4 */
-        fl_committed(db);
-        atomic_store(&db->seq, m.seq);
-        atomic_fetch_add(&db->st_commits, 1);
-    }
+    /* Steps 2 to 4, while writers go on (copying what they change). */
+    r = make_durable(db, &m, &trunks, r);
     pthread_mutex_unlock(&db->commit_mu);
+    return r;
+}
+
+int kv_commit_and_cut(kvdb *db, uint64_t cut)
+{
+    if (atomic_load(&db->broken))
+        return broken();
+    if (cut == 0 && !atomic_load(&db->changed))
+        return 0;
+    if (cut != 0)
+        fl_forget_from(db, cut);
+    struct meta m;
+    struct pgvec trunks = {0};
+    int r = snapshot(db, &m, &trunks, cut);
+    for (size_t i = 0; r == 0 && cut != 0 && i < db->fl.pending.n; i++)
+        if (db->fl.pending.v[i] >= cut)   /* the new trunks: a quarantined
+                                             page made the list grow one */
+            r = kv_fail(-ENOSPC, "compacting: too few readable free pages "
+                        "below page %llu for the free list",
+                        (unsigned long long)cut);
+    if ((r = make_durable(db, &m, &trunks, r)) < 0 || cut == 0)
+        return r;
+    /* The commit is durable and names nothing at or past cut: cut. */
+    if ((r = db->pg->ops->truncate(db->pg, cut)) < 0) {
+        /* Those pages stay in the file, free: give them back. */
+        fl_free_range(db, cut, db->pg->ops->page_count(db->pg));
+    }
     return r;
 }
 
@@ -330,6 +387,7 @@ int kvdb_open(const char *path, const struct kvdb_options *opts, kvdb **out)
     }
     db->page_size = m.page_size;
     db->file_flags = m.flags;
+    db->compact_at_close = !(o.flags & KVDB_NOCOMPACT);
     /* Step 3: the pager. */
     r = pager_open(path, &o, m.page_size, (m.flags & META_F_CHECKSUMS) != 0,
                    create, &db->pg);
@@ -377,6 +435,15 @@ fail:
     return r;
 }
 
+/* More than a quarter of the file free (now or after the next commit)? */
+static bool worth_compacting(kvdb *db)
+{
+    pthread_mutex_lock(&db->fl.mu);
+    uint64_t free_pages = db->fl.avail.n + db->fl.pending.n;
+    pthread_mutex_unlock(&db->fl.mu);
+    return free_pages * 4 > db->pg->ops->page_count(db->pg);
+}
+
 int kvdb_close(kvdb *db)
 {
     if (db == NULL)
@@ -384,6 +451,14 @@ int kvdb_close(kvdb *db)
     /* A broken handle's commit fails with -EIO and says why: the file
      * keeps its last commit, and the caller must hear that. */
     int r = kvdb_commit(db);
+    /* Only a handle that changed the file compacts it: a session that
+     * only read leaves it as it found it. */
+    if (r == 0 && db->compact_at_close && atomic_load(&db->st_commits) > 0 &&
+        worth_compacting(db)) {
+        uint64_t gain = db->pg->ops->page_count(db->pg) / 8;
+        int c = kv_compact(db, gain > 8 ? gain : 8);
+        r = c < 0 ? c : 0;
+    }
     char keep[sizeof(detail)];
     memcpy(keep, detail, sizeof(keep));
     int c = db->pg->ops->close(db->pg);
@@ -419,6 +494,7 @@ int kvdb_stats(kvdb *db, struct kvdb_stats *st)
     st->splits = atomic_load(&db->st_splits);
     st->shares = atomic_load(&db->st_shares);
     st->merges = atomic_load(&db->st_merges);
+    st->compact_moves = atomic_load(&db->st_compact_moves);
     st->optimistic = atomic_load(&db->st_opt);
     st->pessimistic = atomic_load(&db->st_pess);
     st->restarts = atomic_load(&db->st_restarts);

@@ -180,3 +180,34 @@ void fl_committed(kvdb *db)
     fl->held.n = 0;
     pthread_mutex_unlock(&fl->mu);
 }
+
+/* Drop the entries at or past page `from` from every list: the file is
+ * about to be cut there (kvdb_compact), and the commit that precedes the
+ * cut must list none of them.  Pending ones among them belong to the last
+ * commit until this one is durable; they are never handed out meanwhile,
+ * being on no list, and the cut comes only after it. */
+void fl_forget_from(kvdb *db, uint64_t from)
+{
+    struct freelist *fl = &db->fl;
+    struct pgvec *lists[] = { &fl->avail, &fl->pending, &fl->held, &fl->bad };
+    pthread_mutex_lock(&fl->mu);
+    for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+        struct pgvec *v = lists[l];
+        size_t k = 0;
+        for (size_t i = 0; i < v->n; i++)
+            if (v->v[i] < from)
+                v->v[k++] = v->v[i];
+        v->n = k;
+    }
+    pthread_mutex_unlock(&fl->mu);
+}
+
+/* Pages [from, to) are free now (a cut that did not happen). */
+void fl_free_range(kvdb *db, uint64_t from, uint64_t to)
+{
+    pthread_mutex_lock(&db->fl.mu);
+    for (uint64_t p = from; p < to; p++)
+        if (pgvec_push(&db->fl.avail, p) < 0)
+            db->fl.leaked++;
+    pthread_mutex_unlock(&db->fl.mu);
+}

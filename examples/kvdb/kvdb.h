@@ -33,6 +33,7 @@ typedef struct kvdb_cursor kvdb_cursor;
 /* kvdb_options.flags */
 #define KVDB_CREATE      0x1u /* create the file if it does not exist */
 #define KVDB_NOCHECKSUMS 0x2u /* new file: no bpool page checksums */
+#define KVDB_NOCOMPACT   0x4u /* kvdb_close does not compact the file */
 
 /* kvdb_options.io: how pages reach the file */
 #define KVDB_IO_BPOOL 0 /* bpool: O_DIRECT, AIO, a pool of frames (default) */
@@ -61,9 +62,24 @@ void kvdb_options_init(struct kvdb_options *o);
  * -EBADMSG (not a kvdb file, or both meta slots damaged), bpool's. */
 int kvdb_open(const char *path, const struct kvdb_options *o, kvdb **out);
 
-/* Commit, then close.  The handle is freed even when the commit fails;
- * the error is returned (the file then holds the previous commit). */
+/* Commit, then close.  Unless the handle was opened with KVDB_NOCOMPACT,
+ * a handle that committed a change then compacts the file (kvdb_compact)
+ * if more than a quarter of its pages are free and the cut would give
+ * back at least an eighth of it (and 8 pages).
+ * The handle is freed even when the commit fails; the error is returned
+ * (the file then holds the previous commit). */
 int kvdb_close(kvdb *db);
+
+/* Give back the space that copy-on-write commits leave free: move the
+ * tree's pages at the end of the file into free pages nearer its start,
+ * commit, and cut the file after the last page still used.  Puts,
+ * deletes and commits wait for it; lookups and scans go on (a latched
+ * descent waits while pages move).  Every change made before the call is
+ * durable when it returns.  Returns the number of pages cut off (0: none
+ * could be), or an error: -ENOSPC (too few readable free pages to move
+ * into; the handle is then broken, the file holds the last commit), and
+ * kvdb_commit's. */
+int kvdb_compact(kvdb *db);
 
 /* Insert or replace.  Errors: -EINVAL (key empty or too long, value too
  * long), -EIO and bpool's (the handle is then "broken": every later call
@@ -164,6 +180,7 @@ struct kvdb_stats {
     uint64_t shares;          /* full leaves that shared with a sibling
                                  instead of splitting */
     uint64_t merges;
+    uint64_t compact_moves;   /* tree pages moved by compactions */
     uint64_t optimistic, pessimistic;  /* writes done each way */
     uint64_t restarts;        /* optimistic writes that fell back */
     uint64_t descent_restarts;   /* optimistic descents that met a change */

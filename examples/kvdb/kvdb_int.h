@@ -5,25 +5,29 @@
  *
  * Locks of a kvdb handle, in the order they are taken:
  *
- *   commit_mu  (mutex)  one kvdb_commit at a time; kvdb_check takes it
- *              too, so that it never sees a commit half made.
+ *   commit_mu  (mutex)  one kvdb_commit at a time; kvdb_check and
+ *              kvdb_compact take it too, so that neither sees a commit
+ *              half made.
  *   tree_lock  (rwlock, writer-preferring)  shared by a put or delete that
  *              changes one leaf in place (the optimistic path); exclusive
  *              for a structure change (the pessimistic path: splits,
  *              merges, copy-on-write of a path), for the snapshot step of
- *              kvdb_commit (not its sync) and for kvdb_check.  Readers
- *              (get, cursors) never take it.
+ *              kvdb_commit (not its sync), for kvdb_check, and for the
+ *              whole of kvdb_compact (its commit's sync and the cut
+ *              included: no page past the cut may be taken meanwhile).
+ *              Readers (get, cursors) never take it.
  *   root_lock  (rwlock, writer-preferring)  guards root and height; held
  *              shared by every latched descent only until the root page
  *              is pinned (optimistic descents read root and height from
  *              root_pub instead: bt_set_root);
  *              exclusive by a structure change for its whole descent (so
  *              that readers, which bpool's latches favour, cannot starve
- *              it) and then as long as the root may change.
+ *              it) and then as long as the root may change; exclusive
+ *              by kvdb_compact while it moves pages.
  *   page latches (bpool's)  taken top-down, parent before child: readers
  *              hold at most a parent and a child (latch coupling), a
  *              structure change holds the unsafe part of its path and at
- *              most one sibling; nobody latches upwards or sideways while
+ *              most one sibling (kvdb_compact: its path from the root); nobody latches upwards or sideways while
  *              waiting, so no cycle can form.  An optimistic read
  *              (kv_ticket) holds nothing, unless it fell back to a pin,
  *              which is then a shared latch in the same order; and a page
@@ -139,6 +143,9 @@ struct pager_ops {
     int (*validate)(struct pager *, kv_ticket *);
     int (*alloc)(struct pager *, kv_page *);     /* new zero page, write */
     int (*sync)(struct pager *);                 /* all writes durable */
+    /* cut the file back to its first n pages (none of them pinned),
+     * durably */
+    int (*truncate)(struct pager *, uint64_t n);
     void (*prefetch)(struct pager *, uint64_t first, uint64_t count);
     uint64_t (*page_count)(struct pager *);
     void (*stats)(struct pager *, struct kvdb_stats *);
@@ -388,6 +395,10 @@ int fl_store(kvdb *db, struct meta *m, struct pgvec *trunks);
 void fl_snapshot(kvdb *db, struct pgvec *trunks);
 /* Commit, last step (the snapshot is durable): held is free. */
 void fl_committed(kvdb *db);
+/* kvdb_compact: drop every entry at or past page `from` (the file is about
+ * to be cut there); pages [from, to) are free after all (it was not). */
+void fl_forget_from(kvdb *db, uint64_t from);
+void fl_free_range(kvdb *db, uint64_t from, uint64_t to);
 
 /* ------------------------------------------------------------------ */
 /* db.c                                                               */
@@ -425,6 +436,8 @@ struct kvdb {
     atomic_uint_fast64_t st_commits, st_cow, st_splits, st_shares, st_merges,
         st_opt, st_pess, st_restarts;
     atomic_uint_fast64_t st_olc_restarts, st_olc_fallbacks; /* descents */
+    atomic_uint_fast64_t st_compact_moves; /* pages moved by compactions */
+    bool compact_at_close;    /* kvdb_options: no KVDB_NOCOMPACT */
 };
 
 int kv_fail(int err, const char *fmt, ...)
@@ -436,12 +449,30 @@ void kv_break(kvdb *db, int err, const char *what);
  * fails its checksum is quarantined: moved to fl.bad) or, if avail is
  * empty, grown at the end of the file. */
 int kv_grab_page(kvdb *db, kv_page *out);
+/* The same from the list v (under fl.mu), never growing the file:
+ * -ENOSPC (without a detail) when v runs out. */
+int kv_grab_page_from(kvdb *db, struct pgvec *v, kv_page *out);
 /* A new page for the tree, pinned for write and initialised: from the free
  * list if it has one, else grown at the end of the file. */
 int kv_new_page(kvdb *db, kv_page *out, int type, uint32_t level);
 /* Give up a page the tree no longer references (the caller has unpinned
  * it): free now if it was written in this epoch, else after the commit. */
 void kv_free_page(kvdb *db, uint64_t pgno, uint64_t page_epoch);
+
+/* Commit with commit_mu and tree_lock held (exclusively) throughout; with
+ * cut != 0 (kvdb_compact: no tree page lies at or past it) the commit
+ * lists no page at or past cut and records cut as the file's page count,
+ * and once it is durable the file is cut there.  cut 0: a plain commit
+ * (nothing if nothing changed). */
+int kv_commit_and_cut(kvdb *db, uint64_t cut);
+
+/* ------------------------------------------------------------------ */
+/* compact.c                                                          */
+/* ------------------------------------------------------------------ */
+
+/* kvdb_compact, if it gains at least min_gain pages (else just a commit):
+ * the pages cut off, or an error. */
+int kv_compact(kvdb *db, uint64_t min_gain);
 
 /* ------------------------------------------------------------------ */
 /* btree.c                                                            */
@@ -471,6 +502,14 @@ int bt_descend(kvdb *db, const void *key, size_t klen, uint32_t lmode,
  * thread yet), and publish them in root_pub: the new root must be latched
  * exclusively by the caller, or not yet in use. */
 void bt_set_root(kvdb *db, uint64_t root, uint32_t height);
+/* Replace *pg, a page of the tree latched exclusively, by a copy of this
+ * epoch on a page from `from` (NULL: kv_grab_page), and point child ci of
+ * *parent (latched exclusively, of this epoch; NULL: the root, root_lock
+ * held exclusively) at the copy; the old page is unpinned and freed, *pg
+ * is the copy.  *changed is set once a page was taken: a failure after
+ * that leaves a change half made. */
+int bt_copy_page(kvdb *db, kv_page *pg, kv_page *parent, uint32_t ci,
+                 struct pgvec *from, bool *changed);
 
 /* ------------------------------------------------------------------ */
 /* check.c                                                            */

@@ -205,6 +205,30 @@ static int p_sync(struct pager *p)
     return 0;
 }
 
+static int p_truncate(struct pager *p, uint64_t n)
+{
+    struct ppager *pp = (struct ppager *)p;
+    pthread_mutex_lock(&pp->mu);
+    for (size_t b = 0; b < NBUCKETS; b++)
+        for (struct pr_entry *e = pp->tab[b]; e != NULL; e = e->next)
+            if (e->pgno >= n) {
+                pthread_mutex_unlock(&pp->mu);
+                return kv_fail(-EBUSY, "cutting the file to %llu pages: page "
+                               "%llu is pinned", (unsigned long long)n,
+                               (unsigned long long)e->pgno);
+            }
+    int r = 0;
+    if (ftruncate(pp->fd, (off_t)(n * p->page_size)) != 0 ||
+        fdatasync(pp->fd) != 0) {
+        int err = errno;
+        r = kv_fail(-err, "cutting the file to %llu pages: %s",
+                    (unsigned long long)n, strerror(err));
+    } else
+        pp->npages = n;
+    pthread_mutex_unlock(&pp->mu);
+    return r;
+}
+
 static void p_prefetch(struct pager *p, uint64_t first, uint64_t count)
 {
     struct ppager *pp = (struct ppager *)p;
@@ -254,7 +278,7 @@ static int p_close(struct pager *p)
 
 static const struct pager_ops pread_ops = {
     "pread", p_pin, p_unpin, p_dirty, p_read_optimistic,
-    p_validate, p_alloc, p_sync, p_prefetch, p_count,
+    p_validate, p_alloc, p_sync, p_truncate, p_prefetch, p_count,
     p_stats, p_resident, p_close,
     NULL, NULL, NULL,   /* no streams: pager.c pins page by page */
 };
