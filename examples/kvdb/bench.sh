@@ -13,14 +13,19 @@
 #              its own, the page cache under the cap) too.  The data should
 #              be several times CAP (-n).
 #   uncapped   the pool and SQLite's cache at 100% of the data, no cap:
-#              where mmap (LMDB) is at its best.
+#              where mmap (LMDB) is at its best.  The data is kvdb's
+#              file at its peak (during the load it holds the tree and
+#              the copies its commits make), so nothing is evicted.
 #
 # Lookups are timed by 1, 2 and 4 threads (every engine here allows
 # concurrent readers; SQLite's threads each have a connection and a share
 # of the cache), and for kvdb also 16 keys per kvdb_mget.  For each run the
 # table has how much of the file the kernel's page cache held afterwards
-# (what the run really used for caching beyond its own cache), and the
-# file's size (for LMDB also the pages its tree uses; its map is sparse).
+# (what the run really used for caching beyond its own cache), the file's
+# size after the close (kvdb compacts at close; SQLite checkpoints and
+# removes its WAL; for LMDB also the pages its tree uses, its map being
+# sparse), and the most disk the run used while it inserted: kvdb's file
+# before the close, SQLite's file and WAL after each commit, LMDB's file.
 #
 # usage: examples/kvdb/bench.sh [-n KEYS] [-l LOOKUPS] [-c COMMIT_EVERY]
 #                               [-m CAP_MB] [-d DIR] [-k KVDB] [-s SEED]
@@ -191,12 +196,13 @@ own=$((cap > 8 ? cap - 4 : cap / 2))
 fcap=$((own * 1048576 / 8192))
 run capped-bpool capped "$kvdb" --frames "$fcap" "$dir/kv.db" "${common[@]}" || exit 1
 data_mb=$(val file_mb capped-bpool)
+peak_mb=$(val peak_mb capped-bpool)
 run capped-pread capped "$kvdb" --io pread "$dir/kv.db" "${common[@]}"
 [ -n "$sqlite" ] && run capped-sqlite capped "$sqlite" "$dir/sq.db" "${sqc[@]}" \
     --cache-kb $((own * 1024))
 [ -n "$lmdb" ] && run capped-lmdb capped "$lmdb" "$dir/lm.db" "${sqc[@]}"
-# Uncapped: the pool and SQLite's cache at 100% of kvdb's file.
-f100=$(awk -v m="$data_mb" 'BEGIN { printf "%d", m * 1048576 / 8192 + 1 }')
+# Uncapped: the pool and SQLite's cache at 100% of kvdb's file at its peak.
+f100=$(awk -v m="$peak_mb" 'BEGIN { printf "%d", m * 1048576 / 8192 + 1 }')
 run full-bpool "$kvdb" --frames "$f100" "$dir/kv.db" "${common[@]}"
 [ -n "$sqlite" ] && run full-sqlite "$sqlite" "$dir/sq.db" "${sqc[@]}" \
     --cache-kb $((f100 * 8))
@@ -204,12 +210,12 @@ run full-bpool "$kvdb" --frames "$f100" "$dir/kv.db" "${common[@]}"
 
 # --- the table ----------------------------------------------------------------------------
 echo
-echo "data: $n keys, kvdb file $data_mb MiB; capped runs: ${capped_note%%:*}," \
+echo "data: $n keys, kvdb file $data_mb MiB ($peak_mb MiB at its peak); capped runs: ${capped_note%%:*}," \
     "$cap MiB a process; uncapped pools: $f100 frames" \
     "($(awk -v f="$f100" 'BEGIN { printf "%.1f", f * 8192 / 1048576 }') MiB)"
 echo
-echo "| memory | engine | own cache | inserts/s | lookups/s | 2 threads | 4 threads | lookups/s, 16 per mget | page cache after inserts | page cache after lookups | file |"
-echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| memory | engine | own cache | inserts/s | lookups/s | 2 threads | 4 threads | lookups/s, 16 per mget | page cache after inserts | page cache after lookups | file after close | file at its peak |"
+echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for r in "${results[@]}"; do
     case $r in
     capped-*) mem="${capped_note%%:*} $cap MiB" ;;
@@ -223,10 +229,11 @@ for r in "${results[@]}"; do
     esac
     mget=$(val mget_lookups_per_s "$r")
     live=$(val live_mb "$r")
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s MiB | %s MiB | %s MiB%s |\n' "$mem" "$what" \
+    peak=$(val peak_mb "$r")
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s MiB | %s MiB | %s MiB%s | %s MiB |\n' "$mem" "$what" \
         "$cache" "$(val inserts_per_s "$r")" "$(val lookups_per_s "$r")" \
         "$(val lookups_per_s_t2 "$r")" "$(val lookups_per_s_t4 "$r")" "${mget:--}" \
         "$(val page_cache_mb_after_inserts "$r")" \
         "$(val page_cache_mb_after_lookups "$r")" "$(val file_mb "$r")" \
-        "${live:+ ($live live)}"
+        "${live:+ ($live live)}" "${peak:--}"
 done

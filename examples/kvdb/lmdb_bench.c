@@ -214,10 +214,11 @@ int main(int argc, char **argv)
     }
     unlink(lock);
     printf("bench io=lmdb frames=0 pool_mb=0.0 page=%u keys=%llu "
-           "file_mb=%.1f live_mb=%.1f inserts_per_s=%.0f lookups=%llu "
+           "file_mb=%.1f peak_mb=%.1f live_mb=%.1f inserts_per_s=%.0f "
+           "lookups=%llu "
            "lookups_per_s=%.0f page_cache_mb_after_inserts=%.1f "
            "page_cache_mb_after_lookups=%.1f missing=%llu skipped_keys=%llu",
-           psize, (unsigned long long)n, fmb, live_mb, (double)n / t_ins,
+           psize, (unsigned long long)n, fmb, fmb, live_mb, (double)n / t_ins,
            (unsigned long long)lookups, lk_per_s, pc_ins, pc_lk,
            (unsigned long long)missing, (unsigned long long)skipped);
     for (unsigned i = 0; i < mt_n; i++)

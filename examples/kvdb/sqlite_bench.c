@@ -163,7 +163,7 @@ int main(int argc, char **argv)
                            -1, &ins, NULL) != SQLITE_OK)
         die(db, "prepare insert");
     char key[KVDB_KEY_MAX], val[KVDB_VAL_MAX];
-    double t0 = bench_now();
+    double t0 = bench_now(), peak_mb = 0;
     exec(db, "BEGIN");
     for (uint64_t i = 0; i < n; i++) {
         size_t kl = kg_key(seed, i, key), vl = kg_val(key, kl, 0, val);
@@ -175,14 +175,21 @@ int main(int argc, char **argv)
         if ((i + 1) % every == 0) {
             exec(db, "COMMIT");
             exec(db, "BEGIN");
+            double now_mb = file_mb(path) + file_mb(wal);
+            if (now_mb > peak_mb)
+                peak_mb = now_mb;
         }
     }
     exec(db, "COMMIT");
     double t_ins = bench_now() - t0;
     double pc_ins = bench_page_cache_mb(path) + bench_page_cache_mb(wal);
     sqlite3_finalize(ins);
+    double end_mb = file_mb(path) + file_mb(wal), t_close = bench_now();
+    if (end_mb > peak_mb)
+        peak_mb = end_mb;
     if (sqlite3_close(db) != SQLITE_OK)
         die(db, "close");
+    t_close = bench_now() - t_close;
     double fmb = file_mb(path);
 
     /* Phase 2: lookups from a cold page cache, by one thread (the
@@ -206,10 +213,12 @@ int main(int argc, char **argv)
         }
     }
     printf("bench io=sqlite frames=0 pool_mb=%.1f page=%u keys=%llu "
-           "file_mb=%.1f inserts_per_s=%.0f lookups=%llu lookups_per_s=%.0f "
+           "file_mb=%.1f peak_mb=%.1f close_s=%.3f inserts_per_s=%.0f "
+           "lookups=%llu lookups_per_s=%.0f "
            "page_cache_mb_after_inserts=%.1f page_cache_mb_after_lookups=%.1f"
            " missing=%llu",
-           (double)cache_kb / 1024.0, ps, (unsigned long long)n, fmb,
+           (double)cache_kb / 1024.0, ps, (unsigned long long)n, fmb, peak_mb,
+           t_close,
            (double)n / t_ins, (unsigned long long)lookups,
            lk_per_s, pc_ins, pc_lk,
            (unsigned long long)missing);
