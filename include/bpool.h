@@ -494,23 +494,24 @@ BP_API int bp_sync_file(bp_pool *pool, uint32_t file);
  * pages, giving the space of the rest back to the file system: for a
  * database that has moved its live pages below `pages` first (a vacuum, a
  * compaction).  The pages at and beyond `pages` leave the pool and the
- * file; what they held is gone.  The file's dirty pages are written back
- * and made durable first (bp_sync_file), then the header records the new
- * page count (made durable before the file is cut: a power cut between
- * the two leaves a file longer than its header says, which opens as one
- * grown after its last checkpoint), then the file is cut (ftruncate) and
- * synced.  bp_alloc_page then gives page `pages` next.  `pages` equal to
- * the page count does nothing.
+ * file; what they held is gone.  The dirty ones among them are written
+ * back first (a page leaves the pool only clean); the pages below
+ * `pages` are neither written nor synced, and other threads may go on
+ * using them during the call.  Then the page count goes down (pins of
+ * pages past it fail with -BP_ERANGE from then on), the header records it
+ * and is synced before the file is cut (ftruncate) and synced: a power
+ * cut between the two leaves a file longer than its header says, which
+ * opens as one grown after its last checkpoint.  bp_alloc_page then gives
+ * page `pages` next.  `pages` equal to the page count does nothing.
  * No page at or beyond `pages` may be pinned (-EBUSY, nothing cut, once
  * the pool's own transient pins for reads ahead and write-back are waited
  * out, 2 s at most), and no other thread may pin, prefetch, stream or
- * allocate pages of the file during the call; pages below `pages` may be
- * used by other threads as usual.
+ * allocate pages at or beyond `pages` during the call.
  * Errors: -EINVAL (NULL, or `pages` more than the page count),
- *   -BP_ENOFILE, -EROFS (a BP_RDONLY pool), -EBUSY, and those of bp_sync
- *   (-BP_EDURABILITY, -EIO, ...); an ftruncate error after the header
- *   was written (the pages are gone from the pool and the header, the
- *   file keeps their space until it grows again).
+ *   -BP_ENOFILE, -EROFS (a BP_RDONLY pool), -EBUSY, the write errors of
+ *   bp_flush_page, -BP_EDURABILITY; a header write, fdatasync or
+ *   ftruncate error (nothing is cut: the page count is what it was, and
+ *   the pages past `pages`, written back, are read again from the file).
  */
 BP_API int bp_truncate_file(bp_pool *pool, uint32_t file, uint64_t pages);
 

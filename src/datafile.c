@@ -496,10 +496,11 @@ int bp__file_cut(struct bp__datafile *df, uint64_t n)
     off_t size = (off_t)bp__page_offset(df, n);
     if (bp__ftruncate(df->fd, size) < 0) {
         int e = errno;
-        return bp__fail(-e, "cannot cut %s to %llu pages: ftruncate: %s; the "
-                        "pages past them are gone from the pool all the same, "
-                        "and the file keeps their space until it grows again",
-                        df->path, (unsigned long long)n, strerror(e));
+        return bp__fail(-e, "cannot cut %s to %llu pages: ftruncate: %s; "
+                        "nothing is cut (the pages past them are read again "
+                        "from the file) - check the device and the file "
+                        "system, then cut again", df->path,
+                        (unsigned long long)n, strerror(e));
     }
     /* The cut freed the blocks reserved past the end too. */
     df->prealloc_end = (uint64_t)size;

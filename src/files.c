@@ -105,7 +105,8 @@ static struct bp__datafile *attached(bp_pool *pool, uint32_t n, const char *fn)
  * waited out (for a while: it ends within one write's time).  Claims
  * only, no latch waits, so the caller may hold grow_mu.  0, or -EBUSY
  * naming a page that stays busy. */
-static int drop_pages(bp_pool *pool, uint32_t n, uint64_t from, const char *fn)
+static int drop_pages(bp_pool *pool, uint32_t n, uint64_t from,
+                      const char *fn, int rounds)
 {
     for (int round = 0;; round++) {
         uint64_t busy = BP__NOPAGE;
@@ -125,7 +126,7 @@ static int drop_pages(bp_pool *pool, uint32_t n, uint64_t from, const char *fn)
         }
         if (busy == BP__NOPAGE)
             return 0;
-        if (round == 1000)   /* 10 s */
+        if (round == rounds)   /* 10 ms each */
             return bp__fail(-EBUSY, "%s: page %llu of the file stays pinned, "
                             "dirty or under I/O; no other thread may use "
                             "the pages the call drops", fn,
@@ -191,7 +192,7 @@ int bp_detach(bp_pool *pool, uint32_t file)
     }
     r = bp__flush_and_sync(pool, df, 0, "bp_detach", true);
     if (r >= 0)
-        r = drop_pages(pool, file, 0, "bp_detach");
+        r = drop_pages(pool, file, 0, "bp_detach", 1000);   /* 10 s */
     if (r >= 0 && !pool->read_only)
         r = bp__dw_close(df);
     if (r < 0) {
@@ -215,70 +216,88 @@ int bp_detach(bp_pool *pool, uint32_t file)
     return r < 0 ? r : 0;
 }
 
+/* Write back the dirty pages of file n from page `from` on (bp_flush_page:
+ * each waits for its page's latch, which no caller may hold then).  0 or
+ * the first error. */
+static int flush_from(bp_pool *pool, uint32_t n, uint64_t from)
+{
+    for (uint32_t f = 0, nf = bp__frames_now(pool); f < nf; f++) {
+        struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
+        if (v.dirty && v.page != BP__NOPAGE && BP_PAGE_FILE(v.page) == n &&
+            BP_PAGE_NO(v.page) >= from) {
+            int r = bp_flush_page(pool, v.page);
+            if (r < 0)
+                return r;
+        }
+    }
+    return 0;
+}
+
+/* Publish page count n of df (bp_truncate_file: the cut's, or the old one
+ * back after a cut that did not happen, whose pages past the cut are on
+ * disk: they were written back first), under the miss lock. */
+static void set_count(bp_pool *pool, struct bp__datafile *df, uint64_t n)
+{
+    pthread_mutex_lock(&pool->miss_mu);
+    atomic_store_explicit(&df->page_count, n, memory_order_release);
+    pthread_mutex_unlock(&pool->miss_mu);
+}
+
 int bp_truncate_file(bp_pool *pool, uint32_t file, uint64_t pages)
 {
     static const char fn[] = "bp_truncate_file";
     if (!pool)
         return bp__fail(-EINVAL, "%s: pool must not be NULL", fn);
-    pthread_mutex_lock(&pool->files_mu);
     struct bp__datafile *df = attached(pool, file, fn);
-    int r = df ? 0 : -BP_ENOFILE;
-    uint64_t had = df ? atomic_load(&df->page_count) : 0;
-    if (r == 0 && pool->read_only)
-        r = bp__fail(-EROFS, "%s: the pool is read-only (BP_RDONLY): it "
-                     "cannot cut %s; open it without BP_RDONLY", fn, df->path);
-    else if (r == 0 && pages > had)
-        r = bp__fail(-EINVAL, "%s: %s has %llu pages, fewer than the %llu it "
-                     "would be cut to; a cut only shrinks (grow a file with "
-                     "bp_alloc_page)", fn, df->path, (unsigned long long)had,
-                     (unsigned long long)pages);
-    if (r < 0 || pages == had) {
-        pthread_mutex_unlock(&pool->files_mu);
+    if (!df)
+        return -BP_ENOFILE;
+    uint64_t had = atomic_load(&df->page_count);
+    if (pool->read_only)
+        return bp__fail(-EROFS, "%s: the pool is read-only (BP_RDONLY): it "
+                        "cannot cut %s; open it without BP_RDONLY", fn,
+                        df->path);
+    if (pages > had)
+        return bp__fail(-EINVAL, "%s: %s has %llu pages, fewer than the %llu "
+                        "it would be cut to; a cut only shrinks (grow a file "
+                        "with bp_alloc_page)", fn, df->path,
+                        (unsigned long long)had, (unsigned long long)pages);
+    if (pages == had)
+        return 0;
+    /* A page leaves the pool only clean: write back the dirty ones past
+     * the cut (what they hold is dropped all the same).  Before any lock
+     * is taken, as the writes wait for the pages' latches; the pages below
+     * the cut are not touched, and other threads go on using them. */
+    int r = wait_unpinned(pool, file, pages, df, fn);
+    if (r == 0)
+        r = flush_from(pool, file, pages);
+    if (r < 0)
         return r;
-    }
-    /* Write back everything first (the pages that go too: the file is
-     * then durable as it stands, and every frame of the file clean), with
-     * no grow lock held: the write-back waits for latches, and a thread
-     * holding one may be waiting for the grow lock (locking.md). */
-    if ((r = wait_unpinned(pool, file, pages, df, fn)) == 0)
-        r = bp__flush_and_sync(pool, df, 0, fn, true);
-    if (r < 0) {
+    /* From here no page can be added (grow lock) and no sync can record
+     * the old count (sync lock: sync_one reads the count under it), and
+     * once the count is lowered, under the miss lock, no pin or read ahead
+     * can bring in a page past it (admit checks it under that lock). */
+    pthread_mutex_lock(&pool->files_mu);
+    if (atomic_load(&pool->files[file]) != df) {
         pthread_mutex_unlock(&pool->files_mu);
-        return r;
+        return bp__fail(-BP_ENOFILE, "%s: file %u was detached during the "
+                        "call", fn, file);
     }
-    /* From here no page can be added (grow lock), no sync can record the
-     * old count (sync lock: sync_one reads the count under it), and once
-     * the count is lowered, under the miss lock, no pin or read ahead can
-     * bring in a page past it. */
     pthread_mutex_lock(&pool->grow_mu);
     pthread_mutex_lock(&pool->sync_mu);
     had = atomic_load(&df->page_count);
-    pthread_mutex_lock(&pool->miss_mu);
-    atomic_store_explicit(&df->page_count, pages < had ? pages : had,
-                          memory_order_release);
-    pthread_mutex_unlock(&pool->miss_mu);
-    r = pages < had ? drop_pages(pool, file, pages, fn) : 0;
-    if (r < 0) {
-        /* Nothing is lost: the pages are on disk, written back above. */
-        pthread_mutex_lock(&pool->miss_mu);
-        atomic_store_explicit(&df->page_count, had, memory_order_release);
-        pthread_mutex_unlock(&pool->miss_mu);
-    }
+    set_count(pool, df, pages);
+    /* The pool's own transient pins end within one I/O: 2 s at most. */
+    r = drop_pages(pool, file, pages, fn, 200);
     /* The header's count goes down first, durably, then the file: a power
      * cut between the two leaves a file longer than its header says,
      * which opens as a file grown after its last checkpoint; the other
      * order could leave one shorter, which bp_open refuses as damaged. */
-    if (r == 0 && pages < had &&
-        ((r = bp__header_set_pages(df, pages)) < 0 ||
-         (r = bp__sync_datafile(pool, df, fn)) < 0)) {
-        /* The file keeps its pages, and a later growth must not cut it
-         * below what the header may still record. */
-        pthread_mutex_lock(&pool->miss_mu);
-        atomic_store_explicit(&df->page_count, had, memory_order_release);
-        pthread_mutex_unlock(&pool->miss_mu);
-    } else if (r == 0 && pages < had && (r = bp__file_cut(df, pages)) == 0) {
+    if (r == 0 && (r = bp__header_set_pages(df, pages)) == 0 &&
+        (r = bp__sync_datafile(pool, df, fn)) == 0 &&
+        (r = bp__file_cut(df, pages)) == 0)
         r = bp__sync_datafile(pool, df, fn);
-    }
+    if (r < 0)
+        set_count(pool, df, had);
     pthread_mutex_unlock(&pool->sync_mu);
     pthread_mutex_unlock(&pool->grow_mu);
     pthread_mutex_unlock(&pool->files_mu);

@@ -290,6 +290,8 @@ static int end_read(bp_pool *pool, uint32_t f, uint64_t page, int r)
                                    written, no retry), but it is a demand
                                    read, not a read-ahead (not PREFETCHED) */
 #define ADMIT_FREE_ONLY 0x8u    /* warm restart: a free frame or nothing */
+#define ADMIT_GROWING 0x10u     /* bp_alloc_page's new page, past the page
+                                   count until it is published */
 #define ADMIT_NO_WAIT (ADMIT_SPECULATIVE | ADMIT_LOOKAHEAD)
 
 /* One admission took the miss lock at t_got, having asked at t_ask, and
@@ -360,14 +362,21 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
                         BP_PAGE_FILE(page), df ? "being detached" :
                         "not attached to the pool");
     }
-    /* A speculative read never brings in a page past the end: a hint may
-     * predate a bp_truncate_file, which lowers the count under this lock
-     * before it drops the pages past it. */
-    if ((how & ADMIT_SPECULATIVE) &&
-        BP_PAGE_NO(page) >= atomic_load(&df->page_count)) {
+    /* No page past the end comes in.  bp_truncate_file lowers the count
+     * under this lock before it drops the pages past it, so a pin that
+     * checked the count before, or a read-ahead hint older than the cut,
+     * cannot bring one of them back. */
+    uint64_t count = atomic_load(&df->page_count);
+    if (!(how & ADMIT_GROWING) && BP_PAGE_NO(page) >= count) {
         pthread_mutex_unlock(&pool->miss_mu);
         count_miss_lock(pool, t_ask, t_got);
-        return PIN_RETRY;
+        if (how & ADMIT_SPECULATIVE)
+            return PIN_RETRY;
+        return bp__fail(-BP_ERANGE, "page %llu is beyond the end of %s, which "
+                        "has %llu pages: the file was cut (bp_truncate_file) "
+                        "while the page was being pinned",
+                        (unsigned long long)BP_PAGE_NO(page), df->path,
+                        (unsigned long long)count);
     }
     /* Step 2 */
     collect->n = 0;
@@ -498,7 +507,9 @@ static int pin_miss(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
 {
     uint32_t f = BP__CP_NOFRAME;
     struct bp__evict_batch collect;
-    int r = admit(pool, page, scan ? ADMIT_SCAN : 0, dirty_rounds, &collect, &f);
+    unsigned how = (scan ? ADMIT_SCAN : 0) |
+                   (fill == FILL_ZEROS ? ADMIT_GROWING : 0);
+    int r = admit(pool, page, how, dirty_rounds, &collect, &f);
     if (r != PIN_OK)
         return r;
     /* Steps 4-5 */
