@@ -536,7 +536,7 @@ static int share_insert(struct op *o, int k, const uint8_t *cell,
              rn = node_n(leaf_left ? sib.data : o->path[k].data);
     struct cellref *cells = malloc(sizeof(*cells) * (ln + rn + 1));
     kv_page *pages[3], mid;
-    bool have_mid = false;
+    bool have_mid = false, built = false;
     int got = 0;
     uint32_t parts = 2;
     r = -ENOMEM;
@@ -597,6 +597,7 @@ static int share_insert(struct op *o, int k, const uint8_t *cell,
         sib = n;              /* pages[] points at sib */
     }
     o->modified = true;
+    built = true;
     uint32_t from = 0;
     for (int i = 0; i < got; i++) {
         uint32_t to = i + 1 < got ? cut[i] : m;
@@ -627,8 +628,12 @@ static int share_insert(struct op *o, int k, const uint8_t *cell,
     if (r == 0)
         r = 1;
 out:
-    if (have_mid)
+    if (have_mid) {
+        uint64_t mpg = mid.pgno;
         pg_unpin(db->pg, &mid);
+        if (!built)           /* taken, then not used: free again */
+            kv_free_page(db, mpg, db->epoch);
+    }
     pg_unpin(db->pg, &sib);
     free(tl);
     free(tr);

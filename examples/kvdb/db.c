@@ -107,6 +107,13 @@ int kv_grab_page_from(kvdb *db, struct pgvec *v, kv_page *out)
         pthread_mutex_unlock(&db->fl.mu);
         /* bpool has no "pin to overwrite": the old bytes are read first. */
         int r = pg_pin(db->pg, pgno, BP_WRITE, out);
+        if (r < 0 && r != -BP_ECHECKSUM) {
+            /* Still free, if unreadable for now: keep it listed. */
+            pthread_mutex_lock(&db->fl.mu);
+            if (pgvec_push(v, pgno) < 0)
+                db->fl.leaked++;
+            pthread_mutex_unlock(&db->fl.mu);
+        }
         if (r != -BP_ECHECKSUM)
             return r;
         /* A free page torn by a crash: its checksum fails, so bpool will

@@ -218,13 +218,18 @@ static int p_truncate(struct pager *p, uint64_t n)
                                (unsigned long long)e->pgno);
             }
     int r = 0;
-    if (ftruncate(pp->fd, (off_t)(n * p->page_size)) != 0 ||
-        fdatasync(pp->fd) != 0) {
+    if (ftruncate(pp->fd, (off_t)(n * p->page_size)) != 0) {
         int err = errno;
         r = kv_fail(-err, "cutting the file to %llu pages: %s",
                     (unsigned long long)n, strerror(err));
-    } else
-        pp->npages = n;
+    } else {
+        pp->npages = n;       /* cut, even if the sync below fails */
+        if (fdatasync(pp->fd) != 0) {
+            int err = errno;
+            r = kv_fail(-err, "cutting the file to %llu pages: fdatasync: %s",
+                        (unsigned long long)n, strerror(err));
+        }
+    }
     pthread_mutex_unlock(&pp->mu);
     return r;
 }
