@@ -20,6 +20,7 @@
 
 #include "bpool_internal.h"
 #include "fault.h"
+#include "io_engine.h"
 #include "testutil.h"
 
 #define PS 8192u
@@ -503,6 +504,24 @@ START_TEST(test_concurrent_three_files)
 }
 END_TEST
 
+/* Submissions wait this long first (0: not at all): a test slows the
+ * pool's writes down to widen a race. */
+static _Atomic unsigned submit_delay_ms;
+
+static int tap_submit(const struct bp__io_engine *eng, bp__io_ctx ctx, long n,
+                      struct iocb **cbs)
+{
+    unsigned ms = atomic_load(&submit_delay_ms);
+    if (ms)
+        usleep(ms * 1000u);
+    return eng->submit(ctx, n, cbs);
+}
+
+/* This program's tap on the engines' calls (io_engine.h). */
+const struct bp__io_tap bp__io_tap = {
+    .submit = tap_submit,
+};
+
 /* Pages of file 0 at or beyond `limit` held by a frame (counted by
  * bp_inspect_frames' walk). */
 static int beyond(void *arg, const struct bp_frame_info *fi)
@@ -599,16 +618,25 @@ START_TEST(test_truncate)
 END_TEST
 
 static uint64_t fail_cut_at;   /* ftruncate to this size fails (EIO) */
+/* What came before that ftruncate: a header write, then an fdatasync. */
+static _Atomic int saw_header, saw_header_sync, header_first;
 
 static int fail_cut(void *arg, struct bp__fault_call *call)
 {
     (void)arg;
-    return call->op == BP__FAULT_FTRUNCATE && call->len == fail_cut_at
-        ? -EIO : 0;
+    if (call->op == BP__FAULT_PWRITE && call->offset < PS)
+        atomic_store(&saw_header, 1);
+    if (call->op == BP__FAULT_FDATASYNC && atomic_load(&saw_header))
+        atomic_store(&saw_header_sync, 1);
+    if (call->op == BP__FAULT_FTRUNCATE && call->len == fail_cut_at) {
+        atomic_store(&header_first, atomic_load(&saw_header_sync));
+        return -EIO;
+    }
+    return 0;
 }
 
-/* Proves a cut that fails cuts nothing: the header's count went down
- * first, but the page count is put back, the pages past the cut (dropped
+/* Proves the header's count goes down, durably, before the file is cut,
+ * and that a cut that fails cuts nothing: the page count is put back, the pages past the cut (dropped
  * from the pool) are read again intact, and the file, longer than its
  * header says, reopens as a file grown after its last checkpoint. */
 START_TEST(test_truncate_cut_fails)
@@ -626,6 +654,8 @@ START_TEST(test_truncate_cut_fails)
     atomic_store(&bp__sysfault, NULL);
     ck_assert_int_eq(r, -EIO);
     ck_assert_ptr_nonnull(strstr(bp_errdetail(), "ftruncate"));
+    ck_assert_msg(atomic_load(&header_first), "the file was cut before its "
+                  "header's smaller count was written and synced");
     ck_assert_uint_eq(bp_page_count(pool), A_PAGES);
     ck_assert_uint_eq(resident_beyond(pool, 20), 0);
     expect(pool, 0, A_PAGES - 1, 1);
@@ -635,6 +665,51 @@ START_TEST(test_truncate_cut_fails)
     ck_assert_uint_eq(bp_page_count(pool), A_PAGES);
     ck_assert_int_eq(bp_close(pool), 0);
     tu_file_intact(a, PS, A_PAGES, 1);
+    unlink(a);
+}
+END_TEST
+
+static void *checkpointer(void *arg)
+{
+    intptr_t r = bp_checkpoint(arg);
+    return (void *)r;
+}
+
+/* Proves a checkpoint that read the page count before a cut never records
+ * it after: its write-back (slowed down) is still running when the cut
+ * lowers the count and the header's, and what it records afterwards stays
+ * the cut's, so the file reopens (a record of the old count would exceed
+ * the file, which bp_open refuses as damaged). */
+START_TEST(test_truncate_during_checkpoint)
+{
+    char *a = tu_path("files_a.data");
+    tu_make_file(a, PS, A_PAGES, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_frames = 128;
+    o.flags = BP_NOFLUSH;          /* the checkpoint writes them itself */
+    bp_pool *pool;
+    ck_assert_int_eq(bp_open(a, &o, &pool), 0);
+    for (uint64_t p = 0; p < 40; p += 2)
+        rewrite(pool, 0, p, 3);
+    atomic_store(&submit_delay_ms, 300);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, checkpointer, pool), 0);
+    usleep(50 * 1000);
+    int r = bp_truncate_file(pool, 0, 40);
+    void *res;
+    pthread_join(t, &res);
+    atomic_store(&submit_delay_ms, 0);
+    ck_assert_msg(r == 0, "bp_truncate_file: %s", bp_errdetail());
+    ck_assert_int_ge((intptr_t)res, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    o.flags = 0;
+    ck_assert_msg(bp_open(a, &o, &pool) == 0, "reopening after a cut during "
+                  "a checkpoint: %s", bp_errdetail());
+    ck_assert_uint_eq(bp_page_count(pool), 40);
+    expect(pool, 0, 2, 3);
+    expect(pool, 0, 3, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
     unlink(a);
 }
 END_TEST
@@ -737,6 +812,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_warm_two_files);
     tcase_add_test(tc, test_truncate);
     tcase_add_test(tc, test_truncate_cut_fails);
+    tcase_add_test(tc, test_truncate_during_checkpoint);
     tcase_add_test(tc, test_truncate_while_reading);
     suite_add_tcase(s, tc);
     return s;
