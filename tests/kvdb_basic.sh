@@ -34,7 +34,7 @@ batch=10000
 every=20000
 case $san in
 asan) n=60000 batch=3000 every=6000 ;;
-tsan) n=20000 batch=1000 every=2000 ;;
+tsan) n=30000 batch=1500 every=3000 ;;   # height 2 with 80% full leaves
 esac
 half=$((n / 2))
 pool=(--frames 64)

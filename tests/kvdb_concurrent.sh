@@ -76,20 +76,26 @@ try "check" 0 ld.db check && has "key count" out "^check: ok, $((load - load / 3
 # --- 5. compaction under readers ------------------------------------------------------
 # Every third commit of mt's committer is a kvdb_compact: tree pages move
 # and the file is cut while readers and scanners go on (writers wait).
+# The file starts with a load that leaves half of it free (no compaction
+# at its close), so that the first compaction has pages to move whatever
+# the size of the run.
 for pool in "--frames 2048" "--frames 64"; do
     rm -f cmp.db
     name="mt, a compaction every 3rd commit, $pool"
+    # shellcheck disable=SC2086
+    kv --no-compact $pool cmp.db load "$keys" --seed 3 --commit-every 500 >/dev/null 2>&1 ||
+        fail "$name: the load before it"
     # shellcheck disable=SC2086
     if try "$name" 0 $pool cmp.db mt --writers 3 --readers 2 --scanners 1 --keys "$keys" \
             --commit-ms 10 --compact-every 3; then
         has "$name: every answer right" out '^mt: ok \(0 wrong answers\)$'
         cuts=$(sed -n 's/.* commits (\([0-9]*\) pages cut by compactions).*/\1/p' out)
         ncommits=$(sed -n 's/.* \([0-9]*\) commits (.*/\1/p' out)
-        if [ "${ncommits:-0}" -ge 6 ]; then
+        if [ "${ncommits:-0}" -ge 3 ]; then
             [ "${cuts:-0}" -gt 0 ] && pass "$name: $cuts pages cut" ||
                 fail "$name: $ncommits commits, and the compactions cut nothing: $(cat out)"
         else
-            pass "$name: ${ncommits:-0} commits, too few to require a cut (allowed)"
+            pass "$name: ${ncommits:-0} commits, no compaction yet (allowed)"
         fi
         # shellcheck disable=SC2086
         try "$name: check in a new process" 0 $pool cmp.db check
