@@ -105,8 +105,10 @@ int kv_grab_page_from(kvdb *db, struct pgvec *v, kv_page *out)
         }
         uint64_t pgno = v->v[--v->n];
         pthread_mutex_unlock(&db->fl.mu);
-        /* bpool has no "pin to overwrite": the old bytes are read first. */
-        int r = pg_pin(db->pg, pgno, BP_WRITE, out);
+        /* Whatever a free page holds is overwritten: BP_OVERWRITE spares
+         * the read of one that is not in the pool (its frame starts as
+         * zeros).  The pread pager reads it all the same. */
+        int r = pg_pin(db->pg, pgno, BP_WRITE | BP_OVERWRITE, out);
         if (r < 0 && r != -BP_ECHECKSUM) {
             /* Still free, if unreadable for now: keep it listed. */
             pthread_mutex_lock(&db->fl.mu);
@@ -116,9 +118,9 @@ int kv_grab_page_from(kvdb *db, struct pgvec *v, kv_page *out)
         }
         if (r != -BP_ECHECKSUM)
             return r;
-        /* A free page torn by a crash: its checksum fails, so bpool will
-         * not pin it (and has no way to overwrite it blind).  Quarantine
-         * it: never handed out again by this handle, still listed free. */
+        /* The pager read the page after all and found it damaged (bpool
+         * with BP_OVERWRITE reads none; a pager that reads could): quarantine
+         * it, never handed out again by this handle, still listed free. */
         pthread_mutex_lock(&db->fl.mu);
         if (pgvec_push(&db->fl.bad, pgno) < 0)
             db->fl.leaked++;
