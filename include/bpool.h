@@ -1156,7 +1156,9 @@ BP_API int bp_inspect_clock(bp_pool *pool, bp_clock_fn fn, void *arg,
 
 /*
  * Drop page pgno from the pool if it is resident, clean and unpinned (for
- * experiments: watch the policy, force a re-read).  Returns 1 if evicted,
+ * experiments: watch the policy, force a re-read; or to give the frame of
+ * a page nobody will read again, such as a copy-on-write page's old
+ * version, to pages that are used).  Returns 1 if evicted,
  * 0 if it was not resident.
  * Errors: -EINVAL, -BP_ERANGE, -EBUSY (pinned, dirty or under I/O: unpin
  *   or flush it first).

@@ -142,6 +142,12 @@ int kv_new_page(kvdb *db, kv_page *out, int type, uint32_t level)
 
 void kv_free_page(kvdb *db, uint64_t pgno, uint64_t page_epoch)
 {
+    /* A page of the last commit that a copy replaced is read by nobody
+     * again (unless a crash brings the commit back, from the file): let
+     * its frame go to a page that is used.  It is clean - the commit
+     * wrote it - so that costs no write. */
+    if (page_epoch != db->epoch && db->pg->ops->forget != NULL)
+        db->pg->ops->forget(db->pg, pgno);
     pthread_mutex_lock(&db->fl.mu);
     struct pgvec *v = page_epoch == db->epoch ? &db->fl.avail
                                               : &db->fl.pending;

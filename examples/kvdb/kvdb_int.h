@@ -146,6 +146,9 @@ struct pager_ops {
     /* cut the file back to its first n pages (none of them pinned),
      * durably */
     int (*truncate)(struct pager *, uint64_t n);
+    /* a hint: page pgno holds nothing anyone will read (a copy replaced
+     * it); its memory may go to other pages (NULL: no such thing) */
+    void (*forget)(struct pager *, uint64_t pgno);
     void (*prefetch)(struct pager *, uint64_t first, uint64_t count);
     uint64_t (*page_count)(struct pager *);
     void (*stats)(struct pager *, struct kvdb_stats *);

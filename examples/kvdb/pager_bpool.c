@@ -132,6 +132,12 @@ static int b_truncate(struct pager *p, uint64_t n)
     return r < 0 ? kv_fail_bp(r, "cutting the file short") : 0;
 }
 
+static void b_forget(struct pager *p, uint64_t pgno)
+{
+    /* a hint: a page still pinned or dirty stays (-EBUSY) */
+    (void)bp_evict_page(((struct bpager *)p)->pool, pgno);
+}
+
 static void b_prefetch(struct pager *p, uint64_t first, uint64_t count)
 {
     /* a hint: -EAGAIN (queue full) and stale page numbers do no harm */
@@ -240,7 +246,7 @@ static void b_stream_close(struct pager *p, kv_stream *st)
 
 static const struct pager_ops bpool_ops = {
     "bpool", b_pin, b_unpin, b_dirty, b_read_optimistic,
-    b_validate, b_alloc, b_sync, b_truncate, b_prefetch, b_count,
+    b_validate, b_alloc, b_sync, b_truncate, b_forget, b_prefetch, b_count,
     b_stats, b_resident, b_close,
     b_stream_open, b_stream_next, b_stream_close,
 };

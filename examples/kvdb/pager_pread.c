@@ -283,7 +283,7 @@ static int p_close(struct pager *p)
 
 static const struct pager_ops pread_ops = {
     "pread", p_pin, p_unpin, p_dirty, p_read_optimistic,
-    p_validate, p_alloc, p_sync, p_truncate, p_prefetch, p_count,
+    p_validate, p_alloc, p_sync, p_truncate, NULL, p_prefetch, p_count,
     p_stats, p_resident, p_close,
     NULL, NULL, NULL,   /* no streams: pager.c pins page by page */
 };
