@@ -145,8 +145,11 @@ void kv_free_page(kvdb *db, uint64_t pgno, uint64_t page_epoch)
     /* A page of the last commit that a copy replaced is read by nobody
      * again (unless a crash brings the commit back, from the file): let
      * its frame go to a page that is used.  It is clean - the commit
-     * wrote it - so that costs no write. */
-    if (page_epoch != db->epoch && db->pg->ops->forget != NULL)
+     * wrote it - so that costs no write, only the eviction's time, which
+     * is worth it only when pages compete for frames: when the file is
+     * larger than the pool. */
+    if (page_epoch != db->epoch && db->pg->ops->forget != NULL &&
+        db->pg->ops->page_count(db->pg) > db->frames)
         db->pg->ops->forget(db->pg, pgno);
     pthread_mutex_lock(&db->fl.mu);
     struct pgvec *v = page_epoch == db->epoch ? &db->fl.avail
