@@ -669,6 +669,37 @@ START_TEST(test_truncate_cut_fails)
 }
 END_TEST
 
+static int fail_syncs(void *arg, struct bp__fault_call *call)
+{
+    (void)arg;
+    return call->op == BP__FAULT_FDATASYNC ? -EIO : 0;
+}
+
+/* Proves a pool that lost durability (an fdatasync failed) cuts nothing:
+ * the cut could not be made durable. */
+START_TEST(test_truncate_after_lost_durability)
+{
+    char *a = tu_path("files_a.data");
+    tu_make_file(a, PS, A_PAGES, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_frames = 32;
+    bp_pool *pool;
+    ck_assert_int_eq(bp_open(a, &o, &pool), 0);
+    rewrite(pool, 0, 1, 5);
+    atomic_store(&bp__sysfault, fail_syncs);
+    int r = bp_sync(pool);
+    atomic_store(&bp__sysfault, NULL);
+    ck_assert_int_lt(r, 0);
+    ck_assert_int_eq(bp_truncate_file(pool, 0, 20), -BP_EDURABILITY);
+    ck_assert_ptr_nonnull(strstr(bp_errdetail(), "fdatasync"));
+    ck_assert_uint_eq(bp_page_count(pool), A_PAGES);
+    (void)bp_close(pool);   /* refuses: durability is lost */
+    ck_assert_uint_eq(file_bytes(a), (uint64_t)PS * (1 + A_PAGES));
+    unlink(a);
+}
+END_TEST
+
 static void *checkpointer(void *arg)
 {
     intptr_t r = bp_checkpoint(arg);
@@ -813,6 +844,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_truncate);
     tcase_add_test(tc, test_truncate_cut_fails);
     tcase_add_test(tc, test_truncate_during_checkpoint);
+    tcase_add_test(tc, test_truncate_after_lost_durability);
     tcase_add_test(tc, test_truncate_while_reading);
     suite_add_tcase(s, tc);
     return s;
