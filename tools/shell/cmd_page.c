@@ -100,17 +100,9 @@ int cmd_alloc(struct shell *sh, const struct command *cmd, int argc,
               struct word *argv)
 {
     uint64_t n = 1, file = 0;
-    for (int i = 0; i < argc; i++) {
-        struct word v;
-        if (word_prefix(&argv[i], "file=", &v)) {
-            if (parse_num(sh, &v, BP_MAX_FILES - 1, "file number",
-                          usage_of(cmd), &file) < 0)
-                return -1;
-        } else if (parse_num(sh, &argv[i], MAX_ALLOC, "count", usage_of(cmd),
-                             &n) < 0) {
-            return -1;
-        }
-    }
+    if (parse_count_file(sh, argc, argv, MAX_ALLOC, "count", usage_of(cmd),
+                         &n, &file) < 0)
+        return -1;
     if (n == 0)
         return fail(sh, usage_of(cmd), "alloc: the count must be at least 1");
     char *list = NULL;          /* " 0-2 5" */

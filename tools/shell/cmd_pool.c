@@ -540,17 +540,9 @@ int cmd_truncate(struct shell *sh, const struct command *cmd, int argc,
                  struct word *argv)
 {
     uint64_t pages = UINT64_MAX, file = 0;
-    for (int i = 0; i < argc; i++) {
-        struct word v;
-        if (word_prefix(&argv[i], "file=", &v)) {
-            if (parse_num(sh, &v, BP_MAX_FILES - 1, "file number",
-                          usage_of(cmd), &file) < 0)
-                return -1;
-        } else if (parse_num(sh, &argv[i], BP_PAGE_NO(UINT64_MAX) + 1,
-                             "page count", usage_of(cmd), &pages) < 0) {
-            return -1;
-        }
-    }
+    if (parse_count_file(sh, argc, argv, BP_PAGE_NO(UINT64_MAX) + 1,
+                         "page count", usage_of(cmd), &pages, &file) < 0)
+        return -1;
     if (pages == UINT64_MAX)
         return fail(sh, usage_of(cmd), "truncate: how many pages to keep?");
     for (int i = 0; i < sh->npins; i++)

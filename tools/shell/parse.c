@@ -218,6 +218,21 @@ int parse_num(struct shell *sh, const struct word *w, uint64_t max,
     return 0;
 }
 
+int parse_count_file(struct shell *sh, int argc, struct word *argv,
+                     uint64_t max, const char *what, const char *hint,
+                     uint64_t *n, uint64_t *file)
+{
+    for (int i = 0; i < argc; i++) {
+        struct word v;
+        int r = word_prefix(&argv[i], "file=", &v)
+            ? parse_num(sh, &v, BP_MAX_FILES - 1, "file number", hint, file)
+            : parse_num(sh, &argv[i], max, what, hint, n);
+        if (r < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* Sizes have the grammar of every bpool tool (tools/common/parse.h):
  * decimal or 0x hex, then optionally K, M, G or T (powers of 1024) and
  * "iB" or "B". */

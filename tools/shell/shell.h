@@ -137,6 +137,12 @@ int parse_size(struct shell *sh, const struct word *w, uint64_t max,
                const char *what, const char *hint, uint64_t *out);
 int parse_range(struct shell *sh, const struct word *w, const char *what,
                 const char *hint, uint64_t *first, uint64_t *last);
+/* "[N] [file=F]", in either order: a number (at most max; what names it)
+ * in *n and a file number in *file, each left as it was when absent.  0,
+ * or -1 having said what is wrong (hint: the command's usage). */
+int parse_count_file(struct shell *sh, int argc, struct word *argv,
+                     uint64_t max, const char *what, const char *hint,
+                     uint64_t *n, uint64_t *file);
 /* A page: "N", or "F:N" for page N of file F; *out is its page id. */
 int parse_page_id(struct shell *sh, const struct word *w, const char *what,
                   const char *hint, uint64_t *out);
