@@ -67,7 +67,9 @@ int kvdb_open(const char *path, const struct kvdb_options *o, kvdb **out);
  * if more than a quarter of its pages are free and the cut would give
  * back at least an eighth of it (and 8 pages).
  * The handle is freed even when the commit fails; the error is returned
- * (the file then holds the previous commit). */
+ * (the file then holds the previous commit).  A compaction that fails
+ * returns its error too, but loses nothing: the file holds the close's
+ * commit (or the compaction's own, the same keys), perhaps uncut. */
 int kvdb_close(kvdb *db);
 
 /* Give back the space that copy-on-write commits leave free: move the
