@@ -39,6 +39,19 @@ static bp_pool *pool_of(uint32_t frames, uint32_t flags)
     return pool;
 }
 
+/* bp_open of path with a pool of `frames` frames and the given flags. */
+static bp_pool *open_file(const char *path, uint32_t frames, uint32_t flags)
+{
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_frames = frames;
+    o.flags = flags;
+    bp_pool *pool = NULL;
+    ck_assert_msg(bp_open(path, &o, &pool) == 0, "bp_open %s: %s", path,
+                  bp_errdetail());
+    return pool;
+}
+
 static uint32_t attach(bp_pool *pool, const char *path)
 {
     uint32_t n = UINT32_MAX;
@@ -599,16 +612,12 @@ START_TEST(test_truncate)
     tu_file_intact(b, PS, B_PAGES, 2);
 
     /* Reopened: the header and the file agree on 41 pages. */
-    struct bp_options o;
-    bp_options_init(&o);
-    o.pool_frames = 32;
-    ck_assert_int_eq(bp_open(a, &o, &pool), 0);
+    pool = open_file(a, 32, 0);
     ck_assert_uint_eq(bp_page_count(pool), 41);
     expect(pool, 0, 5, 7);
     expect(pool, 0, 40, 9);
     ck_assert_int_eq(bp_close(pool), 0);
-    o.flags = BP_RDONLY;
-    ck_assert_int_eq(bp_open(a, &o, &pool), 0);
+    pool = open_file(a, 32, BP_RDONLY);
     ck_assert_int_eq(bp_truncate_file(pool, 0, 10), -EROFS);
     ck_assert_uint_eq(bp_page_count(pool), 41);
     ck_assert_int_eq(bp_close(pool), 0);
@@ -643,11 +652,7 @@ START_TEST(test_truncate_cut_fails)
 {
     char *a = tu_path("files_a.data");
     tu_make_file(a, PS, A_PAGES, 1);
-    struct bp_options o;
-    bp_options_init(&o);
-    o.pool_frames = 32;
-    bp_pool *pool;
-    ck_assert_int_eq(bp_open(a, &o, &pool), 0);
+    bp_pool *pool = open_file(a, 32, 0);
     fail_cut_at = (uint64_t)PS * (1 + 20);
     atomic_store(&bp__sysfault, fail_cut);
     int r = bp_truncate_file(pool, 0, 20);
@@ -661,7 +666,7 @@ START_TEST(test_truncate_cut_fails)
     expect(pool, 0, A_PAGES - 1, 1);
     ck_assert_int_eq(bp_close(pool), 0);
     ck_assert_uint_eq(file_bytes(a), (uint64_t)PS * (1 + A_PAGES));
-    ck_assert_int_eq(bp_open(a, &o, &pool), 0);
+    pool = open_file(a, 32, 0);
     ck_assert_uint_eq(bp_page_count(pool), A_PAGES);
     ck_assert_int_eq(bp_close(pool), 0);
     tu_file_intact(a, PS, A_PAGES, 1);
@@ -681,11 +686,7 @@ START_TEST(test_truncate_after_lost_durability)
 {
     char *a = tu_path("files_a.data");
     tu_make_file(a, PS, A_PAGES, 1);
-    struct bp_options o;
-    bp_options_init(&o);
-    o.pool_frames = 32;
-    bp_pool *pool;
-    ck_assert_int_eq(bp_open(a, &o, &pool), 0);
+    bp_pool *pool = open_file(a, 32, 0);
     rewrite(pool, 0, 1, 5);
     atomic_store(&bp__sysfault, fail_syncs);
     int r = bp_sync(pool);
@@ -715,12 +716,8 @@ START_TEST(test_truncate_during_checkpoint)
 {
     char *a = tu_path("files_a.data");
     tu_make_file(a, PS, A_PAGES, 1);
-    struct bp_options o;
-    bp_options_init(&o);
-    o.pool_frames = 128;
-    o.flags = BP_NOFLUSH;          /* the checkpoint writes them itself */
-    bp_pool *pool;
-    ck_assert_int_eq(bp_open(a, &o, &pool), 0);
+    /* BP_NOFLUSH: the checkpoint writes the dirty pages itself */
+    bp_pool *pool = open_file(a, 128, BP_NOFLUSH);
     for (uint64_t p = 0; p < 40; p += 2)
         rewrite(pool, 0, p, 3);
     atomic_store(&submit_delay_ms, 300);
@@ -734,9 +731,7 @@ START_TEST(test_truncate_during_checkpoint)
     ck_assert_msg(r == 0, "bp_truncate_file: %s", bp_errdetail());
     ck_assert_int_ge((intptr_t)res, 0);
     ck_assert_int_eq(bp_close(pool), 0);
-    o.flags = 0;
-    ck_assert_msg(bp_open(a, &o, &pool) == 0, "reopening after a cut during "
-                  "a checkpoint: %s", bp_errdetail());
+    pool = open_file(a, 128, 0);   /* fails if the header outgrew the file */
     ck_assert_uint_eq(bp_page_count(pool), 40);
     expect(pool, 0, 2, 3);
     expect(pool, 0, 3, 1);
@@ -785,11 +780,7 @@ START_TEST(test_truncate_while_reading)
 {
     char *a = tu_path("files_a.data");
     tu_make_file(a, PS, A_PAGES, 1);
-    struct bp_options o;
-    bp_options_init(&o);
-    o.pool_frames = 16;   /* the scans miss, and read ahead */
-    bp_pool *pool;
-    ck_assert_int_eq(bp_open(a, &o, &pool), 0);
+    bp_pool *pool = open_file(a, 16, 0);   /* the scans miss, and read ahead */
     _Atomic bool stop = false;
     pthread_t t[2];
     struct scanner w[2];
