@@ -405,6 +405,14 @@ int bp__pin_frame_if_valid(bp_pool *pool, uint32_t f, uint64_t page);
 /* 0 if page id `page` names a page of an attached file, within its page
  * count; else -BP_ENOFILE or -BP_ERANGE, with fn named in the detail. */
 int bp__check_page(bp_pool *pool, uint64_t page, const char *fn);
+/* The quiet half of bp__check_page, for the hit paths: page names an
+ * attached file and lies below its page count. */
+static inline bool bp__page_in_range(bp_pool *pool, uint64_t page)
+{
+    struct bp__datafile *df = bp__file_of(pool, page);
+    return df && BP_PAGE_NO(page) <
+           atomic_load_explicit(&df->page_count, memory_order_acquire);
+}
 int bp__admit_prefetch(bp_pool *pool, uint64_t page, bool scan, uint32_t *fout);
 /* As bp__admit_prefetch, for warm restart: only a free frame will do
  * (-BP_ENOFRAME when none is left: the pool is full). */

@@ -248,8 +248,8 @@ static inline bool bp__frame_x_mine(struct bp__frame *fr)
 
 /* Drop latch `held` (and with `unpin`, the pin too) in one atomic
  * subtraction; wake parked threads when the latch became free. */
-static inline void bp__frame_release(struct bp__frame *fr, enum bp__latch held,
-                                     bool unpin)
+static inline __attribute__((always_inline)) void
+bp__frame_release(struct bp__frame *fr, enum bp__latch held, bool unpin)
 {
     uint64_t sub = unpin ? 1 : 0;
     if (held == BP__LATCH_X) {
@@ -332,6 +332,41 @@ bp__frame_pin(struct bp__frame *fr, uint64_t page, enum bp__latch want,
         return BP__PIN_LATCH_BUSY;
     bp__latch_taken(fr, want);
     return BP__PIN_DONE;
+}
+
+/* The plain hit, all or nothing: pin fr for `page` with latch `want` (S
+ * or NONE) and set the reference bit in one CAS, but only when that is
+ * the whole of the work - the frame VALID and holding page, the latch
+ * free, not the first touch of a read-ahead, room for a pin.  false
+ * leaves the frame as it found it (bp__frame_pin then sorts out why).
+ * The tag is read once before the CAS and once after it, as in
+ * bp__frame_pin. */
+static inline bool bp__frame_pin_hit(struct bp__frame *fr, uint64_t page,
+                                     enum bp__latch want)
+{
+    assert(want != BP__LATCH_X);
+    if (atomic_load_explicit(&fr->page, memory_order_relaxed) != page)
+        return false;
+    uint64_t s = atomic_load_explicit(&fr->state, memory_order_relaxed);
+    if ((s & (BP__F_VALID | BP__F_PREFETCHED)) != BP__F_VALID ||
+        bp__pins(s) == BP__PIN_MAX || !bp__latch_free_for(s, want))
+        return false;
+    uint64_t to = (bp__latch_take(s, want) + 1) | BP__F_REF;
+    if (!atomic_compare_exchange_strong_explicit(&fr->state, &s, to,
+                                                 memory_order_acquire,
+                                                 memory_order_relaxed))
+        return false;
+    if (atomic_load_explicit(&fr->page, memory_order_relaxed) != page) {
+        /* Evicted and reused between the first look and the CAS. */
+        uint64_t undo = 1 + (want == BP__LATCH_S ? BP__SHARED_ONE : 0);
+        uint64_t old = atomic_fetch_sub_explicit(&fr->state, undo,
+                                                 memory_order_release);
+        if ((old & BP__F_PARKED) && want == BP__LATCH_S && bp__shared(old) == 1)
+            bp__frame_wake(fr);
+        return false;
+    }
+    bp__latch_taken(fr, want);
+    return true;
 }
 
 /* Drop a pin holding no latch. */

@@ -17,7 +17,40 @@
 
 enum { TICKET_ENDED = 0, TICKET_OPTIMISTIC = 1, TICKET_PINNED = 2 };
 
+/* The read without a pin: the page is in the pool, VALID and not
+ * exclusively latched.  Quiet: anything else goes to the general path. */
+static inline bool begin_optimistic(bp_pool *pool, uint64_t pgno, bp_ticket *t)
+{
+    if (!bp__page_in_range(pool, pgno))
+        return false;
+    uint32_t f = bp__pt_lookup(&pool->pt, pgno);
+    uint64_t version;
+    if (f == BP__PT_NOTFOUND ||
+        !bp__frame_optimistic_begin(&pool->frames[f], pgno, &version))
+        return false;
+    t->data = bp__frame_data(pool, f);
+    t->pgno = pgno;
+    t->priv_version = version;
+    t->priv_pool = pool;
+    t->priv_frame = f;
+    t->priv_kind = TICKET_OPTIMISTIC;
+    bp__count(pool, BP__C_HITS, 1);
+    return true;
+}
+
+static __attribute__((noinline)) int
+read_general(bp_pool *pool, uint64_t pgno, bp_ticket *t);
+
 int bp_read_optimistic(bp_pool *pool, uint64_t pgno, bp_ticket *t)
+{
+    if (__builtin_expect(pool && t && begin_optimistic(pool, pgno, t), 1))
+        return 0;
+    return read_general(pool, pgno, t);
+}
+
+/* bp_read_optimistic, every case: the errors, and a pin where the page
+ * cannot be read without one. */
+static int read_general(bp_pool *pool, uint64_t pgno, bp_ticket *t)
 {
     if (!pool || !t)
         return bp__fail(-EINVAL, "bp_read_optimistic: pool and ticket must "
@@ -25,19 +58,6 @@ int bp_read_optimistic(bp_pool *pool, uint64_t pgno, bp_ticket *t)
     int r = bp__check_page(pool, pgno, "bp_read_optimistic");
     if (r < 0)
         return r;
-    uint32_t f = bp__pt_lookup(&pool->pt, pgno);
-    uint64_t version;
-    if (f != BP__PT_NOTFOUND &&
-        bp__frame_optimistic_begin(&pool->frames[f], pgno, &version)) {
-        t->data = bp__frame_data(pool, f);
-        t->pgno = pgno;
-        t->priv_version = version;
-        t->priv_pool = pool;
-        t->priv_frame = f;
-        t->priv_kind = TICKET_OPTIMISTIC;
-        bp__count(pool, BP__C_HITS, 1);
-        return 0;
-    }
     bp_page pg;
     r = bp_pin(pool, pgno, BP_READ, &pg);
     if (r < 0)

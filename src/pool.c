@@ -801,7 +801,41 @@ int bp__check_page(bp_pool *pool, uint64_t page, const char *fn)
     return 0;
 }
 
+/* The common case of bp_pin in one straight line: a plain BP_READ or
+ * BP_PIN of a page in the pool whose latch is free.  Anything else - an
+ * argument to check, a page past its file's end, a miss, a busy latch, a
+ * read-ahead's first touch - is left to the general path below, which
+ * starts over and says why. */
+static inline bool pin_hit(bp_pool *pool, uint64_t pgno, uint32_t mode,
+                           bp_page *out)
+{
+    if (mode != BP_READ && mode != BP_PIN)
+        return false;
+    if (!bp__page_in_range(pool, pgno))
+        return false;
+    uint32_t f = bp__pt_lookup(&pool->pt, pgno);
+    if (f == BP__PT_NOTFOUND)
+        return false;
+    bp__frame_prefetch_data(pool, f);
+    if (!bp__frame_pin_hit(&pool->frames[f], pgno, latch_of(mode)))
+        return false;
+    bp__count(pool, BP__C_HITS, 1);
+    fill_handle(pool, f, pgno, mode, out);
+    return true;
+}
+
+static __attribute__((noinline)) int
+pin_general(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out);
+
 int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out)
+{
+    if (__builtin_expect(pool && out && pin_hit(pool, pgno, mode, out), 1))
+        return 0;
+    return pin_general(pool, pgno, mode, out);
+}
+
+/* bp_pin, every case. */
+static int pin_general(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out)
 {
     uint32_t f;
     if (!pool || !out)
@@ -841,13 +875,14 @@ static int check_handle(const bp_page *page, const char *fn)
 
 /* Release the handle's latch, and with `unpin` its pin too (one atomic
  * operation for both). */
-static void release_handle(bp_page *page, bool unpin)
+static inline __attribute__((always_inline)) void
+release_handle(bp_page *page, bool unpin)
 {
     bp_pool *pool = page->priv_pool;
     uint32_t f = page->priv_frame;
     struct bp__frame *fr = &pool->frames[f];
     /* A changed page is sealed while its writer still excludes readers. */
-    if (pool->checksums && page->mode == BP_WRITE && bp__frame_is_dirty(fr))
+    if (page->mode == BP_WRITE && pool->checksums && bp__frame_is_dirty(fr))
         bp__page_seal(pool, f, page->pgno);
     bp__frame_release(fr, latch_of(page->mode), unpin);
     page->mode = BP_PIN;
@@ -858,7 +893,11 @@ int bp_unpin(bp_page *page)
     int r = check_handle(page, "bp_unpin");
     if (r < 0)
         return r;
-    release_handle(page, true);
+    if (page->mode == BP_READ)   /* the common case, with its latch known */
+        bp__frame_release(&page->priv_pool->frames[page->priv_frame],
+                          BP__LATCH_S, true);
+    else
+        release_handle(page, true);
     /* Enough for check_handle to call the handle unpinned (not a memset
      * of the whole handle: this is half of every hit). */
     page->mode = 0;

@@ -292,6 +292,83 @@ START_TEST(test_first_touch)
 }
 END_TEST
 
+/* The plain hit (bp__frame_pin_hit), all or nothing: on a VALID idle
+ * frame it pins, takes S or nothing, and sets REF in one step; in every
+ * case the general transition has to sort out - another page, a free,
+ * reading or claimed frame, X held, a queued writer, a first touch of a
+ * read-ahead, no room for a pin - it returns false and leaves the state
+ * word exactly as it was. */
+#define REFUSED(fr_, page_, want_)                                            \
+    do {                                                                      \
+        uint64_t s_ = raw(fr_);                                               \
+        ck_assert(!bp__frame_pin_hit((fr_), (page_), (want_)));               \
+        ck_assert_uint_eq(raw(fr_), s_);                                      \
+        ck_assert_uint_eq(bp__tls_shared_held, 0);                            \
+    } while (0)
+
+START_TEST(test_pin_hit)
+{
+    struct bp__frame fr;
+    bool ft;
+    for (int i = 0; i < 2; i++) {
+        enum bp__latch want = i ? BP__LATCH_S : BP__LATCH_NONE;
+        frame_valid(&fr, P);
+        uint64_t v0 = ver(&fr);
+        ck_assert(bp__frame_pin_hit(&fr, P, want));
+        struct bp__frame_view v = bp__frame_view(&fr);
+        ck_assert(v.pins == 1 && v.shared == (want == BP__LATCH_S) && !v.x &&
+                  v.ref && v.valid);
+        ck_assert_uint_eq(bp__tls_shared_held, want == BP__LATCH_S);
+        ck_assert_uint_eq(ver(&fr), v0);
+        ck_assert(bp__frame_pin_hit(&fr, P, want));   /* again: shared */
+        EXPECT_VIEW(&fr, 2, 2 * (want == BP__LATCH_S), false);
+        bp__frame_release(&fr, want, true);
+        bp__frame_release(&fr, want, true);
+        EXPECT_VIEW(&fr, 0, 0, false);
+        ck_assert_uint_eq(bp__tls_shared_held, 0);
+    }
+
+    frame_valid(&fr, P);
+    REFUSED(&fr, Q, BP__LATCH_S);                     /* another page */
+    frame_claimed(&fr, P);
+    REFUSED(&fr, P, BP__LATCH_S);                     /* claimed */
+    REFUSED(&fr, P, BP__LATCH_NONE);
+    bp__frame_free(&fr);
+    REFUSED(&fr, P, BP__LATCH_NONE);                  /* free */
+    bp__frame_start_read(&fr, P, false);
+    REFUSED(&fr, P, BP__LATCH_S);                     /* being read */
+    bp__frame_finish_read(&fr, true);
+
+    /* X held: S is refused (the general path waits for it). */
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, &ft), BP__PIN_DONE);
+    REFUSED(&fr, P, BP__LATCH_S);
+    bp__frame_release(&fr, BP__LATCH_X, true);
+
+    /* A queued writer (XWAIT) holds back a new shared latch, not a pin. */
+    atomic_fetch_or(&fr.state, BP__F_XWAIT);
+    REFUSED(&fr, P, BP__LATCH_S);
+    ck_assert(bp__frame_pin_hit(&fr, P, BP__LATCH_NONE));
+    bp__frame_unpin(&fr);
+    atomic_fetch_and(&fr.state, ~BP__F_XWAIT);
+
+    /* The first touch of a read-ahead is not a plain hit. */
+    bp__frame_init(&fr);
+    bp__frame_start_read(&fr, P, true);
+    bp__frame_finish_read(&fr, true);
+    REFUSED(&fr, P, BP__LATCH_S);
+    REFUSED(&fr, P, BP__LATCH_NONE);
+    ck_assert(bp__frame_view(&fr).prefetched);
+
+    /* No room for another pin. */
+    frame_valid(&fr, P);
+    atomic_fetch_add(&fr.state, BP__PIN_MAX);
+    REFUSED(&fr, P, BP__LATCH_NONE);
+    REFUSED(&fr, P, BP__LATCH_S);
+    atomic_fetch_sub(&fr.state, BP__PIN_MAX);
+}
+END_TEST
+#undef REFUSED
+
 /* Releasing only the latch keeps the pin (bp_unlatch); each mode. */
 START_TEST(test_release_latch_only)
 {
@@ -1633,6 +1710,7 @@ Suite *test_suite(void)
         { "pin_latch_busy", test_pin_latch_busy, 30 },
         { "pin_wait_io_gone", test_pin_wait_io_gone, 30 },
         { "pin_full", test_pin_full, 30 },
+        { "pin_hit", test_pin_hit, 30 },
         { "first_touch", test_first_touch, 30 },
         { "release_latch_only", test_release_latch_only, 30 },
         { "try_latch", test_try_latch, 30 },
