@@ -11,7 +11,11 @@
  * (pagetable.c) maps page -> frame; CLOCK-Pro (clockpro.c) decides which
  * frame a miss gets.
  *
- * The hit path (pin_resident) takes no pool-wide lock:
+ * The hit path takes no pool-wide lock.  Its common case (pin_hit: a
+ * plain BP_READ or BP_PIN of a resident page with a free latch) is one
+ * straight line - range check, table probe, one all-or-nothing CAS
+ * (bp__frame_pin_hit), the handle - and everything else starts over in
+ * the general one (pin_resident):
  *   1. probe the page table without a lock;
  *   2. check the frame's page tag, then one CAS on its state word that
  *      adds a pin, sets the reference bit and, if it is free, takes the
