@@ -243,9 +243,10 @@ void print_stats(kvdb *db, FILE *out)
             (unsigned long long)pins, (unsigned long long)s.hits,
             (unsigned long long)s.misses,
             pins ? (double)s.hits / (double)pins : 0.0);
-    fprintf(out, "reads %llu, writes %llu, evictions %llu, prefetched %llu "
-            "(%llu used), syncs %llu\n",
+    fprintf(out, "reads %llu, writes %llu (%llu requests), evictions %llu, "
+            "prefetched %llu (%llu used), syncs %llu\n",
             (unsigned long long)s.reads, (unsigned long long)s.writes,
+            (unsigned long long)s.write_requests,
             (unsigned long long)s.evictions,
             (unsigned long long)s.prefetch_pages,
             (unsigned long long)s.prefetch_hits, (unsigned long long)s.syncs);

@@ -52,6 +52,23 @@ void fl_destroy(struct freelist *fl)
     pthread_mutex_destroy(&fl->mu);
 }
 
+static int descending(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Order avail so that pages are taken (from its end) lowest first.  The
+ * copies one epoch makes then land on ascending page numbers, often
+ * adjacent, which the pool writes back as long requests instead of one
+ * random 8 KiB write each; and the live pages gather at the front of the
+ * file, which leaves compaction less to move.  Caller holds fl->mu. */
+static void order_avail(struct freelist *fl)
+{
+    if (fl->avail.n > 1)
+        qsort(fl->avail.v, fl->avail.n, sizeof(fl->avail.v[0]), descending);
+}
+
 static uint32_t per_trunk(const kvdb *db)
 {
     return (db->P - NODE_HDR) / 8;
@@ -96,6 +113,7 @@ int fl_load(kvdb *db, const struct meta *m)
                        (unsigned long long)seen, (unsigned long long)trunks,
                        (unsigned long long)m->fl_pages,
                        (unsigned long long)m->fl_trunks);
+    order_avail(fl);
     return 0;
 }
 
@@ -178,6 +196,7 @@ void fl_committed(kvdb *db)
         if (pgvec_push(&fl->avail, fl->held.v[i]) < 0)
             fl->leaked++;   /* out of memory: leak it, stay sound */
     fl->held.n = 0;
+    order_avail(fl);
     pthread_mutex_unlock(&fl->mu);
 }
 
@@ -209,5 +228,6 @@ void fl_free_range(kvdb *db, uint64_t from, uint64_t to)
     for (uint64_t p = from; p < to; p++)
         if (pgvec_push(&db->fl.avail, p) < 0)
             db->fl.leaked++;
+    order_avail(&db->fl);
     pthread_mutex_unlock(&db->fl.mu);
 }

@@ -192,6 +192,8 @@ struct kvdb_stats {
     uint64_t hits, misses, reads, writes, evictions, prefetch_pages,
         prefetch_hits, syncs;
     uint64_t optimistic_reads, optimistic_conflicts;  /* validated reads */
+    uint64_t write_requests;  /* write requests (a coalesced run of
+                                 adjacent pages is one) */
     uint32_t frames;          /* 0 with KVDB_IO_PREAD */
     const char *io;           /* "bpool" or "pread" */
     int checksums;

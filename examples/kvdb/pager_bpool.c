@@ -159,6 +159,7 @@ static void b_stats(struct pager *p, struct kvdb_stats *st)
         st->misses = s.misses;
         st->reads = s.reads;
         st->writes = s.writes;
+        st->write_requests = s.write_requests;
         st->evictions = s.evictions;
         st->prefetch_pages = s.prefetch_pages;
         st->prefetch_hits = s.prefetch_hits;

@@ -255,6 +255,7 @@ static void p_stats(struct pager *p, struct kvdb_stats *st)
     struct ppager *pp = (struct ppager *)p;
     st->reads = st->misses = atomic_load(&pp->reads);
     st->writes = atomic_load(&pp->writes);
+    st->write_requests = st->writes;   /* one pwrite a page */
     st->syncs = atomic_load(&pp->syncs);
     st->frames = 0;
     st->checksums = 0;
