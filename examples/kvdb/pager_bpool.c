@@ -271,6 +271,17 @@ int pager_bpool_open(const char *path, const struct kvdb_options *o,
     bo.page_size = page_size;
     bo.pool_frames = o->pool_frames;
     bo.pool_bytes = o->pool_bytes;
+    /* Write back later than bpool's defaults (10 / 30 / 75 %).  A commit
+     * writes every page the epoch changed, and a page the flushers write
+     * earlier and the epoch changes again is written twice: random
+     * inserts into a tree twice the pool change most leaves every
+     * epoch.  Half the frames kept clean is still plenty for misses.
+     * Under a 16 MiB cap (README, "At the same memory") this took the
+     * 400,000 bench inserts from about 250,000 page writes to 176,000 and
+     * inserts/s up by 1.14 x (geometric mean of 6 alternated runs). */
+    bo.dirty_low = 50;
+    bo.dirty_high = 75;
+    bo.dirty_max = 90;
     if (o->crash_after_writes) {
         bo.before_write = before_write;
         bo.before_write_arg = &b->base;
