@@ -29,6 +29,7 @@
 #
 # usage: examples/kvdb/bench.sh [-n KEYS] [-l LOOKUPS] [-c COMMIT_EVERY]
 #                               [-m CAP_MB] [-d DIR] [-k KVDB] [-s SEED]
+#                               [-r ROUNDS]
 #
 #   -n KEYS        keys inserted (default 400000)
 #   -l LOOKUPS     random point lookups timed (default 100000)
@@ -39,6 +40,11 @@
 #   -k KVDB        the kvdb program (default: examples/kvdb/kvdb under the
 #                  current directory, i.e. run from the top build directory)
 #   -s SEED        key seed (default 42)
+#   -r ROUNDS      run every engine ROUNDS times (default 1), in reverse
+#                  order every other round, and print each round's ratios
+#                  of kvdb to SQLite and LMDB and their medians: the way
+#                  to compare engines on a disk whose speed drifts (the
+#                  table then has the median operations/s of the rounds)
 #
 # The cap is a cgroup v1 memory controller (/sys/fs/cgroup/memory: limit
 # on memory and, where the kernel counts it, memory+swap) or a cgroup v2
@@ -62,7 +68,8 @@ cap=16
 dir=./kvdb-bench
 kvdb=./examples/kvdb/kvdb
 seed=42
-while getopts n:l:c:m:d:k:s:h opt; do
+rounds=1
+while getopts n:l:c:m:d:k:s:r:h opt; do
     case $opt in
     n) n=$OPTARG ;;
     m) cap=$OPTARG ;;
@@ -71,6 +78,7 @@ while getopts n:l:c:m:d:k:s:h opt; do
     d) dir=$OPTARG ;;
     k) kvdb=$OPTARG ;;
     s) seed=$OPTARG ;;
+    r) rounds=$OPTARG ;;
     *) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 2 ;;
     esac
 done
@@ -182,10 +190,19 @@ run() {
         cat "$dir/$name.err" >&2
         return 1
     fi
-    results+=("$name")
+    [[ $name == *.r* ]] || results+=("$name")
     cat "$dir/$name.out"
 }
 val() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" "$dir/$2.out"; }
+# med FIELD ENGINE: the median of FIELD over the rounds (the value itself
+# with one round)
+med() {
+    local r x
+    for ((r = 1; r <= rounds; r++)); do
+        x=; [ "$r" -gt 1 ] && x=".r$r"
+        [ -e "$dir/$2$x.out" ] && val "$1" "$2$x"
+    done | sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.0f\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
 
 # --- the runs -------------------------------------------------------------------------------
 common=(bench "$n" --lookups "$lookups" --commit-every "$every" --seed "$seed" \
@@ -194,25 +211,51 @@ sqc=("$n" --lookups "$lookups" --commit-every "$every" --seed "$seed" --threads 
 # Capped: the engines' own caches get the cap less 4 MiB.
 own=$((cap > 8 ? cap - 4 : cap / 2))
 fcap=$((own * 1048576 / 8192))
-run capped-bpool capped "$kvdb" --frames "$fcap" "$dir/kv.db" "${common[@]}" || exit 1
+# one ENGINE SUFFIX: one run of ENGINE (capped-bpool ... full-lmdb), its
+# output in $dir/ENGINE$SUFFIX.out.  Uncapped, the pool and SQLite's
+# cache are 100% of kvdb's file at its peak (f100, from round 1).
+one() {
+    local e=$1 x=$2
+    case $e in
+    capped-bpool) run "$e$x" capped "$kvdb" --frames "$fcap" "$dir/kv.db" "${common[@]}" ;;
+    capped-pread) run "$e$x" capped "$kvdb" --io pread "$dir/kv.db" "${common[@]}" ;;
+    capped-sqlite) [ -z "$sqlite" ] || run "$e$x" capped "$sqlite" "$dir/sq.db" \
+        "${sqc[@]}" --cache-kb $((own * 1024)) ;;
+    capped-lmdb) [ -z "$lmdb" ] || run "$e$x" capped "$lmdb" "$dir/lm.db" "${sqc[@]}" ;;
+    full-bpool) run "$e$x" "$kvdb" --frames "$f100" "$dir/kv.db" "${common[@]}" ;;
+    full-sqlite) [ -z "$sqlite" ] || run "$e$x" "$sqlite" "$dir/sq.db" "${sqc[@]}" \
+        --cache-kb $((f100 * 8)) ;;
+    full-lmdb) [ -z "$lmdb" ] || run "$e$x" "$lmdb" "$dir/lm.db" "${sqc[@]}" ;;
+    esac
+}
+engines=(capped-bpool capped-pread capped-sqlite capped-lmdb full-bpool full-sqlite full-lmdb)
+one capped-bpool "" || exit 1
 data_mb=$(val file_mb capped-bpool)
 peak_mb=$(val peak_mb capped-bpool)
-run capped-pread capped "$kvdb" --io pread "$dir/kv.db" "${common[@]}"
-[ -n "$sqlite" ] && run capped-sqlite capped "$sqlite" "$dir/sq.db" "${sqc[@]}" \
-    --cache-kb $((own * 1024))
-[ -n "$lmdb" ] && run capped-lmdb capped "$lmdb" "$dir/lm.db" "${sqc[@]}"
-# Uncapped: the pool and SQLite's cache at 100% of kvdb's file at its peak.
 f100=$(awk -v m="$peak_mb" 'BEGIN { printf "%d", m * 1048576 / 8192 + 1 }')
-run full-bpool "$kvdb" --frames "$f100" "$dir/kv.db" "${common[@]}"
-[ -n "$sqlite" ] && run full-sqlite "$sqlite" "$dir/sq.db" "${sqc[@]}" \
-    --cache-kb $((f100 * 8))
-[ -n "$lmdb" ] && run full-lmdb "$lmdb" "$dir/lm.db" "${sqc[@]}"
+for e in "${engines[@]:1}"; do
+    one "$e" ""
+done
+# Rounds 2..R: the engines again, in reverse order every other round, so
+# that a disk drifting during the runs favours no engine (their outputs
+# go to ENGINE.rN.out, for the table of ratios by round).
+for ((r = 2; r <= rounds; r++)); do
+    order=("${engines[@]}")
+    if ((r % 2 == 0)); then
+        order=()
+        for ((i = ${#engines[@]} - 1; i >= 0; i--)); do order+=("${engines[i]}"); done
+    fi
+    for e in "${order[@]}"; do
+        one "$e" ".r$r" >/dev/null
+    done
+done
 
 # --- the table ----------------------------------------------------------------------------
 echo
 echo "data: $n keys, kvdb file $data_mb MiB ($peak_mb MiB at its peak); capped runs: ${capped_note%%:*}," \
     "$cap MiB a process; uncapped pools: $f100 frames" \
     "($(awk -v f="$f100" 'BEGIN { printf "%.1f", f * 8192 / 1048576 }') MiB)"
+[ "$rounds" -gt 1 ] && echo "operations/s: the median of $rounds rounds; the rest from round 1"
 echo
 echo "| memory | engine | own cache | inserts/s | lookups/s | 2 threads | 4 threads | lookups/s, 16 per mget | page cache after inserts | page cache after lookups | file after close | file at its peak |"
 echo "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -227,13 +270,50 @@ for r in "${results[@]}"; do
     sqlite) what="SQLite"; cache="$(val pool_mb "$r") MiB" ;;
     lmdb) what="LMDB"; cache="none (mmap)" ;;
     esac
-    mget=$(val mget_lookups_per_s "$r")
+    mget=$(med mget_lookups_per_s "$r")
     live=$(val live_mb "$r")
     peak=$(val peak_mb "$r")
     printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s MiB | %s MiB | %s MiB%s | %s MiB |\n' "$mem" "$what" \
-        "$cache" "$(val inserts_per_s "$r")" "$(val lookups_per_s "$r")" \
-        "$(val lookups_per_s_t2 "$r")" "$(val lookups_per_s_t4 "$r")" "${mget:--}" \
+        "$cache" "$(med inserts_per_s "$r")" "$(med lookups_per_s "$r")" \
+        "$(med lookups_per_s_t2 "$r")" "$(med lookups_per_s_t4 "$r")" "${mget:--}" \
         "$(val page_cache_mb_after_inserts "$r")" \
         "$(val page_cache_mb_after_lookups "$r")" "$(val file_mb "$r")" \
         "${live:+ ($live live)}" "${peak:--}"
 done
+
+# --- ratios by round (-r) -------------------------------------------------------------------
+# kvdb on bpool over SQLite and over LMDB, inserts/s and 1-thread
+# lookups/s, each round's engines against each other, then the median.
+[ "$rounds" -gt 1 ] || exit 0
+# ratio FIELD ENGINE_A ENGINE_B SUFFIX: A's FIELD over B's in one round
+ratio() {
+    local a b
+    a=$(val "$1" "$2$4") b=$(val "$1" "$3$4")
+    awk -v a="${a:-0}" -v b="${b:-0}" 'BEGIN { if (a > 0 && b > 0) printf "%.2f", a / b; else printf "-" }'
+}
+median() { tr ' ' '\n' | grep -v '^-*$' | sort -g | awk '{ v[NR] = $1 } END { if (NR) printf "%.2f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; else printf "-" }'; }
+echo
+echo "ratios of kvdb on bpool to the others, by round ($rounds rounds, engines in turn, reversed every other round):"
+echo
+echo "| round | inserts/s, capped: / SQLite | / LMDB | lookups/s, capped: / SQLite | / LMDB | lookups/s, uncapped: / SQLite | / LMDB |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+cols=("inserts_per_s capped-bpool capped-sqlite" "inserts_per_s capped-bpool capped-lmdb"
+      "lookups_per_s capped-bpool capped-sqlite" "lookups_per_s capped-bpool capped-lmdb"
+      "lookups_per_s full-bpool full-sqlite" "lookups_per_s full-bpool full-lmdb")
+declare -a all
+for ((r = 1; r <= rounds; r++)); do
+    x=; [ "$r" -gt 1 ] && x=".r$r"
+    line="| $r"
+    for ((c = 0; c < ${#cols[@]}; c++)); do
+        # shellcheck disable=SC2086
+        v=$(ratio ${cols[c]} "$x")
+        all[c]="${all[c]:-} $v"
+        line+=" | $v"
+    done
+    echo "$line |"
+done
+line="| median"
+for ((c = 0; c < ${#cols[@]}; c++)); do
+    line+=" | $(echo "${all[c]}" | median)"
+done
+echo "$line |"
