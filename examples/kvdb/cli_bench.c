@@ -141,14 +141,17 @@ int cmd_bench(struct cli *c, int argc, char **argv)
     if (open_db(c, true, &db) < 0)
         return EX_ERR;
     double t0 = now_sec(), t_commit = 0;   /* t_commit: inside kvdb_commit */
-    for (uint64_t i = 0; i < n; i++) {
-        size_t kl = kg_key(seed, i, key);
-        if ((r = kvdb_put(db, key, kl, val, kg_val(key, kl, 0, val))) < 0) {
-            report(r, "bench insert");
-            kvdb_close(db);
-            return EX_ERR;
+    for (uint64_t i = 0; i <= n; i++) {
+        if (i < n) {
+            size_t kl = kg_key(seed, i, key);
+            if ((r = kvdb_put(db, key, kl, val, kg_val(key, kl, 0, val))) < 0) {
+                report(r, "bench insert");
+                kvdb_close(db);
+                return EX_ERR;
+            }
         }
-        if (every && (i + 1) % every == 0) {
+        /* Every `every` inserts, and once after the last. */
+        if (i == n || (every && (i + 1) % every == 0)) {
             double tc = now_sec();
             if ((r = kvdb_commit(db)) < 0) {
                 report(r, "bench commit");
@@ -158,13 +161,6 @@ int cmd_bench(struct cli *c, int argc, char **argv)
             t_commit += now_sec() - tc;
         }
     }
-    double tc = now_sec();
-    if ((r = kvdb_commit(db)) < 0) {
-        report(r, "bench commit");
-        kvdb_close(db);
-        return EX_ERR;
-    }
-    t_commit += now_sec() - tc;
     double t_ins = now_sec() - t0;
     struct kvdb_stats s0;
     kvdb_stats(db, &s0);
