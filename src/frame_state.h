@@ -337,10 +337,12 @@ bp__frame_pin(struct bp__frame *fr, uint64_t page, enum bp__latch want,
 /* The plain hit, all or nothing: pin fr for `page` with latch `want` (S
  * or NONE) and set the reference bit in one CAS, but only when that is
  * the whole of the work - the frame VALID and holding page, the latch
- * free, not the first touch of a read-ahead, room for a pin.  false
- * leaves the frame as it found it (bp__frame_pin then sorts out why).
- * The tag is read once before the CAS and once after it, as in
- * bp__frame_pin. */
+ * free, not the first touch of a read-ahead, room for a pin.  Otherwise
+ * false, with the word as it was (bp__frame_pin then sorts out why); a
+ * CAS that lost to another pin or unpin is tried again while those
+ * conditions hold.  The tag is read once before the CAS and once after
+ * it, as in bp__frame_pin: after a mismatch the pin (and latch) is taken
+ * back and false returned; the reference bit may stay, as there. */
 static inline bool bp__frame_pin_hit(struct bp__frame *fr, uint64_t page,
                                      enum bp__latch want)
 {
@@ -348,14 +350,13 @@ static inline bool bp__frame_pin_hit(struct bp__frame *fr, uint64_t page,
     if (atomic_load_explicit(&fr->page, memory_order_relaxed) != page)
         return false;
     uint64_t s = atomic_load_explicit(&fr->state, memory_order_relaxed);
-    if ((s & (BP__F_VALID | BP__F_PREFETCHED)) != BP__F_VALID ||
-        bp__pins(s) == BP__PIN_MAX || !bp__latch_free_for(s, want))
-        return false;
-    uint64_t to = (bp__latch_take(s, want) + 1) | BP__F_REF;
-    if (!atomic_compare_exchange_strong_explicit(&fr->state, &s, to,
-                                                 memory_order_acquire,
-                                                 memory_order_relaxed))
-        return false;
+    do {
+        if ((s & (BP__F_VALID | BP__F_PREFETCHED)) != BP__F_VALID ||
+            bp__pins(s) == BP__PIN_MAX || !bp__latch_free_for(s, want))
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(
+        &fr->state, &s, (bp__latch_take(s, want) + 1) | BP__F_REF,
+        memory_order_acquire, memory_order_relaxed));
     if (atomic_load_explicit(&fr->page, memory_order_relaxed) != page) {
         /* Evicted and reused between the first look and the CAS. */
         uint64_t undo = 1 + (want == BP__LATCH_S ? BP__SHARED_ONE : 0);
