@@ -232,12 +232,21 @@ if run checkpoint --json -d 0.3 -w 0.05 --frames 64 -t 2 --dirty-rate 2000 \
     expect "checkpoint: some in the checkpoint phase" \
         "$(grep '"phase":"checkpoint"' <<<"$out")" "checkpoints > 0" \
         "syncs >= checkpoints" "checkpoint_mean_ms > 0" \
-        "checkpoint_max_ms >= checkpoint_mean_ms"
+        "checkpoint_max_ms >= checkpoint_mean_ms" "ckpt_ops > 0" "ckpt_ops <= ops" \
+        "ckpt_busy > 0" "ckpt_lat_p50_us <= ckpt_lat_p999_us" \
+        "ckpt_lat_p999_us <= ckpt_lat_max_us" "ckpt_lat_max_us <= lat_max_us"
 fi
 if run "checkpoint --checkpoint-every" --json -d 0.2 -w 0 --frames 64 -t 1 \
         --dirty-rate 2000 --checkpoint-every 20 checkpoint; then
     expect "checkpoint --checkpoint-every 20" "$(grep '"phase":"checkpoint"' <<<"$out")" \
         "checkpoint_every == 20" "checkpoints > 0" "checkpoints <= dirtied"
+fi
+# A page set four times the pool: the readers miss, and every page they
+# read still holds its own stamp.
+if run "checkpoint, readers that miss" --json -d 0.3 -w 0.05 --frames 64 -t 2 \
+        --pages 256 --dirty-rate 2000 checkpoint --verify; then
+    expect "checkpoint, readers that miss" "$out" "pages == 256" "misses > 0" \
+        "ops > 0"
 fi
 
 # --- mixed ------------------------------------------------------------------

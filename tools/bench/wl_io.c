@@ -64,6 +64,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "bench.h"
@@ -579,11 +580,15 @@ int wl_seqwrite(struct bench_opts *o)
 /* ---- checkpoint --------------------------------------------------------- */
 
 /*
- * checkpoint: what a checkpoint does to the readers of resident pages.
+ * checkpoint: what a checkpoint does to the readers of resident pages, or
+ * (with --pages above the frame count) to readers that go to the device.
  *
  * The page set is the first `pages` pages of the file (default half the
- * pool's frames), pinned once before measuring so that every later pin is
- * a hit.  T reader threads (default 4) pin uniform random pages of the set
+ * pool's frames), pinned once before measuring (as much of it as the pool
+ * holds) so that, when it fits, every later pin is a hit; a set larger
+ * than the pool makes most pins misses, and the checkpoint's writes share
+ * the device with their reads.  T reader threads (default 4) pin uniform
+ * random pages of the set
  * for read, load the first word and unpin, timing each pin to its unpin;
  * one writer thread pins random pages of the set for write, stamps them
  * and marks them dirty, at a fixed rate (--dirty-rate pages per second,
@@ -602,7 +607,10 @@ int wl_seqwrite(struct bench_opts *o)
  *
  * The reader latency quantiles of the two lines, side by side, are the
  * point; checkpoints counts those that ended while measuring, with their
- * mean and longest duration and the pages they wrote.
+ * mean and longest duration and the pages they wrote.  The checkpoint line
+ * also gives the quantiles of the reader pins that overlapped a running
+ * checkpoint (ckpt_lat_*), and the share of the measured time one ran
+ * (ckpt_busy): with --checkpoint-every, the pins a checkpoint met.
  */
 #define CKPT_READERS 4
 #define CKPT_DURATION 5.0
@@ -612,6 +620,7 @@ struct ckpt_ctx {
     const struct bench_opts *o;
     bp_pool *pool;
     uint64_t npages;           /* the set: pages [0, npages) */
+    uint32_t frames;
     unsigned readers;
     uint64_t dirty_rate;       /* pages/s; 0: as fast as it can */
     _Atomic uint64_t dirtied;  /* pages dirtied by the writer so far */
@@ -619,6 +628,10 @@ struct ckpt_ctx {
     /* Written by the checkpoint thread, read after it is joined:
      * checkpoints that ended while measuring. */
     uint64_t ckpts, ckpt_pages, ckpt_ns, ckpt_max_ns;
+    /* True while the checkpoint thread is inside bp_checkpoint. */
+    _Atomic bool in_ckpt;
+    /* Per reader: measured pins that saw in_ckpt set at their start or end. */
+    struct hist *during;
     struct bp_stats st;        /* counted while measuring */
 };
 
@@ -649,6 +662,7 @@ static void ckpt_reader(struct worker *w, struct ckpt_ctx *c)
         if (ph == PH_STOP)
             break;
         uint64_t pg = rng_below(&w->rng, c->npages);
+        bool in_ckpt = atomic_load_explicit(&c->in_ckpt, memory_order_relaxed);
         uint64_t t0 = now_ns();
         bp_page p;
         int rc = bp_pin(c->pool, pg, BP_READ, &p);
@@ -659,6 +673,7 @@ static void ckpt_reader(struct worker *w, struct ckpt_ctx *c)
         uint64_t v = *(const uint64_t *)p.data;
         bp_unpin(&p);
         uint64_t t1 = now_ns();
+        in_ckpt |= atomic_load_explicit(&c->in_ckpt, memory_order_relaxed);
         if (verify && v != pg) {
             worker_fail_data(w, pg, v);
             break;
@@ -667,6 +682,8 @@ static void ckpt_reader(struct worker *w, struct ckpt_ctx *c)
         if (ph == PH_MEASURE) {
             w->ops++;
             worker_pin(w, false, t0, t1);
+            if (in_ckpt)
+                hist_add(&c->during[w->id], t1 - t0);
         }
         atomic_store_explicit(&w->progress, ++n, memory_order_relaxed);
     }
@@ -746,7 +763,9 @@ static void ckpt_checkpointer(struct worker *w, struct ckpt_ctx *c)
             last = d;
         }
         uint64_t t0 = now_ns();
+        atomic_store_explicit(&c->in_ckpt, true, memory_order_relaxed);
         int rc = bp_checkpoint(c->pool);
+        atomic_store_explicit(&c->in_ckpt, false, memory_order_relaxed);
         uint64_t t1 = now_ns();
         if (rc < 0) {
             if (w->err == 0) {
@@ -781,13 +800,15 @@ static void w_ckpt(struct worker *w)
         ckpt_checkpointer(w, c);
 }
 
-/* Pin every page of the set once: the reads that make it resident. */
+/* Pin every page of the set once, or as many as the pool has frames: the
+ * reads that make it resident. */
 static void w_ckpt_warm(struct worker *w)
 {
     struct ckpt_ctx *c = w->run->arg;
+    uint64_t n = c->npages < c->frames ? c->npages : c->frames;
     for (;;) {
         uint64_t pg = atomic_fetch_add(&c->cursor, 1);
-        if (pg >= c->npages || run_phase(w) == PH_STOP)
+        if (pg >= n || run_phase(w) == PH_STOP)
             return;
         bp_page p;
         int rc = bp_pin(c->pool, pg, BP_READ, &p);
@@ -811,9 +832,8 @@ int wl_checkpoint(struct bench_opts *o)
         .readers = o->nthreads ? o->threads[0] : CKPT_READERS,
         .dirty_rate = o->dirty_rate >= 0 ? (uint64_t)o->dirty_rate : CKPT_DIRTY_RATE,
     };
+    c.frames = frames;
     c.npages = o->pages ? o->pages : frames / 2;
-    if (c.npages > frames)
-        c.npages = frames;     /* more would not stay resident */
     if (c.npages > file_pages)
         c.npages = file_pages;
     if (c.npages == 0)
@@ -824,6 +844,11 @@ int wl_checkpoint(struct bench_opts *o)
         return EXIT_USAGE;
     }
     double warmup = o->warmup >= 0 ? o->warmup : fmin(1.0, duration / 5);
+    c.during = calloc(c.readers, sizeof *c.during);
+    if (!c.during) {
+        fprintf(stderr, PROG ": out of memory\n");
+        return 1;
+    }
 
     df_drop_cache(o->path);
     c.pool = bench_open_pool(o, frames);
@@ -839,8 +864,10 @@ int wl_checkpoint(struct bench_opts *o)
     bp_info(c.pool, &info);
 
     static const char *const phases[2] = { "baseline", "checkpoint" };
-    for (unsigned ph = 0; ph < 2; ph++) {
+    int status = 0;
+    for (unsigned ph = 0; ph < 2 && status == 0; ph++) {
         c.ckpts = c.ckpt_pages = c.ckpt_ns = c.ckpt_max_ns = 0;
+        memset(c.during, 0, c.readers * sizeof *c.during);
         char label[64];
         snprintf(label, sizeof label, "checkpoint: %s",
                  ph ? "with checkpoints" : "without checkpoints");
@@ -851,8 +878,8 @@ int wl_checkpoint(struct bench_opts *o)
             .at_measure = ckpt_stats_reset, .at_stop = ckpt_stats_take,
         };
         if (run_threads(&r) < 0) {
-            bench_close_pool(c.pool, o->path, NULL);
-            return 1;
+            status = 1;
+            break;
         }
         double el = r.elapsed;
         if (r.timeline) {
@@ -889,12 +916,22 @@ int wl_checkpoint(struct bench_opts *o)
         report_dbl("checkpoint_mean_ms", c.ckpts ? (double)c.ckpt_ns / 1e6 / (double)c.ckpts
                                                  : NAN, 2);
         report_dbl("checkpoint_max_ms", c.ckpts ? (double)c.ckpt_max_ns / 1e6 : NAN, 2);
+        if (ph) {
+            struct hist during;
+            memset(&during, 0, sizeof during);
+            for (unsigned i = 0; i < c.readers; i++)
+                hist_merge(&during, &c.during[i]);
+            report_u64("ckpt_ops", during.count);
+            report_dbl("ckpt_busy", (double)c.ckpt_ns / 1e9 / el, 3);
+            report_latency_prec("ckpt_lat_", &during, 3);
+        }
         report_u64("syncs", c.st.syncs);
         report_u64("dirty", c.st.dirty);
         report_u64("hits", c.st.hits);
         report_u64("misses", c.st.misses);
         report_end();
     }
+    free(c.during);
     bench_close_pool(c.pool, o->path, NULL);
-    return 0;
+    return status;
 }
