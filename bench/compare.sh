@@ -30,11 +30,15 @@
 #   6. bench/latency.sh (not with -q): the tails of random 8 KiB reads and
 #      writes through the page cache, the device and bpool, 8 and 32
 #      threads, each in a 256 MiB memory cgroup; its table is appended
-#      and its plots are in DIR/latency.
+#      and its plots are in DIR/latency;
+#   7. bench/checkpoint-tail.sh (not with -q): 4 readers that go to the
+#      device beside a writer, fio without and with an fdatasync every 8000
+#      writes, bpool-bench checkpoint without and with a checkpoint every
+#      8000 pages dirtied; its tables are appended.
 # and prints the table (also saved as DIR/table.md).  Every tool's own
 # output is kept in DIR (fio's JSON, bpool-bench's result lines).
 #
-# The default run takes about 7 minutes; -q about 50 seconds, with
+# The default run takes about 9 minutes; -q about 50 seconds, with
 # figures that are noisier.  fio's writes overwrite the data file with
 # its own bytes: do not use --verify on it afterwards.
 #
@@ -455,6 +459,17 @@ if [ "$quick" = 0 ]; then
         cat "$outdir/latency/table.md"
         echo
         echo "Plots: $outdir/latency/latency-t*.svg"
+    } >>"$table"
+    progress "checkpoint-tail.sh: reads beside fdatasync and checkpoints"
+    BPOOL_BENCH=$bench FIO=$fio "$here/checkpoint-tail.sh" -f "$file" -s "$size" \
+        -o "$outdir/checkpoint-tail" >/dev/null 2>"$outdir/checkpoint-tail.err" ||
+        die "bench/checkpoint-tail.sh failed: $(tail -n 3 "$outdir/checkpoint-tail.err")"
+    progress ""
+    {
+        echo
+        echo "Readers beside durable points (bench/checkpoint-tail.sh; us):"
+        echo
+        cat "$outdir/checkpoint-tail/table.md"
     } >>"$table"
 fi
 cat "$table"
