@@ -1129,6 +1129,102 @@ START_TEST(test_random_interleaving)
 }
 END_TEST
 
+/* The plain hit against reuse of its frame: one thread evicts the frame
+ * and reads another page into it, over and over (P, Q, P, ...), while two
+ * take plain hits of P or Q.  A hit that succeeds holds the page it asked
+ * for, VALID, with its pin (and shared latch) counted, until it lets go;
+ * one whose frame changed pages between its look and its CAS takes back
+ * what the CAS took (bp__frame_pin_hit's undo): no thread ever sees more
+ * shared latches than pins, and at the end no pin or latch is left.  (The
+ * undo runs hundreds of times a run on two CPUs.) */
+#define REUSE_HITS 100000ul     /* the run goes on until this many hits */
+#define REUSE_REUSES 10000ul    /* ... and this many reuses */
+
+static struct {
+    struct bp__frame fr;
+    _Atomic int stop;
+    _Atomic unsigned long hits, reuses;
+} reuse;
+
+static void *reuse_hitter(void *arg)
+{
+    uint64_t seed = tu_mix64((uintptr_t)arg + 11) | 1;
+    struct bp__frame *fr = &reuse.fr;
+    while (!atomic_load(&reuse.stop)) {
+        uint64_t r = tu_rnd(&seed);
+        uint64_t page = (r & 1) ? P : Q;
+        enum bp__latch want = (r & 2) ? BP__LATCH_S : BP__LATCH_NONE;
+        if (!bp__frame_pin_hit(fr, page, want)) {
+            /* A refusal, or an undo, leaves no latch without its pin. */
+            uint64_t s = raw(fr);
+            if (bp__shared(s) > bp__pins(s)) {
+                tu_thread_fail("a refused hit left more shared latches than "
+                               "pins (state %#llx)", (unsigned long long)s);
+                atomic_store(&reuse.stop, 1);
+            }
+            continue;
+        }
+        uint64_t s = raw(fr);
+        uint64_t held = atomic_load(&fr->page);
+        if (held != page || !(s & BP__F_VALID) || bp__pins(s) == 0 ||
+            (want == BP__LATCH_S && bp__shared(s) == 0) || (s & BP__F_CLAIMED)) {
+            tu_thread_fail("a hit of page %llu holds page %llu (state %#llx: "
+                           "pins %u shared %u)", (unsigned long long)page,
+                           (unsigned long long)held, (unsigned long long)s,
+                           bp__pins(s), bp__shared(s));
+            atomic_store(&reuse.stop, 1);
+        }
+        bp__frame_release(fr, want, true);
+        atomic_fetch_add_explicit(&reuse.hits, 1, memory_order_relaxed);
+    }
+    return NULL;
+}
+
+static void *reuse_evictor(void *arg)
+{
+    (void)arg;
+    struct bp__frame *fr = &reuse.fr;
+    while (!atomic_load(&reuse.stop)) {
+        bool pf;
+        if (bp__frame_claim(fr, 0, &pf) != BP__CLAIM_OK)
+            continue;            /* pinned: try again */
+        uint64_t next = atomic_load(&fr->page) == P ? Q : P;
+        bp__frame_start_read(fr, next, false);
+        bp__frame_finish_read(fr, true);
+        atomic_fetch_add_explicit(&reuse.reuses, 1, memory_order_relaxed);
+    }
+    return NULL;
+}
+
+START_TEST(test_pin_hit_reuse)
+{
+    memset(&reuse, 0, sizeof(reuse));
+    frame_valid(&reuse.fr, P);
+    pthread_t ev, hit[2];
+    ck_assert_int_eq(pthread_create(&ev, NULL, reuse_evictor, NULL), 0);
+    for (uintptr_t i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&hit[i], NULL, reuse_hitter, (void *)i), 0);
+    /* Until both sides have done enough, or 20 s (scaled) have passed: on
+     * a loaded machine one side may run alone for a while. */
+    double until = tu_now() + 20 * tu_timeout_multiplier();
+    while ((atomic_load(&reuse.hits) < REUSE_HITS ||
+            atomic_load(&reuse.reuses) < REUSE_REUSES) &&
+           !atomic_load(&reuse.stop) && tu_now() < until)
+        usleep(1000);
+    atomic_store(&reuse.stop, 1);
+    tu_join_all(hit, 2, 30, "the hitters");
+    tu_join_all(&ev, 1, 30, "the evictor");
+    tu_assert_no_thread_errors();
+    uint64_t s = raw(&reuse.fr);
+    ck_assert_msg(bp__pins(s) == 0 && bp__shared(s) == 0 && (s & BP__F_VALID) &&
+                  !(s & (BP__F_X | BP__F_XWAIT | BP__F_CLAIMED | BP__F_IO)),
+                  "left over: state %#llx", (unsigned long long)s);
+    ck_assert_uint_gt(atomic_load(&reuse.hits), 0);
+    ck_assert_uint_gt(atomic_load(&reuse.reuses), 0);
+    ck_assert_uint_eq(ver(&reuse.fr) & 1, 0);
+}
+END_TEST
+
 /* ====================================================================== */
 /* 3. Write preference on a real pool                                     */
 /* ====================================================================== */
@@ -1722,6 +1818,7 @@ Suite *test_suite(void)
         { "wait_io", test_wait_io, 60 },
         { "optimistic", test_optimistic, 30 },
         { "random_interleaving", test_random_interleaving, 90 },
+        { "pin_hit_reuse", test_pin_hit_reuse, 90 },
         { "writer_fairness", test_writer_fairness, 180 },
         { "writer_fairness_reentrant", test_writer_fairness_reentrant, 180 },
         { "writer_readers_holding", test_writer_readers_holding, 180 },
