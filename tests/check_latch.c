@@ -1136,7 +1136,7 @@ END_TEST
  * one whose frame changed pages between its look and its CAS takes back
  * what the CAS took (bp__frame_pin_hit's undo): no thread ever sees more
  * shared latches than pins, and at the end no pin or latch is left.  (The
- * undo runs hundreds of times a run on two CPUs.) */
+ * undo runs thousands of times a run on two CPUs.) */
 #define REUSE_HITS 100000ul     /* the run goes on until this many hits */
 #define REUSE_REUSES 10000ul    /* ... and this many reuses */
 
