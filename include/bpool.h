@@ -297,7 +297,7 @@ struct bp_options {
                                  32 KiB */
     uint32_t readahead_max;   /* the window doubles up to this; default
                                  1 MiB; never more than a quarter of the
-                                 pool */
+                                 pool as large as it is (bp_resize) */
 
     /* AIO (see queue_depth).  0 means the default. */
     uint32_t aio_lanes;       /* lanes (AIO contexts a waiting thread has
@@ -1054,7 +1054,8 @@ struct bp_info {
     uint32_t coalesce_bytes;
     uint32_t checkpoint_rate;  /* pages/s, 0: unlimited */
     uint32_t readahead_min, readahead_max;  /* bytes in force: whole pages, max at
-                                               most a quarter of the pool;
+                                               most a quarter of the pool's
+                                               frames now, min at most max;
                                                0 with BP_NOREADAHEAD */
     uint32_t page_payload;   /* bytes of a page the caller may use:
                                 page_size, less BP_CHECKSUM_TRAILER with

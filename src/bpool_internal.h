@@ -560,8 +560,8 @@ void bp__warm_progress(bp_pool *pool, uint64_t *listed, uint64_t *done);
 int bp__readahead_create(bp_pool *pool, const struct bp_options *o);
 void bp__readahead_destroy(bp_pool *pool);
 /* The window bounds in force, in bytes (readahead_min/max rounded down to
- * whole pages, max at most a quarter of the pool); 0 and 0 without
- * read-ahead. */
+ * whole pages, max at most a quarter of the pool as large as it is now);
+ * 0 and 0 without read-ahead. */
 void bp__readahead_bounds(const bp_pool *pool, uint32_t *min_bytes,
                           uint32_t *max_bytes);
 void bp__readahead_on_miss(bp_pool *pool, uint64_t page, bool scan);

@@ -9,9 +9,9 @@
  * or past the trigger, the next window is queued behind the last one and
  * its first page becomes the new trigger, so the reads stay a window ahead
  * of the reader.  The window starts at readahead_min and doubles with
- * every window up to readahead_max (never above a quarter of the pool,
- * nor above the free frames plus half of those cold pages hold, at
- * least CLOCK-Pro's m_c); any
+ * every window up to readahead_max (never above a quarter of the pool as
+ * large as it is now - bp_resize changes that - nor above the free frames
+ * plus half of those cold pages hold, at least CLOCK-Pro's m_c); any
  * miss that does not follow the previous one ends the stream
  * and resets the window, so random access never reads ahead.
  *
@@ -33,7 +33,7 @@
 #include "bpool_internal.h"
 
 struct bp__readahead {
-    uint32_t min_pages, max_pages; /* [const] window bounds */
+    uint32_t want_min, want_max;   /* [const] the options' bounds, pages */
     pthread_mutex_t mu;
     uint64_t last;                 /* [mu] last page missed or first-touched */
     bool streaming;                /* [mu] a sequential stream is on */
@@ -42,27 +42,36 @@ struct bp__readahead {
     uint64_t trigger;              /* [mu] first touch here queues more */
 };
 
+/* The window's bounds for the pool as large as it is now: readahead_max,
+ * never above a quarter of the frames (at least one page), and
+ * readahead_min, never above that. */
+static void window_bounds(const bp_pool *pool, const struct bp__readahead *ra,
+                          uint32_t *min_pages, uint32_t *max_pages)
+{
+    uint32_t quarter = bp__frames_now(pool) / 4;
+    uint32_t max = ra->want_max < quarter ? ra->want_max : quarter;
+    if (max < 1)
+        max = 1;
+    *max_pages = max;
+    *min_pages = ra->want_min < max ? ra->want_min : max;
+}
+
 int bp__readahead_create(bp_pool *pool, const struct bp_options *o)
 {
     struct bp__readahead *ra = calloc(1, sizeof(*ra));
     if (!ra)
         return bp__fail(-ENOMEM, "bp_open: out of memory for read-ahead");
-    uint32_t frames = bp__frames_now(pool);
-    uint32_t quarter = frames / 4 ? frames / 4 : 1;
-    ra->min_pages = o->readahead_min / pool->page_size;
-    ra->max_pages = o->readahead_max / pool->page_size;
-    if (ra->max_pages > quarter)
-        ra->max_pages = quarter;
-    if (ra->max_pages < 1)
-        ra->max_pages = 1;
-    if (ra->min_pages < 1)
-        ra->min_pages = 1;
-    if (ra->min_pages > ra->max_pages)
-        ra->min_pages = ra->max_pages;
-    ra->window = ra->min_pages;
+    ra->want_min = o->readahead_min / pool->page_size;
+    ra->want_max = o->readahead_max / pool->page_size;
+    if (ra->want_min < 1)
+        ra->want_min = 1;
+    if (ra->want_max < 1)
+        ra->want_max = 1;
     ra->last = BP__NOPAGE;
     pthread_mutex_init(&ra->mu, NULL);
     pool->readahead = ra;
+    uint32_t max;
+    window_bounds(pool, ra, &ra->window, &max);
     return 0;
 }
 
@@ -70,8 +79,11 @@ void bp__readahead_bounds(const bp_pool *pool, uint32_t *min_bytes,
                           uint32_t *max_bytes)
 {
     const struct bp__readahead *ra = pool->readahead;
-    *min_bytes = ra ? ra->min_pages * pool->page_size : 0;
-    *max_bytes = ra ? ra->max_pages * pool->page_size : 0;
+    uint32_t min = 0, max = 0;
+    if (ra)
+        window_bounds(pool, ra, &min, &max);
+    *min_bytes = min * pool->page_size;
+    *max_bytes = max * pool->page_size;
 }
 
 void bp__readahead_destroy(bp_pool *pool)
@@ -92,6 +104,10 @@ void bp__readahead_destroy(bp_pool *pool)
 static void issue_window(bp_pool *pool, struct bp__readahead *ra, bool scan)
 {
     uint32_t room = atomic_load_explicit(&pool->readahead_room, memory_order_relaxed);
+    uint32_t min, max;
+    window_bounds(pool, ra, &min, &max);
+    if (ra->window > max)
+        ra->window = max;          /* the pool shrank */
     uint64_t start = ra->next, count = ra->window < room ? ra->window : room;
     if (count == 0)
         count = 1;
@@ -100,8 +116,8 @@ static void issue_window(bp_pool *pool, struct bp__readahead *ra, bool scan)
     bp__count(pool, BP__C_READAHEAD_WINDOWS, 1);
     ra->trigger = start;
     ra->next = start + count;
-    if (ra->window < ra->max_pages)
-        ra->window = ra->window * 2 < ra->max_pages ? ra->window * 2 : ra->max_pages;
+    if (ra->window < max)
+        ra->window = ra->window * 2 < max ? ra->window * 2 : max;
 }
 
 void bp__readahead_on_miss(bp_pool *pool, uint64_t page, bool scan)
@@ -113,8 +129,9 @@ void bp__readahead_on_miss(bp_pool *pool, uint64_t page, bool scan)
     bool sequential = ra->last != BP__NOPAGE && page == ra->last + 1;
     ra->last = page;
     if (!sequential) {
+        uint32_t max;
         ra->streaming = false;
-        ra->window = ra->min_pages;
+        window_bounds(pool, ra, &ra->window, &max);
     } else if (!ra->streaming || page >= ra->next) {
         /* A new stream, or the reader overtook the read-ahead. */
         ra->streaming = true;

@@ -147,6 +147,48 @@ START_TEST(test_grow)
 }
 END_TEST
 
+/* The read-ahead window's ceiling follows the pool's size: a quarter of
+ * the frames there are now (bp_info.readahead_max), readahead_min never
+ * above it; and a sequential scan after each resize reads every page
+ * right. */
+static void expect_readahead(bp_pool *pool, uint32_t frames)
+{
+    struct bp_info info;
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    ck_assert_uint_eq(info.frames, frames);
+    uint32_t max = BP_DEFAULT_READAHEAD_MAX / PS;
+    if (max > frames / 4)
+        max = frames / 4 ? frames / 4 : 1;
+    uint32_t min = BP_DEFAULT_READAHEAD_MIN / PS < max ? BP_DEFAULT_READAHEAD_MIN / PS : max;
+    ck_assert_uint_eq(info.readahead_max, max * PS);
+    ck_assert_uint_eq(info.readahead_min, min * PS);
+    for (uint32_t p = 0; p < PAGES; p++) {
+        bp_page pg;
+        ck_assert_msg(bp_pin(pool, p, BP_READ, &pg) == 0, "scan, page %u at %u "
+                      "frames: %s", p, frames, bp_errdetail());
+        ck_assert(tu_stamped(pg.data, PS, p, 1));
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+}
+
+START_TEST(test_readahead_follows_size)
+{
+    char *path;
+    bp_pool *pool = open_resizable("resize_readahead.data", &path);
+    expect_readahead(pool, FRAMES);
+    ck_assert_int_eq(bp_resize(pool, (uint64_t)MAX_FRAMES * PS), 0);
+    expect_readahead(pool, MAX_FRAMES);
+    ck_assert_int_eq(bp_resize(pool, 8u * PS), 0);
+    expect_readahead(pool, 8);
+    ck_assert_int_eq(bp_resize(pool, (uint64_t)FRAMES * PS), 0);
+    expect_readahead(pool, FRAMES);
+    struct bp_stats st;
+    ck_assert_int_eq(bp_stats(pool, &st), 0);
+    ck_assert_uint_gt(st.readahead_windows, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* Shrinking a pool full of dirty pages writes them back before their
  * frames go: nothing is lost, the frames above the new count hold
  * nothing, and the pool then works in its new size. */
@@ -371,6 +413,7 @@ Suite *test_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_bad_sizes);
     tcase_add_test(tc, test_grow);
+    tcase_add_test(tc, test_readahead_follows_size);
     tcase_add_test(tc, test_shrink_writes_back);
     tcase_add_test(tc, test_shrink_waits_for_pin);
     tcase_add_test(tc, test_shrink_gives_up);
