@@ -1129,22 +1129,60 @@ START_TEST(test_random_interleaving)
 }
 END_TEST
 
-/* The plain hit against reuse of its frame: one thread evicts the frame
+/* The hit paths against reuse of their frame: one thread evicts the frame
  * and reads another page into it, over and over (P, Q, P, ...), while two
- * take plain hits of P or Q.  A hit that succeeds holds the page it asked
- * for, VALID, with its pin (and shared latch) counted, until it lets go;
- * one whose frame changed pages between its look and its CAS takes back
- * what the CAS took (bp__frame_pin_hit's undo): no thread ever sees more
- * shared latches than pins, and at the end no pin or latch is left.  (The
- * undo runs thousands of times a run on two CPUs.) */
-#define REUSE_HITS 100000ul     /* the run goes on until this many hits */
+ * pin P or Q, by the plain hit (bp__frame_pin_hit: none or S) in one test
+ * and by the general one (bp__frame_pin: none, S or X, waiting for a busy
+ * latch) in the other.  A pin that succeeds holds the page it asked for,
+ * VALID, with its pin and latch counted, until it lets go; one whose frame
+ * changed pages between its look and its CAS takes back what the CAS took
+ * (the path's undo): no thread ever sees more shared latches than pins or
+ * X without a pin, and at the end no pin or latch is left.  (The plain
+ * hit's undo runs thousands of times a run on two CPUs.) */
+#define REUSE_HITS 500000ul     /* the run goes on until this many pins, */
+#define REUSE_SECONDS 1.0       /* ... at least this long, */
 #define REUSE_REUSES 10000ul    /* ... and this many reuses */
 
 static struct {
     struct bp__frame fr;
     _Atomic int stop;
+    bool general;               /* by bp__frame_pin, not the plain hit */
     _Atomic unsigned long hits, reuses;
 } reuse;
+
+/* Every latch of the frame comes with a pin: no more shared latches than
+ * pins, no X without a pin.  An undo that forgets its latch breaks this
+ * until the frame is next claimed. */
+static bool reuse_latches_pinned(const char *when)
+{
+    uint64_t s = raw(&reuse.fr);
+    if (bp__shared(s) <= bp__pins(s) && (!(s & BP__F_X) || bp__pins(s) > 0))
+        return true;
+    tu_thread_fail("a latch without its pin %s (state %#llx: pins %u shared "
+                   "%u X %d)", when, (unsigned long long)s, bp__pins(s),
+                   bp__shared(s), !!(s & BP__F_X));
+    atomic_store(&reuse.stop, 1);
+    return false;
+}
+
+/* Pin fr for page with latch want, by the plain hit or the general path
+ * (waiting for a busy latch): true if pinned and latched. */
+static bool reuse_pin(struct bp__frame *fr, uint64_t page, enum bp__latch want,
+                      bool general)
+{
+    if (!general)
+        return bp__frame_pin_hit(fr, page, want);
+    bool ft;
+    switch (bp__frame_pin(fr, page, want, true, &ft)) {
+    case BP__PIN_DONE:
+        return true;
+    case BP__PIN_LATCH_BUSY:
+        bp__frame_latch_wait(fr, want);
+        return true;
+    default:
+        return false;
+    }
+}
 
 static void *reuse_hitter(void *arg)
 {
@@ -1153,21 +1191,21 @@ static void *reuse_hitter(void *arg)
     while (!atomic_load(&reuse.stop)) {
         uint64_t r = tu_rnd(&seed);
         uint64_t page = (r & 1) ? P : Q;
-        enum bp__latch want = (r & 2) ? BP__LATCH_S : BP__LATCH_NONE;
-        if (!bp__frame_pin_hit(fr, page, want)) {
+        bool general = reuse.general;
+        enum bp__latch want = general ? (enum bp__latch)((r >> 1) % 3)
+                                      : ((r >> 1) & 1) ? BP__LATCH_S : BP__LATCH_NONE;
+        if (!reuse_pin(fr, page, want, general)) {
             /* A refusal, or an undo, leaves no latch without its pin. */
-            uint64_t s = raw(fr);
-            if (bp__shared(s) > bp__pins(s)) {
-                tu_thread_fail("a refused hit left more shared latches than "
-                               "pins (state %#llx)", (unsigned long long)s);
-                atomic_store(&reuse.stop, 1);
-            }
+            reuse_latches_pinned("after a refused pin");
             continue;
         }
         uint64_t s = raw(fr);
         uint64_t held = atomic_load(&fr->page);
-        if (held != page || !(s & BP__F_VALID) || bp__pins(s) == 0 ||
-            (want == BP__LATCH_S && bp__shared(s) == 0) || (s & BP__F_CLAIMED)) {
+        if (!reuse_latches_pinned("while pinned") ||
+            held != page || !(s & BP__F_VALID) || bp__pins(s) == 0 ||
+            (want == BP__LATCH_S && bp__shared(s) == 0) ||
+            (want == BP__LATCH_X && (!(s & BP__F_X) || bp__shared(s) != 0)) ||
+            (s & BP__F_CLAIMED)) {
             tu_thread_fail("a hit of page %llu holds page %llu (state %#llx: "
                            "pins %u shared %u)", (unsigned long long)page,
                            (unsigned long long)held, (unsigned long long)s,
@@ -1175,6 +1213,7 @@ static void *reuse_hitter(void *arg)
             atomic_store(&reuse.stop, 1);
         }
         bp__frame_release(fr, want, true);
+        reuse_latches_pinned("after a release");
         atomic_fetch_add_explicit(&reuse.hits, 1, memory_order_relaxed);
     }
     return NULL;
@@ -1185,6 +1224,10 @@ static void *reuse_evictor(void *arg)
     (void)arg;
     struct bp__frame *fr = &reuse.fr;
     while (!atomic_load(&reuse.stop)) {
+        /* A latch left without its pin would vanish with the claim:
+         * look for one first. */
+        if (!reuse_latches_pinned("before a claim"))
+            break;
         bool pf;
         if (bp__frame_claim(fr, 0, &pf) != BP__CLAIM_OK)
             continue;            /* pinned: try again */
@@ -1196,18 +1239,20 @@ static void *reuse_evictor(void *arg)
     return NULL;
 }
 
-START_TEST(test_pin_hit_reuse)
+static void run_reuse(bool general)
 {
     memset(&reuse, 0, sizeof(reuse));
+    reuse.general = general;
     frame_valid(&reuse.fr, P);
     pthread_t ev, hit[2];
     ck_assert_int_eq(pthread_create(&ev, NULL, reuse_evictor, NULL), 0);
     for (uintptr_t i = 0; i < 2; i++)
         ck_assert_int_eq(pthread_create(&hit[i], NULL, reuse_hitter, (void *)i), 0);
-    /* Until both sides have done enough, or 20 s (scaled) have passed: on
-     * a loaded machine one side may run alone for a while. */
-    double until = tu_now() + 20 * tu_timeout_multiplier();
-    while ((atomic_load(&reuse.hits) < REUSE_HITS ||
+    /* Until both sides have done enough for long enough, or 20 s (scaled)
+     * have passed: on a loaded machine one side may run alone for a while,
+     * and the undo needs the two to run at once. */
+    double start = tu_now(), until = start + 20 * tu_timeout_multiplier();
+    while ((atomic_load(&reuse.hits) < REUSE_HITS || tu_now() < start + REUSE_SECONDS ||
             atomic_load(&reuse.reuses) < REUSE_REUSES) &&
            !atomic_load(&reuse.stop) && tu_now() < until)
         usleep(1000);
@@ -1222,6 +1267,17 @@ START_TEST(test_pin_hit_reuse)
     ck_assert_uint_gt(atomic_load(&reuse.hits), 0);
     ck_assert_uint_gt(atomic_load(&reuse.reuses), 0);
     ck_assert_uint_eq(ver(&reuse.fr) & 1, 0);
+}
+
+START_TEST(test_pin_hit_reuse)
+{
+    run_reuse(false);
+}
+END_TEST
+
+START_TEST(test_pin_reuse)
+{
+    run_reuse(true);
 }
 END_TEST
 
@@ -1819,6 +1875,7 @@ Suite *test_suite(void)
         { "optimistic", test_optimistic, 30 },
         { "random_interleaving", test_random_interleaving, 90 },
         { "pin_hit_reuse", test_pin_hit_reuse, 90 },
+        { "pin_reuse", test_pin_reuse, 90 },
         { "writer_fairness", test_writer_fairness, 180 },
         { "writer_fairness_reentrant", test_writer_fairness_reentrant, 180 },
         { "writer_readers_holding", test_writer_readers_holding, 180 },
