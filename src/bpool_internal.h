@@ -503,6 +503,11 @@ void bp__dw_write(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
 /* At a clean close, after the last fdatasync: clear the descriptor so
  * that the next open has nothing to repair.  0 or a negative errno. */
 int bp__dw_close(struct bp__datafile *df);
+/* bp_truncate_file, before the cut is recorded (no page past it can be
+ * written or added any more): make the batches' in-place writes durable,
+ * then clear the descriptors, so that no copy of a page past the cut is
+ * left to be put back at a later open.  0 or a negative errno. */
+int bp__dw_forget(bp_pool *pool, struct bp__datafile *df);
 
 /* flush.c */
 enum bp__writer {

@@ -106,17 +106,26 @@ static uint32_t desc_parse(const struct bp__datafile *df, const uint8_t *buf)
     return bp__get32(buf + at) == bp__crc32c(0, buf, at) ? k : 0;
 }
 
-static int sync_file(struct bp__datafile *df, const char *why)
+/* fdatasync.  With a pool (NULL only in the open's repair) a failure is
+ * fatal for its durability, as every failed fdatasync is (bp_sync's,
+ * flush.c): the in-place writes of the batches before it may be lost,
+ * and no later fdatasync would say so. */
+static int sync_file(bp_pool *pool, struct bp__datafile *df, const char *why)
 {
     if (bp__fdatasync(df->fd) == 0)
         return 0;
     int e = errno;
-    return bp__fail(-e, "fdatasync of %s (%s) failed: %s; check the device",
-                    df->path, why, strerror(e));
+    if (!pool)
+        return bp__fail(-e, "fdatasync of %s (%s) failed: %s; check the "
+                        "device", df->path, why, strerror(e));
+    atomic_store(&pool->durability_lost, true);
+    return bp__fail(-e, "fdatasync of %s (%s) failed: %s; changes may not be "
+                    "on disk and the pool now refuses writes; close it and "
+                    "check the file", df->path, why, strerror(e));
 }
 
 /* Zero both descriptors: nothing to repair. */
-static int desc_clear(struct bp__datafile *df)
+static int desc_clear(bp_pool *pool, struct bp__datafile *df)
 {
     memset(df->dw_desc, 0, df->page_size);
     for (uint32_t h = 0; h < 2; h++) {
@@ -128,7 +137,7 @@ static int desc_clear(struct bp__datafile *df)
                             "check the device", df->path, strerror(e));
         }
     }
-    return sync_file(df, "clearing the doublewrite area");
+    return sync_file(pool, df, "clearing the doublewrite area");
 }
 
 int bp__dw_repair(struct bp__datafile *df, bool read_only)
@@ -194,9 +203,9 @@ int bp__dw_repair(struct bp__datafile *df, bool read_only)
     }
     free(area);
     if (r == 0 && any)
-        r = sync_file(df, "repairing pages from the doublewrite area");
+        r = sync_file(NULL, df, "repairing pages from the doublewrite area");
     if (r == 0 && any)
-        r = desc_clear(df);
+        r = desc_clear(NULL, df);
     return r;
 }
 
@@ -237,7 +246,7 @@ static int stage(bp_pool *pool, struct bp__datafile *df,
                         "again later - check the device", k, df->path,
                         r == -BP_ESHORTIO ? "the write came back short" :
                         bp_strerror(r));
-    return sync_file(df, "after writing the doublewrite area");
+    return sync_file(pool, df, "after writing the doublewrite area");
 }
 
 /* Group commit.  A batch costs two fdatasyncs however few pages it has,
@@ -381,12 +390,37 @@ out:
     free(b);
 }
 
-int bp__dw_close(struct bp__datafile *df)
+/* Clear both descriptors under dw_mu (so no batch is being staged or
+ * written in place meanwhile), an fdatasync first if sync_first: the
+ * in-place writes of the batches before may not be durable yet, and
+ * until they are, their copies are what repairs them. */
+static int clear_area(bp_pool *pool, struct bp__datafile *df, bool sync_first)
 {
     if (!df->dw_pages || !df->dw_desc)
         return 0;
     pthread_mutex_lock(&df->dw_mu);
-    int r = df->dw_seq ? desc_clear(df) : 0;
+    int r = 0;
+    if (df->dw_seq) {   /* 0: no batch since the open's repair cleared it */
+        if (sync_first)
+            r = sync_file(pool, df, "before clearing the doublewrite area");
+        if (r == 0)
+            r = desc_clear(pool, df);
+    }
     pthread_mutex_unlock(&df->dw_mu);
     return r;
+}
+
+int bp__dw_close(struct bp__datafile *df)
+{
+    return clear_area(NULL, df, false);
+}
+
+/* A copy of a page past a cut must not outlive the cut: were the file to
+ * grow again and its new page there be synced as zeros, the next open's
+ * repair would put the page's old image back over it (check_powercut,
+ * test_cut_file_doublewrite).  The batches' copies cannot be told apart
+ * without reading the area, and a cut is rare: clear it all. */
+int bp__dw_forget(bp_pool *pool, struct bp__datafile *df)
+{
+    return clear_area(pool, df, true);
 }

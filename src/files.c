@@ -293,11 +293,13 @@ int bp_truncate_file(bp_pool *pool, uint32_t file, uint64_t pages)
     set_count(pool, df, pages);
     /* The pool's own transient pins end within one I/O: 2 s at most. */
     r = drop_pages(pool, file, pages, fn, 200);
-    /* The header's count goes down first, durably, then the file: a power
+    /* With a doublewrite area, its copies of pages past the cut go first.
+     * The header's count goes down next, durably, then the file: a power
      * cut between the two leaves a file longer than its header says,
      * which opens as a file grown after its last checkpoint; the other
      * order could leave one shorter, which bp_open refuses as damaged. */
-    if (r == 0 && (r = bp__header_set_pages(df, pages)) == 0 &&
+    if (r == 0 && (r = bp__dw_forget(pool, df)) == 0 &&
+        (r = bp__header_set_pages(df, pages)) == 0 &&
         (r = bp__sync_datafile(pool, df, fn)) == 0 &&
         (r = bp__file_cut(df, pages)) == 0)
         r = bp__sync_datafile(pool, df, fn);

@@ -1192,6 +1192,43 @@ END_TEST
  * failed); the page count and the file size stay, nothing is pinned.  A
  * file system without fallocate (EOPNOTSUPP) still grows.  When space
  * comes back allocation goes on, and every page reaches the file. */
+/* Proves that the fdatasync a doublewrite batch makes before its pages
+ * go in place is as fatal when it fails as bp_sync's: the batches before
+ * it wrote their pages in place on the strength of a later fdatasync, and
+ * a failed one may have lost them without a later one saying so.  The
+ * batch's pages stay dirty, and the pool refuses writes and syncs. */
+START_TEST(test_doublewrite_fdatasync_fails)
+{
+    reset_faults();
+    char *path = tu_path("fsync-dw.bp");
+    unlink(path);
+    bp_pool *pool = tu_open(path, 8, BP_CREATE | BP_DOUBLEWRITE | BP_NOFLUSH |
+                            BP_NOREADAHEAD);
+    for (uint64_t p = 0; p < 4; p++) {
+        uint64_t n;
+        bp_page pg;
+        ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
+        tu_stamp(pg.data, PS, n, 30);
+        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    sys_fail(BP__FAULT_FDATASYNC, 1, -EIO);
+    ck_assert_int_lt(bp_flush_all(pool), 0);
+    ck_assert_int_eq(atomic_load(&sys_calls[BP__FAULT_FDATASYNC]), 1);
+    ck_assert_uint_eq(tu_stats(pool).dirty, 4);
+    ck_assert_int_eq(bp_sync(pool), -BP_EDURABILITY);
+    ck_assert_int_eq(bp_checkpoint(pool), -BP_EDURABILITY);
+    ck_assert_int_eq(bp_truncate_file(pool, 0, 2), -BP_EDURABILITY);
+    bp_page pg;
+    ck_assert_int_eq(bp_pin(pool, 1, BP_WRITE, &pg), 0);
+    ck_assert_int_eq(bp_mark_dirty(&pg), -BP_EDURABILITY);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    ck_assert_int_eq(atomic_load(&sys_calls[BP__FAULT_FDATASYNC]), 1);
+    ck_assert_int_eq(bp_close(pool), -BP_EDURABILITY);
+    atomic_store(&sys_calls[BP__FAULT_FDATASYNC], 0);
+}
+END_TEST
+
 START_TEST(test_grow_faults)
 {
     reset_faults();
@@ -1499,6 +1536,7 @@ Suite *test_suite(void)
 
     tc = tcase_create("sync");
     tcase_add_test(tc, test_fdatasync_fails);
+    tcase_add_test(tc, test_doublewrite_fdatasync_fails);
     tcase_add_test(tc, test_grow_faults);
     tcase_add_test(tc, test_fallocate_errors_fail_alloc);
     tcase_set_timeout(tc, 20);

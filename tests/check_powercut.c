@@ -228,6 +228,71 @@ START_TEST(test_cuts_doublewrite)
 }
 END_TEST
 
+/* BP_DOUBLEWRITE and bp_truncate_file: a cut file that grows again must
+ * not get the pages it lost back from the area at the next open.  Pages
+ * 80-95 are written through the area, the file is cut to 64 pages and
+ * grown back to 96; pages 64-79 are written again (a newer batch) and
+ * 80-95 stay the zero pages bp_alloc_page made; a sync makes all of it
+ * durable.  After a cut, the open's repair must leave 80-95 zero: the
+ * area's older half still named them with their images from before the
+ * cut, unless the cut cleared it. */
+START_TEST(test_cut_file_doublewrite)
+{
+    struct model *m = calloc(1, sizeof *m);
+    ck_assert_ptr_nonnull(m);
+    char *path = make_file("powercut-cutdw.data", m, BP_DOUBLEWRITE);
+    char image[4096];
+    snprintf(image, sizeof image, "%s.cut", path);
+    ck_assert_int_eq(pc_start(path), 0);
+    /* Frames for every page: no eviction writes a batch of its own, so
+     * the area ends up holding the two syncs' batches. */
+    bp_pool *pool = tu_open(path, PAGES, BP_CHECKSUMS | BP_DOUBLEWRITE | BP_NOFLUSH);
+    for (uint64_t p = 80; p < PAGES; p++)
+        rewrite(pool, m, p);
+    ck_assert_int_eq(bp_sync(pool), 0);
+    ck_assert_int_eq(bp_truncate_file(pool, 0, 64), 0);
+    for (uint64_t p = 64; p < PAGES; p++) {
+        uint64_t n;
+        bp_page pg;
+        ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
+        ck_assert_uint_eq(n, p);
+        if (p < 80) {
+            stamp(pg.data, p, 7);
+            ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+        }
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_int_eq(bp_sync(pool), 0);
+    struct pc_cut_info in;
+    ck_assert_int_eq(pc_cut(image, 1, &in), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    pc_stop();
+
+    bp_pool *img = tu_open(image, FRAMES, BP_CHECKSUMS | BP_NOREADAHEAD);
+    static const uint8_t zero[PS];
+    for (uint64_t p = 64; p < PAGES; p++) {
+        bp_page pg;
+        int r = bp_pin(img, p, BP_READ, &pg);
+        ck_assert_msg(r == 0, "page %llu of the image: %s",
+                      (unsigned long long)p, bp_errdetail());
+        if (p < 80)
+            ck_assert_msg(tu_stamped(pg.data, PAYLOAD, p, 7), "page %llu "
+                          "lost the version written after the cut",
+                          (unsigned long long)p);
+        else
+            ck_assert_msg(memcmp(pg.data, zero, PAYLOAD) == 0, "page %llu, "
+                          "allocated again after bp_truncate_file cut it, "
+                          "came back from the doublewrite area holding its "
+                          "image from before the cut", (unsigned long long)p);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_int_eq(bp_close(img), 0);
+    unlink(image);
+    unlink(path);
+    free(m);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -237,6 +302,7 @@ Suite *test_suite(void)
     tcase_add_loop_test(tc, test_cuts, 0, 2);
     tcase_add_test(tc, test_cuts_noflush);
     tcase_add_loop_test(tc, test_cuts_doublewrite, 0, 2);
+    tcase_add_test(tc, test_cut_file_doublewrite);
     suite_add_tcase(s, tc);
     return s;
 }
