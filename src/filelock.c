@@ -47,8 +47,11 @@
 
 /* True if the lock line `line` (the /proc/locks format, also used by
  * fdinfo after "lock:\t") is a granted lock on the file `id`
- * ("MAJ:MIN:INO", hex device numbers as the kernel prints them); its
- * pid goes to *pid. */
+ * ("MAJ:MIN:INO", hex device numbers as the kernel prints them) of a
+ * kind that conflicts with bpool's; its pid goes to *pid.  Only POSIX
+ * and OFD locks do: a flock(2) lock (kvdb flocks its file, then opens a
+ * pool on it), a lease or a delegation never keeps a pool out, and
+ * naming its holder would point at the wrong process - often this one. */
 static bool lock_line_matches(const char *line, const char *id, long *pid)
 {
     /* "N: KIND MODE TYPE PID MAJ:MIN:INO START END" */
@@ -58,6 +61,11 @@ static bool lock_line_matches(const char *line, const char *id, long *pid)
     if (!p)
         return false;
     p++;
+    p += strspn(p, " \t");
+    size_t kind = strcspn(p, " \t");
+    if (!(kind == 5 && strncmp(p, "POSIX", 5) == 0) &&
+        !(kind == 6 && strncmp(p, "OFDLCK", 6) == 0))
+        return false;
     for (int field = 0; field < 3; field++) {   /* KIND MODE TYPE */
         p += strspn(p, " \t");
         p += strcspn(p, " \t");

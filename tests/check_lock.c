@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -399,6 +400,35 @@ START_TEST(test_waiter_not_named)
 }
 END_TEST
 
+/* A flock(2) lock is of another kind than bpool's and never keeps a pool
+ * out, so it is never named as the holder: kvdb flocks its file and then
+ * opens a pool on it, and when a pool in another process holds the file
+ * (a killed process's, for a moment), the detail must name that process,
+ * not "this process" for kvdb's own flock, which /proc/locks lists with
+ * its pid where the pool's OFD lock shows none. */
+START_TEST(test_flock_not_named)
+{
+    char *path = tu_path("flock.bp");
+    tu_make_file(path, PS, PAGES, 13);
+    int fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(flock(fd, LOCK_EX | LOCK_NB), 0);
+    struct holder h = hold_in_child(path, 0);
+    bp_pool *pool;
+    TU_EXPECT_ERR(tu_try_open(path, 0, PS, 16, &pool), -BP_ELOCKED, path,
+                  "in use by another pool", pid_text(h.pid));
+    ck_assert_msg(!strstr(bp_errdetail(), "this process"),
+                  "names this process, which holds only a flock: %s",
+                  bp_errdetail());
+    release_child(h);
+    /* The flock alone keeps nobody out. */
+    ck_assert_int_eq(tu_try_open(path, 0, PS, 16, &pool), 0);
+    tu_expect_page(pool, 1, BP_READ, 13);
+    ck_assert_int_eq(bp_close(pool), 0);
+    close(fd);
+}
+END_TEST
+
 /* A lock no process has a descriptor for - its open file description
  * kept alive by a memory mapping after the descriptor was closed - is
  * still a lock: bp_open is refused, and the detail says the holder's pid
@@ -655,6 +685,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_created_file_kept_for_holder);
     tcase_add_test(tc, test_posix_holder_named);
     tcase_add_test(tc, test_waiter_not_named);
+    tcase_add_test(tc, test_flock_not_named);
     tcase_add_test(tc, test_holder_unknown);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
