@@ -495,11 +495,12 @@ BP_API int bp_sync_file(bp_pool *pool, uint32_t file);
  * database that has moved its live pages below `pages` first (a vacuum, a
  * compaction).  The pages at and beyond `pages` leave the pool and the
  * file; what they held is gone.  The dirty ones among them are written
- * back first (a page leaves the pool only clean); the pages below
- * `pages` are neither written nor synced, and other threads may go on
- * using them during the call.  Then the page count goes down (pins of
- * pages past it fail with -BP_ERANGE from then on), the header records it
- * and is synced before the file is cut (ftruncate) and synced: a power
+ * back first (a page leaves the pool only clean); the dirty pages below
+ * `pages` are not written back, and other threads may go on using them
+ * during the call.  Then the page count goes down (pins of pages past it
+ * fail with -BP_ERANGE from then on), the file is synced (and a
+ * doublewrite area cleared), the header records the count and is synced
+ * before the file is cut (ftruncate) and synced: a power
  * cut between the two leaves a file longer than its header says, which
  * opens as one grown after its last checkpoint.  bp_alloc_page then gives
  * page `pages` next.  `pages` equal to the page count does nothing.

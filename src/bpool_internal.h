@@ -98,6 +98,10 @@ struct bp__datafile {
                                       since the last fdatasync began */
     _Atomic bool written;          /* [atomic] a page was written since
                                       open (flush.c) */
+    bool header_behind;            /* [sync_mu] a bp_truncate_file that
+                                      failed after its header write left
+                                      the header's count below the file's:
+                                      the next sync records it again */
     pthread_mutex_t header_mu;     /* serializes header writes */
     struct bp__header header;      /* [header_mu] as last written or read;
                                       version 0 without a header */

@@ -486,9 +486,12 @@ int bp__file_grow_one(struct bp__datafile *df)
 void bp__file_shrink_one(struct bp__datafile *df)
 {
     uint64_t n = atomic_load_explicit(&df->page_count, memory_order_relaxed);
-    if (ftruncate(df->fd, (off_t)bp__page_offset(df, n)) < 0) {
-        /* Nothing better to do: the extra zero page is harmless. */
-    }
+    off_t size = (off_t)bp__page_offset(df, n);
+    if (ftruncate(df->fd, size) < 0)
+        return;   /* nothing better to do: the extra zero page is harmless */
+    /* The cut freed the blocks reserved past the end too: the next growth
+     * must reserve again (ENOSPC at bp_alloc_page, never at a write). */
+    df->prealloc_end = (uint64_t)size;
 }
 
 int bp__file_cut(struct bp__datafile *df, uint64_t n)

@@ -293,18 +293,35 @@ int bp_truncate_file(bp_pool *pool, uint32_t file, uint64_t pages)
     set_count(pool, df, pages);
     /* The pool's own transient pins end within one I/O: 2 s at most. */
     r = drop_pages(pool, file, pages, fn, 200);
-    /* With a doublewrite area, its copies of pages past the cut go first.
-     * The header's count goes down next, durably, then the file: a power
-     * cut between the two leaves a file longer than its header says,
-     * which opens as a file grown after its last checkpoint; the other
-     * order could leave one shorter, which bp_open refuses as damaged. */
-    if (r == 0 && (r = bp__dw_forget(pool, df)) == 0 &&
-        (r = bp__header_set_pages(df, pages)) == 0 &&
-        (r = bp__sync_datafile(pool, df, fn)) == 0 &&
-        (r = bp__file_cut(df, pages)) == 0)
-        r = bp__sync_datafile(pool, df, fn);
-    if (r < 0)
+    /* First an fdatasync: the header may record only a count an
+     * fdatasync has covered, and pages added since the last sync (up to
+     * `had`) may not be durable yet - a header saying `pages` over a file
+     * that a power cut left shorter would be refused as damaged.  With a
+     * doublewrite area, its copies of pages past the cut go next.  The
+     * header's count goes down then, durably, then the file: a power cut
+     * between the two leaves a file longer than its header says, which
+     * opens as a file grown after its last checkpoint; the other order
+     * could leave one shorter, which bp_open refuses as damaged. */
+    bool header_cut = false, file_cut = false;
+    if (r == 0 && (r = bp__sync_datafile(pool, df, fn)) == 0 &&
+        (r = bp__dw_forget(pool, df)) == 0 &&
+        (r = bp__header_set_pages(df, pages)) == 0) {
+        header_cut = true;
+        if ((r = bp__sync_datafile(pool, df, fn)) == 0 &&
+            (r = bp__file_cut(df, pages)) == 0) {
+            file_cut = true;
+            r = bp__sync_datafile(pool, df, fn);
+        }
+    }
+    /* A cut that did not happen puts the count back (the pages past it
+     * are on disk: they were written back first), and a header that
+     * already says less gets the count again at the next sync.  Once the
+     * file is cut the cut stands, whatever its last fdatasync said (that
+     * failure is fatal for durability anyway). */
+    if (r < 0 && !file_cut) {
         set_count(pool, df, had);
+        df->header_behind = df->header_behind || header_cut;
+    }
     pthread_mutex_unlock(&pool->sync_mu);
     pthread_mutex_unlock(&pool->grow_mu);
     pthread_mutex_unlock(&pool->files_mu);

@@ -411,7 +411,8 @@ static int sync_one(bp_pool *pool, struct bp__datafile *df, uint64_t pages,
     uint64_t now = atomic_load(&df->page_count);
     if (pages > now)
         pages = now;
-    bool changed = atomic_load(&df->written) || pages != df->pages_at_open;
+    bool changed = atomic_load(&df->written) || pages != df->pages_at_open ||
+                   df->header_behind;
     bool record = record_pages && changed;
     if (!unsynced && !always && !record)
         return 0;
@@ -420,6 +421,8 @@ static int sync_one(bp_pool *pool, struct bp__datafile *df, uint64_t pages,
      * one that did records the count until a header write succeeds. */
     if (r == 0 && record && (r = bp__header_record_pages(df, pages)) == 1)
         r = bp__sync_datafile(pool, df, fn);
+    if (r >= 0 && record)
+        df->header_behind = false;
     if (r < 0)
         atomic_store(&df->unsynced, true);
     return r;

@@ -1293,6 +1293,41 @@ END_TEST
  * page count, the file's size and the statistics are unchanged and
  * nothing is pinned.  Only "not supported" (EOPNOTSUPP, ENOSYS) lets the
  * page be allocated without a reservation. */
+/* Proves an allocation that is undone (every frame pinned: no frame for
+ * the new page) leaves the file's blocks reserved ahead: the undo cuts
+ * the file back, which frees the reservation past its end too, so the
+ * next growth must reserve again - or a later write could find the file
+ * system full, which bp_alloc_page promises to report instead. */
+START_TEST(test_alloc_undo_keeps_reservation)
+{
+    reset_faults();
+    char *path = tu_path("undo.bp");
+    unlink(path);
+    bp_pool *pool = tu_open(path, 4, BP_CREATE | BP_NOFLUSH | BP_NOREADAHEAD);
+    bp_page pg[4], extra;
+    uint64_t n;
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(bp_alloc_page(pool, &n, &pg[i]), 0);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    bool reserves = (uint64_t)st.st_blocks * 512 >= BP_DEFAULT_GROW_BYTES / 2;
+    ck_assert_int_eq(bp_alloc_page(pool, &n, &extra), -BP_ENOFRAME);
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(bp_unpin(&pg[i]), 0);
+    ck_assert_int_eq(bp_alloc_page(pool, &n, &extra), 0);
+    ck_assert_uint_eq(n, 4);
+    ck_assert_int_eq(bp_unpin(&extra), 0);
+    ck_assert_int_eq(stat(path, &st), 0);
+    if (reserves)   /* a file system without fallocate reserves nothing */
+        ck_assert_msg((uint64_t)st.st_blocks * 512 >= BP_DEFAULT_GROW_BYTES / 2,
+                      "after an undone allocation and a new one, %llu KiB "
+                      "of the file's blocks are allocated: the reservation "
+                      "ahead was lost",
+                      (unsigned long long)st.st_blocks / 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 START_TEST(test_fallocate_errors_fail_alloc)
 {
     reset_faults();
@@ -1539,6 +1574,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_doublewrite_fdatasync_fails);
     tcase_add_test(tc, test_grow_faults);
     tcase_add_test(tc, test_fallocate_errors_fail_alloc);
+    tcase_add_test(tc, test_alloc_undo_keeps_reservation);
     tcase_set_timeout(tc, 20);
     suite_add_tcase(s, tc);
 

@@ -670,6 +670,50 @@ START_TEST(test_truncate_cut_fails)
     ck_assert_uint_eq(bp_page_count(pool), A_PAGES);
     ck_assert_int_eq(bp_close(pool), 0);
     tu_file_intact(a, PS, A_PAGES, 1);
+    /* The close after the failed cut recorded the whole file in the
+     * header again (it said 20): so pages cut off while no pool has the
+     * file open are noticed, as with any file. */
+    ck_assert_int_eq(truncate(a, (off_t)PS * (1 + 25)), 0);
+    TU_EXPECT_ERR(tu_try_open(a, 0, PS, 32, &pool), -BP_ESHRUNK, a);
+    unlink(a);
+}
+END_TEST
+
+/* An fdatasync that fails after the ftruncate of a cut has happened. */
+static _Atomic int cut_done;
+static int fail_sync_after_cut(void *arg, struct bp__fault_call *call)
+{
+    (void)arg;
+    if (call->op == BP__FAULT_FTRUNCATE && call->len == fail_cut_at)
+        atomic_store(&cut_done, 1);
+    if (call->op == BP__FAULT_FDATASYNC && atomic_load(&cut_done))
+        return -EIO;
+    return 0;
+}
+
+/* Proves that once the file is cut the cut stands, even if the fdatasync
+ * after it fails: the page count stays at the cut (a pin past it is out
+ * of range, not a page of a file "shrunk by another process"), and the
+ * failure is fatal for durability as every failed fdatasync is. */
+START_TEST(test_truncate_last_sync_fails)
+{
+    char *a = tu_path("files_a.data");
+    tu_make_file(a, PS, A_PAGES, 1);
+    bp_pool *pool = open_file(a, 32, 0);
+    fail_cut_at = (uint64_t)PS * (1 + 20);
+    atomic_store(&cut_done, 0);
+    atomic_store(&bp__sysfault, fail_sync_after_cut);
+    int r = bp_truncate_file(pool, 0, 20);
+    atomic_store(&bp__sysfault, NULL);
+    ck_assert_int_eq(r, -EIO);
+    ck_assert_int_eq(atomic_load(&cut_done), 1);
+    ck_assert_uint_eq(bp_page_count(pool), 20);
+    ck_assert_uint_eq(file_bytes(a), (uint64_t)PS * (1 + 20));
+    bp_page pg;
+    ck_assert_int_eq(bp_pin(pool, 30, BP_READ, &pg), -BP_ERANGE);
+    expect(pool, 0, 19, 1);
+    ck_assert_int_eq(bp_sync(pool), -BP_EDURABILITY);
+    (void)bp_close(pool);   /* refuses: durability is lost */
     unlink(a);
 }
 END_TEST
@@ -834,6 +878,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_warm_two_files);
     tcase_add_test(tc, test_truncate);
     tcase_add_test(tc, test_truncate_cut_fails);
+    tcase_add_test(tc, test_truncate_last_sync_fails);
     tcase_add_test(tc, test_truncate_during_checkpoint);
     tcase_add_test(tc, test_truncate_after_lost_durability);
     tcase_add_test(tc, test_truncate_while_reading);

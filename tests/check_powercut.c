@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "bpool.h"
+#include "fault.h"
 #include "testutil.h"
 #include "../tools/powercut.h"
 
@@ -293,6 +294,81 @@ START_TEST(test_cut_file_doublewrite)
 }
 END_TEST
 
+/* Images taken inside bp_truncate_file: before each of its fdatasyncs,
+ * several (a cut may keep any subset of the writes sent since the last
+ * one).  Only the images are written here; they are opened afterwards. */
+enum { CUT_SEEDS = 8, MAX_CUT_IMAGES = 64 };
+static char cut_base[4096];
+static _Atomic unsigned cut_images;
+static int image_at_sync(void *arg, struct bp__fault_call *call)
+{
+    (void)arg;
+    if (call->op != BP__FAULT_FDATASYNC)
+        return 0;
+    for (unsigned k = 0; k < CUT_SEEDS; k++) {
+        unsigned n = atomic_fetch_add(&cut_images, 1);
+        if (n >= MAX_CUT_IMAGES)
+            return 0;
+        char image[4200];
+        snprintf(image, sizeof image, "%s.%u", cut_base, n);
+        struct pc_cut_info in;
+        if (pc_cut(image, 1000 + n, &in) != 0)
+            abort();
+    }
+    return 0;
+}
+
+/* A power cut at any moment of bp_truncate_file leaves a file that opens
+ * with every synced page: pages added since the last sync and then cut
+ * must not leave a header that records more pages than a cut kept (the
+ * header may record only a count an fdatasync has covered). */
+START_TEST(test_cut_during_truncate)
+{
+    struct model *m = calloc(1, sizeof *m);
+    ck_assert_ptr_nonnull(m);
+    char *path = make_file("powercut-trunc.data", m, 0);
+    snprintf(cut_base, sizeof cut_base, "%s.cut", path);
+    ck_assert_int_eq(pc_start(path), 0);
+    bp_pool *pool = tu_open(path, 2 * PAGES, BP_CHECKSUMS | BP_NOFLUSH);
+    for (uint64_t p = PAGES; p < PAGES + 32; p++) {   /* never synced */
+        uint64_t n;
+        bp_page pg;
+        ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    atomic_store(&cut_images, 0);
+    atomic_store(&bp__sysfault, image_at_sync);
+    int r = bp_truncate_file(pool, 0, PAGES + 16);
+    atomic_store(&bp__sysfault, NULL);
+    ck_assert_msg(r == 0, "bp_truncate_file: %s", bp_errdetail());
+    ck_assert_int_eq(bp_close(pool), 0);
+    pc_stop();
+    unsigned n = atomic_load(&cut_images);
+    ck_assert_uint_ge(n, 2 * CUT_SEEDS);
+    ck_assert_uint_le(n, MAX_CUT_IMAGES);
+    for (unsigned i = 0; i < n; i++) {
+        char image[4200];
+        snprintf(image, sizeof image, "%s.%u", cut_base, i);
+        bp_pool *img = NULL;
+        r = tu_try_open(image, BP_CHECKSUMS | BP_NOREADAHEAD, PS, FRAMES, &img);
+        ck_assert_msg(r == 0, "image %u of a cut inside bp_truncate_file "
+                      "does not open: %s", i, bp_errdetail());
+        ck_assert_uint_ge(bp_page_count(img), PAGES);
+        for (uint64_t p = 0; p < PAGES; p++) {
+            bp_page pg;
+            ck_assert_int_eq(bp_pin(img, p, BP_READ, &pg), 0);
+            ck_assert_msg(tu_stamped(pg.data, PAYLOAD, p, 1), "image %u: "
+                          "synced page %llu lost", i, (unsigned long long)p);
+            ck_assert_int_eq(bp_unpin(&pg), 0);
+        }
+        ck_assert_int_eq(bp_close(img), 0);
+        unlink(image);
+    }
+    unlink(path);
+    free(m);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -303,6 +379,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_cuts_noflush);
     tcase_add_loop_test(tc, test_cuts_doublewrite, 0, 2);
     tcase_add_test(tc, test_cut_file_doublewrite);
+    tcase_add_test(tc, test_cut_during_truncate);
     suite_add_tcase(s, tc);
     return s;
 }
