@@ -428,15 +428,20 @@ static int sync_one(bp_pool *pool, struct bp__datafile *df, uint64_t pages,
     return r;
 }
 
+static int durability_lost(const char *fn)
+{
+    return bp__fail(-BP_EDURABILITY, "%s: an earlier fdatasync of a data file "
+                    "of the pool failed, so earlier changes may be lost; close "
+                    "the pool and check its files", fn);
+}
+
 int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only, uint32_t rate,
                        const char *fn, bool record_pages)
 {
     if (pool->read_only)
         return 0;   /* nothing was written: nothing to make durable */
     if (atomic_load(&pool->durability_lost))
-        return bp__fail(-BP_EDURABILITY, "%s: an earlier fdatasync of a data "
-                        "file of the pool failed, so earlier changes may be "
-                        "lost; close the pool and check its files", fn);
+        return durability_lost(fn);
     /* Page counts read before the write-back, whose fdatasync then covers
      * at least these sizes. */
     struct file_count {
@@ -457,9 +462,18 @@ int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only, uint32_t rate,
     /* Files detached meanwhile were synced and closed by bp_detach, which
      * clears a slot under sync_mu: skip those. */
     pthread_mutex_lock(&pool->sync_mu);
+    /* Looked at again under the lock, before and after the fdatasyncs: a
+     * sync that failed while this one wrote back (or a doublewrite
+     * batch's, or one beside ours) may have taken the error of writes
+     * that this sync's fdatasync will then not report, as Linux reports
+     * a write-back error once. */
+    if (r >= 0 && atomic_load(&pool->durability_lost))
+        r = durability_lost(fn);
     for (uint32_t i = 0; i < nf && r >= 0; i++)
         if (atomic_load(&pool->files[fc[i].df->number]) == fc[i].df)
             r = sync_one(pool, fc[i].df, fc[i].pages, fn, record_pages, always);
+    if (r >= 0 && atomic_load(&pool->durability_lost))
+        r = durability_lost(fn);
     pthread_mutex_unlock(&pool->sync_mu);
     free(fc);
     if (r < 0)

@@ -1192,6 +1192,56 @@ END_TEST
  * failed); the page count and the file size stay, nothing is pinned.  A
  * file system without fallocate (EOPNOTSUPP) still grows.  When space
  * comes back allocation goes on, and every page reaches the file. */
+/* The first fdatasync is slow and fails; the others are real. */
+static _Atomic int slow_sync_calls, in_slow_sync;
+static int slow_failing_sync(void *arg, struct bp__fault_call *c)
+{
+    (void)arg;
+    if (c->op != BP__FAULT_FDATASYNC || atomic_fetch_add(&slow_sync_calls, 1))
+        return 0;
+    atomic_store(&in_slow_sync, 1);
+    usleep(300 * 1000);
+    return -EIO;
+}
+
+static void *sync_thread(void *arg)
+{
+    return (void *)(intptr_t)bp_sync(arg);
+}
+
+/* Proves a sync that runs beside a failing one never reports success:
+ * sync B's fdatasync fails (slowly) while sync A, started before the
+ * failure, has written back and waits for the sync lock.  Linux reports a
+ * write-back error to one fdatasync, so A's own fdatasync would succeed;
+ * A must see that durability was lost and fail with BP_EDURABILITY. */
+START_TEST(test_sync_beside_failing_sync)
+{
+    reset_faults();
+    char *path = tu_path("fsync-race.bp");
+    tu_make_file(path, PS, 8, 1);
+    bp_pool *pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
+    for (uint64_t p = 0; p < 4; p++)
+        tu_rewrite_page(pool, p, 0, 40);
+    atomic_store(&slow_sync_calls, 0);
+    atomic_store(&in_slow_sync, 0);
+    atomic_store(&bp__sysfault, slow_failing_sync);
+    pthread_t b, a;
+    ck_assert_int_eq(pthread_create(&b, NULL, sync_thread, pool), 0);
+    while (!atomic_load(&in_slow_sync))
+        usleep(1000);
+    ck_assert_int_eq(pthread_create(&a, NULL, sync_thread, pool), 0);
+    void *rb, *ra;
+    pthread_join(b, &rb);
+    pthread_join(a, &ra);
+    atomic_store(&bp__sysfault, NULL);
+    ck_assert_int_eq((int)(intptr_t)rb, -EIO);
+    ck_assert_msg((int)(intptr_t)ra == -BP_EDURABILITY, "the sync beside the "
+                  "failed one gave %s", bp_err_name((int)(intptr_t)ra));
+    ck_assert_int_eq(bp_sync(pool), -BP_EDURABILITY);
+    (void)bp_close(pool);
+}
+END_TEST
+
 /* Proves that the fdatasync a doublewrite batch makes before its pages
  * go in place is as fatal when it fails as bp_sync's: the batches before
  * it wrote their pages in place on the strength of a later fdatasync, and
@@ -1572,6 +1622,7 @@ Suite *test_suite(void)
     tc = tcase_create("sync");
     tcase_add_test(tc, test_fdatasync_fails);
     tcase_add_test(tc, test_doublewrite_fdatasync_fails);
+    tcase_add_test(tc, test_sync_beside_failing_sync);
     tcase_add_test(tc, test_grow_faults);
     tcase_add_test(tc, test_fallocate_errors_fail_alloc);
     tcase_add_test(tc, test_alloc_undo_keeps_reservation);
