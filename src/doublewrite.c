@@ -25,7 +25,8 @@
  * whole descriptor naming it are durable.  A half is overwritten only two
  * batches later, and the fdatasync of step 1 of the batch in between came
  * after the in-place writes it protected had completed: they are durable
- * by then.  (With one area, every batch would need a second fdatasync
+ * by then.  (A batch whose step 1 fails does not count: the next one
+ * takes its half and its sequence number.)  (With one area, every batch would need a second fdatasync
  * before it could reuse it.)
  *
  * Repair (bp__dw_repair, at open): each half whose descriptor is whole
@@ -240,13 +241,20 @@ static int stage(bp_pool *pool, struct bp__datafile *df,
     long want = (long)(k + 1) * df->page_size;
     if (r == 0 && io.res != want)
         r = io.res < 0 ? (int)io.res : -BP_ESHORTIO;
+    if (r == 0)
+        r = sync_file(pool, df, "after writing the doublewrite area");
+    else
+        r = bp__fail(r, "writing %u pages to the doublewrite area of %s "
+                     "failed: %s; the pages stay dirty and are written "
+                     "again later - check the device", k, df->path,
+                     r == -BP_ESHORTIO ? "the write came back short" :
+                     bp_strerror(r));
+    /* A batch that never went in place leaves its half to the next one:
+     * the other half holds the copies of the batch before, whose in-place
+     * writes no fdatasync may have covered yet. */
     if (r < 0)
-        return bp__fail(r, "writing %u pages to the doublewrite area of %s "
-                        "failed: %s; the pages stay dirty and are written "
-                        "again later - check the device", k, df->path,
-                        r == -BP_ESHORTIO ? "the write came back short" :
-                        bp_strerror(r));
-    return sync_file(pool, df, "after writing the doublewrite area");
+        df->dw_seq--;
+    return r;
 }
 
 /* Group commit.  A batch costs two fdatasyncs however few pages it has,

@@ -1192,6 +1192,66 @@ END_TEST
  * failed); the page count and the file size stay, nothing is pinned.  A
  * file system without fallocate (EOPNOTSUPP) still grows.  When space
  * comes back allocation goes on, and every page reaches the file. */
+/* The sequence number in the descriptor of doublewrite half h of the
+ * file at path (0 if the half holds no descriptor). */
+static uint64_t dw_half_seq(const char *path, int h)
+{
+    uint8_t d[16];
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pread(fd, d, sizeof d, (off_t)PS * (1 + 128 * h)), 16);
+    close(fd);
+    if (memcmp(d, "bpooldw\n", 8) != 0)
+        return 0;
+    uint64_t seq = 0;
+    for (int i = 7; i >= 0; i--)
+        seq = seq << 8 | d[8 + i];
+    return seq;
+}
+
+/* Proves a batch whose write to the doublewrite area fails does not use
+ * up its half: the next batch goes to that half again, so the other one
+ * keeps the copies of the batch before, whose pages went in place and
+ * may not be durable yet (no fdatasync has followed their writes).  Had
+ * the next batch overwritten them, a power cut could tear those pages
+ * with no copy left. */
+START_TEST(test_doublewrite_failed_area_write)
+{
+    reset_faults();
+    char *path = tu_path("dw-fail.bp");
+    unlink(path);
+    bp_pool *pool = tu_open(path, 8, BP_CREATE | BP_DOUBLEWRITE | BP_NOFLUSH |
+                            BP_NOREADAHEAD);
+    for (uint64_t p = 0; p < 4; p++) {
+        uint64_t n;
+        bp_page pg;
+        ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
+        tu_stamp(pg.data, PS, n, 50);
+        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    /* Writes: 1 the area (batch A, page 0), 2 page 0 in place, 3 the
+     * area (batch B, page 1): fails. */
+    rule_set(pool, OP_WRITE, -EIO, 3, 0, -1);
+    ck_assert_int_eq(bp_flush_page(pool, 0), 1);
+    uint64_t a0 = dw_half_seq(path, 0), a1 = dw_half_seq(path, 1);
+    uint64_t seq_a = a0 > a1 ? a0 : a1;
+    int half_a = a0 > a1 ? 0 : 1;
+    ck_assert_uint_gt(seq_a, 0);
+    ck_assert_int_lt(bp_flush_page(pool, 1), 0);
+    ck_assert_int_eq(atomic_load(&rule.failed), 1);
+    rule_off(pool);
+    ck_assert_int_eq(bp_flush_page(pool, 2), 1);
+    ck_assert_msg(dw_half_seq(path, half_a) == seq_a, "the batch after the "
+                  "failed one overwrote the copies of batch %llu (half %d), "
+                  "whose in-place writes no fdatasync had covered",
+                  (unsigned long long)seq_a, half_a);
+    ck_assert_uint_eq(dw_half_seq(path, 1 - half_a), seq_a + 1);
+    ck_assert_int_eq(bp_flush_page(pool, 1), 1);   /* and page 1 goes too */
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* The first fdatasync is slow and fails; the others are real. */
 static _Atomic int slow_sync_calls, in_slow_sync;
 static int slow_failing_sync(void *arg, struct bp__fault_call *c)
@@ -1623,6 +1683,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_fdatasync_fails);
     tcase_add_test(tc, test_doublewrite_fdatasync_fails);
     tcase_add_test(tc, test_sync_beside_failing_sync);
+    tcase_add_test(tc, test_doublewrite_failed_area_write);
     tcase_add_test(tc, test_grow_faults);
     tcase_add_test(tc, test_fallocate_errors_fail_alloc);
     tcase_add_test(tc, test_alloc_undo_keeps_reservation);
