@@ -52,7 +52,15 @@ static const uint8_t MAGIC[8] = { 'b', 'p', 'o', 'o', 'l', 'p', 'g', '\n' };
 #define FLAG_CHECKSUMS 0x1u
 #define FLAG_DOUBLEWRITE 0x2u
 #define KNOWN_FLAGS (FLAG_CHECKSUMS | FLAG_DOUBLEWRITE)
-#define DW_PAGES_MAX 4096u
+
+/* The doublewrite areas doublewrite.c can use: two halves of at least
+ * two pages (a descriptor and an image), none larger than its batches
+ * (BP__DW_PAGES; every bpool so far made 128 or 256).  Anything else in
+ * a header whose CRC holds was not written by a bpool. */
+static bool dw_pages_valid(uint32_t n)
+{
+    return n >= 4 && n % 2 == 0 && n <= BP__DW_PAGES;
+}
 
 static void encode(uint8_t *slot, const struct bp__header *h)
 {
@@ -158,7 +166,7 @@ int bp__header_read(struct bp__datafile *df, uint64_t file_size,
                         flags[best] & ~KNOWN_FLAGS, BP_VERSION_STRING);
     if ((s[best].version == BP__FORMAT_DOUBLEWRITE) !=
             ((flags[best] & FLAG_DOUBLEWRITE) != 0) ||
-        (s[best].dw_pages && (s[best].dw_pages < 2 || s[best].dw_pages > DW_PAGES_MAX)))
+        (s[best].dw_pages && !dw_pages_valid(s[best].dw_pages)))
         return bp__fail(-BP_EFORMAT, "%s: the header says format version %u "
                         "with a doublewrite area of %u pages, which no bpool "
                         "writes; the file was overwritten or the device "

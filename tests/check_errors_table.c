@@ -405,6 +405,30 @@ START_TEST(test_header_refused)
     TU_EXPECT_ERR(tu_try_open(flagged, 0, 0, 8, &pool), -BP_EFORMAT,
                   "header flags 0x80", "does not know");
     same_bytes(flagged, was, len);
+
+    /* A doublewrite area of a size no bpool makes (checksums intact):
+     * halves too small to hold a page, odd, or larger than a batch - each
+     * would have crashed or overrun the batches' arrays at the first
+     * write-back. */
+    static const uint32_t bad_dw[] = { 2, 3, 5, 258, 1024 };
+    char *odd = tu_path("hdr-dw.bp");
+    for (size_t i = 0; i < sizeof(bad_dw) / sizeof(bad_dw[0]); i++) {
+        unlink(odd);
+        ck_assert_int_eq(tu_try_open(odd, BP_CREATE | BP_DOUBLEWRITE, PS, 8,
+                                     &pool), 0);
+        ck_assert_int_eq(bp_close(pool), 0);
+        struct bp__header d = { .version = BP__FORMAT_DOUBLEWRITE,
+                                .page_size = PS, .id = { 'd', 'w' },
+                                .dw_pages = bad_dw[i] };
+        memset(page, 0, sizeof(page));
+        bp__header_format(page, &d);
+        patch(odd, 0, page, PS);
+        char what[64];
+        snprintf(what, sizeof(what), "doublewrite area of %u pages", bad_dw[i]);
+        TU_EXPECT_ERR(tu_try_open(odd, 0, 0, 8, &pool), -BP_EFORMAT, what,
+                      "no bpool writes");
+        ck_assert_ptr_null(pool);
+    }
 }
 END_TEST
 
