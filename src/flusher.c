@@ -151,6 +151,7 @@ static void *flusher_main(void *arg)
     bp_pool *pool = fs->pool;
     uint32_t *batch = t->batch;
     unsigned backoff = 0;
+    uint64_t idle_span = 0;   /* frames swept since a round last wrote */
 
     pthread_mutex_lock(&fs->mu);
     while (!fs->stop) {
@@ -189,7 +190,15 @@ static void *flusher_main(void *arg)
                 wait_ms(fs, &fs->work_cv, backoff);
         } else {
             backoff = 0;
-            if (!hard && !fs->stop && fs->qlen == 0)
+            /* Hard rounds run back to back while they find pages to
+             * write.  Once a whole revolution has found none (every dirty
+             * page held for write, or being written), a hard round pauses
+             * as a gentle one does: spinning would not clean a page. */
+            idle_span = r > 0 ? 0 : idle_span + span;
+            bool nothing = idle_span >= frames;
+            if (nothing)
+                idle_span = 0;
+            if ((!hard || nothing) && !fs->stop && fs->qlen == 0)
                 wait_ms(fs, &fs->work_cv, GENTLE_MS);
         }
     }

@@ -128,6 +128,45 @@ static void *hammer_main(void *arg)
  * dirty share stays below the backpressure limit (plus one page per
  * thread, which may each dirty a page while the limit is crossed); the
  * flushers, not the evicting threads, do most of the writing. */
+static double process_cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Proves the flusher does not spin when the dirty share is above the high
+ * watermark but no dirty page can be written: the application holds every
+ * one of them for write (a long transaction).  For a second of that, the
+ * process - whose own threads sleep - may use a small share of a CPU; a
+ * flusher sweeping back to back took all of one. */
+START_TEST(test_flusher_idles_when_nothing_writable)
+{
+    enum { FRAMES = 100, HELD = 40 };   /* above dirty_high (30 %) */
+    char *path = tu_path("held.bp");
+    tu_make_file(path, PS, FRAMES, 1);
+    bp_pool *pool = tu_open_opts(path, FRAMES, BP_NOREADAHEAD, NULL);
+    bp_page pg[HELD];
+    for (uint64_t p = 0; p < HELD; p++) {
+        ck_assert_int_eq(bp_pin(pool, p, BP_WRITE, &pg[p]), 0);
+        ck_assert_int_eq(bp_mark_dirty(&pg[p]), 0);
+    }
+    usleep(100 * 1000);   /* the flusher sees them */
+    double cpu0 = process_cpu_s(), t0 = tu_now();
+    usleep(1000 * 1000);
+    double cpu = process_cpu_s() - cpu0, wall = tu_now() - t0;
+    ck_assert_msg(cpu < 0.25 * wall, "with every dirty page held for write, "
+                  "the pool used %.2f s of CPU in %.2f s", cpu, wall);
+    for (uint64_t p = 0; p < HELD; p++)
+        ck_assert_int_eq(bp_unpin(&pg[p]), 0);
+    /* Released, they are written back. */
+    for (double end = tu_now() + 10; tu_stats(pool).dirty > 0; usleep(1000))
+        ck_assert_msg(tu_now() < end, "%llu pages still dirty",
+                      (unsigned long long)tu_stats(pool).dirty);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 START_TEST(test_dirty_share_bounded)
 {
     enum { FRAMES = 256, PAGES = 1024, THREADS = 4 };
@@ -1141,6 +1180,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_dirty_share_bounded);
     tcase_add_test(tc, test_backpressure_bounded);
     tcase_add_test(tc, test_backpressure_waits);
+    tcase_add_test(tc, test_flusher_idles_when_nothing_writable);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
 
