@@ -262,8 +262,8 @@ static int stage(bp_pool *pool, struct bp__datafile *df,
  * batch each would serialise them behind each other's fdatasyncs.  So a
  * writer queues its pages as a request; the first writer to find no
  * leader becomes the leader and stages batches of up to batch_max
- * pages taken from every queued request, until the queue is empty, while
- * the others wait.  Each writer then reports its own pages' results (the
+ * pages taken from every queued request, until its own are written (a
+ * writer still queued then takes over), while the others wait.  Each writer then reports its own pages' results (the
  * done callback releases latches this thread holds, so it must run here,
  * not in the leader's thread). */
 struct bp__dw_request {
@@ -376,8 +376,12 @@ void bp__dw_write(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
             pthread_cond_wait(&df->dw_q_cv, &df->dw_q_mu);
             continue;
         }
+        /* Lead until this writer's own pages are done, not until the
+         * queue is empty: under a steady stream of writers that could be
+         * for ever, and this writer's pages stay latched (WRITING) until
+         * it returns.  A writer still queued takes over. */
         df->dw_leading = true;
-        while (df->dw_head) {
+        while (df->dw_head && rq.finished < rq.n) {
             gather(df, b);
             pthread_mutex_unlock(&df->dw_q_mu);
             write_batch(pool, b);
