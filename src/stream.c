@@ -91,6 +91,11 @@ struct bp_stream {
      * only); it guards everything below that completions change: the
      * slots, runs, lane, inflight, pinned and info. */
     pthread_mutex_t io_mu;
+    /* [atomic] the owner's thread token while it holds io_mu in
+     * bp_stream_next, whose page callback may pin a page the stream is
+     * reading: that pin's wait then completes the reads itself, as the
+     * owner (bp__streams_help). */
+    _Atomic(const char *) owner;
     bp_stream *reg_prev, *reg_next;   /* [pool->streams_mu] the list of
                                          streams with reads in flight */
     bool registered;                  /* [io_mu] on that list */
@@ -195,6 +200,9 @@ static void reap_locked(bp_stream *s, uint32_t min, bool listed);
 static void close_open_run(bp_stream *s);
 static void submit(bp_stream *s);
 
+/* Its address tells a thread's streams from others' (bp_stream.owner). */
+static _Thread_local char thread_token;
+
 void bp__streams_help(bp_pool *pool)
 {
     if (atomic_load_explicit(&pool->streams_active, memory_order_acquire) == 0)
@@ -203,14 +211,23 @@ void bp__streams_help(bp_pool *pool)
     for (bp_stream *s = pool->streams, *nx; s; s = nx) {
         nx = s->reg_next;      /* s may leave the list below */
         /* A stream whose owner is inside a call reaps for itself (or has
-         * settled and has nothing in flight): do not wait for it. */
-        if (pthread_mutex_trylock(&s->io_mu) != 0)
-            continue;
+         * settled and has nothing in flight): do not wait for it - unless
+         * the owner is this thread, inside the stream's page callback
+         * (fill() between two pages: the slots and runs are whole), about
+         * to wait for a page the stream reads. */
+        bool own = false;
+        if (pthread_mutex_trylock(&s->io_mu) != 0) {
+            if (atomic_load_explicit(&s->owner, memory_order_relaxed) !=
+                &thread_token)
+                continue;
+            own = true;
+        }
         /* Pages gathered in the open run are READING too: send them. */
         close_open_run(s);
         submit(s);
         reap_locked(s, 0, true);
-        pthread_mutex_unlock(&s->io_mu);
+        if (!own)
+            pthread_mutex_unlock(&s->io_mu);
     }
     pthread_mutex_unlock(&pool->streams_mu);
 }
@@ -372,16 +389,23 @@ static void fill(bp_stream *s)
         struct slot *sl = &s->ring[idx];
         *sl = (struct slot){ .page = page, .state = S_LATER, .run = NO_RUN };
         s->used++;
-        if (page >= bp__page_end(s->pool, page))
-            continue;             /* bp_pin says why at its turn */
+        if (page >= bp__page_end(s->pool, page)) {
+            /* bp_pin says why at its turn.  A gap all the same: pages
+             * after it cannot join the open run, which must go now - the
+             * ring may fill up behind it before the next page that needs
+             * a read would close it. */
+            if (s->open_run != NO_RUN)
+                close_open_run(s);
+            continue;
+        }
         uint32_t f;
         /* On the list before a frame of ours can be READING: a thread
          * that finds it so then finds the stream too (its look at the
          * list follows its look at the frame; our listing precedes the
-         * frame's change).  fill()'s end takes it off if nothing came of
-         * it. */
-        if (!s->registered &&
-            bp__pt_lookup(&s->pool->pt, page) == BP__PT_NOTFOUND)
+         * frame's change).  Whatever a lookup here says: the page can be
+         * evicted before the look-ahead's own lookup, which then admits
+         * it.  fill()'s end takes the stream off if nothing came of it. */
+        if (!s->registered)
             registry_set(s, true, false);
         enum bp__lookahead la = bp__stream_lookahead(s->pool, page, s->scan, &f);
         if (la == BP__LA_HIT) {
@@ -499,7 +523,9 @@ int bp_stream_next(bp_stream *s, bp_page *out)
         return bp__fail(-EINVAL, "bp_stream_next: stream and out must not "
                         "be NULL");
     pthread_mutex_lock(&s->io_mu);
+    atomic_store_explicit(&s->owner, &thread_token, memory_order_relaxed);
     int r = next_locked(s, out);
+    atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
     pthread_mutex_unlock(&s->io_mu);
     return r;
 }
@@ -529,8 +555,16 @@ static int next_locked(bp_stream *s, bp_page *out)
                                    (slot_at(s, k)->state == S_END && k > 0)))
                 k++;
         if (k == s->used || slot_at(s, k)->state == S_READING) {
-            /* Its read is in flight: fill() submits every run it opens. */
-            assert(s->inflight > 0);
+            /* Its read is in flight, or about to be: anything not yet
+             * sent goes now, whatever kept it back. */
+            if (s->open_run != NO_RUN)
+                close_open_run(s);
+            submit(s);
+            if (s->inflight == 0) {
+                /* Read here and now (no lane, or refused): look again. */
+                assert(k == s->used || slot_at(s, k)->state != S_READING);
+                continue;
+            }
             s->info.waits++;
             reap(s, 1);
             continue;

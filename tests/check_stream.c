@@ -464,6 +464,88 @@ START_TEST(test_beyond_end_in_list)
 }
 END_TEST
 
+/* Pages beyond the end between two reads: the read gathered before them
+ * (page 100, waiting for adjacent pages to join it) must still be sent.
+ * With 20 of them the ring fills up to the look-ahead distance behind
+ * that read, and once pages 0-2 are out the stream's next page was being
+ * read with nothing in flight: an assertion, or a thread spinning for
+ * ever without it. */
+START_TEST(test_beyond_end_after_gathered_read)
+{
+    bp_pool *pool = new_pool("gap.bp", 512, 512, NULL);
+    uint64_t list[26];
+    size_t n = 0;
+    list[n++] = 0;
+    list[n++] = 1;
+    list[n++] = 2;
+    list[n++] = 100;
+    for (uint64_t p = 100000; p < 100020; p++)
+        list[n++] = p;
+    list[n++] = 200;
+    list[n++] = 300;
+    struct bp_stream_options o = { BP_READ, 64, 0 };
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open_pages(pool, list, n, &o, &s), 0);
+    for (size_t i = 0; i < n; i++) {
+        if (list[i] < 512)
+            expect_next(s, list[i], BP_READ);
+        else
+            expect_next_err(s, list[i], -BP_ERANGE);
+    }
+    expect_end(s);
+    close_stream(pool, s);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* A page callback that pins the page it gave last (as a leaf chain's
+ * callback reads the link from the page before): that page is one the
+ * stream is reading, perhaps still gathered in an unsent run, and only
+ * the stream's owner - this very thread, inside bp_stream_next - could
+ * send and reap it.  The pin must complete the read itself, not wait. */
+struct chain {
+    bp_pool *pool;
+    uint64_t next, end;
+    int pin_err;
+};
+
+static int chain_next(void *arg, uint64_t *page)
+{
+    struct chain *c = arg;
+    if (c->next >= c->end)
+        return 0;
+    if (c->next > 0) {
+        bp_page pg;
+        int r = bp_pin(c->pool, c->next - 1, BP_READ, &pg);
+        if (r < 0 || !tu_stamped(pg.data, PS, c->next - 1, SEED))
+            c->pin_err = r < 0 ? r : -EIO;
+        if (r == 0)
+            bp_unpin(&pg);
+    }
+    *page = c->next++;
+    return 1;
+}
+
+START_TEST(test_callback_pins_page_being_read)
+{
+    char *path = tu_path("chain.bp");
+    tu_make_file(path, PS, 256, SEED);
+    /* No read-ahead: the callback's pins are sequential, and pages read
+     * ahead would be resident before the stream reads them. */
+    bp_pool *pool = open_quiet(path, 512, BP_NOREADAHEAD);
+    struct chain c = { pool, 0, 256, 0 };
+    struct bp_stream_options o = { BP_READ, 64, 0 };
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open(pool, chain_next, &c, &o, &s), 0);
+    for (uint64_t p = 0; p < 256; p++)
+        expect_next(s, p, BP_READ);
+    expect_end(s);
+    ck_assert_int_eq(c.pin_err, 0);
+    close_stream(pool, s);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* ---- 5. read errors ---------------------------------------------------------------- */
 
 /* Reads that cover bad_page fail with EIO: all of them, or only the
@@ -1396,6 +1478,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_modes);
     tcase_add_test(tc, test_arguments);
     tcase_add_test(tc, test_beyond_end_in_list);
+    tcase_add_test(tc, test_beyond_end_after_gathered_read);
+    tcase_add_test(tc, test_callback_pins_page_being_read);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
 
