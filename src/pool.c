@@ -553,6 +553,8 @@ bool bp__evict_frame_locked(bp_pool *pool, uint32_t f, uint64_t page)
     if (bp__pt_lookup(&pool->pt, page) != f ||
         bp__frame_claim(fr, 0, &wasted) != BP__CLAIM_OK)
         return false;
+    if (wasted)   /* read ahead, never pinned: as the cold hand counts */
+        bp__count(pool, BP__C_PREFETCH_WASTED, 1);
     bp__pt_remove(&pool->pt, page);
     bp__cp_forget(pool->policy, f);   /* a leaving frame is parked */
     bp__frame_free(fr);

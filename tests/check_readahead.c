@@ -111,6 +111,25 @@ static void watch(bp_pool *pool)
 
 /* ---- prefetch ------------------------------------------------------------ */
 
+/* Pages read ahead and never pinned count as wasted however they leave
+ * the pool: by the clock (below), or by bp_evict_page and a shrink, which
+ * take frames as the clock does. */
+START_TEST(test_prefetch_wasted_by_any_eviction)
+{
+    bp_pool *pool = new_pool("pfw.bp", 256, 300, BP_NOREADAHEAD);
+    ck_assert_int_eq(bp_prefetch(pool, 0, 200, 0), 200);
+    wait_prefetched(pool, 200);
+    ck_assert_int_eq(bp_evict_page(pool, 5), 1);   /* 1: it was resident */
+    ck_assert_uint_eq(tu_stats(pool).prefetch_wasted, 1);
+    ck_assert_int_eq(bp_resize(pool, (uint64_t)64 * PS), 0);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_msg(st.prefetch_wasted >= 1 + 199 - 64, "%llu wasted after a "
+                  "shrink to 64 frames with 199 pages read ahead, unpinned",
+                  (unsigned long long)st.prefetch_wasted);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* Prefetch returns at once with the count queued; the pages arrive by
  * vectored reads, a few requests for the whole range; pins then hit and
  * see the right bytes in every frame (whole-file compare); nothing is
@@ -660,6 +679,7 @@ Suite *test_suite(void)
     Suite *s = suite_create("readahead");
     TCase *tc = tcase_create("prefetch");
     tcase_add_test(tc, test_prefetch_then_pin);
+    tcase_add_test(tc, test_prefetch_wasted_by_any_eviction);
     tcase_add_test(tc, test_prefetch_single_pages_batched);
     tcase_add_test(tc, test_prefetch_and_pin_race_one_read);
     tcase_add_test(tc, test_prefetch_error_surfaces_on_pin);
