@@ -254,6 +254,10 @@ void bp__prefetcher_stop(bp_pool *pool)
 void bp__prefetch_warm(bp_pool *pool, uint64_t *pages, uint64_t n)
 {
     struct bp__prefetcher *pf = pool->prefetcher;
+    if (!pf) {   /* a bp_close that failed could not restart the thread */
+        free(pages);
+        return;
+    }
     pthread_mutex_lock(&pf->mu);
     free(pf->warm);
     pf->warm = n ? pages : NULL;
@@ -289,6 +293,8 @@ int bp__prefetch_queue(bp_pool *pool, uint64_t first, uint64_t count, bool scan)
 {
     struct bp__prefetcher *pf = pool->prefetcher;
     int r = 0;
+    if (!pf)     /* as a full queue: the hint is dropped */
+        return -EAGAIN;
     pthread_mutex_lock(&pf->mu);
     if (pf->len == QUEUE_RANGES) {
         r = -EAGAIN;
