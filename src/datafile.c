@@ -378,6 +378,19 @@ int bp__file_open(struct bp__datafile *df, const char *path,
     int r = df->path ? bp__file_lock(df, (o->flags & BP_RDONLY) != 0)
                      : bp__fail(-ENOMEM, "out of memory opening %s", path);
     bool locked = r == 0;
+    /* Locked, but perhaps no longer the file at `path`: a bp_open that
+     * created it, and failed, removes it - if that happened between our
+     * open and our lock, we would hold the only name-less copy, and all
+     * written to it would go with our close. */
+    bool removed = false;
+    struct stat st;
+    if (r == 0 && fstat(fd, &st) == 0 && st.st_nlink == 0) {
+        removed = true;
+        r = bp__fail(-ENOENT, "cannot open %s: the file was removed while "
+                     "this pool was opening it (another bp_open that had "
+                     "created it failed and removed it); open it again",
+                     path);
+    }
     if (r == 0)
         r = check_file(df, o);
     if (r == 0 && df->dw_pages)
@@ -396,7 +409,7 @@ int bp__file_open(struct bp__datafile *df, const char *path,
     if (r < 0) {
         /* A file this call created is removed - unless another pool got
          * its lock first: that pool opened it in between and uses it now. */
-        if (created && (locked || r != -BP_ELOCKED))
+        if (created && !removed && (locked || r != -BP_ELOCKED))
             unlink(path);
         bp__file_close(df);
     } else {

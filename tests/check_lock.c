@@ -400,6 +400,39 @@ START_TEST(test_waiter_not_named)
 }
 END_TEST
 
+/* The path of a file to remove when bp_open is about to lock it. */
+static const char *remove_at_lock;
+static int unlink_before_lock(void *arg, struct bp__fault_call *call)
+{
+    (void)arg;
+    if (call->op == BP__FAULT_LOCK && remove_at_lock) {
+        unlink(remove_at_lock);
+        remove_at_lock = NULL;
+    }
+    return 0;
+}
+
+/* A file removed between bp_open's open and its lock (as a bp_open that
+ * created it and failed removes it) is refused: the pool would hold the
+ * only, name-less, copy, and all written to it would be lost at close.
+ * The pool that was refused removes nothing (the path may name a new
+ * file by then). */
+START_TEST(test_removed_while_opening)
+{
+    char *path = tu_path("removed.bp");
+    tu_make_file(path, PS, PAGES, 14);
+    remove_at_lock = path;
+    atomic_store(&bp__sysfault, unlink_before_lock);
+    bp_pool *pool;
+    int r = tu_try_open(path, BP_CREATE, PS, 16, &pool);
+    atomic_store(&bp__sysfault, NULL);
+    ck_assert_msg(r == -ENOENT, "gave %s: %s", bp_err_name(r), bp_errdetail());
+    ck_assert_ptr_nonnull(strstr(bp_errdetail(), "removed"));
+    ck_assert_ptr_null(pool);
+    ck_assert_int_eq(access(path, F_OK), -1);
+}
+END_TEST
+
 /* A flock(2) lock is of another kind than bpool's and never keeps a pool
  * out, so it is never named as the holder: kvdb flocks its file and then
  * opens a pool on it, and when a pool in another process holds the file
@@ -686,6 +719,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_posix_holder_named);
     tcase_add_test(tc, test_waiter_not_named);
     tcase_add_test(tc, test_flock_not_named);
+    tcase_add_test(tc, test_removed_while_opening);
     tcase_add_test(tc, test_holder_unknown);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
