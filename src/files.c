@@ -201,7 +201,12 @@ int bp_detach(bp_pool *pool, uint32_t file)
         pthread_mutex_unlock(&pool->miss_mu);
     } else {
         /* Under sync_mu: a bp_sync that listed the file before skips it
-         * once the slot is clear, and never syncs it closed. */
+         * once the slot is clear, and never syncs it closed.  Under
+         * grow_mu: a bp_alloc_page_in that found the file attached grows
+         * (and, its page refused, shrinks) it through its descriptor
+         * holding grow_mu, and looks at the slot again under it - the
+         * descriptor's number must not be another file's by then. */
+        pthread_mutex_lock(&pool->grow_mu);
         pthread_mutex_lock(&pool->sync_mu);
         pthread_mutex_lock(&pool->miss_mu);
         atomic_store_explicit(&pool->files[file], NULL, memory_order_release);
@@ -209,6 +214,7 @@ int bp_detach(bp_pool *pool, uint32_t file)
         pthread_mutex_unlock(&pool->miss_mu);
         bp__file_close(df);
         pthread_mutex_unlock(&pool->sync_mu);
+        pthread_mutex_unlock(&pool->grow_mu);
         df->retired_next = pool->retired;
         pool->retired = df;
     }

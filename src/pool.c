@@ -982,6 +982,11 @@ static int alloc_page(bp_pool *pool, uint32_t file, uint64_t *pgno_out,
     if (atomic_load(&pool->durability_lost))
         return durability_lost(fn);
     pthread_mutex_lock(&pool->grow_mu);
+    if (atomic_load(&pool->files[file]) != df) {   /* bp_detach cleared it */
+        pthread_mutex_unlock(&pool->grow_mu);
+        return bp__fail(-BP_ENOFILE, "%s: file %u was detached during the "
+                        "call", fn, file);
+    }
     uint64_t n = atomic_load(&df->page_count);
     int r = n > BP_PAGE_NO(UINT64_MAX)
         ? bp__fail(-BP_EFILESIZE, "%s: %s has %llu pages, the most a file "
