@@ -155,6 +155,28 @@ START_TEST(test_area_cut_off)
     bp_pool *pool;
     ck_assert_int_eq(tu_try_open(path, 0, 0, 16, &pool), -BP_ESHRUNK);
     ck_assert_ptr_nonnull(strstr(bp_errdetail(), "doublewrite area"));
+
+    /* A creation cut short after its header, before its area was laid
+     * out: no page was ever recorded, so a writable open finishes it; a
+     * read-only one cannot, and refuses it as before. */
+    char *fresh = tu_path("dw-unfinished.data");
+    unlink(fresh);
+    ck_assert_int_eq(tu_try_open(fresh, BP_CREATE | BP_DOUBLEWRITE, PS, 16,
+                                 &pool), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(truncate(fresh, (off_t)PS), 0);
+    ck_assert_int_eq(tu_try_open(fresh, BP_RDONLY, 0, 16, &pool), -BP_ESHRUNK);
+    ck_assert_int_eq(tu_try_open(fresh, 0, 0, 16, &pool), 0);
+    ck_assert_uint_eq(bp_page_count(pool), 0);
+    uint64_t n;
+    bp_page pg;
+    ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    struct stat st;
+    ck_assert_int_eq(stat(fresh, &st), 0);
+    ck_assert_int_eq(st.st_size, (off_t)PS * (1 + AREA + 1));
 }
 END_TEST
 
