@@ -379,9 +379,10 @@ void bp__dw_write(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
         /* Lead until this writer's own pages are done, not until the
          * queue is empty: under a steady stream of writers that could be
          * for ever, and this writer's pages stay latched (WRITING) until
-         * it returns.  A writer still queued takes over. */
+         * it returns.  A writer still queued takes over.  (Its own pages
+         * unfinished, the queue holds them: a batch is there to take.) */
         df->dw_leading = true;
-        while (df->dw_head && rq.finished < rq.n) {
+        do {
             gather(df, b);
             pthread_mutex_unlock(&df->dw_q_mu);
             write_batch(pool, b);
@@ -389,7 +390,7 @@ void bp__dw_write(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
             for (uint32_t j = 0; j < b->k; j++)
                 b->pg[j].rq->finished++;
             pthread_cond_broadcast(&df->dw_q_cv);
-        }
+        } while (rq.finished < rq.n);
         df->dw_leading = false;
         pthread_cond_broadcast(&df->dw_q_cv);
     }
