@@ -1192,6 +1192,24 @@ END_TEST
  * failed); the page count and the file size stay, nothing is pinned.  A
  * file system without fallocate (EOPNOTSUPP) still grows.  When space
  * comes back allocation goes on, and every page reaches the file. */
+/* A new file with a doublewrite area and a pool on it (8 frames, no
+ * flusher, no read-ahead) holding its 4 pages dirty, stamped with seed. */
+static bp_pool *dw_pool_dirty(const char *path, uint32_t seed)
+{
+    unlink(path);
+    bp_pool *pool = tu_open(path, 8, BP_CREATE | BP_DOUBLEWRITE | BP_NOFLUSH |
+                            BP_NOREADAHEAD);
+    for (uint64_t p = 0; p < 4; p++) {
+        uint64_t n;
+        bp_page pg;
+        ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
+        tu_stamp(pg.data, PS, n, seed);
+        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    return pool;
+}
+
 /* The sequence number in the descriptor of doublewrite half h of the
  * file at path (0 if the half holds no descriptor). */
 static uint64_t dw_half_seq(const char *path, int h)
@@ -1219,17 +1237,7 @@ START_TEST(test_doublewrite_failed_area_write)
 {
     reset_faults();
     char *path = tu_path("dw-fail.bp");
-    unlink(path);
-    bp_pool *pool = tu_open(path, 8, BP_CREATE | BP_DOUBLEWRITE | BP_NOFLUSH |
-                            BP_NOREADAHEAD);
-    for (uint64_t p = 0; p < 4; p++) {
-        uint64_t n;
-        bp_page pg;
-        ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
-        tu_stamp(pg.data, PS, n, 50);
-        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
-        ck_assert_int_eq(bp_unpin(&pg), 0);
-    }
+    bp_pool *pool = dw_pool_dirty(path, 50);
     /* Writes: 1 the area (batch A, page 0), 2 page 0 in place, 3 the
      * area (batch B, page 1): fails. */
     rule_set(pool, OP_WRITE, -EIO, 3, 0, -1);
@@ -1311,17 +1319,7 @@ START_TEST(test_doublewrite_fdatasync_fails)
 {
     reset_faults();
     char *path = tu_path("fsync-dw.bp");
-    unlink(path);
-    bp_pool *pool = tu_open(path, 8, BP_CREATE | BP_DOUBLEWRITE | BP_NOFLUSH |
-                            BP_NOREADAHEAD);
-    for (uint64_t p = 0; p < 4; p++) {
-        uint64_t n;
-        bp_page pg;
-        ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
-        tu_stamp(pg.data, PS, n, 30);
-        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
-        ck_assert_int_eq(bp_unpin(&pg), 0);
-    }
+    bp_pool *pool = dw_pool_dirty(path, 30);
     sys_fail(BP__FAULT_FDATASYNC, 1, -EIO);
     ck_assert_int_lt(bp_flush_all(pool), 0);
     ck_assert_int_eq(atomic_load(&sys_calls[BP__FAULT_FDATASYNC]), 1);
