@@ -184,4 +184,25 @@ try "pread: mget" 1 --io pread pr.db mget "${ks[@]}" && mv out pread.out &&
     pass "mget: pread and bpool agree on ${#ks[@]} keys" ||
     fail "mget through pread and bpool: $(diff pread.out out | head -n 3)"
 
+# --- 8. bench recreates only a kvdb file nobody has open ---------------------------
+printf 'not a database\n' >notes.txt
+try "bench refuses a file that is not kvdb's" 2 notes.txt bench 100 &&
+    has "says why" err 'not a kvdb file' &&
+    grep -qx 'not a database' notes.txt &&
+    pass "and leaves it as it was" || fail "notes.txt changed: $(head -c 60 notes.txt)"
+try "bench of a kvdb file" 0 bn.db bench 500 --lookups 100
+"$kvdb" --frames 64 bn.db load 1000000 --commit-every 500 >load.out 2>load.err &
+loader=$!
+for _ in $(seq 1 400); do
+    grep -q committed load.out 2>/dev/null && break
+    sleep 0.05
+done
+try "bench refuses a file another process has open" 2 bn.db bench 500 &&
+    has "says in use" err 'in use by another process'
+kill "$loader" 2>/dev/null
+wait "$loader" 2>/dev/null
+try "and the file kept its keys" 0 bn.db count &&
+    [ "$(cat out)" -gt 500 ] && pass "more keys than the bench's" ||
+    fail "bn.db holds $(cat out) keys"
+
 finish

@@ -129,6 +129,22 @@ int cmd_bench(struct cli *c, int argc, char **argv)
                 (unsigned long long)max_threads, KVDB_BENCH_THREADS_MAX);
         return EX_ERR;
     }
+    /* bench recreates FILE: only a kvdb file that nobody has open (it
+     * would go on writing into the removed file, and lose it all), or
+     * none at all.  kvdb_open says which, as every other command does. */
+    struct stat there;
+    if (stat(c->path, &there) == 0 && there.st_size > 0) {
+        kvdb *old;
+        struct cli plain = *c;
+        plain.power_cut_ms = 0;
+        if (open_db(&plain, false, &old) < 0) {
+            fprintf(stderr, "kvdb: bench: %s is left as it is (bench "
+                    "recreates only a kvdb file no process has open; name "
+                    "another file)\n", c->path);
+            return EX_ERR;
+        }
+        kvdb_close(old);
+    }
     if (unlink(c->path) != 0 && errno != ENOENT) {
         fprintf(stderr, "kvdb: bench: cannot remove %s: %s\n", c->path,
                 strerror(errno));
