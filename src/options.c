@@ -212,12 +212,16 @@ int bp__options_check_page_size(const struct bp_options *o)
                         "a power of two from %u to %u bytes (default %u)",
                         ps, BP_MIN_PAGE_SIZE, BP_MAX_PAGE_SIZE,
                         BP_DEFAULT_PAGE_SIZE);
-    uint32_t n = bp__options_frames(o);
-    if (n < BP_MIN_FRAMES || n > MAX_FRAMES)
-        return bp__fail(-BP_EPOOLSIZE, "bp_open: the pool size gives %u "
-                        "frames of %u bytes; a pool needs %u to %u frames "
-                        "(set pool_frames or pool_bytes)", n, ps,
-                        BP_MIN_FRAMES, MAX_FRAMES);
+    uint64_t want = o->pool_frames ? o->pool_frames :
+                    (o->pool_bytes ? o->pool_bytes : BP_DEFAULT_POOL_BYTES) / ps;
+    if (want < BP_MIN_FRAMES || want > MAX_FRAMES)
+        return bp__fail(-BP_EPOOLSIZE, "bp_open: the pool size gives %llu "
+                        "frames of %u bytes, too %s: a pool needs %u to %u "
+                        "frames (set pool_frames or pool_bytes)",
+                        (unsigned long long)want, ps,
+                        want < BP_MIN_FRAMES ? "few" : "many", BP_MIN_FRAMES,
+                        MAX_FRAMES);
+    uint32_t n = (uint32_t)want;
     uint64_t max = bp__options_frames_max(o);
     if (max > MAX_FRAMES)
         return bp__fail(-BP_EPOOLSIZE, "bp_open: pool_bytes_max %llu is too "

@@ -180,6 +180,8 @@ bad negative '1\n2\n-3\n' 'negative\.trc:3' -n 4 "$work/negative.trc"
 bad junk '1\nabc\n' 'junk\.trc:2' -n 4 "$work/junk.trc"
 bad trailing '1\n2x\n' 'trailing\.trc:2' -n 4 "$work/trailing.trc"
 bad huge '99999999999999999999999\n' 'huge\.trc:1' -n 4 "$work/huge.trc"
+# CLOCK-Pro keeps page numbers in 48 bits: 2^48 - 1 is refused, not lost.
+bad wide '1\n281474976710655\n' 'wide\.trc:2: page number too large' -n 4 "$work/wide.trc"
 bad missing '' 'nosuchfile' -n 4 "$work/nosuchfile.trc"
 bad noframes '1\n' 'frame' "$work/noframes.trc"
 bad fewframes '1\n' 'frame' -n 2 "$work/fewframes.trc"

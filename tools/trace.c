@@ -28,6 +28,8 @@ static void say(char *err, size_t errlen, const char *fmt, ...)
 
 /* Parse one line.  Returns 1 with *out set, 0 for a blank or comment line,
  * -1 for a bad line with *what saying why. */
+#define TRACE_PAGE_LIMIT ((UINT64_C(1) << 48) - 1)
+
 static int parse_line(const char *s, uint64_t *out, const char **what)
 {
     while (*s == ' ' || *s == '\t')
@@ -45,9 +47,10 @@ static int parse_line(const char *s, uint64_t *out, const char **what)
     errno = 0;
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
-    /* UINT64_MAX and UINT64_MAX - 1 stay free for "no page" markers. */
-    if (errno == ERANGE || v >= UINT64_MAX - 1) {
-        *what = "page number too large";
+    /* Below 2^48 - 1: CLOCK-Pro keeps page numbers in 48 bits, its
+     * all-ones value marking none (a pool's page numbers are far below). */
+    if (errno == ERANGE || v >= TRACE_PAGE_LIMIT) {
+        *what = "page number too large (at most 2^48 - 2)";
         return -1;
     }
     while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')

@@ -164,6 +164,40 @@ static int open_option(struct shell *sh, const struct command *cmd,
     return 0;
 }
 
+/* The sizes bp_open would refuse (bp_open(3): page size, frames), checked
+ * before the open pool is closed.  Without a page size the file's may
+ * be adopted: a pool size is refused only if no page size would do. */
+static int check_sizes(struct shell *sh, const struct command *cmd,
+                       const struct open_opts *o)
+{
+    const uint64_t most = INT32_MAX;   /* frames a pool may have */
+    uint32_t ps = o->page_size;
+    if (ps && (ps < BP_MIN_PAGE_SIZE || ps > BP_MAX_PAGE_SIZE || (ps & (ps - 1))))
+        return fail(sh, usage_of(cmd), "open: pagesize=%u: a page size is a "
+                    "power of two from %u to %u bytes", ps, BP_MIN_PAGE_SIZE,
+                    BP_MAX_PAGE_SIZE);
+    if (o->frames && (o->frames < BP_MIN_FRAMES || o->frames > most))
+        return fail(sh, usage_of(cmd), "open: frames=%u: a pool has %u to "
+                    "%llu frames", o->frames, BP_MIN_FRAMES,
+                    (unsigned long long)most);
+    if (o->pool_bytes) {
+        uint64_t fewest = o->pool_bytes / (ps ? ps : BP_MAX_PAGE_SIZE);
+        uint64_t many = o->pool_bytes / (ps ? ps : BP_MIN_PAGE_SIZE);
+        if (many < BP_MIN_FRAMES)
+            return fail(sh, usage_of(cmd), "open: pool=%llu bytes is too "
+                        "small: a pool has at least %u frames (%u bytes of "
+                        "%u-byte pages)", (unsigned long long)o->pool_bytes,
+                        BP_MIN_FRAMES, BP_MIN_FRAMES * (ps ? ps : BP_MIN_PAGE_SIZE),
+                        ps ? ps : BP_MIN_PAGE_SIZE);
+        if (fewest > most)
+            return fail(sh, usage_of(cmd), "open: pool=%llu bytes is too "
+                        "large: a pool has at most %llu frames",
+                        (unsigned long long)o->pool_bytes,
+                        (unsigned long long)most);
+    }
+    return 0;
+}
+
 int cmd_open(struct shell *sh, const struct command *cmd, int argc,
              struct word *argv)
 {
@@ -199,6 +233,8 @@ int cmd_open(struct shell *sh, const struct command *cmd, int argc,
                     "not be empty nor hold a NUL byte)", echo(&argv[0]));
     /* The open pool is closed first (the new one may be the same file):
      * what can be checked before is, so that a typo keeps it open. */
+    if (check_sizes(sh, cmd, &o) < 0)
+        return -1;
     struct stat st;
     int err = stat(argv[0].s, &st) == 0 ? 0 : errno;
     if (err != 0 && !(err == ENOENT && (o.flags & BP_CREATE)))

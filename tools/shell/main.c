@@ -23,11 +23,13 @@
 #include "config.h"
 #endif
 
+#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "shell.h"
@@ -277,6 +279,18 @@ int main(int argc, char **argv)
         opt_usage("only one FILE may be given");
     }
     const char *path = optind < argc ? argv[optind] : DEFAULT_FILE;
+    /* Scripts that cannot be read are found before the data file is
+     * touched (it may be created): a bad option value. */
+    for (int i = 0; i < nsrc; i++) {
+        struct stat st;
+        const char *f = src[i].text;
+        if (!src[i].is_file || strcmp(f, "-") == 0)
+            continue;
+        int e = stat(f, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR
+                : access(f, R_OK) < 0 ? errno : 0;
+        if (e)
+            opt_usage("cannot read script %s: %s", f, strerror(e));
+    }
     sh.interactive = nsrc == 0 && isatty(STDIN_FILENO);
 
     signal(SIGPIPE, SIG_IGN);

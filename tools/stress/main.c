@@ -259,6 +259,9 @@ bp_pool *stress_open(const struct stress_opts *o, uint32_t flags, int *status)
         r = open_files(o, &bo, &pool, &what);
         if (r != -BP_ELOCKED || tries == 1000)
             break;
+        if (tries == 100 && !o->quiet)   /* 1 s: not a killed child's */
+            fprintf(stderr, PROG ": %s is locked by another pool; waiting up "
+                    "to 9 s more for it to go\n", what);
         nanosleep(&(struct timespec){ 0, 10000000L }, NULL);
     }
     if (r == 0)
@@ -267,8 +270,9 @@ bp_pool *stress_open(const struct stress_opts *o, uint32_t flags, int *status)
             "bp_open", what, bp_err_name(r), bp_errdetail());
     switch (r) {
     case -BP_ENODIRECT: case -BP_EAIO: case -BP_EPAGESIZE: case -BP_EPOOLSIZE:
-    case -BP_EFORMAT:
+    case -BP_EFORMAT: case -BP_ELOCKED:
     case -ENOENT: case -EACCES: case -EPERM: case -ENOMEM: case -EINVAL:
+    case -EROFS: case -EISDIR:
         *status = EXIT_SETUP;
         break;
     default:
@@ -601,8 +605,9 @@ int main(int argc, char **argv)
         status = check_file(&o, run.ver, run.cap, floor, CHECK_FLOOR, 0, &res);
         sum.pages_verified += res.checked;
         sum.end_pages = res.pages;
-        print_check(&o, o.verify_only ? "verify" : "reuse: check before the run",
-                    &res, status);
+        if (status != EXIT_SETUP)   /* opened: a check, passed or failed */
+            print_check(&o, o.verify_only ? "verify" : "reuse: check before the run",
+                        &res, status);
         if (o.verify_only || status != EXIT_OK) {
             if (status == EXIT_OK)
                 sum.result = "ok";
