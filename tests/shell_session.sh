@@ -307,6 +307,14 @@ has "piped script: the error names the line" piped_line.err \
     '^near line 4: error: unknown command "bogus"$'
 run nofile 1 -- "${S[@]}" -f no-such-script </dev/null
 has "-f of a missing script: error" nofile.err '^error: cannot read script no-such-script'
+# Found before the data file is touched: a new one is not created.
+run nofile_new 1 -- --page-size 4096 fresh-nofile.data -f no-such-script </dev/null
+has "-f of a missing script, new file: error" nofile_new.err '^error: cannot read script no-such-script'
+[ ! -e fresh-nofile.data ] && pass "-f of a missing script: the data file was not created" ||
+    fail "-f of a missing script created the data file"
+mkdir -p a-dir
+run dirscript 1 -- "${S[@]}" -f a-dir </dev/null
+has "-f of a directory: error" dirscript.err '^error: cannot read script a-dir: Is a directory'
 
 run mixed 0 -- "${S[@]}" -c "read 1 0 2" -f /dev/stdin -c "read 1 2 2" <<'EOF'
 read 1 4 2
@@ -464,6 +472,11 @@ has "open bogus option: error" open_bad.err 'unknown option "bogus"'
 has "open flushers=99: too large" open_bad.err 'flushers "99" is too large \(at most 16\)'
 has "open of a directory: error" open_bad.err 'cannot open .: Is a directory'
 has "open of an empty name: error" open_bad.err 'bad file name'
+# Sizes the library would refuse leave the open pool open.
+run open_keeps 1 -- -k "${S[@]}" </dev/null -c "pin 1; open o2.data frames=2; open o2.data pool=1K pagesize=4K; pinned"
+has "open frames=2 with a pool open: error" open_keeps.err 'cannot open o2.data: invalid pool size'
+has "open pool=1K: too small" open_keeps.err 'pool=1024 bytes is too small'
+has "and the pool stays open, its page pinned" open_keeps.out '^1 '
 run open_size 1 -- "${S[@]}" -c "open test.data pagesize=64k" </dev/null
 has "open with the wrong page size: error" open_size.err 'cannot open test.data'
 

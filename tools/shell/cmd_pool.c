@@ -165,37 +165,39 @@ static int open_option(struct shell *sh, const struct command *cmd,
 }
 
 /* The sizes bp_open would refuse (bp_open(3): page size, frames), checked
- * before the open pool is closed.  Without a page size the file's may
- * be adopted: a pool size is refused only if no page size would do. */
-static int check_sizes(struct shell *sh, const struct command *cmd,
+ * before the open pool is closed, and reported as bp_open's refusal would
+ * be.  Without a page size the file's may be adopted: a pool size is
+ * refused only if no page size would do. */
+static int check_sizes(struct shell *sh, const char *path,
                        const struct open_opts *o)
 {
     const uint64_t most = INT32_MAX;   /* frames a pool may have */
     uint32_t ps = o->page_size;
-    if (ps && (ps < BP_MIN_PAGE_SIZE || ps > BP_MAX_PAGE_SIZE || (ps & (ps - 1))))
-        return fail(sh, usage_of(cmd), "open: pagesize=%u: a page size is a "
-                    "power of two from %u to %u bytes", ps, BP_MIN_PAGE_SIZE,
-                    BP_MAX_PAGE_SIZE);
-    if (o->frames && (o->frames < BP_MIN_FRAMES || o->frames > most))
-        return fail(sh, usage_of(cmd), "open: frames=%u: a pool has %u to "
-                    "%llu frames", o->frames, BP_MIN_FRAMES,
-                    (unsigned long long)most);
-    if (o->pool_bytes) {
-        uint64_t fewest = o->pool_bytes / (ps ? ps : BP_MAX_PAGE_SIZE);
-        uint64_t many = o->pool_bytes / (ps ? ps : BP_MIN_PAGE_SIZE);
-        if (many < BP_MIN_FRAMES)
-            return fail(sh, usage_of(cmd), "open: pool=%llu bytes is too "
-                        "small: a pool has at least %u frames (%u bytes of "
-                        "%u-byte pages)", (unsigned long long)o->pool_bytes,
-                        BP_MIN_FRAMES, BP_MIN_FRAMES * (ps ? ps : BP_MIN_PAGE_SIZE),
-                        ps ? ps : BP_MIN_PAGE_SIZE);
-        if (fewest > most)
-            return fail(sh, usage_of(cmd), "open: pool=%llu bytes is too "
-                        "large: a pool has at most %llu frames",
-                        (unsigned long long)o->pool_bytes,
-                        (unsigned long long)most);
+    char why[200];
+    if (ps && (ps < BP_MIN_PAGE_SIZE || ps > BP_MAX_PAGE_SIZE || (ps & (ps - 1)))) {
+        snprintf(why, sizeof why, "pagesize=%u: a page size is a power of "
+                 "two from %u to %u bytes", ps, BP_MIN_PAGE_SIZE,
+                 BP_MAX_PAGE_SIZE);
+        return fail_code(sh, -BP_EPAGESIZE, why, hint_for(-BP_EPAGESIZE),
+                         "cannot open %s", path_str(path));
     }
-    return 0;
+    uint32_t small = ps ? ps : BP_MIN_PAGE_SIZE, large = ps ? ps : BP_MAX_PAGE_SIZE;
+    if (o->frames && (o->frames < BP_MIN_FRAMES || o->frames > most))
+        snprintf(why, sizeof why, "frames=%u: a pool has %u to %llu frames",
+                 o->frames, BP_MIN_FRAMES, (unsigned long long)most);
+    else if (o->pool_bytes && o->pool_bytes / small < BP_MIN_FRAMES)
+        snprintf(why, sizeof why, "pool=%llu bytes is too small: a pool has "
+                 "at least %u frames (%u bytes of %u-byte pages)",
+                 (unsigned long long)o->pool_bytes, BP_MIN_FRAMES,
+                 BP_MIN_FRAMES * small, small);
+    else if (o->pool_bytes && o->pool_bytes / large > most)
+        snprintf(why, sizeof why, "pool=%llu bytes is too large: a pool has "
+                 "at most %llu frames", (unsigned long long)o->pool_bytes,
+                 (unsigned long long)most);
+    else
+        return 0;
+    return fail_code(sh, -BP_EPOOLSIZE, why, hint_for(-BP_EPOOLSIZE),
+                     "cannot open %s", path_str(path));
 }
 
 int cmd_open(struct shell *sh, const struct command *cmd, int argc,
@@ -233,7 +235,7 @@ int cmd_open(struct shell *sh, const struct command *cmd, int argc,
                     "not be empty nor hold a NUL byte)", echo(&argv[0]));
     /* The open pool is closed first (the new one may be the same file):
      * what can be checked before is, so that a typo keeps it open. */
-    if (check_sizes(sh, cmd, &o) < 0)
+    if (check_sizes(sh, argv[0].s, &o) < 0)
         return -1;
     struct stat st;
     int err = stat(argv[0].s, &st) == 0 ? 0 : errno;

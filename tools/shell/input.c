@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #ifdef HAVE_LIBEDIT
 #include <editline/readline.h>
@@ -132,15 +133,24 @@ int run_stream(struct shell *sh, FILE *f, const char *name)
     return ret;
 }
 
+void script_unreadable(struct shell *sh, const char *path, int err)
+{
+    fail_code(sh, -err, NULL, "hint: check the script's name (-f FILE, or "
+              "-f - for stdin)", "cannot read script %s", path_str(path));
+    sh->errors++;
+}
+
 int run_file(struct shell *sh, const char *path)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-    if (f == NULL) {
-        int err = errno;
-        fail_code(sh, -err, NULL, "hint: check the script's name (-f FILE, "
-                  "or -f - for stdin)", "cannot read script %s",
-                  path_str(path));
-        sh->errors++;
+    struct stat st;
+    int err = f == NULL ? errno
+              : f != stdin && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)
+              ? EISDIR : 0;
+    if (err) {
+        if (f != NULL)
+            fclose(f);
+        script_unreadable(sh, path, err);
         return sh->keep_going ? 0 : -1;
     }
     int ret = run_stream(sh, f, path);

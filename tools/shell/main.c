@@ -279,17 +279,21 @@ int main(int argc, char **argv)
         opt_usage("only one FILE may be given");
     }
     const char *path = optind < argc ? argv[optind] : DEFAULT_FILE;
-    /* Scripts that cannot be read are found before the data file is
-     * touched (it may be created): a bad option value. */
-    for (int i = 0; i < nsrc; i++) {
+    /* A script that cannot be read is found before the data file is
+     * touched (it may be created), and ends the run as it would have
+     * (without -k): the error of a failed command. */
+    for (int i = 0; i < nsrc && !sh.keep_going; i++) {
         struct stat st;
         const char *f = src[i].text;
         if (!src[i].is_file || strcmp(f, "-") == 0)
             continue;
         int e = stat(f, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR
                 : access(f, R_OK) < 0 ? errno : 0;
-        if (e)
-            opt_usage("cannot read script %s: %s", f, strerror(e));
+        if (e) {
+            script_unreadable(&sh, f, e);
+            free(src);
+            return 1;
+        }
     }
     sh.interactive = nsrc == 0 && isatty(STDIN_FILENO);
 

@@ -114,6 +114,8 @@ void signals_for_input(bool reading);
 /* input.c */
 int run_stream(struct shell *sh, FILE *f, const char *name);
 int run_file(struct shell *sh, const char *path);
+/* Report script `path` unreadable (errno err), counted as an error. */
+void script_unreadable(struct shell *sh, const char *path, int err);
 int run_terminal(struct shell *sh);
 bool have_line_editing(void);
 
