@@ -99,6 +99,9 @@ usage_error "--pool with --frames" bpool-bench "give --pool or --frames, not bot
     -p 1M --frames 64 hit
 usage_error "--pool with --frames" bpool-shell "give --pool or --frames, not both" \
     -p 1M --frames 64
+# A pool has at most 2^31 - 1 frames (bp_open(3)): the range says so.
+usage_error "--frames beyond a pool" bpool-bench "--frames '4294967295': want a whole number from 4 to 2147483647" \
+    --frames 4294967295 hit
 usage_error "dirty watermarks out of order" bpool-stress "the dirty watermarks need" \
     --dirty-low 50 --dirty-high 40
 [ ! -e bpool.data ] && [ ! -e a.data ] && [ ! -e x.db ] && [ ! -e bpool-bench.data ] &&

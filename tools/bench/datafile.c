@@ -72,6 +72,12 @@ static void check_fs(const char *path)
     if (!copy)
         die_errno("out of memory for", path);
     struct statfs sfs;
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        fprintf(stderr, PROG ": %s is not a regular file; give --file a "
+                "data file's path (a new one is made)\n", path);
+        exit(1);
+    }
     if (statfs(dirname(copy), &sfs) == 0 && sfs.f_type == TMPFS_MAGIC) {
         fprintf(stderr, PROG ": %s is on tmpfs, which has no real O_DIRECT; "
                 "put the data file on a disk file system (ext4, XFS) with "
@@ -207,9 +213,11 @@ void df_prepare(struct bench_opts *o, uint64_t min_bytes)
             exit(1);
         }
         if (size % o->page_size) {
-            fprintf(stderr, PROG ": %s has %llu bytes, not a multiple of the "
-                    "page size %u; remove it to have it made again\n", o->path,
-                    (unsigned long long)size, o->page_size);
+            fprintf(stderr, PROG ": %s has %llu bytes of pages after its first "
+                    "%llu (%llu bytes in all), not a multiple of the page size "
+                    "%u; remove it to have it made again\n", o->path,
+                    (unsigned long long)size, (unsigned long long)o->data_start,
+                    (unsigned long long)st.st_size, o->page_size);
             exit(1);
         }
         if (o->file_size && o->file_size != size) {

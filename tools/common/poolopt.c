@@ -38,7 +38,7 @@ bool poolopt_take(struct poolopt *o, int c, const char *arg)
         o->pool_bytes_max = opt_size("--pool-max", arg);
         return true;
     case POOLOPT_FRAMES:
-        o->frames = (uint32_t)opt_u64("--frames", arg, BP_MIN_FRAMES, UINT32_MAX);
+        o->frames = (uint32_t)opt_u64("--frames", arg, BP_MIN_FRAMES, INT32_MAX);
         return true;
     case 'P': {
         uint64_t ps = opt_size("--page-size", arg);

@@ -348,8 +348,8 @@ static int range_in_file(struct shell *sh, const struct word *w,
     } else {
         if (bv == 0 || bv - 1 > UINT64_MAX - *first)
             return fail(sh, hint, "%s \"%s\": COUNT must be from 1 to %llu",
-                        what, echo(w),
-                        (unsigned long long)(UINT64_MAX - *first) + 1);
+                        what, echo(w), (unsigned long long)
+                        (*first ? UINT64_MAX - *first + 1 : UINT64_MAX));
         *last = *first + (bv - 1);
     }
     return 0;
