@@ -315,14 +315,16 @@ static void count_victim_write(bp_pool *pool, uint64_t t0)
     bp__count(pool, BP__C_MISS_VICTIM_WRITE_NS, bp__now_ns() - t0);
 }
 
-/* True if a frame is being read or written, or claimed by an admission:
- * it frees up without any caller's unpin.  O(frames), for a pin that
- * found no frame at all. */
+/* True if a frame will free up without any caller's unpin: claimed by an
+ * admission, or being read or written with no pin but the I/O's own.  A
+ * frame a caller also holds stays taken when its I/O ends - a thread that
+ * keeps writing back pages others hold would otherwise keep a missing pin
+ * waiting for ever.  O(frames), for a pin that found no frame at all. */
 static bool frames_under_io(bp_pool *pool)
 {
     for (uint32_t f = 0, nf = bp__frames_now(pool); f < nf; f++) {
         struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
-        if (v.reading || v.writing || v.claimed)
+        if (v.claimed || ((v.reading || v.writing) && v.pins <= 1))
             return true;
     }
     return false;
@@ -336,8 +338,17 @@ static bool no_free_frame(bp_pool *pool)
     return cc.free == 0;
 }
 
-static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
-                 struct bp__evict_batch *collect, uint32_t *fout)
+/* How a pin's admissions have gone so far: rounds of writing dirty victims
+ * back, then of naps for frames under I/O; and whether the last write
+ * round failed. */
+struct miss_tries {
+    int rounds;
+    bool write_failed;
+};
+
+static int admit(bp_pool *pool, uint64_t page, unsigned how,
+                 struct miss_tries *tries, struct bp__evict_batch *collect,
+                 uint32_t *fout)
 {
     uint64_t victim = BP__CP_NOPAGE;
     uint32_t f;
@@ -388,7 +399,12 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
     uint32_t cpflags = how & ADMIT_SCAN ? BP__CP_SCAN : 0;
     r = (how & ADMIT_FREE_ONLY) && no_free_frame(pool) ? -BP_ENOFRAME :
         bp__cp_admit(pool->policy, page, cpflags, &call, &f, &victim);
-    if (r == -BP_ENOFRAME && collect->n == 0 && !(how & ADMIT_NO_WAIT))
+    /* Take a hot page when every cold one resisted: at once if none was
+     * dirty, else once writing the dirty ones back has failed (it may
+     * keep failing: a cold page that cannot be written must not fail
+     * every miss while clean hot frames sit unpinned). */
+    if (r == -BP_ENOFRAME && (collect->n == 0 || tries->write_failed) &&
+        !(how & ADMIT_NO_WAIT))
         r = bp__cp_admit(pool->policy, page, cpflags | BP__CP_FORCE, &call,
                          &f, &victim);
     struct bp__cp_counts cc;
@@ -430,12 +446,12 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
         int werr = bp__write_frames(pool, collect->frame, collect->n, BP__W_EVICT);
         count_victim_write(pool, t0);
         collect->n = 0;
-        if (++*dirty_rounds <= DIRTY_ROUNDS)
+        tries->write_failed = werr < 0;
+        if (++tries->rounds <= DIRTY_ROUNDS)
             return PIN_RETRY;
         if (werr < 0) {
             /* The frames are there, but writing them back fails: say so,
-             * not "all pinned". */
-            bp__count(pool, BP__C_NOFREE, 1);
+             * not "all pinned" (nor count it as -BP_ENOFRAME). */
             return bp__fail(werr, "no frame for page %llu: every frame the "
                             "clock hand could free is dirty and writing it "
                             "back failed (%s); the pages stay dirty in memory "
@@ -443,7 +459,7 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
                             (unsigned long long)page, bp_strerror(werr));
         }
     }
-    if (r == -BP_ENOFRAME && *dirty_rounds < DIRTY_ROUNDS + BUSY_WAITS) {
+    if (r == -BP_ENOFRAME && tries->rounds < DIRTY_ROUNDS + BUSY_WAITS) {
         /* Every frame is pinned - perhaps only by writes and reads in
          * flight, which end when the device answers, however slow it is
          * (a fixed wait failed pins beside a slow or loaded device): nap
@@ -451,10 +467,10 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how, int *dirty_rounds,
          * meanwhile, and count toward the bound only the naps with none.
          * So a pool whose frames the callers pin is reported in about
          * 50 ms, never a hang. */
-        if (*dirty_rounds < DIRTY_ROUNDS)
-            *dirty_rounds = DIRTY_ROUNDS;
+        if (tries->rounds < DIRTY_ROUNDS)
+            tries->rounds = DIRTY_ROUNDS;
         if (!frames_under_io(pool))
-            ++*dirty_rounds;
+            ++tries->rounds;
         uint64_t t0 = bp__now_ns();
         usleep(1000);
         bp__streams_help(pool);
@@ -507,13 +523,13 @@ static void mark_frame_dirty(bp_pool *pool, uint32_t f)
  * sees the zeros as the page's bytes, and the dirty bit makes sure they are
  * never dropped as a clean copy of the file. */
 static int pin_miss(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
-                    int *dirty_rounds, uint32_t *fout)
+                    struct miss_tries *tries, uint32_t *fout)
 {
     uint32_t f = BP__CP_NOFRAME;
     struct bp__evict_batch collect;
     unsigned how = (scan ? ADMIT_SCAN : 0) |
                    (fill == FILL_ZEROS ? ADMIT_GROWING : 0);
-    int r = admit(pool, page, how, dirty_rounds, &collect, &f);
+    int r = admit(pool, page, how, tries, &collect, &f);
     if (r != PIN_OK)
         return r;
     /* Steps 4-5 */
@@ -593,17 +609,17 @@ int bp_evict_page(bp_pool *pool, uint64_t pgno)
 int bp__admit_prefetch(bp_pool *pool, uint64_t page, bool scan, uint32_t *fout)
 {
     struct bp__evict_batch collect;
-    int rounds = DIRTY_ROUNDS;
+    struct miss_tries tries = { DIRTY_ROUNDS, false };
     unsigned how = ADMIT_SPECULATIVE | (scan ? ADMIT_SCAN : 0);
-    int r = admit(pool, page, how, &rounds, &collect, fout);
+    int r = admit(pool, page, how, &tries, &collect, fout);
     return r == PIN_RETRY ? 1 : r;
 }
 
 int bp__admit_warm(bp_pool *pool, uint64_t page, uint32_t *fout)
 {
     struct bp__evict_batch collect;
-    int rounds = DIRTY_ROUNDS;
-    int r = admit(pool, page, ADMIT_SPECULATIVE | ADMIT_FREE_ONLY, &rounds,
+    struct miss_tries tries = { DIRTY_ROUNDS, false };
+    int r = admit(pool, page, ADMIT_SPECULATIVE | ADMIT_FREE_ONLY, &tries,
                   &collect, fout);
     return r == PIN_RETRY ? 1 : r;
 }
@@ -650,9 +666,9 @@ enum bp__lookahead bp__stream_lookahead(bp_pool *pool, uint64_t page, bool scan,
         return BP__LA_HIT;
     }
     struct bp__evict_batch collect;
-    int rounds = DIRTY_ROUNDS + BUSY_WAITS;
+    struct miss_tries tries = { DIRTY_ROUNDS + BUSY_WAITS, false };
     int r = admit(pool, page, ADMIT_LOOKAHEAD | (scan ? ADMIT_SCAN : 0),
-                  &rounds, &collect, &f);
+                  &tries, &collect, &f);
     if (r == PIN_OK) {
         *fout = f;
         return BP__LA_READ;
@@ -710,7 +726,7 @@ static void wait_read(bp_pool *pool, uint32_t f, uint64_t page)
 static int pin_page(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
                     enum bp__latch want, uint32_t *fout)
 {
-    int dirty_rounds = 0;
+    struct miss_tries tries = { 0, false };
     for (;;) {
         uint32_t f = bp__pt_lookup(&pool->pt, page);
         int r;
@@ -733,7 +749,7 @@ static int pin_page(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
             }
             continue;
         }
-        r = pin_miss(pool, page, fill, scan, &dirty_rounds, &f);
+        r = pin_miss(pool, page, fill, scan, &tries, &f);
         if (r == PIN_OK) {
             if (fill == FILL_READ && want != BP__LATCH_NONE &&
                 !bp__frame_try_latch(&pool->frames[f], want))

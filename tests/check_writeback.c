@@ -862,6 +862,100 @@ START_TEST(test_wal_hook_refuses_every_writer)
 }
 END_TEST
 
+/* Proves a cold page whose write-back keeps failing does not fail every
+ * miss while clean, unpinned hot frames exist: after one round of writing
+ * the dirty cold pages back, the miss takes a hot page instead (pages 0-5
+ * were admitted hot into a pool with free frames; 6 is held, 7 dirty and
+ * refused). */
+START_TEST(test_refused_cold_page_takes_hot)
+{
+    char *path = tu_path("walcold.bp");
+    tu_make_file(path, PS, 40, 1);
+    struct wal w;
+    atomic_init(&w.calls, 0);
+    atomic_init(&w.refuse, 7);
+    atomic_init(&w.bad_bytes, 0);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.before_write = wal_hook;
+    o.before_write_arg = &w;
+    bp_pool *pool = tu_open_opts(path, 8, BP_NOFLUSH | BP_NOREADAHEAD, &o);
+    for (uint64_t p = 0; p < 6; p++)
+        tu_expect_page(pool, p, BP_READ, 1);
+    bp_page held, pg;
+    ck_assert_int_eq(bp_pin(pool, 6, BP_PIN, &held), 0);
+    dirty_page(pool, 7, 9);
+    int r = bp_pin(pool, 20, BP_READ, &pg);
+    ck_assert_msg(r == 0, "a miss beside one refused dirty cold page and "
+                  "six clean hot ones: %s (%s)", bp_err_name(r), bp_errdetail());
+    ck_assert(tu_stamped(pg.data, PS, 20, 1));
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    ck_assert_uint_eq(tu_stats(pool).nofree, 0);
+    ck_assert_int_eq(bp_unpin(&held), 0);
+    atomic_store(&w.refuse, UINT64_MAX);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+struct rewriter {
+    bp_pool *pool;
+    _Atomic bool stop;
+    _Atomic uint64_t rounds;
+};
+
+/* Rewrite and write back pages 0-7 (which the main thread holds) over and
+ * over, for at most 8 s. */
+static void *rewrite_held(void *arg)
+{
+    struct rewriter *rw = arg;
+    double end = tu_now() + 8;
+    while (!atomic_load(&rw->stop) && tu_now() < end) {
+        for (uint64_t p = 0; p < 8; p++) {
+            bp_page pg;
+            if (bp_pin(rw->pool, p, BP_WRITE, &pg) != 0)
+                continue;
+            ((uint8_t *)pg.data)[100]++;
+            bp_mark_dirty(&pg);
+            bp_unpin(&pg);
+            bp_flush_page(rw->pool, p);
+        }
+        atomic_fetch_add(&rw->rounds, 1);
+    }
+    return NULL;
+}
+
+/* Proves writes of pages that callers hold do not keep a missing pin
+ * waiting: those frames stay taken when the writes end, so the pin gets
+ * -BP_ENOFRAME in about 50 ms although some frame is always being
+ * written (it waited for as long as the writes went on). */
+START_TEST(test_held_pages_being_written_no_hang)
+{
+    char *path = tu_path("heldw.bp");
+    tu_make_file(path, PS, 40, 1);
+    bp_pool *pool = tu_open_opts(path, 8, BP_NOFLUSH | BP_NOREADAHEAD, NULL);
+    bp_page held[8];
+    for (uint64_t p = 0; p < 8; p++)
+        ck_assert_int_eq(bp_pin(pool, p, BP_PIN, &held[p]), 0);
+    struct rewriter rw = { .pool = pool };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, rewrite_held, &rw), 0);
+    while (atomic_load(&rw.rounds) < 3)
+        usleep(1000);
+    double t0 = tu_now();
+    bp_page pg;
+    int r = bp_pin(pool, 20, BP_READ, &pg);
+    double took = tu_now() - t0;
+    atomic_store(&rw.stop, true);
+    pthread_join(t, NULL);
+    ck_assert_msg(r == -BP_ENOFRAME, "gave %s", bp_err_name(r));
+    ck_assert_msg(took < 3.0, "-BP_ENOFRAME came after %.2f s, while the "
+                  "held pages were being written", took);
+    for (uint64_t p = 0; p < 8; p++)
+        ck_assert_int_eq(bp_unpin(&held[p]), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* ---- close and options ----------------------------------------------------- */
 
 /* bp_close with flushers running writes every dirty page; a close refused
@@ -1177,6 +1271,8 @@ Suite *test_suite(void)
     TCase *tc = tcase_create("flushers");
     tcase_add_test(tc, test_flushers_write_in_background);
     tcase_add_test(tc, test_pin_waits_for_frames_under_io);
+    tcase_add_test(tc, test_held_pages_being_written_no_hang);
+    tcase_add_test(tc, test_refused_cold_page_takes_hot);
     tcase_add_test(tc, test_dirty_share_bounded);
     tcase_add_test(tc, test_backpressure_bounded);
     tcase_add_test(tc, test_backpressure_waits);
