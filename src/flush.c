@@ -411,9 +411,9 @@ static int sync_one(bp_pool *pool, struct bp__datafile *df, uint64_t pages,
     uint64_t now = atomic_load(&df->page_count);
     if (pages > now)
         pages = now;
-    bool changed = atomic_load(&df->written) || pages != df->pages_at_open ||
-                   df->header_behind;
-    bool record = record_pages && changed;
+    bool changed = atomic_load(&df->written) || pages != df->pages_at_open;
+    /* A header a failed cut left behind is mended at any sync. */
+    bool record = (record_pages && changed) || df->header_behind;
     if (!unsynced && !always && !record)
         return 0;
     int r = bp__sync_datafile(pool, df, fn);
