@@ -439,9 +439,15 @@ enum bp__lookahead {
                       bp_pin when its turn comes */
     BP__LA_FULL,   /* no frame without waiting or evicting a hot or dirty
                       page: pin it when its turn comes, look no further */
+    BP__LA_MISS,   /* not resident: admit it with bp__stream_admit */
 };
+/* A resident page: HIT or LATER; else MISS. */
 enum bp__lookahead bp__stream_lookahead(bp_pool *pool, uint64_t page, bool scan,
                                         uint32_t *fout);
+/* After MISS (the stream is on the pool's list by then: the frame may be
+ * READING at once): READ, LATER or FULL. */
+enum bp__lookahead bp__stream_admit(bp_pool *pool, uint64_t page, bool scan,
+                                    uint32_t *fout);
 /* The stream's read of page into f ended: `whole` if all its bytes came
  * (they are checked), else it is read again here, alone.  0: VALID, still
  * pinned by the caller; or the error (the frame is given up, unpinned,

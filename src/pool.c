@@ -665,6 +665,13 @@ enum bp__lookahead bp__stream_lookahead(bp_pool *pool, uint64_t page, bool scan,
         *fout = f;
         return BP__LA_HIT;
     }
+    return BP__LA_MISS;
+}
+
+enum bp__lookahead bp__stream_admit(bp_pool *pool, uint64_t page, bool scan,
+                                    uint32_t *fout)
+{
+    uint32_t f;
     struct bp__evict_batch collect;
     struct miss_tries tries = { DIRTY_ROUNDS + BUSY_WAITS, false };
     int r = admit(pool, page, ADMIT_LOOKAHEAD | (scan ? ADMIT_SCAN : 0),

@@ -399,15 +399,18 @@ static void fill(bp_stream *s)
             continue;
         }
         uint32_t f;
-        /* On the list before a frame of ours can be READING: a thread
-         * that finds it so then finds the stream too (its look at the
-         * list follows its look at the frame; our listing precedes the
-         * frame's change).  Whatever a lookup here says: the page can be
-         * evicted before the look-ahead's own lookup, which then admits
-         * it.  fill()'s end takes the stream off if nothing came of it. */
-        if (!s->registered)
-            registry_set(s, true, false);
         enum bp__lookahead la = bp__stream_lookahead(s->pool, page, s->scan, &f);
+        if (la == BP__LA_MISS) {
+            /* On the list before a frame of ours can be READING: a thread
+             * that finds it so then finds the stream too (its look at the
+             * list follows its look at the frame; our listing precedes
+             * the frame's change).  Only for a page to admit: hits never
+             * touch the list.  fill()'s end takes the stream off if
+             * nothing came of it. */
+            if (!s->registered)
+                registry_set(s, true, false);
+            la = bp__stream_admit(s->pool, page, s->scan, &f);
+        }
         if (la == BP__LA_HIT) {
             sl->state = S_PINNED;
             sl->frame = f;
@@ -555,9 +558,12 @@ static int next_locked(bp_stream *s, bp_page *out)
                                    (slot_at(s, k)->state == S_END && k > 0)))
                 k++;
         if (k == s->used || slot_at(s, k)->state == S_READING) {
-            /* Its read is in flight, or about to be: anything not yet
-             * sent goes now, whatever kept it back. */
-            if (s->open_run != NO_RUN)
+            /* Its read is in flight, or about to be: if it is the
+             * gathering run's, or nothing is in flight, that run goes
+             * now, whatever kept it back (else it may gather on). */
+            if (s->open_run != NO_RUN &&
+                (s->inflight == 0 ||
+                 (k < s->used && slot_at(s, k)->run == s->open_run)))
                 close_open_run(s);
             submit(s);
             if (s->inflight == 0) {
