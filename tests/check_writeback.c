@@ -758,6 +758,17 @@ static int wal_hook(void *arg, uint64_t pgno, const void *data, uint32_t ps)
     return pgno == refuse || refuse == UINT64_MAX - 1 ? -EAGAIN : 0;
 }
 
+/* Options whose WAL hook is w, refusing page `refuse` (see wal_hook). */
+static void wal_options(struct wal *w, uint64_t refuse, struct bp_options *o)
+{
+    atomic_init(&w->calls, 0);
+    atomic_init(&w->refuse, refuse);
+    atomic_init(&w->bad_bytes, 0);
+    bp_options_init(o);
+    o->before_write = wal_hook;
+    o->before_write_arg = w;
+}
+
 /* The hook sees every page before it is written, with its number and its
  * bytes; a page it refuses is not written and stays dirty, and the
  * caller gets the hook's error. */
@@ -766,13 +777,8 @@ START_TEST(test_wal_hook)
     char *path = tu_path("wal.bp");
     tu_make_file(path, PS, 20, 1);
     struct wal w;
-    atomic_init(&w.calls, 0);
-    atomic_init(&w.refuse, 4);
-    atomic_init(&w.bad_bytes, 0);
     struct bp_options o;
-    bp_options_init(&o);
-    o.before_write = wal_hook;
-    o.before_write_arg = &w;
+    wal_options(&w, 4, &o);
     bp_pool *pool = tu_open_opts(path, 20, BP_NOFLUSH, &o);
     for (uint64_t p = 0; p < 10; p++)
         dirty_page(pool, p, 8);
@@ -803,13 +809,8 @@ START_TEST(test_wal_hook_refuses_every_writer)
     char *path = tu_path("walall.bp");
     tu_make_file(path, PS, 40, 1);
     struct wal w;
-    atomic_init(&w.calls, 0);
-    atomic_init(&w.refuse, 3);
-    atomic_init(&w.bad_bytes, 0);
     struct bp_options o;
-    bp_options_init(&o);
-    o.before_write = wal_hook;
-    o.before_write_arg = &w;
+    wal_options(&w, 3, &o);
 
     /* bp_sync and bp_checkpoint */
     bp_pool *pool = tu_open_opts(path, 8, BP_NOFLUSH | BP_NOREADAHEAD, &o);
@@ -872,13 +873,8 @@ START_TEST(test_refused_cold_page_takes_hot)
     char *path = tu_path("walcold.bp");
     tu_make_file(path, PS, 40, 1);
     struct wal w;
-    atomic_init(&w.calls, 0);
-    atomic_init(&w.refuse, 7);
-    atomic_init(&w.bad_bytes, 0);
     struct bp_options o;
-    bp_options_init(&o);
-    o.before_write = wal_hook;
-    o.before_write_arg = &w;
+    wal_options(&w, 7, &o);
     bp_pool *pool = tu_open_opts(path, 8, BP_NOFLUSH | BP_NOREADAHEAD, &o);
     for (uint64_t p = 0; p < 6; p++)
         tu_expect_page(pool, p, BP_READ, 1);
