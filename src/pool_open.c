@@ -113,8 +113,11 @@ static int pool_build(bp_pool *pool, struct bp_options *o)
     pool->mem_align = df0 ? df0->dio_mem_align : 0;
     r = bp__frames_create(pool);
     /* The page table and the policy have room for frames_max at once, so
-     * bp_resize never reallocates what the miss path reads. */
-    if (r == 0 && (r = bp__pt_init(&pool->pt, pool->frames_max)) < 0)
+     * bp_resize never reallocates what the miss path reads.  The table
+     * reads the pages from the frames' tags. */
+    if (r == 0 && (r = bp__pt_init(&pool->pt, pool->frames_max,
+                                   &pool->frames[0].page,
+                                   sizeof(pool->frames[0]))) < 0)
         bp__fail(r, "bp_open: out of memory for the page table");
     struct bp__cp_config cfg;
     bp__cp_config_init(&cfg);

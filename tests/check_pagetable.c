@@ -5,7 +5,9 @@
  * across tombstones and rebuilds, checked against a simple model, and the
  * lock-free lookup contract under a concurrent writer: a reader may miss an
  * entry during a rebuild or get a stale frame, but never a frame that did
- * not hold the page.
+ * not hold the page.  The table keeps frame numbers and reads each frame's
+ * page from its tag, so every test keeps tags as the pool does: stored
+ * before an insert, changed only after the remove.
  */
 #include <check.h>
 #include <errno.h>
@@ -43,6 +45,35 @@ static uint64_t cap_of(const struct bp__pagetable *pt)
     return pt->mask + 1;
 }
 
+/* The frames' tags of the single-threaded tests. */
+#define T_FRAMES 1024
+#define T_NOPAGE UINT64_MAX
+static _Atomic uint64_t t_tag[T_FRAMES];
+
+static void t_init(struct bp__pagetable *pt, uint64_t max_entries)
+{
+    for (uint32_t f = 0; f < T_FRAMES; f++)
+        atomic_store(&t_tag[f], T_NOPAGE);
+    ck_assert_int_eq(bp__pt_init(pt, max_entries, t_tag, sizeof(t_tag[0])), 0);
+}
+
+/* As the miss path: the frame's tag, then the entry. */
+static void t_insert(struct bp__pagetable *pt, uint64_t page, uint32_t f)
+{
+    atomic_store(&t_tag[f], page);
+    bp__pt_insert(pt, page, f);
+}
+
+/* As an eviction: the entry goes, then the frame's tag. */
+static int t_remove(struct bp__pagetable *pt, uint64_t page)
+{
+    uint32_t f = bp__pt_lookup(pt, page);
+    int r = bp__pt_remove(pt, page);
+    if (r == 0)
+        atomic_store(&t_tag[f], T_NOPAGE);
+    return r;
+}
+
 /* ------------------------------------------------------------------ */
 /* Single-threaded                                                      */
 
@@ -52,7 +83,7 @@ START_TEST(test_capacity)
     static const uint64_t sizes[] = { 0, 1, 4, 7, 8, 9, 100, 1000, 4096 };
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         struct bp__pagetable pt;
-        ck_assert_int_eq(bp__pt_init(&pt, sizes[i]), 0);
+        t_init(&pt, sizes[i]);
         uint64_t cap = cap_of(&pt);
         ck_assert_msg((cap & (cap - 1)) == 0, "capacity %llu", (unsigned long long)cap);
         ck_assert_uint_ge(cap, 2 * sizes[i]);
@@ -74,11 +105,11 @@ START_TEST(test_basics)
     static const uint64_t pages[] = { 0, 1, 2, 17, 12345, UINT64_C(1) << 40,
                                       BP__PT_TOMB - 1, BP__PT_TOMB - 2 };
     const size_t n = sizeof(pages) / sizeof(pages[0]);
-    ck_assert_int_eq(bp__pt_init(&pt, n), 0);
+    t_init(&pt, n);
 
     for (size_t i = 0; i < n; i++) {
         ck_assert_uint_eq(bp__pt_lookup(&pt, pages[i]), NF);
-        bp__pt_insert(&pt, pages[i], (uint32_t)(100 + i));
+        t_insert(&pt, pages[i], (uint32_t)(100 + i));
     }
     ck_assert_uint_eq(pt.live, n);
     for (size_t i = 0; i < n; i++)
@@ -90,10 +121,10 @@ START_TEST(test_basics)
     ck_assert_uint_eq(bp__pt_lookup(&pt, BP__PT_TOMB - 3), NF);
 
     /* Remove one: gone, the others stay; a second remove reports -1. */
-    ck_assert_int_eq(bp__pt_remove(&pt, 17), 0);
+    ck_assert_int_eq(t_remove(&pt, 17), 0);
     ck_assert_uint_eq(bp__pt_lookup(&pt, 17), NF);
-    ck_assert_int_eq(bp__pt_remove(&pt, 17), -1);
-    ck_assert_int_eq(bp__pt_remove(&pt, 99999), -1);
+    ck_assert_int_eq(t_remove(&pt, 17), -1);
+    ck_assert_int_eq(t_remove(&pt, 99999), -1);
     ck_assert_uint_eq(pt.live, n - 1);
     ck_assert_uint_eq(pt.tombs, 1);
     for (size_t i = 0; i < n; i++)
@@ -101,13 +132,13 @@ START_TEST(test_basics)
             ck_assert_uint_eq(bp__pt_lookup(&pt, pages[i]), 100 + i);
 
     /* Re-insert with a different frame: the new frame is found. */
-    bp__pt_insert(&pt, 17, 7);
+    t_insert(&pt, 17, 7);
     ck_assert_uint_eq(bp__pt_lookup(&pt, 17), 7);
     ck_assert_uint_eq(pt.live, n);
 
     /* Remove everything: all lookups miss. */
     for (size_t i = 0; i < n; i++)
-        ck_assert_int_eq(bp__pt_remove(&pt, pages[i]), 0);
+        ck_assert_int_eq(t_remove(&pt, pages[i]), 0);
     ck_assert_uint_eq(pt.live, 0);
     for (size_t i = 0; i < n; i++)
         ck_assert_uint_eq(bp__pt_lookup(&pt, pages[i]), NF);
@@ -121,7 +152,7 @@ END_TEST
 START_TEST(test_collisions)
 {
     struct bp__pagetable pt;
-    ck_assert_int_eq(bp__pt_init(&pt, 8), 0);   /* capacity 16 */
+    t_init(&pt, 8);   /* capacity 16 */
     /* Find 6 pages that start probing at the same slot. */
     uint64_t same[6];
     size_t k = 0;
@@ -130,21 +161,43 @@ START_TEST(test_collisions)
         if ((((p * UINT64_C(0x9E3779B97F4A7C15)) >> 17) & pt.mask) == want)
             same[k++] = p;
     for (size_t i = 0; i < 6; i++)
-        bp__pt_insert(&pt, same[i], (uint32_t)i);
+        t_insert(&pt, same[i], (uint32_t)i);
     for (size_t i = 0; i < 6; i++)
         ck_assert_uint_eq(bp__pt_lookup(&pt, same[i]), i);
-    ck_assert_int_eq(bp__pt_remove(&pt, same[0]), 0);
-    ck_assert_int_eq(bp__pt_remove(&pt, same[2]), 0);
+    ck_assert_int_eq(t_remove(&pt, same[0]), 0);
+    ck_assert_int_eq(t_remove(&pt, same[2]), 0);
     ck_assert_uint_eq(bp__pt_lookup(&pt, same[0]), NF);
     ck_assert_uint_eq(bp__pt_lookup(&pt, same[2]), NF);
     for (size_t i = 1; i < 6; i++)
         if (i != 2)
             ck_assert_uint_eq(bp__pt_lookup(&pt, same[i]), i);
     /* Re-insertion reuses a tombstone of the run. */
-    bp__pt_insert(&pt, same[2], 42);
+    t_insert(&pt, same[2], 42);
     ck_assert_uint_eq(pt.tombs, 1);
     ck_assert_uint_eq(bp__pt_lookup(&pt, same[2]), 42);
     ck_assert_uint_eq(bp__pt_lookup(&pt, same[5]), 5);
+    bp__pt_destroy(&pt);
+}
+END_TEST
+
+/* The frame's tag decides: a slot whose frame holds another page by now
+ * (as a lock-free reader can meet it, between an eviction's retagging and
+ * the removal it races with) is passed over, and the page is not found. */
+START_TEST(test_tag_decides)
+{
+    struct bp__pagetable pt;
+    t_init(&pt, 8);
+    t_insert(&pt, 5, 3);
+    t_insert(&pt, 6, 4);
+    ck_assert_uint_eq(bp__pt_lookup(&pt, 5), 3);
+    atomic_store(&t_tag[3], 77);
+    ck_assert_uint_eq(bp__pt_lookup(&pt, 5), NF);
+    ck_assert_uint_eq(bp__pt_lookup(&pt, 77), NF);   /* not its slot */
+    ck_assert_uint_eq(bp__pt_lookup(&pt, 6), 4);
+    atomic_store(&t_tag[3], 5);
+    ck_assert_uint_eq(bp__pt_lookup(&pt, 5), 3);
+    /* A slot holds the page's frame and fingerprint, not the page. */
+    ck_assert_uint_eq(sizeof(pt.slots[0]), 8);
     bp__pt_destroy(&pt);
 }
 END_TEST
@@ -191,8 +244,13 @@ static uint64_t model_run(uint64_t max_live, uint64_t steps, uint64_t seed,
     uint64_t rebuilds = 0;
     ck_assert_ptr_nonnull(m);
     model_init(m);
-    ck_assert_int_eq(bp__pt_init(&pt, max_live), 0);
+    ck_assert_uint_le(max_live, T_FRAMES);
+    t_init(&pt, max_live);
     const uint64_t cap = cap_of(&pt);
+    /* Frames not in use, taken in random order. */
+    uint32_t freef[T_FRAMES], nfree = 0;
+    for (uint32_t f = 0; f < max_live; f++)
+        freef[nfree++] = f;
 
     for (uint64_t step = 0; step < steps; step++) {
         bool ins = m->n == 0 ||
@@ -202,10 +260,12 @@ static uint64_t model_run(uint64_t max_live, uint64_t steps, uint64_t seed,
             do
                 p = tu_rnd(&seed) % MODEL_PAGES;
             while (m->frame[p] != NF);
-            uint32_t f = (uint32_t)(tu_rnd(&seed) % 1000000);
+            uint32_t k = (uint32_t)(tu_rnd(&seed) % nfree);
+            uint32_t f = freef[k];
+            freef[k] = freef[--nfree];
             bool expect_rebuild = (pt.live + pt.tombs + 1) * 4 > cap * 3;
             uint64_t tombs_before = pt.tombs;
-            bp__pt_insert(&pt, p, f);
+            t_insert(&pt, p, f);
             if (expect_rebuild) {
                 REQUIRE_EQ(pt.tombs, 0);
                 rebuilds++;
@@ -218,7 +278,8 @@ static uint64_t model_run(uint64_t max_live, uint64_t steps, uint64_t seed,
         } else {
             uint32_t idx = (uint32_t)(tu_rnd(&seed) % m->n);
             uint64_t p = m->present[idx];
-            REQUIRE_EQ(bp__pt_remove(&pt, p), 0);
+            freef[nfree++] = m->frame[p];
+            REQUIRE_EQ(t_remove(&pt, p), 0);
             m->frame[p] = NF;
             uint64_t last = m->present[--m->n];
             m->present[idx] = last;
@@ -236,7 +297,7 @@ static uint64_t model_run(uint64_t max_live, uint64_t steps, uint64_t seed,
         if (m->n) {
             uint64_t pr = m->present[tu_rnd(&seed) % m->n];
             REQUIRE_EQ(bp__pt_lookup(&pt, pr), m->frame[pr]);
-            REQUIRE(bp__pt_remove(&pt, pr + MODEL_PAGES) == -1, "removed an absent page");
+            REQUIRE(t_remove(&pt, pr + MODEL_PAGES) == -1, "removed an absent page");
         }
         REQUIRE_EQ(bp__pt_lookup(&pt, MODEL_PAGES + tu_rnd(&seed) % 100000),
                    NF);
@@ -282,15 +343,15 @@ START_TEST(test_absent_keys)
 {
     struct bp__pagetable pt;
     uint64_t seed = 99;
-    ck_assert_int_eq(bp__pt_init(&pt, 100), 0);
+    t_init(&pt, 100);
     for (uint64_t round = 0; round < 50; round++) {
         for (uint64_t i = 0; i < 100; i++)
-            bp__pt_insert(&pt, round * 1000 + i, (uint32_t)i);
+            t_insert(&pt, round * 1000 + i, (uint32_t)i);
         for (uint64_t i = 0; i < 100; i++)
-            REQUIRE_EQ(bp__pt_remove(&pt, round * 1000 + i), 0);
+            REQUIRE_EQ(t_remove(&pt, round * 1000 + i), 0);
     }
     for (uint64_t i = 0; i < 100; i++)
-        bp__pt_insert(&pt, i * 7919, (uint32_t)i);
+        t_insert(&pt, i * 7919, (uint32_t)i);
     for (int i = 0; i < 100000; i++) {
         uint64_t k = tu_rnd(&seed);
         if (k >= BP__PT_TOMB || (k % 7919 == 0 && k / 7919 < 100))
@@ -505,7 +566,7 @@ START_TEST(test_concurrent_paced)
     ck_assert_ptr_nonnull(c);
     c->ever = calloc(C_FRAMES, sizeof(*c->ever));
     ck_assert_ptr_nonnull(c->ever);
-    ck_assert_int_eq(bp__pt_init(&c->pt, C_FRAMES), 0);
+    ck_assert_int_eq(bp__pt_init(&c->pt, C_FRAMES, c->tag, sizeof(c->tag[0])), 0);
     pthread_mutex_init(&c->mu, NULL);
     for (uint32_t f = 0; f < C_FRAMES; f++)
         atomic_init(&c->tag[f], C_NOPAGE);
@@ -580,6 +641,7 @@ END_TEST
 #define S_READERS 3
 #define S_SECONDS 0.5
 #define S_FILLER_FRAME 99
+#define S_FRAMES 100
 #define S_FILLER_BASE (UINT64_C(1) << 32)
 
 struct swap {
@@ -588,6 +650,7 @@ struct swap {
     /* Group g swaps page[g][0] and page[g][1], which hash to the same home
      * slot; page[g][k] is only ever mapped to frame 16 + 2g + k. */
     uint64_t page[S_GROUPS][2];
+    _Atomic uint64_t tag[S_FRAMES];     /* frame -> page it holds */
     _Atomic bool stop, go;
     uint64_t w_swaps, w_rebuilds;
 };
@@ -608,11 +671,12 @@ static uint32_t swap_frame(int g, int k)
 static uint64_t home_slot(uint64_t page)
 {
     struct bp__pagetable t;
+    _Atomic uint64_t tag0 = page;
     uint64_t slot = UINT64_MAX;
-    ck_assert_int_eq(bp__pt_init(&t, S_ENTRIES), 0);
+    ck_assert_int_eq(bp__pt_init(&t, S_ENTRIES, &tag0, sizeof(tag0)), 0);
     bp__pt_insert(&t, page, 0);
     for (uint64_t i = 0; i <= t.mask; i++)
-        if (atomic_load(&t.slots[i].page) == page)
+        if (atomic_load(&t.slots[i]) != BP__PT_EMPTY)
             slot = i;
     bp__pt_destroy(&t);
     ck_assert_uint_ne(slot, UINT64_MAX);
@@ -631,20 +695,25 @@ static void *swap_writer(void *arg)
         int g = (int)(swaps % S_GROUPS);
         int k = cur[g];
         pthread_mutex_lock(&s->mu);
-        /* Evict page k from its home slot, admit its partner there. */
+        /* Evict page k from its home slot, admit its partner there; the
+         * tags change as the pool changes them. */
         if (bp__pt_remove(&s->pt, s->page[g][k]) != 0)
             abort();
+        atomic_store(&s->tag[swap_frame(g, k)], C_NOPAGE);
         bool rebuild = (s->pt.live + s->pt.tombs + 1) * 4 > cap_of(&s->pt) * 3;
+        atomic_store(&s->tag[swap_frame(g, !k)], s->page[g][!k]);
         bp__pt_insert(&s->pt, s->page[g][!k], swap_frame(g, !k));
         s->w_rebuilds += rebuild;
         /* Now and then a filler page in and out: tombstones accumulate
          * and force rebuilds under the readers' feet. */
         if (swaps % 4 == 0) {
             rebuild = (s->pt.live + s->pt.tombs + 1) * 4 > cap_of(&s->pt) * 3;
+            atomic_store(&s->tag[S_FILLER_FRAME], filler);
             bp__pt_insert(&s->pt, filler, S_FILLER_FRAME);
             s->w_rebuilds += rebuild;
             if (bp__pt_remove(&s->pt, filler) != 0)
                 abort();
+            atomic_store(&s->tag[S_FILLER_FRAME], C_NOPAGE);
             filler++;
         }
         pthread_mutex_unlock(&s->mu);
@@ -700,7 +769,9 @@ START_TEST(test_concurrent_slot_reuse)
     struct swap_reader rd[S_READERS];
     pthread_t wt, rt[S_READERS];
     ck_assert_ptr_nonnull(s);
-    ck_assert_int_eq(bp__pt_init(&s->pt, S_ENTRIES), 0);
+    for (uint32_t f = 0; f < S_FRAMES; f++)
+        atomic_init(&s->tag[f], C_NOPAGE);
+    ck_assert_int_eq(bp__pt_init(&s->pt, S_ENTRIES, s->tag, sizeof(s->tag[0])), 0);
     pthread_mutex_init(&s->mu, NULL);
     atomic_init(&s->stop, false);
     atomic_init(&s->go, false);
@@ -730,10 +801,14 @@ START_TEST(test_concurrent_slot_reuse)
             break;
         }
     }
-    for (uint64_t p = 0; p < S_PERM; p++)
+    for (uint64_t p = 0; p < S_PERM; p++) {
+        atomic_store(&s->tag[p], p);
         bp__pt_insert(&s->pt, p, (uint32_t)p);
-    for (int g = 0; g < S_GROUPS; g++)
+    }
+    for (int g = 0; g < S_GROUPS; g++) {
+        atomic_store(&s->tag[swap_frame(g, 0)], s->page[g][0]);
         bp__pt_insert(&s->pt, s->page[g][0], swap_frame(g, 0));
+    }
 
     ck_assert_int_eq(pthread_create(&wt, NULL, swap_writer, s), 0);
     for (int i = 0; i < S_READERS; i++) {
@@ -782,6 +857,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_capacity);
     tcase_add_test(tc, test_basics);
     tcase_add_test(tc, test_collisions);
+    tcase_add_test(tc, test_tag_decides);
     tcase_add_test(tc, test_model_churn);
     tcase_add_test(tc, test_model_full);
     tcase_add_test(tc, test_model_sparse);
