@@ -22,9 +22,11 @@
  *   mmap   load the first word of the page in a shared mapping of the
  *          file (each page touched before): no system call at all;
  *   floor  the least a buffer pool can do: look the page up in an
- *          open-addressing table (16-byte slots, as the pool's page
- *          table), one atomic increment of the frame's 64-byte state word,
- *          load the first word of the frame, one atomic decrement.
+ *          open-addressing table (16-byte slots of page and frame; the
+ *          pool's page table keeps 8-byte ones and reads the page from
+ *          the frame's descriptor), one atomic increment of the frame's
+ *          64-byte state word, load the first word of the frame, one
+ *          atomic decrement.
  *
  * With --dependent each page number depends on the word loaded from the
  * page before (as a B+tree descent's next page comes from the page it is
