@@ -323,7 +323,7 @@ struct bp_options {
     uint64_t pool_bytes_max;  /* the largest size bp_resize may give the
                                  pool, in bytes (whole frames).  Address
                                  space for it, and its frame descriptors,
-                                 page table and policy entries (about 150
+                                 page table and policy entries (about 100
                                  bytes a frame), are reserved at open; the
                                  frames' memory is used only while they
                                  are in the pool.  0: the pool's size (it
@@ -751,10 +751,11 @@ BP_API int bp_unpin(bp_page *page);
  * was read ahead and not yet used, bp_read_optimistic falls back to a
  * BP_READ pin (waiting for the read or the writer as bp_pin does); the
  * ticket then holds that pin and latch, t.data is stable, and bp_validate
- * releases them and returns 0.  Either way each bp_read_optimistic is
- * ended by exactly one bp_validate, in the thread that started it and
- * before bp_close (a ticket that took no pin does not keep the pool from
- * closing).  Counted in bp_stats: hits or misses as
+ * releases them and returns 0.  Either way each successful
+ * bp_read_optimistic is ended by exactly one bp_validate, in the thread
+ * that started it and before bp_close (a ticket that took no pin does not
+ * keep the pool from closing).  A failed call leaves the ticket ended
+ * (bp_validate of it: -BP_ENOTPINNED), holding nothing.  Counted in bp_stats: hits or misses as
  * for bp_pin, optimistic_reads and optimistic_conflicts.
  * Errors: as bp_pin with BP_READ.
  */

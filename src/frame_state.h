@@ -55,7 +55,8 @@
  * only with atomic read-modify-write operations, because hits, the
  * policy's hands and parked threads update it concurrently; write the
  * page tag only while the frame is CLAIMED, free, or READING and owned by
- * the writer (under the miss lock).
+ * the writer (under the miss lock), and not in the page table, which
+ * finds its entries through the tags (pagetable.h).
  */
 #ifndef BPOOL_FRAME_STATE_H
 #define BPOOL_FRAME_STATE_H

@@ -49,10 +49,19 @@ int bp_read_optimistic(bp_pool *pool, uint64_t pgno, bp_ticket *t)
 }
 
 /* bp_read_optimistic, every case: the errors, and a pin where the page
- * cannot be read without one. */
+ * cannot be read without one.  A failed call leaves the ticket ended, so
+ * that a bp_validate of it says so rather than acting on what the ticket
+ * held before. */
 static int read_general(bp_pool *pool, uint64_t pgno, bp_ticket *t)
 {
-    if (!pool || !t)
+    if (!t)
+        return bp__fail(-EINVAL, "bp_read_optimistic: pool and ticket must "
+                        "not be NULL");
+    t->data = NULL;
+    t->pgno = pgno;
+    t->priv_pool = NULL;
+    t->priv_kind = TICKET_ENDED;
+    if (!pool)
         return bp__fail(-EINVAL, "bp_read_optimistic: pool and ticket must "
                         "not be NULL");
     int r = bp__check_page(pool, pgno, "bp_read_optimistic");

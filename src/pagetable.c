@@ -20,7 +20,8 @@
  * frame number and fingerprint is half the size of one with the page
  * number, at the cost of one load from a line the hit needs next.  The
  * fingerprint keeps a probe from reading the descriptors of other pages'
- * frames: two pages of one probe run share it with odds of 1 in 2^32.
+ * frames: two pages of one probe run share it with odds of about 1 in
+ * 2^32.
  * And it makes a slot one atomic word, so a reader needs no sequence
  * count to read it whole; what a reused slot could still fool - a frame
  * that moved on to another page - the tag check catches, since the tag is
@@ -105,8 +106,12 @@ static void pt_rebuild(struct bp__pagetable *pt)
         uint32_t f = (uint32_t)atomic_load_explicit(s, memory_order_relaxed);
         if (f == BP__PT_EMPTY_FRAME)
             continue;
-        if (f != BP__PT_TOMB_FRAME)
+        if (f != BP__PT_TOMB_FRAME) {
+            /* A slot names its frame's tag (the writers' invariant). */
+            assert((uint32_t)(atomic_load_explicit(s, memory_order_relaxed) >> 32) ==
+                   bp__pt_fingerprint(bp__pt_tag(pt, f)));
             pt->scratch[n++] = f;
+        }
         atomic_store_explicit(s, BP__PT_EMPTY, memory_order_relaxed);
     }
     pt->live = pt->tombs = 0;

@@ -55,8 +55,9 @@ int bp__pt_init(struct bp__pagetable *pt, uint64_t max_entries,
 void bp__pt_destroy(struct bp__pagetable *pt);
 
 /* Fibonacci hashing: consecutive page numbers spread over the table.  The
- * home slot comes from bits 17 and up of the product, the fingerprint
- * from its top 32 bits. */
+ * fingerprint comes from a product with another odd constant, so that
+ * pages with the same home slot still differ in it, whatever the table's
+ * size. */
 static inline uint64_t bp__pt_hash(uint64_t page)
 {
     return (page * UINT64_C(0x9E3779B97F4A7C15)) >> 17;
@@ -64,7 +65,7 @@ static inline uint64_t bp__pt_hash(uint64_t page)
 
 static inline uint32_t bp__pt_fingerprint(uint64_t page)
 {
-    return (uint32_t)((page * UINT64_C(0x9E3779B97F4A7C15)) >> 32);
+    return (uint32_t)((page * UINT64_C(0xC2B2AE3D27D4EB4F)) >> 32);
 }
 
 static inline uint64_t bp__pt_tag(const struct bp__pagetable *pt, uint32_t frame)
@@ -99,7 +100,7 @@ static inline uint32_t bp__pt_lookup(const struct bp__pagetable *pt, uint64_t pa
 void bp__pt_insert(struct bp__pagetable *pt, uint64_t page, uint32_t frame);
 
 /* Remove page, while its frame's tag is still page.  Returns 0, or -1 if
- * it was not present.  Miss lock. */
+ * it was not present (the pool asserts it was).  Miss lock. */
 int bp__pt_remove(struct bp__pagetable *pt, uint64_t page);
 
 #endif /* BPOOL_PAGETABLE_H */

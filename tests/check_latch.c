@@ -1810,6 +1810,30 @@ START_TEST(test_optimistic_evicted)
 }
 END_TEST
 
+/* A failed bp_read_optimistic leaves the ticket ended and holding
+ * nothing, whatever it held before: bp_validate of it says so. */
+START_TEST(test_optimistic_failed_call)
+{
+    char *path = tu_path("optfail.bp");
+    tu_make_file(path, PS, 4, 1);
+    bp_pool *pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
+    bp_ticket t;
+    ck_assert_int_eq(bp_read_optimistic(pool, 1, &t), 0);
+    ck_assert_int_eq(bp_validate(&t), 0);
+    memset(&t, 0x5a, sizeof(t));                  /* garbage, as unset */
+    TU_EXPECT_ERR(bp_read_optimistic(pool, 99, &t), -BP_ERANGE, "page 99");
+    ck_assert_ptr_null(t.data);
+    TU_EXPECT_ERR(bp_validate(&t), -BP_ENOTPINNED, "bp_read_optimistic");
+    memset(&t, 0x5a, sizeof(t));
+    TU_EXPECT_ERR(bp_read_optimistic(NULL, 1, &t), -EINVAL, "NULL");
+    TU_EXPECT_ERR(bp_validate(&t), -BP_ENOTPINNED, "not started");
+    ck_assert_int_eq(bp_read_optimistic(pool, 2, &t), 0);
+    ck_assert_int_eq(bp_validate(&t), 0);
+    ck_assert_uint_eq(tu_stats(pool).pinned, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* ====================================================================== */
 /* 5. -EDEADLK                                                            */
 /* ====================================================================== */
@@ -1882,6 +1906,7 @@ Suite *test_suite(void)
         { "cross_readers_writers", test_cross_readers_writers, 60 },
         { "optimistic_race", test_optimistic_race, 240 },
         { "optimistic_evicted", test_optimistic_evicted, 30 },
+        { "optimistic_failed_call", test_optimistic_failed_call, 30 },
         { "latch_edeadlk", test_latch_edeadlk, 30 },
     };
     Suite *s = suite_create("latch");
