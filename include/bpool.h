@@ -348,8 +348,9 @@ struct bp_options {
 #define BP_IO_LIBAIO 0u  /* Linux native AIO */
 #define BP_IO_URING  1u  /* io_uring (liburing): -BP_EAIO where the kernel
                             refuses it (kernel.io_uring_disabled, seccomp,
-                            a kernel before 5.1) or where this libbpool was
-                            built without liburing */
+                            a kernel before 5.6, whose io_uring lacks the
+                            plain READ and WRITE operations) or where this
+                            libbpool was built without liburing */
 #define BP_IO_AUTO   2u  /* io_uring where it can be had, else libaio */
 
 /* Fill *opts with the defaults above, and opts->struct_size with the
@@ -384,7 +385,10 @@ BP_API void bp_options_init_sized(struct bp_options *opts, size_t size);
  * it; read-only pools share it.  The lock belongs to the pool's open file
  * description: it is released by bp_close, or by the death of the process
  * (kill -9 included); a child made by fork(2) shares it until it exits or
- * execs (the descriptor is close-on-exec).  It is advisory: programs that
+ * execs (the descriptor is close-on-exec).  The pool itself is not the
+ * child's: its reads and writes there fail with EINVAL (the parent's AIO
+ * contexts and rings refuse it), and the parent's go on; a child that
+ * wants the file opens a pool of its own after the parent closed its.  It is advisory: programs that
  * do not take it (cp, truncate, ...) are not kept out.  A file system
  * without file locks (ENOLCK, or EINVAL from a kernel without OFD locks)
  * makes bp_open fail with -ENOLCK: bpool does not run a pool it cannot

@@ -21,6 +21,22 @@
  * always that one; without the interrupt COOP_TASKRUN saves, a submitter
  * busy in user space would hold back everyone's completions.
  *
+ * Rings are made for the depth asked, clamped to the kernel's largest SQ
+ * (32768) with a completion queue of twice the depth (at most 65536), so
+ * every depth bp_open takes works and the requests in flight never
+ * outnumber the completion queue; a batch larger than the SQ is taken in
+ * part, as the interface allows.  A kernel whose io_uring lacks the
+ * plain READ and WRITE operations (before 5.6) is refused at setup
+ * (EOPNOTSUPP), so BP_IO_AUTO falls back to libaio there.
+ *
+ * Fork.  A child shares its parent's rings' memory: a request the child
+ * queued would move the shared ring's indexes behind the parent's back
+ * (the parent's next request would then never reach the kernel, and it
+ * would wait for ever).  So a ring remembers the fork generation it was
+ * made in, a child's pthread_atfork handler moves the generation on, and
+ * a ring of the parent refuses every call in the child with EINVAL - what
+ * libaio's io_submit answers for a parent's context.
+ *
  * Left out, for the reasons doc/design.md ("AIO", Engine) gives: the
  * arena registered as fixed buffers, the data file registered,
  * SINGLE_ISSUER / DEFER_TASKRUN (a lane is used by one thread at a time,
@@ -33,28 +49,73 @@
 #include <errno.h>
 #include <liburing.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 struct uring_ctx {
     struct io_uring ring;
     pthread_mutex_t sq_mu;   /* one submitter at a time */
+    unsigned fork_gen;       /* fork_gen when the ring was made */
 };
+
+/* Moved on in every child: a ring made before a fork is its parent's. */
+static _Atomic unsigned fork_gen;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void in_child(void)
+{
+    atomic_fetch_add_explicit(&fork_gen, 1, memory_order_relaxed);
+}
+
+static void register_atfork(void)
+{
+    (void)pthread_atfork(NULL, NULL, in_child);
+}
+
+/* False in a child, for a ring of its parent. */
+static inline bool ring_is_ours(const struct uring_ctx *u)
+{
+    return u->fork_gen == atomic_load_explicit(&fork_gen, memory_order_relaxed);
+}
+
+/* The plain READ and WRITE operations prep() sends (Linux 5.6 on). */
+static bool has_read_write(struct io_uring *ring)
+{
+    struct io_uring_probe *probe = io_uring_get_probe_ring(ring);
+    bool ok = probe && io_uring_opcode_supported(probe, IORING_OP_READ) &&
+              io_uring_opcode_supported(probe, IORING_OP_WRITE);
+    if (probe)
+        io_uring_free_probe(probe);
+    return ok;
+}
 
 static int ur_setup(unsigned depth, bp__io_ctx *ctx)
 {
+    *ctx = 0;
+    (void)pthread_once(&atfork_once, register_atfork);
     struct uring_ctx *u = calloc(1, sizeof(*u));
     if (!u)
         return -ENOMEM;
-    int r = io_uring_queue_init(depth, &u->ring, 0);
+    struct io_uring_params p;
+    memset(&p, 0, sizeof(p));
+    p.flags = IORING_SETUP_CLAMP | IORING_SETUP_CQSIZE;
+    p.cq_entries = 2 * depth;
+    int r = io_uring_queue_init_params(depth, &u->ring, &p);
     if (r < 0) {
         free(u);
-        *ctx = 0;
         return r;
     }
+    if (!has_read_write(&u->ring)) {
+        io_uring_queue_exit(&u->ring);
+        free(u);
+        return -EOPNOTSUPP;
+    }
     pthread_mutex_init(&u->sq_mu, NULL);
+    u->fork_gen = atomic_load_explicit(&fork_gen, memory_order_relaxed);
     *ctx = u;
     return 0;
 }
@@ -62,6 +123,7 @@ static int ur_setup(unsigned depth, bp__io_ctx *ctx)
 static void ur_destroy(bp__io_ctx ctx)
 {
     struct uring_ctx *u = ctx;
+    /* In a child this unmaps and closes only the child's copies. */
     io_uring_queue_exit(&u->ring);
     pthread_mutex_destroy(&u->sq_mu);
     free(u);
@@ -135,6 +197,8 @@ static int submit_some(struct uring_ctx *u, long n, struct iocb **cbs,
                        unsigned wait)
 {
     long k = 0;
+    if (!ring_is_ours(u))
+        return -EINVAL;
     pthread_mutex_lock(&u->sq_mu);
     if (io_uring_sq_ready(&u->ring) > 0)
         (void)flush_ring(u, 0);   /* what an earlier call left: room */
@@ -186,6 +250,8 @@ static int ur_getevents(bp__io_ctx ctx, long min, long max, struct io_event *ev)
 {
     struct uring_ctx *u = ctx;
     long got = 0;
+    if (!ring_is_ours(u))
+        return -EINVAL;
     /* Before waiting, push out what a failed submission left in the ring
      * (flush_ring); while some is still left, poll rather than wait for
      * completions that need it sent first. */

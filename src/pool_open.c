@@ -55,7 +55,12 @@ static int setup_aio(bp_pool *pool, uint32_t engine, unsigned depth,
                             "back to it", strerror(-r),
                             r == -EPERM ? ": kernel.io_uring_disabled or a "
                             "seccomp filter forbids it" :
-                            r == -ENOSYS ? ": the kernel lacks io_uring" : "");
+                            r == -ENOSYS ? ": the kernel lacks io_uring" :
+                            r == -EOPNOTSUPP ? ": this kernel's io_uring "
+                            "lacks the READ and WRITE operations (Linux 5.6 "
+                            "and later have them)" :
+                            r == -EINVAL ? ": a kernel before 5.6 refuses "
+                            "the ring's setup flags" : "");
 #else
             return bp__fail(-BP_EAIO, "io_engine BP_IO_URING: this libbpool "
                             "was built without liburing (configure found no "

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "bpool_internal.h"
 #include "testutil.h"
@@ -252,17 +254,22 @@ static void inject_none(void)
 
 /* A kernel that refuses io_uring (kernel.io_uring_disabled: EPERM at
  * ring setup): BP_IO_URING fails with -BP_EAIO saying so and the fix;
- * BP_IO_AUTO falls back to libaio and works. */
+ * BP_IO_AUTO falls back to libaio and works.  The same for a kernel
+ * whose io_uring lacks the plain READ and WRITE operations (before 5.6:
+ * EOPNOTSUPP from the engine's probe). */
 START_TEST(test_uring_refused)
 {
     char *path = tu_path("engine_refused.data");
     tu_make_file(path, PS, 8, 1);
-    inject_fault(TAP_SETUP, "io_uring", -EPERM, -1);
+    inject_fault(TAP_SETUP, "io_uring", -EOPNOTSUPP, -1);
     struct bp_options o;
     bp_options_init(&o);
     o.io_engine = BP_IO_URING;
     o.pool_frames = 8;
     bp_pool *pool = NULL;
+    TU_EXPECT_ERR(bp_open(path, &o, &pool), -BP_EAIO, "io_uring", "5.6",
+                  "BP_IO_AUTO");
+    inject_fault(TAP_SETUP, "io_uring", -EPERM, -1);
     TU_EXPECT_ERR(bp_open(path, &o, &pool), -BP_EAIO, "io_uring",
                   "io_uring_disabled", "BP_IO_AUTO");
     ck_assert_ptr_null(pool);
@@ -276,6 +283,62 @@ START_TEST(test_uring_refused)
     inject_none();
     uint32_t model[8] = { 1, 1, 1, 1, 1, 2, 1, 1 };
     tu_expect_file(path, PS, model, 8);
+}
+END_TEST
+
+/* Every queue depth bp_open takes works on io_uring, past the kernel's
+ * largest submission queue (32768 entries) too: the ring is clamped, not
+ * refused, and BP_IO_AUTO does not fall back for it. */
+START_TEST(test_uring_deep_queue)
+{
+    char *path = tu_path("engine_deep.data");
+    tu_make_file(path, PS, 64, 1);
+    static const uint32_t engines[] = { BP_IO_URING, BP_IO_AUTO };
+    for (int i = 0; i < 2; i++) {
+        struct bp_options o;
+        bp_options_init(&o);
+        o.io_engine = engines[i];
+        o.queue_depth = 65536;
+        bp_pool *pool = tu_open_opts(path, 32, 0, &o);
+        ck_assert_str_eq(engine_of(pool), "io_uring+O_DIRECT");
+        for (uint64_t p = 0; p < 64; p++)
+            tu_expect_page(pool, p, BP_READ, 1);
+        ck_assert_int_eq(bp_close(pool), 0);
+    }
+}
+END_TEST
+
+/* A child of a process with an open pool that reads through it gets an
+ * error (a parent's AIO context or ring is not the child's), and the
+ * parent's reads go on - on io_uring the child shares the rings' memory,
+ * and a request of its own once left the parent waiting for ever. */
+START_TEST(test_fork_child_reads)
+{
+    static const uint32_t engines[] = { BP_IO_LIBAIO, BP_IO_URING };
+    for (int i = 0; i < 2; i++) {
+        char *path = tu_path(i ? "engine_fork_uring.data" : "engine_fork_aio.data");
+        tu_make_file(path, PS, 16, 1);
+        struct bp_options o;
+        bp_options_init(&o);
+        o.io_engine = engines[i];
+        bp_pool *pool = tu_open_opts(path, 16, BP_NOFLUSH | BP_NOREADAHEAD, &o);
+        tu_expect_page(pool, 0, BP_READ, 1);     /* the thread's lane */
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            alarm(10);
+            bp_page pg;
+            _exit(bp_pin(pool, 1, BP_READ, &pg) < 0 ? 0 : 1);
+        }
+        int status = 0;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "%s: the child's read did not fail cleanly (status %#x)",
+                      engine_of(pool), status);
+        for (uint64_t p = 2; p < 16; p++)
+            tu_expect_page(pool, p, BP_READ, 1);
+        ck_assert_int_eq(bp_close(pool), 0);
+    }
 }
 END_TEST
 
@@ -321,6 +384,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_engine_from_environment);
     tcase_add_test(tc, test_uring_refused);
     tcase_add_test(tc, test_uring_submit_faults);
+    tcase_add_test(tc, test_uring_deep_queue);
+    tcase_add_test(tc, test_fork_child_reads);
     suite_add_tcase(s, tc);
     return s;
 }
