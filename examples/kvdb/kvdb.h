@@ -72,6 +72,14 @@ int kvdb_open(const char *path, const struct kvdb_options *o, kvdb **out);
  * commit (or the compaction's own, the same keys), perhaps uncut. */
 int kvdb_close(kvdb *db);
 
+/* Close without committing: the changes made since the last kvdb_commit
+ * are dropped, and the file holds that commit (what a crash would leave).
+ * For a caller whose group of changes failed part-way: a put that fails
+ * before it changed anything leaves the handle working, so kvdb_close
+ * would commit the group's earlier changes.  Returns 0, or the error of
+ * closing the file (nothing committed is lost either way). */
+int kvdb_discard(kvdb *db);
+
 /* Give back the space that copy-on-write commits leave free: move the
  * tree's pages at the end of the file into free pages nearer its start,
  * commit, and cut the file after the last page still used.  Puts,
@@ -187,7 +195,11 @@ struct kvdb_stats {
     uint64_t restarts;        /* optimistic writes that fell back */
     uint64_t descent_restarts;   /* optimistic descents that met a change */
     uint64_t descent_fallbacks;  /* descents latched after repeated ones */
-    uint64_t nofree_retries;  /* pins retried after -BP_ENOFRAME */
+    uint64_t nofree_retries;  /* pins retried after -BP_ENOFRAME (for
+                                 at most 2 s a pin, then its error: a
+                                 pool too small for a change of the
+                                 tree, which may need its height + 4
+                                 frames at once, fails the change) */
     /* The pager's counters (bpool's struct bp_stats with KVDB_IO_BPOOL) */
     uint64_t hits, misses, reads, writes, evictions, prefetch_pages,
         prefetch_hits, syncs;

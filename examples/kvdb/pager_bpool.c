@@ -5,6 +5,7 @@
  * (-BP_ENOFRAME, possible with a tiny pool and many threads) is retried
  * after a short sleep instead of failing the whole operation. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -15,12 +16,36 @@ struct bpager {
     bp_pool *pool;
 };
 
-#define NOFRAME_TRIES 20000  /* x 50 us: give up after about a second */
+/* How long a pin that finds no frame is tried again.  A time, not a
+ * count of tries: each try may itself wait (bpool waits about 50 ms for
+ * I/O to free a frame before it says -BP_ENOFRAME), and a thread that
+ * holds every frame itself never succeeds - it must get its error, not
+ * hold the tree's locks for minutes. */
+#define NOFRAME_WAIT_NS 2000000000ull
 
-static void nap(void)
+static uint64_t now_ns(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* After a call that returned r: true when it should be made again (it
+ * found no frame, and the time above has not run out since the first
+ * try; *since is 0 before it), after a short nap. */
+static bool retry_noframe(struct pager *p, int r, uint64_t *since)
+{
+    if (r != -BP_ENOFRAME)
+        return false;
+    uint64_t now = now_ns();
+    if (*since == 0)
+        *since = now;
+    else if (now - *since >= NOFRAME_WAIT_NS)
+        return false;
+    atomic_fetch_add(&p->nofree_retries, 1);
     struct timespec ts = {0, 50000};
     nanosleep(&ts, NULL);
+    return true;
 }
 
 /* The WAL hook of bpool, used here only to count writes for crash
@@ -39,13 +64,10 @@ static int b_pin(struct pager *p, uint64_t pgno, uint32_t mode, kv_page *o)
 {
     struct bpager *b = (struct bpager *)p;
     int r;
-    for (int i = 0;; i++) {
+    uint64_t since = 0;
+    do
         r = bp_pin(b->pool, pgno, mode, &o->bp);
-        if (r != -BP_ENOFRAME || i == NOFRAME_TRIES)
-            break;
-        atomic_fetch_add(&p->nofree_retries, 1);
-        nap();
-    }
+    while (retry_noframe(p, r, &since));
     if (r < 0)
         return kv_fail_bp(r, "pinning a page");
     o->data = o->bp.data;
@@ -59,13 +81,10 @@ static int b_read_optimistic(struct pager *p, uint64_t pgno, kv_ticket *t)
 {
     struct bpager *b = (struct bpager *)p;
     int r;
-    for (int i = 0;; i++) {   /* a fallback to a pin may find no frame */
+    uint64_t since = 0;
+    do   /* a fallback to a pin may find no frame */
         r = bp_read_optimistic(b->pool, pgno, &t->bp);
-        if (r != -BP_ENOFRAME || i == NOFRAME_TRIES)
-            break;
-        atomic_fetch_add(&p->nofree_retries, 1);
-        nap();
-    }
+    while (retry_noframe(p, r, &since));
     if (r < 0)
         return kv_fail_bp(r, "reading a page");
     t->data = t->bp.data;
@@ -104,13 +123,10 @@ static int b_alloc(struct pager *p, kv_page *o)
     struct bpager *b = (struct bpager *)p;
     uint64_t n;
     int r;
-    for (int i = 0;; i++) {
+    uint64_t since = 0;
+    do
         r = bp_alloc_page(b->pool, &n, &o->bp);
-        if (r != -BP_ENOFRAME || i == NOFRAME_TRIES)
-            break;
-        atomic_fetch_add(&p->nofree_retries, 1);
-        nap();
-    }
+    while (retry_noframe(p, r, &since));
     if (r < 0)
         return kv_fail_bp(r, "growing the file by a page");
     o->data = o->bp.data;
