@@ -10,12 +10,16 @@
 #      --keys, --count, escaping of bytes that are not printable;
 #   3. limits: empty and 1025-byte keys, 1025-byte values, 1024 + 1024;
 #      a put of several pairs with one bad pair writes none of them;
-#   4. errors: a missing file, a file that is not kvdb's, an empty file,
+#   4. errors: a missing file, a file that is not kvdb's (one with a zero
+#      first page too), an empty file,
 #      a file in use by another process, bad options and page sizes;
 #   5. check -v and stats on a small generated load, verify (--scan,
 #      --absent, a wrong seed), a page size of 16 KiB kept on reopening;
 #   6. a damaged meta slot: opening falls back to the previous commit;
-#      both damaged: refused;
+#      both damaged: refused; a put of two pairs whose second fails on a
+#      damaged leaf commits neither; a damaged internal page of a file
+#      without checksums is reported; a pool too small for a put fails
+#      it in seconds;
 #   7. --io pread (the page-cache baseline) on a file without checksums;
 #      mget through it and through bpool on the same file agree.
 #
@@ -94,6 +98,13 @@ head -c 40960 /dev/urandom >junk.db
 try "a file that is not kvdb's: exit 2" 2 junk.db get a && has "not a kvdb file" err 'not a kvdb file'
 : >empty.db
 try "an empty file: exit 2" 2 empty.db get a && has "empty" err 'is empty'
+truncate -s 1M zero.img
+printf 'precious' | dd of=zero.img bs=1 seek=819200 conv=notrunc status=none
+try "a 1 MiB file whose first page is zero: exit 2" 2 zero.img put k v &&
+    has "not a kvdb file" err 'not a kvdb file'
+[ "$(stat -c %s zero.img)" = 1048576 ] && grep -q precious zero.img &&
+    pass "it is not taken for a creation cut short: untouched" ||
+    fail "zero.img was changed: $(stat -c %s zero.img) bytes"
 try "page size 5000: exit 2" 2 --page-size 5000 new.db put a b &&
     has "names the allowed sizes" err 'power of two in \[8192, 65536\]'
 try "--frames 0: exit 2" 2 --frames 0 db get a
@@ -166,6 +177,68 @@ if [ -n "$seq" ]; then
 else
     fail "no commit number in stats: $(cat out)"
 fi
+
+# --- 6b. a put of several pairs that fails on a damaged page --------------------------
+# The leaf that the last key of gen.db lives in: the page whose damage
+# makes that key unreadable while the first key still reads.
+kv gen.db scan --keys >keys 2>/dev/null
+first=$(head -n 1 keys) last=$(tail -n 1 keys) leaf=
+for p in $(seq 1 $(( $(pages gen.db) - 1 ))); do
+    cp gen.db dmg.db
+    printf 'XXXX' | dd of=dmg.db bs=1 seek=$((p * 8192 + 100)) conv=notrunc status=none
+    if ! kv dmg.db get "$last" >/dev/null 2>&1 && kv dmg.db get "$first" >/dev/null 2>&1; then
+        leaf=$p
+        break
+    fi
+done
+if [ -n "$leaf" ]; then
+    # "0" goes to the first leaf, "~" to the damaged last one: the second
+    # put fails before it changes anything, and the first must not be
+    # committed either (all pairs or none).
+    try "a pair on a damaged leaf: exit 2" 2 dmg.db put 0 first "~" second &&
+        has "says why" err 'checksum'
+    try "the pair before it was not committed" 1 dmg.db get 0
+    try "count unchanged" 0 dmg.db count && has "3000 keys" out '^3000$'
+else
+    fail "no page of gen.db holds its last key alone"
+fi
+
+# A damaged internal page of a file without checksums (nothing catches it
+# before the tree reads it): reported, not followed out of the page.
+kv --no-checksums --no-compact nc.db load 3000 --seed 3 >/dev/null 2>&1
+root=
+for p in $(seq 1 $(( $(pages nc.db) - 1 ))); do
+    if [ "$(od -An -tu1 -j $((p * 8192)) -N1 nc.db | tr -d ' ')" = 2 ]; then
+        root=$p
+        break
+    fi
+done
+if [ -n "$root" ]; then
+    off=$(od -An -tu2 -j $((root * 8192 + 32)) -N2 nc.db | tr -d ' ')
+    printf '\377\377' | dd of=nc.db bs=1 seek=$((root * 8192 + off)) conv=notrunc status=none
+    try "a key length of 65535 in an internal page: scan exit 2" 2 --no-compact nc.db \
+        scan --keys --no-hint && has "names it" err "page $root: bad key length"
+    try "get: exit 2" 2 --no-compact nc.db get 0000 && has "names it" err 'bad key length'
+else
+    fail "nc.db has no internal page"
+fi
+
+# A pool too small for a change of a tall tree (4 frames, 1 KiB keys and
+# values: height 3): the put fails with bpool's no-frame error within a
+# few seconds, not after minutes of retries holding the tree's locks.
+big=() more=()
+for i in $(seq 1000 1399); do
+    pair=("$i${k1024:4}" "$v1024")
+    if [ "$i" -lt 1300 ]; then big+=("${pair[@]}"); else more+=("${pair[@]}"); fi
+done
+try "a tree of 300 1 KiB pairs" 0 tall.db put "${big[@]}"
+t0=$(date +%s)
+try "4 frames: the put fails" 2 --frames 4 tall.db put "${more[@]}" &&
+    has "says why" err 'no frame'
+t1=$(date +%s)
+[ $((t1 - t0)) -lt 30 ] && pass "and says so within seconds ($((t1 - t0)) s)" ||
+    fail "the failing put took $((t1 - t0)) s"
+try "nothing of it committed" 0 tall.db count && has "300 keys" out '^300$'
 
 # --- 7. --io pread ---------------------------------------------------------------------
 try "pread: needs a file without checksums" 2 --io pread db get a &&

@@ -190,9 +190,10 @@ static int descend_latched(kvdb *db, const void *key, size_t klen,
         uint32_t lvl = node_level(p);
         if (lvl == 0)
             break;
-        if (node_type(p) != PT_INTERNAL) {
+        const char *bad = node_check_internal(p, db->P);
+        if (bad != NULL) {
             pg_unpin(db->pg, &cur);
-            return corrupt(cur.pgno, "expected an internal page");
+            return corrupt(cur.pgno, bad);
         }
         uint32_t c = node_child_index(p, key, klen), last = c;
         int taken = 0;
@@ -439,6 +440,9 @@ static int step_down(struct op *o)
     if (k + 1 >= MAX_PATH)
         return kv_fail(-E2BIG, "tree deeper than %d levels", MAX_PATH);
     uint8_t *p = o->path[k].data;
+    const char *bad = node_check_internal(p, db->P);
+    if (bad != NULL)
+        return corrupt(o->path[k].pgno, bad);
     uint32_t c = node_child_index(p, o->key, o->klen);
     o->child[k] = c;
     int r = pg_pin(db->pg, node_child(p, c), BP_WRITE, &o->path[k + 1]);

@@ -325,8 +325,9 @@ static int cmd_put(struct cli *c, int argc, char **argv)
         int r = kvdb_put(db, argv[i], strlen(argv[i]), argv[i + 1],
                          strlen(argv[i + 1]));
         if (r < 0) {
+            /* All pairs or none: the ones before go too. */
             report(r, "put");
-            kvdb_close(db);
+            kvdb_discard(db);
             return EX_ERR;
         }
     }

@@ -307,6 +307,11 @@ static bool all_zero(const uint8_t *p, size_t n)
 
 /* A file with no commit yet (new, or its creation was interrupted before
  * the first commit): page 0, a root leaf, commit number 1. */
+/* The pages of a file whose creation was cut short before its first
+ * commit: page 0 (the meta slots), the first root leaf, the free list's
+ * and one to spare. */
+#define CREATE_PAGES_MAX 4
+
 static int init_new(kvdb *db)
 {
     kv_page pg;
@@ -380,10 +385,14 @@ int kvdb_open(const char *path, const struct kvdb_options *opts, kvdb **out)
     if (sb.st_size == 0) {
         fresh = true;
     } else if ((r = meta_read(db->meta_fd, &m)) < 0) {
-        /* Never committed (page 0 still zero) and we may create: start
-         * over; anything else is not ours to overwrite. */
+        /* Never committed (page 0 still zero, and no more pages than a
+         * creation writes before its first commit is durable) and we
+         * may create: start over; anything else is not ours to
+         * overwrite - a longer file with a zero first page (a disk
+         * image, a preallocated file) least of all. */
         uint8_t *z;
         if (!create || sb.st_size % o.page_size != 0 ||
+            sb.st_size / o.page_size > CREATE_PAGES_MAX ||
             posix_memalign((void **)&z, 4096, o.page_size) != 0)
             goto fail;
         bool zero = pread(db->meta_fd, z, o.page_size, 0) ==
@@ -484,6 +493,19 @@ int kvdb_close(kvdb *db)
         r = c;
     else
         memcpy(detail, keep, sizeof(keep));
+    free_db(db);
+    return r;
+}
+
+int kvdb_discard(kvdb *db)
+{
+    if (db == NULL)
+        return kv_fail(-EINVAL, "kvdb_discard(NULL)");
+    /* Nothing of the changes reaches a meta slot: the pages they wrote
+     * are free in the last commit, so writing them back at the close
+     * below leaves that commit as it was. */
+    atomic_store(&db->broken, 1);
+    int r = db->pg->ops->close(db->pg);
     free_db(db);
     return r;
 }

@@ -326,6 +326,12 @@ int node_probe_child(const uint8_t *p, uint32_t P, uint32_t level,
                      uint8_t *sep, size_t *seplen);
 /* layout verification for kvdb_check: NULL if sound, else what is wrong */
 const char *node_verify(const uint8_t *p, uint32_t P);
+/* What makes internal page p unsafe to descend through (an offset, key
+ * length or child outside what the page may hold), or NULL: the latched
+ * paths check each internal page with it before they search it, so a
+ * damaged file without checksums is reported, not followed out of the
+ * page.  O(cells), no allocation. */
+const char *node_check_internal(const uint8_t *p, uint32_t P);
 
 /* ------------------------------------------------------------------ */
 /* meta.c: page 0, two commit records                                 */

@@ -124,10 +124,10 @@ static int mget_batch(kvdb *db, struct kvdb_mget_item **it, uint32_t m)
     int found = 0;
     for (uint32_t lvl = h; lvl > 0; lvl--) {
         for (uint32_t j = 0; j < ncur; j++)
-            if (node_type(cur[j].data) != PT_INTERNAL ||
+            if (node_check_internal(cur[j].data, db->P) != NULL ||
                 node_level(cur[j].data) != lvl) {
-                r = corrupt(cur[j].pgno, "expected an internal page of "
-                            "its level");
+                r = corrupt(cur[j].pgno, "expected a sound internal page "
+                            "of its level");
                 unpin_all(db, cur, ncur);
                 return r;
             }

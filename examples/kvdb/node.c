@@ -295,6 +295,28 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+const char *node_check_internal(const uint8_t *p, uint32_t P)
+{
+    if (node_type(p) != PT_INTERNAL)
+        return "expected an internal page";
+    uint32_t n = node_n(p);
+    if (NODE_HDR + 2 * n > P)
+        return "more cells than the page holds";
+    if (node_child0(p) == 0)
+        return "a child pointer to the meta page";
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t off = slot(p, i);
+        if (off < NODE_HDR + 2 * n || off + INT_CELL(0) > P)
+            return "cell offset outside the page";
+        uint32_t kl = get16(p + off);
+        if (kl == 0 || kl > KVDB_KEY_MAX || off + INT_CELL(kl) > P)
+            return "bad key length";
+        if (get64(p + off + 2) == 0)
+            return "a child pointer to the meta page";
+    }
+    return NULL;
+}
+
 const char *node_verify(const uint8_t *p, uint32_t P)
 {
     uint32_t n = node_n(p), u = upper(p);
