@@ -49,7 +49,8 @@ try "mget with a missing key: exit 1" 1 db mget m2 nope m1 &&
     pass "mget: the others still printed" || fail "mget m2 nope m1: $(cat out err)"
 try "mget of only missing keys: exit 1" 1 db mget x1 x2 && [ ! -s out ] &&
     pass "mget: nothing printed" || fail "mget x1 x2 printed: $(cat out)"
-try "mget with no key: exit 2" 2 db mget
+try "mget with no key: exit 2" 2 db mget && has "where to read more" err "^Try 'kvdb --help'"
+try "get with two keys: exit 2" 2 db get a b && has "where to read more" err "^Try 'kvdb --help'"
 try "mget with an empty key: exit 2" 2 db mget m1 "" && has "the empty key named" err 'mget: .*nvalid'
 try "del the mget keys" 0 db del m1 && try "del" 0 db del m2 && try "del" 0 db del m3
 

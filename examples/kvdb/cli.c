@@ -303,6 +303,7 @@ static int cmd_put(struct cli *c, int argc, char **argv)
 {
     if (argc < 2 || argc % 2 != 0) {
         fprintf(stderr, "kvdb: usage: put KEY VALUE [KEY VALUE...]\n");
+        opt_try_help();
         return EX_ERR;
     }
     /* All pairs are checked first, so that a bad one leaves the file as
@@ -338,6 +339,7 @@ static int cmd_get_del(struct cli *c, int argc, char **argv, bool del)
 {
     if (argc != 1) {
         fprintf(stderr, "kvdb: usage: %s KEY\n", del ? "del" : "get");
+        opt_try_help();
         return EX_ERR;
     }
     kvdb *db;
@@ -366,6 +368,7 @@ static int cmd_mget(struct cli *c, int argc, char **argv)
 {
     if (argc < 1) {
         fprintf(stderr, "kvdb: usage: mget KEY...\n");
+        opt_try_help();
         return EX_ERR;
     }
     struct kvdb_mget_item *it = calloc((size_t)argc, sizeof(*it));
@@ -398,6 +401,11 @@ static int cmd_mget(struct cli *c, int argc, char **argv)
         } else if (it[i].result == -ENOENT) {
             fprintf(stderr, "kvdb: %s: not found\n", argv[i]);
             ex = EX_FAIL;
+        } else if (it[i].result == -EINVAL) {
+            fprintf(stderr, "kvdb: mget: key %d ('%s', %zu bytes): invalid: "
+                    "keys are 1 to %u bytes\n", i + 1, argv[i], it[i].klen,
+                    KVDB_KEY_MAX);
+            ex = EX_ERR;
         } else {
             fprintf(stderr, "kvdb: mget: %s: %s\n", argv[i],
                     kvdb_strerror(it[i].result));
@@ -417,6 +425,7 @@ static int cmd_scan(struct cli *c, int argc, char **argv)
     if (!args_parse(&a, argc, argv, NULL, flags) || a.pos > 2) {
         fprintf(stderr, "kvdb: usage: scan [FROM [TO]] [--keys] [--count] "
                 "[--no-hint]\n");
+        opt_try_help();
         return EX_ERR;
     }
     const char *from = a.pos > 0 ? a.posv[0] : NULL;
@@ -469,6 +478,7 @@ static int cmd_check(struct cli *c, int argc, char **argv)
     struct args a;
     if (!args_parse(&a, argc, argv, NULL, flags) || a.pos > 0) {
         fprintf(stderr, "kvdb: usage: check [-v]\n");
+        opt_try_help();
         return EX_ERR;
     }
     kvdb *db;

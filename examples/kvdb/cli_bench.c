@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "../../tools/common/parse.h"
 #include "../../tools/common/json.h"
 #include "benchutil.h"
 #include "keygen.h"
@@ -114,6 +115,7 @@ int cmd_bench(struct cli *c, int argc, char **argv)
         !parse_u64(a.posv[0], &n) || n == 0) {
         fprintf(stderr, "kvdb: usage: bench N [--lookups M] "
                 "[--commit-every C] [--seed S] [--threads T] [--json]\n");
+        opt_try_help();
         return EX_ERR;
     }
     bool json = c->json || args_flag(&a, "json");
@@ -334,6 +336,7 @@ int cmd_hotscan(struct cli *c, int argc, char **argv)
     bool ok = true;
     if (!args_parse(&a, argc, argv, opts, flags) || a.pos != 0) {
         fprintf(stderr, "kvdb: usage: hotscan [--lookups M] [--no-hint]\n");
+        opt_try_help();
         return EX_ERR;
     }
     uint64_t lookups = arg_u64(&a, "lookups", 20000, &ok);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "../../tools/common/parse.h"
 #include "keygen.h"
 
 #define MAX_THREADS 64
@@ -323,8 +324,9 @@ static int bulk(struct cli *c, int argc, char **argv, const char *name)
     bool ok = true;
     if (!args_parse(&a, argc, argv, opts, flags) || a.pos != 1 ||
         !parse_u64(a.posv[0], &n)) {
-        fprintf(stderr, "kvdb: usage: %s N [options] (see kvdb --help)\n",
+        fprintf(stderr, "kvdb: usage: %s N [options]\n",
                 name);
+        opt_try_help();
         return EX_ERR;
     }
     struct job *j = calloc(1, sizeof(*j));
@@ -598,6 +600,7 @@ int cmd_mt(struct cli *c, int argc, char **argv)
         fprintf(stderr, "kvdb: usage: mt [--writers W] [--readers R] "
                 "[--scanners S] [--keys N] [--commit-ms MS] "
                 "[--compact-every K]\n");
+        opt_try_help();
         return EX_ERR;
     }
     struct mt *m = calloc(1, sizeof(*m));
