@@ -67,16 +67,14 @@
 
 enum { PIN_OK = 0, PIN_RETRY = 1, PIN_WAIT = 2 };
 
-/* Take page, which frame f holds, out of the page table (miss lock).  The
- * table finds the entry through f's tag, so this comes before the tag
- * changes; an entry not found would mean that order was broken. */
-static void table_remove(bp_pool *pool, uint64_t page, uint32_t f)
+/* Take page out of the page table (miss lock).  The table finds the
+ * entry through its frame's tag, so this comes before the tag changes;
+ * an entry not found would mean that order was broken. */
+static void table_remove(bp_pool *pool, uint64_t page)
 {
-    assert(bp__pt_lookup(&pool->pt, page) == f);
     int r = bp__pt_remove(&pool->pt, page);
     assert(r == 0);
     (void)r;
-    (void)f;
 }
 
 /* ---- CLOCK-Pro's view of the frames (all called under the miss lock) - */
@@ -138,7 +136,7 @@ static void ops_parked(void *ctx, void *call, uint32_t f, uint64_t page)
 {
     bp_pool *pool = ctx;
     (void)call;
-    table_remove(pool, page, f);
+    table_remove(pool, page);
     bp__frame_free(&pool->frames[f]);
     bp__count(pool, BP__C_EVICTIONS, 1);
 }
@@ -264,7 +262,7 @@ static int read_page(bp_pool *pool, uint32_t f, uint64_t page, bool demand)
 static void abandon_frame(bp_pool *pool, uint32_t f, uint64_t page)
 {
     pthread_mutex_lock(&pool->miss_mu);
-    table_remove(pool, page, f);
+    table_remove(pool, page);
     bp__cp_forget(pool->policy, f);
     bp__frame_free(&pool->frames[f]);
     pthread_mutex_unlock(&pool->miss_mu);
@@ -431,7 +429,7 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how,
          * writes its tag now (doc/locking.md rule 5); threads waiting on
          * the victim are woken to look it up again. */
         if (victim != BP__CP_NOPAGE) {
-            table_remove(pool, victim, f);
+            table_remove(pool, victim);
             bp__count(pool, BP__C_EVICTIONS, 1);
         }
         bp__frame_start_read(&pool->frames[f], page, how & ADMIT_SPECULATIVE);
@@ -583,7 +581,7 @@ bool bp__evict_frame_locked(bp_pool *pool, uint32_t f, uint64_t page)
         return false;
     if (wasted)   /* read ahead, never pinned: as the cold hand counts */
         bp__count(pool, BP__C_PREFETCH_WASTED, 1);
-    table_remove(pool, page, f);
+    table_remove(pool, page);
     bp__cp_forget(pool->policy, f);   /* a leaving frame is parked */
     bp__frame_free(fr);
     return true;
