@@ -54,14 +54,13 @@ int bp_read_optimistic(bp_pool *pool, uint64_t pgno, bp_ticket *t)
  * held before. */
 static int read_general(bp_pool *pool, uint64_t pgno, bp_ticket *t)
 {
-    if (!t)
-        return bp__fail(-EINVAL, "bp_read_optimistic: pool and ticket must "
-                        "not be NULL");
-    t->data = NULL;
-    t->pgno = pgno;
-    t->priv_pool = NULL;
-    t->priv_kind = TICKET_ENDED;
-    if (!pool)
+    if (t) {
+        t->data = NULL;
+        t->pgno = pgno;
+        t->priv_pool = NULL;
+        t->priv_kind = TICKET_ENDED;
+    }
+    if (!pool || !t)
         return bp__fail(-EINVAL, "bp_read_optimistic: pool and ticket must "
                         "not be NULL");
     int r = bp__check_page(pool, pgno, "bp_read_optimistic");

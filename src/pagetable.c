@@ -137,11 +137,9 @@ int bp__pt_remove(struct bp__pagetable *pt, uint64_t page)
     for (uint64_t n = 0; n <= pt->mask; n++, i = (i + 1) & pt->mask) {
         _Atomic uint64_t *s = &pt->slots[i];
         uint64_t w = atomic_load_explicit(s, memory_order_relaxed);
-        uint32_t f = (uint32_t)w;
-        if (f == BP__PT_EMPTY_FRAME)
+        if ((uint32_t)w == BP__PT_EMPTY_FRAME)
             break;
-        if ((uint32_t)(w >> 32) == fp && f != BP__PT_TOMB_FRAME &&
-            bp__pt_tag(pt, f) == page) {
+        if (bp__pt_names(pt, w, fp, page)) {
             atomic_store_explicit(s, BP__PT_TOMB, memory_order_relaxed);
             pt->live--;
             pt->tombs++;

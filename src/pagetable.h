@@ -25,6 +25,7 @@
 #define BPOOL_PAGETABLE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -75,6 +76,16 @@ static inline uint64_t bp__pt_tag(const struct bp__pagetable *pt, uint32_t frame
     return atomic_load_explicit(t, memory_order_acquire);
 }
 
+/* Does slot word w name `page` (fingerprint fp)?  A live slot of the
+ * same fingerprint whose frame's tag is the page. */
+static inline bool bp__pt_names(const struct bp__pagetable *pt, uint64_t w,
+                                uint32_t fp, uint64_t page)
+{
+    uint32_t f = (uint32_t)w;
+    return (uint32_t)(w >> 32) == fp && f != BP__PT_TOMB_FRAME &&
+           bp__pt_tag(pt, f) == page;
+}
+
 /* Frame that held `page` at some moment during the call, or
  * BP__PT_NOTFOUND.  Lock-free (inline: it is most of a hit); may return a
  * false BP__PT_NOTFOUND while a writer changes the page's slot or a
@@ -85,12 +96,10 @@ static inline uint32_t bp__pt_lookup(const struct bp__pagetable *pt, uint64_t pa
     uint32_t fp = bp__pt_fingerprint(page);
     for (uint64_t n = 0; n <= pt->mask; n++, i = (i + 1) & pt->mask) {
         uint64_t w = atomic_load_explicit(&pt->slots[i], memory_order_acquire);
-        uint32_t f = (uint32_t)w;
-        if (f == BP__PT_EMPTY_FRAME)
+        if ((uint32_t)w == BP__PT_EMPTY_FRAME)
             break;
-        if ((uint32_t)(w >> 32) == fp && f != BP__PT_TOMB_FRAME &&
-            bp__pt_tag(pt, f) == page)
-            return f;
+        if (bp__pt_names(pt, w, fp, page))
+            return (uint32_t)w;
     }
     return BP__PT_NOTFOUND;
 }
