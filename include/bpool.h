@@ -340,8 +340,8 @@ struct bp_options {
      * rebuilding it; a value naming none makes bp_open fail with EINVAL.
      * A program that sets io_engine itself is not affected. */
     uint32_t io_engine;
-    uint32_t reserved2;       /* must be 0: keeps the struct free of tail
-                                 padding (doc/abi.md) */
+    /* BP_IO_NO_FIXED_BUFFERS, or 0 (the default).  Other bits: EINVAL. */
+    uint32_t io_flags;
 };
 
 /* bp_options.io_engine */
@@ -352,6 +352,18 @@ struct bp_options {
                             plain READ and WRITE operations) or where this
                             libbpool was built without liburing */
 #define BP_IO_AUTO   2u  /* io_uring where it can be had, else libaio */
+
+/* bp_options.io_flags.  The io_uring engine registers the frames with
+ * each ring as fixed buffers, so that a page's read or write does not
+ * have the kernel pin its memory again each time (chunks of 2 MiB or
+ * more, registered as the pool's frames are first used; what the kernel
+ * refuses - RLIMIT_MEMLOCK, for a user without CAP_IPC_LOCK - goes with
+ * plain buffers).  Registered memory stays pinned, so a fork() copies the
+ * registered frames into the child at once, where unpinned memory would
+ * be shared until written; a program that forks while the pool is large
+ * (to run a helper without posix_spawn) sets this flag.  libaio ignores
+ * it. */
+#define BP_IO_NO_FIXED_BUFFERS 1u
 
 /* Fill *opts with the defaults above, and opts->struct_size with the
  * size of the caller's struct (size: sizeof(struct bp_options), which the

@@ -37,7 +37,7 @@ void bp__struct_out(void *dst, size_t dst_size, const void *src,
 /* No struct ends in padding: every byte beyond sizeof in a newer caller's
  * struct is a field this library does not know (doc/abi.md). */
 _Static_assert(sizeof(struct bp_options) ==
-               offsetof(struct bp_options, reserved2) + sizeof(uint32_t),
+               offsetof(struct bp_options, io_flags) + sizeof(uint32_t),
                "struct bp_options ends in padding");
 _Static_assert(sizeof(struct bp_info) ==
                offsetof(struct bp_info, frames_max) + sizeof(uint32_t),

@@ -239,7 +239,31 @@ void bp__aio_destroy(struct bp__aio *aio)
         atomic_store(&aio->lanes[i].state, BP__LANE_UNSET);
     }
     destroy_all(aio->eng, ctx, n);
+    if (aio->arena)
+        aio->eng->arena_free(aio->arena);
+    aio->arena = NULL;
     pthread_mutex_destroy(&aio->mu);
+}
+
+void bp__aio_set_arena(struct bp__aio *aio, char *base, size_t len_max,
+                       size_t len)
+{
+    if (!aio->eng->arena_new)
+        return;
+    aio->arena = aio->eng->arena_new(base, len_max, len);
+    if (aio->arena && aio->ctx)
+        aio->eng->arena_attach(aio->arena, aio->ctx);
+}
+
+void bp__aio_arena_resize(struct bp__aio *aio, size_t len)
+{
+    if (aio->arena)
+        aio->eng->arena_resize(aio->arena, len);
+}
+
+unsigned long long bp__aio_fixed_count(struct bp__aio *aio)
+{
+    return aio->arena ? aio->eng->arena_count(aio->arena) : 0;
 }
 
 static void waiting_remove(struct bp__aio *aio, struct bp__io_batch *b)
@@ -392,8 +416,11 @@ static bool lane_setup(struct bp__aio *aio, struct bp__aio_lane *l)
 {
     l->ctx = 0;
     l->eng = aio->eng;
-    if (eng_setup(aio->eng, aio->lane_depth, &l->ctx) == 0)
+    if (eng_setup(aio->eng, aio->lane_depth, &l->ctx) == 0) {
+        if (aio->arena)
+            aio->eng->arena_attach(aio->arena, l->ctx);
         return true;
+    }
     /* aio-max-nr is spent (or AIO refuses): the shared context serves
      * whoever finds no lane; do not ask the kernel again. */
     atomic_store_explicit(&aio->lanes_exhausted, true, memory_order_relaxed);

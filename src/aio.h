@@ -79,6 +79,9 @@ struct bp__aio {
     uint32_t dio_offset_align;
     uint32_t dio_mem_align;
     struct bp__aio_lane lanes[BP__AIO_LANES];
+    /* The engine's description of the frame arena (io_engine.h,
+     * arena_new), or NULL; set once before the first request. */
+    void *arena;
 };
 
 /*
@@ -91,6 +94,19 @@ int bp__aio_init(struct bp__aio *aio, unsigned depth, unsigned *granted);
 int bp__aio_init_engine(struct bp__aio *aio, const struct bp__io_engine *eng,
                         unsigned depth, unsigned *granted);
 void bp__aio_destroy(struct bp__aio *aio);
+
+/* Tell the engine where the frames are (io_engine.h, arena_new): len_max
+ * bytes reserved from base, the first len in the pool.  Once, before the
+ * first request; nothing happens for an engine that does not care.
+ * bp__aio_arena_resize: the first len bytes are in the pool now - on a
+ * shrink, after nothing is in flight to the bytes that leave and before
+ * their memory goes back. */
+void bp__aio_set_arena(struct bp__aio *aio, char *base, size_t len_max,
+                       size_t len);
+void bp__aio_arena_resize(struct bp__aio *aio, size_t len);
+/* Requests sent with a buffer the kernel had registered (io_uring's
+ * fixed buffers), since the pool opened. */
+unsigned long long bp__aio_fixed_count(struct bp__aio *aio);
 
 /*
  * Submit n prepared requests and wait until all have completed.  The

@@ -37,10 +37,26 @@
  * a ring of the parent refuses every call in the child with EINVAL - what
  * libaio's io_submit answers for a parent's context.
  *
+ * Fixed buffers.  The frame arena is registered with every ring as fixed
+ * buffers, so that a page's read or write (READ_FIXED / WRITE_FIXED)
+ * does not have the kernel look up and pin the page's memory each time.
+ * The arena is cut into chunks (2 MiB, or more so that the largest pool
+ * needs at most 16384, the kernel's limit on a table), each a table slot
+ * of its own; a ring registers a chunk the first time a request needs it
+ * (registering pins the memory, and most of a large pool's reserve is
+ * never used), as far as the pool's frames reach.  A chunk the kernel
+ * refuses (RLIMIT_MEMLOCK for a user without CAP_IPC_LOCK, an old kernel
+ * without sparse tables) stays refused on that ring, whose requests in it
+ * then go out as plain READ / WRITE, as do vectored requests and buffers
+ * outside the arena.  A shrink trims every ring's registrations to the
+ * frames that stay before their memory goes back (arena_resize): a
+ * registration keeps pointing at the pages it pinned, so a frame reused
+ * after a grow would otherwise be read into memory the pool no longer
+ * sees.  Lock order: a ring's sq_mu, then the arena's mu.
+ *
  * Left out, for the reasons doc/design.md ("AIO", Engine) gives: the
- * arena registered as fixed buffers, the data file registered,
- * SINGLE_ISSUER / DEFER_TASKRUN (a lane is used by one thread at a time,
- * but by many threads in turn).
+ * data file registered, SINGLE_ISSUER / DEFER_TASKRUN (a lane is used by
+ * one thread at a time, but by many threads in turn).
  */
 #include "io_engine.h"
 
@@ -54,12 +70,38 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+struct uring_arena;
 
 struct uring_ctx {
     struct io_uring ring;
     pthread_mutex_t sq_mu;   /* one submitter at a time */
     unsigned fork_gen;       /* fork_gen when the ring was made */
+    /* Fixed buffers: the arena (NULL: none), and for each of its chunks
+     * the bytes registered on this ring from the chunk's start (0: none,
+     * CHUNK_REFUSED: the kernel said no).  Written under the arena's mu;
+     * read by this ring's submitters under sq_mu. */
+    struct uring_arena *arena;
+    _Atomic uint32_t *chunk_len;
+    unsigned long long fixed_ops;   /* requests sent with a fixed buffer */
+    struct uring_ctx *next;         /* the arena's list of rings */
+};
+
+#define CHUNK_REFUSED UINT32_MAX
+#define CHUNK_MIN ((size_t)2 << 20)      /* 2 MiB: a huge page */
+#define CHUNK_MAX ((size_t)1 << 30)      /* the kernel's largest buffer */
+#define CHUNKS_MAX 16384u                /* the kernel's largest table */
+
+struct uring_arena {
+    char *base;
+    size_t chunk;                /* bytes a chunk: a power of two */
+    unsigned nchunks;
+    pthread_mutex_t mu;          /* below, and every ring's chunk_len */
+    size_t len;                  /* bytes from base in the pool now */
+    struct uring_ctx *rings;     /* attached, not yet destroyed */
+    unsigned long long fixed_ops_gone;   /* of rings destroyed */
 };
 
 /* Moved on in every child: a ring made before a fork is its parent's. */
@@ -120,26 +162,208 @@ static int ur_setup(unsigned depth, bp__io_ctx *ctx)
     return 0;
 }
 
+static void arena_detach(struct uring_ctx *u);
+
 static void ur_destroy(bp__io_ctx ctx)
 {
     struct uring_ctx *u = ctx;
+    arena_detach(u);
     /* In a child this unmaps and closes only the child's copies. */
     io_uring_queue_exit(&u->ring);
     pthread_mutex_destroy(&u->sq_mu);
+    free((void *)u->chunk_len);
     free(u);
 }
 
-/* Fill sqe from cb: 0, or -EINVAL for an operation this engine lacks. */
-static int prep(struct io_uring_sqe *sqe, struct iocb *cb)
+/* ---- Fixed buffers ---------------------------------------------------- */
+
+static void *ur_arena_new(char *base, size_t len_max, size_t len)
 {
+    size_t chunk = CHUNK_MIN;
+    while (chunk < CHUNK_MAX && len_max / chunk >= CHUNKS_MAX)
+        chunk *= 2;
+    size_t n = (len_max + chunk - 1) / chunk;
+    if (n == 0 || n > CHUNKS_MAX)
+        return NULL;   /* beyond 16 TiB: plain buffers */
+    struct uring_arena *a = calloc(1, sizeof(*a));
+    if (!a)
+        return NULL;
+    a->base = base;
+    a->chunk = chunk;
+    a->nchunks = (unsigned)n;
+    a->len = len;
+    pthread_mutex_init(&a->mu, NULL);
+    return a;
+}
+
+static void ur_arena_attach(void *arena, bp__io_ctx ctx)
+{
+    struct uring_arena *a = arena;
+    struct uring_ctx *u = ctx;
+    if (!a || u->arena)
+        return;
+    u->chunk_len = calloc(a->nchunks, sizeof(*u->chunk_len));
+    /* A sparse table (Linux 5.19): slots registered one by one later.
+     * Without it the ring goes without fixed buffers. */
+    if (!u->chunk_len ||
+        io_uring_register_buffers_sparse(&u->ring, a->nchunks) < 0) {
+        free((void *)u->chunk_len);
+        u->chunk_len = NULL;
+        return;
+    }
+    pthread_mutex_lock(&a->mu);
+    u->arena = a;
+    u->next = a->rings;
+    a->rings = u;
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void arena_detach(struct uring_ctx *u)
+{
+    struct uring_arena *a = u->arena;
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->mu);
+    for (struct uring_ctx **p = &a->rings; *p; p = &(*p)->next)
+        if (*p == u) {
+            *p = u->next;
+            break;
+        }
+    a->fixed_ops_gone += u->fixed_ops;
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Set slot c of ring u to the chunk's first `len` bytes (0: empty).
+ * Caller holds the arena's mu. */
+static int set_slot(struct uring_ctx *u, unsigned c, uint32_t len)
+{
+    struct uring_arena *a = u->arena;
+    struct iovec iov = { len ? a->base + (size_t)c * a->chunk : NULL, len };
+    if (len && &bp__io_tap && bp__io_tap.register_arena) {
+        int r = bp__io_tap.register_arena(u, (size_t)c * a->chunk, len);
+        if (r < 0)
+            return r;
+    }
+    int r = io_uring_register_buffers_update_tag(&u->ring, c, &iov, NULL, 1);
+    return r < 0 ? r : 0;
+}
+
+static void ur_arena_resize(void *arena, size_t len)
+{
+    struct uring_arena *a = arena;
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->mu);
+    a->len = len;
+    /* Trim what reaches past the pool now: first the length submitters
+     * read, then the kernel's slot (a request prepared in between is for
+     * a frame that stays, which both cover). */
+    for (struct uring_ctx *u = a->rings; u; u = u->next)
+        for (unsigned c = 0; c < a->nchunks; c++) {
+            uint32_t have = atomic_load_explicit(&u->chunk_len[c],
+                                                 memory_order_relaxed);
+            size_t start = (size_t)c * a->chunk;
+            if (have == 0 || have == CHUNK_REFUSED || start + have <= len)
+                continue;
+            uint32_t keep = len > start ? (uint32_t)(len - start) : 0;
+            atomic_store_explicit(&u->chunk_len[c], keep, memory_order_relaxed);
+            if (set_slot(u, c, keep) < 0 && keep == 0)
+                /* The slot still pins the old pages: never use it again. */
+                atomic_store_explicit(&u->chunk_len[c], CHUNK_REFUSED,
+                                      memory_order_relaxed);
+        }
+    pthread_mutex_unlock(&a->mu);
+}
+
+static void ur_arena_free(void *arena)
+{
+    struct uring_arena *a = arena;
+    if (!a)
+        return;
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+}
+
+static unsigned long long ur_arena_count(void *arena)
+{
+    struct uring_arena *a = arena;
+    if (!a)
+        return 0;
+    pthread_mutex_lock(&a->mu);
+    unsigned long long n = a->fixed_ops_gone;
+    for (struct uring_ctx *u = a->rings; u; u = u->next)
+        n += __atomic_load_n(&u->fixed_ops, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&a->mu);
+    return n;
+}
+
+/* The table slot of ring u that holds [buf, buf + n), registering its
+ * chunk as far as the pool reaches when it is not yet; -1 when the
+ * request must go with a plain buffer.  Caller holds u's sq_mu. */
+static int fixed_slot(struct uring_ctx *u, const void *buf, size_t n)
+{
+    struct uring_arena *a = u->arena;
+    if (!a || n == 0)
+        return -1;
+    uintptr_t off = (uintptr_t)buf - (uintptr_t)a->base;   /* wraps below */
+    size_t c = off / a->chunk;
+    if (c >= a->nchunks || (off + n - 1) / a->chunk != c)
+        return -1;   /* outside the arena, or across two chunks */
+    size_t end = off + n - c * a->chunk;   /* within the chunk */
+    uint32_t have = atomic_load_explicit(&u->chunk_len[c], memory_order_relaxed);
+    if (have != CHUNK_REFUSED && end <= have)
+        return (int)c;
+    if (have == CHUNK_REFUSED)
+        return -1;
+    /* Register the chunk as far as the pool reaches (once per ring and
+     * chunk, again after a grow). */
+    int slot = -1;
+    pthread_mutex_lock(&a->mu);
+    size_t start = c * a->chunk;
+    size_t want = a->len > start ? a->len - start : 0;
+    if (want > a->chunk)
+        want = a->chunk;
+    if (end <= want) {
+        if (set_slot(u, (unsigned)c, (uint32_t)want) == 0) {
+            atomic_store_explicit(&u->chunk_len[c], (uint32_t)want,
+                                  memory_order_relaxed);
+            slot = (int)c;
+        } else {
+            atomic_store_explicit(&u->chunk_len[c], CHUNK_REFUSED,
+                                  memory_order_relaxed);
+        }
+    }
+    pthread_mutex_unlock(&a->mu);
+    return slot;
+}
+
+/* Fill sqe from cb: 0, or -EINVAL for an operation this engine lacks.
+ * Caller holds u's sq_mu. */
+static int prep(struct uring_ctx *u, struct io_uring_sqe *sqe, struct iocb *cb)
+{
+    int slot;
     switch (cb->aio_lio_opcode) {
     case IO_CMD_PREAD:
-        io_uring_prep_read(sqe, cb->aio_fildes, cb->u.c.buf,
-                           (unsigned)cb->u.c.nbytes, (uint64_t)cb->u.c.offset);
+        slot = fixed_slot(u, cb->u.c.buf, cb->u.c.nbytes);
+        if (slot >= 0)
+            io_uring_prep_read_fixed(sqe, cb->aio_fildes, cb->u.c.buf,
+                                     (unsigned)cb->u.c.nbytes,
+                                     (uint64_t)cb->u.c.offset, slot);
+        else
+            io_uring_prep_read(sqe, cb->aio_fildes, cb->u.c.buf,
+                               (unsigned)cb->u.c.nbytes,
+                               (uint64_t)cb->u.c.offset);
         break;
     case IO_CMD_PWRITE:
-        io_uring_prep_write(sqe, cb->aio_fildes, cb->u.c.buf,
-                            (unsigned)cb->u.c.nbytes, (uint64_t)cb->u.c.offset);
+        slot = fixed_slot(u, cb->u.c.buf, cb->u.c.nbytes);
+        if (slot >= 0)
+            io_uring_prep_write_fixed(sqe, cb->aio_fildes, cb->u.c.buf,
+                                      (unsigned)cb->u.c.nbytes,
+                                      (uint64_t)cb->u.c.offset, slot);
+        else
+            io_uring_prep_write(sqe, cb->aio_fildes, cb->u.c.buf,
+                                (unsigned)cb->u.c.nbytes,
+                                (uint64_t)cb->u.c.offset);
         break;
     case IO_CMD_PREADV:
         io_uring_prep_readv(sqe, cb->aio_fildes, cb->u.v.vec,
@@ -154,6 +378,8 @@ static int prep(struct io_uring_sqe *sqe, struct iocb *cb)
     }
     sqe->rw_flags = (__kernel_rwf_t)cb->aio_rw_flags;
     io_uring_sqe_set_data(sqe, cb);
+    if (sqe->opcode == IORING_OP_READ_FIXED || sqe->opcode == IORING_OP_WRITE_FIXED)
+        __atomic_store_n(&u->fixed_ops, u->fixed_ops + 1, __ATOMIC_RELAXED);
     return 0;
 }
 
@@ -206,7 +432,7 @@ static int submit_some(struct uring_ctx *u, long n, struct iocb **cbs,
         struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
         if (!sqe)
             break;    /* the SQ ring is full: the rest is the caller's */
-        if (prep(sqe, cbs[k]) < 0) {
+        if (prep(u, sqe, cbs[k]) < 0) {
             /* Nothing of this one goes out: take the SQE back by
              * sending a no-op that completes nobody's request. */
             io_uring_prep_nop(sqe);
@@ -293,6 +519,11 @@ const struct bp__io_engine bp__engine_uring = {
     .submit = ur_submit,
     .getevents = ur_getevents,
     .submit_wait = ur_submit_wait,
+    .arena_new = ur_arena_new,
+    .arena_attach = ur_arena_attach,
+    .arena_resize = ur_arena_resize,
+    .arena_free = ur_arena_free,
+    .arena_count = ur_arena_count,
 };
 
 #else

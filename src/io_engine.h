@@ -31,6 +31,7 @@
 #define BPOOL_IO_ENGINE_H
 
 #include <libaio.h>
+#include <stddef.h>
 
 typedef void *bp__io_ctx;   /* an engine's context */
 
@@ -52,6 +53,28 @@ struct bp__io_engine {
      * short is not an error: getevents waits again).  io_uring does both
      * in one system call, where libaio needs io_submit and io_getevents. */
     int (*submit_wait)(bp__io_ctx ctx, long n, struct iocb **cbs, long wait);
+
+    /* Optional (NULL: the engine does not care where buffers are): the
+     * memory most requests' buffers lie in, the frame arena, so that an
+     * engine can register it with the kernel once instead of having every
+     * request's pages pinned (io_uring's fixed buffers).  arena_new
+     * describes it: `len_max` bytes reserved from `base`, of which the
+     * first `len` are in use (the rest is never a buffer until a resize
+     * says so); NULL when the engine will not use it (out of memory, or
+     * too large).  arena_attach gives the arena to a context made after
+     * it, before the context's first request.  arena_resize says that
+     * the first `len` bytes are now in use: on a shrink, called once
+     * nothing is in flight to the bytes that leave and before their
+     * memory is given back (MADV_DONTNEED), since a registration keeps
+     * pointing at the pages it pinned.  arena_free comes after every
+     * context attached to it is destroyed.  arena_count says how many
+     * requests went out with a registered buffer (for tests and
+     * bp_info). */
+    void *(*arena_new)(char *base, size_t len_max, size_t len);
+    void (*arena_attach)(void *arena, bp__io_ctx ctx);
+    void (*arena_resize)(void *arena, size_t len);
+    void (*arena_free)(void *arena);
+    unsigned long long (*arena_count)(void *arena);
 };
 
 extern const struct bp__io_engine bp__engine_libaio;
@@ -83,6 +106,11 @@ struct bp__io_tap {
     int (*getevents)(const struct bp__io_engine *eng, bp__io_ctx ctx,
                      long min, long max, struct io_event *ev);
     void (*destroy)(const struct bp__io_engine *eng, bp__io_ctx ctx);
+    /* io_uring: bytes [offset, offset + len) of the arena are about to
+     * be registered with ctx's ring as a fixed buffer; a negative errno
+     * refuses it as the kernel would (RLIMIT_MEMLOCK: -ENOMEM), and the
+     * engine then sends that part's requests with plain buffers. */
+    int (*register_arena)(bp__io_ctx ctx, size_t offset, size_t len);
 };
 extern const struct bp__io_tap bp__io_tap __attribute__((weak));
 

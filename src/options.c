@@ -129,9 +129,10 @@ static int options_copy_in(const struct bp_options *opts, struct bp_options *o)
     if (o->reserved0)
         return bp__fail(-EINVAL, "bp_open: opts->reserved0 is %u; it must "
                         "be 0 (bp_options_init sets it)", o->reserved0);
-    if (o->reserved2)
-        return bp__fail(-EINVAL, "bp_open: opts->reserved2 is %u; it must "
-                        "be 0 (bp_options_init sets it)", o->reserved2);
+    if (o->io_flags & ~BP_IO_NO_FIXED_BUFFERS)
+        return bp__fail(-EINVAL, "bp_open: opts->io_flags is 0x%x; the only "
+                        "flag is BP_IO_NO_FIXED_BUFFERS (0x%x)", o->io_flags,
+                        BP_IO_NO_FIXED_BUFFERS);
     if (o->io_engine == IO_ENGINE_ENV_BAD && getenv("BPOOL_IO_ENGINE"))
         return bp__fail(-EINVAL, "bp_open: the environment variable "
                         "BPOOL_IO_ENGINE is \"%s\", which names no I/O "

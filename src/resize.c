@@ -178,7 +178,10 @@ static int shrink(bp_pool *pool, uint32_t old, uint32_t want)
         nanosleep(&(struct timespec){ 0, 1000000L }, NULL);   /* 1 ms */
     }
     /* The frames are out of use for good (until a grow): their memory
-     * goes back.  Failure only leaves it resident. */
+     * goes back, once no fixed-buffer registration points at it (a frame
+     * reused after a grow would be read into the pages it pinned).
+     * Failure only leaves it resident. */
+    bp__aio_arena_resize(&pool->aio, (size_t)want * pool->page_size);
     (void)madvise(bp__frame_data(pool, want),
                   (size_t)(old - want) * pool->page_size, MADV_DONTNEED);
     return 0;
@@ -186,6 +189,7 @@ static int shrink(bp_pool *pool, uint32_t old, uint32_t want)
 
 static void grow(bp_pool *pool, uint32_t want)
 {
+    bp__aio_arena_resize(&pool->aio, (size_t)want * pool->page_size);
     pthread_mutex_lock(&pool->miss_mu);
     (void)bp__cp_grow(pool->policy, want);   /* want <= frames_max */
     atomic_store_explicit(&pool->nframes, want, memory_order_release);

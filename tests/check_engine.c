@@ -230,10 +230,24 @@ static int tap_getevents(const struct bp__io_engine *eng, bp__io_ctx ctx,
     return e ? e : eng->getevents(ctx, min, max, ev);
 }
 
+/* Fixed-buffer registrations refused as RLIMIT_MEMLOCK refuses them. */
+static _Atomic bool refuse_registrations;
+static _Atomic int registrations;   /* asked for, refused or not */
+
+static int tap_register_arena(bp__io_ctx ctx, size_t offset, size_t len)
+{
+    (void)ctx;
+    (void)offset;
+    (void)len;
+    atomic_fetch_add(&registrations, 1);
+    return atomic_load(&refuse_registrations) ? -ENOMEM : 0;
+}
+
 const struct bp__io_tap bp__io_tap = {
     .setup = tap_setup,
     .submit = tap_submit,
     .getevents = tap_getevents,
+    .register_arena = tap_register_arena,
 };
 
 static void inject_fault(enum tap_call call, const char *engine, int err,
@@ -372,6 +386,116 @@ START_TEST(test_uring_submit_faults)
 }
 END_TEST
 
+static unsigned long long fixed_count(bp_pool *pool)
+{
+    return bp__aio_fixed_count(&pool->aio);
+}
+
+/* The io_uring engine registers the frames as fixed buffers and sends a
+ * page's reads and writes with them; what it writes, libaio reads back.
+ * BP_IO_NO_FIXED_BUFFERS sends none so. */
+START_TEST(test_uring_fixed_buffers)
+{
+    char *path = tu_path("engine_fixed.data");
+    tu_make_file(path, PS, PAGES, 1);
+    for (int no_fixed = 0; no_fixed < 2; no_fixed++) {
+        struct bp_options o;
+        bp_options_init(&o);
+        o.io_engine = BP_IO_URING;
+        o.io_flags = no_fixed ? BP_IO_NO_FIXED_BUFFERS : 0;
+        bp_pool *pool = tu_open_opts(path, 64, BP_NOREADAHEAD, &o);
+        uint32_t stamp = 2 + (uint32_t)no_fixed;
+        for (uint64_t p = 0; p < PAGES; p++)
+            tu_rewrite_page(pool, p, stamp - 1, stamp);
+        ck_assert_int_ge(bp_checkpoint(pool), 0);
+        for (uint64_t p = 0; p < PAGES; p += 5)
+            tu_expect_page(pool, p, BP_READ, stamp);
+        if (no_fixed)
+            ck_assert_uint_eq(fixed_count(pool), 0);
+        else
+            ck_assert_uint_ge(fixed_count(pool), PAGES);
+        ck_assert_int_eq(bp_close(pool), 0);
+        pool = open_engine(path, BP_IO_LIBAIO, 64);
+        for (uint64_t p = 0; p < PAGES; p++)
+            tu_expect_page(pool, p, BP_READ, stamp);
+        ck_assert_int_eq(bp_close(pool), 0);
+    }
+    struct bp_options o;
+    bp_options_init(&o);
+    o.io_flags = 2;
+    bp_pool *pool = NULL;
+    TU_EXPECT_ERR(bp_open(path, &o, &pool), -EINVAL, "io_flags",
+                  "BP_IO_NO_FIXED_BUFFERS");
+}
+END_TEST
+
+/* A shrink gives frames' memory back; their fixed-buffer registrations
+ * must not outlive it.  A registration keeps the pages it pinned, so a
+ * frame reused after the pool grows again would be read into those old
+ * pages while the pool looks at new, zeroed ones: every page read after
+ * the grow is checked.  Chunks are 2 MiB, 256 frames of 8 KiB: the pool
+ * shrinks from two chunks to one and a half and grows to four. */
+START_TEST(test_uring_fixed_resize)
+{
+    enum { FILE_PAGES = 2048, FRAMES = 512, SHRUNK = 384, GROWN = 1024 };
+    char *path = tu_path("engine_fixed_resize.data");
+    tu_make_file(path, PS, FILE_PAGES, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.io_engine = BP_IO_URING;
+    o.pool_bytes_max = (uint64_t)GROWN * PS;
+    bp_pool *pool = tu_open_opts(path, FRAMES, BP_NOREADAHEAD, &o);
+    for (uint64_t p = 0; p < FILE_PAGES; p++)
+        tu_expect_page(pool, p, BP_READ, 1);
+    unsigned long long before = fixed_count(pool);
+    ck_assert_uint_ge(before, FILE_PAGES);
+    uint64_t reads_before = tu_stats(pool).reads;
+    ck_assert_int_eq(bp_resize(pool, (uint64_t)SHRUNK * PS), 0);
+    ck_assert_int_eq(bp_resize(pool, (uint64_t)GROWN * PS), 0);
+    for (int round = 0; round < 2; round++)
+        for (uint64_t p = 0; p < FILE_PAGES; p++)
+            tu_expect_page(pool, (p * 7 + (uint64_t)round) % FILE_PAGES,
+                           BP_READ, 1);
+    /* Every read went with a fixed buffer, those into regrown frames too. */
+    uint64_t reads = tu_stats(pool).reads - reads_before;
+    ck_assert_uint_ge(reads, FILE_PAGES);
+    ck_assert_uint_eq(fixed_count(pool) - before, reads);
+    ck_assert_uint_eq(tu_stats(pool).io_errors, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Registrations the kernel refuses (RLIMIT_MEMLOCK spent) leave the
+ * requests to plain buffers: everything works, none is sent fixed, and a
+ * refused chunk is not asked for again on every request. */
+START_TEST(test_uring_fixed_refused)
+{
+    char *path = tu_path("engine_fixed_refused.data");
+    tu_make_file(path, PS, PAGES, 1);
+    atomic_store(&refuse_registrations, true);
+    atomic_store(&registrations, 0);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.io_engine = BP_IO_URING;
+    bp_pool *pool = tu_open_opts(path, 64, BP_NOREADAHEAD | BP_NOFLUSH, &o);
+    for (uint64_t p = 0; p < PAGES; p++)
+        tu_rewrite_page(pool, p, 1, 2);
+    ck_assert_int_ge(bp_checkpoint(pool), 0);
+    for (uint64_t p = 0; p < PAGES; p++)
+        tu_expect_page(pool, p, BP_READ, 2);
+    ck_assert_uint_eq(fixed_count(pool), 0);
+    int asked = atomic_load(&registrations);
+    ck_assert_int_ge(asked, 1);
+    ck_assert_int_le(asked, 8);   /* once per ring and chunk, not per read */
+    ck_assert_int_eq(bp_close(pool), 0);
+    atomic_store(&refuse_registrations, false);
+    pool = open_engine(path, BP_IO_LIBAIO, 64);
+    for (uint64_t p = 0; p < PAGES; p++)
+        tu_expect_page(pool, p, BP_READ, 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -386,6 +510,9 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_uring_submit_faults);
     tcase_add_test(tc, test_uring_deep_queue);
     tcase_add_test(tc, test_fork_child_reads);
+    tcase_add_test(tc, test_uring_fixed_buffers);
+    tcase_add_test(tc, test_uring_fixed_resize);
+    tcase_add_test(tc, test_uring_fixed_refused);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -34,6 +34,9 @@ bool poolopt_take(struct poolopt *o, int c, const char *arg)
         else
             opt_bad("--io-engine", arg, "want libaio, io_uring or auto");
         return true;
+    case POOLOPT_NO_FIXED_BUFFERS:
+        o->no_fixed_buffers = true;
+        return true;
     case POOLOPT_POOL_MAX:
         o->pool_bytes_max = opt_size("--pool-max", arg);
         return true;
@@ -127,6 +130,8 @@ void poolopt_apply(const struct poolopt *o, struct bp_options *bo)
     bo->pool_bytes_max = o->pool_bytes_max;
     if (o->io_engine >= 0)
         bo->io_engine = (uint32_t)o->io_engine;
+    if (o->no_fixed_buffers)
+        bo->io_flags |= BP_IO_NO_FIXED_BUFFERS;
     if (o->queue_depth)
         bo->queue_depth = o->queue_depth;
     if (o->flushers == 0)
@@ -172,6 +177,7 @@ void poolopt_json(struct json *j, const struct poolopt *o)
         json_str(j, "io_engine", engines[o->io_engine]);
     else
         json_null(j, "io_engine");
+    json_bool(j, "fixed_buffers", !o->no_fixed_buffers);
     if (o->flushers >= 0)
         json_i64(j, "flushers", o->flushers);
     else
@@ -210,6 +216,8 @@ void poolopt_usage(FILE *to)
         "      --io-engine E      libaio (default; or what BPOOL_IO_ENGINE\n"
         "                         names), io_uring, or auto (io_uring where\n"
         "                         the kernel allows it); also --engine E\n"
+        "      --no-fixed-buffers io_uring: do not register the frames as\n"
+        "                         fixed buffers (BP_IO_NO_FIXED_BUFFERS)\n"
         "      --pool-max SIZE    the largest size the pool may be resized to\n"
         "                         (bp_options.pool_bytes_max; default: its\n"
         "                         size)\n"

@@ -41,6 +41,7 @@ struct poolopt {
     uint32_t frames;           /* --frames (instead of --pool) */
     uint64_t pool_bytes_max;   /* --pool-max: bp_resize's ceiling */
     int io_engine;             /* --io-engine: BP_IO_*; -1: default */
+    bool no_fixed_buffers;     /* --no-fixed-buffers: BP_IO_NO_FIXED_BUFFERS */
     uint32_t page_size;        /* -P, --page-size */
     int flushers;              /* --flushers; -1: default, 0: BP_NOFLUSH */
     uint32_t queue_depth;      /* --queue-depth */
@@ -60,7 +61,7 @@ enum {
     POOLOPT_NO_READAHEAD, POOLOPT_CHECKSUMS, POOLOPT_NO_CHECKSUMS,
     POOLOPT_DIRTY_LOW, POOLOPT_DIRTY_HIGH, POOLOPT_DIRTY_MAX,
     POOLOPT_NO_HEADER, POOLOPT_DOUBLEWRITE, POOLOPT_ATOMIC, POOLOPT_POOL_MAX,
-    POOLOPT_IO_ENGINE,
+    POOLOPT_IO_ENGINE, POOLOPT_NO_FIXED_BUFFERS,
     POOLOPT_TOOL_FIRST = 0x1100     /* a tool's own long-only options */
 };
 
@@ -75,6 +76,7 @@ enum {
     { "pool-max", required_argument, NULL, POOLOPT_POOL_MAX },            \
     { "io-engine", required_argument, NULL, POOLOPT_IO_ENGINE },          \
     { "engine", required_argument, NULL, POOLOPT_IO_ENGINE },             \
+    { "no-fixed-buffers", no_argument, NULL, POOLOPT_NO_FIXED_BUFFERS },  \
     { "page-size", required_argument, NULL, 'P' },                        \
     { "flushers", required_argument, NULL, POOLOPT_FLUSHERS },            \
     { "no-flush", no_argument, NULL, POOLOPT_NO_FLUSH },                  \
