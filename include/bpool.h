@@ -353,12 +353,13 @@ struct bp_options {
                             libbpool was built without liburing */
 #define BP_IO_AUTO   2u  /* io_uring where it can be had, else libaio */
 
-/* bp_options.io_flags.  The io_uring engine registers the frames with
- * each ring as fixed buffers, so that a page's read or write does not
- * have the kernel pin its memory again each time (chunks of 2 MiB or
- * more, registered as the pool's frames are first used; what the kernel
- * refuses - RLIMIT_MEMLOCK, for a user without CAP_IPC_LOCK - goes with
- * plain buffers).  Registered memory stays pinned, so a fork() copies the
+/* bp_options.io_flags.  The io_uring engine registers the data files
+ * with its rings, and the frames as fixed buffers, so that a page's read
+ * or write does not have the kernel look up its file and pin its memory
+ * again each time (chunks of 2 MiB or more, registered as the pool's
+ * frames are first used; what the kernel refuses - RLIMIT_MEMLOCK, for a
+ * user without CAP_IPC_LOCK, counted for each ring - goes with plain
+ * buffers; see bp_open(3)).  Registered memory stays pinned, so a fork() copies the
  * registered frames into the child at once, where unpinned memory would
  * be shared until written; a program that forks while the pool is large
  * (to run a helper without posix_spawn) sets this flag.  libaio ignores

@@ -239,31 +239,46 @@ void bp__aio_destroy(struct bp__aio *aio)
         atomic_store(&aio->lanes[i].state, BP__LANE_UNSET);
     }
     destroy_all(aio->eng, ctx, n);
-    if (aio->arena)
-        aio->eng->arena_free(aio->arena);
-    aio->arena = NULL;
+    if (aio->registry)
+        aio->eng->registry_free(aio->registry);
+    aio->registry = NULL;
     pthread_mutex_destroy(&aio->mu);
 }
 
-void bp__aio_set_arena(struct bp__aio *aio, char *base, size_t len_max,
-                       size_t len)
+void bp__aio_registry_open(struct bp__aio *aio, char *base, size_t len_max,
+                           size_t len)
 {
-    if (!aio->eng->arena_new)
+    if (!aio->eng->registry_new)
         return;
-    aio->arena = aio->eng->arena_new(base, len_max, len);
-    if (aio->arena && aio->ctx)
-        aio->eng->arena_attach(aio->arena, aio->ctx);
+    aio->registry = aio->eng->registry_new(base, len_max, len);
+    if (aio->registry && aio->ctx)
+        aio->eng->registry_attach(aio->registry, aio->ctx);
 }
 
 void bp__aio_arena_resize(struct bp__aio *aio, size_t len)
 {
-    if (aio->arena)
-        aio->eng->arena_resize(aio->arena, len);
+    if (aio->registry)
+        aio->eng->registry_resize(aio->registry, len);
 }
 
-unsigned long long bp__aio_fixed_count(struct bp__aio *aio)
+void bp__aio_file_add(struct bp__aio *aio, int fd)
 {
-    return aio->arena ? aio->eng->arena_count(aio->arena) : 0;
+    if (aio->registry)
+        aio->eng->registry_file(aio->registry, fd, 1);
+}
+
+void bp__aio_file_remove(struct bp__aio *aio, int fd)
+{
+    if (aio->registry)
+        aio->eng->registry_file(aio->registry, fd, 0);
+}
+
+void bp__aio_fixed_counts(struct bp__aio *aio, unsigned long long *buffers,
+                          unsigned long long *files)
+{
+    *buffers = *files = 0;
+    if (aio->registry)
+        aio->eng->registry_counts(aio->registry, buffers, files);
 }
 
 static void waiting_remove(struct bp__aio *aio, struct bp__io_batch *b)
@@ -417,8 +432,8 @@ static bool lane_setup(struct bp__aio *aio, struct bp__aio_lane *l)
     l->ctx = 0;
     l->eng = aio->eng;
     if (eng_setup(aio->eng, aio->lane_depth, &l->ctx) == 0) {
-        if (aio->arena)
-            aio->eng->arena_attach(aio->arena, l->ctx);
+        if (aio->registry)
+            aio->eng->registry_attach(aio->registry, l->ctx);
         return true;
     }
     /* aio-max-nr is spent (or AIO refuses): the shared context serves

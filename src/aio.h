@@ -79,9 +79,9 @@ struct bp__aio {
     uint32_t dio_offset_align;
     uint32_t dio_mem_align;
     struct bp__aio_lane lanes[BP__AIO_LANES];
-    /* The engine's description of the frame arena (io_engine.h,
-     * arena_new), or NULL; set once before the first request. */
-    void *arena;
+    /* The engine's registry (io_engine.h, registry_new), or NULL; made
+     * once before the first request. */
+    void *registry;
 };
 
 /*
@@ -95,18 +95,26 @@ int bp__aio_init_engine(struct bp__aio *aio, const struct bp__io_engine *eng,
                         unsigned depth, unsigned *granted);
 void bp__aio_destroy(struct bp__aio *aio);
 
-/* Tell the engine where the frames are (io_engine.h, arena_new): len_max
- * bytes reserved from base, the first len in the pool.  Once, before the
- * first request; nothing happens for an engine that does not care.
+/* What the engine may register with the kernel (io_engine.h,
+ * registry_new): the frames, len_max bytes reserved from base of which
+ * the first len are in the pool (base NULL: not the frames), and the
+ * files bp__aio_file_add names.  Once, before the first request; nothing
+ * happens for an engine without a registry.
  * bp__aio_arena_resize: the first len bytes are in the pool now - on a
- * shrink, after nothing is in flight to the bytes that leave and before
- * their memory goes back. */
-void bp__aio_set_arena(struct bp__aio *aio, char *base, size_t len_max,
-                       size_t len);
+ * shrink, once nothing is in flight to the bytes that leave and before
+ * their memory goes back.
+ * bp__aio_file_add: requests on descriptor fd may use a registration;
+ * bp__aio_file_remove: none will come any more, and fd is about to be
+ * closed (a registration holds the file open, and its lock with it). */
+void bp__aio_registry_open(struct bp__aio *aio, char *base, size_t len_max,
+                           size_t len);
 void bp__aio_arena_resize(struct bp__aio *aio, size_t len);
-/* Requests sent with a buffer the kernel had registered (io_uring's
- * fixed buffers), since the pool opened. */
-unsigned long long bp__aio_fixed_count(struct bp__aio *aio);
+void bp__aio_file_add(struct bp__aio *aio, int fd);
+void bp__aio_file_remove(struct bp__aio *aio, int fd);
+/* Requests sent with a buffer, and with a file, the kernel had
+ * registered (io_uring), since the pool opened. */
+void bp__aio_fixed_counts(struct bp__aio *aio, unsigned long long *buffers,
+                          unsigned long long *files);
 
 /*
  * Submit n prepared requests and wait until all have completed.  The

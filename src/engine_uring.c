@@ -37,26 +37,32 @@
  * a ring of the parent refuses every call in the child with EINVAL - what
  * libaio's io_submit answers for a parent's context.
  *
- * Fixed buffers.  The frame arena is registered with every ring as fixed
+ * Registrations.  The frame arena is registered with every ring as fixed
  * buffers, so that a page's read or write (READ_FIXED / WRITE_FIXED)
- * does not have the kernel look up and pin the page's memory each time.
- * The arena is cut into chunks (2 MiB, or more so that the largest pool
- * needs at most 16384, the kernel's limit on a table), each a table slot
- * of its own; a ring registers a chunk the first time a request needs it
- * (registering pins the memory, and most of a large pool's reserve is
- * never used), as far as the pool's frames reach.  A chunk the kernel
- * refuses (RLIMIT_MEMLOCK for a user without CAP_IPC_LOCK, an old kernel
- * without sparse tables) stays refused on that ring, whose requests in it
- * then go out as plain READ / WRITE, as do vectored requests and buffers
- * outside the arena.  A shrink trims every ring's registrations to the
- * frames that stay before their memory goes back (arena_resize): a
+ * does not have the kernel look up and pin the page's memory each time;
+ * and the data files are registered, so that a request does not look up
+ * and reference its descriptor's file.  The arena is cut into chunks
+ * (2 MiB, or more so that the largest pool needs at most 16384, the
+ * kernel's limit on a table), each a table slot of its own; a ring
+ * registers a chunk the first time a request needs it (registering pins
+ * the memory, and most of a large pool's reserve is never used), as far
+ * as the pool's frames reach, and a file the first time a request names
+ * it (at most FILE_SLOTS files; more go by descriptor).  What the kernel
+ * refuses (RLIMIT_MEMLOCK for a user without CAP_IPC_LOCK, a kernel
+ * without sparse tables, before 5.19) stays refused on that ring, whose
+ * requests then go out plain, as do vectored requests and buffers outside
+ * the arena.  A shrink trims every ring's registrations to the frames
+ * that stay before their memory goes back (registry_resize): a
  * registration keeps pointing at the pages it pinned, so a frame reused
  * after a grow would otherwise be read into memory the pool no longer
- * sees.  Lock order: a ring's sq_mu, then the arena's mu.
+ * sees.  A file leaves every ring before its descriptor is closed
+ * (registry_file), and a ring gives its files back before it is
+ * destroyed: a registration holds the file open, and its lock with it.
+ * Lock order: a ring's sq_mu, then the registry's mu.
  *
- * Left out, for the reasons doc/design.md ("AIO", Engine) gives: the
- * data file registered, SINGLE_ISSUER / DEFER_TASKRUN (a lane is used by
- * one thread at a time, but by many threads in turn).
+ * Left out, for the reason doc/design.md ("AIO", Engine) gives:
+ * SINGLE_ISSUER / DEFER_TASKRUN (a lane is used by one thread at a time,
+ * but by many threads in turn).
  */
 #include "io_engine.h"
 
@@ -73,20 +79,30 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-struct uring_arena;
+struct uring_registry;
+
+#define FILE_SLOTS 64   /* data files a ring registers at most */
+#define FILE_NONE (-1)
+#define FILE_REFUSED (-2)
 
 struct uring_ctx {
     struct io_uring ring;
     pthread_mutex_t sq_mu;   /* one submitter at a time */
     unsigned fork_gen;       /* fork_gen when the ring was made */
-    /* Fixed buffers: the arena (NULL: none), and for each of its chunks
-     * the bytes registered on this ring from the chunk's start (0: none,
-     * CHUNK_REFUSED: the kernel said no).  Written under the arena's mu;
-     * read by this ring's submitters under sq_mu. */
-    struct uring_arena *arena;
+    /* The registry (NULL: this ring registers nothing).  Written under
+     * the registry's mu; read by this ring's submitters under sq_mu:
+     *  - chunk_len[c], the bytes of arena chunk c registered on this
+     *    ring from the chunk's start (0: none, CHUNK_REFUSED: the kernel
+     *    said no; NULL: no buffers on this ring);
+     *  - file_fd[s], the descriptor registered in file slot s (FILE_NONE,
+     *    FILE_REFUSED; files_ok false: no files on this ring). */
+    struct uring_registry *reg;
     _Atomic uint32_t *chunk_len;
-    unsigned long long fixed_ops;   /* requests sent with a fixed buffer */
-    struct uring_ctx *next;         /* the arena's list of rings */
+    bool files_ok;
+    _Atomic int file_fd[FILE_SLOTS];
+    unsigned long long fixed_buffers;   /* requests sent so (statistics) */
+    unsigned long long fixed_files;
+    struct uring_ctx *next;             /* the registry's list of rings */
 };
 
 #define CHUNK_REFUSED UINT32_MAX
@@ -94,14 +110,21 @@ struct uring_ctx {
 #define CHUNK_MAX ((size_t)1 << 30)      /* the kernel's largest buffer */
 #define CHUNKS_MAX 16384u                /* the kernel's largest table */
 
-struct uring_arena {
-    char *base;
+/* One pool's: its arena and files, and the rings that register them. */
+struct uring_registry {
+    char *base;                  /* the arena; NULL: buffers not registered */
     size_t chunk;                /* bytes a chunk: a power of two */
     unsigned nchunks;
-    pthread_mutex_t mu;          /* below, and every ring's chunk_len */
+    pthread_mutex_t mu;          /* below, and every ring's registrations */
     size_t len;                  /* bytes from base in the pool now */
+    /* The descriptor each file slot stands for (FILE_NONE: free), slots
+     * [0, slots_used) ever used; read without mu by submitters (a slot
+     * changes only while no request is on either descriptor). */
+    _Atomic int slot_fd[FILE_SLOTS];
+    _Atomic unsigned slots_used;
     struct uring_ctx *rings;     /* attached, not yet destroyed */
-    unsigned long long fixed_ops_gone;   /* of rings destroyed */
+    unsigned long long fixed_buffers_gone;   /* of rings destroyed */
+    unsigned long long fixed_files_gone;
 };
 
 /* Moved on in every child: a ring made before a fork is its parent's. */
@@ -162,12 +185,19 @@ static int ur_setup(unsigned depth, bp__io_ctx *ctx)
     return 0;
 }
 
-static void arena_detach(struct uring_ctx *u);
+static void registry_detach(struct uring_ctx *u);
 
 static void ur_destroy(bp__io_ctx ctx)
 {
     struct uring_ctx *u = ctx;
-    arena_detach(u);
+    registry_detach(u);
+    /* A ring is torn down after its descriptor is closed, in the
+     * background: files registered with it would stay open, and a data
+     * file's lock held, past bp_close.  Unregistered here, they are
+     * closed before this call returns (the kernel's last reference goes
+     * on the way back from the system call). */
+    if (u->files_ok && ring_is_ours(u))
+        (void)io_uring_unregister_files(&u->ring);
     /* In a child this unmaps and closes only the child's copies. */
     io_uring_queue_exit(&u->ring);
     pthread_mutex_destroy(&u->sq_mu);
@@ -175,72 +205,81 @@ static void ur_destroy(bp__io_ctx ctx)
     free(u);
 }
 
-/* ---- Fixed buffers ---------------------------------------------------- */
+/* ---- Registrations: fixed buffers and files -------------------------- */
 
-static void *ur_arena_new(char *base, size_t len_max, size_t len)
+static void *ur_registry_new(char *base, size_t len_max, size_t len)
 {
-    size_t chunk = CHUNK_MIN;
-    while (chunk < CHUNK_MAX && len_max / chunk >= CHUNKS_MAX)
-        chunk *= 2;
-    size_t n = (len_max + chunk - 1) / chunk;
-    if (n == 0 || n > CHUNKS_MAX)
-        return NULL;   /* beyond 16 TiB: plain buffers */
-    struct uring_arena *a = calloc(1, sizeof(*a));
-    if (!a)
+    struct uring_registry *g = calloc(1, sizeof(*g));
+    if (!g)
         return NULL;
-    a->base = base;
-    a->chunk = chunk;
-    a->nchunks = (unsigned)n;
-    a->len = len;
-    pthread_mutex_init(&a->mu, NULL);
-    return a;
-}
-
-static void ur_arena_attach(void *arena, bp__io_ctx ctx)
-{
-    struct uring_arena *a = arena;
-    struct uring_ctx *u = ctx;
-    if (!a || u->arena)
-        return;
-    u->chunk_len = calloc(a->nchunks, sizeof(*u->chunk_len));
-    /* A sparse table (Linux 5.19): slots registered one by one later.
-     * Without it the ring goes without fixed buffers. */
-    if (!u->chunk_len ||
-        io_uring_register_buffers_sparse(&u->ring, a->nchunks) < 0) {
-        free((void *)u->chunk_len);
-        u->chunk_len = NULL;
-        return;
+    if (base) {
+        size_t chunk = CHUNK_MIN;
+        while (chunk < CHUNK_MAX && len_max / chunk >= CHUNKS_MAX)
+            chunk *= 2;
+        size_t n = (len_max + chunk - 1) / chunk;
+        if (n > 0 && n <= CHUNKS_MAX) {   /* beyond 16 TiB: plain buffers */
+            g->base = base;
+            g->chunk = chunk;
+            g->nchunks = (unsigned)n;
+            g->len = len;
+        }
     }
-    pthread_mutex_lock(&a->mu);
-    u->arena = a;
-    u->next = a->rings;
-    a->rings = u;
-    pthread_mutex_unlock(&a->mu);
+    for (unsigned s = 0; s < FILE_SLOTS; s++)
+        atomic_init(&g->slot_fd[s], FILE_NONE);
+    pthread_mutex_init(&g->mu, NULL);
+    return g;
 }
 
-static void arena_detach(struct uring_ctx *u)
+static void ur_registry_attach(void *reg, bp__io_ctx ctx)
 {
-    struct uring_arena *a = u->arena;
-    if (!a)
+    struct uring_registry *g = reg;
+    struct uring_ctx *u = ctx;
+    if (!g || u->reg)
         return;
-    pthread_mutex_lock(&a->mu);
-    for (struct uring_ctx **p = &a->rings; *p; p = &(*p)->next)
+    /* Sparse tables (Linux 5.19): slots registered one by one as requests
+     * need them.  A ring the kernel gives none goes without. */
+    if (g->base) {
+        u->chunk_len = calloc(g->nchunks, sizeof(*u->chunk_len));
+        if (u->chunk_len &&
+            io_uring_register_buffers_sparse(&u->ring, g->nchunks) < 0) {
+            free((void *)u->chunk_len);
+            u->chunk_len = NULL;
+        }
+    }
+    for (unsigned s = 0; s < FILE_SLOTS; s++)
+        atomic_init(&u->file_fd[s], FILE_NONE);
+    u->files_ok = io_uring_register_files_sparse(&u->ring, FILE_SLOTS) == 0;
+    pthread_mutex_lock(&g->mu);
+    u->reg = g;
+    u->next = g->rings;
+    g->rings = u;
+    pthread_mutex_unlock(&g->mu);
+}
+
+static void registry_detach(struct uring_ctx *u)
+{
+    struct uring_registry *g = u->reg;
+    if (!g)
+        return;
+    pthread_mutex_lock(&g->mu);
+    for (struct uring_ctx **p = &g->rings; *p; p = &(*p)->next)
         if (*p == u) {
             *p = u->next;
             break;
         }
-    a->fixed_ops_gone += u->fixed_ops;
-    pthread_mutex_unlock(&a->mu);
+    g->fixed_buffers_gone += u->fixed_buffers;
+    g->fixed_files_gone += u->fixed_files;
+    pthread_mutex_unlock(&g->mu);
 }
 
-/* Set slot c of ring u to the chunk's first `len` bytes (0: empty).
- * Caller holds the arena's mu. */
-static int set_slot(struct uring_ctx *u, unsigned c, uint32_t len)
+/* Set buffer slot c of ring u to the chunk's first `len` bytes (0:
+ * empty).  Caller holds the registry's mu. */
+static int set_chunk(struct uring_ctx *u, unsigned c, uint32_t len)
 {
-    struct uring_arena *a = u->arena;
-    struct iovec iov = { len ? a->base + (size_t)c * a->chunk : NULL, len };
+    struct uring_registry *g = u->reg;
+    struct iovec iov = { len ? g->base + (size_t)c * g->chunk : NULL, len };
     if (len && &bp__io_tap && bp__io_tap.register_arena) {
-        int r = bp__io_tap.register_arena(u, (size_t)c * a->chunk, len);
+        int r = bp__io_tap.register_arena(u, (size_t)c * g->chunk, len);
         if (r < 0)
             return r;
     }
@@ -248,83 +287,141 @@ static int set_slot(struct uring_ctx *u, unsigned c, uint32_t len)
     return r < 0 ? r : 0;
 }
 
-static void ur_arena_resize(void *arena, size_t len)
+/* Set file slot s of ring u to descriptor fd (FILE_NONE: empty).  Caller
+ * holds the registry's mu. */
+static int set_file(struct uring_ctx *u, unsigned s, int fd)
 {
-    struct uring_arena *a = arena;
-    if (!a)
+    if (fd >= 0 && &bp__io_tap && bp__io_tap.register_file) {
+        int r = bp__io_tap.register_file(u, fd);
+        if (r < 0)
+            return r;
+    }
+    int r = io_uring_register_files_update(&u->ring, s, &fd, 1);
+    return r < 0 ? r : 0;
+}
+
+static void ur_registry_resize(void *reg, size_t len)
+{
+    struct uring_registry *g = reg;
+    if (!g || !g->base)
         return;
-    pthread_mutex_lock(&a->mu);
-    a->len = len;
+    pthread_mutex_lock(&g->mu);
+    g->len = len;
     /* Trim what reaches past the pool now: first the length submitters
      * read, then the kernel's slot (a request prepared in between is for
      * a frame that stays, which both cover). */
-    for (struct uring_ctx *u = a->rings; u; u = u->next)
-        for (unsigned c = 0; c < a->nchunks; c++) {
+    for (struct uring_ctx *u = g->rings; u; u = u->next) {
+        if (!u->chunk_len)
+            continue;
+        for (unsigned c = 0; c < g->nchunks; c++) {
             uint32_t have = atomic_load_explicit(&u->chunk_len[c],
                                                  memory_order_relaxed);
-            size_t start = (size_t)c * a->chunk;
+            size_t start = (size_t)c * g->chunk;
             if (have == 0 || have == CHUNK_REFUSED || start + have <= len)
                 continue;
             uint32_t keep = len > start ? (uint32_t)(len - start) : 0;
             atomic_store_explicit(&u->chunk_len[c], keep, memory_order_relaxed);
-            if (set_slot(u, c, keep) < 0 && keep == 0)
+            if (set_chunk(u, c, keep) < 0 && keep == 0)
                 /* The slot still pins the old pages: never use it again. */
                 atomic_store_explicit(&u->chunk_len[c], CHUNK_REFUSED,
                                       memory_order_relaxed);
         }
-    pthread_mutex_unlock(&a->mu);
+    }
+    pthread_mutex_unlock(&g->mu);
 }
 
-static void ur_arena_free(void *arena)
+static void ur_registry_file(void *reg, int fd, int add)
 {
-    struct uring_arena *a = arena;
-    if (!a)
+    struct uring_registry *g = reg;
+    if (!g || fd < 0)
         return;
-    pthread_mutex_destroy(&a->mu);
-    free(a);
+    pthread_mutex_lock(&g->mu);
+    unsigned used = atomic_load_explicit(&g->slots_used, memory_order_relaxed);
+    unsigned s = 0, free_slot = FILE_SLOTS;
+    for (; s < used; s++) {
+        int f = atomic_load_explicit(&g->slot_fd[s], memory_order_relaxed);
+        if (f == fd)
+            break;
+        if (f == FILE_NONE && free_slot == FILE_SLOTS)
+            free_slot = s;
+    }
+    if (add && s == used) {
+        /* A free slot, or a new one; past FILE_SLOTS files go plain. */
+        s = free_slot < FILE_SLOTS ? free_slot : used;
+        if (s < FILE_SLOTS) {
+            atomic_store_explicit(&g->slot_fd[s], fd, memory_order_relaxed);
+            if (s == used)
+                atomic_store_explicit(&g->slots_used, used + 1,
+                                      memory_order_release);
+        }
+    } else if (!add && s < used) {
+        /* Out of every ring before the descriptor closes: first what
+         * submitters read, then the kernel's slot. */
+        atomic_store_explicit(&g->slot_fd[s], FILE_NONE, memory_order_relaxed);
+        for (struct uring_ctx *u = g->rings; u; u = u->next) {
+            int f = atomic_load_explicit(&u->file_fd[s], memory_order_relaxed);
+            if (f == FILE_NONE)
+                continue;
+            atomic_store_explicit(&u->file_fd[s], FILE_NONE,
+                                  memory_order_relaxed);
+            if (f == fd)
+                (void)set_file(u, s, FILE_NONE);
+        }
+    }
+    pthread_mutex_unlock(&g->mu);
 }
 
-static unsigned long long ur_arena_count(void *arena)
+static void ur_registry_free(void *reg)
 {
-    struct uring_arena *a = arena;
-    if (!a)
-        return 0;
-    pthread_mutex_lock(&a->mu);
-    unsigned long long n = a->fixed_ops_gone;
-    for (struct uring_ctx *u = a->rings; u; u = u->next)
-        n += __atomic_load_n(&u->fixed_ops, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&a->mu);
-    return n;
+    struct uring_registry *g = reg;
+    if (!g)
+        return;
+    pthread_mutex_destroy(&g->mu);
+    free(g);
 }
 
-/* The table slot of ring u that holds [buf, buf + n), registering its
+static void ur_registry_counts(void *reg, unsigned long long *buffers,
+                               unsigned long long *files)
+{
+    struct uring_registry *g = reg;
+    pthread_mutex_lock(&g->mu);
+    *buffers = g->fixed_buffers_gone;
+    *files = g->fixed_files_gone;
+    for (struct uring_ctx *u = g->rings; u; u = u->next) {
+        *buffers += __atomic_load_n(&u->fixed_buffers, __ATOMIC_RELAXED);
+        *files += __atomic_load_n(&u->fixed_files, __ATOMIC_RELAXED);
+    }
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* The buffer slot of ring u that holds [buf, buf + n), registering its
  * chunk as far as the pool reaches when it is not yet; -1 when the
  * request must go with a plain buffer.  Caller holds u's sq_mu. */
-static int fixed_slot(struct uring_ctx *u, const void *buf, size_t n)
+static int buffer_slot(struct uring_ctx *u, const void *buf, size_t n)
 {
-    struct uring_arena *a = u->arena;
-    if (!a || n == 0)
+    struct uring_registry *g = u->reg;
+    if (!u->chunk_len || n == 0)
         return -1;
-    uintptr_t off = (uintptr_t)buf - (uintptr_t)a->base;   /* wraps below */
-    size_t c = off / a->chunk;
-    if (c >= a->nchunks || (off + n - 1) / a->chunk != c)
+    uintptr_t off = (uintptr_t)buf - (uintptr_t)g->base;   /* wraps below */
+    size_t c = off / g->chunk;
+    if (c >= g->nchunks || (off + n - 1) / g->chunk != c)
         return -1;   /* outside the arena, or across two chunks */
-    size_t end = off + n - c * a->chunk;   /* within the chunk */
+    size_t end = off + n - c * g->chunk;   /* within the chunk */
     uint32_t have = atomic_load_explicit(&u->chunk_len[c], memory_order_relaxed);
     if (have != CHUNK_REFUSED && end <= have)
         return (int)c;
     if (have == CHUNK_REFUSED)
         return -1;
     /* Register the chunk as far as the pool reaches (once per ring and
-     * chunk, again after a grow). */
+     * chunk, and again after a grow). */
     int slot = -1;
-    pthread_mutex_lock(&a->mu);
-    size_t start = c * a->chunk;
-    size_t want = a->len > start ? a->len - start : 0;
-    if (want > a->chunk)
-        want = a->chunk;
+    pthread_mutex_lock(&g->mu);
+    size_t start = c * g->chunk;
+    size_t want = g->len > start ? g->len - start : 0;
+    if (want > g->chunk)
+        want = g->chunk;
     if (end <= want) {
-        if (set_slot(u, (unsigned)c, (uint32_t)want) == 0) {
+        if (set_chunk(u, (unsigned)c, (uint32_t)want) == 0) {
             atomic_store_explicit(&u->chunk_len[c], (uint32_t)want,
                                   memory_order_relaxed);
             slot = (int)c;
@@ -333,7 +430,40 @@ static int fixed_slot(struct uring_ctx *u, const void *buf, size_t n)
                                   memory_order_relaxed);
         }
     }
-    pthread_mutex_unlock(&a->mu);
+    pthread_mutex_unlock(&g->mu);
+    return slot;
+}
+
+/* The file slot of ring u that holds descriptor fd, registering it when
+ * it is not yet; -1 when the request must name the descriptor.  Caller
+ * holds u's sq_mu. */
+static int file_slot(struct uring_ctx *u, int fd)
+{
+    struct uring_registry *g = u->reg;
+    if (!u->files_ok)
+        return -1;
+    unsigned used = atomic_load_explicit(&g->slots_used, memory_order_acquire);
+    unsigned s = 0;
+    while (s < used &&
+           atomic_load_explicit(&g->slot_fd[s], memory_order_relaxed) != fd)
+        s++;
+    if (s == used)
+        return -1;   /* not a data file the pool registers */
+    int have = atomic_load_explicit(&u->file_fd[s], memory_order_relaxed);
+    if (have == fd)
+        return (int)s;
+    if (have == FILE_REFUSED)
+        return -1;
+    int slot = -1;
+    pthread_mutex_lock(&g->mu);
+    if (atomic_load_explicit(&g->slot_fd[s], memory_order_relaxed) == fd) {
+        int r = set_file(u, s, fd);
+        atomic_store_explicit(&u->file_fd[s], r == 0 ? fd : FILE_REFUSED,
+                              memory_order_relaxed);
+        if (r == 0)
+            slot = (int)s;
+    }
+    pthread_mutex_unlock(&g->mu);
     return slot;
 }
 
@@ -341,30 +471,20 @@ static int fixed_slot(struct uring_ctx *u, const void *buf, size_t n)
  * Caller holds u's sq_mu. */
 static int prep(struct uring_ctx *u, struct io_uring_sqe *sqe, struct iocb *cb)
 {
-    int slot;
+    int buf = -1;
     switch (cb->aio_lio_opcode) {
     case IO_CMD_PREAD:
-        slot = fixed_slot(u, cb->u.c.buf, cb->u.c.nbytes);
-        if (slot >= 0)
-            io_uring_prep_read_fixed(sqe, cb->aio_fildes, cb->u.c.buf,
-                                     (unsigned)cb->u.c.nbytes,
-                                     (uint64_t)cb->u.c.offset, slot);
-        else
-            io_uring_prep_read(sqe, cb->aio_fildes, cb->u.c.buf,
-                               (unsigned)cb->u.c.nbytes,
-                               (uint64_t)cb->u.c.offset);
+    case IO_CMD_PWRITE: {
+        bool read = cb->aio_lio_opcode == IO_CMD_PREAD;
+        buf = buffer_slot(u, cb->u.c.buf, cb->u.c.nbytes);
+        int op = buf >= 0 ? (read ? IORING_OP_READ_FIXED : IORING_OP_WRITE_FIXED)
+                          : (read ? IORING_OP_READ : IORING_OP_WRITE);
+        io_uring_prep_rw(op, sqe, cb->aio_fildes, cb->u.c.buf,
+                         (unsigned)cb->u.c.nbytes, (uint64_t)cb->u.c.offset);
+        if (buf >= 0)
+            sqe->buf_index = (uint16_t)buf;
         break;
-    case IO_CMD_PWRITE:
-        slot = fixed_slot(u, cb->u.c.buf, cb->u.c.nbytes);
-        if (slot >= 0)
-            io_uring_prep_write_fixed(sqe, cb->aio_fildes, cb->u.c.buf,
-                                      (unsigned)cb->u.c.nbytes,
-                                      (uint64_t)cb->u.c.offset, slot);
-        else
-            io_uring_prep_write(sqe, cb->aio_fildes, cb->u.c.buf,
-                                (unsigned)cb->u.c.nbytes,
-                                (uint64_t)cb->u.c.offset);
-        break;
+    }
     case IO_CMD_PREADV:
         io_uring_prep_readv(sqe, cb->aio_fildes, cb->u.v.vec,
                             (unsigned)cb->u.v.nr, (uint64_t)cb->u.v.offset);
@@ -378,8 +498,18 @@ static int prep(struct uring_ctx *u, struct io_uring_sqe *sqe, struct iocb *cb)
     }
     sqe->rw_flags = (__kernel_rwf_t)cb->aio_rw_flags;
     io_uring_sqe_set_data(sqe, cb);
-    if (sqe->opcode == IORING_OP_READ_FIXED || sqe->opcode == IORING_OP_WRITE_FIXED)
-        __atomic_store_n(&u->fixed_ops, u->fixed_ops + 1, __ATOMIC_RELAXED);
+    if (u->reg) {
+        int file = file_slot(u, cb->aio_fildes);
+        if (file >= 0) {
+            sqe->fd = file;
+            sqe->flags |= IOSQE_FIXED_FILE;
+            __atomic_store_n(&u->fixed_files, u->fixed_files + 1,
+                             __ATOMIC_RELAXED);
+        }
+        if (buf >= 0)
+            __atomic_store_n(&u->fixed_buffers, u->fixed_buffers + 1,
+                             __ATOMIC_RELAXED);
+    }
     return 0;
 }
 
@@ -519,11 +649,12 @@ const struct bp__io_engine bp__engine_uring = {
     .submit = ur_submit,
     .getevents = ur_getevents,
     .submit_wait = ur_submit_wait,
-    .arena_new = ur_arena_new,
-    .arena_attach = ur_arena_attach,
-    .arena_resize = ur_arena_resize,
-    .arena_free = ur_arena_free,
-    .arena_count = ur_arena_count,
+    .registry_new = ur_registry_new,
+    .registry_attach = ur_registry_attach,
+    .registry_resize = ur_registry_resize,
+    .registry_file = ur_registry_file,
+    .registry_free = ur_registry_free,
+    .registry_counts = ur_registry_counts,
 };
 
 #else

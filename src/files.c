@@ -43,6 +43,7 @@ int bp__file_attach_at(bp_pool *pool, uint32_t n, const char *path,
         return r;
     }
     df->number = n;
+    bp__aio_file_add(&pool->aio, df->fd);   /* nothing before bp_open's AIO */
     pthread_mutex_lock(&pool->miss_mu);
     atomic_store_explicit(&pool->files[n], df, memory_order_release);
     pool->nfiles++;
@@ -212,6 +213,7 @@ int bp_detach(bp_pool *pool, uint32_t file)
         atomic_store_explicit(&pool->files[file], NULL, memory_order_release);
         pool->nfiles--;
         pthread_mutex_unlock(&pool->miss_mu);
+        bp__aio_file_remove(&pool->aio, df->fd);   /* it holds the file */
         bp__file_close(df);
         pthread_mutex_unlock(&pool->sync_mu);
         pthread_mutex_unlock(&pool->grow_mu);

@@ -54,27 +54,37 @@ struct bp__io_engine {
      * in one system call, where libaio needs io_submit and io_getevents. */
     int (*submit_wait)(bp__io_ctx ctx, long n, struct iocb **cbs, long wait);
 
-    /* Optional (NULL: the engine does not care where buffers are): the
-     * memory most requests' buffers lie in, the frame arena, so that an
-     * engine can register it with the kernel once instead of having every
-     * request's pages pinned (io_uring's fixed buffers).  arena_new
-     * describes it: `len_max` bytes reserved from `base`, of which the
-     * first `len` are in use (the rest is never a buffer until a resize
-     * says so); NULL when the engine will not use it (out of memory, or
-     * too large).  arena_attach gives the arena to a context made after
-     * it, before the context's first request.  arena_resize says that
-     * the first `len` bytes are now in use: on a shrink, called once
-     * nothing is in flight to the bytes that leave and before their
-     * memory is given back (MADV_DONTNEED), since a registration keeps
-     * pointing at the pages it pinned.  arena_free comes after every
-     * context attached to it is destroyed.  arena_count says how many
-     * requests went out with a registered buffer (for tests and
-     * bp_info). */
-    void *(*arena_new)(char *base, size_t len_max, size_t len);
-    void (*arena_attach)(void *arena, bp__io_ctx ctx);
-    void (*arena_resize)(void *arena, size_t len);
-    void (*arena_free)(void *arena);
-    unsigned long long (*arena_count)(void *arena);
+    /* Optional (NULL: nothing to register): a registry of what the
+     * engine may register with the kernel once instead of having it
+     * looked up on every request - the frame arena, whose pages would
+     * otherwise be pinned for each request (io_uring's fixed buffers),
+     * and the data files' descriptors (io_uring's registered files).
+     *  - registry_new: the arena is `len_max` bytes reserved from `base`,
+     *    of which the first `len` are in use (the rest is never a buffer
+     *    until registry_resize says so); base NULL: buffers are not to be
+     *    registered.  NULL when the engine will not keep one.
+     *  - registry_attach gives it to a context made after it, before the
+     *    context's first request.
+     *  - registry_resize: the first `len` bytes of the arena are in use
+     *    now.  On a shrink it comes once nothing is in flight to the
+     *    bytes that leave and before their memory is given back
+     *    (MADV_DONTNEED): a registration keeps pointing at the pages it
+     *    pinned.
+     *  - registry_file: descriptor fd's requests may be sent through a
+     *    registration (add), from before its first request; or (!add)
+     *    none may any more - after its last request and before it is
+     *    closed, since a registration holds the file open (and a lock on
+     *    it) and the descriptor's number can name another file next.
+     *  - registry_free comes after every context attached is destroyed.
+     *  - registry_counts: requests sent with a registered buffer, and
+     *    with a registered file (for tests). */
+    void *(*registry_new)(char *base, size_t len_max, size_t len);
+    void (*registry_attach)(void *reg, bp__io_ctx ctx);
+    void (*registry_resize)(void *reg, size_t len);
+    void (*registry_file)(void *reg, int fd, int add);
+    void (*registry_free)(void *reg);
+    void (*registry_counts)(void *reg, unsigned long long *fixed_buffers,
+                            unsigned long long *fixed_files);
 };
 
 extern const struct bp__io_engine bp__engine_libaio;
@@ -111,6 +121,8 @@ struct bp__io_tap {
      * refuses it as the kernel would (RLIMIT_MEMLOCK: -ENOMEM), and the
      * engine then sends that part's requests with plain buffers. */
     int (*register_arena)(bp__io_ctx ctx, size_t offset, size_t len);
+    /* The same for a data file's descriptor, about to be registered. */
+    int (*register_file)(bp__io_ctx ctx, int fd);
 };
 extern const struct bp__io_tap bp__io_tap __attribute__((weak));
 

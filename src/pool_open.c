@@ -133,10 +133,17 @@ static int pool_build(bp_pool *pool, struct bp_options *o)
         bp__fail(r, "bp_open: out of memory for the replacement policy");
     if (r == 0)
         r = setup_aio(pool, o->io_engine, o->queue_depth, o->aio_lanes, df0);
-    if (r == 0 && !(o->io_flags & BP_IO_NO_FIXED_BUFFERS))
-        bp__aio_set_arena(&pool->aio, pool->arena,
-                          (size_t)pool->frames_max * pool->page_size,
-                          (size_t)frames * pool->page_size);
+    if (r == 0) {
+        bool fixed = !(o->io_flags & BP_IO_NO_FIXED_BUFFERS);
+        bp__aio_registry_open(&pool->aio, fixed ? pool->arena : NULL,
+                              (size_t)pool->frames_max * pool->page_size,
+                              (size_t)frames * pool->page_size);
+        for (uint32_t n = 0; n < BP_MAX_FILES; n++) {
+            struct bp__datafile *df = atomic_load(&pool->files[n]);
+            if (df)
+                bp__aio_file_add(&pool->aio, df->fd);
+        }
+    }
     if (r == 0 && o->warm_file && !(pool->warm_file = strdup(o->warm_file)))
         r = bp__fail(-ENOMEM, "bp_open: out of memory");
     o->warm_file = pool->warm_file;

@@ -386,9 +386,20 @@ START_TEST(test_uring_submit_faults)
 }
 END_TEST
 
+/* Requests sent with a registered buffer (files: with a registered
+ * file). */
 static unsigned long long fixed_count(bp_pool *pool)
 {
-    return bp__aio_fixed_count(&pool->aio);
+    unsigned long long buffers, files;
+    bp__aio_fixed_counts(&pool->aio, &buffers, &files);
+    return buffers;
+}
+
+static unsigned long long fixed_files(bp_pool *pool)
+{
+    unsigned long long buffers, files;
+    bp__aio_fixed_counts(&pool->aio, &buffers, &files);
+    return files;
 }
 
 /* The io_uring engine registers the frames as fixed buffers and sends a
@@ -414,6 +425,10 @@ START_TEST(test_uring_fixed_buffers)
             ck_assert_uint_eq(fixed_count(pool), 0);
         else
             ck_assert_uint_ge(fixed_count(pool), PAGES);
+        /* Every request, vectored ones too, names the registered file. */
+        struct bp_stats st = tu_stats(pool);
+        ck_assert_uint_ge(fixed_files(pool), st.reads > st.writes ? st.reads
+                                                                  : st.writes);
         ck_assert_int_eq(bp_close(pool), 0);
         pool = open_engine(path, BP_IO_LIBAIO, 64);
         for (uint64_t p = 0; p < PAGES; p++)
@@ -496,6 +511,67 @@ START_TEST(test_uring_fixed_refused)
 }
 END_TEST
 
+static int file_fd(bp_pool *pool, uint32_t n)
+{
+    struct bp__datafile *df = atomic_load(&pool->files[n]);
+    ck_assert_ptr_nonnull(df);
+    return df->fd;
+}
+
+static void expect_in(bp_pool *pool, uint32_t file, uint64_t page,
+                      uint32_t seed)
+{
+    bp_page pg;
+    int r = bp_pin(pool, BP_PAGE_ID(file, page), BP_READ, &pg);
+    ck_assert_msg(r == 0, "pin %u:%llu: %s", file, (unsigned long long)page,
+                  bp_errdetail());
+    ck_assert_msg(tu_stamped(pg.data, PS, page, seed), "file %u page %llu "
+                  "does not hold seed %u", file, (unsigned long long)page, seed);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+}
+
+/* Data files are registered with the rings, and a detached file leaves
+ * them before its descriptor closes: its lock is free at once (another
+ * pool opens it), and a file attached next under the same descriptor
+ * number is read, not the detached one a stale registration would still
+ * name.  bp_close gives the rings' files back too: the file opens again
+ * at once. */
+START_TEST(test_uring_registered_files)
+{
+    char *a = tu_path("engine_files_a.data");
+    char *b = tu_path("engine_files_b.data");
+    tu_make_file(a, PS, 64, 1);
+    tu_make_file(b, PS, 64, 2);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.io_engine = BP_IO_URING;
+    o.pool_frames = 32;
+    o.flags = BP_NOREADAHEAD;
+    bp_pool *pool = NULL;
+    ck_assert_msg(bp_pool_create(&o, &pool) == 0, "%s", bp_errdetail());
+    uint32_t fa = UINT32_MAX, fb = UINT32_MAX;
+    ck_assert_msg(bp_attach(pool, a, &fa) == 0, "%s", bp_errdetail());
+    int fd = file_fd(pool, fa);
+    for (uint64_t p = 0; p < 64; p++)
+        expect_in(pool, fa, p, 1);
+    ck_assert_uint_ge(fixed_files(pool), 64);
+    ck_assert_int_eq(bp_detach(pool, fa), 0);
+    bp_pool *other = open_engine(a, BP_IO_URING, 16);   /* lock free */
+    tu_expect_page(other, 3, BP_READ, 1);
+    ck_assert_int_eq(bp_close(other), 0);
+    ck_assert_msg(bp_attach(pool, b, &fb) == 0, "%s", bp_errdetail());
+    ck_assert_int_eq(file_fd(pool, fb), fd);   /* the number comes again */
+    unsigned long long before = fixed_files(pool);
+    for (uint64_t p = 0; p < 64; p++)
+        expect_in(pool, fb, p, 2);
+    ck_assert_uint_ge(fixed_files(pool) - before, 64);
+    ck_assert_int_eq(bp_close(pool), 0);
+    pool = open_engine(b, BP_IO_URING, 16);
+    tu_expect_page(pool, 5, BP_READ, 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -513,6 +589,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_uring_fixed_buffers);
     tcase_add_test(tc, test_uring_fixed_resize);
     tcase_add_test(tc, test_uring_fixed_refused);
+    tcase_add_test(tc, test_uring_registered_files);
     suite_add_tcase(s, tc);
     return s;
 }
