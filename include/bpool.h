@@ -1253,6 +1253,15 @@ struct bp_stats {
     /* Online resize */
     uint64_t resizes;              /* bp_resize calls that changed the
                                       pool's size */
+    /* io_uring registrations (bp_open: io_engine, io_flags); 0 on libaio */
+    uint64_t io_fixed_buffers;     /* requests sent with the frames'
+                                      registered buffers (READ_FIXED,
+                                      WRITE_FIXED); fewer than the
+                                      single-page reads and writes: the
+                                      kernel refused registrations
+                                      (RLIMIT_MEMLOCK, bp_open(3)) */
+    uint64_t io_fixed_files;       /* requests sent with a registered
+                                      data file */
 };
 
 /* Fill *st with counters since bp_open or bp_stats_reset, size bytes

@@ -43,5 +43,5 @@ _Static_assert(sizeof(struct bp_info) ==
                offsetof(struct bp_info, frames_max) + sizeof(uint32_t),
                "struct bp_info ends in padding");
 _Static_assert(sizeof(struct bp_stats) ==
-               offsetof(struct bp_stats, resizes) + sizeof(uint64_t),
+               offsetof(struct bp_stats, io_fixed_files) + sizeof(uint64_t),
                "struct bp_stats ends in padding");

@@ -82,6 +82,8 @@ struct bp__aio {
     /* The engine's registry (io_engine.h, registry_new), or NULL; made
      * once before the first request. */
     void *registry;
+    /* The registry's counts at the last bp_stats_reset (locals_mu). */
+    unsigned long long fixed_buffers_base, fixed_files_base;
 };
 
 /*

@@ -158,6 +158,10 @@ int bp_stats_sized(bp_pool *pool, struct bp_stats *out, size_t size)
     st->miss_read_wait_ns = sum(pool, BP__C_MISS_READ_WAIT_NS);
     st->warm_pages = sum(pool, BP__C_WARM_PAGES);
     st->resizes = sum(pool, BP__C_RESIZES);
+    unsigned long long fb, ff;
+    bp__aio_fixed_counts(&pool->aio, &fb, &ff);
+    st->io_fixed_buffers = fb - pool->aio.fixed_buffers_base;
+    st->io_fixed_files = ff - pool->aio.fixed_files_base;
     pthread_mutex_unlock(&pool->locals_mu);
     st->io_submits = atomic_load_explicit(&pool->aio.submits, memory_order_relaxed);
     bp__warm_progress(pool, &st->warm_listed, &st->warm_done);
@@ -191,7 +195,11 @@ int bp_stats_reset(bp_pool *pool)
     pthread_mutex_lock(&pool->locals_mu);
     for (int c = 0; c < BP__NCOUNTERS; c++)
         pool->base[c] = sum_all(pool, (enum bp__counter)c);
-    pthread_mutex_unlock(&pool->locals_mu);
     atomic_store_explicit(&pool->aio.submits, 0, memory_order_relaxed);
+    unsigned long long fb, ff;
+    bp__aio_fixed_counts(&pool->aio, &fb, &ff);
+    pool->aio.fixed_buffers_base = fb;
+    pool->aio.fixed_files_base = ff;
+    pthread_mutex_unlock(&pool->locals_mu);
     return 0;
 }

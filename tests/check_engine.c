@@ -387,19 +387,15 @@ START_TEST(test_uring_submit_faults)
 END_TEST
 
 /* Requests sent with a registered buffer (files: with a registered
- * file). */
+ * file), as bp_stats gives them. */
 static unsigned long long fixed_count(bp_pool *pool)
 {
-    unsigned long long buffers, files;
-    bp__aio_fixed_counts(&pool->aio, &buffers, &files);
-    return buffers;
+    return tu_stats(pool).io_fixed_buffers;
 }
 
 static unsigned long long fixed_files(bp_pool *pool)
 {
-    unsigned long long buffers, files;
-    bp__aio_fixed_counts(&pool->aio, &buffers, &files);
-    return files;
+    return tu_stats(pool).io_fixed_files;
 }
 
 /* The io_uring engine registers the frames as fixed buffers and sends a
@@ -429,10 +425,21 @@ START_TEST(test_uring_fixed_buffers)
         struct bp_stats st = tu_stats(pool);
         ck_assert_uint_ge(fixed_files(pool), st.reads > st.writes ? st.reads
                                                                   : st.writes);
+        ck_assert_int_eq(bp_stats_reset(pool), 0);
+        ck_assert_uint_eq(fixed_count(pool), 0);
+        ck_assert_uint_eq(fixed_files(pool), 0);
+        for (uint64_t p = 1; p < PAGES; p += 5)
+            tu_expect_page(pool, p, BP_READ, stamp);   /* mostly misses */
+        uint64_t reads = tu_stats(pool).reads;
+        ck_assert_uint_gt(reads, 0);
+        ck_assert_uint_eq(fixed_files(pool), reads);
+        ck_assert_uint_eq(fixed_count(pool), no_fixed ? 0 : reads);
         ck_assert_int_eq(bp_close(pool), 0);
         pool = open_engine(path, BP_IO_LIBAIO, 64);
         for (uint64_t p = 0; p < PAGES; p++)
             tu_expect_page(pool, p, BP_READ, stamp);
+        ck_assert_uint_eq(fixed_count(pool), 0);   /* libaio: nothing */
+        ck_assert_uint_eq(fixed_files(pool), 0);
         ck_assert_int_eq(bp_close(pool), 0);
     }
     struct bp_options o;

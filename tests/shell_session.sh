@@ -165,7 +165,7 @@ unpinned page 2
 flushed page 1
 synced
 EOF
-stat_names='hits misses reads writes evictions evict_writes flusher_writes write_requests write_errors clean_waits throttle_waits prefetch_pages prefetch_hits prefetch_wasted readahead_windows io_errors io_submits allocs nofree syncs dirty pinned resident hot cold nonresident cold_target optimistic_reads optimistic_conflicts admissions miss_lock_wait_ns miss_lock_hold_ns miss_victim_writes miss_victim_write_ns miss_frame_waits miss_frame_wait_ns miss_reads miss_submit_ns miss_device_ns miss_read_waits miss_read_wait_ns warm_listed warm_done warm_pages hit_ratio shell_pins shell_pin_us_min shell_pin_us_avg shell_pin_us_p50 shell_pin_us_p99 shell_pin_us_max'
+stat_names='hits misses reads writes evictions evict_writes flusher_writes write_requests write_errors clean_waits throttle_waits prefetch_pages prefetch_hits prefetch_wasted readahead_windows io_errors io_submits allocs nofree syncs dirty pinned resident hot cold nonresident cold_target optimistic_reads optimistic_conflicts admissions miss_lock_wait_ns miss_lock_hold_ns miss_victim_writes miss_victim_write_ns miss_frame_waits miss_frame_wait_ns miss_reads miss_submit_ns miss_device_ns miss_read_waits miss_read_wait_ns warm_listed warm_done warm_pages resizes io_fixed_buffers io_fixed_files hit_ratio shell_pins shell_pin_us_min shell_pin_us_avg shell_pin_us_p50 shell_pin_us_p99 shell_pin_us_max'
 sed '/^hits /,/^shell_pin_us_max /d' s1.out >s1.main
 same "session output (alloc, write, hexdump, writehex, read, pin, fill, flush, sync)" s1.main s1.exp
 sed -n '/^hits /,/^shell_pin_us_max /p' s1.out | cut -d' ' -f1 | tr '\n' ' ' | sed 's/ $//' >s1.names

@@ -245,6 +245,8 @@ void report_pool(const struct bp_info *info, const struct bp_stats *st,
     report_u64("prefetch_hits", st->prefetch_hits);
     report_u64("readahead_windows", st->readahead_windows);
     report_u64("nofree", st->nofree);
+    report_u64("io_fixed_buffers", st->io_fixed_buffers);
+    report_u64("io_fixed_files", st->io_fixed_files);
     report_dbl("lock_hold_ns", st->admissions ? (double)st->miss_lock_hold_ns / (double)st->admissions : NAN, 0);
     report_dbl("lock_wait_ns", st->admissions ? (double)st->miss_lock_wait_ns / (double)st->admissions : NAN, 0);
     /* Memory: what closing the pool gave back, against the frames. */

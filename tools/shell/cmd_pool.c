@@ -344,6 +344,7 @@ int cmd_stats(struct shell *sh, const struct command *cmd, int argc,
     STAT_(miss_reads); STAT_(miss_submit_ns); STAT_(miss_device_ns);
     STAT_(miss_read_waits); STAT_(miss_read_wait_ns);
     STAT_(warm_listed); STAT_(warm_done); STAT_(warm_pages);
+    STAT_(resizes); STAT_(io_fixed_buffers); STAT_(io_fixed_files);
 #undef STAT_
     uint64_t pins = st.hits + st.misses;
     printf("hit_ratio %.4f\n", pins ? (double)st.hits / (double)pins : 0.0);
