@@ -204,11 +204,11 @@ run_fio seqread8k "${direct[@]}" --rw=read --bs=8k --iodepth=1
 run_fio randwrite "${direct[@]}" --rw=randwrite --bs=8k --iodepth=32
 run_fio seqwrite256k "${direct[@]}" --rw=write --bs=256k --iodepth=8
 # io_uring, where fio and the kernel have it: the baseline of bpool's
-# io_uring engine.
+# io_uring engine, with fixed buffers and a registered file as bpool's.
 uring_fio=0
 if "$fio" --enghelp=io_uring >/dev/null 2>&1; then
-    run_fio randread_uring --ioengine=io_uring --direct=1 --rw=randread --bs=8k \
-        --iodepth=32 && uring_fio=1
+    run_fio randread_uring --ioengine=io_uring --fixedbufs=1 --registerfiles=1 \
+        --direct=1 --rw=randread --bs=8k --iodepth=32 && uring_fio=1
 fi
 # Buffered: fio drops the file's cached pages first (invalidate=1), so this
 # starts cold and warms the page cache as it goes.
@@ -352,10 +352,10 @@ kib() { awk -v b="$1" 'BEGIN { if (b != "") printf "%.0f", b / 1024 }'; }
         "us" down ""
     if [ -s "$outdir/bench-randread-uring.txt" ]; then
         if [ "$uring_fio" = 1 ]; then
-            row "randread 8 KiB, 32 threads, io_uring engine" "fio io_uring direct QD32" \
+            row "randread 8 KiB, 32 threads, io_uring engine" "fio io_uring direct QD32, fixed buffers" \
                 "$(fio_get randread_uring read iops)" "$(field reads_s randread-uring)" \
                 "IOPS" up ""
-            row "randread CPU time per read, io_uring engine" "fio io_uring direct QD32" \
+            row "randread CPU time per read, io_uring engine" "fio io_uring direct QD32, fixed buffers" \
                 "$(fio_get randread_uring read cpu_us_io)" \
                 "$(field cpu_us_per_read randread-uring)" "us" down ""
         fi

@@ -74,9 +74,11 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 struct uring_registry;
@@ -92,8 +94,9 @@ struct uring_ctx {
     /* The registry (NULL: this ring registers nothing).  Written under
      * the registry's mu; read by this ring's submitters under sq_mu:
      *  - chunk_len[c], the bytes of arena chunk c registered on this
-     *    ring from the chunk's start (0: none, CHUNK_REFUSED: the kernel
-     *    said no; NULL: no buffers on this ring);
+     *    ring from the chunk's start (0: none), with CHUNK_REFUSED set
+     *    once the kernel refused to register more of it (NULL: no
+     *    buffers on this ring);
      *  - file_fd[s], the descriptor registered in file slot s (FILE_NONE,
      *    FILE_REFUSED; files_ok false: no files on this ring). */
     struct uring_registry *reg;
@@ -105,7 +108,9 @@ struct uring_ctx {
     struct uring_ctx *next;             /* the registry's list of rings */
 };
 
-#define CHUNK_REFUSED UINT32_MAX
+#define CHUNK_REFUSED (UINT32_C(1) << 31)   /* chunk_len: asked, refused */
+#define CHUNK_BYTES(v) ((v) & ~CHUNK_REFUSED)
+#define RWF_ATOMIC_FLAG 0x40   /* RWF_ATOMIC (Linux 6.11), header or not */
 #define CHUNK_MIN ((size_t)2 << 20)      /* 2 MiB: a huge page */
 #define CHUNK_MAX ((size_t)1 << 30)      /* the kernel's largest buffer */
 #define CHUNKS_MAX 16384u                /* the kernel's largest table */
@@ -207,6 +212,29 @@ static void ur_destroy(bp__io_ctx ctx)
 
 /* ---- Registrations: fixed buffers and files -------------------------- */
 
+/* Files are registered only where the kernel lets go of a file taken out
+ * of a ring's table at once: before Linux 6.4 it put the file from a
+ * delayed work item about a second later, so a detached file stayed open,
+ * and locked, past bp_detach (another pool opening it got BP_ELOCKED).
+ * No feature flag tells, so the release decides; a kernel that is older
+ * but has the change merely goes without registered files. */
+static bool drops_files_at_once;
+static pthread_once_t release_once = PTHREAD_ONCE_INIT;
+
+static void read_release(void)
+{
+    struct utsname u;
+    unsigned major = 0, minor = 0;
+    if (uname(&u) == 0 && sscanf(u.release, "%u.%u", &major, &minor) == 2)
+        drops_files_at_once = major > 6 || (major == 6 && minor >= 4);
+}
+
+static bool kernel_drops_files_at_once(void)
+{
+    (void)pthread_once(&release_once, read_release);
+    return drops_files_at_once;
+}
+
 static void *ur_registry_new(char *base, size_t len_max, size_t len)
 {
     struct uring_registry *g = calloc(1, sizeof(*g));
@@ -248,7 +276,8 @@ static void ur_registry_attach(void *reg, bp__io_ctx ctx)
     }
     for (unsigned s = 0; s < FILE_SLOTS; s++)
         atomic_init(&u->file_fd[s], FILE_NONE);
-    u->files_ok = io_uring_register_files_sparse(&u->ring, FILE_SLOTS) == 0;
+    u->files_ok = kernel_drops_files_at_once() &&
+                  io_uring_register_files_sparse(&u->ring, FILE_SLOTS) == 0;
     pthread_mutex_lock(&g->mu);
     u->reg = g;
     u->next = g->rings;
@@ -259,8 +288,8 @@ static void ur_registry_attach(void *reg, bp__io_ctx ctx)
 static void registry_detach(struct uring_ctx *u)
 {
     struct uring_registry *g = u->reg;
-    if (!g)
-        return;
+    if (!g || !ring_is_ours(u))
+        return;   /* a child's copy: the parent's registry is not its own */
     pthread_mutex_lock(&g->mu);
     for (struct uring_ctx **p = &g->rings; *p; p = &(*p)->next)
         if (*p == u) {
@@ -311,18 +340,20 @@ static void ur_registry_resize(void *reg, size_t len)
      * read, then the kernel's slot (a request prepared in between is for
      * a frame that stays, which both cover). */
     for (struct uring_ctx *u = g->rings; u; u = u->next) {
-        if (!u->chunk_len)
-            continue;
+        if (!u->chunk_len || !ring_is_ours(u))
+            continue;   /* in a child of fork, the parent's ring */
         for (unsigned c = 0; c < g->nchunks; c++) {
-            uint32_t have = atomic_load_explicit(&u->chunk_len[c],
-                                                 memory_order_relaxed);
+            uint32_t v = atomic_load_explicit(&u->chunk_len[c],
+                                              memory_order_relaxed);
+            uint32_t have = CHUNK_BYTES(v);
             size_t start = (size_t)c * g->chunk;
-            if (have == 0 || have == CHUNK_REFUSED || start + have <= len)
+            if (have == 0 || start + have <= len)
                 continue;
             uint32_t keep = len > start ? (uint32_t)(len - start) : 0;
-            atomic_store_explicit(&u->chunk_len[c], keep, memory_order_relaxed);
-            if (set_chunk(u, c, keep) < 0 && keep == 0)
-                /* The slot still pins the old pages: never use it again. */
+            atomic_store_explicit(&u->chunk_len[c], keep | (v & CHUNK_REFUSED),
+                                  memory_order_relaxed);
+            if (set_chunk(u, c, keep) < 0)
+                /* The slot still holds more: use none of it again. */
                 atomic_store_explicit(&u->chunk_len[c], CHUNK_REFUSED,
                                       memory_order_relaxed);
         }
@@ -360,8 +391,8 @@ static void ur_registry_file(void *reg, int fd, int add)
         atomic_store_explicit(&g->slot_fd[s], FILE_NONE, memory_order_relaxed);
         for (struct uring_ctx *u = g->rings; u; u = u->next) {
             int f = atomic_load_explicit(&u->file_fd[s], memory_order_relaxed);
-            if (f == FILE_NONE)
-                continue;
+            if (f == FILE_NONE || !ring_is_ours(u))
+                continue;   /* in a child of fork, the parent's ring */
             atomic_store_explicit(&u->file_fd[s], FILE_NONE,
                                   memory_order_relaxed);
             if (f == fd)
@@ -407,10 +438,10 @@ static int buffer_slot(struct uring_ctx *u, const void *buf, size_t n)
     if (c >= g->nchunks || (off + n - 1) / g->chunk != c)
         return -1;   /* outside the arena, or across two chunks */
     size_t end = off + n - c * g->chunk;   /* within the chunk */
-    uint32_t have = atomic_load_explicit(&u->chunk_len[c], memory_order_relaxed);
-    if (have != CHUNK_REFUSED && end <= have)
+    uint32_t v = atomic_load_explicit(&u->chunk_len[c], memory_order_relaxed);
+    if (end <= CHUNK_BYTES(v))
         return (int)c;
-    if (have == CHUNK_REFUSED)
+    if (v & CHUNK_REFUSED)
         return -1;
     /* Register the chunk as far as the pool reaches (once per ring and
      * chunk, and again after a grow). */
@@ -426,7 +457,8 @@ static int buffer_slot(struct uring_ctx *u, const void *buf, size_t n)
                                   memory_order_relaxed);
             slot = (int)c;
         } else {
-            atomic_store_explicit(&u->chunk_len[c], CHUNK_REFUSED,
+            /* What was registered before stays, and is trimmed as ever. */
+            atomic_store_explicit(&u->chunk_len[c], v | CHUNK_REFUSED,
                                   memory_order_relaxed);
         }
     }
@@ -476,7 +508,10 @@ static int prep(struct uring_ctx *u, struct io_uring_sqe *sqe, struct iocb *cb)
     case IO_CMD_PREAD:
     case IO_CMD_PWRITE: {
         bool read = cb->aio_lio_opcode == IO_CMD_PREAD;
-        buf = buffer_slot(u, cb->u.c.buf, cb->u.c.nbytes);
+        /* The kernel takes an atomic write only from a plain buffer
+         * (EINVAL for WRITE_FIXED). */
+        if (!(cb->aio_rw_flags & RWF_ATOMIC_FLAG))
+            buf = buffer_slot(u, cb->u.c.buf, cb->u.c.nbytes);
         int op = buf >= 0 ? (read ? IORING_OP_READ_FIXED : IORING_OP_WRITE_FIXED)
                           : (read ? IORING_OP_READ : IORING_OP_WRITE);
         io_uring_prep_rw(op, sqe, cb->aio_fildes, cb->u.c.buf,

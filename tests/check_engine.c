@@ -234,11 +234,13 @@ static int tap_getevents(const struct bp__io_engine *eng, bp__io_ctx ctx,
 static _Atomic bool refuse_registrations;
 static _Atomic int registrations;   /* asked for, refused or not */
 
+static _Atomic size_t last_offset, last_len;   /* of the last asked */
+
 static int tap_register_arena(bp__io_ctx ctx, size_t offset, size_t len)
 {
     (void)ctx;
-    (void)offset;
-    (void)len;
+    atomic_store(&last_offset, offset);
+    atomic_store(&last_len, len);
     atomic_fetch_add(&registrations, 1);
     return atomic_load(&refuse_registrations) ? -ENOMEM : 0;
 }
@@ -518,6 +520,39 @@ START_TEST(test_uring_fixed_refused)
 }
 END_TEST
 
+/* A chunk registered in part, then refused more of it after a grow, is
+ * still trimmed by a shrink (its first registration pins the pages the
+ * shrink gives back); and the frames past what was registered are read
+ * with plain buffers meanwhile.  Chunks are 2 MiB, 256 frames. */
+START_TEST(test_uring_fixed_refused_grow)
+{
+    enum { FILE_PAGES = 2048, FRAMES = 384, GROWN = 512, SHRUNK = 320 };
+    char *path = tu_path("engine_fixed_regrow.data");
+    tu_make_file(path, PS, FILE_PAGES, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.io_engine = BP_IO_URING;
+    o.pool_bytes_max = (uint64_t)GROWN * PS;
+    bp_pool *pool = tu_open_opts(path, FRAMES, BP_NOREADAHEAD | BP_NOFLUSH, &o);
+    for (uint64_t p = 0; p < FRAMES; p++)
+        tu_expect_page(pool, p, BP_READ, 1);   /* chunk 1: its first half */
+    atomic_store(&refuse_registrations, true);
+    ck_assert_int_eq(bp_resize(pool, (uint64_t)GROWN * PS), 0);
+    for (uint64_t p = FRAMES; p < FILE_PAGES; p++)
+        tu_expect_page(pool, p, BP_READ, 1);   /* the rest refused: plain */
+    atomic_store(&refuse_registrations, false);
+    atomic_store(&registrations, 0);
+    ck_assert_int_eq(bp_resize(pool, (uint64_t)SHRUNK * PS), 0);
+    ck_assert_int_ge(atomic_load(&registrations), 1);
+    ck_assert_uint_eq(atomic_load(&last_offset), 256 * PS);
+    ck_assert_uint_eq(atomic_load(&last_len), (SHRUNK - 256) * PS);
+    for (uint64_t p = 0; p < FILE_PAGES; p += 3)
+        tu_expect_page(pool, p, BP_READ, 1);
+    ck_assert_uint_eq(tu_stats(pool).io_errors, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 static int file_fd(bp_pool *pool, uint32_t n)
 {
     struct bp__datafile *df = atomic_load(&pool->files[n]);
@@ -579,6 +614,58 @@ START_TEST(test_uring_registered_files)
 }
 END_TEST
 
+/* A child of fork that shrinks the pool it inherited, or detaches a file
+ * of it, changes its own copy only: the parent's rings keep their
+ * registrations (a child's shrink once re-registered the parent's chunk
+ * from the child's memory - the parent's reads landed in the child's
+ * pages and its writes took the child's stale bytes - and a child's
+ * detach took the file out of the parent's rings, whose next read failed
+ * with EBADF). */
+START_TEST(test_fork_child_registry)
+{
+    enum { FILE_PAGES = 1024, FRAMES = 512, SHRUNK = 384 };
+    char *path = tu_path("engine_fork_reg.data");
+    char *b = tu_path("engine_fork_reg_b.data");
+    tu_make_file(path, PS, FILE_PAGES, 1);
+    tu_make_file(b, PS, 16, 3);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.io_engine = BP_IO_URING;
+    o.coalesce_bytes = PS;   /* single-page writes: WRITE_FIXED */
+    bp_pool *pool = tu_open_opts(path, FRAMES, BP_NOREADAHEAD | BP_NOFLUSH, &o);
+    uint32_t fb = UINT32_MAX;
+    ck_assert_msg(bp_attach(pool, b, &fb) == 0, "%s", bp_errdetail());
+    expect_in(pool, fb, 0, 3);
+    for (uint64_t p = 0; p < FRAMES; p++)
+        tu_expect_page(pool, p, BP_READ, 1);   /* both chunks registered */
+    ck_assert_uint_ge(fixed_count(pool), FRAMES);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        alarm(20);
+        int r = bp_resize(pool, (uint64_t)SHRUNK * PS);
+        _exit(r == 0 && bp_detach(pool, fb) == 0 ? 0 : 1);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "the child's shrink or detach failed (status %#x)", status);
+    for (uint64_t p = 1; p < 16; p++)
+        expect_in(pool, fb, p, 3);
+    for (uint64_t p = 0; p < FILE_PAGES; p += 2)
+        tu_rewrite_page(pool, p, 1, 2);
+    ck_assert_int_ge(bp_checkpoint(pool), 0);
+    for (uint64_t p = 0; p < FILE_PAGES; p++)
+        tu_expect_page(pool, p, BP_READ, p % 2 ? 1 : 2);
+    ck_assert_uint_eq(tu_stats(pool).io_errors, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    pool = open_engine(path, BP_IO_LIBAIO, 64);
+    for (uint64_t p = 0; p < FILE_PAGES; p++)
+        tu_expect_page(pool, p, BP_READ, p % 2 ? 1 : 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -596,7 +683,9 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_uring_fixed_buffers);
     tcase_add_test(tc, test_uring_fixed_resize);
     tcase_add_test(tc, test_uring_fixed_refused);
+    tcase_add_test(tc, test_uring_fixed_refused_grow);
     tcase_add_test(tc, test_uring_registered_files);
+    tcase_add_test(tc, test_fork_child_registry);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -32,6 +32,8 @@
 #   ci: yes                        (optional: part of the CI subset)
 #   case: NAME                     (optional: run only this Check test
 #                                  case of the programs, CK_RUN_CASE)
+#   engine: io_uring               (optional: run the tests on this I/O
+#                                  engine, BPOOL_IO_ENGINE)
 #   equivalent: why it cannot be observed   (optional)
 #   @@ old
 #   exact lines of the source (found exactly once in the file)
@@ -153,6 +155,7 @@ for m in "${mutants[@]}"; do
     tests=$(field "$m" tests)
     equiv=$(field "$m" equivalent)
     tcase=$(field "$m" case)
+    engine=$(field "$m" engine)
     sed -n '/^@@ old$/,/^@@ new$/p' "$m" | sed '1d;$d' >"$work/old"
     sed -n '/^@@ new$/,/^@@ end$/p' "$m" | sed '1d;$d' >"$work/new"
     # The last line of each side has its newline, as the source's does.
@@ -171,6 +174,7 @@ for m in "${mutants[@]}"; do
             verdict=KILLED   # by the compiler: it does not even build
         elif (cd "$tree" && rm -f tests/*.log tests/*.trs &&
               env ${tcase:+CK_RUN_CASE="$tcase"} \
+                  ${engine:+BPOOL_IO_ENGINE="$engine"} \
               timeout -k 10 $((timeout_s * $(echo "$tests" | wc -w) + 60)) \
                   make check TESTS="$tests" check_PROGRAMS="$progs" \
                       >"$work/check.log" 2>&1); then

@@ -382,7 +382,8 @@ for c in $all_cmds; do
 done
 for o in --command --file --keep-going --no-create --frames --pool-size \
          --page-size --flushers --no-flush --no-readahead --queue-depth \
-         --checkpoint-rate --pool-max --help --version; do
+         --checkpoint-rate --pool-max --io-engine --no-fixed-buffers --help \
+         --version; do
     has "--help lists $o" help.out -- "$o"
 done
 has "--help tells the exit statuses" help.out 'Exit status'
@@ -414,6 +415,23 @@ if [ ! -e bpool.data ] && [ ! -e a.data ]; then
 else
     fail "a data file was created by --help or bad usage"
 fi
+# The engine options reach bp_open: --io-engine picks the engine, and
+# --no-fixed-buffers keeps io_uring's requests off registered buffers
+# (where io_uring can be had: auto names the engine it took).
+run engine_auto 0 -- --io-engine auto engine.data -c "alloc 64" -c "info" </dev/null
+if grep -q '^io_engine io_uring' engine_auto.out; then
+    run engine_uring 0 -- --io-engine io_uring --frames 16 engine.data \
+        -c "info" -c "read 40" -c "stats" </dev/null
+    has "--io-engine io_uring: the engine" engine_uring.out '^io_engine io_uring\+O_DIRECT$'
+    has "--io-engine io_uring: reads with registered buffers" engine_uring.out '^io_fixed_buffers [1-9]'
+    has "--io-engine io_uring: reads with the registered file" engine_uring.out '^io_fixed_files [1-9]'
+    run engine_nofixed 0 -- --io-engine io_uring --no-fixed-buffers --frames 16 \
+        engine.data -c "read 41" -c "stats" </dev/null
+    has "--no-fixed-buffers: none with registered buffers" engine_nofixed.out '^io_fixed_buffers 0$'
+    has "--no-fixed-buffers: the file still registered" engine_nofixed.out '^io_fixed_files [1-9]'
+fi
+run engine_libaio 0 -- --io-engine libaio engine.data -c "info" </dev/null
+has "--io-engine libaio: the engine" engine_libaio.out '^io_engine libaio\+O_DIRECT$'
 run nocreate 1 -- --no-create nothere.data -c "info" </dev/null
 has "--no-create: a missing file is an error" nocreate.err 'No such file'
 if [ ! -e nothere.data ]; then pass "--no-create: no file made"; else

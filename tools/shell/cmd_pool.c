@@ -50,6 +50,9 @@ int open_pool(struct shell *sh, const char *path, const struct open_opts *o)
         bo.dirty_high = o->dirty_high;
     if (o->dirty_max)
         bo.dirty_max = o->dirty_max;
+    if (o->io_engine_set)
+        bo.io_engine = o->io_engine;
+    bo.io_flags = o->io_flags;
     bp_pool *pool;
     /* The pool's threads start here and inherit the signal mask: block
      * Ctrl-C and friends so that they always reach the shell's thread. */

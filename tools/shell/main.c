@@ -206,6 +206,9 @@ static void set_defaults(const struct poolopt *p, struct open_opts *o)
     o->dirty_low = p->dirty_low;
     o->dirty_high = p->dirty_high;
     o->dirty_max = p->dirty_max;
+    o->io_engine_set = p->io_engine >= 0;
+    o->io_engine = p->io_engine >= 0 ? (uint32_t)p->io_engine : 0;
+    o->io_flags = p->no_fixed_buffers ? BP_IO_NO_FIXED_BUFFERS : 0;
     if (p->no_readahead)
         o->flags |= BP_NOREADAHEAD;
     if (p->checksums == 1)

@@ -70,6 +70,9 @@ struct open_opts {
     uint32_t flags;              /* BP_CREATE, BP_NOFLUSH, BP_NOREADAHEAD */
     uint32_t coalesce_bytes;     /* command line only (poolopt.h) */
     uint32_t dirty_low, dirty_high, dirty_max;
+    bool io_engine_set;          /* --io-engine given: io_engine below */
+    uint32_t io_engine;          /* BP_IO_* */
+    uint32_t io_flags;           /* BP_IO_NO_FIXED_BUFFERS */
 };
 
 /* A page the shell keeps pinned ("pin"). */
