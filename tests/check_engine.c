@@ -453,6 +453,21 @@ START_TEST(test_uring_fixed_buffers)
 }
 END_TEST
 
+/* A file of `pages` pages stamped with seed 1, in an io_uring pool of
+ * `frames` frames that may grow to `max_frames`. */
+static bp_pool *open_resizable(const char *name, uint64_t pages,
+                               uint32_t frames, uint32_t max_frames,
+                               uint32_t flags)
+{
+    char *path = tu_path(name);
+    tu_make_file(path, PS, pages, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.io_engine = BP_IO_URING;
+    o.pool_bytes_max = (uint64_t)max_frames * PS;
+    return tu_open_opts(path, frames, flags, &o);
+}
+
 /* A shrink gives frames' memory back; their fixed-buffer registrations
  * must not outlive it.  A registration keeps the pages it pinned, so a
  * frame reused after the pool grows again would be read into those old
@@ -462,13 +477,8 @@ END_TEST
 START_TEST(test_uring_fixed_resize)
 {
     enum { FILE_PAGES = 2048, FRAMES = 512, SHRUNK = 384, GROWN = 1024 };
-    char *path = tu_path("engine_fixed_resize.data");
-    tu_make_file(path, PS, FILE_PAGES, 1);
-    struct bp_options o;
-    bp_options_init(&o);
-    o.io_engine = BP_IO_URING;
-    o.pool_bytes_max = (uint64_t)GROWN * PS;
-    bp_pool *pool = tu_open_opts(path, FRAMES, BP_NOREADAHEAD, &o);
+    bp_pool *pool = open_resizable("engine_fixed_resize.data", FILE_PAGES,
+                                   FRAMES, GROWN, BP_NOREADAHEAD);
     for (uint64_t p = 0; p < FILE_PAGES; p++)
         tu_expect_page(pool, p, BP_READ, 1);
     unsigned long long before = fixed_count(pool);
@@ -527,13 +537,8 @@ END_TEST
 START_TEST(test_uring_fixed_refused_grow)
 {
     enum { FILE_PAGES = 2048, FRAMES = 384, GROWN = 512, SHRUNK = 320 };
-    char *path = tu_path("engine_fixed_regrow.data");
-    tu_make_file(path, PS, FILE_PAGES, 1);
-    struct bp_options o;
-    bp_options_init(&o);
-    o.io_engine = BP_IO_URING;
-    o.pool_bytes_max = (uint64_t)GROWN * PS;
-    bp_pool *pool = tu_open_opts(path, FRAMES, BP_NOREADAHEAD | BP_NOFLUSH, &o);
+    bp_pool *pool = open_resizable("engine_fixed_regrow.data", FILE_PAGES,
+                                   FRAMES, GROWN, BP_NOREADAHEAD | BP_NOFLUSH);
     for (uint64_t p = 0; p < FRAMES; p++)
         tu_expect_page(pool, p, BP_READ, 1);   /* chunk 1: its first half */
     atomic_store(&refuse_registrations, true);
