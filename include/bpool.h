@@ -354,7 +354,7 @@ struct bp_options {
 #define BP_IO_AUTO   2u  /* io_uring where it can be had, else libaio */
 
 /* bp_options.io_flags.  The io_uring engine registers the data files
- * with its rings, and the frames as fixed buffers, so that a page's read
+ * with its rings (Linux 6.4 and later), and the frames as fixed buffers, so that a page's read
  * or write does not have the kernel look up its file and pin its memory
  * again each time (chunks of 2 MiB or more, registered as the pool's
  * frames are first used; what the kernel refuses - RLIMIT_MEMLOCK, for a

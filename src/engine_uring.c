@@ -338,11 +338,17 @@ static void ur_registry_resize(void *reg, size_t len)
     g->len = len;
     /* Trim what reaches past the pool now: first the length submitters
      * read, then the kernel's slot (a request prepared in between is for
-     * a frame that stays, which both cover). */
+     * a frame that stays, which both cover).  From the top down: the
+     * chunks that leave whole are let go first, so that the locked
+     * memory they held is free before the one chunk cut in part is
+     * registered again, shorter (the kernel counts the new registration
+     * before it lets go of the old).  Should that one still be refused,
+     * the slot is emptied instead, which costs no locked memory: the
+     * chunk's frames then go with plain buffers on this ring. */
     for (struct uring_ctx *u = g->rings; u; u = u->next) {
         if (!u->chunk_len || !ring_is_ours(u))
             continue;   /* in a child of fork, the parent's ring */
-        for (unsigned c = 0; c < g->nchunks; c++) {
+        for (unsigned c = g->nchunks; c-- > 0;) {
             uint32_t v = atomic_load_explicit(&u->chunk_len[c],
                                               memory_order_relaxed);
             uint32_t have = CHUNK_BYTES(v);
@@ -352,10 +358,11 @@ static void ur_registry_resize(void *reg, size_t len)
             uint32_t keep = len > start ? (uint32_t)(len - start) : 0;
             atomic_store_explicit(&u->chunk_len[c], keep | (v & CHUNK_REFUSED),
                                   memory_order_relaxed);
-            if (set_chunk(u, c, keep) < 0)
-                /* The slot still holds more: use none of it again. */
-                atomic_store_explicit(&u->chunk_len[c], CHUNK_REFUSED,
-                                      memory_order_relaxed);
+            if (set_chunk(u, c, keep) == 0)
+                continue;
+            atomic_store_explicit(&u->chunk_len[c], CHUNK_REFUSED,
+                                  memory_order_relaxed);
+            (void)set_chunk(u, c, 0);   /* an empty slot: nothing to count */
         }
     }
     pthread_mutex_unlock(&g->mu);
