@@ -468,8 +468,6 @@ int bp__stream_hand_out(bp_pool *pool, uint32_t f, uint64_t page, uint32_t mode,
 void bp__streams_help(bp_pool *pool);
 
 /* runs.c */
-/* RWF_ATOMIC (Linux 6.11+), for C libraries whose headers predate it. */
-#define BP__RWF_ATOMIC 0x40
 /* A page and the frame that holds it, for I/O of many pages at once. */
 struct bp__page_ref {
     uint32_t frame;

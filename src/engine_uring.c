@@ -110,7 +110,6 @@ struct uring_ctx {
 
 #define CHUNK_REFUSED (UINT32_C(1) << 31)   /* chunk_len: asked, refused */
 #define CHUNK_BYTES(v) ((v) & ~CHUNK_REFUSED)
-#define RWF_ATOMIC_FLAG 0x40   /* RWF_ATOMIC (Linux 6.11), header or not */
 #define CHUNK_MIN ((size_t)2 << 20)      /* 2 MiB: a huge page */
 #define CHUNK_MAX ((size_t)1 << 30)      /* the kernel's largest buffer */
 #define CHUNKS_MAX 16384u                /* the kernel's largest table */
@@ -517,7 +516,7 @@ static int prep(struct uring_ctx *u, struct io_uring_sqe *sqe, struct iocb *cb)
         bool read = cb->aio_lio_opcode == IO_CMD_PREAD;
         /* The kernel takes an atomic write only from a plain buffer
          * (EINVAL for WRITE_FIXED). */
-        if (!(cb->aio_rw_flags & RWF_ATOMIC_FLAG))
+        if (!(cb->aio_rw_flags & BP__RWF_ATOMIC))
             buf = buffer_slot(u, cb->u.c.buf, cb->u.c.nbytes);
         int op = buf >= 0 ? (read ? IORING_OP_READ_FIXED : IORING_OP_WRITE_FIXED)
                           : (read ? IORING_OP_READ : IORING_OP_WRITE);

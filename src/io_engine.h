@@ -35,6 +35,10 @@
 
 typedef void *bp__io_ctx;   /* an engine's context */
 
+/* RWF_ATOMIC (Linux 6.11+) in an iocb's aio_rw_flags, for C libraries
+ * whose headers predate it. */
+#define BP__RWF_ATOMIC 0x40
+
 struct bp__io_engine {
     const char *name;
     /* A context for `depth` requests in flight: 0, or -EAGAIN when the

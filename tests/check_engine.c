@@ -397,17 +397,25 @@ END_TEST
  * exactly need all three; the data they check is checked anyway. */
 static bool kernel_buffers, kernel_files, memlock_free;
 
-static bool cap_ipc_lock(void)
+/* The line of /proc/self/status that starts with `key`, scanned with
+ * fmt into out: true if found. */
+static bool proc_status(const char *key, const char *fmt, void *out)
 {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
-    unsigned long long eff = 0;
     bool found = false;
     while (f && !found && fgets(line, sizeof line, f))
-        found = sscanf(line, "CapEff: %llx", &eff) == 1;
+        found = strncmp(line, key, strlen(key)) == 0 &&
+                sscanf(line + strlen(key), fmt, out) == 1;
     if (f)
         fclose(f);
-    return (eff >> 14) & 1;   /* CAP_IPC_LOCK */
+    return found;
+}
+
+static bool cap_ipc_lock(void)
+{
+    unsigned long long eff = 0;
+    return proc_status("CapEff:", "%llx", &eff) && ((eff >> 14) & 1);
 }
 
 static void probe_registrations(void)
@@ -631,15 +639,8 @@ END_TEST
  * counts registered buffers there), in KiB; -1 when not told. */
 static long vm_pin_kib(void)
 {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
     long kib = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmPin: %ld kB", &kib) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kib;
+    return proc_status("VmPin:", "%ld", &kib) ? kib : -1;
 }
 
 /* A shrink whose shorter registration of the chunk it cuts is refused
