@@ -13,6 +13,8 @@
 #   --ci          only the mutants marked "ci: yes" (the short CI subset)
 #   --list        list the mutants and exit
 #   --timeout S   time limit of one test program (default 300 s)
+#   --lanes N     mutants run N at a time, each lane in a tree of its own
+#                 (default: 2 when there are 2 or more CPUs, else 1)
 #   --keep        keep the scratch tree (printed at the end)
 #   -h, --help    this text
 #
@@ -20,7 +22,13 @@
 # directory, configured and built once there; the tree you run it from is
 # never modified.  Each mutant is applied to the copy, the tests it names
 # are built and run with `make check TESTS=...` (only the Check programs
-# the mutant names are rebuilt), and the file is restored.
+# the mutant names are rebuilt), and the file is restored.  With lanes,
+# the built copy is copied once per lane (its directory names have the
+# same length, so the absolute paths that configure and libtool wrote,
+# in text files and binaries alike, are rewritten in place) and each
+# lane takes the next mutant from a shared queue: the tests spend much
+# of their time waiting for I/O, so two lanes on two CPUs take about
+# 60% of one lane's time.  Results are printed as they come.
 # Exit status: 0 when every mutant not marked equivalent was killed, 1 when
 # one survived or a mutant no longer applies (its text is not found
 # exactly once: the source changed, so update the mutant), 2 on usage.
@@ -51,6 +59,7 @@ timeout_s=300
 ci_only=no
 list_only=no
 keep=no
+lanes=
 names=()
 
 usage() { sed -n '/^# Usage:/,/^# Exit status/p' "$0" | sed 's/^# \{0,1\}//' | sed '$d'; }
@@ -61,6 +70,7 @@ while [ $# -gt 0 ]; do
         --list) list_only=yes ;;
         --keep) keep=yes ;;
         --timeout) timeout_s=${2:?--timeout needs a value}; shift ;;
+        --lanes) lanes=${2:?--lanes needs a value}; shift ;;
         -h|--help) usage; exit 0 ;;
         -*) echo "$prog: unknown option '$1'"; echo "Try '$prog --help' for more information."; exit 2 ;;
         *) names+=("$1") ;;
@@ -101,7 +111,7 @@ fi
 # --- a private copy of the tree, configured and built once ---------------
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/bpool-mutate.XXXXXX") || exit 1
 [ "$keep" = yes ] || trap 'rm -rf "$work"' EXIT
-tree=$work/tree
+tree=$work/lane1
 mkdir -p "$tree"
 if git -C "$srcdir" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     (cd "$srcdir" && git ls-files -z --cached --others --exclude-standard |
@@ -146,62 +156,111 @@ apply() {
         s/\Q$old\E/$new/;' "$3"
 }
 
-killed=0 survived=0 equivalent=0 stale=0
-survivors=()
-results=()
-for m in "${mutants[@]}"; do
+# run_mutant LANE MUTANT: apply MUTANT in lane LANE's tree, build and run
+# its tests, restore the file; prints the result line and, for a mutant
+# not killed, a line "NOT name (why)" to the lane's survivors file.
+run_mutant() {
+    local lane=$1 m=$2 lt=$work/lane$1 lw=$work/scratch$1
+    local name file tests equiv tcase engine start err verdict progs t
+    mkdir -p "$lw"
     name=$(basename "$m" .mut)
     file=$(field "$m" file)
     tests=$(field "$m" tests)
     equiv=$(field "$m" equivalent)
     tcase=$(field "$m" case)
     engine=$(field "$m" engine)
-    sed -n '/^@@ old$/,/^@@ new$/p' "$m" | sed '1d;$d' >"$work/old"
-    sed -n '/^@@ new$/,/^@@ end$/p' "$m" | sed '1d;$d' >"$work/new"
+    sed -n '/^@@ old$/,/^@@ new$/p' "$m" | sed '1d;$d' >"$lw/old"
+    sed -n '/^@@ new$/,/^@@ end$/p' "$m" | sed '1d;$d' >"$lw/new"
     # The last line of each side has its newline, as the source's does.
-    cp "$tree/$file" "$work/orig"
+    cp "$lt/$file" "$lw/orig"
     start=$(date +%s)
-    if ! err=$(apply "$work/old" "$work/new" "$tree/$file" 2>&1); then
+    if ! err=$(apply "$lw/old" "$lw/new" "$lt/$file" 2>&1); then
         verdict=STALE
-        stale=$((stale + 1))
-        survivors+=("$name (does not apply: $err)")
+        echo "$name (does not apply: $err)" >>"$lw/survivors"
     else
         progs=
         for t in $tests; do
             case $t in *.sh) ;; *) progs="$progs $t" ;; esac
         done
-        if ! (cd "$tree" && make -j"$jobs" $progs >"$work/build.log" 2>&1); then
+        if ! (cd "$lt" && make -j"$jobs" $progs >"$lw/build.log" 2>&1); then
             verdict=KILLED   # by the compiler: it does not even build
-        elif (cd "$tree" && rm -f tests/*.log tests/*.trs &&
+        elif (cd "$lt" && rm -f tests/*.log tests/*.trs &&
               env ${tcase:+CK_RUN_CASE="$tcase"} \
                   ${engine:+BPOOL_IO_ENGINE="$engine"} \
               timeout -k 10 $((timeout_s * $(echo "$tests" | wc -w) + 60)) \
                   make check TESTS="$tests" check_PROGRAMS="$progs" \
-                      >"$work/check.log" 2>&1); then
+                      >"$lw/check.log" 2>&1); then
             verdict=SURVIVED
         else
             verdict=KILLED
         fi
-        cp "$work/orig" "$tree/$file"
-        touch "$tree/$file"
+        cp "$lw/orig" "$lt/$file"
+        touch "$lt/$file"
         if [ "$verdict" = SURVIVED ]; then
             if [ -n "$equiv" ]; then
                 verdict=EQUIVALENT
-                equivalent=$((equivalent + 1))
             else
-                survived=$((survived + 1))
-                survivors+=("$name")
+                echo "$name" >>"$lw/survivors"
             fi
-        else
-            killed=$((killed + 1))
-            [ -n "$equiv" ] && verdict="KILLED (marked equivalent: remove the mark)"
+        elif [ -n "$equiv" ]; then
+            verdict="KILLED (marked equivalent: remove the mark)"
         fi
     fi
-    line=$(printf '%-11s %-40s %4ss  %s' "$verdict" "$name" \
-        "$(( $(date +%s) - start ))" "$tests")
-    echo "$line"
-    results+=("$line")
+    printf '%-11s %-40s %4ss  %s\n' "$verdict" "$name" \
+        "$(( $(date +%s) - start ))" "$tests"
+}
+
+# The lanes' trees: copies of the built one, their paths rewritten.
+[ -n "$lanes" ] || { lanes=1; [ "$jobs" -ge 2 ] && lanes=2; }
+[ "$lanes" -gt ${#mutants[@]} ] && lanes=${#mutants[@]}
+[ "$lanes" -ge 1 ] || lanes=1
+[ "$lanes" -le 9 ] || lanes=9   # lane1..lane9: one length, see above
+for ((l = 2; l <= lanes; l++)); do
+    cp -a "$tree" "$work/lane$l"
+    grep -rlF -- "$tree" "$work/lane$l" | while IFS= read -r f; do
+        FROM=$tree TO=$work/lane$l perl -e '
+            my $f = shift; my @st = stat $f or die;
+            open(my $in, "<:raw", $f) or die; local $/; my $d = <$in>; close $in;
+            $d =~ s/\Q$ENV{FROM}\E/$ENV{TO}/g;
+            open(my $out, ">:raw", $f) or die; print $out $d; close $out;
+            utime $st[8], $st[9], $f;' "$f"
+    done
+    # A lane that does not build would "kill" every mutant: prove it does.
+    if ! (cd "$work/lane$l" && make -j"$jobs" >/dev/null 2>&1); then
+        echo "$prog: the copy of the tree for lane $l does not build"
+        exit 1
+    fi
 done
+[ "$lanes" -gt 1 ] && echo "$prog: $lanes lanes"
+
+# Each lane takes the next mutant from the queue (a counter under flock).
+echo 0 >"$work/next"
+lane_worker() {
+    local lane=$1 i
+    while :; do
+        i=$(flock "$work/next" bash -c 'i=$(cat "$1"); echo $((i + 1)) >"$1"; echo "$i"' _ "$work/next")
+        [ "$i" -lt ${#mutants[@]} ] || break
+        run_mutant "$lane" "${mutants[$i]}" | tee -a "$work/results.$lane"
+    done
+}
+for ((l = 1; l <= lanes; l++)); do
+    lane_worker "$l" &
+done
+wait
+
+killed=0 survived=0 equivalent=0 stale=0
+survivors=()
+while IFS= read -r line; do
+    case $line in
+        KILLED*) killed=$((killed + 1)) ;;
+        SURVIVED*) survived=$((survived + 1)) ;;
+        EQUIVALENT*) equivalent=$((equivalent + 1)) ;;
+        STALE*) stale=$((stale + 1)) ;;
+    esac
+done < <(cat "$work"/results.* 2>/dev/null)
+while IFS= read -r line; do
+    survivors+=("$line")
+done < <(cat "$work"/scratch*/survivors 2>/dev/null)
 
 considered=$((killed + survived))
 score=100
