@@ -60,6 +60,15 @@
  * destroyed: a registration holds the file open, and its lock with it.
  * Lock order: a ring's sq_mu, then the registry's mu.
  *
+ * EAGAIN.  A read or write can complete with -EAGAIN where the kernel
+ * could not issue it without blocking and did not issue it again itself
+ * (the block layer out of tags for a NOWAIT attempt, on some kernels);
+ * libaio would have blocked in io_submit instead.  Nothing was
+ * transferred, so the engine sends the request again, with IOSQE_ASYNC:
+ * the kernel's worker thread issues it and may block.  A ring whose
+ * completions are -EAGAIN EAGAIN_RESENDS times in a row hands the error
+ * on, so a kernel that always refuses cannot keep a waiter for ever.
+ *
  * Left out, for the reason doc/design.md ("AIO", Engine) gives:
  * SINGLE_ISSUER / DEFER_TASKRUN (a lane is used by one thread at a time,
  * but by many threads in turn).
@@ -103,6 +112,7 @@ struct uring_ctx {
     _Atomic uint32_t *chunk_len;
     bool files_ok;
     _Atomic int file_fd[FILE_SLOTS];
+    unsigned eagain_run;     /* -EAGAIN completions in a row (reaper's) */
     unsigned long long fixed_buffers;   /* requests sent so (statistics) */
     unsigned long long fixed_files;
     struct uring_ctx *next;             /* the registry's list of rings */
@@ -633,6 +643,34 @@ static int ur_submit_wait(bp__io_ctx ctx, long n, struct iocb **cbs, long wait)
     return submit_some(ctx, n, cbs, wait > 0 ? (unsigned)wait : 0);
 }
 
+#define EAGAIN_RESENDS 1000
+
+/* Send cb again after its completion said -EAGAIN (see "EAGAIN" above),
+ * through a worker thread of the kernel's.  Sets *left if SQEs stay in
+ * the ring for the waiter to push.  False if cb could not be queued (the
+ * SQ ring full for RING_RETRIES ms): the completion's error stands. */
+static bool resend(struct uring_ctx *u, struct iocb *cb, bool *left)
+{
+    bool sent = false;
+    pthread_mutex_lock(&u->sq_mu);
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+    if (!sqe && flush_ring(u, 0))
+        sqe = io_uring_get_sqe(&u->ring);
+    if (sqe) {
+        if (prep(u, sqe, cb) == 0) {
+            sqe->flags |= IOSQE_ASYNC;
+            sent = true;
+        } else {   /* it was sent once: prep cannot refuse it now */
+            io_uring_prep_nop(sqe);
+            io_uring_sqe_set_data(sqe, NULL);
+        }
+        if (!flush_ring(u, 0))
+            *left = true;
+    }
+    pthread_mutex_unlock(&u->sq_mu);
+    return sent;
+}
+
 /* True if SQEs a failed submission left are still in the ring after one
  * more push. */
 static bool left_in_ring(struct uring_ctx *u)
@@ -674,6 +712,15 @@ static int ur_getevents(bp__io_ctx ctx, long min, long max, struct io_event *ev)
         io_uring_cqe_seen(&u->ring, cqe);
         if (!cb)
             continue;  /* a no-op of ur_submit */
+        if (&bp__io_tap && bp__io_tap.completion)
+            res = bp__io_tap.completion(u, cb, res);
+        if (res == -EAGAIN && u->eagain_run < EAGAIN_RESENDS) {
+            u->eagain_run++;
+            if (resend(u, cb, &left))
+                continue;
+        } else {
+            u->eagain_run = 0;
+        }
         ev[got].data = cb->data;
         ev[got].obj = cb;
         ev[got].res = (unsigned long)(long)res;

@@ -127,6 +127,10 @@ struct bp__io_tap {
     int (*register_arena)(bp__io_ctx ctx, size_t offset, size_t len);
     /* The same for a data file's descriptor, about to be registered. */
     int (*register_file)(bp__io_ctx ctx, int fd);
+    /* io_uring: cb's completion carries `res`; returns the result the
+     * engine is to see instead (-EAGAIN: as a kernel that could not issue
+     * the request without blocking reports it). */
+    int (*completion)(bp__io_ctx ctx, const struct iocb *cb, int res);
 };
 extern const struct bp__io_tap bp__io_tap __attribute__((weak));
 

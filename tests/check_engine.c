@@ -246,11 +246,29 @@ static int tap_register_arena(bp__io_ctx ctx, size_t offset, size_t len)
     return atomic_load(&refuse_registrations) ? -ENOMEM : 0;
 }
 
+/* Completions turned into -EAGAIN, as a kernel that could not issue a
+ * request without blocking reports it: every other one (eagain_every 2),
+ * or all (1); 0: none. */
+static _Atomic int eagain_every;
+static _Atomic int completions, eagains;
+
+static int tap_completion(bp__io_ctx ctx, const struct iocb *cb, int res)
+{
+    (void)ctx;
+    (void)cb;
+    int every = atomic_load(&eagain_every);
+    if (every == 0 || atomic_fetch_add(&completions, 1) % every != 0)
+        return res;
+    atomic_fetch_add(&eagains, 1);
+    return -EAGAIN;
+}
+
 const struct bp__io_tap bp__io_tap = {
     .setup = tap_setup,
     .submit = tap_submit,
     .getevents = tap_getevents,
     .register_arena = tap_register_arena,
+    .completion = tap_completion,
 };
 
 static void inject_fault(enum tap_call call, const char *engine, int err,
@@ -385,6 +403,46 @@ START_TEST(test_uring_submit_faults)
     inject_none();
     tu_expect_page(pool, 3, BP_READ, 1);
     ck_assert_int_eq(tu_stats(pool).io_errors > 0, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* A read or write completing with -EAGAIN (the kernel could not issue
+ * it without blocking) is sent again, not reported: half of all
+ * completions so, and every page reads and writes as it should, single
+ * and coalesced, with nothing counted as an error.  A ring whose
+ * completions stay -EAGAIN hands the error on: the pin fails, it does
+ * not wait for ever. */
+START_TEST(test_uring_eagain_completions)
+{
+    char *path = tu_path("engine_eagain.data");
+    tu_make_file(path, PS, PAGES, 1);
+    bp_pool *pool = open_engine(path, BP_IO_URING, 64);
+    atomic_store(&completions, 0);
+    atomic_store(&eagains, 0);
+    atomic_store(&eagain_every, 2);
+    for (uint64_t p = 0; p < PAGES; p++)
+        tu_rewrite_page(pool, p, 1, 2);
+    ck_assert_int_ge(bp_checkpoint(pool), 0);
+    for (uint64_t p = 0; p < PAGES; p += 5)
+        tu_expect_page(pool, p, BP_READ, 2);
+    ck_assert_int_gt(atomic_load(&eagains), PAGES / 2);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_eq(st.io_errors, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    atomic_store(&eagain_every, 0);
+    pool = open_engine(path, BP_IO_LIBAIO, 64);
+    for (uint64_t p = 0; p < PAGES; p++)
+        tu_expect_page(pool, p, BP_READ, 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    pool = open_engine(path, BP_IO_URING, 16);
+    atomic_store(&eagain_every, 1);
+    bp_page pg;
+    ck_assert_int_eq(bp_pin(pool, 7, BP_READ, &pg), -EAGAIN);
+    atomic_store(&eagain_every, 0);
+    ck_assert_uint_ge(tu_stats(pool).io_errors, 1);
+    tu_expect_page(pool, 7, BP_READ, 2);
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
@@ -808,6 +866,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_engine_from_environment);
     tcase_add_test(tc, test_uring_refused);
     tcase_add_test(tc, test_uring_submit_faults);
+    tcase_add_test(tc, test_uring_eagain_completions);
     tcase_add_test(tc, test_uring_deep_queue);
     tcase_add_test(tc, test_fork_child_reads);
     tcase_add_test(tc, test_uring_fixed_buffers);
