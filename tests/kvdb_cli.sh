@@ -12,7 +12,8 @@
 #      a put of several pairs with one bad pair writes none of them;
 #   4. errors: a missing file, a file that is not kvdb's (one with a zero
 #      first page too), an empty file,
-#      a file in use by another process, bad options and page sizes;
+#      a file in use by another process, bad options and page sizes; a
+#      create that fails removes the file it made, and only that;
 #   5. check -v and stats on a small generated load, verify (--scan,
 #      --absent, a wrong seed), a page size of 16 KiB kept on reopening;
 #   6. a damaged meta slot: opening falls back to the previous commit;
@@ -111,6 +112,23 @@ try "page size 5000: exit 2" 2 --page-size 5000 new.db put a b &&
 try "--frames 0: exit 2" 2 --frames 0 db get a
 try "--frames 2 (below bpool's minimum): exit 2" 2 --frames 2 db get a &&
     has "bpool's reason" err 'frames'
+# A create that fails after the file was made takes the file back; a file
+# that was there before stays.
+# (2e9 frames: more memory than any test machine has, so bp_open refuses
+# the pool after kvdb made the file.)
+try "a create whose pool bpool refuses: exit 2" 2 --frames 2000000000 made.db put a b &&
+    has "bpool's reason" err 'more than this machine'
+[ ! -e made.db ] && pass "the failed create left no file" || fail "made.db left behind"
+: >there.db
+try "the same on an empty file that was there: exit 2" 2 --frames 2000000000 there.db put a b
+[ -e there.db ] && pass "the file that was there stays" || fail "there.db removed"
+shm=/dev/shm/kvdb-cli-$$.db
+if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] && [ -w /dev/shm ]; then
+    try "a create on tmpfs (no O_DIRECT): exit 2" 2 "$shm" put a b &&
+        has "says why" err 'O_DIRECT'
+    [ ! -e "$shm" ] && pass "and leaves no file" || fail "$shm left behind"
+    rm -f "$shm"
+fi
 try "--io foo: exit 2" 2 --io foo db get a
 try "unknown option: exit 2" 2 --bogus db get a
 try "unknown command: exit 2" 2 db frobnicate

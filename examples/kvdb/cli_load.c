@@ -42,6 +42,7 @@ struct job {
     atomic_uint_fast64_t cur[MAX_THREADS]; /* ordinal each thread is on */
     atomic_uint_fast64_t wrong;
     atomic_int err;
+    atomic_uint_fast64_t failed; /* lowest ordinal whose operation failed */
     atomic_bool stop;
     pthread_mutex_t print_mu;
 };
@@ -113,6 +114,11 @@ static void *job_main(void *arg)
                 report(r, "operation");
                 pthread_mutex_unlock(&j->print_mu);
             }
+            /* Its thread is done, but this ordinal is not: no
+             * "committed" line may pass it. */
+            uint_fast64_t low = atomic_load(&j->failed);
+            while (k < low && !atomic_compare_exchange_weak(&j->failed, &low, k))
+                ;
             atomic_store(&j->stop, true);
             break;
         }
@@ -131,6 +137,11 @@ static uint64_t done_prefix(struct job *j, int threads)
         if (c < m)
             m = c;
     }
+    /* After the threads' ordinals: a thread that failed records its
+     * ordinal here before it leaves cur[] as finished. */
+    uint64_t failed = atomic_load(&j->failed);
+    if (failed < m)
+        m = failed;
     if (m > j->n)
         m = j->n;
     /* sorted batches: only whole batches are a prefix of offsets */
@@ -178,6 +189,7 @@ static int run_job(struct job *j, int threads, uint64_t commit_every,
     atomic_init(&j->done, 0);
     atomic_init(&j->wrong, 0);
     atomic_init(&j->err, 0);
+    atomic_init(&j->failed, UINT64_MAX);
     atomic_init(&j->stop, false);
     pthread_mutex_init(&j->print_mu, NULL);
     for (int t = 0; t < threads; t++)

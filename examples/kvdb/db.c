@@ -334,6 +334,33 @@ static int init_new(kvdb *db)
     return kvdb_commit(db);
 }
 
+/* Open path read-write, with O_DIRECT when `direct` and the file system
+ * takes it; with `create`, create it if it is not there (*made: this
+ * call created it). */
+static int open_meta(const char *path, bool create, bool direct, bool *made)
+{
+    int fl = O_RDWR | O_CLOEXEC, fd = -1;
+    *made = false;
+    if (create) {
+        /* Without O_DIRECT: a file system that refuses it refuses after
+         * creating the file, and O_EXCL could no longer tell. */
+        fd = open(path, fl | O_CREAT | O_EXCL, 0600);
+        if (fd >= 0)
+            *made = true;
+        else if (errno != EEXIST)
+            return -1;
+    }
+    if (direct) {
+        int dfd = open(path, fl | O_DIRECT);
+        if (dfd >= 0) {
+            if (fd >= 0)
+                close(fd);
+            return dfd;
+        }
+    }
+    return fd >= 0 ? fd : open(path, fl);
+}
+
 int kvdb_open(const char *path, const struct kvdb_options *opts, kvdb **out)
 {
     struct kvdb_options o;
@@ -358,13 +385,12 @@ int kvdb_open(const char *path, const struct kvdb_options *opts, kvdb **out)
     db->path = strdup(path);
     int r = 0;
     bool create = (o.flags & KVDB_CREATE) != 0;
-    int fl = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0);
     /* Step 1: our own descriptor, for page 0 and the lock.  O_DIRECT with
-     * bpool, so page 0 does not sit in the page cache either. */
-    if (o.io == KVDB_IO_BPOOL)
-        db->meta_fd = open(path, fl | O_DIRECT, 0600);
-    if (db->meta_fd < 0)
-        db->meta_fd = open(path, fl, 0600);
+     * bpool, so page 0 does not sit in the page cache either.  A file
+     * this call creates (O_EXCL tells) is removed again if the open
+     * fails, so a failed create leaves nothing behind. */
+    bool made;
+    db->meta_fd = open_meta(path, create, o.io == KVDB_IO_BPOOL, &made);
     if (db->meta_fd < 0) {
         r = kv_fail(-errno, "opening %s: %s", path, strerror(errno));
         goto fail;
@@ -458,6 +484,8 @@ fail:
         db->pg->ops->close(db->pg);
         memcpy(detail, keep, sizeof(keep));
     }
+    if (made)
+        (void)unlink(path);   /* still under our flock: nobody uses it */
     free_db(db);
     return r;
 }

@@ -31,7 +31,8 @@ typedef struct kvdb kvdb;
 typedef struct kvdb_cursor kvdb_cursor;
 
 /* kvdb_options.flags */
-#define KVDB_CREATE      0x1u /* create the file if it does not exist */
+#define KVDB_CREATE      0x1u /* create the file if it does not exist (an
+                                 open that then fails removes it again) */
 #define KVDB_NOCHECKSUMS 0x2u /* new file: no bpool page checksums */
 #define KVDB_NOCOMPACT   0x4u /* kvdb_close does not compact the file */
 
