@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kvdb_int.h"
@@ -31,6 +32,7 @@ struct ppager {
     struct pager base;
     int fd;
     pthread_mutex_t mu;
+    pthread_cond_t dropped;          /* an entry left the table */
     struct pr_entry *tab[NBUCKETS];  /* [mu] */
     uint64_t npages;                 /* [mu] */
     atomic_uint_fast64_t reads, writes, syncs;
@@ -59,6 +61,7 @@ static void drop_entry_locked(struct ppager *pp, struct pr_entry *e)
     while (*pe != e)
         pe = &(*pe)->next;
     *pe = e->next;
+    pthread_cond_broadcast(&pp->dropped);
     pthread_rwlock_destroy(&e->latch);
     free(e->buf);
     free(e);
@@ -205,18 +208,39 @@ static int p_sync(struct pager *p)
     return 0;
 }
 
+/* A page at or past n pinned (caller holds mu), or NULL. */
+static struct pr_entry *pinned_past(struct ppager *pp, uint64_t n)
+{
+    for (size_t b = 0; b < NBUCKETS; b++)
+        for (struct pr_entry *e = pp->tab[b]; e != NULL; e = e->next)
+            if (e->pgno >= n)
+                return e;
+    return NULL;
+}
+
+#define TRUNCATE_WAIT_S 5   /* for pins past the cut to go, as bpool waits */
+
 static int p_truncate(struct pager *p, uint64_t n)
 {
     struct ppager *pp = (struct ppager *)p;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += TRUNCATE_WAIT_S;
     pthread_mutex_lock(&pp->mu);
-    for (size_t b = 0; b < NBUCKETS; b++)
-        for (struct pr_entry *e = pp->tab[b]; e != NULL; e = e->next)
-            if (e->pgno >= n) {
-                pthread_mutex_unlock(&pp->mu);
-                return kv_fail(-EBUSY, "cutting the file to %llu pages: page "
-                               "%llu is pinned", (unsigned long long)n,
-                               (unsigned long long)e->pgno);
-            }
+    /* A reader may hold a page past the cut for a moment (a descent that
+     * started before the pages moved): wait for it, as bpool's truncate
+     * does; only a pin held on for seconds is an error. */
+    struct pr_entry *e;
+    while ((e = pinned_past(pp, n)) != NULL) {
+        if (pthread_cond_timedwait(&pp->dropped, &pp->mu, &until) == ETIMEDOUT &&
+            (e = pinned_past(pp, n)) != NULL) {
+            uint64_t pg = e->pgno;
+            pthread_mutex_unlock(&pp->mu);
+            return kv_fail(-EBUSY, "cutting the file to %llu pages: page "
+                           "%llu stayed pinned for %d s", (unsigned long long)n,
+                           (unsigned long long)pg, TRUNCATE_WAIT_S);
+        }
+    }
     int r = 0;
     if (ftruncate(pp->fd, (off_t)(n * p->page_size)) != 0) {
         int err = errno;
@@ -278,6 +302,7 @@ static int p_close(struct pager *p)
             drop_entry_locked(pp, pp->tab[b]);
     int r = close(pp->fd) == 0 ? 0 : -errno;
     pthread_mutex_destroy(&pp->mu);
+    pthread_cond_destroy(&pp->dropped);
     free(pp);
     return r;
 }
@@ -312,6 +337,7 @@ int pager_pread_open(const char *path, const struct kvdb_options *o,
     pager_setup(&pp->base, o, page_size);
     pp->fd = fd;
     pthread_mutex_init(&pp->mu, NULL);
+    pthread_cond_init(&pp->dropped, NULL);
     pp->npages = (uint64_t)sb.st_size / page_size;
     *out = &pp->base;
     return 0;
