@@ -370,7 +370,14 @@ static bool add_to_run(bp_stream *s, uint32_t idx, struct slot *sl)
  * or wanted: it is all the stream has, or the source is done. */
 static void fill(bp_stream *s)
 {
-    while (!s->source_done && s->used < s->distance && s->used < s->max_depth) {
+    /* The depth was capped at an eighth of the pool at open; a pool
+     * shrunk since (bp_resize) caps it at an eighth of what is left, so
+     * a stream never holds more of the smaller pool than it would have
+     * been given there. */
+    uint32_t frames = bp__frames_now(s->pool);
+    uint32_t share = frames / 8 ? frames / 8 : 1;
+    uint32_t most = s->max_depth < share ? s->max_depth : share;
+    while (!s->source_done && s->used < s->distance && s->used < most) {
         /* A page that needs a read needs a run: leave room for one. */
         if (s->runs_busy == s->nruns)
             break;

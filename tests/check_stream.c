@@ -902,6 +902,51 @@ static void *other_pinner_main(void *arg)
     return NULL;
 }
 
+/* A pool shrunk under a stream: the stream holds at most an eighth of
+ * what is left, not of what it was opened on.  (The frames that leave,
+ * the top half, have not been used yet: a shrink waits for the frames
+ * it takes away to be unpinned.) */
+START_TEST(test_share_after_shrink)
+{
+    const uint64_t pages = 2048;
+    const uint32_t big = 512, small = 256;
+    char *path = tu_path("shrink.bp");
+    tu_make_file(path, PS, pages, SEED);
+    struct bp_options bo;
+    bp_options_init(&bo);
+    bo.pool_bytes_max = (uint64_t)big * PS;
+    bp_pool *pool = tu_open_opts(path, big, BP_NOFLUSH | BP_NOREADAHEAD, &bo);
+    struct bp_stream_options o = { BP_READ, BP_MAX_STREAM_DEPTH, 0 };
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open_range(pool, 0, pages, &o, &s), 0);
+    ck_assert_uint_eq(info_of(s).max_depth, big / 8);
+    bp_page pg;
+    uint64_t next = 0;
+    /* Far enough for the distance to reach the depth. */
+    for (; next < 100; next++) {
+        ck_assert_int_eq(bp_stream_next(s, &pg), 1);
+        ck_assert_uint_eq(pg.pgno, next);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_uint_gt(info_of(s).pinned, small / 8);
+    ck_assert_int_eq(bp_resize(pool, (uint64_t)small * PS), 0);
+    /* What it held before drains; then it stays within the new share. */
+    for (; next < pages; next++) {
+        ck_assert_int_eq(bp_stream_next(s, &pg), 1);
+        ck_assert_uint_eq(pg.pgno, next);
+        ck_assert(tu_stamped(pg.data, PS, pg.pgno, SEED));
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+        if (next >= 100 + big / 8)
+            ck_assert_msg(info_of(s).pinned <= small / 8, "page %llu: %u "
+                          "pages held ahead in a pool of %u frames",
+                          (unsigned long long)next, info_of(s).pinned, small);
+    }
+    expect_end(s);
+    close_stream(pool, s);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 START_TEST(test_share_of_small_pool)
 {
     const uint64_t pages = 1024;
@@ -1494,6 +1539,7 @@ Suite *test_suite(void)
 
     tc = tcase_create("sharing");
     tcase_add_test(tc, test_share_of_small_pool);
+    tcase_add_test(tc, test_share_after_shrink);
     tcase_add_test(tc, test_stream_beside_writers_and_eviction);
     tcase_add_test(tc, test_two_streams_same_pages);
     tcase_add_test(tc, test_no_lane);
