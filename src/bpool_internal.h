@@ -84,6 +84,8 @@ struct bp__datafile {
     uint64_t prealloc_end;         /* [grow] bytes of blocks reserved */
     uint64_t grow_bytes;           /* [const] */
     bool created;                  /* [const] this open created the file */
+    bool was_empty;                /* [const] it was there, empty, and this
+                                      open wrote its header */
     uint64_t data_start;           /* [const] byte offset of page 0: the
                                       page size with a header, 0 without
                                       (BP_NOHEADER) */
@@ -344,6 +346,10 @@ int bp__options_check_page_size(const struct bp_options *o);
 int bp__file_open(struct bp__datafile *df, const char *path,
                   struct bp_options *o);
 void bp__file_close(struct bp__datafile *df);
+/* The open of df succeeded and what it was opened for failed: leave the
+ * file as it was found - removed if the open created it, emptied again if
+ * it was empty and the open wrote its header. */
+void bp__file_undo_open(struct bp__datafile *df);
 int bp__file_grow_one(struct bp__datafile *df);
 void bp__file_shrink_one(struct bp__datafile *df);
 /* Cut the file to n pages (bp_truncate_file): ftruncate, and the blocks
@@ -568,6 +574,10 @@ uint32_t bp__prefetch_queued(bp_pool *pool);
 void bp__prefetch_warm(bp_pool *pool, uint64_t *pages, uint64_t n);
 /* Pages in the last list given, and how many of them are dealt with. */
 void bp__warm_progress(bp_pool *pool, uint64_t *listed, uint64_t *done);
+/* bp_open's check of opts->warm_file: 0, or -EINVAL (with the detail)
+ * when it names one of the pool's data files, which bp_close's dump would
+ * replace (warm.c). */
+int bp__warm_file_check(bp_pool *pool, const char *path);
 
 /* readahead.c */
 int bp__readahead_create(bp_pool *pool, const struct bp_options *o);

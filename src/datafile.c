@@ -312,9 +312,11 @@ static int check_file(struct bp__datafile *df, struct bp_options *o)
         r = bp__options_check_page_size(o);
     if (r == 0)
         r = check_alignment(df, o->page_size);
-    if (r == 0 && new_header)
+    if (r == 0 && new_header) {
+        df->was_empty = true;   /* from here, a failure empties it again */
         r = bp__header_create(df, o->page_size, (o->flags & BP_CHECKSUMS) != 0,
                               df->dw_pages);
+    }
     if (r < 0)
         return r;
     df->page_size = o->page_size;
@@ -447,11 +449,21 @@ int bp__file_open(struct bp__datafile *df, const char *path,
          * its lock first: that pool opened it in between and uses it now. */
         if (created && !removed && (locked || r != -BP_ELOCKED))
             unlink(path);
+        else if (!created && df->was_empty)
+            (void)bp__ftruncate(df->fd, 0);   /* locked: ours to undo */
         bp__file_close(df);
     } else {
         df->created = created;
     }
     return r;
+}
+
+void bp__file_undo_open(struct bp__datafile *df)
+{
+    if (df->created)
+        unlink(df->path);
+    else if (df->was_empty)
+        (void)bp__ftruncate(df->fd, 0);
 }
 
 void *bp__file_buffer(const struct bp__datafile *df, size_t len)

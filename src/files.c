@@ -34,8 +34,7 @@ int bp__file_attach_at(bp_pool *pool, uint32_t n, const char *path,
                      "to %u bytes, and the pool's frames are aligned to %u; "
                      "open it with bp_open in a pool of its own", path,
                      df->dio_mem_align, pool->frame_align);
-        if (df->created)
-            unlink(path);
+        bp__file_undo_open(df);
         bp__file_close(df);
     }
     if (r < 0) {

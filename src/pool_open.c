@@ -193,14 +193,16 @@ int bp_open(const char *path, const struct bp_options *opts, bp_pool **out)
     if (!pool)
         return bp__fail(-ENOMEM, "bp_open: out of memory");
     r = bp__file_attach_at(pool, 0, path, &o);   /* settles o.page_size */
+    if (r == 0 && o.warm_file)
+        r = bp__warm_file_check(pool, o.warm_file);
     if (r == 0)
         r = pool_build(pool, &o);
     if (r == 0 && pool->warm_file)
         (void)bp_warm(pool, pool->warm_file);   /* a hint: none is fine */
     if (r < 0) {
         struct bp__datafile *df = atomic_load(&pool->files[0]);
-        if (df && df->created)
-            unlink(path);
+        if (df)
+            bp__file_undo_open(df);
         pool_free(pool);
         return r;
     }

@@ -63,6 +63,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bpool_internal.h"
@@ -136,6 +137,63 @@ static int write_all(int fd, const uint8_t *buf, size_t len)
     return 0;
 }
 
+/* May a dump replace what is at `path` (the dump or its .tmp)?  0 if
+ * nothing is there, an empty regular file, or a file that starts as a
+ * dump does (a damaged dump is replaced); a data file of this pool, or
+ * any other file, never is: a negative errno with the detail.  With
+ * `datafiles_only`, only a data file of the pool is refused.  Caller
+ * holds files_mu. */
+static int may_replace(bp_pool *pool, const char *path, const char *fn,
+                       bool datafiles_only)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return errno == ENOENT ? 0 : bp__fail(-errno, "%s: cannot look at "
+                                              "%s: %s; check the directory and "
+                                              "its permissions", fn, path,
+                                              strerror(errno));
+    for (uint32_t n = 0; n < BP_MAX_FILES; n++) {
+        struct bp__datafile *df = atomic_load(&pool->files[n]);
+        struct stat fs;
+        if (df && fstat(df->fd, &fs) == 0 && fs.st_dev == st.st_dev &&
+            fs.st_ino == st.st_ino)
+            return bp__fail(-EINVAL, "%s: %s is data file %u of this pool "
+                            "(%s): a dump there would replace it; name "
+                            "another file for the dump, such as %s.warm", fn,
+                            path, n, df->path, df->path);
+    }
+    if (datafiles_only)
+        return 0;
+    if (S_ISDIR(st.st_mode))
+        return bp__fail(-EISDIR, "%s: %s is a directory; name a file for "
+                        "the dump", fn, path);
+    if (!S_ISREG(st.st_mode))
+        return bp__fail(-EEXIST, "%s: %s is not a regular file, so not a "
+                        "dump; name another file for the dump", fn, path);
+    if (st.st_size == 0)
+        return 0;
+    uint8_t magic[sizeof(WARM_MAGIC)];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    bool dump = fd >= 0 && pread(fd, magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
+                memcmp(magic, WARM_MAGIC, sizeof magic) == 0;
+    if (fd >= 0)
+        close(fd);
+    if (!dump)
+        return bp__fail(-EEXIST, "%s: %s exists and is not a bpool dump "
+                        "(it does not begin as one); bpool replaces only "
+                        "its own dumps - remove it, or name another file "
+                        "for the dump", fn, path);
+    return 0;
+}
+
+int bp__warm_file_check(bp_pool *pool, const char *path)
+{
+    pthread_mutex_lock(&pool->files_mu);
+    int r = may_replace(pool, path, "bp_open: opts->warm_file", true);
+    pthread_mutex_unlock(&pool->files_mu);
+    return r;
+}
+
 int bp_dump_resident(bp_pool *pool, const char *path)
 {
     if (!pool || !path || !*path)
@@ -156,8 +214,15 @@ int bp_dump_resident(bp_pool *pool, const char *path)
                      "frames", pool->frames_max);
         goto out;
     }
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", 5);
     /* The files stay as they are from the walk to the sections. */
     pthread_mutex_lock(&pool->files_mu);
+    if ((e = may_replace(pool, path, "bp_dump_resident", false)) < 0 ||
+        (e = may_replace(pool, tmp, "bp_dump_resident", false)) < 0) {
+        pthread_mutex_unlock(&pool->files_mu);
+        goto out;
+    }
     pthread_mutex_lock(&pool->miss_mu);
     bp__cp_walk(pool->policy, gather_entry, &r);
     pthread_mutex_unlock(&pool->miss_mu);
@@ -200,8 +265,6 @@ int bp_dump_resident(bp_pool *pool, const char *path)
     bp__put32(buf + at, bp__crc32c(0, buf, at));
     at += 4;
 
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         e = -errno;

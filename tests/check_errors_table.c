@@ -488,6 +488,33 @@ START_TEST(test_arena_enomem)
 }
 END_TEST
 
+/* The same on an existing empty file, which bp_open gives a header
+ * before it builds the pool: the failed open empties it again, so the
+ * page size and flags it was asked for do not stick - a later open with
+ * other options takes it as new. */
+START_TEST(test_arena_enomem_empty_file)
+{
+    char *path = tu_path("nomem-empty.bp");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    bp_pool *pool;
+    TU_EXPECT_ERR(tu_try_open(path, 0, 1u << 16, UINT32_MAX / 2, &pool),
+                  -ENOMEM, "frame arena");
+    ck_assert_ptr_null(pool);
+    ck_assert_uint_eq(tu_file_size(path), 0);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.flags = BP_CHECKSUMS;
+    o.pool_frames = 8;
+    ck_assert_int_eq(bp_open(path, &o, &pool), 0);
+    struct bp_info info;
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    ck_assert_uint_eq(info.page_size, BP_DEFAULT_PAGE_SIZE);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* A queue depth above 65536 gives -EINVAL naming the value and the limit;
  * no file is created.  (Out-of-range write-back options are
  * test_writeback_options_checked in check_writeback.c.) */
@@ -928,6 +955,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_page_size_below_alignment);
     tcase_add_test(tc, test_pool_too_large);
     tcase_add_test(tc, test_arena_enomem);
+    tcase_add_test(tc, test_arena_enomem_empty_file);
     tcase_add_test(tc, test_queue_depth_too_large);
     tcase_add_test(tc, test_io_setup_eagain);
     tcase_add_test(tc, test_header_refused);

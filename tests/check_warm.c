@@ -274,6 +274,74 @@ START_TEST(test_refusals)
 }
 END_TEST
 
+/* A dump never replaces what is not a dump: one of the pool's data
+ * files (refused with -EINVAL, by bp_dump_resident and by bp_open for
+ * warm_file), a file of other bytes or a directory, at the dump's path
+ * or at its .tmp (-EEXIST, -EISDIR) - each left as it was, the data
+ * file's pages readable.  An empty file, or a damaged dump, is replaced.
+ * With warm_file naming a file of other bytes, bp_open ignores it (a
+ * dump is a hint) and bp_close reports it, having written and synced
+ * every page all the same. */
+START_TEST(test_dump_replaces_only_dumps)
+{
+    char *path = tu_path("warm-own.data"), *other = tu_path("warm-own2.data");
+    char *text = tu_path("warm-own.txt"), *dump = tu_path("warm-own.dump");
+    char tmp[4200];
+    tu_make_file(path, PS, 64, 1);
+    tu_make_file(other, PS, 8, 1);
+    size_t dlen = tu_file_size(path);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    touch(pool, 8, 1);
+    TU_EXPECT_ERR(bp_dump_resident(pool, path), -EINVAL, "data file 0",
+                  "name another file");
+    uint32_t f;
+    ck_assert_int_eq(bp_attach(pool, other, &f), 0);
+    TU_EXPECT_ERR(bp_dump_resident(pool, other), -EINVAL, "data file",
+                  "name another file");
+    ck_assert_int_eq(bp_detach(pool, f), 0);
+    spill(text, (const uint8_t *)"precious words\n", 15);
+    TU_EXPECT_ERR(bp_dump_resident(pool, text), -EEXIST, "not a bpool dump",
+                  "remove it");
+    TU_EXPECT_ERR(bp_dump_resident(pool, tu_path("")), -EISDIR, "directory");
+    unlink(dump);
+    (void)snprintf(tmp, sizeof tmp, "%s.tmp", dump);
+    spill(tmp, (const uint8_t *)"precious words\n", 15);
+    TU_EXPECT_ERR(bp_dump_resident(pool, dump), -EEXIST, ".tmp");
+    ck_assert_int_eq(access(dump, F_OK), -1);
+    unlink(tmp);
+    spill(dump, (const uint8_t *)"", 0);
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 8);
+    size_t len;
+    uint8_t *d = slurp(dump, &len);
+    d[len - 1] ^= 1;                                /* damaged: replaced */
+    spill(dump, d, len);
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 8);
+    ck_assert_int_eq(bp_warm(pool, dump), 8);
+    free(d);
+    tu_rewrite_page(pool, 3, 1, 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_uint_eq(tu_file_size(path), dlen);
+    ck_assert_uint_eq(tu_file_size(text), 15);
+
+    struct bp_options o;
+    bp_options_init(&o);
+    o.warm_file = path;
+    bp_pool *bad = NULL;
+    TU_EXPECT_ERR(bp_open(path, &o, &bad), -EINVAL, "data file 0", "warm_file");
+    ck_assert_ptr_null(bad);
+    o.warm_file = text;
+    pool = tu_open_opts(path, 16, BP_NOREADAHEAD, &o);
+    tu_rewrite_page(pool, 5, 1, 2);
+    TU_EXPECT_ERR(bp_close(pool), -EEXIST, "not a bpool dump");
+    ck_assert_uint_eq(tu_file_size(text), 15);
+    pool = tu_open(path, 16, BP_NOREADAHEAD);
+    tu_expect_page(pool, 3, BP_READ, 2);
+    tu_expect_page(pool, 5, BP_READ, 2);
+    tu_expect_page(pool, 6, BP_READ, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -285,6 +353,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_warm_stops_when_full);
     tcase_add_test(tc, test_warm_file_option);
     tcase_add_test(tc, test_refusals);
+    tcase_add_test(tc, test_dump_replaces_only_dumps);
     suite_add_tcase(s, tc);
     return s;
 }
