@@ -205,6 +205,9 @@ struct bp_pool {
     char *warm_file;               /* [const] opts.warm_file, copied */
     bool checksums;                /* [const] BP_CHECKSUMS */
     bool read_only;                /* [const] BP_RDONLY */
+    bool closing;                  /* set by bp_close once nothing else
+                                      runs: a page that fails to be written
+                                      now is lost, not kept dirty */
 
     /* Read path */
     struct bp__prefetcher *prefetcher; /* [const] the reader thread */

@@ -73,34 +73,40 @@ static const enum bp__counter writer_counter[] = {
     [BP__W_FLUSHER] = BP__C_FLUSHER_WRITES,
 };
 
+/* What becomes of a page whose write failed, for the error's detail. */
+static const char *fate(const bp_pool *pool)
+{
+    return pool->closing ? "bp_close frees the pool, so the change is lost"
+                         : "the page stays dirty in memory and will be "
+                           "written again";
+}
+
 /* The write of frame f finished with result res (0 or a negative error):
  * restore DIRTY on failure, drop WRITING, the latch and the pin.  `done`
- * is what the device wrote of the page, said with -BP_ESHORTIO.  Returns
- * 0 or the error. */
+ * is what the device wrote of the page, said with -BP_ESHORTIO; `said`:
+ * the caller set the error's detail already.  Returns 0 or the error. */
 static int end_write(bp_pool *pool, uint32_t f, int res, size_t done,
-                     enum bp__writer who)
+                     enum bp__writer who, bool said)
 {
     struct bp__frame *fr = &pool->frames[f];
     uint64_t page = atomic_load(&fr->page);
     const struct bp__datafile *df = bp__file_of(pool, page);
     int r = 0;
-    if (res == -BP_ESHRUNK) {
-        r = res;   /* bp__file_shrunk said it all */
+    if (res == -BP_ESHRUNK || (res < 0 && said)) {
+        r = res;   /* bp__file_shrunk, or the hook's refusal, said it all */
     } else if (res == -BP_ESHORTIO) {
         r = bp__fail(res, "writing page %llu of %s: the device transferred "
                      "%zu of %u bytes and the rest could not be written "
-                     "(%s); the page stays dirty in memory and will be "
-                     "written again - check the device",
+                     "(%s); %s - check the device",
                      (unsigned long long)BP_PAGE_NO(page), df->path, done,
                      pool->page_size,
                      done % df->dio_offset_align ? "the count is not "
                      "a multiple of the direct-I/O block" : "it kept "
-                     "returning short transfers");
+                     "returning short transfers", fate(pool));
     } else if (res < 0) {
-        r = bp__fail(res, "writing page %llu of %s failed: %s; the page "
-                     "stays dirty in memory and will be written again",
+        r = bp__fail(res, "writing page %llu of %s failed: %s; %s",
                      (unsigned long long)BP_PAGE_NO(page), df->path,
-                     bp_strerror(res));
+                     bp_strerror(res), fate(pool));
     }
     if (res < 0) {
         atomic_fetch_add(&pool->ndirty, 1);
@@ -134,8 +140,9 @@ static int call_before_write(bp_pool *pool, uint32_t f)
     if (r >= 0)
         return 0;
     return bp__fail(r, "the before_write hook refused to let page %llu be "
-                    "written (%s); the page stays dirty",
-                    (unsigned long long)page, bp_strerror(r));
+                    "written (%s): make the log records the page's changes "
+                    "depend on durable first; %s", (unsigned long long)page,
+                    bp_strerror(r), fate(pool));
 }
 
 /* Count a result into written / first_err. */
@@ -165,7 +172,7 @@ static void write_done(bp_pool *pool, uint32_t frame, uint64_t page, int res,
     if (res >= 0)
         atomic_store_explicit(&bp__file_of(pool, page)->unsynced, true,
                               memory_order_release);
-    tally(end_write(pool, frame, res, res < 0 ? done : 0, c->who),
+    tally(end_write(pool, frame, res, res < 0 ? done : 0, c->who, false),
           c->written, c->first_err);
 }
 
@@ -186,7 +193,8 @@ static void write_file_runs(bp_pool *pool, struct bp__datafile *df,
     if (keep < n) {
         int e = bp__file_shrunk(df, end);
         for (uint32_t i = keep; i < n; i++)
-            tally(end_write(pool, p[i].frame, e, 0, who), written, first_err);
+            tally(end_write(pool, p[i].frame, e, 0, who, true), written,
+                  first_err);
         n = keep;
     }
     if (n == 0)
@@ -249,7 +257,7 @@ int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
         if (b == PREPARED) {
             int e = call_before_write(pool, f);
             if (e < 0)
-                tally(end_write(pool, f, e, 0, who), &written, &first_err);
+                tally(end_write(pool, f, e, 0, who, true), &written, &first_err);
             else
                 sent[nsent++] = (struct bp__page_ref){ f, atomic_load(&pool->frames[f].page) };
         } else if (b == IN_FLIGHT && !skip_busy) {
@@ -280,7 +288,7 @@ int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
         }
         int e = call_before_write(pool, f);
         if (e < 0) {
-            tally(end_write(pool, f, e, 0, who), &written, &first_err);
+            tally(end_write(pool, f, e, 0, who, true), &written, &first_err);
             continue;
         }
         struct bp__page_ref one = { f, atomic_load(&pool->frames[f].page) };

@@ -257,6 +257,7 @@ int bp_close(bp_pool *pool)
             return e;
         }
     }
+    pool->closing = true;   /* only this thread runs from here */
     int r = bp__flush_and_sync(pool, NULL, 0, "bp_close", true);
     for (uint32_t n = 0; r >= 0 && !pool->read_only && n < BP_MAX_FILES; n++) {
         struct bp__datafile *df = atomic_load(&pool->files[n]);

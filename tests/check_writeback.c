@@ -788,6 +788,10 @@ START_TEST(test_wal_hook)
     struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.writes, 9);
     ck_assert_uint_eq(st.dirty, 1);
+    ck_assert_msg(strstr(bp_errdetail(), "before_write hook refused") &&
+                  strstr(bp_errdetail(), "page 4") &&
+                  strstr(bp_errdetail(), "stays dirty"), "detail: %s",
+                  bp_errdetail());
     atomic_store(&w.refuse, UINT64_MAX);
     ck_assert_int_eq(bp_flush_page(pool, 4), 1);
     ck_assert_uint_eq(atomic_load(&w.calls), 11);
@@ -836,8 +840,13 @@ START_TEST(test_wal_hook_refuses_every_writer)
     ck_assert_msg(strstr(bp_errdetail(), "writing it back failed"), "detail: %s",
                   bp_errdetail());
     ck_assert_uint_ge(tu_stats(pool).clean_waits, 1);
-    /* bp_close: the error, and the pool is gone all the same. */
+    /* bp_close: the error, and the pool is gone all the same - which the
+     * detail says, not that the page will be written again. */
     ck_assert_int_eq(bp_close(pool), -EAGAIN);
+    ck_assert_msg(strstr(bp_errdetail(), "before_write hook refused") &&
+                  strstr(bp_errdetail(), "lost") &&
+                  !strstr(bp_errdetail(), "written again"), "detail: %s",
+                  bp_errdetail());
 
     /* A flusher: counts the failure, keeps the page dirty, retries. */
     atomic_store(&w.refuse, 3);
