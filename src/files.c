@@ -410,7 +410,10 @@ int bp_files(bp_pool *pool, bp_file_fn fn, void *arg)
     }
     pthread_mutex_unlock(&pool->files_mu);
     for (uint32_t i = 0; i < count && r == 0; i++)
-        r = fn(arg, list[i].n, list[i].path);
+        if ((r = fn(arg, list[i].n, list[i].path)) < 0)
+            bp__fail(r, "bp_files: the callback returned %d (%s) for file "
+                     "%u; the listing stopped there", r, bp_strerror(r),
+                     list[i].n);
     for (uint32_t i = 0; i < count; i++)
         free(list[i].path);
     free(list);

@@ -52,6 +52,10 @@ int bp_inspect_frames(bp_pool *pool, bp_frame_fn fn, void *arg)
             .status = status_name((enum bp__cp_status)status[f]),
         };
         r = fn(arg, &fi);
+        if (r < 0)
+            bp__fail(r, "bp_inspect_frames: the callback returned %d (%s) "
+                     "for frame %u; the walk stopped there", r,
+                     bp_strerror(r), f);
     }
     free(status);
     return r < 0 ? r : 0;
@@ -106,7 +110,10 @@ int bp_inspect_clock(bp_pool *pool, bp_clock_fn fn, void *arg,
         };
     int r = 0;
     for (uint32_t i = 0; fn && i < cc.n && r >= 0; i++)
-        r = fn(arg, &cc.e[i]);
+        if ((r = fn(arg, &cc.e[i])) < 0)
+            bp__fail(r, "bp_inspect_clock: the callback returned %d (%s) "
+                     "for entry %u of %u; the walk stopped there", r,
+                     bp_strerror(r), i, cc.n);
     free(cc.e);
     return r < 0 ? r : 0;
 }

@@ -507,7 +507,10 @@ static int hand_out(bp_stream *s, struct slot *sl, bp_page *out)
         s->info.pages--;
         s->ended = true;
         clear_handle(out, 0);
-        return sl->err;
+        return bp__fail(sl->err, "bp_stream_next: the stream's page "
+                        "callback returned %d (%s): the stream ends there, "
+                        "after every page it gave before", sl->err,
+                        bp_strerror(sl->err));
     }
     if (r < 0) {
         clear_handle(out, page);

@@ -411,6 +411,15 @@ static int list_file(void *arg, uint32_t file, const char *path)
  * file numbers, pages beyond a file's end (naming that file), a second
  * attach of a file the pool holds (its lock), a file of another page
  * size, a detach while a page of the file is pinned. */
+/* A bp_files callback that stops the listing at once. */
+static int refuse_file(void *arg, uint32_t file, const char *path)
+{
+    (void)arg;
+    (void)file;
+    (void)path;
+    return -ECANCELED;
+}
+
 START_TEST(test_bad_input)
 {
     char *a, *b, *c = tu_path("files_c.data");
@@ -445,6 +454,8 @@ START_TEST(test_bad_input)
     seen[0] = 0;
     ck_assert_int_eq(bp_files(pool, list_file, seen), 0);
     ck_assert_str_eq(seen, "1=files_b.data;");
+    TU_EXPECT_ERR(bp_files(pool, refuse_file, NULL), -ECANCELED,
+                  "bp_files", "callback returned", "file 1");
     ck_assert_int_eq(bp_close(pool), 0);
     tu_file_intact(a, PS, A_PAGES, 1);
     tu_file_intact(b, PS, B_PAGES, 2);

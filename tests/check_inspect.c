@@ -49,6 +49,12 @@ static int stop_at_three(void *arg, const struct bp_frame_info *fi)
     return ++*(int *)arg == 3 ? -42 : 0;
 }
 
+static int stop_entry_at_three(void *arg, const struct bp_clock_entry *e)
+{
+    (void)e;
+    return ++*(int *)arg == 3 ? -42 : 0;
+}
+
 /* After a workload that evicts (60 pages through 16 frames, 2 dirty and
  * 1 pinned at the end), the frame snapshot, the clock snapshot and
  * bp_stats agree: every frame valid, hot + cold = frames, one of each
@@ -100,7 +106,14 @@ START_TEST(test_snapshots_agree)
     ck_assert_uint_eq(t.hand_test, 1);
 
     int calls = 0;
-    ck_assert_int_eq(bp_inspect_frames(pool, stop_at_three, &calls), -42);
+    TU_EXPECT_ERR(bp_pin(pool, 1u << 30, BP_READ, &(bp_page){0}), -BP_ERANGE,
+                  "beyond the end");   /* an earlier failure's detail */
+    TU_EXPECT_ERR(bp_inspect_frames(pool, stop_at_three, &calls), -42,
+                  "callback returned -42", "frame 2");
+    ck_assert_int_eq(calls, 3);
+    calls = 0;
+    TU_EXPECT_ERR(bp_inspect_clock(pool, stop_entry_at_three, &calls, &sum),
+                  -42, "bp_inspect_clock", "callback returned -42");
     ck_assert_int_eq(calls, 3);
     ck_assert_int_eq(bp_inspect_clock(pool, NULL, NULL, &sum), 0);
     ck_assert_int_eq(bp_inspect_frames(pool, NULL, NULL), -EINVAL);
