@@ -154,11 +154,23 @@ int bp__header_read(struct bp__datafile *df, uint64_t file_size,
                         "is damaged: both of its copies fail their checksum; "
                         "the file was overwritten or the device corrupted "
                         "it - restore it from a backup", df->path);
-    if (s[best].version > BP__FORMAT_VERSION || s[best].version == 0)
+    if (s[best].version == 0)
+        return bp__fail(-BP_EFORMAT, "%s: the header says format version 0, "
+                        "which no bpool writes; the file was overwritten or "
+                        "the device corrupted it - restore it from a backup",
+                        df->path);
+    if (s[best].version > BP__FORMAT_VERSION)
         return bp__fail(-BP_EFORMAT, "%s has format version %u; this bpool "
                         "(%s) reads version %u: open it with the bpool that "
                         "made it, or a newer one", df->path, s[best].version,
                         BP_VERSION_STRING, BP__FORMAT_VERSION);
+    uint32_t ps = s[best].page_size;
+    if (ps < BP_MIN_PAGE_SIZE || ps > BP_MAX_PAGE_SIZE || (ps & (ps - 1)))
+        return bp__fail(-BP_EFORMAT, "%s: the header says pages of %u bytes, "
+                        "which no bpool writes (a power of two from %u to "
+                        "%u); the file was overwritten or the device "
+                        "corrupted it - restore it from a backup", df->path,
+                        ps, BP_MIN_PAGE_SIZE, BP_MAX_PAGE_SIZE);
     if (flags[best] & ~KNOWN_FLAGS)
         return bp__fail(-BP_EFORMAT, "%s has header flags 0x%x that this "
                         "bpool (%s) does not know: open it with the bpool "

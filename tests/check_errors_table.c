@@ -406,6 +406,32 @@ START_TEST(test_header_refused)
                   "header flags 0x80", "does not know");
     same_bytes(flagged, was, len);
 
+    /* Values no bpool writes, checksums intact: format version 0, a page
+     * size that is no power of two or out of range - the file's own
+     * damage, named with the file, not an option of the caller's. */
+    static const struct { uint32_t version, page_size; const char *what; }
+        forged[] = {
+            { 0, PS, "format version 0" },
+            { BP__FORMAT_PLAIN, 1000, "pages of 1000 bytes" },
+            { BP__FORMAT_PLAIN, 2048, "pages of 2048 bytes" },
+            { BP__FORMAT_PLAIN, 1u << 21, "pages of 2097152 bytes" },
+        };
+    char *forge = tu_path("hdr-forged.bp");
+    for (size_t i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
+        tu_make_file(forge, PS, 3, 1);
+        struct bp__header f = { .version = forged[i].version,
+                                .page_size = forged[i].page_size,
+                                .id = { 'f', 'g' } };
+        memset(page, 0, sizeof(page));
+        bp__header_format(page, &f);
+        patch(forge, 0, page, PS);
+        was = file_bytes(forge, &len);
+        TU_EXPECT_ERR(tu_try_open(forge, 0, 0, 8, &pool), -BP_EFORMAT, forge,
+                      forged[i].what, "no bpool writes", "backup");
+        ck_assert_ptr_null(pool);
+        same_bytes(forge, was, len);
+    }
+
     /* A doublewrite area of a size no bpool makes (checksums intact):
      * halves too small to hold a page, odd, or larger than a batch - each
      * would have crashed or overrun the batches' arrays at the first
