@@ -117,11 +117,14 @@ for t in bpool-shell bpool-bench bpool-stress kvdb; do
     usage_error "hex overflow" "$t" "--pool '0x10000000000000000': too large" \
         -p 0x10000000000000000
     usage_error "size 0" "$t" "--pool '0x0': want a size above 0" -p 0x0
+    usage_error "a pool below 4 frames" "$t" "--pool '1k': want at least 16K" -p 1k
 done
 # (kvdb leaves the page size to kvdb_open, which names kvdb's own range:
 # tests/kvdb_cli.sh.)
 for t in bpool-shell bpool-bench bpool-stress; do
     usage_error "page size not a power of two" "$t" "--page-size '5000'" -P 5000
+    usage_error "a pool below 4 frames of the page size" "$t" \
+        "--pool is less than 4 frames of --page-size" -P 64K -p 128K
 done
 # The grammar takes hex, suffixes up to T, and KiB/KB spellings: the same
 # pool from each spelling (bpool-shell's info names its frames).

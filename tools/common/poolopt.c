@@ -23,6 +23,9 @@ bool poolopt_take(struct poolopt *o, int c, const char *arg)
     switch (c) {
     case 'p':
         o->pool_bytes = opt_size("--pool", arg);
+        if (o->pool_bytes < (uint64_t)BP_MIN_FRAMES * BP_MIN_PAGE_SIZE)
+            opt_bad("--pool", arg, "want at least 16K: 4 frames of the "
+                    "smallest page");
         return true;
     case POOLOPT_IO_ENGINE:
         if (strcmp(arg, "libaio") == 0)
@@ -103,6 +106,9 @@ void poolopt_check(const struct poolopt *o)
 {
     if (o->frames && o->pool_bytes)
         opt_usage("give --pool or --frames, not both");
+    if (o->page_size && o->pool_bytes &&
+        o->pool_bytes < (uint64_t)BP_MIN_FRAMES * o->page_size)
+        opt_usage("--pool is less than 4 frames of --page-size");
     /* The library checks low < high < max against its defaults too
      * (bp_open's error names them); only what the line alone gets wrong
      * is a usage error here. */

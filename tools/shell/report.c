@@ -146,8 +146,9 @@ const char *hint_for(int code)
         return "hint: give the page size it was made with: --page-size N "
                "or open FILE pagesize=N";
     case BP_EPAGESIZE:
-        return "hint: use a power of two from 4096 to 1048576: "
-               "open FILE pagesize=N";
+        return "hint: a file with a header keeps its own page size: leave "
+               "pagesize= out; else use a power of two from 4096 to "
+               "1048576 that the file system allows: open FILE pagesize=N";
     case BP_EPOOLSIZE:
         return "hint: use at least 4 frames, and no more than memory "
                "allows: open FILE frames=N";
