@@ -151,6 +151,11 @@ out=$("$shell" -P 8K -p 512K pf.data -c info 2>&1 </dev/null)
 [ "$(awk '$1 == "frames" { print $2 }' <<<"$out")" = 64 ] &&
     [ "$(awk '$1 == "page_size" { print $2 }' <<<"$out")" = 8192 ] &&
     pass "bpool-shell -p 512K -P 8K: 64 frames of 8 KiB" || fail "bpool-shell -p/-P: $out"
+# What the command line leaves to the workload is null in "options".
+out=$("$bench" -q -j -f p.data --file-size 1M prepare 2>/dev/null | head -n 1)
+[ "$(option threads "$out")" = null ] && [ "$(option pages "$out")" = null ] &&
+    pass "bpool-bench --json: threads and pages not given are null" ||
+    fail "bpool-bench --json prepare options: $out"
 out=$("$bench" -q -j -f b.data --file-size 1M -P 8K -p 512K -s 5 -d 0.05 -w 0 -t 1 \
     randread 2>err)
 st=$?

@@ -47,7 +47,10 @@ static void json_options(void)
     for (unsigned i = 0; i < o->nthreads && n < sizeof threads; i++)
         n += (size_t)snprintf(threads + n, sizeof threads - n, "%s%u",
                               i ? "," : "", o->threads[i]);
-    json_str(&js, "threads", threads);
+    if (o->nthreads)
+        json_str(&js, "threads", threads);
+    else
+        json_null(&js, "threads");   /* the workload's default */
     if (o->duration >= 0)
         json_dbl(&js, "duration_s", o->duration, 3);
     else
@@ -65,7 +68,10 @@ static void json_options(void)
         json_i64(&js, "write_pct", o->write_pct);
     else
         json_null(&js, "write_pct");
-    json_u64(&js, "pages", o->pages);
+    if (o->pages)
+        json_u64(&js, "pages", o->pages);
+    else
+        json_null(&js, "pages");
     json_u64(&js, "prefetch", o->prefetch);
     json_bool(&js, "stream", o->stream);
     if (o->stream_depth)
