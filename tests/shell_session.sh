@@ -721,6 +721,9 @@ has "evict of a dirty page: error" ev.err 'cannot evict page 2: Device or resour
 has "evict of a dirty page: the fix" ev.err 'flush PAGE'
 run evpin 1 -- "${P[@]}" -c "pin 1; evict 1" </dev/null
 has "evict of a page the shell holds: the fix" evpin.err 'hint: unpin it first: unpin 1'
+run evclip 0 -- "${P[@]}" -c "read 1 0 1; evict 1-999999" </dev/null
+has "evict of a range past the end: clipped, and said so" evclip.out \
+    '^evicted 1 page \(the range clipped to the end of the file\)$'
 
 # ---------------------------------------------------------------------------
 # 9. frames and clock on a small pool.

@@ -807,6 +807,9 @@ int cmd_evict(struct shell *sh, const struct command *cmd, int argc,
                         plural(evicted, "page", "pages"));
     printf("evicted %llu %s", (unsigned long long)evicted,
            plural(evicted, "page", "pages"));
+    if (!all && BP_PAGE_NO(last) >= bp_file_page_count(sh->pool,
+                                                       BP_PAGE_FILE(first)))
+        printf(" (the range clipped to the end of the file)");
     if (kept > 0)
         printf("; kept %llu pinned, dirty or under I/O (unpin all, flush "
                "all, then evict again)", (unsigned long long)kept);
