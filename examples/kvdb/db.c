@@ -398,10 +398,20 @@ int kvdb_open(const char *path, const struct kvdb_options *opts, kvdb **out)
     if (flock(db->meta_fd, LOCK_EX | LOCK_NB) != 0) {
         r = kv_fail(-errno, "%s is in use by another process (flock: %s)",
                     path, strerror(errno));
+        made = false;   /* whoever has the lock uses the file: not ours */
         goto fail;
     }
     /* Step 2: the last commit, or none. */
     struct stat sb;
+    /* Locked, but perhaps no longer the file at `path`: an open that
+     * created it and failed removed it between our open and our lock;
+     * what we wrote to it would go with our close. */
+    if (fstat(db->meta_fd, &sb) == 0 && sb.st_nlink == 0) {
+        r = kv_fail(-ENOENT, "%s was removed while this open waited for "
+                    "it (an open that had created it failed); open it "
+                    "again", path);
+        goto fail;
+    }
     struct meta m = {0};
     bool fresh = false;
     if (fstat(db->meta_fd, &sb) != 0) {
@@ -485,7 +495,7 @@ fail:
         memcpy(detail, keep, sizeof(keep));
     }
     if (made)
-        (void)unlink(path);   /* still under our flock: nobody uses it */
+        (void)unlink(path);   /* under our flock: nobody uses it */
     free_db(db);
     return r;
 }
