@@ -192,7 +192,9 @@ typedef struct bp_pool bp_pool;
                            writes of a page (statx STATX_WRITE_ATOMIC),
                            pages are written in place with RWF_ATOMIC
                            instead, one page a request, and the area
-                           stays unused (bp_info.atomic_writes). */
+                           stays unused (bp_info.atomic_writes) - until
+                           the kernel refuses one, when the area takes
+                           over for good. */
 #define BP_ATOMIC 0x800u  /* with BP_DOUBLEWRITE: atomic writes wherever
                            statx says the file takes them, also when the
                            file system does them in software (XFS, by

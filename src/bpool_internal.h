@@ -115,9 +115,12 @@ struct bp__datafile {
                                       the area */
     uint32_t atomic_write_max;     /* [const] statx's atomic write unit
                                       max, bytes; 0: none */
-    bool atomic_writes;            /* [const] page writes go in place with
-                                      RWF_ATOMIC, one page a request, and
-                                      not through the doublewrite area */
+    _Atomic bool atomic_writes;    /* [atomic] page writes go in place
+                                      with RWF_ATOMIC, one page a request,
+                                      and not through the doublewrite
+                                      area; cleared for good the first
+                                      time the device refuses one
+                                      (flush.c) */
     pthread_mutex_t dw_mu;         /* [leaf] one batch through the area at
                                       a time (doublewrite.c) */
     uint64_t dw_seq;               /* [dw_mu] batches staged */
@@ -488,15 +491,20 @@ int bp__page_ref_order(const void *a, const void *b);
  * the bytes transferred (what a short transfer managed). */
 typedef void (*bp__run_done_fn)(bp_pool *pool, uint32_t frame, uint64_t page,
                                 int res, size_t done, void *arg);
-/* Read (or with `write`, write) p[0..n), sorted by page, each in a frame
- * the caller owns for this I/O, as runs of at most max_run consecutive
- * pages, one vectored request per run, all in flight at once; a run that
- * fails or comes back short is done again page by page.  done() is called
- * for every page, once.  p is reordered.  Write requests are counted
- * (BP__C_WRITE_REQUESTS) as they are sent.  Writes to a file with
- * atomic_writes go one page a request, each with RWF_ATOMIC. */
+/* What bp__io_runs does with the pages: read them, write them, or write
+ * them one page a request, each with RWF_ATOMIC (a file whose
+ * atomic_writes the caller found set: decided once, by the caller, as
+ * the flag may be cleared meanwhile). */
+enum bp__runs_io { BP__RUNS_READ, BP__RUNS_WRITE, BP__RUNS_WRITE_ATOMIC };
+/* Read or write p[0..n), sorted by page, each in a frame the caller owns
+ * for this I/O, as runs of at most max_run consecutive pages, one
+ * vectored request per run, all in flight at once; a run that fails or
+ * comes back short is done again page by page.  done() is called for
+ * every page, once.  p is reordered.  Write requests are counted
+ * (BP__C_WRITE_REQUESTS) as they are sent. */
 void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
-                 uint32_t max_run, bool write, bp__run_done_fn done, void *arg);
+                 uint32_t max_run, enum bp__runs_io how, bp__run_done_fn done,
+                 void *arg);
 
 struct bp__dw_request;
 /* doublewrite.c: torn-write repair (BP_DOUBLEWRITE).  Every batch of

@@ -343,7 +343,8 @@ static void write_batch(bp_pool *pool, struct batch *b)
         for (uint32_t j = 0; j < b->k; j++)
             batch_done(pool, refs[j].frame, refs[j].page, r, 0, b);
     } else {
-        bp__io_runs(pool, refs, b->k, pool->coalesce_pages, true, batch_done, b);
+        bp__io_runs(pool, refs, b->k, pool->coalesce_pages, BP__RUNS_WRITE,
+                    batch_done, b);
     }
     pthread_mutex_unlock(&df->dw_mu);
 }

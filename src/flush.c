@@ -156,16 +156,31 @@ static void tally(int e, int *written, int *first_err)
     }
 }
 
-/* What write_done needs: who writes, and where the results go. */
+/* What write_done needs: who writes, and where the results go; with
+ * `refused`, the atomic writes the device refused are kept there. */
 struct write_ctx {
     enum bp__writer who;
     int *written, *first_err;
+    struct bp__page_ref *refused;
+    uint32_t nrefused;
 };
+
+/* An RWF_ATOMIC write the device or file system refused, for all that
+ * statx said it takes them (EOPNOTSUPP: the file cannot; EINVAL: not
+ * this size or alignment).  Nothing of it was written. */
+static bool atomic_refused(int res)
+{
+    return res == -EOPNOTSUPP || res == -EINVAL;
+}
 
 static void write_done(bp_pool *pool, uint32_t frame, uint64_t page, int res,
                        size_t done, void *arg)
 {
     struct write_ctx *c = arg;
+    if (c->refused && atomic_refused(res)) {
+        c->refused[c->nrefused++] = (struct bp__page_ref){ frame, page };
+        return;   /* still WRITING: write_file_runs writes it again */
+    }
     /* Written, and not yet made durable: the next sync of the file must
      * fdatasync it.  Set before end_write makes the page clean, so that a
      * sync that finds the page clean finds the mark (sync_one). */
@@ -203,11 +218,30 @@ static void write_file_runs(bp_pool *pool, struct bp__datafile *df,
      * its page count in the header (bp__flush_and_sync). */
     if (!atomic_load_explicit(&df->written, memory_order_relaxed))
         atomic_store_explicit(&df->written, true, memory_order_relaxed);
-    struct write_ctx ctx = { who, written, first_err };
-    if (df->dw_pages && !df->atomic_writes)
+    struct write_ctx ctx = { who, written, first_err, NULL, 0 };
+    bool atomic = df->dw_pages && atomic_load(&df->atomic_writes);
+    if (df->dw_pages && !atomic) {
         bp__dw_write(pool, p, n, write_done, &ctx);   /* BP_DOUBLEWRITE */
-    else
-        bp__io_runs(pool, p, n, pool->coalesce_pages, true, write_done, &ctx);
+        return;
+    }
+    /* Atomic writes that the device refuses (statx promised them): the
+     * file goes through its doublewrite area from then on, starting with
+     * these pages, so that no page is written in place unprotected.
+     * Without memory for the list, a refusal is the write's error. */
+    if (atomic)
+        ctx.refused = malloc(n * sizeof(*ctx.refused));
+    bp__io_runs(pool, p, n, pool->coalesce_pages,
+                atomic ? BP__RUNS_WRITE_ATOMIC : BP__RUNS_WRITE, write_done,
+                &ctx);
+    if (ctx.nrefused) {
+        atomic_store(&df->atomic_writes, false);
+        struct bp__page_ref *again = ctx.refused;
+        uint32_t nagain = ctx.nrefused;
+        ctx.refused = NULL;
+        bp__dw_write(pool, again, nagain, write_done, &ctx);
+        ctx.refused = again;
+    }
+    free(ctx.refused);
 }
 
 /* Write p[0..n) (each WRITING, latched, pinned), sorted by page id - so

@@ -157,7 +157,7 @@ static void warm_round(bp_pool *pool, struct batch *b, uint32_t max_run)
     }
     qsort(b->a, b->n, sizeof(b->a[0]), bp__page_ref_order);
     if (b->n)
-        bp__io_runs(pool, b->a, b->n, max_run, false, warm_read_done, NULL);
+        bp__io_runs(pool, b->a, b->n, max_run, BP__RUNS_READ, warm_read_done, NULL);
 
     pthread_mutex_lock(&pf->mu);
     if (pf->warm_gen != gen)
@@ -208,7 +208,7 @@ static void *reader_main(void *arg)
         }
         pthread_mutex_unlock(&pf->mu);
         if (b.n)
-            bp__io_runs(pool, b.a, b.n, max_run, false, read_done, NULL);
+            bp__io_runs(pool, b.a, b.n, max_run, BP__RUNS_READ, read_done, NULL);
         pthread_mutex_lock(&pf->mu);
     }
     pthread_mutex_unlock(&pf->mu);

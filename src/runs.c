@@ -33,9 +33,10 @@ static void prep_page_write(struct iocb *cb, int fd, void *buf, uint32_t ps,
 }
 
 void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
-                 uint32_t max_run, bool write, bp__run_done_fn done,
+                 uint32_t max_run, enum bp__runs_io how, bp__run_done_fn done,
                  void *arg)
 {
+    bool write = how != BP__RUNS_READ;
     uint32_t ps = pool->page_size;
     if (n == 0)
         return;
@@ -43,7 +44,7 @@ void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
      * page a request, so that each page, not a run, is what cannot tear.
      * Writes come one file at a time (flush.c); reads may mix files, and
      * a run never spans two (consecutive ids are of one file). */
-    bool atomic = write && bp__file_of(pool, p[0].page)->atomic_writes;
+    bool atomic = how == BP__RUNS_WRITE_ATOMIC;
     if (atomic)
         max_run = 1;
     struct bp__io *ios = calloc(n, sizeof(*ios));

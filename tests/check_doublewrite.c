@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bpool.h"
+#include "bpool_internal.h"
 #include "testutil.h"
 
 #define PS 8192u
@@ -84,6 +84,47 @@ START_TEST(test_layout)
     ck_assert_int_eq(bp_close(pool), 0);
     read_raw(path, 7, buf);
     ck_assert(tu_stamped(buf, PS, 7, 9));
+}
+END_TEST
+
+/* Atomic writes refused: every write with RWF_ATOMIC fails before it
+ * reaches the device, as the kernel refuses them (EOPNOTSUPP). */
+static int refuse_atomic(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    return cb->aio_lio_opcode == IO_CMD_PWRITE &&
+           (cb->aio_rw_flags & BP__RWF_ATOMIC) ? -EOPNOTSUPP : 0;
+}
+
+/* A file whose statx promised atomic writes that the device then refuses
+ * (atomic_writes set by hand, the refusal by the fault hook): its pages go
+ * through the doublewrite area from the first refusal on, those refused
+ * first included - no error, nothing written in place unprotected, and
+ * bp_info says atomic_writes 0. */
+START_TEST(test_atomic_refused_falls_back)
+{
+    char *path = make_dw_file("dw-atomic.data", 0);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    atomic_store(&bp__file_of(pool, 0)->atomic_writes, true);
+    atomic_store(&pool->aio.fault, refuse_atomic);
+    for (uint64_t p = 0; p < 10; p++)
+        tu_rewrite_page(pool, p, 3, 5);
+    ck_assert_int_eq(bp_flush_all(pool), 10);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_eq(st.write_errors, 0);
+    ck_assert_uint_eq(st.io_errors, 0);
+    ck_assert_uint_eq(st.dirty, 0);
+    struct bp_info info;
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    ck_assert_uint_eq(info.atomic_writes, 0);
+    tu_rewrite_page(pool, 11, 3, 5);   /* straight through the area now */
+    ck_assert_int_eq(bp_close(pool), 0);
+    uint8_t *buf = tu_keep(malloc(PS));
+    for (uint64_t p = 0; p < 12; p++) {
+        read_raw(path, p, buf);
+        ck_assert_msg(tu_stamped(buf, PS, p, p < 10 || p == 11 ? 5 : 3),
+                      "page %llu", (unsigned long long)p);
+    }
 }
 END_TEST
 
@@ -218,6 +259,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_read_only);
     tcase_add_test(tc, test_area_cut_off);
     tcase_add_test(tc, test_shrunk_write_leaves_queue);
+    tcase_add_test(tc, test_atomic_refused_falls_back);
     suite_add_tcase(s, tc);
     return s;
 }
