@@ -218,8 +218,10 @@ int bp_dump_resident(bp_pool *pool, const char *path)
     memcpy(tmp + plen, ".tmp", 5);
     /* The files stay as they are from the walk to the sections. */
     pthread_mutex_lock(&pool->files_mu);
+    /* PATH.tmp is the dump's own scratch name (a crash may leave one,
+     * of any bytes): replaced unless it is a data file. */
     if ((e = may_replace(pool, path, "bp_dump_resident", false)) < 0 ||
-        (e = may_replace(pool, tmp, "bp_dump_resident", false)) < 0) {
+        (e = may_replace(pool, tmp, "bp_dump_resident", true)) < 0) {
         pthread_mutex_unlock(&pool->files_mu);
         goto out;
     }

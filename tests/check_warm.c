@@ -277,9 +277,10 @@ END_TEST
 
 /* A dump never replaces what is not a dump: one of the pool's data
  * files (refused with -EINVAL, by bp_dump_resident and by bp_open for
- * warm_file), a file of other bytes or a directory, at the dump's path
- * or at its .tmp (-EEXIST, -EISDIR) - each left as it was, the data
- * file's pages readable.  An empty file, or a damaged dump, is replaced.
+ * warm_file, at the dump's path or at its .tmp), a file of other bytes
+ * or a directory at the dump's path (-EEXIST, -EISDIR) - each left as it
+ * was, the data file's pages readable.  The .tmp, the dump's scratch
+ * name, is replaced whatever a crash left in it.  An empty file, or a damaged dump, is replaced.
  * With warm_file naming a file of other bytes, bp_open ignores it (a
  * dump is a hint) and bp_close reports it, having written and synced
  * every page all the same. */
@@ -304,12 +305,20 @@ START_TEST(test_dump_replaces_only_dumps)
     TU_EXPECT_ERR(bp_dump_resident(pool, text), -EEXIST, "not a bpool dump",
                   "remove it");
     TU_EXPECT_ERR(bp_dump_resident(pool, tu_path("")), -EISDIR, "directory");
+    /* PATH.tmp is the dump's scratch name: what a crash left there
+     * (zeros, say) is replaced - but never a data file. */
     unlink(dump);
     (void)snprintf(tmp, sizeof tmp, "%s.tmp", dump);
-    spill(tmp, (const uint8_t *)"precious words\n", 15);
-    TU_EXPECT_ERR(bp_dump_resident(pool, dump), -EEXIST, ".tmp");
+    static const uint8_t zeros[4096];
+    spill(tmp, zeros, sizeof zeros);
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 8);
+    ck_assert_int_eq(access(tmp, F_OK), -1);
+    unlink(dump);
+    ck_assert_int_eq(symlink(path, tmp), 0);
+    TU_EXPECT_ERR(bp_dump_resident(pool, dump), -EINVAL, "data file 0");
     ck_assert_int_eq(access(dump, F_OK), -1);
     unlink(tmp);
+    ck_assert_uint_eq(tu_file_size(path), dlen);
     spill(dump, (const uint8_t *)"", 0);
     ck_assert_int_eq(bp_dump_resident(pool, dump), 8);
     size_t len;
