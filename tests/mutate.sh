@@ -110,6 +110,8 @@ fi
 
 # --- a private copy of the tree, configured and built once ---------------
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/bpool-mutate.XXXXXX") || exit 1
+# The name configure records (pwd): the lanes' rewrite looks for it.
+work=$(cd "$work" && pwd -P) || exit 1
 [ "$keep" = yes ] || trap 'rm -rf "$work"' EXIT
 tree=$work/lane1
 mkdir -p "$tree"
@@ -225,7 +227,12 @@ for ((l = 2; l <= lanes; l++)); do
             open(my $out, ">:raw", $f) or die; print $out $d; close $out;
             utime $st[8], $st[9], $f;' "$f"
     done
-    # A lane that does not build would "kill" every mutant: prove it does.
+    # A lane that still names lane 1 would test lane 1's programs, and one
+    # that does not build would "kill" every mutant: prove neither.
+    if grep -rqF -- "$tree" "$work/lane$l"; then
+        echo "$prog: the copy of the tree for lane $l still names $tree"
+        exit 1
+    fi
     if ! (cd "$work/lane$l" && make -j"$jobs" >/dev/null 2>&1); then
         echo "$prog: the copy of the tree for lane $l does not build"
         exit 1
@@ -239,6 +246,7 @@ lane_worker() {
     local lane=$1 i
     while :; do
         i=$(flock "$work/next" bash -c 'i=$(cat "$1"); echo $((i + 1)) >"$1"; echo "$i"' _ "$work/next")
+        case $i in ''|*[!0-9]*) echo "$prog: lane $lane: the queue failed"; break ;; esac
         [ "$i" -lt ${#mutants[@]} ] || break
         run_mutant "$lane" "${mutants[$i]}" | tee -a "$work/results.$lane"
     done
@@ -262,6 +270,14 @@ while IFS= read -r line; do
     survivors+=("$line")
 done < <(cat "$work"/scratch*/survivors 2>/dev/null)
 
+# Every mutant has its line, or the run failed (a lane died, the queue
+# broke): a mutant that did not run is not a mutant killed.
+ran=$((killed + survived + equivalent + stale))
+if [ "$ran" -ne ${#mutants[@]} ]; then
+    echo "$prog: $ran of ${#mutants[@]} mutants ran"
+    stale=$((stale + ${#mutants[@]} - ran))
+    survivors+=("$(( ${#mutants[@]} - ran )) mutants that did not run")
+fi
 considered=$((killed + survived))
 score=100
 [ "$considered" -gt 0 ] && score=$((100 * killed / considered))
