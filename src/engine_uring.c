@@ -65,9 +65,11 @@
  * (the block layer out of tags for a NOWAIT attempt, on some kernels);
  * libaio would have blocked in io_submit instead.  Nothing was
  * transferred, so the engine sends the request again, with IOSQE_ASYNC:
- * the kernel's worker thread issues it and may block.  A ring whose
- * completions are -EAGAIN EAGAIN_RESENDS times in a row hands the error
- * on, so a kernel that always refuses cannot keep a waiter for ever.
+ * the kernel's worker thread issues it and may block.  A request that
+ * comes back -EAGAIN EAGAIN_RESENDS times hands the error on, so a kernel
+ * that always refuses cannot keep a waiter for ever; it counts in the
+ * iocb's key, which io_prep_* clears and io_uring does not use (libaio's
+ * kernel side writes it, and this engine never hands it to libaio).
  *
  * Left out, for the reason doc/design.md ("AIO", Engine) gives:
  * SINGLE_ISSUER / DEFER_TASKRUN (a lane is used by one thread at a time,
@@ -112,7 +114,6 @@ struct uring_ctx {
     _Atomic uint32_t *chunk_len;
     bool files_ok;
     _Atomic int file_fd[FILE_SLOTS];
-    unsigned eagain_run;     /* -EAGAIN completions in a row (reaper's) */
     unsigned long long fixed_buffers;   /* requests sent so (statistics) */
     unsigned long long fixed_files;
     struct uring_ctx *next;             /* the registry's list of rings */
@@ -714,12 +715,10 @@ static int ur_getevents(bp__io_ctx ctx, long min, long max, struct io_event *ev)
             continue;  /* a no-op of ur_submit */
         if (&bp__io_tap && bp__io_tap.completion)
             res = bp__io_tap.completion(u, cb, res);
-        if (res == -EAGAIN && u->eagain_run < EAGAIN_RESENDS) {
-            u->eagain_run++;
+        if (res == -EAGAIN && cb->key < EAGAIN_RESENDS) {
+            cb->key++;   /* this request's resends (see "EAGAIN") */
             if (resend(u, cb, &left))
                 continue;
-        } else {
-            u->eagain_run = 0;
         }
         ev[got].data = cb->data;
         ev[got].obj = cb;
