@@ -834,8 +834,8 @@ BP_API int bp_validate(bp_ticket *t);
  *
  * Share of the pool.  A stream holds at most max_depth pages pinned (the
  * pages ahead; a page handed out is the caller's), and max_depth is
- * clipped to one eighth of the pool's frames (at least 1; after a
- * bp_resize that shrinks the pool, of the frames left), so streams
+ * clipped to one eighth of the pool's frames (at least 1; while and
+ * after a bp_resize shrinks the pool, of the frames left), so streams
  * cannot starve other threads of frames.  Looking ahead never evicts a
  * pinned, dirty or hot page and never waits for a frame: a page that
  * cannot be admitted then is pinned when its turn comes, as by bp_pin.

@@ -170,6 +170,10 @@ struct bp_pool {
     _Atomic uint32_t nframes;      /* [resize_mu to write] frames that may
                                       hold a page: read it with
                                       bp__frames_now (resize.c) */
+    _Atomic uint32_t nframes_usable; /* [miss_mu to write] frames a page
+                                      may be admitted to: nframes, or a
+                                      running shrink's target (read it
+                                      with bp__frames_usable) */
     uint32_t page_size;            /* [const] */
     uint32_t frame_align;          /* [const] */
     int huge_pages;                /* [const] */
@@ -240,6 +244,14 @@ struct bp_pool {
 static inline uint32_t bp__frames_now(const struct bp_pool *pool)
 {
     return atomic_load_explicit(&pool->nframes, memory_order_acquire);
+}
+
+/* The frames new pages may go to: bp__frames_now, but during a shrink
+ * already the count it shrinks to - what a share of the pool (a read
+ * stream's) and a "no frame" error are measured against. */
+static inline uint32_t bp__frames_usable(const struct bp_pool *pool)
+{
+    return atomic_load_explicit(&pool->nframes_usable, memory_order_relaxed);
 }
 
 static inline struct bp__datafile *bp__file_of(struct bp_pool *pool,

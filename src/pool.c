@@ -491,8 +491,10 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how,
     if (r < 0) {
         bp__count(pool, BP__C_NOFREE, 1);
         return bp__fail(r, "no frame for page %llu: all %u frames are pinned "
-                        "or under I/O; unpin pages (or use a larger pool) and "
-                        "retry", (unsigned long long)page, bp__frames_now(pool));
+                        "or under I/O%s; unpin pages (or use a larger pool) and "
+                        "retry", (unsigned long long)page, bp__frames_usable(pool),
+                        bp__frames_usable(pool) < bp__frames_now(pool)
+                            ? " (the pool is shrinking to that many)" : "");
     }
     *fout = f;
     return PIN_OK;

@@ -113,6 +113,7 @@ static int pool_build(bp_pool *pool, struct bp_options *o)
     pool->page_size = o->page_size;
     uint32_t frames = bp__options_frames(o);
     atomic_init(&pool->nframes, frames);
+    atomic_init(&pool->nframes_usable, frames);
     pool->frames_max = (uint32_t)bp__options_frames_max(o);   /* checked */
     struct bp__datafile *df0 = atomic_load(&pool->files[0]);
     pool->mem_align = df0 ? df0->dio_mem_align : 0;

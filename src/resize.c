@@ -129,6 +129,8 @@ static int shrink(bp_pool *pool, uint32_t old, uint32_t want)
 {
     pthread_mutex_lock(&pool->miss_mu);
     int r = bp__cp_shrink_begin(pool->policy, want);
+    if (r == 0)
+        atomic_store_explicit(&pool->nframes_usable, want, memory_order_relaxed);
     pthread_mutex_unlock(&pool->miss_mu);
     if (r < 0)
         return bp__fail(r, "bp_resize: the policy refused %u frames", want);
@@ -155,6 +157,8 @@ static int shrink(bp_pool *pool, uint32_t old, uint32_t want)
         }
         if (bp__now_ns() >= deadline) {
             bp__cp_shrink_end(pool->policy, false);
+            atomic_store_explicit(&pool->nframes_usable, old,
+                                  memory_order_relaxed);
             pthread_mutex_unlock(&pool->miss_mu);
             char why[96];
             why_left(pool, want, old, why, sizeof why);
@@ -193,6 +197,7 @@ static void grow(bp_pool *pool, uint32_t want)
     pthread_mutex_lock(&pool->miss_mu);
     (void)bp__cp_grow(pool->policy, want);   /* want <= frames_max */
     atomic_store_explicit(&pool->nframes, want, memory_order_release);
+    atomic_store_explicit(&pool->nframes_usable, want, memory_order_relaxed);
     pthread_mutex_unlock(&pool->miss_mu);
 }
 

@@ -371,10 +371,10 @@ static bool add_to_run(bp_stream *s, uint32_t idx, struct slot *sl)
 static void fill(bp_stream *s)
 {
     /* The depth was capped at an eighth of the pool at open; a pool
-     * shrunk since (bp_resize) caps it at an eighth of what is left, so
-     * a stream never holds more of the smaller pool than it would have
-     * been given there. */
-    uint32_t frames = bp__frames_now(s->pool);
+     * shrunk since (bp_resize), or shrinking now, caps it at an eighth of
+     * what is left, so a stream never holds more of the smaller pool than
+     * it would have been given there. */
+    uint32_t frames = bp__frames_usable(s->pool);
     uint32_t share = frames / 8 ? frames / 8 : 1;
     uint32_t most = s->max_depth < share ? s->max_depth : share;
     while (!s->source_done && s->used < s->distance && s->used < most) {
@@ -653,7 +653,7 @@ int bp_stream_open(bp_pool *pool, bp_stream_next_fn next, void *arg,
                         "(BP_RDONLY), so a stream that hands out pages for "
                         "write is refused");
     uint32_t depth = o.max_depth ? o.max_depth : BP_DEFAULT_STREAM_DEPTH;
-    uint32_t frames = bp__frames_now(pool);
+    uint32_t frames = bp__frames_usable(pool);
     uint32_t share = frames / 8 ? frames / 8 : 1;
     if (depth > share)
         depth = share;

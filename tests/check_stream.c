@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -947,6 +948,60 @@ START_TEST(test_share_after_shrink)
 }
 END_TEST
 
+/* A stream opened while a shrink waits for a pinned page in a leaving
+ * frame: its share is an eighth of the frames the pool shrinks to, not of
+ * those it still has, so it does not take every frame left - its own
+ * pages come, and another thread's pin finds a frame. */
+static bp_pool *shrinking_pool;
+static void *shrink_to_16(void *arg)
+{
+    (void)arg;
+    return (void *)(intptr_t)bp_resize(shrinking_pool, 16 * (uint64_t)PS);
+}
+
+START_TEST(test_share_during_shrink)
+{
+    const uint64_t pages = 3000;
+    char *path = tu_path("shrinking.bp");
+    tu_make_file(path, PS, pages, SEED);
+    bp_pool *pool = tu_open_opts(path, 1024, BP_NOFLUSH | BP_NOREADAHEAD, NULL);
+    shrinking_pool = pool;
+    for (uint64_t p = 0; p < 1024; p++)
+        tu_expect_page(pool, p, BP_READ, SEED);
+    bp_page hold;   /* a page in a frame the shrink takes away */
+    ck_assert_int_eq(bp_pin(pool, 1000, BP_READ, &hold), 0);
+    ck_assert_uint_ge(hold.priv_frame, 16);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, shrink_to_16, NULL), 0);
+    double until = tu_now() + 10;
+    while (bp__frames_usable(pool) != 16 && tu_now() < until)
+        usleep(1000);
+    ck_assert_uint_eq(bp__frames_usable(pool), 16);
+    struct bp_stream_options o = { BP_READ, 64, 0 };
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open_range(pool, 1100, 1000, &o, &s), 0);
+    ck_assert_uint_le(info_of(s).max_depth, 16 / 8);
+    for (uint64_t k = 0; k < 40; k++) {
+        bp_page pg;
+        int r = bp_stream_next(s, &pg);
+        ck_assert_msg(r == 1, "page %llu of the stream: %s (%s)",
+                      (unsigned long long)(1100 + k), bp_err_name(r),
+                      bp_errdetail());
+        ck_assert(tu_stamped(pg.data, PS, pg.pgno, SEED));
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_uint_le(info_of(s).pinned, 16 / 8);
+    tu_expect_page(pool, 2900, BP_READ, SEED);
+    ck_assert_int_eq(bp_stream_close(s), 0);
+    ck_assert_int_eq(bp_unpin(&hold), 0);
+    void *res;
+    ck_assert_int_eq(pthread_join(t, &res), 0);
+    ck_assert_int_eq((int)(intptr_t)res, 0);
+    ck_assert_uint_eq(bp__frames_now(pool), 16);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 START_TEST(test_share_of_small_pool)
 {
     const uint64_t pages = 1024;
@@ -1540,6 +1595,7 @@ Suite *test_suite(void)
     tc = tcase_create("sharing");
     tcase_add_test(tc, test_share_of_small_pool);
     tcase_add_test(tc, test_share_after_shrink);
+    tcase_add_test(tc, test_share_during_shrink);
     tcase_add_test(tc, test_stream_beside_writers_and_eviction);
     tcase_add_test(tc, test_two_streams_same_pages);
     tcase_add_test(tc, test_no_lane);
