@@ -410,7 +410,7 @@ END_TEST
 /* A read or write completing with -EAGAIN (the kernel could not issue
  * it without blocking) is sent again, not reported: half of all
  * completions so, and every page reads and writes as it should, single
- * and coalesced, with nothing counted as an error.  A ring whose
+ * and coalesced, with nothing counted as an error.  A request whose
  * completions stay -EAGAIN hands the error on: the pin fails, it does
  * not wait for ever. */
 START_TEST(test_uring_eagain_completions)
