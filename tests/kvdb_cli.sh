@@ -242,6 +242,45 @@ else
     fail "nc.db has no internal page"
 fi
 
+# A damaged leaf of a file without checksums (a cell count past the
+# page's end): every command that reads it says so and exits 2 - none
+# reads cells out of the page, takes a key for missing, or changes it.
+kv --no-checksums --no-compact nl.db load 3000 --seed 3 >/dev/null 2>&1
+kv --no-compact nl.db scan --keys >nl.keys 2>/dev/null
+# The leftmost leaf of the last commit's tree: the root's first child.
+# Page 0 holds two meta slots (at 0 and 4096: the sequence at +24, the
+# root at +32); an internal page holds its first child at +24.
+u64() { od -An -tu8 -j "$2" -N8 "$1" | tr -d ' '; }
+if [ "$(u64 nl.db 24)" -gt "$(u64 nl.db $((4096 + 24)))" ]; then meta=0; else meta=4096; fi
+root=$(u64 nl.db $((meta + 32)))
+leaf=
+if [ "$(od -An -tu1 -j $((root * 8192)) -N1 nl.db | tr -d ' ')" = 2 ]; then
+    leaf=$(u64 nl.db $((root * 8192 + 24)))
+fi
+if [ -n "$leaf" ]; then
+    printf '\377\017' | dd of=nl.db bs=1 seek=$((leaf * 8192 + 2)) conv=notrunc status=none
+    for c in "scan --count" "scan --count --no-hint" "verify 3000 --seed 3"; do
+        # shellcheck disable=SC2086
+        try "a leaf with 4095 cells: $c exit 2" 2 --no-compact nl.db $c &&
+            has "names the page" err "page $leaf: "
+    done
+    bad_key=
+    while read -r key; do
+        kv --no-compact nl.db get "$key" >/dev/null 2>&1
+        if [ $? -eq 2 ]; then bad_key=$key; break; fi
+    done <nl.keys
+    if [ -n "$bad_key" ]; then
+        try "get of a key in it: exit 2, not 'not found'" 2 --no-compact nl.db get "$bad_key" &&
+            has "says why" err "page $leaf: "
+        try "put of that key: exit 2" 2 --no-compact nl.db put "$bad_key" v
+        try "count unchanged" 0 --no-compact nl.db count && has "3000 keys" out '^3000$'
+    else
+        fail "no key of nl.db reads the damaged leaf $leaf"
+    fi
+else
+    fail "nl.db's root is not an internal page"
+fi
+
 # A pool too small for a change of a tall tree (4 frames, 1 KiB keys and
 # values: height 3): the put fails with bpool's no-frame error within a
 # few seconds, not after minutes of retries holding the tree's locks.

@@ -163,7 +163,7 @@ static int descend_optimistic(kvdb *db, const void *key, size_t klen,
         cur = next;
         lvl--;
     }
-    if (node_type(leaf->data) != PT_LEAF || node_level(leaf->data) != 0) {
+    if (kv_leaf_damage(db, leaf->data) != NULL) {
         pg_unpin(db->pg, leaf);
         return OLC_RESTART;   /* the latched descent will say what is wrong */
     }
@@ -227,9 +227,10 @@ static int descend_latched(kvdb *db, const void *key, size_t klen,
             return r;
         cur = child;
     }
-    if (node_type(cur.data) != PT_LEAF) {
+    const char *bad = kv_leaf_damage(db, cur.data);
+    if (bad != NULL) {
         pg_unpin(db->pg, &cur);
-        return corrupt(cur.pgno, "expected a leaf");
+        return corrupt(cur.pgno, bad);
     }
     *leaf = cur;
     return 0;
@@ -451,6 +452,8 @@ static int step_down(struct op *o)
     o->top = k + 1;
     if (node_level(o->path[k + 1].data) != node_level(p) - 1)
         return corrupt(o->path[k + 1].pgno, "wrong level below its parent");
+    if (node_level(p) == 1 && (bad = kv_leaf_damage(db, o->path[k + 1].data)))
+        return corrupt(o->path[k + 1].pgno, bad);
     if (node_epoch(o->path[k + 1].data) != db->epoch)
         return cow(o, k + 1);
     return 0;
@@ -531,9 +534,12 @@ static int share_insert(struct op *o, int k, const uint8_t *cell,
                    &sib);
     if (r < 0)
         return r;
-    if (node_type(sib.data) != PT_LEAF || node_level(sib.data) != 0) {
+    const char *bad = kv_leaf_damage(db, sib.data);
+    if (bad != NULL) {
         pg_unpin(db->pg, &sib);
-        return corrupt(sib.pgno, "a leaf's sibling is not a leaf");
+        return corrupt(sib.pgno, node_type(sib.data) != PT_LEAF ||
+                                 node_level(sib.data) != 0
+                                     ? "a leaf's sibling is not a leaf" : bad);
     }
     uint8_t *tl = malloc(db->P), *tr = malloc(db->P);
     uint32_t ln = node_n(leaf_left ? o->path[k].data : sib.data),

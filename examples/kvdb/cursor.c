@@ -143,10 +143,11 @@ static int take_leaves(void *arg, uint64_t pgno, const uint8_t *p,
             r = kv_fail(-EIO, "page stream ended after %u of %u leaves", j, k);
         if (r < 0)
             break;
-        if (node_type(leaf.data) != PT_LEAF || node_level(leaf.data) != 0)
-            r = kv_fail(-EBADMSG, "page %llu: expected a leaf below its "
-                        "parent (run `kvdb FILE check`)",
-                        (unsigned long long)leaf.pgno);
+        const char *bad = kv_leaf_damage(db, leaf.data);
+        if (bad != NULL)
+            r = kv_fail(-EBADMSG, "page %llu: %s below its parent (run "
+                        "`kvdb FILE check`)", (unsigned long long)leaf.pgno,
+                        bad);
         else
             memcpy(c->leaves + (size_t)j * db->P, leaf.data, db->P);
         pg_unpin(db->pg, &leaf);

@@ -332,6 +332,9 @@ const char *node_verify(const uint8_t *p, uint32_t P);
  * damaged file without checksums is reported, not followed out of the
  * page.  O(cells), no allocation. */
 const char *node_check_internal(const uint8_t *p, uint32_t P);
+/* The same for a leaf: its cells within the page, their lengths within
+ * kvdb's limits (NULL: sound). */
+const char *node_check_leaf(const uint8_t *p, uint32_t P);
 
 /* ------------------------------------------------------------------ */
 /* meta.c: page 0, two commit records                                 */
@@ -448,6 +451,18 @@ struct kvdb {
     atomic_uint_fast64_t st_compact_moves; /* pages moved by compactions */
     bool compact_at_close;    /* kvdb_options: no KVDB_NOCOMPACT */
 };
+
+/* What is wrong with the leaf p of db (NULL: nothing) before its cells are
+ * used.  In a file with page checksums bpool has checked the bytes read;
+ * in one without, nothing else stands between a damaged leaf and cell
+ * offsets and lengths that point out of the page. */
+static inline const char *kv_leaf_damage(const kvdb *db, const uint8_t *p)
+{
+    if (node_type(p) != PT_LEAF || node_level(p) != 0)
+        return "expected a leaf";
+    return (db->file_flags & META_F_CHECKSUMS) ? NULL
+                                               : node_check_leaf(p, db->P);
+}
 
 int kv_fail(int err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

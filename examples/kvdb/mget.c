@@ -71,12 +71,14 @@ static int corrupt(uint64_t pgno, const char *what)
 
 /* Look the keys of the batch whose page is leaf number j up in it.
  * Returns how many were found, or an error if it is not a leaf. */
-static int lookup_leaf(struct kvdb_mget_item **it, uint32_t m,
-                       const uint32_t *at, uint32_t j, const kv_page *leaf)
+static int lookup_leaf(const kvdb *db, struct kvdb_mget_item **it,
+                       uint32_t m, const uint32_t *at, uint32_t j,
+                       const kv_page *leaf)
 {
     const uint8_t *p = leaf->data;
-    if (node_type(p) != PT_LEAF || node_level(p) != 0)
-        return corrupt(leaf->pgno, "expected a leaf");
+    const char *bad = kv_leaf_damage(db, p);
+    if (bad != NULL)
+        return corrupt(leaf->pgno, bad);
     int found = 0;
     for (uint32_t i = 0; i < m; i++) {
         if (at[i] != j)
@@ -116,7 +118,7 @@ static int mget_batch(kvdb *db, struct kvdb_mget_item **it, uint32_t m)
     for (uint32_t i = 0; i < m; i++)
         at[i] = 0;
     if (h == 0) {                /* the root is the only leaf */
-        r = lookup_leaf(it, m, at, 0, &cur[0]);
+        r = lookup_leaf(db, it, m, at, 0, &cur[0]);
         pg_unpin(db->pg, &cur[0]);
         return r;
     }
@@ -159,7 +161,7 @@ static int mget_batch(kvdb *db, struct kvdb_mget_item **it, uint32_t m)
                 r = kv_fail(-EIO, "page stream ended after %u of %u pages",
                             got, np);
             } else if (r == 1 && lvl == 1) {
-                r = lookup_leaf(it, m, at, got, pg);
+                r = lookup_leaf(db, it, m, at, got, pg);
                 pg_unpin(db->pg, pg);
                 found += r > 0 ? r : 0;
                 got++;

@@ -317,6 +317,25 @@ const char *node_check_internal(const uint8_t *p, uint32_t P)
     return NULL;
 }
 
+const char *node_check_leaf(const uint8_t *p, uint32_t P)
+{
+    if (node_type(p) != PT_LEAF || node_level(p) != 0)
+        return "expected a leaf";
+    uint32_t n = node_n(p);
+    if (NODE_HDR + 2 * n > P)
+        return "more cells than the page holds";
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t off = slot(p, i);
+        if (off < NODE_HDR + 2 * n || off + LEAF_CELL(0, 0) > P)
+            return "cell offset outside the page";
+        uint32_t kl = get16(p + off), vl = get16(p + off + 2);
+        if (kl > KVDB_KEY_MAX || vl > KVDB_VAL_MAX ||
+            off + LEAF_CELL(kl, vl) > P)
+            return "bad key or value length";
+    }
+    return NULL;
+}
+
 const char *node_verify(const uint8_t *p, uint32_t P)
 {
     uint32_t n = node_n(p), u = upper(p);
