@@ -95,6 +95,12 @@ usage_error "no frames" bpool-sim "-n FRAMES is required" trace.txt
 usage_error "no command" kvdb "no COMMAND given after FILE" x.db
 usage_error "unknown command" kvdb "unknown command or arguments: frobnicate" x.db frobnicate
 usage_error "a pool setting kvdb has not" kvdb "--flushers: kvdb takes only" --flushers 1 x.db get a
+usage_error "a command's number not a number" kvdb "--seed wants a number, not \"abc\"" \
+    x.db load 10 --seed abc
+usage_error "a command's threads out of range" kvdb "load: --threads 0: want 1 to 64" \
+    x.db load 10 --threads 0
+usage_error "a command's step 0" kvdb "verify: --step 0: want 1 or more" x.db verify 10 --step 0
+usage_error "mt's numbers" kvdb "mt: bad numbers" x.db mt --keys 0
 usage_error "--pool with --frames" bpool-bench "give --pool or --frames, not both" \
     -p 1M --frames 64 hit
 usage_error "--pool with --frames" bpool-shell "give --pool or --frames, not both" \

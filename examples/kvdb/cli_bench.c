@@ -124,11 +124,14 @@ int cmd_bench(struct cli *c, int argc, char **argv)
     uint64_t seed = arg_u64(&a, "seed", 42, &ok);
     /* --threads T: the lookups once more, by 2, 4, ... up to T threads */
     uint64_t max_threads = arg_u64(&a, "threads", 1, &ok);
-    if (!ok)
+    if (!ok) {
+        opt_try_help();   /* after arg_u64's line */
         return EX_ERR;
+    }
     if (max_threads == 0 || max_threads > KVDB_BENCH_THREADS_MAX) {
         fprintf(stderr, "kvdb: bench: --threads %llu: want 1 to %d\n",
                 (unsigned long long)max_threads, KVDB_BENCH_THREADS_MAX);
+        opt_try_help();
         return EX_ERR;
     }
     /* bench recreates FILE: only a kvdb file that nobody has open (it
@@ -341,8 +344,10 @@ int cmd_hotscan(struct cli *c, int argc, char **argv)
     }
     uint64_t lookups = arg_u64(&a, "lookups", 20000, &ok);
     bool hint = !args_flag(&a, "no-hint");
-    if (!ok)
+    if (!ok) {
+        opt_try_help();   /* after arg_u64's line */
         return EX_ERR;
+    }
     kvdb *db;
     if (open_db(c, false, &db) < 0)
         return EX_ERR;

@@ -352,8 +352,12 @@ static int bulk(struct cli *c, int argc, char **argv, const char *name)
     uint64_t threads = arg_u64(&a, "threads", 1, &ok);
     j->batch = args_flag(&a, "sorted") ? n : arg_u64(&a, "batch", 0, &ok);
     if (!ok || j->step == 0 || threads == 0 || threads > MAX_THREADS) {
-        fprintf(stderr, "kvdb: bad option value (threads: 1 to %d, step > "
-                "0)\n", MAX_THREADS);
+        if (ok && j->step == 0)
+            fprintf(stderr, "kvdb: %s: --step 0: want 1 or more\n", name);
+        else if (ok)
+            fprintf(stderr, "kvdb: %s: --threads %llu: want 1 to %d\n", name,
+                    (unsigned long long)threads, MAX_THREADS);
+        opt_try_help();   /* after arg_u64's line, or the one above */
         free(j);
         return EX_ERR;
     }
@@ -627,8 +631,10 @@ int cmd_mt(struct cli *c, int argc, char **argv)
     uint64_t compact_every = arg_u64(&a, "compact-every", 0, &ok);
     m->seed = arg_u64(&a, "seed", 7, &ok);
     if (!ok || W == 0 || W + R + S > MAX_THREADS || N < 4 * W) {
-        fprintf(stderr, "kvdb: mt: bad numbers (1 writer at least, %d "
-                "threads at most, keys >= 4 x writers)\n", MAX_THREADS);
+        if (ok)
+            fprintf(stderr, "kvdb: mt: bad numbers (1 writer at least, %d "
+                    "threads at most, keys >= 4 x writers)\n", MAX_THREADS);
+        opt_try_help();
         free(m);
         return EX_ERR;
     }
