@@ -218,6 +218,9 @@ if [ -n "$leaf" ]; then
         has "says why" err 'checksum'
     try "the pair before it was not committed" 1 dmg.db get 0
     try "count unchanged" 0 dmg.db count && has "3000 keys" out '^3000$'
+    try "verify meets the damaged leaf: exit 2" 2 dmg.db verify 3000 --seed 3 &&
+        has "says it stopped, not 'all as expected'" out \
+            '^verify: [0-9]* keys in .*, stopped by the error above$'
 else
     fail "no page of gen.db holds its last key alone"
 fi

@@ -255,10 +255,13 @@ static int run_job(struct job *j, int threads, uint64_t commit_every,
     }
     double secs = now_sec() - t0;
     uint64_t bad = atomic_load(&j->wrong);
+    /* Stopped by an error: the keys done were as expected, but not all
+     * of the N asked for were done. */
     printf("%s: %llu keys in %.2f s (%.0f/s)%s", name,
            (unsigned long long)atomic_load(&j->done), secs,
            secs > 0 ? (double)atomic_load(&j->done) / secs : 0.0,
-           bad ? "" : ", all as expected\n");
+           bad ? "" : r < 0 ? ", stopped by the error above\n"
+                            : ", all as expected\n");
     if (bad)
         printf(", %llu NOT as expected\n", (unsigned long long)bad);
     fflush(stdout);
