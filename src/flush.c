@@ -140,8 +140,8 @@ static int call_before_write(bp_pool *pool, uint32_t f)
     if (r >= 0)
         return 0;
     return bp__fail(r, "the before_write hook refused to let page %llu be "
-                    "written (%s): make the log records the page's changes "
-                    "depend on durable first; %s", (unsigned long long)page,
+                    "written (%s): make the log records the page depends on "
+                    "durable first; %s", (unsigned long long)page,
                     bp_strerror(r), fate(pool));
 }
 
