@@ -479,7 +479,15 @@ START_TEST(test_many_pages_small_pool)
     ck_assert_uint_eq(st.reads, st.misses + st.prefetch_pages);
     ck_assert_uint_eq(st.hits + st.misses, (uint64_t)D_THREADS * D_OPS);
     /* writes = write-backs by evicting threads, by the background
-     * flushers and by the test's own flushes. */
+     * flushers and by the test's own flushes.  A flusher still writing
+     * back may be between its two counts while the statistics are
+     * summed: read them again until that is over (a miscount would never
+     * agree). */
+    for (double end = tu_now() + 5;
+         st.writes != st.evict_writes + st.flusher_writes +
+                      atomic_load(&sh.flushed) && tu_now() < end;
+         usleep(2000))
+        st = tu_settled_stats(sh.pool);
     ck_assert_uint_eq(st.writes, st.evict_writes + st.flusher_writes +
                       atomic_load(&sh.flushed));
 
