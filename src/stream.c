@@ -362,6 +362,14 @@ static bool add_to_run(bp_stream *s, uint32_t idx, struct slot *sl)
     return true;
 }
 
+/* The most pages a stream may hold: an eighth of the frames new pages
+ * may go to (a running shrink's target), at least 1. */
+static uint32_t pool_share(const bp_pool *pool)
+{
+    uint32_t frames = bp__frames_usable(pool);
+    return frames / 8 ? frames / 8 : 1;
+}
+
 /* Fill the ring up to the distance, then submit the reads it needs.
  * The last run stays open across calls while adjacent pages may still
  * join it (as PostgreSQL's pending read), so a sequential stream sends
@@ -374,8 +382,7 @@ static void fill(bp_stream *s)
      * shrunk since (bp_resize), or shrinking now, caps it at an eighth of
      * what is left, so a stream never holds more of the smaller pool than
      * it would have been given there. */
-    uint32_t frames = bp__frames_usable(s->pool);
-    uint32_t share = frames / 8 ? frames / 8 : 1;
+    uint32_t share = pool_share(s->pool);
     uint32_t most = s->max_depth < share ? s->max_depth : share;
     while (!s->source_done && s->used < s->distance && s->used < most) {
         /* A page that needs a read needs a run: leave room for one. */
@@ -653,8 +660,7 @@ int bp_stream_open(bp_pool *pool, bp_stream_next_fn next, void *arg,
                         "(BP_RDONLY), so a stream that hands out pages for "
                         "write is refused");
     uint32_t depth = o.max_depth ? o.max_depth : BP_DEFAULT_STREAM_DEPTH;
-    uint32_t frames = bp__frames_usable(pool);
-    uint32_t share = frames / 8 ? frames / 8 : 1;
+    uint32_t share = pool_share(pool);
     if (depth > share)
         depth = share;
     uint32_t max_run = pool->opts.readahead_max / pool->page_size;
