@@ -28,7 +28,8 @@
 # in text files and binaries alike, are rewritten in place) and each
 # lane takes the next mutant from a shared queue: the tests spend much
 # of their time waiting for I/O, so two lanes on two CPUs take about
-# 60% of one lane's time.  Results are printed as they come.
+# about two thirds of one lane's time (doc/analysis.md).  Results are
+# printed as they come.
 # Exit status: 0 when every mutant not marked equivalent was killed, 1 when
 # one survived or a mutant no longer applies (its text is not found
 # exactly once: the source changed, so update the mutant), 2 on usage.
