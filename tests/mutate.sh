@@ -27,7 +27,7 @@
 # same length, so the absolute paths that configure and libtool wrote,
 # in text files and binaries alike, are rewritten in place) and each
 # lane takes the next mutant from a shared queue: the tests spend much
-# of their time waiting for I/O, so two lanes on two CPUs take about
+# of their time waiting for I/O, so two lanes on two CPUs take
 # about two thirds of one lane's time (doc/analysis.md).  Results are
 # printed as they come.
 # Exit status: 0 when every mutant not marked equivalent was killed, 1 when
