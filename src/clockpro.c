@@ -73,6 +73,9 @@
  *  - BP__CP_FORCE: before giving up, sweep hand_hot over the hot pages and
  *    take a freeable, unreferenced one (at most 2 * hot steps).
  *  - bp__cp_forget: drop a resident page and free its frame.
+ *  - bp__cp_forget_pages: drop the NONRES entries of a range of pages (a
+ *    file detached or cut short: a page of that number later is another
+ *    page, whose first reference must not count as a re-reference).
  */
 #include "clockpro.h"
 
@@ -973,6 +976,24 @@ void bp__cp_forget(struct bp__clockpro *cp, uint32_t frame)
     frame_release(cp, frame);
     clock_drop(cp, i);
     settle(cp);
+}
+
+void bp__cp_forget_pages(struct bp__clockpro *cp, uint64_t first, uint64_t end)
+{
+    bool dropped = false;
+
+    if (cp->nonres == 0)
+        return;
+    for (uint32_t i = 0; i < cp->nent_live; i++) {
+        struct cp_entry *e = &cp->ent[i];
+        if (e->status == BP__CP_NONRES && ent_page(e) >= first &&
+            ent_page(e) < end) {
+            clock_drop(cp, i);
+            dropped = true;
+        }
+    }
+    if (dropped)
+        settle(cp);
 }
 
 enum bp__cp_status bp__cp_frame_status(const struct bp__clockpro *cp, uint32_t frame)

@@ -194,6 +194,16 @@ void bp__cp_shrink_end(struct bp__clockpro *cp, bool commit);
  * ignored. */
 void bp__cp_forget(struct bp__clockpro *cp, uint32_t frame);
 
+/* Forget what the clock remembers of pages first <= page < end that are
+ * not resident (their NONRES entries leave the clock, ending their test
+ * periods without adjusting m_c: the pages are gone, not cold), as when
+ * a file is detached or cut short - a page that later has one of those
+ * numbers is another page, and its first reference must not count as a
+ * re-reference during a test period.  Resident pages of the range are
+ * the caller's to drop first (bp__cp_forget).  O(entries); the hands
+ * settle as after any operation. */
+void bp__cp_forget_pages(struct bp__clockpro *cp, uint64_t first, uint64_t end);
+
 /* Page held by `frame`, or BP__CP_NOPAGE if the frame is free. */
 uint64_t bp__cp_frame_page(const struct bp__clockpro *cp, uint32_t frame);
 

@@ -135,6 +135,19 @@ static int drop_pages(bp_pool *pool, uint32_t n, uint64_t from,
     }
 }
 
+/* After drop_pages(pool, n, from): the policy forgets the pages it
+ * remembers as non-resident there too.  A page of that number later (a
+ * file attached into slot n, or the file grown again) is another page:
+ * its first pin is a first reference, not a re-reference of a page the
+ * clock evicted (which would make it hot at once and move m_c). */
+static void forget_history(bp_pool *pool, uint32_t n, uint64_t from)
+{
+    pthread_mutex_lock(&pool->miss_mu);
+    bp__cp_forget_pages(pool->policy, BP_PAGE_ID(n, from),
+                        BP_PAGE_ID(n, 0) + (UINT64_C(1) << BP_FILE_SHIFT));
+    pthread_mutex_unlock(&pool->miss_mu);
+}
+
 /* -EBUSY naming a pinned page of file n from page `from` on, or 0 if
  * none is pinned. */
 static int pinned_page(bp_pool *pool, uint32_t n, uint64_t from,
@@ -193,6 +206,8 @@ int bp_detach(bp_pool *pool, uint32_t file)
     r = bp__flush_and_sync(pool, df, 0, "bp_detach", true);
     if (r >= 0)
         r = drop_pages(pool, file, 0, "bp_detach", 1000);   /* 10 s */
+    if (r >= 0)
+        forget_history(pool, file, 0);
     if (r >= 0 && !pool->read_only)
         r = bp__dw_close(df);
     if (r < 0) {
@@ -300,6 +315,8 @@ int bp_truncate_file(bp_pool *pool, uint32_t file, uint64_t pages)
     set_count(pool, df, pages);
     /* The pool's own transient pins end within one I/O: 2 s at most. */
     r = drop_pages(pool, file, pages, fn, 200);
+    if (r == 0)
+        forget_history(pool, file, pages);
     /* First an fdatasync: the header may record only a count an
      * fdatasync has covered, and pages added since the last sync (up to
      * `had`) may not be durable yet - a header saying `pages` over a file

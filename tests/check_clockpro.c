@@ -634,10 +634,29 @@ static uint64_t rng_next(uint64_t *x)
     return *x;
 }
 
+/* NONRES entries of pages lo <= page < hi: `inside` counts them. */
+struct nonres_in_range {
+    uint64_t lo, hi;
+    uint32_t inside;
+};
+
+static void count_nonres_in(void *arg, uint64_t page, uint32_t frame,
+                            enum bp__cp_status status, unsigned hand_mask)
+{
+    struct nonres_in_range *in = arg;
+    (void)frame;
+    (void)hand_mask;
+    if (status != BP__CP_NONRES)
+        return;
+    in->inside += page >= in->lo && page < in->hi;
+}
+
 /* Proves the invariants survive what a pool does and a replay never does:
  * pinned frames (SKIP), BP__CP_FORCE taking hot pages, -BP_ENOFRAME
- * failures (which must admit nothing), and forget - checked after every
- * step, for several sizes and caps. */
+ * failures (which must admit nothing), forget, and the history of a
+ * range of pages forgotten (bp__cp_forget_pages: only NONRES entries in
+ * the range go, nothing else moves) - checked after every step, for
+ * several sizes and caps. */
 START_TEST(test_random_pins)
 {
     static const uint32_t sizes[][2] = {{4, 4}, {5, 0}, {8, 2},
@@ -645,7 +664,7 @@ START_TEST(test_random_pins)
     uint64_t x = 0x243F6A8885A308D3u;
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         uint32_t m = sizes[k][0];
-        unsigned fails = 0, forgets = 0;
+        unsigned fails = 0, forgets = 0, history_forgets = 0;
         struct psim_cp s;
         sim_init(&s, m, sizes[k][1]);
         for (int step = 0; step < 40000; step++) {
@@ -660,6 +679,23 @@ START_TEST(test_random_pins)
 
             if ((r >> 40) % 100 < 20)
                 s.pin[f] = (r >> 48) % 100 < pin_pct;
+            if ((r >> 56) % 64 == 1) {   /* a file's pages given up */
+                uint64_t lo = 1000 + (r >> 20) % (8 * m), hi = lo + m;
+                struct nonres_in_range in = { lo, hi, 0 };
+                struct bp__cp_counts a, b;
+                bp__cp_counts(s.cp, &a);
+                bp__cp_walk(s.cp, count_nonres_in, &in);
+                bp__cp_forget_pages(s.cp, lo, hi);
+                bp__cp_counts(s.cp, &b);
+                REQUIRE_CHECK(s.cp);
+                REQUIRE(b.nonres == a.nonres - in.inside);
+                REQUIRE(b.hot == a.hot && b.cold == a.cold && b.m_c == a.m_c);
+                history_forgets += in.inside > 0;
+                in.inside = 0;
+                bp__cp_walk(s.cp, count_nonres_in, &in);
+                REQUIRE(in.inside == 0);
+                continue;
+            }
             if ((r >> 56) % 64 == 0) {
                 uint64_t p = bp__cp_frame_page(s.cp, f);
                 struct bp__cp_counts a, b;
@@ -703,6 +739,8 @@ START_TEST(test_random_pins)
         }
         ck_assert_uint_gt(fails, 0);
         ck_assert_uint_gt(forgets, 0);
+        if (sizes[k][1] > 0)
+            ck_assert_uint_gt(history_forgets, 0);
         sim_fini(&s);
     }
 }

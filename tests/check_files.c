@@ -191,6 +191,107 @@ START_TEST(test_detach_leaves_the_others)
 }
 END_TEST
 
+/* The clock's memory of file `file`'s non-resident pages: how many, and
+ * (when *page_out is not NULL) one of their page numbers. */
+struct nonres_of {
+    uint32_t file;
+    uint32_t count;
+    uint64_t page;
+};
+
+static int count_nonres(void *arg, const struct bp_clock_entry *e)
+{
+    struct nonres_of *n = arg;
+    if (strcmp(e->status, "nonresident") == 0 &&
+        BP_PAGE_FILE(e->pgno) == n->file) {
+        n->count++;
+        n->page = BP_PAGE_NO(e->pgno);
+    }
+    return 0;
+}
+
+static struct nonres_of nonres_of(bp_pool *pool, uint32_t file)
+{
+    struct nonres_of n = { file, 0, 0 };
+    ck_assert_int_eq(bp_inspect_clock(pool, count_nonres, &n, NULL), 0);
+    return n;
+}
+
+/* The status of page id `pgno` in the clock ("" if it has no entry). */
+struct status_of {
+    uint64_t pgno;
+    char status[16];
+};
+
+static int find_status(void *arg, const struct bp_clock_entry *e)
+{
+    struct status_of *st = arg;
+    if (e->pgno == st->pgno && e->frame != UINT32_MAX)
+        snprintf(st->status, sizeof st->status, "%s", e->status);
+    return 0;
+}
+
+static const char *status_of(bp_pool *pool, uint64_t pgno)
+{
+    static struct status_of st;
+    st.pgno = pgno;
+    st.status[0] = 0;
+    ck_assert_int_eq(bp_inspect_clock(pool, find_status, &st, NULL), 0);
+    return st.status;
+}
+
+/* Proves a detached file's, or a cut file's, pages leave the clock's
+ * history too: the page that later has one of their numbers (in the next
+ * file attached into the slot, or in the file grown again) is a first
+ * reference, admitted cold - not a re-reference of the page the clock
+ * evicted, which would be admitted hot and move the cold target. */
+START_TEST(test_detach_forgets_history)
+{
+    char *a, *b;
+    make_two(&a, &b);
+    bp_pool *pool = pool_of(16, BP_NOFLUSH | BP_NOREADAHEAD);
+    ck_assert_uint_eq(attach(pool, a), 0);
+    ck_assert_uint_eq(attach(pool, b), 1);
+    for (int round = 0; round < 2; round++)  /* file 0's hot pages */
+        for (uint64_t p = 0; p < 8; p++)
+            expect(pool, 0, p, 1);
+    for (uint64_t p = 0; p < B_PAGES; p++)   /* 40 pages through 16 frames */
+        expect(pool, 1, p, 2);
+    struct nonres_of before = nonres_of(pool, 1);
+    ck_assert_uint_gt(before.count, 0);
+    ck_assert_int_eq(bp_detach(pool, 1), 0);
+    ck_assert_uint_eq(nonres_of(pool, 1).count, 0);
+    for (uint64_t p = 8; p < 16; p++)   /* the pool full again */
+        expect(pool, 0, p, 1);
+    char *c = tu_path("files_c.data");
+    tu_make_file(c, PS, B_PAGES, 3);
+    ck_assert_uint_eq(attach(pool, c), 1);   /* another file, slot 1 */
+    expect(pool, 1, before.page, 3);
+    ck_assert_str_ne(status_of(pool, BP_PAGE_ID(1, before.page)), "hot");
+    ck_assert_int_eq(bp_detach(pool, 1), 0);
+
+    /* Cut short: the pages past the cut are forgotten, the others not. */
+    for (uint64_t p = 0; p < A_PAGES; p++)
+        expect(pool, 0, p, 1);
+    struct nonres_of cut = nonres_of(pool, 0);
+    ck_assert_uint_gt(cut.count, 1);
+    ck_assert_uint_ge(cut.page, 8);
+    ck_assert_int_eq(bp_truncate_file(pool, 0, 8), 0);
+    ck_assert_uint_eq(nonres_of(pool, 0).count, 0);
+    uint64_t got = 0;
+    bp_page pg;
+    while (got < cut.page) {   /* the file grows back to cut.page */
+        ck_assert_int_eq(bp_alloc_page(pool, &got, &pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_str_ne(status_of(pool, BP_PAGE_ID(0, cut.page)), "hot");
+    ck_assert_int_eq(bp_close(pool), 0);
+    unlink(a);
+    unlink(b);
+    unlink(c);
+}
+END_TEST
+
 /* Proves each file grows on its own: bp_alloc_page_in adds a page to the
  * file named, and bp_alloc_page to file 0. */
 START_TEST(test_alloc_per_file)
@@ -918,6 +1019,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_truncate_during_checkpoint);
     tcase_add_test(tc, test_truncate_after_lost_durability);
     tcase_add_test(tc, test_truncate_while_reading);
+    tcase_add_test(tc, test_detach_forgets_history);
     suite_add_tcase(s, tc);
     return s;
 }
