@@ -55,10 +55,14 @@
  * that stay before their memory goes back (registry_resize): a
  * registration keeps pointing at the pages it pinned, so a frame reused
  * after a grow would otherwise be read into memory the pool no longer
- * sees.  A file leaves every ring before its descriptor is closed
+ * sees.  A slot is emptied only while its ring is idle (nothing prepared
+ * in the SQ, nothing in flight: `inflight`), since a request prepared
+ * with it would fail with EFAULT; a shrink that finds the ring busy
+ * leaves that to the ring's next submission or reap (empty_refused).  A file leaves every ring before its descriptor is closed
  * (registry_file), and a ring gives its files back before it is
  * destroyed: a registration holds the file open, and its lock with it.
- * Lock order: a ring's sq_mu, then the registry's mu.
+ * Lock order: a ring's sq_mu, then the registry's mu (a shrink only try-locks
+ * a ring's sq_mu under mu: empty_refused).
  *
  * EAGAIN.  A read or write can complete with -EAGAIN where the kernel
  * could not issue it without blocking and did not issue it again itself
@@ -114,6 +118,13 @@ struct uring_ctx {
     _Atomic uint32_t *chunk_len;
     bool files_ok;
     _Atomic int file_fd[FILE_SLOTS];
+    /* Requests the kernel took whose completions are not reaped yet
+     * (added by flush_ring, taken away by ur_getevents): a buffer slot
+     * may be emptied only while no request can still use it. */
+    _Atomic unsigned inflight;
+    /* A shrink refused to register a chunk shorter and could not empty
+     * its slot at once: empty_refused does it once the ring is idle. */
+    _Atomic bool empty_pending;
     unsigned long long fixed_buffers;   /* requests sent so (statistics) */
     unsigned long long fixed_files;
     struct uring_ctx *next;             /* the registry's list of rings */
@@ -326,6 +337,15 @@ static int set_chunk(struct uring_ctx *u, unsigned c, uint32_t len)
     return r < 0 ? r : 0;
 }
 
+/* No request of ring u can use a buffer slot now: none prepared in its
+ * SQ, none taken by the kernel and not reaped.  Caller holds u's sq_mu
+ * (so nothing new is prepared meanwhile). */
+static bool ring_idle(struct uring_ctx *u)
+{
+    return io_uring_sq_ready(&u->ring) == 0 &&
+           atomic_load_explicit(&u->inflight, memory_order_acquire) == 0;
+}
+
 /* Set file slot s of ring u to descriptor fd (FILE_NONE: empty).  Caller
  * holds the registry's mu. */
 static int set_file(struct uring_ctx *u, unsigned s, int fd)
@@ -370,11 +390,48 @@ static void ur_registry_resize(void *reg, size_t len)
                                   memory_order_relaxed);
             if (set_chunk(u, c, keep) == 0)
                 continue;
+            /* Refused: new requests go plain from here, and the slot is
+             * emptied (which costs no locked memory) - but only while no
+             * request prepared with it can still reach the kernel: a
+             * submitter may hold one in the SQ right now, waiting for
+             * this mutex to register another chunk, and it would fail
+             * with EFAULT.  So the slot is emptied here only if the ring
+             * is idle (its sq_mu free, nothing in flight; a try-lock, as
+             * sq_mu comes before this mutex), else by empty_refused once
+             * it is.  Its frames' memory stays pinned until then. */
             atomic_store_explicit(&u->chunk_len[c], CHUNK_REFUSED,
                                   memory_order_relaxed);
-            (void)set_chunk(u, c, 0);   /* an empty slot: nothing to count */
+            bool emptied = false;
+            if (pthread_mutex_trylock(&u->sq_mu) == 0) {
+                if (ring_idle(u)) {
+                    (void)set_chunk(u, c, 0);
+                    emptied = true;
+                }
+                pthread_mutex_unlock(&u->sq_mu);
+            }
+            if (!emptied)
+                atomic_store_explicit(&u->empty_pending, true,
+                                      memory_order_release);
         }
     }
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* The slots of chunks a shrink could not register shorter, emptied now
+ * if the ring is idle (see ur_registry_resize).  Caller holds u's sq_mu
+ * and not the registry's mu. */
+static void empty_refused(struct uring_ctx *u)
+{
+    if (!atomic_load_explicit(&u->empty_pending, memory_order_acquire) ||
+        !ring_idle(u))
+        return;
+    struct uring_registry *g = u->reg;
+    pthread_mutex_lock(&g->mu);
+    atomic_store_explicit(&u->empty_pending, false, memory_order_relaxed);
+    for (unsigned c = 0; c < g->nchunks; c++)
+        if (atomic_load_explicit(&u->chunk_len[c], memory_order_relaxed) ==
+            CHUNK_REFUSED)
+            (void)set_chunk(u, c, 0);
     pthread_mutex_unlock(&g->mu);
 }
 
@@ -588,6 +645,8 @@ static bool flush_ring(struct uring_ctx *u, unsigned wait)
         int r = wait ? io_uring_submit_and_wait(&u->ring, wait)
                      : io_uring_submit(&u->ring);
         if (r > 0) {
+            atomic_fetch_add_explicit(&u->inflight, (unsigned)r,
+                                      memory_order_relaxed);
             wait = 0;     /* the wait was part of that call */
             tries = -1;   /* it took some: the count starts again */
             continue;
@@ -610,6 +669,8 @@ static int submit_some(struct uring_ctx *u, long n, struct iocb **cbs,
     pthread_mutex_lock(&u->sq_mu);
     if (io_uring_sq_ready(&u->ring) > 0)
         (void)flush_ring(u, 0);   /* what an earlier call left: room */
+    if (u->chunk_len)
+        empty_refused(u);
     while (k < n) {
         struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
         if (!sqe)
@@ -711,6 +772,7 @@ static int ur_getevents(bp__io_ctx ctx, long min, long max, struct io_event *ev)
         struct iocb *cb = io_uring_cqe_get_data(cqe);
         int res = cqe->res;
         io_uring_cqe_seen(&u->ring, cqe);
+        atomic_fetch_sub_explicit(&u->inflight, 1, memory_order_release);
         if (!cb)
             continue;  /* a no-op of ur_submit */
         if (&bp__io_tap && bp__io_tap.completion)
@@ -725,6 +787,11 @@ static int ur_getevents(bp__io_ctx ctx, long min, long max, struct io_event *ev)
         ev[got].res = (unsigned long)(long)res;
         ev[got].res2 = 0;
         got++;
+    }
+    if (atomic_load_explicit(&u->empty_pending, memory_order_relaxed)) {
+        pthread_mutex_lock(&u->sq_mu);   /* the last completion may be in */
+        empty_refused(u);
+        pthread_mutex_unlock(&u->sq_mu);
     }
     return (int)got;
 }

@@ -13,6 +13,8 @@
  * the kernel refuses io_uring. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -237,12 +239,23 @@ static _Atomic int registrations;   /* asked for, refused or not */
 
 static _Atomic size_t last_offset, last_len;   /* of the last asked */
 
+/* A registration of exactly slow_refusal_len bytes is refused after a
+ * while (in_slow_refusal set meanwhile): the window in which a shrink
+ * holds the registry's mutex. */
+static _Atomic size_t slow_refusal_len;
+static _Atomic bool in_slow_refusal;
+
 static int tap_register_arena(bp__io_ctx ctx, size_t offset, size_t len)
 {
     (void)ctx;
     atomic_store(&last_offset, offset);
     atomic_store(&last_len, len);
     atomic_fetch_add(&registrations, 1);
+    if (len == atomic_load(&slow_refusal_len)) {
+        atomic_store(&in_slow_refusal, true);
+        usleep(300000);
+        return -ENOMEM;
+    }
     return atomic_load(&refuse_registrations) ? -ENOMEM : 0;
 }
 
@@ -731,6 +744,84 @@ START_TEST(test_uring_fixed_trim_refused)
 }
 END_TEST
 
+/* The engine's AIO layer alone (no pool): the shared ring only, over an
+ * arena of three 2 MiB chunks. */
+static struct bp__aio trim_aio;
+
+static void *shrink_arena(void *arg)
+{
+    bp__aio_arena_resize(&trim_aio, (size_t)(uintptr_t)arg);
+    return NULL;
+}
+
+/* A shrink whose shorter registration of a chunk is refused must not
+ * empty the chunk's slot under a request already prepared with it: here
+ * a batch of two reads into frames that stay, the first prepared with
+ * the chunk's slot and held in the ring while the second waits for the
+ * registry's mutex (to register its own chunk) that the shrink holds.
+ * That first read once completed with EFAULT. */
+START_TEST(test_uring_trim_refused_under_a_request)
+{
+    const size_t MiB = 1u << 20;
+    char *path = tu_path("engine_trim_race.data");
+    tu_make_file(path, PS, 1024, 1);   /* 8 MiB */
+    int fd = open(path, O_RDWR | O_DIRECT);
+    ck_assert_int_ge(fd, 0);
+    char *arena = NULL;
+    ck_assert_int_eq(posix_memalign((void **)&arena, 2 * MiB, 6 * MiB), 0);
+    memset(arena, 0, 6 * MiB);
+    unsigned granted = 0;
+    ck_assert_int_eq(bp__aio_init_engine(&trim_aio, &bp__engine_uring, 64,
+                                         &granted), 0);
+    trim_aio.lanes_max = 0;   /* the shared ring: one ring for both */
+    bp__aio_registry_open(&trim_aio, arena, 6 * MiB, 6 * MiB);
+    bp__aio_file_add(&trim_aio, fd);
+    struct bp__io io[2];
+    memset(io, 0, sizeof io);
+    io_prep_pread(&io[0].cb, fd, arena + 2 * MiB, PS, tu_page_offset(PS, 1));
+    ck_assert_int_eq(bp__aio_run(&trim_aio, io, 1), 0);
+    ck_assert_int_eq(io[0].res, PS);
+    unsigned long long fixed = 0, files = 0;
+    bp__aio_fixed_counts(&trim_aio, &fixed, &files);
+    if (fixed == 0) {   /* no fixed buffers here: nothing to see */
+        bp__aio_destroy(&trim_aio);
+        close(fd);
+        free(arena);
+        return;
+    }
+    /* Shrink to 3 MiB: chunk 1 (registered whole) is cut to 1 MiB, which
+     * the tap refuses after 300 ms; chunk 2 was never registered. */
+    atomic_store(&slow_refusal_len, MiB);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, shrink_arena,
+                                    (void *)(uintptr_t)(3 * MiB)), 0);
+    while (!atomic_load(&in_slow_refusal))
+        usleep(1000);
+    memset(io, 0, sizeof io);
+    io_prep_pread(&io[0].cb, fd, arena + 2 * MiB, PS, tu_page_offset(PS, 2));   /* stays */
+    io_prep_pread(&io[1].cb, fd, arena, PS, tu_page_offset(PS, 3));             /* stays */
+    ck_assert_int_eq(bp__aio_run(&trim_aio, io, 2), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    atomic_store(&slow_refusal_len, 0);
+    atomic_store(&in_slow_refusal, false);
+    ck_assert_msg(io[0].res == PS, "the read prepared with the refused "
+                  "chunk's slot: res %ld", (long)io[0].res);
+    ck_assert_int_eq(io[1].res, PS);
+    ck_assert(tu_stamped(arena + 2 * MiB, PS, 2, 1));
+    ck_assert(tu_stamped(arena, PS, 3, 1));
+    /* The chunk's frames that stay now go with plain buffers. */
+    memset(io, 0, sizeof io);
+    io_prep_pread(&io[0].cb, fd, arena + 2 * MiB, PS, tu_page_offset(PS, 4));
+    ck_assert_int_eq(bp__aio_run(&trim_aio, io, 1), 0);
+    ck_assert_int_eq(io[0].res, PS);
+    ck_assert(tu_stamped(arena + 2 * MiB, PS, 4, 1));
+    bp__aio_destroy(&trim_aio);
+    close(fd);
+    free(arena);
+    unlink(path);
+}
+END_TEST
+
 static int file_fd(bp_pool *pool, uint32_t n)
 {
     struct bp__datafile *df = atomic_load(&pool->files[n]);
@@ -874,6 +965,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_uring_fixed_refused);
     tcase_add_test(tc, test_uring_fixed_refused_grow);
     tcase_add_test(tc, test_uring_fixed_trim_refused);
+    tcase_add_test(tc, test_uring_trim_refused_under_a_request);
     tcase_add_test(tc, test_uring_registered_files);
     tcase_add_test(tc, test_fork_child_registry);
     suite_add_tcase(s, tc);
