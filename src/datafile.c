@@ -291,9 +291,10 @@ static int settle_format(struct bp__datafile *df, struct bp_options *o,
     return bp__fail(-BP_EFORMAT, "%s has no bpool header: %s", df->path,
                     size == 0 ? "it is empty, and a read-only pool cannot "
                     "write one; open it writable once, or pass BP_NOHEADER" :
-                    "it was made by bpool 0.2 or earlier, or by another "
-                    "program, or is not a bpool data file; if it is an array "
-                    "of pages, open it with the flag BP_NOHEADER");
+                    "it was made by bpool 0.1 (or a 0.2 development build), "
+                    "or by another program, or is not a bpool data file; if "
+                    "it is an array of pages, open it with the flag "
+                    "BP_NOHEADER");
 }
 
 static int check_file(struct bp__datafile *df, struct bp_options *o)
