@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,6 +67,26 @@ void bp__files_free(bp_pool *pool)
     }
 }
 
+/* -BP_ELOCKED if path names a file attached to the pool already (its
+ * lock would refuse it anyway, with a detail about "a second pool" that
+ * does not fit); 0 otherwise.  Caller holds files_mu. */
+static int already_attached(bp_pool *pool, const char *path)
+{
+    struct stat st, at;
+    if (stat(path, &st) != 0)
+        return 0;   /* not there yet (BP_CREATE), or open says why */
+    for (uint32_t n = 0; n < BP_MAX_FILES; n++) {
+        struct bp__datafile *df = atomic_load(&pool->files[n]);
+        if (df && fstat(df->fd, &at) == 0 && at.st_dev == st.st_dev &&
+            at.st_ino == st.st_ino)
+            return bp__fail(-BP_ELOCKED, "bp_attach: %s is attached to this "
+                            "pool already, as file %u (%s); a file is "
+                            "attached once - name its pages "
+                            "BP_PAGE_ID(%u, page)", path, n, df->path, n);
+    }
+    return 0;
+}
+
 int bp_attach(bp_pool *pool, const char *path, uint32_t *file)
 {
     if (!pool || !path || !file)
@@ -81,8 +102,10 @@ int bp_attach(bp_pool *pool, const char *path, uint32_t *file)
                         "the most it takes (BP_MAX_FILES); detach one first",
                         BP_MAX_FILES);
     }
+    int r = already_attached(pool, path);
     struct bp_options o = pool->opts;   /* the pool's page size, flags */
-    int r = bp__file_attach_at(pool, n, path, &o);
+    if (r == 0)
+        r = bp__file_attach_at(pool, n, path, &o);
     pthread_mutex_unlock(&pool->files_mu);
     if (r == 0)
         *file = n;

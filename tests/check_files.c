@@ -533,6 +533,8 @@ START_TEST(test_bad_input)
     attach(pool, a);
     attach(pool, b);
     ck_assert_int_eq(bp_attach(pool, b, &n), -BP_ELOCKED);
+    ck_assert_ptr_nonnull(strstr(bp_errdetail(), "attached to this pool "
+                                 "already, as file 1"));
     ck_assert_int_eq(bp_attach(pool, c, &n), -BP_EPAGESIZE);
     ck_assert_ptr_nonnull(strstr(bp_errdetail(), "files_c.data"));
     bp_page pg;
