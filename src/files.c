@@ -180,8 +180,8 @@ static int pinned_page(bp_pool *pool, uint32_t n, uint64_t from,
         struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
         if (v.pins && v.page != BP__NOPAGE && BP_PAGE_FILE(v.page) == n &&
             BP_PAGE_NO(v.page) >= from)
-            return bp__fail(-EBUSY, "%s: page %llu of %s is pinned (%u "
-                            "pins); unpin every page the call drops first",
+            return bp__fail(-EBUSY, "%s: page %llu of %s is pinned (pin "
+                            "count %u); unpin every page the call drops first",
                             fn, (unsigned long long)BP_PAGE_NO(v.page),
                             df->path, v.pins);
     }

@@ -54,6 +54,7 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -833,13 +834,24 @@ int bp__check_page(bp_pool *pool, uint64_t page, const char *fn)
                         (unsigned long long)page,
                         (unsigned long long)(page >> BP_FILE_SHIFT));
     uint64_t n = atomic_load_explicit(&df->page_count, memory_order_acquire);
-    if (BP_PAGE_NO(page) >= n)
+    if (BP_PAGE_NO(page) < n)
+        return 0;
+    char grow[64];   /* how pages are added to this file */
+    if (BP_PAGE_FILE(page) == 0)
+        (void)snprintf(grow, sizeof grow, "bp_alloc_page");
+    else
+        (void)snprintf(grow, sizeof grow, "bp_alloc_page_in(pool, %u, ...)",
+                       BP_PAGE_FILE(page));
+    if (n == 0)
         return bp__fail(-BP_ERANGE, "%s: page %llu is beyond the end of %s, "
-                        "which has %llu pages; valid page numbers are below "
-                        "%llu (allocate pages with bp_alloc_page first)", fn,
-                        (unsigned long long)BP_PAGE_NO(page), df->path,
-                        (unsigned long long)n, (unsigned long long)n);
-    return 0;
+                        "which has no pages yet; add pages with %s first", fn,
+                        (unsigned long long)BP_PAGE_NO(page), df->path, grow);
+    return bp__fail(-BP_ERANGE, "%s: page %llu is beyond the end of %s, "
+                    "which has %llu page%s; valid page numbers are below %llu "
+                    "(add pages with %s first)", fn,
+                    (unsigned long long)BP_PAGE_NO(page), df->path,
+                    (unsigned long long)n, n == 1 ? "" : "s",
+                    (unsigned long long)n, grow);
 }
 
 /* The common case of bp_pin in one straight line: a plain BP_READ or

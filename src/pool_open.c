@@ -248,7 +248,7 @@ int bp_close(bp_pool *pool)
         struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
         if (v.pins) {
             int e = bp__fail(-EBUSY, "bp_close: page %llu is still pinned "
-                             "(%u pins); unpin every page before closing",
+                             "(pin count %u); unpin every page before closing",
                              (unsigned long long)v.page, v.pins);
             if ((had_flushers && bp__flushers_start(pool, &pool->opts) < 0) ||
                 bp__prefetcher_start(pool) < 0)

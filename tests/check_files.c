@@ -541,6 +541,7 @@ START_TEST(test_bad_input)
     ck_assert_int_eq(bp_pin(pool, BP_PAGE_ID(1, B_PAGES), BP_READ, &pg),
                      -BP_ERANGE);
     ck_assert_ptr_nonnull(strstr(bp_errdetail(), "files_b.data"));
+    ck_assert_ptr_nonnull(strstr(bp_errdetail(), "bp_alloc_page_in(pool, 1"));
     ck_assert_int_eq(bp_pin(pool, BP_PAGE_ID(2, 0), BP_READ, &pg), -BP_ENOFILE);
     ck_assert_int_eq(bp_pin(pool, UINT64_MAX, BP_READ, &pg), -BP_ENOFILE);
     ck_assert_int_eq(bp_detach(pool, 5), -BP_ENOFILE);
