@@ -328,6 +328,10 @@ static int submit_and_wait(struct bp__aio *aio, struct bp__io *const *v, size_t 
     struct iocb *cbs[SUBMIT_CHUNK];
     size_t next = 0;
     int eagain = 0;
+    /* The last io_submit took nothing while others' requests were in
+     * flight: wait for a reap before trying again, rather than call it
+     * again at once (a reaper may wait in io_getevents for a long time). */
+    bool backoff = false;
 
     if (n == 0)
         return 0;
@@ -366,6 +370,7 @@ static int submit_and_wait(struct bp__aio *aio, struct bp__io *const *v, size_t 
                 aio->inflight += (unsigned)r;
                 next += (size_t)r;
                 eagain = 0;
+                backoff = false;
             } else if (r == -EAGAIN || r == -EINTR || r == 0) {
                 if (aio->inflight == 0) {
                     if (++eagain > EAGAIN_RETRIES)
@@ -375,7 +380,9 @@ static int submit_and_wait(struct bp__aio *aio, struct bp__io *const *v, size_t 
                     pthread_mutex_lock(&aio->mu);
                     continue;
                 }
-                /* Others are in flight: reap below, then retry. */
+                /* Others are in flight: reap below (or sleep until a
+                 * reaper has), then retry. */
+                backoff = true;
             } else {
             fail_rest:
                 for (size_t j = next; j < n; j++)
@@ -396,15 +403,18 @@ static int submit_and_wait(struct bp__aio *aio, struct bp__io *const *v, size_t 
          * io_getevents: their io_submit may yet fail. */
         if (!aio->reaping && aio->inflight > 0) {
             reap(aio);
+            backoff = false;
             continue;
         }
-        if (next < n && aio->inflight + aio->reserved < aio->depth)
+        if (next < n && aio->inflight + aio->reserved < aio->depth &&
+            !backoff)
             continue;
         b.wants_slot = next < n;
         b.next = aio->waiting;
         aio->waiting = &b;
         pthread_cond_wait(&b.cv, &aio->mu);
         waiting_remove(aio, &b);
+        backoff = false;
     }
     /* Step 3: hand the reaper role on to a sleeper, if one needs it. */
     if (!aio->reaping && aio->waiting)

@@ -127,6 +127,14 @@ static _Atomic int short_done;
  * the role on strands the threads still waiting. */
 static _Atomic long events_max;
 
+/* io_submit: refuse (-EAGAIN, as a kernel out of room) every submission
+ * whose first request is on eagain_fd, counting them; io_getevents: wait
+ * reap_delay_us first (a slow device), with in_reap set meanwhile. */
+static _Atomic int eagain_fd = -1;
+static _Atomic long eagain_submits;
+static _Atomic int reap_delay_us;
+static _Atomic bool in_reap;
+
 static void wrappers_reset(void)
 {
     atomic_store(&setup_limit, -1);
@@ -138,6 +146,10 @@ static void wrappers_reset(void)
     atomic_store(&short_left, 0);
     atomic_store(&short_done, 0);
     atomic_store(&events_max, 0);
+    atomic_store(&eagain_fd, -1);
+    atomic_store(&eagain_submits, 0);
+    atomic_store(&reap_delay_us, 0);
+    atomic_store(&in_reap, false);
 }
 
 static long kmax(void)
@@ -166,6 +178,11 @@ static int tap_setup(const struct bp__io_engine *eng, unsigned depth,
 static int tap_submit(const struct bp__io_engine *eng, bp__io_ctx ctx, long nr,
                       struct iocb **iocbs)
 {
+    int efd = atomic_load(&eagain_fd);
+    if (efd >= 0 && nr > 0 && iocbs[0]->aio_fildes == efd) {
+        atomic_fetch_add(&eagain_submits, 1);
+        return -EAGAIN;
+    }
     long now = atomic_fetch_add(&kernel_now, nr) + nr;
     long max = atomic_load(&kernel_max);
     while (now > max && !atomic_compare_exchange_weak(&kernel_max, &max, now))
@@ -178,6 +195,11 @@ static int tap_submit(const struct bp__io_engine *eng, bp__io_ctx ctx, long nr,
 static int tap_getevents(const struct bp__io_engine *eng, bp__io_ctx ctx,
                          long min_nr, long nr, struct io_event *events)
 {
+    int delay = atomic_load(&reap_delay_us);
+    if (delay > 0) {
+        atomic_store(&in_reap, true);
+        usleep((useconds_t)delay);
+    }
     long emax = atomic_load(&events_max);
     if (emax > 0 && nr > emax)
         nr = emax;
@@ -738,6 +760,8 @@ static void *handoff_main(void *arg)
  * thread that arrives while another is reaping goes to sleep; when the
  * reaper's own request is done it must hand the reaper role on (or the
  * sleeper's completion is never reaped, as nobody else comes). */
+static struct bp__aio reaped_aio;
+
 START_TEST(test_reaper_handoff)
 {
     struct bp__aio aio;
@@ -762,6 +786,47 @@ START_TEST(test_reaper_handoff)
     ck_assert_int_le(kmax(), 8);
     ck_assert_int_eq(know(), 0);
     finish(&aio, fd, NULL);
+}
+END_TEST
+
+static void *read_one(void *arg)
+{
+    ck_assert_int_eq(bp__aio_run(&reaped_aio, arg, 1), 0);
+    return NULL;
+}
+
+/* On the shared context, a thread whose io_submit takes nothing (EAGAIN)
+ * while another thread waits in io_getevents for its own request sleeps
+ * until that reap instead of calling io_submit again at once: it once
+ * called it millions of times a second for as long as the reap took. */
+START_TEST(test_submit_eagain_while_reaped)
+{
+    int fd = start(&reaped_aio, 8, tu_path("eagain_reaped.bp"), 16, O_RDONLY);
+    int fd_b = open_direct(tu_path("eagain_reaped.bp"), O_RDONLY);
+    reaped_aio.lanes_max = 0;   /* both on the shared context */
+    char *buf = abuf(2 * PS, 0);
+    atomic_store(&reap_delay_us, 300000);
+    struct bp__io a;
+    memset(&a, 0, sizeof a);
+    io_prep_pread(&a.cb, fd, buf, PS, 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, read_one, &a), 0);
+    while (!atomic_load(&in_reap))
+        usleep(100);
+    atomic_store(&eagain_fd, fd_b);
+    struct bp__io b;
+    memset(&b, 0, sizeof b);
+    io_prep_pread(&b.cb, fd_b, buf + PS, PS, PS);
+    ck_assert_int_eq(bp__aio_run(&reaped_aio, &b, 1), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_eq(a.res, PS);
+    ck_assert_int_eq(b.res, -EAGAIN);   /* refused for good, as designed */
+    /* One try while a's request was in flight, one after the reap, and
+     * 200 more 1 ms apart once nothing was in flight (EAGAIN_RETRIES). */
+    long tries = atomic_load(&eagain_submits);
+    ck_assert_msg(tries <= 250, "io_submit was called %ld times", tries);
+    close(fd_b);
+    finish(&reaped_aio, fd, buf);
 }
 END_TEST
 
@@ -1160,6 +1225,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_short_at_eof);
     tcase_add_test(tc, test_short_completed);
     tcase_add_test(tc, test_short_rest_misaligned_memory);
+    tcase_add_test(tc, test_submit_eagain_while_reaped);
     tcase_set_timeout(tc, 10);
     suite_add_tcase(s, tc);
     return s;
