@@ -2,10 +2,15 @@
 /*
  * bpool.h - the public interface of libbpool, a buffer pool manager.
  *
- * bpool caches the pages of one data file in a fixed set of aligned
- * in-memory frames.  Every read and write of the file goes through O_DIRECT
- * and Linux native AIO, so the kernel page cache never holds a second copy.
- * Pages are replaced by CLOCK-Pro.
+ * bpool caches the pages of data files, up to BP_MAX_FILES (4096) in one
+ * pool, in a fixed set of aligned in-memory frames.  bp_open makes a pool
+ * over one file, its file 0, to which bp_attach can add more;
+ * bp_pool_create makes a pool with no file.  A page is named by its file
+ * and its page number in it (BP_PAGE_ID; file 0's are plain numbers).
+ * Every read and write goes through O_DIRECT, so the kernel page cache
+ * never holds a second copy, and one of two I/O engines sends it to the
+ * kernel: Linux native AIO (libaio, the default) or io_uring
+ * (bp_options.io_engine).  Pages are replaced by CLOCK-Pro.
  *
  * Conventions (they hold for every function below):
  *  - Every call returns 0 (or a non-negative count) on success and a
@@ -177,7 +182,9 @@ typedef struct bp_pool bp_pool;
                            after its header; every batch of page writes is
                            written there and made durable (fdatasync)
                            before the pages are written in place, and each
-                           open repairs from it the pages a power cut tore.
+                           writable open repairs from it the pages a power
+                           cut tore (a BP_RDONLY open writes nothing, so
+                           repairs nothing; the next writable open does).
                            Costs a second write of every page and one
                            fdatasync per batch of up to 127 pages (of all
                            the threads writing at the time).  Chosen
@@ -332,7 +339,9 @@ struct bp_options {
                                  can shrink and grow back).  Below the
                                  pool's size: -BP_EPOOLSIZE; more than the
                                  machine's memory: -ENOMEM, as a pool that
-                                 large would be */
+                                 large would be (the check counts the
+                                 frames and 128 bytes a frame, a round
+                                 figure above that metadata) */
 
     /* The I/O engine (see bp_open): BP_IO_LIBAIO (0, the default),
      * BP_IO_URING or BP_IO_AUTO; bp_info.io_engine names the one in use.
@@ -376,21 +385,24 @@ BP_API void bp_options_init_sized(struct bp_options *opts, size_t size);
     bp_options_init_sized((opts), sizeof(struct bp_options))
 
 /*
- * Open the data file at path and create a pool over it.
+ * Open the data file at path and create a pool over it: the pool's file 0,
+ * to which bp_attach can add more (see "Many files in one pool").
  * opts may be NULL for the defaults (which do not create the file).
  *
  * The data file.  Its first page is a header that bpool writes when it
  * makes the file (a writable open of a new or empty file): magic, format
  * version, page size, checksum flag, a creation id, and the page count,
  * recorded again at each bp_checkpoint and bp_close that follows growth.
- * Page n is at byte (n + 1) * page_size.  At open the options must agree
- * with the header: page_size 0 takes the file's; BP_CHECKSUMS must be as
- * the file was made.  BP_NOHEADER opens a bare array of pages (page n at
- * byte n * page_size) as bpool 0.2 and earlier made them.  The format and
- * its version rule: doc/design.md, "Data file".  The size must be the
- * header page and whole pages.  bpool never truncates or "repairs" a file
- * it did not grow itself.  The file is opened with O_DIRECT; the frame
- * arena is aligned for it.
+ * Page n is at byte (n + 1) * page_size (format version 1), or
+ * (n + 257) * page_size in a file with a doublewrite area (version 2,
+ * BP_DOUBLEWRITE); bpool opens versions 1 and 2.  At open the options
+ * must agree with the header: page_size 0 takes the file's; BP_CHECKSUMS
+ * must be as the file was made.  BP_NOHEADER opens a bare array of pages
+ * (page n at byte n * page_size) as bpool 0.2 and earlier made them.  The
+ * format and its version rule: doc/design.md, "Data file".  The size must
+ * be the header page (and area) and whole pages.  bpool never truncates
+ * or "repairs" a file it did not grow itself.  The file is opened with
+ * O_DIRECT; the frame arena is aligned for it.
  *
  * One writer per file.  bp_open locks the data file before anything could
  * change it: an exclusive open file description lock (fcntl F_OFD_SETLK,
@@ -422,8 +434,9 @@ BP_API void bp_options_init_sized(struct bp_options *opts, size_t size);
  *   -BP_EPOOLSIZE (fewer than BP_MIN_FRAMES frames, or too large),
  *   -ENOENT / -EEXIST / -EACCES / ... (from open(2)),
  *   -BP_ENODIRECT (the file system refuses or only emulates O_DIRECT, as
- *   tmpfs does), -BP_EFILESIZE (size, after the header page, not a
- *   multiple of the page size),
+ *   tmpfs does), -BP_EFILESIZE (size, after the header page and any
+ *   doublewrite area, not a multiple of the page size; or more than
+ *   2^BP_FILE_SHIFT pages, the most a file may have),
  *   -BP_EFORMAT (no header without BP_NOHEADER, a header with it, an empty
  *   file opened BP_RDONLY, BP_CHECKSUMS not as the file was made, both
  *   header copies damaged, a newer format version),
@@ -483,7 +496,8 @@ BP_API int bp_pool_create(const struct bp_options *opts, bp_pool **out);
  * growth step), under the lowest free file number, stored in *file.  The
  * file is checked and locked as bp_open checks and locks its file.
  * Errors: those of bp_open for the file (-BP_EPAGESIZE when its header
- *   records another page size than the pool's); -EMFILE (BP_MAX_FILES
+ *   records another page size than the pool's; -BP_EFILESIZE also when
+ *   it has more than 2^BP_FILE_SHIFT pages); -EMFILE (BP_MAX_FILES
  *   files attached already); -EINVAL (NULL, or the file needs its buffers
  *   aligned more than the pool's frames are).
  */
@@ -689,11 +703,14 @@ BP_API int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out);
  * Prefetching never evicts pinned or dirty pages, nor hot ones: when no
  * clean cold frame is free it stops early.  Read errors are not reported
  * here: the page is simply not cached, and the pin that needs it reads it
- * and gets the error.  Pages beyond the end of the file are ignored.
+ * and gets the error.  A range that runs past the end of the file is cut
+ * at the end: the pages past it are ignored.
  * Returns the number of pages queued (count, clipped to the file).
- * Errors: -EINVAL (NULL pool, unknown flags), -BP_ERANGE (first beyond the
- *   end of the file), -EAGAIN (the prefetch queue is full: the hint is
- *   dropped; try again later or pin the pages).
+ * Errors: -EINVAL (NULL pool, unknown flags), -BP_ERANGE (first at or
+ *   beyond the end of its file, count > 0), -BP_ENOFILE (first's file
+ *   number names no attached file, count > 0), -EAGAIN (the prefetch
+ *   queue is full: the hint is dropped; try again later or pin the
+ *   pages).  A count of 0 returns 0 without looking at first.
  */
 BP_API int bp_prefetch(bp_pool *pool, uint64_t first, uint64_t count,
                        uint32_t flags);
@@ -701,7 +718,9 @@ BP_API int bp_prefetch(bp_pool *pool, uint64_t first, uint64_t count,
 /*
  * Warm restart.  bp_dump_resident writes the list of the pool's resident
  * pages to the file at path: which pages, and which of them CLOCK-Pro
- * counts hot.  It is small (8 bytes a frame), written to path.tmp, made
+ * counts hot.  It is small: 60 bytes, plus 8 bytes a page listed (one a
+ * resident page, so at most one a frame), plus 32 bytes an attached file
+ * unless file 0 is the pool's only file.  It is written to path.tmp, made
  * durable and renamed over path, so a crash leaves the old dump or the
  * new one.  The format: doc/design.md, "Warm restart".  Returns the
  * number of pages listed.
@@ -776,7 +795,7 @@ BP_API int bp_unpin(bp_page *page);
  * keep the pool from closing).  A failed call leaves the ticket ended
  * (bp_validate of it: -BP_ENOTPINNED), holding nothing.  Counted in bp_stats: hits or misses as
  * for bp_pin, optimistic_reads and optimistic_conflicts.
- * Errors: as bp_pin with BP_READ.
+ * Errors: as bp_pin with BP_READ, -BP_ERANGE and -BP_ENOFILE included.
  */
 typedef struct bp_ticket {
     const void *data;       /* the page's bytes; see above for what may be
@@ -896,8 +915,10 @@ BP_API int bp_stream_open_pages(bp_pool *pool, const uint64_t *pages, size_t n,
                                 bp_stream **out);
 /* A stream over pages [first, first + count), clipped to the page count
  * at open; with BP_SCAN in opts->mode a scan that leaves the pool's hot
- * pages alone.  Errors: as bp_stream_open, -BP_ERANGE (first beyond the
- * end of the file, count > 0). */
+ * pages alone.  Errors: as bp_stream_open, -BP_ERANGE (first at or
+ * beyond the end of its file), -BP_ENOFILE (first's file number names no
+ * attached file); a count of 0 opens an empty stream without looking
+ * at first. */
 BP_API int bp_stream_open_range(bp_pool *pool, uint64_t first, uint64_t count,
                                 const struct bp_stream_options *opts,
                                 bp_stream **out);
@@ -976,9 +997,11 @@ BP_API int bp_mark_dirty(bp_page *page);
  * reservation and the page is allocated all the same; any other fallocate
  * error (EIO, ENOSPC, EDQUOT, ...) fails the call.  A failed call leaves
  * the page count and the file's size unchanged.
- * Errors: -EINVAL, -ENOSPC (the file system is full), -EFBIG,
- *   -BP_ENOFRAME, -BP_EDURABILITY, -EIO (or another errno of fallocate or
- *   ftruncate), -EROFS (a BP_RDONLY pool).
+ * Errors: -EINVAL, -BP_ENOFILE (no file 0: a pool made by bp_pool_create,
+ *   or file 0 detached), -BP_EFILESIZE (the file has 2^BP_FILE_SHIFT
+ *   pages already, the most a file may have), -ENOSPC (the file system
+ *   is full), -EFBIG, -BP_ENOFRAME, -BP_EDURABILITY, -EIO (or another
+ *   errno of fallocate or ftruncate), -EROFS (a BP_RDONLY pool).
  */
 BP_API int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out);
 
@@ -986,7 +1009,8 @@ BP_API int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out);
  * Add a page at the end of attached file `file` (bp_alloc_page for any
  * file): its id
  * in *pgno_out, pinned for write and zeroed in *out.
- * Errors: -BP_ENOFILE, and bp_alloc_page's.
+ * Errors: -BP_ENOFILE (no file of that number is attached), and
+ *   bp_alloc_page's (-BP_EFILESIZE included).
  */
 BP_API int bp_alloc_page_in(bp_pool *pool, uint32_t file, uint64_t *pgno_out,
                             bp_page *out);
@@ -1002,8 +1026,9 @@ BP_API int bp_alloc_page_in(bp_pool *pool, uint32_t file, uint64_t *pgno_out,
  * write itself, nothing is written and 0 is returned (unpin it first).
  * Not durable until bp_sync().  Returns 1 if a write was done, 0 if the
  * page was clean or not resident.
- * Errors: -EINVAL, -BP_ERANGE, -EIO, -ENOSPC, -BP_ESHORTIO, -BP_ESHRUNK
- *   (the page stays dirty).
+ * Errors: -EINVAL, -BP_ERANGE (pgno at or beyond the end of its file),
+ *   -BP_ENOFILE (pgno's file number names no attached file), -EIO,
+ *   -ENOSPC, -BP_ESHORTIO, -BP_ESHRUNK (the page stays dirty).
  */
 BP_API int bp_flush_page(bp_pool *pool, uint64_t pgno);
 
@@ -1027,9 +1052,11 @@ BP_API int bp_flush_all(bp_pool *pool);
 /*
  * bp_flush_all() then fdatasync(): when it returns 0 every change made
  * before the call is durable - it survives a power cut.  A page written
- * after the last sync may come back old, new or torn (detected with
- * BP_CHECKSUMS: -BP_ECHECKSUM; not repaired): bp_flush_page(3), "After a
- * power cut".  An fdatasync failure is fatal for
+ * after the last sync may come back old, new or torn.  Without
+ * BP_DOUBLEWRITE a torn page is detected (with BP_CHECKSUMS: its pin
+ * fails with -BP_ECHECKSUM) but not repaired; in a file made with
+ * BP_DOUBLEWRITE the next writable open repairs it (bp_flush_page(3),
+ * "After a power cut").  An fdatasync failure is fatal for
  * durability: the kernel may have dropped the data, so the pool returns
  * -BP_EDURABILITY from every later bp_mark_dirty, bp_alloc_page and
  * bp_sync until it is closed and the data checked.
@@ -1183,8 +1210,9 @@ BP_API int bp_inspect_clock(bp_pool *pool, bp_clock_fn fn, void *arg,
  * a page nobody will read again, such as a copy-on-write page's old
  * version, to pages that are used).  Returns 1 if evicted,
  * 0 if it was not resident.
- * Errors: -EINVAL, -BP_ERANGE, -EBUSY (pinned, dirty or under I/O: unpin
- *   or flush it first).
+ * Errors: -EINVAL, -BP_ERANGE (pgno at or beyond the end of its file),
+ *   -BP_ENOFILE (pgno's file number names no attached file), -EBUSY
+ *   (pinned, dirty or under I/O: unpin or flush it first).
  */
 BP_API int bp_evict_page(bp_pool *pool, uint64_t pgno);
 
