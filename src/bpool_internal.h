@@ -419,9 +419,9 @@ int bp__header_set_pages(struct bp__datafile *df, uint64_t n);
 int bp__file_lock(struct bp__datafile *df, bool shared);
 
 /* frames.c */
-/* Bytes of metadata per frame besides the descriptor's share (page table
- * slots, CLOCK-Pro's entries), rounded up: what bp_open budgets when it
- * checks that a pool fits in memory. */
+/* Bytes of metadata per frame, all of it (descriptor, page table slots,
+ * CLOCK-Pro's entries: about 100, doc/performance.md "Memory"), rounded
+ * up: what bp_open budgets when it checks that a pool fits in memory. */
 #define BP__FRAME_META_BYTES 128u
 int bp__frames_create(bp_pool *pool);
 void bp__frames_destroy(bp_pool *pool);
