@@ -171,8 +171,8 @@ typedef struct bp_pool bp_pool;
                            (BP_CHECKSUMS) are still verified on every read.
                            Not with BP_CREATE (-EINVAL). */
 #define BP_NOHEADER 0x40u /* the file has no header: page n is at byte
-                           n * page_size, as bpool 0.2 and earlier made
-                           files (and as other programs may).  A file
+                           n * page_size, as bpool 0.1 and 0.2 development
+                           builds made files (and as other programs may).  A file
                            created with it gets none.  Without this flag
                            a header-less file is refused (-BP_EFORMAT), and
                            with it a file that has a header is (see
@@ -398,7 +398,7 @@ BP_API void bp_options_init_sized(struct bp_options *opts, size_t size);
  * BP_DOUBLEWRITE); bpool opens versions 1 and 2.  At open the options
  * must agree with the header: page_size 0 takes the file's; BP_CHECKSUMS
  * must be as the file was made.  BP_NOHEADER opens a bare array of pages
- * (page n at byte n * page_size) as bpool 0.2 and earlier made them.  The
+ * (page n at byte n * page_size) as bpool 0.1 made them.  The
  * format and its version rule: doc/design.md, "Data file".  The size must
  * be the header page (and area) and whole pages.  bpool never truncates
  * or "repairs" a file it did not grow itself.  The file is opened with
