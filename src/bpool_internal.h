@@ -23,6 +23,7 @@
 #include "aio.h"
 #include "bpool.h"
 #include "clockpro.h"
+#include "forkgen.h"
 #include "frame_state.h"
 #include "pagetable.h"
 
@@ -175,6 +176,9 @@ struct bp_pool {
                                       running shrink's target (read it
                                       with bp__frames_usable) */
     uint32_t page_size;            /* [const] */
+    unsigned fork_gen;             /* [const] the process generation that
+                                      made the pool (forkgen.h): in a child
+                                      of fork, misses are refused */
     uint32_t frame_align;          /* [const] */
     int huge_pages;                /* [const] */
     char *arena;                   /* [const] frames_max * page_size bytes,

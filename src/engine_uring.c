@@ -32,10 +32,10 @@
  * Fork.  A child shares its parent's rings' memory: a request the child
  * queued would move the shared ring's indexes behind the parent's back
  * (the parent's next request would then never reach the kernel, and it
- * would wait for ever).  So a ring remembers the fork generation it was
- * made in, a child's pthread_atfork handler moves the generation on, and
- * a ring of the parent refuses every call in the child with EINVAL - what
- * libaio's io_submit answers for a parent's context.
+ * would wait for ever).  So a ring remembers the process generation it
+ * was made in (forkgen.h: every child of fork moves it on), and a ring of
+ * the parent refuses every call in the child with EINVAL - what libaio's
+ * io_submit answers for a parent's context.
  *
  * Registrations.  The frame arena is registered with every ring as fixed
  * buffers, so that a page's read or write (READ_FIXED / WRITE_FIXED)
@@ -82,6 +82,8 @@
 #include "io_engine.h"
 
 #ifdef HAVE_LIBURING
+
+#include "forkgen.h"
 
 #include <errno.h>
 #include <liburing.h>
@@ -153,24 +155,10 @@ struct uring_registry {
     unsigned long long fixed_files_gone;
 };
 
-/* Moved on in every child: a ring made before a fork is its parent's. */
-static _Atomic unsigned fork_gen;
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static void in_child(void)
-{
-    atomic_fetch_add_explicit(&fork_gen, 1, memory_order_relaxed);
-}
-
-static void register_atfork(void)
-{
-    (void)pthread_atfork(NULL, NULL, in_child);
-}
-
-/* False in a child, for a ring of its parent. */
+/* False in a child of fork, for a ring of its parent (forkgen.h). */
 static inline bool ring_is_ours(const struct uring_ctx *u)
 {
-    return u->fork_gen == atomic_load_explicit(&fork_gen, memory_order_relaxed);
+    return bp__fork_gen_is(u->fork_gen);
 }
 
 /* The plain READ and WRITE operations prep() sends (Linux 5.6 on). */
@@ -187,7 +175,7 @@ static bool has_read_write(struct io_uring *ring)
 static int ur_setup(unsigned depth, bp__io_ctx *ctx)
 {
     *ctx = 0;
-    (void)pthread_once(&atfork_once, register_atfork);
+    unsigned gen = bp__fork_gen();
     struct uring_ctx *u = calloc(1, sizeof(*u));
     if (!u)
         return -ENOMEM;
@@ -206,7 +194,7 @@ static int ur_setup(unsigned depth, bp__io_ctx *ctx)
         return -EOPNOTSUPP;
     }
     pthread_mutex_init(&u->sq_mu, NULL);
-    u->fork_gen = atomic_load_explicit(&fork_gen, memory_order_relaxed);
+    u->fork_gen = gen;
     *ctx = u;
     return 0;
 }

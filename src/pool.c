@@ -535,9 +535,26 @@ static void mark_frame_dirty(bp_pool *pool, uint32_t f)
  * taken in the same step that makes the frame VALID, so no reader ever
  * sees the zeros as the page's bytes, and the dirty bit makes sure they are
  * never dropped as a clean copy of the file. */
+/* A child of fork has the parent's pool in memory but none of what a miss
+ * needs: the parent's threads (one may have held the miss lock at the
+ * fork, and then nobody will release it in the child), its I/O contexts
+ * (which refuse the child) and its lock on the file.  So a miss there is
+ * refused before it takes any lock. */
+static int miss_in_child(uint64_t page)
+{
+    return bp__fail(-EINVAL, "page %llu is not in memory, and this process "
+                    "is a child (fork) of the one that opened the pool: the "
+                    "parent's I/O contexts and threads are not the child's, "
+                    "so it cannot read or add pages; open a pool of its own "
+                    "once the parent's is closed (or exec first)",
+                    (unsigned long long)page);
+}
+
 static int pin_miss(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
                     struct miss_tries *tries, uint32_t *fout)
 {
+    if (!bp__fork_gen_is(pool->fork_gen))
+        return miss_in_child(page);
     uint32_t f = BP__CP_NOFRAME;
     struct bp__evict_batch collect;
     unsigned how = (scan ? ADMIT_SCAN : 0) |

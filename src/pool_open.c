@@ -102,6 +102,7 @@ static bp_pool *pool_new(void)
     pthread_mutex_init(&pool->resize_mu, NULL);
     bp__stats_init(pool);
     atomic_init(&pool->durability_lost, false);
+    pool->fork_gen = bp__fork_gen();
     return pool;
 }
 

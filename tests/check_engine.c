@@ -390,6 +390,48 @@ START_TEST(test_fork_child_reads)
 }
 END_TEST
 
+/* A child of fork whose parent held the miss lock at the fork (another
+ * thread mid-miss, say): nobody releases it in the child, so a miss there
+ * used to wait for ever.  It is refused with EINVAL before any lock is
+ * taken; a page in memory is still a hit. */
+START_TEST(test_fork_child_miss_lock_held)
+{
+    static const uint32_t engines[] = { BP_IO_LIBAIO, BP_IO_URING };
+    for (int i = 0; i < 2; i++) {
+        char *path = tu_path(i ? "engine_fork_mu_uring.data"
+                               : "engine_fork_mu_aio.data");
+        tu_make_file(path, PS, 16, 1);
+        struct bp_options o;
+        bp_options_init(&o);
+        o.io_engine = engines[i];
+        bp_pool *pool = tu_open_opts(path, 16, BP_NOFLUSH | BP_NOREADAHEAD, &o);
+        tu_expect_page(pool, 0, BP_READ, 1);
+        pthread_mutex_lock(&pool->miss_mu);   /* as a thread mid-miss */
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            alarm(10);   /* a hang fails the test */
+            bp_page pg;
+            int miss = bp_pin(pool, 1, BP_READ, &pg);
+            bool said = strstr(bp_errdetail(), "child (fork)") != NULL;
+            int hit = bp_pin(pool, 0, BP_READ, &pg);
+            if (hit == 0)
+                hit = bp_unpin(&pg);
+            _exit(miss == -EINVAL && said && hit == 0 ? 0 : 1);
+        }
+        pthread_mutex_unlock(&pool->miss_mu);
+        int status = 0;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "%s: the child's miss did not fail cleanly with EINVAL "
+                      "(status %#x)", engine_of(pool), status);
+        for (uint64_t p = 1; p < 16; p++)
+            tu_expect_page(pool, p, BP_READ, 1);
+        ck_assert_int_eq(bp_close(pool), 0);
+    }
+}
+END_TEST
+
 /* A ring that is full for a moment (EAGAIN), a wait cut short (EINTR):
  * retried, nothing fails.  A submission refused for good (EBADF): the
  * pin's error, counted, and the page is read once submissions work. */
@@ -965,6 +1007,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_uring_fixed_refused);
     tcase_add_test(tc, test_uring_fixed_refused_grow);
     tcase_add_test(tc, test_uring_fixed_trim_refused);
+    tcase_add_test(tc, test_fork_child_miss_lock_held);
     tcase_add_test(tc, test_uring_trim_refused_under_a_request);
     tcase_add_test(tc, test_uring_registered_files);
     tcase_add_test(tc, test_fork_child_registry);
