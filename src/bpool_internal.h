@@ -437,6 +437,16 @@ int bp__pin_frame_if_valid(bp_pool *pool, uint32_t f, uint64_t page);
 /* 0 if page id `page` names a page of an attached file, within its page
  * count; else -BP_ENOFILE or -BP_ERANGE, with fn named in the detail. */
 int bp__check_page(bp_pool *pool, uint64_t page, const char *fn);
+/* This process is a child of fork, and the pool its parent's (forkgen.h):
+ * nothing that reads, queues a read, or waits for one may run here (the
+ * parent's threads, I/O contexts and lock holders are not in the child). */
+static inline bool bp__pool_in_child(const bp_pool *pool)
+{
+    return !bp__fork_gen_is(pool->fork_gen);
+}
+/* -EINVAL, for fn in a child of fork (page: the page it needed, or
+ * BP__NOPAGE). */
+int bp__refused_in_child(const char *fn, uint64_t page);
 /* The quiet half of bp__check_page, for the hit paths: page names an
  * attached file and lies below its page count. */
 static inline bool bp__page_in_range(bp_pool *pool, uint64_t page)

@@ -386,20 +386,21 @@ static void ur_registry_resize(void *reg, size_t len)
              * with EFAULT.  So the slot is emptied here only if the ring
              * is idle (its sq_mu free, nothing in flight; a try-lock, as
              * sq_mu comes before this mutex), else by empty_refused once
-             * it is.  Its frames' memory stays pinned until then. */
+             * it is.  Its frames' memory stays pinned until then.
+             * empty_pending is set first: a submitter that holds sq_mu now
+             * and reaps its last completion before this thread would set
+             * it afterwards would find nothing pending and leave the
+             * ring idle with the slot full.  (An empty_refused after the
+             * slot is emptied here empties it again: one system call.) */
             atomic_store_explicit(&u->chunk_len[c], CHUNK_REFUSED,
                                   memory_order_relaxed);
-            bool emptied = false;
+            atomic_store_explicit(&u->empty_pending, true,
+                                  memory_order_seq_cst);
             if (pthread_mutex_trylock(&u->sq_mu) == 0) {
-                if (ring_idle(u)) {
+                if (ring_idle(u))
                     (void)set_chunk(u, c, 0);
-                    emptied = true;
-                }
                 pthread_mutex_unlock(&u->sq_mu);
             }
-            if (!emptied)
-                atomic_store_explicit(&u->empty_pending, true,
-                                      memory_order_release);
         }
     }
     pthread_mutex_unlock(&g->mu);

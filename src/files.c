@@ -158,17 +158,16 @@ static int drop_pages(bp_pool *pool, uint32_t n, uint64_t from,
     }
 }
 
-/* After drop_pages(pool, n, from): the policy forgets the pages it
- * remembers as non-resident there too.  A page of that number later (a
- * file attached into slot n, or the file grown again) is another page:
- * its first pin is a first reference, not a re-reference of a page the
- * clock evicted (which would make it hot at once and move m_c). */
+/* Once file n's pages from `from` on are gone for good (detached, or cut
+ * off): the policy forgets the pages it remembers as non-resident there
+ * too.  A page of that number later (a file attached into slot n, or the
+ * file grown again) is another page: its first pin is a first reference,
+ * not a re-reference of a page the clock evicted (which would make it
+ * hot at once and move m_c).  Caller holds the miss lock. */
 static void forget_history(bp_pool *pool, uint32_t n, uint64_t from)
 {
-    pthread_mutex_lock(&pool->miss_mu);
     bp__cp_forget_pages(pool->policy, BP_PAGE_ID(n, from),
                         BP_PAGE_ID(n, 0) + (UINT64_C(1) << BP_FILE_SHIFT));
-    pthread_mutex_unlock(&pool->miss_mu);
 }
 
 /* -EBUSY naming a pinned page of file n from page `from` on, or 0 if
@@ -229,8 +228,6 @@ int bp_detach(bp_pool *pool, uint32_t file)
     r = bp__flush_and_sync(pool, df, 0, "bp_detach", true);
     if (r >= 0)
         r = drop_pages(pool, file, 0, "bp_detach", 1000);   /* 10 s */
-    if (r >= 0)
-        forget_history(pool, file, 0);
     if (r >= 0 && !pool->read_only)
         r = bp__dw_close(df);
     if (r < 0) {
@@ -249,6 +246,7 @@ int bp_detach(bp_pool *pool, uint32_t file)
         pthread_mutex_lock(&pool->miss_mu);
         atomic_store_explicit(&pool->files[file], NULL, memory_order_release);
         pool->nfiles--;
+        forget_history(pool, file, 0);
         pthread_mutex_unlock(&pool->miss_mu);
         bp__aio_file_remove(&pool->aio, df->fd);   /* it holds the file */
         bp__file_close(df);
@@ -338,8 +336,6 @@ int bp_truncate_file(bp_pool *pool, uint32_t file, uint64_t pages)
     set_count(pool, df, pages);
     /* The pool's own transient pins end within one I/O: 2 s at most. */
     r = drop_pages(pool, file, pages, fn, 200);
-    if (r == 0)
-        forget_history(pool, file, pages);
     /* First an fdatasync: the header may record only a count an
      * fdatasync has covered, and pages added since the last sync (up to
      * `had`) may not be durable yet - a header saying `pages` over a file
@@ -368,6 +364,11 @@ int bp_truncate_file(bp_pool *pool, uint32_t file, uint64_t pages)
     if (r < 0 && !file_cut) {
         set_count(pool, df, had);
         df->header_behind = df->header_behind || header_cut;
+    }
+    if (file_cut) {   /* the pages past it are gone: their history too */
+        pthread_mutex_lock(&pool->miss_mu);
+        forget_history(pool, file, pages);
+        pthread_mutex_unlock(&pool->miss_mu);
     }
     pthread_mutex_unlock(&pool->sync_mu);
     pthread_mutex_unlock(&pool->grow_mu);

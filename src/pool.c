@@ -197,9 +197,10 @@ static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page,
                         "unpin some first", (unsigned long long)page,
                         (unsigned)BP__PIN_MAX);
     }
-    if (first_touch) {
+    if (first_touch && !bp__pool_in_child(pool)) {
         /* First touch of a page read ahead: it was worth reading, and a
-         * sequential reader may need the next window now. */
+         * sequential reader may need the next window now (not in a child
+         * of fork, which reads nothing: bp__pool_in_child). */
         bp__count(pool, BP__C_PREFETCH_HITS, 1);
         bp__readahead_on_prefetch_hit(pool, page, scan);
     }
@@ -357,6 +358,25 @@ struct miss_tries {
     bool write_failed;
 };
 
+/* A child of fork has the parent's pool in memory but none of what a miss
+ * needs: the parent's threads (one may have held the miss lock at the
+ * fork, and then nobody will release it in the child), its I/O contexts
+ * (which refuse the child) and its lock on the file.  So every admission
+ * there is refused before it takes any lock, and so is every wait for a
+ * read the parent had under way (nobody in the child will finish it). */
+int bp__refused_in_child(const char *fn, uint64_t page)
+{
+    char what[64] = "";
+    if (page != BP__NOPAGE)
+        (void)snprintf(what, sizeof what, "page %llu is not in memory, and ",
+                       (unsigned long long)page);
+    return bp__fail(-EINVAL, "%s: %sthis process is a child (fork) of the one "
+                    "that opened the pool: the parent's I/O contexts and "
+                    "threads are not the child's, so it cannot read or add "
+                    "pages; open a pool of its own once the parent's is "
+                    "closed (or exec first)", fn, what);
+}
+
 static int admit(bp_pool *pool, uint64_t page, unsigned how,
                  struct miss_tries *tries, struct bp__evict_batch *collect,
                  uint32_t *fout)
@@ -364,6 +384,10 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how,
     uint64_t victim = BP__CP_NOPAGE;
     uint32_t f;
     int r;
+
+    collect->n = 0;
+    if (bp__pool_in_child(pool))
+        return bp__refused_in_child("bp_pin", page);
 
     /* The miss lock is the one pool-wide lock of the miss path: how long
      * admissions wait for it and hold it is counted (three clock reads, a
@@ -535,26 +559,9 @@ static void mark_frame_dirty(bp_pool *pool, uint32_t f)
  * taken in the same step that makes the frame VALID, so no reader ever
  * sees the zeros as the page's bytes, and the dirty bit makes sure they are
  * never dropped as a clean copy of the file. */
-/* A child of fork has the parent's pool in memory but none of what a miss
- * needs: the parent's threads (one may have held the miss lock at the
- * fork, and then nobody will release it in the child), its I/O contexts
- * (which refuse the child) and its lock on the file.  So a miss there is
- * refused before it takes any lock. */
-static int miss_in_child(uint64_t page)
-{
-    return bp__fail(-EINVAL, "page %llu is not in memory, and this process "
-                    "is a child (fork) of the one that opened the pool: the "
-                    "parent's I/O contexts and threads are not the child's, "
-                    "so it cannot read or add pages; open a pool of its own "
-                    "once the parent's is closed (or exec first)",
-                    (unsigned long long)page);
-}
-
 static int pin_miss(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
                     struct miss_tries *tries, uint32_t *fout)
 {
-    if (!bp__fork_gen_is(pool->fork_gen))
-        return miss_in_child(page);
     uint32_t f = BP__CP_NOFRAME;
     struct bp__evict_batch collect;
     unsigned how = (scan ? ADMIT_SCAN : 0) |
@@ -778,7 +785,10 @@ static int pin_page(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
             if (r < 0)
                 return r;
             if (r == PIN_WAIT) {
-                /* Not a hit: the page is being read (or evicted). */
+                /* Not a hit: the page is being read (or evicted) - in a
+                 * child of fork, by the parent, for ever. */
+                if (bp__pool_in_child(pool))
+                    return bp__refused_in_child("bp_pin", page);
                 uint64_t t0 = bp__now_ns();
                 wait_read(pool, f, page);
                 bp__count(pool, BP__C_MISS_READ_WAITS, 1);

@@ -314,6 +314,8 @@ int bp_prefetch(bp_pool *pool, uint64_t first, uint64_t count, uint32_t flags)
     if (flags & ~BP_SCAN)
         return bp__fail(-EINVAL, "bp_prefetch: unknown flags 0x%x; use 0 or "
                         "BP_SCAN", flags & ~BP_SCAN);
+    if (bp__pool_in_child(pool))
+        return bp__refused_in_child("bp_prefetch", BP__NOPAGE);
     int r = count > 0 ? bp__check_page(pool, first, "bp_prefetch") : 0;
     if (r < 0)
         return r;

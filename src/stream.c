@@ -638,6 +638,8 @@ int bp_stream_open(bp_pool *pool, bp_stream_next_fn next, void *arg,
     if (!pool || !next || !out)
         return bp__fail(-EINVAL, "bp_stream_open: pool, next and out must "
                         "not be NULL");
+    if (bp__pool_in_child(pool))
+        return bp__refused_in_child("bp_stream_open", BP__NOPAGE);
     struct bp_stream_options o = { BP_READ, 0, 0 };
     if (opts)
         o = *opts;

@@ -392,8 +392,9 @@ END_TEST
 
 /* A child of fork whose parent held the miss lock at the fork (another
  * thread mid-miss, say): nobody releases it in the child, so a miss there
- * used to wait for ever.  It is refused with EINVAL before any lock is
- * taken; a page in memory is still a hit. */
+ * used to wait for ever, and so did a read stream's.  A miss, a stream
+ * and a prefetch are refused with EINVAL before any lock is taken; a
+ * page in memory is still a hit. */
 START_TEST(test_fork_child_miss_lock_held)
 {
     static const uint32_t engines[] = { BP_IO_LIBAIO, BP_IO_URING };
@@ -417,7 +418,11 @@ START_TEST(test_fork_child_miss_lock_held)
             int hit = bp_pin(pool, 0, BP_READ, &pg);
             if (hit == 0)
                 hit = bp_unpin(&pg);
-            _exit(miss == -EINVAL && said && hit == 0 ? 0 : 1);
+            bp_stream *s = NULL;   /* streams and prefetch read too */
+            int stream = bp_stream_open_range(pool, 1, 4, NULL, &s);
+            int prefetch = bp_prefetch(pool, 1, 4, 0);
+            _exit(miss == -EINVAL && said && hit == 0 && stream == -EINVAL &&
+                  prefetch == -EINVAL ? 0 : 1);
         }
         pthread_mutex_unlock(&pool->miss_mu);
         int status = 0;
