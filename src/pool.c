@@ -1046,6 +1046,12 @@ static int alloc_page(bp_pool *pool, uint32_t file, uint64_t *pgno_out,
     uint32_t f = BP__CP_NOFRAME;
     if (!pool || !pgno_out || !out)
         return bp__fail(-EINVAL, "%s: arguments must not be NULL", fn);
+    /* In a child of fork, before the grow lock (a parent thread may have
+     * held it at the fork) and before the file grows: the descriptor is
+     * the parent's too, and a child's growth, or its undo after the
+     * refused admission, would change the parent's file under it. */
+    if (bp__pool_in_child(pool))
+        return bp__refused_in_child(fn, BP__NOPAGE);
     uint64_t base = BP_PAGE_ID(file, 0);
     struct bp__datafile *df = bp__file_of(pool, base);
     if (!df)

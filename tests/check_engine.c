@@ -390,11 +390,13 @@ START_TEST(test_fork_child_reads)
 }
 END_TEST
 
-/* A child of fork whose parent held the miss lock at the fork (another
- * thread mid-miss, say): nobody releases it in the child, so a miss there
- * used to wait for ever, and so did a read stream's.  A miss, a stream
- * and a prefetch are refused with EINVAL before any lock is taken; a
- * page in memory is still a hit. */
+/* A child of fork whose parent held the miss lock and the grow lock at
+ * the fork (threads mid-miss and adding a page, say): nobody releases
+ * them in the child, so a miss there used to wait for ever, and so did a
+ * read stream's and bp_alloc_page (which, without them held, grew the
+ * file it shares with the parent, and cut it back).  A miss, a stream, a
+ * prefetch and an allocation are refused with EINVAL before any lock is
+ * taken, and the file keeps its size; a page in memory is still a hit. */
 START_TEST(test_fork_child_miss_lock_held)
 {
     static const uint32_t engines[] = { BP_IO_LIBAIO, BP_IO_URING };
@@ -407,6 +409,7 @@ START_TEST(test_fork_child_miss_lock_held)
         o.io_engine = engines[i];
         bp_pool *pool = tu_open_opts(path, 16, BP_NOFLUSH | BP_NOREADAHEAD, &o);
         tu_expect_page(pool, 0, BP_READ, 1);
+        pthread_mutex_lock(&pool->grow_mu);   /* as a thread adding a page */
         pthread_mutex_lock(&pool->miss_mu);   /* as a thread mid-miss */
         pid_t pid = fork();
         ck_assert_int_ge(pid, 0);
@@ -421,18 +424,23 @@ START_TEST(test_fork_child_miss_lock_held)
             bp_stream *s = NULL;   /* streams and prefetch read too */
             int stream = bp_stream_open_range(pool, 1, 4, NULL, &s);
             int prefetch = bp_prefetch(pool, 1, 4, 0);
+            uint64_t n = 0;   /* growth would change the parent's file */
+            int alloc = bp_alloc_page(pool, &n, &pg);
             _exit(miss == -EINVAL && said && hit == 0 && stream == -EINVAL &&
-                  prefetch == -EINVAL ? 0 : 1);
+                  prefetch == -EINVAL && alloc == -EINVAL ? 0 : 1);
         }
         pthread_mutex_unlock(&pool->miss_mu);
+        pthread_mutex_unlock(&pool->grow_mu);
         int status = 0;
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
         ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
                       "%s: the child's miss did not fail cleanly with EINVAL "
                       "(status %#x)", engine_of(pool), status);
+        ck_assert_uint_eq(bp_page_count(pool), 16);
         for (uint64_t p = 1; p < 16; p++)
             tu_expect_page(pool, p, BP_READ, 1);
         ck_assert_int_eq(bp_close(pool), 0);
+        ck_assert_uint_eq(tu_file_pages(path, PS), 16);   /* not grown by the child */
     }
 }
 END_TEST
