@@ -226,7 +226,7 @@ static void destroy_all(const struct bp__io_engine *eng, bp__io_ctx *ctx,
             pthread_join(jobs[i].thread, NULL);
 }
 
-void bp__aio_destroy(struct bp__aio *aio)
+void bp__aio_destroy(struct bp__aio *aio, bool in_child)
 {
     bp__io_ctx ctx[BP__AIO_LANES + 1];
     unsigned n = 0;
@@ -234,7 +234,11 @@ void bp__aio_destroy(struct bp__aio *aio)
         ctx[n++] = aio->ctx;
     aio->ctx = 0;
     for (unsigned i = 0; i < BP__AIO_LANES; i++) {
-        if (atomic_load(&aio->lanes[i].state) == BP__LANE_IDLE)
+        /* A lane busy in a child of fork is held by a thread of the
+         * parent that is not here: the child's copy goes too (an io_uring
+         * ring's descriptor, which holds the registered data files). */
+        int st = atomic_load(&aio->lanes[i].state);
+        if (st == BP__LANE_IDLE || (in_child && st == BP__LANE_BUSY))
             ctx[n++] = aio->lanes[i].ctx;
         atomic_store(&aio->lanes[i].state, BP__LANE_UNSET);
     }

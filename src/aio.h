@@ -95,7 +95,9 @@ int bp__aio_init(struct bp__aio *aio, unsigned depth, unsigned *granted);
 /* The same on engine eng (bp__aio_init: libaio's). */
 int bp__aio_init_engine(struct bp__aio *aio, const struct bp__io_engine *eng,
                         unsigned depth, unsigned *granted);
-void bp__aio_destroy(struct bp__aio *aio);
+/* in_child: a child of fork releases its copies of the parent's contexts
+ * (engine.destroy does only that there), those of busy lanes too. */
+void bp__aio_destroy(struct bp__aio *aio, bool in_child);
 
 /* What the engine may register with the kernel (io_engine.h,
  * registry_new): the frames, len_max bytes reserved from base of which

@@ -368,6 +368,8 @@ int bp__options_check_page_size(const struct bp_options *o);
 int bp__file_open(struct bp__datafile *df, const char *path,
                   struct bp_options *o);
 void bp__file_close(struct bp__datafile *df);
+/* The same in a child of fork (in_child): its copy only. */
+void bp__file_close_as(struct bp__datafile *df, bool in_child);
 /* The open of df succeeded and what it was opened for failed: leave the
  * file as it was found - removed if the open created it, emptied again if
  * it was empty and the open wrote its header. */
@@ -391,7 +393,7 @@ int bp__file_shrunk(struct bp__datafile *df, uint64_t pages_now);
 int bp__file_attach_at(bp_pool *pool, uint32_t n, const char *path,
                        struct bp_options *o);
 /* Close and free every file, attached or detached (pool_free). */
-void bp__files_free(bp_pool *pool);
+void bp__files_free(bp_pool *pool, bool in_child);
 
 /* fileheader.c */
 /* Read the header of the open file (file_size bytes): 1 and *h filled,
@@ -444,9 +446,13 @@ static inline bool bp__pool_in_child(const bp_pool *pool)
 {
     return !bp__fork_gen_is(pool->fork_gen);
 }
-/* -EINVAL, for fn in a child of fork (page: the page it needed, or
- * BP__NOPAGE). */
-int bp__refused_in_child(const char *fn, uint64_t page);
+/* -EINVAL, for fn in a child of fork, which refuses `what` (page: the
+ * page it concerns, or BP__NOPAGE). */
+int bp__refused_in_child(const char *fn, uint64_t page, const char *what);
+/* That -EINVAL for fn, a call that writes to the file or waits for the
+ * parent's threads, in a child of fork (callers ask bp__pool_in_child
+ * first). */
+int bp__refused_call_in_child(const char *fn);
 /* The quiet half of bp__check_page, for the hit paths: page names an
  * attached file and lies below its page count. */
 static inline bool bp__page_in_range(bp_pool *pool, uint64_t page)
@@ -592,6 +598,9 @@ int bp__flushers_start(bp_pool *pool, const struct bp_options *o);
 void bp__flushers_set_watermarks(struct bp__flushers *fs, uint32_t frames,
                                  const struct bp_options *o);
 void bp__flushers_stop(bp_pool *pool);
+/* Free the flushers' memory without a word to their threads: in a child
+ * of fork, where those threads are not (and their lock may be held). */
+void bp__flushers_forget(bp_pool *pool);
 uint32_t bp__flushers_handoff(bp_pool *pool, const uint32_t *frames, uint32_t n);
 void bp__flushers_page_dirtied(bp_pool *pool, uint32_t ndirty);
 
@@ -602,6 +611,8 @@ int bp__page_verify(bp_pool *pool, uint32_t f, uint64_t page);
 /* prefetch.c */
 int bp__prefetcher_start(bp_pool *pool);
 void bp__prefetcher_stop(bp_pool *pool);
+/* The same as bp__flushers_forget, for the reader thread. */
+void bp__prefetcher_forget(bp_pool *pool);
 int bp__prefetch_queue(bp_pool *pool, uint64_t first, uint64_t count, bool scan);
 /* Ranges queued for the reader thread, not yet all admitted (for tests:
  * with none queued and no frame pinned, the reader thread is idle). */

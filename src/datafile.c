@@ -478,6 +478,11 @@ void *bp__file_buffer(const struct bp__datafile *df, size_t len)
 
 void bp__file_close(struct bp__datafile *df)
 {
+    bp__file_close_as(df, false);
+}
+
+void bp__file_close_as(struct bp__datafile *df, bool in_child)
+{
     /* Closing the only descriptor of the open file description releases
      * its lock (filelock.c). */
     if (df->fd >= 0)
@@ -493,7 +498,10 @@ void bp__file_close(struct bp__datafile *df)
         df->dw_desc = NULL;
         pthread_mutex_destroy(&df->dw_mu);
         pthread_mutex_destroy(&df->dw_q_mu);
-        pthread_cond_destroy(&df->dw_q_cv);
+        /* In a child of fork it may count a parent's waiter, whom
+         * pthread_cond_destroy would wait for. */
+        if (!in_child)
+            pthread_cond_destroy(&df->dw_q_cv);
     }
 }
 

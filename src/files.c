@@ -51,12 +51,12 @@ int bp__file_attach_at(bp_pool *pool, uint32_t n, const char *path,
     return 0;
 }
 
-void bp__files_free(bp_pool *pool)
+void bp__files_free(bp_pool *pool, bool in_child)
 {
     for (uint32_t n = 0; n < BP_MAX_FILES; n++) {
         struct bp__datafile *df = atomic_load(&pool->files[n]);
         if (df) {
-            bp__file_close(df);
+            bp__file_close_as(df, in_child);
             free(df);
         }
     }
@@ -291,6 +291,8 @@ int bp_truncate_file(bp_pool *pool, uint32_t file, uint64_t pages)
     static const char fn[] = "bp_truncate_file";
     if (!pool)
         return bp__fail(-EINVAL, "%s: pool must not be NULL", fn);
+    if (bp__pool_in_child(pool))
+        return bp__refused_call_in_child("bp_truncate_file");
     struct bp__datafile *df = attached(pool, file, fn);
     if (!df)
         return -BP_ENOFILE;
@@ -380,6 +382,8 @@ int bp_sync_file(bp_pool *pool, uint32_t file)
 {
     if (!pool)
         return bp__fail(-EINVAL, "bp_sync_file: pool must not be NULL");
+    if (bp__pool_in_child(pool))
+        return bp__refused_call_in_child("bp_sync_file");
     struct bp__datafile *df = attached(pool, file, "bp_sync_file");
     if (!df)
         return -BP_ENOFILE;

@@ -337,6 +337,8 @@ int bp_flush_page(bp_pool *pool, uint64_t pgno)
 {
     if (!pool)
         return bp__fail(-EINVAL, "bp_flush_page: pool must not be NULL");
+    if (bp__pool_in_child(pool))
+        return bp__refused_call_in_child("bp_flush_page");
     int r = bp__check_page(pool, pgno, "bp_flush_page");
     if (r < 0)
         return r;
@@ -418,6 +420,8 @@ int bp_flush_all(bp_pool *pool)
 {
     if (!pool)
         return bp__fail(-EINVAL, "bp_flush_all: pool must not be NULL");
+    if (bp__pool_in_child(pool))
+        return bp__refused_call_in_child("bp_flush_all");
     return bp__flush_all(pool, BP_MAX_FILES, 0);
 }
 
@@ -528,6 +532,8 @@ int bp_sync(bp_pool *pool)
 {
     if (!pool)
         return bp__fail(-EINVAL, "bp_sync: pool must not be NULL");
+    if (bp__pool_in_child(pool))
+        return bp__refused_call_in_child("bp_sync");
     int r = bp__flush_and_sync(pool, NULL, 0, "bp_sync", false);
     return r < 0 ? r : 0;
 }
@@ -536,6 +542,8 @@ int bp_checkpoint(bp_pool *pool)
 {
     if (!pool)
         return bp__fail(-EINVAL, "bp_checkpoint: pool must not be NULL");
+    if (bp__pool_in_child(pool))
+        return bp__refused_call_in_child("bp_checkpoint");
     return bp__flush_and_sync(pool, NULL, pool->checkpoint_rate,
                               "bp_checkpoint", true);
 }

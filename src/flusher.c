@@ -264,6 +264,8 @@ int bp__flushers_start(bp_pool *pool, const struct bp_options *o)
     return 0;
 }
 
+static void flushers_free(bp_pool *pool);
+
 void bp__flushers_stop(bp_pool *pool)
 {
     struct bp__flushers *fs = pool->flushers;
@@ -281,6 +283,21 @@ void bp__flushers_stop(bp_pool *pool)
     pthread_cond_destroy(&fs->work_cv);
     pthread_cond_destroy(&fs->clean_cv);
     pthread_mutex_destroy(&fs->mu);
+    flushers_free(pool);
+}
+
+/* Not destroyed: a condition variable may count a thread of the parent
+ * that waited on it at the fork, and pthread_cond_destroy would wait for
+ * that thread to leave. */
+void bp__flushers_forget(bp_pool *pool)
+{
+    if (pool->flushers)
+        flushers_free(pool);
+}
+
+static void flushers_free(bp_pool *pool)
+{
+    struct bp__flushers *fs = pool->flushers;
     free(fs->queue);
     free(fs->batches);
     free(fs->threads);

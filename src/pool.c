@@ -186,6 +186,13 @@ static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page,
             bp__frame_unpin(fr);
             return latch_deadlock(page);
         }
+        if (bp__pool_in_child(pool)) {
+            /* A child writes nothing, so the holder is the parent's. */
+            bp__frame_unpin(fr);
+            return bp__refused_in_child("bp_pin", page, "waiting for a "
+                                        "latch a thread of the parent held "
+                                        "at the fork");
+        }
         bp__frame_latch_wait(fr, want);
         break;
     case BP__PIN_WAIT_IO:
@@ -358,23 +365,32 @@ struct miss_tries {
     bool write_failed;
 };
 
-/* A child of fork has the parent's pool in memory but none of what a miss
- * needs: the parent's threads (one may have held the miss lock at the
- * fork, and then nobody will release it in the child), its I/O contexts
- * (which refuse the child) and its lock on the file.  So every admission
- * there is refused before it takes any lock, and so is every wait for a
- * read the parent had under way (nobody in the child will finish it). */
-int bp__refused_in_child(const char *fn, uint64_t page)
+/* A child of fork has the parent's pool in memory but none of what runs
+ * it: the parent's threads (one may have held a lock or a latch at the
+ * fork, and then nobody releases it in the child), its I/O contexts
+ * (which refuse the child) and the file, whose writes are the parent's.
+ * So the child gets what needs none of those - a pin of a page in memory
+ * for reading whose latch is free, an optimistic read, bp_close of its
+ * copy - and everything else is refused before it takes a lock. */
+int bp__refused_in_child(const char *fn, uint64_t page, const char *what)
 {
-    char what[64] = "";
+    char pg[40] = "";
     if (page != BP__NOPAGE)
-        (void)snprintf(what, sizeof what, "page %llu is not in memory, and ",
-                       (unsigned long long)page);
-    return bp__fail(-EINVAL, "%s: %sthis process is a child (fork) of the one "
-                    "that opened the pool: the parent's I/O contexts and "
-                    "threads are not the child's, so it cannot read or add "
-                    "pages; open a pool of its own once the parent's is "
-                    "closed (or exec first)", fn, what);
+        (void)snprintf(pg, sizeof pg, "page %llu: ", (unsigned long long)page);
+    return bp__fail(-EINVAL, "%s: %s%s is refused in a child (fork) of the "
+                    "process that opened the pool: the parent's threads, "
+                    "locks and I/O contexts are not the child's, and a lock "
+                    "a parent thread held at the fork stays held here for "
+                    "ever. A child may pin pages in memory for reading, read "
+                    "optimistically and bp_close (which releases the child's "
+                    "copy and writes nothing); open a pool of its own (after "
+                    "exec, or once the parent's is closed)", fn, pg, what);
+}
+
+int bp__refused_call_in_child(const char *fn)
+{
+    return bp__refused_in_child(fn, BP__NOPAGE, "a call that writes to the "
+                                "file or waits for the parent's threads");
 }
 
 static int admit(bp_pool *pool, uint64_t page, unsigned how,
@@ -387,7 +403,8 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how,
 
     collect->n = 0;
     if (bp__pool_in_child(pool))
-        return bp__refused_in_child("bp_pin", page);
+        return bp__refused_in_child("bp_pin", page, "reading a page that "
+                                    "is not in memory");
 
     /* The miss lock is the one pool-wide lock of the miss path: how long
      * admissions wait for it and hold it is counted (three clock reads, a
@@ -621,6 +638,8 @@ int bp_evict_page(bp_pool *pool, uint64_t pgno)
     int r = bp__check_page(pool, pgno, "bp_evict_page");
     if (r < 0)
         return r;
+    if (bp__pool_in_child(pool))
+        return bp__refused_call_in_child("bp_evict_page");
     pthread_mutex_lock(&pool->miss_mu);
     uint32_t f = bp__pt_lookup(&pool->pt, pgno);
     if (f == BP__PT_NOTFOUND) {
@@ -788,7 +807,9 @@ static int pin_page(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
                 /* Not a hit: the page is being read (or evicted) - in a
                  * child of fork, by the parent, for ever. */
                 if (bp__pool_in_child(pool))
-                    return bp__refused_in_child("bp_pin", page);
+                    return bp__refused_in_child("bp_pin", page, "waiting "
+                                                "for a read the parent had "
+                                                "under way");
                 uint64_t t0 = bp__now_ns();
                 wait_read(pool, f, page);
                 bp__count(pool, BP__C_MISS_READ_WAITS, 1);
@@ -817,6 +838,10 @@ static int take_latch(bp_pool *pool, uint32_t f, uint64_t page, enum bp__latch w
         return 0;
     if (bp__frame_x_mine(fr))
         return latch_deadlock(page);
+    if (bp__pool_in_child(pool))   /* as in pin_resident */
+        return bp__refused_in_child("bp_latch", page, "waiting for a latch "
+                                    "a thread of the parent held at the "
+                                    "fork");
     bp__frame_latch_wait(fr, want);
     return 0;
 }
@@ -904,6 +929,15 @@ static inline bool pin_hit(bp_pool *pool, uint64_t pgno, uint32_t mode,
     return true;
 }
 
+/* Nothing a child of fork writes could reach the file (the writes are
+ * the parent's, and bp_close in the child writes nothing), so it may not
+ * change a page: its change would be lost without a word. */
+static int refused_write_in_child(uint64_t page, const char *fn)
+{
+    return bp__refused_in_child(fn, page, "writing (a child's change could "
+                                "never reach the file)");
+}
+
 static __attribute__((noinline)) int
 pin_general(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out);
 
@@ -931,6 +965,8 @@ static int pin_general(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out
     int r = bp__check_page(pool, pgno, "bp_pin");
     if (r < 0)
         return r;
+    if (latch_mode == BP_WRITE && bp__pool_in_child(pool))
+        return refused_write_in_child(pgno, "bp_pin");
     if (latch_mode == BP_WRITE && pool->read_only)
         return read_only(pool, pgno, "bp_pin", "pinning a page for write");
     if (overwrite && atomic_load(&pool->durability_lost))
@@ -998,6 +1034,8 @@ int bp_latch(bp_page *page, uint32_t mode)
         return bp__fail(-EINVAL, "bp_latch: page %llu is latched already "
                         "(mode %u); bp_unlatch it first",
                         (unsigned long long)page->pgno, page->mode);
+    if (mode == BP_WRITE && bp__pool_in_child(page->priv_pool))
+        return refused_write_in_child(page->pgno, "bp_latch");
     if (mode == BP_WRITE && page->priv_pool->read_only)
         return read_only(page->priv_pool, page->pgno, "bp_latch",
                          "latching a page for write");
@@ -1032,6 +1070,8 @@ int bp_mark_dirty(bp_page *page)
                         "for read; pin it with BP_WRITE to change it",
                         (unsigned long long)page->pgno);
     bp_pool *pool = page->priv_pool;
+    if (bp__pool_in_child(pool))   /* a handle the parent latched for write */
+        return refused_write_in_child(page->pgno, "bp_mark_dirty");
     if (atomic_load(&pool->durability_lost))
         return durability_lost("bp_mark_dirty");
     mark_frame_dirty(pool, page->priv_frame);
@@ -1051,7 +1091,7 @@ static int alloc_page(bp_pool *pool, uint32_t file, uint64_t *pgno_out,
      * the parent's too, and a child's growth, or its undo after the
      * refused admission, would change the parent's file under it. */
     if (bp__pool_in_child(pool))
-        return bp__refused_in_child(fn, BP__NOPAGE);
+        return bp__refused_in_child(fn, BP__NOPAGE, "adding pages");
     uint64_t base = BP_PAGE_ID(file, 0);
     struct bp__datafile *df = bp__file_of(pool, base);
     if (!df)

@@ -11,19 +11,29 @@
 
 #include "bpool_internal.h"
 
-static void pool_free(bp_pool *pool)
+/* in_child: bp_close in a child of fork, which releases the child's copy
+ * of the pool and nothing else - the parent's threads are not there to
+ * stop, a lock one of them held at the fork stays held, and the parent's
+ * rings and files must stay as they are (closing the child's descriptors
+ * leaves the parent's open, and its lock on the file with them). */
+static void pool_free(bp_pool *pool, bool in_child)
 {
-    bp__prefetcher_stop(pool);
+    if (in_child) {
+        bp__prefetcher_forget(pool);
+        bp__flushers_forget(pool);
+    } else {
+        bp__prefetcher_stop(pool);
+        bp__flushers_stop(pool);
+    }
     bp__readahead_destroy(pool);
-    bp__flushers_stop(pool);
     if (pool->policy)
         bp__cp_destroy(pool->policy);
     bp__pt_destroy(&pool->pt);
     bp__stats_destroy(pool);
     bp__frames_destroy(pool);
     if (pool->aio.ctx)
-        bp__aio_destroy(&pool->aio);
-    bp__files_free(pool);
+        bp__aio_destroy(&pool->aio, in_child);
+    bp__files_free(pool, in_child);
     pthread_mutex_destroy(&pool->files_mu);
     pthread_mutex_destroy(&pool->sync_mu);
     pthread_mutex_destroy(&pool->miss_mu);
@@ -205,7 +215,7 @@ int bp_open(const char *path, const struct bp_options *opts, bp_pool **out)
         struct bp__datafile *df = atomic_load(&pool->files[0]);
         if (df)
             bp__file_undo_open(df);
-        pool_free(pool);
+        pool_free(pool, false);
         return r;
     }
     *out = pool;
@@ -229,7 +239,7 @@ int bp_pool_create(const struct bp_options *opts, bp_pool **out)
         return bp__fail(-ENOMEM, "bp_pool_create: out of memory");
     r = pool_build(pool, &o);
     if (r < 0) {
-        pool_free(pool);
+        pool_free(pool, false);
         return r;
     }
     *out = pool;
@@ -240,6 +250,12 @@ int bp_close(bp_pool *pool)
 {
     if (!pool)
         return bp__fail(-EINVAL, "bp_close: pool must not be NULL");
+    if (bp__pool_in_child(pool)) {
+        /* The pages, their writes and the pins are the parent's: the child
+         * lets go of its copy, and of its share of the file's lock. */
+        pool_free(pool, true);
+        return 0;
+    }
     /* The reader thread and the flushers hold pins of their own while
      * they work: stop them before counting the caller's. */
     bool had_flushers = pool->flushers != NULL;
@@ -271,7 +287,7 @@ int bp_close(bp_pool *pool)
         if (d < 0 && r >= 0)
             r = d;
     }
-    pool_free(pool);
+    pool_free(pool, false);
     return r < 0 ? r : 0;
 }
 

@@ -233,6 +233,8 @@ int bp__prefetcher_start(bp_pool *pool)
     return 0;
 }
 
+static void prefetcher_free(bp_pool *pool);
+
 void bp__prefetcher_stop(bp_pool *pool)
 {
     struct bp__prefetcher *pf = pool->prefetcher;
@@ -246,6 +248,19 @@ void bp__prefetcher_stop(bp_pool *pool)
         pthread_join(pf->thread, NULL);
     pthread_cond_destroy(&pf->cv);
     pthread_mutex_destroy(&pf->mu);
+    prefetcher_free(pool);
+}
+
+/* Not destroyed, as in bp__flushers_forget. */
+void bp__prefetcher_forget(bp_pool *pool)
+{
+    if (pool->prefetcher)
+        prefetcher_free(pool);
+}
+
+static void prefetcher_free(bp_pool *pool)
+{
+    struct bp__prefetcher *pf = pool->prefetcher;
     free(pf->warm);
     free(pf);
     pool->prefetcher = NULL;
@@ -315,7 +330,7 @@ int bp_prefetch(bp_pool *pool, uint64_t first, uint64_t count, uint32_t flags)
         return bp__fail(-EINVAL, "bp_prefetch: unknown flags 0x%x; use 0 or "
                         "BP_SCAN", flags & ~BP_SCAN);
     if (bp__pool_in_child(pool))
-        return bp__refused_in_child("bp_prefetch", BP__NOPAGE);
+        return bp__refused_in_child("bp_prefetch", BP__NOPAGE, "reading ahead");
     int r = count > 0 ? bp__check_page(pool, first, "bp_prefetch") : 0;
     if (r < 0)
         return r;

@@ -41,6 +41,8 @@ struct bp__local *bp__local_slow(bp_pool *pool)
 {
     uint32_t me = bp__self();
     struct bp__local *l;
+    if (bp__pool_in_child(pool))   /* locals_mu may be held since the fork */
+        return &pool->shared_counts;
     pthread_mutex_lock(&pool->locals_mu);
     for (l = atomic_load_explicit(&pool->locals, memory_order_relaxed); l; l = l->next)
         if (l->owner == me)

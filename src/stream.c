@@ -542,6 +542,8 @@ int bp_stream_next(bp_stream *s, bp_page *out)
     if (!s || !out)
         return bp__fail(-EINVAL, "bp_stream_next: stream and out must not "
                         "be NULL");
+    if (bp__pool_in_child(s->pool))   /* a stream the parent opened */
+        return bp__refused_call_in_child("bp_stream_next");
     pthread_mutex_lock(&s->io_mu);
     atomic_store_explicit(&s->owner, &thread_token, memory_order_relaxed);
     int r = next_locked(s, out);
@@ -639,7 +641,8 @@ int bp_stream_open(bp_pool *pool, bp_stream_next_fn next, void *arg,
         return bp__fail(-EINVAL, "bp_stream_open: pool, next and out must "
                         "not be NULL");
     if (bp__pool_in_child(pool))
-        return bp__refused_in_child("bp_stream_open", BP__NOPAGE);
+        return bp__refused_in_child("bp_stream_open", BP__NOPAGE,
+                                    "opening a read stream");
     struct bp_stream_options o = { BP_READ, 0, 0 };
     if (opts)
         o = *opts;
@@ -768,6 +771,8 @@ int bp_stream_close(bp_stream *s)
 {
     if (!s)
         return bp__fail(-EINVAL, "bp_stream_close: stream must not be NULL");
+    if (bp__pool_in_child(s->pool))   /* it waits for the parent's reads */
+        return bp__refused_call_in_child("bp_stream_close");
     /* The open run's frames are READING and pinned by us like the rest:
      * send it too, or they would stay so for good - never unpinned, and
      * any pin of their pages waiting for a read nobody makes.  Settled,

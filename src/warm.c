@@ -427,6 +427,8 @@ int bp_warm(bp_pool *pool, const char *path)
     if (!pool || !path || !*path)
         return bp__fail(-EINVAL, "bp_warm: %s must not be %s",
                         !pool ? "pool" : "path", !pool || !path ? "NULL" : "empty");
+    if (bp__pool_in_child(pool))
+        return bp__refused_call_in_child("bp_warm");
     uint64_t *pages = NULL, n = 0, nhot = 0;
     int r = load(pool, path, &pages, &n, &nhot);
     if (r < 0)

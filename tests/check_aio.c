@@ -260,7 +260,7 @@ static int start(struct bp__aio *aio, unsigned depth, const char *path,
  * NULL).  Asserts nothing. */
 static void finish(struct bp__aio *aio, int fd, void *buf)
 {
-    bp__aio_destroy(aio);
+    bp__aio_destroy(aio, false);
     close(fd);
     free(buf);
 }
@@ -285,7 +285,7 @@ START_TEST(test_init_destroy)
     ck_assert_int_eq(bp__aio_run(&aio, NULL, 0), 0);
     ck_assert_int_eq(bp__aio_run_full(&aio, NULL, 0), 0);
     ck_assert_uint_eq(submits_of(&aio), 0);
-    bp__aio_destroy(&aio);
+    bp__aio_destroy(&aio, false);
     ck_assert(aio.ctx == 0);
 
     /* Two contexts at once, and a second life for the same struct. */
@@ -293,8 +293,8 @@ START_TEST(test_init_destroy)
     aio_setup_ok(&aio, 4);
     aio_setup_ok(&a2, 4);
     ck_assert(aio.ctx != a2.ctx);
-    bp__aio_destroy(&a2);
-    bp__aio_destroy(&aio);
+    bp__aio_destroy(&a2, false);
+    bp__aio_destroy(&aio, false);
 }
 END_TEST
 
@@ -455,7 +455,7 @@ START_TEST(test_write_read_roundtrip)
     assert_idle(&aio);
     ck_assert_uint_ge(submits_of(&aio), 4);
 
-    bp__aio_destroy(&aio);
+    bp__aio_destroy(&aio, false);
     close(fd2);
     close(fd);
     free(pbuf);
@@ -506,7 +506,7 @@ START_TEST(test_more_than_depth)
     ck_assert_int_eq(know(), 0);
     assert_idle(&aio);
 
-    bp__aio_destroy(&aio);
+    bp__aio_destroy(&aio, false);
     close(fd);
     free(ios);
     free(buf);

@@ -445,6 +445,136 @@ START_TEST(test_fork_child_miss_lock_held)
 }
 END_TEST
 
+/* A thread of the parent that holds page 2 for write until told to change
+ * it and let go (test_fork_child_close). */
+struct fork_writer {
+    bp_pool *pool;
+    bp_page pg;
+    _Atomic int step;   /* 1: it holds the page; 2: change and let go */
+    int rc;
+};
+
+static void *fork_writer_main(void *arg)
+{
+    struct fork_writer *w = arg;
+    w->rc = bp_pin(w->pool, 2, BP_WRITE, &w->pg);
+    atomic_store(&w->step, 1);
+    if (w->rc < 0)
+        return NULL;
+    while (atomic_load(&w->step) != 2)
+        usleep(1000);
+    tu_stamp(w->pg.data, PS, 2, 7);
+    w->rc = bp_mark_dirty(&w->pg);
+    if (w->rc == 0)
+        w->rc = bp_unpin(&w->pg);
+    return NULL;
+}
+
+/* What a child of fork may still do with its parent's pool, when the
+ * parent's threads held a latch and the pool's locks at the fork (a
+ * writer mid-change, threads mid-miss, mid-sync, mid-attach): a read pin
+ * of a page in memory works; a wait for the held latch, a write, and
+ * every call that takes a pool-wide lock fail with EINVAL at once rather
+ * than waiting for ever; and bp_close, which used to wait for ever for
+ * the parent's flushers, lets go of the child's copy - its descriptors
+ * too, so that the parent's close releases the file's lock while the
+ * child lives on - and writes nothing. */
+START_TEST(test_fork_child_close)
+{
+    static const uint32_t engines[] = { BP_IO_LIBAIO, BP_IO_URING };
+    for (int i = 0; i < 2; i++) {
+        char *path = tu_path(i ? "engine_fork_close_uring.data"
+                               : "engine_fork_close_aio.data");
+        tu_make_file(path, PS, 16, 1);
+        struct bp_options o;
+        bp_options_init(&o);
+        o.io_engine = engines[i];
+        bp_pool *pool = tu_open_opts(path, 16, 0, &o);   /* flushers, reader */
+        for (uint64_t p = 0; p < 4; p++)
+            tu_expect_page(pool, p, BP_READ, 1);
+        struct fork_writer w = { .pool = pool };   /* a writer mid-change */
+        pthread_t writer;
+        ck_assert_int_eq(pthread_create(&writer, NULL, fork_writer_main, &w), 0);
+        while (atomic_load(&w.step) == 0)
+            usleep(1000);
+        ck_assert_msg(w.rc == 0, "%s", bp_errdetail());
+        int fd = atomic_load(&pool->files[0])->fd;
+        int up[2], down[2];
+        ck_assert_int_eq(pipe(up), 0);
+        ck_assert_int_eq(pipe(down), 0);
+        pthread_mutex_lock(&pool->files_mu);
+        pthread_mutex_lock(&pool->sync_mu);
+        pthread_mutex_lock(&pool->miss_mu);
+        pthread_mutex_lock(&pool->locals_mu);
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            alarm(10);   /* a hang fails the test */
+            close(up[0]);
+            close(down[1]);
+            int bad = 0;
+            bp_page pg;
+            bad |= (bp_pin(pool, 0, BP_READ, &pg) != 0) << 0;
+            bad |= (bp_unpin(&pg) != 0) << 1;
+            bad |= (bp_pin(pool, 2, BP_READ, &pg) != -EINVAL) << 2;
+            bad |= (strstr(bp_errdetail(), "child (fork)") == NULL) << 3;
+            bad |= (bp_pin(pool, 1, BP_WRITE, &pg) != -EINVAL) << 4;
+            bad |= (bp_pin(pool, 1, BP_PIN, &pg) != 0) << 5;
+            bad |= (bp_latch(&pg, BP_WRITE) != -EINVAL) << 6;
+            bad |= (bp_unpin(&pg) != 0) << 7;
+            bad |= (bp_mark_dirty(&w.pg) != -EINVAL) << 8;
+            uint64_t n = 0;
+            bp_ticket t;
+            bad |= (bp_read_optimistic(pool, 2, &t) != -EINVAL) << 9;
+            bad |= (bp_sync(pool) != -EINVAL) << 10;
+            bad |= (bp_checkpoint(pool) != -EINVAL) << 11;
+            bad |= (bp_flush_all(pool) != -EINVAL) << 12;
+            bad |= (bp_flush_page(pool, 2) != -EINVAL) << 13;
+            bad |= (bp_sync_file(pool, 0) != -EINVAL) << 14;
+            bad |= (bp_truncate_file(pool, 0, 1) != -EINVAL) << 15;
+            bad |= (bp_evict_page(pool, 0) != -EINVAL) << 16;
+            bad |= (bp_alloc_page(pool, &n, &pg) != -EINVAL) << 17;
+            bad |= (bp_close(pool) != 0) << 18;
+            bad |= (fcntl(fd, F_GETFD) != -1 || errno != EBADF) << 19;
+            char c = 0;   /* what failed, then live on until told */
+            if (write(up[1], &bad, sizeof bad) != sizeof bad ||
+                read(down[0], &c, 1) != 1)
+                _exit(1);
+            _exit(0);
+        }
+        pthread_mutex_unlock(&pool->locals_mu);
+        pthread_mutex_unlock(&pool->miss_mu);
+        pthread_mutex_unlock(&pool->sync_mu);
+        pthread_mutex_unlock(&pool->files_mu);
+        close(up[1]);   /* a child that dies ends the read below */
+        close(down[0]);
+        int bad = -1;   /* a bit for each call that did not do its part */
+        ck_assert_int_eq(read(up[0], &bad, sizeof bad), sizeof bad);
+        ck_assert_msg(bad == 0, "%s: in the child, calls %#x did not do what "
+                      "a child may (bit k: the k-th call)",
+                      i ? "io_uring" : "libaio", bad);
+        atomic_store(&w.step, 2);
+        ck_assert_int_eq(pthread_join(writer, NULL), 0);
+        ck_assert_int_eq(w.rc, 0);
+        ck_assert_int_eq(bp_close(pool), 0);
+        /* The child lives on; its copy held no share of the lock. */
+        pool = tu_open_opts(path, 16, BP_NOFLUSH, &o);
+        tu_expect_page(pool, 2, BP_READ, 7);
+        tu_expect_page(pool, 3, BP_READ, 1);
+        ck_assert_int_eq(bp_close(pool), 0);
+        char c = 0;
+        ck_assert_int_eq(write(down[1], &c, 1), 1);
+        int status = 0;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "%s: the child ended with status %#x",
+                      i ? "io_uring" : "libaio", status);
+        close(up[0]);
+        close(down[1]);
+    }
+}
+END_TEST
+
 /* A ring that is full for a moment (EAGAIN), a wait cut short (EINTR):
  * retried, nothing fails.  A submission refused for good (EBADF): the
  * pin's error, counted, and the page is read once submissions work. */
@@ -839,7 +969,7 @@ START_TEST(test_uring_trim_refused_under_a_request)
     unsigned long long fixed = 0, files = 0;
     bp__aio_fixed_counts(&trim_aio, &fixed, &files);
     if (fixed == 0) {   /* no fixed buffers here: nothing to see */
-        bp__aio_destroy(&trim_aio);
+        bp__aio_destroy(&trim_aio, false);
         close(fd);
         free(arena);
         return;
@@ -870,7 +1000,7 @@ START_TEST(test_uring_trim_refused_under_a_request)
     ck_assert_int_eq(bp__aio_run(&trim_aio, io, 1), 0);
     ck_assert_int_eq(io[0].res, PS);
     ck_assert(tu_stamped(arena + 2 * MiB, PS, 4, 1));
-    bp__aio_destroy(&trim_aio);
+    bp__aio_destroy(&trim_aio, false);
     close(fd);
     free(arena);
     unlink(path);
@@ -1021,6 +1151,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_uring_fixed_refused_grow);
     tcase_add_test(tc, test_uring_fixed_trim_refused);
     tcase_add_test(tc, test_fork_child_miss_lock_held);
+    tcase_add_test(tc, test_fork_child_close);
     tcase_add_test(tc, test_uring_trim_refused_under_a_request);
     tcase_add_test(tc, test_uring_registered_files);
     tcase_add_test(tc, test_fork_child_registry);
