@@ -243,10 +243,13 @@ void bp__aio_destroy(struct bp__aio *aio, bool in_child)
         atomic_store(&aio->lanes[i].state, BP__LANE_UNSET);
     }
     destroy_all(aio->eng, ctx, n);
-    if (aio->registry)
+    /* In a child, the registry's and aio's locks may be held by a thread
+     * of the parent (pool_free): the registry's few bytes stay. */
+    if (aio->registry && !in_child)
         aio->eng->registry_free(aio->registry);
     aio->registry = NULL;
-    pthread_mutex_destroy(&aio->mu);
+    if (!in_child)
+        pthread_mutex_destroy(&aio->mu);
 }
 
 void bp__aio_registry_open(struct bp__aio *aio, char *base, size_t len_max,

@@ -629,7 +629,7 @@ int bp__warm_file_check(bp_pool *pool, const char *path);
 
 /* readahead.c */
 int bp__readahead_create(bp_pool *pool, const struct bp_options *o);
-void bp__readahead_destroy(bp_pool *pool);
+void bp__readahead_destroy(bp_pool *pool, bool in_child);   /* pool_free */
 /* The window bounds in force, in bytes (readahead_min/max rounded down to
  * whole pages, max at most a quarter of the pool as large as it is now);
  * 0 and 0 without read-ahead. */
@@ -664,6 +664,6 @@ static inline void bp__count(bp_pool *pool, enum bp__counter c, uint64_t n)
 int bp__stats_init(bp_pool *pool);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t bp__now_ns(void);
-void bp__stats_destroy(bp_pool *pool);
+void bp__stats_destroy(bp_pool *pool, bool in_child);   /* pool_free */
 
 #endif /* BPOOL_INTERNAL_H */

@@ -492,16 +492,16 @@ void bp__file_close_as(struct bp__datafile *df, bool in_child)
     df->path = NULL;
     free(df->header_img);
     df->header_img = NULL;
+    bool dw = df->dw_desc != NULL;
+    free(df->dw_desc);
+    df->dw_desc = NULL;
+    if (in_child)   /* a parent's thread may hold or wait on them: pool_free */
+        return;
     pthread_mutex_destroy(&df->header_mu);
-    if (df->dw_desc) {
-        free(df->dw_desc);
-        df->dw_desc = NULL;
+    if (dw) {
         pthread_mutex_destroy(&df->dw_mu);
         pthread_mutex_destroy(&df->dw_q_mu);
-        /* In a child of fork it may count a parent's waiter, whom
-         * pthread_cond_destroy would wait for. */
-        if (!in_child)
-            pthread_cond_destroy(&df->dw_q_cv);
+        pthread_cond_destroy(&df->dw_q_cv);
     }
 }
 

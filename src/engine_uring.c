@@ -212,9 +212,11 @@ static void ur_destroy(bp__io_ctx ctx)
      * on the way back from the system call). */
     if (u->files_ok && ring_is_ours(u))
         (void)io_uring_unregister_files(&u->ring);
-    /* In a child this unmaps and closes only the child's copies. */
+    /* In a child this unmaps and closes only the child's copies, and
+     * leaves sq_mu, which a parent's thread may have held at the fork. */
     io_uring_queue_exit(&u->ring);
-    pthread_mutex_destroy(&u->sq_mu);
+    if (ring_is_ours(u))
+        pthread_mutex_destroy(&u->sq_mu);
     free((void *)u->chunk_len);
     free(u);
 }

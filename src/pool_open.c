@@ -13,9 +13,11 @@
 
 /* in_child: bp_close in a child of fork, which releases the child's copy
  * of the pool and nothing else - the parent's threads are not there to
- * stop, a lock one of them held at the fork stays held, and the parent's
- * rings and files must stay as they are (closing the child's descriptors
- * leaves the parent's open, and its lock on the file with them). */
+ * stop, a lock one of them held at the fork stays held (so no lock or
+ * condition variable is destroyed: a destroy may wait for, or object to,
+ * a holder or waiter that is not there), and the parent's rings and files
+ * must stay as they are (closing the child's descriptors leaves the
+ * parent's open, and its lock on the file with them). */
 static void pool_free(bp_pool *pool, bool in_child)
 {
     if (in_child) {
@@ -25,21 +27,23 @@ static void pool_free(bp_pool *pool, bool in_child)
         bp__prefetcher_stop(pool);
         bp__flushers_stop(pool);
     }
-    bp__readahead_destroy(pool);
+    bp__readahead_destroy(pool, in_child);
     if (pool->policy)
         bp__cp_destroy(pool->policy);
     bp__pt_destroy(&pool->pt);
-    bp__stats_destroy(pool);
+    bp__stats_destroy(pool, in_child);
     bp__frames_destroy(pool);
     if (pool->aio.ctx)
         bp__aio_destroy(&pool->aio, in_child);
     bp__files_free(pool, in_child);
-    pthread_mutex_destroy(&pool->files_mu);
-    pthread_mutex_destroy(&pool->sync_mu);
-    pthread_mutex_destroy(&pool->miss_mu);
-    pthread_mutex_destroy(&pool->streams_mu);
-    pthread_mutex_destroy(&pool->grow_mu);
-    pthread_mutex_destroy(&pool->resize_mu);
+    if (!in_child) {
+        pthread_mutex_destroy(&pool->files_mu);
+        pthread_mutex_destroy(&pool->sync_mu);
+        pthread_mutex_destroy(&pool->miss_mu);
+        pthread_mutex_destroy(&pool->streams_mu);
+        pthread_mutex_destroy(&pool->grow_mu);
+        pthread_mutex_destroy(&pool->resize_mu);
+    }
     free(pool->warm_file);
     free(pool);
 }

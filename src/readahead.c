@@ -86,12 +86,13 @@ void bp__readahead_bounds(const bp_pool *pool, uint32_t *min_bytes,
     *max_bytes = max * pool->page_size;
 }
 
-void bp__readahead_destroy(bp_pool *pool)
+void bp__readahead_destroy(bp_pool *pool, bool in_child)
 {
     struct bp__readahead *ra = pool->readahead;
     if (!ra)
         return;
-    pthread_mutex_destroy(&ra->mu);
+    if (!in_child)   /* pool_free */
+        pthread_mutex_destroy(&ra->mu);
     free(ra);
     pool->readahead = NULL;
 }

@@ -85,7 +85,7 @@ int bp__stats_init(bp_pool *pool)
     return 0;
 }
 
-void bp__stats_destroy(bp_pool *pool)
+void bp__stats_destroy(bp_pool *pool, bool in_child)
 {
     struct bp__local *l = atomic_load_explicit(&pool->locals, memory_order_relaxed);
     while (l) {
@@ -94,7 +94,8 @@ void bp__stats_destroy(bp_pool *pool)
         l = next;
     }
     atomic_store_explicit(&pool->locals, NULL, memory_order_relaxed);
-    pthread_mutex_destroy(&pool->locals_mu);
+    if (!in_child)   /* pool_free */
+        pthread_mutex_destroy(&pool->locals_mu);
 }
 
 /* The sum of counter c over every block (caller holds locals_mu). */
