@@ -35,7 +35,7 @@
  * frame number of a resident page, the hash-chain link of a NONRES one
  * (only NONRES entries are in the page -> entry index; resident pages are
  * found by frame, and the caller has its own page table for them).  This
- * keeps an entry at 24 bytes.  Frames have a frame -> entry array and a
+ * keeps an entry at 20 bytes.  Frames have a frame -> entry array and a
  * stack of free frames, filled so that a cold start hands out frames
  * 0, 1, 2, ... and a replay is reproducible frame for frame.
  *
@@ -48,7 +48,11 @@
  * always does; hand_test: in test).  A hand whose kind has no entry is NONE,
  * and a NONE hand that gets work again starts from the oldest entry.
  * Every walk is bounded by the clock's length, so a corrupted count can
- * make a hand wrong but never make a call loop.
+ * make a hand wrong but never make a call loop.  The cold hand does not
+ * walk: the resident cold pages are also on a list of their own in clock
+ * order (the cold list, below), and it goes from one to the next on it -
+ * to the same entry a walk would find, in one step however many hot and
+ * non-resident entries lie between.
  *
  * Invariants (bp__cp_check verifies all of them):
  *  - the list is consistent both ways and holds exactly hot + cold + nonres
@@ -58,6 +62,7 @@
  *    otherwise on such an entry;
  *  - the index holds exactly the NONRES entries, each in its page's bucket;
  *  - frame -> entry and entry -> frame agree; free frames map to NONE;
+ *  - the cold list holds exactly the resident cold entries, in clock order;
  *  - m_c_min <= m_c <= m_c_max.
  *
  * What the pool adds (not in the paper, and never exercised by a replay
@@ -87,6 +92,10 @@
 #include "bpool.h"
 
 #define NONE UINT32_MAX
+/* hand_cold while the cold page it stood on has left and every cold page
+ * was older: the next cold page to join (at the head) is the hand's, or,
+ * if none joins before settle(), the oldest (the sweep wraps round). */
+#define COLD_END (UINT32_MAX - 1)
 
 /* 20 bytes, two per frame (a resident entry and room for a non-resident
  * one): the page number is kept in 48 bits, split so that the entry needs
@@ -133,6 +142,10 @@ struct bp__clockpro {
                               the next free frame (FREE_END: none) */
     uint32_t free_top;     /* FREE_FRAME | the free frame popped next, or
                               FREE_END */
+    uint32_t *cold_link;   /* the resident cold pages in clock order,
+                              oldest first: a list by frame, cold_link[2f]
+                              the next frame, [2f + 1] the previous */
+    uint32_t cold_first, cold_last; /* frames, NONE if no cold page */
     uint32_t *bucket;      /* NONRES index: page hash -> first entry */
     unsigned hash_shift;   /* 64 - log2(number of buckets) */
     uint32_t nbucket;
@@ -148,7 +161,8 @@ struct bp__clockpro {
     unsigned cold_min_pct, cold_max_pct;
     uint32_t free_ent;     /* free entry list, linked through next */
     uint32_t head;         /* newest entry, NONE if the clock is empty */
-    uint32_t hand_hot, hand_cold, hand_test;
+    uint32_t hand_hot, hand_cold, hand_test; /* hand_cold may also be
+                              COLD_END between calls' steps (cold_leave) */
     uint32_t m, cap;
     uint32_t nfree, hot, cold, nonres, in_test;
     uint32_t m_c, m_c_min, m_c_max;
@@ -221,8 +235,75 @@ static void tally(struct bp__clockpro *cp, unsigned st, int d)
     }
 }
 
+/* ------------------------------------------------------------------ */
+/* The cold list                                                       */
+
+/*
+ * The cold hand stops only on resident cold pages, which can be a few
+ * hundred among tens of thousands of hot and non-resident entries: found
+ * by a walk of the clock, the next one after the last cold page was a walk
+ * round the whole clock, under the pool's miss lock (about 0.5 ms at 28 K
+ * frames, doc/performance.md).  So the resident cold pages are also kept
+ * in a list of their own, in clock order.  That order is cheap to keep: a
+ * page turns cold only at the head (admitted, demoted or moved there), so
+ * it joins at the list's newest end; in place it only stops being cold.
+ * The cold hand then moves along the list, to the very entry a walk of
+ * the clock would reach: the first cold page after the one it stood on,
+ * or round again from the oldest.
+ */
+
+static inline uint32_t *cold_next(struct bp__clockpro *cp, uint32_t f)
+{
+    return &cp->cold_link[2 * (size_t)f];
+}
+
+static inline uint32_t *cold_prev(struct bp__clockpro *cp, uint32_t f)
+{
+    return &cp->cold_link[2 * (size_t)f + 1];
+}
+
+/* Entry i, resident and just pushed at the head, turned cold. */
+static void cold_join(struct bp__clockpro *cp, uint32_t i)
+{
+    uint32_t f = cp->ent[i].aux;
+
+    *cold_next(cp, f) = NONE;
+    *cold_prev(cp, f) = cp->cold_last;
+    if (cp->cold_last == NONE)
+        cp->cold_first = f;
+    else
+        *cold_next(cp, cp->cold_last) = f;
+    cp->cold_last = f;
+    if (cp->hand_cold == COLD_END)
+        cp->hand_cold = i;
+}
+
+/* Entry i, resident cold, stops being cold where it stands or leaves its
+ * place (moved or dropped).  A hand on it goes to the next cold page in
+ * clock order, as a walk from i would. */
+static void cold_leave(struct bp__clockpro *cp, uint32_t i)
+{
+    uint32_t f = cp->ent[i].aux;
+    uint32_t nx = *cold_next(cp, f), pv = *cold_prev(cp, f);
+
+    if (pv == NONE)
+        cp->cold_first = nx;
+    else
+        *cold_next(cp, pv) = nx;
+    if (nx == NONE)
+        cp->cold_last = pv;
+    else
+        *cold_prev(cp, nx) = pv;
+    if (cp->hand_cold == i)
+        cp->hand_cold = nx == NONE ? COLD_END : cp->frame_ent[nx];
+}
+
+/* Status changes in place (no move): a cold page may only stop being
+ * cold here - one turns cold only at the head (move_to_head, admit). */
 static void set_status(struct bp__clockpro *cp, uint32_t i, unsigned st)
 {
+    if (is_res_cold(cp->ent[i].status) && !is_res_cold(st))
+        cold_leave(cp, i);
     tally(cp, cp->ent[i].status, -1);
     tally(cp, st, +1);
     cp->ent[i].status = (uint8_t)st;
@@ -334,8 +415,8 @@ static void clock_unlink(struct bp__clockpro *cp, uint32_t i)
 
     if (cp->hand_hot == i)
         cp->hand_hot = nx;
-    if (cp->hand_cold == i)
-        cp->hand_cold = nx;
+    /* (hand_cold never stands on i here: a cold entry leaves the cold
+     * list first, and cold_leave moves the hand.) */
     if (cp->hand_test == i)
         cp->hand_test = nx;
     if (nx == NONE) {
@@ -368,10 +449,16 @@ static void clock_push_head(struct bp__clockpro *cp, uint32_t i)
  * (already acted upon by whoever moves it) must not count again. */
 static void move_to_head(struct bp__clockpro *cp, uint32_t i, unsigned st)
 {
+    if (is_res_cold(cp->ent[i].status))
+        cold_leave(cp, i);   /* it leaves its place, cold or not */
     clock_unlink(cp, i);
     clock_push_head(cp, i);
     ref_clear(cp, i);
-    set_status(cp, i, st);
+    tally(cp, cp->ent[i].status, -1);
+    tally(cp, st, +1);
+    cp->ent[i].status = (uint8_t)st;
+    if (is_res_cold(st))
+        cold_join(cp, i);
 }
 
 /* The entry leaves the clock; its frame, if any, is the caller's business. */
@@ -381,6 +468,8 @@ static void clock_drop(struct bp__clockpro *cp, uint32_t i)
 
     if (e->status == BP__CP_NONRES)
         index_del(cp, i);
+    else if (is_res_cold(e->status))
+        cold_leave(cp, i);
     clock_unlink(cp, i);
     tally(cp, e->status, -1);
     e->status = BP__CP_OUT;
@@ -446,19 +535,15 @@ static void test_end(struct bp__clockpro *cp, uint32_t i)
         mc_add(cp, ref ? +1 : -1);
 }
 
-/* hand_cold: nearest resident cold entry, from where it stands. */
+/* hand_cold: nearest resident cold entry, from where it stands.  It
+ * stands on one already unless it is NONE (start from the oldest) or
+ * COLD_END (round again from the oldest): the cold list keeps it there. */
 static void seek_cold(struct bp__clockpro *cp)
 {
-    uint32_t i = cp->hand_cold == NONE ? oldest(cp) : cp->hand_cold;
-    uint32_t n = clock_len(cp);
-
-    if (cp->cold == 0) {
+    if (cp->cold == 0 || cp->cold_first == NONE)
         cp->hand_cold = NONE;
-        return;
-    }
-    while (n-- && !is_res_cold(cp->ent[i].status))
-        i = cp->ent[i].next;
-    cp->hand_cold = is_res_cold(cp->ent[i].status) ? i : NONE;
+    else if (cp->hand_cold == NONE || cp->hand_cold == COLD_END)
+        cp->hand_cold = cp->frame_ent[cp->cold_first];
 }
 
 /* hand_test: nearest in-test entry, from where it stands. */
@@ -705,7 +790,8 @@ static int cold_step(struct bp__clockpro *cp, void *call, uint64_t *evicted)
             test_step(cp);
     } else { /* (pool) */
         v = BP__CP_SKIP;
-        cp->hand_cold = cp->ent[c].next;
+        uint32_t nx = *cold_next(cp, f);   /* the next cold page, or round */
+        cp->hand_cold = nx == NONE ? COLD_END : cp->frame_ent[nx];
     }
     settle(cp); /* 3 */
     return v;
@@ -959,6 +1045,8 @@ int bp__cp_admit(struct bp__clockpro *cp, uint64_t page, uint32_t flags,
     tally(cp, st, +1);
     clock_push_head(cp, e);
     cp->frame_ent[f] = e;
+    if (is_res_cold(st))
+        cold_join(cp, e);
     (void)cp->ops->test_clear_ref(cp->ctx, f);
     settle(cp);
 
@@ -1032,6 +1120,7 @@ size_t bp__cp_memory(const struct bp__clockpro *cp)
 {
     return sizeof *cp + (size_t)cp->nent_live * sizeof *cp->ent +
            (size_t)cp->m * sizeof(uint32_t) + /* frame_ent */
+           (size_t)cp->m * 2 * sizeof(uint32_t) + /* cold_link */
            (size_t)cp->nbucket * sizeof *cp->bucket;
 }
 
@@ -1107,6 +1196,21 @@ int bp__cp_check(const struct bp__clockpro *cp)
     }
     CHECK(hot == cp->hot && cold == cp->cold && nonres == cp->nonres);
     CHECK(in_test == cp->in_test);
+
+    /* The cold list: the resident cold entries, in clock order from the
+     * oldest, linked both ways; nothing else. */
+    uint32_t lf = cp->cold_first, lprev = NONE, ncold = 0;
+    for (uint32_t i = oldest(cp), n = clock_len(cp); i != NONE && n--;
+         i = cp->ent[i].next) {
+        if (!is_res_cold(cp->ent[i].status))
+            continue;
+        CHECK(lf != NONE && lf < cp->m && cp->ent[i].aux == lf);
+        CHECK(cp->cold_link[2 * (size_t)lf + 1] == lprev);
+        CHECK(ncold++ < cp->cold);
+        lprev = lf;
+        lf = cp->cold_link[2 * (size_t)lf];
+    }
+    CHECK(lf == NONE && cp->cold_last == lprev);
 
     /* Hands: NONE exactly when their kind is absent, else on their kind. */
     CHECK((cp->hand_hot == NONE) == (hot == 0));
@@ -1245,8 +1349,9 @@ int bp__cp_create_with(uint32_t frames, uint32_t nonres_cap,
     cp->hash_shift = 64 - bits;
     cp->ent = array_map(cp->nent, sizeof *cp->ent);
     cp->frame_ent = array_map(max, sizeof *cp->frame_ent);
+    cp->cold_link = array_map(2 * (size_t)max, sizeof *cp->cold_link);
     cp->bucket = array_map(cp->nbucket, sizeof *cp->bucket);
-    if (!cp->ent || !cp->frame_ent || !cp->bucket) {
+    if (!cp->ent || !cp->frame_ent || !cp->cold_link || !cp->bucket) {
         bp__cp_destroy(cp);
         return -ENOMEM;
     }
@@ -1260,6 +1365,7 @@ int bp__cp_create_with(uint32_t frames, uint32_t nonres_cap,
     for (uint32_t b = 0; b < cp->nbucket; b++)
         cp->bucket[b] = NONE;
     cp->head = cp->hand_hot = cp->hand_cold = cp->hand_test = NONE;
+    cp->cold_first = cp->cold_last = NONE;
 
     cp->cold_rule = (uint8_t)cfg->cold_rule;
     cp->adapt = (uint8_t)cfg->adapt;
@@ -1278,6 +1384,7 @@ void bp__cp_destroy(struct bp__clockpro *cp)
         return;
     array_unmap(cp->ent, cp->nent, sizeof *cp->ent);
     array_unmap(cp->frame_ent, cp->frames_max, sizeof *cp->frame_ent);
+    array_unmap(cp->cold_link, 2 * (size_t)cp->frames_max, sizeof *cp->cold_link);
     array_unmap(cp->bucket, cp->nbucket, sizeof *cp->bucket);
     free(cp);
 }
