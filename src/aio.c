@@ -208,9 +208,16 @@ static void *destroy_main(void *arg)
 }
 
 static void destroy_all(const struct bp__io_engine *eng, bp__io_ctx *ctx,
-                        unsigned n)
+                        unsigned n, bool in_child)
 {
     struct destroy_job jobs[BP__AIO_LANES + 1];
+    if (in_child) {
+        /* A child's copies go at once (the contexts live on in the
+         * parent), and a child of a threaded process starts no thread. */
+        for (unsigned i = 0; i < n; i++)
+            eng_destroy(eng, ctx[i]);
+        return;
+    }
     for (unsigned i = 1; i < n; i++) {
         jobs[i].eng = eng;
         jobs[i].ctx = ctx[i];
@@ -242,7 +249,7 @@ void bp__aio_destroy(struct bp__aio *aio, bool in_child)
             ctx[n++] = aio->lanes[i].ctx;
         atomic_store(&aio->lanes[i].state, BP__LANE_UNSET);
     }
-    destroy_all(aio->eng, ctx, n);
+    destroy_all(aio->eng, ctx, n, in_child);
     /* In a child, the registry's and aio's locks may be held by a thread
      * of the parent (pool_free): the registry's few bytes stay. */
     if (aio->registry && !in_child)
