@@ -449,8 +449,14 @@ static void clock_push_head(struct bp__clockpro *cp, uint32_t i)
  * (already acted upon by whoever moves it) must not count again. */
 static void move_to_head(struct bp__clockpro *cp, uint32_t i, unsigned st)
 {
-    if (is_res_cold(cp->ent[i].status))
+    if (is_res_cold(cp->ent[i].status)) {
         cold_leave(cp, i);   /* it leaves its place, cold or not */
+        /* The hand was on the newest entry, which now leaves: a walk
+         * from it goes round to the oldest at once, so a cold page that
+         * joins at the head now (i itself) comes last, not next. */
+        if (cp->hand_cold == COLD_END && cp->head == i)
+            cp->hand_cold = NONE;
+    }
     clock_unlink(cp, i);
     clock_push_head(cp, i);
     ref_clear(cp, i);

@@ -1095,6 +1095,36 @@ START_TEST(test_forget)
 }
 END_TEST
 
+/* Proves that the cold hand, on the newest entry of the clock when that
+ * page goes back to the head as cold (referenced, out of its test),
+ * goes round to the oldest cold page next, as a walk of the clock does -
+ * not back onto the page it just moved.  The hand got there by skipping
+ * a pinned page; an older cold page, unpinned since, is the victim. */
+START_TEST(test_cold_hand_wraps_from_head)
+{
+    struct psim_cp s;
+
+    sim_init(&s, 8, 8);
+    for (uint64_t p = 0; p < 5; p++) /* hot, frames 0-4 */
+        ck_assert_int_eq(sim_access_checked(&s, p, 0), 0);
+    for (uint64_t p = 100; p < 103; p++) /* cold, frames 5-7 */
+        ck_assert_int_eq(sim_access_checked(&s, p, BP__CP_SCAN), 0);
+    ck_assert_uint_eq(psim_cp_frame_of(&s, 100), 5);
+    s.pin[5] = 1;
+    /* the hand skips 100 and evicts 101; 103 enters at the head */
+    ck_assert_int_eq(sim_access_checked(&s, 103, BP__CP_SCAN), 0);
+    ck_assert_uint_eq(s.last_evicted, 101);
+    s.pin[5] = 0;
+    s.pin[psim_cp_frame_of(&s, 102)] = 1;
+    ck_assert_int_eq(sim_access_checked(&s, 103, 0), 1); /* a hit */
+    /* the hand skips 102, finds 103 (the head) referenced and moves it
+     * to the head again; it goes on from the oldest: 100 */
+    ck_assert_int_eq(sim_access_checked(&s, 104, 0), 0);
+    ck_assert_uint_eq(s.last_evicted, 100);
+    sim_fini(&s);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Memory                                                              */
 
@@ -1169,6 +1199,7 @@ Suite *test_suite(void)
     tcase_add_test(pool, test_random_pins);
     tcase_add_test(pool, test_all_pinned);
     tcase_add_test(pool, test_forget);
+    tcase_add_test(pool, test_cold_hand_wraps_from_head);
     tcase_add_test(pool, test_resize);
     tcase_add_loop_test(pool, test_rereferenced_page_kept, 0, 3);
     tcase_add_loop_test(pool, test_always_referenced_gives_up, 0, 3);
