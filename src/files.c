@@ -204,6 +204,11 @@ int bp_detach(bp_pool *pool, uint32_t file)
 {
     if (!pool)
         return bp__fail(-EINVAL, "bp_detach: pool must not be NULL");
+    /* It syncs the file and writes its header (and clears its doublewrite
+     * area): in a child of fork, the parent's file, with the child's
+     * stale image of them. */
+    if (bp__pool_in_child(pool))
+        return bp__refused_call_in_child("bp_detach");
     pthread_mutex_lock(&pool->files_mu);
     struct bp__datafile *df = attached(pool, file, "bp_detach");
     if (!df) {

@@ -2,6 +2,8 @@
 /* forkgen.c - the process generation (forkgen.h). */
 #include "forkgen.h"
 
+#include "frame_state.h"
+
 #include <pthread.h>
 
 _Atomic unsigned bp__fork_gen_now;
@@ -10,6 +12,7 @@ static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
 static void in_child(void)
 {
     atomic_fetch_add_explicit(&bp__fork_gen_now, 1, memory_order_relaxed);
+    bp__park_after_fork();
 }
 
 static void watch(void)

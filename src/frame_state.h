@@ -176,6 +176,8 @@ static inline struct bp__frame_view bp__frame_view(struct bp__frame *fr)
 
 /* Wake every thread parked on fr (they re-check what they wait for). */
 void bp__frame_wake(struct bp__frame *fr);
+/* A child of fork: the wait queues start empty and unlocked (forkgen.c). */
+void bp__park_after_fork(void);
 /* Take latch `want` of the pinned frame fr, waiting as long as needed. */
 void bp__frame_latch_wait(struct bp__frame *fr, enum bp__latch want);
 /* Wait while fr is being filled with `page` or taken from it (READING or

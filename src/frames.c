@@ -189,6 +189,21 @@ static void park_for(struct bp__frame *fr, ready_fn ready, const void *arg,
     pthread_mutex_unlock(&b->mu);
 }
 
+/* In a child of fork (forkgen.c): the table is the parent's copy, whose
+ * mutexes a thread of the parent may have held at the fork (in park() or
+ * bp__frame_wake) and whose condition variables may count the parent's
+ * sleepers - none of them in the child, so nobody would ever unlock the
+ * one or leave the other, and the child's next wake on that bucket (a
+ * bp_unpin of a page it pinned for reading) would wait for ever.  No
+ * thread of the child is parked: the table starts afresh. */
+void bp__park_after_fork(void)
+{
+    for (unsigned i = 0; i < PARK_BUCKETS; i++) {
+        (void)pthread_mutex_init(&park_table[i].mu, NULL);
+        (void)pthread_cond_init(&park_table[i].cv, NULL);
+    }
+}
+
 void bp__frame_wake(struct bp__frame *fr)
 {
     struct park_bucket *b = bucket_of(fr);

@@ -205,6 +205,9 @@ int bp_resize(bp_pool *pool, uint64_t pool_bytes)
 {
     if (!pool)
         return bp__fail(-EINVAL, "bp_resize: pool must not be NULL");
+    /* A shrink writes dirty pages back to the parent's file. */
+    if (bp__pool_in_child(pool))
+        return bp__refused_call_in_child("bp_resize");
     uint64_t want = pool_bytes / pool->page_size;
     if (want < BP_MIN_FRAMES || want > pool->frames_max)
         return bp__fail(-BP_EPOOLSIZE, "bp_resize: %llu bytes make %llu frames "
