@@ -166,6 +166,15 @@ static int latch_deadlock(uint64_t page)
                     (unsigned long long)page);
 }
 
+/* A latch that is busy in a child of fork is held by a thread of the
+ * parent (a child writes nothing: refused_write_in_child), which is not
+ * there to release it: waiting would never end. */
+static int refused_latch_wait_in_child(uint64_t page, const char *fn)
+{
+    return bp__refused_in_child(fn, page, "waiting for a latch a thread of "
+                                "the parent held at the fork");
+}
+
 /* Add a pin to frame f if it is VALID and holds `page`, and take latch
  * `want` (waiting for it if it is busy).  `ref` also sets the reference
  * bit (a caller's access, not bpool's own) - except on the first touch of
@@ -187,11 +196,8 @@ static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page,
             return latch_deadlock(page);
         }
         if (bp__pool_in_child(pool)) {
-            /* A child writes nothing, so the holder is the parent's. */
             bp__frame_unpin(fr);
-            return bp__refused_in_child("bp_pin", page, "waiting for a "
-                                        "latch a thread of the parent held "
-                                        "at the fork");
+            return refused_latch_wait_in_child(page, "bp_pin");
         }
         bp__frame_latch_wait(fr, want);
         break;
@@ -838,10 +844,8 @@ static int take_latch(bp_pool *pool, uint32_t f, uint64_t page, enum bp__latch w
         return 0;
     if (bp__frame_x_mine(fr))
         return latch_deadlock(page);
-    if (bp__pool_in_child(pool))   /* as in pin_resident */
-        return bp__refused_in_child("bp_latch", page, "waiting for a latch "
-                                    "a thread of the parent held at the "
-                                    "fork");
+    if (bp__pool_in_child(pool))
+        return refused_latch_wait_in_child(page, "bp_latch");
     bp__frame_latch_wait(fr, want);
     return 0;
 }
