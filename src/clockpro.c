@@ -298,15 +298,20 @@ static void cold_leave(struct bp__clockpro *cp, uint32_t i)
         cp->hand_cold = nx == NONE ? COLD_END : cp->frame_ent[nx];
 }
 
+static void status_write(struct bp__clockpro *cp, uint32_t i, unsigned st)
+{
+    tally(cp, cp->ent[i].status, -1);
+    tally(cp, st, +1);
+    cp->ent[i].status = (uint8_t)st;
+}
+
 /* Status changes in place (no move): a cold page may only stop being
  * cold here - one turns cold only at the head (move_to_head, admit). */
 static void set_status(struct bp__clockpro *cp, uint32_t i, unsigned st)
 {
     if (is_res_cold(cp->ent[i].status) && !is_res_cold(st))
         cold_leave(cp, i);
-    tally(cp, cp->ent[i].status, -1);
-    tally(cp, st, +1);
-    cp->ent[i].status = (uint8_t)st;
+    status_write(cp, i, st);
 }
 
 /* m_c moves one step at a time and is clamped at every step, as
@@ -460,9 +465,7 @@ static void move_to_head(struct bp__clockpro *cp, uint32_t i, unsigned st)
     clock_unlink(cp, i);
     clock_push_head(cp, i);
     ref_clear(cp, i);
-    tally(cp, cp->ent[i].status, -1);
-    tally(cp, st, +1);
-    cp->ent[i].status = (uint8_t)st;
+    status_write(cp, i, st);
     if (is_res_cold(st))
         cold_join(cp, i);
 }
@@ -546,7 +549,7 @@ static void test_end(struct bp__clockpro *cp, uint32_t i)
  * COLD_END (round again from the oldest): the cold list keeps it there. */
 static void seek_cold(struct bp__clockpro *cp)
 {
-    if (cp->cold == 0 || cp->cold_first == NONE)
+    if (cp->cold_first == NONE)
         cp->hand_cold = NONE;
     else if (cp->hand_cold == NONE || cp->hand_cold == COLD_END)
         cp->hand_cold = cp->frame_ent[cp->cold_first];
