@@ -64,6 +64,9 @@ _Static_assert(BP__AIO_LANES >= BP_MAX_AIO_LANES, "lanes[] too small");
 #define REAP_CHUNK 64       /* events per io_getevents call */
 #define EAGAIN_RETRIES 200  /* x 1 ms: io_submit EAGAIN with nothing in flight */
 #define SHORT_ROUNDS 4      /* resubmissions of a short transfer */
+#define YIELD_DEPTH 4       /* write-back that yields: in flight beside
+                               reads, at least (allowed()) */
+#define YIELD_RECENT_NS 10000000u  /* reads this recent count as going on */
 #define LANE_DEPTH_MAX 32   /* a lane's requests in flight: a miss needs 1,
                                a flusher's batch a few dozen; each lane
                                holds this much of aio-max-nr (65536) */
@@ -71,6 +74,9 @@ _Static_assert(BP__AIO_LANES >= BP_MAX_AIO_LANES, "lanes[] too small");
 struct bp__io_batch {
     size_t remaining;            /* requests not yet completed */
     bool wants_slot;             /* asleep with requests not yet submitted */
+    bool wants_progress;         /* asleep until one of its requests
+                                    completes (yielding: see allowed()) */
+    bool progress;               /* one has, since it went to sleep */
     pthread_cond_t cv;
     struct bp__io_batch *next;   /* aio->waiting list, while asleep */
 };
@@ -178,6 +184,9 @@ int bp__aio_init_engine(struct bp__aio *aio, const struct bp__io_engine *eng,
     aio->depth = depth;
     *granted = depth;
     atomic_init(&aio->submits, 0);
+    atomic_init(&aio->reads_inflight, 0);
+    atomic_init(&aio->reads_last_ns, 0);
+    aio->yield_depth = YIELD_DEPTH;
     aio->dio_offset_align = 512;
     aio->dio_mem_align = 512;
     aio->lanes_max = BP__AIO_LANES;
@@ -311,7 +320,8 @@ static void wake_ready(struct bp__aio *aio)
 {
     for (struct bp__io_batch *w = aio->waiting; w; w = w->next)
         if (w->remaining == 0 ||
-            (w->wants_slot && aio->inflight + aio->reserved < aio->depth))
+            (w->wants_slot && aio->inflight + aio->reserved < aio->depth) ||
+            (w->wants_progress && w->progress))
             pthread_cond_signal(&w->cv);
 }
 
@@ -330,13 +340,41 @@ static void reap(struct bp__aio *aio)
         io->res = (long)ev[i].res;
         aio->inflight--;
         io->batch->remaining--;
+        io->batch->progress = true;
     }
     /* got < 0 is EINTR: the caller's loop simply tries again. */
     wake_ready(aio);
 }
 
+/* How many of a run's requests may be in flight at once now: `depth`;
+ * for write-back that yields (yield: aio->yield_depth, else 0), while
+ * reads are in flight or ended less than YIELD_RECENT_NS ago, as many as
+ * reads are in flight, at least `yield`.  A read that reaches the device
+ * behind a full queue of writes waits for them all: with 8 threads
+ * reading and one flusher writing 32 at a time, reads' p99 was 2.3 x the
+ * device's own (doc/performance.md, "Write-back beside reads").  Bound
+ * to a fixed few, write-back fell behind the pages dirtied once reads
+ * were many and slow (32 threads); bound to the reads in flight, the
+ * device's queue is at most half writes, and write-back keeps pace with
+ * reads that dirty pages.  The recent past counts because reads come
+ * and go between a thread's pins: a moment with none in flight must not
+ * let a full queue of writes in ahead of the next. */
+static size_t allowed(struct bp__aio *aio, unsigned yield, size_t depth)
+{
+    if (!yield)
+        return depth;
+    unsigned r = atomic_load_explicit(&aio->reads_inflight, memory_order_relaxed);
+    if (r == 0 && clock_ns() - atomic_load_explicit(&aio->reads_last_ns,
+                                                    memory_order_relaxed)
+                      >= YIELD_RECENT_NS)
+        return depth;
+    size_t w = r > yield ? r : yield;
+    return w < depth ? w : depth;
+}
+
 /* Submit v[0..n) and wait for all of them.  See aio.h. */
-static int submit_and_wait(struct bp__aio *aio, struct bp__io *const *v, size_t n)
+static int submit_and_wait(struct bp__aio *aio, struct bp__io *const *v,
+                           size_t n, unsigned yield)
 {
     struct bp__io_batch b = { .remaining = n };
     struct iocb *cbs[SUBMIT_CHUNK];
@@ -363,10 +401,17 @@ static int submit_and_wait(struct bp__aio *aio, struct bp__io *const *v, size_t 
          * kernel accepted count as in flight: a reaper must never wait in
          * io_getevents for a request whose io_submit may still fail. */
         unsigned used = aio->inflight + aio->reserved;
-        if (next < n && used < aio->depth) {
+        /* This batch's requests in the kernel (failed ones leave next at
+         * n), against what it may have there now. */
+        size_t mine = next - (n - b.remaining);
+        size_t may = allowed(aio, yield, aio->depth);
+        bool capped = next < n && mine >= may;
+        if (next < n && used < aio->depth && !capped) {
             size_t k = n - next;
             if (k > aio->depth - used)
                 k = aio->depth - used;
+            if (k > may - mine)
+                k = may - mine;
             if (k > SUBMIT_CHUNK)
                 k = SUBMIT_CHUNK;
             for (size_t j = 0; j < k; j++)
@@ -421,9 +466,13 @@ static int submit_and_wait(struct bp__aio *aio, struct bp__io *const *v, size_t 
             continue;
         }
         if (next < n && aio->inflight + aio->reserved < aio->depth &&
-            !backoff)
+            !backoff && !capped)
             continue;
-        b.wants_slot = next < n;
+        /* Capped: asleep until one of ours completes (a slot elsewhere
+         * would not let us submit). */
+        b.wants_slot = next < n && !capped;
+        b.wants_progress = capped;
+        b.progress = false;
         b.next = aio->waiting;
         aio->waiting = &b;
         pthread_cond_wait(&b.cv, &aio->mu);
@@ -505,7 +554,7 @@ static void lane_give_back(struct bp__aio_lane *l)
  * in flight.  Only this thread uses l's context, so every event
  * io_getevents returns is one of ours. */
 static int lane_run(struct bp__aio *aio, struct bp__aio_lane *l,
-                    struct bp__io *const *v, size_t n)
+                    struct bp__io *const *v, size_t n, unsigned yield)
 {
     struct iocb *cbs[SUBMIT_CHUNK];
     struct io_event ev[REAP_CHUNK];
@@ -519,10 +568,11 @@ static int lane_run(struct bp__aio *aio, struct bp__aio_lane *l,
         v[i]->submitted_at = 0;
     }
     while (done < n) {
-        if (next < n && inflight < aio->lane_depth) {
+        size_t may = allowed(aio, yield, aio->lane_depth);
+        if (next < n && inflight < may) {
             size_t k = n - next;
-            if (k > aio->lane_depth - inflight)
-                k = aio->lane_depth - inflight;
+            if (k > may - inflight)
+                k = may - inflight;
             if (k > SUBMIT_CHUNK)
                 k = SUBMIT_CHUNK;
             for (size_t j = 0; j < k; j++)
@@ -583,24 +633,31 @@ static int lane_run(struct bp__aio *aio, struct bp__aio_lane *l,
 }
 
 /* submit_and_wait on a lane of our own when one can be had. */
-static int run_on_any(struct bp__aio *aio, struct bp__io *const *v, size_t n)
+static int run_on_any(struct bp__aio *aio, struct bp__io *const *v, size_t n,
+                      unsigned yield)
 {
     struct bp__aio_lane *l = lane_take(aio);
     if (!l)
-        return submit_and_wait(aio, v, n);
-    int r = lane_run(aio, l, v, n);
+        return submit_and_wait(aio, v, n, yield);
+    int r = lane_run(aio, l, v, n, yield);
     lane_give_back(l);
     return r;
 }
 
+static bool is_read(const struct bp__io *io)
+{
+    return io->cb.aio_lio_opcode == IO_CMD_PREAD ||
+           io->cb.aio_lio_opcode == IO_CMD_PREADV;
+}
 
-/* submit_and_wait, after the fault-injection hook (tests) has had its
- * say: requests it fails never reach the kernel. */
-static int run_ptrs(struct bp__aio *aio, struct bp__io *const *v, size_t n)
+/* run_on_any, after the fault-injection hook (tests) has had its say:
+ * requests it fails never reach the kernel. */
+static int run_ptrs(struct bp__aio *aio, struct bp__io *const *v, size_t n,
+                      unsigned yield)
 {
     bp__fault_fn fault = atomic_load_explicit(&aio->fault, memory_order_acquire);
-    if (!fault || n == 0)
-        return run_on_any(aio, v, n);
+    if (!fault)
+        return run_on_any(aio, v, n, yield);
     void *arg = atomic_load_explicit(&aio->fault_arg, memory_order_relaxed);
     struct bp__io **pass = malloc(n * sizeof(*pass));
     if (!pass)
@@ -613,12 +670,32 @@ static int run_ptrs(struct bp__aio *aio, struct bp__io *const *v, size_t n)
         else
             pass[k++] = v[i];
     }
-    int r = run_on_any(aio, pass, k);
+    int r = run_on_any(aio, pass, k, yield);
     free(pass);
     return r;
 }
 
-int bp__aio_run(struct bp__aio *aio, struct bp__io *ios, size_t n)
+/* A call's requests are all reads or all writes (runs.c): its reads
+ * count in reads_inflight while the call is under way (n: 0 or +-n),
+ * for write-back that yields to them. */
+static void count_reads(struct bp__aio *aio, const struct bp__io *ios,
+                        size_t n, int sign)
+{
+    if (n == 0 || !is_read(&ios[0]))
+        return;
+    if (sign > 0)
+        atomic_fetch_add_explicit(&aio->reads_inflight, (unsigned)n,
+                                  memory_order_relaxed);
+    else {
+        atomic_store_explicit(&aio->reads_last_ns, clock_ns(),
+                              memory_order_relaxed);
+        atomic_fetch_sub_explicit(&aio->reads_inflight, (unsigned)n,
+                                  memory_order_relaxed);
+    }
+}
+
+static int run_ios(struct bp__aio *aio, struct bp__io *ios, size_t n,
+                   unsigned yield)
 {
     struct bp__io *stackv[SUBMIT_CHUNK];
     struct bp__io **v = stackv;
@@ -630,10 +707,22 @@ int bp__aio_run(struct bp__aio *aio, struct bp__io *ios, size_t n)
         v[i] = &ios[i];
         ios[i].submit_ns = ios[i].device_ns = 0;
     }
-    int r = run_ptrs(aio, v, n);
+    count_reads(aio, ios, n, +1);
+    int r = run_ptrs(aio, v, n, yield);
+    count_reads(aio, ios, n, -1);
     if (v != stackv)
         free(v);
     return r;
+}
+
+int bp__aio_run(struct bp__aio *aio, struct bp__io *ios, size_t n)
+{
+    return run_ios(aio, ios, n, 0);
+}
+
+int bp__aio_run_yielding(struct bp__aio *aio, struct bp__io *ios, size_t n)
+{
+    return run_ios(aio, ios, n, aio->yield_depth);
 }
 
 /* ---- Held lanes (read streams) ------------------------------------ */
@@ -772,8 +861,9 @@ int bp__aio_run_full(struct bp__aio *aio, struct bp__io *ios, size_t n)
         done[i] = 0;
         ios[i].submit_ns = ios[i].device_ns = 0;
     }
+    count_reads(aio, ios, n, +1);
     for (int round = 0; pending > 0; round++) {
-        r = run_ptrs(aio, v, pending);
+        r = run_ptrs(aio, v, pending, 0);
         if (r < 0)
             break;
         size_t again = 0;
@@ -800,6 +890,7 @@ int bp__aio_run_full(struct bp__aio *aio, struct bp__io *ios, size_t n)
         }
         pending = again;
     }
+    count_reads(aio, ios, n, -1);
     for (size_t i = 0; i < n; i++)
         ios[i].done = done[i];
     if (v != stackv) {

@@ -59,6 +59,17 @@ struct bp__aio {
     bool reaping;                /* a thread is inside io_getevents */
     struct bp__io_batch *waiting;  /* batches whose threads are asleep */
     _Atomic uint64_t submits;    /* io_submit calls (statistics) */
+    /* Write-back that yields to reads (bp__aio_run_yielding; aio.c,
+     * allowed()): while reads are in flight, or ended less than 10 ms
+     * ago, it keeps at most as many requests in flight as there are
+     * reads, and at least yield_depth (set at init; 0: it does not
+     * yield).  reads_inflight counts the read requests of the
+     * bp__aio_run and bp__aio_run_full calls under way (not those of
+     * held lanes: read streams); reads_last_ns is when such a call last
+     * ended (CLOCK_MONOTONIC). */
+    unsigned yield_depth;
+    _Atomic unsigned reads_inflight;
+    _Atomic uint64_t reads_last_ns;
     /* Fault injection, for tests only (NULL in normal use): called for
      * each request before it is submitted; a negative return completes
      * the request with that result without sending it to the kernel.
@@ -132,6 +143,14 @@ void bp__aio_fixed_counts(struct bp__aio *aio, unsigned long long *buffers,
  * the unsubmitted requests get that error in res.
  */
 int bp__aio_run(struct bp__aio *aio, struct bp__io *ios, size_t n);
+
+/* As bp__aio_run, for write-back nobody waits on: while reads are in
+ * flight (other threads' bp__aio_run or bp__aio_run_full) or ended less
+ * than 10 ms ago, at most max(reads in flight, aio->yield_depth) of
+ * these are, so that reads do not queue behind a full queue of them at
+ * the device.  Checked before every submission: without reads the run
+ * goes at the full depth again. */
+int bp__aio_run_yielding(struct bp__aio *aio, struct bp__io *ios, size_t n);
 
 /* As bp__aio_run for plain pread/pwrite requests, then finishes short
  * transfers by resubmitting the rest (a few rounds).  On return each

@@ -528,14 +528,19 @@ typedef void (*bp__run_done_fn)(bp_pool *pool, uint32_t frame, uint64_t page,
  * atomic_writes the caller found set: decided once, by the caller, as
  * the flag may be cleared meanwhile). */
 enum bp__runs_io { BP__RUNS_READ, BP__RUNS_WRITE, BP__RUNS_WRITE_ATOMIC };
+/* Or'ed into a write's bp__runs_io: write-back nobody waits on, which
+ * yields to reads (bp__aio_run_yielding). */
+#define BP__RUNS_YIELD 0x10u
 /* Read or write p[0..n), sorted by page, each in a frame the caller owns
  * for this I/O, as runs of at most max_run consecutive pages, one
- * vectored request per run, all in flight at once; a run that fails or
- * comes back short is done again page by page.  done() is called for
- * every page, once.  p is reordered.  Write requests are counted
- * (BP__C_WRITE_REQUESTS) as they are sent. */
+ * vectored request per run, all in flight at once (how: a bp__runs_io,
+ * with BP__RUNS_YIELD for write-back that yields: fewer at once while
+ * reads are in flight); a run that fails or comes back short is done
+ * again page by page.  done() is called for every page, once.  p is
+ * reordered.  Write requests are counted (BP__C_WRITE_REQUESTS) as they
+ * are sent. */
 void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
-                 uint32_t max_run, enum bp__runs_io how, bp__run_done_fn done,
+                 uint32_t max_run, unsigned how, bp__run_done_fn done,
                  void *arg);
 
 struct bp__dw_request;
@@ -572,7 +577,17 @@ enum bp__writer {
                        latches and in-flight writes */
     BP__W_EVICT,    /* a pin that needs a frame: skips busy pages */
     BP__W_FLUSHER,  /* a background flusher: skips busy pages */
+    BP__W_FLUSHER_BEHIND, /* the same above the high watermark, where it
+                       does not yield to reads: the share of dirty pages
+                       must come down before pins find only dirty
+                       victims */
 };
+/* Does this writer's write-back yield to reads (bp__aio_run_yielding)?
+ * Not a pin's eviction, which a miss waits for. */
+static inline bool bp__writer_yields(enum bp__writer who)
+{
+    return who == BP__W_CALLER || who == BP__W_FLUSHER;
+}
 int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
                      enum bp__writer who);
 /* Write back every page of file number `file` (BP_MAX_FILES: of every

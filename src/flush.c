@@ -71,6 +71,7 @@ static const enum bp__counter writer_counter[] = {
     [BP__W_CALLER] = BP__NCOUNTERS,
     [BP__W_EVICT] = BP__C_EVICT_WRITES,
     [BP__W_FLUSHER] = BP__C_FLUSHER_WRITES,
+    [BP__W_FLUSHER_BEHIND] = BP__C_FLUSHER_WRITES,
 };
 
 /* What becomes of a page whose write failed, for the error's detail. */
@@ -231,8 +232,9 @@ static void write_file_runs(bp_pool *pool, struct bp__datafile *df,
     if (atomic)
         ctx.refused = malloc(n * sizeof(*ctx.refused));
     bp__io_runs(pool, p, n, pool->coalesce_pages,
-                atomic ? BP__RUNS_WRITE_ATOMIC : BP__RUNS_WRITE, write_done,
-                &ctx);
+                (atomic ? BP__RUNS_WRITE_ATOMIC : BP__RUNS_WRITE) |
+                    (bp__writer_yields(who) ? BP__RUNS_YIELD : 0),
+                write_done, &ctx);
     if (ctx.nrefused) {
         atomic_store(&df->atomic_writes, false);
         struct bp__page_ref *again = ctx.refused;

@@ -178,7 +178,8 @@ static void *flusher_main(void *arg)
 
         if (nd >= fs->low && n < want)
             n = sweep(pool, frames, start, span, hard, batch, n, want);
-        int r = n ? bp__write_frames(pool, batch, n, BP__W_FLUSHER) : 0;
+        int r = n ? bp__write_frames(pool, batch, n, hard ? BP__W_FLUSHER_BEHIND
+                                                          : BP__W_FLUSHER) : 0;
 
         pthread_mutex_lock(&fs->mu);
         pthread_cond_broadcast(&fs->clean_cv);

@@ -33,9 +33,11 @@ static void prep_page_write(struct iocb *cb, int fd, void *buf, uint32_t ps,
 }
 
 void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
-                 uint32_t max_run, enum bp__runs_io how, bp__run_done_fn done,
+                 uint32_t max_run, unsigned how, bp__run_done_fn done,
                  void *arg)
 {
+    bool yield = (how & BP__RUNS_YIELD) != 0;
+    how &= ~BP__RUNS_YIELD;
     bool write = how != BP__RUNS_READ;
     uint32_t ps = pool->page_size;
     if (n == 0)
@@ -83,7 +85,8 @@ void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
         i = j;
     }
     start[nruns] = n;
-    int r = bp__aio_run(&pool->aio, ios, nruns);
+    int r = yield && write ? bp__aio_run_yielding(&pool->aio, ios, nruns)
+                           : bp__aio_run(&pool->aio, ios, nruns);
     /* Counted before any page of them is finished: a bp_stats taken once
      * the pages are clean (after bp_flush_all returns, say) must not see
      * their writes without their requests. */

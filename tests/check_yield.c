@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check_yield.c - write-back beside reads: while a read is in flight, a
+ * write-back nobody waits on (bp_flush_all here, the flushers' gentle
+ * rounds alike) keeps at most max(reads in flight, 4) write requests in
+ * flight, so that the read does not queue at the device behind a full
+ * queue of writes; with no read in flight, or once the reads have ended,
+ * it goes at the full depth.  On lanes and on the shared context alike.
+ *
+ * This program taps the engines' submit and getevents calls (bp__io_tap,
+ * src/io_engine.h), whichever engine runs: the tap counts the writes in
+ * the kernel (submitted, not yet reaped), keeps the most seen at once
+ * while a read is held, and can hold a read: its submission waits until
+ * the test lets it go, so that from the pool's side the read is in
+ * flight for as long as the test wants.  The assertions are on counts,
+ * never on elapsed time.
+ *
+ * Threads never call ck_assert: they record problems with tu_thread_fail.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <libaio.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bpool.h"
+#include "bpool_internal.h"
+#include "io_engine.h"
+#include "testutil.h"
+
+#define PS 8192u
+#define FILE_PAGES 2048u
+#define FRAMES 512u
+#define DIRTY 256u          /* pages dirtied, none next to another */
+
+/* ---- the engines' calls, tapped ---------------------------------------- */
+
+static _Atomic int writes_in_kernel;   /* submitted, not yet reaped */
+static _Atomic int writes_max;         /* the most at once, while counting */
+static _Atomic bool counting;
+static _Atomic bool hold_reads;        /* a read's submission waits ... */
+static _Atomic bool read_held;         /* ... (one is waiting now) ... */
+static _Atomic bool release_reads;     /* ... until this is set */
+
+static bool cb_is_write(const struct iocb *cb)
+{
+    return cb->aio_lio_opcode == IO_CMD_PWRITE ||
+           cb->aio_lio_opcode == IO_CMD_PWRITEV;
+}
+
+static void note_writes(int add)
+{
+    int now = atomic_fetch_add(&writes_in_kernel, add) + add;
+    int max = atomic_load(&writes_max);
+    while (atomic_load(&counting) && now > max &&
+           !atomic_compare_exchange_weak(&writes_max, &max, now))
+        ;
+}
+
+static int tap_submit(const struct bp__io_engine *eng, bp__io_ctx ctx, long n,
+                      struct iocb **cbs)
+{
+    if (n > 0 && !cb_is_write(cbs[0]) && atomic_load(&hold_reads)) {
+        atomic_store(&read_held, true);
+        /* At most 10 s: a test that never lets go fails on its counts,
+         * it does not hang. */
+        for (int i = 0; i < 10000 && !atomic_load(&release_reads); i++)
+            usleep(1000);
+        atomic_store(&read_held, false);
+    }
+    /* Counted before the kernel sees them: a completion reaped at once
+     * must not take the count below zero. */
+    int w = 0;
+    for (long i = 0; i < n; i++)
+        w += cb_is_write(cbs[i]);
+    note_writes(w);
+    int r = eng->submit(ctx, n, cbs);
+    int sent = r > 0 ? r : 0, unsent_writes = 0;
+    for (long i = sent; i < n; i++)
+        unsent_writes += cb_is_write(cbs[i]);
+    atomic_fetch_sub(&writes_in_kernel, unsent_writes);
+    return r;
+}
+
+static int tap_getevents(const struct bp__io_engine *eng, bp__io_ctx ctx,
+                         long min, long max, struct io_event *ev)
+{
+    int got = eng->getevents(ctx, min, max, ev);
+    int w = 0;
+    for (int i = 0; i < got; i++)
+        w += cb_is_write(ev[i].obj);
+    atomic_fetch_sub(&writes_in_kernel, w);
+    return got;
+}
+
+/* This program's tap on the engines' calls (io_engine.h). */
+const struct bp__io_tap bp__io_tap = {
+    .submit = tap_submit,
+    .getevents = tap_getevents,
+};
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static const char *data_file(void)
+{
+    static char *path;
+    if (!path) {
+        path = tu_path("yield.bp");
+        tu_make_file(path, PS, FILE_PAGES, 1);
+    }
+    return path;
+}
+
+/* A pool of FRAMES frames, no flushers or read-ahead (the test decides
+ * every request), write coalescing off (one request a page); with
+ * `shared`, every request on the shared context (as when aio-max-nr
+ * refuses lanes), else each thread's on a lane. */
+static bp_pool *open_pool(bool shared)
+{
+    struct bp_options o;
+    bp_options_init(&o);
+    o.coalesce_bytes = PS;
+    bp_pool *pool = tu_open_opts(data_file(), FRAMES,
+                                 BP_NOFLUSH | BP_NOREADAHEAD, &o);
+    if (shared)
+        pool->aio.lanes_max = 0;   /* before any request: no lane made yet */
+    return pool;
+}
+
+static const char *const where[] = { "lanes", "the shared context" };
+
+/* Pages 0, 2, 4 ... rewritten: DIRTY dirty pages, no two adjacent. */
+static void dirty_pages(bp_pool *pool)
+{
+    for (uint64_t i = 0; i < DIRTY; i++) {
+        bp_page pg;
+        ck_assert_msg(bp_pin(pool, 2 * i, BP_WRITE | BP_OVERWRITE, &pg) == 0,
+                      "pin %llu: %s", (unsigned long long)(2 * i),
+                      bp_errdetail());
+        tu_stamp(pg.data, PS, 2 * i, 2);
+        bp_mark_dirty(&pg);
+        bp_unpin(&pg);
+    }
+}
+
+struct reader {
+    bp_pool *pool;
+    uint64_t page;
+};
+
+/* One miss: a read the tap holds until the test lets it go. */
+static void *reader_main(void *arg)
+{
+    struct reader *rd = arg;
+    bp_page pg;
+    if (bp_pin(rd->pool, rd->page, BP_READ, &pg) < 0) {
+        tu_thread_fail("pin %llu: %s", (unsigned long long)rd->page,
+                       bp_errdetail());
+        return NULL;
+    }
+    if (!tu_stamped(pg.data, PS, rd->page, 1))
+        tu_thread_fail("page %llu: wrong bytes", (unsigned long long)rd->page);
+    bp_unpin(&pg);
+    return NULL;
+}
+
+/* Start a reader whose read the tap holds, and wait until it is held. */
+static void start_held_read(pthread_t *th, struct reader *rd)
+{
+    atomic_store(&release_reads, false);
+    atomic_store(&hold_reads, true);
+    ck_assert_int_eq(pthread_create(th, NULL, reader_main, rd), 0);
+    for (int i = 0; i < 10000 && !atomic_load(&read_held); i++)
+        usleep(1000);
+    ck_assert_msg(atomic_load(&read_held), "the reader's read never came");
+}
+
+static void let_read_go(pthread_t th)
+{
+    atomic_store(&release_reads, true);
+    tu_join_all(&th, 1, 60, "the reader");
+    atomic_store(&hold_reads, false);
+    tu_assert_no_thread_errors();
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+/* Without reads, a flush of 256 pages has more than 4 writes in flight at
+ * once (a lane's depth: 32): the bound below is a yield, not a cap. */
+START_TEST(test_flush_full_depth_without_reads)
+{
+    bp_pool *pool = open_pool(_i);
+    dirty_pages(pool);
+    usleep(20 * 1000);   /* no read ended in the last 10 ms */
+    atomic_store(&writes_max, 0);
+    atomic_store(&counting, true);
+    ck_assert_int_eq(bp_flush_all(pool), (int)DIRTY);
+    atomic_store(&counting, false);
+    ck_assert_msg(atomic_load(&writes_max) > 4, "a flush without reads had "
+                  "at most %d writes in flight (%s)", atomic_load(&writes_max),
+                  where[_i]);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* While one read is in flight, a flush of 256 pages keeps at most 4
+ * writes in flight - and still writes every page. */
+START_TEST(test_flush_yields_to_a_read)
+{
+    bp_pool *pool = open_pool(_i);
+    dirty_pages(pool);
+    pthread_t th;
+    struct reader rd = { pool, 2 * DIRTY + 1 };   /* not resident */
+    start_held_read(&th, &rd);
+    atomic_store(&writes_max, 0);
+    atomic_store(&counting, true);
+    int r = bp_flush_all(pool);
+    atomic_store(&counting, false);
+    int most = atomic_load(&writes_max);
+    let_read_go(th);
+    ck_assert_int_eq(r, (int)DIRTY);
+    ck_assert_msg(most >= 1 && most <= 4, "a flush beside a read in flight "
+                  "had at most %d writes in flight (want 1..4; %s)", most,
+                  where[_i]);
+    /* Written: a fresh pool reads the new bytes. */
+    ck_assert_int_eq(bp_close(pool), 0);
+    pool = open_pool(false);
+    for (uint64_t i = 0; i < DIRTY; i += 37) {
+        bp_page pg;
+        ck_assert_int_eq(bp_pin(pool, 2 * i, BP_READ, &pg), 0);
+        ck_assert(tu_stamped(pg.data, PS, 2 * i, 2));
+        bp_unpin(&pg);
+    }
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Once the reads are over (and 10 ms have passed), write-back goes at the
+ * full depth again: the reads in flight are counted down as they end. */
+START_TEST(test_full_depth_after_reads)
+{
+    bp_pool *pool = open_pool(_i);
+    pthread_t th;
+    struct reader rd = { pool, 2 * DIRTY + 3 };
+    start_held_read(&th, &rd);
+    let_read_go(th);
+    dirty_pages(pool);
+    usleep(20 * 1000);
+    atomic_store(&writes_max, 0);
+    atomic_store(&counting, true);
+    ck_assert_int_eq(bp_flush_all(pool), (int)DIRTY);
+    atomic_store(&counting, false);
+    ck_assert_msg(atomic_load(&writes_max) > 4, "a flush after the reads "
+                  "ended had at most %d writes in flight (%s)",
+                  atomic_load(&writes_max), where[_i]);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+Suite *test_suite(void)
+{
+    Suite *s = suite_create("yield");
+    TCase *tc = tcase_create("yield");
+    /* Each on lanes (0) and on the shared context (1). */
+    tcase_add_loop_test(tc, test_flush_full_depth_without_reads, 0, 2);
+    tcase_add_loop_test(tc, test_flush_yields_to_a_read, 0, 2);
+    tcase_add_loop_test(tc, test_full_depth_after_reads, 0, 2);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    return s;
+}
