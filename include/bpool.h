@@ -287,7 +287,12 @@ struct bp_options {
     uint32_t dirty_low;    /* % of frames dirty at which flushers start;
                               default 10 */
     uint32_t dirty_high;   /* % at which they write as fast as the queue
-                              allows; default 30 */
+                              allows; default 30.  Below it, as in
+                              bp_flush_all, bp_sync, bp_checkpoint and
+                              bp_close, write-back yields to reads: while
+                              pages are read (or were in the last 10 ms)
+                              at most max(reads in flight, 4) write
+                              requests are in flight */
     uint32_t dirty_max;    /* % at which bp_mark_dirty of a clean page
                               waits (a bounded time) for the flushers;
                               default 75.  Needs low < high < max <= 100. */

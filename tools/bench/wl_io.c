@@ -440,6 +440,8 @@ static int io_run(struct bench_opts *o, const struct io_spec *spec)
         report_dbl("flush_s", flush_s, 3);
         report_dbl("flush_pages_s", flush_s > 0 ? flushed / flush_s : NAN, 0);
     }
+    if (c.st.writes > 0)   /* how far write-back coalesced */
+        report_u64("write_requests", c.st.write_requests);
     report_pool(&info, &c.st, &mem);
     report_end();
     return 0;
