@@ -287,12 +287,15 @@ struct bp_options {
     uint32_t dirty_low;    /* % of frames dirty at which flushers start;
                               default 10 */
     uint32_t dirty_high;   /* % at which they write as fast as the queue
-                              allows; default 30.  Below it, as in
-                              bp_flush_all, bp_sync, bp_checkpoint and
-                              bp_close, write-back yields to reads: while
-                              pages are read (or were in the last 10 ms)
-                              at most max(reads in flight, 4) write
-                              requests are in flight */
+                              allows; default 30.  Below it, write-back
+                              (the flushers', and that of bp_flush_*,
+                              bp_sync*, bp_checkpoint, bp_close ...)
+                              yields to reads: while pages are read (or
+                              were in the last 10 ms) each write-back
+                              call keeps at most max(reads in flight, 4)
+                              write requests in flight (not with a
+                              doublewrite area; never a pin's own
+                              eviction) */
     uint32_t dirty_max;    /* % at which bp_mark_dirty of a clean page
                               waits (a bounded time) for the flushers;
                               default 75.  Needs low < high < max <= 100. */

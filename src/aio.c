@@ -363,7 +363,7 @@ static size_t allowed(struct bp__aio *aio, unsigned yield, size_t depth)
 {
     if (!yield)
         return depth;
-    unsigned r = atomic_load_explicit(&aio->reads_inflight, memory_order_relaxed);
+    unsigned r = atomic_load_explicit(&aio->reads_inflight, memory_order_acquire);
     if (r == 0 && clock_ns() - atomic_load_explicit(&aio->reads_last_ns,
                                                     memory_order_relaxed)
                       >= YIELD_RECENT_NS)
@@ -687,10 +687,11 @@ static void count_reads(struct bp__aio *aio, const struct bp__io *ios,
         atomic_fetch_add_explicit(&aio->reads_inflight, (unsigned)n,
                                   memory_order_relaxed);
     else {
+        /* Release: whoever sees the count go down sees the time too. */
         atomic_store_explicit(&aio->reads_last_ns, clock_ns(),
                               memory_order_relaxed);
         atomic_fetch_sub_explicit(&aio->reads_inflight, (unsigned)n,
-                                  memory_order_relaxed);
+                                  memory_order_release);
     }
 }
 

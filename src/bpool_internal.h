@@ -577,17 +577,7 @@ enum bp__writer {
                        latches and in-flight writes */
     BP__W_EVICT,    /* a pin that needs a frame: skips busy pages */
     BP__W_FLUSHER,  /* a background flusher: skips busy pages */
-    BP__W_FLUSHER_BEHIND, /* the same above the high watermark, where it
-                       does not yield to reads: the share of dirty pages
-                       must come down before pins find only dirty
-                       victims */
 };
-/* Does this writer's write-back yield to reads (bp__aio_run_yielding)?
- * Not a pin's eviction, which a miss waits for. */
-static inline bool bp__writer_yields(enum bp__writer who)
-{
-    return who == BP__W_CALLER || who == BP__W_FLUSHER;
-}
 int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
                      enum bp__writer who);
 /* Write back every page of file number `file` (BP_MAX_FILES: of every
@@ -618,6 +608,9 @@ void bp__flushers_stop(bp_pool *pool);
 void bp__flushers_forget(bp_pool *pool);
 uint32_t bp__flushers_handoff(bp_pool *pool, const uint32_t *frames, uint32_t n);
 void bp__flushers_page_dirtied(bp_pool *pool, uint32_t ndirty);
+/* The dirty share is at or above dirty_high (false without flushers):
+ * write-back then does not yield to reads (flush.c). */
+bool bp__flushers_dirty_high(bp_pool *pool);
 
 /* checksum.c */
 void bp__page_seal(bp_pool *pool, uint32_t f, uint64_t page);

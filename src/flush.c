@@ -71,7 +71,6 @@ static const enum bp__counter writer_counter[] = {
     [BP__W_CALLER] = BP__NCOUNTERS,
     [BP__W_EVICT] = BP__C_EVICT_WRITES,
     [BP__W_FLUSHER] = BP__C_FLUSHER_WRITES,
-    [BP__W_FLUSHER_BEHIND] = BP__C_FLUSHER_WRITES,
 };
 
 /* What becomes of a page whose write failed, for the error's detail. */
@@ -192,6 +191,16 @@ static void write_done(bp_pool *pool, uint32_t frame, uint64_t page, int res,
           c->written, c->first_err);
 }
 
+/* Does this write-back yield to reads (bp__aio_run_yielding; design.md,
+ * "Write-back beside reads")?  Not a pin's eviction, which its miss
+ * waits for; nor anyone's while the dirty share is at or above
+ * dirty_high, where it must come down before pins find only dirty
+ * victims. */
+static bool yields_to_reads(bp_pool *pool, enum bp__writer who)
+{
+    return who != BP__W_EVICT && !bp__flushers_dirty_high(pool);
+}
+
 /* Write p[0..n) (each WRITING, latched, pinned), pages of file df
  * sorted, as runs of consecutive pages of at most pool->coalesce_pages
  * (runs.c); finish every one with end_write. */
@@ -233,7 +242,7 @@ static void write_file_runs(bp_pool *pool, struct bp__datafile *df,
         ctx.refused = malloc(n * sizeof(*ctx.refused));
     bp__io_runs(pool, p, n, pool->coalesce_pages,
                 (atomic ? BP__RUNS_WRITE_ATOMIC : BP__RUNS_WRITE) |
-                    (bp__writer_yields(who) ? BP__RUNS_YIELD : 0),
+                    (yields_to_reads(pool, who) ? BP__RUNS_YIELD : 0),
                 write_done, &ctx);
     if (ctx.nrefused) {
         atomic_store(&df->atomic_writes, false);

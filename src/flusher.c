@@ -178,8 +178,7 @@ static void *flusher_main(void *arg)
 
         if (nd >= fs->low && n < want)
             n = sweep(pool, frames, start, span, hard, batch, n, want);
-        int r = n ? bp__write_frames(pool, batch, n, hard ? BP__W_FLUSHER_BEHIND
-                                                          : BP__W_FLUSHER) : 0;
+        int r = n ? bp__write_frames(pool, batch, n, BP__W_FLUSHER) : 0;
 
         pthread_mutex_lock(&fs->mu);
         pthread_cond_broadcast(&fs->clean_cv);
@@ -205,6 +204,13 @@ static void *flusher_main(void *arg)
     }
     pthread_mutex_unlock(&fs->mu);
     return NULL;
+}
+
+bool bp__flushers_dirty_high(bp_pool *pool)
+{
+    struct bp__flushers *fs = pool->flushers;
+    return fs && atomic_load_explicit(&pool->ndirty, memory_order_relaxed) >=
+                     atomic_load_explicit(&fs->high, memory_order_relaxed);
 }
 
 static uint32_t share(uint32_t frames, uint32_t pct)

@@ -32,23 +32,64 @@ static void prep_page_write(struct iocb *cb, int fd, void *buf, uint32_t ps,
         cb->aio_rw_flags = BP__RWF_ATOMIC;
 }
 
+/* Write-back that yields to reads goes out in slices of this many
+ * requests, each finished (its pages' done called) before the next: with
+ * 4 writes in flight beside reads, a batch of 2048 pages would otherwise
+ * keep every page latched and WRITING - and a writer that wants one, and
+ * the readers queued behind that writer - for 512 device round trips. */
+#define YIELD_SLICE 64
+
+/* The end of the run that starts at p[i]: consecutive pages, at most
+ * max_run of them. */
+static uint32_t run_end(const struct bp__page_ref *p, uint32_t i, uint32_t n,
+                        uint32_t max_run)
+{
+    uint32_t j = i + 1;
+    while (j < n && j - i < max_run && p[j].page == p[j - 1].page + 1)
+        j++;
+    return j;
+}
+
+static void io_runs_at_once(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
+                            uint32_t max_run, enum bp__runs_io how,
+                            bool yield, bp__run_done_fn done, void *arg);
+
 void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                  uint32_t max_run, unsigned how, bp__run_done_fn done,
                  void *arg)
 {
-    bool yield = (how & BP__RUNS_YIELD) != 0;
-    how &= ~BP__RUNS_YIELD;
-    bool write = how != BP__RUNS_READ;
-    uint32_t ps = pool->page_size;
-    if (n == 0)
-        return;
+    bool yield = (how & BP__RUNS_YIELD) != 0 && how != BP__RUNS_READ;
+    enum bp__runs_io io = (enum bp__runs_io)(how & ~BP__RUNS_YIELD);
     /* Atomic page writes (BP_DOUBLEWRITE on a file that takes them): one
      * page a request, so that each page, not a run, is what cannot tear.
      * Writes come one file at a time (flush.c); reads may mix files, and
      * a run never spans two (consecutive ids are of one file). */
-    bool atomic = how == BP__RUNS_WRITE_ATOMIC;
-    if (atomic)
+    if (io == BP__RUNS_WRITE_ATOMIC)
         max_run = 1;
+    if (!yield) {
+        io_runs_at_once(pool, p, n, max_run, io, false, done, arg);
+        return;
+    }
+    for (uint32_t i = 0; i < n;) {
+        uint32_t j = i;
+        for (uint32_t runs = 0; j < n && runs < YIELD_SLICE; runs++)
+            j = run_end(p, j, n, max_run);
+        io_runs_at_once(pool, p + i, j - i, max_run, io, true, done, arg);
+        i = j;
+    }
+}
+
+/* bp__io_runs for p[0..n), all in flight at once (yield: as far as
+ * bp__aio_run_yielding lets them). */
+static void io_runs_at_once(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
+                            uint32_t max_run, enum bp__runs_io how,
+                            bool yield, bp__run_done_fn done, void *arg)
+{
+    bool write = how != BP__RUNS_READ;
+    bool atomic = how == BP__RUNS_WRITE_ATOMIC;
+    uint32_t ps = pool->page_size;
+    if (n == 0)
+        return;
     struct bp__io *ios = calloc(n, sizeof(*ios));
     struct iovec *iov = calloc(n, sizeof(*iov));
     uint32_t *start = calloc(n + 1, sizeof(*start));
@@ -62,9 +103,7 @@ void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     }
     uint32_t nruns = 0;
     for (uint32_t i = 0; i < n;) {
-        uint32_t j = i + 1;
-        while (j < n && j - i < max_run && p[j].page == p[j - 1].page + 1)
-            j++;
+        uint32_t j = run_end(p, i, n, max_run);
         start[nruns] = i;
         for (uint32_t k = i; k < j; k++) {
             iov[k].iov_base = bp__frame_data(pool, p[k].frame);
@@ -85,8 +124,8 @@ void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
         i = j;
     }
     start[nruns] = n;
-    int r = yield && write ? bp__aio_run_yielding(&pool->aio, ios, nruns)
-                           : bp__aio_run(&pool->aio, ios, nruns);
+    int r = yield ? bp__aio_run_yielding(&pool->aio, ios, nruns)
+                  : bp__aio_run(&pool->aio, ios, nruns);
     /* Counted before any page of them is finished: a bp_stats taken once
      * the pages are clean (after bp_flush_all returns, say) must not see
      * their writes without their requests. */
