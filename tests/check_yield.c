@@ -213,6 +213,17 @@ static void let_reads_go(pthread_t *th, int k)
     tu_assert_no_thread_errors();
 }
 
+/* bp_flush_all(pool); *most: the most writes in flight at once meanwhile. */
+static int flush_counted(bp_pool *pool, int *most)
+{
+    atomic_store(&writes_max, 0);
+    atomic_store(&counting, true);
+    int r = bp_flush_all(pool);
+    atomic_store(&counting, false);
+    *most = atomic_load(&writes_max);
+    return r;
+}
+
 /* ---- tests ------------------------------------------------------------- */
 
 /* Without reads, a flush of 256 pages has more than 4 writes in flight at
@@ -222,12 +233,10 @@ START_TEST(test_flush_full_depth_without_reads)
     bp_pool *pool = open_pool(_i);
     dirty_pages(pool);
     usleep(20 * 1000);   /* no read ended in the last 10 ms */
-    atomic_store(&writes_max, 0);
-    atomic_store(&counting, true);
-    ck_assert_int_eq(bp_flush_all(pool), (int)DIRTY);
-    atomic_store(&counting, false);
-    ck_assert_msg(atomic_load(&writes_max) > 4, "a flush without reads had "
-                  "at most %d writes in flight (%s)", atomic_load(&writes_max),
+    int most;
+    ck_assert_int_eq(flush_counted(pool, &most), (int)DIRTY);
+    ck_assert_msg(most > 4, "a flush without reads had "
+                  "at most %d writes in flight (%s)", most,
                   where[_i]);
     ck_assert_int_eq(bp_close(pool), 0);
 }
@@ -242,11 +251,8 @@ START_TEST(test_flush_yields_to_a_read)
     pthread_t th;
     struct reader rd = { pool, 2 * DIRTY + 1 };   /* not resident */
     start_held_reads(&th, &rd, 1);
-    atomic_store(&writes_max, 0);
-    atomic_store(&counting, true);
-    int r = bp_flush_all(pool);
-    atomic_store(&counting, false);
-    int most = atomic_load(&writes_max);
+    int most;
+    int r = flush_counted(pool, &most);
     let_reads_go(&th, 1);
     ck_assert_int_eq(r, (int)DIRTY);
     ck_assert_msg(most >= 1 && most <= 4, "a flush beside a read in flight "
@@ -276,13 +282,10 @@ START_TEST(test_full_depth_after_reads)
     let_reads_go(&th, 1);
     dirty_pages(pool);
     usleep(20 * 1000);
-    atomic_store(&writes_max, 0);
-    atomic_store(&counting, true);
-    ck_assert_int_eq(bp_flush_all(pool), (int)DIRTY);
-    atomic_store(&counting, false);
-    ck_assert_msg(atomic_load(&writes_max) > 4, "a flush after the reads "
-                  "ended had at most %d writes in flight (%s)",
-                  atomic_load(&writes_max), where[_i]);
+    int most;
+    ck_assert_int_eq(flush_counted(pool, &most), (int)DIRTY);
+    ck_assert_msg(most > 4, "a flush after the reads ended had at most %d "
+                  "writes in flight (%s)", most, where[_i]);
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
@@ -300,11 +303,8 @@ START_TEST(test_flush_bound_follows_reads)
     for (int i = 0; i < K; i++)
         rd[i] = (struct reader){ pool, 2 * DIRTY + 1 + 2 * (uint64_t)i };
     start_held_reads(th, rd, K);
-    atomic_store(&writes_max, 0);
-    atomic_store(&counting, true);
-    int r = bp_flush_all(pool);
-    atomic_store(&counting, false);
-    int most = atomic_load(&writes_max);
+    int most;
+    int r = flush_counted(pool, &most);
     let_reads_go(th, K);
     ck_assert_int_eq(r, (int)DIRTY);
     ck_assert_msg(most > 4 && most <= K, "a flush beside %d reads in flight "
