@@ -346,30 +346,42 @@ static void reap(struct bp__aio *aio)
     wake_ready(aio);
 }
 
+/* Are reads in flight (*r of them), or did they end less than
+ * YIELD_RECENT_NS ago? */
+static bool reads_now(struct bp__aio *aio, unsigned *r)
+{
+    *r = atomic_load_explicit(&aio->reads_inflight, memory_order_acquire);
+    return *r > 0 || clock_ns() - atomic_load_explicit(&aio->reads_last_ns,
+                                                       memory_order_relaxed)
+                         < YIELD_RECENT_NS;
+}
+
 /* How many of a run's requests may be in flight at once now: `depth`;
  * for write-back that yields (yield: aio->yield_depth, else 0), while
  * reads are in flight or ended less than YIELD_RECENT_NS ago, as many as
  * reads are in flight, at least `yield`.  A read that reaches the device
  * behind a full queue of writes waits for them all: with 8 threads
- * reading and one flusher writing 32 at a time, reads' p99 was 2.3 x the
- * device's own (doc/performance.md, "Write-back beside reads").  Bound
- * to a fixed few, write-back fell behind the pages dirtied once reads
- * were many and slow (32 threads); bound to the reads in flight, the
- * device's queue is at most half writes, and write-back keeps pace with
- * reads that dirty pages.  The recent past counts because reads come
+ * reading and one flusher writing 32 at a time, reads' p99 was 1.9-2.8 x
+ * the device's own (doc/performance.md, "Write-back beside reads").
+ * Bound to a fixed few, write-back fell behind the pages dirtied once
+ * reads were many and slow (32 threads); bound to the reads in flight,
+ * one writer's requests are at most about half the device's queue, and
+ * write-back keeps pace with reads that dirty pages.  The recent past counts because reads come
  * and go between a thread's pins: a moment with none in flight must not
  * let a full queue of writes in ahead of the next. */
 static size_t allowed(struct bp__aio *aio, unsigned yield, size_t depth)
 {
-    if (!yield)
-        return depth;
-    unsigned r = atomic_load_explicit(&aio->reads_inflight, memory_order_acquire);
-    if (r == 0 && clock_ns() - atomic_load_explicit(&aio->reads_last_ns,
-                                                    memory_order_relaxed)
-                      >= YIELD_RECENT_NS)
+    unsigned r;
+    if (!yield || !reads_now(aio, &r))
         return depth;
     size_t w = r > yield ? r : yield;
     return w < depth ? w : depth;
+}
+
+bool bp__aio_reads_recent(struct bp__aio *aio)
+{
+    unsigned r;
+    return reads_now(aio, &r);
 }
 
 /* Submit v[0..n) and wait for all of them.  See aio.h. */
