@@ -293,9 +293,10 @@ struct bp_options {
                               yields to reads: while pages are read (or
                               were in the last 10 ms) each write-back
                               call keeps at most max(reads in flight, 4)
-                              write requests in flight (not with a
-                              doublewrite area; never a pin's own
-                              eviction) */
+                              write requests in flight (not a doublewrite
+                              area's batches; never a pin's own
+                              eviction).  Without flushers there is no
+                              watermark: the flush calls always yield */
     uint32_t dirty_max;    /* % at which bp_mark_dirty of a clean page
                               waits (a bounded time) for the flushers;
                               default 75.  Needs low < high < max <= 100. */

@@ -351,9 +351,13 @@ static void reap(struct bp__aio *aio)
 static bool reads_now(struct bp__aio *aio, unsigned *r)
 {
     *r = atomic_load_explicit(&aio->reads_inflight, memory_order_acquire);
-    return *r > 0 || clock_ns() - atomic_load_explicit(&aio->reads_last_ns,
-                                                       memory_order_relaxed)
-                         < YIELD_RECENT_NS;
+    if (*r > 0)
+        return true;
+    /* The time first, then the clock: a read that ends between the two
+     * cannot make the difference wrap. */
+    uint64_t last = atomic_load_explicit(&aio->reads_last_ns,
+                                         memory_order_relaxed);
+    return clock_ns() - last < YIELD_RECENT_NS;
 }
 
 /* How many of a run's requests may be in flight at once now: `depth`;
@@ -376,12 +380,6 @@ static size_t allowed(struct bp__aio *aio, unsigned yield, size_t depth)
         return depth;
     size_t w = r > yield ? r : yield;
     return w < depth ? w : depth;
-}
-
-bool bp__aio_reads_recent(struct bp__aio *aio)
-{
-    unsigned r;
-    return reads_now(aio, &r);
 }
 
 /* Submit v[0..n) and wait for all of them.  See aio.h. */

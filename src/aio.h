@@ -151,9 +151,6 @@ int bp__aio_run(struct bp__aio *aio, struct bp__io *ios, size_t n);
  * the device.  Checked before every submission: without reads the run
  * goes at the full depth again. */
 int bp__aio_run_yielding(struct bp__aio *aio, struct bp__io *ios, size_t n);
-/* Would write-back yield now: are reads in flight, or did they end less
- * than 10 ms ago? */
-bool bp__aio_reads_recent(struct bp__aio *aio);
 
 /* As bp__aio_run for plain pread/pwrite requests, then finishes short
  * transfers by resubmitting the rest (a few rounds).  On return each

@@ -33,12 +33,13 @@ static void prep_page_write(struct iocb *cb, int fd, void *buf, uint32_t ps,
 }
 
 /* Write-back that yields to reads goes out in slices of this many
- * requests while reads are going on, each finished (its pages' done
- * called) before the next: with 4 writes in flight beside reads, a batch
- * of 2048 pages would otherwise keep every page latched and WRITING - and
- * a writer that wants one, and the readers queued behind that writer -
- * for 512 device round trips.  Without reads the rest goes at once, as a
- * batch that does not yield does (no slice's drain between slices). */
+ * requests, each finished (its pages' done called) before the next: with
+ * 4 writes in flight beside reads, a batch of 2048 pages would otherwise
+ * keep every page latched and WRITING - and a writer that wants one, and
+ * the readers queued behind that writer - for 512 device round trips.
+ * Cut whether or not reads are going on when a slice starts: reads may
+ * start during it (slicing only while reads went on measured no
+ * different, doc/performance.md). */
 #define YIELD_SLICE 64
 
 /* The end of the run that starts at p[i]: consecutive pages, at most
@@ -60,8 +61,8 @@ void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                  uint32_t max_run, unsigned how, bp__run_done_fn done,
                  void *arg)
 {
-    bool yield = (how & BP__RUNS_YIELD) != 0 && how != BP__RUNS_READ;
     enum bp__runs_io io = (enum bp__runs_io)(how & ~BP__RUNS_YIELD);
+    bool yield = (how & BP__RUNS_YIELD) != 0 && io != BP__RUNS_READ;
     /* Atomic page writes (BP_DOUBLEWRITE on a file that takes them): one
      * page a request, so that each page, not a run, is what cannot tear.
      * Writes come one file at a time (flush.c); reads may mix files, and
@@ -73,12 +74,9 @@ void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
         return;
     }
     for (uint32_t i = 0; i < n;) {
-        uint32_t j = n;
-        if (bp__aio_reads_recent(&pool->aio)) {
-            j = i;
-            for (uint32_t runs = 0; j < n && runs < YIELD_SLICE; runs++)
-                j = run_end(p, j, n, max_run);
-        }
+        uint32_t j = i;
+        for (uint32_t runs = 0; j < n && runs < YIELD_SLICE; runs++)
+            j = run_end(p, j, n, max_run);
         io_runs_at_once(pool, p + i, j - i, max_run, io, true, done, arg);
         i = j;
     }
