@@ -533,10 +533,11 @@ enum bp__runs_io { BP__RUNS_READ, BP__RUNS_WRITE, BP__RUNS_WRITE_ATOMIC };
 #define BP__RUNS_YIELD 0x10u
 /* Read or write p[0..n), sorted by page, each in a frame the caller owns
  * for this I/O, as runs of at most max_run consecutive pages, one
- * vectored request per run, all in flight at once (how: a bp__runs_io,
- * with BP__RUNS_YIELD for write-back that yields: fewer at once while
- * reads are in flight); a run that fails or comes back short is done
- * again page by page.  done() is called for every page, once.  p is
+ * vectored request per run, all in flight at once (how: a bp__runs_io;
+ * with BP__RUNS_YIELD, write-back that yields: fewer at once while reads
+ * are in flight, in slices of 64 requests, each finished before the
+ * next); a run that fails or comes back short is done again page by
+ * page.  done() is called for every page, once.  p is
  * reordered.  Write requests are counted (BP__C_WRITE_REQUESTS) as they
  * are sent. */
 void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,

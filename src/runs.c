@@ -9,6 +9,9 @@
  * back short is done again page by page, with plain requests that
  * bp__aio_run_full completes (resubmitting the rest of a short transfer)
  * or fails for good, so each page's own result is known exactly.
+ * Write-back that yields to reads (design.md, "Write-back beside reads")
+ * goes in slices of YIELD_SLICE requests instead, each finished before
+ * the next.
  */
 #include <errno.h>
 #include <stdlib.h>
