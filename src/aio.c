@@ -370,9 +370,10 @@ static bool reads_now(struct bp__aio *aio, unsigned *r)
  * Bound to a fixed few, write-back fell behind the pages dirtied once
  * reads were many and slow (32 threads); bound to the reads in flight,
  * one writer's requests are at most about half the device's queue, and
- * write-back keeps pace with reads that dirty pages.  The recent past counts because reads come
- * and go between a thread's pins: a moment with none in flight must not
- * let a full queue of writes in ahead of the next. */
+ * write-back keeps pace with reads that dirty pages.  The recent past
+ * counts because reads come and go between a thread's pins: a moment
+ * with none in flight must not let a full queue of writes in ahead of
+ * the next. */
 static size_t allowed(struct bp__aio *aio, unsigned yield, size_t depth)
 {
     unsigned r;
@@ -663,10 +664,10 @@ static bool is_read(const struct bp__io *io)
 /* run_on_any, after the fault-injection hook (tests) has had its say:
  * requests it fails never reach the kernel. */
 static int run_ptrs(struct bp__aio *aio, struct bp__io *const *v, size_t n,
-                      unsigned yield)
+                    unsigned yield)
 {
     bp__fault_fn fault = atomic_load_explicit(&aio->fault, memory_order_acquire);
-    if (!fault)
+    if (!fault || n == 0)
         return run_on_any(aio, v, n, yield);
     void *arg = atomic_load_explicit(&aio->fault_arg, memory_order_relaxed);
     struct bp__io **pass = malloc(n * sizeof(*pass));
@@ -686,8 +687,8 @@ static int run_ptrs(struct bp__aio *aio, struct bp__io *const *v, size_t n,
 }
 
 /* A call's requests are all reads or all writes (runs.c): its reads
- * count in reads_inflight while the call is under way (n: 0 or +-n),
- * for write-back that yields to them. */
+ * count in reads_inflight while the call is under way (sign +1 as it
+ * starts, -1 as it ends), for write-back that yields to them. */
 static void count_reads(struct bp__aio *aio, const struct bp__io *ios,
                         size_t n, int sign)
 {
