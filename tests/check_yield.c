@@ -6,7 +6,8 @@
  * keeps at most max(reads in flight, 4) write requests in flight, so that
  * the reads do not queue at the device behind a full queue of writes;
  * with no read in flight, or once the reads have ended, it goes at the
- * full depth.  On lanes and on the shared context alike.
+ * full depth; and nothing yields while the dirty share is at or above
+ * dirty_high.  On lanes and on the shared context alike.
  *
  * This program taps the engines' submit and getevents calls (bp__io_tap,
  * src/io_engine.h), whichever engine runs: the tap counts the writes in
@@ -20,6 +21,7 @@
  */
 #define _GNU_SOURCE
 #include <check.h>
+#include <errno.h>
 #include <libaio.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -355,6 +357,46 @@ START_TEST(test_recent_reads_count)
 }
 END_TEST
 
+/* The fault hook for the next test: every write of any thread but the
+ * test's own fails (EIO) before it reaches the kernel, so the flusher
+ * can clean nothing and the dirty share stays where the test put it. */
+static pthread_t test_thread;
+
+static int fail_others_writes(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    return cb_is_write(cb) && !pthread_equal(pthread_self(), test_thread)
+               ? -EIO : 0;
+}
+
+/* At or above dirty_high nothing yields: with half the frames dirty (the
+ * watermark is 30 %) a flush beside a read in flight goes at the full
+ * depth - the dirty share must come down before pins find only dirty
+ * victims. */
+START_TEST(test_no_yield_above_dirty_high)
+{
+    struct bp_options o;
+    bp_options_init(&o);
+    o.coalesce_bytes = PS;
+    o.flushers = 1;
+    bp_pool *pool = tu_open_opts(data_file(), FRAMES, BP_NOREADAHEAD, &o);
+    test_thread = pthread_self();
+    atomic_store(&pool->aio.fault, fail_others_writes);
+    dirty_pages(pool);   /* 256 of 512 frames: above dirty_high */
+    pthread_t th;
+    struct reader rd = { pool, 2 * DIRTY + 7 };
+    start_held_reads(&th, &rd, 1);
+    int most;
+    int r = flush_counted(pool, &most);
+    let_reads_go(&th, 1);
+    atomic_store(&pool->aio.fault, NULL);
+    ck_assert_int_ge(r, 0);
+    ck_assert_msg(most > 4, "a flush at or above dirty_high beside a read in "
+                  "flight had at most %d writes in flight", most);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("yield");
@@ -365,6 +407,7 @@ Suite *test_suite(void)
     tcase_add_loop_test(tc, test_full_depth_after_reads, 0, 2);
     tcase_add_loop_test(tc, test_flush_bound_follows_reads, 0, 2);
     tcase_add_loop_test(tc, test_recent_reads_count, 0, 2);
+    tcase_add_test(tc, test_no_yield_above_dirty_high);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;
