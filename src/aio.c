@@ -186,7 +186,6 @@ int bp__aio_init_engine(struct bp__aio *aio, const struct bp__io_engine *eng,
     atomic_init(&aio->submits, 0);
     atomic_init(&aio->reads_inflight, 0);
     atomic_init(&aio->reads_last_ns, 0);
-    aio->yield_depth = YIELD_DEPTH;
     aio->dio_offset_align = 512;
     aio->dio_mem_align = 512;
     aio->lanes_max = BP__AIO_LANES;
@@ -361,10 +360,10 @@ static bool reads_now(struct bp__aio *aio, unsigned *r)
 }
 
 /* How many of a run's requests may be in flight at once now: `depth`;
- * for write-back that yields (yield: aio->yield_depth, else 0), while
+ * for write-back that yields (yield: YIELD_DEPTH, else 0), while
  * reads are in flight or ended less than YIELD_RECENT_NS ago, as many as
  * reads are in flight, at least `yield`.  A read that reaches the device
- * behind a full queue of writes waits for them all: with 8 threads
+ * behind a full queue of writes waits behind them: with 8 threads
  * reading and one flusher writing 32 at a time, reads' p99 was 1.9-2.8 x
  * the device's own (doc/performance.md, "Write-back beside reads").
  * Bound to a fixed few, write-back fell behind the pages dirtied once
@@ -734,7 +733,7 @@ int bp__aio_run(struct bp__aio *aio, struct bp__io *ios, size_t n)
 
 int bp__aio_run_yielding(struct bp__aio *aio, struct bp__io *ios, size_t n)
 {
-    return run_ios(aio, ios, n, aio->yield_depth);
+    return run_ios(aio, ios, n, YIELD_DEPTH);
 }
 
 /* ---- Held lanes (read streams) ------------------------------------ */

@@ -62,12 +62,10 @@ struct bp__aio {
     /* Write-back that yields to reads (bp__aio_run_yielding; aio.c,
      * allowed()): while reads are in flight, or ended less than 10 ms
      * ago, it keeps at most as many requests in flight as there are
-     * reads, and at least yield_depth (set at init; 0: it does not
-     * yield).  reads_inflight counts the read requests of the
+     * reads, and at least 4.  reads_inflight counts the read requests of the
      * bp__aio_run and bp__aio_run_full calls under way (not those of
      * held lanes: read streams); reads_last_ns is when such a call last
      * ended (CLOCK_MONOTONIC). */
-    unsigned yield_depth;
     _Atomic unsigned reads_inflight;
     _Atomic uint64_t reads_last_ns;
     /* Fault injection, for tests only (NULL in normal use): called for
@@ -146,7 +144,7 @@ int bp__aio_run(struct bp__aio *aio, struct bp__io *ios, size_t n);
 
 /* As bp__aio_run, for write-back nobody waits on: while reads are in
  * flight (other threads' bp__aio_run or bp__aio_run_full) or ended less
- * than 10 ms ago, at most max(reads in flight, aio->yield_depth) of
+ * than 10 ms ago, at most max(reads in flight, 4) of
  * these are, so that reads do not queue behind a full queue of them at
  * the device.  Checked before every submission: without reads the run
  * goes at the full depth again. */
