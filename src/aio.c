@@ -52,6 +52,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -200,7 +201,12 @@ int bp__aio_init_engine(struct bp__aio *aio, const struct bp__io_engine *eng,
  * context, which takes RCU grace periods: 30-50 ms each, however idle the
  * context.  One after the other, a pool whose 64 lanes were used took
  * about 1.9 s to close; destroyed from one thread each they wait for the
- * same grace periods, and the whole teardown costs about one destroy. */
+ * same grace periods, and the whole teardown costs about one destroy.
+ * The threads run on stacks of ours, unmapped once they are joined:
+ * glibc keeps the stacks it allocates for later threads, and up to 64
+ * of them would stay resident after bp_close (doc/performance.md,
+ * "Memory"). */
+#define DESTROY_STACK (1u << 20)   /* virtual; a destroy touches a few KiB */
 struct destroy_job {
     pthread_t thread;
     const struct bp__io_engine *eng;
@@ -226,11 +232,24 @@ static void destroy_all(const struct bp__io_engine *eng, bp__io_ctx *ctx,
             eng_destroy(eng, ctx[i]);
         return;
     }
+    size_t stacks_len = n > 1 ? (size_t)(n - 1) * DESTROY_STACK : 0;
+    char *stacks = stacks_len ? mmap(NULL, stacks_len, PROT_READ | PROT_WRITE,
+                                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                                     -1, 0)
+                              : MAP_FAILED;
     for (unsigned i = 1; i < n; i++) {
         jobs[i].eng = eng;
         jobs[i].ctx = ctx[i];
-        jobs[i].started = pthread_create(&jobs[i].thread, NULL, destroy_main,
+        pthread_attr_t attr, *ap = NULL;
+        if (stacks != MAP_FAILED && pthread_attr_init(&attr) == 0) {
+            ap = &attr;
+            (void)pthread_attr_setstack(ap, stacks + (size_t)(i - 1) * DESTROY_STACK,
+                                        DESTROY_STACK);
+        }
+        jobs[i].started = pthread_create(&jobs[i].thread, ap, destroy_main,
                                          &jobs[i]) == 0;
+        if (ap)
+            pthread_attr_destroy(ap);
         if (!jobs[i].started)
             eng_destroy(eng, ctx[i]);   /* no thread to spare: the slow way */
     }
@@ -239,6 +258,8 @@ static void destroy_all(const struct bp__io_engine *eng, bp__io_ctx *ctx,
     for (unsigned i = 1; i < n; i++)
         if (jobs[i].started)
             pthread_join(jobs[i].thread, NULL);
+    if (stacks != MAP_FAILED)
+        munmap(stacks, stacks_len);
 }
 
 void bp__aio_destroy(struct bp__aio *aio, bool in_child)
