@@ -362,6 +362,14 @@ for fmt in text json; do
     fi
 done
 
+# --- --rate: the threads together pin about N pages a second, not as
+# fast as they can (a run of this size unpaced makes far more).
+if run "mixed --rate" --json -d 1 -w 0.2 -t 4 --frames 64 --pages 256 \
+        --rate 2000 mixed; then
+    expect "mixed --rate 2000: about 2000 pins a second" "$out" "rate == 2000" \
+        "ops_s >= 1600" "ops_s <= 2200"
+fi
+
 # --- --timeline: a line per measured second before the result, in order,
 # with each second's quantiles of the read and the write pins --------------
 # timeline_text NAME OUT LINES KINDS: OUT (text) has LINES timeline lines
@@ -494,7 +502,8 @@ for args in "nosuch" "-t 0 hit" "-t 1,2 randread" "trace" "--overwrite hit" \
         "--overwrite seqwrite" "--dirty-rate 10 mixed" "--variant pin,nosuch hit" \
         "--coalesce 0 seqwrite" "-d 0 checkpoint" "--stream mixed" \
         "--stream 0 randread" "--stream=2000 seqscan" "--stream 4 --prefetch 4 randread" \
-        "--timeline seqscan" "--timeline hit"; do
+        "--timeline seqscan" "--timeline hit" "--rate 1000 hit" "--rate 0 mixed" \
+        "--rate 1000 --stream 4 randread"; do
     # shellcheck disable=SC2086
     "$bench" --quiet -f "$data" $args >/dev/null 2>"$work/err"
     st=$?

@@ -105,6 +105,10 @@ struct bench_opts {
                                   BP_OVERWRITE */
     int64_t dirty_rate;        /* checkpoint: pages/s the writer dirties;
                                   -1: default, 0: as fast as it can */
+    uint64_t rate;             /* randread, randwrite, mixed: pins a second
+                                  by all threads together, each thread
+                                  paced to its share; 0: as fast as they
+                                  can */
     uint64_t checkpoint_every; /* checkpoint: pages dirtied between two
                                   checkpoints; 0: back to back */
     uint64_t seed;

@@ -115,6 +115,12 @@ static void usage(FILE *to)
         "                         depth N (default 128); also --stream=N\n"
         "      --overwrite        randwrite, mixed: write pins with BP_OVERWRITE\n"
         "                         (a miss is not read; the page is rewritten)\n"
+        "      --rate N           randread, randwrite, mixed: N pins a second in\n"
+        "                         all, each thread paced to its share (as fio's\n"
+        "                         rate_iops), to compare latencies at one load;\n"
+        "                         a thread late by over 10 of its pins does not\n"
+        "                         catch up\n"
+        "                         (default: as fast as the threads can)\n"
         "      --dirty-rate N     checkpoint: pages per second the writer dirties\n"
         "                         (default 5000; 0: as fast as it can)\n"
         "      --checkpoint-every N  checkpoint: a checkpoint after every N pages\n"
@@ -222,7 +228,7 @@ static unsigned parse_variants(const char *s)
 enum {
     OPT_PAGES = POOLOPT_TOOL_FIRST, OPT_VARIANT, OPT_VERIFY, OPT_FILE_SIZE,
     OPT_PREFETCH, OPT_OVERWRITE, OPT_DIRTY_RATE, OPT_CKPT_EVERY, OPT_STREAM,
-    OPT_TIMELINE, OPT_ROUNDS, OPT_DEPENDENT,
+    OPT_TIMELINE, OPT_ROUNDS, OPT_DEPENDENT, OPT_RATE,
 };
 
 /* --stream [N]: the depth is optional, and may be the next word
@@ -255,6 +261,7 @@ int main(int argc, char **argv)
         { "stream", optional_argument, NULL, OPT_STREAM },
         { "overwrite", no_argument, NULL, OPT_OVERWRITE },
         { "dirty-rate", required_argument, NULL, OPT_DIRTY_RATE },
+        { "rate", required_argument, NULL, OPT_RATE },
         { "checkpoint-every", required_argument, NULL, OPT_CKPT_EVERY },
         { "variant", required_argument, NULL, OPT_VARIANT },
         { "seed", required_argument, NULL, 's' },
@@ -304,6 +311,9 @@ int main(int argc, char **argv)
         case OPT_DIRTY_RATE:
             o.dirty_rate = (int64_t)opt_u64("--dirty-rate", optarg, 0, 100000000);
             ckpt_only = "--dirty-rate";
+            break;
+        case OPT_RATE:
+            o.rate = opt_u64("--rate", optarg, 1, 100000000);
             break;
         case OPT_CKPT_EVERY:
             o.checkpoint_every = opt_u64("--checkpoint-every", optarg, 0, UINT64_MAX);
@@ -360,6 +370,11 @@ int main(int argc, char **argv)
     if (o.timeline && wl->run != wl_randread && wl->run != wl_randwrite &&
         wl->run != wl_mixed && wl->run != wl_checkpoint)
         opt_usage("only randread, randwrite, mixed and checkpoint take --timeline");
+    if (o.rate && wl->run != wl_randread && wl->run != wl_randwrite &&
+        wl->run != wl_mixed)
+        opt_usage("only randread, randwrite and mixed take --rate");
+    if (o.rate && o.stream)
+        opt_usage("--rate paces pins; a read stream (--stream) is not paced");
     if (o.dependent && wl->run != wl_hit)
         opt_usage("only hit takes --dependent");
     if (o.rounds && wl->run != wl_warmup)

@@ -106,6 +106,13 @@ static bool draw_write(struct io_ctx *c, struct worker *w)
 
 #define MAX_BATCH 1024
 
+static void pause_ns(uint64_t ns)
+{
+    struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
 static void w_io(struct worker *w)
 {
     struct io_ctx *c = w->run->arg;
@@ -121,10 +128,26 @@ static void w_io(struct worker *w)
     bool batch_wr[MAX_BATCH];
     unsigned bi = 0, bn = 0;
     uint64_t n = 0;
+    /* --rate: this thread's share, one pin every `interval` ns, each due
+     * at `due`.  A thread a little late (a sleep's overshoot) catches up;
+     * one late by more than 10 intervals starts its schedule afresh
+     * rather than pinning back to back until it has caught up. */
+    uint64_t interval = c->o->rate ? (uint64_t)(1e9 * w->run->nthreads /
+                                                (double)c->o->rate) : 0;
+    uint64_t due = interval ? now_ns() : 0;
     for (;;) {
         int ph = run_phase(w);
         if (ph == PH_STOP)
             break;
+        if (interval) {
+            uint64_t now = now_ns();
+            if (now < due) {
+                /* At most 1 ms at a time, so the end of the run is seen. */
+                pause_ns(due - now < 1000000 ? due - now : 1000000);
+                continue;
+            }
+            due = now - due > 10 * interval ? now + interval : due + interval;
+        }
         uint64_t pg;
         bool wr;
         if (c->seq) {
@@ -392,6 +415,8 @@ static int io_run(struct bench_opts *o, const struct io_spec *spec)
             report_dbl("theta", o->theta, 2);
     }
     report_u64("threads", threads);
+    if (o->rate)
+        report_u64("rate", o->rate);
     if (!spec->seq)
         report_u64("prefetch", o->prefetch);
     if (spec->stream_depth)
@@ -646,13 +671,6 @@ static void ckpt_stats_take(void *arg)
 {
     struct ckpt_ctx *c = arg;
     bp_stats(c->pool, &c->st);
-}
-
-static void pause_ns(uint64_t ns)
-{
-    struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
 }
 
 static void ckpt_reader(struct worker *w, struct ckpt_ctx *c)
