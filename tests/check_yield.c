@@ -6,8 +6,9 @@
  * keeps at most max(reads in flight, 4) write requests in flight, so that
  * the reads do not queue at the device behind a full queue of writes;
  * with no read in flight, or once the reads have ended, it goes at the
- * full depth; and nothing yields while the dirty share is at or above
- * dirty_high.  On lanes and on the shared context alike.
+ * full depth; nothing yields while the dirty share is at or above
+ * dirty_high; and a pin's eviction of dirty victims never does (its miss
+ * waits for it).  On lanes and on the shared context alike.
  *
  * This program taps the engines' submit and getevents calls (bp__io_tap,
  * src/io_engine.h), whichever engine runs: the tap counts the writes in
@@ -397,6 +398,48 @@ START_TEST(test_no_yield_above_dirty_high)
 }
 END_TEST
 
+/* A pin's eviction never yields: its miss waits for the write.  Every
+ * frame but one dirty and cold (BP_SCAN: admitted cold), a reader takes
+ * the last free frame and its read is held; then a write pin of a page
+ * not in the pool finds only dirty victims and writes the cold hand's
+ * batch of them (up to 32) itself - at the full depth, beside the read. */
+START_TEST(test_eviction_does_not_yield)
+{
+    bp_pool *pool = open_pool(_i);
+    for (uint64_t i = 0; i + 1 < FRAMES; i++) {
+        bp_page pg;
+        ck_assert_msg(bp_pin(pool, 2 * i, BP_WRITE | BP_OVERWRITE | BP_SCAN,
+                             &pg) == 0, "pin %llu: %s",
+                      (unsigned long long)(2 * i), bp_errdetail());
+        tu_stamp(pg.data, PS, 2 * i, 2);
+        bp_mark_dirty(&pg);
+        bp_unpin(&pg);
+    }
+    pthread_t th;
+    struct reader rd = { pool, 2 * FRAMES - 1 };   /* the last free frame */
+    start_held_reads(&th, &rd, 1);
+    struct bp_stats st;
+    bp_stats_reset(pool);
+    atomic_store(&writes_max, 0);
+    atomic_store(&counting, true);
+    bp_page pg;
+    int r = bp_pin(pool, 2 * FRAMES + 1, BP_WRITE | BP_OVERWRITE, &pg);
+    atomic_store(&counting, false);
+    int most = atomic_load(&writes_max);
+    if (r == 0)
+        bp_unpin(&pg);
+    bp_stats(pool, &st);
+    let_reads_go(&th, 1);
+    ck_assert_msg(r == 0, "pin: %s", bp_errdetail());
+    ck_assert_msg(st.evict_writes > 4, "the pin wrote %llu dirty victims "
+                  "(want a batch of more than 4)",
+                  (unsigned long long)st.evict_writes);
+    ck_assert_msg(most > 4, "a pin's eviction beside a read in flight had at "
+                  "most %d writes in flight (%s)", most, where[_i]);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("yield");
@@ -408,6 +451,7 @@ Suite *test_suite(void)
     tcase_add_loop_test(tc, test_flush_bound_follows_reads, 0, 2);
     tcase_add_loop_test(tc, test_recent_reads_count, 0, 2);
     tcase_add_test(tc, test_no_yield_above_dirty_high);
+    tcase_add_loop_test(tc, test_eviction_does_not_yield, 0, 2);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;
