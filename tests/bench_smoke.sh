@@ -363,11 +363,12 @@ for fmt in text json; do
 done
 
 # --- --rate: the threads together pin about N pages a second, not as
-# fast as they can (a run of this size unpaced makes far more).
+# fast as they can (a run of this size unpaced makes far more); a loaded
+# machine may make them fall behind, never run ahead.
 if run "mixed --rate" --json -d 1 -w 0.2 -t 4 --frames 64 --pages 256 \
         --rate 2000 mixed; then
     expect "mixed --rate 2000: about 2000 pins a second" "$out" "rate == 2000" \
-        "ops_s >= 1600" "ops_s <= 2200"
+        "ops_s >= 1000" "ops_s <= 2200"
 fi
 
 # --- --timeline: a line per measured second before the result, in order,

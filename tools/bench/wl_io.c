@@ -129,12 +129,15 @@ static void w_io(struct worker *w)
     unsigned bi = 0, bn = 0;
     uint64_t n = 0;
     /* --rate: this thread's share, one pin every `interval` ns, each due
-     * at `due`.  A thread a little late (a sleep's overshoot) catches up;
-     * one late by more than 10 intervals starts its schedule afresh
-     * rather than pinning back to back until it has caught up. */
+     * at `due`; the threads' schedules are staggered over one interval,
+     * so their pins arrive spread out, not all at once.  A thread a little
+     * late (a sleep's overshoot) catches up; one late by more than 10
+     * intervals starts its schedule afresh rather than pinning back to
+     * back until it has caught up. */
     uint64_t interval = c->o->rate ? (uint64_t)(1e9 * w->run->nthreads /
                                                 (double)c->o->rate) : 0;
-    uint64_t due = interval ? now_ns() : 0;
+    uint64_t due = interval ? now_ns() + interval * w->id / w->run->nthreads
+                            : 0;
     for (;;) {
         int ph = run_phase(w);
         if (ph == PH_STOP)
