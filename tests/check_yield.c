@@ -406,6 +406,13 @@ END_TEST
 START_TEST(test_eviction_does_not_yield)
 {
     bp_pool *pool = open_pool(_i);
+    if (pool->aio.depth < 8) {
+        /* aio-max-nr nearly spent: the shared context is too shallow. */
+        fprintf(stderr, "check_yield: a queue depth of %u: the eviction "
+                "beside a read not checked\n", pool->aio.depth);
+        ck_assert_int_eq(bp_close(pool), 0);
+        return;
+    }
     for (uint64_t i = 0; i + 1 < FRAMES; i++) {
         bp_page pg;
         ck_assert_msg(bp_pin(pool, 2 * i, BP_WRITE | BP_OVERWRITE | BP_SCAN,
@@ -426,10 +433,12 @@ START_TEST(test_eviction_does_not_yield)
     int r = bp_pin(pool, 2 * FRAMES + 1, BP_WRITE | BP_OVERWRITE, &pg);
     atomic_store(&counting, false);
     int most = atomic_load(&writes_max);
+    int still_held = atomic_load(&reads_held);   /* the read in flight throughout */
     if (r == 0)
         bp_unpin(&pg);
     bp_stats(pool, &st);
     let_reads_go(&th, 1);
+    ck_assert_int_eq(still_held, 1);
     ck_assert_msg(r == 0, "pin: %s", bp_errdetail());
     ck_assert_msg(st.evict_writes > 4, "the pin wrote %llu dirty victims "
                   "(want a batch of more than 4)",
