@@ -205,7 +205,9 @@ int bp__aio_init_engine(struct bp__aio *aio, const struct bp__io_engine *eng,
  * The threads run on stacks of ours, unmapped once they are joined:
  * glibc keeps the stacks it allocates for later threads, and up to 64
  * of them would stay resident after bp_close (doc/performance.md,
- * "Memory"). */
+ * "Memory").  Each has a guard page below it; where a stack of ours is
+ * refused (glibc puts static TLS in it: a program with a megabyte of
+ * thread-locals) the thread gets glibc's own. */
 #define DESTROY_STACK (1u << 20)   /* virtual; a destroy touches a few KiB */
 struct destroy_job {
     pthread_t thread;
@@ -241,15 +243,25 @@ static void destroy_all(const struct bp__io_engine *eng, bp__io_ctx *ctx,
         jobs[i].eng = eng;
         jobs[i].ctx = ctx[i];
         pthread_attr_t attr, *ap = NULL;
-        if (stacks != MAP_FAILED && pthread_attr_init(&attr) == 0) {
+        char *stack = stacks == MAP_FAILED ? NULL
+                                           : stacks + (size_t)(i - 1) * DESTROY_STACK;
+        if (stack && pthread_attr_init(&attr) == 0) {
             ap = &attr;
-            (void)pthread_attr_setstack(ap, stacks + (size_t)(i - 1) * DESTROY_STACK,
-                                        DESTROY_STACK);
+            size_t guard = (size_t)sysconf(_SC_PAGESIZE);
+            (void)mprotect(stack, guard, PROT_NONE);
+            if (pthread_attr_setstack(ap, stack + guard, DESTROY_STACK - guard)) {
+                pthread_attr_destroy(ap);
+                ap = NULL;
+            }
         }
         jobs[i].started = pthread_create(&jobs[i].thread, ap, destroy_main,
                                          &jobs[i]) == 0;
-        if (ap)
+        if (ap) {
             pthread_attr_destroy(ap);
+            if (!jobs[i].started)   /* refused on our stack: on glibc's */
+                jobs[i].started = pthread_create(&jobs[i].thread, NULL,
+                                                 destroy_main, &jobs[i]) == 0;
+        }
         if (!jobs[i].started)
             eng_destroy(eng, ctx[i]);   /* no thread to spare: the slow way */
     }
