@@ -465,9 +465,12 @@ BP_API int bp_open(const char *path, const struct bp_options *opts,
  * The pool is freed even when writing back fails; the error is returned
  * (the unwritten pages are lost then, as with a failed fsync).
  * No page may be pinned: pinned pages are a caller bug and give -EBUSY
- * without closing anything.
- * Errors: -EINVAL (NULL), -EBUSY (pages still pinned), -EIO, -ENOSPC,
- *   -BP_EDURABILITY, -BP_ESHRUNK (from writing back or syncing).
+ * without closing anything.  Out of memory to write back with (-ENOMEM),
+ * nothing is closed either: the unwritten pages are still dirty in the
+ * pool, which keeps working; close it again once memory is free.
+ * Errors: -EINVAL (NULL), -EBUSY (pages still pinned), -ENOMEM (nothing
+ *   closed), -EIO, -ENOSPC, -BP_EDURABILITY, -BP_ESHRUNK (from writing
+ *   back or syncing).
  */
 BP_API int bp_close(bp_pool *pool);
 

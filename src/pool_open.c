@@ -5,6 +5,7 @@
  * between are pool.c's.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -290,6 +291,20 @@ int bp_pool_create(const struct bp_options *opts, bp_pool **out)
     return 0;
 }
 
+/* bp_close refused (a pinned page, or no memory to write back with): the
+ * pool goes on, its background threads started again.  The refusal's
+ * error and detail are set already. */
+static int close_refused(bp_pool *pool, bool had_flushers, int e)
+{
+    pool->closing = false;
+    if ((had_flushers && bp__flushers_start(pool, &pool->opts) < 0) ||
+        bp__prefetcher_start(pool) < 0)
+        bp__fail(e, "bp_close: %s, and the background threads could not be "
+                 "restarted; close again once that is fixed", e == -EBUSY
+                 ? "pages are still pinned" : "out of memory to write back");
+    return e;
+}
+
 int bp_close(bp_pool *pool)
 {
     if (!pool)
@@ -307,20 +322,27 @@ int bp_close(bp_pool *pool)
     bp__flushers_stop(pool);
     for (uint32_t f = 0, nf = bp__frames_now(pool); f < nf; f++) {
         struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
-        if (v.pins) {
-            int e = bp__fail(-EBUSY, "bp_close: page %llu is still pinned "
-                             "(pin count %u); unpin every page before closing",
-                             (unsigned long long)v.page, v.pins);
-            if ((had_flushers && bp__flushers_start(pool, &pool->opts) < 0) ||
-                bp__prefetcher_start(pool) < 0)
-                bp__fail(-EBUSY, "bp_close: pages are still pinned, and the "
-                         "background threads could not be restarted; unpin "
-                         "every page and close again");
-            return e;
-        }
+        if (v.pins)
+            return close_refused(pool, had_flushers,
+                                 bp__fail(-EBUSY, "bp_close: page %llu is "
+                                          "still pinned (pin count %u); unpin "
+                                          "every page before closing",
+                                          (unsigned long long)v.page, v.pins));
     }
     pool->closing = true;   /* only this thread runs from here */
     int r = bp__flush_and_sync(pool, NULL, 0, "bp_close", true);
+    /* No memory for the write-back's lists or requests: the pages that
+     * were not written are still dirty in memory, so nothing is lost yet
+     * - the pool stays open rather than dropping them. */
+    if (r == -ENOMEM) {
+        char why[256];   /* the detail is rewritten from it */
+        (void)snprintf(why, sizeof why, "%s", bp_errdetail());
+        return close_refused(pool, had_flushers,
+                             bp__fail(-ENOMEM, "bp_close: out of memory writing "
+                                      "back the dirty pages (%s); nothing was "
+                                      "lost and the pool is still open: free "
+                                      "memory and close it again", why));
+    }
     for (uint32_t n = 0; r >= 0 && !pool->read_only && n < BP_MAX_FILES; n++) {
         struct bp__datafile *df = atomic_load(&pool->files[n]);
         if (df)

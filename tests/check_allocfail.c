@@ -226,6 +226,75 @@ START_TEST(test_open)
 }
 END_TEST
 
+/* Proves bp_close survives each of its allocations and thread starts
+ * failing (the write-back's lists and requests, the threads that destroy
+ * the AIO contexts at once and the stacks they run on): it returns 0, or
+ * -ENOMEM with the pool still open and every change still in it (the
+ * next close writes them), and leaves no descriptor and no lock behind.
+ * Four threads read first, so that the pool has lanes for the close to
+ * destroy, and some pages are dirty, so that it has pages to write. */
+static void *read_some(void *arg)
+{
+    bp_pool *pool = arg;
+    for (uint64_t p = 0; p < 64; p++) {
+        bp_page pg;
+        if (bp_pin(pool, p, BP_READ, &pg) == 0)
+            bp_unpin(&pg);
+    }
+    return NULL;
+}
+
+START_TEST(test_close)
+{
+    char *path = tu_path("allocfail-close.data");
+    tu_make_file(path, PS, 64, 9);
+    unsigned fds = open_fds();
+    long n;
+    for (n = 0; n < MAX_ALLOCS; n++) {
+        bp_pool *pool = tu_open(path, 32, 0);
+        pthread_t th[4];
+        for (int i = 0; i < 4; i++)
+            ck_assert_int_eq(pthread_create(&th[i], NULL, read_some, pool), 0);
+        for (int i = 0; i < 4; i++)
+            pthread_join(th[i], NULL);
+        uint32_t seed = 100 + (uint32_t)n;   /* this round's bytes */
+        for (uint64_t p = 0; p < 8; p++) {
+            bp_page pg;
+            ck_assert_int_eq(bp_pin(pool, 3 * p, BP_WRITE, &pg), 0);
+            tu_stamp(pg.data, PS, 3 * p, seed);
+            ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+            bp_unpin(&pg);
+        }
+        arm(n);
+        int r = bp_close(pool);
+        bool hit = disarm();
+        if (r == -ENOMEM) {
+            ck_assert_msg(hit, "bp_close: -ENOMEM with no allocation failing");
+            ck_assert_ptr_nonnull(strstr(bp_errdetail(), "still open"));
+            r = bp_close(pool);   /* still open, its changes in it */
+        }
+        ck_assert_msg(r == 0, "bp_close with allocation %ld failing returned "
+                      "%d (%s): %s", n, r, bp_err_name(r), bp_errdetail());
+        ck_assert_uint_eq(open_fds(), fds);
+        pool = tu_open(path, 32, 0);   /* not left locked; nothing lost */
+        for (uint64_t p = 0; p < 8; p++) {
+            bp_page pg;
+            ck_assert_int_eq(bp_pin(pool, 3 * p, BP_READ, &pg), 0);
+            ck_assert_msg(tu_stamped(pg.data, PS, 3 * p, seed), "page %llu "
+                          "lost its change (allocation %ld failing in "
+                          "bp_close)", (unsigned long long)(3 * p), n);
+            bp_unpin(&pg);
+        }
+        ck_assert_int_eq(bp_close(pool), 0);
+        if (!hit)
+            break;
+    }
+    ck_assert_int_lt(n, MAX_ALLOCS);
+    ck_assert_int_gt(n, 2);   /* the close does allocate and start threads */
+    unlink(path);
+}
+END_TEST
+
 /* ---- a workload ---------------------------------------------------------- */
 
 enum { FILE_PAGES = 96, FRAMES = 16 };
@@ -429,6 +498,7 @@ Suite *test_suite(void)
     TCase *tc = tcase_create("allocfail");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_open);
+    tcase_add_test(tc, test_close);
     tcase_add_test(tc, test_operations);
     tcase_add_test(tc, test_threads_start_without_memory);
     suite_add_tcase(s, tc);
