@@ -62,11 +62,21 @@ shows() {
 keys() { tmux_ send-keys -t tty -l "$1"; sleep 0.2; }
 key() { tmux_ send-keys -t tty "$@"; sleep 0.2; }
 
-# start: run the shell in a new tmux session named tty.
+# start: run the shell in a new tmux session named tty, on a server of
+# its own.  Killing the last session ends the server a moment later, and
+# a new-session sent meanwhile meets the dying server ("server exited
+# unexpectedly", seen on a loaded machine): so the old server is killed
+# and the new session tried again until it is there.
 start() {
-    tmux_ kill-session -t tty >/dev/null 2>&1
-    tmux_ new-session -d -s tty -x 160 -y 50 \
-        "env HOME='$work' '$shell' --page-size 4096 --frames 8 tty.data; echo EXIT=\$?; sleep 600"
+    local i
+    tmux_ kill-server >/dev/null 2>&1
+    for ((i = 0; i < timeout * 10; i++)); do
+        tmux_ new-session -d -s tty -x 160 -y 50 \
+            "env HOME='$work' '$shell' --page-size 4096 --frames 8 tty.data; echo EXIT=\$?; sleep 600" \
+            2>/dev/null && tmux_ has-session -t tty 2>/dev/null && return 0
+        sleep 0.1
+    done
+    fail "tmux: no session could be started in ${timeout} s"
 }
 
 echo "bpool-shell: $shell"
