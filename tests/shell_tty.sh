@@ -140,7 +140,7 @@ if [ "$editing" = libedit ]; then
     if [ -s .bpool_history ] && grep -q 'write' .bpool_history; then
         pass "history saved in ~/.bpool_history"
     else
-        fail "~/.bpool_history missing or without the session's lines"
+        fail "\$HOME/.bpool_history missing or without the session's lines"
     fi
     start
     shows "second session: prompt" '^bpool> $'
