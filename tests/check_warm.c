@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "bpool.h"
+#include "crc32c.h"
 #include "le_bytes.h"
 #include "testutil.h"
 
@@ -206,9 +207,11 @@ static void expect_refused(bp_pool *pool, const char *dump, const char *why)
     ck_assert_uint_eq(tu_stats(pool).warm_listed, 0);
 }
 
-/* Proves the refusals: no dump, not a dump, a damaged one (its checksum,
- * its counts), one of another data file, one of another page size, and
- * bad arguments - each with its own detail, nothing warmed. */
+/* Proves the refusals: no dump, not a dump, a damaged one (its checksum;
+ * with a matching checksum, its version, counts or sections), one too
+ * large to be a dump, one of another data file, one of
+ * another page size, and bad arguments - each with its own detail,
+ * nothing warmed. */
 START_TEST(test_refusals)
 {
     char *path = tu_path("warm-ref.data"), *dump = tu_path("warm-ref.dump");
@@ -250,6 +253,32 @@ START_TEST(test_refusals)
     expect_refused(pool, junk, "checksum");
     spill(junk, d, len - 8);                        /* a page cut off */
     expect_refused(pool, junk, "checksum");
+    /* Damage whose checksum was made to match (a dump written wrong, not
+     * torn), each named apart: the format's version, its page counts,
+     * and (format 2) its file sections. */
+    memcpy(bad, d, len);
+    bp__put32(bad + 8, 99);
+    spill(junk, bad, len);
+    expect_refused(pool, junk, "format version");
+    memcpy(bad, d, len);
+    bp__put64(bad + 40, bp__get64(bad + 40) + 1);   /* one hot page more */
+    bp__put32(bad + len - 4, bp__crc32c(0, bad, len - 4));
+    spill(junk, bad, len);
+    expect_refused(pool, junk, "page counts do not match");
+    memcpy(bad, d, len);
+    bp__put32(bad + 8, 2);                          /* format 2: sections */
+    bp__put64(bad + 32, 5000);                      /* more than 4096 files */
+    bp__put32(bad + len - 4, bp__crc32c(0, bad, len - 4));
+    spill(junk, bad, len);
+    expect_refused(pool, junk, "sections do not fit");
+    /* Larger than any dump can be (a sparse file: nothing is read). */
+    unlink(junk);
+    int jfd = open(junk, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ck_assert_int_ge(jfd, 0);
+    ck_assert_int_eq(ftruncate(jfd, (off_t)64 << 30), 0);
+    close(jfd);
+    expect_refused(pool, junk, "larger than any dump");
+    unlink(junk);
     expect_refused(pool, odump, "another data file");
     ck_assert_int_eq(bp_close(pool), 0);
 
