@@ -73,12 +73,14 @@ static const enum bp__counter writer_counter[] = {
     [BP__W_FLUSHER] = BP__C_FLUSHER_WRITES,
 };
 
-/* What becomes of a page whose write failed, for the error's detail. */
-static const char *fate(const bp_pool *pool)
+/* What becomes of a page whose write failed with err, for the error's
+ * detail: bp_close frees the pool after any error but -ENOMEM, which
+ * leaves it open (bp_close in pool_open.c). */
+static const char *fate(const bp_pool *pool, int err)
 {
-    return pool->closing ? "bp_close frees the pool, so the change is lost"
-                         : "the page stays dirty in memory and will be "
-                           "written again";
+    return pool->closing && err != -ENOMEM
+               ? "bp_close frees the pool, so the change is lost"
+               : "the page stays dirty in memory and will be written again";
 }
 
 /* The write of frame f finished with result res (0 or a negative error):
@@ -102,11 +104,11 @@ static int end_write(bp_pool *pool, uint32_t f, int res, size_t done,
                      pool->page_size,
                      done % df->dio_offset_align ? "the count is not "
                      "a multiple of the direct-I/O block" : "it kept "
-                     "returning short transfers", fate(pool));
+                     "returning short transfers", fate(pool, res));
     } else if (res < 0) {
         r = bp__fail(res, "writing page %llu of %s failed: %s; %s",
                      (unsigned long long)BP_PAGE_NO(page), df->path,
-                     bp_strerror(res), fate(pool));
+                     bp_strerror(res), fate(pool, res));
     }
     if (res < 0) {
         atomic_fetch_add(&pool->ndirty, 1);
@@ -142,7 +144,7 @@ static int call_before_write(bp_pool *pool, uint32_t f)
     return bp__fail(r, "the before_write hook refused to let page %llu be "
                     "written (%s): make the log records the page depends on "
                     "durable first; %s", (unsigned long long)page,
-                    bp_strerror(r), fate(pool));
+                    bp_strerror(r), fate(pool, r));
 }
 
 /* Count a result into written / first_err. */
