@@ -530,6 +530,16 @@ START_TEST(test_bad_input)
     uint32_t n;
     ck_assert_int_eq(bp_attach(pool, NULL, &n), -EINVAL);
     ck_assert_int_eq(bp_attach(NULL, a, &n), -EINVAL);
+    ck_assert_int_eq(bp_attach(pool, a, NULL), -EINVAL);
+    /* Every call of the files API refuses a NULL pool (or output) with a
+     * detail, before it touches anything. */
+    struct bp_file_info fi;
+    TU_EXPECT_ERR(bp_detach(NULL, 0), -EINVAL, "bp_detach");
+    TU_EXPECT_ERR(bp_sync_file(NULL, 0), -EINVAL, "bp_sync_file");
+    TU_EXPECT_ERR(bp_file_info(NULL, 0, &fi), -EINVAL, "bp_file_info");
+    TU_EXPECT_ERR(bp_file_info(pool, 0, NULL), -EINVAL, "bp_file_info");
+    TU_EXPECT_ERR(bp_files(NULL, list_file, NULL), -EINVAL, "bp_files");
+    TU_EXPECT_ERR(bp_files(pool, NULL, NULL), -EINVAL, "bp_files");
     attach(pool, a);
     attach(pool, b);
     ck_assert_int_eq(bp_attach(pool, b, &n), -BP_ELOCKED);
