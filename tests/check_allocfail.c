@@ -56,6 +56,8 @@ int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a,
 /* Calls to go before the one that fails; -1: none fails. */
 static _Atomic long countdown = -1;
 static _Atomic long failed;      /* calls failed since arm() */
+/* While set, every call after the one that failed fails too (arm_all). */
+static _Atomic bool all_after;
 
 /* While set, every wrapped call made by a thread other than `owner`
  * fails: the library's background threads get no memory at all. */
@@ -74,6 +76,8 @@ static bool fail_now(void)
         if (atomic_compare_exchange_weak(&countdown, &c, c - 1)) {
             if (c == 0) {
                 atomic_fetch_add(&failed, 1);
+                if (atomic_load(&all_after))
+                    atomic_store(&countdown, 0);   /* the next one too */
                 return true;
             }
             return false;
@@ -140,10 +144,18 @@ static void arm(long n)
     atomic_store(&countdown, n);
 }
 
+/* Make the n-th wrapped call from now fail, and every one after it. */
+static void arm_all(long n)
+{
+    atomic_store(&all_after, true);
+    arm(n);
+}
+
 /* Stop failing; true if the armed call was reached (it failed). */
 static bool disarm(void)
 {
     atomic_store(&countdown, -1);
+    atomic_store(&all_after, false);
     return atomic_load(&failed) > 0;
 }
 
@@ -228,9 +240,11 @@ END_TEST
 
 /* Proves bp_close survives each of its allocations and thread starts
  * failing (the write-back's lists and requests, the threads that destroy
- * the AIO contexts at once and the stacks they run on): it returns 0, or
- * -ENOMEM with the pool still open and every change still in it (the
- * next close writes them), and leaves no descriptor and no lock behind.
+ * the AIO contexts at once and the stacks they run on), one at a time or
+ * every one from some point on: it returns 0, or -ENOMEM with the pool
+ * still open and every change still in it (the next close writes them;
+ * if the pool's threads could not be started again, the detail says so),
+ * and leaves no descriptor and no lock behind.
  * Four threads read first, so that the pool has lanes for the close to
  * destroy, and some pages are dirty, so that it has pages to write. */
 static void *read_some(void *arg)
@@ -265,12 +279,19 @@ START_TEST(test_close)
             ck_assert_int_eq(bp_mark_dirty(&pg), 0);
             bp_unpin(&pg);
         }
-        arm(n);
+        if (_i)
+            arm_all(n);
+        else
+            arm(n);
         int r = bp_close(pool);
         bool hit = disarm();
         if (r == -ENOMEM) {
             ck_assert_msg(hit, "bp_close: -ENOMEM with no allocation failing");
-            ck_assert_ptr_nonnull(strstr(bp_errdetail(), "still open"));
+            /* Every allocation from the n-th on failing: the pool's
+             * threads could not be started again either, and it says so;
+             * the pool still closes next time. */
+            ck_assert_ptr_nonnull(strstr(bp_errdetail(), _i ? "could not be "
+                                         "restarted" : "still open"));
             ck_assert_ptr_null(strstr(bp_errdetail(), "change is lost"));
             r = bp_close(pool);   /* still open, its changes in it */
         }
@@ -499,7 +520,8 @@ Suite *test_suite(void)
     TCase *tc = tcase_create("allocfail");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_open);
-    tcase_add_test(tc, test_close);
+    /* Allocation n failing, then (1) every allocation from n on. */
+    tcase_add_loop_test(tc, test_close, 0, 2);
     tcase_add_test(tc, test_operations);
     tcase_add_test(tc, test_threads_start_without_memory);
     suite_add_tcase(s, tc);
