@@ -22,22 +22,30 @@
  * caches a reference bit for a resident page: the frame's own word is the
  * only copy.  A NONRES entry has no frame and so its bit is always clear.
  *
- * Data layout.  All entries live in one array allocated at create time
- * (frames + nonres_cap + 1 of them: every resident page, every non-resident
- * page up to the cap, and the one NONRES entry that exists for an instant
- * between an eviction and the test-hand step that restores the cap).  The
- * clock is a circular doubly linked list threaded through the array by
- * uint32 index.  `head` is the newest entry; head->next wraps round to the
- * oldest, and `next` always points towards newer entries.  The three hands
- * move only via `next`: from old towards new, past the head, round to the
- * oldest again.  Unused entries sit on a free list linked through `next`.
- * Each entry has one 32-bit field whose meaning follows its status: the
- * frame number of a resident page, the hash-chain link of a NONRES one
- * (only NONRES entries are in the page -> entry index; resident pages are
- * found by frame, and the caller has its own page table for them).  This
- * keeps an entry at 20 bytes.  Frames have a frame -> entry array and a
- * stack of free frames, filled so that a cold start hands out frames
- * 0, 1, 2, ... and a replay is reproducible frame for frame.
+ * Data layout.  All entries live in one array allocated at create time,
+ * in two parts.  Entry f, for f < frames_max, is frame f's: it holds the
+ * page resident in frame f, or is OUT while the frame is free.  The
+ * entries from frames_max on hold non-resident pages (nonres_cap + 1 of
+ * them at the largest m: every non-resident page up to the cap, and the
+ * one NONRES entry that exists for an instant between an eviction and
+ * the test-hand step that restores the cap).  So a resident page's entry
+ * and its frame are one number, and neither side needs a map to the
+ * other; the price is that an evicted page staying on as NONRES moves to
+ * an entry of the second part, taking its place in the clock (relocate).
+ * The clock is a circular doubly linked list threaded through the array
+ * by uint32 index.  `head` is the newest entry; head->next wraps round to
+ * the oldest, and `next` always points towards newer entries.  The three
+ * hands move only via `next`: from old towards new, past the head, round
+ * to the oldest again.  Unused non-resident entries sit on a free list
+ * linked through `next`, free frames on a stack linked the same way,
+ * filled so that a cold start hands out frames 0, 1, 2, ... and a replay
+ * is reproducible frame for frame.  Each entry has one 32-bit field whose
+ * meaning follows its status: the next page on the cold list for a
+ * resident cold page (below), the hash-chain link of a NONRES one (only
+ * NONRES entries are in the page -> entry index; resident pages are found
+ * by frame, and the caller has its own page table for them).  This keeps
+ * an entry at 20 bytes, and the policy at 46 bytes a frame
+ * (bp__cp_memory).
  *
  * Hands.  A hand is an entry index or NONE.  When the entry under a hand is
  * unlinked (moved to head or dropped) the hand first steps to that entry's
@@ -61,7 +69,8 @@
  *  - each hand is NONE exactly when no entry of its kind exists, and is
  *    otherwise on such an entry;
  *  - the index holds exactly the NONRES entries, each in its page's bucket;
- *  - frame -> entry and entry -> frame agree; free frames map to NONE;
+ *  - resident entries are frames' entries (below m), NONRES ones are not;
+ *    a frame's entry is OUT exactly when the frame is free;
  *  - the cold list holds exactly the resident cold entries, in clock order;
  *  - m_c_min <= m_c <= m_c_max.
  *
@@ -123,43 +132,35 @@ static inline void ent_set_page(struct cp_entry *e, uint64_t page)
     e->page_hi = (uint16_t)(page >> 32);
 }
 
-/* frame_ent[] of a free frame: this flag and the next free frame (the
- * free frames form a stack, linked through frame_ent; free_top holds a
- * link of the same form to the first). */
-#define FREE_FRAME 0x80000000u
-#define FREE_END (FREE_FRAME | 0x7fffffffu)  /* no next free frame */
-
-static inline bool frame_is_free(uint32_t v)
-{
-    return (v & FREE_FRAME) != 0;
-}
 
 struct bp__clockpro {
     const struct bp__cp_frame_ops *ops;
     void *ctx;
     struct cp_entry *ent;
-    uint32_t *frame_ent;   /* frame -> entry; for a free frame FREE_FRAME |
-                              the next free frame (FREE_END: none) */
-    uint32_t free_top;     /* FREE_FRAME | the free frame popped next, or
-                              FREE_END */
-    uint32_t *cold_link;   /* the resident cold pages in clock order,
-                              oldest first: a list by frame, cold_link[2f]
-                              the next frame, [2f + 1] the previous */
+    uint32_t free_top;     /* the free frame popped next, NONE if none;
+                              the stack is linked through ent[f].next */
+    uint32_t *cold_prev;   /* the resident cold pages in clock order,
+                              oldest first: a list by frame, linked
+                              through ent[f].aux to the next frame and
+                              cold_prev[f] to the previous */
     uint32_t cold_first, cold_last; /* frames, NONE if no cold page */
     uint32_t *bucket;      /* NONRES index: page hash -> first entry */
     unsigned hash_shift;   /* 64 - log2(number of buckets) */
     uint32_t nbucket;
-    uint32_t nent;         /* size of ent[] (room for frames_max) */
-    uint32_t nent_live;    /* entries linked in so far: m + cap + 1 at
-                              the largest m yet (the rest stay untouched,
-                              so a reserve costs address space only) */
+    uint32_t nent;         /* size of ent[]: frames_max frames' entries,
+                              then the non-resident ones */
+    uint32_t nent_live;    /* non-resident entries from frames_max to here
+                              are linked in: cap + 1 at the largest m yet
+                              (the rest stay untouched, so a reserve costs
+                              address space only) */
     uint32_t frames_max;   /* m may grow up to this (bp__cp_grow) */
     uint32_t limit;        /* frames >= limit are leaving (a shrink under
                               way, bp__cp_shrink_begin); m otherwise */
     uint32_t parked;       /* free frames >= limit, off the free stack */
     uint32_t cap_base, m_base; /* cap / m at create: cap follows m */
     unsigned cold_min_pct, cold_max_pct;
-    uint32_t free_ent;     /* free entry list, linked through next */
+    uint32_t free_ent;     /* free non-resident entries, linked through
+                              next */
     uint32_t head;         /* newest entry, NONE if the clock is empty */
     uint32_t hand_hot, hand_cold, hand_test; /* hand_cold may also be
                               COLD_END between calls' steps (cold_leave) */
@@ -254,18 +255,19 @@ static void tally(struct bp__clockpro *cp, unsigned st, int d)
 
 static inline uint32_t *cold_next(struct bp__clockpro *cp, uint32_t f)
 {
-    return &cp->cold_link[2 * (size_t)f];
+    return &cp->ent[f].aux;   /* a resident entry's spare field */
 }
 
 static inline uint32_t *cold_prev(struct bp__clockpro *cp, uint32_t f)
 {
-    return &cp->cold_link[2 * (size_t)f + 1];
+    return &cp->cold_prev[f];
 }
 
-/* Entry i, resident and just pushed at the head, turned cold. */
+/* Entry i (frame i's), resident and just pushed at the head, turned
+ * cold. */
 static void cold_join(struct bp__clockpro *cp, uint32_t i)
 {
-    uint32_t f = cp->ent[i].aux;
+    uint32_t f = i;
 
     *cold_next(cp, f) = NONE;
     *cold_prev(cp, f) = cp->cold_last;
@@ -283,7 +285,7 @@ static void cold_join(struct bp__clockpro *cp, uint32_t i)
  * clock order, as a walk from i would. */
 static void cold_leave(struct bp__clockpro *cp, uint32_t i)
 {
-    uint32_t f = cp->ent[i].aux;
+    uint32_t f = i;
     uint32_t nx = *cold_next(cp, f), pv = *cold_prev(cp, f);
 
     if (pv == NONE)
@@ -295,7 +297,7 @@ static void cold_leave(struct bp__clockpro *cp, uint32_t i)
     else
         *cold_prev(cp, nx) = pv;
     if (cp->hand_cold == i)
-        cp->hand_cold = nx == NONE ? COLD_END : cp->frame_ent[nx];
+        cp->hand_cold = nx == NONE ? COLD_END : nx;
 }
 
 static void status_write(struct bp__clockpro *cp, uint32_t i, unsigned st)
@@ -331,7 +333,7 @@ static bool ref_test(struct bp__clockpro *cp, uint32_t i)
 {
     const struct cp_entry *e = &cp->ent[i];
     return is_resident(e->status) &&
-           (e->held_ref || cp->ops->test_ref(cp->ctx, e->aux));
+           (e->held_ref || cp->ops->test_ref(cp->ctx, i));
 }
 
 /* Return the bit and clear it.  (Only a resident entry holds a bit:
@@ -345,7 +347,7 @@ static inline bool ref_take(struct bp__clockpro *cp, uint32_t i)
         return false;
     if (held)
         e->held_ref = 0;
-    return cp->ops->test_clear_ref(cp->ctx, e->aux) || held;
+    return cp->ops->test_clear_ref(cp->ctx, i) || held;
 }
 
 static inline void ref_clear(struct bp__clockpro *cp, uint32_t i)
@@ -372,7 +374,7 @@ static int evict_verdict(struct bp__clockpro *cp, void *call, uint32_t i)
         (void)ref_take(cp, i);
         return BP__CP_REFERENCED;
     }
-    return cp->ops->try_evict(cp->ctx, call, e->aux);
+    return cp->ops->try_evict(cp->ctx, call, i);
 }
 
 /* ------------------------------------------------------------------ */
@@ -470,7 +472,9 @@ static void move_to_head(struct bp__clockpro *cp, uint32_t i, unsigned st)
         cold_join(cp, i);
 }
 
-/* The entry leaves the clock; its frame, if any, is the caller's business. */
+/* The entry leaves the clock.  A non-resident entry goes back on the free
+ * list; a frame's entry stays OUT, and freeing the frame is the caller's
+ * business (frame_release, after this: the free stack reuses `next`). */
 static void clock_drop(struct bp__clockpro *cp, uint32_t i)
 {
     struct cp_entry *e = &cp->ent[i];
@@ -483,19 +487,50 @@ static void clock_drop(struct bp__clockpro *cp, uint32_t i)
     tally(cp, e->status, -1);
     e->status = BP__CP_OUT;
     e->held_ref = 0;
-    e->next = cp->free_ent;
-    cp->free_ent = i;
+    if (i >= cp->frames_max) {
+        e->next = cp->free_ent;
+        cp->free_ent = i;
+    }
 }
 
+/* Frame f's entry i, turned NONRES where it stands, moves to a free
+ * non-resident entry, which takes its place in the clock and under any
+ * hand on it; entry i is left OUT for frame_release.  Returns the new
+ * entry.  (The cold hand is not on i: it left the cold list first.) */
+static uint32_t relocate(struct bp__clockpro *cp, uint32_t i)
+{
+    uint32_t j = cp->free_ent;   /* nonres <= cap + 1 entries: one is free */
+    struct cp_entry *e = &cp->ent[i], *n = &cp->ent[j];
+
+    cp->free_ent = n->next;
+    *n = *e;
+    if (e->next == i) {
+        n->next = n->prev = j;
+    } else {
+        cp->ent[e->prev].next = j;
+        cp->ent[e->next].prev = j;
+    }
+    if (cp->head == i)
+        cp->head = j;
+    if (cp->hand_hot == i)
+        cp->hand_hot = j;
+    if (cp->hand_test == i)
+        cp->hand_test = j;
+    e->status = BP__CP_OUT;
+    e->held_ref = 0;
+    return j;
+}
+
+/* Frame f, its entry OUT already, is free. */
 static void frame_release(struct bp__clockpro *cp, uint32_t f)
 {
     if (f >= cp->limit) {   /* leaving with a shrink: never handed out */
-        cp->frame_ent[f] = FREE_END;
+        cp->ent[f].next = NONE;
         cp->parked++;
         return;
     }
-    cp->frame_ent[f] = cp->free_top;
-    cp->free_top = FREE_FRAME | f;
+    cp->ent[f].next = cp->free_top;
+    cp->free_top = f;
     cp->nfree++;
 }
 
@@ -552,7 +587,7 @@ static void seek_cold(struct bp__clockpro *cp)
     if (cp->cold_first == NONE)
         cp->hand_cold = NONE;
     else if (cp->hand_cold == NONE || cp->hand_cold == COLD_END)
-        cp->hand_cold = cp->frame_ent[cp->cold_first];
+        cp->hand_cold = cp->cold_first;
 }
 
 /* hand_test: nearest in-test entry, from where it stands. */
@@ -761,7 +796,7 @@ static void cold_credit(struct bp__clockpro *cp, uint32_t c)
 static int cold_step(struct bp__clockpro *cp, void *call, uint64_t *evicted)
 {
     uint32_t c = cp->hand_cold;
-    uint32_t f = cp->ent[c].aux;
+    uint32_t f = c;   /* a resident entry is its frame's */
     bool evict_rule = cp->cold_rule == BP__CP_COLD_EVICT;
     int v = evict_verdict(cp, call, c);
 
@@ -788,19 +823,20 @@ static int cold_step(struct bp__clockpro *cp, void *call, uint64_t *evicted)
         }
         move_to_head(cp, c, st);
     } else if (v == BP__CP_EVICT) { /* 2 */
-        frame_evicted(cp, call, f, ent_page(&cp->ent[c]), evicted);
+        uint64_t page = ent_page(&cp->ent[c]);
         if (cp->ent[c].status == BP__CP_COLD_TEST) {
             set_status(cp, c, BP__CP_NONRES);
-            index_add(cp, c);
+            index_add(cp, relocate(cp, c));
         } else {
             clock_drop(cp, c);
         }
+        frame_evicted(cp, call, f, page, evicted);
         while (cp->nonres > cp->cap)
             test_step(cp);
     } else { /* (pool) */
         v = BP__CP_SKIP;
         uint32_t nx = *cold_next(cp, f);   /* the next cold page, or round */
-        cp->hand_cold = nx == NONE ? COLD_END : cp->frame_ent[nx];
+        cp->hand_cold = nx == NONE ? COLD_END : nx;
     }
     settle(cp); /* 3 */
     return v;
@@ -825,13 +861,13 @@ static void force_hot(struct bp__clockpro *cp, void *call, uint64_t *evicted)
     settle(cp);
     while (cp->nfree == 0 && cp->hand_hot != NONE && n--) {
         uint32_t i = cp->hand_hot;
-        uint32_t f = cp->ent[i].aux;
         int v = evict_verdict(cp, call, i);
         if (v == BP__CP_REFERENCED) { /* 1 */
             move_to_head(cp, i, BP__CP_HOT);
         } else if (v == BP__CP_EVICT) { /* 2 */
-            frame_evicted(cp, call, f, ent_page(&cp->ent[i]), evicted);
+            uint64_t page = ent_page(&cp->ent[i]);
             clock_drop(cp, i);
+            frame_evicted(cp, call, i, page, evicted);
         } else { /* 3 */
             cp->hand_hot = cp->ent[i].next;
         }
@@ -902,11 +938,11 @@ static uint32_t cap_for(const struct bp__clockpro *cp, uint32_t m)
     return (uint32_t)((uint64_t)cp->cap_base * m / cp->m_base);
 }
 
-/* Link entries up to m + cap + 1 onto the free entry list; ones already
- * linked stay where they are.  Called at create and when m grows. */
+/* Link non-resident entries up to cap + 1 onto the free entry list; ones
+ * already linked stay where they are.  Called at create and when m grows. */
 static void link_entries(struct bp__clockpro *cp)
 {
-    uint64_t want = (uint64_t)cp->m + cp->cap + 1;
+    uint64_t want = (uint64_t)cp->frames_max + cp->cap + 1;
 
     if (want > cp->nent)
         want = cp->nent;
@@ -927,8 +963,9 @@ int bp__cp_grow(struct bp__clockpro *cp, uint32_t frames)
         return -EINVAL;
     /* Pushed from the top down, so the lowest new frame is popped first. */
     for (uint32_t f = frames; f-- > cp->m;) {
-        cp->frame_ent[f] = cp->free_top;
-        cp->free_top = FREE_FRAME | f;
+        cp->ent[f].status = BP__CP_OUT;
+        cp->ent[f].next = cp->free_top;
+        cp->free_top = f;
         cp->nfree++;
     }
     cp->m = cp->limit = frames;
@@ -947,15 +984,15 @@ int bp__cp_shrink_begin(struct bp__clockpro *cp, uint32_t frames)
     /* Free frames at or above the limit leave the stack now (in one pass,
      * relinking what stays); the others as they are freed. */
     uint32_t *link = &cp->free_top;
-    while (*link != FREE_END) {
-        uint32_t f = *link & ~FREE_FRAME;
+    while (*link != NONE) {
+        uint32_t f = *link;
         if (f >= frames) {
-            *link = cp->frame_ent[f];
-            cp->frame_ent[f] = FREE_END;
+            *link = cp->ent[f].next;
+            cp->ent[f].next = NONE;
             cp->nfree--;
             cp->parked++;
         } else {
-            link = &cp->frame_ent[f];
+            link = &cp->ent[f].next;
         }
     }
     return 0;
@@ -985,9 +1022,9 @@ void bp__cp_shrink_end(struct bp__clockpro *cp, bool commit)
     cp->limit = cp->m;
     set_band(cp);
     for (uint32_t f = cp->m; f-- > limit;) {
-        if (frame_is_free(cp->frame_ent[f])) {
-            cp->frame_ent[f] = cp->free_top;
-            cp->free_top = FREE_FRAME | f;
+        if (cp->ent[f].status == BP__CP_OUT) {   /* parked */
+            cp->ent[f].next = cp->free_top;
+            cp->free_top = f;
             cp->nfree++;
             cp->parked--;
         }
@@ -1005,8 +1042,8 @@ void bp__cp_shrink_end(struct bp__clockpro *cp, bool commit)
  *     is NONRES (still in the clock, in its test period) and Promote(p)
  *     succeeds, p becomes HOT at head; otherwise COLD_TEST at head.
  *  In every case p's bit starts clear.  p's NONRES entry, if it survived,
- *  is reused so that p never has two entries; if Promote succeeded after
- *  p's test ended (the hot hand passed p after demoting), p gets a new one.
+ *  leaves the clock for the frame's entry to take its place at the head,
+ *  so that p never has two entries.
  */
 int bp__cp_admit(struct bp__clockpro *cp, uint64_t page, uint32_t flags,
                  void *call, uint32_t *frame, uint64_t *evicted_page)
@@ -1027,7 +1064,9 @@ int bp__cp_admit(struct bp__clockpro *cp, uint64_t page, uint32_t flags,
         int rc = make_free(cp, flags, call, &evicted);
         if (rc < 0)
             return rc;
-        /* make_free allocates no entry, so slot e is p's if still NONRES */
+        /* The test hand may have dropped p's entry, and an eviction
+         * reused it for another page: look again. */
+        e = index_find(cp, page);
         st = BP__CP_COLD_TEST;
         if (!(flags & BP__CP_SCAN) && e != NONE &&
             cp->ent[e].status == BP__CP_NONRES && promote(cp, e))
@@ -1036,26 +1075,21 @@ int bp__cp_admit(struct bp__clockpro *cp, uint64_t page, uint32_t flags,
     if (flags & BP__CP_SCAN)
         st = BP__CP_COLD;
 
-    f = cp->free_top & ~FREE_FRAME;   /* nfree > 0: not FREE_END */
-    cp->free_top = cp->frame_ent[f];
+    f = cp->free_top;   /* nfree > 0: not NONE */
+    cp->free_top = cp->ent[f].next;
     cp->nfree--;
-    if (e != NONE && cp->ent[e].status == BP__CP_NONRES) {
-        index_del(cp, e);
-        clock_unlink(cp, e);
-        tally(cp, BP__CP_NONRES, -1);
-    } else {
-        e = cp->free_ent;
-        cp->free_ent = cp->ent[e].next;
-        ent_set_page(&cp->ent[e], page);
-    }
-    cp->ent[e].aux = f;
-    cp->ent[e].status = (uint8_t)st;
-    cp->ent[e].held_ref = 0;
+    /* Promote allocates no entry: e, if still NONRES, is still p's. */
+    if (e != NONE && cp->ent[e].status == BP__CP_NONRES)
+        clock_drop(cp, e);
+    struct cp_entry *n = &cp->ent[f];
+    ent_set_page(n, page);
+    n->aux = NONE;
+    n->status = (uint8_t)st;
+    n->held_ref = 0;
     tally(cp, st, +1);
-    clock_push_head(cp, e);
-    cp->frame_ent[f] = e;
+    clock_push_head(cp, f);
     if (is_res_cold(st))
-        cold_join(cp, e);
+        cold_join(cp, f);
     (void)cp->ops->test_clear_ref(cp->ctx, f);
     settle(cp);
 
@@ -1066,12 +1100,10 @@ int bp__cp_admit(struct bp__clockpro *cp, uint64_t page, uint32_t flags,
 
 void bp__cp_forget(struct bp__clockpro *cp, uint32_t frame)
 {
-    uint32_t i;
-
-    if (frame >= cp->m || frame_is_free(i = cp->frame_ent[frame]))
+    if (frame >= cp->m || !is_resident(cp->ent[frame].status))
         return;
+    clock_drop(cp, frame);
     frame_release(cp, frame);
-    clock_drop(cp, i);
     settle(cp);
 }
 
@@ -1081,7 +1113,7 @@ void bp__cp_forget_pages(struct bp__clockpro *cp, uint64_t first, uint64_t end)
 
     if (cp->nonres == 0)
         return;
-    for (uint32_t i = 0; i < cp->nent_live; i++) {
+    for (uint32_t i = cp->frames_max; i < cp->nent_live; i++) {
         struct cp_entry *e = &cp->ent[i];
         if (e->status == BP__CP_NONRES && ent_page(e) >= first &&
             ent_page(e) < end) {
@@ -1095,16 +1127,16 @@ void bp__cp_forget_pages(struct bp__clockpro *cp, uint64_t first, uint64_t end)
 
 enum bp__cp_status bp__cp_frame_status(const struct bp__clockpro *cp, uint32_t frame)
 {
-    if (frame >= cp->m || frame_is_free(cp->frame_ent[frame]))
+    if (frame >= cp->m)
         return BP__CP_OUT;
-    return (enum bp__cp_status)cp->ent[cp->frame_ent[frame]].status;
+    return (enum bp__cp_status)cp->ent[frame].status;
 }
 
 uint64_t bp__cp_frame_page(const struct bp__clockpro *cp, uint32_t frame)
 {
-    if (frame >= cp->m || frame_is_free(cp->frame_ent[frame]))
+    if (frame >= cp->m || !is_resident(cp->ent[frame].status))
         return BP__CP_NOPAGE;
-    return ent_page(&cp->ent[cp->frame_ent[frame]]);
+    return ent_page(&cp->ent[frame]);
 }
 
 void bp__cp_counts(const struct bp__clockpro *cp, struct bp__cp_counts *out)
@@ -1127,9 +1159,9 @@ void bp__cp_counts(const struct bp__clockpro *cp, struct bp__cp_counts *out)
 
 size_t bp__cp_memory(const struct bp__clockpro *cp)
 {
-    return sizeof *cp + (size_t)cp->nent_live * sizeof *cp->ent +
-           (size_t)cp->m * sizeof(uint32_t) + /* frame_ent */
-           (size_t)cp->m * 2 * sizeof(uint32_t) + /* cold_link */
+    return sizeof *cp +
+           ((size_t)cp->m + cp->nent_live - cp->frames_max) * sizeof *cp->ent +
+           (size_t)cp->m * sizeof *cp->cold_prev +
            (size_t)cp->nbucket * sizeof *cp->bucket;
 }
 
@@ -1143,7 +1175,7 @@ void bp__cp_walk(const struct bp__clockpro *cp, bp__cp_walk_fn fn, void *arg)
         unsigned mask = (i == cp->hand_hot ? 1u : 0u) |
                         (i == cp->hand_cold ? 2u : 0u) |
                         (i == cp->hand_test ? 4u : 0u);
-        fn(arg, ent_page(e), is_resident(e->status) ? e->aux : BP__CP_NOFRAME,
+        fn(arg, ent_page(e), is_resident(e->status) ? i : BP__CP_NOFRAME,
            (enum bp__cp_status)e->status, mask);
         if (i == cp->head)
             break;
@@ -1159,7 +1191,7 @@ void bp__cp_walk(const struct bp__clockpro *cp, bp__cp_walk_fn fn, void *arg)
 
 int bp__cp_check(const struct bp__clockpro *cp)
 {
-    uint32_t len = 0, hot = 0, cold = 0, nonres = 0, in_test = 0, nidx = 0;
+    uint32_t hot = 0, cold = 0, nonres = 0, in_test = 0, nidx = 0;
     uint32_t nfreeent = 0;
     bool seen_hot = false, seen_cold = false, seen_test = false;
 
@@ -1167,11 +1199,11 @@ int bp__cp_check(const struct bp__clockpro *cp)
     CHECK(cp->nonres <= cp->cap);
     CHECK(cp->nfree + cp->parked + cp->hot + cp->cold == cp->m);
     CHECK(cp->limit <= cp->m && cp->m <= cp->frames_max);
-    CHECK(cp->nent_live <= cp->nent);
+    CHECK(cp->frames_max <= cp->nent_live && cp->nent_live <= cp->nent);
 
     /* The list, walked from the head; bounded by the entry count. */
     if (cp->head != NONE) {
-        uint32_t i = cp->head;
+        uint32_t i = cp->head, len = 0;
         CHECK(i < cp->nent);
         do {
             const struct cp_entry *e = &cp->ent[i];
@@ -1190,10 +1222,11 @@ int bp__cp_check(const struct bp__clockpro *cp)
                 break;
             default: CHECK(0);
             }
-            if (is_resident(e->status)) {
-                CHECK(e->aux < cp->m);
-                CHECK(cp->frame_ent[e->aux] == i);
-            }
+            /* resident: a frame's entry; NONRES: one of the others */
+            if (is_resident(e->status))
+                CHECK(i < cp->m);
+            else
+                CHECK(i >= cp->frames_max && i < cp->nent_live);
             /* a held bit: credit adaptation, resident entries only */
             CHECK(!e->held_ref || (cp->adapt == BP__CP_ADAPT_CREDIT &&
                                    is_resident(e->status)));
@@ -1213,11 +1246,10 @@ int bp__cp_check(const struct bp__clockpro *cp)
          i = cp->ent[i].next) {
         if (!is_res_cold(cp->ent[i].status))
             continue;
-        CHECK(lf != NONE && lf < cp->m && cp->ent[i].aux == lf);
-        CHECK(cp->cold_link[2 * (size_t)lf + 1] == lprev);
+        CHECK(lf == i && cp->cold_prev[i] == lprev);
         CHECK(ncold++ < cp->cold);
         lprev = lf;
-        lf = cp->cold_link[2 * (size_t)lf];
+        lf = cp->ent[i].aux;
     }
     CHECK(lf == NONE && cp->cold_last == lprev);
 
@@ -1243,44 +1275,36 @@ int bp__cp_check(const struct bp__clockpro *cp)
     }
     CHECK(nidx == nonres);
 
-    /* Frames: mapped ones point at a resident entry holding them; the free
-     * stack holds exactly the unmapped ones, each once. */
+    /* Frames: a frame's entry is resident (in the clock, counted above)
+     * or OUT; the free stack holds exactly the OUT ones below the limit,
+     * each once, and the ones at or above it are parked. */
     {
-        uint32_t mapped = 0;
+        uint32_t mapped = 0, parked = 0, nfree = 0;
         for (uint32_t f = 0; f < cp->m; f++) {
-            uint32_t i = cp->frame_ent[f];
-            if (frame_is_free(i))
-                continue;
-            mapped++;
-            CHECK(i < cp->nent && is_resident(cp->ent[i].status));
-            CHECK(cp->ent[i].aux == f);
+            const struct cp_entry *e = &cp->ent[f];
+            if (is_resident(e->status))
+                mapped++;
+            else
+                CHECK(e->status == BP__CP_OUT && !e->held_ref);
+            parked += f >= cp->limit && e->status == BP__CP_OUT;
         }
         CHECK(mapped == hot + cold);
-        /* Free frames at or above the limit are parked, off the stack. */
-        uint32_t parked = 0;
-        for (uint32_t f = cp->limit; f < cp->m; f++)
-            parked += frame_is_free(cp->frame_ent[f]);
         CHECK(parked == cp->parked);
-        /* The free stack: nfree distinct free frames below the limit (a
-         * repeat would make the walk longer than the free frames there
-         * are). */
-        uint32_t nfree = 0;
-        for (uint32_t link = cp->free_top; link != FREE_END;) {
-            uint32_t f = link & ~FREE_FRAME;
-            CHECK(frame_is_free(link) && f < cp->limit &&
-                  frame_is_free(cp->frame_ent[f]));
-            link = cp->frame_ent[f];
+        /* (a repeat would make the walk longer than the free frames) */
+        for (uint32_t f = cp->free_top; f != NONE; f = cp->ent[f].next) {
+            CHECK(f < cp->limit && cp->ent[f].status == BP__CP_OUT);
             CHECK(++nfree <= cp->m - mapped);
         }
         CHECK(nfree == cp->nfree && nfree + parked == cp->m - mapped);
     }
 
-    /* Every entry is either in the clock or on the free list. */
+    /* Every non-resident entry linked in is in the clock or on the free
+     * list. */
     for (uint32_t i = cp->free_ent; i != NONE; i = cp->ent[i].next) {
-        CHECK(i < cp->nent && nfreeent++ < cp->nent);
+        CHECK(i >= cp->frames_max && i < cp->nent_live && nfreeent++ < cp->nent);
         CHECK(cp->ent[i].status == BP__CP_OUT && !cp->ent[i].held_ref);
     }
-    CHECK(nfreeent + len == cp->nent_live);
+    CHECK(nfreeent + nonres == cp->nent_live - cp->frames_max);
     return 0;
 }
 
@@ -1332,7 +1356,7 @@ int bp__cp_create_with(uint32_t frames, uint32_t nonres_cap,
     uint64_t nent = (uint64_t)max + cap_max + 1;
     uint64_t want = cap_max / 2;
     if (frames < 4 || !ops || !ops->try_evict || !ops->test_clear_ref ||
-        !ops->test_ref || (max > frames && !ops->parked) || !out || nent >= FREE_FRAME ||
+        !ops->test_ref || (max > frames && !ops->parked) || !out || nent >= COLD_END ||
         cfg->cold_min_pct > cfg->cold_max_pct || cfg->cold_max_pct > 100 ||
         cfg->cold_rule > BP__CP_COLD_EVICT || cfg->adapt > BP__CP_ADAPT_CREDIT)
         return -EINVAL;
@@ -1357,19 +1381,20 @@ int bp__cp_create_with(uint32_t frames, uint32_t nonres_cap,
     cp->nbucket = (uint32_t)(UINT64_C(1) << bits);
     cp->hash_shift = 64 - bits;
     cp->ent = array_map(cp->nent, sizeof *cp->ent);
-    cp->frame_ent = array_map(max, sizeof *cp->frame_ent);
-    cp->cold_link = array_map(2 * (size_t)max, sizeof *cp->cold_link);
+    cp->cold_prev = array_map(max, sizeof *cp->cold_prev);
     cp->bucket = array_map(cp->nbucket, sizeof *cp->bucket);
-    if (!cp->ent || !cp->frame_ent || !cp->cold_link || !cp->bucket) {
+    if (!cp->ent || !cp->cold_prev || !cp->bucket) {
         bp__cp_destroy(cp);
         return -ENOMEM;
     }
     cp->free_ent = NONE;
+    cp->nent_live = max;
     link_entries(cp);
     /* A cold start pops 0, 1, 2, ... */
+    _Static_assert(BP__CP_OUT == 0, "a mapped, zeroed entry is OUT");
     for (uint32_t f = 0; f < frames; f++)
-        cp->frame_ent[f] = f + 1 < frames ? FREE_FRAME | (f + 1) : FREE_END;
-    cp->free_top = FREE_FRAME;   /* | frame 0 */
+        cp->ent[f].next = f + 1 < frames ? f + 1 : NONE;
+    cp->free_top = 0;
     cp->nfree = frames;
     for (uint32_t b = 0; b < cp->nbucket; b++)
         cp->bucket[b] = NONE;
@@ -1392,8 +1417,7 @@ void bp__cp_destroy(struct bp__clockpro *cp)
     if (!cp)
         return;
     array_unmap(cp->ent, cp->nent, sizeof *cp->ent);
-    array_unmap(cp->frame_ent, cp->frames_max, sizeof *cp->frame_ent);
-    array_unmap(cp->cold_link, 2 * (size_t)cp->frames_max, sizeof *cp->cold_link);
+    array_unmap(cp->cold_prev, cp->frames_max, sizeof *cp->cold_prev);
     array_unmap(cp->bucket, cp->nbucket, sizeof *cp->bucket);
     free(cp);
 }

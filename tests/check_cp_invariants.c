@@ -48,8 +48,7 @@ static void build(struct psim_cp *s, enum bp__cp_adapt adapt)
         ck_assert_int_ge(psim_cp_ref(s, page, 0, false), 0);
     struct bp__clockpro *cp = s->cp;
     for (uint32_t f = 0, n = 0; f < M && n < 2; f++)
-        if (!frame_is_free(cp->frame_ent[f]) &&
-            cp->ent[cp->frame_ent[f]].status == BP__CP_HOT) {
+        if (cp->ent[f].status == BP__CP_HOT) {
             psim_cp_forget(s, f);
             n++;
         }
@@ -101,7 +100,7 @@ static uint32_t empty_bucket(const struct bp__clockpro *cp)
 /* A free frame (on the free stack). */
 static uint32_t free_frame(const struct bp__clockpro *cp)
 {
-    return cp->free_top & ~FREE_FRAME;
+    return cp->free_top;
 }
 
 typedef void (*breakage_fn)(struct bp__clockpro *cp);
@@ -147,14 +146,31 @@ static void nonres_not_indexed(struct bp__clockpro *cp)
         page++;
     ent_set_page(e, page);
 }
-static void frame_out_of_range(struct bp__clockpro *cp)
+static void resident_not_a_frame(struct bp__clockpro *cp)
 {
-    cp->ent[find(cp, BP__CP_HOT)].aux = cp->m;
+    /* a non-resident entry (no frame's) turned hot where it stands */
+    cp->ent[find(cp, BP__CP_NONRES)].status = BP__CP_HOT;
 }
-static void frame_maps_elsewhere(struct bp__clockpro *cp)
+static void nonres_in_a_frame(struct bp__clockpro *cp)
 {
-    uint32_t h = find(cp, BP__CP_HOT), c = find_cold(cp);
-    cp->frame_ent[cp->ent[h].aux] = c;
+    /* a non-resident entry moved into the free frame's entry, linked and
+     * indexed as it was: only where it sits is wrong */
+    uint32_t n = find(cp, BP__CP_NONRES), f = free_frame(cp);
+    struct cp_entry *e = &cp->ent[f];
+    *e = cp->ent[n];
+    cp->ent[e->prev].next = f;
+    cp->ent[e->next].prev = f;
+    if (cp->head == n)
+        cp->head = f;
+    if (cp->hand_test == n)
+        cp->hand_test = f;
+    uint32_t *link = &cp->bucket[bucket_of(cp, ent_page(e))];
+    while (*link != n)
+        link = &cp->ent[*link].aux;
+    *link = f;
+    cp->ent[n].status = BP__CP_OUT;
+    cp->ent[n].next = cp->free_ent;
+    cp->free_ent = n;
 }
 static void held_bit_without_credit(struct bp__clockpro *cp)
 {
@@ -186,8 +202,8 @@ static void index_out_of_range(struct bp__clockpro *cp)
 }
 static void index_holds_resident(struct bp__clockpro *cp)
 {
-    /* (its aux, its frame, reads as the chain's next link: never
-     * followed, the check stops at the entry itself) */
+    /* (its aux reads as the chain's next link: never followed, the
+     * check stops at the entry itself) */
     cp->bucket[empty_bucket(cp)] = find(cp, BP__CP_HOT);
 }
 static void index_wrong_bucket(struct bp__clockpro *cp)
@@ -209,29 +225,31 @@ static void index_extra_entry(struct bp__clockpro *cp)
 }
 
 /* ---- Frames and the free stack ------------------------------------------ */
-static void free_frame_maps_nonres(struct bp__clockpro *cp)
+static void free_frame_in_use(struct bp__clockpro *cp)
 {
-    cp->frame_ent[free_frame(cp)] = find(cp, BP__CP_NONRES);
+    /* not in the clock, not in the index: only its status is wrong */
+    cp->ent[free_frame(cp)].status = BP__CP_NONRES;
 }
-static void free_frame_maps_resident(struct bp__clockpro *cp)
+static void free_frame_held_bit(struct bp__clockpro *cp)
 {
-    /* a second frame names a resident entry that holds another frame */
-    cp->frame_ent[free_frame(cp)] = find(cp, BP__CP_HOT);
+    cp->ent[free_frame(cp)].held_ref = 1;
 }
-static void free_top_mapped(struct bp__clockpro *cp)
+static void free_frame_resident(struct bp__clockpro *cp)
 {
-    cp->free_top = FREE_FRAME | cp->ent[find(cp, BP__CP_HOT)].aux;
+    /* a frame resident by its status, but in no list */
+    cp->ent[free_frame(cp)].status = BP__CP_HOT;
 }
-static void free_top_unflagged(struct bp__clockpro *cp)
+static void free_top_resident(struct bp__clockpro *cp)
 {
-    cp->free_top &= ~FREE_FRAME;
+    cp->free_top = find(cp, BP__CP_HOT);
 }
+static void free_top_out_of_range(struct bp__clockpro *cp) { cp->free_top = cp->m; }
 static void free_stack_cycle(struct bp__clockpro *cp)
 {
     uint32_t f = free_frame(cp);
-    cp->frame_ent[f] = FREE_FRAME | f;
+    cp->ent[f].next = f;
 }
-static void free_stack_lost(struct bp__clockpro *cp) { cp->free_top = FREE_END; }
+static void free_stack_lost(struct bp__clockpro *cp) { cp->free_top = NONE; }
 
 /* ---- The free entry list ------------------------------------------------ */
 static void free_ent_out_of_range(struct bp__clockpro *cp) { cp->free_ent = cp->nent; }
@@ -265,8 +283,8 @@ static const struct breakage breakages[] = {
     {"prev not linked back", prev_not_linked_back, BP__CP_ADAPT_MC, 7},
     {"unknown status", status_unknown, BP__CP_ADAPT_MC, 8},
     {"non-resident entry not indexed", nonres_not_indexed, BP__CP_ADAPT_MC, 9},
-    {"frame out of range", frame_out_of_range, BP__CP_ADAPT_MC, 10},
-    {"frame maps to another entry", frame_maps_elsewhere, BP__CP_ADAPT_MC, 11},
+    {"resident entry not a frame's", resident_not_a_frame, BP__CP_ADAPT_MC, 10},
+    {"non-resident entry in a frame's", nonres_in_a_frame, BP__CP_ADAPT_MC, 11},
     {"held bit without credit", held_bit_without_credit, BP__CP_ADAPT_MC, 12},
     {"held bit on a non-resident entry", held_bit_on_nonres,
      BP__CP_ADAPT_CREDIT, 12},
@@ -282,11 +300,12 @@ static const struct breakage breakages[] = {
     {"index holds a resident entry", index_holds_resident, BP__CP_ADAPT_MC, 22},
     {"entry in the wrong bucket", index_wrong_bucket, BP__CP_ADAPT_MC, 23},
     {"index entry not in the clock", index_extra_entry, BP__CP_ADAPT_MC, 24},
-    {"free frame maps a non-resident entry", free_frame_maps_nonres,
+    {"free frame's entry in use", free_frame_in_use, BP__CP_ADAPT_MC, 25},
+    {"free frame's entry with a held bit", free_frame_held_bit,
      BP__CP_ADAPT_MC, 25},
-    {"two frames map one entry", free_frame_maps_resident, BP__CP_ADAPT_MC, 26},
-    {"free stack top is mapped", free_top_mapped, BP__CP_ADAPT_MC, 27},
-    {"free stack top not a free link", free_top_unflagged, BP__CP_ADAPT_MC, 27},
+    {"frame resident in no list", free_frame_resident, BP__CP_ADAPT_MC, 26},
+    {"free stack top is resident", free_top_resident, BP__CP_ADAPT_MC, 27},
+    {"free stack top out of range", free_top_out_of_range, BP__CP_ADAPT_MC, 27},
     {"free stack cycle", free_stack_cycle, BP__CP_ADAPT_MC, 28},
     {"free stack lost", free_stack_lost, BP__CP_ADAPT_MC, 29},
     {"free entry link out of range", free_ent_out_of_range, BP__CP_ADAPT_MC, 30},
