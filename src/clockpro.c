@@ -106,12 +106,13 @@
  * if none joins before settle(), the oldest (the sweep wraps round). */
 #define COLD_END (UINT32_MAX - 1)
 
-/* 20 bytes, two per frame (a resident entry and room for a non-resident
+/* 20 bytes, two per frame (the frame's entry and room for a non-resident
  * one): the page number is kept in 48 bits, split so that the entry needs
  * only 4-byte alignment (doc/performance.md, "Memory"). */
 struct cp_entry {
     uint32_t next, prev; /* clock links; `next` is the newer side */
-    uint32_t aux;        /* resident: frame; NONRES: index chain */
+    uint32_t aux;        /* resident cold: the cold list's next frame;
+                            NONRES: index chain; HOT, OUT: unused */
     uint32_t page_lo;    /* the page number: page_lo | page_hi << 32 */
     uint16_t page_hi;
     uint8_t status;      /* enum bp__cp_status */
@@ -165,6 +166,8 @@ struct bp__clockpro {
     uint32_t hand_hot, hand_cold, hand_test; /* hand_cold may also be
                               COLD_END between calls' steps (cold_leave) */
     uint32_t m, cap;
+    uint32_t m_peak;       /* the largest m yet: frames' entries and back
+                              links touched so far */
     uint32_t nfree, hot, cold, nonres, in_test;
     uint32_t m_c, m_c_min, m_c_max;
     uint8_t cold_rule;     /* enum bp__cp_cold_rule */
@@ -969,6 +972,8 @@ int bp__cp_grow(struct bp__clockpro *cp, uint32_t frames)
         cp->nfree++;
     }
     cp->m = cp->limit = frames;
+    if (frames > cp->m_peak)
+        cp->m_peak = frames;
     cp->cap = cap_for(cp, frames);
     link_entries(cp);
     set_band(cp);
@@ -1064,8 +1069,9 @@ int bp__cp_admit(struct bp__clockpro *cp, uint64_t page, uint32_t flags,
         int rc = make_free(cp, flags, call, &evicted);
         if (rc < 0)
             return rc;
-        /* The test hand may have dropped p's entry, and an eviction
-         * reused it for another page: look again. */
+        /* p's entry may have left the clock on the way (its test ended by
+         * the hot hand, in a promotion, or by the test hand) and an
+         * eviction reused it for another page: look again. */
         e = index_find(cp, page);
         st = BP__CP_COLD_TEST;
         if (!(flags & BP__CP_SCAN) && e != NONE &&
@@ -1160,8 +1166,8 @@ void bp__cp_counts(const struct bp__clockpro *cp, struct bp__cp_counts *out)
 size_t bp__cp_memory(const struct bp__clockpro *cp)
 {
     return sizeof *cp +
-           ((size_t)cp->m + cp->nent_live - cp->frames_max) * sizeof *cp->ent +
-           (size_t)cp->m * sizeof *cp->cold_prev +
+           ((size_t)cp->m_peak + cp->nent_live - cp->frames_max) * sizeof *cp->ent +
+           (size_t)cp->m_peak * sizeof *cp->cold_prev +
            (size_t)cp->nbucket * sizeof *cp->bucket;
 }
 
@@ -1373,7 +1379,7 @@ int bp__cp_create_with(uint32_t frames, uint32_t nonres_cap,
         return -ENOMEM;
     cp->ops = ops;
     cp->ctx = ctx;
-    cp->m = cp->limit = frames;
+    cp->m = cp->limit = cp->m_peak = frames;
     cp->frames_max = max;
     cp->cap = cp->cap_base = nonres_cap;
     cp->m_base = frames;

@@ -233,8 +233,9 @@ void bp__cp_walk(const struct bp__clockpro *cp, bp__cp_walk_fn fn, void *arg);
 
 /* Bytes the policy holds (allocated in full by bp__cp_create for the
  * frames in use: the entries for every frame and for nonres_cap
- * non-resident pages, the frame tables, the non-resident index; for a
- * larger frames_max, the rest of that room is touched as m grows). */
+ * non-resident pages, the cold list's back links, the non-resident
+ * index; for a larger frames_max, the rest of that room is touched as m
+ * grows, and stays counted after a shrink). */
 size_t bp__cp_memory(const struct bp__clockpro *cp);
 
 /* Check every internal invariant (list links, counts, hands on entries of

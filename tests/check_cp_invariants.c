@@ -55,7 +55,7 @@ static void build(struct psim_cp *s, enum bp__cp_adapt adapt)
     ck_assert_int_eq(bp__cp_check(cp), 0);
     /* Every kind the breakages below need. */
     ck_assert_uint_gt(cp->hot, 0);
-    ck_assert_uint_gt(cp->cold, 0);
+    ck_assert_uint_gt(cp->cold, 1);
     ck_assert_uint_gt(cp->nonres, 0);
     ck_assert_uint_gt(cp->nfree, 1);
     ck_assert_uint_ne(cp->free_ent, NONE);
@@ -251,6 +251,33 @@ static void free_stack_cycle(struct bp__clockpro *cp)
 }
 static void free_stack_lost(struct bp__clockpro *cp) { cp->free_top = NONE; }
 
+/* ---- The cold list ------------------------------------------------------ */
+static void cold_list_cut_short(struct bp__clockpro *cp)
+{
+    cp->ent[cp->cold_first].aux = NONE;   /* the forward link */
+}
+static void cold_list_back_link(struct bp__clockpro *cp)
+{
+    cp->cold_prev[cp->ent[cp->cold_first].aux] = NONE;
+}
+static void cold_list_runs_on(struct bp__clockpro *cp)
+{
+    /* past its last cold entry, to a hot one */
+    cp->ent[cp->cold_last].aux = find(cp, BP__CP_HOT);
+}
+
+/* ---- Sizes -------------------------------------------------------------- */
+static void parked_miscounted(struct bp__clockpro *cp)
+{
+    cp->parked++;   /* free + parked + hot + cold still m */
+    cp->nfree--;
+}
+static void limit_above_frames(struct bp__clockpro *cp) { cp->limit = cp->m + 1; }
+static void entries_below_frames(struct bp__clockpro *cp)
+{
+    cp->nent_live = cp->frames_max - 1;
+}
+
 /* ---- The free entry list ------------------------------------------------ */
 static void free_ent_out_of_range(struct bp__clockpro *cp) { cp->free_ent = cp->nent; }
 static void free_ent_in_use(struct bp__clockpro *cp)
@@ -312,6 +339,13 @@ static const struct breakage breakages[] = {
     {"free entry in use", free_ent_in_use, BP__CP_ADAPT_MC, 31},
     {"free entry with a held bit", free_ent_held_bit, BP__CP_ADAPT_MC, 31},
     {"free entries lost", free_ents_lost, BP__CP_ADAPT_MC, 32},
+    {"cold list cut short", cold_list_cut_short, BP__CP_ADAPT_MC, 33},
+    {"cold list back link wrong", cold_list_back_link, BP__CP_ADAPT_MC, 33},
+    {"cold list runs past its last", cold_list_runs_on, BP__CP_ADAPT_MC, 34},
+    {"parked frames miscounted", parked_miscounted, BP__CP_ADAPT_MC, 35},
+    {"limit above the frames", limit_above_frames, BP__CP_ADAPT_MC, 36},
+    {"entries linked in below the frames", entries_below_frames,
+     BP__CP_ADAPT_MC, 37},
 };
 #define NBREAK (sizeof breakages / sizeof breakages[0])
 
