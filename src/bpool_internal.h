@@ -192,6 +192,9 @@ struct bp_pool {
                                       miss_mu */
 
     pthread_mutex_t miss_mu;       /* page table writers + policy */
+    uint8_t *chunk_faulted;        /* [miss] per 2 MiB of the arena: 1 once
+                                      faulted in by bp__frame_first_touch;
+                                      NULL without huge pages */
     struct bp__pagetable pt;       /* writers [miss]; lookups lock-free */
     struct bp__clockpro *policy;   /* [miss] */
     _Atomic uint32_t readahead_room; /* [atomic] after the last admission:
@@ -431,6 +434,12 @@ int bp__file_lock(struct bp__datafile *df, bool shared);
 #define BP__FRAME_META_BYTES 128u
 int bp__frames_create(bp_pool *pool);
 void bp__frames_destroy(bp_pool *pool);
+/* Under the miss lock: frame f, just admitted, is about to be used; fault
+ * in its memory if its huge page never was. */
+void bp__frame_first_touch(bp_pool *pool, uint32_t f);
+/* Under the miss lock, growing from `from` frames: the chunks past the
+ * frames in use were given back (or never faulted). */
+void bp__frames_unfaulted_from(bp_pool *pool, uint32_t from);
 
 /* pool.c */
 /* How CLOCK-Pro reaches the frames (the pool is the context). */

@@ -75,11 +75,21 @@ int bp__frames_create(bp_pool *pool)
     if (bytes >= HUGE_ALIGN && madvise(pool->arena, bytes, MADV_HUGEPAGE) == 0)
         pool->huge_pages = 1;
 #endif
+    pool->chunk_faulted = NULL;
+    if (pool->huge_pages &&
+        !(pool->chunk_faulted = calloc(bytes / HUGE_ALIGN, 1))) {
+        munmap(pool->arena, bytes);
+        pool->arena = NULL;
+        return bp__fail(-ENOMEM, "cannot allocate the frame arena's map of "
+                        "huge pages (%zu bytes)", bytes / HUGE_ALIGN);
+    }
 
     void *d = NULL;
     if (posix_memalign(&d, 64, (size_t)pool->frames_max * sizeof(struct bp__frame))) {
         munmap(pool->arena, bytes);
         pool->arena = NULL;
+        free(pool->chunk_faulted);
+        pool->chunk_faulted = NULL;
         return bp__fail(-ENOMEM, "cannot allocate %u frame descriptors",
                         pool->frames_max);
     }
@@ -93,9 +103,48 @@ void bp__frames_destroy(bp_pool *pool)
 {
     free(pool->frames);
     pool->frames = NULL;
+    free(pool->chunk_faulted);
+    pool->chunk_faulted = NULL;
     if (pool->arena)
         munmap(pool->arena, pool->arena_len);
     pool->arena = NULL;
+}
+
+/* With the arena on transparent huge pages, the first write into a 2 MiB
+ * chunk has the kernel allocate a huge page, charge it to the process's
+ * memory cgroup and clear it, and only then see whether another thread's
+ * fault mapped one there first - in which case it gives its own back.
+ * Frames are handed out in order, so a pool filling up under 32 threads
+ * faulted each chunk from up to 32 threads at once, and had up to 64 MiB
+ * charged beside what it keeps: enough to have a pool sized to its
+ * cgroup's cap killed (doc/performance.md, "Filling a pool under a
+ * memory cap").  So each chunk is faulted here, once, under the miss
+ * lock, by the admission that first uses one of its frames: the frame is
+ * free or claimed, so nobody reads its bytes, and no other frame of a
+ * chunk never faulted is in use. */
+void bp__frame_first_touch(bp_pool *pool, uint32_t f)
+{
+    if (!pool->chunk_faulted)
+        return;
+    size_t off = (size_t)f * pool->page_size;
+    uint8_t *faulted = &pool->chunk_faulted[off / HUGE_ALIGN];
+    if (*faulted)
+        return;
+    /* Every small page of the frame, in case the kernel falls back to
+     * them (the page size is at most 1 MiB: a frame is in one chunk). */
+    for (size_t p = 0; p < pool->page_size; p += 4096)
+        ((volatile char *)pool->arena)[off + p] = 0;
+    *faulted = 1;
+}
+
+void bp__frames_unfaulted_from(bp_pool *pool, uint32_t from)
+{
+    if (!pool->chunk_faulted)
+        return;
+    size_t first = ((size_t)from * pool->page_size + HUGE_ALIGN - 1) / HUGE_ALIGN;
+    size_t n = pool->arena_len / HUGE_ALIGN;
+    if (first < n)
+        memset(pool->chunk_faulted + first, 0, n - first);
 }
 
 /* ---- The calling thread ------------------------------------------------ */

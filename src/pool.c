@@ -480,6 +480,7 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how,
             table_remove(pool, victim);
             bp__count(pool, BP__C_EVICTIONS, 1);
         }
+        bp__frame_first_touch(pool, f);
         bp__frame_start_read(&pool->frames[f], page, how & ADMIT_SPECULATIVE);
         bp__pt_insert(&pool->pt, page, f);
     }

@@ -195,6 +195,9 @@ static void grow(bp_pool *pool, uint32_t want)
 {
     bp__aio_arena_resize(&pool->aio, (size_t)want * pool->page_size);
     pthread_mutex_lock(&pool->miss_mu);
+    /* The frames past the old size had their memory given back by a
+     * shrink, or never had any: fault their chunks in again one by one. */
+    bp__frames_unfaulted_from(pool, bp__frames_now(pool));
     (void)bp__cp_grow(pool->policy, want);   /* want <= frames_max */
     atomic_store_explicit(&pool->nframes, want, memory_order_release);
     atomic_store_explicit(&pool->nframes_usable, want, memory_order_relaxed);
