@@ -121,20 +121,24 @@ void bp__frames_destroy(bp_pool *pool)
  * memory cap").  So each chunk is faulted here, once, under the miss
  * lock, by the admission that first uses one of its frames: the frame is
  * free or claimed, so nobody reads its bytes, and no other frame of a
- * chunk never faulted is in use. */
+ * chunk never faulted is in use.  The fault is the kernel's allocation of
+ * a huge page (which may compact memory first): the one thing other than
+ * memory work the miss lock is ever held across, once per 2 MiB of the
+ * pool (doc/locking.md). */
 void bp__frame_first_touch(bp_pool *pool, uint32_t f)
 {
     if (!pool->chunk_faulted)
         return;
-    size_t off = (size_t)f * pool->page_size;
-    uint8_t *faulted = &pool->chunk_faulted[off / HUGE_ALIGN];
-    if (*faulted)
+    size_t off = (size_t)f * pool->page_size, chunk = off / HUGE_ALIGN;
+    /* (A last chunk the arena ends inside gets no huge page: the mapping
+     * ends there.  The map has no byte for it.) */
+    if (chunk >= pool->arena_len / HUGE_ALIGN || pool->chunk_faulted[chunk])
         return;
     /* Every small page of the frame, in case the kernel falls back to
      * them (the page size is at most 1 MiB: a frame is in one chunk). */
     for (size_t p = 0; p < pool->page_size; p += 4096)
         ((volatile char *)pool->arena)[off + p] = 0;
-    *faulted = 1;
+    pool->chunk_faulted[chunk] = 1;
 }
 
 void bp__frames_unfaulted_from(bp_pool *pool, uint32_t from)

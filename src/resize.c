@@ -9,7 +9,8 @@
  *  - Growing: the policy takes frames [old, new) as free frames and the
  *    count the scans use rises (under the miss lock, so the next
  *    admission may use them).  Their memory is touched as pages are read
- *    into them.
+ *    into them, each huge page first by one admission (the map of faulted
+ *    chunks forgets those past the old count: frames.c).
  *  - Shrinking: the policy stops handing out frames [new, old)
  *    (bp__cp_shrink_begin); pages in them stay resident and are hit as
  *    ever, until they leave - evicted here (written back first when

@@ -22,7 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bpool_internal.h"
@@ -534,14 +536,14 @@ END_TEST
 
 #define FILL_THREADS 32u
 #define FILL_FRAMES 8192u          /* 64 MiB of 8 KiB frames: 32 huge pages */
+#define FILL_ROUNDS 3
 #define FILL_SLACK (2u << 20)      /* what the charge may pass the pool by:
-                                      less than a huge page beyond the
-                                      threads' own */
+                                      less than a huge page */
 
 struct fill_job {
     bp_pool *pool;
     unsigned id;
-    pthread_barrier_t *start;
+    pthread_barrier_t *ready, *step, *done;
 };
 
 /* All threads pin one page each, then wait for each other: the pages of a
@@ -550,17 +552,19 @@ struct fill_job {
 static void *fill_worker(void *arg)
 {
     struct fill_job *j = arg;
+    pthread_barrier_wait(j->ready);
     for (uint64_t p = j->id; p < FILL_FRAMES; p += FILL_THREADS) {
-        pthread_barrier_wait(j->start);
+        pthread_barrier_wait(j->step);
         bp_page pg;
-        int r = bp_pin(j->pool, p, BP_READ, &pg);
-        if (r < 0) {
-            tu_thread_fail("fill: pin %llu: %s", (unsigned long long)p,
-                           bp_errdetail());
-            abort();   /* the others wait at the barrier */
+        if (bp_pin(j->pool, p, BP_READ, &pg) < 0) {
+            /* the others wait at the barrier: end the child */
+            fprintf(stderr, "fill: pin %llu: %s\n", (unsigned long long)p,
+                    bp_errdetail());
+            _exit(3);
         }
         bp_unpin(&pg);
     }
+    pthread_barrier_wait(j->done);
     return NULL;
 }
 
@@ -581,33 +585,122 @@ static uint64_t cg_read(const char *dir, const char *file)
     unsigned long long v = 0;
     snprintf(path, sizeof path, "%s/%s", dir, file);
     FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "cannot read %s", path);
-    ck_assert_int_eq(fscanf(f, "%llu", &v), 1);
-    fclose(f);
+    if (!f || fscanf(f, "%llu", &v) != 1)
+        v = UINT64_MAX;
+    if (f)
+        fclose(f);
     return v;
+}
+
+struct fill_result {
+    int err;                 /* 0, or which step failed (the child says) */
+    int huge;                /* the arena was advised for huge pages */
+    uint64_t worst;          /* the largest peak over the charge once full */
+};
+
+/* In a child process: into cgroup cg, on two CPUs at most, then
+ * FILL_ROUNDS fills of a new pool.  The peak is reset once the threads
+ * exist (their stacks are not the fill's), and the charge is read before
+ * they are joined. */
+static struct fill_result fill_in_cgroup(const char *cg, const char *path)
+{
+    struct fill_result res = { 0, 0, 0 };
+    cpu_set_t cpus, two;
+    if (sched_getaffinity(0, sizeof cpus, &cpus) == 0) {
+        CPU_ZERO(&two);
+        for (int c = 0, n = 0; c < CPU_SETSIZE && n < 2; c++)
+            if (CPU_ISSET(c, &cpus)) {
+                CPU_SET(c, &two);
+                n++;
+            }
+        (void)sched_setaffinity(0, sizeof two, &two);   /* the per-CPU
+                                 charge batches are noise in the peak */
+    }
+    char pid[32];
+    snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    if (cg_write(cg, "cgroup.procs", pid) < 0) {
+        res.err = 1;
+        return res;
+    }
+    for (int round = 0; round < FILL_ROUNDS; round++) {
+        struct bp_options o;
+        bp_options_init(&o);
+        o.pool_frames = FILL_FRAMES;
+        bp_pool *pool;
+        if (bp_open(path, &o, &pool) < 0) {
+            fprintf(stderr, "fill: bp_open: %s\n", bp_errdetail());
+            res.err = 2;
+            return res;
+        }
+        struct bp_info info;
+        res.huge = bp_info(pool, &info) == 0 && info.huge_pages;
+        pthread_barrier_t ready, step, done;
+        pthread_barrier_init(&ready, NULL, FILL_THREADS + 1);
+        pthread_barrier_init(&step, NULL, FILL_THREADS);
+        pthread_barrier_init(&done, NULL, FILL_THREADS + 1);
+        pthread_t th[FILL_THREADS];
+        struct fill_job job[FILL_THREADS];
+        for (unsigned t = 0; t < FILL_THREADS; t++) {
+            job[t] = (struct fill_job){ pool, t, &ready, &step, &done };
+            if (pthread_create(&th[t], NULL, fill_worker, &job[t]) != 0)
+                _exit(4);
+        }
+        if (cg_write(cg, "memory.max_usage_in_bytes", "0") < 0) {
+            res.err = 5;
+            return res;
+        }
+        pthread_barrier_wait(&ready);
+        pthread_barrier_wait(&done);
+        uint64_t peak = cg_read(cg, "memory.max_usage_in_bytes");
+        uint64_t now = cg_read(cg, "memory.usage_in_bytes");
+        for (unsigned t = 0; t < FILL_THREADS; t++)
+            pthread_join(th[t], NULL);
+        if (peak == UINT64_MAX || now == UINT64_MAX) {
+            res.err = 6;
+            return res;
+        }
+        fprintf(stderr, "fill under a memory cap, round %d: charged %llu "
+                "KiB once full, %llu KiB at the peak (huge pages %s)\n",
+                round, (unsigned long long)now >> 10,
+                (unsigned long long)peak >> 10,
+                res.huge ? "advised" : "not used");
+        if (peak > now && peak - now > res.worst)
+            res.worst = peak - now;
+        pthread_barrier_destroy(&ready);
+        pthread_barrier_destroy(&step);
+        pthread_barrier_destroy(&done);
+        if (bp_close(pool) < 0) {
+            res.err = 7;
+            return res;
+        }
+    }
+    return res;
 }
 
 /* Threads that fill a pool together must not have the kernel charge much
  * more memory than the pool keeps, or a pool sized to its memory cgroup's
  * cap is killed on the way (frames.c, bp__frame_first_touch: with the
  * arena on huge pages, every thread that faulted a chunk at once was
- * charged a huge page of its own).  Measured in a memory cgroup of its
- * own (cgroup v1, which needs root; not tried without one, nor in a
- * sanitizer build, whose shadow memory is charged as the frames are
- * touched): 32 threads read 8192 pages into 8192 frames in steps of one
- * page each, three times; the charge's peak while they do may pass what
- * is charged once they are done by FILL_SLACK (less than 1 MiB of that is
- * the threads' own; without the fix, a huge page or more more). */
+ * charged a huge page of its own).  Measured in a child process in a
+ * memory cgroup of its own (cgroup v1, which needs root; not tried
+ * without one, nor in a sanitizer or valgrind run, whose own memory is
+ * charged as the frames are touched): 32 threads read 8192 pages into
+ * 8192 frames in steps of one page each, three times; the charge's peak
+ * while they do may pass what is charged once they are done by FILL_SLACK
+ * (the fix: 0.6 to 1.1 MiB; without it, 2.9 to 4.9 MiB). */
 START_TEST(test_fill_charges_once)
 {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
     fprintf(stderr, "fill under a memory cap: not tried in a sanitizer build\n");
     return;
 #endif
-    const char *root = "/sys/fs/cgroup/memory";
-    char cg[128], pid[32];
-    snprintf(cg, sizeof cg, "%s/bpool-fill.%d", root, (int)getpid());
-    snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    const char *pre = getenv("LD_PRELOAD");
+    if (pre && strstr(pre, "vgpreload")) {
+        fprintf(stderr, "fill under a memory cap: not tried under valgrind\n");
+        return;
+    }
+    char cg[128];
+    snprintf(cg, sizeof cg, "/sys/fs/cgroup/memory/bpool-fill.%d", (int)getpid());
     if (mkdir(cg, 0755) < 0) {
         fprintf(stderr, "fill under a memory cap: not tried: cannot make "
                 "%s: %s\n", cg, strerror(errno));
@@ -615,42 +708,31 @@ START_TEST(test_fill_charges_once)
     }
     char *path = tu_path("fill.bp");
     tu_make_file(path, 8192, FILL_FRAMES, 3);
-    ck_assert_msg(cg_write(cg, "cgroup.procs", pid) == 0, "cannot move into "
-                  "%s: %s", cg, strerror(errno));
-    uint64_t worst = 0;
-    int huge = 0;
-    for (int round = 0; round < 3; round++) {
-        bp_pool *pool = tu_open(path, FILL_FRAMES, 0);
-        struct bp_info info;
-        ck_assert_int_eq(bp_info(pool, &info), 0);
-        huge = info.huge_pages;
-        pthread_barrier_t start;
-        pthread_barrier_init(&start, NULL, FILL_THREADS);
-        pthread_t th[FILL_THREADS];
-        struct fill_job job[FILL_THREADS];
-        ck_assert_int_eq(cg_write(cg, "memory.max_usage_in_bytes", "0"), 0);
-        for (unsigned t = 0; t < FILL_THREADS; t++) {
-            job[t] = (struct fill_job){ pool, t, &start };
-            ck_assert_int_eq(pthread_create(&th[t], NULL, fill_worker, &job[t]), 0);
-        }
-        tu_join_all(th, FILL_THREADS, 60, "fill");
-        tu_assert_no_thread_errors();
-        pthread_barrier_destroy(&start);
-        uint64_t peak = cg_read(cg, "memory.max_usage_in_bytes");
-        uint64_t now = cg_read(cg, "memory.usage_in_bytes");
-        uint64_t over = peak > now ? peak - now : 0;
-        fprintf(stderr, "fill under a memory cap, round %d: charged %llu "
-                "KiB once full, %llu KiB at the peak (huge pages %s)\n",
-                round, (unsigned long long)now >> 10,
-                (unsigned long long)peak >> 10, huge ? "advised" : "not used");
-        worst = over > worst ? over : worst;
-        ck_assert_int_eq(bp_close(pool), 0);
+    int pfd[2];
+    ck_assert_int_eq(pipe(pfd), 0);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        close(pfd[0]);
+        struct fill_result res = fill_in_cgroup(cg, path);
+        _exit(write(pfd[1], &res, sizeof res) == (ssize_t)sizeof res ? 0 : 8);
     }
-    ck_assert_int_eq(cg_write(root, "cgroup.procs", pid), 0);
-    ck_assert_int_eq(rmdir(cg), 0);
-    ck_assert_msg(worst <= FILL_SLACK, "filling the pool charged up to %llu "
-                  "KiB more than it kept (at most %u)",
-                  (unsigned long long)worst >> 10, FILL_SLACK >> 10);
+    close(pfd[1]);
+    struct fill_result res;
+    ssize_t got = read(pfd[0], &res, sizeof res);
+    close(pfd[0]);
+    int status = 0;
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    /* The child has left the cgroup by ending: it can go. */
+    int gone = rmdir(cg);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+                  got == (ssize_t)sizeof res, "the filling child failed "
+                  "(status %#x)", (unsigned)status);
+    ck_assert_msg(res.err == 0, "the filling child failed at step %d", res.err);
+    ck_assert_msg(gone == 0, "cannot remove %s: %s", cg, strerror(errno));
+    ck_assert_msg(res.worst <= FILL_SLACK, "filling the pool charged up to "
+                  "%llu KiB more than it kept (at most %u)",
+                  (unsigned long long)res.worst >> 10, FILL_SLACK >> 10);
     free(path);
 }
 END_TEST
