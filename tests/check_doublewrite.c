@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "bpool_internal.h"
+#include "fault.h"
 #include "testutil.h"
 
 #define PS 8192u
@@ -168,6 +169,46 @@ START_TEST(test_refusals)
 }
 END_TEST
 
+/* Every page of a make_dw_file(..., BP_CHECKSUMS) file reads back as
+ * written; then the pool is closed. */
+static void expect_pages_and_close(bp_pool *pool)
+{
+    bp_page pg;
+    for (uint64_t p = 0; p < PAGES; p++) {
+        ck_assert_int_eq(bp_pin(pool, p, BP_READ, &pg), 0);
+        ck_assert(tu_stamped(pg.data, PS - BP_CHECKSUM_TRAILER, p, 3));
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+
+/* The device refuses the read of the doublewrite area at open. */
+static int fail_area_read(void *arg, struct bp__fault_call *c)
+{
+    (void)arg;
+    return c->op == BP__FAULT_PREAD && c->offset >= PS &&
+           c->offset < (uint64_t)(1 + AREA) * PS ? -EIO : 0;
+}
+
+/* Proves an open that cannot read the doublewrite area (it might hold
+ * the only whole copy of a torn page) fails, says why, and leaves the
+ * file as it was: the next open reads every page. */
+START_TEST(test_area_unreadable)
+{
+    char *path = make_dw_file("dw-unreadable.data", BP_CHECKSUMS);
+    off_t size = tu_file_size(path);
+    atomic_store(&bp__sysfault, fail_area_read);
+    bp_pool *pool;
+    int r = tu_try_open(path, BP_CHECKSUMS, 0, 16, &pool);
+    atomic_store(&bp__sysfault, NULL);
+    TU_EXPECT_ERR(r, -EIO, "cannot read the doublewrite area", "check the device");
+    ck_assert_int_eq(tu_file_size(path), size);
+    pool = tu_open(path, 16, BP_CHECKSUMS);
+    expect_pages_and_close(pool);
+    free(path);
+}
+END_TEST
+
 /* Proves a read-only pool reads a doublewrite file's pages (and, writing
  * nothing, repairs nothing). */
 START_TEST(test_read_only)
@@ -177,13 +218,7 @@ START_TEST(test_read_only)
     struct bp_info info;
     ck_assert_int_eq(bp_info(pool, &info), 0);
     ck_assert_uint_eq(info.doublewrite_pages, AREA);
-    bp_page pg;
-    for (uint64_t p = 0; p < PAGES; p++) {
-        ck_assert_int_eq(bp_pin(pool, p, BP_READ, &pg), 0);
-        ck_assert(tu_stamped(pg.data, PS - BP_CHECKSUM_TRAILER, p, 3));
-        ck_assert_int_eq(bp_unpin(&pg), 0);
-    }
-    ck_assert_int_eq(bp_close(pool), 0);
+    expect_pages_and_close(pool);
 }
 END_TEST
 
@@ -257,6 +292,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_plain_file_version_1);
     tcase_add_test(tc, test_refusals);
     tcase_add_test(tc, test_read_only);
+    tcase_add_test(tc, test_area_unreadable);
     tcase_add_test(tc, test_area_cut_off);
     tcase_add_test(tc, test_shrunk_write_leaves_queue);
     tcase_add_test(tc, test_atomic_refused_falls_back);

@@ -622,7 +622,14 @@ static struct fill_result fill_in_cgroup(const char *cg, const char *path)
         res.err = 1;
         return res;
     }
+    uint64_t base = cg_read(cg, "memory.usage_in_bytes");
     for (int round = 0; round < FILL_ROUNDS; round++) {
+        /* The last round's pool may still be going back (io_uring lets its
+         * registered buffers go from a kernel worker, after the close):
+         * its charge falling during this fill would count as a peak. */
+        for (int w = 0; w < 1000 &&
+             cg_read(cg, "memory.usage_in_bytes") > base + (1u << 20); w++)
+            usleep(10000);
         struct bp_options o;
         bp_options_init(&o);
         o.pool_frames = FILL_FRAMES;

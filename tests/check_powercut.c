@@ -24,6 +24,8 @@
 #define _GNU_SOURCE
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -104,12 +106,81 @@ static void synced(struct model *m)
 
 struct tally {
     unsigned cuts, torn_detected, older_kept, pending, torn, repaired;
+    unsigned refused;   /* opens whose repair the device refused */
 };
+
+/* Before each image is verified, open it once with every write to its
+ * pages failing (test_repair_refused). */
+static bool refuse_repair_first;
+static _Atomic unsigned page_writes_failed;
+
+/* The pages of a doublewrite file start after its header page and its
+ * area of 256 pages. */
+#define DW_PAGES_AT ((uint64_t)(1 + 256) * PS)
+
+static int fail_page_writes(void *arg, struct bp__fault_call *c)
+{
+    (void)arg;
+    if (c->op == BP__FAULT_PWRITE && c->offset >= DW_PAGES_AT) {
+        atomic_fetch_add(&page_writes_failed, 1);
+        return -EIO;
+    }
+    return 0;
+}
+
+/* The header page and the doublewrite area of the file at path. */
+static void *read_head_and_area(const char *path)
+{
+    size_t n = (size_t)DW_PAGES_AT;
+    char *buf = malloc(n);
+    ck_assert_ptr_nonnull(buf);
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pread(fd, buf, n, 0), (ssize_t)n);
+    close(fd);
+    return buf;
+}
+
+/* Open the image with the device refusing every write to a page: an open
+ * that has pages to repair from the doublewrite area must fail with EIO,
+ * say so, and leave the area (and the header) as it found them, so that
+ * the next open repairs from the same copies; one with nothing to repair
+ * writes no page at all. */
+static void open_with_repair_refused(const char *image, struct tally *t)
+{
+    void *before = read_head_and_area(image);
+    atomic_store(&page_writes_failed, 0);
+    atomic_store(&bp__sysfault, fail_page_writes);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_frames = FRAMES;
+    o.flags = BP_CHECKSUMS | BP_NOREADAHEAD;
+    bp_pool *pool = NULL;
+    int r = bp_open(image, &o, &pool);
+    atomic_store(&bp__sysfault, NULL);
+    if (atomic_load(&page_writes_failed) == 0) {
+        ck_assert_msg(r == 0, "open of image %u: %s", t->cuts, bp_errdetail());
+        ck_assert_int_eq(bp_close(pool), 0);
+    } else {
+        TU_EXPECT_ERR(r, -EIO, "cannot repair page", "the copy stays",
+                      "next open tries again");
+        ck_assert_int_eq(atomic_load(&page_writes_failed), 1);
+        void *after = read_head_and_area(image);
+        ck_assert_msg(memcmp(before, after, (size_t)DW_PAGES_AT) == 0,
+                      "image %u: a refused repair changed the header or the "
+                      "doublewrite area", t->cuts);
+        free(after);
+        t->refused++;
+    }
+    free(before);
+}
 
 /* Open the image a cut left and check every page against the model. */
 static void verify_image(const char *image, const struct model *m,
                          const struct pc_cut_info *in, struct tally *t)
 {
+    if (refuse_repair_first)
+        open_with_repair_refused(image, t);
     bp_pool *pool = tu_open(image, FRAMES, BP_CHECKSUMS | BP_NOREADAHEAD);
     struct bp_info info;
     ck_assert_int_eq(bp_info(pool, &info), 0);
@@ -369,6 +440,24 @@ START_TEST(test_cut_during_truncate)
 }
 END_TEST
 
+/* A repair the device refuses loses nothing: the open that could not write
+ * a page back from the doublewrite area fails (EIO, the detail says the
+ * copy stays), the area is as it was, and the next open of the same image
+ * repairs it, after which every page checks out as in
+ * test_cuts_doublewrite. */
+START_TEST(test_repair_refused)
+{
+    struct tally t = { 0 };
+    refuse_repair_first = true;
+    run("powercut-rr.data", 240, 8, BP_DOUBLEWRITE, 0xbadd15c, &t);
+    refuse_repair_first = false;
+    ck_assert_uint_eq(t.cuts, 30);
+    ck_assert_uint_gt(t.refused, 0);
+    ck_assert_uint_gt(t.repaired, 0);
+    ck_assert_uint_eq(t.torn_detected, 0);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -378,6 +467,7 @@ Suite *test_suite(void)
     tcase_add_loop_test(tc, test_cuts, 0, 2);
     tcase_add_test(tc, test_cuts_noflush);
     tcase_add_loop_test(tc, test_cuts_doublewrite, 0, 2);
+    tcase_add_test(tc, test_repair_refused);
     tcase_add_test(tc, test_cut_file_doublewrite);
     tcase_add_test(tc, test_cut_during_truncate);
     suite_add_tcase(s, tc);
