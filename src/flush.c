@@ -356,6 +356,13 @@ int bp_flush_page(bp_pool *pool, uint64_t pgno)
     if (r < 0)
         return r;
     uint32_t f = bp__pt_lookup(&pool->pt, pgno);
+    if (f == BP__PT_NOTFOUND) {
+        /* A lock-free lookup can miss a page the table is moving
+         * (pagetable.h); only the miss lock's answer means "not here". */
+        pthread_mutex_lock(&pool->miss_mu);
+        f = bp__pt_lookup(&pool->pt, pgno);
+        pthread_mutex_unlock(&pool->miss_mu);
+    }
     if (f == BP__PT_NOTFOUND || bp__pin_frame_if_valid(pool, f, pgno) < 0)
         return 0;
     if (!bp__frame_needs_flush(&pool->frames[f])) {
