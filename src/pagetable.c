@@ -2,18 +2,21 @@
 /* pagetable.c - page number -> frame map; lock-free lookups, writers under
  * the miss lock.
  *
- * Why open addressing with tombstones: a lookup is a short run of loads
- * over one array of 8-byte slots (eight to a cache line, so usually one
- * line), and deletion by tombstone never moves an entry, so a concurrent
- * reader can never skip over a live entry.  Inserts reuse the first
- * tombstone on their probe path; when tombstones and entries together pass
- * 3/4 of the capacity the table is rebuilt in place.  A rebuild can make a
- * concurrent lock-free reader miss an entry; that costs the reader a trip
- * through the miss path, which looks again under the lock (see
- * pagetable.h).
+ * Why open addressing with linear probing: a lookup is a short run of
+ * loads over one array of 8-byte slots (eight to a cache line, so usually
+ * one line).  A removal closes its hole at once, moving back each entry
+ * of the run after it that would otherwise no longer be reachable from
+ * its home slot (Knuth's algorithm R for linear probing), so the table
+ * never holds tombstones and never needs rebuilding.  (It did: a rebuild
+ * re-hashed every entry under the miss lock, 1.4 to 2.2 ms with 30,000
+ * frames, about twice a second in a pool missing 60,000 times a second,
+ * and every miss waited behind it - doc/performance.md.)  A lock-free
+ * reader can miss an entry that a removal is moving back; that costs the
+ * reader a trip through the miss path, which looks again under the lock
+ * (pagetable.h).
  *
  * Capacity is at least twice the largest number of live entries (frames),
- * so probe runs stay short.
+ * so probe runs stay short, and so do the moves of a removal.
  *
  * Why the page number is not in the slot: the frame's descriptor holds it
  * already (its tag), and a hit reads that descriptor anyway, so a slot of
@@ -25,12 +28,13 @@
  * And it makes a slot one atomic word, so a reader needs no sequence
  * count to read it whole; what a reused slot could still fool - a frame
  * that moved on to another page - the tag check catches, since the tag is
- * read after the slot and compared with the page looked for.
+ * read after the slot and compared with the page looked for.  A removal
+ * reads the tags of the entries it moves back, to find their home slots:
+ * under the miss lock, where tags do not change.
  */
 #include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 
 #include "pagetable.h"
 
@@ -46,21 +50,12 @@ int bp__pt_init(struct bp__pagetable *pt, uint64_t max_entries,
     while (cap < 2 * max_entries)
         cap <<= 1;
     pt->mask = cap - 1;
-    pt->live = pt->tombs = 0;
+    pt->live = 0;
     pt->tags = (const char *)(const void *)tags;
     pt->tag_stride = tag_stride;
     pt->slots = malloc(cap * sizeof(*pt->slots));
-    /* The rebuild's scratch space is a mapping of its own, so that its
-     * pages can be given back after each rebuild (pt_rebuild): reserved
-     * at open, so a rebuild cannot fail, but resident only during one. */
-    pt->scratch_len = (max_entries + 1) * sizeof(uint32_t);
-    void *m = mmap(NULL, pt->scratch_len, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    pt->scratch = m == MAP_FAILED ? NULL : m;
-    if (!pt->slots || !pt->scratch) {
-        bp__pt_destroy(pt);
+    if (!pt->slots)
         return -ENOMEM;
-    }
     for (uint64_t i = 0; i < cap; i++)
         atomic_init(&pt->slots[i], BP__PT_EMPTY);
     return 0;
@@ -69,82 +64,52 @@ int bp__pt_init(struct bp__pagetable *pt, uint64_t max_entries,
 void bp__pt_destroy(struct bp__pagetable *pt)
 {
     free(pt->slots);
-    if (pt->scratch)
-        munmap(pt->scratch, pt->scratch_len);
     pt->slots = NULL;
-    pt->scratch = NULL;
 }
 
-/* Store an entry in the first free or tombstone slot of its probe run.
- * Release order: a reader that sees the slot sees the frame's tag (stored
- * before) too. */
-static void pt_place(struct bp__pagetable *pt, uint64_t page, uint32_t frame)
-{
-    uint64_t i = bp__pt_hash(page) & pt->mask;
-    for (;;) {
-        _Atomic uint64_t *s = &pt->slots[i];
-        uint32_t f = (uint32_t)atomic_load_explicit(s, memory_order_relaxed);
-        if (f == BP__PT_EMPTY_FRAME || f == BP__PT_TOMB_FRAME) {
-            if (f == BP__PT_TOMB_FRAME)
-                pt->tombs--;
-            atomic_store_explicit(s, slot_word(page, frame), memory_order_release);
-            pt->live++;
-            return;
-        }
-        i = (i + 1) & pt->mask;
-    }
-}
-
-/* Rebuild in place without tombstones.  The frames are gathered into the
- * preallocated scratch array first, so this cannot fail; each one's page
- * is its tag (the writers' invariant, pagetable.h). */
-static void pt_rebuild(struct bp__pagetable *pt)
-{
-    uint64_t n = 0;
-    for (uint64_t i = 0; i <= pt->mask; i++) {
-        _Atomic uint64_t *s = &pt->slots[i];
-        uint32_t f = (uint32_t)atomic_load_explicit(s, memory_order_relaxed);
-        if (f == BP__PT_EMPTY_FRAME)
-            continue;
-        if (f != BP__PT_TOMB_FRAME) {
-            /* A slot names its frame's tag (the writers' invariant). */
-            assert((uint32_t)(atomic_load_explicit(s, memory_order_relaxed) >> 32) ==
-                   bp__pt_fingerprint(bp__pt_tag(pt, f)));
-            pt->scratch[n++] = f;
-        }
-        atomic_store_explicit(s, BP__PT_EMPTY, memory_order_relaxed);
-    }
-    pt->live = pt->tombs = 0;
-    for (uint64_t k = 0; k < n; k++)
-        pt_place(pt, bp__pt_tag(pt, pt->scratch[k]), pt->scratch[k]);
-    /* Zero pages again until the next rebuild: 4 bytes a frame less RSS
-     * (the mapping stays, so the next rebuild cannot fail). */
-    madvise(pt->scratch, pt->scratch_len, MADV_DONTNEED);
-}
-
+/* Store an entry in the first empty slot of its probe run.  Release
+ * order: a reader that sees the slot sees the frame's tag (stored before)
+ * too. */
 void bp__pt_insert(struct bp__pagetable *pt, uint64_t page, uint32_t frame)
 {
-    assert(frame < BP__PT_TOMB_FRAME && bp__pt_tag(pt, frame) == page);
-    if ((pt->live + pt->tombs + 1) * 4 > (pt->mask + 1) * 3)
-        pt_rebuild(pt);
-    pt_place(pt, page, frame);
+    assert(frame < BP__PT_EMPTY_FRAME && bp__pt_tag(pt, frame) == page);
+    assert(pt->live <= pt->mask / 2);   /* sized for twice the entries */
+    uint64_t i = bp__pt_hash(page) & pt->mask;
+    while ((uint32_t)atomic_load_explicit(&pt->slots[i], memory_order_relaxed) !=
+           BP__PT_EMPTY_FRAME)
+        i = (i + 1) & pt->mask;
+    atomic_store_explicit(&pt->slots[i], slot_word(page, frame), memory_order_release);
+    pt->live++;
 }
 
 int bp__pt_remove(struct bp__pagetable *pt, uint64_t page)
 {
     uint64_t i = bp__pt_hash(page) & pt->mask;
     uint32_t fp = bp__pt_fingerprint(page);
-    for (uint64_t n = 0; n <= pt->mask; n++, i = (i + 1) & pt->mask) {
-        _Atomic uint64_t *s = &pt->slots[i];
-        uint64_t w = atomic_load_explicit(s, memory_order_relaxed);
+    for (uint64_t n = 0;; n++, i = (i + 1) & pt->mask) {
+        uint64_t w = atomic_load_explicit(&pt->slots[i], memory_order_relaxed);
+        if ((uint32_t)w == BP__PT_EMPTY_FRAME || n > pt->mask)
+            return -1;
+        if (bp__pt_names(pt, w, fp, page))
+            break;
+    }
+    /* Slot i is the hole.  Each entry after it, up to the run's end, stays
+     * if its home lies (cyclically) after the hole and at or before it -
+     * a probe from its home still reaches it - else it moves into the hole,
+     * which moves to where it was. */
+    for (uint64_t j = i;;) {
+        j = (j + 1) & pt->mask;
+        uint64_t w = atomic_load_explicit(&pt->slots[j], memory_order_relaxed);
         if ((uint32_t)w == BP__PT_EMPTY_FRAME)
             break;
-        if (bp__pt_names(pt, w, fp, page)) {
-            atomic_store_explicit(s, BP__PT_TOMB, memory_order_relaxed);
-            pt->live--;
-            pt->tombs++;
-            return 0;
-        }
+        uint64_t home = bp__pt_hash(bp__pt_tag(pt, (uint32_t)w)) & pt->mask;
+        bool reachable = i <= j ? i < home && home <= j : i < home || home <= j;
+        if (reachable)
+            continue;
+        atomic_store_explicit(&pt->slots[i], w, memory_order_release);
+        i = j;
     }
-    return -1;
+    atomic_store_explicit(&pt->slots[i], BP__PT_EMPTY, memory_order_release);
+    pt->live--;
+    return 0;
 }

@@ -12,8 +12,9 @@
  * the call, never the frame of a later occupant of the same slot.  By the
  * time the caller pins it, it may hold another page, so the caller
  * confirms the tag again after pinning.  A reader may miss an entry that
- * a writer is changing or a rebuild is moving (a false negative): the
- * miss path, which must be exact, looks up again under the miss lock.
+ * a writer is changing or a removal is moving back (a false negative): the
+ * miss path, and every other caller to whom "not found" means something,
+ * looks up again under the miss lock.
  *
  * Writers (insert, remove) must hold the pool's miss lock: "caller must
  * hold the miss lock" is the rule for every function below except
@@ -30,11 +31,9 @@
 #include <stdint.h>
 
 #define BP__PT_NOTFOUND UINT32_MAX
-/* A slot's frame field: a frame number, or one of these. */
-#define BP__PT_EMPTY_FRAME UINT32_MAX        /* never used since rebuild */
-#define BP__PT_TOMB_FRAME (UINT32_MAX - 1)   /* its entry was removed */
+/* A slot's frame field: a frame number, or this. */
+#define BP__PT_EMPTY_FRAME UINT32_MAX        /* the slot is empty */
 #define BP__PT_EMPTY UINT64_MAX              /* an empty slot's word */
-#define BP__PT_TOMB (UINT64_MAX - 1)         /* a tombstone's word */
 
 struct bp__pagetable {
     uint64_t mask;               /* capacity - 1; capacity a power of two */
@@ -43,9 +42,6 @@ struct bp__pagetable {
     const char *tags;
     size_t tag_stride;
     uint64_t live;               /* entries (miss lock) */
-    uint64_t tombs;              /* tombstones (miss lock) */
-    uint32_t *scratch;           /* room for a rebuild, preallocated */
-    size_t scratch_len;          /* bytes of that mapping */
 };
 
 /* Size for `max_entries` live entries, whose frames are below max_entries
@@ -76,20 +72,19 @@ static inline uint64_t bp__pt_tag(const struct bp__pagetable *pt, uint32_t frame
     return atomic_load_explicit(t, memory_order_acquire);
 }
 
-/* Does slot word w name `page` (fingerprint fp)?  A live slot of the
- * same fingerprint whose frame's tag is the page. */
+/* Does slot word w, not empty, name `page` (fingerprint fp)?  A slot of
+ * the same fingerprint whose frame's tag is the page. */
 static inline bool bp__pt_names(const struct bp__pagetable *pt, uint64_t w,
                                 uint32_t fp, uint64_t page)
 {
-    uint32_t f = (uint32_t)w;
-    return (uint32_t)(w >> 32) == fp && f != BP__PT_TOMB_FRAME &&
-           bp__pt_tag(pt, f) == page;
+    return (uint32_t)(w >> 32) == fp && bp__pt_tag(pt, (uint32_t)w) == page;
 }
 
 /* Frame that held `page` at some moment during the call, or
  * BP__PT_NOTFOUND.  Lock-free (inline: it is most of a hit); may return a
  * false BP__PT_NOTFOUND while a writer changes the page's slot or a
- * rebuild runs (look again under the miss lock before trusting it). */
+ * removal moves the page's entry back (look again under the miss lock
+ * before trusting it). */
 static inline uint32_t bp__pt_lookup(const struct bp__pagetable *pt, uint64_t page)
 {
     uint64_t i = bp__pt_hash(page) & pt->mask;

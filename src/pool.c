@@ -27,7 +27,8 @@
  * The miss path (pin_miss) holds the miss lock only while it changes the
  * page table and the policy, never across I/O:
  *   1. look the page up again under the lock (the lock-free probe may have
- *      raced a rebuild, and another thread may have just started the read);
+ *      raced a removal moving entries back, and another thread may have
+ *      just started the read);
  *   2. ask CLOCK-Pro for a frame; its cold hand claims a clean, unpinned,
  *      unreferenced frame by CAS (ops_try_evict), and pins dirty frames it
  *      passes so this thread can write them back after dropping the lock;

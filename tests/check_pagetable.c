@@ -2,10 +2,10 @@
 /*
  * check_pagetable.c - unit tests of the page -> frame table
  * (src/pagetable.c): exact answers from the single writer's point of view
- * across tombstones and rebuilds, checked against a simple model, and the
- * lock-free lookup contract under a concurrent writer: a reader may miss an
- * entry during a rebuild or get a stale frame, but never a frame that did
- * not hold the page.  The table keeps frame numbers and reads each frame's
+ * across removals that move entries back, checked against a simple model,
+ * and the lock-free lookup contract under a concurrent writer: a reader may
+ * miss an entry a removal is moving or get a stale frame, but never a
+ * frame that did not hold the page.  The table keeps frame numbers and reads each frame's
  * page from its tag, so every test keeps tags as the pool does: stored
  * before an insert, changed only after the remove.
  */
@@ -43,6 +43,15 @@
 static uint64_t cap_of(const struct bp__pagetable *pt)
 {
     return pt->mask + 1;
+}
+
+/* Slots that are not empty: exactly the live entries (no tombstones). */
+static uint64_t used_slots(const struct bp__pagetable *pt)
+{
+    uint64_t n = 0;
+    for (uint64_t i = 0; i <= pt->mask; i++)
+        n += (uint32_t)atomic_load(&pt->slots[i]) != BP__PT_EMPTY_FRAME;
+    return n;
 }
 
 /* The frames' tags of the single-threaded tests. */
@@ -89,7 +98,7 @@ START_TEST(test_capacity)
         ck_assert_uint_ge(cap, 2 * sizes[i]);
         ck_assert_uint_ge(cap, 16);
         ck_assert_uint_eq(pt.live, 0);
-        ck_assert_uint_eq(pt.tombs, 0);
+        ck_assert_uint_eq(used_slots(&pt), 0);
         ck_assert_uint_eq(bp__pt_lookup(&pt, 0), NF);
         bp__pt_destroy(&pt);
         ck_assert_ptr_null(pt.slots);
@@ -103,7 +112,7 @@ START_TEST(test_basics)
 {
     struct bp__pagetable pt;
     static const uint64_t pages[] = { 0, 1, 2, 17, 12345, UINT64_C(1) << 40,
-                                      BP__PT_TOMB - 1, BP__PT_TOMB - 2 };
+                                      UINT64_MAX - 2, UINT64_MAX - 3 };
     const size_t n = sizeof(pages) / sizeof(pages[0]);
     t_init(&pt, n);
 
@@ -118,7 +127,7 @@ START_TEST(test_basics)
     ck_assert_uint_eq(bp__pt_lookup(&pt, 3), NF);
     ck_assert_uint_eq(bp__pt_lookup(&pt, 12344), NF);
     ck_assert_uint_eq(bp__pt_lookup(&pt, (UINT64_C(1) << 40) + 1), NF);
-    ck_assert_uint_eq(bp__pt_lookup(&pt, BP__PT_TOMB - 3), NF);
+    ck_assert_uint_eq(bp__pt_lookup(&pt, UINT64_MAX - 4), NF);
 
     /* Remove one: gone, the others stay; a second remove reports -1. */
     ck_assert_int_eq(t_remove(&pt, 17), 0);
@@ -126,7 +135,7 @@ START_TEST(test_basics)
     ck_assert_int_eq(t_remove(&pt, 17), -1);
     ck_assert_int_eq(t_remove(&pt, 99999), -1);
     ck_assert_uint_eq(pt.live, n - 1);
-    ck_assert_uint_eq(pt.tombs, 1);
+    ck_assert_uint_eq(used_slots(&pt), n - 1);   /* no tombstone */
     for (size_t i = 0; i < n; i++)
         if (pages[i] != 17)
             ck_assert_uint_eq(bp__pt_lookup(&pt, pages[i]), 100 + i);
@@ -147,8 +156,8 @@ START_TEST(test_basics)
 END_TEST
 
 /* Pages that collide in the hash (same start slot) are all found, and
- * removing the first of a run leaves the rest reachable (tombstone, not
- * hole). */
+ * removing entries of a run moves the rest back: still reachable, the run
+ * closed up behind them. */
 START_TEST(test_collisions)
 {
     struct bp__pagetable pt;
@@ -171,9 +180,16 @@ START_TEST(test_collisions)
     for (size_t i = 1; i < 6; i++)
         if (i != 2)
             ck_assert_uint_eq(bp__pt_lookup(&pt, same[i]), i);
-    /* Re-insertion reuses a tombstone of the run. */
+    /* The four left fill the four slots from their home on, and the one
+     * after is empty. */
+    for (uint64_t i = 0; i < 4; i++)
+        ck_assert_uint_ne((uint32_t)atomic_load(&pt.slots[(want + i) & pt.mask]),
+                          BP__PT_EMPTY_FRAME);
+    ck_assert_uint_eq((uint32_t)atomic_load(&pt.slots[(want + 4) & pt.mask]),
+                      BP__PT_EMPTY_FRAME);
+    /* Re-insertion takes the run's next slot. */
     t_insert(&pt, same[2], 42);
-    ck_assert_uint_eq(pt.tombs, 1);
+    ck_assert_uint_eq(used_slots(&pt), 5);
     ck_assert_uint_eq(bp__pt_lookup(&pt, same[2]), 42);
     ck_assert_uint_eq(bp__pt_lookup(&pt, same[5]), 5);
     bp__pt_destroy(&pt);
@@ -235,20 +251,18 @@ static void model_check_all(const struct bp__pagetable *pt, const struct model *
 
 /* Run `steps` random inserts and removes keeping at most `max_live`
  * entries (the table is sized for max_live); every answer agrees with the
- * model, occupancy (entries + tombstones) never passes 3/4, and a rebuild
- * happens whenever the next insert would pass it.  Returns the number of
- * rebuilds. */
+ * model, and the table holds no slot but the live entries' (no
+ * tombstones).  Returns the number of removals that moved an entry back. */
 static uint64_t model_run(uint64_t max_live, uint64_t steps, uint64_t seed,
                           unsigned insert_pct)
 {
     struct bp__pagetable pt;
     struct model *m = malloc(sizeof(*m));
-    uint64_t rebuilds = 0;
+    uint64_t moving = 0;
     ck_assert_ptr_nonnull(m);
     model_init(m);
     ck_assert_uint_le(max_live, T_FRAMES);
     t_init(&pt, max_live);
-    const uint64_t cap = cap_of(&pt);
     /* Frames not in use, taken in random order. */
     uint32_t freef[T_FRAMES], nfree = 0;
     for (uint32_t f = 0; f < max_live; f++)
@@ -265,15 +279,7 @@ static uint64_t model_run(uint64_t max_live, uint64_t steps, uint64_t seed,
             uint32_t k = (uint32_t)(tu_rnd(&seed) % nfree);
             uint32_t f = freef[k];
             freef[k] = freef[--nfree];
-            bool expect_rebuild = (pt.live + pt.tombs + 1) * 4 > cap * 3;
-            uint64_t tombs_before = pt.tombs;
             t_insert(&pt, p, f);
-            if (expect_rebuild) {
-                REQUIRE_EQ(pt.tombs, 0);
-                rebuilds++;
-            } else {
-                REQUIRE(pt.tombs <= tombs_before, "an insert added a tombstone");
-            }
             m->frame[p] = f;
             m->pos[p] = m->n;
             m->present[m->n++] = p;
@@ -281,16 +287,19 @@ static uint64_t model_run(uint64_t max_live, uint64_t steps, uint64_t seed,
             uint32_t idx = (uint32_t)(tu_rnd(&seed) % m->n);
             uint64_t p = m->present[idx];
             freef[nfree++] = m->frame[p];
+            /* Did the entry after the page's slot move back into it? */
+            uint64_t at = bp__pt_hash(p) & pt.mask;
+            while ((uint32_t)atomic_load(&pt.slots[at]) != m->frame[p])
+                at = (at + 1) & pt.mask;
+            uint64_t next = atomic_load(&pt.slots[(at + 1) & pt.mask]);
             REQUIRE_EQ(t_remove(&pt, p), 0);
+            moving += (uint32_t)next != BP__PT_EMPTY_FRAME &&
+                      atomic_load(&pt.slots[at]) == next;
             m->frame[p] = NF;
             uint64_t last = m->present[--m->n];
             m->present[idx] = last;
             m->pos[last] = idx;
         }
-        REQUIRE((pt.live + pt.tombs) * 4 <= cap * 3, "step %llu: %llu entries + "
-                "%llu tombstones in %llu slots", (unsigned long long)step,
-                (unsigned long long)pt.live, (unsigned long long)pt.tombs,
-                (unsigned long long)cap);
         REQUIRE_EQ(pt.live, m->n);
         /* A few point checks every step: the page just touched, a present
          * page, an absent page, a page outside the model's range. */
@@ -303,17 +312,20 @@ static uint64_t model_run(uint64_t max_live, uint64_t steps, uint64_t seed,
         }
         REQUIRE_EQ(bp__pt_lookup(&pt, MODEL_PAGES + tu_rnd(&seed) % 100000),
                    NF);
-        if (step % 4096 == 0)
+        if (step % 4096 == 0) {
             model_check_all(&pt, m, step);
+            REQUIRE_EQ(used_slots(&pt), pt.live);
+        }
     }
     model_check_all(&pt, m, steps);
+    REQUIRE_EQ(used_slots(&pt), pt.live);
     bp__pt_destroy(&pt);
     free(m);
-    return rebuilds;
+    return moving;
 }
 
-/* Many random inserts/removes around half occupancy: tombstones pile up,
- * forcing repeated rebuilds; the table agrees with the model throughout. */
+/* Many random inserts/removes around half occupancy: removals move
+ * entries back all the time; the table agrees with the model throughout. */
 START_TEST(test_model_churn)
 {
     uint64_t r = model_run(64, 200000, 0x1234567, 50);
@@ -321,8 +333,8 @@ START_TEST(test_model_churn)
 }
 END_TEST
 
-/* Fill to the sizing limit (live = capacity / 2), then churn there: the
- * table rebuilds often and stays exact. */
+/* Fill to the sizing limit (live = capacity / 2), then churn there, where
+ * runs are longest: the table stays exact. */
 START_TEST(test_model_full)
 {
     uint64_t r = model_run(512, 100000, 0xfeedbeef, 90);
@@ -330,8 +342,7 @@ START_TEST(test_model_full)
 }
 END_TEST
 
-/* Few live entries and constant churn: rebuilds triggered by tombstones
- * alone keep the table exact. */
+/* Few live entries and constant churn: the table stays exact. */
 START_TEST(test_model_sparse)
 {
     uint64_t r = model_run(256, 100000, 42, 50);
@@ -339,7 +350,7 @@ START_TEST(test_model_sparse)
 }
 END_TEST
 
-/* A table that has been rebuilt many times still reports absent keys as
+/* A table that has churned many times still reports absent keys as
  * absent, for keys from all over the 64-bit range. */
 START_TEST(test_absent_keys)
 {
@@ -380,7 +391,7 @@ END_TEST
 #define C_OPS 2000             /* the writer's inserts and removes */
 /* The writer does one insert or remove per C_PACE lookups done by the
  * readers: in a pool hits outnumber misses by far, and the writer's rate
- * alone decides how often readers meet a rebuild. */
+ * alone decides how often readers meet an entry being moved back. */
 #define C_PACE 512
 
 struct conc {
@@ -395,7 +406,7 @@ struct conc {
     _Atomic uint64_t lookups_done;         /* all readers, in steps of 64 */
     _Atomic uint64_t op_gen;               /* odd while the writer is
                                               changing the table */
-    uint64_t w_ops, w_rebuilds;            /* writer's results */
+    uint64_t w_ops;                        /* writer's results */
 };
 
 struct reader {
@@ -454,11 +465,9 @@ static void *conc_writer(void *arg)
             atomic_store_explicit(&c->tag[f], C_CHURN_BASE + p, memory_order_release);
             atomic_fetch_add(&c->op_gen, 1);
             pthread_mutex_lock(&c->mu);
-            bool rebuild = (c->pt.live + c->pt.tombs + 1) * 4 > cap_of(&c->pt) * 3;
             bp__pt_insert(&c->pt, C_CHURN_BASE + p, f);
             pthread_mutex_unlock(&c->mu);
             atomic_fetch_add(&c->op_gen, 1);
-            c->w_rebuilds += rebuild;
             used[nused++] = f;
         } else {
             uint32_t i = (uint32_t)(tu_rnd(&seed) % nused);
@@ -501,8 +510,8 @@ static void *conc_reader(void *arg)
                 r->perm_lookups++;
                 if (f == NF) {
                     r->perm_misses++;
-                    /* Only a change of the table (a rebuild moving
-                     * entries) may hide a permanent page. */
+                    /* Only a change of the table (a removal moving
+                     * entries back) may hide a permanent page. */
                     if (!(gen & 1) && atomic_load(&c->op_gen) == gen)
                         note(r->why, sizeof(r->why), &r->wrong,
                              "permanent page %llu missed while the table "
@@ -545,20 +554,20 @@ static void *conc_reader(void *arg)
         }
         atomic_fetch_add_explicit(&c->lookups_done, 64, memory_order_relaxed);
         /* Readers outnumber the cores: let a preempted writer finish its
-         * rebuild rather than spin through it missing every page. */
+         * change rather than spin through it. */
         sched_yield();
     }
     return NULL;
 }
 
 /* A writer under a mutex inserts and removes pages (one per C_PACE reader
- * lookups, with tombstones and rebuilds) while lock-free readers look up
+ * lookups; removals move entries back) while lock-free readers look up
  * and confirm against the frames' tags as the pool does: a found frame
  * always held the page at some time, never-inserted pages are never
  * found, permanent pages are found in their own frame, and missed only by
  * a lookup that overlapped a change of the table.  The run is bounded by
  * the writer's operation count, not by time, and asserts nothing about
- * speed: how often lookups overlap a rebuild depends on how the machine
+ * speed: how often lookups overlap a change depends on how the machine
  * schedules the threads (PT_VERBOSE=1 prints the share). */
 START_TEST(test_concurrent_paced)
 {
@@ -607,9 +616,9 @@ START_TEST(test_concurrent_paced)
         confirmed += rd[i].churn_confirmed;
     }
     if (getenv("PT_VERBOSE"))
-        fprintf(stderr, "paced: writer ops %llu rebuilds %llu; lookups %llu, "
+        fprintf(stderr, "paced: writer ops %llu; lookups %llu, "
                 "permanent %llu missed %llu; churn found %llu confirmed %llu\n",
-                (unsigned long long)c->w_ops, (unsigned long long)c->w_rebuilds,
+                (unsigned long long)c->w_ops,
                 (unsigned long long)lookups, (unsigned long long)perm,
                 (unsigned long long)miss, (unsigned long long)found,
                 (unsigned long long)confirmed);
@@ -617,7 +626,6 @@ START_TEST(test_concurrent_paced)
                   (unsigned long long)wrong, why);
     /* The run exercised what it claims to. */
     ck_assert_uint_eq(c->w_ops, C_OPS);
-    ck_assert_uint_gt(c->w_rebuilds, 3);
     ck_assert_uint_gt(confirmed, 100);
     /* Afterwards, with the writer stopped, the table is exact again. */
     for (uint32_t f = 0; f < C_PERM; f++)
@@ -654,7 +662,7 @@ struct swap {
     uint64_t page[S_GROUPS][2];
     _Atomic uint64_t tag[S_FRAMES];     /* frame -> page it holds */
     _Atomic bool stop, go;
-    uint64_t w_swaps, w_rebuilds;
+    uint64_t w_swaps;
 };
 
 struct swap_reader {
@@ -702,17 +710,13 @@ static void *swap_writer(void *arg)
         if (bp__pt_remove(&s->pt, s->page[g][k]) != 0)
             abort();
         atomic_store(&s->tag[swap_frame(g, k)], C_NOPAGE);
-        bool rebuild = (s->pt.live + s->pt.tombs + 1) * 4 > cap_of(&s->pt) * 3;
         atomic_store(&s->tag[swap_frame(g, !k)], s->page[g][!k]);
         bp__pt_insert(&s->pt, s->page[g][!k], swap_frame(g, !k));
-        s->w_rebuilds += rebuild;
-        /* Now and then a filler page in and out: tombstones accumulate
-         * and force rebuilds under the readers' feet. */
+        /* Now and then a filler page in and out, landing anywhere: its
+         * removal moves entries back under the readers' feet. */
         if (swaps % 4 == 0) {
-            rebuild = (s->pt.live + s->pt.tombs + 1) * 4 > cap_of(&s->pt) * 3;
             atomic_store(&s->tag[S_FILLER_FRAME], filler);
             bp__pt_insert(&s->pt, filler, S_FILLER_FRAME);
-            s->w_rebuilds += rebuild;
             if (bp__pt_remove(&s->pt, filler) != 0)
                 abort();
             atomic_store(&s->tag[S_FILLER_FRAME], C_NOPAGE);
@@ -761,7 +765,7 @@ static void *swap_reader(void *arg)
 }
 
 /* A full-speed writer removes a page and admits another into the same
- * home slot (tombstone reuse), and forces rebuilds, while lock-free
+ * home slot (slot reuse), and removes fillers that move entries back, while lock-free
  * readers look up those very pages: a lookup may miss, but never returns
  * a frame that did not hold the page (the frame of the slot's next
  * occupant), and never finds a page that was never inserted. */
@@ -833,14 +837,13 @@ START_TEST(test_concurrent_slot_reuse)
         lookups += rd[i].lookups;
     }
     if (getenv("PT_VERBOSE"))
-        fprintf(stderr, "slot reuse: swaps %llu rebuilds %llu lookups %llu "
+        fprintf(stderr, "slot reuse: swaps %llu lookups %llu "
                 "wrong %llu\n", (unsigned long long)s->w_swaps,
-                (unsigned long long)s->w_rebuilds, (unsigned long long)lookups,
+                (unsigned long long)lookups,
                 (unsigned long long)wrong);
     ck_assert_msg(wrong == 0, "%llu wrong answers, the first: %s",
                   (unsigned long long)wrong, why);
     ck_assert_uint_gt(s->w_swaps, 10000);
-    ck_assert_uint_gt(s->w_rebuilds, 10);
     ck_assert_uint_gt(lookups, 100000);
     /* The writer's final state is exact. */
     for (uint64_t p = 0; p < S_PERM; p++)

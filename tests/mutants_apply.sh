@@ -36,6 +36,14 @@ for m in "$src"/tests/mutants/*.mut; do
         stale=$((stale + 1))
     fi
 done
+# Every mutant ships in the tarball: Makefile.am's MUTANTS names it.
+if [ -f "$src/Makefile.am" ]; then
+    for m in "$src"/tests/mutants/*.mut; do
+        rel=tests/mutants/$(basename "$m")
+        grep -q "^[[:space:]]*$rel\( \\\\\)\?$" "$src/Makefile.am" ||
+            { fail "$rel: not in Makefile.am's MUTANTS (it would not ship)"; stale=$((stale + 1)); }
+    done
+fi
 [ "$n" -gt 0 ] || fail "no mutants found under $src/tests/mutants"
 [ "$stale" -eq 0 ] && pass "all $n mutants apply to the sources they name"
 finish
