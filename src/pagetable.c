@@ -28,9 +28,9 @@
  * And it makes a slot one atomic word, so a reader needs no sequence
  * count to read it whole; what a reused slot could still fool - a frame
  * that moved on to another page - the tag check catches, since the tag is
- * read after the slot and compared with the page looked for.  A removal
- * reads the tags of the entries it moves back, to find their home slots:
- * under the miss lock, where tags do not change.
+ * read after the slot and compared with the page looked for.  The
+ * fingerprint is the page's hash, whose low bits are its home slot, so a
+ * removal finds the home of each entry after its hole in the slot itself.
  */
 #include <assert.h>
 #include <errno.h>
@@ -40,7 +40,7 @@
 
 static uint64_t slot_word(uint64_t page, uint32_t frame)
 {
-    return (uint64_t)bp__pt_fingerprint(page) << 32 | frame;
+    return (uint64_t)bp__pt_hash(page) << 32 | frame;
 }
 
 int bp__pt_init(struct bp__pagetable *pt, uint64_t max_entries,
@@ -84,8 +84,8 @@ void bp__pt_insert(struct bp__pagetable *pt, uint64_t page, uint32_t frame)
 
 int bp__pt_remove(struct bp__pagetable *pt, uint64_t page)
 {
-    uint64_t i = bp__pt_hash(page) & pt->mask;
-    uint32_t fp = bp__pt_fingerprint(page);
+    uint32_t fp = bp__pt_hash(page);
+    uint64_t i = fp & pt->mask;
     for (uint64_t n = 0;; n++, i = (i + 1) & pt->mask) {
         uint64_t w = atomic_load_explicit(&pt->slots[i], memory_order_relaxed);
         if ((uint32_t)w == BP__PT_EMPTY_FRAME || n > pt->mask)
@@ -102,7 +102,7 @@ int bp__pt_remove(struct bp__pagetable *pt, uint64_t page)
         uint64_t w = atomic_load_explicit(&pt->slots[j], memory_order_relaxed);
         if ((uint32_t)w == BP__PT_EMPTY_FRAME)
             break;
-        uint64_t home = bp__pt_hash(bp__pt_tag(pt, (uint32_t)w)) & pt->mask;
+        uint64_t home = (uint32_t)(w >> 32) & pt->mask;   /* its fingerprint's */
         bool reachable = i <= j ? i < home && home <= j : i < home || home <= j;
         if (reachable)
             continue;

@@ -51,18 +51,18 @@ int bp__pt_init(struct bp__pagetable *pt, uint64_t max_entries,
                 const _Atomic uint64_t *tags, size_t tag_stride);
 void bp__pt_destroy(struct bp__pagetable *pt);
 
-/* Fibonacci hashing: consecutive page numbers spread over the table.  The
- * fingerprint comes from a product with another odd constant, so that
- * pages with the same home slot still differ in it, whatever the table's
- * size. */
-static inline uint64_t bp__pt_hash(uint64_t page)
+/* Fibonacci hashing: the upper half of the page number's product with
+ * 2^64 / phi, in which every bit of the page number counts - consecutive
+ * pages spread over the table, and so do page k of different files (the
+ * file's number is in the high bits).  It is the slot's fingerprint, and
+ * its low bits (hash & mask) are the page's home slot, so a slot's word
+ * tells where its entry's probe run starts without the page: a removal
+ * moves entries back without reading their tags.  Pages of one home slot
+ * share the fingerprint's low bits and differ in the rest (16 bits at
+ * 65,536 slots); two of them alike cost a lookup one tag read more. */
+static inline uint32_t bp__pt_hash(uint64_t page)
 {
-    return (page * UINT64_C(0x9E3779B97F4A7C15)) >> 17;
-}
-
-static inline uint32_t bp__pt_fingerprint(uint64_t page)
-{
-    return (uint32_t)((page * UINT64_C(0xC2B2AE3D27D4EB4F)) >> 32);
+    return (uint32_t)((page * UINT64_C(0x9E3779B97F4A7C15)) >> 32);
 }
 
 static inline uint64_t bp__pt_tag(const struct bp__pagetable *pt, uint32_t frame)
@@ -87,8 +87,8 @@ static inline bool bp__pt_names(const struct bp__pagetable *pt, uint64_t w,
  * before trusting it). */
 static inline uint32_t bp__pt_lookup(const struct bp__pagetable *pt, uint64_t page)
 {
-    uint64_t i = bp__pt_hash(page) & pt->mask;
-    uint32_t fp = bp__pt_fingerprint(page);
+    uint32_t fp = bp__pt_hash(page);
+    uint64_t i = fp & pt->mask;
     for (uint64_t n = 0; n <= pt->mask; n++, i = (i + 1) & pt->mask) {
         uint64_t w = atomic_load_explicit(&pt->slots[i], memory_order_acquire);
         if ((uint32_t)w == BP__PT_EMPTY_FRAME)

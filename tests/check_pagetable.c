@@ -45,6 +45,25 @@ static uint64_t cap_of(const struct bp__pagetable *pt)
     return pt->mask + 1;
 }
 
+/* The writer's view, under its lock: copy the slots before a removal, and
+ * count afterwards the slots that hold another entry than before - the
+ * entries the removal moved back. */
+static void slots_copy(const struct bp__pagetable *pt, uint64_t *to)
+{
+    for (uint64_t i = 0; i <= pt->mask; i++)
+        to[i] = atomic_load_explicit(&pt->slots[i], memory_order_relaxed);
+}
+
+static uint64_t slots_moved(const struct bp__pagetable *pt, const uint64_t *before)
+{
+    uint64_t n = 0;
+    for (uint64_t i = 0; i <= pt->mask; i++) {
+        uint64_t w = atomic_load_explicit(&pt->slots[i], memory_order_relaxed);
+        n += w != before[i] && (uint32_t)w != BP__PT_EMPTY_FRAME;
+    }
+    return n;
+}
+
 /* Slots that are not empty: exactly the live entries (no tombstones). */
 static uint64_t used_slots(const struct bp__pagetable *pt)
 {
@@ -165,9 +184,9 @@ START_TEST(test_collisions)
     /* Find 6 pages that start probing at the same slot. */
     uint64_t same[6];
     size_t k = 0;
-    uint64_t want = ((0 * UINT64_C(0x9E3779B97F4A7C15)) >> 17) & pt.mask;
+    uint64_t want = bp__pt_hash(0) & pt.mask;
     for (uint64_t p = 0; k < 6; p++)
-        if ((((p * UINT64_C(0x9E3779B97F4A7C15)) >> 17) & pt.mask) == want)
+        if ((bp__pt_hash(p) & pt.mask) == want)
             same[k++] = p;
     for (size_t i = 0; i < 6; i++)
         t_insert(&pt, same[i], (uint32_t)i);
@@ -406,7 +425,7 @@ struct conc {
     _Atomic uint64_t lookups_done;         /* all readers, in steps of 64 */
     _Atomic uint64_t op_gen;               /* odd while the writer is
                                               changing the table */
-    uint64_t w_ops;                        /* writer's results */
+    uint64_t w_ops, w_moves;               /* writer's results */
 };
 
 struct reader {
@@ -474,9 +493,12 @@ static void *conc_writer(void *arg)
             uint32_t f = used[i];
             used[i] = used[--nused];
             uint64_t p = atomic_load_explicit(&c->tag[f], memory_order_relaxed);
+            static uint64_t before[2 * C_FRAMES];
             atomic_fetch_add(&c->op_gen, 1);
             pthread_mutex_lock(&c->mu);
+            slots_copy(&c->pt, before);
             int r = bp__pt_remove(&c->pt, p);
+            c->w_moves += slots_moved(&c->pt, before);
             pthread_mutex_unlock(&c->mu);
             atomic_fetch_add(&c->op_gen, 1);
             if (r != 0)
@@ -616,9 +638,9 @@ START_TEST(test_concurrent_paced)
         confirmed += rd[i].churn_confirmed;
     }
     if (getenv("PT_VERBOSE"))
-        fprintf(stderr, "paced: writer ops %llu; lookups %llu, "
+        fprintf(stderr, "paced: writer ops %llu moves %llu; lookups %llu, "
                 "permanent %llu missed %llu; churn found %llu confirmed %llu\n",
-                (unsigned long long)c->w_ops,
+                (unsigned long long)c->w_ops, (unsigned long long)c->w_moves,
                 (unsigned long long)lookups, (unsigned long long)perm,
                 (unsigned long long)miss, (unsigned long long)found,
                 (unsigned long long)confirmed);
@@ -626,6 +648,7 @@ START_TEST(test_concurrent_paced)
                   (unsigned long long)wrong, why);
     /* The run exercised what it claims to. */
     ck_assert_uint_eq(c->w_ops, C_OPS);
+    ck_assert_uint_gt(c->w_moves, 20);   /* removals did move entries */
     ck_assert_uint_gt(confirmed, 100);
     /* Afterwards, with the writer stopped, the table is exact again. */
     for (uint32_t f = 0; f < C_PERM; f++)
@@ -660,9 +683,10 @@ struct swap {
     /* Group g swaps page[g][0] and page[g][1], which hash to the same home
      * slot; page[g][k] is only ever mapped to frame 16 + 2g + k. */
     uint64_t page[S_GROUPS][2];
+    uint64_t filler[S_GROUPS];          /* a page of the same home slot */
     _Atomic uint64_t tag[S_FRAMES];     /* frame -> page it holds */
     _Atomic bool stop, go;
-    uint64_t w_swaps;
+    uint64_t w_swaps, w_moves;
 };
 
 struct swap_reader {
@@ -697,30 +721,37 @@ static void *swap_writer(void *arg)
 {
     struct swap *s = arg;
     int cur[S_GROUPS] = { 0 };
-    uint64_t filler = S_FILLER_BASE, swaps = 0;
+    uint64_t swaps = 0, before[2 * S_ENTRIES];
     while (!atomic_load_explicit(&s->go, memory_order_acquire))
         ;
     double end = tu_now() + S_SECONDS;
     while ((swaps & 1023) || tu_now() < end) {
         int g = (int)(swaps % S_GROUPS);
         int k = cur[g];
+        bool fill = swaps % 4 < 2;
         pthread_mutex_lock(&s->mu);
-        /* Evict page k from its home slot, admit its partner there; the
-         * tags change as the pool changes them. */
+        /* Half the time a filler of the group's home slot comes in first,
+         * behind page k: the removal of k moves it back into the home
+         * slot, and its own removal then moves k's partner back there. */
+        if (fill) {
+            atomic_store(&s->tag[S_FILLER_FRAME], s->filler[g]);
+            bp__pt_insert(&s->pt, s->filler[g], S_FILLER_FRAME);
+        }
+        /* Evict page k, admit its partner; the tags change as the pool
+         * changes them. */
+        slots_copy(&s->pt, before);
         if (bp__pt_remove(&s->pt, s->page[g][k]) != 0)
             abort();
+        s->w_moves += slots_moved(&s->pt, before);
         atomic_store(&s->tag[swap_frame(g, k)], C_NOPAGE);
         atomic_store(&s->tag[swap_frame(g, !k)], s->page[g][!k]);
         bp__pt_insert(&s->pt, s->page[g][!k], swap_frame(g, !k));
-        /* Now and then a filler page in and out, landing anywhere: its
-         * removal moves entries back under the readers' feet. */
-        if (swaps % 4 == 0) {
-            atomic_store(&s->tag[S_FILLER_FRAME], filler);
-            bp__pt_insert(&s->pt, filler, S_FILLER_FRAME);
-            if (bp__pt_remove(&s->pt, filler) != 0)
+        if (fill) {
+            slots_copy(&s->pt, before);
+            if (bp__pt_remove(&s->pt, s->filler[g]) != 0)
                 abort();
+            s->w_moves += slots_moved(&s->pt, before);
             atomic_store(&s->tag[S_FILLER_FRAME], C_NOPAGE);
-            filler++;
         }
         pthread_mutex_unlock(&s->mu);
         cur[g] = !k;
@@ -765,7 +796,8 @@ static void *swap_reader(void *arg)
 }
 
 /* A full-speed writer removes a page and admits another into the same
- * home slot (slot reuse), and removes fillers that move entries back, while lock-free
+ * home slot (slot reuse), with fillers of that slot whose comings and
+ * goings move both back and forth, while lock-free
  * readers look up those very pages: a lookup may miss, but never returns
  * a frame that did not hold the page (the frame of the slot's next
  * occupant), and never finds a page that was never inserted. */
@@ -802,6 +834,10 @@ START_TEST(test_concurrent_slot_reuse)
                 partner++;
             s->page[g][0] = cand;
             s->page[g][1] = partner;
+            uint64_t filler = S_FILLER_BASE + (uint64_t)g * 100000;
+            while (home_slot(filler) != h)
+                filler++;
+            s->filler[g] = filler;
             used_slots[nslots++] = h;
             cand++;
             break;
@@ -837,13 +873,14 @@ START_TEST(test_concurrent_slot_reuse)
         lookups += rd[i].lookups;
     }
     if (getenv("PT_VERBOSE"))
-        fprintf(stderr, "slot reuse: swaps %llu lookups %llu "
+        fprintf(stderr, "slot reuse: swaps %llu moves %llu lookups %llu "
                 "wrong %llu\n", (unsigned long long)s->w_swaps,
-                (unsigned long long)lookups,
+                (unsigned long long)s->w_moves, (unsigned long long)lookups,
                 (unsigned long long)wrong);
     ck_assert_msg(wrong == 0, "%llu wrong answers, the first: %s",
                   (unsigned long long)wrong, why);
     ck_assert_uint_gt(s->w_swaps, 10000);
+    ck_assert_uint_gt(s->w_moves, s->w_swaps / 2);   /* entries did move */
     ck_assert_uint_gt(lookups, 100000);
     /* The writer's final state is exact. */
     for (uint64_t p = 0; p < S_PERM; p++)
