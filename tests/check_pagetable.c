@@ -673,6 +673,8 @@ END_TEST
 #define S_GROUPS 8             /* page pairs sharing a home slot */
 #define S_READERS 3
 #define S_SECONDS 0.5
+#define S_MIN_SWAPS 16384      /* and at least this many, however slow
+                                  the build (ThreadSanitizer's is) */
 #define S_FILLER_FRAME 99
 #define S_FRAMES 100
 #define S_FILLER_BASE (UINT64_C(1) << 32)
@@ -725,7 +727,7 @@ static void *swap_writer(void *arg)
     while (!atomic_load_explicit(&s->go, memory_order_acquire))
         ;
     double end = tu_now() + S_SECONDS;
-    while ((swaps & 1023) || tu_now() < end) {
+    while ((swaps & 1023) || tu_now() < end || swaps < S_MIN_SWAPS) {
         int g = (int)(swaps % S_GROUPS);
         int k = cur[g];
         bool fill = swaps % 4 < 2;
