@@ -524,6 +524,14 @@ static uint32_t relocate(struct bp__clockpro *cp, uint32_t i)
     return j;
 }
 
+/* Frame f, its entry OUT, goes on the free stack. */
+static void free_push(struct bp__clockpro *cp, uint32_t f)
+{
+    cp->ent[f].next = cp->free_top;
+    cp->free_top = f;
+    cp->nfree++;
+}
+
 /* Frame f, its entry OUT already, is free. */
 static void frame_release(struct bp__clockpro *cp, uint32_t f)
 {
@@ -532,9 +540,7 @@ static void frame_release(struct bp__clockpro *cp, uint32_t f)
         cp->parked++;
         return;
     }
-    cp->ent[f].next = cp->free_top;
-    cp->free_top = f;
-    cp->nfree++;
+    free_push(cp, f);
 }
 
 /* A hand claimed frame f from page: the frame is free, for the admit
@@ -798,14 +804,13 @@ static void cold_credit(struct bp__clockpro *cp, uint32_t c)
  */
 static int cold_step(struct bp__clockpro *cp, void *call, uint64_t *evicted)
 {
-    uint32_t c = cp->hand_cold;
-    uint32_t f = c;   /* a resident entry is its frame's */
+    uint32_t c = cp->hand_cold;   /* a resident entry: frame c's */
     bool evict_rule = cp->cold_rule == BP__CP_COLD_EVICT;
     int v = evict_verdict(cp, call, c);
 
     if (v == BP__CP_REFERENCED && evict_rule &&
         cp->ent[c].status == BP__CP_COLD) {
-        v = cp->ops->try_evict(cp->ctx, call, f);
+        v = cp->ops->try_evict(cp->ctx, call, c);
         if (v == BP__CP_REFERENCED)
             v = BP__CP_SKIP;
     }
@@ -833,12 +838,12 @@ static int cold_step(struct bp__clockpro *cp, void *call, uint64_t *evicted)
         } else {
             clock_drop(cp, c);
         }
-        frame_evicted(cp, call, f, page, evicted);
+        frame_evicted(cp, call, c, page, evicted);
         while (cp->nonres > cp->cap)
             test_step(cp);
     } else { /* (pool) */
         v = BP__CP_SKIP;
-        uint32_t nx = *cold_next(cp, f);   /* the next cold page, or round */
+        uint32_t nx = *cold_next(cp, c);   /* the next cold page, or round */
         cp->hand_cold = nx == NONE ? COLD_END : nx;
     }
     settle(cp); /* 3 */
@@ -967,9 +972,7 @@ int bp__cp_grow(struct bp__clockpro *cp, uint32_t frames)
     /* Pushed from the top down, so the lowest new frame is popped first. */
     for (uint32_t f = frames; f-- > cp->m;) {
         cp->ent[f].status = BP__CP_OUT;
-        cp->ent[f].next = cp->free_top;
-        cp->free_top = f;
-        cp->nfree++;
+        free_push(cp, f);
     }
     cp->m = cp->limit = frames;
     if (frames > cp->m_peak)
@@ -1028,9 +1031,7 @@ void bp__cp_shrink_end(struct bp__clockpro *cp, bool commit)
     set_band(cp);
     for (uint32_t f = cp->m; f-- > limit;) {
         if (cp->ent[f].status == BP__CP_OUT) {   /* parked */
-            cp->ent[f].next = cp->free_top;
-            cp->free_top = f;
-            cp->nfree++;
+            free_push(cp, f);
             cp->parked--;
         }
     }
