@@ -560,7 +560,7 @@ static void *fill_worker(void *arg)
             /* the others wait at the barrier: end the child */
             fprintf(stderr, "fill: pin %llu: %s\n", (unsigned long long)p,
                     bp_errdetail());
-            _exit(3);
+            tu_child_exit(3);
         }
         bp_unpin(&pg);
     }
@@ -650,7 +650,7 @@ static struct fill_result fill_in_cgroup(const char *cg, const char *path)
         for (unsigned t = 0; t < FILL_THREADS; t++) {
             job[t] = (struct fill_job){ pool, t, &ready, &step, &done };
             if (pthread_create(&th[t], NULL, fill_worker, &job[t]) != 0)
-                _exit(4);
+                tu_child_exit(4);
         }
         if (cg_write(cg, "memory.max_usage_in_bytes", "0") < 0) {
             res.err = 5;
@@ -722,7 +722,7 @@ START_TEST(test_fill_charges_once)
     if (child == 0) {
         close(pfd[0]);
         struct fill_result res = fill_in_cgroup(cg, path);
-        _exit(write(pfd[1], &res, sizeof res) == (ssize_t)sizeof res ? 0 : 8);
+        tu_child_exit(write(pfd[1], &res, sizeof res) == (ssize_t)sizeof res ? 0 : 8);
     }
     close(pfd[1]);
     struct fill_result res;

@@ -56,6 +56,16 @@ const char *tu_dir(void)
     return dir;
 }
 
+/* libgcov's, in a program built with --coverage; NULL otherwise. */
+extern void __gcov_dump(void) __attribute__((weak));
+
+void tu_child_exit(int code)
+{
+    if (__gcov_dump)
+        __gcov_dump();
+    _exit(code);
+}
+
 void *tu_keep(void *p)
 {
     /* A forked test is short-lived: a fixed array is enough, and what

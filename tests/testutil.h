@@ -22,6 +22,14 @@ const char *tu_dir(void);
  * exits through Check.  Returns p. */
 void *tu_keep(void *p);
 
+/* End a child that a test made with fork(): _exit(code), which leaves
+ * the parent's atexit handlers and the stdio buffers the child shares
+ * alone, after writing the child's coverage counters when the program is
+ * built with gcc's --coverage (__gcov_dump).  With _exit alone they would
+ * be lost, and what only a child runs - a pool used in a child of fork,
+ * an open as another user - would count as never run. */
+void tu_child_exit(int code) __attribute__((noreturn));
+
 /* "<tu_dir()>/<name>", malloc'ed and kept (tu_keep). */
 char *tu_path(const char *name);
 
