@@ -267,7 +267,11 @@ int bp_dump_resident(bp_pool *pool, const char *path)
     bp__put32(buf + at, bp__crc32c(0, buf, at));
     at += 4;
 
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* A new file, not whatever is at PATH.tmp: a symbolic link left there
+     * would have the dump written into the file it points to, which is
+     * no dump of ours.  (A directory there stays, and O_EXCL fails.) */
+    (void)unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
         e = -errno;
         e = bp__fail(e, "bp_dump_resident: cannot create %s: %s; check the "

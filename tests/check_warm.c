@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bpool.h"
@@ -381,6 +382,41 @@ START_TEST(test_dump_replaces_only_dumps)
 }
 END_TEST
 
+/* A symbolic link at PATH.tmp (to a file of other bytes) is replaced by
+ * the dump's scratch file, not written through: the file it points to
+ * keeps its bytes, and PATH is a dump that warms.  (The dump used to be
+ * written into the link's target, which then ended up at PATH.) */
+START_TEST(test_dump_tmp_link_not_followed)
+{
+    char *path = tu_path("warm-link.data"), *dump = tu_path("warm-link.dump");
+    char *text = tu_path("warm-link.txt");
+    char tmp[4200];
+    (void)snprintf(tmp, sizeof tmp, "%s.tmp", dump);
+    tu_make_file(path, PS, 32, 1);
+    spill(text, (const uint8_t *)"precious words\n", 15);
+    unlink(dump);
+    ck_assert_int_eq(symlink(text, tmp), 0);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    touch(pool, 8, 1);
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 8);
+    size_t len;
+    uint8_t *t = slurp(text, &len);
+    ck_assert_uint_eq(len, 15);
+    ck_assert_int_eq(memcmp(t, "precious words\n", 15), 0);
+    free(t);
+    struct stat st;
+    ck_assert_int_eq(lstat(dump, &st), 0);
+    ck_assert_msg(S_ISREG(st.st_mode), "the dump is not a regular file");
+    ck_assert_uint_eq(st.st_size, 56 + 8 * 8 + 4);
+    ck_assert_int_eq(lstat(tmp, &st), -1);
+    ck_assert_int_eq(bp_close(pool), 0);
+    pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    ck_assert_int_eq(bp_warm(pool, dump), 8);
+    ck_assert_uint_eq(tu_wait_warmed(pool).warm_pages, 8);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -393,6 +429,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_warm_file_option);
     tcase_add_test(tc, test_refusals);
     tcase_add_test(tc, test_dump_replaces_only_dumps);
+    tcase_add_test(tc, test_dump_tmp_link_not_followed);
     suite_add_tcase(s, tc);
     return s;
 }
