@@ -306,10 +306,24 @@ out:
 static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
                 uint64_t *nhot)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: the open of a FIFO would wait for a writer for ever. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         int e = -errno;
         return bp__fail(e, "bp_warm: cannot open %s: %s", path, strerror(-e));
+    }
+    /* Only a regular file can be a dump: a directory's size (ext4 says
+     * 2^63 - 1) or a FIFO's would be taken for a damaged dump, and its
+     * detail would tell the caller to delete it. */
+    struct stat st;
+    int bad = fstat(fd, &st) != 0 ? -errno : S_ISDIR(st.st_mode) ? -EISDIR :
+              !S_ISREG(st.st_mode) ? -BP_EDUMP : 0;
+    if (bad < 0) {
+        close(fd);
+        return bp__fail(bad, "bp_warm: cannot warm from %s: %s; name the "
+                        "dump's file", path, bad == -EISDIR ? "it is a "
+                        "directory" : bad == -BP_EDUMP ? "it is not a regular "
+                        "file, so not a dump" : strerror(-bad));
     }
     off_t size = lseek(fd, 0, SEEK_END);
     uint8_t *buf = size >= (off_t)(WARM_HEAD + 4) &&

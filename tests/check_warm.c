@@ -7,12 +7,17 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bpool.h"
@@ -417,6 +422,76 @@ START_TEST(test_dump_tmp_link_not_followed)
 }
 END_TEST
 
+/* Opens the FIFO at `path` for writing after a second, unless told to
+ * stop first: an open for reading that waits for a writer is then let
+ * go, so that a test of it fails instead of hanging. */
+struct fifo_opener {
+    const char *path;
+    atomic_bool stop;
+};
+
+static void *open_fifo_later(void *arg)
+{
+    struct fifo_opener *o = arg;
+    for (int i = 0; i < 100 && !atomic_load(&o->stop); i++)
+        usleep(10000);
+    while (!atomic_load(&o->stop)) {
+        int fd = open(o->path, O_WRONLY | O_NONBLOCK);   /* ENXIO: no reader */
+        if (fd >= 0)
+            close(fd);
+        usleep(10000);
+    }
+    return NULL;
+}
+
+/* bp_warm of what is not a regular file - a directory (-EISDIR), a FIFO
+ * (-BP_EDUMP) - fails at once, saying so, and warms nothing; the detail
+ * does not tell the caller to delete it.  A FIFO as warm_file does not
+ * hold up bp_open (the open of a FIFO for reading used to wait for a
+ * writer for ever), and bp_close leaves it as it is (-EEXIST). */
+START_TEST(test_warm_not_a_regular_file)
+{
+    char *path = tu_path("warm-fifo.data"), *fifo = tu_path("warm-fifo.dump");
+    tu_make_file(path, PS, 32, 1);
+    unlink(fifo);
+    ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+    struct fifo_opener op = { .path = fifo };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, open_fifo_later, &op), 0);
+
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    TU_EXPECT_ERR(bp_warm(pool, tu_dir()), -EISDIR, tu_dir(), "directory",
+                  "name the dump's file");
+    ck_assert_ptr_null(strstr(bp_errdetail(), "delete"));
+    double t0 = tu_now();
+    TU_EXPECT_ERR(bp_warm(pool, fifo), -BP_EDUMP, fifo, "not a regular file",
+                  "name the dump's file");
+    ck_assert_msg(tu_now() - t0 < 0.5, "bp_warm waited %.2f s on a FIFO",
+                  tu_now() - t0);
+    ck_assert_ptr_null(strstr(bp_errdetail(), "delete"));
+    ck_assert_uint_eq(tu_stats(pool).warm_listed, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    struct bp_options o;
+    bp_options_init(&o);
+    o.warm_file = fifo;
+    t0 = tu_now();
+    pool = tu_open_opts(path, 16, BP_NOREADAHEAD, &o);
+    ck_assert_msg(tu_now() - t0 < 0.5, "bp_open waited %.2f s on a FIFO as "
+                  "warm_file", tu_now() - t0);
+    tu_rewrite_page(pool, 3, 1, 2);
+    TU_EXPECT_ERR(bp_close(pool), -EEXIST, fifo, "not a regular file");
+    atomic_store(&op.stop, true);
+    tu_join_all(&t, 1, 10, "FIFO opener");
+    struct stat st;
+    ck_assert_int_eq(lstat(fifo, &st), 0);
+    ck_assert(S_ISFIFO(st.st_mode));
+    pool = tu_open(path, 16, BP_NOREADAHEAD);
+    tu_expect_page(pool, 3, BP_READ, 2);   /* closed all the same */
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -430,6 +505,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_refusals);
     tcase_add_test(tc, test_dump_replaces_only_dumps);
     tcase_add_test(tc, test_dump_tmp_link_not_followed);
+    tcase_add_test(tc, test_warm_not_a_regular_file);
     suite_add_tcase(s, tc);
     return s;
 }
