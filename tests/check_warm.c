@@ -492,6 +492,195 @@ START_TEST(test_warm_not_a_regular_file)
 }
 END_TEST
 
+/* A dump that cannot be written - the process's file size limit
+ * (RLIMIT_FSIZE) stops it short - fails with the write's error (-EFBIG),
+ * the detail naming the dump and saying the old one is unchanged; the old
+ * dump is as it was, no PATH.tmp is left behind, and the pool goes on. */
+START_TEST(test_dump_write_fails)
+{
+    char *path = tu_path("warm-efbig.data"), *dump = tu_path("warm-efbig.dump");
+    char tmp[4200];
+    (void)snprintf(tmp, sizeof tmp, "%s.tmp", dump);
+    tu_make_file(path, PS, 64, 1);
+    bp_pool *pool = tu_open(path, 32, BP_NOFLUSH | BP_NOREADAHEAD);
+    touch(pool, 4, 1);
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 4);
+    size_t len;
+    uint8_t *before = slurp(dump, &len);
+    touch(pool, 24, 1);
+
+    struct rlimit old, lim;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*old_sig)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 100;   /* the dump of 24 pages takes 252 bytes */
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    int r = bp_dump_resident(pool, dump);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, old_sig);
+    TU_EXPECT_ERR(r, -EFBIG, "cannot write", dump, "unchanged");
+
+    tu_assert_no_file(tmp);
+    size_t len2;
+    uint8_t *after = slurp(dump, &len2);
+    ck_assert_uint_eq(len2, len);
+    ck_assert_int_eq(memcmp(before, after, len), 0);
+    free(before);
+    free(after);
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 24);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* A pool of one file without a header (BP_NOHEADER) has no creation id
+ * to record: its dump warms a pool of that file (checked by page size
+ * only), and is refused by a pool of a file with a header, as a dump of
+ * such a file is by a pool of the headerless one. */
+START_TEST(test_dump_without_header)
+{
+    char *raw = tu_path("warm-raw.data"), *path = tu_path("warm-hdr.data");
+    char *rdump = tu_path("warm-raw.dump"), *hdump = tu_path("warm-hdr.dump");
+    tu_make_raw_file(raw, PS, 64, 1);
+    tu_make_file(path, PS, 64, 1);
+    bp_pool *pool = tu_open(raw, 16, BP_NOHEADER | BP_NOFLUSH | BP_NOREADAHEAD);
+    touch(pool, 12, 1);
+    ck_assert_int_eq(bp_dump_resident(pool, rdump), 12);
+    ck_assert_int_eq(bp_close(pool), 0);
+    size_t len;
+    uint8_t *d = slurp(rdump, &len);
+    ck_assert_uint_eq(bp__get32(d + 8), 1);   /* format 1 */
+    ck_assert(tu_all_bytes(d + 16, 16, 0));   /* no creation id */
+    free(d);
+    pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    touch(pool, 4, 1);
+    ck_assert_int_eq(bp_dump_resident(pool, hdump), 4);
+    expect_refused(pool, rdump, "another data file");
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    pool = tu_open(raw, 16, BP_NOHEADER | BP_NOFLUSH | BP_NOREADAHEAD);
+    expect_refused(pool, hdump, "another data file");
+    ck_assert_int_eq(bp_warm(pool, rdump), 12);
+    struct bp_stats st = tu_wait_warmed(pool);
+    ck_assert_uint_eq(st.warm_pages, 12);
+    for (uint64_t p = 0; p < 12; p++) {
+        bp_page pg;
+        ck_assert_int_eq(bp_pin(pool, p, BP_READ, &pg), 0);
+        ck_assert(tu_stamped(pg.data, PS, p, 1));
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_uint_eq(tu_stats(pool).misses, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* A pool of several files without a header: its dump (format 2) has a
+ * section of zeros for each, and no id to find them by again - bp_warm
+ * refuses it (-BP_EDUMP, "no creation id matches") and warms nothing,
+ * rather than reading pages into files they may not be from. */
+START_TEST(test_warm_files_without_header)
+{
+    char *a = tu_path("warm-rawa.data"), *b = tu_path("warm-rawb.data");
+    char *dump = tu_path("warm-raw2.dump");
+    tu_make_raw_file(a, PS, 16, 1);
+    tu_make_raw_file(b, PS, 16, 2);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.page_size = PS;
+    o.pool_frames = 32;
+    o.flags = BP_NOHEADER | BP_NOFLUSH | BP_NOREADAHEAD;
+    for (int round = 0; round < 2; round++) {
+        bp_pool *pool;
+        ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
+        uint32_t fa, fb;
+        ck_assert_int_eq(bp_attach(pool, a, &fa), 0);
+        ck_assert_int_eq(bp_attach(pool, b, &fb), 0);
+        if (round == 0) {
+            for (uint64_t p = 0; p < 8; p++) {
+                bp_page pg;
+                ck_assert_int_eq(bp_pin(pool, BP_PAGE_ID(p < 4 ? fa : fb, p % 4),
+                                        BP_READ, &pg), 0);
+                ck_assert(tu_stamped(pg.data, PS, p % 4, p < 4 ? 1 : 2));
+                ck_assert_int_eq(bp_unpin(&pg), 0);
+            }
+            ck_assert_int_eq(bp_dump_resident(pool, dump), 8);
+            size_t len;
+            uint8_t *d = slurp(dump, &len);
+            ck_assert_uint_eq(bp__get32(d + 8), 2);    /* format 2 */
+            ck_assert_uint_eq(bp__get64(d + 32), 2);   /* two sections */
+            ck_assert(tu_all_bytes(d + 56 + 8, 16, 0));
+            ck_assert(tu_all_bytes(d + 56 + 32 + 8, 16, 0));
+            free(d);
+        } else {
+            expect_refused(pool, dump, "no creation id");
+            ck_assert_uint_eq(tu_stats(pool).resident, 0);
+        }
+        ck_assert_int_eq(bp_close(pool), 0);
+    }
+}
+END_TEST
+
+/* bp_warm in a child of fork is refused with -EINVAL, saying "child
+ * (fork)", and gives the parent's reader thread nothing: the parent's
+ * pool warms nothing, and warms its dump itself afterwards. */
+START_TEST(test_warm_refused_in_child)
+{
+    char *path = tu_path("warm-fork.data"), *dump = tu_path("warm-fork.dump");
+    tu_make_file(path, PS, 64, 1);
+    bp_pool *pool = tu_open(path, 32, BP_NOFLUSH | BP_NOREADAHEAD);
+    touch(pool, 10, 1);
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 10);
+    ck_assert_int_eq(bp_close(pool), 0);
+    pool = tu_open(path, 32, BP_NOFLUSH | BP_NOREADAHEAD);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        alarm(10);   /* a hang fails the test */
+        int bad = 0;
+        bad |= (bp_warm(pool, dump) != -EINVAL) << 0;
+        bad |= (strstr(bp_errdetail(), "child (fork)") == NULL) << 1;
+        bad |= (strstr(bp_errdetail(), "bp_warm") == NULL) << 2;
+        bad |= (bp_close(pool) != 0) << 3;
+        _exit(bad);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child "
+                  "failed (status %#x)", (unsigned)status);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_eq(st.warm_listed, 0);
+    ck_assert_uint_eq(st.resident, 0);
+    ck_assert_int_eq(bp_warm(pool, dump), 10);
+    ck_assert_uint_eq(tu_wait_warmed(pool).warm_pages, 10);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* A dump of a pool holding nothing lists nothing: bp_warm of it returns
+ * 0 and replaces the list of a warming still going by an empty one -
+ * warm_listed and warm_done 0, and the pool goes on. */
+START_TEST(test_warm_empty_dump)
+{
+    char *path = tu_path("warm-empty.data"), *dump = tu_path("warm-empty.dump");
+    char *full = tu_path("warm-nonempty.dump");
+    tu_make_file(path, PS, 64, 1);
+    bp_pool *pool = tu_open(path, 32, BP_NOFLUSH | BP_NOREADAHEAD);
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 0);
+    ck_assert_uint_eq(tu_file_size(dump), 56 + 4);
+    touch(pool, 20, 1);
+    ck_assert_int_eq(bp_dump_resident(pool, full), 20);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    pool = tu_open(path, 32, BP_NOFLUSH | BP_NOREADAHEAD);
+    ck_assert_int_eq(bp_warm(pool, full), 20);
+    ck_assert_int_eq(bp_warm(pool, dump), 0);
+    struct bp_stats st = tu_wait_warmed(pool);
+    ck_assert_uint_eq(st.warm_listed, 0);
+    ck_assert_uint_eq(st.warm_done, 0);
+    touch(pool, 24, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -506,6 +695,11 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_dump_replaces_only_dumps);
     tcase_add_test(tc, test_dump_tmp_link_not_followed);
     tcase_add_test(tc, test_warm_not_a_regular_file);
+    tcase_add_test(tc, test_dump_write_fails);
+    tcase_add_test(tc, test_dump_without_header);
+    tcase_add_test(tc, test_warm_files_without_header);
+    tcase_add_test(tc, test_warm_refused_in_child);
+    tcase_add_test(tc, test_warm_empty_dump);
     suite_add_tcase(s, tc);
     return s;
 }
