@@ -21,7 +21,9 @@
 #include <unistd.h>
 
 #include "bpool_internal.h"
+#include "crc32c.h"
 #include "fault.h"
+#include "le_bytes.h"
 #include "testutil.h"
 
 #define PS 8192u
@@ -282,6 +284,138 @@ START_TEST(test_shrunk_write_leaves_queue)
 }
 END_TEST
 
+/* How put_batch damages the descriptor. */
+enum damage { WHOLE, TORN, COUNT_TOO_LARGE };
+
+/* Write into the area of the file at path, behind the pool's back, what
+ * batch `seq` leaves there after its step 1: in half seq % 2, a
+ * descriptor naming page `page` and the page's image stamped with
+ * `seed`.  TORN: the descriptor's CRC-32C is off by one, as a descriptor
+ * cut short by a power cut would be; COUNT_TOO_LARGE: it says it has 200
+ * entries, more than a half holds (127), its CRC-32C matching them. */
+static void put_batch(const char *path, uint64_t page, uint32_t seed,
+                      uint64_t seq, enum damage damage)
+{
+    uint8_t *half = tu_keep(calloc(2, PS));
+    memcpy(half, "bpooldw\n", 8);
+    bp__put64(half + 8, seq);
+    bp__put32(half + 16, PS);
+    uint32_t k = damage == COUNT_TOO_LARGE ? 200 : 1;
+    bp__put32(half + 20, k);
+    uint8_t *img = half + PS;
+    tu_stamp(img, PS, page, seed);
+    /* The image's check: the page number and sequence number, then the
+     * image's second half, then its first (doublewrite.c, image_check). */
+    uint8_t id[16];
+    bp__put64(id, page);
+    bp__put64(id + 8, seq);
+    uint32_t c = bp__crc32c(0, id, sizeof id);
+    c = bp__crc32c(c, img + PS / 2, PS / 2);
+    c = bp__crc32c(c, img, PS / 2);
+    bp__put64(half + 24, page);
+    bp__put32(half + 32, c);
+    size_t at = 24 + 12 * (size_t)k;
+    bp__put32(half + at, bp__crc32c(0, half, at) + (damage == TORN ? 1 : 0));
+    int fd = open(path, O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    off_t where = (off_t)PS * (1 + (off_t)(seq % 2) * (AREA / 2));
+    ck_assert_int_eq(pwrite(fd, half, 2 * PS, where), (ssize_t)(2 * PS));
+    ck_assert_int_eq(fsync(fd), 0);
+    close(fd);
+}
+
+static uint64_t torn_repaired(bp_pool *pool)
+{
+    struct bp_info info;
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    return info.torn_repaired;
+}
+
+/* Proves the open's repair applies a whole descriptor and nothing of a
+ * damaged one: a whole copy of page 5 in the area is written to its place
+ * (torn_repaired 1); a copy of page 6 whose descriptor's CRC does not
+ * match is not (torn_repaired 0, page 6 as it was) - a torn descriptor
+ * means the batch never went in place - nor one of page 7 whose
+ * descriptor counts more entries than a half holds.  Each open leaves the
+ * area clear. */
+START_TEST(test_repair_whole_not_torn)
+{
+    char *path = make_dw_file("dw-repair.data", 0);
+    uint8_t *buf = tu_keep(malloc(PS));
+    put_batch(path, 5, 9, 1, WHOLE);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH);
+    ck_assert_uint_eq(torn_repaired(pool), 1);
+    tu_expect_page(pool, 5, BP_READ, 9);
+    ck_assert_int_eq(bp_close(pool), 0);
+    read_raw(path, 5, buf);
+    ck_assert(tu_stamped(buf, PS, 5, 9));
+
+    put_batch(path, 6, 9, 2, TORN);
+    put_batch(path, 7, 9, 3, COUNT_TOO_LARGE);
+    pool = tu_open(path, 16, BP_NOFLUSH);
+    ck_assert_uint_eq(torn_repaired(pool), 0);
+    tu_expect_page(pool, 6, BP_READ, 3);
+    tu_expect_page(pool, 7, BP_READ, 3);
+    tu_expect_page(pool, 5, BP_READ, 9);
+    ck_assert_int_eq(bp_close(pool), 0);
+    for (uint64_t p = 6; p < 8; p++) {
+        read_raw(path, p, buf);
+        ck_assert(tu_stamped(buf, PS, p, 3));
+    }
+}
+END_TEST
+
+/* Which system call on the file fails, and where (BP__FAULT_PWRITE: at
+ * one of the two descriptors only). */
+static _Atomic int failing_op = -1;
+
+static int fail_op(void *arg, struct bp__fault_call *c)
+{
+    (void)arg;
+    if ((int)c->op != atomic_load(&failing_op))
+        return 0;
+    if (c->op == BP__FAULT_PWRITE && c->offset != PS &&
+        c->offset != (uint64_t)PS * (1 + AREA / 2))
+        return 0;
+    return -EIO;
+}
+
+/* Open path while the call `op` fails: the open must fail with -EIO, the
+ * detail mentioning what and "check the device". */
+static void open_fails(const char *path, enum bp__fault_op op, const char *what)
+{
+    atomic_store(&failing_op, (int)op);
+    atomic_store(&bp__sysfault, fail_op);
+    bp_pool *pool;
+    int r = tu_try_open(path, 0, 0, 16, &pool);
+    atomic_store(&bp__sysfault, NULL);
+    TU_EXPECT_ERR(r, -EIO, what, path, "check the device");
+    ck_assert_ptr_null(pool);
+}
+
+/* Proves a repair that cannot be made durable fails the open: the
+ * fdatasync after the pages are written back (then the copy stays, and
+ * the next open repairs again), and the clearing of the descriptors
+ * (the pages are in place then, the copies too: the next open repairs
+ * the same bytes again).  Each time the next open succeeds and page 5
+ * holds its copy. */
+START_TEST(test_repair_not_durable)
+{
+    char *path = make_dw_file("dw-repair-eio.data", 0);
+    put_batch(path, 5, 9, 1, WHOLE);
+    open_fails(path, BP__FAULT_FDATASYNC, "repairing pages from the doublewrite area");
+    open_fails(path, BP__FAULT_PWRITE, "cannot clear the doublewrite area");
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH);
+    ck_assert_uint_eq(torn_repaired(pool), 1);
+    tu_expect_page(pool, 5, BP_READ, 9);
+    tu_expect_page(pool, 4, BP_READ, 3);
+    ck_assert_int_eq(bp_close(pool), 0);
+    pool = tu_open(path, 16, BP_NOFLUSH);
+    ck_assert_uint_eq(torn_repaired(pool), 0);   /* cleared by then */
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -296,6 +430,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_area_cut_off);
     tcase_add_test(tc, test_shrunk_write_leaves_queue);
     tcase_add_test(tc, test_atomic_refused_falls_back);
+    tcase_add_test(tc, test_repair_whole_not_torn);
+    tcase_add_test(tc, test_repair_not_durable);
     suite_add_tcase(s, tc);
     return s;
 }
