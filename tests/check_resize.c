@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -405,6 +406,42 @@ START_TEST(test_resize_under_load)
 }
 END_TEST
 
+/* bp_resize in a child of fork is refused with -EINVAL, saying "child
+ * (fork)" (a shrink would write dirty pages back to the parent's file),
+ * and changes nothing: the parent's pool keeps its frames and its dirty
+ * page, and shrinks itself afterwards, writing the page back. */
+START_TEST(test_resize_refused_in_child)
+{
+    char *path;
+    bp_pool *pool = open_resizable_flags("resize_fork.data", &path, BP_NOFLUSH);
+    tu_rewrite_page(pool, 3, 1, 2);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        alarm(10);   /* a hang fails the test */
+        int bad = 0;
+        bad |= (bp_resize(pool, 16 * PS) != -EINVAL) << 0;
+        bad |= (strstr(bp_errdetail(), "child (fork)") == NULL) << 1;
+        bad |= (strstr(bp_errdetail(), "bp_resize") == NULL) << 2;
+        _exit(bad);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child "
+                  "failed (status %#x)", (unsigned)status);
+    ck_assert_uint_eq(frames_of(pool), FRAMES);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_eq(st.resizes, 0);
+    ck_assert_uint_eq(st.dirty, 1);
+    ck_assert_int_eq(bp_resize(pool, 16 * PS), 0);
+    ck_assert_uint_eq(frames_of(pool), 16);
+    ck_assert_int_eq(bp_close(pool), 0);
+    pool = tu_open(path, FRAMES, 0);
+    tu_expect_page(pool, 3, BP_READ, 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -419,6 +456,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_shrink_gives_up);
     tcase_add_test(tc, test_shrink_write_fails);
     tcase_add_test(tc, test_resize_under_load);
+    tcase_add_test(tc, test_resize_refused_in_child);
     suite_add_tcase(s, tc);
     return s;
 }
