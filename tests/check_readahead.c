@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bpool_internal.h"
@@ -274,6 +275,60 @@ START_TEST(test_prefetch_arguments)
     ck_assert_int_eq(bp_prefetch(pool, 8, 100, 0), 2);
     ck_assert_int_eq(bp_prefetch(pool, 3, 0, 0), 0);
     wait_prefetched(pool, 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* A count of 0 returns 0 without looking at first (bp_prefetch(3)): a
+ * first page beyond the end, or of a file not attached, is no error
+ * then, and nothing is read. */
+START_TEST(test_prefetch_count_zero)
+{
+    bp_pool *pool = new_pool("pfzero.bp", 10, 16, BP_NOREADAHEAD);
+    ck_assert_int_eq(bp_prefetch(pool, 10, 0, 0), 0);
+    ck_assert_int_eq(bp_prefetch(pool, 1u << 20, 0, BP_SCAN), 0);
+    ck_assert_int_eq(bp_prefetch(pool, BP_PAGE_ID(7, 0), 0, 0), 0);
+    TU_EXPECT_ERR(bp_prefetch(pool, BP_PAGE_ID(7, 0), 1, 0), -BP_ENOFILE,
+                  "no file of that number");
+    usleep(20000);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_eq(st.reads, 0);
+    ck_assert_uint_eq(st.prefetch_pages, 0);
+    ck_assert_uint_eq(bp__prefetch_queued(pool), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* In a child of fork, bp_prefetch is refused with -EINVAL, saying "child
+ * (fork)" (the reader thread is the parent's), and bp_close lets go of
+ * the child's copy of the pool and returns 0; the parent's reader thread
+ * goes on: a prefetch in the parent afterwards is read. */
+START_TEST(test_prefetch_refused_in_child)
+{
+    bp_pool *pool = new_pool("pffork.bp", 64, 32, BP_NOREADAHEAD);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        alarm(10);   /* a hang fails the test */
+        int bad = 0;
+        bad |= (bp_prefetch(pool, 0, 8, 0) != -EINVAL) << 0;
+        bad |= (strstr(bp_errdetail(), "child (fork)") == NULL) << 1;
+        bad |= (strstr(bp_errdetail(), "bp_prefetch") == NULL) << 2;
+        bad |= (bp_close(pool) != 0) << 3;
+        _exit(bad);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child "
+                  "failed (status %#x)", (unsigned)status);
+    ck_assert_uint_eq(tu_stats(pool).prefetch_pages, 0);
+    ck_assert_int_eq(bp_prefetch(pool, 0, 8, 0), 8);
+    wait_prefetched(pool, 8);
+    for (uint64_t p = 0; p < 8; p++)
+        expect_page(pool, p, BP_READ);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_eq(st.misses, 0);
+    ck_assert_uint_eq(st.prefetch_hits, 8);
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
@@ -684,6 +739,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_prefetch_and_pin_race_one_read);
     tcase_add_test(tc, test_prefetch_error_surfaces_on_pin);
     tcase_add_test(tc, test_prefetch_arguments);
+    tcase_add_test(tc, test_prefetch_count_zero);
+    tcase_add_test(tc, test_prefetch_refused_in_child);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
 
