@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -51,6 +52,11 @@ const char *tu_dir(void)
             abort();
         }
     }
+    /* Absolute, so a symbolic link a test makes to a path of it points
+     * at the file from any directory. */
+    char abs[PATH_MAX];
+    if (realpath(dir, abs) && strlen(abs) < sizeof(dir))
+        memcpy(dir, abs, strlen(abs) + 1);
     owner = getpid();
     atexit(rm_dir);
     return dir;
