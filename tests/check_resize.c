@@ -423,7 +423,7 @@ START_TEST(test_resize_refused_in_child)
         bad |= (bp_resize(pool, 16 * PS) != -EINVAL) << 0;
         bad |= (strstr(bp_errdetail(), "child (fork)") == NULL) << 1;
         bad |= (strstr(bp_errdetail(), "bp_resize") == NULL) << 2;
-        _exit(bad);
+        tu_child_exit(bad);
     }
     int status = 0;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);

@@ -640,7 +640,7 @@ START_TEST(test_warm_refused_in_child)
         bad |= (strstr(bp_errdetail(), "child (fork)") == NULL) << 1;
         bad |= (strstr(bp_errdetail(), "bp_warm") == NULL) << 2;
         bad |= (bp_close(pool) != 0) << 3;
-        _exit(bad);
+        tu_child_exit(bad);
     }
     int status = 0;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
