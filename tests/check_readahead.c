@@ -299,6 +299,17 @@ START_TEST(test_prefetch_count_zero)
 }
 END_TEST
 
+static int prefetch_in_child(void *arg)
+{
+    bp_pool *pool = arg;
+    int bad = 0;
+    bad |= (bp_prefetch(pool, 0, 8, 0) != -EINVAL) << 0;
+    bad |= (strstr(bp_errdetail(), "child (fork)") == NULL) << 1;
+    bad |= (strstr(bp_errdetail(), "bp_prefetch") == NULL) << 2;
+    bad |= (bp_close(pool) != 0) << 3;
+    return bad;
+}
+
 /* In a child of fork, bp_prefetch is refused with -EINVAL, saying "child
  * (fork)" (the reader thread is the parent's), and bp_close lets go of
  * the child's copy of the pool and returns 0; the parent's reader thread
@@ -306,21 +317,7 @@ END_TEST
 START_TEST(test_prefetch_refused_in_child)
 {
     bp_pool *pool = new_pool("pffork.bp", 64, 32, BP_NOREADAHEAD);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        alarm(10);   /* a hang fails the test */
-        int bad = 0;
-        bad |= (bp_prefetch(pool, 0, 8, 0) != -EINVAL) << 0;
-        bad |= (strstr(bp_errdetail(), "child (fork)") == NULL) << 1;
-        bad |= (strstr(bp_errdetail(), "bp_prefetch") == NULL) << 2;
-        bad |= (bp_close(pool) != 0) << 3;
-        tu_child_exit(bad);
-    }
-    int status = 0;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child "
-                  "failed (status %#x)", (unsigned)status);
+    tu_in_child(prefetch_in_child, pool);
     ck_assert_uint_eq(tu_stats(pool).prefetch_pages, 0);
     ck_assert_int_eq(bp_prefetch(pool, 0, 8, 0), 8);
     wait_prefetched(pool, 8);

@@ -406,6 +406,16 @@ START_TEST(test_resize_under_load)
 }
 END_TEST
 
+static int resize_in_child(void *arg)
+{
+    bp_pool *pool = arg;
+    int bad = 0;
+    bad |= (bp_resize(pool, 16 * PS) != -EINVAL) << 0;
+    bad |= (strstr(bp_errdetail(), "child (fork)") == NULL) << 1;
+    bad |= (strstr(bp_errdetail(), "bp_resize") == NULL) << 2;
+    return bad;
+}
+
 /* bp_resize in a child of fork is refused with -EINVAL, saying "child
  * (fork)" (a shrink would write dirty pages back to the parent's file),
  * and changes nothing: the parent's pool keeps its frames and its dirty
@@ -415,20 +425,7 @@ START_TEST(test_resize_refused_in_child)
     char *path;
     bp_pool *pool = open_resizable_flags("resize_fork.data", &path, BP_NOFLUSH);
     tu_rewrite_page(pool, 3, 1, 2);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        alarm(10);   /* a hang fails the test */
-        int bad = 0;
-        bad |= (bp_resize(pool, 16 * PS) != -EINVAL) << 0;
-        bad |= (strstr(bp_errdetail(), "child (fork)") == NULL) << 1;
-        bad |= (strstr(bp_errdetail(), "bp_resize") == NULL) << 2;
-        tu_child_exit(bad);
-    }
-    int status = 0;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child "
-                  "failed (status %#x)", (unsigned)status);
+    tu_in_child(resize_in_child, pool);
     ck_assert_uint_eq(frames_of(pool), FRAMES);
     struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.resizes, 0);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,6 +71,21 @@ void tu_child_exit(int code)
     if (__gcov_dump)
         __gcov_dump();
     _exit(code);
+}
+
+void tu_in_child(int (*fn)(void *arg), void *arg)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        alarm(10);
+        tu_child_exit(fn(arg));
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child "
+                  "failed (status %#x: exit code = mask of failed checks)",
+                  (unsigned)status);
 }
 
 void *tu_keep(void *p)

@@ -30,6 +30,12 @@ void *tu_keep(void *p);
  * an open as another user - would count as never run. */
 void tu_child_exit(int code) __attribute__((noreturn));
 
+/* Run fn(arg) in a child made by fork(), which ends with what fn returns
+ * (tu_child_exit), and fail the test unless that is 0: fn returns a bit
+ * mask of the checks that failed, which the failure message shows.  A
+ * child that runs more than 10 s is killed (a hang fails the test). */
+void tu_in_child(int (*fn)(void *arg), void *arg);
+
 /* "<tu_dir()>/<name>", malloc'ed and kept (tu_keep). */
 char *tu_path(const char *name);
 
