@@ -9,6 +9,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libaio.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -1012,6 +1013,244 @@ START_TEST(test_truncate_while_reading)
 }
 END_TEST
 
+/* The O_DIRECT memory alignment reported for each file opened while this
+ * hook is set (the statx answer replaced). */
+static _Atomic uint32_t forced_mem_align;
+static int force_mem_align(void *arg, struct bp__fault_call *call)
+{
+    (void)arg;
+    if (call->op == BP__FAULT_DIOALIGN)
+        call->mem_align = atomic_load(&forced_mem_align);
+    return 0;
+}
+
+/* Proves bp_attach refuses a file that needs its I/O buffers aligned more
+ * strictly than the pool's frames are (a small pool made without a file
+ * aligns its frames to 4096 only): -EINVAL naming the file, both
+ * alignments and the way out; nothing is attached, the number is not
+ * written, an existing file is left as it was and a file the call created
+ * is removed.  The same file attaches once its alignment fits. */
+START_TEST(test_attach_misaligned_file)
+{
+    char *a = tu_path("files_a.data"), *fresh = tu_path("files_new.data");
+    tu_make_file(a, PS, A_PAGES, 1);
+    bp_pool *pool = pool_of(16, BP_CREATE);   /* 128 KiB of frames */
+    struct bp_info info;
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    ck_assert_uint_eq(info.frame_align, 4096);
+    atomic_store(&forced_mem_align, PS);   /* still a divisor of the page */
+    atomic_store(&bp__sysfault, force_mem_align);
+    uint32_t n = 77;
+    TU_EXPECT_ERR(bp_attach(pool, a, &n), -EINVAL, a, "aligned to 8192",
+                  "aligned to 4096", "bp_open");
+    TU_EXPECT_ERR(bp_attach(pool, fresh, &n), -EINVAL, fresh,
+                  "aligned to 8192");
+    atomic_store(&bp__sysfault, NULL);
+    ck_assert_uint_eq(n, 77);
+    tu_assert_no_file(fresh);
+    tu_file_intact(a, PS, A_PAGES, 1);
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    ck_assert_uint_eq(info.files, 0);
+    /* Its lock went with the refusal: it attaches now. */
+    ck_assert_uint_eq(attach(pool, a), 0);
+    expect(pool, 0, A_PAGES - 1, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+    tu_file_intact(a, PS, A_PAGES, 1);
+    unlink(a);
+}
+END_TEST
+
+/* Proves a pool takes BP_MAX_FILES files and refuses one more with
+ * -EMFILE, a detail naming the limit and the way out, no number written
+ * and the file untouched; a detached file's number is taken again. */
+START_TEST(test_attach_max_files)
+{
+    /* New empty files as arrays of pages (BP_NOHEADER): no header is
+     * written and synced 4096 times, and a path not there yet is not
+     * compared with every file attached before it. */
+    bp_pool *pool = pool_of(16, BP_NOHEADER | BP_CREATE);
+    char name[64];
+    for (uint32_t i = 0; i < BP_MAX_FILES; i++) {
+        (void)snprintf(name, sizeof name, "max_%u.data", i);
+        char *path = tu_path(name);
+        ck_assert_uint_eq(attach(pool, path), i);
+    }
+    char *extra = tu_path("max_extra.data");
+    tu_make_raw_file(extra, PS, 4, 9);
+    uint32_t n = 77;
+    TU_EXPECT_ERR(bp_attach(pool, extra, &n), -EMFILE, "BP_MAX_FILES",
+                  "4096", "detach one first");
+    ck_assert_uint_eq(n, 77);
+    struct bp_info info;
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    ck_assert_uint_eq(info.files, BP_MAX_FILES);
+    ck_assert_int_eq(tu_file_size(extra), (off_t)PS * 4);
+    ck_assert_int_eq(bp_detach(pool, 1234), 0);
+    ck_assert_uint_eq(attach(pool, extra), 1234);
+    expect(pool, 1234, 3, 9);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Every write request of the pool fails with EIO (the AIO layer's
+ * per-request hook, aio.h). */
+static int fail_writes(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    return cb->aio_lio_opcode == IO_CMD_PWRITE ||
+           cb->aio_lio_opcode == IO_CMD_PWRITEV ? -EIO : 0;
+}
+
+/* Proves a cut whose write-back of a dirty page past it fails cuts
+ * nothing: the write's error comes back naming the page, and the page
+ * count, the file, its header and the page's change all stay (the page is
+ * still dirty: nothing is lost).  Once writes work again the change
+ * reaches the file and the cut goes through. */
+START_TEST(test_truncate_writeback_fails)
+{
+    char *a = tu_path("files_a.data");
+    tu_make_file(a, PS, A_PAGES, 1);
+    uint64_t recorded = header_pages(a);
+    bp_pool *pool = open_file(a, 32, BP_NOFLUSH | BP_NOREADAHEAD);
+    rewrite(pool, 0, 30, 7);
+    atomic_store(&pool->aio.fault, fail_writes);
+    int r = bp_truncate_file(pool, 0, 20);
+    atomic_store(&pool->aio.fault, NULL);
+    TU_EXPECT_ERR(r, -EIO, "30");
+    ck_assert_uint_eq(bp_page_count(pool), A_PAGES);
+    ck_assert_uint_eq(file_bytes(a), (uint64_t)PS * (1 + A_PAGES));
+    ck_assert_uint_eq(header_pages(a), recorded);
+    ck_assert_uint_eq(file_info(pool, 0).dirty, 1);
+    expect(pool, 0, 30, 7);
+    ck_assert_int_eq(bp_sync(pool), 0);
+    uint8_t *buf = tu_keep(malloc(PS));
+    tu_read_page(a, PS, 30, buf);
+    ck_assert(tu_stamped(buf, PS, 30, 7));
+    ck_assert_int_eq(bp_truncate_file(pool, 0, 20), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    tu_file_intact(a, PS, 20, 1);
+    unlink(a);
+}
+END_TEST
+
+/* Proves a detach whose write-back fails leaves the file attached, pages
+ * and all: the error comes back, the dirty page keeps its change and is
+ * still dirty, the file's number still names it and the other file goes
+ * on; once writes work again the detach writes the change and lets go. */
+START_TEST(test_detach_writeback_fails)
+{
+    char *a, *b;
+    make_two(&a, &b);
+    bp_pool *pool = pool_of(16, BP_NOFLUSH | BP_NOREADAHEAD);
+    attach(pool, a);
+    attach(pool, b);
+    rewrite(pool, 1, 5, 9);
+    atomic_store(&pool->aio.fault, fail_writes);
+    int r = bp_detach(pool, 1);
+    atomic_store(&pool->aio.fault, NULL);
+    TU_EXPECT_ERR(r, -EIO, "5");
+    struct bp_info info;
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    ck_assert_uint_eq(info.files, 2);
+    ck_assert_uint_eq(file_info(pool, 1).dirty, 1);
+    expect(pool, 1, 5, 9);
+    expect(pool, 1, 6, 2);
+    expect(pool, 0, 5, 1);
+    ck_assert_int_eq(bp_detach(pool, 1), 0);
+    struct bp_file_info fi;
+    ck_assert_int_eq(bp_file_info(pool, 1, &fi), -BP_ENOFILE);
+    uint32_t mb[B_PAGES];
+    for (uint64_t p = 0; p < B_PAGES; p++)
+        mb[p] = 2;
+    mb[5] = 9;
+    tu_expect_file(b, PS, mb, B_PAGES);
+    ck_assert_int_eq(bp_close(pool), 0);
+    tu_file_intact(a, PS, A_PAGES, 1);
+    unlink(a);
+    unlink(b);
+}
+END_TEST
+
+/* A bp_detach of file 0 started from the before_write hook of the first
+ * page written, which returns once the detach holds the files lock. */
+struct detacher {
+    bp_pool *pool;
+    _Atomic int started;
+    int r;
+    pthread_t t;
+};
+
+static void *detach_main(void *arg)
+{
+    struct detacher *d = arg;
+    d->r = bp_detach(d->pool, 0);
+    return NULL;
+}
+
+static int start_detach(void *arg, uint64_t pgno, const void *data,
+                        uint32_t page_size)
+{
+    (void)pgno;
+    (void)data;
+    (void)page_size;
+    struct detacher *d = arg;
+    if (atomic_exchange(&d->started, 1))
+        return 0;
+    if (pthread_create(&d->t, NULL, detach_main, d) != 0) {
+        atomic_store(&d->started, 2);
+        return 0;
+    }
+    /* The detach waits for this page's pin (held for the write) with the
+     * lock held, so it cannot be done before this sees the lock taken. */
+    while (pthread_mutex_trylock(&d->pool->files_mu) == 0) {
+        pthread_mutex_unlock(&d->pool->files_mu);
+        usleep(100);
+    }
+    return 0;
+}
+
+/* Proves a cut whose file is detached while it writes back the pages past
+ * the cut stops with -BP_ENOFILE saying so, and cuts nothing: the detach
+ * wrote the whole file back, header and all, changes below and past the
+ * cut included. */
+START_TEST(test_truncate_detached_meanwhile)
+{
+    char *a = tu_path("files_a.data");
+    tu_make_file(a, PS, A_PAGES, 1);
+    struct detacher d = { .started = 0 };
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_frames = 32;
+    o.flags = BP_NOFLUSH | BP_NOREADAHEAD;
+    o.before_write = start_detach;
+    o.before_write_arg = &d;
+    bp_pool *pool = NULL;
+    ck_assert_msg(bp_open(a, &o, &pool) == 0, "%s", bp_errdetail());
+    d.pool = pool;
+    rewrite(pool, 0, 5, 6);     /* below the cut: the detach writes it */
+    rewrite(pool, 0, 30, 7);    /* past it: the cut writes it first */
+    int r = bp_truncate_file(pool, 0, 20);
+    ck_assert_int_eq(atomic_load(&d.started), 1);
+    pthread_join(d.t, NULL);
+    TU_EXPECT_ERR(r, -BP_ENOFILE, "bp_truncate_file", "detached during the "
+                  "call");
+    ck_assert_msg(d.r == 0, "bp_detach: %d", d.r);
+    struct bp_info info;
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    ck_assert_uint_eq(info.files, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_uint_eq(header_pages(a), A_PAGES);
+    uint32_t model[A_PAGES];
+    for (uint64_t p = 0; p < A_PAGES; p++)
+        model[p] = 1;
+    model[5] = 6;
+    model[30] = 7;
+    tu_expect_file(a, PS, model, A_PAGES);
+    ck_assert_uint_eq(file_bytes(a), (uint64_t)PS * (1 + A_PAGES));
+    unlink(a);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -1033,6 +1272,11 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_truncate_after_lost_durability);
     tcase_add_test(tc, test_truncate_while_reading);
     tcase_add_test(tc, test_detach_forgets_history);
+    tcase_add_test(tc, test_attach_misaligned_file);
+    tcase_add_test(tc, test_attach_max_files);
+    tcase_add_test(tc, test_truncate_writeback_fails);
+    tcase_add_test(tc, test_detach_writeback_fails);
+    tcase_add_test(tc, test_truncate_detached_meanwhile);
     suite_add_tcase(s, tc);
     return s;
 }
