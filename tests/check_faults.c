@@ -1646,6 +1646,73 @@ START_TEST(test_header_io_faults)
 }
 END_TEST
 
+/* Proves an open that gave an existing empty file its header and then
+ * failed (the fdatasync after the header write, or after laying out a
+ * doublewrite area) leaves the file empty again, as it found it - not a
+ * file with a header nobody made durable - and that the next open makes
+ * it whole. */
+START_TEST(test_empty_file_header_undone)
+{
+    static const uint32_t flags[] = { 0, BP_DOUBLEWRITE };
+    for (size_t i = 0; i < 2; i++) {
+        reset_faults();
+        char *path = tu_path(i ? "empty-dw.bp" : "empty.bp");
+        int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+        bp_pool *pool;
+        sys_fail(BP__FAULT_FDATASYNC, 1, -EIO);
+        TU_EXPECT_ERR(tu_try_open(path, flags[i], PS, 16, &pool), -EIO, path,
+                      "header");
+        ck_assert_ptr_null(pool);
+        ck_assert_int_eq(atomic_load(&sys_calls[BP__FAULT_PWRITE]), 1);
+        ck_assert_int_eq(tu_file_size(path), 0);
+        reset_faults();
+        ck_assert_msg(tu_try_open(path, flags[i], PS, 16, &pool) == 0, "%s",
+                      bp_errdetail());
+        ck_assert_uint_eq(bp_page_count(pool), 0);
+        ck_assert_int_eq(bp_close(pool), 0);
+        ck_assert_int_eq(tu_file_size(path), (off_t)PS * (i ? 1 + BP__DW_PAGES : 1));
+    }
+}
+END_TEST
+
+/* Proves a doublewrite file whose creation was cut short after its header
+ * (before its area was laid out), opened while laying the area out fails,
+ * is refused with the error, a detail naming the area and the cause, and
+ * no pool; the ftruncate failing leaves the file as it was.  Once the
+ * fault is gone the open finishes the file. */
+START_TEST(test_unfinished_area_layout_fails)
+{
+    static const enum bp__fault_op ops[] = { BP__FAULT_FTRUNCATE,
+                                             BP__FAULT_FDATASYNC };
+    reset_faults();
+    char *path = tu_path("dw-unfinished.bp");
+    bp_pool *pool;
+    ck_assert_int_eq(tu_try_open(path, BP_CREATE | BP_DOUBLEWRITE, PS, 16,
+                                 &pool), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(truncate(path, (off_t)PS), 0);
+    for (size_t i = 0; i < 2; i++) {
+        sys_fail(ops[i], 1, -EIO);
+        TU_EXPECT_ERR(tu_try_open(path, 0, 0, 16, &pool), -EIO, path,
+                      "doublewrite area", "cut short");
+        ck_assert_ptr_null(pool);
+        if (ops[i] == BP__FAULT_FTRUNCATE)
+            ck_assert_int_eq(tu_file_size(path), (off_t)PS);
+        reset_faults();
+    }
+    ck_assert_msg(tu_try_open(path, 0, 0, 16, &pool) == 0, "%s",
+                  bp_errdetail());
+    ck_assert_uint_eq(bp_page_count(pool), 0);
+    struct bp_info info;
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    ck_assert_uint_eq(info.doublewrite_pages, BP__DW_PAGES);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(tu_file_size(path), (off_t)PS * (1 + BP__DW_PAGES));
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("faults");
@@ -1693,6 +1760,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_shrunk_file_not_reextended);
     tcase_add_test(tc, test_shrunk_file_flusher);
     tcase_add_test(tc, test_header_io_faults);
+    tcase_add_test(tc, test_empty_file_header_undone);
+    tcase_add_test(tc, test_unfinished_area_layout_fails);
     tcase_set_timeout(tc, 20);
     suite_add_tcase(s, tc);
     return s;
