@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -654,6 +655,82 @@ START_TEST(test_more_pins_than_frames)
 }
 END_TEST
 
+/* A block device that takes O_DIRECT (an unbound loop device: no size,
+ * nothing to harm) is opened, and only then found not to be a regular
+ * file: refused with -EINVAL saying so and naming it, writable or
+ * read-only, and left a block device.  Needs root for mknod, and a free
+ * loop device; says so and passes without. */
+START_TEST(test_block_device_refused)
+{
+    unsigned maj = 0, min = 0;
+    for (int i = 0; i < 64 && !maj; i++) {
+        char f[64];
+        unsigned long long size = 1;
+        (void)snprintf(f, sizeof f, "/sys/block/loop%d/size", i);
+        FILE *sz = fopen(f, "re");
+        if (!sz)
+            continue;
+        if (fscanf(sz, "%llu", &size) != 1)
+            size = 1;
+        fclose(sz);
+        (void)snprintf(f, sizeof f, "/sys/block/loop%d/dev", i);
+        FILE *dev = fopen(f, "re");
+        if (!dev)
+            continue;
+        if (size != 0 || fscanf(dev, "%u:%u", &maj, &min) != 2)
+            maj = 0;
+        fclose(dev);
+    }
+    char *node = tu_path("blockdev");
+    if (!maj || mknod(node, S_IFBLK | 0600, makedev(maj, min)) != 0) {
+        fprintf(stderr, "test_block_device_refused: no free loop device, or "
+                "not root: skipped\n");
+        return;
+    }
+    bp_pool *pool = NULL;
+    TU_EXPECT_ERR(tu_try_open(node, 0, PS, 8, &pool), -EINVAL,
+                  "not a regular file", node);
+    TU_EXPECT_ERR(tu_try_open(node, BP_CREATE, PS, 8, &pool), -EINVAL,
+                  "not a regular file", node);
+    TU_EXPECT_ERR(tu_try_open(node, BP_RDONLY, PS, 8, &pool), -EINVAL,
+                  "not a regular file", node);
+    ck_assert_ptr_null(pool);
+    struct stat st;
+    ck_assert_int_eq(lstat(node, &st), 0);
+    ck_assert(S_ISBLK(st.st_mode));
+    ck_assert_int_eq(unlink(node), 0);
+}
+END_TEST
+
+/* bp_pool_create refuses what bp_open refuses before it opens a file - a
+ * NULL out, unknown flags, a bad page size - and a pool too large to map,
+ * each with its code and a detail, never writing *out. */
+START_TEST(test_pool_create_bad_input)
+{
+    bp_pool *const untouched = (bp_pool *)&untouched;
+    bp_pool *pool = untouched;
+    struct bp_options o;
+    bp_options_init(&o);
+    TU_EXPECT_ERR(bp_pool_create(&o, NULL), -EINVAL, "bp_pool_create", "out");
+    o.flags = 0x80000000u;
+    TU_EXPECT_ERR(bp_pool_create(&o, &pool), -EINVAL, "0x80000000");
+    bp_options_init(&o);
+    o.page_size = 3000;
+    TU_EXPECT_ERR(bp_pool_create(&o, &pool), -BP_EPAGESIZE, "3000");
+    bp_options_init(&o);
+    o.page_size = 1u << 20;
+    o.pool_frames = UINT32_MAX / 2;   /* 2 PiB: more than the address space */
+    TU_EXPECT_ERR(bp_pool_create(&o, &pool), -ENOMEM, "frame arena",
+                  "smaller pool");
+    ck_assert_ptr_eq(pool, untouched);
+    /* Nothing was left half made: a pool is made as before. */
+    bp_options_init(&o);
+    o.pool_frames = 8;
+    ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("badinput");
@@ -667,6 +744,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_failed_create_leaves_no_file);
     tcase_add_test(tc, test_directory_path);
     tcase_add_test(tc, test_not_regular_file);
+    tcase_add_test(tc, test_block_device_refused);
+    tcase_add_test(tc, test_pool_create_bad_input);
     tcase_set_timeout(tc, 10);
     suite_add_tcase(s, tc);
 
