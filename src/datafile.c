@@ -388,10 +388,12 @@ static int sync_parent(const char *path)
     if (fd >= 0)
         close(fd);
     free(dir);
+    /* Only an fsync error is the device's: an open one (EMFILE, ENFILE,
+     * ENOMEM) is this process's or the system's limit. */
     if (e && e != EINVAL && e != EACCES)
-        return bp__fail(-e, "cannot make the new file %s durable: fsync of "
-                        "its directory: %s; check the device", path,
-                        strerror(e));
+        return bp__fail(-e, "cannot make the new file %s durable: %s of its "
+                        "directory: %s%s", path, fd < 0 ? "open" : "fsync",
+                        strerror(e), fd < 0 ? "" : "; check the device");
     return 0;
 }
 

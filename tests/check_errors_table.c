@@ -972,6 +972,56 @@ START_TEST(test_use_after_close)
 }
 END_TEST
 
+/* Creating a doublewrite file past the process's file size limit
+ * (RLIMIT_FSIZE: the header page fits, its area does not) fails bp_open
+ * with -EFBIG and a detail naming the new file; the file is removed. */
+START_TEST(test_create_area_efbig)
+{
+    char *path = tu_path("efbig-dw.bp");
+    struct rlimit old, lim;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*old_sig)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 4 * PS;
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    bp_pool *pool;
+    int r = tu_try_open(path, BP_CREATE | BP_DOUBLEWRITE, PS, 8, &pool);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, old_sig);
+    TU_EXPECT_ERR(r, -EFBIG, path, "header of the new file");
+    ck_assert_ptr_null(pool);
+    tu_assert_no_file(path);
+}
+END_TEST
+
+/* Creating a file whose name cannot be made durable - its directory
+ * cannot be opened, the process's descriptor limit (RLIMIT_NOFILE) being
+ * reached by the file's own descriptor - fails bp_open with the errno and
+ * a detail naming the file and what failed on its directory (not a device
+ * to check); the file is removed, and the next open makes it. */
+START_TEST(test_create_dir_open_fails)
+{
+    char *path = tu_path("nodirfd.bp");
+    struct rlimit old, lim;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ck_assert_int_ge(lowest, 0);
+    close(lowest);
+    lim = old;
+    lim.rlim_cur = (rlim_t)lowest + 1;   /* the data file's descriptor only */
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &lim), 0);
+    bp_pool *pool;
+    int r = tu_try_open(path, BP_CREATE, PS, 8, &pool);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    TU_EXPECT_ERR(r, -EMFILE, path, "open of its directory");
+    ck_assert_ptr_null(strstr(bp_errdetail(), "device"));
+    ck_assert_ptr_null(pool);
+    tu_assert_no_file(path);
+    ck_assert_int_eq(tu_try_open(path, BP_CREATE, PS, 8, &pool), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("errors_table");
@@ -986,6 +1036,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_io_setup_eagain);
     tcase_add_test(tc, test_header_refused);
     tcase_add_test(tc, test_open_shrunk);
+    tcase_add_test(tc, test_create_area_efbig);
+    tcase_add_test(tc, test_create_dir_open_fails);
     tcase_set_timeout(tc, 10);
     suite_add_tcase(s, tc);
 
