@@ -61,11 +61,11 @@ static struct holder hold_in_child(const char *path, uint32_t flags)
         bp_pool *pool = NULL;
         int r = tu_try_open(path, flags, PS, 16, &pool);
         if (write(ready[1], &r, sizeof(r)) != (ssize_t)sizeof(r))
-            _exit(2);
+            tu_child_exit(2);
         char c;
         while (read(release[0], &c, 1) > 0)
             ;
-        _exit(r == 0 && bp_close(pool) == 0 ? 0 : 1);
+        tu_child_exit(r == 0 && bp_close(pool) == 0 ? 0 : 1);
     }
     close(ready[1]);
     close(release[0]);
