@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "aio.h"
 #include "bpool.h"
@@ -91,6 +92,8 @@ struct bp__datafile {
                                       page size with a header, 0 without
                                       (BP_NOHEADER) */
     uint64_t pages_at_open;        /* [const] */
+    dev_t dev;                     /* [const] the file's identity, from */
+    ino_t ino;                     /* [const] its fstat at open */
     uint32_t number;               /* [const] in the pool (BP_PAGE_FILE) */
     _Atomic uint64_t pages_read;   /* [atomic] since attached: bp_file_info */
     _Atomic uint64_t pages_written; /* [atomic] likewise */
@@ -390,6 +393,12 @@ uint64_t bp__file_pages_now(struct bp__datafile *df);
 int bp__file_shrunk(struct bp__datafile *df, uint64_t pages_now);
 
 /* files.c */
+/* The number of the attached file that `st` (a stat of a path) is, or
+ * -1: the same device and inode.  Compares what each file's open
+ * recorded, no system call per file (bp_attach asks it for every
+ * attach).  Caller holds files_mu. */
+struct stat;
+int bp__file_attached_as(bp_pool *pool, const struct stat *st);
 /* Open the data file at path as file number n of the pool (its slot
  * empty), with options o (o->page_size 0: the file's, then set); the
  * caller holds files_mu or is bp_open. */

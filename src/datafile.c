@@ -305,6 +305,8 @@ static int check_file(struct bp__datafile *df, struct bp_options *o)
     if (!S_ISREG(st.st_mode))
         return bp__fail(-EINVAL, "%s is not a regular file; bpool keeps its "
                         "pages in a regular file", df->path);
+    df->dev = st.st_dev;
+    df->ino = st.st_ino;
     bool new_header = false;
     int r = probe_alignment(df);
     if (r == 0)

@@ -72,19 +72,26 @@ void bp__files_free(bp_pool *pool, bool in_child)
  * does not fit); 0 otherwise.  Caller holds files_mu. */
 static int already_attached(bp_pool *pool, const char *path)
 {
-    struct stat st, at;
+    struct stat st;
     if (stat(path, &st) != 0)
         return 0;   /* not there yet (BP_CREATE), or open says why */
-    for (uint32_t n = 0; n < BP_MAX_FILES; n++) {
-        struct bp__datafile *df = atomic_load(&pool->files[n]);
-        if (df && fstat(df->fd, &at) == 0 && at.st_dev == st.st_dev &&
-            at.st_ino == st.st_ino)
-            return bp__fail(-BP_ELOCKED, "bp_attach: %s is attached to this "
-                            "pool already, as file %u (%s); a file is "
-                            "attached once - name its pages "
-                            "BP_PAGE_ID(%u, page)", path, n, df->path, n);
-    }
+    int n = bp__file_attached_as(pool, &st);
+    if (n >= 0)
+        return bp__fail(-BP_ELOCKED, "bp_attach: %s is attached to this "
+                        "pool already, as file %d (%s); a file is attached "
+                        "once - name its pages BP_PAGE_ID(%d, page)", path, n,
+                        atomic_load(&pool->files[n])->path, n);
     return 0;
+}
+
+int bp__file_attached_as(bp_pool *pool, const struct stat *st)
+{
+    for (uint32_t n = 0; n < BP_MAX_FILES; n++) {
+        const struct bp__datafile *df = atomic_load(&pool->files[n]);
+        if (df && df->dev == st->st_dev && df->ino == st->st_ino)
+            return (int)n;
+    }
+    return -1;
 }
 
 int bp_attach(bp_pool *pool, const char *path, uint32_t *file)

@@ -152,15 +152,13 @@ static int may_replace(bp_pool *pool, const char *path, const char *fn,
                                               "%s: %s; check the directory and "
                                               "its permissions", fn, path,
                                               strerror(errno));
-    for (uint32_t n = 0; n < BP_MAX_FILES; n++) {
-        struct bp__datafile *df = atomic_load(&pool->files[n]);
-        struct stat fs;
-        if (df && fstat(df->fd, &fs) == 0 && fs.st_dev == st.st_dev &&
-            fs.st_ino == st.st_ino)
-            return bp__fail(-EINVAL, "%s: %s is data file %u of this pool "
-                            "(%s): a dump there would replace it; name "
-                            "another file for the dump, such as %s.warm", fn,
-                            path, n, df->path, df->path);
+    int n = bp__file_attached_as(pool, &st);
+    if (n >= 0) {
+        const char *file = atomic_load(&pool->files[n])->path;
+        return bp__fail(-EINVAL, "%s: %s is data file %d of this pool (%s): "
+                        "a dump there would replace it; name another file "
+                        "for the dump, such as %s.warm", fn, path, n, file,
+                        file);
     }
     if (datafiles_only)
         return 0;
