@@ -1092,15 +1092,6 @@ START_TEST(test_attach_max_files)
 }
 END_TEST
 
-/* Every write request of the pool fails with EIO (the AIO layer's
- * per-request hook, aio.h). */
-static int fail_writes(void *arg, const struct iocb *cb)
-{
-    (void)arg;
-    return cb->aio_lio_opcode == IO_CMD_PWRITE ||
-           cb->aio_lio_opcode == IO_CMD_PWRITEV ? -EIO : 0;
-}
-
 /* Proves a cut whose write-back of a dirty page past it fails cuts
  * nothing: the write's error comes back naming the page, and the page
  * count, the file, its header and the page's change all stay (the page is
@@ -1113,7 +1104,7 @@ START_TEST(test_truncate_writeback_fails)
     uint64_t recorded = header_pages(a);
     bp_pool *pool = open_file(a, 32, BP_NOFLUSH | BP_NOREADAHEAD);
     rewrite(pool, 0, 30, 7);
-    atomic_store(&pool->aio.fault, fail_writes);
+    atomic_store(&pool->aio.fault, tu_fail_writes);
     int r = bp_truncate_file(pool, 0, 20);
     atomic_store(&pool->aio.fault, NULL);
     TU_EXPECT_ERR(r, -EIO, "30");
@@ -1145,7 +1136,7 @@ START_TEST(test_detach_writeback_fails)
     attach(pool, a);
     attach(pool, b);
     rewrite(pool, 1, 5, 9);
-    atomic_store(&pool->aio.fault, fail_writes);
+    atomic_store(&pool->aio.fault, tu_fail_writes);
     int r = bp_detach(pool, 1);
     atomic_store(&pool->aio.fault, NULL);
     TU_EXPECT_ERR(r, -EIO, "5");

@@ -301,13 +301,6 @@ START_TEST(test_shrink_gives_up)
 }
 END_TEST
 
-static int fail_writes(void *arg, const struct iocb *cb)
-{
-    (void)arg;
-    return cb->aio_lio_opcode == IO_CMD_PWRITE ||
-           cb->aio_lio_opcode == IO_CMD_PWRITEV ? -EIO : 0;
-}
-
 /* Every write fails: the shrink cannot empty its frames of dirty pages,
  * gives up with the write's error, and keeps the pages (dirty, in memory)
  * and the size; once the device is well it shrinks. */
@@ -320,7 +313,7 @@ START_TEST(test_shrink_write_fails)
     ck_assert_int_eq(bp_resize(pool, (uint64_t)MAX_FRAMES * PS), 0);
     for (uint64_t p = 0; p < 200; p++)
         tu_rewrite_page(pool, p, 1, 2);
-    atomic_store(&pool->aio.fault, fail_writes);
+    atomic_store(&pool->aio.fault, tu_fail_writes);
     TU_EXPECT_ERR(bp_resize(pool, 16 * PS), -EIO, "writing back failed",
                   "stays dirty", "keeps its 256 frames");
     atomic_store(&pool->aio.fault, NULL);

@@ -88,6 +88,13 @@ void tu_in_child(int (*fn)(void *arg), void *arg)
                   (unsigned)status);
 }
 
+int tu_fail_writes(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    return cb->aio_lio_opcode == IO_CMD_PWRITE ||
+           cb->aio_lio_opcode == IO_CMD_PWRITEV ? -EIO : 0;
+}
+
 void *tu_keep(void *p)
 {
     /* A forked test is short-lived: a fixed array is enough, and what

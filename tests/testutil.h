@@ -36,6 +36,11 @@ void tu_child_exit(int code) __attribute__((noreturn));
  * child that runs more than 10 s is killed (a hang fails the test). */
 void tu_in_child(int (*fn)(void *arg), void *arg);
 
+/* An AIO fault hook (struct bp__aio.fault, aio.h) under which every write
+ * request fails with EIO and every read goes ahead. */
+struct iocb;
+int tu_fail_writes(void *arg, const struct iocb *cb);
+
 /* "<tu_dir()>/<name>", malloc'ed and kept (tu_keep). */
 char *tu_path(const char *name);
 
