@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -212,11 +213,19 @@ static int injected(enum tap_call call, const struct bp__io_engine *eng)
     return inject.err;
 }
 
+/* What io_uring's own setup last returned (1: not called yet). */
+static _Atomic int uring_setup_result = 1;
+
 static int tap_setup(const struct bp__io_engine *eng, unsigned depth,
                      bp__io_ctx *ctx)
 {
     int e = injected(TAP_SETUP, eng);
-    return e ? e : eng->setup(depth, ctx);
+    if (e)
+        return e;
+    int r = eng->setup(depth, ctx);
+    if (strcmp(eng->name, "io_uring") == 0)
+        atomic_store(&uring_setup_result, r);
+    return r;
 }
 
 static int tap_submit(const struct bp__io_engine *eng, bp__io_ctx ctx, long n,
@@ -259,6 +268,19 @@ static int tap_register_arena(bp__io_ctx ctx, size_t offset, size_t len)
     return atomic_load(&refuse_registrations) ? -ENOMEM : 0;
 }
 
+/* Data files' registrations refused as a kernel out of memory refuses
+ * them, and how many were asked for. */
+static _Atomic bool refuse_files;
+static _Atomic int file_registrations;
+
+static int tap_register_file(bp__io_ctx ctx, int fd)
+{
+    (void)ctx;
+    (void)fd;
+    atomic_fetch_add(&file_registrations, 1);
+    return atomic_load(&refuse_files) ? -ENOMEM : 0;
+}
+
 /* Completions turned into -EAGAIN, as a kernel that could not issue a
  * request without blocking reports it: every other one (eagain_every 2),
  * or all (1); 0: none. */
@@ -281,6 +303,7 @@ const struct bp__io_tap bp__io_tap = {
     .submit = tap_submit,
     .getevents = tap_getevents,
     .register_arena = tap_register_arena,
+    .register_file = tap_register_file,
     .completion = tap_completion,
 };
 
@@ -1133,6 +1156,266 @@ START_TEST(test_fork_child_registry)
 }
 END_TEST
 
+/* A data file's registration the kernel refuses leaves its requests to
+ * name the descriptor: everything reads and writes, none is counted as
+ * sent with a registered file, and a refused file is not asked for
+ * again on every request (once per ring). */
+START_TEST(test_uring_file_registration_refused)
+{
+    probe_registrations();   /* before the tap's counts start */
+    char *path = tu_path("engine_files_refused.data");
+    tu_make_file(path, PS, 64, 1);
+    atomic_store(&refuse_files, true);
+    atomic_store(&file_registrations, 0);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.io_engine = BP_IO_URING;
+    bp_pool *pool = tu_open_opts(path, 16, BP_NOREADAHEAD | BP_NOFLUSH, &o);
+    for (uint64_t p = 0; p < 64; p++)
+        tu_rewrite_page(pool, p, 1, 2);   /* misses and evictions' writes */
+    ck_assert_int_ge(bp_checkpoint(pool), 0);
+    for (uint64_t p = 0; p < 64; p++)
+        tu_expect_page(pool, p, BP_READ, 2);
+    ck_assert_uint_eq(fixed_files(pool), 0);
+    ck_assert_uint_eq(tu_stats(pool).io_errors, 0);
+    int asked = atomic_load(&file_registrations);
+    if (all_files())   /* a table to register in */
+        ck_assert_int_ge(asked, 1);
+    ck_assert_int_le(asked, 8);   /* once per ring, not per request */
+    ck_assert_int_eq(bp_close(pool), 0);
+    atomic_store(&refuse_files, false);
+    pool = open_engine(path, BP_IO_LIBAIO, 16);
+    for (uint64_t p = 0; p < 64; p++)
+        tu_expect_page(pool, p, BP_READ, 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* A pool that registers no buffers (BP_IO_NO_FIXED_BUFFERS) shrinks and
+ * grows on io_uring as on libaio: nothing to trim, every page reads
+ * back, none is sent with a registered buffer. */
+START_TEST(test_uring_resize_without_fixed_buffers)
+{
+    enum { FILE_PAGES = 1024, FRAMES = 512, SHRUNK = 128, GROWN = 768 };
+    char *path = tu_path("engine_nofixed_resize.data");
+    tu_make_file(path, PS, FILE_PAGES, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.io_engine = BP_IO_URING;
+    o.io_flags = BP_IO_NO_FIXED_BUFFERS;
+    o.pool_bytes_max = (uint64_t)GROWN * PS;
+    bp_pool *pool = tu_open_opts(path, FRAMES, BP_NOREADAHEAD, &o);
+    for (uint64_t p = 0; p < FRAMES; p++)
+        tu_rewrite_page(pool, p, 1, 2);
+    ck_assert_int_eq(bp_resize(pool, (uint64_t)SHRUNK * PS), 0);
+    ck_assert_int_eq(bp_resize(pool, (uint64_t)GROWN * PS), 0);
+    for (uint64_t p = 0; p < FILE_PAGES; p++)
+        tu_expect_page(pool, p, BP_READ, p < FRAMES ? 2 : 1);
+    ck_assert_uint_eq(fixed_count(pool), 0);
+    ck_assert_uint_eq(tu_stats(pool).io_errors, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* One read of `len` bytes at page `page` of fd into buf through aio: its
+ * result. */
+static long aio_read1(struct bp__aio *aio, int fd, void *buf, size_t len,
+                      uint64_t page)
+{
+    struct bp__io io;
+    memset(&io, 0, sizeof io);
+    io_prep_pread(&io.cb, fd, buf, len, tu_page_offset(PS, page));
+    ck_assert_int_eq(bp__aio_run(aio, &io, 1), 0);
+    return io.res;
+}
+
+/* The registered buffers and files aio's requests have used since *b,
+ * *f (which move on to now). */
+static void fixed_since(struct bp__aio *aio, unsigned long long *b,
+                        unsigned long long *f, unsigned long long *db,
+                        unsigned long long *df)
+{
+    unsigned long long nb = 0, nf = 0;
+    bp__aio_fixed_counts(aio, &nb, &nf);
+    *db = nb - *b;
+    *df = nf - *f;
+    *b = nb;
+    *f = nf;
+}
+
+static struct bp__aio plain_aio;
+
+/* What no registration covers goes plain, and reads what it should: a
+ * buffer outside the frame arena, one across two of its chunks (each
+ * chunk is a registration of its own), and a descriptor that is not one
+ * of the files the registry was told of; the counts say which requests
+ * went with a registration. */
+START_TEST(test_uring_plain_outside_registrations)
+{
+    probe_registrations();
+    const size_t MiB = 1u << 20;
+    char *a = tu_path("engine_plain_a.data");
+    char *b = tu_path("engine_plain_b.data");
+    tu_make_file(a, PS, 8, 1);
+    tu_make_file(b, PS, 8, 2);
+    int fa = open(a, O_RDWR | O_DIRECT), fb = open(b, O_RDWR | O_DIRECT);
+    ck_assert(fa >= 0 && fb >= 0);
+    char *arena = NULL, *outside = NULL;
+    ck_assert_int_eq(posix_memalign((void **)&arena, 2 * MiB, 4 * MiB), 0);
+    ck_assert_int_eq(posix_memalign((void **)&outside, 4096, PS), 0);
+    memset(arena, 0, 4 * MiB);
+    unsigned granted = 0;
+    ck_assert_int_eq(bp__aio_init_engine(&plain_aio, &bp__engine_uring, 16,
+                                         &granted), 0);
+    plain_aio.lanes_max = 0;   /* one ring */
+    bp__aio_registry_open(&plain_aio, arena, 4 * MiB, 4 * MiB);
+    bp__aio_file_add(&plain_aio, fa);
+    bool counted = all_buffers() && all_files();
+    unsigned long long nb = 0, nf = 0, db, df;
+    ck_assert_int_eq(aio_read1(&plain_aio, fa, arena, PS, 1), PS);
+    ck_assert(tu_stamped(arena, PS, 1, 1));
+    fixed_since(&plain_aio, &nb, &nf, &db, &df);
+    if (counted)   /* both registered */
+        ck_assert(db == 1 && df == 1);
+    ck_assert_int_eq(aio_read1(&plain_aio, fa, outside, PS, 2), PS);
+    ck_assert(tu_stamped(outside, PS, 2, 1));
+    fixed_since(&plain_aio, &nb, &nf, &db, &df);
+    ck_assert_uint_eq(db, 0);
+    if (counted)
+        ck_assert_uint_eq(df, 1);
+    char *across = arena + 2 * MiB - PS;   /* the last page of chunk 0 */
+    ck_assert_int_eq(aio_read1(&plain_aio, fa, across, 2 * PS, 3), 2 * PS);
+    ck_assert(tu_stamped(across, PS, 3, 1));
+    ck_assert(tu_stamped(across + PS, PS, 4, 1));
+    fixed_since(&plain_aio, &nb, &nf, &db, &df);
+    ck_assert_uint_eq(db, 0);
+    if (counted)
+        ck_assert_uint_eq(df, 1);
+    ck_assert_int_eq(aio_read1(&plain_aio, fb, arena + PS, PS, 5), PS);
+    ck_assert(tu_stamped(arena + PS, PS, 5, 2));
+    fixed_since(&plain_aio, &nb, &nf, &db, &df);
+    ck_assert_uint_eq(df, 0);
+    if (counted)
+        ck_assert_uint_eq(db, 1);
+    bp__aio_file_remove(&plain_aio, fa);
+    bp__aio_destroy(&plain_aio, false);
+    close(fa);
+    close(fb);
+    free(arena);
+    free(outside);
+    unlink(a);
+    unlink(b);
+}
+END_TEST
+
+/* An arena reserved past 16384 chunks of 2 MiB (32 GiB: the kernel's
+ * largest table of buffers) is cut into chunks of 4 MiB, so that its
+ * frames still go with registered buffers: a chunk is registered whole,
+ * once, the first time a request needs it. */
+START_TEST(test_uring_fixed_chunks_of_a_large_arena)
+{
+    probe_registrations();
+    const size_t MiB = 1u << 20, reserve = (size_t)40 << 30;
+    char *path = tu_path("engine_large_arena.data");
+    tu_make_file(path, PS, 8, 1);
+    int fd = open(path, O_RDWR | O_DIRECT);
+    ck_assert_int_ge(fd, 0);
+    char *arena = mmap(NULL, reserve, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    ck_assert_ptr_ne(arena, MAP_FAILED);
+    unsigned granted = 0;
+    ck_assert_int_eq(bp__aio_init_engine(&plain_aio, &bp__engine_uring, 16,
+                                         &granted), 0);
+    plain_aio.lanes_max = 0;
+    bp__aio_registry_open(&plain_aio, arena, reserve, 8 * MiB);
+    bp__aio_file_add(&plain_aio, fd);
+    atomic_store(&registrations, 0);
+    unsigned long long nb = 0, nf = 0, db, df;
+    ck_assert_int_eq(aio_read1(&plain_aio, fd, arena + 3 * MiB, PS, 1), PS);
+    ck_assert(tu_stamped(arena + 3 * MiB, PS, 1, 1));
+    fixed_since(&plain_aio, &nb, &nf, &db, &df);
+    if (all_buffers()) {
+        ck_assert_uint_eq(db, 1);
+        ck_assert_int_eq(atomic_load(&registrations), 1);
+        ck_assert_uint_eq(atomic_load(&last_offset), 0);
+        ck_assert_uint_eq(atomic_load(&last_len), 4 * MiB);
+    }
+    ck_assert_int_eq(aio_read1(&plain_aio, fd, arena, PS, 2), PS);   /* the same chunk */
+    ck_assert(tu_stamped(arena, PS, 2, 1));
+    ck_assert_int_eq(aio_read1(&plain_aio, fd, arena + 5 * MiB, PS, 3), PS);
+    ck_assert(tu_stamped(arena + 5 * MiB, PS, 3, 1));
+    fixed_since(&plain_aio, &nb, &nf, &db, &df);
+    if (all_buffers()) {
+        ck_assert_uint_eq(db, 2);
+        ck_assert_int_eq(atomic_load(&registrations), 2);
+        ck_assert_uint_eq(atomic_load(&last_offset), 4 * MiB);
+        ck_assert_uint_eq(atomic_load(&last_len), 4 * MiB);
+    }
+    bp__aio_file_remove(&plain_aio, fd);
+    bp__aio_destroy(&plain_aio, false);
+    close(fd);
+    munmap(arena, reserve);
+    unlink(path);
+}
+END_TEST
+
+/* The lowest descriptor number free now. */
+static int lowest_free_fd(void)
+{
+    int fd = dup(0);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    return fd;
+}
+
+/* A process short of descriptors.  Below 64 (RLIMIT_NOFILE), a ring goes
+ * without registered files (its table of 64 would pass the limit); with
+ * none left, a lane's ring is refused (EMFILE, as the kernel says it)
+ * and its thread uses the pool's shared ring.  Every page reads and
+ * writes, nothing is counted as an error. */
+START_TEST(test_uring_descriptor_limit)
+{
+    char *path = tu_path("engine_nofile.data");
+    tu_make_file(path, PS, 64, 1);
+    /* The hard limit too, or liburing raises the soft one to make room
+     * for the table - but lowering it is for good without
+     * CAP_SYS_RESOURCE: only where the test has a process of its own. */
+    const char *fork_mode = getenv("CK_FORK");
+    bool own_process = !fork_mode || strcmp(fork_mode, "no") != 0;
+    struct rlimit saved, rl;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    rlim_t few = (rlim_t)lowest_free_fd() + 16;
+    ck_assert_uint_lt(few, 64);
+    rl.rlim_cur = few;
+    rl.rlim_max = own_process ? few : saved.rlim_max;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.io_engine = BP_IO_URING;
+    bp_pool *pool = tu_open_opts(path, 16, BP_NOREADAHEAD | BP_NOFLUSH, &o);
+    rl.rlim_cur = (rlim_t)lowest_free_fd();   /* no ring for a lane */
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    atomic_store(&uring_setup_result, 1);
+    for (uint64_t p = 0; p < 64; p++)
+        tu_rewrite_page(pool, p, 1, 2);
+    ck_assert_int_ge(bp_checkpoint(pool), 0);
+    ck_assert_int_eq(atomic_load(&uring_setup_result), -EMFILE);
+    if (own_process)
+        ck_assert_uint_eq(fixed_files(pool), 0);
+    ck_assert_uint_eq(tu_stats(pool).io_errors, 0);
+    if (own_process)
+        rl.rlim_cur = rl.rlim_max;
+    else
+        rl = saved;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    pool = open_engine(path, BP_IO_LIBAIO, 16);
+    for (uint64_t p = 0; p < 64; p++)
+        tu_expect_page(pool, p, BP_READ, 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -1158,6 +1441,11 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_uring_trim_refused_under_a_request);
     tcase_add_test(tc, test_uring_registered_files);
     tcase_add_test(tc, test_fork_child_registry);
+    tcase_add_test(tc, test_uring_file_registration_refused);
+    tcase_add_test(tc, test_uring_resize_without_fixed_buffers);
+    tcase_add_test(tc, test_uring_plain_outside_registrations);
+    tcase_add_test(tc, test_uring_fixed_chunks_of_a_large_arena);
+    tcase_add_test(tc, test_uring_descriptor_limit);
     suite_add_tcase(s, tc);
     return s;
 }
