@@ -403,7 +403,7 @@ START_TEST(test_fork_child_reads)
         if (pid == 0) {
             alarm(10);
             bp_page pg;
-            _exit(bp_pin(pool, 1, BP_READ, &pg) < 0 ? 0 : 1);
+            tu_child_exit(bp_pin(pool, 1, BP_READ, &pg) < 0 ? 0 : 1);
         }
         int status = 0;
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
@@ -453,7 +453,7 @@ START_TEST(test_fork_child_miss_lock_held)
             int prefetch = bp_prefetch(pool, 1, 4, 0);
             uint64_t n = 0;   /* growth would change the parent's file */
             int alloc = bp_alloc_page(pool, &n, &pg);
-            _exit(miss == -EINVAL && said && hit == 0 && stream == -EINVAL &&
+            tu_child_exit(miss == -EINVAL && said && hit == 0 && stream == -EINVAL &&
                   prefetch == -EINVAL && alloc == -EINVAL ? 0 : 1);
         }
         pthread_mutex_unlock(&pool->miss_mu);
@@ -568,8 +568,8 @@ START_TEST(test_fork_child_close)
             char c = 0;   /* what failed, then live on until told */
             if (write(up[1], &bad, sizeof bad) != sizeof bad ||
                 read(down[0], &c, 1) != 1)
-                _exit(1);
-            _exit(0);
+                tu_child_exit(1);
+            tu_child_exit(0);
         }
         pthread_mutex_unlock(&pool->locals_mu);
         pthread_mutex_unlock(&pool->miss_mu);
@@ -1138,7 +1138,7 @@ START_TEST(test_fork_child_registry)
     if (pid == 0) {
         alarm(20);
         int r = bp_resize(pool, (uint64_t)SHRUNK * PS);
-        _exit(r == -EINVAL && bp_detach(pool, fb) == -EINVAL ? 0 : 1);
+        tu_child_exit(r == -EINVAL && bp_detach(pool, fb) == -EINVAL ? 0 : 1);
     }
     int status = 0;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
@@ -1434,7 +1434,7 @@ START_TEST(test_uring_child_cannot_use_parent_ring)
         int bad = 0;
         bad |= (bp__engine_uring.getevents(w.ctx, 0, 2, ev) != -EINVAL) << 0;
         if (bad)   /* it took the parent's completion: the next would wait */
-            _exit(bad);
+            tu_child_exit(bad);
         bad |= (bp__engine_uring.getevents(w.ctx, 1, 2, ev) != -EINVAL) << 1;
         io_prep_pread(&child_rd, w.fd, w.buf + PS, PS, tu_page_offset(PS, 4));
         child_rd.data = &child_rd;
@@ -1442,7 +1442,7 @@ START_TEST(test_uring_child_cannot_use_parent_ring)
         bad |= (bp__engine_uring.submit(w.ctx, 1, cbs) != -EINVAL) << 2;
         bad |= (bp__engine_uring.submit_wait(w.ctx, 1, cbs, 1) != -EINVAL) << 3;
         bp__engine_uring.destroy(w.ctx);
-        _exit(bad);
+        tu_child_exit(bad);
     }
     int status = 0;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
