@@ -6,7 +6,9 @@
 # Usage: tests/coverage.sh [BUILD-DIR]
 #
 # Copies the sources to BUILD-DIR/tree (default: _coverage in the current
-# directory), configures them there with gcc's --coverage at -O0, runs
+# directory), configures them there with gcc's --coverage at -O0 (and
+# BP_TEST_COVERAGE, so that a test's forked child writes its counters
+# before _exit: tu_child_exit), runs
 # `make check`, and prints, per
 # file of src/, the lines and branches the tests executed (gcovr), then
 # the uncovered lines of each file.  The source tree is not modified.
@@ -39,7 +41,7 @@ fi
 cd "$tree" || exit 1
 jobs=$(nproc 2>/dev/null || echo 2)
 echo "coverage.sh: building with --coverage in $tree"
-{ autoreconf -fi && ./configure -q CFLAGS='-O0 -g --coverage' LDFLAGS='--coverage'; } \
+{ autoreconf -fi && ./configure -q CFLAGS='-O0 -g --coverage -DBP_TEST_COVERAGE' LDFLAGS='--coverage'; } \
     >/dev/null 2>&1 || { echo "coverage.sh: configure failed"; exit 1; }
 make -j"$jobs" >/dev/null 2>&1 || { echo "coverage.sh: the build failed"; exit 1; }
 echo "coverage.sh: running make check"

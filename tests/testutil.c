@@ -63,13 +63,17 @@ const char *tu_dir(void)
     return dir;
 }
 
-/* libgcov's, in a program built with --coverage; NULL otherwise. */
-extern void __gcov_dump(void) __attribute__((weak));
+#ifdef BP_TEST_COVERAGE
+/* libgcov's (tests/coverage.sh builds with --coverage and defines
+ * BP_TEST_COVERAGE: a weak reference would not pull it from libgcov.a). */
+extern void __gcov_dump(void);
+#endif
 
 void tu_child_exit(int code)
 {
-    if (__gcov_dump)
-        __gcov_dump();
+#ifdef BP_TEST_COVERAGE
+    __gcov_dump();
+#endif
     _exit(code);
 }
 

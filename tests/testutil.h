@@ -24,8 +24,8 @@ void *tu_keep(void *p);
 
 /* End a child that a test made with fork(): _exit(code), which leaves
  * the parent's atexit handlers and the stdio buffers the child shares
- * alone, after writing the child's coverage counters when the program is
- * built with gcc's --coverage (__gcov_dump).  With _exit alone they would
+ * alone, after writing the child's coverage counters in a coverage build
+ * (tests/coverage.sh: gcc's --coverage, and BP_TEST_COVERAGE defined).  With _exit alone they would
  * be lost, and what only a child runs - a pool used in a child of fork,
  * an open as another user - would count as never run. */
 void tu_child_exit(int code) __attribute__((noreturn));
