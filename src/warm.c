@@ -137,6 +137,64 @@ static int write_all(int fd, const uint8_t *buf, size_t len)
     return 0;
 }
 
+/* Open the scratch file PATH.tmp for this dump alone, empty; the
+ * descriptor, or a negative errno.  Whatever a crash left under the name
+ * is replaced, never written through: a symbolic link, a hard link to
+ * another file, a FIFO or a device node loses the name and a new file
+ * takes it (a directory stays: EISDIR).  Two dumps to one path at once
+ * (two threads, or two read-only pools of one file closing) take turns
+ * under a lock of the file's own (an OFD lock, released by the close
+ * after the rename): a dump that waited finds the name gone to PATH or
+ * to a newer file, and starts again, so each rename moves a whole dump
+ * written by one writer.  Where the file system has no such locks the
+ * dumps go without. */
+static int open_scratch(const char *tmp)
+{
+    for (int tries = 0; tries < 1000; tries++) {
+        struct stat ls, fs;
+        if (lstat(tmp, &ls) == 0) {
+            if (S_ISDIR(ls.st_mode))
+                return -EISDIR;
+            if ((!S_ISREG(ls.st_mode) || ls.st_nlink != 1) &&
+                unlink(tmp) < 0 && errno != ENOENT)
+                return -errno;
+        }
+        /* O_NONBLOCK: a FIFO put there meanwhile fails the open (ENXIO)
+         * instead of waiting for a reader. */
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+                      O_CLOEXEC, 0644);
+        if (fd < 0) {
+            if (errno == ELOOP || errno == EINTR)
+                continue;   /* a link put there after the look: again */
+            return -errno;
+        }
+        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+        int r;
+        while ((r = fcntl(fd, F_OFD_SETLKW, &fl)) < 0 && errno == EINTR)
+            ;
+        bool lockless = r < 0 && (errno == ENOLCK || errno == EINVAL);
+        if (r < 0 && !lockless) {
+            r = -errno;
+            close(fd);
+            return r;
+        }
+        if (fstat(fd, &fs) == 0 && lstat(tmp, &ls) == 0 &&
+            fs.st_dev == ls.st_dev && fs.st_ino == ls.st_ino &&
+            S_ISREG(fs.st_mode) && fs.st_nlink == 1) {
+            int flags = fcntl(fd, F_GETFL);
+            if (ftruncate(fd, 0) < 0 || flags < 0 ||
+                fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+                r = -errno;
+                close(fd);
+                return r;
+            }
+            return fd;
+        }
+        close(fd);   /* renamed, removed or linked meanwhile: again */
+    }
+    return -EBUSY;
+}
+
 /* May a dump replace what is at `path` (the dump or its .tmp)?  0 if
  * nothing is there, an empty regular file, or a file that starts as a
  * dump does (a damaged dump is replaced); a data file of this pool, or
@@ -171,7 +229,7 @@ static int may_replace(bp_pool *pool, const char *path, const char *fn,
     if (st.st_size == 0)
         return 0;
     uint8_t magic[sizeof(WARM_MAGIC)];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);   /* see load */
     bool dump = fd >= 0 && pread(fd, magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
                 memcmp(magic, WARM_MAGIC, sizeof magic) == 0;
     if (fd >= 0)
@@ -265,26 +323,22 @@ int bp_dump_resident(bp_pool *pool, const char *path)
     bp__put32(buf + at, bp__crc32c(0, buf, at));
     at += 4;
 
-    /* A new file, not whatever is at PATH.tmp: a symbolic link left there
-     * would have the dump written into the file it points to, which is
-     * no dump of ours.  (A directory there stays, and O_EXCL fails.) */
-    (void)unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = open_scratch(tmp);
     if (fd < 0) {
-        e = -errno;
-        e = bp__fail(e, "bp_dump_resident: cannot create %s: %s; check the "
-                     "directory and its permissions", tmp, strerror(-e));
+        e = bp__fail(fd, "bp_dump_resident: cannot create %s: %s; check the "
+                     "directory and its permissions", tmp, strerror(-fd));
         goto out;
     }
     e = write_all(fd, buf, at);
     if (e == 0 && fsync(fd) < 0)
         e = -errno;
-    if (close(fd) < 0 && e == 0)
-        e = -errno;
     if (e == 0 && rename(tmp, path) < 0)
         e = -errno;
+    if (e < 0)
+        (void)unlink(tmp);   /* still ours: its lock is held */
+    if (close(fd) < 0 && e == 0)
+        e = -errno;
     if (e < 0) {
-        unlink(tmp);
         e = bp__fail(e, "bp_dump_resident: cannot write %s: %s; the previous "
                      "dump, if any, is unchanged - check the file system",
                      path, strerror(-e));
@@ -304,24 +358,33 @@ out:
 static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
                 uint64_t *nhot)
 {
-    /* O_NONBLOCK: the open of a FIFO would wait for a writer for ever. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        int e = -errno;
-        return bp__fail(e, "bp_warm: cannot open %s: %s", path, strerror(-e));
-    }
     /* Only a regular file can be a dump: a directory's size (ext4 says
      * 2^63 - 1) or a FIFO's would be taken for a damaged dump, and its
-     * detail would tell the caller to delete it. */
+     * detail would tell the caller to delete it; and the open of a FIFO
+     * waits for a writer, of a device node may do anything.  So look
+     * before opening, and again at what was opened (O_NONBLOCK: a FIFO
+     * put there meanwhile does not hold the open), then read as usual. */
     struct stat st;
-    int bad = fstat(fd, &st) != 0 ? -errno : S_ISDIR(st.st_mode) ? -EISDIR :
-              !S_ISREG(st.st_mode) ? -BP_EDUMP : 0;
+    int fd = -1;
+    int bad = stat(path, &st) != 0 ? -errno : 0;
+    if (bad == 0 && S_ISREG(st.st_mode)) {
+        fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        int flags = fd < 0 ? -1 : fcntl(fd, F_GETFL);
+        bad = fd < 0 || fstat(fd, &st) != 0 || flags < 0 ||
+              fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0 ? -errno : 0;
+    }
+    if (bad == 0 && !S_ISREG(st.st_mode))
+        bad = S_ISDIR(st.st_mode) ? -EISDIR : -BP_EDUMP;
     if (bad < 0) {
-        close(fd);
+        if (fd >= 0)
+            close(fd);
+        if (bad != -EISDIR && bad != -BP_EDUMP)
+            return bp__fail(bad, "bp_warm: cannot open %s: %s", path,
+                            strerror(-bad));
         return bp__fail(bad, "bp_warm: cannot warm from %s: %s; name the "
                         "dump's file", path, bad == -EISDIR ? "it is a "
-                        "directory" : bad == -BP_EDUMP ? "it is not a regular "
-                        "file, so not a dump" : strerror(-bad));
+                        "directory" : "it is not a regular file, so not a "
+                        "dump");
     }
     off_t size = lseek(fd, 0, SEEK_END);
     uint8_t *buf = size >= (off_t)(WARM_HEAD + 4) &&

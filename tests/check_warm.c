@@ -414,6 +414,64 @@ START_TEST(test_dump_tmp_link_not_followed)
     ck_assert_msg(S_ISREG(st.st_mode), "the dump is not a regular file");
     ck_assert_uint_eq(st.st_size, 56 + 8 * 8 + 4);
     ck_assert_int_eq(lstat(tmp, &st), -1);
+    /* A hard link there is a name of the other file too: the dump takes
+     * the name, the other file keeps its bytes. */
+    ck_assert_int_eq(link(text, tmp), 0);
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 8);
+    t = slurp(text, &len);
+    ck_assert_uint_eq(len, 15);
+    ck_assert_int_eq(memcmp(t, "precious words\n", 15), 0);
+    free(t);
+    ck_assert_int_eq(lstat(tmp, &st), -1);
+    ck_assert_int_eq(bp_close(pool), 0);
+    pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    ck_assert_int_eq(bp_warm(pool, dump), 8);
+    ck_assert_uint_eq(tu_wait_warmed(pool).warm_pages, 8);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+struct dumper {
+    bp_pool *pool;
+    const char *dump;
+    int failed;          /* the first failure's return, or 0 */
+    char detail[256];
+};
+
+static void *dump_often(void *arg)
+{
+    struct dumper *d = arg;
+    for (int i = 0; i < 200 && !d->failed; i++) {
+        int r = bp_dump_resident(d->pool, d->dump);
+        if (r != 8) {
+            d->failed = r ? r : -1;
+            (void)snprintf(d->detail, sizeof d->detail, "%s", bp_errdetail());
+        }
+    }
+    return NULL;
+}
+
+/* Two threads dumping one pool to one path at once, 200 times each:
+ * every dump succeeds (the dumps take turns at the scratch file, where
+ * one's removal of the name, or its rename, could fail the other's with
+ * EEXIST or ENOENT), the dump left is whole and no PATH.tmp remains. */
+START_TEST(test_dumps_to_one_path_at_once)
+{
+    char *path = tu_path("warm-two.data"), *dump = tu_path("warm-two.dump");
+    tu_make_file(path, PS, 32, 1);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    touch(pool, 8, 1);
+    struct dumper d[2] = { { pool, dump, 0, "" }, { pool, dump, 0, "" } };
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, dump_often, &d[i]), 0);
+    tu_join_all(t, 2, 60, "dumping threads");
+    for (int i = 0; i < 2; i++)
+        ck_assert_msg(d[i].failed == 0, "dumper %d: %d (%s)", i, d[i].failed,
+                      d[i].detail);
+    char tmp[4200];
+    (void)snprintf(tmp, sizeof tmp, "%s.tmp", dump);
+    ck_assert_int_eq(access(tmp, F_OK), -1);
     ck_assert_int_eq(bp_close(pool), 0);
     pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
     ck_assert_int_eq(bp_warm(pool, dump), 8);
@@ -697,6 +755,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_refusals);
     tcase_add_test(tc, test_dump_replaces_only_dumps);
     tcase_add_test(tc, test_dump_tmp_link_not_followed);
+    tcase_add_test(tc, test_dumps_to_one_path_at_once);
     tcase_add_test(tc, test_warm_not_a_regular_file);
     tcase_add_test(tc, test_dump_write_fails);
     tcase_add_test(tc, test_dump_without_header);
