@@ -459,6 +459,103 @@ START_TEST(test_operations)
 }
 END_TEST
 
+/* ---- files, dumps and resizes ------------------------------------------ */
+
+enum { OTHER_PAGES = 16 };
+
+/* One round of the calls of a pool's life beyond its pages: a second
+ * file attached, a page of it rewritten, the file detached; a dump of the
+ * resident pages and a warm restart from it; a grow and a shrink.  Each
+ * call works or fails with -ENOMEM (-EAGAIN for a thread); a detach that
+ * failed leaves the file attached (*attached, for the caller to detach
+ * once memory is back). */
+static void files_round(bp_pool *pool, const char *other, const char *dump,
+                        uint32_t *other_seed, uint32_t round, long n,
+                        int *attached)
+{
+    uint32_t f;
+    int r = bp_attach(pool, other, &f);
+    if (r < 0) {
+        expect_nomem(r, "bp_attach", n);
+    } else {
+        uint64_t p = round % OTHER_PAGES;
+        bp_page pg;
+        r = bp_pin(pool, BP_PAGE_ID(f, p), BP_WRITE, &pg);
+        if (r < 0 && r != -BP_ENOFRAME) {
+            expect_nomem(r, "bp_pin(BP_WRITE) of the attached file", n);
+        } else if (r == 0) {
+            REQUIRE(tu_stamped(pg.data, PS, p, other_seed[p]), "page %llu of "
+                    "the attached file lost its last write",
+                    (unsigned long long)p);
+            tu_stamp(pg.data, PS, p, round + 1);
+            REQUIRE(bp_mark_dirty(&pg) == 0, "bp_mark_dirty: %s", bp_errdetail());
+            REQUIRE(bp_unpin(&pg) == 0, "bp_unpin: %s", bp_errdetail());
+            other_seed[p] = round + 1;
+        }
+        r = bp_detach(pool, f);
+        if (r < 0) {
+            expect_nomem(r, "bp_detach", n);
+            *attached = (int)f;
+        }
+    }
+    if (*attached >= 0)
+        return;   /* the rest wants the pool of one file, as it began */
+    r = bp_dump_resident(pool, dump);
+    if (r < 0)
+        expect_nomem(r, "bp_dump_resident", n);
+    r = bp_warm(pool, dump);
+    if (r < 0 && r != -ENOENT)
+        expect_nomem(r, "bp_warm", n);
+    r = bp_resize(pool, 2 * FRAMES * (uint64_t)PS);
+    if (r < 0)
+        expect_nomem(r, "bp_resize (grow)", n);
+    r = bp_resize(pool, FRAMES * (uint64_t)PS);
+    if (r < 0)
+        expect_nomem(r, "bp_resize (shrink)", n);
+}
+
+/* Proves attaching and detaching a file, dumping and warming, and
+ * resizing survive each of their allocations failing, one at a time:
+ * each call works or says -ENOMEM, and once memory is back every page of
+ * both files holds its last write, in the file. */
+START_TEST(test_files_dumps_resize)
+{
+    char *path = tu_path("allocfail-files.data");
+    char *other = tu_path("allocfail-other.data");
+    char *dump = tu_path("allocfail.dump");
+    tu_make_file(path, PS, FILE_PAGES, 3);
+    tu_make_file(other, PS, OTHER_PAGES, 0);
+    uint32_t other_seed[OTHER_PAGES] = { 0 };
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_frames = FRAMES;
+    o.pool_bytes_max = 4 * FRAMES * (uint64_t)PS;
+    o.flushers = 1;
+    bp_pool *pool = NULL;
+    ck_assert_int_eq(bp_open(path, &o, &pool), 0);
+    for (uint64_t p = 0; p < 8; p++)
+        tu_expect_page(pool, p, BP_READ, 3);   /* something to dump */
+    long n;
+    for (n = 0; n < MAX_ALLOCS; n++) {
+        int attached = -1;
+        arm(n);
+        files_round(pool, other, dump, other_seed, (uint32_t)n, n, &attached);
+        bool hit = disarm();
+        if (attached >= 0)
+            ck_assert_int_eq(bp_detach(pool, (uint32_t)attached), 0);
+        if (!hit)
+            break;
+    }
+    ck_assert_int_lt(n, MAX_ALLOCS);
+    ck_assert_int_gt(n, 5);
+    ck_assert_int_eq(bp_close(pool), 0);
+    tu_file_intact(path, PS, FILE_PAGES, 3);
+    tu_expect_file(other, PS, other_seed, OTHER_PAGES);
+    unlink(path);
+    unlink(other);
+}
+END_TEST
+
 /* ---- the background threads ------------------------------------------- */
 
 /* Proves the flusher and reader threads need no memory of their own to
@@ -523,6 +620,7 @@ Suite *test_suite(void)
     /* Allocation n failing, then (1) every allocation from n on. */
     tcase_add_loop_test(tc, test_close, 0, 2);
     tcase_add_test(tc, test_operations);
+    tcase_add_test(tc, test_files_dumps_resize);
     tcase_add_test(tc, test_threads_start_without_memory);
     suite_add_tcase(s, tc);
     return s;
