@@ -50,7 +50,8 @@
 #     "possibly lost" blocks are listed in the log but do not fail the
 #     run.
 #
-# No program is excluded, and no suppression file is needed:
+# One program is left out unless named (check_engine: io_uring, which
+# memcheck does not follow), and no suppression file is needed:
 #   - O_DIRECT I/O through libaio: valgrind wraps io_setup, io_submit and
 #     io_getevents.  io_submit checks that the buffers of a write are
 #     defined; io_getevents marks the buffers of a completed read (pread
@@ -124,9 +125,16 @@ else
         p=$top_builddir/tests/$n
         [ -f "$p" ] && [ -x "$p" ] && progs+=("$p")
     done
+    # check_engine is left out: nearly all of it drives io_uring, and
+    # memcheck (3.19) does not follow the rings the kernel shares with
+    # the program - its first io_uring test waits for ever there.  Name
+    # it to run it all the same.
     for p in "$top_builddir"/tests/check_*; do
         case ${p##*/} in
             *.*|check_concurrency|check_aio|check_clockpro|check_writeback)
+                continue ;;
+            check_engine)
+                echo "valgrind.sh: check_engine left out (io_uring; see the script)"
                 continue ;;
         esac
         [ -f "$p" ] && [ -x "$p" ] && progs+=("$p")
