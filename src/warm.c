@@ -434,7 +434,7 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
             e = -ENOMEM;
         for (uint32_t k = 0; map && k < BP_MAX_FILES; k++)
             map[k] = BP_MAX_FILES;
-        bool any = false;
+        bool any = false, ids = false;
         pthread_mutex_lock(&pool->files_mu);
         for (uint64_t i = 0; map && i < sections; i++) {
             const uint8_t *sec = buf + WARM_HEAD + i * WARM_SECTION;
@@ -442,6 +442,7 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
             uint32_t old = bp__get32(sec);
             if (old >= BP_MAX_FILES || memcmp(sec + 8, none, 16) == 0)
                 continue;
+            ids = true;
             /* Copies of one file share its id: the same number wins. */
             for (uint32_t now = 0; now < BP_MAX_FILES; now++) {
                 struct bp__datafile *df = atomic_load(&pool->files[now]);
@@ -455,8 +456,11 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
         }
         pthread_mutex_unlock(&pool->files_mu);
         if (map && !any)
-            why = "it lists the pages of other data files (no creation id "
-                  "matches a file attached)";
+            why = ids ? "it lists the pages of other data files (no creation "
+                        "id matches a file attached)"
+                      : "its files have no creation id (files without a "
+                        "header, BP_NOHEADER), so none can be told to be a "
+                        "file attached now";
     } else if (!why && !e) {
         uint8_t id[16];
         file_id(pool, id);

@@ -633,7 +633,8 @@ END_TEST
 
 /* A pool of several files without a header: its dump (format 2) has a
  * section of zeros for each, and no id to find them by again - bp_warm
- * refuses it (-BP_EDUMP, "no creation id matches") and warms nothing,
+ * refuses it (-BP_EDUMP, saying its files have no creation id, being
+ * without a header) and warms nothing,
  * rather than reading pages into files they may not be from. */
 START_TEST(test_warm_files_without_header)
 {
@@ -669,7 +670,7 @@ START_TEST(test_warm_files_without_header)
             ck_assert(tu_all_bytes(d + 56 + 32 + 8, 16, 0));
             free(d);
         } else {
-            expect_refused(pool, dump, "no creation id");
+            expect_refused(pool, dump, "no creation id (files without a header");
             ck_assert_uint_eq(tu_stats(pool).resident, 0);
         }
         ck_assert_int_eq(bp_close(pool), 0);
