@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "bpool.h"
+#include "bpool_internal.h"
 #include "crc32c.h"
 #include "le_bytes.h"
 #include "testutil.h"
@@ -243,6 +244,9 @@ START_TEST(test_refusals)
     TU_EXPECT_ERR(bp_warm(NULL, dump), -EINVAL, "pool");
     TU_EXPECT_ERR(bp_warm(pool, ""), -EINVAL, "path");
     TU_EXPECT_ERR(bp_dump_resident(pool, NULL), -EINVAL, "path");
+    TU_EXPECT_ERR(bp_dump_resident(NULL, dump), -EINVAL, "pool", "NULL");
+    TU_EXPECT_ERR(bp_dump_resident(pool, ""), -EINVAL, "path", "empty");
+    TU_EXPECT_ERR(bp_warm(pool, NULL), -EINVAL, "path", "NULL");
 
     size_t len;
     uint8_t *d = slurp(dump, &len);
@@ -277,6 +281,19 @@ START_TEST(test_refusals)
     bp__put32(bad + len - 4, bp__crc32c(0, bad, len - 4));
     spill(junk, bad, len);
     expect_refused(pool, junk, "sections do not fit");
+    bp__put64(bad + 32, 3);                         /* 96 bytes, 68 there */
+    bp__put32(bad + len - 4, bp__crc32c(0, bad, len - 4));
+    spill(junk, bad, len);
+    expect_refused(pool, junk, "sections do not fit");
+    /* Counts that match the whole pages of the list, and 3 bytes more
+     * before the checksum: no dump has them. */
+    uint8_t *longer = malloc(len + 3);
+    memcpy(longer, d, len - 4);
+    memset(longer + len - 4, 0, 3);
+    bp__put32(longer + len - 1, bp__crc32c(0, longer, len - 1));
+    spill(junk, longer, len + 3);
+    expect_refused(pool, junk, "page counts do not match");
+    free(longer);
     /* Larger than any dump can be (a sparse file: nothing is read). */
     unlink(junk);
     int jfd = open(junk, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -743,6 +760,346 @@ START_TEST(test_warm_empty_dump)
 }
 END_TEST
 
+/* Where a dump cannot go: a path under a regular file (-ENOTDIR: the
+ * look at it fails otherwise than with "no such file"), the detail naming
+ * the path and the directory to check; and a file too short to begin as
+ * a dump (5 bytes) at the path, which is not one and stays (-EEXIST).
+ * Nothing is created either time. */
+START_TEST(test_dump_path_unusable)
+{
+    char *path = tu_path("warm-nodir.data"), *text = tu_path("warm-short.txt");
+    char under[4200], tmp[4200];
+    tu_make_file(path, PS, 32, 1);
+    (void)snprintf(under, sizeof under, "%s/x.dump", text);
+    spill(text, (const uint8_t *)"hello", 5);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    touch(pool, 4, 1);
+    TU_EXPECT_ERR(bp_dump_resident(pool, under), -ENOTDIR, "cannot look at",
+                  under, "check the directory");
+    TU_EXPECT_ERR(bp_dump_resident(pool, text), -EEXIST, text,
+                  "not a bpool dump", "remove it");
+    size_t len;
+    uint8_t *t = slurp(text, &len);
+    ck_assert_uint_eq(len, 5);
+    ck_assert_int_eq(memcmp(t, "hello", 5), 0);
+    free(t);
+    (void)snprintf(tmp, sizeof tmp, "%s.tmp", text);
+    tu_assert_no_file(tmp);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Whether a lock request of /proc/locks waits ("->") for a lock of the
+ * file with inode ino. */
+static bool lock_waited_for(ino_t ino)
+{
+    FILE *f = fopen("/proc/locks", "r");
+    if (!f)
+        return false;
+    char line[256], want[32];
+    (void)snprintf(want, sizeof want, ":%llu ", (unsigned long long)ino);
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, "->") && strstr(line, want);
+    fclose(f);
+    return found;
+}
+
+struct dump_call {
+    bp_pool *pool;
+    const char *path;
+    int r;
+    char detail[1024];
+};
+
+static void *dump_once(void *arg)
+{
+    struct dump_call *c = arg;
+    c->r = bp_dump_resident(c->pool, c->path);
+    (void)snprintf(c->detail, sizeof c->detail, "%s", bp_errdetail());
+    return NULL;
+}
+
+/* A directory put at PATH while the dump waits its turn at PATH.tmp
+ * (another holds the scratch file's lock): the rename fails, and the
+ * dump with -EISDIR, the detail naming PATH and saying the old dump is
+ * unchanged; the directory stays, no PATH.tmp is left, and the next dump
+ * there, the directory gone, is written. */
+START_TEST(test_dump_rename_fails)
+{
+    char *path = tu_path("warm-ren.data"), *dump = tu_path("warm-ren.dump");
+    char tmp[4200];
+    (void)snprintf(tmp, sizeof tmp, "%s.tmp", dump);
+    tu_make_file(path, PS, 32, 1);
+    unlink(dump);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    touch(pool, 8, 1);
+    int lk = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ck_assert_int_ge(lk, 0);
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    if (fcntl(lk, F_OFD_SETLK, &fl) < 0) {
+        printf("test_dump_rename_fails: skipped, no OFD locks here (%s)\n",
+               strerror(errno));
+        close(lk);
+        unlink(tmp);
+        ck_assert_int_eq(bp_close(pool), 0);
+        return;
+    }
+    struct stat st;
+    ck_assert_int_eq(fstat(lk, &st), 0);
+    struct dump_call c = { pool, dump, 0, "" };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, dump_once, &c), 0);
+    double t0 = tu_now();
+    while (!lock_waited_for(st.st_ino)) {
+        ck_assert_msg(tu_now() - t0 < 10 * tu_timeout_multiplier(),
+                      "the dump never waited for the scratch file's lock");
+        usleep(1000);
+    }
+    ck_assert_int_eq(mkdir(dump, 0755), 0);
+    close(lk);
+    tu_join_all(&t, 1, 10, "dumping thread");
+    ck_assert_msg(c.r == -EISDIR, "bp_dump_resident returned %s (%s)",
+                  bp_err_name(c.r), c.detail);
+    ck_assert_msg(strstr(c.detail, "cannot write") && strstr(c.detail, dump) &&
+                  strstr(c.detail, "unchanged"), "%s", c.detail);
+    ck_assert_int_eq(lstat(dump, &st), 0);
+    ck_assert(S_ISDIR(st.st_mode));
+    tu_assert_no_file(tmp);
+    ck_assert_int_eq(rmdir(dump), 0);
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 8);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* A regular file that holds fewer bytes than its size says (a sysfs
+ * attribute: 4096 bytes by stat, a few by read) cannot be read as a dump:
+ * -BP_EDUMP, saying so, nothing warmed. */
+START_TEST(test_warm_read_short)
+{
+    const char *sys = "/sys/devices/system/cpu/online";
+    struct stat st;
+    if (stat(sys, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 60) {
+        printf("test_warm_read_short: skipped, no %s of 60 bytes or more\n", sys);
+        return;
+    }
+    char *path = tu_path("warm-sys.data");
+    tu_make_file(path, PS, 32, 1);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    TU_EXPECT_ERR(bp_warm(pool, sys), -BP_EDUMP, sys, "cannot be read");
+    ck_assert_uint_eq(tu_stats(pool).warm_listed, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* The resident pages CLOCK-Pro holds, as bp__cp_walk shows them, and
+ * how many are cold and out of their test period. */
+struct resident_walk {
+    uint64_t page[64];
+    unsigned n, cold_out_of_test;
+};
+
+static void note_resident(void *arg, uint64_t page, uint32_t frame,
+                          enum bp__cp_status status, unsigned hand_mask)
+{
+    (void)frame;
+    (void)hand_mask;
+    struct resident_walk *w = arg;
+    w->cold_out_of_test += status == BP__CP_COLD;
+    if ((status == BP__CP_HOT || status == BP__CP_COLD ||
+         status == BP__CP_COLD_TEST) && w->n < 64)
+        w->page[w->n++] = page;
+}
+
+static int by_page_no(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Proves the dump lists every resident page and no other, cold pages
+ * whose test period has ended (status cold, not in test) among them: a
+ * skewed random workload over 16 frames runs until CLOCK-Pro holds such
+ * a page, then the dump's list is the set of resident pages. */
+START_TEST(test_dump_lists_cold_pages_out_of_test)
+{
+    char *path = tu_path("warm-cold.data"), *dump = tu_path("warm-cold.dump");
+    tu_make_file(path, PS, 256, 1);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    uint64_t s = 7;
+    struct resident_walk w = { .n = 0 };
+    for (int round = 0; round < 200 && !w.cold_out_of_test; round++) {
+        for (int i = 0; i < 32; i++) {
+            uint64_t p = i % 3 ? tu_rnd(&s) % 8 : 8 + tu_rnd(&s) % 248;
+            tu_expect_page(pool, p, BP_READ, 1);
+        }
+        memset(&w, 0, sizeof w);
+        pthread_mutex_lock(&pool->miss_mu);
+        bp__cp_walk(pool->policy, note_resident, &w);
+        pthread_mutex_unlock(&pool->miss_mu);
+    }
+    ck_assert_msg(w.cold_out_of_test > 0, "no cold page left its test period");
+    ck_assert_uint_eq(w.n, tu_stats(pool).resident);
+    ck_assert_int_eq(bp_dump_resident(pool, dump), (int)w.n);
+    size_t len;
+    uint8_t *d = slurp(dump, &len);
+    ck_assert_uint_eq(len, 56 + 8 * (size_t)w.n + 4);
+    uint64_t listed[64];
+    for (unsigned i = 0; i < w.n; i++)
+        listed[i] = bp__get64(d + 56 + 8 * i);
+    free(d);
+    qsort(listed, w.n, sizeof listed[0], by_page_no);
+    qsort(w.page, w.n, sizeof w.page[0], by_page_no);
+    for (unsigned i = 0; i < w.n; i++)
+        ck_assert_uint_eq(listed[i], w.page[i]);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* A pool of two files, 4 pages of each resident: its dump (format 2) and
+ * its size in *len. */
+static uint8_t *two_file_dump(const char *a, const char *b, const char *dump,
+                              size_t *len)
+{
+    tu_make_file(a, PS, 32, 1);
+    tu_make_file(b, PS, 32, 2);
+    bp_pool *pool = tu_open(a, 32, BP_NOFLUSH | BP_NOREADAHEAD);
+    uint32_t fb;
+    ck_assert_int_eq(bp_attach(pool, b, &fb), 0);
+    ck_assert_uint_eq(fb, 1);
+    touch(pool, 4, 1);
+    for (uint64_t p = 0; p < 4; p++) {
+        bp_page pg;
+        ck_assert_int_eq(bp_pin(pool, BP_PAGE_ID(fb, p), BP_READ, &pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 8);
+    ck_assert_int_eq(bp_close(pool), 0);
+    uint8_t *d = slurp(dump, len);
+    ck_assert_uint_eq(bp__get32(d + 8), 2);
+    ck_assert_uint_eq(bp__get64(d + 32), 2);
+    ck_assert_uint_eq(*len, 56 + 2 * 32 + 8 * 8 + 4);
+    return d;
+}
+
+/* A dump of a pool of files with a header, warmed by a pool of files
+ * without one: no file attached has a creation id, so none is the dump's
+ * - refused (-BP_EDUMP, "other data files"), nothing warmed. */
+START_TEST(test_warm_files_with_header_into_headerless)
+{
+    char *a = tu_path("warm-hh-a.data"), *b = tu_path("warm-hh-b.data");
+    char *ra = tu_path("warm-hh-ra.data"), *rb = tu_path("warm-hh-rb.data");
+    char *dump = tu_path("warm-hh.dump");
+    size_t len;
+    free(two_file_dump(a, b, dump, &len));
+    tu_make_raw_file(ra, PS, 32, 1);
+    tu_make_raw_file(rb, PS, 32, 2);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.page_size = PS;
+    o.pool_frames = 32;
+    o.flags = BP_NOHEADER | BP_NOFLUSH | BP_NOREADAHEAD;
+    bp_pool *pool;
+    ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
+    uint32_t f;
+    ck_assert_int_eq(bp_attach(pool, ra, &f), 0);
+    ck_assert_int_eq(bp_attach(pool, rb, &f), 0);
+    expect_refused(pool, dump, "other data files");
+    ck_assert_uint_eq(tu_stats(pool).resident, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* A pool whose one file is not file 0 (file 0 detached) writes format 2,
+ * a section for that file: a pool where the file is file 0 warms all its
+ * pages from it. */
+START_TEST(test_warm_only_file_not_file0)
+{
+    char *a = tu_path("warm-n0-a.data"), *b = tu_path("warm-n0-b.data");
+    char *dump = tu_path("warm-n0.dump");
+    tu_make_file(a, PS, 16, 1);
+    tu_make_file(b, PS, 32, 2);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.page_size = PS;
+    o.pool_frames = 32;
+    o.flags = BP_NOFLUSH | BP_NOREADAHEAD;
+    bp_pool *pool;
+    ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
+    uint32_t fa, fb;
+    ck_assert_int_eq(bp_attach(pool, a, &fa), 0);
+    ck_assert_int_eq(bp_attach(pool, b, &fb), 0);
+    ck_assert_uint_eq(fa, 0);
+    ck_assert_int_eq(bp_detach(pool, fa), 0);
+    for (uint64_t p = 0; p < 6; p++) {
+        bp_page pg;
+        ck_assert_int_eq(bp_pin(pool, BP_PAGE_ID(fb, p), BP_READ, &pg), 0);
+        ck_assert(tu_stamped(pg.data, PS, p, 2));
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 6);
+    ck_assert_int_eq(bp_close(pool), 0);
+    size_t len;
+    uint8_t *d = slurp(dump, &len);
+    ck_assert_uint_eq(bp__get32(d + 8), 2);         /* format 2 */
+    ck_assert_uint_eq(bp__get64(d + 32), 1);        /* one section */
+    ck_assert_uint_eq(bp__get32(d + 56), fb);       /* b's number then */
+    ck_assert_uint_eq(len, 56 + 32 + 6 * 8 + 4);
+    free(d);
+
+    pool = tu_open(b, 32, BP_NOFLUSH | BP_NOREADAHEAD);
+    ck_assert_int_eq(bp_warm(pool, dump), 6);
+    struct bp_stats st = tu_wait_warmed(pool);
+    ck_assert_uint_eq(st.warm_pages, 6);
+    for (uint64_t p = 0; p < 6; p++)
+        tu_expect_page(pool, p, BP_READ, 2);
+    ck_assert_uint_eq(tu_stats(pool).misses, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Copies of one file share its creation id: a page of a file that was
+ * number 1 goes back to number 1 when the copy attached as 0 has the id
+ * too (the same number wins), the copy getting none. */
+START_TEST(test_warm_copy_same_number_wins)
+{
+    char *a = tu_path("warm-cp-a.data"), *copy = tu_path("warm-cp-a2.data");
+    char *other = tu_path("warm-cp-o.data"), *dump = tu_path("warm-cp.dump");
+    tu_make_file(a, PS, 32, 1);
+    tu_make_file(copy, PS, 32, 5);    /* the same id (tu_make_file's) */
+    unlink(other);
+    bp_pool *pool = tu_open(other, 32, BP_CREATE | BP_NOFLUSH | BP_NOREADAHEAD);
+    uint32_t fa;
+    ck_assert_int_eq(bp_attach(pool, a, &fa), 0);
+    ck_assert_uint_eq(fa, 1);
+    for (uint64_t p = 0; p < 6; p++) {
+        bp_page pg;
+        ck_assert_int_eq(bp_pin(pool, BP_PAGE_ID(fa, p), BP_READ, &pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 6);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    pool = tu_open(copy, 32, BP_NOFLUSH | BP_NOREADAHEAD);
+    ck_assert_int_eq(bp_attach(pool, a, &fa), 0);
+    ck_assert_uint_eq(fa, 1);
+    ck_assert_int_eq(bp_warm(pool, dump), 6);
+    struct bp_stats st = tu_wait_warmed(pool);
+    ck_assert_uint_eq(st.warm_pages, 6);
+    for (uint64_t p = 0; p < 6; p++) {
+        bp_page pg;
+        ck_assert_int_eq(bp_pin(pool, BP_PAGE_ID(fa, p), BP_READ, &pg), 0);
+        ck_assert_msg(tu_stamped(pg.data, PS, p, 1), "page %llu of file 1 is "
+                      "not a's", (unsigned long long)p);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    st = tu_stats(pool);
+    ck_assert_uint_eq(st.misses, 0);
+    ck_assert_uint_eq(st.resident, 6);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -763,6 +1120,13 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_warm_files_without_header);
     tcase_add_test(tc, test_warm_refused_in_child);
     tcase_add_test(tc, test_warm_empty_dump);
+    tcase_add_test(tc, test_dump_path_unusable);
+    tcase_add_test(tc, test_dump_lists_cold_pages_out_of_test);
+    tcase_add_test(tc, test_dump_rename_fails);
+    tcase_add_test(tc, test_warm_read_short);
+    tcase_add_test(tc, test_warm_only_file_not_file0);
+    tcase_add_test(tc, test_warm_files_with_header_into_headerless);
+    tcase_add_test(tc, test_warm_copy_same_number_wins);
     suite_add_tcase(s, tc);
     return s;
 }
