@@ -8,15 +8,22 @@
  * 256 pages between its header page and page 0; later opens take the area
  * from the header with or without the flag; a clean close leaves nothing
  * to repair; the flag is refused on a file without an area and with
- * BP_NOHEADER; a read-only open of such a file reads its pages.
+ * BP_NOHEADER; a read-only open of such a file reads its pages.  The
+ * open's repair writes only whole copies of pages the file has, and an
+ * open, a close or a cut that cannot write or sync the area says so and
+ * leaves the copies for the next open; a batch whose area write comes
+ * back short puts nothing in place; a write-back larger than a half goes
+ * in several batches.
  */
 #define _GNU_SOURCE
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -285,22 +292,26 @@ START_TEST(test_shrunk_write_leaves_queue)
 END_TEST
 
 /* How put_batch damages the descriptor. */
-enum damage { WHOLE, TORN, COUNT_TOO_LARGE };
+enum damage { WHOLE, TORN, COUNT_TOO_LARGE, OTHER_PAGE_SIZE, NO_ENTRIES,
+              IMAGE_TORN };
 
 /* Write into the area of the file at path, behind the pool's back, what
  * batch `seq` leaves there after its step 1: in half seq % 2, a
  * descriptor naming page `page` and the page's image stamped with
  * `seed`.  TORN: the descriptor's CRC-32C is off by one, as a descriptor
  * cut short by a power cut would be; COUNT_TOO_LARGE: it says it has 200
- * entries, more than a half holds (127), its CRC-32C matching them. */
+ * entries, more than a half holds (127), its CRC-32C matching them;
+ * OTHER_PAGE_SIZE: it says pages of 4096 bytes; NO_ENTRIES: it has none;
+ * IMAGE_TORN: the descriptor is whole, the image's second half zeros (its
+ * check computed before). */
 static void put_batch(const char *path, uint64_t page, uint32_t seed,
                       uint64_t seq, enum damage damage)
 {
     uint8_t *half = tu_keep(calloc(2, PS));
     memcpy(half, "bpooldw\n", 8);
     bp__put64(half + 8, seq);
-    bp__put32(half + 16, PS);
-    uint32_t k = damage == COUNT_TOO_LARGE ? 200 : 1;
+    bp__put32(half + 16, damage == OTHER_PAGE_SIZE ? PS / 2 : PS);
+    uint32_t k = damage == COUNT_TOO_LARGE ? 200 : damage == NO_ENTRIES ? 0 : 1;
     bp__put32(half + 20, k);
     uint8_t *img = half + PS;
     tu_stamp(img, PS, page, seed);
@@ -314,6 +325,8 @@ static void put_batch(const char *path, uint64_t page, uint32_t seed,
     c = bp__crc32c(c, img, PS / 2);
     bp__put64(half + 24, page);
     bp__put32(half + 32, c);
+    if (damage == IMAGE_TORN)
+        memset(img + PS / 2, 0, PS / 2);
     size_t at = 24 + 12 * (size_t)k;
     bp__put32(half + at, bp__crc32c(0, half, at) + (damage == TORN ? 1 : 0));
     int fd = open(path, O_WRONLY);
@@ -416,6 +429,260 @@ START_TEST(test_repair_not_durable)
 }
 END_TEST
 
+/* Proves the open's repair writes nothing no batch of this file could
+ * have left: a descriptor of another page size, one of no entries, a
+ * whole descriptor whose image is torn, and one naming a page past the
+ * end of the file (a copy written in place there would grow the file).
+ * Each time torn_repaired is 0, pages 5-7 hold what they held, and the
+ * file keeps its size. */
+START_TEST(test_repair_skips_foreign_copies)
+{
+    char *path = make_dw_file("dw-foreign.data", 0);
+    off_t size = tu_file_size(path);
+    static const struct { uint64_t page; enum damage damage; } c[] = {
+        { 5, OTHER_PAGE_SIZE }, { 6, NO_ENTRIES }, { 7, IMAGE_TORN },
+        { PAGES + 60, WHOLE },
+    };
+    for (unsigned i = 0; i < sizeof c / sizeof c[0]; i++) {
+        put_batch(path, c[i].page, 9, 1 + i, c[i].damage);
+        bp_pool *pool = tu_open(path, 16, BP_NOFLUSH);
+        ck_assert_msg(torn_repaired(pool) == 0, "case %u repaired a page", i);
+        ck_assert_uint_eq(bp_page_count(pool), PAGES);
+        for (uint64_t p = 5; p < 8; p++)
+            tu_expect_page(pool, p, BP_READ, 3);
+        ck_assert_int_eq(bp_close(pool), 0);
+        ck_assert_int_eq(tu_file_size(path), size);
+    }
+}
+END_TEST
+
+/* Proves a whole copy in a descriptor numbered 0 (half 0; bpool numbers
+ * batches from 1) is repaired all the same, and the batches after it go
+ * on: a page written and flushed then reaches the file, and the next open
+ * finds nothing to repair. */
+START_TEST(test_repair_batch_numbered_zero)
+{
+    char *path = make_dw_file("dw-seq0.data", 0);
+    put_batch(path, 5, 9, 0, WHOLE);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    ck_assert_uint_eq(torn_repaired(pool), 1);
+    tu_expect_page(pool, 5, BP_READ, 9);
+    tu_rewrite_page(pool, 6, 3, 11);
+    ck_assert_int_eq(bp_flush_page(pool, 6), 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+    uint8_t *buf = tu_keep(malloc(PS));
+    read_raw(path, 6, buf);
+    ck_assert(tu_stamped(buf, PS, 6, 11));
+    pool = tu_open(path, 16, BP_NOFLUSH);
+    ck_assert_uint_eq(torn_repaired(pool), 0);
+    tu_expect_page(pool, 5, BP_READ, 9);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Sets RLIMIT_FSIZE's soft limit to `bytes` (SIGXFSZ ignored), or back
+ * to *old when bytes is 0 (then the signal's disposition too). */
+static void limit_file_size(rlim_t bytes, struct rlimit *old)
+{
+    static void (*old_sig)(int);
+    if (bytes) {
+        ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, old), 0);
+        old_sig = signal(SIGXFSZ, SIG_IGN);
+        struct rlimit lim = *old;
+        lim.rlim_cur = bytes;
+        ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    } else {
+        ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, old), 0);
+        signal(SIGXFSZ, old_sig);
+    }
+}
+
+/* Proves a repair whose write of a page comes back short (the file size
+ * limit, RLIMIT_FSIZE, falls in the middle of page 5) fails the open with
+ * -EIO, saying which page and that the copy stays; the next open repairs
+ * the page whole. */
+START_TEST(test_repair_write_short)
+{
+    char *path = make_dw_file("dw-repair-short.data", 0);
+    put_batch(path, 5, 9, 1, WHOLE);
+    struct rlimit old;
+    limit_file_size((rlim_t)PS * (1 + AREA + 5) + PS / 2, &old);
+    bp_pool *pool;
+    int r = tu_try_open(path, 0, 0, 16, &pool);
+    limit_file_size(0, &old);
+    TU_EXPECT_ERR(r, -EIO, "cannot repair page 5", path, "the copy stays",
+                  "next open tries again");
+    ck_assert_ptr_null(pool);
+    pool = tu_open(path, 16, BP_NOFLUSH);
+    ck_assert_uint_eq(torn_repaired(pool), 1);
+    tu_expect_page(pool, 5, BP_READ, 9);
+    tu_expect_page(pool, 4, BP_READ, 3);
+    tu_expect_page(pool, 6, BP_READ, 3);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* The sequence number and the count of the descriptor in half h of the
+ * area of the file at path (0 and 0 if the half holds none), and its
+ * entries' page numbers in pages[] (up to 127). */
+static uint64_t half_desc(const char *path, int h, uint32_t *count,
+                          uint64_t *pages)
+{
+    uint8_t *d = tu_keep(malloc(PS));
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pread(fd, d, PS, (off_t)PS * (1 + h * (AREA / 2))), (ssize_t)PS);
+    close(fd);
+    *count = 0;
+    if (memcmp(d, "bpooldw\n", 8) != 0)
+        return 0;
+    *count = bp__get32(d + 20);
+    for (uint32_t i = 0; pages && i < *count && i < AREA / 2 - 1; i++)
+        pages[i] = bp__get64(d + 24 + 12 * (size_t)i);
+    return bp__get64(d + 8);
+}
+
+/* Proves a batch whose write to the doublewrite area comes back short
+ * (RLIMIT_FSIZE just past its descriptor) writes nothing in place: the
+ * flush fails (-BP_ESHORTIO), the page stays dirty and as it was in the
+ * file; the next flush takes the failed batch's half and sequence number,
+ * and the page reaches the file. */
+START_TEST(test_area_write_short)
+{
+    char *path = make_dw_file("dw-area-short.data", 0);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    tu_rewrite_page(pool, 5, 3, 9);
+    struct rlimit old;
+    limit_file_size((rlim_t)PS * (1 + AREA / 2) + PS, &old);   /* batch 1's half */
+    int r = bp_flush_page(pool, 5);
+    limit_file_size(0, &old);
+    TU_EXPECT_ERR(r, -BP_ESHORTIO, path);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_eq(st.dirty, 1);
+    ck_assert_uint_eq(st.write_errors, 1);
+    uint8_t *buf = tu_keep(malloc(PS));
+    read_raw(path, 5, buf);
+    ck_assert(tu_stamped(buf, PS, 5, 3));
+
+    ck_assert_int_eq(bp_flush_page(pool, 5), 1);
+    uint32_t k;
+    uint64_t pages[AREA / 2];
+    ck_assert_uint_eq(half_desc(path, 1, &k, pages), 1);
+    ck_assert_uint_eq(k, 1);
+    ck_assert_uint_eq(pages[0], 5);
+    ck_assert_uint_eq(half_desc(path, 0, &k, NULL), 0);
+    read_raw(path, 5, buf);
+    ck_assert(tu_stamped(buf, PS, 5, 9));
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Proves a close whose clearing of the doublewrite area comes back short
+ * (RLIMIT_FSIZE in the middle of the second descriptor) fails with -EIO,
+ * saying so; the pages were in place and synced before: the next open
+ * reads them, the one written as written. */
+START_TEST(test_close_cannot_clear_area)
+{
+    char *path = make_dw_file("dw-clear-short.data", 0);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    tu_rewrite_page(pool, 5, 3, 9);
+    ck_assert_int_eq(bp_flush_page(pool, 5), 1);
+    struct rlimit old;
+    limit_file_size((rlim_t)PS * (1 + AREA / 2) + PS / 2, &old);
+    int r = bp_close(pool);
+    limit_file_size(0, &old);
+    TU_EXPECT_ERR(r, -EIO, "cannot clear the doublewrite area", path);
+    pool = tu_open(path, 16, BP_NOFLUSH);
+    tu_expect_page(pool, 5, BP_READ, 9);
+    tu_expect_page(pool, 4, BP_READ, 3);
+    ck_assert_int_eq(bp_close(pool), 0);
+    uint32_t k;
+    ck_assert_uint_eq(half_desc(path, 0, &k, NULL), 0);
+    ck_assert_uint_eq(half_desc(path, 1, &k, NULL), 0);
+}
+END_TEST
+
+/* Proves the pages of one write-back larger than a batch go through the
+ * area in batches of at most 127 (a half less its descriptor), in page
+ * order: 200 dirty pages make batch 1 of pages 0-126 (half 1) and batch 2
+ * of pages 127-199 (half 0), and every page reaches the file. */
+START_TEST(test_batches_of_at_most_a_half)
+{
+    char *path = tu_path("dw-batches.data");
+    unlink(path);
+    bp_pool *pool = tu_open(path, 256, BP_CREATE | BP_DOUBLEWRITE | BP_NOFLUSH |
+                            BP_NOREADAHEAD);
+    for (uint64_t p = 0; p < 200; p++) {
+        uint64_t n;
+        bp_page pg;
+        ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
+        tu_stamp(pg.data, PS, n, 4);
+        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_int_eq(bp_flush_all(pool), 200);
+    uint64_t pages[AREA / 2];
+    uint32_t k;
+    ck_assert_uint_eq(half_desc(path, 1, &k, pages), 1);
+    ck_assert_uint_eq(k, AREA / 2 - 1);
+    for (uint32_t i = 0; i < k; i++)
+        ck_assert_uint_eq(pages[i], i);
+    ck_assert_uint_eq(half_desc(path, 0, &k, pages), 2);
+    ck_assert_uint_eq(k, 200 - (AREA / 2 - 1));
+    for (uint32_t i = 0; i < k; i++)
+        ck_assert_uint_eq(pages[i], AREA / 2 - 1 + i);
+    uint8_t *buf = tu_keep(malloc(PS));
+    for (uint64_t p = 0; p < 200; p++) {
+        read_raw(path, p, buf);
+        ck_assert_msg(tu_stamped(buf, PS, p, 4), "page %llu", (unsigned long long)p);
+    }
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* The second fdatasync from now fails (EIO); fdatasyncs counts them. */
+static _Atomic int fdatasyncs;
+
+static int fail_second_sync(void *arg, struct bp__fault_call *c)
+{
+    (void)arg;
+    return c->op == BP__FAULT_FDATASYNC && atomic_fetch_add(&fdatasyncs, 1) == 1
+           ? -EIO : 0;
+}
+
+/* Proves a cut whose fdatasync before clearing the area fails keeps the
+ * copies (the in-place writes they protect may not be durable) and cuts
+ * nothing: -EIO naming that fdatasync, the page count and the file's size
+ * as they were, the pool refusing writes from then on (BP_EDURABILITY);
+ * the next open repairs from the copy and reads every page. */
+START_TEST(test_cut_sync_fails_before_clearing)
+{
+    char *path = make_dw_file("dw-cut-sync.data", 0);
+    off_t size = tu_file_size(path);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    tu_rewrite_page(pool, 5, 3, 9);
+    ck_assert_int_eq(bp_flush_page(pool, 5), 1);
+    atomic_store(&fdatasyncs, 0);
+    atomic_store(&bp__sysfault, fail_second_sync);
+    int r = bp_truncate_file(pool, 0, 20);
+    atomic_store(&bp__sysfault, NULL);
+    TU_EXPECT_ERR(r, -EIO, "before clearing the doublewrite area", path);
+    ck_assert_uint_eq(bp_page_count(pool), PAGES);
+    ck_assert_int_eq(tu_file_size(path), size);
+    uint32_t k;
+    ck_assert_uint_eq(half_desc(path, 1, &k, NULL), 1);   /* the copy stays */
+    ck_assert_int_eq(bp_sync(pool), -BP_EDURABILITY);
+    (void)bp_close(pool);
+
+    pool = tu_open(path, 16, BP_NOFLUSH);
+    ck_assert_uint_eq(bp_page_count(pool), PAGES);
+    tu_expect_page(pool, 5, BP_READ, 9);
+    for (uint64_t p = 20; p < PAGES; p += 7)
+        tu_expect_page(pool, p, BP_READ, 3);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -432,6 +699,13 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_atomic_refused_falls_back);
     tcase_add_test(tc, test_repair_whole_not_torn);
     tcase_add_test(tc, test_repair_not_durable);
+    tcase_add_test(tc, test_repair_skips_foreign_copies);
+    tcase_add_test(tc, test_repair_batch_numbered_zero);
+    tcase_add_test(tc, test_repair_write_short);
+    tcase_add_test(tc, test_area_write_short);
+    tcase_add_test(tc, test_close_cannot_clear_area);
+    tcase_add_test(tc, test_batches_of_at_most_a_half);
+    tcase_add_test(tc, test_cut_sync_fails_before_clearing);
     suite_add_tcase(s, tc);
     return s;
 }
