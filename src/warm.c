@@ -230,10 +230,17 @@ static int may_replace(bp_pool *pool, const char *path, const char *fn,
         return 0;
     uint8_t magic[sizeof(WARM_MAGIC)];
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);   /* see load */
-    bool dump = fd >= 0 && pread(fd, magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
+    if (fd < 0) {
+        /* What it is cannot be told: it stays, and is not called "no
+         * dump" either, which would have the caller remove a good one. */
+        int e = errno;
+        return bp__fail(-e, "%s: cannot read %s to see whether it is a "
+                        "dump: %s; check its permissions and the process's "
+                        "open files", fn, path, strerror(e));
+    }
+    bool dump = pread(fd, magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
                 memcmp(magic, WARM_MAGIC, sizeof magic) == 0;
-    if (fd >= 0)
-        close(fd);
+    close(fd);
     if (!dump)
         return bp__fail(-EEXIST, "%s: %s exists and is not a bpool dump "
                         "(it does not begin as one); bpool replaces only "

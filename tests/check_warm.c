@@ -789,6 +789,60 @@ START_TEST(test_dump_path_unusable)
 }
 END_TEST
 
+/* The process at its limit of open files (RLIMIT_NOFILE): a dump over
+ * an earlier one cannot open it to see that it is a dump, and fails with
+ * -EMFILE saying so - not calling it "not a bpool dump" to be removed -
+ * the old dump unchanged, no PATH.tmp made; bp_warm fails with -EMFILE
+ * saying it cannot open the dump, warming nothing.  With descriptors
+ * again both work. */
+START_TEST(test_out_of_descriptors)
+{
+    char *path = tu_path("warm-nofile.data"), *dump = tu_path("warm-nofile.dump");
+    char tmp[4200];
+    (void)snprintf(tmp, sizeof tmp, "%s.tmp", dump);
+    tu_make_file(path, PS, 32, 1);
+    unlink(dump);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    touch(pool, 4, 1);
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 4);
+    size_t len;
+    uint8_t *before = slurp(dump, &len);
+    touch(pool, 8, 1);
+
+    struct rlimit old, lim;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    int lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ck_assert_int_ge(lowest, 0);
+    close(lowest);
+    lim = old;
+    lim.rlim_cur = (rlim_t)lowest;   /* no open can succeed */
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &lim), 0);
+    int rd = bp_dump_resident(pool, dump);
+    char dump_detail[1024];
+    (void)snprintf(dump_detail, sizeof dump_detail, "%s", bp_errdetail());
+    int rw = bp_warm(pool, dump);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+
+    TU_EXPECT_ERR(rw, -EMFILE, "cannot open", dump);
+    ck_assert_uint_eq(tu_stats(pool).warm_listed, 0);
+    ck_assert_msg(rd == -EMFILE, "bp_dump_resident returned %s (%s)",
+                  bp_err_name(rd), dump_detail);
+    ck_assert_msg(strstr(dump_detail, dump) && strstr(dump_detail, "cannot read") &&
+                  !strstr(dump_detail, "not a bpool dump"), "%s", dump_detail);
+    tu_assert_no_file(tmp);
+    size_t len2;
+    uint8_t *after = slurp(dump, &len2);
+    ck_assert_uint_eq(len2, len);
+    ck_assert_int_eq(memcmp(before, after, len), 0);
+    free(before);
+    free(after);
+
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 8);
+    ck_assert_int_eq(bp_warm(pool, dump), 8);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* Whether a lock request of /proc/locks waits ("->") for a lock of the
  * file with inode ino. */
 static bool lock_waited_for(ino_t ino)
@@ -1122,6 +1176,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_warm_empty_dump);
     tcase_add_test(tc, test_dump_path_unusable);
     tcase_add_test(tc, test_dump_lists_cold_pages_out_of_test);
+    tcase_add_test(tc, test_out_of_descriptors);
     tcase_add_test(tc, test_dump_rename_fails);
     tcase_add_test(tc, test_warm_read_short);
     tcase_add_test(tc, test_warm_only_file_not_file0);
