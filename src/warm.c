@@ -422,6 +422,11 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
         if (sections > BP_MAX_FILES ||
             WARM_HEAD + sections * WARM_SECTION > (uint64_t)size - 4)
             why = "its sections do not fit its size (damaged)";
+        /* Files are numbered below BP_MAX_FILES: a section past that is
+         * damage, not a file without a header to be left out. */
+        for (uint64_t i = 0; !why && i < sections; i++)
+            if (bp__get32(buf + WARM_HEAD + i * WARM_SECTION) >= BP_MAX_FILES)
+                why = "a section names a file number no pool has (damaged)";
     }
     uint64_t list_at = WARM_HEAD + sections * WARM_SECTION;
     if (!why && !e &&
@@ -447,7 +452,7 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
             const uint8_t *sec = buf + WARM_HEAD + i * WARM_SECTION;
             static const uint8_t none[16];
             uint32_t old = bp__get32(sec);
-            if (old >= BP_MAX_FILES || memcmp(sec + 8, none, 16) == 0)
+            if (memcmp(sec + 8, none, 16) == 0)
                 continue;
             ids = true;
             /* Copies of one file share its id: the same number wins. */

@@ -1036,6 +1036,53 @@ static uint8_t *two_file_dump(const char *a, const char *b, const char *dump,
     return d;
 }
 
+/* Format 2 damaged with its checksum made to match: a section that names
+ * a file number no pool has (5000; at most 4096 files) is refused as
+ * damaged (-BP_EDUMP), nothing warmed - not read as a dump of files
+ * without a header, nor warmed from its other section; a page listed
+ * under such a file number is left out, the others warmed. */
+START_TEST(test_warm_section_number_damaged)
+{
+    char *a = tu_path("warm-secn-a.data"), *b = tu_path("warm-secn-b.data");
+    char *dump = tu_path("warm-secn.dump"), *junk = tu_path("warm-secn-junk.dump");
+    size_t len;
+    uint8_t *d = two_file_dump(a, b, dump, &len);
+    bp_pool *pool = tu_open(a, 32, BP_NOFLUSH | BP_NOREADAHEAD);
+    uint32_t fb;
+    ck_assert_int_eq(bp_attach(pool, b, &fb), 0);
+
+    uint8_t *bad = malloc(len);
+    memcpy(bad, d, len);
+    bp__put32(bad + 56, 5000);                      /* file 0's section */
+    bp__put32(bad + len - 4, bp__crc32c(0, bad, len - 4));
+    spill(junk, bad, len);
+    expect_refused(pool, junk, "file number");
+    ck_assert_ptr_null(strstr(bp_errdetail(), "without a header"));
+    memcpy(bad, d, len);
+    bp__put32(bad + 56 + 32, 5000);                 /* both sections */
+    bp__put32(bad + 56, 5000);
+    bp__put32(bad + len - 4, bp__crc32c(0, bad, len - 4));
+    spill(junk, bad, len);
+    expect_refused(pool, junk, "file number");
+    ck_assert_ptr_null(strstr(bp_errdetail(), "without a header"));
+    ck_assert_uint_eq(tu_stats(pool).resident, 0);
+
+    memcpy(bad, d, len);
+    uint64_t id = bp__get64(bad + 56 + 64);         /* the first page listed */
+    bp__put64(bad + 56 + 64, BP_PAGE_ID(5000, BP_PAGE_NO(id)));
+    bp__put32(bad + len - 4, bp__crc32c(0, bad, len - 4));
+    spill(junk, bad, len);
+    ck_assert_int_eq(bp_warm(pool, junk), 7);
+    struct bp_stats st = tu_wait_warmed(pool);
+    ck_assert_uint_eq(st.warm_listed, 7);
+    ck_assert_uint_eq(st.warm_pages, 7);
+    ck_assert_uint_eq(st.resident, 7);
+    free(bad);
+    free(d);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* A dump of a pool of files with a header, warmed by a pool of files
  * without one: no file attached has a creation id, so none is the dump's
  * - refused (-BP_EDUMP, "other data files"), nothing warmed. */
@@ -1179,6 +1226,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_out_of_descriptors);
     tcase_add_test(tc, test_dump_rename_fails);
     tcase_add_test(tc, test_warm_read_short);
+    tcase_add_test(tc, test_warm_section_number_damaged);
     tcase_add_test(tc, test_warm_only_file_not_file0);
     tcase_add_test(tc, test_warm_files_with_header_into_headerless);
     tcase_add_test(tc, test_warm_copy_same_number_wins);
