@@ -474,9 +474,14 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
                         "header, BP_NOHEADER), so none can be told to be a "
                         "file attached now";
     } else if (!why && !e) {
+        /* Without a file 0 there is nothing to compare the id with: zeros
+         * would take a dump of a file without a header for a match. */
         uint8_t id[16];
         file_id(pool, id);
-        if (memcmp(buf + 16, id, 16) != 0)
+        if (!bp__file_of(pool, 0))
+            why = "it lists the pages of a pool's only file, file 0, and "
+                  "this pool has no file 0 attached";
+        else if (memcmp(buf + 16, id, 16) != 0)
             why = "it lists the pages of another data file (its creation id "
                   "differs)";
     }
@@ -487,7 +492,8 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
             return bp__fail(e, "bp_warm: out of memory reading %s", path);
         return bp__fail(-BP_EDUMP, "bp_warm: cannot warm %s from %s: %s; "
                         "delete the dump (the next bp_dump_resident or "
-                        "bp_close writes a new one)", sections ? "the pool" :
+                        "bp_close writes a new one)",
+                        sections || !bp__file_of(pool, 0) ? "the pool" :
                         bp__path_of(pool, 0), path, why);
     }
     uint64_t listed = bp__get64(buf + 40) + bp__get64(buf + 48);

@@ -1159,6 +1159,49 @@ START_TEST(test_warm_only_file_not_file0)
 }
 END_TEST
 
+/* A dump of a pool of one file (format 1) lists file 0's pages: a pool
+ * without a file 0 (detached) refuses it, -BP_EDUMP saying so and naming
+ * the pool - whether the dump has a creation id or none (a file without
+ * a header: not taken for a match with a pool of files with headers) -
+ * and warms nothing. */
+START_TEST(test_warm_one_file_dump_without_file0)
+{
+    char *a = tu_path("warm-nf0-a.data"), *b = tu_path("warm-nf0-b.data");
+    char *raw = tu_path("warm-nf0-raw.data");
+    char *hdump = tu_path("warm-nf0-h.dump"), *rdump = tu_path("warm-nf0-r.dump");
+    tu_make_file(a, PS, 16, 1);
+    tu_make_file(b, PS, 32, 2);
+    tu_make_raw_file(raw, PS, 32, 3);
+    bp_pool *pool = tu_open(b, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    for (uint64_t p = 0; p < 6; p++)
+        tu_expect_page(pool, p, BP_READ, 2);
+    ck_assert_int_eq(bp_dump_resident(pool, hdump), 6);
+    ck_assert_int_eq(bp_close(pool), 0);
+    pool = tu_open(raw, 16, BP_NOHEADER | BP_NOFLUSH | BP_NOREADAHEAD);
+    for (uint64_t p = 0; p < 6; p++)
+        tu_expect_page(pool, p, BP_READ, 3);
+    ck_assert_int_eq(bp_dump_resident(pool, rdump), 6);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    struct bp_options o;
+    bp_options_init(&o);
+    o.page_size = PS;
+    o.pool_frames = 32;
+    o.flags = BP_NOFLUSH | BP_NOREADAHEAD;
+    ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
+    uint32_t fa, fb;
+    ck_assert_int_eq(bp_attach(pool, a, &fa), 0);
+    ck_assert_int_eq(bp_attach(pool, b, &fb), 0);
+    ck_assert_int_eq(bp_detach(pool, fa), 0);
+    expect_refused(pool, rdump, "no file 0");
+    ck_assert_ptr_null(strstr(bp_errdetail(), "(no file)"));
+    expect_refused(pool, hdump, "no file 0");
+    ck_assert_ptr_null(strstr(bp_errdetail(), "(no file)"));
+    ck_assert_uint_eq(tu_stats(pool).resident, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* Copies of one file share its creation id: a page of a file that was
  * number 1 goes back to number 1 when the copy attached as 0 has the id
  * too (the same number wins), the copy getting none. */
@@ -1230,6 +1273,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_warm_only_file_not_file0);
     tcase_add_test(tc, test_warm_files_with_header_into_headerless);
     tcase_add_test(tc, test_warm_copy_same_number_wins);
+    tcase_add_test(tc, test_warm_one_file_dump_without_file0);
     suite_add_tcase(s, tc);
     return s;
 }
