@@ -763,8 +763,8 @@ END_TEST
 /* Where a dump cannot go: a path under a regular file (-ENOTDIR: the
  * look at it fails otherwise than with "no such file"), the detail naming
  * the path and the directory to check; and a file too short to begin as
- * a dump (5 bytes) at the path, which is not one and stays (-EEXIST).
- * Nothing is created either time. */
+ * a dump (5 bytes) at the path, which is not one and stays (-EEXIST);
+ * a directory at PATH.tmp, which stays (-EISDIR).  Nothing is created. */
 START_TEST(test_dump_path_unusable)
 {
     char *path = tu_path("warm-nodir.data"), *text = tu_path("warm-short.txt");
@@ -785,6 +785,19 @@ START_TEST(test_dump_path_unusable)
     free(t);
     (void)snprintf(tmp, sizeof tmp, "%s.tmp", text);
     tu_assert_no_file(tmp);
+    /* A directory at the scratch name is not removed: -EISDIR naming
+     * PATH.tmp, and no dump is made. */
+    char *dump = tu_path("warm-tmpdir.dump");
+    (void)snprintf(tmp, sizeof tmp, "%s.tmp", dump);
+    unlink(dump);
+    ck_assert_int_eq(mkdir(tmp, 0755), 0);
+    TU_EXPECT_ERR(bp_dump_resident(pool, dump), -EISDIR, "cannot create", tmp);
+    struct stat st;
+    ck_assert_int_eq(lstat(tmp, &st), 0);
+    ck_assert(S_ISDIR(st.st_mode));
+    tu_assert_no_file(dump);
+    ck_assert_int_eq(rmdir(tmp), 0);
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 4);
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
