@@ -701,8 +701,7 @@ START_TEST(test_fill_charges_once)
     fprintf(stderr, "fill under a memory cap: not tried in a sanitizer build\n");
     return;
 #endif
-    const char *pre = getenv("LD_PRELOAD");
-    if (pre && strstr(pre, "vgpreload")) {
+    if (tu_under_valgrind()) {
         fprintf(stderr, "fill under a memory cap: not tried under valgrind\n");
         return;
     }

@@ -474,6 +474,10 @@ static void *dump_often(void *arg)
  * EEXIST or ENOENT), the dump left is whole and no PATH.tmp remains. */
 START_TEST(test_dumps_to_one_path_at_once)
 {
+    if (tu_under_valgrind()) {   /* a waiting F_OFD_SETLKW holds it */
+        fprintf(stderr, "dumps to one path at once: not tried under valgrind\n");
+        return;
+    }
     char *path = tu_path("warm-two.data"), *dump = tu_path("warm-two.dump");
     tu_make_file(path, PS, 32, 1);
     bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
@@ -894,6 +898,10 @@ static void *dump_once(void *arg)
  * there, the directory gone, is written. */
 START_TEST(test_dump_rename_fails)
 {
+    if (tu_under_valgrind()) {   /* a waiting F_OFD_SETLKW holds it */
+        fprintf(stderr, "a rename behind a waiting dump: not tried under valgrind\n");
+        return;
+    }
     char *path = tu_path("warm-ren.data"), *dump = tu_path("warm-ren.dump");
     char tmp[4200];
     (void)snprintf(tmp, sizeof tmp, "%s.tmp", dump);

@@ -99,6 +99,12 @@ int tu_fail_writes(void *arg, const struct iocb *cb)
            cb->aio_lio_opcode == IO_CMD_PWRITEV ? -EIO : 0;
 }
 
+bool tu_under_valgrind(void)
+{
+    const char *pre = getenv("LD_PRELOAD");
+    return pre && strstr(pre, "vgpreload");
+}
+
 void *tu_keep(void *p)
 {
     /* A forked test is short-lived: a fixed array is enough, and what

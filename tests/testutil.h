@@ -41,6 +41,13 @@ void tu_in_child(int (*fn)(void *arg), void *arg);
 struct iocb;
 int tu_fail_writes(void *arg, const struct iocb *cb);
 
+/* True when the program runs under valgrind (tests/valgrind.sh), which
+ * serialises threads and does not let go of a thread blocked in some
+ * system calls (F_OFD_SETLKW) nor follow io_uring's rings: the tests
+ * that need those say so and skip there. */
+#include <stdbool.h>
+bool tu_under_valgrind(void);
+
 /* "<tu_dir()>/<name>", malloc'ed and kept (tu_keep). */
 char *tu_path(const char *name);
 
