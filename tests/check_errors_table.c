@@ -415,6 +415,7 @@ START_TEST(test_header_refused)
             { BP__FORMAT_PLAIN, 1000, "pages of 1000 bytes" },
             { BP__FORMAT_PLAIN, 2048, "pages of 2048 bytes" },
             { BP__FORMAT_PLAIN, 1u << 21, "pages of 2097152 bytes" },
+            { BP__FORMAT_PLAIN, 12288, "pages of 12288 bytes" },
         };
     char *forge = tu_path("hdr-forged.bp");
     for (size_t i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
@@ -454,6 +455,142 @@ START_TEST(test_header_refused)
         TU_EXPECT_ERR(tu_try_open(odd, 0, 0, 8, &pool), -BP_EFORMAT, what,
                       "no bpool writes");
         ck_assert_ptr_null(pool);
+    }
+}
+END_TEST
+
+/* Where each copy of the header keeps its record length. */
+#define HDR_RECORD_LEN 12
+
+/* Recompute the CRC of the header copy at slot after a patch, as a bpool
+ * writing those bytes would have. */
+static void reseal(uint8_t *slot)
+{
+    uint32_t crc = bp__crc32c(0, slot, HDR_CRC);
+    for (int b = 0; b < 4; b++)
+        slot[HDR_CRC + b] = (uint8_t)(crc >> (8 * b));
+}
+
+/* Proves a header whose copies pass their CRC but contradict themselves,
+ * or whose copies are missing or spoilt in other ways than a bad CRC, is
+ * refused with -BP_EFORMAT naming the cause, and the file is left byte
+ * for byte as it was; one such copy beside a good one is no error, the
+ * good one is read:
+ *  - a format version that disagrees with the doublewrite flag (version 2
+ *    without the flag, version 1 with it and an area of 128 pages): the
+ *    file's layout cannot be told;
+ *  - a record length other than 128 (in the newer copy only: the older
+ *    one is read; in both: damaged, as neither can be read);
+ *  - a first copy never written (zeros) beside a damaged second one:
+ *    damaged, not a file without a header; beside a good second one, the
+ *    header of a creation torn after its second sector, which opens. */
+START_TEST(test_header_inconsistent_refused)
+{
+    static uint8_t page[PS];
+    bp_pool *pool;
+    off_t len;
+    char *path = tu_path("hdr-odd.bp");
+    static const struct { uint32_t version, dw_pages; } mixed[] = {
+        { BP__FORMAT_DOUBLEWRITE, 0 },
+        { BP__FORMAT_PLAIN, 128 },
+    };
+    for (size_t i = 0; i < sizeof(mixed) / sizeof(mixed[0]); i++) {
+        tu_make_file(path, PS, 3, 1);
+        struct bp__header h = { .version = mixed[i].version, .page_size = PS,
+                                .id = { 'm', 'x' },
+                                .dw_pages = mixed[i].dw_pages };
+        memset(page, 0, sizeof(page));
+        bp__header_format(page, &h);
+        patch(path, 0, page, PS);
+        char *was = file_bytes(path, &len);
+        char what[96];
+        snprintf(what, sizeof(what), "format version %u with a doublewrite "
+                 "area of %u pages", mixed[i].version, mixed[i].dw_pages);
+        TU_EXPECT_ERR(tu_try_open(path, 0, 0, 8, &pool), -BP_EFORMAT, path,
+                      what, "no bpool writes", "backup");
+        ck_assert_ptr_null(pool);
+        TU_EXPECT_ERR(tu_try_open(path, BP_RDONLY, 0, 8, &pool), -BP_EFORMAT,
+                      what);
+        same_bytes(path, was, len);
+    }
+
+    /* The record length: the newer copy (the second, sequence 1) says
+     * 384, its CRC intact; then both do. */
+    tu_make_file(path, PS, 3, 1);
+    struct bp__header h = { .version = BP__FORMAT_PLAIN, .page_size = PS,
+                            .id = { 'r', 'l' } };
+    memset(page, 0, sizeof(page));
+    bp__header_format(page, &h);
+    page[HDR_SLOT2 + HDR_RECORD_LEN + 1] = 1;   /* 128 + 256 = 384 */
+    reseal(page + HDR_SLOT2);
+    patch(path, 0, page, PS);
+    char *was = file_bytes(path, &len);
+    ck_assert_msg(tu_try_open(path, BP_RDONLY, 0, 8, &pool) == 0, "%s",
+                  bp_errdetail());
+    ck_assert_uint_eq(bp_page_count(pool), 3);
+    ck_assert_int_eq(bp_close(pool), 0);
+    same_bytes(path, was, len);
+    page[HDR_RECORD_LEN + 1] = 1;
+    reseal(page);
+    patch(path, 0, page, PS);
+    was = file_bytes(path, &len);
+    TU_EXPECT_ERR(tu_try_open(path, 0, 0, 8, &pool), -BP_EFORMAT, path,
+                  "damaged", "backup");
+    ck_assert_ptr_null(pool);
+    same_bytes(path, was, len);
+
+    /* The first copy zeros, the second one good: opens; the second one
+     * damaged (a flipped bit, its CRC not mended): refused. */
+    memset(page, 0, sizeof(page));
+    bp__header_format(page, &h);
+    memset(page, 0, HDR_SLOT2);
+    patch(path, 0, page, PS);
+    was = file_bytes(path, &len);
+    ck_assert_msg(tu_try_open(path, BP_RDONLY, 0, 8, &pool) == 0, "%s",
+                  bp_errdetail());
+    ck_assert_uint_eq(bp_page_count(pool), 3);
+    ck_assert_int_eq(bp_close(pool), 0);
+    same_bytes(path, was, len);
+    page[HDR_SLOT2 + 16] ^= 0x20;   /* the page size: 8192 ^ 32 */
+    patch(path, 0, page, PS);
+    was = file_bytes(path, &len);
+    TU_EXPECT_ERR(tu_try_open(path, 0, 0, 8, &pool), -BP_EFORMAT, path,
+                  "damaged", "backup");
+    ck_assert_ptr_null(pool);
+    TU_EXPECT_ERR(tu_try_open(path, BP_CREATE, 0, 8, &pool), -BP_EFORMAT,
+                  "damaged");
+    same_bytes(path, was, len);
+}
+END_TEST
+
+/* Proves a file cut inside its header page while no pool had it open
+ * (both copies of the header still there, the page not whole) is refused
+ * with -BP_ESHRUNK naming its size and the fix, opened writable or
+ * read-only, whether its header recorded no page or some, and is left as
+ * it is: not taken for a new file, not laid out again, not extended. */
+START_TEST(test_open_cut_into_header_page)
+{
+    char *none = tu_path("hdr-cut-0.bp"), *some = tu_path("hdr-cut-3.bp");
+    tu_make_file(none, PS, 0, 1);
+    tu_make_file(some, PS, 3, 1);
+    bp_pool *pool = tu_open(some, 8, 0);
+    tu_rewrite_page(pool, 2, 1, 2);
+    ck_assert_int_eq(bp_close(pool), 0);   /* the header records 3 pages */
+    const char *paths[] = { none, some };
+    for (size_t i = 0; i < 2; i++) {
+        ck_assert_int_eq(truncate(paths[i], 4096), 0);
+        off_t len;
+        char *was = file_bytes(paths[i], &len);
+        TU_EXPECT_ERR(tu_try_open(paths[i], 0, 0, 8, &pool), -BP_ESHRUNK,
+                      paths[i], "4096 bytes", "shorter than its header page",
+                      "backup");
+        ck_assert_ptr_null(pool);
+        TU_EXPECT_ERR(tu_try_open(paths[i], BP_CREATE, PS, 8, &pool),
+                      -BP_ESHRUNK, paths[i], "4096 bytes");
+        TU_EXPECT_ERR(tu_try_open(paths[i], BP_RDONLY, 0, 8, &pool),
+                      -BP_ESHRUNK, paths[i], "4096 bytes");
+        ck_assert_ptr_null(pool);
+        same_bytes(paths[i], was, len);
     }
 }
 END_TEST
@@ -1022,6 +1159,74 @@ START_TEST(test_create_dir_open_fails)
 }
 END_TEST
 
+/* Whether a child of this process can become nobody (uid 65534): as
+ * root, unless a container withholds the capability; as anyone else,
+ * trivially true (the test runs as that user). */
+static bool can_be_nobody(void)
+{
+    if (geteuid() != 0)
+        return true;
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        tu_child_exit(setgid(65534) == 0 && setuid(65534) == 0 ? 0 : 1);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* In a child, from inside the directory arg (as nobody when root):
+ * create "new.bp" by a path without a directory part, give it a page and
+ * close the pool.  Returns a mask of the steps that failed. */
+static int create_in_cwd(void *arg)
+{
+    if (chdir((const char *)arg) != 0)
+        return 1;
+    if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+        return 2;
+    bp_pool *pool;
+    if (tu_try_open("new.bp", BP_CREATE, PS, 8, &pool) != 0) {
+        fprintf(stderr, "create_in_cwd: %s\n", bp_errdetail());
+        return 4;
+    }
+    bp_page pg;
+    uint64_t n;
+    int bad = 0;
+    if (bp_alloc_page(pool, &n, &pg) != 0 || n != 0)
+        bad |= 8;
+    else {
+        tu_stamp(pg.data, PS, 0, 5);
+        bad |= bp_mark_dirty(&pg) != 0 || bp_unpin(&pg) != 0 ? 16 : 0;
+    }
+    return bad | (bp_close(pool) != 0 ? 32 : 0);
+}
+
+/* Proves a new file's name is made durable by the fsync of the directory
+ * the path names - "." for a path without a '/' - and that a directory
+ * the caller may write into but not read (mode 0300: open(2) of it gives
+ * EACCES) is no error: the open succeeds, and the file holds its page. */
+START_TEST(test_create_in_unreadable_directory)
+{
+    if (!can_be_nobody()) {
+        fprintf(stderr, "test_create_in_unreadable_directory: running as "
+                "root and cannot drop to nobody: skipped\n");
+        return;
+    }
+    char *dir = tu_path("wx-only");
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    if (geteuid() == 0)
+        ck_assert_int_eq(chown(dir, 65534, 65534), 0);
+    ck_assert_int_eq(chmod(dir, 0300), 0);
+    tu_in_child(create_in_cwd, dir);
+    ck_assert_int_eq(chmod(dir, 0700), 0);
+    char *path = tu_path("wx-only/new.bp");
+    ck_assert_uint_eq(tu_file_pages(path, PS), 1);
+    uint8_t *buf = tu_keep(malloc(PS));
+    tu_read_page(path, PS, 0, buf);
+    ck_assert(tu_stamped(buf, PS, 0, 5));
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("errors_table");
@@ -1035,9 +1240,12 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_queue_depth_too_large);
     tcase_add_test(tc, test_io_setup_eagain);
     tcase_add_test(tc, test_header_refused);
+    tcase_add_test(tc, test_header_inconsistent_refused);
     tcase_add_test(tc, test_open_shrunk);
+    tcase_add_test(tc, test_open_cut_into_header_page);
     tcase_add_test(tc, test_create_area_efbig);
     tcase_add_test(tc, test_create_dir_open_fails);
+    tcase_add_test(tc, test_create_in_unreadable_directory);
     tcase_set_timeout(tc, 10);
     suite_add_tcase(s, tc);
 
