@@ -1713,6 +1713,113 @@ START_TEST(test_unfinished_area_layout_fails)
 }
 END_TEST
 
+/* The path whose file another process replaces while a bp_open that
+ * created it has it open and not yet locked: the lock hook removes the
+ * file and makes a new one, of one page stamped with seed 9, at the path
+ * (then lets the lock be taken, of the file now without a name). */
+static const char *replace_path;
+static _Atomic int replaced;
+
+static int replace_before_lock(void *arg, struct bp__fault_call *c)
+{
+    (void)arg;
+    if (c->op == BP__FAULT_LOCK && replace_path &&
+        !atomic_exchange(&replaced, 1)) {
+        if (unlink(replace_path) != 0)
+            return -EIO;   /* fails the test: the open would not say ENOENT */
+        tu_make_file(replace_path, PS, 1, 9);
+    }
+    return 0;
+}
+
+/* Proves a bp_open that creates a file, finds it removed (and another
+ * file made at the path) by the time it holds its lock, fails with
+ * -ENOENT saying so and to open again - and leaves the new file at the
+ * path alone: the name is no longer the file this call created, so its
+ * clean-up must not remove it. */
+START_TEST(test_created_file_replaced_before_lock)
+{
+    reset_faults();
+    char *path = tu_path("replaced.bp");
+    replace_path = path;
+    atomic_store(&replaced, 0);
+    atomic_store(&bp__sysfault, replace_before_lock);
+    bp_pool *pool;
+    int r = tu_try_open(path, BP_CREATE, PS, 16, &pool);
+    atomic_store(&bp__sysfault, NULL);
+    replace_path = NULL;
+    ck_assert_int_eq(atomic_load(&replaced), 1);
+    TU_EXPECT_ERR(r, -ENOENT, path, "removed while this pool was opening it",
+                  "open it again");
+    ck_assert_ptr_null(pool);
+    tu_file_intact(path, PS, 1, 9);
+    pool = tu_open(path, 16, 0);
+    expect_page(pool, 0, 9);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Proves a file cut under the pool to less than its header page (to 4096
+ * bytes of its 8192) is a file that shrank to no page at all: a read
+ * past the end says -BP_ESHRUNK "from 8 to 0 pages", a dirty page is not
+ * written (the file is not re-extended, its header page not filled in),
+ * and bp_sync and bp_close say the same. */
+START_TEST(test_shrunk_into_header_page)
+{
+    reset_faults();
+    char *path = tu_path("shrunk-header.bp");
+    tu_make_file(path, PS, 8, 1);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    tu_rewrite_page(pool, 1, 1, 2);
+    int fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, 4096), 0);
+    close(fd);
+    bp_page pg;
+    TU_EXPECT_ERR(bp_pin(pool, 5, BP_READ, &pg), -BP_ESHRUNK, path,
+                  "from 8 to 0 pages", "pages 0 to 7");
+    TU_EXPECT_ERR(bp_sync(pool), -BP_ESHRUNK, path, "from 8 to 0 pages");
+    ck_assert_int_eq(tu_file_size(path), 4096);
+    ck_assert_uint_eq(tu_stats(pool).dirty, 1);
+    expect_page(pool, 1, 2);   /* still in memory */
+    TU_EXPECT_ERR(bp_close(pool), -BP_ESHRUNK, path);
+    ck_assert_int_eq(tu_file_size(path), 4096);
+}
+END_TEST
+
+/* Proves a header write that finds the file system full (ENOSPC) fails
+ * the checkpoint with -ENOSPC and a detail saying to free space (not to
+ * check the device), after the pages themselves were written; the next
+ * checkpoint records the count. */
+START_TEST(test_header_write_enospc)
+{
+    uint32_t model[9];
+    char *path = model_file("hdr-enospc.bp", model, 8);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    rewrite(pool, model, 3, 4);
+    bp_page pg;
+    uint64_t n;
+    ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
+    ck_assert_uint_eq(n, 8);
+    tu_stamp(pg.data, PS, 8, 4);
+    model[8] = 4;
+    ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    sys_fail(BP__FAULT_PWRITE, 1, -ENOSPC);
+    TU_EXPECT_ERR(bp_checkpoint(pool), -ENOSPC, path, "write the header",
+                  "free space");
+    ck_assert_ptr_null(strstr(bp_errdetail(), "check the device"));
+    ck_assert_int_eq(atomic_load(&sys_calls[BP__FAULT_PWRITE]), 1);
+    expect_file(path, model, 9);   /* the pages came before the header */
+    reset_faults();
+    ck_assert_msg(bp_checkpoint(pool) >= 0, "%s", bp_errdetail());
+    ck_assert_int_eq(bp_close(pool), 0);
+    truncate_behind(path, 8);
+    TU_EXPECT_ERR(tu_try_open(path, 0, 0, 16, &pool), -BP_ESHRUNK, path,
+                  "8 pages", "recorded 9");
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("faults");
@@ -1762,6 +1869,9 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_header_io_faults);
     tcase_add_test(tc, test_empty_file_header_undone);
     tcase_add_test(tc, test_unfinished_area_layout_fails);
+    tcase_add_test(tc, test_created_file_replaced_before_lock);
+    tcase_add_test(tc, test_shrunk_into_header_page);
+    tcase_add_test(tc, test_header_write_enospc);
     tcase_set_timeout(tc, 20);
     suite_add_tcase(s, tc);
     return s;
