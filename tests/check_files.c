@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "bpool_internal.h"
@@ -1261,6 +1262,313 @@ START_TEST(test_truncate_detached_meanwhile)
 }
 END_TEST
 
+/* Proves bp_truncate_file touches only the pages it cuts off: pins held
+ * below the cut and on the same page numbers of another file neither
+ * make it wait nor fail it, and it writes back no dirty page below the
+ * cut or of another file - each stays dirty, its change in memory only,
+ * until the caller's close writes it. */
+START_TEST(test_truncate_spares_other_pages)
+{
+    char *a, *b;
+    make_two(&a, &b);
+    bp_pool *pool = pool_of(32, BP_NOFLUSH | BP_NOREADAHEAD);
+    attach(pool, a);
+    attach(pool, b);
+    rewrite(pool, 0, 5, 7);     /* below the cut */
+    rewrite(pool, 1, 30, 8);    /* the other file, a number past the cut */
+    bp_page below, other;
+    ck_assert_int_eq(bp_pin(pool, BP_PAGE_ID(0, 3), BP_READ, &below), 0);
+    ck_assert_int_eq(bp_pin(pool, BP_PAGE_ID(1, 35), BP_READ, &other), 0);
+    double t0 = tu_now();
+    ck_assert_msg(bp_truncate_file(pool, 0, 20) == 0, "%s", bp_errdetail());
+    double took = tu_now() - t0;
+    ck_assert_msg(took < 0.5, "the cut took %.3f s: it waited for pins it "
+                  "does not cut", took);
+    ck_assert_uint_eq(bp_file_page_count(pool, 0), 20);
+    ck_assert_uint_eq(bp_file_page_count(pool, 1), B_PAGES);
+    ck_assert_uint_eq(file_bytes(a), (uint64_t)PS * (1 + 20));
+    ck_assert_uint_eq(file_info(pool, 0).dirty, 1);
+    ck_assert_uint_eq(file_info(pool, 1).dirty, 1);
+    uint8_t *buf = tu_keep(malloc(PS));
+    tu_read_page(a, PS, 5, buf);
+    ck_assert_msg(tu_stamped(buf, PS, 5, 1), "the cut wrote page 5, below it");
+    tu_read_page(b, PS, 30, buf);
+    ck_assert_msg(tu_stamped(buf, PS, 30, 2), "the cut wrote page 30 of the "
+                  "other file");
+    ck_assert(tu_stamped(below.data, PS, 3, 1));
+    ck_assert(tu_stamped(other.data, PS, 35, 2));
+    ck_assert_int_eq(bp_unpin(&below), 0);
+    ck_assert_int_eq(bp_unpin(&other), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    uint32_t ma[20], mb[B_PAGES];
+    for (uint32_t p = 0; p < 20; p++)
+        ma[p] = p == 5 ? 7 : 1;
+    for (uint32_t p = 0; p < B_PAGES; p++)
+        mb[p] = p == 30 ? 8 : 2;
+    tu_expect_file(a, PS, ma, 20);
+    tu_expect_file(b, PS, mb, B_PAGES);
+    ck_assert_uint_eq(file_bytes(a), (uint64_t)PS * (1 + 20));
+    unlink(a);
+    unlink(b);
+}
+END_TEST
+
+/* The whole of path, kept; its length in *len. */
+static char *whole_file(const char *path, size_t *len)
+{
+    *len = (size_t)file_bytes(path);
+    char *buf = tu_keep(malloc(*len + 1));
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pread(fd, buf, *len, 0), (ssize_t)*len);
+    close(fd);
+    return buf;
+}
+
+/* Proves a read-only pool (BP_RDONLY: its files are opened read-only)
+ * detaches a file, a doublewrite file included, without writing to it -
+ * not its header, not its area, not a byte, its mtime unchanged - and
+ * lets go of it: a writable pool opens it while the read-only pool goes
+ * on with its other file. */
+START_TEST(test_detach_read_only_pool)
+{
+    char *a = tu_path("files_a.data"), *dw = tu_path("files_dw.data");
+    tu_make_file(a, PS, A_PAGES, 1);
+    bp_pool *pool = open_file(dw, 16, BP_CREATE | BP_DOUBLEWRITE);
+    for (uint64_t p = 0; p < 8; p++) {
+        bp_page pg;
+        uint64_t n;
+        ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
+        tu_stamp(pg.data, PS, n, 3);
+        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_int_eq(bp_close(pool), 0);
+    size_t la, ld;
+    char *was_a = whole_file(a, &la), *was_dw = whole_file(dw, &ld);
+    struct stat sa, sd;
+    ck_assert_int_eq(stat(a, &sa), 0);
+    ck_assert_int_eq(stat(dw, &sd), 0);
+
+    pool = pool_of(16, BP_RDONLY);
+    ck_assert_uint_eq(attach(pool, a), 0);
+    ck_assert_uint_eq(attach(pool, dw), 1);
+    ck_assert_uint_eq(file_info(pool, 1).doublewrite_pages, BP__DW_PAGES);
+    for (uint64_t p = 0; p < 8; p++)
+        expect(pool, 1, p, 3);
+    expect(pool, 0, 9, 1);
+    ck_assert_msg(bp_detach(pool, 1) == 0, "%s", bp_errdetail());
+    struct bp_file_info fi;
+    ck_assert_int_eq(bp_file_info(pool, 1, &fi), -BP_ENOFILE);
+    bp_pool *writer = open_file(dw, 16, 0);   /* the lock went with it */
+    expect(writer, 0, 7, 3);
+    ck_assert_int_eq(bp_close(writer), 0);
+    expect(pool, 0, A_PAGES - 1, 1);
+    ck_assert_msg(bp_detach(pool, 0) == 0, "%s", bp_errdetail());
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    size_t na, nd;
+    char *now_a = whole_file(a, &na), *now_dw = whole_file(dw, &nd);
+    ck_assert_uint_eq(na, la);
+    ck_assert_uint_eq(nd, ld);
+    ck_assert_msg(memcmp(now_a, was_a, la) == 0, "%s changed", a);
+    ck_assert_msg(memcmp(now_dw, was_dw, ld) == 0, "%s changed", dw);
+    struct stat st;
+    ck_assert_int_eq(stat(a, &st), 0);
+    ck_assert(st.st_mtim.tv_sec == sa.st_mtim.tv_sec &&
+              st.st_mtim.tv_nsec == sa.st_mtim.tv_nsec);
+    ck_assert_int_eq(stat(dw, &st), 0);
+    ck_assert(st.st_mtim.tv_sec == sd.st_mtim.tv_sec &&
+              st.st_mtim.tv_nsec == sd.st_mtim.tv_nsec);
+    unlink(a);
+    unlink(dw);
+}
+END_TEST
+
+/* The step of a cut that fails in test_truncate_step_fails, on the cut
+ * file's descriptor (cut_fd) only. */
+enum cut_step {
+    CUT_FIRST_SYNC,     /* the fdatasync before the header goes down */
+    CUT_HEADER,         /* the header's write of the smaller count */
+    CUT_HEADER_SYNC,    /* the fdatasync after it, before the ftruncate */
+    CUT_AREA,           /* the doublewrite area's clearing */
+    CUT_STEPS
+};
+static _Atomic int cut_step, cut_fd = -1, cut_header_written, cut_failed;
+
+static int fail_cut_step(void *arg, struct bp__fault_call *c)
+{
+    (void)arg;
+    if (c->fd != atomic_load(&cut_fd))
+        return 0;
+    bool header = c->op == BP__FAULT_PWRITE && c->offset == 0;
+    bool area = c->op == BP__FAULT_PWRITE && c->offset >= PS;
+    bool sync = c->op == BP__FAULT_FDATASYNC;
+    bool fail = false;
+    switch (atomic_load(&cut_step)) {
+    case CUT_FIRST_SYNC:
+        fail = sync;
+        break;
+    case CUT_HEADER:
+        fail = header;
+        break;
+    case CUT_HEADER_SYNC:
+        fail = sync && atomic_load(&cut_header_written);
+        break;
+    case CUT_AREA:
+        fail = area;
+        break;
+    }
+    if (header)
+        atomic_store(&cut_header_written, 1);
+    if (fail && !atomic_exchange(&cut_failed, 1))
+        return -EIO;
+    return 0;
+}
+
+/* Proves a cut that fails at any step before the ftruncate cuts nothing:
+ * the step's error comes back with a detail naming it, the page count is
+ * put back, the file keeps its size, the header its count (or, failing
+ * after the header went down, a count below the file's, which the next
+ * open takes as a file grown since), and the pages past the cut - a
+ * dirty one among them, written back first - are read again intact.
+ * Where no fdatasync failed, the pool goes on and the cut can be made
+ * again; where one did, durability is lost as after any failed
+ * fdatasync, and the file reopens whole. */
+START_TEST(test_truncate_step_fails)
+{
+    int step = _i;
+    bool dw = step == CUT_AREA;
+    char *a = tu_path(dw ? "files_cut_dw.data" : "files_cut.data");
+    unlink(a);
+    bp_pool *pool;
+    if (dw) {
+        pool = open_file(a, 32, BP_CREATE | BP_DOUBLEWRITE);
+        for (uint64_t p = 0; p < A_PAGES; p++) {
+            bp_page pg;
+            uint64_t n;
+            ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
+            tu_stamp(pg.data, PS, n, 1);
+            ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+            ck_assert_int_eq(bp_unpin(&pg), 0);
+        }
+        ck_assert_int_eq(bp_close(pool), 0);
+    } else {
+        tu_make_file(a, PS, A_PAGES, 1);
+    }
+    pool = open_file(a, 32, BP_NOFLUSH | BP_NOREADAHEAD);
+    if (dw && file_info(pool, 0).atomic_writes) {
+        /* Page writes are atomic here: the area is never written, so
+         * there is nothing to clear and nothing to fail. */
+        ck_assert_int_eq(bp_close(pool), 0);
+        unlink(a);
+        return;
+    }
+    uint64_t size = file_bytes(a), recorded = header_pages(a);
+    rewrite(pool, 0, 30, 7);   /* past the cut: written back first */
+    atomic_store(&cut_step, step);
+    atomic_store(&cut_header_written, 0);
+    atomic_store(&cut_failed, 0);
+    atomic_store(&cut_fd, atomic_load(&pool->files[0])->fd);
+    atomic_store(&bp__sysfault, fail_cut_step);
+    int r = bp_truncate_file(pool, 0, 20);
+    atomic_store(&bp__sysfault, NULL);
+    atomic_store(&cut_fd, -1);
+    ck_assert_int_eq(atomic_load(&cut_failed), 1);
+    static const char *const named[CUT_STEPS] = {
+        "fdatasync", "write the header", "fdatasync", "doublewrite area"
+    };
+    TU_EXPECT_ERR(r, -EIO, a, named[step]);
+    ck_assert_uint_eq(bp_page_count(pool), A_PAGES);
+    ck_assert_uint_eq(file_bytes(a), size);
+    ck_assert_uint_eq(header_pages(a), step == CUT_HEADER_SYNC ? 20 : recorded);
+    expect(pool, 0, 30, 7);
+    expect(pool, 0, A_PAGES - 1, 1);
+    bool synced = step == CUT_HEADER || step == CUT_AREA;
+    if (synced) {
+        ck_assert_msg(bp_truncate_file(pool, 0, 20) == 0, "%s",
+                      bp_errdetail());
+        ck_assert_int_eq(bp_close(pool), 0);
+    } else {
+        ck_assert_int_eq(bp_sync(pool), -BP_EDURABILITY);
+        (void)bp_close(pool);   /* refuses: durability is lost */
+    }
+    pool = open_file(a, 32, 0);
+    ck_assert_uint_eq(bp_page_count(pool), synced ? 20 : A_PAGES);
+    expect(pool, 0, 5, 1);
+    expect(pool, 0, 19, 1);
+    if (!synced) {
+        expect(pool, 0, 30, 7);
+        expect(pool, 0, A_PAGES - 1, 1);
+    }
+    ck_assert_int_eq(bp_close(pool), 0);
+    unlink(a);
+}
+END_TEST
+
+/* A bp_files callback that counts its calls (in *arg) and stops the
+ * listing at the first. */
+static int refuse_first(void *arg, uint32_t file, const char *path)
+{
+    (void)file;
+    (void)path;
+    ++*(int *)arg;
+    return -ECANCELED;
+}
+
+/* Proves a bp_files callback that refuses the first of several files
+ * stops the listing there: it is called once, and bp_files returns its
+ * code with a detail naming that file. */
+START_TEST(test_files_callback_stops_listing)
+{
+    char *a, *b;
+    make_two(&a, &b);
+    bp_pool *pool = pool_of(16, 0);
+    attach(pool, a);
+    attach(pool, b);
+    int calls = 0;
+    TU_EXPECT_ERR(bp_files(pool, refuse_first, &calls), -ECANCELED,
+                  "callback returned", "file 0", "stopped there");
+    ck_assert_int_eq(calls, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+    unlink(a);
+    unlink(b);
+}
+END_TEST
+
+/* Proves a doublewrite file opened read-only never writes atomically (a
+ * read-only pool writes nothing, so its area is not replaced either),
+ * even where the file takes atomic writes of a page and BP_ATOMIC asks
+ * for them; and that without BP_ATOMIC, pages larger than the file
+ * system's block are not written atomically (the device would do it only
+ * where the file's blocks happen to be aligned). */
+START_TEST(test_atomic_writes_need_a_writer)
+{
+    char *path = tu_path("files_atomic.data");
+    bp_pool *pool = open_file(path, 16, BP_CREATE | BP_DOUBLEWRITE);
+    struct bp_info info;
+    ck_assert_int_eq(bp_info(pool, &info), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    pool = open_file(path, 16, BP_RDONLY | BP_ATOMIC);
+    ck_assert_int_eq(file_info(pool, 0).atomic_writes, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    if (info.atomic_write_max >= PS) {
+        /* The same file writable: BP_ATOMIC takes what statx offers. */
+        pool = open_file(path, 16, BP_ATOMIC);
+        ck_assert_int_eq(file_info(pool, 0).atomic_writes, 1);
+        ck_assert_int_eq(bp_close(pool), 0);
+    }
+    struct statfs sfs;
+    ck_assert_int_eq(statfs(path, &sfs), 0);
+    if ((uint64_t)sfs.f_bsize < PS) {
+        pool = open_file(path, 16, 0);
+        ck_assert_int_eq(file_info(pool, 0).atomic_writes, 0);
+        ck_assert_int_eq(bp_close(pool), 0);
+    }
+    unlink(path);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -1287,6 +1595,11 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_truncate_writeback_fails);
     tcase_add_test(tc, test_detach_writeback_fails);
     tcase_add_test(tc, test_truncate_detached_meanwhile);
+    tcase_add_test(tc, test_truncate_spares_other_pages);
+    tcase_add_test(tc, test_detach_read_only_pool);
+    tcase_add_loop_test(tc, test_truncate_step_fails, 0, CUT_STEPS);
+    tcase_add_test(tc, test_files_callback_stops_listing);
+    tcase_add_test(tc, test_atomic_writes_need_a_writer);
     suite_add_tcase(s, tc);
     return s;
 }
