@@ -7,6 +7,7 @@
  * bad sizes are refused with a detail. */
 #include <check.h>
 #include <errno.h>
+#include <libaio.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -432,6 +434,88 @@ START_TEST(test_resize_refused_in_child)
 }
 END_TEST
 
+/* The first fail_left write requests that cover page fail_page fail with
+ * EIO; every other request goes ahead.  Two: a run of pages whose
+ * request fails is written again page by page (flush.c), and the page's
+ * own request must fail too for its write to fail. */
+static _Atomic long long fail_page = -1;
+static _Atomic int fail_left;
+
+static int fail_page_writes(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    long long page = atomic_load(&fail_page);
+    long long off;
+    size_t len = 0;
+    if (page < 0)
+        return 0;
+    if (cb->aio_lio_opcode == IO_CMD_PWRITE) {
+        off = cb->u.c.offset;
+        len = cb->u.c.nbytes;
+    } else if (cb->aio_lio_opcode == IO_CMD_PWRITEV) {
+        off = cb->u.v.offset;
+        for (long i = 0; i < (long)cb->u.v.nr; i++)
+            len += cb->u.v.vec[i].iov_len;
+    } else {
+        return 0;
+    }
+    long long at = (long long)tu_page_offset(PS, (uint64_t)page);
+    if (at < off || at >= off + (long long)len)
+        return 0;
+    int left = atomic_load(&fail_left);
+    while (left > 0)
+        if (atomic_compare_exchange_weak(&fail_left, &left, left - 1))
+            return -EIO;
+    return 0;
+}
+
+/* The page held by the highest-numbered dirty frame (bp_inspect_frames). */
+static int last_dirty_fn(void *arg, const struct bp_frame_info *fi)
+{
+    if (fi->pgno != UINT64_MAX && (fi->flags & BP_FI_DIRTY))
+        *(uint64_t *)arg = fi->pgno;
+    return 0;
+}
+
+/* Proves a shrink that empties frames holding more dirty pages than one
+ * write batch (256) writes them all back, batch after batch, and that a
+ * write that fails among them (the last page's, in the batch that ends
+ * the pass) costs no change: the page stays dirty, the next pass writes
+ * it, the shrink succeeds, and the file holds every change. */
+START_TEST(test_shrink_batches_write_error)
+{
+    enum { BIG = 1024, DIRTY = 700 };
+    char *path = tu_path("resize_batches.data");
+    tu_make_file(path, PS, PAGES, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_bytes_max = (uint64_t)BIG * PS;
+    bp_pool *pool = tu_open_opts(path, BIG, BP_NOFLUSH | BP_NOREADAHEAD, &o);
+    for (uint64_t p = 0; p < DIRTY; p++)
+        tu_rewrite_page(pool, p, 1, 2);
+    uint64_t last = UINT64_MAX;
+    ck_assert_int_eq(bp_inspect_frames(pool, last_dirty_fn, &last), 0);
+    ck_assert_uint_lt(last, DIRTY);
+    uint64_t errors = tu_stats(pool).write_errors;
+    atomic_store(&fail_left, 2);
+    atomic_store(&fail_page, (long long)last);
+    atomic_store(&pool->aio.fault, fail_page_writes);
+    int r = bp_resize(pool, 16 * PS);
+    atomic_store(&pool->aio.fault, NULL);
+    atomic_store(&fail_page, -1);
+    ck_assert_msg(r == 0, "%s", bp_errdetail());
+    ck_assert_int_eq(atomic_load(&fail_left), 0);   /* they did fail */
+    ck_assert_uint_gt(tu_stats(pool).write_errors, errors);
+    ck_assert_uint_eq(frames_of(pool), 16);
+    ck_assert_uint_lt(census(pool, 0).highest, 16);
+    ck_assert_int_eq(bp_close(pool), 0);
+    uint32_t *model = tu_keep(malloc(PAGES * sizeof(*model)));
+    for (uint32_t p = 0; p < PAGES; p++)
+        model[p] = p < DIRTY ? 2 : 1;
+    tu_expect_file(path, PS, model, PAGES);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -447,6 +531,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_shrink_write_fails);
     tcase_add_test(tc, test_resize_under_load);
     tcase_add_test(tc, test_resize_refused_in_child);
+    tcase_add_test(tc, test_shrink_batches_write_error);
     suite_add_tcase(s, tc);
     return s;
 }
