@@ -223,15 +223,26 @@ int bp__header_create(struct bp__datafile *df, uint32_t page_size,
         memcpy(h.id, &a, 8);
         memcpy(h.id + 8, &b, 8);
     }
-    /* The file has no data pages yet, so this write sets its size. */
+    /* The file has no data pages yet, so this write sets its size.  A
+     * write cut short (a file size limit lets only its first part in)
+     * says nothing of why: the write of the rest fails with the reason
+     * (EFBIG, ENOSPC), which is the caller's to hear. */
     uint8_t *page = bp__file_buffer(df, page_size);
     if (!page)
         return bp__fail(-ENOMEM, "out of memory writing the header of %s",
                         df->path);
     bp__header_format(page, &h);
     h.seq = 1;
-    ssize_t put = bp__pwrite(df->fd, page, page_size, 0);
-    int e = put == (ssize_t)page_size ? 0 : put < 0 ? errno : ENOSPC;
+    size_t done = 0;
+    int e = 0;
+    while (!e && done < page_size) {
+        ssize_t put = bp__pwrite(df->fd, page + done, page_size - done,
+                                 (off_t)done);
+        if (put > 0)
+            done += (size_t)put;
+        else
+            e = put < 0 ? errno : ENOSPC;
+    }
     free(df->header_img);
     df->header_img = page;  /* its first header_io_bytes are the slots */
     /* The doublewrite area follows, a hole that reads as zeros: no pages

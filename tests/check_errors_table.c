@@ -1159,6 +1159,45 @@ START_TEST(test_create_dir_open_fails)
 }
 END_TEST
 
+/* Proves a new file whose header page does not fit under the process's
+ * file size limit (RLIMIT_FSIZE of half a page: the kernel writes the
+ * first half and stops) fails bp_open with -EFBIG, the limit's error -
+ * not -ENOSPC, as if the file system were full - and a detail naming the
+ * file; a file the call created is removed, an empty file it was given
+ * is left empty, and both open once the limit is gone. */
+START_TEST(test_create_header_efbig)
+{
+    char *path = tu_path("efbig-hdr.bp"), *empty = tu_path("efbig-empty.bp");
+    int fd = open(empty, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    struct rlimit old, lim;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*old_sig)(int) = signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = PS / 2;
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    bp_pool *pool;
+    int r = tu_try_open(path, BP_CREATE, PS, 8, &pool);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    TU_EXPECT_ERR(r, -EFBIG, path, "header of the new file");
+    ck_assert_ptr_null(pool);
+    tu_assert_no_file(path);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    r = tu_try_open(empty, 0, PS, 8, &pool);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, old_sig);
+    TU_EXPECT_ERR(r, -EFBIG, empty, "header of the new file");
+    ck_assert_ptr_null(pool);
+    ck_assert_int_eq(tu_file_size(empty), 0);
+    ck_assert_int_eq(tu_try_open(path, BP_CREATE, PS, 8, &pool), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(tu_try_open(empty, 0, PS, 8, &pool), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(tu_file_pages(empty, PS), 0);
+}
+END_TEST
+
 /* Whether a child of this process can become nobody (uid 65534): as
  * root, unless a container withholds the capability; as anyone else,
  * trivially true (the test runs as that user). */
@@ -1245,6 +1284,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_open_cut_into_header_page);
     tcase_add_test(tc, test_create_area_efbig);
     tcase_add_test(tc, test_create_dir_open_fails);
+    tcase_add_test(tc, test_create_header_efbig);
     tcase_add_test(tc, test_create_in_unreadable_directory);
     tcase_set_timeout(tc, 10);
     suite_add_tcase(s, tc);
