@@ -337,6 +337,15 @@ static int check_file(struct bp__datafile *df, struct bp_options *o)
                             strerror(errno));
     }
     uint64_t bytes = (uint64_t)st.st_size - df->data_start;
+    if ((uint64_t)st.st_size < df->data_start && df->header.page_count == 0 &&
+        df->dw_pages)   /* read-only: a writable open laid the area out */
+        return bp__fail(-BP_ESHRUNK, "%s is %lld bytes, shorter than its "
+                        "header page and doublewrite area (%llu bytes), and "
+                        "records no page: its creation was cut short before "
+                        "the area was laid out, and a read-only pool cannot "
+                        "finish it; open it writable once", df->path,
+                        (long long)st.st_size,
+                        (unsigned long long)df->data_start);
     if ((uint64_t)st.st_size < df->data_start)
         return bp__fail(-BP_ESHRUNK, "%s is %lld bytes, shorter than its "
                         "header page and doublewrite area (%llu bytes): it "

@@ -595,6 +595,36 @@ START_TEST(test_open_cut_into_header_page)
 }
 END_TEST
 
+/* Proves a doublewrite file whose creation was cut short after its header
+ * page, before its area was laid out (it records no page), opened
+ * read-only, is refused with -BP_ESHRUNK and a detail that says so and
+ * names the fix - a writable open, which finishes it - not a backup to
+ * restore: there is nothing to restore.  The file is left as it is, and
+ * a writable open then finishes it. */
+START_TEST(test_unfinished_creation_read_only)
+{
+    char *path = tu_path("dw-unfinished-ro.bp");
+    bp_pool *pool;
+    ck_assert_int_eq(tu_try_open(path, BP_CREATE | BP_DOUBLEWRITE, PS, 8,
+                                 &pool), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(truncate(path, (off_t)PS), 0);
+    off_t len;
+    char *was = file_bytes(path, &len);
+    TU_EXPECT_ERR(tu_try_open(path, BP_RDONLY, 0, 8, &pool), -BP_ESHRUNK,
+                  path, "creation was cut short", "records no page",
+                  "open it writable once");
+    ck_assert_ptr_null(strstr(bp_errdetail(), "backup"));
+    ck_assert_ptr_null(pool);
+    same_bytes(path, was, len);
+    ck_assert_msg(tu_try_open(path, 0, 0, 8, &pool) == 0, "%s",
+                  bp_errdetail());
+    ck_assert_uint_eq(bp_page_count(pool), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(tu_file_size(path), (off_t)PS * (1 + BP__DW_PAGES));
+}
+END_TEST
+
 /* A file that lost pages while no pool had it open (a truncate, a copy
  * that stopped short): its header recorded the page count at the last
  * close, so bp_open gives -BP_ESHRUNK naming both counts and the fix, and
@@ -1282,6 +1312,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_header_inconsistent_refused);
     tcase_add_test(tc, test_open_shrunk);
     tcase_add_test(tc, test_open_cut_into_header_page);
+    tcase_add_test(tc, test_unfinished_creation_read_only);
     tcase_add_test(tc, test_create_area_efbig);
     tcase_add_test(tc, test_create_dir_open_fails);
     tcase_add_test(tc, test_create_header_efbig);
