@@ -7,10 +7,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/vfs.h>
@@ -712,6 +714,104 @@ START_TEST(test_block_device_refused)
 }
 END_TEST
 
+/* A loop-mounted XFS image, whose sparse files may be far larger than
+ * the disk under them (up to 8 EiB): its mount point, or "" before the
+ * mount and after the unmount. */
+static char xfs_dir[512];
+
+static void xfs_unmount(void)
+{
+    if (xfs_dir[0]) {
+        (void)umount2(xfs_dir, MNT_DETACH);
+        xfs_dir[0] = '\0';
+    }
+}
+
+/* Make and mount the image in the test's directory; false when this
+ * machine does not let us (not root, no loop devices, no mkfs.xfs).  It
+ * is unmounted at exit, before the test's directory is removed (atexit
+ * runs the handlers last registered first). */
+static bool mount_xfs(void)
+{
+    if (geteuid() != 0)
+        return false;
+    char *img = tu_path("xfs.img"), *dir = tu_path("xfs");
+    if (mkdir(dir, 0700) != 0)
+        return false;
+    char cmd[4 * sizeof(xfs_dir) + 256];
+    (void)snprintf(cmd, sizeof(cmd),
+                   "PATH=\"$PATH:/usr/sbin:/sbin\"; truncate -s 320M '%s' && "
+                   "mkfs.xfs -q -f '%s' >/dev/null 2>&1 && "
+                   "mount -o loop '%s' '%s' 2>/dev/null", img, img, img, dir);
+    if (system(cmd) != 0)
+        return false;
+    (void)snprintf(xfs_dir, sizeof(xfs_dir), "%s", dir);
+    atexit(xfs_unmount);
+    return true;
+}
+
+/* Proves a file of more pages than a page id can number (2^BP_FILE_SHIFT
+ * = 2^36 of 4 KiB: 256 TiB) is refused by bp_open with -BP_EFILESIZE
+ * naming its page count, the limit and the fix, with a header or without
+ * (BP_NOHEADER), writable or read-only, and keeps its size; a file of
+ * exactly 2^36 pages opens, its last page is read, and bp_alloc_page
+ * refuses one more with -BP_EFILESIZE, the file and its page count as
+ * they were.  The files are sparse, on a loop-mounted XFS; without root,
+ * loop devices or mkfs.xfs the test says so and passes. */
+START_TEST(test_file_past_page_numbers)
+{
+    if (!mount_xfs()) {
+        fprintf(stderr, "test_file_past_page_numbers: cannot make and "
+                "loop-mount an XFS file system here (not root, no loop "
+                "devices or no mkfs.xfs): skipped\n");
+        return;
+    }
+    const uint64_t max = UINT64_C(1) << BP_FILE_SHIFT;
+    char path[sizeof(xfs_dir) + 16], raw[sizeof(xfs_dir) + 16];
+    (void)snprintf(path, sizeof(path), "%s/huge.bp", xfs_dir);
+    (void)snprintf(raw, sizeof(raw), "%s/huge.raw", xfs_dir);
+    bp_pool *pool = NULL;
+    ck_assert_msg(tu_try_open(path, BP_CREATE, 4096, 8, &pool) == 0, "%s",
+                  bp_errdetail());
+    ck_assert_int_eq(bp_close(pool), 0);
+    off_t big = (off_t)((1 + max + 1) * 4096);   /* the header, 2^36 + 1 */
+    ck_assert_int_eq(truncate(path, big), 0);
+    int fd = open(raw, O_CREAT | O_WRONLY, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, (off_t)((max + 1) * 4096)), 0);
+    close(fd);
+    TU_EXPECT_ERR(tu_try_open(path, 0, 0, 8, &pool), -BP_EFILESIZE, path,
+                  "68719476737 pages", "36 bits", "larger page size");
+    TU_EXPECT_ERR(tu_try_open(path, BP_RDONLY, 0, 8, &pool), -BP_EFILESIZE,
+                  "68719476737 pages");
+    TU_EXPECT_ERR(tu_try_open(raw, BP_NOHEADER, 4096, 8, &pool),
+                  -BP_EFILESIZE, raw, "68719476737 pages", "36 bits");
+    ck_assert_ptr_null(pool);
+    ck_assert_int_eq(tu_file_size(path), big);
+    ck_assert_int_eq(tu_file_size(raw), (off_t)((max + 1) * 4096));
+
+    /* 2^36 pages: the most a file may have. */
+    ck_assert_int_eq(truncate(path, (off_t)((1 + max) * 4096)), 0);
+    ck_assert_msg(tu_try_open(path, 0, 0, 8, &pool) == 0, "%s",
+                  bp_errdetail());
+    ck_assert_uint_eq(bp_page_count(pool), max);
+    bp_page pg;
+    ck_assert_msg(bp_pin(pool, max - 1, BP_READ, &pg) == 0, "%s",
+                  bp_errdetail());
+    ck_assert(tu_all_bytes(pg.data, 4096, 0));   /* a hole */
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    uint64_t n = 77;
+    TU_EXPECT_ERR(bp_alloc_page(pool, &n, &pg), -BP_EFILESIZE, path,
+                  "68719476736 pages", "2^36");
+    ck_assert_uint_eq(n, 77);
+    not_pinned(&pg);
+    ck_assert_uint_eq(bp_page_count(pool), max);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(tu_file_size(path), (off_t)((1 + max) * 4096));
+    xfs_unmount();
+}
+END_TEST
+
 /* bp_pool_create refuses what bp_open refuses before it opens a file - a
  * NULL out, unknown flags, a bad page size - and a pool too large to map,
  * each with its code and a detail, never writing *out. */
@@ -755,6 +855,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_directory_path);
     tcase_add_test(tc, test_not_regular_file);
     tcase_add_test(tc, test_block_device_refused);
+    tcase_add_test(tc, test_file_past_page_numbers);
     tcase_add_test(tc, test_pool_create_bad_input);
     tcase_set_timeout(tc, 10);
     suite_add_tcase(s, tc);
