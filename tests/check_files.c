@@ -1537,39 +1537,55 @@ START_TEST(test_files_callback_stops_listing)
 }
 END_TEST
 
-/* A loop-mounted XFS image with reflink (copy-on-write), on which Linux
- * 6.16 and later takes atomic writes of several blocks in software: its
- * mount point, or "" before the mount and after the unmount. */
-static char xfs_dir[512];
+/* Loop-mounted file system images of the tests below: their mount points,
+ * "" where none is mounted. */
+static char mounts[2][512];
+static bool unmount_at_exit;
 
-static void xfs_unmount(void)
+static void unmount_all(void)
 {
-    if (xfs_dir[0]) {
-        (void)umount2(xfs_dir, MNT_DETACH);
-        xfs_dir[0] = '\0';
-    }
+    for (int i = 0; i < 2; i++)
+        if (mounts[i][0]) {
+            (void)umount2(mounts[i], MNT_DETACH);
+            mounts[i][0] = '\0';
+        }
 }
 
-/* Make and mount the image in the test's directory; false when this
- * machine does not let us (not root, no loop devices, no mkfs.xfs).  It
- * is unmounted at exit, before the test's directory is removed (atexit
- * runs the handlers last registered first). */
-static bool mount_xfs(void)
+/* Make an XFS image at img (reflink on: Linux 6.16 and later takes
+ * atomic writes of several blocks on it, in software); false where this
+ * machine does not let us (not root, no mkfs.xfs). */
+static bool make_xfs(const char *img)
 {
     if (geteuid() != 0)
         return false;
-    char *img = tu_path("xfs.img"), *dir = tu_path("xfs");
-    if (mkdir(dir, 0700) != 0)
-        return false;
-    char cmd[4 * sizeof(xfs_dir) + 256];
+    char cmd[2 * 512 + 256];
     (void)snprintf(cmd, sizeof(cmd),
                    "PATH=\"$PATH:/usr/sbin:/sbin\"; truncate -s 320M '%s' && "
-                   "mkfs.xfs -q -f -m reflink=1 '%s' >/dev/null 2>&1 && "
-                   "mount -o loop '%s' '%s' 2>/dev/null", img, img, img, dir);
+                   "mkfs.xfs -q -f -m reflink=1 '%s' >/dev/null 2>&1",
+                   img, img);
+    return system(cmd) == 0;
+}
+
+/* Loop-mount img on dir (made if need be) with the extra mount options
+ * opts (",nouuid" or ""), as mounts[slot]; false where this machine does
+ * not let us.  Everything is unmounted at exit, before the test's
+ * directory is removed (atexit runs the handlers last registered
+ * first). */
+static bool mount_image(int slot, const char *img, const char *dir,
+                        const char *opts)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return false;
+    char cmd[3 * 512 + 256];
+    (void)snprintf(cmd, sizeof(cmd), "mount -o loop%s '%s' '%s' 2>/dev/null",
+                   opts, img, dir);
     if (system(cmd) != 0)
         return false;
-    (void)snprintf(xfs_dir, sizeof(xfs_dir), "%s", dir);
-    atexit(xfs_unmount);
+    (void)snprintf(mounts[slot], sizeof(mounts[slot]), "%s", dir);
+    if (!unmount_at_exit) {
+        atexit(unmount_all);
+        unmount_at_exit = true;
+    }
     return true;
 }
 
@@ -1585,11 +1601,9 @@ static bool mount_xfs(void)
  * checked. */
 START_TEST(test_atomic_writes_need_a_writer)
 {
-    bool xfs = mount_xfs();
-    char *path = xfs ? tu_keep(malloc(sizeof(xfs_dir) + 16))
-                     : tu_path("files_atomic.data");
-    if (xfs)
-        (void)snprintf(path, sizeof(xfs_dir) + 16, "%s/atomic.data", xfs_dir);
+    bool xfs = make_xfs(tu_path("atomic.img")) &&
+               mount_image(0, tu_path("atomic.img"), tu_path("atomic"), "");
+    char *path = tu_path(xfs ? "atomic/atomic.data" : "files_atomic.data");
     static const uint32_t sizes[] = { 4096, PS };
     for (size_t i = 0; i < 2; i++) {
         struct bp_options o;
@@ -1620,7 +1634,51 @@ START_TEST(test_atomic_writes_need_a_writer)
         }
         unlink(path);
     }
-    xfs_unmount();
+    unmount_all();
+}
+END_TEST
+
+/* Proves bp_attach tells files apart by device and inode, not inode
+ * alone: two copies of one XFS image mounted side by side hold two files
+ * of the same inode number, and a pool takes both, each serving its own
+ * pages and getting its own writes back.  Where no image can be mounted
+ * (not root, no loop devices or mkfs.xfs) the test says so and passes. */
+START_TEST(test_attach_same_inode_other_device)
+{
+    char *img = tu_path("twin1.img"), *img2 = tu_path("twin2.img");
+    char *d1 = tu_path("twin1"), *d2 = tu_path("twin2");
+    char *a = tu_path("twin1/t.data"), *b = tu_path("twin2/t.data");
+    if (!make_xfs(img) || !mount_image(0, img, d1, "")) {
+        fprintf(stderr, "test_attach_same_inode_other_device: cannot make "
+                "and loop-mount an XFS image here: skipped\n");
+        return;
+    }
+    tu_make_file(a, PS, 8, 1);
+    unmount_all();
+    char cmd[2 * 512 + 64];
+    (void)snprintf(cmd, sizeof(cmd), "cp --sparse=always '%s' '%s'", img, img2);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert(mount_image(0, img, d1, ""));
+    ck_assert(mount_image(1, img2, d2, ",nouuid"));   /* the same UUID */
+    tu_make_file(b, PS, 8, 2);   /* rewritten in place: the same inode */
+    struct stat sa, sb;
+    ck_assert_int_eq(stat(a, &sa), 0);
+    ck_assert_int_eq(stat(b, &sb), 0);
+    ck_assert_uint_eq(sa.st_ino, sb.st_ino);
+    ck_assert_uint_ne(sa.st_dev, sb.st_dev);
+    bp_pool *pool = pool_of(16, BP_NOFLUSH);
+    ck_assert_uint_eq(attach(pool, a), 0);
+    ck_assert_uint_eq(attach(pool, b), 1);
+    expect(pool, 0, 3, 1);
+    expect(pool, 1, 3, 2);
+    rewrite(pool, 1, 5, 9);
+    uint32_t n = 77;
+    TU_EXPECT_ERR(bp_attach(pool, b, &n), -BP_ELOCKED, "as file 1");
+    ck_assert_int_eq(bp_close(pool), 0);
+    tu_file_intact(a, PS, 8, 1);
+    uint32_t mb[8] = { 2, 2, 2, 2, 2, 9, 2, 2 };
+    tu_expect_file(b, PS, mb, 8);
+    unmount_all();
 }
 END_TEST
 
@@ -1655,6 +1713,7 @@ Suite *test_suite(void)
     tcase_add_loop_test(tc, test_truncate_step_fails, 0, CUT_STEPS);
     tcase_add_test(tc, test_files_callback_stops_listing);
     tcase_add_test(tc, test_atomic_writes_need_a_writer);
+    tcase_add_test(tc, test_attach_same_inode_other_device);
     suite_add_tcase(s, tc);
     return s;
 }
