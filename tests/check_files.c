@@ -1507,8 +1507,8 @@ START_TEST(test_truncate_step_fails)
 }
 END_TEST
 
-/* A bp_files callback that counts its calls (in *arg) and stops the
- * listing at the first. */
+/* bp_files callbacks that count their calls (in *arg) and stop the
+ * listing at the first: with an error, or with a positive value. */
 static int refuse_first(void *arg, uint32_t file, const char *path)
 {
     (void)file;
@@ -1517,9 +1517,18 @@ static int refuse_first(void *arg, uint32_t file, const char *path)
     return -ECANCELED;
 }
 
-/* Proves a bp_files callback that refuses the first of several files
- * stops the listing there: it is called once, and bp_files returns its
- * code with a detail naming that file. */
+static int found_first(void *arg, uint32_t file, const char *path)
+{
+    (void)file;
+    (void)path;
+    ++*(int *)arg;
+    return 7;
+}
+
+/* Proves a bp_files callback that returns non-zero for the first of
+ * several files stops the listing there: it is called once, and bp_files
+ * returns what it returned - an error with a detail naming that file, or
+ * a positive value (a search that found what it looked for). */
 START_TEST(test_files_callback_stops_listing)
 {
     char *a, *b;
@@ -1530,6 +1539,9 @@ START_TEST(test_files_callback_stops_listing)
     int calls = 0;
     TU_EXPECT_ERR(bp_files(pool, refuse_first, &calls), -ECANCELED,
                   "callback returned", "file 0", "stopped there");
+    ck_assert_int_eq(calls, 1);
+    calls = 0;
+    ck_assert_int_eq(bp_files(pool, found_first, &calls), 7);
     ck_assert_int_eq(calls, 1);
     ck_assert_int_eq(bp_close(pool), 0);
     unlink(a);
