@@ -94,8 +94,17 @@ static int end_write(bp_pool *pool, uint32_t f, int res, size_t done,
     uint64_t page = atomic_load(&fr->page);
     const struct bp__datafile *df = bp__file_of(pool, page);
     int r = 0;
+    /* A write through the doublewrite area may have failed at the area,
+     * in another thread's batch (doublewrite.c): nothing was written of
+     * this page in place then, and its detail is not this thread's to
+     * repeat.  So no transfer count is told of such a write. */
+    bool via_area = df && df->dw_pages && !atomic_load(&df->atomic_writes);
     if (res == -BP_ESHRUNK || (res < 0 && said)) {
         r = res;   /* bp__file_shrunk, or the hook's refusal, said it all */
+    } else if (res < 0 && via_area) {
+        r = bp__fail(res, "writing page %llu of %s through its doublewrite "
+                     "area failed: %s; %s", (unsigned long long)BP_PAGE_NO(page),
+                     df->path, bp_strerror(res), fate(pool, res));
     } else if (res == -BP_ESHORTIO) {
         r = bp__fail(res, "writing page %llu of %s: the device transferred "
                      "%zu of %u bytes and the rest could not be written "
