@@ -468,9 +468,14 @@ BP_API int bp_open(const char *path, const struct bp_options *opts,
  * without closing anything.  Out of memory to write back with (-ENOMEM),
  * nothing is closed either: the unwritten pages are still dirty in the
  * pool, which keeps working; close it again once memory is free.
+ * With bp_options.warm_file, the dump is written last; if it fails, the
+ * pool is closed all the same (every change written and synced) and the
+ * dump's error comes back - as -BP_EDUMP when it is one of the codes
+ * above that mean nothing was closed (-ENOMEM, -EBUSY) or -EINVAL, so
+ * that no caller closes a freed pool again.
  * Errors: -EINVAL (NULL), -EBUSY (pages still pinned), -ENOMEM (nothing
  *   closed), -EIO, -ENOSPC, -BP_EDURABILITY, -BP_ESHRUNK (from writing
- *   back or syncing).
+ *   back or syncing); a failed dump's errno, or -BP_EDUMP (closed).
  */
 BP_API int bp_close(bp_pool *pool);
 
@@ -736,9 +741,13 @@ BP_API int bp_prefetch(bp_pool *pool, uint64_t first, uint64_t count,
  * durable and renamed over path, so a crash leaves the old dump or the
  * new one.  The format: doc/design.md, "Warm restart".  Returns the
  * number of pages listed.
- * Errors: -EINVAL (NULL pool or path, empty path), -ENOMEM, or the errno
- *   of creating, writing, syncing or renaming the file (the old dump, if
- *   any, is left as it was).
+ * Errors: -EINVAL (NULL pool or path, empty path; or path or path.tmp
+ *   names a data file of the pool), -EEXIST (a file that is not a dump
+ *   is at path), -EISDIR (a directory at path or path.tmp), -EBUSY
+ *   (path.tmp is locked by another program, such as a data file another
+ *   pool has open), -ENOMEM, or the errno of looking at, creating,
+ *   writing, syncing or renaming the file (the old dump, if any, is left
+ *   as it was).  Dumps to one path at once take turns.
  *
  * bp_warm reads such a dump and returns at once; the background reader
  * thread then reads the listed pages back - hot pages first, and within

@@ -305,6 +305,23 @@ static int close_refused(bp_pool *pool, bool had_flushers, int e)
     return e;
 }
 
+/* The error of a failed dump to warm_file, from a bp_close that closes
+ * the pool all the same (every change is written and synced; only the
+ * dump is missing).  Its errno comes back as it is, but for the codes
+ * that from bp_close mean "nothing was closed, close again" (ENOMEM,
+ * EBUSY) or "a NULL pool" (EINVAL): a caller who closed again would use
+ * a freed pool.  Those come back as -BP_EDUMP. */
+static int dump_failed_at_close(const char *path, int d)
+{
+    if (d != -ENOMEM && d != -EBUSY && d != -EINVAL)
+        return d;
+    char why[512];
+    (void)snprintf(why, sizeof why, "%s", bp_errdetail());
+    return bp__fail(-BP_EDUMP, "bp_close: the pool is closed and every change "
+                    "written and synced, but the dump to %s failed (%s): %s",
+                    path, bp_err_name(d), why);
+}
+
 int bp_close(bp_pool *pool)
 {
     if (!pool)
@@ -351,7 +368,7 @@ int bp_close(bp_pool *pool)
     if (pool->warm_file) {
         int d = bp_dump_resident(pool, pool->warm_file);
         if (d < 0 && r >= 0)
-            r = d;
+            r = dump_failed_at_close(pool->warm_file, d);
     }
     pool_free(pool, false);
     return r < 0 ? r : 0;

@@ -147,7 +147,16 @@ static int write_all(int fd, const uint8_t *buf, size_t len)
  * after the rename): a dump that waited finds the name gone to PATH or
  * to a newer file, and starts again, so each rename moves a whole dump
  * written by one writer.  Where the file system has no such locks the
- * dumps go without. */
+ * dumps go without.
+ *
+ * The lock is on one byte far past any dump (SCRATCH_LOCK_AT), and it is
+ * waited for only when byte 0 is free: a data file in use by a pool is
+ * locked whole (filelock.c), so a lock on byte 0 is never a dump's - a
+ * data file of another pool at PATH.tmp is refused (-EBUSY) instead of
+ * waited for until that pool closes, which a thread closing both pools in
+ * turn would wait for for ever. */
+#define SCRATCH_LOCK_AT ((off_t)1 << 62)
+
 static int open_scratch(const char *tmp)
 {
     for (int tries = 0; tries < 1000; tries++) {
@@ -164,12 +173,19 @@ static int open_scratch(const char *tmp)
         int fd = open(tmp, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
                       O_CLOEXEC, 0644);
         if (fd < 0) {
-            if (errno == ELOOP || errno == EINTR)
-                continue;   /* a link put there after the look: again */
+            if (errno == ELOOP || errno == EINTR || errno == ENXIO)
+                continue;   /* a link or FIFO put there after the look */
             return -errno;
         }
-        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-        int r;
+        struct flock whole = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+                               .l_len = 1 };
+        int r = fcntl(fd, F_OFD_GETLK, &whole);
+        if (r == 0 && whole.l_type != F_UNLCK) {
+            close(fd);
+            return -EBUSY;
+        }
+        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+                            .l_start = SCRATCH_LOCK_AT, .l_len = 1 };
         while ((r = fcntl(fd, F_OFD_SETLKW, &fl)) < 0 && errno == EINTR)
             ;
         bool lockless = r < 0 && (errno == ENOLCK || errno == EINVAL);
@@ -192,7 +208,7 @@ static int open_scratch(const char *tmp)
         }
         close(fd);   /* renamed, removed or linked meanwhile: again */
     }
-    return -EBUSY;
+    return -EAGAIN;   /* the name kept changing under us */
 }
 
 /* May a dump replace what is at `path` (the dump or its .tmp)?  0 if
@@ -238,9 +254,15 @@ static int may_replace(bp_pool *pool, const char *path, const char *fn,
                         "dump: %s; check its permissions and the process's "
                         "open files", fn, path, strerror(e));
     }
-    bool dump = pread(fd, magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
-                memcmp(magic, WARM_MAGIC, sizeof magic) == 0;
+    ssize_t got = pread(fd, magic, sizeof magic, 0);
+    int read_err = got < 0 ? errno : 0;
     close(fd);
+    if (read_err)   /* as an open that failed: not "no dump" */
+        return bp__fail(-read_err, "%s: cannot read %s to see whether it is "
+                        "a dump: %s; check the file and the device", fn, path,
+                        strerror(read_err));
+    bool dump = got == (ssize_t)sizeof magic &&
+                memcmp(magic, WARM_MAGIC, sizeof magic) == 0;
     if (!dump)
         return bp__fail(-EEXIST, "%s: %s exists and is not a bpool dump "
                         "(it does not begin as one); bpool replaces only "
@@ -331,9 +353,16 @@ int bp_dump_resident(bp_pool *pool, const char *path)
     at += 4;
 
     int fd = open_scratch(tmp);
+    if (fd == -EBUSY) {
+        e = bp__fail(fd, "bp_dump_resident: %s is locked by another program "
+                     "(a data file a pool has open?), so it is no dump's "
+                     "scratch file; name another path for the dump", tmp);
+        goto out;
+    }
     if (fd < 0) {
         e = bp__fail(fd, "bp_dump_resident: cannot create %s: %s; check the "
-                     "directory and its permissions", tmp, strerror(-fd));
+                     "directory and its permissions", tmp, fd == -EAGAIN ?
+                     "other programs kept replacing it" : strerror(-fd));
         goto out;
     }
     e = write_all(fd, buf, at);

@@ -448,6 +448,40 @@ START_TEST(test_dump_tmp_link_not_followed)
 }
 END_TEST
 
+/* Proves a dump whose PATH.tmp is a data file another pool has open is
+ * refused at once, the file untouched: bp_dump_resident with -EBUSY
+ * saying it is locked by another program, and bp_close with warm_file
+ * there with -BP_EDUMP (the pool closed all the same: -EBUSY from
+ * bp_close means "nothing closed, close again", and a second close would
+ * use a freed pool).  The dump used to wait for that pool's lock - for
+ * ever, here, where the thread that would close it is the one waiting. */
+START_TEST(test_dump_tmp_is_another_pools_file)
+{
+    char *path = tu_path("warm-mine.data"), *dump = tu_path("warm-theirs");
+    char theirs[4200];
+    (void)snprintf(theirs, sizeof theirs, "%s.tmp", dump);
+    tu_make_file(path, PS, 32, 1);
+    tu_make_file(theirs, PS, 16, 4);
+    bp_pool *other = tu_open(theirs, 8, BP_NOFLUSH);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.warm_file = dump;
+    bp_pool *pool = tu_open_opts(path, 16, BP_NOFLUSH | BP_NOREADAHEAD, &o);
+    touch(pool, 8, 1);
+    TU_EXPECT_ERR(bp_dump_resident(pool, dump), -EBUSY, theirs,
+                  "locked by another program", "name another path");
+    tu_rewrite_page(pool, 3, 1, 2);
+    TU_EXPECT_ERR(bp_close(pool), -BP_EDUMP, "the pool is closed",
+                  "every change written and synced", dump, "EBUSY");
+    ck_assert_int_eq(access(dump, F_OK), -1);
+    ck_assert_int_eq(bp_close(other), 0);
+    tu_file_intact(theirs, PS, 16, 4);
+    pool = tu_open(path, 16, BP_NOFLUSH);
+    tu_expect_page(pool, 3, BP_READ, 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 struct dumper {
     bp_pool *pool;
     const char *dump;
@@ -911,7 +945,10 @@ START_TEST(test_dump_rename_fails)
     touch(pool, 8, 1);
     int lk = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     ck_assert_int_ge(lk, 0);
-    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    /* Another dump's lock: the byte warm.c's SCRATCH_LOCK_AT names (a
+     * lock on byte 0 is a data file's, and refused at once). */
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+                        .l_start = (off_t)1 << 62, .l_len = 1 };
     if (access("/proc/locks", R_OK) != 0 || fcntl(lk, F_OFD_SETLK, &fl) < 0) {
         printf("test_dump_rename_fails: skipped, no OFD locks here or no "
                "/proc/locks to see a dump wait for one (%s)\n", strerror(errno));
@@ -1279,6 +1316,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_dump_replaces_only_dumps);
     tcase_add_test(tc, test_dump_tmp_link_not_followed);
     tcase_add_test(tc, test_dumps_to_one_path_at_once);
+    tcase_add_test(tc, test_dump_tmp_is_another_pools_file);
     tcase_add_test(tc, test_warm_not_a_regular_file);
     tcase_add_test(tc, test_dump_write_fails);
     tcase_add_test(tc, test_dump_without_header);
