@@ -44,14 +44,7 @@ static char *make_dw_file(const char *name, uint32_t flags)
     unlink(path);
     bp_pool *pool = tu_open(path, 16, BP_CREATE | BP_DOUBLEWRITE | flags);
     uint32_t payload = flags & BP_CHECKSUMS ? PS - BP_CHECKSUM_TRAILER : PS;
-    for (uint64_t p = 0; p < PAGES; p++) {
-        uint64_t n;
-        bp_page pg;
-        ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
-        tu_stamp(pg.data, payload, n, 3);
-        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
-        ck_assert_int_eq(bp_unpin(&pg), 0);
-    }
+    tu_alloc_stamped(pool, PAGES, payload, 3);
     ck_assert_int_eq(bp_close(pool), 0);
     return path;
 }
@@ -617,14 +610,7 @@ START_TEST(test_batches_of_at_most_a_half)
     unlink(path);
     bp_pool *pool = tu_open(path, 256, BP_CREATE | BP_DOUBLEWRITE | BP_NOFLUSH |
                             BP_NOREADAHEAD);
-    for (uint64_t p = 0; p < 200; p++) {
-        uint64_t n;
-        bp_page pg;
-        ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
-        tu_stamp(pg.data, PS, n, 4);
-        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
-        ck_assert_int_eq(bp_unpin(&pg), 0);
-    }
+    tu_alloc_stamped(pool, 200, PS, 4);
     ck_assert_int_eq(bp_flush_all(pool), 200);
     uint64_t pages[AREA / 2];
     uint32_t k;

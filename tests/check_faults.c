@@ -1199,14 +1199,7 @@ static bp_pool *dw_pool_dirty(const char *path, uint32_t seed)
     unlink(path);
     bp_pool *pool = tu_open(path, 8, BP_CREATE | BP_DOUBLEWRITE | BP_NOFLUSH |
                             BP_NOREADAHEAD);
-    for (uint64_t p = 0; p < 4; p++) {
-        uint64_t n;
-        bp_page pg;
-        ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
-        tu_stamp(pg.data, PS, n, seed);
-        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
-        ck_assert_int_eq(bp_unpin(&pg), 0);
-    }
+    tu_alloc_stamped(pool, 4, PS, seed);
     return pool;
 }
 

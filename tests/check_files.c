@@ -1336,14 +1336,7 @@ START_TEST(test_detach_read_only_pool)
     char *a = tu_path("files_a.data"), *dw = tu_path("files_dw.data");
     tu_make_file(a, PS, A_PAGES, 1);
     bp_pool *pool = open_file(dw, 16, BP_CREATE | BP_DOUBLEWRITE);
-    for (uint64_t p = 0; p < 8; p++) {
-        bp_page pg;
-        uint64_t n;
-        ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
-        tu_stamp(pg.data, PS, n, 3);
-        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
-        ck_assert_int_eq(bp_unpin(&pg), 0);
-    }
+    tu_alloc_stamped(pool, 8, PS, 3);
     ck_assert_int_eq(bp_close(pool), 0);
     size_t la, ld;
     char *was_a = whole_file(a, &la), *was_dw = whole_file(dw, &ld);
@@ -1445,14 +1438,7 @@ START_TEST(test_truncate_step_fails)
     bp_pool *pool;
     if (dw) {
         pool = open_file(a, 32, BP_CREATE | BP_DOUBLEWRITE);
-        for (uint64_t p = 0; p < A_PAGES; p++) {
-            bp_page pg;
-            uint64_t n;
-            ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
-            tu_stamp(pg.data, PS, n, 1);
-            ck_assert_int_eq(bp_mark_dirty(&pg), 0);
-            ck_assert_int_eq(bp_unpin(&pg), 0);
-        }
+        tu_alloc_stamped(pool, A_PAGES, PS, 1);
         ck_assert_int_eq(bp_close(pool), 0);
     } else {
         tu_make_file(a, PS, A_PAGES, 1);

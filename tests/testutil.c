@@ -105,6 +105,19 @@ bool tu_under_valgrind(void)
     return pre && strstr(pre, "vgpreload");
 }
 
+void tu_alloc_stamped(bp_pool *pool, uint64_t count, uint32_t payload,
+                      uint32_t seed)
+{
+    for (uint64_t i = 0; i < count; i++) {
+        uint64_t n;
+        bp_page pg;
+        ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
+        tu_stamp(pg.data, payload, n, seed);
+        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+}
+
 void *tu_keep(void *p)
 {
     /* A forked test is short-lived: a fixed array is enough, and what

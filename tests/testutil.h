@@ -48,6 +48,12 @@ int tu_fail_writes(void *arg, const struct iocb *cb);
 #include <stdbool.h>
 bool tu_under_valgrind(void);
 
+/* Add `count` pages to the pool's file 0 with bp_alloc_page, each
+ * stamped (tu_stamp, over its first `payload` bytes: the page size, or
+ * less the checksum trailer) with its number and `seed`, and dirty. */
+void tu_alloc_stamped(bp_pool *pool, uint64_t count, uint32_t payload,
+                      uint32_t seed);
+
 /* "<tu_dir()>/<name>", malloc'ed and kept (tu_keep). */
 char *tu_path(const char *name);
 
