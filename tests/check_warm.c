@@ -214,6 +214,23 @@ static void expect_refused(bp_pool *pool, const char *dump, const char *why)
     ck_assert_uint_eq(tu_stats(pool).warm_listed, 0);
 }
 
+/* A pool of 32 frames made by bp_pool_create, with `flags`, and files a
+ * then b attached (their numbers in *fa and *fb). */
+static bp_pool *pool_of_two(const char *a, const char *b, uint32_t flags,
+                            uint32_t *fa, uint32_t *fb)
+{
+    struct bp_options o;
+    bp_options_init(&o);
+    o.page_size = PS;
+    o.pool_frames = 32;
+    o.flags = flags;
+    bp_pool *pool;
+    ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
+    ck_assert_int_eq(bp_attach(pool, a, fa), 0);
+    ck_assert_int_eq(bp_attach(pool, b, fb), 0);
+    return pool;
+}
+
 /* Proves the refusals: no dump, not a dump, a damaged one (its checksum;
  * with a matching checksum, its version, counts or sections), one too
  * large to be a dump, one of another data file, one of
@@ -697,17 +714,10 @@ START_TEST(test_warm_files_without_header)
     char *dump = tu_path("warm-raw2.dump");
     tu_make_raw_file(a, PS, 16, 1);
     tu_make_raw_file(b, PS, 16, 2);
-    struct bp_options o;
-    bp_options_init(&o);
-    o.page_size = PS;
-    o.pool_frames = 32;
-    o.flags = BP_NOHEADER | BP_NOFLUSH | BP_NOREADAHEAD;
     for (int round = 0; round < 2; round++) {
-        bp_pool *pool;
-        ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
         uint32_t fa, fb;
-        ck_assert_int_eq(bp_attach(pool, a, &fa), 0);
-        ck_assert_int_eq(bp_attach(pool, b, &fb), 0);
+        bp_pool *pool = pool_of_two(a, b, BP_NOHEADER | BP_NOFLUSH |
+                                    BP_NOREADAHEAD, &fa, &fb);
         if (round == 0) {
             for (uint64_t p = 0; p < 8; p++) {
                 bp_page pg;
@@ -1153,16 +1163,9 @@ START_TEST(test_warm_files_with_header_into_headerless)
     free(two_file_dump(a, b, dump, &len));
     tu_make_raw_file(ra, PS, 32, 1);
     tu_make_raw_file(rb, PS, 32, 2);
-    struct bp_options o;
-    bp_options_init(&o);
-    o.page_size = PS;
-    o.pool_frames = 32;
-    o.flags = BP_NOHEADER | BP_NOFLUSH | BP_NOREADAHEAD;
-    bp_pool *pool;
-    ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
-    uint32_t f;
-    ck_assert_int_eq(bp_attach(pool, ra, &f), 0);
-    ck_assert_int_eq(bp_attach(pool, rb, &f), 0);
+    uint32_t fa, fb;
+    bp_pool *pool = pool_of_two(ra, rb, BP_NOHEADER | BP_NOFLUSH |
+                                BP_NOREADAHEAD, &fa, &fb);
     expect_refused(pool, dump, "other data files");
     ck_assert_uint_eq(tu_stats(pool).resident, 0);
     ck_assert_int_eq(bp_close(pool), 0);
@@ -1178,16 +1181,8 @@ START_TEST(test_warm_only_file_not_file0)
     char *dump = tu_path("warm-n0.dump");
     tu_make_file(a, PS, 16, 1);
     tu_make_file(b, PS, 32, 2);
-    struct bp_options o;
-    bp_options_init(&o);
-    o.page_size = PS;
-    o.pool_frames = 32;
-    o.flags = BP_NOFLUSH | BP_NOREADAHEAD;
-    bp_pool *pool;
-    ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
     uint32_t fa, fb;
-    ck_assert_int_eq(bp_attach(pool, a, &fa), 0);
-    ck_assert_int_eq(bp_attach(pool, b, &fb), 0);
+    bp_pool *pool = pool_of_two(a, b, BP_NOFLUSH | BP_NOREADAHEAD, &fa, &fb);
     ck_assert_uint_eq(fa, 0);
     ck_assert_int_eq(bp_detach(pool, fa), 0);
     for (uint64_t p = 0; p < 6; p++) {
@@ -1241,15 +1236,8 @@ START_TEST(test_warm_one_file_dump_without_file0)
     ck_assert_int_eq(bp_dump_resident(pool, rdump), 6);
     ck_assert_int_eq(bp_close(pool), 0);
 
-    struct bp_options o;
-    bp_options_init(&o);
-    o.page_size = PS;
-    o.pool_frames = 32;
-    o.flags = BP_NOFLUSH | BP_NOREADAHEAD;
-    ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
     uint32_t fa, fb;
-    ck_assert_int_eq(bp_attach(pool, a, &fa), 0);
-    ck_assert_int_eq(bp_attach(pool, b, &fb), 0);
+    pool = pool_of_two(a, b, BP_NOFLUSH | BP_NOREADAHEAD, &fa, &fb);
     ck_assert_int_eq(bp_detach(pool, fa), 0);
     expect_refused(pool, rdump, "no file 0");
     ck_assert_ptr_null(strstr(bp_errdetail(), "(no file)"));
