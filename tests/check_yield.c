@@ -373,7 +373,11 @@ static int fail_others_writes(void *arg, const struct iocb *cb)
 /* At or above dirty_high nothing yields: with half the frames dirty (the
  * watermark is 30 %) a flush beside a read in flight goes at the full
  * depth - the dirty share must come down before pins find only dirty
- * victims. */
+ * victims.  Up to three rounds: on a loaded machine (a sanitizer build
+ * beside other tests) the flusher, whose writes all fail, can hold the
+ * pages the flush wants while the share falls below dirty_high, so one
+ * round may show no depth; a write-back that yields above dirty_high
+ * shows none in any round. */
 START_TEST(test_no_yield_above_dirty_high)
 {
     struct bp_options o;
@@ -383,17 +387,21 @@ START_TEST(test_no_yield_above_dirty_high)
     bp_pool *pool = tu_open_opts(data_file(), FRAMES, BP_NOREADAHEAD, &o);
     test_thread = pthread_self();
     atomic_store(&pool->aio.fault, fail_others_writes);
-    dirty_pages(pool);   /* 256 of 512 frames: above dirty_high */
-    pthread_t th;
-    struct reader rd = { pool, 2 * DIRTY + 7 };
-    start_held_reads(&th, &rd, 1);
-    int most;
-    int r = flush_counted(pool, &most);
-    let_reads_go(&th, 1);
+    int most = 0;
+    for (int round = 0; round < 3 && most <= 4; round++) {
+        dirty_pages(pool);   /* 256 of 512 frames: above dirty_high */
+        pthread_t th;
+        /* a page not read before: its read goes to the device */
+        struct reader rd = { pool, 2 * DIRTY + 7 + 2 * (uint64_t)round };
+        start_held_reads(&th, &rd, 1);
+        int r = flush_counted(pool, &most);
+        let_reads_go(&th, 1);
+        ck_assert_int_ge(r, 0);
+    }
     atomic_store(&pool->aio.fault, NULL);
-    ck_assert_int_ge(r, 0);
     ck_assert_msg(most > 4, "a flush at or above dirty_high beside a read in "
-                  "flight had at most %d writes in flight", most);
+                  "flight had at most %d writes in flight, in three rounds",
+                  most);
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
