@@ -445,22 +445,7 @@ static int fail_page_writes(void *arg, const struct iocb *cb)
 {
     (void)arg;
     long long page = atomic_load(&fail_page);
-    long long off;
-    size_t len = 0;
-    if (page < 0)
-        return 0;
-    if (cb->aio_lio_opcode == IO_CMD_PWRITE) {
-        off = cb->u.c.offset;
-        len = cb->u.c.nbytes;
-    } else if (cb->aio_lio_opcode == IO_CMD_PWRITEV) {
-        off = cb->u.v.offset;
-        for (long i = 0; i < (long)cb->u.v.nr; i++)
-            len += cb->u.v.vec[i].iov_len;
-    } else {
-        return 0;
-    }
-    long long at = (long long)tu_page_offset(PS, (uint64_t)page);
-    if (at < off || at >= off + (long long)len)
+    if (page < 0 || !tu_write_covers(cb, PS, (uint64_t)page))
         return 0;
     int left = atomic_load(&fail_left);
     while (left > 0)

@@ -650,22 +650,7 @@ static int fail_writes_to(void *arg, const struct iocb *cb)
 {
     (void)arg;
     int64_t bad = atomic_load(&failing_page);
-    if (bad < 0)
-        return 0;
-    long long off;
-    size_t len = 0;
-    if (cb->aio_lio_opcode == IO_CMD_PWRITE) {
-        off = cb->u.c.offset;
-        len = cb->u.c.nbytes;
-    } else if (cb->aio_lio_opcode == IO_CMD_PWRITEV) {
-        off = cb->u.v.offset;
-        for (long i = 0; i < (long)cb->u.v.nr; i++)
-            len += cb->u.v.vec[i].iov_len;
-    } else {
-        return 0;
-    }
-    long long at = (long long)tu_page_offset(PS, (uint64_t)bad);
-    return at >= off && at < off + (long long)len ? -EIO : 0;
+    return bad >= 0 && tu_write_covers(cb, PS, (uint64_t)bad) ? -EIO : 0;
 }
 
 /* A write that fails leaves its page dirty and valid; the caller of

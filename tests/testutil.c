@@ -118,6 +118,24 @@ void tu_alloc_stamped(bp_pool *pool, uint64_t count, uint32_t payload,
     }
 }
 
+bool tu_write_covers(const struct iocb *cb, uint32_t page_size, uint64_t pgno)
+{
+    long long off;
+    size_t len = 0;
+    if (cb->aio_lio_opcode == IO_CMD_PWRITE) {
+        off = cb->u.c.offset;
+        len = cb->u.c.nbytes;
+    } else if (cb->aio_lio_opcode == IO_CMD_PWRITEV) {
+        off = cb->u.v.offset;
+        for (long i = 0; i < (long)cb->u.v.nr; i++)
+            len += cb->u.v.vec[i].iov_len;
+    } else {
+        return false;
+    }
+    long long at = (long long)tu_page_offset(page_size, pgno);
+    return at >= off && at < off + (long long)len;
+}
+
 void *tu_keep(void *p)
 {
     /* A forked test is short-lived: a fixed array is enough, and what

@@ -6,6 +6,7 @@
 #ifndef BPOOL_TESTUTIL_H
 #define BPOOL_TESTUTIL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/types.h>
@@ -40,12 +41,14 @@ void tu_in_child(int (*fn)(void *arg), void *arg);
  * request fails with EIO and every read goes ahead. */
 struct iocb;
 int tu_fail_writes(void *arg, const struct iocb *cb);
+/* Is cb a write request (plain or vectored) whose bytes cover page pgno
+ * of a file of page_size pages (tu_page_offset)? */
+bool tu_write_covers(const struct iocb *cb, uint32_t page_size, uint64_t pgno);
 
 /* True when the program runs under valgrind (tests/valgrind.sh), which
  * serialises threads and does not let go of a thread blocked in some
  * system calls (F_OFD_SETLKW) nor follow io_uring's rings: the tests
  * that need those say so and skip there. */
-#include <stdbool.h>
 bool tu_under_valgrind(void);
 
 /* Add `count` pages to the pool's file 0 with bp_alloc_page, each
