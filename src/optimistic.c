@@ -24,9 +24,10 @@ static inline bool begin_optimistic(bp_pool *pool, uint64_t pgno, bp_ticket *t)
     if (!bp__page_in_range(pool, pgno))
         return false;
     uint32_t f = bp__pt_lookup(&pool->pt, pgno);
+    if (f == BP__PT_NOTFOUND)
+        return false;
     uint64_t version;
-    if (f == BP__PT_NOTFOUND ||
-        !bp__frame_optimistic_begin(&pool->frames[f], pgno, &version))
+    if (!bp__frame_optimistic_begin(&pool->frames[f], pgno, &version))
         return false;
     t->data = bp__frame_data(pool, f);
     t->pgno = pgno;
@@ -79,7 +80,27 @@ static int read_general(bp_pool *pool, uint64_t pgno, bp_ticket *t)
     return 0;
 }
 
+static __attribute__((noinline)) int validate_general(bp_ticket *t);
+
 int bp_validate(bp_ticket *t)
+{
+    /* The common case in one straight line: an optimistic ticket whose
+     * page did not change.  Everything else starts over below. */
+    if (__builtin_expect(t && t->priv_kind == TICKET_OPTIMISTIC && t->priv_pool, 1)) {
+        bp_pool *pool = t->priv_pool;
+        if (bp__frame_optimistic_valid(&pool->frames[t->priv_frame],
+                                       t->priv_version)) {
+            t->priv_kind = TICKET_ENDED;
+            t->priv_pool = NULL;
+            bp__count(pool, BP__C_OPTIMISTIC_READS, 1);
+            return 0;
+        }
+    }
+    return validate_general(t);
+}
+
+/* bp_validate, every case: the errors, a pinned ticket, a conflict. */
+static int validate_general(bp_ticket *t)
 {
     if (!t)
         return bp__fail(-EINVAL, "bp_validate: ticket must not be NULL");
