@@ -23,7 +23,7 @@ static inline bool begin_optimistic(bp_pool *pool, uint64_t pgno, bp_ticket *t)
 {
     if (!bp__page_in_range(pool, pgno))
         return false;
-    uint32_t f = bp__pt_lookup(&pool->pt, pgno);
+    uint32_t f = bp__pt_candidate(&pool->pt, pgno);
     if (f == BP__PT_NOTFOUND)
         return false;
     uint64_t version;

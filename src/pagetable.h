@@ -99,6 +99,30 @@ static inline uint32_t bp__pt_lookup(const struct bp__pagetable *pt, uint64_t pa
     return BP__PT_NOTFOUND;
 }
 
+/* The hit paths' lookup: the first frame whose slot has `page`'s
+ * fingerprint, or BP__PT_NOTFOUND - without reading the frame's tag, which
+ * the caller reads anyway, in the frame's descriptor, to confirm the page
+ * under its own ordering (a pin's CAS, an optimistic read's version).  The
+ * answer is a frame to confirm, not the page's: a page of the same
+ * fingerprint earlier in the run, or a removal under way, gives a frame
+ * that holds another page, and the caller takes its general path, which
+ * uses bp__pt_lookup. */
+static inline uint32_t bp__pt_candidate(const struct bp__pagetable *pt, uint64_t page)
+{
+    uint32_t fp = bp__pt_hash(page);
+    uint64_t mask = pt->mask;
+    const _Atomic uint64_t *slots = pt->slots;
+    uint64_t i = fp & mask;
+    for (uint64_t n = 0; n <= mask; n++, i = (i + 1) & mask) {
+        uint64_t w = atomic_load_explicit(&slots[i], memory_order_acquire);
+        if ((uint32_t)w == BP__PT_EMPTY_FRAME)
+            break;
+        if ((uint32_t)(w >> 32) == fp)
+            return (uint32_t)w;
+    }
+    return BP__PT_NOTFOUND;
+}
+
 /* Map page -> frame.  page must not be present, and frame's tag must be
  * page already.  Caller holds miss lock. */
 void bp__pt_insert(struct bp__pagetable *pt, uint64_t page, uint32_t frame);

@@ -924,7 +924,7 @@ static inline bool pin_hit(bp_pool *pool, uint64_t pgno, uint32_t mode,
         return false;
     if (!bp__page_in_range(pool, pgno))
         return false;
-    uint32_t f = bp__pt_lookup(&pool->pt, pgno);
+    uint32_t f = bp__pt_candidate(&pool->pt, pgno);
     if (f == BP__PT_NOTFOUND)
         return false;
     bp__frame_prefetch_data(pool, f);

@@ -239,6 +239,51 @@ START_TEST(test_tag_decides)
 }
 END_TEST
 
+/* 2^64 / phi's inverse modulo 2^64 (Newton's iteration: each step
+ * doubles the bits that are right). */
+static uint64_t hash_inverse(void)
+{
+    const uint64_t k = UINT64_C(0x9E3779B97F4A7C15);
+    uint64_t x = k;   /* right in its low 3 bits: k * k == 1 mod 8 */
+    for (int i = 0; i < 6; i++)
+        x *= 2 - k * x;
+    ck_assert_uint_eq(k * x, 1);
+    return x;
+}
+
+/* The hit paths' lookup gives the first frame of the page's fingerprint
+ * without reading tags: the frame to confirm.  Where another page of the
+ * same fingerprint comes first in the run, or the tag changed, it gives
+ * a frame that does not hold the page, and bp__pt_lookup (the general
+ * path's) the right answer. */
+START_TEST(test_candidate)
+{
+    struct bp__pagetable pt;
+    t_init(&pt, 8);
+    ck_assert_uint_eq(bp__pt_candidate(&pt, 5), NF);
+    t_insert(&pt, 5, 3);
+    ck_assert_uint_eq(bp__pt_candidate(&pt, 5), 3);
+    ck_assert_uint_eq(bp__pt_candidate(&pt, 6), NF);
+    atomic_store(&t_tag[3], 77);   /* an eviction's tag before its slot */
+    ck_assert_uint_eq(bp__pt_candidate(&pt, 5), 3);
+    ck_assert_uint_eq(bp__pt_lookup(&pt, 5), NF);
+    atomic_store(&t_tag[3], 5);
+    /* q's product is p's plus 1, so the upper halves (the fingerprints)
+     * are equal: the two share a home slot, p's entry first. */
+    uint64_t p = 0x1234, q = p + hash_inverse();
+    ck_assert_uint_eq(bp__pt_hash(p), bp__pt_hash(q));
+    t_insert(&pt, p, 6);
+    t_insert(&pt, q, 7);
+    ck_assert_uint_eq(bp__pt_candidate(&pt, p), 6);
+    ck_assert_uint_eq(bp__pt_candidate(&pt, q), 6);   /* p's frame */
+    ck_assert_uint_eq(bp__pt_lookup(&pt, q), 7);
+    ck_assert_uint_eq(bp__pt_remove(&pt, p), 0);
+    atomic_store(&t_tag[6], T_NOPAGE);
+    ck_assert_uint_eq(bp__pt_candidate(&pt, q), 7);
+    bp__pt_destroy(&pt);
+}
+END_TEST
+
 /* The model: page -> frame for pages [0, MODEL_PAGES). */
 #define MODEL_PAGES 4096
 
@@ -902,6 +947,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_basics);
     tcase_add_test(tc, test_collisions);
     tcase_add_test(tc, test_tag_decides);
+    tcase_add_test(tc, test_candidate);
     tcase_add_test(tc, test_model_churn);
     tcase_add_test(tc, test_model_full);
     tcase_add_test(tc, test_model_sparse);
