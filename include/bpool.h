@@ -1270,7 +1270,7 @@ struct bp_stats {
     uint64_t nonresident;   /* evicted pages still in their test period */
     uint64_t cold_target;   /* m_c: frames the policy gives to cold pages */
     /* Optimistic reads (bp_read_optimistic) */
-    uint64_t optimistic_reads;     /* ended by bp_validate without a pin */
+    uint64_t optimistic_reads;     /* served without a pin (hits too) */
     uint64_t optimistic_conflicts; /* of those, how many gave BP_ECHANGED */
     /* The miss lock (the one pool-wide lock of the miss path) */
     uint64_t admissions;           /* times a miss or a read-ahead took it */

@@ -28,7 +28,9 @@
 #include "frame_state.h"
 #include "pagetable.h"
 
-/* Statistics counters (per-thread blocks; see stats.c). */
+/* Statistics counters (per-thread blocks; see stats.c).  HITS counts the
+ * pins that hit; bp_stats adds OPTIMISTIC_READS (reads served without a
+ * pin) to it. */
 enum bp__counter {
     BP__C_HITS, BP__C_MISSES, BP__C_READS, BP__C_WRITES, BP__C_EVICTIONS,
     BP__C_EVICT_WRITES, BP__C_IO_ERRORS, BP__C_ALLOCS, BP__C_NOFREE,

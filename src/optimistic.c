@@ -35,7 +35,8 @@ static inline bool begin_optimistic(bp_pool *pool, uint64_t pgno, bp_ticket *t)
     t->priv_pool = pool;
     t->priv_frame = f;
     t->priv_kind = TICKET_OPTIMISTIC;
-    bp__count(pool, BP__C_HITS, 1);
+    /* Its one count: bp_stats adds optimistic reads to the hits. */
+    bp__count(pool, BP__C_OPTIMISTIC_READS, 1);
     return true;
 }
 
@@ -92,7 +93,6 @@ int bp_validate(bp_ticket *t)
                                        t->priv_version)) {
             t->priv_kind = TICKET_ENDED;
             t->priv_pool = NULL;
-            bp__count(pool, BP__C_OPTIMISTIC_READS, 1);
             return 0;
         }
     }
@@ -121,7 +121,6 @@ static int validate_general(bp_ticket *t)
     }
     bool same = bp__frame_optimistic_valid(&pool->frames[t->priv_frame],
                                            t->priv_version);
-    bp__count(pool, BP__C_OPTIMISTIC_READS, 1);
     if (same)
         return 0;
     bp__count(pool, BP__C_OPTIMISTIC_CONFLICTS, 1);

@@ -1762,6 +1762,10 @@ START_TEST(test_optimistic_race)
     ck_assert_uint_gt(conflicts, 0);
     ck_assert_uint_gt(st.evictions, 0);
     ck_assert_uint_eq(st.optimistic_conflicts, conflicts);
+    /* Every read served without a pin, counted once: those validated
+     * without a pin and those that conflicted. */
+    ck_assert_uint_eq(st.optimistic_reads,
+                      valid - atomic_load(&opt.fallback_pins) + conflicts);
     ck_assert_uint_eq(st.pinned, 0);
     ck_assert_int_eq(bp_close(opt.pool), 0);
 }
@@ -1800,10 +1804,13 @@ START_TEST(test_optimistic_evicted)
     TU_EXPECT_ERR(bp_validate(&t), -BP_ECHANGED, "page 8");
     ck_assert_int_eq(bp_unpin(&pg), 0);
 
-    /* Untouched: validates. */
+    /* Untouched: validates, and counts one hit and one optimistic read. */
+    struct bp_stats before = tu_stats(pool);
     ck_assert_int_eq(bp_read_optimistic(pool, 8, &t), 0);
     ck_assert_int_eq(bp_validate(&t), 0);
     struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_eq(st.hits, before.hits + 1);
+    ck_assert_uint_eq(st.misses, before.misses);
     ck_assert_uint_eq(st.optimistic_reads, 3);
     ck_assert_uint_eq(st.optimistic_conflicts, 2);
     ck_assert_int_eq(bp_close(pool), 0);
