@@ -490,7 +490,7 @@ BP_API int bp_close(bp_pool *pool);
  * and bp_clock_fn give page ids.  Page numbers within a file stay below
  * 2^BP_FILE_SHIFT (512 TiB of 8 KiB pages).  Replacement, read-ahead,
  * write-back and checkpoints see all files' pages alike; a checkpoint or
- * bp_sync fdatasyncs every file written since the last one.
+ * bp_sync fdatasyncs every file written or grown since the last one.
  */
 #define BP_FILE_SHIFT 36
 #define BP_MAX_FILES 4096u

@@ -102,8 +102,9 @@ struct bp__datafile {
     struct bp__datafile *retired_next; /* [files_mu] pool->retired list */
     bool detaching;                /* [miss_mu] bp_detach has begun: the
                                       miss path admits none of its pages */
-    _Atomic bool unsynced;         /* [atomic] a page write completed
-                                      since the last fdatasync began */
+    _Atomic bool unsynced;         /* [atomic] a page write completed,
+                                      or the file grew, since the last
+                                      fdatasync began */
     _Atomic bool written;          /* [atomic] a page was written since
                                       open (flush.c) */
     bool header_behind;            /* [sync_mu] a bp_truncate_file that

@@ -562,6 +562,10 @@ int bp__file_grow_one(struct bp__datafile *df)
                         e == ENOSPC ? "; free space on its file system" :
                         e == EFBIG ? "; the file system's size limit is reached" : "");
     }
+    /* A new size is a change for the next sync's fdatasync, as a page
+     * write is: set before the caller publishes the count, so a sync
+     * that reads the count finds the mark. */
+    atomic_store_explicit(&df->unsynced, true, memory_order_release);
     return 0;
 }
 

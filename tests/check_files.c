@@ -417,6 +417,16 @@ START_TEST(test_sync_covers_written_files)
     ck_assert_int_eq(bp_sync(pool), 0);   /* the write-back writes it */
     ck_assert_uint_eq(syncs_of_file(pool, 0), 1);
     ck_assert_uint_eq(syncs_of_file(pool, 1), 0);
+    /* A page added and left clean changed the file's size, which a page
+     * of another file may already name: the sync covers it. */
+    syncs_reset();
+    uint64_t id;
+    bp_page pg;
+    ck_assert_int_eq(bp_alloc_page_in(pool, 1, &id, &pg), 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    ck_assert_int_eq(bp_sync(pool), 0);
+    ck_assert_uint_eq(syncs_of_file(pool, 1), 1);
+    ck_assert_uint_eq(syncs_of_file(pool, 0), 0);
     atomic_store(&bp__sysfault, NULL);
     ck_assert_int_eq(bp_close(pool), 0);
     unlink(a);
