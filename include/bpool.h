@@ -923,7 +923,9 @@ struct bp_stream_options {
 
 /* Open a stream over the pages `next` gives.  opts may be NULL (BP_READ,
  * the default depth, in order).  The callback runs in the thread calling
- * bp_stream_next, up to max_depth pages ahead of it.
+ * bp_stream_next, up to max_depth pages ahead of it; it may pin pages and
+ * wait for latches (other threads complete the stream's reads
+ * meanwhile), but not step or close its own stream (-EINVAL).
  * Errors: -EINVAL (NULL pool, next or out; bad mode, flags or depth),
  *   -EROFS (BP_WRITE on a BP_RDONLY pool), -ENOMEM. */
 BP_API int bp_stream_open(bp_pool *pool, bp_stream_next_fn next, void *arg,

@@ -36,7 +36,9 @@
  * never waits for anyone else - for a latch, or in bp_pin of a LATER
  * slot, whose page may be one it reads itself or another stream does -
  * with reads of its own unreaped: it settles first (sends the open run,
- * reaps all in flight).  doc/locking.md, "Read streams", has the rules.
+ * reaps all in flight).  The page callback, which may wait for anything
+ * a caller's code does, runs without io_mu, so that helpers can reach
+ * the stream meanwhile.  doc/locking.md, "Read streams", has the rules.
  *
  * The distance adapts as PostgreSQL's read_stream does: it doubles each
  * time a page looked at must be read and shrinks by one for each page
@@ -86,16 +88,16 @@ struct run {
 };
 
 struct bp_stream {
-    /* Held by the owner for the whole of each call, and by a thread that
-     * completes the stream's reads for it (bp__streams_help, trylock
-     * only); it guards everything below that completions change: the
-     * slots, runs, lane, inflight, pinned and info. */
+    /* Held by the owner for each call but while its page callback runs,
+     * and by a thread that completes the stream's reads for it
+     * (bp__streams_help, trylock only); it guards everything below that
+     * completions change: the slots, runs, lane, inflight, pinned and
+     * info. */
     pthread_mutex_t io_mu;
-    /* [atomic] the owner's thread token while it holds io_mu in
-     * bp_stream_next, whose page callback may pin a page the stream is
-     * reading: that pin's wait then completes the reads itself, as the
-     * owner (bp__streams_help). */
-    _Atomic(const char *) owner;
+    /* [atomic] the owner is inside the page callback, without io_mu: a
+     * bp_stream_next or bp_stream_close of the stream from there is
+     * refused (it would change the ring under fill()). */
+    _Atomic bool in_callback;
     bp_stream *reg_prev, *reg_next;   /* [pool->streams_mu] the list of
                                          streams with reads in flight */
     bool registered;                  /* [io_mu] on that list */
@@ -200,9 +202,6 @@ static void reap_locked(bp_stream *s, uint32_t min, bool listed);
 static void close_open_run(bp_stream *s);
 static void submit(bp_stream *s);
 
-/* Its address tells a thread's streams from others' (bp_stream.owner). */
-static _Thread_local char thread_token;
-
 void bp__streams_help(bp_pool *pool)
 {
     if (atomic_load_explicit(&pool->streams_active, memory_order_acquire) == 0)
@@ -211,23 +210,16 @@ void bp__streams_help(bp_pool *pool)
     for (bp_stream *s = pool->streams, *nx; s; s = nx) {
         nx = s->reg_next;      /* s may leave the list below */
         /* A stream whose owner is inside a call reaps for itself (or has
-         * settled and has nothing in flight): do not wait for it - unless
-         * the owner is this thread, inside the stream's page callback
-         * (fill() between two pages: the slots and runs are whole), about
-         * to wait for a page the stream reads. */
-        bool own = false;
-        if (pthread_mutex_trylock(&s->io_mu) != 0) {
-            if (atomic_load_explicit(&s->owner, memory_order_relaxed) !=
-                &thread_token)
-                continue;
-            own = true;
-        }
+         * settled and has nothing in flight): do not wait for it.  Its
+         * page callback runs without the lock, so a stream whose callback
+         * waits - even for this thread - is helped here. */
+        if (pthread_mutex_trylock(&s->io_mu) != 0)
+            continue;
         /* Pages gathered in the open run are READING too: send them. */
         close_open_run(s);
         submit(s);
         reap_locked(s, 0, true);
-        if (!own)
-            pthread_mutex_unlock(&s->io_mu);
+        pthread_mutex_unlock(&s->io_mu);
     }
     pthread_mutex_unlock(&pool->streams_mu);
 }
@@ -388,8 +380,17 @@ static void fill(bp_stream *s)
         /* A page that needs a read needs a run: leave room for one. */
         if (s->runs_busy == s->nruns)
             break;
+        /* The callback runs without io_mu: it may wait - for a latch, for a
+         * pin of a page this stream or another reads - and meanwhile any
+         * thread waiting for one of this stream's pages must be able to
+         * send and reap its reads (bp__streams_help).  Between two pages
+         * the slots and runs are whole, as between two calls. */
         uint64_t page;
+        atomic_store_explicit(&s->in_callback, true, memory_order_relaxed);
+        pthread_mutex_unlock(&s->io_mu);
         int r = s->next(s->arg, &page);
+        pthread_mutex_lock(&s->io_mu);
+        atomic_store_explicit(&s->in_callback, false, memory_order_relaxed);
         if (r <= 0) {
             s->source_done = true;
             if (r < 0) {
@@ -537,6 +538,14 @@ static void trim(bp_stream *s)
 
 static int next_locked(bp_stream *s, bp_page *out);
 
+static int in_own_callback(const char *fn)
+{
+    return bp__fail(-EINVAL, "%s: called from the stream's own page "
+                    "callback, which runs inside bp_stream_next; the "
+                    "callback may pin pages, but not step or close its "
+                    "stream", fn);
+}
+
 int bp_stream_next(bp_stream *s, bp_page *out)
 {
     if (!s || !out)
@@ -544,10 +553,10 @@ int bp_stream_next(bp_stream *s, bp_page *out)
                         "be NULL");
     if (bp__pool_in_child(s->pool))   /* a stream the parent opened */
         return bp__refused_call_in_child("bp_stream_next");
+    if (atomic_load_explicit(&s->in_callback, memory_order_relaxed))
+        return in_own_callback("bp_stream_next");
     pthread_mutex_lock(&s->io_mu);
-    atomic_store_explicit(&s->owner, &thread_token, memory_order_relaxed);
     int r = next_locked(s, out);
-    atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
     pthread_mutex_unlock(&s->io_mu);
     return r;
 }
@@ -756,6 +765,9 @@ int bp_stream_info(const bp_stream *s, struct bp_stream_info *info)
     if (!s || !info)
         return bp__fail(-EINVAL, "bp_stream_info: stream and info must not "
                         "be NULL");
+    /* A parent's thread may hold io_mu at the fork, for good. */
+    if (bp__pool_in_child(s->pool))
+        return bp__refused_call_in_child("bp_stream_info");
     pthread_mutex_t *mu = (pthread_mutex_t *)&s->io_mu;   /* state only */
     pthread_mutex_lock(mu);
     *info = s->info;
@@ -773,6 +785,8 @@ int bp_stream_close(bp_stream *s)
         return bp__fail(-EINVAL, "bp_stream_close: stream must not be NULL");
     if (bp__pool_in_child(s->pool))   /* it waits for the parent's reads */
         return bp__refused_call_in_child("bp_stream_close");
+    if (atomic_load_explicit(&s->in_callback, memory_order_relaxed))
+        return in_own_callback("bp_stream_close");
     /* The open run's frames are READING and pinned by us like the rest:
      * send it too, or they would stay so for good - never unpinned, and
      * any pin of their pages waiting for a read nobody makes.  Settled,

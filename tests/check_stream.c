@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -543,6 +544,191 @@ START_TEST(test_callback_pins_page_being_read)
     expect_end(s);
     ck_assert_int_eq(c.pin_err, 0);
     close_stream(pool, s);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* The callback waits for a latch while a page the stream looked at is
+ * still gathering in its open run, and the thread holding that latch
+ * waits for the page: the holder's pin must complete the stream's read
+ * (the callback runs without the stream's lock, so a helper can), or
+ * the three wait for each other for good.  A B+tree's leaf-chain callback
+ * latching a page a writer holds is this case. */
+#define LATCHED_PAGE 150u
+
+struct latch_holder {
+    bp_pool *pool;
+    _Atomic bool holding, go, done;
+};
+
+static void *latch_holder_main(void *arg)
+{
+    struct latch_holder *h = arg;
+    bp_page held, pg;
+    if (bp_pin(h->pool, LATCHED_PAGE, BP_WRITE, &held) < 0) {
+        tu_thread_fail("pin %u for write: %s", LATCHED_PAGE, bp_errdetail());
+        atomic_store(&h->holding, true);
+        return NULL;
+    }
+    atomic_store(&h->holding, true);
+    while (!atomic_load(&h->go))
+        usleep(1000);
+    usleep(50 * 1000);   /* the callback is waiting for the latch now */
+    int r = bp_pin(h->pool, 0, BP_READ, &pg);   /* the stream's first page */
+    if (r < 0)
+        tu_thread_fail("pin 0 beside the stream: %s", bp_errdetail());
+    else if (!tu_stamped(pg.data, PS, 0, SEED))
+        tu_thread_fail("page 0: wrong bytes");
+    if (r == 0)
+        bp_unpin(&pg);
+    bp_unpin(&held);
+    atomic_store(&h->done, true);
+    return NULL;
+}
+
+struct latching_source {
+    struct latch_holder *h;
+    uint64_t next;
+    int pin_err;
+};
+
+static int latching_next(void *arg, uint64_t *page)
+{
+    struct latching_source *src = arg;
+    if (src->next == 1) {   /* page 0 is gathering in the open run */
+        atomic_store(&src->h->go, true);
+        bp_page pg;
+        int r = bp_pin(src->h->pool, LATCHED_PAGE, BP_READ, &pg);
+        if (r < 0)
+            src->pin_err = r;
+        else
+            bp_unpin(&pg);
+    }
+    if (src->next >= 8)
+        return 0;
+    *page = src->next++;
+    return 1;
+}
+
+START_TEST(test_callback_waits_for_latch)
+{
+    bp_pool *pool = new_pool("cblatch.bp", 256, 512, NULL);
+    struct latch_holder h = { .pool = pool };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, latch_holder_main, &h), 0);
+    while (!atomic_load(&h.holding))
+        usleep(1000);
+    struct latching_source src = { &h, 0, 0 };
+    struct bp_stream_options o = { BP_READ, 64, 0 };
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open(pool, latching_next, &src, &o, &s), 0);
+    for (uint64_t p = 0; p < 8; p++)
+        expect_next(s, p, BP_READ);
+    expect_end(s);
+    pthread_join(t, NULL);
+    tu_assert_no_thread_errors();
+    ck_assert(atomic_load(&h.done));
+    ck_assert_int_eq(src.pin_err, 0);
+    close_stream(pool, s);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* The callback may not step or close its own stream: the ring is being
+ * filled around it.  Both are refused, naming the reason, and the stream
+ * goes on as if they had not been called. */
+struct self_stepping {
+    bp_stream *s;
+    uint64_t next;
+    int step, close;
+    char detail[256];
+};
+
+static int self_stepping_next(void *arg, uint64_t *page)
+{
+    struct self_stepping *x = arg;
+    if (x->next == 2) {
+        bp_page pg;
+        x->step = bp_stream_next(x->s, &pg);
+        snprintf(x->detail, sizeof x->detail, "%s", bp_errdetail());
+        x->close = bp_stream_close(x->s);
+    }
+    if (x->next >= 4)
+        return 0;
+    *page = x->next++;
+    return 1;
+}
+
+START_TEST(test_callback_steps_own_stream)
+{
+    bp_pool *pool = new_pool("cbself.bp", 16, 64, NULL);
+    struct self_stepping x = { 0 };
+    struct bp_stream_options o = { BP_READ, 8, 0 };
+    ck_assert_int_eq(bp_stream_open(pool, self_stepping_next, &x, &o, &x.s), 0);
+    for (uint64_t p = 0; p < 4; p++)
+        expect_next(x.s, p, BP_READ);
+    expect_end(x.s);
+    ck_assert_int_eq(x.step, -EINVAL);
+    ck_assert_int_eq(x.close, -EINVAL);
+    ck_assert_msg(strstr(x.detail, "own page callback"), "%s", x.detail);
+    close_stream(pool, x.s);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* A child of fork may not use its parent's streams: bp_stream_info too
+ * is refused at once, even while a thread of the parent was inside
+ * bp_stream_next at the fork (here waiting for a latch, holding the
+ * stream's lock, which nobody would release in the child). */
+struct stepper {
+    bp_stream *s;
+    uint64_t page;
+    int rc, unpin_rc;
+    _Atomic bool done;
+};
+
+static void *stepper_main(void *arg)
+{
+    struct stepper *st = arg;
+    bp_page pg;
+    st->rc = bp_stream_next(st->s, &pg);
+    st->page = pg.pgno;
+    if (st->rc == 1)   /* latched for write here: unlatched here */
+        st->unpin_rc = bp_unpin(&pg);
+    atomic_store(&st->done, true);
+    return NULL;
+}
+
+static int info_in_child(void *arg)
+{
+    struct bp_stream_info in;
+    int r = bp_stream_info(arg, &in);
+    return (r != -EINVAL) | (strstr(bp_errdetail(), "child (fork)") == NULL) << 1;
+}
+
+START_TEST(test_info_in_fork_child)
+{
+    bp_pool *pool = new_pool("infochild.bp", 16, 64, NULL);
+    bp_page reader;
+    ck_assert_int_eq(bp_pin(pool, 5, BP_READ, &reader), 0);
+    static const uint64_t five = 5;
+    struct bp_stream_options o = { BP_WRITE, 8, 0 };
+    struct stepper st = { 0 };
+    ck_assert_int_eq(bp_stream_open_pages(pool, &five, 1, &o, &st.s), 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, stepper_main, &st), 0);
+    usleep(100 * 1000);   /* in bp_stream_next, waiting for the latch */
+    ck_assert(!atomic_load(&st.done));
+    tu_in_child(info_in_child, st.s);
+    ck_assert_int_eq(bp_unpin(&reader), 0);
+    pthread_join(t, NULL);
+    ck_assert_int_eq(st.rc, 1);
+    ck_assert_uint_eq(st.page, 5);
+    ck_assert_int_eq(st.unpin_rc, 0);
+    struct bp_stream_info in;
+    ck_assert_int_eq(bp_stream_info(st.s, &in), 0);
+    ck_assert_uint_eq(in.pages, 1);
+    close_stream(pool, st.s);
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
@@ -1580,6 +1766,9 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_beyond_end_in_list);
     tcase_add_test(tc, test_beyond_end_after_gathered_read);
     tcase_add_test(tc, test_callback_pins_page_being_read);
+    tcase_add_test(tc, test_callback_waits_for_latch);
+    tcase_add_test(tc, test_callback_steps_own_stream);
+    tcase_add_test(tc, test_info_in_fork_child);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
 
