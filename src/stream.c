@@ -538,6 +538,39 @@ static void trim(bp_stream *s)
 
 static int next_locked(bp_stream *s, bp_page *out);
 
+/* The slot an unordered stream hands out next: the first that is ready -
+ * in memory, or its read ended (well or not) - but the callback's error,
+ * which ends the stream, only once every page before it is out (it is
+ * ready when it is the first).  A LATER page (another thread reads it, or
+ * it had no frame) is not ready: it is taken only when none of the
+ * stream's own reads is left to wait for.  s->used: wait for a read. */
+static uint32_t unordered_pick(bp_stream *s)
+{
+    uint32_t later = s->used;
+    bool reading = false;
+    for (uint32_t k = 0; k < s->used; k++) {
+        switch (slot_at(s, k)->state) {
+        case S_PINNED:
+        case S_ERROR:
+            return k;
+        case S_END:
+            if (k == 0)
+                return k;
+            break;
+        case S_LATER:
+            if (later == s->used)
+                later = k;
+            break;
+        case S_READING:
+            reading = true;
+            break;
+        default:   /* S_TAKEN */
+            break;
+        }
+    }
+    return reading ? s->used : later;
+}
+
 static int in_own_callback(const char *fn)
 {
     return bp__fail(-EINVAL, "%s: called from the stream's own page "
@@ -576,15 +609,8 @@ static int next_locked(bp_stream *s, bp_page *out)
         }
         if (s->used == 0)
             return 0;
-        /* Ordered: the first slot.  Unordered: the first that is ready -
-         * but the callback's error, which ends the stream, only once every
-         * page before it is out (it is ready when it is the first). */
-        uint32_t k = 0;
-        if (s->unordered)
-            while (k < s->used && (slot_at(s, k)->state == S_READING ||
-                                   slot_at(s, k)->state == S_TAKEN ||
-                                   (slot_at(s, k)->state == S_END && k > 0)))
-                k++;
+        /* Ordered: the first slot.  Unordered: see unordered_pick. */
+        uint32_t k = s->unordered ? unordered_pick(s) : 0;
         if (k == s->used || slot_at(s, k)->state == S_READING) {
             /* Its read is in flight, or about to be: if it is the
              * gathering run's, or nothing is in flight, that run goes

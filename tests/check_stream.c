@@ -260,6 +260,79 @@ START_TEST(test_unordered_multiset)
 }
 END_TEST
 
+/* Unordered, a page another thread is reading is not ready: the pages
+ * the stream read and those in memory come out first, and that one last,
+ * once the other read ends - the stream does not wait for it while
+ * others are ready.  The other thread's read of SLOW_PAGE is held in its
+ * submission until RELEASE_AFTER s have passed (a bound, so that a
+ * stream that waits for it is slow, not stuck). */
+#define SLOW_PAGE 30u
+#define RELEASE_AFTER 2.0
+static _Atomic bool slow_entered, slow_released;
+
+static int hold_slow_page(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    if (cb->aio_lio_opcode != IO_CMD_PREAD ||
+        cb->u.c.offset != (long long)tu_page_offset(PS, SLOW_PAGE))
+        return 0;
+    atomic_store(&slow_entered, true);
+    double end = tu_now() + RELEASE_AFTER;
+    while (!atomic_load(&slow_released) && tu_now() < end)
+        usleep(1000);
+    return 0;
+}
+
+static void *pin_slow_page(void *arg)
+{
+    bp_page pg;
+    if (bp_pin(arg, SLOW_PAGE, BP_READ, &pg) < 0)
+        tu_thread_fail("pin %u: %s", SLOW_PAGE, bp_errdetail());
+    else
+        bp_unpin(&pg);
+    return NULL;
+}
+
+START_TEST(test_unordered_other_read_last)
+{
+    bp_pool *pool = new_pool("unordered_later.bp", 64, 256, NULL);
+    tu_expect_page(pool, 50, BP_READ, SEED);   /* resident */
+    atomic_store(&slow_entered, false);
+    atomic_store(&slow_released, false);
+    atomic_store(&pool->aio.fault, hold_slow_page);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, pin_slow_page, pool), 0);
+    while (!atomic_load(&slow_entered))
+        usleep(1000);
+    static const uint64_t list[] = { 0, 1, SLOW_PAGE, 50 };
+    struct bp_stream_options o = { BP_READ, 64, BP_STREAM_UNORDERED };
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open_pages(pool, list, 4, &o, &s), 0);
+    bool seen[64] = { false };
+    double start = tu_now();
+    for (int i = 0; i < 3; i++) {
+        bp_page pg;
+        ck_assert_int_eq(bp_stream_next(s, &pg), 1);
+        ck_assert_msg(pg.pgno != SLOW_PAGE, "page %u, which another thread "
+                      "was reading, came out before ready ones", SLOW_PAGE);
+        ck_assert(tu_stamped(pg.data, PS, pg.pgno, SEED));
+        seen[pg.pgno] = true;
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert(seen[0] && seen[1] && seen[50]);
+    ck_assert_msg(tu_now() - start < RELEASE_AFTER / 2, "the ready pages "
+                  "took %.2f s", tu_now() - start);
+    atomic_store(&slow_released, true);
+    expect_next(s, SLOW_PAGE, BP_READ);
+    expect_end(s);
+    pthread_join(t, NULL);
+    atomic_store(&pool->aio.fault, NULL);
+    tu_assert_no_thread_errors();
+    close_stream(pool, s);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* ---- 3. modes and arguments --------------------------------------------------- */
 
 START_TEST(test_modes)
@@ -1761,6 +1834,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_list_in_order);
     tcase_add_test(tc, test_range_in_order_coalesced);
     tcase_add_test(tc, test_unordered_multiset);
+    tcase_add_test(tc, test_unordered_other_read_last);
     tcase_add_test(tc, test_modes);
     tcase_add_test(tc, test_arguments);
     tcase_add_test(tc, test_beyond_end_in_list);
