@@ -564,6 +564,10 @@ enum bp__runs_io { BP__RUNS_READ, BP__RUNS_WRITE, BP__RUNS_WRITE_ATOMIC };
 void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                  uint32_t max_run, unsigned how, bp__run_done_fn done,
                  void *arg);
+/* Where the slice of yielding write-back that starts at p[i] ends (p
+ * sorted, n its end): after 64 runs of at most max_run pages. */
+uint32_t bp__runs_slice_end(const struct bp__page_ref *p, uint32_t i,
+                            uint32_t n, uint32_t max_run);
 
 struct bp__dw_request;
 /* doublewrite.c: torn-write repair (BP_DOUBLEWRITE).  Every batch of

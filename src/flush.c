@@ -281,51 +281,81 @@ static void write_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     }
 }
 
+/* Where the slice of yielding write-back that starts at p[i] ends (p
+ * sorted by page id): 64 requests of its file (runs.c), or one batch of
+ * a file written through its doublewrite area. */
+static uint32_t slice_end(bp_pool *pool, const struct bp__page_ref *p,
+                          uint32_t i, uint32_t n)
+{
+    uint32_t file = BP_PAGE_FILE(p[i].page), m = i + 1;
+    while (m < n && BP_PAGE_FILE(p[m].page) == file)
+        m++;
+    struct bp__datafile *df = bp__file_of(pool, p[i].page);
+    if (df->dw_pages && !atomic_load(&df->atomic_writes))
+        return m - i > BP__DW_PAGES / 2 - 1 ? i + BP__DW_PAGES / 2 - 1 : m;
+    return bp__runs_slice_end(p, i, m, df->dw_pages ? 1 : pool->coalesce_pages);
+}
+
 /* Write back frames[0..n), all pinned (not latched) by the caller; every
  * pin is released.  Returns the number of pages written or the first
- * error (after trying all). */
+ * error (after trying all).  Write-back that yields to reads takes its
+ * pages' latches a slice at a time, as it sends them (runs.c), so a page
+ * of the last slice is not held for the whole batch's round trips. */
 int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
                      enum bp__writer who)
 {
+    struct bp__page_ref *want = calloc(n, sizeof(*want));
     struct bp__page_ref *sent = calloc(n, sizeof(*sent));
     uint32_t *busy = calloc(n, sizeof(*busy));
     uint32_t nsent = 0, nbusy = 0;
     int written = 0, first_err = 0;
     bool skip_busy = who != BP__W_CALLER;
 
-    if (!sent || !busy) {
+    if (!want || !sent || !busy) {
         for (uint32_t i = 0; i < n; i++)
             bp__unpin_frame(pool, frames[i]);
+        free(want);
         free(sent);
         free(busy);
         return bp__fail(-ENOMEM, "out of memory writing pages back");
     }
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t f = frames[i];
-        if (!bp__frame_try_latch(&pool->frames[f], BP__LATCH_S)) {
-            if (skip_busy)
-                bp__unpin_frame(pool, f);
-            else
+    /* In page order (a pinned frame keeps its page), so that each slice
+     * is runs of the pages it sends. */
+    for (uint32_t i = 0; i < n; i++)
+        want[i] = (struct bp__page_ref){ frames[i],
+                                         atomic_load(&pool->frames[frames[i]].page) };
+    qsort(want, n, sizeof(*want), bp__page_ref_order);
+    bool sliced = yields_to_reads(pool, who);
+    for (uint32_t i = 0; i < n;) {
+        uint32_t end = sliced ? slice_end(pool, want, i, n) : n;
+        for (; i < end; i++) {
+            uint32_t f = want[i].frame;
+            if (!bp__frame_try_latch(&pool->frames[f], BP__LATCH_S)) {
+                if (skip_busy)
+                    bp__unpin_frame(pool, f);
+                else
+                    busy[nbusy++] = f;
+                continue;
+            }
+            int b = begin_write(pool, f, false);
+            if (b == PREPARED) {
+                int e = call_before_write(pool, f);
+                if (e < 0)
+                    tally(end_write(pool, f, e, 0, who, true), &written,
+                          &first_err);
+                else
+                    sent[nsent++] = want[i];
+            } else if (b == IN_FLIGHT && !skip_busy) {
+                bp__frame_release(&pool->frames[f], BP__LATCH_S, false);
                 busy[nbusy++] = f;
-            continue;
+            } else {
+                release(pool, f);
+            }
         }
-        int b = begin_write(pool, f, false);
-        if (b == PREPARED) {
-            int e = call_before_write(pool, f);
-            if (e < 0)
-                tally(end_write(pool, f, e, 0, who, true), &written, &first_err);
-            else
-                sent[nsent++] = (struct bp__page_ref){ f, atomic_load(&pool->frames[f].page) };
-        } else if (b == IN_FLIGHT && !skip_busy) {
-            bp__frame_release(&pool->frames[f], BP__LATCH_S, false);
-            busy[nbusy++] = f;
-        } else {
-            release(pool, f);
-        }
+        if (nsent)
+            write_runs(pool, sent, nsent, who, &written, &first_err);
+        nsent = 0;
     }
-    qsort(sent, nsent, sizeof(*sent), bp__page_ref_order);
-    if (nsent)
-        write_runs(pool, sent, nsent, who, &written, &first_err);
 
     /* Frames whose latch was taken or whose write was in flight: one at a
      * time, holding no other latch and no other WRITING frame. */
@@ -350,6 +380,7 @@ int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
         struct bp__page_ref one = { f, atomic_load(&pool->frames[f].page) };
         write_runs(pool, &one, 1, who, &written, &first_err);
     }
+    free(want);
     free(sent);
     free(busy);
     return first_err ? first_err : written;

@@ -42,7 +42,8 @@ static void prep_page_write(struct iocb *cb, int fd, void *buf, uint32_t ps,
  * the readers queued behind that writer - for 512 device round trips.
  * Cut whether or not reads are going on when a slice starts: reads may
  * start during it (slicing only while reads went on measured no
- * different, doc/performance.md). */
+ * different, doc/performance.md).  The write-back (flush.c) latches a
+ * slice's pages only when the slice starts (bp__runs_slice_end). */
 #define YIELD_SLICE 64
 
 /* The end of the run that starts at p[i]: consecutive pages, at most
@@ -53,6 +54,15 @@ static uint32_t run_end(const struct bp__page_ref *p, uint32_t i, uint32_t n,
     uint32_t j = i + 1;
     while (j < n && j - i < max_run && p[j].page == p[j - 1].page + 1)
         j++;
+    return j;
+}
+
+uint32_t bp__runs_slice_end(const struct bp__page_ref *p, uint32_t i,
+                            uint32_t n, uint32_t max_run)
+{
+    uint32_t j = i;
+    for (uint32_t runs = 0; j < n && runs < YIELD_SLICE; runs++)
+        j = run_end(p, j, n, max_run);
     return j;
 }
 
@@ -77,9 +87,7 @@ void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
         return;
     }
     for (uint32_t i = 0; i < n;) {
-        uint32_t j = i;
-        for (uint32_t runs = 0; j < n && runs < YIELD_SLICE; runs++)
-            j = run_end(p, j, n, max_run);
+        uint32_t j = bp__runs_slice_end(p, i, n, max_run);
         io_runs_at_once(pool, p + i, j - i, max_run, io, true, done, arg);
         i = j;
     }

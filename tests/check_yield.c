@@ -54,6 +54,9 @@ static _Atomic bool counting;
 static _Atomic bool hold_reads;        /* a read's submission waits ... */
 static _Atomic int reads_held;         /* ... (so many wait now) ... */
 static _Atomic bool release_reads;     /* ... until this is set */
+static _Atomic bool hold_writes;       /* the same for writes */
+static _Atomic int writes_held;
+static _Atomic bool release_writes;
 
 static bool cb_is_write(const struct iocb *cb)
 {
@@ -96,6 +99,12 @@ static int tap_submit(const struct bp__io_engine *eng, bp__io_ctx ctx, long n,
         for (int i = 0; i < 10000 && !atomic_load(&release_reads); i++)
             usleep(1000);
         atomic_fetch_sub(&reads_held, 1);
+    }
+    if (n > 0 && cb_is_write(cbs[0]) && atomic_load(&hold_writes)) {
+        atomic_fetch_add(&writes_held, 1);
+        for (int i = 0; i < 10000 && !atomic_load(&release_writes); i++)
+            usleep(1000);
+        atomic_fetch_sub(&writes_held, 1);
     }
     /* Counted before the kernel sees them: a completion reaped at once
      * must not take the count below zero. */
@@ -144,16 +153,21 @@ static const char *data_file(void)
  * every request), write coalescing off (one request a page); with
  * `shared`, every request on the shared context (as when aio-max-nr
  * refuses lanes), else each thread's on a lane. */
-static bp_pool *open_pool(bool shared)
+static bp_pool *open_pool_coalescing(bool shared, uint32_t coalesce_bytes)
 {
     struct bp_options o;
     bp_options_init(&o);
-    o.coalesce_bytes = PS;
+    o.coalesce_bytes = coalesce_bytes;
     bp_pool *pool = tu_open_opts(data_file(), FRAMES,
                                  BP_NOFLUSH | BP_NOREADAHEAD, &o);
     if (shared)
         pool->aio.lanes_max = 0;   /* before any request: no lane made yet */
     return pool;
+}
+
+static bp_pool *open_pool(bool shared)
+{
+    return open_pool_coalescing(shared, PS);
 }
 
 static const char *const where[] = { "lanes", "the shared context" };
@@ -457,6 +471,79 @@ START_TEST(test_eviction_does_not_yield)
 }
 END_TEST
 
+/* A yielding write-back latches a slice's pages as it sends them, not the
+ * whole batch at its start: while its first slice's writes are held in
+ * submission, a writer pins a page of the last slice at once (before,
+ * every page of the 256 stayed latched until its own slice, and the
+ * writer - and the readers queued behind it - waited for all the slices
+ * before). */
+struct write_pin {
+    bp_pool *pool;
+    uint64_t page;
+    _Atomic bool done;
+};
+
+static void *write_pin_main(void *arg)
+{
+    struct write_pin *wp = arg;
+    bp_page pg;
+    if (bp_pin(wp->pool, wp->page, BP_WRITE, &pg) < 0)
+        tu_thread_fail("pin %llu for write: %s",
+                       (unsigned long long)wp->page, bp_errdetail());
+    else
+        bp_unpin(&pg);
+    atomic_store(&wp->done, true);
+    return NULL;
+}
+
+struct flusher_call {
+    bp_pool *pool;
+    int rc;
+};
+
+static void *flush_main(void *arg)
+{
+    struct flusher_call *fc = arg;
+    fc->rc = bp_flush_all(fc->pool);
+    return NULL;
+}
+
+START_TEST(test_slice_latched_when_sent)
+{
+    /* The default coalescing: a flush's batch is queue_depth x 32 pages,
+     * so the 256 pages (256 one-page requests: four slices of 64) are one
+     * batch. */
+    bp_pool *pool = open_pool_coalescing(_i, 0);
+    dirty_pages(pool);
+    pthread_t rth, fth, wth;
+    struct reader rd = { pool, 2 * DIRTY + 1 };
+    start_held_reads(&rth, &rd, 1);   /* so the flush yields */
+    atomic_store(&release_writes, false);
+    atomic_store(&writes_held, 0);
+    atomic_store(&hold_writes, true);
+    struct flusher_call fc = { pool, 0 };
+    ck_assert_int_eq(pthread_create(&fth, NULL, flush_main, &fc), 0);
+    for (int i = 0; i < 10000 && atomic_load(&writes_held) == 0; i++)
+        usleep(1000);
+    ck_assert_msg(atomic_load(&writes_held) == 1, "the flush sent no write");
+    struct write_pin wp = { pool, 2 * (DIRTY - 1), false };   /* last slice */
+    ck_assert_int_eq(pthread_create(&wth, NULL, write_pin_main, &wp), 0);
+    for (int i = 0; i < 5000 && !atomic_load(&wp.done); i++)
+        usleep(1000);
+    bool pinned_at_once = atomic_load(&wp.done);
+    atomic_store(&release_writes, true);
+    pthread_join(wth, NULL);
+    pthread_join(fth, NULL);
+    atomic_store(&hold_writes, false);
+    let_reads_go(&rth, 1);
+    ck_assert_msg(pinned_at_once, "a write pin of a page of the flush's last "
+                  "slice waited while its first slice was being sent (%s)",
+                  where[_i]);
+    ck_assert_int_eq(fc.rc, (int)DIRTY);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("yield");
@@ -469,6 +556,7 @@ Suite *test_suite(void)
     tcase_add_loop_test(tc, test_recent_reads_count, 0, 2);
     tcase_add_test(tc, test_no_yield_above_dirty_high);
     tcase_add_loop_test(tc, test_eviction_does_not_yield, 0, 2);
+    tcase_add_loop_test(tc, test_slice_latched_when_sent, 0, 2);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;
