@@ -230,7 +230,9 @@ static void park_for(struct bp__frame *fr, ready_fn ready, const void *arg,
 {
     struct park_bucket *b = bucket_of(fr);
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);   /* the condvars' clock */
+    /* Monotonic: a wall clock stepped back must not stretch a 0.2 ms nap
+     * (a stream helper's, pool.c's wait_read) into the size of the step. */
+    clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_nsec += (long)ns;
     until.tv_sec += until.tv_nsec / 1000000000L;
     until.tv_nsec %= 1000000000L;
@@ -238,7 +240,7 @@ static void park_for(struct bp__frame *fr, ready_fn ready, const void *arg,
     uint64_t s = atomic_fetch_or_explicit(&fr->state, BP__F_PARKED,
                                           memory_order_acq_rel);
     if (!ready(s | BP__F_PARKED, fr, arg))
-        pthread_cond_timedwait(&b->cv, &b->mu, &until);
+        pthread_cond_clockwait(&b->cv, &b->mu, CLOCK_MONOTONIC, &until);
     pthread_mutex_unlock(&b->mu);
 }
 
