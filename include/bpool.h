@@ -1024,7 +1024,9 @@ BP_API int bp_mark_dirty(bp_page *page);
  *   or file 0 detached), -BP_EFILESIZE (the file has 2^BP_FILE_SHIFT
  *   pages already, the most a file may have), -ENOSPC (the file system
  *   is full), -EFBIG, -BP_ENOFRAME, -BP_EDURABILITY, -EIO (or another
- *   errno of fallocate or ftruncate), -EROFS (a BP_RDONLY pool).
+ *   errno of fallocate or ftruncate), -EROFS (a BP_RDONLY pool),
+ *   -BP_ESHRUNK (another process cut the file below the pool's page
+ *   count: it is not grown back over the hole).
  */
 BP_API int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out);
 

@@ -27,10 +27,11 @@
  * Otherwise only another process can make the file smaller than the
  * pool's page count (truncate(1), a stray ftruncate).  A read past the new
  * end comes back short, and a write there would silently re-extend the
- * file with a hole where the lost pages were.  An fstat tells both paths
- * (read_page in pool.c after a short read, write_runs in flush.c before
- * each batch of writes) whether the file still holds the pages they want
- * (bp__file_pages_now, bp__file_shrunk).
+ * file with a hole where the lost pages were, and so would adding a page.
+ * An fstat tells those paths (read_page in pool.c after a short read,
+ * write_runs in flush.c before each batch of writes, bp__file_grow_one
+ * before it adds a page) whether the file still holds the pages they
+ * want (bp__file_pages_now, bp__file_shrunk).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -530,6 +531,12 @@ static bool fallocate_unsupported(int e)
 int bp__file_grow_one(struct bp__datafile *df)
 {
     uint64_t n = atomic_load_explicit(&df->page_count, memory_order_relaxed);
+    /* A file cut short behind the pool is never grown back: the ftruncate
+     * below would leave a hole where the lost pages were, read as zeros
+     * from then on (see "Shrinking" above). */
+    uint64_t have = bp__file_pages_now(df);
+    if (have < n)
+        return bp__file_shrunk(df, have);
     uint64_t new_size = df->data_start + (n + 1) * df->page_size;
     if (new_size > df->prealloc_end) {
         uint64_t len = df->grow_bytes;

@@ -1545,6 +1545,29 @@ START_TEST(test_shrunk_file_not_reextended)
 }
 END_TEST
 
+/* Nor does adding a page: bp_alloc_page of a file cut short behind the
+ * pool fails with -BP_ESHRUNK and leaves the file as the cut left it,
+ * rather than growing it back with a hole where the lost pages were
+ * (which the next open would then read as pages of zeros). */
+START_TEST(test_shrunk_file_no_alloc)
+{
+    reset_faults();
+    char *path = tu_path("shrunk-alloc.bp");
+    tu_make_file(path, PS, 8, 1);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    truncate_behind(path, 4);
+    uint64_t n = 0;
+    bp_page pg;
+    TU_EXPECT_ERR(bp_alloc_page(pool, &n, &pg), -BP_ESHRUNK, path,
+                  "from 8 to 4 pages");
+    ck_assert_int_eq(tu_file_pages(path, PS), 4);
+    ck_assert_uint_eq(bp_page_count(pool), 8);
+    ck_assert_uint_eq(settled_pins(pool), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(tu_file_pages(path, PS), 4);
+}
+END_TEST
+
 /* A flusher meeting a shrunk file writes the pages inside it, keeps the
  * others dirty, backs off, and never re-extends the file. */
 START_TEST(test_shrunk_file_flusher)
@@ -1858,6 +1881,7 @@ Suite *test_suite(void)
     tc = tcase_create("shrunk");
     tcase_add_test(tc, test_shrunk_file_read);
     tcase_add_test(tc, test_shrunk_file_not_reextended);
+    tcase_add_test(tc, test_shrunk_file_no_alloc);
     tcase_add_test(tc, test_shrunk_file_flusher);
     tcase_add_test(tc, test_header_io_faults);
     tcase_add_test(tc, test_empty_file_header_undone);
