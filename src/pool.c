@@ -604,11 +604,15 @@ static int pin_miss(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
         /* Queue any read-ahead first, so it overlaps our own read. */
         bp__readahead_on_miss(pool, page, scan);
         r = read_page(pool, f, page, true);
-        if (r < 0)   /* before the read's failure is recorded (end_read) */
-            write_collected(pool, &collect);
         r = end_read(pool, f, page, r);
-        if (r < 0)
-            return r;
+        if (r < 0) {
+            /* The page's waiters retry now; the dirty pages the cold hand
+             * met go after, without the read's detail lost to theirs. */
+            char why[512];
+            (void)snprintf(why, sizeof why, "%s", bp_errdetail());
+            write_collected(pool, &collect);
+            return bp__fail(r, "%s", why);
+        }
     }
     if (fill == FILL_OVERWRITE)
         mark_frame_dirty(pool, f);

@@ -1479,6 +1479,123 @@ START_TEST(test_fallocate_errors_fail_alloc)
 }
 END_TEST
 
+/* ---- a failed read beside the dirty pages its miss met ------------------- */
+
+/* A miss whose read fails wakes the page's waiters before it writes back
+ * the dirty pages its cold hand met: they retry (and here read the page)
+ * while its writes are still held.  And the miss reports its read's
+ * failure, not what the writes left in the detail.  The hook fails the
+ * first read of FAILED_PAGE once a second thread waits for it, and holds
+ * every write until the test lets go (10 s at most). */
+#define FAILED_PAGE 20
+static _Atomic bool second_waiting, writes_let_go;
+static _Atomic int reads_of_failed, writes_holding;
+
+static int fail_read_hold_writes(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    long long off;
+    size_t len;
+    int op = req_span(cb, &off, &len);
+    if (op == OP_WRITE) {
+        atomic_fetch_add(&writes_holding, 1);
+        for (int i = 0; i < 10000 && !atomic_load(&writes_let_go); i++)
+            usleep(1000);
+        atomic_fetch_sub(&writes_holding, 1);
+        return 0;
+    }
+    if (op != OP_READ || !covers(off, len, FAILED_PAGE) ||
+        atomic_fetch_add(&reads_of_failed, 1) > 0)
+        return 0;
+    for (int i = 0; i < 10000 && !atomic_load(&second_waiting); i++)
+        usleep(1000);
+    usleep(100 * 1000);   /* the second thread parks on the page meanwhile */
+    return -EIO;
+}
+
+struct miss_call {
+    bp_pool *pool;
+    int rc;
+    char detail[512];
+    _Atomic bool done;
+};
+
+static void *failing_miss_main(void *arg)
+{
+    struct miss_call *m = arg;
+    bp_page pg;
+    m->rc = bp_pin(m->pool, FAILED_PAGE, BP_READ, &pg);
+    snprintf(m->detail, sizeof m->detail, "%s", bp_errdetail());
+    if (m->rc == 0)
+        bp_unpin(&pg);
+    atomic_store(&m->done, true);
+    return NULL;
+}
+
+static void *waiting_miss_main(void *arg)
+{
+    struct miss_call *m = arg;
+    bp_page pg;
+    atomic_store(&second_waiting, true);
+    m->rc = bp_pin(m->pool, FAILED_PAGE, BP_READ, &pg);
+    if (m->rc == 0) {
+        if (!tu_stamped(pg.data, PS, FAILED_PAGE, 1))
+            tu_thread_fail("page %d: wrong bytes", FAILED_PAGE);
+        bp_unpin(&pg);
+    }
+    atomic_store(&m->done, true);
+    return NULL;
+}
+
+START_TEST(test_failed_read_wakes_before_victim_writes)
+{
+    reset_faults();
+    char *path = tu_path("failed-read-victims.bp");
+    tu_make_file(path, PS, 32, 1);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    /* 16 cold pages, every other one dirty: the cold hand meets a dirty
+     * page (collected, written after the read) before each clean one. */
+    for (uint64_t p = 0; p < 16; p++) {
+        if (p % 2 == 0)
+            tu_rewrite_page(pool, p, 1, 2);
+        else
+            expect_page(pool, p, 1);
+    }
+    atomic_store(&second_waiting, false);
+    atomic_store(&writes_let_go, false);
+    atomic_store(&reads_of_failed, 0);
+    atomic_store(&writes_holding, 0);
+    atomic_store(&pool->aio.fault, fail_read_hold_writes);
+    struct miss_call a = { .pool = pool }, b = { .pool = pool };
+    pthread_t ta, tb;
+    ck_assert_int_eq(pthread_create(&ta, NULL, failing_miss_main, &a), 0);
+    while (atomic_load(&reads_of_failed) == 0)
+        usleep(1000);
+    ck_assert_int_eq(pthread_create(&tb, NULL, waiting_miss_main, &b), 0);
+    for (int i = 0; i < 5000 && !atomic_load(&b.done); i++)
+        usleep(1000);
+    bool b_done_early = atomic_load(&b.done);
+    int held = atomic_load(&writes_holding);
+    atomic_store(&writes_let_go, true);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    atomic_store(&pool->aio.fault, NULL);
+    tu_assert_no_thread_errors();
+    ck_assert_msg(b_done_early, "a waiter for the page whose read failed "
+                  "waited for the failed miss's victim writes");
+    ck_assert_int_ge(held, 1);   /* the failed miss's writes were held then */
+    ck_assert_int_eq(b.rc, 0);
+    ck_assert_int_eq(a.rc, -EIO);
+    ck_assert_msg(strstr(a.detail, "reading page 20"), "%s", a.detail);
+    ck_assert_int_ge(bp_flush_all(pool), 0);   /* the dirty pages not met */
+    ck_assert_int_eq(bp_close(pool), 0);
+    uint32_t model[16];
+    for (int p = 0; p < 16; p++)
+        model[p] = p % 2 ? 1 : 2;
+    tu_expect_file(path, PS, model, 16);
+}
+END_TEST
+
 /* ---- the file truncated by another process ----------------------------- */
 
 /* Truncate path to `pages` pages (after its header page) through a
@@ -1882,6 +1999,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_shrunk_file_read);
     tcase_add_test(tc, test_shrunk_file_not_reextended);
     tcase_add_test(tc, test_shrunk_file_no_alloc);
+    tcase_add_test(tc, test_failed_read_wakes_before_victim_writes);
     tcase_add_test(tc, test_shrunk_file_flusher);
     tcase_add_test(tc, test_header_io_faults);
     tcase_add_test(tc, test_empty_file_header_undone);
