@@ -221,6 +221,12 @@ if [ -n "$leaf" ]; then
     try "verify meets the damaged leaf: exit 2" 2 dmg.db verify 3000 --seed 3 &&
         has "says it stopped, not 'all as expected'" out \
             '^verify: [0-9]* keys in .*, stopped by the error above$'
+    # One mget of a key of the first leaf and one of the damaged leaf: the
+    # first keeps its answer (the batch's error replaced it), the second
+    # carries the error.
+    try "mget beside a damaged leaf: exit 2" 2 dmg.db mget "$first" "$last" &&
+        has "the first key's value" out "^$first	" &&
+        has "the last key's error" err "mget: $last: .*checksum"
 else
     fail "no page of gen.db holds its last key alone"
 fi

@@ -392,7 +392,9 @@ static int cmd_mget(struct cli *c, int argc, char **argv)
     }
     int r = kvdb_mget(db, it, (size_t)argc);
     int ex = r < 0 ? report(r, "mget") : EX_OK;
-    for (int i = 0; r >= 0 && i < argc; i++) {
+    /* After an error too: the keys looked up before it have their
+     * answers, the others carry the error. */
+    for (int i = 0; i < argc; i++) {
         if (it[i].result == 0) {
             put_escaped((const uint8_t *)argv[i], it[i].klen, stdout);
             putchar('\t');

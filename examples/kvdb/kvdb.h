@@ -88,8 +88,8 @@ int kvdb_discard(kvdb *db);
  * descent waits while pages move).  Every change made before the call is
  * durable when it returns.  Returns the number of pages cut off (0: none
  * could be), or an error: -ENOSPC (too few readable free pages to move
- * into; the handle is then broken, the file holds the last commit), and
- * kvdb_commit's. */
+ * into; if pages had been copied already the handle is then broken; the
+ * file holds the last commit either way), and kvdb_commit's. */
 int kvdb_compact(kvdb *db);
 
 /* Insert or replace.  Errors: -EINVAL (key empty or too long, value too

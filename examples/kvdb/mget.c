@@ -28,6 +28,8 @@
 
 #include "kvdb_int.h"
 
+#define MGET_PENDING 1   /* an item's result before its leaf is read */
+
 #define MGET_BATCH 64u
 
 static int cmp_item(const void *a, const void *b)
@@ -206,6 +208,10 @@ int kvdb_mget(kvdb *db, struct kvdb_mget_item *items, size_t n)
             order[m++] = &items[i];
     }
     qsort(order, m, sizeof(*order), cmp_item);
+    /* Not looked up yet: what an error that ends the call replaces (the
+     * keys of its batch whose leaf was read keep their answers). */
+    for (size_t j = 0; j < m; j++)
+        order[j]->result = MGET_PENDING;
 
     /* Two levels of a batch pinned at once, plus the stream's look-ahead
      * (at most an eighth of the frames): keep the batches to a sixteenth
@@ -219,7 +225,8 @@ int kvdb_mget(kvdb *db, struct kvdb_mget_item *items, size_t n)
         int r = mget_batch(db, order + i, k);
         if (r < 0) {
             for (size_t j = i; j < m; j++)
-                order[j]->result = r;
+                if (order[j]->result == MGET_PENDING)
+                    order[j]->result = r;
             free(order);
             return r;
         }
