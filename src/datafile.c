@@ -444,7 +444,11 @@ int bp__file_open(struct bp__datafile *df, const char *path,
     }
     if (r == 0)
         r = check_file(df, o);
-    if (r == 0 && created)
+    /* The name is made durable by whoever writes the new file's header:
+     * this call, if it made the file, or if it found it empty - made by
+     * another bp_open that lost the lock to it, or by one that died before
+     * its header - and neither of those will sync the directory. */
+    if (r == 0 && (created || df->was_empty))
         r = sync_parent(path);
     if (r == 0 && df->dw_pages)
         r = bp__dw_repair(df, (o->flags & BP_RDONLY) != 0);

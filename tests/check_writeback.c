@@ -22,6 +22,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -452,6 +453,63 @@ static unsigned fdatasyncs_made(void)
 {
     return atomic_load(&real_fdatasyncs);
 }
+
+/* fsync, counted when its descriptor is a directory's: a new file's name
+ * made durable. */
+static atomic_uint directory_fsyncs;
+static int (*real_fsync)(int);
+static pthread_once_t real_fsync_once = PTHREAD_ONCE_INIT;
+
+static void look_up_fsync(void)
+{
+    void *sym = dlsym(RTLD_NEXT, "fsync");
+    ck_assert_ptr_nonnull(sym);
+    memcpy(&real_fsync, &sym, sizeof(real_fsync));
+}
+
+int fsync(int fd)
+{
+    pthread_once(&real_fsync_once, look_up_fsync);
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode))
+        atomic_fetch_add(&directory_fsyncs, 1);
+    return real_fsync(fd);
+}
+
+/* The new file's directory is synced by the bp_open that writes its
+ * header: one that made the file, and one that found it empty - left by
+ * a creator that died before its header, or that lost the file's lock
+ * to this one (neither syncs the directory then). */
+START_TEST(test_create_syncs_directory)
+{
+    char *path = tu_path("dirsync.bp");
+    for (int leftover = 0; leftover < 2; leftover++) {
+        unlink(path);
+        if (leftover) {   /* a creator that died after its O_CREAT */
+            int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0644);
+            ck_assert_int_ge(fd, 0);
+            close(fd);
+        }
+        atomic_store(&directory_fsyncs, 0);
+        bp_pool *pool = tu_open(path, 16, BP_CREATE);
+        ck_assert_msg(atomic_load(&directory_fsyncs) >= 1, "bp_open wrote "
+                      "the header of %s file and synced no directory",
+                      leftover ? "an empty" : "a new");
+        uint64_t n;
+        bp_page pg;
+        ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
+        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+        ck_assert_int_eq(bp_checkpoint(pool), 1);
+        ck_assert_int_eq(bp_close(pool), 0);
+    }
+    /* A file with a header: nothing new to make durable. */
+    atomic_store(&directory_fsyncs, 0);
+    bp_pool *pool = tu_open(path, 16, BP_CREATE);
+    ck_assert_uint_eq(atomic_load(&directory_fsyncs), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
 
 /* bp_sync, bp_checkpoint and bp_close make the file durable with a real
  * fdatasync each, after the page writes: passing the fault hook is not
@@ -1367,6 +1425,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_wal_hook);
     tcase_add_test(tc, test_wal_hook_refuses_every_writer);
     tcase_add_test(tc, test_writeback_options_checked);
+    tcase_add_test(tc, test_create_syncs_directory);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     return s;
