@@ -238,6 +238,28 @@ static int check_alignment(const struct bp__datafile *df, uint32_t ps)
  * the header's, else the default).  Sets df->data_start and o->page_size,
  * and *new_header when the file is new (or empty) and gets its header
  * once the page size has passed check_file's checks. */
+/* Is the file - `size` bytes, one page of ps bytes or a header page and
+ * a doublewrite area - nothing but zeros?  What a creation cut short
+ * between growing the file and its header's fdatasync can leave (the
+ * size made durable, the header's write not).  -1: it could not be read. */
+static int zero_creation(struct bp__datafile *df, uint64_t size, uint32_t ps)
+{
+    if (size != ps && size != (uint64_t)ps * (1 + BP__DW_PAGES))
+        return 0;
+    uint8_t *buf = bp__file_buffer(df, ps);
+    if (!buf)
+        return -1;
+    int zero = 1;
+    for (uint64_t off = 0; off < size && zero == 1; off += ps) {
+        if (bp__pread(df->fd, buf, ps, (off_t)off) != (ssize_t)ps)
+            zero = -1;
+        for (uint32_t i = 0; i < ps && zero == 1; i++)
+            zero = buf[i] == 0;
+    }
+    free(buf);
+    return zero;
+}
+
 static int settle_format(struct bp__datafile *df, struct bp_options *o,
                          uint64_t size, bool *new_header)
 {
@@ -283,6 +305,24 @@ static int settle_format(struct bp__datafile *df, struct bp_options *o,
         o->page_size = BP_DEFAULT_PAGE_SIZE;
     if (!want_header)
         return 0;
+    bool unfinished = size > 0 && zero_creation(df, size, o->page_size) == 1;
+    bool remake = (o->flags & BP_CREATE) && !(o->flags & BP_RDONLY);
+    if (unfinished && remake) {
+        /* Nothing but the zeros of a creation cut short: start it again. */
+        if (bp__ftruncate(df->fd, 0) < 0)
+            return bp__fail(-errno, "cannot empty %s, whose creation was cut "
+                            "short (%llu bytes of zeros), to make it "
+                            "anew: %s", df->path, (unsigned long long)size,
+                            strerror(errno));
+        size = 0;
+    } else if (unfinished) {
+        return bp__fail(-BP_EFORMAT, "%s holds %llu bytes of zeros and no "
+                        "header: a creation cut short before its header was "
+                        "written (it holds no page) - open it writable with "
+                        "BP_CREATE to make it anew - or an array of pages "
+                        "of zeros, to open with BP_NOHEADER", df->path,
+                        (unsigned long long)size);
+    }
     if (size == 0 && !(o->flags & BP_RDONLY)) {
         *new_header = true;
         df->dw_pages = o->flags & BP_DOUBLEWRITE ? BP__DW_PAGES : 0;

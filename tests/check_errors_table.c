@@ -625,6 +625,57 @@ START_TEST(test_unfinished_creation_read_only)
 }
 END_TEST
 
+/* A power cut between a new file's growth and its header's fdatasync can
+ * leave its size without its header: a page of zeros, or a header page
+ * and doublewrite area of zeros.  bp_open with BP_CREATE makes it anew
+ * (it held no page); without BP_CREATE it is refused naming both readings
+ * (a creation cut short: BP_CREATE; an array of zero pages: BP_NOHEADER),
+ * and left as it is.  A file of that size with a byte set is no such
+ * thing. */
+START_TEST(test_zero_creation_remade)
+{
+    char *path = tu_path("zero-creation.bp");
+    bp_pool *pool;
+    for (int dw = 0; dw < 2; dw++) {
+        off_t size = (off_t)PS * (dw ? 1 + BP__DW_PAGES : 1);
+        uint32_t flags = dw ? BP_DOUBLEWRITE : 0;
+        unlink(path);
+        int fd = open(path, O_CREAT | O_WRONLY, 0644);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(ftruncate(fd, size), 0);
+        close(fd);
+        TU_EXPECT_ERR(tu_try_open(path, flags, PS, 8, &pool), -BP_EFORMAT,
+                      path, "zeros", "creation cut short", "BP_CREATE",
+                      "BP_NOHEADER");
+        TU_EXPECT_ERR(tu_try_open(path, BP_RDONLY, PS, 8, &pool), -BP_EFORMAT,
+                      "creation cut short");
+        ck_assert_int_eq(tu_file_size(path), size);
+        ck_assert_msg(tu_try_open(path, BP_CREATE | flags, PS, 8, &pool) == 0,
+                      "%s", bp_errdetail());
+        ck_assert_uint_eq(bp_page_count(pool), 0);
+        uint64_t n;
+        bp_page pg;
+        ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
+        ck_assert_uint_eq(n, 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+        ck_assert_int_eq(bp_close(pool), 0);
+        ck_assert_int_eq(tu_try_open(path, flags, PS, 8, &pool), 0);
+        ck_assert_uint_eq(bp_page_count(pool), 1);
+        ck_assert_int_eq(bp_close(pool), 0);
+    }
+    /* One byte set: not the zeros of a creation, refused as before. */
+    unlink(path);
+    int fd = open(path, O_CREAT | O_WRONLY, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, (off_t)PS), 0);
+    ck_assert_int_eq(pwrite(fd, "x", 1, PS - 1), 1);
+    close(fd);
+    TU_EXPECT_ERR(tu_try_open(path, BP_CREATE, PS, 8, &pool), -BP_EFORMAT,
+                  "no bpool header", "BP_NOHEADER");
+    ck_assert_int_eq(tu_file_size(path), (off_t)PS);
+}
+END_TEST
+
 /* A file that lost pages while no pool had it open (a truncate, a copy
  * that stopped short): its header recorded the page count at the last
  * close, so bp_open gives -BP_ESHRUNK naming both counts and the fix, and
@@ -1313,6 +1364,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_open_shrunk);
     tcase_add_test(tc, test_open_cut_into_header_page);
     tcase_add_test(tc, test_unfinished_creation_read_only);
+    tcase_add_test(tc, test_zero_creation_remade);
     tcase_add_test(tc, test_create_area_efbig);
     tcase_add_test(tc, test_create_dir_open_fails);
     tcase_add_test(tc, test_create_header_efbig);
