@@ -558,7 +558,8 @@ BP_API int bp_sync_file(bp_pool *pool, uint32_t file);
  * the pool's own transient pins for reads ahead and write-back are waited
  * out, 2 s at most), and no other thread may pin, prefetch, stream or
  * allocate pages at or beyond `pages` during the call.
- * Errors: -EINVAL (NULL, or `pages` more than the page count),
+ * Errors: -EINVAL (NULL, or `pages` more than the page count - also
+ *   when another bp_truncate_file of the file cut it shorter meanwhile),
  *   -BP_ENOFILE, -EROFS (a BP_RDONLY pool), -EBUSY, the write errors of
  *   bp_flush_page, -BP_EDURABILITY; a header write, fdatasync or
  *   ftruncate error (nothing is cut: the page count is what it was, and

@@ -347,6 +347,20 @@ int bp_truncate_file(bp_pool *pool, uint32_t file, uint64_t pages)
     pthread_mutex_lock(&pool->grow_mu);
     pthread_mutex_lock(&pool->sync_mu);
     had = atomic_load(&df->page_count);
+    if (pages >= had) {
+        /* Another cut of the file came first, to `had` pages or fewer:
+         * setting this one's count would grow the file back over the
+         * pages that cut removed, as holes of zeros. */
+        pthread_mutex_unlock(&pool->sync_mu);
+        pthread_mutex_unlock(&pool->grow_mu);
+        pthread_mutex_unlock(&pool->files_mu);
+        if (pages == had)
+            return 0;
+        return bp__fail(-EINVAL, "%s: %s has %llu pages, fewer than the %llu "
+                        "it would be cut to: another bp_truncate_file cut it "
+                        "meanwhile; a cut only shrinks", fn, df->path,
+                        (unsigned long long)had, (unsigned long long)pages);
+    }
     set_count(pool, df, pages);
     /* The pool's own transient pins end within one I/O: 2 s at most. */
     r = drop_pages(pool, file, pages, fn, 200);

@@ -979,6 +979,58 @@ static void *scanner(void *arg)
     return NULL;
 }
 
+/* Two cuts of one file at once: the one that waits longer (here for a
+ * pin past its cut) finds the file cut shorter by the other when it
+ * takes the locks.  It must not set its longer count - that would grow
+ * the file back over the pages the other cut removed, as holes of zeros -
+ * but say the file is shorter than its cut now (or do nothing, if equal). */
+struct cut_call {
+    bp_pool *pool;
+    uint64_t pages;
+    int rc;
+    char detail[512];
+};
+
+static void *cut_main(void *arg)
+{
+    struct cut_call *c = arg;
+    c->rc = bp_truncate_file(c->pool, 0, c->pages);
+    snprintf(c->detail, sizeof c->detail, "%s", bp_errdetail());
+    return NULL;
+}
+
+START_TEST(test_truncate_two_at_once)
+{
+    char *a = tu_path("files_cut2.data");
+    for (int round = 0; round < 5; round++) {
+        tu_make_file(a, PS, 100, 1);
+        bp_pool *pool = open_file(a, 128, BP_NOFLUSH | BP_NOREADAHEAD);
+        bp_page held;
+        ck_assert_int_eq(bp_pin(pool, 90, BP_READ, &held), 0);
+        struct cut_call longer = { .pool = pool, .pages = 80, .rc = 1 };
+        pthread_t t;
+        ck_assert_int_eq(pthread_create(&t, NULL, cut_main, &longer), 0);
+        usleep(100 * 1000);   /* it waits for page 90 */
+        ck_assert_int_eq(bp_unpin(&held), 0);
+        int shorter = bp_truncate_file(pool, 0, 50);
+        pthread_join(t, NULL);
+        ck_assert_int_eq(shorter, 0);
+        ck_assert_msg(longer.rc == 0 || longer.rc == -EINVAL,
+                      "round %d: the other cut returned %d", round, longer.rc);
+        if (longer.rc == -EINVAL)
+            ck_assert_msg(strstr(longer.detail, "another bp_truncate_file"),
+                          "%s", longer.detail);
+        ck_assert_uint_eq(bp_page_count(pool), 50);
+        ck_assert_int_eq(tu_file_pages(a, PS), 50);
+        bp_page pg;
+        ck_assert_int_eq(bp_pin(pool, 60, BP_READ, &pg), -BP_ERANGE);
+        ck_assert_int_eq(bp_close(pool), 0);
+        ck_assert_int_eq(tu_file_pages(a, PS), 50);
+        unlink(a);
+    }
+}
+END_TEST
+
 /* Proves growth and cuts of a file while other threads read the pages
  * below the cut (and read ahead past it), each cut just after a prefetch
  * of the pages it drops: every page read is right, each page allocated
@@ -1710,6 +1762,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_truncate_during_checkpoint);
     tcase_add_test(tc, test_truncate_after_lost_durability);
     tcase_add_test(tc, test_truncate_while_reading);
+    tcase_add_test(tc, test_truncate_two_at_once);
     tcase_add_test(tc, test_detach_forgets_history);
     tcase_add_test(tc, test_attach_misaligned_file);
     tcase_add_test(tc, test_attach_max_files);
