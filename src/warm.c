@@ -336,7 +336,8 @@ int bp_dump_resident(bp_pool *pool, const char *path)
         at += WARM_SECTION;
         sections++;
     }
-    pthread_mutex_unlock(&pool->files_mu);
+    /* Still under files_mu: the file the walk's pages belong to, not one
+     * a detach and an attach put in slot 0 since. */
     if (file0_alone) {
         bp__put32(buf + 8, WARM_VERSION);
         file_id(pool, buf + 16);
@@ -345,6 +346,7 @@ int bp_dump_resident(bp_pool *pool, const char *path)
         bp__put32(buf + 8, WARM_VERSION_FILES);
         bp__put64(buf + 32, sections);
     }
+    pthread_mutex_unlock(&pool->files_mu);
     for (uint64_t i = 0; i < r.nhot; i++, at += 8)
         bp__put64(buf + at, r.hot[i] & ~UNREFERENCED);
     for (uint64_t i = 0; i < r.ncold; i++, at += 8)
