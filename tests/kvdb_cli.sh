@@ -221,12 +221,32 @@ if [ -n "$leaf" ]; then
     try "verify meets the damaged leaf: exit 2" 2 dmg.db verify 3000 --seed 3 &&
         has "says it stopped, not 'all as expected'" out \
             '^verify: [0-9]* keys in .*, stopped by the error above$'
-    # One mget of a key of the first leaf and one of the damaged leaf: the
-    # first keeps its answer (the batch's error replaced it), the second
-    # carries the error.
-    try "mget beside a damaged leaf: exit 2" 2 dmg.db mget "$first" "$last" &&
-        has "the first key's value" out "^$first	" &&
-        has "the last key's error" err "mget: $last: .*checksum"
+    # One mget of the first key and the last, one of their leaves damaged:
+    # the leaves are read in page order, so the key whose leaf comes first
+    # keeps its answer (the batch's error used to replace it) and the other
+    # carries the error.  Which leaf comes first is the file's layout.
+    fleaf=
+    for p in $(seq 1 $(( $(pages gen.db) - 1 ))); do
+        cp gen.db fdmg.db
+        printf 'XXXX' | dd of=fdmg.db bs=1 seek=$((p * 8192 + 100)) conv=notrunc status=none
+        if ! kv fdmg.db get "$first" >/dev/null 2>&1 && kv fdmg.db get "$last" >/dev/null 2>&1; then
+            fleaf=$p
+            break
+        fi
+    done
+    if [ -z "$fleaf" ]; then
+        fail "no page of gen.db holds its first key alone"
+    elif [ "$fleaf" -lt "$leaf" ]; then
+        try "mget beside a damaged leaf: exit 2" 2 dmg.db mget "$first" "$last" &&
+            has "the key read first keeps its value" out "^$first	" &&
+            has "the other carries the error" err "mget: $last: .*checksum"
+    else
+        cp gen.db fdmg.db
+        printf 'XXXX' | dd of=fdmg.db bs=1 seek=$((fleaf * 8192 + 100)) conv=notrunc status=none
+        try "mget beside a damaged leaf: exit 2" 2 fdmg.db mget "$first" "$last" &&
+            has "the key read first keeps its value" out "^$last	" &&
+            has "the other carries the error" err "mget: $first: .*checksum"
+    fi
 else
     fail "no page of gen.db holds its last key alone"
 fi
