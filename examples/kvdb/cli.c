@@ -118,8 +118,8 @@ bool parse_u64(const char *s, uint64_t *out)
         mul = 1000000, end++;
     else if (*end == 'G')
         mul = 1000000000, end++;
-    if (errno || *end != '\0')
-        return false;
+    if (errno || *end != '\0' || v > UINT64_MAX / mul)
+        return false;   /* junk, or more than 64 bits hold */
     *out = v * mul;
     return true;
 }

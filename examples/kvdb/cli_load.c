@@ -162,7 +162,8 @@ static int by_key(const void *a, const void *b)
 /* Order each batch of offsets by key (keys sort as their kg_hash). */
 static int make_perm(struct job *j)
 {
-    j->perm = malloc(sizeof(uint64_t) * (j->n ? j->n : 1));
+    /* calloc: a count whose bytes overflow is refused, not wrapped. */
+    j->perm = calloc(j->n ? j->n : 1, sizeof(uint64_t));
     if (j->perm == NULL)
         return -ENOMEM;
     for (uint64_t k = 0; k < j->n; k++)
@@ -275,7 +276,7 @@ static int run_job(struct job *j, int threads, uint64_t commit_every,
  * job's keys, in order, each with its version 0 value, and nothing else. */
 static int scan_exactly(struct job *j)
 {
-    uint64_t *idx = malloc(sizeof(uint64_t) * (j->n ? j->n : 1));
+    uint64_t *idx = calloc(j->n ? j->n : 1, sizeof(uint64_t));
     if (idx == NULL) {
         fprintf(stderr, "kvdb: verify --scan: out of memory\n");
         return EX_ERR;
@@ -378,6 +379,8 @@ static int bulk(struct cli *c, int argc, char **argv, const char *name)
     else
         j->kind = args_flag(&a, "absent") ? JOB_ABSENT : JOB_GET;
     if (j->batch && make_perm(j) < 0) {
+        fprintf(stderr, "kvdb: out of memory ordering %llu keys; ask for "
+                "fewer\n", (unsigned long long)j->n);
         free(j);
         return EX_ERR;
     }
@@ -633,7 +636,8 @@ int cmd_mt(struct cli *c, int argc, char **argv)
     /* every Kth commit is a compaction, under the readers and scanners */
     uint64_t compact_every = arg_u64(&a, "compact-every", 0, &ok);
     m->seed = arg_u64(&a, "seed", 7, &ok);
-    if (!ok || W == 0 || W + R + S > MAX_THREADS || N < 4 * W) {
+    if (!ok || W == 0 || W > MAX_THREADS || R > MAX_THREADS ||
+        S > MAX_THREADS || W + R + S > MAX_THREADS || N < 4 * W) {
         if (ok)
             fprintf(stderr, "kvdb: mt: bad numbers (1 writer at least, %d "
                     "threads at most, keys >= 4 x writers)\n", MAX_THREADS);
