@@ -91,19 +91,31 @@ static void check_fs(const char *path)
 /* Bytes before page 0 of the bpool file at path: its header page, and
  * its doublewrite area if the header says it has one (flags bit 1; the
  * area's pages at byte 64 of the header: doc/design.md, "Data file"). */
+static uint32_t le32_at(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+/* ... and the page size its header records (at byte 16), which must be
+ * the one asked for: with another, every offset here would be wrong. */
 static uint64_t data_start_of(const char *path, uint32_t page_size)
 {
     unsigned char h[128];
     uint64_t start = page_size;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0 && pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h &&
-        memcmp(h, "bpoolpg\n", 8) == 0 && (h[20] & 0x2)) {
-        uint32_t dw = (uint32_t)h[64] | (uint32_t)h[65] << 8 |
-                      (uint32_t)h[66] << 16 | (uint32_t)h[67] << 24;
-        start = (uint64_t)page_size * (1 + dw);
-    }
+    bool header = fd >= 0 && pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h &&
+                  memcmp(h, "bpoolpg\n", 8) == 0;
     if (fd >= 0)
         close(fd);
+    if (header && le32_at(h + 16) != page_size) {
+        fprintf(stderr, PROG ": %s has pages of %u bytes (its header says "
+                "so), not %u: give -P %u, or remove it to have it made "
+                "again\n", path, le32_at(h + 16), page_size, le32_at(h + 16));
+        exit(EXIT_USAGE);
+    }
+    if (header && (h[20] & 0x2))
+        start = (uint64_t)page_size * (1 + le32_at(h + 64));
     return start;
 }
 

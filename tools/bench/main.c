@@ -345,7 +345,8 @@ int main(int argc, char **argv)
             wl = &workloads[i];
     if (!wl)
         opt_usage("unknown workload '%s'; choose one of hit, randread, seqscan, "
-                  "randwrite, mixed, seqwrite, checkpoint, trace, warmup, prepare",
+                  "randwrite, mixed, seqwrite, checkpoint, trace, warmup, "
+                  "resize, prepare",
                   o.workload);
     if (wl->run == wl_trace) {
         if (optind >= argc)

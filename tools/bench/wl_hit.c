@@ -451,6 +451,10 @@ int wl_hit(struct bench_opts *o)
         ndists = 1;
     }
     double duration = o->duration >= 0 ? o->duration : 2.0;
+    if (duration <= 0) {   /* the runner takes 0 as "until stopped" */
+        fprintf(stderr, PROG ": hit needs a duration above 0 (-d)\n");
+        return EXIT_USAGE;
+    }
     double warmup = o->warmup >= 0 ? o->warmup : (duration / 4 < 0.5 ? duration / 4 : 0.5);
     int status = 0;
     for (unsigned d = 0; d < ndists && !status; d++) {
