@@ -519,6 +519,16 @@ int main(int argc, char **argv)
         free(o.cut_path);
         return EXIT_SETUP;
     }
+    if (exists && sb.st_size == 0 && (o.reuse || o.verify_only)) {
+        /* Not a stress file: a writable open would write a header into it
+         * and the check would pass on its no pages. */
+        fprintf(stderr, PROG ": %s is empty: not a data file of a stress "
+                "run; remove it, or run without --reuse/--verify-only to "
+                "make one\n", o.path);
+        free(o.dlog_path);
+        free(o.cut_path);
+        return EXIT_SETUP;
+    }
     /* An existing file: a header page, then its pages. */
     uint64_t start_pages = !exists ? o.pages : (uint64_t)sb.st_size > o.page_size
                            ? (uint64_t)sb.st_size / o.page_size - 1 : 0;
