@@ -106,6 +106,7 @@ int main(int argc, char **argv)
             if (bp__cp_config_variant(&cfg, optarg) < 0) {
                 fprintf(stderr, "bpool-sim: unknown variant '%s'; choose one "
                         "of paper, authors, authors-slip\n", optarg);
+                opt_try_help();
                 free(frames);
                 return EXIT_USAGE;
             }

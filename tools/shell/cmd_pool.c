@@ -134,10 +134,16 @@ static int open_option(struct shell *sh, const struct command *cmd,
     } else if (word_prefix(w, "frames=", &v)) {
         if (parse_num(sh, &v, UINT32_MAX, "frames", u, &x) < 0)
             return -1;
+        if (x == 0)
+            return fail(sh, u, "open: frames=0: a pool has at least %u "
+                        "frames", BP_MIN_FRAMES);
         o->frames = (uint32_t)x;
     } else if (word_prefix(w, "pool=", &v)) {
         if (parse_size(sh, &v, UINT64_MAX, "pool size", u, &x) < 0)
             return -1;
+        if (x == 0)
+            return fail(sh, u, "open: pool=0: a pool has at least %u frames",
+                        BP_MIN_FRAMES);
         o->pool_bytes = x;
     } else if (word_prefix(w, "poolmax=", &v)) {
         if (parse_size(sh, &v, UINT64_MAX, "largest pool size", u, &x) < 0)
@@ -150,6 +156,8 @@ static int open_option(struct shell *sh, const struct command *cmd,
     } else if (word_prefix(w, "queue=", &v)) {
         if (parse_num(sh, &v, UINT32_MAX, "queue depth", u, &x) < 0)
             return -1;
+        if (x == 0)
+            return fail(sh, u, "open: queue=0: a queue depth is at least 1");
         o->queue_depth = (uint32_t)x;
     } else if (word_prefix(w, "flushers=", &v)) {
         if (parse_num(sh, &v, BP_MAX_FLUSHERS, "flushers", u, &x) < 0)
@@ -160,6 +168,7 @@ static int open_option(struct shell *sh, const struct command *cmd,
         if (parse_num(sh, &v, UINT32_MAX, "checkpoint rate", u, &x) < 0)
             return -1;
         o->checkpoint_rate = (uint32_t)x;
+        o->checkpoint_rate_set = true;
     } else {
         return fail(sh, u, "open: unknown option \"%s\" (see: help open)",
                     echo(w));
@@ -230,7 +239,7 @@ int cmd_open(struct shell *sh, const struct command *cmd, int argc,
         o.flushers = given.flushers;
         o.flushers_set = true;
     }
-    if (given.checkpoint_rate != 0)
+    if (given.checkpoint_rate_set)
         o.checkpoint_rate = given.checkpoint_rate;
     o.flags |= given.flags;
     if (argv[0].len == 0 || memchr(argv[0].s, '\0', argv[0].len) != NULL)

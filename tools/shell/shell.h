@@ -67,6 +67,7 @@ struct open_opts {
     uint32_t flushers;
     bool flushers_set;           /* flushers=0 means none (BP_NOFLUSH) */
     uint32_t checkpoint_rate;
+    bool checkpoint_rate_set;    /* rate=0 means no limit */
     uint32_t flags;              /* BP_CREATE, BP_NOFLUSH, BP_NOREADAHEAD */
     uint32_t coalesce_bytes;     /* command line only (poolopt.h) */
     uint32_t dirty_low, dirty_high, dirty_max;
