@@ -101,6 +101,49 @@ usage_error "a command's threads out of range" kvdb "load: --threads 0: want 1 t
     x.db load 10 --threads 0
 usage_error "a command's step 0" kvdb "verify: --step 0: want 1 or more" x.db verify 10 --step 0
 usage_error "mt's numbers" kvdb "mt: bad numbers" x.db mt --keys 0
+# Numbers that wrap: thread counts whose sum overflows, a count past 64
+# bits, and one whose keys' order would not fit in memory.
+usage_error "mt's thread counts that wrap" kvdb "mt: bad numbers" x.db mt \
+    --writers 2 --readers 18446744073709551614 --scanners 1 --keys 100
+usage_error "a count past 64 bits" kvdb "usage: load N" x.db load 18446744073709552k
+"${prog[kvdb]}" x.db load 2305843009213693952 --sorted >out 2>err </dev/null
+st=$?
+[ "$st" -eq 2 ] && grep -q "out of memory ordering" err && [ ! -e x.db ] &&
+    pass "kvdb load of 2^61 sorted keys: exit 2, out of memory, no file" ||
+    fail "kvdb load of 2^61 sorted keys: status $st: $(cat err)"
+usage_error "bad variant" bpool-sim "unknown variant 'foo'" --variant foo
+# A duration of 0 is refused by every timed workload, hit too (its
+# threads would run until stopped).
+timeout 60 "${prog[bpool-bench]}" -f hd.data --file-size 1M -d 0 -t 1 \
+    --variant floor hit >out 2>err </dev/null
+st=$?
+[ "$st" -eq 2 ] && grep -q "duration above 0" err &&
+    pass "bpool-bench -d 0 hit: exit 2, says why" ||
+    fail "bpool-bench -d 0 hit: status $st: $(cat err)"
+# A file of another page size: prepare says so, it does not report
+# offsets of the wrong size.
+"${prog[bpool-bench]}" -q -f ps.data --file-size 1M -P 8K prepare >/dev/null 2>&1
+"${prog[bpool-bench]}" -q -f ps.data -P 4K prepare >out 2>err </dev/null
+st=$?
+[ "$st" -eq 2 ] && grep -q "has pages of 8192 bytes" err &&
+    pass "bpool-bench prepare -P 4K of an 8 KiB file: exit 2, says so" ||
+    fail "bpool-bench prepare -P 4K of an 8 KiB file: status $st: $(cat out err)"
+# --verify-only of an empty file: refused, the file left empty.
+: >empty.data
+"${prog[bpool-stress]}" -f empty.data --verify-only >out 2>err </dev/null
+st=$?
+[ "$st" -eq 3 ] && [ ! -s empty.data ] && grep -q "is empty" err &&
+    pass "bpool-stress --verify-only of an empty file: exit 3, not written" ||
+    fail "bpool-stress --verify-only of an empty file: status $st, $(wc -c <empty.data) bytes: $(cat err)"
+# The shell's open: frames=0 is no silent default; rate=0 is no limit.
+"${prog[bpool-shell]}" -P 4K z.data -c "open z.data frames=0" >out 2>err </dev/null
+grep -q "frames=0: a pool has at least 4 frames" err &&
+    pass "bpool-shell open frames=0: refused" || fail "open frames=0: $(cat out err)"
+out=$("${prog[bpool-shell]}" -P 4K --checkpoint-rate 100 z.data \
+    -c "open z.data rate=0; info" 2>&1 </dev/null)
+[ "$(awk '$1 == "checkpoint_rate" { print $2 }' <<<"$out")" = 0 ] &&
+    pass "bpool-shell open rate=0: no limit, over --checkpoint-rate" ||
+    fail "open rate=0: $out"
 usage_error "--pool with --frames" bpool-bench "give --pool or --frames, not both" \
     -p 1M --frames 64 hit
 usage_error "--pool with --frames" bpool-shell "give --pool or --frames, not both" \
