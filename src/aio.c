@@ -346,13 +346,20 @@ static void waiting_remove(struct bp__aio *aio, struct bp__io_batch *b)
     }
 }
 
+/* Slots in use: requests in the kernel and slots reserved for requests
+ * being submitted (never below 0: see bp__aio.inflight). */
+static unsigned slots_used(const struct bp__aio *aio)
+{
+    return (unsigned)(aio->inflight + (int)aio->reserved);
+}
+
 /* Wake sleepers that can now make progress: their batch is complete, or
  * they wait for a submission slot and one is free.  Caller holds aio->mu. */
 static void wake_ready(struct bp__aio *aio)
 {
     for (struct bp__io_batch *w = aio->waiting; w; w = w->next)
         if (w->remaining == 0 ||
-            (w->wants_slot && aio->inflight + aio->reserved < aio->depth) ||
+            (w->wants_slot && slots_used(aio) < aio->depth) ||
             (w->wants_progress && w->progress))
             pthread_cond_signal(&w->cv);
 }
@@ -443,7 +450,7 @@ static int submit_and_wait(struct bp__aio *aio, struct bp__io *const *v,
          * while io_submit runs without the lock, but only requests the
          * kernel accepted count as in flight: a reaper must never wait in
          * io_getevents for a request whose io_submit may still fail. */
-        unsigned used = aio->inflight + aio->reserved;
+        unsigned used = slots_used(aio);
         /* This batch's requests in the kernel (failed ones leave next at
          * n), against what it may have there now. */
         size_t mine = next - (n - b.remaining);
@@ -469,12 +476,14 @@ static int submit_and_wait(struct bp__aio *aio, struct bp__io *const *v,
             aio->reserved -= (unsigned)k;
             if (r > 0) {
                 charge_submit(v + next, (size_t)r, k, t0, t1);
-                aio->inflight += (unsigned)r;
+                aio->inflight += r;
                 next += (size_t)r;
                 eagain = 0;
                 backoff = false;
             } else if (r == -EAGAIN || r == -EINTR || r == 0) {
-                if (aio->inflight == 0) {
+                /* <= 0: a request reaped before its submitter counted it
+                 * is no request in the kernel to wait for. */
+                if (aio->inflight <= 0) {
                     if (++eagain > EAGAIN_RETRIES)
                         goto fail_rest;
                     pthread_mutex_unlock(&aio->mu);
@@ -508,7 +517,7 @@ static int submit_and_wait(struct bp__aio *aio, struct bp__io *const *v,
             backoff = false;
             continue;
         }
-        if (next < n && aio->inflight + aio->reserved < aio->depth &&
+        if (next < n && slots_used(aio) < aio->depth &&
             !backoff && !capped)
             continue;
         /* Capped: asleep until one of ours completes (a slot elsewhere

@@ -54,7 +54,11 @@ struct bp__aio {
     bp__io_ctx ctx;
     unsigned depth;              /* io_setup() depth actually granted */
     pthread_mutex_t mu;          /* protects everything below */
-    unsigned inflight;           /* requests in the kernel, not yet reaped */
+    /* Requests counted in the kernel, not yet reaped.  Below 0 for a
+     * moment when a reaper takes completions of requests whose submitter
+     * has not counted them yet (it does when it has the lock again); its
+     * reservation still covers them, so inflight + reserved never is. */
+    int inflight;
     unsigned reserved;           /* slots held by threads inside io_submit */
     bool reaping;                /* a thread is inside io_getevents */
     struct bp__io_batch *waiting;  /* batches whose threads are asleep */

@@ -87,7 +87,7 @@ static void aio_setup_ok(struct bp__aio *aio, unsigned depth)
 /* Nothing left behind in the context after every run has returned. */
 static void assert_idle(const struct bp__aio *aio)
 {
-    ck_assert_uint_eq(aio->inflight, 0);
+    ck_assert_int_eq(aio->inflight, 0);
     ck_assert_uint_eq(aio->reserved, 0);
     ck_assert(!aio->reaping);
     ck_assert_ptr_null(aio->waiting);
@@ -134,6 +134,11 @@ static _Atomic int eagain_fd = -1;
 static _Atomic long eagain_submits;
 static _Atomic int reap_delay_us;
 static _Atomic bool in_reap;
+/* io_submit of a request on slow_fd: sleep slow_us after the kernel took
+ * it (a submitter preempted on its way out), with in_slow set meanwhile. */
+static _Atomic int slow_fd = -1;
+static _Atomic int slow_us;
+static _Atomic bool in_slow;
 
 static void wrappers_reset(void)
 {
@@ -150,6 +155,9 @@ static void wrappers_reset(void)
     atomic_store(&eagain_submits, 0);
     atomic_store(&reap_delay_us, 0);
     atomic_store(&in_reap, false);
+    atomic_store(&slow_fd, -1);
+    atomic_store(&slow_us, 0);
+    atomic_store(&in_slow, false);
 }
 
 static long kmax(void)
@@ -189,6 +197,10 @@ static int tap_submit(const struct bp__io_engine *eng, bp__io_ctx ctx, long nr,
         ;
     int r = eng->submit(ctx, nr, iocbs);
     atomic_fetch_sub(&kernel_now, nr - (r > 0 ? r : 0));
+    if (r > 0 && iocbs[0]->aio_fildes == atomic_load(&slow_fd)) {
+        atomic_store(&in_slow, true);
+        usleep((useconds_t)atomic_load(&slow_us));
+    }
     return r;
 }
 
@@ -830,6 +842,75 @@ START_TEST(test_submit_eagain_while_reaped)
 }
 END_TEST
 
+/* On the shared context, a reaper may take the completion of a request
+ * whose submitter has not counted it yet (A, preempted on its way out of
+ * io_submit; R reaps it with its own).  The count of requests in the
+ * kernel then went below zero - an unsigned count wrapped - and a thread
+ * whose io_submit took nothing (X) took that for requests to reap and
+ * waited in io_getevents with nothing in the kernel, for ever.  X must
+ * retry instead, and end. */
+struct run_arg {
+    struct bp__aio *aio;
+    struct bp__io io;
+    _Atomic bool done;
+};
+
+static void *run_one(void *arg)
+{
+    struct run_arg *a = arg;
+    if (bp__aio_run(a->aio, &a->io, 1) != 0)
+        tu_thread_fail("bp__aio_run failed");
+    atomic_store(&a->done, true);
+    return NULL;
+}
+
+START_TEST(test_reaped_before_counted)
+{
+    struct bp__aio aio;
+    int fd = start(&aio, 8, tu_path("early_reap.bp"), 16, O_RDONLY);
+    int fd_a = open_direct(tu_path("early_reap.bp"), O_RDONLY);
+    int fd_x = open_direct(tu_path("early_reap.bp"), O_RDONLY);
+    aio.lanes_max = 0;   /* all on the shared context */
+    char *buf = abuf(4 * PS, 0);
+    struct run_arg a = { .aio = &aio }, r = { .aio = &aio }, x = { .aio = &aio },
+                   y = { .aio = &aio };
+    io_prep_pread(&a.io.cb, fd_a, buf, PS, 0);
+    io_prep_pread(&r.io.cb, fd, buf + PS, PS, PS);
+    io_prep_pread(&x.io.cb, fd_x, buf + 2 * PS, PS, 2 * PS);
+    io_prep_pread(&y.io.cb, fd, buf + 3 * PS, PS, 3 * PS);
+    atomic_store(&slow_fd, fd_a);
+    atomic_store(&slow_us, 1000000);
+    pthread_t ta, tr, tx;
+    ck_assert_int_eq(pthread_create(&ta, NULL, run_one, &a), 0);
+    while (!atomic_load(&in_slow))
+        usleep(100);
+    atomic_store(&reap_delay_us, 50000);   /* A's request is done by then */
+    ck_assert_int_eq(pthread_create(&tr, NULL, run_one, &r), 0);
+    ck_assert_int_eq(pthread_join(tr, NULL), 0);
+    atomic_store(&reap_delay_us, 0);
+    atomic_store(&eagain_fd, fd_x);        /* X's io_submit takes nothing */
+    ck_assert_int_eq(pthread_create(&tx, NULL, run_one, &x), 0);
+    ck_assert_int_eq(pthread_join(ta, NULL), 0);
+    atomic_store(&eagain_fd, -1);
+    for (int i = 0; i < 3000 && !atomic_load(&x.done); i++)
+        usleep(1000);
+    bool x_done = atomic_load(&x.done);
+    if (!x_done)   /* unstick it: a request to complete under its reap */
+        run_one(&y);
+    ck_assert_int_eq(pthread_join(tx, NULL), 0);
+    tu_assert_no_thread_errors();
+    ck_assert_msg(x_done, "a thread whose io_submit took nothing waited in "
+                  "io_getevents with nothing in the kernel");
+    ck_assert_int_eq(a.io.res, PS);
+    ck_assert_int_eq(r.io.res, PS);
+    ck_assert(x.io.res == PS || x.io.res == -EAGAIN);
+    assert_idle(&aio);
+    close(fd_a);
+    close(fd_x);
+    finish(&aio, fd, buf);
+}
+END_TEST
+
 /* When io_setup refuses a lane (aio-max-nr spent), the thread uses the
  * shared context, and no later call asks the kernel for a lane again. */
 START_TEST(test_lane_setup_refused)
@@ -1209,6 +1290,7 @@ Suite *test_suite(void)
     tcase_add_loop_test(tc, test_threads, 0,
                         (int)(sizeof(thread_cfg) / sizeof(thread_cfg[0])));
     tcase_add_test(tc, test_reaper_handoff);
+    tcase_add_test(tc, test_reaped_before_counted);
     tcase_add_test(tc, test_lane_setup_refused);
     tcase_set_timeout(tc, 20);
     suite_add_tcase(s, tc);
