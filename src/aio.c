@@ -187,8 +187,8 @@ int bp__aio_init_engine(struct bp__aio *aio, const struct bp__io_engine *eng,
     atomic_init(&aio->submits, 0);
     atomic_init(&aio->reads_inflight, 0);
     atomic_init(&aio->reads_last_ns, 0);
-    aio->dio_offset_align = 512;
-    aio->dio_mem_align = 512;
+    atomic_init(&aio->dio_offset_align, 512);
+    atomic_init(&aio->dio_mem_align, 512);
     aio->lanes_max = BP__AIO_LANES;
     aio->lane_depth = depth < LANE_DEPTH_MAX ? depth : LANE_DEPTH_MAX;
     for (unsigned i = 0; i < BP__AIO_LANES; i++)
@@ -883,8 +883,10 @@ static bool rest_aligned(const struct bp__aio *aio, const struct bp__io *io)
 {
     uintptr_t at = (uintptr_t)io->cb.u.c.buf + (uintptr_t)io->res;
     long long off = io->cb.u.c.offset + io->res;
-    return off % (long long)aio->dio_offset_align == 0 &&
-           at % aio->dio_mem_align == 0;
+    return off % (long long)atomic_load_explicit(&aio->dio_offset_align,
+                                                 memory_order_relaxed) == 0 &&
+           at % atomic_load_explicit(&aio->dio_mem_align,
+                                     memory_order_relaxed) == 0;
 }
 
 int bp__aio_run_full(struct bp__aio *aio, struct bp__io *ios, size_t n)

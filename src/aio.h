@@ -86,11 +86,12 @@ struct bp__aio {
     unsigned lanes_max;
     unsigned lane_depth;
     _Atomic bool lanes_exhausted;   /* an io_setup for a lane failed */
-    /* O_DIRECT alignments of the file (512 until the owner sets them):
-     * the rest of a short transfer is asked for only if it starts at an
-     * offset and an address so aligned. */
-    uint32_t dio_offset_align;
-    uint32_t dio_mem_align;
+    /* O_DIRECT alignments, the strictest of the files' (512 until the
+     * owner sets them; an attach raises them, never lowers): the rest of a
+     * short transfer is asked for only if it starts at an offset and an
+     * address so aligned - for the strictest file, right for all. */
+    _Atomic uint32_t dio_offset_align;
+    _Atomic uint32_t dio_mem_align;
     struct bp__aio_lane lanes[BP__AIO_LANES];
     /* The engine's registry (io_engine.h, registry_new), or NULL; made
      * once before the first request. */

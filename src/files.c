@@ -23,6 +23,13 @@
 
 #include "bpool_internal.h"
 
+static void raise_to(_Atomic uint32_t *v, uint32_t to)
+{
+    uint32_t was = atomic_load(v);
+    while (was < to && !atomic_compare_exchange_weak(v, &was, to))
+        ;
+}
+
 int bp__file_attach_at(bp_pool *pool, uint32_t n, const char *path,
                        struct bp_options *o)
 {
@@ -44,6 +51,10 @@ int bp__file_attach_at(bp_pool *pool, uint32_t n, const char *path,
     }
     df->number = n;
     bp__aio_file_add(&pool->aio, df->fd);   /* nothing before bp_open's AIO */
+    /* A short transfer's rest must suit this file too: the pool's
+     * alignments become the strictest of its files'. */
+    raise_to(&pool->aio.dio_offset_align, df->dio_offset_align);
+    raise_to(&pool->aio.dio_mem_align, df->dio_mem_align);
     pthread_mutex_lock(&pool->miss_mu);
     atomic_store_explicit(&pool->files[n], df, memory_order_release);
     pool->nfiles++;

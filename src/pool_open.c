@@ -137,8 +137,8 @@ static int setup_aio(bp_pool *pool, uint32_t engine, unsigned depth,
     /* The alignment at which the rest of a short transfer may be asked
      * for: the first file's, or 4096 (what any O_DIRECT file takes) for
      * a pool made without one. */
-    pool->aio.dio_offset_align = df ? df->dio_offset_align : 4096;
-    pool->aio.dio_mem_align = df ? df->dio_mem_align : 4096;
+    atomic_store(&pool->aio.dio_offset_align, df ? df->dio_offset_align : 4096);
+    atomic_store(&pool->aio.dio_mem_align, df ? df->dio_mem_align : 4096);
     return 0;
 }
 

@@ -1125,6 +1125,47 @@ START_TEST(test_attach_misaligned_file)
 }
 END_TEST
 
+/* The O_DIRECT offset alignment reported for each file opened while
+ * force_offset_align is the hook. */
+static _Atomic uint32_t forced_offset_align;
+static int force_offset_align(void *arg, struct bp__fault_call *call)
+{
+    (void)arg;
+    if (call->op == BP__FAULT_DIOALIGN)
+        call->offset_align = atomic_load(&forced_offset_align);
+    return 0;
+}
+
+/* The rest of a short transfer is asked for only where every file of the
+ * pool takes it: a file attached with a stricter offset alignment than
+ * file 0's (a 4Kn device beside a 512-byte one) raises the pool's, and a
+ * laxer one does not lower it. */
+START_TEST(test_attach_raises_alignment)
+{
+    char *a = tu_path("files_a.data"), *b = tu_path("files_b.data");
+    char *c = tu_path("files_c.data");
+    tu_make_file(a, PS, A_PAGES, 1);
+    tu_make_file(b, PS, B_PAGES, 2);
+    tu_make_file(c, PS, B_PAGES, 3);
+    atomic_store(&forced_offset_align, 512);
+    atomic_store(&bp__sysfault, force_offset_align);
+    bp_pool *pool = open_file(a, 16, BP_NOFLUSH);
+    ck_assert_uint_eq(atomic_load(&pool->aio.dio_offset_align), 512);
+    atomic_store(&forced_offset_align, 4096);
+    ck_assert_uint_eq(attach(pool, b), 1);
+    ck_assert_uint_eq(atomic_load(&pool->aio.dio_offset_align), 4096);
+    atomic_store(&forced_offset_align, 512);
+    ck_assert_uint_eq(attach(pool, c), 2);
+    ck_assert_uint_eq(atomic_load(&pool->aio.dio_offset_align), 4096);
+    atomic_store(&bp__sysfault, NULL);
+    expect(pool, 1, B_PAGES - 1, 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+    unlink(a);
+    unlink(b);
+    unlink(c);
+}
+END_TEST
+
 /* Proves a pool takes BP_MAX_FILES files and refuses one more with
  * -EMFILE, a detail naming the limit and the way out, no number written
  * and the file untouched; a detached file's number is taken again. */
@@ -1765,6 +1806,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_truncate_two_at_once);
     tcase_add_test(tc, test_detach_forgets_history);
     tcase_add_test(tc, test_attach_misaligned_file);
+    tcase_add_test(tc, test_attach_raises_alignment);
     tcase_add_test(tc, test_attach_max_files);
     tcase_add_test(tc, test_truncate_writeback_fails);
     tcase_add_test(tc, test_detach_writeback_fails);
