@@ -198,18 +198,27 @@ else
 fi
 
 # --- 6b. a put of several pairs that fails on a damaged page --------------------------
-# The leaf that the last key of gen.db lives in: the page whose damage
-# makes that key unreadable while the first key still reads.
+# damage SRC PAGE DST: DST is SRC with page PAGE damaged.
+damage() {
+    cp "$1" "$3"
+    printf 'XXXX' | dd of="$3" bs=1 seek=$(($2 * 8192 + 100)) conv=notrunc status=none
+}
+# leaf_of KEY OTHER: the page of gen.db whose damage makes KEY unreadable
+# while OTHER still reads - KEY's leaf, not shared with OTHER.
+leaf_of() {
+    local p
+    for p in $(seq 1 $(( $(pages gen.db) - 1 ))); do
+        damage gen.db "$p" probe.db
+        if ! kv probe.db get "$1" >/dev/null 2>&1 && kv probe.db get "$2" >/dev/null 2>&1; then
+            echo "$p"
+            return
+        fi
+    done
+}
 kv gen.db scan --keys >keys 2>/dev/null
-first=$(head -n 1 keys) last=$(tail -n 1 keys) leaf=
-for p in $(seq 1 $(( $(pages gen.db) - 1 ))); do
-    cp gen.db dmg.db
-    printf 'XXXX' | dd of=dmg.db bs=1 seek=$((p * 8192 + 100)) conv=notrunc status=none
-    if ! kv dmg.db get "$last" >/dev/null 2>&1 && kv dmg.db get "$first" >/dev/null 2>&1; then
-        leaf=$p
-        break
-    fi
-done
+first=$(head -n 1 keys) last=$(tail -n 1 keys)
+leaf=$(leaf_of "$last" "$first")
+[ -n "$leaf" ] && damage gen.db "$leaf" dmg.db
 if [ -n "$leaf" ]; then
     # "0" goes to the first leaf, "~" to the damaged last one: the second
     # put fails before it changes anything, and the first must not be
@@ -225,15 +234,7 @@ if [ -n "$leaf" ]; then
     # the leaves are read in page order, so the key whose leaf comes first
     # keeps its answer (the batch's error used to replace it) and the other
     # carries the error.  Which leaf comes first is the file's layout.
-    fleaf=
-    for p in $(seq 1 $(( $(pages gen.db) - 1 ))); do
-        cp gen.db fdmg.db
-        printf 'XXXX' | dd of=fdmg.db bs=1 seek=$((p * 8192 + 100)) conv=notrunc status=none
-        if ! kv fdmg.db get "$first" >/dev/null 2>&1 && kv fdmg.db get "$last" >/dev/null 2>&1; then
-            fleaf=$p
-            break
-        fi
-    done
+    fleaf=$(leaf_of "$first" "$last")
     if [ -z "$fleaf" ]; then
         fail "no page of gen.db holds its first key alone"
     elif [ "$fleaf" -lt "$leaf" ]; then
@@ -241,8 +242,7 @@ if [ -n "$leaf" ]; then
             has "the key read first keeps its value" out "^$first	" &&
             has "the other carries the error" err "mget: $last: .*checksum"
     else
-        cp gen.db fdmg.db
-        printf 'XXXX' | dd of=fdmg.db bs=1 seek=$((fleaf * 8192 + 100)) conv=notrunc status=none
+        damage gen.db "$fleaf" fdmg.db
         try "mget beside a damaged leaf: exit 2" 2 fdmg.db mget "$first" "$last" &&
             has "the key read first keeps its value" out "^$last	" &&
             has "the other carries the error" err "mget: $first: .*checksum"
