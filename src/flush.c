@@ -291,8 +291,10 @@ static uint32_t slice_end(bp_pool *pool, const struct bp__page_ref *p,
     while (m < n && BP_PAGE_FILE(p[m].page) == file)
         m++;
     struct bp__datafile *df = bp__file_of(pool, p[i].page);
-    if (df->dw_pages && !atomic_load(&df->atomic_writes))
-        return m - i > BP__DW_PAGES / 2 - 1 ? i + BP__DW_PAGES / 2 - 1 : m;
+    if (df->dw_pages && !atomic_load(&df->atomic_writes)) {
+        uint32_t batch = df->dw_pages / 2 - 1;   /* doublewrite.c's batch_max */
+        return m - i > batch ? i + batch : m;
+    }
     return bp__runs_slice_end(p, i, m, df->dw_pages ? 1 : pool->coalesce_pages);
 }
 
