@@ -162,7 +162,10 @@ static int by_key(const void *a, const void *b)
 /* Order each batch of offsets by key (keys sort as their kg_hash). */
 static int make_perm(struct job *j)
 {
-    /* calloc: a count whose bytes overflow is refused, not wrapped. */
+    /* A count whose bytes do not fit a size_t is refused, not wrapped
+     * (and not handed to calloc, which sanitizers abort on). */
+    if (j->n > SIZE_MAX / sizeof(uint64_t))
+        return -ENOMEM;
     j->perm = calloc(j->n ? j->n : 1, sizeof(uint64_t));
     if (j->perm == NULL)
         return -ENOMEM;
@@ -276,7 +279,8 @@ static int run_job(struct job *j, int threads, uint64_t commit_every,
  * job's keys, in order, each with its version 0 value, and nothing else. */
 static int scan_exactly(struct job *j)
 {
-    uint64_t *idx = calloc(j->n ? j->n : 1, sizeof(uint64_t));
+    uint64_t *idx = j->n > SIZE_MAX / sizeof(uint64_t) ? NULL
+                    : calloc(j->n ? j->n : 1, sizeof(uint64_t));
     if (idx == NULL) {
         fprintf(stderr, "kvdb: verify --scan: out of memory\n");
         return EX_ERR;
