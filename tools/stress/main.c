@@ -183,6 +183,16 @@ uint32_t stress_payload(const struct stress_opts *o)
 }
 
 /* path, then path.1, path.2, ... for --files. */
+/* The paths main() made: the side log's, the cut log's, the files'. */
+static void free_paths(struct stress_opts *o)
+{
+    free(o->dlog_path);
+    free(o->cut_path);
+    for (unsigned i = 1; o->file_paths && i < o->files; i++)
+        free(o->file_paths[i]);
+    free(o->file_paths);
+}
+
 static int make_file_paths(struct stress_opts *o)
 {
     o->file_paths = calloc(o->files, sizeof *o->file_paths);
@@ -497,8 +507,7 @@ int main(int argc, char **argv)
     memcpy(o.cut_path, o.path, plen);
     memcpy(o.cut_path + plen, CUT_SUFFIX, sizeof CUT_SUFFIX);
     if (make_file_paths(&o) < 0) {
-        free(o.dlog_path);
-        free(o.cut_path);
+        free_paths(&o);
         return EXIT_SETUP;
     }
     for (unsigned i = 1; i < o.files; i++)
@@ -515,8 +524,7 @@ int main(int argc, char **argv)
     }
     if (!exists && (o.reuse || o.verify_only)) {
         fprintf(stderr, PROG ": %s: %s\n", o.path, strerror(errno));
-        free(o.dlog_path);
-        free(o.cut_path);
+        free_paths(&o);
         return EXIT_SETUP;
     }
     if (exists && sb.st_size == 0 && (o.reuse || o.verify_only)) {
@@ -525,8 +533,7 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": %s is empty: not a data file of a stress "
                 "run; remove it, or run without --reuse/--verify-only to "
                 "make one\n", o.path);
-        free(o.dlog_path);
-        free(o.cut_path);
+        free_paths(&o);
         return EXIT_SETUP;
     }
     /* An existing file: a header page, then its pages. */
@@ -552,8 +559,7 @@ int main(int argc, char **argv)
         uint64_t max = o.pool.pool_bytes_max ? o.pool.pool_bytes_max / o.page_size
                                              : 2 * (uint64_t)o.frames;
         if (max < o.frames || max > UINT32_MAX / 2) {
-            free(o.dlog_path);
-            free(o.cut_path);
+            free_paths(&o);
             opt_usage("--pool-max: at least the pool's %u frames of %u bytes",
                       o.frames, o.page_size);
         }
@@ -568,8 +574,7 @@ int main(int argc, char **argv)
         o.frames_min = min < o.frames ? min : o.frames;
     }
     if (o.mix[OP_HOLD] > 0 && o.hold_pages > o.frames / 2) {
-        free(o.dlog_path);
-        free(o.cut_path);
+        free_paths(&o);
         opt_usage("--hold-pages %u: at most half the %u frames", o.hold_pages,
                   o.frames);
     }
@@ -577,8 +582,7 @@ int main(int argc, char **argv)
     struct run run = { .o = &o, .seed = o.seed, .payload = stress_payload(&o) };
     pthread_mutex_init(&run.alloc_mu, NULL);
     if (map_shared(&run, o.threads, o.max_pages) < 0) {
-        free(o.dlog_path);
-        free(o.cut_path);
+        free_paths(&o);
         return EXIT_SETUP;
     }
     set_op_cum(&run, &o);
@@ -586,8 +590,7 @@ int main(int argc, char **argv)
     if (!floor) {
         fprintf(stderr, PROG ": out of memory\n");
         unmap_shared(&run, o.threads);
-        free(o.dlog_path);
-        free(o.cut_path);
+        free_paths(&o);
         return EXIT_SETUP;
     }
 
@@ -720,10 +723,6 @@ out:
     free(tot);
     free(floor);
     unmap_shared(&run, o.threads);
-    free(o.dlog_path);
-    free(o.cut_path);
-    for (unsigned i = 1; i < o.files; i++)
-        free(o.file_paths[i]);
-    free(o.file_paths);
+    free_paths(&o);
     return status;
 }
