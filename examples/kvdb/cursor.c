@@ -234,9 +234,20 @@ int kvdb_cursor_next(kvdb_cursor *c, const void **key, size_t *klen,
         size_t tl = c->ublen;
         if (c->started)
             memcpy(c->target, c->ub, tl);
+        bool was_started = c->started;
         c->started = true;
         int r = load_leaf(c, tl);
-        if (r < 0)
+        if (r < 0) {
+            /* The descent moved the bound before it failed (and may have
+             * overwritten copies): forget the copies and put the bound
+             * back, so that the next call descends to the same place
+             * again instead of past the leaves it could not read. */
+            memcpy(c->ub, c->target, tl);
+            c->ublen = tl;
+            c->started = was_started;
+            c->nleaves = c->cur = c->i = c->n = 0;
+            c->leaf = c->leaves;
             return r;
+        }
     }
 }

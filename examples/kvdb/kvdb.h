@@ -159,7 +159,9 @@ int kvdb_cursor_open(kvdb *db, const void *from, size_t flen, const void *to,
                      size_t tlen, uint32_t flags, kvdb_cursor **out);
 
 /* Next pair: 1 and the pair (valid until the next call on the cursor), 0
- * at the end, or a negative error. */
+ * at the end, or a negative error.  After an error the cursor stays where
+ * it was: the next call tries the same leaves again (and fails the same
+ * way while their cause lasts), never skipping a key. */
 int kvdb_cursor_next(kvdb_cursor *c, const void **key, size_t *klen,
                      const void **val, size_t *vlen);
 
