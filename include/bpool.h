@@ -463,7 +463,9 @@ BP_API int bp_open(const char *path, const struct bp_options *opts,
  * release the data file's lock.  A BP_RDONLY pool has nothing to write
  * and is simply freed.
  * The pool is freed even when writing back fails; the error is returned
- * (the unwritten pages are lost then, as with a failed fsync).
+ * (the unwritten pages are lost then, as with a failed fsync) - as -EIO
+ * when it is -EBUSY or -EINVAL (a before_write hook's refusal may be
+ * any errno), which from bp_close mean that nothing was closed.
  * No page may be pinned: pinned pages are a caller bug and give -EBUSY
  * without closing anything.  Out of memory to write back with (-ENOMEM),
  * nothing is closed either: the unwritten pages are still dirty in the

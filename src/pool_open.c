@@ -322,6 +322,20 @@ static int dump_failed_at_close(const char *path, int d)
                     path, bp_err_name(d), why);
 }
 
+/* The same for the write-back: a before_write hook may refuse a page
+ * with any errno, and -EBUSY or -EINVAL from a bp_close that freed the
+ * pool would tell the caller that nothing was closed, or that the pool
+ * was NULL.  Those come back as -EIO, the hook's code in the detail.
+ * (-ENOMEM keeps the pool open, whoever ran out of memory.) */
+static int write_back_failed_at_close(int e)
+{
+    char why[512];
+    (void)snprintf(why, sizeof why, "%s", bp_errdetail());
+    return bp__fail(-EIO, "bp_close: writing back failed with %s, and the "
+                    "pool is closed all the same, so the pages not written "
+                    "are lost: %s", bp_err_name(e), why);
+}
+
 int bp_close(bp_pool *pool)
 {
     if (!pool)
@@ -365,6 +379,8 @@ int bp_close(bp_pool *pool)
         if (df)
             r = bp__dw_close(df);   /* every page is in place: clear */
     }
+    if (r == -EBUSY || r == -EINVAL)
+        r = write_back_failed_at_close(r);
     if (pool->warm_file) {
         int d = bp_dump_resident(pool, pool->warm_file);
         if (d < 0 && r >= 0)

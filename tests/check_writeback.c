@@ -789,6 +789,7 @@ struct wal {
     _Atomic uint64_t refuse;     /* page to refuse, UINT64_MAX for none,
                                     UINT64_MAX - 1 for every page */
     _Atomic int bad_bytes;
+    _Atomic int code;            /* the refusal's errno (0: EAGAIN) */
 };
 
 static int wal_hook(void *arg, uint64_t pgno, const void *data, uint32_t ps)
@@ -798,7 +799,9 @@ static int wal_hook(void *arg, uint64_t pgno, const void *data, uint32_t ps)
     if (ps != PS || ((const uint64_t *)data)[0] != pgno)
         atomic_fetch_add(&w->bad_bytes, 1);
     uint64_t refuse = atomic_load(&w->refuse);
-    return pgno == refuse || refuse == UINT64_MAX - 1 ? -EAGAIN : 0;
+    int code = atomic_load(&w->code);
+    return pgno == refuse || refuse == UINT64_MAX - 1 ? -(code ? code : EAGAIN)
+                                                     : 0;
 }
 
 /* Options whose WAL hook is w, refusing page `refuse` (see wal_hook). */
@@ -807,6 +810,7 @@ static void wal_options(struct wal *w, uint64_t refuse, struct bp_options *o)
     atomic_init(&w->calls, 0);
     atomic_init(&w->refuse, refuse);
     atomic_init(&w->bad_bytes, 0);
+    atomic_init(&w->code, 0);
     bp_options_init(o);
     o->before_write = wal_hook;
     o->before_write_arg = w;
@@ -843,6 +847,48 @@ START_TEST(test_wal_hook)
     for (int p = 0; p < 20; p++)
         seed_of[p] = p < 10 ? 8 : 1;
     expect_file(path, seed_of, 20);
+}
+END_TEST
+
+/* A hook's refusal at bp_close, which frees the pool after any error but
+ * ENOMEM: a code that from bp_close means "nothing was closed" (EBUSY) or
+ * "a NULL pool" (EINVAL) comes back as EIO, so that no caller closes the
+ * freed pool again; the hook's ENOMEM keeps the pool open, and a close
+ * once the hook lets the page go writes it. */
+START_TEST(test_wal_hook_refuses_at_close)
+{
+    char *path = tu_path("walclose.bp");
+    tu_make_file(path, PS, 8, 1);
+    static const int codes[] = {EBUSY, EINVAL};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        struct wal w;
+        struct bp_options o;
+        wal_options(&w, 3, &o);
+        atomic_store(&w.code, codes[i]);
+        bp_pool *pool = tu_open_opts(path, 8, BP_NOFLUSH, &o);
+        dirty_page(pool, 3, 20 + (uint32_t)i);
+        int r = bp_close(pool);
+        ck_assert_msg(r == -EIO, "hook refusing with %s: bp_close %s (%s)",
+                      bp_err_name(-codes[i]), bp_err_name(r), bp_errdetail());
+        ck_assert_msg(strstr(bp_errdetail(), bp_err_name(-codes[i])) &&
+                      strstr(bp_errdetail(), "closed") &&
+                      strstr(bp_errdetail(), "lost"), "detail: %s",
+                      bp_errdetail());
+    }
+    struct wal w;
+    struct bp_options o;
+    wal_options(&w, 3, &o);
+    atomic_store(&w.code, ENOMEM);
+    bp_pool *pool = tu_open_opts(path, 8, BP_NOFLUSH, &o);
+    dirty_page(pool, 3, 30);
+    ck_assert_int_eq(bp_close(pool), -ENOMEM);
+    tu_expect_page(pool, 3, BP_READ, 30);      /* still open, still there */
+    atomic_store(&w.refuse, UINT64_MAX);
+    ck_assert_int_eq(bp_close(pool), 0);
+    uint32_t seed_of[8];
+    for (int p = 0; p < 8; p++)
+        seed_of[p] = p == 3 ? 30 : 1;
+    expect_file(path, seed_of, 8);
 }
 END_TEST
 
@@ -1423,6 +1469,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_write_error_keeps_page_dirty);
     tcase_add_test(tc, test_flusher_retries_after_error);
     tcase_add_test(tc, test_wal_hook);
+    tcase_add_test(tc, test_wal_hook_refuses_at_close);
     tcase_add_test(tc, test_wal_hook_refuses_every_writer);
     tcase_add_test(tc, test_writeback_options_checked);
     tcase_add_test(tc, test_create_syncs_directory);
