@@ -1089,7 +1089,11 @@ BP_API int bp_flush_all(bp_pool *pool);
  * -BP_EDURABILITY from every later bp_mark_dirty, bp_alloc_page and
  * bp_sync until it is closed and the data checked.
  * On a BP_RDONLY pool it does nothing and returns 0.
- * Errors: as bp_flush_all, plus -BP_EDURABILITY and fdatasync's errno.
+ * A dirty page the calling thread holds for write (its change is not
+ * finished) is neither written nor synced: every other page is, and the
+ * call then fails with -EDEADLK naming the page.
+ * Errors: as bp_flush_all, plus -BP_EDURABILITY, fdatasync's errno and
+ *   -EDEADLK.
  */
 BP_API int bp_sync(bp_pool *pool);
 

@@ -607,14 +607,19 @@ enum bp__writer {
 int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
                      enum bp__writer who);
 /* Write back every page of file number `file` (BP_MAX_FILES: of every
- * file) dirty at the start, at rate pages/s (0: at once). */
-int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate);
+ * file) dirty at the start, at rate pages/s (0: at once), but those the
+ * calling thread holds for write: the first of these goes to
+ * *held_by_caller (if not NULL; left as it was when there is none). */
+int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate,
+                  uint64_t *held_by_caller);
 /* Write back every dirty page of file `only` (NULL: of every file), at
  * rate pages/s (0: at once), fdatasync every file written since its last
  * fdatasync (always with `only` or a single file), and with record_pages
  * write the page count into the header (and fdatasync again): bp_sync,
  * bp_checkpoint, bp_close, bp_sync_file, bp_detach.  Returns the pages
- * written or a negative errno; fn names the caller in the detail. */
+ * written or a negative errno; fn names the caller in the detail.  A
+ * dirty page the calling thread holds for write is not written, and
+ * makes it -EDEADLK once every other page is synced. */
 int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only,
                        uint32_t rate, const char *fn,
                        bool record_pages);

@@ -424,7 +424,8 @@ static double now_s(void)
 /* Write back every page dirty (or being written) at the start, in page
  * order so that neighbours coalesce, in batches of about one queue's
  * worth of requests; with rate > 0, at most rate pages per second. */
-int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate)
+int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate,
+                  uint64_t *held_by_caller)
 {
     uint32_t nframes = bp__frames_now(pool);
     struct bp__page_ref *todo = malloc((size_t)nframes * sizeof(*todo));
@@ -457,9 +458,18 @@ int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate)
     double start = now_s();
     for (uint32_t i = 0; i < ntodo;) {
         uint32_t n = 0;
-        for (; i < ntodo && n < batch_max; i++)
+        for (; i < ntodo && n < batch_max; i++) {
+            /* Held for write by this thread (for its page: no other thread
+             * can reuse the frame meanwhile): waiting for the latch would
+             * never end, and the change is not finished. */
+            if (bp__frame_x_mine(&pool->frames[todo[i].frame])) {
+                if (held_by_caller && *held_by_caller == UINT64_MAX)
+                    *held_by_caller = todo[i].page;
+                continue;
+            }
             if (bp__pin_frame_if_valid(pool, todo[i].frame, todo[i].page) == 0)
                 batch[n++] = todo[i].frame;
+        }
         int r = n ? bp__write_frames(pool, batch, n, BP__W_CALLER) : 0;
         if (r < 0 && !first_err)
             first_err = r;
@@ -484,7 +494,7 @@ int bp_flush_all(bp_pool *pool)
         return bp__fail(-EINVAL, "bp_flush_all: pool must not be NULL");
     if (bp__pool_in_child(pool))
         return bp__refused_call_in_child("bp_flush_all");
-    return bp__flush_all(pool, BP_MAX_FILES, 0);
+    return bp__flush_all(pool, BP_MAX_FILES, 0, NULL);
 }
 
 int bp__sync_datafile(bp_pool *pool, struct bp__datafile *df, const char *fn)
@@ -564,7 +574,9 @@ int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only, uint32_t rate,
         if (df && (!only || df == only))
             fc[nf++] = (struct file_count){ df, atomic_load(&df->page_count) };
     }
-    int r = bp__flush_all(pool, only ? only->number : BP_MAX_FILES, rate);
+    uint64_t held = UINT64_MAX;
+    int r = bp__flush_all(pool, only ? only->number : BP_MAX_FILES, rate,
+                          &held);
     int written = r;
     bool always = only || nf == 1;
     /* Files detached meanwhile were synced and closed by bp_detach, which
@@ -587,6 +599,13 @@ int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only, uint32_t rate,
     if (r < 0)
         return r;
     bp__count(pool, BP__C_SYNCS, 1);
+    if (held != UINT64_MAX)
+        return bp__fail(-EDEADLK, "%s: page %llu of %s is dirty and held for "
+                        "write by the calling thread, so its change was "
+                        "neither written nor made durable (every other page "
+                        "was); release its latch (bp_unlatch or bp_unpin) "
+                        "and call %s again", fn, (unsigned long long)
+                        BP_PAGE_NO(held), bp__path_of(pool, held), fn);
     return written;
 }
 

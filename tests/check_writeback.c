@@ -782,6 +782,45 @@ START_TEST(test_flusher_retries_after_error)
 }
 END_TEST
 
+/* bp_sync, bp_checkpoint and bp_sync_file of a thread that holds a dirty
+ * page for write: every other page is written and synced, and the call
+ * fails with EDEADLK naming that page (it returned 0 with the page
+ * unwritten); once the latch is released, the next call writes it. */
+START_TEST(test_sync_refuses_page_held_for_write)
+{
+    char *path = tu_path("heldsync.bp");
+    tu_make_file(path, PS, 8, 1);
+    bp_pool *pool = tu_open(path, 8, BP_NOFLUSH);
+    int (*const calls[])(bp_pool *) = {bp_sync, bp_checkpoint};
+    for (uint32_t c = 0; c < 3; c++) {
+        uint32_t seed = 40 + c;
+        for (uint64_t p = 1; p < 5; p++)
+            dirty_page(pool, p, seed);
+        bp_page pg;
+        ck_assert_int_eq(bp_pin(pool, 2, BP_WRITE, &pg), 0);
+        tu_stamp(pg.data, PS, 2, seed + 10);
+        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+        int r = c < 2 ? calls[c](pool) : bp_sync_file(pool, 0);
+        ck_assert_msg(r == -EDEADLK, "call %u: %s (%s)", c, bp_err_name(r),
+                      bp_errdetail());
+        ck_assert_msg(strstr(bp_errdetail(), "page 2 ") &&
+                      strstr(bp_errdetail(), "held for write"), "detail: %s",
+                      bp_errdetail());
+        uint32_t seed_of[8];
+        for (int p = 0; p < 8; p++)
+            seed_of[p] = p >= 1 && p < 5 ? seed : 1;
+        seed_of[2] = c == 0 ? 1 : seed + 9;    /* the last round's bytes */
+        expect_file(path, seed_of, 8);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+        r = c < 2 ? calls[c](pool) : bp_sync_file(pool, 0);
+        ck_assert_msg(r >= 0, "%s", bp_errdetail());
+        seed_of[2] = seed + 10;
+        expect_file(path, seed_of, 8);
+    }
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* ---- WAL hook -------------------------------------------------------------- */
 
 struct wal {
@@ -1468,6 +1507,7 @@ Suite *test_suite(void)
     tc = tcase_create("errors");
     tcase_add_test(tc, test_write_error_keeps_page_dirty);
     tcase_add_test(tc, test_flusher_retries_after_error);
+    tcase_add_test(tc, test_sync_refuses_page_held_for_write);
     tcase_add_test(tc, test_wal_hook);
     tcase_add_test(tc, test_wal_hook_refuses_at_close);
     tcase_add_test(tc, test_wal_hook_refuses_every_writer);
