@@ -81,8 +81,9 @@ BP_API int bp_version_number(void);
  *    smaller struct has and the defaults for the rest; it accepts a
  *    larger struct from a newer header only if every byte it does not
  *    know is zero (the program did not ask for a feature the library
- *    lacks), and refuses a struct_size of 0 (bp_options_init() was not
- *    called) with -EINVAL.
+ *    lacks), and refuses a struct_size of 0, below this version's size
+ *    (0.2.0 is the first with struct_size) or above 4096 bytes
+ *    (bp_options_init() was not called) with -EINVAL.
  *  - bp_stats(), bp_info() and bp_options_init() are macros that pass
  *    sizeof the caller's struct to the library (bp_stats_sized(), ...).
  *    The library writes only that many bytes: the fields it knows, and

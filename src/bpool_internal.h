@@ -358,9 +358,13 @@ void bp__struct_out(void *dst, size_t dst_size, const void *src,
 
 /* options.c */
 /* sizeof(struct bp_options) in 0.2.0, the first release with struct_size
- * (the end of reserved0): bp_open refuses anything smaller. */
+ * (the end of io_flags): bp_open refuses anything smaller.  And the
+ * largest struct_size it reads (any more is garbage: bp_options_init was
+ * not called), so that a garbage size does not make it read far past the
+ * caller's struct. */
 #define BP__OPTIONS_SIZE_0_2 \
-    (offsetof(struct bp_options, reserved0) + sizeof(uint32_t))
+    (offsetof(struct bp_options, io_flags) + sizeof(uint32_t))
+#define BP__OPTIONS_SIZE_MAX 4096u
 int bp__options_resolve(const struct bp_options *opts, struct bp_options *o);
 uint32_t bp__options_frames(const struct bp_options *o);
 /* The most frames bp_resize may give the pool: pool_bytes_max in frames,

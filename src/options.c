@@ -118,6 +118,12 @@ static int options_copy_in(const struct bp_options *opts, struct bp_options *o)
                         "version, at least %zu): call bp_options_init(&opts) "
                         "before setting its fields", size, sizeof(*o),
                         (size_t)BP__OPTIONS_SIZE_0_2);
+    if (size > BP__OPTIONS_SIZE_MAX)
+        return bp__fail(-EINVAL, "bp_open: opts->struct_size is %zu, more "
+                        "than any struct bp_options has (%zu bytes in this "
+                        "version, at most %u in any): call "
+                        "bp_options_init(&opts) before setting its fields",
+                        size, sizeof(*o), BP__OPTIONS_SIZE_MAX);
     if (bp__struct_in(o, sizeof(*o), opts, size, &bad) < 0)
         return bp__fail(-EINVAL, "bp_open: opts is a struct bp_options of "
                         "%zu bytes from a newer bpool.h, and its byte %zu, "

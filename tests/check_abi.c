@@ -104,6 +104,23 @@ START_TEST(test_open_without_init)
     o.struct_size = (uint32_t)BP__OPTIONS_SIZE_0_2 - 1;
     TU_EXPECT_ERR(bp_open(path, &o, &pool), -EINVAL, "bp_options_init");
     tu_assert_no_file(path);
+    /* The end of reserved0, where the struct once ended: 0.2.0 released
+     * the fields after it. */
+    o.struct_size = (uint32_t)(offsetof(struct bp_options, reserved0) +
+                               sizeof(uint32_t));
+    TU_EXPECT_ERR(bp_open(path, &o, &pool), -EINVAL, "bp_options_init");
+    tu_assert_no_file(path);
+
+    /* Garbage larger than any struct: refused without reading that far
+     * (1 MiB past a struct on the stack would run off its end). */
+    o.struct_size = BP__OPTIONS_SIZE_MAX + 1;
+    TU_EXPECT_ERR(bp_open(path, &o, &pool), -EINVAL, "more than any",
+                  "bp_options_init");
+    o.struct_size = 1u << 20;
+    TU_EXPECT_ERR(bp_open(path, &o, &pool), -EINVAL, "bp_options_init");
+    o.struct_size = 0xdeadbeefu;
+    TU_EXPECT_ERR(bp_open(path, &o, &pool), -EINVAL, "bp_options_init");
+    tu_assert_no_file(path);
 
     /* reserved0 set (bp_options_init clears it, so it was not called, or
      * the field was mistaken for one in use). */
