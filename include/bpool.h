@@ -983,7 +983,9 @@ BP_API int bp_stream_close(bp_stream *s);
  * (exclusive, then bp_mark_dirty is allowed).  Blocks while another thread
  * holds a conflicting latch, and for BP_READ while a writer waits (unless
  * this thread already holds a shared latch), as bp_pin does.  page->mode
- * becomes mode.
+ * becomes mode.  As with bp_pin, BP_WRITE of a page this thread holds
+ * for read through another handle blocks forever (the latch counts its
+ * readers but does not record them).
  * Errors: -EINVAL (NULL, bad mode, or the page is latched already:
  *   bp_unlatch it first), -BP_ENOTPINNED, -EDEADLK (this thread holds the
  *   page for write through another handle), -EROFS (BP_WRITE on a
