@@ -424,27 +424,47 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
                         "directory" : "it is not a regular file, so not a "
                         "dump");
     }
+    /* The header first: a file that is not a dump (a data file named by
+     * mistake, say) is neither read whole nor called a damaged dump. */
     off_t size = lseek(fd, 0, SEEK_END);
-    uint8_t *buf = size >= (off_t)(WARM_HEAD + 4) &&
-                   size <= (off_t)(WARM_HEAD + 8 * WARM_MAX_PAGES + 4)
-                   ? malloc((size_t)size) : NULL;
+    uint8_t head[WARM_HEAD];
+    const char *why = NULL;
+    bool is_dump = false;
+    if (size < (off_t)(WARM_HEAD + 4))
+        why = "it is too short to be a dump";
+    else if (pread(fd, head, WARM_HEAD, 0) != (ssize_t)WARM_HEAD)
+        why = "it cannot be read";
+    else if (memcmp(head, WARM_MAGIC, sizeof(WARM_MAGIC)) != 0)
+        why = "it is not a bpool dump";
+    else if ((is_dump = true, size > (off_t)(WARM_HEAD + 8 * WARM_MAX_PAGES + 4)))
+        why = "it is larger than any dump";
+    else if (bp__get32(head + 8) != WARM_VERSION &&
+             bp__get32(head + 8) != WARM_VERSION_FILES)
+        why = "it has a format version this bpool does not read";
+    else if (bp__get32(head + 8) == WARM_VERSION_FILES &&
+             (bp__get64(head + 32) > BP_MAX_FILES ||
+              WARM_HEAD + bp__get64(head + 32) * WARM_SECTION >
+                  (uint64_t)size - 4))
+        why = "its sections do not fit its size (damaged)";
+    else if (bp__get64(head + 40) > WARM_MAX_PAGES ||
+             bp__get64(head + 48) > WARM_MAX_PAGES ||
+             (uint64_t)size != WARM_HEAD + 4 +
+                 (bp__get32(head + 8) == WARM_VERSION_FILES
+                  ? bp__get64(head + 32) * WARM_SECTION : 0) +
+                 8 * (bp__get64(head + 40) + bp__get64(head + 48)))
+        why = "its page counts do not match its size (damaged)";
+    uint8_t *buf = why ? NULL : malloc((size_t)size);
     ssize_t got = buf ? pread(fd, buf, (size_t)size, 0) : -1;
     close(fd);
     int e = 0;
-    const char *why = NULL;
-    if (size < (off_t)(WARM_HEAD + 4))
-        why = "it is too short to be a dump";
-    else if (size > (off_t)(WARM_HEAD + 8 * WARM_MAX_PAGES + 4))
-        why = "it is larger than any dump";
+    if (why)
+        ;
     else if (!buf)
         e = -ENOMEM;
     else if (got != (ssize_t)size)
         why = "it cannot be read";
-    else if (memcmp(buf, WARM_MAGIC, sizeof(WARM_MAGIC)) != 0)
-        why = "it is not a bpool dump";
-    else if (bp__get32(buf + 8) != WARM_VERSION &&
-             bp__get32(buf + 8) != WARM_VERSION_FILES)
-        why = "it has a format version this bpool does not read";
+    else if (memcmp(buf, head, WARM_HEAD) != 0)
+        why = "it changed while it was read";
     else if (bp__get32(buf + (size_t)size - 4) != bp__crc32c(0, buf, (size_t)size - 4))
         why = "its checksum does not match (damaged)";
     uint64_t sections = 0;
@@ -521,11 +541,13 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
         free(map);
         if (e)
             return bp__fail(e, "bp_warm: out of memory reading %s", path);
-        return bp__fail(-BP_EDUMP, "bp_warm: cannot warm %s from %s: %s; "
-                        "delete the dump (the next bp_dump_resident or "
-                        "bp_close writes a new one)",
+        return bp__fail(-BP_EDUMP, "bp_warm: cannot warm %s from %s: %s; %s",
                         sections || !bp__file_of(pool, 0) ? "the pool" :
-                        bp__path_of(pool, 0), path, why);
+                        bp__path_of(pool, 0), path, why, is_dump
+                        ? "delete the dump (the next bp_dump_resident or "
+                          "bp_close writes a new one)"
+                        : "name a dump that bp_dump_resident (or bp_close "
+                          "with warm_file) wrote");
     }
     uint64_t listed = bp__get64(buf + 40) + bp__get64(buf + 48);
     *pages = malloc((listed ? listed : 1) * sizeof(uint64_t));

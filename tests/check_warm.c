@@ -207,10 +207,20 @@ START_TEST(test_warm_file_option)
 END_TEST
 
 /* Expect bp_warm(pool, dump) to fail with -BP_EDUMP, the detail
- * naming the dump, `why`, and what to do. */
+ * naming the dump, `why`, and what to do: delete a dump that cannot be
+ * used, but not a file that is no dump (a data file named by mistake). */
 static void expect_refused(bp_pool *pool, const char *dump, const char *why)
 {
     TU_EXPECT_ERR(bp_warm(pool, dump), -BP_EDUMP, dump, why, "delete the dump");
+    ck_assert_uint_eq(tu_stats(pool).warm_listed, 0);
+}
+
+static void expect_not_a_dump(bp_pool *pool, const char *path,
+                              const char *why)
+{
+    TU_EXPECT_ERR(bp_warm(pool, path), -BP_EDUMP, path, why, "name a dump");
+    ck_assert_msg(!strstr(bp_errdetail(), "delete"), "detail: %s",
+                  bp_errdetail());
     ck_assert_uint_eq(tu_stats(pool).warm_listed, 0);
 }
 
@@ -268,18 +278,21 @@ START_TEST(test_refusals)
     size_t len;
     uint8_t *d = slurp(dump, &len);
     spill(junk, (const uint8_t *)"hello", 5);
-    expect_refused(pool, junk, "too short");
+    expect_not_a_dump(pool, junk, "too short");
     uint8_t *bad = malloc(len);
     memcpy(bad, d, len);
     bad[0] = 'X';
     spill(junk, bad, len);
-    expect_refused(pool, junk, "not a bpool dump");
+    expect_not_a_dump(pool, junk, "not a bpool dump");
+    /* The pool's own data file, named by mistake: not read whole, and
+     * not to be deleted. */
+    expect_not_a_dump(pool, path, "not a bpool dump");
     memcpy(bad, d, len);
     bad[60] ^= 1;                                   /* a page number */
     spill(junk, bad, len);
     expect_refused(pool, junk, "checksum");
     spill(junk, d, len - 8);                        /* a page cut off */
-    expect_refused(pool, junk, "checksum");
+    expect_refused(pool, junk, "page counts do not match");
     /* Damage whose checksum was made to match (a dump written wrong, not
      * torn), each named apart: the format's version, its page counts,
      * and (format 2) its file sections. */
@@ -311,13 +324,21 @@ START_TEST(test_refusals)
     spill(junk, longer, len + 3);
     expect_refused(pool, junk, "page counts do not match");
     free(longer);
-    /* Larger than any dump can be (a sparse file: nothing is read). */
+    /* Larger than any dump can be (a dump's header, then a hole: only
+     * the header is read). */
     unlink(junk);
     int jfd = open(junk, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     ck_assert_int_ge(jfd, 0);
+    ck_assert_int_eq(write(jfd, d, 56), 56);
     ck_assert_int_eq(ftruncate(jfd, (off_t)64 << 30), 0);
     close(jfd);
     expect_refused(pool, junk, "larger than any dump");
+    /* A file of zeros of that size is no dump at all. */
+    jfd = open(junk, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    ck_assert_int_ge(jfd, 0);
+    ck_assert_int_eq(ftruncate(jfd, (off_t)64 << 30), 0);
+    close(jfd);
+    expect_not_a_dump(pool, junk, "not a bpool dump");
     unlink(junk);
     expect_refused(pool, odump, "another data file");
     ck_assert_int_eq(bp_close(pool), 0);
