@@ -460,6 +460,10 @@ void bp__frames_unfaulted_from(bp_pool *pool, uint32_t from);
 /* pool.c */
 /* How CLOCK-Pro reaches the frames (the pool is the context). */
 extern const struct bp__cp_frame_ops bp__pool_frame_ops;
+/* Pin frame f if it still holds page, its bytes valid: 0; -1 when it
+ * does not; -BP_ETOOMANYPINS (detail set) when the page has as many pins
+ * as it can have, which a caller that promised to write the page must
+ * report rather than skip it. */
 int bp__pin_frame_if_valid(bp_pool *pool, uint32_t f, uint64_t page);
 /* 0 if page id `page` names a page of an attached file, within its page
  * count; else -BP_ENOFILE or -BP_ERANGE, with fn named in the detail. */

@@ -405,8 +405,11 @@ int bp_flush_page(bp_pool *pool, uint64_t pgno)
         f = bp__pt_lookup(&pool->pt, pgno);
         pthread_mutex_unlock(&pool->miss_mu);
     }
-    if (f == BP__PT_NOTFOUND || bp__pin_frame_if_valid(pool, f, pgno) < 0)
+    if (f == BP__PT_NOTFOUND)
         return 0;
+    r = bp__pin_frame_if_valid(pool, f, pgno);
+    if (r < 0)   /* gone: 0; a dirty page it could not pin: the error */
+        return r == -1 || !bp__frame_view(&pool->frames[f]).dirty ? 0 : r;
     if (!bp__frame_needs_flush(&pool->frames[f])) {
         bp__unpin_frame(pool, f);
         return 0;
@@ -467,8 +470,12 @@ int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate,
                     *held_by_caller = todo[i].page;
                 continue;
             }
-            if (bp__pin_frame_if_valid(pool, todo[i].frame, todo[i].page) == 0)
+            int p = bp__pin_frame_if_valid(pool, todo[i].frame,
+                                           todo[i].page);
+            if (p == 0)
                 batch[n++] = todo[i].frame;
+            else if (p < -1 && !first_err)
+                first_err = p;        /* not written: say so */
         }
         int r = n ? bp__write_frames(pool, batch, n, BP__W_CALLER) : 0;
         if (r < 0 && !first_err)

@@ -224,8 +224,19 @@ static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page,
 int bp__pin_frame_if_valid(bp_pool *pool, uint32_t f, uint64_t page)
 {
     bool first_touch;
-    return bp__frame_pin(&pool->frames[f], page, BP__LATCH_NONE, false,
-                         &first_touch) == BP__PIN_DONE ? 0 : -1;
+    switch (bp__frame_pin(&pool->frames[f], page, BP__LATCH_NONE, false,
+                          &first_touch)) {
+    case BP__PIN_DONE:
+        return 0;
+    case BP__PIN_FULL:
+        return bp__fail(-BP_ETOOMANYPINS, "page %llu has %u pins, the most "
+                        "a page can have, so it could not be pinned to be "
+                        "written back; unpin some (pins that are never "
+                        "unpinned leak)", (unsigned long long)page,
+                        (unsigned)BP__PIN_MAX);
+    default:
+        return -1;
+    }
 }
 
 void bp__unpin_frame(bp_pool *pool, uint32_t f)

@@ -929,7 +929,27 @@ START_TEST(test_too_many_pins)
     ck_assert_int_eq(bp_pin(pool, 1, BP_READ, &more), 0);
     ck_assert_int_eq(bp_unpin(&more), 0);
     ck_assert_int_eq(bp_unpin(&pg), 0);
+
+    /* A dirty page with that many pins cannot be pinned to be written
+     * back: the flush and sync calls say so, and do not return 0 with the
+     * page unwritten; once pins are dropped they write it. */
+    tu_rewrite_page(pool, 2, 1, 7);
+    ck_assert_int_eq(bp_pin(pool, 2, BP_PIN, &pg), 0);
+    st = &pool->frames[pg.priv_frame].state;
+    atomic_fetch_add(st, BP__PIN_MAX - 1);
+    TU_EXPECT_ERR(bp_flush_page(pool, 2), -BP_ETOOMANYPINS, "page 2",
+                  "written back");
+    TU_EXPECT_ERR(bp_flush_all(pool), -BP_ETOOMANYPINS, "page 2");
+    TU_EXPECT_ERR(bp_sync(pool), -BP_ETOOMANYPINS, "page 2");
+    TU_EXPECT_ERR(bp_checkpoint(pool), -BP_ETOOMANYPINS, "page 2");
+    ck_assert_uint_eq(tu_stats(pool).dirty, 1);
+    atomic_fetch_sub(st, BP__PIN_MAX - 1);
+    ck_assert_int_eq(bp_sync(pool), 0);
+    ck_assert_uint_eq(tu_stats(pool).dirty, 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
     ck_assert_int_eq(bp_close(pool), 0);
+    uint32_t seed_of[4] = {1, 1, 7, 1};
+    tu_expect_file(path, PS, seed_of, 4);
 }
 END_TEST
 
