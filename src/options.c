@@ -139,15 +139,6 @@ static int options_copy_in(const struct bp_options *opts, struct bp_options *o)
         return bp__fail(-EINVAL, "bp_open: opts->io_flags is 0x%x; the only "
                         "flag is BP_IO_NO_FIXED_BUFFERS (0x%x)", o->io_flags,
                         BP_IO_NO_FIXED_BUFFERS);
-    if (o->io_engine == IO_ENGINE_ENV_BAD && getenv("BPOOL_IO_ENGINE"))
-        return bp__fail(-EINVAL, "bp_open: the environment variable "
-                        "BPOOL_IO_ENGINE is \"%s\", which names no I/O "
-                        "engine; set it to libaio, io_uring or auto, or "
-                        "unset it", getenv("BPOOL_IO_ENGINE"));
-    if (o->io_engine > BP_IO_AUTO)
-        return bp__fail(-EINVAL, "bp_open: opts->io_engine is %u; use "
-                        "BP_IO_LIBAIO (0), BP_IO_URING (1) or BP_IO_AUTO (2)",
-                        o->io_engine);
     if (o->warm_file && !*o->warm_file)
         return bp__fail(-EINVAL, "bp_open: opts->warm_file is empty; give "
                         "the path of the dump, or NULL for none");
@@ -174,6 +165,17 @@ int bp__options_resolve(const struct bp_options *opts, struct bp_options *o)
             o->aio_lanes = BP_DEFAULT_AIO_LANES;
         default_writeback(o);
     }
+    /* After the caller's struct or without one (opts NULL: the defaults,
+     * which BPOOL_IO_ENGINE sets too). */
+    if (o->io_engine == IO_ENGINE_ENV_BAD && getenv("BPOOL_IO_ENGINE"))
+        return bp__fail(-EINVAL, "bp_open: the environment variable "
+                        "BPOOL_IO_ENGINE is \"%s\", which names no I/O "
+                        "engine; set it to libaio, io_uring or auto, or "
+                        "unset it", getenv("BPOOL_IO_ENGINE"));
+    if (o->io_engine > BP_IO_AUTO)
+        return bp__fail(-EINVAL, "bp_open: opts->io_engine is %u; use "
+                        "BP_IO_LIBAIO (0), BP_IO_URING (1) or BP_IO_AUTO (2)",
+                        o->io_engine);
     const uint32_t known = BP_CREATE | BP_EXCL | BP_NOFLUSH | BP_NOREADAHEAD |
                            BP_CHECKSUMS | BP_RDONLY | BP_NOHEADER |
                            BP_DOUBLEWRITE | BP_ATOMIC;

@@ -188,6 +188,12 @@ START_TEST(test_engine_from_environment)
     TU_EXPECT_ERR(bp_open(path, &o, &pool), -EINVAL, "BPOOL_IO_ENGINE",
                   "\"uring\"", "io_uring");
     ck_assert_ptr_null(pool);
+    /* The same without a struct of options (the defaults) */
+    TU_EXPECT_ERR(bp_open(path, NULL, &pool), -EINVAL, "BPOOL_IO_ENGINE",
+                  "\"uring\"");
+    ck_assert_ptr_null(pool);
+    TU_EXPECT_ERR(bp_pool_create(NULL, &pool), -EINVAL, "BPOOL_IO_ENGINE");
+    ck_assert_ptr_null(pool);
     ck_assert_int_eq(setenv("BPOOL_IO_ENGINE", "libaio", 1), 0);
 }
 END_TEST
