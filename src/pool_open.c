@@ -254,8 +254,14 @@ int bp_open(const char *path, const struct bp_options *opts, bp_pool **out)
         r = bp__warm_file_check(pool, o.warm_file);
     if (r == 0)
         r = pool_build(pool, &o);
-    if (r == 0 && pool->warm_file)
-        (void)bp_warm(pool, pool->warm_file);   /* a hint: none is fine */
+    if (r == 0 && pool->warm_file) {
+        /* A hint: none is fine, and its failure is not the caller's, so
+         * the thread's detail is left as it was. */
+        char detail[512];
+        (void)snprintf(detail, sizeof detail, "%s", bp_errdetail());
+        (void)bp_warm(pool, pool->warm_file);
+        bp__detail("%s", detail);
+    }
     if (r < 0) {
         struct bp__datafile *df = atomic_load(&pool->files[0]);
         if (df)
