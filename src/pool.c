@@ -1086,6 +1086,11 @@ int bp_mark_dirty(bp_page *page)
     if (page->priv_pool->read_only)
         return read_only(page->priv_pool, page->pgno, "bp_mark_dirty",
                          "changing a page");
+    if (page->mode == BP_PIN)
+        return bp__fail(-BP_ENOTWRITE, "bp_mark_dirty: page %llu is pinned "
+                        "with BP_PIN, without a latch; latch it for write "
+                        "first (bp_latch(page, BP_WRITE)), or pin it with "
+                        "BP_WRITE", (unsigned long long)page->pgno);
     if (page->mode != BP_WRITE)
         return bp__fail(-BP_ENOTWRITE, "bp_mark_dirty: page %llu is pinned "
                         "for read; pin it with BP_WRITE to change it",

@@ -536,6 +536,12 @@ START_TEST(test_mark_dirty_read_pin)
     ck_assert_uint_eq(tu_stats(pool).dirty, 0);
     ck_assert_uint_eq(pg.mode, BP_READ);  /* the handle is still pinned */
     ck_assert_int_eq(bp_unpin(&pg), 0);
+    /* A plain pin holds no latch: the fix is bp_latch, not a read pin's */
+    ck_assert_int_eq(bp_pin(pool, 6, BP_PIN, &pg), 0);
+    TU_EXPECT_ERR(bp_mark_dirty(&pg), -BP_ENOTWRITE, "page 6", "BP_PIN",
+                  "bp_latch(page, BP_WRITE)");
+    ck_assert_uint_eq(tu_stats(pool).dirty, 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
     ck_assert_int_eq(bp_flush_page(pool, 6), 0);
     ck_assert_int_eq(bp_flush_all(pool), 0);
     ck_assert_uint_eq(tu_stats(pool).writes, 0);
