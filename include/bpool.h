@@ -279,7 +279,9 @@ struct bp_options {
                               until bp_close: 1088 with the defaults, 64
                               plus 32 per lane used. */
     uint64_t grow_bytes;   /* how far ahead of the last page the file's
-                              blocks are preallocated; default 16 MiB */
+                              blocks are preallocated; default 16 MiB, at
+                              most 1 TiB (a file system that cannot
+                              reserve that much reserves the page) */
     uint32_t mode;         /* permission bits of a created file; 0600 */
 
     /* Write-back (see doc/design.md, "Write-back").  0 means the default. */

@@ -365,6 +365,9 @@ void bp__struct_out(void *dst, size_t dst_size, const void *src,
 #define BP__OPTIONS_SIZE_0_2 \
     (offsetof(struct bp_options, io_flags) + sizeof(uint32_t))
 #define BP__OPTIONS_SIZE_MAX 4096u
+/* The largest bp_options.grow_bytes: more than any file system reserves
+ * in one call, and past what off_t sums stay clear of. */
+#define BP__GROW_BYTES_MAX (UINT64_C(1) << 40)
 int bp__options_resolve(const struct bp_options *opts, struct bp_options *o);
 uint32_t bp__options_frames(const struct bp_options *o);
 /* The most frames bp_resize may give the pool: pool_bytes_max in frames,

@@ -590,8 +590,9 @@ int bp__file_grow_one(struct bp__datafile *df)
         if (bp__fallocate(df->fd, FALLOC_FL_KEEP_SIZE, (off_t)df->prealloc_end,
                           (off_t)len) == 0)
             df->prealloc_end += len;
-        else if ((e = errno) == ENOSPC)
-            /* Not grow_bytes, but perhaps this one page. */
+        else if ((e = errno) == ENOSPC || e == EFBIG || e == EINVAL)
+            /* Not grow_bytes (no room for it, or past what the file
+             * system allows a file), but perhaps this one page. */
             e = bp__fallocate(df->fd, FALLOC_FL_KEEP_SIZE,
                               (off_t)bp__page_offset(df, n), df->page_size) < 0
                 ? errno : 0;

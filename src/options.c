@@ -202,6 +202,10 @@ int bp__options_resolve(const struct bp_options *opts, struct bp_options *o)
         return bp__fail(-EINVAL, "bp_open: queue depth %u is too large; "
                         "use at most 65536 (32-128 saturates most devices)",
                         o->queue_depth);
+    if (o->grow_bytes > BP__GROW_BYTES_MAX)
+        return bp__fail(-EINVAL, "bp_open: grow_bytes %llu is too large; "
+                        "use at most 1 TiB (0: the default, 16 MiB)",
+                        (unsigned long long)o->grow_bytes);
     if (o->aio_lanes > BP_MAX_AIO_LANES)
         return bp__fail(-EINVAL, "bp_open: %u AIO lanes is too many; use 1 "
                         "to %u (0: the default, %u)", o->aio_lanes,

@@ -777,6 +777,27 @@ START_TEST(test_queue_depth_too_large)
 }
 END_TEST
 
+/* grow_bytes above 1 TiB is refused naming the option (2^50 made every
+ * bp_alloc_page fail with EFBIG, the detail blaming the device). */
+START_TEST(test_grow_bytes_checked)
+{
+    char *missing = tu_path("grow.bp");
+    struct bp_options o;
+    bp_pool *pool = NULL;
+    static const uint64_t bad[] = {(UINT64_C(1) << 40) + 1, UINT64_C(1) << 50,
+                                   UINT64_MAX};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        bp_options_init(&o);
+        o.flags = BP_CREATE;
+        o.grow_bytes = bad[i];
+        TU_EXPECT_ERR(bp_open(missing, &o, &pool), -EINVAL, "grow_bytes",
+                      "1 TiB");
+        ck_assert_ptr_null(pool);
+        tu_assert_no_file(missing);
+    }
+}
+END_TEST
+
 /* io_setup failing with EAGAIN (aio-max-nr used up) at every depth gives
  * -BP_EAIO naming the sysctl to raise; any other io_setup error (ENOSYS)
  * gives -BP_EAIO too, without retrying; no file is left behind.  When a
@@ -1378,6 +1399,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_arena_enomem);
     tcase_add_test(tc, test_arena_enomem_empty_file);
     tcase_add_test(tc, test_queue_depth_too_large);
+    tcase_add_test(tc, test_grow_bytes_checked);
     tcase_add_test(tc, test_io_setup_eagain);
     tcase_add_test(tc, test_header_refused);
     tcase_add_test(tc, test_header_inconsistent_refused);
