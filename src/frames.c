@@ -42,13 +42,19 @@ int bp__frames_create(bp_pool *pool)
      * down first): refuse it while nothing is allocated yet. */
     long phys = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
     uint64_t need = (uint64_t)bytes + (uint64_t)pool->frames_max * BP__FRAME_META_BYTES;
+    /* room for bp_resize to grow into (pool_bytes_max) */
+    bool reserve = pool->frames_max > atomic_load(&pool->nframes);
     if (phys > 0 && psz > 0 && need / (uint64_t)psz > (uint64_t)phys)
         return bp__fail(-ENOMEM, "cannot map a frame arena of %zu bytes (%u "
-                        "frames of %u bytes): with its metadata the pool needs "
-                        "%llu bytes, more than this machine's %llu bytes of "
-                        "memory; choose a smaller pool", bytes, pool->frames_max,
-                        pool->page_size, (unsigned long long)need,
-                        (unsigned long long)phys * (unsigned long long)psz);
+                        "frames of %u bytes%s): with its metadata the pool "
+                        "needs %llu bytes, more than this machine's %llu "
+                        "bytes of memory; choose a smaller %s", bytes,
+                        pool->frames_max, pool->page_size,
+                        reserve ? ", as many as pool_bytes_max allows" : "",
+                        (unsigned long long)need,
+                        (unsigned long long)phys * (unsigned long long)psz,
+                        reserve ? "pool_bytes_max (the most bp_resize may "
+                                  "give the pool)" : "pool");
 
     /* Over-map by one alignment unit, then trim both ends. */
     size_t len = bytes + align;

@@ -729,6 +729,17 @@ START_TEST(test_arena_enomem)
                   -ENOMEM, "frame arena", "smaller pool");
     ck_assert_ptr_null(pool);
     tu_assert_no_file(missing);
+    /* A small pool whose reserve to grow into (pool_bytes_max) is too
+     * large: the detail names the reserve, not the pool. */
+    struct bp_options o;
+    bp_options_init(&o);
+    o.flags = BP_CREATE;
+    o.pool_frames = 16;
+    o.pool_bytes_max = UINT64_C(1) << 42;   /* 4 TiB */
+    TU_EXPECT_ERR(bp_open(missing, &o, &pool), -ENOMEM, "frame arena",
+                  "smaller pool_bytes_max");
+    ck_assert_ptr_null(pool);
+    tu_assert_no_file(missing);
 }
 END_TEST
 
