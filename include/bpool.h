@@ -203,11 +203,15 @@ typedef struct bp_pool bp_pool;
                            stays unused (bp_info.atomic_writes) - until
                            the kernel refuses one, when the area takes
                            over for good. */
-#define BP_ATOMIC 0x800u  /* with BP_DOUBLEWRITE: atomic writes wherever
-                           statx says the file takes them, also when the
-                           file system does them in software (XFS, by
+#define BP_ATOMIC 0x800u  /* for files with a doublewrite area (made with
+                           BP_DOUBLEWRITE): atomic writes wherever statx
+                           says the file takes them, also when the file
+                           system does them in software (XFS, by
                            copy-on-write: slower, and it can fail with
-                           ENOSPC long before the disk is full) */
+                           ENOSPC long before the disk is full).  On a
+                           file without the area it changes nothing:
+                           bpool writes atomically only in the area's
+                           place (a pool may hold both kinds of file) */
 #define BP_CHECKSUM_TRAILER 16u
 
 #define BP_DEFAULT_PAGE_SIZE 8192u
