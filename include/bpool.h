@@ -284,7 +284,7 @@ struct bp_options {
                               plus 32 per lane used. */
     uint64_t grow_bytes;   /* how far ahead of the last page the file's
                               blocks are preallocated; default 16 MiB, at
-                              most 1 TiB (a file system that cannot
+                              most 1 GiB (a file system that cannot
                               reserve that much reserves the page) */
     uint32_t mode;         /* permission bits of a created file; 0600 */
 

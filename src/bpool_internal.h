@@ -365,9 +365,10 @@ void bp__struct_out(void *dst, size_t dst_size, const void *src,
 #define BP__OPTIONS_SIZE_0_2 \
     (offsetof(struct bp_options, io_flags) + sizeof(uint32_t))
 #define BP__OPTIONS_SIZE_MAX 4096u
-/* The largest bp_options.grow_bytes: more than any file system reserves
- * in one call, and past what off_t sums stay clear of. */
-#define BP__GROW_BYTES_MAX (UINT64_C(1) << 40)
+/* The largest bp_options.grow_bytes: a reservation is made in one
+ * fallocate(2), which may take every free block of the file system
+ * before it fails (the blocks are then given back). */
+#define BP__GROW_BYTES_MAX (UINT64_C(1) << 30)
 int bp__options_resolve(const struct bp_options *opts, struct bp_options *o);
 uint32_t bp__options_frames(const struct bp_options *o);
 /* The most frames bp_resize may give the pool: pool_bytes_max in frames,
@@ -378,6 +379,9 @@ uint64_t bp__options_frames_max(const struct bp_options *o);
 int bp__options_check_page_size(const struct bp_options *o);
 
 /* datafile.c */
+/* fallocate's errors that mean "this file system cannot reserve blocks"
+ * (as glibc's posix_fallocate reads them), not "reserving failed". */
+bool bp__fallocate_unsupported(int e);
 /* Open, lock and check the data file, reading or writing its header;
  * o->page_size 0 takes the header's page size (BP_DEFAULT_PAGE_SIZE for a
  * new or header-less file), and is set to the page size in force. */

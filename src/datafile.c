@@ -563,9 +563,7 @@ void bp__file_close_as(struct bp__datafile *df, bool in_child)
     }
 }
 
-/* fallocate's errors that mean "this file system cannot reserve blocks"
- * (as glibc's posix_fallocate reads them), not "reserving failed". */
-static bool fallocate_unsupported(int e)
+bool bp__fallocate_unsupported(int e)
 {
     return e == EOPNOTSUPP || e == ENOTSUP || e == ENOSYS;
 }
@@ -590,17 +588,26 @@ int bp__file_grow_one(struct bp__datafile *df)
         if (bp__fallocate(df->fd, FALLOC_FL_KEEP_SIZE, (off_t)df->prealloc_end,
                           (off_t)len) == 0)
             df->prealloc_end += len;
-        else if ((e = errno) == ENOSPC || e == EFBIG || e == EINVAL)
+        else if ((e = errno) == ENOSPC || e == EFBIG || e == EINVAL) {
             /* Not grow_bytes (no room for it, or past what the file
-             * system allows a file), but perhaps this one page. */
+             * system allows a file), but perhaps this one page.  ext4
+             * keeps the blocks a failed request did get: a truncate to
+             * the file's own size gives back every block past its end
+             * (ext4 truncates even when the size stays), so a reservation
+             * that failed does not leave the file system full. */
+            struct stat st;
+            if (fstat(df->fd, &st) == 0 &&
+                bp__ftruncate(df->fd, st.st_size) == 0)
+                df->prealloc_end = (uint64_t)st.st_size;
             e = bp__fallocate(df->fd, FALLOC_FL_KEEP_SIZE,
                               (off_t)bp__page_offset(df, n), df->page_size) < 0
                 ? errno : 0;
+        }
         if (e == ENOSPC)
             return bp__fail(-ENOSPC, "cannot grow %s to %llu pages: the file "
                             "system is full; free space or move the file",
                             df->path, (unsigned long long)(n + 1));
-        if (e && !fallocate_unsupported(e))
+        if (e && !bp__fallocate_unsupported(e))
             return bp__fail(-e, "cannot grow %s to %llu pages: reserving its "
                             "blocks failed: %s; the page was not allocated - "
                             "check the device and the file system%s", df->path,

@@ -253,8 +253,10 @@ int bp__header_create(struct bp__datafile *df, uint32_t page_size,
     if (!e && bp__fdatasync(df->fd) < 0)
         e = errno;
     if (e)
-        return bp__fail(-e, "cannot write the header of the new file %s: %s",
-                        df->path, strerror(e));
+        return bp__fail(-e, "cannot write the header of the new file %s: "
+                        "%s%s", df->path, strerror(e),
+                        e == ENOSPC ? "; free space on its file system"
+                                    : "");
     df->header = h;
     return 0;
 }

@@ -204,7 +204,7 @@ int bp__options_resolve(const struct bp_options *opts, struct bp_options *o)
                         o->queue_depth);
     if (o->grow_bytes > BP__GROW_BYTES_MAX)
         return bp__fail(-EINVAL, "bp_open: grow_bytes %llu is too large; "
-                        "use at most 1 TiB (0: the default, 16 MiB)",
+                        "use at most 1 GiB (0: the default, 16 MiB)",
                         (unsigned long long)o->grow_bytes);
     if (o->aio_lanes > BP_MAX_AIO_LANES)
         return bp__fail(-EINVAL, "bp_open: %u AIO lanes is too many; use 1 "

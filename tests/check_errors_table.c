@@ -788,21 +788,21 @@ START_TEST(test_queue_depth_too_large)
 }
 END_TEST
 
-/* grow_bytes above 1 TiB is refused naming the option (2^50 made every
+/* grow_bytes above 1 GiB is refused naming the option (2^50 made every
  * bp_alloc_page fail with EFBIG, the detail blaming the device). */
 START_TEST(test_grow_bytes_checked)
 {
     char *missing = tu_path("grow.bp");
     struct bp_options o;
     bp_pool *pool = NULL;
-    static const uint64_t bad[] = {(UINT64_C(1) << 40) + 1, UINT64_C(1) << 50,
+    static const uint64_t bad[] = {(UINT64_C(1) << 30) + 1, UINT64_C(1) << 50,
                                    UINT64_MAX};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         bp_options_init(&o);
         o.flags = BP_CREATE;
         o.grow_bytes = bad[i];
         TU_EXPECT_ERR(bp_open(missing, &o, &pool), -EINVAL, "grow_bytes",
-                      "1 TiB");
+                      "1 GiB");
         ck_assert_ptr_null(pool);
         tu_assert_no_file(missing);
     }
