@@ -468,8 +468,8 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
     else if (bp__get32(buf + (size_t)size - 4) != bp__crc32c(0, buf, (size_t)size - 4))
         why = "its checksum does not match (damaged)";
     uint64_t sections = 0;
-    if (!why && !e && bp__get32(buf + 8) == WARM_VERSION_FILES) {
-        sections = bp__get64(buf + 32);
+    if (!why && !e && bp__get32(head + 8) == WARM_VERSION_FILES) {
+        sections = bp__get64(head + 32);
         if (sections > BP_MAX_FILES ||
             WARM_HEAD + sections * WARM_SECTION > (uint64_t)size - 4)
             why = "its sections do not fit its size (damaged)";
@@ -481,11 +481,11 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
     }
     uint64_t list_at = WARM_HEAD + sections * WARM_SECTION;
     if (!why && !e &&
-        (bp__get64(buf + 40) + bp__get64(buf + 48) !=
+        (bp__get64(head + 40) + bp__get64(head + 48) !=
              ((uint64_t)size - list_at - 4) / 8 ||
          ((uint64_t)size - list_at - 4) % 8))
         why = "its page counts do not match its size (damaged)";
-    else if (!why && !e && bp__get32(buf + 12) != pool->page_size)
+    else if (!why && !e && bp__get32(head + 12) != pool->page_size)
         why = "it was written by a pool of another page size";
     /* Format 2: by the number a file had in the pool that dumped, the
      * number it has in this one (found by its creation id), or
@@ -532,7 +532,7 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
         if (!bp__file_of(pool, 0))
             why = "it lists the pages of a pool's only file, file 0, and "
                   "this pool has no file 0 attached";
-        else if (memcmp(buf + 16, id, 16) != 0)
+        else if (memcmp(head + 16, id, 16) != 0)
             why = "it lists the pages of another data file (its creation id "
                   "differs)";
     }
