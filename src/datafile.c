@@ -55,7 +55,22 @@ static int set_direct(int fd)
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0)
         return -1;
-    return bp__set_flags(fd, fl | O_DIRECT);
+    return bp__set_flags(fd, (fl | O_DIRECT) & ~O_NONBLOCK);
+}
+
+/* The open of anything but a regular file is undone: -EINVAL, which
+ * open_error explains.  Opened with O_NONBLOCK, so that a FIFO does not
+ * hold the open until a writer comes (a read-only open would wait for
+ * ever); the flag is cleared again (set_direct; io_uring would take it
+ * for "never wait" on every request). */
+static int regular_or_close(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -EINVAL;
+    }
+    return fd;
 }
 
 /* Open path, creating it if asked.  *created tells whether this call made
@@ -67,7 +82,8 @@ static int set_direct(int fd)
 static int open_file(const char *path, uint32_t flags, uint32_t mode,
                      bool *created)
 {
-    int base = (flags & BP_RDONLY ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+    int base = (flags & BP_RDONLY ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+               O_NONBLOCK | O_NOCTTY;
     *created = false;
     if (flags & BP_CREATE) {
         int fd = bp__open(path, base | O_CREAT | O_EXCL, mode ? mode : 0600);
@@ -84,7 +100,15 @@ static int open_file(const char *path, uint32_t flags, uint32_t mode,
             return -errno;
     }
     int fd = bp__open(path, base | O_DIRECT, 0);
-    return fd >= 0 ? fd : -errno;
+    if (fd < 0)
+        return -errno;
+    fd = regular_or_close(fd);
+    if (fd >= 0 && set_direct(fd) < 0) {   /* clears O_NONBLOCK */
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
 }
 
 /* Explain an open(2) failure: cause and fix. */

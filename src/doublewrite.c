@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "bpool_internal.h"
 #include "crc32c.h"
@@ -158,8 +159,11 @@ int bp__dw_repair(struct bp__datafile *df, bool read_only)
      * new blocks: on a full file system every batch, and the write-back
      * it carries, would fail with ENOSPC, though each page's own blocks
      * are reserved, and clearing the area at close would fail too. */
-    if (bp__fallocate(df->fd, 0, (off_t)area_offset(df, 0, 0),
-                      2 * (off_t)half_bytes) < 0 &&
+    off_t at = (off_t)area_offset(df, 0, 0), len = 2 * (off_t)half_bytes;
+    /* Only when it has a hole: a reservation that changes nothing still
+     * sets the file's times (ext4), as if the open had written it. */
+    off_t hole = lseek(df->fd, at, SEEK_HOLE);
+    if ((hole < 0 || hole < at + len) && bp__fallocate(df->fd, 0, at, len) < 0 &&
         !bp__fallocate_unsupported(errno)) {
         int e = errno;
         return bp__fail(-e, "cannot reserve the blocks of the doublewrite "

@@ -343,6 +343,22 @@ START_TEST(test_not_regular_file)
     ck_assert_int_eq(lstat(fifo, &st), 0);
     ck_assert(S_ISFIFO(st.st_mode));
     close(keep);
+    /* With no writer at the other end: a read-only open waited for one
+     * for ever, and so did bp_attach to a read-only pool. */
+    char *lone = tu_path("fifo-alone");
+    ck_assert_int_eq(mkfifo(lone, 0600), 0);
+    TU_EXPECT_ERR(tu_try_open(lone, BP_RDONLY, PS, 8, &pool), -EINVAL,
+                  "not a regular file");
+    ck_assert_ptr_null(pool);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.flags = BP_RDONLY;
+    o.page_size = PS;
+    o.pool_frames = 8;
+    ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
+    uint32_t n;
+    TU_EXPECT_ERR(bp_attach(pool, lone, &n), -EINVAL, "not a regular file");
+    ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
 
