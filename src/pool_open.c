@@ -404,6 +404,8 @@ int bp_info_sized(bp_pool *pool, struct bp_info *out, size_t size)
     if (!size)
         return bp__fail(-EINVAL, "bp_info_sized: size is 0; pass "
                         "sizeof(struct bp_info), as the bp_info() macro does");
+    if (bp__pool_in_child(pool))   /* files_mu may be a parent thread's */
+        return bp__refused_call_in_child("bp_info");
     struct bp_info full;
     struct bp_info *info = &full;
     memset(info, 0, sizeof(*info));
