@@ -709,7 +709,10 @@ typedef struct bp_page {
  *   -BP_ETOOMANYPINS (2^20 - 1 pins on one page), -EIO / -BP_ESHORTIO
  *   (the read failed; nothing is cached, a later pin reads again),
  *   -BP_ESHRUNK (the read came back short because the file is now smaller
- *   than the pool's page count: another process truncated it),
+ *   than the pool's page count: another process truncated it), a
+ *   write-back's error (-EIO, -ENOSPC, a before_write hook's code: every
+ *   frame that could be freed is dirty and writing it back failed; the
+ *   pages stay dirty),
  *   -EROFS (BP_WRITE on a BP_RDONLY pool),
  *   -EDEADLK (BP_READ or BP_WRITE of a page this thread already holds
  *   for write: use that pin; note that pinning for write a page this
@@ -1259,7 +1262,8 @@ BP_API int bp_evict_page(bp_pool *pool, uint64_t pgno);
 
 struct bp_stats {
     uint64_t hits;          /* pins satisfied from memory */
-    uint64_t misses;        /* pins that needed a read */
+    uint64_t misses;        /* pins of a page not in memory (one with
+                               BP_OVERWRITE reads nothing) */
     uint64_t reads;         /* page reads completed */
     uint64_t writes;        /* page writes completed */
     uint64_t evictions;     /* frames taken from one page for another */
@@ -1279,7 +1283,10 @@ struct bp_stats {
     uint64_t io_submits;    /* io_submit(2) calls */
     uint64_t allocs;        /* pages added by bp_alloc_page */
     uint64_t nofree;        /* pins that failed with -BP_ENOFRAME */
-    uint64_t syncs;         /* successful fdatasync calls */
+    uint64_t syncs;         /* bp_sync, bp_checkpoint, bp_sync_file and
+                               bp_detach calls that made their files
+                               durable (each fdatasyncs every file written
+                               since its last: none, one or several) */
     /* Gauges, read at the time of the call. */
     uint64_t dirty;         /* dirty frames */
     uint64_t pinned;        /* frames with a pin count above zero */

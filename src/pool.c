@@ -511,8 +511,10 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how,
         return PIN_OK;
     }
     if (r < 0 && collect->n > 0) {
-        /* Every freeable frame was dirty: clean some and try again. */
-        bp__count(pool, BP__C_CLEAN_WAITS, 1);
+        /* Every freeable frame was dirty: clean some and try again.  A
+         * pin is counted once, however many rounds it writes. */
+        if (tries->rounds == 0)
+            bp__count(pool, BP__C_CLEAN_WAITS, 1);
         uint64_t t0 = bp__now_ns();
         int werr = bp__write_frames(pool, collect->frame, collect->n, BP__W_EVICT);
         count_victim_write(pool, t0);
@@ -522,12 +524,16 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how,
             return PIN_RETRY;
         if (werr < 0) {
             /* The frames are there, but writing them back fails: say so,
-             * not "all pinned" (nor count it as -BP_ENOFRAME). */
+             * not "all pinned" (nor count it as -BP_ENOFRAME), with the
+             * write's own detail (a device error, a full file system, a
+             * before_write hook's refusal), which names the fix. */
+            char why[384];
+            (void)snprintf(why, sizeof why, "%s", bp_errdetail());
             return bp__fail(werr, "no frame for page %llu: every frame the "
                             "clock hand could free is dirty and writing it "
-                            "back failed (%s); the pages stay dirty in memory "
-                            "- check the device, then retry",
-                            (unsigned long long)page, bp_strerror(werr));
+                            "back failed (%s): %s; the pages stay dirty in "
+                            "memory", (unsigned long long)page,
+                            bp_err_name(werr), why);
         }
     }
     if (r == -BP_ENOFRAME && tries->rounds < DIRTY_ROUNDS + BUSY_WAITS) {
