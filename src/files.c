@@ -15,6 +15,7 @@
  * just before, to bound a hint's range.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -127,6 +128,17 @@ int bp_attach(bp_pool *pool, const char *path, uint32_t *file)
     if (r == 0)
         r = bp__file_attach_at(pool, n, path, &o);
     pthread_mutex_unlock(&pool->files_mu);
+    if (r == -BP_EPAGESIZE || r == -BP_EFORMAT) {
+        /* The detail is bp_open's, whose caller chooses the options; a
+         * file attached takes the pool's. */
+        char why[512];
+        (void)snprintf(why, sizeof why, "%s", bp_errdetail());
+        return bp__fail(r, "bp_attach: %s (an attached file takes the "
+                        "pool's page size, %u bytes, and its flags: attach "
+                        "files made with them, or open this one with "
+                        "bp_open in a pool of its own)", why,
+                        pool->page_size);
+    }
     if (r == 0)
         *file = n;
     return r;

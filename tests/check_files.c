@@ -561,6 +561,11 @@ START_TEST(test_bad_input)
                                  "already, as file 1"));
     ck_assert_int_eq(bp_attach(pool, c, &n), -BP_EPAGESIZE);
     ck_assert_ptr_nonnull(strstr(bp_errdetail(), "files_c.data"));
+    /* the fix for an attach: the pool's options, not an open's */
+    ck_assert_msg(strstr(bp_errdetail(), "attached file takes the pool's "
+                         "page size") &&
+                  strstr(bp_errdetail(), "pool of its own"), "detail: %s",
+                  bp_errdetail());
     bp_page pg;
     ck_assert_int_eq(bp_pin(pool, BP_PAGE_ID(1, B_PAGES), BP_READ, &pg),
                      -BP_ERANGE);
