@@ -629,8 +629,9 @@ BP_API int bp_files(bp_pool *pool, bp_file_fn fn, void *arg);
  *   -BP_EPOOLSIZE  below BP_MIN_FRAMES frames or above the reserve;
  *   -EBUSY         no frame that would go emptied for 10 s: a page in one
  *                  stayed pinned (a read stream's pages ahead count: close
- *                  an idle stream first); the pool keeps its size (and
- *                  every page);
+ *                  an idle stream first); the pool keeps its size, and no
+ *                  page is lost (pages of the frames that would go may
+ *                  have been written back and evicted meanwhile);
  *   a write error  writing back a dirty page kept failing while no frame
  *                  emptied for 10 s (the page stays dirty; the pool keeps
  *                  its size);
@@ -735,7 +736,8 @@ BP_API int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out);
  * here: the page is simply not cached, and the pin that needs it reads it
  * and gets the error.  A range that runs past the end of the file is cut
  * at the end: the pages past it are ignored.
- * Returns the number of pages queued (count, clipped to the file).
+ * Returns the number of pages queued (count, clipped to the file and to
+ * INT32_MAX).
  * Errors: -EINVAL (NULL pool, unknown flags), -BP_ERANGE (first at or
  *   beyond the end of its file, count > 0), -BP_ENOFILE (first's file
  *   number names no attached file, count > 0), -EAGAIN (the prefetch
@@ -963,8 +965,9 @@ BP_API int bp_stream_open_range(bp_pool *pool, uint64_t first, uint64_t count,
  * it with bp_unpin), 0 at the end of the stream, or a negative error for
  * page out->pgno (nothing pinned; the stream goes on with the next page).
  * Errors: -EINVAL (NULL), and for a page those of bp_pin: -BP_ERANGE,
- *   -EIO, -BP_ESHORTIO, -BP_ESHRUNK, -BP_ECHECKSUM, -BP_ENOFRAME,
- *   -EDEADLK, -BP_ETOOMANYPINS; or the callback's error (then 0 after). */
+ *   -BP_ENOFILE, -EIO, -BP_ESHORTIO, -BP_ESHRUNK, -BP_ECHECKSUM,
+ *   -BP_ENOFRAME, -EDEADLK, -BP_ETOOMANYPINS; or the callback's error
+ *   (then 0 after). */
 BP_API int bp_stream_next(bp_stream *s, bp_page *out);
 
 struct bp_stream_info {
