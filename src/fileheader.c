@@ -84,8 +84,17 @@ enum slot_state { SLOT_EMPTY, SLOT_DAMAGED, SLOT_VALID };
 static enum slot_state decode(const uint8_t *slot, struct bp__header *h,
                               uint32_t *flags)
 {
-    if (memcmp(slot, MAGIC, sizeof(MAGIC)) != 0)
-        return SLOT_EMPTY;
+    if (memcmp(slot, MAGIC, sizeof(MAGIC)) != 0) {
+        /* A record whose magic alone was damaged is a damaged header, not
+         * none: with its magic put back, its checksum matches.  "No
+         * header" would send the caller to BP_NOHEADER, which reads the
+         * header page as page 0 and shifts every page by one. */
+        uint8_t fixed[RECORD_BYTES];
+        memcpy(fixed, slot, RECORD_BYTES);
+        memcpy(fixed, MAGIC, sizeof(MAGIC));
+        return bp__get32(fixed + CRC_AT) == bp__crc32c(0, fixed, CRC_AT)
+                   ? SLOT_DAMAGED : SLOT_EMPTY;
+    }
     if (bp__get32(slot + 12) != RECORD_BYTES ||
         bp__get32(slot + CRC_AT) != bp__crc32c(0, slot, CRC_AT))
         return SLOT_DAMAGED;

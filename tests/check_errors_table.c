@@ -371,6 +371,26 @@ START_TEST(test_header_refused)
     ck_assert_ptr_null(pool);
     same_bytes(torn, was, len);
 
+    /* A bit flipped in the magic of both copies: a damaged header, not
+     * none - "none" advised BP_NOHEADER, which shifts every page by one. */
+    char *magic = tu_path("hdr-magic.bp");
+    tu_make_file(magic, PS, 3, 1);
+    patch(magic, 0, "c", 1);
+    patch(magic, HDR_SLOT2, "c", 1);
+    was = file_bytes(magic, &len);
+    TU_EXPECT_ERR(tu_try_open(magic, 0, 0, 8, &pool), -BP_EFORMAT, "damaged",
+                  "backup");
+    ck_assert_msg(!strstr(bp_errdetail(), "BP_NOHEADER"), "detail: %s",
+                  bp_errdetail());
+    ck_assert_ptr_null(pool);
+    same_bytes(magic, was, len);
+    /* In one copy only: the other opens it. */
+    patch(magic, 0, "b", 1);
+    ck_assert_msg(tu_try_open(magic, BP_RDONLY, 0, 8, &pool) == 0, "%s",
+                  bp_errdetail());
+    ck_assert_uint_eq(bp_page_count(pool), 3);
+    ck_assert_int_eq(bp_close(pool), 0);
+
     /* A header of a later format, in both copies. */
     static uint8_t page[PS];
     char *newer = tu_path("hdr-v2.bp");
