@@ -133,6 +133,27 @@ static int open_error(const char *path, int err, uint32_t flags)
         return bp__fail(err, "cannot open %s: no such file; check the path, "
                         "or pass the BP_CREATE flag to create it",
                         path);
+    /* With BP_CREATE: O_CREAT|O_EXCL met a name (EEXIST) that the open
+     * without O_CREAT then did not find - a symbolic link to nothing - or
+     * the directory is missing. */
+    if (err == -ENOENT && lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+        return bp__fail(err, "cannot open %s: it is a symbolic link to a "
+                        "file that does not exist, and bpool does not "
+                        "create a file through a link; fix the link, or "
+                        "name the file itself", path);
+    if (err == -ENOENT)
+        return bp__fail(err, "cannot create %s: its directory does not "
+                        "exist; create the directory first", path);
+    if (err == -EROFS)
+        return bp__fail(err, "cannot open %s for writing: its file system "
+                        "is mounted read-only; open it with BP_RDONLY to "
+                        "read it, or remount the file system read-write",
+                        path);
+    if (err == -EPERM)
+        return bp__fail(err, "cannot open %s: the operation is not "
+                        "permitted - the file may be immutable or "
+                        "append-only (see lsattr(1) and chattr(1)), or a "
+                        "security policy refuses it", path);
     if (err == -EEXIST)
         return bp__fail(err, "cannot create %s: it already exists and "
                         "BP_EXCL was given; remove BP_EXCL to open it", path);
@@ -413,9 +434,10 @@ static int check_file(struct bp__datafile *df, struct bp_options *o)
                         (unsigned long long)df->data_start);
     if ((uint64_t)st.st_size < df->data_start)
         return bp__fail(-BP_ESHRUNK, "%s is %lld bytes, shorter than its "
-                        "header page and doublewrite area (%llu bytes): it "
-                        "was cut short while no pool had it open; restore it "
-                        "from a backup", df->path, (long long)st.st_size,
+                        "header page%s (%llu bytes): it was cut short while "
+                        "no pool had it open; restore it from a backup",
+                        df->path, (long long)st.st_size,
+                        df->dw_pages ? " and doublewrite area" : "",
                         (unsigned long long)df->data_start);
     if (bytes % o->page_size)
         return bp__fail(-BP_EFILESIZE, "%s is %lld bytes, not %sa multiple of "

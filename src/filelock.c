@@ -193,9 +193,10 @@ static int locked_error(const struct bp__datafile *df, bool shared)
                         "too (BP_RDONLY)", df->path, who);
     return bp__fail(-BP_ELOCKED, "cannot open %s: the data file is in use by "
                     "another pool (%s); close that pool, or wait for its "
-                    "process to end - one writer per file; to only read it, "
-                    "open it read-only (BP_RDONLY) once no writer has it",
-                    df->path, who);
+                    "process to end (a child made by fork(2) holds its "
+                    "parent's lock until it exits or execs) - one writer "
+                    "per file; to only read it, open it read-only "
+                    "(BP_RDONLY) once no writer has it", df->path, who);
 }
 
 int bp__file_lock(struct bp__datafile *df, bool shared)

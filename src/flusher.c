@@ -263,8 +263,10 @@ int bp__flushers_start(bp_pool *pool, const struct bp_options *o)
         if (e) {
             bp__flushers_stop(pool);
             return bp__fail(-e, "bp_open: cannot start flusher thread %u of "
-                            "%u: %s; lower the `flushers` option or raise the "
-                            "thread limit", i + 1, o->flushers, strerror(e));
+                            "%u: %s; lower the `flushers` option, or raise the "
+                            "thread limit (ulimit -u) or the address space "
+                            "limit (ulimit -v: each thread maps a stack)",
+                            i + 1, o->flushers, strerror(e));
         }
         fs->nthreads++;
     }

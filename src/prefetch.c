@@ -227,7 +227,9 @@ int bp__prefetcher_start(bp_pool *pool)
     if (e) {
         bp__prefetcher_stop(pool);
         return bp__fail(-e, "bp_open: cannot start the reader thread: %s; "
-                        "raise the thread limit", strerror(e));
+                        "raise the thread limit (ulimit -u), or the address "
+                        "space limit (ulimit -v: each thread maps a stack), "
+                        "or open with BP_NOREADAHEAD", strerror(e));
     }
     pf->started = true;
     return 0;

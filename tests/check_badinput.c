@@ -362,6 +362,25 @@ START_TEST(test_not_regular_file)
 }
 END_TEST
 
+/* BP_CREATE where nothing can be made: in a directory that does not
+ * exist, and through a symbolic link to nothing (which bpool does not
+ * follow to create) - each detail names its own cause, and nothing is
+ * made. */
+START_TEST(test_create_where_it_cannot)
+{
+    bp_pool *pool = NULL;
+    char *nodir = tu_path("no-such-dir/x.bp");
+    TU_EXPECT_ERR(tu_try_open(nodir, BP_CREATE, PS, 8, &pool), -ENOENT,
+                  "directory does not exist");
+    char *link = tu_path("dangling.bp");
+    ck_assert_int_eq(symlink("nowhere.bp", link), 0);
+    TU_EXPECT_ERR(tu_try_open(link, BP_CREATE, PS, 8, &pool), -ENOENT,
+                  "symbolic link", "fix the link");
+    ck_assert_ptr_null(pool);
+    tu_assert_no_file(tu_path("nowhere.bp"));
+}
+END_TEST
+
 /* ---- NULL arguments --------------------------------------------------- */
 
 /* NULL for any pointer argument of any function gives -EINVAL with a
@@ -876,6 +895,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_failed_create_leaves_no_file);
     tcase_add_test(tc, test_directory_path);
     tcase_add_test(tc, test_not_regular_file);
+    tcase_add_test(tc, test_create_where_it_cannot);
     tcase_add_test(tc, test_block_device_refused);
     tcase_add_test(tc, test_file_past_page_numbers);
     tcase_add_test(tc, test_pool_create_bad_input);
