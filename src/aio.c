@@ -178,7 +178,10 @@ int bp__aio_init_engine(struct bp__aio *aio, const struct bp__io_engine *eng,
         int r = eng_setup(aio->eng, depth, &aio->ctx);
         if (r == 0)
             break;
-        if (r != -EAGAIN || depth == 1)
+        /* EAGAIN: aio-max-nr used up; ENOMEM: a ring's memory, which
+         * kernels may charge to the locked-memory limit.  A smaller
+         * context may still fit either. */
+        if ((r != -EAGAIN && r != -ENOMEM) || depth == 1)
             return r;
         depth /= 2;
     }

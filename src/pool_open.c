@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -100,11 +101,23 @@ static int setup_aio(bp_pool *pool, uint32_t engine, unsigned depth,
 #endif
         if (r < 0 && engine == BP_IO_URING) {
 #ifdef HAVE_LIBURING
-            if (r == -ENOMEM)
-                return bp__fail(-ENOMEM, "io_uring could not be set up: out "
-                                "of memory (before Linux 5.12 also: the "
-                                "locked-memory limit is used up; raise "
-                                "ulimit -l)");
+            if (r == -ENOMEM) {
+                struct rlimit rl;
+                char lim[48] = "unknown";
+                if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 &&
+                    rl.rlim_cur == RLIM_INFINITY)
+                    (void)snprintf(lim, sizeof lim, "unlimited");
+                else if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0)
+                    (void)snprintf(lim, sizeof lim, "%llu KiB",
+                                   (unsigned long long)rl.rlim_cur / 1024);
+                return bp__fail(-ENOMEM, "io_uring could not be set up even "
+                                "with a queue depth of 1: out of memory, or "
+                                "the locked-memory limit is used up (ulimit "
+                                "-l, now %s: kernels charge rings to it for "
+                                "a process without CAP_IPC_LOCK); raise it, "
+                                "or use io_engine BP_IO_AUTO or BP_IO_LIBAIO",
+                                lim);
+            }
             return bp__fail(-BP_EAIO, "io_uring could not be set up (%s)%s; "
                             "use io_engine BP_IO_LIBAIO, or BP_IO_AUTO to fall "
                             "back to it", strerror(-r),

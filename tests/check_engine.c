@@ -367,6 +367,36 @@ START_TEST(test_uring_refused)
 }
 END_TEST
 
+/* A ring the kernel refuses for want of memory (ENOMEM: kernels may
+ * charge rings to the locked-memory limit) is asked for again at half the
+ * depth, as libaio's io_setup is on EAGAIN; refused at every depth, the
+ * detail names ulimit -l and the other engines. */
+START_TEST(test_uring_setup_enomem)
+{
+    char *path = tu_path("engine_enomem.data");
+    tu_make_file(path, PS, 8, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.io_engine = BP_IO_URING;
+    o.pool_frames = 8;
+    o.queue_depth = 64;
+    inject_fault(TAP_SETUP, "io_uring", -ENOMEM, 2);
+    bp_pool *pool = NULL;
+    ck_assert_msg(bp_open(path, &o, &pool) == 0, "%s", bp_errdetail());
+    struct bp_info in;
+    ck_assert_int_eq(bp_info(pool, &in), 0);
+    ck_assert_uint_eq(in.queue_depth, 16);
+    tu_expect_page(pool, 3, BP_READ, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+    inject_fault(TAP_SETUP, "io_uring", -ENOMEM, -1);
+    pool = NULL;
+    TU_EXPECT_ERR(bp_open(path, &o, &pool), -ENOMEM, "io_uring",
+                  "ulimit -l", "BP_IO_AUTO");
+    ck_assert_ptr_null(pool);
+    inject_none();
+}
+END_TEST
+
 /* Every queue depth bp_open takes works on io_uring, past the kernel's
  * largest submission queue (32768 entries) too: the ring is clamped, not
  * refused, and BP_IO_AUTO does not fall back for it. */
@@ -1706,6 +1736,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_auto_and_bad_engine);
     tcase_add_test(tc, test_engine_from_environment);
     tcase_add_test(tc, test_uring_refused);
+    tcase_add_test(tc, test_uring_setup_enomem);
     tcase_add_test(tc, test_uring_submit_faults);
     tcase_add_test(tc, test_uring_eagain_completions);
     tcase_add_test(tc, test_uring_deep_queue);
