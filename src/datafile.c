@@ -614,6 +614,31 @@ bool bp__fallocate_unsupported(int e)
     return e == EOPNOTSUPP || e == ENOTSUP || e == ENOSYS;
 }
 
+/* Page n's blocks, on a file system that cannot reserve them (fallocate
+ * unsupported: ext4 without extents, for one): its zeros written, as
+ * posix_fallocate does there, so that its write-back never meets a full
+ * disk.  The write sets the file's size too.  0 or an errno. */
+static int write_zero_page(struct bp__datafile *df, uint64_t n)
+{
+    uint8_t *zero = bp__file_buffer(df, df->page_size);
+    if (!zero)
+        return ENOMEM;
+    memset(zero, 0, df->page_size);
+    int e = 0;
+    for (size_t done = 0; !e && done < df->page_size;) {
+        ssize_t put = bp__pwrite(df->fd, zero + done, df->page_size - done,
+                                 (off_t)(bp__page_offset(df, n) + done));
+        if (put > 0)
+            done += (size_t)put;
+        else
+            e = put < 0 ? errno : ENOSPC;
+    }
+    free(zero);
+    if (e)   /* a part may have gone in: the size stays whole pages */
+        (void)bp__ftruncate(df->fd, (off_t)bp__page_offset(df, n));
+    return e;
+}
+
 /* Make room for one more page: reserve blocks ahead if needed, then set
  * the size.  Caller holds grow_mu and publishes page_count afterwards. */
 int bp__file_grow_one(struct bp__datafile *df)
@@ -649,6 +674,8 @@ int bp__file_grow_one(struct bp__datafile *df)
                               (off_t)bp__page_offset(df, n), df->page_size) < 0
                 ? errno : 0;
         }
+        if (e && bp__fallocate_unsupported(e))
+            e = write_zero_page(df, n);
         if (e == ENOSPC)
             return bp__fail(-ENOSPC, "cannot grow %s to %llu pages: the file "
                             "system is full; free space or move the file",

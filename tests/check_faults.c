@@ -1334,7 +1334,7 @@ START_TEST(test_grow_faults)
 {
     reset_faults();
     char *path = tu_path("grow.bp");
-    uint32_t model[8];
+    uint32_t model[16];
     struct bp_options o;
     bp_options_init(&o);
     o.grow_bytes = PS;   /* every new page needs a new reservation */
@@ -1374,15 +1374,38 @@ START_TEST(test_grow_faults)
         ck_assert_uint_eq(settled_pins(pool), 0);
         sys_fail(cases[c].op, 0, 0);
     }
-    /* No fallocate on this file system: growth goes on without it. */
+    /* A page that uses the block the failed ftruncate's reservation left,
+     * so that the next one needs a reservation of its own. */
+    ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
+    tu_stamp(pg.data, PS, n, 30);
+    model[n] = 30;
+    ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    count++;
+    /* No fallocate on this file system: the page's zeros are written to
+     * give it its blocks (its write-back must not meet a full disk)... */
     sys_fail(BP__FAULT_FALLOCATE, -1, -EOPNOTSUPP);
+    struct stat before, after;
+    ck_assert_int_eq(stat(path, &before), 0);
     ck_assert_msg(bp_alloc_page(pool, &n, &pg) == 0, "%s", bp_errdetail());
+    ck_assert_int_eq(stat(path, &after), 0);
+    ck_assert_int_ge((after.st_blocks - before.st_blocks) * 512, PS);
     ck_assert_uint_eq(n, count);
     tu_stamp(pg.data, PS, n, 31);
     model[n] = 31;
     ck_assert_int_eq(bp_mark_dirty(&pg), 0);
     ck_assert_int_eq(bp_unpin(&pg), 0);
     count++;
+    /* ... and when they cannot be, the page is not allocated. */
+    sys_fail(BP__FAULT_PWRITE, -1, -ENOSPC);
+    n = 99;
+    ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), -ENOSPC);
+    ck_assert_msg(strstr(bp_errdetail(), "file system is full"), "detail: %s",
+                  bp_errdetail());
+    ck_assert_uint_eq(n, 99);
+    ck_assert_uint_eq(bp_page_count(pool), count);
+    ck_assert_int_eq(tu_file_size(path), tu_page_offset(PS, count));
+    sys_fail(BP__FAULT_PWRITE, 0, 0);
     sys_fail(BP__FAULT_FALLOCATE, 0, 0);
     ck_assert_int_eq(bp_close(pool), 0);
     expect_file(path, model, count);
