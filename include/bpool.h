@@ -519,7 +519,10 @@ BP_API int bp_pool_create(const struct bp_options *opts, bp_pool **out);
 /*
  * Open the data file at path into the pool, with the pool's options
  * (flags such as BP_CREATE, BP_CHECKSUMS, BP_DOUBLEWRITE, BP_RDONLY; the
- * growth step), under the lowest free file number, stored in *file.  The
+ * growth step), under the lowest free file number, stored in *file.
+ * BP_CREATE|BP_EXCL holds for every file too: in such a pool each file
+ * attached must be new (make the pool with bp_pool_create, or open its
+ * first file without BP_EXCL, to attach existing ones).  The
  * file is checked and locked as bp_open checks and locks its file.
  * Errors: those of bp_open for the file (-BP_EPAGESIZE when its header
  *   records another page size than the pool's; -BP_EFILESIZE also when
