@@ -655,6 +655,14 @@ has "frames after prefetch: prefetched state" pf.out '^ +[0-9]+ +0 +0  no +prefe
 pp=$(field pf.out prefetch_pages)
 if [ -n "$pp" ] && [ "$pp" -ge 4 ]; then pass "stats: prefetch_pages $pp >= 4"
 else fail "stats: prefetch_pages '$pp', expected >= 4"; fi
+# A range that ends at the largest number is clipped to the end of the
+# file before its pages are counted (last - first + 1 once wrapped to 0:
+# nothing done, "(0 pages)").
+run pfmax 0 -- "${P[@]}" -c "prefetch 0-18446744073709551615 wait; stream 0-18446744073709551615; prefetch 2+18446744073709551614" </dev/null
+has "prefetch 0-2^64-1: the file's pages, clipped" pfmax.out '^prefetch: queued pages 0-5 \(6 pages\), clipped to the end of the file$'
+has "prefetch 0-2^64-1 wait: they arrive" pfmax.out '^prefetch: [1-6] of 6 pages resident'
+has "stream 0-2^64-1: the file's pages, clipped" pfmax.out '^stream 0-5 \(read, depth [0-9]+\): 6 pages, 0 errors, .*; clipped to the end of the file$'
+has "prefetch FIRST+COUNT to 2^64-1: clipped" pfmax.out '^prefetch: queued pages 2-5 \(4 pages\), clipped to the end of the file$'
 run pfbad 1 -- -k "${P[@]}" -c "prefetch 99; prefetch 1 bogus; prefetch 5-2" </dev/null
 n=$(grep -c '^error: ' pfbad.err)
 eq "prefetch with bad arguments: 3 errors" "$n" 3

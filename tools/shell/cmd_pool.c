@@ -510,11 +510,11 @@ int cmd_prefetch(struct shell *sh, const struct command *cmd, int argc,
     if (parse_range(sh, &argv[0], "pages", usage_of(cmd), &first, &last) < 0 ||
         check_page(sh, first) < 0)
         return -1;
-    uint64_t want = last - first + 1;
-    int rc = bp_prefetch(sh->pool, first, want, flags);
+    uint64_t end = range_end(sh, first, last);
+    int rc = bp_prefetch(sh->pool, first, end - first + 1, flags);
     if (rc < 0)
         return fail_lib(sh, rc, "cannot prefetch pages %s-%s",
-                        PN(first), PN(last));
+                        PN(first), PN(end));
     uint64_t n = (uint64_t)rc;
     if (n == 1)
         printf("prefetch: queued page %s", PN(first));
@@ -522,7 +522,7 @@ int cmd_prefetch(struct shell *sh, const struct command *cmd, int argc,
         printf("prefetch: queued pages %s-%s (%llu pages)", PN(first),
                PN(first + n - 1), (unsigned long long)n);
     printf("%s%s\n", flags & BP_SCAN ? ", as a scan" : "",
-           n < want ? ", clipped to the end of the file" : "");
+           end < last ? ", clipped to the end of the file" : "");
     if (!wait || n == 0)
         return 0;
     fflush(stdout);
@@ -815,8 +815,7 @@ int cmd_evict(struct shell *sh, const struct command *cmd, int argc,
                         plural(evicted, "page", "pages"));
     printf("evicted %llu %s", (unsigned long long)evicted,
            plural(evicted, "page", "pages"));
-    if (!all && BP_PAGE_NO(last) >= bp_file_page_count(sh->pool,
-                                                       BP_PAGE_FILE(first)))
+    if (!all && range_end(sh, first, last) < last)
         printf(" (the range clipped to the end of the file)");
     if (kept > 0)
         printf("; kept %llu pinned, dirty or under I/O (unpin all, flush "

@@ -86,10 +86,8 @@ static int run_stream_pages(struct shell *sh, const struct stream_args *a,
                             struct stream_result *res)
 {
     struct bp_stream_options so = { .mode = a->mode, .max_depth = a->depth };
-    uint64_t count = a->last - a->first + 1, pages = bp_page_count(sh->pool);
-    if (count > pages - a->first)
-        count = pages - a->first;
-    res->last = a->first + count - 1;
+    res->last = range_end(sh, a->first, a->last);
+    uint64_t count = res->last - a->first + 1;
     bp_stream *s;
     uint64_t t0 = now_ns();
     int rc = bp_stream_open_range(sh->pool, a->first, count, &so, &s);

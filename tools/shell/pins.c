@@ -138,6 +138,16 @@ int check_page(struct shell *sh, uint64_t pgno)
                      "page %s is out of range", page_name(pgno, name));
 }
 
+uint64_t range_end(struct shell *sh, uint64_t first, uint64_t last)
+{
+    /* A range's end may be any number ("prefetch 0-18446744073709551615"
+     * on a file of 8 pages): clip it before counting its pages, which
+     * would overflow. */
+    uint32_t file = BP_PAGE_FILE(first);
+    uint64_t end = BP_PAGE_ID(file, bp_file_page_count(sh->pool, file) - 1);
+    return last < end ? last : end;
+}
+
 /* Parse a page number and check it exists. */
 int get_page(struct shell *sh, const struct word *w, const char *hint,
              uint64_t *pgno)

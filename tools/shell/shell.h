@@ -212,6 +212,9 @@ int timed_pin(struct shell *sh, uint64_t pgno, uint32_t mode, bp_page *out);
 int acquire(struct shell *sh, uint64_t pgno, uint32_t mode, struct access *a);
 int release(struct shell *sh, struct access *a);
 int check_page(struct shell *sh, uint64_t pgno);
+/* The end of the range first..last within first's file: last, or the
+ * file's last page if the range runs past it (first must exist). */
+uint64_t range_end(struct shell *sh, uint64_t first, uint64_t last);
 int get_page(struct shell *sh, const struct word *w, const char *hint,
              uint64_t *pgno);
 void lat_reset(struct latency *l);
