@@ -904,6 +904,28 @@ status=${PIPESTATUS[0]}
 if [ "$status" -lt 128 ]; then pass "closed output pipe: no crash (status $status)"
 else fail "closed output pipe: status $status"; fi
 eq "closed output pipe: the page was written back" "$(od -A n -c -j $((36 * 4096)) -N 4 ld.data | tr -d ' ')" pipe
+# The output is checked after every command, not once per line (nor, for
+# -c, never): the command after the one whose output was lost does not
+# run, the shell says why and exits 1.  (200 stats outrun the pipe's
+# buffer and head's read.)
+cmds="write 34 0 seen"
+for _ in $(seq 200); do cmds="$cmds; stats"; done
+cmds="$cmds; write 33 0 late"
+printf '%s\n' "$cmds" >gone.in
+for how in -c stdin -f; do
+    case $how in
+        -c) "$shell" "${L[@]}" -c "$cmds" 2>gone.err </dev/null | head -1 >/dev/null
+            st=${PIPESTATUS[0]} ;;
+        stdin) "$shell" "${L[@]}" 2>gone.err <gone.in | head -1 >/dev/null
+            st=${PIPESTATUS[0]} ;;
+        -f) "$shell" "${L[@]}" -f gone.in 2>gone.err </dev/null | head -1 >/dev/null
+            st=${PIPESTATUS[0]} ;;
+    esac
+    eq "output closed ($how): exit status 1" "$st" 1
+    has "output closed ($how): says so" gone.err '^bpool-shell: cannot write the output \(Broken pipe\); closing the pool and stopping$'
+    eq "output closed ($how): the command before ran" "$(od -A n -c -j $((35 * 4096)) -N 4 ld.data | tr -d ' ')" seen
+    eq "output closed ($how): the later command did not" "$(od -A n -t x1 -j $((34 * 4096)) -N 4 ld.data | tr -d ' ')" 00000000
+done
 
 # ---------------------------------------------------------------------------
 # 12. Fuzz: random and mutated command lines must not crash the shell nor

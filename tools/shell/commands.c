@@ -12,6 +12,7 @@
 #include "config.h"
 #endif
 
+#include <errno.h>
 #include <string.h>
 
 #include "shell.h"
@@ -386,6 +387,24 @@ static int run_command(struct shell *sh, int argc, struct word *argv)
     return cmd->fn(sh, cmd, nargs, argv + 1);
 }
 
+/* Has the output gone away (a closed pipe, a full disk)?  Then say so
+ * once, count it as an error and end the session (main() closes the
+ * pool): a command run after it would change the file with nobody told. */
+bool output_broken(struct shell *sh)
+{
+    if (sh->output_gone)
+        return true;
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return false;
+    fprintf(stderr, PROG ": cannot write the output (%s); closing the pool "
+            "and stopping\n", strerror(errno ? errno : EIO));
+    sh->output_gone = true;
+    sh->quit = true;
+    sh->errors++;
+    return true;
+}
+
 /* Run every command of a line.  Returns -1 when the shell must stop (an
  * error or Ctrl-C in a script without -k), 1 after quit, else 0. */
 int run_line(struct shell *sh, const char *line, size_t len)
@@ -409,7 +428,7 @@ int run_line(struct shell *sh, const char *line, size_t len)
         }
         int end = c + 1 < p.ncmds ? p.starts[c + 1] : p.nwords;
         int rc = run_command(sh, end - p.starts[c], p.words + p.starts[c]);
-        fflush(stdout);
+        output_broken(sh);      /* after every command, not every line */
         if (rc < 0) {
             sh->errors++;
             /* Ctrl-C ends a script even with -k; at a terminal the rest

@@ -25,17 +25,6 @@
 
 #include "shell.h"
 
-/* The output went away (a closed pipe): say so once and stop. */
-static bool output_broken(struct shell *sh)
-{
-    if (!ferror(stdout))
-        return false;
-    fprintf(stderr, PROG ": cannot write the output (%s); closing the pool "
-            "and stopping\n", strerror(errno ? errno : EIO));
-    sh->errors++;
-    return true;
-}
-
 /* ------------------------------------------------------------------------
  * Streams
  * ---------------------------------------------------------------------- */
@@ -126,8 +115,6 @@ int run_stream(struct shell *sh, FILE *f, const char *name)
                 ret = 0;
         }
         sh->where = "";
-        if (output_broken(sh))
-            ret = -1;
     }
     free(lb.s);
     return ret;
@@ -323,7 +310,6 @@ int run_terminal(struct shell *sh)
             add_history(line);
         terminal_line(sh, line, strlen(line));
         free(line);
-        fflush(stdout);
         if (output_broken(sh))
             break;
     }
@@ -363,7 +349,6 @@ int run_terminal(struct shell *sh)
             terminal_line(sh, lb.s ? lb.s : "", lb.len);
         else
             terminal_line(sh, "", (size_t)MAX_LINE + 1);
-        fflush(stdout);
         if (output_broken(sh))
             break;
     }

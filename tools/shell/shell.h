@@ -97,7 +97,9 @@ struct shell {
     struct open_opts defaults;   /* from the command line */
     bool interactive;            /* reading a terminal: prompt, no stop */
     bool keep_going;             /* -k */
-    bool quit;                   /* "quit" seen, or SIGTERM/SIGHUP */
+    bool quit;                   /* "quit" seen, the output went away
+                                    (output_broken), or SIGTERM/SIGHUP */
+    bool output_gone;            /* stdout failed; said once */
     int errors;                  /* commands that failed */
     const char *where;           /* "FILE:LINE: " prefix for -f, or "" */
     struct latency lat;          /* the shell's pins since open / reset */
@@ -196,6 +198,7 @@ const struct command *find_command(const struct word *w);
 const char *usage_of(const struct command *cmd);
 void list_commands(FILE *f);
 int run_line(struct shell *sh, const char *line, size_t len);
+bool output_broken(struct shell *sh);
 
 /* pins.c */
 struct access {                  /* a page for the length of one command */
