@@ -370,7 +370,7 @@ run rs_big 1 -- "${S[@]}" -c "open rs.data create frames=8 poolmax=256K; resize 
 has "resize beyond the reserve: error naming the range" rs_big.err 'this pool takes 4 to 64 frames'
 has "resize beyond the reserve: hint" rs_big.err 'poolmax=SIZE'
 run rs_open 1 -- "${S[@]}" -c "open rs.data create frames=8 poolmax=16K" </dev/null
-has "poolmax below the pool: error" rs_open.err 'pool_bytes_max 16384 is below'
+has "poolmax below the pool: error" rs_open.err 'poolmax=16384 bytes is below the pool'
 
 # ---------------------------------------------------------------------------
 # 4. Options.
@@ -514,6 +514,20 @@ run open_keeps 1 -- -k "${S[@]}" </dev/null -c "pin 1; open o2.data frames=2; op
 has "open frames=2 with a pool open: error" open_keeps.err 'cannot open o2.data: invalid pool size'
 has "open pool=1K: too small" open_keeps.err 'pool=1024 bytes is too small'
 has "and the pool stays open, its page pinned" open_keeps.out '^1 '
+# So do the other options bp_open would refuse: a queue deeper than its
+# 65536 (the shell took up to 2^32 - 1, closed the pool, then failed), a
+# poolmax below the pool, flags that contradict each other.
+run open_keeps2 1 -- -k "${S[@]}" </dev/null -c "pin 1; open o2.data queue=100000; open o2.data frames=8 poolmax=16K; open o2.data pool=1M poolmax=512K; open o2.data noheader doublewrite; pinned"
+has "open queue=100000: too deep" open_keeps2.err 'queue depth "100000" is too large \(at most 65536\)'
+has "open poolmax= below frames=" open_keeps2.err 'poolmax=16384 bytes is below the pool'
+has "open poolmax= below pool=" open_keeps2.err 'poolmax=524288 bytes is below the pool'
+has "open noheader doublewrite: refused" open_keeps2.err 'doublewrite with noheader'
+lacks "none of them closed the pool" open_keeps2.out '^closed '
+has "and the pool stays open, its page pinned" open_keeps2.out '^1 '
+run open_ro 1 -- -k --read-only "${S[@]}" </dev/null -c "open o2.data create; open new.data excl; info"
+has "open create in a read-only session: refused" open_ro.err 'open: create: a read-only pool cannot create its file'
+has "open excl in a read-only session: refused" open_ro.err 'open: excl: a read-only pool cannot create its file'
+has "and the pool stays open" open_ro.out '^file test.data$'
 run open_size 1 -- "${S[@]}" -c "open test.data pagesize=64k" </dev/null
 has "open with the wrong page size: error" open_size.err 'cannot open test.data'
 

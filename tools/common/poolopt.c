@@ -60,7 +60,8 @@ bool poolopt_take(struct poolopt *o, int c, const char *arg)
         o->flushers = 0;
         return true;
     case POOLOPT_QUEUE_DEPTH:
-        o->queue_depth = (uint32_t)opt_u64("--queue-depth", arg, 1, 65536);
+        o->queue_depth = (uint32_t)opt_u64("--queue-depth", arg, 1,
+                                            POOLOPT_QUEUE_DEPTH_MAX);
         return true;
     case POOLOPT_CHECKPOINT_RATE:
         o->checkpoint_rate = (uint32_t)opt_u64("--checkpoint-rate", arg, 0, UINT32_MAX);

@@ -67,6 +67,9 @@ enum {
 
 #define POOLOPT_SHORT "p:P:"
 
+/* The deepest AIO queue bp_open takes (bp_options.queue_depth). */
+#define POOLOPT_QUEUE_DEPTH_MAX 65536u
+
 /* --pool-size is the deprecated spelling of --pool (bpool-shell's);
  * --engine is short for --io-engine. */
 #define POOLOPT_LONGOPTS                                                  \

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "shell.h"
+#include "../common/poolopt.h"
 
 /* ------------------------------------------------------------------------
  * open, close
@@ -154,7 +155,8 @@ static int open_option(struct shell *sh, const struct command *cmd,
             return -1;
         o->page_size = (uint32_t)x;
     } else if (word_prefix(w, "queue=", &v)) {
-        if (parse_num(sh, &v, UINT32_MAX, "queue depth", u, &x) < 0)
+        if (parse_num(sh, &v, POOLOPT_QUEUE_DEPTH_MAX, "queue depth", u,
+                      &x) < 0)
             return -1;
         if (x == 0)
             return fail(sh, u, "open: queue=0: a queue depth is at least 1");
@@ -176,15 +178,33 @@ static int open_option(struct shell *sh, const struct command *cmd,
     return 0;
 }
 
-/* The sizes bp_open would refuse (bp_open(3): page size, frames), checked
- * before the open pool is closed, and reported as bp_open's refusal would
- * be.  Without a page size the file's may be adopted: a pool size is
- * refused only if no page size would do. */
+/* Does poolmax= leave room for the pool's own frames with some page size
+ * from small to large (bp_open refuses a pool_bytes_max below the pool)? */
+static bool poolmax_fits(const struct open_opts *o, uint32_t small,
+                         uint32_t large)
+{
+    for (uint64_t ps = small; ps <= large; ps *= 2) {
+        uint64_t frames = o->frames ? o->frames
+                          : (o->pool_bytes ? o->pool_bytes
+                                           : BP_DEFAULT_POOL_BYTES) / ps;
+        if (o->pool_bytes_max / ps >= frames)
+            return true;
+    }
+    return false;
+}
+
+/* The sizes bp_open would refuse (bp_open(3): page size, frames, the
+ * resize reserve), checked before the open pool is closed, and reported
+ * as bp_open's refusal would be.  Without a page size the file's may be
+ * adopted: a size is refused only if no page size would do. */
 static int check_sizes(struct shell *sh, const char *path,
                        const struct open_opts *o)
 {
     const uint64_t most = INT32_MAX;   /* frames a pool may have */
     uint32_t ps = o->page_size;
+    const char *hint = hint_for(-BP_EPOOLSIZE);
+    const char *poolmax_hint = "hint: give poolmax=SIZE from the pool's "
+                               "size up, or leave it out";
     char why[200];
     if (ps && (ps < BP_MIN_PAGE_SIZE || ps > BP_MAX_PAGE_SIZE || (ps & (ps - 1)))) {
         snprintf(why, sizeof why, "pagesize=%u: a page size is a power of "
@@ -206,10 +226,22 @@ static int check_sizes(struct shell *sh, const char *path,
         snprintf(why, sizeof why, "pool=%llu bytes is too large: a pool has "
                  "at most %llu frames", (unsigned long long)o->pool_bytes,
                  (unsigned long long)most);
-    else
+    else if (o->pool_bytes_max && o->pool_bytes_max / large > most) {
+        snprintf(why, sizeof why, "poolmax=%llu bytes is too large: a pool "
+                 "has at most %llu frames",
+                 (unsigned long long)o->pool_bytes_max,
+                 (unsigned long long)most);
+        hint = poolmax_hint;
+    } else if (o->pool_bytes_max && !poolmax_fits(o, small, large)) {
+        snprintf(why, sizeof why, "poolmax=%llu bytes is below the pool's "
+                 "size (poolmax is the most resize may grow the pool to)",
+                 (unsigned long long)o->pool_bytes_max);
+        hint = poolmax_hint;
+    } else {
         return 0;
-    return fail_code(sh, -BP_EPOOLSIZE, why, hint_for(-BP_EPOOLSIZE),
-                     "cannot open %s", path_str(path));
+    }
+    return fail_code(sh, -BP_EPOOLSIZE, why, hint, "cannot open %s",
+                     path_str(path));
 }
 
 int cmd_open(struct shell *sh, const struct command *cmd, int argc,
@@ -246,7 +278,16 @@ int cmd_open(struct shell *sh, const struct command *cmd, int argc,
         return fail(sh, usage_of(cmd), "open: bad file name \"%s\" (it must "
                     "not be empty nor hold a NUL byte)", echo(&argv[0]));
     /* The open pool is closed first (the new one may be the same file):
-     * what can be checked before is, so that a typo keeps it open. */
+     * what can be checked before is, so that a typo keeps it open.  The
+     * flags bp_open refuses together first, then the sizes. */
+    if ((o.flags & BP_RDONLY) && (o.flags & BP_CREATE))
+        return fail(sh, "hint: this session is read-only (--read-only): "
+                    "open a file that exists", "open: %s: a read-only pool "
+                    "cannot create its file", o.flags & BP_EXCL ? "excl"
+                                                                : "create");
+    if ((o.flags & BP_DOUBLEWRITE) && (o.flags & BP_NOHEADER))
+        return fail(sh, usage_of(cmd), "open: doublewrite with noheader: the "
+                    "doublewrite area is recorded in the file's header");
     if (check_sizes(sh, argv[0].s, &o) < 0)
         return -1;
     struct stat st;

@@ -38,7 +38,7 @@ const struct command shell_commands[] = {
      "  noflush       no flushers: dirty pages are written by evictions,\n"
      "                flush, sync, checkpoint and close only\n"
      "  noreadahead   no automatic read-ahead (prefetch still works)\n"
-     "  queue=N       AIO queue depth\n"
+     "  queue=N       AIO queue depth (1 to 65536)\n"
      "  rate=N        checkpoint rate limit, pages per second\n"
      "  noheader      FILE has no header page (bpool 0.2 or another program)\n"
      "  doublewrite   a new FILE gets a doublewrite area (torn-write repair)\n"
