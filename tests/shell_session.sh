@@ -328,7 +328,7 @@ same "-c and -f run in command-line order" mixed.out mixed.exp
 
 # Many files in one pool: attach, FILE:PAGE, alloc file=, files, detach.
 rm -f mf.data
-run mf 0 -- "${S[@]}" -c "attach mf.data; alloc 2 file=1; write 1:1 0 hello; read 1:1 0 5; files; pin 1:0; pinned; unpin 1:0; detach 1; files; read 1 0 5" </dev/null
+run mf 0 -- "${S[@]}" -c "attach mf.data create; alloc 2 file=1; write 1:1 0 hello; read 1:1 0 5; files; pin 1:0; pinned; unpin 1:0; detach 1; files; read 1 0 5" </dev/null
 has "attach: says the file number" mf.out '^attached mf.data as file 1 \(0 pages\)'
 has "alloc file=1: pages of file 1" mf.out '^allocated 2 pages: 1:0-1:1$'
 has "write FILE:PAGE" mf.out '^wrote 5 bytes to page 1:1 at offset 0$'
@@ -356,6 +356,21 @@ run mf_pinned 1 -- "${S[@]}" -c "attach mf.data; pin 1:0; detach 1" </dev/null
 has "detach of a file with a page pinned: error" mf_pinned.err 'this shell holds page 1:0 pinned'
 run mf_prefix 1 -- "${S[@]}" -c "read :3" </dev/null
 has "FILE:PAGE without FILE: error" mf_prefix.err "put a file number before ':'"
+# attach makes a missing file only when asked, as open does, whatever
+# flags the pool was opened with (the shell's first pool has BP_CREATE:
+# a typo made a new file).
+rm -f typo.data at1.data at2.data
+run at_typo 1 -- "${S[@]}" -c "attach typo.data" </dev/null
+has "attach of a missing file: error" at_typo.err '^error: cannot attach typo.data: No such file or directory$'
+has "attach of a missing file: the fix" at_typo.err 'hint: attach FILE create makes a new one'
+[ ! -e typo.data ] && pass "attach of a missing file: no file made" ||
+    fail "attach typo.data made the file"
+run at_create 0 -- "${S[@]}" -c "attach at1.data create; open test.data; attach at2.data create; alloc file=1" </dev/null
+has "attach create, pool with BP_CREATE: made" at_create.out '^attached at1.data as file 1 \(0 pages\)'
+has "attach create, pool without it: made" at_create.out '^attached at2.data as file 1 \(0 pages\)'
+eq "at2.data: a header page and the page allocated" "$(stat -c %s at2.data)" $((2 * 4096))
+run at_bad 1 -- -k "${S[@]}" -c "attach at1.data bogus; attach at1.data create create" </dev/null
+eq "attach with a bad option: 2 errors" "$(grep -c '^error: ' at_bad.err)" 2
 
 # Online resize: poolmax= reserves, resize grows and shrinks, info shows
 # both counts; a pinned page in a leaving frame, a size beyond the reserve.

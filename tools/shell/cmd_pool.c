@@ -11,10 +11,12 @@
 #endif
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "shell.h"
 #include "../common/poolopt.h"
@@ -71,6 +73,7 @@ int open_pool(struct shell *sh, const char *path, const struct open_opts *o)
     }
     sh->pool = pool;
     sh->path = copy;
+    sh->flags = bo.flags;
     lat_reset(&sh->lat);
     return 0;
 }
@@ -585,18 +588,62 @@ int cmd_prefetch(struct shell *sh, const struct command *cmd, int argc,
  * Files of the pool
  * ---------------------------------------------------------------------- */
 
+/* Make the missing file path for "attach FILE create".  bp_attach takes
+ * the pool's flags: with BP_CREATE (the shell's first pool, "open FILE
+ * create") it makes the file itself; without, it takes an empty file as
+ * new and writes its header, so the shell makes one.  *made: the shell
+ * did, and removes it if the attach fails. */
+static int attach_create(struct shell *sh, const char *path, bool *made)
+{
+    *made = false;
+    if (sh->flags & BP_RDONLY)
+        return fail(sh, "hint: this session is read-only (--read-only): "
+                    "attach a file that exists", "attach: create: a "
+                    "read-only pool cannot create its file");
+    if (sh->flags & BP_CREATE)
+        return 0;
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return fail_code(sh, -errno, NULL, hint_for(-errno),
+                         "cannot create %s", path_str(path));
+    close(fd);
+    *made = true;
+    return 0;
+}
+
 int cmd_attach(struct shell *sh, const struct command *cmd, int argc,
                struct word *argv)
 {
-    (void)cmd; (void)argc;
+    const char *path = argv[0].s;
+    bool create = argc == 2, made = false;
+    if (create && !word_is(&argv[1], "create"))
+        return fail(sh, usage_of(cmd), "attach: unknown option \"%s\" (use "
+                    "create)", echo(&argv[1]));
+    /* As open: a missing file is made only when asked, whatever flags the
+     * pool was opened with (a typo made a new file). */
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        int err = errno;
+        if (err != ENOENT || !create)
+            return fail_code(sh, -err, NULL, err == ENOENT ? "hint: "
+                             "attach FILE create makes a new one"
+                             : hint_for(-err), "cannot attach %s",
+                             path_str(path));
+        if (attach_create(sh, path, &made) < 0)
+            return -1;
+    }
     uint32_t file;
-    int rc = bp_attach(sh->pool, argv[0].s, &file);
-    if (rc < 0)
-        return fail_lib(sh, rc, "cannot attach %s", path_str(argv[0].s));
+    int rc = bp_attach(sh->pool, path, &file);
+    if (rc < 0) {
+        fail_lib(sh, rc, "cannot attach %s", path_str(path));
+        if (made)
+            unlink(path);
+        return -1;
+    }
     struct bp_file_info fi;
     uint64_t pages = bp_file_info(sh->pool, file, &fi) == 0 ? fi.page_count : 0;
     printf("attached %s as file %u (%llu %s): name its pages %u:PAGE\n",
-           path_str(argv[0].s), file, (unsigned long long)pages,
+           path_str(path), file, (unsigned long long)pages,
            plural(pages, "page", "pages"), file);
     return 0;
 }

@@ -160,13 +160,15 @@ const struct command shell_commands[] = {
      "frame is free) and says how many are.  Pages past the end of the\n"
      "file are left out.",
      "scan wait", 1, 3, true, cmd_prefetch},
-    {"attach", NULL, "attach FILE", "open another data file into the pool",
+    {"attach", NULL, "attach FILE [create]",
+     "open another data file into the pool",
      "Opens FILE into the open pool beside the files it has (bp_attach),\n"
      "with the pool's options, under the lowest free file number, and says\n"
-     "which.  Its pages are then named FILE:PAGE in every page command\n"
+     "which.  FILE must exist; create makes it if it does not (as open's\n"
+     "create).  Its pages are then named FILE:PAGE in every page command\n"
      "(pin 1:7, read 1:0-3); a bare PAGE is a page of file 0, the one\n"
      "open opened.  All files share the pool's frames.",
-     "FILE", 1, 1, true, cmd_attach},
+     "FILE create", 1, 2, true, cmd_attach},
     {"detach", NULL, "detach N", "write back and close file N of the pool",
      "Writes back file N's dirty pages, syncs it, drops its pages from the\n"
      "pool and closes it (bp_detach); the other files' pages stay.  The\n"

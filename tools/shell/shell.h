@@ -92,6 +92,8 @@ struct latency {
 struct shell {
     bp_pool *pool;
     char *path;                  /* file of the open pool */
+    uint32_t flags;              /* its bp_options.flags (bp_attach takes
+                                    them for the files it adds) */
     struct pin pins[MAX_PINS];   /* pages pinned by "pin", in pin order */
     int npins;
     struct open_opts defaults;   /* from the command line */
