@@ -371,6 +371,17 @@ has "attach create, pool without it: made" at_create.out '^attached at2.data as 
 eq "at2.data: a header page and the page allocated" "$(stat -c %s at2.data)" $((2 * 4096))
 run at_bad 1 -- -k "${S[@]}" -c "attach at1.data bogus; attach at1.data create create" </dev/null
 eq "attach with a bad option: 2 errors" "$(grep -c '^error: ' at_bad.err)" 2
+# A bare page number is a page of file 0: one of 2^36 or more (the id of
+# a page of another file: 68719476739 is 1:3) is refused, naming F:PAGE;
+# a range ending there stays in its file.  stream names pages F:PAGE.
+rm -f ids.data
+run ids 1 -- -k "${S[@]}" -c "attach ids.data create; alloc 4 file=1; read 68719476739 0 1; pin 68719476736; prefetch 68719476736-68719476739; stream 1:0-100; stream 2-68719476739; read 1:3 0 1" </dev/null
+eq "bare page numbers of 2^36 and more: 3 errors" "$(grep -c '^error: ' ids.err)" 3
+has "a bare page number of 2^36 or more: the F:PAGE syntax named" ids.err \
+    '^error: page "68719476739": a file.s pages are numbered below 2\^36 \(68719476736\); a page of another file of the pool is F:PAGE'
+has "stream of another file's pages: F:PAGE" ids.out '^stream 1:0-1:3 \(read, depth [0-9]+\): 4 pages, .*; clipped to the end of the file$'
+has "a bare range past 2^36: clipped to file 0's end" ids.out '^stream 2-[0-9]+ \(read, depth [0-9]+\): [0-9]+ pages, .*; clipped to the end of the file$'
+eq "page 1:3 read once, as 1:3" "$(grep -c '^00000000: 00 ' ids.out)" 1
 
 # Online resize: poolmax= reserves, resize grows and shrinks, info shows
 # both counts; a pinned page in a leaving frame, a size beyond the reserve.

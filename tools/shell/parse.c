@@ -275,15 +275,28 @@ static int file_prefix(struct shell *sh, struct word *w, const char *what,
     return 0;
 }
 
+/* A page number past the last a file can have.  Bare, it would be the
+ * id of a page of another file (68719476739 is page 3 of file 1): those
+ * are written F:PAGE. */
+static int page_no_too_large(struct shell *sh, const struct word *w,
+                             const char *what, const char *hint)
+{
+    return fail(sh, hint, "%s \"%s\": a file's pages are numbered below "
+                "2^%u (%llu); a page of another file of the pool is F:PAGE, "
+                "e.g. 1:3 (files lists them)", what, echo(w), BP_FILE_SHIFT,
+                (unsigned long long)BP_PAGE_NO(UINT64_MAX) + 1);
+}
+
 int parse_page_id(struct shell *sh, const struct word *w, const char *what,
                   const char *hint, uint64_t *out)
 {
     struct word rest = *w;
     uint64_t base;
     if (file_prefix(sh, &rest, what, hint, &base) < 0 ||
-        parse_num(sh, &rest, base ? BP_PAGE_NO(UINT64_MAX) : UINT64_MAX,
-                  what, hint, out) < 0)
+        parse_num(sh, &rest, UINT64_MAX, what, hint, out) < 0)
         return -1;
+    if (*out > BP_PAGE_NO(UINT64_MAX))
+        return page_no_too_large(sh, w, what, hint);
     *out += base;
     return 0;
 }
@@ -293,7 +306,11 @@ static int range_in_file(struct shell *sh, const struct word *w,
                          uint64_t *last);
 
 /* "N" (N to N), "A-B" or "A+COUNT" (A to A+COUNT-1; COUNT >= 1), each
- * optionally after "F:" (pages of file F). */
+ * optionally after "F:" (pages of file F).  A range stays in its file: a
+ * first page past the last a file can have is refused, as by
+ * parse_page_id; a last one there is past the end of the file anyway,
+ * and is taken as the file's last possible page, which commands clip to
+ * the end of the file or refuse as they do any end past it. */
 int parse_range(struct shell *sh, const struct word *w_in, const char *what,
                 const char *hint, uint64_t *first, uint64_t *last)
 {
@@ -305,9 +322,10 @@ int parse_range(struct shell *sh, const struct word *w_in, const char *what,
     int r = range_in_file(sh, w, what, hint, first, last);
     if (r < 0)
         return r;
-    if (base && *last > BP_PAGE_NO(UINT64_MAX))
-        return fail(sh, hint, "%s \"%s\": page numbers of a file stay below "
-                    "2^%u", what, echo(w_in), BP_FILE_SHIFT);
+    if (*first > BP_PAGE_NO(UINT64_MAX))
+        return page_no_too_large(sh, w_in, what, hint);
+    if (*last > BP_PAGE_NO(UINT64_MAX))
+        *last = BP_PAGE_NO(UINT64_MAX);
     *first += base;
     *last += base;
     return 0;
