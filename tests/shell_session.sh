@@ -535,6 +535,13 @@ has "open bogus option: error" open_bad.err 'unknown option "bogus"'
 has "open flushers=99: too large" open_bad.err 'flushers "99" is too large \(at most 16\)'
 has "open of a directory: error" open_bad.err 'cannot open .: Is a directory'
 has "open of an empty name: error" open_bad.err 'bad file name'
+# A name with a NUL byte would be cut there (and name another file): open,
+# attach, dump and warm refuse it alike.
+rm -f nm
+run names 1 -- -k "${S[@]}" </dev/null -c 'open "nm\0a" create; attach "nm\0b"; dump "nm\0c"; warm "nm\0d"; attach ""'
+eq "names with a NUL byte: 5 errors" "$(grep -c '^error: [a-z]*: bad file name "nm\\x00[a-d]" (it must not be empty nor hold a NUL byte)$\|^error: attach: bad file name ""' names.err)" 5
+[ ! -e nm ] && pass "names with a NUL byte: the name before it not used" ||
+    fail "a name with a NUL byte made the file nm"
 # Sizes the library would refuse leave the open pool open.
 run open_keeps 1 -- -k "${S[@]}" </dev/null -c "pin 1; open o2.data frames=2; open o2.data pool=1K pagesize=4K; pinned"
 has "open frames=2 with a pool open: error" open_keeps.err 'cannot open o2.data: invalid pool size'

@@ -25,6 +25,17 @@
  * open, close
  * ---------------------------------------------------------------------- */
 
+/* Is the word a file name: not empty, no NUL byte (the C string would
+ * end there and name another file)?  0, or -1 having said why. */
+static int check_file_name(struct shell *sh, const struct command *cmd,
+                           const struct word *w)
+{
+    if (w->len > 0 && memchr(w->s, '\0', w->len) == NULL)
+        return 0;
+    return fail(sh, usage_of(cmd), "%s: bad file name \"%s\" (it must not "
+                "be empty nor hold a NUL byte)", cmd->name, echo(w));
+}
+
 /* Open path with o (the session's defaults already merged in). */
 int open_pool(struct shell *sh, const char *path, const struct open_opts *o)
 {
@@ -277,9 +288,8 @@ int cmd_open(struct shell *sh, const struct command *cmd, int argc,
     if (given.checkpoint_rate_set)
         o.checkpoint_rate = given.checkpoint_rate;
     o.flags |= given.flags;
-    if (argv[0].len == 0 || memchr(argv[0].s, '\0', argv[0].len) != NULL)
-        return fail(sh, usage_of(cmd), "open: bad file name \"%s\" (it must "
-                    "not be empty nor hold a NUL byte)", echo(&argv[0]));
+    if (check_file_name(sh, cmd, &argv[0]) < 0)
+        return -1;
     /* The open pool is closed first (the new one may be the same file):
      * what can be checked before is, so that a typo keeps it open.  The
      * flags bp_open refuses together first, then the sizes. */
@@ -616,6 +626,8 @@ int cmd_attach(struct shell *sh, const struct command *cmd, int argc,
 {
     const char *path = argv[0].s;
     bool create = argc == 2, made = false;
+    if (check_file_name(sh, cmd, &argv[0]) < 0)
+        return -1;
     if (create && !word_is(&argv[1], "create"))
         return fail(sh, usage_of(cmd), "attach: unknown option \"%s\" (use "
                     "create)", echo(&argv[1]));
@@ -763,7 +775,9 @@ int cmd_resize(struct shell *sh, const struct command *cmd, int argc,
 int cmd_dump(struct shell *sh, const struct command *cmd, int argc,
              struct word *argv)
 {
-    (void)cmd; (void)argc;
+    (void)argc;
+    if (check_file_name(sh, cmd, &argv[0]) < 0)
+        return -1;
     int rc = bp_dump_resident(sh->pool, argv[0].s);
     if (rc < 0)
         return fail_lib(sh, rc, "cannot dump the resident pages");
@@ -776,6 +790,8 @@ int cmd_warm(struct shell *sh, const struct command *cmd, int argc,
              struct word *argv)
 {
     bool wait = false;
+    if (check_file_name(sh, cmd, &argv[0]) < 0)
+        return -1;
     if (argc == 2 && word_is(&argv[1], "wait"))
         wait = true;
     else if (argc == 2)
