@@ -421,6 +421,10 @@ for c in $all_cmds hexdump cmp exit; do
     run "help_$c" 0 -- "${S[@]}" -c "help $c" </dev/null
     has "help $c: usage line" "help_$c.out" '^usage: '
 done
+# Every option open takes is in its usage line, checksums too.
+has "--help: open's usage has checksums" help.out '^  open FILE .*\[checksums\]'
+has "help open: the usage has checksums" help_open.out '^usage: open FILE .*\[checksums\]'
+has "help open: checksums explained" help_open.out '^  checksums '
 run helpbad 1 -- "${S[@]}" -c "help nope" </dev/null
 has "help of an unknown command: error" helpbad.err 'help: unknown command "nope"'
 run version 0 -- --version </dev/null

@@ -22,8 +22,11 @@ static handler_fn cmd_help, cmd_quit;
 const struct command shell_commands[] = {
     {"open", NULL,
      "open FILE [create|excl] [frames=N|pool=SIZE] [poolmax=SIZE] [pagesize=SIZE] "
-     "[flushers=N|noflush] [noreadahead] [queue=N] [rate=N] [noheader] "
-     "[doublewrite [atomic]]",
+     "[flushers=N|noflush] [noreadahead] [queue=N] [rate=N] "
+#ifdef BP_CHECKSUMS
+     "[checksums] "
+#endif
+     "[noheader] [doublewrite [atomic]]",
      "open a data file (closing the open one)",
      "Closes the open pool (unpinning the shell's pages), then opens FILE.\n"
      "  create        create FILE if it does not exist (else it must)\n"
