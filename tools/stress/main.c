@@ -291,6 +291,29 @@ bp_pool *stress_open(const struct stress_opts *o, uint32_t flags, int *status)
     return NULL;
 }
 
+/* The pages of an existing data file, as a pool sees them: its size does
+ * not tell (a header page or none, a doublewrite area).  A read-only pool
+ * of the fewest frames, with the run's settings, counts them before the
+ * run sizes its tables by them.  EXIT_OK, or why not (said). */
+static int existing_pages(const struct stress_opts *o, uint64_t *pages)
+{
+    struct stress_opts probe = *o;
+    probe.frames = BP_MIN_FRAMES;
+    probe.pool.pool_bytes_max = 0;   /* no resize reserve to map */
+    int status = EXIT_SETUP;
+    bp_pool *pool = stress_open(&probe, BP_RDONLY, &status);
+    if (!pool)
+        return status;
+    *pages = stress_page_count(o, pool);
+    int r = bp_close(pool);
+    if (r < 0) {
+        fprintf(stderr, PROG ": FAIL: bp_close(%s): %s: %s\n", o->path,
+                bp_err_name(r), bp_errdetail());
+        return EXIT_FAIL;
+    }
+    return EXIT_OK;
+}
+
 /* Make the data file: bpool writes its header page (and, with
  * --doublewrite, the doublewrite area), then the pages are zeros, blocks
  * preallocated. */
@@ -536,9 +559,14 @@ int main(int argc, char **argv)
         free_paths(&o);
         return EXIT_SETUP;
     }
-    /* An existing file: a header page, then its pages. */
-    uint64_t start_pages = !exists ? o.pages : (uint64_t)sb.st_size > o.page_size
-                           ? (uint64_t)sb.st_size / o.page_size - 1 : 0;
+    uint64_t start_pages = o.pages;
+    if (exists) {
+        int st = existing_pages(&o, &start_pages);
+        if (st != EXIT_OK) {
+            free_paths(&o);
+            return st;
+        }
+    }
     if (exists && pages_set && start_pages != o.pages)
         fprintf(stderr, PROG ": note: %s has %" PRIu64 " pages; --pages ignored\n",
                 o.path, start_pages);
