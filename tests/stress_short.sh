@@ -187,6 +187,14 @@ else
 fi
 rm -f u_probe.data
 
+# A run that pins nothing has no hit ratio: null, as bpool-bench and
+# bpool-shell write it (it said 0.0000, as if every pin had missed).
+rm -f nopin.data nopin.data.dlog
+out=$("$stress" -q --json -f nopin.data --pages 16 -t 1 -n 20 -m sync=1 --no-fill -s 3 2>err)
+[[ $out == *'"hits":0,"misses":0,"hit_ratio":null,"miss_ratio":null,'* ]] &&
+    pass "no pins: hit_ratio and miss_ratio are null" ||
+    fail "no pins: $out $(cat err)"
+
 # --- A fixed seed, one thread and an op count repeat exactly ---------------
 if run "seed 42, 1 thread, 3000 ops" -t 1 --pages 512 --frames 64 -n 3000 -s 42; then
     first=$out

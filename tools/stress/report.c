@@ -14,6 +14,7 @@
  * the split is an estimate, and the report says so.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -229,8 +230,10 @@ static void report_json(const struct stress_opts *o, const struct totals *t,
     json_u64(&j, "stream_early", t->stream_early);
     json_u64(&j, "hits", s->bs.hits);
     json_u64(&j, "misses", s->bs.misses);
-    json_dbl(&j, "hit_ratio", ratio(s->bs.hits, pins), 4);
-    json_dbl(&j, "miss_ratio", ratio(s->bs.misses, pins), 4);
+    /* No pins, no ratio: null, as bpool-bench and bpool-shell write it
+     * (0 would read as a pool that missed every time). */
+    json_dbl(&j, "hit_ratio", pins ? ratio(s->bs.hits, pins) : NAN, 4);
+    json_dbl(&j, "miss_ratio", pins ? ratio(s->bs.misses, pins) : NAN, 4);
     json_u64(&j, "pool_reads", s->bs.reads);
     json_u64(&j, "pool_writes", s->bs.writes);
     json_u64(&j, "evictions", s->bs.evictions);
