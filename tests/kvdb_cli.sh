@@ -23,7 +23,8 @@
 #      it in seconds;
 #   7. --io pread (the page-cache baseline) on a file without checksums;
 #      mget through it and through bpool on the same file agree;
-#   8. bench recreates only a kvdb file nobody has open;
+#   8. bench recreates only a kvdb file nobody has open; --lookups N
+#      runs N lookups;
 #   9. mt on a file that holds keys already, its own from an earlier run
 #      among them.
 #
@@ -367,6 +368,15 @@ wait "$loader" 2>/dev/null
 try "and the file kept its keys" 0 bn.db count &&
     [ "$(cat out)" -gt 500 ] && pass "more keys than the bench's" ||
     fail "bn.db holds $(cat out) keys"
+# --lookups is a count of lookups, taken as given: 0 is refused (it ran
+# 16), and others are not rounded down to a multiple of 16.
+try "bench --lookups 0: exit 2" 2 lk.db bench 10 --lookups 0 &&
+    has "says why" err 'lookups 0: want 1 or more'
+[ ! -e lk.db ] && pass "bench --lookups 0 makes no file" || fail "lk.db made"
+try "bench --lookups 10" 0 --frames 64 lk.db bench 100 --lookups 10 &&
+    has "10 lookups, not 16" out ' lookups=10 '
+try "bench --lookups 37 --json" 0 --frames 64 lk.db bench 100 --lookups 37 --json &&
+    has "37 lookups, not 32" out '"lookups":37,'
 
 # --- 9. mt on a file that holds keys already -----------------------------------------
 # The writers' puts replace the keys an earlier mt left and their deletes

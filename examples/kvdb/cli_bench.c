@@ -38,7 +38,8 @@ struct lookup_run {
 };
 
 /* `lookups` random present keys after an untimed warm-up of a quarter
- * as many, one kvdb_get each (batch 1) or `batch` per kvdb_mget. */
+ * as many, one kvdb_get each (batch 1) or `batch` per kvdb_mget (the
+ * last one fewer when `lookups` is not a multiple of it). */
 static int time_lookups(kvdb *db, uint64_t seed, uint64_t n, uint64_t lookups,
                         uint32_t batch, struct lookup_run *lr)
 {
@@ -48,13 +49,14 @@ static int time_lookups(kvdb *db, uint64_t seed, uint64_t n, uint64_t lookups,
     uint64_t warm = lookups / 4 / batch * batch;  /* whole batches */
     double t1 = 0, cpu1 = 0;
     memset(lr, 0, sizeof(*lr));
-    for (uint64_t i = 0; i < warm + lookups; i += batch) {
+    for (uint64_t i = 0, end = warm + lookups; i < end; i += batch) {
+        uint32_t b = end - i < batch ? (uint32_t)(end - i) : batch;
         if (i >= warm && t1 == 0) {
             kvdb_stats(db, &lr->s1);
             t1 = now_sec();
             cpu1 = thread_cpu_sec();
         }
-        for (uint32_t k = 0; k < batch; k++) {
+        for (uint32_t k = 0; k < b; k++) {
             size_t kl = kg_key(seed, bench_rng_next(&rng) % n, keys[k]);
             it[k] = (struct kvdb_mget_item){ .key = keys[k], .klen = kl,
                                              .val = vals[k],
@@ -66,11 +68,11 @@ static int time_lookups(kvdb *db, uint64_t seed, uint64_t n, uint64_t lookups,
                          &it[0].vlen);
             it[0].result = r == -ENOENT ? r : 0;
         } else {
-            r = kvdb_mget(db, it, batch);
+            r = kvdb_mget(db, it, b);
         }
         if (r < 0 && r != -ENOENT)
             return r;
-        for (uint32_t k = 0; k < batch; k++)
+        for (uint32_t k = 0; k < b; k++)
             lr->missing += it[k].result == -ENOENT;
     }
     lr->elapsed = now_sec() - t1;
@@ -126,6 +128,11 @@ int cmd_bench(struct cli *c, int argc, char **argv)
     uint64_t max_threads = arg_u64(&a, "threads", 1, &ok);
     if (!ok) {
         opt_try_help();   /* after arg_u64's line */
+        return EX_ERR;
+    }
+    if (lookups == 0) {
+        fprintf(stderr, "kvdb: bench: --lookups 0: want 1 or more\n");
+        opt_try_help();
         return EX_ERR;
     }
     if (max_threads == 0 || max_threads > KVDB_BENCH_THREADS_MAX) {
@@ -199,9 +206,6 @@ int cmd_bench(struct cli *c, int argc, char **argv)
     /* Phase 2: cold start, a quarter untimed to warm up, then timed;
      * phase 3: the same, from a cold start again, BENCH_MGET keys per
      * kvdb_mget. */
-    lookups -= lookups % BENCH_MGET;
-    if (lookups == 0)
-        lookups = BENCH_MGET;
     struct lookup_run one, many;
     double pc_lk = 0;
     for (int phase = 0; phase < 2; phase++) {
