@@ -23,8 +23,8 @@
 #      it in seconds;
 #   7. --io pread (the page-cache baseline) on a file without checksums;
 #      mget through it and through bpool on the same file agree;
-#   8. bench recreates only a kvdb file nobody has open; --lookups N
-#      runs N lookups;
+#   8. bench recreates only a kvdb file nobody has open (not an empty
+#      file); --lookups N runs N lookups;
 #   9. mt on a file that holds keys already, its own from an earlier run
 #      among them.
 #
@@ -368,6 +368,16 @@ wait "$loader" 2>/dev/null
 try "and the file kept its keys" 0 bn.db count &&
     [ "$(cat out)" -gt 500 ] && pass "more keys than the bench's" ||
     fail "bn.db holds $(cat out) keys"
+# An empty file is not a kvdb file either (get says so): bench leaves it
+# as it is, its mode too (it removed and made it anew, mode 0600).
+: >empty-bench.db
+chmod 640 empty-bench.db
+try "bench refuses an empty file" 2 empty-bench.db bench 100 &&
+    has "says why" err 'is empty' && has "and that it is left" err 'left as it is'
+[ -e empty-bench.db ] && [ ! -s empty-bench.db ] &&
+    [ "$(stat -c %a empty-bench.db)" = 640 ] &&
+    pass "the empty file is left as it was, mode 640" ||
+    fail "empty-bench.db changed: $(stat -c '%s bytes, mode %a' empty-bench.db 2>&1)"
 # --lookups is a count of lookups, taken as given: 0 is refused (it ran
 # 16), and others are not rounded down to a multiple of 16.
 try "bench --lookups 0: exit 2" 2 lk.db bench 10 --lookups 0 &&

@@ -143,9 +143,11 @@ int cmd_bench(struct cli *c, int argc, char **argv)
     }
     /* bench recreates FILE: only a kvdb file that nobody has open (it
      * would go on writing into the removed file, and lose it all), or
-     * none at all.  kvdb_open says which, as every other command does. */
+     * none at all.  kvdb_open says which, as every other command does:
+     * an empty file is none of kvdb's either (get refuses it too), and is
+     * left as it is, its mode included. */
     struct stat there;
-    if (stat(c->path, &there) == 0 && there.st_size > 0) {
+    if (stat(c->path, &there) == 0) {
         kvdb *old;
         struct cli plain = *c;
         plain.power_cut_ms = 0;
