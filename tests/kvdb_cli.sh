@@ -26,7 +26,8 @@
 #   8. bench recreates only a kvdb file nobody has open (not an empty
 #      file); --lookups N runs N lookups;
 #   9. mt on a file that holds keys already, its own from an earlier run
-#      among them.
+#      among them;
+#  10. load and verify near key index 2^64 - 1: a range past it refused.
 #
 # A few seconds.  Environment: see tests/kvdb_lib.sh.
 
@@ -398,5 +399,19 @@ try "other keys beside them" 0 mt.db load 40 --seed 5
 try "mt beside other keys" 0 mt.db mt --keys 100 && has "mt: ok" out '^mt: ok '
 try "count: mt's 76 and the 40 loaded" 0 mt.db count && has "116 keys" out '^116$'
 try "and the file checks" 0 mt.db check
+
+# --- 10. generated keys near the last key index --------------------------------------
+# A --start whose N keys would run past index 2^64 - 1 is a usage error,
+# found before the file is touched (the indices wrapped: load committed
+# keys from 0); up to it they are keys like any other.
+try "load past key index 2^64 - 1: exit 2" 2 wrap.db load 10 --start 18446744073709551615 &&
+    has "says why" err 'run past key index 2\^64 - 1' &&
+    has "where to read more" err "^Try 'kvdb --help'"
+[ ! -e wrap.db ] && pass "and makes no file" || fail "wrap.db made"
+try "verify and unload too" 2 wrap.db verify 3 --start 18446744073709551614 --step 2
+try "load the last 10 key indices" 0 wrap.db load 10 --start 18446744073709551605 &&
+    has "committed up to 2^64 - 1" out '^committed 18446744073709551615$'
+try "verify them, exactly" 0 wrap.db verify 10 --start 18446744073709551605 --scan
+try "none of them is key index 0" 0 wrap.db verify 1 --absent
 
 finish

@@ -369,6 +369,18 @@ static int bulk(struct cli *c, int argc, char **argv, const char *name)
         free(j);
         return EX_ERR;
     }
+    /* Key indices start, start + step, ..., and start + n * step, the
+     * one "committed" names after the last: none may wrap past 2^64 - 1
+     * (the keys would start over from 0). */
+    if (n > (UINT64_MAX - j->start) / j->step) {
+        fprintf(stderr, "kvdb: %s: %llu keys from --start %llu by --step "
+                "%llu run past key index 2^64 - 1\n", name,
+                (unsigned long long)n, (unsigned long long)j->start,
+                (unsigned long long)j->step);
+        opt_try_help();
+        free(j);
+        return EX_ERR;
+    }
     bool load = strcmp(name, "load") == 0;
     if (args_flag(&a, "scan") &&
         (strcmp(name, "verify") != 0 || args_flag(&a, "absent"))) {
