@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
@@ -100,6 +101,11 @@ static int open_file(const char *path, uint32_t flags, uint32_t mode,
             return -errno;
     }
     int fd = bp__open(path, base | O_DIRECT, 0);
+    if (fd < 0 && errno == EWOULDBLOCK)
+        /* A lease (an NFS delegation, Samba's oplock) that O_NONBLOCK
+         * would not wait to break; only a regular file has one, so the
+         * open may wait. */
+        fd = bp__open(path, (base & ~O_NONBLOCK) | O_DIRECT, 0);
     if (fd < 0)
         return -errno;
     fd = regular_or_close(fd);
@@ -652,9 +658,21 @@ int bp__file_grow_one(struct bp__datafile *df)
         return bp__file_shrunk(df, have);
     uint64_t new_size = df->data_start + (n + 1) * df->page_size;
     if (new_size > df->prealloc_end) {
+        uint64_t need = new_size - df->prealloc_end;
         uint64_t len = df->grow_bytes;
-        if (len < new_size - df->prealloc_end)
-            len = new_size - df->prealloc_end;
+        /* At most half the free space: a reservation that fails has
+         * taken every free block of the file system meanwhile (and ext4
+         * keeps them until given back, below), failing other writers;
+         * near a full disk each page would do it again. */
+        struct statvfs v;
+        if (fstatvfs(df->fd, &v) == 0) {
+            uint64_t half = (uint64_t)v.f_bavail * v.f_frsize / 2;
+            half -= half % df->page_size;
+            if (len > half)
+                len = half;
+        }
+        if (len < need)
+            len = need;
         int e = 0;
         if (bp__fallocate(df->fd, FALLOC_FL_KEEP_SIZE, (off_t)df->prealloc_end,
                           (off_t)len) == 0)

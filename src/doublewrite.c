@@ -153,26 +153,6 @@ int bp__dw_repair(struct bp__datafile *df, bool read_only)
     if (read_only)
         return 0;   /* nothing may be written; checksums still detect */
     uint32_t half_bytes = (df->dw_pages / 2) * df->page_size;
-    /* The area's blocks, reserved before any batch needs them (kept where
-     * the area has them: a mode-0 fallocate only fills holes).  A file is
-     * made with its area a hole, and a batch written into a hole needs
-     * new blocks: on a full file system every batch, and the write-back
-     * it carries, would fail with ENOSPC, though each page's own blocks
-     * are reserved, and clearing the area at close would fail too. */
-    off_t at = (off_t)area_offset(df, 0, 0), len = 2 * (off_t)half_bytes;
-    /* Only when it has a hole: a reservation that changes nothing still
-     * sets the file's times (ext4), as if the open had written it. */
-    off_t hole = lseek(df->fd, at, SEEK_HOLE);
-    if ((hole < 0 || hole < at + len) && bp__fallocate(df->fd, 0, at, len) < 0 &&
-        !bp__fallocate_unsupported(errno)) {
-        int e = errno;
-        return bp__fail(-e, "cannot reserve the blocks of the doublewrite "
-                        "area of %s (%u pages): %s; %s", df->path,
-                        df->dw_pages, strerror(e), e == ENOSPC
-                        ? "the file system is full: free space, or open "
-                          "the file with BP_RDONLY"
-                        : "check the device and the file system");
-    }
     uint8_t *area = bp__file_buffer(df, 2 * (size_t)half_bytes);
     if (!area)
         return bp__fail(-ENOMEM, "out of memory repairing %s", df->path);

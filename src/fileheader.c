@@ -254,10 +254,20 @@ int bp__header_create(struct bp__datafile *df, uint32_t page_size,
     }
     free(df->header_img);
     df->header_img = page;  /* its first header_io_bytes are the slots */
-    /* The doublewrite area follows, a hole that reads as zeros: no pages
-     * waiting to be repaired. */
+    /* The doublewrite area follows, zeros: no pages waiting to be
+     * repaired.  Its blocks are reserved now, with the file's: a batch
+     * written into a hole would need new blocks, and on a full file
+     * system every batch - and the write-back it carries, and the area's
+     * clearing at close - would fail with ENOSPC, though each page's own
+     * blocks are reserved.  (Where fallocate is missing, the area stays a
+     * hole.)  A failure here undoes the creation, blocks and all. */
     if (!e && dw_pages &&
         ftruncate(df->fd, (off_t)page_size * (1 + (off_t)dw_pages)) < 0)
+        e = errno;
+    if (!e && dw_pages &&
+        bp__fallocate(df->fd, 0, (off_t)page_size,
+                      (off_t)page_size * dw_pages) < 0 &&
+        !bp__fallocate_unsupported(errno))
         e = errno;
     if (!e && bp__fdatasync(df->fd) < 0)
         e = errno;

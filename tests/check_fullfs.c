@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <sys/mount.h>
 #include <sys/statvfs.h>
+#include <pthread.h>
 
 #include "bpool.h"
 #include "testutil.h"
@@ -119,11 +120,11 @@ static uint64_t free_bytes(void)
     return (uint64_t)v.f_bavail * v.f_frsize;
 }
 
-/* The default reservation (16 MiB ahead) on a 4 MiB file system fails:
- * ext4 keeps the blocks such a failed fallocate got, and the file system
- * was left full by a file of two pages.  They are given back, and the
- * page being added is reserved alone. */
-START_TEST(test_failed_reservation_gives_blocks_back)
+/* The default reservation (16 MiB ahead) on a 4 MiB file system takes
+ * at most half the free space: a request for all of it failed, and ext4
+ * kept the blocks it got - the file system was left full by a file of
+ * two pages.  The space comes back with the file. */
+START_TEST(test_reservation_leaves_room)
 {
     char path[sizeof(mnt_dir) + 16];
     snprintf(path, sizeof(path), "%s/grow.bp", mnt_dir);
@@ -137,11 +138,70 @@ START_TEST(test_failed_reservation_gives_blocks_back)
         ck_assert_int_eq(bp_unpin(&pg), 0);
     }
     uint64_t after = free_bytes();
-    ck_assert_msg(after + (256u << 10) >= before, "free: %llu bytes before, "
-                  "%llu after two pages", (unsigned long long)before,
-                  (unsigned long long)after);
     ck_assert_int_eq(bp_close(pool), 0);
     ck_assert_int_eq(unlink(path), 0);
+    ck_assert_msg(after + 4 * PS >= before / 2, "free: %llu bytes before, "
+                  "%llu after two pages", (unsigned long long)before,
+                  (unsigned long long)after);
+    ck_assert_uint_ge(free_bytes() + 4 * PS, before);
+}
+END_TEST
+
+/* Two pools growing two files on one small file system at once, with the
+ * default reservation (16 MiB ahead, four times the file system): each
+ * reservation takes at most half the free space, so neither pool meets
+ * ENOSPC while the other's request holds every free block - each fails
+ * only once the file system is about full.  (A request for all 16 MiB
+ * took every free block until it failed: the other pool's pages failed
+ * with "the file system is full" with megabytes free.) */
+struct grower {
+    char path[sizeof(mnt_dir) + 16];
+    bp_pool *pool;
+    uint64_t pages;
+    uint64_t free_at_enospc;
+};
+
+static void *grow_until_full(void *arg)
+{
+    struct grower *g = arg;
+    bp_pool *pool = g->pool;
+    bp_page pg;
+    uint64_t n;
+    int r;
+    while ((r = bp_alloc_page(pool, &n, &pg)) == 0) {
+        (void)bp_unpin(&pg);
+        g->pages++;
+    }
+    if (r != -ENOSPC)
+        tu_thread_fail("alloc: %s", bp_errdetail());
+    struct statvfs v;
+    if (statvfs(mnt_dir, &v) == 0)
+        g->free_at_enospc = (uint64_t)v.f_bavail * v.f_frsize;
+    return NULL;
+}
+
+START_TEST(test_two_growers_share_a_small_fs)
+{
+    struct grower g[2];
+    memset(g, 0, sizeof g);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++) {   /* both files made before either grows */
+        snprintf(g[i].path, sizeof g[i].path, "%s/g%d.bp", mnt_dir, i);
+        g[i].pool = tu_open(g[i].path, 16, BP_CREATE | BP_NOFLUSH);
+    }
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, grow_until_full, &g[i]), 0);
+    tu_join_all(t, 2, 60, "growers");
+    tu_assert_no_thread_errors();
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(bp_close(g[i].pool), 0);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_msg(g[i].free_at_enospc < (512u << 10), "pool %d met "
+                      "ENOSPC after %llu pages with %llu bytes free", i,
+                      (unsigned long long)g[i].pages,
+                      (unsigned long long)g[i].free_at_enospc);
+        ck_assert_int_eq(unlink(g[i].path), 0);
+    }
 }
 END_TEST
 
@@ -211,8 +271,9 @@ Suite *test_suite(void)
     Suite *s = suite_create("fullfs");
     TCase *tc = tcase_create("fullfs");
     tcase_add_test(tc, test_enospc_full_fs);
-    tcase_add_test(tc, test_failed_reservation_gives_blocks_back);
+    tcase_add_test(tc, test_reservation_leaves_room);
     tcase_add_test(tc, test_doublewrite_on_full_fs);
+    tcase_add_test(tc, test_two_growers_share_a_small_fs);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
