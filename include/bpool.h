@@ -82,7 +82,7 @@ BP_API int bp_version_number(void);
  *    larger struct from a newer header only if every byte it does not
  *    know is zero (the program did not ask for a feature the library
  *    lacks), and refuses a struct_size of 0, below this version's size
- *    (0.2.0 is the first with struct_size) or above 4096 bytes
+ *    (0.2.0 is the first with struct_size) or above 1024 bytes
  *    (bp_options_init() was not called) with -EINVAL.
  *  - bp_stats(), bp_info() and bp_options_init() are macros that pass
  *    sizeof the caller's struct to the library (bp_stats_sized(), ...).
@@ -471,8 +471,9 @@ BP_API int bp_open(const char *path, const struct bp_options *opts,
  * and is simply freed.
  * The pool is freed even when writing back fails; the error is returned
  * (the unwritten pages are lost then, as with a failed fsync) - as -EIO
- * when it is -EBUSY or -EINVAL (a before_write hook's refusal may be
- * any errno), which from bp_close mean that nothing was closed.
+ * when it is -EBUSY, -EINVAL or -EAGAIN (a before_write hook's refusal
+ * may be any errno), which from bp_close would mean that nothing was
+ * closed, or to try again.
  * No page may be pinned: pinned pages are a caller bug and give -EBUSY
  * without closing anything.  Out of memory to write back with (-ENOMEM),
  * nothing is closed either: the unwritten pages are still dirty in the
@@ -1074,7 +1075,9 @@ BP_API int bp_alloc_page_in(bp_pool *pool, uint32_t file, uint64_t *pgno_out,
  * page was clean or not resident.
  * Errors: -EINVAL, -BP_ERANGE (pgno at or beyond the end of its file),
  *   -BP_ENOFILE (pgno's file number names no attached file), -EIO,
- *   -ENOSPC, -BP_ESHORTIO, -BP_ESHRUNK (the page stays dirty).
+ *   -ENOSPC, -BP_ESHORTIO, -BP_ESHRUNK (the page stays dirty),
+ *   -BP_ETOOMANYPINS (the dirty page has the most pins a page can have:
+ *   it cannot be pinned to be written), a before_write hook's code.
  */
 BP_API int bp_flush_page(bp_pool *pool, uint64_t pgno);
 
@@ -1083,7 +1086,8 @@ BP_API int bp_flush_page(bp_pool *pool, uint64_t pgno);
  * for write by the caller's thread, with up to queue_depth writes in
  * flight.  Returns the number of pages written.  Pages that fail to write
  * stay dirty; the first error is returned after the others were tried.
- * Errors: -EINVAL, -EIO, -ENOSPC, -BP_ESHORTIO, -BP_ESHRUNK.
+ * Errors: -EINVAL, -EIO, -ENOSPC, -BP_ESHORTIO, -BP_ESHRUNK,
+ *   -BP_ETOOMANYPINS, a before_write hook's code (as bp_flush_page).
  *
  * A write that would land beyond the file's current end is never made:
  * the file only shrinks under a pool when another process truncates it,

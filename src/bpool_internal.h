@@ -364,7 +364,7 @@ void bp__struct_out(void *dst, size_t dst_size, const void *src,
  * caller's struct. */
 #define BP__OPTIONS_SIZE_0_2 \
     (offsetof(struct bp_options, io_flags) + sizeof(uint32_t))
-#define BP__OPTIONS_SIZE_MAX 4096u
+#define BP__OPTIONS_SIZE_MAX 1024u
 /* The largest bp_options.grow_bytes: a reservation is made in one
  * fallocate(2), which may take every free block of the file system
  * before it fails (the blocks are then given back). */
@@ -468,9 +468,9 @@ void bp__frames_unfaulted_from(bp_pool *pool, uint32_t from);
 /* How CLOCK-Pro reaches the frames (the pool is the context). */
 extern const struct bp__cp_frame_ops bp__pool_frame_ops;
 /* Pin frame f if it still holds page, its bytes valid: 0; -1 when it
- * does not; -BP_ETOOMANYPINS (detail set) when the page has as many pins
- * as it can have, which a caller that promised to write the page must
- * report rather than skip it. */
+ * does not; -BP_ETOOMANYPINS (no detail set) when the page has as many
+ * pins as it can have, which a caller that promised to write the page
+ * must report rather than skip it. */
 int bp__pin_frame_if_valid(bp_pool *pool, uint32_t f, uint64_t page);
 /* 0 if page id `page` names a page of an attached file, within its page
  * count; else -BP_ENOFILE or -BP_ERANGE, with fn named in the detail. */

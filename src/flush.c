@@ -140,6 +140,18 @@ static void release(bp_pool *pool, uint32_t f)
     bp__frame_release(&pool->frames[f], BP__LATCH_S, true);
 }
 
+/* A dirty page that could not be pinned to be written back: it has as
+ * many pins as a page can have. */
+static int too_many_pins(bp_pool *pool, uint64_t page)
+{
+    return bp__fail(-BP_ETOOMANYPINS, "page %llu of %s has %u pins, the "
+                    "most a page can have, so it could not be pinned to be "
+                    "written back, and stays dirty; unpin some (pins that "
+                    "are never unpinned leak)",
+                    (unsigned long long)BP_PAGE_NO(page),
+                    bp__path_of(pool, page), (unsigned)BP__PIN_MAX);
+}
+
 /* The WAL hook, if any, for frame f (WRITING, shared-latched by us). */
 static int call_before_write(bp_pool *pool, uint32_t f)
 {
@@ -409,7 +421,8 @@ int bp_flush_page(bp_pool *pool, uint64_t pgno)
         return 0;
     r = bp__pin_frame_if_valid(pool, f, pgno);
     if (r < 0)   /* gone: 0; a dirty page it could not pin: the error */
-        return r == -1 || !bp__frame_view(&pool->frames[f]).dirty ? 0 : r;
+        return r == -1 || !bp__frame_view(&pool->frames[f]).dirty
+                   ? 0 : too_many_pins(pool, pgno);
     if (!bp__frame_needs_flush(&pool->frames[f])) {
         bp__unpin_frame(pool, f);
         return 0;
@@ -458,6 +471,7 @@ int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate,
         return bp__fail(-ENOMEM, "out of memory flushing pages");
     }
     int written = 0, first_err = 0;
+    char *first_detail = NULL;   /* later failures set the detail too */
     double start = now_s();
     for (uint32_t i = 0; i < ntodo;) {
         uint32_t n = 0;
@@ -474,14 +488,18 @@ int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate,
                                            todo[i].page);
             if (p == 0)
                 batch[n++] = todo[i].frame;
-            else if (p < -1 && !first_err)
-                first_err = p;        /* not written: say so */
+            else if (p < -1 && !first_err) {   /* not written: say so */
+                first_err = too_many_pins(pool, todo[i].page);
+                first_detail = strdup(bp_errdetail());
+            }
         }
         int r = n ? bp__write_frames(pool, batch, n, BP__W_CALLER) : 0;
-        if (r < 0 && !first_err)
+        if (r < 0 && !first_err) {
             first_err = r;
-        else if (r > 0)
+            first_detail = strdup(bp_errdetail());
+        } else if (r > 0) {
             written += r;
+        }
         if (rate > 0 && i < ntodo) {
             double due = start + (double)written / rate;
             double wait = due - now_s();
@@ -492,6 +510,10 @@ int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate,
     }
     free(batch);
     free(todo);
+    if (first_detail) {   /* the error returned is the first: its detail */
+        bp__detail("%s", first_detail);
+        free(first_detail);
+    }
     return first_err ? first_err : written;
 }
 
@@ -605,14 +627,14 @@ int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only, uint32_t rate,
     free(fc);
     if (r < 0)
         return r;
-    bp__count(pool, BP__C_SYNCS, 1);
-    if (held != UINT64_MAX)
+    if (held != UINT64_MAX)   /* not all made durable: no sync counted */
         return bp__fail(-EDEADLK, "%s: page %llu of %s is dirty and held for "
                         "write by the calling thread, so its change was "
                         "neither written nor made durable (every other page "
                         "was); release its latch (bp_unlatch or bp_unpin) "
                         "and call %s again", fn, (unsigned long long)
                         BP_PAGE_NO(held), bp__path_of(pool, held), fn);
+    bp__count(pool, BP__C_SYNCS, 1);
     return written;
 }
 

@@ -229,11 +229,7 @@ int bp__pin_frame_if_valid(bp_pool *pool, uint32_t f, uint64_t page)
     case BP__PIN_DONE:
         return 0;
     case BP__PIN_FULL:
-        return bp__fail(-BP_ETOOMANYPINS, "page %llu has %u pins, the most "
-                        "a page can have, so it could not be pinned to be "
-                        "written back; unpin some (pins that are never "
-                        "unpinned leak)", (unsigned long long)page,
-                        (unsigned)BP__PIN_MAX);
+        return -BP_ETOOMANYPINS;   /* the caller says what it could not do */
     default:
         return -1;
     }
@@ -381,6 +377,7 @@ static bool no_free_frame(bp_pool *pool)
 struct miss_tries {
     int rounds;
     bool write_failed;
+    bool cleaned;      /* counted in clean_waits (once a pin) */
 };
 
 /* A child of fork has the parent's pool in memory but none of what runs
@@ -513,8 +510,9 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how,
     if (r < 0 && collect->n > 0) {
         /* Every freeable frame was dirty: clean some and try again.  A
          * pin is counted once, however many rounds it writes. */
-        if (tries->rounds == 0)
+        if (!tries->cleaned)
             bp__count(pool, BP__C_CLEAN_WAITS, 1);
+        tries->cleaned = true;
         uint64_t t0 = bp__now_ns();
         int werr = bp__write_frames(pool, collect->frame, collect->n, BP__W_EVICT);
         count_victim_write(pool, t0);
@@ -694,7 +692,7 @@ int bp_evict_page(bp_pool *pool, uint64_t pgno)
 int bp__admit_prefetch(bp_pool *pool, uint64_t page, bool scan, uint32_t *fout)
 {
     struct bp__evict_batch collect;
-    struct miss_tries tries = { DIRTY_ROUNDS, false };
+    struct miss_tries tries = { DIRTY_ROUNDS, false, false };
     unsigned how = ADMIT_SPECULATIVE | (scan ? ADMIT_SCAN : 0);
     int r = admit(pool, page, how, &tries, &collect, fout);
     return r == PIN_RETRY ? 1 : r;
@@ -703,7 +701,7 @@ int bp__admit_prefetch(bp_pool *pool, uint64_t page, bool scan, uint32_t *fout)
 int bp__admit_warm(bp_pool *pool, uint64_t page, uint32_t *fout)
 {
     struct bp__evict_batch collect;
-    struct miss_tries tries = { DIRTY_ROUNDS, false };
+    struct miss_tries tries = { DIRTY_ROUNDS, false, false };
     int r = admit(pool, page, ADMIT_SPECULATIVE | ADMIT_FREE_ONLY, &tries,
                   &collect, fout);
     return r == PIN_RETRY ? 1 : r;
@@ -758,7 +756,7 @@ enum bp__lookahead bp__stream_admit(bp_pool *pool, uint64_t page, bool scan,
 {
     uint32_t f;
     struct bp__evict_batch collect;
-    struct miss_tries tries = { DIRTY_ROUNDS + BUSY_WAITS, false };
+    struct miss_tries tries = { DIRTY_ROUNDS + BUSY_WAITS, false, false };
     int r = admit(pool, page, ADMIT_LOOKAHEAD | (scan ? ADMIT_SCAN : 0),
                   &tries, &collect, &f);
     if (r == PIN_OK) {
@@ -818,7 +816,7 @@ static void wait_read(bp_pool *pool, uint32_t f, uint64_t page)
 static int pin_page(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
                     enum bp__latch want, uint32_t *fout)
 {
-    struct miss_tries tries = { 0, false };
+    struct miss_tries tries = { 0, false, false };
     for (;;) {
         uint32_t f = bp__pt_lookup(&pool->pt, page);
         int r;

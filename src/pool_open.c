@@ -342,10 +342,11 @@ static int dump_failed_at_close(const char *path, int d)
 }
 
 /* The same for the write-back: a before_write hook may refuse a page
- * with any errno, and -EBUSY or -EINVAL from a bp_close that freed the
- * pool would tell the caller that nothing was closed, or that the pool
- * was NULL.  Those come back as -EIO, the hook's code in the detail.
- * (-ENOMEM keeps the pool open, whoever ran out of memory.) */
+ * with any errno, and -EBUSY, -ENOMEM or -EINVAL from a bp_close that
+ * freed the pool would tell the caller that nothing was closed, or that
+ * the pool was NULL; -EAGAIN, to try again.  Those come back as -EIO,
+ * the first code in the detail.  (-ENOMEM of the write-back itself keeps
+ * the pool open, whoever ran out of memory: that is handled before.) */
 static int write_back_failed_at_close(int e)
 {
     char why[512];
@@ -398,7 +399,7 @@ int bp_close(bp_pool *pool)
         if (df)
             r = bp__dw_close(df);   /* every page is in place: clear */
     }
-    if (r == -EBUSY || r == -EINVAL)
+    if (r == -EBUSY || r == -EINVAL || r == -EAGAIN || r == -ENOMEM)
         r = write_back_failed_at_close(r);
     if (pool->warm_file) {
         int d = bp_dump_resident(pool, pool->warm_file);

@@ -1189,7 +1189,9 @@ START_TEST(test_fork_child_registry)
                       bp_attach(pool, b, &n) == -EINVAL &&
                       bp_file_info(pool, fb, &fi) == -EINVAL &&
                       bp_files(pool, count_file, NULL) == -EINVAL &&
-                      bp_info(pool, &in) == -EINVAL ? 0 : 1);
+                      bp_info(pool, &in) == -EINVAL &&
+                      bp_dump_resident(pool, tu_path("child.dump")) == -EINVAL
+                      ? 0 : 1);
     }
     int status = 0;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
