@@ -496,6 +496,29 @@ else
     echo "# latency.sh not tried: no fio"
 fi
 
+# --- A data file too large to make: refused before anything is written.
+# Past 2^63 - 1 bytes the size wrapped negative, fallocate said EINVAL and
+# the fill wrote until the disk was full: under a timeout, should it ever
+# write again.
+for fs in 8388608T 0x7fffffffffffe000; do
+    timeout 10 "$bench" --quiet -f "$work/huge.data" --file-size "$fs" prepare \
+        >/dev/null 2>"$work/err"
+    st=$?
+    left=$(ls "$work"/huge.data* 2>/dev/null)
+    [ "$st" -eq 2 ] && [ -z "$left" ] && grep -q "largest file size" "$work/err" &&
+        [ "$(tail -n 1 "$work/err")" = "Try 'bpool-bench --help' for more information." ] &&
+        pass "--file-size $fs: a usage error, nothing made" ||
+        fail "--file-size $fs: status $st, left '$left': $(cat "$work/err")"
+done
+# 4 EiB: an off_t, but more than any file system here has free.
+timeout 10 "$bench" --quiet -f "$work/huge.data" --file-size 4194304T prepare \
+    >/dev/null 2>"$work/err"
+st=$?
+left=$(ls "$work"/huge.data* 2>/dev/null)
+[ "$st" -eq 1 ] && [ -z "$left" ] && grep -q "MiB free" "$work/err" &&
+    pass "--file-size 4194304T: more than the free space, refused" ||
+    fail "--file-size 4194304T: status $st, left '$left': $(cat "$work/err")"
+
 # --- Usage --------------------------------------------------------------------
 "$bench" --help >"$work/out" 2>&1 && grep -q "randread" "$work/out" &&
     grep -q -- "--json" "$work/out" && pass "--help" || fail "--help"

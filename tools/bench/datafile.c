@@ -26,9 +26,11 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "bench.h"
+#include "../common/parse.h"
 
 #define FILL_CHUNK (8u << 20)
 #define FILL_BYTE 0xa5           /* the rest of a page */
@@ -143,18 +145,48 @@ static uint64_t fill(const char *path, uint64_t size, uint32_t page_size,
         exit(1);
     }
     uint64_t start = data_start_of(tmp, page_size);
+    /* The file's size must be an off_t: beyond 2^63 - 1 it would wrap
+     * negative, and no file system takes it anyway. */
+    if (size > (uint64_t)INT64_MAX - start) {
+        unlink(tmp);
+        opt_usage("a data file of %llu bytes of pages (and %llu before them) "
+                  "would pass the largest file size, 2^63 - 1 bytes; give a "
+                  "smaller --file-size", (unsigned long long)size,
+                  (unsigned long long)start);
+    }
     size += start;
     int fd = open(tmp, O_WRONLY | O_DIRECT | O_CLOEXEC);
     if (fd < 0) {
         unlink(tmp);
         die_errno("cannot open", tmp);
     }
-    /* Blocks first: the writes then never extend the file (an extending
-     * O_DIRECT write is synchronous) and the file is not fragmented. */
-    rc = posix_fallocate(fd, 0, (off_t)size);
-    if (rc && rc != EOPNOTSUPP && rc != EINVAL) {
+    /* Every byte is written, so a file larger than the free space would
+     * fill the file system before failing: refuse it at once. */
+    struct statvfs vfs;
+    if (fstatvfs(fd, &vfs) == 0 && vfs.f_frsize > 0 &&
+        (size - start) / vfs.f_frsize > vfs.f_bavail) {
+        fprintf(stderr, PROG ": cannot make %s: %llu MiB of pages, and its "
+                "file system has %llu MiB free; give a smaller --file-size, or "
+                "a --file on another file system\n", path,
+                (unsigned long long)((size - start) >> 20),
+                (unsigned long long)(vfs.f_bavail * vfs.f_frsize >> 20));
+        close(fd);
         unlink(tmp);
-        errno = rc;
+        exit(1);
+    }
+    /* Blocks first: the writes then never extend the file (an extending
+     * O_DIRECT write is synchronous) and the file is not fragmented.
+     * fallocate(2) itself, not posix_fallocate: where the file system has
+     * no fallocate, glibc's emulation writes a byte a block, which
+     * O_DIRECT refuses with EINVAL - the error a size the kernel refuses
+     * gives too.  Only a file system without the call is filled by the
+     * writes alone (ENOTSUP is EOPNOTSUPP on Linux). */
+    if (fallocate(fd, 0, 0, (off_t)size) < 0 && errno != EOPNOTSUPP &&
+        errno != ENOSYS) {
+        int e = errno;
+        close(fd);
+        unlink(tmp);
+        errno = e;
         die_errno("cannot allocate", tmp);
     }
     void *buf;
