@@ -362,6 +362,34 @@ for fmt in text json; do
     fi
 done
 
+# --- Ctrl-C (or SIGTERM) while the data file is filled: the partial file
+# is removed and the process ends of the signal (130, 143).  Signalled as
+# soon as the temporary file is there, well before 1 GiB is written; a
+# fill that ends first says nothing (a device too fast for the test).
+for sig in INT TERM; do
+    "$bench" --quiet -f "$work/int.data" --file-size 1G prepare \
+        >/dev/null 2>"$work/err" &
+    pid=$!
+    for _ in $(seq 1000); do
+        compgen -G "$work/int.data.tmp.*" >/dev/null && break
+        sleep 0.01
+    done
+    sleep 0.1
+    kill -"$sig" "$pid"
+    wait "$pid"
+    st=$?
+    left=$(ls "$work"/int.data* 2>/dev/null)
+    want=$((128 + $(kill -l "$sig")))
+    if [ "$st" -eq 0 ]; then
+        echo "# SIG$sig during the fill not tried: the fill ended first"
+        rm -f "$work/int.data"
+    elif [ "$st" -eq "$want" ] && [ -z "$left" ]; then
+        pass "SIG$sig while the data file is made: exit $st, nothing left"
+    else
+        fail "SIG$sig while the data file is made: status $st, left '$left': $(cat "$work/err")"
+    fi
+done
+
 # --- --rate: the threads together pin about N pages a second, not as
 # fast as they can (a run of this size unpaced makes far more); a loaded
 # machine may make them fall behind, never run ahead.

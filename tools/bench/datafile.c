@@ -3,9 +3,10 @@
  *
  * The data file is made once and reused by every workload and by fio in
  * bench/compare.sh.  It is written with large O_DIRECT writes (8 MiB)
- * into preallocated blocks, under a temporary name renamed at the end, so
- * an interrupted fill never leaves a file that looks complete and the page
- * cache holds none of it afterwards.  It is a bpool file: a header page
+ * into preallocated blocks, under a temporary name renamed at the end and
+ * removed when the fill fails or SIGINT or SIGTERM stops it, so an
+ * interrupted fill leaves nothing behind, and the page cache holds none
+ * of it afterwards.  It is a bpool file: a header page
  * (written by bp_open), then the pages, page n at byte (n + 1) *
  * page_size - or, made with --doublewrite, the header page, the
  * doublewrite area, then the pages (data_start: where page 0 is).  Page n starts with the 64-bit value n and a 64-bit version (0, bumped by the benchmark's writers), which
@@ -20,6 +21,7 @@
 #include <libgen.h>
 #include <linux/magic.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,13 +123,37 @@ static uint64_t data_start_of(const char *path, uint32_t page_size)
     return start;
 }
 
+/* The temporary name of the file being filled, for on_fill_signal. */
+static char fill_tmp[4096];
+
+/* Ctrl-C (or a kill) while the file is filled: the partial file goes,
+ * then the process ends of the signal as it would have uncaught (the
+ * shell sees 130 for SIGINT).  unlink, signal and raise are
+ * async-signal-safe; the signal, blocked in here, arrives on return. */
+static void on_fill_signal(int sig)
+{
+    unlink(fill_tmp);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
 /* Make the file: size bytes of pages after what bp_open writes before
  * page 0 (with doublewrite, the area too); returns that offset. */
 static uint64_t fill(const char *path, uint64_t size, uint32_t page_size,
                      bool doublewrite, bool progress)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    const char *tmp = fill_tmp;
+    snprintf(fill_tmp, sizeof fill_tmp, "%s.tmp.%ld", path, (long)getpid());
+    /* Before the file exists, so that no moment leaves it behind; the
+     * runs' own handling of Ctrl-C (runner.c) comes after. */
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fill_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaddset(&sa.sa_mask, SIGINT);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     /* bpool writes the header page; the pages after it are filled here. */
     struct bp_options bo;
     bp_options_init(&bo);
@@ -228,6 +254,8 @@ static uint64_t fill(const char *path, uint64_t size, uint32_t page_size,
         unlink(tmp);
         die_errno("cannot rename to", path);
     }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     fprintf(stderr, PROG ": created %s: %llu MiB in %.1f s\n", path,
             (unsigned long long)(size >> 20), (double)(now_ns() - t0) / 1e9);
     return start;
