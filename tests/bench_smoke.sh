@@ -524,6 +524,61 @@ else
     echo "# latency.sh not tried: no fio"
 fi
 
+# --- The options of a file's format: a new data file is made with them,
+# so that the pool opens it.  --checksums: every page written through a
+# pool, which seals its trailer; --no-header: page 0 at byte 0.  A first
+# open that fails removes the file the run made, and only that one.
+fmt_run() {     # fmt_run NAME FILE ARGS...: as run, on FILE
+    local name=$1 file=$2
+    shift 2
+    out=$("$bench" --quiet --json -f "$file" "$@" 2>"$work/err")
+    local st=$?
+    [ "$st" -eq 0 ] && return 0
+    fail "$name: exit status $st: $(cat "$work/err")"
+    return 1
+}
+cs=$work/cs.data
+if fmt_run "--checksums seqscan, a new file" "$cs" --file-size 4M --checksums \
+        --frames 32 seqscan --verify; then
+    expect "--checksums seqscan: every page read and checked" "$out" "ops == 512" \
+        "reads >= 512"
+    flags=$(od -A n -t u1 -j 20 -N 1 "$cs" | tr -d ' ')
+    trailer=$(tail -c +$((8192 + 8192 - 3)) "$cs" | head -c 4)
+    [ "$flags" = 1 ] && [ "$trailer" = bpck ] &&
+        pass "--checksums: the header says so, page 0 ends in its trailer" ||
+        fail "--checksums: header flags '$flags', page 0's trailer magic '$trailer'"
+fi
+if fmt_run "--checksums randwrite" "$cs" --checksums "${short[@]}" --frames 16 -t 2 \
+        randwrite --verify && fmt_run "--checksums seqscan after randwrite" "$cs" \
+        --checksums --frames 32 seqscan --verify; then
+    expect "--checksums: the pages written back pass their checksums" "$out" "ops == 512"
+fi
+"$bench" --quiet -f "$cs" "${short[@]}" -t 1 randread >/dev/null 2>"$work/err"
+st=$?
+[ "$st" -eq 1 ] && [ -f "$cs" ] && grep -q "made with page checksums" "$work/err" &&
+    pass "a file with checksums, opened without: refused, the file kept" ||
+    fail "a file with checksums, opened without: status $st: $(cat "$work/err")"
+nh=$work/nh.data
+if fmt_run "--no-header seqscan, a new file" "$nh" --file-size 4M --no-header \
+        --frames 32 seqscan --verify; then
+    expect "--no-header seqscan: every page read and checked" "$out" "ops == 512"
+    size=$(stat -c %s "$nh")
+    first=$(od -A n -t u8 -N 8 "$nh" | tr -d ' ')
+    [ "$size" -eq $((4 << 20)) ] && [ "$first" = 0 ] &&
+        pass "--no-header: 4 MiB of pages, page 0 at byte 0" ||
+        fail "--no-header: $size bytes, first word '$first'"
+fi
+if fmt_run "--no-header randread" "$nh" --no-header "${short[@]}" --frames 32 -t 2 \
+        randread --verify; then
+    expect "--no-header randread" "$out" "ops > 0" "reads > 0"
+fi
+"$bench" --quiet -f "$work/bad.data" --file-size 4M --dirty-low 40 "${short[@]}" -t 1 \
+    randread >/dev/null 2>"$work/err"
+st=$?
+[ "$st" -eq 1 ] && [ ! -e "$work/bad.data" ] && grep -q "removed" "$work/err" &&
+    pass "a pool refused on a file the run made: the file removed" ||
+    fail "a pool refused on a file the run made: status $st: $(ls "$work"/bad.data*) $(cat "$work/err")"
+
 # --- A data file too large to make: refused before anything is written.
 # Past 2^63 - 1 bytes the size wrapped negative, fallocate said EINVAL and
 # the fill wrote until the disk was full: under a timeout, should it ever

@@ -126,7 +126,8 @@ struct pool_mem;
 /* ---- datafile.c ---- */
 
 /* Make sure the data file exists with the right size, creating and
- * filling it (page n starts with the 64-bit value n) if it is missing.
+ * filling it (page n starts with the 64-bit value n) if it is missing,
+ * with the format options of o->pool (checksums, no header, doublewrite).
  * min_bytes: the workload needs at least this much.  Sets o->file_size to
  * the file's size.  Exits with a message on failure. */
 void df_prepare(struct bench_opts *o, uint64_t min_bytes);
@@ -144,7 +145,8 @@ int64_t thp_bytes_at(const void *addr);
 /* Resident set size of this process in bytes (VmRSS), or 0. */
 uint64_t proc_rss(void);
 /* bp_open with the benchmark's options and the given frame count; exits
- * with bp_errdetail() on failure. */
+ * with bp_errdetail() on failure, removing the data file first if this
+ * run made it and no pool has opened it yet. */
 bp_pool *bench_open_pool(const struct bench_opts *o, uint32_t frames);
 /* Close; exits on failure.  If mem is not NULL, fills it: RSS just before
  * and after closing, and the data file's page-cache residency after. */

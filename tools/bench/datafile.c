@@ -6,11 +6,15 @@
  * into preallocated blocks, under a temporary name renamed at the end and
  * removed when the fill fails or SIGINT or SIGTERM stops it, so an
  * interrupted fill leaves nothing behind, and the page cache holds none
- * of it afterwards.  It is a bpool file: a header page
- * (written by bp_open), then the pages, page n at byte (n + 1) *
- * page_size - or, made with --doublewrite, the header page, the
- * doublewrite area, then the pages (data_start: where page 0 is).  Page n starts with the 64-bit value n and a 64-bit version (0, bumped by the benchmark's writers), which
- * --verify checks on every pin; the rest of the page is a fixed pattern.
+ * of it afterwards.  It is a bpool file, made with the pool's format
+ * options: a header page (written by bp_open), then the pages, page n at
+ * byte (n + 1) * page_size - or, made with --doublewrite, the header
+ * page, the doublewrite area, then the pages; with --no-header the pages
+ * alone (data_start: where page 0 is).  With --checksums each page ends
+ * in the trailer the library seals, so the pages are written through a
+ * pool instead.  Page n starts with the 64-bit value n and a 64-bit
+ * version (0, bumped by the benchmark's writers), which --verify checks
+ * on every pin; the rest of the page is a fixed pattern.
  *
  * Page-cache residency is measured with mincore(2) over a shared mapping
  * of the file (mapping does not read anything); fincore(1) from
@@ -102,11 +106,15 @@ static uint32_t le32_at(const unsigned char *p)
 }
 
 /* ... and the page size its header records (at byte 16), which must be
- * the one asked for: with another, every offset here would be wrong. */
-static uint64_t data_start_of(const char *path, uint32_t page_size)
+ * the one asked for: with another, every offset here would be wrong.  A
+ * file without a header (--no-header) starts with page 0. */
+static uint64_t data_start_of(const char *path, const struct bench_opts *o)
 {
     unsigned char h[128];
+    uint32_t page_size = o->page_size;
     uint64_t start = page_size;
+    if (o->pool.no_header)
+        return 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     bool header = fd >= 0 && pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h &&
                   memcmp(h, "bpoolpg\n", 8) == 0;
@@ -123,6 +131,16 @@ static uint64_t data_start_of(const char *path, uint32_t page_size)
     return start;
 }
 
+/* The options that are part of a file's format: a pool opens a file only
+ * with the ones it was made with (bp_open(3)), so it is made with the
+ * pool's. */
+static uint32_t format_flags(const struct poolopt *p)
+{
+    return (p->doublewrite ? BP_DOUBLEWRITE : 0) |
+           (p->checksums == 1 ? BP_CHECKSUMS : 0) |
+           (p->no_header ? BP_NOHEADER : 0);
+}
+
 /* The temporary name of the file being filled, for on_fill_signal. */
 static char fill_tmp[4096];
 
@@ -137,12 +155,111 @@ static void on_fill_signal(int sig)
     raise(sig);
 }
 
-/* Make the file: size bytes of pages after what bp_open writes before
- * page 0 (with doublewrite, the area too); returns that offset. */
-static uint64_t fill(const char *path, uint64_t size, uint32_t page_size,
-                     bool doublewrite, bool progress)
+/* A library call failed while the file was filled: the partial file goes. */
+static _Noreturn void die_fill(const char *what, int rc)
 {
-    const char *tmp = fill_tmp;
+    fprintf(stderr, PROG ": %s %s: %s\n  %s\n", what, fill_tmp,
+            bp_strerror(rc), bp_errdetail());
+    unlink(fill_tmp);
+    exit(1);
+}
+
+/* The first 16 bytes of a new page: its number and version 0. */
+static void stamp_new(void *page, uint64_t pgno)
+{
+    uint64_t *w = page;
+    w[0] = pgno;
+    w[1] = 0;
+}
+
+static void fill_progress(const char *path, uint64_t done, uint64_t total,
+                          uint64_t *last)
+{
+    if (now_ns() - *last > 500000000ull) {
+        *last = now_ns();
+        progress_line("filling %s: %llu/%llu MiB", path,
+                      (unsigned long long)(done >> 20),
+                      (unsigned long long)(total >> 20));
+    }
+}
+
+/* The pages, from byte start to size of fd's file, with large O_DIRECT
+ * writes. */
+static void write_pages(int fd, const struct bench_opts *o, uint64_t start,
+                        uint64_t size)
+{
+    uint32_t page_size = o->page_size;
+    void *buf;
+    if (posix_memalign(&buf, 4096, FILL_CHUNK)) {
+        unlink(fill_tmp);
+        die_errno("out of memory filling", o->path);
+    }
+    memset(buf, FILL_BYTE, FILL_CHUNK);
+    uint64_t last = now_ns();
+    for (uint64_t off = start; off < size;) {
+        size_t len = size - off < FILL_CHUNK ? (size_t)(size - off) : FILL_CHUNK;
+        for (size_t p = 0; p < len; p += page_size)
+            stamp_new((char *)buf + p, (off - start + p) / page_size);
+        ssize_t n = pwrite(fd, buf, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || (size_t)n % page_size) {
+            int e = n < 0 ? errno : EIO;
+            unlink(fill_tmp);
+            errno = e;
+            die_errno("cannot write", fill_tmp);
+        }
+        off += (uint64_t)n;
+        if (o->progress)
+            fill_progress(o->path, off, size, &last);
+    }
+    free(buf);
+}
+
+/* With page checksums each page needs the trailer the library seals at
+ * unpin: the pages go through a pool, as a program writes them - write
+ * pins with BP_OVERWRITE (nothing is read), the flushers writing adjacent
+ * pages in large requests - into the file of `pages` pages at fill_tmp. */
+static void pool_pages(const struct bench_opts *o, uint64_t pages)
+{
+    uint32_t page_size = o->page_size;
+    struct bp_options bo;
+    bp_options_init(&bo);
+    bo.flags = BP_NOREADAHEAD | format_flags(&o->pool);
+    bo.page_size = page_size;
+    bo.pool_frames = 4 * FILL_CHUNK / page_size;
+    bp_pool *pool;
+    int rc = bp_open(fill_tmp, &bo, &pool);
+    if (rc < 0)
+        die_fill("cannot open a pool to fill", rc);
+    uint64_t last = now_ns();
+    for (uint64_t pg = 0; pg < pages; pg++) {
+        bp_page p;
+        rc = bp_pin(pool, pg, BP_WRITE | BP_OVERWRITE, &p);
+        if (rc < 0)
+            die_fill("cannot pin a page of", rc);
+        memset(p.data, FILL_BYTE, page_size);
+        stamp_new(p.data, pg);
+        rc = bp_mark_dirty(&p);
+        bp_unpin(&p);
+        if (rc < 0)
+            die_fill("cannot dirty a page of", rc);
+        if (o->progress)
+            fill_progress(o->path, (pg + 1) * page_size, pages * page_size, &last);
+    }
+    /* Writes what is still dirty, and syncs. */
+    rc = bp_close(pool);
+    if (rc < 0)
+        die_fill("cannot write the pages of", rc);
+}
+
+/* Make the file: size bytes of pages after what bp_open writes before
+ * page 0 (the header page, and with --doublewrite the area; nothing with
+ * --no-header), with the pool's format flags; returns that offset. */
+static uint64_t fill(const struct bench_opts *o, uint64_t size)
+{
+    const char *path = o->path, *tmp = fill_tmp;
+    uint32_t page_size = o->page_size;
     snprintf(fill_tmp, sizeof fill_tmp, "%s.tmp.%ld", path, (long)getpid());
     /* Before the file exists, so that no moment leaves it behind; the
      * runs' own handling of Ctrl-C (runner.c) comes after. */
@@ -158,19 +275,15 @@ static uint64_t fill(const char *path, uint64_t size, uint32_t page_size,
     struct bp_options bo;
     bp_options_init(&bo);
     bo.flags = BP_CREATE | BP_EXCL | BP_NOFLUSH | BP_NOREADAHEAD |
-               (doublewrite ? BP_DOUBLEWRITE : 0);
+               format_flags(&o->pool);
     bo.page_size = page_size;
     bo.pool_frames = BP_MIN_FRAMES;
     bo.mode = 0644;
     bp_pool *pool;
     int rc = bp_open(tmp, &bo, &pool);
-    if (rc < 0 || (rc = bp_close(pool)) < 0) {
-        fprintf(stderr, PROG ": cannot create %s: %s\n  %s\n", tmp,
-                bp_strerror(rc), bp_errdetail());
-        unlink(tmp);
-        exit(1);
-    }
-    uint64_t start = data_start_of(tmp, page_size);
+    if (rc < 0 || (rc = bp_close(pool)) < 0)
+        die_fill("cannot create", rc);
+    uint64_t start = data_start_of(tmp, o);
     /* The file's size must be an off_t: beyond 2^63 - 1 it would wrap
      * negative, and no file system takes it anyway. */
     if (size > (uint64_t)INT64_MAX - start) {
@@ -206,50 +319,30 @@ static uint64_t fill(const char *path, uint64_t size, uint32_t page_size,
      * no fallocate, glibc's emulation writes a byte a block, which
      * O_DIRECT refuses with EINVAL - the error a size the kernel refuses
      * gives too.  Only a file system without the call is filled by the
-     * writes alone (ENOTSUP is EOPNOTSUPP on Linux). */
-    if (fallocate(fd, 0, 0, (off_t)size) < 0 && errno != EOPNOTSUPP &&
-        errno != ENOSYS) {
+     * writes alone (ENOTSUP is EOPNOTSUPP on Linux), after the file got
+     * its size: the writes still do not extend it, and a pool's pins
+     * (pool_pages) find its pages. */
+    if (fallocate(fd, 0, 0, (off_t)size) < 0 &&
+        ((errno != EOPNOTSUPP && errno != ENOSYS) ||
+         ftruncate(fd, (off_t)size) < 0)) {
         int e = errno;
         close(fd);
         unlink(tmp);
         errno = e;
         die_errno("cannot allocate", tmp);
     }
-    void *buf;
-    if (posix_memalign(&buf, 4096, FILL_CHUNK))
-        die_errno("out of memory filling", path);
-    memset(buf, FILL_BYTE, FILL_CHUNK);
-    uint64_t t0 = now_ns(), last = t0;
-    for (uint64_t off = start; off < size;) {
-        size_t len = size - off < FILL_CHUNK ? (size_t)(size - off) : FILL_CHUNK;
-        for (size_t p = 0; p < len; p += page_size) {
-            uint64_t *w = (uint64_t *)((char *)buf + p);
-            w[0] = (off - start + p) / page_size;   /* the page number */
-            w[1] = 0;
-        }
-        ssize_t n = pwrite(fd, buf, len, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0 || (size_t)n % page_size) {
-            int e = n < 0 ? errno : EIO;
+    uint64_t t0 = now_ns();
+    if (o->pool.checksums == 1) {
+        close(fd);
+        pool_pages(o, (size - start) / page_size);
+    } else {
+        write_pages(fd, o, start, size);
+        if (fdatasync(fd) < 0 || close(fd) < 0) {
             unlink(tmp);
-            errno = e;
-            die_errno("cannot write", tmp);
-        }
-        off += (uint64_t)n;
-        if (progress && now_ns() - last > 500000000ull) {
-            last = now_ns();
-            progress_line("filling %s: %llu/%llu MiB", path,
-                          (unsigned long long)(off >> 20),
-                          (unsigned long long)(size >> 20));
+            die_errno("cannot sync", tmp);
         }
     }
     progress_done();
-    free(buf);
-    if (fdatasync(fd) < 0 || close(fd) < 0) {
-        unlink(tmp);
-        die_errno("cannot sync", tmp);
-    }
     if (rename(tmp, path) < 0) {
         unlink(tmp);
         die_errno("cannot rename to", path);
@@ -260,6 +353,10 @@ static uint64_t fill(const char *path, uint64_t size, uint32_t page_size,
             (unsigned long long)(size >> 20), (double)(now_ns() - t0) / 1e9);
     return start;
 }
+
+/* The data file is this run's own, and no pool has opened it yet: if the
+ * first open fails, the file goes with the run (bench_open_pool). */
+static bool made;
 
 uint64_t df_pages(const struct bench_opts *o)
 {
@@ -277,7 +374,7 @@ void df_prepare(struct bench_opts *o, uint64_t min_bytes)
     struct stat st;
     if (stat(o->path, &st) == 0) {
         /* The pages after the header page (and doublewrite area). */
-        o->data_start = data_start_of(o->path, o->page_size);
+        o->data_start = data_start_of(o->path, o);
         uint64_t size = (uint64_t)st.st_size >= o->data_start
                             ? (uint64_t)st.st_size - o->data_start : 0;
         if (!S_ISREG(st.st_mode)) {
@@ -316,7 +413,8 @@ void df_prepare(struct bench_opts *o, uint64_t min_bytes)
     size = (size + o->page_size - 1) / o->page_size * o->page_size;
     if (size < (uint64_t)BP_MIN_FRAMES * o->page_size)
         size = (uint64_t)BP_MIN_FRAMES * o->page_size;
-    o->data_start = fill(o->path, size, o->page_size, o->pool.doublewrite, o->progress);
+    o->data_start = fill(o, size);
+    made = true;
     o->file_size = size;
 }
 
@@ -433,8 +531,11 @@ bp_pool *bench_open_pool(const struct bench_opts *o, uint32_t frames)
     if (rc < 0) {
         fprintf(stderr, PROG ": cannot open a pool of %u frames on %s: %s\n  %s\n",
                 frames, o->path, bp_strerror(rc), bp_errdetail());
+        if (made && unlink(o->path) == 0)
+            fprintf(stderr, PROG ": removed %s, made by this run\n", o->path);
         exit(1);
     }
+    made = false;
     return pool;
 }
 
