@@ -524,6 +524,28 @@ else
     echo "# latency.sh not tried: no fio"
 fi
 
+# --- -s seeds the threads' draws: from copies of one file, randwrite with
+# one thread and one seed writes the pages of one sequence (one run's set
+# within the other's: the runs differ only in length), with another seed
+# others.  The pages written are those whose version (the word after the
+# stamp) is no longer 0.
+"$bench" --quiet -f "$work/seed.data" --file-size 4M prepare >/dev/null 2>&1
+written() { od -A n -t u8 -v -w8192 -j 8192 "$1" | awk '$2 > 0 { print NR - 1 }' | sort; }
+for r in a:5 b:5 c:6; do
+    cp "$work/seed.data" "$work/seed.$r"
+    "$bench" --quiet -f "$work/seed.$r" -s "${r#*:}" -t 1 --rate 1000 -d 0.2 -w 0 \
+        --frames 16 randwrite >/dev/null 2>"$work/err" ||
+        fail "randwrite -s ${r#*:}: $(cat "$work/err")"
+    written "$work/seed.$r" >"$work/pages.${r%:*}"
+done
+nested() { [ -z "$(comm -23 "$1" "$2")" ] || [ -z "$(comm -13 "$1" "$2")" ]; }
+n=$(grep -c . "$work/pages.a")
+[ "$n" -gt 20 ] && nested "$work/pages.a" "$work/pages.b" &&
+    pass "-s 5 twice: the pages of one sequence ($n)" ||
+    fail "-s 5 twice: $n pages, not of one sequence: $(comm -3 "$work/pages.a" "$work/pages.b" | head -5)"
+! nested "$work/pages.a" "$work/pages.c" && pass "-s 5 and -s 6: other pages" ||
+    fail "-s 5 and -s 6: the pages of one sequence: the seed is not used"
+
 # --- The options of a file's format: a new data file is made with them,
 # so that the pool opens it.  --checksums: every page written through a
 # pool, which seals its trailer; --no-header: page 0 at byte 0.  A first
@@ -610,7 +632,9 @@ for args in "nosuch" "-t 0 hit" "-t 1,2 randread" "trace" "--overwrite hit" \
         "--coalesce 0 seqwrite" "-d 0 checkpoint" "--stream mixed" \
         "--stream 0 randread" "--stream=2000 seqscan" "--stream 4 --prefetch 4 randread" \
         "--timeline seqscan" "--timeline hit" "--rate 1000 hit" "--rate 0 mixed" \
-        "--rate 1000 --stream 4 randread"; do
+        "--rate 1000 --stream 4 randread" "-W 50 randread" "-W 50 randwrite" \
+        "--variant pread randread" "--dependent mixed" "--prefetch 4 seqscan" \
+        "--prefetch 4 checkpoint"; do
     # shellcheck disable=SC2086
     "$bench" --quiet -f "$data" $args >/dev/null 2>"$work/err"
     st=$?

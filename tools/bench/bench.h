@@ -59,6 +59,7 @@
 #define DEFAULT_FILE_SIZE (1ull << 30)      /* 1 GiB */
 #define DEFAULT_POOL (64ull << 20)          /* 64 MiB */
 #define MAX_THREAD_COUNTS 16
+#define MAX_PREFETCH 1024      /* --prefetch: pages a thread draws at once */
 
 enum dist { DIST_UNIFORM, DIST_ZIPF };
 
@@ -248,6 +249,9 @@ struct run {
     struct timeline tl;        /* with .timeline; free with timeline_free */
 };
 
+/* The seed (-s) of the threads of every run from now on: thread i of a
+ * run draws from the same sequence in every run with this seed. */
+void run_seed(uint64_t seed);
 /* Start nthreads threads running fn, warm up, measure, stop, join, and
  * sum their results into r.  Returns 0, or the first worker's error after
  * printing it. */

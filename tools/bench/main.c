@@ -92,22 +92,26 @@ static void usage(FILE *to)
         "  -d, --duration SECS    measured time of each result (default: hit 2,\n"
         "                         randread/randwrite/mixed 10, checkpoint 5 per\n"
         "                         phase, seqscan/seqwrite/trace: one pass, at\n"
-        "                         most SECS when given; warmup: the longest a\n"
-        "                         cold or warm run waits for the target, 30)\n"
+        "                         most SECS when given, 0: the whole pass;\n"
+        "                         warmup: the longest a cold or warm run waits\n"
+        "                         for the target, 30)\n"
         "  -w, --warmup SECS      unmeasured time first (default: hit min(0.5, d/4),\n"
         "                         randread/randwrite/mixed min(2, d/5), checkpoint\n"
         "                         min(1, d/5) per phase, warmup 15: the priming\n"
         "                         run whose last 2 s set the target, else 0)\n"
         "  -D, --dist DIST        uniform, zipf or zipf:THETA (default: hit both,\n"
         "                         mixed, warmup zipf:0.99, others uniform)\n"
-        "  -W, --write-pct N      mixed: percent of pins that write (default 20)\n"
+        "  -W, --write-pct N      mixed, resize: percent of pins that write\n"
+        "                         (default: mixed 20, resize 10)\n"
         "      --pages N          pages touched (hit: default the frame count;\n"
         "                         checkpoint: half the frame count, more makes\n"
         "                         the readers miss; others: the whole file)\n"
-        "  -s, --seed N           random seed (default 1)\n"
-        "      --prefetch N       randread, mixed: each thread draws N pages,\n"
-        "                         bp_prefetch()es them, then pins them in turn\n"
-        "                         (reads in flight: threads x N)\n"
+        "  -s, --seed N           random seed of every workload's page draws\n"
+        "                         (default 1): the same seed, the same pages\n"
+        "      --prefetch N       randread, randwrite, mixed: each thread draws\n"
+        "                         N pages (at most 1024), bp_prefetch()es them,\n"
+        "                         then pins them in turn (reads in flight:\n"
+        "                         threads x N)\n"
         "      --stream [N]       randread: each thread reads its random pages\n"
         "                         through a read stream of depth N (default 32);\n"
         "                         seqscan: the pass is a stream over the file's\n"
@@ -284,6 +288,7 @@ int main(int argc, char **argv)
     poolopt_init(&o.pool);
     opt_prog(PROG);
     const char *ckpt_only = NULL;   /* an option only checkpoint takes */
+    const char *hit_only = NULL;    /* and one only hit takes */
     int c;
     opterr = 0;     /* opt_unknown says what is wrong, in one line */
     while ((c = getopt_long(argc, argv, POOLOPT_SHORT "f:t:d:w:D:W:s:jqhV",
@@ -300,7 +305,7 @@ int main(int argc, char **argv)
         case 'W': o.write_pct = (int)opt_u64("--write-pct", optarg, 0, 100); break;
         case OPT_PAGES: o.pages = opt_u64("--pages", optarg, 1, UINT64_MAX); break;
         case OPT_PREFETCH:
-            o.prefetch = (unsigned)opt_u64("--prefetch", optarg, 1, 1024);
+            o.prefetch = (unsigned)opt_u64("--prefetch", optarg, 1, MAX_PREFETCH);
             break;
         case OPT_OVERWRITE:
             o.overwrite = true;
@@ -319,11 +324,17 @@ int main(int argc, char **argv)
             o.checkpoint_every = opt_u64("--checkpoint-every", optarg, 0, UINT64_MAX);
             ckpt_only = "--checkpoint-every";
             break;
-        case OPT_VARIANT: o.variants = parse_variants(optarg); break;
+        case OPT_VARIANT:
+            o.variants = parse_variants(optarg);
+            hit_only = "--variant";
+            break;
         case 's': o.seed = opt_u64("--seed", optarg, 0, UINT64_MAX); break;
         case OPT_VERIFY: o.verify = true; break;
         case OPT_TIMELINE: o.timeline = true; break;
-        case OPT_DEPENDENT: o.dependent = true; break;
+        case OPT_DEPENDENT:
+            o.dependent = true;
+            hit_only = "--dependent";
+            break;
         case OPT_ROUNDS: o.rounds = (unsigned)opt_u64("--rounds", optarg, 1, 1000); break;
         case 'j': o.json = true; break;
         case 'q': o.progress = false; break;
@@ -376,8 +387,13 @@ int main(int argc, char **argv)
         opt_usage("only randread, randwrite and mixed take --rate");
     if (o.rate && o.stream)
         opt_usage("--rate paces pins; a read stream (--stream) is not paced");
-    if (o.dependent && wl->run != wl_hit)
-        opt_usage("only hit takes --dependent");
+    if (hit_only && wl->run != wl_hit)
+        opt_usage("only hit takes %s", hit_only);
+    if (o.write_pct >= 0 && wl->run != wl_mixed && wl->run != wl_resize)
+        opt_usage("only mixed and resize take --write-pct");
+    if (o.prefetch && wl->run != wl_randread && wl->run != wl_randwrite &&
+        wl->run != wl_mixed)
+        opt_usage("only randread, randwrite and mixed take --prefetch");
     if (o.rounds && wl->run != wl_warmup)
         opt_usage("only warmup takes --rounds");
     if (ckpt_only && wl->run != wl_checkpoint)
@@ -391,6 +407,7 @@ int main(int argc, char **argv)
         o.threads[o.nthreads++] = (uint32_t)(ncpu > 1024 ? 1024 : ncpu);
     }
     report_init(&o);
+    run_seed(o.seed);
     int status = wl->run(&o);
     return interrupted() ? EXIT_INTERRUPTED : status;
 }

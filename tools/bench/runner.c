@@ -48,6 +48,12 @@
 
 static bool progress_shown;
 static volatile sig_atomic_t got_sigint;
+static uint64_t seed = 1;
+
+void run_seed(uint64_t s)
+{
+    seed = s;
+}
 
 static void on_sigint(int sig)
 {
@@ -266,7 +272,9 @@ int run_threads(struct run *r)
         struct worker *w = &r->w[i];
         w->run = r;
         w->id = i;
-        rng_seed(&w->rng, 0x62706f6f6cull * (i + 1) + 12345);
+        /* mix64: seeds one apart give unrelated threads, not shifted
+         * ones. */
+        rng_seed(&w->rng, mix64(seed) + i);
         if (r->latency) {
             w->rhist = calloc(1, sizeof *w->rhist);
             w->whist = calloc(1, sizeof *w->whist);

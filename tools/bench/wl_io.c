@@ -104,8 +104,6 @@ static bool draw_write(struct io_ctx *c, struct worker *w)
            (c->write_pct > 0 && rng_below(&w->rng, 100) < (uint64_t)c->write_pct);
 }
 
-#define MAX_BATCH 1024
-
 static void pause_ns(uint64_t ns)
 {
     struct timespec ts = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) };
@@ -124,8 +122,8 @@ static void w_io(struct worker *w)
         wname = "bp_pin(BP_WRITE|BP_OVERWRITE)";
     }
     unsigned prefetch = c->seq ? 0 : c->o->prefetch;
-    uint64_t batch[MAX_BATCH];
-    bool batch_wr[MAX_BATCH];
+    uint64_t batch[MAX_PREFETCH];
+    bool batch_wr[MAX_PREFETCH];
     unsigned bi = 0, bn = 0;
     uint64_t n = 0;
     /* --rate: this thread's share, one pin every `interval` ns, each due
@@ -348,10 +346,6 @@ static int io_run(struct bench_opts *o, const struct io_spec *spec)
         /* A scan's reads are the stream's own, not read-ahead's. */
         if (spec->seq)
             o->pool.no_readahead = true;
-    }
-    if (o->prefetch > MAX_BATCH) {
-        fprintf(stderr, PROG ": --prefetch: at most %u\n", MAX_BATCH);
-        return EXIT_USAGE;
     }
     uint32_t frames = bench_frames(o, spec->pool_bytes ? spec->pool_bytes
                                                        : o->file_size / 8);
