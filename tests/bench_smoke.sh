@@ -278,6 +278,12 @@ if run warmup --json -t 2 -w 3 -d 2 --rounds 1 warmup --verify; then
         "hit_ratio_end > 0"
     expect "warmup: summary" "$(grep '"kind":"summary"' <<<"$out")" "rounds == 1" \
         "warm_speedup > 0" "warm_speedup_min == warm_speedup"
+    # Latency ratios, which may pass 1: not named *_ratio, which the tools
+    # keep for fractions (doc/tools.md).
+    shape "warmup: summary" "$(grep '"kind":"summary"' <<<"$out")" \
+        miss_us_warm_over_cold miss_us_warming_over_after
+    [[ $out != *'miss_ratio'* ]] && pass "warmup: no miss_ratio without hit_ratio" ||
+        fail "warmup: a miss_ratio that is no fraction of pins: $out"
     left=$(ls "$data".warm* 2>/dev/null)
     [ -z "$left" ] && pass "warmup: the dump removed" ||
         fail "warmup: $left left behind"

@@ -25,8 +25,11 @@
  * (miss_submit_ns + miss_device_ns) / miss_reads from bp_stats.  The warm
  * run reports it over its warming (miss_us) and over the 2 s after it
  * (miss_us_after); the cold run over the same span from open as the
- * warm run's warming (miss_us).  The summary's miss_ratio is warm over
- * cold, miss_ratio_after warm during over warm after.
+ * warm run's warming (miss_us).  The summary compares them, as geometric
+ * means over the rounds of latency ratios (above 1: slower; not *_ratio,
+ * which the tools keep for fractions of pins): miss_us_warm_over_cold,
+ * the warm run's over the cold run's, and miss_us_warming_over_after, the
+ * warm run's while warming over after.
  *
  * Each run's pins are BP_READ of the page's first word (--verify checks
  * its stamp).  The dump is DATAFILE.warm.PID, removed however the run
@@ -367,8 +370,8 @@ int wl_warmup(struct bench_opts *o)
     report_dbl("target_hit_ratio", target, 4);
     report_dbl("warm_speedup", done_rounds ? exp(log_speedup / done_rounds) : NAN, 2);
     report_dbl("warm_speedup_min", done_rounds ? min_speedup : NAN, 2);
-    report_dbl("miss_ratio", nmiss ? exp(log_miss / nmiss) : NAN, 2);
-    report_dbl("miss_ratio_after", nafter ? exp(log_after / nafter) : NAN, 2);
+    report_dbl("miss_us_warm_over_cold", nmiss ? exp(log_miss / nmiss) : NAN, 2);
+    report_dbl("miss_us_warming_over_after", nafter ? exp(log_after / nafter) : NAN, 2);
     report_end();
     return 0;
 }
