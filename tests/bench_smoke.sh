@@ -640,12 +640,26 @@ for args in "nosuch" "-t 0 hit" "-t 1,2 randread" "trace" "--overwrite hit" \
         "--timeline seqscan" "--timeline hit" "--rate 1000 hit" "--rate 0 mixed" \
         "--rate 1000 --stream 4 randread" "-W 50 randread" "-W 50 randwrite" \
         "--variant pread randread" "--dependent mixed" "--prefetch 4 seqscan" \
-        "--prefetch 4 checkpoint"; do
+        "--prefetch 4 checkpoint" "-d 0 hit" "-d 0 randread" "-d 0 randwrite" \
+        "-d 0 mixed" "-d 0 resize" "-w 1 warmup" "-d 0.5 warmup" \
+        "--frames 64 --pool-max 256K resize" "--file-size 8M prepare" \
+        "-P 4K prepare"; do
+    # One line naming the error, then the pointer to --help (doc/tools.md);
+    # the data file, which exists, is neither changed nor removed.
     # shellcheck disable=SC2086
     "$bench" --quiet -f "$data" $args >/dev/null 2>"$work/err"
     st=$?
-    [ "$st" -eq 2 ] && [ -s "$work/err" ] && pass "usage error exits 2: '$args'" ||
+    [ "$st" -eq 2 ] && [ "$(wc -l <"$work/err")" -eq 2 ] &&
+        [ "$(tail -n 1 "$work/err")" = "Try 'bpool-bench --help' for more information." ] &&
+        pass "usage error exits 2: '$args': $(head -n 1 "$work/err")" ||
         fail "'$args': status $st, stderr: $(cat "$work/err")"
 done
+[ "$(stat -c %s "$data")" -eq $(((4 << 20) + 8192)) ] &&
+    pass "the usage errors left the data file as it was" ||
+    fail "the usage errors changed the data file: $(stat -c %s "$data") bytes"
+# A usage error that is not about an existing file makes none.
+"$bench" --quiet -f "$work/none.data" -d 0 randread >/dev/null 2>&1
+[ ! -e "$work/none.data" ] && pass "-d 0 randread: no data file made" ||
+    fail "-d 0 randread made its data file"
 
 finish

@@ -259,4 +259,12 @@ then_=$(date -u -d "$ts" +%s 2>/dev/null)
 [ -n "$then_" ] && [ $((now - then_)) -ge 0 ] && [ $((now - then_)) -lt 600 ] &&
     pass "timestamp is UTC and now ($ts)" || fail "timestamp '$ts', now $(date -u)"
 
+# === bpool-sim: the command line, memory and empty traces ==================
+# (a section of its own, kept whole at the end of the script)
+usage_error "frames too few to split" bpool-sim \
+    "-n 8 cannot be split 3 ways \(--partitions\): each part needs at least 4 frames" \
+    --partitions 3 -n 8 trace.txt
+usage_error "one of the frame counts too few to split" bpool-sim \
+    "-n 12 cannot be split 4 ways" --partitions 4 -n 16,12 trace.txt
+
 finish

@@ -130,6 +130,16 @@ int main(int argc, char **argv)
         opt_usage(nframes == 0 ? "-n FRAMES is required (the frame counts to replay with)"
                                 : "give at most one trace");
     }
+    /* Before the trace is read, which may be standard input. */
+    for (size_t i = 0; i < nframes; i++) {
+        if (frames[i] / parts < BP_MIN_FRAMES) {
+            uint64_t nf = frames[i];
+            free(frames);
+            opt_usage("-n %llu cannot be split %llu ways (--partitions): each "
+                      "part needs at least %u frames", (unsigned long long)nf,
+                      (unsigned long long)parts, (unsigned)BP_MIN_FRAMES);
+        }
+    }
     struct trace t = { 0 };
     char err[4096 + 256];
     int rc = trace_load(optind < argc ? argv[optind] : "-", &t, err, sizeof(err));
@@ -147,11 +157,11 @@ int main(int argc, char **argv)
         clock_gettime(CLOCK_MONOTONIC, &t0);
         int run = parts > 1 ? psim_run_partitioned(&t, nf, (uint32_t)parts, &cfg, &r)
                             : psim_run_with((enum psim_policy)pol, &t, nf, 0, &cfg, &r);
-        if (run < 0) {
+        if (run < 0) {     /* the command line was checked: not a usage error */
             fprintf(stderr, "bpool-sim: %s\n", r.msg);
             free(frames);
             trace_free(&t);
-            return run == -EINVAL ? EXIT_USAGE : 1;
+            return 1;
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
         double ratio = r.refs ? (double)r.misses / (double)r.refs : 0.0;

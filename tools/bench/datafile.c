@@ -120,12 +120,10 @@ static uint64_t data_start_of(const char *path, const struct bench_opts *o)
                   memcmp(h, "bpoolpg\n", 8) == 0;
     if (fd >= 0)
         close(fd);
-    if (header && le32_at(h + 16) != page_size) {
-        fprintf(stderr, PROG ": %s has pages of %u bytes (its header says "
-                "so), not %u: give -P %u, or remove it to have it made "
-                "again\n", path, le32_at(h + 16), page_size, le32_at(h + 16));
-        exit(EXIT_USAGE);
-    }
+    if (header && le32_at(h + 16) != page_size)
+        opt_usage("%s has pages of %u bytes (its header says so), not %u: "
+                  "give -P %u, or remove it to have it made again", path,
+                  le32_at(h + 16), page_size, le32_at(h + 16));
     if (header && (h[20] & 0x2))
         start = (uint64_t)page_size * (1 + le32_at(h + 64));
     return start;
@@ -389,13 +387,14 @@ void df_prepare(struct bench_opts *o, uint64_t min_bytes)
                     (unsigned long long)st.st_size, o->page_size);
             exit(1);
         }
-        if (o->file_size && o->file_size != size) {
-            fprintf(stderr, PROG ": %s exists with %llu bytes, not the %llu "
-                    "asked for; remove it to have it made again, or pass "
-                    "--file-size %llu\n", o->path, (unsigned long long)size,
-                    (unsigned long long)o->file_size, (unsigned long long)size);
-            exit(1);
-        }
+        /* Both this and another page size are the command line
+         * contradicting the file: usage errors alike. */
+        if (o->file_size && o->file_size != size)
+            opt_usage("%s exists with %llu bytes of pages, not the %llu "
+                      "--file-size asks for; remove it to have it made again, "
+                      "or give --file-size %llu", o->path,
+                      (unsigned long long)size, (unsigned long long)o->file_size,
+                      (unsigned long long)size);
         if (size < min_bytes) {
             fprintf(stderr, PROG ": %s has %llu bytes; this workload needs at "
                     "least %llu; remove it or use another --file\n", o->path,

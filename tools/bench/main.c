@@ -398,6 +398,13 @@ int main(int argc, char **argv)
         opt_usage("only warmup takes --rounds");
     if (ckpt_only && wl->run != wl_checkpoint)
         opt_usage("only checkpoint takes %s", ckpt_only);
+    /* These run until their time is up: for 0, for ever.  (seqscan,
+     * seqwrite and trace take 0 as the whole pass; warmup checks its
+     * own.) */
+    if (o.duration == 0 &&
+        (wl->run == wl_hit || wl->run == wl_randread || wl->run == wl_randwrite ||
+         wl->run == wl_mixed || wl->run == wl_checkpoint || wl->run == wl_resize))
+        opt_usage("%s needs a duration above 0 (-d)", o.workload);
     if (wl->run == wl_hit && o.nthreads == 0) {
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         if (ncpu < 1)

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "bench.h"
+#include "../common/parse.h"
 
 #define RESIZE_THREADS 8
 #define RESIZE_DURATION 10.0
@@ -139,29 +140,24 @@ int wl_resize(struct bench_opts *o)
         o->dist = DIST_ZIPF;
         o->dist_set = true;
     }
-    df_prepare(o, 0);
     struct resize_ctx c = {
         .o = o,
         .pinners = o->nthreads ? o->threads[0] : RESIZE_THREADS,
         .base = bench_frames(o, DEFAULT_POOL),
     };
-    if (!o->pool.pool_bytes_max)   /* room for the step up */
-        o->pool.pool_bytes_max = (uint64_t)(c.base + c.base / 2) * o->page_size;
+    /* The pool must be able to grow by half: before the data file is made. */
+    uint64_t up_bytes = (uint64_t)step_frames(&c, UP) * o->page_size;
+    if (!o->pool.pool_bytes_max)
+        o->pool.pool_bytes_max = up_bytes;
+    if (up_bytes > o->pool.pool_bytes_max)
+        opt_usage("resize: --pool-max must leave room for 1.5 x the pool "
+                  "(%llu bytes)", (unsigned long long)up_bytes);
+    df_prepare(o, 0);
     uint64_t pages = o->pages ? o->pages : df_pages(o);
     if (pages > df_pages(o))
         pages = df_pages(o);
     picker_init(&c.pick, o->dist, pages, o->theta);
-    double duration = o->duration >= 0 ? o->duration : RESIZE_DURATION;
-    if (duration <= 0) {
-        fprintf(stderr, PROG ": resize needs a duration above 0 (-d)\n");
-        return EXIT_USAGE;
-    }
-    if ((uint64_t)(c.base + c.base / 2) * o->page_size > o->pool.pool_bytes_max) {
-        fprintf(stderr, PROG ": resize: --pool-max must leave room for 1.5 x "
-                "the pool (%llu bytes)\n",
-                (unsigned long long)(c.base + c.base / 2) * o->page_size);
-        return EXIT_USAGE;
-    }
+    double duration = o->duration >= 0 ? o->duration : RESIZE_DURATION;   /* main refuses 0 */
     double warmup = o->warmup >= 0 ? o->warmup : fmin(2.0, duration / 5);
     c.during = calloc(c.pinners, sizeof *c.during);
     if (!c.during) {

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "../common/parse.h"
 
 #define WINDOW_NS 10000000ull      /* 10 ms */
 #define SETTLE_NS 2000000000ull    /* 2 s after reaching / warming */
@@ -214,32 +215,29 @@ static void close_pool(struct warm_ctx *c)
 
 int wl_warmup(struct bench_opts *o)
 {
+    double prime_s = o->warmup >= 0 ? o->warmup : 15;
+    double limit_s = o->duration >= 0 ? o->duration : 30;
+    double most_s = (double)MAX_SAMPLES * WINDOW_NS / 1e9 - 10;
+    if (prime_s < 3 || limit_s < 1 || prime_s > most_s || limit_s > most_s)
+        opt_usage("warmup: needs -w from 3 (the pool fills and the last 2 s "
+                  "give the steady hit ratio) and -d from 1, both at most %.0f s",
+                  most_s);
+    /* The dump, beside the data file under a name of this process's own;
+     * removed however the run ends (Ctrl-C and failures exit). */
+    if ((size_t)snprintf(dump_path, sizeof dump_path, "%s.warm.%ld", o->path,
+                         (long)getpid()) >= sizeof dump_path)
+        opt_usage("warmup: --file %s: too long a name for the dump beside it",
+                  o->path);
     df_prepare(o, 0);
     uint64_t pages = o->pages && o->pages < df_pages(o) ? o->pages : df_pages(o);
     enum dist dist = o->dist_set ? o->dist : DIST_ZIPF;
     unsigned threads = o->nthreads ? o->threads[0] : 8;
-    double prime_s = o->warmup >= 0 ? o->warmup : 15;
-    double limit_s = o->duration >= 0 ? o->duration : 30;
     unsigned rounds = o->rounds ? o->rounds : 2;
     uint32_t frames = bench_frames(o, o->file_size / 8);
-    double most_s = (double)MAX_SAMPLES * WINDOW_NS / 1e9 - 10;
-    if (prime_s < 3 || limit_s < 1 || prime_s > most_s || limit_s > most_s) {
-        fprintf(stderr, PROG ": warmup: needs -w from 3 (the pool fills and the "
-                "last 2 s give the steady hit ratio) and -d from 1, both at most "
-                "%.0f s\n", most_s);
-        return EXIT_USAGE;
-    }
     if (frames < 4 * threads) {
         fprintf(stderr, PROG ": warmup: a pool of %u frames is too small for %u "
                 "threads; use at least --frames %u\n", frames, threads, 4 * threads);
         return 1;
-    }
-    /* The dump, beside the data file under a name of this process's own;
-     * removed however the run ends (Ctrl-C and failures exit). */
-    if ((size_t)snprintf(dump_path, sizeof dump_path, "%s.warm.%ld", o->path,
-                         (long)getpid()) >= sizeof dump_path) {
-        fprintf(stderr, PROG ": warmup: file name too long\n");
-        return EXIT_USAGE;
     }
     atexit(remove_dump);
     const char *dump = dump_path;
