@@ -633,6 +633,11 @@ left=$(ls "$work"/huge.data* 2>/dev/null)
 # --- Usage --------------------------------------------------------------------
 "$bench" --help >"$work/out" 2>&1 && grep -q "randread" "$work/out" &&
     grep -q -- "--json" "$work/out" && pass "--help" || fail "--help"
+# --help says what the program does with an existing file of another size.
+grep -A1 -- "--file-size SIZE" "$work/out" | grep -q "of another size is refused" &&
+    ! grep -q "used as it is" "$work/out" &&
+    pass "--help: an existing file of another --file-size is refused" ||
+    fail "--help on --file-size: $(grep -A1 -- "--file-size SIZE" "$work/out")"
 for args in "nosuch" "-t 0 hit" "-t 1,2 randread" "trace" "--overwrite hit" \
         "--overwrite seqwrite" "--dirty-rate 10 mixed" "--variant pin,nosuch hit" \
         "--coalesce 0 seqwrite" "-d 0 checkpoint" "--stream mixed" \

@@ -81,7 +81,7 @@ static void usage(FILE *to)
         "  -f, --file PATH        data file (default ./" DEFAULT_FILE "); made and\n"
         "                         filled if missing; must not be on tmpfs\n"
         "      --file-size SIZE   size of a new data file (default 1G); an existing\n"
-        "                         file is used as it is\n"
+        "                         file of another size is refused\n"
         "  -p, --pool SIZE        pool size in bytes (default 64M; mixed, warmup:\n"
         "                         1/8 of the file)\n"
         "  -P, --page-size SIZE   page size (default 8K)\n"
