@@ -148,7 +148,7 @@ fi
 # --- seqscan: one full pass, every page read (read-ahead may turn the pins
 # into hits) ------------------------------------------------------------------
 if run seqscan --json --frames 32 seqscan --verify; then
-    shape seqscan "$out" ops mib_s elapsed_s
+    shape seqscan "$out" ops mib_s elapsed_s frames pool_mib queue_depth miss_ratio
     expect "seqscan: one pass" "$out" "ops == 512" "reads >= 512" "misses <= 512" \
         "mib_s > 0" "pages == 512"
 fi
@@ -199,7 +199,7 @@ if run seqwrite --json --frames 32 seqwrite --verify; then
     [ "$n" -eq 2 ] && pass "seqwrite: 2 lines (coalescing on and off)" ||
         fail "seqwrite: $n lines, want 2: $out"
     shape seqwrite "$out" coalesce coalesce_bytes pages_s mib_s write_requests \
-        pages_per_request flush_s total_s
+        pages_per_request flush_s total_s frames pool_mib queue_depth miss_ratio
     expect "seqwrite: every page written once, none read" "$out" "ops == 512" \
         "pages == 512" "writes == 512" "reads == 0" "pages_s > 0" "mib_s > 0" \
         "write_requests > 0" "total_s >= elapsed_s" "cache_mib < 1"
@@ -295,7 +295,8 @@ st=$?
 
 # --- resize: pins go on while the pool grows and shrinks by half ----------
 if run resize --json --frames 64 -t 2 -w 0.3 -d 1.5 resize --verify; then
-    shape resize "$out" up_mean_ms down_max_ms lat_p99_us rlat_p99_us
+    shape resize "$out" up_mean_ms down_max_ms lat_p99_us rlat_p99_us frames \
+        frames_up frames_down frames_max hits misses evictions resizes
     expect "resize: sizes and counts" "$out" "frames == 64" "frames_up == 96" \
         "frames_down == 32" "frames_max == 96" "pin_errors == 0" "pins > 0" \
         "resizes >= 4" "up_back_n >= 1" "down_n >= 1" "resize_pins > 0"
@@ -308,7 +309,8 @@ printf '# a comment\n\n' >>"$work/loop.trc"
 gzip -c "$work/loop.trc" >"$work/loop.trc.gz"
 for t in loop.trc loop.trc.gz; do
     if run "trace $t" --json --frames 16 trace "$work/$t" --verify; then
-        shape "trace $t" "$out" trace refs hit_ratio elapsed_s
+        shape "trace $t" "$out" trace refs hit_ratio elapsed_s frames pool_mib \
+            queue_depth miss_ratio
         expect "trace $t: exact counts" "$out" "refs == 100" "replayed == 100" \
             "hits == 90" "misses == 10" "hit_ratio == 0.9" "reads == 10" "max_page == 333"
     fi
