@@ -149,14 +149,28 @@ int main(int argc, char **argv)
         return rc == -ENOMEM ? 1 : EXIT_USAGE;
     }
 
+    /* A replay's memory follows its frames.  Where every page of the
+     * trace fits (in each part: parts x the pages), nothing is ever
+     * evicted and every page misses once, whatever the frames: a replay
+     * gets at most that many, and its line names the count asked for. */
+    uint64_t distinct;
+    if (psim_distinct_pages(&t, &distinct) < 0) {
+        fprintf(stderr, "bpool-sim: out of memory counting the trace's pages\n");
+        free(frames);
+        trace_free(&t);
+        return 1;
+    }
+    uint64_t enough = parts * (distinct > BP_MIN_FRAMES ? distinct : BP_MIN_FRAMES);
+
     for (size_t i = 0; i < nframes; i++) {
         uint32_t nf = (uint32_t)frames[i];     /* at most 2^30 */
+        uint32_t run_nf = nf < enough ? nf : (uint32_t)enough;
         struct psim_result r;
         struct timespec t0, t1;
         const char *name = psim_policies[pol].name;
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        int run = parts > 1 ? psim_run_partitioned(&t, nf, (uint32_t)parts, &cfg, &r)
-                            : psim_run_with((enum psim_policy)pol, &t, nf, 0, &cfg, &r);
+        int run = parts > 1 ? psim_run_partitioned(&t, run_nf, (uint32_t)parts, &cfg, &r)
+                            : psim_run_with((enum psim_policy)pol, &t, run_nf, 0, &cfg, &r);
         if (run < 0) {     /* the command line was checked: not a usage error */
             fprintf(stderr, "bpool-sim: %s\n", r.msg);
             free(frames);

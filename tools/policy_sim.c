@@ -108,6 +108,37 @@ static inline bool map_del(struct psim_map *m, uint64_t k)
     return true;
 }
 
+int psim_distinct_pages(const struct trace *t, uint64_t *count)
+{
+    struct psim_map m;
+    uint64_t n = 0, room = 64;
+    if (map_init(&m, room) < 0)
+        return -ENOMEM;
+    for (size_t i = 0; i < t->n; i++) {
+        uint64_t p = t->ref[i];
+        if (map_get(&m, p) != NOFRAME)
+            continue;
+        if (n == room) {        /* twice the room, the pages hashed again */
+            struct psim_map bigger;
+            if (map_init(&bigger, 2 * room) < 0) {
+                map_free(&m);
+                return -ENOMEM;
+            }
+            for (uint64_t s = 0; s <= m.mask; s++)
+                if (m.key[s] != EMPTY)
+                    map_put(&bigger, m.key[s], 0);
+            map_free(&m);
+            m = bigger;
+            room *= 2;
+        }
+        map_put(&m, p, 0);
+        n++;
+    }
+    map_free(&m);
+    *count = n;
+    return 0;
+}
+
 /* ---- CLOCK-Pro and its simulated pool ---------------------------------- */
 
 static int cp_try_evict(void *ctx, void *call, uint32_t f)

@@ -81,6 +81,10 @@ int psim_run_with(enum psim_policy pol, const struct trace *t, uint32_t frames,
 int psim_run_partitioned(const struct trace *t, uint32_t frames, uint32_t parts,
                          const struct bp__cp_config *cfg, struct psim_result *res);
 
+/* The number of distinct pages t references, into *count.  Returns 0, or
+ * -ENOMEM.  Its memory follows the distinct pages, not the references. */
+int psim_distinct_pages(const struct trace *t, uint64_t *count);
+
 /* ---- Step by step: CLOCK-Pro and a simulated pool ---------------------- */
 
 /* page -> frame: open addressing with linear probing, and backward-shift
