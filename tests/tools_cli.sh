@@ -266,6 +266,17 @@ usage_error "frames too few to split" bpool-sim \
     --partitions 3 -n 8 trace.txt
 usage_error "one of the frame counts too few to split" bpool-sim \
     "-n 12 cannot be split 4 ways" --partitions 4 -n 16,12 trace.txt
+# An empty trace pins nothing: its ratios are null (JSON) and "-" (text),
+# as bpool-bench and bpool-shell print a ratio of no pins, not 0.
+: >empty.trc
+out=$("$sim" -j -n 4 empty.trc 2>&1)
+json_header "bpool-sim --json, an empty trace: the tools' header" bpool-sim "$out"
+[[ $out == *'"refs":0,'*'"hit_ratio":null,"miss_ratio":null,'* ]] &&
+    pass "bpool-sim --json, an empty trace: hit_ratio and miss_ratio null" ||
+    fail "bpool-sim --json, an empty trace: $out"
+out=$("$sim" -n 4 empty.trc 2>&1)
+[ "$out" = "policy=clockpro frames=4 refs=0 hits=0 misses=0 miss_ratio=-" ] &&
+    pass "bpool-sim, an empty trace: miss_ratio=-" || fail "bpool-sim, an empty trace: $out"
 # Frames beyond the trace's pages replay alike (nothing is evicted) and
 # take no memory: 2^30 frames for a trace of one page fit in a 2 GiB
 # address space (they took 16 to 24 GiB), and the line names the frames

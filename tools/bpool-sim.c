@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -178,7 +179,9 @@ int main(int argc, char **argv)
             return 1;
         }
         clock_gettime(CLOCK_MONOTONIC, &t1);
-        double ratio = r.refs ? (double)r.misses / (double)r.refs : 0.0;
+        /* An empty trace has no ratio: null in JSON, "-" in text, as the
+         * other tools print one of no pins. */
+        double ratio = r.refs ? (double)r.misses / (double)r.refs : NAN;
         double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
         if (json) {     /* the tools' JSON convention: common/json.h */
             struct json j;
@@ -195,7 +198,7 @@ int main(int argc, char **argv)
             json_u64(&j, "refs", r.refs);
             json_u64(&j, "hits", r.hits);
             json_u64(&j, "misses", r.misses);
-            json_dbl(&j, "hit_ratio", r.refs ? 1.0 - ratio : 0.0, 4);
+            json_dbl(&j, "hit_ratio", 1.0 - ratio, 4);
             json_dbl(&j, "miss_ratio", ratio, 4);
             json_dbl(&j, "elapsed_s", s, 3);
             json_end(&j);
@@ -204,9 +207,13 @@ int main(int argc, char **argv)
             printf("policy=%s frames=%u ", name, nf);
             if (parts > 1)
                 printf("partitions=%llu ", (unsigned long long)parts);
-            printf("refs=%llu hits=%llu misses=%llu miss_ratio=%.4f\n",
+            printf("refs=%llu hits=%llu misses=%llu ",
                    (unsigned long long)r.refs, (unsigned long long)r.hits,
-                   (unsigned long long)r.misses, ratio);
+                   (unsigned long long)r.misses);
+            if (isfinite(ratio))
+                printf("miss_ratio=%.4f\n", ratio);
+            else
+                printf("miss_ratio=-\n");
         }
         if (verbose) {
             fprintf(stderr, "bpool-sim: %s frames=%u: %.3f s, %.2f M refs/s\n",
