@@ -664,6 +664,13 @@ done
 [ "$(stat -c %s "$data")" -eq $(((4 << 20) + 8192)) ] &&
     pass "the usage errors left the data file as it was" ||
     fail "the usage errors changed the data file: $(stat -c %s "$data") bytes"
+# A --pool past the most frames a pool has: the frames it would be, not
+# 2^32 - 1, and before a data file is made.
+"$bench" --quiet -f "$work/none.data" -p 8192T randread >/dev/null 2>"$work/err"
+st=$?
+[ "$st" -eq 2 ] && grep -q "is 1099511627776 frames of 8192 bytes" "$work/err" &&
+    [ ! -e "$work/none.data" ] && pass "-p 8192T: its 2^40 frames refused" ||
+    fail "-p 8192T: status $st: $(cat "$work/err")"
 # A usage error that is not about an existing file makes none.
 "$bench" --quiet -f "$work/none.data" -d 0 randread >/dev/null 2>&1
 [ ! -e "$work/none.data" ] && pass "-d 0 randread: no data file made" ||

@@ -259,7 +259,8 @@ then_=$(date -u -d "$ts" +%s 2>/dev/null)
 [ -n "$then_" ] && [ $((now - then_)) -ge 0 ] && [ $((now - then_)) -lt 600 ] &&
     pass "timestamp is UTC and now ($ts)" || fail "timestamp '$ts', now $(date -u)"
 
-# === bpool-sim: the command line, memory and empty traces ==================
+# === bpool-sim: the command line, memory and empty traces; a pool too ===
+# === large for its frame count ============================================
 # (a section of its own, kept whole at the end of the script)
 usage_error "frames too few to split" bpool-sim \
     "-n 8 cannot be split 3 ways \(--partitions\): each part needs at least 4 frames" \
@@ -304,5 +305,11 @@ if [ -z "${BPOOL_TEST_SANITIZED:-}" ]; then
         pass "bpool-sim out of memory: exit 1, '$(cat err)'" ||
         fail "bpool-sim out of memory: status $st: $(cat out err)"
 fi
+
+# A --pool of more frames than a pool has is named by its own count, not
+# 2^32 - 1 (bpool-bench: tests/bench_smoke.sh).
+usage_error "a pool of 2^41 frames" bpool-stress \
+    "a pool of 9007199254740992 bytes is 2199023255552 frames of 4096 bytes; a pool has at most 2147483647 frames" \
+    -P 4K -p 8192T
 
 finish

@@ -153,7 +153,8 @@ bp_pool *bench_open_pool(const struct bench_opts *o, uint32_t frames);
  * and after closing, and the data file's page-cache residency after. */
 void bench_close_pool(bp_pool *pool, const char *path, struct pool_mem *mem);
 /* Frames for a pool: --frames, else --pool (else dflt_bytes) divided by
- * the page size, at least BP_MIN_FRAMES (poolopt_frames). */
+ * the page size, at least BP_MIN_FRAMES, at most 2^31 - 1 (poolopt_frames:
+ * a usage error above). */
 uint32_t bench_frames(const struct bench_opts *o, uint64_t dflt_bytes);
 /* Stamp / check the first 16 bytes of a page: page number and a
  * version the writers bump. */

@@ -347,6 +347,9 @@ int main(int argc, char **argv)
     poolopt_check(&o.pool);
     if (o.pool.page_size)
         o.page_size = o.pool.page_size;
+    /* A --pool no pool can have is refused before a data file is made. */
+    if (o.pool.pool_bytes)
+        bench_frames(&o, 0);
     if (optind >= argc)
         opt_usage("no workload given");
     o.workload = argv[optind++];

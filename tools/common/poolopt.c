@@ -122,13 +122,17 @@ void poolopt_check(const struct poolopt *o)
 uint32_t poolopt_frames(const struct poolopt *o, uint32_t page_size,
                         uint64_t dflt_bytes)
 {
-    uint64_t f = o->frames;
-    if (!f)
-        f = (o->pool_bytes ? o->pool_bytes : dflt_bytes) / page_size;
+    uint64_t bytes = o->pool_bytes ? o->pool_bytes : dflt_bytes;
+    uint64_t f = o->frames ? o->frames : bytes / page_size;
     if (f < BP_MIN_FRAMES)
         f = BP_MIN_FRAMES;
-    if (f > UINT32_MAX)
-        f = UINT32_MAX;
+    /* --frames has this range already.  Named here with the count itself:
+     * clamped, it reached bp_open and its message as 2^32 - 1. */
+    if (f > INT32_MAX)
+        opt_usage("a pool of %llu bytes is %llu frames of %u bytes; a pool has "
+                  "at most %d frames: give a smaller --pool",
+                  (unsigned long long)bytes, (unsigned long long)f, page_size,
+                  INT32_MAX);
     return (uint32_t)f;
 }
 

@@ -105,7 +105,8 @@ bool poolopt_take(struct poolopt *o, int c, const char *arg);
  * and --frames) are a usage error. */
 void poolopt_check(const struct poolopt *o);
 /* Frames for a pool: --frames, else --pool (else dflt_bytes) divided by
- * the page size, at least BP_MIN_FRAMES. */
+ * the page size, at least BP_MIN_FRAMES; more than a pool has (2^31 - 1,
+ * bp_open(3)) is a usage error naming the count. */
 uint32_t poolopt_frames(const struct poolopt *o, uint32_t page_size,
                         uint64_t dflt_bytes);
 /* Set in bo (already bp_options_init'ed) what o sets, but the pool size
