@@ -17,7 +17,13 @@
 # on a 16 MiB file (its table and per-second lines; when fio is there), the
 # text format and usage errors (latency.sh not in sanitizer builds);
 # warmup's four lines (prime, cold, warm, summary), the warm run reading
-# the dump of the primed pool's 64 resident pages.
+# the dump of the primed pool's 64 resident pages.  And the data file and
+# the command line: -s repeats the pages drawn; --checksums and
+# --no-header files are made so that the pool opens them, and a file the
+# run made goes when the pool refuses it; a file past 2^63 - 1 bytes or
+# the free space is refused before it is written, SIGINT and SIGTERM
+# during its fill leave nothing; every usage error ends with the pointer
+# to --help and makes no file.
 # It compares no figure with any target: it is not a benchmark.
 #
 # Environment (exported by the harness, see Makefile.am): top_builddir,

@@ -15,7 +15,11 @@
 #      -P the page size, -s the seed, -q quiet, -j JSON;
 #   5. --json results carry "tool", "version", an ISO 8601 UTC
 #      "timestamp" and the "options" in force, and the same keys for the
-#      same quantities (elapsed_s, hit_ratio with miss_ratio).
+#      same quantities (elapsed_s, hit_ratio with miss_ratio; null for a
+#      ratio of nothing).
+# At the end, in a section of its own: bpool-sim's frame counts (too few
+# to split, far more than the trace's pages, more than memory) and empty
+# traces, and a --pool of more frames than a pool has.
 #
 # About 10 s.  Environment: as tests/lib.sh (BPOOL_SHELL, BPOOL_BENCH,
 # BPOOL_STRESS, BPOOL_SIM, KVDB, BPOOL_TEST_TMPDIR).
