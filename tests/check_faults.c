@@ -1598,6 +1598,10 @@ START_TEST(test_failed_read_wakes_before_victim_writes)
     for (int i = 0; i < 5000 && !atomic_load(&b.done); i++)
         usleep(1000);
     bool b_done_early = atomic_load(&b.done);
+    /* The failed miss writes its victims after it woke the waiter: on a
+     * loaded machine it may not have reached them yet. */
+    for (int i = 0; i < 5000 && atomic_load(&writes_holding) == 0; i++)
+        usleep(1000);
     int held = atomic_load(&writes_holding);
     atomic_store(&writes_let_go, true);
     pthread_join(ta, NULL);
