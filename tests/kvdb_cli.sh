@@ -388,6 +388,15 @@ try "bench --lookups 10" 0 --frames 64 lk.db bench 100 --lookups 10 &&
     has "10 lookups, not 16" out ' lookups=10 '
 try "bench --lookups 37 --json" 0 --frames 64 lk.db bench 100 --lookups 37 --json &&
     has "37 lookups, not 32" out '"lookups":37,'
+# Fewer lookups than threads: every thread count still measures them all
+# (threads past the lookups had none, and 3 lookups by 4 threads gave 0/s)
+try "bench --lookups 3 --threads 4" 0 --frames 64 lk.db bench 100 --lookups 3 \
+    --threads 4 --json &&
+    if grep -E -q '"lookups_s_threads_[0-9]+":0[,}]' out; then
+        fail "a thread count measured no lookup: $(cat out)"
+    else
+        pass "a rate of every thread count"
+    fi
 
 # --- 9. mt on a file that holds keys already -----------------------------------------
 # The writers' puts replace the keys an earlier mt left and their deletes

@@ -97,7 +97,10 @@ struct runner {
 static void *run_one(void *arg)
 {
     struct runner *r = arg;
-    r->fn(&r->t);
+    if (r->t.lookups == 0)   /* fewer lookups than threads: only the barrier */
+        bench_thread_warm(&r->t);
+    else
+        r->fn(&r->t);
     r->t.t1 = bench_now();
     return NULL;
 }
@@ -115,7 +118,10 @@ double bench_threads(unsigned threads, uint64_t lookups,
      * that a main thread scheduled late cannot shorten the timed part. */
     pthread_barrier_init(&warm, NULL, threads);
     for (unsigned i = 0; i < threads; i++) {
-        r[i] = (struct runner){ .t = { .id = i, .lookups = lookups / threads,
+        /* The lookups asked for, all of them: the first lookups % threads
+         * threads do one more. */
+        uint64_t mine = lookups / threads + (i < lookups % threads);
+        r[i] = (struct runner){ .t = { .id = i, .lookups = mine,
                                        .arg = arg, .warm = &warm },
                                 .fn = fn };
         if (pthread_create(&th[i], NULL, run_one, &r[i]) != 0) {
@@ -135,5 +141,5 @@ double bench_threads(unsigned threads, uint64_t lookups,
             *err = r[i].t.err;
     }
     pthread_barrier_destroy(&warm);
-    return (double)(lookups / threads * threads) / (last - first);
+    return (double)lookups / (last - first);
 }
