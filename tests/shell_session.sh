@@ -707,8 +707,9 @@ pp=$(field pf.out prefetch_pages)
 if [ -n "$pp" ] && [ "$pp" -ge 4 ]; then pass "stats: prefetch_pages $pp >= 4"
 else fail "stats: prefetch_pages '$pp', expected >= 4"; fi
 # A range that ends at the largest number is clipped to the end of the
-# file before its pages are counted (last - first + 1 once wrapped to 0:
-# nothing done, "(0 pages)").
+# file (it once did nothing, "(0 pages)": its count wrapped to 0; the
+# parser now caps a range's end at the largest page of a file, and the
+# commands clip that to the file's pages).
 run pfmax 0 -- "${P[@]}" -c "prefetch 0-18446744073709551615 wait; stream 0-18446744073709551615; prefetch 2+18446744073709551614" </dev/null
 has "prefetch 0-2^64-1: the file's pages, clipped" pfmax.out '^prefetch: queued pages 0-5 \(6 pages\), clipped to the end of the file$'
 has "prefetch 0-2^64-1 wait: they arrive" pfmax.out '^prefetch: [1-6] of 6 pages resident'

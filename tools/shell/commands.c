@@ -145,8 +145,9 @@ const struct command shell_commands[] = {
      "all", 1, 1, true, cmd_flush},
     {"sync", NULL, "sync", "write back every dirty page and fdatasync",
      "Writes back every dirty page and fdatasyncs the file: every change\n"
-     "made before it is durable when it succeeds (except in pages the\n"
-     "shell holds for write, which it says).",
+     "made before it is durable when it succeeds.  A dirty page the shell\n"
+     "holds for write is not written: the others are, and sync fails\n"
+     "naming it (unpin it, then sync again).",
      NULL, 0, 0, true, cmd_sync},
     {"checkpoint", NULL, "checkpoint", "write back dirty pages at the "
      "checkpoint rate, then fdatasync",

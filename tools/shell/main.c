@@ -340,7 +340,8 @@ int main(int argc, char **argv)
         return 128 + shell_sigterm;
     if (!sh.interactive && interrupted())
         return 130;
-    if (sh.interactive)     /* errors were shown; only losing data counts */
-        return close_failed ? 1 : 0;
+    if (sh.interactive)     /* errors were shown; only losing data, or the
+                               output the session wrote to, counts */
+        return close_failed || sh.output_gone ? 1 : 0;
     return sh.errors > 0 || close_failed ? 1 : 0;
 }
