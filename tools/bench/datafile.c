@@ -258,17 +258,28 @@ static uint64_t fill(const struct bench_opts *o, uint64_t size)
 {
     const char *path = o->path, *tmp = fill_tmp;
     uint32_t page_size = o->page_size;
-    snprintf(fill_tmp, sizeof fill_tmp, "%s.tmp.%ld", path, (long)getpid());
+    int n = snprintf(fill_tmp, sizeof fill_tmp, "%s.tmp.%ld", path,
+                     (long)getpid());
+    if (n < 0 || (size_t)n >= sizeof fill_tmp) {   /* another file's name */
+        fprintf(stderr, PROG ": %s: the path is too long\n", path);
+        exit(2);
+    }
     /* Before the file exists, so that no moment leaves it behind; the
-     * runs' own handling of Ctrl-C (runner.c) comes after. */
-    struct sigaction sa, old_int, old_term;
+     * runs' own handling of Ctrl-C (runner.c) comes after.  A signal the
+     * program was started ignoring (a job in the background of a script)
+     * stays ignored. */
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa, old[3];
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_fill_signal;
     sigemptyset(&sa.sa_mask);
-    sigaddset(&sa.sa_mask, SIGINT);
-    sigaddset(&sa.sa_mask, SIGTERM);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    for (int i = 0; i < 3; i++)
+        sigaddset(&sa.sa_mask, sigs[i]);
+    for (int i = 0; i < 3; i++) {
+        sigaction(sigs[i], NULL, &old[i]);
+        if (old[i].sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
+    }
     /* bpool writes the header page; the pages after it are filled here. */
     struct bp_options bo;
     bp_options_init(&bo);
@@ -345,8 +356,8 @@ static uint64_t fill(const struct bench_opts *o, uint64_t size)
         unlink(tmp);
         die_errno("cannot rename to", path);
     }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    for (int i = 0; i < 3; i++)
+        sigaction(sigs[i], &old[i], NULL);
     fprintf(stderr, PROG ": created %s: %llu MiB in %.1f s\n", path,
             (unsigned long long)(size >> 20), (double)(now_ns() - t0) / 1e9);
     return start;
