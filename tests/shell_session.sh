@@ -179,6 +179,9 @@ else
     fail "stats: writes = '$writes', expected > 0"
 fi
 has "stats: hit_ratio has four decimals" s1.out '^hit_ratio [01]\.[0-9]{4}$'
+# no pin yet: no ratio ("-", as every tool prints a ratio of no pins)
+run s0 0 -- --page-size 4096 --frames 16 test.data -c "stats" </dev/null
+has "stats before any pin: hit_ratio -" s0.out '^hit_ratio -$'
 has "stats: latency in microseconds, two decimals" s1.out '^shell_pin_us_p99 [0-9]+\.[0-9]{2}$'
 eq "stats: shell_pins counts the shell's pins" "$(field s1.out shell_pins)" 7
 empty "session: nothing on stderr" s1.err

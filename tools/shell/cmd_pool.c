@@ -413,7 +413,10 @@ int cmd_stats(struct shell *sh, const struct command *cmd, int argc,
     STAT_(resizes); STAT_(io_fixed_buffers); STAT_(io_fixed_files);
 #undef STAT_
     uint64_t pins = st.hits + st.misses;
-    printf("hit_ratio %.4f\n", pins ? (double)st.hits / (double)pins : 0.0);
+    if (pins)   /* no ratio of no pins: "-", as every tool prints it */
+        printf("hit_ratio %.4f\n", (double)st.hits / (double)pins);
+    else
+        puts("hit_ratio -");
     const struct latency *l = &sh->lat;
     printf("shell_pins %llu\n", (unsigned long long)l->h.count);
     printf("shell_pin_us_min %.2f\n", (double)l->min_ns / 1000.0);

@@ -242,7 +242,7 @@ const struct command shell_commands[] = {
      "resident hot cold nonresident cold_target, the optimistic-read,\n"
      "miss-lock, miss-phase and warm-restart counters, resizes,\n"
      "io_fixed_buffers io_fixed_files, then hit_ratio = hits /\n"
-     "(hits + misses) with four decimals (0 before any pin), then the\n"
+     "(hits + misses) with four decimals (- before any pin), then the\n"
      "latency of the shell's own pins: shell_pins and shell_pin_us_min,\n"
      "_avg, _p50, _p99, _max (microseconds).  \"stats reset\" zeroes the\n"
      "counters and the shell's latencies (not the gauges).",
