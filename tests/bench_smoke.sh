@@ -538,6 +538,16 @@ else
     echo "# latency.sh not tried: no fio"
 fi
 
+# --- a --file-size below the smallest file (4 pages) makes that file, and
+# the same command again takes it (it refused it: "exists with 32768
+# bytes of pages, not the 8192 --file-size asks for") ---
+for n in 1 2; do
+    "$bench" --quiet -f "$work/small.data" --file-size 8K prepare >/dev/null \
+        2>"$work/err" && pass "--file-size 8K prepare, run $n" ||
+        fail "--file-size 8K prepare, run $n: $(cat "$work/err")"
+done
+rm -f "$work/small.data"
+
 # --- -s seeds the threads' draws: from copies of one file, randwrite with
 # one thread and one seed writes the pages of one sequence (one run's set
 # within the other's: the runs differ only in length), with another seed

@@ -363,6 +363,20 @@ static uint64_t fill(const struct bench_opts *o, uint64_t size)
     return start;
 }
 
+/* The bytes of pages a new file asked `asked` bytes gets: whole pages,
+ * at least min_bytes and the pool's smallest number of frames. */
+static uint64_t made_size(const struct bench_opts *o, uint64_t asked,
+                          uint64_t min_bytes)
+{
+    uint64_t size = asked < min_bytes ? min_bytes : asked;
+    if (size > UINT64_MAX - o->page_size)   /* too large for any file */
+        return UINT64_MAX / o->page_size * o->page_size;
+    size = (size + o->page_size - 1) / o->page_size * o->page_size;
+    if (size < (uint64_t)BP_MIN_FRAMES * o->page_size)
+        size = (uint64_t)BP_MIN_FRAMES * o->page_size;
+    return size;
+}
+
 /* The data file is this run's own, and no pool has opened it yet: if the
  * first open fails, the file goes with the run (bench_open_pool). */
 static bool made;
@@ -400,11 +414,14 @@ void df_prepare(struct bench_opts *o, uint64_t min_bytes)
         }
         /* Both this and another page size are the command line
          * contradicting the file: usage errors alike. */
-        if (o->file_size && o->file_size != size)
+        /* Compared with what the same command would make: whole pages,
+         * at least what the pool and the workload need. */
+        if (o->file_size && made_size(o, o->file_size, min_bytes) != size)
             opt_usage("%s exists with %llu bytes of pages, not the %llu "
                       "--file-size asks for; remove it to have it made again, "
                       "or give --file-size %llu", o->path,
-                      (unsigned long long)size, (unsigned long long)o->file_size,
+                      (unsigned long long)size,
+                      (unsigned long long)made_size(o, o->file_size, min_bytes),
                       (unsigned long long)size);
         if (size < min_bytes) {
             fprintf(stderr, PROG ": %s has %llu bytes; this workload needs at "
@@ -417,12 +434,8 @@ void df_prepare(struct bench_opts *o, uint64_t min_bytes)
     }
     if (errno != ENOENT)
         die_errno("cannot stat", o->path);
-    uint64_t size = o->file_size ? o->file_size : DEFAULT_FILE_SIZE;
-    if (size < min_bytes)
-        size = min_bytes;
-    size = (size + o->page_size - 1) / o->page_size * o->page_size;
-    if (size < (uint64_t)BP_MIN_FRAMES * o->page_size)
-        size = (uint64_t)BP_MIN_FRAMES * o->page_size;
+    uint64_t size = made_size(o, o->file_size ? o->file_size : DEFAULT_FILE_SIZE,
+                              min_bytes);
     o->data_start = fill(o, size);
     made = true;
     o->file_size = size;
