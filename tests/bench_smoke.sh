@@ -618,6 +618,20 @@ if fmt_run "--no-header randread" "$nh" --no-header "${short[@]}" --frames 32 -t
         randread --verify; then
     expect "--no-header randread" "$out" "ops > 0" "reads > 0"
 fi
+# The command line and the file disagreeing on the header: a usage error
+# naming --no-header (it blamed --file-size, whose advice led nowhere).
+"$bench" --quiet -f "$nh" --file-size 4M "${short[@]}" -t 1 randread \
+    >/dev/null 2>"$work/err"
+st=$?
+[ "$st" -eq 2 ] && grep -q "has no bpool header: give --no-header" "$work/err" &&
+    pass "a file without a header, opened without --no-header: says so" ||
+    fail "a file without a header, without --no-header: status $st: $(cat "$work/err")"
+"$bench" --quiet -f "$data" --no-header "${short[@]}" -t 1 randread \
+    >/dev/null 2>"$work/err"
+st=$?
+[ "$st" -eq 2 ] && grep -q "has a bpool header, and --no-header" "$work/err" &&
+    pass "a file with a header, opened with --no-header: says so" ||
+    fail "a file with a header, with --no-header: status $st: $(cat "$work/err")"
 "$bench" --quiet -f "$work/bad.data" --file-size 4M --dirty-low 40 "${short[@]}" -t 1 \
     randread >/dev/null 2>"$work/err"
 st=$?

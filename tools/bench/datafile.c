@@ -113,13 +113,22 @@ static uint64_t data_start_of(const char *path, const struct bench_opts *o)
     unsigned char h[128];
     uint32_t page_size = o->page_size;
     uint64_t start = page_size;
-    if (o->pool.no_header)
-        return 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    bool header = fd >= 0 && pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h &&
-                  memcmp(h, "bpoolpg\n", 8) == 0;
+    ssize_t got = fd >= 0 ? pread(fd, h, sizeof h, 0) : -1;
+    bool header = got == (ssize_t)sizeof h && memcmp(h, "bpoolpg\n", 8) == 0;
     if (fd >= 0)
         close(fd);
+    /* The command line and the file disagree on the header: say that,
+     * not that the sizes differ (which follows from it). */
+    if (header && o->pool.no_header)
+        opt_usage("%s has a bpool header, and --no-header says it has "
+                  "none: drop --no-header, or remove the file to have it "
+                  "made again", path);
+    if (o->pool.no_header)
+        return 0;
+    if (!header && got > 0)
+        opt_usage("%s has no bpool header: give --no-header if it is an "
+                  "array of pages, or remove it to have it made again", path);
     if (header && le32_at(h + 16) != page_size)
         opt_usage("%s has pages of %u bytes (its header says so), not %u: "
                   "give -P %u, or remove it to have it made again", path,
