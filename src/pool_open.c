@@ -104,12 +104,13 @@ static int setup_aio(bp_pool *pool, uint32_t engine, unsigned depth,
             if (r == -ENOMEM) {
                 struct rlimit rl;
                 char lim[48] = "unknown";
-                if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 &&
-                    rl.rlim_cur == RLIM_INFINITY)
-                    (void)snprintf(lim, sizeof lim, "unlimited");
-                else if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0)
-                    (void)snprintf(lim, sizeof lim, "%llu KiB",
-                                   (unsigned long long)rl.rlim_cur / 1024);
+                if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0) {
+                    if (rl.rlim_cur == RLIM_INFINITY)
+                        (void)snprintf(lim, sizeof lim, "unlimited");
+                    else
+                        (void)snprintf(lim, sizeof lim, "%llu KiB",
+                                       (unsigned long long)rl.rlim_cur / 1024);
+                }
                 return bp__fail(-ENOMEM, "io_uring could not be set up even "
                                 "with a queue depth of 1: out of memory, or "
                                 "the locked-memory limit is used up (ulimit "
