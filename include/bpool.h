@@ -469,8 +469,9 @@ BP_API int bp_open(const char *path, const struct bp_options *opts,
  * Write back every dirty page, fdatasync the file, free the pool, and
  * release the data file's lock.  A BP_RDONLY pool has nothing to write
  * and is simply freed.
- * The pool is freed even when writing back fails; the error is returned
- * (the unwritten pages are lost then, as with a failed fsync) - as -EIO
+ * The pool is freed even when writing back fails; the first page's error
+ * is returned (the unwritten pages are lost then, as with a failed fsync;
+ * every other page is written and made durable all the same) - as -EIO
  * when it is -EBUSY, -EINVAL or -EAGAIN (a before_write hook's refusal
  * may be any errno), which from bp_close would mean that nothing was
  * closed, or to try again.

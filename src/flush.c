@@ -168,22 +168,43 @@ static int call_before_write(bp_pool *pool, uint32_t f)
                     bp_strerror(r), fate(pool, r));
 }
 
-/* Count a result into written / first_err. */
-static void tally(int e, int *written, int *first_err)
+/* The outcome of a write-back so far: pages written, and the first
+ * error with its detail (each later failure sets the thread's detail
+ * too, and the error returned is the first). */
+struct tally {
+    int written;
+    int first_err;
+    char *first_detail;
+};
+
+/* Count a result e (end_write's: its detail is the thread's now). */
+static void tally(int e, struct tally *t)
 {
-    if (e < 0) {
-        if (!*first_err)
-            *first_err = e;
-    } else {
-        (*written)++;
+    if (e >= 0) {
+        t->written++;
+    } else if (!t->first_err) {
+        t->first_err = e;
+        t->first_detail = strdup(bp_errdetail());
     }
+}
+
+/* The written count or the first error, whose detail becomes the
+ * thread's again; t's memory is freed. */
+static int tally_result(struct tally *t)
+{
+    if (t->first_detail) {
+        bp__detail("%s", t->first_detail);
+        free(t->first_detail);
+        t->first_detail = NULL;
+    }
+    return t->first_err ? t->first_err : t->written;
 }
 
 /* What write_done needs: who writes, and where the results go; with
  * `refused`, the atomic writes the device refused are kept there. */
 struct write_ctx {
     enum bp__writer who;
-    int *written, *first_err;
+    struct tally *t;
     struct bp__page_ref *refused;
     uint32_t nrefused;
 };
@@ -211,7 +232,7 @@ static void write_done(bp_pool *pool, uint32_t frame, uint64_t page, int res,
         atomic_store_explicit(&bp__file_of(pool, page)->unsynced, true,
                               memory_order_release);
     tally(end_write(pool, frame, res, res < 0 ? done : 0, c->who, false),
-          c->written, c->first_err);
+          c->t);
 }
 
 /* Does this write-back yield to reads (bp__aio_run_yielding; design.md,
@@ -229,7 +250,7 @@ static bool yields_to_reads(bp_pool *pool, enum bp__writer who)
  * (runs.c); finish every one with end_write. */
 static void write_file_runs(bp_pool *pool, struct bp__datafile *df,
                             struct bp__page_ref *p, uint32_t n,
-                            enum bp__writer who, int *written, int *first_err)
+                            enum bp__writer who, struct tally *t)
 {
     /* Pages beyond the end of a file that shrank under the pool: p is
      * sorted, so they are its tail.  Failed first, so that the first error
@@ -241,8 +262,7 @@ static void write_file_runs(bp_pool *pool, struct bp__datafile *df,
     if (keep < n) {
         int e = bp__file_shrunk(df, end);
         for (uint32_t i = keep; i < n; i++)
-            tally(end_write(pool, p[i].frame, e, 0, who, true), written,
-                  first_err);
+            tally(end_write(pool, p[i].frame, e, 0, who, true), t);
         n = keep;
     }
     if (n == 0)
@@ -251,7 +271,7 @@ static void write_file_runs(bp_pool *pool, struct bp__datafile *df,
      * its page count in the header (bp__flush_and_sync). */
     if (!atomic_load_explicit(&df->written, memory_order_relaxed))
         atomic_store_explicit(&df->written, true, memory_order_relaxed);
-    struct write_ctx ctx = { who, written, first_err, NULL, 0 };
+    struct write_ctx ctx = { who, t, NULL, 0 };
     bool atomic = df->dw_pages && atomic_load(&df->atomic_writes);
     if (df->dw_pages && !atomic) {
         bp__dw_write(pool, p, n, write_done, &ctx);   /* BP_DOUBLEWRITE */
@@ -281,14 +301,14 @@ static void write_file_runs(bp_pool *pool, struct bp__datafile *df,
 /* Write p[0..n) (each WRITING, latched, pinned), sorted by page id - so
  * grouped by file - each file's pages by write_file_runs. */
 static void write_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
-                       enum bp__writer who, int *written, int *first_err)
+                       enum bp__writer who, struct tally *t)
 {
     for (uint32_t i = 0; i < n;) {
         uint32_t file = BP_PAGE_FILE(p[i].page), j = i + 1;
         while (j < n && BP_PAGE_FILE(p[j].page) == file)
             j++;
         write_file_runs(pool, bp__file_of(pool, p[i].page), p + i, j - i, who,
-                        written, first_err);
+                        t);
         i = j;
     }
 }
@@ -322,7 +342,7 @@ int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
     struct bp__page_ref *sent = calloc(n, sizeof(*sent));
     uint32_t *busy = calloc(n, sizeof(*busy));
     uint32_t nsent = 0, nbusy = 0;
-    int written = 0, first_err = 0;
+    struct tally t = { 0, 0, NULL };
     bool skip_busy = who != BP__W_CALLER;
 
     if (!want || !sent || !busy) {
@@ -355,8 +375,7 @@ int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
             if (b == PREPARED) {
                 int e = call_before_write(pool, f);
                 if (e < 0)
-                    tally(end_write(pool, f, e, 0, who, true), &written,
-                          &first_err);
+                    tally(end_write(pool, f, e, 0, who, true), &t);
                 else
                     sent[nsent++] = want[i];
             } else if (b == IN_FLIGHT && !skip_busy) {
@@ -367,7 +386,7 @@ int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
             }
         }
         if (nsent)
-            write_runs(pool, sent, nsent, who, &written, &first_err);
+            write_runs(pool, sent, nsent, who, &t);
         nsent = 0;
     }
 
@@ -388,16 +407,16 @@ int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
         }
         int e = call_before_write(pool, f);
         if (e < 0) {
-            tally(end_write(pool, f, e, 0, who, true), &written, &first_err);
+            tally(end_write(pool, f, e, 0, who, true), &t);
             continue;
         }
         struct bp__page_ref one = { f, atomic_load(&pool->frames[f].page) };
-        write_runs(pool, &one, 1, who, &written, &first_err);
+        write_runs(pool, &one, 1, who, &t);
     }
     free(want);
     free(sent);
     free(busy);
-    return first_err ? first_err : written;
+    return tally_result(&t);
 }
 
 int bp_flush_page(bp_pool *pool, uint64_t pgno)
@@ -470,8 +489,7 @@ int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate,
         free(todo);
         return bp__fail(-ENOMEM, "out of memory flushing pages");
     }
-    int written = 0, first_err = 0;
-    char *first_detail = NULL;   /* later failures set the detail too */
+    struct tally t = { 0, 0, NULL };
     double start = now_s();
     for (uint32_t i = 0; i < ntodo;) {
         uint32_t n = 0;
@@ -488,20 +506,16 @@ int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate,
                                            todo[i].page);
             if (p == 0)
                 batch[n++] = todo[i].frame;
-            else if (p < -1 && !first_err) {   /* not written: say so */
-                first_err = too_many_pins(pool, todo[i].page);
-                first_detail = strdup(bp_errdetail());
-            }
+            else if (p < -1 && !t.first_err)   /* not written: say so */
+                tally(too_many_pins(pool, todo[i].page), &t);
         }
         int r = n ? bp__write_frames(pool, batch, n, BP__W_CALLER) : 0;
-        if (r < 0 && !first_err) {
-            first_err = r;
-            first_detail = strdup(bp_errdetail());
-        } else if (r > 0) {
-            written += r;
-        }
+        if (r < 0)
+            tally(r, &t);
+        else
+            t.written += r;
         if (rate > 0 && i < ntodo) {
-            double due = start + (double)written / rate;
+            double due = start + (double)t.written / rate;
             double wait = due - now_s();
             if (wait > 0)
                 nanosleep(&(struct timespec){ (time_t)wait,
@@ -510,11 +524,7 @@ int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate,
     }
     free(batch);
     free(todo);
-    if (first_detail) {   /* the error returned is the first: its detail */
-        bp__detail("%s", first_detail);
-        free(first_detail);
-    }
-    return first_err ? first_err : written;
+    return tally_result(&t);
 }
 
 int bp_flush_all(bp_pool *pool)
@@ -604,10 +614,13 @@ int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only, uint32_t rate,
             fc[nf++] = (struct file_count){ df, atomic_load(&df->page_count) };
     }
     uint64_t held = UINT64_MAX;
-    int r = bp__flush_all(pool, only ? only->number : BP_MAX_FILES, rate,
-                          &held);
-    int written = r;
+    int written = bp__flush_all(pool, only ? only->number : BP_MAX_FILES,
+                                rate, &held);
+    /* A page that could not be written does not stop the rest from being
+     * made durable: at bp_close this is their last chance. */
+    char *write_detail = written < 0 ? strdup(bp_errdetail()) : NULL;
     bool always = only || nf == 1;
+    int r = 0;
     /* Files detached meanwhile were synced and closed by bp_detach, which
      * clears a slot under sync_mu: skip those. */
     pthread_mutex_lock(&pool->sync_mu);
@@ -616,7 +629,7 @@ int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only, uint32_t rate,
      * batch's, or one beside ours) may have taken the error of writes
      * that this sync's fdatasync will then not report, as Linux reports
      * a write-back error once. */
-    if (r >= 0 && atomic_load(&pool->durability_lost))
+    if (atomic_load(&pool->durability_lost))
         r = durability_lost(fn);
     for (uint32_t i = 0; i < nf && r >= 0; i++)
         if (atomic_load(&pool->files[fc[i].df->number]) == fc[i].df)
@@ -625,8 +638,15 @@ int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only, uint32_t rate,
         r = durability_lost(fn);
     pthread_mutex_unlock(&pool->sync_mu);
     free(fc);
+    /* A failed fdatasync (every change since the last sync may be lost)
+     * says more than a page that could not be written. */
+    if (written < 0 && r >= 0 && write_detail)
+        bp__detail("%s", write_detail);
+    free(write_detail);
     if (r < 0)
         return r;
+    if (written < 0)
+        return written;
     if (held != UINT64_MAX)   /* not all made durable: no sync counted */
         return bp__fail(-EDEADLK, "%s: page %llu of %s is dirty and held for "
                         "write by the calling thread, so its change was "

@@ -640,6 +640,55 @@ START_TEST(test_write_errors_reach_callers)
 }
 END_TEST
 
+/* Writes of page 5 fail with ENOSPC, of page 9 with EIO. */
+static int two_pages_hook(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    long long off;
+    size_t len;
+    if (req_span(cb, &off, &len) != OP_WRITE)
+        return 0;
+    if (covers(off, len, 5))
+        return -ENOSPC;
+    return covers(off, len, 9) ? -EIO : 0;
+}
+
+/* Two pages whose writes fail, each its own way: a write-back returns the
+ * first page's error with that page's detail (each failure sets the
+ * thread's detail, so the last one's used to be left), and the pages
+ * that were written are made durable all the same - at bp_close, which
+ * frees the pool, there is no later sync to do it. */
+START_TEST(test_failed_writes_first_detail_rest_synced)
+{
+    uint32_t model[16];
+    char *path = model_file("twoerr.bp", model, 16);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    for (uint64_t p = 0; p < 16; p++)
+        rewrite(pool, model, p, 30);
+    atomic_store(&pool->aio.fault, two_pages_hook);
+    ck_assert_int_eq(bp_flush_all(pool), -ENOSPC);
+    ck_assert_msg(strstr(bp_errdetail(), "page 5 of") &&
+                  strstr(bp_errdetail(), "No space"), "detail: %s",
+                  bp_errdetail());
+    sys_fail(BP__FAULT_FDATASYNC, 0, 0);   /* count them, fail none */
+    ck_assert_int_eq(bp_sync(pool), -ENOSPC);
+    ck_assert_msg(strstr(bp_errdetail(), "page 5 of"), "detail: %s",
+                  bp_errdetail());
+    ck_assert_int_ge(atomic_load(&sys_calls[BP__FAULT_FDATASYNC]), 1);
+
+    rewrite(pool, model, 2, 31);
+    atomic_store(&sys_calls[BP__FAULT_FDATASYNC], 0);
+    ck_assert_int_eq(bp_close(pool), -ENOSPC);
+    ck_assert_msg(strstr(bp_errdetail(), "page 5 of"), "detail: %s",
+                  bp_errdetail());
+    /* Page 2's write went out and was synced before the pool was freed. */
+    ck_assert_int_ge(atomic_load(&sys_calls[BP__FAULT_FDATASYNC]), 1);
+    reset_faults();
+    model[5] = model[9] = 1;   /* their changes are lost, as said */
+    expect_file(path, model, 16);
+}
+END_TEST
+
 /* A small pool whose every frame is dirty while all writes fail: a pin
  * that needs a frame fails promptly with the write error (it cannot clean
  * a frame) instead of hanging or blaming pins; pages already resident are still served; when writes succeed
@@ -1993,6 +2042,7 @@ Suite *test_suite(void)
 
     tc = tcase_create("writes");
     tcase_add_test(tc, test_write_errors_reach_callers);
+    tcase_add_test(tc, test_failed_writes_first_detail_rest_synced);
     tcase_add_test(tc, test_eviction_write_errors);
     tcase_add_loop_test(tc, test_write_faults_model, 0, 2);
     tcase_add_test(tc, test_short_writes);
