@@ -892,6 +892,18 @@ static bool rest_aligned(const struct bp__aio *aio, const struct bp__io *io)
                                      memory_order_relaxed) == 0;
 }
 
+const char *bp__aio_short_cause(const struct bp__aio *aio, size_t done)
+{
+    uint32_t off_align = atomic_load_explicit(&aio->dio_offset_align,
+                                              memory_order_relaxed);
+    uint32_t mem_align = atomic_load_explicit(&aio->dio_mem_align,
+                                              memory_order_relaxed);
+    if (done % off_align || done % mem_align)
+        return "the count is not a multiple of the direct-I/O block of "
+               "the pool's files, so the rest could not be asked for";
+    return "it kept returning short transfers";
+}
+
 int bp__aio_run_full(struct bp__aio *aio, struct bp__io *ios, size_t n)
 {
     struct bp__io *stackv[SUBMIT_CHUNK];

@@ -165,6 +165,13 @@ int bp__aio_run_yielding(struct bp__aio *aio, struct bp__io *ios, size_t n);
  * detail. */
 int bp__aio_run_full(struct bp__aio *aio, struct bp__io *ios, size_t n);
 
+/* Why bp__aio_run_full gave up on a short transfer that had moved `done`
+ * bytes (of a frame, so the address is as aligned as the offset), for
+ * the error's detail: it stopped at a count the rest cannot start from,
+ * or the device kept returning short transfers.  The alignment is the
+ * pool's strictest file's, which bp__aio_run_full goes by. */
+const char *bp__aio_short_cause(const struct bp__aio *aio, size_t done);
+
 /*
  * Held lanes: asynchronous I/O for one owner (a read stream, stream.c).
  * bp__aio_run submits and waits; a stream wants to keep requests in

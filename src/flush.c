@@ -110,10 +110,8 @@ static int end_write(bp_pool *pool, uint32_t f, int res, size_t done,
                      "%zu of %u bytes and the rest could not be written "
                      "(%s); %s - check the device",
                      (unsigned long long)BP_PAGE_NO(page), df->path, done,
-                     pool->page_size,
-                     done % df->dio_offset_align ? "the count is not "
-                     "a multiple of the direct-I/O block" : "it kept "
-                     "returning short transfers", fate(pool, res));
+                     pool->page_size, bp__aio_short_cause(&pool->aio, done),
+                     fate(pool, res));
     } else if (res < 0) {
         r = bp__fail(res, "writing page %llu of %s failed: %s; %s",
                      (unsigned long long)BP_PAGE_NO(page), df->path,

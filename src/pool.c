@@ -273,9 +273,7 @@ static int read_page(bp_pool *pool, uint32_t f, uint64_t page, bool demand)
                         "be read (%s); the page is not cached, so a later pin "
                         "reads it again - check the device",
                         (unsigned long long)BP_PAGE_NO(page), df->path, io.done,
-                        ps, io.done % df->dio_offset_align ? "the count "
-                        "is not a multiple of the direct-I/O block" :
-                        "it kept returning short transfers");
+                        ps, bp__aio_short_cause(&pool->aio, io.done));
     if (io.res < 0)
         return (int)io.res;
     return pool->checksums ? bp__page_verify(pool, f, page) : 0;

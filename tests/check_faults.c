@@ -561,6 +561,8 @@ START_TEST(test_short_misaligned_read)
     bp_page pg;
     TU_EXPECT_ERR(bp_pin(pool, 5, BP_READ, &pg), -BP_ESHORTIO, "page 5",
                   "1000 of 8192 bytes");
+    ck_assert_msg(strstr(bp_errdetail(), "not a multiple of the direct-I/O "
+                         "block"), "detail: %s", bp_errdetail());
     ck_assert_int_gt(atomic_load(&short_made), 0);
     ck_assert_uint_eq(tu_stats(pool).pinned, 0);
     expect_page(pool, 4, 1);
