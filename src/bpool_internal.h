@@ -387,9 +387,13 @@ bool bp__fallocate_unsupported(int e);
  * new or header-less file), and is set to the page size in force. */
 int bp__file_open(struct bp__datafile *df, const char *path,
                   struct bp_options *o);
+/* Close df's file and free what only an open file needs; its path is
+ * kept for messages until bp__file_free. */
 void bp__file_close(struct bp__datafile *df);
 /* The same in a child of fork (in_child): its copy only. */
 void bp__file_close_as(struct bp__datafile *df, bool in_child);
+/* Free a closed (or never opened) df, path and all. */
+void bp__file_free(struct bp__datafile *df);
 /* The open of df succeeded and what it was opened for failed: leave the
  * file as it was found - removed if the open created it, emptied again if
  * it was empty and the open wrote its header. */

@@ -586,6 +586,12 @@ void *bp__file_buffer(const struct bp__datafile *df, size_t len)
     return memset(p, 0, len);
 }
 
+void bp__file_free(struct bp__datafile *df)
+{
+    free(df->path);
+    free(df);
+}
+
 void bp__file_close(struct bp__datafile *df)
 {
     bp__file_close_as(df, false);
@@ -598,8 +604,8 @@ void bp__file_close_as(struct bp__datafile *df, bool in_child)
     if (df->fd >= 0)
         close(df->fd);
     df->fd = -1;
-    free(df->path);
-    df->path = NULL;
+    /* The path stays until bp__file_free: a thread that found the file
+     * attached before a bp_detach may still name it in a message. */
     free(df->header_img);
     df->header_img = NULL;
     bool dw = df->dw_desc != NULL;

@@ -47,7 +47,7 @@ int bp__file_attach_at(bp_pool *pool, uint32_t n, const char *path,
         bp__file_close(df);
     }
     if (r < 0) {
-        free(df);
+        bp__file_free(df);
         return r;
     }
     df->number = n;
@@ -69,13 +69,13 @@ void bp__files_free(bp_pool *pool, bool in_child)
         struct bp__datafile *df = atomic_load(&pool->files[n]);
         if (df) {
             bp__file_close_as(df, in_child);
-            free(df);
+            bp__file_free(df);
         }
     }
     while (pool->retired) {
         struct bp__datafile *df = pool->retired;
         pool->retired = df->retired_next;
-        free(df);
+        bp__file_free(df);
     }
 }
 

@@ -1371,6 +1371,61 @@ START_TEST(test_truncate_detached_meanwhile)
 }
 END_TEST
 
+/* A thread calling bp_truncate_file on file 1 over and over while the
+ * main thread attaches and detaches it. */
+struct file1_caller {
+    bp_pool *pool;
+    _Atomic bool stop;
+    _Atomic long calls;
+};
+
+static void *call_file1(void *arg)
+{
+    struct file1_caller *c = arg;
+    while (!atomic_load(&c->stop)) {
+        /* More pages than it has: refused, the message naming its path. */
+        int r = bp_truncate_file(c->pool, 1, 1000000);
+        if (r != -EINVAL && r != -BP_ENOFILE)
+            tu_thread_fail("bp_truncate_file: %d (%s)", r, bp_errdetail());
+        atomic_fetch_add(&c->calls, 1);
+    }
+    return NULL;
+}
+
+/* Proves a file's path outlives its detach for as long as the pool: a
+ * call that found the file attached names it in its message after a
+ * bp_detach beside it closed the file (the path was freed then, and
+ * read after the free; AddressSanitizer, in the sanitizer build, says
+ * so within a second). */
+START_TEST(test_path_outlives_detach)
+{
+    char *a, *b;
+    make_two(&a, &b);
+    bp_pool *pool = NULL;
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_frames = 32;
+    o.flags = BP_NOFLUSH | BP_NOREADAHEAD;
+    ck_assert_msg(bp_open(a, &o, &pool) == 0, "%s", bp_errdetail());
+    struct file1_caller c = { .pool = pool };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, call_file1, &c), 0);
+    long cycles = 0;
+    for (double end = tu_now() + 0.5; tu_now() < end; cycles++) {
+        ck_assert_uint_eq(attach(pool, b), 1);
+        ck_assert_msg(bp_detach(pool, 1) == 0, "%s", bp_errdetail());
+    }
+    atomic_store(&c.stop, true);
+    tu_join_all(&t, 1, 30, "file 1 caller");
+    tu_assert_no_thread_errors();
+    ck_assert_int_gt(atomic_load(&c.calls), 0);
+    ck_assert_int_gt(cycles, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    unlink(a);
+    unlink(b);
+}
+END_TEST
+
 /* Proves bp_truncate_file touches only the pages it cuts off: pins held
  * below the cut and on the same page numbers of another file neither
  * make it wait nor fail it, and it writes back no dirty page below the
@@ -1816,6 +1871,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_truncate_writeback_fails);
     tcase_add_test(tc, test_detach_writeback_fails);
     tcase_add_test(tc, test_truncate_detached_meanwhile);
+    tcase_add_test(tc, test_path_outlives_detach);
     tcase_add_test(tc, test_truncate_spares_other_pages);
     tcase_add_test(tc, test_detach_read_only_pool);
     tcase_add_loop_test(tc, test_truncate_step_fails, 0, CUT_STEPS);
