@@ -147,10 +147,13 @@ static void warm_round(bp_pool *pool, struct batch *b, uint32_t max_run)
         int r = bp__admit_warm(pool, p, &f);
         if (r == 1)
             continue;
-        if (r < 0) {
+        if (r == -BP_ENOFRAME) {
             full = true;          /* no free frame left: warming is over */
             break;
         }
+        if (r < 0)
+            continue;   /* this page only: its file is being detached, or
+                         * was cut; the other files' pages still come */
         if (b->n == 0 || b->a[b->n - 1].page + 1 != p)
             b->runs++;
         b->a[b->n++] = (struct bp__page_ref){ f, p };

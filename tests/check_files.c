@@ -507,6 +507,53 @@ START_TEST(test_warm_two_files)
 }
 END_TEST
 
+/* Mark file `file` as being detached (as bp_detach does first, while it
+ * waits for the file's pages to come unpinned), or not. */
+static void set_detaching(bp_pool *pool, uint32_t file, bool on)
+{
+    pthread_mutex_lock(&pool->miss_mu);
+    atomic_load(&pool->files[file])->detaching = on;
+    pthread_mutex_unlock(&pool->miss_mu);
+}
+
+/* Proves a warm whose list meets a page of a file being detached skips
+ * that file's pages and warms the others' (it took the refusal for a
+ * full pool and stopped, saying it had warmed everything).  The detach
+ * is held at its start, where it waits for pins, deterministically: the
+ * file is marked as a detach marks it. */
+START_TEST(test_warm_past_a_detaching_file)
+{
+    char *a = tu_path("files_a.data"), *b = tu_path("files_b.data");
+    char *dump = tu_path("files.warm");
+    make_created(a, A_PAGES, 1);
+    make_created(b, B_PAGES, 2);
+    bp_pool *pool = pool_of(64, BP_NOREADAHEAD);
+    attach(pool, a);
+    attach(pool, b);
+    for (uint64_t p = 0; p < 10; p++) {
+        expect(pool, 0, p, 1);
+        expect(pool, 1, p + 20, 2);
+    }
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 20);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    pool = pool_of(64, BP_NOREADAHEAD);
+    ck_assert_uint_eq(attach(pool, a), 0);   /* its pages come first */
+    ck_assert_uint_eq(attach(pool, b), 1);
+    set_detaching(pool, 0, true);
+    ck_assert_int_eq(bp_warm(pool, dump), 20);
+    tu_wait_warmed(pool);
+    ck_assert_uint_eq(file_info(pool, 0).resident, 0);
+    ck_assert_uint_eq(file_info(pool, 1).resident, 10);
+    set_detaching(pool, 0, false);
+    ck_assert_int_eq(bp_detach(pool, 0), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    unlink(a);
+    unlink(b);
+    unlink(dump);
+}
+END_TEST
+
 static bp_pool *listed_pool;   /* list_file asks it about each file */
 
 /* Appends "N=NAME;" to the 256 bytes at arg; calls bp_file_info, as a
@@ -1872,6 +1919,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_detach_writeback_fails);
     tcase_add_test(tc, test_truncate_detached_meanwhile);
     tcase_add_test(tc, test_path_outlives_detach);
+    tcase_add_test(tc, test_warm_past_a_detaching_file);
     tcase_add_test(tc, test_truncate_spares_other_pages);
     tcase_add_test(tc, test_detach_read_only_pool);
     tcase_add_loop_test(tc, test_truncate_step_fails, 0, CUT_STEPS);
