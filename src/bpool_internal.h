@@ -607,9 +607,11 @@ int bp__dw_repair(struct bp__datafile *df, bool read_only);
  * every page as bp__io_runs does, in this thread. */
 void bp__dw_write(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                   bp__run_done_fn done, void *arg);
-/* At a clean close, after the last fdatasync: clear the descriptor so
- * that the next open has nothing to repair.  0 or a negative errno. */
-int bp__dw_close(struct bp__datafile *df);
+/* At a clean close (or bp_detach), after the last fdatasync: clear the
+ * descriptors so that the next open has nothing to repair.  0 or a
+ * negative errno; a failed fdatasync is fatal for the pool's durability,
+ * as every failed fdatasync is. */
+int bp__dw_close(bp_pool *pool, struct bp__datafile *df);
 /* bp_truncate_file, before the cut is recorded (no page past it can be
  * written or added any more): make the batches' in-place writes durable,
  * then clear the descriptors, so that no copy of a page past the cut is

@@ -126,11 +126,18 @@ static int sync_file(bp_pool *pool, struct bp__datafile *df, const char *why)
                     "check the file", df->path, why, strerror(e));
 }
 
-/* Zero both descriptors: nothing to repair. */
+/* Zero both descriptors: nothing to repair.  The older batch's half
+ * (the one the newest, df->dw_seq, is not in) goes first, and durably:
+ * written together, a power cut could keep the older descriptor alone,
+ * and the next open would write its copies over pages that the newer
+ * batch had put in place, synced or not.  The newest batch alone is
+ * safe to repair from: no page was written in place after it. */
 static int desc_clear(bp_pool *pool, struct bp__datafile *df)
 {
     memset(df->dw_desc, 0, df->page_size);
-    for (uint32_t h = 0; h < 2; h++) {
+    uint32_t newest = (uint32_t)(df->dw_seq & 1);
+    for (uint32_t i = 0; i < 2; i++) {
+        uint32_t h = i == 0 ? newest ^ 1 : newest;
         ssize_t put = bp__pwrite(df->fd, df->dw_desc, df->page_size,
                                  area_offset(df, h, 0));
         if (put != (ssize_t)df->page_size) {
@@ -138,8 +145,11 @@ static int desc_clear(bp_pool *pool, struct bp__datafile *df)
             return bp__fail(-e, "cannot clear the doublewrite area of %s: %s; "
                             "check the device", df->path, strerror(e));
         }
+        int r = sync_file(pool, df, "clearing the doublewrite area");
+        if (r < 0)
+            return r;
     }
-    return sync_file(pool, df, "clearing the doublewrite area");
+    return 0;
 }
 
 int bp__dw_repair(struct bp__datafile *df, bool read_only)
@@ -425,9 +435,9 @@ static int clear_area(bp_pool *pool, struct bp__datafile *df, bool sync_first)
     return r;
 }
 
-int bp__dw_close(struct bp__datafile *df)
+int bp__dw_close(bp_pool *pool, struct bp__datafile *df)
 {
-    return clear_area(NULL, df, false);
+    return clear_area(pool, df, false);
 }
 
 /* A copy of a page past a cut must not outlive the cut: were the file to

@@ -266,7 +266,7 @@ int bp_detach(bp_pool *pool, uint32_t file)
     if (r >= 0)
         r = drop_pages(pool, file, 0, "bp_detach", 1000);   /* 10 s */
     if (r >= 0 && !pool->read_only)
-        r = bp__dw_close(df);
+        r = bp__dw_close(pool, df);
     if (r < 0) {
         pthread_mutex_lock(&pool->miss_mu);
         df->detaching = false;   /* stays attached, pages and all */

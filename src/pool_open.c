@@ -398,7 +398,7 @@ int bp_close(bp_pool *pool)
     for (uint32_t n = 0; r >= 0 && !pool->read_only && n < BP_MAX_FILES; n++) {
         struct bp__datafile *df = atomic_load(&pool->files[n]);
         if (df)
-            r = bp__dw_close(df);   /* every page is in place: clear */
+            r = bp__dw_close(pool, df);   /* every page is in place: clear */
     }
     if (r == -EBUSY || r == -EINVAL || r == -EAGAIN || r == -ENOMEM)
         r = write_back_failed_at_close(r);

@@ -1381,6 +1381,40 @@ START_TEST(test_doublewrite_fdatasync_fails)
 }
 END_TEST
 
+/* Fails every fdatasync from the moment a doublewrite area's descriptors
+ * are being cleared (a pwrite at the start of either half). */
+static _Atomic bool area_clearing;
+static int fail_sync_when_clearing(void *arg, struct bp__fault_call *c)
+{
+    (void)arg;
+    if (c->op == BP__FAULT_PWRITE &&
+        (c->offset == PS || c->offset == (uint64_t)PS * (1 + 128)))
+        atomic_store(&area_clearing, true);
+    if (c->op == BP__FAULT_FDATASYNC && atomic_load(&area_clearing))
+        return -EIO;
+    return 0;
+}
+
+/* Proves an fdatasync that fails while bp_detach clears the file's
+ * doublewrite area is fatal for the pool's durability, as every failed
+ * fdatasync is: the detach fails and the next sync says BP_EDURABILITY
+ * (it returned 0, and Linux reports a write-back error only once). */
+START_TEST(test_detach_area_fdatasync_fails)
+{
+    reset_faults();
+    char *path = tu_path("detach-dw.bp");
+    bp_pool *pool = dw_pool_dirty(path, 31);
+    atomic_store(&area_clearing, false);
+    atomic_store(&bp__sysfault, fail_sync_when_clearing);
+    ck_assert_int_eq(bp_detach(pool, 0), -EIO);
+    ck_assert(atomic_load(&area_clearing));
+    atomic_store(&bp__sysfault, NULL);
+    ck_assert_int_eq(bp_sync(pool), -BP_EDURABILITY);
+    ck_assert_int_eq(bp_close(pool), -BP_EDURABILITY);
+    unlink(path);
+}
+END_TEST
+
 START_TEST(test_grow_faults)
 {
     reset_faults();
@@ -2066,6 +2100,7 @@ Suite *test_suite(void)
     tc = tcase_create("sync");
     tcase_add_test(tc, test_fdatasync_fails);
     tcase_add_test(tc, test_doublewrite_fdatasync_fails);
+    tcase_add_test(tc, test_detach_area_fdatasync_fails);
     tcase_add_test(tc, test_sync_beside_failing_sync);
     tcase_add_test(tc, test_doublewrite_failed_area_write);
     tcase_add_test(tc, test_grow_faults);
