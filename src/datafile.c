@@ -478,9 +478,12 @@ static int check_file(struct bp__datafile *df, struct bp_options *o)
 
 /* Make the new name `path` durable: fsync its directory (the name of a
  * created file survives a power cut only then, POSIX says; ext4 and XFS
- * happen to order it, others need not).  A directory that cannot be
- * synced (EINVAL: the file system has nothing to sync) is no error. */
-static int sync_parent(const char *path)
+ * happen to order it, others need not).  A directory this process may
+ * write but not read (mode 0300) cannot be opened to be synced: the
+ * whole file system of the file (file_fd) is synced instead, its
+ * directories with it.  A directory that cannot be synced (EINVAL: the
+ * file system has nothing to sync) is no error. */
+static int sync_parent(const char *path, int file_fd)
 {
     const char *slash = strrchr(path, '/');
     char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path))
@@ -488,16 +491,19 @@ static int sync_parent(const char *path)
     if (!dir)
         return bp__fail(-ENOMEM, "out of memory creating %s", path);
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int e = fd < 0 ? errno : fsync(fd) < 0 ? errno : 0;
+    bool opened = fd >= 0 || errno == EACCES;
+    int e = !opened ? errno : bp__fsync_dir(fd, file_fd, dir) < 0 ? errno : 0;
     if (fd >= 0)
         close(fd);
     free(dir);
-    /* Only an fsync error is the device's: an open one (EMFILE, ENFILE,
+    /* Only a sync error is the device's: an open one (EMFILE, ENFILE,
      * ENOMEM) is this process's or the system's limit. */
-    if (e && e != EINVAL && e != EACCES)
+    if (e && e != EINVAL)
         return bp__fail(-e, "cannot make the new file %s durable: %s of its "
-                        "directory: %s%s", path, fd < 0 ? "open" : "fsync",
-                        strerror(e), fd < 0 ? "" : "; check the device");
+                        "directory: %s%s", path, !opened ? "open" :
+                        fd < 0 ? "syncfs (the directory cannot be read)" :
+                        "fsync", strerror(e), !opened ? "" :
+                        "; check the device");
     return 0;
 }
 
@@ -525,14 +531,17 @@ int bp__file_open(struct bp__datafile *df, const char *path,
      * created it, and failed, removes it - if that happened between our
      * open and our lock, we would hold the only name-less copy, and all
      * written to it would go with our close. */
-    bool removed = false;
+    bool removed = false, found_empty = false;
     struct stat st;
-    if (r == 0 && fstat(fd, &st) == 0 && st.st_nlink == 0) {
-        removed = true;
-        r = bp__fail(-ENOENT, "cannot open %s: the file was removed while "
-                     "this pool was opening it (another bp_open that had "
-                     "created it failed and removed it); open it again",
-                     path);
+    if (r == 0 && fstat(fd, &st) == 0) {
+        found_empty = st.st_size == 0;
+        if (st.st_nlink == 0) {
+            removed = true;
+            r = bp__fail(-ENOENT, "cannot open %s: the file was removed "
+                         "while this pool was opening it (another bp_open "
+                         "that had created it failed and removed it); open "
+                         "it again", path);
+        }
     }
     if (r == 0)
         r = check_file(df, o);
@@ -540,8 +549,13 @@ int bp__file_open(struct bp__datafile *df, const char *path,
      * this call, if it made the file, or if it found it empty - made by
      * another bp_open that lost the lock to it, or by one that died before
      * its header - and neither of those will sync the directory. */
-    if (r == 0 && (created || df->was_empty))
-        r = sync_parent(path);
+    /* Nor will a caller that made the file itself, empty, to open it with
+     * BP_CREATE and BP_NOHEADER (as kvdb does, with O_EXCL): no header is
+     * written then, but the pages to come need the name as much. */
+    bool made_by_caller = found_empty && (o->flags & BP_CREATE) &&
+                          (o->flags & BP_NOHEADER) && !(o->flags & BP_RDONLY);
+    if (r == 0 && (created || df->was_empty || made_by_caller))
+        r = sync_parent(path, fd);
     if (r == 0 && df->dw_pages)
         r = bp__dw_repair(df, (o->flags & BP_RDONLY) != 0);
     if (r == 0) {

@@ -78,6 +78,17 @@ int bp__fdatasync(int fd)
     return e < 0 ? fail_with(e) : fdatasync(fd);
 }
 
+int bp__fsync_dir(int dir_fd, int file_fd, const char *path)
+{
+    struct bp__fault_call c = { .op = BP__FAULT_FSYNC_DIR,
+                                .fd = dir_fd >= 0 ? dir_fd : file_fd,
+                                .path = path, .flags = dir_fd < 0 };
+    int e = consult(&c);
+    if (e < 0)
+        return fail_with(e);
+    return dir_fd >= 0 ? fsync(dir_fd) : syncfs(file_fd);
+}
+
 ssize_t bp__pread(int fd, void *buf, size_t len, off_t offset)
 {
     struct bp__fault_call c = { .op = BP__FAULT_PREAD, .fd = fd,

@@ -40,6 +40,9 @@ enum bp__fault_op {
     BP__FAULT_FDATASYNC,
     BP__FAULT_PREAD,      /* pread(2) of the header */
     BP__FAULT_PWRITE,     /* pwrite(2) of the header */
+    BP__FAULT_FSYNC_DIR,  /* fsync(2) of a new file's directory (or
+                             syncfs(2), flags 1, where it cannot be read) */
+    BP__FAULT_NOPS        /* how many there are */
 };
 
 /* What is about to be done.  For BP__FAULT_DIOALIGN the hook may change
@@ -47,8 +50,9 @@ enum bp__fault_op {
  * file"); the other fields are for reading. */
 struct bp__fault_call {
     enum bp__fault_op op;
-    int fd;                  /* the data file; -1 for OPEN */
-    const char *path;        /* OPEN: the path */
+    int fd;                  /* the data file (FSYNC_DIR: the directory);
+                                -1 for OPEN */
+    const char *path;        /* OPEN: the path; FSYNC_DIR: the directory's */
     int flags;               /* OPEN: open(2) flags; SETFL: the new flags;
                                 LOCK: F_RDLCK or F_WRLCK */
     uint64_t offset, len;    /* FALLOCATE, PREAD, PWRITE: the range;
@@ -73,6 +77,9 @@ int bp__lock_file(int fd, int type);    /* fcntl(fd, F_OFD_SETLK) of the
 int bp__fallocate(int fd, int mode, off_t offset, off_t len);
 int bp__ftruncate(int fd, off_t length);
 int bp__fdatasync(int fd);
+/* fsync(2) of the directory `path` open as dir_fd; with dir_fd -1,
+ * syncfs(2) of the file system of file_fd instead. */
+int bp__fsync_dir(int dir_fd, int file_fd, const char *path);
 ssize_t bp__pread(int fd, void *buf, size_t len, off_t offset);
 ssize_t bp__pwrite(int fd, const void *buf, size_t len, off_t offset);
 

@@ -5,6 +5,7 @@
  * skipped (exit 77). */
 #include <check.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #include <sys/wait.h>
 
 #include "bpool.h"
+#include "fault.h"
 #include "testutil.h"
 
 #define PS 8192u
@@ -65,11 +67,67 @@ START_TEST(test_open_eacces)
 }
 END_TEST
 
+static _Atomic int whole_fs_syncs;   /* syncfs in place of a directory's fsync */
+
+static int count_whole_fs_syncs(void *arg, struct bp__fault_call *c)
+{
+    (void)arg;
+    if (c->op == BP__FAULT_FSYNC_DIR && c->flags == 1)
+        atomic_fetch_add(&whole_fs_syncs, 1);
+    return 0;
+}
+
+/* Proves a file created in a directory its creator may write but not
+ * read (mode 0300) still has its name made durable: the directory cannot
+ * be opened to be fsynced, so the file system is synced (syncfs) - the
+ * open succeeded without syncing anything.  As root, a child drops to
+ * nobody, who owns the directory. */
+START_TEST(test_create_in_unreadable_directory)
+{
+    char dir[] = "/var/tmp/bpool-eacces-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    if (geteuid() == 0)
+        ck_assert_int_eq(chown(dir, 65534, 65534), 0);
+    ck_assert_int_eq(chmod(dir, 0300), 0);
+    char path[sizeof dir + 16];
+    snprintf(path, sizeof path, "%s/new.bp", dir);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(77);
+        atomic_store(&bp__sysfault, count_whole_fs_syncs);
+        bp_pool *pool;
+        int r = tu_try_open(path, BP_CREATE, PS, 8, &pool);
+        if (r == -EINVAL && strstr(bp_errdetail(), "O_DIRECT"))
+            _exit(77);   /* /var/tmp without direct I/O: nothing to show */
+        if (r != 0) {
+            fprintf(stderr, "bp_open: %s\n", bp_errdetail());
+            _exit(1);
+        }
+        int syncs = atomic_load(&whole_fs_syncs);
+        r = bp_close(pool);
+        unlink(path);
+        _exit(r == 0 && syncs == 1 ? 0 : 2);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    unlink(path);
+    ck_assert_int_eq(rmdir(dir), 0);
+    ck_assert(WIFEXITED(status));
+    ck_assert_msg(WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 77,
+                  "creating a file in a directory of mode 0300: %s",
+                  WEXITSTATUS(status) == 2 ? "its name was not synced"
+                                           : "bp_open failed");
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("eacces");
     TCase *tc = tcase_create("eacces");
     tcase_add_test(tc, test_open_eacces);
+    tcase_add_test(tc, test_create_in_unreadable_directory);
     suite_add_tcase(s, tc);
     return s;
 }

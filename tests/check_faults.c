@@ -321,7 +321,7 @@ const struct bp__io_tap bp__io_tap = {
 /* sys_left[op]: how many more calls of op fail (-1: all) with sys_err[op].
  * Indexed by every op the hook can see, the header's pread and pwrite
  * included. */
-#define NOPS (BP__FAULT_PWRITE + 1)
+#define NOPS BP__FAULT_NOPS
 static _Atomic int sys_left[NOPS];
 static _Atomic int sys_err[NOPS];
 static _Atomic int sys_calls[NOPS];
@@ -1415,6 +1415,49 @@ START_TEST(test_detach_area_fdatasync_fails)
 }
 END_TEST
 
+/* Proves a new file's name is made durable (its directory fsynced) by a
+ * bp_open that creates it, and by one with BP_CREATE and BP_NOHEADER that
+ * finds it empty - a caller that made the file itself, as kvdb does with
+ * O_EXCL, writes no header, and nothing else would sync the directory -
+ * but not by an open of a file with pages; and that a directory fsync
+ * that fails fails the creating open, which leaves nothing behind. */
+START_TEST(test_new_name_made_durable)
+{
+    reset_faults();
+    sys_fail(BP__FAULT_FSYNC_DIR, 0, 0);   /* count them */
+    char *path = tu_path("newname.bp");
+    unlink(path);
+    bp_pool *pool = NULL;
+    ck_assert_int_eq(tu_try_open(path, BP_CREATE, PS, 8, &pool), 0);
+    ck_assert_int_eq(atomic_load(&sys_calls[BP__FAULT_FSYNC_DIR]), 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+    unlink(path);
+
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0644);   /* the caller's */
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(tu_try_open(path, BP_CREATE | BP_NOHEADER, PS, 8,
+                                 &pool), 0);
+    ck_assert_int_eq(atomic_load(&sys_calls[BP__FAULT_FSYNC_DIR]), 2);
+    uint64_t n;
+    bp_page pg;
+    ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(tu_try_open(path, BP_CREATE | BP_NOHEADER, PS, 8,
+                                 &pool), 0);   /* not empty: not new */
+    ck_assert_int_eq(atomic_load(&sys_calls[BP__FAULT_FSYNC_DIR]), 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+    unlink(path);
+
+    sys_fail(BP__FAULT_FSYNC_DIR, 1, -EIO);
+    TU_EXPECT_ERR(tu_try_open(path, BP_CREATE, PS, 8, &pool), -EIO,
+                  "directory", "check the device");
+    ck_assert_int_eq(access(path, F_OK), -1);
+    reset_faults();
+}
+END_TEST
+
 START_TEST(test_grow_faults)
 {
     reset_faults();
@@ -2101,6 +2144,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_fdatasync_fails);
     tcase_add_test(tc, test_doublewrite_fdatasync_fails);
     tcase_add_test(tc, test_detach_area_fdatasync_fails);
+    tcase_add_test(tc, test_new_name_made_durable);
     tcase_add_test(tc, test_sync_beside_failing_sync);
     tcase_add_test(tc, test_doublewrite_failed_area_write);
     tcase_add_test(tc, test_grow_faults);
