@@ -125,7 +125,12 @@ int bp_stats_sized(bp_pool *pool, struct bp_stats *out, size_t size)
     struct bp_stats full;
     struct bp_stats *st = &full;
     memset(st, 0, sizeof(*st));
-    pthread_mutex_lock(&pool->locals_mu);
+    /* In a child of fork a parent thread may have held any lock of the
+     * pool at the fork, for ever then; and nothing but the caller runs in
+     * the child's copy, so it is read without them. */
+    bool child = bp__pool_in_child(pool);
+    if (!child)
+        pthread_mutex_lock(&pool->locals_mu);
     /* An optimistic read counts once, in OPTIMISTIC_READS when it
      * starts, and is a hit too: a second count was a seventh of its cost. */
     st->hits = sum(pool, BP__C_HITS) + sum(pool, BP__C_OPTIMISTIC_READS);
@@ -163,11 +168,13 @@ int bp_stats_sized(bp_pool *pool, struct bp_stats *out, size_t size)
     st->miss_read_wait_ns = sum(pool, BP__C_MISS_READ_WAIT_NS);
     st->warm_pages = sum(pool, BP__C_WARM_PAGES);
     st->resizes = sum(pool, BP__C_RESIZES);
-    unsigned long long fb, ff;
-    bp__aio_fixed_counts(&pool->aio, &fb, &ff);
-    st->io_fixed_buffers = fb - pool->aio.fixed_buffers_base;
-    st->io_fixed_files = ff - pool->aio.fixed_files_base;
-    pthread_mutex_unlock(&pool->locals_mu);
+    if (!child) {   /* the rings' registry has a lock of its own */
+        unsigned long long fb, ff;
+        bp__aio_fixed_counts(&pool->aio, &fb, &ff);
+        st->io_fixed_buffers = fb - pool->aio.fixed_buffers_base;
+        st->io_fixed_files = ff - pool->aio.fixed_files_base;
+        pthread_mutex_unlock(&pool->locals_mu);
+    }
     st->io_submits = atomic_load_explicit(&pool->aio.submits, memory_order_relaxed);
     bp__warm_progress(pool, &st->warm_listed, &st->warm_done);
 
@@ -182,9 +189,11 @@ int bp_stats_sized(bp_pool *pool, struct bp_stats *out, size_t size)
     }
 
     struct bp__cp_counts cc;
-    pthread_mutex_lock(&pool->miss_mu);
+    if (!child)
+        pthread_mutex_lock(&pool->miss_mu);
     bp__cp_counts(pool->policy, &cc);
-    pthread_mutex_unlock(&pool->miss_mu);
+    if (!child)
+        pthread_mutex_unlock(&pool->miss_mu);
     st->hot = cc.hot;
     st->cold = cc.cold;
     st->nonresident = cc.nonres;
@@ -197,6 +206,8 @@ int bp_stats_reset(bp_pool *pool)
 {
     if (!pool)
         return bp__fail(-EINVAL, "bp_stats_reset: pool must not be NULL");
+    if (bp__pool_in_child(pool))   /* locals_mu: bp_stats above */
+        return bp__refused_call_in_child("bp_stats_reset");
     pthread_mutex_lock(&pool->locals_mu);
     for (int c = 0; c < BP__NCOUNTERS; c++)
         pool->base[c] = sum_all(pool, (enum bp__counter)c);

@@ -459,7 +459,10 @@ END_TEST
  * read stream's and bp_alloc_page (which, without them held, grew the
  * file it shares with the parent, and cut it back).  A miss, a stream, a
  * prefetch and an allocation are refused with EINVAL before any lock is
- * taken, and the file keeps its size; a page in memory is still a hit. */
+ * taken, and the file keeps its size; a page in memory is still a hit.
+ * bp_stats, which takes the miss lock and the counters' lock, reads the
+ * child's copy without them (it waited for ever), and bp_stats_reset is
+ * refused. */
 START_TEST(test_fork_child_miss_lock_held)
 {
     static const uint32_t engines[] = { BP_IO_LIBAIO, BP_IO_URING };
@@ -474,6 +477,7 @@ START_TEST(test_fork_child_miss_lock_held)
         tu_expect_page(pool, 0, BP_READ, 1);
         pthread_mutex_lock(&pool->grow_mu);   /* as a thread adding a page */
         pthread_mutex_lock(&pool->miss_mu);   /* as a thread mid-miss */
+        pthread_mutex_lock(&pool->locals_mu); /* as a thread's first pin */
         pid_t pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
@@ -489,9 +493,14 @@ START_TEST(test_fork_child_miss_lock_held)
             int prefetch = bp_prefetch(pool, 1, 4, 0);
             uint64_t n = 0;   /* growth would change the parent's file */
             int alloc = bp_alloc_page(pool, &n, &pg);
+            struct bp_stats st;   /* read without the locks: it waited */
+            int stats = bp_stats(pool, &st);
+            int reset = bp_stats_reset(pool);
             tu_child_exit(miss == -EINVAL && said && hit == 0 && stream == -EINVAL &&
-                  prefetch == -EINVAL && alloc == -EINVAL ? 0 : 1);
+                  prefetch == -EINVAL && alloc == -EINVAL && stats == 0 &&
+                  st.resident == 1 && st.hits >= 1 && reset == -EINVAL ? 0 : 1);
         }
+        pthread_mutex_unlock(&pool->locals_mu);
         pthread_mutex_unlock(&pool->miss_mu);
         pthread_mutex_unlock(&pool->grow_mu);
         int status = 0;
