@@ -24,6 +24,11 @@
  *    handle belongs to the thread that pinned it, and a latched one is
  *    released by the thread that latched it (the latch records its writer
  *    and each thread counts its shared latches; see bp_unpin).
+ *  - No call may be cancelled (pthread_cancel) while it runs: one that
+ *    waits (for I/O, a lock, a sync) may reach a cancellation point with
+ *    a lock held or a read unfinished, and the threads that need them
+ *    would wait for ever.  A thread that can be cancelled disables
+ *    cancellation around its bpool calls (pthread_setcancelstate).
  *  - The only symbols exported are those starting with bp_ or BP_.
  *
  * Quick example:
