@@ -451,6 +451,23 @@ static void make_created(const char *path, uint64_t pages, uint32_t seed)
     ck_assert_int_eq(bp_close(pool), 0);
 }
 
+/* New files a (A_PAGES pages, seed 1) and b (B_PAGES, seed 2), and a dump
+ * of a pool of both holding pages 0-9 of a and 20-29 of b. */
+static void dump_two_files(const char *a, const char *b, const char *dump)
+{
+    make_created(a, A_PAGES, 1);
+    make_created(b, B_PAGES, 2);
+    bp_pool *pool = pool_of(64, BP_NOREADAHEAD);
+    attach(pool, a);
+    attach(pool, b);
+    for (uint64_t p = 0; p < 10; p++) {
+        expect(pool, 0, p, 1);
+        expect(pool, 1, p + 20, 2);
+    }
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 20);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+
 /* Proves warm restart follows files, not file numbers: a dump of a pool
  * of two files warms a later pool that attached them in the other order
  * (each page back in its own file), leaves out the pages of a file not
@@ -459,20 +476,10 @@ START_TEST(test_warm_two_files)
 {
     char *a = tu_path("files_a.data"), *b = tu_path("files_b.data");
     char *c = tu_path("files_c.data"), *dump = tu_path("files.warm");
-    make_created(a, A_PAGES, 1);
-    make_created(b, B_PAGES, 2);
     make_created(c, 8, 3);
-    bp_pool *pool = pool_of(64, 0);
-    attach(pool, a);
-    attach(pool, b);
-    for (uint64_t p = 0; p < 10; p++) {
-        expect(pool, 0, p, 1);
-        expect(pool, 1, p + 20, 2);
-    }
-    ck_assert_int_ge(bp_dump_resident(pool, dump), 20);
-    ck_assert_int_eq(bp_close(pool), 0);
+    dump_two_files(a, b, dump);
 
-    pool = pool_of(64, BP_NOREADAHEAD);
+    bp_pool *pool = pool_of(64, BP_NOREADAHEAD);
     ck_assert_uint_eq(attach(pool, b), 0);   /* numbers swapped */
     ck_assert_uint_eq(attach(pool, a), 1);
     ck_assert_int_ge(bp_warm(pool, dump), 20);
@@ -525,19 +532,9 @@ START_TEST(test_warm_past_a_detaching_file)
 {
     char *a = tu_path("files_a.data"), *b = tu_path("files_b.data");
     char *dump = tu_path("files.warm");
-    make_created(a, A_PAGES, 1);
-    make_created(b, B_PAGES, 2);
-    bp_pool *pool = pool_of(64, BP_NOREADAHEAD);
-    attach(pool, a);
-    attach(pool, b);
-    for (uint64_t p = 0; p < 10; p++) {
-        expect(pool, 0, p, 1);
-        expect(pool, 1, p + 20, 2);
-    }
-    ck_assert_int_eq(bp_dump_resident(pool, dump), 20);
-    ck_assert_int_eq(bp_close(pool), 0);
+    dump_two_files(a, b, dump);
 
-    pool = pool_of(64, BP_NOREADAHEAD);
+    bp_pool *pool = pool_of(64, BP_NOREADAHEAD);
     ck_assert_uint_eq(attach(pool, a), 0);   /* its pages come first */
     ck_assert_uint_eq(attach(pool, b), 1);
     set_detaching(pool, 0, true);
