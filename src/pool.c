@@ -262,9 +262,11 @@ static int read_page(bp_pool *pool, uint32_t f, uint64_t page, bool demand)
     }
     if (io.res == -BP_ESHORTIO) {
         /* Short (or empty) at the end of the file: did the file shrink
-         * under us?  Then say so - the device is not to blame. */
+         * under us, to before this page?  Then say so - the device is not
+         * to blame.  (A short read of a page the cut kept is the
+         * device's.) */
         uint64_t have = bp__file_pages_now(df);
-        if (have < atomic_load(&df->page_count))
+        if (have < atomic_load(&df->page_count) && BP_PAGE_NO(page) >= have)
             return bp__file_shrunk(df, have);
     }
     if (io.res == -BP_ESHORTIO)

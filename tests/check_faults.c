@@ -1779,6 +1779,13 @@ START_TEST(test_shrunk_file_read)
                   "shrank", "from 8 to 4 pages", "truncated", "backup");
     TU_EXPECT_ERR(bp_pin(pool, 4, BP_WRITE, &pg), -BP_ESHRUNK, path);
     ck_assert_str_eq(bp_strerror(-BP_ESHRUNK), "the data file shrank under the pool");
+    /* A short read of a page the cut kept is the device's, not the cut's. */
+    atomic_store(&short_odd_ops, OP_READ);
+    atomic_store(&short_odd_page, 2);
+    TU_EXPECT_ERR(bp_pin(pool, 2, BP_READ, &pg), -BP_ESHORTIO, "page 2",
+                  "1000 of 8192 bytes");
+    atomic_store(&short_odd_page, -1);
+    expect_page(pool, 2, 1);
     expect_page(pool, 3, 1);
     expect_page(pool, 1, 1);
     ck_assert_uint_eq(settled_pins(pool), 0);
