@@ -476,7 +476,8 @@ BP_API int bp_open(const char *path, const struct bp_options *opts,
  * and is simply freed.
  * The pool is freed even when writing back fails; the first page's error
  * is returned (the unwritten pages are lost then, as with a failed fsync;
- * every other page is written and made durable all the same) - as -EIO
+ * every other page is written and made durable all the same), unless an
+ * fdatasync failed too, whose error says more - as -EIO
  * when it is -EBUSY, -EINVAL or -EAGAIN (a before_write hook's refusal
  * may be any errno), which from bp_close would mean that nothing was
  * closed, or to try again.

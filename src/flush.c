@@ -629,9 +629,14 @@ int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only, uint32_t rate,
      * a write-back error once. */
     if (atomic_load(&pool->durability_lost))
         r = durability_lost(fn);
+    /* After a failed write-back no page count is recorded: a page past
+     * the end of a file cut under the pool (BP_ESHRUNK) was counted in
+     * `pages`, and a header must never say more pages than the file
+     * has (design.md, "Data file"). */
     for (uint32_t i = 0; i < nf && r >= 0; i++)
         if (atomic_load(&pool->files[fc[i].df->number]) == fc[i].df)
-            r = sync_one(pool, fc[i].df, fc[i].pages, fn, record_pages, always);
+            r = sync_one(pool, fc[i].df, fc[i].pages, fn,
+                         record_pages && written >= 0, always);
     if (r >= 0 && atomic_load(&pool->durability_lost))
         r = durability_lost(fn);
     pthread_mutex_unlock(&pool->sync_mu);

@@ -1824,6 +1824,36 @@ START_TEST(test_shrunk_file_not_reextended)
 }
 END_TEST
 
+/* Proves a write-back that fails for a page past a cut made behind the
+ * pool records no page count in the header: the count read before it
+ * included the lost page, and a header that says more pages than the
+ * file has is refused at the next open as a file cut while closed.  The
+ * pages it wrote are synced all the same. */
+START_TEST(test_shrunk_file_header_not_ahead)
+{
+    reset_faults();
+    char *path = tu_path("shrunk-header.bp");
+    tu_make_file(path, PS, 8, 1);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    uint64_t n = 0;
+    bp_page pg;
+    ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), 0);   /* page 8 */
+    ck_assert_uint_eq(n, 8);
+    ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    tu_rewrite_page(pool, 3, 1, 2);
+    truncate_behind(path, 8);                            /* page 8 is gone */
+    TU_EXPECT_ERR(bp_checkpoint(pool), -BP_ESHRUNK, path);
+    TU_EXPECT_ERR(bp_close(pool), -BP_ESHRUNK, path);
+    pool = NULL;
+    int r = tu_try_open(path, BP_NOREADAHEAD, PS, 16, &pool);
+    ck_assert_msg(r == 0, "the file no longer opens: %s", bp_errdetail());
+    ck_assert_uint_eq(bp_page_count(pool), 8);
+    tu_expect_page(pool, 3, BP_READ, 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* Nor does adding a page: bp_alloc_page of a file cut short behind the
  * pool fails with -BP_ESHRUNK and leaves the file as the cut left it,
  * rather than growing it back with a hole where the lost pages were
@@ -2163,6 +2193,7 @@ Suite *test_suite(void)
     tc = tcase_create("shrunk");
     tcase_add_test(tc, test_shrunk_file_read);
     tcase_add_test(tc, test_shrunk_file_not_reextended);
+    tcase_add_test(tc, test_shrunk_file_header_not_ahead);
     tcase_add_test(tc, test_shrunk_file_no_alloc);
     tcase_add_test(tc, test_failed_read_wakes_before_victim_writes);
     tcase_add_test(tc, test_shrunk_file_flusher);
