@@ -1454,6 +1454,8 @@ START_TEST(test_path_outlives_detach)
     struct file1_caller c = { .pool = pool };
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, call_file1, &c), 0);
+    while (atomic_load(&c.calls) == 0)   /* the race needs both running */
+        usleep(100);
     long cycles = 0;
     for (double end = tu_now() + 0.5; tu_now() < end; cycles++) {
         ck_assert_uint_eq(attach(pool, b), 1);
