@@ -461,8 +461,8 @@ END_TEST
  * prefetch and an allocation are refused with EINVAL before any lock is
  * taken, and the file keeps its size; a page in memory is still a hit.
  * bp_stats, which takes the miss lock and the counters' lock, reads the
- * child's copy without them (it waited for ever), and bp_stats_reset is
- * refused. */
+ * child's copy without them (it waited for ever), and bp_stats_reset and
+ * the inspection calls are refused. */
 START_TEST(test_fork_child_miss_lock_held)
 {
     static const uint32_t engines[] = { BP_IO_LIBAIO, BP_IO_URING };
@@ -496,9 +496,11 @@ START_TEST(test_fork_child_miss_lock_held)
             struct bp_stats st;   /* read without the locks: it waited */
             int stats = bp_stats(pool, &st);
             int reset = bp_stats_reset(pool);
+            int clock = bp_inspect_clock(pool, NULL, NULL, NULL);
             tu_child_exit(miss == -EINVAL && said && hit == 0 && stream == -EINVAL &&
                   prefetch == -EINVAL && alloc == -EINVAL && stats == 0 &&
-                  st.resident == 1 && st.hits >= 1 && reset == -EINVAL ? 0 : 1);
+                  st.resident == 1 && st.hits >= 1 && reset == -EINVAL &&
+                  clock == -EINVAL ? 0 : 1);
         }
         pthread_mutex_unlock(&pool->locals_mu);
         pthread_mutex_unlock(&pool->miss_mu);
