@@ -485,7 +485,8 @@ BP_API int bp_open(const char *path, const struct bp_options *opts,
  * without closing anything.  Out of memory to write back with (-ENOMEM),
  * nothing is closed either: the unwritten pages are still dirty in the
  * pool, which keeps working; close it again once memory is free.
- * With bp_options.warm_file, the dump is written last; if it fails, the
+ * With bp_options.warm_file, the dump is written last (not when a warm
+ * was still reading its list: the dump is left as it was); if it fails, the
  * pool is closed all the same (every change written and synced) and the
  * dump's error comes back - as -BP_EDUMP when it is one of the codes
  * above that mean nothing was closed (-ENOMEM, -EBUSY) or -EINVAL, so

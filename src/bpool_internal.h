@@ -223,6 +223,8 @@ struct bp_pool {
     struct bp__flushers *flushers; /* [const] NULL with BP_NOFLUSH */
     struct bp_options opts;        /* [const] as resolved by bp_open */
     char *warm_file;               /* [const] opts.warm_file, copied */
+    bool warm_cut_short;           /* bp_close met a warm still reading
+                                      its list: the dump is not rewritten */
     bool checksums;                /* [const] BP_CHECKSUMS */
     bool read_only;                /* [const] BP_RDONLY */
     bool closing;                  /* set by bp_close once nothing else

@@ -370,6 +370,15 @@ int bp_close(bp_pool *pool)
     /* The reader thread and the flushers hold pins of their own while
      * they work: stop them before counting the caller's. */
     bool had_flushers = pool->flushers != NULL;
+    /* A warm still reading its list when the pool closes (an open and a
+     * close moments apart): a dump now would list only the pages warmed
+     * so far, and each short run would shrink it.  The dump stays as it
+     * is.  (Stopping the reader ends the warm: a close refused below and
+     * called again must still not write it.) */
+    uint64_t listed, warmed;
+    bp__warm_progress(pool, &listed, &warmed);
+    if (warmed < listed)
+        pool->warm_cut_short = true;
     bp__prefetcher_stop(pool);
     bp__flushers_stop(pool);
     for (uint32_t f = 0, nf = bp__frames_now(pool); f < nf; f++) {
@@ -402,7 +411,7 @@ int bp_close(bp_pool *pool)
     }
     if (r == -EBUSY || r == -EINVAL || r == -EAGAIN || r == -ENOMEM)
         r = write_back_failed_at_close(r);
-    if (pool->warm_file) {
+    if (pool->warm_file && !pool->warm_cut_short) {
         int d = bp_dump_resident(pool, pool->warm_file);
         if (d < 0 && r >= 0)
             r = dump_failed_at_close(pool->warm_file, d);

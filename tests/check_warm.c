@@ -209,6 +209,62 @@ START_TEST(test_warm_file_option)
 }
 END_TEST
 
+/* Proves bp_close leaves the warm_file dump as it was when the warm from
+ * it is still reading its list (an open and a close moments apart): a
+ * dump of the pages resident then would list only those warmed so far,
+ * and each short run would shrink it (4000 pages became 256).  Once a
+ * warm has finished, the close writes the dump again. */
+START_TEST(test_warm_file_kept_when_cut_short)
+{
+    enum { PAGES = 4000 };
+    char *path = tu_path("warm-short.data"), *dump = tu_path("warm-short.dump");
+    unlink(dump);
+    tu_make_file(path, PS, PAGES, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.warm_file = dump;
+    bp_pool *pool = tu_open_opts(path, PAGES, BP_NOFLUSH | BP_NOREADAHEAD, &o);
+    touch(pool, PAGES, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+    size_t len;
+    uint8_t *before = slurp(dump, &len);
+    ck_assert_uint_eq(len, 56 + PAGES * 8 + 4);
+    struct stat first;   /* a dump is written anew and renamed: a new inode */
+    ck_assert_int_eq(stat(dump, &first), 0);
+
+    /* Thousands of reads to warm: the close comes long before their end. */
+    pool = tu_open_opts(path, PAGES, BP_NOFLUSH | BP_NOREADAHEAD, &o);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_eq(st.warm_listed, PAGES);
+    ck_assert_int_eq(bp_close(pool), 0);
+    size_t len_after;
+    uint8_t *after = slurp(dump, &len_after);
+    struct stat kept;
+    ck_assert_int_eq(stat(dump, &kept), 0);
+    if (st.warm_done < PAGES) {   /* as good as always */
+        ck_assert_uint_eq(kept.st_ino, first.st_ino);
+        ck_assert_uint_eq(len_after, len);
+        ck_assert_msg(memcmp(before, after, len) == 0, "the dump changed");
+    }
+    free(after);
+
+    pool = tu_open_opts(path, PAGES, BP_NOFLUSH | BP_NOREADAHEAD, &o);
+    tu_wait_warmed(pool);
+    touch(pool, 10, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+    after = slurp(dump, &len_after);
+    ck_assert_uint_eq(len_after, len);   /* every page listed again */
+    struct stat rewritten;
+    ck_assert_int_eq(stat(dump, &rewritten), 0);
+    ck_assert_msg(rewritten.st_ino != kept.st_ino, "the dump was not "
+                  "rewritten after a warm that finished");
+    free(before);
+    free(after);
+    unlink(dump);
+    unlink(path);
+}
+END_TEST
+
 /* Expect bp_warm(pool, dump) to fail with -BP_EDUMP, the detail
  * naming the dump, `why`, and what to do: delete a dump that cannot be
  * used, but not a file that is no dump (a data file named by mistake). */
@@ -1324,6 +1380,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_dump_after_evictions);
     tcase_add_test(tc, test_warm_stops_when_full);
     tcase_add_test(tc, test_warm_file_option);
+    tcase_add_test(tc, test_warm_file_kept_when_cut_short);
     tcase_add_test(tc, test_refusals);
     tcase_add_test(tc, test_dump_replaces_only_dumps);
     tcase_add_test(tc, test_dump_tmp_link_not_followed);
