@@ -623,7 +623,8 @@ static int prep(struct uring_ctx *u, struct io_uring_sqe *sqe, struct iocb *cb)
  * that submits takes them.  So this retries while the kernel is short of
  * memory (EAGAIN, ENOMEM) or its completion queue overflows (EBUSY), for
  * at most RING_RETRIES ms, and what it could not push out stays in the
- * ring for ur_getevents, which pushes again while it waits: a published
+ * ring for ur_getevents, which pushes again while it waits (and once in
+ * every reap that does not wait, push_left_once): a published
  * request is never reported as not sent, since the kernel may still run
  * it. */
 #define RING_RETRIES 1000
@@ -734,6 +735,25 @@ static bool left_in_ring(struct uring_ctx *u)
     return left;
 }
 
+/* A reap that does not wait pushes out what a failed submission left in
+ * the ring too, once: the ring's owner may be idle for long (a read
+ * stream's held lane, whose waiters only reap it: stream.c), and nobody
+ * else would.  One try, not flush_ring's second of them - the reaper may
+ * hold locks others need - and none if a submitter holds sq_mu: it
+ * pushes them itself. */
+static void push_left_once(struct uring_ctx *u)
+{
+    if (pthread_mutex_trylock(&u->sq_mu) != 0)
+        return;
+    if (io_uring_sq_ready(&u->ring) > 0) {
+        int r = io_uring_submit(&u->ring);
+        if (r > 0)
+            atomic_fetch_add_explicit(&u->inflight, (unsigned)r,
+                                      memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&u->sq_mu);
+}
+
 static int ur_getevents(bp__io_ctx ctx, long min, long max, struct io_event *ev)
 {
     struct uring_ctx *u = ctx;
@@ -743,6 +763,8 @@ static int ur_getevents(bp__io_ctx ctx, long min, long max, struct io_event *ev)
     /* Before waiting, push out what a failed submission left in the ring
      * (flush_ring); while some is still left, poll rather than wait for
      * completions that need it sent first. */
+    if (min == 0)
+        push_left_once(u);
     bool left = min > 0 && left_in_ring(u);
     while (got < max) {
         struct io_uring_cqe *cqe = NULL;
