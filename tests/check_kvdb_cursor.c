@@ -137,12 +137,41 @@ START_TEST(test_retry_after_error_one_leaf)
 }
 END_TEST
 
+/* Proves a cursor opened with from NULL starts at the first key whatever
+ * length comes with it, as kvdb.h says (the length was used, and a scan
+ * began after that many zero bytes, skipping the keys below). */
+START_TEST(test_null_from_is_the_start)
+{
+    char *path = tu_path("kvdb-nullfrom.db");
+    unlink(path);
+    struct kvdb_options o;
+    kvdb_options_init(&o);
+    o.flags = KVDB_CREATE;
+    o.pool_frames = 64;
+    kvdb *db;
+    ck_assert_int_eq(kvdb_open(path, &o, &db), 0);
+    ck_assert_int_eq(kvdb_put(db, "\0", 1, "zero", 4), 0);
+    ck_assert_int_eq(kvdb_put(db, "a", 1, "a", 1), 0);
+    kvdb_cursor *c;
+    ck_assert_int_eq(kvdb_cursor_open(db, NULL, 4, NULL, 0, 0, &c), 0);
+    const void *k, *v;
+    size_t kl, vl;
+    ck_assert_int_eq(kvdb_cursor_next(c, &k, &kl, &v, &vl), 1);
+    ck_assert_uint_eq(kl, 1);
+    ck_assert_int_eq(*(const char *)k, 0);
+    kvdb_cursor_close(c);
+    ck_assert_int_eq(kvdb_close(db), 0);
+    unlink(path);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("kvdb_cursor");
     TCase *tc = tcase_create("errors");
     tcase_add_test(tc, test_retry_after_error_read_ahead);
     tcase_add_test(tc, test_retry_after_error_one_leaf);
+    tcase_add_test(tc, test_null_from_is_the_start);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;

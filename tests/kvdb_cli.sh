@@ -315,6 +315,58 @@ else
     fail "nl.db's root is not an internal page"
 fi
 
+# A damaged right sibling of the leftmost leaf, in a file without
+# checksums: a put that shares the full leftmost leaf's cells with it, and
+# a delete that merges the emptied leftmost leaf into it, say so and exit
+# 2 naming the sibling (they read its bytes after letting it go, or its
+# cells by offsets out of the page: SIGSEGV).
+kv --no-checksums --no-compact sb.db load 3000 --seed 3 >/dev/null 2>&1
+kv --no-compact sb.db scan --keys >sb.keys 2>/dev/null
+if [ "$(u64 sb.db 24)" -gt "$(u64 sb.db $((4096 + 24)))" ]; then meta=0; else meta=4096; fi
+root=$(u64 sb.db $((meta + 32)))
+sib=
+if [ "$(od -An -tu1 -j $((root * 8192)) -N1 sb.db | tr -d ' ')" = 2 ]; then
+    off=$(od -An -tu2 -j $((root * 8192 + 32)) -N2 sb.db | tr -d ' ')
+    sib=$(u64 sb.db $((root * 8192 + off + 2)))   # child 1: the first cell's
+fi
+if [ -n "$sib" ]; then
+    first=$(head -n1 sb.keys)
+    cp sb.db sa.db
+    printf '\011' | dd of=sa.db bs=1 seek=$((sib * 8192)) conv=notrunc status=none
+    big=$(head -c 1000 /dev/zero | tr '\0' v)
+    st=0
+    for i in $(seq 10 40); do
+        kv --no-compact sa.db put "$first$i" "$big" >out 2>err
+        st=$?
+        [ $st -ne 0 ] && break
+    done
+    [ $st -eq 2 ] && has "a put meeting it names it" err "page $sib: " ||
+        fail "a put beside the damaged sibling $sib: exit $st, $(cat err)"
+    cp sb.db sd.db
+    printf '\360\377' | dd of=sd.db bs=1 seek=$((sib * 8192 + 32)) conv=notrunc status=none
+    st=0
+    while read -r key; do
+        kv --no-compact sd.db del "$key" >out 2>err
+        st=$?
+        [ $st -ne 0 ] && break
+    done <sb.keys
+    [ $st -eq 2 ] && has "a delete merging into it names it" err "page $sib: " ||
+        fail "deletes beside the damaged sibling $sib: exit $st, $(cat err)"
+else
+    fail "sb.db's root is not an internal page"
+fi
+
+# A file cut short while closed (its last commit used more pages than it
+# has): refused at open, not written into - new pages would take numbers
+# the committed tree still uses.
+kv cut.db load 3000 --seed 4 >/dev/null 2>&1
+half=$(( $(pages cut.db) / 2 ))
+truncate -s $((half * 8192)) cut.db
+try "a file cut short: get exit 2" 2 cut.db get 0000 && has "says so" err 'cut short'
+try "a file cut short: put exit 2" 2 cut.db put k v && has "says so" err 'cut short'
+[ "$(stat -c %s cut.db)" = $((half * 8192)) ] && pass "the cut file is left as it was" ||
+    fail "cut.db changed: $(stat -c %s cut.db) bytes, not $((half * 8192))"
+
 # A pool too small for a change of a tall tree (4 frames, 1 KiB keys and
 # values: height 3): the put fails with bpool's no-frame error within a
 # few seconds, not after minutes of retries holding the tree's locks.

@@ -536,10 +536,12 @@ static int share_insert(struct op *o, int k, const uint8_t *cell,
         return r;
     const char *bad = kv_leaf_damage(db, sib.data);
     if (bad != NULL) {
+        /* Said before the unpin, which takes the page's bytes away. */
+        if (node_type(sib.data) != PT_LEAF || node_level(sib.data) != 0)
+            bad = "a leaf's sibling is not a leaf";
+        uint64_t pgno = sib.pgno;
         pg_unpin(db->pg, &sib);
-        return corrupt(sib.pgno, node_type(sib.data) != PT_LEAF ||
-                                 node_level(sib.data) != 0
-                                     ? "a leaf's sibling is not a leaf" : bad);
+        return corrupt(pgno, bad);
     }
     uint8_t *tl = malloc(db->P), *tr = malloc(db->P);
     uint32_t ln = node_n(leaf_left ? o->path[k].data : sib.data),
@@ -763,6 +765,17 @@ static int rebalance(struct op *o, int k)
     int r = pg_pin(db->pg, node_child(pp, j == c ? j + 1 : j), BP_WRITE, &sib);
     if (r < 0)
         return r;
+    /* Its cells are copied by their offsets: a damaged sibling is said,
+     * not read past its page. */
+    const char *bad = node_level(sib.data) != lvl
+                          ? "a node's sibling is not on its level"
+                      : lvl == 0 ? kv_leaf_damage(db, sib.data)
+                                 : node_check_internal(sib.data, db->P);
+    if (bad != NULL) {
+        uint64_t pgno = sib.pgno;
+        pg_unpin(db->pg, &sib);
+        return corrupt(pgno, bad);
+    }
     const uint8_t *lp = j == c ? p : sib.data;
     const uint8_t *rp = j == c ? sib.data : p;
     uint32_t seplen;
@@ -770,7 +783,7 @@ static int rebalance(struct op *o, int k)
     uint32_t need = node_used(lp, db->P) + node_used(rp, db->P) - NODE_HDR;
     if (lvl > 0)
         need += INT_CELL(seplen) + 2;
-    if (node_level(sib.data) != lvl || need > db->P) {
+    if (need > db->P) {
         pg_unpin(db->pg, &sib);
         return 0;
     }

@@ -97,7 +97,9 @@ int kvdb_cursor_open(kvdb *db, const void *from, size_t flen, const void *to,
     }
     if (from != NULL)
         memcpy(c->target, from, flen);
-    c->ublen = flen;   /* the first descent goes to `from` (or the start) */
+    /* The first descent goes to `from`, or the start (a NULL from with a
+     * length is the start too, as kvdb.h says). */
+    c->ublen = from != NULL ? flen : 0;
     *out = c;
     return 0;
 }

@@ -476,6 +476,17 @@ int kvdb_open(const char *path, const struct kvdb_options *opts, kvdb **out)
             r = kv_fail(-EIO, "rereading page 0 of %s", path);
             goto fail;
         }
+        /* Longer than the commit says is a cut that had not happened (or
+         * growth after it): those pages are free.  Shorter is a file cut
+         * while closed: new pages would take numbers the tree uses. */
+        uint64_t have = db->pg->ops->page_count(db->pg);
+        if (m.npages > have) {
+            r = kv_fail(-EBADMSG, "%s is cut short: it has %llu pages, and "
+                        "its last commit used %llu; restore it from a backup",
+                        path, (unsigned long long)have,
+                        (unsigned long long)m.npages);
+            goto fail;
+        }
         atomic_store(&db->seq, m.seq);
         db->epoch = m.seq + 1;
         bt_set_root(db, m.root, m.height);
