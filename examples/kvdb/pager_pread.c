@@ -36,6 +36,12 @@ struct ppager {
     struct pr_entry *tab[NBUCKETS];  /* [mu] */
     uint64_t npages;                 /* [mu] */
     atomic_uint_fast64_t reads, writes, syncs;
+    /* The first page write that failed, for good: the page's change is
+     * in no buffer any more (its last unpin freed it), so no later sync
+     * may report success - as a failed fsync, after which bpool refuses
+     * further writes. */
+    _Atomic int write_err;
+    _Atomic uint64_t write_err_page;
 };
 
 static struct pr_entry *new_entry(struct ppager *pp, uint64_t pgno)
@@ -126,6 +132,9 @@ static int p_unpin(struct pager *p, kv_page *pg)
         ssize_t put = pwrite(pp->fd, e->buf, ps, (off_t)(pg->pgno * ps));
         if (put != (ssize_t)ps) {
             int err = put < 0 ? errno : EIO;
+            int none = 0;
+            if (atomic_compare_exchange_strong(&pp->write_err, &none, err))
+                atomic_store(&pp->write_err_page, pg->pgno);
             r = kv_fail(-err, "writing page %llu: %s",
                         (unsigned long long)pg->pgno, strerror(err));
         }
@@ -200,6 +209,13 @@ static int p_alloc(struct pager *p, kv_page *o)
 static int p_sync(struct pager *p)
 {
     struct ppager *pp = (struct ppager *)p;
+    int lost = atomic_load(&pp->write_err);
+    if (lost)
+        return kv_fail(-lost, "writing page %llu failed earlier (%s), and "
+                       "its change is lost: nothing since the last commit "
+                       "can be made durable; reopen the file",
+                       (unsigned long long)atomic_load(&pp->write_err_page),
+                       strerror(lost));
     if (fdatasync(pp->fd) != 0) {
         int err = errno;
         return kv_fail(-err, "fdatasync: %s", strerror(err));
