@@ -97,6 +97,15 @@ try "1024-byte key and value" 0 db put "$k1024" "$v1024"
 try "get them back" 0 db get "$k1024" && [ "$(cat out)" = "$v1024" ] &&
     pass "1024-byte value intact" || fail "1024-byte value differs"
 
+# Words with one dash are keys, not options: a scan from "-keys" or
+# "-count" lists pairs (they were taken for --keys and --count too).
+try "put keys that start with a dash" 0 dash.db put -count a -keys b z c
+try "scan from -keys" 0 dash.db scan -keys &&
+    printf -- '-keys\tb\nz\tc\n' >want && cmp -s out want &&
+    pass "scan -keys: the pairs from -keys on" || fail "scan -keys printed: $(cat out)"
+try "scan from -count" 0 dash.db scan -count && [ "$(wc -l <out)" = 3 ] &&
+    pass "scan -count: three pairs, not a count" || fail "scan -count printed: $(cat out)"
+
 # --- 4. errors -------------------------------------------------------------------------
 try "get from a missing file: exit 2" 2 nosuch.db get a &&
     has "says why" err 'No such file or directory'

@@ -174,10 +174,13 @@ const char *args_get(const struct args *a, const char *name)
 
 bool args_flag(const struct args *a, const char *name)
 {
+    /* As args_parse takes them: --NAME, and -v where it is a flag; any
+     * other word with one dash is a positional argument (a scan from
+     * "-keys" is not --keys). */
     for (int i = 0; i < a->argc; i++) {
         const char *s = a->argv[i];
         if ((s[0] == '-' && s[1] == '-' && strcmp(s + 2, name) == 0) ||
-            (s[0] == '-' && s[1] != '-' && strcmp(s + 1, name) == 0))
+            (strcmp(name, "v") == 0 && strcmp(s, "-v") == 0))
             return true;
     }
     return false;
