@@ -38,18 +38,7 @@
 /* io_uring must be there: built in, and allowed by the kernel. */
 const char *test_skip_reason(void)
 {
-    static char why[600];
-    struct bp_options o;
-    bp_options_init(&o);
-    o.io_engine = BP_IO_URING;
-    o.pool_frames = 8;
-    bp_pool *pool = NULL;
-    if (bp_pool_create(&o, &pool) == 0) {
-        bp_close(pool);
-        return NULL;
-    }
-    (void)snprintf(why, sizeof why, "no io_uring engine: %s", bp_errdetail());
-    return why;
+    return tu_no_uring_reason();
 }
 
 static bp_pool *open_engine(const char *path, uint32_t engine, uint32_t frames)

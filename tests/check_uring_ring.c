@@ -63,18 +63,7 @@ const struct bp__io_tap bp__io_tap = { .submit = tap_submit };
 
 const char *test_skip_reason(void)
 {
-    static char why[600];
-    struct bp_options o;
-    bp_options_init(&o);
-    o.io_engine = BP_IO_URING;
-    o.pool_frames = 8;
-    bp_pool *pool = NULL;
-    if (bp_pool_create(&o, &pool) == 0) {
-        bp_close(pool);
-        return NULL;
-    }
-    (void)snprintf(why, sizeof why, "no io_uring engine: %s", bp_errdetail());
-    return why;
+    return tu_no_uring_reason();
 }
 
 struct waiter {

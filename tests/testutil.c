@@ -553,3 +553,19 @@ const char *tu_engine_info(void)
     return tu_engine() == &bp__engine_libaio ? "libaio+O_DIRECT"
                                              : "io_uring+O_DIRECT";
 }
+
+const char *tu_no_uring_reason(void)
+{
+    static char why[600];
+    struct bp_options o;
+    bp_options_init(&o);
+    o.io_engine = BP_IO_URING;
+    o.pool_frames = 8;
+    bp_pool *pool = NULL;
+    if (bp_pool_create(&o, &pool) == 0) {
+        bp_close(pool);
+        return NULL;
+    }
+    (void)snprintf(why, sizeof why, "no io_uring engine: %s", bp_errdetail());
+    return why;
+}

@@ -171,6 +171,10 @@ bp_pool *tu_open_opts(const char *path, uint32_t frames, uint32_t flags,
 int tu_try_open(const char *path, uint32_t flags, uint32_t page_size,
                 uint32_t frames, bp_pool **out);
 
+/* Why the io_uring engine cannot be had here (not built in, or refused
+ * by the kernel), for a program's test_skip_reason; NULL if it can. */
+const char *tu_no_uring_reason(void);
+
 /* bp_stats(pool), failing the test if it fails. */
 struct bp_stats tu_stats(bp_pool *pool);
 
