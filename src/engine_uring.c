@@ -12,7 +12,8 @@
  * ring's sq_mu; the completion queue has one consumer, which aio.c
  * already guarantees (the reaper, or a lane's owner).  Submitting never
  * reaps; the reaper takes sq_mu only for a moment before it waits, to
- * push out what a failed submission left in the ring (flush_ring).
+ * push out what a failed submission left in the ring (flush_ring), and
+ * a reap that does not wait only tries it (push_left_once).
  *
  * A lane's owner about to wait submits and waits in one io_uring_enter
  * (submit_wait).  Rings are made without COOP_TASKRUN: a completion is

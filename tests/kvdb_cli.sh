@@ -415,6 +415,8 @@ try "pread: mget" 1 --io pread pr.db mget "${ks[@]}" && mv out pread.out &&
 # load fails, and the file holds its last good commit (a commit over the
 # lost page left a damaged tree).  As root, on an 8 MiB loop-mounted ext4.
 if [ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null; then
+    # Unmounted whatever ends the script (kvdb_lib.sh's trap removes $work).
+    trap 'umount "$work/full" 2>/dev/null; rm -rf "$work"' EXIT
     truncate -s 8M full.img && mkfs.ext4 -q full.img && mkdir -p full &&
         mount -o loop full.img full 2>/dev/null
     if mountpoint -q full; then
