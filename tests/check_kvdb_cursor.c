@@ -23,14 +23,22 @@
 
 #define KEYS 20000u
 
-static void make_db(const char *path)
+/* A new kvdb file at path (any old one removed) with a pool of `frames`. */
+static kvdb *open_new(const char *path, uint32_t frames)
 {
+    unlink(path);
     struct kvdb_options o;
     kvdb_options_init(&o);
     o.flags = KVDB_CREATE;
-    o.pool_frames = 256;
+    o.pool_frames = frames;
     kvdb *db;
     ck_assert_int_eq(kvdb_open(path, &o, &db), 0);
+    return db;
+}
+
+static void make_db(const char *path)
+{
+    kvdb *db = open_new(path, 256);
     for (unsigned i = 0; i < KEYS; i++) {
         char k[32], v[32];
         int kl = snprintf(k, sizeof k, "key%08u", i);
@@ -143,13 +151,7 @@ END_TEST
 START_TEST(test_null_from_is_the_start)
 {
     char *path = tu_path("kvdb-nullfrom.db");
-    unlink(path);
-    struct kvdb_options o;
-    kvdb_options_init(&o);
-    o.flags = KVDB_CREATE;
-    o.pool_frames = 64;
-    kvdb *db;
-    ck_assert_int_eq(kvdb_open(path, &o, &db), 0);
+    kvdb *db = open_new(path, 64);
     ck_assert_int_eq(kvdb_put(db, "\0", 1, "zero", 4), 0);
     ck_assert_int_eq(kvdb_put(db, "a", 1, "a", 1), 0);
     kvdb_cursor *c;
