@@ -19,8 +19,8 @@
 #   6. a damaged meta slot: opening falls back to the previous commit;
 #      both damaged: refused; a put of two pairs whose second fails on a
 #      damaged leaf commits neither; a damaged internal page of a file
-#      without checksums is reported; a pool too small for a put fails
-#      it in seconds;
+#      without checksums is reported, a damaged free list trunk of one
+#      refuses the file; a pool too small for a put fails it in seconds;
 #   7. --io pread (the page-cache baseline) on a file without checksums;
 #      mget through it and through bpool on the same file agree;
 #   8. bench recreates only a kvdb file nobody has open (not an empty
@@ -363,6 +363,43 @@ if [ -n "$sib" ]; then
         fail "deletes beside the damaged sibling $sib: exit $st, $(cat err)"
 else
     fail "sb.db's root is not an internal page"
+fi
+
+# A damaged free list trunk in a file without checksums: an entry past
+# the file's end, an entry listed twice, the trunk listing itself.  Each
+# would hand a page out twice (two nodes written over each other); the
+# file is refused at open, naming the trunk or the page, and left as it
+# was.
+kv --no-checksums --no-compact fl.db load 3000 --seed 3 >/dev/null 2>&1
+kv --no-compact fl.db unload 1000 --seed 3 >/dev/null 2>&1
+if [ "$(u64 fl.db 24)" -gt "$(u64 fl.db $((4096 + 24)))" ]; then meta=0; else meta=4096; fi
+trunk=$(u64 fl.db $((meta + 48)))
+entries=$(od -An -tu2 -j $((trunk * 8192 + 2)) -N2 fl.db | tr -d ' ')
+if [ "$trunk" -gt 0 ] && [ "$entries" -ge 2 ]; then
+    e0=$((trunk * 8192 + 32))   # the trunk's first entry
+    # put_le64 FILE VALUE OFFSET: an 8-byte little-endian VALUE at OFFSET.
+    put_le64() {
+        local i bytes=
+        for i in 0 1 2 3 4 5 6 7; do
+            bytes=$bytes$(printf '\\0%03o' $((($2 >> (8 * i)) & 255)))
+        done
+        printf '%b' "$bytes" | dd of="$1" bs=1 seek="$3" conv=notrunc status=none
+    }
+    cp fl.db flfar.db; put_le64 flfar.db 4294967295 $((e0 + 8))
+    cp fl.db fldup.db; put_le64 fldup.db "$(u64 fl.db $e0)" $((e0 + 8))
+    cp fl.db flself.db; put_le64 flself.db "$trunk" $((e0 + 8))
+    for c in "flfar past the file's end|trunk $trunk lists page 4294967295" \
+             "fldup listed twice|holds page $(u64 fl.db $e0) twice" \
+             "flself the trunk itself|page $trunk is a free list trunk and an entry"; do
+        f=${c%% *}; rest=${c#* }; what=${rest%%|*}; msg=${rest#*|}
+        sum=$(cksum <$f.db)
+        try "free list entry $what: put exit 2" 2 --no-compact $f.db put k v &&
+            has "says so" err "$msg"
+        [ "$(cksum <$f.db)" = "$sum" ] && pass "$f.db is left as it was" ||
+            fail "$f.db changed"
+    done
+else
+    fail "fl.db has no free list trunk of two entries (trunk '$trunk')"
 fi
 
 # A file cut short while closed (its last commit used more pages than it

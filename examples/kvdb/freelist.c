@@ -75,6 +75,29 @@ static uint32_t per_trunk(const kvdb *db)
     return (db->P - NODE_HDR) / 8;
 }
 
+static bool in_descending(const struct pgvec *v, uint64_t pgno)
+{
+    return bsearch(&pgno, v->v, v->n, sizeof(v->v[0]), descending) != NULL;
+}
+
+/* A page listed twice, or both listed and a trunk, would be handed out
+ * twice and two nodes written over each other: refuse the file (a damaged
+ * trunk in a file without checksums), as kvdb_check would.  avail is
+ * sorted (descending). */
+static int fl_check_distinct(const struct freelist *fl)
+{
+    for (size_t i = 1; i < fl->avail.n; i++)
+        if (fl->avail.v[i] == fl->avail.v[i - 1])
+            return kv_fail(-EBADMSG, "the free list holds page %llu twice",
+                           (unsigned long long)fl->avail.v[i]);
+    for (size_t i = 0; i < fl->pending.n; i++)
+        if (in_descending(&fl->avail, fl->pending.v[i]))
+            return kv_fail(-EBADMSG, "page %llu is a free list trunk and an "
+                           "entry of the free list",
+                           (unsigned long long)fl->pending.v[i]);
+    return 0;
+}
+
 int fl_load(kvdb *db, const struct meta *m)
 {
     struct freelist *fl = &db->fl;
@@ -97,12 +120,21 @@ int fl_load(kvdb *db, const struct meta *m)
             return kv_fail(-EBADMSG, "page %llu is not a free list trunk",
                            (unsigned long long)t);
         }
-        for (uint32_t i = 0; i < n; i++)
-            if (pgvec_push(&fl->avail, get64(pg.data + NODE_HDR + 8 * i)) < 0)
-                r = -ENOMEM;
+        for (uint32_t i = 0; i < n && r == 0; i++) {
+            uint64_t e = get64(pg.data + NODE_HDR + 8 * i);
+            if (e == 0 || e >= m->npages)
+                r = kv_fail(-EBADMSG, "free list trunk %llu lists page %llu, "
+                            "which is not a page of the file (1 to %llu)",
+                            (unsigned long long)t, (unsigned long long)e,
+                            (unsigned long long)m->npages - 1);
+            else
+                r = pgvec_push(&fl->avail, e);
+        }
         uint64_t next = node_child0(pg.data);
         pg_unpin(db->pg, &pg);
-        if (r < 0 || pgvec_push(&fl->pending, t) < 0)
+        if (r < 0)
+            return r;
+        if (pgvec_push(&fl->pending, t) < 0)
             return -ENOMEM;
         seen += n;
         trunks++;
@@ -115,7 +147,7 @@ int fl_load(kvdb *db, const struct meta *m)
                        (unsigned long long)m->fl_pages,
                        (unsigned long long)m->fl_trunks);
     order_avail(fl);
-    return 0;
+    return fl_check_distinct(fl);
 }
 
 /* Caller holds tree_lock exclusively: nobody else allocates or frees. */
