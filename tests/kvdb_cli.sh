@@ -20,7 +20,8 @@
 #      both damaged: refused; a put of two pairs whose second fails on a
 #      damaged leaf commits neither; a damaged internal page of a file
 #      without checksums is reported, a damaged free list trunk of one
-#      refuses the file; a pool too small for a put fails it in seconds;
+#      refuses the file, stats names a damaged internal page of one; a
+#      pool too small for a put fails it in seconds;
 #   7. --io pread (the page-cache baseline) on a file without checksums;
 #      mget through it and through bpool on the same file agree;
 #   8. bench recreates only a kvdb file nobody has open (not an empty
@@ -294,6 +295,14 @@ kv --no-compact nl.db scan --keys >nl.keys 2>/dev/null
 # Page 0 holds two meta slots (at 0 and 4096: the sequence at +24, the
 # root at +32); an internal page holds its first child at +24.
 u64() { od -An -tu8 -j "$2" -N8 "$1" | tr -d ' '; }
+# put_le64 FILE VALUE OFFSET: an 8-byte little-endian VALUE at OFFSET.
+put_le64() {
+    local i bytes=
+    for i in 0 1 2 3 4 5 6 7; do
+        bytes=$bytes$(printf '\\0%03o' $((($2 >> (8 * i)) & 255)))
+    done
+    printf '%b' "$bytes" | dd of="$1" bs=1 seek="$3" conv=notrunc status=none
+}
 if [ "$(u64 nl.db 24)" -gt "$(u64 nl.db $((4096 + 24)))" ]; then meta=0; else meta=4096; fi
 root=$(u64 nl.db $((meta + 32)))
 leaf=
@@ -377,14 +386,6 @@ trunk=$(u64 fl.db $((meta + 48)))
 entries=$(od -An -tu2 -j $((trunk * 8192 + 2)) -N2 fl.db | tr -d ' ')
 if [ "$trunk" -gt 0 ] && [ "$entries" -ge 2 ]; then
     e0=$((trunk * 8192 + 32))   # the trunk's first entry
-    # put_le64 FILE VALUE OFFSET: an 8-byte little-endian VALUE at OFFSET.
-    put_le64() {
-        local i bytes=
-        for i in 0 1 2 3 4 5 6 7; do
-            bytes=$bytes$(printf '\\0%03o' $((($2 >> (8 * i)) & 255)))
-        done
-        printf '%b' "$bytes" | dd of="$1" bs=1 seek="$3" conv=notrunc status=none
-    }
     cp fl.db flfar.db; put_le64 flfar.db 4294967295 $((e0 + 8))
     cp fl.db fldup.db; put_le64 fldup.db "$(u64 fl.db $e0)" $((e0 + 8))
     cp fl.db flself.db; put_le64 flself.db "$trunk" $((e0 + 8))
@@ -429,6 +430,26 @@ t1=$(date +%s)
 [ $((t1 - t0)) -lt 30 ] && pass "and says so within seconds ($((t1 - t0)) s)" ||
     fail "the failing put took $((t1 - t0)) s"
 try "nothing of it committed" 0 tall.db count && has "300 keys" out '^300$'
+
+# stats walks the index of a file without checksums as a descent does:
+# a damaged root (a cell count past the page's end; its first child
+# pointing back to itself) is named, exit 2, and not walked out of the
+# page or round in a circle.
+try "the same tree without checksums" 0 --no-checksums --no-compact ntall.db put "${big[@]}"
+if [ "$(u64 ntall.db 24)" -gt "$(u64 ntall.db $((4096 + 24)))" ]; then meta=0; else meta=4096; fi
+root=$(u64 ntall.db $((meta + 32)))
+if [ "$(od -An -tu2 -j $((root * 8192 + 4)) -N2 ntall.db | tr -d ' ')" -ge 2 ]; then
+    cp ntall.db ncells.db
+    printf '\377\377' | dd of=ncells.db bs=1 seek=$((root * 8192 + 2)) conv=notrunc status=none
+    try "stats: a root of 65535 cells: exit 2" 2 --no-compact ncells.db stats &&
+        has "names it" err "index: .*page $root: more cells than the page holds"
+    cp ntall.db ncycle.db
+    put_le64 ncycle.db "$root" $((root * 8192 + 24))
+    try "stats: a root that is its own child: exit 2" 2 --no-compact ncycle.db stats &&
+        has "names it" err "index: .*page $root: wrong level below its parent"
+else
+    fail "ntall.db's root $root is below level 2"
+fi
 
 # --- 7. --io pread ---------------------------------------------------------------------
 try "pread: needs a file without checksums" 2 --io pread db get a &&

@@ -64,12 +64,6 @@ struct op {
     bool modified;
 };
 
-static int corrupt(uint64_t pgno, const char *what)
-{
-    return kv_fail(-EBADMSG, "page %llu: %s (run `kvdb FILE check`)",
-                   (unsigned long long)pgno, what);
-}
-
 /* ---------------------------------------------------------------- */
 /* Readers                                                          */
 /* ---------------------------------------------------------------- */
@@ -193,7 +187,7 @@ static int descend_latched(kvdb *db, const void *key, size_t klen,
         const char *bad = node_check_internal(p, db->P);
         if (bad != NULL) {
             pg_unpin(db->pg, &cur);
-            return corrupt(cur.pgno, bad);
+            return kv_corrupt(cur.pgno, bad);
         }
         uint32_t c = node_child_index(p, key, klen), last = c;
         int taken = 0;
@@ -220,7 +214,7 @@ static int descend_latched(kvdb *db, const void *key, size_t klen,
                    &child);
         if (r == 0 && node_level(child.data) != lvl - 1) {
             pg_unpin(db->pg, &child);
-            r = corrupt(child.pgno, "wrong level below its parent");
+            r = kv_corrupt(child.pgno, "wrong level below its parent");
         }
         pg_unpin(db->pg, &cur);
         if (r < 0)
@@ -230,7 +224,7 @@ static int descend_latched(kvdb *db, const void *key, size_t klen,
     const char *bad = kv_leaf_damage(db, cur.data);
     if (bad != NULL) {
         pg_unpin(db->pg, &cur);
-        return corrupt(cur.pgno, bad);
+        return kv_corrupt(cur.pgno, bad);
     }
     *leaf = cur;
     return 0;
@@ -443,7 +437,7 @@ static int step_down(struct op *o)
     uint8_t *p = o->path[k].data;
     const char *bad = node_check_internal(p, db->P);
     if (bad != NULL)
-        return corrupt(o->path[k].pgno, bad);
+        return kv_corrupt(o->path[k].pgno, bad);
     uint32_t c = node_child_index(p, o->key, o->klen);
     o->child[k] = c;
     int r = pg_pin(db->pg, node_child(p, c), BP_WRITE, &o->path[k + 1]);
@@ -451,9 +445,9 @@ static int step_down(struct op *o)
         return r;
     o->top = k + 1;
     if (node_level(o->path[k + 1].data) != node_level(p) - 1)
-        return corrupt(o->path[k + 1].pgno, "wrong level below its parent");
+        return kv_corrupt(o->path[k + 1].pgno, "wrong level below its parent");
     if (node_level(p) == 1 && (bad = kv_leaf_damage(db, o->path[k + 1].data)))
-        return corrupt(o->path[k + 1].pgno, bad);
+        return kv_corrupt(o->path[k + 1].pgno, bad);
     if (node_epoch(o->path[k + 1].data) != db->epoch)
         return cow(o, k + 1);
     return 0;
@@ -541,7 +535,7 @@ static int share_insert(struct op *o, int k, const uint8_t *cell,
             bad = "a leaf's sibling is not a leaf";
         uint64_t pgno = sib.pgno;
         pg_unpin(db->pg, &sib);
-        return corrupt(pgno, bad);
+        return kv_corrupt(pgno, bad);
     }
     uint8_t *tl = malloc(db->P), *tr = malloc(db->P);
     uint32_t ln = node_n(leaf_left ? o->path[k].data : sib.data),
@@ -624,7 +618,7 @@ static int share_insert(struct op *o, int k, const uint8_t *cell,
         uint32_t ul = int_make_cell(up, cells[cut[i - 1]].p + 4, kl,
                                     pages[i]->pgno);
         if (node_insert_cell(pp, db->P, j, up, ul) < 0) {
-            r = corrupt(o->path[k - 1].pgno, "no room for a separator");
+            r = kv_corrupt(o->path[k - 1].pgno, "no room for a separator");
             goto out;
         }
     }
@@ -710,7 +704,7 @@ static int split_insert(struct op *o, int k, const uint8_t *cell,
         /* No parent latched: path[k] is the root (an unsafe root keeps
          * root_lock) - grow a new one above it. */
         if (!o->root_locked || k != 0) {
-            r = corrupt(o->path[k].pgno, "split reached a safe node");
+            r = kv_corrupt(o->path[k].pgno, "split reached a safe node");
             goto out;
         }
         kv_page nr;
@@ -774,7 +768,7 @@ static int rebalance(struct op *o, int k)
     if (bad != NULL) {
         uint64_t pgno = sib.pgno;
         pg_unpin(db->pg, &sib);
-        return corrupt(pgno, bad);
+        return kv_corrupt(pgno, bad);
     }
     const uint8_t *lp = j == c ? p : sib.data;
     const uint8_t *rp = j == c ? sib.data : p;

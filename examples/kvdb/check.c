@@ -225,18 +225,34 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int collect(kvdb *db, uint64_t pgno, struct pgvec *v, int depth)
+/* Push the internal pages of the subtree at pgno, which should be of
+ * `level` (the root's is unknown: UINT32_MAX).  The bytes are checked
+ * before use, as a descent checks them (a file without checksums may
+ * hold anything): a page's cells within it, each child one level lower,
+ * and no more internal pages than the file has (a damaged pointer that
+ * makes the tree a graph would otherwise be walked for ever). */
+static int collect(kvdb *db, uint64_t pgno, uint32_t level, struct pgvec *v,
+                   uint64_t npages)
 {
     kv_page pg;
-    if (depth > MAX_LEVELS)
-        return kv_fail(-EBADMSG, "index deeper than %d", MAX_LEVELS);
     int r = pg_pin(db->pg, pgno, BP_READ, &pg);
     if (r < 0)
         return r;
     uint32_t lvl = node_level(pg.data), n = node_n(pg.data);
+    if (level != UINT32_MAX && lvl != level) {
+        pg_unpin(db->pg, &pg);
+        return kv_corrupt(pgno, "wrong level below its parent");
+    }
     if (lvl == 0) {
         pg_unpin(db->pg, &pg);
         return 0;
+    }
+    const char *bad = lvl >= MAX_LEVELS ? "index deeper than the tree allows"
+                      : v->n >= npages  ? "the index reaches a page twice"
+                                        : node_check_internal(pg.data, db->P);
+    if (bad != NULL) {
+        pg_unpin(db->pg, &pg);
+        return kv_corrupt(pgno, bad);
     }
     r = pgvec_push(v, pgno);
     uint64_t *kids = NULL;
@@ -250,7 +266,7 @@ static int collect(kvdb *db, uint64_t pgno, struct pgvec *v, int depth)
     }
     pg_unpin(db->pg, &pg);
     for (uint32_t c = 0; kids != NULL && c <= n && r == 0; c++)
-        r = collect(db, kids[c], v, depth + 1);
+        r = collect(db, kids[c], lvl - 1, v, npages);
     free(kids);
     return r;
 }
@@ -268,7 +284,8 @@ int kvdb_index_residency(kvdb *db, uint64_t *resident, uint64_t *total)
     pthread_rwlock_wrlock(&db->tree_lock);
     int r = db->pg->ops->resident(db->pg, note_resident, &res);
     if (r == 0)
-        r = collect(db, db->root, &idx, 0);
+        r = collect(db, db->root, UINT32_MAX, &idx,
+                    db->pg->ops->page_count(db->pg));
     pthread_rwlock_unlock(&db->tree_lock);
     *resident = 0;
     *total = idx.n;

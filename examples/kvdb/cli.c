@@ -527,15 +527,18 @@ static int cmd_stats(struct cli *c)
            (unsigned long long)s.pending_pages,
            (unsigned long long)s.quarantined);
     uint64_t res, tot;
-    if (kvdb_index_residency(db, &res, &tot) == 0)
+    int bad_index = kvdb_index_residency(db, &res, &tot);
+    if (bad_index == 0)
         printf("index: %llu internal pages, %llu resident\n",
                (unsigned long long)tot, (unsigned long long)res);
+    else
+        report(bad_index, "index");
     /* A new process has no history: the counters are those of the walk
      * above (`kvdb --stats FILE COMMAND` prints them after any command). */
     printf("pool counters of this process (one walk of the whole tree):\n");
     print_stats(db, stdout);
     int r = kvdb_close(db);
-    return r < 0 ? report(r, "close") : EX_OK;
+    return r < 0 ? report(r, "close") : bad_index < 0 ? EX_ERR : EX_OK;
 }
 
 static int cmd_compact(struct cli *c)

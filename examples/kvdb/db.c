@@ -50,6 +50,12 @@ int kv_fail_bp(int err, const char *what)
     return err;
 }
 
+int kv_corrupt(uint64_t pgno, const char *what)
+{
+    return kv_fail(-EBADMSG, "page %llu: %s (run `kvdb FILE check`)",
+                   (unsigned long long)pgno, what);
+}
+
 void kv_break(kvdb *db, int err, const char *what)
 {
     (void)err;

@@ -467,6 +467,7 @@ static inline const char *kv_leaf_damage(const kvdb *db, const uint8_t *p)
 int kv_fail(int err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int kv_fail_bp(int err, const char *what);   /* keeps bp_errdetail() */
+int kv_corrupt(uint64_t pgno, const char *what);   /* -EBADMSG naming the page */
 void kv_break(kvdb *db, int err, const char *what);
 
 /* A page to overwrite, pinned for write: popped from avail (a page that

@@ -65,12 +65,6 @@ static void unpin_all(kvdb *db, kv_page *pages, uint32_t n)
         pg_unpin(db->pg, &pages[i]);
 }
 
-static int corrupt(uint64_t pgno, const char *what)
-{
-    return kv_fail(-EBADMSG, "page %llu: %s (run `kvdb FILE check`)",
-                   (unsigned long long)pgno, what);
-}
-
 /* Look the keys of the batch whose page is leaf number j up in it.
  * Returns how many were found, or an error if it is not a leaf. */
 static int lookup_leaf(const kvdb *db, struct kvdb_mget_item **it,
@@ -80,7 +74,7 @@ static int lookup_leaf(const kvdb *db, struct kvdb_mget_item **it,
     const uint8_t *p = leaf->data;
     const char *bad = kv_leaf_damage(db, p);
     if (bad != NULL)
-        return corrupt(leaf->pgno, bad);
+        return kv_corrupt(leaf->pgno, bad);
     int found = 0;
     for (uint32_t i = 0; i < m; i++) {
         if (at[i] != j)
@@ -130,7 +124,7 @@ static int mget_batch(kvdb *db, struct kvdb_mget_item **it, uint32_t m)
         for (uint32_t j = 0; j < ncur; j++)
             if (node_check_internal(cur[j].data, db->P) != NULL ||
                 node_level(cur[j].data) != lvl) {
-                r = corrupt(cur[j].pgno, "expected a sound internal page "
+                r = kv_corrupt(cur[j].pgno, "expected a sound internal page "
                             "of its level");
                 unpin_all(db, cur, ncur);
                 return r;
@@ -171,7 +165,7 @@ static int mget_batch(kvdb *db, struct kvdb_mget_item **it, uint32_t m)
             } else if (r == 1) {
                 got++;
                 r = node_level(pg->data) == lvl - 1
-                        ? 0 : corrupt(pg->pgno, "wrong level below its "
+                        ? 0 : kv_corrupt(pg->pgno, "wrong level below its "
                                       "parent");
             }
         }
