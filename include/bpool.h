@@ -400,7 +400,8 @@ struct bp_options {
 
 /* Fill *opts with the defaults above, and opts->struct_size with the
  * size of the caller's struct (size: sizeof(struct bp_options), which the
- * macro passes).  Call it before setting any field. */
+ * macro passes).  Call it before setting any field.  A size below 4 or
+ * above 1024 (not the macro's) writes nothing. */
 BP_API void bp_options_init_sized(struct bp_options *opts, size_t size);
 #define bp_options_init(opts) \
     bp_options_init_sized((opts), sizeof(struct bp_options))
@@ -481,8 +482,8 @@ BP_API int bp_open(const char *path, const struct bp_options *opts,
  * when it is -EBUSY, -EINVAL or -EAGAIN (a before_write hook's refusal
  * may be any errno), which from bp_close would mean that nothing was
  * closed, or to try again.
- * No page may be pinned: pinned pages are a caller bug and give -EBUSY
- * without closing anything.  Out of memory to write back with (-ENOMEM),
+ * No page may be pinned and no read stream open: either is a caller bug
+ * and gives -EBUSY without closing anything.  Out of memory to write back with (-ENOMEM),
  * nothing is closed either: the unwritten pages are still dirty in the
  * pool, which keeps working; close it again once memory is free.
  * With bp_options.warm_file, the dump is written last (not when a warm
@@ -491,7 +492,8 @@ BP_API int bp_open(const char *path, const struct bp_options *opts,
  * dump's error comes back - as -BP_EDUMP when it is one of the codes
  * above that mean nothing was closed (-ENOMEM, -EBUSY) or -EINVAL, so
  * that no caller closes a freed pool again.
- * Errors: -EINVAL (NULL), -EBUSY (pages still pinned), -ENOMEM (nothing
+ * Errors: -EINVAL (NULL), -EBUSY (pages still pinned, or a read stream
+ *   still open), -ENOMEM (nothing
  *   closed), -EIO, -ENOSPC, -BP_EDURABILITY, -BP_ESHRUNK (from writing
  *   back or syncing); a failed dump's errno, or -BP_EDUMP (closed).
  */
@@ -925,8 +927,8 @@ BP_API int bp_validate(bp_ticket *t);
  * call of the stream, so they never wait for that thread (which may be
  * the waiting thread itself, pinning a page its stream has yet to hand
  * out, or idle between two calls).
- * Close every stream before bp_close: the pins it holds keep the pool
- * busy (-EBUSY).
+ * Close every stream before bp_close: an open stream keeps the pool busy
+ * (-EBUSY), whether it holds pins or not.
  */
 typedef struct bp_stream bp_stream;
 
@@ -1196,7 +1198,7 @@ struct bp_info {
 };
 
 /* Fill *info, size bytes (the macro passes sizeof(struct bp_info)).
- * Errors: -EINVAL (NULL, size 0). */
+ * Errors: -EINVAL (NULL, size 0 or above 1024: nothing written). */
 BP_API int bp_info_sized(bp_pool *pool, struct bp_info *info, size_t size);
 #define bp_info(pool, info) \
     bp_info_sized((pool), (info), sizeof(struct bp_info))
@@ -1363,7 +1365,7 @@ struct bp_stats {
 
 /* Fill *st with counters since bp_open or bp_stats_reset, size bytes
  * (the macro passes sizeof(struct bp_stats)).
- * Errors: -EINVAL (NULL, size 0). */
+ * Errors: -EINVAL (NULL, size 0 or above 1024: nothing written). */
 BP_API int bp_stats_sized(bp_pool *pool, struct bp_stats *st, size_t size);
 #define bp_stats(pool, st) \
     bp_stats_sized((pool), (st), sizeof(struct bp_stats))

@@ -34,6 +34,22 @@ void bp__struct_out(void *dst, size_t dst_size, const void *src,
     memset((unsigned char *)dst + src_size, 0, dst_size - src_size);
 }
 
+int bp__struct_out_size(size_t size, const char *fn, const char *type,
+                        size_t ours, const char *macro)
+{
+    if (size == 0 || size > BP__STRUCT_SIZE_MAX)
+        return bp__fail(-EINVAL, "%s: size is %zu, which no version of %s "
+                        "has (%zu bytes in this one, at most %u in any); pass "
+                        "sizeof(%s), as the %s macro does", fn, size, type,
+                        ours, BP__STRUCT_SIZE_MAX, type, macro);
+    return 0;
+}
+
+_Static_assert(sizeof(struct bp_options) <= BP__STRUCT_SIZE_MAX &&
+               sizeof(struct bp_info) <= BP__STRUCT_SIZE_MAX &&
+               sizeof(struct bp_stats) <= BP__STRUCT_SIZE_MAX,
+               "a struct outgrew BP__STRUCT_SIZE_MAX");
+
 /* No struct ends in padding: every byte beyond sizeof in a newer caller's
  * struct is a field this library does not know (doc/abi.md). */
 _Static_assert(sizeof(struct bp_options) ==

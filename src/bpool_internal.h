@@ -238,6 +238,9 @@ struct bp_pool {
     pthread_mutex_t streams_mu;        /* the list; after a stream's io_mu */
     struct bp_stream *streams;         /* [streams_mu] */
     _Atomic uint32_t streams_active;   /* how many are on the list */
+    _Atomic uint32_t streams_open;     /* opened and not closed: bp_close
+                                          refuses while any is (a stream
+                                          outlives no pool) */
     struct bp__readahead *readahead;   /* [const] NULL with BP_NOREADAHEAD */
 
     /* Statistics (stats.c) */
@@ -357,6 +360,11 @@ int bp__struct_in(void *dst, size_t dst_size, const void *src,
  * newer header that this library does not have. */
 void bp__struct_out(void *dst, size_t dst_size, const void *src,
                     size_t src_size);
+/* 0, or -EINVAL naming fn and the macro to use: a size given to a
+ * _sized getter that no struct of any version has (0, or above
+ * BP__STRUCT_SIZE_MAX: garbage, which would be written that far). */
+int bp__struct_out_size(size_t size, const char *fn, const char *type,
+                        size_t ours, const char *macro);
 
 /* options.c */
 /* sizeof(struct bp_options) in 0.2.0, the first release with struct_size
@@ -366,7 +374,10 @@ void bp__struct_out(void *dst, size_t dst_size, const void *src,
  * caller's struct. */
 #define BP__OPTIONS_SIZE_0_2 \
     (offsetof(struct bp_options, io_flags) + sizeof(uint32_t))
-#define BP__OPTIONS_SIZE_MAX 1024u
+#define BP__OPTIONS_SIZE_MAX BP__STRUCT_SIZE_MAX
+/* The largest struct any version may have at the interface (bpool.h,
+ * "How the structures grow"). */
+#define BP__STRUCT_SIZE_MAX 1024u
 /* The largest bp_options.grow_bytes: a reservation is made in one
  * fallocate(2), which may take every free block of the file system
  * before it fails (the blocks are then given back). */

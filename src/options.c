@@ -33,7 +33,9 @@ static uint32_t io_engine_default(void)
  * struct, which must not be written beyond its end. */
 void bp_options_init_sized(struct bp_options *opts, size_t size)
 {
-    if (!opts)
+    /* A size no struct has is garbage (the macro was not used): nothing
+     * is written, so bp_open refuses the struct_size the caller left. */
+    if (!opts || size < sizeof(opts->struct_size) || size > BP__STRUCT_SIZE_MAX)
         return;
     struct bp_options d;
     struct bp_options *o = &d;

@@ -367,6 +367,14 @@ int bp_close(bp_pool *pool)
         pool_free(pool, true);
         return 0;
     }
+    /* A stream holds the pool (stream.c reads it until its close), pins
+     * or no pins: one stepped to its end, or never stepped, holds none. */
+    uint32_t streams = atomic_load(&pool->streams_open);
+    if (streams)
+        return bp__fail(-EBUSY, "bp_close: %u read stream%s still open; "
+                        "bp_stream_close %s before closing", streams,
+                        streams == 1 ? " is" : "s are",
+                        streams == 1 ? "it" : "every one");
     /* The reader thread and the flushers hold pins of their own while
      * they work: stop them before counting the caller's. */
     bool had_flushers = pool->flushers != NULL;
@@ -425,9 +433,10 @@ int bp_info_sized(bp_pool *pool, struct bp_info *out, size_t size)
 {
     if (!pool || !out)
         return bp__fail(-EINVAL, "bp_info: pool and info must not be NULL");
-    if (!size)
-        return bp__fail(-EINVAL, "bp_info_sized: size is 0; pass "
-                        "sizeof(struct bp_info), as the bp_info() macro does");
+    int r = bp__struct_out_size(size, "bp_info_sized", "struct bp_info",
+                                sizeof(struct bp_info), "bp_info()");
+    if (r < 0)
+        return r;
     if (bp__pool_in_child(pool))   /* files_mu may be a parent thread's */
         return bp__refused_call_in_child("bp_info");
     struct bp_info full;

@@ -119,9 +119,10 @@ int bp_stats_sized(bp_pool *pool, struct bp_stats *out, size_t size)
 {
     if (!pool || !out)
         return bp__fail(-EINVAL, "bp_stats: pool and st must not be NULL");
-    if (!size)
-        return bp__fail(-EINVAL, "bp_stats_sized: size is 0; pass "
-                        "sizeof(struct bp_stats), as the bp_stats() macro does");
+    int r = bp__struct_out_size(size, "bp_stats_sized", "struct bp_stats",
+                                sizeof(struct bp_stats), "bp_stats()");
+    if (r < 0)
+        return r;
     struct bp_stats full;
     struct bp_stats *st = &full;
     memset(st, 0, sizeof(*st));

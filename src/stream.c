@@ -741,6 +741,7 @@ int bp_stream_open(bp_pool *pool, bp_stream_next_fn next, void *arg,
     for (uint32_t r = 0; r < nruns; r++)
         if (!(s->runs[r].iov = calloc(max_run, sizeof(struct iovec))))
             goto oom;
+    atomic_fetch_add(&pool->streams_open, 1);
     *out = s;
     return 0;
 oom:
@@ -829,6 +830,7 @@ int bp_stream_close(bp_stream *s)
     if (s->lane)
         bp__aio_lane_release(s->lane);
     pthread_mutex_unlock(&s->io_mu);
+    atomic_fetch_sub(&s->pool->streams_open, 1);
     stream_free(s);
     return 0;
 }

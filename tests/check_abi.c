@@ -79,6 +79,13 @@ START_TEST(test_options_init_sizes)
     ck_assert(tu_all_bytes(buf + sizeof(struct bp_options), 24, 0));
     ck_assert(tu_all_bytes(buf + big, sizeof(buf) - big, CANARY));
 
+    /* A size no struct has (an int -1 passed as the size): nothing is
+     * written, so bp_open refuses the struct_size left as it was. */
+    memset(buf, CANARY, sizeof(buf));
+    bp_options_init_sized((struct bp_options *)buf, (size_t)-1);
+    bp_options_init_sized((struct bp_options *)buf, 1025);
+    ck_assert(tu_all_bytes(buf, sizeof(buf), CANARY));
+
     bp_options_init(NULL);    /* no-op, as before */
 }
 END_TEST
@@ -289,6 +296,13 @@ START_TEST(test_stats_sizes)
     ck_assert(tu_all_bytes(buf + sizeof(full), sizeof(buf) - sizeof(full), 0));
 
     TU_EXPECT_ERR(bp_stats_sized(pool, &full, 0), -EINVAL, "sizeof(struct bp_stats)");
+    /* A size no struct has (an int -1, say) is refused, not written. */
+    memset(buf, CANARY, sizeof(buf));
+    TU_EXPECT_ERR(bp_stats_sized(pool, (struct bp_stats *)buf, (size_t)-1), -EINVAL,
+                  "sizeof(struct bp_stats)", "at most 1024");
+    TU_EXPECT_ERR(bp_stats_sized(pool, (struct bp_stats *)buf, 1025), -EINVAL,
+                  "size is 1025");
+    ck_assert(tu_all_bytes(buf, sizeof(buf), CANARY));
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
@@ -315,6 +329,10 @@ START_TEST(test_info_sizes)
     ck_assert(tu_all_bytes(buf + sizeof(full), sizeof(buf) - sizeof(full), 0));
 
     TU_EXPECT_ERR(bp_info_sized(pool, &full, 0), -EINVAL, "sizeof(struct bp_info)");
+    memset(buf, CANARY, sizeof(buf));
+    TU_EXPECT_ERR(bp_info_sized(pool, (struct bp_info *)buf, (size_t)-1), -EINVAL,
+                  "sizeof(struct bp_info)", "at most 1024");
+    ck_assert(tu_all_bytes(buf, sizeof(buf), CANARY));
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST

@@ -1121,6 +1121,37 @@ START_TEST(test_close_early_range)
 }
 END_TEST
 
+/* An open stream keeps bp_close from freeing the pool, pins or no pins:
+ * one never stepped and one stepped to its end hold none, and closing
+ * them afterwards reads the pool (a use after free before, under ASan). */
+START_TEST(test_close_pool_with_stream_open)
+{
+    bp_pool *pool = new_pool("closeopen.bp", 16, 64, NULL);
+    for (int stepped = 0; stepped < 2; stepped++) {
+        bp_stream *a, *b;
+        ck_assert_int_eq(bp_stream_open_range(pool, 0, 4, NULL, &a), 0);
+        ck_assert_int_eq(bp_stream_open_range(pool, 4, 4, NULL, &b), 0);
+        if (stepped) {
+            bp_page pg;
+            int r;
+            while ((r = bp_stream_next(a, &pg)) == 1)
+                bp_unpin(&pg);
+            ck_assert_int_eq(r, 0);
+        }
+        TU_EXPECT_ERR(bp_close(pool), -EBUSY, "2 read streams are still open");
+        ck_assert_int_eq(bp_stream_close(b), 0);
+        TU_EXPECT_ERR(bp_close(pool), -EBUSY, "1 read stream is still open");
+        ck_assert_int_eq(bp_stream_close(a), 0);
+    }
+    /* The refusals closed nothing: the pool still reads. */
+    bp_page pg;
+    ck_assert_int_eq(bp_pin(pool, 9, BP_READ, &pg), 0);
+    ck_assert(tu_stamped(pg.data, PS, 9, SEED));
+    bp_unpin(&pg);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* ---- 8. a stream's share of a small pool ------------------------------------------------------ */
 
 struct other_pinner {
@@ -1865,6 +1896,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_distance_adapts);
     tcase_add_test(tc, test_own_thread_pins_pages_ahead);
     tcase_add_test(tc, test_other_thread_pins_pages_of_idle_stream);
+    tcase_add_test(tc, test_close_pool_with_stream_open);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;
