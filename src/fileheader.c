@@ -131,13 +131,28 @@ int bp__header_read(struct bp__datafile *df, uint64_t file_size,
 {
     uint32_t len = header_io_bytes(df);
     memset(h, 0, sizeof(*h));
-    if (file_size < 2 * SLOT_STRIDE)
-        return 0;          /* too short to hold a header: none */
+    if (file_size < sizeof(MAGIC))
+        return 0;          /* too short to hold even a magic: none */
     uint8_t *buf = bp__file_buffer(df, len);
     if (!buf)
         return bp__fail(-ENOMEM, "out of memory reading the header of %s",
                         df->path);
     ssize_t got = bp__pread(df->fd, buf, len, 0);
+    if (got >= (ssize_t)sizeof(MAGIC) && got < (ssize_t)(2 * SLOT_STRIDE) &&
+        file_size < 2 * SLOT_STRIDE) {
+        /* Shorter than the two records: a header cut short (its magic is
+         * there) - "no header" would send the caller to BP_NOHEADER, which
+         * refuses the size - or no header at all. */
+        bool cut = memcmp(buf, MAGIC, sizeof(MAGIC)) == 0;
+        free(buf);
+        if (!cut)
+            return 0;
+        return bp__fail(-BP_ESHRUNK, "%s is %llu bytes and starts with a "
+                        "bpool header, shorter than its header page: it was "
+                        "cut short while no pool had it open; restore it "
+                        "from a backup", df->path,
+                        (unsigned long long)file_size);
+    }
     if (got < (ssize_t)(2 * SLOT_STRIDE)) {
         int e = got < 0 ? errno : EIO;
         free(buf);

@@ -597,21 +597,28 @@ START_TEST(test_open_cut_into_header_page)
     tu_rewrite_page(pool, 2, 1, 2);
     ck_assert_int_eq(bp_close(pool), 0);   /* the header records 3 pages */
     const char *paths[] = { none, some };
-    for (size_t i = 0; i < 2; i++) {
-        ck_assert_int_eq(truncate(paths[i], 4096), 0);
-        off_t len;
-        char *was = file_bytes(paths[i], &len);
-        TU_EXPECT_ERR(tu_try_open(paths[i], 0, 0, 8, &pool), -BP_ESHRUNK,
-                      paths[i], "4096 bytes", "shorter than its header page",
-                      "backup");
-        ck_assert_ptr_null(pool);
-        TU_EXPECT_ERR(tu_try_open(paths[i], BP_CREATE, PS, 8, &pool),
-                      -BP_ESHRUNK, paths[i], "4096 bytes");
-        TU_EXPECT_ERR(tu_try_open(paths[i], BP_RDONLY, 0, 8, &pool),
-                      -BP_ESHRUNK, paths[i], "4096 bytes");
-        ck_assert_ptr_null(pool);
-        same_bytes(paths[i], was, len);
-    }
+    /* Inside the header page, and inside its first record (below 1024
+     * bytes the file was taken for one without a header: BP_EFORMAT
+     * sending the caller to BP_NOHEADER, which then refused its size). */
+    static const off_t cuts[] = { 4096, 1023, 600, 8 };
+    for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++)
+        for (size_t i = 0; i < 2; i++) {
+            ck_assert_int_eq(truncate(paths[i], cuts[c]), 0);
+            char size[32];
+            snprintf(size, sizeof size, "%lld bytes", (long long)cuts[c]);
+            off_t len;
+            char *was = file_bytes(paths[i], &len);
+            TU_EXPECT_ERR(tu_try_open(paths[i], 0, 0, 8, &pool), -BP_ESHRUNK,
+                          paths[i], size, "shorter than its header page",
+                          "backup");
+            ck_assert_ptr_null(pool);
+            TU_EXPECT_ERR(tu_try_open(paths[i], BP_CREATE, PS, 8, &pool),
+                          -BP_ESHRUNK, paths[i], size);
+            TU_EXPECT_ERR(tu_try_open(paths[i], BP_RDONLY, 0, 8, &pool),
+                          -BP_ESHRUNK, paths[i], size);
+            ck_assert_ptr_null(pool);
+            same_bytes(paths[i], was, len);
+        }
 }
 END_TEST
 
