@@ -735,6 +735,8 @@ typedef struct bp_page {
  *   does not record them), -BP_EDURABILITY (BP_WRITE|BP_OVERWRITE
  *   after an fdatasync failed: the page would start dirty; see bp_sync),
  *   -ENOMEM.
+ * A failed call leaves *out unpinned (not as it was): bp_unpin of it
+ * gives -BP_ENOTPINNED, so a cleanup path may unpin every handle.
  */
 BP_API int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out);
 
@@ -1059,6 +1061,7 @@ BP_API int bp_mark_dirty(bp_page *page);
  *   errno of fallocate or ftruncate), -EROFS (a BP_RDONLY pool),
  *   -BP_ESHRUNK (another process cut the file below the pool's page
  *   count: it is not grown back over the hole).
+ * A failed call leaves *out unpinned, as bp_pin's does.
  */
 BP_API int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out);
 

@@ -966,6 +966,17 @@ static int refused_write_in_child(uint64_t page, const char *fn)
 static __attribute__((noinline)) int
 pin_general(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out);
 
+/* Enough for check_handle to call the handle unpinned (not a memset of
+ * the whole handle: bp_unpin is half of every hit).  A call that fails to
+ * pin leaves its handle so too, so that a caller's cleanup that unpins it
+ * gets -BP_ENOTPINNED, not a crash on whatever the handle held. */
+static inline void handle_clear(bp_page *page)
+{
+    page->mode = 0;
+    page->priv_pool = NULL;
+    page->data = NULL;
+}
+
 int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out)
 {
     if (__builtin_expect(pool && out && pin_hit(pool, pgno, mode, out), 1))
@@ -977,6 +988,8 @@ int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out)
 static int pin_general(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out)
 {
     uint32_t f;
+    if (out)
+        handle_clear(out);
     if (!pool || !out)
         return bp__fail(-EINVAL, "bp_pin: pool and out must not be NULL");
     uint32_t latch_mode = mode & ~(BP_SCAN | BP_OVERWRITE);
@@ -1039,11 +1052,7 @@ int bp_unpin(bp_page *page)
                           BP__LATCH_S, true);
     else
         release_handle(page, true);
-    /* Enough for check_handle to call the handle unpinned (not a memset
-     * of the whole handle: this is half of every hit). */
-    page->mode = 0;
-    page->priv_pool = NULL;
-    page->data = NULL;
+    handle_clear(page);
     return 0;
 }
 
@@ -1114,6 +1123,8 @@ static int alloc_page(bp_pool *pool, uint32_t file, uint64_t *pgno_out,
                       bp_page *out, const char *fn)
 {
     uint32_t f = BP__CP_NOFRAME;
+    if (out)
+        handle_clear(out);
     if (!pool || !pgno_out || !out)
         return bp__fail(-EINVAL, "%s: arguments must not be NULL", fn);
     /* In a child of fork, before the grow lock (a parent thread may have
@@ -1173,6 +1184,8 @@ int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out)
 int bp_alloc_page_in(bp_pool *pool, uint32_t file, uint64_t *pgno_out,
                      bp_page *out)
 {
+    if (out)
+        handle_clear(out);
     if (file >= BP_MAX_FILES)
         return bp__fail(-BP_ENOFILE, "bp_alloc_page_in: file number %u is "
                         "beyond the last, %u", file, BP_MAX_FILES - 1);

@@ -550,6 +550,22 @@ START_TEST(test_unpin_twice)
     bp_page never;
     memset(&never, 0, sizeof(never));
     TU_EXPECT_ERR(bp_unpin(&never), -BP_ENOTPINNED, "bp_unpin");
+
+    /* A handle whose pin failed is left unpinned, whatever it held, so a
+     * cleanup path that unpins it gets an error, not a crash. */
+    memset(&never, 0xab, sizeof(never));
+    TU_EXPECT_ERR(bp_pin(pool, 99, BP_READ, &never), -BP_ERANGE, "page 99");
+    TU_EXPECT_ERR(bp_unpin(&never), -BP_ENOTPINNED, "bp_unpin");
+    memset(&never, 0xab, sizeof(never));
+    TU_EXPECT_ERR(bp_pin(pool, 2, 0x777, &never), -EINVAL, "mode");
+    TU_EXPECT_ERR(bp_unpin(&never), -BP_ENOTPINNED, "bp_unpin");
+    uint64_t pgno;
+    memset(&never, 0xab, sizeof(never));
+    TU_EXPECT_ERR(bp_alloc_page_in(pool, 7, &pgno, &never), -BP_ENOFILE, "file");
+    TU_EXPECT_ERR(bp_unpin(&never), -BP_ENOTPINNED, "bp_unpin");
+    memset(&never, 0xab, sizeof(never));
+    TU_EXPECT_ERR(bp_alloc_page(pool, NULL, &never), -EINVAL, "NULL");
+    TU_EXPECT_ERR(bp_unpin(&never), -BP_ENOTPINNED, "bp_unpin");
     /* Still usable: pin for write works (no stray latch or pin). */
     ck_assert_int_eq(bp_pin(pool, 2, BP_WRITE, &pg), 0);
     ck_assert_int_eq(bp_unpin(&pg), 0);
