@@ -59,8 +59,11 @@ struct bp__local *bp__local_slow(bp_pool *pool)
         }
     }
     pthread_mutex_unlock(&pool->locals_mu);
+    /* Past the cap (or out of memory for a block) the thread counts in
+     * the shared block for good, and caches it like its own: a hit may
+     * not take locals_mu every time (locking.md, rule 1). */
     if (!l)
-        return &pool->shared_counts;   /* not cached: a later call retries */
+        l = &pool->shared_counts;
     struct bp__local_slot *t = &bp__tls_locals[pool->id % BP__LOCAL_SLOTS];
     t->pool_id = pool->id;
     t->l = l;

@@ -307,6 +307,77 @@ START_TEST(test_flags_in_flight)
 }
 END_TEST
 
+/* ---- Counting past the cap of per-thread blocks ----------------------- */
+
+struct hitter {
+    bp_pool *pool;
+    _Atomic int step;   /* 1: first hit made; 2: told to go on; 3: done */
+};
+
+static void one_hit(bp_pool *pool)
+{
+    bp_page pg;
+    if (bp_pin(pool, 1, BP_READ, &pg) == 0)
+        bp_unpin(&pg);
+    else
+        tu_thread_fail("pin: %s", bp_errdetail());
+}
+
+static void *hit_once(void *arg)
+{
+    one_hit(arg);
+    return NULL;
+}
+
+static void *hit_twice(void *arg)
+{
+    struct hitter *h = arg;
+    one_hit(h->pool);
+    atomic_store(&h->step, 1);
+    while (atomic_load(&h->step) != 2)
+        usleep(100);
+    one_hit(h->pool);
+    atomic_store(&h->step, 3);
+    return NULL;
+}
+
+/* Proves a thread that comes after BP__LOCALS_MAX others have counted
+ * (their blocks are kept until bp_close: a thread per request) counts
+ * its hits without the pool's locals_mu - here held by the test - and
+ * every hit is counted.  It took the lock at every count before. */
+START_TEST(test_counts_past_thread_cap)
+{
+    char *path = tu_path("cap.bp");
+    tu_make_file(path, PS, 4, 1);
+    bp_pool *pool = tu_open(path, 8, BP_NOREADAHEAD);
+    tu_expect_page(pool, 1, BP_READ, 1);   /* a miss; every pin below hits */
+    bp_stats_reset(pool);
+    const unsigned before = BP__LOCALS_MAX + 10;
+    for (unsigned i = 0; i < before; i++) {
+        pthread_t t;
+        ck_assert_int_eq(pthread_create(&t, NULL, hit_once, pool), 0);
+        ck_assert_int_eq(pthread_join(t, NULL), 0);
+    }
+    struct hitter h = { .pool = pool };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, hit_twice, &h), 0);
+    while (atomic_load(&h.step) != 1)
+        usleep(100);
+    pthread_mutex_lock(&pool->locals_mu);
+    atomic_store(&h.step, 2);
+    for (int ms = 0; ms < 5000 && atomic_load(&h.step) != 3; ms++)
+        usleep(1000);
+    int step = atomic_load(&h.step);
+    pthread_mutex_unlock(&pool->locals_mu);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_msg(step == 3, "a hit waited for locals_mu");
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_eq(st.hits, before + 2);
+    ck_assert_uint_eq(st.misses, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("inspect");
@@ -315,6 +386,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_evict_page);
     tcase_add_test(tc, test_info_settings);
     tcase_add_test(tc, test_flags_in_flight);
+    tcase_add_test(tc, test_counts_past_thread_cap);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     return s;
