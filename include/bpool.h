@@ -708,9 +708,9 @@ typedef struct bp_page {
  * consistent order is the caller's job, as with any lock.  Writers are
  * preferred: once a thread waits for BP_WRITE, new BP_READ latches of the
  * page wait behind it - except those of a thread that already holds some
- * shared latch (on any page), which could be one the writer waits for; so
- * threads that always hold a shared latch can still keep a writer
- * waiting.  A BP_PIN pin costs no latch; it is the cheapest way to keep a
+ * latch, shared or exclusive (on any page), which could be one the writer
+ * waits for, or one a thread the writer waits for waits for; so threads
+ * that always hold a latch can still keep a writer waiting.  A BP_PIN pin costs no latch; it is the cheapest way to keep a
  * page resident (e.g. the root of an index) and to latch it only around
  * each access, with bp_latch()/bp_unlatch().
  *
@@ -1010,7 +1010,7 @@ BP_API int bp_stream_close(bp_stream *s);
  * Latch a page pinned with BP_PIN: mode is BP_READ (shared) or BP_WRITE
  * (exclusive, then bp_mark_dirty is allowed).  Blocks while another thread
  * holds a conflicting latch, and for BP_READ while a writer waits (unless
- * this thread already holds a shared latch), as bp_pin does.  page->mode
+ * this thread already holds a latch), as bp_pin does.  page->mode
  * becomes mode.  As with bp_pin, BP_WRITE of a page this thread holds
  * for read through another handle blocks forever (the latch counts its
  * readers but does not record them).

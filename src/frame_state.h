@@ -127,10 +127,11 @@ enum bp__latch { BP__LATCH_NONE = 0, BP__LATCH_S = 1, BP__LATCH_X = 2 };
  * hit (the library is a shared object). */
 #define BP__TLS _Thread_local __attribute__((tls_model("initial-exec")))
 extern BP__TLS uint32_t bp__tls_self;
-/* Shared latches this thread holds, on any frame of any pool: while it
- * holds one, a queued writer does not hold back its shared latches
- * (see XWAIT). */
-extern BP__TLS uint32_t bp__tls_shared_held;
+/* Content latches this thread holds, shared or exclusive, on any frame
+ * of any pool: while it holds one, a queued writer does not hold back its
+ * shared latches (see XWAIT) - the latch it holds could be one that
+ * writer, or a thread the writer waits for, is waiting for. */
+extern BP__TLS uint32_t bp__tls_latches_held;
 
 uint32_t bp__self_slow(void);
 
@@ -196,7 +197,7 @@ static inline bool bp__latch_free_for(uint64_t s, enum bp__latch want)
         return !(s & BP__F_X) && bp__shared(s) == 0;
     if (want == BP__LATCH_S)
         return !(s & BP__F_X) && bp__shared(s) < BP__SHARED_MAX &&
-               (!(s & BP__F_XWAIT) || bp__tls_shared_held > 0);
+               (!(s & BP__F_XWAIT) || bp__tls_latches_held > 0);
     return true;
 }
 
@@ -222,8 +223,9 @@ static inline void bp__latch_taken(struct bp__frame *fr, enum bp__latch want)
         /* The odd version is visible before any byte the writer changes. */
         bp__fence(memory_order_release);
         atomic_store_explicit(&fr->x_owner, bp__self(), memory_order_relaxed);
+        bp__tls_latches_held++;
     } else if (want == BP__LATCH_S) {
-        bp__tls_shared_held++;
+        bp__tls_latches_held++;
     }
 }
 
@@ -263,9 +265,10 @@ bp__frame_release(struct bp__frame *fr, enum bp__latch held, bool unpin)
         /* Release: the bytes written under the latch are visible to a
          * reader that sees the new, even version. */
         atomic_store_explicit(&fr->version, v + 1, memory_order_release);
+        bp__tls_latches_held--;
         sub += BP__F_X;
     } else if (held == BP__LATCH_S) {
-        bp__tls_shared_held--;
+        bp__tls_latches_held--;
         sub += BP__SHARED_ONE;
     }
     uint64_t old = atomic_fetch_sub_explicit(&fr->state, sub, memory_order_release);
@@ -569,6 +572,7 @@ static inline void bp__frame_finish_read(struct bp__frame *fr, bool drop_pin)
 static inline void bp__frame_finish_fill_latched(struct bp__frame *fr)
 {
     atomic_store_explicit(&fr->x_owner, bp__self(), memory_order_relaxed);
+    bp__tls_latches_held++;
     uint64_t s = atomic_load_explicit(&fr->state, memory_order_relaxed), to;
     do {
         assert((s & BP__F_READING) && bp__pins(s) == 1);

@@ -160,7 +160,7 @@ void bp__frames_unfaulted_from(bp_pool *pool, uint32_t from)
 /* ---- The calling thread ------------------------------------------------ */
 
 BP__TLS uint32_t bp__tls_self;
-BP__TLS uint32_t bp__tls_shared_held;
+BP__TLS uint32_t bp__tls_latches_held;
 
 uint32_t bp__self_slow(void)
 {

@@ -129,7 +129,7 @@ START_TEST(test_pin_each_mode)
                       v.page == P && !v.dirty && !v.claimed,
                       "%s: pins %u shared %u x %d valid %d ref %d",
                       latch_name(want), v.pins, v.shared, v.x, v.valid, v.ref);
-        ck_assert_uint_eq(bp__tls_shared_held, want == BP__LATCH_S);
+        ck_assert_uint_eq(bp__tls_latches_held, want != BP__LATCH_NONE);
         ck_assert_uint_eq(ver(&fr), v0 + (want == BP__LATCH_X));
         ck_assert_int_eq(bp__frame_x_mine(&fr), want == BP__LATCH_X);
         ck_assert_uint_eq(atomic_load(&fr.x_owner),
@@ -138,7 +138,7 @@ START_TEST(test_pin_each_mode)
         EXPECT_VIEW(&fr, 0, 0, false);
         ck_assert_uint_eq(ver(&fr), v0 + 2 * (want == BP__LATCH_X));
         ck_assert_uint_eq(atomic_load(&fr.x_owner), 0);
-        ck_assert_uint_eq(bp__tls_shared_held, 0);
+        ck_assert_uint_eq(bp__tls_latches_held, 0);
         ck_assert(bp__frame_view(&fr).valid);
     }
 }
@@ -155,7 +155,7 @@ START_TEST(test_pin_latch_busy)
     ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, &ft), BP__PIN_DONE);
     ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_LATCH_BUSY);
     EXPECT_VIEW(&fr, 2, 0, true);
-    ck_assert_uint_eq(bp__tls_shared_held, 0);
+    ck_assert_uint_eq(bp__tls_latches_held, 1);   /* the X, not the S */
     ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, &ft), BP__PIN_LATCH_BUSY);
     ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, true, &ft), BP__PIN_DONE);
     EXPECT_VIEW(&fr, 4, 0, true);
@@ -169,7 +169,7 @@ START_TEST(test_pin_latch_busy)
     /* Shared latches share; X waits for them. */
     ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_DONE);
     ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_DONE);
-    ck_assert_uint_eq(bp__tls_shared_held, 2);
+    ck_assert_uint_eq(bp__tls_latches_held, 2);
     ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, &ft), BP__PIN_LATCH_BUSY);
     ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, true, &ft), BP__PIN_DONE);
     EXPECT_VIEW(&fr, 4, 2, false);
@@ -179,7 +179,7 @@ START_TEST(test_pin_latch_busy)
     bp__frame_release(&fr, BP__LATCH_S, true);
     bp__frame_release(&fr, BP__LATCH_S, true);
     EXPECT_VIEW(&fr, 0, 0, false);
-    ck_assert_uint_eq(bp__tls_shared_held, 0);
+    ck_assert_uint_eq(bp__tls_latches_held, 0);
 }
 END_TEST
 
@@ -233,7 +233,7 @@ START_TEST(test_pin_full)
     ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_FULL);
     ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, &ft), BP__PIN_FULL);
     ck_assert_uint_eq(raw(&fr), s);      /* not even the reference bit */
-    ck_assert_uint_eq(bp__tls_shared_held, 0);
+    ck_assert_uint_eq(bp__tls_latches_held, 0);
     for (uint32_t i = 0; i < BP__PIN_MAX; i++)
         bp__frame_unpin(&fr);
     EXPECT_VIEW(&fr, 0, 0, false);
@@ -301,9 +301,10 @@ END_TEST
 #define REFUSED(fr_, page_, want_)                                            \
     do {                                                                      \
         uint64_t s_ = raw(fr_);                                               \
+        uint32_t held_ = bp__tls_latches_held;                                \
         ck_assert(!bp__frame_pin_hit((fr_), (page_), (want_)));               \
         ck_assert_uint_eq(raw(fr_), s_);                                      \
-        ck_assert_uint_eq(bp__tls_shared_held, 0);                            \
+        ck_assert_uint_eq(bp__tls_latches_held, held_);                       \
     } while (0)
 
 START_TEST(test_pin_hit)
@@ -318,14 +319,14 @@ START_TEST(test_pin_hit)
         struct bp__frame_view v = bp__frame_view(&fr);
         ck_assert(v.pins == 1 && v.shared == (want == BP__LATCH_S) && !v.x &&
                   v.ref && v.valid);
-        ck_assert_uint_eq(bp__tls_shared_held, want == BP__LATCH_S);
+        ck_assert_uint_eq(bp__tls_latches_held, want == BP__LATCH_S);
         ck_assert_uint_eq(ver(&fr), v0);
         ck_assert(bp__frame_pin_hit(&fr, P, want));   /* again: shared */
         EXPECT_VIEW(&fr, 2, 2 * (want == BP__LATCH_S), false);
         bp__frame_release(&fr, want, true);
         bp__frame_release(&fr, want, true);
         EXPECT_VIEW(&fr, 0, 0, false);
-        ck_assert_uint_eq(bp__tls_shared_held, 0);
+        ck_assert_uint_eq(bp__tls_latches_held, 0);
     }
 
     frame_valid(&fr, P);
@@ -385,7 +386,7 @@ START_TEST(test_release_latch_only)
     EXPECT_VIEW(&fr, 1, 1, false);
     bp__frame_release(&fr, BP__LATCH_S, false);
     EXPECT_VIEW(&fr, 1, 0, false);
-    ck_assert_uint_eq(bp__tls_shared_held, 0);
+    ck_assert_uint_eq(bp__tls_latches_held, 0);
     bp__frame_release(&fr, BP__LATCH_NONE, false);   /* nothing at all */
     EXPECT_VIEW(&fr, 1, 0, false);
     bp__frame_unpin(&fr);
@@ -407,7 +408,7 @@ START_TEST(test_try_latch)
     ck_assert(bp__frame_try_latch(&fr, BP__LATCH_S));
     ck_assert(bp__frame_try_latch(&fr, BP__LATCH_S));
     EXPECT_VIEW(&fr, 1, 2, false);
-    ck_assert_uint_eq(bp__tls_shared_held, 2);
+    ck_assert_uint_eq(bp__tls_latches_held, 2);
     uint64_t s = raw(&fr);
     ck_assert(!bp__frame_try_latch(&fr, BP__LATCH_X));
     ck_assert_uint_eq(raw(&fr), s);
@@ -450,7 +451,7 @@ START_TEST(test_xwait_rule)
     ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_LATCH_BUSY);
     EXPECT_VIEW(&fr, 1, 0, false);
     ck_assert(!bp__frame_try_latch(&fr, BP__LATCH_S));
-    ck_assert_uint_eq(bp__tls_shared_held, 0);
+    ck_assert_uint_eq(bp__tls_latches_held, 0);
 
     /* Holding S on another frame lets this thread past the writer. */
     ck_assert_int_eq(bp__frame_pin(&other, Q, BP__LATCH_S, true, &ft), BP__PIN_DONE);
@@ -462,7 +463,7 @@ START_TEST(test_xwait_rule)
     bp__frame_release(&fr, BP__LATCH_S, true);
     bp__frame_release(&fr, BP__LATCH_S, false);
     bp__frame_release(&other, BP__LATCH_S, true);
-    ck_assert_uint_eq(bp__tls_shared_held, 0);
+    ck_assert_uint_eq(bp__tls_latches_held, 0);
     ck_assert(!bp__frame_try_latch(&fr, BP__LATCH_S));
 
     /* X is not held back, and taking it clears XWAIT. */
@@ -1093,7 +1094,7 @@ static void *rnd_worker(void *arg)
             bp__frame_release(fr, h, true);
         }
         rnd_check(BP__LATCH_NONE, false, op);
-        if (bp__tls_shared_held != 0)
+        if (bp__tls_latches_held != 0)
             rnd_fail("this thread's shared count is not 0", raw(fr), ver(fr),
                      BP__LATCH_NONE, op);
     }
@@ -1556,6 +1557,102 @@ START_TEST(test_cross_readers_writers)
 }
 END_TEST
 
+/* The same exception for a thread that holds an exclusive latch: T1
+ * holds page 1 for write, T2 page 2 for read; a writer W queues on page
+ * 2 (waiting for T2), T2 waits for page 1 (T1's); then T1 pins page 2 for
+ * read.  Queued behind W it would wait for W, W for T2, T2 for T1 - for
+ * ever (it did, before such a thread was let past); now it is let past,
+ * finishes, and all three end. */
+static struct {
+    bp_pool *pool;
+    _Atomic int holding, t1_go, t2_go;
+    _Atomic unsigned done;
+} xhold;
+
+static void *xhold_t1(void *arg)
+{
+    (void)arg;
+    bp_page a, b;
+    if (bp_pin(xhold.pool, 1, BP_WRITE, &a) != 0) {
+        tu_thread_fail("T1's write pin of page 1: %s", bp_errdetail());
+        return NULL;
+    }
+    atomic_fetch_add(&xhold.holding, 1);
+    while (!atomic_load(&xhold.t1_go))
+        usleep(200);
+    if (bp_pin(xhold.pool, 2, BP_READ, &b) != 0)
+        tu_thread_fail("T1's read pin of page 2: %s", bp_errdetail());
+    else
+        bp_unpin(&b);
+    bp_unpin(&a);
+    atomic_fetch_add(&xhold.done, 1);
+    return NULL;
+}
+
+static void *xhold_t2(void *arg)
+{
+    (void)arg;
+    bp_page a, b;
+    if (bp_pin(xhold.pool, 2, BP_READ, &b) != 0) {
+        tu_thread_fail("T2's read pin of page 2: %s", bp_errdetail());
+        return NULL;
+    }
+    atomic_fetch_add(&xhold.holding, 1);
+    while (!atomic_load(&xhold.t2_go))
+        usleep(200);
+    if (bp_pin(xhold.pool, 1, BP_READ, &a) != 0)
+        tu_thread_fail("T2's read pin of page 1: %s", bp_errdetail());
+    else
+        bp_unpin(&a);
+    bp_unpin(&b);
+    atomic_fetch_add(&xhold.done, 1);
+    return NULL;
+}
+
+static void *xhold_writer(void *arg)
+{
+    (void)arg;
+    bp_page w;
+    if (bp_pin(xhold.pool, 2, BP_WRITE, &w) != 0)
+        tu_thread_fail("W's write pin of page 2: %s", bp_errdetail());
+    else
+        bp_unpin(&w);
+    atomic_fetch_add(&xhold.done, 1);
+    return NULL;
+}
+
+static struct bp__frame *frame_of(bp_pool *pool, uint64_t page)
+{
+    uint32_t f = bp__pt_lookup(&pool->pt, page);
+    ck_assert_uint_ne(f, BP__PT_NOTFOUND);
+    return &pool->frames[f];
+}
+
+START_TEST(test_writer_holder_passes_queued_writer)
+{
+    char *path = tu_path("xhold.bp");
+    tu_make_file(path, PS, 4, 1);
+    memset(&xhold, 0, sizeof(xhold));
+    xhold.pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
+    pthread_t t[3];
+    ck_assert_int_eq(pthread_create(&t[0], NULL, xhold_t1, NULL), 0);
+    ck_assert_int_eq(pthread_create(&t[1], NULL, xhold_t2, NULL), 0);
+    double until = tu_now() + 10 * tu_timeout_multiplier();
+    while (atomic_load(&xhold.holding) < 2 && tu_now() < until)
+        usleep(200);
+    ck_assert_int_eq(atomic_load(&xhold.holding), 2);
+    ck_assert_int_eq(pthread_create(&t[2], NULL, xhold_writer, NULL), 0);
+    await_bits(frame_of(xhold.pool, 2), BP__F_XWAIT | BP__F_PARKED, "W");
+    atomic_store(&xhold.t2_go, 1);
+    await_bits(frame_of(xhold.pool, 1), BP__F_PARKED, "T2");
+    atomic_store(&xhold.t1_go, 1);
+    tu_join_all(t, 3, 30, "a writer's holder passing a queued writer");
+    tu_assert_no_thread_errors();
+    ck_assert_uint_eq(atomic_load(&xhold.done), 3);
+    ck_assert_int_eq(bp_close(xhold.pool), 0);
+}
+END_TEST
+
 /* ====================================================================== */
 /* 4. Optimistic reads racing writers and evictions                       */
 /* ====================================================================== */
@@ -1868,8 +1965,9 @@ START_TEST(test_latch_edeadlk)
     TU_EXPECT_ERR(bp_pin(pool, 2, BP_READ, &again), -EDEADLK, "page 2");
     ck_assert_uint_eq(raw(fr), s);           /* pins 2, X, no XWAIT */
     EXPECT_VIEW(fr, 2, 0, true);
-    ck_assert_uint_eq(bp__tls_shared_held, 0);
+    ck_assert_uint_eq(bp__tls_latches_held, 1);   /* w's X alone */
     ck_assert_int_eq(bp_unpin(&w), 0);
+    ck_assert_uint_eq(bp__tls_latches_held, 0);
     ck_assert_int_eq(bp_latch(&h, BP_READ), 0);
     ck_assert_uint_eq(h.mode, BP_READ);
     ck_assert_int_eq(bp_unlatch(&h), 0);
@@ -1911,6 +2009,7 @@ Suite *test_suite(void)
         { "writer_fairness_reentrant", test_writer_fairness_reentrant, 180 },
         { "writer_readers_holding", test_writer_readers_holding, 180 },
         { "cross_readers_writers", test_cross_readers_writers, 60 },
+        { "writer_holder_passes_queued_writer", test_writer_holder_passes_queued_writer, 60 },
         { "optimistic_race", test_optimistic_race, 240 },
         { "optimistic_evicted", test_optimistic_evicted, 30 },
         { "optimistic_failed_call", test_optimistic_failed_call, 30 },
