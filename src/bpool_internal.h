@@ -333,7 +333,21 @@ static inline void bp__frame_prefetch_data(const bp_pool *pool, uint32_t f)
 }
 
 /* error.c */
+/* The longest detail: room for two paths of PATH_MAX bytes and the
+ * sentence around them, so that a long path never cuts off the cause or
+ * the fix. */
+#define BP__DETAIL_MAX (2 * 4096 + 1024)
 void bp__detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Put `before` in front of the thread's detail and append after_fmt's
+ * text: a caller's context around a callee's sentence, in place (no copy
+ * of it on the caller's stack, so nothing of it is cut short). */
+void bp__detail_around(const char *before, const char *after_fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* A copy of the thread's detail (NULL when out of memory), which
+ * bp__detail_restore makes the detail again and frees: for calls made
+ * between a failure and its report that may record details of their own. */
+char *bp__detail_save(void);
+void bp__detail_restore(char *saved);
 
 /* bp__fail(err, fmt, ...): record the detail of a failure for
  * bp_errdetail() and evaluate to err, so that

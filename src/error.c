@@ -12,19 +12,49 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bpool_internal.h"
 
-static _Thread_local char detail[512];
+static _Thread_local char detail[BP__DETAIL_MAX];
 
 void bp__detail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    /* A detail longer than the buffer is cut short, which is fine. */
+    /* A detail longer than the buffer is cut short: only a sentence with
+     * paths longer than PATH_MAX could be. */
     (void)vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
+}
+
+void bp__detail_around(const char *before, const char *after_fmt, ...)
+{
+    size_t room = sizeof(detail) - 1;
+    size_t pre = strnlen(before, room);
+    size_t old = strnlen(detail, room);
+    size_t keep = old < room - pre ? old : room - pre;
+    memmove(detail + pre, detail, keep);
+    memcpy(detail, before, pre);
+    detail[pre + keep] = '\0';
+    va_list ap;
+    va_start(ap, after_fmt);
+    (void)vsnprintf(detail + pre + keep, sizeof(detail) - pre - keep,
+                    after_fmt, ap);
+    va_end(ap);
+}
+
+char *bp__detail_save(void)
+{
+    return strdup(detail);
+}
+
+void bp__detail_restore(char *saved)
+{
+    if (saved)   /* out of memory to save it: the newer detail stays */
+        (void)snprintf(detail, sizeof(detail), "%s", saved);
+    free(saved);
 }
 
 const char *bp_errdetail(void)

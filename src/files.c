@@ -131,13 +131,11 @@ int bp_attach(bp_pool *pool, const char *path, uint32_t *file)
     if (r == -BP_EPAGESIZE || r == -BP_EFORMAT) {
         /* The detail is bp_open's, whose caller chooses the options; a
          * file attached takes the pool's. */
-        char why[512];
-        (void)snprintf(why, sizeof why, "%s", bp_errdetail());
-        return bp__fail(r, "bp_attach: %s (an attached file takes the "
-                        "pool's page size, %u bytes, and its flags: attach "
-                        "files made with them, or open this one with "
-                        "bp_open in a pool of its own)", why,
-                        pool->page_size);
+        bp__detail_around("bp_attach: ", " (an attached file takes the "
+                          "pool's page size, %u bytes, and its flags: attach "
+                          "files made with them, or open this one with "
+                          "bp_open in a pool of its own)", pool->page_size);
+        return r;
     }
     if (r == 0)
         *file = n;

@@ -525,13 +525,13 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how,
              * not "all pinned" (nor count it as -BP_ENOFRAME), with the
              * write's own detail (a device error, a full file system, a
              * before_write hook's refusal), which names the fix. */
-            char why[384];
-            (void)snprintf(why, sizeof why, "%s", bp_errdetail());
-            return bp__fail(werr, "no frame for page %llu: every frame the "
-                            "clock hand could free is dirty and writing it "
-                            "back failed (%s): %s; the pages stay dirty in "
-                            "memory", (unsigned long long)page,
-                            bp_err_name(werr), why);
+            char before[192];
+            (void)snprintf(before, sizeof before, "no frame for page %llu: "
+                           "every frame the clock hand could free is dirty "
+                           "and writing it back failed (%s): ",
+                           (unsigned long long)page, bp_err_name(werr));
+            bp__detail_around(before, "; the pages stay dirty in memory");
+            return werr;
         }
     }
     if (r == -BP_ENOFRAME && tries->rounds < DIRTY_ROUNDS + BUSY_WAITS) {
@@ -623,10 +623,10 @@ static int pin_miss(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
         if (r < 0) {
             /* The page's waiters retry now; the dirty pages the cold hand
              * met go after, without the read's detail lost to theirs. */
-            char why[512];
-            (void)snprintf(why, sizeof why, "%s", bp_errdetail());
+            char *why = bp__detail_save();
             write_collected(pool, &collect);
-            return bp__fail(r, "%s", why);
+            bp__detail_restore(why);
+            return r;
         }
     }
     if (fill == FILL_OVERWRITE)

@@ -271,10 +271,9 @@ int bp_open(const char *path, const struct bp_options *opts, bp_pool **out)
     if (r == 0 && pool->warm_file) {
         /* A hint: none is fine, and its failure is not the caller's, so
          * the thread's detail is left as it was. */
-        char detail[512];
-        (void)snprintf(detail, sizeof detail, "%s", bp_errdetail());
+        char *detail = bp__detail_save();
         (void)bp_warm(pool, pool->warm_file);
-        bp__detail("%s", detail);
+        bp__detail_restore(detail);
     }
     if (r < 0) {
         struct bp__datafile *df = atomic_load(&pool->files[0]);
@@ -335,11 +334,12 @@ static int dump_failed_at_close(const char *path, int d)
 {
     if (d != -ENOMEM && d != -EBUSY && d != -EINVAL)
         return d;
-    char why[512];
-    (void)snprintf(why, sizeof why, "%s", bp_errdetail());
-    return bp__fail(-BP_EDUMP, "bp_close: the pool is closed and every change "
-                    "written and synced, but the dump to %s failed (%s): %s",
-                    path, bp_err_name(d), why);
+    char before[BP__DETAIL_MAX];
+    (void)snprintf(before, sizeof before, "bp_close: the pool is closed and "
+                   "every change written and synced, but the dump to %s "
+                   "failed (%s): ", path, bp_err_name(d));
+    bp__detail_around(before, "%s", "");
+    return -BP_EDUMP;
 }
 
 /* The same for the write-back: a before_write hook may refuse a page
@@ -350,11 +350,12 @@ static int dump_failed_at_close(const char *path, int d)
  * the pool open, whoever ran out of memory: that is handled before.) */
 static int write_back_failed_at_close(int e)
 {
-    char why[512];
-    (void)snprintf(why, sizeof why, "%s", bp_errdetail());
-    return bp__fail(-EIO, "bp_close: writing back failed with %s, and the "
-                    "pool is closed all the same, so the pages not written "
-                    "are lost: %s", bp_err_name(e), why);
+    char before[256];
+    (void)snprintf(before, sizeof before, "bp_close: writing back failed "
+                   "with %s, and the pool is closed all the same, so the "
+                   "pages not written are lost: ", bp_err_name(e));
+    bp__detail_around(before, "%s", "");
+    return -EIO;
 }
 
 int bp_close(bp_pool *pool)
@@ -404,13 +405,10 @@ int bp_close(bp_pool *pool)
      * were not written are still dirty in memory, so nothing is lost yet
      * - the pool stays open rather than dropping them. */
     if (r == -ENOMEM) {
-        char why[256];   /* the detail is rewritten from it */
-        (void)snprintf(why, sizeof why, "%s", bp_errdetail());
-        return close_refused(pool, had_flushers,
-                             bp__fail(-ENOMEM, "bp_close: out of memory writing "
-                                      "back the dirty pages (%s); nothing was "
-                                      "lost and the pool is still open: free "
-                                      "memory and close it again", why));
+        bp__detail_around("bp_close: out of memory writing back the dirty "
+                          "pages (", "); nothing was lost and the pool is "
+                          "still open: free memory and close it again");
+        return close_refused(pool, had_flushers, -ENOMEM);
     }
     for (uint32_t n = 0; r >= 0 && !pool->read_only && n < BP_MAX_FILES; n++) {
         struct bp__datafile *df = atomic_load(&pool->files[n]);

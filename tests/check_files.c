@@ -610,6 +610,34 @@ START_TEST(test_bad_input)
                          "page size") &&
                   strstr(bp_errdetail(), "pool of its own"), "detail: %s",
                   bp_errdetail());
+    /* The same with a path of 3,000 bytes: the detail holds all of it and
+     * the fix after it (it was cut at 511 bytes, inside the path). */
+    char deep[4096];
+    size_t len = (size_t)snprintf(deep, sizeof deep, "%s", c);
+    char *slash = strrchr(deep, '/');
+    ck_assert_ptr_nonnull(slash);
+    len = (size_t)(slash - deep);
+    for (int level = 0; level < 12; level++) {
+        deep[len++] = '/';
+        memset(deep + len, 'd', 250);
+        len += 250;
+        deep[len] = '\0';
+        ck_assert_int_eq(mkdir(deep, 0700), 0);
+    }
+    snprintf(deep + len, sizeof deep - len, "/files_c.data");
+    tu_make_file(deep, 4096, 8, 3);
+    ck_assert_int_eq(bp_attach(pool, deep, &n), -BP_EPAGESIZE);
+    const char *d = bp_errdetail();
+    ck_assert_msg(strstr(d, deep) != NULL && strlen(d) > strlen(deep) &&
+                  strcmp(d + strlen(d) - strlen("pool of its own)"),
+                         "pool of its own)") == 0,
+                  "detail of %zu bytes, not the whole path and the fix: "
+                  "...%s", strlen(d), d + (strlen(d) > 200 ? strlen(d) - 200 : 0));
+    unlink(deep);
+    for (int level = 0; level < 12; level++) {
+        *strrchr(deep, '/') = '\0';
+        ck_assert_int_eq(rmdir(deep), 0);
+    }
     bp_page pg;
     ck_assert_int_eq(bp_pin(pool, BP_PAGE_ID(1, B_PAGES), BP_READ, &pg),
                      -BP_ERANGE);
