@@ -396,14 +396,17 @@ int bp__struct_out_size(size_t size, const char *fn, const char *type,
  * fallocate(2), which may take every free block of the file system
  * before it fails (the blocks are then given back). */
 #define BP__GROW_BYTES_MAX (UINT64_C(1) << 30)
-int bp__options_resolve(const struct bp_options *opts, struct bp_options *o);
+/* fn: the call whose options these are (bp_open, bp_pool_create), named
+ * by the details. */
+int bp__options_resolve(const struct bp_options *opts, struct bp_options *o,
+                        const char *fn);
 uint32_t bp__options_frames(const struct bp_options *o);
 /* The most frames bp_resize may give the pool: pool_bytes_max in frames,
  * or bp__options_frames with 0 (bp__options_check_page_size checks it). */
 uint64_t bp__options_frames_max(const struct bp_options *o);
 /* -BP_EPAGESIZE or -BP_EPOOLSIZE (detail set) unless o->page_size is a
  * valid page size and gives the pool a valid number of frames. */
-int bp__options_check_page_size(const struct bp_options *o);
+int bp__options_check_page_size(const struct bp_options *o, const char *fn);
 
 /* datafile.c */
 /* fallocate's errors that mean "this file system cannot reserve blocks"

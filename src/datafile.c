@@ -404,7 +404,7 @@ static int check_file(struct bp__datafile *df, struct bp_options *o)
     if (r == 0)
         r = settle_format(df, o, (uint64_t)st.st_size, &new_header);
     if (r == 0)
-        r = bp__options_check_page_size(o);
+        r = bp__options_check_page_size(o, "bp_open");
     if (r == 0)
         r = check_alignment(df, o->page_size);
     if (r == 0 && new_header) {

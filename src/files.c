@@ -111,6 +111,9 @@ int bp_attach(bp_pool *pool, const char *path, uint32_t *file)
     if (!pool || !path || !file)
         return bp__fail(-EINVAL, "bp_attach: pool, path and file must not "
                         "be NULL");
+    if (!path[0])
+        return bp__fail(-EINVAL, "bp_attach: path is empty; name the data "
+                        "file to attach");
     if (bp__pool_in_child(pool))
         return bp__refused_call_in_child("bp_attach");
     pthread_mutex_lock(&pool->files_mu);
@@ -128,6 +131,17 @@ int bp_attach(bp_pool *pool, const char *path, uint32_t *file)
     if (r == 0)
         r = bp__file_attach_at(pool, n, path, &o);
     pthread_mutex_unlock(&pool->files_mu);
+    /* open(2)'s details name the flags to change; an attach has none of
+     * its own. */
+    if (r == -ENOENT && !(o.flags & BP_CREATE))
+        bp__detail_around("bp_attach: ", " (an attached file takes the "
+                          "flags the pool was made with, and this pool was "
+                          "made without BP_CREATE: it attaches existing "
+                          "files only; create the file first)");
+    if (r == -EEXIST)
+        bp__detail_around("bp_attach: ", " (an attached file takes the "
+                          "flags the pool was made with, and this pool was "
+                          "made with BP_EXCL: it attaches new files only)");
     if (r == -BP_EPAGESIZE || r == -BP_EFORMAT) {
         /* The detail is bp_open's, whose caller chooses the options; a
          * file attached takes the pool's. */

@@ -76,17 +76,17 @@ static void default_writeback(struct bp_options *o)
         o->readahead_max = BP_DEFAULT_READAHEAD_MAX;
 }
 
-static int check_writeback(const struct bp_options *o)
+static int check_writeback(const struct bp_options *o, const char *fn)
 {
     if (o->flushers > BP_MAX_FLUSHERS)
-        return bp__fail(-EINVAL, "bp_open: %u flushers is too many; use 1 to "
-                        "%u (or the flag BP_NOFLUSH for none)", o->flushers,
+        return bp__fail(-EINVAL, "%s: %u flushers is too many; use 1 to "
+                        "%u (or the flag BP_NOFLUSH for none)", fn, o->flushers,
                         BP_MAX_FLUSHERS);
     if (!(o->dirty_low < o->dirty_high && o->dirty_high < o->dirty_max &&
           o->dirty_max <= 100))
-        return bp__fail(-EINVAL, "bp_open: dirty watermarks low %u%%, high "
+        return bp__fail(-EINVAL, "%s: dirty watermarks low %u%%, high "
                         "%u%%, max %u%% are out of order; they need "
-                        "0 < low < high < max <= 100 (defaults %u, %u, %u)",
+                        "0 < low < high < max <= 100 (defaults %u, %u, %u)", fn,
                         o->dirty_low, o->dirty_high, o->dirty_max,
                         BP_DEFAULT_DIRTY_LOW, BP_DEFAULT_DIRTY_HIGH,
                         BP_DEFAULT_DIRTY_MAX);
@@ -111,50 +111,52 @@ uint64_t bp__options_frames_max(const struct bp_options *o)
 
 /* Copy the caller's *opts, of opts->struct_size bytes, over the defaults
  * in *o (bpool.h, "How the structures grow"). */
-static int options_copy_in(const struct bp_options *opts, struct bp_options *o)
+static int options_copy_in(const struct bp_options *opts, struct bp_options *o,
+                           const char *fn)
 {
     size_t size = opts->struct_size, bad;
     if (size < BP__OPTIONS_SIZE_0_2)
-        return bp__fail(-EINVAL, "bp_open: opts->struct_size is %zu, not "
+        return bp__fail(-EINVAL, "%s: opts->struct_size is %zu, not "
                         "the size of a struct bp_options (%zu bytes in this "
                         "version, at least %zu): call bp_options_init(&opts) "
-                        "before setting its fields", size, sizeof(*o),
+                        "before setting its fields", fn, size, sizeof(*o),
                         (size_t)BP__OPTIONS_SIZE_0_2);
     if (size > BP__OPTIONS_SIZE_MAX)
-        return bp__fail(-EINVAL, "bp_open: opts->struct_size is %zu, more "
+        return bp__fail(-EINVAL, "%s: opts->struct_size is %zu, more "
                         "than any struct bp_options has (%zu bytes in this "
                         "version, at most %u in any): call "
-                        "bp_options_init(&opts) before setting its fields",
+                        "bp_options_init(&opts) before setting its fields", fn,
                         size, sizeof(*o), BP__OPTIONS_SIZE_MAX);
     if (bp__struct_in(o, sizeof(*o), opts, size, &bad) < 0)
-        return bp__fail(-EINVAL, "bp_open: opts is a struct bp_options of "
+        return bp__fail(-EINVAL, "%s: opts is a struct bp_options of "
                         "%zu bytes from a newer bpool.h, and its byte %zu, "
                         "beyond the %zu bytes this libbpool %s knows, is set: "
                         "the program asks for an option this library lacks; "
                         "run it with a libbpool at least as new as the "
                         "bpool.h it was built with, or leave that option "
-                        "zero", size, bad, sizeof(*o), BP_VERSION_STRING);
+                        "zero", fn, size, bad, sizeof(*o), BP_VERSION_STRING);
     if (o->reserved0)
-        return bp__fail(-EINVAL, "bp_open: opts->reserved0 is %u; it must "
-                        "be 0 (bp_options_init sets it)", o->reserved0);
+        return bp__fail(-EINVAL, "%s: opts->reserved0 is %u; it must "
+                        "be 0 (bp_options_init sets it)", fn, o->reserved0);
     if (o->io_flags & ~BP_IO_NO_FIXED_BUFFERS)
-        return bp__fail(-EINVAL, "bp_open: opts->io_flags is 0x%x; the only "
-                        "flag is BP_IO_NO_FIXED_BUFFERS (0x%x)", o->io_flags,
+        return bp__fail(-EINVAL, "%s: opts->io_flags is 0x%x; the only "
+                        "flag is BP_IO_NO_FIXED_BUFFERS (0x%x)", fn, o->io_flags,
                         BP_IO_NO_FIXED_BUFFERS);
     if (o->warm_file && !*o->warm_file)
-        return bp__fail(-EINVAL, "bp_open: opts->warm_file is empty; give "
-                        "the path of the dump, or NULL for none");
+        return bp__fail(-EINVAL, "%s: opts->warm_file is empty; give "
+                        "the path of the dump, or NULL for none", fn);
     o->struct_size = sizeof(*o);
     return 0;
 }
 
 /* Copy *opts (or the defaults) into *o with zero fields defaulted, and
  * check everything that does not depend on the file. */
-int bp__options_resolve(const struct bp_options *opts, struct bp_options *o)
+int bp__options_resolve(const struct bp_options *opts, struct bp_options *o,
+                        const char *fn)
 {
     bp_options_init(o);
     if (opts) {
-        int r = options_copy_in(opts, o);
+        int r = options_copy_in(opts, o, fn);
         if (r < 0)
             return r;
         if (!o->queue_depth)
@@ -170,83 +172,83 @@ int bp__options_resolve(const struct bp_options *opts, struct bp_options *o)
     /* After the caller's struct or without one (opts NULL: the defaults,
      * which BPOOL_IO_ENGINE sets too). */
     if (o->io_engine == IO_ENGINE_ENV_BAD && getenv("BPOOL_IO_ENGINE"))
-        return bp__fail(-EINVAL, "bp_open: the environment variable "
+        return bp__fail(-EINVAL, "%s: the environment variable "
                         "BPOOL_IO_ENGINE is \"%s\", which names no I/O "
                         "engine; set it to libaio, io_uring or auto, or "
-                        "unset it", getenv("BPOOL_IO_ENGINE"));
+                        "unset it", fn, getenv("BPOOL_IO_ENGINE"));
     if (o->io_engine > BP_IO_AUTO)
-        return bp__fail(-EINVAL, "bp_open: opts->io_engine is %u; use "
-                        "BP_IO_LIBAIO (0), BP_IO_URING (1) or BP_IO_AUTO (2)",
+        return bp__fail(-EINVAL, "%s: opts->io_engine is %u; use "
+                        "BP_IO_LIBAIO (0), BP_IO_URING (1) or BP_IO_AUTO (2)", fn,
                         o->io_engine);
     const uint32_t known = BP_CREATE | BP_EXCL | BP_NOFLUSH | BP_NOREADAHEAD |
                            BP_CHECKSUMS | BP_RDONLY | BP_NOHEADER |
                            BP_DOUBLEWRITE | BP_ATOMIC;
     if (o->flags & ~known)
-        return bp__fail(-EINVAL, "bp_open: unknown flags 0x%x; use BP_CREATE, "
+        return bp__fail(-EINVAL, "%s: unknown flags 0x%x; use BP_CREATE, "
                         "BP_EXCL, BP_NOFLUSH, BP_NOREADAHEAD, BP_CHECKSUMS, "
                         "BP_RDONLY, BP_NOHEADER, BP_DOUBLEWRITE and "
-                        "BP_ATOMIC only",
+                        "BP_ATOMIC only", fn,
                         o->flags & ~known);
     if ((o->flags & BP_DOUBLEWRITE) && (o->flags & BP_NOHEADER))
-        return bp__fail(-EINVAL, "bp_open: BP_DOUBLEWRITE with BP_NOHEADER: "
+        return bp__fail(-EINVAL, "%s: BP_DOUBLEWRITE with BP_NOHEADER: "
                         "the doublewrite area is recorded in the file's "
-                        "header, and a file without one has no room for it");
+                        "header, and a file without one has no room for it", fn);
     if ((o->flags & BP_RDONLY) && (o->flags & BP_CREATE))
-        return bp__fail(-EINVAL, "bp_open: BP_RDONLY with BP_CREATE: a "
+        return bp__fail(-EINVAL, "%s: BP_RDONLY with BP_CREATE: a "
                         "read-only pool cannot create its file; create it "
-                        "with a writable pool first, or drop BP_CREATE");
-    int r = check_writeback(o);
+                        "with a writable pool first, or drop BP_CREATE", fn);
+    int r = check_writeback(o, fn);
     if (r < 0)
         return r;
     if ((o->flags & BP_EXCL) && !(o->flags & BP_CREATE))
-        return bp__fail(-EINVAL, "bp_open: BP_EXCL needs BP_CREATE");
+        return bp__fail(-EINVAL, "%s: BP_EXCL needs BP_CREATE", fn);
     if (o->queue_depth > 65536)
-        return bp__fail(-EINVAL, "bp_open: queue depth %u is too large; "
-                        "use at most 65536 (32-128 saturates most devices)",
+        return bp__fail(-EINVAL, "%s: queue depth %u is too large; "
+                        "use at most 65536 (32-128 saturates most devices)", fn,
                         o->queue_depth);
     if (o->grow_bytes > BP__GROW_BYTES_MAX)
-        return bp__fail(-EINVAL, "bp_open: grow_bytes %llu is too large; "
-                        "use at most 1 GiB (0: the default, 16 MiB)",
+        return bp__fail(-EINVAL, "%s: grow_bytes %llu is too large; "
+                        "use at most 1 GiB (0: the default, 16 MiB)", fn,
                         (unsigned long long)o->grow_bytes);
     if (o->aio_lanes > BP_MAX_AIO_LANES)
-        return bp__fail(-EINVAL, "bp_open: %u AIO lanes is too many; use 1 "
-                        "to %u (0: the default, %u)", o->aio_lanes,
+        return bp__fail(-EINVAL, "%s: %u AIO lanes is too many; use 1 "
+                        "to %u (0: the default, %u)", fn, o->aio_lanes,
                         BP_MAX_AIO_LANES, BP_DEFAULT_AIO_LANES);
     /* A page size the caller set is checked here, before the file is
      * touched; 0 is resolved, and checked again, by datafile.c. */
     if (o->page_size)
-        return bp__options_check_page_size(o);
+        return bp__options_check_page_size(o, fn);
     return 0;
 }
 
-int bp__options_check_page_size(const struct bp_options *o)
+int bp__options_check_page_size(const struct bp_options *o, const char *fn)
 {
     uint32_t ps = o->page_size;
     if (ps < BP_MIN_PAGE_SIZE || ps > BP_MAX_PAGE_SIZE || (ps & (ps - 1)))
-        return bp__fail(-BP_EPAGESIZE, "page size %u is invalid: it must be "
-                        "a power of two from %u to %u bytes (default %u)",
-                        ps, BP_MIN_PAGE_SIZE, BP_MAX_PAGE_SIZE,
+        return bp__fail(-BP_EPAGESIZE, "%s: page size %u is invalid: it must "
+                        "be a power of two from %u to %u bytes (default %u)",
+                        fn, ps, BP_MIN_PAGE_SIZE, BP_MAX_PAGE_SIZE,
                         BP_DEFAULT_PAGE_SIZE);
     uint64_t want = o->pool_frames ? o->pool_frames :
                     (o->pool_bytes ? o->pool_bytes : BP_DEFAULT_POOL_BYTES) / ps;
     if (want < BP_MIN_FRAMES || want > MAX_FRAMES)
-        return bp__fail(-BP_EPOOLSIZE, "bp_open: the pool size gives %llu "
+        return bp__fail(-BP_EPOOLSIZE, "%s: the pool size gives %llu "
                         "frames of %u bytes, too %s: a pool needs %u to %u "
-                        "frames (set pool_frames or pool_bytes)",
+                        "frames (set pool_frames or pool_bytes)", fn,
                         (unsigned long long)want, ps,
                         want < BP_MIN_FRAMES ? "few" : "many", BP_MIN_FRAMES,
                         MAX_FRAMES);
     uint32_t n = (uint32_t)want;
     uint64_t max = bp__options_frames_max(o);
     if (max > MAX_FRAMES)
-        return bp__fail(-BP_EPOOLSIZE, "bp_open: pool_bytes_max %llu is too "
-                        "large: at most %llu bytes (%u frames of %u bytes)",
+        return bp__fail(-BP_EPOOLSIZE, "%s: pool_bytes_max %llu is too "
+                        "large: at most %llu bytes (%u frames of %u bytes)", fn,
                         (unsigned long long)o->pool_bytes_max,
                         (unsigned long long)MAX_FRAMES * ps, MAX_FRAMES, ps);
     if (max < n)
-        return bp__fail(-BP_EPOOLSIZE, "bp_open: pool_bytes_max %llu is below "
+        return bp__fail(-BP_EPOOLSIZE, "%s: pool_bytes_max %llu is below "
                         "the pool's size (%u frames of %u bytes); set it to at "
-                        "least %llu bytes, or 0 for the pool's size",
+                        "least %llu bytes, or 0 for the pool's size", fn,
                         (unsigned long long)o->pool_bytes_max, n, ps,
                         (unsigned long long)n * ps);
     return 0;

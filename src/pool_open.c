@@ -242,9 +242,10 @@ static int pool_build(bp_pool *pool, struct bp_options *o)
 }
 
 /* Resolve the caller's options for a pool. */
-static int resolve(const struct bp_options *opts, struct bp_options *o)
+static int resolve(const struct bp_options *opts, struct bp_options *o,
+                   const char *fn)
 {
-    int r = bp__options_resolve(opts, o);
+    int r = bp__options_resolve(opts, o, fn);
     if (r < 0)
         return r;
     if (o->flags & BP_RDONLY)
@@ -257,7 +258,9 @@ int bp_open(const char *path, const struct bp_options *opts, bp_pool **out)
     struct bp_options o;
     if (!path || !out)
         return bp__fail(-EINVAL, "bp_open: path and out must not be NULL");
-    int r = resolve(opts, &o);
+    if (!path[0])
+        return bp__fail(-EINVAL, "bp_open: path is empty; name the data file");
+    int r = resolve(opts, &o, "bp_open");
     if (r < 0)
         return r;
     bp_pool *pool = pool_new();
@@ -291,12 +294,12 @@ int bp_pool_create(const struct bp_options *opts, bp_pool **out)
     struct bp_options o;
     if (!out)
         return bp__fail(-EINVAL, "bp_pool_create: out must not be NULL");
-    int r = resolve(opts, &o);
+    int r = resolve(opts, &o, "bp_pool_create");
     if (r < 0)
         return r;
     if (!o.page_size)
         o.page_size = BP_DEFAULT_PAGE_SIZE;
-    if ((r = bp__options_check_page_size(&o)) < 0)
+    if ((r = bp__options_check_page_size(&o, "bp_pool_create")) < 0)
         return r;
     bp_pool *pool = pool_new();
     if (!pool)

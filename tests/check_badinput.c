@@ -399,6 +399,10 @@ START_TEST(test_null_arguments)
 
     TU_EXPECT_ERR(bp_open(NULL, &o, &pool), -EINVAL, "bp_open");
     ck_assert_ptr_null(pool);
+    /* An empty path is refused as such (it was "cannot create : its
+     * directory does not exist"). */
+    TU_EXPECT_ERR(bp_open("", &o, &pool), -EINVAL, "bp_open: path is empty");
+    ck_assert_ptr_null(pool);
     TU_EXPECT_ERR(bp_open(missing, &o, NULL), -EINVAL, "bp_open");
     tu_assert_no_file(missing);
     TU_EXPECT_ERR(bp_close(NULL), -EINVAL, "bp_close");

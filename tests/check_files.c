@@ -589,6 +589,30 @@ START_TEST(test_bad_input)
     ck_assert_int_eq(bp_attach(pool, NULL, &n), -EINVAL);
     ck_assert_int_eq(bp_attach(NULL, a, &n), -EINVAL);
     ck_assert_int_eq(bp_attach(pool, a, NULL), -EINVAL);
+    TU_EXPECT_ERR(bp_attach(pool, "", &n), -EINVAL, "path is empty");
+    /* An attach has no flags of its own: the detail says the pool's
+     * decide, not to pass one. */
+    char *missing = tu_path("files_missing.data");
+    TU_EXPECT_ERR(bp_attach(pool, missing, &n), -ENOENT, "bp_attach: ",
+                  "files_missing.data", "made without BP_CREATE",
+                  "create the file first");
+    ck_assert_int_eq(access(missing, F_OK), -1);
+    bp_pool *excl = pool_of(8, BP_CREATE | BP_EXCL);
+    TU_EXPECT_ERR(bp_attach(excl, a, &n), -EEXIST, "bp_attach: ",
+                  "files_a.data", "made with BP_EXCL", "new files only");
+    ck_assert_int_eq(bp_close(excl), 0);
+    /* bp_pool_create's option errors name it, not bp_open. */
+    struct bp_options bad;
+    bp_options_init(&bad);
+    bad.flushers = 1000;
+    bp_pool *none = NULL;
+    TU_EXPECT_ERR(bp_pool_create(&bad, &none), -EINVAL,
+                  "bp_pool_create: 1000 flushers");
+    bp_options_init(&bad);
+    bad.page_size = 1000;
+    TU_EXPECT_ERR(bp_pool_create(&bad, &none), -BP_EPAGESIZE,
+                  "bp_pool_create: page size 1000");
+    ck_assert_ptr_null(none);
     /* Every call of the files API refuses a NULL pool (or output) with a
      * detail, before it touches anything. */
     struct bp_file_info fi;
