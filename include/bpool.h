@@ -935,7 +935,8 @@ BP_API int bp_validate(bp_ticket *t);
 typedef struct bp_stream bp_stream;
 
 /* The page callback: store the next page number in *pgno and return 1;
- * return 0 at the end, or a negative error to end the stream with it. */
+ * return 0 at the end, or a negative error to end the stream with it.
+ * Any other value ends the stream with -EINVAL (*pgno may not be set). */
 typedef int (*bp_stream_next_fn)(void *arg, uint64_t *pgno);
 
 #define BP_STREAM_UNORDERED 0x1u  /* hand pages out as they are ready */

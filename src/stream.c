@@ -54,6 +54,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -391,11 +392,23 @@ static void fill(bp_stream *s)
         int r = s->next(s->arg, &page);
         pthread_mutex_lock(&s->io_mu);
         atomic_store_explicit(&s->in_callback, false, memory_order_relaxed);
-        if (r <= 0) {
+        if (r != 1) {
             s->source_done = true;
-            if (r < 0) {
+            if (r != 0) {
+                /* Above 1 is no answer the callback may give: *pgno may
+                 * not be set, so the stream ends there, saying why. */
+                char *why = NULL;
+                if (r > 1 && asprintf(&why, "bp_stream_next: the stream's "
+                                      "page callback returned %d; it must "
+                                      "return 1 with a page, 0 at the end, "
+                                      "or a negative error: the stream "
+                                      "ends there, after every page it "
+                                      "gave before", r) < 0)
+                    why = NULL;
                 uint32_t idx = (s->head + s->used) % s->max_depth;
-                s->ring[idx] = (struct slot){ .state = S_END, .err = r };
+                s->ring[idx] = (struct slot){ .state = S_END,
+                                              .err = r > 1 ? -EINVAL : r,
+                                              .detail = why };
                 s->used++;
             }
             break;
@@ -515,6 +528,12 @@ static int hand_out(bp_stream *s, struct slot *sl, bp_page *out)
         s->info.pages--;
         s->ended = true;
         clear_handle(out, 0);
+        if (sl->detail) {
+            r = bp__fail(sl->err, "%s", sl->detail);
+            free(sl->detail);
+            sl->detail = NULL;
+            return r;
+        }
         return bp__fail(sl->err, "bp_stream_next: the stream's page "
                         "callback returned %d (%s): the stream ends there, "
                         "after every page it gave before", sl->err,

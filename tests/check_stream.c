@@ -1015,6 +1015,28 @@ START_TEST(test_callback_error)
     ck_assert_int_eq(bp_stream_next(s, &pg), -ECANCELED);
     expect_end(s);
     close_stream(pool, s);
+    /* A callback that answers what it may not (7, *pgno left as it was):
+     * the pages before, then -EINVAL naming the value - not a page number
+     * taken from the last call, handed out again. */
+    struct failing_source bad = { 3, 5, 7, 0, false };
+    ck_assert_int_eq(bp_stream_open(pool, failing_next, &bad, NULL, &s), 0);
+    for (uint64_t k = 3; k < 5; k++) {
+        ck_assert_int_eq(bp_stream_next(s, &pg), 1);
+        ck_assert_uint_eq(pg.pgno, k);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    TU_EXPECT_ERR(bp_stream_next(s, &pg), -EINVAL, "returned 7",
+                  "return 1 with a page");
+    expect_end(s);
+    close_stream(pool, s);
+    /* The same, closed before the error is handed out: nothing leaks
+     * (the ASan build's leak check). */
+    struct failing_source bad2 = { 0, 3, 2, 0, false };
+    ck_assert_int_eq(bp_stream_open(pool, failing_next, &bad2, NULL, &s), 0);
+    ck_assert_int_eq(bp_stream_next(s, &pg), 1);   /* it looks ahead past 2 */
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    ck_assert(bad2.failed);
+    close_stream(pool, s);
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
