@@ -744,8 +744,9 @@ BP_API int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out);
  * Start reading pages [first, first + count) that are not resident, and
  * return at once, without pinning them.  A background reader thread reads
  * them, adjacent pages by one vectored request each (up to the read-ahead
- * maximum), with many requests in flight; a later bp_pin of such a page
- * waits only for its read.  The pages enter CLOCK-Pro like demand misses
+ * maximum), with many requests in flight, a round of at most 256 pages
+ * and 32 requests at a time; a later bp_pin of such a page waits for the
+ * round its read was sent in (its slowest request), not for later ones.  The pages enter CLOCK-Pro like demand misses
  * (cold, reference bit clear) or, with BP_SCAN in flags, as scan pages.
  * Prefetching never evicts pinned or dirty pages, nor hot ones: when no
  * clean cold frame is free it stops early.  Read errors are not reported
@@ -1300,8 +1301,10 @@ struct bp_stats {
                                had to write dirty pages themselves */
     uint64_t throttle_waits; /* bp_mark_dirty calls slowed at dirty_max */
     uint64_t prefetch_pages; /* pages read by bp_prefetch and read-ahead */
-    uint64_t prefetch_hits;  /* of those, pages pinned before eviction */
-    uint64_t prefetch_wasted; /* of those, evicted without being pinned */
+    uint64_t prefetch_hits;  /* of those and of warm_pages, pages pinned
+                                before eviction */
+    uint64_t prefetch_wasted; /* of those and of warm_pages, evicted
+                                 without being pinned */
     uint64_t readahead_windows; /* automatic read-ahead windows issued */
     uint64_t io_errors;     /* failed or short reads and writes */
     uint64_t io_submits;    /* io_submit(2) calls */

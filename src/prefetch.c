@@ -77,12 +77,33 @@ static void warm_read_done(bp_pool *pool, uint32_t frame, uint64_t page,
 
 /* Pages admitted for one round of reads.  A round gathers ranges from the
  * queue until BATCH_PAGES pages or BATCH_RUNS requests (runs of adjacent
- * pages), so single-page hints from many threads are read together, with
- * many requests in flight, and no page waits behind more than one round. */
+ * pages, each cut into requests of at most max_run pages), so single-page
+ * hints from many threads are read together, with many requests in
+ * flight, and no page waits behind more than one round. */
 struct batch {
     struct bp__page_ref *a;
-    uint32_t n, runs;
+    uint32_t n;
+    uint32_t runs;      /* requests the pages so far make (an upper bound
+                           for warming, whose pages are sorted after) */
+    uint32_t run_len;   /* pages in the last request so far */
+    uint32_t max_run;   /* [const] pages a request carries at most */
 };
+
+static void batch_reset(struct batch *b)
+{
+    b->n = b->runs = b->run_len = 0;
+}
+
+/* Add page p, admitted into frame f, counting the requests. */
+static void batch_add(struct batch *b, uint32_t f, uint64_t p)
+{
+    if (b->n == 0 || b->a[b->n - 1].page + 1 != p || b->run_len == b->max_run) {
+        b->runs++;
+        b->run_len = 0;
+    }
+    b->run_len++;
+    b->a[b->n++] = (struct bp__page_ref){ f, p };
+}
 
 /* Admit the missing pages at the front of *rg into b, advancing *rg past
  * every page looked at.  Returns false when a page can get no frame
@@ -107,9 +128,7 @@ static bool admit_range(bp_pool *pool, struct range *rg, struct batch *b)
             continue;              /* someone else brought it in */
         if (r < 0)
             return false;          /* no frame to spare: stop here */
-        if (b->n == 0 || b->a[b->n - 1].page + 1 != p)
-            b->runs++;
-        b->a[b->n++] = (struct bp__page_ref){ f, p };
+        batch_add(b, f, p);
     }
     return true;
 }
@@ -125,7 +144,7 @@ static void warm_end(struct bp__prefetcher *pf)
 /* One round of warming (pf->mu held on entry and return, not across
  * admissions and reads): the next pages of the list into free frames,
  * at most BATCH_PAGES pages and WARM_RUNS requests, read at once. */
-static void warm_round(bp_pool *pool, struct batch *b, uint32_t max_run)
+static void warm_round(bp_pool *pool, struct batch *b)
 {
     struct bp__prefetcher *pf = pool->prefetcher;
     uint64_t chunk[BATCH_PAGES];
@@ -137,7 +156,7 @@ static void warm_round(bp_pool *pool, struct batch *b, uint32_t max_run)
 
     uint32_t looked = 0;
     bool full = false;
-    b->n = b->runs = 0;
+    batch_reset(b);
     while (looked < n && b->runs < WARM_RUNS) {
         uint64_t p = chunk[looked++];
         if (p >= bp__page_end(pool, p) ||
@@ -154,13 +173,12 @@ static void warm_round(bp_pool *pool, struct batch *b, uint32_t max_run)
         if (r < 0)
             continue;   /* this page only: its file is being detached, or
                          * was cut; the other files' pages still come */
-        if (b->n == 0 || b->a[b->n - 1].page + 1 != p)
-            b->runs++;
-        b->a[b->n++] = (struct bp__page_ref){ f, p };
+        batch_add(b, f, p);
     }
     qsort(b->a, b->n, sizeof(b->a[0]), bp__page_ref_order);
     if (b->n)
-        bp__io_runs(pool, b->a, b->n, max_run, BP__RUNS_READ, warm_read_done, NULL);
+        bp__io_runs(pool, b->a, b->n, b->max_run, BP__RUNS_READ,
+                    warm_read_done, NULL);
 
     pthread_mutex_lock(&pf->mu);
     if (pf->warm_gen != gen)
@@ -175,12 +193,12 @@ static void *reader_main(void *arg)
 {
     bp_pool *pool = arg;
     struct bp__prefetcher *pf = pool->prefetcher;
-    struct batch b = { .a = pf->batch_pages };
     uint32_t max_run = pool->opts.readahead_max / pool->page_size;
     if (max_run < 1)
         max_run = 1;
     if (max_run > BP_MAX_COALESCE_PAGES)
         max_run = BP_MAX_COALESCE_PAGES;
+    struct batch b = { .a = pf->batch_pages, .max_run = max_run };
 
     pthread_mutex_lock(&pf->mu);
     for (;;) {
@@ -189,12 +207,12 @@ static void *reader_main(void *arg)
         if (pf->stop)
             break;
         if (pf->len == 0) {
-            warm_round(pool, &b, max_run);
+            warm_round(pool, &b);
             continue;
         }
         /* Gather: only this thread removes from the queue or changes its
          * head entry, so the head may be worked on without pf->mu. */
-        b.n = b.runs = 0;
+        batch_reset(&b);
         bool room = true;
         while (room && pf->len > 0 && b.n < BATCH_PAGES &&
                b.runs < BATCH_RUNS) {

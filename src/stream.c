@@ -617,6 +617,7 @@ static int next_locked(bp_stream *s, bp_page *out)
 {
     if (s->ended)
         return 0;
+    bool waited = false;   /* info.waits counts calls, not naps */
     for (;;) {
         /* Look ahead in batches of a quarter of the distance: one
          * io_submit (one doorbell for the device) and one io_getevents
@@ -644,7 +645,9 @@ static int next_locked(bp_stream *s, bp_page *out)
                 assert(k == s->used || slot_at(s, k)->state != S_READING);
                 continue;
             }
-            s->info.waits++;
+            if (!waited)
+                s->info.waits++;
+            waited = true;
             reap(s, 1);
             continue;
         }

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "bpool_internal.h"
+#include "io_engine.h"
 #include "testutil.h"
 
 #define PS 8192u
@@ -1041,6 +1042,85 @@ START_TEST(test_callback_error)
 }
 END_TEST
 
+/* ---- 6b. completions out of order ------------------------------------------------------ */
+
+/* This program's tap on the engines' calls (io_engine.h), off but in
+ * test_waits_count_calls: libaio's completions held back and handed out
+ * one per waiting reap, the highest offset first, so that a call of
+ * bp_stream_next waits several times before its own page's read is
+ * reaped. */
+static _Atomic bool reorder;
+static __thread struct io_event held[64];
+static __thread int nheld;
+
+static int by_offset_down(const void *a, const void *b)
+{
+    long long x = ((const struct iocb *)((const struct io_event *)a)->obj)->u.c.offset;
+    long long y = ((const struct iocb *)((const struct io_event *)b)->obj)->u.c.offset;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static int tap_getevents(const struct bp__io_engine *eng, bp__io_ctx ctx,
+                         long min, long max, struct io_event *ev)
+{
+    if (!atomic_load(&reorder) || eng != &bp__engine_libaio)
+        return eng->getevents(ctx, min, max, ev);
+    if (nheld == 0 && min > 0) {
+        int r = eng->getevents(ctx, min, 64, held);
+        if (r <= 0)
+            return r;
+        usleep(2000);   /* let the others finish too */
+        int more = eng->getevents(ctx, 0, 64 - r, held + r);
+        nheld = r + (more > 0 ? more : 0);
+        qsort(held, (size_t)nheld, sizeof(held[0]), by_offset_down);
+    }
+    if (min == 0 || nheld == 0)
+        return 0;   /* handed out by waiting reaps only, one each */
+    /* The last is the lowest offset: the highest go first. */
+    ev[0] = held[0];
+    memmove(held, held + 1, (size_t)(nheld - 1) * sizeof(held[0]));
+    nheld--;
+    return 1;
+}
+
+const struct bp__io_tap bp__io_tap = { .getevents = tap_getevents };
+
+/* Proves bp_stream_info's waits counts calls of bp_stream_next that
+ * waited for a read, as bpool.h says, not the reaps inside one call: with
+ * completions handed out highest offset first, a call waits through
+ * several before its own page's (one call counted 31 before). */
+START_TEST(test_waits_count_calls)
+{
+    bp_pool *pool = new_pool("waits.bp", 200, 256, NULL);
+    uint64_t pages[64];
+    for (int i = 0; i < 64; i++)
+        pages[i] = (uint64_t)i * 3;   /* not adjacent: a request each */
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open_pages(pool, pages, 64, NULL, &s), 0);
+    atomic_store(&reorder, true);
+    bp_page pg;
+    int r;
+    uint64_t calls = 0, before = 0, most = 0;
+    while ((r = bp_stream_next(s, &pg)) == 1) {
+        calls++;
+        uint64_t w = info_of(s).waits;
+        if (w - before > most)
+            most = w - before;
+        before = w;
+        ck_assert(tu_stamped(pg.data, PS, pg.pgno, SEED));
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    atomic_store(&reorder, false);
+    ck_assert_int_eq(r, 0);
+    ck_assert_uint_eq(calls, 64);
+    ck_assert_msg(most <= 1, "one call counted %llu waits",
+                  (unsigned long long)most);
+    ck_assert_uint_le(info_of(s).waits, calls);
+    close_stream(pool, s);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* ---- 7. closing early -------------------------------------------------------------------- */
 
 struct pin_all {
@@ -1919,6 +1999,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_own_thread_pins_pages_ahead);
     tcase_add_test(tc, test_other_thread_pins_pages_of_idle_stream);
     tcase_add_test(tc, test_close_pool_with_stream_open);
+    tcase_add_test(tc, test_waits_count_calls);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
     return s;

@@ -23,6 +23,7 @@
 #include "bpool.h"
 #include "bpool_internal.h"
 #include "crc32c.h"
+#include "io_engine.h"
 #include "le_bytes.h"
 #include "testutil.h"
 
@@ -112,6 +113,65 @@ START_TEST(test_dump_and_warm)
     st = tu_stats(pool);
     ck_assert_uint_eq(st.misses, 0);
     ck_assert_uint_eq(st.hits, 48);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* This program's tap on the engines' calls (io_engine.h): with
+ * `counting` set, the most requests in flight at once. */
+static _Atomic bool counting;
+static _Atomic int in_flight, most_in_flight;
+
+static int tap_submit(const struct bp__io_engine *eng, bp__io_ctx ctx, long n,
+                      struct iocb **cbs)
+{
+    int r = eng->submit(ctx, n, cbs);
+    if (r > 0 && atomic_load(&counting)) {
+        int now = atomic_fetch_add(&in_flight, r) + r;
+        int m = atomic_load(&most_in_flight);
+        while (now > m && !atomic_compare_exchange_weak(&most_in_flight, &m, now))
+            ;
+    }
+    return r;
+}
+
+static int tap_getevents(const struct bp__io_engine *eng, bp__io_ctx ctx,
+                         long min, long max, struct io_event *ev)
+{
+    int r = eng->getevents(ctx, min, max, ev);
+    if (r > 0 && atomic_load(&counting))
+        atomic_fetch_sub(&in_flight, r);
+    return r;
+}
+
+const struct bp__io_tap bp__io_tap = { .submit = tap_submit,
+                                       .getevents = tap_getevents };
+
+/* Proves warming keeps at most 16 read requests in flight, as bp_warm(3)
+ * says, also when the read-ahead maximum cuts its runs of adjacent pages
+ * into many requests (32 KiB: 4 pages a request; it sent 32 at once). */
+START_TEST(test_warm_requests_in_flight)
+{
+    char *path = tu_path("warm-depth.data"), *dump = tu_path("warm-depth.dump");
+    unlink(dump);
+    tu_make_file(path, PS, 600, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.readahead_max = 32768;
+    const uint32_t flags = BP_NOREADAHEAD | BP_NOFLUSH;
+    bp_pool *pool = tu_open_opts(path, 1024, flags, &o);
+    touch(pool, 512, 1);
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 512);
+    ck_assert_int_eq(bp_close(pool), 0);
+    pool = tu_open_opts(path, 1024, flags, &o);
+    atomic_store(&counting, true);
+    ck_assert_int_eq(bp_warm(pool, dump), 512);
+    struct bp_stats st = tu_wait_warmed(pool);
+    atomic_store(&counting, false);
+    ck_assert_uint_eq(st.warm_pages, 512);
+    ck_assert_msg(atomic_load(&most_in_flight) <= 16, "%d read requests in "
+                  "flight at once", atomic_load(&most_in_flight));
+    ck_assert_int_ge(atomic_load(&most_in_flight), 1);
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
@@ -1378,6 +1438,7 @@ Suite *test_suite(void)
     TCase *tc = tcase_create("warm");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_dump_and_warm);
+    tcase_add_test(tc, test_warm_requests_in_flight);
     tcase_add_test(tc, test_dump_after_evictions);
     tcase_add_test(tc, test_warm_stops_when_full);
     tcase_add_test(tc, test_warm_file_option);
