@@ -224,7 +224,9 @@ static int pinned_page(bp_pool *pool, uint32_t n, uint64_t from,
         if (v.pins && v.page != BP__NOPAGE && BP_PAGE_FILE(v.page) == n &&
             BP_PAGE_NO(v.page) >= from)
             return bp__fail(-EBUSY, "%s: page %llu of %s is pinned (pin "
-                            "count %u); unpin every page the call drops first",
+                            "count %u); unpin every page the call drops "
+                            "first, and close the read streams over them (a "
+                            "stream pins the pages it reads ahead)",
                             fn, (unsigned long long)BP_PAGE_NO(v.page),
                             df->path, v.pins);
     }
