@@ -292,9 +292,17 @@ static int check_alignment(const struct bp__datafile *df, uint32_t ps)
 /* Is the file - `size` bytes, one page of ps bytes or a header page and
  * a doublewrite area - nothing but zeros?  What a creation cut short
  * between growing the file and its header's fdatasync can leave (the
- * size made durable, the header's write not).  -1: it could not be read. */
+ * size made durable, the header's write not).  ps 0: any page size (the
+ * caller takes the file's, and the creation may have used another than
+ * the default).  -1: it could not be read. */
 static int zero_creation(struct bp__datafile *df, uint64_t size, uint32_t ps)
 {
+    if (ps == 0) {
+        for (ps = BP_MIN_PAGE_SIZE; ps <= BP_MAX_PAGE_SIZE; ps <<= 1)
+            if (size == ps || size == (uint64_t)ps * (1 + BP__DW_PAGES))
+                return zero_creation(df, size, ps);
+        return 0;
+    }
     if (size != ps && size != (uint64_t)ps * (1 + BP__DW_PAGES))
         return 0;
     uint8_t *buf = bp__file_buffer(df, ps);
@@ -352,11 +360,12 @@ static int settle_format(struct bp__datafile *df, struct bp_options *o,
         df->data_start = (uint64_t)h.page_size * (1 + h.dw_pages);
         return 0;
     }
+    uint32_t asked = o->page_size;   /* 0: the file's */
     if (!o->page_size)
         o->page_size = BP_DEFAULT_PAGE_SIZE;
     if (!want_header)
         return 0;
-    bool unfinished = size > 0 && zero_creation(df, size, o->page_size) == 1;
+    bool unfinished = size > 0 && zero_creation(df, size, asked) == 1;
     bool remake = (o->flags & BP_CREATE) && !(o->flags & BP_RDONLY);
     if (unfinished && remake) {
         /* Nothing but the zeros of a creation cut short: start it again. */

@@ -690,6 +690,21 @@ START_TEST(test_zero_creation_remade)
         ck_assert_uint_eq(bp_page_count(pool), 1);
         ck_assert_int_eq(bp_close(pool), 0);
     }
+    /* A creation of 4 KiB pages cut short, opened with page size 0 (the
+     * file's): recognised as such too, not as a file without a header
+     * (which sent the caller to BP_NOHEADER), and remade with BP_CREATE. */
+    unlink(path);
+    int zfd = open(path, O_CREAT | O_WRONLY, 0644);
+    ck_assert_int_ge(zfd, 0);
+    ck_assert_int_eq(ftruncate(zfd, 4096), 0);
+    close(zfd);
+    TU_EXPECT_ERR(tu_try_open(path, 0, 0, 8, &pool), -BP_EFORMAT,
+                  "creation cut short");
+    ck_assert_int_eq(tu_file_size(path), 4096);
+    ck_assert_msg(tu_try_open(path, BP_CREATE, 0, 8, &pool) == 0, "%s",
+                  bp_errdetail());
+    ck_assert_uint_eq(bp_page_count(pool), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
     /* One byte set: not the zeros of a creation, refused as before. */
     unlink(path);
     int fd = open(path, O_CREAT | O_WRONLY, 0644);
