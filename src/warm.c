@@ -526,9 +526,11 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
                       : "its files have no creation id (files without a "
                         "header, BP_NOHEADER), so none can be told to be a "
                         "file attached now";
-    } else if (!why && !e) {
+    } else if (!why && !e && bp__get64(head + 40) + bp__get64(head + 48)) {
         /* Without a file 0 there is nothing to compare the id with: zeros
-         * would take a dump of a file without a header for a match. */
+         * would take a dump of a file without a header for a match.  (A
+         * dump that lists no page - of a pool that held none, or had no
+         * file - applies to any pool: it warms nothing.) */
         uint8_t id[16];
         file_id(pool, id);
         if (!bp__file_of(pool, 0))

@@ -946,6 +946,16 @@ START_TEST(test_warm_empty_dump)
     ck_assert_uint_eq(st.warm_done, 0);
     touch(pool, 24, 1);
     ck_assert_int_eq(bp_close(pool), 0);
+
+    /* A pool with no file dumps no page; warmed back into a pool with no
+     * file it is nothing to apply, not "another file's pages". */
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_frames = 8;
+    ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 0);
+    ck_assert_int_eq(bp_warm(pool, dump), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
 
