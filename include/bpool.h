@@ -289,8 +289,10 @@ struct bp_options {
                               plus 32 per lane used. */
     uint64_t grow_bytes;   /* how far ahead of the last page the file's
                               blocks are preallocated; default 16 MiB, at
-                              most 1 GiB (a file system that cannot
-                              reserve that much reserves the page) */
+                              most 1 GiB, and at most half the file
+                              system's free space at the time (a file
+                              system that cannot reserve that much
+                              reserves the page) */
     uint32_t mode;         /* permission bits of a created file; 0600 */
 
     /* Write-back (see doc/design.md, "Write-back").  0 means the default. */
@@ -346,8 +348,11 @@ struct bp_options {
                                  warms the pool from it in the background
                                  when it exists (a missing, damaged or
                                  foreign dump is ignored: it is a hint),
-                                 and bp_close writes it anew.  The string
-                                 is copied. */
+                                 and bp_close writes it anew.  A path that
+                                 cannot be looked at (ENOTDIR, EACCES,
+                                 ELOOP, ENAMETOOLONG: bp_close could not
+                                 write there either) fails bp_open with
+                                 that errno.  The string is copied. */
 
     /* Online resize (see bp_resize). */
     uint64_t pool_bytes_max;  /* the largest size bp_resize may give the
@@ -443,8 +448,12 @@ BP_API void bp_options_init_sized(struct bp_options *opts, size_t size);
  * makes bp_open fail with -ENOLCK: bpool does not run a pool it cannot
  * protect from a second writer.
  *
- * Errors: -EINVAL (NULL path or out, unknown flags, BP_RDONLY with
- *   BP_CREATE, BP_EXCL without BP_CREATE, opts->struct_size 0 or smaller
+ * Errors: -EINVAL (NULL path or out, an empty path, unknown flags,
+ *   BP_RDONLY with BP_CREATE, BP_EXCL without BP_CREATE, BP_DOUBLEWRITE
+ *   with BP_NOHEADER, an option out of range (flushers, watermarks,
+ *   queue_depth, aio_lanes, grow_bytes, io_engine, io_flags, the
+ *   BPOOL_IO_ENGINE variable), reserved0 not 0, an empty warm_file, a
+ *   path that is not a regular file, opts->struct_size 0 or smaller
  *   than any released struct: call bp_options_init(); a larger struct
  *   with fields this library does not know set),
  *   -BP_ELOCKED (another pool holds the file: bp_errdetail names the file
@@ -464,7 +473,9 @@ BP_API void bp_options_init_sized(struct bp_options *opts, size_t size);
  *   header copies damaged, a newer format version),
  *   -BP_ESHRUNK (fewer pages than the header recorded at the last
  *   checkpoint or close: cut off while closed), -EIO (reading or writing
- *   the header),
+ *   the header, or repairing torn pages from the doublewrite area),
+ *   -ENOSPC / -EFBIG (a new file's header or doublewrite area),
+ *   warm_file's stat(2) error (ENOTDIR, EACCES, ...: see warm_file),
  *   -BP_EAIO (io_setup failed even with a queue depth of 1),
  *   -ENOMEM (frame arena or descriptors could not be allocated).
  */
@@ -482,6 +493,10 @@ BP_API int bp_open(const char *path, const struct bp_options *opts,
  * when it is -EBUSY, -EINVAL or -EAGAIN (a before_write hook's refusal
  * may be any errno), which from bp_close would mean that nothing was
  * closed, or to try again.
+ * After an fdatasync of the pool failed (-BP_EDURABILITY from then on),
+ * bp_close writes nothing back: the dirty pages are lost with the pool,
+ * which is freed, and -BP_EDURABILITY is returned.
+ * bp_close must not run concurrently with any other call on the pool.
  * No page may be pinned and no read stream open: either is a caller bug
  * and gives -EBUSY without closing anything.  Out of memory to write back with (-ENOMEM),
  * nothing is closed either: the unwritten pages are still dirty in the
@@ -494,7 +509,7 @@ BP_API int bp_open(const char *path, const struct bp_options *opts,
  * that no caller closes a freed pool again.
  * Errors: -EINVAL (NULL), -EBUSY (pages still pinned, or a read stream
  *   still open), -ENOMEM (nothing
- *   closed), -EIO, -ENOSPC, -BP_EDURABILITY, -BP_ESHRUNK (from writing
+ *   closed), -EIO, -ENOSPC, -BP_ESHORTIO, -BP_EDURABILITY, -BP_ESHRUNK (from writing
  *   back or syncing); a failed dump's errno, or -BP_EDUMP (closed).
  */
 BP_API int bp_close(bp_pool *pool);
@@ -586,7 +601,10 @@ BP_API int bp_sync_file(bp_pool *pool, uint32_t file);
  *   -BP_ENOFILE, -EROFS (a BP_RDONLY pool), -EBUSY, the write errors of
  *   bp_flush_page, -BP_EDURABILITY; a header write, fdatasync or
  *   ftruncate error (nothing is cut: the page count is what it was, and
- *   the pages past `pages`, written back, are read again from the file).
+ *   the pages past `pages`, written back, are read again from the file -
+ *   except when only the fdatasync after the ftruncate failed: the file
+ *   is cut then, the count stays at `pages`, and the pool's durability is
+ *   lost, as after any failed fdatasync).
  */
 BP_API int bp_truncate_file(bp_pool *pool, uint32_t file, uint64_t pages);
 
@@ -746,8 +764,11 @@ BP_API int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out);
  * them, adjacent pages by one vectored request each (up to the read-ahead
  * maximum), with many requests in flight, a round of at most 256 pages
  * and 32 requests at a time; a later bp_pin of such a page waits for the
- * round its read was sent in (its slowest request), not for later ones.  The pages enter CLOCK-Pro like demand misses
- * (cold, reference bit clear) or, with BP_SCAN in flags, as scan pages.
+ * round its read was sent in (its slowest request), not for later ones.
+ * The pages enter CLOCK-Pro like demand misses (cold, reference bit
+ * clear; hot while the pool still has more free frames than the smallest
+ * cold share, as in any pool's first fill) or, with BP_SCAN in flags, as
+ * scan pages.
  * Prefetching never evicts pinned or dirty pages, nor hot ones: when no
  * clean cold frame is free it stops early.  Read errors are not reported
  * here: the page is simply not cached, and the pin that needs it reads it
@@ -788,7 +809,9 @@ BP_API int bp_prefetch(bp_pool *pool, uint64_t first, uint64_t count,
  * only: warming stops when no frame is free, never evicts a page, skips
  * pages already resident or beyond the end of the file, and gives way to
  * bp_prefetch hints and read-ahead.  Pages enter CLOCK-Pro as prefetched
- * pages do (cold, counted in prefetch_hits when first used); a read that
+ * pages do (hot while the pool has free frames to spare, as warming into
+ * free frames mostly has; counted in prefetch_hits when first used); a
+ * read that
  * fails just leaves its page out.  Progress: warm_listed, warm_done and
  * warm_pages in struct bp_stats.  A new bp_warm replaces the list of one
  * still going.  bp_options.warm_file does both for you: bp_open warms
@@ -1093,7 +1116,8 @@ BP_API int bp_alloc_page_in(bp_pool *pool, uint32_t file, uint64_t *pgno_out,
  *   -BP_ENOFILE (pgno's file number names no attached file), -EIO,
  *   -ENOSPC, -BP_ESHORTIO, -BP_ESHRUNK (the page stays dirty),
  *   -BP_ETOOMANYPINS (the dirty page has the most pins a page can have:
- *   it cannot be pinned to be written), a before_write hook's code.
+ *   it cannot be pinned to be written), a before_write hook's code,
+ *   -ENOMEM (no memory for the write's request: the page stays dirty).
  */
 BP_API int bp_flush_page(bp_pool *pool, uint64_t pgno);
 
@@ -1103,7 +1127,8 @@ BP_API int bp_flush_page(bp_pool *pool, uint64_t pgno);
  * flight.  Returns the number of pages written.  Pages that fail to write
  * stay dirty; the first error is returned after the others were tried.
  * Errors: -EINVAL, -EIO, -ENOSPC, -BP_ESHORTIO, -BP_ESHRUNK,
- *   -BP_ETOOMANYPINS, a before_write hook's code (as bp_flush_page).
+ *   -BP_ETOOMANYPINS, a before_write hook's code, -ENOMEM (as
+ *   bp_flush_page).
  *
  * A write that would land beyond the file's current end is never made:
  * the file only shrinks under a pool when another process truncates it,
