@@ -685,6 +685,10 @@ int bp__flushers_start(bp_pool *pool, const struct bp_options *o);
 void bp__flushers_set_watermarks(struct bp__flushers *fs, uint32_t frames,
                                  const struct bp_options *o);
 void bp__flushers_stop(bp_pool *pool);
+/* bp_close: stop the threads but keep the rest (a refused close resumes
+ * them; a thread still in a call that reaches them finds them stopped). */
+void bp__flushers_pause(bp_pool *pool);
+int bp__flushers_resume(bp_pool *pool);
 /* Free the flushers' memory without a word to their threads: in a child
  * of fork, where those threads are not (and their lock may be held). */
 void bp__flushers_forget(bp_pool *pool);
@@ -701,6 +705,9 @@ int bp__page_verify(bp_pool *pool, uint32_t f, uint64_t page);
 /* prefetch.c */
 int bp__prefetcher_start(bp_pool *pool);
 void bp__prefetcher_stop(bp_pool *pool);
+/* As bp__flushers_pause and _resume, for the reader thread. */
+void bp__prefetcher_pause(bp_pool *pool);
+int bp__prefetcher_resume(bp_pool *pool);
 /* The same as bp__flushers_forget, for the reader thread. */
 void bp__prefetcher_forget(bp_pool *pool);
 int bp__prefetch_queue(bp_pool *pool, uint64_t first, uint64_t count, bool scan);

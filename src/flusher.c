@@ -55,7 +55,10 @@ struct flusher_thread {
 
 struct bp__flushers {
     bp_pool *pool;                 /* [const] */
-    uint32_t nthreads;             /* [const] threads started */
+    uint32_t wanted;               /* [const] threads asked for */
+    uint32_t nthreads;             /* threads running: changed only by
+                                      bp_open and bp_close, which run
+                                      alone (start, pause, resume) */
     struct flusher_thread *threads; /* [const] */
     uint32_t *batches;             /* [const] the threads' batches */
     _Atomic uint32_t low, high, max; /* [atomic] watermarks, in frames:
@@ -229,6 +232,8 @@ void bp__flushers_set_watermarks(struct bp__flushers *fs, uint32_t frames,
     atomic_store_explicit(&fs->max, share(frames, o->dirty_max), memory_order_relaxed);
 }
 
+static int start_threads(struct bp__flushers *fs);
+
 int bp__flushers_start(bp_pool *pool, const struct bp_options *o)
 {
     struct bp__flushers *fs = calloc(1, sizeof(*fs));
@@ -250,27 +255,70 @@ int bp__flushers_start(bp_pool *pool, const struct bp_options *o)
     pthread_cond_init(&fs->work_cv, &ca);
     pthread_cond_init(&fs->clean_cv, &ca);
     pthread_condattr_destroy(&ca);
+    fs->wanted = o->flushers;
     pool->flushers = fs;
     if (!fs->queue || !fs->threads || !fs->batches) {
         bp__flushers_stop(pool);
         return bp__fail(-ENOMEM, "bp_open: out of memory for the flushers");
     }
-    for (uint32_t i = 0; i < o->flushers; i++) {
+    int r = start_threads(fs);
+    if (r < 0)
+        bp__flushers_stop(pool);
+    return r;
+}
+
+/* Start the threads (none runs, and fs->stop is clear). */
+static int start_threads(struct bp__flushers *fs)
+{
+    for (uint32_t i = 0; i < fs->wanted; i++) {
         struct flusher_thread *t = &fs->threads[i];
         t->fs = fs;
         t->batch = fs->batches + (size_t)i * fs->batch_max;
         int e = pthread_create(&t->tid, NULL, flusher_main, t);
-        if (e) {
-            bp__flushers_stop(pool);
-            return bp__fail(-e, "bp_open: cannot start flusher thread %u of "
-                            "%u: %s; lower the `flushers` option, or raise the "
+        if (e)
+            return bp__fail(-e, "cannot start flusher thread %u of %u: %s; "
+                            "lower the `flushers` option, or raise the "
                             "thread limit (ulimit -u) or the address space "
                             "limit (ulimit -v: each thread maps a stack)",
-                            i + 1, o->flushers, strerror(e));
-        }
+                            i + 1, fs->wanted, strerror(e));
         fs->nthreads++;
     }
     return 0;
+}
+
+/* Stop the threads and wait for them; the rest stays, so that a thread
+ * still inside a call that reaches the flushers (a throttled
+ * bp_mark_dirty, a hand-over) finds them, stopped. */
+static void halt(struct bp__flushers *fs)
+{
+    pthread_mutex_lock(&fs->mu);
+    fs->stop = true;
+    pthread_cond_broadcast(&fs->work_cv);
+    pthread_cond_broadcast(&fs->clean_cv);
+    pthread_mutex_unlock(&fs->mu);
+    for (uint32_t i = 0; i < fs->nthreads; i++)
+        pthread_join(fs->threads[i].tid, NULL);
+    fs->nthreads = 0;
+}
+
+void bp__flushers_pause(bp_pool *pool)
+{
+    if (pool->flushers)
+        halt(pool->flushers);
+}
+
+int bp__flushers_resume(bp_pool *pool)
+{
+    struct bp__flushers *fs = pool->flushers;
+    if (!fs || fs->nthreads)
+        return 0;
+    pthread_mutex_lock(&fs->mu);
+    fs->stop = false;
+    pthread_mutex_unlock(&fs->mu);
+    int r = start_threads(fs);
+    if (r < 0)
+        halt(fs);   /* none runs, as before the call */
+    return r;
 }
 
 static void flushers_free(bp_pool *pool);
@@ -280,13 +328,7 @@ void bp__flushers_stop(bp_pool *pool)
     struct bp__flushers *fs = pool->flushers;
     if (!fs)
         return;
-    pthread_mutex_lock(&fs->mu);
-    fs->stop = true;
-    pthread_cond_broadcast(&fs->work_cv);
-    pthread_cond_broadcast(&fs->clean_cv);
-    pthread_mutex_unlock(&fs->mu);
-    for (uint32_t i = 0; i < fs->nthreads; i++)
-        pthread_join(fs->threads[i].tid, NULL);
+    halt(fs);
     /* Pages still queued are dirty: whoever flushes next (bp_close does)
      * writes them. */
     pthread_cond_destroy(&fs->work_cv);

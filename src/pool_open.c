@@ -316,11 +316,10 @@ int bp_pool_create(const struct bp_options *opts, bp_pool **out)
 /* bp_close refused (a pinned page, or no memory to write back with): the
  * pool goes on, its background threads started again.  The refusal's
  * error and detail are set already. */
-static int close_refused(bp_pool *pool, bool had_flushers, int e)
+static int close_refused(bp_pool *pool, int e)
 {
     pool->closing = false;
-    if ((had_flushers && bp__flushers_start(pool, &pool->opts) < 0) ||
-        bp__prefetcher_start(pool) < 0)
+    if (bp__flushers_resume(pool) < 0 || bp__prefetcher_resume(pool) < 0)
         bp__fail(e, "bp_close: %s, and the background threads could not be "
                  "restarted; close again once that is fixed", e == -EBUSY
                  ? "pages are still pinned" : "out of memory to write back");
@@ -379,24 +378,25 @@ int bp_close(bp_pool *pool)
                         "bp_stream_close %s before closing", streams,
                         streams == 1 ? " is" : "s are",
                         streams == 1 ? "it" : "every one");
-    /* The reader thread and the flushers hold pins of their own while
-     * they work: stop them before counting the caller's. */
-    bool had_flushers = pool->flushers != NULL;
     /* A warm still reading its list when the pool closes (an open and a
      * close moments apart): a dump now would list only the pages warmed
      * so far, and each short run would shrink it.  The dump stays as it
-     * is.  (Stopping the reader ends the warm: a close refused below and
-     * called again must still not write it.) */
+     * is (also when a close refused below is called again). */
     uint64_t listed, warmed;
     bp__warm_progress(pool, &listed, &warmed);
     if (warmed < listed)
         pool->warm_cut_short = true;
-    bp__prefetcher_stop(pool);
-    bp__flushers_stop(pool);
+    /* The reader thread and the flushers hold pins of their own while
+     * they work: stop them before counting the caller's.  Paused, not
+     * freed: a refused close resumes them, and a caller's thread still
+     * inside a call that reaches them (a throttled bp_mark_dirty) finds
+     * them there, stopped. */
+    bp__prefetcher_pause(pool);
+    bp__flushers_pause(pool);
     for (uint32_t f = 0, nf = bp__frames_now(pool); f < nf; f++) {
         struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
         if (v.pins)
-            return close_refused(pool, had_flushers,
+            return close_refused(pool,
                                  bp__fail(-EBUSY, "bp_close: page %llu is "
                                           "still pinned (pin count %u); unpin "
                                           "every page before closing",
@@ -411,7 +411,7 @@ int bp_close(bp_pool *pool)
         bp__detail_around("bp_close: out of memory writing back the dirty "
                           "pages (", "); nothing was lost and the pool is "
                           "still open: free memory and close it again");
-        return close_refused(pool, had_flushers, -ENOMEM);
+        return close_refused(pool, -ENOMEM);
     }
     for (uint32_t n = 0; r >= 0 && !pool->read_only && n < BP_MAX_FILES; n++) {
         struct bp__datafile *df = atomic_load(&pool->files[n]);

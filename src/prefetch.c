@@ -39,8 +39,8 @@ struct range {
 };
 
 struct bp__prefetcher {
-    pthread_t thread;          /* [const] */
-    bool started;              /* [const] */
+    pthread_t thread;          /* [bp_open, bp_close: they run alone] */
+    bool started;              /* [bp_open, bp_close] the thread runs */
     pthread_mutex_t mu;
     pthread_cond_t cv;         /* the thread waits here for ranges */
     bool stop;                 /* [mu] */
@@ -236,6 +236,8 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
+static int start_thread(bp_pool *pool, struct bp__prefetcher *pf);
+
 int bp__prefetcher_start(bp_pool *pool)
 {
     struct bp__prefetcher *pf = calloc(1, sizeof(*pf));
@@ -244,16 +246,52 @@ int bp__prefetcher_start(bp_pool *pool)
     pthread_mutex_init(&pf->mu, NULL);
     pthread_cond_init(&pf->cv, NULL);
     pool->prefetcher = pf;
-    int e = pthread_create(&pf->thread, NULL, reader_main, pool);
-    if (e) {
+    int r = start_thread(pool, pf);
+    if (r < 0)
         bp__prefetcher_stop(pool);
-        return bp__fail(-e, "bp_open: cannot start the reader thread: %s; "
-                        "raise the thread limit (ulimit -u), or the address "
-                        "space limit (ulimit -v: each thread maps a stack), "
-                        "or open with BP_NOREADAHEAD", strerror(e));
-    }
+    return r;
+}
+
+static int start_thread(bp_pool *pool, struct bp__prefetcher *pf)
+{
+    int e = pthread_create(&pf->thread, NULL, reader_main, pool);
+    if (e)
+        return bp__fail(-e, "cannot start the reader thread: %s; raise the "
+                        "thread limit (ulimit -u), or the address space "
+                        "limit (ulimit -v: each thread maps a stack), or "
+                        "open with BP_NOREADAHEAD", strerror(e));
     pf->started = true;
     return 0;
+}
+
+/* Stop the thread and wait for it; the queue, the warm list and the rest
+ * stay, so that a call still running (a bp_prefetch) finds them. */
+static void halt(struct bp__prefetcher *pf)
+{
+    pthread_mutex_lock(&pf->mu);
+    pf->stop = true;
+    pthread_cond_broadcast(&pf->cv);
+    pthread_mutex_unlock(&pf->mu);
+    if (pf->started)
+        pthread_join(pf->thread, NULL);
+    pf->started = false;
+}
+
+void bp__prefetcher_pause(bp_pool *pool)
+{
+    if (pool->prefetcher)
+        halt(pool->prefetcher);
+}
+
+int bp__prefetcher_resume(bp_pool *pool)
+{
+    struct bp__prefetcher *pf = pool->prefetcher;
+    if (!pf || pf->started)
+        return 0;
+    pthread_mutex_lock(&pf->mu);
+    pf->stop = false;
+    pthread_mutex_unlock(&pf->mu);
+    return start_thread(pool, pf);
 }
 
 static void prefetcher_free(bp_pool *pool);
@@ -263,12 +301,7 @@ void bp__prefetcher_stop(bp_pool *pool)
     struct bp__prefetcher *pf = pool->prefetcher;
     if (!pf)
         return;
-    pthread_mutex_lock(&pf->mu);
-    pf->stop = true;
-    pthread_cond_broadcast(&pf->cv);
-    pthread_mutex_unlock(&pf->mu);
-    if (pf->started)
-        pthread_join(pf->thread, NULL);
+    halt(pf);
     pthread_cond_destroy(&pf->cv);
     pthread_mutex_destroy(&pf->mu);
     prefetcher_free(pool);

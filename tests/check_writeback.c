@@ -1473,6 +1473,67 @@ START_TEST(test_flush_page_lookup_misses)
 }
 END_TEST
 
+/* ---- A close refused while writers are throttled ----------------------- */
+
+static struct {
+    bp_pool *pool;
+    _Atomic int stop, ready;
+} thr;
+
+/* Holds 40 pages for write and dirties each, over and over: past
+ * dirty_max every bp_mark_dirty of a clean page waits for the flushers,
+ * which cannot write pages held for write. */
+static void *throttled_writer(void *arg)
+{
+    uint64_t base = (uintptr_t)arg * 50;
+    while (!atomic_load(&thr.stop)) {
+        bp_page pg[40];
+        int n = 0;
+        for (; n < 40; n++) {
+            if (bp_pin(thr.pool, base + (uint64_t)n, BP_WRITE, &pg[n]) < 0)
+                break;
+            ((char *)pg[n].data)[0]++;
+            bp_mark_dirty(&pg[n]);
+            atomic_store(&thr.ready, 1);
+        }
+        for (int i = 0; i < n; i++)
+            bp_unpin(&pg[i]);
+    }
+    return NULL;
+}
+
+/* Proves a bp_close refused with -EBUSY (pages pinned by other threads)
+ * closes nothing while those threads are inside bp_mark_dirty's throttle
+ * wait: the flushers they wait on stay (paused, then resumed), where the
+ * refused close freed them under the waiting threads (a use after free
+ * the ASan build of CI's dist stage reports), and the pool works on. */
+START_TEST(test_close_refused_under_throttled_writers)
+{
+    char *path = tu_path("throttle-close.bp");
+    tu_make_file(path, PS, 200, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.dirty_low = 1;
+    o.dirty_high = 2;
+    o.dirty_max = 3;
+    memset(&thr, 0, sizeof(thr));
+    thr.pool = tu_open_opts(path, 256, BP_NOREADAHEAD, &o);
+    pthread_t w[3];
+    for (uintptr_t i = 0; i < 3; i++)
+        ck_assert_int_eq(pthread_create(&w[i], NULL, throttled_writer, (void *)i), 0);
+    while (!atomic_load(&thr.ready))
+        usleep(1000);
+    for (int i = 0; i < 60; i++) {
+        usleep(2000 + (unsigned)(i % 7) * 500);
+        TU_EXPECT_ERR(bp_close(thr.pool), -EBUSY, "still pinned");
+    }
+    atomic_store(&thr.stop, 1);
+    tu_join_all(w, 3, 30, "throttled writers");
+    ck_assert_uint_gt(tu_stats(thr.pool).throttle_waits, 0);
+    ck_assert_int_eq(bp_close(thr.pool), 0);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("writeback");
@@ -1520,6 +1581,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_wal_hook_refuses_every_writer);
     tcase_add_test(tc, test_writeback_options_checked);
     tcase_add_test(tc, test_create_syncs_directory);
+    tcase_add_test(tc, test_close_refused_under_throttled_writers);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     return s;
