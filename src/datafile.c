@@ -295,15 +295,18 @@ static int check_alignment(const struct bp__datafile *df, uint32_t ps)
  * size made durable, the header's write not).  ps 0: any page size (the
  * caller takes the file's, and the creation may have used another than
  * the default).  -1: it could not be read. */
+static bool creation_size(uint64_t size, uint32_t ps)
+{
+    return size == ps || size == (uint64_t)ps * (1 + BP__DW_PAGES);
+}
+
 static int zero_creation(struct bp__datafile *df, uint64_t size, uint32_t ps)
 {
-    if (ps == 0) {
-        for (ps = BP_MIN_PAGE_SIZE; ps <= BP_MAX_PAGE_SIZE; ps <<= 1)
-            if (size == ps || size == (uint64_t)ps * (1 + BP__DW_PAGES))
-                return zero_creation(df, size, ps);
-        return 0;
-    }
-    if (size != ps && size != (uint64_t)ps * (1 + BP__DW_PAGES))
+    for (uint32_t any = BP_MIN_PAGE_SIZE; ps == 0 && any <= BP_MAX_PAGE_SIZE;
+         any <<= 1)
+        if (creation_size(size, any))
+            ps = any;
+    if (ps == 0 || !creation_size(size, ps))
         return 0;
     uint8_t *buf = bp__file_buffer(df, ps);
     if (!buf)
