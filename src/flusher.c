@@ -91,6 +91,20 @@ static void wait_ms(struct bp__flushers *fs, pthread_cond_t *cv, unsigned ms)
     pthread_cond_timedwait(cv, &fs->mu, &ts);
 }
 
+/* Wait the whole ms unless told to stop: a back-off after failed writes,
+ * which the signals of new dirty pages and hand-overs must not cut short
+ * (each would start another round of writes that fail: a device that
+ * fails every write, or a before_write hook that refuses them, had the
+ * flusher retrying tens of thousands of times a second under misses). */
+static void back_off(struct bp__flushers *fs, unsigned ms)
+{
+    struct timespec ts;
+    deadline_in(&ts, ms);
+    while (!fs->stop &&
+           pthread_cond_timedwait(&fs->work_cv, &fs->mu, &ts) == 0)
+        ;
+}
+
 /* Frame f is worth writing now: a valid dirty page nobody holds, not
  * being written; in a gentle round, not recently referenced. */
 static bool wanted(const struct bp__frame_view *v, bool hard)
@@ -189,8 +203,7 @@ static void *flusher_main(void *arg)
             backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
             if (backoff > BACKOFF_MAX_MS)
                 backoff = BACKOFF_MAX_MS;
-            if (!fs->stop)
-                wait_ms(fs, &fs->work_cv, backoff);
+            back_off(fs, backoff);
         } else {
             backoff = 0;
             /* Hard rounds run back to back while they find pages to

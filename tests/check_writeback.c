@@ -782,6 +782,73 @@ START_TEST(test_flusher_retries_after_error)
 }
 END_TEST
 
+/* Every write fails (EIO); the writes of threads other than the test's
+ * own - the flushers' - are counted. */
+static pthread_t own_threads[2];
+static _Atomic unsigned background_writes;
+
+static int fail_every_write(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    if (cb->aio_lio_opcode != IO_CMD_PWRITE && cb->aio_lio_opcode != IO_CMD_PWRITEV)
+        return 0;
+    pthread_t me = pthread_self();
+    if (!pthread_equal(me, own_threads[0]) && !pthread_equal(me, own_threads[1]))
+        atomic_fetch_add(&background_writes, 1);
+    return -EIO;
+}
+
+static _Atomic int missing_stop;
+
+/* Pins pages that are not resident, one after another: misses, each of
+ * which wakes the flushers (a hand-over, or a page dirtied). */
+static void *keep_missing(void *arg)
+{
+    bp_pool *pool = arg;
+    uint64_t s = 11;
+    while (!atomic_load(&missing_stop)) {
+        bp_page pg;
+        if (bp_pin(pool, 100 + tu_rnd(&s) % 1900, BP_READ, &pg) == 0)
+            bp_unpin(&pg);
+    }
+    return NULL;
+}
+
+/* Proves a flusher whose writes keep failing backs off as it should
+ * (10 ms, doubling up to 1 s) while misses keep waking it: its back-off
+ * was cut short by every wake-up, and it sent tens of thousands of
+ * failing writes a second. */
+START_TEST(test_flusher_backs_off_under_misses)
+{
+    char *path = tu_path("backoff.bp");
+    tu_make_file(path, PS, 2000, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.dirty_low = 1;
+    o.dirty_high = 2;
+    o.dirty_max = 90;
+    bp_pool *pool = tu_open_opts(path, 200, BP_NOREADAHEAD, &o);
+    for (uint64_t p = 0; p < 50; p++)
+        dirty_page(pool, p, 7);
+    own_threads[0] = pthread_self();
+    atomic_store(&missing_stop, 0);
+    atomic_store(&background_writes, 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, keep_missing, pool), 0);
+    own_threads[1] = t;
+    atomic_store(&pool->aio.fault, fail_every_write);
+    usleep(1500000);
+    unsigned n = atomic_load(&background_writes);
+    atomic_store(&pool->aio.fault, NULL);
+    atomic_store(&missing_stop, 1);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    /* 1.5 s of back-off is 8 rounds, each of at most 50 page writes. */
+    ck_assert_msg(n > 0 && n <= 1000, "%u failing flusher writes in 1.5 s", n);
+    ck_assert_int_eq(bp_sync(pool), 0);   /* the device is back */
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* bp_sync, bp_checkpoint and bp_sync_file of a thread that holds a dirty
  * page for write: every other page is written and synced, and the call
  * fails with EDEADLK naming that page (it returned 0 with the page
@@ -1575,6 +1642,7 @@ Suite *test_suite(void)
     tc = tcase_create("errors");
     tcase_add_test(tc, test_write_error_keeps_page_dirty);
     tcase_add_test(tc, test_flusher_retries_after_error);
+    tcase_add_test(tc, test_flusher_backs_off_under_misses);
     tcase_add_test(tc, test_sync_refuses_page_held_for_write);
     tcase_add_test(tc, test_wal_hook);
     tcase_add_test(tc, test_wal_hook_refuses_at_close);
