@@ -160,9 +160,11 @@ static int call_before_write(bp_pool *pool, uint32_t f)
                                bp__frame_data(pool, f), pool->page_size);
     if (r >= 0)
         return 0;
-    return bp__fail(r, "the before_write hook refused to let page %llu be "
-                    "written (%s): make the log records the page depends on "
-                    "durable first; %s", (unsigned long long)page,
+    return bp__fail(r, "the before_write hook refused to let page %llu of "
+                    "%s (page id %llu, as the hook was given it) be written "
+                    "(%s): make the log records the page depends on durable "
+                    "first; %s", (unsigned long long)BP_PAGE_NO(page),
+                    bp__path_of(pool, page), (unsigned long long)page,
                     bp_strerror(r), fate(pool, r));
 }
 

@@ -942,7 +942,8 @@ START_TEST(test_wal_hook)
     ck_assert_uint_eq(st.writes, 9);
     ck_assert_uint_eq(st.dirty, 1);
     ck_assert_msg(strstr(bp_errdetail(), "before_write hook refused") &&
-                  strstr(bp_errdetail(), "page 4") &&
+                  strstr(bp_errdetail(), "page 4 of ") &&
+                  strstr(bp_errdetail(), "wal.bp") &&
                   strstr(bp_errdetail(), "stays dirty"), "detail: %s",
                   bp_errdetail());
     atomic_store(&w.refuse, UINT64_MAX);
