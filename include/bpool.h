@@ -754,7 +754,8 @@ typedef struct bp_page {
  *   after an fdatasync failed: the page would start dirty; see bp_sync),
  *   -ENOMEM.
  * A failed call leaves *out unpinned (not as it was): bp_unpin of it
- * gives -BP_ENOTPINNED, so a cleanup path may unpin every handle.
+ * gives -BP_ENOTPINNED, so a cleanup path may unpin every handle.  (So
+ * never pass a handle that holds a pin: a failure would lose that pin.)
  */
 BP_API int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out);
 

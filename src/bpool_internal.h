@@ -657,6 +657,9 @@ enum bp__writer {
 };
 int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
                      enum bp__writer who);
+/* The same, with the pages written in *written also when it fails. */
+int bp__write_frames_counted(bp_pool *pool, const uint32_t *frames, uint32_t n,
+                             enum bp__writer who, uint32_t *written);
 /* Write back every page of file number `file` (BP_MAX_FILES: of every
  * file) dirty at the start, at rate pages/s (0: at once), but those the
  * calling thread holds for write: the first of these goes to

@@ -289,25 +289,28 @@ static int check_alignment(const struct bp__datafile *df, uint32_t ps)
  * the header's, else the default).  Sets df->data_start and o->page_size,
  * and *new_header when the file is new (or empty) and gets its header
  * once the page size has passed check_file's checks. */
-/* Is the file - `size` bytes, one page of ps bytes or a header page and
- * a doublewrite area - nothing but zeros?  What a creation cut short
- * between growing the file and its header's fdatasync can leave (the
- * size made durable, the header's write not).  ps 0: any page size (the
- * caller takes the file's, and the creation may have used another than
- * the default).  -1: it could not be read. */
 static bool creation_size(uint64_t size, uint32_t ps)
 {
     return size == ps || size == (uint64_t)ps * (1 + BP__DW_PAGES);
 }
 
-static int zero_creation(struct bp__datafile *df, uint64_t size, uint32_t ps)
+/* Is the file - `size` bytes, one page of *ps bytes or a header page and
+ * a doublewrite area - nothing but zeros?  What a creation cut short
+ * between growing the file and its header's fdatasync can leave (the
+ * size made durable, the header's write not).  *ps 0: any page size (the
+ * caller takes the file's, and the creation may have used another than
+ * the default), and *ps is then the one the size fits.  -1: it could not
+ * be read. */
+static int zero_creation(struct bp__datafile *df, uint64_t size, uint32_t *ps_io)
 {
+    uint32_t ps = *ps_io;
     for (uint32_t any = BP_MIN_PAGE_SIZE; ps == 0 && any <= BP_MAX_PAGE_SIZE;
          any <<= 1)
         if (creation_size(size, any))
             ps = any;
     if (ps == 0 || !creation_size(size, ps))
         return 0;
+    *ps_io = ps;
     uint8_t *buf = bp__file_buffer(df, ps);
     if (!buf)
         return -1;
@@ -363,12 +366,14 @@ static int settle_format(struct bp__datafile *df, struct bp_options *o,
         df->data_start = (uint64_t)h.page_size * (1 + h.dw_pages);
         return 0;
     }
-    uint32_t asked = o->page_size;   /* 0: the file's */
+    uint32_t made = o->page_size;   /* 0: the file's, as its size says */
     if (!o->page_size)
         o->page_size = BP_DEFAULT_PAGE_SIZE;
     if (!want_header)
         return 0;
-    bool unfinished = size > 0 && zero_creation(df, size, asked) == 1;
+    bool unfinished = size > 0 && zero_creation(df, size, &made) == 1;
+    if (unfinished)
+        o->page_size = made;   /* made anew as it was being made */
     bool remake = (o->flags & BP_CREATE) && !(o->flags & BP_RDONLY);
     if (unfinished && remake) {
         /* Nothing but the zeros of a creation cut short: start it again. */

@@ -134,14 +134,15 @@ int bp_attach(bp_pool *pool, const char *path, uint32_t *file)
     /* open(2)'s details name the flags to change; an attach has none of
      * its own. */
     if (r == -ENOENT && !(o.flags & BP_CREATE))
-        bp__detail_around("bp_attach: ", " (an attached file takes the "
-                          "flags the pool was made with, and this pool was "
-                          "made without BP_CREATE: it attaches existing "
-                          "files only; create the file first)");
+        return bp__fail(r, "bp_attach: cannot open %s: no such file; an "
+                        "attached file takes the flags the pool was made "
+                        "with, and this pool was made without BP_CREATE: it "
+                        "attaches existing files only - check the path, or "
+                        "create the file first", path);
     if (r == -EEXIST)
-        bp__detail_around("bp_attach: ", " (an attached file takes the "
-                          "flags the pool was made with, and this pool was "
-                          "made with BP_EXCL: it attaches new files only)");
+        return bp__fail(r, "bp_attach: %s exists; an attached file takes the "
+                        "flags the pool was made with, and this pool was "
+                        "made with BP_EXCL: it attaches new files only", path);
     if (r == -BP_EPAGESIZE || r == -BP_EFORMAT) {
         /* The detail is bp_open's, whose caller chooses the options; a
          * file attached takes the pool's. */

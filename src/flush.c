@@ -330,14 +330,23 @@ static uint32_t slice_end(bp_pool *pool, const struct bp__page_ref *p,
     return bp__runs_slice_end(p, i, m, df->dw_pages ? 1 : pool->coalesce_pages);
 }
 
-/* Write back frames[0..n), all pinned (not latched) by the caller; every
- * pin is released.  Returns the number of pages written or the first
- * error (after trying all).  Write-back that yields to reads takes its
- * pages' latches a slice at a time, as it sends them (runs.c), so a page
- * of the last slice is not held for the whole batch's round trips. */
 int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
                      enum bp__writer who)
 {
+    uint32_t written;
+    return bp__write_frames_counted(pool, frames, n, who, &written);
+}
+
+/* Write back frames[0..n), all pinned (not latched) by the caller; every
+ * pin is released.  Returns the number of pages written or the first
+ * error (after trying all), and in *written the pages written either way.
+ * Write-back that yields to reads takes its pages' latches a slice at a
+ * time, as it sends them (runs.c), so a page of the last slice is not
+ * held for the whole batch's round trips. */
+int bp__write_frames_counted(bp_pool *pool, const uint32_t *frames, uint32_t n,
+                             enum bp__writer who, uint32_t *written)
+{
+    *written = 0;
     struct bp__page_ref *want = calloc(n, sizeof(*want));
     struct bp__page_ref *sent = calloc(n, sizeof(*sent));
     uint32_t *busy = calloc(n, sizeof(*busy));
@@ -416,6 +425,7 @@ int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
     free(want);
     free(sent);
     free(busy);
+    *written = t.written > 0 ? (uint32_t)t.written : 0;
     return tally_result(&t);
 }
 

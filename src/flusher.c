@@ -195,22 +195,29 @@ static void *flusher_main(void *arg)
 
         if (nd >= fs->low && n < want)
             n = sweep(pool, frames, start, span, hard, batch, n, want);
-        int r = n ? bp__write_frames(pool, batch, n, BP__W_FLUSHER) : 0;
+        uint32_t wrote = 0;
+        int r = n ? bp__write_frames_counted(pool, batch, n, BP__W_FLUSHER,
+                                             &wrote) : 0;
 
         pthread_mutex_lock(&fs->mu);
         pthread_cond_broadcast(&fs->clean_cv);
-        if (r < 0) {
+        if (r < 0 && wrote == 0) {
+            /* Every write of the round failed: the device, or the hook,
+             * refuses them now.  (A round that wrote some pages goes on as
+             * usual: one page that keeps failing - a bad sector - must
+             * not slow the write-back of the others.) */
             backoff = backoff ? backoff * 2 : BACKOFF_MIN_MS;
             if (backoff > BACKOFF_MAX_MS)
                 backoff = BACKOFF_MAX_MS;
             back_off(fs, backoff);
         } else {
-            backoff = 0;
+            if (wrote)   /* not a round that found nothing to try */
+                backoff = 0;
             /* Hard rounds run back to back while they find pages to
              * write.  Once a whole revolution has found none (every dirty
              * page held for write, or being written), a hard round pauses
              * as a gentle one does: spinning would not clean a page. */
-            idle_span = r > 0 ? 0 : idle_span + span;
+            idle_span = wrote > 0 ? 0 : idle_span + span;
             bool nothing = idle_span >= frames;
             if (nothing)
                 idle_span = 0;

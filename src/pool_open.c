@@ -319,7 +319,12 @@ int bp_pool_create(const struct bp_options *opts, bp_pool **out)
 static int close_refused(bp_pool *pool, int e)
 {
     pool->closing = false;
-    if (bp__flushers_resume(pool) < 0 || bp__prefetcher_resume(pool) < 0)
+    /* The reader goes on with a warm it had not finished: the next close
+     * decides again whether to write the dump. */
+    pool->warm_cut_short = false;
+    int flushers = bp__flushers_resume(pool);
+    int reader = bp__prefetcher_resume(pool);
+    if (flushers < 0 || reader < 0)
         bp__fail(e, "bp_close: %s, and the background threads could not be "
                  "restarted; close again once that is fixed", e == -EBUSY
                  ? "pages are still pinned" : "out of memory to write back");
@@ -381,7 +386,7 @@ int bp_close(bp_pool *pool)
     /* A warm still reading its list when the pool closes (an open and a
      * close moments apart): a dump now would list only the pages warmed
      * so far, and each short run would shrink it.  The dump stays as it
-     * is (also when a close refused below is called again). */
+     * is. */
     uint64_t listed, warmed;
     bp__warm_progress(pool, &listed, &warmed);
     if (warmed < listed)

@@ -325,7 +325,7 @@ static void prefetcher_free(bp_pool *pool)
 void bp__prefetch_warm(bp_pool *pool, uint64_t *pages, uint64_t n)
 {
     struct bp__prefetcher *pf = pool->prefetcher;
-    if (!pf) {   /* a bp_close that failed could not restart the thread */
+    if (!pf) {   /* no reader: nothing to warm with */
         free(pages);
         return;
     }

@@ -704,6 +704,7 @@ START_TEST(test_zero_creation_remade)
     ck_assert_msg(tu_try_open(path, BP_CREATE, 0, 8, &pool) == 0, "%s",
                   bp_errdetail());
     ck_assert_uint_eq(bp_page_count(pool), 0);
+    ck_assert_uint_eq(bp_page_size(pool), 4096);   /* as it was being made */
     ck_assert_int_eq(bp_close(pool), 0);
     /* One byte set: not the zeros of a creation, refused as before. */
     unlink(path);

@@ -596,6 +596,7 @@ START_TEST(test_bad_input)
     TU_EXPECT_ERR(bp_attach(pool, missing, &n), -ENOENT, "bp_attach: ",
                   "files_missing.data", "made without BP_CREATE",
                   "create the file first");
+    ck_assert_ptr_null(strstr(bp_errdetail(), "pass the BP_CREATE"));
     ck_assert_int_eq(access(missing, F_OK), -1);
     bp_pool *excl = pool_of(8, BP_CREATE | BP_EXCL);
     TU_EXPECT_ERR(bp_attach(excl, a, &n), -EEXIST, "bp_attach: ",

@@ -229,12 +229,16 @@ static int cmp_u64(const void *a, const void *b)
  * `level` (the root's is unknown: UINT32_MAX).  The bytes are checked
  * before use, as a descent checks them (a file without checksums may
  * hold anything): a page's cells within it, each child one level lower,
- * and no more internal pages than the file has (a damaged pointer that
- * makes the tree a graph would otherwise be walked for ever). */
+ * and no page reached twice (`seen`: a damaged pointer that makes the
+ * tree a graph would have pages walked and counted again and again). */
 static int collect(kvdb *db, uint64_t pgno, uint32_t level, struct pgvec *v,
-                   uint64_t npages)
+                   uint8_t *seen, uint64_t npages)
 {
     kv_page pg;
+    if (pgno < npages && (seen[pgno / 8] >> (pgno % 8) & 1))
+        return kv_corrupt(pgno, "the index reaches this page twice");
+    if (pgno < npages)
+        seen[pgno / 8] |= (uint8_t)(1u << (pgno % 8));
     int r = pg_pin(db->pg, pgno, BP_READ, &pg);
     if (r < 0)
         return r;
@@ -248,7 +252,6 @@ static int collect(kvdb *db, uint64_t pgno, uint32_t level, struct pgvec *v,
         return 0;
     }
     const char *bad = lvl >= MAX_LEVELS ? "index deeper than the tree allows"
-                      : v->n >= npages  ? "the index reaches a page twice"
                                         : node_check_internal(pg.data, db->P);
     if (bad != NULL) {
         pg_unpin(db->pg, &pg);
@@ -266,7 +269,7 @@ static int collect(kvdb *db, uint64_t pgno, uint32_t level, struct pgvec *v,
     }
     pg_unpin(db->pg, &pg);
     for (uint32_t c = 0; kids != NULL && c <= n && r == 0; c++)
-        r = collect(db, kids[c], lvl - 1, v, npages);
+        r = collect(db, kids[c], lvl - 1, v, seen, npages);
     free(kids);
     return r;
 }
@@ -283,9 +286,13 @@ int kvdb_index_residency(kvdb *db, uint64_t *resident, uint64_t *total)
     struct pgvec res = {0}, idx = {0};
     pthread_rwlock_wrlock(&db->tree_lock);
     int r = db->pg->ops->resident(db->pg, note_resident, &res);
+    uint64_t npages = db->pg->ops->page_count(db->pg);
+    uint8_t *seen = calloc(npages / 8 + 1, 1);
+    if (r == 0 && !seen)
+        r = kv_fail(-ENOMEM, "out of memory");
     if (r == 0)
-        r = collect(db, db->root, UINT32_MAX, &idx,
-                    db->pg->ops->page_count(db->pg));
+        r = collect(db, db->root, UINT32_MAX, &idx, seen, npages);
+    free(seen);
     pthread_rwlock_unlock(&db->tree_lock);
     *resident = 0;
     *total = idx.n;
