@@ -20,10 +20,11 @@
 # the dump of the primed pool's 64 resident pages.  And the data file and
 # the command line: -s repeats the pages drawn; --checksums and
 # --no-header files are made so that the pool opens them, and a file the
-# run made goes when the pool refuses it; a file past 2^63 - 1 bytes or
-# the free space is refused before it is written, SIGINT and SIGTERM
-# during its fill leave nothing; every usage error ends with the pointer
-# to --help and makes no file.
+# run made goes when the pool refuses it; an existing file without pages,
+# or with fewer than a workload needs, is refused as it is; a file past
+# 2^63 - 1 bytes or the free space is refused before it is written,
+# SIGINT and SIGTERM during its fill leave nothing; every usage error ends
+# with the pointer to --help and makes no file.
 # It compares no figure with any target: it is not a benchmark.
 #
 # Environment (exported by the harness, see Makefile.am): top_builddir,
@@ -547,6 +548,40 @@ for n in 1 2; do
         fail "--file-size 8K prepare, run $n: $(cat "$work/err")"
 done
 rm -f "$work/small.data"
+
+# --- An existing file without pages (empty, or a header page alone) is
+# refused before a pool opens it, and left as it was: resize divided by
+# its page count (SIGFPE), hit said "out of memory", randread pinned past
+# its end, seqscan passed over nothing, and bp_open wrote a header into
+# the empty file.  One with fewer pages than a workload needs is refused
+# alike. ---
+: >"$work/empty.data"
+head -c 8192 "$data" >"$work/hdr.data"
+for f in empty hdr; do
+    sum=$(cksum <"$work/$f.data")
+    for wl in hit randread seqscan randwrite mixed seqwrite checkpoint warmup \
+            resize prepare; do
+        t=(-d 0.2 -w 0)
+        [ "$wl" = warmup ] && t=(-d 1 -w 3)     # its least
+        timeout 60 "$bench" --quiet -f "$work/$f.data" "${t[@]}" -t 1 "$wl" \
+            >/dev/null 2>"$work/err"
+        st=$?
+        [ "$st" -eq 2 ] && [ "$(cksum <"$work/$f.data")" = "$sum" ] &&
+            grep -q "$f.data has no pages: remove it to have it made again, or give another --file" \
+                "$work/err" &&
+            [ "$(tail -n 1 "$work/err")" = "Try 'bpool-bench --help' for more information." ] &&
+            pass "$wl on a file of no pages ($f): a usage error, the file as it was" ||
+            fail "$wl on a file of no pages ($f): status $st: $(cat "$work/err")"
+    done
+done
+echo 600 >"$work/far.trc"
+sum=$(cksum <"$data")
+"$bench" --quiet -f "$data" trace "$work/far.trc" >/dev/null 2>"$work/err"
+st=$?
+[ "$st" -eq 2 ] && [ "$(cksum <"$data")" = "$sum" ] &&
+    grep -q "has 512 pages; trace needs at least 601: remove it" "$work/err" &&
+    pass "trace of a page past the file's end: a usage error naming the pages" ||
+    fail "trace of a page past the file's end: status $st: $(cat "$work/err")"
 
 # --- -s seeds the threads' draws: from copies of one file, randwrite with
 # one thread and one seed writes the pages of one sequence (one run's set

@@ -129,8 +129,11 @@ struct pool_mem;
 /* Make sure the data file exists with the right size, creating and
  * filling it (page n starts with the 64-bit value n) if it is missing,
  * with the format options of o->pool (checksums, no header, doublewrite).
- * min_bytes: the workload needs at least this much.  Sets o->file_size to
- * the file's size.  Exits with a message on failure. */
+ * min_bytes: the workload needs at least this much.  An existing file
+ * with fewer bytes of pages, or fewer than BP_MIN_FRAMES pages (none: an
+ * empty file, a header page alone), is a usage error before any pool
+ * opens it.  Sets o->file_size to the file's size.  Exits with a message
+ * on failure. */
 void df_prepare(struct bench_opts *o, uint64_t min_bytes);
 /* Pages in the data file (after its header page), and where page pgno
  * starts (for the pread and mmap baselines). */

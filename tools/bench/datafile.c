@@ -413,6 +413,12 @@ void df_prepare(struct bench_opts *o, uint64_t min_bytes)
             fprintf(stderr, PROG ": %s is not a regular file\n", o->path);
             exit(1);
         }
+        /* Before any pool opens it: bp_open would write a header into an
+         * empty file, and the workloads would divide by its no pages or
+         * pin past its end. */
+        if (size == 0)
+            opt_usage("%s has no pages: remove it to have it made again, or "
+                      "give another --file", o->path);
         if (size % o->page_size) {
             fprintf(stderr, PROG ": %s has %llu bytes of pages after its first "
                     "%llu (%llu bytes in all), not a multiple of the page size "
@@ -432,12 +438,16 @@ void df_prepare(struct bench_opts *o, uint64_t min_bytes)
                       (unsigned long long)size,
                       (unsigned long long)made_size(o, o->file_size, min_bytes),
                       (unsigned long long)size);
-        if (size < min_bytes) {
-            fprintf(stderr, PROG ": %s has %llu bytes; this workload needs at "
-                    "least %llu; remove it or use another --file\n", o->path,
-                    (unsigned long long)size, (unsigned long long)min_bytes);
-            exit(1);
-        }
+        /* A pool has BP_MIN_FRAMES frames, and a file this program makes
+         * as many pages at least. */
+        uint64_t need = (uint64_t)BP_MIN_FRAMES * o->page_size;
+        if (need < min_bytes)
+            need = min_bytes;
+        if (size < need)
+            opt_usage("%s has %llu pages; %s needs at least %llu: remove it to "
+                      "have it made again, or give another --file", o->path,
+                      (unsigned long long)(size / o->page_size), o->workload,
+                      (unsigned long long)((need + o->page_size - 1) / o->page_size));
         o->file_size = size;
         return;
     }
