@@ -328,6 +328,22 @@ st=$?
 [ "$st" -eq 2 ] && grep -q "bad.trc:2:" "$work/err" &&
     pass "bad trace: exit 2 naming file and line" ||
     fail "bad trace: status $st: $(cat "$work/err")"
+# Traces are read as bpool-sim reads them (tools/trace.c): a comment longer
+# than 255 bytes is one line (its end was taken for a page number), and a
+# page number is one of a data file, below 2^36 (up to 2^48 passed, and
+# with -P 1M the file's size wrapped).
+{ printf '# %0300d\n' 0; seq 0 37 333; } >"$work/long.trc"
+if run "trace with a long comment" --json --frames 16 trace "$work/long.trc"; then
+    expect "trace with a long comment: its pages only" "$out" "refs == 10" \
+        "replayed == 10" "max_page == 333"
+fi
+printf '1\n68719476736\n' >"$work/far.trc"
+"$bench" --quiet -f "$work/far.data" -P 1M trace "$work/far.trc" >/dev/null 2>"$work/err"
+st=$?
+[ "$st" -eq 2 ] && [ ! -e "$work/far.data" ] &&
+    grep -q "far.trc:2: page number too large (at most 2^36 - 1" "$work/err" &&
+    pass "trace of page 2^36: exit 2 naming the line, no data file made" ||
+    fail "trace of page 2^36: status $st: $(cat "$work/err")"
 
 # --- Text output: key=value pairs -------------------------------------------
 if run text --frames 32 -d 0.05 -w 0 -t 2 randread; then
@@ -574,9 +590,9 @@ for f in empty hdr; do
             fail "$wl on a file of no pages ($f): status $st: $(cat "$work/err")"
     done
 done
-echo 600 >"$work/far.trc"
+echo 600 >"$work/past.trc"
 sum=$(cksum <"$data")
-"$bench" --quiet -f "$data" trace "$work/far.trc" >/dev/null 2>"$work/err"
+"$bench" --quiet -f "$data" trace "$work/past.trc" >/dev/null 2>"$work/err"
 st=$?
 [ "$st" -eq 2 ] && [ "$(cksum <"$data")" = "$sum" ] &&
     grep -q "has 512 pages; trace needs at least 601: remove it" "$work/err" &&

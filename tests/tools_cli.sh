@@ -8,7 +8,8 @@
 #   1. -V and --version print "PROG (bpool) VERSION" and exit 0; --help
 #      exits 0;
 #   2. a usage error is one line naming the problem, then "Try 'PROG
-#      --help' for more information.", exit status 2;
+#      --help' for more information.", exit status 2; a bad trace is
+#      refused in the same words by bpool-bench and bpool-sim;
 #   3. one size grammar: decimal, 0x hex, K/M/G/T suffixes (powers of
 #      1024); junk and overflow are one-line usage errors;
 #   4. a letter means the same in every tool: -p the pool size in bytes,
@@ -116,6 +117,23 @@ st=$?
     pass "kvdb load of 2^61 sorted keys: exit 2, out of memory, no file" ||
     fail "kvdb load of 2^61 sorted keys: status $st: $(cat err)"
 usage_error "bad variant" bpool-sim "unknown variant 'foo'" --variant foo
+# One loader reads traces (tools/trace.c): bpool-bench and bpool-sim refuse
+# a bad one in the same words, with exit status 2, and bpool-bench makes
+# no data file for it.
+printf '1\n-3\n' >neg.trc
+printf '1\n2x\n' >junk.trc
+printf '%s\n' 1 281474976710655 >wide.trc
+for trc in neg.trc junk.trc wide.trc missing.trc; do
+    "$bench" -q -f tr.data trace "$trc" >/dev/null 2>bench.err </dev/null
+    b=$?
+    "$sim" -n 4 "$trc" >/dev/null 2>sim.err </dev/null
+    s=$?
+    [ "$b" -eq 2 ] && [ "$s" -eq 2 ] && [ ! -e tr.data ] &&
+        [ "$(sed 's/^bpool-sim: //' sim.err)" = "$(sed 's/^bpool-bench: //' bench.err |
+            sed 's/ (at most 2^36 - 1, the last page of one data file)/ (at most 2^48 - 2)/')" ] &&
+        pass "a bad trace ($trc): the same words from bpool-bench and bpool-sim" ||
+        fail "a bad trace ($trc): bpool-bench status $b: $(cat bench.err); bpool-sim status $s: $(cat sim.err)"
+done
 # A duration of 0 is refused by every timed workload, hit too (its
 # threads would run until stopped).
 timeout 60 "${prog[bpool-bench]}" -f hd.data --file-size 1M -d 0 -t 1 \

@@ -27,10 +27,12 @@ static void say(char *err, size_t errlen, const char *fmt, ...)
 }
 
 /* Parse one line.  Returns 1 with *out set, 0 for a blank or comment line,
- * -1 for a bad line with *what saying why. */
-#define TRACE_PAGE_LIMIT ((UINT64_C(1) << 48) - 1)
+ * -1 for a bad line with *what saying why, LINE_TOO_LARGE for a number
+ * above max. */
+#define LINE_TOO_LARGE (-2)
 
-static int parse_line(const char *s, uint64_t *out, const char **what)
+static int parse_line(const char *s, uint64_t max, uint64_t *out,
+                      const char **what)
 {
     while (*s == ' ' || *s == '\t')
         s++;
@@ -47,12 +49,8 @@ static int parse_line(const char *s, uint64_t *out, const char **what)
     errno = 0;
     char *end;
     unsigned long long v = strtoull(s, &end, 10);
-    /* Below 2^48 - 1: CLOCK-Pro keeps page numbers in 48 bits, its
-     * all-ones value marking none (a pool's page numbers are far below). */
-    if (errno == ERANGE || v >= TRACE_PAGE_LIMIT) {
-        *what = "page number too large (at most 2^48 - 2)";
-        return -1;
-    }
+    if (errno == ERANGE || v > max)
+        return LINE_TOO_LARGE;
     while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
         end++;
     if (*end != '\0') {
@@ -64,6 +62,12 @@ static int parse_line(const char *s, uint64_t *out, const char **what)
 }
 
 int trace_load(const char *path, struct trace *t, char *err, size_t errlen)
+{
+    return trace_load_max(path, TRACE_PAGE_MAX, "2^48 - 2", t, err, errlen);
+}
+
+int trace_load_max(const char *path, uint64_t max_page, const char *max_text,
+                   struct trace *t, char *err, size_t errlen)
 {
     bool use_stdin = strcmp(path, "-") == 0;
     const char *name = use_stdin ? "<stdin>" : path;
@@ -91,7 +95,13 @@ int trace_load(const char *path, struct trace *t, char *err, size_t errlen)
             what = "line too long";
             r = -1;
         } else {
-            r = parse_line(buf, &v, &what);
+            r = parse_line(buf, max_page, &v, &what);
+        }
+        if (r == LINE_TOO_LARGE) {
+            say(err, errlen, "%s:%zu: page number too large (at most %s); "
+                TRACE_FORMAT, name, line, max_text);
+            rc = -EINVAL;
+            goto out;
         }
         if (r < 0) {
             say(err, errlen, "%s:%zu: %s; " TRACE_FORMAT, name, line, what);

@@ -20,6 +20,11 @@ struct trace {
     size_t cap;     /* allocated length of ref */
 };
 
+/* The largest page number a trace may hold: CLOCK-Pro keeps page numbers
+ * in 48 bits, its all-ones value marking none (a pool's page numbers are
+ * far below). */
+#define TRACE_PAGE_MAX ((UINT64_C(1) << 48) - 2)
+
 /*
  * Load the trace at path ("-": standard input) into *t, which must be
  * zeroed or freed.  Returns 0, or on failure leaves *t empty and writes
@@ -27,10 +32,17 @@ struct trace {
  * for a bad line the file and line ("f.trc:3: negative page number; a trace
  * has ..."), and returns
  *   -EINVAL  the file cannot be opened or read, or a line is not a page
- *            number;
+ *            number of at most TRACE_PAGE_MAX;
  *   -ENOMEM  out of memory.
  */
 int trace_load(const char *path, struct trace *t, char *err, size_t errlen);
+
+/* trace_load for a reader with a lower limit: a page number above
+ * max_page (at most TRACE_PAGE_MAX) is a bad line, "page number too large
+ * (at most MAX_TEXT)"; max_text names the limit and why, as "2^36 - 1,
+ * the last page of one data file". */
+int trace_load_max(const char *path, uint64_t max_page, const char *max_text,
+                   struct trace *t, char *err, size_t errlen);
 
 /* Free the references and empty *t. */
 void trace_free(struct trace *t);

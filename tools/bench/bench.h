@@ -25,7 +25,7 @@
  *
  * Random numbers, zipf, latency histograms and the parsing of option
  * values are shared with the other tools: tools/common (rng.h, zipf.h,
- * hist.h, parse.h).
+ * hist.h, parse.h); traces are read as bpool-sim reads them (tools/trace.h).
  *
  * bpool-bench uses the public API (bpool.h) only: it links libbpool.la.
  * Features that only some versions of the library have are used when

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* wl_trace.c - replay a page-reference trace through real pins.
  *
- * A trace has one page number per line; blank lines and lines starting
- * with '#' are ignored; a gzip-compressed trace is read directly (zlib
- * reads plain files too).  The data file must hold the largest page: a
- * missing file is made that large, an existing smaller one is refused.
+ * A trace is read as bpool-sim reads it (tools/trace.h): one page number
+ * per line; blank lines and lines starting with '#' are ignored; a
+ * gzip-compressed trace is read directly.  Its page numbers are pages of
+ * the one data file, below 2^36.  The data file must hold the largest
+ * page: a missing file is made that large, an existing smaller one is
+ * refused.
  *
  * The pool starts cold, as bpool-sim's replays do.  With one thread (the
  * default) the pins follow the trace's order exactly, so the hit ratio is
@@ -14,80 +16,35 @@
  * writes.
  */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "bench.h"
+#include "../trace.h"
 
 struct trace_ctx {
     const struct bench_opts *o;
     bp_pool *pool;
-    uint64_t *ref;
-    size_t n;
+    struct trace t;
     _Atomic size_t cursor;
     struct bp_stats st;
 };
 
-static void die_trace(const char *name, size_t line, const char *what)
+/* The trace at path, by the loader bpool-sim uses (tools/trace.c): its
+ * format, limits and messages.  Its pages are those of one data file,
+ * below 2^BP_FILE_SHIFT: a larger number would name another file's page
+ * (BP_PAGE_ID). */
+static void load(struct trace_ctx *c, const char *path)
 {
-    fprintf(stderr, PROG ": %s:%zu: %s; a trace has one page number per "
-            "line (blank lines and lines starting with # are ignored)\n",
-            name, line, what);
-    exit(EXIT_USAGE);
-}
-
-static void load(struct trace_ctx *c, const char *path, uint64_t *maxpg)
-{
-    gzFile gz = gzopen(path, "rb");
-    if (!gz) {
-        fprintf(stderr, PROG ": cannot open trace %s: %s\n", path,
-                errno ? strerror(errno) : "out of memory");
-        exit(EXIT_USAGE);
+    char err[4096 + 256];
+    int rc = trace_load_max(path, BP_PAGE_NO(UINT64_MAX), "2^36 - 1, the last "
+                            "page of one data file", &c->t, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, PROG ": %s\n", err);
+        exit(rc == -ENOMEM ? 1 : EXIT_USAGE);
     }
-    size_t cap = 1 << 16, line = 0;
-    c->ref = malloc(cap * sizeof *c->ref);
-    char buf[256];
-    *maxpg = 0;
-    while (gzgets(gz, buf, sizeof buf)) {
-        line++;
-        char *s = buf;
-        while (*s == ' ' || *s == '\t')
-            s++;
-        if (*s == '#' || *s == '\n' || *s == '\r' || *s == '\0')
-            continue;
-        if (*s < '0' || *s > '9')
-            die_trace(path, line, "not a page number");
-        errno = 0;
-        char *end;
-        unsigned long long v = strtoull(s, &end, 10);
-        if (errno == ERANGE || v > (1ull << 48))
-            die_trace(path, line, "page number too large");
-        while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
-            end++;
-        if (*end != '\0')
-            die_trace(path, line, "junk after the page number");
-        if (c->n == cap)
-            c->ref = realloc(c->ref, (cap *= 2) * sizeof *c->ref);
-        if (!c->ref) {
-            fprintf(stderr, PROG ": out of memory loading %s\n", path);
-            exit(1);
-        }
-        c->ref[c->n++] = v;
-        if (v > *maxpg)
-            *maxpg = v;
-    }
-    int err;
-    const char *msg = gzerror(gz, &err);
-    if (err != Z_OK && err != Z_STREAM_END) {
-        fprintf(stderr, PROG ": reading trace %s: %s\n", path,
-                err == Z_ERRNO ? strerror(errno) : msg);
-        exit(EXIT_USAGE);
-    }
-    gzclose(gz);
-    if (c->n == 0) {
+    if (c->t.n == 0) {
         fprintf(stderr, PROG ": trace %s has no page numbers\n", path);
         exit(EXIT_USAGE);
     }
@@ -106,9 +63,9 @@ static void w_trace(struct worker *w)
         if (run_phase(w) == PH_STOP)
             break;
         size_t i = atomic_fetch_add_explicit(&c->cursor, 1, memory_order_relaxed);
-        if (i >= c->n)
+        if (i >= c->t.n)
             break;
-        uint64_t pg = c->ref[i];
+        uint64_t pg = c->t.ref[i];
         uint64_t t0 = now_ns();
         bp_page p;
         int rc = bp_pin(c->pool, pg, BP_READ, &p);
@@ -132,8 +89,9 @@ static void w_trace(struct worker *w)
 int wl_trace(struct bench_opts *o)
 {
     struct trace_ctx c = { .o = o };
-    uint64_t maxpg;
-    load(&c, o->trace, &maxpg);
+    load(&c, o->trace);
+    /* At most 2^36 pages of at most 1 MiB: no overflow. */
+    uint64_t maxpg = trace_max_page(&c.t);
     df_prepare(o, (maxpg + 1) * o->page_size);
     uint32_t frames = bench_frames(o, DEFAULT_POOL);
     unsigned threads = o->nthreads ? o->threads[0] : 1;
@@ -152,7 +110,7 @@ int wl_trace(struct bench_opts *o)
     };
     if (run_threads(&r) < 0) {
         bench_close_pool(c.pool, o->path, NULL);
-        free(c.ref);
+        trace_free(&c.t);
         return 1;
     }
     struct bp_info info;
@@ -164,7 +122,7 @@ int wl_trace(struct bench_opts *o)
     report_begin("trace");
     report_str("trace", base ? base + 1 : o->trace);
     report_u64("threads", threads);
-    report_u64("refs", c.n);
+    report_u64("refs", c.t.n);
     report_u64("replayed", r.ops);
     report_u64("max_page", maxpg);
     report_dbl("elapsed_s", r.elapsed, 3);
@@ -173,6 +131,6 @@ int wl_trace(struct bench_opts *o)
     report_latency("lat_", &r.rhist);
     report_pool(&info, &c.st, &mem);
     report_end();
-    free(c.ref);
+    trace_free(&c.t);
     return 0;
 }
