@@ -11,9 +11,9 @@
 # 2. Counting rules: a cold start; a repeat of the page just referenced is
 #    a hit; refs = hits + misses; --json carries the same numbers.
 # 3. Input: blank lines and comments ignored, .gz read from a file and
-#    from stdin; bad input (negative, junk, too large, empty file, missing
-#    file, bad frame count, unknown policy or variant) exits 2 naming file
-#    and line.
+#    from stdin, a long comment is one line; bad input (negative, junk,
+#    too large, a NUL byte, empty file, missing file, bad frame count,
+#    unknown policy or variant) exits 2 naming file and line.
 # 4. --partitions: 1 is the single clock, 4 a known split of loop.trc,
 #    and a split too fine or of another policy is a usage error.
 #
@@ -183,6 +183,21 @@ bad huge '99999999999999999999999\n' 'huge\.trc:1' -n 4 "$work/huge.trc"
 # CLOCK-Pro keeps page numbers in 48 bits: 2^48 - 1 is refused, not lost.
 bad wide '1\n281474976710655\n' 'wide\.trc:2: page number too large' -n 4 "$work/wide.trc"
 bad missing '' 'nosuchfile' -n 4 "$work/nosuchfile.trc"
+# A NUL byte is no end of line: a binary file (zeros, a data file) is no
+# trace, and the rest of a line after one is not lost (they read as an
+# empty trace, and '5 NUL junk 7' as two references).
+bad nul '5\n\0\0\0junk\n7\n' 'nul\.trc:2: NUL byte: not a text trace' -n 4 "$work/nul.trc"
+head -c 65536 /dev/zero >"$work/zeros.bin"
+"$sim" -n 4 "$work/zeros.bin" >"$work/out" 2>"$work/err"
+status=$?
+[ "$status" -eq 2 ] && grep -q 'zeros\.bin:1: NUL byte: not a text trace' "$work/err" &&
+    pass "64 KiB of zeros: exit 2, $(head -n 1 "$work/err")" ||
+    fail "64 KiB of zeros: exit $status, '$(cat "$work/out" "$work/err")'"
+# A comment longer than a block of the reader is still one line.
+{ printf '# %05000d\n' 0; echo 3; } >"$work/longcomment.trc"
+out=$("$sim" -n 4 "$work/longcomment.trc" 2>&1)
+[ "$(field refs "$out")" = 1 ] && pass "a comment of 5000 bytes: one line, ignored" ||
+    fail "a comment of 5000 bytes: $out"
 bad noframes '1\n' 'frame' "$work/noframes.trc"
 bad fewframes '1\n' 'frame' -n 2 "$work/fewframes.trc"
 bad badlist '1\n' 'frame' -n 10,x "$work/badlist.trc"

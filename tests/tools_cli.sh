@@ -123,7 +123,8 @@ usage_error "bad variant" bpool-sim "unknown variant 'foo'" --variant foo
 printf '1\n-3\n' >neg.trc
 printf '1\n2x\n' >junk.trc
 printf '%s\n' 1 281474976710655 >wide.trc
-for trc in neg.trc junk.trc wide.trc missing.trc; do
+printf '5\n\0\0\0junk\n7\n' >nul.trc
+for trc in neg.trc junk.trc wide.trc nul.trc missing.trc; do
     "$bench" -q -f tr.data trace "$trc" >/dev/null 2>bench.err </dev/null
     b=$?
     "$sim" -n 4 "$trc" >/dev/null 2>sim.err </dev/null

@@ -66,36 +66,97 @@ int trace_load(const char *path, struct trace *t, char *err, size_t errlen)
     return trace_load_max(path, TRACE_PAGE_MAX, "2^48 - 2", t, err, errlen);
 }
 
+/* Lines are split here, from the blocks gzread gives, not by gzgets:
+ * gzgets copies a NUL byte like any other, and the string it returns ends
+ * there, so a binary file read as an empty trace and a line lost its
+ * end.  A line is at most BLOCK_BYTES - 1 bytes. */
+#define BLOCK_BYTES (64 * 1024)
+
+struct reader {
+    gzFile gz;
+    size_t pos, end;               /* the unread bytes: buf[pos, end) */
+    bool eof;
+    char buf[BLOCK_BYTES + 1];     /* + 1: the NUL after a last line
+                                      without its '\n' */
+};
+
+#define READ_LONG (-1)             /* a line of BLOCK_BYTES or more */
+#define READ_ERROR (-2)            /* gzerror says what */
+
+/* The next line of r at *line, its '\n' replaced by a NUL, and its length
+ * in *len (a NUL byte of the file's may come before it).  Returns 1, 0 at
+ * the end of the input, READ_LONG (with its first BLOCK_BYTES bytes at
+ * *line) or READ_ERROR. */
+static int next_line(struct reader *r, char **line, size_t *len)
+{
+    for (;;) {
+        char *s = r->buf + r->pos;
+        char *nl = memchr(s, '\n', r->end - r->pos);
+        if (nl || (r->eof && r->pos < r->end)) {
+            *len = nl ? (size_t)(nl - s) : r->end - r->pos;
+            s[*len] = '\0';
+            r->pos += *len + (nl != NULL);
+            *line = s;
+            return 1;
+        }
+        if (r->eof)
+            return 0;
+        if (r->pos == 0 && r->end == BLOCK_BYTES) {
+            *line = r->buf;
+            *len = BLOCK_BYTES;
+            return READ_LONG;
+        }
+        /* The start of a line to the front, the rest after it. */
+        memmove(r->buf, s, r->end - r->pos);
+        r->end -= r->pos;
+        r->pos = 0;
+        int n = gzread(r->gz, r->buf + r->end, (unsigned)(BLOCK_BYTES - r->end));
+        if (n < 0)
+            return READ_ERROR;
+        r->eof = n == 0;
+        r->end += (size_t)n;
+    }
+}
+
 int trace_load_max(const char *path, uint64_t max_page, const char *max_text,
                    struct trace *t, char *err, size_t errlen)
 {
     bool use_stdin = strcmp(path, "-") == 0;
     const char *name = use_stdin ? "<stdin>" : path;
-    gzFile gz;
-    char buf[4096];
     size_t line = 0;
     int rc = 0;
 
     t->ref = NULL;
     t->n = t->cap = 0;
+    struct reader *rd = calloc(1, sizeof *rd);
+    if (!rd) {
+        say(err, errlen, "out of memory reading %s", name);
+        return -ENOMEM;
+    }
     errno = 0;
-    gz = use_stdin ? gzdopen(0, "rb") : gzopen(path, "rb");
-    if (!gz) {
+    rd->gz = use_stdin ? gzdopen(0, "rb") : gzopen(path, "rb");
+    if (!rd->gz) {
         say(err, errlen, "cannot open %s: %s", name,
             errno ? strerror(errno) : "out of memory");
+        free(rd);
         return errno ? -EINVAL : -ENOMEM;
     }
-    while (gzgets(gz, buf, sizeof(buf))) {
+    char *s;
+    size_t len;
+    int got;
+    while ((got = next_line(rd, &s, &len)) != 0 && got != READ_ERROR) {
         const char *what = NULL;
         uint64_t v;
         int r;
         line++;
-        size_t len = strlen(buf);
-        if (len == sizeof(buf) - 1 && buf[len - 1] != '\n') {
+        if (memchr(s, '\0', len)) {
+            what = "NUL byte: not a text trace";
+            r = -1;
+        } else if (got == READ_LONG) {
             what = "line too long";
             r = -1;
         } else {
-            r = parse_line(buf, max_page, &v, &what);
+            r = parse_line(s, max_page, &v, &what);
         }
         if (r == LINE_TOO_LARGE) {
             say(err, errlen, "%s:%zu: page number too large (at most %s); "
@@ -124,14 +185,15 @@ int trace_load_max(const char *path, uint64_t max_page, const char *max_text,
         t->ref[t->n++] = v;
     }
     int zerr;
-    const char *msg = gzerror(gz, &zerr);
+    const char *msg = gzerror(rd->gz, &zerr);
     if (zerr != Z_OK && zerr != Z_STREAM_END) {
         say(err, errlen, "%s: read error: %s", name,
             zerr == Z_ERRNO ? strerror(errno) : msg);
         rc = -EINVAL;
     }
 out:
-    gzclose(gz);
+    gzclose(rd->gz);
+    free(rd);
     if (rc < 0)
         trace_free(t);
     return rc;

@@ -5,7 +5,8 @@
  *
  * A trace is text: one non-negative page number per line, in decimal.
  * Blank lines and lines whose first non-blank character is # are ignored;
- * anything else on a line (a sign, junk after the number) is an error.
+ * anything else on a line (a sign, junk after the number, a NUL byte: a
+ * binary file is no trace) is an error.
  * A file may be gzip-compressed (zlib reads plain and gzip files alike).
  */
 #ifndef BPOOL_TRACE_H
