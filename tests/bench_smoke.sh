@@ -308,6 +308,13 @@ if run resize --json --frames 64 -t 2 -w 0.3 -d 1.5 resize --verify; then
         "frames_down == 32" "frames_max == 96" "pin_errors == 0" "pins > 0" \
         "resizes >= 4" "up_back_n >= 1" "down_n >= 1" "resize_pins > 0"
 fi
+# Down by half stops at 4 frames, the fewest a pool has: 6 frames go down
+# to 4 (bp_resize was asked for 3, which it refuses, and the error named
+# the frame count as a page).
+if run "resize of 6 frames" --json --frames 6 -t 1 -w 0 -d 1.2 resize; then
+    expect "resize of 6 frames: down to 4" "$out" "frames == 6" "frames_up == 9" \
+        "frames_down == 4" "down_n >= 1" "pin_errors == 0"
+fi
 
 # --- trace: 10 pages ten times with 16 frames: 10 misses, 90 hits.  The pages
 # are 37 apart, so no read-ahead takes them for a sequential run. -------------
@@ -730,7 +737,8 @@ for args in "nosuch" "-t 0 hit" "-t 1,2 randread" "trace" "--overwrite hit" \
         "--variant pread randread" "--dependent mixed" "--prefetch 4 seqscan" \
         "--prefetch 4 checkpoint" "-d 0 hit" "-d 0 randread" "-d 0 randwrite" \
         "-d 0 mixed" "-d 0 resize" "-w 1 warmup" "-d 0.5 warmup" \
-        "--frames 64 --pool-max 256K resize" "--file-size 8M prepare" \
+        "--frames 64 --pool-max 256K resize" "--frames 4 resize" \
+        "--file-size 8M prepare" \
         "-P 4K prepare"; do
     # One line naming the error, then the pointer to --help (doc/tools.md);
     # the data file, which exists, is neither changed nor removed.

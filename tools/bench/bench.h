@@ -283,6 +283,9 @@ static inline void worker_pin(struct worker *w, bool write, uint64_t t0, uint64_
 }
 /* Record a failed bpool call in w and stop the run. */
 void worker_fail(struct worker *w, int err, const char *what, uint64_t pgno);
+/* The same for a resize (what: "bp_resize") to a count of frames. */
+void worker_fail_resize(struct worker *w, int err, const char *what,
+                        uint32_t frames);
 /* Record that page pgno holds the stamp of another page, and stop. */
 void worker_fail_data(struct worker *w, uint64_t pgno, uint64_t stamp);
 /* Whether Ctrl-C stopped a run: its result is partial, and the process

@@ -116,6 +116,17 @@ void worker_fail(struct worker *w, int err, const char *what, uint64_t pgno)
     atomic_store(&w->run->phase, PH_STOP);
 }
 
+void worker_fail_resize(struct worker *w, int err, const char *what,
+                        uint32_t frames)
+{
+    if (w->err == 0) {
+        w->err = err;
+        snprintf(w->errmsg, sizeof w->errmsg, "%s to %u frames failed: %s (%s)",
+                 what, frames, bp_strerror(err), bp_errdetail());
+    }
+    atomic_store(&w->run->phase, PH_STOP);
+}
+
 void worker_fail_data(struct worker *w, uint64_t pgno, uint64_t stamp)
 {
     if (w->err == 0) {

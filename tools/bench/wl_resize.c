@@ -88,9 +88,15 @@ static void pinner(struct worker *w, struct resize_ctx *c)
     }
 }
 
+/* Down by half goes no lower than a pool's fewest frames (bp_resize
+ * refuses fewer): a pool of 6 goes down to 4. */
 static uint32_t step_frames(const struct resize_ctx *c, enum step s)
 {
-    return s == UP ? c->base + c->base / 2 : s == DOWN ? c->base / 2 : c->base;
+    if (s == UP)
+        return c->base + c->base / 2;
+    if (s == DOWN)
+        return c->base / 2 < BP_MIN_FRAMES ? BP_MIN_FRAMES : c->base / 2;
+    return c->base;
 }
 
 static void resizer(struct worker *w, struct resize_ctx *c)
@@ -108,7 +114,7 @@ static void resizer(struct worker *w, struct resize_ctx *c)
         uint64_t t1 = now_ns();
         atomic_store(&c->resizing, 0);
         if (rc < 0) {
-            worker_fail(w, rc, "bp_resize", step_frames(c, s));
+            worker_fail_resize(w, rc, "bp_resize", step_frames(c, s));
             return;
         }
         if (measured) {
@@ -122,7 +128,7 @@ static void resizer(struct worker *w, struct resize_ctx *c)
     /* Leave the pool at its size at open. */
     int rc = bp_resize(c->pool, (uint64_t)c->base * ps);
     if (rc < 0)
-        worker_fail(w, rc, "bp_resize back to the size at open", c->base);
+        worker_fail_resize(w, rc, "bp_resize back", c->base);
 }
 
 static void w_resize(struct worker *w)
@@ -145,7 +151,12 @@ int wl_resize(struct bench_opts *o)
         .pinners = o->nthreads ? o->threads[0] : RESIZE_THREADS,
         .base = bench_frames(o, DEFAULT_POOL),
     };
-    /* The pool must be able to grow by half: before the data file is made. */
+    /* The pool must be able to shrink, and to grow by half: before the
+     * data file is made. */
+    if (c.base <= BP_MIN_FRAMES)
+        opt_usage("resize: a pool of %u frames cannot go down (a pool has at "
+                  "least %u): give it %u frames or more (--frames, --pool)",
+                  c.base, BP_MIN_FRAMES, BP_MIN_FRAMES + 1);
     uint64_t up_bytes = (uint64_t)step_frames(&c, UP) * o->page_size;
     if (!o->pool.pool_bytes_max)
         o->pool.pool_bytes_max = up_bytes;
