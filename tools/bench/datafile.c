@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "../common/filehdr.h"
 #include "../common/parse.h"
 
 #define FILL_CHUNK (8u << 20)
@@ -97,45 +98,32 @@ static void check_fs(const char *path)
 }
 
 /* Bytes before page 0 of the bpool file at path: its header page, and
- * its doublewrite area if the header says it has one (flags bit 1; the
- * area's pages at byte 64 of the header: doc/design.md, "Data file"). */
-static uint32_t le32_at(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-           (uint32_t)p[3] << 24;
-}
-
-/* ... and the page size its header records (at byte 16), which must be
- * the one asked for: with another, every offset here would be wrong.  A
- * file without a header (--no-header) starts with page 0. */
+ * its doublewrite area if the header says it has one; and the page size
+ * its header records, which must be the one asked for: with another,
+ * every offset here would be wrong.  A file without a header
+ * (--no-header) starts with page 0. */
 static uint64_t data_start_of(const char *path, const struct bench_opts *o)
 {
-    unsigned char h[128];
     uint32_t page_size = o->page_size;
-    uint64_t start = page_size;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t got = fd >= 0 ? pread(fd, h, sizeof h, 0) : -1;
-    bool header = got == (ssize_t)sizeof h && memcmp(h, "bpoolpg\n", 8) == 0;
-    if (fd >= 0)
-        close(fd);
+    struct filehdr h;
+    if (filehdr_read(path, &h) < 0)
+        memset(&h, 0, sizeof h);     /* the open says why, later */
     /* The command line and the file disagree on the header: say that,
      * not that the sizes differ (which follows from it). */
-    if (header && o->pool.no_header)
+    if (h.bpool && o->pool.no_header)
         opt_usage("%s has a bpool header, and --no-header says it has "
                   "none: drop --no-header, or remove the file to have it "
                   "made again", path);
     if (o->pool.no_header)
         return 0;
-    if (!header && got > 0)
+    if (!h.bpool && h.bytes > 0)
         opt_usage("%s has no bpool header: give --no-header if it is an "
                   "array of pages, or remove it to have it made again", path);
-    if (header && le32_at(h + 16) != page_size)
+    if (h.bpool && h.page_size != page_size)
         opt_usage("%s has pages of %u bytes (its header says so), not %u: "
                   "give -P %u, or remove it to have it made again", path,
-                  le32_at(h + 16), page_size, le32_at(h + 16));
-    if (header && (h[20] & 0x2))
-        start = (uint64_t)page_size * (1 + le32_at(h + 64));
-    return start;
+                  h.page_size, page_size, h.page_size);
+    return (uint64_t)page_size * (1 + h.doublewrite_pages);
 }
 
 /* The options that are part of a file's format: a pool opens a file only

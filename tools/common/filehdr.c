@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* filehdr.c - a data file's header, as the tools read it (see filehdr.h). */
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "filehdr.h"
+
+#define RECORD_BYTES 128
+
+static uint32_t le32_at(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+}
+
+int filehdr_read(const char *path, struct filehdr *h)
+{
+    unsigned char r[RECORD_BYTES];
+    memset(h, 0, sizeof *h);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t got = pread(fd, r, sizeof r, 0);
+    close(fd);
+    if (got < 0)
+        return -1;
+    h->bytes = (size_t)got;
+    h->bpool = got == RECORD_BYTES && memcmp(r, "bpoolpg\n", 8) == 0;
+    if (h->bpool) {
+        h->page_size = le32_at(r + 16);
+        h->flags = le32_at(r + 20);
+        if (h->flags & FILEHDR_DOUBLEWRITE)
+            h->doublewrite_pages = le32_at(r + 64);
+    }
+    return 0;
+}

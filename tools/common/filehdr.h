@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/* filehdr.h - what the tools read of a data file's header before any pool
+ * opens it (bpool-bench, bpool-shell): the page size and layout a command
+ * line must agree with.  The header's first record (doc/design.md, "Data
+ * file"): magic "bpoolpg\n" at byte 0, then little-endian words - the
+ * page size at 16, flags at 20 (bit 0 page checksums, bit 1 a doublewrite
+ * area), the doublewrite area's pages at 64.  The library checks the
+ * whole header (both copies, the CRC) when it opens the file; this is
+ * only for choosing what to ask of it, and for saying what is wrong
+ * first.
+ */
+#ifndef BPOOL_TOOLS_FILEHDR_H
+#define BPOOL_TOOLS_FILEHDR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FILEHDR_CHECKSUMS 0x1u
+#define FILEHDR_DOUBLEWRITE 0x2u
+
+struct filehdr {
+    size_t bytes;               /* of the first record read (up to 128):
+                                   0 for an empty file */
+    bool bpool;                 /* a whole record, bpool's magic first;
+                                   the rest is 0 without */
+    uint32_t page_size;
+    uint32_t flags;             /* FILEHDR_* */
+    uint32_t doublewrite_pages; /* 0 without FILEHDR_DOUBLEWRITE */
+};
+
+/* Read the header of the file at path into *h.  Returns 0, or -1 with
+ * errno when the file cannot be opened or read. */
+int filehdr_read(const char *path, struct filehdr *h);
+
+#endif /* BPOOL_TOOLS_FILEHDR_H */
