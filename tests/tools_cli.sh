@@ -196,8 +196,22 @@ done
 for t in bpool-shell bpool-bench bpool-stress; do
     usage_error "page size not a power of two" "$t" "--page-size '5000'" -P 5000
     usage_error "a pool below 4 frames of the page size" "$t" \
-        "--pool is less than 4 frames of --page-size" -P 64K -p 128K
+        "--pool 131072 is 2 frames of 65536 bytes; a pool has at least 4: give --pool 256K or more" \
+        -P 64K -p 128K
 done
+# Without -P too: the default page size (bpool-bench's 8K), and
+# bpool-shell's file's (its header's page size, or 8K for a new file); the
+# pool was raised to 4 frames, or refused by the open (exit 1), and no
+# file is made.
+usage_error "a pool below 4 frames of the default page size" bpool-bench \
+    "--pool 16384 is 2 frames of 8192 bytes; a pool has at least 4" -p 16K randread
+usage_error "a pool below 4 frames of a new file's page size" bpool-shell \
+    "--pool 16384 is 2 frames of 8192 bytes; a pool has at least 4" -p 16K new.data
+"$shell" -P 64K big.data -c quit >/dev/null 2>&1
+usage_error "a pool below 4 frames of the file's page size" bpool-shell \
+    "--pool 131072 is 2 frames of 65536 bytes; a pool has at least 4" -p 128K big.data
+[ ! -e new.data ] && [ ! -e bpool-bench.data ] && pass "no file made for a pool too small" ||
+    fail "a file made for a pool too small: $(ls)"
 # The grammar takes hex, suffixes up to T, and KiB/KB spellings: the same
 # pool from each spelling (bpool-shell's info names its frames).
 for spec in 262144 0x40000 256K 256k 256KiB 256KB 0x100K; do

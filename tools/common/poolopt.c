@@ -103,13 +103,24 @@ bool poolopt_take(struct poolopt *o, int c, const char *arg)
     }
 }
 
+void poolopt_min_frames(const struct poolopt *o, uint32_t page_size)
+{
+    uint64_t f = o->pool_bytes / page_size;
+    /* A pool of fewer frames is not raised to the fewest silently: the
+     * command line asked for another size. */
+    if (o->pool_bytes && f < BP_MIN_FRAMES)
+        opt_usage("--pool %llu is %llu frame%s of %u bytes; a pool has at least "
+                  "%u: give --pool %uK or more", (unsigned long long)o->pool_bytes,
+                  (unsigned long long)f, f == 1 ? "" : "s", page_size,
+                  BP_MIN_FRAMES, BP_MIN_FRAMES * (page_size / 1024));
+}
+
 void poolopt_check(const struct poolopt *o)
 {
     if (o->frames && o->pool_bytes)
         opt_usage("give --pool or --frames, not both");
-    if (o->page_size && o->pool_bytes &&
-        o->pool_bytes < (uint64_t)BP_MIN_FRAMES * o->page_size)
-        opt_usage("--pool is less than 4 frames of --page-size");
+    if (o->page_size)
+        poolopt_min_frames(o, o->page_size);
     /* The library checks low < high < max against its defaults too
      * (bp_open's error names them); only what the line alone gets wrong
      * is a usage error here. */
@@ -124,7 +135,8 @@ uint32_t poolopt_frames(const struct poolopt *o, uint32_t page_size,
 {
     uint64_t bytes = o->pool_bytes ? o->pool_bytes : dflt_bytes;
     uint64_t f = o->frames ? o->frames : bytes / page_size;
-    if (f < BP_MIN_FRAMES)
+    poolopt_min_frames(o, page_size);
+    if (f < BP_MIN_FRAMES)      /* the tool's default, of a small file */
         f = BP_MIN_FRAMES;
     /* --frames has this range already.  Named here with the count itself:
      * clamped, it reached bp_open and its message as 2^32 - 1. */

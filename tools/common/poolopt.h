@@ -102,11 +102,16 @@ void poolopt_init(struct poolopt *o);
  * o and return true; a bad value is a usage error (exits, parse.h). */
 bool poolopt_take(struct poolopt *o, int c, const char *arg);
 /* After the last option: settings that contradict each other (--pool
- * and --frames) are a usage error. */
+ * and --frames, a --pool of fewer than BP_MIN_FRAMES frames of
+ * --page-size) are a usage error. */
 void poolopt_check(const struct poolopt *o);
+/* A --pool of fewer than BP_MIN_FRAMES frames of page_size (the page size
+ * in force, given or not) is a usage error naming the frames. */
+void poolopt_min_frames(const struct poolopt *o, uint32_t page_size);
 /* Frames for a pool: --frames, else --pool (else dflt_bytes) divided by
- * the page size, at least BP_MIN_FRAMES; more than a pool has (2^31 - 1,
- * bp_open(3)) is a usage error naming the count. */
+ * the page size; a --pool of fewer than BP_MIN_FRAMES frames, or of more
+ * than a pool has (2^31 - 1, bp_open(3)), is a usage error naming the
+ * count; a default of fewer gets BP_MIN_FRAMES. */
 uint32_t poolopt_frames(const struct poolopt *o, uint32_t page_size,
                         uint64_t dflt_bytes);
 /* Set in bo (already bp_options_init'ed) what o sets, but the pool size

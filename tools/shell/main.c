@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "shell.h"
+#include "../common/filehdr.h"
 #include "../common/parse.h"
 #include "../common/poolopt.h"
 
@@ -282,6 +283,19 @@ int main(int argc, char **argv)
         opt_usage("only one FILE may be given");
     }
     const char *path = optind < argc ? argv[optind] : DEFAULT_FILE;
+    /* Without -P the pool's pages are the file's (its header's page
+     * size), or 8K: a --pool of fewer than 4 of them is a usage error
+     * too, before the file is touched. */
+    struct filehdr hdr;
+    if (pool.pool_bytes && !pool.page_size) {
+        bool from_file = !pool.no_header && filehdr_read(path, &hdr) == 0 &&
+                         hdr.bpool;
+        uint32_t ps = from_file ? hdr.page_size : BP_DEFAULT_PAGE_SIZE;
+        if (pool.pool_bytes / ps < BP_MIN_FRAMES) {
+            free(src);
+            poolopt_min_frames(&pool, ps);      /* which exits */
+        }
+    }
     /* A script that cannot be read is found before the data file is
      * touched (it may be created), and ends the run as it would have
      * (without -k): the error of a failed command. */
