@@ -18,7 +18,8 @@
 #   8. flush/sync/checkpoint, prefetch, stream (read streams), evict;
 #   9. frames and clock on a small pool;
 #  10. load and bench: exact counts where the policy makes them certain,
-#      repeatable runs otherwise;
+#      repeatable runs otherwise; holes counted in the range's own file,
+#      after its doublewrite area;
 #  11. signals: Ctrl-C cancels a command and ends a script (130), SIGTERM
 #      closes the pool cleanly (143), end of input writes back, a closed
 #      output pipe does not crash;
@@ -861,6 +862,22 @@ run ldwritten 0 -- --page-size 4096 --frames 8 --no-readahead --no-flush ldw.dat
     -c "load seq" </dev/null
 has "load over written pages: the load line" ldwritten.out '^load seq: 40 pins of pages 0-39 \(read\): 0 hits, 40 misses'
 lacks "load over written pages: no note about holes" ldwritten.err 'holes'
+# Holes are looked for in the range's own file, after its header page and
+# doublewrite area: they were counted in file 0 at a page id's offset
+# (for an attached file's pages) and in the doublewrite area (page 0 is
+# after it), and the JSON options named file 0 and the page id.
+run ldattached 0 -- --page-size 4096 --frames 8 --no-readahead --no-flush ldw.data \
+    -c "attach lda.data create; alloc 10 file=1; load seq 10 range=1:0-9 write; flush all; sync; load seq range=1:0-9 json" </dev/null
+has "load of an attached file's pages: JSON names its file and page numbers" \
+    ldattached.out '"options":\{"file":"lda.data","pattern":"seq","n":10,"first":0,"last":9,'
+has "load of an attached file's written pages: no holes" ldattached.out '"hole_pages":0,'
+run lddw 0 -- --page-size 4096 --frames 8 --no-readahead --no-flush --doublewrite lddw.data \
+    -c "alloc 40; load seq 40 write; flush all; sync; load seq json" </dev/null
+has "load over written pages after a doublewrite area: no holes" lddw.out '"hole_pages":0,'
+run lddwholes 0 -- --page-size 4096 --frames 8 --no-readahead --no-flush --doublewrite \
+    lddw2.data -c "alloc 40; load seq" </dev/null
+has "load over pages never written after a doublewrite area: 40 holes" lddwholes.err \
+    '^note: 40 of the 40 pages are holes in lddw2.data '
 
 # The 40 pages after the header page: still zeros.
 cmp -s <(tail -c +$((4096 + 1)) ld.data) <(head -c $((40 * 4096)) /dev/zero) && pass "load write: bytes unchanged" || fail "load write changed the file"

@@ -177,7 +177,9 @@ static int parse_load(struct shell *sh, const struct command *cmd, int argc,
                         cmd->name, echo(w), cmd->name);
         }
     }
-    if (pages == 0)
+    /* A range's pages may be another file's (FILE:PAGES): check_page
+     * checks them in it. */
+    if (!have_range && pages == 0)
         return fail(sh, "hint: add pages first: alloc N", "%s: the file has "
                     "no pages", cmd->name);
     if (!have_range)
@@ -218,18 +220,32 @@ static int check_own_pins(struct shell *sh, const struct command *cmd,
     return 0;
 }
 
-/* Pages of [first, first + count) that are holes in the file at path
- * (whole pages only), or 0 when the file system cannot tell.  Page 0 is
- * at byte page_size in a file with a header page, else at 0. */
-static uint64_t hole_pages(const char *path, uint64_t first, uint64_t count,
-                           uint32_t page_size, bool header)
+/* The file of the range that starts at page id first, attached or not:
+ * its path, and the byte of its page 0, after its header page and its
+ * doublewrite area when it has them.  Returns 0, or -1 (no such file). */
+static int range_file(struct shell *sh, uint64_t first, const char **path,
+                      uint64_t *start)
+{
+    struct bp_file_info fi;
+    if (bp_file_info(sh->pool, BP_PAGE_FILE(first), &fi) < 0)
+        return -1;
+    *path = fi.path;
+    *start = fi.format_version == 0
+                 ? 0 : (uint64_t)(1 + fi.doublewrite_pages) * bp_page_size(sh->pool);
+    return 0;
+}
+
+/* Pages first to first + count - 1 (page numbers in the file) that are
+ * holes in the file at path, whose page 0 is at byte start (whole pages
+ * only), or 0 when the file system cannot tell. */
+static uint64_t hole_pages(const char *path, uint64_t start, uint64_t first,
+                           uint64_t count, uint32_t page_size)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
-    first += header;   /* in file pages */
-    off_t off = (off_t)(first * page_size);
-    const off_t end = (off_t)((first + count) * page_size);
+    off_t off = (off_t)(start + first * page_size);
+    const off_t end = (off_t)(start + (first + count) * page_size);
     uint64_t holes = 0;
     while (off < end) {
         off_t data = lseek(fd, off, SEEK_DATA);
@@ -241,7 +257,8 @@ static uint64_t hole_pages(const char *path, uint64_t first, uint64_t count,
         }
         if (data > end)
             data = end;
-        /* The whole pages between off and data. */
+        /* The whole pages between off and data (start is a multiple of
+         * the page size). */
         off_t lo = (off + page_size - 1) / page_size * page_size;
         off_t hi = data / page_size * page_size;
         if (hi > lo)
@@ -277,7 +294,7 @@ static void print_result(const struct command *cmd, const struct load *l,
 
 /* The result as one JSON object (doc/tools.md): options, counts, and for
  * bench the time and latency. */
-static void print_json(struct shell *sh, const struct command *cmd,
+static void print_json(const char *path, const struct command *cmd,
                        const struct load *l, uint64_t done,
                        const struct bp_stats *b, const struct bp_stats *a,
                        uint64_t holes, bool bench, uint64_t elapsed_ns,
@@ -289,11 +306,11 @@ static void print_json(struct shell *sh, const struct command *cmd,
     struct json j;
     json_begin(&j, stdout);
     json_object(&j, "options");
-    json_str(&j, "file", sh->path);
+    json_str(&j, "file", path);
     json_str(&j, "pattern", pattern_names[l->pat]);
     json_u64(&j, "n", l->n);
-    json_u64(&j, "first", l->first);
-    json_u64(&j, "last", l->first + range - 1);
+    json_u64(&j, "first", BP_PAGE_NO(l->first));    /* in the file */
+    json_u64(&j, "last", BP_PAGE_NO(l->first + range - 1));
     json_dbl(&j, "theta", l->theta, 3);
     json_u64(&j, "seed", l->seed);
     json_str(&j, "mode", mode_name(l->mode & ~BP_SCAN));
@@ -331,12 +348,11 @@ int cmd_load(struct shell *sh, const struct command *cmd, int argc,
         return -1;
     }
     bool bench = strcmp(cmd->name, "bench") == 0;
-    struct bp_info info;
-    uint64_t holes = bp_info(sh->pool, &info) == 0 && (l.mode & BP_OVERWRITE) == 0
-                         ? hole_pages(sh->path, l.first, l.pat == PAT_LOOP
-                                      ? l.window : l.count, info.page_size,
-                                      info.format_version != 0)
-                         : 0;
+    const char *path = sh->path;
+    uint64_t start = 0, holes = 0;
+    if (range_file(sh, l.first, &path, &start) == 0 && (l.mode & BP_OVERWRITE) == 0)
+        holes = hole_pages(path, start, BP_PAGE_NO(l.first), l.pat == PAT_LOOP
+                           ? l.window : l.count, bp_page_size(sh->pool));
     static struct latency lat;    /* 15 KiB: not on the stack */
     lat_reset(&lat);
     struct bp_stats before, after;
@@ -373,7 +389,7 @@ int cmd_load(struct shell *sh, const struct command *cmd, int argc,
                  PN(pgno));
     }
     if (bp_stats(sh->pool, &after) == 0 && l.json) {
-        print_json(sh, cmd, &l, done, &before, &after, holes, bench, elapsed,
+        print_json(path, cmd, &l, done, &before, &after, holes, bench, elapsed,
                    &lat, stopped);
     } else if (bp_stats(sh->pool, &after) == 0) {
         print_result(cmd, &l, done, &before, &after);
@@ -383,7 +399,7 @@ int cmd_load(struct shell *sh, const struct command *cmd, int argc,
                     "(allocated, never written back): their misses read "
                     "nothing from the disk, about 10 times faster than a real "
                     "read\n", (unsigned long long)holes,
-                    (unsigned long long)range, path_str(sh->path));
+                    (unsigned long long)range, path_str(path));
         }
     }
     if (bench && done > 0 && !l.json) {
