@@ -158,6 +158,19 @@ st=$?
 [ "$st" -eq 3 ] && [ ! -s empty.data ] && grep -q "is empty" err &&
     pass "bpool-stress --verify-only of an empty file: exit 3, not written" ||
     fail "bpool-stress --verify-only of an empty file: status $st, $(wc -c <empty.data) bytes: $(cat err)"
+# A directory or a device is no data file, whatever the options: said so
+# (it was told to give --reuse or remove it, or that /dev/null is empty).
+mkdir -p a-dir
+for f in a-dir /dev/null; do
+    for a in "" --reuse --verify-only; do
+        # shellcheck disable=SC2086
+        "${prog[bpool-stress]}" -q -f "$f" $a >out 2>err </dev/null
+        st=$?
+        [ "$st" -eq 3 ] && grep -q "^bpool-stress: $f is not a regular file" err &&
+            pass "bpool-stress -f $f $a: exit 3, not a regular file" ||
+            fail "bpool-stress -f $f $a: status $st: $(cat err)"
+    done
+done
 # The shell's open: frames=0 is no silent default; rate=0 is no limit.
 "${prog[bpool-shell]}" -P 4K z.data -c "open z.data frames=0" >out 2>err </dev/null
 grep -q "frames=0: a pool has at least 4 frames" err &&

@@ -541,6 +541,14 @@ int main(int argc, char **argv)
     /* The file: new, or existing with --reuse / --verify-only. */
     struct stat sb;
     bool exists = stat(o.path, &sb) == 0;
+    /* A directory or a device is no data file, with --reuse or without:
+     * say so, rather than how to run on it or to remove it. */
+    if (exists && !S_ISREG(sb.st_mode)) {
+        fprintf(stderr, PROG ": %s is not a regular file: give --file the path "
+                "of a data file (a new one is made)\n", o.path);
+        free_paths(&o);
+        return EXIT_SETUP;
+    }
     if (exists && !o.reuse && !o.verify_only) {
         opt_usage("%s exists: give --reuse to check it and run on it, or remove "
                   "it (and %s)", o.path, o.dlog_path);
