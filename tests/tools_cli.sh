@@ -158,6 +158,18 @@ st=$?
 [ "$st" -eq 3 ] && [ ! -s empty.data ] && grep -q "is empty" err &&
     pass "bpool-stress --verify-only of an empty file: exit 3, not written" ||
     fail "bpool-stress --verify-only of an empty file: status $st, $(wc -c <empty.data) bytes: $(cat err)"
+# A bpool file of no pages (a header page alone) is no stress run's file
+# either: --reuse ran on it and failed its first pin (exit 1).
+"${prog[bpool-shell]}" -P 4K nopages.data -c quit >/dev/null 2>&1 </dev/null
+sum=$(cksum <nopages.data)
+for a in --reuse --verify-only; do
+    "${prog[bpool-stress]}" -q -f nopages.data "$a" >out 2>err </dev/null
+    st=$?
+    [ "$st" -eq 3 ] && [ "$(cksum <nopages.data)" = "$sum" ] &&
+        grep -q "nopages.data has no pages: not a data file of a stress run" err &&
+        pass "bpool-stress $a of a file of no pages: exit 3, the file as it was" ||
+        fail "bpool-stress $a of a file of no pages: status $st: $(cat err)"
+done
 # A directory or a device is no data file, whatever the options: said so
 # (it was told to give --reuse or remove it, or that /dev/null is empty).
 mkdir -p a-dir

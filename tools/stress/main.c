@@ -575,10 +575,20 @@ int main(int argc, char **argv)
             return st;
         }
     }
+    if (exists && start_pages == 0) {
+        /* A header page alone: no stress run made it (a run's file has
+         * --pages pages at least), the threads' first pin would fail, and
+         * a check would pass on its no pages. */
+        fprintf(stderr, PROG ": %s has no pages: not a data file of a stress "
+                "run; remove it, or run without --reuse/--verify-only to make "
+                "one\n", o.path);
+        free_paths(&o);
+        return EXIT_SETUP;
+    }
     if (exists && pages_set && start_pages != o.pages)
         fprintf(stderr, PROG ": note: %s has %" PRIu64 " pages; --pages ignored\n",
                 o.path, start_pages);
-    o.pages = start_pages ? start_pages : 1;
+    o.pages = start_pages;
     if (o.max_pages == 0)
         o.max_pages = o.pages + o.pages / 8;
     if (o.max_pages < o.pages)
