@@ -170,6 +170,28 @@ for a in --reuse --verify-only; do
         pass "bpool-stress $a of a file of no pages: exit 3, the file as it was" ||
         fail "bpool-stress $a of a file of no pages: status $st: $(cat err)"
 done
+# --verify-only only reads: a read-only pool, which shares the file with
+# another reader (here a read-only bpool-shell holding it open); it opened
+# the file writable, and waited 10 s for the reader to go, then gave up
+# with BP_ELOCKED (a file the user may not write it refused with EACCES).
+if "${prog[bpool-stress]}" -q -f ro.data --pages 64 -t 1 -n 200 --keep >/dev/null 2>err; then
+    rm -f hold.fifo && mkfifo hold.fifo
+    "${prog[bpool-shell]}" --read-only ro.data <hold.fifo >hold.out 2>&1 &
+    holder=$!
+    exec 3>hold.fifo
+    echo info >&3
+    for _ in $(seq 100); do grep -q '^page_size' hold.out && break; sleep 0.1; done
+    sum=$(cksum <ro.data)
+    timeout 60 "${prog[bpool-stress]}" -q -f ro.data --verify-only >out 2>err </dev/null
+    st=$?
+    exec 3>&-
+    wait "$holder"
+    [ "$st" -eq 0 ] && [ "$(cksum <ro.data)" = "$sum" ] &&
+        pass "bpool-stress --verify-only beside a reader: exit 0, the file as it was" ||
+        fail "bpool-stress --verify-only beside a reader: status $st: $(cat err hold.out)"
+else
+    fail "bpool-stress: a file for --verify-only: $(cat err)"
+fi
 # A directory or a device is no data file, whatever the options: said so
 # (it was told to give --reuse or remove it, or that /dev/null is empty).
 mkdir -p a-dir

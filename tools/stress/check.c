@@ -6,7 +6,9 @@
  * durable version from the side log and at most the version last written),
  * after each simulated power cut (the same, but a page written after its
  * durable version may be torn: it must then be detected, and is put back),
- * and to learn the versions of an existing file (--reuse, --verify-only).
+ * and to learn the versions of an existing file (--reuse, --verify-only:
+ * with a read-only pool, unless --reuse must repair torn pages from a
+ * doublewrite area first).
  *
  * The pages are pinned in order with BP_SCAN, so the pool's read-ahead
  * streams the file; a page that fails is reported (the first 20 of them)
@@ -100,12 +102,12 @@ static int put_back(const struct stress_opts *o, bp_pool *pool,
 
 int check_file(const struct stress_opts *o, _Atomic uint64_t *ver,
                uint64_t cap, const uint64_t *floor, enum check_mode mode,
-               uint64_t expect_pages, struct check_result *res)
+               uint64_t expect_pages, bool read_only, struct check_result *res)
 {
     memset(res, 0, sizeof *res);
     uint64_t t0 = now_ns();
     int status;
-    bp_pool *pool = stress_open(o, 0, &status);
+    bp_pool *pool = stress_open(o, read_only ? BP_RDONLY : 0, &status);
     if (!pool)
         return status;
     uint32_t payload = stress_payload(o);

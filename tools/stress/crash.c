@@ -464,7 +464,7 @@ static int cycles(struct stress_opts *o, struct run *run, uint64_t *floor,
         struct check_result res;
         int st = check_file(o, run->ver, run->cap, floor,
                             cut ? CHECK_CUT : killed ? CHECK_FLOOR : CHECK_EXACT,
-                            0, &res);
+                            0, false, &res);
         s->torn_detected += res.torn;
         s->pages_verified += res.checked;
         s->above_floor += res.above_floor;

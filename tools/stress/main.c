@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "stress.h"
+#include "../common/filehdr.h"
 #include "../common/parse.h"
 
 /* A bad option value exits from parse.c: with the status the manual gives. */
@@ -661,7 +662,16 @@ int main(int argc, char **argv)
         }
         for (uint64_t p = 0; p < run.cap; p++)
             atomic_store_explicit(&run.ver[p], UINT64_MAX, memory_order_relaxed);
-        status = check_file(&o, run.ver, run.cap, floor, CHECK_FLOOR, 0, &res);
+        /* It only reads: a read-only pool, which other readers of the
+         * file do not keep out, nor a file the user may not write.  But
+         * --reuse of a file with a doublewrite area opens it writable,
+         * as the run will, so that the pages a power cut tore are
+         * repaired from the area before they are checked. */
+        struct filehdr h;
+        bool repair = !o.verify_only && filehdr_read(o.path, &h) == 0 &&
+                      (h.flags & FILEHDR_DOUBLEWRITE);
+        status = check_file(&o, run.ver, run.cap, floor, CHECK_FLOOR, 0, !repair,
+                            &res);
         sum.pages_verified += res.checked;
         sum.end_pages = res.pages;
         if (status != EXIT_SETUP)   /* opened: a check, passed or failed */
@@ -746,7 +756,8 @@ int main(int argc, char **argv)
         status = EXIT_FAIL;
     }
     if (status == EXIT_OK) {
-        status = check_file(&o, run.ver, run.cap, NULL, CHECK_EXACT, end_pages, &res);
+        status = check_file(&o, run.ver, run.cap, NULL, CHECK_EXACT, end_pages,
+                            false, &res);
         sum.pages_verified = res.checked;
         if (status == EXIT_OK)
             sum.result = "ok";

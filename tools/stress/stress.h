@@ -328,10 +328,13 @@ struct check_result {
 };
 /* Open the data file with a fresh pool and check every page.  floor may
  * be NULL.  expect_pages: the page count the file must have (0: any).
- * Returns EXIT_OK, EXIT_FAIL (bad pages, reported) or EXIT_SETUP. */
+ * read_only: a BP_RDONLY pool, which writes nothing (so repairs no torn
+ * page from a doublewrite area) and shares the file with other readers;
+ * not with CHECK_CUT, which puts torn pages back.  Returns EXIT_OK,
+ * EXIT_FAIL (bad pages, reported) or EXIT_SETUP. */
 int check_file(const struct stress_opts *o, _Atomic uint64_t *ver,
                uint64_t cap, const uint64_t *floor, enum check_mode mode,
-               uint64_t expect_pages, struct check_result *res);
+               uint64_t expect_pages, bool read_only, struct check_result *res);
 
 /* ---- crash.c ---- */
 
