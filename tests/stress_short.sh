@@ -12,7 +12,9 @@
 # checks every page it reads and, after closing, every page of the file
 # against the versions it wrote.  Then: a fixed seed with one thread and an
 # op count repeats exactly; a kept file verifies and is reused; the checker
-# catches a corrupt page and a misdirected one; usage errors exit 2.
+# catches a corrupt page and a misdirected one; SIGINT and SIGTERM stop a
+# run (exit 130, 143), removing the file it made or keeping it as asked;
+# usage errors exit 2.
 #
 # About 20 s (longer under ThreadSanitizer: fewer operations in the same
 # time, but the setup and the checks after reopening are slower).
@@ -268,6 +270,47 @@ caught "page 3's image in page 7: exit 1, misdirected" "page 3 .* in place of pa
 cp kept.data bad.data
 dd if=/dev/zero of=bad.data bs=512 seek=$((10 * ps / 512 + 4)) count=1 conv=notrunc status=none
 caught "a torn page 9 stops --reuse: exit 1, file kept" "page 9 " --reuse -d 1
+
+# --- SIGINT and SIGTERM stop a run: the threads stop, the pool is closed,
+# and the data file the run made is removed (--keep: kept, its name
+# printed), exit 128 + the signal.  They ended it at once, the file left
+# behind.  Sent once the file is there (the handlers come before it); a
+# job of a script ignores SIGINT unless started under job control.
+# stopped NAME SIG WANT ARGS...: a run on sig.data stopped by SIG must end
+# with status WANT and leave sig.data (WANT "kept") or nothing ("gone").
+stopped() {
+    local name=$1 sig=$2 want=$3 pid st left
+    shift 3
+    rm -f sig.data sig.data.dlog sig.data.cut
+    set -m
+    "$stress" -q -f sig.data "$@" >out 2>err &
+    pid=$!
+    set +m
+    for _ in $(seq 1000); do [ -e sig.data ] && break; sleep 0.01; done
+    sleep 0.5
+    kill -"$sig" "$pid"
+    wait "$pid"
+    st=$?
+    left=$(ls sig.data* 2>/dev/null | tr '\n' ' ')
+    if [ "$st" -ne $((128 + $(kill -l "$sig"))) ] || ! grep -q "^bpool-stress: stopped by SIG$sig$" err; then
+        fail "$name: status $st: $(cat err)"
+    elif [ "$want" = gone ] && [ -z "$left" ] && grep -q "removed sig.data, made by this run" err; then
+        pass "$name: exit $st, the file it made removed"
+    elif [ "$want" = kept ] && [ -e sig.data ] && grep -q "data file kept: sig.data" err; then
+        pass "$name: exit $st, the file kept and named"
+    else
+        fail "$name: status $st, left '$left': $(cat err)"
+    fi
+}
+stopped "SIGTERM during a run" TERM gone -t 2 --pages 256 --frames 16 -d 60
+stopped "SIGINT during a run" INT gone -t 2 --pages 256 --frames 16 -d 60
+stopped "SIGTERM during crash cycles" TERM gone -t 2 --pages 256 --frames 16 --crash \
+    --cycles 1000 -d 1
+stopped "SIGINT during a run with --keep" INT kept -t 2 --pages 256 --frames 16 -d 60 --keep
+"$stress" -q -f sig.data --verify-only >/dev/null 2>err &&
+    pass "a run stopped by SIGINT: its kept file verifies" ||
+    fail "a run stopped by SIGINT: its kept file: $(cat err)"
+rm -f sig.data sig.data.dlog
 
 # --- Usage -------------------------------------------------------------------
 "$stress" --help >help.out 2>&1

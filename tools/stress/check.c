@@ -127,6 +127,10 @@ int check_file(const struct stress_opts *o, _Atomic uint64_t *ver,
         return EXIT_FAIL;
     }
     for (uint64_t p = 0; p < n; p++) {
+        if (stress_signal) {        /* a partial check says nothing */
+            bp_close(pool);
+            return EXIT_SIGNAL(stress_signal);
+        }
         bp_page pg;
         int r = pin_page(o, pool, p, &pg);
         if (r == -BP_ECHECKSUM && mode == CHECK_CUT) {

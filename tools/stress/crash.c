@@ -399,15 +399,25 @@ static int cycles(struct stress_opts *o, struct run *run, uint64_t *floor,
             return EXIT_SETUP;
         }
         if (pid == 0) {
+            signals_restore();
             int st = child_main(run, floor, c, o->power_cut ? &plan : NULL);
             fflush(stdout);
             _exit(st);
         }
         int wst = 0;
         pid_t w = 0;
-        while ((w = waitpid(pid, &wst, WNOHANG)) == 0 && now_ns() < kill_at) {
+        while ((w = waitpid(pid, &wst, WNOHANG)) == 0 && now_ns() < kill_at &&
+               !stress_signal) {
             struct timespec ts = { 0, 2000000 };
             nanosleep(&ts, NULL);
+        }
+        if (stress_signal) {    /* no cycle to check: stop */
+            if (w == 0) {
+                kill(pid, SIGKILL);
+                while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
+                    ;
+            }
+            return EXIT_SIGNAL(stress_signal);
         }
         bool killed = false;
         if (w == 0) {
@@ -465,6 +475,8 @@ static int cycles(struct stress_opts *o, struct run *run, uint64_t *floor,
         int st = check_file(o, run->ver, run->cap, floor,
                             cut ? CHECK_CUT : killed ? CHECK_FLOOR : CHECK_EXACT,
                             0, false, &res);
+        if (stress_signal)
+            return EXIT_SIGNAL(stress_signal);
         s->torn_detected += res.torn;
         s->pages_verified += res.checked;
         s->above_floor += res.above_floor;

@@ -12,13 +12,14 @@
  * exactly the version last written.  --crash runs cycles of a child killed
  * with SIGKILL instead (crash.c).  Exit status 0: every check passed; 1: a
  * check failed or the library returned an error; 2: bad usage; 3: could
- * not run (file, O_DIRECT, memory).
+ * not run (file, O_DIRECT, memory); 130, 143: stopped by SIGINT, SIGTERM.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -132,8 +133,11 @@ static void usage(FILE *to)
         "such as 8192, 0x2000, 64M, 1T.  A progress line goes to stderr when it\n"
         "is a terminal.  -BP_ENOFRAME\n"
         "(every frame pinned: expected with a small pool) is counted and retried.\n"
+        "SIGINT (Ctrl-C) or SIGTERM stops the run and closes the pool; a data\n"
+        "file the run made is removed unless --keep.\n"
         "exit status: 0 all checks passed, 1 a check failed or the library\n"
-        "returned an error (the data file is kept), 2 bad usage, 3 could not run\n");
+        "returned an error (the data file is kept), 2 bad usage, 3 could not run,\n"
+        "130 stopped by SIGINT, 143 by SIGTERM\n");
 }
 
 static void parse_mix(const char *s, double mix[OP_COUNT])
@@ -405,6 +409,44 @@ static int fill(struct run *run, bp_pool *pool)
     return st;
 }
 
+volatile sig_atomic_t stress_signal;
+
+static const int stop_signals[2] = { SIGINT, SIGTERM };
+static struct sigaction stop_signals_old[2];
+
+/* The first SIGINT or SIGTERM stops the run, and puts both back as they
+ * were, so a second one ends the program at once, as it would have
+ * uncaught (sigaction is async-signal-safe). */
+static void on_stop_signal(int sig)
+{
+    stress_signal = sig;
+    signals_restore();
+}
+
+void signals_restore(void)
+{
+    for (int i = 0; i < 2; i++)
+        sigaction(stop_signals[i], &stop_signals_old[i], NULL);
+}
+
+static void signals_catch(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);       /* one handler at a time */
+    sigaddset(&sa.sa_mask, SIGINT);
+    sigaddset(&sa.sa_mask, SIGTERM);
+    sa.sa_flags = SA_RESTART;
+    for (int i = 0; i < 2; i++) {
+        sigaction(stop_signals[i], NULL, &stop_signals_old[i]);
+        /* One the program was started ignoring (a job in the background
+         * of a script) stays ignored. */
+        if (stop_signals_old[i].sa_handler != SIG_IGN)
+            sigaction(stop_signals[i], &sa, NULL);
+    }
+}
+
 static void print_check(const struct stress_opts *o, const char *what,
                         const struct check_result *res, int st)
 {
@@ -626,6 +668,10 @@ int main(int argc, char **argv)
                   o.frames);
     }
 
+    /* From here on a data file may be made or written: SIGINT and SIGTERM
+     * stop the run, which then closes the pool and removes or keeps the
+     * file. */
+    signals_catch();
     struct run run = { .o = &o, .seed = o.seed, .payload = stress_payload(&o) };
     pthread_mutex_init(&run.alloc_mu, NULL);
     if (map_shared(&run, o.threads, o.max_pages) < 0) {
@@ -674,7 +720,7 @@ int main(int argc, char **argv)
                             &res);
         sum.pages_verified += res.checked;
         sum.end_pages = res.pages;
-        if (status != EXIT_SETUP)   /* opened: a check, passed or failed */
+        if (status == EXIT_OK || status == EXIT_FAIL)   /* a whole check */
             print_check(&o, o.verify_only ? "verify" : "reuse: check before the run",
                         &res, status);
         if (o.verify_only || status != EXIT_OK) {
@@ -705,6 +751,11 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    if (stress_signal) {        /* while the file was made or filled */
+        bp_close(pool);
+        status = EXIT_SIGNAL(stress_signal);
+        goto out;
+    }
 
     if (o.crash) {
         /* The children open the pool themselves; the parent forks with no
@@ -727,6 +778,8 @@ int main(int argc, char **argv)
         status = crash_run(&o, &run, floor, tot, &sum);
         if (status == EXIT_OK)
             sum.result = "ok";
+        else if (stress_signal)
+            sum.result = "interrupted";
         report_final(&o, tot, &sum);
         goto out;
     }
@@ -755,6 +808,10 @@ int main(int argc, char **argv)
                 o.pages, tot->ops[OP_ALLOC]);
         status = EXIT_FAIL;
     }
+    if (status == EXIT_OK && stress_signal) {     /* no check: stop */
+        status = EXIT_SIGNAL(stress_signal);
+        sum.result = "interrupted";
+    }
     if (status == EXIT_OK) {
         status = check_file(&o, run.ver, run.cap, NULL, CHECK_EXACT, end_pages,
                             false, &res);
@@ -764,11 +821,29 @@ int main(int argc, char **argv)
     }
     report_final(&o, tot, &sum);
 
-out:
+out:;
+    /* Stopped by a signal (a failure found first is reported as one): not
+     * a failure, so the file this run made goes with it (unless --keep),
+     * and a power cut's image half made goes. */
+    bool stopped = stress_signal && status == EXIT_SIGNAL(stress_signal);
+    if (stopped) {
+        fprintf(stderr, PROG ": stopped by %s\n",
+                stress_signal == SIGINT ? "SIGINT" : "SIGTERM");
+        if (o.power_cut)
+            unlink(o.cut_path);
+        if (created && !o.keep) {
+            unlink_files(&o);
+            unlink(o.dlog_path);
+            fprintf(stderr, PROG ": removed %s%s, made by this run\n", o.path,
+                    o.files > 1 ? " and .1, ..." : "");
+        }
+    }
+    bool kept = status == EXIT_FAIL ||
+                (stopped && (o.keep || (exists && !o.verify_only)));
     if (status == EXIT_OK && created && !o.keep) {
         unlink_files(&o);
         unlink(o.dlog_path);
-    } else if ((status == EXIT_FAIL) && (created || exists)) {
+    } else if (kept && (created || exists)) {
         fprintf(stderr, PROG ": data file%s kept: %s%s%s%s (seed %" PRIu64 ")\n",
                 o.files > 1 ? "s" : "", o.path, o.files > 1 ? " and .1, ..." : "",
                 access(o.dlog_path, F_OK) == 0 ? ", side log " : "",

@@ -37,6 +37,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -58,6 +59,8 @@
 #define EXIT_USAGE 2     /* bad command line */
 #define EXIT_SETUP 3     /* could not run: file, O_DIRECT, memory */
 #define EXIT_CUT 42      /* --power-cut child: the image is written */
+#define EXIT_SIGNAL(sig) (128 + (sig))   /* stopped by SIGINT or SIGTERM,
+                                            as a shell reports a death by it */
 
 #define MAX_THREADS 256
 #define MAX_FILES 64      /* --files */
@@ -235,6 +238,15 @@ void dist_format(char *buf, size_t n, const struct dist_spec *d);
 
 /* ---- main.c ---- */
 
+/* The SIGINT or SIGTERM that asked the run to stop (its number), else 0.
+ * The threads of a phase, the check of a file and the crash cycles stop
+ * at it; main then closes the pool, removes or keeps the data file as
+ * the manual says, and exits with EXIT_SIGNAL(it). */
+extern volatile sig_atomic_t stress_signal;
+/* SIGINT and SIGTERM as the program found them (a crash cycle's child:
+ * the parent, which caught the signal too, kills it). */
+void signals_restore(void);
+
 /* bp_options for the tool's options (flags left to the caller). */
 void stress_bp_options(const struct stress_opts *o, struct bp_options *bo);
 /* bp_open with the tool's options; on failure prints why and returns
@@ -331,7 +343,8 @@ struct check_result {
  * read_only: a BP_RDONLY pool, which writes nothing (so repairs no torn
  * page from a doublewrite area) and shares the file with other readers;
  * not with CHECK_CUT, which puts torn pages back.  Returns EXIT_OK,
- * EXIT_FAIL (bad pages, reported) or EXIT_SETUP. */
+ * EXIT_FAIL (bad pages, reported), EXIT_SETUP or, stopped by a signal,
+ * EXIT_SIGNAL. */
 int check_file(const struct stress_opts *o, _Atomic uint64_t *ver,
                uint64_t cap, const uint64_t *floor, enum check_mode mode,
                uint64_t expect_pages, bool read_only, struct check_result *res);

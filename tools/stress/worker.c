@@ -855,7 +855,7 @@ int run_threads(struct run *run, enum phase ph)
             break;
         sleep_ns(20000000ull);
         uint64_t now = now_ns();
-        if (now >= deadline)
+        if (now >= deadline || stress_signal)
             atomic_store(&run->stop, 1);
         for (unsigned i = 0; i < started; i++) {
             int op = atomic_load_explicit(&ws[i].st->cur_op, memory_order_acquire);
