@@ -83,6 +83,11 @@ eq_one "every tool reports the same version" "$versions" 1
 for t in "${tools[@]}"; do
     usage_error "unknown option" "$t" "unknown option or missing value: '--bogus'" --bogus
     usage_error "unknown short option" "$t" "unknown option or missing value: '-Z'" -Z
+    # Before the last letter of a cluster, the word before it was named.
+    before=(-P 8K)
+    [ "$t" = bpool-sim ] && before=(-n 4)
+    usage_error "unknown short option in a cluster" "$t" \
+        "unknown option or missing value: '-Z'\$" "${before[@]}" -ZV
 done
 usage_error "missing value" bpool-bench "unknown option or missing value: '--pool'" hit --pool
 usage_error "no workload" bpool-bench "no workload given" -q

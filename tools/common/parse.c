@@ -49,10 +49,22 @@ void opt_usage(const char *fmt, ...)
     exit(OPT_EXIT_USAGE);
 }
 
+/* Is word a cluster of short options (-xq) with the letter c in it? */
+static bool in_short_cluster(const char *word, int c)
+{
+    return word && word[0] == '-' && word[1] != '-' && word[1] != '\0' &&
+           c > 0 && c < 128 && strchr(word + 1, c) != NULL;
+}
+
 void opt_unknown(char **argv, int optind_now, int optopt_now)
 {
     const char *arg = optind_now > 0 ? argv[optind_now - 1] : "?";
-    if (optopt_now && arg[0] == '-' && arg[1] != '-')
+    /* A short option is named by its letter.  getopt moves optind past a
+     * cluster only at its last letter: for a letter before it (the x of
+     * -xq) the cluster is argv[optind], and argv[optind - 1] the word
+     * before, which was named instead.  (argv[argc] is NULL.) */
+    if (in_short_cluster(arg, optopt_now) ||
+        in_short_cluster(argv[optind_now], optopt_now))
         opt_usage("unknown option or missing value: '-%c'", optopt_now);
     opt_usage("unknown option or missing value: '%s'", arg);
 }

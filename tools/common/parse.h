@@ -46,7 +46,8 @@ _Noreturn void opt_usage(const char *fmt, ...)
 void opt_try_help(void);
 
 /* getopt_long returned '?' or ':' (call it with opterr = 0): name the
- * option it did not take (argv[optind - 1]), then opt_try_help and exit
+ * option it did not take (a short one by its letter, also within a
+ * cluster such as -xq; a long one as given), then opt_try_help and exit
  * with OPT_EXIT_USAGE. */
 _Noreturn void opt_unknown(char **argv, int optind_now, int optopt_now);
 
