@@ -375,6 +375,20 @@ has "attach create, pool without it: made" at_create.out '^attached at2.data as 
 eq "at2.data: a header page and the page allocated" "$(stat -c %s at2.data)" $((2 * 4096))
 run at_bad 1 -- -k "${S[@]}" -c "attach at1.data bogus; attach at1.data create create" </dev/null
 eq "attach with a bad option: 2 errors" "$(grep -c '^error: ' at_bad.err)" 2
+# Hints fit the case: a file to be made whose directory is missing (open
+# and attach with create, dump) needs the directory, not "create"; the
+# pool's own file attached again needs no other pool closed; a file
+# opened otherwise than it was made needs noheader or checksums.
+run hints 1 -- -k "${S[@]}" -c "attach no-dir/a.data create; dump no-dir/d.dump; attach test.data; attach ./test.data; open no-dir/x.data create" </dev/null
+eq "a missing directory: the hint says so, 3 times" \
+    "$(grep -c '^  hint: its directory does not exist: make it first' hints.err)" 3
+lacks "a missing directory: no hint to create the file" hints.err 'to create it: open FILE create'
+eq "attach of the pool's own file: the hint names its number, twice" \
+    "$(grep -c "^  hint: it is this pool's file 0 already: name its pages 0:PAGE$" hints.err)" 2
+head -c 16384 /dev/zero >nohdr.bin
+run hint_fmt 1 -- -k "${S[@]}" -c "open nohdr.bin; open test.data checksums" </dev/null
+eq "a file opened otherwise than made: the hint names noheader and checksums, twice" \
+    "$(grep -c '^  hint: open it as it was made: a file without a header with --no-header (open FILE noheader), one with page checksums with --checksums' hint_fmt.err)" 2
 # A bare page number is a page of file 0: one of 2^36 or more (the id of
 # a page of another file: 68719476739 is 1:3) is refused, naming F:PAGE;
 # a range ending there stays in its file.  stream names pages F:PAGE.

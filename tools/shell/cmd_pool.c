@@ -75,7 +75,8 @@ int open_pool(struct shell *sh, const char *path, const struct open_opts *o)
     int rc = bp_open(path, &bo, &pool);
     restore_signals(&old);
     if (rc < 0)
-        return fail_lib(sh, rc, "cannot open %s", path_str(path));
+        return fail_lib_hint(sh, rc, bo.flags & BP_CREATE ? hint_for_new_file(rc)
+                             : NULL, "cannot open %s", path_str(path));
     char *copy = strdup(path);
     if (copy == NULL) {
         bp_close(pool);
@@ -601,6 +602,34 @@ int cmd_prefetch(struct shell *sh, const struct command *cmd, int argc,
  * Files of the pool
  * ---------------------------------------------------------------------- */
 
+/* Is the file at path (the same file, by any name) attached to the
+ * pool?  Its number in *file. */
+struct same_file {
+    struct stat st;
+    uint32_t file;
+};
+
+static int is_same_file(void *arg, uint32_t file, const char *path)
+{
+    struct same_file *sf = arg;
+    struct stat st;
+    if (stat(path, &st) == 0 && st.st_dev == sf->st.st_dev &&
+        st.st_ino == sf->st.st_ino) {
+        sf->file = file;
+        return 1;
+    }
+    return 0;
+}
+
+static bool attached_as(struct shell *sh, const char *path, uint32_t *file)
+{
+    struct same_file sf;
+    if (stat(path, &sf.st) != 0 || bp_files(sh->pool, is_same_file, &sf) != 1)
+        return false;
+    *file = sf.file;
+    return true;
+}
+
 /* Make the missing file path for "attach FILE create".  bp_attach takes
  * the pool's flags: with BP_CREATE (the shell's first pool, "open FILE
  * create") it makes the file itself; without, it takes an empty file as
@@ -617,7 +646,7 @@ static int attach_create(struct shell *sh, const char *path, bool *made)
         return 0;
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
-        return fail_code(sh, -errno, NULL, hint_for(-errno),
+        return fail_code(sh, -errno, NULL, hint_for_new_file(-errno),
                          "cannot create %s", path_str(path));
     close(fd);
     *made = true;
@@ -650,7 +679,15 @@ int cmd_attach(struct shell *sh, const struct command *cmd, int argc,
     uint32_t file;
     int rc = bp_attach(sh->pool, path, &file);
     if (rc < 0) {
-        fail_lib(sh, rc, "cannot attach %s", path_str(path));
+        char own[96];
+        const char *hint = create ? hint_for_new_file(rc) : NULL;
+        if (rc == -BP_ELOCKED && attached_as(sh, path, &file)) {
+            /* Locked by this very pool: nobody else to close. */
+            snprintf(own, sizeof own, "hint: it is this pool's file %u "
+                     "already: name its pages %u:PAGE", file, file);
+            hint = own;
+        }
+        fail_lib_hint(sh, rc, hint, "cannot attach %s", path_str(path));
         if (made)
             unlink(path);
         return -1;
@@ -783,7 +820,8 @@ int cmd_dump(struct shell *sh, const struct command *cmd, int argc,
         return -1;
     int rc = bp_dump_resident(sh->pool, argv[0].s);
     if (rc < 0)
-        return fail_lib(sh, rc, "cannot dump the resident pages");
+        return fail_lib_hint(sh, rc, hint_for_new_file(rc),
+                             "cannot dump the resident pages");
     printf("dump: %d %s listed in %s\n", rc, plural((uint64_t)rc, "page", "pages"),
            argv[0].s);
     return 0;

@@ -163,6 +163,11 @@ const char *hint_for(int code)
     case BP_ELOCKED:
         return "hint: close the other pool on this file, or use "
                "--read-only if you only read (and no writer has it)";
+    case BP_EFORMAT:
+        return "hint: open it as it was made: a file without a header with "
+               "--no-header (open FILE noheader), one with page checksums "
+               "with --checksums (open FILE checksums), one without them "
+               "with neither";
     case BP_ESHRUNK:
         return "hint: another program truncated the data file; close the "
                "pool and restore the file from a backup";
@@ -203,13 +208,39 @@ const char *hint_for(int code)
     }
 }
 
+const char *hint_for_new_file(int code)
+{
+    if (code == -ENOENT)
+        return "hint: its directory does not exist: make it first, or give "
+               "a path in one that does";
+    return hint_for(code);
+}
+
+__attribute__((format(printf, 4, 0)))
+static int vfail_lib(struct shell *sh, int code, const char *hint,
+                     const char *fmt, va_list ap)
+{
+    const char *d = bp_errdetail();
+    snprintf(lib_detail, sizeof lib_detail, "%s", d ? d : "");
+    verror(sh, code, lib_detail, hint ? hint : hint_for(code), fmt, ap);
+    return -1;
+}
+
 int fail_lib(struct shell *sh, int code, const char *fmt, ...)
 {
     va_list ap;
-    const char *d = bp_errdetail();
-    snprintf(lib_detail, sizeof lib_detail, "%s", d ? d : "");
     va_start(ap, fmt);
-    verror(sh, code, lib_detail, hint_for(code), fmt, ap);
+    vfail_lib(sh, code, NULL, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int fail_lib_hint(struct shell *sh, int code, const char *hint,
+                  const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail_lib(sh, code, hint, fmt, ap);
     va_end(ap);
     return -1;
 }

@@ -169,6 +169,9 @@ const char *path_str(const char *path);
 const char *echo(const struct word *w);
 const char *plural(uint64_t n, const char *one, const char *many);
 const char *hint_for(int code);
+/* hint_for a call that makes a file (open or attach with create, dump):
+ * a missing file is then its directory. */
+const char *hint_for_new_file(int code);
 __attribute__((format(printf, 3, 4)))
 int fail(struct shell *sh, const char *hint, const char *fmt, ...);
 __attribute__((format(printf, 5, 6)))
@@ -176,6 +179,10 @@ int fail_code(struct shell *sh, int code, const char *detail,
               const char *hint, const char *fmt, ...);
 __attribute__((format(printf, 3, 4)))
 int fail_lib(struct shell *sh, int code, const char *fmt, ...);
+/* fail_lib with another hint than hint_for(code). */
+__attribute__((format(printf, 4, 5)))
+int fail_lib_hint(struct shell *sh, int code, const char *hint,
+                  const char *fmt, ...);
 int fail_interrupted(struct shell *sh, const char *what);
 
 /* commands.c */
