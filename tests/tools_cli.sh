@@ -347,6 +347,19 @@ now=$(date -u +%s)
 then_=$(date -u -d "$ts" +%s 2>/dev/null)
 [ -n "$then_" ] && [ $((now - then_)) -ge 0 ] && [ $((now - then_)) -lt 600 ] &&
     pass "timestamp is UTC and now ($ts)" || fail "timestamp '$ts', now $(date -u)"
+# JSON text is UTF-8: the bytes of a name that are not (a file name in
+# Latin-1) are written as the code points of their values, \u00XX; UTF-8
+# passes as it is.  They were copied, and the object was no JSON.
+latin=$(printf 'caf\351.trc')
+echo 1 >"$latin"
+out=$("$sim" -j -n 4 "$latin")
+[[ $out == *'"trace":"caf\u00e9.trc"'* ]] && ! grep -q $'\351' <<<"$out" &&
+    pass "--json: a Latin-1 name's byte escaped as \\u00e9" ||
+    fail "--json: a Latin-1 name: $out"
+echo 1 >café.trc
+out=$("$sim" -j -n 4 café.trc)
+[[ $out == *'"trace":"café.trc"'* ]] && pass "--json: a UTF-8 name as it is" ||
+    fail "--json: a UTF-8 name: $out"
 
 # === bpool-sim: the command line, memory and empty traces; a pool too ===
 # === large for its frame count ============================================

@@ -52,7 +52,8 @@ void json_null(struct json *j, const char *key);
 void json_object(struct json *j, const char *key);
 void json_end_object(struct json *j);
 
-/* A JSON string literal of s on f, quotes included. */
+/* A JSON string literal of s on f, quotes included: UTF-8 as it is,
+ * control bytes and bytes that are not UTF-8 as \u00XX. */
 void json_write_string(FILE *f, const char *s);
 /* The current time as ISO 8601 UTC ("2026-01-31T12:00:00Z") in buf. */
 void json_timestamp(char *buf, size_t size);
