@@ -336,6 +336,11 @@ expect "bpool-stress --json: elapsed_s, hit_ratio and miss_ratio" "$out" "elapse
 seq 0 99 >trace.txt
 out=$("$sim" -j -n 8,16 trace.txt)
 json_header "bpool-sim --json: the tools' header" bpool-sim "$out"
+# The options in force, --variant too (it was left out).
+[ "$(option variant "$(head -n 1 <<<"$out")")" = paper ] &&
+    [ "$(option variant "$("$sim" -j --variant authors -n 8 trace.txt)")" = authors ] &&
+    pass "bpool-sim --json: the variant in its options" ||
+    fail "bpool-sim --json: no variant in its options: $out"
 expect "bpool-sim --json: elapsed_s, hit_ratio and miss_ratio" "$out" "elapsed_s >= 0" \
     "hit_ratio == 0" "miss_ratio == 1"
 out=$("$kvdb" -j -p 1M kb.db bench 500 --lookups 500 2>/dev/null)

@@ -84,6 +84,7 @@ int main(int argc, char **argv)
     size_t nframes = 0;
     uint64_t parts = 1;
     bool json = false, verbose = false;
+    const char *variant = "paper";     /* clockpro's rules, for --json */
     struct bp__cp_config cfg;
 
     opt_prog("bpool-sim");
@@ -111,6 +112,7 @@ int main(int argc, char **argv)
                 free(frames);
                 return EXIT_USAGE;
             }
+            variant = optarg;
             break;
         case 'P':
             parts = opt_u64("--partitions", optarg, 1, 1u << 20);
@@ -189,6 +191,7 @@ int main(int argc, char **argv)
             json_object(&j, "options");
             json_str(&j, "policy", name);
             json_str(&j, "trace", optind < argc ? argv[optind] : "-");
+            json_str(&j, "variant", variant);
             json_u64(&j, "partitions", parts);
             json_end_object(&j);
             json_str(&j, "policy", name);
