@@ -1020,8 +1020,7 @@ struct bp_stream_info {
                             carries several adjacent pages) */
     uint64_t waits;      /* bp_stream_next calls that waited for a read */
     uint32_t distance;   /* look-ahead distance now */
-    uint32_t max_depth;  /* its limit, after clipping to its share of the
-                            pool as large as it is now */
+    uint32_t max_depth;  /* its limit, after clipping */
     uint32_t inflight;   /* read requests in flight now */
     uint32_t pinned;     /* pages held ahead, pinned by the stream */
 };

@@ -821,10 +821,7 @@ int bp_stream_info(const bp_stream *s, struct bp_stream_info *info)
     pthread_mutex_lock(mu);
     *info = s->info;
     info->distance = s->distance;
-    /* Its limit now: a shrink since the open may have lowered the share
-     * of the pool the stream may hold (fill). */
-    uint32_t share = pool_share(s->pool);
-    info->max_depth = s->max_depth < share ? s->max_depth : share;
+    info->max_depth = s->max_depth;
     info->inflight = s->inflight;
     info->pinned = s->pinned;
     pthread_mutex_unlock(mu);
