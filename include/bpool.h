@@ -1020,7 +1020,10 @@ struct bp_stream_info {
                             carries several adjacent pages) */
     uint64_t waits;      /* bp_stream_next calls that waited for a read */
     uint32_t distance;   /* look-ahead distance now */
-    uint32_t max_depth;  /* its limit, after clipping */
+    uint32_t max_depth;  /* its limit, clipped at open to its share of
+                            the pool (a shrink since lowers the share it
+                            fills up to, not this: pinned stays at most
+                            this) */
     uint32_t inflight;   /* read requests in flight now */
     uint32_t pinned;     /* pages held ahead, pinned by the stream */
 };
