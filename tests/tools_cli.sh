@@ -303,6 +303,22 @@ if [ "$st" -eq 0 ]; then
     [ "$(option seed "$out")" = 5 ] && [ "$(option pool_bytes "$out")" = 524288 ] &&
         pass "bpool-bench: -s is the seed, -p the pool size in its JSON options" ||
         fail "bpool-bench options: $out"
+    # threads a number, as in bpool-stress's options (it was "1"); hit's
+    # list of counts, --rate, --variant, --dependent and --rounds there too.
+    [[ $out == *'"threads":1,'* ]] && [ "$(option rate "$out")" = null ] &&
+        [ "$(option rounds "$out")" = null ] &&
+        pass "bpool-bench --json: threads a number, rate and rounds not given null" ||
+        fail "bpool-bench --json: threads, rate, rounds: $out"
+    out=$("$bench" -q -j -f b.data -P 8K --frames 16 -t 1,2 -d 0.02 -w 0 --variant floor \
+        --dependent -D uniform hit 2>err | head -n 1)
+    [ "$(option threads "$out")" = null ] && [[ $out == *'"thread_counts":"1,2",'* ]] &&
+        [ "$(option variant "$out")" = floor ] && [ "$(option dependent "$out")" = true ] &&
+        pass "bpool-bench --json: hit's thread counts, --variant and --dependent" ||
+        fail "bpool-bench --json hit options: $out $(cat err)"
+    out=$("$bench" -q -j -f b.data -P 8K --frames 16 -t 1 -d 0.02 -w 0 --rate 500 \
+        randread 2>err)
+    [ "$(option rate "$out")" = 500 ] && pass "bpool-bench --json: --rate in the options" ||
+        fail "bpool-bench --json --rate: $out $(cat err)"
 elif grep -q O_DIRECT err; then
     echo "SKIP: no O_DIRECT here: $(cat err)"
     exit 77

@@ -100,6 +100,7 @@ struct bench_opts {
                                   stream (bp_stream_*) instead of bp_pin */
     unsigned stream_depth;     /* its max_depth; 0: the workload's default */
     unsigned variants;         /* hit: HIT_* mask */
+    const char *variant_arg;   /* --variant as given, or NULL */
     bool dependent;            /* hit: each page number depends on the
                                   word loaded from the page before */
     bool overwrite;            /* randwrite, mixed: write pins with

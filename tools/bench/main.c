@@ -326,6 +326,7 @@ int main(int argc, char **argv)
             break;
         case OPT_VARIANT:
             o.variants = parse_variants(optarg);
+            o.variant_arg = optarg;
             hit_only = "--variant";
             break;
         case 's': o.seed = opt_u64("--seed", optarg, 0, UINT64_MAX); break;

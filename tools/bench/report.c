@@ -42,15 +42,21 @@ static void json_options(void)
     else
         json_null(&js, "frames");
     poolopt_json(&js, &o->pool);
+    /* "threads" is a number, as in the other tools' options; hit's list
+     * of counts (each result line names its own) is thread_counts. */
+    if (o->nthreads == 1)
+        json_u64(&js, "threads", o->threads[0]);
+    else
+        json_null(&js, "threads");   /* the workload's default, or a list */
     char threads[16 * 12] = "";
     size_t n = 0;
     for (unsigned i = 0; i < o->nthreads && n < sizeof threads; i++)
         n += (size_t)snprintf(threads + n, sizeof threads - n, "%s%u",
                               i ? "," : "", o->threads[i]);
-    if (o->nthreads)
-        json_str(&js, "threads", threads);
+    if (o->nthreads > 1)
+        json_str(&js, "thread_counts", threads);
     else
-        json_null(&js, "threads");   /* the workload's default */
+        json_null(&js, "thread_counts");
     if (o->duration >= 0)
         json_dbl(&js, "duration_s", o->duration, 3);
     else
@@ -79,6 +85,24 @@ static void json_options(void)
     else
         json_null(&js, "stream_depth");
     json_bool(&js, "overwrite", o->overwrite);
+    if (o->rate)
+        json_u64(&js, "rate", o->rate);
+    else
+        json_null(&js, "rate");      /* as fast as the threads can */
+    if (o->dirty_rate >= 0)
+        json_i64(&js, "dirty_rate", o->dirty_rate);
+    else
+        json_null(&js, "dirty_rate");
+    json_u64(&js, "checkpoint_every", o->checkpoint_every);
+    if (o->variant_arg)
+        json_str(&js, "variant", o->variant_arg);
+    else
+        json_null(&js, "variant");   /* all of them */
+    json_bool(&js, "dependent", o->dependent);
+    if (o->rounds)
+        json_u64(&js, "rounds", o->rounds);
+    else
+        json_null(&js, "rounds");
     json_u64(&js, "seed", o->seed);
     json_bool(&js, "verify", o->verify);
     json_bool(&js, "timeline", o->timeline);
