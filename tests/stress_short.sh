@@ -318,7 +318,7 @@ st=$?
 opts=$(grep -o -- '--[a-z][a-z-]*' help.out | sort -u)
 missing=
 for o in --threads --duration --ops --dist --mix --hold-pages --seed --file \
-         --pages --max-pages --frames --pool-max --page-size --flushers --queue-depth \
+         --pages --max-pages --pool --pool-size --frames --pool-max --page-size --flushers --queue-depth \
          --checkpoint-rate --no-readahead --no-fill --reuse --keep --verify-only \
          --crash --cycles --power-cut --files --json --quiet --hang-timeout --help --version; do
     grep -q -x -- "$o" <<<"$opts" || missing+=" $o"

@@ -340,6 +340,14 @@ out=$("$kvdb" --pool-mb 1 k.db stats 2>&1)
 out=$("$shell" --pool-size 64K -P 4K pf2.data -c info 2>&1 </dev/null)
 [ "$(awk '$1 == "frames" { print $2 }' <<<"$out")" = 16 ] &&
     pass "bpool-shell --pool-size: a deprecated alias of --pool" || fail "--pool-size: $out"
+# Every tool with --pool takes --pool-size, and its --help says so.
+for t in bpool-shell bpool-bench bpool-stress; do
+    "${prog[$t]}" --help 2>&1 | grep -q -- '--pool-size' &&
+        pass "$t --help: --pool-size named as the alias it is" ||
+        fail "$t --help does not name --pool-size"
+done
+out=$("$stress" -q -j -f s2.data --pages 128 -P 8K --pool-size 256K -t 1 -n 100 2>&1)
+expect "bpool-stress --pool-size 256K -P 8K: 32 frames" "$out" "frames == 32"
 
 # --- 5. JSON results ---------------------------------------------------------------------
 # (bpool-bench's and bpool-stress's runs above, bpool-sim's and kvdb's here.)

@@ -88,7 +88,7 @@ static void usage(FILE *to)
         "      --max-pages N      pages the file may grow to by alloc (default\n"
         "                         pages + pages/8)\n"
         "  -p, --pool SIZE        pool size in bytes (default: pages/16 frames,\n"
-        "                         at least 4)\n"
+        "                         at least 4); --pool-size is a deprecated alias\n"
         "  -P, --page-size SIZE   page size (default 4K)\n");
     poolopt_usage(to);
     fprintf(to,
