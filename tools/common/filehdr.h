@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* filehdr.h - what the tools read of a data file's header before any pool
- * opens it (bpool-bench, bpool-shell): the page size and layout a command
- * line must agree with.  The header's first record (doc/design.md, "Data
+ * opens it (bpool-bench, bpool-shell, bpool-stress): the page size and
+ * layout a command line must agree with, and whether a doublewrite area
+ * may hold torn pages to repair.  The header's first record (doc/design.md, "Data
  * file"): magic "bpoolpg\n" at byte 0, then little-endian words - the
  * page size at 16, flags at 20 (bit 0 page checksums, bit 1 a doublewrite
  * area), the doublewrite area's pages at 64.  The library checks the
