@@ -798,25 +798,16 @@ int bp__stream_hand_out(bp_pool *pool, uint32_t f, uint64_t page, uint32_t mode,
  * them between short naps (the owner may be this very thread, between
  * two calls of its stream, or idle for a long time). */
 #define HELP_NAP_NS 200000   /* 0.2 ms: a fraction of a device read */
-/* With no stream reading, the wait is for another thread's read, which
- * that thread ends - but the frame may be evicted and taken by a stream
- * for the same page between the look at streams_active and the wait (a
- * stream's read that nobody reaps while its owner is idle): so the wait
- * still looks again now and then, rather than sleeping for good. */
-#define IDLE_NAP_NS 10000000   /* 10 ms */
 
 static void wait_read(bp_pool *pool, uint32_t f, uint64_t page)
 {
     struct bp__frame *fr = &pool->frames[f];
-    for (;;) {
-        if (atomic_load_explicit(&pool->streams_active, memory_order_acquire)) {
-            bp__streams_help(pool);
-            if (bp__frame_wait_io_for(fr, page, HELP_NAP_NS))
-                return;
-        } else if (bp__frame_wait_io_for(fr, page, IDLE_NAP_NS)) {
+    while (atomic_load_explicit(&pool->streams_active, memory_order_acquire)) {
+        bp__streams_help(pool);
+        if (bp__frame_wait_io_for(fr, page, HELP_NAP_NS))
             return;
-        }
     }
+    bp__frame_wait_io(fr, page);
 }
 
 /* Pin page and take latch `want`.  fill: how a missed page gets its
