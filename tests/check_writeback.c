@@ -783,8 +783,9 @@ START_TEST(test_flusher_retries_after_error)
 END_TEST
 
 /* Every write fails (EIO); the writes of threads other than the test's
- * own - the flushers' - are counted. */
-static pthread_t own_threads[2];
+ * own - the flushers' - are counted.  A thread marks itself as the test's
+ * (thread-local, so the tap never reads what another thread writes). */
+static _Thread_local bool own_thread;
 static _Atomic unsigned background_writes;
 
 static int fail_every_write(void *arg, const struct iocb *cb)
@@ -792,8 +793,7 @@ static int fail_every_write(void *arg, const struct iocb *cb)
     (void)arg;
     if (cb->aio_lio_opcode != IO_CMD_PWRITE && cb->aio_lio_opcode != IO_CMD_PWRITEV)
         return 0;
-    pthread_t me = pthread_self();
-    if (!pthread_equal(me, own_threads[0]) && !pthread_equal(me, own_threads[1]))
+    if (!own_thread)
         atomic_fetch_add(&background_writes, 1);
     return -EIO;
 }
@@ -805,6 +805,7 @@ static _Atomic int missing_stop;
 static void *keep_missing(void *arg)
 {
     bp_pool *pool = arg;
+    own_thread = true;
     uint64_t s = 11;
     while (!atomic_load(&missing_stop)) {
         bp_page pg;
@@ -828,8 +829,7 @@ START_TEST(test_flusher_backs_off_under_misses)
     o.dirty_high = 2;
     o.dirty_max = 90;
     bp_pool *pool = tu_open_opts(path, 200, BP_NOREADAHEAD, &o);
-    own_threads[0] = pthread_self();
-    own_threads[1] = pthread_self();
+    own_thread = true;
     atomic_store(&background_writes, 0);
     /* Failing before the pages are dirty, or the flushers could clean
      * them first. */
@@ -839,7 +839,6 @@ START_TEST(test_flusher_backs_off_under_misses)
     atomic_store(&missing_stop, 0);
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, keep_missing, pool), 0);
-    own_threads[1] = t;
     usleep(1500000);
     unsigned n = atomic_load(&background_writes);
     atomic_store(&pool->aio.fault, NULL);
@@ -850,6 +849,7 @@ START_TEST(test_flusher_backs_off_under_misses)
     ck_assert_msg(n > 0 && n <= 1000, "%u failing flusher writes in 1.5 s", n);
     ck_assert_int_eq(bp_sync(pool), 0);   /* the device is back */
     ck_assert_int_eq(bp_close(pool), 0);
+    own_thread = false;
 }
 END_TEST
 
