@@ -11,10 +11,10 @@
  *
  * The state word (64 bits, one CAS for a hit):
  *
- *   63    50  49    48    47  46     45    44    43    42    41    40  39      20 19      0
- *  +--------+-----+-----+---+-----+-----+-----+-----+------+-----+---+----------+---------+
- *  | unused |PREF |CLAIM|REF|WRITE|READ |DIRTY|VALID|PARKED|XWAIT| X | shared   | pins    |
- *  +--------+-----+-----+---+-----+-----+-----+-----+------+-----+---+----------+---------+
+ *   63   51  50   49    48    47  46     45    44    43    42    41    40  39      20 19      0
+ *  +-------+----+-----+-----+---+-----+-----+-----+-----+------+-----+---+----------+---------+
+ *  |unused |STRM|PREF |CLAIM|REF|WRITE|READ |DIRTY|VALID|PARKED|XWAIT| X | shared   | pins    |
+ *  +-------+----+-----+-----+---+-----+-----+-----+-----+------+-----+---+----------+---------+
  *
  *   pins     threads holding the frame; a pinned frame is never evicted.
  *   shared   holders of the shared content latch (each also holds a pin).
@@ -41,6 +41,10 @@
  *            first pin clears it in its CAS (a read-ahead hit) instead of
  *            setting REF; an eviction that finds it set counts a wasted
  *            read.
+ *   STRM     READING for a read stream: the read ends only when some
+ *            thread reaps the stream's completions (its owner at its next
+ *            call, or a waiter that helps), so no waiter sleeps on it for
+ *            good (pool.c, wait_read).
  *
  * The version (a second 64-bit word) is what optimistic readers check.
  * It is odd exactly while the frame is exclusively latched or not VALID
@@ -84,6 +88,7 @@
 #define BP__F_REF        (UINT64_C(1) << 47)
 #define BP__F_CLAIMED    (UINT64_C(1) << 48)
 #define BP__F_PREFETCHED (UINT64_C(1) << 49)
+#define BP__F_STREAMED   (UINT64_C(1) << 50)
 
 #define BP__F_IO (BP__F_READING | BP__F_WRITING)
 
@@ -155,7 +160,7 @@ static inline uint32_t bp__shared(uint64_t s)
 struct bp__frame_view {
     uint64_t page;
     uint32_t pins, shared;
-    bool x, valid, dirty, reading, writing, ref, claimed, prefetched;
+    bool x, valid, dirty, reading, writing, ref, claimed, prefetched, streamed;
 };
 
 static inline struct bp__frame_view bp__frame_view(struct bp__frame *fr)
@@ -169,6 +174,7 @@ static inline struct bp__frame_view bp__frame_view(struct bp__frame *fr)
         .writing = (s & BP__F_WRITING) != 0, .ref = (s & BP__F_REF) != 0,
         .claimed = (s & BP__F_CLAIMED) != 0,
         .prefetched = (s & BP__F_PREFETCHED) != 0,
+        .streamed = (s & BP__F_STREAMED) != 0,
     };
     return v;
 }
@@ -182,9 +188,12 @@ void bp__park_after_fork(void);
 /* Take latch `want` of the pinned frame fr, waiting as long as needed. */
 void bp__frame_latch_wait(struct bp__frame *fr, enum bp__latch want);
 /* Wait while fr is being filled with `page` or taken from it (READING or
- * CLAIMED with that tag). */
-void bp__frame_wait_io(struct bp__frame *fr, uint64_t page);
-/* The same, for at most about ns nanoseconds: true once the I/O is over. */
+ * CLAIMED with that tag): true once that is over; false at once if the
+ * read is a read stream's (STRM), which only a thread that helps the
+ * streams may end - the caller helps, then waits again. */
+bool bp__frame_wait_io(struct bp__frame *fr, uint64_t page);
+/* Wait while fr is being filled with `page` or taken from it, for at most
+ * about ns nanoseconds, a stream's read too: true once the I/O is over. */
 bool bp__frame_wait_io_for(struct bp__frame *fr, uint64_t page, uint64_t ns);
 /* Wait while another thread's write of fr is in flight. */
 void bp__frame_wait_write(struct bp__frame *fr);
@@ -531,16 +540,24 @@ bp__frame_claim(struct bp__frame *fr, unsigned how, bool *was_prefetched)
     return BP__CLAIM_OK;
 }
 
+/* Who a read is for. */
+enum bp__read_kind {
+    BP__READ_DEMAND,        /* a caller's pin, which waits for it */
+    BP__READ_SPECULATIVE,   /* bp_prefetch, read-ahead, warming: PREFETCHED */
+    BP__READ_STREAM,        /* a read stream's: STRM (see the bits above) */
+};
+
 /* Give the claimed or free frame fr to `page`: READING, pinned once by the
- * caller (and PREFETCHED for a speculative read).  Threads waiting on the
- * frame's old page are woken to look it up again. */
+ * caller, marked as `kind` says.  Threads waiting on the frame's old page
+ * are woken to look it up again. */
 static inline void bp__frame_start_read(struct bp__frame *fr, uint64_t page,
-                                        bool speculative)
+                                        enum bp__read_kind kind)
 {
+    uint64_t mark = kind == BP__READ_SPECULATIVE ? BP__F_PREFETCHED :
+                    kind == BP__READ_STREAM ? BP__F_STREAMED : 0;
     atomic_store_explicit(&fr->page, page, memory_order_release);
-    uint64_t old = atomic_exchange_explicit(
-        &fr->state, BP__F_READING | 1 | (speculative ? BP__F_PREFETCHED : 0),
-        memory_order_acq_rel);
+    uint64_t old = atomic_exchange_explicit(&fr->state, BP__F_READING | 1 | mark,
+                                            memory_order_acq_rel);
     assert(!(old & ~(BP__F_CLAIMED | BP__F_PARKED | BP__F_REF)));
     assert(atomic_load_explicit(&fr->version, memory_order_relaxed) & 1);
     if (old & BP__F_PARKED)
@@ -557,7 +574,8 @@ static inline void bp__frame_finish_read(struct bp__frame *fr, bool drop_pin)
     uint64_t s = atomic_load_explicit(&fr->state, memory_order_relaxed), to;
     do {
         assert((s & BP__F_READING) && bp__pins(s) > 0);
-        to = ((s | BP__F_VALID) & ~(BP__F_READING | BP__F_PARKED)) - (drop_pin ? 1 : 0);
+        to = ((s | BP__F_VALID) & ~(BP__F_READING | BP__F_STREAMED | BP__F_PARKED)) -
+             (drop_pin ? 1 : 0);
     } while (!atomic_compare_exchange_weak_explicit(&fr->state, &s, to,
                                                     memory_order_acq_rel,
                                                     memory_order_relaxed));
@@ -576,7 +594,7 @@ static inline void bp__frame_finish_fill_latched(struct bp__frame *fr)
     uint64_t s = atomic_load_explicit(&fr->state, memory_order_relaxed), to;
     do {
         assert((s & BP__F_READING) && bp__pins(s) == 1);
-        to = (s | BP__F_VALID | BP__F_X) & ~(BP__F_READING | BP__F_PARKED);
+        to = (s | BP__F_VALID | BP__F_X) & ~(BP__F_READING | BP__F_STREAMED | BP__F_PARKED);
     } while (!atomic_compare_exchange_weak_explicit(&fr->state, &s, to,
                                                     memory_order_acq_rel,
                                                     memory_order_relaxed));

@@ -311,10 +311,22 @@ static bool io_ready(uint64_t s, struct bp__frame *fr, const void *arg)
            (s & BP__F_VALID) || !(s & (BP__F_READING | BP__F_CLAIMED));
 }
 
-void bp__frame_wait_io(struct bp__frame *fr, uint64_t page)
+/* io_ready, or the read is a stream's: the untimed wait must not sleep
+ * through it, as the stream's owner may not reap it for a long time (the
+ * frame can pass to a stream between a waiter's look at the streams and
+ * its park, so the look alone does not tell). */
+static bool io_ready_or_streamed(uint64_t s, struct bp__frame *fr, const void *arg)
 {
-    while (!io_ready(atomic_load_explicit(&fr->state, memory_order_acquire), fr, &page))
-        park(fr, 0, io_ready, &page);
+    return io_ready(s, fr, arg) || (s & BP__F_STREAMED);
+}
+
+bool bp__frame_wait_io(struct bp__frame *fr, uint64_t page)
+{
+    uint64_t s;
+    while (!io_ready_or_streamed(s = atomic_load_explicit(&fr->state, memory_order_acquire),
+                                 fr, &page))
+        park(fr, 0, io_ready_or_streamed, &page);
+    return io_ready(s, fr, &page);
 }
 
 bool bp__frame_wait_io_for(struct bp__frame *fr, uint64_t page, uint64_t ns)

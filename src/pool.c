@@ -490,7 +490,9 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how,
             bp__count(pool, BP__C_EVICTIONS, 1);
         }
         bp__frame_first_touch(pool, f);
-        bp__frame_start_read(&pool->frames[f], page, how & ADMIT_SPECULATIVE);
+        bp__frame_start_read(&pool->frames[f], page,
+                             how & ADMIT_SPECULATIVE ? BP__READ_SPECULATIVE :
+                             how & ADMIT_LOOKAHEAD ? BP__READ_STREAM : BP__READ_DEMAND);
         bp__pt_insert(&pool->pt, page, f);
     }
     pthread_mutex_unlock(&pool->miss_mu);
@@ -802,12 +804,19 @@ int bp__stream_hand_out(bp_pool *pool, uint32_t f, uint64_t page, uint32_t mode,
 static void wait_read(bp_pool *pool, uint32_t f, uint64_t page)
 {
     struct bp__frame *fr = &pool->frames[f];
-    while (atomic_load_explicit(&pool->streams_active, memory_order_acquire)) {
-        bp__streams_help(pool);
-        if (bp__frame_wait_io_for(fr, page, HELP_NAP_NS))
+    for (;;) {
+        while (atomic_load_explicit(&pool->streams_active, memory_order_acquire)) {
+            bp__streams_help(pool);
+            if (bp__frame_wait_io_for(fr, page, HELP_NAP_NS))
+                return;
+        }
+        /* No stream reading: the read is another thread's, which that
+         * thread ends - unless the frame passed to a stream reading the
+         * same page since the look above, which the wait reports (STRM)
+         * rather than sleep through; then help. */
+        if (bp__frame_wait_io(fr, page))
             return;
     }
-    bp__frame_wait_io(fr, page);
 }
 
 /* Pin page and take latch `want`.  fill: how a missed page gets its

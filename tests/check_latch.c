@@ -65,7 +65,7 @@ static uint64_t raw(struct bp__frame *fr)
 static struct bp__frame *frame_valid(struct bp__frame *fr, uint64_t page)
 {
     bp__frame_init(fr);
-    bp__frame_start_read(fr, page, false);
+    bp__frame_start_read(fr, page, BP__READ_DEMAND);
     bp__frame_finish_read(fr, true);
     return fr;
 }
@@ -193,7 +193,7 @@ START_TEST(test_pin_wait_io_gone)
     ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_GONE);
     EXPECT_VIEW(&fr, 0, 0, false);
 
-    bp__frame_start_read(&fr, P, false);          /* READING, the reader's pin */
+    bp__frame_start_read(&fr, P, BP__READ_DEMAND);   /* READING, the reader's pin */
     ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_WAIT_IO);
     ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, false, &ft), BP__PIN_WAIT_IO);
     ck_assert_int_eq(bp__frame_pin(&fr, Q, BP__LATCH_S, true, &ft), BP__PIN_GONE);
@@ -250,7 +250,7 @@ START_TEST(test_first_touch)
     bool ft = true;
     uint64_t v;
     bp__frame_init(&fr);
-    bp__frame_start_read(&fr, P, true);
+    bp__frame_start_read(&fr, P, BP__READ_SPECULATIVE);
     struct bp__frame_view w = bp__frame_view(&fr);
     ck_assert(w.reading && w.prefetched && w.pins == 1 && !w.valid);
     bp__frame_finish_read(&fr, true);
@@ -280,7 +280,7 @@ START_TEST(test_first_touch)
 
     /* A first touch that finds the latch busy still counts as one. */
     bp__frame_init(&fr);
-    bp__frame_start_read(&fr, P, true);
+    bp__frame_start_read(&fr, P, BP__READ_SPECULATIVE);
     bp__frame_finish_read(&fr, true);
     ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, false, &ft), BP__PIN_DONE);
     ck_assert(bp__frame_try_latch(&fr, BP__LATCH_X));
@@ -336,7 +336,7 @@ START_TEST(test_pin_hit)
     REFUSED(&fr, P, BP__LATCH_NONE);
     bp__frame_free(&fr);
     REFUSED(&fr, P, BP__LATCH_NONE);                  /* free */
-    bp__frame_start_read(&fr, P, false);
+    bp__frame_start_read(&fr, P, BP__READ_DEMAND);
     REFUSED(&fr, P, BP__LATCH_S);                     /* being read */
     bp__frame_finish_read(&fr, true);
 
@@ -354,7 +354,7 @@ START_TEST(test_pin_hit)
 
     /* The first touch of a read-ahead is not a plain hit. */
     bp__frame_init(&fr);
-    bp__frame_start_read(&fr, P, true);
+    bp__frame_start_read(&fr, P, BP__READ_SPECULATIVE);
     bp__frame_finish_read(&fr, true);
     REFUSED(&fr, P, BP__LATCH_S);
     REFUSED(&fr, P, BP__LATCH_NONE);
@@ -738,13 +738,13 @@ START_TEST(test_claim)
     /* READING, and free: BUSY. */
     bp__frame_init(&fr);
     ck_assert_int_eq(bp__frame_claim(&fr, 0, &pf), BP__CLAIM_BUSY);
-    bp__frame_start_read(&fr, P, false);
+    bp__frame_start_read(&fr, P, BP__READ_DEMAND);
     ck_assert_int_eq(bp__frame_claim(&fr, 0, &pf), BP__CLAIM_BUSY);
     bp__frame_finish_read(&fr, true);
 
     /* An unused read-ahead: spared on request, else claimed and reported. */
     bp__frame_init(&fr);
-    bp__frame_start_read(&fr, P, true);
+    bp__frame_start_read(&fr, P, BP__READ_SPECULATIVE);
     bp__frame_finish_read(&fr, true);
     ck_assert_int_eq(bp__frame_claim(&fr, BP__CLAIM_SPARE_PREFETCHED |
                                      BP__CLAIM_HONOUR_REF, &pf), BP__CLAIM_BUSY);
@@ -766,7 +766,7 @@ START_TEST(test_read_fill_free)
     frame_claimed(&fr, P);
     uint64_t v1 = ver(&fr);
     ck_assert_uint_eq(v1 & 1, 1);
-    bp__frame_start_read(&fr, Q, false);
+    bp__frame_start_read(&fr, Q, BP__READ_DEMAND);
     struct bp__frame_view v = bp__frame_view(&fr);
     ck_assert(v.page == Q && v.reading && v.pins == 1 && !v.valid &&
               !v.claimed && !v.prefetched && !v.x && v.shared == 0);
@@ -783,7 +783,7 @@ START_TEST(test_read_fill_free)
     /* Speculative: PREFETCHED, and the reader's pin dropped. */
     bool pf;
     ck_assert_int_eq(bp__frame_claim(&fr, 0, &pf), BP__CLAIM_OK);
-    bp__frame_start_read(&fr, P, true);
+    bp__frame_start_read(&fr, P, BP__READ_SPECULATIVE);
     ck_assert(bp__frame_view(&fr).prefetched);
     bp__frame_finish_read(&fr, true);
     v = bp__frame_view(&fr);
@@ -792,7 +792,7 @@ START_TEST(test_read_fill_free)
 
     /* Filled by the caller: VALID and latched in one step. */
     ck_assert_int_eq(bp__frame_claim(&fr, 0, &pf), BP__CLAIM_OK);
-    bp__frame_start_read(&fr, Q, false);
+    bp__frame_start_read(&fr, Q, BP__READ_DEMAND);
     bp__frame_finish_fill_latched(&fr);
     v = bp__frame_view(&fr);
     ck_assert(v.valid && v.x && v.pins == 1 && !v.reading && v.shared == 0);
@@ -814,7 +814,7 @@ START_TEST(test_read_fill_free)
     ck_assert_uint_eq(atomic_load(&fr.page), BP__NOPAGE);
     ck_assert_uint_eq(ver(&fr), v1 + 6);
     ck_assert_int_eq(bp__frame_pin(&fr, Q, BP__LATCH_NONE, true, &ft), BP__PIN_GONE);
-    bp__frame_start_read(&fr, P, false);
+    bp__frame_start_read(&fr, P, BP__READ_DEMAND);
     bp__frame_free(&fr);
     ck_assert_uint_eq(raw(&fr), 0);
     ck_assert_uint_eq(atomic_load(&fr.page), BP__NOPAGE);
@@ -826,12 +826,13 @@ END_TEST
 struct io_wait {
     struct bp__frame *fr;
     _Atomic int done;
+    _Atomic bool over;    /* what bp__frame_wait_io returned */
 };
 
 static void *wait_io_thread(void *arg)
 {
     struct io_wait *w = arg;
-    bp__frame_wait_io(w->fr, P);
+    atomic_store(&w->over, bp__frame_wait_io(w->fr, P));
     atomic_store(&w->done, 1);
     return NULL;
 }
@@ -841,7 +842,7 @@ START_TEST(test_wait_io)
 {
     struct bp__frame fr;
     bp__frame_init(&fr);
-    bp__frame_start_read(&fr, P, false);
+    bp__frame_start_read(&fr, P, BP__READ_DEMAND);
     for (int round = 0; round < 2; round++) {
         struct io_wait w = { .fr = &fr };
         pthread_t t;
@@ -854,14 +855,67 @@ START_TEST(test_wait_io)
             bp__frame_free(&fr);                  /* the eviction ends */
         tu_join_all(&t, 1, 30, "the I/O waiter");
         ck_assert_int_eq(atomic_load(&w.done), 1);
+        ck_assert(atomic_load(&w.over));
         bool pf;
         if (round == 0)
             ck_assert_int_eq(bp__frame_claim(&fr, 0, &pf), BP__CLAIM_OK);
     }
     /* Nothing to wait for: returns at once. */
     frame_valid(&fr, P);
-    bp__frame_wait_io(&fr, P);
-    bp__frame_wait_io(&fr, Q);
+    ck_assert(bp__frame_wait_io(&fr, P));
+    ck_assert(bp__frame_wait_io(&fr, Q));
+}
+END_TEST
+
+/* A read stream's read (STRM) ends only when some thread reaps the
+ * stream's completions, which its owner may not do for a long time: the
+ * untimed wait returns at once, saying the read is not over, so the
+ * waiter helps the streams rather than sleep through it (pool.c,
+ * wait_read).  The mark goes with the read: once the read ends the wait
+ * says it is over, and the next read of the frame, a caller's, is waited
+ * for as any other. */
+START_TEST(test_wait_io_stream)
+{
+    struct bp__frame fr;
+    bp__frame_init(&fr);
+    bp__frame_start_read(&fr, P, BP__READ_STREAM);
+    struct bp__frame_view v = bp__frame_view(&fr);
+    ck_assert(v.reading && v.streamed && !v.prefetched && v.pins == 1);
+    struct io_wait w = { .fr = &fr };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, wait_io_thread, &w), 0);
+    tu_join_all(&t, 1, 10, "the waiter for a stream's read (it slept through it)");
+    ck_assert(!atomic_load(&w.over));
+    ck_assert(bp__frame_view(&fr).reading);          /* nothing ended it */
+    ck_assert(!bp__frame_wait_io(&fr, P));
+    ck_assert(bp__frame_wait_io(&fr, Q));            /* another page's */
+
+    bp__frame_finish_read(&fr, true);
+    v = bp__frame_view(&fr);
+    ck_assert(v.valid && !v.reading && !v.streamed && v.pins == 0);
+    ck_assert(bp__frame_wait_io(&fr, P));
+
+    /* Reused for a caller's read of the same page: no mark, so the waiter
+     * parks until that read ends. */
+    bool pf;
+    ck_assert_int_eq(bp__frame_claim(&fr, 0, &pf), BP__CLAIM_OK);
+    bp__frame_start_read(&fr, P, BP__READ_DEMAND);
+    ck_assert(!bp__frame_view(&fr).streamed);
+    struct io_wait w2 = { .fr = &fr };
+    ck_assert_int_eq(pthread_create(&t, NULL, wait_io_thread, &w2), 0);
+    await_bits(&fr, BP__F_PARKED, "the waiter for a caller's read");
+    ck_assert_int_eq(atomic_load(&w2.done), 0);
+    bp__frame_finish_read(&fr, true);
+    tu_join_all(&t, 1, 30, "the waiter for a caller's read");
+    ck_assert(atomic_load(&w2.over));
+
+    /* A stream's read that fails frees the frame, mark and all. */
+    ck_assert_int_eq(bp__frame_claim(&fr, 0, &pf), BP__CLAIM_OK);
+    bp__frame_start_read(&fr, P, BP__READ_STREAM);
+    bp__frame_free(&fr);
+    v = bp__frame_view(&fr);
+    ck_assert(!v.reading && !v.streamed && !v.valid && v.pins == 0);
+    ck_assert(bp__frame_wait_io(&fr, P));
 }
 END_TEST
 
@@ -918,7 +972,7 @@ START_TEST(test_optimistic)
     ck_assert_int_eq(bp__frame_claim(&fr, 0, &pf), BP__CLAIM_OK);
     ck_assert(!bp__frame_optimistic_valid(&fr, v));
     ck_assert(!bp__frame_optimistic_begin(&fr, P, &v2));    /* claimed */
-    bp__frame_start_read(&fr, P, false);
+    bp__frame_start_read(&fr, P, BP__READ_DEMAND);
     ck_assert(!bp__frame_optimistic_begin(&fr, P, &v2));    /* reading */
     bp__frame_finish_read(&fr, true);
     ck_assert(!bp__frame_optimistic_valid(&fr, v));
@@ -930,7 +984,7 @@ START_TEST(test_optimistic)
     ck_assert_int_eq(bp__frame_claim(&fr, 0, &pf), BP__CLAIM_OK);
     bp__frame_free(&fr);
     ck_assert(!bp__frame_optimistic_begin(&fr, P, &v2));    /* free */
-    bp__frame_start_read(&fr, Q, false);
+    bp__frame_start_read(&fr, Q, BP__READ_DEMAND);
     bp__frame_finish_read(&fr, true);
     ck_assert(!bp__frame_optimistic_valid(&fr, v));
     ck_assert(!bp__frame_optimistic_begin(&fr, P, &v2));
@@ -938,7 +992,7 @@ START_TEST(test_optimistic)
 
     /* An unused read-ahead is left to a pin. */
     ck_assert_int_eq(bp__frame_claim(&fr, 0, &pf), BP__CLAIM_OK);
-    bp__frame_start_read(&fr, P, true);
+    bp__frame_start_read(&fr, P, BP__READ_SPECULATIVE);
     bp__frame_finish_read(&fr, true);
     ck_assert(!bp__frame_optimistic_begin(&fr, P, &v2));
 }
@@ -1233,7 +1287,7 @@ static void *reuse_evictor(void *arg)
         if (bp__frame_claim(fr, 0, &pf) != BP__CLAIM_OK)
             continue;            /* pinned: try again */
         uint64_t next = atomic_load(&fr->page) == P ? Q : P;
-        bp__frame_start_read(fr, next, false);
+        bp__frame_start_read(fr, next, BP__READ_DEMAND);
         bp__frame_finish_read(fr, true);
         atomic_fetch_add_explicit(&reuse.reuses, 1, memory_order_relaxed);
     }
@@ -2001,6 +2055,7 @@ Suite *test_suite(void)
         { "claim", test_claim, 30 },
         { "read_fill_free", test_read_fill_free, 30 },
         { "wait_io", test_wait_io, 60 },
+        { "wait_io_stream", test_wait_io_stream, 60 },
         { "optimistic", test_optimistic, 30 },
         { "random_interleaving", test_random_interleaving, 90 },
         { "pin_hit_reuse", test_pin_hit_reuse, 90 },
