@@ -12,7 +12,9 @@
  *                the bit of pages that stop being used);
  *   above high   full batches back to back, hot pages too;
  *   above max    bp_mark_dirty of a clean page waits (at most ~100 ms)
- *                for a flusher round to finish: backpressure.
+ *                for flusher rounds to clean pages: backpressure; it
+ *                waits for one round only while the flushers are stuck
+ *                (no page they could write, or every write failing).
  * Each round first takes the dirty frames that evicting threads handed
  * over (the cold hand met them: they are the next to be needed), then
  * sweeps the frame array from a shared cursor, and for each page it picks
@@ -68,6 +70,12 @@ struct bp__flushers {
     pthread_cond_t work_cv;        /* flushers wait here for work */
     pthread_cond_t clean_cv;       /* throttled threads wait for a round */
     bool stop;                     /* [mu] */
+    bool stuck;                    /* [mu] the flushers can clean nothing
+                                      now: their last whole revolution
+                                      found no page they could write (all
+                                      held for write), or every write of
+                                      their last round failed; cleared by
+                                      a round that writes a page */
     uint32_t cursor;               /* [mu] next frame of the sweep */
     struct handed *queue;          /* [mu] ring of handed-over pages */
     uint32_t qcap, qhead, qlen;    /* [mu] */
@@ -174,6 +182,7 @@ static void *flusher_main(void *arg)
     while (!fs->stop) {
         uint32_t nd = atomic_load(&pool->ndirty);
         if (fs->qlen == 0 && nd < fs->low) {
+            fs->stuck = false;   /* idle, not stuck */
             wait_ms(fs, &fs->work_cv, IDLE_MS);
             continue;
         }
@@ -200,6 +209,10 @@ static void *flusher_main(void *arg)
                                              &wrote) : 0;
 
         pthread_mutex_lock(&fs->mu);
+        if (wrote)
+            fs->stuck = false;
+        else if (r < 0 || idle_span + span >= frames)
+            fs->stuck = true;
         pthread_cond_broadcast(&fs->clean_cv);
         if (r < 0 && wrote == 0) {
             /* Every write of the round failed: the device, or the hook,
@@ -404,12 +417,17 @@ void bp__flushers_page_dirtied(bp_pool *pool, uint32_t ndirty)
     pthread_mutex_lock(&fs->mu);
     pthread_cond_signal(&fs->work_cv);
     if (ndirty > fs->max && !fs->stop) {
-        /* Backpressure: wait for flusher rounds, a bounded time. */
+        /* Backpressure: wait for flusher rounds, a bounded time - but not
+         * for rounds that cannot clean a page (every dirty page held for
+         * write, perhaps by this very thread, or every write failing):
+         * after one round, if the flushers are stuck, waiting longer
+         * would only slow the caller. */
         struct timespec until;
         deadline_in(&until, THROTTLE_MS);
         bp__count(pool, BP__C_THROTTLE_WAITS, 1);
         while (!fs->stop && atomic_load(&pool->ndirty) > fs->max &&
-               pthread_cond_timedwait(&fs->clean_cv, &fs->mu, &until) == 0)
+               pthread_cond_timedwait(&fs->clean_cv, &fs->mu, &until) == 0 &&
+               !fs->stuck)
             ;
     }
     pthread_mutex_unlock(&fs->mu);

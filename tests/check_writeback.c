@@ -250,6 +250,47 @@ START_TEST(test_backpressure_bounded)
 }
 END_TEST
 
+/* A thread that holds for write every page it dirtied, past dirty_max:
+ * the flushers can write none of them, so waiting for their rounds cannot
+ * help.  Each throttled bp_mark_dirty waits for one round at most, not
+ * for the whole bound (about 100 ms each: 2.8 s for the 28 calls below
+ * before); once the thread lets the pages go, they are written. */
+START_TEST(test_throttle_skips_stuck_flushers)
+{
+    char *path = tu_path("throttle-held.bp");
+    tu_make_file(path, PS, 64, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.dirty_low = 5;
+    o.dirty_high = 10;
+    o.dirty_max = 20;                /* 12 of 64 frames */
+    bp_pool *pool = tu_open_opts(path, 64, BP_NOREADAHEAD, &o);
+    enum { HELD = 40 };
+    bp_page pg[HELD];
+    double t0 = tu_now();
+    for (uint64_t p = 0; p < HELD; p++) {
+        ck_assert_int_eq(bp_pin(pool, p, BP_WRITE, &pg[p]), 0);
+        tu_stamp(pg[p].data, PS, p, 6);
+        ck_assert_int_eq(bp_mark_dirty(&pg[p]), 0);
+    }
+    double took = tu_now() - t0;
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_ge(st.throttle_waits, HELD - 13);
+    ck_assert_msg(took < 1.5, "%llu throttled bp_mark_dirty calls of pages "
+                  "the caller holds took %.3f s", (unsigned long long)
+                  st.throttle_waits, took);
+    for (uint64_t p = 0; p < HELD; p++)
+        ck_assert_int_eq(bp_unpin(&pg[p]), 0);
+    ck_assert_msg(wait_until_dirty_below(pool, 13, 10.0),
+                  "the pages were not written once let go");
+    ck_assert_int_eq(bp_close(pool), 0);
+    uint32_t seed_of[64];
+    for (int p = 0; p < 64; p++)
+        seed_of[p] = p < HELD ? 6 : 1;
+    expect_file(path, seed_of, 64);
+}
+END_TEST
+
 /* When the flushers cannot clean anything (the WAL hook holds their first
  * write), a bp_mark_dirty above dirty_max really waits: the bounded wait
  * (about 100 ms) is spent, not just counted.  Only a lower bound on the
@@ -1617,6 +1658,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_dirty_share_bounded);
     tcase_add_test(tc, test_backpressure_bounded);
     tcase_add_test(tc, test_backpressure_waits);
+    tcase_add_test(tc, test_throttle_skips_stuck_flushers);
     tcase_add_test(tc, test_flusher_idles_when_nothing_writable);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
