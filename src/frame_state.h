@@ -11,19 +11,28 @@
  *
  * The state word (64 bits, one CAS for a hit):
  *
- *   63   51  50   49    48    47  46     45    44    43    42    41    40  39      20 19      0
- *  +-------+----+-----+-----+---+-----+-----+-----+-----+------+-----+---+----------+---------+
- *  |unused |STRM|PREF |CLAIM|REF|WRITE|READ |DIRTY|VALID|PARKED|XWAIT| X | shared   | pins    |
- *  +-------+----+-----+-----+---+-----+-----+-----+-----+------+-----+---+----------+---------+
+ *   63   53   52    51   50   49    48    47  46     45    44    43    42    41    40  39      20 19      0
+ *  +-------+-----+-----+----+-----+-----+---+-----+-----+-----+-----+------+-----+---+----------+---------+
+ *  |unused |RTURN|SWAIT|STRM|PREF |CLAIM|REF|WRITE|READ |DIRTY|VALID|PARKED|XWAIT| X | shared   | pins    |
+ *  +-------+-----+-----+----+-----+-----+---+-----+-----+-----+-----+------+-----+---+----------+---------+
  *
  *   pins     threads holding the frame; a pinned frame is never evicted.
  *   shared   holders of the shared content latch (each also holds a pin).
  *   X        the exclusive content latch is held (by a pin holder).
  *   XWAIT    a thread waits for the exclusive latch: new shared latches
  *            wait behind it (write preference), except for a thread that
- *            already holds some shared latch (it could be one the writer
+ *            already holds some latch (it could be one the writer
  *            waits for, and a thread latching the same page twice must
- *            not deadlock against a writer queued in between).
+ *            not deadlock against a writer queued in between), and
+ *            during a readers' turn (RTURN).
+ *   SWAIT    a thread waits for the shared latch (set as it starts to
+ *            wait; cleared by every shared latch taken, so a waiter that
+ *            is still out sets it again before it sleeps).
+ *   RTURN    the readers' turn: an exclusive latch was let go while
+ *            SWAIT was set, so shared latches are taken despite XWAIT and
+ *            no exclusive latch is, until the first shared latch of the
+ *            turn is let go.  Without it, writers taking the page back
+ *            to back would keep readers out for as long as they come.
  *   PARKED   a thread sleeps on this frame (frames.c, "Parking"); whoever
  *            makes a change it may be waiting for wakes it.
  *   VALID    the frame holds the current bytes of its page; only a VALID
@@ -89,6 +98,8 @@
 #define BP__F_CLAIMED    (UINT64_C(1) << 48)
 #define BP__F_PREFETCHED (UINT64_C(1) << 49)
 #define BP__F_STREAMED   (UINT64_C(1) << 50)
+#define BP__F_SWAIT      (UINT64_C(1) << 51)
+#define BP__F_RTURN      (UINT64_C(1) << 52)
 
 #define BP__F_IO (BP__F_READING | BP__F_WRITING)
 
@@ -203,22 +214,39 @@ void bp__frame_wait_write(struct bp__frame *fr);
 static inline bool bp__latch_free_for(uint64_t s, enum bp__latch want)
 {
     if (want == BP__LATCH_X)
-        return !(s & BP__F_X) && bp__shared(s) == 0;
+        return !(s & (BP__F_X | BP__F_RTURN)) && bp__shared(s) == 0;
     if (want == BP__LATCH_S)
         return !(s & BP__F_X) && bp__shared(s) < BP__SHARED_MAX &&
-               (!(s & BP__F_XWAIT) || bp__tls_latches_held > 0);
+               ((s & (BP__F_XWAIT | BP__F_RTURN)) != BP__F_XWAIT ||
+                bp__tls_latches_held > 0);
     return true;
 }
 
 /* The state word's bits that taking `want` adds (XWAIT is cleared by
- * the writer that gets X: a writer still queued sets it again). */
+ * the writer that gets X, SWAIT by a reader that gets S: one still
+ * queued sets it again). */
 static inline uint64_t bp__latch_take(uint64_t s, enum bp__latch want)
 {
     if (want == BP__LATCH_X)
         return (s | BP__F_X) & ~BP__F_XWAIT;
     if (want == BP__LATCH_S)
-        return s + BP__SHARED_ONE;
+        return (s + BP__SHARED_ONE) & ~BP__F_SWAIT;
     return s;
+}
+
+/* A shared latch was let go (old: the word before): the first one let go
+ * in a readers' turn ends the turn, and parked writers look again; else
+ * the last one wakes them. */
+static inline void bp__latch_s_released(struct bp__frame *fr, uint64_t old)
+{
+    if (old & BP__F_RTURN) {
+        old = atomic_fetch_and_explicit(&fr->state, ~BP__F_RTURN,
+                                        memory_order_release);
+        if (old & BP__F_PARKED)
+            bp__frame_wake(fr);
+    } else if ((old & BP__F_PARKED) && bp__shared(old) == 1) {
+        bp__frame_wake(fr);
+    }
 }
 
 /* After the CAS that took `want`: X makes the version odd (readers that
@@ -261,7 +289,9 @@ static inline bool bp__frame_x_mine(struct bp__frame *fr)
 }
 
 /* Drop latch `held` (and with `unpin`, the pin too) in one atomic
- * subtraction; wake parked threads when the latch became free. */
+ * operation; wake parked threads when the latch became free.  An
+ * exclusive latch let go while a reader waits (SWAIT) starts a readers'
+ * turn in the same CAS, so no writer queued behind takes it first. */
 static inline __attribute__((always_inline)) void
 bp__frame_release(struct bp__frame *fr, enum bp__latch held, bool unpin)
 {
@@ -276,16 +306,28 @@ bp__frame_release(struct bp__frame *fr, enum bp__latch held, bool unpin)
         atomic_store_explicit(&fr->version, v + 1, memory_order_release);
         bp__tls_latches_held--;
         sub += BP__F_X;
-    } else if (held == BP__LATCH_S) {
+        uint64_t s = atomic_load_explicit(&fr->state, memory_order_relaxed), to;
+        do {
+            assert((s & BP__F_X) && bp__pins(s) >= (unpin ? 1u : 0u));
+            to = s - sub;
+            if (s & BP__F_SWAIT)
+                to = (to & ~BP__F_SWAIT) | BP__F_RTURN;
+        } while (!atomic_compare_exchange_weak_explicit(&fr->state, &s, to,
+                                                        memory_order_release,
+                                                        memory_order_relaxed));
+        if (s & BP__F_PARKED)
+            bp__frame_wake(fr);
+        return;
+    }
+    if (held == BP__LATCH_S) {
         bp__tls_latches_held--;
         sub += BP__SHARED_ONE;
     }
     uint64_t old = atomic_fetch_sub_explicit(&fr->state, sub, memory_order_release);
     assert(bp__pins(old) >= (unpin ? 1u : 0u));
     assert(held != BP__LATCH_S || bp__shared(old) > 0);
-    if ((old & BP__F_PARKED) &&
-        (held == BP__LATCH_X || (held == BP__LATCH_S && bp__shared(old) == 1)))
-        bp__frame_wake(fr);
+    if (held == BP__LATCH_S)
+        bp__latch_s_released(fr, old);
 }
 
 /* ---- Pin and unpin ----------------------------------------------------- */
@@ -339,7 +381,9 @@ bp__frame_pin(struct bp__frame *fr, uint64_t page, enum bp__latch want,
                              want == BP__LATCH_S ? BP__SHARED_ONE : 0);
         uint64_t old = atomic_fetch_sub_explicit(&fr->state, undo,
                                                  memory_order_release);
-        if ((old & BP__F_PARKED) && latched && want != BP__LATCH_NONE)
+        if (latched && want == BP__LATCH_S)
+            bp__latch_s_released(fr, old);
+        else if ((old & BP__F_PARKED) && latched && want != BP__LATCH_NONE)
             bp__frame_wake(fr);
         return BP__PIN_GONE;
     }
@@ -377,8 +421,8 @@ static inline bool bp__frame_pin_hit(struct bp__frame *fr, uint64_t page,
         uint64_t undo = 1 + (want == BP__LATCH_S ? BP__SHARED_ONE : 0);
         uint64_t old = atomic_fetch_sub_explicit(&fr->state, undo,
                                                  memory_order_release);
-        if ((old & BP__F_PARKED) && want == BP__LATCH_S && bp__shared(old) == 1)
-            bp__frame_wake(fr);
+        if (want == BP__LATCH_S)
+            bp__latch_s_released(fr, old);
         return false;
     }
     bp__latch_taken(fr, want);

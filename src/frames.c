@@ -291,17 +291,20 @@ static bool latch_ready(uint64_t s, struct bp__frame *fr, const void *arg)
 
 void bp__frame_latch_wait(struct bp__frame *fr, enum bp__latch want)
 {
-    /* A writer announces itself at once, so no new reader overtakes it
-     * while it spins (write preference). */
-    if (want == BP__LATCH_X)
-        atomic_fetch_or_explicit(&fr->state, BP__F_XWAIT, memory_order_relaxed);
+    /* A waiter announces itself at once: a writer so that no new reader
+     * overtakes it while it spins (write preference), a reader so that
+     * the writer inside lets readers in before the next writer (a
+     * readers' turn).  A reader's announcement goes with every shared
+     * latch taken, so it says it again before it sleeps. */
+    uint64_t announce = want == BP__LATCH_X ? BP__F_XWAIT : BP__F_SWAIT;
+    atomic_fetch_or_explicit(&fr->state, announce, memory_order_relaxed);
     for (unsigned n = 0;; n++) {
         if (bp__frame_try_latch(fr, want))
             return;
         if (n < SPINS)
             cpu_relax();
         else
-            park(fr, want == BP__LATCH_X ? BP__F_XWAIT : 0, latch_ready, &want);
+            park(fr, announce, latch_ready, &want);
     }
 }
 
