@@ -202,7 +202,7 @@ int bp__header_read(struct bp__datafile *df, uint64_t file_size,
                         flags[best] & ~KNOWN_FLAGS, BP_VERSION_STRING);
     if ((s[best].version == BP__FORMAT_DOUBLEWRITE) !=
             ((flags[best] & FLAG_DOUBLEWRITE) != 0) ||
-        (s[best].dw_pages && !dw_pages_valid(s[best].dw_pages)))
+        ((flags[best] & FLAG_DOUBLEWRITE) && !dw_pages_valid(s[best].dw_pages)))
         return bp__fail(-BP_EFORMAT, "%s: the header says format version %u "
                         "with a doublewrite area of %u pages, which no bpool "
                         "writes; the file was overwritten or the device "

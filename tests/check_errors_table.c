@@ -479,8 +479,10 @@ START_TEST(test_header_refused)
 }
 END_TEST
 
-/* Where each copy of the header keeps its record length. */
+/* Where each copy of the header keeps its record length and its
+ * doublewrite area's size. */
 #define HDR_RECORD_LEN 12
+#define HDR_DW_PAGES 64
 
 /* Recompute the CRC of the header copy at slot after a patch, as a bpool
  * writing those bytes would have. */
@@ -532,6 +534,34 @@ START_TEST(test_header_inconsistent_refused)
         TU_EXPECT_ERR(tu_try_open(path, BP_RDONLY, 0, 8, &pool), -BP_EFORMAT,
                       what);
         same_bytes(path, was, len);
+    }
+
+    /* Version 2 and the doublewrite flag, but an area of 0 pages (both
+     * copies, CRCs intact): it was read as a file without an area, every
+     * page from the wrong place (page 0 from the area). */
+    {
+        char *dw0 = tu_path("hdr-dw0.bp");
+        unlink(dw0);
+        ck_assert_int_eq(tu_try_open(dw0, BP_CREATE | BP_DOUBLEWRITE, PS, 8,
+                                     &pool), 0);
+        ck_assert_int_eq(bp_close(pool), 0);
+        struct bp__header d = { .version = BP__FORMAT_DOUBLEWRITE,
+                                .page_size = PS, .id = { 'd', '0' },
+                                .dw_pages = 4 };
+        memset(page, 0, sizeof(page));
+        bp__header_format(page, &d);
+        for (uint32_t slot = 0; slot <= HDR_SLOT2; slot += HDR_SLOT2) {
+            memset(page + slot + HDR_DW_PAGES, 0, 4);
+            reseal(page + slot);
+        }
+        patch(dw0, 0, page, PS);
+        char *was0 = file_bytes(dw0, &len);
+        TU_EXPECT_ERR(tu_try_open(dw0, 0, 0, 8, &pool), -BP_EFORMAT, dw0,
+                      "doublewrite area of 0 pages", "no bpool writes");
+        ck_assert_ptr_null(pool);
+        TU_EXPECT_ERR(tu_try_open(dw0, BP_RDONLY, 0, 8, &pool), -BP_EFORMAT,
+                      "doublewrite area of 0 pages");
+        same_bytes(dw0, was0, len);
     }
 
     /* The record length: the newer copy (the second, sequence 1) says
