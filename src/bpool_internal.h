@@ -74,6 +74,10 @@ struct bp__header {
     uint32_t dw_pages;             /* doublewrite area, pages; 0: none */
 };
 
+/* Pages whose write in place failed that a file carries at most
+ * (doublewrite.c, "Carried copies"). */
+#define BP__DW_CARRY_MAX 8u
+
 /* The data file. */
 struct bp__datafile {
     int fd;                        /* [const] O_RDWR (O_RDONLY with
@@ -132,6 +136,13 @@ struct bp__datafile {
                                       a time (doublewrite.c) */
     uint64_t dw_seq;               /* [dw_mu] batches staged */
     uint8_t *dw_desc;              /* [dw_mu] the descriptor page */
+    uint8_t *dw_orphan_img;        /* [dw_mu] images of the pages whose
+                                      write in place failed, one page each
+                                      (doublewrite.c, "Carried copies") */
+    uint64_t dw_orphan[BP__DW_CARRY_MAX]; /* [dw_mu] their page numbers */
+    _Atomic uint32_t dw_norphans;  /* [dw_mu] how many; raised only by
+                                      the batches' leader, which reads it
+                                      without dw_mu to leave room for them */
     pthread_mutex_t dw_q_mu;       /* [leaf] the writers' queue */
     pthread_cond_t dw_q_cv;        /* a batch ended, or the leader left */
     struct bp__dw_request *dw_head, *dw_tail;  /* [dw_q_mu] waiting */

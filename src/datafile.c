@@ -642,6 +642,8 @@ void bp__file_close_as(struct bp__datafile *df, bool in_child)
     bool dw = df->dw_desc != NULL;
     free(df->dw_desc);
     df->dw_desc = NULL;
+    free(df->dw_orphan_img);
+    df->dw_orphan_img = NULL;
     if (in_child)   /* a parent's thread may hold or wait on them: pool_free */
         return;
     pthread_mutex_destroy(&df->header_mu);

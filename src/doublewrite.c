@@ -40,6 +40,23 @@
  * again.  A torn descriptor or image means step 1 was cut short, so step
  * 2 never began and the pages in place are as they were.
  *
+ * Carried copies.  The rotation above assumes that a page's write in
+ * place either completed or left the page as it was.  A write the device
+ * fails after writing part of the page (a media error inside a
+ * multi-sector request) leaves it torn, and the page stays dirty in
+ * memory; two batches of other pages later, its half - its only whole
+ * copy - would be overwritten, and a crash before the page is written
+ * again would leave it torn for good, the version a bp_sync had made
+ * durable lost with it.  So the file keeps the image of every page whose
+ * write in place failed (up to BP__DW_CARRY_MAX, and a quarter of a
+ * batch) and each later batch carries a copy of it (in room the batch
+ * leaves for it), until a batch writes
+ * that page in place whole.  A carried image is never written in place by
+ * the batch (the page in memory may be newer, or written since); only the
+ * open's repair puts it back, and a newer copy of the page in the same or
+ * a later batch is repaired after it.  More failed pages than that: the
+ * pool's durability is lost (bp_sync says so), as for a failed fdatasync.
+ *
  * Cost: a second write of every page, and one fdatasync a batch of up to
  * BP__DW_PAGES / 2 - 1 pages (doc/performance.md).
  */
@@ -73,6 +90,18 @@ static long long area_offset(const struct bp__datafile *df, uint32_t h, uint32_t
 static uint32_t batch_max(const struct bp__datafile *df)
 {
     return df->dw_pages / 2 - 1;
+}
+
+/* Carried copies a batch keeps room for ("Carried copies" above). */
+static uint32_t carry_room(const struct bp__datafile *df)
+{
+    uint32_t q = batch_max(df) / 4;
+    return q < BP__DW_CARRY_MAX ? q : BP__DW_CARRY_MAX;
+}
+
+static uint8_t *orphan_img(const struct bp__datafile *df, uint32_t i)
+{
+    return df->dw_orphan_img + (size_t)i * df->page_size;
 }
 
 /* The check of the image of `page` in batch seq: a CRC-32C of the page
@@ -221,8 +250,17 @@ int bp__dw_repair(struct bp__datafile *df, bool read_only)
     return r;
 }
 
-/* Step 1 for p[0..k): 0, or a negative errno with the detail set (then
- * no page of the batch may be written in place). */
+static bool in_batch(const struct bp__page_ref *p, uint32_t k, uint64_t pgno)
+{
+    for (uint32_t i = 0; i < k; i++)
+        if (BP_PAGE_NO(p[i].page) == pgno)
+            return true;
+    return false;
+}
+
+/* Step 1 for p[0..k), and the carried copies of pages not among them: 0,
+ * or a negative errno with the detail set (then no page of the batch may
+ * be written in place). */
 static int stage(bp_pool *pool, struct bp__datafile *df,
                  const struct bp__page_ref *p, uint32_t k)
 {
@@ -231,17 +269,29 @@ static int stage(bp_pool *pool, struct bp__datafile *df,
     memcpy(d, DW_MAGIC, sizeof(DW_MAGIC));
     bp__put64(d + 8, ++df->dw_seq);
     bp__put32(d + 16, df->page_size);
-    bp__put32(d + 20, k);
     struct iovec iov[BP__DW_PAGES];
     iov[0] = (struct iovec){ d, df->page_size };
-    for (uint32_t i = 0; i < k; i++) {
-        uint8_t *e = d + DESC_HEAD + (size_t)i * ENTRY_BYTES;
-        void *data = bp__frame_data(pool, p[i].frame);
-        bp__put64(e, BP_PAGE_NO(p[i].page));   /* the file's own number */
-        bp__put32(e + 8, image_check(BP_PAGE_NO(p[i].page), df->dw_seq, data,
-                                     df->page_size));
-        iov[1 + i] = (struct iovec){ data, df->page_size };
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < k + df->dw_norphans; i++) {
+        uint64_t pgno;
+        void *data;
+        if (i < k) {
+            pgno = BP_PAGE_NO(p[i].page);   /* the file's own number */
+            data = bp__frame_data(pool, p[i].frame);
+        } else {
+            pgno = df->dw_orphan[i - k];
+            data = orphan_img(df, i - k);
+            if (in_batch(p, k, pgno))
+                continue;   /* a newer copy is in the batch */
+        }
+        uint8_t *e = d + DESC_HEAD + (size_t)n * ENTRY_BYTES;
+        bp__put64(e, pgno);
+        bp__put32(e + 8, image_check(pgno, df->dw_seq, data, df->page_size));
+        iov[1 + n++] = (struct iovec){ data, df->page_size };
     }
+    assert(n <= batch_max(df));
+    bp__put32(d + 20, n);
+    k = n;
     size_t at = desc_bytes(k) - 4;
     bp__put32(d + at, bp__crc32c(0, d, at));
 
@@ -326,7 +376,10 @@ static void batch_done(bp_pool *pool, uint32_t f, uint64_t page, int res,
  * whose last page is taken leave the queue. */
 static void gather(struct bp__datafile *df, struct batch *b)
 {
-    uint32_t per = batch_max(df);
+    /* Room for the carried copies: only the leader - this thread - adds
+     * to them, so there are no more of them when it stages the batch. */
+    uint32_t per = batch_max(df) - atomic_load_explicit(&df->dw_norphans,
+                                                        memory_order_relaxed);
     b->k = 0;
     while (df->dw_head && b->k < per) {
         struct bp__dw_request *rq = df->dw_head;
@@ -339,6 +392,43 @@ static void gather(struct bp__datafile *df, struct batch *b)
     }
     /* In page order, so that neighbours from different writers coalesce. */
     qsort(b->pg, b->k, sizeof(b->pg[0]), by_page);
+}
+
+/* After the batch's writes in place (dw_mu held): a page written whole
+ * needs no carried copy any more; a page whose write failed gets one, of
+ * the image the batch copied ("Carried copies" above). */
+static void carry_failed(bp_pool *pool, struct bp__datafile *df,
+                         const struct batch *b)
+{
+    for (uint32_t j = 0; j < b->k; j++) {
+        const struct batch_page *bp = &b->pg[j];
+        uint64_t pgno = BP_PAGE_NO(bp->ref.page);
+        bool whole = bp->rq->res[bp->i] == 0 && bp->rq->bytes[bp->i] == df->page_size;
+        uint32_t o = 0;
+        while (o < df->dw_norphans && df->dw_orphan[o] != pgno)
+            o++;
+        if (whole) {
+            if (o < df->dw_norphans) {   /* drop it: the last takes its place */
+                uint32_t last = --df->dw_norphans;
+                df->dw_orphan[o] = df->dw_orphan[last];
+                memcpy(orphan_img(df, o), orphan_img(df, last), df->page_size);
+            }
+            continue;
+        }
+        if (o == df->dw_norphans) {
+            if (!df->dw_orphan_img)
+                df->dw_orphan_img = bp__file_buffer(df, (size_t)carry_room(df) *
+                                                    df->page_size);
+            if (o >= carry_room(df) || !df->dw_orphan_img) {
+                /* No room to carry it: its copy goes two batches on. */
+                atomic_store(&pool->durability_lost, true);
+                continue;
+            }
+            df->dw_norphans++;
+        }
+        df->dw_orphan[o] = pgno;
+        memcpy(orphan_img(df, o), bp__frame_data(pool, bp->ref.frame), df->page_size);
+    }
 }
 
 /* Stage and write one batch (the leader, dw_q_mu not held). */
@@ -356,6 +446,7 @@ static void write_batch(bp_pool *pool, struct batch *b)
     } else {
         bp__io_runs(pool, refs, b->k, pool->coalesce_pages, BP__RUNS_WRITE,
                     batch_done, b);
+        carry_failed(pool, df, b);
     }
     pthread_mutex_unlock(&df->dw_mu);
 }
@@ -425,6 +516,27 @@ static int clear_area(bp_pool *pool, struct bp__datafile *df, bool sync_first)
         return 0;
     pthread_mutex_lock(&df->dw_mu);
     int r = 0;
+    /* A carried copy of a page past a cut goes with the cut; one of a
+     * page the file still has is the page's only whole image on disk. */
+    uint64_t pages = atomic_load(&df->page_count);
+    for (uint32_t o = 0; o < df->dw_norphans;) {
+        if (df->dw_orphan[o] < pages) {
+            o++;
+            continue;
+        }
+        uint32_t last = --df->dw_norphans;
+        df->dw_orphan[o] = df->dw_orphan[last];
+        memcpy(orphan_img(df, o), orphan_img(df, last), df->page_size);
+    }
+    if (df->dw_norphans) {
+        r = bp__fail(-EIO, "%s: the write of page %llu failed, and the "
+                     "doublewrite area holds its only whole copy, which "
+                     "clearing the area would lose; write the page back "
+                     "(bp_sync) once the device works, then try again",
+                     df->path, (unsigned long long)df->dw_orphan[0]);
+        pthread_mutex_unlock(&df->dw_mu);
+        return r;
+    }
     if (df->dw_seq) {   /* 0: no batch since the open's repair cleared it */
         if (sync_first)
             r = sync_file(pool, df, "before clearing the doublewrite area");
