@@ -234,19 +234,32 @@ static inline uint64_t bp__latch_take(uint64_t s, enum bp__latch want)
     return s;
 }
 
-/* A shared latch was let go (old: the word before): the first one let go
- * in a readers' turn ends the turn, and parked writers look again; else
- * the last one wakes them. */
-static inline void bp__latch_s_released(struct bp__frame *fr, uint64_t old)
+/* Let go of a shared latch: subtract `sub` (the latch, and the pin too
+ * if it is in) from the word.  The first shared latch let go in a readers'
+ * turn ends the turn in the same step, and parked writers look again;
+ * else the last one wakes them.  One step, so that a release delayed
+ * between two cannot end the next turn.  No turn can begin while the
+ * caller holds its shared latch (only an exclusive latch's release
+ * begins one), so a word seen without RTURN keeps it clear until the
+ * subtraction. */
+static inline void bp__latch_s_drop(struct bp__frame *fr, uint64_t sub)
 {
-    if (old & BP__F_RTURN) {
-        old = atomic_fetch_and_explicit(&fr->state, ~BP__F_RTURN,
-                                        memory_order_release);
-        if (old & BP__F_PARKED)
+    uint64_t s = atomic_load_explicit(&fr->state, memory_order_relaxed);
+    if (!(s & BP__F_RTURN)) {
+        s = atomic_fetch_sub_explicit(&fr->state, sub, memory_order_release);
+        assert(!(s & BP__F_RTURN) && bp__shared(s) > 0);
+        if ((s & BP__F_PARKED) && bp__shared(s) == 1)
             bp__frame_wake(fr);
-    } else if ((old & BP__F_PARKED) && bp__shared(old) == 1) {
-        bp__frame_wake(fr);
+        return;
     }
+    while (!atomic_compare_exchange_weak_explicit(&fr->state, &s,
+                                                  (s - sub) & ~BP__F_RTURN,
+                                                  memory_order_release,
+                                                  memory_order_relaxed))
+        ;
+    assert(bp__shared(s) > 0);
+    if ((s & BP__F_PARKED) && ((s & BP__F_RTURN) || bp__shared(s) == 1))
+        bp__frame_wake(fr);
 }
 
 /* After the CAS that took `want`: X makes the version odd (readers that
@@ -321,13 +334,12 @@ bp__frame_release(struct bp__frame *fr, enum bp__latch held, bool unpin)
     }
     if (held == BP__LATCH_S) {
         bp__tls_latches_held--;
-        sub += BP__SHARED_ONE;
+        bp__latch_s_drop(fr, sub + BP__SHARED_ONE);
+        return;
     }
     uint64_t old = atomic_fetch_sub_explicit(&fr->state, sub, memory_order_release);
     assert(bp__pins(old) >= (unpin ? 1u : 0u));
-    assert(held != BP__LATCH_S || bp__shared(old) > 0);
-    if (held == BP__LATCH_S)
-        bp__latch_s_released(fr, old);
+    (void)old;
 }
 
 /* ---- Pin and unpin ----------------------------------------------------- */
@@ -379,12 +391,14 @@ bp__frame_pin(struct bp__frame *fr, uint64_t page, enum bp__latch want,
     if (atomic_load_explicit(&fr->page, memory_order_relaxed) != page) {
         uint64_t undo = 1 + (!latched ? 0 : want == BP__LATCH_X ? BP__F_X :
                              want == BP__LATCH_S ? BP__SHARED_ONE : 0);
-        uint64_t old = atomic_fetch_sub_explicit(&fr->state, undo,
-                                                 memory_order_release);
-        if (latched && want == BP__LATCH_S)
-            bp__latch_s_released(fr, old);
-        else if ((old & BP__F_PARKED) && latched && want != BP__LATCH_NONE)
-            bp__frame_wake(fr);
+        if (latched && want == BP__LATCH_S) {
+            bp__latch_s_drop(fr, undo);
+        } else {
+            uint64_t old = atomic_fetch_sub_explicit(&fr->state, undo,
+                                                     memory_order_release);
+            if ((old & BP__F_PARKED) && latched && want != BP__LATCH_NONE)
+                bp__frame_wake(fr);
+        }
         return BP__PIN_GONE;
     }
     if (!latched)
@@ -419,10 +433,10 @@ static inline bool bp__frame_pin_hit(struct bp__frame *fr, uint64_t page,
     if (atomic_load_explicit(&fr->page, memory_order_relaxed) != page) {
         /* Evicted and reused between the first look and the CAS. */
         uint64_t undo = 1 + (want == BP__LATCH_S ? BP__SHARED_ONE : 0);
-        uint64_t old = atomic_fetch_sub_explicit(&fr->state, undo,
-                                                 memory_order_release);
         if (want == BP__LATCH_S)
-            bp__latch_s_released(fr, old);
+            bp__latch_s_drop(fr, undo);
+        else
+            (void)atomic_fetch_sub_explicit(&fr->state, undo, memory_order_release);
         return false;
     }
     bp__latch_taken(fr, want);
