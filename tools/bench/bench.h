@@ -70,7 +70,8 @@ enum dist { DIST_UNIFORM, DIST_ZIPF };
 #define HIT_FLOOR 0x8u
 #define HIT_PIN   0x10u         /* bp_pin(BP_PIN): no latch */
 #define HIT_OPT   0x20u         /* bp_read_optimistic + bp_validate */
-#define HIT_ALL   0x3fu
+#define HIT_WRITE 0x40u         /* bp_pin(BP_WRITE): the exclusive latch */
+#define HIT_ALL   0x7fu
 
 /* Everything the command line can set.  0 / -1 mean "workload default". */
 struct bench_opts {

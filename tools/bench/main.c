@@ -130,8 +130,8 @@ static void usage(FILE *to)
         "                         (default 5000; 0: as fast as it can)\n"
         "      --checkpoint-every N  checkpoint: a checkpoint after every N pages\n"
         "                         dirtied (default 0: back to back)\n"
-        "      --variant LIST     hit: some of bpool,pin,optimistic,pread,mmap,\n"
-        "                         floor\n"
+        "      --variant LIST     hit: some of bpool,pin,write,optimistic,pread,\n"
+        "                         mmap,floor\n"
         "                         (default all)\n"
         "      --dependent        hit: each page number depends on the word read\n"
         "                         from the page before, as in a tree descent (no\n"
@@ -195,7 +195,7 @@ static void parse_threads(struct bench_opts *o, const char *s)
     free(v);
 }
 
-#define VARIANT_WANT "want a list of bpool, pin, optimistic, pread, mmap, floor"
+#define VARIANT_WANT "want a list of bpool, pin, write, optimistic, pread, mmap, floor"
 
 static unsigned parse_variants(const char *s)
 {
@@ -203,6 +203,7 @@ static unsigned parse_variants(const char *s)
         { "bpool", HIT_BPOOL }, { "pread", HIT_PREAD }, { "mmap", HIT_MMAP },
         { "floor", HIT_FLOOR },
         { "pin", HIT_PIN },
+        { "write", HIT_WRITE },
         { "optimistic", HIT_OPT },
     };
     const unsigned n = sizeof names / sizeof names[0];

@@ -14,6 +14,9 @@
  *   pin    the same with bp_pin(BP_PIN): a pin without the content latch
  *          (nobody writes the pages here, so the load is safe), which
  *          shows what the shared latch of a BP_READ pin adds;
+ *   write  the same with bp_pin(BP_WRITE), the page not changed: what
+ *          the exclusive latch costs (taken in the pin's CAS, let go by a
+ *          CAS of its own, the version moved twice);
  *   optimistic  bp_read_optimistic, load the page's first word,
  *          bp_validate (again on BP_ECHANGED, which nothing here causes):
  *          a read that writes no shared memory;
@@ -164,6 +167,12 @@ w_pin_(struct worker *w, const bool DEPENDENT)
 }
 
 static inline __attribute__((always_inline)) void
+w_write_(struct worker *w, const bool DEPENDENT)
+{
+    POOL_LOOP(BP_WRITE, "bp_pin(BP_WRITE)")
+}
+
+static inline __attribute__((always_inline)) void
 w_optimistic_(struct worker *w, const bool DEPENDENT)
 {
     bool verify = ((struct hit_ctx *)w->run->arg)->o->verify;
@@ -243,6 +252,7 @@ w_floor_(struct worker *w, const bool DEPENDENT)
     static void name##_dep(struct worker *w) { name##_(w, true); }
 BOTH_WAYS(w_bpool)
 BOTH_WAYS(w_pin)
+BOTH_WAYS(w_write)
 BOTH_WAYS(w_optimistic)
 BOTH_WAYS(w_pread)
 BOTH_WAYS(w_mmap)
@@ -395,6 +405,7 @@ int wl_hit(struct bench_opts *o)
     } variants[] = {
         { HIT_BPOOL, "bpool", w_bpool, w_bpool_dep },
         { HIT_PIN, "pin", w_pin, w_pin_dep },
+        { HIT_WRITE, "write", w_write, w_write_dep },
         { HIT_OPT, "optimistic", w_optimistic, w_optimistic_dep },
         { HIT_PREAD, "pread", w_pread, w_pread_dep },
         { HIT_MMAP, "mmap", w_mmap, w_mmap_dep },
@@ -436,7 +447,7 @@ int wl_hit(struct bench_opts *o)
             die_oom();
 
     df_drop_cache(o->path);
-    if (o->variants & (HIT_BPOOL | HIT_PIN | HIT_OPT))
+    if (o->variants & (HIT_BPOOL | HIT_PIN | HIT_WRITE | HIT_OPT))
         setup_bpool(&c, frames);
     if (o->variants & HIT_PREAD)
         setup_pread(&c);
@@ -487,7 +498,7 @@ int wl_hit(struct bench_opts *o)
                 report_dbl("ops_s", (double)r.ops / r.elapsed, 0);
                 report_dbl("ns_op", r.elapsed * 1e9 * o->threads[ti] / (double)r.ops, 1);
                 report_dbl("cpu_ns_op", r.cpu * 1e9 / (double)r.ops, 1);
-                bool pool_variant = variants[v].bit & (HIT_BPOOL | HIT_PIN | HIT_OPT);
+                bool pool_variant = variants[v].bit & (HIT_BPOOL | HIT_PIN | HIT_WRITE | HIT_OPT);
                 if (pool_variant) {
                     report_u64("hits", c.st.hits);
                     report_u64("misses", c.st.misses);
