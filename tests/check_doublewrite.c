@@ -745,6 +745,33 @@ START_TEST(test_failed_write_keeps_its_copy)
 }
 END_TEST
 
+/* A cut of the file clears the area: not while the area holds the only
+ * whole copy of a page below the cut whose write failed (EIO naming the
+ * page, nothing cut); once the page is written, the cut goes ahead. */
+START_TEST(test_cut_keeps_failed_page_copy)
+{
+    char *path = make_dw_file("dw-torn-cut.data", BP_CHECKSUMS);
+    torn_path = path;
+    torn_page = 5;
+    bp_pool *pool = tu_open(path, 64, BP_CHECKSUMS | BP_NOFLUSH | BP_NOREADAHEAD);
+    atomic_store(&torn_failing, true);
+    atomic_store(&pool->aio.fault, tear_then_fail);
+    write_one(pool, 5, 9, -EIO);
+    atomic_store(&torn_failing, false);
+    int r = bp_truncate_file(pool, 0, 20);
+    ck_assert_msg(r == -EIO && strstr(bp_errdetail(), "page 5") &&
+                  strstr(bp_errdetail(), "only whole copy"),
+                  "bp_truncate_file: %d: %s", r, bp_errdetail());
+    ck_assert_uint_eq(bp_page_count(pool), PAGES);
+    ck_assert_int_eq(bp_sync(pool), 0);                   /* page 5 whole */
+    ck_assert_int_eq(bp_truncate_file(pool, 0, 20), 0);
+    ck_assert_uint_eq(bp_page_count(pool), 20);
+    atomic_store(&pool->aio.fault, NULL);
+    ck_assert_int_eq(bp_close(pool), 0);
+    expect_page5_whole(path, "after the cut");
+}
+END_TEST
+
 /* The second fdatasync from now fails (EIO); fdatasyncs counts them. */
 static _Atomic int fdatasyncs;
 
@@ -812,6 +839,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_batches_of_at_most_a_half);
     tcase_add_test(tc, test_cut_sync_fails_before_clearing);
     tcase_add_test(tc, test_failed_write_keeps_its_copy);
+    tcase_add_test(tc, test_cut_keeps_failed_page_copy);
     suite_add_tcase(s, tc);
     return s;
 }
