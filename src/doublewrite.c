@@ -48,14 +48,17 @@
  * copy - would be overwritten, and a crash before the page is written
  * again would leave it torn for good, the version a bp_sync had made
  * durable lost with it.  So the file keeps the image of every page whose
- * write in place failed (up to BP__DW_CARRY_MAX, and a quarter of a
- * batch) and each later batch carries a copy of it (in room the batch
- * leaves for it), until a batch writes
- * that page in place whole.  A carried image is never written in place by
- * the batch (the page in memory may be newer, or written since); only the
- * open's repair puts it back, and a newer copy of the page in the same or
- * a later batch is repaired after it.  More failed pages than that: the
- * pool's durability is lost (bp_sync says so), as for a failed fdatasync.
+ * write in place may have reached the medium and failed - a device
+ * error, or a transfer cut short; not an error of a request the device
+ * never had (no memory, a refused submission, no space) - up to
+ * BP__DW_CARRY_MAX, and a quarter of a batch; and each later batch
+ * carries a copy of it (in room the batch leaves for it), until a batch
+ * writes that page in place whole.  A carried image is never written in
+ * place by the batch (the page in memory may be newer, or written since);
+ * only the open's repair puts it back.  A batch that has the page itself
+ * carries no copy of it, and a later batch's newer copy is repaired after
+ * the older half's.  More such pages than that: the pool's durability is
+ * lost (BP_EDURABILITY from then on), as after a failed fdatasync.
  *
  * Cost: a second write of every page, and one fdatasync a batch of up to
  * BP__DW_PAGES / 2 - 1 pages (doc/performance.md).
@@ -102,6 +105,24 @@ static uint32_t carry_room(const struct bp__datafile *df)
 static uint8_t *orphan_img(const struct bp__datafile *df, uint32_t i)
 {
     return df->dw_orphan_img + (size_t)i * df->page_size;
+}
+
+/* A failed write in place that may have changed the page on the medium:
+ * part of it transferred, or an error the device gave.  Errors of a
+ * request the device never had, or refused before writing, leave the
+ * page as it was. */
+static bool may_have_torn(int res, size_t bytes)
+{
+    if (bytes > 0)
+        return true;
+    switch (res) {
+    case -ENOMEM: case -EAGAIN: case -EINTR: case -ENOSPC: case -EDQUOT:
+    case -EFBIG: case -EROFS: case -EBADF: case -EINVAL: case -EPERM:
+    case -EACCES:
+        return false;
+    default:
+        return true;
+    }
 }
 
 /* The check of the image of `page` in batch seq: a CRC-32C of the page
@@ -191,6 +212,14 @@ int bp__dw_repair(struct bp__datafile *df, bool read_only)
         return bp__fail(-ENOMEM, "out of memory opening %s", df->path);
     if (read_only)
         return 0;   /* nothing may be written; checksums still detect */
+    /* Room for the carried copies now, not when a write has failed (and
+     * memory may be short). */
+    if (carry_room(df)) {
+        df->dw_orphan_img = bp__file_buffer(df, (size_t)carry_room(df) *
+                                            df->page_size);
+        if (!df->dw_orphan_img)
+            return bp__fail(-ENOMEM, "out of memory opening %s", df->path);
+    }
     uint32_t half_bytes = (df->dw_pages / 2) * df->page_size;
     uint8_t *area = bp__file_buffer(df, 2 * (size_t)half_bytes);
     if (!area)
@@ -372,8 +401,8 @@ static void batch_done(bp_pool *pool, uint32_t f, uint64_t page, int res,
         }
 }
 
-/* Take up to batch_max queued pages into b (dw_q_mu held); requests
- * whose last page is taken leave the queue. */
+/* Take up to batch_max queued pages, less the carried copies' room, into
+ * b (dw_q_mu held); requests whose last page is taken leave the queue. */
 static void gather(struct bp__datafile *df, struct batch *b)
 {
     /* Room for the carried copies: only the leader - this thread - adds
@@ -416,12 +445,17 @@ static void carry_failed(bp_pool *pool, struct bp__datafile *df,
             continue;
         }
         if (o == df->dw_norphans) {
-            if (!df->dw_orphan_img)
-                df->dw_orphan_img = bp__file_buffer(df, (size_t)carry_room(df) *
-                                                    df->page_size);
+            if (!may_have_torn(bp->rq->res[bp->i], bp->rq->bytes[bp->i]))
+                continue;   /* as it was on the medium */
             if (o >= carry_room(df) || !df->dw_orphan_img) {
                 /* No room to carry it: its copy goes two batches on. */
                 atomic_store(&pool->durability_lost, true);
+                bp__fail(-EIO, "%s: the device failed the writes of more "
+                         "pages than the doublewrite area can keep whole "
+                         "copies of (%u): page %llu may be torn with no "
+                         "copy; the pool refuses writes - close it, check "
+                         "the device and the file", df->path, carry_room(df),
+                         (unsigned long long)pgno);
                 continue;
             }
             df->dw_norphans++;

@@ -598,8 +598,10 @@ static int sync_one(bp_pool *pool, struct bp__datafile *df, uint64_t pages,
 static int durability_lost(const char *fn)
 {
     return bp__fail(-BP_EDURABILITY, "%s: an earlier fdatasync of a data file "
-                    "of the pool failed, so earlier changes may be lost; close "
-                    "the pool and check its files", fn);
+                    "of the pool failed (or its doublewrite area could not "
+                    "keep the copies of more pages whose writes the device "
+                    "failed), so earlier changes may be lost; close the pool "
+                    "and check its files", fn);
 }
 
 int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only, uint32_t rate,

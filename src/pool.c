@@ -895,8 +895,10 @@ static void fill_handle(bp_pool *pool, uint32_t f, uint64_t page,
 static int durability_lost(const char *fn)
 {
     return bp__fail(-BP_EDURABILITY, "%s: an earlier fdatasync of a data "
-                    "file of the pool failed, so changes may not reach the "
-                    "disk; close the pool and check its files", fn);
+                    "file of the pool failed (or its doublewrite area could "
+                    "not keep the copies of more pages whose writes the "
+                    "device failed), so changes may not reach the disk; "
+                    "close the pool and check its files", fn);
 }
 
 /* The pool was opened with BP_RDONLY: fn would change the file of page. */
