@@ -94,15 +94,15 @@ size=$(stat -c %s "$data")
 [ "$(head -c 8 "$data")" = "bpoolpg" ] && pass "data file made: its header's magic" ||
     fail "data file: no bpool header magic at byte 0: $(head -c 8 "$data" | od -c | head -1)"
 n=$(grep -c . <<<"$out")
-[ "$n" -eq 24 ] && pass "hit: 24 lines (2 dists x 2 thread counts x 6 variants)" ||
-    fail "hit: $n lines, want 24: $out"
+[ "$n" -eq 28 ] && pass "hit: 28 lines (2 dists x 2 thread counts x 7 variants)" ||
+    fail "hit: $n lines, want 28: $out"
 shape hit "$out" variant dist threads pages ops elapsed_s ops_s ns_op
 expect "hit: every line" "$out" "ops > 0" "ns_op > 0" "elapsed_s > 0" "pages == 128" \
     "dependent == 0"
-expect "hit bpool, pin and optimistic: every pin a hit" "$(grep -E '"variant":"(bpool|pin|optimistic)"' <<<"$out")" \
+expect "hit bpool, pin, write and optimistic: every pin a hit" "$(grep -E '"variant":"(bpool|pin|write|optimistic)"' <<<"$out")" \
     "misses == 0" "hits > 0" "frames == 128"
 missing=
-for v in bpool pin optimistic pread mmap floor; do
+for v in bpool pin write optimistic pread mmap floor; do
     for d in uniform zipf; do
         [[ $out == *"\"variant\":\"$v\",\"dist\":\"$d\""* ]] || missing+=" $v/$d"
     done
@@ -112,8 +112,8 @@ done
 
 if run "hit --dependent" --json --frames 128 -d 0.05 -w 0.01 -t 2 -D uniform \
         --dependent hit --verify; then
-    [ "$(grep -c . <<<"$out")" -eq 6 ] && pass "hit --dependent: 6 lines" ||
-        fail "hit --dependent: want 6 lines: $out"
+    [ "$(grep -c . <<<"$out")" -eq 7 ] && pass "hit --dependent: 7 lines" ||
+        fail "hit --dependent: want 7 lines: $out"
     expect "hit --dependent: every line" "$out" "dependent == 1" "ops > 0" "pages == 128"
 fi
 
