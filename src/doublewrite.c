@@ -107,6 +107,14 @@ static uint8_t *orphan_img(const struct bp__datafile *df, uint32_t i)
     return df->dw_orphan_img + (size_t)i * df->page_size;
 }
 
+/* Stop carrying copy o (dw_mu held): the last one takes its place. */
+static void orphan_drop(struct bp__datafile *df, uint32_t o)
+{
+    uint32_t last = --df->dw_norphans;
+    df->dw_orphan[o] = df->dw_orphan[last];
+    memcpy(orphan_img(df, o), orphan_img(df, last), df->page_size);
+}
+
 /* A failed write in place that may have changed the page on the medium:
  * part of it transferred, or an error the device gave.  Errors of a
  * request the device never had, or refused before writing, leave the
@@ -437,11 +445,8 @@ static void carry_failed(bp_pool *pool, struct bp__datafile *df,
         while (o < df->dw_norphans && df->dw_orphan[o] != pgno)
             o++;
         if (whole) {
-            if (o < df->dw_norphans) {   /* drop it: the last takes its place */
-                uint32_t last = --df->dw_norphans;
-                df->dw_orphan[o] = df->dw_orphan[last];
-                memcpy(orphan_img(df, o), orphan_img(df, last), df->page_size);
-            }
+            if (o < df->dw_norphans)
+                orphan_drop(df, o);
             continue;
         }
         if (o == df->dw_norphans) {
@@ -558,9 +563,7 @@ static int clear_area(bp_pool *pool, struct bp__datafile *df, bool sync_first)
             o++;
             continue;
         }
-        uint32_t last = --df->dw_norphans;
-        df->dw_orphan[o] = df->dw_orphan[last];
-        memcpy(orphan_img(df, o), orphan_img(df, last), df->page_size);
+        orphan_drop(df, o);
     }
     if (df->dw_norphans) {
         r = bp__fail(-EIO, "%s: the write of page %llu failed, and the "
