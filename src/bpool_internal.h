@@ -648,6 +648,12 @@ int bp__dw_repair(struct bp__datafile *df, bool read_only);
  * every page as bp__io_runs does, in this thread. */
 void bp__dw_write(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                   bp__run_done_fn done, void *arg);
+/* A sync, after its fdatasync of df: wait for the doublewrite batch in
+ * progress, if any, to end.  Linux reports a write-back error to one
+ * fdatasync only: when the batch's took the error of writes the sync
+ * covers, the sync's own returned 0, and the batch has stored
+ * durability_lost only once it ends. */
+void bp__dw_settle(struct bp__datafile *df);
 /* At a clean close (or bp_detach), after the last fdatasync: clear the
  * descriptors so that the next open has nothing to repair.  0 or a
  * negative errno; a failed fdatasync is fatal for the pool's durability,

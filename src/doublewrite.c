@@ -584,6 +584,15 @@ static int clear_area(bp_pool *pool, struct bp__datafile *df, bool sync_first)
     return r;
 }
 
+void bp__dw_settle(struct bp__datafile *df)
+{
+    if (!df->dw_pages)
+        return;
+    /* A batch stores durability_lost before it lets dw_mu go. */
+    pthread_mutex_lock(&df->dw_mu);
+    pthread_mutex_unlock(&df->dw_mu);
+}
+
 int bp__dw_close(bp_pool *pool, struct bp__datafile *df)
 {
     return clear_area(pool, df, false);

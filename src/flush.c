@@ -588,6 +588,7 @@ static int sync_one(bp_pool *pool, struct bp__datafile *df, uint64_t pages,
      * one that did records the count until a header write succeeds. */
     if (r == 0 && record && (r = bp__header_record_pages(df, pages)) == 1)
         r = bp__sync_datafile(pool, df, fn);
+    bp__dw_settle(df);   /* the caller looks at durability_lost next */
     if (r >= 0 && record)
         df->header_behind = false;
     if (r < 0)

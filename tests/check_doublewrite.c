@@ -19,6 +19,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -861,6 +862,85 @@ START_TEST(test_cut_sync_fails_before_clearing)
 }
 END_TEST
 
+/* The race of test_sync_sees_failing_batch: the thread calling bp_sync,
+ * the pool, the writer whose batch's fdatasync fails, and where each is. */
+static pthread_t sync_caller;
+static bp_pool *race_pool;
+static pthread_t race_writer;
+static _Atomic int writer_started, batch_syncing, sync_returned;
+
+/* Rewrite page 5 and write it back: one batch of one page. */
+static void *rewrite_and_flush_5(void *arg)
+{
+    (void)arg;
+    bp_page pg;
+    int r = bp_pin(race_pool, 5, BP_WRITE, &pg);
+    if (r < 0) {
+        tu_thread_fail("bp_pin: %s: %s", bp_err_name(r), bp_errdetail());
+        atomic_store(&batch_syncing, 1);
+        return NULL;
+    }
+    memset(pg.data, 0x5a, PS);
+    if ((r = bp_mark_dirty(&pg)) < 0 || (r = bp_unpin(&pg)) < 0)
+        tu_thread_fail("bp_mark_dirty or bp_unpin: %s", bp_err_name(r));
+    r = bp_flush_page(race_pool, 5);
+    if (r != -EIO)
+        tu_thread_fail("the batch's bp_flush_page gave %d, not -EIO", r);
+    atomic_store(&batch_syncing, 1);   /* in case the hook never ran */
+    return NULL;
+}
+
+/* bp_sync's fdatasync succeeds once a batch's fdatasync is under way,
+ * which fails (EIO) only when bp_sync has returned or 0.5 s later: as
+ * Linux reports a write-back error to one fdatasync, the batch's took it,
+ * and it stores durability_lost only when it ends. */
+static int batch_takes_the_error(void *arg, struct bp__fault_call *c)
+{
+    (void)arg;
+    if (c->op != BP__FAULT_FDATASYNC)
+        return 0;
+    if (pthread_equal(pthread_self(), sync_caller)) {
+        if (atomic_exchange(&writer_started, 1))
+            return 0;
+        if (pthread_create(&race_writer, NULL, rewrite_and_flush_5, NULL) != 0)
+            return -EAGAIN;
+        double until = tu_now() + 10;
+        while (!atomic_load(&batch_syncing) && tu_now() < until)
+            usleep(1000);
+        return 0;
+    }
+    atomic_store(&batch_syncing, 1);
+    double until = tu_now() + 0.5;
+    while (!atomic_load(&sync_returned) && tu_now() < until)
+        usleep(1000);
+    return -EIO;
+}
+
+/* Proves bp_sync does not return 0 while a doublewrite batch's fdatasync
+ * that took the error of writes the sync covers has yet to say so: it
+ * waits for the batch to end and reports BP_EDURABILITY. */
+START_TEST(test_sync_sees_failing_batch)
+{
+    char *path = make_dw_file("dw-sync-race.data", 0);
+    race_pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    sync_caller = pthread_self();
+    atomic_store(&writer_started, 0);
+    atomic_store(&batch_syncing, 0);
+    atomic_store(&sync_returned, 0);
+    atomic_store(&bp__sysfault, batch_takes_the_error);
+    int r = bp_sync(race_pool);
+    atomic_store(&sync_returned, 1);
+    ck_assert_int_eq(atomic_load(&writer_started), 1);
+    ck_assert_int_eq(pthread_join(race_writer, NULL), 0);
+    atomic_store(&bp__sysfault, NULL);
+    tu_assert_no_thread_errors();
+    ck_assert_msg(r == -BP_EDURABILITY, "bp_sync returned %d (%s) while the "
+                  "batch's fdatasync beside it failed", r, bp_err_name(r));
+    ck_assert_int_eq(bp_sync(race_pool), -BP_EDURABILITY);
+    (void)bp_close(race_pool);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -887,6 +967,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_failed_write_keeps_its_copy);
     tcase_add_test(tc, test_cut_keeps_failed_page_copy);
     tcase_add_test(tc, test_untouched_failures_not_carried);
+    tcase_add_test(tc, test_sync_sees_failing_batch);
     suite_add_tcase(s, tc);
     return s;
 }
