@@ -183,13 +183,15 @@ static int drop_pages(bp_pool *pool, uint32_t n, uint64_t from,
             if (page == BP__NOPAGE || BP_PAGE_FILE(page) != n ||
                 BP_PAGE_NO(page) < from)
                 continue;
+            /* A page the clock hand took meanwhile is gone too, and was
+             * counted as evicted by the hand. */
             pthread_mutex_lock(&pool->miss_mu);
-            bool gone = bp__pt_lookup(&pool->pt, page) != f ||
-                        bp__evict_frame_locked(pool, f, page);
+            bool evicted = bp__evict_frame_locked(pool, f, page);
+            bool gone = evicted || bp__pt_lookup(&pool->pt, page) != f;
             pthread_mutex_unlock(&pool->miss_mu);
             if (!gone)
                 busy = page;
-            else
+            if (evicted)
                 bp__count(pool, BP__C_EVICTIONS, 1);
         }
         if (busy == BP__NOPAGE)
