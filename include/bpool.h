@@ -1066,9 +1066,9 @@ BP_API int bp_unlatch(bp_page *page);
  * more than dirty_max % of the frames are dirty already, it first waits
  * for the flushers to catch up (at most about 100 ms; counted in
  * bp_stats.throttle_waits), so writers cannot outrun the device without
- * bound; when the flushers can write none of the dirty pages (all held
- * for write, perhaps by the caller, or every write failing) it waits for
- * one flusher round only.
+ * bound; when the flushers can write none of the dirty pages (all
+ * pinned, perhaps by the caller) it waits for one flusher round only,
+ * and while every write of theirs fails it does not wait.
  * Errors: -EINVAL, -BP_ENOTPINNED, -BP_ENOTWRITE (not latched with BP_WRITE),
  *   -BP_EDURABILITY (an fdatasync failed earlier: see bp_sync), -EROFS (a
  *   BP_RDONLY pool).

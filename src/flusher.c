@@ -13,8 +13,9 @@
  *   above high   full batches back to back, hot pages too;
  *   above max    bp_mark_dirty of a clean page waits (at most ~100 ms)
  *                for flusher rounds to clean pages: backpressure; it
- *                waits for one round only while the flushers are stuck
- *                (no page they could write, or every write failing).
+ *                waits for one round only while the flushers find no
+ *                page they could write, and not at all while they back
+ *                off after a round whose every write failed.
  * Each round first takes the dirty frames that evicting threads handed
  * over (the cold hand met them: they are the next to be needed), then
  * sweeps the frame array from a shared cursor, and for each page it picks
@@ -76,6 +77,9 @@ struct bp__flushers {
                                       held for write), or every write of
                                       their last round failed; cleared by
                                       a round that writes a page */
+    bool failing;                  /* [mu] every write of the last round
+                                      failed: the flushers back off (up to
+                                      BACKOFF_MAX_MS) before the next */
     uint32_t cursor;               /* [mu] next frame of the sweep */
     struct handed *queue;          /* [mu] ring of handed-over pages */
     uint32_t qcap, qhead, qlen;    /* [mu] */
@@ -182,7 +186,7 @@ static void *flusher_main(void *arg)
     while (!fs->stop) {
         uint32_t nd = atomic_load(&pool->ndirty);
         if (fs->qlen == 0 && nd < fs->low) {
-            fs->stuck = false;   /* idle, not stuck */
+            fs->stuck = fs->failing = false;   /* idle, not stuck */
             wait_ms(fs, &fs->work_cv, IDLE_MS);
             continue;
         }
@@ -213,6 +217,7 @@ static void *flusher_main(void *arg)
             fs->stuck = false;
         else if (r < 0 || idle_span + span >= frames)
             fs->stuck = true;
+        fs->failing = r < 0 && wrote == 0;
         pthread_cond_broadcast(&fs->clean_cv);
         if (r < 0 && wrote == 0) {
             /* Every write of the round failed: the device, or the hook,
@@ -416,12 +421,13 @@ void bp__flushers_page_dirtied(bp_pool *pool, uint32_t ndirty)
         return;
     pthread_mutex_lock(&fs->mu);
     pthread_cond_signal(&fs->work_cv);
-    if (ndirty > fs->max && !fs->stop) {
+    if (ndirty > fs->max && !fs->stop && !fs->failing) {
         /* Backpressure: wait for flusher rounds, a bounded time - but not
-         * for rounds that cannot clean a page (every dirty page held for
-         * write, perhaps by this very thread, or every write failing):
-         * after one round, if the flushers are stuck, waiting longer
-         * would only slow the caller. */
+         * for rounds that cannot clean a page: after one round, if the
+         * flushers are stuck (every dirty page pinned, perhaps by this
+         * very thread), waiting longer would only slow the caller; and
+         * not at all while they back off after failed writes (the next
+         * round may be a second away, and fail too). */
         struct timespec until;
         deadline_in(&until, THROTTLE_MS);
         bp__count(pool, BP__C_THROTTLE_WAITS, 1);

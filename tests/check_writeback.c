@@ -293,6 +293,57 @@ START_TEST(test_throttle_skips_stuck_flushers)
 }
 END_TEST
 
+/* Every write of the flushers fails (the WAL hook refuses them all), past
+ * dirty_max: the flushers back off between rounds (10 ms doubling up to
+ * 1 s), so a throttled bp_mark_dirty must not wait for the next round -
+ * each waited out its whole bound (28 calls took 2.4 s); now only a call
+ * made before the first round has failed waits.  Once writes succeed
+ * again, the pages are written. */
+static atomic_bool refuse_all;
+
+static int refusing_hook(void *arg, uint64_t pgno, const void *data,
+                         uint32_t page_size)
+{
+    (void)arg;
+    (void)pgno;
+    (void)data;
+    (void)page_size;
+    return atomic_load(&refuse_all) ? -EAGAIN : 0;
+}
+
+START_TEST(test_throttle_skips_failing_flushers)
+{
+    char *path = tu_path("throttle-fail.bp");
+    tu_make_file(path, PS, 64, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.dirty_low = 5;
+    o.dirty_high = 10;
+    o.dirty_max = 20;                /* 12 of 64 frames */
+    o.before_write = refusing_hook;
+    atomic_store(&refuse_all, true);
+    bp_pool *pool = tu_open_opts(path, 64, BP_NOREADAHEAD, &o);
+    enum { N = 40 };
+    double t0 = tu_now();
+    for (uint64_t p = 0; p < N; p++)
+        dirty_page(pool, p, 6);
+    double took = tu_now() - t0;
+    struct bp_stats st = tu_stats(pool);
+    atomic_store(&refuse_all, false);
+    ck_assert_msg(took < 1.0, "%d bp_mark_dirty calls past dirty_max while "
+                  "every write fails took %.3f s (%llu throttled)", N, took,
+                  (unsigned long long)st.throttle_waits);
+    ck_assert_uint_gt(st.write_errors, 0);
+    ck_assert_msg(wait_until_dirty_below(pool, 13, 10.0),
+                  "the pages were not written once writes succeed");
+    ck_assert_int_eq(bp_close(pool), 0);
+    uint32_t seed_of[64];
+    for (int p = 0; p < 64; p++)
+        seed_of[p] = p < N ? 6 : 1;
+    expect_file(path, seed_of, 64);
+}
+END_TEST
+
 /* When the flushers cannot clean anything (the WAL hook holds their first
  * write), a bp_mark_dirty above dirty_max really waits: the bounded wait
  * (about 100 ms) is spent, not just counted.  Only a lower bound on the
@@ -1661,6 +1712,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_backpressure_bounded);
     tcase_add_test(tc, test_backpressure_waits);
     tcase_add_test(tc, test_throttle_skips_stuck_flushers);
+    tcase_add_test(tc, test_throttle_skips_failing_flushers);
     tcase_add_test(tc, test_flusher_idles_when_nothing_writable);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
