@@ -200,10 +200,14 @@ grep -v -E '^[a-z_]+ ' s2.out >s2.main
 same "reopened: page 1 holds what was written" s2.main s2.exp
 has "info: 3 pages" s2.out '^pages 3$'
 has "info: page_size 4096" s2.out '^page_size 4096$'
-info_names='file page_size pages frames pool_bytes queue_depth dio_mem_align dio_offset_align frame_align align_source io_engine huge_pages flushers dirty_low dirty_high dirty_max coalesce_bytes checkpoint_rate readahead_min readahead_max'
+info_names='file page_size pages frames frames_max pool_bytes queue_depth aio_lanes dio_mem_align dio_offset_align frame_align align_source io_engine huge_pages flushers dirty_low dirty_high dirty_max coalesce_bytes checkpoint_rate readahead_min readahead_max checksums page_payload format_version file_id doublewrite_pages torn_repaired atomic_write_max atomic_writes files'
 for f in $info_names; do
     has "info: has $f" s2.out "^$f "
 done
+has "info: file_id, the header's 16 bytes in hex" s2.out '^file_id [0-9a-f]{32}$'
+if grep -q '^file_id 0\{32\}$' s2.out; then fail "info: file_id is all zeros for a file with a header"
+else pass "info: file_id is not all zeros for a file with a header"; fi
+has "info: one file" s2.out '^files 1$'
 
 size=$(stat -c %s test.data)
 if [ "$size" -eq $((4 * 4096)) ]; then pass "file size is a header page and 3 pages ($size)"

@@ -350,6 +350,7 @@ int cmd_info(struct shell *sh, const struct command *cmd, int argc,
     printf("pool_bytes %llu\n",
            (unsigned long long)in.frames * in.page_size);
     printf("queue_depth %u\n", in.queue_depth);
+    printf("aio_lanes %u\n", in.aio_lanes);
     printf("dio_mem_align %u\n", in.dio_mem_align);
     printf("dio_offset_align %u\n", in.dio_offset_align);
     printf("frame_align %u\n", in.frame_align);
@@ -369,10 +370,15 @@ int cmd_info(struct shell *sh, const struct command *cmd, int argc,
     printf("page_payload %u\n", in.page_payload);
 #endif
     printf("format_version %u\n", in.format_version);
+    printf("file_id ");
+    for (size_t i = 0; i < sizeof(in.file_id); i++)
+        printf("%02x", in.file_id[i]);
+    printf("\n");
     printf("doublewrite_pages %u\n", in.doublewrite_pages);
     printf("torn_repaired %u\n", in.torn_repaired);
     printf("atomic_write_max %u\n", in.atomic_write_max);
     printf("atomic_writes %d\n", in.atomic_writes);
+    printf("files %u\n", in.files);
     return 0;
 }
 
