@@ -417,11 +417,15 @@ uint32_t bp__flushers_handoff(bp_pool *pool, const uint32_t *frames, uint32_t n)
 void bp__flushers_page_dirtied(bp_pool *pool, uint32_t ndirty)
 {
     struct bp__flushers *fs = pool->flushers;
-    if (!fs || (ndirty != fs->low && ndirty <= fs->max))
+    if (!fs)
+        return;
+    /* More than dirty_max dirty already: not counting this page. */
+    bool past_max = ndirty - 1 > fs->max;
+    if (ndirty != fs->low && !past_max)
         return;
     pthread_mutex_lock(&fs->mu);
     pthread_cond_signal(&fs->work_cv);
-    if (ndirty > fs->max && !fs->stop && !fs->failing) {
+    if (past_max && !fs->stop && !fs->failing) {
         /* Backpressure: wait for flusher rounds, a bounded time - but not
          * for rounds that cannot clean a page: after one round, if the
          * flushers are stuck (every dirty page pinned, perhaps by this

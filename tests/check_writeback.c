@@ -293,6 +293,37 @@ START_TEST(test_throttle_skips_stuck_flushers)
 }
 END_TEST
 
+/* bp_mark_dirty waits only when more than dirty_max % of the frames are
+ * dirty already (bpool.h): of 20 frames, dirty_max 75 % is 15 pages, so
+ * the 16th page dirtied goes through and the 17th is throttled (the
+ * caller holds them all, so the flushers can write none and the wait is
+ * one round).  It throttled the 16th too. */
+START_TEST(test_throttle_starts_past_dirty_max)
+{
+    char *path = tu_path("throttle-edge.bp");
+    tu_make_file(path, PS, 20, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.dirty_max = 75;
+    bp_pool *pool = tu_open_opts(path, 20, BP_NOREADAHEAD, &o);
+    enum { N = 17 };
+    bp_page pg[N];
+    for (uint64_t p = 0; p < N; p++) {
+        ck_assert_int_eq(bp_pin(pool, p, BP_WRITE, &pg[p]), 0);
+        tu_stamp(pg[p].data, PS, p, 6);
+        ck_assert_int_eq(bp_mark_dirty(&pg[p]), 0);
+        struct bp_stats st = tu_stats(pool);
+        ck_assert_msg(st.throttle_waits == (p + 1 > 16 ? 1u : 0u),
+                      "%llu throttled after %llu pages dirtied (15 is "
+                      "dirty_max)", (unsigned long long)st.throttle_waits,
+                      (unsigned long long)p + 1);
+    }
+    for (uint64_t p = 0; p < N; p++)
+        ck_assert_int_eq(bp_unpin(&pg[p]), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* Every write of the flushers fails (the WAL hook refuses them all), past
  * dirty_max: the flushers back off between rounds (10 ms doubling up to
  * 1 s), so a throttled bp_mark_dirty must not wait for the next round -
@@ -1713,6 +1744,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_backpressure_waits);
     tcase_add_test(tc, test_throttle_skips_stuck_flushers);
     tcase_add_test(tc, test_throttle_skips_failing_flushers);
+    tcase_add_test(tc, test_throttle_starts_past_dirty_max);
     tcase_add_test(tc, test_flusher_idles_when_nothing_writable);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
