@@ -271,10 +271,42 @@ static int may_replace(bp_pool *pool, const char *path, const char *fn,
     return 0;
 }
 
+/* The directory of a warm_file that does not exist yet: a missing one
+ * (a typo) would fail only the dump at close, after the pool's whole
+ * run; so does one that is not a directory (ENOTDIR, caught by the stat
+ * of the path itself). */
+static int dump_dir_check(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 || errno != ENOENT)
+        return 0;   /* may_replace looks at what is there */
+    char *dir = strdup(path);
+    if (!dir)
+        return bp__fail(-ENOMEM, "bp_open: out of memory");
+    char *slash = strrchr(dir, '/');
+    int r = 0;
+    if (slash) {
+        if (slash == dir)
+            slash[1] = '\0';   /* "/dump": the root */
+        else
+            *slash = '\0';
+        if (stat(dir, &st) != 0 && errno == ENOENT)
+            r = bp__fail(-ENOENT, "bp_open: opts->warm_file %s: its directory "
+                         "%s does not exist, so the dump at close could not "
+                         "be written; create the directory or name a file in "
+                         "one that exists", path, dir);
+    }
+    free(dir);
+    return r;
+}
+
 int bp__warm_file_check(bp_pool *pool, const char *path)
 {
+    int r = dump_dir_check(path);
+    if (r < 0)
+        return r;
     pthread_mutex_lock(&pool->files_mu);
-    int r = may_replace(pool, path, "bp_open: opts->warm_file", true);
+    r = may_replace(pool, path, "bp_open: opts->warm_file", true);
     pthread_mutex_unlock(&pool->files_mu);
     return r;
 }

@@ -493,7 +493,8 @@ END_TEST
  * name, is replaced whatever a crash left in it.  An empty file, or a damaged dump, is replaced.
  * With warm_file naming a file of other bytes, bp_open ignores it (a
  * dump is a hint) and bp_close reports it, having written and synced
- * every page all the same. */
+ * every page all the same.  A warm_file in a directory that does not
+ * exist is refused by bp_open (-ENOENT). */
 START_TEST(test_dump_replaces_only_dumps)
 {
     char *path = tu_path("warm-own.data"), *other = tu_path("warm-own2.data");
@@ -548,6 +549,14 @@ START_TEST(test_dump_replaces_only_dumps)
     o.warm_file = path;
     bp_pool *bad = NULL;
     TU_EXPECT_ERR(bp_open(path, &o, &bad), -EINVAL, "data file 0", "warm_file");
+    ck_assert_ptr_null(bad);
+    /* A dump in a directory that does not exist (a typo) is refused at
+     * open, not only when the close cannot write it. */
+    char nodir[4200];
+    (void)snprintf(nodir, sizeof nodir, "%s.nodir/x.dump", path);
+    o.warm_file = nodir;
+    TU_EXPECT_ERR(bp_open(path, &o, &bad), -ENOENT, nodir, "does not exist",
+                  "create the directory");
     ck_assert_ptr_null(bad);
     o.warm_file = text;
     pool = tu_open_opts(path, 16, BP_NOREADAHEAD, &o);
