@@ -352,7 +352,9 @@ struct bp_options {
                                  cannot be looked at (ENOTDIR, EACCES,
                                  ELOOP, ENAMETOOLONG: bp_close could not
                                  write there either) fails bp_open with
-                                 that errno.  The string is copied. */
+                                 that errno, and so does a file in a
+                                 directory that does not exist (ENOENT).
+                                 The string is copied. */
 
     /* Online resize (see bp_resize). */
     uint64_t pool_bytes_max;  /* the largest size bp_resize may give the
@@ -475,7 +477,8 @@ BP_API void bp_options_init_sized(struct bp_options *opts, size_t size);
  *   checkpoint or close: cut off while closed), -EIO (reading or writing
  *   the header, or repairing torn pages from the doublewrite area),
  *   -ENOSPC / -EFBIG (a new file's header or doublewrite area),
- *   warm_file's stat(2) error (ENOTDIR, EACCES, ...: see warm_file),
+ *   warm_file's stat(2) error (ENOTDIR, EACCES, ...; ENOENT for its
+ *   missing directory: see warm_file),
  *   -BP_EAIO (io_setup failed even with a queue depth of 1),
  *   -ENOMEM (frame arena or descriptors could not be allocated).
  */
@@ -1318,11 +1321,15 @@ BP_API int bp_evict_page(bp_pool *pool, uint64_t pgno);
 
 struct bp_stats {
     uint64_t hits;          /* pins satisfied from memory */
-    uint64_t misses;        /* pins of a page not in memory (one with
+    uint64_t misses;        /* pins of a page not in memory, whether
+                               or not their read succeeded (one with
                                BP_OVERWRITE reads nothing) */
     uint64_t reads;         /* page reads completed */
     uint64_t writes;        /* page writes completed */
-    uint64_t evictions;     /* frames taken from one page for another */
+    uint64_t evictions;     /* pages that left the pool: their frame
+                               taken for another page, or dropped by
+                               bp_evict_page, bp_detach,
+                               bp_truncate_file or a shrink */
     uint64_t evict_writes;  /* dirty pages written back by evicting threads */
     uint64_t flusher_writes; /* dirty pages written by background flushers */
     uint64_t write_requests; /* write requests sent (a coalesced request
@@ -1330,7 +1337,9 @@ struct bp_stats {
     uint64_t write_errors;  /* page writes that failed (page kept dirty) */
     uint64_t clean_waits;   /* pins that found no clean frame to take and
                                had to write dirty pages themselves */
-    uint64_t throttle_waits; /* bp_mark_dirty calls slowed at dirty_max */
+    uint64_t throttle_waits; /* bp_mark_dirty calls (and BP_OVERWRITE
+                                pins, which dirty their page) slowed at
+                                dirty_max */
     uint64_t prefetch_pages; /* pages read by bp_prefetch and read-ahead */
     uint64_t prefetch_hits;  /* of those and of warm_pages, pages pinned
                                 before eviction */
@@ -1408,7 +1417,8 @@ BP_API int bp_stats_sized(bp_pool *pool, struct bp_stats *st, size_t size);
 #define bp_stats(pool, st) \
     bp_stats_sized((pool), (st), sizeof(struct bp_stats))
 
-/* Zero the counters (not the gauges).  Errors: -EINVAL. */
+/* Zero the counters, not the gauges (dirty, pinned, resident, hot, cold,
+ * nonresident, cold_target, warm_listed, warm_done).  Errors: -EINVAL. */
 BP_API int bp_stats_reset(bp_pool *pool);
 
 #ifdef __cplusplus

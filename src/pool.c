@@ -296,6 +296,9 @@ static void abandon_frame(bp_pool *pool, uint32_t f, uint64_t page)
  * given up (step 3 undone) and the failure recorded for bp_errdetail. */
 static int end_read(bp_pool *pool, uint32_t f, uint64_t page, int r)
 {
+    /* A miss whether or not its read succeeds: a hit ratio taken while
+     * the device fails must not look better than it is. */
+    bp__count(pool, BP__C_MISSES, 1);
     if (r < 0) {
         abandon_frame(pool, f, page);
         bp__count(pool, BP__C_IO_ERRORS, 1);
@@ -306,7 +309,6 @@ static int end_read(bp_pool *pool, uint32_t f, uint64_t page, int r)
                         (unsigned long long)BP_PAGE_NO(page),
                         bp__path_of(pool, page), bp_strerror(r));
     }
-    bp__count(pool, BP__C_MISSES, 1);
     bp__count(pool, BP__C_READS, 1);
     bp__file_count_io(pool, page, false);
     bp__frame_finish_read(&pool->frames[f], false);

@@ -133,6 +133,10 @@ int bp_stats_sized(bp_pool *pool, struct bp_stats *out, size_t size)
      * pool at the fork, for ever then; and nothing but the caller runs in
      * the child's copy, so it is read without them. */
     bool child = bp__pool_in_child(pool);
+    /* Warming's progress before the counters: the reader thread counts a
+     * round's warm_pages before it stores warm_done (a release), so a
+     * caller that sees the list done sees every page it read counted. */
+    bp__warm_progress(pool, &st->warm_listed, &st->warm_done);
     if (!child)
         pthread_mutex_lock(&pool->locals_mu);
     /* An optimistic read counts once, in OPTIMISTIC_READS when it
@@ -180,7 +184,6 @@ int bp_stats_sized(bp_pool *pool, struct bp_stats *out, size_t size)
         pthread_mutex_unlock(&pool->locals_mu);
     }
     st->io_submits = atomic_load_explicit(&pool->aio.submits, memory_order_relaxed);
-    bp__warm_progress(pool, &st->warm_listed, &st->warm_done);
 
     for (uint32_t f = 0, nf = bp__frames_now(pool); f < nf; f++) {
         struct bp__frame_view v = bp__frame_view(&pool->frames[f]);

@@ -431,6 +431,11 @@ START_TEST(test_read_error_nth)
         ck_assert_uint_eq(st.pinned, 0);
         ck_assert_uint_eq(st.resident, 7);
         ck_assert_uint_eq(st.dirty, 0);
+        /* The failed pin was a miss too (bpool.h): a hit ratio taken
+         * while reads fail is not better than it is. */
+        ck_assert_uint_eq(st.misses, 8);
+        ck_assert_uint_eq(st.reads, 7);
+        ck_assert_uint_eq(st.hits, 0);
         expect_page(pool, 2, 1);
         ck_assert_int_eq(atomic_load(&rule.failed), 1);
         rule_off(pool);
