@@ -252,6 +252,25 @@ START_TEST(test_backpressure_bounded)
 }
 END_TEST
 
+/* The throttle tests' pool: a new file of 64 pages (seed 1) at
+ * tu_path(name), 64 frames, no read-ahead, dirty watermarks 5, 10 and
+ * 20 % (the throttle starts past 12 dirty pages), writes through hook
+ * (or none). */
+static bp_pool *open_throttled(const char *name, bp_before_write_fn hook,
+                               char **path_out)
+{
+    char *path = tu_path(name);
+    tu_make_file(path, PS, 64, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.dirty_low = 5;
+    o.dirty_high = 10;
+    o.dirty_max = 20;                /* 12 of 64 frames */
+    o.before_write = hook;
+    *path_out = path;
+    return tu_open_opts(path, 64, BP_NOREADAHEAD, &o);
+}
+
 /* A thread that holds for write every page it dirtied, past dirty_max:
  * the flushers can write none of them, so waiting for their rounds cannot
  * help.  Each throttled bp_mark_dirty waits for one round at most, not
@@ -259,14 +278,8 @@ END_TEST
  * before); once the thread lets the pages go, they are written. */
 START_TEST(test_throttle_skips_stuck_flushers)
 {
-    char *path = tu_path("throttle-held.bp");
-    tu_make_file(path, PS, 64, 1);
-    struct bp_options o;
-    bp_options_init(&o);
-    o.dirty_low = 5;
-    o.dirty_high = 10;
-    o.dirty_max = 20;                /* 12 of 64 frames */
-    bp_pool *pool = tu_open_opts(path, 64, BP_NOREADAHEAD, &o);
+    char *path;
+    bp_pool *pool = open_throttled("throttle-held.bp", NULL, &path);
     enum { HELD = 40 };
     bp_page pg[HELD];
     double t0 = tu_now();
@@ -344,16 +357,9 @@ static int refusing_hook(void *arg, uint64_t pgno, const void *data,
 
 START_TEST(test_throttle_skips_failing_flushers)
 {
-    char *path = tu_path("throttle-fail.bp");
-    tu_make_file(path, PS, 64, 1);
-    struct bp_options o;
-    bp_options_init(&o);
-    o.dirty_low = 5;
-    o.dirty_high = 10;
-    o.dirty_max = 20;                /* 12 of 64 frames */
-    o.before_write = refusing_hook;
+    char *path;
     atomic_store(&refuse_all, true);
-    bp_pool *pool = tu_open_opts(path, 64, BP_NOREADAHEAD, &o);
+    bp_pool *pool = open_throttled("throttle-fail.bp", refusing_hook, &path);
     enum { N = 40 };
     double t0 = tu_now();
     for (uint64_t p = 0; p < N; p++)
@@ -391,16 +397,9 @@ static int gated_hook(void *arg, uint64_t pgno, const void *data, uint32_t ps)
 
 START_TEST(test_backpressure_waits)
 {
-    char *path = tu_path("throttle-wait.bp");
-    tu_make_file(path, PS, 64, 1);
-    struct bp_options o;
-    bp_options_init(&o);
-    o.dirty_low = 5;
-    o.dirty_high = 10;
-    o.dirty_max = 20;                /* 12 of 64 frames */
-    o.before_write = gated_hook;
+    char *path;
     atomic_store(&gate_open, false);
-    bp_pool *pool = tu_open_opts(path, 64, BP_NOREADAHEAD, &o);
+    bp_pool *pool = open_throttled("throttle-wait.bp", gated_hook, &path);
     /* The flusher's first round takes the few pages dirty at the time and
      * blocks in the hook; the pages dirtied after it stay dirty.  Dirty
      * pages until three calls were throttled. */
