@@ -147,6 +147,10 @@ struct bp__datafile {
     pthread_cond_t dw_q_cv;        /* a batch ended, or the leader left */
     struct bp__dw_request *dw_head, *dw_tail;  /* [dw_q_mu] waiting */
     bool dw_leading;               /* [dw_q_mu] a writer stages batches */
+    _Atomic uint64_t dw_begun;     /* [dw_mu, atomic to read] batches that
+                                      took dw_mu to be written */
+    uint64_t dw_ended;             /* [dw_q_mu] of those, batches over
+                                      (dw_q_cv is broadcast) */
 };
 
 /* The file that page id `page` belongs to, or NULL if none is attached
@@ -648,11 +652,11 @@ int bp__dw_repair(struct bp__datafile *df, bool read_only);
  * every page as bp__io_runs does, in this thread. */
 void bp__dw_write(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                   bp__run_done_fn done, void *arg);
-/* A sync, after its fdatasync of df: wait for the doublewrite batch in
- * progress, if any, to end.  Linux reports a write-back error to one
- * fdatasync only: when the batch's took the error of writes the sync
- * covers, the sync's own returned 0, and the batch has stored
- * durability_lost only once it ends. */
+/* A sync, after its fdatasync of df returned 0: wait for the doublewrite
+ * batch in progress then, if any, to end (not for later ones).  Linux
+ * reports a write-back error to one fdatasync only: when the batch's took
+ * the error of writes the sync covers, the sync's own returned 0, and
+ * the batch has stored durability_lost only once it ends. */
 void bp__dw_settle(struct bp__datafile *df);
 /* At a clean close (or bp_detach), after the last fdatasync: clear the
  * descriptors so that the next open has nothing to repair.  0 or a

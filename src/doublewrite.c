@@ -478,6 +478,7 @@ static void write_batch(bp_pool *pool, struct batch *b)
     for (uint32_t j = 0; j < b->k; j++)
         refs[j] = b->pg[j].ref;
     pthread_mutex_lock(&df->dw_mu);
+    atomic_fetch_add(&df->dw_begun, 1);   /* bp__dw_settle */
     int r = stage(pool, df, refs, b->k);
     if (r < 0) {
         for (uint32_t j = 0; j < b->k; j++)
@@ -531,6 +532,7 @@ void bp__dw_write(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
             pthread_mutex_lock(&df->dw_q_mu);
             for (uint32_t j = 0; j < b->k; j++)
                 b->pg[j].rq->finished++;
+            df->dw_ended++;   /* bp__dw_settle */
             pthread_cond_broadcast(&df->dw_q_cv);
         } while (rq.finished < rq.n);
         df->dw_leading = false;
@@ -588,9 +590,15 @@ void bp__dw_settle(struct bp__datafile *df)
 {
     if (!df->dw_pages)
         return;
-    /* A batch stores durability_lost before it lets dw_mu go. */
-    pthread_mutex_lock(&df->dw_mu);
-    pthread_mutex_unlock(&df->dw_mu);
+    /* Not by taking dw_mu: a leader with batches queued takes it back
+     * before a waiter wakes, and a sync waited through dozens of them.
+     * A batch counts itself begun before its fdatasync and ended after
+     * storing durability_lost, if that failed. */
+    uint64_t running = atomic_load(&df->dw_begun);
+    pthread_mutex_lock(&df->dw_q_mu);
+    while (df->dw_ended < running)
+        pthread_cond_wait(&df->dw_q_cv, &df->dw_q_mu);
+    pthread_mutex_unlock(&df->dw_q_mu);
 }
 
 int bp__dw_close(bp_pool *pool, struct bp__datafile *df)

@@ -546,6 +546,8 @@ int bp_flush_all(bp_pool *pool)
     return bp__flush_all(pool, BP_MAX_FILES, 0, NULL);
 }
 
+static int durability_lost(const char *fn);
+
 int bp__sync_datafile(bp_pool *pool, struct bp__datafile *df, const char *fn)
 {
     if (bp__fdatasync(df->fd) < 0) {
@@ -557,6 +559,12 @@ int bp__sync_datafile(bp_pool *pool, struct bp__datafile *df, const char *fn)
                         "be on disk and the pool now refuses writes; close "
                         "it and check the file", fn, df->path, strerror(e));
     }
+    /* Linux reports a write-back error to one fdatasync: a doublewrite
+     * batch's, beside ours, may have taken the error of writes ours
+     * covers, and says so only as it ends. */
+    bp__dw_settle(df);
+    if (atomic_load(&pool->durability_lost))
+        return durability_lost(fn);
     return 0;
 }
 
@@ -588,7 +596,6 @@ static int sync_one(bp_pool *pool, struct bp__datafile *df, uint64_t pages,
      * one that did records the count until a header write succeeds. */
     if (r == 0 && record && (r = bp__header_record_pages(df, pages)) == 1)
         r = bp__sync_datafile(pool, df, fn);
-    bp__dw_settle(df);   /* the caller looks at durability_lost next */
     if (r >= 0 && record)
         df->header_behind = false;
     if (r < 0)

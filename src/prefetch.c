@@ -334,8 +334,11 @@ void bp__prefetch_warm(bp_pool *pool, uint64_t *pages, uint64_t n)
     pf->warm = n ? pages : NULL;
     pf->warm_gen++;
     pf->warm_next = 0;
-    atomic_store(&pf->warm_listed, n);
+    /* Done first: a bp_stats beside this reads listed, then done, and
+     * must not pair the new list's length with the old list's progress
+     * (a list of the same length would look done). */
     atomic_store(&pf->warm_done, 0);
+    atomic_store(&pf->warm_listed, n);
     if (!n)
         free(pages);
     pthread_cond_signal(&pf->cv);

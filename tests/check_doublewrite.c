@@ -916,27 +916,57 @@ static int batch_takes_the_error(void *arg, struct bp__fault_call *c)
     return -EIO;
 }
 
-/* Proves bp_sync does not return 0 while a doublewrite batch's fdatasync
- * that took the error of writes the sync covers has yet to say so: it
- * waits for the batch to end and reports BP_EDURABILITY. */
-START_TEST(test_sync_sees_failing_batch)
+/* The race of a call by this thread (its first fdatasync sets it off)
+ * with the failing batch: start it, and end it once the call returned. */
+static void race_start(const char *path)
 {
-    char *path = make_dw_file("dw-sync-race.data", 0);
     race_pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
     sync_caller = pthread_self();
     atomic_store(&writer_started, 0);
     atomic_store(&batch_syncing, 0);
     atomic_store(&sync_returned, 0);
     atomic_store(&bp__sysfault, batch_takes_the_error);
-    int r = bp_sync(race_pool);
+}
+
+static void race_end(void)
+{
     atomic_store(&sync_returned, 1);
     ck_assert_int_eq(atomic_load(&writer_started), 1);
     ck_assert_int_eq(pthread_join(race_writer, NULL), 0);
     atomic_store(&bp__sysfault, NULL);
     tu_assert_no_thread_errors();
+}
+
+/* Proves bp_sync does not return 0 while a doublewrite batch's fdatasync
+ * that took the error of writes the sync covers has yet to say so: it
+ * waits for the batch to end and reports BP_EDURABILITY. */
+START_TEST(test_sync_sees_failing_batch)
+{
+    race_start(make_dw_file("dw-sync-race.data", 0));
+    int r = bp_sync(race_pool);
+    race_end();
     ck_assert_msg(r == -BP_EDURABILITY, "bp_sync returned %d (%s) while the "
                   "batch's fdatasync beside it failed", r, bp_err_name(r));
     ck_assert_int_eq(bp_sync(race_pool), -BP_EDURABILITY);
+    (void)bp_close(race_pool);
+}
+END_TEST
+
+/* The same for a cut, whose first fdatasync covers the pages written
+ * before it: BP_EDURABILITY, and nothing cut (the file's size and page
+ * count as they were).  It cut the file and returned 0. */
+START_TEST(test_cut_sees_failing_batch)
+{
+    char *path = make_dw_file("dw-cut-race.data", 0);
+    off_t size = tu_file_size(path);
+    race_start(path);
+    int r = bp_truncate_file(race_pool, 0, 20);
+    race_end();
+    ck_assert_msg(r == -BP_EDURABILITY, "bp_truncate_file returned %d (%s) "
+                  "while the batch's fdatasync beside it failed", r,
+                  bp_err_name(r));
+    ck_assert_int_eq(tu_file_size(path), size);
+    ck_assert_uint_eq(bp_page_count(race_pool), PAGES);
     (void)bp_close(race_pool);
 }
 END_TEST
@@ -968,6 +998,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_cut_keeps_failed_page_copy);
     tcase_add_test(tc, test_untouched_failures_not_carried);
     tcase_add_test(tc, test_sync_sees_failing_batch);
+    tcase_add_test(tc, test_cut_sees_failing_batch);
     suite_add_tcase(s, tc);
     return s;
 }
