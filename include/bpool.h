@@ -1066,8 +1066,8 @@ BP_API int bp_unlatch(bp_page *page);
  * back before the frame is reused: by a background flusher, by the thread
  * that needs the frame, by bp_flush_page/bp_flush_all/bp_sync/
  * bp_checkpoint, or at bp_close.  When this makes a clean page dirty and
- * more than dirty_max % of the frames are dirty already, it first waits
- * for the flushers to catch up (at most about 100 ms; counted in
+ * so more than dirty_max % of the frames are dirty (this page included),
+ * it waits for the flushers to catch up (at most about 100 ms; counted in
  * bp_stats.throttle_waits), so writers cannot outrun the device without
  * bound; when the flushers can write none of the dirty pages (all
  * pinned, perhaps by the caller) it waits for one flusher round only,

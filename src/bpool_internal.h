@@ -718,8 +718,8 @@ int bp__flushers_resume(bp_pool *pool);
 void bp__flushers_forget(bp_pool *pool);
 uint32_t bp__flushers_handoff(bp_pool *pool, const uint32_t *frames, uint32_t n);
 /* A clean page became dirty, making ndirty dirty pages: wake a flusher
- * at dirty_low; past dirty_max (more than that many dirty before this
- * one) wait for write-back, a bounded time. */
+ * at dirty_low; past dirty_max (more than that many dirty, this one
+ * included) wait for write-back, a bounded time. */
 void bp__flushers_page_dirtied(bp_pool *pool, uint32_t ndirty);
 /* The dirty share is at or above dirty_high (false without flushers):
  * write-back then does not yield to reads (flush.c). */

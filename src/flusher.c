@@ -419,8 +419,10 @@ void bp__flushers_page_dirtied(bp_pool *pool, uint32_t ndirty)
     struct bp__flushers *fs = pool->flushers;
     if (!fs)
         return;
-    /* More than dirty_max dirty already: not counting this page. */
-    bool past_max = ndirty - 1 > fs->max;
+    /* More than dirty_max dirty, this page included: the caller waits
+     * having made the share just pass the limit, so the share stays
+     * within dirty_max + one page per thread. */
+    bool past_max = ndirty > fs->max;
     if (ndirty != fs->low && !past_max)
         return;
     pthread_mutex_lock(&fs->mu);
