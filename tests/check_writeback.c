@@ -252,6 +252,20 @@ START_TEST(test_backpressure_bounded)
 }
 END_TEST
 
+/* After a throttle test let its first n pages (dirtied with seed 6) go:
+ * they are written back, and the file holds them and the rest (seed 1). */
+static void expect_written_back(bp_pool *pool, const char *path, int n,
+                                const char *after)
+{
+    ck_assert_msg(wait_until_dirty_below(pool, 13, 10.0),
+                  "the pages were not written once %s", after);
+    ck_assert_int_eq(bp_close(pool), 0);
+    uint32_t seed_of[64];
+    for (int p = 0; p < 64; p++)
+        seed_of[p] = p < n ? 6 : 1;
+    expect_file(path, seed_of, 64);
+}
+
 /* The throttle tests' pool: a new file of 64 pages (seed 1) at
  * tu_path(name), 64 frames, no read-ahead, dirty watermarks 5, 10 and
  * 20 % (the throttle starts past 12 dirty pages), writes through hook
@@ -296,13 +310,7 @@ START_TEST(test_throttle_skips_stuck_flushers)
                   st.throttle_waits, took);
     for (uint64_t p = 0; p < HELD; p++)
         ck_assert_int_eq(bp_unpin(&pg[p]), 0);
-    ck_assert_msg(wait_until_dirty_below(pool, 13, 10.0),
-                  "the pages were not written once let go");
-    ck_assert_int_eq(bp_close(pool), 0);
-    uint32_t seed_of[64];
-    for (int p = 0; p < 64; p++)
-        seed_of[p] = p < HELD ? 6 : 1;
-    expect_file(path, seed_of, 64);
+    expect_written_back(pool, path, HELD, "let go");
 }
 END_TEST
 
@@ -373,13 +381,7 @@ START_TEST(test_throttle_skips_failing_flushers)
                   "every write fails took %.3f s (%llu throttled)", N, took,
                   (unsigned long long)st.throttle_waits);
     ck_assert_uint_gt(st.write_errors, 0);
-    ck_assert_msg(wait_until_dirty_below(pool, 13, 10.0),
-                  "the pages were not written once writes succeed");
-    ck_assert_int_eq(bp_close(pool), 0);
-    uint32_t seed_of[64];
-    for (int p = 0; p < 64; p++)
-        seed_of[p] = p < N ? 6 : 1;
-    expect_file(path, seed_of, 64);
+    expect_written_back(pool, path, N, "writes succeed");
 }
 END_TEST
 
