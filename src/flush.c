@@ -459,16 +459,30 @@ int bp_flush_page(bp_pool *pool, uint64_t pgno)
     return bp__write_frames(pool, &f, 1, BP__W_CALLER);
 }
 
-static double now_s(void)
+/* With a rate limit: sleep until written pages are due, start + written /
+ * rate (CLOCK_MONOTONIC), whatever signals interrupt the sleep. */
+static void pace(const struct timespec *start, uint64_t written, uint32_t rate)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    uint64_t ns = written * 1000000000ull / rate;
+    struct timespec due = {
+        start->tv_sec + (time_t)(ns / 1000000000ull),
+        start->tv_nsec + (long)(ns % 1000000000ull),
+    };
+    if (due.tv_nsec >= 1000000000L) {
+        due.tv_sec++;
+        due.tv_nsec -= 1000000000L;
+    }
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, NULL) == EINTR)
+        ;
 }
 
 /* Write back every page dirty (or being written) at the start, in page
  * order so that neighbours coalesce, in batches of about one queue's
- * worth of requests; with rate > 0, at most rate pages per second. */
+ * worth of requests; with rate > 0, at most rate pages per second: each
+ * batch (a twentieth of a second's pages) waits until the pages before it
+ * are due, and the call returns once its own are, so that however few
+ * batches there are, the pages written over the time taken are at most
+ * the rate. */
 int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate,
                   uint64_t *held_by_caller)
 {
@@ -500,7 +514,8 @@ int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate,
         return bp__fail(-ENOMEM, "out of memory flushing pages");
     }
     struct tally t = { 0, 0, NULL };
-    double start = now_s();
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
     for (uint32_t i = 0; i < ntodo;) {
         uint32_t n = 0;
         for (; i < ntodo && n < batch_max; i++) {
@@ -524,13 +539,8 @@ int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate,
             tally(r, &t);
         else
             t.written += r;
-        if (rate > 0 && i < ntodo) {
-            double due = start + (double)t.written / rate;
-            double wait = due - now_s();
-            if (wait > 0)
-                nanosleep(&(struct timespec){ (time_t)wait,
-                    (long)((wait - (double)(time_t)wait) * 1e9) }, NULL);
-        }
+        if (rate > 0)
+            pace(&start, (uint64_t)t.written, rate);
     }
     free(batch);
     free(todo);
