@@ -1171,7 +1171,10 @@ BP_API int bp_sync(bp_pool *pool);
 /*
  * A checkpoint: write back every page that is dirty when the call starts,
  * at most checkpoint_rate pages per second (bp_options; 0: no limit), then
- * fdatasync.  Other threads go on pinning, reading and dirtying pages
+ * fdatasync.  With a rate the pages go out in batches of a twentieth of a
+ * second's, spread over the call; the fdatasync follows the last batch
+ * at once, and the call returns when that batch's pages are due, so that
+ * the call as a whole (and checkpoints back to back) keeps to the rate.  Other threads go on pinning, reading and dirtying pages
  * meanwhile; pages they dirty after the start may or may not be included.
  * When it returns the number of pages it wrote (>= 0), every page that
  * was dirty at the start is durable: bp_sync's guarantee, with the writes

@@ -459,31 +459,31 @@ int bp_flush_page(bp_pool *pool, uint64_t pgno)
     return bp__write_frames(pool, &f, 1, BP__W_CALLER);
 }
 
-/* With a rate limit: sleep until written pages are due, start + written /
- * rate (CLOCK_MONOTONIC), whatever signals interrupt the sleep. */
-static void pace(const struct timespec *start, uint64_t written, uint32_t rate)
+void bp__pace_wait(const struct bp__pace *pace)
 {
-    uint64_t ns = written * 1000000000ull / rate;
+    uint64_t ns = pace->sent * 1000000000ull / pace->rate;
     struct timespec due = {
-        start->tv_sec + (time_t)(ns / 1000000000ull),
-        start->tv_nsec + (long)(ns % 1000000000ull),
+        pace->start.tv_sec + (time_t)(ns / 1000000000ull),
+        pace->start.tv_nsec + (long)(ns % 1000000000ull),
     };
     if (due.tv_nsec >= 1000000000L) {
         due.tv_sec++;
         due.tv_nsec -= 1000000000L;
     }
+    /* An absolute time: a signal's interruption sleeps only the rest. */
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, NULL) == EINTR)
         ;
 }
 
 /* Write back every page dirty (or being written) at the start, in page
  * order so that neighbours coalesce, in batches of about one queue's
- * worth of requests; with rate > 0, at most rate pages per second: each
- * batch (a twentieth of a second's pages) waits until the pages before it
- * are due, and the call returns once its own are, so that however few
- * batches there are, the pages written over the time taken are at most
- * the rate. */
-int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate,
+ * worth of requests; with a pace, in batches of a twentieth of a second's
+ * pages, each waiting until the pages sent before it are due.  The last
+ * batch's own turn is the caller's to wait for (bp__flush_and_sync waits
+ * after its fdatasync, so that the pages are not made durable later than
+ * they need to be, and back-to-back checkpoints still keep to the
+ * rate). */
+int bp__flush_all(bp_pool *pool, uint32_t file, struct bp__pace *pace,
                   uint64_t *held_by_caller)
 {
     uint32_t nframes = bp__frames_now(pool);
@@ -503,8 +503,8 @@ int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate,
     qsort(todo, ntodo, sizeof(*todo), bp__page_ref_order);
 
     uint32_t batch_max = pool->queue_depth * pool->coalesce_pages;
-    if (rate > 0) {
-        uint32_t paced = rate / 20 > 0 ? rate / 20 : 1;  /* ~20 batches/s */
+    if (pace) {
+        uint32_t paced = pace->rate / 20 > 0 ? pace->rate / 20 : 1;  /* ~20 batches/s */
         if (paced < batch_max)
             batch_max = paced;
     }
@@ -514,10 +514,10 @@ int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate,
         return bp__fail(-ENOMEM, "out of memory flushing pages");
     }
     struct tally t = { 0, 0, NULL };
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
     for (uint32_t i = 0; i < ntodo;) {
         uint32_t n = 0;
+        if (pace && pace->sent)
+            bp__pace_wait(pace);
         for (; i < ntodo && n < batch_max; i++) {
             /* Held for write by this thread (for its page: no other thread
              * can reuse the frame meanwhile): waiting for the latch would
@@ -539,8 +539,8 @@ int bp__flush_all(bp_pool *pool, uint32_t file, uint32_t rate,
             tally(r, &t);
         else
             t.written += r;
-        if (rate > 0)
-            pace(&start, (uint64_t)t.written, rate);
+        if (pace)
+            pace->sent += n;   /* failed writes went to the device too */
     }
     free(batch);
     free(todo);
@@ -553,7 +553,7 @@ int bp_flush_all(bp_pool *pool)
         return bp__fail(-EINVAL, "bp_flush_all: pool must not be NULL");
     if (bp__pool_in_child(pool))
         return bp__refused_call_in_child("bp_flush_all");
-    return bp__flush_all(pool, BP_MAX_FILES, 0, NULL);
+    return bp__flush_all(pool, BP_MAX_FILES, NULL, NULL);
 }
 
 static int durability_lost(const char *fn);
@@ -644,8 +644,10 @@ int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only, uint32_t rate,
             fc[nf++] = (struct file_count){ df, atomic_load(&df->page_count) };
     }
     uint64_t held = UINT64_MAX;
+    struct bp__pace pace = { .rate = rate };
+    clock_gettime(CLOCK_MONOTONIC, &pace.start);
     int written = bp__flush_all(pool, only ? only->number : BP_MAX_FILES,
-                                rate, &held);
+                                rate ? &pace : NULL, &held);
     /* A page that could not be written does not stop the rest from being
      * made durable: at bp_close this is their last chance. */
     char *write_detail = written < 0 ? strdup(bp_errdetail()) : NULL;
@@ -673,6 +675,10 @@ int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only, uint32_t rate,
         r = durability_lost(fn);
     pthread_mutex_unlock(&pool->sync_mu);
     free(fc);
+    /* The last batch's turn, now that its pages are durable: the call as a
+     * whole, and so checkpoints back to back, keep to the rate. */
+    if (rate)
+        bp__pace_wait(&pace);
     /* A failed fdatasync (every change since the last sync may be lost)
      * says more than a page that could not be written. */
     if (written < 0 && r >= 0 && write_detail)
