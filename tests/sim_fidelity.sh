@@ -187,6 +187,8 @@ bad missing '' 'nosuchfile' -n 4 "$work/nosuchfile.trc"
 # trace, and the rest of a line after one is not lost (they read as an
 # empty trace, and '5 NUL junk 7' as two references).
 bad nul '5\n\0\0\0junk\n7\n' 'nul\.trc:2: NUL byte: not a text trace' -n 4 "$work/nul.trc"
+# A bpool data file's header begins with the line "bpoolpg": named as such.
+bad datafile 'bpoolpg\n\0\0\0\0\0\0\0\0\n' 'datafile\.trc:1: a bpool data file, not a trace' -n 4 "$work/datafile.trc"
 head -c 65536 /dev/zero >"$work/zeros.bin"
 "$sim" -n 4 "$work/zeros.bin" >"$work/out" 2>"$work/err"
 status=$?

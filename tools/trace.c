@@ -149,7 +149,12 @@ int trace_load_max(const char *path, uint64_t max_page, const char *max_text,
         uint64_t v;
         int r;
         line++;
-        if (memchr(s, '\0', len)) {
+        if (line == 1 && len == 7 && memcmp(s, "bpoolpg", 7) == 0) {
+            /* The magic that begins a bpool data file's header. */
+            what = "a bpool data file, not a trace: give a file of page "
+                   "numbers, one a line";
+            r = -1;
+        } else if (memchr(s, '\0', len)) {
             what = "NUL byte: not a text trace";
             r = -1;
         } else if (got == READ_LONG) {
