@@ -360,6 +360,11 @@ run tr_pinned 1 -- "${S[@]}" -c "pin 2; truncate 1" </dev/null
 has "truncate past a pinned page: error" tr_pinned.err 'this shell holds page 2 pinned'
 run tr_grow 1 -- "${S[@]}" -c "truncate 999999" </dev/null
 has "truncate that would grow: the library's detail" tr_grow.err 'a cut only shrinks'
+# Without file 0: info says so ("file -"), and load names the cause.
+run mf_nofile0 1 -- "${S[@]}" -k -c "attach mf.data; detach 0; info; load seq; load seq 2 range=1:0-1" </dev/null
+eq "info after detach 0: file -" "$(field mf_nofile0.out file)" -
+has "load after detach 0: no file 0" mf_nofile0.err 'load: no file 0 is attached'
+has "load of file 1's pages after detach 0" mf_nofile0.out '^load seq: 2 pins of pages 1:0-1:1'
 run mf_pinned 1 -- "${S[@]}" -c "attach mf.data; pin 1:0; detach 1" </dev/null
 has "detach of a file with a page pinned: error" mf_pinned.err 'this shell holds page 1:0 pinned'
 run mf_prefix 1 -- "${S[@]}" -c "read :3" </dev/null
@@ -524,13 +529,14 @@ has "--help lists --read-only" help.out -- "--read-only"
 cp test.data ro.data
 sum_before=$(cksum <ro.data)
 run readonly 1 -- --page-size 4096 --read-only -k ro.data -c "read 1 0 5; \
-    write 1 0 x; alloc; pin 2 write; flush; sync; checkpoint; info" </dev/null
+    write 1 0 x; alloc; pin 2 write; flush; sync; checkpoint; load seq 3 write; info" </dev/null
 has "--read-only: pages are read" readonly.out '^00000000: 6865 6c6c 6f'
 has "--read-only: write refused" readonly.err '^error: cannot pin page 1 for write: Read-only file system$'
 has "--read-only: alloc refused" readonly.err '^error: cannot allocate .*Read-only file system$'
 has "--read-only: the detail says why" readonly.err 'is read-only \(BP_RDONLY\)'
 has "--read-only: the hint says what to do" readonly.err 'start the shell without it'
 has "--read-only: sync succeeds" readonly.out '^synced$'
+has "--read-only: a load that pins nothing has no hit ratio" readonly.out '^load seq: 0 pins .* hit ratio -, '
 eq "--read-only: no flushers" "$(field readonly.out flushers)" 0
 eq "--read-only: the file is unchanged" "$(cksum <ro.data)" "$sum_before"
 run ronew 1 -- --read-only ronew.data -c "info" </dev/null

@@ -342,7 +342,9 @@ int cmd_info(struct shell *sh, const struct command *cmd, int argc,
     int rc = bp_info(sh->pool, &in);
     if (rc < 0)
         return fail_lib(sh, rc, "cannot get pool information");
-    printf("file %s\n", path_str(in.path ? in.path : sh->path));
+    /* No path: file 0 was detached (detach 0); the fields of file 0
+     * below are then 0. */
+    printf("file %s\n", in.path ? path_str(in.path) : "-");
     printf("page_size %u\n", in.page_size);
     printf("pages %llu\n", (unsigned long long)in.page_count);
     printf("frames %u\n", in.frames);

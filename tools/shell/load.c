@@ -179,6 +179,10 @@ static int parse_load(struct shell *sh, const struct command *cmd, int argc,
     }
     /* A range's pages may be another file's (FILE:PAGES): check_page
      * checks them in it. */
+    if (!have_range && bp_file_info(sh->pool, 0, &(struct bp_file_info){0}) < 0)
+        return fail(sh, "hint: give another file's pages: range=FILE:FIRST-LAST",
+                    "%s: no file 0 is attached (detach 0 removed it)",
+                    cmd->name);
     if (!have_range && pages == 0)
         return fail(sh, "hint: add pages first: alloc N", "%s: the file has "
                     "no pages", cmd->name);
@@ -280,15 +284,19 @@ static void print_result(const struct command *cmd, const struct load *l,
     uint64_t hits = a->hits - b->hits, misses = a->misses - b->misses;
     uint64_t last = l->first + (l->pat == PAT_LOOP ? l->window : l->count) - 1;
     uint64_t evictions = a->evictions - b->evictions;
+    /* A ratio of no pins is none: "-", as JSON's null (doc/tools.md). */
+    char ratio[16] = "-";
+    if (hits + misses)
+        (void)snprintf(ratio, sizeof ratio, "%.4f",
+                       (double)hits / (double)(hits + misses));
     printf("%s %s: %llu %s of pages %s-%s (%s%s): %llu %s, %llu %s, "
-           "hit ratio %.4f, %llu %s\n", cmd->name, pattern_names[l->pat],
+           "hit ratio %s, %llu %s\n", cmd->name, pattern_names[l->pat],
            (unsigned long long)done, plural(done, "pin", "pins"),
            PN(l->first), PN(last),
            mode_name(l->mode), l->mode & BP_SCAN ? ", scan" : "",
            (unsigned long long)hits, plural(hits, "hit", "hits"),
            (unsigned long long)misses, plural(misses, "miss", "misses"),
-           hits + misses ? (double)hits / (double)(hits + misses) : 0.0,
-           (unsigned long long)evictions,
+           ratio, (unsigned long long)evictions,
            plural(evictions, "eviction", "evictions"));
 }
 
