@@ -988,8 +988,17 @@ kill -INT $pid
 wait $pid
 status=$?
 eq "Ctrl-C while reading a script: status 130" "$status" 130
-has "Ctrl-C while reading a script: interrupted" int2.err '^(near line [0-9]+: )?error: (reading commands|line): interrupted$'
+has "Ctrl-C while reading a script: interrupted, no line named" int2.err '^error: reading commands: interrupted$'
 empty "Ctrl-C while reading a script: the next line is not run" int2.out
+# SIGTERM while a script waits for input: a quiet end, status 143.
+"$shell" "${L[@]}" >term2.out 2>term2.err < <(sleep 3; echo "read 0") &
+pid=$!
+handlers_ready $pid
+kill -TERM $pid
+wait $pid
+status=$?
+eq "SIGTERM while reading a script: status 143" "$status" 143
+empty "SIGTERM while reading a script: no error" term2.err
 # End of input (Ctrl-D in a terminal) writes back and syncs.
 printf 'write 36 0 eof!\n' | "$shell" "${L[@]}" >eof.out 2>eof.err
 eq "end of input: status 0" "$?" 0

@@ -92,17 +92,25 @@ int run_stream(struct shell *sh, FILE *f, const char *name)
         signals_for_input(false);
         if (r == LINE_EOF)
             break;
+        if (r == LINE_INTR) {
+            /* A signal while waiting for the next line: the script ends
+             * before it, so no line is named.  SIGTERM and SIGHUP end the
+             * session quietly (main.c closes the pool, status 143, 129);
+             * Ctrl-C says so (status 130). */
+            if (!shell_sigterm) {
+                fail_interrupted(sh, "reading commands");
+                sh->errors++;
+            }
+            ret = -1;
+            break;
+        }
         lineno++;
         if (name != NULL)
             snprintf(where, sizeof where, "%s:%lu: ", path_str(name), lineno);
         else
             snprintf(where, sizeof where, "near line %lu: ", lineno);
         sh->where = where;
-        if (r == LINE_INTR) {
-            fail_interrupted(sh, "reading commands");
-            sh->errors++;
-            ret = -1;
-        } else if (r == LINE_LONG || r == LINE_NOMEM) {
+        if (r == LINE_LONG || r == LINE_NOMEM) {
             fail(sh, "hint: split it into several lines", "line %lu is "
                  "longer than %u bytes%s; it was skipped", lineno, MAX_LINE,
                  r == LINE_NOMEM ? " or memory ran out" : "");
