@@ -539,7 +539,12 @@ has "--read-only: sync succeeds" readonly.out '^synced$'
 has "--read-only: a load that pins nothing has no hit ratio" readonly.out '^load seq: 0 pins .* hit ratio -, '
 eq "--read-only: no flushers" "$(field readonly.out flushers)" 0
 eq "--read-only: the file is unchanged" "$(cksum <ro.data)" "$sum_before"
+run pswrong 2 -- --page-size 8192 ro.data -c "info" </dev/null
+has "--page-size other than the header's: a usage error naming the file's" pswrong.err 'has pages of 4096 bytes .*give --page-size 4096'
+run dwold 1 -- --page-size 4096 --doublewrite ro.data -c "info" </dev/null
+has "--doublewrite on a file made without: the hint fits" dwold.err 'hint: open it without --doublewrite'
 run ronew 1 -- --read-only ronew.data -c "info" </dev/null
+has "--read-only on a missing file: the hint fits" ronew.err 'a read-only session opens only a file that exists'
 if [ ! -e ronew.data ]; then pass "--read-only: no file made"; else
     fail "--read-only made the file"; fi
 

@@ -75,8 +75,8 @@ int open_pool(struct shell *sh, const char *path, const struct open_opts *o)
     int rc = bp_open(path, &bo, &pool);
     restore_signals(&old);
     if (rc < 0)
-        return fail_lib_hint(sh, rc, bo.flags & BP_CREATE ? hint_for_new_file(rc)
-                             : NULL, "cannot open %s", path_str(path));
+        return fail_lib_hint(sh, rc, hint_for_open(rc, bo.flags, bp_errdetail()),
+                             "cannot open %s", path_str(path));
     char *copy = strdup(path);
     if (copy == NULL) {
         bp_close(pool);

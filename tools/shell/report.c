@@ -216,6 +216,23 @@ const char *hint_for_new_file(int code)
     return hint_for(code);
 }
 
+const char *hint_for_open(int code, uint32_t flags, const char *detail)
+{
+    bool read_only = (flags & BP_RDONLY) != 0;
+    if (code == -BP_EFORMAT && (flags & BP_DOUBLEWRITE) && detail &&
+        strstr(detail, "without a doublewrite area"))
+        return "hint: open it without --doublewrite (open FILE, without "
+               "doublewrite): a file gets its doublewrite area when it is "
+               "made";
+    if (code == -BP_ELOCKED && read_only)
+        return "hint: read-only pools share a file only with each other: "
+               "close the writer's pool on it, or wait for its process to end";
+    if (code == -ENOENT && read_only)
+        return "hint: check the path: a read-only session opens only a "
+               "file that exists";
+    return flags & BP_CREATE ? hint_for_new_file(code) : hint_for(code);
+}
+
 __attribute__((format(printf, 4, 0)))
 static int vfail_lib(struct shell *sh, int code, const char *hint,
                      const char *fmt, va_list ap)
