@@ -241,8 +241,14 @@ for t in bpool-shell bpool-bench bpool-stress kvdb; do
     usage_error "hex overflow" "$t" "--pool '0x10000000000000000': too large" \
         -p 0x10000000000000000
     usage_error "size 0" "$t" "--pool '0x0': want a size above 0" -p 0x0
-    usage_error "a pool below 4 frames" "$t" "--pool '1k': want at least 16K" -p 1k
+    usage_error "a pool below 4 frames" "$t" "--pool 1024 is 0 frames of [0-9]+ bytes; a pool has at least 4: give --pool [0-9]+K or more" -p 1k
 done
+# The advice fits the page size in force: 12K is too few 8K pages, and
+# the size it names is enough.
+usage_error "a pool below 4 frames: the size named" bpool-bench \
+    "--pool 12288 is 1 frame of 8192 bytes; a pool has at least 4: give --pool 32K or more" -p 12K randread
+usage_error "a pool below 4 frames of kvdb's pages" kvdb \
+    "--pool 16384 is 2 frames of 8192 bytes; a pool has at least 4: give --pool 32K or more" -p 16K kv.db get k
 # (kvdb leaves the page size to kvdb_open, which names kvdb's own range:
 # tests/kvdb_cli.sh.)
 for t in bpool-shell bpool-bench bpool-stress; do

@@ -659,6 +659,10 @@ int main(int argc, char **argv)
         c.o.pool_bytes = pool.pool_bytes;
     if (pool.page_size)
         c.o.page_size = pool.page_size;
+    /* Fewer than 4 frames of the page size in force: named here, in the
+     * command line's words. */
+    if (pool.pool_bytes)
+        poolopt_min_frames(&pool, c.o.page_size ? c.o.page_size : 8192);
     if (pool.checksums == 0)
         c.o.flags |= KVDB_NOCHECKSUMS;
     if (argc - optind < 2)

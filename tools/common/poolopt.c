@@ -22,10 +22,14 @@ bool poolopt_take(struct poolopt *o, int c, const char *arg)
 {
     switch (c) {
     case 'p':
+        /* How many frames a size is depends on the page size in force,
+         * known later (-P may come after, or the file's header decides):
+         * each tool checks it with poolopt_min_frames then.  Only 0, no
+         * pool at all, is refused here. */
         o->pool_bytes = opt_size("--pool", arg);
-        if (o->pool_bytes < (uint64_t)BP_MIN_FRAMES * BP_MIN_PAGE_SIZE)
-            opt_bad("--pool", arg, "want at least 16K: 4 frames of the "
-                    "smallest page");
+        if (o->pool_bytes == 0)
+            opt_bad("--pool", arg, "want a size above 0: a pool has at least "
+                    "4 frames");
         return true;
     case POOLOPT_IO_ENGINE:
         if (strcmp(arg, "libaio") == 0)
