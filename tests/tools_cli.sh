@@ -354,6 +354,26 @@ for t in bpool-shell bpool-bench bpool-stress; do
 done
 out=$("$stress" -q -j -f s2.data --pages 128 -P 8K --pool-size 256K -t 1 -n 100 2>&1)
 expect "bpool-stress --pool-size 256K -P 8K: 32 frames" "$out" "frames == 32"
+# An existing file's header decides the page size without -P; another -P
+# or a file without a header is a usage error in the command line's words.
+"$stress" -q -f s8.data --pages 128 -P 8K -t 1 -n 100 --keep >/dev/null 2>err ||
+    fail "bpool-stress --keep: $(cat err)"
+out=$("$stress" -q -j -f s8.data --verify-only 2>&1)
+[[ $out == *'"page_size":8192'* && $out == *'"result":"ok"'* ]] &&
+    pass "bpool-stress --verify-only without -P: the file's page size" ||
+    fail "bpool-stress --verify-only without -P: $out"
+usage_error "another page size than the file's" bpool-stress \
+    "s8.data has pages of 8192 bytes \(its header says so\), not 4096: give --page-size 8192" \
+    -f s8.data --verify-only -P 4K
+head -c 12345 /dev/zero | tr '\0' 'x' >junk.data
+usage_error "a file without a header" bpool-stress \
+    "junk.data has no bpool header: give --no-header" -f junk.data --reuse
+: >empty.data
+"$stress" -f empty.data --reuse >out 2>err
+st=$?
+[ "$st" -eq 3 ] && grep -q "a run without --reuse/--verify-only makes a new one" err &&
+    pass "bpool-stress --reuse of an empty file: exit 3, how to make one" ||
+    fail "bpool-stress --reuse of an empty file: status $st: $(cat err)"
 
 # --- 5. JSON results ---------------------------------------------------------------------
 # (bpool-bench's and bpool-stress's runs above, bpool-sim's and kvdb's here.)

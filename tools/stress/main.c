@@ -89,7 +89,8 @@ static void usage(FILE *to)
         "                         pages + pages/8)\n"
         "  -p, --pool SIZE        pool size in bytes (default: pages/16 frames,\n"
         "                         at least 4); --pool-size is a deprecated alias\n"
-        "  -P, --page-size SIZE   page size (default 4K)\n");
+        "  -P, --page-size SIZE   page size (default 4K; with --reuse or\n"
+        "                         --verify-only, the file's)\n");
     poolopt_usage(to);
     fprintf(to,
         "      --no-fill          leave a new file's pages at version 0 (zeros)\n"
@@ -605,10 +606,30 @@ int main(int argc, char **argv)
         /* Not a stress file: a writable open would write a header into it
          * and the check would pass on its no pages. */
         fprintf(stderr, PROG ": %s is empty: not a data file of a stress "
-                "run; remove it, or run without --reuse/--verify-only to "
-                "make one\n", o.path);
+                "run; remove it, and a run without --reuse/--verify-only "
+                "makes a new one\n", o.path);
         free_paths(&o);
         return EXIT_SETUP;
+    }
+    /* An existing file's header decides the page size when -P is not
+     * given; another -P, or a file with no header and no --no-header,
+     * is the command line contradicting the file: a usage error
+     * (doc/tools.md), said in its words rather than the library's. */
+    struct filehdr hdr;
+    if (exists && !o.pool.no_header && filehdr_read(o.path, &hdr) == 0) {
+        if (!hdr.bpool) {
+            free_paths(&o);
+            opt_usage("%s has no bpool header: give --no-header if it is a "
+                      "file of pages without one, or remove it", o.path);
+        }
+        if (o.pool.page_size && hdr.page_size != o.pool.page_size) {
+            free_paths(&o);
+            opt_usage("%s has pages of %u bytes (its header says so), not %u: "
+                      "give --page-size %u, or leave --page-size out to take "
+                      "the file's", o.path, hdr.page_size, o.pool.page_size,
+                      hdr.page_size);
+        }
+        o.page_size = hdr.page_size;
     }
     uint64_t start_pages = o.pages;
     if (exists) {
@@ -623,8 +644,8 @@ int main(int argc, char **argv)
          * --pages pages at least), the threads' first pin would fail, and
          * a check would pass on its no pages. */
         fprintf(stderr, PROG ": %s has no pages: not a data file of a stress "
-                "run; remove it, or run without --reuse/--verify-only to make "
-                "one\n", o.path);
+                "run; remove it, and a run without --reuse/--verify-only "
+                "makes a new one\n", o.path);
         free_paths(&o);
         return EXIT_SETUP;
     }
