@@ -352,6 +352,12 @@ for t in bpool-shell bpool-bench bpool-stress; do
         pass "$t --help: --pool-size named as the alias it is" ||
         fail "$t --help does not name --pool-size"
 done
+# A file of no whole number of pages is the command line contradicting
+# it too (another -P would read it).
+head -c 12345 /dev/zero | tr '\0' 'x' >odd.data
+usage_error "a file of no whole number of pages" bpool-bench \
+    "odd.data has 12345 bytes, not a whole number of 8192-byte pages: give the -P it was made with" \
+    -f odd.data --no-header prepare
 out=$("$stress" -q -j -f s2.data --pages 128 -P 8K --pool-size 256K -t 1 -n 100 2>&1)
 expect "bpool-stress --pool-size 256K -P 8K: 32 frames" "$out" "frames == 32"
 # An existing file's header decides the page size without -P; another -P

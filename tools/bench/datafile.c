@@ -407,16 +407,18 @@ void df_prepare(struct bench_opts *o, uint64_t min_bytes)
         if (size == 0)
             opt_usage("%s has no pages: remove it to have it made again, or "
                       "give another --file", o->path);
-        if (size % o->page_size) {
-            fprintf(stderr, PROG ": %s has %llu bytes of pages after its first "
-                    "%llu (%llu bytes in all), not a multiple of the page size "
-                    "%u; remove it to have it made again\n", o->path,
-                    (unsigned long long)size, (unsigned long long)o->data_start,
-                    (unsigned long long)st.st_size, o->page_size);
-            exit(1);
-        }
-        /* Both this and another page size are the command line
-         * contradicting the file: usage errors alike. */
+        /* Like another page size than the header's: the command line
+         * contradicting the file, a usage error. */
+        if (size % o->page_size && o->data_start == 0)
+            opt_usage("%s has %llu bytes, not a whole number of %u-byte "
+                      "pages: give the -P it was made with, or remove it to "
+                      "have it made again", o->path,
+                      (unsigned long long)size, o->page_size);
+        if (size % o->page_size)
+            opt_usage("%s has %llu bytes of pages after its header's %llu, "
+                      "not a whole number of %u-byte pages: remove it to have "
+                      "it made again", o->path, (unsigned long long)size,
+                      (unsigned long long)o->data_start, o->page_size);
         /* Compared with what the same command would make: whole pages,
          * at least what the pool and the workload need. */
         if (o->file_size && made_size(o, o->file_size, min_bytes) != size)
