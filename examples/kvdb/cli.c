@@ -66,6 +66,8 @@ static const char usage_text[] =
     "                       --lookups M random lookups (default N, at\n"
     "                       least 1);\n"
     "                       --commit-every C (default 10000), --seed S;\n"
+    "                       --threads T: the lookups again by 2, 4, ...\n"
+    "                       up to T threads (at most 64);\n"
     "                       --json: the result as a JSON object\n"
     "\n"
     "Options (before FILE; the pool settings mean what they mean in the bpool\n"
