@@ -963,13 +963,17 @@ handlers_ready() {
     done
     sleep 1
 }
+# signal_and_wait PID SIG: once PID's handlers are in place, send it SIG
+# and wait for it to end; its exit status goes to $status.
+signal_and_wait() {
+    handlers_ready "$1"
+    kill -"$2" "$1"
+    wait "$1"
+    status=$?
+}
 # Ctrl-C cancels a long load: the script ends with status 130.
 "$shell" "${L[@]}" -c "write 39 0 keep; load random 1000000000000; write 38 0 never" >int.out 2>int.err &
-pid=$!
-handlers_ready $pid
-kill -INT $pid
-wait $pid
-status=$?
+signal_and_wait $! INT
 eq "Ctrl-C: a script ends with status 130" "$status" 130
 has "Ctrl-C: the command says it was interrupted" int.err '^error: load: interrupted$'
 has "Ctrl-C: the pins done are reported" int.out '^load random: [0-9]+ pins of pages 0-39 '
@@ -978,30 +982,18 @@ cmp -s <(head -c $((38 * 4096)) ld.data) <(head -c $((38 * 4096)) ld.before) &&
     pass "Ctrl-C: the other pages are unchanged" || fail "Ctrl-C: other pages changed"
 # SIGTERM: the pool is closed cleanly (a dirty page is written back).
 "$shell" "${L[@]}" -c "write 37 0 term; load random 1000000000000" >term.out 2>term.err &
-pid=$!
-handlers_ready $pid
-kill -TERM $pid
-wait $pid
-status=$?
+signal_and_wait $! TERM
 eq "SIGTERM: status 143" "$status" 143
 eq "SIGTERM: the dirty page was written back" "$(od -A n -c -j $((38 * 4096)) -N 4 ld.data | tr -d ' ')" term
 # Ctrl-C while a script waits for input.
 "$shell" "${L[@]}" >int2.out 2>int2.err < <(sleep 3; echo "read 0") &
-pid=$!
-handlers_ready $pid
-kill -INT $pid
-wait $pid
-status=$?
+signal_and_wait $! INT
 eq "Ctrl-C while reading a script: status 130" "$status" 130
 has "Ctrl-C while reading a script: interrupted, no line named" int2.err '^error: reading commands: interrupted$'
 empty "Ctrl-C while reading a script: the next line is not run" int2.out
 # SIGTERM while a script waits for input: a quiet end, status 143.
 "$shell" "${L[@]}" >term2.out 2>term2.err < <(sleep 3; echo "read 0") &
-pid=$!
-handlers_ready $pid
-kill -TERM $pid
-wait $pid
-status=$?
+signal_and_wait $! TERM
 eq "SIGTERM while reading a script: status 143" "$status" 143
 empty "SIGTERM while reading a script: no error" term2.err
 # End of input (Ctrl-D in a terminal) writes back and syncs.
