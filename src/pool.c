@@ -63,6 +63,7 @@
 #include "bpool_internal.h"
 
 #define DIRTY_ROUNDS 16  /* admissions retried after writing dirty victims */
+#define FAILED_ROUNDS 2  /* of those, rounds whose every write failed */
 #define BUSY_WAITS 50    /* x 1 ms: admissions retried with no frame under
                             I/O before "all frames pinned" is reported
                             (naps while I/O is in flight do not count) */
@@ -380,6 +381,7 @@ struct miss_tries {
     int rounds;
     bool write_failed;
     bool cleaned;      /* counted in clean_waits (once a pin) */
+    int failed_rounds; /* rounds of writes that all failed */
 };
 
 /* A child of fork has the parent's pool in memory but none of what runs
@@ -518,11 +520,20 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how,
             bp__count(pool, BP__C_CLEAN_WAITS, 1);
         tries->cleaned = true;
         uint64_t t0 = bp__now_ns();
-        int werr = bp__write_frames(pool, collect->frame, collect->n, BP__W_EVICT);
+        uint32_t wrote = 0;
+        int werr = bp__write_frames_counted(pool, collect->frame, collect->n,
+                                            BP__W_EVICT, &wrote);
         count_victim_write(pool, t0);
         collect->n = 0;
         tries->write_failed = werr < 0;
-        if (++tries->rounds <= DIRTY_ROUNDS)
+        /* A round that wrote nothing and failed: the next one tries a
+         * hot page first (above).  If its writes all fail too, the device
+         * or the before_write hook refuses them now: the error at once,
+         * not after DIRTY_ROUNDS rounds of the same writes, each as slow
+         * as a failing device's retries may make it. */
+        bool refused = werr < 0 && wrote == 0 &&
+                       ++tries->failed_rounds >= FAILED_ROUNDS;
+        if (!refused && ++tries->rounds <= DIRTY_ROUNDS)
             return PIN_RETRY;
         if (werr < 0) {
             /* The frames are there, but writing them back fails: say so,
@@ -696,7 +707,7 @@ int bp_evict_page(bp_pool *pool, uint64_t pgno)
 int bp__admit_prefetch(bp_pool *pool, uint64_t page, bool scan, uint32_t *fout)
 {
     struct bp__evict_batch collect;
-    struct miss_tries tries = { DIRTY_ROUNDS, false, false };
+    struct miss_tries tries = { .rounds = DIRTY_ROUNDS };
     unsigned how = ADMIT_SPECULATIVE | (scan ? ADMIT_SCAN : 0);
     int r = admit(pool, page, how, &tries, &collect, fout);
     return r == PIN_RETRY ? 1 : r;
@@ -705,7 +716,7 @@ int bp__admit_prefetch(bp_pool *pool, uint64_t page, bool scan, uint32_t *fout)
 int bp__admit_warm(bp_pool *pool, uint64_t page, uint32_t *fout)
 {
     struct bp__evict_batch collect;
-    struct miss_tries tries = { DIRTY_ROUNDS, false, false };
+    struct miss_tries tries = { .rounds = DIRTY_ROUNDS };
     int r = admit(pool, page, ADMIT_SPECULATIVE | ADMIT_FREE_ONLY, &tries,
                   &collect, fout);
     return r == PIN_RETRY ? 1 : r;
@@ -760,7 +771,7 @@ enum bp__lookahead bp__stream_admit(bp_pool *pool, uint64_t page, bool scan,
 {
     uint32_t f;
     struct bp__evict_batch collect;
-    struct miss_tries tries = { DIRTY_ROUNDS + BUSY_WAITS, false, false };
+    struct miss_tries tries = { .rounds = DIRTY_ROUNDS + BUSY_WAITS };
     int r = admit(pool, page, ADMIT_LOOKAHEAD | (scan ? ADMIT_SCAN : 0),
                   &tries, &collect, &f);
     if (r == PIN_OK) {
@@ -827,7 +838,7 @@ static void wait_read(bp_pool *pool, uint32_t f, uint64_t page)
 static int pin_page(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
                     enum bp__latch want, uint32_t *fout)
 {
-    struct miss_tries tries = { 0, false, false };
+    struct miss_tries tries = { .rounds = 0 };
     for (;;) {
         uint32_t f = bp__pt_lookup(&pool->pt, page);
         int r;

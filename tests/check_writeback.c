@@ -1291,10 +1291,16 @@ START_TEST(test_wal_hook_refuses_every_writer)
         dirty_page(pool, p, 9);
     ck_assert_uint_eq(tu_stats(pool).dirty, 8);
     uint64_t clean_waits = tu_stats(pool).clean_waits;
+    uint64_t calls = atomic_load(&w.calls);
     bp_page pg;
     int r = bp_pin(pool, 30, BP_READ, &pg);
     ck_assert_msg(r == -EAGAIN, "pin over refused dirty frames: %s (%s)",
                   bp_err_name(r), bp_errdetail());
+    /* ... after two rounds of refused writes (of at most the 8 frames),
+     * not sixteen: with a failing device each round could take seconds */
+    calls = atomic_load(&w.calls) - calls;
+    ck_assert_msg(calls >= 2 && calls <= 2 * 8, "the pin's writes were "
+                  "refused %llu times", (unsigned long long)calls);
     /* ... with the hook's own detail, which names the fix */
     ck_assert_msg(strstr(bp_errdetail(), "writing it back failed") &&
                   strstr(bp_errdetail(), "before_write hook refused"),
