@@ -241,7 +241,9 @@ for t in bpool-shell bpool-bench bpool-stress kvdb; do
     usage_error "hex overflow" "$t" "--pool '0x10000000000000000': too large" \
         -p 0x10000000000000000
     usage_error "size 0" "$t" "--pool '0x0': want a size above 0" -p 0x0
-    usage_error "a pool below 4 frames" "$t" "--pool 1024 is 0 frames of [0-9]+ bytes; a pool has at least 4: give --pool [0-9]+K or more" -p 1k
+    # (kvdb checks it once FILE and COMMAND are known: the file's pages)
+    usage_error "a pool below 4 frames" "$t" "--pool 1024 is 0 frames of [0-9]+ bytes; a pool has at least 4: give --pool [0-9]+K or more" \
+        -p 1k $([ "$t" = kvdb ] && echo nofile.kv get k)
 done
 # The advice fits the page size in force: 12K is too few 8K pages, and
 # the size it names is enough.
@@ -340,6 +342,9 @@ st=$?
     out=$("$kvdb" -p 1M k.db stats 2>&1) &&
     [[ $out == *"64 frames of 16384 bytes (1.0 MiB)"* ]] &&
     pass "kvdb -p 1M -P 16K: 64 frames of 16 KiB" || fail "kvdb -p/-P: $(cat err) $out"
+# A pool for an existing file counts in the file's pages (16K here).
+usage_error "a pool below 4 frames of the file's pages" kvdb \
+    "--pool 32768 is 2 frames of 16384 bytes; a pool has at least 4: give --pool 64K or more" -p 32K k.db get a
 out=$("$kvdb" --pool-mb 1 k.db stats 2>&1)
 [[ $out == *"64 frames of 16384 bytes"* ]] && pass "kvdb --pool-mb: a deprecated alias of --pool" ||
     fail "kvdb --pool-mb: $out"

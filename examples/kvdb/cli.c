@@ -661,10 +661,6 @@ int main(int argc, char **argv)
         c.o.pool_bytes = pool.pool_bytes;
     if (pool.page_size)
         c.o.page_size = pool.page_size;
-    /* Fewer than 4 frames of the page size in force: named here, in the
-     * command line's words. */
-    if (pool.pool_bytes)
-        poolopt_min_frames(&pool, c.o.page_size ? c.o.page_size : 8192);
     if (pool.checksums == 0)
         c.o.flags |= KVDB_NOCHECKSUMS;
     if (argc - optind < 2)
@@ -673,6 +669,16 @@ int main(int argc, char **argv)
     int i = optind;
     c.path = argv[i];
     const char *cmd = argv[i + 1];
+    /* Fewer than 4 frames of the page size in force - an existing file's
+     * own (bench makes the file anew, with -P's) - is named here, in the
+     * command line's words. */
+    if (pool.pool_bytes) {
+        uint32_t ps = c.o.page_size ? c.o.page_size : 8192, file_ps;
+        if (strcmp(cmd, "bench") != 0 &&
+            kvdb_file_page_size(c.path, &file_ps) == 0)
+            ps = file_ps;
+        poolopt_min_frames(&pool, ps);
+    }
     int n = argc - i - 2;
     char **args = argv + i + 2;
     if (strcmp(cmd, "put") == 0)

@@ -63,6 +63,12 @@ void kvdb_options_init(struct kvdb_options *o);
  * -EBADMSG (not a kvdb file, or both meta slots damaged), bpool's. */
 int kvdb_open(const char *path, const struct kvdb_options *o, kvdb **out);
 
+/* The page size an existing kvdb file was made with (its meta page's),
+ * without opening it: what a pool for it is counted in.  Errors:
+ * -ENOENT and the like (the file cannot be read), -EBADMSG (no valid
+ * meta slot: not a kvdb file, or an empty one). */
+int kvdb_file_page_size(const char *path, uint32_t *page_size);
+
 /* Commit, then close.  Unless the handle was opened with KVDB_NOCOMPACT,
  * a handle that committed a change then compacts the file (kvdb_compact)
  * if more than a quarter of its pages are free and the cut would give

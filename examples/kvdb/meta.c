@@ -15,6 +15,7 @@
  * carry their own CRC-32C.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -70,6 +71,22 @@ static bool decode(const uint8_t *s, struct meta *m)
     m->fl_trunks = get64(s + 64);
     m->npages = get64(s + 72);
     return m->seq > 0;
+}
+
+int kvdb_file_page_size(const char *path, uint32_t *page_size)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        return kv_fail(-e, "cannot open %s: %s", path, strerror(e));
+    }
+    struct meta m;
+    int r = meta_read(fd, &m);
+    close(fd);
+    if (r < 0)
+        return r;
+    *page_size = m.page_size;
+    return 0;
 }
 
 int meta_read(int fd, struct meta *m)
