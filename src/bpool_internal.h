@@ -682,18 +682,18 @@ int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
 int bp__write_frames_counted(bp_pool *pool, const uint32_t *frames, uint32_t n,
                              enum bp__writer who, uint32_t *written);
 /* A rate limit on page writes (bp_checkpoint's checkpoint_rate): the
- * pages sent since `start` are due at start + sent / rate. */
+ * pages written since `start` are due at start + written / rate. */
 struct bp__pace {
     uint32_t rate;            /* pages per second, > 0 */
     struct timespec start;    /* CLOCK_MONOTONIC */
-    uint64_t sent;            /* pages sent to be written so far */
+    uint64_t written;         /* pages written so far */
 };
-/* Sleep until the pages sent so far are due. */
+/* Sleep until the pages written so far are due. */
 void bp__pace_wait(const struct bp__pace *pace);
 /* Write back every page of file number `file` (BP_MAX_FILES: of every
  * file) dirty at the start, at once or (pace not NULL) in batches of a
  * twentieth of a second's pages, each sent once the pages before it are
- * due (pace->sent counts them; the caller waits for the last batch's
+ * due (pace->written counts them; the caller waits for the last batch's
  * turn, after its fdatasync), but those the calling thread holds for
  * write: the first of these goes to *held_by_caller (if not NULL; left
  * as it was when there is none). */

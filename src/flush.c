@@ -461,7 +461,7 @@ int bp_flush_page(bp_pool *pool, uint64_t pgno)
 
 void bp__pace_wait(const struct bp__pace *pace)
 {
-    uint64_t ns = pace->sent * 1000000000ull / pace->rate;
+    uint64_t ns = pace->written * 1000000000ull / pace->rate;
     struct timespec due = {
         pace->start.tv_sec + (time_t)(ns / 1000000000ull),
         pace->start.tv_nsec + (long)(ns % 1000000000ull),
@@ -478,7 +478,7 @@ void bp__pace_wait(const struct bp__pace *pace)
 /* Write back every page dirty (or being written) at the start, in page
  * order so that neighbours coalesce, in batches of about one queue's
  * worth of requests; with a pace, in batches of a twentieth of a second's
- * pages, each waiting until the pages sent before it are due.  The last
+ * pages, each waiting until the pages written before it are due.  The last
  * batch's own turn is the caller's to wait for (bp__flush_and_sync waits
  * after its fdatasync, so that the pages are not made durable later than
  * they need to be, and back-to-back checkpoints still keep to the
@@ -516,7 +516,7 @@ int bp__flush_all(bp_pool *pool, uint32_t file, struct bp__pace *pace,
     struct tally t = { 0, 0, NULL };
     for (uint32_t i = 0; i < ntodo;) {
         uint32_t n = 0;
-        if (pace && pace->sent)
+        if (pace && pace->written)
             bp__pace_wait(pace);
         for (; i < ntodo && n < batch_max; i++) {
             /* Held for write by this thread (for its page: no other thread
@@ -534,13 +534,18 @@ int bp__flush_all(bp_pool *pool, uint32_t file, struct bp__pace *pace,
             else if (p < -1 && !t.first_err)   /* not written: say so */
                 tally(too_many_pins(pool, todo[i].page), &t);
         }
-        int r = n ? bp__write_frames(pool, batch, n, BP__W_CALLER) : 0;
+        uint32_t wrote = 0;
+        int r = n ? bp__write_frames_counted(pool, batch, n, BP__W_CALLER,
+                                             &wrote) : 0;
         if (r < 0)
             tally(r, &t);
         else
             t.written += r;
+        /* The pages this batch wrote, also when one failed (its error is
+         * r; the rest were written all the same) - not the pages it found
+         * clean, which another writer had written meanwhile. */
         if (pace)
-            pace->sent += n;   /* failed writes went to the device too */
+            pace->written += wrote;
     }
     free(batch);
     free(todo);

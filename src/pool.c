@@ -381,7 +381,7 @@ struct miss_tries {
     int rounds;
     bool write_failed;
     bool cleaned;      /* counted in clean_waits (once a pin) */
-    int failed_rounds; /* rounds of writes that all failed */
+    int failed_rounds; /* rounds in a row whose writes all failed */
 };
 
 /* A child of fork has the parent's pool in memory but none of what runs
@@ -530,9 +530,11 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how,
          * hot page first (above).  If its writes all fail too, the device
          * or the before_write hook refuses them now: the error at once,
          * not after DIRTY_ROUNDS rounds of the same writes, each as slow
-         * as a failing device's retries may make it. */
-        bool refused = werr < 0 && wrote == 0 &&
-                       ++tries->failed_rounds >= FAILED_ROUNDS;
+         * as a failing device's retries may make it.  Rounds in a row
+         * only, so that the last one always followed a hot page's try. */
+        tries->failed_rounds = werr < 0 && wrote == 0
+                                   ? tries->failed_rounds + 1 : 0;
+        bool refused = tries->failed_rounds >= FAILED_ROUNDS;
         if (!refused && ++tries->rounds <= DIRTY_ROUNDS)
             return PIN_RETRY;
         if (werr < 0) {
