@@ -541,6 +541,12 @@ eq "--read-only: no flushers" "$(field readonly.out flushers)" 0
 eq "--read-only: the file is unchanged" "$(cksum <ro.data)" "$sum_before"
 run pswrong 2 -- --page-size 8192 ro.data -c "info" </dev/null
 has "--page-size other than the header's: a usage error naming the file's" pswrong.err 'has pages of 4096 bytes .*give --page-size 4096'
+# A header that records no page size a pool takes: the open's error (the
+# start-up check of --pool against it divided by it: SIGFPE).
+{ printf 'bpoolpg\n'; head -c 24568 /dev/zero; } >zerops.data
+run zerops 1 -- --pool 1M zerops.data -c "info" </dev/null
+has "a header with page size 0: the open names it damaged" zerops.err 'is damaged'
+has "a damaged header: the hint fits" zerops.err 'hint: no option opens it'
 run dwold 1 -- --page-size 4096 --doublewrite ro.data -c "info" </dev/null
 has "--doublewrite on a file made without: the hint fits" dwold.err 'hint: open it without --doublewrite'
 run ronew 1 -- --read-only ronew.data -c "info" </dev/null
@@ -583,6 +589,11 @@ eq "names with a NUL byte: 5 errors" "$(grep -c '^error: [a-z]*: bad file name "
 run open_keeps 1 -- -k "${S[@]}" </dev/null -c "pin 1; open o2.data frames=2; open o2.data pool=1K pagesize=4K; pinned"
 has "open frames=2 with a pool open: error" open_keeps.err 'cannot open o2.data: invalid pool size'
 has "open pool=1K: too small" open_keeps.err 'pool=1024 bytes is too small'
+# Without a page size anywhere, a new file's is the default (8K): a pool
+# of 16K is 2 frames, refused before the open pool is closed.
+run open_keeps8 1 -- -k test.data </dev/null -c "pin 1; open o3.data create pool=16K; pinned"
+has "open of a new file, pool=16K: 2 of its 8K pages, too small" open_keeps8.err 'pool=16384 bytes is too small: a pool has at least 4 frames \(32768 bytes of 8192-byte pages\)'
+has "open of a new file, pool=16K: the pool stays open" open_keeps8.out '^1 '
 has "and the pool stays open, its page pinned" open_keeps.out '^1 '
 # So do the other options bp_open would refuse: a queue deeper than its
 # 65536 (the shell took up to 2^32 - 1, closed the pool, then failed), a

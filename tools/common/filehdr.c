@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bpool.h"
+
 #include "filehdr.h"
 
 #define RECORD_BYTES 128
@@ -36,6 +38,9 @@ int filehdr_read(const char *path, struct filehdr *h)
     h->bpool = got == RECORD_BYTES && memcmp(r, "bpoolpg\n", 8) == 0;
     if (h->bpool) {
         h->page_size = le32_at(r + 16);
+        if (h->page_size < BP_MIN_PAGE_SIZE || h->page_size > BP_MAX_PAGE_SIZE ||
+            (h->page_size & (h->page_size - 1)))
+            h->page_size = 0;
         h->flags = le32_at(r + 20);
         if (h->flags & FILEHDR_DOUBLEWRITE)
             h->doublewrite_pages = le32_at(r + 64);

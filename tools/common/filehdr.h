@@ -25,7 +25,9 @@ struct filehdr {
                                    0 for an empty file */
     bool bpool;                 /* a whole record, bpool's magic first;
                                    the rest is 0 without */
-    uint32_t page_size;
+    uint32_t page_size;         /* 0 when the header's is no page size a
+                                   pool takes (a damaged header, which
+                                   the open names) */
     uint32_t flags;             /* FILEHDR_* */
     uint32_t doublewrite_pages; /* 0 without FILEHDR_DOUBLEWRITE */
 };

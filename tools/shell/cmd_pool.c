@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "shell.h"
+#include "../common/filehdr.h"
 #include "../common/poolopt.h"
 
 /* ------------------------------------------------------------------------
@@ -208,10 +209,22 @@ static bool poolmax_fits(const struct open_opts *o, uint32_t small,
     return false;
 }
 
+/* The page size an open of path without pagesize= gets: its header's, or
+ * for a new file or one without a header the default; 0 when the header
+ * records none a pool takes (damaged: the open names it). */
+static uint32_t page_size_to_be(const char *path, const struct open_opts *o)
+{
+    struct filehdr h;
+    if (o->flags & BP_NOHEADER || filehdr_read(path, &h) < 0 || !h.bpool)
+        return BP_DEFAULT_PAGE_SIZE;
+    return h.page_size;
+}
+
 /* The sizes bp_open would refuse (bp_open(3): page size, frames, the
  * resize reserve), checked before the open pool is closed, and reported
- * as bp_open's refusal would be.  Without a page size the file's may be
- * adopted: a size is refused only if no page size would do. */
+ * as bp_open's refusal would be.  Without a page size, the one the open
+ * will get (the file's, or the default); only when the file's header
+ * names none, a size is refused only if no page size would do. */
 static int check_sizes(struct shell *sh, const char *path,
                        const struct open_opts *o)
 {
@@ -228,6 +241,8 @@ static int check_sizes(struct shell *sh, const char *path,
         return fail_code(sh, -BP_EPAGESIZE, why, hint_for(-BP_EPAGESIZE),
                          "cannot open %s", path_str(path));
     }
+    if (!ps)
+        ps = page_size_to_be(path, o);
     uint32_t small = ps ? ps : BP_MIN_PAGE_SIZE, large = ps ? ps : BP_MAX_PAGE_SIZE;
     if (o->frames && (o->frames < BP_MIN_FRAMES || o->frames > most))
         snprintf(why, sizeof why, "frames=%u: a pool has %u to %llu frames",

@@ -289,7 +289,7 @@ int main(int argc, char **argv)
     struct filehdr hdr;
     if (pool.pool_bytes && !pool.page_size) {
         bool from_file = !pool.no_header && filehdr_read(path, &hdr) == 0 &&
-                         hdr.bpool;
+                         hdr.bpool && hdr.page_size;
         uint32_t ps = from_file ? hdr.page_size : BP_DEFAULT_PAGE_SIZE;
         if (pool.pool_bytes / ps < BP_MIN_FRAMES) {
             free(src);
@@ -300,7 +300,7 @@ int main(int argc, char **argv)
      * line contradicting the file: a usage error (doc/tools.md), as in
      * bpool-bench and bpool-stress. */
     if (pool.page_size && !pool.no_header && filehdr_read(path, &hdr) == 0 &&
-        hdr.bpool && hdr.page_size != pool.page_size) {
+        hdr.bpool && hdr.page_size && hdr.page_size != pool.page_size) {
         free(src);
         opt_usage("%s has pages of %u bytes (its header says so), not %u: "
                   "give --page-size %u, or leave --page-size out to take the "

@@ -224,6 +224,8 @@ const char *hint_for_open(int code, uint32_t flags, const char *detail)
         return "hint: open it without --doublewrite (open FILE, without "
                "doublewrite): a file gets its doublewrite area when it is "
                "made";
+    if (code == -BP_EFORMAT && detail && strstr(detail, "is damaged"))
+        return "hint: no option opens it: restore the file from a backup";
     if (code == -BP_ELOCKED && read_only)
         return "hint: read-only pools share a file only with each other: "
                "close the writer's pool on it, or wait for its process to end";

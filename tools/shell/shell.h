@@ -175,7 +175,8 @@ const char *hint_for_new_file(int code);
 /* What to suggest when bp_open with `flags` failed with code and the
  * library's detail: hint_for_new_file's with BP_CREATE, else hint_for's
  * but where the flags or the detail call for another (a doublewrite
- * area asked of a file made without, a read-only session). */
+ * area asked of a file made without, a damaged header, a read-only
+ * session). */
 const char *hint_for_open(int code, uint32_t flags, const char *detail);
 __attribute__((format(printf, 3, 4)))
 int fail(struct shell *sh, const char *hint, const char *fmt, ...);
