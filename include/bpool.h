@@ -1174,7 +1174,8 @@ BP_API int bp_sync(bp_pool *pool);
  * fdatasync.  With a rate the pages go out in batches of a twentieth of a
  * second's, spread over the call; the fdatasync follows the last batch
  * at once, and the call returns when that batch's pages are due, so that
- * the call as a whole (and checkpoints back to back) keeps to the rate.  Other threads go on pinning, reading and dirtying pages
+ * the call as a whole (and checkpoints back to back) keeps to the rate.
+ * Other threads go on pinning, reading and dirtying pages
  * meanwhile; pages they dirty after the start may or may not be included.
  * When it returns the number of pages it wrote (>= 0), every page that
  * was dirty at the start is durable: bp_sync's guarantee, with the writes
