@@ -558,23 +558,36 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
+/* The checkpoint-rate tests' pool: a new file of `pages` pages at path,
+ * a pool with room for them all and no flushers, its checkpoints at
+ * `rate` pages a second, one page a request, `hook` (or none) before
+ * each write; every page dirtied with seed. */
+static bp_pool *open_paced_dirty(const char *path, uint32_t pages,
+                                 uint32_t rate, uint32_t seed,
+                                 bp_before_write_fn hook)
+{
+    tu_make_file(path, PS, pages, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.checkpoint_rate = rate;
+    o.coalesce_bytes = PS;
+    o.before_write = hook;
+    bp_pool *pool = tu_open_opts(path, pages + 32, BP_NOFLUSH, &o);
+    for (uint64_t p = 0; p < pages; p++)
+        dirty_page(pool, p, seed);
+    return pool;
+}
+
 /* bp_checkpoint at 2000 pages/s writes 400 dirty pages in about 0.2 s or
  * more, while a reader keeps pinning; afterwards every page is in the
  * file (read with O_DIRECT), and the checkpoint counts as a sync. */
 START_TEST(test_checkpoint_rate_and_durability)
 {
     char *path = tu_path("ckpt.bp");
-    tu_make_file(path, PS, 400, 1);
-    struct bp_options o;
-    bp_options_init(&o);
-    o.checkpoint_rate = 2000;
-    o.coalesce_bytes = PS;
-    bp_pool *pool = tu_open_opts(path, 500, BP_NOFLUSH, &o);
+    bp_pool *pool = open_paced_dirty(path, 400, 2000, 4, NULL);
     uint32_t seed_of[400];
-    for (uint64_t p = 0; p < 400; p++) {
-        dirty_page(pool, p, 4);
+    for (uint64_t p = 0; p < 400; p++)
         seed_of[p] = 4;
-    }
     _Atomic bool stop = false;
     struct reader rd = { pool, &stop, 0 };
     pthread_t t;
@@ -604,16 +617,10 @@ END_TEST
 START_TEST(test_checkpoint_rate_few_pages)
 {
     char *path = tu_path("ckfew.bp");
-    tu_make_file(path, PS, 20, 1);
-    struct bp_options o;
-    bp_options_init(&o);
-    o.checkpoint_rate = 200;
-    bp_pool *pool = tu_open_opts(path, 32, BP_NOFLUSH, &o);
+    bp_pool *pool = open_paced_dirty(path, 20, 200, 5, NULL);
     uint32_t seed_of[20];
-    for (uint64_t p = 0; p < 20; p++) {
-        dirty_page(pool, p, 5);
+    for (uint64_t p = 0; p < 20; p++)
         seed_of[p] = 5;
-    }
     double t0 = tu_now();
     int n = bp_checkpoint(pool);
     double dt = tu_now() - t0;
@@ -636,16 +643,8 @@ static int refuse_fifth(void *arg, uint64_t pgno, const void *data, uint32_t ps)
 
 START_TEST(test_checkpoint_rate_with_failing_writes)
 {
-    char *path = tu_path("ckfail.bp");
-    tu_make_file(path, PS, 40, 1);
-    struct bp_options o;
-    bp_options_init(&o);
-    o.checkpoint_rate = 200;
-    o.coalesce_bytes = PS;
-    o.before_write = refuse_fifth;
-    bp_pool *pool = tu_open_opts(path, 64, BP_NOFLUSH, &o);
-    for (uint64_t p = 0; p < 40; p++)
-        dirty_page(pool, p, 7);
+    bp_pool *pool = open_paced_dirty(tu_path("ckfail.bp"), 40, 200, 7,
+                                     refuse_fifth);
     double t0 = tu_now();
     int n = bp_checkpoint(pool);
     double dt = tu_now() - t0;
@@ -671,14 +670,7 @@ static void *flush_all_soon(void *arg)
 
 START_TEST(test_checkpoint_rate_counts_its_own_writes)
 {
-    char *path = tu_path("ckown.bp");
-    tu_make_file(path, PS, 100, 1);
-    struct bp_options o;
-    bp_options_init(&o);
-    o.checkpoint_rate = 100;
-    bp_pool *pool = tu_open_opts(path, 128, BP_NOFLUSH, &o);
-    for (uint64_t p = 0; p < 100; p++)
-        dirty_page(pool, p, 8);
+    bp_pool *pool = open_paced_dirty(tu_path("ckown.bp"), 100, 100, 8, NULL);
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, flush_all_soon, pool), 0);
     double t0 = tu_now();
@@ -751,13 +743,7 @@ int fsync(int fd)
 START_TEST(test_checkpoint_syncs_before_its_wait)
 {
     char *path = tu_path("cksync.bp");
-    tu_make_file(path, PS, 2, 1);
-    struct bp_options o;
-    bp_options_init(&o);
-    o.checkpoint_rate = 2;
-    bp_pool *pool = tu_open_opts(path, 8, BP_NOFLUSH, &o);
-    dirty_page(pool, 0, 6);
-    dirty_page(pool, 1, 6);
+    bp_pool *pool = open_paced_dirty(path, 2, 2, 6, NULL);
     double t0 = tu_now();
     ck_assert_int_eq(bp_checkpoint(pool), 2);
     double dt = tu_now() - t0, synced = atomic_load(&last_fdatasync_at) - t0;
