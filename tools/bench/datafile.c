@@ -119,10 +119,9 @@ static uint64_t data_start_of(const char *path, const struct bench_opts *o)
     if (!h.bpool && h.bytes > 0)
         opt_usage("%s has no bpool header: give --no-header if it is an "
                   "array of pages, or remove it to have it made again", path);
-    if (h.bpool && h.page_size && h.page_size != page_size)
-        opt_usage("%s has pages of %u bytes (its header says so), not %u: "
-                  "give -P %u, or remove it to have it made again", path,
-                  h.page_size, page_size, h.page_size);
+    if (filehdr_page_size_differs(&h, page_size))
+        filehdr_page_size_usage(path, &h, page_size, "-P",
+                                "remove it to have it made again");
     return (uint64_t)page_size * (1 + h.doublewrite_pages);
 }
 

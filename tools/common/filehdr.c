@@ -7,6 +7,7 @@
 #include "bpool.h"
 
 #include "filehdr.h"
+#include "parse.h"
 
 #define RECORD_BYTES 128
 
@@ -46,4 +47,18 @@ int filehdr_read(const char *path, struct filehdr *h)
             h->doublewrite_pages = le32_at(r + 64);
     }
     return 0;
+}
+
+bool filehdr_page_size_differs(const struct filehdr *h, uint32_t page_size)
+{
+    return h->bpool && h->page_size && page_size && h->page_size != page_size;
+}
+
+void filehdr_page_size_usage(const char *path, const struct filehdr *h,
+                             uint32_t page_size, const char *option,
+                             const char *fix)
+{
+    opt_usage("%s has pages of %u bytes (its header says so), not %u: give "
+              "%s %u, or %s", path, h->page_size, page_size, option,
+              h->page_size, fix);
 }

@@ -36,4 +36,16 @@ struct filehdr {
  * errno when the file cannot be opened or read. */
 int filehdr_read(const char *path, struct filehdr *h);
 
+/* Whether a command line's page size contradicts the file's header: the
+ * header is bpool's, records a valid page size, and it is another. */
+bool filehdr_page_size_differs(const struct filehdr *h, uint32_t page_size);
+
+/* The usage error for that contradiction (doc/tools.md: exit 2), naming
+ * the file's page size; `fix` is the tool's other way out, after "give
+ * OPTION SIZE, or ". */
+_Noreturn void filehdr_page_size_usage(const char *path,
+                                       const struct filehdr *h,
+                                       uint32_t page_size,
+                                       const char *option, const char *fix);
+
 #endif /* BPOOL_TOOLS_FILEHDR_H */

@@ -299,12 +299,11 @@ int main(int argc, char **argv)
     /* Another page size than the file's header records is the command
      * line contradicting the file: a usage error (doc/tools.md), as in
      * bpool-bench and bpool-stress. */
-    if (pool.page_size && !pool.no_header && filehdr_read(path, &hdr) == 0 &&
-        hdr.bpool && hdr.page_size && hdr.page_size != pool.page_size) {
+    if (!pool.no_header && filehdr_read(path, &hdr) == 0 &&
+        filehdr_page_size_differs(&hdr, pool.page_size)) {
         free(src);
-        opt_usage("%s has pages of %u bytes (its header says so), not %u: "
-                  "give --page-size %u, or leave --page-size out to take the "
-                  "file's", path, hdr.page_size, pool.page_size, hdr.page_size);
+        filehdr_page_size_usage(path, &hdr, pool.page_size, "--page-size",
+                                "leave --page-size out to take the file's");
     }
     /* A script that cannot be read is found before the data file is
      * touched (it may be created), and ends the run as it would have

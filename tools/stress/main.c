@@ -622,13 +622,11 @@ int main(int argc, char **argv)
             opt_usage("%s has no bpool header: give --no-header if it is a "
                       "file of pages without one, or remove it", o.path);
         }
-        if (o.pool.page_size && hdr.page_size &&
-            hdr.page_size != o.pool.page_size) {
+        if (filehdr_page_size_differs(&hdr, o.pool.page_size)) {
             free_paths(&o);
-            opt_usage("%s has pages of %u bytes (its header says so), not %u: "
-                      "give --page-size %u, or leave --page-size out to take "
-                      "the file's", o.path, hdr.page_size, o.pool.page_size,
-                      hdr.page_size);
+            filehdr_page_size_usage(o.path, &hdr, o.pool.page_size,
+                                    "--page-size", "leave --page-size out "
+                                    "to take the file's");
         }
         if (hdr.page_size)   /* else a damaged header: the open says so */
             o.page_size = hdr.page_size;
