@@ -499,8 +499,10 @@ static int submit_and_wait(struct bp__aio *aio, struct bp__io *const *v,
                 backoff = true;
             } else {
             fail_rest:
-                for (size_t j = next; j < n; j++)
+                for (size_t j = next; j < n; j++) {
                     v[j]->res = r ? r : -EAGAIN;
+                    v[j]->refused = true;
+                }
                 b.remaining -= n - next;
                 next = n;
             }
@@ -651,16 +653,20 @@ static int lane_run(struct bp__aio *aio, struct bp__aio_lane *l,
                 continue;
             }
             if (r != -EAGAIN && r != -EINTR && r != 0) {
-                for (size_t j = next; j < n; j++)
+                for (size_t j = next; j < n; j++) {
                     v[j]->res = r;
+                    v[j]->refused = true;
+                }
                 done += n - next;
                 next = n;
                 continue;
             }
             if (inflight == 0) {
                 if (++eagain > EAGAIN_RETRIES) {
-                    for (size_t j = next; j < n; j++)
+                    for (size_t j = next; j < n; j++) {
                         v[j]->res = r ? r : -EAGAIN;
+                        v[j]->refused = true;
+                    }
                     done += n - next;
                     next = n;
                 } else {
@@ -710,6 +716,8 @@ static bool is_read(const struct bp__io *io)
 static int run_ptrs(struct bp__aio *aio, struct bp__io *const *v, size_t n,
                     unsigned yield)
 {
+    for (size_t i = 0; i < n; i++)
+        v[i]->refused = false;
     bp__fault_fn fault = atomic_load_explicit(&aio->fault, memory_order_acquire);
     if (!fault || n == 0)
         return run_on_any(aio, v, n, yield);
@@ -811,6 +819,7 @@ size_t bp__aio_lane_submit(struct bp__aio *aio, struct bp__aio_lane *l,
     for (size_t i = 0; i < failed_from;) {
         v[i]->batch = NULL;
         v[i]->res = 0;
+        v[i]->refused = false;
         v[i]->cb.data = v[i];
         int r = fault ? fault(farg, &v[i]->cb) : 0;
         if (r < 0) {
@@ -846,8 +855,10 @@ size_t bp__aio_lane_submit(struct bp__aio *aio, struct bp__aio_lane *l,
         }
         /* Refused for good: the rest fails with that error.  They are
          * v[sent..k), already just before the hook's failures. */
-        for (size_t j = sent; j < k; j++)
+        for (size_t j = sent; j < k; j++) {
             v[j]->res = r ? r : -EAGAIN;
+            v[j]->refused = true;
+        }
         break;
     }
     return sent;
@@ -902,6 +913,15 @@ const char *bp__aio_short_cause(const struct bp__aio *aio, size_t done)
         return "the count is not a multiple of the direct-I/O block of "
                "the pool's files, so the rest could not be asked for";
     return "it kept returning short transfers";
+}
+
+const char *bp__aio_refusal(long res)
+{
+    if (res == -EAGAIN)
+        return "the kernel refused to queue the request, again and again "
+               "for about 0.2 s: the device never had it";
+    return "the kernel refused to queue the request: the device never "
+           "had it";
 }
 
 int bp__aio_run_full(struct bp__aio *aio, struct bp__io *ios, size_t n)

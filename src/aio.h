@@ -29,6 +29,10 @@ struct bp__io {
     struct bp__io_batch *batch;  /* set by bp__aio_run (aio->mu) */
     size_t done;                 /* bytes transferred in all rounds: set by
                                     bp__aio_run_full, for error details */
+    bool refused;                /* res < 0 because its submission was
+                                    refused (io_submit, or io_uring's,
+                                    failed for good): the device never had
+                                    it.  For error details (bp__aio_refusal) */
     /* Where the calling thread's time went, summed over all rounds (set
      * by bp__aio_run and bp__aio_run_full; 0 for a request the fault hook
      * failed): submit_ns, inside the io_submit calls that sent it;
@@ -171,6 +175,11 @@ int bp__aio_run_full(struct bp__aio *aio, struct bp__io *ios, size_t n);
  * or the device kept returning short transfers.  The alignment is the
  * pool's strictest file's, which bp__aio_run_full goes by. */
 const char *bp__aio_short_cause(const struct bp__aio *aio, size_t done);
+
+/* Why a request whose submission was refused (bp__io.refused) failed
+ * with res, for the error's detail: the kernel would not queue it, so
+ * the device never had it. */
+const char *bp__aio_refusal(long res);
 
 /*
  * Held lanes: asynchronous I/O for one owner (a read stream, stream.c).

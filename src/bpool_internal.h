@@ -604,10 +604,16 @@ struct bp__page_ref {
 };
 /* qsort's comparison of two struct bp__page_ref: by page number. */
 int bp__page_ref_order(const void *a, const void *b);
-/* Called once per page by bp__io_runs: res is 0 or a negative error, done
- * the bytes transferred (what a short transfer managed). */
+/* How one page's I/O of bp__io_runs ended. */
+struct bp__io_end {
+    int res;         /* 0 or a negative error */
+    size_t done;     /* bytes transferred (what a short transfer managed) */
+    bool refused;    /* its submission was refused: the device never had
+                        it (struct bp__io's refused) */
+};
+/* Called once per page by bp__io_runs. */
 typedef void (*bp__run_done_fn)(bp_pool *pool, uint32_t frame, uint64_t page,
-                                int res, size_t done, void *arg);
+                                const struct bp__io_end *end, void *arg);
 /* What bp__io_runs does with the pages: read them, write them, or write
  * them one page a request, each with RWF_ATOMIC (a file whose
  * atomic_writes the caller found set: decided once, by the caller, as

@@ -116,14 +116,16 @@ static void orphan_drop(struct bp__datafile *df, uint32_t o)
 }
 
 /* A failed write in place that may have changed the page on the medium:
- * part of it transferred, or an error the device gave.  Errors of a
- * request the device never had, or refused before writing, leave the
- * page as it was. */
-static bool may_have_torn(int res, size_t bytes)
+ * part of it transferred, or an error the device gave.  A request whose
+ * submission was refused, and errors of a request the device never had
+ * or refused before writing, leave the page as it was. */
+static bool may_have_torn(const struct bp__io_end *end)
 {
-    if (bytes > 0)
+    if (end->done > 0)
         return true;
-    switch (res) {
+    if (end->refused)
+        return false;
+    switch (end->res) {
     case -ENOMEM: case -EAGAIN: case -EINTR: case -ENOSPC: case -EDQUOT:
     case -EFBIG: case -EROFS: case -EBADF: case -EINVAL: case -EPERM:
     case -EACCES:
@@ -369,8 +371,7 @@ struct bp__dw_request {
     uint32_t n;
     uint32_t taken;                /* [dw_q_mu] pages given to a batch */
     uint32_t finished;             /* [dw_q_mu] pages with a result */
-    int *res;                      /* per page: 0 or a negative errno */
-    size_t *bytes;                 /* per page: bytes written */
+    struct bp__io_end *ends;       /* per page: how its write ended */
     struct bp__dw_request *next;   /* [dw_q_mu] queue link */
 };
 
@@ -395,16 +396,15 @@ static int by_page(const void *a, const void *b)
 
 /* bp__io_runs's done: the result of the page in frame f, kept for its
  * writer. */
-static void batch_done(bp_pool *pool, uint32_t f, uint64_t page, int res,
-                       size_t done, void *arg)
+static void batch_done(bp_pool *pool, uint32_t f, uint64_t page,
+                       const struct bp__io_end *end, void *arg)
 {
     (void)pool;
     (void)page;
     struct batch *b = arg;
     for (uint32_t j = 0; j < b->k; j++)
         if (b->pg[j].ref.frame == f) {
-            b->pg[j].rq->res[b->pg[j].i] = res;
-            b->pg[j].rq->bytes[b->pg[j].i] = done;
+            b->pg[j].rq->ends[b->pg[j].i] = *end;
             return;
         }
 }
@@ -440,7 +440,8 @@ static void carry_failed(bp_pool *pool, struct bp__datafile *df,
     for (uint32_t j = 0; j < b->k; j++) {
         const struct batch_page *bp = &b->pg[j];
         uint64_t pgno = BP_PAGE_NO(bp->ref.page);
-        bool whole = bp->rq->res[bp->i] == 0 && bp->rq->bytes[bp->i] == df->page_size;
+        const struct bp__io_end *end = &bp->rq->ends[bp->i];
+        bool whole = end->res == 0 && end->done == df->page_size;
         uint32_t o = 0;
         while (o < df->dw_norphans && df->dw_orphan[o] != pgno)
             o++;
@@ -450,7 +451,7 @@ static void carry_failed(bp_pool *pool, struct bp__datafile *df,
             continue;
         }
         if (o == df->dw_norphans) {
-            if (!may_have_torn(bp->rq->res[bp->i], bp->rq->bytes[bp->i]))
+            if (!may_have_torn(end))
                 continue;   /* as it was on the medium */
             if (o >= carry_room(df) || !df->dw_orphan_img) {
                 /* No room to carry it: its copy goes two batches on. */
@@ -481,8 +482,9 @@ static void write_batch(bp_pool *pool, struct batch *b)
     atomic_fetch_add(&df->dw_begun, 1);   /* bp__dw_settle */
     int r = stage(pool, df, refs, b->k);
     if (r < 0) {
+        const struct bp__io_end end = { .res = r };
         for (uint32_t j = 0; j < b->k; j++)
-            batch_done(pool, refs[j].frame, refs[j].page, r, 0, b);
+            batch_done(pool, refs[j].frame, refs[j].page, &end, b);
     } else {
         bp__io_runs(pool, refs, b->k, pool->coalesce_pages, BP__RUNS_WRITE,
                     batch_done, b);
@@ -497,17 +499,18 @@ void bp__dw_write(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     if (n == 0)
         return;   /* a request with no pages would stay queued for good */
     struct bp__datafile *df = bp__file_of(pool, p[0].page);  /* all of p's */
-    int *res = calloc(n, sizeof(*res));
-    size_t *bytes = calloc(n, sizeof(*bytes));
+    struct bp__io_end *ends = calloc(n, sizeof(*ends));
     struct batch *b = malloc(sizeof(*b));
-    if (!res || !bytes || !b) {
-        int e = bp__fail(-ENOMEM, "out of memory writing %u pages through "
-                         "the doublewrite area of %s", n, df->path);
+    if (!ends || !b) {
+        const struct bp__io_end end = {
+            .res = bp__fail(-ENOMEM, "out of memory writing %u pages through "
+                            "the doublewrite area of %s", n, df->path),
+        };
         for (uint32_t i = 0; i < n; i++)
-            done(pool, p[i].frame, p[i].page, e, 0, arg);
+            done(pool, p[i].frame, p[i].page, &end, arg);
         goto out;
     }
-    struct bp__dw_request rq = { p, n, 0, 0, res, bytes, NULL };
+    struct bp__dw_request rq = { p, n, 0, 0, ends, NULL };
     pthread_mutex_lock(&df->dw_q_mu);
     if (df->dw_head)
         df->dw_tail->next = &rq;
@@ -540,10 +543,9 @@ void bp__dw_write(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     }
     pthread_mutex_unlock(&df->dw_q_mu);
     for (uint32_t i = 0; i < n; i++)
-        done(pool, p[i].frame, p[i].page, res[i], bytes[i], arg);
+        done(pool, p[i].frame, p[i].page, &ends[i], arg);
 out:
-    free(res);
-    free(bytes);
+    free(ends);
     free(b);
 }
 

@@ -83,13 +83,16 @@ static const char *fate(const bp_pool *pool, int err)
                : "the page stays dirty in memory and will be written again";
 }
 
-/* The write of frame f finished with result res (0 or a negative error):
- * restore DIRTY on failure, drop WRITING, the latch and the pin.  `done`
- * is what the device wrote of the page, said with -BP_ESHORTIO; `said`:
- * the caller set the error's detail already.  Returns 0 or the error. */
-static int end_write(bp_pool *pool, uint32_t f, int res, size_t done,
+/* The write of frame f ended as `end` says (its res 0 or a negative
+ * error; its done what the device wrote of the page, said with
+ * -BP_ESHORTIO): restore DIRTY on failure, drop WRITING, the latch and
+ * the pin.  `said`: the caller set the error's detail already.  Returns
+ * 0 or the error. */
+static int end_write(bp_pool *pool, uint32_t f, const struct bp__io_end *end,
                      enum bp__writer who, bool said)
 {
+    int res = end->res;
+    size_t done = end->done;
     struct bp__frame *fr = &pool->frames[f];
     uint64_t page = atomic_load(&fr->page);
     const struct bp__datafile *df = bp__file_of(pool, page);
@@ -101,6 +104,10 @@ static int end_write(bp_pool *pool, uint32_t f, int res, size_t done,
     bool via_area = df && df->dw_pages && !atomic_load(&df->atomic_writes);
     if (res == -BP_ESHRUNK || (res < 0 && said)) {
         r = res;   /* bp__file_shrunk, or the hook's refusal, said it all */
+    } else if (res < 0 && end->refused) {
+        r = bp__fail(res, "writing page %llu of %s failed: %s (%s); %s",
+                     (unsigned long long)BP_PAGE_NO(page), df->path,
+                     bp_strerror(res), bp__aio_refusal(res), fate(pool, res));
     } else if (res < 0 && via_area) {
         r = bp__fail(res, "writing page %llu of %s through its doublewrite "
                      "area failed: %s; %s", (unsigned long long)BP_PAGE_NO(page),
@@ -217,10 +224,11 @@ static bool atomic_refused(int res)
     return res == -EOPNOTSUPP || res == -EINVAL;
 }
 
-static void write_done(bp_pool *pool, uint32_t frame, uint64_t page, int res,
-                       size_t done, void *arg)
+static void write_done(bp_pool *pool, uint32_t frame, uint64_t page,
+                       const struct bp__io_end *end, void *arg)
 {
     struct write_ctx *c = arg;
+    int res = end->res;
     if (c->refused && atomic_refused(res)) {
         c->refused[c->nrefused++] = (struct bp__page_ref){ frame, page };
         return;   /* still WRITING: write_file_runs writes it again */
@@ -231,8 +239,7 @@ static void write_done(bp_pool *pool, uint32_t frame, uint64_t page, int res,
     if (res >= 0)
         atomic_store_explicit(&bp__file_of(pool, page)->unsynced, true,
                               memory_order_release);
-    tally(end_write(pool, frame, res, res < 0 ? done : 0, c->who, false),
-          c->t);
+    tally(end_write(pool, frame, end, c->who, false), c->t);
 }
 
 /* Does this write-back yield to reads (bp__aio_run_yielding; design.md,
@@ -262,7 +269,8 @@ static void write_file_runs(bp_pool *pool, struct bp__datafile *df,
     if (keep < n) {
         int e = bp__file_shrunk(df, end);
         for (uint32_t i = keep; i < n; i++)
-            tally(end_write(pool, p[i].frame, e, 0, who, true), t);
+            tally(end_write(pool, p[i].frame, &(struct bp__io_end){ .res = e },
+                            who, true), t);
         n = keep;
     }
     if (n == 0)
@@ -384,7 +392,8 @@ int bp__write_frames_counted(bp_pool *pool, const uint32_t *frames, uint32_t n,
             if (b == PREPARED) {
                 int e = call_before_write(pool, f);
                 if (e < 0)
-                    tally(end_write(pool, f, e, 0, who, true), &t);
+                    tally(end_write(pool, f, &(struct bp__io_end){ .res = e },
+                                    who, true), &t);
                 else
                     sent[nsent++] = want[i];
             } else if (b == IN_FLIGHT && !skip_busy) {
@@ -416,7 +425,8 @@ int bp__write_frames_counted(bp_pool *pool, const uint32_t *frames, uint32_t n,
         }
         int e = call_before_write(pool, f);
         if (e < 0) {
-            tally(end_write(pool, f, e, 0, who, true), &t);
+            tally(end_write(pool, f, &(struct bp__io_end){ .res = e },
+                            who, true), &t);
             continue;
         }
         struct bp__page_ref one = { f, atomic_load(&pool->frames[f].page) };

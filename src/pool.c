@@ -243,7 +243,20 @@ void bp__unpin_frame(bp_pool *pool, uint32_t f)
 
 /* ---- The miss path ---------------------------------------------------- */
 
-/* Read page into frame f (pinned by us, READING).  Returns 0 or error.
+/* The error of a read of page that failed with err, its detail set;
+ * `cause` says why, where more is known than err. */
+static int read_failed(const struct bp__datafile *df, uint64_t page, int err,
+                       const char *cause)
+{
+    return bp__fail(err, "reading page %llu of %s failed: %s%s%s%s; the "
+                    "page is not cached, so a later pin reads it again",
+                    (unsigned long long)BP_PAGE_NO(page), df->path,
+                    bp_strerror(err), cause ? " (" : "", cause ? cause : "",
+                    cause ? ")" : "");
+}
+
+/* Read page into frame f (pinned by us, READING).  Returns 0 or an error,
+ * its detail set.
  * `demand`: a pin's miss, whose time in io_submit and waiting for the
  * device is counted (bp_stats: miss_submit_ns, miss_device_ns). */
 static int read_page(bp_pool *pool, uint32_t f, uint64_t page, bool demand)
@@ -255,7 +268,7 @@ static int read_page(bp_pool *pool, uint32_t f, uint64_t page, bool demand)
                   bp__page_offset(df, page));
     int r = bp__aio_run_full(&pool->aio, &io, 1);
     if (r < 0)
-        return r;
+        return read_failed(df, page, r, NULL);
     if (demand) {
         bp__count(pool, BP__C_MISS_READS, 1);
         bp__count(pool, BP__C_MISS_SUBMIT_NS, io.submit_ns);
@@ -278,7 +291,8 @@ static int read_page(bp_pool *pool, uint32_t f, uint64_t page, bool demand)
                         (unsigned long long)BP_PAGE_NO(page), df->path, io.done,
                         ps, bp__aio_short_cause(&pool->aio, io.done));
     if (io.res < 0)
-        return (int)io.res;
+        return read_failed(df, page, (int)io.res,
+                           io.refused ? bp__aio_refusal(io.res) : NULL);
     return pool->checksums ? bp__page_verify(pool, f, page) : 0;
 }
 
@@ -303,12 +317,7 @@ static int end_read(bp_pool *pool, uint32_t f, uint64_t page, int r)
     if (r < 0) {
         abandon_frame(pool, f, page);
         bp__count(pool, BP__C_IO_ERRORS, 1);
-        if (r == -BP_ECHECKSUM || r == -BP_ESHORTIO || r == -BP_ESHRUNK)
-            return r;   /* read_page or the check said which page and why */
-        return bp__fail(r, "reading page %llu of %s failed: %s; the page "
-                        "is not cached, so a later pin reads it again",
-                        (unsigned long long)BP_PAGE_NO(page),
-                        bp__path_of(pool, page), bp_strerror(r));
+        return r;   /* read_page or the check said which page and why */
     }
     bp__count(pool, BP__C_READS, 1);
     bp__file_count_io(pool, page, false);

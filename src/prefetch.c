@@ -59,20 +59,18 @@ struct bp__prefetcher {
     struct bp__page_ref batch_pages[BATCH_PAGES];
 };
 
-static void read_done(bp_pool *pool, uint32_t frame, uint64_t page, int res,
-                      size_t done, void *arg)
+static void read_done(bp_pool *pool, uint32_t frame, uint64_t page,
+                      const struct bp__io_end *end, void *arg)
 {
-    (void)done;
     (void)arg;
-    bp__finish_prefetch(pool, frame, page, res, false);
+    bp__finish_prefetch(pool, frame, page, end->res, false);
 }
 
 static void warm_read_done(bp_pool *pool, uint32_t frame, uint64_t page,
-                           int res, size_t done, void *arg)
+                           const struct bp__io_end *end, void *arg)
 {
-    (void)done;
     (void)arg;
-    bp__finish_prefetch(pool, frame, page, res, true);
+    bp__finish_prefetch(pool, frame, page, end->res, true);
 }
 
 /* Pages admitted for one round of reads.  A round gathers ranges from the

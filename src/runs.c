@@ -111,8 +111,9 @@ static void io_runs_at_once(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
         int e = bp__fail(-ENOMEM, "out of memory for the requests of %u page "
                          "%s of %s", n, write ? "writes" : "reads",
                          bp__path_of(pool, p[0].page));
+        const struct bp__io_end end = { .res = e };
         for (uint32_t i = 0; i < n; i++)
-            done(pool, p[i].frame, p[i].page, e, 0, arg);
+            done(pool, p[i].frame, p[i].page, &end, arg);
         goto out;
     }
     uint32_t nruns = 0;
@@ -151,8 +152,9 @@ static void io_runs_at_once(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     for (uint32_t k = 0; k < nruns; k++) {
         uint32_t lo = start[k], hi = start[k + 1];
         if (r == 0 && ios[k].res == (long)(hi - lo) * ps) {
+            const struct bp__io_end whole = { .res = 0, .done = ps };
             for (uint32_t i = lo; i < hi; i++)
-                done(pool, p[i].frame, p[i].page, 0, ps, arg);
+                done(pool, p[i].frame, p[i].page, &whole, arg);
             continue;
         }
         for (uint32_t i = lo; i < hi; i++)
@@ -175,8 +177,12 @@ static void io_runs_at_once(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     }
     for (uint32_t i = 0; i < nretry; i++) {
         long res = r < 0 ? r : ios[i].res;
-        done(pool, p[i].frame, p[i].page, res < 0 ? (int)res : 0, ios[i].done,
-             arg);
+        const struct bp__io_end end = {
+            .res = res < 0 ? (int)res : 0,
+            .done = ios[i].done,
+            .refused = r == 0 && ios[i].refused,
+        };
+        done(pool, p[i].frame, p[i].page, &end, arg);
     }
 out:
     free(ios);

@@ -941,6 +941,19 @@ START_TEST(test_submit_eagain_transient)
 }
 END_TEST
 
+/* The detail of a request whose submission was refused for good names
+ * the request (`what`) and says the device never had it - not that the
+ * device failed - and, for EAGAIN, that it was refused for a while. */
+static void expect_refusal_detail(const char *what, int err)
+{
+    const char *d = bp_errdetail();
+    ck_assert_msg(strstr(d, what), "detail: %s", d);
+    ck_assert_msg(strstr(d, "the kernel refused to queue the request") &&
+                  strstr(d, "the device never had it"), "detail: %s", d);
+    ck_assert_msg((strstr(d, "again and again") != NULL) == (err == -EAGAIN),
+                  "detail: %s", d);
+}
+
 /* io_submit refusing for good (EAGAIN, then EBADF): a miss fails with the
  * code within a bounded time and caches nothing; resident pages are still
  * served; a flush fails and its pages stay dirty; when io_submit works
@@ -961,11 +974,11 @@ START_TEST(test_submit_refused)
         int r = bp_pin(pool, 9, BP_READ, &pg);
         ck_assert_msg(r == errs[e], "pin 9 gave %s", bp_err_name(r));
         ck_assert_msg(tu_now() - t0 < 3.0, "pin took %.2f s", tu_now() - t0);
-        ck_assert_msg(strstr(bp_errdetail(), "reading page 9"), "detail: %s",
-                      bp_errdetail());
+        expect_refusal_detail("reading page 9", errs[e]);
         expect_page(pool, 2, model[2]);
         r = bp_flush_all(pool);
         ck_assert_msg(r == errs[e], "flush gave %s", bp_err_name(r));
+        expect_refusal_detail("writing page", errs[e]);
         struct bp_stats st = tu_stats(pool);
         ck_assert_uint_eq(st.dirty, 4);
         ck_assert_uint_eq(st.pinned, 0);
@@ -1066,8 +1079,10 @@ START_TEST(test_submit_refused_every_path)
         int r = bp_pin(pool, 9, BP_READ, &pg);
         ck_assert_msg(r == want, "pin 9 gave %s", bp_err_name(r));
         ck_assert_msg(tu_now() - t0 < 3.0, "pin took %.2f s", tu_now() - t0);
+        expect_refusal_detail("reading page 9", want);
         r = bp_flush_all(pool);
         ck_assert_msg(r == want, "flush gave %s", bp_err_name(r));
+        expect_refusal_detail("writing page", want);
         struct bp_stats st = tu_stats(pool);
         ck_assert_uint_eq(st.dirty, 4);
         ck_assert_uint_eq(st.pinned, 0);
