@@ -105,7 +105,10 @@ static int empty_frames(bp_pool *pool, uint32_t lo, uint32_t hi)
 }
 
 /* Why a page is still in one of the frames [lo, hi), for a message:
- * "page N is pinned (pin count C)", or under I/O, or dirty. */
+ * "page N is pinned (pin count C)", or under I/O, or dirty.  Called under
+ * the miss lock, before an abandoned shrink gives the frames back: after,
+ * a miss may already have read another page into one of them, which the
+ * message would name instead of the page that stayed. */
 static void why_left(bp_pool *pool, uint32_t lo, uint32_t hi, char *buf,
                      size_t len)
 {
@@ -119,8 +122,10 @@ static void why_left(bp_pool *pool, uint32_t lo, uint32_t hi, char *buf,
                            page, v.pins);
         else if (v.reading || v.writing)
             (void)snprintf(buf, len, "page %llu is under I/O", page);
-        else
+        else if (v.dirty)
             (void)snprintf(buf, len, "page %llu stays dirty", page);
+        else   /* it was pinned or dirty until just now */
+            (void)snprintf(buf, len, "page %llu was still there", page);
         return;
     }
     (void)snprintf(buf, len, "a page is still there");
@@ -157,12 +162,12 @@ static int shrink(bp_pool *pool, uint32_t old, uint32_t want)
             deadline = bp__now_ns() + wait;
         }
         if (bp__now_ns() >= deadline) {
+            char why[96];
+            why_left(pool, want, old, why, sizeof why);
             bp__cp_shrink_end(pool->policy, false);
             atomic_store_explicit(&pool->nframes_usable, old,
                                   memory_order_relaxed);
             pthread_mutex_unlock(&pool->miss_mu);
-            char why[96];
-            why_left(pool, want, old, why, sizeof why);
             if (err < 0)
                 return bp__fail(err, "bp_resize: %u frames still hold pages "
                                 "after %d s without progress, and writing "
