@@ -270,6 +270,11 @@ struct bp_pool {
                                        block of their own */
 };
 
+/* How long a shrink waits, in ms, while no leaving frame empties, before
+ * it gives up (bp_resize(3): 10 s).  For tests only: check_resize
+ * shortens it for the shrinks it expects to give up. */
+extern _Atomic uint32_t bp__shrink_wait_ms;
+
 /* The frames that may hold a page now.  bp_resize raises it once the new
  * frames are ready and lowers it only once the frames above the new count
  * are empty, so a scan of [0, bp__frames_now) meets every resident page

@@ -20,7 +20,7 @@
  *    mapping stays, so an optimistic reader of a stale frame reads zeros,
  *    never unmapped memory, and fails bp_validate).  A page that stays
  *    pinned in a leaving frame (or a dirty one whose write keeps failing)
- *    while no frame empties for SHRINK_WAIT_MS abandons the shrink: the
+ *    while no frame empties for bp__shrink_wait_ms abandons the shrink: the
  *    frames are free again and the pool keeps its size.
  *
  * Lock order (doc/locking.md): resize_mu, then miss_mu.
@@ -33,9 +33,10 @@
 
 #include "bpool_internal.h"
 
-#define SHRINK_WAIT_MS 10000   /* a pinned page in a leaving frame */
 #define WRITE_BATCH 256        /* dirty leaving pages written at once */
 #define EVICT_BATCH 32         /* leaving pages evicted per miss lock hold */
+
+_Atomic uint32_t bp__shrink_wait_ms = 10000;   /* bp_resize(3) */
 
 /* Evict the pages of leaving frames frame[i] (holding page[i] when
  * looked at) that are still there and can go now: clean, unpinned, idle.
@@ -143,8 +144,10 @@ static int shrink(bp_pool *pool, uint32_t old, uint32_t want)
 
     /* The wait is for progress: it restarts whenever a frame empties, so
      * a long write-back of many dirty pages is never cut short; only a
-     * page that stays put SHRINK_WAIT_MS abandons the shrink. */
-    uint64_t wait = (uint64_t)SHRINK_WAIT_MS * 1000000u;
+     * page that stays put bp__shrink_wait_ms abandons the shrink. */
+    uint32_t wait_ms = atomic_load_explicit(&bp__shrink_wait_ms,
+                                            memory_order_relaxed);
+    uint64_t wait = (uint64_t)wait_ms * 1000000u;
     uint64_t deadline = bp__now_ns() + wait;
     uint32_t left_before = UINT32_MAX;
     for (;;) {
@@ -170,16 +173,16 @@ static int shrink(bp_pool *pool, uint32_t old, uint32_t want)
             pthread_mutex_unlock(&pool->miss_mu);
             if (err < 0)
                 return bp__fail(err, "bp_resize: %u frames still hold pages "
-                                "after %d s without progress, and writing "
+                                "after %g s without progress, and writing "
                                 "back failed (%s; %s); the pool keeps its %u "
-                                "frames", left, SHRINK_WAIT_MS / 1000,
+                                "frames", left, wait_ms / 1000.0,
                                 bp_strerror(err), why, old);
             return bp__fail(-EBUSY, "bp_resize: %u of the frames that would "
-                            "go still hold pages after %d s without progress "
+                            "go still hold pages after %g s without progress "
                             "(%s); the pool keeps its %u frames - unpin pages "
                             "held for long (a read stream's pages ahead "
                             "included: close it), or shrink less", left,
-                            SHRINK_WAIT_MS / 1000, why, old);
+                            wait_ms / 1000.0, why, old);
         }
         pthread_mutex_unlock(&pool->miss_mu);
         /* Reads of a read stream in leaving frames end only when someone
