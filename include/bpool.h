@@ -664,9 +664,12 @@ BP_API int bp_files(bp_pool *pool, bp_file_fn fn, void *arg);
  *   -BP_EPOOLSIZE  below BP_MIN_FRAMES frames or above the reserve;
  *   -EBUSY         no frame that would go emptied for 10 s: a page in one
  *                  stayed pinned (a read stream's pages ahead count: close
- *                  an idle stream first); the pool keeps its size, and no
- *                  page is lost (pages of the frames that would go may
- *                  have been written back and evicted meanwhile);
+ *                  an idle stream first), or was pinned again each time
+ *                  it was let go (threads that write it back to back: a
+ *                  page leaves only while clean and unpinned); the pool
+ *                  keeps its size, and no page is lost (pages of the
+ *                  frames that would go may have been written back and
+ *                  evicted meanwhile);
  *   a write error  writing back a dirty page kept failing while no frame
  *                  emptied for 10 s (the page stays dirty; the pool keeps
  *                  its size);

@@ -181,7 +181,8 @@ static int shrink(bp_pool *pool, uint32_t old, uint32_t want)
                             "go still hold pages after %g s without progress "
                             "(%s); the pool keeps its %u frames - unpin pages "
                             "held for long (a read stream's pages ahead "
-                            "included: close it), or shrink less", left,
+                            "included: close it), pause the writers of a "
+                            "page taken back to back, or shrink less", left,
                             wait_ms / 1000.0, why, old);
         }
         pthread_mutex_unlock(&pool->miss_mu);
