@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
-#include "../examples/kvdb/kvdb.h"
+#include "../examples/kvdb/kvdb_int.h"
 
 #define KEYS 20000u
 
@@ -167,6 +167,56 @@ START_TEST(test_null_from_is_the_start)
 }
 END_TEST
 
+/* A commit record whose height disagrees with its root page's level (a
+ * damaged file whose meta slot checksums still hold): every lookup reports
+ * the root, as kvdb_mget does, and a put changes nothing.  (The latched
+ * descent trusted the recorded height: a get searched the root as a leaf,
+ * and a writer was handed that leaf pinned for read, so its put failed
+ * with bpool's "pinned for read".) */
+static void set_meta_height(const char *path, uint32_t height)
+{
+    int fd = open(path, O_RDWR);
+    ck_assert(fd >= 0);
+    uint8_t page[8192];
+    ck_assert_int_eq(pread(fd, page, sizeof page, 0), (ssize_t)sizeof page);
+    for (size_t off = 0; off < sizeof page; off += sizeof page / 2) {
+        uint8_t *s = page + off;
+        if (get64(s) != 0x6174656d4244564bull)   /* "KVDBmeta" */
+            continue;
+        put32(s + 20, height);
+        put32(s + 124, kv_crc32c(0, s, 124));
+    }
+    ck_assert_int_eq(pwrite(fd, page, sizeof page, 0), (ssize_t)sizeof page);
+    ck_assert_int_eq(fsync(fd), 0);
+    close(fd);
+}
+
+START_TEST(test_root_level_not_height)
+{
+    char *path = tu_path("kvdb-height.db");
+    kvdb *db = open_new(path, 64);
+    ck_assert_int_eq(kvdb_put(db, "a", 1, "1", 1), 0);
+    ck_assert_int_eq(kvdb_close(db), 0);
+    set_meta_height(path, 1);             /* the root is a leaf */
+    struct kvdb_options o;
+    kvdb_options_init(&o);
+    o.pool_frames = 64;
+    ck_assert_int_eq(kvdb_open(path, &o, &db), 0);
+    char v[8];
+    size_t vl;
+    ck_assert_int_eq(kvdb_get(db, "a", 1, v, sizeof v, &vl), -EBADMSG);
+    ck_assert_ptr_nonnull(strstr(kvdb_errdetail(), "recorded height"));
+    struct kvdb_mget_item it = { .key = "a", .klen = 1 };
+    ck_assert_int_eq(kvdb_mget(db, &it, 1), -EBADMSG);
+    for (int i = 0; i < 2; i++) {     /* the second one in place, before */
+        ck_assert_int_eq(kvdb_put(db, i ? "c" : "b", 1, "2", 1), -EBADMSG);
+        ck_assert_ptr_nonnull(strstr(kvdb_errdetail(), "recorded height"));
+    }
+    ck_assert_int_eq(kvdb_discard(db), 0);
+    unlink(path);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("kvdb_cursor");
@@ -174,6 +224,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_retry_after_error_read_ahead);
     tcase_add_test(tc, test_retry_after_error_one_leaf);
     tcase_add_test(tc, test_null_from_is_the_start);
+    tcase_add_test(tc, test_root_level_not_height);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;

@@ -177,6 +177,15 @@ static int descend_latched(kvdb *db, const void *key, size_t klen,
     pthread_rwlock_unlock(&db->root_lock);
     if (r < 0)
         return r;
+    /* The root was pinned in the mode its recorded height calls for: a
+     * root of another level (a damaged commit record) is reported, as
+     * kvdb_mget reports it, not searched (a leaf pinned for read would
+     * reach a writer as its leaf). */
+    if (node_level(cur.data) != h) {
+        pg_unpin(db->pg, &cur);
+        return kv_corrupt(cur.pgno, "the root's level is not the tree's "
+                          "recorded height");
+    }
     if (ublen != NULL)
         *ublen = SIZE_MAX;
     for (;;) {
