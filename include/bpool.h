@@ -595,10 +595,13 @@ BP_API int bp_sync_file(bp_pool *pool, uint32_t file);
  * cut between the two leaves a file longer than its header says, which
  * opens as one grown after its last checkpoint.  bp_alloc_page then gives
  * page `pages` next.  `pages` equal to the page count does nothing.
- * No page at or beyond `pages` may be pinned (-EBUSY, nothing cut, once
- * the pool's own transient pins for reads ahead and write-back are waited
- * out, 2 s at most), and no other thread may pin, prefetch, stream or
- * allocate pages at or beyond `pages` during the call.
+ * No page at or beyond `pages` may stay pinned: a pin of one is waited
+ * for, 2 s at most (then -EBUSY, nothing cut) - the pool's own for a read
+ * ahead or a write-back, or another thread's brief read of such a page
+ * (a reader with a stale page number), which may happen during the call;
+ * once the count is down such pins fail with -BP_ERANGE.  No other thread
+ * may change, allocate or stream pages at or beyond `pages` during the
+ * call.
  * Errors: -EINVAL (NULL, or `pages` more than the page count - also
  *   when another bp_truncate_file of the file cut it shorter meanwhile),
  *   -BP_ENOFILE, -EROFS (a BP_RDONLY pool), -EBUSY, the write errors of

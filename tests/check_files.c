@@ -1180,6 +1180,53 @@ START_TEST(test_truncate_while_reading)
 }
 END_TEST
 
+/* A reader that pins a page past the cut for a moment, as one with a
+ * stale page number does (kvdb's optimistic descent during a compaction). */
+struct brief_reader {
+    bp_pool *pool;
+    uint64_t page;
+    _Atomic bool pinned;
+};
+
+static void *brief_reader(void *arg)
+{
+    struct brief_reader *b = arg;
+    bp_page pg;
+    if (bp_pin(b->pool, b->page, BP_READ, &pg) != 0)
+        return (void *)"pin";
+    atomic_store(&b->pinned, true);
+    nanosleep(&(struct timespec){ 0, 150000000L }, NULL);
+    return bp_unpin(&pg) == 0 ? NULL : (void *)"unpin";
+}
+
+/* Proves another thread's brief read pin of a page past the cut is waited
+ * for, as bp_attach(3) says: the cut then goes through (it does not fail
+ * with -EBUSY), and the page is out of range after it. */
+START_TEST(test_truncate_waits_for_a_reader)
+{
+    char *a = tu_path("files_a.data");
+    tu_make_file(a, PS, A_PAGES, 1);
+    bp_pool *pool = open_file(a, 16, 0);
+    struct brief_reader b = { pool, CUT + 3, false };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, brief_reader, &b), 0);
+    while (!atomic_load(&b.pinned))
+        nanosleep(&(struct timespec){ 0, 1000000L }, NULL);
+    double t0 = tu_now();
+    ck_assert_int_eq(bp_truncate_file(pool, 0, CUT), 0);
+    ck_assert_msg(tu_now() - t0 > 0.05, "the cut took %.3f s: it did not "
+                  "wait for the pin", tu_now() - t0);
+    void *err;
+    ck_assert_int_eq(pthread_join(t, &err), 0);
+    ck_assert_msg(err == NULL, "reader: %s failed", (const char *)err);
+    bp_page pg;
+    ck_assert_int_eq(bp_pin(pool, CUT + 3, BP_READ, &pg), -BP_ERANGE);
+    ck_assert_uint_eq(resident_beyond(pool, CUT), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    unlink(a);
+}
+END_TEST
+
 /* The O_DIRECT memory alignment reported for each file opened while this
  * hook is set (the statx answer replaced). */
 static _Atomic uint32_t forced_mem_align;
@@ -1962,6 +2009,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_truncate_during_checkpoint);
     tcase_add_test(tc, test_truncate_after_lost_durability);
     tcase_add_test(tc, test_truncate_while_reading);
+    tcase_add_test(tc, test_truncate_waits_for_a_reader);
     tcase_add_test(tc, test_truncate_two_at_once);
     tcase_add_test(tc, test_detach_forgets_history);
     tcase_add_test(tc, test_attach_misaligned_file);

@@ -245,7 +245,7 @@ static int p_truncate(struct pager *p, uint64_t n)
     pthread_mutex_lock(&pp->mu);
     /* A reader may hold a page past the cut for a moment (a descent that
      * started before the pages moved): wait for it, as bpool's truncate
-     * does; only a pin held on for seconds is an error. */
+     * does (bp_attach(3)); only a pin held on for seconds is an error. */
     struct pr_entry *e;
     while ((e = pinned_past(pp, n)) != NULL) {
         if (pthread_cond_timedwait(&pp->dropped, &pp->mu, &until) == ETIMEDOUT &&
