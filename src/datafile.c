@@ -467,8 +467,10 @@ static int check_file(struct bp__datafile *df, struct bp_options *o)
                         "the page size %u (%llu bytes too many); open it with "
                         "the page size it was made with, or check that it is "
                         "a bpool data file - bpool does not truncate it",
-                        df->path, (long long)st.st_size, df->data_start ?
-                        "a header page and " : "", o->page_size,
+                        df->path, (long long)st.st_size,
+                        df->dw_pages ? "a header page, a doublewrite area "
+                        "and " : df->data_start ? "a header page and " : "",
+                        o->page_size,
                         (unsigned long long)(bytes % o->page_size));
     uint64_t pages = bytes / o->page_size;
     if (pages > BP_PAGE_NO(UINT64_MAX) + 1)

@@ -259,6 +259,23 @@ START_TEST(test_area_cut_off)
 }
 END_TEST
 
+/* Proves a doublewrite file with bytes past its last whole page is
+ * refused naming its layout - header page, area and pages - and left as
+ * it was. */
+START_TEST(test_area_file_size_odd)
+{
+    char *path = make_dw_file("dw-odd.data", 0);
+    off_t size = tu_file_size(path);
+    ck_assert_int_eq(truncate(path, size + 100), 0);
+    bp_pool *pool;
+    TU_EXPECT_ERR(tu_try_open(path, 0, 0, 16, &pool), -BP_EFILESIZE,
+                  "a header page, a doublewrite area and a multiple of the "
+                  "page size", "100 bytes too many");
+    ck_assert_int_eq(tu_file_size(path), size + 100);
+    free(path);
+}
+END_TEST
+
 /* Proves a write that has nothing left to send through the area - its
  * only page lies beyond the end of a file that shrank under the pool -
  * fails with -BP_ESHRUNK and leaves the writers' queue as it was: later
@@ -983,6 +1000,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_read_only);
     tcase_add_test(tc, test_area_unreadable);
     tcase_add_test(tc, test_area_cut_off);
+    tcase_add_test(tc, test_area_file_size_odd);
     tcase_add_test(tc, test_shrunk_write_leaves_queue);
     tcase_add_test(tc, test_atomic_refused_falls_back);
     tcase_add_test(tc, test_repair_whole_not_torn);
