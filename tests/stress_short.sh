@@ -275,15 +275,20 @@ caught "a torn page 9 stops --reuse: exit 1, file kept" "page 9 " --reuse -d 1
 # and the data file the run made is removed (--keep: kept, its name
 # printed), exit 128 + the signal.  They ended it at once, the file left
 # behind.  Sent once the file is there (the handlers come before it); a
-# job of a script ignores SIGINT unless started under job control.
+# job of a script ignores SIGINT unless started under job control, and
+# one whose make was started in the background (nohup make check &)
+# inherits SIGINT ignored, which job control does not undo: env puts it
+# back to its default where it can (coreutils 8.31 and later).
 # stopped NAME SIG WANT ARGS...: a run on sig.data stopped by SIG must end
 # with status WANT and leave sig.data (WANT "kept") or nothing ("gone").
+default_int=
+env --default-signal=INT true 2>/dev/null && default_int="env --default-signal=INT"
 stopped() {
     local name=$1 sig=$2 want=$3 pid st left
     shift 3
     rm -f sig.data sig.data.dlog sig.data.cut
     set -m
-    "$stress" -q -f sig.data "$@" >out 2>err &
+    $default_int "$stress" -q -f sig.data "$@" >out 2>err &
     pid=$!
     set +m
     for _ in $(seq 1000); do [ -e sig.data ] && break; sleep 0.01; done
