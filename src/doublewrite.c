@@ -502,10 +502,9 @@ void bp__dw_write(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     struct bp__io_end *ends = calloc(n, sizeof(*ends));
     struct batch *b = malloc(sizeof(*b));
     if (!ends || !b) {
-        const struct bp__io_end end = {
-            .res = bp__fail(-ENOMEM, "out of memory writing %u pages through "
-                            "the doublewrite area of %s", n, df->path),
-        };
+        int e = bp__fail(-ENOMEM, "out of memory writing %u pages through "
+                         "the doublewrite area of %s", n, df->path);
+        const struct bp__io_end end = { .res = e };
         for (uint32_t i = 0; i < n; i++)
             done(pool, p[i].frame, p[i].page, &end, arg);
         goto out;
