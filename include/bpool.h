@@ -1013,7 +1013,8 @@ BP_API int bp_stream_open_range(bp_pool *pool, uint64_t first, uint64_t count,
                                 bp_stream **out);
 
 /* Hand out the next page: 1 with *out pinned in the stream's mode (unpin
- * it with bp_unpin), 0 at the end of the stream, or a negative error for
+ * it with bp_unpin), 0 at the end of the stream (*out cleared: nothing
+ * pinned, so bp_unpin(out) gives -BP_ENOTPINNED), or a negative error for
  * page out->pgno (nothing pinned; the stream goes on with the next page).
  * Errors: -EINVAL (NULL), and for a page those of bp_pin: -BP_ERANGE,
  *   -BP_ENOFILE, -EIO, -BP_ESHORTIO, -BP_ESHRUNK, -BP_ECHECKSUM,

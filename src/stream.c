@@ -615,8 +615,13 @@ int bp_stream_next(bp_stream *s, bp_page *out)
 
 static int next_locked(bp_stream *s, bp_page *out)
 {
-    if (s->ended)
+    /* At the end the handle is cleared as after an error: a caller's
+     * cleanup that unpins it then gets -BP_ENOTPINNED, not a second unpin
+     * of the last page it was handed (which it may still hold). */
+    if (s->ended) {
+        clear_handle(out, 0);
         return 0;
+    }
     bool waited = false;   /* info.waits counts calls, not naps */
     for (;;) {
         /* Look ahead in batches of a quarter of the distance: one
@@ -627,8 +632,10 @@ static int next_locked(bp_stream *s, bp_page *out)
             reap(s, 0);
             fill(s);
         }
-        if (s->used == 0)
+        if (s->used == 0) {
+            clear_handle(out, 0);
             return 0;
+        }
         /* Ordered: the first slot.  Unordered: see unordered_pick. */
         uint32_t k = s->unordered ? unordered_pick(s) : 0;
         if (k == s->used || slot_at(s, k)->state == S_READING) {

@@ -90,12 +90,20 @@ static struct bp_stream_info info_of(const bp_stream *s)
     return in;
 }
 
-/* The stream has ended: 0 now and 0 again, with nothing pinned. */
+/* The stream has ended: 0 now and 0 again, with nothing pinned and the
+ * handle cleared each time (whatever it held before: a caller's cleanup
+ * that unpins it must not unpin a page a second time). */
 static void expect_end(bp_stream *s)
 {
-    bp_page pg;
-    ck_assert_int_eq(bp_stream_next(s, &pg), 0);
-    ck_assert_int_eq(bp_stream_next(s, &pg), 0);
+    for (int i = 0; i < 2; i++) {
+        bp_page pg;
+        memset(&pg, 0xab, sizeof(pg));
+        ck_assert_int_eq(bp_stream_next(s, &pg), 0);
+        ck_assert_uint_eq(pg.mode, 0);
+        ck_assert_ptr_null(pg.data);
+        ck_assert_ptr_null(pg.priv_pool);
+        ck_assert_int_eq(bp_unpin(&pg), -BP_ENOTPINNED);
+    }
 }
 
 /* Take the next page of s: it must be `want`, pinned in `mode`, holding
