@@ -95,10 +95,11 @@ struct bp_stream {
      * completions change: the slots, runs, lane, inflight, pinned and
      * info. */
     pthread_mutex_t io_mu;
-    /* [atomic] the owner is inside the page callback, without io_mu: a
-     * bp_stream_next or bp_stream_close of the stream from there is
-     * refused (it would change the ring under fill()). */
-    _Atomic bool in_callback;
+    /* [atomic] bp__self() of the thread inside the page callback, without
+     * io_mu (0: none): a bp_stream_next or bp_stream_close of the stream
+     * from there is refused (it would change the ring under fill()), and
+     * one from another thread meanwhile is named as such. */
+    _Atomic uint32_t in_callback;
     bp_stream *reg_prev, *reg_next;   /* [pool->streams_mu] the list of
                                          streams with reads in flight */
     bool registered;                  /* [io_mu] on that list */
@@ -387,11 +388,12 @@ static void fill(bp_stream *s)
          * send and reap its reads (bp__streams_help).  Between two pages
          * the slots and runs are whole, as between two calls. */
         uint64_t page;
-        atomic_store_explicit(&s->in_callback, true, memory_order_relaxed);
+        atomic_store_explicit(&s->in_callback, bp__self(),
+                              memory_order_relaxed);
         pthread_mutex_unlock(&s->io_mu);
         int r = s->next(s->arg, &page);
         pthread_mutex_lock(&s->io_mu);
-        atomic_store_explicit(&s->in_callback, false, memory_order_relaxed);
+        atomic_store_explicit(&s->in_callback, 0, memory_order_relaxed);
         if (r != 1) {
             s->source_done = true;
             if (r != 0) {
@@ -590,12 +592,21 @@ static uint32_t unordered_pick(bp_stream *s)
     return reading ? s->used : later;
 }
 
-static int in_own_callback(const char *fn)
+/* -EINVAL if the stream's page callback is running: called from it, or
+ * from another thread meanwhile; else 0. */
+static int in_callback(const bp_stream *s, const char *fn)
 {
-    return bp__fail(-EINVAL, "%s: called from the stream's own page "
-                    "callback, which runs inside bp_stream_next; the "
-                    "callback may pin pages, but not step or close its "
-                    "stream", fn);
+    uint32_t t = atomic_load_explicit(&s->in_callback, memory_order_relaxed);
+    if (t == 0)
+        return 0;
+    if (t == bp__self())
+        return bp__fail(-EINVAL, "%s: called from the stream's own page "
+                        "callback, which runs inside bp_stream_next; the "
+                        "callback may pin pages, but not step or close its "
+                        "stream", fn);
+    return bp__fail(-EINVAL, "%s: called by another thread while the "
+                    "stream's page callback runs in bp_stream_next; a "
+                    "stream is used by one thread at a time", fn);
 }
 
 int bp_stream_next(bp_stream *s, bp_page *out)
@@ -605,8 +616,9 @@ int bp_stream_next(bp_stream *s, bp_page *out)
                         "be NULL");
     if (bp__pool_in_child(s->pool))   /* a stream the parent opened */
         return bp__refused_call_in_child("bp_stream_next");
-    if (atomic_load_explicit(&s->in_callback, memory_order_relaxed))
-        return in_own_callback("bp_stream_next");
+    int busy = in_callback(s, "bp_stream_next");
+    if (busy < 0)
+        return busy;
     pthread_mutex_lock(&s->io_mu);
     int r = next_locked(s, out);
     pthread_mutex_unlock(&s->io_mu);
@@ -841,8 +853,9 @@ int bp_stream_close(bp_stream *s)
         return bp__fail(-EINVAL, "bp_stream_close: stream must not be NULL");
     if (bp__pool_in_child(s->pool))   /* it waits for the parent's reads */
         return bp__refused_call_in_child("bp_stream_close");
-    if (atomic_load_explicit(&s->in_callback, memory_order_relaxed))
-        return in_own_callback("bp_stream_close");
+    int busy = in_callback(s, "bp_stream_close");
+    if (busy < 0)
+        return busy;
     /* The open run's frames are READING and pinned by us like the rest:
      * send it too, or they would stay so for good - never unpinned, and
      * any pin of their pages waiting for a read nobody makes.  Settled,

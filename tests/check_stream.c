@@ -758,6 +758,59 @@ START_TEST(test_callback_steps_own_stream)
 }
 END_TEST
 
+/* Another thread that steps or closes the stream while its callback
+ * runs (a stream is one thread's at a time) is refused too, and told so
+ * rather than told it is the callback. */
+struct blocked_callback {
+    bp_stream *s;
+    uint64_t next;
+    _Atomic int phase;   /* 1: the callback waits; 2: let it go */
+};
+
+static int blocked_next(void *arg, uint64_t *page)
+{
+    struct blocked_callback *x = arg;
+    if (x->next == 2) {
+        atomic_store(&x->phase, 1);
+        while (atomic_load(&x->phase) != 2)
+            nanosleep(&(struct timespec){ 0, 1000000L }, NULL);
+    }
+    if (x->next >= 4)
+        return 0;
+    *page = x->next++;
+    return 1;
+}
+
+static void *step_to_end(void *arg)
+{
+    struct blocked_callback *x = arg;
+    for (uint64_t p = 0; p < 4; p++)
+        expect_next(x->s, p, BP_READ);
+    expect_end(x->s);
+    return NULL;
+}
+
+START_TEST(test_other_thread_during_callback)
+{
+    bp_pool *pool = new_pool("cbother.bp", 16, 64, NULL);
+    struct blocked_callback x = { 0 };
+    struct bp_stream_options o = { BP_READ, 8, 0 };
+    ck_assert_int_eq(bp_stream_open(pool, blocked_next, &x, &o, &x.s), 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, step_to_end, &x), 0);
+    while (atomic_load(&x.phase) != 1)
+        nanosleep(&(struct timespec){ 0, 1000000L }, NULL);
+    bp_page pg;
+    TU_EXPECT_ERR(bp_stream_next(x.s, &pg), -EINVAL, "another thread",
+                  "one thread at a time");
+    TU_EXPECT_ERR(bp_stream_close(x.s), -EINVAL, "another thread");
+    atomic_store(&x.phase, 2);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    close_stream(pool, x.s);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* A child of fork may not use its parent's streams: bp_stream_info too
  * is refused at once, even while a thread of the parent was inside
  * bp_stream_next at the fork (here waiting for a latch, holding the
@@ -1983,6 +2036,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_callback_pins_page_being_read);
     tcase_add_test(tc, test_callback_waits_for_latch);
     tcase_add_test(tc, test_callback_steps_own_stream);
+    tcase_add_test(tc, test_other_thread_during_callback);
     tcase_add_test(tc, test_info_in_fork_child);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
