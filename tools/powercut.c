@@ -60,7 +60,8 @@ enum rec_state {
     SUBMITTED,   /* sent, not reaped: may be anywhere on the device */
     COMPLETED,   /* reaped: durable after the next fdatasync that starts now */
     SYNCING,     /* completed before fdatasync number `gen` started */
-    FAILED       /* completed with an error: may be there in part, forever */
+    FAILED       /* completed with an error: may be there in part, until
+                    a later write over all of it is durable */
 };
 
 struct rec {
@@ -168,6 +169,27 @@ static void drop(size_t i)
     free(pc.r[i].data);
     memmove(&pc.r[i], &pc.r[i + 1], (pc.n - i - 1) * sizeof *pc.r);
     pc.n--;
+}
+
+/* Record i is about to become durable: the failed writes sent before it
+ * whose bytes it covers whole can no longer be on the device in part
+ * (the device has this write's bytes there now), so they go.  Returns
+ * how many went, all before i. */
+static size_t drop_failed_under(size_t i)
+{
+    size_t gone = 0;
+    uint64_t lo = pc.r[i].off, hi = lo + pc.r[i].len;
+    for (size_t j = 0; j < i;) {
+        if (pc.r[j].state == FAILED && pc.r[j].off >= lo &&
+            pc.r[j].off + pc.r[j].len <= hi) {
+            drop(j);
+            i--;
+            gone++;
+            continue;
+        }
+        j++;
+    }
+    return gone;
 }
 
 /* The latest SUBMITTED record of cb, or pc.n. */
@@ -315,6 +337,7 @@ int fdatasync(int fd)
                     /* durable now: in submission order, as the device
                      * saw them (a later write to a page was sent only
                      * after the earlier one had completed) */
+                    i -= drop_failed_under(i);
                     put(pc.durable, pc.size, &pc.r[i], pc.r[i].off,
                         pc.r[i].len);
                     drop(i);

@@ -8,7 +8,8 @@
  * every write that had completed before it was called is durable; any
  * other write - completed or still in flight - may be on the device, may
  * not be, may be there in part (torn at a sector or a 4 KiB boundary),
- * and such writes may land in any order.
+ * and such writes may land in any order.  A write that failed may be
+ * there in part too, until a later write over all of it is durable.
  *
  * powercut.c keeps that state for one file.  It defines bpool's tap on
  * its I/O engines' calls (bp__io_tap, src/io_engine.h: submitting and
