@@ -1027,7 +1027,9 @@ struct bp_stream_info {
     uint64_t hits;       /* of those, resident when looked at */
     uint64_t reads;      /* pages the stream read itself */
     uint64_t requests;   /* read requests it sent (a vectored request
-                            carries several adjacent pages) */
+                            carries several adjacent pages; the pages of
+                            one that fails are read again, a request
+                            each) */
     uint64_t waits;      /* bp_stream_next calls that waited for a read */
     uint32_t distance;   /* look-ahead distance now */
     uint32_t max_depth;  /* its limit, clipped at open to its share of

@@ -144,6 +144,8 @@ static void complete_run(bp_stream *s, uint32_t r)
     struct run *run = &s->runs[r];
     bp_pool *pool = s->pool;
     bool whole = run->io.res == (long)run->n * (long)pool->page_size;
+    if (!whole)   /* each page is read again alone, a request each */
+        s->info.requests += run->n;
     for (uint32_t i = 0; i < run->n; i++) {
         struct slot *sl = &s->ring[(run->first + i) % s->max_depth];
         int e = bp__stream_finish_read(pool, sl->frame, sl->page, whole);

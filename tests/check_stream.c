@@ -874,13 +874,16 @@ END_TEST
  * vectored ones (a run of several pages). */
 static _Atomic long long bad_page = -1;
 static _Atomic bool only_vectored;
-static _Atomic long failed_requests, vectored_requests;
+static _Atomic long failed_requests, vectored_requests, read_requests;
 
 static int fail_bad_page(void *arg, const struct iocb *cb)
 {
     (void)arg;
     long long off;
     long long len = 0;
+    if (cb->aio_lio_opcode == IO_CMD_PREAD ||
+        cb->aio_lio_opcode == IO_CMD_PREADV)
+        atomic_fetch_add(&read_requests, 1);
     if (cb->aio_lio_opcode == IO_CMD_PREAD) {
         if (atomic_load(&only_vectored))
             return 0;
@@ -909,6 +912,7 @@ static void set_fault(bp_pool *pool, long long page, bool vectored)
     atomic_store(&only_vectored, vectored);
     atomic_store(&failed_requests, 0);
     atomic_store(&vectored_requests, 0);
+    atomic_store(&read_requests, 0);
     atomic_store(&pool->aio.fault, fail_bad_page);
 }
 
@@ -995,6 +999,9 @@ START_TEST(test_read_error_vectored_run)
     ck_assert_uint_ge(atomic_load(&failed_requests), 1);
     struct bp_stream_info in = info_of(s);
     ck_assert_uint_eq(in.reads, 40);
+    /* The failed run's pages were read again one by one: requests too. */
+    long sent = atomic_load(&read_requests);
+    ck_assert_uint_eq(in.requests, (uint64_t)sent);
     close_stream(pool, s);
     clear_fault(pool);
     for (uint64_t p = 24; p < 64; p++)
