@@ -767,6 +767,8 @@ uint32_t bp__prefetch_queued(bp_pool *pool);
 /* Give the reader thread pages[0..n) to warm (hot first), replacing any
  * list it had; it owns and frees pages (warm.c). */
 void bp__prefetch_warm(bp_pool *pool, uint64_t *pages, uint64_t n);
+/* File number n was detached: drop the warm list's pages of it (prefetch.c). */
+void bp__prefetch_forget_file(bp_pool *pool, uint32_t n);
 /* Pages in the last list given, and how many of them are dealt with. */
 void bp__warm_progress(bp_pool *pool, uint64_t *listed, uint64_t *done);
 /* bp_open's check of opts->warm_file: 0, or -EINVAL (with the detail)

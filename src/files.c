@@ -308,6 +308,9 @@ int bp_detach(bp_pool *pool, uint32_t file)
         pthread_mutex_unlock(&pool->grow_mu);
         df->retired_next = pool->retired;
         pool->retired = df;
+        /* Still under files_mu: a warm list given before names the file
+         * by this number, which the next bp_attach may give another. */
+        bp__prefetch_forget_file(pool, file);
     }
     pthread_mutex_unlock(&pool->files_mu);
     return r < 0 ? r : 0;

@@ -54,6 +54,9 @@ struct bp__prefetcher {
     _Atomic uint64_t warm_done;    /* [mu, atomic to read] of those, read,
                                       found resident, beyond the end, or
                                       dropped because the pool was full */
+    bool warm_busy;            /* [mu] a round of warming works on its copy
+                                  of pages of the list (warm_round) */
+    pthread_cond_t idle_cv;    /* [mu] a round of warming ended */
     /* [the thread] the pages of one round; here rather than allocated by
      * the thread, so that no memory shortage can leave it without */
     struct bp__page_ref batch_pages[BATCH_PAGES];
@@ -150,6 +153,7 @@ static void warm_round(bp_pool *pool, struct batch *b)
     uint64_t left = atomic_load(&pf->warm_listed) - from;
     uint32_t n = left < BATCH_PAGES ? (uint32_t)left : BATCH_PAGES;
     memcpy(chunk, pf->warm + from, n * sizeof(uint64_t));
+    pf->warm_busy = true;   /* bp__prefetch_forget_file waits for it */
     pthread_mutex_unlock(&pf->mu);
 
     uint32_t looked = 0;
@@ -179,6 +183,8 @@ static void warm_round(bp_pool *pool, struct batch *b)
                     warm_read_done, NULL);
 
     pthread_mutex_lock(&pf->mu);
+    pf->warm_busy = false;
+    pthread_cond_broadcast(&pf->idle_cv);
     if (pf->warm_gen != gen)
         return;                   /* bp_warm gave a new list meanwhile */
     pf->warm_next += looked;
@@ -243,6 +249,7 @@ int bp__prefetcher_start(bp_pool *pool)
         return bp__fail(-ENOMEM, "bp_open: out of memory for the reader thread");
     pthread_mutex_init(&pf->mu, NULL);
     pthread_cond_init(&pf->cv, NULL);
+    pthread_cond_init(&pf->idle_cv, NULL);
     pool->prefetcher = pf;
     int r = start_thread(pool, pf);
     if (r < 0)
@@ -301,6 +308,7 @@ void bp__prefetcher_stop(bp_pool *pool)
         return;
     halt(pf);
     pthread_cond_destroy(&pf->cv);
+    pthread_cond_destroy(&pf->idle_cv);
     pthread_mutex_destroy(&pf->mu);
     prefetcher_free(pool);
 }
@@ -340,6 +348,28 @@ void bp__prefetch_warm(bp_pool *pool, uint64_t *pages, uint64_t n)
     if (!n)
         free(pages);
     pthread_cond_signal(&pf->cv);
+    pthread_mutex_unlock(&pf->mu);
+}
+
+/* File number n was detached (bp_detach, holding files_mu, so that no
+ * file is attached under n until this returns): the warm list's pages of
+ * it are left out, and a round already working on a copy of some is
+ * waited for - they name the detached file, and a file attached under n
+ * later must get none of them (bp_warm(3)).  A left-out page is
+ * BP__NOPAGE, which no file has: warm_round skips it as beyond the end,
+ * and counts it done. */
+void bp__prefetch_forget_file(bp_pool *pool, uint32_t n)
+{
+    struct bp__prefetcher *pf = pool->prefetcher;
+    if (!pf)
+        return;
+    pthread_mutex_lock(&pf->mu);
+    uint64_t listed = atomic_load(&pf->warm_listed);
+    for (uint64_t i = pf->warm_next; pf->warm && i < listed; i++)
+        if (BP_PAGE_FILE(pf->warm[i]) == n)
+            pf->warm[i] = BP__NOPAGE;
+    while (pf->warm_busy)
+        pthread_cond_wait(&pf->idle_cv, &pf->mu);
     pthread_mutex_unlock(&pf->mu);
 }
 

@@ -521,6 +521,19 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
         why = "its page counts do not match its size (damaged)";
     else if (!why && !e && bp__get32(head + 12) != pool->page_size)
         why = "it was written by a pool of another page size";
+    /* Without sections the list holds page numbers of file 0 (format 1;
+     * a format 2 dump without sections is of a pool without files, which
+     * held no page): one of 2^36 or more would be taken for a page of
+     * another file of this pool, as a page id. */
+    if (!why && !e && !sections) {
+        uint64_t listed = bp__get64(buf + 40) + bp__get64(buf + 48);
+        bool files = bp__get32(buf + 8) == WARM_VERSION_FILES;
+        for (uint64_t i = 0; !why && i < listed; i++)
+            if (files || BP_PAGE_FILE(bp__get64(buf + list_at + 8 * i)) != 0)
+                why = files ? "it lists pages but no file (damaged)"
+                            : "it lists a page number past the largest a "
+                              "file has (damaged)";
+    }
     /* Format 2: by the number a file had in the pool that dumped, the
      * number it has in this one (found by its creation id), or
      * BP_MAX_FILES for one not attached. */

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "bpool_internal.h"
+#include "crc32c.h"
 #include "fault.h"
 #include "io_engine.h"
 #include "testutil.h"
@@ -1989,6 +1990,105 @@ START_TEST(test_attach_same_inode_other_device)
 }
 END_TEST
 
+
+
+static _Atomic int gate_fd = -1;      /* reads of this descriptor wait */
+static _Atomic bool gate_open = true;
+static _Atomic int gate_waiting;
+
+static int gate_hook(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    if (cb->aio_lio_opcode != IO_CMD_PREAD && cb->aio_lio_opcode != IO_CMD_PREADV)
+        return 0;
+    if ((int)cb->aio_fildes != atomic_load(&gate_fd))
+        return 0;
+    atomic_fetch_add(&gate_waiting, 1);
+    while (!atomic_load(&gate_open))
+        usleep(1000);
+    return 0;
+}
+
+/* Proves a warm list given before a detach is not applied to the file
+ * attached under the detached file's number afterwards (it read 10 pages
+ * of that file, which the dump never listed, for the detached one's).
+ * The reader thread is held in a hint's read of file 0 while the list is
+ * given, file 1 detached and another file attached as 1. */
+START_TEST(test_warm_list_after_number_reused)
+{
+    char *a = tu_path("files_a.data"), *b = tu_path("files_b.data");
+    char *c = tu_path("files_c.data"), *dump = tu_path("files.warm");
+    make_created(c, 40, 3);
+    dump_two_files(a, b, dump);   /* a 0-9, b 20-29 */
+
+    bp_pool *pool = pool_of(64, BP_NOREADAHEAD);
+    ck_assert_uint_eq(attach(pool, a), 0);
+    ck_assert_uint_eq(attach(pool, b), 1);
+    /* Hold the reader thread in a hint's read of a's page 50. */
+    atomic_store(&gate_open, false);
+    atomic_store(&gate_fd, atomic_load(&pool->files[0])->fd);
+    atomic_store(&pool->aio.fault, gate_hook);
+    ck_assert_int_eq(bp_prefetch(pool, BP_PAGE_ID(0, 50), 1, 0), 1);
+    while (atomic_load(&gate_waiting) == 0)
+        usleep(1000);
+    ck_assert_int_eq(bp_warm(pool, dump), 20);
+    ck_assert_int_eq(bp_detach(pool, 1), 0);
+    ck_assert_uint_eq(attach(pool, c), 1);   /* c takes b's number */
+    atomic_store(&gate_open, true);
+    tu_wait_warmed(pool);
+    atomic_store(&pool->aio.fault, NULL);
+    struct bp_file_info fi = file_info(pool, 1);
+    ck_assert_msg(fi.resident == 0, "c, never in the dump, has %llu pages "
+                  "warmed (b's list applied to it)",
+                  (unsigned long long)fi.resident);
+    ck_assert_int_eq(bp_close(pool), 0);
+    unlink(a);
+    unlink(b);
+    unlink(c);
+    unlink(dump);
+}
+END_TEST
+
+/* Proves a one-file dump (format 1), whose entries are page numbers of
+ * file 0, is refused as damaged when one is 2^36 or more, which no file
+ * has (it was taken as a page id, and warmed a page of file 1). */
+START_TEST(test_warm_format1_entry_past_file_bits)
+{
+    char *a = tu_path("files_a.data"), *b = tu_path("files_b.data");
+    char *dump = tu_path("files1.warm");
+    make_created(a, A_PAGES, 1);
+    make_created(b, B_PAGES, 2);
+    bp_pool *pool = open_file(a, 64, BP_NOREADAHEAD);
+    expect(pool, 0, 3, 1);
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+    /* Rewrite its one entry as BP_PAGE_ID(1, 5), CRC made good. */
+    int fd = open(dump, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    uint8_t buf[68];
+    ck_assert_int_eq(pread(fd, buf, sizeof buf, 0), 68);
+    uint64_t id = BP_PAGE_ID(1, 5);
+    memcpy(buf + 56, &id, 8);
+    uint32_t crc = bp__crc32c(0, buf, 64);
+    memcpy(buf + 64, &crc, 4);
+    ck_assert_int_eq(pwrite(fd, buf, sizeof buf, 0), 68);
+    close(fd);
+
+    pool = open_file(a, 64, BP_NOREADAHEAD);
+    ck_assert_uint_eq(attach(pool, b), 1);
+    int r = bp_warm(pool, dump);
+    tu_wait_warmed(pool);
+    struct bp_file_info fi = file_info(pool, 1);
+    ck_assert_msg(r == -BP_EDUMP && fi.resident == 0, "bp_warm %d (%s); b "
+                  "has %llu pages warmed from a dump of a alone", r,
+                  r < 0 ? bp_errdetail() : "", (unsigned long long)fi.resident);
+    ck_assert_int_eq(bp_close(pool), 0);
+    unlink(a);
+    unlink(b);
+    unlink(dump);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -2020,6 +2120,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_truncate_detached_meanwhile);
     tcase_add_test(tc, test_path_outlives_detach);
     tcase_add_test(tc, test_warm_past_a_detaching_file);
+    tcase_add_test(tc, test_warm_list_after_number_reused);
+    tcase_add_test(tc, test_warm_format1_entry_past_file_bits);
     tcase_add_test(tc, test_truncate_spares_other_pages);
     tcase_add_test(tc, test_detach_read_only_pool);
     tcase_add_loop_test(tc, test_truncate_step_fails, 0, CUT_STEPS);
