@@ -568,7 +568,9 @@ BP_API int bp_attach(bp_pool *pool, const char *path, uint32_t *file);
  * pinned by a caller (-EBUSY, nothing detached, once the pool's own
  * transient pins for reads and writes of the file have been waited out,
  * 2 s at most), and no other thread may use its pages during the call.
- * The file number may then be given to another file.
+ * The file number may then be given to another file; read-ahead,
+ * bp_prefetch ranges and warm-list pages still queued for the detached
+ * file are dropped, never read from the next file given its number.
  * Errors: -EINVAL (NULL), -BP_ENOFILE (no file of that number), -EBUSY,
  *   and those of bp_sync for the file (the file then stays attached).
  */

@@ -54,9 +54,12 @@ struct bp__prefetcher {
     _Atomic uint64_t warm_done;    /* [mu, atomic to read] of those, read,
                                       found resident, beyond the end, or
                                       dropped because the pool was full */
-    bool warm_busy;            /* [mu] a round of warming works on its copy
-                                  of pages of the list (warm_round) */
-    pthread_cond_t idle_cv;    /* [mu] a round of warming ended */
+    bool on_copy;              /* [mu] the thread works without mu on its
+                                  copy of a queued range (admitting its
+                                  pages) or of pages of the warm list
+                                  (warm_round) */
+    uint64_t copies_done;      /* [mu] such spells ended so far */
+    pthread_cond_t idle_cv;    /* [mu] a spell on a copy ended */
     /* [the thread] the pages of one round; here rather than allocated by
      * the thread, so that no memory shortage can leave it without */
     struct bp__page_ref batch_pages[BATCH_PAGES];
@@ -134,6 +137,21 @@ static bool admit_range(bp_pool *pool, struct range *rg, struct batch *b)
     return true;
 }
 
+/* The thread is about to work without pf->mu on a copy of a queued range
+ * or of warm-list pages (pf->mu held), and is back from it: a detach
+ * waits for that spell to end (bp__prefetch_forget_file). */
+static void copy_taken(struct bp__prefetcher *pf)
+{
+    pf->on_copy = true;
+}
+
+static void copy_done(struct bp__prefetcher *pf)
+{
+    pf->on_copy = false;
+    pf->copies_done++;
+    pthread_cond_broadcast(&pf->idle_cv);
+}
+
 /* The warm list is over (read, or the pool full): drop it (pf->mu held). */
 static void warm_end(struct bp__prefetcher *pf)
 {
@@ -153,7 +171,7 @@ static void warm_round(bp_pool *pool, struct batch *b)
     uint64_t left = atomic_load(&pf->warm_listed) - from;
     uint32_t n = left < BATCH_PAGES ? (uint32_t)left : BATCH_PAGES;
     memcpy(chunk, pf->warm + from, n * sizeof(uint64_t));
-    pf->warm_busy = true;   /* bp__prefetch_forget_file waits for it */
+    copy_taken(pf);
     pthread_mutex_unlock(&pf->mu);
 
     uint32_t looked = 0;
@@ -183,8 +201,7 @@ static void warm_round(bp_pool *pool, struct batch *b)
                     warm_read_done, NULL);
 
     pthread_mutex_lock(&pf->mu);
-    pf->warm_busy = false;
-    pthread_cond_broadcast(&pf->idle_cv);
+    copy_done(pf);
     if (pf->warm_gen != gen)
         return;                   /* bp_warm gave a new list meanwhile */
     pf->warm_next += looked;
@@ -221,10 +238,14 @@ static void *reader_main(void *arg)
         while (room && pf->len > 0 && b.n < BATCH_PAGES &&
                b.runs < BATCH_RUNS) {
             struct range rg = pf->q[pf->head];
+            copy_taken(pf);
             pthread_mutex_unlock(&pf->mu);
             room = admit_range(pool, &rg, &b);
             pthread_mutex_lock(&pf->mu);
-            if (room && rg.count > 0) {
+            copy_done(pf);
+            /* A head range blanked meanwhile (its file detached) is
+             * dropped, not put back. */
+            if (room && rg.count > 0 && pf->q[pf->head].count > 0) {
                 pf->q[pf->head] = rg;     /* the rest waits for the next round */
             } else {
                 pf->head = (pf->head + 1) % QUEUE_RANGES;
@@ -352,23 +373,33 @@ void bp__prefetch_warm(bp_pool *pool, uint64_t *pages, uint64_t n)
 }
 
 /* File number n was detached (bp_detach, holding files_mu, so that no
- * file is attached under n until this returns): the warm list's pages of
- * it are left out, and a round already working on a copy of some is
+ * file is attached under n until this returns): its queued ranges and
+ * its pages in the warm list are left out, and a spell of the thread on
+ * a copy of some (admitting a range's pages, or a round of warming) is
  * waited for - they name the detached file, and a file attached under n
- * later must get none of them (bp_warm(3)).  A left-out page is
- * BP__NOPAGE, which no file has: warm_round skips it as beyond the end,
- * and counts it done. */
+ * later must get none of them (bp_prefetch(3), bp_warm(3)).  Only the
+ * spell under way is waited for, not the ones after it, which copy what
+ * is left out here: a long list being warmed does not hold the detach.
+ * A left-out range has count 0 (dropped when the thread comes to it); a
+ * left-out page is BP__NOPAGE, which no file has: warm_round skips it as
+ * beyond the end, and counts it done. */
 void bp__prefetch_forget_file(bp_pool *pool, uint32_t n)
 {
     struct bp__prefetcher *pf = pool->prefetcher;
     if (!pf)
         return;
     pthread_mutex_lock(&pf->mu);
+    for (uint32_t i = 0; i < pf->len; i++) {
+        struct range *rg = &pf->q[(pf->head + i) % QUEUE_RANGES];
+        if (rg->count > 0 && BP_PAGE_FILE(rg->first) == n)
+            rg->count = 0;
+    }
     uint64_t listed = atomic_load(&pf->warm_listed);
     for (uint64_t i = pf->warm_next; pf->warm && i < listed; i++)
         if (BP_PAGE_FILE(pf->warm[i]) == n)
             pf->warm[i] = BP__NOPAGE;
-    while (pf->warm_busy)
+    uint64_t spell = pf->copies_done;
+    while (pf->on_copy && pf->copies_done == spell)
         pthread_cond_wait(&pf->idle_cv, &pf->mu);
     pthread_mutex_unlock(&pf->mu);
 }

@@ -2049,6 +2049,110 @@ START_TEST(test_warm_list_after_number_reused)
 }
 END_TEST
 
+/* Proves a bp_prefetch range queued for a file before its detach is not
+ * read from the file attached under its number afterwards (it read 10
+ * pages of that file, which nobody asked for).  The reader thread is held
+ * in a hint's read of file 0 while the range is queued, file 1 detached
+ * and another file attached as 1. */
+START_TEST(test_queued_hint_after_number_reused)
+{
+    char *a = tu_path("files_a.data"), *b = tu_path("files_b.data");
+    char *c = tu_path("files_c.data");
+    make_created(a, A_PAGES, 1);
+    make_created(b, B_PAGES, 2);
+    make_created(c, 40, 3);
+
+    bp_pool *pool = pool_of(64, BP_NOREADAHEAD);
+    ck_assert_uint_eq(attach(pool, a), 0);
+    ck_assert_uint_eq(attach(pool, b), 1);
+    atomic_store(&gate_waiting, 0);
+    atomic_store(&gate_open, false);
+    atomic_store(&gate_fd, atomic_load(&pool->files[0])->fd);
+    atomic_store(&pool->aio.fault, gate_hook);
+    ck_assert_int_eq(bp_prefetch(pool, BP_PAGE_ID(0, 50), 1, 0), 1);
+    while (atomic_load(&gate_waiting) == 0)
+        usleep(1000);
+    ck_assert_int_eq(bp_prefetch(pool, BP_PAGE_ID(1, 20), 10, 0), 10);
+    ck_assert_uint_eq(bp__prefetch_queued(pool), 1);
+    ck_assert_int_eq(bp_detach(pool, 1), 0);
+    ck_assert_uint_eq(attach(pool, c), 1);   /* c takes b's number */
+    atomic_store(&gate_open, true);
+    /* The queue empties once the range's pages are admitted, and an
+     * admitted page stays pinned until read. */
+    double end = tu_now() + 10 * tu_timeout_multiplier();
+    while (bp__prefetch_queued(pool) > 0 && tu_now() < end)
+        usleep(1000);
+    struct bp_stats st = tu_settled_stats(pool);
+    ck_assert_uint_eq(bp__prefetch_queued(pool), 0);
+    ck_assert_uint_eq(st.pinned, 0);
+    atomic_store(&pool->aio.fault, NULL);
+    struct bp_file_info fi = file_info(pool, 1);
+    ck_assert_msg(fi.resident == 0, "c, never hinted, has %llu pages read "
+                  "ahead (b's queued range applied to it)",
+                  (unsigned long long)fi.resident);
+    ck_assert_int_eq(bp_close(pool), 0);
+    unlink(a);
+    unlink(b);
+    unlink(c);
+}
+END_TEST
+
+static _Atomic int slow_fd = -1;      /* reads of this descriptor take 20 ms */
+static _Atomic int slow_reads;
+
+static int slow_hook(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    if ((cb->aio_lio_opcode == IO_CMD_PREAD || cb->aio_lio_opcode == IO_CMD_PREADV) &&
+        (int)cb->aio_fildes == atomic_load(&slow_fd)) {
+        atomic_fetch_add(&slow_reads, 1);
+        usleep(20000);
+    }
+    return 0;
+}
+
+/* Proves bp_detach waits for the round of warming under way, not for the
+ * whole list: it waited until all 16 rounds of a's 256 pages (one request
+ * each, 20 ms a request) were read, though the list held no page of the
+ * file detached. */
+START_TEST(test_detach_during_long_warm)
+{
+    char *a = tu_path("files_a.data"), *b = tu_path("files_b.data");
+    char *dump = tu_path("files.warm");
+    make_created(a, 512, 1);
+    make_created(b, B_PAGES, 2);
+    bp_pool *pool = pool_of(320, BP_NOREADAHEAD);
+    ck_assert_uint_eq(attach(pool, a), 0);
+    for (uint64_t p = 0; p < 512; p += 2)   /* no two adjacent: a request each */
+        expect(pool, 0, p, 1);
+    ck_assert_int_eq(bp_dump_resident(pool, dump), 256);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    pool = pool_of(320, BP_NOREADAHEAD);
+    ck_assert_uint_eq(attach(pool, a), 0);
+    ck_assert_uint_eq(attach(pool, b), 1);
+    atomic_store(&slow_reads, 0);
+    atomic_store(&slow_fd, atomic_load(&pool->files[0])->fd);
+    atomic_store(&pool->aio.fault, slow_hook);
+    ck_assert_int_eq(bp_warm(pool, dump), 256);
+    while (atomic_load(&slow_reads) == 0)
+        usleep(1000);
+    ck_assert_int_eq(bp_detach(pool, 1), 0);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_msg(st.warm_done < st.warm_listed, "bp_detach returned after "
+                  "all %llu listed pages were warmed: it waited for the "
+                  "whole list, not the round under way",
+                  (unsigned long long)st.warm_listed);
+    atomic_store(&pool->aio.fault, NULL);
+    tu_wait_warmed(pool);
+    ck_assert_uint_eq(file_info(pool, 0).resident, 256);
+    ck_assert_int_eq(bp_close(pool), 0);
+    unlink(a);
+    unlink(b);
+    unlink(dump);
+}
+END_TEST
+
 /* Proves a one-file dump (format 1), whose entries are page numbers of
  * file 0, is refused as damaged when one is 2^36 or more, which no file
  * has (it was taken as a page id, and warmed a page of file 1). */
@@ -2121,6 +2225,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_path_outlives_detach);
     tcase_add_test(tc, test_warm_past_a_detaching_file);
     tcase_add_test(tc, test_warm_list_after_number_reused);
+    tcase_add_test(tc, test_queued_hint_after_number_reused);
+    tcase_add_test(tc, test_detach_during_long_warm);
     tcase_add_test(tc, test_warm_format1_entry_past_file_bits);
     tcase_add_test(tc, test_truncate_spares_other_pages);
     tcase_add_test(tc, test_detach_read_only_pool);
