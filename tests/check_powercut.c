@@ -585,6 +585,52 @@ START_TEST(test_failed_write_superseded)
 }
 END_TEST
 
+/* Proves a failed write of three units, of which a later durable write
+ * covers the middle one, never turns up over that unit in an image (it
+ * stayed whole in the record, 'B' over the durable 'C'), while its two
+ * other units still may. */
+START_TEST(test_failed_write_partly_superseded)
+{
+    enum { UNIT = 4096, N = 5 };
+    char *path = tu_path("pc-part.data");
+    char *image = tu_path("pc-part.img");
+    static unsigned char buf[UNIT * N];
+    memset(buf, 'A', sizeof buf);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, buf, sizeof buf, 0), (ssize_t)sizeof buf);
+    ck_assert_int_eq(fsync(fd), 0);
+    int ro = open(path, O_RDONLY);
+    ck_assert_int_ge(ro, 0);
+    ck_assert_int_eq(pc_start(path), 0);
+    memset(buf, 'B', 3 * UNIT);
+    ck_assert_int_eq(pwrite(ro, buf, 3 * UNIT, UNIT), -1);   /* fails: 1-3 */
+    memset(buf, 'C', UNIT);
+    ck_assert_int_eq(pwrite(fd, buf, UNIT, 2 * UNIT), UNIT);
+    ck_assert_int_eq(fdatasync(fd), 0);
+    unsigned with_b = 0;
+    for (uint64_t seed = 1; seed <= 64; seed++) {
+        ck_assert_int_eq(pc_cut(image, seed, NULL), 0);
+        int im = open(image, O_RDONLY);
+        ck_assert_int_ge(im, 0);
+        ck_assert_int_eq(pread(im, buf, sizeof buf, 0), (ssize_t)sizeof buf);
+        close(im);
+        for (unsigned i = 2 * UNIT; i < 3 * UNIT; i++)
+            ck_assert_msg(buf[i] == 'C', "seed %llu: byte %u is '%c', not the "
+                          "durable 'C'", (unsigned long long)seed, i, buf[i]);
+        with_b += memchr(buf + UNIT, 'B', UNIT) != NULL &&
+                  memchr(buf + 3 * UNIT, 'B', UNIT) != NULL;
+    }
+    ck_assert_msg(with_b > 0, "the failed write's uncovered units never "
+                  "turned up");
+    pc_stop();
+    close(ro);
+    close(fd);
+    unlink(image);
+    unlink(path);
+}
+END_TEST
+
 Suite *test_suite(void);
 Suite *test_suite(void)
 {
@@ -599,6 +645,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_cut_during_truncate);
     tcase_add_test(tc, test_cut_while_clearing_area);
     tcase_add_test(tc, test_failed_write_superseded);
+    tcase_add_test(tc, test_failed_write_partly_superseded);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -60,8 +60,8 @@ enum rec_state {
     SUBMITTED,   /* sent, not reaped: may be anywhere on the device */
     COMPLETED,   /* reaped: durable after the next fdatasync that starts now */
     SYNCING,     /* completed before fdatasync number `gen` started */
-    FAILED       /* completed with an error: may be there in part, until
-                    a later write over all of it is durable */
+    FAILED       /* completed with an error: may be there in part, except
+                    where a later write is durable (settle_failed_under) */
 };
 
 struct rec {
@@ -172,21 +172,32 @@ static void drop(size_t i)
 }
 
 /* Record i is about to become durable: the failed writes sent before it
- * whose bytes it covers whole can no longer be on the device in part
- * (the device has this write's bytes there now), so they go.  Returns
- * how many went, all before i. */
-static size_t drop_failed_under(size_t i)
+ * can no longer be on the device in part where it covers them (the
+ * device has this write's bytes there now).  A failed write it covers
+ * whole goes; one it covers in part takes this write's bytes where they
+ * overlap, so that its other bytes may still turn up, all or none for an
+ * atomic write, but never over these.  Returns how many went, all before
+ * i. */
+static size_t settle_failed_under(size_t i)
 {
     size_t gone = 0;
     uint64_t lo = pc.r[i].off, hi = lo + pc.r[i].len;
     for (size_t j = 0; j < i;) {
-        if (pc.r[j].state == FAILED && pc.r[j].off >= lo &&
-            pc.r[j].off + pc.r[j].len <= hi) {
+        struct rec *f = &pc.r[j];
+        uint64_t f_end = f->off + f->len;
+        if (f->state != FAILED || f_end <= lo || f->off >= hi) {
+            j++;
+            continue;
+        }
+        if (f->off >= lo && f_end <= hi) {
             drop(j);
             i--;
             gone++;
             continue;
         }
+        uint64_t from = f->off > lo ? f->off : lo;
+        uint64_t to = f_end < hi ? f_end : hi;
+        memcpy(f->data + (from - f->off), pc.r[i].data + (from - lo), to - from);
         j++;
     }
     return gone;
@@ -337,7 +348,7 @@ int fdatasync(int fd)
                     /* durable now: in submission order, as the device
                      * saw them (a later write to a page was sent only
                      * after the earlier one had completed) */
-                    i -= drop_failed_under(i);
+                    i -= settle_failed_under(i);
                     put(pc.durable, pc.size, &pc.r[i], pc.r[i].off,
                         pc.r[i].len);
                     drop(i);
