@@ -663,15 +663,18 @@ BP_API int bp_files(bp_pool *pool, bp_file_fn fn, void *arg);
  *    memory goes back to the system.  It waits for pins in those frames
  *    to drop (pins of other threads are not refused meanwhile; a miss
  *    finds a frame among the others, so only a pool whose remaining
- *    frames are all pinned answers -BP_ENOFRAME, as at any size).
+ *    frames are all pinned answers -BP_ENOFRAME, as at any size).  A
+ *    page pinned back to back (writers of a hot page) would never be
+ *    unpinned and clean at once: after a first pass, new bp_pin calls of
+ *    the pages left in those frames wait (in turns of 20 ms every 100 ms,
+ *    50 ms at most for one pin) while the page is written back and
+ *    evicted, then read it into a frame that stays.
  * One resize runs at a time; a second waits for the first.
  * Returns 0, or:
  *   -BP_EPOOLSIZE  below BP_MIN_FRAMES frames or above the reserve;
  *   -EBUSY         no frame that would go emptied for 10 s: a page in one
  *                  stayed pinned (a read stream's pages ahead count: close
- *                  an idle stream first), or was pinned again each time
- *                  it was let go (threads that write it back to back: a
- *                  page leaves only while clean and unpinned); the pool
+ *                  an idle stream first); the pool
  *                  keeps its size, and no page is lost (pages of the
  *                  frames that would go may have been written back and
  *                  evicted meanwhile);

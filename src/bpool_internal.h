@@ -274,6 +274,11 @@ struct bp_pool {
  * it gives up (bp_resize(3): 10 s).  For tests only: check_resize
  * shortens it for the shrinks it expects to give up. */
 extern _Atomic uint32_t bp__shrink_wait_ms;
+/* How long, in ms, a shrink's LEAVING marks stay on at a turn (20 ms).
+ * For tests only: check_resize lengthens it past the shrink, so that a
+ * held-off pin reaches its own bound and the marks are on when the
+ * shrink gives up. */
+extern _Atomic uint32_t bp__leave_window_ms;
 
 /* The frames that may hold a page now.  bp_resize raises it once the new
  * frames are ready and lowers it only once the frames above the new count

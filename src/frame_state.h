@@ -54,6 +54,13 @@
  *            thread reaps the stream's completions (its owner at its next
  *            call, or a waiter that helps), so no waiter sleeps on it for
  *            good (pool.c, wait_read).
+ *   LEAVING  a shrink (resize.c) wants the page out of this frame, which
+ *            is going: a caller's new pin of the page waits (pool.c,
+ *            wait_leaving) until the page has gone - and is read again
+ *            into a frame that stays - or the mark is taken back, so
+ *            that pins taken back to back cannot keep the page in for
+ *            good.  The pool's own pins (write-back, read streams) pass.
+ *            Set only on a VALID frame; a claim clears it.
  *
  * The version (a second 64-bit word) is what optimistic readers check.
  * It is odd exactly while the frame is exclusively latched or not VALID
@@ -100,6 +107,7 @@
 #define BP__F_STREAMED   (UINT64_C(1) << 50)
 #define BP__F_SWAIT      (UINT64_C(1) << 51)
 #define BP__F_RTURN      (UINT64_C(1) << 52)
+#define BP__F_LEAVING    (UINT64_C(1) << 53)
 
 #define BP__F_IO (BP__F_READING | BP__F_WRITING)
 
@@ -171,7 +179,8 @@ static inline uint32_t bp__shared(uint64_t s)
 struct bp__frame_view {
     uint64_t page;
     uint32_t pins, shared;
-    bool x, valid, dirty, reading, writing, ref, claimed, prefetched, streamed;
+    bool x, valid, dirty, reading, writing, ref, claimed, prefetched, streamed,
+         leaving;
 };
 
 static inline struct bp__frame_view bp__frame_view(struct bp__frame *fr)
@@ -186,6 +195,7 @@ static inline struct bp__frame_view bp__frame_view(struct bp__frame *fr)
         .claimed = (s & BP__F_CLAIMED) != 0,
         .prefetched = (s & BP__F_PREFETCHED) != 0,
         .streamed = (s & BP__F_STREAMED) != 0,
+        .leaving = (s & BP__F_LEAVING) != 0,
     };
     return v;
 }
@@ -208,6 +218,9 @@ bool bp__frame_wait_io(struct bp__frame *fr, uint64_t page);
 bool bp__frame_wait_io_for(struct bp__frame *fr, uint64_t page, uint64_t ns);
 /* Wait while another thread's write of fr is in flight. */
 void bp__frame_wait_write(struct bp__frame *fr);
+/* Wait while fr holds `page`, VALID and LEAVING, for at most about ns
+ * nanoseconds: true once it does not. */
+bool bp__frame_wait_leaving(struct bp__frame *fr, uint64_t page, uint64_t ns);
 
 /* ---- The content latch ------------------------------------------------- */
 
@@ -352,16 +365,19 @@ enum bp__pin_result {
                             (bp__frame_wait_io), then look it up again */
     BP__PIN_GONE,        /* the frame holds another page, or none */
     BP__PIN_FULL,        /* BP__PIN_MAX pins already */
+    BP__PIN_LEAVING,     /* the frame is LEAVING and `hold_off` was asked:
+                            wait (bp__frame_wait_leaving), then look again */
 };
 
 /* The hit: pin frame fr if it is VALID and holds `page`, taking latch
  * `want` in the same CAS when it is free.  `ref`: a caller's access, so
  * set the reference bit - except on the first touch of a page read ahead
  * (*first_touch), which clears PREFETCHED instead: that access is the one
- * the read anticipated, not a re-use. */
+ * the read anticipated, not a re-use.  `hold_off`: a LEAVING frame is not
+ * pinned (a caller's pin, not one of the pool's own). */
 static inline enum bp__pin_result
 bp__frame_pin(struct bp__frame *fr, uint64_t page, enum bp__latch want,
-              bool ref, bool *first_touch)
+              bool ref, bool hold_off, bool *first_touch)
 {
     uint64_t s = atomic_load_explicit(&fr->state, memory_order_relaxed);
     bool latched;
@@ -371,6 +387,8 @@ bp__frame_pin(struct bp__frame *fr, uint64_t page, enum bp__latch want,
         if (!(s & BP__F_VALID))
             return (s & (BP__F_READING | BP__F_CLAIMED)) ? BP__PIN_WAIT_IO
                                                         : BP__PIN_GONE;
+        if (hold_off && (s & BP__F_LEAVING))
+            return BP__PIN_LEAVING;
         if (bp__pins(s) == BP__PIN_MAX)
             return BP__PIN_FULL;
         latched = bp__latch_free_for(s, want);
@@ -410,7 +428,7 @@ bp__frame_pin(struct bp__frame *fr, uint64_t page, enum bp__latch want,
 /* The plain hit, all or nothing: pin fr for `page` with latch `want` (S
  * or NONE) and set the reference bit in one CAS, but only when that is
  * the whole of the work - the frame VALID and holding page, the latch
- * free, not the first touch of a read-ahead, room for a pin.  Otherwise
+ * free, not the first touch of a read-ahead, not LEAVING, room for a pin.  Otherwise
  * false, with the word as it was (bp__frame_pin then sorts out why); a
  * CAS that lost to another pin or unpin is tried again while those
  * conditions hold.  The tag is read once before the CAS and once after
@@ -424,7 +442,7 @@ static inline bool bp__frame_pin_hit(struct bp__frame *fr, uint64_t page,
         return false;
     uint64_t s = atomic_load_explicit(&fr->state, memory_order_relaxed);
     do {
-        if ((s & (BP__F_VALID | BP__F_PREFETCHED)) != BP__F_VALID ||
+        if ((s & (BP__F_VALID | BP__F_PREFETCHED | BP__F_LEAVING)) != BP__F_VALID ||
             bp__pins(s) == BP__PIN_MAX || !bp__latch_free_for(s, want))
             return false;
     } while (!atomic_compare_exchange_weak_explicit(
@@ -596,6 +614,37 @@ bp__frame_claim(struct bp__frame *fr, unsigned how, bool *was_prefetched)
     atomic_store_explicit(&fr->version, v + 1, memory_order_relaxed);
     bp__fence(memory_order_release);
     return BP__CLAIM_OK;
+}
+
+/* Mark fr LEAVING if it holds `page` and is VALID (a shrink, under no
+ * lock: the CAS, not a fetch_or, keeps the bit off a frame claimed for
+ * another page meanwhile).  True if marked. */
+static inline bool bp__frame_mark_leaving(struct bp__frame *fr, uint64_t page)
+{
+    uint64_t s = atomic_load_explicit(&fr->state, memory_order_relaxed);
+    do {
+        if (!(s & BP__F_VALID) || (s & BP__F_LEAVING))
+            return false;
+        if (atomic_load_explicit(&fr->page, memory_order_relaxed) != page)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&fr->state, &s,
+                                                    s | BP__F_LEAVING,
+                                                    memory_order_relaxed,
+                                                    memory_order_relaxed));
+    /* A claim between the tag's look and the CAS changed the word, so the
+     * CAS failed; and a leaving frame, once claimed, is not given another
+     * page while the shrink lasts: the mark is on the page looked at. */
+    return true;
+}
+
+/* Take the LEAVING mark back (the shrink gives the page a rest, or gives
+ * up), waking the pins that wait for it. */
+static inline void bp__frame_unmark_leaving(struct bp__frame *fr)
+{
+    uint64_t old = atomic_fetch_and_explicit(&fr->state, ~BP__F_LEAVING,
+                                             memory_order_acq_rel);
+    if ((old & BP__F_LEAVING) && (old & BP__F_PARKED))
+        bp__frame_wake(fr);
 }
 
 /* Who a read is for. */

@@ -352,3 +352,17 @@ void bp__frame_wait_write(struct bp__frame *fr)
     while (!write_ready(atomic_load_explicit(&fr->state, memory_order_acquire), fr, NULL))
         park(fr, 0, write_ready, NULL);
 }
+
+static bool leaving_ready(uint64_t s, struct bp__frame *fr, const void *arg)
+{
+    return atomic_load_explicit(&fr->page, memory_order_acquire) != *(const uint64_t *)arg ||
+           (s & (BP__F_VALID | BP__F_LEAVING)) != (BP__F_VALID | BP__F_LEAVING);
+}
+
+bool bp__frame_wait_leaving(struct bp__frame *fr, uint64_t page, uint64_t ns)
+{
+    if (leaving_ready(atomic_load_explicit(&fr->state, memory_order_acquire), fr, &page))
+        return true;
+    park_for(fr, leaving_ready, &page, ns);
+    return leaving_ready(atomic_load_explicit(&fr->state, memory_order_acquire), fr, &page);
+}

@@ -68,7 +68,16 @@
                             I/O before "all frames pinned" is reported
                             (naps while I/O is in flight do not count) */
 
-enum { PIN_OK = 0, PIN_RETRY = 1, PIN_WAIT = 2 };
+enum { PIN_OK = 0, PIN_RETRY = 1, PIN_WAIT = 2, PIN_LEAVING = 3 };
+
+/* How long a caller's pin waits for a page a shrink wants out of its frame
+ * (LEAVING, frame_state.h) before it takes the page where it is.  The
+ * shrink takes the mark back within its own window (resize.c,
+ * bp__leave_window_ms: 20 ms), well before this: the bound is for a shrink held up
+ * in the page's write-back (a WAL hook waiting for this very thread), and
+ * for a thread that pins a page it holds pinned already, whose own pin
+ * keeps the page in. */
+#define LEAVING_WAIT_NS 50000000u   /* 50 ms */
 
 /* Take page out of the page table (miss lock).  The table finds the
  * entry through its frame's tag, so this comes before the tag changes;
@@ -181,15 +190,17 @@ static int refused_latch_wait_in_child(uint64_t page, const char *fn)
  * `want` (waiting for it if it is busy).  `ref` also sets the reference
  * bit (a caller's access, not bpool's own) - except on the first touch of
  * a page read ahead (see bp__frame_pin).  `scan` says the caller pins
- * with BP_SCAN (the read-ahead it sets off reads scan pages).  Returns
+ * with BP_SCAN (the read-ahead it sets off reads scan pages).  `hold_off`:
+ * a frame a shrink wants emptied (LEAVING) is not pinned.  Returns
  * PIN_OK, PIN_WAIT (a read or eviction is under way), PIN_RETRY (the
- * frame holds another page), -BP_ETOOMANYPINS or -EDEADLK. */
+ * frame holds another page), PIN_LEAVING (held off), -BP_ETOOMANYPINS or
+ * -EDEADLK. */
 static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page,
-                        enum bp__latch want, bool ref, bool scan)
+                        enum bp__latch want, bool ref, bool scan, bool hold_off)
 {
     struct bp__frame *fr = &pool->frames[f];
     bool first_touch = false;
-    switch (bp__frame_pin(fr, page, want, ref, &first_touch)) {
+    switch (bp__frame_pin(fr, page, want, ref, hold_off, &first_touch)) {
     case BP__PIN_DONE:
         break;
     case BP__PIN_LATCH_BUSY:
@@ -207,6 +218,8 @@ static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page,
         return PIN_WAIT;
     case BP__PIN_GONE:
         return PIN_RETRY;
+    case BP__PIN_LEAVING:
+        return PIN_LEAVING;
     case BP__PIN_FULL:
         return bp__fail(-BP_ETOOMANYPINS, "page %llu already has %u pins; "
                         "unpin some first", (unsigned long long)page,
@@ -226,7 +239,7 @@ int bp__pin_frame_if_valid(bp_pool *pool, uint32_t f, uint64_t page)
 {
     bool first_touch;
     switch (bp__frame_pin(&pool->frames[f], page, BP__LATCH_NONE, false,
-                          &first_touch)) {
+                          false, &first_touch)) {
     case BP__PIN_DONE:
         return 0;
     case BP__PIN_FULL:
@@ -768,7 +781,7 @@ enum bp__lookahead bp__stream_lookahead(bp_pool *pool, uint64_t page, bool scan,
 {
     uint32_t f = bp__pt_lookup(&pool->pt, page);
     if (f != BP__PT_NOTFOUND) {
-        if (pin_resident(pool, f, page, BP__LATCH_NONE, true, scan) != PIN_OK)
+        if (pin_resident(pool, f, page, BP__LATCH_NONE, true, scan, false) != PIN_OK)
             return BP__LA_LATER;   /* being read or evicted, or pin limit */
         bp__count(pool, BP__C_HITS, 1);
         *fout = f;
@@ -850,12 +863,28 @@ static int pin_page(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
                     enum bp__latch want, uint32_t *fout)
 {
     struct miss_tries tries = { .rounds = 0 };
+    /* A page a shrink wants out is waited for, LEAVING_WAIT_NS at most,
+     * then taken where it is; in a child of fork at once (the shrink that
+     * marked it is the parent's). */
+    bool hold_off = !bp__pool_in_child(pool);
+    uint64_t leave_deadline = 0;
     for (;;) {
         uint32_t f = bp__pt_lookup(&pool->pt, page);
         int r;
         if (f != BP__PT_NOTFOUND) {
             bp__frame_prefetch_data(pool, f);
-            r = pin_resident(pool, f, page, want, true, scan);
+            r = pin_resident(pool, f, page, want, true, scan, hold_off);
+            if (r == PIN_LEAVING) {
+                uint64_t now = bp__now_ns();
+                if (!leave_deadline)
+                    leave_deadline = now + LEAVING_WAIT_NS;
+                if (now < leave_deadline)
+                    (void)bp__frame_wait_leaving(&pool->frames[f], page,
+                                                 leave_deadline - now);
+                else
+                    hold_off = false;   /* waited enough: take it there */
+                continue;
+            }
             if (r == PIN_OK) {
                 bp__count(pool, BP__C_HITS, 1);
                 *fout = f;

@@ -22,6 +22,16 @@
  *    pinned in a leaving frame (or a dirty one whose write keeps failing)
  *    while no frame empties for bp__shrink_wait_ms abandons the shrink: the
  *    frames are free again and the pool keeps its size.
+ *  - Pages taken back to back: a page that threads pin one after another
+ *    (two writers of a hot page) is never unpinned and clean at once, so
+ *    it would never leave.  After the first pass the pages still in
+ *    leaving frames are marked LEAVING (frame_state.h) for a window of
+ *    bp__leave_window_ms: callers' new pins of them wait, the pins held end,
+ *    the page is written back and evicted, and the waiting pins read it
+ *    again into a frame that stays.  Then the marks are taken back for
+ *    LEAVE_REST_NS, so that a page pinned for long (which abandons the
+ *    shrink anyway) holds up its other users for a fifth of the time at
+ *    most, not for the whole wait.
  *
  * Lock order (doc/locking.md): resize_mu, then miss_mu.
  */
@@ -35,8 +45,10 @@
 
 #define WRITE_BATCH 256        /* dirty leaving pages written at once */
 #define EVICT_BATCH 32         /* leaving pages evicted per miss lock hold */
+#define LEAVE_REST_NS   80000000u  /* 80 ms between turns of LEAVING marks */
 
 _Atomic uint32_t bp__shrink_wait_ms = 10000;   /* bp_resize(3) */
+_Atomic uint32_t bp__leave_window_ms = 20;      /* bp_resize(3) */
 
 /* Evict the pages of leaving frames frame[i] (holding page[i] when
  * looked at) that are still there and can go now: clean, unpinned, idle.
@@ -132,6 +144,19 @@ static void why_left(bp_pool *pool, uint32_t lo, uint32_t hi, char *buf,
     (void)snprintf(buf, len, "a page is still there");
 }
 
+/* Mark the pages in the leaving frames [lo, hi) LEAVING, or take the
+ * marks back (waking the pins that wait for them). */
+static void mark_leaving(bp_pool *pool, uint32_t lo, uint32_t hi, bool on)
+{
+    for (uint32_t f = lo; f < hi; f++) {
+        struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
+        if (on && v.valid && !v.leaving)
+            (void)bp__frame_mark_leaving(&pool->frames[f], v.page);
+        else if (!on && v.leaving)
+            bp__frame_unmark_leaving(&pool->frames[f]);
+    }
+}
+
 static int shrink(bp_pool *pool, uint32_t old, uint32_t want)
 {
     pthread_mutex_lock(&pool->miss_mu);
@@ -150,6 +175,8 @@ static int shrink(bp_pool *pool, uint32_t old, uint32_t want)
     uint64_t wait = (uint64_t)wait_ms * 1000000u;
     uint64_t deadline = bp__now_ns() + wait;
     uint32_t left_before = UINT32_MAX;
+    bool marked = false;       /* the pages left are marked LEAVING */
+    uint64_t turn_ends = 0;    /* when the marks go on or come off next */
     for (;;) {
         int err = empty_frames(pool, want, old);
         pthread_mutex_lock(&pool->miss_mu);
@@ -167,6 +194,8 @@ static int shrink(bp_pool *pool, uint32_t old, uint32_t want)
         if (bp__now_ns() >= deadline) {
             char why[96];
             why_left(pool, want, old, why, sizeof why);
+            if (marked)   /* before the frames can take other pages */
+                mark_leaving(pool, want, old, false);
             bp__cp_shrink_end(pool->policy, false);
             atomic_store_explicit(&pool->nframes_usable, old,
                                   memory_order_relaxed);
@@ -181,11 +210,18 @@ static int shrink(bp_pool *pool, uint32_t old, uint32_t want)
                             "go still hold pages after %g s without progress "
                             "(%s); the pool keeps its %u frames - unpin pages "
                             "held for long (a read stream's pages ahead "
-                            "included: close it), pause the writers of a "
-                            "page taken back to back, or shrink less", left,
+                            "included: close it), or shrink less", left,
                             wait_ms / 1000.0, why, old);
         }
         pthread_mutex_unlock(&pool->miss_mu);
+        uint64_t now = bp__now_ns();
+        if (now >= turn_ends) {
+            marked = !marked;
+            mark_leaving(pool, want, old, marked);
+            uint64_t window = (uint64_t)atomic_load_explicit(
+                &bp__leave_window_ms, memory_order_relaxed) * 1000000u;
+            turn_ends = now + (marked ? window : LEAVE_REST_NS);
+        }
         /* Reads of a read stream in leaving frames end only when someone
          * reaps them: do it, as a waiting pin would. */
         bp__streams_help(pool);

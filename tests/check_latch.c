@@ -121,7 +121,7 @@ START_TEST(test_pin_each_mode)
         uint64_t v0 = ver(&fr);
         ck_assert_uint_eq(v0 & 1, 0);
         bool ft = true;
-        ck_assert_int_eq(bp__frame_pin(&fr, P, want, true, &ft), BP__PIN_DONE);
+        ck_assert_int_eq(bp__frame_pin(&fr, P, want, true, false, &ft), BP__PIN_DONE);
         ck_assert(!ft);
         struct bp__frame_view v = bp__frame_view(&fr);
         ck_assert_msg(v.pins == 1 && v.shared == (want == BP__LATCH_S) &&
@@ -152,12 +152,12 @@ START_TEST(test_pin_latch_busy)
     bool ft;
     frame_valid(&fr, P);
     uint64_t v0 = ver(&fr);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, &ft), BP__PIN_DONE);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_LATCH_BUSY);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, false, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, false, &ft), BP__PIN_LATCH_BUSY);
     EXPECT_VIEW(&fr, 2, 0, true);
     ck_assert_uint_eq(bp__tls_latches_held, 1);   /* the X, not the S */
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, &ft), BP__PIN_LATCH_BUSY);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, false, &ft), BP__PIN_LATCH_BUSY);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, true, false, &ft), BP__PIN_DONE);
     EXPECT_VIEW(&fr, 4, 0, true);
     ck_assert_uint_eq(ver(&fr), v0 + 1);
     for (int i = 0; i < 3; i++)
@@ -167,11 +167,11 @@ START_TEST(test_pin_latch_busy)
     EXPECT_VIEW(&fr, 0, 0, false);
 
     /* Shared latches share; X waits for them. */
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_DONE);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, false, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, false, &ft), BP__PIN_DONE);
     ck_assert_uint_eq(bp__tls_latches_held, 2);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, &ft), BP__PIN_LATCH_BUSY);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, false, &ft), BP__PIN_LATCH_BUSY);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, true, false, &ft), BP__PIN_DONE);
     EXPECT_VIEW(&fr, 4, 2, false);
     ck_assert_uint_eq(ver(&fr), v0 + 2);
     bp__frame_unpin(&fr);
@@ -190,29 +190,29 @@ START_TEST(test_pin_wait_io_gone)
     struct bp__frame fr;
     bool ft;
     bp__frame_init(&fr);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_GONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, false, &ft), BP__PIN_GONE);
     EXPECT_VIEW(&fr, 0, 0, false);
 
     bp__frame_start_read(&fr, P, BP__READ_DEMAND);   /* READING, the reader's pin */
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_WAIT_IO);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, false, &ft), BP__PIN_WAIT_IO);
-    ck_assert_int_eq(bp__frame_pin(&fr, Q, BP__LATCH_S, true, &ft), BP__PIN_GONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, false, &ft), BP__PIN_WAIT_IO);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, false, false, &ft), BP__PIN_WAIT_IO);
+    ck_assert_int_eq(bp__frame_pin(&fr, Q, BP__LATCH_S, true, false, &ft), BP__PIN_GONE);
     EXPECT_VIEW(&fr, 1, 0, false);
     bp__frame_finish_read(&fr, true);
 
     bool pf;
     ck_assert_int_eq(bp__frame_claim(&fr, 0, &pf), BP__CLAIM_OK);   /* CLAIMED */
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, &ft), BP__PIN_WAIT_IO);
-    ck_assert_int_eq(bp__frame_pin(&fr, Q, BP__LATCH_X, true, &ft), BP__PIN_GONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, false, &ft), BP__PIN_WAIT_IO);
+    ck_assert_int_eq(bp__frame_pin(&fr, Q, BP__LATCH_X, true, false, &ft), BP__PIN_GONE);
     EXPECT_VIEW(&fr, 0, 0, false);
 
     bp__frame_free(&fr);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_GONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, false, &ft), BP__PIN_GONE);
 
     /* Tagged but neither VALID nor under I/O (never so in the pool): GONE,
      * not a wait that nobody would end. */
     atomic_store(&fr.page, P);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_GONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, false, &ft), BP__PIN_GONE);
     EXPECT_VIEW(&fr, 0, 0, false);
 }
 END_TEST
@@ -225,13 +225,13 @@ START_TEST(test_pin_full)
     bool ft;
     frame_valid(&fr, P);
     for (uint32_t i = 0; i < BP__PIN_MAX; i++)
-        if (bp__frame_pin(&fr, P, BP__LATCH_NONE, false, &ft) != BP__PIN_DONE)
+        if (bp__frame_pin(&fr, P, BP__LATCH_NONE, false, false, &ft) != BP__PIN_DONE)
             ck_abort_msg("pin %u of %u failed", i, (unsigned)BP__PIN_MAX);
     uint64_t s = raw(&fr);
     ck_assert_uint_eq(bp__pins(s), BP__PIN_MAX);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, false, &ft), BP__PIN_FULL);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_FULL);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, &ft), BP__PIN_FULL);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, false, false, &ft), BP__PIN_FULL);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, false, &ft), BP__PIN_FULL);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, false, &ft), BP__PIN_FULL);
     ck_assert_uint_eq(raw(&fr), s);      /* not even the reference bit */
     ck_assert_uint_eq(bp__tls_latches_held, 0);
     for (uint32_t i = 0; i < BP__PIN_MAX; i++)
@@ -259,19 +259,19 @@ START_TEST(test_first_touch)
     ck_assert_uint_eq(ver(&fr) & 1, 0);
 
     ck_assert(!bp__frame_optimistic_begin(&fr, P, &v));
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, false, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, false, false, &ft), BP__PIN_DONE);
     ck_assert(!ft);
     w = bp__frame_view(&fr);
     ck_assert(w.prefetched && !w.ref);
     bp__frame_unpin(&fr);
 
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, false, &ft), BP__PIN_DONE);
     ck_assert(ft);
     w = bp__frame_view(&fr);
     ck_assert(!w.prefetched && !w.ref && w.shared == 1);
     bp__frame_release(&fr, BP__LATCH_S, true);
 
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, true, false, &ft), BP__PIN_DONE);
     ck_assert(!ft);
     w = bp__frame_view(&fr);
     ck_assert(!w.prefetched && w.ref);
@@ -282,9 +282,9 @@ START_TEST(test_first_touch)
     bp__frame_init(&fr);
     bp__frame_start_read(&fr, P, BP__READ_SPECULATIVE);
     bp__frame_finish_read(&fr, true);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, false, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, false, false, &ft), BP__PIN_DONE);
     ck_assert(bp__frame_try_latch(&fr, BP__LATCH_X));
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_LATCH_BUSY);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, false, &ft), BP__PIN_LATCH_BUSY);
     ck_assert(ft);
     ck_assert(!bp__frame_view(&fr).prefetched);
     bp__frame_unpin(&fr);
@@ -341,7 +341,7 @@ START_TEST(test_pin_hit)
     bp__frame_finish_read(&fr, true);
 
     /* X held: S is refused (the general path waits for it). */
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, false, &ft), BP__PIN_DONE);
     REFUSED(&fr, P, BP__LATCH_S);
     bp__frame_release(&fr, BP__LATCH_X, true);
 
@@ -370,6 +370,82 @@ START_TEST(test_pin_hit)
 END_TEST
 #undef REFUSED
 
+/* LEAVING (a shrink wants the page out): set only on a VALID frame of the
+ * page named, once; a caller's pin is held off (PIN_LEAVING) and the
+ * plain hit refuses, while the pool's own pin passes and the version is
+ * untouched (optimistic readers go on); taking the mark back, or a claim,
+ * clears it. */
+START_TEST(test_leaving)
+{
+    struct bp__frame fr;
+    bool ft, pf;
+    frame_valid(&fr, P);
+    uint64_t v0 = ver(&fr);
+    ck_assert(!bp__frame_mark_leaving(&fr, Q));
+    ck_assert(bp__frame_mark_leaving(&fr, P));
+    ck_assert(bp__frame_view(&fr).leaving);
+    ck_assert(!bp__frame_mark_leaving(&fr, P));
+    ck_assert_uint_eq(ver(&fr), v0);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, true, &ft),
+                     BP__PIN_LEAVING);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, false, true, &ft),
+                     BP__PIN_LEAVING);
+    ck_assert(!bp__frame_pin_hit(&fr, P, BP__LATCH_S));
+    ck_assert(!bp__frame_pin_hit(&fr, P, BP__LATCH_NONE));
+    EXPECT_VIEW(&fr, 0, 0, false);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, false, false, &ft),
+                     BP__PIN_DONE);
+    ck_assert(bp__frame_view(&fr).leaving);
+    bp__frame_release(&fr, BP__LATCH_S, true);
+
+    bp__frame_unmark_leaving(&fr);
+    ck_assert(!bp__frame_view(&fr).leaving);
+    ck_assert(bp__frame_pin_hit(&fr, P, BP__LATCH_S));
+    bp__frame_release(&fr, BP__LATCH_S, true);
+
+    ck_assert(bp__frame_mark_leaving(&fr, P));
+    ck_assert_int_eq(bp__frame_claim(&fr, 0, &pf), BP__CLAIM_OK);
+    ck_assert(!bp__frame_view(&fr).leaving);
+    ck_assert(!bp__frame_mark_leaving(&fr, P));   /* not VALID */
+    bp__frame_free(&fr);
+    ck_assert(!bp__frame_mark_leaving(&fr, P));
+}
+END_TEST
+
+/* A pin parked on a LEAVING frame wakes when the mark is taken back, and
+ * when the frame is claimed and freed (the page gone: it misses). */
+static void *leaving_waiter(void *arg)
+{
+    double t0 = tu_now();
+    bool ready = bp__frame_wait_leaving(arg, P, UINT64_C(20000000000));
+    if (!ready || tu_now() - t0 > 10)
+        tu_thread_fail("the wait ended %s after %.3f s",
+                       ready ? "ready" : "not ready", tu_now() - t0);
+    return NULL;
+}
+
+START_TEST(test_leaving_wakes)
+{
+    static struct bp__frame fr;
+    bool pf;
+    for (int how = 0; how < 2; how++) {
+        frame_valid(&fr, P);
+        ck_assert(bp__frame_mark_leaving(&fr, P));
+        pthread_t t;
+        ck_assert_int_eq(pthread_create(&t, NULL, leaving_waiter, &fr), 0);
+        await_bits(&fr, BP__F_PARKED, "a pin held off");
+        if (how == 0) {
+            bp__frame_unmark_leaving(&fr);
+        } else {
+            ck_assert_int_eq(bp__frame_claim(&fr, 0, &pf), BP__CLAIM_OK);
+            bp__frame_free(&fr);
+        }
+        tu_join_all(&t, 1, 5, "pin held off");
+        tu_assert_no_thread_errors();
+    }
+}
+END_TEST
+
 /* Releasing only the latch keeps the pin (bp_unlatch); each mode. */
 START_TEST(test_release_latch_only)
 {
@@ -377,7 +453,7 @@ START_TEST(test_release_latch_only)
     bool ft;
     frame_valid(&fr, P);
     uint64_t v0 = ver(&fr);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, false, &ft), BP__PIN_DONE);
     bp__frame_release(&fr, BP__LATCH_X, false);
     EXPECT_VIEW(&fr, 1, 0, false);
     ck_assert_uint_eq(ver(&fr), v0 + 2);
@@ -403,7 +479,7 @@ START_TEST(test_try_latch)
     bool ft;
     frame_valid(&fr, P);
     uint64_t v0 = ver(&fr);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, true, false, &ft), BP__PIN_DONE);
     ck_assert(bp__frame_try_latch(&fr, BP__LATCH_NONE));
     ck_assert(bp__frame_try_latch(&fr, BP__LATCH_S));
     ck_assert(bp__frame_try_latch(&fr, BP__LATCH_S));
@@ -448,16 +524,16 @@ START_TEST(test_xwait_rule)
     ck_assert(bp__latch_free_for(s & ~BP__F_XWAIT, BP__LATCH_S));
 
     atomic_fetch_or(&fr.state, BP__F_XWAIT);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_LATCH_BUSY);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, false, &ft), BP__PIN_LATCH_BUSY);
     EXPECT_VIEW(&fr, 1, 0, false);
     ck_assert(!bp__frame_try_latch(&fr, BP__LATCH_S));
     ck_assert_uint_eq(bp__tls_latches_held, 0);
 
     /* Holding S on another frame lets this thread past the writer. */
-    ck_assert_int_eq(bp__frame_pin(&other, Q, BP__LATCH_S, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&other, Q, BP__LATCH_S, true, false, &ft), BP__PIN_DONE);
     ck_assert(bp__latch_free_for(s, BP__LATCH_S));
     ck_assert(bp__frame_try_latch(&fr, BP__LATCH_S));
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, false, &ft), BP__PIN_DONE);
     EXPECT_VIEW(&fr, 2, 2, false);
     ck_assert(raw(&fr) & BP__F_XWAIT);
     bp__frame_release(&fr, BP__LATCH_S, true);
@@ -471,7 +547,7 @@ START_TEST(test_xwait_rule)
     ck_assert(!(raw(&fr) & BP__F_XWAIT));
     bp__frame_release(&fr, BP__LATCH_X, false);
     atomic_fetch_or(&fr.state, BP__F_XWAIT);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, false, &ft), BP__PIN_DONE);
     ck_assert(!(raw(&fr) & BP__F_XWAIT));
     bp__frame_release(&fr, BP__LATCH_X, true);
     bp__frame_unpin(&fr);
@@ -498,7 +574,7 @@ static void *latch_waiter(void *arg)
     struct waiter *w = arg;
     bool ft;
     atomic_store(&w->stage, 1);
-    w->pin_result = bp__frame_pin(w->fr, P, w->want, true, &ft);
+    w->pin_result = bp__frame_pin(w->fr, P, w->want, true, false, &ft);
     if (w->pin_result == BP__PIN_LATCH_BUSY)
         bp__frame_latch_wait(w->fr, w->want);
     else if (w->pin_result != BP__PIN_DONE) {
@@ -519,7 +595,7 @@ static void *try_shared_once(void *arg)
 {
     struct waiter *w = arg;
     bool ft;
-    w->pin_result = bp__frame_pin(w->fr, P, BP__LATCH_S, true, &ft);
+    w->pin_result = bp__frame_pin(w->fr, P, BP__LATCH_S, true, false, &ft);
     if (w->pin_result == BP__PIN_DONE)
         bp__frame_release(w->fr, BP__LATCH_S, true);
     else if (w->pin_result == BP__PIN_LATCH_BUSY)
@@ -545,7 +621,7 @@ START_TEST(test_reader_turn)
     ck_assert(!bp__latch_free_for(s & ~BP__F_XWAIT, BP__LATCH_X));
     ck_assert_uint_eq(bp__latch_take(s | BP__F_SWAIT, BP__LATCH_S) & BP__F_SWAIT, 0);
 
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, false, &ft), BP__PIN_DONE);
     struct waiter r = { .fr = &fr, .want = BP__LATCH_S };
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, latch_waiter, &r), 0);
@@ -575,7 +651,7 @@ START_TEST(test_reader_turn)
     EXPECT_VIEW(&fr, 0, 0, false);
 
     /* X let go with no reader waiting: no turn. */
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, false, &ft), BP__PIN_DONE);
     bp__frame_release(&fr, BP__LATCH_X, true);
     ck_assert(!(raw(&fr) & BP__F_RTURN));
 }
@@ -592,7 +668,7 @@ START_TEST(test_xwait_threads)
     bool ft;
     frame_valid(&fr, P);
     uint64_t v0 = ver(&fr);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, false, &ft), BP__PIN_DONE);
 
     struct waiter wr = { .fr = &fr, .want = BP__LATCH_X };
     pthread_t tw;
@@ -607,7 +683,7 @@ START_TEST(test_xwait_threads)
     ck_assert_int_eq(rd.pin_result, BP__PIN_LATCH_BUSY);
 
     /* This thread holds S: it gets a second one at once. */
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, false, &ft), BP__PIN_DONE);
     EXPECT_VIEW(&fr, 3, 2, false);            /* ours two, the writer's pin */
     ck_assert_int_eq(atomic_load(&wr.stage), 1);
 
@@ -630,7 +706,7 @@ START_TEST(test_xwait_threads)
     ck_assert_uint_eq(wr.version_seen, v0 + 1);
     ck_assert(wr.x_mine_seen);
     ck_assert(!bp__frame_x_mine(&fr));            /* not this thread's */
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_LATCH_BUSY);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, false, &ft), BP__PIN_LATCH_BUSY);
     bp__frame_unpin(&fr);
     ck_assert_int_eq(atomic_load(&rd2.stage), 1);  /* behind X */
     atomic_store(&wr.go, 1);
@@ -676,7 +752,7 @@ START_TEST(test_write_back)
     uint64_t v0 = ver(&fr);
     ck_assert(!bp__frame_is_dirty(&fr));
     ck_assert(!bp__frame_needs_flush(&fr));
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, false, &ft), BP__PIN_DONE);
     ck_assert(bp__frame_mark_dirty(&fr));
     ck_assert(!bp__frame_mark_dirty(&fr));
     ck_assert(bp__frame_is_dirty(&fr) && bp__frame_needs_flush(&fr));
@@ -733,7 +809,7 @@ START_TEST(test_claim)
     /* Pinned (with or without a latch): BUSY, REF untouched. */
     frame_valid(&fr, P);
     uint64_t v0 = ver(&fr);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, true, false, &ft), BP__PIN_DONE);
     uint64_t s = raw(&fr);
     ck_assert_int_eq(bp__frame_claim(&fr, BP__CLAIM_HONOUR_REF, &pf), BP__CLAIM_BUSY);
     ck_assert_int_eq(bp__frame_claim(&fr, BP__CLAIM_PIN_DIRTY, &pf), BP__CLAIM_BUSY);
@@ -758,7 +834,7 @@ START_TEST(test_claim)
 
     /* REF not honoured: claimed anyway. */
     frame_valid(&fr, P);
-    bp__frame_pin(&fr, P, BP__LATCH_NONE, true, &ft);
+    bp__frame_pin(&fr, P, BP__LATCH_NONE, true, false, &ft);
     bp__frame_unpin(&fr);
     ck_assert(bp__frame_test_ref(&fr));
     ck_assert_int_eq(bp__frame_claim(&fr, BP__CLAIM_PIN_DIRTY, &pf), BP__CLAIM_OK);
@@ -767,7 +843,7 @@ START_TEST(test_claim)
     /* Dirty: BUSY, or pinned for write-back with PIN_DIRTY. */
     frame_valid(&fr, P);
     v0 = ver(&fr);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, false, &ft), BP__PIN_DONE);
     bp__frame_mark_dirty(&fr);
     bp__frame_release(&fr, BP__LATCH_X, true);
     ck_assert_int_eq(bp__frame_claim(&fr, 0, &pf), BP__CLAIM_BUSY);
@@ -828,7 +904,7 @@ START_TEST(test_read_fill_free)
     v = bp__frame_view(&fr);
     ck_assert(v.page == Q && v.valid && !v.reading && v.pins == 1);
     ck_assert_uint_eq(ver(&fr), v1 + 1);
-    ck_assert_int_eq(bp__frame_pin(&fr, Q, BP__LATCH_S, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, Q, BP__LATCH_S, true, false, &ft), BP__PIN_DONE);
     bp__frame_release(&fr, BP__LATCH_S, true);
     bp__frame_unpin(&fr);
     EXPECT_VIEW(&fr, 0, 0, false);
@@ -853,7 +929,7 @@ START_TEST(test_read_fill_free)
     ck_assert(bp__frame_x_mine(&fr));
     uint64_t ov;
     ck_assert(!bp__frame_optimistic_begin(&fr, Q, &ov));
-    ck_assert_int_eq(bp__frame_pin(&fr, Q, BP__LATCH_S, true, &ft), BP__PIN_LATCH_BUSY);
+    ck_assert_int_eq(bp__frame_pin(&fr, Q, BP__LATCH_S, true, false, &ft), BP__PIN_LATCH_BUSY);
     bp__frame_unpin(&fr);
     bp__frame_release(&fr, BP__LATCH_X, true);
     EXPECT_VIEW(&fr, 0, 0, false);
@@ -866,13 +942,13 @@ START_TEST(test_read_fill_free)
     ck_assert_uint_eq(raw(&fr), 0);
     ck_assert_uint_eq(atomic_load(&fr.page), BP__NOPAGE);
     ck_assert_uint_eq(ver(&fr), v1 + 6);
-    ck_assert_int_eq(bp__frame_pin(&fr, Q, BP__LATCH_NONE, true, &ft), BP__PIN_GONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, Q, BP__LATCH_NONE, true, false, &ft), BP__PIN_GONE);
     bp__frame_start_read(&fr, P, BP__READ_DEMAND);
     bp__frame_free(&fr);
     ck_assert_uint_eq(raw(&fr), 0);
     ck_assert_uint_eq(atomic_load(&fr.page), BP__NOPAGE);
     ck_assert_uint_eq(ver(&fr) & 1, 1);
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, true, &ft), BP__PIN_GONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, true, false, &ft), BP__PIN_GONE);
 }
 END_TEST
 
@@ -996,14 +1072,14 @@ START_TEST(test_optimistic)
     ck_assert(bp__frame_test_ref(&fr));
 
     /* Shared latches do not disturb it. */
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, false, &ft), BP__PIN_DONE);
     ck_assert(bp__frame_optimistic_begin(&fr, P, &v2));
     ck_assert_uint_eq(v2, v);
     bp__frame_release(&fr, BP__LATCH_S, true);
     ck_assert(bp__frame_optimistic_valid(&fr, v));
 
     /* An X cycle fails it, during and after. */
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_X, true, false, &ft), BP__PIN_DONE);
     ck_assert(!bp__frame_optimistic_begin(&fr, P, &v2));
     ck_assert(!bp__frame_optimistic_valid(&fr, v));
     bp__frame_release(&fr, BP__LATCH_X, true);
@@ -1014,7 +1090,7 @@ START_TEST(test_optimistic)
 
     /* X taken and given back without a change still fails it: the version
      * cannot tell. */
-    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, true, &ft), BP__PIN_DONE);
+    ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_NONE, true, false, &ft), BP__PIN_DONE);
     ck_assert(bp__frame_try_latch(&fr, BP__LATCH_X));
     bp__frame_release(&fr, BP__LATCH_X, true);
     ck_assert(!bp__frame_optimistic_valid(&fr, v));
@@ -1153,7 +1229,7 @@ static void *rnd_worker(void *arg)
         bool held = true;
         switch ((r >> 6) % 3) {
         case 0: {   /* the hit, waiting for a busy latch */
-            enum bp__pin_result pr = bp__frame_pin(fr, P, want, ref, &ft);
+            enum bp__pin_result pr = bp__frame_pin(fr, P, want, ref, false, &ft);
             if (pr == BP__PIN_LATCH_BUSY)
                 bp__frame_latch_wait(fr, want);
             else if (pr != BP__PIN_DONE) {
@@ -1163,7 +1239,7 @@ static void *rnd_worker(void *arg)
             break;
         }
         case 1:     /* pin, then latch (bp_latch) */
-            if (bp__frame_pin(fr, P, BP__LATCH_NONE, ref, &ft) != BP__PIN_DONE) {
+            if (bp__frame_pin(fr, P, BP__LATCH_NONE, ref, false, &ft) != BP__PIN_DONE) {
                 rnd_fail("a pin without latch not DONE", raw(fr), ver(fr), want, op);
                 continue;
             }
@@ -1172,7 +1248,7 @@ static void *rnd_worker(void *arg)
                 bp__frame_latch_wait(fr, want);
             break;
         default:    /* pin, then only try the latch */
-            if (bp__frame_pin(fr, P, BP__LATCH_NONE, ref, &ft) != BP__PIN_DONE) {
+            if (bp__frame_pin(fr, P, BP__LATCH_NONE, ref, false, &ft) != BP__PIN_DONE) {
                 rnd_fail("a pin without latch not DONE", raw(fr), ver(fr), want, op);
                 continue;
             }
@@ -1281,7 +1357,7 @@ static bool reuse_pin(struct bp__frame *fr, uint64_t page, enum bp__latch want,
     if (!general)
         return bp__frame_pin_hit(fr, page, want);
     bool ft;
-    switch (bp__frame_pin(fr, page, want, true, &ft)) {
+    switch (bp__frame_pin(fr, page, want, true, false, &ft)) {
     case BP__PIN_DONE:
         return true;
     case BP__PIN_LATCH_BUSY:
@@ -2185,6 +2261,8 @@ Suite *test_suite(void)
         { "pin_wait_io_gone", test_pin_wait_io_gone, 30 },
         { "pin_full", test_pin_full, 30 },
         { "pin_hit", test_pin_hit, 30 },
+        { "leaving", test_leaving, 30 },
+        { "leaving_wakes", test_leaving_wakes, 30 },
         { "first_touch", test_first_touch, 30 },
         { "release_latch_only", test_release_latch_only, 30 },
         { "try_latch", test_try_latch, 30 },

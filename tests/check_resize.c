@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <libaio.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -365,6 +366,149 @@ START_TEST(test_shrink_gives_up_names_the_page)
 }
 END_TEST
 
+/* Two threads write one page back to back: each holds it until the other
+ * waits for it (5 ms at most), so while both come it is never unpinned.
+ * The shrink still empties its frame (the page, marked LEAVING, holds off
+ * new pins until it is written back and evicted; the writers then read it
+ * into a frame that stays), and no write is lost.  Without the mark it
+ * gave up with -EBUSY. */
+static atomic_bool stop_hot;
+static _Atomic uint32_t hot_seed;      /* the last seed stamped */
+static _Atomic uint32_t hot_writes;
+
+struct hot_page {
+    bp_pool *pool;
+    uint64_t page;
+};
+
+static void *hot_writer(void *arg)
+{
+    const struct hot_page *h = arg;
+    while (!atomic_load(&stop_hot)) {
+        bp_page pg;
+        if (bp_pin(h->pool, h->page, BP_WRITE, &pg) != 0) {
+            tu_thread_fail("pin of page %llu: %s",
+                           (unsigned long long)h->page, bp_errdetail());
+            return NULL;
+        }
+        /* Under the exclusive latch: the page holds the last seed. */
+        tu_stamp(pg.data, PS, h->page, atomic_fetch_add(&hot_seed, 1) + 1);
+        if (bp_mark_dirty(&pg) != 0) {
+            tu_thread_fail("mark: %s", bp_errdetail());
+            return NULL;
+        }
+        /* Until the other writer is pinned too, waiting for the latch. */
+        struct bp__frame *fr = &h->pool->frames[pg.priv_frame];
+        for (double end = tu_now() + 0.005;
+             bp__frame_view(fr).pins < 2 && tu_now() < end;)
+            sched_yield();
+        if (bp_unpin(&pg) != 0) {
+            tu_thread_fail("unpin: %s", bp_errdetail());
+            return NULL;
+        }
+        atomic_fetch_add(&hot_writes, 1);
+    }
+    return NULL;
+}
+
+START_TEST(test_shrink_beside_back_to_back_writers)
+{
+    char *path;
+    bp_pool *pool = open_resizable("resize_hot.data", &path);
+    struct hot_page h = { pool, page_in_high_frame(pool, 16) };
+    atomic_store(&stop_hot, false);
+    atomic_store(&hot_seed, 1);
+    atomic_store(&hot_writes, 0);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, hot_writer, &h), 0);
+    while (atomic_load(&hot_writes) < 100)
+        usleep(1000);
+    shrink_wait(3000);
+    int r = bp_resize(pool, 16 * PS);
+    char detail[512];
+    snprintf(detail, sizeof detail, "%s", r < 0 ? bp_errdetail() : "");
+    shrink_wait(10000);
+    uint32_t during = atomic_load(&hot_writes);
+    while (atomic_load(&hot_writes) < during + 100)
+        usleep(1000);
+    atomic_store(&stop_hot, true);
+    tu_join_all(t, 2, 10, "writers");
+    tu_assert_no_thread_errors();
+    ck_assert_msg(r == 0, "the shrink beside two writers of page %llu: %d "
+                  "(%s)", (unsigned long long)h.page, r, detail);
+    ck_assert_uint_eq(frames_of(pool), 16);
+    ck_assert_uint_lt(census(pool, 16).highest, 16);
+    tu_expect_page(pool, h.page, BP_READ, atomic_load(&hot_seed));
+    ck_assert_int_ge(bp_checkpoint(pool), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    pool = tu_open(path, FRAMES, 0);
+    tu_expect_page(pool, h.page, BP_READ, atomic_load(&hot_seed));
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* A thread that holds a page in a leaving frame and pins it again is not
+ * held off for good: its own pin keeps the page in, so the mark would
+ * never be honoured.  The second pin waits until the marks come off (at
+ * the end of the shrink's 20 ms turn; `long_turn`: a turn longer than the
+ * shrink, so the pin waits its own 50 ms bound), and the shrink then
+ * gives up on the pin as ever, its marks taken back. */
+struct repin {
+    bp_pool *pool;
+    uint64_t page;
+    int r;
+};
+
+static void *shrink_to_16(void *arg)
+{
+    struct repin *rp = arg;
+    rp->r = bp_resize(rp->pool, 16 * PS);
+    return NULL;
+}
+
+START_TEST(test_repin_of_a_leaving_page)
+{
+    bool long_turn = _i == 1;
+    char *path;
+    bp_pool *pool = open_resizable("resize_repin.data", &path);
+    struct repin rp = { pool, page_in_high_frame(pool, 16), 0 };
+    bp_page held, again;
+    ck_assert_int_eq(bp_pin(pool, rp.page, BP_READ, &held), 0);
+    shrink_wait(1000);
+    if (long_turn)
+        atomic_store(&bp__leave_window_ms, 60000);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, shrink_to_16, &rp), 0);
+    /* Until the page is marked (the first pass is over). */
+    double end = tu_now() + 5;
+    uint32_t f = held.priv_frame;
+    while (!bp__frame_view(&pool->frames[f]).leaving && tu_now() < end)
+        usleep(100);
+    ck_assert_msg(bp__frame_view(&pool->frames[f]).leaving, "page %llu, "
+                  "pinned in a leaving frame, was never marked",
+                  (unsigned long long)rp.page);
+    double t0 = tu_now();
+    ck_assert_int_eq(bp_pin(pool, rp.page, BP_READ, &again), 0);
+    double took = tu_now() - t0;
+    ck_assert_uint_eq(again.priv_frame, f);
+    ck_assert_int_eq(bp_unpin(&again), 0);
+    tu_join_all(&t, 1, 10, "shrink");
+    shrink_wait(10000);
+    atomic_store(&bp__leave_window_ms, 20);
+    ck_assert_msg(took < 0.5, "the second pin waited %.3f s", took);
+    if (long_turn)
+        ck_assert_msg(took >= 0.045, "the second pin waited %.3f s, not "
+                      "its 50 ms bound: it was not held off", took);
+    ck_assert_int_eq(rp.r, -EBUSY);
+    ck_assert_msg(!bp__frame_view(&pool->frames[f]).leaving, "the mark "
+                  "outlived the shrink");
+    ck_assert_int_eq(bp_unpin(&held), 0);
+    ck_assert_uint_eq(frames_of(pool), FRAMES);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* Every write fails: the shrink cannot empty its frames of dirty pages,
  * gives up with the write's error, and keeps the pages (dirty, in memory)
  * and the size; once the device is well it shrinks. */
@@ -579,6 +723,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_shrink_gives_up);
     tcase_add_test(tc, test_shrink_gives_up_names_the_page);
     tcase_add_test(tc, test_shrink_write_fails);
+    tcase_add_test(tc, test_shrink_beside_back_to_back_writers);
+    tcase_add_loop_test(tc, test_repin_of_a_leaving_page, 0, 2);
     tcase_add_test(tc, test_resize_under_load);
     tcase_add_test(tc, test_resize_refused_in_child);
     tcase_add_test(tc, test_shrink_batches_write_error);
