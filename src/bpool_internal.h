@@ -109,8 +109,9 @@ struct bp__datafile {
     _Atomic bool unsynced;         /* [atomic] a page write completed,
                                       or the file grew, since the last
                                       fdatasync began */
-    _Atomic bool written;          /* [atomic] a page was written since
-                                      open (flush.c) */
+    _Atomic bool written;          /* [atomic] a page was written or
+                                      added since open (flush.c,
+                                      bp__file_grow_one) */
     bool header_behind;            /* [sync_mu] a bp_truncate_file that
                                       failed after its header write left
                                       the header's count below the file's:

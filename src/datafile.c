@@ -757,6 +757,10 @@ int bp__file_grow_one(struct bp__datafile *df)
      * write is: set before the caller publishes the count, so a sync
      * that reads the count finds the mark. */
     atomic_store_explicit(&df->unsynced, true, memory_order_release);
+    /* And for the header's record (flush.c, sync_one): the count alone
+     * cannot tell, as a file cut (bp_truncate_file) and grown back to the
+     * count it was opened with has it again, its header at the cut's. */
+    atomic_store_explicit(&df->written, true, memory_order_relaxed);
     return 0;
 }
 

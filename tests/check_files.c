@@ -946,6 +946,40 @@ START_TEST(test_truncate_cut_fails)
 }
 END_TEST
 
+/* Proves a cut counts as a change of the file: cut, then grown back to
+ * the page count it was opened with by pages allocated and never
+ * written, the file gets that count recorded by the checkpoint and the
+ * close (its header said the cut's), so that pages cut off while no pool
+ * has it open are noticed, as with any file grown since its last record.
+ * Nothing but the cut and the allocations changed the file: the header
+ * stayed at the cut's count. */
+START_TEST(test_cut_and_regrown_recorded)
+{
+    char *a = tu_path("files_a.data");
+    tu_make_file(a, PS, A_PAGES, 1);
+    bp_pool *pool = open_file(a, 32, BP_NOREADAHEAD);
+    ck_assert_int_eq(bp_truncate_file(pool, 0, 20), 0);
+    ck_assert_uint_eq(header_pages(a), 20);
+    for (uint64_t p = 20; p < A_PAGES; p++) {
+        uint64_t id;
+        bp_page pg;
+        ck_assert_int_eq(bp_alloc_page(pool, &id, &pg), 0);
+        ck_assert_uint_eq(id, p);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_int_eq(bp_checkpoint(pool), 0);
+    ck_assert_msg(header_pages(a) == A_PAGES, "the checkpoint after the "
+                  "file grew back to %u pages left its header at %llu",
+                  A_PAGES, (unsigned long long)header_pages(a));
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_uint_eq(header_pages(a), A_PAGES);
+    ck_assert_uint_eq(file_bytes(a), (uint64_t)PS * (1 + A_PAGES));
+    ck_assert_int_eq(truncate(a, (off_t)PS * (1 + 40)), 0);
+    TU_EXPECT_ERR(tu_try_open(a, 0, PS, 32, &pool), -BP_ESHRUNK, a);
+    unlink(a);
+}
+END_TEST
+
 /* An fdatasync that fails after the ftruncate of a cut has happened. */
 static _Atomic int cut_done;
 static int fail_sync_after_cut(void *arg, struct bp__fault_call *call)
@@ -2209,6 +2243,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_warm_two_files);
     tcase_add_test(tc, test_truncate);
     tcase_add_test(tc, test_truncate_cut_fails);
+    tcase_add_test(tc, test_cut_and_regrown_recorded);
     tcase_add_test(tc, test_truncate_last_sync_fails);
     tcase_add_test(tc, test_truncate_during_checkpoint);
     tcase_add_test(tc, test_truncate_after_lost_durability);
