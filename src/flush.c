@@ -86,10 +86,11 @@ static const char *fate(const bp_pool *pool, int err)
 /* The write of frame f ended as `end` says (its res 0 or a negative
  * error; its done what the device wrote of the page, said with
  * -BP_ESHORTIO): restore DIRTY on failure, drop WRITING, the latch and
- * the pin.  `said`: the caller set the error's detail already.  Returns
- * 0 or the error. */
+ * the pin.  `said`: the caller set the error's detail already.
+ * `via_area`: the page went through its file's doublewrite area.
+ * Returns 0 or the error. */
 static int end_write(bp_pool *pool, uint32_t f, const struct bp__io_end *end,
-                     enum bp__writer who, bool said)
+                     enum bp__writer who, bool said, bool via_area)
 {
     int res = end->res;
     size_t done = end->done;
@@ -101,7 +102,6 @@ static int end_write(bp_pool *pool, uint32_t f, const struct bp__io_end *end,
      * in another thread's batch (doublewrite.c): nothing was written of
      * this page in place then, and its detail is not this thread's to
      * repeat.  So no transfer count is told of such a write. */
-    bool via_area = df && df->dw_pages && !atomic_load(&df->atomic_writes);
     if (res == -BP_ESHRUNK || (res < 0 && said)) {
         r = res;   /* bp__file_shrunk, or the hook's refusal, said it all */
     } else if (res < 0 && end->refused) {
@@ -211,6 +211,7 @@ static int tally_result(struct tally *t)
  * `refused`, the atomic writes the device refused are kept there. */
 struct write_ctx {
     enum bp__writer who;
+    bool via_area;                 /* the pages go through the area */
     struct tally *t;
     struct bp__page_ref *refused;
     uint32_t nrefused;
@@ -239,7 +240,7 @@ static void write_done(bp_pool *pool, uint32_t frame, uint64_t page,
     if (res >= 0)
         atomic_store_explicit(&bp__file_of(pool, page)->unsynced, true,
                               memory_order_release);
-    tally(end_write(pool, frame, end, c->who, false), c->t);
+    tally(end_write(pool, frame, end, c->who, false, c->via_area), c->t);
 }
 
 /* Does this write-back yield to reads (bp__aio_run_yielding; design.md,
@@ -270,7 +271,7 @@ static void write_file_runs(bp_pool *pool, struct bp__datafile *df,
         int e = bp__file_shrunk(df, end);
         for (uint32_t i = keep; i < n; i++)
             tally(end_write(pool, p[i].frame, &(struct bp__io_end){ .res = e },
-                            who, true), t);
+                            who, true, false), t);
         n = keep;
     }
     if (n == 0)
@@ -279,9 +280,12 @@ static void write_file_runs(bp_pool *pool, struct bp__datafile *df,
      * its page count in the header (bp__flush_and_sync). */
     if (!atomic_load_explicit(&df->written, memory_order_relaxed))
         atomic_store_explicit(&df->written, true, memory_order_relaxed);
-    struct write_ctx ctx = { who, t, NULL, 0 };
+    /* Whether the pages go atomic is decided here, once, for their writes
+     * and their errors' details: another thread's refusal may clear the
+     * flag (below) while these are in flight, in place all the same. */
     bool atomic = df->dw_pages && atomic_load(&df->atomic_writes);
-    if (df->dw_pages && !atomic) {
+    struct write_ctx ctx = { who, df->dw_pages && !atomic, t, NULL, 0 };
+    if (ctx.via_area) {
         bp__dw_write(pool, p, n, write_done, &ctx);   /* BP_DOUBLEWRITE */
         return;
     }
@@ -300,6 +304,7 @@ static void write_file_runs(bp_pool *pool, struct bp__datafile *df,
         struct bp__page_ref *again = ctx.refused;
         uint32_t nagain = ctx.nrefused;
         ctx.refused = NULL;
+        ctx.via_area = true;
         bp__dw_write(pool, again, nagain, write_done, &ctx);
         ctx.refused = again;
     }
@@ -393,7 +398,7 @@ int bp__write_frames_counted(bp_pool *pool, const uint32_t *frames, uint32_t n,
                 int e = call_before_write(pool, f);
                 if (e < 0)
                     tally(end_write(pool, f, &(struct bp__io_end){ .res = e },
-                                    who, true), &t);
+                                    who, true, false), &t);
                 else
                     sent[nsent++] = want[i];
             } else if (b == IN_FLIGHT && !skip_busy) {
@@ -426,7 +431,7 @@ int bp__write_frames_counted(bp_pool *pool, const uint32_t *frames, uint32_t n,
         int e = call_before_write(pool, f);
         if (e < 0) {
             tally(end_write(pool, f, &(struct bp__io_end){ .res = e },
-                            who, true), &t);
+                            who, true, false), &t);
             continue;
         }
         struct bp__page_ref one = { f, atomic_load(&pool->frames[f].page) };

@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -128,6 +129,86 @@ START_TEST(test_atomic_refused_falls_back)
         read_raw(path, p, buf);
         ck_assert_msg(tu_stamped(buf, PS, p, p < 10 || p == 11 ? 5 : 3),
                       "page %llu", (unsigned long long)p);
+    }
+}
+END_TEST
+
+/* Page 2's atomic writes are refused (EOPNOTSUPP); page 1's fail with
+ * EIO - the first of them only once page 2's refusal has moved the file
+ * to its area. */
+static struct bp__datafile *mixed_df;
+static _Atomic int mixed_waiting;
+
+static int refuse_2_fail_1(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    if (cb->aio_lio_opcode != IO_CMD_PWRITE ||
+        !(cb->aio_rw_flags & BP__RWF_ATOMIC))
+        return 0;
+    if (cb->u.c.offset == (long long)(1 + AREA + 2) * PS)
+        return -EOPNOTSUPP;
+    if (cb->u.c.offset != (long long)(1 + AREA + 1) * PS)
+        return 0;
+    if (!atomic_exchange(&mixed_waiting, 1))
+        for (double until = tu_now() + 5;
+             atomic_load(&mixed_df->atomic_writes) && tu_now() < until;)
+            usleep(1000);
+    return -EIO;
+}
+
+struct flush_one {
+    bp_pool *pool;
+    uint64_t page;
+    int result;
+    char detail[512];
+};
+
+static void *flush_one_main(void *arg)
+{
+    struct flush_one *f = arg;
+    f->result = bp_flush_page(f->pool, f->page);
+    snprintf(f->detail, sizeof f->detail, "%s", bp_errdetail());
+    return NULL;
+}
+
+/* Proves the detail of a write in place with RWF_ATOMIC that the device
+ * failed says what failed - that write, with its errno - when another
+ * thread's refused atomic write moves the file to its doublewrite area
+ * while it is in flight: it is not a write through the area, which it
+ * said it was. */
+START_TEST(test_atomic_write_failed_beside_refusal)
+{
+    char *path = make_dw_file("dw-atomic-mixed.data", 0);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    mixed_df = bp__file_of(pool, 0);
+    atomic_store(&mixed_df->atomic_writes, true);
+    atomic_store(&mixed_waiting, 0);
+    tu_rewrite_page(pool, 1, 3, 5);
+    tu_rewrite_page(pool, 2, 3, 5);
+    atomic_store(&pool->aio.fault, refuse_2_fail_1);
+    struct flush_one one = { pool, 1, 0, "" };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, flush_one_main, &one), 0);
+    for (double until = tu_now() + 5;
+         !atomic_load(&mixed_waiting) && tu_now() < until;)
+        usleep(1000);
+    ck_assert_msg(atomic_load(&mixed_waiting), "page 1 was never written");
+    ck_assert_int_eq(bp_flush_page(pool, 2), 1);   /* through the area */
+    ck_assert(!atomic_load(&mixed_df->atomic_writes));
+    pthread_join(t, NULL);
+    atomic_store(&pool->aio.fault, NULL);
+    ck_assert_int_eq(one.result, -EIO);
+    ck_assert_msg(strstr(one.detail, "writing page 1 of") &&
+                  strstr(one.detail, strerror(EIO)) &&
+                  !strstr(one.detail, "doublewrite area"),
+                  "page 1's atomic write in place failed with EIO, and the "
+                  "detail says: %s", one.detail);
+    ck_assert_int_eq(bp_close(pool), 0);   /* page 1 through the area */
+    uint8_t *buf = tu_keep(malloc(PS));
+    for (uint64_t p = 1; p <= 2; p++) {
+        read_raw(path, p, buf);
+        ck_assert_msg(tu_stamped(buf, PS, p, 5), "page %llu",
+                      (unsigned long long)p);
     }
 }
 END_TEST
@@ -1003,6 +1084,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_area_file_size_odd);
     tcase_add_test(tc, test_shrunk_write_leaves_queue);
     tcase_add_test(tc, test_atomic_refused_falls_back);
+    tcase_add_test(tc, test_atomic_write_failed_beside_refusal);
     tcase_add_test(tc, test_repair_whole_not_torn);
     tcase_add_test(tc, test_repair_not_durable);
     tcase_add_test(tc, test_repair_skips_foreign_copies);
