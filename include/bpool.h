@@ -665,10 +665,10 @@ BP_API int bp_files(bp_pool *pool, bp_file_fn fn, void *arg);
  *    finds a frame among the others, so only a pool whose remaining
  *    frames are all pinned answers -BP_ENOFRAME, as at any size).  A
  *    page pinned back to back (writers of a hot page) would never be
- *    unpinned and clean at once: after a first pass, new bp_pin calls of
- *    the pages left in those frames wait (in turns of 20 ms every 100 ms,
- *    50 ms at most for one pin) while the page is written back and
- *    evicted, then read it into a frame that stays.
+ *    unpinned and clean at once: once no frame has emptied for 50 ms,
+ *    new bp_pin calls of the pages left in those frames wait (in turns
+ *    of 20 ms every 100 ms, 50 ms at most for one pin) while the page
+ *    is written back and evicted, then read it into a frame that stays.
  * One resize runs at a time; a second waits for the first.
  * Returns 0, or:
  *   -BP_EPOOLSIZE  below BP_MIN_FRAMES frames or above the reserve;

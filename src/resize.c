@@ -24,8 +24,10 @@
  *    frames are free again and the pool keeps its size.
  *  - Pages taken back to back: a page that threads pin one after another
  *    (two writers of a hot page) is never unpinned and clean at once, so
- *    it would never leave.  After the first pass the pages still in
- *    leaving frames are marked LEAVING (frame_state.h) for a window of
+ *    it would never leave.  Once no frame has emptied for LEAVE_STALL_NS
+ *    (a shrink that makes progress holds nobody off: most end within
+ *    tens of ms), the pages still in leaving frames are marked LEAVING
+ *    (frame_state.h) for a window of
  *    bp__leave_window_ms: callers' new pins of them wait, the pins held end,
  *    the page is written back and evicted, and the waiting pins read it
  *    again into a frame that stays.  Then the marks are taken back for
@@ -45,6 +47,7 @@
 
 #define WRITE_BATCH 256        /* dirty leaving pages written at once */
 #define EVICT_BATCH 32         /* leaving pages evicted per miss lock hold */
+#define LEAVE_STALL_NS  50000000u  /* 50 ms with no frame emptied: mark */
 #define LEAVE_REST_NS   80000000u  /* 80 ms between turns of LEAVING marks */
 
 _Atomic uint32_t bp__shrink_wait_ms = 10000;   /* bp_resize(3) */
@@ -173,7 +176,8 @@ static int shrink(bp_pool *pool, uint32_t old, uint32_t want)
     uint32_t wait_ms = atomic_load_explicit(&bp__shrink_wait_ms,
                                             memory_order_relaxed);
     uint64_t wait = (uint64_t)wait_ms * 1000000u;
-    uint64_t deadline = bp__now_ns() + wait;
+    uint64_t progress_at = bp__now_ns();   /* a frame last emptied */
+    uint64_t deadline = progress_at + wait;
     uint32_t left_before = UINT32_MAX;
     bool marked = false;       /* the pages left are marked LEAVING */
     uint64_t turn_ends = 0;    /* when the marks go on or come off next */
@@ -189,7 +193,8 @@ static int shrink(bp_pool *pool, uint32_t old, uint32_t want)
         }
         if (left < left_before) {
             left_before = left;
-            deadline = bp__now_ns() + wait;
+            progress_at = bp__now_ns();
+            deadline = progress_at + wait;
         }
         if (bp__now_ns() >= deadline) {
             char why[96];
@@ -215,7 +220,7 @@ static int shrink(bp_pool *pool, uint32_t old, uint32_t want)
         }
         pthread_mutex_unlock(&pool->miss_mu);
         uint64_t now = bp__now_ns();
-        if (now >= turn_ends) {
+        if (now >= turn_ends && (marked || now - progress_at >= LEAVE_STALL_NS)) {
             marked = !marked;
             mark_leaving(pool, want, old, marked);
             uint64_t window = (uint64_t)atomic_load_explicit(

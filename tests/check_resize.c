@@ -480,7 +480,7 @@ START_TEST(test_repin_of_a_leaving_page)
         atomic_store(&bp__leave_window_ms, 60000);
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, shrink_to_16, &rp), 0);
-    /* Until the page is marked (the first pass is over). */
+    /* Until the page is marked (no frame has emptied for 50 ms). */
     double end = tu_now() + 5;
     uint32_t f = held.priv_frame;
     while (!bp__frame_view(&pool->frames[f]).leaving && tu_now() < end)
