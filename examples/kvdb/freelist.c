@@ -159,49 +159,54 @@ int fl_store(kvdb *db, struct meta *m, struct pgvec *trunks)
     size_t total = fl->avail.n + fl->pending.n + fl->bad.n;
     pthread_mutex_unlock(&fl->mu);
     size_t k = (total + per - 1) / per;
-    kv_page *pages = calloc(k ? k : 1, sizeof(*pages));
-    if (pages == NULL)
-        return kv_fail(-ENOMEM, "out of memory (free list)");
     int r = 0;
-    size_t got = 0;
-    /* Step 1: the trunk pages, from avail (kv_grab_page) or new. */
-    for (; got < k; got++) {
-        r = kv_grab_page(db, &pages[got]);
-        if (r < 0)
+    /* Step 1: the trunk pages, from avail (kv_grab_page) or new.  Each is
+     * let go at once and pinned again in step 2 to be written: a long list
+     * has more trunks than a small pool has frames, and a commit must not
+     * need more of them than a change of the tree does. */
+    for (size_t got = 0; got < k && r == 0; got++) {
+        kv_page pg;
+        if ((r = kv_grab_page(db, &pg)) < 0)
             break;
-        if ((r = pgvec_push(trunks, pages[got].pgno)) < 0) {
-            got++;
-            break;
-        }
-    }
-    /* Step 2: fill them with avail, pending and the quarantined pages. */
-    pthread_mutex_lock(&fl->mu);
-    size_t na = fl->avail.n, np = fl->pending.n, idx = 0,
-           entries = na + np + fl->bad.n;
-    for (size_t t = 0; t < got; t++) {
-        uint8_t *p = pages[t].data;
-        if (r == 0) {
-            node_init(p, db->P, PT_TRUNK, 0, db->epoch);
-            uint32_t n = 0;
-            for (; n < per && idx < entries; n++, idx++) {
-                uint64_t pg = idx < na        ? fl->avail.v[idx]
-                              : idx < na + np ? fl->pending.v[idx - na]
-                                              : fl->bad.v[idx - na - np];
-                put64(p + NODE_HDR + 8 * n, pg);
-            }
-            put16(p + 2, n);
-            node_set_child0(p, t + 1 < got ? pages[t + 1].pgno : 0);
-        }
-    }
-    pthread_mutex_unlock(&fl->mu);
-    for (size_t t = 0; t < got; t++) {
+        uint64_t pgno = pg.pgno;
+        r = pg_unpin(db->pg, &pg);
+        int p = pgvec_push(trunks, pgno);
         if (r == 0)
-            r = pg_dirty(db->pg, &pages[t]);
-        int u = pg_unpin(db->pg, &pages[t]);
+            r = p;
+    }
+    /* Step 2: fill them, one pinned at a time, with avail, pending and
+     * the quarantined pages (copied first: no pin is taken under fl.mu). */
+    pthread_mutex_lock(&fl->mu);
+    size_t na = fl->avail.n, np = fl->pending.n, entries = na + np + fl->bad.n;
+    uint64_t *e = r == 0 ? malloc((entries ? entries : 1) * sizeof(*e)) : NULL;
+    /* (an empty list may have no array: memcpy from NULL is undefined) */
+    if (e != NULL && na > 0)
+        memcpy(e, fl->avail.v, na * sizeof(*e));
+    if (e != NULL && np > 0)
+        memcpy(e + na, fl->pending.v, np * sizeof(*e));
+    if (e != NULL && fl->bad.n > 0)
+        memcpy(e + na + np, fl->bad.v, fl->bad.n * sizeof(*e));
+    pthread_mutex_unlock(&fl->mu);
+    if (r == 0 && e == NULL)
+        r = kv_fail(-ENOMEM, "out of memory (free list)");
+    for (size_t t = 0, idx = 0; r == 0 && t < k; t++) {
+        kv_page pg;
+        if ((r = pg_pin(db->pg, trunks->v[t], BP_WRITE | BP_OVERWRITE,
+                        &pg)) < 0)
+            break;
+        uint8_t *p = pg.data;
+        node_init(p, db->P, PT_TRUNK, 0, db->epoch);
+        uint32_t n = 0;
+        for (; n < per && idx < entries; n++, idx++)
+            put64(p + NODE_HDR + 8 * n, e[idx]);
+        put16(p + 2, n);
+        node_set_child0(p, t + 1 < k ? trunks->v[t + 1] : 0);
+        r = pg_dirty(db->pg, &pg);
+        int u = pg_unpin(db->pg, &pg);
         if (r == 0)
             r = u;
     }
-    free(pages);
+    free(e);
     if (r < 0)
         return r;
     m->fl_head = k ? trunks->v[0] : 0;
