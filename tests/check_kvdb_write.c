@@ -73,12 +73,44 @@ START_TEST(test_commit_more_trunks_than_frames)
 }
 END_TEST
 
+/* Proves a key or value at NULL with a length kvdb takes is refused for
+ * being at NULL: the message named the limits ("keys are 1 to 1024
+ * bytes", "at most 1024") of a length within them. */
+START_TEST(test_null_key_or_value_named)
+{
+    char *path = tu_path("kvdb-null.db");
+    unlink(path);
+    kvdb *db = open_db(path, KVDB_CREATE, 16);
+    ck_assert_int_eq(kvdb_put(db, NULL, 3, "v", 1), -EINVAL);
+    ck_assert_str_eq(kvdb_errdetail(), "key of 3 bytes at NULL");
+    ck_assert_int_eq(kvdb_del(db, NULL, 3), -EINVAL);
+    ck_assert_str_eq(kvdb_errdetail(), "key of 3 bytes at NULL");
+    ck_assert_int_eq(kvdb_get(db, NULL, 3, NULL, 0, NULL), -EINVAL);
+    ck_assert_str_eq(kvdb_errdetail(), "key of 3 bytes at NULL");
+    ck_assert_int_eq(kvdb_put(db, "k", 1, NULL, 5), -EINVAL);
+    ck_assert_str_eq(kvdb_errdetail(), "value of 5 bytes at NULL");
+    /* the limits, where they are what is wrong */
+    ck_assert_int_eq(kvdb_put(db, "k", 0, "v", 1), -EINVAL);
+    ck_assert_str_eq(kvdb_errdetail(),
+                     "key of 0 bytes: keys are 1 to 1024 bytes");
+    ck_assert_int_eq(kvdb_put(db, "k", 1, NULL, KVDB_VAL_MAX + 1), -EINVAL);
+    ck_assert_str_eq(kvdb_errdetail(), "value of 1025 bytes: at most 1024");
+    ck_assert_int_eq(kvdb_put(db, "k", 1, NULL, 0), 0);
+    ck_assert_uint_eq(kvdb_count(db), 1);
+    ck_assert_int_eq(kvdb_close(db), 0);
+    unlink(path);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("kvdb_write");
     TCase *tc = tcase_create("commit");
     tcase_add_test(tc, test_commit_more_trunks_than_frames);
     tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("arguments");
+    tcase_add_test(tc, test_null_key_or_value_named);
     suite_add_tcase(s, tc);
     return s;
 }

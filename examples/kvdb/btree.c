@@ -262,9 +262,12 @@ int bt_descend(kvdb *db, const void *key, size_t klen, uint32_t lmode,
 
 static int check_key(const void *key, size_t klen)
 {
-    if (key == NULL || klen == 0 || klen > KVDB_KEY_MAX)
+    if (klen == 0 || klen > KVDB_KEY_MAX)
         return kv_fail(-EINVAL, "key of %zu bytes: keys are 1 to %u bytes",
                        klen, KVDB_KEY_MAX);
+    /* Its length is fine: say what is wrong, not the limits. */
+    if (key == NULL)
+        return kv_fail(-EINVAL, "key of %zu bytes at NULL", klen);
     return 0;
 }
 
@@ -922,9 +925,11 @@ static int modify(kvdb *db, int kind, const void *key, size_t klen,
     int r = check_key(key, klen);
     if (r < 0)
         return r;
-    if (kind == OP_PUT && (vlen > KVDB_VAL_MAX || (val == NULL && vlen)))
+    if (kind == OP_PUT && vlen > KVDB_VAL_MAX)
         return kv_fail(-EINVAL, "value of %zu bytes: at most %u", vlen,
                        KVDB_VAL_MAX);
+    if (kind == OP_PUT && val == NULL && vlen > 0)
+        return kv_fail(-EINVAL, "value of %zu bytes at NULL", vlen);
     struct op *o = malloc(sizeof(*o));
     if (o == NULL)
         return kv_fail(-ENOMEM, "out of memory");
