@@ -2,7 +2,8 @@
 /*
  * check_kvdb_write.c - examples/kvdb's changes and commits through its C
  * interface, where the command line cannot reach: pool sizes and file
- * shapes that a command's defaults never meet.
+ * shapes that a command's defaults never meet, arguments a command never
+ * passes, and a randomized model check against a map.
  */
 #include <check.h>
 #include <errno.h>
@@ -102,12 +103,169 @@ START_TEST(test_null_key_or_value_named)
 }
 END_TEST
 
+/* A randomized model check of puts and deletes: keys of 1 to 1024 bytes
+ * and values of 0 to 1024, the limits often, so that leaves hold 3 to
+ * hundreds of cells and splits, shares with a sibling, merges and root
+ * changes meet every size; commits, closes (which compact), compactions
+ * and discards (what a crash leaves) in between.  After each, what the
+ * file holds is compared with a map of what it should: every key by get,
+ * all of them by a scan, the count, and kvdb_check. */
+#define MODEL_KEYS 600u
+
+struct model_key {
+    uint8_t key[KVDB_KEY_MAX];
+    size_t klen;
+    uint32_t ver[2];          /* the value's version, 0: absent; [1]:
+                                 as of the last commit */
+};
+
+static struct model_key *model;
+
+/* Value version v of key i: its length and bytes follow from both. */
+static size_t model_val(uint32_t i, uint32_t v, uint8_t *out)
+{
+    uint64_t h = tu_mix64((uint64_t)i << 32 | v);
+    size_t len = h % 4 == 0 ? KVDB_VAL_MAX : h % 4 == 1 ? 0 : h % 97;
+    for (size_t b = 0; b < len; b++)
+        out[b] = (uint8_t)tu_mix64(h + b);
+    return len;
+}
+
+static int model_cmp(const void *a, const void *b)
+{
+    const struct model_key *x = *(struct model_key *const *)a,
+                           *y = *(struct model_key *const *)b;
+    return kvdb_keycmp(x->key, x->klen, y->key, y->klen);
+}
+
+static void model_verify(kvdb *db, const char *when, long op)
+{
+    uint8_t got[KVDB_VAL_MAX], want[KVDB_VAL_MAX];
+    struct model_key *live[MODEL_KEYS];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < MODEL_KEYS; i++) {
+        size_t vl = 0;
+        int r = kvdb_get(db, model[i].key, model[i].klen, got, sizeof got,
+                         &vl);
+        if (model[i].ver[0] == 0) {
+            ck_assert_msg(r == -ENOENT, "%s, op %ld: key %u (%zu bytes) "
+                          "is there (%d)", when, op, i, model[i].klen, r);
+            continue;
+        }
+        size_t wl = model_val(i, model[i].ver[0], want);
+        ck_assert_msg(r == 0 && vl == wl && memcmp(got, want, wl) == 0,
+                      "%s, op %ld: key %u (%zu bytes): %d, %zu bytes for "
+                      "%zu", when, op, i, model[i].klen, r, vl, wl);
+        live[n++] = &model[i];
+    }
+    ck_assert_uint_eq(kvdb_count(db), n);
+    qsort(live, n, sizeof(live[0]), model_cmp);
+    kvdb_cursor *c;
+    ck_assert_int_eq(kvdb_cursor_open(db, NULL, 0, NULL, 0, 0, &c), 0);
+    const void *k, *v;
+    size_t kl, vl;
+    uint32_t seen = 0;
+    int r;
+    while ((r = kvdb_cursor_next(c, &k, &kl, &v, &vl)) > 0) {
+        ck_assert_msg(seen < n && kl == live[seen]->klen &&
+                      memcmp(k, live[seen]->key, kl) == 0,
+                      "%s, op %ld: the scan's key %u is not the map's", when,
+                      op, seen);
+        seen++;
+    }
+    ck_assert_int_eq(r, 0);
+    ck_assert_uint_eq(seen, n);
+    kvdb_cursor_close(c);
+    ck_assert_int_eq(kvdb_check(db, stderr, 0), 0);
+}
+
+START_TEST(test_model_check)
+{
+    char *path = tu_path("kvdb-model.db");
+    unlink(path);
+    uint64_t rnd = 0x6b76646220u + (uint64_t)_i;
+    model = calloc(MODEL_KEYS, sizeof(*model));
+    ck_assert_ptr_nonnull(model);
+    /* Distinct keys: a length (the limits often), a prefix most keys
+     * share, and the key's number in the last bytes. */
+    for (uint32_t i = 0; i < MODEL_KEYS; i++) {
+        uint64_t h = tu_mix64(i + 1);
+        size_t kl = h % 5 == 0 ? KVDB_KEY_MAX : h % 5 == 1 ? 2 + h % 3
+                                              : 2 + (h >> 8) % KVDB_KEY_MAX;
+        kl = kl > KVDB_KEY_MAX ? KVDB_KEY_MAX : kl;
+        memset(model[i].key, 'k', kl - 2);
+        model[i].key[kl - 2] = (uint8_t)(i >> 8);
+        model[i].key[kl - 1] = (uint8_t)i;
+        model[i].klen = kl;
+    }
+    uint32_t page = _i % 2 ? 16384 : 8192;
+    struct kvdb_options o;
+    kvdb_options_init(&o);
+    o.flags = KVDB_CREATE;
+    o.page_size = page;
+    o.pool_frames = 64;
+    kvdb *db;
+    ck_assert_int_eq(kvdb_open(path, &o, &db), 0);
+    uint32_t next_ver = 1;
+    uint8_t val[KVDB_VAL_MAX];
+    for (long op = 0; op < 12000; op++) {
+        uint32_t i = (uint32_t)(tu_rnd(&rnd) % MODEL_KEYS);
+        /* phases of mostly puts and mostly deletes: the tree grows to a
+         * few levels and shrinks back, merging */
+        bool put = tu_rnd(&rnd) % 100 < (op / 2000 % 2 ? 30u : 75u);
+        if (put) {
+            uint32_t ver = next_ver++;
+            size_t vl = model_val(i, ver, val);
+            int r = kvdb_put(db, model[i].key, model[i].klen, val, vl);
+            ck_assert_msg(r == 0, "op %ld: put: %s", op, kvdb_errdetail());
+            model[i].ver[0] = ver;
+        } else {
+            int r = kvdb_del(db, model[i].key, model[i].klen);
+            ck_assert_msg(r == (model[i].ver[0] ? 0 : -ENOENT),
+                          "op %ld: del of key %u: %d (%s)", op, i, r,
+                          kvdb_errdetail());
+            model[i].ver[0] = 0;
+        }
+        uint32_t event = (uint32_t)(tu_rnd(&rnd) % 1000);
+        if (event < 10) {
+            if (event < 5)
+                ck_assert_int_eq(kvdb_commit(db), 0);
+            else if (event < 8)
+                ck_assert_int_ge(kvdb_compact(db), 0);
+            else
+                ck_assert_int_eq(kvdb_close(db), 0);
+            for (uint32_t k = 0; k < MODEL_KEYS; k++)
+                model[k].ver[1] = model[k].ver[0];
+        } else if (event < 12) {
+            ck_assert_int_eq(kvdb_discard(db), 0);   /* a crash */
+            for (uint32_t k = 0; k < MODEL_KEYS; k++)
+                model[k].ver[0] = model[k].ver[1];
+        } else {
+            continue;
+        }
+        if (event >= 8) {
+            o.flags = 0;
+            ck_assert_int_eq(kvdb_open(path, &o, &db), 0);
+        }
+        model_verify(db, event < 5 ? "commit" : event < 8 ? "compact"
+                         : event < 10 ? "reopen" : "after a crash", op);
+    }
+    ck_assert_int_eq(kvdb_close(db), 0);
+    free(model);
+    unlink(path);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("kvdb_write");
     TCase *tc = tcase_create("commit");
     tcase_add_test(tc, test_commit_more_trunks_than_frames);
     tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("model");
+    tcase_add_loop_test(tc, test_model_check, 0, 2);
+    tcase_set_timeout(tc, 300);
     suite_add_tcase(s, tc);
     tc = tcase_create("arguments");
     tcase_add_test(tc, test_null_key_or_value_named);
