@@ -148,6 +148,28 @@ END_TEST
 /* Proves a cursor opened with from NULL starts at the first key whatever
  * length comes with it, as kvdb.h says (the length was used, and a scan
  * began after that many zero bytes, skipping the keys below). */
+/* Proves a cursor asked with out NULL is refused saying so (it was told
+ * "cursor bounds: keys are 1 to 1024 bytes", bounds being fine), and a
+ * bound of a bad length is named. */
+START_TEST(test_bad_open_named)
+{
+    char *path = tu_path("kvdb-badopen.db");
+    kvdb *db = open_new(path, 64);
+    kvdb_cursor *c;
+    ck_assert_int_eq(kvdb_cursor_open(db, "a", 1, "b", 1, 0, NULL), -EINVAL);
+    ck_assert_str_eq(kvdb_errdetail(), "cursor: out must not be NULL");
+    ck_assert_int_eq(kvdb_cursor_open(db, "a", 0, NULL, 0, 0, &c), -EINVAL);
+    ck_assert_str_eq(kvdb_errdetail(),
+                     "cursor's from bound of 0 bytes: keys are 1 to 1024 bytes");
+    ck_assert_int_eq(kvdb_cursor_open(db, NULL, 0, "b", KVDB_KEY_MAX + 1, 0, &c),
+                     -EINVAL);
+    ck_assert_str_eq(kvdb_errdetail(),
+                     "cursor's to bound of 1025 bytes: keys are 1 to 1024 bytes");
+    ck_assert_int_eq(kvdb_close(db), 0);
+    unlink(path);
+}
+END_TEST
+
 START_TEST(test_null_from_is_the_start)
 {
     char *path = tu_path("kvdb-nullfrom.db");
@@ -224,6 +246,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_retry_after_error_read_ahead);
     tcase_add_test(tc, test_retry_after_error_one_leaf);
     tcase_add_test(tc, test_null_from_is_the_start);
+    tcase_add_test(tc, test_bad_open_named);
     tcase_add_test(tc, test_root_level_not_height);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);

@@ -62,10 +62,14 @@ struct kvdb_cursor {
 int kvdb_cursor_open(kvdb *db, const void *from, size_t flen, const void *to,
                      size_t tlen, uint32_t flags, kvdb_cursor **out)
 {
-    if ((from && (flen == 0 || flen > KVDB_KEY_MAX)) ||
-        (to && (tlen == 0 || tlen > KVDB_KEY_MAX)) || out == NULL)
-        return kv_fail(-EINVAL, "cursor bounds: keys are 1 to %u bytes",
-                       KVDB_KEY_MAX);
+    if (out == NULL)
+        return kv_fail(-EINVAL, "cursor: out must not be NULL");
+    if (from && (flen == 0 || flen > KVDB_KEY_MAX))
+        return kv_fail(-EINVAL, "cursor's from bound of %zu bytes: keys are "
+                       "1 to %u bytes", flen, KVDB_KEY_MAX);
+    if (to && (tlen == 0 || tlen > KVDB_KEY_MAX))
+        return kv_fail(-EINVAL, "cursor's to bound of %zu bytes: keys are "
+                       "1 to %u bytes", tlen, KVDB_KEY_MAX);
     kvdb_cursor *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return kv_fail(-ENOMEM, "out of memory");
