@@ -668,13 +668,15 @@ BP_API int bp_files(bp_pool *pool, bp_file_fn fn, void *arg);
  *    unpinned and clean at once: once no frame has emptied for 50 ms,
  *    new bp_pin calls of the pages left in those frames wait (in turns
  *    of 20 ms every 100 ms, 50 ms at most for one pin) while the page
- *    is written back and evicted, then read it into a frame that stays.
+ *    is written back and evicted, then read it into a frame that stays -
+ *    if the pins held when a turn begins end within it.
  * One resize runs at a time; a second waits for the first.
  * Returns 0, or:
  *   -BP_EPOOLSIZE  below BP_MIN_FRAMES frames or above the reserve;
  *   -EBUSY         no frame that would go emptied for 10 s: a page in one
  *                  stayed pinned (a read stream's pages ahead count: close
- *                  an idle stream first); the pool
+ *                  an idle stream first), or threads took it back to
+ *                  back holding it for more than 20 ms each; the pool
  *                  keeps its size, and no page is lost (pages of the
  *                  frames that would go may have been written back and
  *                  evicted meanwhile);

@@ -58,8 +58,8 @@
  *            is going: a caller's new pin of the page waits (pool.c,
  *            wait_leaving) until the page has gone - and is read again
  *            into a frame that stays - or the mark is taken back, so
- *            that pins taken back to back cannot keep the page in for
- *            good.  The pool's own pins (write-back, read streams) pass.
+ *            that short pins taken back to back cannot keep the page in
+ *            for good.  The pool's own pins (write-back, read streams) pass.
  *            Set only on a VALID frame; a claim clears it.
  *
  * The version (a second 64-bit word) is what optimistic readers check.

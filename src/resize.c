@@ -33,7 +33,9 @@
  *    again into a frame that stays.  Then the marks are taken back for
  *    LEAVE_REST_NS, so that a page pinned for long (which abandons the
  *    shrink anyway) holds up its other users for a fifth of the time at
- *    most, not for the whole wait.
+ *    most, not for the whole wait.  So the pins held when a turn begins
+ *    must end within it: writers that hold the page longer each keep it
+ *    in, as one long pin does.
  *
  * Lock order (doc/locking.md): resize_mu, then miss_mu.
  */
@@ -211,12 +213,18 @@ static int shrink(bp_pool *pool, uint32_t old, uint32_t want)
                                 "back failed (%s; %s); the pool keeps its %u "
                                 "frames", left, wait_ms / 1000.0,
                                 bp_strerror(err), why, old);
+            /* The marks hold new pins off for a turn only: threads that
+             * take the page back to back and hold it longer than that
+             * keep it in as surely as one long pin. */
             return bp__fail(-EBUSY, "bp_resize: %u of the frames that would "
                             "go still hold pages after %g s without progress "
                             "(%s); the pool keeps its %u frames - unpin pages "
                             "held for long (a read stream's pages ahead "
-                            "included: close it), or shrink less", left,
-                            wait_ms / 1000.0, why, old);
+                            "included: close it), pause threads that take a "
+                            "page back to back holding it for more than %u "
+                            "ms, or shrink less", left, wait_ms / 1000.0, why,
+                            old, atomic_load_explicit(&bp__leave_window_ms,
+                                                      memory_order_relaxed));
         }
         pthread_mutex_unlock(&pool->miss_mu);
         uint64_t now = bp__now_ns();

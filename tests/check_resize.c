@@ -448,6 +448,72 @@ START_TEST(test_shrink_beside_back_to_back_writers)
 }
 END_TEST
 
+/* The marks hold new pins off for a turn of 20 ms: pins held when it
+ * begins must end within it.  Two writers that each hold the page 30 ms
+ * (a log flush under the latch) always have one pin left at the turn's
+ * end, which lets the other back in: the shrink gives up, and says what
+ * to do about such writers, not only about pages held for long. */
+struct slow_hot {
+    bp_pool *pool;
+    uint64_t page;
+};
+
+static void *slow_writer(void *arg)
+{
+    const struct slow_hot *h = arg;
+    while (!atomic_load(&stop_hot)) {
+        bp_page pg;
+        if (bp_pin(h->pool, h->page, BP_WRITE, &pg) != 0) {
+            tu_thread_fail("pin of page %llu: %s",
+                           (unsigned long long)h->page, bp_errdetail());
+            return NULL;
+        }
+        tu_stamp(pg.data, PS, h->page, atomic_fetch_add(&hot_seed, 1) + 1);
+        if (bp_mark_dirty(&pg) != 0) {
+            tu_thread_fail("mark: %s", bp_errdetail());
+            return NULL;
+        }
+        usleep(30000);
+        if (bp_unpin(&pg) != 0) {
+            tu_thread_fail("unpin: %s", bp_errdetail());
+            return NULL;
+        }
+        atomic_fetch_add(&hot_writes, 1);
+    }
+    return NULL;
+}
+
+START_TEST(test_shrink_beside_slow_writers)
+{
+    char *path;
+    bp_pool *pool = open_resizable("resize_slow_hot.data", &path);
+    struct slow_hot h = { pool, page_in_high_frame(pool, 16) };
+    atomic_store(&stop_hot, false);
+    atomic_store(&hot_seed, 1);
+    atomic_store(&hot_writes, 0);
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, slow_writer, &h), 0);
+    while (atomic_load(&hot_writes) < 4)
+        usleep(1000);
+    shrink_wait(1000);
+    int r = bp_resize(pool, 16 * PS);
+    char detail[512];
+    snprintf(detail, sizeof detail, "%s", r < 0 ? bp_errdetail() : "");
+    shrink_wait(10000);
+    atomic_store(&stop_hot, true);
+    tu_join_all(t, 2, 10, "writers");
+    tu_assert_no_thread_errors();
+    ck_assert_msg(r == -EBUSY, "the shrink beside two slow writers: %d", r);
+    ck_assert_msg(strstr(detail, "back to back") != NULL, "the detail does "
+                  "not name writers taking the page back to back: %s",
+                  detail);
+    ck_assert_uint_eq(frames_of(pool), FRAMES);
+    tu_expect_page(pool, h.page, BP_READ, atomic_load(&hot_seed));
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* A thread that holds a page in a leaving frame and pins it again is not
  * held off for good: its own pin keeps the page in, so the mark would
  * never be honoured.  The second pin waits until the marks come off (at
@@ -724,6 +790,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_shrink_gives_up_names_the_page);
     tcase_add_test(tc, test_shrink_write_fails);
     tcase_add_test(tc, test_shrink_beside_back_to_back_writers);
+    tcase_add_test(tc, test_shrink_beside_slow_writers);
     tcase_add_loop_test(tc, test_repin_of_a_leaving_page, 0, 2);
     tcase_add_test(tc, test_resize_under_load);
     tcase_add_test(tc, test_resize_refused_in_child);
