@@ -11,10 +11,10 @@
  *
  * The state word (64 bits, one CAS for a hit):
  *
- *   63   53   52    51   50   49    48    47  46     45    44    43    42    41    40  39      20 19      0
- *  +-------+-----+-----+----+-----+-----+---+-----+-----+-----+-----+------+-----+---+----------+---------+
- *  |unused |RTURN|SWAIT|STRM|PREF |CLAIM|REF|WRITE|READ |DIRTY|VALID|PARKED|XWAIT| X | shared   | pins    |
- *  +-------+-----+-----+----+-----+-----+---+-----+-----+-----+-----+------+-----+---+----------+---------+
+ *   63   54  53    52    51    50   49    48    47  46     45    44    43    42    41    40  39      20 19      0
+ *  +-------+-----+-----+-----+----+-----+-----+---+-----+-----+-----+-----+------+-----+---+----------+---------+
+ *  |unused |LEAVE|RTURN|SWAIT|STRM|PREF |CLAIM|REF|WRITE|READ |DIRTY|VALID|PARKED|XWAIT| X | shared   | pins    |
+ *  +-------+-----+-----+-----+----+-----+-----+---+-----+-----+-----+-----+------+-----+---+----------+---------+
  *
  *   pins     threads holding the frame; a pinned frame is never evicted.
  *   shared   holders of the shared content latch (each also holds a pin).
@@ -56,7 +56,7 @@
  *            good (pool.c, wait_read).
  *   LEAVING  a shrink (resize.c) wants the page out of this frame, which
  *            is going: a caller's new pin of the page waits (pool.c,
- *            wait_leaving) until the page has gone - and is read again
+ *            pin_page; frames.c, bp__frame_wait_leaving) until the page has gone - and is read again
  *            into a frame that stays - or the mark is taken back, so
  *            that short pins taken back to back cannot keep the page in
  *            for good.  The pool's own pins (write-back, read streams) pass.
