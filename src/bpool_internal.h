@@ -621,6 +621,14 @@ struct bp__io_end {
     size_t done;     /* bytes transferred (what a short transfer managed) */
     bool refused;    /* its submission was refused: the device never had
                         it (struct bp__io's refused) */
+    /* A page of a run whose vectored request failed, or came back short
+     * with the cut inside this page, and which was then sent alone: how
+     * that first request ended for it (run_res 0: it did not end badly
+     * for this page).  It may have changed the page on the medium
+     * whatever res says (doublewrite.c, may_have_torn). */
+    int run_res;     /* its error, or -BP_ESHORTIO: cut inside the page */
+    size_t run_done; /* -BP_ESHORTIO: bytes of this page it transferred */
+    bool run_refused;   /* its submission was refused */
 };
 /* Called once per page by bp__io_runs. */
 typedef void (*bp__run_done_fn)(bp_pool *pool, uint32_t frame, uint64_t page,

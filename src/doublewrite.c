@@ -115,17 +115,18 @@ static void orphan_drop(struct bp__datafile *df, uint32_t o)
     memcpy(orphan_img(df, o), orphan_img(df, last), df->page_size);
 }
 
-/* A failed write in place that may have changed the page on the medium:
- * part of it transferred, or an error the device gave.  A request whose
- * submission was refused, and errors of a request the device never had
- * or refused before writing, leave the page as it was. */
-static bool may_have_torn(const struct bp__io_end *end)
+/* A write request that failed with res after transferring `done` bytes
+ * of the page: may it have changed the page on the medium?  Part of it
+ * transferred, or an error the device gave.  A request whose submission
+ * was refused, and errors of a request the device never had or refused
+ * before writing, leave the page as it was. */
+static bool request_may_have_torn(int res, size_t done, bool refused)
 {
-    if (end->done > 0)
+    if (done > 0)
         return true;
-    if (end->refused)
+    if (refused)
         return false;
-    switch (end->res) {
+    switch (res) {
     case -ENOMEM: case -EAGAIN: case -EINTR: case -ENOSPC: case -EDQUOT:
     case -EFBIG: case -EROFS: case -EBADF: case -EINVAL: case -EPERM:
     case -EACCES:
@@ -133,6 +134,18 @@ static bool may_have_torn(const struct bp__io_end *end)
     default:
         return true;
     }
+}
+
+/* A failed write in place that may have changed the page on the medium:
+ * its own request may have, or - for a page sent alone after its run's
+ * vectored request failed (runs.c) - that request may have, whatever the
+ * page's own request then did. */
+static bool may_have_torn(const struct bp__io_end *end)
+{
+    return request_may_have_torn(end->res, end->done, end->refused) ||
+           (end->run_res < 0 &&
+            request_may_have_torn(end->run_res, end->run_done,
+                                  end->run_refused));
 }
 
 /* The check of the image of `page` in batch seq: a CRC-32C of the page

@@ -107,7 +107,8 @@ static void io_runs_at_once(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     struct bp__io *ios = calloc(n, sizeof(*ios));
     struct iovec *iov = calloc(n, sizeof(*iov));
     uint32_t *start = calloc(n + 1, sizeof(*start));
-    if (!ios || !iov || !start) {
+    struct bp__io_end *first = calloc(n, sizeof(*first));   /* see below */
+    if (!ios || !iov || !start || !first) {
         int e = bp__fail(-ENOMEM, "out of memory for the requests of %u page "
                          "%s of %s", n, write ? "writes" : "reads",
                          bp__path_of(pool, p[0].page));
@@ -147,7 +148,12 @@ static void io_runs_at_once(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     if (write)
         bp__count(pool, BP__C_WRITE_REQUESTS, nruns);
 
-    /* Runs that failed or came back short: their pages one by one. */
+    /* Runs that failed or came back short: their pages one by one.  How
+     * the run's request ended for each page is kept for its done: a
+     * write that failed or stopped inside the page may have changed it
+     * on the medium, and the page's own write, sent alone, may then fail
+     * without touching it (refused, no space) - the doublewrite area
+     * must keep its copy all the same. */
     uint32_t nretry = 0;
     for (uint32_t k = 0; k < nruns; k++) {
         uint32_t lo = start[k], hi = start[k + 1];
@@ -157,8 +163,21 @@ static void io_runs_at_once(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                 done(pool, p[i].frame, p[i].page, &whole, arg);
             continue;
         }
-        for (uint32_t i = lo; i < hi; i++)
-            p[nretry++] = p[i];   /* nretry <= lo: no overlap ahead */
+        for (uint32_t i = lo; i < hi; i++) {
+            /* nretry <= i: no overlap ahead */
+            if (r == 0 && ios[k].res < 0) {
+                first[nretry].run_res = (int)ios[k].res;
+                first[nretry].run_refused = ios[k].refused;
+            } else if (r == 0) {
+                size_t at = (size_t)(i - lo) * ps;
+                size_t got = (size_t)ios[k].res;
+                if (got > at && got - at < ps) {
+                    first[nretry].run_res = -BP_ESHORTIO;
+                    first[nretry].run_done = got - at;
+                }
+            }
+            p[nretry++] = p[i];
+        }
     }
     for (uint32_t i = 0; i < nretry; i++) {
         void *buf = bp__frame_data(pool, p[i].frame);
@@ -177,15 +196,15 @@ static void io_runs_at_once(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     }
     for (uint32_t i = 0; i < nretry; i++) {
         long res = r < 0 ? r : ios[i].res;
-        const struct bp__io_end end = {
-            .res = res < 0 ? (int)res : 0,
-            .done = ios[i].done,
-            .refused = r == 0 && ios[i].refused,
-        };
+        struct bp__io_end end = first[i];
+        end.res = res < 0 ? (int)res : 0;
+        end.done = ios[i].done;
+        end.refused = r == 0 && ios[i].refused;
         done(pool, p[i].frame, p[i].page, &end, arg);
     }
 out:
     free(ios);
     free(iov);
     free(start);
+    free(first);
 }

@@ -845,6 +845,74 @@ START_TEST(test_failed_write_keeps_its_copy)
 }
 END_TEST
 
+/* The vectored write in place of pages 4-6: the device writes the first
+ * 4 KiB of page 5 and then fails the request with EIO; page 5 alone,
+ * written again, is refused without reaching the device (ENOSPC, as a
+ * copy-on-write file system says), while run_failing is set. */
+static _Atomic bool run_failing;
+static _Atomic int run_tears;
+
+static int tear_run_then_refuse(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    long long at = (long long)PS * (1 + AREA + 5);
+    if (!atomic_load(&run_failing))
+        return 0;
+    if (cb->aio_lio_opcode == IO_CMD_PWRITE && cb->u.c.offset == at)
+        return -ENOSPC;
+    if (cb->aio_lio_opcode != IO_CMD_PWRITEV || cb->u.v.offset > at ||
+        at >= cb->u.v.offset + (long long)cb->u.v.nr * PS)
+        return 0;
+    const struct iovec *iov = &cb->u.v.vec[(at - cb->u.v.offset) / PS];
+    int fd = open(torn_path, O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, iov->iov_base, 4096, at), 4096);
+    ck_assert_int_eq(fsync(fd), 0);
+    close(fd);
+    atomic_fetch_add(&run_tears, 1);
+    return -EIO;
+}
+
+/* Proves a page that a failed vectored write may have torn keeps its
+ * copy in the area, whatever its own write, sent again alone, then
+ * fails with: pages 4-6 go as one request, which tears page 5 and fails;
+ * page 5 alone is then refused with ENOSPC, which on its own leaves a
+ * page as it was.  Two batches later a crash must still repair page 5.
+ * Its copy was not carried (only the retry's result counted), so the
+ * crash left it torn for good. */
+START_TEST(test_torn_by_run_keeps_its_copy)
+{
+    char *path = make_dw_file("dw-torn-run.data", BP_CHECKSUMS);
+    torn_path = path;
+    bp_pool *pool = tu_open(path, 64, BP_CHECKSUMS | BP_NOFLUSH | BP_NOREADAHEAD);
+    for (uint64_t p = 4; p < 7; p++) {
+        bp_page pg;
+        ck_assert_int_eq(bp_pin(pool, p, BP_WRITE, &pg), 0);
+        tu_stamp(pg.data, PS - BP_CHECKSUM_TRAILER, p, 9);
+        ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    atomic_store(&run_tears, 0);
+    atomic_store(&run_failing, true);
+    atomic_store(&pool->aio.fault, tear_run_then_refuse);
+    int r = bp_flush_all(pool);
+    ck_assert_msg(r == -ENOSPC, "bp_flush_all: %d: %s", r, bp_errdetail());
+    ck_assert_int_eq(atomic_load(&run_tears), 1);
+    /* Two batches of other pages: the half that held page 5's copy is
+     * written over.  The machine stops then. */
+    write_one(pool, 10, 11, 1);
+    write_one(pool, 11, 11, 1);
+    char *image = tu_path("dw-torn-run.image");
+    copy_file(path, image);
+    expect_page5_whole(image, 9, "two batches after the torn run");
+    atomic_store(&run_failing, false);
+    ck_assert_int_eq(bp_flush_page(pool, 5), 1);
+    atomic_store(&pool->aio.fault, NULL);
+    ck_assert_int_eq(bp_close(pool), 0);
+    expect_page5_whole(path, 9, "after the close");
+}
+END_TEST
+
 /* A cut of the file clears the area: not while the area holds the only
  * whole copy of a page below the cut whose write failed (EIO naming the
  * page, nothing cut); once the page is written, the cut goes ahead. */
@@ -1095,6 +1163,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_batches_of_at_most_a_half);
     tcase_add_test(tc, test_cut_sync_fails_before_clearing);
     tcase_add_test(tc, test_failed_write_keeps_its_copy);
+    tcase_add_test(tc, test_torn_by_run_keeps_its_copy);
     tcase_add_test(tc, test_cut_keeps_failed_page_copy);
     tcase_add_test(tc, test_untouched_failures_not_carried);
     tcase_add_test(tc, test_sync_sees_failing_batch);
