@@ -915,8 +915,17 @@ const char *bp__aio_short_cause(const struct bp__aio *aio, size_t done)
     return "it kept returning short transfers";
 }
 
-const char *bp__aio_refusal(long res)
+const char *bp__aio_refusal(long res, size_t done)
 {
+    /* The request to finish a short transfer refused: the device had
+     * the first part, and may have changed the page on the medium. */
+    if (done > 0 && res == -EAGAIN)
+        return "the device transferred part of it, then the kernel refused "
+               "to queue the request to finish it, again and again for "
+               "about 0.2 s";
+    if (done > 0)
+        return "the device transferred part of it, then the kernel refused "
+               "to queue the request to finish it";
     if (res == -EAGAIN)
         return "the kernel refused to queue the request, again and again "
                "for about 0.2 s: the device never had it";

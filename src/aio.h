@@ -178,8 +178,10 @@ const char *bp__aio_short_cause(const struct bp__aio *aio, size_t done);
 
 /* Why a request whose submission was refused (bp__io.refused) failed
  * with res, for the error's detail: the kernel would not queue it, so
- * the device never had it. */
-const char *bp__aio_refusal(long res);
+ * the device never had it - or, when `done` > 0 bytes of it were
+ * transferred before (bp__aio_run_full's first rounds, or a vectored
+ * request that stopped inside the page), had part of it. */
+const char *bp__aio_refusal(long res, size_t done);
 
 /*
  * Held lanes: asynchronous I/O for one owner (a read stream, stream.c).

@@ -107,7 +107,9 @@ static int end_write(bp_pool *pool, uint32_t f, const struct bp__io_end *end,
     } else if (res < 0 && end->refused) {
         r = bp__fail(res, "writing page %llu of %s failed: %s (%s); %s",
                      (unsigned long long)BP_PAGE_NO(page), df->path,
-                     bp_strerror(res), bp__aio_refusal(res), fate(pool, res));
+                     bp_strerror(res),
+                     bp__aio_refusal(res, done + end->run_done),
+                     fate(pool, res));
     } else if (res < 0 && via_area) {
         r = bp__fail(res, "writing page %llu of %s through its doublewrite "
                      "area failed: %s; %s", (unsigned long long)BP_PAGE_NO(page),

@@ -305,7 +305,8 @@ static int read_page(bp_pool *pool, uint32_t f, uint64_t page, bool demand)
                         ps, bp__aio_short_cause(&pool->aio, io.done));
     if (io.res < 0)
         return read_failed(df, page, (int)io.res,
-                           io.refused ? bp__aio_refusal(io.res) : NULL);
+                           io.refused ? bp__aio_refusal(io.res, io.done)
+                                      : NULL);
     return pool->checksums ? bp__page_verify(pool, f, page) : 0;
 }
 

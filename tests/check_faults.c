@@ -247,6 +247,11 @@ static _Atomic long long short_zero_page = -1;
 static _Atomic int short_odd_ops;
 static _Atomic long long short_odd_page = -1;
 static _Atomic long short_made;
+/* io_getevents: once a request is made short (short_halve), every later
+ * submission is refused (submit_fail_left -1, with submit_errno), as if
+ * the kernel stopped taking requests between a short transfer and the
+ * resubmission of its rest. */
+static _Atomic bool refuse_after_short;
 
 static void scribble(struct iocb *cb, size_t from)
 {
@@ -303,6 +308,8 @@ static int tap_getevents(const struct bp__io_engine *eng, bp__io_ctx ctx,
                 scribble(cb, part);
             events[i].res = part;
             atomic_fetch_add(&short_made, 1);
+            if (atomic_load(&refuse_after_short))
+                atomic_store(&submit_fail_left, -1);
         }
     }
     return got;
@@ -363,6 +370,7 @@ static void reset_faults(void)
     atomic_store(&short_odd_ops, 0);
     atomic_store(&short_odd_page, -1);
     atomic_store(&short_made, 0);
+    atomic_store(&refuse_after_short, false);
     atomic_store(&getevents_eintr_left, 0);
     for (int i = 0; i < NOPS; i++) {
         atomic_store(&sys_left[i], 0);
@@ -988,6 +996,44 @@ START_TEST(test_submit_refused)
         ck_assert_int_eq(bp_close(pool), 0);
         expect_file(path, model, 16);
     }
+}
+END_TEST
+
+/* A read and a write the device did half of, whose rest io_submit then
+ * refused for good (EBADF): each fails with the code, and the detail says
+ * the device transferred part of it - not that the device never had it,
+ * which a caller would take to mean the page on the medium is untouched.
+ * Nothing is cached or lost. */
+START_TEST(test_submit_refused_after_part)
+{
+    uint32_t model[16];
+    char *path = model_file("refused-part.bp", model, 16);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    rewrite(pool, model, 2, model[2] + 1);
+    atomic_store(&submit_errno, -EBADF);
+    atomic_store(&refuse_after_short, true);
+    atomic_store(&short_halve, OP_READ | OP_WRITE);
+    bp_page pg;
+    int r = bp_pin(pool, 9, BP_READ, &pg);
+    ck_assert_msg(r == -EBADF, "pin 9 gave %s", bp_err_name(r));
+    const char *d = bp_errdetail();
+    ck_assert_msg(strstr(d, "reading page 9") &&
+                  strstr(d, "the device transferred part of it") &&
+                  !strstr(d, "never had it"), "detail: %s", d);
+    atomic_store(&submit_fail_left, 0);
+    r = bp_flush_all(pool);
+    ck_assert_msg(r == -EBADF, "flush gave %s", bp_err_name(r));
+    d = bp_errdetail();
+    ck_assert_msg(strstr(d, "writing page 2") &&
+                  strstr(d, "the device transferred part of it") &&
+                  !strstr(d, "never had it"), "detail: %s", d);
+    ck_assert_uint_eq(tu_stats(pool).dirty, 1);
+    atomic_store(&refuse_after_short, false);
+    atomic_store(&short_halve, 0);
+    atomic_store(&submit_fail_left, 0);
+    expect_page(pool, 9, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+    expect_file(path, model, 16);
 }
 END_TEST
 
@@ -2182,6 +2228,7 @@ Suite *test_suite(void)
     tc = tcase_create("submit");
     tcase_add_test(tc, test_submit_eagain_transient);
     tcase_add_test(tc, test_submit_refused);
+    tcase_add_test(tc, test_submit_refused_after_part);
     tcase_add_test(tc, test_submit_partial);
     tcase_add_loop_test(tc, test_submit_interrupted, 0, 2);
     tcase_add_loop_test(tc, test_submit_refused_every_path, 0, 2);
