@@ -312,10 +312,12 @@ static bool in_batch(const struct bp__page_ref *p, uint32_t k, uint64_t pgno)
 
 /* Step 1 for p[0..k), and the carried copies of pages not among them: 0,
  * or a negative errno with the detail set (then no page of the batch may
- * be written in place). */
+ * be written in place).  *refused: the kernel refused to queue the
+ * area's write, so the device never had it (for the pages' details). */
 static int stage(bp_pool *pool, struct bp__datafile *df,
-                 const struct bp__page_ref *p, uint32_t k)
+                 const struct bp__page_ref *p, uint32_t k, bool *refused)
 {
+    *refused = false;
     uint8_t *d = df->dw_desc;
     memset(d, 0, df->page_size);
     memcpy(d, DW_MAGIC, sizeof(DW_MAGIC));
@@ -352,8 +354,10 @@ static int stage(bp_pool *pool, struct bp__datafile *df,
                     area_offset(df, (uint32_t)(df->dw_seq & 1), 0));
     int r = bp__aio_run(&pool->aio, &io, 1);
     long want = (long)(k + 1) * df->page_size;
-    if (r == 0 && io.res != want)
+    if (r == 0 && io.res != want) {
         r = io.res < 0 ? (int)io.res : -BP_ESHORTIO;
+        *refused = io.res < 0 && io.refused;
+    }
     if (r == 0)
         r = sync_file(pool, df, "after writing the doublewrite area");
     else
@@ -493,9 +497,12 @@ static void write_batch(bp_pool *pool, struct batch *b)
         refs[j] = b->pg[j].ref;
     pthread_mutex_lock(&df->dw_mu);
     atomic_fetch_add(&df->dw_begun, 1);   /* bp__dw_settle */
-    int r = stage(pool, df, refs, b->k);
+    bool refused;
+    int r = stage(pool, df, refs, b->k, &refused);
     if (r < 0) {
-        const struct bp__io_end end = { .res = r };
+        /* Refused, the area's write says so in each page's detail, as a
+         * write in place refused does (doc/errors.md). */
+        const struct bp__io_end end = { .res = r, .refused = refused };
         for (uint32_t j = 0; j < b->k; j++)
             batch_done(pool, refs[j].frame, refs[j].page, &end, b);
     } else {

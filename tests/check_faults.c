@@ -1143,6 +1143,42 @@ START_TEST(test_submit_refused_every_path)
 }
 END_TEST
 
+/* The same through the doublewrite area (BP_DOUBLEWRITE), whose batch
+ * write is refused before any page goes in place: the flush fails with
+ * the code, the detail says the kernel refused to queue the request and
+ * the device never had it (doc/errors.md), the pages stay dirty, and
+ * once io_submit works again they are written. */
+START_TEST(test_submit_refused_doublewrite)
+{
+    static const int errs[] = { -EAGAIN, -EBADF };
+    reset_faults();
+    char *path = tu_path("refused-dw.bp");
+    unlink(path);
+    bp_pool *pool = tu_open(path, 16, BP_CREATE | BP_DOUBLEWRITE | BP_NOFLUSH |
+                            BP_NOREADAHEAD);
+    tu_alloc_stamped(pool, 8, PS, 1);
+    ck_assert_int_eq(bp_flush_all(pool), 8);
+    for (size_t e = 0; e < 2; e++) {
+        for (uint64_t p = 0; p < 4; p++)
+            tu_rewrite_page(pool, p, e ? 2 : 1, 2);
+        atomic_store(&submit_errno, errs[e]);
+        atomic_store(&submit_fail_left, -1);
+        int r = bp_flush_all(pool);
+        ck_assert_msg(r == errs[e], "flush gave %s", bp_err_name(r));
+        expect_refusal_detail("writing page", errs[e]);
+        ck_assert_uint_eq(tu_stats(pool).dirty, 4);
+        atomic_store(&submit_fail_left, 0);
+        atomic_store(&submit_errno, -EAGAIN);
+        ck_assert_int_eq(bp_flush_all(pool), 4);
+    }
+    ck_assert_int_eq(bp_close(pool), 0);
+    pool = tu_open(path, 16, BP_NOREADAHEAD);
+    for (uint64_t p = 0; p < 8; p++)
+        expect_page(pool, p, p < 4 ? 2 : 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* A read stream over pages [first, first + 64): every page is handed out
  * with its model's bytes (want == 0), or every one fails with want, its
  * page number set, in order. */
@@ -2229,6 +2265,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_submit_eagain_transient);
     tcase_add_test(tc, test_submit_refused);
     tcase_add_test(tc, test_submit_refused_after_part);
+    tcase_add_test(tc, test_submit_refused_doublewrite);
     tcase_add_test(tc, test_submit_partial);
     tcase_add_loop_test(tc, test_submit_interrupted, 0, 2);
     tcase_add_loop_test(tc, test_submit_refused_every_path, 0, 2);
