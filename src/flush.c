@@ -104,6 +104,17 @@ static int end_write(bp_pool *pool, uint32_t f, const struct bp__io_end *end,
      * repeat.  So no transfer count is told of such a write. */
     if (res == -BP_ESHRUNK || (res < 0 && said)) {
         r = res;   /* bp__file_shrunk, or the hook's refusal, said it all */
+    } else if (res < 0 && end->refused && end->run_res < 0 &&
+               end->run_res != -BP_ESHORTIO && !end->run_refused) {
+        /* Sent alone after the run that carried it failed at the device:
+         * the device had the page then, whatever the refusal says of
+         * this request. */
+        r = bp__fail(res, "writing page %llu of %s failed: the write of the "
+                     "run of pages holding it failed (%s), and the kernel "
+                     "then refused to queue the page's own write (%s); %s",
+                     (unsigned long long)BP_PAGE_NO(page), df->path,
+                     bp_strerror(end->run_res), bp_strerror(res),
+                     fate(pool, res));
     } else if (res < 0 && end->refused) {
         r = bp__fail(res, "writing page %llu of %s failed: %s (%s); %s",
                      (unsigned long long)BP_PAGE_NO(page), df->path,
