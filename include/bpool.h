@@ -455,9 +455,10 @@ BP_API void bp_options_init_sized(struct bp_options *opts, size_t size);
  *   with BP_NOHEADER, an option out of range (flushers, watermarks,
  *   queue_depth, aio_lanes, grow_bytes, io_engine, io_flags, the
  *   BPOOL_IO_ENGINE variable), reserved0 not 0, an empty warm_file, a
- *   path that is not a regular file, opts->struct_size 0 or smaller
- *   than any released struct: call bp_options_init(); a larger struct
- *   with fields this library does not know set),
+ *   path that is not a regular file (a directory: -EISDIR),
+ *   opts->struct_size 0 or smaller than any released struct: call
+ *   bp_options_init(); a larger struct with fields this library does
+ *   not know set),
  *   -BP_ELOCKED (another pool holds the file: bp_errdetail names the file
  *   and the holder's pid when the kernel tells it),
  *   -ENOLCK (the file system cannot lock the file),

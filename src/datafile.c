@@ -121,6 +121,10 @@ static int open_file(const char *path, uint32_t flags, uint32_t mode,
 static int open_error(const char *path, int err, uint32_t flags)
 {
     struct stat st;
+    /* A directory opened read-only: O_DIRECT, which no directory takes,
+     * fails it with EINVAL (a writable open, with EISDIR). */
+    if (err == -EINVAL && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        err = -EISDIR;
     if (err == -EINVAL && stat(path, &st) == 0 && !S_ISREG(st.st_mode))
         return bp__fail(-EINVAL, "cannot open %s: not a regular file; bpool "
                         "keeps its pages in a regular file", path);
@@ -135,6 +139,12 @@ static int open_error(const char *path, int err, uint32_t flags)
                             path);
         }
     }
+    if (err == -EISDIR)
+        return bp__fail(err, "cannot open %s: %s; name the data file (a "
+                        "regular file) itself", path,
+                        stat(path, &st) == 0 && S_ISDIR(st.st_mode) ?
+                        "it is a directory" : "the path ends in a slash, "
+                        "which names a directory");
     if (err == -ENOENT && !(flags & BP_CREATE))
         return bp__fail(err, "cannot open %s: no such file; check the path, "
                         "or pass the BP_CREATE flag to create it",

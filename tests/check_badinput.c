@@ -306,15 +306,27 @@ START_TEST(test_failed_create_leaves_no_file)
 }
 END_TEST
 
-/* A directory as the path gives -EISDIR naming the path (with and without
- * BP_CREATE), and the directory is left as it was. */
+/* A directory as the path gives -EISDIR naming the path and the fix (with
+ * and without BP_CREATE, and read-only, whose open(2) of a directory
+ * succeeds), and the directory is left as it was.  So does a path that
+ * ends in a slash, which names a directory, for a file that is not
+ * there: nothing is created. */
 START_TEST(test_directory_path)
 {
     char *dir = tu_path("adir");
     ck_assert_int_eq(mkdir(dir, 0700), 0);
     bp_pool *pool = NULL;
-    TU_EXPECT_ERR(tu_try_open(dir, 0, PS, 8, &pool), -EISDIR, dir);
-    TU_EXPECT_ERR(tu_try_open(dir, BP_CREATE, PS, 8, &pool), -EISDIR, dir);
+    const char *fix = "name the data file";
+    TU_EXPECT_ERR(tu_try_open(dir, 0, PS, 8, &pool), -EISDIR, dir,
+                  "is a directory", fix);
+    TU_EXPECT_ERR(tu_try_open(dir, BP_CREATE, PS, 8, &pool), -EISDIR, dir,
+                  "is a directory", fix);
+    TU_EXPECT_ERR(tu_try_open(dir, BP_RDONLY, PS, 8, &pool), -EISDIR, dir,
+                  "is a directory", fix);
+    char *slash = tu_path("notthere/");
+    TU_EXPECT_ERR(tu_try_open(slash, BP_CREATE, PS, 8, &pool), -EISDIR,
+                  slash, "ends in a slash", fix);
+    tu_assert_no_file(tu_path("notthere"));
     ck_assert_ptr_null(pool);
     struct stat st;
     ck_assert_int_eq(stat(dir, &st), 0);
