@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/vfs.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bpool.h"
@@ -371,6 +372,50 @@ START_TEST(test_not_regular_file)
     uint32_t n;
     TU_EXPECT_ERR(bp_attach(pool, lone, &n), -EINVAL, "not a regular file");
     ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* The open(2) errors bpool passes through each come with the fix, not
+ * only the system's words for them: a path through a file (ENOTDIR), a
+ * loop of symbolic links (ELOOP), a name longer than the file system
+ * takes (ENAMETOOLONG), and no descriptor left (EMFILE, in a child that
+ * uses up its own).  Nothing is created. */
+START_TEST(test_open_errors_name_the_fix)
+{
+    bp_pool *pool = NULL;
+    char *file = tu_path("plain");
+    tu_make_file(file, PS, 1, 1);
+    char *through = tu_path("plain/sub.bp");
+    TU_EXPECT_ERR(tu_try_open(through, BP_CREATE, PS, 8, &pool), -ENOTDIR,
+                  through, "Not a directory", "check the path");
+    char *a = tu_path("loop-a"), *b = tu_path("loop-b");
+    ck_assert_int_eq(symlink(b, a), 0);
+    ck_assert_int_eq(symlink(a, b), 0);
+    TU_EXPECT_ERR(tu_try_open(a, 0, PS, 8, &pool), -ELOOP, a,
+                  "symbolic links", "fix the links");
+    char name[300];
+    memset(name, 'n', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    char *longer = tu_path(name);
+    TU_EXPECT_ERR(tu_try_open(longer, BP_CREATE, PS, 8, &pool),
+                  -ENAMETOOLONG, "too long", "shorter");
+    ck_assert_ptr_null(pool);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        while (dup(0) >= 0)
+            ;
+        int r = tu_try_open(file, 0, PS, 8, &pool);
+        const char *d = bp_errdetail();
+        _exit(r == -EMFILE && strstr(d, file) && strstr(d, "ulimit -n") ? 0
+                                                                       : 1);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "bp_open out of descriptors did not give -EMFILE with "
+                  "the limit to raise");
+    tu_file_intact(file, PS, 1, 1);
 }
 END_TEST
 
@@ -927,6 +972,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_failed_create_leaves_no_file);
     tcase_add_test(tc, test_directory_path);
     tcase_add_test(tc, test_not_regular_file);
+    tcase_add_test(tc, test_open_errors_name_the_fix);
     tcase_add_test(tc, test_create_where_it_cannot);
     tcase_add_test(tc, test_block_device_refused);
     tcase_add_test(tc, test_file_past_page_numbers);

@@ -37,7 +37,8 @@ const char *test_skip_reason(void)
     return NULL;
 }
 
-/* A file the caller may not open gives open(2)'s -EACCES naming the file.
+/* A file the caller may not open gives open(2)'s -EACCES naming the file
+ * and the fix (its permissions).
  * Root opens anything, so as root a child process drops to nobody first
  * (the test's directory is then out of its reach, which open(2) also
  * reports as EACCES). */
@@ -54,14 +55,15 @@ START_TEST(test_open_eacces)
         bp_pool *pool;
         int r = tu_try_open(path, 0, PS, 8, &pool);
         int ok = r == -EACCES && strstr(bp_errdetail(), path) &&
-                 strstr(bp_errdetail(), "Permission denied");
+                 strstr(bp_errdetail(), "Permission denied") &&
+                 strstr(bp_errdetail(), "fix the permissions");
         _exit(ok ? 0 : 1);
     }
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert(WIFEXITED(status));
     ck_assert_msg(WEXITSTATUS(status) == 0, "bp_open of an unreadable file "
-                  "did not give -EACCES naming the file");
+                  "did not give -EACCES naming the file and the fix");
     ck_assert_int_eq(chmod(path, 0600), 0);
     tu_file_intact(path, PS, 2, 1);
 }
