@@ -308,8 +308,9 @@ START_TEST(test_failed_create_leaves_no_file)
 END_TEST
 
 /* A directory as the path gives -EISDIR naming the path and the fix (with
- * and without BP_CREATE, and read-only, whose open(2) of a directory
- * succeeds), and the directory is left as it was.  So does a path that
+ * and without BP_CREATE, and read-only, where O_DIRECT fails open(2) of
+ * a directory with EINVAL; from bp_open and from bp_attach), and the
+ * directory is left as it was.  So does a path that
  * ends in a slash, which names a directory, for a file that is not
  * there: nothing is created. */
 START_TEST(test_directory_path)
@@ -329,6 +330,20 @@ START_TEST(test_directory_path)
                   slash, "ends in a slash", fix);
     tu_assert_no_file(tu_path("notthere"));
     ck_assert_ptr_null(pool);
+    /* bp_attach alike, to a writable pool and to a read-only one. */
+    for (int ro = 0; ro < 2; ro++) {
+        struct bp_options o;
+        bp_options_init(&o);
+        o.flags = ro ? BP_RDONLY : BP_CREATE;
+        o.page_size = PS;
+        o.pool_frames = 8;
+        ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
+        uint32_t n = 99;
+        TU_EXPECT_ERR(bp_attach(pool, dir, &n), -EISDIR, dir,
+                      "is a directory", fix);
+        ck_assert_uint_eq(n, 99);
+        ck_assert_int_eq(bp_close(pool), 0);
+    }
     struct stat st;
     ck_assert_int_eq(stat(dir, &st), 0);
     ck_assert(S_ISDIR(st.st_mode));
