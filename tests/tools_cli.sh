@@ -228,6 +228,19 @@ usage_error "--frames beyond a pool" bpool-bench "--frames '4294967295': want a 
     --frames 4294967295 hit
 usage_error "dirty watermarks out of order" bpool-stress "the dirty watermarks need" \
     --dirty-low 50 --dirty-high 40
+# Pool settings that contradict each other on the line alone: the
+# doublewrite area lives in the header, and --pool-max is the most the
+# pool may grow to (bp_open refused them: exit 1 or 3, and the shell's
+# hint said to use more frames).
+for t in bpool-shell bpool-bench bpool-stress; do
+    w=(); [ "$t" = bpool-bench ] && w=(hit)
+    usage_error "--no-header with --doublewrite" "$t" \
+        "--doublewrite needs the file's header: not with --no-header" \
+        --no-header --doublewrite "${w[@]}"
+    usage_error "--pool-max below --pool" "$t" \
+        "--pool-max 524288 is below --pool 1048576: give at least --pool, or leave --pool-max out" \
+        -p 1M --pool-max 512K "${w[@]}"
+done
 [ ! -e bpool.data ] && [ ! -e a.data ] && [ ! -e x.db ] && [ ! -e bpool-bench.data ] &&
     [ ! -e bpool-stress.data ] && pass "no usage error made a file" ||
     fail "a usage error made a file: $(ls)"

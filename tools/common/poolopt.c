@@ -132,6 +132,23 @@ void poolopt_check(const struct poolopt *o)
         (o->dirty_high && o->dirty_max && o->dirty_high >= o->dirty_max) ||
         (o->dirty_low && o->dirty_max && o->dirty_low >= o->dirty_max))
         opt_usage("the dirty watermarks need --dirty-low < --dirty-high < --dirty-max");
+    /* The doublewrite area is laid out after the header and recorded in
+     * it: a file without one has none (bp_open: EINVAL). */
+    if (o->no_header && o->doublewrite)
+        opt_usage("--doublewrite needs the file's header: not with --no-header");
+    /* --pool-max below the pool's size, in whole frames: of the page
+     * size given, else of the largest (a page size the file decides
+     * later can only round the pool down further, which bp_open
+     * checks). */
+    uint64_t ps = o->page_size ? o->page_size : BP_MAX_PAGE_SIZE;
+    uint64_t least = o->pool_bytes ? o->pool_bytes / ps * ps :
+                     o->page_size ? (uint64_t)o->frames * ps : 0;
+    if (o->pool_bytes_max && o->pool_bytes_max < least)
+        opt_usage("--pool-max %llu is below %s %llu: give at least --pool, "
+                  "or leave --pool-max out",
+                  (unsigned long long)o->pool_bytes_max,
+                  o->pool_bytes ? "--pool" : "--frames times --page-size",
+                  (unsigned long long)least);
 }
 
 uint32_t poolopt_frames(const struct poolopt *o, uint32_t page_size,
