@@ -115,6 +115,32 @@ const struct bp__io_tap bp__io_tap = {
 
 /* ---- bp_open ------------------------------------------------------------ */
 
+/* bp_attach of `path` (an existing file) and of `missing` to a pool made
+ * with BP_CREATE (pool, made before the simulation starts) gives `code`
+ * as bp_open does, naming the file and `why`; the file is left as it was
+ * and no file is left at `missing`. */
+static void attach_refused(bp_pool *pool, const char *path, const char *missing,
+                           int code, const char *why)
+{
+    uint32_t n = 99;
+    TU_EXPECT_ERR(bp_attach(pool, path, &n), code, path, why);
+    TU_EXPECT_ERR(bp_attach(pool, missing, &n), code, missing, why);
+    ck_assert_uint_eq(n, 99);
+    tu_assert_no_file(missing);
+}
+
+static bp_pool *pool_for_attach(void)
+{
+    struct bp_options o;
+    bp_options_init(&o);
+    o.flags = BP_CREATE;
+    o.page_size = PS;
+    o.pool_frames = 8;
+    bp_pool *pool = NULL;
+    ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
+    return pool;
+}
+
 /* A file system that refuses O_DIRECT (simulated: tmpfs before 6.6; the
  * real tmpfs of today is test_tmpfs_refused in check_badinput.c) gives
  * -BP_ENODIRECT naming the file and the fix; an existing file is left as
@@ -140,6 +166,12 @@ START_TEST(test_odirect_refused)
                   -BP_ENODIRECT, missing);
     tu_assert_no_file(missing);
     sim_set(SIM_NONE);
+    bp_pool *multi = pool_for_attach();
+    sim_set(SIM_NO_ODIRECT);
+    attach_refused(multi, path, missing, -BP_ENODIRECT, "O_DIRECT");
+    sim_set(SIM_NONE);
+    ck_assert_int_eq(bp_close(multi), 0);
+    tu_file_intact(path, PS, 3, 1);
     ck_assert_int_eq(tu_try_open(missing, BP_CREATE, PS, 8, &pool), 0);
     ck_assert_int_eq(bp_close(pool), 0);
 }
@@ -161,6 +193,11 @@ START_TEST(test_no_direct_io_on_file)
                   missing);
     tu_assert_no_file(missing);
     sim_set(SIM_NONE);
+    bp_pool *multi = pool_for_attach();
+    sim_set(SIM_ALIGN);
+    attach_refused(multi, path, missing, -BP_ENODIRECT, "cannot do direct I/O");
+    sim_set(SIM_NONE);
+    ck_assert_int_eq(bp_close(multi), 0);
     tu_file_intact(path, PS, 2, 1);
 }
 END_TEST

@@ -58,6 +58,21 @@ START_TEST(test_tmpfs_refused)
                   -BP_ENODIRECT, "tmpfs");
     ck_assert_ptr_null(pool);
     tu_assert_no_file(shm_missing);
+    /* bp_attach alike, to a pool made with BP_CREATE. */
+    struct bp_options o;
+    bp_options_init(&o);
+    o.flags = BP_CREATE;
+    o.page_size = PS;
+    o.pool_frames = 8;
+    ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
+    uint32_t n = 99;
+    TU_EXPECT_ERR(bp_attach(pool, shm_file, &n), -BP_ENODIRECT, "tmpfs",
+                  shm_file);
+    TU_EXPECT_ERR(bp_attach(pool, shm_missing, &n), -BP_ENODIRECT, "tmpfs");
+    ck_assert_uint_eq(n, 99);
+    ck_assert_int_eq(bp_close(pool), 0);
+    tu_file_intact(shm_file, PS, 4, 1);
+    tu_assert_no_file(shm_missing);
     shm_cleanup();
 }
 END_TEST
