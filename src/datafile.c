@@ -170,6 +170,12 @@ static int open_error(const char *path, int err, uint32_t flags)
                         "permitted - the file may be immutable or "
                         "append-only (see lsattr(1) and chattr(1)), or a "
                         "security policy refuses it", path);
+    if (err == -EEXIST && lstat(path, &st) == 0 && S_ISLNK(st.st_mode) &&
+        stat(path, &st) != 0)
+        return bp__fail(err, "cannot create %s: it is a symbolic link to a "
+                        "file that does not exist, and bpool does not create "
+                        "a file through a link; remove the link, or name "
+                        "the file itself", path);
     if (err == -EEXIST)
         return bp__fail(err, "cannot create %s: it already exists and "
                         "BP_EXCL was given; remove BP_EXCL to open it", path);

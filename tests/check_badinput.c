@@ -436,8 +436,8 @@ END_TEST
 
 /* BP_CREATE where nothing can be made: in a directory that does not
  * exist, and through a symbolic link to nothing (which bpool does not
- * follow to create) - each detail names its own cause, and nothing is
- * made. */
+ * follow to create; with BP_EXCL too) - each detail names its own cause,
+ * and nothing is made. */
 START_TEST(test_create_where_it_cannot)
 {
     bp_pool *pool = NULL;
@@ -448,6 +448,12 @@ START_TEST(test_create_where_it_cannot)
     ck_assert_int_eq(symlink("nowhere.bp", link), 0);
     TU_EXPECT_ERR(tu_try_open(link, BP_CREATE, PS, 8, &pool), -ENOENT,
                   "symbolic link", "fix the link");
+    /* With BP_EXCL: -EEXIST (the name is taken), and the detail says
+     * by a link to nothing - not that the file exists, to be opened
+     * without BP_EXCL, which would fail with -ENOENT. */
+    TU_EXPECT_ERR(tu_try_open(link, BP_CREATE | BP_EXCL, PS, 8, &pool),
+                  -EEXIST, link, "symbolic link to a file that does not exist",
+                  "remove the link");
     ck_assert_ptr_null(pool);
     tu_assert_no_file(tu_path("nowhere.bp"));
 }
