@@ -125,7 +125,10 @@ static int open_error(const char *path, int err, uint32_t flags)
      * fails it with EINVAL (a writable open, with EISDIR). */
     if (err == -EINVAL && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
         err = -EISDIR;
-    if (err == -EINVAL && stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+    /* A socket (open(2): ENXIO), or a device without its driver (ENXIO,
+     * ENODEV), is no missing device: not a regular file. */
+    if ((err == -EINVAL || err == -ENXIO || err == -ENODEV) &&
+        stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
         return bp__fail(-EINVAL, "cannot open %s: not a regular file; bpool "
                         "keeps its pages in a regular file", path);
     if (err == -EINVAL) {

@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -386,7 +388,27 @@ START_TEST(test_not_regular_file)
     ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
     uint32_t n;
     TU_EXPECT_ERR(bp_attach(pool, lone, &n), -EINVAL, "not a regular file");
+    /* A UNIX socket, which open(2) refuses with ENXIO ("No such device or
+     * address", which sends the caller looking for a missing device): not
+     * a regular file either, whatever the flags. */
+    char *sock = tu_path("sock");
+    int sfd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ck_assert_int_ge(sfd, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    ck_assert_uint_lt(strlen(sock), sizeof(sa.sun_path));
+    strcpy(sa.sun_path, sock);
+    ck_assert_int_eq(bind(sfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    TU_EXPECT_ERR(bp_attach(pool, sock, &n), -EINVAL, "not a regular file",
+                  sock);
     ck_assert_int_eq(bp_close(pool), 0);
+    const uint32_t flags[] = { 0, BP_CREATE, BP_RDONLY };
+    for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
+        TU_EXPECT_ERR(tu_try_open(sock, flags[i], PS, 8, &pool), -EINVAL,
+                      "not a regular file", sock);
+    ck_assert_ptr_null(pool);
+    ck_assert_int_eq(lstat(sock, &st), 0);
+    ck_assert(S_ISSOCK(st.st_mode));
+    close(sfd);
 }
 END_TEST
 
