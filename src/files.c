@@ -139,6 +139,13 @@ int bp_attach(bp_pool *pool, const char *path, uint32_t *file)
                         "with, and this pool was made without BP_CREATE: it "
                         "attaches existing files only - check the path, or "
                         "create the file first", path);
+    struct stat st;
+    if (r == -EEXIST && lstat(path, &st) == 0 && S_ISLNK(st.st_mode) &&
+        stat(path, &st) != 0) {
+        /* A link to nothing: open's detail says so. */
+        bp__detail_around("bp_attach: ", "%s", "");
+        return r;
+    }
     if (r == -EEXIST)
         return bp__fail(r, "bp_attach: %s exists; an attached file takes the "
                         "flags the pool was made with, and this pool was "

@@ -477,6 +477,20 @@ START_TEST(test_create_where_it_cannot)
                   -EEXIST, link, "symbolic link to a file that does not exist",
                   "remove the link");
     ck_assert_ptr_null(pool);
+    /* bp_attach to a pool made with them alike. */
+    struct bp_options o;
+    bp_options_init(&o);
+    o.flags = BP_CREATE | BP_EXCL;
+    o.page_size = PS;
+    o.pool_frames = 8;
+    ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
+    uint32_t n = 99;
+    TU_EXPECT_ERR(bp_attach(pool, link, &n), -EEXIST, "bp_attach: ", link,
+                  "symbolic link to a file that does not exist",
+                  "remove the link");
+    ck_assert_uint_eq(n, 99);
+    ck_assert_int_eq(bp_close(pool), 0);
+    pool = NULL;
     tu_assert_no_file(tu_path("nowhere.bp"));
 }
 END_TEST
