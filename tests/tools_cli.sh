@@ -238,8 +238,11 @@ for t in bpool-shell bpool-bench bpool-stress; do
         "--doublewrite needs the file's header: not with --no-header" \
         --no-header --doublewrite "${w[@]}"
     usage_error "--pool-max below --pool" "$t" \
-        "--pool-max 524288 is below --pool 1048576: give at least --pool, or leave --pool-max out" \
+        "--pool-max 524288 is below --pool 1048576: give at least that, or leave --pool-max out" \
         -p 1M --pool-max 512K "${w[@]}"
+    usage_error "--pool-max below --frames" "$t" \
+        "--pool-max 65536 is below --frames times --page-size 131072: give at least that, or leave --pool-max out" \
+        -P 4K --frames 32 --pool-max 64K "${w[@]}"
 done
 [ ! -e bpool.data ] && [ ! -e a.data ] && [ ! -e x.db ] && [ ! -e bpool-bench.data ] &&
     [ ! -e bpool-stress.data ] && pass "no usage error made a file" ||

@@ -144,7 +144,7 @@ void poolopt_check(const struct poolopt *o)
     uint64_t least = o->pool_bytes ? o->pool_bytes / ps * ps :
                      o->page_size ? (uint64_t)o->frames * ps : 0;
     if (o->pool_bytes_max && o->pool_bytes_max < least)
-        opt_usage("--pool-max %llu is below %s %llu: give at least --pool, "
+        opt_usage("--pool-max %llu is below %s %llu: give at least that, "
                   "or leave --pool-max out",
                   (unsigned long long)o->pool_bytes_max,
                   o->pool_bytes ? "--pool" : "--frames times --page-size",
