@@ -224,6 +224,9 @@ const char *hint_for_open(int code, uint32_t flags, const char *detail)
         return "hint: open it without --doublewrite (open FILE, without "
                "doublewrite): a file gets its doublewrite area when it is "
                "made";
+    if (code == -BP_EPOOLSIZE && detail && strstr(detail, "pool_bytes_max"))
+        return "hint: give --pool-max at least the pool's size (open FILE "
+               "poolmax=SIZE), or leave it out";
     if (code == -BP_EFORMAT && detail && strstr(detail, "is damaged"))
         return "hint: no option opens it: restore the file from a backup";
     if (code == -BP_ELOCKED && read_only)
