@@ -379,6 +379,7 @@ static _Atomic uint32_t hot_writes;
 struct hot_page {
     bp_pool *pool;
     uint64_t page;
+    unsigned hold_us;   /* 0: until the other writer waits, 5 ms at most */
 };
 
 static void *hot_writer(void *arg)
@@ -397,10 +398,13 @@ static void *hot_writer(void *arg)
             tu_thread_fail("mark: %s", bp_errdetail());
             return NULL;
         }
-        /* Until the other writer is pinned too, waiting for the latch. */
+        /* Until the other writer is pinned too, waiting for the latch
+         * (or for hold_us). */
         struct bp__frame *fr = &h->pool->frames[pg.priv_frame];
+        if (h->hold_us)
+            usleep(h->hold_us);
         for (double end = tu_now() + 0.005;
-             bp__frame_view(fr).pins < 2 && tu_now() < end;)
+             !h->hold_us && bp__frame_view(fr).pins < 2 && tu_now() < end;)
             sched_yield();
         if (bp_unpin(&pg) != 0) {
             tu_thread_fail("unpin: %s", bp_errdetail());
@@ -415,7 +419,7 @@ START_TEST(test_shrink_beside_back_to_back_writers)
 {
     char *path;
     bp_pool *pool = open_resizable("resize_hot.data", &path);
-    struct hot_page h = { pool, page_in_high_frame(pool, 16) };
+    struct hot_page h = { pool, page_in_high_frame(pool, 16), 0 };
     atomic_store(&stop_hot, false);
     atomic_store(&hot_seed, 1);
     atomic_store(&hot_writes, 0);
@@ -453,47 +457,17 @@ END_TEST
  * (a log flush under the latch) always have one pin left at the turn's
  * end, which lets the other back in: the shrink gives up, and says what
  * to do about such writers, not only about pages held for long. */
-struct slow_hot {
-    bp_pool *pool;
-    uint64_t page;
-};
-
-static void *slow_writer(void *arg)
-{
-    const struct slow_hot *h = arg;
-    while (!atomic_load(&stop_hot)) {
-        bp_page pg;
-        if (bp_pin(h->pool, h->page, BP_WRITE, &pg) != 0) {
-            tu_thread_fail("pin of page %llu: %s",
-                           (unsigned long long)h->page, bp_errdetail());
-            return NULL;
-        }
-        tu_stamp(pg.data, PS, h->page, atomic_fetch_add(&hot_seed, 1) + 1);
-        if (bp_mark_dirty(&pg) != 0) {
-            tu_thread_fail("mark: %s", bp_errdetail());
-            return NULL;
-        }
-        usleep(30000);
-        if (bp_unpin(&pg) != 0) {
-            tu_thread_fail("unpin: %s", bp_errdetail());
-            return NULL;
-        }
-        atomic_fetch_add(&hot_writes, 1);
-    }
-    return NULL;
-}
-
 START_TEST(test_shrink_beside_slow_writers)
 {
     char *path;
     bp_pool *pool = open_resizable("resize_slow_hot.data", &path);
-    struct slow_hot h = { pool, page_in_high_frame(pool, 16) };
+    struct hot_page h = { pool, page_in_high_frame(pool, 16), 30000 };
     atomic_store(&stop_hot, false);
     atomic_store(&hot_seed, 1);
     atomic_store(&hot_writes, 0);
     pthread_t t[2];
     for (int i = 0; i < 2; i++)
-        ck_assert_int_eq(pthread_create(&t[i], NULL, slow_writer, &h), 0);
+        ck_assert_int_eq(pthread_create(&t[i], NULL, hot_writer, &h), 0);
     while (atomic_load(&hot_writes) < 4)
         usleep(1000);
     shrink_wait(1000);
