@@ -2043,6 +2043,19 @@ static int gate_hook(void *arg, const struct iocb *cb)
     return 0;
 }
 
+/* Hold the reader thread in a hint's read of file 0's page 50, until
+ * gate_open is set. */
+static void hold_reader(bp_pool *pool)
+{
+    atomic_store(&gate_waiting, 0);
+    atomic_store(&gate_open, false);
+    atomic_store(&gate_fd, atomic_load(&pool->files[0])->fd);
+    atomic_store(&pool->aio.fault, gate_hook);
+    ck_assert_int_eq(bp_prefetch(pool, BP_PAGE_ID(0, 50), 1, 0), 1);
+    while (atomic_load(&gate_waiting) == 0)
+        usleep(1000);
+}
+
 /* Proves a warm list given before a detach is not applied to the file
  * attached under the detached file's number afterwards (it read 10 pages
  * of that file, which the dump never listed, for the detached one's).
@@ -2058,13 +2071,7 @@ START_TEST(test_warm_list_after_number_reused)
     bp_pool *pool = pool_of(64, BP_NOREADAHEAD);
     ck_assert_uint_eq(attach(pool, a), 0);
     ck_assert_uint_eq(attach(pool, b), 1);
-    /* Hold the reader thread in a hint's read of a's page 50. */
-    atomic_store(&gate_open, false);
-    atomic_store(&gate_fd, atomic_load(&pool->files[0])->fd);
-    atomic_store(&pool->aio.fault, gate_hook);
-    ck_assert_int_eq(bp_prefetch(pool, BP_PAGE_ID(0, 50), 1, 0), 1);
-    while (atomic_load(&gate_waiting) == 0)
-        usleep(1000);
+    hold_reader(pool);
     ck_assert_int_eq(bp_warm(pool, dump), 20);
     ck_assert_int_eq(bp_detach(pool, 1), 0);
     ck_assert_uint_eq(attach(pool, c), 1);   /* c takes b's number */
@@ -2099,13 +2106,7 @@ START_TEST(test_queued_hint_after_number_reused)
     bp_pool *pool = pool_of(64, BP_NOREADAHEAD);
     ck_assert_uint_eq(attach(pool, a), 0);
     ck_assert_uint_eq(attach(pool, b), 1);
-    atomic_store(&gate_waiting, 0);
-    atomic_store(&gate_open, false);
-    atomic_store(&gate_fd, atomic_load(&pool->files[0])->fd);
-    atomic_store(&pool->aio.fault, gate_hook);
-    ck_assert_int_eq(bp_prefetch(pool, BP_PAGE_ID(0, 50), 1, 0), 1);
-    while (atomic_load(&gate_waiting) == 0)
-        usleep(1000);
+    hold_reader(pool);
     ck_assert_int_eq(bp_prefetch(pool, BP_PAGE_ID(1, 20), 10, 0), 10);
     ck_assert_uint_eq(bp__prefetch_queued(pool), 1);
     ck_assert_int_eq(bp_detach(pool, 1), 0);

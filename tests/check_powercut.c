@@ -539,6 +539,34 @@ START_TEST(test_repair_refused)
 }
 END_TEST
 
+/* A file of len bytes of 'A', durable, its writes recorded from here on:
+ * returns a descriptor to write it with, and in *ro a read-only one,
+ * whose writes fail (EBADF). */
+static int recorded_file_of_a(const char *path, size_t len, int *ro)
+{
+    unsigned char *a = tu_keep(malloc(len));
+    memset(a, 'A', len);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, a, len, 0), (ssize_t)len);
+    ck_assert_int_eq(fsync(fd), 0);
+    *ro = open(path, O_RDONLY);
+    ck_assert_int_ge(*ro, 0);
+    ck_assert_int_eq(pc_start(path), 0);
+    return fd;
+}
+
+/* Power-cut image `seed` of the recorded file, its first len bytes. */
+static void read_image(const char *image, uint64_t seed, unsigned char *buf,
+                       size_t len)
+{
+    ck_assert_int_eq(pc_cut(image, seed, NULL), 0);
+    int im = open(image, O_RDONLY);
+    ck_assert_int_ge(im, 0);
+    ck_assert_int_eq(pread(im, buf, len, 0), (ssize_t)len);
+    close(im);
+}
+
 /* The recorder itself: a write that failed may be in an image, in part,
  * until a later write over all of it is durable - after that never (the
  * device holds the later bytes there).  A failed write to another page,
@@ -549,14 +577,7 @@ START_TEST(test_failed_write_superseded)
     char *path = tu_path("pc-failed.data");
     char *image = tu_path("pc-failed.img");
     static unsigned char buf[UNIT * N];
-    memset(buf, 'A', sizeof buf);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(pwrite(fd, buf, sizeof buf, 0), (ssize_t)sizeof buf);
-    ck_assert_int_eq(fsync(fd), 0);
-    int ro = open(path, O_RDONLY);
-    ck_assert_int_ge(ro, 0);
-    ck_assert_int_eq(pc_start(path), 0);
+    int ro, fd = recorded_file_of_a(path, sizeof buf, &ro);
     memset(buf, 'B', UNIT);
     ck_assert_int_eq(pwrite(ro, buf, UNIT, UNIT), -1);       /* fails */
     memset(buf, 'D', UNIT);
@@ -566,11 +587,7 @@ START_TEST(test_failed_write_superseded)
     ck_assert_int_eq(fdatasync(fd), 0);
     unsigned with_d = 0;
     for (uint64_t seed = 1; seed <= 64; seed++) {
-        ck_assert_int_eq(pc_cut(image, seed, NULL), 0);
-        int im = open(image, O_RDONLY);
-        ck_assert_int_ge(im, 0);
-        ck_assert_int_eq(pread(im, buf, sizeof buf, 0), (ssize_t)sizeof buf);
-        close(im);
+        read_image(image, seed, buf, sizeof buf);
         for (unsigned i = UNIT; i < 2 * UNIT; i++)
             ck_assert_msg(buf[i] == 'C', "seed %llu: byte %u is '%c', not the "
                           "durable 'C'", (unsigned long long)seed, i, buf[i]);
@@ -595,14 +612,7 @@ START_TEST(test_failed_write_partly_superseded)
     char *path = tu_path("pc-part.data");
     char *image = tu_path("pc-part.img");
     static unsigned char buf[UNIT * N];
-    memset(buf, 'A', sizeof buf);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(pwrite(fd, buf, sizeof buf, 0), (ssize_t)sizeof buf);
-    ck_assert_int_eq(fsync(fd), 0);
-    int ro = open(path, O_RDONLY);
-    ck_assert_int_ge(ro, 0);
-    ck_assert_int_eq(pc_start(path), 0);
+    int ro, fd = recorded_file_of_a(path, sizeof buf, &ro);
     memset(buf, 'B', 3 * UNIT);
     ck_assert_int_eq(pwrite(ro, buf, 3 * UNIT, UNIT), -1);   /* fails: 1-3 */
     memset(buf, 'C', UNIT);
@@ -610,11 +620,7 @@ START_TEST(test_failed_write_partly_superseded)
     ck_assert_int_eq(fdatasync(fd), 0);
     unsigned with_b = 0;
     for (uint64_t seed = 1; seed <= 64; seed++) {
-        ck_assert_int_eq(pc_cut(image, seed, NULL), 0);
-        int im = open(image, O_RDONLY);
-        ck_assert_int_ge(im, 0);
-        ck_assert_int_eq(pread(im, buf, sizeof buf, 0), (ssize_t)sizeof buf);
-        close(im);
+        read_image(image, seed, buf, sizeof buf);
         for (unsigned i = 2 * UNIT; i < 3 * UNIT; i++)
             ck_assert_msg(buf[i] == 'C', "seed %llu: byte %u is '%c', not the "
                           "durable 'C'", (unsigned long long)seed, i, buf[i]);

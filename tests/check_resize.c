@@ -415,24 +415,36 @@ static void *hot_writer(void *arg)
     return NULL;
 }
 
+/* Start two hot_writers of h's page, and once they have written it
+ * `after` times shrink the pool to 16 frames, giving up after wait_ms
+ * without progress; the writers go on.  Returns bp_resize's result, its
+ * detail in detail[]. */
+static int shrink_beside_writers(const struct hot_page *h, pthread_t t[2],
+                                 uint32_t after, uint32_t wait_ms,
+                                 char *detail, size_t len)
+{
+    atomic_store(&stop_hot, false);
+    atomic_store(&hot_seed, 1);
+    atomic_store(&hot_writes, 0);
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, hot_writer, (void *)h), 0);
+    while (atomic_load(&hot_writes) < after)
+        usleep(1000);
+    shrink_wait(wait_ms);
+    int r = bp_resize(h->pool, 16 * PS);
+    snprintf(detail, len, "%s", r < 0 ? bp_errdetail() : "");
+    shrink_wait(10000);
+    return r;
+}
+
 START_TEST(test_shrink_beside_back_to_back_writers)
 {
     char *path;
     bp_pool *pool = open_resizable("resize_hot.data", &path);
     struct hot_page h = { pool, page_in_high_frame(pool, 16), 0 };
-    atomic_store(&stop_hot, false);
-    atomic_store(&hot_seed, 1);
-    atomic_store(&hot_writes, 0);
     pthread_t t[2];
-    for (int i = 0; i < 2; i++)
-        ck_assert_int_eq(pthread_create(&t[i], NULL, hot_writer, &h), 0);
-    while (atomic_load(&hot_writes) < 100)
-        usleep(1000);
-    shrink_wait(3000);
-    int r = bp_resize(pool, 16 * PS);
     char detail[512];
-    snprintf(detail, sizeof detail, "%s", r < 0 ? bp_errdetail() : "");
-    shrink_wait(10000);
+    int r = shrink_beside_writers(&h, t, 100, 3000, detail, sizeof detail);
     uint32_t during = atomic_load(&hot_writes);
     while (atomic_load(&hot_writes) < during + 100)
         usleep(1000);
@@ -462,19 +474,9 @@ START_TEST(test_shrink_beside_slow_writers)
     char *path;
     bp_pool *pool = open_resizable("resize_slow_hot.data", &path);
     struct hot_page h = { pool, page_in_high_frame(pool, 16), 30000 };
-    atomic_store(&stop_hot, false);
-    atomic_store(&hot_seed, 1);
-    atomic_store(&hot_writes, 0);
     pthread_t t[2];
-    for (int i = 0; i < 2; i++)
-        ck_assert_int_eq(pthread_create(&t[i], NULL, hot_writer, &h), 0);
-    while (atomic_load(&hot_writes) < 4)
-        usleep(1000);
-    shrink_wait(1000);
-    int r = bp_resize(pool, 16 * PS);
     char detail[512];
-    snprintf(detail, sizeof detail, "%s", r < 0 ? bp_errdetail() : "");
-    shrink_wait(10000);
+    int r = shrink_beside_writers(&h, t, 4, 1000, detail, sizeof detail);
     atomic_store(&stop_hot, true);
     tu_join_all(t, 2, 10, "writers");
     tu_assert_no_thread_errors();
