@@ -709,6 +709,9 @@ START_TEST(test_xwait_threads)
     ck_assert_int_eq(bp__frame_pin(&fr, P, BP__LATCH_S, true, false, &ft), BP__PIN_LATCH_BUSY);
     bp__frame_unpin(&fr);
     ck_assert_int_eq(atomic_load(&rd2.stage), 1);  /* behind X */
+    /* Asleep, not still spinning: the release must wake it (a reader
+     * that had not parked yet took the latch without a wake). */
+    await_bits(&fr, BP__F_PARKED, "the queued reader");
     atomic_store(&wr.go, 1);
     tu_join_all(&tw, 1, 30, "the writer");
     until = tu_now() + 10 * tu_timeout_multiplier();
