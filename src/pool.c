@@ -73,10 +73,9 @@ enum { PIN_OK = 0, PIN_RETRY = 1, PIN_WAIT = 2, PIN_LEAVING = 3 };
 /* How long a caller's pin waits for a page a shrink wants out of its frame
  * (LEAVING, frame_state.h) before it takes the page where it is.  The
  * shrink takes the mark back within its own window (resize.c,
- * bp__leave_window_ms: 20 ms), well before this: the bound is for a shrink held up
- * in the page's write-back (a WAL hook waiting for this very thread), and
- * for a thread that pins a page it holds pinned already, whose own pin
- * keeps the page in. */
+ * bp__leave_window_ms: 20 ms), well before this: the bound is for a
+ * shrink held up in the page's write-back, and for a thread that pins a
+ * page it holds pinned already, whose own pin keeps the page in. */
 #define LEAVING_WAIT_NS 50000000u   /* 50 ms */
 
 /* Take page out of the page table (miss lock).  The table finds the

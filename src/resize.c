@@ -27,10 +27,9 @@
  *    it would never leave.  Once no frame has emptied for LEAVE_STALL_NS
  *    (a shrink that makes progress holds nobody off: most end within
  *    tens of ms), the pages still in leaving frames are marked LEAVING
- *    (frame_state.h) for a window of
- *    bp__leave_window_ms: callers' new pins of them wait, the pins held end,
- *    the page is written back and evicted, and the waiting pins read it
- *    again into a frame that stays.  Then the marks are taken back for
+ *    (frame_state.h) for a window of bp__leave_window_ms: callers' new
+ *    pins of them wait, the pins held end, the page is written back and
+ *    evicted, and the waiting pins read it again into a frame that stays.  Then the marks are taken back for
  *    LEAVE_REST_NS, so that a page pinned for long (which abandons the
  *    shrink anyway) holds up its other users for a fifth of the time at
  *    most, not for the whole wait.  So the pins held when a turn begins
