@@ -285,8 +285,11 @@ struct bp_options {
                               up to queue_depth + aio_lanes *
                               min(queue_depth, 32) of the system-wide
                               /proc/sys/fs/aio-max-nr (counted in aio-nr)
-                              until bp_close: 1088 with the defaults, 64
-                              plus 32 per lane used. */
+                              until bp_close (libaio's are destroyed in
+                              the background, a few ms later; an open
+                              the limit refuses meanwhile waits for
+                              them): 1088 with the defaults, 64 plus 32
+                              per lane used. */
     uint64_t grow_bytes;   /* how far ahead of the last page the file's
                               blocks are preallocated; default 16 MiB, at
                               most 1 GiB, and at most half the file
@@ -390,7 +393,11 @@ struct bp_options {
                             a kernel before 5.6, whose io_uring lacks the
                             plain READ and WRITE operations) or where this
                             libbpool was built without liburing */
-#define BP_IO_AUTO   2u  /* io_uring where it can be had, else libaio */
+#define BP_IO_AUTO   2u  /* io_uring where a ring of the whole
+                            queue_depth can be had, else libaio (at a
+                            smaller depth if aio-max-nr says so); a
+                            smaller ring only where libaio is refused at
+                            every depth */
 
 /* bp_options.io_flags.  The io_uring engine registers the data files
  * with its rings (Linux 6.4 and later), and the frames as fixed buffers, so that a page's read

@@ -113,9 +113,17 @@ int bp__aio_init(struct bp__aio *aio, unsigned depth, unsigned *granted);
 /* The same on engine eng (bp__aio_init: libaio's). */
 int bp__aio_init_engine(struct bp__aio *aio, const struct bp__io_engine *eng,
                         unsigned depth, unsigned *granted);
+/* The same, halving no lower than depth_min (depth: the full depth or
+ * nothing). */
+int bp__aio_init_engine_min(struct bp__aio *aio, const struct bp__io_engine *eng,
+                            unsigned depth, unsigned depth_min, unsigned *granted);
 /* in_child: a child of fork releases its copies of the parent's contexts
  * (engine.destroy does only that there), those of busy lanes too. */
 void bp__aio_destroy(struct bp__aio *aio, bool in_child);
+/* Wait until the contexts of every pool closed before the call are
+ * destroyed (libaio's are destroyed in the background, aio.c "Retiring
+ * contexts"); true if there were any to wait for. */
+bool bp__aio_retired_wait(void);
 
 /* What the engine may register with the kernel (io_engine.h,
  * registry_new): the frames, len_max bytes reserved from base of which

@@ -97,7 +97,11 @@ static int setup_aio(bp_pool *pool, uint32_t engine, unsigned depth,
     int r = -ENOSYS;
     if (engine == BP_IO_URING || engine == BP_IO_AUTO) {
 #ifdef HAVE_LIBURING
-        r = bp__aio_init_engine(&pool->aio, &bp__engine_uring, depth, &granted);
+        /* BP_IO_AUTO takes a ring at the full depth or not at all: where
+         * the kernel refuses a ring memory, libaio at the full depth does
+         * better than a ring of a few entries. */
+        r = bp__aio_init_engine_min(&pool->aio, &bp__engine_uring, depth,
+                                    engine == BP_IO_AUTO ? depth : 1, &granted);
 #endif
         if (r < 0 && engine == BP_IO_URING) {
 #ifdef HAVE_LIBURING
@@ -137,14 +141,30 @@ static int setup_aio(bp_pool *pool, uint32_t engine, unsigned depth,
 #endif
         }
     }
-    if (r < 0)
+    if (r < 0) {
+#ifdef HAVE_LIBURING
+        int r_uring = r;
+#endif
         r = bp__aio_init(&pool->aio, depth, &granted);
+#ifdef HAVE_LIBURING
+        /* libaio refused at every depth: BP_IO_AUTO then takes the
+         * largest ring it can have, if memory was all the ring lacked. */
+        if (r < 0 && engine == BP_IO_AUTO && depth > 1 &&
+            (r_uring == -ENOMEM || r_uring == -EAGAIN) &&
+            bp__aio_init_engine(&pool->aio, &bp__engine_uring, depth / 2,
+                                &granted) == 0)
+            r = 0;
+#endif
+    }
     if (r < 0)
         return bp__fail(-BP_EAIO, "io_setup failed (%s) even with a queue "
                         "depth of 1%s", strerror(-r),
                         r == -EAGAIN ? ": the system-wide limit "
                         "/proc/sys/fs/aio-max-nr is used up; raise it (sysctl "
                         "fs.aio-max-nr) or close other AIO users" :
+                        r == -ENOMEM ? ": the kernel has no memory for an AIO "
+                        "context, or the process's memory cgroup is at its "
+                        "limit; free memory or raise the limit" :
                         r == -ENOSYS ? ": the kernel lacks native AIO" : "");
     pool->queue_depth = granted;
     pool->aio.lanes_max = lanes;

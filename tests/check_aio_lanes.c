@@ -5,7 +5,9 @@
  * part of the system-wide aio-max-nr until bp_close), and bp_close
  * destroys them all at once rather than one after the other (each
  * io_destroy waits for RCU grace periods, tens of milliseconds), so
- * closing does not take longer the more threads used the pool.
+ * closing does not take longer the more threads used the pool; on libaio
+ * it leaves the destroys to a thread in the background and does not wait
+ * for them at all.
  *
  * This program taps the engines' setup and destroy calls (bp__io_tap,
  * src/io_engine.h), whichever engine runs: the tap counts them and goes
@@ -21,9 +23,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "aio.h"
 #include "bpool.h"
 #include "io_engine.h"
 #include "testutil.h"
@@ -43,9 +47,21 @@ static _Atomic int destroying_max;
  * as such (at most 1 under way) however fast or slow the machine. */
 static _Atomic int destroy_gather;
 
+/* When > 0: a simulated aio-max-nr of this many contexts alive at once
+ * (made and not yet destroyed); a setup beyond it gets -EAGAIN. */
+static _Atomic int contexts_max;
+static _Atomic int setups_refused;
+/* When > 0: each io_destroy takes this many more milliseconds. */
+static _Atomic int destroy_extra_ms;
+
 static int tap_setup(const struct bp__io_engine *eng, unsigned depth,
                      bp__io_ctx *ctxp)
 {
+    int max = atomic_load(&contexts_max);
+    if (max > 0 && atomic_load(&setups) - atomic_load(&destroys) >= max) {
+        atomic_fetch_add(&setups_refused, 1);
+        return -EAGAIN;
+    }
     int r = eng->setup(depth, ctxp);
     if (r == 0)
         atomic_fetch_add(&setups, 1);
@@ -61,6 +77,9 @@ static void tap_destroy(const struct bp__io_engine *eng, bp__io_ctx ctx)
     int want = atomic_load(&destroy_gather);
     for (int i = 0; want > 0 && i < 1000 && atomic_load(&destroying) < want; i++)
         usleep(1000);
+    int extra = atomic_load(&destroy_extra_ms);
+    if (extra > 0)
+        usleep((useconds_t)extra * 1000);
     eng->destroy(ctx);
     atomic_fetch_add(&destroys, 1);
     atomic_fetch_sub(&destroying, 1);
@@ -154,6 +173,7 @@ START_TEST(test_contexts_bounded_by_lanes)
     ck_assert_uint_eq(in.aio_lanes, 4);
     int d0 = atomic_load(&destroys);
     ck_assert_int_eq(bp_close(pool), 0);
+    (void)bp__aio_retired_wait();
     ck_assert_int_eq(atomic_load(&destroys) - d0, made);
 }
 END_TEST
@@ -194,11 +214,116 @@ START_TEST(test_close_destroys_at_once)
     atomic_store(&destroy_gather, made);
     int d0 = atomic_load(&destroys);
     ck_assert_int_eq(bp_close(pool), 0);
+    (void)bp__aio_retired_wait();
     atomic_store(&destroy_gather, 0);
     ck_assert_int_eq(atomic_load(&destroys) - d0, made);
     ck_assert_msg(atomic_load(&destroying_max) == made, "bp_close had at most "
                   "%d of its %d io_destroy calls under way at once",
                   atomic_load(&destroying_max), made);
+}
+END_TEST
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* A libaio pool used by threads, closed while each io_destroy takes 500
+ * ms more: bp_close returns without waiting for them (it waited about one
+ * destroy, 30-50 ms on a real kernel), and they all happen. */
+static bp_pool *open_libaio(uint32_t aio_lanes)
+{
+    struct bp_options o;
+    bp_options_init(&o);
+    o.io_engine = BP_IO_LIBAIO;
+    o.aio_lanes = aio_lanes;
+    return tu_open_opts(data_file(), 64, BP_NOFLUSH | BP_NOREADAHEAD, &o);
+}
+
+START_TEST(test_close_leaves_destroys_behind)
+{
+    data_file();
+    int before = atomic_load(&setups);
+    bp_pool *pool = open_libaio(4);
+    use_from_threads(pool, 8);
+    int made = atomic_load(&setups) - before;
+    ck_assert_int_ge(made, 2);
+    int d0 = atomic_load(&destroys);
+    atomic_store(&destroy_extra_ms, 500);
+    double t0 = now_ms();
+    ck_assert_int_eq(bp_close(pool), 0);
+    double took = now_ms() - t0;
+    ck_assert_msg(took < 400, "bp_close took %.0f ms: it waited for its "
+                  "contexts' destroys (500 ms each here)", took);
+    ck_assert_int_lt(atomic_load(&destroys) - d0, made);
+    ck_assert(bp__aio_retired_wait());
+    ck_assert_int_eq(atomic_load(&destroys) - d0, made);
+    atomic_store(&destroy_extra_ms, 0);
+    ck_assert(!bp__aio_retired_wait());
+}
+END_TEST
+
+/* The contexts of a closed pool count against aio-max-nr until they are
+ * destroyed: a pool opened meanwhile that the limit refuses waits for
+ * those destroys and gets its whole queue depth (it would otherwise have
+ * settled for a smaller one, or none).  The limit here: one context. */
+START_TEST(test_open_waits_for_retired_contexts)
+{
+    data_file();
+    bp_pool *pool = open_libaio(0);
+    atomic_store(&destroy_extra_ms, 300);
+    atomic_store(&setups_refused, 0);
+    atomic_store(&contexts_max, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+    bp_pool *next = open_libaio(0);
+    atomic_store(&contexts_max, 0);
+    atomic_store(&destroy_extra_ms, 0);
+    ck_assert_int_ge(atomic_load(&setups_refused), 1);
+    struct bp_info in;
+    ck_assert_int_eq(bp_info(next, &in), 0);
+    ck_assert_uint_eq(in.queue_depth, 64);
+    tu_expect_page(next, 7, BP_READ, 1);
+    ck_assert_int_eq(bp_close(next), 0);
+    (void)bp__aio_retired_wait();
+}
+END_TEST
+
+/* A child of fork made while a closed pool's contexts were being
+ * destroyed: the parent's retiring thread is not in the child, whose
+ * exit (the library's destructor waits for retiring threads) and whose
+ * own pools do not wait for it. */
+START_TEST(test_fork_while_retiring)
+{
+    data_file();
+    bp_pool *pool = open_libaio(0);
+    tu_expect_page(pool, 3, BP_READ, 1);
+    atomic_store(&destroy_extra_ms, 2000);
+    ck_assert_int_eq(bp_close(pool), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        alarm(10);
+        atomic_store(&destroy_extra_ms, 0);
+        double t0 = now_ms();
+        bp_pool *child_pool = open_libaio(0);
+        tu_expect_page(child_pool, 5, BP_READ, 1);
+        int r = bp_close(child_pool);
+        bool waited = bp__aio_retired_wait();
+        /* exit(), not _exit(): the destructors run. */
+        exit(r == 0 && now_ms() - t0 < 1500 ? (waited ? 0 : 2) : 1);
+    }
+    int status = 0;
+    double t0 = now_ms();
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    double took = now_ms() - t0;
+    atomic_store(&destroy_extra_ms, 0);
+    ck_assert(bp__aio_retired_wait());
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "child: status %#x", status);
+    ck_assert_msg(took < 1500, "the child took %.0f ms: it waited for the "
+                  "parent's retiring thread", took);
 }
 END_TEST
 
@@ -229,6 +354,9 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_contexts_bounded_by_lanes);
     tcase_add_test(tc, test_contexts_bounded_by_default);
     tcase_add_test(tc, test_close_destroys_at_once);
+    tcase_add_test(tc, test_close_leaves_destroys_behind);
+    tcase_add_test(tc, test_open_waits_for_retired_contexts);
+    tcase_add_test(tc, test_fork_while_retiring);
     tcase_add_test(tc, test_lanes_option_checked);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);

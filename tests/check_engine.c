@@ -192,7 +192,7 @@ END_TEST
 enum tap_call { TAP_NONE, TAP_SETUP, TAP_SUBMIT, TAP_WAIT };
 static struct {
     _Atomic int call;        /* enum tap_call */
-    const char *engine;      /* of this engine only */
+    const char *engine;      /* of this engine only; NULL: of both */
     int err;                 /* with this errno */
     _Atomic int times;       /* this many times more; -1: always */
     _Atomic int seen;        /* calls of it by the engine seen */
@@ -201,7 +201,8 @@ static struct {
 /* 0 to make the call, or the errno to fail it with. */
 static int injected(enum tap_call call, const struct bp__io_engine *eng)
 {
-    if (atomic_load(&inject.call) != (int)call || strcmp(eng->name, inject.engine))
+    if (atomic_load(&inject.call) != (int)call ||
+        (inject.engine && strcmp(eng->name, inject.engine)))
         return 0;
     atomic_fetch_add(&inject.seen, 1);
     int t = atomic_load(&inject.times);
@@ -381,6 +382,49 @@ START_TEST(test_uring_setup_enomem)
     pool = NULL;
     TU_EXPECT_ERR(bp_open(path, &o, &pool), -ENOMEM, "io_uring",
                   "ulimit -l", "BP_IO_AUTO");
+    ck_assert_ptr_null(pool);
+    inject_none();
+}
+END_TEST
+
+/* BP_IO_AUTO where the kernel refuses a ring memory at the depth asked
+ * for runs on libaio at that depth, not on a smaller ring (it took a ring
+ * of half the depth, and down to 1); only where libaio is refused at every
+ * depth too does it take the largest ring it can have.  libaio refused
+ * memory names it and the fix. */
+START_TEST(test_auto_ring_refused_memory)
+{
+    char *path = tu_path("engine_auto_enomem.data");
+    tu_make_file(path, PS, 8, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.io_engine = BP_IO_AUTO;
+    o.pool_frames = 8;
+    o.queue_depth = 64;
+    struct bp_info in;
+    inject_fault(TAP_SETUP, "io_uring", -ENOMEM, 1);
+    bp_pool *pool = NULL;
+    ck_assert_msg(bp_open(path, &o, &pool) == 0, "%s", bp_errdetail());
+    ck_assert_int_eq(bp_info(pool, &in), 0);
+    ck_assert_str_eq(in.io_engine, "libaio+O_DIRECT");
+    ck_assert_uint_eq(in.queue_depth, 64);
+    tu_expect_page(pool, 3, BP_READ, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+    /* The ring at 64, then libaio at 64, 32, ... 1: eight refusals; the
+     * ring at 32 is granted. */
+    inject_fault(TAP_SETUP, NULL, -ENOMEM, 8);
+    pool = NULL;
+    ck_assert_msg(bp_open(path, &o, &pool) == 0, "%s", bp_errdetail());
+    ck_assert_int_eq(bp_info(pool, &in), 0);
+    ck_assert_str_eq(in.io_engine, "io_uring+O_DIRECT");
+    ck_assert_uint_eq(in.queue_depth, 32);
+    tu_expect_page(pool, 4, BP_READ, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+    inject_fault(TAP_SETUP, "libaio", -ENOMEM, -1);
+    o.io_engine = BP_IO_LIBAIO;
+    pool = NULL;
+    TU_EXPECT_ERR(bp_open(path, &o, &pool), -BP_EAIO, "io_setup",
+                  "no memory for an AIO context", "raise the limit");
     ck_assert_ptr_null(pool);
     inject_none();
 }
@@ -1739,6 +1783,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_engine_from_environment);
     tcase_add_test(tc, test_uring_refused);
     tcase_add_test(tc, test_uring_setup_enomem);
+    tcase_add_test(tc, test_auto_ring_refused_memory);
     tcase_add_test(tc, test_uring_submit_faults);
     tcase_add_test(tc, test_uring_eagain_completions);
     tcase_add_test(tc, test_uring_deep_queue);
