@@ -351,6 +351,12 @@ eq "mf.data: a header page and 2 pages" "$(stat -c %s mf.data)" $((3 * 4096))
 od -A d -t x1 -j $((2 * 4096)) -N 5 mf.data | head -1 >mf_raw.out
 echo "0008192 68 65 6c 6c 6f" >mf_raw.exp
 same "detach wrote file 1's page 1 to mf.data" mf_raw.out mf_raw.exp
+# clock names a page of another file as every other command does (F:PAGE),
+# in the list as under the hands.
+rm -f mfc.data
+run mfc 0 -- "${S[@]}" -c "attach mfc.data create; alloc 2 file=1; read 1:1 0 1; clock" </dev/null
+has "clock: a page of file 1 listed as 1:1" mfc.out '^ +[0-9]+ +1:1 +[0-9]+  (hot|cold|cold-test) '
+eq "clock: no raw page id of file 1" "$(grep -cE '^ +[0-9]+ +[0-9]{6,} ' mfc.out)" 0
 run mf_nofile 1 -- "${S[@]}" -c "read 7:0" </dev/null
 has "a page of no attached file: error" mf_nofile.err '^error: page 7:0: no file 7 is attached'
 run tr 0 -- "${S[@]}" -c "alloc 8; write 6 0 gone; truncate 5; info; alloc; read 5 0 4" </dev/null

@@ -134,9 +134,8 @@ static int clock_line(void *arg, const struct bp_clock_entry *e)
         else
             snprintf(frame, sizeof frame, "%u", e->frame);
         hands_str(e->hands, hands, sizeof hands);
-        printf("%5llu %8llu %6s  %-11s  %s%s%s\n",
-               (unsigned long long)w->pos, (unsigned long long)e->pgno,
-               frame, e->status ? e->status : "?",
+        printf("%5llu %8s %6s  %-11s  %s%s%s\n",
+               (unsigned long long)w->pos, PN(e->pgno), frame, e->status ? e->status : "?",
                e->frame == UINT32_MAX ? "-" : e->ref ? "1" : "0",
                hands[0] ? "    " : "", hands);
     }
