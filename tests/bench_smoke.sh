@@ -248,6 +248,20 @@ if run "checkpoint --checkpoint-every" --json -d 0.2 -w 0 --frames 64 -t 1 \
     expect "checkpoint --checkpoint-every 20" "$(grep '"phase":"checkpoint"' <<<"$out")" \
         "checkpoint_every == 20" "checkpoints > 0" "checkpoints <= dirtied"
 fi
+# No checkpoint while measuring: no pin overlapped one, and the latencies
+# of no pins are null, as the mean time of no checkpoints is - never 0.
+if run "checkpoint, none due" --json -d 0.1 -w 0 --frames 64 -t 1 \
+        --dirty-rate 2000 --checkpoint-every 1000000000 checkpoint; then
+    line=$(grep '"phase":"checkpoint"' <<<"$out")
+    expect "checkpoint, none due" "$line" "checkpoints == 0" "ckpt_ops == 0"
+    nulls=0
+    for k in checkpoint_mean_ms ckpt_lat_p50_us ckpt_lat_p99_us ckpt_lat_p999_us \
+            ckpt_lat_max_us; do
+        [[ $line == *"\"$k\":null"* ]] && nulls=$((nulls + 1))
+    done
+    [ "$nulls" -eq 5 ] && pass "checkpoint, none due: the latencies of no pins are null" ||
+        fail "checkpoint, none due: a latency of no pins that is not null: $line"
+fi
 # A page set four times the pool: the readers miss, and every page they
 # read still holds its own stamp.
 if run "checkpoint, readers that miss" --json -d 0.3 -w 0.05 --frames 64 -t 2 \

@@ -308,7 +308,8 @@ void report_u64(const char *key, uint64_t val);
 void report_dbl(const char *key, double val, int decimals);
 void report_end(void);
 /* The usual latency fields (microseconds) of a histogram, with prefix:
- * p50, p99, p99.9 and max, with one decimal, or `decimals`. */
+ * p50, p99, p99.9 and max, with one decimal, or `decimals`; null ("-")
+ * for an empty histogram. */
 void report_latency(const char *prefix, const struct hist *h);
 void report_latency_prec(const char *prefix, const struct hist *h, int decimals);
 /* Pool fields shared by the I/O workloads: frames, stats, the pool's

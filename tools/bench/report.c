@@ -194,23 +194,9 @@ void report_latency(const char *prefix, const struct hist *h)
     report_latency_prec(prefix, h, 1);
 }
 
+/* p50, p99, p99.9 and max of the pins in h; null ("-") when there were
+ * none: a latency of no pins is no number, not 0. */
 void report_latency_prec(const char *prefix, const struct hist *h, int decimals)
-{
-    static const struct { const char *suffix; double q; } qs[] = {
-        { "p50_us", 0.50 }, { "p99_us", 0.99 }, { "p999_us", 0.999 },
-    };
-    char k[64];
-    for (unsigned i = 0; i < sizeof qs / sizeof qs[0]; i++) {
-        snprintf(k, sizeof k, "%s%s", prefix, qs[i].suffix);
-        report_dbl(k, (double)hist_quantile(h, qs[i].q) / 1e3, decimals);
-    }
-    snprintf(k, sizeof k, "%smax_us", prefix);
-    report_dbl(k, (double)h->max / 1e3, decimals);
-}
-
-/* p50, p99, p99.9 and max of one second's pins of a kind (prefix r_ or
- * w_); null when there were none. */
-static void timeline_latency(const char *prefix, const struct hist *h, int decimals)
 {
     static const struct { const char *suffix; double q; } qs[] = {
         { "p50_us", 0.50 }, { "p99_us", 0.99 }, { "p999_us", 0.999 },
@@ -249,8 +235,8 @@ void report_timeline(const char *workload, const char *phase,
         report_u64("ops", rh->count + wh->count);
         report_u64("r_ops", rh->count);
         report_u64("w_ops", wh->count);
-        timeline_latency("r_", rh, decimals);
-        timeline_latency("w_", wh, decimals);
+        report_latency_prec("r_", rh, decimals);
+        report_latency_prec("w_", wh, decimals);
         line_end();
     }
 }
