@@ -960,6 +960,13 @@ has "bench json: the tools' JSON header and the same keys as bpool-bench" benchj
 has "load json: one object, no latency" benchjson.out \
     '^\{"tool":"bpool-shell",.*"command":"load","pins":10,.*"interrupted":false\}$'
 eq "bench json: nothing but the two objects on stdout" "$(wc -l <benchjson.out)" 2
+# A bench whose first pin fails (every frame pinned) times no pin: its
+# latencies are null, as its ratios are, not 0.
+rm -f bj0.data
+run benchjson0 1 -- -k --page-size 4096 --frames 4 bj0.data -c \
+    "alloc 8; evict all; pin 0; pin 1; pin 2; pin 3; bench seq 1 range=5-5 json" </dev/null
+has "bench json, no pin: null latencies" benchjson0.out \
+    '"pins":0,.*"hit_ratio":null,.*"lat_p50_us":null,"lat_p90_us":null,"lat_p99_us":null,"lat_max_us":null,'
 run ldbad 1 -- -k "${L[@]}" </dev/null -c \
     "load; load nope; load zipf theta=0; load zipf theta=abc; load seq 99999999999999; load loop window=0; load seq range=30-99; load seq bogus; pin 1 write; load seq write; load seq range=0-3"
 n=$(grep -c '^error: ' ldbad.err)

@@ -335,10 +335,12 @@ static void print_json(const char *path, const struct command *cmd,
     if (bench) {
         json_dbl(&j, "elapsed_s", secs, 6);
         json_dbl(&j, "ops_s", secs > 0 ? (double)done / secs : NAN, 0);
-        json_dbl(&j, "lat_p50_us", lat_percentile_us(lat, 50), 2);
-        json_dbl(&j, "lat_p90_us", lat_percentile_us(lat, 90), 2);
-        json_dbl(&j, "lat_p99_us", lat_percentile_us(lat, 99), 2);
-        json_dbl(&j, "lat_max_us", (double)lat->h.max / 1000.0, 2);
+        /* No pin timed: no latency (null), as no pins have no ratio. */
+        bool any = lat->h.count > 0;
+        json_dbl(&j, "lat_p50_us", any ? lat_percentile_us(lat, 50) : NAN, 2);
+        json_dbl(&j, "lat_p90_us", any ? lat_percentile_us(lat, 90) : NAN, 2);
+        json_dbl(&j, "lat_p99_us", any ? lat_percentile_us(lat, 99) : NAN, 2);
+        json_dbl(&j, "lat_max_us", any ? (double)lat->h.max / 1000.0 : NAN, 2);
     }
     json_bool(&j, "interrupted", stopped);
     json_end(&j);
