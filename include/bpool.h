@@ -708,10 +708,12 @@ BP_API int bp_resize(bp_pool *pool, uint64_t pool_bytes);
                        take the latch with bp_latch() to read or write them
                        (the pin/lock split of PostgreSQL's buffers) */
 /* Hint, or'ed into a pin mode or given to bp_prefetch: this access is part
- * of a scan.  If it brings the page in, the page is the first candidate
- * for eviction (a cold page with no test period: a second look at it does
- * not make it hot), so a scan of a file much larger than the pool does not
- * push the frequently used pages out. */
+ * of a scan.  If it brings the page in, the page enters as a cold page
+ * with no test period: the cold hand evicts it when it next comes round
+ * to it (after the cold pages that came in before it, as for any cold
+ * page) unless it was used again meanwhile, it leaves no history when it
+ * goes, and a second look at it does not make it hot.  So a scan of a file
+ * much larger than the pool does not push the frequently used pages out. */
 #define BP_SCAN  0x100u
 /* Flag, or'ed into BP_WRITE: the caller will overwrite the whole page, so
  * a page that is not resident is not read: its frame starts as zeros (a

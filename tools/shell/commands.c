@@ -85,10 +85,11 @@ const struct command shell_commands[] = {
      "Pins PAGE with a shared (read, the default) or exclusive (write)\n"
      "latch and keeps it pinned until unpin, close or quit; says whether\n"
      "it was a hit or a miss.  scan passes the BP_SCAN hint: a page it\n"
-     "brings in is the first candidate for eviction.  Commands on the page\n"
-     "use this pin; write, writehex and fill refuse a page pinned for\n"
-     "read, flush and evict a page pinned at all.  The shell holds one pin\n"
-     "per page, 64 pages at most.",
+     "brings in enters cold with no test period, and goes when the cold\n"
+     "hand next comes round to it unless it was used again.  Commands on\n"
+     "the page use this pin; write, writehex and fill refuse a page pinned\n"
+     "for read, flush and evict a page pinned at all.  The shell holds one\n"
+     "pin per page, 64 pages at most.",
      "read write scan", 1, 3, true, cmd_pin},
     {"unpin", NULL, "unpin PAGE...|all", "release pages pinned by \"pin\"",
      "Releases the shell's pin on each PAGE, or on every page with \"all\".\n"
@@ -218,9 +219,10 @@ const struct command shell_commands[] = {
      "keeps reads of the pages to come in flight from this thread, adjacent\n"
      "pages in one request, and unpins each page as it comes.  Pages are\n"
      "pinned for read; scan adds the BP_SCAN hint (pages it brings in are\n"
-     "the first to be evicted).  depth=N: pages looked ahead at most (1 to\n"
-     "1024, default 64; at most 1/8 of the frames).  Prints the pages\n"
-     "handed out, the errors, MiB and MiB/s, and the stream's read\n"
+     "cold with no test period: they go when the cold hand next comes\n"
+     "round to them unless used again).  depth=N: pages looked ahead at\n"
+     "most (1 to 1024, default 64; at most 1/8 of the frames).  Prints the\n"
+     "pages handed out, the errors, MiB and MiB/s, and the stream's read\n"
      "requests, hits (pages already resident) and reads.  A page that fails\n"
      "is shown as an error and the stream goes on; the command then fails.\n"
      "Pages past the end of the file are left out.  Ctrl-C stops it.  json\n"
