@@ -306,6 +306,7 @@ static void destroy_all(const struct bp__io_engine *eng, bp__io_ctx *ctx,
 struct retirement {
     struct retirement *next;
     pthread_t thread;
+    char *stack;               /* DESTROY_STACK bytes of ours, or NULL */
     bool done;
     unsigned long long seq;
     const struct bp__io_engine *eng;
@@ -367,6 +368,8 @@ static void retire_reap(void)
         struct retirement *rt = done;
         done = rt->next;
         pthread_join(rt->thread, NULL);
+        if (rt->stack)
+            munmap(rt->stack, DESTROY_STACK);
         free(rt);
     }
 }
@@ -404,16 +407,38 @@ static bool retire(const struct bp__io_engine *eng, const bp__io_ctx *ctx,
     rt->eng = eng;
     rt->n = n;
     memcpy(rt->ctx, ctx, n * sizeof *ctx);
+    /* On a stack of ours, unmapped once the thread is joined, as
+     * destroy_all's threads: a close leaves none of glibc's cached stacks
+     * behind. */
+    pthread_attr_t attr, *ap = NULL;
+    char *stack = mmap(NULL, DESTROY_STACK, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (stack != MAP_FAILED && pthread_attr_init(&attr) == 0) {
+        size_t guard = (size_t)sysconf(_SC_PAGESIZE);
+        (void)mprotect(stack, guard, PROT_NONE);
+        if (pthread_attr_setstack(&attr, stack + guard, DESTROY_STACK - guard) == 0)
+            ap = &attr;
+        else
+            pthread_attr_destroy(&attr);
+    }
     pthread_mutex_lock(&retire_mu);
     rt->seq = ++retire_seq;
     /* Started under the mutex, so the thread cannot finish (and be
      * joined by someone else) before it is on the list. */
-    bool started = pthread_create(&rt->thread, NULL, retire_main, rt) == 0;
+    bool started = pthread_create(&rt->thread, ap, retire_main, rt) == 0;
+    if (started && ap)
+        rt->stack = stack;
+    if (!started && ap)   /* refused on our stack: on glibc's */
+        started = pthread_create(&rt->thread, NULL, retire_main, rt) == 0;
     if (started) {
         rt->next = retirements;
         retirements = rt;
     }
     pthread_mutex_unlock(&retire_mu);
+    if (ap)
+        pthread_attr_destroy(ap);
+    if (stack != MAP_FAILED && rt->stack == NULL)
+        munmap(stack, DESTROY_STACK);
     if (!started)
         free(rt);
     return started;
