@@ -148,6 +148,33 @@ st=$?
 [ "$st" -eq 2 ] && grep -q "duration above 0" err &&
     pass "bpool-bench -d 0 hit: exit 2, says why" ||
     fail "bpool-bench -d 0 hit: status $st: $(cat err)"
+# A pool too small for the threads asked for is a usage error (the
+# options contradict each other) that leaves no data file behind, for
+# every workload that checks it; a file there before stays.
+# (The check comes once the file is there: the default pool is an eighth
+# of it.  So "created" may come first.)
+for w in randread seqwrite warmup; do
+    rm -f small.data
+    "${prog[bpool-bench]}" -q -f small.data --file-size 1M --frames 8 -t 4 \
+        -d 1 "$w" >out 2>err </dev/null
+    st=$?
+    if [ "$st" -eq 2 ] && [ ! -s out ] && [ ! -e small.data ] &&
+            tail -n 2 err | head -n 1 | grep -q -E \
+                "^bpool-bench: $w: a pool of 8 frames is too small for 4 threads.*--frames 16" &&
+            [ "$(tail -n 1 err)" = "Try 'bpool-bench --help' for more information." ]; then
+        pass "bpool-bench $w: a pool too small for the threads: exit 2, no file left"
+    else
+        fail "bpool-bench $w: a pool too small: status $st, file $(ls small.data 2>&1), stderr:"
+        sed 's/^/    /' err
+    fi
+done
+"${prog[bpool-bench]}" -q -f small.data --file-size 1M prepare >/dev/null 2>&1
+usage_error "a pool too small, the file there before" bpool-bench \
+    "randread: a pool of 8 frames is too small" \
+    -q -f small.data --frames 8 -t 4 -d 1 randread
+[ -s small.data ] && pass "bpool-bench: a file there before a usage error stays" ||
+    fail "bpool-bench: a usage error removed a file it had not made"
+rm -f small.data
 # A file of another page size: prepare says so, it does not report
 # offsets of the wrong size.
 "${prog[bpool-bench]}" -q -f ps.data --file-size 1M -P 8K prepare >/dev/null 2>&1

@@ -161,6 +161,13 @@ void bench_close_pool(bp_pool *pool, const char *path, struct pool_mem *mem);
  * the page size, at least BP_MIN_FRAMES, at most 2^31 - 1 (poolopt_frames:
  * a usage error above). */
 uint32_t bench_frames(const struct bench_opts *o, uint64_t dflt_bytes);
+/* A pool of `frames` too small for `threads` threads that need `per`
+ * frames each: a usage error (exit 2) naming the --frames to give, after
+ * removing a data file this run made.  Returns when the pool is large
+ * enough. */
+void bench_frames_enough(const struct bench_opts *o, const char *workload,
+                         uint32_t frames, unsigned threads, unsigned per,
+                         const char *why);
 /* Stamp / check the first 16 bytes of a page: page number and a
  * version the writers bump. */
 void page_stamp(void *data, uint64_t pgno);

@@ -550,6 +550,21 @@ uint32_t bench_frames(const struct bench_opts *o, uint64_t dflt_bytes)
     return poolopt_frames(&o->pool, o->page_size, dflt_bytes);
 }
 
+void bench_frames_enough(const struct bench_opts *o, const char *workload,
+                         uint32_t frames, unsigned threads, unsigned per,
+                         const char *why)
+{
+    if (frames >= (uint64_t)per * threads)
+        return;
+    /* The options contradict each other: nothing of the run stays. */
+    if (made && unlink(o->path) == 0)
+        made = false;
+    opt_usage("%s: a pool of %u frames is too small for %u thread%s%s; use "
+              "at least --frames %llu, or fewer threads", workload, frames,
+              threads, threads == 1 ? "" : "s", why,
+              (unsigned long long)per * threads);
+}
+
 bp_pool *bench_open_pool(const struct bench_opts *o, uint32_t frames)
 {
     struct bp_options bo;

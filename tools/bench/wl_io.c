@@ -349,12 +349,8 @@ static int io_run(struct bench_opts *o, const struct io_spec *spec)
     }
     uint32_t frames = bench_frames(o, spec->pool_bytes ? spec->pool_bytes
                                                        : o->file_size / 8);
-    if (frames < 4 * threads) {
-        fprintf(stderr, PROG ": %s: a pool of %u frames is too small for %u "
-                "threads (each pins a page and the cold hand needs room); use "
-                "at least --frames %u\n", spec->name, frames, threads, 4 * threads);
-        return 1;
-    }
+    bench_frames_enough(o, spec->name, frames, threads, 4,
+                        " (each pins a page and the cold hand needs room)");
     /* <= 0: one pass (seqscan); main refuses 0 for the others. */
     double duration = o->duration >= 0 ? o->duration : spec->duration;
     double warmup = o->warmup >= 0 ? o->warmup
@@ -513,12 +509,7 @@ int wl_seqwrite(struct bench_opts *o)
     uint64_t npages = o->pages && o->pages < file_pages ? o->pages : file_pages;
     unsigned threads = o->nthreads ? o->threads[0] : 1;
     uint32_t frames = bench_frames(o, DEFAULT_POOL);
-    if (frames < 4 * threads) {
-        fprintf(stderr, PROG ": seqwrite: a pool of %u frames is too small for "
-                "%u threads; use at least --frames %u\n", frames, threads,
-                4 * threads);
-        return 1;
-    }
+    bench_frames_enough(o, "seqwrite", frames, threads, 4, "");
     double duration = o->duration >= 0 ? o->duration : 0;   /* 0: one pass */
 
     /* The library's default coalescing, then none; or --coalesce alone. */

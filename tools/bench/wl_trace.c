@@ -95,11 +95,7 @@ int wl_trace(struct bench_opts *o)
     df_prepare(o, (maxpg + 1) * o->page_size);
     uint32_t frames = bench_frames(o, DEFAULT_POOL);
     unsigned threads = o->nthreads ? o->threads[0] : 1;
-    if (frames < 2 * threads) {
-        fprintf(stderr, PROG ": trace: a pool of %u frames is too small for %u "
-                "threads; use at least --frames %u\n", frames, threads, 2 * threads);
-        return 1;
-    }
+    bench_frames_enough(o, "trace", frames, threads, 2, "");
 
     df_drop_cache(o->path);
     c.pool = bench_open_pool(o, frames);

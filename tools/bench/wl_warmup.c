@@ -234,11 +234,7 @@ int wl_warmup(struct bench_opts *o)
     unsigned threads = o->nthreads ? o->threads[0] : 8;
     unsigned rounds = o->rounds ? o->rounds : 2;
     uint32_t frames = bench_frames(o, o->file_size / 8);
-    if (frames < 4 * threads) {
-        fprintf(stderr, PROG ": warmup: a pool of %u frames is too small for %u "
-                "threads; use at least --frames %u\n", frames, threads, 4 * threads);
-        return 1;
-    }
+    bench_frames_enough(o, "warmup", frames, threads, 4, "");
     atexit(remove_dump);
     const char *dump = dump_path;
     struct warm_ctx c = { .o = o };
