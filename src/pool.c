@@ -1252,6 +1252,8 @@ int bp_alloc_page_in(bp_pool *pool, uint32_t file, uint64_t *pgno_out,
         handle_clear(out);
     if (file >= BP_MAX_FILES)
         return bp__fail(-BP_ENOFILE, "bp_alloc_page_in: file number %u is "
-                        "beyond the last, %u", file, BP_MAX_FILES - 1);
+                        "beyond the last, %u; give a number bp_attach gave "
+                        "(bp_files lists them), not a page id", file,
+                        BP_MAX_FILES - 1);
     return alloc_page(pool, file, pgno_out, out, "bp_alloc_page_in");
 }

@@ -324,7 +324,13 @@ START_TEST(test_alloc_per_file)
     ck_assert_uint_eq(bp_file_page_count(pool, 2), 0);
     ck_assert_uint_eq(bp_file_page_count(pool, BP_MAX_FILES), 0);
     ck_assert_uint_eq(bp_page_count(pool), A_PAGES + 1);
-    ck_assert_int_eq(bp_alloc_page_in(pool, 9, &id, &pg), -BP_ENOFILE);
+    TU_EXPECT_ERR(bp_alloc_page_in(pool, 9, &id, &pg), -BP_ENOFILE,
+                  "no file number 9", "bp_attach");
+    /* A number past the last file (a page number given for a file's):
+     * named, with the fix. */
+    TU_EXPECT_ERR(bp_alloc_page_in(pool, 5000, &id, &pg),
+                  -BP_ENOFILE, "beyond the last, 4095", "bp_files",
+                  "not a page id");
     ck_assert_int_eq(bp_close(pool), 0);
     tu_file_intact(a, PS, A_PAGES + 1, 1);
     tu_file_intact(b, PS, B_PAGES + 1, 2);
