@@ -515,6 +515,59 @@ START_TEST(test_header_refused)
     }
 }
 END_TEST
+/* The rows of BP_EFORMAT that name bp_attach: a file without a header, a
+ * damaged one, BP_NOHEADER for a file that has one, and checksums other
+ * than the pool's are refused by bp_attach in the words bp_open uses,
+ * the file unchanged and the pool going on with its own. */
+START_TEST(test_attach_header_refused)
+{
+    off_t len;
+    char *home = tu_path("att-home.bp");
+    tu_make_file(home, PS, 3, 1);
+    bp_pool *pool = tu_open(home, 8, 0);
+    uint32_t file = 99;
+
+    char *raw = tu_path("att-raw.bp");
+    tu_make_raw_file(raw, PS, 3, 2);
+    char *was = file_bytes(raw, &len);
+    TU_EXPECT_ERR(bp_attach(pool, raw, &file), -BP_EFORMAT, raw,
+                  "no bpool header", "BP_NOHEADER");
+    same_bytes(raw, was, len);
+
+    char *summed = tu_path("att-sums.bp");
+    tu_make_file_flags(summed, PS, 3, 2, BP_CHECKSUMS);
+    was = file_bytes(summed, &len);
+    TU_EXPECT_ERR(bp_attach(pool, summed, &file), -BP_EFORMAT,
+                  "with page checksums", "BP_CHECKSUMS");
+    same_bytes(summed, was, len);
+
+    char *magic = tu_path("att-magic.bp");
+    tu_make_file(magic, PS, 3, 2);
+    patch(magic, 0, "c", 1);
+    patch(magic, HDR_SLOT2, "c", 1);
+    was = file_bytes(magic, &len);
+    TU_EXPECT_ERR(bp_attach(pool, magic, &file), -BP_EFORMAT, "damaged",
+                  "backup");
+    same_bytes(magic, was, len);
+    ck_assert_uint_eq(file, 99);
+    for (uint64_t p = 0; p < 3; p++)
+        tu_expect_page(pool, p, BP_READ, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    /* A pool with BP_NOHEADER attaching a file that has a header. */
+    char *bare = tu_path("att-bare.bp");
+    tu_make_raw_file(bare, PS, 3, 1);
+    pool = tu_open(bare, 8, BP_NOHEADER);
+    char *plain = tu_path("att-plain.bp");
+    tu_make_file(plain, PS, 3, 2);
+    was = file_bytes(plain, &len);
+    TU_EXPECT_ERR(bp_attach(pool, plain, &file), -BP_EFORMAT,
+                  "has a bpool header", "without BP_NOHEADER");
+    same_bytes(plain, was, len);
+    tu_expect_page(pool, 2, BP_READ, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
 
 /* Where each copy of the header keeps its record length and its
  * doublewrite area's size. */
@@ -1523,6 +1576,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_grow_bytes_checked);
     tcase_add_test(tc, test_io_setup_eagain);
     tcase_add_test(tc, test_header_refused);
+    tcase_add_test(tc, test_attach_header_refused);
     tcase_add_test(tc, test_header_inconsistent_refused);
     tcase_add_test(tc, test_open_shrunk);
     tcase_add_test(tc, test_open_cut_into_header_page);

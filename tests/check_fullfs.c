@@ -256,6 +256,55 @@ START_TEST(test_doublewrite_on_full_fs)
 }
 END_TEST
 
+/* A new file on a full file system: bp_open and bp_attach with
+ * BP_CREATE fail with ENOSPC (the header page, or a doublewrite area's
+ * blocks, cannot be had) and leave no file behind; the pool that was
+ * attaching goes on with its own file. */
+START_TEST(test_create_on_full_fs)
+{
+    char path[sizeof(mnt_dir) + 16], fresh[sizeof(mnt_dir) + 16],
+        filler[sizeof(mnt_dir) + 16];
+    snprintf(path, sizeof(path), "%s/have.bp", mnt_dir);
+    snprintf(fresh, sizeof(fresh), "%s/new.bp", mnt_dir);
+    snprintf(filler, sizeof(filler), "%s/filler", mnt_dir);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.grow_bytes = 64 << 10;
+    bp_pool *pool = tu_open_opts(path, 16, BP_CREATE, &o);
+    tu_alloc_stamped(pool, 4, PS, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+    fill_fs(filler);
+    ck_assert_uint_lt(free_bytes(), PS);
+
+    static const uint32_t flags[] = { BP_CREATE, BP_CREATE | BP_DOUBLEWRITE };
+    for (int i = 0; i < 2; i++) {
+        struct bp_options no;
+        bp_options_init(&no);
+        no.flags = flags[i];
+        no.pool_frames = 16;
+        bp_pool *p = NULL;
+        int r = bp_open(fresh, &no, &p);
+        ck_assert_msg(r == -ENOSPC, "bp_open of a new file on a full file "
+                      "system (flags %#x): %s: %s", flags[i], bp_err_name(r),
+                      bp_errdetail());
+        ck_assert_ptr_null(p);
+        ck_assert_msg(access(fresh, F_OK) != 0, "bp_open left %s behind",
+                      fresh);
+    }
+    pool = tu_open_opts(path, 16, BP_CREATE, &o);
+    uint32_t file = 7;
+    int r = bp_attach(pool, fresh, &file);
+    ck_assert_msg(r == -ENOSPC, "bp_attach of a new file on a full file "
+                  "system: %s: %s", bp_err_name(r), bp_errdetail());
+    ck_assert_msg(access(fresh, F_OK) != 0, "bp_attach left %s behind", fresh);
+    for (uint64_t p = 0; p < 4; p++)
+        tu_expect_page(pool, p, BP_READ, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(unlink(filler), 0);
+    ck_assert_int_eq(unlink(path), 0);
+}
+END_TEST
+
 const char *test_skip_reason(void)
 {
     if (geteuid() != 0)
@@ -271,6 +320,7 @@ Suite *test_suite(void)
     Suite *s = suite_create("fullfs");
     TCase *tc = tcase_create("fullfs");
     tcase_add_test(tc, test_enospc_full_fs);
+    tcase_add_test(tc, test_create_on_full_fs);
     tcase_add_test(tc, test_reservation_leaves_room);
     tcase_add_test(tc, test_doublewrite_on_full_fs);
     tcase_add_test(tc, test_two_growers_share_a_small_fs);
