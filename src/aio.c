@@ -424,9 +424,13 @@ static bool retire(const struct bp__io_engine *eng, const bp__io_ctx *ctx,
     pthread_mutex_lock(&retire_mu);
     rt->seq = ++retire_seq;
     /* Started under the mutex, so the thread cannot finish (and be
-     * joined by someone else) before it is on the list. */
+     * joined by someone else) before it is on the list.  Once the mutex
+     * is released the entry is the list's: its thread may finish and
+     * another close join it and free the entry at any moment, so what
+     * follows looks only at what this call kept of its own (own_stack). */
     bool started = pthread_create(&rt->thread, ap, retire_main, rt) == 0;
-    if (started && ap)
+    bool own_stack = started && ap;
+    if (own_stack)
         rt->stack = stack;
     if (!started && ap)   /* refused on our stack: on glibc's */
         started = pthread_create(&rt->thread, NULL, retire_main, rt) == 0;
@@ -437,7 +441,7 @@ static bool retire(const struct bp__io_engine *eng, const bp__io_ctx *ctx,
     pthread_mutex_unlock(&retire_mu);
     if (ap)
         pthread_attr_destroy(ap);
-    if (stack != MAP_FAILED && rt->stack == NULL)
+    if (stack != MAP_FAILED && !own_stack)
         munmap(stack, DESTROY_STACK);
     if (!started)
         free(rt);

@@ -22,7 +22,9 @@
 #include <libaio.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <malloc.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -325,6 +327,95 @@ START_TEST(test_fork_while_retiring)
 }
 END_TEST
 
+/* ---- a close that loses the CPU right after publishing its retirement -- */
+
+/* The library's calls to pthread_attr_destroy, munmap and free come here
+ * (Makefile.am: --wrap).  Armed, the closing thread's first
+ * pthread_attr_destroy - in retire(), after its retirement is on the list
+ * and retire_mu is released - stands for a close that loses the CPU
+ * there: the retiring thread finishes meanwhile, and another close (here
+ * bp__aio_retired_wait, on the same thread) joins it, unmaps its stack
+ * and frees its entry.  What the library frees meanwhile is zeroed first,
+ * as the next calloc to reuse the memory would. */
+int __real_pthread_attr_destroy(pthread_attr_t *attr);
+int __wrap_pthread_attr_destroy(pthread_attr_t *attr);
+int __real_munmap(void *addr, size_t len);
+int __wrap_munmap(void *addr, size_t len);
+void __real_free(void *p);
+void __wrap_free(void *p);
+
+static _Atomic(pthread_t *) stall_thread;   /* armed for this thread */
+static _Atomic bool stalled;
+static _Atomic bool reusing;       /* frees are zeroed (the stall's reap) */
+/* The 1 MiB unmaps (a retiring thread's stack) while watched. */
+static _Atomic bool watch_unmaps;
+static void *unmapped[16];
+static _Atomic int n_unmapped;
+
+int __wrap_pthread_attr_destroy(pthread_attr_t *attr)
+{
+    int r = __real_pthread_attr_destroy(attr);
+    pthread_t *t = atomic_load(&stall_thread);
+    if (t && pthread_equal(*t, pthread_self()) &&
+        !atomic_exchange(&stalled, true)) {
+        atomic_store(&reusing, true);
+        (void)bp__aio_retired_wait();
+        atomic_store(&reusing, false);
+    }
+    return r;
+}
+
+void __wrap_free(void *p)
+{
+    if (p && atomic_load(&reusing))
+        memset(p, 0, malloc_usable_size(p));
+    __real_free(p);
+}
+
+int __wrap_munmap(void *addr, size_t len)
+{
+    if (atomic_load(&watch_unmaps) && len == (1u << 20)) {
+        int i = atomic_fetch_add(&n_unmapped, 1);
+        if (i < 16)
+            unmapped[i] = addr;
+    }
+    return __real_munmap(addr, len);
+}
+
+/* A close whose retirement is joined and freed by someone else before the
+ * close has returned: the close touches neither the entry nor the
+ * retiring thread's stack again (it read the freed entry, and unmapped
+ * the stack a second time, when by then it could be another thread's). */
+START_TEST(test_close_outrun_by_reaper)
+{
+    data_file();
+    (void)bp__aio_retired_wait();
+    bp_pool *pool = open_libaio(0);
+    tu_expect_page(pool, 9, BP_READ, 1);
+    pthread_t self = pthread_self();
+    atomic_store(&n_unmapped, 0);
+    atomic_store(&stalled, false);
+    atomic_store(&watch_unmaps, true);
+    atomic_store(&stall_thread, &self);
+    ck_assert_int_eq(bp_close(pool), 0);
+    atomic_store(&stall_thread, NULL);
+    atomic_store(&watch_unmaps, false);
+    ck_assert_msg(atomic_load(&stalled), "bp_close called no "
+                  "pthread_attr_destroy: its retiring thread is not on a "
+                  "stack of the library's");
+    int n = atomic_load(&n_unmapped);
+    ck_assert_int_ge(n, 1);
+    ck_assert_int_le(n, 16);
+    for (int i = 0; i < n; i++)
+        for (int j = i + 1; j < n; j++)
+            ck_assert_msg(unmapped[i] != unmapped[j], "the retiring thread's "
+                          "stack %p was unmapped twice: bp_close read its "
+                          "retirement after another thread had freed it",
+                          unmapped[i]);
+    (void)bp__aio_retired_wait();
+}
+END_TEST
+
 /* aio_lanes above BP_MAX_AIO_LANES is refused with a detail that gives
  * the range. */
 START_TEST(test_lanes_option_checked)
@@ -355,6 +446,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_close_leaves_destroys_behind);
     tcase_add_test(tc, test_open_waits_for_retired_contexts);
     tcase_add_test(tc, test_fork_while_retiring);
+    tcase_add_test(tc, test_close_outrun_by_reaper);
     tcase_add_test(tc, test_lanes_option_checked);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
