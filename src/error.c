@@ -10,6 +10,8 @@
  * naturally; the sentence is formatted here.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,49 +19,114 @@
 
 #include "bpool_internal.h"
 
-static _Thread_local char detail[BP__DETAIL_MAX];
+/* The detail lives in a buffer of the thread's own, allocated at the
+ * thread's first failure, with only a pointer to it in thread-local
+ * storage.  When any of a shared library's thread-locals is of the
+ * initial-exec model (the hit path's counters and the thread's number
+ * are: one instruction to reach them), all of them are carved from the
+ * static TLS block, and a library loaded by dlopen (a plugin, Python's
+ * ctypes) finds only a few hundred bytes to spare there: 9 KiB of detail
+ * made the dlopen fail ("cannot allocate memory in static TLS block").
+ * Out of memory for the buffer, the detail goes to a short one kept in
+ * thread-local storage, cut to its size; the next detail tries again. */
+#define DETAIL_SHORT 160
+static _Thread_local char detail_short[DETAIL_SHORT];
+static _Thread_local char *detail;      /* NULL: none yet; detail_short,
+                                           or the thread's buffer */
+static _Thread_local size_t detail_cap;
+static pthread_key_t detail_key;        /* frees the buffer at thread exit */
+static pthread_once_t detail_once = PTHREAD_ONCE_INIT;
+static bool detail_key_made;
+
+static void detail_free(void *buf)
+{
+    if (detail == buf) {   /* a later failure in this thread starts over */
+        detail = NULL;
+        detail_cap = 0;
+    }
+    free(buf);
+}
+
+static void detail_key_make(void)
+{
+    detail_key_made = pthread_key_create(&detail_key, detail_free) == 0;
+}
+
+/* The thread's buffer, made now if need be (its contents kept). */
+static char *detail_buf(size_t *cap)
+{
+    if (detail == NULL || detail == detail_short) {
+        char *buf = malloc(BP__DETAIL_MAX);
+        if (buf) {
+            pthread_once(&detail_once, detail_key_make);
+            /* Without the key the buffer could not be freed at the
+             * thread's exit: the short one does then. */
+            if (!detail_key_made || pthread_setspecific(detail_key, buf) != 0) {
+                free(buf);
+                buf = NULL;
+            }
+        }
+        if (buf) {
+            (void)snprintf(buf, BP__DETAIL_MAX, "%s", detail ? detail : "");
+            detail = buf;
+            detail_cap = BP__DETAIL_MAX;
+        } else if (detail == NULL) {
+            detail_short[0] = '\0';
+            detail = detail_short;
+            detail_cap = DETAIL_SHORT;
+        }
+    }
+    *cap = detail_cap;
+    return detail;
+}
 
 void bp__detail(const char *fmt, ...)
 {
+    size_t cap;
+    char *d = detail_buf(&cap);
     va_list ap;
     va_start(ap, fmt);
     /* A detail longer than the buffer is cut short: only a sentence with
-     * paths longer than PATH_MAX could be. */
-    (void)vsnprintf(detail, sizeof(detail), fmt, ap);
+     * paths longer than PATH_MAX could be (or any, in the short buffer). */
+    (void)vsnprintf(d, cap, fmt, ap);
     va_end(ap);
 }
 
 void bp__detail_around(const char *before, const char *after_fmt, ...)
 {
-    size_t room = sizeof(detail) - 1;
+    size_t cap;
+    char *d = detail_buf(&cap);
+    size_t room = cap - 1;
     size_t pre = strnlen(before, room);
-    size_t old = strnlen(detail, room);
+    size_t old = strnlen(d, room);
     size_t keep = old < room - pre ? old : room - pre;
-    memmove(detail + pre, detail, keep);
-    memcpy(detail, before, pre);
-    detail[pre + keep] = '\0';
+    memmove(d + pre, d, keep);
+    memcpy(d, before, pre);
+    d[pre + keep] = '\0';
     va_list ap;
     va_start(ap, after_fmt);
-    (void)vsnprintf(detail + pre + keep, sizeof(detail) - pre - keep,
-                    after_fmt, ap);
+    (void)vsnprintf(d + pre + keep, cap - pre - keep, after_fmt, ap);
     va_end(ap);
 }
 
 char *bp__detail_save(void)
 {
-    return strdup(detail);
+    return strdup(bp_errdetail());
 }
 
 void bp__detail_restore(char *saved)
 {
-    if (saved)   /* out of memory to save it: the newer detail stays */
-        (void)snprintf(detail, sizeof(detail), "%s", saved);
+    if (saved) {   /* out of memory to save it: the newer detail stays */
+        size_t cap;
+        char *d = detail_buf(&cap);
+        (void)snprintf(d, cap, "%s", saved);
+    }
     free(saved);
 }
 
 const char *bp_errdetail(void)
 {
-    return detail;
+    return detail ? detail : "";
 }
 
 const char *bp_strerror(int err)
