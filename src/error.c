@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,7 +37,7 @@ static _Thread_local char *detail;      /* NULL: none yet; detail_short,
 static _Thread_local size_t detail_cap;
 static pthread_key_t detail_key;        /* frees the buffer at thread exit */
 static pthread_once_t detail_once = PTHREAD_ONCE_INIT;
-static bool detail_key_made;
+static _Atomic bool detail_key_made;
 
 static void detail_free(void *buf)
 {
@@ -50,6 +51,25 @@ static void detail_free(void *buf)
 static void detail_key_make(void)
 {
     detail_key_made = pthread_key_create(&detail_key, detail_free) == 0;
+}
+
+/* An unload of the library (dlclose) or the exit of the process: the
+ * key's destructor is code of this library, so the key goes (a thread
+ * that exits after a dlclose would call into unmapped code), and with it
+ * the calling thread's buffer.  Other live threads' buffers stay theirs
+ * (nothing can free them any more: a few KiB each at most, after an
+ * unload). */
+__attribute__((destructor)) static void detail_fini(void)
+{
+    if (!detail_key_made)
+        return;
+    detail_key_made = false;
+    (void)pthread_key_delete(detail_key);
+    if (detail && detail != detail_short) {
+        free(detail);
+        detail = NULL;
+        detail_cap = 0;
+    }
 }
 
 /* The thread's buffer, made now if need be (its contents kept). */

@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,12 +78,19 @@ struct thread_arg {
     const char *dir;
     int r;
     char detail[512];
+    int hold[2];   /* a pipe: with hold[0] >= 0, the thread stays until
+                      it can read a byte */
+    _Atomic int failed;   /* its call has failed: r and detail are set */
 };
 
 static void *thread_main(void *arg)
 {
     struct thread_arg *t = arg;
     t->r = open_missing(t->dir, t->detail, sizeof t->detail);
+    atomic_store(&t->failed, 1);
+    char c;
+    if (t->hold[0] >= 0 && read(t->hold[0], &c, 1) != 1)
+        return NULL;
     return NULL;
 }
 
@@ -121,10 +129,18 @@ int main(void)
     CHECK(r < 0 && strstr(detail, "no/such/dir"), "a failed open: %d, '%s'",
           r, detail);
     /* Another thread's failure has its own detail, and leaves this one's. */
-    struct thread_arg t = { .dir = "/nonexistent-elsewhere" };
+    struct thread_arg t = { .dir = "/nonexistent-elsewhere", .hold = { -1, -1 } };
     pthread_t th;
     CHECK(pthread_create(&th, NULL, thread_main, &t) == 0, "a thread");
     pthread_join(th, NULL);
+    /* One more, that failed a call and is still there at the dlclose: it
+     * exits after the library is gone (its detail's buffer, freed at a
+     * thread's exit by the library's code, must not be). */
+    struct thread_arg late = { .dir = "/late" };
+    pthread_t late_th;
+    CHECK(pipe(late.hold) == 0 &&
+          pthread_create(&late_th, NULL, thread_main, &late) == 0,
+          "a thread that outlives the library");
     CHECK(t.r < 0 && strstr(t.detail, "nonexistent-elsewhere"),
           "the thread's failure: %d, '%s'", t.r, t.detail);
     CHECK(strstr(bp.errdetail(), "no/such/dir") != NULL,
@@ -176,7 +192,12 @@ int main(void)
     r = bp.close(pool);
     CHECK(r == 0, "bp_close: %s", r ? bp.errdetail() : "ok");
     unlink(path);
+    for (int i = 0; i < 5000 && !atomic_load(&late.failed); i++)
+        usleep(1000);
+    CHECK(late.r < 0, "the late thread's failure: %d", late.r);
     CHECK(dlclose(h) == 0, "dlclose");
+    CHECK(write(late.hold[1], "x", 1) == 1 && pthread_join(late_th, NULL) == 0,
+          "the late thread exited after the dlclose");
     printf("%d failed\n", failures);
     return failures ? 1 : 0;
 }
