@@ -285,11 +285,8 @@ struct bp_options {
                               up to queue_depth + aio_lanes *
                               min(queue_depth, 32) of the system-wide
                               /proc/sys/fs/aio-max-nr (counted in aio-nr)
-                              until bp_close (libaio's are destroyed in
-                              the background, a few ms later; a context
-                              the limit refuses meanwhile, an open's or
-                              a new lane's, waits for them): 1088 with
-                              the defaults, 64 plus 32 per lane used. */
+                              until bp_close: 1088 with the defaults, 64
+                              plus 32 per lane used. */
     uint64_t grow_bytes;   /* how far ahead of the last page the file's
                               blocks are preallocated; default 16 MiB, at
                               most 1 GiB, and at most half the file

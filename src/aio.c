@@ -38,15 +38,6 @@
  * may block when the device queue is full, so it is always called without
  * aio->mu held.
  *
- * Retiring contexts.  libaio's io_destroy waits for RCU grace periods
- * (tens of milliseconds) however idle the context, and that was most of
- * what bp_close cost.  A closing pool has nothing in flight, so its
- * contexts are handed to a thread that destroys them in the background
- * and bp_close returns; io_setup refused by aio-max-nr meanwhile first
- * waits for those destroys (their contexts still count) before it takes
- * a smaller depth, and the library's destructor waits for them all, so
- * that no thread runs its code after an unload.
- *
  * Errors.  io_setup EAGAIN (aio-max-nr exhausted) is retried with half the
  * depth.  io_submit EAGAIN with nothing in flight is retried after a short
  * sleep, a bounded number of times.  Any other io_submit error is given to
@@ -67,7 +58,6 @@
 
 #include "aio.h"
 #include "bpool.h"
-#include "forkgen.h"
 
 _Static_assert(BP__AIO_LANES >= BP_MAX_AIO_LANES, "lanes[] too small");
 
@@ -171,9 +161,6 @@ static int eng_getevents(const struct bp__io_engine *eng, bp__io_ctx ctx,
     return eng->getevents(ctx, min, max, ev);
 }
 
-static int setup_after_retired(const struct bp__io_engine *eng, unsigned depth,
-                               bp__io_ctx *ctx);
-
 int bp__aio_init(struct bp__aio *aio, unsigned depth, unsigned *granted)
 {
     return bp__aio_init_engine(aio, &bp__engine_libaio, depth, granted);
@@ -194,7 +181,7 @@ int bp__aio_init_engine_min(struct bp__aio *aio, const struct bp__io_engine *eng
     for (;;) {
         aio->ctx = 0;
         aio->eng = eng;
-        int r = setup_after_retired(aio->eng, depth, &aio->ctx);
+        int r = eng_setup(aio->eng, depth, &aio->ctx);
         if (r == 0)
             break;
         /* EAGAIN: aio-max-nr used up; ENOMEM: a ring's memory, which
@@ -297,175 +284,6 @@ static void destroy_all(const struct bp__io_engine *eng, bp__io_ctx *ctx,
         munmap(stacks, stacks_len);
 }
 
-/* ---- Retiring contexts ------------------------------------------------ */
-
-/* The contexts of one closed pool, destroyed by a thread of their own.
- * The list and each entry's `done` are under retire_mu; an entry leaves
- * the list when its thread is joined (retire_reap), so nothing of it
- * runs once its entry is gone. */
-struct retirement {
-    struct retirement *next;
-    pthread_t thread;
-    char *stack;               /* DESTROY_STACK bytes of ours, or NULL */
-    bool done;
-    unsigned long long seq;
-    const struct bp__io_engine *eng;
-    unsigned n;
-    bp__io_ctx ctx[BP__AIO_LANES + 1];
-};
-
-static pthread_mutex_t retire_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t retire_cv = PTHREAD_COND_INITIALIZER;
-static struct retirement *retirements;
-static unsigned long long retire_seq;
-static pthread_once_t retire_once = PTHREAD_ONCE_INIT;
-
-/* fork(2) with retire_mu held by another thread would leave the child a
- * mutex nobody unlocks; the child has none of the parent's retiring
- * threads (nor its contexts), so it starts with an empty list. */
-static void retire_prepare(void) { pthread_mutex_lock(&retire_mu); }
-static void retire_parent(void) { pthread_mutex_unlock(&retire_mu); }
-static void retire_child(void)
-{
-    pthread_mutex_init(&retire_mu, NULL);
-    pthread_cond_init(&retire_cv, NULL);
-    retirements = NULL;   /* the parent's entries: its memory, left alone */
-}
-
-static void retire_init(void)
-{
-    (void)pthread_atfork(retire_prepare, retire_parent, retire_child);
-}
-
-static void *retire_main(void *arg)
-{
-    struct retirement *rt = arg;
-    destroy_all(rt->eng, rt->ctx, rt->n, false);
-    pthread_mutex_lock(&retire_mu);
-    rt->done = true;
-    pthread_cond_broadcast(&retire_cv);
-    pthread_mutex_unlock(&retire_mu);
-    return NULL;
-}
-
-/* Join and free the retirements that are done. */
-static void retire_reap(void)
-{
-    struct retirement *done = NULL;
-    pthread_mutex_lock(&retire_mu);
-    for (struct retirement **pp = &retirements; *pp;) {
-        struct retirement *rt = *pp;
-        if (rt->done) {
-            *pp = rt->next;
-            rt->next = done;
-            done = rt;
-        } else {
-            pp = &rt->next;
-        }
-    }
-    pthread_mutex_unlock(&retire_mu);
-    while (done) {
-        struct retirement *rt = done;
-        done = rt->next;
-        pthread_join(rt->thread, NULL);
-        if (rt->stack)
-            munmap(rt->stack, DESTROY_STACK);
-        free(rt);
-    }
-}
-
-bool bp__aio_retired_wait(void)
-{
-    pthread_once(&retire_once, retire_init);
-    pthread_mutex_lock(&retire_mu);
-    unsigned long long upto = retire_seq;
-    bool waited = false;
-    for (;;) {
-        bool pending = false;
-        for (struct retirement *rt = retirements; rt; rt = rt->next)
-            pending |= !rt->done && rt->seq <= upto;
-        if (!pending)
-            break;
-        waited = true;
-        pthread_cond_wait(&retire_cv, &retire_mu);
-    }
-    pthread_mutex_unlock(&retire_mu);
-    retire_reap();
-    return waited;
-}
-
-/* Destroy ctx[0..n) in the background; false (nothing done) when no
- * thread can be had. */
-static bool retire(const struct bp__io_engine *eng, const bp__io_ctx *ctx,
-                   unsigned n)
-{
-    pthread_once(&retire_once, retire_init);
-    retire_reap();
-    struct retirement *rt = calloc(1, sizeof *rt);
-    if (!rt)
-        return false;
-    rt->eng = eng;
-    rt->n = n;
-    memcpy(rt->ctx, ctx, n * sizeof *ctx);
-    /* On a stack of ours, unmapped once the thread is joined, as
-     * destroy_all's threads: a close leaves none of glibc's cached stacks
-     * behind. */
-    pthread_attr_t attr, *ap = NULL;
-    char *stack = mmap(NULL, DESTROY_STACK, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (stack != MAP_FAILED && pthread_attr_init(&attr) == 0) {
-        size_t guard = (size_t)sysconf(_SC_PAGESIZE);
-        (void)mprotect(stack, guard, PROT_NONE);
-        if (pthread_attr_setstack(&attr, stack + guard, DESTROY_STACK - guard) == 0)
-            ap = &attr;
-        else
-            pthread_attr_destroy(&attr);
-    }
-    pthread_mutex_lock(&retire_mu);
-    rt->seq = ++retire_seq;
-    /* Started under the mutex, so the thread cannot finish (and be
-     * joined by someone else) before it is on the list.  Once the mutex
-     * is released the entry is the list's: its thread may finish and
-     * another close join it and free the entry at any moment, so what
-     * follows looks only at what this call kept of its own (own_stack). */
-    bool started = pthread_create(&rt->thread, ap, retire_main, rt) == 0;
-    bool own_stack = started && ap;
-    if (own_stack)
-        rt->stack = stack;
-    if (!started && ap)   /* refused on our stack: on glibc's */
-        started = pthread_create(&rt->thread, NULL, retire_main, rt) == 0;
-    if (started) {
-        rt->next = retirements;
-        retirements = rt;
-    }
-    pthread_mutex_unlock(&retire_mu);
-    if (ap)
-        pthread_attr_destroy(ap);
-    if (stack != MAP_FAILED && !own_stack)
-        munmap(stack, DESTROY_STACK);
-    if (!started)
-        free(rt);
-    return started;
-}
-
-/* An unload of the library (dlclose) or the exit of the process: no
- * retiring thread may still run the library's code. */
-__attribute__((destructor)) static void retire_fini(void)
-{
-    (void)bp__aio_retired_wait();
-}
-
-/* io_setup, once more after the destroys of closed pools when aio-max-nr
- * refused it: their contexts count against it until destroyed. */
-static int setup_after_retired(const struct bp__io_engine *eng, unsigned depth,
-                               bp__io_ctx *ctx)
-{
-    int r = eng_setup(eng, depth, ctx);
-    if (r == -EAGAIN && bp__aio_retired_wait())
-        r = eng_setup(eng, depth, ctx);
-    return r;
-}
-
 void bp__aio_destroy(struct bp__aio *aio, bool in_child)
 {
     bp__io_ctx ctx[BP__AIO_LANES + 1];
@@ -482,9 +300,7 @@ void bp__aio_destroy(struct bp__aio *aio, bool in_child)
             ctx[n++] = aio->lanes[i].ctx;
         atomic_store(&aio->lanes[i].state, BP__LANE_UNSET);
     }
-    if (in_child || !aio->eng->destroy_is_slow || n == 0 ||
-        !retire(aio->eng, ctx, n))
-        destroy_all(aio->eng, ctx, n, in_child);
+    destroy_all(aio->eng, ctx, n, in_child);
     /* In a child, the registry's and aio's locks may be held by a thread
      * of the parent (pool_free): the registry's few bytes stay. */
     if (aio->registry && !in_child)
@@ -752,7 +568,7 @@ static bool lane_setup(struct bp__aio *aio, struct bp__aio_lane *l)
 {
     l->ctx = 0;
     l->eng = aio->eng;
-    if (setup_after_retired(aio->eng, aio->lane_depth, &l->ctx) == 0) {
+    if (eng_setup(aio->eng, aio->lane_depth, &l->ctx) == 0) {
         if (aio->registry)
             aio->eng->registry_attach(aio->registry, l->ctx);
         return true;

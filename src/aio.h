@@ -120,10 +120,6 @@ int bp__aio_init_engine_min(struct bp__aio *aio, const struct bp__io_engine *eng
 /* in_child: a child of fork releases its copies of the parent's contexts
  * (engine.destroy does only that there), those of busy lanes too. */
 void bp__aio_destroy(struct bp__aio *aio, bool in_child);
-/* Wait until the contexts of every pool closed before the call are
- * destroyed (libaio's are destroyed in the background, aio.c "Retiring
- * contexts"); true if there were any to wait for. */
-bool bp__aio_retired_wait(void);
 
 /* What the engine may register with the kernel (io_engine.h,
  * registry_new): the frames, len_max bytes reserved from base of which

@@ -31,7 +31,6 @@ const struct bp__io_engine bp__engine_libaio = {
     .name = "libaio",
     .setup = la_setup,
     .destroy = la_destroy,
-    .destroy_is_slow = 1,
     .submit = la_submit,
     .getevents = la_getevents,
 };

@@ -46,11 +46,6 @@ struct bp__io_engine {
     int (*setup)(unsigned depth, bp__io_ctx *ctx);
     /* Cancel nothing; wait for what is in flight and free the context. */
     void (*destroy)(bp__io_ctx ctx);
-    /* destroy waits for the kernel to retire the context (libaio's
-     * io_destroy: RCU grace periods, tens of milliseconds, however idle):
-     * bp_close then leaves it to a thread in the background (aio.c,
-     * "Retiring contexts"). */
-    int destroy_is_slow;
     /* Submit cbs[0..n): how many were taken, or -errno. */
     int (*submit)(bp__io_ctx ctx, long n, struct iocb **cbs);
     /* Wait for min..max completions into ev[]: how many, or -errno. */

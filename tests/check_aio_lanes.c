@@ -5,9 +5,7 @@
  * part of the system-wide aio-max-nr until bp_close), and bp_close
  * destroys them all at once rather than one after the other (each
  * io_destroy waits for RCU grace periods, tens of milliseconds), so
- * closing does not take longer the more threads used the pool; on libaio
- * it leaves the destroys to a thread in the background and does not wait
- * for them at all.
+ * closing does not take longer the more threads used the pool.
  *
  * This program taps the engines' setup and destroy calls (bp__io_tap,
  * src/io_engine.h), whichever engine runs: the tap counts them and goes
@@ -22,14 +20,10 @@
 #include <libaio.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <malloc.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "aio.h"
 #include "bpool.h"
 #include "io_engine.h"
 #include "testutil.h"
@@ -49,21 +43,9 @@ static _Atomic int destroying_max;
  * as such (at most 1 under way) however fast or slow the machine. */
 static _Atomic int destroy_gather;
 
-/* When > 0: a simulated aio-max-nr of this many contexts alive at once
- * (made and not yet destroyed); a setup beyond it gets -EAGAIN. */
-static _Atomic int contexts_max;
-static _Atomic int setups_refused;
-/* When > 0: each io_destroy takes this many more milliseconds. */
-static _Atomic int destroy_extra_ms;
-
 static int tap_setup(const struct bp__io_engine *eng, unsigned depth,
                      bp__io_ctx *ctxp)
 {
-    int max = atomic_load(&contexts_max);
-    if (max > 0 && atomic_load(&setups) - atomic_load(&destroys) >= max) {
-        atomic_fetch_add(&setups_refused, 1);
-        return -EAGAIN;
-    }
     int r = eng->setup(depth, ctxp);
     if (r == 0)
         atomic_fetch_add(&setups, 1);
@@ -79,9 +61,6 @@ static void tap_destroy(const struct bp__io_engine *eng, bp__io_ctx ctx)
     int want = atomic_load(&destroy_gather);
     for (int i = 0; want > 0 && i < 1000 && atomic_load(&destroying) < want; i++)
         usleep(1000);
-    int extra = atomic_load(&destroy_extra_ms);
-    if (extra > 0)
-        usleep((useconds_t)extra * 1000);
     eng->destroy(ctx);
     atomic_fetch_add(&destroys, 1);
     atomic_fetch_sub(&destroying, 1);
@@ -175,7 +154,6 @@ START_TEST(test_contexts_bounded_by_lanes)
     ck_assert_uint_eq(in.aio_lanes, 4);
     int d0 = atomic_load(&destroys);
     ck_assert_int_eq(bp_close(pool), 0);
-    (void)bp__aio_retired_wait();
     ck_assert_int_eq(atomic_load(&destroys) - d0, made);
 }
 END_TEST
@@ -216,203 +194,11 @@ START_TEST(test_close_destroys_at_once)
     atomic_store(&destroy_gather, made);
     int d0 = atomic_load(&destroys);
     ck_assert_int_eq(bp_close(pool), 0);
-    (void)bp__aio_retired_wait();
     atomic_store(&destroy_gather, 0);
     ck_assert_int_eq(atomic_load(&destroys) - d0, made);
     ck_assert_msg(atomic_load(&destroying_max) == made, "bp_close had at most "
                   "%d of its %d io_destroy calls under way at once",
                   atomic_load(&destroying_max), made);
-}
-END_TEST
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-/* A libaio pool used by threads, closed while each io_destroy takes 500
- * ms more: bp_close returns without waiting for them (it waited about one
- * destroy, 30-50 ms on a real kernel), and they all happen. */
-static bp_pool *open_libaio(uint32_t aio_lanes)
-{
-    struct bp_options o;
-    bp_options_init(&o);
-    o.io_engine = BP_IO_LIBAIO;
-    o.aio_lanes = aio_lanes;
-    return tu_open_opts(data_file(), 64, BP_NOFLUSH | BP_NOREADAHEAD, &o);
-}
-
-START_TEST(test_close_leaves_destroys_behind)
-{
-    data_file();
-    int before = atomic_load(&setups);
-    bp_pool *pool = open_libaio(4);
-    use_from_threads(pool, 8);
-    int made = atomic_load(&setups) - before;
-    ck_assert_int_ge(made, 2);
-    int d0 = atomic_load(&destroys);
-    atomic_store(&destroy_extra_ms, 500);
-    double t0 = now_ms();
-    ck_assert_int_eq(bp_close(pool), 0);
-    double took = now_ms() - t0;
-    ck_assert_msg(took < 400, "bp_close took %.0f ms: it waited for its "
-                  "contexts' destroys (500 ms each here)", took);
-    ck_assert_int_lt(atomic_load(&destroys) - d0, made);
-    ck_assert(bp__aio_retired_wait());
-    ck_assert_int_eq(atomic_load(&destroys) - d0, made);
-    atomic_store(&destroy_extra_ms, 0);
-    ck_assert(!bp__aio_retired_wait());
-}
-END_TEST
-
-/* The contexts of a closed pool count against aio-max-nr until they are
- * destroyed: a pool opened meanwhile that the limit refuses waits for
- * those destroys and gets its whole queue depth (it would otherwise have
- * settled for a smaller one, or none).  The limit here: one context. */
-START_TEST(test_open_waits_for_retired_contexts)
-{
-    data_file();
-    bp_pool *pool = open_libaio(0);
-    atomic_store(&destroy_extra_ms, 300);
-    atomic_store(&setups_refused, 0);
-    atomic_store(&contexts_max, 1);
-    ck_assert_int_eq(bp_close(pool), 0);
-    bp_pool *next = open_libaio(0);
-    atomic_store(&contexts_max, 0);
-    atomic_store(&destroy_extra_ms, 0);
-    ck_assert_int_ge(atomic_load(&setups_refused), 1);
-    struct bp_info in;
-    ck_assert_int_eq(bp_info(next, &in), 0);
-    ck_assert_uint_eq(in.queue_depth, 64);
-    tu_expect_page(next, 7, BP_READ, 1);
-    ck_assert_int_eq(bp_close(next), 0);
-    (void)bp__aio_retired_wait();
-}
-END_TEST
-
-/* A child of fork made while a closed pool's contexts were being
- * destroyed: the parent's retiring thread is not in the child, whose
- * waits for retired contexts and whose exit (the library's destructor
- * waits for retiring threads) do not wait for it. */
-START_TEST(test_fork_while_retiring)
-{
-    data_file();
-    bp_pool *pool = open_libaio(0);
-    tu_expect_page(pool, 3, BP_READ, 1);
-    atomic_store(&destroy_extra_ms, 2000);
-    ck_assert_int_eq(bp_close(pool), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        /* No pool here: a child of a threaded process starts no thread
-         * (ThreadSanitizer refuses it). */
-        alarm(10);
-        double t0 = now_ms();
-        bool waited = bp__aio_retired_wait();
-        /* exit(), not _exit(): the destructors run. */
-        exit(!waited && now_ms() - t0 < 1500 ? 0 : 1);
-    }
-    int status = 0;
-    double t0 = now_ms();
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    double took = now_ms() - t0;
-    atomic_store(&destroy_extra_ms, 0);
-    ck_assert(bp__aio_retired_wait());
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                  "child: status %#x", status);
-    ck_assert_msg(took < 1500, "the child took %.0f ms: it waited for the "
-                  "parent's retiring thread", took);
-}
-END_TEST
-
-/* ---- a close that loses the CPU right after publishing its retirement -- */
-
-/* The library's calls to pthread_attr_destroy, munmap and free come here
- * (Makefile.am: --wrap).  Armed, the closing thread's first
- * pthread_attr_destroy - in retire(), after its retirement is on the list
- * and retire_mu is released - stands for a close that loses the CPU
- * there: the retiring thread finishes meanwhile, and another close (here
- * bp__aio_retired_wait, on the same thread) joins it, unmaps its stack
- * and frees its entry.  What the library frees meanwhile is zeroed first,
- * as the next calloc to reuse the memory would. */
-int __real_pthread_attr_destroy(pthread_attr_t *attr);
-int __wrap_pthread_attr_destroy(pthread_attr_t *attr);
-int __real_munmap(void *addr, size_t len);
-int __wrap_munmap(void *addr, size_t len);
-void __real_free(void *p);
-void __wrap_free(void *p);
-
-static _Atomic(pthread_t *) stall_thread;   /* armed for this thread */
-static _Atomic bool stalled;
-static _Atomic bool reusing;       /* frees are zeroed (the stall's reap) */
-/* The 1 MiB unmaps (a retiring thread's stack) while watched. */
-static _Atomic bool watch_unmaps;
-static void *unmapped[16];
-static _Atomic int n_unmapped;
-
-int __wrap_pthread_attr_destroy(pthread_attr_t *attr)
-{
-    int r = __real_pthread_attr_destroy(attr);
-    pthread_t *t = atomic_load(&stall_thread);
-    if (t && pthread_equal(*t, pthread_self()) &&
-        !atomic_exchange(&stalled, true)) {
-        atomic_store(&reusing, true);
-        (void)bp__aio_retired_wait();
-        atomic_store(&reusing, false);
-    }
-    return r;
-}
-
-void __wrap_free(void *p)
-{
-    if (p && atomic_load(&reusing))
-        memset(p, 0, malloc_usable_size(p));
-    __real_free(p);
-}
-
-int __wrap_munmap(void *addr, size_t len)
-{
-    if (atomic_load(&watch_unmaps) && len == (1u << 20)) {
-        int i = atomic_fetch_add(&n_unmapped, 1);
-        if (i < 16)
-            unmapped[i] = addr;
-    }
-    return __real_munmap(addr, len);
-}
-
-/* A close whose retirement is joined and freed by someone else before the
- * close has returned: the close touches neither the entry nor the
- * retiring thread's stack again (it read the freed entry, and unmapped
- * the stack a second time, when by then it could be another thread's). */
-START_TEST(test_close_outrun_by_reaper)
-{
-    data_file();
-    (void)bp__aio_retired_wait();
-    bp_pool *pool = open_libaio(0);
-    tu_expect_page(pool, 9, BP_READ, 1);
-    pthread_t self = pthread_self();
-    atomic_store(&n_unmapped, 0);
-    atomic_store(&stalled, false);
-    atomic_store(&watch_unmaps, true);
-    atomic_store(&stall_thread, &self);
-    ck_assert_int_eq(bp_close(pool), 0);
-    atomic_store(&stall_thread, NULL);
-    atomic_store(&watch_unmaps, false);
-    ck_assert_msg(atomic_load(&stalled), "bp_close called no "
-                  "pthread_attr_destroy: its retiring thread is not on a "
-                  "stack of the library's");
-    int n = atomic_load(&n_unmapped);
-    ck_assert_int_ge(n, 1);
-    ck_assert_int_le(n, 16);
-    for (int i = 0; i < n; i++)
-        for (int j = i + 1; j < n; j++)
-            ck_assert_msg(unmapped[i] != unmapped[j], "the retiring thread's "
-                          "stack %p was unmapped twice: bp_close read its "
-                          "retirement after another thread had freed it",
-                          unmapped[i]);
-    (void)bp__aio_retired_wait();
 }
 END_TEST
 
@@ -443,10 +229,6 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_contexts_bounded_by_lanes);
     tcase_add_test(tc, test_contexts_bounded_by_default);
     tcase_add_test(tc, test_close_destroys_at_once);
-    tcase_add_test(tc, test_close_leaves_destroys_behind);
-    tcase_add_test(tc, test_open_waits_for_retired_contexts);
-    tcase_add_test(tc, test_fork_while_retiring);
-    tcase_add_test(tc, test_close_outrun_by_reaper);
     tcase_add_test(tc, test_lanes_option_checked);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);
