@@ -286,7 +286,12 @@ struct bp_options {
                               min(queue_depth, 32) of the system-wide
                               /proc/sys/fs/aio-max-nr (counted in aio-nr)
                               until bp_close: 1088 with the defaults, 64
-                              plus 32 per lane used. */
+                              plus 32 per lane used.  A closed pool leaves
+                              up to 33 of its libaio contexts for the
+                              process's next pool (each destroy costs
+                              the kernel tens of ms); they count until
+                              taken, the process exits, or an io_setup
+                              the limit refuses destroys them. */
     uint64_t grow_bytes;   /* how far ahead of the last page the file's
                               blocks are preallocated; default 16 MiB, at
                               most 1 GiB, and at most half the file

@@ -38,6 +38,16 @@
  * may block when the device queue is full, so it is always called without
  * aio->mu held.
  *
+ * Idle contexts.  libaio's io_destroy waits for RCU grace periods (tens
+ * of milliseconds) however idle the context, and that was nearly all a
+ * bp_close cost.  A closing pool has nothing in flight, so it leaves up to
+ * BP__AIO_IDLE_MAX of its contexts in a process-wide list, and io_setup of
+ * the same engine and depth takes one from there instead; the rest are
+ * destroyed.  They count against aio-max-nr while they wait, so an
+ * io_setup refused with EAGAIN destroys them and tries again before it
+ * halves its depth.  The process's exit gives them back; a child of fork
+ * has none of them (the kernel does not copy contexts into it).
+ *
  * Errors.  io_setup EAGAIN (aio-max-nr exhausted) is retried with half the
  * depth.  io_submit EAGAIN with nothing in flight is retried after a short
  * sleep, a bounded number of times.  Any other io_submit error is given to
@@ -58,6 +68,7 @@
 
 #include "aio.h"
 #include "bpool.h"
+#include "forkgen.h"
 
 _Static_assert(BP__AIO_LANES >= BP_MAX_AIO_LANES, "lanes[] too small");
 
@@ -161,6 +172,9 @@ static int eng_getevents(const struct bp__io_engine *eng, bp__io_ctx ctx,
     return eng->getevents(ctx, min, max, ev);
 }
 
+static int setup_or_reuse(const struct bp__io_engine *eng, unsigned depth,
+                          bp__io_ctx *ctx);
+
 int bp__aio_init(struct bp__aio *aio, unsigned depth, unsigned *granted)
 {
     return bp__aio_init_engine(aio, &bp__engine_libaio, depth, granted);
@@ -181,7 +195,7 @@ int bp__aio_init_engine_min(struct bp__aio *aio, const struct bp__io_engine *eng
     for (;;) {
         aio->ctx = 0;
         aio->eng = eng;
-        int r = eng_setup(aio->eng, depth, &aio->ctx);
+        int r = setup_or_reuse(aio->eng, depth, &aio->ctx);
         if (r == 0)
             break;
         /* EAGAIN: aio-max-nr used up; ENOMEM: a ring's memory, which
@@ -284,11 +298,142 @@ static void destroy_all(const struct bp__io_engine *eng, bp__io_ctx *ctx,
         munmap(stacks, stacks_len);
 }
 
+/* ---- Idle contexts ----------------------------------------------------- */
+
+_Atomic unsigned bp__aio_idle_max = BP__AIO_IDLE_MAX;
+
+/* The list is under idle_mu, a leaf held for a few instructions, never
+ * across a system call.  gen: the process generation (forkgen.h) the
+ * contexts are of; a child of fork empties it rather than use them. */
+static pthread_mutex_t idle_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    unsigned gen, n;
+    struct idle_ctx {
+        const struct bp__io_engine *eng;
+        unsigned depth;
+        bp__io_ctx ctx;
+    } e[BP__AIO_IDLE_MAX];
+} idle;
+static pthread_once_t idle_once = PTHREAD_ONCE_INIT;
+
+/* A child of fork: the parent may have held idle_mu at the fork, and its
+ * contexts are not the child's. */
+static void idle_child(void)
+{
+    pthread_mutex_init(&idle_mu, NULL);
+    idle.n = 0;
+}
+
+static void idle_init(void)
+{
+    (void)pthread_atfork(NULL, NULL, idle_child);
+}
+
+/* Keep ctx (depth `depth` of engine eng, nothing in flight) for a later
+ * pool; false when there is no room. */
+static bool idle_keep(const struct bp__io_engine *eng, unsigned depth,
+                      bp__io_ctx ctx)
+{
+    if (!eng->reusable)
+        return false;
+    pthread_once(&idle_once, idle_init);
+    unsigned max = atomic_load_explicit(&bp__aio_idle_max, memory_order_relaxed);
+    if (max > BP__AIO_IDLE_MAX)
+        max = BP__AIO_IDLE_MAX;
+    bool kept = false;
+    pthread_mutex_lock(&idle_mu);
+    unsigned gen = bp__fork_gen();
+    if (idle.gen != gen) {   /* a child that had none of its own yet */
+        idle.gen = gen;
+        idle.n = 0;
+    }
+    if (idle.n < max) {
+        idle.e[idle.n++] = (struct idle_ctx){ eng, depth, ctx };
+        kept = true;
+    }
+    pthread_mutex_unlock(&idle_mu);
+    return kept;
+}
+
+/* A kept context of eng and depth, taken off the list; 0 when none. */
+static bp__io_ctx idle_take(const struct bp__io_engine *eng, unsigned depth)
+{
+    if (!eng->reusable)
+        return 0;
+    pthread_once(&idle_once, idle_init);
+    bp__io_ctx ctx = 0;
+    pthread_mutex_lock(&idle_mu);
+    if (idle.gen == bp__fork_gen()) {
+        for (unsigned i = 0; i < idle.n; i++) {
+            if (idle.e[i].eng == eng && idle.e[i].depth == depth) {
+                ctx = idle.e[i].ctx;
+                idle.e[i] = idle.e[--idle.n];
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&idle_mu);
+    if (ctx) {
+        /* Nothing may be left in it: a completion of the pool that used
+         * it would be taken for one of the new pool's.  One would be a
+         * bug; the context then goes, not to the new pool. */
+        struct io_event ev[4];
+        if (eng_getevents(eng, ctx, 0, 4, ev) != 0) {
+            eng_destroy(eng, ctx);
+            ctx = 0;
+        }
+    }
+    return ctx;
+}
+
+unsigned bp__aio_idle_drop(void)
+{
+    pthread_once(&idle_once, idle_init);
+    struct idle_ctx e[BP__AIO_IDLE_MAX];
+    pthread_mutex_lock(&idle_mu);
+    unsigned n = idle.gen == bp__fork_gen() ? idle.n : 0;
+    memcpy(e, idle.e, n * sizeof e[0]);
+    idle.n = 0;
+    pthread_mutex_unlock(&idle_mu);
+    unsigned dropped = n;
+    for (unsigned i = 0; i < n;) {   /* at once, one engine at a time */
+        bp__io_ctx ctx[BP__AIO_IDLE_MAX];
+        unsigned k = 0;
+        const struct bp__io_engine *eng = e[i].eng;
+        for (unsigned j = i; j < n; j++)
+            if (e[j].eng == eng)
+                ctx[k++] = e[j].ctx;
+        destroy_all(eng, ctx, k, false);
+        unsigned m = i;
+        for (unsigned j = i; j < n; j++)
+            if (e[j].eng != eng)
+                e[m++] = e[j];
+        n = m;
+    }
+    return dropped;
+}
+
+/* io_setup, or a kept context of the same engine and depth; refused with
+ * EAGAIN (aio-max-nr), once more after the kept contexts are destroyed:
+ * they count against it. */
+static int setup_or_reuse(const struct bp__io_engine *eng, unsigned depth,
+                          bp__io_ctx *ctx)
+{
+    *ctx = idle_take(eng, depth);
+    if (*ctx)
+        return 0;
+    int r = eng_setup(eng, depth, ctx);
+    if (r == -EAGAIN && bp__aio_idle_drop() > 0)
+        r = eng_setup(eng, depth, ctx);
+    return r;
+}
+
 void bp__aio_destroy(struct bp__aio *aio, bool in_child)
 {
     bp__io_ctx ctx[BP__AIO_LANES + 1];
     unsigned n = 0;
-    if (aio->ctx)
+    /* A child's copies are the parent's contexts: never kept. */
+    if (aio->ctx && (in_child || !idle_keep(aio->eng, aio->depth, aio->ctx)))
         ctx[n++] = aio->ctx;
     aio->ctx = 0;
     for (unsigned i = 0; i < BP__AIO_LANES; i++) {
@@ -296,7 +441,9 @@ void bp__aio_destroy(struct bp__aio *aio, bool in_child)
          * parent that is not here: the child's copy goes too (an io_uring
          * ring's descriptor, which holds the registered data files). */
         int st = atomic_load(&aio->lanes[i].state);
-        if (st == BP__LANE_IDLE || (in_child && st == BP__LANE_BUSY))
+        if ((st == BP__LANE_IDLE &&
+             (in_child || !idle_keep(aio->eng, aio->lane_depth, aio->lanes[i].ctx))) ||
+            (in_child && st == BP__LANE_BUSY))
             ctx[n++] = aio->lanes[i].ctx;
         atomic_store(&aio->lanes[i].state, BP__LANE_UNSET);
     }
@@ -568,7 +715,7 @@ static bool lane_setup(struct bp__aio *aio, struct bp__aio_lane *l)
 {
     l->ctx = 0;
     l->eng = aio->eng;
-    if (eng_setup(aio->eng, aio->lane_depth, &l->ctx) == 0) {
+    if (setup_or_reuse(aio->eng, aio->lane_depth, &l->ctx) == 0) {
         if (aio->registry)
             aio->eng->registry_attach(aio->registry, l->ctx);
         return true;

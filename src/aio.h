@@ -120,6 +120,13 @@ int bp__aio_init_engine_min(struct bp__aio *aio, const struct bp__io_engine *eng
 /* in_child: a child of fork releases its copies of the parent's contexts
  * (engine.destroy does only that there), those of busy lanes too. */
 void bp__aio_destroy(struct bp__aio *aio, bool in_child);
+/* Idle contexts a closed pool left for later pools of the process (aio.c,
+ * "Idle contexts"): at most bp__aio_idle_max of them (default
+ * BP__AIO_IDLE_MAX; a test knob, 0: none kept); bp__aio_idle_drop
+ * destroys those kept and returns how many there were. */
+#define BP__AIO_IDLE_MAX (1u + BP_DEFAULT_AIO_LANES)
+extern _Atomic unsigned bp__aio_idle_max;
+unsigned bp__aio_idle_drop(void);
 
 /* What the engine may register with the kernel (io_engine.h,
  * registry_new): the frames, len_max bytes reserved from base of which

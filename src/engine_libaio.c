@@ -31,6 +31,7 @@ const struct bp__io_engine bp__engine_libaio = {
     .name = "libaio",
     .setup = la_setup,
     .destroy = la_destroy,
+    .reusable = 1,
     .submit = la_submit,
     .getevents = la_getevents,
 };

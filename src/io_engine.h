@@ -46,6 +46,11 @@ struct bp__io_engine {
     int (*setup)(unsigned depth, bp__io_ctx *ctx);
     /* Cancel nothing; wait for what is in flight and free the context. */
     void (*destroy)(bp__io_ctx ctx);
+    /* A context with nothing in flight and no completion left may be
+     * kept for a later pool of the process instead of destroyed (aio.c,
+     * "Idle contexts"): libaio's, whose destroy waits for RCU grace
+     * periods, tens of milliseconds however idle the context. */
+    int reusable;
     /* Submit cbs[0..n): how many were taken, or -errno. */
     int (*submit)(bp__io_ctx ctx, long n, struct iocb **cbs);
     /* Wait for min..max completions into ev[]: how many, or -errno. */

@@ -5,7 +5,9 @@
  * part of the system-wide aio-max-nr until bp_close), and bp_close
  * destroys them all at once rather than one after the other (each
  * io_destroy waits for RCU grace periods, tens of milliseconds), so
- * closing does not take longer the more threads used the pool.
+ * closing does not take longer the more threads used the pool - and
+ * leaves up to BP__AIO_IDLE_MAX of them for the next pool of the process,
+ * which takes them instead of making its own.
  *
  * This program taps the engines' setup and destroy calls (bp__io_tap,
  * src/io_engine.h), whichever engine runs: the tap counts them and goes
@@ -21,9 +23,11 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "aio.h"
 #include "bpool.h"
 #include "io_engine.h"
 #include "testutil.h"
@@ -43,9 +47,19 @@ static _Atomic int destroying_max;
  * as such (at most 1 under way) however fast or slow the machine. */
 static _Atomic int destroy_gather;
 
+/* When > 0: a simulated aio-max-nr of this many contexts alive at once
+ * (made and not yet destroyed); a setup beyond it gets -EAGAIN. */
+static _Atomic int contexts_max;
+static _Atomic int setups_refused;
+
 static int tap_setup(const struct bp__io_engine *eng, unsigned depth,
                      bp__io_ctx *ctxp)
 {
+    int max = atomic_load(&contexts_max);
+    if (max > 0 && atomic_load(&setups) - atomic_load(&destroys) >= max) {
+        atomic_fetch_add(&setups_refused, 1);
+        return -EAGAIN;
+    }
     int r = eng->setup(depth, ctxp);
     if (r == 0)
         atomic_fetch_add(&setups, 1);
@@ -142,6 +156,7 @@ static void use_from_threads(bp_pool *pool, int n)
  * destroys every context made. */
 START_TEST(test_contexts_bounded_by_lanes)
 {
+    atomic_store(&bp__aio_idle_max, 0);   /* every context destroyed */
     data_file();
     int before = atomic_load(&setups);
     bp_pool *pool = open_lanes(4);
@@ -184,6 +199,7 @@ END_TEST
  * than one under way. */
 START_TEST(test_close_destroys_at_once)
 {
+    atomic_store(&bp__aio_idle_max, 0);   /* every context destroyed */
     data_file();
     int before = atomic_load(&setups);
     bp_pool *pool = open_lanes(8);
@@ -199,6 +215,103 @@ START_TEST(test_close_destroys_at_once)
     ck_assert_msg(atomic_load(&destroying_max) == made, "bp_close had at most "
                   "%d of its %d io_destroy calls under way at once",
                   atomic_load(&destroying_max), made);
+}
+END_TEST
+
+static bp_pool *open_libaio(uint32_t aio_lanes, uint32_t queue_depth)
+{
+    struct bp_options o;
+    bp_options_init(&o);
+    o.io_engine = BP_IO_LIBAIO;
+    o.aio_lanes = aio_lanes;
+    o.queue_depth = queue_depth;
+    return tu_open_opts(data_file(), 64, BP_NOFLUSH | BP_NOREADAHEAD, &o);
+}
+
+/* A libaio pool's close destroys none of its contexts (5 at most here,
+ * within BP__AIO_IDLE_MAX): it leaves them for the next pool, whose open
+ * takes the shared one without an io_setup, and whose lanes take the
+ * others.  bp__aio_idle_drop destroys what is left. */
+START_TEST(test_close_keeps_idle_contexts)
+{
+    data_file();
+    int s0 = atomic_load(&setups);
+    bp_pool *pool = open_libaio(4, 64);
+    use_from_threads(pool, 8);
+    int made = atomic_load(&setups) - s0;
+    ck_assert_int_ge(made, 2);
+    int d0 = atomic_load(&destroys);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(atomic_load(&destroys) - d0, 0);
+
+    int s1 = atomic_load(&setups);
+    pool = open_libaio(4, 64);
+    ck_assert_int_eq(atomic_load(&setups) - s1, 0);   /* the shared one */
+    use_from_threads(pool, 8);
+    int made2 = atomic_load(&setups) - s1;
+    ck_assert_int_lt(made2, made);   /* lanes too */
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(atomic_load(&destroys) - d0, 0);
+    unsigned dropped = bp__aio_idle_drop();
+    ck_assert_uint_ge(dropped, (unsigned)made);
+    ck_assert_int_eq(atomic_load(&destroys) - d0, (int)dropped);
+    ck_assert_uint_eq(bp__aio_idle_drop(), 0);
+}
+END_TEST
+
+/* Contexts a closed pool left count against aio-max-nr: a pool that
+ * needs a context of another depth and is refused (here a limit of the
+ * two contexts kept) gets them destroyed and its own made, at the depth
+ * asked for, not half of it. */
+START_TEST(test_idle_contexts_given_back_when_refused)
+{
+    data_file();
+    bp_pool *pool = open_libaio(0, 64);
+    tu_expect_page(pool, 3, BP_READ, 1);   /* a lane: two contexts */
+    int d0 = atomic_load(&destroys);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(atomic_load(&destroys) - d0, 0);
+    int alive = atomic_load(&setups) - atomic_load(&destroys);
+    atomic_store(&setups_refused, 0);
+    atomic_store(&contexts_max, alive);
+    pool = open_libaio(0, 16);
+    atomic_store(&contexts_max, 0);
+    ck_assert_int_ge(atomic_load(&setups_refused), 1);
+    ck_assert_int_ge(atomic_load(&destroys) - d0, 2);
+    struct bp_info in;
+    ck_assert_int_eq(bp_info(pool, &in), 0);
+    ck_assert_uint_eq(in.queue_depth, 16);
+    tu_expect_page(pool, 7, BP_READ, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* A child of fork has none of the contexts its parent kept (the kernel
+ * does not copy them): its pool makes its own. */
+START_TEST(test_fork_child_makes_its_own)
+{
+    data_file();
+    bp_pool *pool = open_libaio(0, 64);
+    tu_expect_page(pool, 3, BP_READ, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        alarm(20);
+        int s = atomic_load(&setups);
+        bp_pool *p = open_libaio(0, 64);
+        int ok = atomic_load(&setups) - s == 1;
+        bp_page pg;
+        ok &= bp_pin(p, 5, BP_READ, &pg) == 0 && tu_stamped(pg.data, PS, 5, 1);
+        bp_unpin(&pg);
+        ok &= bp_close(p) == 0;
+        tu_child_exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "child: status %#x", status);
+    ck_assert_uint_ge(bp__aio_idle_drop(), 1);   /* the parent's are there */
 }
 END_TEST
 
@@ -229,6 +342,9 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_contexts_bounded_by_lanes);
     tcase_add_test(tc, test_contexts_bounded_by_default);
     tcase_add_test(tc, test_close_destroys_at_once);
+    tcase_add_test(tc, test_close_keeps_idle_contexts);
+    tcase_add_test(tc, test_idle_contexts_given_back_when_refused);
+    tcase_add_test(tc, test_fork_child_makes_its_own);
     tcase_add_test(tc, test_lanes_option_checked);
     tcase_set_timeout(tc, 60);
     suite_add_tcase(s, tc);

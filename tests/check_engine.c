@@ -394,6 +394,8 @@ END_TEST
  * memory names it and the fix. */
 START_TEST(test_auto_ring_refused_memory)
 {
+    /* Every libaio context from io_setup, none a closed pool left. */
+    atomic_store(&bp__aio_idle_max, 0);
     char *path = tu_path("engine_auto_enomem.data");
     tu_make_file(path, PS, 8, 1);
     struct bp_options o;
