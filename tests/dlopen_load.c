@@ -83,10 +83,17 @@ struct thread_arg {
     _Atomic int failed;   /* its call has failed: r and detail are set */
 };
 
+/* The detail buffer of the thread that outlives the library: nothing can
+ * free it after the dlclose (bp_strerror(3)), so the pointer is kept here,
+ * where a leak checker sees it. */
+static const char *_Atomic late_buffer;
+
 static void *thread_main(void *arg)
 {
     struct thread_arg *t = arg;
     t->r = open_missing(t->dir, t->detail, sizeof t->detail);
+    if (t->hold[0] >= 0)
+        atomic_store(&late_buffer, bp.errdetail());
     atomic_store(&t->failed, 1);
     char c;
     if (t->hold[0] >= 0 && read(t->hold[0], &c, 1) != 1)
