@@ -68,7 +68,6 @@
 
 #include "aio.h"
 #include "bpool.h"
-#include "forkgen.h"
 
 _Static_assert(BP__AIO_LANES >= BP_MAX_AIO_LANES, "lanes[] too small");
 
@@ -303,11 +302,11 @@ static void destroy_all(const struct bp__io_engine *eng, bp__io_ctx *ctx,
 _Atomic unsigned bp__aio_idle_max = BP__AIO_IDLE_MAX;
 
 /* The list is under idle_mu, a leaf held for a few instructions, never
- * across a system call.  gen: the process generation (forkgen.h) the
- * contexts are of; a child of fork empties it rather than use them. */
+ * across a system call.  A child of fork empties it (idle_child, made an
+ * atfork handler before the first context is kept). */
 static pthread_mutex_t idle_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
-    unsigned gen, n;
+    unsigned n;
     struct idle_ctx {
         const struct bp__io_engine *eng;
         unsigned depth;
@@ -342,11 +341,6 @@ static bool idle_keep(const struct bp__io_engine *eng, unsigned depth,
         max = BP__AIO_IDLE_MAX;
     bool kept = false;
     pthread_mutex_lock(&idle_mu);
-    unsigned gen = bp__fork_gen();
-    if (idle.gen != gen) {   /* a child that had none of its own yet */
-        idle.gen = gen;
-        idle.n = 0;
-    }
     if (idle.n < max) {
         idle.e[idle.n++] = (struct idle_ctx){ eng, depth, ctx };
         kept = true;
@@ -363,13 +357,11 @@ static bp__io_ctx idle_take(const struct bp__io_engine *eng, unsigned depth)
     pthread_once(&idle_once, idle_init);
     bp__io_ctx ctx = 0;
     pthread_mutex_lock(&idle_mu);
-    if (idle.gen == bp__fork_gen()) {
-        for (unsigned i = 0; i < idle.n; i++) {
-            if (idle.e[i].eng == eng && idle.e[i].depth == depth) {
-                ctx = idle.e[i].ctx;
-                idle.e[i] = idle.e[--idle.n];
-                break;
-            }
+    for (unsigned i = 0; i < idle.n; i++) {
+        if (idle.e[i].eng == eng && idle.e[i].depth == depth) {
+            ctx = idle.e[i].ctx;
+            idle.e[i] = idle.e[--idle.n];
+            break;
         }
     }
     pthread_mutex_unlock(&idle_mu);
@@ -391,7 +383,7 @@ unsigned bp__aio_idle_drop(void)
     pthread_once(&idle_once, idle_init);
     struct idle_ctx e[BP__AIO_IDLE_MAX];
     pthread_mutex_lock(&idle_mu);
-    unsigned n = idle.gen == bp__fork_gen() ? idle.n : 0;
+    unsigned n = idle.n;
     memcpy(e, idle.e, n * sizeof e[0]);
     idle.n = 0;
     pthread_mutex_unlock(&idle_mu);
