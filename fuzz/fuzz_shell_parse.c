@@ -24,9 +24,9 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Symbols of main.c the parsing files refer to. */
-volatile sig_atomic_t shell_sigint;
-volatile sig_atomic_t shell_sigterm;
-volatile sig_atomic_t shell_busy_tty;
+_Atomic int shell_sigint;
+_Atomic int shell_sigterm;
+_Atomic int shell_busy_tty;
 
 static void check_words(const char *line, size_t len, const struct parsed *p)
 {

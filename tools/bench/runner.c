@@ -47,7 +47,9 @@
 #include "bench.h"
 
 static bool progress_shown;
-static volatile sig_atomic_t got_sigint;
+/* Lock-free, so safe in the handler, and race-free for the threads
+ * that poll it (the handler may run on any thread). */
+static _Atomic int got_sigint;
 static uint64_t seed = 1;
 
 void run_seed(uint64_t s)

@@ -37,9 +37,9 @@
 #include "../common/parse.h"
 #include "../common/poolopt.h"
 
-volatile sig_atomic_t shell_sigint;
-volatile sig_atomic_t shell_sigterm;
-volatile sig_atomic_t shell_busy_tty;
+_Atomic int shell_sigint;
+_Atomic int shell_sigterm;
+_Atomic int shell_busy_tty;
 
 static void on_sigint(int sig)
 {
@@ -55,7 +55,7 @@ static void on_sigint(int sig)
         ssize_t r = write(STDOUT_FILENO, "\n", 1);
         (void)r;
     }
-    shell_sigint = shell_sigint + 1;
+    atomic_fetch_add(&shell_sigint, 1);
 }
 
 static void on_sigterm(int sig)

@@ -33,6 +33,7 @@
 #define BPOOL_SHELL_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -109,10 +110,12 @@ struct shell {
 
 /* main.c: signals.  Ctrl-C sets shell_sigint; commands that can run long
  * poll interrupted() and stop.  SIGTERM and SIGHUP set shell_sigterm: the
- * session ends after the current command, closing the pool cleanly. */
-extern volatile sig_atomic_t shell_sigint;
-extern volatile sig_atomic_t shell_sigterm;
-extern volatile sig_atomic_t shell_busy_tty;  /* a terminal command runs */
+ * session ends after the current command, closing the pool cleanly.
+ * Lock-free atomics rather than volatile sig_atomic_t: the handlers may
+ * run on any thread, and a bench's threads poll interrupted(). */
+extern _Atomic int shell_sigint;
+extern _Atomic int shell_sigterm;
+extern _Atomic int shell_busy_tty;  /* a terminal command runs */
 bool interrupted(void);
 void clear_interrupt(void);
 void block_signals(sigset_t *old);

@@ -410,7 +410,9 @@ static int fill(struct run *run, bp_pool *pool)
     return st;
 }
 
-volatile sig_atomic_t stress_signal;
+_Atomic int stress_signal;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2,
+               "the signal handler stores stress_signal: it must be lock-free");
 
 static const int stop_signals[2] = { SIGINT, SIGTERM };
 static struct sigaction stop_signals_old[2];
@@ -420,7 +422,7 @@ static struct sigaction stop_signals_old[2];
  * uncaught (sigaction is async-signal-safe). */
 static void on_stop_signal(int sig)
 {
-    stress_signal = sig;
+    atomic_store_explicit(&stress_signal, sig, memory_order_relaxed);
     signals_restore();
 }
 

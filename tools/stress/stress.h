@@ -241,8 +241,11 @@ void dist_format(char *buf, size_t n, const struct dist_spec *d);
 /* The SIGINT or SIGTERM that asked the run to stop (its number), else 0.
  * The threads of a phase, the check of a file and the crash cycles stop
  * at it; main then closes the pool, removes or keeps the data file as
- * the manual says, and exits with EXIT_SIGNAL(it). */
-extern volatile sig_atomic_t stress_signal;
+ * the manual says, and exits with EXIT_SIGNAL(it).  An atomic, not a
+ * volatile sig_atomic_t: the handler may run on any thread (one of the
+ * pool's too), and the threads that read it need a race-free load;
+ * a lock-free atomic is also safe to store in a signal handler. */
+extern _Atomic int stress_signal;
 /* SIGINT and SIGTERM as the program found them (a crash cycle's child:
  * the parent, which caught the signal too, kills it). */
 void signals_restore(void);
