@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* hist.c - latency histograms: bucket arithmetic, merge, quantiles (see
  * hist.h). */
+#include <math.h>
 #include <stdbool.h>
 
 #include "hist.h"
@@ -72,7 +73,12 @@ uint64_t hist_quantile(const struct hist *h, double q)
         return 0;
     if (q < 0)
         q = 0;
-    uint64_t rank = (uint64_t)(q * (double)h->count);
+    /* Nearest rank: the ceil(q * n)-th smallest sample (1-based), so the
+     * p99 of 100 samples is the 99th, not the largest.  The small
+     * margin keeps a product that should be whole (0.99 * 100) from
+     * rounding up past it. */
+    double at = ceil(q * (double)h->count - 1e-9);
+    uint64_t rank = at > 1 ? (uint64_t)at - 1 : 0;   /* 0-based */
     if (rank >= h->count)
         rank = h->count - 1;
     uint64_t seen = 0;

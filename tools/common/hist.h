@@ -31,8 +31,10 @@ void hist_merge(struct hist *into, const struct hist *h);
  * workers hand in their per-second histograms without a lock.  Reading
  * `into` needs the mergers to be done (joined). */
 void hist_merge_atomic(struct hist *into, const struct hist *h);
-/* Value (ns) below which a fraction q of the samples lie: the middle of
- * its bucket, never above the largest value seen; 0 if h is empty. */
+/* The q quantile (ns) by nearest rank: the ceil(q * count)-th smallest
+ * sample (at least the first), given as the middle of its bucket and
+ * never above the largest value seen; 0 if h is empty.  With 100
+ * samples, q 0.99 gives the 99th and q 1 the largest. */
 uint64_t hist_quantile(const struct hist *h, double q);
 
 #endif /* BPOOL_TOOLS_HIST_H */
