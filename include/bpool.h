@@ -1353,9 +1353,11 @@ BP_API int bp_evict_page(bp_pool *pool, uint64_t pgno);
 
 struct bp_stats {
     uint64_t hits;          /* pins satisfied from memory */
-    uint64_t misses;        /* pins of a page not in memory, whether
-                               or not their read succeeded (one with
-                               BP_OVERWRITE reads nothing) */
+    uint64_t misses;        /* pins of a page not in memory that got
+                               a frame, whether or not their read
+                               succeeded (one with BP_OVERWRITE reads
+                               nothing); one that got no frame is
+                               counted in nofree only */
     uint64_t reads;         /* page reads completed */
     uint64_t writes;        /* page writes completed */
     uint64_t evictions;     /* pages that left the pool: their frame

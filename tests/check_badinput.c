@@ -754,9 +754,10 @@ END_TEST
 
 /* Pinning more distinct pages than there are frames gives -BP_ENOFRAME
  * (naming the frame count and the fix) for pin and alloc, counted in
- * stats.nofree; the failed call changes nothing - the same frames stay
- * pinned with the same bytes, the file does not grow - and once a page is
- * unpinned the same pin succeeds with the right bytes. */
+ * stats.nofree and not in misses; the failed call changes nothing - the
+ * same frames stay pinned with the same bytes, the file does not grow -
+ * and once a page is unpinned the same pin succeeds with the right
+ * bytes. */
 START_TEST(test_more_pins_than_frames)
 {
     char *path = tu_path("nofree.bp");
