@@ -140,7 +140,8 @@ BP_API const char *bp_err_name(int err);
 
 /* Detailed message for the most recent failed bpool call in the calling
  * thread: what went wrong, with the values involved, and what to do about
- * it.  Valid until the next bpool call in this thread.  "" if none. */
+ * it.  Valid until the next bpool call in this thread or the thread's
+ * exit (its buffer is freed then).  "" if none. */
 BP_API const char *bp_errdetail(void);
 
 /* ------------------------------------------------------------------------

@@ -45,8 +45,11 @@
  * the same engine and depth takes one from there instead; the rest are
  * destroyed.  They count against aio-max-nr while they wait, so an
  * io_setup refused with EAGAIN destroys them and tries again before it
- * halves its depth.  The process's exit gives them back; a child of fork
- * has none of them (the kernel does not copy contexts into it).
+ * halves its depth (also when another thread's drop took them first: it
+ * waits for that drop to finish).  The process's exit gives them back
+ * (the library is linked -z nodelete, so a dlclose leaves the list to the
+ * next dlopen rather than losing it); a child of fork has none of them
+ * (the kernel does not copy contexts into it).
  *
  * Errors.  io_setup EAGAIN (aio-max-nr exhausted) is retried with half the
  * depth.  io_submit EAGAIN with nothing in flight is retried after a short
@@ -302,9 +305,13 @@ static void destroy_all(const struct bp__io_engine *eng, bp__io_ctx *ctx,
 _Atomic unsigned bp__aio_idle_max = BP__AIO_IDLE_MAX;
 
 /* The list is under idle_mu, a leaf held for a few instructions, never
- * across a system call.  A child of fork empties it (idle_child, made an
- * atfork handler before the first context is kept). */
+ * across a system call (idle_drop_helped waits on idle_dropped_cv with
+ * it, holding nothing else of ours).  A child of fork empties it
+ * (idle_child, made an atfork handler before the first context is
+ * kept). */
 static pthread_mutex_t idle_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Signalled when a drop has destroyed what it took (idle_drop_helped). */
+static pthread_cond_t idle_dropped_cv = PTHREAD_COND_INITIALIZER;
 static struct {
     unsigned n;
     struct idle_ctx {
@@ -312,15 +319,19 @@ static struct {
         unsigned depth;
         bp__io_ctx ctx;
     } e[BP__AIO_IDLE_MAX];
+    unsigned dropping;            /* drops destroying what they took */
+    unsigned long drops_done;     /* drops finished, ever */
 } idle;
 static pthread_once_t idle_once = PTHREAD_ONCE_INIT;
 
 /* A child of fork: the parent may have held idle_mu at the fork, and its
- * contexts are not the child's. */
+ * contexts (and its drops under way) are not the child's. */
 static void idle_child(void)
 {
     pthread_mutex_init(&idle_mu, NULL);
+    pthread_cond_init(&idle_dropped_cv, NULL);
     idle.n = 0;
+    idle.dropping = 0;
 }
 
 static void idle_init(void)
@@ -386,6 +397,7 @@ unsigned bp__aio_idle_drop(void)
     unsigned n = idle.n;
     memcpy(e, idle.e, n * sizeof e[0]);
     idle.n = 0;
+    idle.dropping++;
     pthread_mutex_unlock(&idle_mu);
     unsigned dropped = n;
     for (unsigned i = 0; i < n;) {   /* at once, one engine at a time */
@@ -402,21 +414,59 @@ unsigned bp__aio_idle_drop(void)
                 e[m++] = e[j];
         n = m;
     }
+    pthread_mutex_lock(&idle_mu);
+    idle.dropping--;
+    idle.drops_done++;
+    pthread_cond_broadcast(&idle_dropped_cv);
+    pthread_mutex_unlock(&idle_mu);
     return dropped;
 }
 
-/* io_setup, or a kept context of the same engine and depth; refused with
- * EAGAIN (aio-max-nr), once more after the kept contexts are destroyed:
- * they count against it. */
+/* Drops finished so far (a mark for idle_drop_helped). */
+static unsigned long idle_drops_done(void)
+{
+    pthread_once(&idle_once, idle_init);
+    pthread_mutex_lock(&idle_mu);
+    unsigned long done = idle.drops_done;
+    pthread_mutex_unlock(&idle_mu);
+    return done;
+}
+
+/* An io_setup begun after mark *seen was refused for aio-max-nr: drop the
+ * kept contexts, wait for drops other threads have under way (a drop
+ * that emptied the list before ours may still be destroying: its
+ * contexts still count), and say whether trying again can succeed - we
+ * destroyed some, or another drop finished since *seen.  *seen moves on. */
+static bool idle_drop_helped(unsigned long *seen)
+{
+    unsigned ours = bp__aio_idle_drop();
+    pthread_mutex_lock(&idle_mu);
+    while (idle.dropping > 0)
+        pthread_cond_wait(&idle_dropped_cv, &idle_mu);
+    unsigned long others = idle.drops_done - *seen - 1;   /* ours is 1 */
+    *seen = idle.drops_done;
+    pthread_mutex_unlock(&idle_mu);
+    return ours > 0 || others > 0;
+}
+
+#define SETUP_DROP_ROUNDS 4   /* closes may keep contexts again meanwhile */
+
+/* io_setup, or a kept context of the same engine and depth.  Refused with
+ * EAGAIN (aio-max-nr), tried again after the kept contexts are destroyed,
+ * ours or another thread's drop: they count against the limit. */
 static int setup_or_reuse(const struct bp__io_engine *eng, unsigned depth,
                           bp__io_ctx *ctx)
 {
     *ctx = idle_take(eng, depth);
     if (*ctx)
         return 0;
+    unsigned long seen = idle_drops_done();
     int r = eng_setup(eng, depth, ctx);
-    if (r == -EAGAIN && bp__aio_idle_drop() > 0)
+    for (int i = 0; r == -EAGAIN && i < SETUP_DROP_ROUNDS; i++) {
+        if (!idle_drop_helped(&seen))
+            break;
         r = eng_setup(eng, depth, ctx);
+    }
     return r;
 }
 

@@ -53,12 +53,14 @@ static void detail_key_make(void)
     detail_key_made = pthread_key_create(&detail_key, detail_free) == 0;
 }
 
-/* An unload of the library (dlclose) or the exit of the process: the
- * key's destructor is code of this library, so the key goes (a thread
- * that exits after a dlclose would call into unmapped code), and with it
- * the calling thread's buffer.  Other live threads' buffers stay theirs
- * (nothing can free them any more: a few KiB each at most, after an
- * unload). */
+/* The exit of the process, or an unload of the code that holds this
+ * file: libbpool.so is linked -z nodelete, so a dlclose does not unload
+ * it, but the library built into another shared object (libbpool.a in a
+ * plugin) goes with that object.  The key's destructor is code of this
+ * file, so the key goes (a thread that exits after the unload would call
+ * into unmapped code), and with it the calling thread's buffer.  Other
+ * live threads' buffers stay theirs (nothing can free them any more: a
+ * few KiB each at most, after an unload). */
 __attribute__((destructor)) static void detail_fini(void)
 {
     if (!detail_key_made)

@@ -46,6 +46,8 @@ static _Atomic int destroying_max;
  * way before it goes on, so destroys made one after the other are seen
  * as such (at most 1 under way) however fast or slow the machine. */
 static _Atomic int destroy_gather;
+/* When > 0: every io_destroy takes this many milliseconds longer. */
+static _Atomic int destroy_delay_ms;
 
 /* When > 0: a simulated aio-max-nr of this many contexts alive at once
  * (made and not yet destroyed); a setup beyond it gets -EAGAIN. */
@@ -75,6 +77,9 @@ static void tap_destroy(const struct bp__io_engine *eng, bp__io_ctx ctx)
     int want = atomic_load(&destroy_gather);
     for (int i = 0; want > 0 && i < 1000 && atomic_load(&destroying) < want; i++)
         usleep(1000);
+    int delay = atomic_load(&destroy_delay_ms);
+    if (delay > 0)
+        usleep((useconds_t)delay * 1000);
     eng->destroy(ctx);
     atomic_fetch_add(&destroys, 1);
     atomic_fetch_sub(&destroying, 1);
@@ -286,6 +291,64 @@ START_TEST(test_idle_contexts_given_back_when_refused)
 }
 END_TEST
 
+/* A read-only libaio pool of depth 16 (two of them may share the file),
+ * NULL if bp_open failed; no ck_assert in a thread. */
+static void *open_depth_16(void *arg)
+{
+    bp_pool **pool = arg;
+    struct bp_options o;
+    bp_options_init(&o);
+    o.io_engine = BP_IO_LIBAIO;
+    o.queue_depth = 16;
+    o.pool_frames = 64;
+    o.flags = BP_RDONLY | BP_NOFLUSH | BP_NOREADAHEAD;
+    if (bp_open(data_file(), &o, pool) != 0)
+        *pool = NULL;
+    return NULL;
+}
+
+/* Two pools refused at once: the first one's drop takes the kept
+ * contexts, and while it is still destroying them the second finds the
+ * list empty.  The second must wait for that drop and try again, not
+ * take its refusal as final and halve its depth (down to a pool without
+ * AIO).  Both get the depth they asked for. */
+START_TEST(test_refused_together_both_retry)
+{
+    data_file();
+    bp_pool *pool = open_libaio(0, 64);
+    tu_expect_page(pool, 3, BP_READ, 1);   /* a lane: two contexts */
+    ck_assert_int_eq(bp_close(pool), 0);
+    int alive = atomic_load(&setups) - atomic_load(&destroys);
+    ck_assert_int_ge(alive, 2);
+    atomic_store(&setups_refused, 0);
+    atomic_store(&contexts_max, alive);
+    atomic_store(&destroy_delay_ms, 300);
+    bp_pool *first = NULL, *second = NULL;
+    pthread_t t1, t2;
+    ck_assert_int_eq(pthread_create(&t1, NULL, open_depth_16, &first), 0);
+    for (int i = 0; i < 5000 && atomic_load(&destroying) == 0; i++)
+        usleep(1000);
+    ck_assert_int_gt(atomic_load(&destroying), 0);   /* the first's drop */
+    ck_assert_int_eq(pthread_create(&t2, NULL, open_depth_16, &second), 0);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    atomic_store(&destroy_delay_ms, 0);
+    atomic_store(&contexts_max, 0);
+    ck_assert_int_ge(atomic_load(&setups_refused), 2);
+    bp_pool *both[2] = { first, second };
+    for (int i = 0; i < 2; i++) {
+        ck_assert_ptr_nonnull(both[i]);
+        struct bp_info in;
+        ck_assert_int_eq(bp_info(both[i], &in), 0);
+        ck_assert_uint_eq(in.queue_depth, 16);
+    }
+    tu_expect_page(first, 7, BP_READ, 1);
+    tu_expect_page(second, 8, BP_READ, 1);
+    ck_assert_int_eq(bp_close(first), 0);
+    ck_assert_int_eq(bp_close(second), 0);
+}
+END_TEST
+
 /* A child of fork has none of the contexts its parent kept (the kernel
  * does not copy them): its pool makes its own. */
 START_TEST(test_fork_child_makes_its_own)
@@ -344,6 +407,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_close_destroys_at_once);
     tcase_add_test(tc, test_close_keeps_idle_contexts);
     tcase_add_test(tc, test_idle_contexts_given_back_when_refused);
+    tcase_add_test(tc, test_refused_together_both_retry);
     tcase_add_test(tc, test_fork_child_makes_its_own);
     tcase_add_test(tc, test_lanes_option_checked);
     tcase_set_timeout(tc, 60);

@@ -2,7 +2,8 @@
 /*
  * dlopen_load.c - libbpool.so loaded at run time, as a plugin or Python's
  * ctypes loads it: dlopen, a pool used through dlsym'd functions, errors
- * with their detail in two threads, dlclose.
+ * with their detail in two threads, dlclose (which leaves the library
+ * loaded: it is linked -z nodelete), dlopen again.
  *
  * The library keeps some thread-locals of the initial-exec model (one
  * instruction on the hit path), which a library loaded by dlopen must
@@ -203,8 +204,25 @@ int main(void)
         usleep(1000);
     CHECK(late.r < 0, "the late thread's failure: %d", late.r);
     CHECK(dlclose(h) == 0, "dlclose");
+    /* Linked -z nodelete: the library stays, with the contexts the pools
+     * left for later ones, and its code for the late thread's exit. */
+    void *still = dlopen(so, RTLD_NOW | RTLD_NOLOAD);
+    CHECK(still != NULL, "the library stays loaded after dlclose");
     CHECK(write(late.hold[1], "x", 1) == 1 && pthread_join(late_th, NULL) == 0,
           "the late thread exited after the dlclose");
+    if (still) {
+        /* The same library again: a pool opens and closes. */
+        bp.open = (int (*)(const char *, const struct bp_options *,
+                           bp_pool **))sym(still, "bp_open");
+        bp.close = (int (*)(bp_pool *))sym(still, "bp_close");
+        bp.options_init_sized(&o, sizeof o);
+        o.flags = BP_CREATE;
+        o.pool_frames = 16;
+        r = bp.open(path, &o, &pool);
+        CHECK(r == 0 && bp.close(pool) == 0, "a pool after dlopen again");
+        unlink(path);
+        dlclose(still);
+    }
     printf("%d failed\n", failures);
     return failures ? 1 : 0;
 }
