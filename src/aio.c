@@ -481,12 +481,14 @@ void bp__aio_destroy(struct bp__aio *aio, bool in_child)
     for (unsigned i = 0; i < BP__AIO_LANES; i++) {
         /* A lane busy in a child of fork is held by a thread of the
          * parent that is not here: the child's copy goes too (an io_uring
-         * ring's descriptor, which holds the registered data files). */
+         * ring's descriptor, which holds the registered data files) -
+         * unless that thread was still making it (no context yet). */
         int st = atomic_load(&aio->lanes[i].state);
-        if ((st == BP__LANE_IDLE &&
-             (in_child || !idle_keep(aio->eng, aio->lane_depth, aio->lanes[i].ctx))) ||
-            (in_child && st == BP__LANE_BUSY))
-            ctx[n++] = aio->lanes[i].ctx;
+        bp__io_ctx lane_ctx = aio->lanes[i].ctx;
+        bool made = st == BP__LANE_IDLE || (in_child && st == BP__LANE_BUSY);
+        if (made && lane_ctx &&
+            (in_child || !idle_keep(aio->eng, aio->lane_depth, lane_ctx)))
+            ctx[n++] = lane_ctx;
         atomic_store(&aio->lanes[i].state, BP__LANE_UNSET);
     }
     destroy_all(aio->eng, ctx, n, in_child);
