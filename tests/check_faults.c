@@ -1773,6 +1773,7 @@ END_TEST
 #define FAILED_PAGE 20
 static _Atomic bool second_waiting, writes_let_go;
 static _Atomic int reads_of_failed, writes_holding;
+static bp_pool *failing_pool;   /* set before the hook is */
 
 static int fail_read_hold_writes(void *arg, const struct iocb *cb)
 {
@@ -1792,7 +1793,8 @@ static int fail_read_hold_writes(void *arg, const struct iocb *cb)
         return 0;
     for (int i = 0; i < 10000 && !atomic_load(&second_waiting); i++)
         usleep(1000);
-    usleep(100 * 1000);   /* the second thread parks on the page meanwhile */
+    /* the second thread parks on the page meanwhile (else b_done_early) */
+    (void)tu_await_parked(failing_pool, FAILED_PAGE);
     return -EIO;
 }
 
@@ -1848,6 +1850,7 @@ START_TEST(test_failed_read_wakes_before_victim_writes)
     atomic_store(&writes_let_go, false);
     atomic_store(&reads_of_failed, 0);
     atomic_store(&writes_holding, 0);
+    failing_pool = pool;
     atomic_store(&pool->aio.fault, fail_read_hold_writes);
     struct miss_call a = { .pool = pool }, b = { .pool = pool };
     pthread_t ta, tb;

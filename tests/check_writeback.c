@@ -283,7 +283,10 @@ START_TEST(test_backpressure_bounded)
     }
     struct bp_stats st = tu_stats(pool);
     ck_assert_uint_gt(st.throttle_waits, 0);
-    ck_assert_msg(worst < 0.5, "one bp_mark_dirty took %.3f s", worst);
+    /* Wall-clock bounds stretch with the sanitizers' slowdown
+     * (tu_timeout_multiplier, 1 in a plain build, which keeps them). */
+    ck_assert_msg(worst < 0.5 * tu_timeout_multiplier(),
+                  "one bp_mark_dirty took %.3f s", worst);
     ck_assert_int_eq(bp_close(pool), 0);
     uint32_t seed_of[64];
     for (int p = 0; p < 64; p++)
@@ -345,9 +348,9 @@ START_TEST(test_throttle_skips_stuck_flushers)
     double took = tu_now() - t0;
     struct bp_stats st = tu_stats(pool);
     ck_assert_uint_ge(st.throttle_waits, HELD - 13);
-    ck_assert_msg(took < 1.5, "%llu throttled bp_mark_dirty calls of pages "
-                  "the caller holds took %.3f s", (unsigned long long)
-                  st.throttle_waits, took);
+    ck_assert_msg(took < 1.5 * tu_timeout_multiplier(), "%llu throttled "
+                  "bp_mark_dirty calls of pages the caller holds took %.3f s",
+                  (unsigned long long)st.throttle_waits, took);
     for (uint64_t p = 0; p < HELD; p++)
         ck_assert_int_eq(bp_unpin(&pg[p]), 0);
     expect_written_back(pool, path, HELD, "let go");
@@ -417,8 +420,9 @@ START_TEST(test_throttle_skips_failing_flushers)
     double took = tu_now() - t0;
     struct bp_stats st = tu_stats(pool);
     atomic_store(&refuse_all, false);
-    ck_assert_msg(took < 1.0, "%d bp_mark_dirty calls past dirty_max while "
-                  "every write fails took %.3f s (%llu throttled)", N, took,
+    ck_assert_msg(took < 1.0 * tu_timeout_multiplier(), "%d bp_mark_dirty "
+                  "calls past dirty_max while every write fails took %.3f s "
+                  "(%llu throttled)", N, took,
                   (unsigned long long)st.throttle_waits);
     ck_assert_uint_gt(st.write_errors, 0);
     expect_written_back(pool, path, N, "writes succeed");
@@ -680,7 +684,8 @@ START_TEST(test_checkpoint_rate_counts_its_own_writes)
     tu_assert_no_thread_errors();
     ck_assert_msg(n >= 5 && n < 100, "checkpoint: %d (%s)", n,
                   n < 0 ? bp_errdetail() : "");
-    ck_assert_msg(dt < (double)n / 100 + 0.5, "a checkpoint that wrote %d "
+    ck_assert_msg(dt < (double)n / 100 + 0.5 * tu_timeout_multiplier(),
+                  "a checkpoint that wrote %d "
                   "pages at 100/s took %.3f s", n, dt);
     ck_assert_int_eq(bp_close(pool), 0);
 }
@@ -1707,12 +1712,11 @@ static int hold_read(void *arg, const struct iocb *cb)
     return 0;
 }
 
-struct page_reader { bp_pool *pool; uint64_t pgno; _Atomic int started; };
+struct page_reader { bp_pool *pool; uint64_t pgno; };
 
 static void *read_page_main(void *arg)
 {
     struct page_reader *r = arg;
-    atomic_store(&r->started, 1);
     bp_page pg;
     int e = bp_pin(r->pool, r->pgno, BP_READ, &pg);
     if (e < 0) {
@@ -1736,8 +1740,6 @@ START_TEST(test_phase_read_wait)
     atomic_store(&pool->aio.fault, hold_read);
     struct page_reader first = { .pool = pool, .pgno = 5 };
     struct page_reader second = { .pool = pool, .pgno = 5 };
-    atomic_init(&first.started, 0);
-    atomic_init(&second.started, 0);
     pthread_t t[2];
     ck_assert_int_eq(pthread_create(&t[0], NULL, read_page_main, &first), 0);
     double until = tu_now() + 10;
@@ -1745,9 +1747,8 @@ START_TEST(test_phase_read_wait)
         usleep(1000);
     ck_assert_msg(atomic_load(&reads_held) == 1, "the read of page 5 never started");
     ck_assert_int_eq(pthread_create(&t[1], NULL, read_page_main, &second), 0);
-    while (!atomic_load(&second.started))
-        usleep(1000);
-    usleep(50000);   /* the second pin is waiting for the held read now */
+    ck_assert_msg(tu_await_parked(pool, 5),   /* waiting for the held read */
+                  "the second pin of page 5 never waited for its read");
     ck_assert_uint_eq(tu_stats(pool).hits, 0);
     atomic_store(&read_gate_open, true);
     tu_join_all(t, 2, 20, "two pins of one page");

@@ -503,9 +503,23 @@ struct bp_stats tu_wait_warmed(bp_pool *pool)
 struct bp_stats tu_settled_stats(bp_pool *pool)
 {
     struct bp_stats st = tu_stats(pool);
-    for (double end = tu_now() + 5; st.pinned && tu_now() < end; usleep(2000))
+    double end = tu_now() + 5 * tu_timeout_multiplier();
+    for (; st.pinned && tu_now() < end; usleep(2000))
         st = tu_stats(pool);
     return st;
+}
+
+bool tu_await_parked(bp_pool *pool, uint64_t pgno)
+{
+    double end = tu_now() + 10 * tu_timeout_multiplier();
+    do {
+        uint32_t f = bp__pt_lookup(&pool->pt, pgno);
+        if (f != BP__PT_NOTFOUND &&
+            (atomic_load(&pool->frames[f].state) & BP__F_PARKED))
+            return true;
+        usleep(200);
+    } while (tu_now() < end);
+    return false;
 }
 
 void tu_expect_page(bp_pool *pool, uint64_t pgno, uint32_t mode, uint32_t seed)

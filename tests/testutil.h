@@ -190,6 +190,11 @@ struct bp_stats tu_wait_warmed(bp_pool *pool);
  * then (pinned may still be > 0 if the wait ran out). */
 struct bp_stats tu_settled_stats(bp_pool *pool);
 
+/* Wait (10 s at most, scaled by tu_timeout_multiplier) until a thread
+ * parks on the frame of page pgno - waiting for its read, a latch or its
+ * write - rather than sleeping and supposing it has; false if none did. */
+bool tu_await_parked(bp_pool *pool, uint64_t pgno);
+
 /* Pin page pgno of pool in `mode` and fail the test unless the pin
  * succeeds and the page holds tu_stamp(pgno, seed); then unpin it. */
 void tu_expect_page(bp_pool *pool, uint64_t pgno, uint32_t mode, uint32_t seed);
