@@ -1292,6 +1292,8 @@ BP_API uint32_t bp_page_size(bp_pool *pool);
 #define BP_FI_WRITING    0x08u
 #define BP_FI_REF        0x10u /* CLOCK-Pro reference bit */
 #define BP_FI_PREFETCHED 0x20u /* read ahead, not pinned since */
+#define BP_FI_LEAVING    0x40u /* in a frame a shrink (bp_resize) is
+                                  emptying: new pins of the page wait */
 
 struct bp_frame_info {
     uint32_t frame;

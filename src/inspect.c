@@ -26,7 +26,8 @@ static uint32_t flags_of(const struct bp__frame_view *v)
 {
     return (v->valid ? BP_FI_VALID : 0) | (v->dirty ? BP_FI_DIRTY : 0) |
            (v->reading ? BP_FI_READING : 0) | (v->writing ? BP_FI_WRITING : 0) |
-           (v->ref ? BP_FI_REF : 0) | (v->prefetched ? BP_FI_PREFETCHED : 0);
+           (v->ref ? BP_FI_REF : 0) | (v->prefetched ? BP_FI_PREFETCHED : 0) |
+           (v->leaving ? BP_FI_LEAVING : 0);
 }
 
 int bp_inspect_frames(bp_pool *pool, bp_frame_fn fn, void *arg)

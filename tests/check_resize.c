@@ -509,6 +509,17 @@ static void *shrink_to_16(void *arg)
     return NULL;
 }
 
+/* bp_inspect_frames' flags of one frame. */
+struct frame_flags { uint32_t frame, flags; };
+
+static int frame_flags_of(void *arg, const struct bp_frame_info *fi)
+{
+    struct frame_flags *ff = arg;
+    if (fi->frame == ff->frame)
+        ff->flags = fi->flags;
+    return 0;
+}
+
 START_TEST(test_repin_of_a_leaving_page)
 {
     bool long_turn = _i == 1;
@@ -530,6 +541,12 @@ START_TEST(test_repin_of_a_leaving_page)
     ck_assert_msg(bp__frame_view(&pool->frames[f]).leaving, "page %llu, "
                   "pinned in a leaving frame, was never marked",
                   (unsigned long long)rp.page);
+    if (long_turn) {   /* marked for the whole turn: inspection sees it */
+        struct frame_flags ff = { f, 0 };
+        ck_assert_int_eq(bp_inspect_frames(pool, frame_flags_of, &ff), 0);
+        ck_assert_msg(ff.flags & BP_FI_LEAVING, "frame %u's flags 0x%x: no "
+                      "BP_FI_LEAVING", f, ff.flags);
+    }
     double t0 = tu_now();
     ck_assert_int_eq(bp_pin(pool, rp.page, BP_READ, &again), 0);
     double took = tu_now() - t0;

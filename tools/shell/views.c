@@ -39,6 +39,8 @@ static const char *frame_state(const struct bp_frame_info *fi)
         return "free";
     if (!(fi->flags & BP_FI_VALID))
         return "invalid";
+    if (fi->flags & BP_FI_LEAVING)
+        return "leaving";
     if (fi->flags & BP_FI_PREFETCHED)
         return "prefetched";
     return "valid";
