@@ -443,7 +443,8 @@ json_header "bpool-sim --json: the tools' header" bpool-sim "$out"
 # The options in force, --variant too (it was left out).
 [ "$(option variant "$(head -n 1 <<<"$out")")" = paper ] &&
     [ "$(option variant "$("$sim" -j --variant authors -n 8 trace.txt)")" = authors ] &&
-    pass "bpool-sim --json: the variant in its options" ||
+    [ "$(option variant "$("$sim" -j -p lru --variant authors -n 8 trace.txt)")" = null ] &&
+    pass "bpool-sim --json: the variant in its options (null for lru)" ||
     fail "bpool-sim --json: no variant in its options: $out"
 expect "bpool-sim --json: elapsed_s, hit_ratio and miss_ratio" "$out" "elapsed_s >= 0" \
     "hit_ratio == 0" "miss_ratio == 1"

@@ -191,7 +191,10 @@ int main(int argc, char **argv)
             json_object(&j, "options");
             json_str(&j, "policy", name);
             json_str(&j, "trace", optind < argc ? argv[optind] : "-");
-            json_str(&j, "variant", variant);
+            if (pol == PSIM_CLOCKPRO)   /* lru and clock have none */
+                json_str(&j, "variant", variant);
+            else
+                json_null(&j, "variant");
             json_u64(&j, "partitions", parts);
             json_end_object(&j);
             json_str(&j, "policy", name);
