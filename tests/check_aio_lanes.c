@@ -375,7 +375,7 @@ START_TEST(test_fork_child_makes_its_own)
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        alarm(20);
+        tu_child_alarm(20);
         int s = atomic_load(&setups);
         bp_pool *p = open_libaio(0, 64);
         int ok = atomic_load(&setups) - s == 1;
@@ -418,7 +418,7 @@ START_TEST(test_fork_during_lane_setup)
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        alarm(20);
+        tu_child_alarm(20);
         int ok = bp_close(pool) == 0 && atomic_load(&null_destroys) == 0;
         tu_child_exit(ok ? 0 : 1);
     }

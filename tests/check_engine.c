@@ -472,7 +472,7 @@ START_TEST(test_fork_child_reads)
         pid_t pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
-            alarm(10);
+            tu_child_alarm(10);
             bp_page pg;
             tu_child_exit(bp_pin(pool, 1, BP_READ, &pg) < 0 ? 0 : 1);
         }
@@ -516,7 +516,7 @@ START_TEST(test_fork_child_miss_lock_held)
         pid_t pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
-            alarm(10);   /* a hang fails the test */
+            tu_child_alarm(10);   /* a hang fails the test */
             bp_page pg;
             int miss = bp_pin(pool, 1, BP_READ, &pg);
             bool said = strstr(bp_errdetail(), "child (fork)") != NULL;
@@ -618,7 +618,7 @@ START_TEST(test_fork_child_close)
         pid_t pid = fork();
         ck_assert_int_ge(pid, 0);
         if (pid == 0) {
-            alarm(10);   /* a hang fails the test */
+            tu_child_alarm(10);   /* a hang fails the test */
             close(up[0]);
             close(down[1]);
             int bad = 0;
@@ -1224,7 +1224,7 @@ START_TEST(test_fork_child_registry)
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        alarm(20);
+        tu_child_alarm(20);
         int r = bp_resize(pool, (uint64_t)SHRUNK * PS);
         /* Nor anything that takes the file list's lock, which a parent
          * thread may have held at the fork. */
@@ -1533,7 +1533,7 @@ START_TEST(test_uring_child_cannot_use_parent_ring)
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        alarm(10);
+        tu_child_alarm(10);
         struct io_event ev[2];
         int bad = 0;
         bad |= (bp__engine_uring.getevents(w.ctx, 0, 2, ev) != -EINVAL) << 0;

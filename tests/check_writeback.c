@@ -79,7 +79,7 @@ START_TEST(test_flushers_write_in_background)
      * as written when the write completes: wait for the writes under way
      * (all 120 pages were clean before, so 120 - dirty were written). */
     struct bp_stats st = tu_stats(pool);
-    for (double end = tu_now() + 5;
+    for (double end = tu_now() + 5 * tu_timeout_multiplier();
          (st.pinned || st.writes < 120 - st.dirty) && tu_now() < end;
          usleep(2000))
         st = tu_stats(pool);
@@ -163,7 +163,8 @@ START_TEST(test_flusher_idles_when_nothing_writable)
     /* Released, they are written back - down to the low watermark (10 of
      * the 100 frames), below which the flushers sleep: a round that ran
      * while this thread was still letting pages go leaves those few. */
-    for (double end = tu_now() + 10; tu_stats(pool).dirty >= 10; usleep(1000))
+    double end = tu_now() + 10 * tu_timeout_multiplier();
+    for (; tu_stats(pool).dirty >= 10; usleep(1000))
         ck_assert_msg(tu_now() < end, "%llu pages still dirty",
                       (unsigned long long)tu_stats(pool).dirty);
     ck_assert_int_eq(bp_close(pool), 0);
@@ -879,7 +880,7 @@ START_TEST(test_sync_waits_for_write_in_flight)
     atomic_store(&writes_held, 0);
     atomic_store(&pool->aio.fault, hold_write);
     dirty_page(pool, 2, 13);
-    double until = tu_now() + 10;
+    double until = tu_now() + 10 * tu_timeout_multiplier();
     while (atomic_load(&writes_held) == 0 && tu_now() < until)
         usleep(1000);
     ck_assert_msg(atomic_load(&writes_held) == 1, "the flusher never wrote page 2");
@@ -967,7 +968,8 @@ START_TEST(test_redirty_during_write_kept)
     tu_assert_no_thread_errors();
     /* A write is counted when it completes, which may be just after the
      * flush that waited for it returned: give the count a moment. */
-    for (double end = tu_now() + 5; tu_stats(pool).writes == 0 && tu_now() < end;)
+    double end = tu_now() + 5 * tu_timeout_multiplier();
+    while (tu_stats(pool).writes == 0 && tu_now() < end)
         usleep(2000);
     ck_assert_uint_gt(tu_stats(pool).writes, 0);
     ck_assert_int_eq(bp_close(pool), 0);
@@ -1050,7 +1052,7 @@ START_TEST(test_flusher_retries_after_error)
     atomic_store(&pool->aio.fault, fail_writes_to);
     for (uint64_t p = 0; p < 10; p++)
         dirty_page(pool, p, 7);
-    double end = tu_now() + 5;
+    double end = tu_now() + 5 * tu_timeout_multiplier();
     while (tu_now() < end && tu_stats(pool).write_errors < 2)
         usleep(5000);
     struct bp_stats st = tu_stats(pool);
@@ -1353,7 +1355,7 @@ START_TEST(test_wal_hook_refuses_every_writer)
     o.dirty_max = 3;
     pool = tu_open_opts(path, 64, BP_NOREADAHEAD, &o);
     dirty_page(pool, 3, 12);
-    double until = tu_now() + 10;
+    double until = tu_now() + 10 * tu_timeout_multiplier();
     while (tu_stats(pool).write_errors < 2 && tu_now() < until)
         usleep(1000);
     st = tu_stats(pool);
@@ -1742,7 +1744,7 @@ START_TEST(test_phase_read_wait)
     struct page_reader second = { .pool = pool, .pgno = 5 };
     pthread_t t[2];
     ck_assert_int_eq(pthread_create(&t[0], NULL, read_page_main, &first), 0);
-    double until = tu_now() + 10;
+    double until = tu_now() + 10 * tu_timeout_multiplier();
     while (atomic_load(&reads_held) == 0 && tu_now() < until)
         usleep(1000);
     ck_assert_msg(atomic_load(&reads_held) == 1, "the read of page 5 never started");

@@ -77,12 +77,17 @@ void tu_child_exit(int code)
     _exit(code);
 }
 
+void tu_child_alarm(unsigned seconds)
+{
+    alarm((unsigned)(seconds * tu_timeout_multiplier()));
+}
+
 void tu_in_child(int (*fn)(void *arg), void *arg)
 {
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        alarm(10);
+        tu_child_alarm(10);
         tu_child_exit(fn(arg));
     }
     int status = 0;

@@ -37,6 +37,11 @@ void tu_child_exit(int code) __attribute__((noreturn));
  * child that runs more than 10 s is killed (a hang fails the test). */
 void tu_in_child(int (*fn)(void *arg), void *arg);
 
+/* In a forked child: end it with SIGALRM after `seconds`, stretched by
+ * tu_timeout_multiplier (a sanitizer's slowdown), so that a hang fails
+ * the test rather than stalls it. */
+void tu_child_alarm(unsigned seconds);
+
 /* An AIO fault hook (struct bp__aio.fault, aio.h) under which every write
  * request fails with EIO and every read goes ahead. */
 struct iocb;
