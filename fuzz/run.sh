@@ -66,7 +66,8 @@ build_target() {
         fuzz_trace) srcs=(fuzz/fuzz_trace.c tools/trace.c); libs=(-lz) ;;
         fuzz_shell_parse)
             srcs=(fuzz/fuzz_shell_parse.c tools/shell/parse.c
-                  tools/shell/report.c tools/common/parse.c src/error.c); libs=() ;;
+                  tools/shell/report.c tools/common/parse.c
+                  tools/common/printable.c src/error.c); libs=() ;;
     esac
     echo "fuzz: building $t"
     "$CLANG" "${flags[@]}" -o "$build/$t" "${srcs[@]}" "${libs[@]}"

@@ -20,7 +20,8 @@
 #      ratio of nothing).
 # At the end, in a section of its own: bpool-sim's frame counts (too few
 # to split, far more than the trace's pages, more than memory) and empty
-# traces, and a --pool of more frames than a pool has.
+# traces, a --pool of more frames than a pool has, and file names with
+# control bytes in messages.
 #
 # About 10 s.  Environment: as tests/lib.sh (BPOOL_SHELL, BPOOL_BENCH,
 # BPOOL_STRESS, BPOOL_SIM, KVDB, BPOOL_TEST_TMPDIR).
@@ -523,5 +524,27 @@ fi
 usage_error "a pool of 2^41 frames" bpool-stress \
     "a pool of 9007199254740992 bytes is 2199023255552 frames of 4096 bytes; a pool has at most 2147483647 frames" \
     -P 4K -p 8192T
+
+# A file name's control bytes - a newline, an escape sequence - are
+# printed as \xHH, in the tool's own words and in the library's detail
+# alike, so a message stays one line and cannot rewrite the terminal.
+nl_path="$PWD/no"$'\n'"dir/"$'\e'"[31mdata"
+for tool in bpool-bench bpool-stress bpool-shell; do
+    case $tool in
+    bpool-bench) args=(-f "$nl_path" prepare) ;;
+    bpool-stress) args=(-f "$nl_path" -d 1) ;;
+    bpool-shell) args=(-c info "$nl_path") ;;
+    esac
+    "${prog[$tool]}" "${args[@]}" >out 2>err </dev/null
+    st=$?
+    if [ "$st" -ne 0 ] && grep -q -F 'no\x0adir/\x1b[31mdata' err &&
+            ! LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' err out &&
+            ! grep -q '^dir/' err; then
+        pass "$tool: a file name's control bytes as \\xHH ($(wc -l <err) lines)"
+    else
+        fail "$tool: a file name with control bytes: status $st, stderr:"
+        sed -n l err | sed 's/^/    /'
+    fi
+done
 
 finish

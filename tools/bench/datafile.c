@@ -69,7 +69,7 @@ bool page_check_or_zero(const void *data, uint64_t pgno)
 
 static void die_errno(const char *what, const char *path)
 {
-    fprintf(stderr, PROG ": %s %s: %s\n", what, path, strerror(errno));
+    fprintf(stderr, PROG ": %s %s: %s\n", what, printable(path), strerror(errno));
     exit(1);
 }
 
@@ -84,14 +84,14 @@ static void check_fs(const char *path)
     struct stat st;
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
         fprintf(stderr, PROG ": %s is not a regular file; give --file a "
-                "data file's path (a new one is made)\n", path);
+                "data file's path (a new one is made)\n", printable(path));
         exit(1);
     }
     if (statfs(dirname(copy), &sfs) == 0 && sfs.f_type == TMPFS_MAGIC) {
         fprintf(stderr, PROG ": %s is on tmpfs, which has no real O_DIRECT; "
                 "put the data file on a disk file system (ext4, XFS) with "
                 "--file (the default, ./" DEFAULT_FILE ", is in the current "
-                "directory)\n", path);
+                "directory)\n", printable(path));
         exit(1);
     }
     free(copy);
@@ -113,12 +113,12 @@ static uint64_t data_start_of(const char *path, const struct bench_opts *o)
     if (h.bpool && o->pool.no_header)
         opt_usage("%s has a bpool header, and --no-header says it has "
                   "none: drop --no-header, or remove the file to have it "
-                  "made again", path);
+                  "made again", printable(path));
     if (o->pool.no_header)
         return 0;
     if (!h.bpool && h.bytes > 0)
         opt_usage("%s has no bpool header: give --no-header if it is an "
-                  "array of pages, or remove it to have it made again", path);
+                  "array of pages, or remove it to have it made again", printable(path));
     if (filehdr_page_size_differs(&h, page_size))
         filehdr_page_size_usage(path, &h, page_size, "-P",
                                 "remove it to have it made again");
@@ -152,8 +152,8 @@ static void on_fill_signal(int sig)
 /* A library call failed while the file was filled: the partial file goes. */
 static _Noreturn void die_fill(const char *what, int rc)
 {
-    fprintf(stderr, PROG ": %s %s: %s\n  %s\n", what, fill_tmp,
-            bp_strerror(rc), bp_errdetail());
+    fprintf(stderr, PROG ": %s %s: %s\n  %s\n", what, printable(fill_tmp),
+            bp_strerror(rc), printable(bp_errdetail()));
     unlink(fill_tmp);
     exit(1);
 }
@@ -171,7 +171,7 @@ static void fill_progress(const char *path, uint64_t done, uint64_t total,
 {
     if (now_ns() - *last > 500000000ull) {
         *last = now_ns();
-        progress_line("filling %s: %llu/%llu MiB", path,
+        progress_line("filling %s: %llu/%llu MiB", printable(path),
                       (unsigned long long)(done >> 20),
                       (unsigned long long)(total >> 20));
     }
@@ -257,7 +257,7 @@ static uint64_t fill(const struct bench_opts *o, uint64_t size)
     int n = snprintf(fill_tmp, sizeof fill_tmp, "%s.tmp.%ld", path,
                      (long)getpid());
     if (n < 0 || (size_t)n >= sizeof fill_tmp) {   /* another file's name */
-        fprintf(stderr, PROG ": %s: the path is too long\n", path);
+        fprintf(stderr, PROG ": %s: the path is too long\n", printable(path));
         exit(2);
     }
     /* Before the file exists, so that no moment leaves it behind; the
@@ -311,7 +311,7 @@ static uint64_t fill(const struct bench_opts *o, uint64_t size)
         (size - start) / vfs.f_frsize > vfs.f_bavail) {
         fprintf(stderr, PROG ": cannot make %s: %llu MiB of pages, and its "
                 "file system has %llu MiB free; give a smaller --file-size, or "
-                "a --file on another file system\n", path,
+                "a --file on another file system\n", printable(path),
                 (unsigned long long)((size - start) >> 20),
                 (unsigned long long)(vfs.f_bavail * vfs.f_frsize >> 20));
         close(fd);
@@ -354,7 +354,7 @@ static uint64_t fill(const struct bench_opts *o, uint64_t size)
     }
     for (int i = 0; i < 3; i++)
         sigaction(sigs[i], &old[i], NULL);
-    fprintf(stderr, PROG ": created %s: %llu MiB in %.1f s\n", path,
+    fprintf(stderr, PROG ": created %s: %llu MiB in %.1f s\n", printable(path),
             (unsigned long long)(size >> 20), (double)(now_ns() - t0) / 1e9);
     return start;
 }
@@ -397,7 +397,7 @@ void df_prepare(struct bench_opts *o, uint64_t min_bytes)
         uint64_t size = (uint64_t)st.st_size >= o->data_start
                             ? (uint64_t)st.st_size - o->data_start : 0;
         if (!S_ISREG(st.st_mode)) {
-            fprintf(stderr, PROG ": %s is not a regular file\n", o->path);
+            fprintf(stderr, PROG ": %s is not a regular file\n", printable(o->path));
             exit(1);
         }
         /* Before any pool opens it: bp_open would write a header into an
@@ -405,25 +405,25 @@ void df_prepare(struct bench_opts *o, uint64_t min_bytes)
          * pin past its end. */
         if (size == 0)
             opt_usage("%s has no pages: remove it to have it made again, or "
-                      "give another --file", o->path);
+                      "give another --file", printable(o->path));
         /* Like another page size than the header's: the command line
          * contradicting the file, a usage error. */
         if (size % o->page_size && o->data_start == 0)
             opt_usage("%s has %llu bytes, not a whole number of %u-byte "
                       "pages: give the -P it was made with, or remove it to "
-                      "have it made again", o->path,
+                      "have it made again", printable(o->path),
                       (unsigned long long)size, o->page_size);
         if (size % o->page_size)
             opt_usage("%s has %llu bytes of pages after its header's %llu, "
                       "not a whole number of %u-byte pages: remove it to have "
-                      "it made again", o->path, (unsigned long long)size,
+                      "it made again", printable(o->path), (unsigned long long)size,
                       (unsigned long long)o->data_start, o->page_size);
         /* Compared with what the same command would make: whole pages,
          * at least what the pool and the workload need. */
         if (o->file_size && made_size(o, o->file_size, min_bytes) != size)
             opt_usage("%s exists with %llu bytes of pages, not the %llu "
                       "--file-size asks for; remove it to have it made again, "
-                      "or give --file-size %llu", o->path,
+                      "or give --file-size %llu", printable(o->path),
                       (unsigned long long)size,
                       (unsigned long long)made_size(o, o->file_size, min_bytes),
                       (unsigned long long)size);
@@ -434,7 +434,7 @@ void df_prepare(struct bench_opts *o, uint64_t min_bytes)
             need = min_bytes;
         if (size < need)
             opt_usage("%s has %llu pages; %s needs at least %llu: remove it to "
-                      "have it made again, or give another --file", o->path,
+                      "have it made again, or give another --file", printable(o->path),
                       (unsigned long long)(size / o->page_size), o->workload,
                       (unsigned long long)((need + o->page_size - 1) / o->page_size));
         o->file_size = size;
@@ -576,9 +576,9 @@ bp_pool *bench_open_pool(const struct bench_opts *o, uint32_t frames)
     int rc = bp_open(o->path, &bo, &pool);
     if (rc < 0) {
         fprintf(stderr, PROG ": cannot open a pool of %u frames on %s: %s\n  %s\n",
-                frames, o->path, bp_strerror(rc), bp_errdetail());
+                frames, printable(o->path), bp_strerror(rc), printable(bp_errdetail()));
         if (made && unlink(o->path) == 0)
-            fprintf(stderr, PROG ": removed %s, made by this run\n", o->path);
+            fprintf(stderr, PROG ": removed %s, made by this run\n", printable(o->path));
         exit(1);
     }
     made = false;
@@ -591,7 +591,7 @@ void bench_close_pool(bp_pool *pool, const char *path, struct pool_mem *mem)
     int rc = bp_close(pool);
     if (rc < 0) {
         fprintf(stderr, PROG ": closing the pool failed: %s\n  %s\n",
-                bp_strerror(rc), bp_errdetail());
+                bp_strerror(rc), printable(bp_errdetail()));
         exit(1);
     }
     if (mem) {

@@ -134,8 +134,16 @@ void report_str(const char *k, const char *v)
         return;
     }
     key(k);
-    for (; *v; v++)   /* keep the line splittable at blanks */
-        putchar(*v == ' ' || *v == '\t' || *v == '\n' ? '_' : *v);
+    /* Keep the line splittable at blanks, and one line (printable.h). */
+    for (; *v; v++) {
+        unsigned char c = (unsigned char)*v;
+        if (c == ' ' || c == '\t' || c == '\n')
+            putchar('_');
+        else if (c < 0x20 || c == 0x7f)
+            printf("\\x%02x", c);
+        else
+            putchar(c);
+    }
 }
 
 void report_u64(const char *k, uint64_t v)

@@ -113,7 +113,7 @@ void worker_fail(struct worker *w, int err, const char *what, uint64_t pgno)
     if (w->err == 0) {
         w->err = err;
         snprintf(w->errmsg, sizeof w->errmsg, "%s of page %llu failed: %s (%s)",
-                 what, (unsigned long long)pgno, bp_strerror(err), bp_errdetail());
+                 what, (unsigned long long)pgno, bp_strerror(err), printable(bp_errdetail()));
     }
     atomic_store(&w->run->phase, PH_STOP);
 }
@@ -124,7 +124,7 @@ void worker_fail_resize(struct worker *w, int err, const char *what,
     if (w->err == 0) {
         w->err = err;
         snprintf(w->errmsg, sizeof w->errmsg, "%s to %u frames failed: %s (%s)",
-                 what, frames, bp_strerror(err), bp_errdetail());
+                 what, frames, bp_strerror(err), printable(bp_errdetail()));
     }
     atomic_store(&w->run->phase, PH_STOP);
 }

@@ -312,7 +312,7 @@ static void setup_pread(struct hit_ctx *c)
 {
     c->fd = open(c->o->path, O_RDONLY | O_CLOEXEC);
     if (c->fd < 0) {
-        fprintf(stderr, PROG ": cannot open %s: %s\n", c->o->path, strerror(errno));
+        fprintf(stderr, PROG ": cannot open %s: %s\n", printable(c->o->path), strerror(errno));
         exit(1);
     }
     void *buf = malloc(c->page_size);
@@ -320,7 +320,7 @@ static void setup_pread(struct hit_ctx *c)
         die_oom();
     for (uint64_t i = 0; i < c->npages; i++)
         if (pread(c->fd, buf, c->page_size, df_page_offset(c->o, c->set[i])) < 0) {
-            fprintf(stderr, PROG ": pread %s: %s\n", c->o->path, strerror(errno));
+            fprintf(stderr, PROG ": pread %s: %s\n", printable(c->o->path), strerror(errno));
             exit(1);
         }
     free(buf);
@@ -330,14 +330,14 @@ static void setup_mmap(struct hit_ctx *c)
 {
     int fd = open(c->o->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        fprintf(stderr, PROG ": cannot open %s: %s\n", c->o->path, strerror(errno));
+        fprintf(stderr, PROG ": cannot open %s: %s\n", printable(c->o->path), strerror(errno));
         exit(1);
     }
     c->map_bytes = (size_t)(c->o->file_size + c->o->data_start);   /* and the header */
     void *m = mmap(NULL, c->map_bytes, PROT_READ, MAP_SHARED, fd, 0);
     close(fd);
     if (m == MAP_FAILED) {
-        fprintf(stderr, PROG ": cannot map %s: %s\n", c->o->path, strerror(errno));
+        fprintf(stderr, PROG ": cannot map %s: %s\n", printable(c->o->path), strerror(errno));
         exit(1);
     }
     c->map = m;

@@ -379,7 +379,7 @@ static int io_run(struct bench_opts *o, const struct io_spec *spec)
         flush_s = (double)(now_ns() - t0) / 1e9;
         if (flushed < 0) {
             fprintf(stderr, PROG ": %s: bp_flush_all failed: %s\n  %s\n",
-                    spec->name, bp_strerror(flushed), bp_errdetail());
+                    spec->name, bp_strerror(flushed), printable(bp_errdetail()));
             bench_close_pool(c.pool, o->path, NULL);
             return 1;
         }
@@ -553,7 +553,7 @@ int wl_seqwrite(struct bench_opts *o)
         double flush_s = (double)(now_ns() - t0) / 1e9;
         if (flushed < 0) {
             fprintf(stderr, PROG ": seqwrite: bp_flush_all failed: %s\n  %s\n",
-                    bp_strerror(flushed), bp_errdetail());
+                    bp_strerror(flushed), printable(bp_errdetail()));
             bench_close_pool(c.pool, o->path, NULL);
             return 1;
         }
@@ -776,7 +776,7 @@ static void ckpt_checkpointer(struct worker *w, struct ckpt_ctx *c)
             if (w->err == 0) {
                 w->err = rc;
                 snprintf(w->errmsg, sizeof w->errmsg, "bp_checkpoint failed: "
-                         "%s (%s)", bp_strerror(rc), bp_errdetail());
+                         "%s (%s)", bp_strerror(rc), printable(bp_errdetail()));
             }
             atomic_store(&w->run->phase, PH_STOP);
             break;

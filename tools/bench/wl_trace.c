@@ -45,7 +45,7 @@ static void load(struct trace_ctx *c, const char *path)
         exit(rc == -ENOMEM ? 1 : EXIT_USAGE);
     }
     if (c->t.n == 0) {
-        fprintf(stderr, PROG ": trace %s has no page numbers\n", path);
+        fprintf(stderr, PROG ": trace %s has no page numbers\n", printable(path));
         exit(EXIT_USAGE);
     }
 }

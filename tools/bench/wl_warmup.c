@@ -193,7 +193,7 @@ static int one_run(struct warm_ctx *c, const char *label, uint32_t frames,
         int rc = bp_warm(c->pool, dump);
         if (rc < 0) {
             fprintf(stderr, PROG ": warmup: bp_warm(%s): %s\n  %s\n", dump,
-                    bp_strerror(rc), bp_errdetail());
+                    bp_strerror(rc), printable(bp_errdetail()));
             exit(1);
         }
     }
@@ -227,7 +227,7 @@ int wl_warmup(struct bench_opts *o)
     if ((size_t)snprintf(dump_path, sizeof dump_path, "%s.warm.%ld", o->path,
                          (long)getpid()) >= sizeof dump_path)
         opt_usage("warmup: --file %s: too long a name for the dump beside it",
-                  o->path);
+                  printable(o->path));
     df_prepare(o, 0);
     uint64_t pages = o->pages && o->pages < df_pages(o) ? o->pages : df_pages(o);
     enum dist dist = o->dist_set ? o->dist : DIST_ZIPF;
@@ -261,7 +261,7 @@ int wl_warmup(struct bench_opts *o)
     int rc = bp_dump_resident(c.pool, dump);
     if (rc < 0) {
         fprintf(stderr, PROG ": warmup: bp_dump_resident(%s): %s\n  %s\n", dump,
-                bp_strerror(rc), bp_errdetail());
+                bp_strerror(rc), printable(bp_errdetail()));
         close_pool(&c);
         return 1;
     }

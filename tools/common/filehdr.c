@@ -8,6 +8,7 @@
 
 #include "filehdr.h"
 #include "parse.h"
+#include "printable.h"
 
 #define RECORD_BYTES 128
 
@@ -59,6 +60,6 @@ void filehdr_page_size_usage(const char *path, const struct filehdr *h,
                              const char *fix)
 {
     opt_usage("%s has pages of %u bytes (its header says so), not %u: give "
-              "%s %u, or %s", path, h->page_size, page_size, option,
+              "%s %u, or %s", printable(path), h->page_size, page_size, option,
               h->page_size, fix);
 }

@@ -77,12 +77,12 @@ int open_pool(struct shell *sh, const char *path, const struct open_opts *o)
     restore_signals(&old);
     if (rc < 0)
         return fail_lib_hint(sh, rc, hint_for_open(rc, bo.flags, bp_errdetail()),
-                             "cannot open %s", path_str(path));
+                             "cannot open %s", printable(path));
     char *copy = strdup(path);
     if (copy == NULL) {
         bp_close(pool);
         return fail_code(sh, -ENOMEM, NULL, "hint: free some memory",
-                         "cannot open %s", path_str(path));
+                         "cannot open %s", printable(path));
     }
     sh->pool = pool;
     sh->path = copy;
@@ -101,12 +101,12 @@ int close_pool(struct shell *sh, bool verbose)
         printf("unpinned %d %s\n", n, plural((uint64_t)n, "page", "pages"));
     int rc = bp_close(sh->pool);
     if (rc == -EBUSY)   /* still open: some pin the shell does not know */
-        return fail_lib(sh, rc, "cannot close %s", path_str(sh->path));
+        return fail_lib(sh, rc, "cannot close %s", printable(sh->path));
     sh->pool = NULL;    /* freed even when writing back failed */
     if (rc < 0) {
-        fail_lib(sh, rc, "closing %s lost data", path_str(sh->path));
+        fail_lib(sh, rc, "closing %s lost data", printable(sh->path));
     } else if (verbose) {
-        printf("closed %s\n", path_str(sh->path));
+        printf("closed %s\n", printable(sh->path));
     }
     free(sh->path);
     sh->path = NULL;
@@ -118,7 +118,7 @@ void print_opened(struct shell *sh)
     struct bp_info in;
     if (bp_info(sh->pool, &in) < 0)
         return;
-    printf("opened %s: %llu %s of %u bytes, %u frames\n", path_str(sh->path),
+    printf("opened %s: %llu %s of %u bytes, %u frames\n", printable(sh->path),
            (unsigned long long)in.page_count,
            plural(in.page_count, "page", "pages"), in.page_size, in.frames);
 }
@@ -239,7 +239,7 @@ static int check_sizes(struct shell *sh, const char *path,
                  "two from %u to %u bytes", ps, BP_MIN_PAGE_SIZE,
                  BP_MAX_PAGE_SIZE);
         return fail_code(sh, -BP_EPAGESIZE, why, hint_for(-BP_EPAGESIZE),
-                         "cannot open %s", path_str(path));
+                         "cannot open %s", printable(path));
     }
     if (!ps)
         ps = page_size_to_be(path, o);
@@ -271,7 +271,7 @@ static int check_sizes(struct shell *sh, const char *path,
         return 0;
     }
     return fail_code(sh, -BP_EPOOLSIZE, why, hint, "cannot open %s",
-                     path_str(path));
+                     printable(path));
 }
 
 int cmd_open(struct shell *sh, const struct command *cmd, int argc,
@@ -323,13 +323,13 @@ int cmd_open(struct shell *sh, const struct command *cmd, int argc,
     int err = stat(argv[0].s, &st) == 0 ? 0 : errno;
     if (err != 0 && !(err == ENOENT && (o.flags & BP_CREATE)))
         return fail_code(sh, -err, NULL, hint_for(-err), "cannot open %s",
-                         path_str(argv[0].s));
+                         printable(argv[0].s));
     if (err == 0 && (o.flags & BP_EXCL))
         return fail_code(sh, -EEXIST, NULL, hint_for(-EEXIST),
-                         "cannot create %s", path_str(argv[0].s));
+                         "cannot create %s", printable(argv[0].s));
     if (err == 0 && S_ISDIR(st.st_mode))
         return fail_code(sh, -EISDIR, NULL, hint_for(-EISDIR),
-                         "cannot open %s", path_str(argv[0].s));
+                         "cannot open %s", printable(argv[0].s));
     if (sh->pool != NULL && close_pool(sh, true) < 0)
         return -1;
     if (open_pool(sh, argv[0].s, &o) < 0)
@@ -359,7 +359,7 @@ int cmd_info(struct shell *sh, const struct command *cmd, int argc,
         return fail_lib(sh, rc, "cannot get pool information");
     /* No path: file 0 was detached (detach 0); the fields of file 0
      * below are then 0. */
-    printf("file %s\n", in.path ? path_str(in.path) : "-");
+    printf("file %s\n", in.path ? printable(in.path) : "-");
     printf("page_size %u\n", in.page_size);
     printf("pages %llu\n", (unsigned long long)in.page_count);
     printf("frames %u\n", in.frames);
@@ -670,7 +670,7 @@ static int attach_create(struct shell *sh, const char *path, bool *made)
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return fail_code(sh, -errno, NULL, hint_for_new_file(-errno),
-                         "cannot create %s", path_str(path));
+                         "cannot create %s", printable(path));
     close(fd);
     *made = true;
     return 0;
@@ -695,7 +695,7 @@ int cmd_attach(struct shell *sh, const struct command *cmd, int argc,
             return fail_code(sh, -err, NULL, err == ENOENT ? "hint: "
                              "attach FILE create makes a new one"
                              : hint_for(-err), "cannot attach %s",
-                             path_str(path));
+                             printable(path));
         if (attach_create(sh, path, &made) < 0)
             return -1;
     }
@@ -710,7 +710,7 @@ int cmd_attach(struct shell *sh, const struct command *cmd, int argc,
                      "already: name its pages %u:PAGE", file, file);
             hint = own;
         }
-        fail_lib_hint(sh, rc, hint, "cannot attach %s", path_str(path));
+        fail_lib_hint(sh, rc, hint, "cannot attach %s", printable(path));
         if (made)
             unlink(path);
         return -1;
@@ -718,7 +718,7 @@ int cmd_attach(struct shell *sh, const struct command *cmd, int argc,
     struct bp_file_info fi;
     uint64_t pages = bp_file_info(sh->pool, file, &fi) == 0 ? fi.page_count : 0;
     printf("attached %s as file %u (%llu %s): name its pages %u:PAGE\n",
-           path_str(path), file, (unsigned long long)pages,
+           printable(path), file, (unsigned long long)pages,
            plural(pages, "page", "pages"), file);
     return 0;
 }
@@ -787,7 +787,7 @@ static int print_file(void *arg, uint32_t file, const char *path)
         return 0;
     printf("%4u  %10llu  %10llu  %8llu  %s\n", file,
            (unsigned long long)fi.page_count, (unsigned long long)fi.resident,
-           (unsigned long long)fi.dirty, path_str(path));
+           (unsigned long long)fi.dirty, printable(path));
     return 0;
 }
 

@@ -106,7 +106,7 @@ int run_stream(struct shell *sh, FILE *f, const char *name)
         }
         lineno++;
         if (name != NULL)
-            snprintf(where, sizeof where, "%s:%lu: ", path_str(name), lineno);
+            snprintf(where, sizeof where, "%s:%lu: ", printable(name), lineno);
         else
             snprintf(where, sizeof where, "near line %lu: ", lineno);
         sh->where = where;
@@ -131,7 +131,7 @@ int run_stream(struct shell *sh, FILE *f, const char *name)
 void script_unreadable(struct shell *sh, const char *path, int err)
 {
     fail_code(sh, -err, NULL, "hint: check the script's name (-f FILE, or "
-              "-f - for stdin)", "cannot read script %s", path_str(path));
+              "-f - for stdin)", "cannot read script %s", printable(path));
     sh->errors++;
 }
 
@@ -323,7 +323,7 @@ int run_terminal(struct shell *sh)
     }
     if (hist != NULL && write_history(hist) != 0)
         fprintf(stderr, PROG ": cannot save the history in %s\n",
-                path_str(hist));
+                printable(hist));
     free(hist);
     return 0;
 }

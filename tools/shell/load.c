@@ -409,7 +409,7 @@ int cmd_load(struct shell *sh, const struct command *cmd, int argc,
                     "(allocated, never written back): their misses read "
                     "nothing from the disk, about 10 times faster than a real "
                     "read\n", (unsigned long long)holes,
-                    (unsigned long long)range, path_str(path));
+                    (unsigned long long)range, printable(path));
         }
     }
     if (bench && done > 0 && !l.json) {

@@ -10,7 +10,8 @@
  *
  * WHAT names the problem with the values involved; the indented lines say
  * what the library saw and how to fix it.  User input and file names are
- * printed with control bytes as \xHH, so one message stays one line.
+ * printed with control bytes as \xHH (printable.h), so one message stays
+ * one line.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -22,36 +23,6 @@
 #include <string.h>
 
 #include "shell.h"
-
-/* Copy s to buf with control bytes as \xHH (so a file name or message
- * stays on one line); bytes >= 0x80 pass, for UTF-8.  Truncates to fit. */
-const char *clean(const char *s, char *buf, size_t size)
-{
-    size_t o = 0;   /* room is kept for one \xHH, "..." and the NUL */
-    for (; *s != '\0' && o + 8 <= size; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c < 0x20 || c == 0x7f)
-            o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
-        else
-            buf[o++] = (char)c;
-    }
-    if (*s != '\0') {
-        memcpy(buf + o, "...", 3);
-        o += 3;
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
-/* A path made printable, in one of two static buffers (two may be in use
- * in one message). */
-const char *path_str(const char *path)
-{
-    static char bufs[2][1024];
-    static int next;
-    next ^= 1;
-    return clean(path, bufs[next], sizeof bufs[next]);
-}
 
 /* Quote user input for a message: at most ECHO_MAX bytes, with
  * non-printable bytes and backslashes as \xHH.  Returns a static buffer. */
@@ -101,7 +72,7 @@ static void verror(struct shell *sh, int code, const char *detail,
     fputc('\n', stderr);
     if (detail != NULL && detail[0] != '\0') {
         char buf[sizeof lib_detail * 4];
-        fprintf(stderr, "  %s\n", clean(detail, buf, sizeof buf));
+        fprintf(stderr, "  %s\n", printable_into(detail, buf, sizeof buf));
     }
     if (hint != NULL && hint[0] != '\0')
         fprintf(stderr, "  %s\n", hint);

@@ -41,6 +41,7 @@
 
 #include "bpool.h"
 #include "../common/hist.h"
+#include "../common/printable.h"
 
 #define PROG "bpool-shell"
 #define DEFAULT_FILE "bpool.data"
@@ -167,8 +168,6 @@ const char *page_name(uint64_t id, char buf[PAGE_NAME_MAX]);
 /* page_name into a buffer of the enclosing block's lifetime: for one use
  * in a printf's arguments (each use gets a buffer of its own). */
 #define PN(id) page_name((id), (char[PAGE_NAME_MAX]){ 0 })
-const char *clean(const char *s, char *buf, size_t size);
-const char *path_str(const char *path);
 const char *echo(const struct word *w);
 const char *plural(uint64_t n, const char *one, const char *many);
 const char *hint_for(int code);

@@ -87,7 +87,7 @@ static int put_back(const struct stress_opts *o, bp_pool *pool,
     if (r < 0) {
         fprintf(stderr, PROG ": FAIL: bp_pin(page %" PRIu64 ", BP_OVERWRITE) "
                 "returned %s while putting a torn page back: %s\n", p,
-                bp_err_name(r), bp_errdetail());
+                bp_err_name(r), printable(bp_errdetail()));
         res->bad++;
         return -1;
     }
@@ -142,7 +142,7 @@ int check_file(const struct stress_opts *o, _Atomic uint64_t *ver,
         if (r < 0) {
             fprintf(stderr, PROG ": FAIL: bp_pin(page %" PRIu64 ") returned %s "
                     "(%s) while checking %s: %s\n", p, bp_err_name(r),
-                    bp_strerror(r), o->path, bp_errdetail());
+                    bp_strerror(r), printable(o->path), printable(bp_errdetail()));
             bp_close(pool);
             return EXIT_FAIL;
         }
@@ -208,8 +208,8 @@ int check_file(const struct stress_opts *o, _Atomic uint64_t *ver,
         }
     int r = bp_close(pool);
     if (r < 0) {
-        fprintf(stderr, PROG ": FAIL: bp_close(%s) returned %s: %s\n", o->path,
-                bp_err_name(r), bp_errdetail());
+        fprintf(stderr, PROG ": FAIL: bp_close(%s) returned %s: %s\n", printable(o->path),
+                bp_err_name(r), printable(bp_errdetail()));
         return EXIT_FAIL;
     }
     res->seconds = (double)(now_ns() - t0) / 1e9;

@@ -89,7 +89,7 @@ struct dlog *dlog_open(const char *path, const uint64_t *floor, uint64_t cap)
     d->buf = malloc((2 * cap + 3) * sizeof *d->buf);
     d->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (!d->logged || !d->buf || d->fd < 0) {
-        fprintf(stderr, PROG ": side log %s: %s\n", path, strerror(errno));
+        fprintf(stderr, PROG ": side log %s: %s\n", printable(path), strerror(errno));
         if (d->fd >= 0)
             close(d->fd);
         free(d->logged);
@@ -164,12 +164,12 @@ long dlog_read(const char *path, uint64_t *floor, uint64_t cap, uint64_t *valid)
     if (fd < 0) {
         if (errno == ENOENT)
             return 0;
-        fprintf(stderr, PROG ": side log %s: %s\n", path, strerror(errno));
+        fprintf(stderr, PROG ": side log %s: %s\n", printable(path), strerror(errno));
         return -1;
     }
     struct stat sb;
     if (fstat(fd, &sb) < 0) {
-        fprintf(stderr, PROG ": side log %s: %s\n", path, strerror(errno));
+        fprintf(stderr, PROG ": side log %s: %s\n", printable(path), strerror(errno));
         close(fd);
         return -1;
     }
@@ -177,7 +177,7 @@ long dlog_read(const char *path, uint64_t *floor, uint64_t cap, uint64_t *valid)
     uint64_t *w = malloc(size + 8);
     if (!w) {
         close(fd);
-        fprintf(stderr, PROG ": out of memory reading %s\n", path);
+        fprintf(stderr, PROG ": out of memory reading %s\n", printable(path));
         return -1;
     }
     while (got < size) {
@@ -201,7 +201,7 @@ long dlog_read(const char *path, uint64_t *floor, uint64_t cap, uint64_t *valid)
             uint64_t p = w[i + 2 + 2 * e], v = w[i + 3 + 2 * e];
             if (p >= cap) {
                 fprintf(stderr, PROG ": FAIL: side log %s names page %" PRIu64
-                        ", beyond the %" PRIu64 " pages allowed for\n", path, p, cap);
+                        ", beyond the %" PRIu64 " pages allowed for\n", printable(path), p, cap);
                 free(w);
                 return -1;
             }
@@ -224,7 +224,7 @@ static long read_floors(const struct stress_opts *o, uint64_t *floor, uint64_t c
     struct stat sb;
     if (recs >= 0 && stat(o->dlog_path, &sb) == 0 && (uint64_t)sb.st_size > valid &&
         truncate(o->dlog_path, (off_t)valid) < 0) {
-        fprintf(stderr, PROG ": truncating %s: %s\n", o->dlog_path, strerror(errno));
+        fprintf(stderr, PROG ": truncating %s: %s\n", printable(o->dlog_path), strerror(errno));
         return -1;
     }
     return recs;
@@ -301,7 +301,7 @@ static int child_main(struct run *run, const uint64_t *floor, unsigned cycle,
     status = run_threads(run, PH_WORK);
     int r = bp_close(run->pool);
     if (r < 0 && status == EXIT_OK) {
-        fprintf(stderr, PROG ": FAIL: bp_close: %s: %s\n", bp_err_name(r), bp_errdetail());
+        fprintf(stderr, PROG ": FAIL: bp_close: %s: %s\n", bp_err_name(r), printable(bp_errdetail()));
         status = EXIT_FAIL;
     }
     if (status == EXIT_OK)                    /* a clean close is a sync */

@@ -277,13 +277,13 @@ bp_pool *stress_open(const struct stress_opts *o, uint32_t flags, int *status)
             break;
         if (tries == 100 && !o->quiet)   /* 1 s: not a killed child's */
             fprintf(stderr, PROG ": %s is locked by another pool; waiting up "
-                    "to 9 s more for it to go\n", what);
+                    "to 9 s more for it to go\n", printable(what));
         nanosleep(&(struct timespec){ 0, 10000000L }, NULL);
     }
     if (r == 0)
         return pool;
     fprintf(stderr, PROG ": %s(%s): %s: %s\n", o->files > 1 ? "bp_attach" :
-            "bp_open", what, bp_err_name(r), bp_errdetail());
+            "bp_open", printable(what), bp_err_name(r), printable(bp_errdetail()));
     switch (r) {
     case -BP_ENODIRECT: case -BP_EAIO: case -BP_EPAGESIZE: case -BP_EPOOLSIZE:
     case -BP_EFORMAT: case -BP_ELOCKED:
@@ -313,8 +313,8 @@ static int existing_pages(const struct stress_opts *o, uint64_t *pages)
     *pages = stress_page_count(o, pool);
     int r = bp_close(pool);
     if (r < 0) {
-        fprintf(stderr, PROG ": FAIL: bp_close(%s): %s: %s\n", o->path,
-                bp_err_name(r), bp_errdetail());
+        fprintf(stderr, PROG ": FAIL: bp_close(%s): %s: %s\n", printable(o->path),
+                bp_err_name(r), printable(bp_errdetail()));
         return EXIT_FAIL;
     }
     return EXIT_OK;
@@ -335,8 +335,8 @@ static int create_file(const struct stress_opts *o)
         uint64_t pages = stress_file_pages(o, i, o->pages);
         int fd = r < 0 ? -1 : open(path, O_WRONLY | O_CLOEXEC);
         if (fd < 0) {
-            fprintf(stderr, PROG ": cannot create %s: %s\n", path,
-                    r < 0 ? bp_errdetail() : strerror(errno));
+            fprintf(stderr, PROG ": cannot create %s: %s\n", printable(path),
+                    r < 0 ? printable(bp_errdetail()) : strerror(errno));
             unlink_files(o);
             return EXIT_SETUP;
         }
@@ -591,16 +591,16 @@ int main(int argc, char **argv)
      * say so, rather than how to run on it or to remove it. */
     if (exists && !S_ISREG(sb.st_mode)) {
         fprintf(stderr, PROG ": %s is not a regular file: give --file the path "
-                "of a data file (a new one is made)\n", o.path);
+                "of a data file (a new one is made)\n", printable(o.path));
         free_paths(&o);
         return EXIT_SETUP;
     }
     if (exists && !o.reuse && !o.verify_only) {
         opt_usage("%s exists: give --reuse to check it and run on it, or remove "
-                  "it (and %s)", o.path, o.dlog_path);
+                  "it (and %s)", printable(o.path), printable(o.dlog_path));
     }
     if (!exists && (o.reuse || o.verify_only)) {
-        fprintf(stderr, PROG ": %s: %s\n", o.path, strerror(errno));
+        fprintf(stderr, PROG ": %s: %s\n", printable(o.path), strerror(errno));
         free_paths(&o);
         return EXIT_SETUP;
     }
@@ -609,7 +609,7 @@ int main(int argc, char **argv)
          * and the check would pass on its no pages. */
         fprintf(stderr, PROG ": %s is empty: not a data file of a stress "
                 "run; remove it, and a run without --reuse/--verify-only "
-                "makes a new one\n", o.path);
+                "makes a new one\n", printable(o.path));
         free_paths(&o);
         return EXIT_SETUP;
     }
@@ -622,7 +622,7 @@ int main(int argc, char **argv)
         if (!hdr.bpool) {
             free_paths(&o);
             opt_usage("%s has no bpool header: give --no-header if it is a "
-                      "file of pages without one, or remove it", o.path);
+                      "file of pages without one, or remove it", printable(o.path));
         }
         if (filehdr_page_size_differs(&hdr, o.pool.page_size)) {
             free_paths(&o);
@@ -647,13 +647,13 @@ int main(int argc, char **argv)
          * a check would pass on its no pages. */
         fprintf(stderr, PROG ": %s has no pages: not a data file of a stress "
                 "run; remove it, and a run without --reuse/--verify-only "
-                "makes a new one\n", o.path);
+                "makes a new one\n", printable(o.path));
         free_paths(&o);
         return EXIT_SETUP;
     }
     if (exists && pages_set && start_pages != o.pages)
         fprintf(stderr, PROG ": note: %s has %" PRIu64 " pages; --pages ignored\n",
-                o.path, start_pages);
+                printable(o.path), start_pages);
     o.pages = start_pages;
     if (o.max_pages == 0)
         o.max_pages = o.pages + o.pages / 8;
@@ -786,7 +786,7 @@ int main(int argc, char **argv)
         int r = bp_close(pool);
         if (r < 0) {
             fprintf(stderr, PROG ": FAIL: bp_close: %s: %s\n", bp_err_name(r),
-                    bp_errdetail());
+                    printable(bp_errdetail()));
             status = EXIT_FAIL;
             goto out;
         }
@@ -821,7 +821,7 @@ int main(int argc, char **argv)
         totals_add(tot, &run.ts[i]);
     int r = bp_close(pool);
     if (r < 0) {
-        fprintf(stderr, PROG ": FAIL: bp_close: %s: %s\n", bp_err_name(r), bp_errdetail());
+        fprintf(stderr, PROG ": FAIL: bp_close: %s: %s\n", bp_err_name(r), printable(bp_errdetail()));
         if (status == EXIT_OK)
             status = EXIT_FAIL;
     }
@@ -857,7 +857,7 @@ out:;
         if (created && !o.keep) {
             unlink_files(&o);
             unlink(o.dlog_path);
-            fprintf(stderr, PROG ": removed %s%s, made by this run\n", o.path,
+            fprintf(stderr, PROG ": removed %s%s, made by this run\n", printable(o.path),
                     o.files > 1 ? " and .1, ..." : "");
         }
     }
@@ -868,7 +868,7 @@ out:;
         unlink(o.dlog_path);
     } else if (kept && (created || exists)) {
         fprintf(stderr, PROG ": data file%s kept: %s%s%s%s (seed %" PRIu64 ")\n",
-                o.files > 1 ? "s" : "", o.path, o.files > 1 ? " and .1, ..." : "",
+                o.files > 1 ? "s" : "", printable(o.path), o.files > 1 ? " and .1, ..." : "",
                 access(o.dlog_path, F_OK) == 0 ? ", side log " : "",
                 access(o.dlog_path, F_OK) == 0 ? o.dlog_path : "", o.seed);
     } else if (status == EXIT_SETUP && created) {

@@ -44,6 +44,7 @@
 
 #include "bpool.h"
 #include "../common/poolopt.h"
+#include "../common/printable.h"
 #include "../common/hist.h"
 #include "../common/rng.h"
 #include "../common/zipf.h"

@@ -134,7 +134,7 @@ static void fail_api(struct worker *w, const char *call, uint64_t pgno, int r)
 {
     inc(&w->st->errors);
     stress_fail(w->run, "thread %u: %s(page %" PRIu64 ") returned %s (%s): %s",
-                w->id, call, pgno, bp_err_name(r), bp_strerror(r), bp_errdetail());
+                w->id, call, pgno, bp_err_name(r), bp_strerror(r), printable(bp_errdetail()));
 }
 
 /* A call met -BP_ENOFRAME: count it, give up after LIVELOCK_NS, back off.
@@ -621,7 +621,7 @@ static int op_stream(struct worker *w, uint64_t p)
             if (r != -BP_ENOFRAME)
                 return stream_fail(w, s, "bp_stream_next(page %" PRIu64
                                    ") returned %s (%s): %s", k,
-                                   bp_err_name(r), bp_strerror(r), bp_errdetail());
+                                   bp_err_name(r), bp_strerror(r), printable(bp_errdetail()));
             /* No frame for it: drop the stream's pins ahead (they may be
              * what the others lack), then check the page as read does. */
             inc(&w->st->nofree);
