@@ -781,6 +781,10 @@ uint32_t bp__prefetch_queued(bp_pool *pool);
 /* Give the reader thread pages[0..n) to warm (hot first), replacing any
  * list it had; it owns and frees pages (warm.c). */
 void bp__prefetch_warm(bp_pool *pool, uint64_t *pages, uint64_t n);
+/* For tests: called by bp_warm, holding files_mu, after it matched the
+ * dump's files to the files attached and before it queues the list
+ * (warm.c; NULL in normal use). */
+extern void (*_Atomic bp__warm_matched_tap)(bp_pool *pool);
 /* File number n was detached: drop the warm list's pages of it (prefetch.c). */
 void bp__prefetch_forget_file(bp_pool *pool, uint32_t n);
 /* Pages in the last list given, and how many of them are dealt with. */

@@ -425,10 +425,13 @@ out:
     return e;
 }
 
-/* Read and check the dump at path: its page list (hot first) in *pages,
- * *n of them, *nhot hot.  0, or a negative errno with the detail set. */
-static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
-                uint64_t *nhot)
+void (*_Atomic bp__warm_matched_tap)(bp_pool *pool);
+
+/* Read and check the dump at path, and queue its page list (hot first)
+ * for the reader thread: *n pages, *nhot of them hot.  0, or a negative
+ * errno with the detail set. */
+static int load_and_queue(bp_pool *pool, const char *path, uint64_t *n,
+                          uint64_t *nhot)
 {
     /* Only a regular file can be a dump: a directory's size (ext4 says
      * 2^63 - 1) or a FIFO's would be taken for a damaged dump, and its
@@ -534,6 +537,12 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
                             : "it lists a page number past the largest a "
                               "file has (damaged)";
     }
+    /* From the match of the dump's files to the files attached until the
+     * list is queued, files_mu: a bp_detach and a bp_attach between would
+     * give a detached file's pages to the file attached under its number
+     * (bp_attach(3) promises they go to none).  bp_detach leaves its
+     * file's pages out of a queued list under the same lock. */
+    pthread_mutex_lock(&pool->files_mu);
     /* Format 2: by the number a file had in the pool that dumped, the
      * number it has in this one (found by its creation id), or
      * BP_MAX_FILES for one not attached. */
@@ -545,7 +554,6 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
         for (uint32_t k = 0; map && k < BP_MAX_FILES; k++)
             map[k] = BP_MAX_FILES;
         bool any = false, ids = false;
-        pthread_mutex_lock(&pool->files_mu);
         for (uint64_t i = 0; map && i < sections; i++) {
             const uint8_t *sec = buf + WARM_HEAD + i * WARM_SECTION;
             static const uint8_t none[16];
@@ -564,7 +572,6 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
                 }
             }
         }
-        pthread_mutex_unlock(&pool->files_mu);
         if (map && !any)
             why = ids ? "it lists the pages of other data files (no creation "
                         "id matches a file attached)"
@@ -588,21 +595,23 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
     if (why || e) {
         free(buf);
         free(map);
-        if (e)
-            return bp__fail(e, "bp_warm: out of memory reading %s", path);
-        return bp__fail(-BP_EDUMP, "bp_warm: cannot warm %s from %s: %s; %s",
-                        sections || !bp__file_of(pool, 0) ? "the pool" :
-                        bp__path_of(pool, 0), path, why, is_dump
-                        ? "delete the dump (the next bp_dump_resident or "
-                          "bp_close writes a new one)"
-                        : "name a dump that bp_dump_resident (or bp_close "
-                          "with warm_file) wrote");
+        int r = e ? bp__fail(e, "bp_warm: out of memory reading %s", path)
+                  : bp__fail(-BP_EDUMP, "bp_warm: cannot warm %s from %s: "
+                             "%s; %s", sections || !bp__file_of(pool, 0)
+                             ? "the pool" : bp__path_of(pool, 0), path, why,
+                             is_dump ? "delete the dump (the next "
+                             "bp_dump_resident or bp_close writes a new one)"
+                             : "name a dump that bp_dump_resident (or "
+                             "bp_close with warm_file) wrote");
+        pthread_mutex_unlock(&pool->files_mu);
+        return r;
     }
     uint64_t listed = bp__get64(buf + 40) + bp__get64(buf + 48);
-    *pages = malloc((listed ? listed : 1) * sizeof(uint64_t));
-    if (!*pages) {
+    uint64_t *pages = malloc((listed ? listed : 1) * sizeof(uint64_t));
+    if (!pages) {
         free(buf);
         free(map);
+        pthread_mutex_unlock(&pool->files_mu);
         return bp__fail(-ENOMEM, "bp_warm: out of memory reading %s", path);
     }
     /* Hot first, as listed; format 2's ids renumbered, those of files not
@@ -616,12 +625,18 @@ static int load(bp_pool *pool, const char *path, uint64_t **pages, uint64_t *n,
                 continue;
             id = BP_PAGE_ID(map[old], BP_PAGE_NO(id));
         }
-        (*pages)[(*n)++] = id;
+        pages[(*n)++] = id;
         if (i < bp__get64(buf + 40))
             (*nhot)++;
     }
     free(buf);
     free(map);
+    void (*tap)(bp_pool *) = atomic_load_explicit(&bp__warm_matched_tap,
+                                                  memory_order_acquire);
+    if (tap)
+        tap(pool);
+    bp__prefetch_warm(pool, pages, *n);   /* takes pages */
+    pthread_mutex_unlock(&pool->files_mu);
     return 0;
 }
 
@@ -632,10 +647,9 @@ int bp_warm(bp_pool *pool, const char *path)
                         !pool ? "pool" : "path", !pool || !path ? "NULL" : "empty");
     if (bp__pool_in_child(pool))
         return bp__refused_call_in_child("bp_warm");
-    uint64_t *pages = NULL, n = 0, nhot = 0;
-    int r = load(pool, path, &pages, &n, &nhot);
+    uint64_t n = 0, nhot = 0;
+    int r = load_and_queue(pool, path, &n, &nhot);
     if (r < 0)
         return r;
-    bp__prefetch_warm(pool, pages, n);   /* takes pages */
     return n < INT32_MAX ? (int)n : INT32_MAX;
 }

@@ -2067,6 +2067,43 @@ static void hold_reader(bp_pool *pool)
         usleep(1000);
 }
 
+/* The files of the two tests below: a and b, attached as 0 and 1, whose
+ * pages 0-9 and 20-29 the dump lists, and c, never in the dump, which
+ * takes b's number once b is detached. */
+struct reuse_files {
+    char *a, *b, *c, *dump;
+};
+
+static bp_pool *reuse_files_pool(struct reuse_files *f)
+{
+    f->a = tu_path("files_a.data");
+    f->b = tu_path("files_b.data");
+    f->c = tu_path("files_c.data");
+    f->dump = tu_path("files.warm");
+    make_created(f->c, 40, 3);
+    dump_two_files(f->a, f->b, f->dump);
+    bp_pool *pool = pool_of(64, BP_NOREADAHEAD);
+    ck_assert_uint_eq(attach(pool, f->a), 0);
+    ck_assert_uint_eq(attach(pool, f->b), 1);
+    return pool;
+}
+
+static void expect_c_not_warmed(bp_pool *pool)
+{
+    struct bp_file_info fi = file_info(pool, 1);
+    ck_assert_msg(fi.resident == 0, "c, never in the dump, has %llu pages "
+                  "warmed (b's list applied to it)",
+                  (unsigned long long)fi.resident);
+}
+
+static void reuse_files_remove(struct reuse_files *f)
+{
+    unlink(f->a);
+    unlink(f->b);
+    unlink(f->c);
+    unlink(f->dump);
+}
+
 /* Proves a warm list given before a detach is not applied to the file
  * attached under the detached file's number afterwards (it read 10 pages
  * of that file, which the dump never listed, for the detached one's).
@@ -2074,30 +2111,71 @@ static void hold_reader(bp_pool *pool)
  * given, file 1 detached and another file attached as 1. */
 START_TEST(test_warm_list_after_number_reused)
 {
-    char *a = tu_path("files_a.data"), *b = tu_path("files_b.data");
-    char *c = tu_path("files_c.data"), *dump = tu_path("files.warm");
-    make_created(c, 40, 3);
-    dump_two_files(a, b, dump);   /* a 0-9, b 20-29 */
-
-    bp_pool *pool = pool_of(64, BP_NOREADAHEAD);
-    ck_assert_uint_eq(attach(pool, a), 0);
-    ck_assert_uint_eq(attach(pool, b), 1);
+    struct reuse_files f;
+    bp_pool *pool = reuse_files_pool(&f);
     hold_reader(pool);
-    ck_assert_int_eq(bp_warm(pool, dump), 20);
+    ck_assert_int_eq(bp_warm(pool, f.dump), 20);
     ck_assert_int_eq(bp_detach(pool, 1), 0);
-    ck_assert_uint_eq(attach(pool, c), 1);   /* c takes b's number */
+    ck_assert_uint_eq(attach(pool, f.c), 1);   /* c takes b's number */
     atomic_store(&gate_open, true);
     tu_wait_warmed(pool);
     atomic_store(&pool->aio.fault, NULL);
-    struct bp_file_info fi = file_info(pool, 1);
-    ck_assert_msg(fi.resident == 0, "c, never in the dump, has %llu pages "
-                  "warmed (b's list applied to it)",
-                  (unsigned long long)fi.resident);
+    expect_c_not_warmed(pool);
     ck_assert_int_eq(bp_close(pool), 0);
-    unlink(a);
-    unlink(b);
-    unlink(c);
-    unlink(dump);
+    reuse_files_remove(&f);
+}
+END_TEST
+
+/* A detach and an attach run by another thread while bp_warm has matched
+ * the dump's files to the files attached and not yet queued its list
+ * (bp__warm_matched_tap): they must wait for the list, so the detach
+ * leaves the detached file's pages out of it. */
+static bp_pool *racing_pool;
+static const char *racing_path;
+static atomic_bool racing_done;
+
+static void *detach_and_attach(void *arg)
+{
+    (void)arg;
+    ck_assert_int_eq(bp_detach(racing_pool, 1), 0);
+    ck_assert_uint_eq(attach(racing_pool, racing_path), 1);
+    atomic_store(&racing_done, true);
+    return NULL;
+}
+
+static pthread_t racer;
+
+static void race_the_queue(bp_pool *pool)
+{
+    ck_assert_int_eq(pthread_create(&racer, NULL, detach_and_attach, NULL), 0);
+    /* Time for the racer to finish, were it not held off. */
+    double end = tu_now() + 0.2 * tu_timeout_multiplier();
+    while (!atomic_load(&racing_done) && tu_now() < end)
+        usleep(1000);
+    (void)pool;
+}
+
+/* Proves bp_warm's list cannot be matched to the files attached and then
+ * queued after a file was detached and another attached under its number
+ * (before the fix the detach and attach ran in between, and the list gave
+ * c, never in the dump, b's 10 pages). */
+START_TEST(test_warm_list_while_number_reused)
+{
+    struct reuse_files f;
+    bp_pool *pool = reuse_files_pool(&f);
+    racing_pool = pool;
+    racing_path = f.c;
+    atomic_store(&racing_done, false);
+    atomic_store(&bp__warm_matched_tap, race_the_queue);
+    ck_assert_int_eq(bp_warm(pool, f.dump), 20);
+    atomic_store(&bp__warm_matched_tap, NULL);
+    ck_assert_int_eq(pthread_join(racer, NULL), 0);
+    ck_assert(atomic_load(&racing_done));
+    tu_wait_warmed(pool);
+    expect_c_not_warmed(pool);
+    ck_assert_uint_eq(file_info(pool, 0).resident, 10);
+    ck_assert_int_eq(bp_close(pool), 0);
+    reuse_files_remove(&f);
 }
 END_TEST
 
@@ -2272,6 +2350,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_path_outlives_detach);
     tcase_add_test(tc, test_warm_past_a_detaching_file);
     tcase_add_test(tc, test_warm_list_after_number_reused);
+    tcase_add_test(tc, test_warm_list_while_number_reused);
     tcase_add_test(tc, test_queued_hint_after_number_reused);
     tcase_add_test(tc, test_detach_during_long_warm);
     tcase_add_test(tc, test_warm_format1_entry_past_file_bits);
