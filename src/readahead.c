@@ -101,7 +101,9 @@ void bp__readahead_destroy(bp_pool *pool, bool in_child)
  * are cold until used, and CLOCK-Pro gives cold pages m_c frames, or all
  * that hot pages leave them when those are fewer: a window larger than the
  * free frames plus half of that would push its own pages out before the
- * reader gets to them, so the window is held to it. */
+ * reader gets to them, so the window is held to it.  It is held to the
+ * file's end too: a window with no page of the file (a scan's last miss)
+ * is no window, and is neither queued nor counted. */
 static void issue_window(bp_pool *pool, struct bp__readahead *ra, bool scan)
 {
     uint32_t room = atomic_load_explicit(&pool->readahead_room, memory_order_relaxed);
@@ -112,6 +114,11 @@ static void issue_window(bp_pool *pool, struct bp__readahead *ra, bool scan)
     uint64_t start = ra->next, count = ra->window < room ? ra->window : room;
     if (count == 0)
         count = 1;
+    uint64_t end = bp__page_end(pool, start);
+    if (start >= end)
+        return;
+    if (count > end - start)
+        count = end - start;
     if (bp__prefetch_queue(pool, start, count, scan) < 0)
         return;            /* queue full: the stream goes on without it */
     bp__count(pool, BP__C_READAHEAD_WINDOWS, 1);
@@ -152,7 +159,7 @@ void bp__readahead_on_prefetch_hit(bp_pool *pool, uint64_t page, bool scan)
         /* The stream goes on through pages it read ahead. */
         if (page > ra->last || ra->last == BP__NOPAGE)
             ra->last = page;
-        if (page >= ra->trigger && ra->next < bp__page_end(pool, ra->next))
+        if (page >= ra->trigger)
             issue_window(pool, ra, scan);
     }
     pthread_mutex_unlock(&ra->mu);

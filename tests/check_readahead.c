@@ -491,6 +491,32 @@ START_TEST(test_readahead_dropped_when_queue_full)
 }
 END_TEST
 
+/* Proves a scan's last two misses, the file's last pages, start no
+ * read-ahead window: the window would begin past the end, with no page
+ * of the file in it (it was counted in readahead_windows, and took a
+ * place in the prefetch queue).  Two misses before the end, the window
+ * holds the pages left and no more. */
+START_TEST(test_readahead_no_window_past_the_end)
+{
+    bp_pool *pool = new_pool("ra-end.bp", 64, 64, 0);
+    expect_page(pool, 62, BP_READ);
+    expect_page(pool, 63, BP_READ);
+    reader_idle(pool);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_msg(st.readahead_windows == 0, "%llu read-ahead windows past "
+                  "the file's end", (unsigned long long)st.readahead_windows);
+    ck_assert_uint_eq(st.prefetch_pages, 0);
+
+    expect_page(pool, 58, BP_READ);
+    expect_page(pool, 59, BP_READ);   /* a window of 60-63; 62, 63 are in */
+    reader_idle(pool);
+    st = tu_stats(pool);
+    ck_assert_uint_eq(st.readahead_windows, 1);
+    ck_assert_uint_eq(st.prefetch_pages, 2);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* Through a pool four times smaller than the file, whose first pages took
  * the hot share: read-ahead still runs, but within the room CLOCK-Pro
  * gives cold pages, so it wastes (almost) nothing. */
@@ -751,6 +777,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_readahead_window_doubles_to_max);
     tcase_add_test(tc, test_readahead_window_below_a_page);
     tcase_add_test(tc, test_readahead_dropped_when_queue_full);
+    tcase_add_test(tc, test_readahead_no_window_past_the_end);
     tcase_add_test(tc, test_readahead_small_pool_no_waste);
     tcase_add_test(tc, test_readahead_off_when_random);
     tcase_add_test(tc, test_scan_hint_keeps_hot_set);
