@@ -306,6 +306,15 @@ static inline struct bp__datafile *bp__file_of(struct bp_pool *pool,
         ? atomic_load_explicit(&pool->files[n], memory_order_acquire) : NULL;
 }
 
+/* Page id b comes right after page id a in the same file, so that one
+ * request may read or write both.  Not merely b == a + 1: a file of 2^36
+ * pages, the most there may be, ends one id before the next file's page
+ * 0, which is in another file. */
+static inline bool bp__page_follows(uint64_t a, uint64_t b)
+{
+    return b == a + 1 && BP_PAGE_NO(b) != 0;
+}
+
 /* The page id just past the last page of page id `page`'s file, now; the
  * file's first id when no file is attached under that number (so every
  * page of it is out of range). */

@@ -101,7 +101,8 @@ static void batch_reset(struct batch *b)
 /* Add page p, admitted into frame f, counting the requests. */
 static void batch_add(struct batch *b, uint32_t f, uint64_t p)
 {
-    if (b->n == 0 || b->a[b->n - 1].page + 1 != p || b->run_len == b->max_run) {
+    if (b->n == 0 || !bp__page_follows(b->a[b->n - 1].page, p) ||
+        b->run_len == b->max_run) {
         b->runs++;
         b->run_len = 0;
     }

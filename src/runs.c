@@ -52,7 +52,7 @@ static uint32_t run_end(const struct bp__page_ref *p, uint32_t i, uint32_t n,
                         uint32_t max_run)
 {
     uint32_t j = i + 1;
-    while (j < n && j - i < max_run && p[j].page == p[j - 1].page + 1)
+    while (j < n && j - i < max_run && bp__page_follows(p[j - 1].page, p[j].page))
         j++;
     return j;
 }
@@ -79,7 +79,7 @@ void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     /* Atomic page writes (BP_DOUBLEWRITE on a file that takes them): one
      * page a request, so that each page, not a run, is what cannot tear.
      * Writes come one file at a time (flush.c); reads may mix files, and
-     * a run never spans two (consecutive ids are of one file). */
+     * a run never spans two (bp__page_follows). */
     if (io == BP__RUNS_WRITE_ATOMIC)
         max_run = 1;
     if (!yield) {

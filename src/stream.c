@@ -329,7 +329,7 @@ static bool add_to_run(bp_stream *s, uint32_t idx, struct slot *sl)
     struct run *run = s->open_run == NO_RUN ? NULL : &s->runs[s->open_run];
     if (run) {
         struct slot *last = &s->ring[(run->first + run->n - 1) % s->max_depth];
-        if (last->page + 1 == sl->page && run->n < s->max_run &&
+        if (bp__page_follows(last->page, sl->page) && run->n < s->max_run &&
             (run->first + run->n) % s->max_depth == idx) {
             run->iov[run->n].iov_base = bp__frame_data(s->pool, sl->frame);
             run->iov[run->n].iov_len = s->pool->page_size;

@@ -2067,6 +2067,22 @@ static void hold_reader(bp_pool *pool)
         usleep(1000);
 }
 
+/* Proves a run of pages read or written in one request never spans two
+ * files: the last page of a file of 2^36 pages and the next file's page 0
+ * have ids one apart (a file that large cannot be made here, so the rule
+ * the request builders share is asked directly). */
+START_TEST(test_run_never_spans_two_files)
+{
+    uint64_t last = BP_PAGE_ID(3, BP_PAGE_NO(UINT64_MAX));
+    ck_assert_uint_eq(last + 1, BP_PAGE_ID(4, 0));
+    ck_assert(!bp__page_follows(last, last + 1));
+    ck_assert(bp__page_follows(last - 1, last));
+    ck_assert(bp__page_follows(BP_PAGE_ID(4, 0), BP_PAGE_ID(4, 1)));
+    ck_assert(!bp__page_follows(BP_PAGE_ID(4, 1), BP_PAGE_ID(4, 1)));
+    ck_assert(!bp__page_follows(BP_PAGE_ID(4, 2), BP_PAGE_ID(4, 1)));
+}
+END_TEST
+
 /* The files of the two tests below: a and b, attached as 0 and 1, whose
  * pages 0-9 and 20-29 the dump lists, and c, never in the dump, which
  * takes b's number once b is detached. */
@@ -2351,6 +2367,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_warm_past_a_detaching_file);
     tcase_add_test(tc, test_warm_list_after_number_reused);
     tcase_add_test(tc, test_warm_list_while_number_reused);
+    tcase_add_test(tc, test_run_never_spans_two_files);
     tcase_add_test(tc, test_queued_hint_after_number_reused);
     tcase_add_test(tc, test_detach_during_long_warm);
     tcase_add_test(tc, test_warm_format1_entry_past_file_bits);
