@@ -74,10 +74,12 @@ struct slot {
     uint64_t page;
     uint32_t frame;
     uint32_t run;        /* S_READING: index into runs[] */
-    int err;
+    int err;             /* S_ERROR: the error; S_END: what the page
+                            callback returned, if not 0 */
     uint8_t state;       /* enum slot_state */
     bool hit;            /* resident when looked at */
-    char *detail;        /* S_ERROR: bp_errdetail() of the failure */
+    char *detail;        /* S_ERROR: bp_errdetail() of the failure (NULL
+                            if no memory was left to copy it) */
 };
 
 struct run {
@@ -281,7 +283,6 @@ static void submit(bp_stream *s)
             io_prep_preadv(&run->io.cb, fd, run->iov, (int)run->n, off);
         v[i] = &run->io;
     }
-    s->info.requests += n;
     if (!s->lane)
         s->lane = bp__aio_lane_hold(&pool->aio);
     if (!s->lane) {
@@ -291,6 +292,7 @@ static void submit(bp_stream *s)
         if (ios) {
             for (uint32_t i = 0; i < n; i++)
                 ios[i] = *v[i];
+            s->info.requests += n;
             r = bp__aio_run(&pool->aio, ios, n);
         }
         for (uint32_t i = 0; i < n; i++) {
@@ -301,6 +303,7 @@ static void submit(bp_stream *s)
         return;
     }
     size_t k = bp__aio_lane_submit(&pool->aio, s->lane, v, n);
+    s->info.requests += n;
     s->inflight += (uint32_t)k;
     for (size_t i = k; i < n; i++)    /* failed at once: read alone */
         complete_run(s, (uint32_t)((struct run *)v[i] - s->runs));
@@ -399,20 +402,11 @@ static void fill(bp_stream *s)
         if (r != 1) {
             s->source_done = true;
             if (r != 0) {
-                /* Above 1 is no answer the callback may give: *pgno may
-                 * not be set, so the stream ends there, saying why. */
-                char *why = NULL;
-                if (r > 1 && asprintf(&why, "bp_stream_next: the stream's "
-                                      "page callback returned %d; it must "
-                                      "return 1 with a page, 0 at the end, "
-                                      "or a negative error: the stream "
-                                      "ends there, after every page it "
-                                      "gave before", r) < 0)
-                    why = NULL;
+                /* An error, or above 1, which is no answer the callback
+                 * may give (*pgno may not be set): the stream ends there,
+                 * saying why when it gets there. */
                 uint32_t idx = (s->head + s->used) % s->max_depth;
-                s->ring[idx] = (struct slot){ .state = S_END,
-                                              .err = r > 1 ? -EINVAL : r,
-                                              .detail = why };
+                s->ring[idx] = (struct slot){ .state = S_END, .err = r };
                 s->used++;
             }
             break;
@@ -524,7 +518,12 @@ static int hand_out(bp_stream *s, struct slot *sl, bp_page *out)
         r = bp_pin(s->pool, page, s->mode | (s->scan ? BP_SCAN : 0), out);
         break;
     case S_ERROR:
-        r = sl->detail ? bp__fail(sl->err, "%s", sl->detail) : sl->err;
+        r = sl->detail ? bp__fail(sl->err, "%s", sl->detail)
+                       : bp__fail(sl->err, "bp_stream_next: reading page %llu "
+                                  "failed: %s (no memory was left to keep "
+                                  "the cause's detail)",
+                                  (unsigned long long)page,
+                                  bp_strerror(sl->err));
         free(sl->detail);
         sl->detail = NULL;
         break;
@@ -532,12 +531,12 @@ static int hand_out(bp_stream *s, struct slot *sl, bp_page *out)
         s->info.pages--;
         s->ended = true;
         clear_handle(out, 0);
-        if (sl->detail) {
-            r = bp__fail(sl->err, "%s", sl->detail);
-            free(sl->detail);
-            sl->detail = NULL;
-            return r;
-        }
+        if (sl->err > 1)
+            return bp__fail(-EINVAL, "bp_stream_next: the stream's page "
+                            "callback returned %d; it must return 1 with a "
+                            "page, 0 at the end, or a negative error: the "
+                            "stream ends there, after every page it gave "
+                            "before", sl->err);
         return bp__fail(sl->err, "bp_stream_next: the stream's page "
                         "callback returned %d (%s): the stream ends there, "
                         "after every page it gave before", sl->err,
