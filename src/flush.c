@@ -686,6 +686,7 @@ int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only, uint32_t rate,
     char *write_detail = written < 0 ? strdup(bp_errdetail()) : NULL;
     bool always = only || nf == 1;
     int r = 0;
+    char *sync_detail = NULL;   /* the first failure's, while others sync */
     /* Files detached meanwhile were synced and closed by bp_detach, which
      * clears a slot under sync_mu: skip those. */
     pthread_mutex_lock(&pool->sync_mu);
@@ -694,18 +695,31 @@ int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only, uint32_t rate,
      * batch's, or one beside ours) may have taken the error of writes
      * that this sync's fdatasync will then not report, as Linux reports
      * a write-back error once. */
-    if (atomic_load(&pool->durability_lost))
+    if (atomic_load(&pool->durability_lost)) {
         r = durability_lost(fn);
+        sync_detail = bp__detail_save();
+    }
     /* After a failed write-back no page count is recorded: a page past
      * the end of a file cut under the pool (BP_ESHRUNK) was counted in
      * `pages`, and a header must never say more pages than the file
-     * has (design.md, "Data file"). */
-    for (uint32_t i = 0; i < nf && r >= 0; i++)
-        if (atomic_load(&pool->files[fc[i].df->number]) == fc[i].df)
-            r = sync_one(pool, fc[i].df, fc[i].pages, fn,
-                         record_pages && written >= 0, always);
+     * has (design.md, "Data file").  Every file is synced whatever an
+     * earlier one's fdatasync or header write returned: the pages the
+     * others had written are made durable all the same (at bp_close,
+     * their last chance); the call returns the first failure. */
+    for (uint32_t i = 0; i < nf; i++) {
+        if (atomic_load(&pool->files[fc[i].df->number]) != fc[i].df)
+            continue;
+        int one = sync_one(pool, fc[i].df, fc[i].pages, fn,
+                           record_pages && written >= 0, always);
+        if (one < 0 && r >= 0) {
+            r = one;
+            sync_detail = bp__detail_save();
+        }
+    }
     if (r >= 0 && atomic_load(&pool->durability_lost))
         r = durability_lost(fn);
+    else if (r < 0)
+        bp__detail_restore(sync_detail);
     pthread_mutex_unlock(&pool->sync_mu);
     free(fc);
     /* The last batch's turn, now that its pages are durable: the call as a

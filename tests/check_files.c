@@ -76,6 +76,17 @@ static void make_two(char **a, char **b)
     tu_make_file(*b, PS, B_PAGES, 2);
 }
 
+/* make_two's files attached, as 0 and 1, to a pool of `frames` frames
+ * and `flags` (pool_of). */
+static bp_pool *pool_of_two(char **a, char **b, uint32_t frames, uint32_t flags)
+{
+    make_two(a, b);
+    bp_pool *pool = pool_of(frames, flags);
+    ck_assert_uint_eq(attach(pool, *a), 0);
+    ck_assert_uint_eq(attach(pool, *b), 1);
+    return pool;
+}
+
 /* Pin page `page` of file `file` and check it holds (page, seed). */
 static void expect(bp_pool *pool, uint32_t file, uint64_t page, uint32_t seed)
 {
@@ -302,10 +313,7 @@ END_TEST
 START_TEST(test_alloc_per_file)
 {
     char *a, *b;
-    make_two(&a, &b);
-    bp_pool *pool = pool_of(32, 0);
-    attach(pool, a);
-    attach(pool, b);
+    bp_pool *pool = pool_of_two(&a, &b, 32, 0);
     uint64_t id;
     bp_page pg;
     ck_assert_int_eq(bp_alloc_page_in(pool, 1, &id, &pg), 0);
@@ -406,10 +414,7 @@ static void syncs_reset(void)
 START_TEST(test_sync_covers_written_files)
 {
     char *a, *b;
-    make_two(&a, &b);
-    bp_pool *pool = pool_of(32, BP_NOFLUSH);
-    attach(pool, a);
-    attach(pool, b);
+    bp_pool *pool = pool_of_two(&a, &b, 32, BP_NOFLUSH);
     rewrite(pool, 1, 5, 7);
     atomic_store(&bp__sysfault, count_syncs);
     ck_assert_int_eq(bp_flush_page(pool, BP_PAGE_ID(1, 5)), 1);
@@ -435,6 +440,92 @@ START_TEST(test_sync_covers_written_files)
     ck_assert_uint_eq(syncs_of_file(pool, 1), 1);
     ck_assert_uint_eq(syncs_of_file(pool, 0), 0);
     atomic_store(&bp__sysfault, NULL);
+    ck_assert_int_eq(bp_close(pool), 0);
+    unlink(a);
+    unlink(b);
+}
+END_TEST
+
+static void make_created(const char *path, uint64_t pages, uint32_t seed);
+static uint64_t header_pages(const char *path);
+
+/* Calls `failing_op` (an fdatasync, a header write) of the file whose
+ * descriptor is failing_fd fail with EIO; every fdatasync is counted, as
+ * count_syncs does. */
+static _Atomic int failing_fd = -1;
+static _Atomic int failing_op;
+
+static int fail_one_file(void *arg, struct bp__fault_call *call)
+{
+    (void)count_syncs(arg, call);
+    if ((int)call->op == atomic_load(&failing_op) &&
+        call->fd == atomic_load(&failing_fd))
+        return -EIO;
+    return 0;
+}
+
+static void fail_in_file(bp_pool *pool, uint32_t file, enum bp__fault_op op)
+{
+    syncs_reset();
+    atomic_store(&failing_op, (int)op);
+    atomic_store(&failing_fd, atomic_load(&pool->files[file])->fd);
+    atomic_store(&bp__sysfault, fail_one_file);
+}
+
+static void fail_none(void)
+{
+    atomic_store(&bp__sysfault, NULL);
+    atomic_store(&failing_fd, -1);
+}
+
+/* Proves a failed fdatasync of one file does not keep bp_sync from
+ * fdatasyncing the others: file 1's written page is made durable all the
+ * same (before, the loop stopped at file 0's failure and file 1 was
+ * never synced - at bp_close, for good), and the call returns file 0's
+ * failure, named. */
+START_TEST(test_sync_failure_of_one_file_syncs_the_others)
+{
+    char *a, *b;
+    bp_pool *pool = pool_of_two(&a, &b, 32, BP_NOFLUSH);
+    rewrite(pool, 0, 3, 7);
+    rewrite(pool, 1, 5, 7);
+    fail_in_file(pool, 0, BP__FAULT_FDATASYNC);
+    TU_EXPECT_ERR(bp_sync(pool), -EIO, "fdatasync of", "files_a");
+    ck_assert_uint_eq(syncs_of_file(pool, 0), 1);
+    ck_assert_uint_eq(syncs_of_file(pool, 1), 1);
+    fail_none();
+    ck_assert_int_eq(bp_close(pool), -BP_EDURABILITY);
+    unlink(a);
+    unlink(b);
+}
+END_TEST
+
+/* Proves a failed header write of one file (its page count, recorded by a
+ * checkpoint) neither keeps the other files from being fdatasynced nor
+ * is hidden by their success: the checkpoint returns it, file 1 is
+ * synced, and the next checkpoint records the count. */
+START_TEST(test_header_failure_of_one_file_syncs_the_others)
+{
+    char *a = tu_path("files_a.data"), *b = tu_path("files_b.data");
+    make_created(a, 40, 1);
+    make_created(b, 40, 2);
+    bp_pool *pool = pool_of(32, BP_NOFLUSH);
+    attach(pool, a);
+    attach(pool, b);
+    rewrite(pool, 0, 3, 7);
+    rewrite(pool, 1, 5, 7);
+    uint64_t id;   /* file 0 grows: the checkpoint records its count */
+    bp_page pg;
+    ck_assert_int_eq(bp_alloc_page_in(pool, 0, &id, &pg), 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    fail_in_file(pool, 0, BP__FAULT_PWRITE);
+    TU_EXPECT_ERR(bp_checkpoint(pool), -EIO, "header", "files_a");
+    ck_assert_uint_eq(syncs_of_file(pool, 1), 1);
+    fail_none();
+    ck_assert_int_eq(bp_checkpoint(pool), 0);
+    ck_assert_uint_eq(header_pages(a), 41);
+    expect(pool, 0, 3, 7);
+    expect(pool, 1, 5, 7);
     ck_assert_int_eq(bp_close(pool), 0);
     unlink(a);
     unlink(b);
@@ -819,10 +910,7 @@ static uint64_t file_bytes(const char *path)
 START_TEST(test_truncate)
 {
     char *a, *b;
-    make_two(&a, &b);
-    bp_pool *pool = pool_of(32, 0);
-    attach(pool, a);
-    attach(pool, b);
+    bp_pool *pool = pool_of_two(&a, &b, 32, 0);
     rewrite(pool, 0, 5, 7);     /* below the cut */
     rewrite(pool, 0, 60, 7);    /* past it: dropped, dirty */
     bp_page pg;
@@ -1450,10 +1538,7 @@ END_TEST
 START_TEST(test_detach_writeback_fails)
 {
     char *a, *b;
-    make_two(&a, &b);
-    bp_pool *pool = pool_of(16, BP_NOFLUSH | BP_NOREADAHEAD);
-    attach(pool, a);
-    attach(pool, b);
+    bp_pool *pool = pool_of_two(&a, &b, 16, BP_NOFLUSH | BP_NOREADAHEAD);
     rewrite(pool, 1, 5, 9);
     atomic_store(&pool->aio.fault, tu_fail_writes);
     int r = bp_detach(pool, 1);
@@ -1626,10 +1711,7 @@ END_TEST
 START_TEST(test_truncate_spares_other_pages)
 {
     char *a, *b;
-    make_two(&a, &b);
-    bp_pool *pool = pool_of(32, BP_NOFLUSH | BP_NOREADAHEAD);
-    attach(pool, a);
-    attach(pool, b);
+    bp_pool *pool = pool_of_two(&a, &b, 32, BP_NOFLUSH | BP_NOREADAHEAD);
     rewrite(pool, 0, 5, 7);     /* below the cut */
     rewrite(pool, 1, 30, 8);    /* the other file, a number past the cut */
     bp_page below, other;
@@ -1873,10 +1955,7 @@ static int found_first(void *arg, uint32_t file, const char *path)
 START_TEST(test_files_callback_stops_listing)
 {
     char *a, *b;
-    make_two(&a, &b);
-    bp_pool *pool = pool_of(16, 0);
-    attach(pool, a);
-    attach(pool, b);
+    bp_pool *pool = pool_of_two(&a, &b, 16, 0);
     int calls = 0;
     TU_EXPECT_ERR(bp_files(pool, refuse_first, &calls), -ECANCELED,
                   "callback returned", "file 0", "stopped there");
@@ -2344,6 +2423,8 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_alloc_per_file);
     tcase_add_test(tc, test_sync_one_file);
     tcase_add_test(tc, test_sync_covers_written_files);
+    tcase_add_test(tc, test_sync_failure_of_one_file_syncs_the_others);
+    tcase_add_test(tc, test_header_failure_of_one_file_syncs_the_others);
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_concurrent_three_files);
     tcase_add_test(tc, test_warm_two_files);
