@@ -474,11 +474,17 @@ static int check_file(struct bp__datafile *df, struct bp_options *o)
     df->page_size = o->page_size;
     if (fstat(df->fd, &st) < 0)   /* a new header changed it */
         return bp__fail(-errno, "cannot stat %s: %s", df->path, strerror(errno));
-    if ((uint64_t)st.st_size < df->data_start && df->header.page_count == 0 &&
-        df->dw_pages && !(o->flags & BP_RDONLY)) {
-        /* A creation cut short (a crash, a power cut) after the header
-         * was written and before the doublewrite area was laid out: the
-         * file holds no page yet.  Finish it: the area is a hole. */
+    /* A creation cut short (a crash, a power cut) after the header was
+     * written and before the doublewrite area was laid out leaves the
+     * header page alone (or its first part: bp__header_create).  A file
+     * longer than that but shorter than its area was cut from outside:
+     * its header records no page only because no checkpoint or close
+     * recorded one since pages were added, and the area it lost may hold
+     * the only whole copies of the last pages written. */
+    bool creation_cut = (uint64_t)st.st_size <= o->page_size &&
+                        df->header.page_count == 0 && df->dw_pages;
+    if (creation_cut && !(o->flags & BP_RDONLY)) {
+        /* The file holds no page yet.  Finish it: the area is a hole. */
         if (bp__ftruncate(df->fd, (off_t)df->data_start) < 0 ||
             bp__fdatasync(df->fd) < 0 || fstat(df->fd, &st) < 0)
             return bp__fail(-errno, "cannot lay out the doublewrite area of "
@@ -486,8 +492,8 @@ static int check_file(struct bp__datafile *df, struct bp_options *o)
                             strerror(errno));
     }
     uint64_t bytes = (uint64_t)st.st_size - df->data_start;
-    if ((uint64_t)st.st_size < df->data_start && df->header.page_count == 0 &&
-        df->dw_pages)   /* read-only: a writable open laid the area out */
+    if (creation_cut && (uint64_t)st.st_size < df->data_start)
+        /* read-only (a writable open laid the area out) */
         return bp__fail(-BP_ESHRUNK, "%s is %lld bytes, shorter than its "
                         "header page and doublewrite area (%llu bytes), and "
                         "records no page: its creation was cut short before "

@@ -337,6 +337,23 @@ START_TEST(test_area_cut_off)
     struct stat st;
     ck_assert_int_eq(stat(fresh, &st), 0);
     ck_assert_int_eq(st.st_size, (off_t)PS * (1 + AREA + 1));
+
+    /* Longer than the header page, shorter than the area, and no page
+     * recorded (none is until a checkpoint or close records it): not a
+     * creation cut short, which leaves the header page alone, but a file
+     * cut from outside.  Refused either way, and left as it was (it used
+     * to be taken for a creation cut short, laid out again and opened
+     * empty, the area's copies lost). */
+    unlink(fresh);
+    ck_assert_int_eq(tu_try_open(fresh, BP_CREATE | BP_DOUBLEWRITE, PS, 16,
+                                 &pool), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(truncate(fresh, (off_t)PS * 100), 0);
+    TU_EXPECT_ERR(tu_try_open(fresh, 0, 0, 16, &pool), -BP_ESHRUNK,
+                  "cut short while no pool had it open");
+    TU_EXPECT_ERR(tu_try_open(fresh, BP_RDONLY, 0, 16, &pool), -BP_ESHRUNK,
+                  "cut short while no pool had it open");
+    ck_assert_int_eq(tu_file_size(fresh), (off_t)PS * 100);
 }
 END_TEST
 
