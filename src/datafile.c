@@ -508,17 +508,25 @@ static int check_file(struct bp__datafile *df, struct bp_options *o)
                         df->path, (long long)st.st_size,
                         df->dw_pages ? " and doublewrite area" : "",
                         (unsigned long long)df->data_start);
-    if (bytes % o->page_size)
+    uint64_t pages = bytes / o->page_size;
+    /* Whole pages cut off say more than a part of one: a copy that
+     * stopped short ends in the middle of a page. */
+    if (bytes % o->page_size && pages >= df->header.page_count)
         return bp__fail(-BP_EFILESIZE, "%s is %lld bytes, not %sa multiple of "
-                        "the page size %u (%llu bytes too many); open it with "
-                        "the page size it was made with, or check that it is "
-                        "a bpool data file - bpool does not truncate it",
-                        df->path, (long long)st.st_size,
+                        "the page size %u (%llu bytes too many); %s - bpool "
+                        "does not truncate it", df->path,
+                        (long long)st.st_size,
                         df->dw_pages ? "a header page, a doublewrite area "
                         "and " : df->data_start ? "a header page and " : "",
                         o->page_size,
-                        (unsigned long long)(bytes % o->page_size));
-    uint64_t pages = bytes / o->page_size;
+                        (unsigned long long)(bytes % o->page_size),
+                        df->data_start
+                        ? "its header gives that page size, so its last page "
+                          "was cut in part (a copy that stopped short) or "
+                          "bytes were added after it: check the file, or "
+                          "restore it from a backup"
+                        : "open it with the page size it was made with, or "
+                          "check that it is a bpool data file");
     if (pages > BP_PAGE_NO(UINT64_MAX) + 1)
         return bp__fail(-BP_EFILESIZE, "%s has %llu pages; bpool numbers "
                         "a file's pages in %u bits (at most %llu pages): use "
@@ -526,12 +534,13 @@ static int check_file(struct bp__datafile *df, struct bp_options *o)
                         (unsigned long long)pages, BP_FILE_SHIFT,
                         (unsigned long long)BP_PAGE_NO(UINT64_MAX) + 1);
     if (pages < df->header.page_count)
-        return bp__fail(-BP_ESHRUNK, "%s has %llu pages, but its header "
+        return bp__fail(-BP_ESHRUNK, "%s has %llu pages%s, but its header "
                         "recorded %llu at the last checkpoint or close: "
                         "pages %llu to %llu were cut off the file while no "
                         "pool had it open (a truncate, a copy that stopped "
                         "short); restore it from a backup", df->path,
                         (unsigned long long)pages,
+                        bytes % o->page_size ? " and part of one more" : "",
                         (unsigned long long)df->header.page_count,
                         (unsigned long long)pages,
                         (unsigned long long)df->header.page_count - 1);

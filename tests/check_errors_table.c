@@ -854,11 +854,26 @@ START_TEST(test_open_shrunk)
     off_t len;
     char *was = file_bytes(path, &len);
     TU_EXPECT_ERR(tu_try_open(path, 0, 0, 8, &pool), -BP_ESHRUNK,
-                  "has 6 pages", "recorded 8", "backup");
+                  "has 6 pages,", "recorded 8", "backup");
     ck_assert_ptr_null(pool);
     TU_EXPECT_ERR(tu_try_open(path, BP_RDONLY, 0, 8, &pool), -BP_ESHRUNK,
-                  "has 6 pages", "recorded 8");
+                  "has 6 pages,", "recorded 8");
     same_bytes(path, was, len);
+
+    /* Cut in the middle of a page, as a copy that stopped short: the
+     * pages cut off are the cause, not the page size (the header gives
+     * it), which the error once told to change. */
+    ck_assert_int_eq(truncate(path, tu_page_offset(PS, 6) + 3000), 0);
+    was = file_bytes(path, &len);
+    TU_EXPECT_ERR(tu_try_open(path, 0, 0, 8, &pool), -BP_ESHRUNK,
+                  "has 6 pages and part of one more", "recorded 8", "backup");
+    same_bytes(path, was, len);
+    /* Past the recorded pages, a part of a page is the size's fault, and
+     * the page size is not what to change. */
+    ck_assert_int_eq(truncate(path, tu_page_offset(PS, 8) + 3000), 0);
+    TU_EXPECT_ERR(tu_try_open(path, 0, 0, 8, &pool), -BP_EFILESIZE,
+                  "3000 bytes too many", "its header gives that page size");
+    ck_assert_ptr_null(strstr(bp_errdetail(), "page size it was made with"));
 }
 END_TEST
 
