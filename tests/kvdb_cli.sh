@@ -468,8 +468,9 @@ try "pread: mget" 1 --io pread pr.db mget "${ks[@]}" && mv out pread.out &&
     pass "mget: pread and bpool agree on ${#ks[@]} keys" ||
     fail "mget through pread and bpool: $(diff pread.out out | head -n 3)"
 
-# A page write that fails (a full file system) loses the page's change -
-# the pread pager keeps no copy - so no later commit may succeed: the
+# A page write that fails (a full file system) leaves the page's change
+# in memory only (check_kvdb_write reads it back), so no later commit may
+# succeed: the
 # load fails, and the file holds its last good commit (a commit over the
 # lost page left a damaged tree).  As root, on an 8 MiB loop-mounted ext4.
 if [ "$(id -u)" = 0 ] && command -v mkfs.ext4 >/dev/null; then

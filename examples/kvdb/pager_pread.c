@@ -6,7 +6,9 @@
  * per-page rwlock); an unpin of a page changed under BP_WRITE writes it
  * back with pwrite at once, so the file (through the page cache) always
  * holds every unpinned change, as bpool's pool does; the last unpin frees
- * the buffer.  Sync is fdatasync.  The table of pinned pages is guarded by
+ * the buffer - unless the write failed: then the buffer stays, with the
+ * page's change, for every later pin (as a pool keeps a page it could not
+ * write dirty), until a write of it succeeds.  Sync is fdatasync.  The table of pinned pages is guarded by
  * one mutex, held across the pread of a miss: simple and correct, but it
  * serialises misses, so compare single-threaded figures only. */
 #include <errno.h>
@@ -23,6 +25,8 @@
 struct pr_entry {
     uint64_t pgno;
     uint32_t refs;             /* [mu] */
+    bool unwritten;            /* [mu] holds a change whose write failed:
+                                  kept when unpinned */
     pthread_rwlock_t latch;
     uint8_t *buf;
     struct pr_entry *next;     /* [mu] */
@@ -37,9 +41,9 @@ struct ppager {
     uint64_t npages;                 /* [mu] */
     atomic_uint_fast64_t reads, writes, syncs;
     /* The first page write that failed, for good: the page's change is
-     * in no buffer any more (its last unpin freed it), so no later sync
-     * may report success - as a failed fsync, after which bpool refuses
-     * further writes. */
+     * in its buffer only (the file may never get it: a crash loses it),
+     * so no later sync may report success - as a failed fsync, after
+     * which bpool refuses further writes. */
     _Atomic int write_err;
     _Atomic uint64_t write_err_page;
 };
@@ -127,7 +131,8 @@ static int p_unpin(struct pager *p, kv_page *pg)
     struct pr_entry *e = pg->pr;
     uint32_t ps = p->page_size;
     int r = 0;
-    if (pg->dirty && pg->mode == BP_WRITE) {
+    bool wrote = pg->dirty && pg->mode == BP_WRITE;
+    if (wrote) {
         pager_count_write(p);
         ssize_t put = pwrite(pp->fd, e->buf, ps, (off_t)(pg->pgno * ps));
         if (put != (ssize_t)ps) {
@@ -140,9 +145,11 @@ static int p_unpin(struct pager *p, kv_page *pg)
         }
         atomic_fetch_add(&pp->writes, 1);
     }
-    pthread_rwlock_unlock(&e->latch);
     pthread_mutex_lock(&pp->mu);
-    if (--e->refs == 0)
+    if (wrote)   /* under the latch: the next writer's word is the last */
+        e->unwritten = r < 0;
+    pthread_rwlock_unlock(&e->latch);
+    if (--e->refs == 0 && !e->unwritten)
         drop_entry_locked(pp, e);
     pthread_mutex_unlock(&pp->mu);
     pg->mode = 0;
@@ -229,9 +236,21 @@ static struct pr_entry *pinned_past(struct ppager *pp, uint64_t n)
 {
     for (size_t b = 0; b < NBUCKETS; b++)
         for (struct pr_entry *e = pp->tab[b]; e != NULL; e = e->next)
-            if (e->pgno >= n)
+            if (e->pgno >= n && e->refs > 0)
                 return e;
     return NULL;
+}
+
+/* The kept buffers (unwritten, unpinned) of pages at or past n, which a
+ * cut takes out of the file (caller holds mu). */
+static void drop_kept_past(struct ppager *pp, uint64_t n)
+{
+    for (size_t b = 0; b < NBUCKETS; b++)
+        for (struct pr_entry *e = pp->tab[b], *nx; e != NULL; e = nx) {
+            nx = e->next;
+            if (e->pgno >= n && e->refs == 0)
+                drop_entry_locked(pp, e);
+        }
 }
 
 #define TRUNCATE_WAIT_S 5   /* for pins past the cut to go, as bpool waits */
@@ -264,6 +283,7 @@ static int p_truncate(struct pager *p, uint64_t n)
                     (unsigned long long)n, strerror(err));
     } else {
         pp->npages = n;       /* cut, even if the sync below fails */
+        drop_kept_past(pp, n);
         if (fdatasync(pp->fd) != 0) {
             int err = errno;
             r = kv_fail(-err, "cutting the file to %llu pages: fdatasync: %s",
@@ -307,7 +327,8 @@ static int p_resident(struct pager *p, void (*fn)(void *, uint64_t),
     (void)p;
     (void)fn;
     (void)arg;
-    return 0;   /* nothing of ours stays in memory */
+    return 0;   /* nothing of ours stays in memory (but a page whose
+                   write failed, which no later commit can include) */
 }
 
 static int p_close(struct pager *p)
