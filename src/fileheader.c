@@ -79,7 +79,10 @@ static void encode(uint8_t *slot, const struct bp__header *h)
     bp__put32(slot + CRC_AT, bp__crc32c(0, slot, CRC_AT));
 }
 
-enum slot_state { SLOT_EMPTY, SLOT_DAMAGED, SLOT_VALID };
+/* SLOT_NEWER: a record of a later format that made the record longer
+ * (what its length field is for): only its version is read, and no
+ * checksum, whose place this bpool cannot know. */
+enum slot_state { SLOT_EMPTY, SLOT_DAMAGED, SLOT_VALID, SLOT_NEWER };
 
 static enum slot_state decode(const uint8_t *slot, struct bp__header *h,
                               uint32_t *flags)
@@ -95,7 +98,13 @@ static enum slot_state decode(const uint8_t *slot, struct bp__header *h,
         return bp__get32(fixed + CRC_AT) == bp__crc32c(0, fixed, CRC_AT)
                    ? SLOT_DAMAGED : SLOT_EMPTY;
     }
-    if (bp__get32(slot + 12) != RECORD_BYTES ||
+    uint32_t len = bp__get32(slot + 12), version = bp__get32(slot + 8);
+    if (len > RECORD_BYTES && len <= SLOT_STRIDE && len % 4 == 0 &&
+        version > BP__FORMAT_VERSION && version < 256) {
+        h->version = version;
+        return SLOT_NEWER;
+    }
+    if (len != RECORD_BYTES ||
         bp__get32(slot + CRC_AT) != bp__crc32c(0, slot, CRC_AT))
         return SLOT_DAMAGED;
     h->version = bp__get32(slot + 8);
@@ -173,6 +182,9 @@ int bp__header_read(struct bp__datafile *df, uint64_t file_size,
             best = i;
     if (best < 0 && st[0] == SLOT_EMPTY && st[1] == SLOT_EMPTY)
         return 0;
+    for (int i = 0; best < 0 && i < 2; i++)
+        if (st[i] == SLOT_NEWER)
+            best = i;   /* refused for its version below */
     if (best < 0)
         return bp__fail(-BP_EFORMAT, "%s: the header (the file's first page) "
                         "is damaged: both of its copies fail their checksum; "

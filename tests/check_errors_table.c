@@ -443,6 +443,17 @@ START_TEST(test_header_refused)
     TU_EXPECT_ERR(tu_try_open(newer, 0, 0, 8, &pool), -BP_EFORMAT, version,
                   BP_VERSION_STRING);
     same_bytes(newer, was, len);
+    /* One whose record grew (its length field says 256), its checksum
+     * where this bpool cannot know: a later format too, not a damaged
+     * header to restore from a backup. */
+    for (int i = 0; i < 2; i++)
+        page[i * HDR_SLOT2 + 12] = 0, page[i * HDR_SLOT2 + 13] = 1;
+    patch(newer, 0, page, PS);
+    was = file_bytes(newer, &len);
+    TU_EXPECT_ERR(tu_try_open(newer, 0, 0, 8, &pool), -BP_EFORMAT, version,
+                  BP_VERSION_STRING);
+    ck_assert_ptr_null(strstr(bp_errdetail(), "damaged"));
+    same_bytes(newer, was, len);
 
     /* Of this format, with a flag from a later bpool (checksums intact). */
     char *flagged = tu_path("hdr-flags.bp");
