@@ -225,6 +225,19 @@ static int desc_clear(bp_pool *pool, struct bp__datafile *df)
     return 0;
 }
 
+/* Read page i of half h of the area into buf (a page). */
+static int read_area_page(struct bp__datafile *df, uint32_t h, uint32_t i,
+                          uint8_t *buf)
+{
+    ssize_t got = bp__pread(df->fd, buf, df->page_size, area_offset(df, h, i));
+    if (got == (ssize_t)df->page_size)
+        return 0;
+    int e = got < 0 ? errno : EIO;
+    return bp__fail(-e, "cannot read the doublewrite area of %s: %s; check "
+                    "the device", df->path,
+                    got < 0 ? strerror(e) : "the read came back short");
+}
+
 int bp__dw_repair(struct bp__datafile *df, bool read_only)
 {
     pthread_mutex_init(&df->dw_mu, NULL);
@@ -243,41 +256,43 @@ int bp__dw_repair(struct bp__datafile *df, bool read_only)
         if (!df->dw_orphan_img)
             return bp__fail(-ENOMEM, "out of memory opening %s", df->path);
     }
-    uint32_t half_bytes = (df->dw_pages / 2) * df->page_size;
-    uint8_t *area = bp__file_buffer(df, 2 * (size_t)half_bytes);
-    if (!area)
-        return bp__fail(-ENOMEM, "out of memory repairing %s", df->path);
-    ssize_t got = bp__pread(df->fd, area, 2 * (size_t)half_bytes, area_offset(df, 0, 0));
+    /* A page at a time: the two descriptors, then only the images a
+     * whole one names - not the whole area, which is 256 pages (256 MiB
+     * of 1 MiB pages) and, after a clean close, holds nothing to read. */
+    uint8_t *desc[2] = { bp__file_buffer(df, df->page_size),
+                         bp__file_buffer(df, df->page_size) };
+    uint8_t *img = bp__file_buffer(df, df->page_size);
     int r = 0;
-    if (got != (ssize_t)(2 * (size_t)half_bytes)) {
-        int e = got < 0 ? errno : EIO;
-        r = bp__fail(-e, "cannot read the doublewrite area of %s: %s; check "
-                     "the device", df->path,
-                     got < 0 ? strerror(e) : "the read came back short");
-    }
+    if (!desc[0] || !desc[1] || !img)
+        r = bp__fail(-ENOMEM, "out of memory repairing %s", df->path);
+    for (uint32_t h = 0; r == 0 && h < 2; h++)
+        r = read_area_page(df, h, 0, desc[h]);
     /* The halves with a whole descriptor, the older batch first. */
-    uint8_t *half[2] = { area, area + half_bytes };
-    uint32_t k[2] = { desc_parse(df, half[0]), desc_parse(df, half[1]) };
-    if (k[0] && k[1] && bp__get64(half[0] + 8) > bp__get64(half[1] + 8)) {
-        uint8_t *t = half[0];
-        half[0] = half[1];
-        half[1] = t;
-        uint32_t n = k[0];
-        k[0] = k[1];
-        k[1] = n;
+    uint32_t k[2] = { 0, 0 };
+    uint32_t order[2] = { 0, 1 };
+    if (r == 0) {
+        k[0] = desc_parse(df, desc[0]);
+        k[1] = desc_parse(df, desc[1]);
+        if (k[0] && k[1] && bp__get64(desc[0] + 8) > bp__get64(desc[1] + 8)) {
+            order[0] = 1;
+            order[1] = 0;
+        }
     }
     uint64_t pages = atomic_load(&df->page_count);
     bool any = false;
-    for (int h = 0; r == 0 && h < 2; h++) {
-        uint64_t seq = bp__get64(half[h] + 8);
-        for (uint32_t i = 0; i < k[h]; i++) {
-            const uint8_t *e = half[h] + DESC_HEAD + (size_t)i * ENTRY_BYTES;
+    for (int o = 0; r == 0 && o < 2; o++) {
+        uint32_t h = order[o];
+        uint64_t seq = bp__get64(desc[h] + 8);
+        for (uint32_t i = 0; r == 0 && i < k[h]; i++) {
+            const uint8_t *e = desc[h] + DESC_HEAD + (size_t)i * ENTRY_BYTES;
             uint64_t page = bp__get64(e);
-            const uint8_t *src = half[h] + (size_t)(1 + i) * df->page_size;
-            if (page >= pages ||
-                bp__get32(e + 8) != image_check(page, seq, src, df->page_size))
+            if (page >= pages)
                 continue;
-            ssize_t put = bp__pwrite(df->fd, src, df->page_size,
+            r = read_area_page(df, h, 1 + i, img);
+            if (r < 0 || bp__get32(e + 8) != image_check(page, seq, img,
+                                                         df->page_size))
+                continue;
+            ssize_t put = bp__pwrite(df->fd, img, df->page_size,
                                      bp__page_offset(df, page));
             if (put != (ssize_t)df->page_size) {
                 int err = put < 0 ? errno : EIO;
@@ -294,7 +309,9 @@ int bp__dw_repair(struct bp__datafile *df, bool read_only)
         if (k[h] && seq > df->dw_seq)
             df->dw_seq = seq;
     }
-    free(area);
+    free(desc[0]);
+    free(desc[1]);
+    free(img);
     if (r == 0 && any)
         r = sync_file(NULL, df, "repairing pages from the doublewrite area");
     if (r == 0 && any)

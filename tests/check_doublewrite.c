@@ -293,6 +293,41 @@ START_TEST(test_area_unreadable)
 }
 END_TEST
 
+/* The longest pread of the area at open, and how many there were. */
+static _Atomic uint64_t area_read_max, area_reads;
+
+static int note_area_reads(void *arg, struct bp__fault_call *c)
+{
+    (void)arg;
+    if (c->op == BP__FAULT_PREAD && c->offset >= PS &&
+        c->offset < (uint64_t)(1 + AREA) * PS) {
+        atomic_fetch_add(&area_reads, 1);
+        if (c->len > atomic_load(&area_read_max))
+            atomic_store(&area_read_max, c->len);
+    }
+    return 0;
+}
+
+/* Proves an open reads the doublewrite area a page at a time, and after a
+ * clean close only its two descriptors: it used to read the whole area
+ * at once, 256 pages (256 MiB of 1 MiB pages), whatever it held. */
+START_TEST(test_open_reads_area_by_page)
+{
+    char *path = make_dw_file("dw-by-page.data", 0);
+    atomic_store(&area_read_max, 0);
+    atomic_store(&area_reads, 0);
+    atomic_store(&bp__sysfault, note_area_reads);
+    bp_pool *pool;
+    int r = tu_try_open(path, 0, 0, 16, &pool);
+    atomic_store(&bp__sysfault, NULL);
+    ck_assert_msg(r == 0, "%s", bp_errdetail());
+    ck_assert_uint_eq(atomic_load(&area_read_max), PS);
+    ck_assert_uint_eq(atomic_load(&area_reads), 2);
+    expect_pages_and_close(pool);
+    free(path);
+}
+END_TEST
+
 /* Proves a read-only pool reads a doublewrite file's pages (and, writing
  * nothing, repairs nothing). */
 START_TEST(test_read_only)
@@ -1165,6 +1200,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_refusals);
     tcase_add_test(tc, test_read_only);
     tcase_add_test(tc, test_area_unreadable);
+    tcase_add_test(tc, test_open_reads_area_by_page);
     tcase_add_test(tc, test_area_cut_off);
     tcase_add_test(tc, test_area_file_size_odd);
     tcase_add_test(tc, test_shrunk_write_leaves_queue);
