@@ -355,11 +355,12 @@ static int close_refused(bp_pool *pool, int e)
  * the pool all the same (every change is written and synced; only the
  * dump is missing).  Its errno comes back as it is, but for the codes
  * that from bp_close mean "nothing was closed, close again" (ENOMEM,
- * EBUSY) or "a NULL pool" (EINVAL): a caller who closed again would use
- * a freed pool.  Those come back as -BP_EDUMP. */
+ * EBUSY, EAGAIN: open_scratch's name that kept changing) or "a NULL
+ * pool" (EINVAL): a caller who closed again would use a freed pool.
+ * Those come back as -BP_EDUMP. */
 static int dump_failed_at_close(const char *path, int d)
 {
-    if (d != -ENOMEM && d != -EBUSY && d != -EINVAL)
+    if (d != -ENOMEM && d != -EBUSY && d != -EAGAIN && d != -EINVAL)
         return d;
     char before[BP__DETAIL_MAX];
     (void)snprintf(before, sizeof before, "bp_close: the pool is closed and "
