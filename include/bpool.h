@@ -770,6 +770,9 @@ typedef struct bp_page {
  *   more I/O starts; unpin something and retry),
  *   -BP_ETOOMANYPINS (2^20 - 1 pins on one page), -EIO / -BP_ESHORTIO
  *   (the read failed; nothing is cached, a later pin reads again),
+ *   -BP_ECHECKSUM (BP_CHECKSUMS: the page read fails its checksum),
+ *   -EAGAIN (the kernel kept refusing to queue the read for about 0.2 s;
+ *   the device never had it: retry),
  *   -BP_ESHRUNK (the read came back short because the file is now smaller
  *   than the pool's page count: another process truncated it), a
  *   write-back's error (-EIO, -ENOSPC, a before_write hook's code: every
@@ -1151,7 +1154,8 @@ BP_API int bp_alloc_page_in(bp_pool *pool, uint32_t file, uint64_t *pgno_out,
  * page was clean or not resident.
  * Errors: -EINVAL, -BP_ERANGE (pgno at or beyond the end of its file),
  *   -BP_ENOFILE (pgno's file number names no attached file), -EIO,
- *   -ENOSPC, -BP_ESHORTIO, -BP_ESHRUNK (the page stays dirty),
+ *   -ENOSPC, -BP_ESHORTIO, -BP_ESHRUNK, -EAGAIN (the kernel kept refusing
+ *   to queue the write: retry) (the page stays dirty),
  *   -BP_ETOOMANYPINS (the dirty page has the most pins a page can have:
  *   it cannot be pinned to be written), a before_write hook's code,
  *   -ENOMEM (no memory for the write's request: the page stays dirty).
@@ -1163,7 +1167,7 @@ BP_API int bp_flush_page(bp_pool *pool, uint64_t pgno);
  * for write by the caller's thread, with up to queue_depth writes in
  * flight.  Returns the number of pages written.  Pages that fail to write
  * stay dirty; the first error is returned after the others were tried.
- * Errors: -EINVAL, -EIO, -ENOSPC, -BP_ESHORTIO, -BP_ESHRUNK,
+ * Errors: -EINVAL, -EIO, -ENOSPC, -BP_ESHORTIO, -BP_ESHRUNK, -EAGAIN,
  *   -BP_ETOOMANYPINS, a before_write hook's code, -ENOMEM (as
  *   bp_flush_page).
  *

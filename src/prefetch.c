@@ -285,8 +285,8 @@ static int start_thread(bp_pool *pool, struct bp__prefetcher *pf)
     if (e)
         return bp__fail(-e, "cannot start the reader thread: %s; raise the "
                         "thread limit (ulimit -u), or the address space "
-                        "limit (ulimit -v: each thread maps a stack), or "
-                        "open with BP_NOREADAHEAD", strerror(e));
+                        "limit (ulimit -v: each thread maps a stack)",
+                        strerror(e));
     pf->started = true;
     return 0;
 }

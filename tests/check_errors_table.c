@@ -1066,6 +1066,15 @@ START_TEST(test_pin_edeadlk)
     TU_EXPECT_ERR(bp_pin(pool, 2, BP_READ, &again), -EDEADLK, "page 2");
     ck_assert_int_eq(bp_unpin(&again), -BP_ENOTPINNED);
     ck_assert_uint_eq(tu_stats(pool).pinned, 1);
+    /* The same through an optimistic read (its fallback pin) and a read
+     * stream (its hand-out of the page for read). */
+    bp_ticket t;
+    TU_EXPECT_ERR(bp_read_optimistic(pool, 2, &t), -EDEADLK, "page 2");
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open_range(pool, 2, 1, NULL, &s), 0);
+    TU_EXPECT_ERR(bp_stream_next(s, &again), -EDEADLK, "page 2");
+    ck_assert_int_eq(bp_stream_close(s), 0);
+    ck_assert_uint_eq(tu_stats(pool).pinned, 1);
     ck_assert(tu_stamped(w.data, PS, 2, 1));
     ck_assert_int_eq(bp_unpin(&w), 0);
     ck_assert_uint_eq(tu_stats(pool).pinned, 0);
