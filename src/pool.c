@@ -668,11 +668,15 @@ static int pin_miss(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
             return r;
         }
     }
-    if (fill == FILL_OVERWRITE)
-        mark_frame_dirty(pool, f);
     /* Our page first, then the dirty pages the cold hand met, so waiters
      * for our page do not wait for unrelated writes. */
     write_collected(pool, &collect);
+    /* Dirty only once the victims are handed over: marking it may wait
+     * for the flushers (the dirty throttle), which must not hold the
+     * victims' pins meanwhile.  Until then the page is ours alone (X),
+     * so no write-back can take it for clean. */
+    if (fill == FILL_OVERWRITE)
+        mark_frame_dirty(pool, f);
     *fout = f;
     return PIN_OK;
 }
