@@ -1387,7 +1387,8 @@ struct bp_stats {
     uint64_t prefetch_wasted; /* of those and of warm_pages, evicted
                                  without being pinned */
     uint64_t readahead_windows; /* automatic read-ahead windows issued */
-    uint64_t io_errors;     /* failed or short reads and writes */
+    uint64_t io_errors;     /* reads and writes the kernel or device
+                               failed or cut short */
     uint64_t io_submits;    /* io_submit(2) calls */
     uint64_t allocs;        /* pages added by bp_alloc_page */
     uint64_t nofree;        /* pins that failed with -BP_ENOFRAME */

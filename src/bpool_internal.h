@@ -638,6 +638,8 @@ struct bp__io_end {
     int run_res;     /* its error, or -BP_ESHORTIO: cut inside the page */
     size_t run_done; /* -BP_ESHORTIO: bytes of this page it transferred */
     bool run_refused;   /* its submission was refused */
+    bool not_made;   /* no request was made: the before_write hook refused
+                        the page (not an I/O error) */
 };
 /* Called once per page by bp__io_runs. */
 typedef void (*bp__run_done_fn)(bp_pool *pool, uint32_t frame, uint64_t page,

@@ -139,7 +139,11 @@ static int end_write(bp_pool *pool, uint32_t f, const struct bp__io_end *end,
     }
     if (res < 0) {
         atomic_fetch_add(&pool->ndirty, 1);
-        bp__count(pool, BP__C_IO_ERRORS, 1);
+        /* An I/O error is one of a write that was to be made: not the
+         * hook's refusal, nor a write the file's shrinking or a lack of
+         * memory kept from being sent. */
+        if (!end->not_made && res != -BP_ESHRUNK && res != -ENOMEM)
+            bp__count(pool, BP__C_IO_ERRORS, 1);
         bp__count(pool, BP__C_WRITE_ERRORS, 1);
     } else {
         bp__count(pool, BP__C_WRITES, 1);
@@ -410,7 +414,8 @@ int bp__write_frames_counted(bp_pool *pool, const uint32_t *frames, uint32_t n,
             if (b == PREPARED) {
                 int e = call_before_write(pool, f);
                 if (e < 0)
-                    tally(end_write(pool, f, &(struct bp__io_end){ .res = e },
+                    tally(end_write(pool, f, &(struct bp__io_end){
+                                        .res = e, .not_made = true },
                                     who, true, false), &t);
                 else
                     sent[nsent++] = want[i];
@@ -443,7 +448,8 @@ int bp__write_frames_counted(bp_pool *pool, const uint32_t *frames, uint32_t n,
         }
         int e = call_before_write(pool, f);
         if (e < 0) {
-            tally(end_write(pool, f, &(struct bp__io_end){ .res = e },
+            tally(end_write(pool, f, &(struct bp__io_end){
+                                .res = e, .not_made = true },
                             who, true, false), &t);
             continue;
         }

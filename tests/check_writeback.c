@@ -1232,6 +1232,8 @@ START_TEST(test_wal_hook)
     struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.writes, 9);
     ck_assert_uint_eq(st.dirty, 1);
+    ck_assert_uint_eq(st.write_errors, 1);
+    ck_assert_uint_eq(st.io_errors, 0);   /* the device never had it */
     ck_assert_msg(strstr(bp_errdetail(), "before_write hook refused") &&
                   strstr(bp_errdetail(), "page 4 of ") &&
                   strstr(bp_errdetail(), "wal.bp") &&
