@@ -1101,8 +1101,10 @@ BP_API int bp_unlatch(bp_page *page);
  * so more than dirty_max % of the frames are dirty (this page included),
  * it waits for the flushers to catch up (at most about 100 ms; counted in
  * bp_stats.throttle_waits), so writers cannot outrun the device without
- * bound; when the flushers can write none of the dirty pages (all
- * pinned, perhaps by the caller) it waits for one flusher round only,
+ * bound: the share stays within dirty_max and a page per writing thread,
+ * and one page more for each wait that ran out; when the flushers can
+ * write none of the dirty pages (all pinned, perhaps by the caller, and
+ * none being written) it waits for one flusher round only,
  * and while every write of theirs fails it does not wait.
  * Errors: -EINVAL, -BP_ENOTPINNED, -BP_ENOTWRITE (not latched with BP_WRITE),
  *   -BP_EDURABILITY (an fdatasync failed earlier: see bp_sync), -EROFS (a

@@ -72,11 +72,15 @@ struct bp__flushers {
     pthread_cond_t clean_cv;       /* throttled threads wait for a round */
     bool stop;                     /* [mu] */
     bool stuck;                    /* [mu] the flushers can clean nothing
-                                      now: their last whole revolution
-                                      found no page they could write (all
-                                      held for write), or every write of
-                                      their last round failed; cleared by
-                                      a round that writes a page */
+                                      now: a whole revolution found no page
+                                      they could write (all held for
+                                      write) while no other flusher was
+                                      writing any, or every write of their
+                                      last round failed; cleared by a round
+                                      that writes a page */
+    uint32_t busy;                 /* [mu] flushers between taking and
+                                      writing their round's pages */
+    uint64_t rounds_wrote;         /* [mu] rounds that wrote a page */
     bool failing;                  /* [mu] every write of the last round
                                       failed: the flushers back off (up to
                                       BACKOFF_MAX_MS) before the next */
@@ -204,6 +208,8 @@ static void *flusher_main(void *arg)
         uint32_t start = fs->cursor % frames;
         uint32_t span = 4 * want > frames ? frames : 4 * want;
         fs->cursor = (uint32_t)(((uint64_t)start + span) % frames);
+        fs->busy++;
+        uint64_t wrote_before = fs->rounds_wrote;
         pthread_mutex_unlock(&fs->mu);
 
         if (nd >= fs->low && n < want)
@@ -213,10 +219,21 @@ static void *flusher_main(void *arg)
                                              &wrote) : 0;
 
         pthread_mutex_lock(&fs->mu);
-        if (wrote)
+        fs->busy--;
+        /* A round that found nothing to write proves the flushers stuck
+         * only if no other flusher held pages to write meanwhile: with
+         * two, one sweeping while the other writes the dirty pages it
+         * took finds them all taken, and a throttled writer told "stuck"
+         * would go on dirtying pages while they are being cleaned. */
+        bool others_cleaning = fs->busy > 0 || fs->rounds_wrote != wrote_before;
+        if (wrote) {
+            fs->rounds_wrote++;
             fs->stuck = false;
-        else if (r < 0 || idle_span + span >= frames)
+        } else if (r < 0) {
             fs->stuck = true;
+        } else if (idle_span + span >= frames) {
+            fs->stuck = !others_cleaning;
+        }
         fs->failing = r < 0 && wrote == 0;
         pthread_cond_broadcast(&fs->clean_cv);
         if (r < 0 && wrote == 0) {
