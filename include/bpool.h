@@ -1375,8 +1375,10 @@ struct bp_stats {
                                bp_truncate_file or a shrink */
     uint64_t evict_writes;  /* dirty pages written back by evicting threads */
     uint64_t flusher_writes; /* dirty pages written by background flushers */
-    uint64_t write_requests; /* write requests sent (a coalesced request
-                                carries several adjacent pages) */
+    uint64_t write_requests; /* write requests sent to the device (a
+                                coalesced request carries several
+                                adjacent pages; one the kernel refused to
+                                queue is not counted) */
     uint64_t write_errors;  /* page writes that failed (page kept dirty) */
     uint64_t clean_waits;   /* pins that found no clean frame to take and
                                had to write dirty pages themselves */

@@ -991,6 +991,7 @@ START_TEST(test_submit_refused)
         ck_assert_uint_eq(st.dirty, 4);
         ck_assert_uint_eq(st.pinned, 0);
         ck_assert_uint_eq(st.resident, 4);
+        ck_assert_uint_eq(st.write_requests, 0);   /* none was sent */
         atomic_store(&submit_fail_left, 0);
         expect_page(pool, 9, 1);
         ck_assert_int_eq(bp_close(pool), 0);
@@ -1170,6 +1171,7 @@ START_TEST(test_submit_refused_every_path)
         ck_assert_uint_eq(st.dirty, 4);
         ck_assert_uint_eq(st.pinned, 0);
         ck_assert_uint_eq(st.resident, 4);
+        ck_assert_uint_eq(st.write_requests, 0);   /* none was sent */
         atomic_store(&submit_fail_left, 0);
         atomic_store(&submit_errno, -EAGAIN);
         expect_page(pool, 9, 1);
