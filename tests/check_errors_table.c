@@ -1137,7 +1137,8 @@ START_TEST(test_read_optimistic_bad_input)
 END_TEST
 
 /* A page with BP__PIN_MAX (2^20 - 1) pins refuses one more with
- * -BP_ETOOMANYPINS naming the page; the count is not changed.  (The pins
+ * -BP_ETOOMANYPINS naming the page, through bp_pin, a read stream and an
+ * optimistic read's fallback; the count is not changed.  (The pins
  * are added to the frame's state word directly: a million real pins
  * would only make the test slow.) */
 START_TEST(test_too_many_pins)
@@ -1155,6 +1156,12 @@ START_TEST(test_too_many_pins)
                   "1048575 pins");
     ck_assert_uint_eq(bp__pins(atomic_load(st)), BP__PIN_MAX);
     ck_assert_int_eq(bp_unpin(&more), -BP_ENOTPINNED);
+    /* A read stream's pin of it fails the same way. */
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open_range(pool, 1, 1, NULL, &s), 0);
+    TU_EXPECT_ERR(bp_stream_next(s, &more), -BP_ETOOMANYPINS, "page 1");
+    ck_assert_int_eq(bp_stream_close(s), 0);
+    ck_assert_uint_eq(bp__pins(atomic_load(st)), BP__PIN_MAX);
     atomic_fetch_sub(st, BP__PIN_MAX - 1);
     ck_assert_int_eq(bp_pin(pool, 1, BP_READ, &more), 0);
     ck_assert_int_eq(bp_unpin(&more), 0);
@@ -1172,10 +1179,23 @@ START_TEST(test_too_many_pins)
     TU_EXPECT_ERR(bp_flush_all(pool), -BP_ETOOMANYPINS, "page 2");
     TU_EXPECT_ERR(bp_sync(pool), -BP_ETOOMANYPINS, "page 2");
     TU_EXPECT_ERR(bp_checkpoint(pool), -BP_ETOOMANYPINS, "page 2");
+    TU_EXPECT_ERR(bp_sync_file(pool, 0), -BP_ETOOMANYPINS, "page 2");
     ck_assert_uint_eq(tu_stats(pool).dirty, 1);
     atomic_fetch_sub(st, BP__PIN_MAX - 1);
     ck_assert_int_eq(bp_sync(pool), 0);
     ck_assert_uint_eq(tu_stats(pool).dirty, 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+
+    /* An optimistic read of a page latched for write falls back to a pin
+     * (bp_read_optimistic(3)), which that many pins refuse - before the
+     * latch is waited for, or found to be the caller's own. */
+    ck_assert_int_eq(bp_pin(pool, 3, BP_WRITE, &pg), 0);
+    st = &pool->frames[pg.priv_frame].state;
+    atomic_fetch_add(st, BP__PIN_MAX - 1);
+    bp_ticket t;
+    TU_EXPECT_ERR(bp_read_optimistic(pool, 3, &t), -BP_ETOOMANYPINS, "page 3");
+    ck_assert_int_eq(bp_validate(&t), -BP_ENOTPINNED);
+    atomic_fetch_sub(st, BP__PIN_MAX - 1);
     ck_assert_int_eq(bp_unpin(&pg), 0);
     ck_assert_int_eq(bp_close(pool), 0);
     uint32_t seed_of[4] = {1, 1, 7, 1};
