@@ -389,10 +389,16 @@ for fmt in text json; do
     "$bench" --quiet -f "$data" "${j[@]}" --frames 32 -d 60 -w 0 -t 2 randread \
         >"$work/int.out" 2>"$work/int.err" &
     pid=$!
-    # Ctrl-C a second into the run; again every half second, since a
-    # background job starts with SIGINT ignored until bpool-bench's run
-    # sets its handler (a loaded machine may take longer to get there).
-    sleep 1
+    # Ctrl-C half a second after bpool-bench's run has set its handler
+    # (SigCgt in /proc/PID/status: a background job starts with SIGINT
+    # ignored, and a loaded machine may take a while to get there), so
+    # that the run has measured something; again every half second.
+    for _ in $(seq 300); do
+        cgt=$(sed -n 's/^SigCgt:[[:space:]]*//p' "/proc/$pid/status" 2>/dev/null)
+        [ -n "$cgt" ] && (( (16#$cgt & 0x2) == 0x2 )) && break
+        sleep 0.1
+    done
+    sleep 0.5
     for _ in $(seq 60); do
         kill -INT "$pid" 2>/dev/null || break
         sleep 0.5

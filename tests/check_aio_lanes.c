@@ -46,8 +46,10 @@ static _Atomic int destroying_max;
  * way before it goes on, so destroys made one after the other are seen
  * as such (at most 1 under way) however fast or slow the machine. */
 static _Atomic int destroy_gather;
-/* When > 0: every io_destroy takes this many milliseconds longer. */
-static _Atomic int destroy_delay_ms;
+/* When > 0: an io_destroy waits (at most 10 s) until this many setups
+ * have been refused - another thread's setup has met the contexts it is
+ * still destroying. */
+static _Atomic int destroy_until_refused;
 
 /* When > 0: a simulated aio-max-nr of this many contexts alive at once
  * (made and not yet destroyed); a setup beyond it gets -EAGAIN. */
@@ -92,9 +94,10 @@ static void tap_destroy(const struct bp__io_engine *eng, bp__io_ctx ctx)
     int want = atomic_load(&destroy_gather);
     for (int i = 0; want > 0 && i < 1000 && atomic_load(&destroying) < want; i++)
         usleep(1000);
-    int delay = atomic_load(&destroy_delay_ms);
-    if (delay > 0)
-        usleep((useconds_t)delay * 1000);
+    int refusals = atomic_load(&destroy_until_refused);
+    for (int i = 0; refusals > 0 && i < 10000 &&
+                    atomic_load(&setups_refused) < refusals; i++)
+        usleep(1000);
     eng->destroy(ctx);
     atomic_fetch_add(&destroys, 1);
     atomic_fetch_sub(&destroying, 1);
@@ -337,7 +340,7 @@ START_TEST(test_refused_together_both_retry)
     ck_assert_int_ge(alive, 2);
     atomic_store(&setups_refused, 0);
     atomic_store(&contexts_max, alive);
-    atomic_store(&destroy_delay_ms, 300);
+    atomic_store(&destroy_until_refused, 2);
     bp_pool *first = NULL, *second = NULL;
     pthread_t t1, t2;
     ck_assert_int_eq(pthread_create(&t1, NULL, open_depth_16, &first), 0);
@@ -347,7 +350,7 @@ START_TEST(test_refused_together_both_retry)
     ck_assert_int_eq(pthread_create(&t2, NULL, open_depth_16, &second), 0);
     pthread_join(t1, NULL);
     pthread_join(t2, NULL);
-    atomic_store(&destroy_delay_ms, 0);
+    atomic_store(&destroy_until_refused, 0);
     atomic_store(&contexts_max, 0);
     ck_assert_int_ge(atomic_load(&setups_refused), 2);
     bp_pool *both[2] = { first, second };

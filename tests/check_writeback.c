@@ -44,6 +44,13 @@ static void expect_file(const char *path, const uint32_t *seed_of, uint64_t page
     tu_expect_file(path, PS, seed_of, pages);
 }
 
+/* Pages [0, n) of a file of seed 1 read into the pool. */
+static void read_in(bp_pool *pool, uint64_t n)
+{
+    for (uint64_t p = 0; p < n; p++)
+        tu_expect_page(pool, p, BP_READ, 1);
+}
+
 static bool wait_until_dirty_below(bp_pool *pool, uint64_t limit, double secs)
 {
     double end = tu_now() + secs;
@@ -97,7 +104,7 @@ struct hammer {
     bp_pool *pool;
     uint64_t pages, seed;
     _Atomic bool *stop;
-    uint64_t ops;
+    _Atomic uint64_t ops;
     unsigned write_pct;   /* of the pins, BP_WRITE (the rest BP_READ) */
 };
 
@@ -132,7 +139,7 @@ static void *hammer_main(void *arg)
                 atomic_fetch_add(&hammer_marks_waited_out, 1);
         }
         bp_unpin(&pg);
-        h->ops++;
+        atomic_fetch_add_explicit(&h->ops, 1, memory_order_relaxed);
     }
     return NULL;
 }
@@ -180,9 +187,22 @@ START_TEST(test_flusher_idles_when_nothing_writable)
 END_TEST
 
 /* THREADS threads pin random pages of a file 4x a pool of 2 flushers'
- * for 1.5 s, write_pct % of them for write; the dirty share is sampled
- * every 2 ms.  Returns the pins made. */
-enum { HAMMER_FRAMES = 256, HAMMER_PAGES = 1024, HAMMER_THREADS = 4 };
+ * for 1.5 s, and on until each has made HAMMER_MIN_OPS pins (most are
+ * misses: on a slow or shared disk 1.5 s may not be enough), write_pct %
+ * of them for write; the dirty share is sampled every 2 ms.  Returns the
+ * pins made. */
+enum { HAMMER_FRAMES = 256, HAMMER_PAGES = 1024, HAMMER_THREADS = 4,
+       HAMMER_MIN_OPS = 250 };
+
+static uint64_t fewest_ops(struct hammer *h)
+{
+    uint64_t least = UINT64_MAX;
+    for (int i = 0; i < HAMMER_THREADS; i++) {
+        uint64_t n = atomic_load_explicit(&h[i].ops, memory_order_relaxed);
+        least = n < least ? n : least;
+    }
+    return least;
+}
 
 static uint64_t run_hammers(const char *name, unsigned write_pct,
                             uint64_t *max_dirty, struct bp_stats *st)
@@ -198,14 +218,20 @@ static uint64_t run_hammers(const char *name, unsigned write_pct,
     struct hammer h[HAMMER_THREADS];
     pthread_t t[HAMMER_THREADS];
     for (int i = 0; i < HAMMER_THREADS; i++) {
-        h[i] = (struct hammer){ pool, HAMMER_PAGES, 77u + (uint64_t)i, &stop,
-                                0, write_pct };
+        h[i].pool = pool;
+        h[i].pages = HAMMER_PAGES;
+        h[i].seed = 77u + (uint64_t)i;
+        h[i].stop = &stop;
+        atomic_init(&h[i].ops, 0);
+        h[i].write_pct = write_pct;
         ck_assert_int_eq(pthread_create(&t[i], NULL, hammer_main, &h[i]), 0);
     }
     uint64_t samples = 0;
     *max_dirty = 0;
-    double end = tu_now() + 1.5;
-    while (tu_now() < end) {
+    double start = tu_now();
+    double give_up = start + 60.0 * tu_timeout_multiplier();
+    while (tu_now() < start + 1.5 ||
+           (fewest_ops(h) < HAMMER_MIN_OPS && tu_now() < give_up)) {
         uint64_t d = tu_stats(pool).dirty;
         *max_dirty = d > *max_dirty ? d : *max_dirty;
         samples++;
@@ -215,11 +241,11 @@ static uint64_t run_hammers(const char *name, unsigned write_pct,
     uint64_t ops = 0;
     for (int i = 0; i < HAMMER_THREADS; i++) {
         pthread_join(t[i], NULL);
-        ops += h[i].ops;
+        ops += atomic_load(&h[i].ops);
     }
     tu_assert_no_thread_errors();
     *st = tu_stats(pool);
-    ck_assert_uint_gt(ops, 1000);
+    ck_assert_uint_ge(fewest_ops(h), HAMMER_MIN_OPS);
     ck_assert_uint_gt(samples, 50);
     ck_assert_uint_eq(st->write_errors, 0);
     ck_assert_int_eq(bp_close(pool), 0);
@@ -290,6 +316,7 @@ START_TEST(test_backpressure_bounded)
     o.coalesce_bytes = PS;          /* one page per request: slow */
     o.before_write = slow_hook;
     bp_pool *pool = tu_open_opts(path, 64, 0, &o);
+    read_in(pool, 64);   /* time the throttle, not the disk */
     double worst = 0;
     for (uint64_t p = 0; p < 64; p++) {
         double t0 = tu_now();
@@ -362,6 +389,7 @@ START_TEST(test_throttle_skips_stuck_flushers)
     bp_pool *pool = open_throttled("throttle-held.bp", NULL, &path);
     enum { HELD = 40 };
     bp_page pg[HELD];
+    read_in(pool, HELD);   /* time the throttle, not the disk */
     double t0 = tu_now();
     for (uint64_t p = 0; p < HELD; p++) {
         ck_assert_int_eq(bp_pin(pool, p, BP_WRITE, &pg[p]), 0);
@@ -387,29 +415,28 @@ END_TEST
  * waits for the write in flight (here its whole bound, the hook holding
  * it) instead of returning after the idle flusher's first empty round
  * (about 1 ms) to dirty more pages. */
-static atomic_bool gate_open;
-static atomic_int gate_entered;
+static atomic_bool page0_let_go;
+static atomic_int page0_held;
 
-static int gate_hook(void *arg, uint64_t pgno, const void *data, uint32_t ps)
+static int hold_page0_hook(void *arg, uint64_t pgno, const void *data, uint32_t ps)
 {
     (void)arg; (void)data; (void)ps;
-    if (pgno == 0 && !atomic_load(&gate_open)) {
-        atomic_fetch_add(&gate_entered, 1);
-        while (!atomic_load(&gate_open))
+    if (pgno == 0 && !atomic_load(&page0_let_go)) {
+        atomic_fetch_add(&page0_held, 1);
+        while (!atomic_load(&page0_let_go))
             usleep(1000);
     }
     return 0;
 }
 
-START_TEST(test_throttle_waits_for_other_flushers_write)
+enum { TAKEN = 13 };
+
+/* Pages 0-12 dirtied and held, then let go at once: a flusher's next round
+ * takes them all and stops in the hook at page 0.  False if a round began
+ * while they were being let go, so that the other flusher took and wrote
+ * some: then every page is written and the gate closed again. */
+static bool one_flusher_takes_all(bp_pool *pool)
 {
-    char *path;
-    atomic_store(&gate_open, false);
-    atomic_store(&gate_entered, 0);
-    bp_pool *pool = open_throttled_by("throttle-busy.bp", gate_hook, 2, &path);
-    /* Pages 0-12 dirty and held, then let go at once: a flusher's next
-     * round takes them all and stops in the hook at page 0. */
-    enum { TAKEN = 13 };
     bp_page pg[TAKEN];
     for (uint64_t p = 0; p < TAKEN; p++) {
         ck_assert_int_eq(bp_pin(pool, p, BP_WRITE, &pg[p]), 0);
@@ -418,16 +445,35 @@ START_TEST(test_throttle_waits_for_other_flushers_write)
     }
     for (uint64_t p = 0; p < TAKEN; p++)
         ck_assert_int_eq(bp_unpin(&pg[p]), 0);
-    double end = tu_now() + 10.0;
-    while (atomic_load(&gate_entered) == 0 && tu_now() < end)
+    double end = tu_now() + 10.0 * tu_timeout_multiplier();
+    while (atomic_load(&page0_held) == 0 && tu_now() < end)
         usleep(1000);
-    ck_assert_int_eq(atomic_load(&gate_entered), 1);
+    ck_assert_int_eq(atomic_load(&page0_held), 1);
     usleep(20000);   /* the other flusher's rounds: nothing to take */
     struct bp_stats st = tu_stats(pool);
-    ck_assert_msg(st.dirty == TAKEN - 1 && st.pinned == TAKEN,
-                  "one flusher holds %llu frames, %llu dirty: it did not "
-                  "take all %d pages", (unsigned long long)st.pinned,
-                  (unsigned long long)st.dirty, TAKEN);
+    if (st.dirty == TAKEN - 1 && st.pinned == TAKEN)
+        return true;
+    atomic_store(&page0_let_go, true);
+    for (end = tu_now() + 10.0 * tu_timeout_multiplier();
+         (st.dirty || st.pinned) && tu_now() < end; st = tu_stats(pool))
+        usleep(1000);
+    ck_assert_uint_eq(st.dirty + st.pinned, 0);
+    atomic_store(&page0_held, 0);
+    atomic_store(&page0_let_go, false);
+    return false;
+}
+
+START_TEST(test_throttle_waits_for_other_flushers_write)
+{
+    char *path;
+    atomic_store(&page0_let_go, false);
+    atomic_store(&page0_held, 0);
+    bp_pool *pool = open_throttled_by("throttle-busy.bp", hold_page0_hook, 2, &path);
+    int tries = 1;
+    while (!one_flusher_takes_all(pool))
+        ck_assert_msg(++tries <= 5, "in 5 tries no flusher took all %d "
+                      "dirty pages in one round", TAKEN);
+    struct bp_stats st = tu_stats(pool);
     /* The 13th dirty page crosses dirty_max (12). */
     double t0 = tu_now();
     dirty_page(pool, TAKEN, 6);
@@ -436,7 +482,7 @@ START_TEST(test_throttle_waits_for_other_flushers_write)
     ck_assert_msg(took >= THROTTLE_BOUND_S, "a bp_mark_dirty throttled "
                   "while a flusher writes the dirty pages returned after "
                   "%.3f s", took);
-    atomic_store(&gate_open, true);
+    atomic_store(&page0_let_go, true);
     ck_assert_int_eq(bp_close(pool), 0);
     uint32_t seed_of[64];
     for (int p = 0; p < 64; p++)
@@ -502,6 +548,7 @@ START_TEST(test_throttle_skips_failing_flushers)
     atomic_store(&refuse_all, true);
     bp_pool *pool = open_throttled("throttle-fail.bp", refusing_hook, &path);
     enum { N = 40 };
+    read_in(pool, N);   /* time the throttle, not the disk */
     double t0 = tu_now();
     for (uint64_t p = 0; p < N; p++)
         dirty_page(pool, p, 6);
@@ -749,8 +796,9 @@ START_TEST(test_checkpoint_rate_with_failing_writes)
 END_TEST
 
 /* Pages another writer cleaned meanwhile are not counted toward the rate:
- * a checkpoint of 100 pages at 100 a second whose pages a bp_flush_all
- * writes 30 ms in returns once its own few are due, not after a second. */
+ * a checkpoint of 100 pages at 50 a second whose pages a bp_flush_all
+ * writes 30 ms in returns once its own few are due (and its fdatasync is
+ * done: a second allowed for it), not after two seconds. */
 static void *flush_all_soon(void *arg)
 {
     usleep(30 * 1000);
@@ -762,7 +810,7 @@ static void *flush_all_soon(void *arg)
 
 START_TEST(test_checkpoint_rate_counts_its_own_writes)
 {
-    bp_pool *pool = open_paced_dirty(tu_path("ckown.bp"), 100, 100, 8, NULL);
+    bp_pool *pool = open_paced_dirty(tu_path("ckown.bp"), 100, 50, 8, NULL);
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, flush_all_soon, pool), 0);
     double t0 = tu_now();
@@ -770,11 +818,12 @@ START_TEST(test_checkpoint_rate_counts_its_own_writes)
     double dt = tu_now() - t0;
     pthread_join(t, NULL);
     tu_assert_no_thread_errors();
-    ck_assert_msg(n >= 5 && n < 100, "checkpoint: %d (%s)", n,
+    /* At least its first batch (rate / 20 pages), not all. */
+    ck_assert_msg(n >= 2 && n < 100, "checkpoint: %d (%s)", n,
                   n < 0 ? bp_errdetail() : "");
-    ck_assert_msg(dt < (double)n / 100 + 0.5 * tu_timeout_multiplier(),
+    ck_assert_msg(dt < (double)n / 50 + 1.0 * tu_timeout_multiplier(),
                   "a checkpoint that wrote %d "
-                  "pages at 100/s took %.3f s", n, dt);
+                  "pages at 50/s took %.3f s", n, dt);
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
@@ -830,18 +879,19 @@ int fsync(int fd)
 }
 
 /* A rate-limited checkpoint makes its pages durable as soon as they are
- * written, and only then waits for the last batch's turn: 2 pages at 2 a
- * second go out at 0 and 0.5 s, the fdatasync follows the second, and the
- * call returns at 1 s. */
+ * written, and only then waits for the last batch's turn: 2 pages at 1 a
+ * second go out at 0 and 1 s, the fdatasync follows the second, and the
+ * call returns at 2 s.  (The write and the fdatasync have 0.8 s to come,
+ * for a slow or shared disk.) */
 START_TEST(test_checkpoint_syncs_before_its_wait)
 {
     char *path = tu_path("cksync.bp");
-    bp_pool *pool = open_paced_dirty(path, 2, 2, 6, NULL);
+    bp_pool *pool = open_paced_dirty(path, 2, 1, 6, NULL);
     double t0 = tu_now();
     ck_assert_int_eq(bp_checkpoint(pool), 2);
     double dt = tu_now() - t0, synced = atomic_load(&last_fdatasync_at) - t0;
-    ck_assert_msg(dt >= 1.0 && dt < 10, "2 pages at 2/s took %.3f s", dt);
-    ck_assert_msg(synced >= 0.5 && synced < 0.9, "the fdatasync came %.3f s "
+    ck_assert_msg(dt >= 2.0 && dt < 10, "2 pages at 1/s took %.3f s", dt);
+    ck_assert_msg(synced >= 1.0 && synced < 1.8, "the fdatasync came %.3f s "
                   "after the start: not right after the second page", synced);
     ck_assert_int_eq(bp_close(pool), 0);
     uint32_t seed_of[2] = { 6, 6 };
@@ -1144,6 +1194,10 @@ START_TEST(test_flusher_retries_after_error)
         usleep(5000);
     struct bp_stats st = tu_stats(pool);
     ck_assert_uint_ge(st.write_errors, 2);     /* tried, and tried again */
+    /* Page 3 stays dirty (a retry in flight takes it out of the count a
+     * moment). */
+    for (end = tu_now() + 2; st.dirty == 0 && tu_now() < end; st = tu_stats(pool))
+        usleep(1000);
     ck_assert_uint_ge(st.dirty, 1);
     atomic_store(&failing_page, -1);
     ck_assert_msg(wait_until_dirty_below(pool, 1, 5.0), "page 3 never written");
