@@ -846,7 +846,9 @@ START_TEST(test_concurrent_three_files)
         w[i] = (struct worker){ pool, 1000u + (uint64_t)i, &stop };
         ck_assert_int_eq(pthread_create(&t[i], NULL, reader, &w[i]), 0);
     }
-    usleep(500 * 1000);
+    usleep(500 * 1000);   /* and on until the pool turned over (slow disk) */
+    for (double end = tu_now() + 30; tu_stats(pool).misses <= 16 && tu_now() < end;)
+        usleep(10 * 1000);
     atomic_store(&stop, true);
     tu_join_all(t, 4, 30, "readers");
     tu_assert_no_thread_errors();

@@ -167,14 +167,31 @@ END_TEST
  * takes, are read together: a round gathers many queued hints and puts
  * their reads in flight at once, instead of one read per hint.  (Every
  * hint queued while a round is being read joins the next round, so 64
- * hints take far fewer than 64 io_submit calls.) */
+ * hints take far fewer than 64 io_submit calls.)  The reads wait until
+ * all 64 are queued, so that a test thread descheduled between hints
+ * cannot make each a round of its own. */
+static atomic_bool hints_queuing;
+
+static int hold_reads_while_queuing(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    (void)cb;
+    for (int i = 0; i < 10000 && atomic_load(&hints_queuing); i++)
+        usleep(1000);
+    return 0;
+}
+
 START_TEST(test_prefetch_single_pages_batched)
 {
     bp_pool *pool = new_pool("pfscatter.bp", 1024, 256, BP_NOREADAHEAD);
     struct bp_stats before = tu_stats(pool);
+    atomic_store(&hints_queuing, true);
+    atomic_store(&pool->aio.fault, hold_reads_while_queuing);
     for (uint64_t i = 0; i < 64; i++)
         ck_assert_int_eq(bp_prefetch(pool, (i * 389) % 1024, 1, 0), 1);
+    atomic_store(&hints_queuing, false);
     wait_prefetched(pool, 64);
+    atomic_store(&pool->aio.fault, NULL);
     struct bp_stats st = tu_stats(pool);
     uint64_t submits = st.io_submits - before.io_submits;
     ck_assert_msg(submits <= 32, "%llu io_submit calls for 64 single-page "
