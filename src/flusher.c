@@ -23,9 +23,11 @@
  * long writes.  A failed round backs off (10 ms doubling to 1 s); the
  * pages stay dirty and are tried again.
  *
- * Locking: fs->mu protects the queue, the cursor and `stop`; it is never
- * held while pinning, latching or writing.  Pages are written through
- * bp__write_frames (flush.c), which takes latches with trylock only.
+ * Locking (doc/locking.md): fs->mu protects the queue, the cursor, the
+ * flags and counts of the rounds; it is never held while latching or
+ * writing, and only for a pin that never waits (a handed-over frame).
+ * Pages are written through bp__write_frames (flush.c), which takes
+ * latches with trylock only.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -78,8 +80,8 @@ struct bp__flushers {
                                       writing any, or every write of their
                                       last round failed; cleared by a round
                                       that writes a page */
-    uint32_t busy;                 /* [mu] flushers between taking and
-                                      writing their round's pages */
+    uint32_t busy;                 /* [mu] flushers holding pages they
+                                      took for their round, until written */
     uint64_t rounds_wrote;         /* [mu] rounds that wrote a page */
     bool failing;                  /* [mu] every write of the last round
                                       failed: the flushers back off (up to
@@ -208,18 +210,31 @@ static void *flusher_main(void *arg)
         uint32_t start = fs->cursor % frames;
         uint32_t span = 4 * want > frames ? frames : 4 * want;
         fs->cursor = (uint32_t)(((uint64_t)start + span) % frames);
-        fs->busy++;
+        /* Counted busy only while holding pages to write: a flusher still
+         * sweeping would keep the others from ever calling the flushers
+         * stuck when there are more flushers than cores.  (A round that
+         * ends in the moment between another's last pin and its count
+         * may still call them stuck: a throttled writer then stops
+         * waiting a round early.) */
+        bool holding = n > 0;
+        fs->busy += holding;
         uint64_t wrote_before = fs->rounds_wrote;
         pthread_mutex_unlock(&fs->mu);
 
         if (nd >= fs->low && n < want)
             n = sweep(pool, frames, start, span, hard, batch, n, want);
+        if (n && !holding) {
+            pthread_mutex_lock(&fs->mu);
+            fs->busy++;
+            pthread_mutex_unlock(&fs->mu);
+            holding = true;
+        }
         uint32_t wrote = 0;
         int r = n ? bp__write_frames_counted(pool, batch, n, BP__W_FLUSHER,
                                              &wrote) : 0;
 
         pthread_mutex_lock(&fs->mu);
-        fs->busy--;
+        fs->busy -= holding;
         /* A round that found nothing to write proves the flushers stuck
          * only if no other flusher held pages to write meanwhile: with
          * two, one sweeping while the other writes the dirty pages it
