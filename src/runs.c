@@ -93,8 +93,6 @@ void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     }
 }
 
-/* bp__io_runs for p[0..n), all in flight at once (yield: as far as
- * bp__aio_run_yielding lets them). */
 /* Of requests ios[0..n), those the device had: not one the kernel
  * refused to queue before any of it was transferred (bp_stats counts
  * write requests sent). */
@@ -106,6 +104,8 @@ static uint32_t requests_sent(const struct bp__io *ios, uint32_t n)
     return sent;
 }
 
+/* bp__io_runs for p[0..n), all in flight at once (yield: as far as
+ * bp__aio_run_yielding lets them). */
 static void io_runs_at_once(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                             uint32_t max_run, enum bp__runs_io how,
                             bool yield, bp__run_done_fn done, void *arg)
