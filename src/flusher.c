@@ -77,7 +77,8 @@ struct bp__flushers {
                                       now: a whole revolution found no page
                                       they could write (all held for
                                       write) while no other flusher was
-                                      writing any, or every write of their
+                                      writing any and no page was seen
+                                      being written, or every write of their
                                       last round failed; cleared by a round
                                       that writes a page */
     uint32_t busy;                 /* [mu] flushers holding pages they
@@ -134,11 +135,18 @@ static bool wanted(const struct bp__frame_view *v, bool hard)
     return hard || !v->ref;
 }
 
+/* What a round's sweep found besides the pages it took. */
+struct sweep_seen {
+    bool writing;   /* a page being written: a batch (a flusher's, a
+                       checkpoint's, an eviction's) is cleaning pages */
+};
+
 /* Pin frame f for page if it is still wanted; add it to batch. */
 static bool take(bp_pool *pool, uint32_t f, uint64_t page, bool hard,
-                 uint32_t *batch, uint32_t *n)
+                 uint32_t *batch, uint32_t *n, struct sweep_seen *seen)
 {
     struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
+    seen->writing |= v.writing;
     if (!wanted(&v, hard))
         return false;
     if (bp__pin_frame_if_valid(pool, f, page) < 0)
@@ -150,14 +158,15 @@ static bool take(bp_pool *pool, uint32_t f, uint64_t page, bool hard,
 /* The dirty resident neighbours of page, in direction dir (+1 or -1),
  * up to one coalesced request's length. */
 static void take_neighbours(bp_pool *pool, uint64_t page, int dir, bool hard,
-                            uint32_t *batch, uint32_t *n, uint32_t want)
+                            uint32_t *batch, uint32_t *n, uint32_t want,
+                            struct sweep_seen *seen)
 {
     for (uint32_t d = 1; d < pool->coalesce_pages && *n < want; d++) {
         if (dir < 0 && page < d)
             return;
         uint64_t q = dir > 0 ? page + d : page - d;
         uint32_t g = bp__pt_lookup(&pool->pt, q);
-        if (g == BP__PT_NOTFOUND || !take(pool, g, q, hard, batch, n))
+        if (g == BP__PT_NOTFOUND || !take(pool, g, q, hard, batch, n, seen))
             return;
     }
 }
@@ -166,15 +175,15 @@ static void take_neighbours(bp_pool *pool, uint64_t page, int dir, bool hard,
  * saw) for dirty pages. */
 static uint32_t sweep(bp_pool *pool, uint32_t frames, uint32_t start,
                       uint32_t span, bool hard, uint32_t *batch, uint32_t n,
-                      uint32_t want)
+                      uint32_t want, struct sweep_seen *seen)
 {
     for (uint32_t i = 0; i < span && n < want; i++) {
         uint32_t f = (uint32_t)(((uint64_t)start + i) % frames);
         uint64_t page = atomic_load(&pool->frames[f].page);
-        if (page == BP__NOPAGE || !take(pool, f, page, hard, batch, &n))
+        if (page == BP__NOPAGE || !take(pool, f, page, hard, batch, &n, seen))
             continue;
-        take_neighbours(pool, page, +1, hard, batch, &n, want);
-        take_neighbours(pool, page, -1, hard, batch, &n, want);
+        take_neighbours(pool, page, +1, hard, batch, &n, want, seen);
+        take_neighbours(pool, page, -1, hard, batch, &n, want, seen);
     }
     return n;
 }
@@ -187,6 +196,7 @@ static void *flusher_main(void *arg)
     uint32_t *batch = t->batch;
     unsigned backoff = 0;
     uint64_t idle_span = 0;   /* frames swept since a round last wrote */
+    bool idle_saw_writing = false;   /* and a page being written among them */
 
     pthread_mutex_lock(&fs->mu);
     while (!fs->stop) {
@@ -221,8 +231,9 @@ static void *flusher_main(void *arg)
         uint64_t wrote_before = fs->rounds_wrote;
         pthread_mutex_unlock(&fs->mu);
 
+        struct sweep_seen seen = { .writing = false };
         if (nd >= fs->low && n < want)
-            n = sweep(pool, frames, start, span, hard, batch, n, want);
+            n = sweep(pool, frames, start, span, hard, batch, n, want, &seen);
         if (n && !holding) {
             pthread_mutex_lock(&fs->mu);
             fs->busy++;
@@ -235,12 +246,18 @@ static void *flusher_main(void *arg)
 
         pthread_mutex_lock(&fs->mu);
         fs->busy -= holding;
-        /* A round that found nothing to write proves the flushers stuck
-         * only if no other flusher held pages to write meanwhile: with
-         * two, one sweeping while the other writes the dirty pages it
-         * took finds them all taken, and a throttled writer told "stuck"
-         * would go on dirtying pages while they are being cleaned. */
-        bool others_cleaning = fs->busy > 0 || fs->rounds_wrote != wrote_before;
+        /* A revolution that found nothing to write proves the flushers
+         * stuck only if nobody else was cleaning pages meanwhile: no
+         * other flusher held pages to write, none wrote, and no page was
+         * seen being written.  With two flushers, one sweeping while the
+         * other writes the dirty pages it took finds them all taken; a
+         * checkpoint's or bp_sync's batch holds its pages pinned while it
+         * writes them one run after another.  A throttled writer told
+         * "stuck" would go on dirtying pages while they are being
+         * cleaned. */
+        idle_saw_writing |= seen.writing;
+        bool others_cleaning = fs->busy > 0 || fs->rounds_wrote != wrote_before ||
+                               idle_saw_writing;
         if (wrote) {
             fs->rounds_wrote++;
             fs->stuck = false;
@@ -271,6 +288,8 @@ static void *flusher_main(void *arg)
             bool nothing = idle_span >= frames;
             if (nothing)
                 idle_span = 0;
+            if (idle_span == 0)
+                idle_saw_writing = false;
             if ((!hard || nothing) && !fs->stop && fs->qlen == 0)
                 wait_ms(fs, &fs->work_cv, GENTLE_MS);
         }

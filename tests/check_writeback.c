@@ -486,11 +486,86 @@ START_TEST(test_throttle_waits_for_other_flushers_write)
                   "while a flusher writes the dirty pages returned after "
                   "%.3f s", took);
     atomic_store(&page0_let_go, true);
-    ck_assert_int_eq(bp_close(pool), 0);
-    uint32_t seed_of[64];
-    for (int p = 0; p < 64; p++)
-        seed_of[p] = p <= TAKEN ? 6 : 1;
-    expect_file(path, seed_of, 64);
+    expect_written_back(pool, path, TAKEN + 1, "the write was let go");
+}
+END_TEST
+
+/* One flusher; a bp_sync in another thread has pinned pages 0 and 1 for
+ * its batch and is writing page 0 (the hook holds that write), so page 1
+ * stays dirty and pinned until then.  The caller holds pages 2-13 for
+ * write.  The flusher's rounds find no page they could write, yet the
+ * flushers are not stuck: a page is being written, and the sync will
+ * clean page 1 (bp_pin(3)).  The bp_mark_dirty that crosses dirty_max
+ * waits its whole bound (the hook holding the write), not one round. */
+static _Thread_local bool in_sync_thread;
+static atomic_bool sync_let_go;
+static atomic_int sync_page0_held;
+
+static int hold_syncs_page0_hook(void *arg, uint64_t pgno, const void *data,
+                                 uint32_t ps)
+{
+    (void)arg; (void)data; (void)ps;
+    if (pgno == 0 && in_sync_thread && !atomic_load(&sync_let_go)) {
+        atomic_fetch_add(&sync_page0_held, 1);
+        while (!atomic_load(&sync_let_go))
+            usleep(1000);
+    }
+    return 0;
+}
+
+static void *sync_in_thread(void *arg)
+{
+    in_sync_thread = true;
+    return (void *)(intptr_t)bp_sync(arg);
+}
+
+START_TEST(test_throttle_waits_for_a_sync_batch)
+{
+    char *path;
+    atomic_store(&sync_let_go, false);
+    atomic_store(&sync_page0_held, 0);
+    bp_pool *pool = open_throttled_by("throttle-sync.bp", hold_syncs_page0_hook,
+                                      0, &path);
+    enum { LAST = 13 };
+    read_in(pool, LAST + 1);   /* time the throttle, not the disk */
+    /* Two dirty pages: below dirty_low (3 of 64 frames), the flusher
+     * sleeps, so the sync's batch takes both. */
+    dirty_page(pool, 0, 6);
+    dirty_page(pool, 1, 6);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, sync_in_thread, pool), 0);
+    double end = tu_now() + 10.0 * tu_timeout_multiplier();
+    while (atomic_load(&sync_page0_held) == 0 && tu_now() < end)
+        usleep(1000);
+    ck_assert_int_eq(atomic_load(&sync_page0_held), 1);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_uint_eq(st.dirty, 1);   /* page 1, in the sync's batch */
+    bp_page pg[LAST + 1];
+    for (uint64_t p = 2; p < LAST; p++) {
+        ck_assert_int_eq(bp_pin(pool, p, BP_WRITE, &pg[p]), 0);
+        tu_stamp(pg[p].data, PS, p, 6);
+        ck_assert_int_eq(bp_mark_dirty(&pg[p]), 0);
+    }
+    usleep(20000);   /* the flusher's rounds: nothing to take */
+    st = tu_stats(pool);
+    ck_assert_uint_eq(st.throttle_waits, 0);
+    /* The 13th dirty page crosses dirty_max (12). */
+    ck_assert_int_eq(bp_pin(pool, LAST, BP_WRITE, &pg[LAST]), 0);
+    tu_stamp(pg[LAST].data, PS, LAST, 6);
+    double t0 = tu_now();
+    ck_assert_int_eq(bp_mark_dirty(&pg[LAST]), 0);
+    double took = tu_now() - t0;
+    ck_assert_uint_eq(tu_stats(pool).throttle_waits, 1);
+    ck_assert_msg(took >= THROTTLE_BOUND_S, "a bp_mark_dirty throttled "
+                  "while bp_sync writes a dirty page returned after %.3f s",
+                  took);
+    atomic_store(&sync_let_go, true);
+    void *rc;
+    ck_assert_int_eq(pthread_join(t, &rc), 0);
+    ck_assert_int_eq((int)(intptr_t)rc, 0);
+    for (uint64_t p = 2; p <= LAST; p++)
+        ck_assert_int_eq(bp_unpin(&pg[p]), 0);
+    expect_written_back(pool, path, LAST + 1, "let go");
 }
 END_TEST
 
@@ -2060,6 +2135,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_backpressure_waits);
     tcase_add_loop_test(tc, test_throttle_skips_stuck_flushers, 0, 2);
     tcase_add_test(tc, test_throttle_waits_for_other_flushers_write);
+    tcase_add_test(tc, test_throttle_waits_for_a_sync_batch);
     tcase_add_test(tc, test_throttle_skips_failing_flushers);
     tcase_add_test(tc, test_throttle_starts_past_dirty_max);
     tcase_add_test(tc, test_flusher_idles_when_nothing_writable);
