@@ -322,6 +322,49 @@ START_TEST(test_pread_failed_write_keeps_change)
 }
 END_TEST
 
+/* kvdb through pread/pwrite and a bpool pool on the same file keep each
+ * other out, both ways: the pool's lock is an open file description
+ * lock, which kvdb's flock alone does not conflict with (a bpool-shell
+ * and a kvdb --io pread both wrote the file at once). */
+START_TEST(test_pread_and_a_pool_keep_each_other_out)
+{
+    char *path = tu_path("kvdb-pread-lock.db");
+    unlink(path);
+    struct kvdb_options o;
+    kvdb_options_init(&o);
+    o.flags = KVDB_CREATE | KVDB_NOCHECKSUMS;
+    o.io = KVDB_IO_PREAD;
+    kvdb *db;
+    ck_assert_int_eq(kvdb_open(path, &o, &db), 0);
+    ck_assert_int_eq(kvdb_put(db, "a", 1, "1", 1), 0);
+    ck_assert_int_eq(kvdb_commit(db), 0);
+
+    /* kvdb has it: a pool is refused. */
+    bp_pool *pool = NULL;
+    int r = tu_try_open(path, BP_NOHEADER, 8192, 16, &pool);
+    ck_assert_msg(r == -BP_ELOCKED, "a pool on a file kvdb --io pread has "
+                  "open: %d (%s)", r, r < 0 ? bp_errdetail() : "opened");
+    ck_assert_int_eq(kvdb_close(db), 0);
+
+    /* A pool has it: kvdb through pread is refused, and says so. */
+    ck_assert_int_eq(tu_try_open(path, BP_NOHEADER, 8192, 16, &pool), 0);
+    o.flags = KVDB_NOCHECKSUMS;
+    r = kvdb_open(path, &o, &db);
+    ck_assert_msg(r < 0, "kvdb --io pread opened a file a pool has open");
+    ck_assert_msg(strstr(kvdb_errdetail(), "in use by another process"),
+                  "the detail: %s", kvdb_errdetail());
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    /* Neither has it: kvdb opens it and finds its key. */
+    ck_assert_int_eq(kvdb_open(path, &o, &db), 0);
+    char v[8];
+    size_t vl = 0;
+    ck_assert_int_eq(kvdb_get(db, "a", 1, v, sizeof v, &vl), 0);
+    ck_assert_uint_eq(vl, 1);
+    ck_assert_int_eq(kvdb_close(db), 0);
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("kvdb_write");
@@ -335,6 +378,7 @@ Suite *test_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("pread");
     tcase_add_test(tc, test_pread_failed_write_keeps_change);
+    tcase_add_test(tc, test_pread_and_a_pool_keep_each_other_out);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     tc = tcase_create("arguments");

@@ -407,6 +407,24 @@ int kvdb_open(const char *path, const struct kvdb_options *opts, kvdb **out)
         made = false;   /* whoever has the lock uses the file: not ours */
         goto fail;
     }
+    /* The flock keeps out other kvdb processes.  bpool's own programs
+     * (bpool-shell, bpool-stress) lock a data file with an open file
+     * description lock, which a flock does not conflict with; with
+     * --io bpool the pool takes that lock, and through pread kvdb takes
+     * it itself, so that neither writes the file under the other. */
+    if (o.io != KVDB_IO_BPOOL) {
+        struct flock ofd = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+        /* A file system without such locks has no bpool pool on it
+         * either (bp_open refuses it): the flock is enough there. */
+        if (fcntl(db->meta_fd, F_OFD_SETLK, &ofd) != 0 &&
+            (errno == EAGAIN || errno == EACCES)) {
+            r = kv_fail(-errno, "%s is in use by another process (a bpool "
+                        "pool holds it: %s); close that pool first", path,
+                        strerror(errno));
+            made = false;
+            goto fail;
+        }
+    }
     /* Step 2: the last commit, or none. */
     struct stat sb;
     /* Locked, but perhaps no longer the file at `path`: an open that
