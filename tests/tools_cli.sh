@@ -238,6 +238,17 @@ for f in a-dir /dev/null; do
             fail "bpool-stress -f $f $a: status $st: $(cat err)"
     done
 done
+# A file that cannot be made, whatever the reason: exit 3 (it was 1, "a
+# check failed", for reasons not on a list: ENOTDIR, ENAMETOOLONG, ELOOP).
+: >plain.txt
+ln -sf loop-b loop-a && ln -sf loop-a loop-b
+for f in plain.txt/x "$(printf 'n%.0s' $(seq 300))" loop-a; do
+    "${prog[bpool-stress]}" -q -f "$f" --pages 64 -n 10 >out 2>err </dev/null
+    st=$?
+    [ "$st" -eq 3 ] && grep -q "^bpool-stress: bp_open" err &&
+        pass "bpool-stress -f ${f:0:20}: exit 3, the file could not be made" ||
+        fail "bpool-stress -f ${f:0:20}: status $st: $(cat err)"
+done
 # The shell's open: frames=0 is no silent default; rate=0 is no limit.
 "${prog[bpool-shell]}" -P 4K z.data -c "open z.data frames=0" >out 2>err </dev/null
 grep -q "frames=0: a pool has at least 4 frames" err &&

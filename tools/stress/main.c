@@ -309,7 +309,7 @@ static int existing_pages(const struct stress_opts *o, uint64_t *pages)
     int status = EXIT_SETUP;
     bp_pool *pool = stress_open(&probe, BP_RDONLY, &status);
     if (!pool)
-        return status;
+        return EXIT_SETUP;   /* the file it was given: not one it broke */
     *pages = stress_page_count(o, pool);
     int r = bp_close(pool);
     if (r < 0) {
@@ -328,7 +328,7 @@ static int create_file(const struct stress_opts *o)
     int status = EXIT_SETUP;
     bp_pool *pool = stress_open(o, BP_CREATE | BP_EXCL | BP_NOFLUSH, &status);
     if (!pool)
-        return status;
+        return EXIT_SETUP;   /* whatever refused it: it could not be made */
     int r = bp_close(pool);
     for (unsigned i = 0; i < o->files; i++) {
         const char *path = o->file_paths[i];
