@@ -249,6 +249,14 @@ for f in plain.txt/x "$(printf 'n%.0s' $(seq 300))" loop-a; do
         pass "bpool-stress -f ${f:0:20}: exit 3, the file could not be made" ||
         fail "bpool-stress -f ${f:0:20}: status $st: $(cat err)"
 done
+# An empty file name is refused before anything is made (bpool-bench
+# wrote a whole file before it failed to rename it to "").
+usage_error "an empty -f" bpool-bench "-f needs a file name" -f '' prepare
+usage_error "an empty -f" bpool-stress "-f needs a file name" -f ''
+usage_error "an empty FILE" kvdb "FILE is empty" '' get k
+# A pass from a cold pool has no unmeasured time before it.
+usage_error "-w with seqscan" bpool-bench "seqscan takes no --warmup" -w 1 seqscan
+usage_error "-w with trace" bpool-bench "trace takes no --warmup" -w 1 trace x.trace
 # The shell's open: frames=0 is no silent default; rate=0 is no limit.
 "${prog[bpool-shell]}" -P 4K z.data -c "open z.data frames=0" >out 2>err </dev/null
 grep -q "frames=0: a pool has at least 4 frames" err &&

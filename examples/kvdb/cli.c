@@ -668,6 +668,8 @@ int main(int argc, char **argv)
                                  : "no COMMAND given after FILE");
     int i = optind;
     c.path = argv[i];
+    if (!*c.path)
+        opt_usage("FILE is empty: name the database file");
     const char *cmd = argv[i + 1];
     /* Fewer than 4 frames of the page size in force - an existing file's
      * own (bench makes the file anew, with -P's) - is named here, in the

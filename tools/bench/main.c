@@ -99,7 +99,8 @@ static void usage(FILE *to)
         "  -w, --warmup SECS      unmeasured time first (default: hit min(0.5, d/4),\n"
         "                         randread/randwrite/mixed min(2, d/5), checkpoint\n"
         "                         min(1, d/5) per phase, warmup 15: the priming\n"
-        "                         run whose last 2 s set the target, else 0)\n"
+        "                         run whose last 2 s set the target; seqscan,\n"
+        "                         seqwrite, trace and prepare take none)\n"
         "  -D, --dist DIST        uniform, zipf or zipf:THETA (default: hit both,\n"
         "                         mixed, warmup zipf:0.99, others uniform)\n"
         "  -W, --write-pct N      mixed, resize: percent of pins that write\n"
@@ -298,7 +299,11 @@ int main(int argc, char **argv)
         if (poolopt_take(&o.pool, c, optarg))
             continue;
         switch (c) {
-        case 'f': o.path = optarg; break;
+        case 'f':
+            if (!*optarg)
+                opt_usage("-f needs a file name (it was empty)");
+            o.path = optarg;
+            break;
         case OPT_FILE_SIZE: o.file_size = opt_size("--file-size", optarg); break;
         case 't': parse_threads(&o, optarg); break;
         case 'd': o.duration = opt_secs("--duration", optarg, true, 1e6); break;
@@ -402,6 +407,12 @@ int main(int argc, char **argv)
         opt_usage("only randread, randwrite and mixed take --prefetch");
     if (o.rounds && wl->run != wl_warmup)
         opt_usage("only warmup takes --rounds");
+    /* A pass from a cold pool: time before it would eat the pass (and
+     * warm the pool) unmeasured. */
+    if (o.warmup >= 0 && (wl->run == wl_seqscan || wl->run == wl_seqwrite ||
+                          wl->run == wl_trace || wl->run == wl_prepare))
+        opt_usage("%s takes no --warmup: it measures one pass from a cold "
+                  "pool (limit the pass with -d)", o.workload);
     if (ckpt_only && wl->run != wl_checkpoint)
         opt_usage("only checkpoint takes %s", ckpt_only);
     /* These run until their time is up: for 0, for ever.  (seqscan,

@@ -521,7 +521,11 @@ int main(int argc, char **argv)
         case 'm': parse_mix(optarg, o.mix); break;
         case O_HOLD: o.hold_pages = (unsigned)opt_u64("--hold-pages", optarg, 1, 1024); break;
         case 's': o.seed = opt_u64("--seed", optarg, 0, UINT64_MAX); seed_set = true; break;
-        case 'f': o.path = optarg; break;
+        case 'f':
+            if (!*optarg)
+                opt_usage("-f needs a file name (it was empty)");
+            o.path = optarg;
+            break;
         case O_PAGES: o.pages = opt_u64("--pages", optarg, 1, 1ull << 32); pages_set = true; break;
         case O_MAXPAGES: o.max_pages = opt_u64("--max-pages", optarg, 1, 1ull << 33); break;
         case O_NOFILL: o.fill = false; break;
