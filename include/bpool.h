@@ -552,6 +552,10 @@ BP_API int bp_close(bp_pool *pool);
  * Create a pool without a file: frames, threads and AIO as bp_open makes
  * them, with opts' page size (0: BP_DEFAULT_PAGE_SIZE).  Files come with
  * bp_attach().  bp_close() closes it with every file still attached.
+ * With opts->warm_file, bp_close writes the dump as after bp_open, and
+ * its path is checked now as bp_open checks it; nothing is warmed here
+ * (there is no file yet): call bp_warm(pool, warm_file) once the files
+ * are attached, or the dump at close lists only the pages read since.
  * Errors: as bp_open's, less those of the file.
  */
 BP_API int bp_pool_create(const struct bp_options *opts, bp_pool **out);
@@ -567,8 +571,9 @@ BP_API int bp_pool_create(const struct bp_options *opts, bp_pool **out);
  * Errors: those of bp_open for the file (-BP_EPAGESIZE when its header
  *   records another page size than the pool's; -BP_EFILESIZE also when
  *   it has more than 2^BP_FILE_SHIFT pages); -EMFILE (BP_MAX_FILES
- *   files attached already); -EINVAL (NULL, or the file needs its buffers
- *   aligned more than the pool's frames are).
+ *   files attached already); -EINVAL (NULL, the file needs its buffers
+ *   aligned more than the pool's frames are, or it is the pool's
+ *   warm_file or that file's PATH.tmp, which the dump at close writes).
  */
 BP_API int bp_attach(bp_pool *pool, const char *path, uint32_t *file);
 

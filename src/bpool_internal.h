@@ -800,10 +800,14 @@ extern void (*_Atomic bp__warm_matched_tap)(bp_pool *pool);
 void bp__prefetch_forget_file(bp_pool *pool, uint32_t n);
 /* Pages in the last list given, and how many of them are dealt with. */
 void bp__warm_progress(bp_pool *pool, uint64_t *listed, uint64_t *done);
-/* bp_open's check of opts->warm_file: 0, or -EINVAL (with the detail)
- * when it names one of the pool's data files, which bp_close's dump would
- * replace (warm.c). */
-int bp__warm_file_check(bp_pool *pool, const char *path);
+/* The check of opts->warm_file by bp_open and bp_pool_create (fn): 0,
+ * -ENOENT when its directory is missing, -EINVAL (with the detail) when
+ * it or its scratch file PATH.tmp names one of the pool's data files,
+ * which bp_close's dump would replace (warm.c). */
+int bp__warm_file_check(bp_pool *pool, const char *path, const char *fn);
+/* -EINVAL (said) if attaching `path` would make the pool's warm_file, or
+ * its scratch file PATH.tmp, a data file; else 0. */
+int bp__warm_file_clash(bp_pool *pool, const char *path);
 
 /* readahead.c */
 int bp__readahead_create(bp_pool *pool, const struct bp_options *o);

@@ -127,6 +127,8 @@ int bp_attach(bp_pool *pool, const char *path, uint32_t *file)
                         BP_MAX_FILES);
     }
     int r = already_attached(pool, path);
+    if (r == 0)
+        r = bp__warm_file_clash(pool, path);
     struct bp_options o = pool->opts;   /* the pool's page size, flags */
     if (r == 0)
         r = bp__file_attach_at(pool, n, path, &o);

@@ -275,14 +275,14 @@ static int may_replace(bp_pool *pool, const char *path, const char *fn,
  * (a typo) would fail only the dump at close, after the pool's whole
  * run; so does one that is not a directory (ENOTDIR, caught by the stat
  * of the path itself). */
-static int dump_dir_check(const char *path)
+static int dump_dir_check(const char *path, const char *fn)
 {
     struct stat st;
     if (stat(path, &st) == 0 || errno != ENOENT)
         return 0;   /* may_replace looks at what is there */
     char *dir = strdup(path);
     if (!dir)
-        return bp__fail(-ENOMEM, "bp_open: out of memory");
+        return bp__fail(-ENOMEM, "%s: out of memory", fn);
     char *slash = strrchr(dir, '/');
     int r = 0;
     if (slash) {
@@ -291,23 +291,73 @@ static int dump_dir_check(const char *path)
         else
             *slash = '\0';
         if (stat(dir, &st) != 0 && errno == ENOENT)
-            r = bp__fail(-ENOENT, "bp_open: opts->warm_file %s: its directory "
+            r = bp__fail(-ENOENT, "%s: opts->warm_file %s: its directory "
                          "%s does not exist, so the dump at close could not "
                          "be written; create the directory or name a file in "
-                         "one that exists", path, dir);
+                         "one that exists", fn, path, dir);
     }
     free(dir);
     return r;
 }
 
-int bp__warm_file_check(bp_pool *pool, const char *path)
+/* PATH.tmp, the dump's scratch file (malloc'd), or NULL. */
+static char *scratch_name(const char *path)
 {
-    int r = dump_dir_check(path);
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + sizeof ".tmp");
+    if (tmp) {
+        memcpy(tmp, path, plen);
+        memcpy(tmp + plen, ".tmp", sizeof ".tmp");
+    }
+    return tmp;
+}
+
+int bp__warm_file_check(bp_pool *pool, const char *path, const char *fn)
+{
+    int r = dump_dir_check(path, fn);
     if (r < 0)
         return r;
+    /* The dump's scratch file PATH.tmp too, as bp_dump_resident checks
+     * both: a data file there would fail every close's dump. */
+    char *tmp = scratch_name(path);
+    if (!tmp)
+        return bp__fail(-ENOMEM, "%s: out of memory", fn);
+    char what[64];
+    (void)snprintf(what, sizeof what, "%s: opts->warm_file", fn);
     pthread_mutex_lock(&pool->files_mu);
-    r = may_replace(pool, path, "bp_open: opts->warm_file", true);
+    r = may_replace(pool, path, what, true);
+    if (r == 0)
+        r = may_replace(pool, tmp, what, true);
     pthread_mutex_unlock(&pool->files_mu);
+    free(tmp);
+    return r;
+}
+
+int bp__warm_file_clash(bp_pool *pool, const char *path)
+{
+    if (!pool->warm_file)
+        return 0;
+    char *tmp = scratch_name(pool->warm_file);
+    if (!tmp)
+        return bp__fail(-ENOMEM, "bp_attach: out of memory");
+    const char *names[2] = { pool->warm_file, tmp };
+    struct stat st, w;
+    bool exists = stat(path, &st) == 0;
+    int r = 0;
+    for (int i = 0; i < 2 && r == 0; i++) {
+        /* A file to be made (BP_CREATE) has no inode yet: its name. */
+        bool same = exists ? stat(names[i], &w) == 0 &&
+                                 w.st_dev == st.st_dev && w.st_ino == st.st_ino
+                           : strcmp(names[i], path) == 0;
+        if (same)
+            r = bp__fail(-EINVAL, "bp_attach: %s is %s (%s), which the dump "
+                         "at bp_close writes: it would replace the data "
+                         "file; attach another file, or make the pool with "
+                         "another warm_file", path,
+                         i ? "the scratch file of the pool's warm_file"
+                           : "the pool's warm_file", names[i]);
+    }
+    free(tmp);
     return r;
 }
 
@@ -325,16 +375,13 @@ int bp_dump_resident(bp_pool *pool, const char *path)
     size_t bytes = WARM_HEAD + (size_t)BP_MAX_FILES * WARM_SECTION +
                    (size_t)r.cap * 8 + 4;
     uint8_t *buf = malloc(bytes);
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
+    char *tmp = scratch_name(path);
     int e = 0;
     if (!r.hot || !r.cold || !buf || !tmp) {
         e = bp__fail(-ENOMEM, "bp_dump_resident: out of memory listing %u "
                      "frames", pool->frames_max);
         goto out;
     }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
     /* The files stay as they are from the walk to the sections. */
     pthread_mutex_lock(&pool->files_mu);
     /* PATH.tmp is the dump's own scratch name (a crash may leave one,

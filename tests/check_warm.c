@@ -558,6 +558,17 @@ START_TEST(test_dump_replaces_only_dumps)
     TU_EXPECT_ERR(bp_open(path, &o, &bad), -ENOENT, nodir, "does not exist",
                   "create the directory");
     ck_assert_ptr_null(bad);
+    /* Nor a warm_file whose scratch file PATH.tmp is the data file: every
+     * close's dump would fail (bp_open took it). */
+    char *scratch = tu_path("warm-scratch.bp.tmp");
+    tu_make_file(scratch, PS, 8, 1);
+    char before_tmp[4200];
+    (void)snprintf(before_tmp, sizeof before_tmp, "%s", scratch);
+    before_tmp[strlen(before_tmp) - 4] = '\0';
+    o.warm_file = before_tmp;
+    TU_EXPECT_ERR(bp_open(scratch, &o, &bad), -EINVAL, "data file 0", "warm_file");
+    ck_assert_ptr_null(bad);
+    ck_assert_uint_eq(tu_file_size(scratch), (8 + 1) * PS);
     o.warm_file = text;
     pool = tu_open_opts(path, 16, BP_NOREADAHEAD, &o);
     tu_rewrite_page(pool, 5, 1, 2);
@@ -964,6 +975,58 @@ START_TEST(test_warm_empty_dump)
     ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
     ck_assert_int_eq(bp_dump_resident(pool, dump), 0);
     ck_assert_int_eq(bp_warm(pool, dump), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* warm_file in a pool made by bp_pool_create: its directory is checked
+ * at the create, as bp_open checks it (ENOENT: the dump at close could
+ * not be written); a file that is the warm_file or its scratch file
+ * PATH.tmp is not attached (EINVAL: the dump would replace it), whether
+ * it exists or would be made; the dump at close holds the files' pages,
+ * and bp_warm after the attaches reads them back. */
+START_TEST(test_warm_file_of_a_created_pool)
+{
+    char *a = tu_path("warm-cr-a.data"), *dump = tu_path("warm-cr.dump");
+    char nodir[4200], tmp[4200];
+    (void)snprintf(nodir, sizeof nodir, "%s.nodir/x.dump", a);
+    (void)snprintf(tmp, sizeof tmp, "%s.tmp", dump);
+    tu_make_file(a, PS, 64, 1);
+    unlink(dump);
+    unlink(tmp);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.page_size = PS;
+    o.pool_frames = 32;
+    o.flags = BP_NOREADAHEAD | BP_CREATE;
+    o.warm_file = nodir;
+    bp_pool *pool = NULL;
+    TU_EXPECT_ERR(bp_pool_create(&o, &pool), -ENOENT, "bp_pool_create",
+                  nodir, "does not exist");
+    ck_assert_ptr_null(pool);
+
+    o.warm_file = dump;
+    ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
+    uint32_t n;
+    TU_EXPECT_ERR(bp_attach(pool, dump, &n), -EINVAL, "the pool's warm_file");
+    TU_EXPECT_ERR(bp_attach(pool, tmp, &n), -EINVAL, "scratch file");
+    ck_assert_int_eq(access(dump, F_OK), -1);   /* nothing made */
+    ck_assert_int_eq(access(tmp, F_OK), -1);
+    ck_assert_int_eq(bp_attach(pool, a, &n), 0);
+    ck_assert_uint_eq(n, 0);
+    for (uint64_t p = 0; p < 10; p++)
+        tu_expect_page(pool, p, BP_READ, 1);
+    ck_assert_int_eq(bp_close(pool), 0);   /* writes the dump */
+
+    /* An existing file at the scratch name is no more attached. */
+    tu_make_file(tmp, PS, 4, 1);
+    ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
+    TU_EXPECT_ERR(bp_attach(pool, tmp, &n), -EINVAL, "scratch file");
+    ck_assert_int_eq(bp_attach(pool, a, &n), 0);
+    ck_assert_int_eq(bp_warm(pool, dump), 10);
+    struct bp_stats st = tu_wait_warmed(pool);
+    ck_assert_uint_eq(st.warm_done, 10);
+    unlink(tmp);
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
@@ -1462,6 +1525,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_warm_stops_when_full);
     tcase_add_test(tc, test_warm_file_option);
     tcase_add_test(tc, test_warm_file_kept_when_cut_short);
+    tcase_add_test(tc, test_warm_file_of_a_created_pool);
     tcase_add_test(tc, test_refusals);
     tcase_add_test(tc, test_dump_replaces_only_dumps);
     tcase_add_test(tc, test_dump_tmp_link_not_followed);
