@@ -40,6 +40,13 @@ try "get" 0 db get apple && has "get prints the value" out '^red$'
 try "put replaces" 0 db put apple green
 try "get the new value" 0 db get apple && has "replaced value" out '^green$'
 try "get a missing key: exit 1" 1 db get pear && has "says not found" err 'pear: not found'
+# Keys and file names in messages: control bytes as \xHH (doc/tools.md),
+# so that a newline cannot split the message nor an escape sequence
+# reach the terminal.
+try "a missing key of control bytes: exit 1" 1 db get "$(printf 'p\nq\033')" &&
+    [ "$(wc -l <err)" -eq 1 ] && has "printed as \\xHH" err '^kvdb: p\\x0aq\\x1b: not found$'
+try "a missing file of control bytes: exit 2" 2 "$(printf 'n\nm\033.kv')" get k &&
+    [ "$(wc -l <err)" -eq 1 ] && has "printed as \\xHH" err '^kvdb: n\\x0am\\x1b\.kv: '
 try "del" 0 db del apple
 try "get after del: exit 1" 1 db get apple
 try "del a missing key: exit 1" 1 db del apple

@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "../../tools/common/parse.h"
 #include "../../tools/common/poolopt.h"
+#include "../../tools/common/printable.h"
 
 static const char usage_text[] =
     "usage: kvdb [OPTIONS] FILE COMMAND [ARGS]\n"
@@ -151,7 +152,8 @@ bool args_parse(struct args *a, int argc, char **argv, const char *const *opts,
                 i++;
                 continue;
             }
-            fprintf(stderr, "kvdb: unknown option or missing value: %s\n", s);
+            fprintf(stderr, "kvdb: unknown option or missing value: %s\n",
+                    printable(s));
             return false;
         }
         if (strcmp(s, "-v") == 0 && in_list(flags, "v"))
@@ -196,7 +198,8 @@ uint64_t arg_u64(const struct args *a, const char *name, uint64_t def,
     if (s == NULL)
         return def;
     if (!parse_u64(s, &v)) {
-        fprintf(stderr, "kvdb: --%s wants a number, not \"%s\"\n", name, s);
+        fprintf(stderr, "kvdb: --%s wants a number, not \"%s\"\n", name,
+                printable(s));
         *ok = false;
         return def;
     }
@@ -213,8 +216,10 @@ double now_sec(void)
 int report(int err, const char *what)
 {
     const char *d = kvdb_errdetail();
-    fprintf(stderr, "kvdb: %s: %s%s%s\n", what, kvdb_strerror(err),
-            d[0] ? ": " : "", d);
+    /* File names and keys, in `what` and the detail: control bytes as
+     * \xHH, as every tool prints them (doc/tools.md). */
+    fprintf(stderr, "kvdb: %s: %s%s%s\n", printable(what), kvdb_strerror(err),
+            d[0] ? ": " : "", printable(d));
     return EX_ERR;
 }
 
@@ -227,7 +232,8 @@ int open_db(const struct cli *c, bool create, kvdb **db)
         int e = powercut_arm(c->path, c->power_cut_ms);
         if (e < 0) {
             fprintf(stderr, "kvdb: --power-cut-after: cannot record the writes "
-                    "to %s: %s (it must exist)\n", c->path, strerror(-e));
+                    "to %s: %s (it must exist)\n", printable(c->path),
+                    strerror(-e));
             return e;
         }
     }
@@ -359,7 +365,7 @@ static int cmd_get_del(struct cli *c, int argc, char **argv, bool del)
                            &vlen);
     int ex = EX_OK;
     if (r == -ENOENT) {
-        fprintf(stderr, "kvdb: %s: not found\n", argv[0]);
+        fprintf(stderr, "kvdb: %s: not found\n", printable(argv[0]));
         ex = EX_FAIL;
     } else if (r < 0) {
         ex = report(r, del ? "del" : "get");
@@ -408,15 +414,15 @@ static int cmd_mget(struct cli *c, int argc, char **argv)
             put_escaped(it[i].val, it[i].vlen, stdout);
             putchar('\n');
         } else if (it[i].result == -ENOENT) {
-            fprintf(stderr, "kvdb: %s: not found\n", argv[i]);
+            fprintf(stderr, "kvdb: %s: not found\n", printable(argv[i]));
             ex = EX_FAIL;
         } else if (it[i].result == -EINVAL) {
             fprintf(stderr, "kvdb: mget: key %d ('%s', %zu bytes): invalid: "
-                    "keys are 1 to %u bytes\n", i + 1, argv[i], it[i].klen,
+                    "keys are 1 to %u bytes\n", i + 1, printable(argv[i]), it[i].klen,
                     KVDB_KEY_MAX);
             ex = EX_ERR;
         } else {
-            fprintf(stderr, "kvdb: mget: %s: %s\n", argv[i],
+            fprintf(stderr, "kvdb: mget: %s: %s\n", printable(argv[i]),
                     kvdb_strerror(it[i].result));
             ex = EX_ERR;
         }
@@ -519,7 +525,7 @@ static int cmd_stats(struct cli *c)
     struct kvdb_stats s;
     kvdb_stats(db, &s);
     printf("file %s: %llu pages of %u bytes (%.1f MiB), last commit %llu\n",
-           c->path, (unsigned long long)s.pages, s.page_size,
+           printable(c->path), (unsigned long long)s.pages, s.page_size,
            (double)s.pages * s.page_size / 1048576.0,
            (unsigned long long)s.commit_seq);
     printf("tree: %llu keys, height %u, %llu free pages, %llu pending, %llu "

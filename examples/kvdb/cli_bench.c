@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "../../tools/common/printable.h"
 #include "../../tools/common/parse.h"
 #include "../../tools/common/json.h"
 #include "benchutil.h"
@@ -154,13 +155,13 @@ int cmd_bench(struct cli *c, int argc, char **argv)
         if (open_db(&plain, false, &old) < 0) {
             fprintf(stderr, "kvdb: bench: %s is left as it is (bench "
                     "recreates only a kvdb file no process has open; name "
-                    "another file)\n", c->path);
+                    "another file)\n", printable(c->path));
             return EX_ERR;
         }
         kvdb_close(old);
     }
     if (unlink(c->path) != 0 && errno != ENOENT) {
-        fprintf(stderr, "kvdb: bench: cannot remove %s: %s\n", c->path,
+        fprintf(stderr, "kvdb: bench: cannot remove %s: %s\n", printable(c->path),
                 strerror(errno));
         return EX_ERR;
     }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "../../tools/common/printable.h"
 #include "../../tools/powercut.h"
 
 struct cutter {
@@ -35,13 +36,13 @@ static void *cutter_main(void *arg)
     struct pc_cut_info in;
     int r = pc_cut(c->image, (uint64_t)time(NULL) ^ (uint64_t)getpid(), &in);
     if (r < 0) {
-        fprintf(stderr, "kvdb: writing the power-cut image %s: %s\n", c->image,
+        fprintf(stderr, "kvdb: writing the power-cut image %s: %s\n", printable(c->image),
                 strerror(-r));
         pc_power_off(EX_ERR);
     }
     fprintf(stderr, "kvdb: power cut after %llu ms: %u writes not durable "
             "(%u left out, %u torn); image %s\n", (unsigned long long)c->ms,
-            in.pending, in.dropped, in.torn, c->image);
+            in.pending, in.dropped, in.torn, printable(c->image));
     pc_power_off(EX_POWER_CUT);
 }
 
