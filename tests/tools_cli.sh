@@ -275,6 +275,13 @@ usage_error "--frames beyond a pool" bpool-bench "--frames '4294967295': want a 
     --frames 4294967295 hit
 usage_error "dirty watermarks out of order" bpool-stress "the dirty watermarks need" \
     --dirty-low 50 --dirty-high 40
+# One watermark against the others' defaults (10, 30, 75): a usage error
+# before any file is made (it was bp_open's refusal: exit 1 or 3).
+for t in bpool-shell bpool-bench bpool-stress; do
+    usage_error "--dirty-low above the default high" "$t" \
+        "the dirty watermarks need .*here 80, 30 \\(default\\) and 75 \\(default\\); give the others too" \
+        --dirty-low 80
+done
 # Pool settings that contradict each other on the line alone: the
 # doublewrite area lives in the header, and --pool-max is the most the
 # pool may grow to (bp_open refused them: exit 1 or 3, and the shell's

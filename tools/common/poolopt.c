@@ -125,13 +125,20 @@ void poolopt_check(const struct poolopt *o)
         opt_usage("give --pool or --frames, not both");
     if (o->page_size)
         poolopt_min_frames(o, o->page_size);
-    /* The library checks low < high < max against its defaults too
-     * (bp_open's error names them); only what the line alone gets wrong
-     * is a usage error here. */
-    if ((o->dirty_low && o->dirty_high && o->dirty_low >= o->dirty_high) ||
-        (o->dirty_high && o->dirty_max && o->dirty_high >= o->dirty_max) ||
-        (o->dirty_low && o->dirty_max && o->dirty_low >= o->dirty_max))
-        opt_usage("the dirty watermarks need --dirty-low < --dirty-high < --dirty-max");
+    /* low < high < max, a watermark not given being the library's
+     * default: a usage error now, before any file is made, not bp_open's
+     * refusal after. */
+    uint32_t low = o->dirty_low ? o->dirty_low : BP_DEFAULT_DIRTY_LOW;
+    uint32_t high = o->dirty_high ? o->dirty_high : BP_DEFAULT_DIRTY_HIGH;
+    uint32_t max = o->dirty_max ? o->dirty_max : BP_DEFAULT_DIRTY_MAX;
+    if (low >= high || high >= max)
+        opt_usage("the dirty watermarks need --dirty-low < --dirty-high < "
+                  "--dirty-max: here %u%s, %u%s and %u%s%s",
+                  low, o->dirty_low ? "" : " (default)",
+                  high, o->dirty_high ? "" : " (default)",
+                  max, o->dirty_max ? "" : " (default)",
+                  o->dirty_low && o->dirty_high && o->dirty_max
+                      ? "" : "; give the others too");
     /* The doublewrite area is laid out after the header and recorded in
      * it: a file without one has none (bp_open: EINVAL). */
     if (o->no_header && o->doublewrite)
