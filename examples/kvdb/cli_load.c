@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "../../tools/common/printable.h"
 #include "../../tools/common/parse.h"
 #include "keygen.h"
 
@@ -342,10 +343,16 @@ static int bulk(struct cli *c, int argc, char **argv, const char *name)
     struct args a;
     uint64_t n;
     bool ok = true;
-    if (!args_parse(&a, argc, argv, opts, flags) || a.pos != 1 ||
-        !parse_u64(a.posv[0], &n)) {
-        fprintf(stderr, "kvdb: usage: %s N [options]\n",
-                name);
+    if (!args_parse(&a, argc, argv, opts, flags)) {
+        opt_try_help();   /* after args_parse's line naming the cause */
+        return EX_ERR;
+    }
+    if (a.pos != 1 || !parse_u64(a.posv[0], &n)) {
+        if (a.pos == 1)
+            fprintf(stderr, "kvdb: %s: N wants a whole number, not \"%s\"\n",
+                    name, printable(a.posv[0]));
+        else
+            fprintf(stderr, "kvdb: usage: %s N [options]\n", name);
         opt_try_help();
         return EX_ERR;
     }
