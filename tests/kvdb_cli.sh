@@ -156,7 +156,7 @@ try "unknown option: exit 2" 2 --bogus db get a
 try "unknown command: exit 2" 2 db frobnicate
 try "missing argument: exit 2" 2 db put onlykey
 try "load of a bad count: exit 2" 2 db load 10x &&
-    has "the count named" err '^kvdb: load: N wants a whole number, not "10x"$'
+    has "the count named" err '^kvdb: load: N wants a whole number below 2\^64, not "10x"$'
 try "an option without its value: exit 2" 2 db load 5 --seed &&
     [ "$(wc -l <err)" -eq 2 ] && has "one line says why" err 'missing value: --seed'
 try "no arguments: exit 2" 2

@@ -116,7 +116,7 @@ usage_error "mt's numbers" kvdb "mt: bad numbers" x.db mt --keys 0
 # bits, and one whose keys' order would not fit in memory.
 usage_error "mt's thread counts that wrap" kvdb "mt: bad numbers" x.db mt \
     --writers 2 --readers 18446744073709551614 --scanners 1 --keys 100
-usage_error "a count past 64 bits" kvdb "usage: load N" x.db load 18446744073709552k
+usage_error "a count past 64 bits" kvdb "load: N wants a whole number below 2\\^64, not \"18446744073709552k\"" x.db load 18446744073709552k
 "${prog[kvdb]}" x.db load 2305843009213693952 --sorted >out 2>err </dev/null
 st=$?
 [ "$st" -eq 2 ] && grep -q "out of memory ordering" err && [ ! -e x.db ] &&

@@ -349,7 +349,8 @@ static int bulk(struct cli *c, int argc, char **argv, const char *name)
     }
     if (a.pos != 1 || !parse_u64(a.posv[0], &n)) {
         if (a.pos == 1)
-            fprintf(stderr, "kvdb: %s: N wants a whole number, not \"%s\"\n",
+            fprintf(stderr, "kvdb: %s: N wants a whole number below 2^64, "
+                    "not \"%s\"\n",
                     name, printable(a.posv[0]));
         else
             fprintf(stderr, "kvdb: usage: %s N [options]\n", name);
