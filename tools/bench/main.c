@@ -100,7 +100,7 @@ static void usage(FILE *to)
         "                         randread/randwrite/mixed min(2, d/5), checkpoint\n"
         "                         min(1, d/5) per phase, warmup 15: the priming\n"
         "                         run whose last 2 s set the target; seqscan,\n"
-        "                         seqwrite, trace and prepare take none)\n"
+        "                         seqwrite, trace and prepare: 0 only)\n"
         "  -D, --dist DIST        uniform, zipf or zipf:THETA (default: hit both,\n"
         "                         mixed, warmup zipf:0.99, others uniform)\n"
         "  -W, --write-pct N      mixed, resize: percent of pins that write\n"
@@ -408,9 +408,9 @@ int main(int argc, char **argv)
     if (o.rounds && wl->run != wl_warmup)
         opt_usage("only warmup takes --rounds");
     /* A pass from a cold pool: time before it would eat the pass (and
-     * warm the pool) unmeasured. */
-    if (o.warmup >= 0 && (wl->run == wl_seqscan || wl->run == wl_seqwrite ||
-                          wl->run == wl_trace || wl->run == wl_prepare))
+     * warm the pool) unmeasured.  (-w 0, what they do, is no error.) */
+    if (o.warmup > 0 && (wl->run == wl_seqscan || wl->run == wl_seqwrite ||
+                         wl->run == wl_trace || wl->run == wl_prepare))
         opt_usage("%s takes no --warmup: it measures one pass from a cold "
                   "pool (limit the pass with -d)", o.workload);
     if (ckpt_only && wl->run != wl_checkpoint)
