@@ -1404,7 +1404,9 @@ struct bp_stats {
     uint64_t syncs;         /* bp_sync, bp_checkpoint, bp_sync_file and
                                bp_detach calls that made their files
                                durable (each fdatasyncs every file written
-                               since its last: none, one or several) */
+                               since its last: none, one or several); a
+                               BP_RDONLY pool's calls write nothing and
+                               count none */
     /* Gauges, read at the time of the call. */
     uint64_t dirty;         /* dirty frames */
     uint64_t pinned;        /* frames with a pin count above zero */

@@ -982,6 +982,14 @@ int bp__aio_run(struct bp__aio *aio, struct bp__io *ios, size_t n)
     return run_ios(aio, ios, n, 0);
 }
 
+size_t bp__aio_requests_sent(const struct bp__io *ios, size_t n)
+{
+    size_t sent = 0;
+    for (size_t i = 0; i < n; i++)
+        sent += !ios[i].refused || ios[i].done > 0;
+    return sent;
+}
+
 int bp__aio_run_yielding(struct bp__aio *aio, struct bp__io *ios, size_t n)
 {
     return run_ios(aio, ios, n, YIELD_DEPTH);

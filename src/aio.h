@@ -158,9 +158,15 @@ void bp__aio_fixed_counts(struct bp__aio *aio, unsigned long long *buffers,
  * reaper hands each completion to its own batch and wakes only that
  * batch's thread.
  * Returns 0 (look at each ios[i].res) - or, if io_submit itself fails,
- * the unsubmitted requests get that error in res.
+ * the unsubmitted requests get that error in res - or -ENOMEM, before
+ * any request was submitted.
  */
 int bp__aio_run(struct bp__aio *aio, struct bp__io *ios, size_t n);
+
+/* Of requests ios[0..n) run by a call that returned 0, those the device
+ * had: not one the kernel refused to queue before any of it was
+ * transferred (the statistics count requests sent). */
+size_t bp__aio_requests_sent(const struct bp__io *ios, size_t n);
 
 /* As bp__aio_run, for write-back nobody waits on: while reads are in
  * flight (other threads' bp__aio_run or bp__aio_run_full) or ended less

@@ -93,17 +93,6 @@ void bp__io_runs(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     }
 }
 
-/* Of requests ios[0..n), those the device had: not one the kernel
- * refused to queue before any of it was transferred (bp_stats counts
- * write requests sent). */
-static uint32_t requests_sent(const struct bp__io *ios, uint32_t n)
-{
-    uint32_t sent = 0;
-    for (uint32_t i = 0; i < n; i++)
-        sent += !ios[i].refused || ios[i].done > 0;
-    return sent;
-}
-
 /* bp__io_runs for p[0..n), all in flight at once (yield: as far as
  * bp__aio_run_yielding lets them). */
 static void io_runs_at_once(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
@@ -155,9 +144,11 @@ static void io_runs_at_once(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
                   : bp__aio_run(&pool->aio, ios, nruns);
     /* Counted before any page of them is finished: a bp_stats taken once
      * the pages are clean (after bp_flush_all returns, say) must not see
-     * their writes without their requests. */
-    if (write)
-        bp__count(pool, BP__C_WRITE_REQUESTS, requests_sent(ios, nruns));
+     * their writes without their requests.  A run that failed (-ENOMEM)
+     * sent nothing: it fails before the first submission. */
+    if (write && r == 0)
+        bp__count(pool, BP__C_WRITE_REQUESTS,
+                  bp__aio_requests_sent(ios, nruns));
 
     /* Runs that failed or came back short: their pages one by one.  How
      * the run's request ended for each page is kept for its done: a
@@ -202,8 +193,9 @@ static void io_runs_at_once(bp_pool *pool, struct bp__page_ref *p, uint32_t n,
     }
     if (nretry) {
         r = bp__aio_run_full(&pool->aio, ios, nretry);
-        if (write)
-            bp__count(pool, BP__C_WRITE_REQUESTS, requests_sent(ios, nretry));
+        if (write && r == 0)
+            bp__count(pool, BP__C_WRITE_REQUESTS,
+                      bp__aio_requests_sent(ios, nretry));
     }
     for (uint32_t i = 0; i < nretry; i++) {
         long res = r < 0 ? r : ios[i].res;

@@ -292,8 +292,9 @@ static void submit(bp_stream *s)
         if (ios) {
             for (uint32_t i = 0; i < n; i++)
                 ios[i] = *v[i];
-            s->info.requests += n;
             r = bp__aio_run(&pool->aio, ios, n);
+            if (r == 0)
+                s->info.requests += bp__aio_requests_sent(ios, n);
         }
         for (uint32_t i = 0; i < n; i++) {
             v[i]->res = r < 0 ? r : ios[i].res;
@@ -303,7 +304,7 @@ static void submit(bp_stream *s)
         return;
     }
     size_t k = bp__aio_lane_submit(&pool->aio, s->lane, v, n);
-    s->info.requests += n;
+    s->info.requests += k;   /* the rest, refused, are read alone below */
     s->inflight += (uint32_t)k;
     for (size_t i = k; i < n; i++)    /* failed at once: read alone */
         complete_run(s, (uint32_t)((struct run *)v[i] - s->runs));

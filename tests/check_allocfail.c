@@ -556,6 +556,60 @@ START_TEST(test_files_dumps_resize)
 }
 END_TEST
 
+/* Proves write_requests counts only requests sent: a shrink writes back
+ * 124 dirty pages that are not adjacent (124 one-page requests in one
+ * batch, more than one io_submit's 64, so the submission allocates its
+ * list); with each allocation of the shrink failing in turn, the pages
+ * sent alone after a batch that could not be sent are counted once.
+ * (The batch that failed before its first io_submit was counted too:
+ * 248 requests for 124 writes.) */
+START_TEST(test_write_requests_when_a_batch_cannot_be_sent)
+{
+    char *path = tu_path("allocfail-wreq.data");
+    enum { N = 256 };
+    tu_make_file(path, PS, N, 1);
+    long n;
+    for (n = 0; n < MAX_ALLOCS; n++) {
+        struct bp_options o;
+        bp_options_init(&o);
+        o.pool_frames = N;
+        o.pool_bytes_max = N * (uint64_t)PS;
+        bp_pool *pool = tu_open_opts(path, N, BP_NOREADAHEAD | BP_NOFLUSH, &o);
+        for (uint64_t p = 0; p < N; p++) {
+            bp_page pg;
+            ck_assert_int_eq(bp_pin(pool, p, p % 2 ? BP_READ : BP_WRITE, &pg), 0);
+            if (!(p % 2)) {
+                tu_stamp(pg.data, PS, p, 2);
+                ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+            }
+            ck_assert_int_eq(bp_unpin(&pg), 0);
+        }
+        bp_stats_reset(pool);
+        arm(n);
+        int r = bp_resize(pool, 8 * (uint64_t)PS);
+        bool hit = disarm();
+        REQUIRE(r == 0 || r == -ENOMEM, "bp_resize with allocation %ld "
+                "failing: %d (%s)", n, r, bp_errdetail());
+        ck_assert_int_ge(bp_flush_all(pool), 0);   /* what the shrink left */
+        struct bp_stats st = tu_stats(pool);
+        ck_assert_msg(st.write_requests == st.writes, "allocation %ld failed: "
+                      "%llu write requests for %llu one-page writes", n,
+                      (unsigned long long)st.write_requests,
+                      (unsigned long long)st.writes);
+        ck_assert_uint_eq(st.writes, N / 2);
+        ck_assert_int_eq(bp_close(pool), 0);
+        if (!hit)
+            break;
+    }
+    ck_assert_int_lt(n, MAX_ALLOCS);
+    uint32_t seed_of[N];
+    for (int p = 0; p < N; p++)
+        seed_of[p] = p % 2 ? 1 : 2;
+    tu_expect_file(path, PS, seed_of, N);
+    unlink(path);
+}
+END_TEST
+
 /* ---- the background threads ------------------------------------------- */
 
 /* Proves the flusher and reader threads need no memory of their own to
@@ -621,6 +675,7 @@ Suite *test_suite(void)
     tcase_add_loop_test(tc, test_close, 0, 2);
     tcase_add_test(tc, test_operations);
     tcase_add_test(tc, test_files_dumps_resize);
+    tcase_add_test(tc, test_write_requests_when_a_batch_cannot_be_sent);
     tcase_add_test(tc, test_threads_start_without_memory);
     suite_add_tcase(s, tc);
     return s;

@@ -205,6 +205,7 @@ static _Atomic int submit_permille;
 static _Atomic int submit_errno = -EAGAIN;
 static _Atomic bool submit_one;
 static _Atomic long submit_refused;
+static _Atomic long submit_taken;   /* requests the kernel queued */
 
 static int tap_submit(const struct bp__io_engine *eng, bp__io_ctx ctx, long nr,
                       struct iocb **iocbs)
@@ -224,7 +225,10 @@ static int tap_submit(const struct bp__io_engine *eng, bp__io_ctx ctx, long nr,
     }
     if (atomic_load(&submit_one) && nr > 1)
         nr = 1;
-    return eng->submit(ctx, nr, iocbs);
+    int r = eng->submit(ctx, nr, iocbs);
+    if (r > 0)
+        atomic_fetch_add(&submit_taken, r);
+    return r;
 }
 
 /* io_getevents: short transfers.
@@ -364,6 +368,7 @@ static void reset_faults(void)
     atomic_store(&submit_errno, -EAGAIN);
     atomic_store(&submit_one, false);
     atomic_store(&submit_refused, 0);
+    atomic_store(&submit_taken, 0);
     atomic_store(&short_halve, 0);
     atomic_store(&short_zero_ops, 0);
     atomic_store(&short_zero_page, -1);
@@ -997,6 +1002,42 @@ START_TEST(test_submit_refused)
         ck_assert_int_eq(bp_close(pool), 0);
         expect_file(path, model, 16);
     }
+}
+END_TEST
+
+/* A read stream whose first submission the kernel refuses (EBADF): every
+ * page comes out right (the refused runs' pages read one by
+ * one), and bp_stream_info.requests counts the requests the kernel
+ * queued, not the refused ones ("read requests it sent"). */
+START_TEST(test_stream_requests_refused)
+{
+    uint32_t model[64];
+    char *path = model_file("stream-refused.bp", model, 64);
+    bp_pool *pool = tu_open(path, 128, BP_NOFLUSH | BP_NOREADAHEAD);
+    atomic_store(&submit_errno, -EBADF);
+    atomic_store(&submit_fail_left, 1);
+    atomic_store(&submit_taken, 0);
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open_range(pool, 0, 64, NULL, &s), 0);
+    bp_page pg;
+    for (uint64_t p = 0; p < 64; p++) {
+        int r = bp_stream_next(s, &pg);
+        ck_assert_msg(r == 1 && pg.pgno == p, "page %llu: %d (%s)",
+                      (unsigned long long)p, r, bp_errdetail());
+        ck_assert_msg(tu_stamped(pg.data, PS, p, model[p]), "page %llu",
+                      (unsigned long long)p);
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    ck_assert_int_eq(bp_stream_next(s, &pg), 0);
+    struct bp_stream_info in;
+    ck_assert_int_eq(bp_stream_info(s, &in), 0);
+    ck_assert_int_eq(atomic_load(&submit_refused), 1);
+    ck_assert_msg(in.requests == (uint64_t)atomic_load(&submit_taken),
+                  "%llu requests counted, %ld queued",
+                  (unsigned long long)in.requests, atomic_load(&submit_taken));
+    ck_assert_uint_eq(in.reads, 64);
+    ck_assert_int_eq(bp_stream_close(s), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
 
@@ -2319,6 +2360,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_submit_partial);
     tcase_add_loop_test(tc, test_submit_interrupted, 0, 2);
     tcase_add_loop_test(tc, test_submit_refused_every_path, 0, 2);
+    tcase_add_test(tc, test_stream_requests_refused);
     tcase_add_loop_test(tc, test_submit_eagain_in_flight, 0, 2);
     tcase_add_test(tc, test_stream_submit_faults);
     tcase_set_timeout(tc, 20);
