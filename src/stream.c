@@ -304,7 +304,11 @@ static void submit(bp_stream *s)
         return;
     }
     size_t k = bp__aio_lane_submit(&pool->aio, s->lane, v, n);
-    s->info.requests += k;   /* the rest, refused, are read alone below */
+    /* Sent: every request but those the kernel refused (a fault hook's
+     * failure counts, as the device's would); the refused are read
+     * alone below, and counted then. */
+    for (uint32_t i = 0; i < n; i++)
+        s->info.requests += !v[i]->refused;
     s->inflight += (uint32_t)k;
     for (size_t i = k; i < n; i++)    /* failed at once: read alone */
         complete_run(s, (uint32_t)((struct run *)v[i] - s->runs));

@@ -7,7 +7,7 @@
 #
 #   1. `make install DESTDIR=...` from the build directory (works in an
 #      out-of-tree build with a read-only source tree, as in distcheck);
-#   2. compile every examples/kvdb/*.c (and the three files of
+#   2. compile every examples/kvdb/*.c (and the four files of
 #      tools/common its command line uses, and tools/powercut.c) with the
 #      installed bpool.h (the
 #      source tree's include/ is not on the path: the compiler's
@@ -77,14 +77,15 @@ mkdir obj
 objs=()
 pids=()
 # kvdb's command line shares the bpool tools' option and JSON code
-# (tools/common) and the power-cut recorder (tools/powercut.c, for
-# --power-cut-after): four files of the source tree.  Only the recorder
+# and message code (tools/common) and the power-cut recorder
+# (tools/powercut.c, for --power-cut-after): five files of the source
+# tree.  Only the recorder
 # sees a library internal: src/io_engine.h, the engines' interface, whose
 # tap it defines (the installed library refers to the tap weakly).
 common=$srcdir/tools/common
 version=$("$pkgconfig" --modversion bpool)
 for c in "$src"/*.c "$common"/parse.c "$common"/json.c "$common"/poolopt.c \
-         "$srcdir"/tools/powercut.c; do
+         "$common"/printable.c "$srcdir"/tools/powercut.c; do
     case ${c##*/} in sqlite_bench.c | lmdb_bench.c) continue ;; esac
     o=obj/$(basename "$c" .c).o
     # two at a time
