@@ -901,9 +901,13 @@ BP_API int bp_unpin(bp_page *page);
  *
  * When the page is not resident, is being read, is latched for write, or
  * was read ahead and not yet used, bp_read_optimistic falls back to a
- * BP_READ pin (waiting for the read or the writer as bp_pin does); the
- * ticket then holds that pin and latch, t.data is stable, and bp_validate
- * releases them and returns 0.  Either way each successful
+ * pin (reading the page, or waiting for the read or the writer as a
+ * BP_READ pin does); the ticket then holds that pin, which keeps the page
+ * in its frame, but no latch - the caller need not know which happened,
+ * and may latch any page, this one included, before validating.  Its
+ * bytes are read and validated as any ticket's: bp_validate gives
+ * -BP_ECHANGED if a writer latched the page since, and unpins it either
+ * way.  Either way each successful
  * bp_read_optimistic is ended by exactly one bp_validate, in the thread
  * that started it and before bp_close (a ticket that took no pin does not
  * keep the pool from closing).  A failed call leaves the ticket ended
@@ -928,7 +932,7 @@ BP_API int bp_read_optimistic(bp_pool *pool, uint64_t pgno, bp_ticket *t);
  * bp_read_optimistic (what was read is one consistent version of it), or
  * -BP_ECHANGED (a writer latched it or the frame was given to another
  * page: discard what was read and start again).  A ticket that fell back
- * to a pin is unpinned and always gives 0.  The ticket is ended either
+ * to a pin is unpinned too.  The ticket is ended either
  * way.  Errors: -EINVAL (NULL), -BP_ENOTPINNED (the ticket is not
  * started, or was ended already).
  */

@@ -493,6 +493,16 @@ static inline bool bp__frame_optimistic_begin(struct bp__frame *fr, uint64_t pag
     return true;
 }
 
+/* The frame's version, read by a thread holding its shared latch: even,
+ * as no writer holds the page.  A pinned optimistic ticket keeps it and
+ * validates against it once the latch is gone. */
+static inline uint64_t bp__frame_version(struct bp__frame *fr)
+{
+    uint64_t v = atomic_load_explicit(&fr->version, memory_order_acquire);
+    assert(!(v & 1));
+    return v;
+}
+
 /* Bytes read since bp__frame_optimistic_begin gave `version` are those of
  * one unchanged page. */
 static inline bool bp__frame_optimistic_valid(struct bp__frame *fr, uint64_t version)

@@ -8,8 +8,14 @@
  * once, when CLOCK-Pro's hand has cleared it - so readers of a hot page
  * do not pass its cache line between cores as pins do.  Whatever cannot
  * be read that way (a miss, a read in progress, a writer holding the
- * page, the first touch of a read-ahead) becomes an ordinary BP_READ pin
- * held by the ticket.
+ * page, the first touch of a read-ahead) is pinned as an ordinary
+ * BP_READ pin would, which waits for the read or the writer; the ticket
+ * then keeps the pin and the frame's version, not the latch.  A latch
+ * held by a ticket would be one the caller cannot know of: lock coupling
+ * that pins a child for write before validating its parent would wait
+ * for ever on a stale child number naming the parent, or on a writer
+ * waiting for the parent.  So a pinned ticket validates as an optimistic
+ * one does: by its version.
  */
 #include <errno.h>
 
@@ -72,12 +78,15 @@ static int read_general(bp_pool *pool, uint64_t pgno, bp_ticket *t)
     r = bp_pin(pool, pgno, BP_READ, &pg);
     if (r < 0)
         return r;
+    struct bp__frame *fr = &pool->frames[pg.priv_frame];
     t->data = pg.data;
     t->pgno = pgno;
-    t->priv_version = 0;
+    /* Even: the shared latch keeps writers out while it is read. */
+    t->priv_version = bp__frame_version(fr);
     t->priv_pool = pool;
     t->priv_frame = pg.priv_frame;
     t->priv_kind = TICKET_PINNED;
+    bp__frame_release(fr, BP__LATCH_S, false);   /* the pin stays */
     return 0;
 }
 
@@ -112,18 +121,15 @@ static int validate_general(bp_ticket *t)
     int kind = (int)t->priv_kind;
     t->priv_kind = TICKET_ENDED;
     t->priv_pool = NULL;
-    if (kind == TICKET_PINNED) {
-        bp_page pg = {
-            .data = (void *)t->data, .pgno = t->pgno, .mode = BP_READ,
-            .priv_frame = t->priv_frame, .priv_pool = pool,
-        };
-        return bp_unpin(&pg);
-    }
-    bool same = bp__frame_optimistic_valid(&pool->frames[t->priv_frame],
-                                           t->priv_version);
+    struct bp__frame *fr = &pool->frames[t->priv_frame];
+    bool same = bp__frame_optimistic_valid(fr, t->priv_version);
+    if (kind == TICKET_PINNED)
+        bp__frame_unpin(fr);   /* its pin kept the page in its frame */
     if (same)
         return 0;
-    bp__count(pool, BP__C_OPTIMISTIC_CONFLICTS, 1);
+    /* Counted of the reads served without a pin (bp_stats). */
+    if (kind == TICKET_OPTIMISTIC)
+        bp__count(pool, BP__C_OPTIMISTIC_CONFLICTS, 1);
     return bp__fail(-BP_ECHANGED, "bp_validate: page %llu changed (a writer "
                     "latched it, or its frame was given to another page) "
                     "while it was read optimistically; discard what was "

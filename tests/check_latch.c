@@ -1948,6 +1948,9 @@ static struct {
     _Atomic int stop;
     _Atomic uint64_t counter;
     _Atomic unsigned long valid, conflicts, fallback_pins, other_pins;
+    _Atomic unsigned long pinned_conflicts;   /* of conflicts: a pinned
+                                                 ticket's (a writer came
+                                                 after its read) */
 } opt;
 
 /* Copy the page at src while writers may be changing it: the race is the
@@ -2030,6 +2033,8 @@ static void *opt_reader(void *arg)
                 break;
         } else if (r == -BP_ECHANGED) {
             atomic_fetch_add(&opt.conflicts, 1);
+            if (pinned)
+                atomic_fetch_add(&opt.pinned_conflicts, 1);
         } else {
             tu_thread_fail("bp_validate: %s", bp_errdetail());
             break;
@@ -2130,11 +2135,17 @@ START_TEST(test_optimistic_race)
     ck_assert_uint_gt(valid - atomic_load(&opt.fallback_pins), 0);
     ck_assert_uint_gt(conflicts, 0);
     ck_assert_uint_gt(st.evictions, 0);
-    ck_assert_uint_eq(st.optimistic_conflicts, conflicts);
+    /* A ticket that fell back to a pin holds no latch: a writer may
+     * change the page before it is validated, and that is a conflict
+     * too, but not one of the reads served without a pin. */
+    unsigned long unpinned_conflicts = conflicts -
+                                       atomic_load(&opt.pinned_conflicts);
+    ck_assert_uint_eq(st.optimistic_conflicts, unpinned_conflicts);
     /* Every read served without a pin, counted once: those validated
      * without a pin and those that conflicted. */
     ck_assert_uint_eq(st.optimistic_reads,
-                      valid - atomic_load(&opt.fallback_pins) + conflicts);
+                      valid - atomic_load(&opt.fallback_pins) +
+                      unpinned_conflicts);
     ck_assert_uint_eq(st.pinned, 0);
     ck_assert_int_eq(bp_close(opt.pool), 0);
 }
@@ -2183,6 +2194,94 @@ START_TEST(test_optimistic_evicted)
     ck_assert_uint_eq(st.optimistic_reads, 3);
     ck_assert_uint_eq(st.optimistic_conflicts, 2);
     ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* A ticket that fell back to a pin (the page was not resident) holds no
+ * latch (bp_read_optimistic(3), "Lock coupling": the caller need not
+ * know which happened).  The same thread can pin the page for write -
+ * the stale child number of a lock-coupling descent naming its parent -
+ * and the ticket then does not validate.  Untouched, it validates, and
+ * either way its pin is gone. */
+START_TEST(test_optimistic_fallback_holds_no_latch)
+{
+    char *path = tu_path("optpin.bp");
+    tu_make_file(path, PS, 8, 1);
+    bp_pool *pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
+    bp_ticket t;
+    ck_assert_int_eq(bp_read_optimistic(pool, 3, &t), 0);   /* a miss */
+    ck_assert_uint_eq(tu_stats(pool).pinned, 1);
+    ck_assert(tu_stamped(t.data, PS, 3, 1));
+    bp_page pg;
+    ck_assert_int_eq(bp_pin(pool, 3, BP_WRITE, &pg), 0);    /* hung */
+    tu_stamp(pg.data, PS, 3, 2);
+    ck_assert_int_eq(bp_mark_dirty(&pg), 0);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    TU_EXPECT_ERR(bp_validate(&t), -BP_ECHANGED, "page 3", "read it again");
+    ck_assert_uint_eq(tu_stats(pool).pinned, 0);
+    ck_assert_uint_eq(tu_stats(pool).optimistic_conflicts, 0);   /* pinned */
+
+    ck_assert_int_eq(bp_read_optimistic(pool, 5, &t), 0);   /* a miss */
+    ck_assert_uint_eq(tu_stats(pool).pinned, 1);
+    ck_assert(tu_stamped(t.data, PS, 5, 1));
+    ck_assert_int_eq(bp_validate(&t), 0);
+    ck_assert_uint_eq(tu_stats(pool).pinned, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Two threads, lock coupling against a writer that latches a child, then
+ * its parent: the reader's ticket on the parent (page 2) fell back to a
+ * pin; the writer holds the child (page 6) for write and pins the parent
+ * for write; the reader pins the child, waiting for the writer.  With a
+ * latch in the ticket neither returned; now the writer gets the parent,
+ * both go on, and the reader's ticket does not validate. */
+static bp_pool *coupling_pool;
+static atomic_int coupling_writer_has_child;
+
+static void *coupling_writer(void *arg)
+{
+    (void)arg;
+    bp_page c, p;
+    if (bp_pin(coupling_pool, 6, BP_WRITE, &c) != 0) {
+        tu_thread_fail("writer: pin 6: %s", bp_errdetail());
+        return NULL;
+    }
+    atomic_store(&coupling_writer_has_child, 1);
+    if (bp_pin(coupling_pool, 2, BP_WRITE, &p) != 0) {
+        tu_thread_fail("writer: pin 2: %s", bp_errdetail());
+        bp_unpin(&c);
+        return NULL;
+    }
+    tu_stamp(p.data, PS, 2, 4);
+    bp_mark_dirty(&p);
+    bp_unpin(&p);
+    bp_unpin(&c);
+    return NULL;
+}
+
+START_TEST(test_optimistic_fallback_coupling_with_writer)
+{
+    char *path = tu_path("optcouple.bp");
+    tu_make_file(path, PS, 8, 1);
+    coupling_pool = tu_open(path, 8, BP_NOFLUSH | BP_NOREADAHEAD);
+    atomic_store(&coupling_writer_has_child, 0);
+    bp_ticket t;
+    ck_assert_int_eq(bp_read_optimistic(coupling_pool, 2, &t), 0);   /* a miss */
+    ck_assert_uint_eq(tu_stats(coupling_pool).pinned, 1);
+    pthread_t w;
+    ck_assert_int_eq(pthread_create(&w, NULL, coupling_writer, NULL), 0);
+    while (!atomic_load(&coupling_writer_has_child))
+        usleep(1000);
+    bp_page c;
+    ck_assert_int_eq(bp_pin(coupling_pool, 6, BP_READ, &c), 0);   /* waits */
+    ck_assert_int_eq(bp_unpin(&c), 0);
+    ck_assert_int_eq(pthread_join(w, NULL), 0);
+    tu_assert_no_thread_errors();
+    TU_EXPECT_ERR(bp_validate(&t), -BP_ECHANGED, "page 2");
+    tu_expect_page(coupling_pool, 2, BP_READ, 4);
+    ck_assert_uint_eq(tu_stats(coupling_pool).pinned, 0);
+    ck_assert_int_eq(bp_close(coupling_pool), 0);
 }
 END_TEST
 
@@ -2289,6 +2388,10 @@ Suite *test_suite(void)
         { "writer_holder_passes_queued_writer", test_writer_holder_passes_queued_writer, 60 },
         { "optimistic_race", test_optimistic_race, 240 },
         { "optimistic_evicted", test_optimistic_evicted, 30 },
+        { "optimistic_fallback_holds_no_latch",
+          test_optimistic_fallback_holds_no_latch, 30 },
+        { "optimistic_fallback_coupling_with_writer",
+          test_optimistic_fallback_coupling_with_writer, 30 },
         { "optimistic_failed_call", test_optimistic_failed_call, 30 },
         { "latch_edeadlk", test_latch_edeadlk, 30 },
     };

@@ -89,8 +89,8 @@ struct op {
  * latch, and a writer changes it.  Waiting for that latch while holding
  * only a ticket holds nothing: no latch order to respect.  A ticket that
  * fell back to a pin (the page was latched for write, or not resident)
- * holds a shared latch on its page, parent before child as in latch
- * coupling, and its bytes are stable, so the number read from it is real.
+ * holds the pin and no latch (bpool.h), so it is read and validated as
+ * any other ticket.
  */
 #define OLC_TRIES 4
 enum { OLC_RESTART = 1, OLC_NOT_HERE = 2 };
