@@ -617,6 +617,11 @@ static int in_callback(const bp_stream *s, const char *fn)
 
 int bp_stream_next(bp_stream *s, bp_page *out)
 {
+    /* Cleared before any refusal too (bp_stream_open(3): "as with an
+     * error ... *out is cleared"): a caller's cleanup that unpins it
+     * must not act on what it held before. */
+    if (out)
+        clear_handle(out, 0);
     if (!s || !out)
         return bp__fail(-EINVAL, "bp_stream_next: stream and out must not "
                         "be NULL");

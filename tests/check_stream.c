@@ -723,6 +723,7 @@ struct self_stepping {
     bp_stream *s;
     uint64_t next;
     int step, close;
+    bool cleared;   /* the refused call's handle: mode 0, data NULL */
     char detail[256];
 };
 
@@ -731,7 +732,9 @@ static int self_stepping_next(void *arg, uint64_t *page)
     struct self_stepping *x = arg;
     if (x->next == 2) {
         bp_page pg;
+        memset(&pg, 0xab, sizeof pg);   /* what the caller held before */
         x->step = bp_stream_next(x->s, &pg);
+        x->cleared = pg.mode == 0 && pg.data == NULL && pg.priv_pool == NULL;
         snprintf(x->detail, sizeof x->detail, "%s", bp_errdetail());
         x->close = bp_stream_close(x->s);
     }
@@ -751,6 +754,7 @@ START_TEST(test_callback_steps_own_stream)
         expect_next(x.s, p, BP_READ);
     expect_end(x.s);
     ck_assert_int_eq(x.step, -EINVAL);
+    ck_assert_msg(x.cleared, "a refused bp_stream_next left its handle");
     ck_assert_int_eq(x.close, -EINVAL);
     ck_assert_msg(strstr(x.detail, "own page callback"), "%s", x.detail);
     close_stream(pool, x.s);
