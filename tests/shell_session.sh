@@ -366,6 +366,16 @@ run tr_pinned 1 -- "${S[@]}" -c "pin 2; truncate 1" </dev/null
 has "truncate past a pinned page: error" tr_pinned.err 'this shell holds page 2 pinned'
 run tr_grow 1 -- "${S[@]}" -c "truncate 999999" </dev/null
 has "truncate that would grow: the library's detail" tr_grow.err 'a cut only shrinks'
+# A count or an option given twice is refused, not the last one taken
+# ("truncate 5 3" cut the file to 3 pages), and nothing is done.
+pages_before=$("$shell" "${S[@]}" -c "info" </dev/null | awk '$1 == "pages" { print $2 }')
+run tr_twice 1 -- "${S[@]}" -c "truncate 5 3" </dev/null
+has "truncate N N: refused" tr_twice.err '^error: "3": the page count is given twice$'
+eq "truncate N N: the file as it was" \
+    "$("$shell" "${S[@]}" -c "info" </dev/null | awk '$1 == "pages" { print $2 }')" "$pages_before"
+run twice_opts 1 -- "${S[@]}" -k -c "alloc 1 2; alloc file=0 file=1; load seq 5 range=0-1 range=2-3; stream 0 depth=1 depth=2; open test.data frames=8 frames=9" </dev/null
+eq "options given twice: each refused" \
+    "$(grep -cE '^error: (load: |stream: |open: )?"[^"]+": (the (count|file number) is|that option is) given twice$' twice_opts.err)" 5
 # Without file 0: info says so ("file -"), and load names the cause.
 run mf_nofile0 1 -- "${S[@]}" -k -c "attach mf.data; detach 0; info; load seq; load seq 2 range=1:0-1" </dev/null
 eq "info after detach 0: file -" "$(field mf_nofile0.out file)" -

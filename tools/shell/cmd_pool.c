@@ -280,9 +280,13 @@ int cmd_open(struct shell *sh, const struct command *cmd, int argc,
     struct open_opts o = sh->defaults, given;
     memset(&given, 0, sizeof given);
     o.flags &= ~(BP_CREATE | BP_EXCL);
-    for (int i = 1; i < argc; i++)
+    for (int i = 1; i < argc; i++) {
+        if (option_repeats(argv, 1, i))
+            return fail(sh, usage_of(cmd), "open: \"%s\": that option is "
+                        "given twice", echo(&argv[i]));
         if (open_option(sh, cmd, &argv[i], &given) < 0)
             return -1;
+    }
     if (given.frames != 0 && given.pool_bytes != 0)
         return fail(sh, usage_of(cmd), "open: give frames=N or pool=SIZE, "
                     "not both");

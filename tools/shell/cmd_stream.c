@@ -48,6 +48,9 @@ static int parse_stream(struct shell *sh, const struct command *cmd,
     a->mode = BP_READ;
     for (int i = 1; i < argc; i++) {
         struct word v;
+        if (option_repeats(argv, 1, i))
+            return fail(sh, u, "stream: \"%s\": that option is given twice",
+                        echo(&argv[i]));
         if (word_is(&argv[i], "scan")) {
             a->mode |= BP_SCAN;
         } else if (word_is(&argv[i], "json")) {

@@ -64,14 +64,13 @@ const struct command shell_commands[] = {
      NULL, 0, 0, true, cmd_close},
     {"info", NULL, "info", "show the pool's configuration",
      "Prints one \"name value\" line each for: file, page_size, pages,\n"
-     "frames, pool_bytes, queue_depth, dio_mem_align, dio_offset_align,\n"
-     "frame_align, align_source, io_engine, huge_pages, flushers,\n"
-     "dirty_low, dirty_high, dirty_max (% of frames), coalesce_bytes,\n"
-     "checkpoint_rate, readahead_min, readahead_max (0: read-ahead off)"
-#ifdef BP_CHECKSUMS
-     ",\nchecksums, page_payload"
-#endif
-     ".",
+     "frames, frames_max, pool_bytes, queue_depth, aio_lanes,\n"
+     "dio_mem_align, dio_offset_align, frame_align, align_source,\n"
+     "io_engine, huge_pages, flushers, dirty_low, dirty_high, dirty_max\n"
+     "(% of frames), coalesce_bytes, checkpoint_rate, readahead_min,\n"
+     "readahead_max (0: read-ahead off), checksums, page_payload,\n"
+     "format_version, file_id, doublewrite_pages, torn_repaired,\n"
+     "atomic_write_max, atomic_writes, files.",
      NULL, 0, 0, true, cmd_info},
     {"alloc", NULL, "alloc [N] [file=F]",
      "add N (default 1) zeroed pages to the file",
@@ -88,8 +87,8 @@ const struct command shell_commands[] = {
      "brings in enters cold with no test period, and goes when the cold\n"
      "hand next comes round to it unless it was used again.  Commands on\n"
      "the page use this pin; write, writehex and fill refuse a page pinned\n"
-     "for read, flush and evict a page pinned at all.  The shell holds one\n"
-     "pin per page, 64 pages at most.",
+     "for read, flush a page pinned for write, and evict keeps a page\n"
+     "pinned at all.  The shell holds one pin per page, 64 pages at most.",
      "read write scan", 1, 3, true, cmd_pin},
     {"unpin", NULL, "unpin PAGE...|all", "release pages pinned by \"pin\"",
      "Releases the shell's pin on each PAGE, or on every page with \"all\".\n"
@@ -256,7 +255,8 @@ const struct command shell_commands[] = {
      "  pins   pin count\n"
      "  dirty  yes if changed since it was last written\n"
      "  state  free, reading, writing, valid, prefetched (read ahead and\n"
-     "         not pinned since), invalid\n"
+     "         not pinned since), leaving (in a frame a shrink is\n"
+     "         emptying: new pins of the page wait), invalid\n"
      "  clock  CLOCK-Pro status: hot, cold, cold-test (cold in its test\n"
      "         period), free\n"
      "  ref    CLOCK-Pro reference bit\n"

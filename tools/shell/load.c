@@ -146,6 +146,9 @@ static int parse_load(struct shell *sh, const struct command *cmd, int argc,
     for (int i = 1; i < argc; i++) {
         struct word v;
         const struct word *w = &argv[i];
+        if (option_repeats(argv, 1, i))
+            return fail(sh, u, "%s: \"%s\": that option is given twice",
+                        cmd->name, echo(w));
         if (word_is(w, "write")) {
             l->mode = (l->mode & BP_SCAN) | BP_WRITE;
         } else if (word_is(w, "scan")) {

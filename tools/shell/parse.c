@@ -46,6 +46,22 @@ bool word_prefix(const struct word *w, const char *prefix, struct word *rest)
     return true;
 }
 
+/* The option name of w: up to and with its '=', or the whole word. */
+static size_t option_key_len(const struct word *w)
+{
+    const char *eq = memchr(w->s, '=', w->len);
+    return eq ? (size_t)(eq - w->s) + 1 : w->len;
+}
+
+bool option_repeats(const struct word *argv, int from, int i)
+{
+    size_t n = option_key_len(&argv[i]);
+    for (int j = from; j < i; j++)
+        if (option_key_len(&argv[j]) == n && memcmp(argv[j].s, argv[i].s, n) == 0)
+            return true;
+    return false;
+}
+
 void parsed_free(struct parsed *p)
 {
     free(p->words);
@@ -222,13 +238,21 @@ int parse_count_file(struct shell *sh, int argc, struct word *argv,
                      uint64_t max, const char *what, const char *hint,
                      uint64_t *n, uint64_t *file)
 {
+    bool have_n = false, have_file = false;
     for (int i = 0; i < argc; i++) {
         struct word v;
-        int r = word_prefix(&argv[i], "file=", &v)
+        bool is_file = word_prefix(&argv[i], "file=", &v);
+        /* Given twice is refused, not the last one taken: "truncate 5 3"
+         * cut the file to 3 pages. */
+        if (is_file ? have_file : have_n)
+            return fail(sh, hint, "\"%s\": the %s is given twice",
+                        echo(&argv[i]), is_file ? "file number" : what);
+        int r = is_file
             ? parse_num(sh, &v, BP_MAX_FILES - 1, "file number", hint, file)
             : parse_num(sh, &argv[i], max, what, hint, n);
         if (r < 0)
             return -1;
+        *(is_file ? &have_file : &have_n) = true;
     }
     return 0;
 }

@@ -145,6 +145,10 @@ void parsed_free(struct parsed *p);
 bool is_blank(int c);
 bool word_is(const struct word *w, const char *lit);
 bool word_prefix(const struct word *w, const char *prefix, struct word *rest);
+/* Does argv[i] name the same option as one of argv[from..i) (the same
+ * word, or the same NAME= before its value)?  A command refuses it: the
+ * last value silently winning would change what a typo runs. */
+bool option_repeats(const struct word *argv, int from, int i);
 int parse_num(struct shell *sh, const struct word *w, uint64_t max,
               const char *what, const char *hint, uint64_t *out);
 int parse_size(struct shell *sh, const struct word *w, uint64_t max,
