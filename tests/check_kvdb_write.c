@@ -322,6 +322,51 @@ START_TEST(test_pread_failed_write_keeps_change)
 }
 END_TEST
 
+/* A put that fails half way (a split finds no frame in a pool of 5)
+ * breaks the handle: every later call fails with -EIO (kvdb.h), reads
+ * too - a failed split leaves pages half changed in memory, and gets,
+ * mgets and scans answered from them (a key whose replace failed was
+ * gone) - and kvdb_count stays that of the keys put (it counted the key
+ * whose put failed).  Reopened, the file holds its last commit. */
+START_TEST(test_broken_handle_refuses_reads)
+{
+    char *path = tu_path("kvdb-broken.db");
+    unlink(path);
+    kvdb *db = open_db(path, KVDB_CREATE, 5);
+    static char k[KVDB_KEY_MAX], v[KVDB_VAL_MAX];
+    memset(v, 'v', sizeof v);
+    int i, r = 0;
+    for (i = 0; i < 4000; i++) {
+        memset(k, 'a', sizeof k);
+        snprintf(k, sizeof k, "%06d", i);
+        k[6] = 'a';
+        if (i == 8)
+            ck_assert_int_eq(kvdb_commit(db), 0);
+        if ((r = kvdb_put(db, k, sizeof k, v, sizeof v)) != 0)
+            break;
+    }
+    ck_assert_msg(r < 0, "4000 puts of 2 KiB into 5 frames: none failed");
+    ck_assert_uint_eq(kvdb_count(db), (uint64_t)i);
+    size_t vl;
+    memset(k, 'a', sizeof k);
+    snprintf(k, sizeof k, "%06d", 0);
+    k[6] = 'a';
+    ck_assert_int_eq(kvdb_get(db, k, sizeof k, v, sizeof v, &vl), -EIO);
+    ck_assert_msg(strstr(kvdb_errdetail(), "broken"), "%s", kvdb_errdetail());
+    struct kvdb_mget_item it = { .key = k, .klen = sizeof k };
+    ck_assert_int_eq(kvdb_mget(db, &it, 1), -EIO);
+    ck_assert_int_eq(it.result, -EIO);
+    kvdb_cursor *c;
+    ck_assert_int_eq(kvdb_cursor_open(db, NULL, 0, NULL, 0, 0, &c), -EIO);
+    ck_assert_int_eq(kvdb_put(db, "x", 1, "y", 1), -EIO);
+    ck_assert_int_eq(kvdb_close(db), -EIO);
+    db = open_db(path, 0, 64);
+    ck_assert_uint_eq(kvdb_count(db), 8);
+    ck_assert_int_eq(kvdb_get(db, k, sizeof k, v, sizeof v, &vl), 0);
+    ck_assert_int_eq(kvdb_close(db), 0);
+}
+END_TEST
+
 /* kvdb through pread/pwrite and a bpool pool on the same file keep each
  * other out, both ways: the pool's lock is an open file description
  * lock, which kvdb's flock alone does not conflict with (a bpool-shell
@@ -370,6 +415,7 @@ Suite *test_suite(void)
     Suite *s = suite_create("kvdb_write");
     TCase *tc = tcase_create("commit");
     tcase_add_test(tc, test_commit_more_trunks_than_frames);
+    tcase_add_test(tc, test_broken_handle_refuses_reads);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     tc = tcase_create("model");

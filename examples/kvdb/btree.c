@@ -275,7 +275,7 @@ int kvdb_get(kvdb *db, const void *key, size_t klen, void *val, size_t cap,
              size_t *vlen)
 {
     int r = check_key(key, klen);
-    if (r < 0)
+    if (r < 0 || (r = kv_refuse_if_torn(db)) < 0)
         return r;
     kv_page leaf;
     if ((r = bt_descend(db, key, klen, BP_READ, &leaf, NULL, NULL, NULL,
@@ -854,12 +854,18 @@ static int leaf_change(struct op *o)
     o->modified = true;
     if (found)
         node_remove(p, db->P, i);
-    else
+    int r;
+    if (node_insert_cell(p, db->P, i, cell, len) == 0) {
+        r = pg_dirty(db->pg, &o->path[k]);
+    } else {
+        r = share_insert(o, k, cell, len, i);
+        r = r != 0 ? (r > 0 ? 0 : r) : split_insert(o, k, cell, len, i);
+    }
+    /* A new key counts once it is in: a failed split (the handle then
+     * broken) leaves kvdb_count as it was. */
+    if (r == 0 && !found)
         atomic_fetch_add(&db->count, 1);
-    if (node_insert_cell(p, db->P, i, cell, len) == 0)
-        return pg_dirty(db->pg, &o->path[k]);
-    int r = share_insert(o, k, cell, len, i);
-    return r != 0 ? (r > 0 ? 0 : r) : split_insert(o, k, cell, len, i);
+    return r;
 }
 
 static int pessimistic(struct op *o)
@@ -906,7 +912,7 @@ static int pessimistic(struct op *o)
     r = leaf_change(o);
 out:
     if (r < 0 && r != -ENOENT && o->modified)
-        kv_break(db, r, o->kind == OP_PUT ? "a put" : "a delete");
+        kv_break(db, r, o->kind == OP_PUT ? "a put" : "a delete", true);
     /* Copies made on the way down are in the tree even when the key to
      * delete turned out to be gone: the next commit must write them. */
     if (o->modified)

@@ -220,7 +220,7 @@ static int move_below(kvdb *db, uint64_t min_gain, uint64_t *cut)
     if (mv->changed)
         atomic_store(&db->changed, true);
     if (r < 0 && mv->changed)
-        kv_break(db, r, "a compaction");
+        kv_break(db, r, "a compaction", true);
     /* The homes not used go back; pages freed by the moves are on avail
      * or pending already. */
     pthread_mutex_lock(&fl->mu);

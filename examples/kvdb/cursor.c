@@ -64,6 +64,9 @@ int kvdb_cursor_open(kvdb *db, const void *from, size_t flen, const void *to,
 {
     if (out == NULL)
         return kv_fail(-EINVAL, "cursor: out must not be NULL");
+    int r = kv_refuse_if_torn(db);
+    if (r < 0)
+        return r;
     if (from && (flen == 0 || flen > KVDB_KEY_MAX))
         return kv_fail(-EINVAL, "cursor's from bound of %zu bytes: keys are "
                        "1 to %u bytes", flen, KVDB_KEY_MAX);
@@ -195,6 +198,9 @@ static int load_leaf(kvdb_cursor *c, size_t tlen)
 int kvdb_cursor_next(kvdb_cursor *c, const void **key, size_t *klen,
                      const void **val, size_t *vlen)
 {
+    int broken = kv_refuse_if_torn(c->db);
+    if (broken < 0)
+        return broken;   /* the cursor stays where it was */
     for (;;) {
         if (c->done)
             return 0;

@@ -56,9 +56,11 @@ int kv_corrupt(uint64_t pgno, const char *what)
                    (unsigned long long)pgno, what);
 }
 
-void kv_break(kvdb *db, int err, const char *what)
+void kv_break(kvdb *db, int err, const char *what, bool torn)
 {
     (void)err;
+    if (torn)
+        atomic_store(&db->torn, 1);
     if (!atomic_exchange(&db->broken, 1)) {
         char was[sizeof(detail)];
         memcpy(was, detail, sizeof(was));
@@ -204,7 +206,7 @@ static int make_durable(kvdb *db, const struct meta *m, struct pgvec *trunks,
         r = meta_write(db->meta_fd, db->meta_img, m, db->pg);
     if (r < 0) {
         free(trunks->v);
-        kv_break(db, r, "commit");
+        kv_break(db, r, "commit", false);
     } else {
         fl_committed(db);
         atomic_store(&db->seq, m->seq);
@@ -217,6 +219,15 @@ static int broken(void)
 {
     return kv_fail(-EIO, "the handle is broken by an earlier failure; "
                    "reopen the file");
+}
+
+int kv_refuse_if_torn(kvdb *db)
+{
+    if (!atomic_load(&db->torn))
+        return 0;
+    return kv_fail(-EIO, "the handle is broken by a change that failed half "
+                   "way, which may have left the tree in memory half "
+                   "changed; reopen the file to read its last commit");
 }
 
 int kvdb_commit(kvdb *db)

@@ -100,7 +100,8 @@ int kvdb_compact(kvdb *db);
 
 /* Insert or replace.  Errors: -EINVAL (key empty or too long, value too
  * long), -EIO and bpool's (the handle is then "broken": every later call
- * fails with -EIO and the file still holds the last commit). */
+ * fails with -EIO - reads too, as the change may have left the tree in
+ * memory half changed - and the file still holds the last commit). */
 int kvdb_put(kvdb *db, const void *key, size_t klen, const void *val,
              size_t vlen);
 

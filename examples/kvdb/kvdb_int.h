@@ -443,6 +443,9 @@ struct kvdb {
                                  snapshot and are copied before a change */
     atomic_bool changed;      /* since the last commit */
     atomic_int broken;        /* a structure change failed half-way */
+    atomic_int torn;          /* ... and may have left the tree in memory
+                                 half changed: no call reads it (a failed
+                                 commit breaks the handle, not the tree) */
     struct freelist fl;
 
     atomic_uint_fast64_t st_commits, st_cow, st_splits, st_shares, st_merges,
@@ -468,12 +471,18 @@ int kv_fail(int err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int kv_fail_bp(int err, const char *what);   /* keeps bp_errdetail() */
 int kv_corrupt(uint64_t pgno, const char *what);   /* -EBADMSG naming the page */
-void kv_break(kvdb *db, int err, const char *what);
+/* `torn`: the failure may have left the tree in memory half changed (a
+ * put, a delete, a compaction), not only the file behind (a commit). */
+void kv_break(kvdb *db, int err, const char *what, bool torn);
 
 /* A page to overwrite, pinned for write: popped from avail (a page that
  * fails its checksum is quarantined: moved to fl.bad) or, if avail is
  * empty, grown at the end of the file. */
 int kv_grab_page(kvdb *db, kv_page *out);
+/* -EIO (said) if a change that failed half way may have left the tree in
+ * memory half changed (kv_break's `torn`), else 0: no call reads the tree
+ * after it.  (After a failed commit the tree is whole: reads go on.) */
+int kv_refuse_if_torn(kvdb *db);
 /* The same from the list v (under fl.mu), never growing the file:
  * -ENOSPC (without a detail) when v runs out. */
 int kv_grab_page_from(kvdb *db, struct pgvec *v, kv_page *out);

@@ -189,6 +189,14 @@ int kvdb_mget(kvdb *db, struct kvdb_mget_item *items, size_t n)
 {
     if (db == NULL || (items == NULL && n > 0))
         return kv_fail(-EINVAL, "kvdb_mget: db and items must not be NULL");
+    int broken = kv_refuse_if_torn(db);
+    if (broken < 0) {
+        for (size_t i = 0; i < n; i++) {
+            items[i].vlen = 0;
+            items[i].result = broken;
+        }
+        return broken;
+    }
     struct kvdb_mget_item **order = malloc((n ? n : 1) * sizeof(*order));
     if (order == NULL)
         return kv_fail(-ENOMEM, "out of memory for %zu keys", n);
