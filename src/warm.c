@@ -303,12 +303,10 @@ static int dump_dir_check(const char *path, const char *fn)
 /* PATH.tmp, the dump's scratch file (malloc'd), or NULL. */
 static char *scratch_name(const char *path)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + sizeof ".tmp");
-    if (tmp) {
-        memcpy(tmp, path, plen);
-        memcpy(tmp + plen, ".tmp", sizeof ".tmp");
-    }
+    size_t size = strlen(path) + sizeof ".tmp";
+    char *tmp = malloc(size);
+    if (tmp)
+        (void)snprintf(tmp, size, "%s.tmp", path);
     return tmp;
 }
 
