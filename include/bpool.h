@@ -888,6 +888,11 @@ BP_API int bp_unpin(bp_page *page);
  *         if (r != -BP_ECHANGED) ...error...
  *     }                                   // else read it again
  *
+ * The loop is not bounded: a page that writers latch one after another
+ * may conflict on every round.  Where progress matters, pin it with
+ * BP_READ after a few rounds; that pin waits its turn behind the writers
+ * and then holds them off until bp_unpin.
+ *
  * Until bp_validate() returns 0 the bytes at t.data may be changing under
  * the reader (a writer holds the page, or the frame is being reused for
  * another page) and must be treated as untrusted input: stay within the
