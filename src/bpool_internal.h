@@ -92,8 +92,14 @@ struct bp__datafile {
     uint64_t prealloc_end;         /* [grow] bytes of blocks reserved */
     uint64_t grow_bytes;           /* [const] */
     bool created;                  /* [const] this open created the file */
-    bool was_empty;                /* [const] it was there, empty, and this
-                                      open wrote its header */
+    bool was_empty;                /* [const] it was there, empty or the
+                                      zeros of a creation cut short, and
+                                      this open made it anew */
+    bool laid_out;                 /* [const] this open laid out the
+                                      doublewrite area of a creation cut
+                                      short */
+    uint64_t found_size;           /* [const] its size before this open:
+                                      what a failed open puts back */
     uint64_t data_start;           /* [const] byte offset of page 0: the
                                       page size with a header, 0 without
                                       (BP_NOHEADER) */
@@ -800,11 +806,12 @@ extern void (*_Atomic bp__warm_matched_tap)(bp_pool *pool);
 void bp__prefetch_forget_file(bp_pool *pool, uint32_t n);
 /* Pages in the last list given, and how many of them are dealt with. */
 void bp__warm_progress(bp_pool *pool, uint64_t *listed, uint64_t *done);
-/* The check of opts->warm_file by bp_open and bp_pool_create (fn): 0,
- * -ENOENT when its directory is missing, -EINVAL (with the detail) when
- * it or its scratch file PATH.tmp names one of the pool's data files,
- * which bp_close's dump would replace (warm.c). */
-int bp__warm_file_check(bp_pool *pool, const char *path, const char *fn);
+/* The check of opts->warm_file `warm` by bp_open and bp_pool_create
+ * (fn), made before any file is touched: 0, -ENOENT when its directory is
+ * missing, -EINVAL (with the detail) when it or its scratch file
+ * WARM.tmp is the data file at `path` (bp_open's; NULL for none), which
+ * bp_close's dump would replace (warm.c). */
+int bp__warm_file_check(const char *warm, const char *path, const char *fn);
 /* -EINVAL (said) if attaching `path` would make the pool's warm_file, or
  * its scratch file PATH.tmp, a data file; else 0. */
 int bp__warm_file_clash(bp_pool *pool, const char *path);

@@ -416,7 +416,9 @@ static int settle_format(struct bp__datafile *df, struct bp_options *o,
         o->page_size = made;   /* made anew as it was being made */
     bool remake = (o->flags & BP_CREATE) && !(o->flags & BP_RDONLY);
     if (unfinished && remake) {
-        /* Nothing but the zeros of a creation cut short: start it again. */
+        /* Nothing but the zeros of a creation cut short: start it again
+         * (a failure puts the zeros back: bp__file_undo_open). */
+        df->was_empty = true;
         if (bp__ftruncate(df->fd, 0) < 0)
             return bp__fail(-errno, "cannot empty %s, whose creation was cut "
                             "short (%llu bytes of zeros), to make it "
@@ -446,6 +448,18 @@ static int settle_format(struct bp__datafile *df, struct bp_options *o,
                     "BP_NOHEADER");
 }
 
+/* A file this open found, and changed before it failed, as it was found:
+ * one found empty or holding only the zeros of a creation cut short loses
+ * its new header and gets its zeros back (as a hole, which reads the
+ * same); a doublewrite area laid out goes. */
+static void give_back(struct bp__datafile *df)
+{
+    if (df->was_empty)
+        (void)bp__ftruncate(df->fd, 0);
+    if (df->was_empty || df->laid_out)
+        (void)bp__ftruncate(df->fd, (off_t)df->found_size);
+}
+
 static int check_file(struct bp__datafile *df, struct bp_options *o)
 {
     struct stat st;
@@ -456,6 +470,7 @@ static int check_file(struct bp__datafile *df, struct bp_options *o)
                         "pages in a regular file", df->path);
     df->dev = st.st_dev;
     df->ino = st.st_ino;
+    df->found_size = (uint64_t)st.st_size;
     bool new_header = false;
     int r = probe_alignment(df);
     if (r == 0)
@@ -485,6 +500,7 @@ static int check_file(struct bp__datafile *df, struct bp_options *o)
                         df->header.page_count == 0 && df->dw_pages;
     if (creation_cut && !(o->flags & BP_RDONLY)) {
         /* The file holds no page yet.  Finish it: the area is a hole. */
+        df->laid_out = true;
         if (bp__ftruncate(df->fd, (off_t)df->data_start) < 0 ||
             bp__fdatasync(df->fd) < 0 || fstat(df->fd, &st) < 0)
             return bp__fail(-errno, "cannot lay out the doublewrite area of "
@@ -648,8 +664,8 @@ int bp__file_open(struct bp__datafile *df, const char *path,
          * its lock first: that pool opened it in between and uses it now. */
         if (created && !removed && (locked || r != -BP_ELOCKED))
             unlink(path);
-        else if (!created && df->was_empty)
-            (void)bp__ftruncate(df->fd, 0);   /* locked: ours to undo */
+        else if (!created)
+            give_back(df);   /* locked: ours to undo */
         bp__file_close(df);
     } else {
         df->created = created;
@@ -661,8 +677,8 @@ void bp__file_undo_open(struct bp__datafile *df)
 {
     if (df->created)
         unlink(df->path);
-    else if (df->was_empty)
-        (void)bp__ftruncate(df->fd, 0);
+    else
+        give_back(df);
 }
 
 void *bp__file_buffer(const struct bp__datafile *df, size_t len)

@@ -283,12 +283,13 @@ int bp_open(const char *path, const struct bp_options *opts, bp_pool **out)
     int r = resolve(opts, &o, "bp_open");
     if (r < 0)
         return r;
+    /* Before the data file is opened: a refusal leaves it untouched. */
+    if (o.warm_file && (r = bp__warm_file_check(o.warm_file, path, "bp_open")) < 0)
+        return r;
     bp_pool *pool = pool_new();
     if (!pool)
         return bp__fail(-ENOMEM, "bp_open: out of memory");
     r = bp__file_attach_at(pool, 0, path, &o);   /* settles o.page_size */
-    if (r == 0 && o.warm_file)
-        r = bp__warm_file_check(pool, o.warm_file, "bp_open");
     if (r == 0)
         r = pool_build(pool, &o);
     if (r == 0 && pool->warm_file) {
@@ -321,15 +322,16 @@ int bp_pool_create(const struct bp_options *opts, bp_pool **out)
         o.page_size = BP_DEFAULT_PAGE_SIZE;
     if ((r = bp__options_check_page_size(&o, "bp_pool_create")) < 0)
         return r;
+    /* Its directory, as bp_open's: the dump at close writes there.  (No
+     * warm here: the files come later, and bp_warm after their
+     * attaches reads the dump.) */
+    if (o.warm_file &&
+        (r = bp__warm_file_check(o.warm_file, NULL, "bp_pool_create")) < 0)
+        return r;
     bp_pool *pool = pool_new();
     if (!pool)
         return bp__fail(-ENOMEM, "bp_pool_create: out of memory");
     r = pool_build(pool, &o);
-    /* Its directory, as bp_open's: the dump at close writes there.  (No
-     * warm here: the files come later, and bp_warm after their
-     * attaches reads the dump.) */
-    if (r == 0 && o.warm_file)
-        r = bp__warm_file_check(pool, o.warm_file, "bp_pool_create");
     if (r < 0) {
         pool_free(pool, false);
         return r;

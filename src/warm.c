@@ -310,23 +310,43 @@ static char *scratch_name(const char *path)
     return tmp;
 }
 
-int bp__warm_file_check(bp_pool *pool, const char *path, const char *fn)
+/* Which of the dump at `warm` (0) and its scratch file (1) is the data
+ * file at `path` - the same inode, or for a file not made yet (BP_CREATE)
+ * the same name - or -1 for neither; -ENOMEM (said by fn). */
+static int dump_clash(const char *warm, const char *path, const char *fn,
+                      char **tmp_out)
 {
-    int r = dump_dir_check(path, fn);
-    if (r < 0)
-        return r;
-    /* The dump's scratch file PATH.tmp too, as bp_dump_resident checks
-     * both: a data file there would fail every close's dump. */
-    char *tmp = scratch_name(path);
+    char *tmp = scratch_name(warm);
     if (!tmp)
         return bp__fail(-ENOMEM, "%s: out of memory", fn);
-    char what[64];
-    (void)snprintf(what, sizeof what, "%s: opts->warm_file", fn);
-    pthread_mutex_lock(&pool->files_mu);
-    r = may_replace(pool, path, what, true);
-    if (r == 0)
-        r = may_replace(pool, tmp, what, true);
-    pthread_mutex_unlock(&pool->files_mu);
+    const char *names[2] = { warm, tmp };
+    struct stat st, w;
+    bool exists = stat(path, &st) == 0;
+    int which = -1;
+    for (int i = 0; i < 2 && which < 0; i++)
+        if (exists ? stat(names[i], &w) == 0 && w.st_dev == st.st_dev &&
+                         w.st_ino == st.st_ino
+                   : strcmp(names[i], path) == 0)
+            which = i;
+    *tmp_out = tmp;
+    return which;
+}
+
+int bp__warm_file_check(const char *warm, const char *path, const char *fn)
+{
+    int r = dump_dir_check(warm, fn);
+    if (r < 0 || !path)
+        return r;
+    char *tmp = NULL;
+    int which = dump_clash(warm, path, fn, &tmp);
+    if (which >= 0)
+        r = bp__fail(-EINVAL, "%s: opts->warm_file: %s is data file 0 of "
+                     "this pool (%s)%s: a dump there would replace it; name "
+                     "another file for the dump, such as %s.warm", fn,
+                     which ? tmp : warm, path,
+                     which ? ", the dump's scratch file" : "", path);
+    else if (which < -1)
+        r = which;
     free(tmp);
     return r;
 }
@@ -335,26 +355,17 @@ int bp__warm_file_clash(bp_pool *pool, const char *path)
 {
     if (!pool->warm_file)
         return 0;
-    char *tmp = scratch_name(pool->warm_file);
-    if (!tmp)
-        return bp__fail(-ENOMEM, "bp_attach: out of memory");
-    const char *names[2] = { pool->warm_file, tmp };
-    struct stat st, w;
-    bool exists = stat(path, &st) == 0;
-    int r = 0;
-    for (int i = 0; i < 2 && r == 0; i++) {
-        /* A file to be made (BP_CREATE) has no inode yet: its name. */
-        bool same = exists ? stat(names[i], &w) == 0 &&
-                                 w.st_dev == st.st_dev && w.st_ino == st.st_ino
-                           : strcmp(names[i], path) == 0;
-        if (same)
-            r = bp__fail(-EINVAL, "bp_attach: %s is %s (%s), which the dump "
-                         "at bp_close writes: it would replace the data "
-                         "file; attach another file, or make the pool with "
-                         "another warm_file", path,
-                         i ? "the scratch file of the pool's warm_file"
-                           : "the pool's warm_file", names[i]);
-    }
+    char *tmp = NULL;
+    int which = dump_clash(pool->warm_file, path, "bp_attach", &tmp);
+    int r = which < -1 ? which : 0;
+    if (which >= 0)
+        r = bp__fail(-EINVAL, "bp_attach: %s is %s (%s), which the dump "
+                     "at bp_close writes: it would replace the data file; "
+                     "attach another file, or make the pool with another "
+                     "warm_file", path,
+                     which ? "the scratch file of the pool's warm_file"
+                           : "the pool's warm_file",
+                     which ? tmp : pool->warm_file);
     free(tmp);
     return r;
 }

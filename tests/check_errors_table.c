@@ -850,6 +850,72 @@ START_TEST(test_zero_creation_remade)
 }
 END_TEST
 
+/* Proves a bp_open that fails after it began to make a file anew gives
+ * the file back as it found it (bpool.h: a failed call has no side
+ * effects).  The zeros of a creation cut short, remade with BP_CREATE and
+ * then refused for the pool's size or by io_setup, are the same zeros
+ * again; a doublewrite file cut short before its area was laid out,
+ * whose open then fails, is its header page again; a warm_file in a
+ * missing directory is refused before the data file is opened.  Each
+ * file then opens as it would have. */
+START_TEST(test_failed_open_gives_back_the_file)
+{
+    char *path = tu_path("give-back.bp");
+    bp_pool *pool;
+    off_t len;
+    unlink(path);
+    int fd = open(path, O_CREAT | O_WRONLY, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, (off_t)PS), 0);
+    close(fd);
+    char *zeros = file_bytes(path, &len);
+    /* The page size is the file's (0), so the pool's size is checked
+     * once the zeros were found. */
+    TU_EXPECT_ERR(tu_try_open(path, BP_CREATE, 0, 1, &pool), -BP_EPOOLSIZE,
+                  "too few");
+    same_bytes(path, zeros, len);
+    atomic_store(&setup_errno, -EAGAIN);
+    bp__aio_idle_drop();
+    atomic_store(&setup_limit, 0);
+    int r = tu_try_open(path, BP_CREATE, PS, 8, &pool);
+    atomic_store(&setup_limit, -1);
+    TU_EXPECT_ERR(r, -BP_EAIO, "io");
+    same_bytes(path, zeros, len);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.flags = BP_CREATE;
+    o.page_size = PS;
+    o.pool_frames = 8;
+    o.warm_file = tu_path("no-such-dir/give-back.warm");
+    TU_EXPECT_ERR(bp_open(path, &o, &pool), -ENOENT, "does not exist");
+    same_bytes(path, zeros, len);
+    ck_assert_msg(tu_try_open(path, BP_CREATE, PS, 8, &pool) == 0, "%s",
+                  bp_errdetail());
+    ck_assert_int_eq(bp_close(pool), 0);
+
+    /* A doublewrite file whose creation stopped after its header page. */
+    unlink(path);
+    ck_assert_int_eq(tu_try_open(path, BP_CREATE | BP_DOUBLEWRITE, PS, 8,
+                                 &pool), 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(truncate(path, (off_t)PS), 0);
+    char *header = file_bytes(path, &len);
+    bp__aio_idle_drop();   /* the last close's contexts: set up anew */
+    atomic_store(&setup_limit, 0);
+    r = tu_try_open(path, BP_DOUBLEWRITE, PS, 8, &pool);
+    atomic_store(&setup_limit, -1);
+    TU_EXPECT_ERR(r, -BP_EAIO, "io");
+    same_bytes(path, header, len);
+    o.flags = BP_DOUBLEWRITE;
+    TU_EXPECT_ERR(bp_open(path, &o, &pool), -ENOENT, "does not exist");
+    same_bytes(path, header, len);
+    ck_assert_msg(tu_try_open(path, BP_DOUBLEWRITE, PS, 8, &pool) == 0, "%s",
+                  bp_errdetail());
+    ck_assert_int_eq(bp_close(pool), 0);
+    ck_assert_int_eq(tu_file_size(path), (off_t)PS * (1 + BP__DW_PAGES));
+}
+END_TEST
+
 /* A file that lost pages while no pool had it open (a truncate, a copy
  * that stopped short): its header recorded the page count at the last
  * close, so bp_open gives -BP_ESHRUNK naming both counts and the fix, and
@@ -1637,6 +1703,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_open_cut_into_header_page);
     tcase_add_test(tc, test_unfinished_creation_read_only);
     tcase_add_test(tc, test_zero_creation_remade);
+    tcase_add_test(tc, test_failed_open_gives_back_the_file);
     tcase_add_test(tc, test_create_area_efbig);
     tcase_add_test(tc, test_create_dir_open_fails);
     tcase_add_test(tc, test_create_header_efbig);
