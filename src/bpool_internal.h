@@ -646,6 +646,9 @@ struct bp__io_end {
     bool run_refused;   /* its submission was refused */
     bool not_made;   /* no request was made: the before_write hook refused
                         the page (not an I/O error) */
+    bool sync_lost;  /* through a doublewrite area: the fdatasync after
+                        the area's write failed, and with it the pool's
+                        durability (res is its errno) */
 };
 /* Called once per page by bp__io_runs. */
 typedef void (*bp__run_done_fn)(bp_pool *pool, uint32_t frame, uint64_t page,
@@ -720,9 +723,13 @@ enum bp__writer {
 };
 int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
                      enum bp__writer who);
-/* The same, with the pages written in *written also when it fails. */
+/* The same, with the pages written in *written also when it fails, and
+ * in *sync_lost (if not NULL) whether the error returned is that of a
+ * doublewrite batch's failed fdatasync (struct bp__io_end), which comes
+ * before any page's. */
 int bp__write_frames_counted(bp_pool *pool, const uint32_t *frames, uint32_t n,
-                             enum bp__writer who, uint32_t *written);
+                             enum bp__writer who, uint32_t *written,
+                             bool *sync_lost);
 /* A rate limit on page writes (bp_checkpoint's checkpoint_rate): the
  * pages written since `start` are due at start + written / rate. */
 struct bp__pace {
@@ -738,9 +745,10 @@ void bp__pace_wait(const struct bp__pace *pace);
  * due (pace->written counts them; the caller waits for the last batch's
  * turn, after its fdatasync), but those the calling thread holds for
  * write: the first of these goes to *held_by_caller (if not NULL; left
- * as it was when there is none). */
+ * as it was when there is none).  *sync_lost (if not NULL): as
+ * bp__write_frames_counted's. */
 int bp__flush_all(bp_pool *pool, uint32_t file, struct bp__pace *pace,
-                  uint64_t *held_by_caller);
+                  uint64_t *held_by_caller, bool *sync_lost);
 /* Write back every dirty page of file `only` (NULL: of every file), at
  * rate pages/s (0: at once), fdatasync every file written since its last
  * fdatasync (always with `only` or a single file), and with record_pages

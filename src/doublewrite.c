@@ -332,9 +332,11 @@ static bool in_batch(const struct bp__page_ref *p, uint32_t k, uint64_t pgno)
  * be written in place).  *refused: the kernel refused to queue the
  * area's write, so the device never had it (for the pages' details). */
 static int stage(bp_pool *pool, struct bp__datafile *df,
-                 const struct bp__page_ref *p, uint32_t k, bool *refused)
+                 const struct bp__page_ref *p, uint32_t k, bool *refused,
+                 bool *sync_lost)
 {
     *refused = false;
+    *sync_lost = false;
     uint8_t *d = df->dw_desc;
     memset(d, 0, df->page_size);
     memcpy(d, DW_MAGIC, sizeof(DW_MAGIC));
@@ -375,9 +377,10 @@ static int stage(bp_pool *pool, struct bp__datafile *df,
         r = io.res < 0 ? (int)io.res : -BP_ESHORTIO;
         *refused = io.res < 0 && io.refused;
     }
-    if (r == 0)
+    if (r == 0) {
         r = sync_file(pool, df, "after writing the doublewrite area");
-    else
+        *sync_lost = r < 0;
+    } else
         r = bp__fail(r, "writing %u pages to the doublewrite area of %s "
                      "failed: %s; the pages stay dirty and are written "
                      "again later - check the device", k, df->path,
@@ -514,12 +517,14 @@ static void write_batch(bp_pool *pool, struct batch *b)
         refs[j] = b->pg[j].ref;
     pthread_mutex_lock(&df->dw_mu);
     atomic_fetch_add(&df->dw_begun, 1);   /* bp__dw_settle */
-    bool refused;
-    int r = stage(pool, df, refs, b->k, &refused);
+    bool refused, sync_lost;
+    int r = stage(pool, df, refs, b->k, &refused, &sync_lost);
     if (r < 0) {
         /* Refused, the area's write says so in each page's detail, as a
-         * write in place refused does (doc/errors.md). */
-        const struct bp__io_end end = { .res = r, .refused = refused };
+         * write in place refused does (doc/errors.md); a failed fdatasync
+         * is said as such (flush.c, end_write). */
+        const struct bp__io_end end = { .res = r, .refused = refused,
+                                        .sync_lost = sync_lost };
         for (uint32_t j = 0; j < b->k; j++)
             batch_done(pool, refs[j].frame, refs[j].page, &end, b);
     } else {

@@ -121,6 +121,13 @@ static int end_write(bp_pool *pool, uint32_t f, const struct bp__io_end *end,
                      bp_strerror(res),
                      bp__aio_refusal(res, done + end->run_done),
                      fate(pool, res));
+    } else if (res < 0 && end->sync_lost) {
+        r = bp__fail(res, "writing page %llu of %s through its doublewrite "
+                     "area: the fdatasync after the area's write failed "
+                     "(%s), so changes may not be on disk and the pool now "
+                     "refuses writes (later calls: BP_EDURABILITY); close "
+                     "it and check the file", (unsigned long long)
+                     BP_PAGE_NO(page), df->path, bp_strerror(res));
     } else if (res < 0 && via_area) {
         r = bp__fail(res, "writing page %llu of %s through its doublewrite "
                      "area failed: %s; %s", (unsigned long long)BP_PAGE_NO(page),
@@ -199,6 +206,7 @@ struct tally {
     int written;
     int first_err;
     char *first_detail;
+    bool sync_lost;   /* first_err is a doublewrite batch's fdatasync's */
 };
 
 /* Count a result e (end_write's: its detail is the thread's now). */
@@ -210,6 +218,19 @@ static void tally(int e, struct tally *t)
         t->first_err = e;
         t->first_detail = strdup(bp_errdetail());
     }
+}
+
+/* Count the error e of a page whose doublewrite batch's fdatasync failed
+ * (end_write's, its detail the thread's): it comes before any page's
+ * error, as bp_sync's own failed fdatasync does (bp_flush_page(3)). */
+static void tally_sync_lost(int e, struct tally *t)
+{
+    if (t->sync_lost)
+        return;
+    free(t->first_detail);
+    t->first_err = e;
+    t->first_detail = strdup(bp_errdetail());
+    t->sync_lost = true;
 }
 
 /* The written count or the first error, whose detail becomes the
@@ -257,7 +278,11 @@ static void write_done(bp_pool *pool, uint32_t frame, uint64_t page,
     if (res >= 0)
         atomic_store_explicit(&bp__file_of(pool, page)->unsynced, true,
                               memory_order_release);
-    tally(end_write(pool, frame, end, c->who, false, c->via_area), c->t);
+    int e = end_write(pool, frame, end, c->who, false, c->via_area);
+    if (end->sync_lost)
+        tally_sync_lost(e, c->t);
+    else
+        tally(e, c->t);
 }
 
 /* Does this write-back yield to reads (bp__aio_run_yielding; design.md,
@@ -364,7 +389,7 @@ int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
                      enum bp__writer who)
 {
     uint32_t written;
-    return bp__write_frames_counted(pool, frames, n, who, &written);
+    return bp__write_frames_counted(pool, frames, n, who, &written, NULL);
 }
 
 /* Write back frames[0..n), all pinned (not latched) by the caller; every
@@ -374,14 +399,17 @@ int bp__write_frames(bp_pool *pool, const uint32_t *frames, uint32_t n,
  * time, as it sends them (runs.c), so a page of the last slice is not
  * held for the whole batch's round trips. */
 int bp__write_frames_counted(bp_pool *pool, const uint32_t *frames, uint32_t n,
-                             enum bp__writer who, uint32_t *written)
+                             enum bp__writer who, uint32_t *written,
+                             bool *sync_lost)
 {
     *written = 0;
+    if (sync_lost)
+        *sync_lost = false;
     struct bp__page_ref *want = calloc(n, sizeof(*want));
     struct bp__page_ref *sent = calloc(n, sizeof(*sent));
     uint32_t *busy = calloc(n, sizeof(*busy));
     uint32_t nsent = 0, nbusy = 0;
-    struct tally t = { 0, 0, NULL };
+    struct tally t = { 0, 0, NULL, false };
     bool skip_busy = who != BP__W_CALLER;
 
     if (!want || !sent || !busy) {
@@ -460,6 +488,8 @@ int bp__write_frames_counted(bp_pool *pool, const uint32_t *frames, uint32_t n,
     free(sent);
     free(busy);
     *written = t.written > 0 ? (uint32_t)t.written : 0;
+    if (sync_lost)
+        *sync_lost = t.sync_lost;
     return tally_result(&t);
 }
 
@@ -518,8 +548,10 @@ void bp__pace_wait(const struct bp__pace *pace)
  * they need to be, and back-to-back checkpoints still keep to the
  * rate). */
 int bp__flush_all(bp_pool *pool, uint32_t file, struct bp__pace *pace,
-                  uint64_t *held_by_caller)
+                  uint64_t *held_by_caller, bool *sync_lost)
 {
+    if (sync_lost)
+        *sync_lost = false;
     uint32_t nframes = bp__frames_now(pool);
     struct bp__page_ref *todo = malloc((size_t)nframes * sizeof(*todo));
     uint32_t ntodo = 0;
@@ -547,7 +579,7 @@ int bp__flush_all(bp_pool *pool, uint32_t file, struct bp__pace *pace,
         free(todo);
         return bp__fail(-ENOMEM, "out of memory flushing pages");
     }
-    struct tally t = { 0, 0, NULL };
+    struct tally t = { 0, 0, NULL, false };
     for (uint32_t i = 0; i < ntodo;) {
         uint32_t n = 0;
         if (pace && pace->written)
@@ -569,9 +601,12 @@ int bp__flush_all(bp_pool *pool, uint32_t file, struct bp__pace *pace,
                 tally(too_many_pins(pool, todo[i].page), &t);
         }
         uint32_t wrote = 0;
+        bool lost = false;
         int r = n ? bp__write_frames_counted(pool, batch, n, BP__W_CALLER,
-                                             &wrote) : 0;
-        if (r < 0)
+                                             &wrote, &lost) : 0;
+        if (r < 0 && lost)
+            tally_sync_lost(r, &t);
+        else if (r < 0)
             tally(r, &t);
         else
             t.written += r;
@@ -583,6 +618,8 @@ int bp__flush_all(bp_pool *pool, uint32_t file, struct bp__pace *pace,
     }
     free(batch);
     free(todo);
+    if (sync_lost)
+        *sync_lost = t.sync_lost;
     return tally_result(&t);
 }
 
@@ -592,7 +629,7 @@ int bp_flush_all(bp_pool *pool)
         return bp__fail(-EINVAL, "bp_flush_all: pool must not be NULL");
     if (bp__pool_in_child(pool))
         return bp__refused_call_in_child("bp_flush_all");
-    return bp__flush_all(pool, BP_MAX_FILES, NULL, NULL);
+    return bp__flush_all(pool, BP_MAX_FILES, NULL, NULL, NULL);
 }
 
 static int durability_lost(const char *fn);
@@ -685,8 +722,12 @@ int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only, uint32_t rate,
     uint64_t held = UINT64_MAX;
     struct bp__pace pace = { .rate = rate };
     clock_gettime(CLOCK_MONOTONIC, &pace.start);
+    /* sync_lost: this call's own write-back met a doublewrite batch whose
+     * fdatasync failed - that errno is this call's to return (once; the
+     * calls after it get BP_EDURABILITY). */
+    bool sync_lost;
     int written = bp__flush_all(pool, only ? only->number : BP_MAX_FILES,
-                                rate ? &pace : NULL, &held);
+                                rate ? &pace : NULL, &held, &sync_lost);
     /* A page that could not be written does not stop the rest from being
      * made durable: at bp_close this is their last chance. */
     char *write_detail = written < 0 ? strdup(bp_errdetail()) : NULL;
@@ -701,7 +742,10 @@ int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only, uint32_t rate,
      * batch's, or one beside ours) may have taken the error of writes
      * that this sync's fdatasync will then not report, as Linux reports
      * a write-back error once. */
-    if (atomic_load(&pool->durability_lost)) {
+    if (sync_lost) {
+        r = written;
+        sync_detail = write_detail ? strdup(write_detail) : NULL;
+    } else if (atomic_load(&pool->durability_lost)) {
         r = durability_lost(fn);
         sync_detail = bp__detail_save();
     }

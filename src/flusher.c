@@ -242,7 +242,7 @@ static void *flusher_main(void *arg)
         }
         uint32_t wrote = 0;
         int r = n ? bp__write_frames_counted(pool, batch, n, BP__W_FLUSHER,
-                                             &wrote) : 0;
+                                             &wrote, NULL) : 0;
 
         pthread_mutex_lock(&fs->mu);
         fs->busy -= holding;

@@ -544,7 +544,7 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how,
         uint64_t t0 = bp__now_ns();
         uint32_t wrote = 0;
         int werr = bp__write_frames_counted(pool, collect->frame, collect->n,
-                                            BP__W_EVICT, &wrote);
+                                            BP__W_EVICT, &wrote, NULL);
         count_victim_write(pool, t0);
         collect->n = 0;
         tries->write_failed = werr < 0;

@@ -1556,6 +1556,53 @@ START_TEST(test_doublewrite_fdatasync_fails)
 }
 END_TEST
 
+/* Proves that when the fdatasync a doublewrite batch makes fails inside
+ * bp_sync, bp_checkpoint, bp_sync_file, bp_detach or bp_close (the
+ * batch's pages are the call's own write-back), the call returns that
+ * fdatasync's errno with a detail naming it, the file and the refusal to
+ * come - as when the call's own fdatasync fails (bp_flush_page(3): the
+ * errno once, then BP_EDURABILITY) - and not BP_EDURABILITY, which says
+ * an earlier call failed; the next call then gets BP_EDURABILITY.  With
+ * two errnos, so that a fixed one cannot pass.  bp_flush_all's detail says
+ * the same. */
+START_TEST(test_doublewrite_batch_sync_fails_in_sync)
+{
+    static const char *const fns[] = { "bp_sync", "bp_checkpoint",
+                                       "bp_sync_file", "bp_detach",
+                                       "bp_close", "bp_flush_all" };
+    char *path = tu_path("batch-sync.bp");
+    for (int e = 0; e < 2; e++) {
+        int err = e ? -ENOSPC : -EIO;
+        for (size_t f = 0; f < sizeof fns / sizeof fns[0]; f++) {
+            reset_faults();
+            bp_pool *pool = dw_pool_dirty(path, 40 + (uint32_t)f);
+            atomic_store(&sys_calls[BP__FAULT_FDATASYNC], 0);
+            sys_fail(BP__FAULT_FDATASYNC, 1, err);
+            const char *fn = fns[f];
+            int r = f == 0 ? bp_sync(pool) : f == 1 ? bp_checkpoint(pool) :
+                    f == 2 ? bp_sync_file(pool, 0) :
+                    f == 3 ? bp_detach(pool, 0) :
+                    f == 4 ? bp_close(pool) : bp_flush_all(pool);
+            ck_assert_msg(r == err, "%s with the batch's fdatasync failing "
+                          "(%s) returned %s: %s", fn, bp_err_name(err),
+                          bp_err_name(r), bp_errdetail());
+            const char *d = bp_errdetail();
+            ck_assert_msg(strstr(d, "fdatasync") && strstr(d, path) &&
+                          strstr(d, "refuses writes"), "%s: detail \"%s\"",
+                          fn, d);
+            ck_assert_int_ge(atomic_load(&sys_calls[BP__FAULT_FDATASYNC]), 1);
+            if (f == 4)
+                continue;   /* closed all the same: nothing left */
+            if (f != 3)
+                ck_assert_int_eq(bp_sync(pool), -BP_EDURABILITY);
+            ck_assert_int_eq(bp_close(pool), -BP_EDURABILITY);
+        }
+    }
+    atomic_store(&sys_calls[BP__FAULT_FDATASYNC], 0);
+    unlink(path);
+}
+END_TEST
+
 /* Fails every fdatasync from the moment a doublewrite area's descriptors
  * are being cleared (a pwrite at the start of either half). */
 static _Atomic bool area_clearing;
@@ -2369,6 +2416,7 @@ Suite *test_suite(void)
     tc = tcase_create("sync");
     tcase_add_test(tc, test_fdatasync_fails);
     tcase_add_test(tc, test_doublewrite_fdatasync_fails);
+    tcase_add_test(tc, test_doublewrite_batch_sync_fails_in_sync);
     tcase_add_test(tc, test_detach_area_fdatasync_fails);
     tcase_add_test(tc, test_new_name_made_durable);
     tcase_add_test(tc, test_sync_beside_failing_sync);
