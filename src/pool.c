@@ -719,10 +719,17 @@ int bp_evict_page(bp_pool *pool, uint64_t pgno)
     bool claimed = bp__evict_frame_locked(pool, f, pgno);
     struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
     pthread_mutex_unlock(&pool->miss_mu);
+    /* A read or a write holds the pool's own pin: said before any pin,
+     * as the caller may hold none to release. */
     if (!claimed)
-        return bp__fail(-EBUSY, "bp_evict_page: page %llu is %s; unpin or "
-                        "flush it first", (unsigned long long)pgno,
-                        v.pins ? "pinned" : v.dirty ? "dirty" : "under I/O");
+        return bp__fail(-EBUSY, "bp_evict_page: page %llu is %s",
+                        (unsigned long long)pgno,
+                        v.reading || !v.valid ? "being read in; call again "
+                        "once the read ends (a pin of it waits for that)" :
+                        v.writing ? "being written back; call again once "
+                        "the write ends (bp_flush_page waits for that)" :
+                        v.pins ? "pinned; unpin it first" :
+                        "dirty; write it back first (bp_flush_page)");
     bp__count(pool, BP__C_EVICTIONS, 1);
     return 1;
 }

@@ -258,8 +258,8 @@ static void *pin_or_flush(void *arg)
 }
 
 /* READING while a read is in flight and WRITING while a write is, each
- * seen by bp_inspect_frames; bp_evict_page refuses such a page (-EBUSY)
- * and the I/O then completes normally.  REF after a second pin,
+ * seen by bp_inspect_frames; bp_evict_page refuses such a page (-EBUSY,
+ * saying which) and the I/O then completes normally.  REF after a second pin,
  * PREFETCHED on a page read ahead until its first pin. */
 START_TEST(test_flags_in_flight)
 {
@@ -285,6 +285,12 @@ START_TEST(test_flags_in_flight)
                       (unsigned long long)io[i].pgno, io[i].flag,
                       flags_of(pool, io[i].pgno));
         ck_assert_int_eq(bp_evict_page(pool, io[i].pgno), -EBUSY);
+        /* The pool's own read or write holds the pin: the detail says so,
+         * not "unpin it" to a caller that holds none. */
+        const char *why = io[i].write ? "being written back" : "being read";
+        ck_assert_msg(strstr(bp_errdetail(), why) &&
+                      !strstr(bp_errdetail(), "unpin"), "%s",
+                      bp_errdetail());
         atomic_store(&gate_open, true);
         tu_join_all(&th, 1, 20, "a read or write held by the fault hook");
         ck_assert_int_eq(t.result, io[i].write ? 1 : 0);
