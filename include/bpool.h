@@ -1327,7 +1327,8 @@ typedef int (*bp_frame_fn)(void *arg, const struct bp_frame_info *fi);
 
 /*
  * Call fn for every frame, in frame order, with a snapshot of its state
- * (frames change under concurrent use; each is read once).  fn may call
+ * (frames change under concurrent use; each record is read at one moment,
+ * its page and its status together).  fn may call
  * other bpool functions.  A negative return from fn stops the walk and is
  * returned.  Returns 0.  Errors: -EINVAL, -ENOMEM.
  */

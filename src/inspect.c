@@ -30,6 +30,12 @@ static uint32_t flags_of(const struct bp__frame_view *v)
            (v->leaving ? BP_FI_LEAVING : 0);
 }
 
+/* Frames read per hold of the miss lock: a frame's page and its CLOCK-Pro
+ * status change together under that lock (admission, eviction), so a
+ * record read whole under one hold is one moment's; the callback runs
+ * without it. */
+#define INSPECT_CHUNK 1024u
+
 int bp_inspect_frames(bp_pool *pool, bp_frame_fn fn, void *arg)
 {
     if (!pool || !fn)
@@ -39,30 +45,34 @@ int bp_inspect_frames(bp_pool *pool, bp_frame_fn fn, void *arg)
     if (bp__pool_in_child(pool))
         return bp__refused_call_in_child("bp_inspect_frames");
     const uint32_t nframes = bp__frames_now(pool);
-    uint8_t *status = malloc(nframes);
-    if (!status)
+    struct bp_frame_info *fi = malloc(INSPECT_CHUNK * sizeof(*fi));
+    if (!fi)
         return bp__fail(-ENOMEM, "bp_inspect_frames: out of memory");
-    pthread_mutex_lock(&pool->miss_mu);
-    for (uint32_t f = 0; f < nframes; f++)
-        status[f] = (uint8_t)bp__cp_frame_status(pool->policy, f);
-    pthread_mutex_unlock(&pool->miss_mu);
     int r = 0;
-    for (uint32_t f = 0; f < nframes && r >= 0; f++) {
-        struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
-        struct bp_frame_info fi = {
-            .frame = f,
-            .pgno = v.page,
-            .pins = v.pins,
-            .flags = flags_of(&v),
-            .status = status_name((enum bp__cp_status)status[f]),
-        };
-        r = fn(arg, &fi);
-        if (r < 0)
-            bp__fail(r, "bp_inspect_frames: the callback returned %d (%s) "
-                     "for frame %u; the walk stopped there", r,
-                     bp_strerror(r), f);
+    for (uint32_t at = 0; at < nframes && r >= 0; at += INSPECT_CHUNK) {
+        uint32_t n = nframes - at < INSPECT_CHUNK ? nframes - at : INSPECT_CHUNK;
+        pthread_mutex_lock(&pool->miss_mu);
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t f = at + i;
+            struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
+            fi[i] = (struct bp_frame_info){
+                .frame = f,
+                .pgno = v.page,
+                .pins = v.pins,
+                .flags = flags_of(&v),
+                .status = status_name(bp__cp_frame_status(pool->policy, f)),
+            };
+        }
+        pthread_mutex_unlock(&pool->miss_mu);
+        for (uint32_t i = 0; i < n && r >= 0; i++) {
+            r = fn(arg, &fi[i]);
+            if (r < 0)
+                bp__fail(r, "bp_inspect_frames: the callback returned %d "
+                         "(%s) for frame %u; the walk stopped there", r,
+                         bp_strerror(r), fi[i].frame);
+        }
     }
-    free(status);
+    free(fi);
     return r < 0 ? r : 0;
 }
 
