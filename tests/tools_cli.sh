@@ -238,6 +238,22 @@ for f in a-dir /dev/null; do
             fail "bpool-stress -f $f $a: status $st: $(cat err)"
     done
 done
+# Nor is a FIFO: bpool-shell says so at once, at its start (read-only
+# too) and in an open; it used to wait for ever for a writer, reading the
+# header before bp_open.
+rm -f data.fifo && mkfifo data.fifo
+fifo_refused() {   # what: the rest: the shell's arguments
+    local what=$1
+    shift
+    timeout -k 1 20 "${prog[bpool-shell]}" "$@" >out 2>err </dev/null
+    local st=$?
+    [ "$st" -eq 1 ] && grep -q "data.fifo: not a regular file" err &&
+        pass "bpool-shell $what: a FIFO refused at once, exit 1" ||
+        fail "bpool-shell $what: status $st (124: it waited): $(cat err)"
+}
+fifo_refused "FIFO" -c info data.fifo
+fifo_refused "--read-only FIFO" --read-only -c info data.fifo
+fifo_refused "open FIFO" -c "open data.fifo" ro.data
 # A file that cannot be made, whatever the reason: exit 3 (it was 1, "a
 # check failed", for reasons not on a list: ENOTDIR, ENAMETOOLONG, ELOOP).
 : >plain.txt

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* filehdr.c - a data file's header, as the tools read it (see filehdr.h). */
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,9 +23,17 @@ int filehdr_read(const char *path, struct filehdr *h)
 {
     unsigned char r[RECORD_BYTES];
     memset(h, 0, sizeof *h);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: the open of a FIFO would wait for a writer; only a
+     * regular file is read (bp_open then says what is wrong with the
+     * rest). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return -1;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -1;
+    }
     /* A buffered read, but one that leaves nothing in the page cache: no
      * read-ahead, and the block read dropped after.  A data file is read
      * with O_DIRECT only; cached blocks of it would count as data where
