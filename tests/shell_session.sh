@@ -414,6 +414,21 @@ head -c 16384 /dev/zero >nohdr.bin
 run hint_fmt 1 -- -k "${S[@]}" -c "open nohdr.bin; open test.data checksums" </dev/null
 eq "a file opened otherwise than made: the hint names noheader and checksums, twice" \
     "$(grep -c '^  hint: open it as it was made: a file without a header with --no-header (open FILE noheader), one with page checksums with --checksums' hint_fmt.err)" 2
+# A file with a header whose length is not whole pages needs checking,
+# not another page size (which the header fixes); a read-only open of a
+# doublewrite file whose creation stopped before its area was laid out
+# needs one writable open, not a backup.
+cp test.data odd.data && printf 'abc' >>odd.data
+run hint_size 1 -- -c info odd.data </dev/null
+has "a header file of odd length: check it, no page size" hint_size.err \
+    '^  hint: its length is not whole pages after its header; no option opens it'
+lacks "a header file of odd length: no --page-size" hint_size.err 'hint: give the page size'
+rm -f cut-dw.data
+run mk_dw 0 -- --doublewrite -c info cut-dw.data </dev/null
+truncate -s "$(head -c 20 cut-dw.data | od -An -tu4 -j16 -N4 | tr -d ' ')" cut-dw.data
+run hint_cut 1 -- --read-only -c info cut-dw.data </dev/null
+has "a creation cut short, read-only: open it writable once" hint_cut.err \
+    '^  hint: open it once without --read-only, which finishes its creation'
 # A bare page number is a page of file 0: one of 2^36 or more (the id of
 # a page of another file: 68719476739 is 1:3) is refused, naming F:PAGE;
 # a range ending there stays in its file.  stream names pages F:PAGE.

@@ -124,8 +124,9 @@ const char *hint_for(int code)
         return "hint: use at least 4 frames, and no more than memory "
                "allows: open FILE frames=N";
     case BP_EAIO:
-        return "hint: raise /proc/sys/fs/aio-max-nr, stop other AIO users, "
-               "or ask for less: open FILE queue=N";
+        /* bp_open asks for less itself, down to a depth of 1. */
+        return "hint: raise /proc/sys/fs/aio-max-nr, or stop other AIO "
+               "users";
     case BP_EDURABILITY:
         return "hint: close the pool and check the data file";
     case EROFS:
@@ -200,6 +201,18 @@ const char *hint_for_open(int code, uint32_t flags, const char *detail)
                "poolmax=SIZE), or leave it out";
     if (code == -BP_EFORMAT && detail && strstr(detail, "is damaged"))
         return "hint: no option opens it: restore the file from a backup";
+    /* A file with a header keeps its page size: its length is what is
+     * wrong, and only the file's owner can say why. */
+    if (code == -BP_EFILESIZE && !(flags & BP_NOHEADER))
+        return "hint: its length is not whole pages after its header; no "
+               "option opens it: check the file, or restore it from a backup";
+    if (code == -BP_ESHRUNK && read_only && detail &&
+        strstr(detail, "creation was cut short"))
+        return "hint: open it once without --read-only, which finishes its "
+               "creation";
+    if (code == -EROFS && !read_only)
+        return "hint: its file system is mounted read-only: remount it "
+               "writable, or start the shell with --read-only to read it";
     if (code == -BP_ELOCKED && read_only)
         return "hint: read-only pools share a file only with each other: "
                "close the writer's pool on it, or wait for its process to end";
