@@ -617,6 +617,17 @@ for f in empty hdr; do
             fail "$wl on a file of no pages ($f): status $st: $(cat "$work/err")"
     done
 done
+# A file of too few pages with a --file-size: the pages are what is
+# wrong, not the size (it said to give --file-size 24576, the file's own,
+# which failed the same way).
+head -c $((8192 * 4)) "$data" >"$work/three.data"
+"$bench" --quiet -f "$work/three.data" --file-size 24576 prepare >/dev/null 2>"$work/err"
+st=$?
+[ "$st" -eq 2 ] && grep -q "three.data has 3 pages; prepare needs at least 4" "$work/err" &&
+    ! grep -q -- "give --file-size" "$work/err" &&
+    pass "too few pages with --file-size: the pages named, no --file-size offered" ||
+    fail "too few pages with --file-size: status $st: $(cat "$work/err")"
+rm -f "$work/three.data"
 echo 600 >"$work/past.trc"
 sum=$(cksum <"$data")
 "$bench" --quiet -f "$data" trace "$work/past.trc" >/dev/null 2>"$work/err"

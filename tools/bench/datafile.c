@@ -418,6 +418,17 @@ void df_prepare(struct bench_opts *o, uint64_t min_bytes)
                       "not a whole number of %u-byte pages: remove it to have "
                       "it made again", printable(o->path), (unsigned long long)size,
                       (unsigned long long)o->data_start, o->page_size);
+        /* A pool has BP_MIN_FRAMES frames, and a file this program makes
+         * as many pages at least.  Said before a --file-size that differs:
+         * the size such a file has is no --file-size to give. */
+        uint64_t need = (uint64_t)BP_MIN_FRAMES * o->page_size;
+        if (need < min_bytes)
+            need = min_bytes;
+        if (size < need)
+            opt_usage("%s has %llu pages; %s needs at least %llu: remove it to "
+                      "have it made again, or give another --file", printable(o->path),
+                      (unsigned long long)(size / o->page_size), o->workload,
+                      (unsigned long long)((need + o->page_size - 1) / o->page_size));
         /* Compared with what the same command would make: whole pages,
          * at least what the pool and the workload need. */
         if (o->file_size && made_size(o, o->file_size, min_bytes) != size)
@@ -427,16 +438,6 @@ void df_prepare(struct bench_opts *o, uint64_t min_bytes)
                       (unsigned long long)size,
                       (unsigned long long)made_size(o, o->file_size, min_bytes),
                       (unsigned long long)size);
-        /* A pool has BP_MIN_FRAMES frames, and a file this program makes
-         * as many pages at least. */
-        uint64_t need = (uint64_t)BP_MIN_FRAMES * o->page_size;
-        if (need < min_bytes)
-            need = min_bytes;
-        if (size < need)
-            opt_usage("%s has %llu pages; %s needs at least %llu: remove it to "
-                      "have it made again, or give another --file", printable(o->path),
-                      (unsigned long long)(size / o->page_size), o->workload,
-                      (unsigned long long)((need + o->page_size - 1) / o->page_size));
         o->file_size = size;
         return;
     }
