@@ -480,6 +480,12 @@ out=$("$stress" -q -j -f s.data --pages 128 -p 256K -t 1 -n 200 2>/dev/null)
 json_header "bpool-stress --json: the tools' header" bpool-stress "$out"
 expect "bpool-stress --json: elapsed_s, hit_ratio and miss_ratio" "$out" "elapsed_s >= 0" \
     "hit_ratio >= 0" "miss_ratio >= 0"
+# Reads only: the write pins' latencies are null, not 0 (doc/tools.md).
+out=$("$stress" -q -j -f s.data --pages 128 -p 256K -t 1 -n 200 -m read=1 2>/dev/null)
+[[ $out == *'"write_count":0,"write_p50_us":null,"write_p99_us":null,"write_p999_us":null,"write_max_us":null'* ]] &&
+    [[ $out == *'"hit_p50_us":'[0-9]* ]] &&
+    pass "bpool-stress --json, reads only: write latencies null" ||
+    fail "bpool-stress --json, reads only: $out"
 seq 0 99 >trace.txt
 out=$("$sim" -j -n 8,16 trace.txt)
 json_header "bpool-sim --json: the tools' header" bpool-sim "$out"

@@ -242,16 +242,18 @@ static void report_json(const struct stress_opts *o, const struct totals *t,
     lat_rows(t, &s->bs, rows);
     char k[64];
     for (int i = 0; i < NROWS; i++) {
+        /* A latency of no pins is null (doc/tools.md), not 0 us. */
+        bool none = rows[i].count == 0;
         snprintf(k, sizeof k, "%s_count", rows[i].name);
         json_u64(&j, k, rows[i].count);
         snprintf(k, sizeof k, "%s_p50_us", rows[i].name);
-        json_dbl(&j, k, us(rows[i].p50), 1);
+        json_dbl(&j, k, none ? NAN : us(rows[i].p50), 1);
         snprintf(k, sizeof k, "%s_p99_us", rows[i].name);
-        json_dbl(&j, k, us(rows[i].p99), 1);
+        json_dbl(&j, k, none ? NAN : us(rows[i].p99), 1);
         snprintf(k, sizeof k, "%s_p999_us", rows[i].name);
-        json_dbl(&j, k, us(rows[i].p999), 1);
+        json_dbl(&j, k, none ? NAN : us(rows[i].p999), 1);
         snprintf(k, sizeof k, "%s_max_us", rows[i].name);
-        json_dbl(&j, k, us(rows[i].max), 1);
+        json_dbl(&j, k, none ? NAN : us(rows[i].max), 1);
     }
     json_u64(&j, "pages_verified", s->pages_verified);
     if (strcmp(s->mode, "crash") == 0 || strcmp(s->mode, "power-cut") == 0) {
