@@ -305,7 +305,10 @@ struct bp_options {
     uint32_t flushers;     /* background flusher threads; default 1, at
                               most BP_MAX_FLUSHERS (BP_NOFLUSH: none) */
     uint32_t dirty_low;    /* % of frames dirty at which flushers start;
-                              default 10 */
+                              default 10.  Below dirty_high they write
+                              only pages not used since CLOCK-Pro's
+                              hands last passed (hands that move on
+                              misses only) */
     uint32_t dirty_high;   /* % at which they write as fast as the queue
                               allows; default 30.  Below it, write-back
                               (the flushers', and that of bp_flush_*,
