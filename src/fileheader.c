@@ -176,18 +176,21 @@ int bp__header_read(struct bp__datafile *df, uint64_t file_size,
         st[i] = decode(buf + i * SLOT_STRIDE, &s[i], &flags[i]);
     free(df->header_img);
     df->header_img = buf;   /* what later writes keep of the other slot */
-    int best = -1;
-    for (int i = 0; i < 2; i++)
-        if (st[i] == SLOT_VALID && (best < 0 || s[i].seq > s[best].seq))
-            best = i;
+    /* A copy of a later format, even beside one of this format: a later
+     * bpool has written the file, and this one would write its own
+     * header over what that one keeps.  Refused for its version below. */
+    int best = st[0] == SLOT_NEWER ? 0 : st[1] == SLOT_NEWER ? 1 : -1;
+    if (best < 0)
+        for (int i = 0; i < 2; i++)
+            if (st[i] == SLOT_VALID && (best < 0 || s[i].seq > s[best].seq))
+                best = i;
     if (best < 0 && st[0] == SLOT_EMPTY && st[1] == SLOT_EMPTY)
         return 0;
-    for (int i = 0; best < 0 && i < 2; i++)
-        if (st[i] == SLOT_NEWER)
-            best = i;   /* refused for its version below */
     if (best < 0)
         return bp__fail(-BP_EFORMAT, "%s: the header (the file's first page) "
-                        "is damaged: both of its copies fail their checksum; "
+                        "is damaged: neither of its copies can be read (a "
+                        "checksum that fails, or a record length no bpool "
+                        "writes); "
                         "the file was overwritten or the device corrupted "
                         "it - restore it from a backup", df->path);
     if (s[best].version == 0)

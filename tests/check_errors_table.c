@@ -454,6 +454,21 @@ START_TEST(test_header_refused)
                   BP_VERSION_STRING);
     ck_assert_ptr_null(strstr(bp_errdetail(), "damaged"));
     same_bytes(newer, was, len);
+    /* A later format in one copy only, beside a good one of this format:
+     * a later bpool wrote the file, and this one would write its header
+     * over that one's (it read the older copy and went on). */
+    tu_make_file(newer, PS, 3, 1);
+    was = file_bytes(newer, &len);
+    bp__header_format(page, &h);                           /* both later */
+    memcpy(page, was, HDR_SLOT2);                          /* first ours */
+    page[HDR_SLOT2 + 12] = 0, page[HDR_SLOT2 + 13] = 1;    /* grown, 256 */
+    patch(newer, 0, page, PS);
+    was = file_bytes(newer, &len);
+    for (int ro = 0; ro < 2; ro++) {
+        TU_EXPECT_ERR(tu_try_open(newer, ro ? BP_RDONLY : 0, 0, 8, &pool),
+                      -BP_EFORMAT, version, BP_VERSION_STRING);
+        same_bytes(newer, was, len);
+    }
 
     /* Of this format, with a flag from a later bpool (checksums intact). */
     char *flagged = tu_path("hdr-flags.bp");
