@@ -822,7 +822,9 @@ int bp__file_grow_one(struct bp__datafile *df)
         return bp__fail(-e, "cannot grow %s to %llu bytes: %s%s", df->path,
                         (unsigned long long)new_size, strerror(e),
                         e == ENOSPC ? "; free space on its file system" :
-                        e == EFBIG ? "; the file system's size limit is reached" : "");
+                        e == EFBIG ? "; the file system's size limit or the "
+                        "process's (RLIMIT_FSIZE, ulimit -f) is reached: "
+                        "raise the rlimit, or use another file system" : "");
     }
     /* A new size is a change for the next sync's fdatasync, as a page
      * write is: set before the caller publishes the count, so a sync

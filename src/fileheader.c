@@ -303,9 +303,15 @@ int bp__header_create(struct bp__datafile *df, uint32_t page_size,
         e = errno;
     if (e)
         return bp__fail(-e, "cannot write the header of the new file %s: "
-                        "%s%s", df->path, strerror(e),
-                        e == ENOSPC ? "; free space on its file system"
-                                    : "");
+                        "%s; %s", df->path, strerror(e),
+                        e == ENOSPC || e == EDQUOT
+                            ? "free space on its file system (or raise the "
+                              "disk quota)"
+                        : e == EFBIG
+                            ? "the process's file size limit (RLIMIT_FSIZE, "
+                              "ulimit -f) or the file system's is below a "
+                              "page: raise the rlimit"
+                            : "check the device and the file system");
     df->header = h;
     return 0;
 }

@@ -1478,7 +1478,7 @@ START_TEST(test_alloc_efbig)
     memset(&pg, 0, sizeof(pg));
     n = 99;
     TU_EXPECT_ERR(bp_alloc_page(pool, &n, &pg), -EFBIG, "57344 bytes",
-                  "size limit");
+                  "size limit", "raise the rlimit");
     ck_assert_uint_eq(n, 99);
     ck_assert_int_eq(bp_unpin(&pg), -BP_ENOTPINNED);
     ck_assert_uint_eq(bp_page_count(pool), 5);
@@ -1612,7 +1612,7 @@ START_TEST(test_create_header_efbig)
     bp_pool *pool;
     int r = tu_try_open(path, BP_CREATE, PS, 8, &pool);
     ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
-    TU_EXPECT_ERR(r, -EFBIG, path, "header of the new file");
+    TU_EXPECT_ERR(r, -EFBIG, path, "header of the new file", "raise the rlimit");
     ck_assert_ptr_null(pool);
     tu_assert_no_file(path);
     ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
