@@ -465,6 +465,17 @@ usage_error "another page size than the file's" bpool-stress \
 head -c 12345 /dev/zero | tr '\0' 'x' >junk.data
 usage_error "a file without a header" bpool-stress \
     "junk.data has no bpool header: give --no-header" -f junk.data --reuse
+# --no-header on a file with one: a usage error in every tool (it was
+# the library's BP_EFORMAT: exit 3 in bpool-stress, 1 in bpool-shell).
+usage_error "--no-header on a file with a header" bpool-stress \
+    "s8.data has a bpool header, and --no-header says it has none: drop --no-header" \
+    -f s8.data --no-header --reuse
+usage_error "--no-header on a file with a header" bpool-bench \
+    "s8.data has a bpool header, and --no-header says it has none: drop --no-header" \
+    -f s8.data --no-header randread
+usage_error "--no-header on a file with a header" bpool-shell \
+    "s8.data has a bpool header, and --no-header says it has none: drop --no-header" \
+    --no-header -c info s8.data
 : >empty.data
 "$stress" -f empty.data --reuse >out 2>err
 st=$?

@@ -296,9 +296,14 @@ int main(int argc, char **argv)
             poolopt_min_frames(&pool, ps);      /* which exits */
         }
     }
-    /* Another page size than the file's header records is the command
-     * line contradicting the file: a usage error (doc/tools.md), as in
-     * bpool-bench and bpool-stress. */
+    /* Another page size than the file's header records, or --no-header
+     * on a file with one, is the command line contradicting the file: a
+     * usage error (doc/tools.md), as in bpool-bench and bpool-stress. */
+    if (pool.no_header && filehdr_read(path, &hdr) == 0 && hdr.bpool) {
+        free(src);
+        opt_usage("%s has a bpool header, and --no-header says it has none: "
+                  "drop --no-header", printable(path));
+    }
     if (!pool.no_header && filehdr_read(path, &hdr) == 0 &&
         filehdr_page_size_differs(&hdr, pool.page_size)) {
         free(src);

@@ -622,6 +622,12 @@ int main(int argc, char **argv)
      * is the command line contradicting the file: a usage error
      * (doc/tools.md), said in its words rather than the library's. */
     struct filehdr hdr;
+    if (exists && o.pool.no_header && filehdr_read(o.path, &hdr) == 0 &&
+        hdr.bpool) {
+        free_paths(&o);
+        opt_usage("%s has a bpool header, and --no-header says it has none: "
+                  "drop --no-header, or remove the file", printable(o.path));
+    }
     if (exists && !o.pool.no_header && filehdr_read(o.path, &hdr) == 0) {
         if (!hdr.bpool) {
             free_paths(&o);
