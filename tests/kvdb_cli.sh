@@ -122,6 +122,11 @@ head -c 40960 /dev/urandom >junk.db
 try "a file that is not kvdb's: exit 2" 2 junk.db get a && has "not a kvdb file" err 'not a kvdb file'
 : >empty.db
 try "an empty file: exit 2" 2 empty.db get a && has "empty" err 'is empty'
+# A FIFO or a device is no kvdb file, not an empty one (it said "is
+# empty: not a kvdb file", and a put would have written to it).
+rm -f fifo.db && mkfifo fifo.db
+try "a FIFO: exit 2" 2 fifo.db put k v && has "not a regular file" err 'is not a regular file'
+try "/dev/null: exit 2" 2 /dev/null get k && has "not a regular file" err 'is not a regular file'
 truncate -s 1M zero.img
 printf 'precious' | dd of=zero.img bs=1 seek=819200 conv=notrunc status=none
 try "a 1 MiB file whose first page is zero: exit 2" 2 zero.img put k v &&

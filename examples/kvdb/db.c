@@ -453,6 +453,11 @@ int kvdb_open(const char *path, const struct kvdb_options *opts, kvdb **out)
         r = kv_fail(-errno, "fstat %s: %s", path, strerror(errno));
         goto fail;
     }
+    if (!S_ISREG(sb.st_mode)) {   /* a FIFO or a device reads as empty */
+        r = kv_fail(-EINVAL, "%s is not a regular file: kvdb keeps its "
+                    "pages in a regular file; name one", path);
+        goto fail;
+    }
     if (sb.st_size == 0) {
         fresh = true;
     } else if ((r = meta_read(db->meta_fd, &m)) < 0) {
