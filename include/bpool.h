@@ -656,8 +656,9 @@ struct bp_file_info {
 BP_API uint64_t bp_file_page_count(bp_pool *pool, uint32_t file);
 
 /*
- * Describe attached file `file` (0 when it is attached, else -BP_ENOFILE).
- * The path stays valid until the file is detached.
+ * Describe attached file `file`: 0, or -BP_ENOFILE (no file of that number
+ * is attached), -EINVAL (pool or info NULL; a child of fork).  The path
+ * stays valid until the file is detached.
  */
 BP_API int bp_file_info(bp_pool *pool, uint32_t file, struct bp_file_info *info);
 
@@ -1058,8 +1059,9 @@ BP_API int bp_stream_open_range(bp_pool *pool, uint64_t first, uint64_t count,
  * page out->pgno (nothing pinned; the stream goes on with the next page).
  * Errors: -EINVAL (NULL), and for a page those of bp_pin: -BP_ERANGE,
  *   -BP_ENOFILE, -EIO, -BP_ESHORTIO, -BP_ESHRUNK, -BP_ECHECKSUM,
- *   -BP_ENOFRAME, -EDEADLK, -BP_ETOOMANYPINS; or the callback's error
- *   (then 0 after). */
+ *   -BP_ENOFRAME, -EDEADLK, -BP_ETOOMANYPINS, -ENOMEM (a stream without
+ *   an I/O lane of its own found no memory to read the page); or the
+ *   callback's error (then 0 after). */
 BP_API int bp_stream_next(bp_stream *s, bp_page *out);
 
 struct bp_stream_info {

@@ -145,9 +145,10 @@ static void usage(FILE *f)
         "  -p, --pool=SIZE        pool size in bytes (default 64M; "
         "--pool-size is a\n"
         "                         deprecated alias)\n"
-        "  -P, --page-size=SIZE   page size, a power of two from 4K to 1M "
-        "(default %u);\n"
-        "                         it must be the one FILE was made with\n",
+        "  -P, --page-size=SIZE   page size, a power of two from 4K to 1M; it "
+        "must be the\n"
+        "                         one FILE was made with (default: FILE's, or "
+        "%u)\n",
         BP_DEFAULT_PAGE_SIZE);
     poolopt_usage(f);
     fprintf(f,
