@@ -493,7 +493,8 @@ BP_API void bp_options_init_sized(struct bp_options *opts, size_t size);
  *   -ENOSPC / -EFBIG (a new file's header or doublewrite area),
  *   warm_file's stat(2) error (ENOTDIR, EACCES, ...; ENOENT for its
  *   missing directory: see warm_file),
- *   -BP_EAIO (io_setup failed even with a queue depth of 1),
+ *   -BP_EAIO (io_setup failed even with a queue depth of 1; or io_uring,
+ *   asked for with BP_IO_URING, cannot be had),
  *   -ENOMEM (frame arena or descriptors could not be allocated).
  */
 BP_API int bp_open(const char *path, const struct bp_options *opts,

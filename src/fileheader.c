@@ -172,8 +172,11 @@ int bp__header_read(struct bp__datafile *df, uint64_t file_size,
     struct bp__header s[2];
     uint32_t flags[2] = { 0, 0 };
     enum slot_state st[2];
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 2; i++) {
         st[i] = decode(buf + i * SLOT_STRIDE, &s[i], &flags[i]);
+        if (st[i] == SLOT_VALID && s[i].version > BP__FORMAT_VERSION)
+            st[i] = SLOT_NEWER;   /* of the record length this one knows */
+    }
     free(df->header_img);
     df->header_img = buf;   /* what later writes keep of the other slot */
     /* A copy of a later format, even beside one of this format: a later
@@ -303,15 +306,17 @@ int bp__header_create(struct bp__datafile *df, uint32_t page_size,
         e = errno;
     if (e)
         return bp__fail(-e, "cannot write the header of the new file %s: "
-                        "%s; %s", df->path, strerror(e),
+                        "%s; %s%s", df->path, strerror(e),
                         e == ENOSPC || e == EDQUOT
                             ? "free space on its file system (or raise the "
                               "disk quota)"
                         : e == EFBIG
                             ? "the process's file size limit (RLIMIT_FSIZE, "
-                              "ulimit -f) or the file system's is below a "
-                              "page: raise the rlimit"
-                            : "check the device and the file system");
+                              "ulimit -f) or the file system's is below the "
+                              "new file's header page"
+                            : "check the device and the file system",
+                        e != EFBIG ? "" : dw_pages ? " and doublewrite area: "
+                        "raise the rlimit" : ": raise the rlimit");
     df->header = h;
     return 0;
 }

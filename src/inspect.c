@@ -49,13 +49,13 @@ int bp_inspect_frames(bp_pool *pool, bp_frame_fn fn, void *arg)
     if (!fi)
         return bp__fail(-ENOMEM, "bp_inspect_frames: out of memory");
     int r = 0;
-    for (uint32_t at = 0; at < nframes && r >= 0; at += INSPECT_CHUNK) {
-        uint32_t n = nframes - at < INSPECT_CHUNK ? nframes - at : INSPECT_CHUNK;
+    for (uint32_t first = 0; first < nframes && r >= 0; first += INSPECT_CHUNK) {
+        uint32_t end = nframes - first > INSPECT_CHUNK ? first + INSPECT_CHUNK
+                                                       : nframes;
         pthread_mutex_lock(&pool->miss_mu);
-        for (uint32_t i = 0; i < n; i++) {
-            uint32_t f = at + i;
+        for (uint32_t f = first; f < end; f++) {
             struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
-            fi[i] = (struct bp_frame_info){
+            fi[f - first] = (struct bp_frame_info){
                 .frame = f,
                 .pgno = v.page,
                 .pins = v.pins,
@@ -64,12 +64,12 @@ int bp_inspect_frames(bp_pool *pool, bp_frame_fn fn, void *arg)
             };
         }
         pthread_mutex_unlock(&pool->miss_mu);
-        for (uint32_t i = 0; i < n && r >= 0; i++) {
-            r = fn(arg, &fi[i]);
+        for (uint32_t f = first; f < end && r >= 0; f++) {
+            r = fn(arg, &fi[f - first]);
             if (r < 0)
                 bp__fail(r, "bp_inspect_frames: the callback returned %d "
                          "(%s) for frame %u; the walk stopped there", r,
-                         bp_strerror(r), fi[i].frame);
+                         bp_strerror(r), f);
         }
     }
     free(fi);

@@ -310,26 +310,68 @@ static char *scratch_name(const char *path)
     return tmp;
 }
 
+/* The directory of path (malloc'd: "." for a bare name) and, in *base,
+ * where its last component starts; NULL when out of memory. */
+static char *dir_of(const char *path, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+    *base = slash ? slash + 1 : path;
+    if (!slash)
+        return strdup(".");
+    size_t len = slash == path ? 1 : (size_t)(slash - path);
+    char *dir = malloc(len + 1);
+    if (dir) {
+        memcpy(dir, path, len);
+        dir[len] = '\0';
+    }
+    return dir;
+}
+
+/* Whether name would be the file at `path` (st: its stat, exists: it
+ * does): the same inode, or - neither existing yet, as a file BP_CREATE
+ * is to make - the same last component in the same directory. */
+static bool same_file(const char *name, const char *path, const struct stat *st,
+                      bool exists)
+{
+    struct stat w;
+    if (stat(name, &w) == 0)
+        return exists && w.st_dev == st->st_dev && w.st_ino == st->st_ino;
+    if (exists)
+        return false;
+    const char *nb, *pb;
+    char *nd = dir_of(name, &nb), *pd = dir_of(path, &pb);
+    struct stat a, b;
+    bool same = nd && pd && strcmp(nb, pb) == 0 && stat(nd, &a) == 0 &&
+                stat(pd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+    free(nd);
+    free(pd);
+    return same;
+}
+
 /* Which of the dump at `warm` (0) and its scratch file (1) is the data
- * file at `path` - the same inode, or for a file not made yet (BP_CREATE)
- * the same name - or -1 for neither; -ENOMEM (said by fn). */
+ * file at `path` (same_file), or -1 for neither; a negative errno (said
+ * by fn): out of memory, or a name that cannot be looked at. */
 static int dump_clash(const char *warm, const char *path, const char *fn,
                       char **tmp_out)
 {
     char *tmp = scratch_name(warm);
+    *tmp_out = tmp;
     if (!tmp)
         return bp__fail(-ENOMEM, "%s: out of memory", fn);
     const char *names[2] = { warm, tmp };
     struct stat st, w;
     bool exists = stat(path, &st) == 0;
-    int which = -1;
-    for (int i = 0; i < 2 && which < 0; i++)
-        if (exists ? stat(names[i], &w) == 0 && w.st_dev == st.st_dev &&
-                         w.st_ino == st.st_ino
-                   : strcmp(names[i], path) == 0)
-            which = i;
-    *tmp_out = tmp;
-    return which;
+    for (int i = 0; i < 2; i++) {
+        if (stat(names[i], &w) != 0 && errno != ENOENT) {
+            int e = errno;
+            return bp__fail(-e, "%s: cannot look at %s: %s; check the "
+                            "directory and its permissions", fn, names[i],
+                            strerror(e));
+        }
+        if (same_file(names[i], path, &st, exists))
+            return i;
+    }
+    return -1;
 }
 
 int bp__warm_file_check(const char *warm, const char *path, const char *fn)

@@ -550,6 +550,19 @@ START_TEST(test_dump_replaces_only_dumps)
     bp_pool *bad = NULL;
     TU_EXPECT_ERR(bp_open(path, &o, &bad), -EINVAL, "data file 0", "warm_file");
     ck_assert_ptr_null(bad);
+    /* A data file to be made (BP_CREATE), named otherwise than the
+     * warm_file: refused all the same, before it is made. */
+    char *made = tu_path("warm-new.data"), spelt[4200];
+    const char *slash = strrchr(made, '/');
+    (void)snprintf(spelt, sizeof spelt, "%.*s/./%s", (int)(slash - made), made,
+                   slash + 1);
+    unlink(made);
+    o.warm_file = spelt;
+    o.flags = BP_CREATE;
+    TU_EXPECT_ERR(bp_open(made, &o, &bad), -EINVAL, "data file 0", "warm_file");
+    ck_assert_ptr_null(bad);
+    tu_assert_no_file(made);
+    o.flags = 0;
     /* A dump in a directory that does not exist (a typo) is refused at
      * open, not only when the close cannot write it. */
     char nodir[4200];

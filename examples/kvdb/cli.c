@@ -93,6 +93,7 @@ static const char usage_text[] =
     "                       to FILE.cut and exit 98 (FILE must exist)\n"
     "      --conflict-every N  testing: every Nth optimistic page read reports\n"
     "                       a conflict (the lookup restarts)\n"
+    "      --pool-size SIZE deprecated: --pool SIZE\n"
     "      --pool-mb M      deprecated: --pool MM\n"
     "  -h, --help           this text\n"
     "  -V, --version        print the version\n"

@@ -43,7 +43,7 @@ const struct command shell_commands[] = {
      "  noreadahead   no automatic read-ahead (prefetch still works)\n"
      "  queue=N       AIO queue depth (1 to 65536)\n"
      "  rate=N        checkpoint rate limit, pages per second\n"
-     "  noheader      FILE has no header page (bpool 0.2 or another program)\n"
+     "  noheader      FILE has no header page (bpool 0.1 or another program)\n"
      "  doublewrite   a new FILE gets a doublewrite area (torn-write repair)\n"
      "  atomic        with it: atomic writes wherever FILE takes them\n"
 #ifdef BP_CHECKSUMS

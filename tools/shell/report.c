@@ -203,6 +203,9 @@ const char *hint_for_open(int code, uint32_t flags, const char *detail)
         return "hint: no option opens it: restore the file from a backup";
     /* A file with a header keeps its page size: its length is what is
      * wrong, and only the file's owner can say why. */
+    if (code == -BP_EFILESIZE && detail && strstr(detail, "larger page size"))
+        return "hint: the file has more pages than a file can: open it "
+               "with larger pages (--page-size N, open FILE pagesize=N)";
     if (code == -BP_EFILESIZE && !(flags & BP_NOHEADER))
         return "hint: its length is not whole pages after its header; no "
                "option opens it: check the file, or restore it from a backup";
