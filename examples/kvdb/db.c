@@ -412,6 +412,14 @@ int kvdb_open(const char *path, const struct kvdb_options *opts, kvdb **out)
         r = kv_fail(-errno, "opening %s: %s", path, strerror(errno));
         goto fail;
     }
+    /* Before its lock: a FIFO or a device (which would read as an empty
+     * file) is nothing to lock, and /dev/null's lock is everyone's. */
+    struct stat sb;
+    if (fstat(db->meta_fd, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        r = kv_fail(-EINVAL, "%s is not a regular file: kvdb keeps its "
+                    "pages in a regular file; name one", path);
+        goto fail;
+    }
     if (flock(db->meta_fd, LOCK_EX | LOCK_NB) != 0) {
         r = kv_fail(-errno, "%s is in use by another process (flock: %s)",
                     path, strerror(errno));
@@ -437,7 +445,6 @@ int kvdb_open(const char *path, const struct kvdb_options *opts, kvdb **out)
         }
     }
     /* Step 2: the last commit, or none. */
-    struct stat sb;
     /* Locked, but perhaps no longer the file at `path`: an open that
      * created it and failed removed it between our open and our lock;
      * what we wrote to it would go with our close. */
@@ -451,11 +458,6 @@ int kvdb_open(const char *path, const struct kvdb_options *opts, kvdb **out)
     bool fresh = false;
     if (fstat(db->meta_fd, &sb) != 0) {
         r = kv_fail(-errno, "fstat %s: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (!S_ISREG(sb.st_mode)) {   /* a FIFO or a device reads as empty */
-        r = kv_fail(-EINVAL, "%s is not a regular file: kvdb keeps its "
-                    "pages in a regular file; name one", path);
         goto fail;
     }
     if (sb.st_size == 0) {
