@@ -477,6 +477,24 @@ usage_error "--no-header on a file with a header" bpool-shell \
     "s8.data has a bpool header, and --no-header says it has none: drop --no-header" \
     --no-header -c info s8.data
 : >empty.data
+# --verify-only of a file with checksums and two corrupt pages: both are
+# reported and counted, the scan going on past the first (it stopped
+# there: "bad_pages":0, the second page never named).
+if "$stress" -q --checksums -f ck2.data -P 4K --pages 64 -t 1 -n 300 --keep >/dev/null 2>err; then
+    for pg in 5 9; do
+        printf 'CORRUPT!' | dd of=ck2.data bs=1 seek=$((4096 * (1 + pg) + 100)) \
+            conv=notrunc status=none
+    done
+    out=$("$stress" -j --checksums -f ck2.data --verify-only 2>err)
+    st=$?
+    [ "$st" -eq 1 ] && [[ $out == *'"result":"FAIL"'* && $out == *'"bad_pages":2'* ]] &&
+        grep -q "page 5 of ck2.data fails its checksum" err &&
+        grep -q "page 9 of ck2.data fails its checksum" err &&
+        pass "bpool-stress --verify-only: both corrupt pages reported, exit 1" ||
+        fail "bpool-stress --verify-only of 2 corrupt pages: status $st: $out $(cat err)"
+else
+    fail "bpool-stress --checksums --keep: $(cat err)"
+fi
 "$stress" -f empty.data --reuse >out 2>err
 st=$?
 [ "$st" -eq 3 ] && grep -q "a run without --reuse/--verify-only makes a new one" err &&

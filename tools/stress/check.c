@@ -139,6 +139,11 @@ int check_file(const struct stress_opts *o, _Atomic uint64_t *ver,
                 break;
             continue;
         }
+        if (r == -BP_ECHECKSUM) {   /* a bad page, and the scan goes on */
+            res->checked++;
+            bad_page(res, "%s", printable(bp_errdetail()));
+            continue;
+        }
         if (r < 0) {
             fprintf(stderr, PROG ": FAIL: bp_pin(page %" PRIu64 ") returned %s "
                     "(%s) while checking %s: %s\n", p, bp_err_name(r),
