@@ -99,9 +99,14 @@ int kvdb_discard(kvdb *db);
 int kvdb_compact(kvdb *db);
 
 /* Insert or replace.  Errors: -EINVAL (key empty or too long, value too
- * long), -EIO and bpool's (the handle is then "broken": every later call
- * fails with -EIO - reads too, as the change may have left the tree in
- * memory half changed - and the file still holds the last commit). */
+ * long), -EIO and bpool's.  A put that failed after it began to change
+ * the tree in memory breaks the handle: every later call fails with -EIO
+ * - reads too, as the tree may be half changed - and the file still
+ * holds the last commit.  One that failed before changing anything (a
+ * full disk as the file grew for the first page it needed, say) leaves
+ * the handle working, and the changes made before it are still to be
+ * committed: a caller whose group of changes must be all or nothing
+ * ends it with kvdb_discard, not kvdb_close. */
 int kvdb_put(kvdb *db, const void *key, size_t klen, const void *val,
              size_t vlen);
 
