@@ -322,6 +322,68 @@ START_TEST(test_pread_failed_write_keeps_change)
 }
 END_TEST
 
+/* Proves a commit that fails while it takes pages for the free list's
+ * trunks loses no page: a free list of two trunks, one free page for the
+ * first, and a file that may not grow for the second (RLIMIT_FSIZE, as a
+ * full disk).  The handle is broken, but kvdb_check still finds every
+ * page of the file in the tree or on a list.  (The trunk taken before the
+ * failure was on no list, and the check reported it leaked.) */
+START_TEST(test_failed_commit_keeps_its_trunk_pages)
+{
+    /* about 1.8 KiB a pair: 4 a leaf, 1250 leaves */
+    enum { KEYS = 5000, KLEN = 800, VLEN = KVDB_VAL_MAX, EXTRA = 1100 };
+    char *path = tu_path("kvdb-trunk-fail.db");
+    unlink(path);
+    kvdb *db = open_db(path, KVDB_CREATE | KVDB_NOCOMPACT, 64);
+    static char v[VLEN], k[KLEN];
+    memset(v, 'a', sizeof v);
+    memset(k, 'k', sizeof k);
+    for (int i = 0; i < KEYS; i++) {
+        k[0] = (char)('0' + i / 1000), k[1] = (char)('0' + i / 100 % 10);
+        k[2] = (char)('0' + i / 10 % 10), k[3] = (char)('0' + i % 10);
+        ck_assert_int_eq(kvdb_put(db, k, sizeof k, v, sizeof v), 0);
+    }
+    ck_assert_int_eq(kvdb_close(db), 0);
+    int fd = open(path, O_RDWR);
+    ck_assert(fd >= 0);
+    ck_assert_int_eq(ftruncate(fd, lseek(fd, 0, SEEK_END) + EXTRA * 8192), 0);
+    close(fd);
+    /* Copy leaves of the commit into the free pages until one is left:
+     * then EXTRA - 1 pages are pending, and the commit needs two trunks. */
+    db = open_db(path, KVDB_NOCOMPACT, 64);
+    struct kvdb_stats st;
+    ck_assert_int_eq(kvdb_stats(db, &st), 0);
+    ck_assert_uint_ge(st.free_pages, EXTRA);
+    memset(v, 'b', sizeof v);
+    for (int i = 0; i < KEYS && st.free_pages > 1; i++) {
+        k[0] = (char)('0' + i / 1000), k[1] = (char)('0' + i / 100 % 10);
+        k[2] = (char)('0' + i / 10 % 10), k[3] = (char)('0' + i % 10);
+        ck_assert_int_eq(kvdb_put(db, k, sizeof k, v, sizeof v), 0);
+        ck_assert_int_eq(kvdb_stats(db, &st), 0);
+    }
+    ck_assert_uint_eq(st.free_pages, 1);
+    ck_assert_uint_gt(st.pending_pages, 1018);
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit was, lim;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &was), 0);
+    lim = was;
+    lim.rlim_cur = (rlim_t)tu_file_size(path);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    int r = kvdb_commit(db);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &was), 0);
+    ck_assert_msg(r < 0, "a commit that needs the file to grow past its "
+                  "limit succeeded");
+    ck_assert_msg(strstr(kvdb_errdetail(), "grow"), "%s", kvdb_errdetail());
+    ck_assert_int_eq(kvdb_check(db, stderr, 0), 0);
+    (void)kvdb_close(db);
+    db = open_db(path, 0, 64);
+    ck_assert_uint_eq(kvdb_count(db), KEYS);
+    ck_assert_int_eq(kvdb_check(db, stderr, 0), 0);
+    ck_assert_int_eq(kvdb_close(db), 0);
+    unlink(path);
+}
+END_TEST
+
 /* A put that fails half way (a split finds no frame in a pool of 5)
  * breaks the handle: every later call fails with -EIO (kvdb.h), reads
  * too - a failed split leaves pages half changed in memory, and gets,
@@ -424,6 +486,7 @@ Suite *test_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("pread");
     tcase_add_test(tc, test_pread_failed_write_keeps_change);
+    tcase_add_test(tc, test_failed_commit_keeps_its_trunk_pages);
     tcase_add_test(tc, test_pread_and_a_pool_keep_each_other_out);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);

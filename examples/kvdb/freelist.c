@@ -171,6 +171,8 @@ int fl_store(kvdb *db, struct meta *m, struct pgvec *trunks)
         uint64_t pgno = pg.pgno;
         r = pg_unpin(db->pg, &pg);
         int p = pgvec_push(trunks, pgno);
+        if (p < 0)
+            kv_free_page(db, pgno, db->epoch);   /* not a trunk after all */
         if (r == 0)
             r = p;
     }
@@ -207,8 +209,19 @@ int fl_store(kvdb *db, struct meta *m, struct pgvec *trunks)
             r = u;
     }
     free(e);
-    if (r < 0)
+    if (r < 0) {
+        /* The trunks taken are free pages still: list them again, or
+         * kvdb_check counts them leaked (the handle is broken, but a check
+         * of it must still add up). */
+        pthread_mutex_lock(&fl->mu);
+        for (size_t t = 0; t < trunks->n; t++)
+            if (pgvec_push(&fl->avail, trunks->v[t]) < 0)
+                fl->leaked++;
+        trunks->n = 0;
+        order_avail(fl);
+        pthread_mutex_unlock(&fl->mu);
         return r;
+    }
     m->fl_head = k ? trunks->v[0] : 0;
     m->fl_pages = entries;
     m->fl_trunks = k;
