@@ -78,6 +78,9 @@ struct slot {
                             callback returned, if not 0 */
     uint8_t state;       /* enum slot_state */
     bool hit;            /* resident when looked at */
+    bool no_frame;       /* S_LATER: no frame could be had when looked at
+                            (BP__LA_FULL): fill() tries it again first and
+                            looks no further until it has one */
     char *detail;        /* S_ERROR: bp_errdetail() of the failure (NULL
                             if no memory was left to copy it) */
 };
@@ -374,13 +377,11 @@ static uint32_t pool_share(const bp_pool *pool)
     return frames / 8 ? frames / 8 : 1;
 }
 
-/* Fill the ring up to the distance, then submit the reads it needs.
- * The last run stays open across calls while adjacent pages may still
- * join it (as PostgreSQL's pending read), so a sequential stream sends
- * max_run pages a request even though the consumer frees one slot at a
- * time; it goes once it is full, broken by a page that is not adjacent,
- * or wanted: it is all the stream has, or the source is done. */
-static void fill(bp_stream *s)
+static bool look_at(bp_stream *s, uint32_t idx, struct slot *sl);
+static void end_fill(bp_stream *s);
+
+/* Take new pages from the callback up to the distance (fill). */
+static void look_further(bp_stream *s)
 {
     /* The depth was capped at an eighth of the pool at open; a pool
      * shrunk since (bp_resize), or shrinking now, caps it at an eighth of
@@ -429,39 +430,87 @@ static void fill(bp_stream *s)
                 close_open_run(s);
             continue;
         }
-        uint32_t f;
-        enum bp__lookahead la = bp__stream_lookahead(s->pool, page, s->scan, &f);
-        if (la == BP__LA_MISS) {
-            /* On the list before a frame of ours can be READING: a thread
-             * that finds it so then finds the stream too (its look at the
-             * list follows its look at the frame; our listing precedes
-             * the frame's change).  Only for a page to admit: hits never
-             * touch the list.  fill()'s end takes the stream off if
-             * nothing came of it. */
-            if (!s->registered)
-                registry_set(s, true, false);
-            la = bp__stream_admit(s->pool, page, s->scan, &f);
-        }
-        if (la == BP__LA_HIT) {
-            sl->state = S_PINNED;
-            sl->frame = f;
-            sl->hit = true;
-            s->pinned++;
-            if (s->distance > 1)
-                s->distance--;
-        } else if (la == BP__LA_READ) {
-            sl->state = S_READING;
-            sl->frame = f;
-            s->pinned++;
-            add_to_run(s, idx, sl);   /* room was checked above */
-            s->distance = s->distance * 2 > s->max_depth ? s->max_depth
-                                                         : s->distance * 2;
-        } else if (la == BP__LA_FULL) {
-            break;                 /* no frame to spare now: look no further */
-        }
-        if (s->open_run != NO_RUN && sl->run != s->open_run)
-            close_open_run(s);     /* a gap closes the open run */
+        if (!look_at(s, idx, sl))
+            break;
     }
+    end_fill(s);
+}
+
+/* Fill the ring up to the distance, then submit the reads it needs.
+ * The last run stays open across calls while adjacent pages may still
+ * join it (as PostgreSQL's pending read), so a sequential stream sends
+ * max_run pages a request even though the consumer frees one slot at a
+ * time; it goes once it is full, broken by a page that is not adjacent,
+ * or wanted: it is all the stream has, or the source is done.
+ *
+ * A page that got no frame when it was looked at (no_frame) is tried
+ * again first, and while it still gets none the stream looks no further:
+ * were the frames that callers free taken by pages after it, its own turn
+ * would find none (its bp_pin waits for a frame, then fails), the
+ * stream's look-ahead starving the page due now.  Slots after it hold no
+ * pin, since fill() stops at the first page that gets no frame. */
+static void fill(bp_stream *s)
+{
+    for (uint32_t k = 0; k < s->used; k++) {
+        struct slot *sl = slot_at(s, k);
+        if (sl->state != S_LATER || !sl->no_frame)
+            continue;
+        if (s->runs_busy == s->nruns ||
+            !look_at(s, (s->head + k) % s->max_depth, sl)) {
+            end_fill(s);   /* still none: the rest waits too */
+            return;
+        }
+        break;                    /* at most one: the look stopped there */
+    }
+    look_further(s);
+}
+
+/* Look at the page of slot sl (ring index idx, S_LATER): pin it if
+ * resident, else admit it into a frame and add it to a run.  False when
+ * no frame can be had without waiting (sl stays S_LATER, marked
+ * no_frame): look no further.  Caller checked that a run is free. */
+static bool look_at(bp_stream *s, uint32_t idx, struct slot *sl)
+{
+    uint32_t f;
+    enum bp__lookahead la = bp__stream_lookahead(s->pool, sl->page, s->scan, &f);
+    if (la == BP__LA_MISS) {
+        /* On the list before a frame of ours can be READING: a thread
+         * that finds it so then finds the stream too (its look at the
+         * list follows its look at the frame; our listing precedes the
+         * frame's change).  Only for a page to admit: hits never touch
+         * the list.  fill()'s end takes the stream off if nothing came
+         * of it. */
+        if (!s->registered)
+            registry_set(s, true, false);
+        la = bp__stream_admit(s->pool, sl->page, s->scan, &f);
+    }
+    sl->no_frame = la == BP__LA_FULL;
+    if (la == BP__LA_HIT) {
+        sl->state = S_PINNED;
+        sl->frame = f;
+        sl->hit = true;
+        s->pinned++;
+        if (s->distance > 1)
+            s->distance--;
+    } else if (la == BP__LA_READ) {
+        sl->state = S_READING;
+        sl->frame = f;
+        s->pinned++;
+        add_to_run(s, idx, sl);   /* room was checked by the caller */
+        s->distance = s->distance * 2 > s->max_depth ? s->max_depth
+                                                     : s->distance * 2;
+    } else if (la == BP__LA_FULL) {
+        return false;             /* no frame to spare now */
+    }
+    if (s->open_run != NO_RUN && sl->run != s->open_run)
+        close_open_run(s);        /* a gap closes the open run */
+    return true;
+}
+
+/* The end of a fill: send the open run if it may grow no more or is
+ * wanted, submit what is queued, and list the stream or take it off. */
+static void end_fill(bp_stream *s)
+{
     if (s->open_run != NO_RUN) {
         const struct run *run = &s->runs[s->open_run];
         if (run->n >= s->max_run || s->source_done ||

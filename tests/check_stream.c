@@ -1531,6 +1531,52 @@ START_TEST(test_share_of_small_pool)
 }
 END_TEST
 
+/* Proves a stream's look-ahead never takes the frame its own next page
+ * needs: with every frame but `spare` held by the caller, who unpins
+ * each page before the next call, every page of a cold range comes back,
+ * in both orders, as a bp_pin loop's would.  (A page that got no frame
+ * when looked at was passed over, and the frames the caller freed went
+ * to pages after it: at its turn bp_pin waited 55 ms and failed with
+ * BP_ENOFRAME, every second page with one frame spare.) */
+START_TEST(test_lookahead_leaves_the_due_page_a_frame)
+{
+    static const uint32_t shapes[][2] = { { 16, 1 }, { 32, 2 }, { 64, 1 },
+                                          { 64, 2 }, { 256, 6 } };
+    const uint32_t (*shape)[2] = &shapes[_i / 2];
+    uint32_t frames = (*shape)[0], spare = (*shape)[1];
+    bool unordered = _i % 2;
+    bp_pool *pool = new_pool("due.bp", 600, frames, NULL);
+    bp_page *held = tu_keep(calloc(frames, sizeof(*held)));
+    for (uint32_t i = 0; i < frames - spare; i++)
+        ck_assert_int_eq(bp_pin(pool, 300 + i, BP_PIN, &held[i]), 0);
+    struct bp_stream_options o = { BP_READ, 0,
+                                   unordered ? BP_STREAM_UNORDERED : 0 };
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open_range(pool, 20, 40, &o, &s), 0);
+    bool seen[40] = { false };
+    for (int i = 0; i < 40; i++) {
+        bp_page pg;
+        int r = bp_stream_next(s, &pg);
+        ck_assert_msg(r == 1, "%u frames, %u spare, %s: call %d gave %d "
+                      "(%s) for page %llu: %s", frames, spare,
+                      unordered ? "unordered" : "ordered", i, r,
+                      bp_err_name(r), (unsigned long long)pg.pgno,
+                      bp_errdetail());
+        ck_assert(pg.pgno >= 20 && pg.pgno < 60 && !seen[pg.pgno - 20]);
+        ck_assert(unordered || pg.pgno == 20u + (uint64_t)i);
+        seen[pg.pgno - 20] = true;
+        ck_assert(tu_stamped(pg.data, PS, pg.pgno, SEED));
+        ck_assert_int_eq(bp_unpin(&pg), 0);
+    }
+    expect_end(s);
+    ck_assert_uint_eq(tu_stats(pool).nofree, 0);
+    for (uint32_t i = 0; i < frames - spare; i++)
+        ck_assert_int_eq(bp_unpin(&held[i]), 0);
+    close_stream(pool, s);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* ---- 9. concurrency ---------------------------------------------------------------------------------- */
 
 /* Pages of the concurrency tests: word 0 the page number, word 1 a
@@ -2063,6 +2109,7 @@ Suite *test_suite(void)
 
     tc = tcase_create("sharing");
     tcase_add_test(tc, test_share_of_small_pool);
+    tcase_add_loop_test(tc, test_lookahead_leaves_the_due_page_a_frame, 0, 10);
     tcase_add_test(tc, test_share_after_shrink);
     tcase_add_test(tc, test_share_during_shrink);
     tcase_add_test(tc, test_stream_beside_writers_and_eviction);
