@@ -770,15 +770,14 @@ static void stream_free(bp_stream *s)
     free(s);
 }
 
-int bp_stream_open(bp_pool *pool, bp_stream_next_fn next, void *arg,
-                   const struct bp_stream_options *opts, bp_stream **out)
+/* bp_stream_open and its two forms, fn naming the one called (in every
+ * error's detail).  Caller checked pool and out. */
+static int open_stream(bp_pool *pool, bp_stream_next_fn next, void *arg,
+                       const struct bp_stream_options *opts, bp_stream **out,
+                       const char *fn)
 {
-    if (!pool || !next || !out)
-        return bp__fail(-EINVAL, "bp_stream_open: pool, next and out must "
-                        "not be NULL");
     if (bp__pool_in_child(pool))
-        return bp__refused_in_child("bp_stream_open", BP__NOPAGE,
-                                    "opening a read stream");
+        return bp__refused_in_child(fn, BP__NOPAGE, "opening a read stream");
     struct bp_stream_options o = { BP_READ, 0, 0 };
     if (opts)
         o = *opts;
@@ -786,20 +785,21 @@ int bp_stream_open(bp_pool *pool, bp_stream_next_fn next, void *arg,
     if (mode == 0)
         mode = BP_READ;
     if (mode != BP_READ && mode != BP_WRITE && mode != BP_PIN)
-        return bp__fail(-EINVAL, "bp_stream_open: mode 0x%x is invalid; use "
-                        "BP_READ, BP_WRITE or BP_PIN, optionally with BP_SCAN",
+        return bp__fail(-EINVAL, "%s: mode 0x%x is invalid; use BP_READ, "
+                        "BP_WRITE or BP_PIN, optionally with BP_SCAN", fn,
                         o.mode);
     if (o.flags & ~BP_STREAM_UNORDERED)
-        return bp__fail(-EINVAL, "bp_stream_open: unknown flags 0x%x; use 0 "
-                        "or BP_STREAM_UNORDERED", o.flags & ~BP_STREAM_UNORDERED);
+        return bp__fail(-EINVAL, "%s: unknown flags 0x%x; use 0 or "
+                        "BP_STREAM_UNORDERED", fn,
+                        o.flags & ~BP_STREAM_UNORDERED);
     if (o.max_depth > BP_MAX_STREAM_DEPTH)
-        return bp__fail(-EINVAL, "bp_stream_open: max_depth %u is above the "
-                        "limit of %u pages (0: the default, %u)", o.max_depth,
+        return bp__fail(-EINVAL, "%s: max_depth %u is above the limit of %u "
+                        "pages (0: the default, %u)", fn, o.max_depth,
                         BP_MAX_STREAM_DEPTH, BP_DEFAULT_STREAM_DEPTH);
     if (mode == BP_WRITE && pool->read_only)
-        return bp__fail(-EROFS, "bp_stream_open: the pool is read-only "
-                        "(BP_RDONLY), so a stream that hands out pages for "
-                        "write is refused");
+        return bp__fail(-EROFS, "%s: the pool is read-only (BP_RDONLY), so "
+                        "a stream that hands out pages for write is refused",
+                        fn);
     uint32_t depth = o.max_depth ? o.max_depth : BP_DEFAULT_STREAM_DEPTH;
     uint32_t share = pool_share(pool);
     if (depth > share)
@@ -848,18 +848,31 @@ int bp_stream_open(bp_pool *pool, bp_stream_next_fn next, void *arg,
 oom:
     if (s)
         stream_free(s);
-    return bp__fail(-ENOMEM, "bp_stream_open: out of memory for a stream of "
-                    "%u pages", depth);
+    return bp__fail(-ENOMEM, "%s: out of memory for a stream of %u pages",
+                    fn, depth);
+}
+
+int bp_stream_open(bp_pool *pool, bp_stream_next_fn next, void *arg,
+                   const struct bp_stream_options *opts, bp_stream **out)
+{
+    if (!pool || !next || !out)
+        return bp__fail(-EINVAL, "bp_stream_open: pool, next and out must "
+                        "not be NULL");
+    return open_stream(pool, next, arg, opts, out, "bp_stream_open");
 }
 
 int bp_stream_open_pages(bp_pool *pool, const uint64_t *pages, size_t n,
                          const struct bp_stream_options *opts, bp_stream **out)
 {
+    if (!pool || !out)
+        return bp__fail(-EINVAL, "bp_stream_open_pages: pool and out must "
+                        "not be NULL");
     if (!pages && n > 0)
         return bp__fail(-EINVAL, "bp_stream_open_pages: pages is NULL but n "
                         "is %zu", n);
     /* The callback's argument is the stream itself, known only once made. */
-    int r = bp_stream_open(pool, pages_next, NULL, opts, out);
+    int r = open_stream(pool, pages_next, NULL, opts, out,
+                        "bp_stream_open_pages");
     if (r < 0)
         return r;
     (*out)->arg = *out;
@@ -871,7 +884,10 @@ int bp_stream_open_pages(bp_pool *pool, const uint64_t *pages, size_t n,
 int bp_stream_open_range(bp_pool *pool, uint64_t first, uint64_t count,
                          const struct bp_stream_options *opts, bp_stream **out)
 {
-    if (pool && count > 0) {
+    if (!pool || !out)
+        return bp__fail(-EINVAL, "bp_stream_open_range: pool and out must "
+                        "not be NULL");
+    if (count > 0) {
         int r = bp__check_page(pool, first, "bp_stream_open_range");
         if (r < 0)
             return r;
@@ -879,7 +895,8 @@ int bp_stream_open_range(bp_pool *pool, uint64_t first, uint64_t count,
         if (count > n - first)
             count = n - first;
     }
-    int r = bp_stream_open(pool, range_next, NULL, opts, out);
+    int r = open_stream(pool, range_next, NULL, opts, out,
+                        "bp_stream_open_range");
     if (r < 0)
         return r;
     (*out)->arg = *out;

@@ -436,7 +436,8 @@ START_TEST(test_arguments)
     TU_EXPECT_ERR(bp_stream_open_pages(pool, NULL, 3, NULL, &s), -EINVAL, "NULL");
     TU_EXPECT_ERR(bp_stream_open_pages(pool, &one, 1, NULL, NULL), -EINVAL, "NULL");
     TU_EXPECT_ERR(bp_stream_open_range(NULL, 0, 1, NULL, &s), -EINVAL, "NULL");
-    TU_EXPECT_ERR(bp_stream_open_range(pool, 0, 1, NULL, NULL), -EINVAL, "NULL");
+    TU_EXPECT_ERR(bp_stream_open_range(pool, 0, 1, NULL, NULL), -EINVAL,
+                  "bp_stream_open_range: pool and out must not be NULL");
     bp_page pg;
     struct bp_stream_info in;
     TU_EXPECT_ERR(bp_stream_next(NULL, &pg), -EINVAL, "NULL");
@@ -456,10 +457,11 @@ START_TEST(test_arguments)
     TU_EXPECT_ERR(bp_stream_open(pool, never_called, NULL, &o, &s), -EINVAL,
                   "flags");
     o = (struct bp_stream_options){ BP_READ, 0, BP_STREAM_UNORDERED | 0x100 };
-    TU_EXPECT_ERR(bp_stream_open_range(pool, 0, 4, &o, &s), -EINVAL, "flags");
+    TU_EXPECT_ERR(bp_stream_open_range(pool, 0, 4, &o, &s), -EINVAL,
+                  "bp_stream_open_range: unknown flags");
     o = (struct bp_stream_options){ BP_READ, BP_MAX_STREAM_DEPTH + 1, 0 };
     TU_EXPECT_ERR(bp_stream_open_pages(pool, &one, 1, &o, &s), -EINVAL,
-                  "max_depth");
+                  "bp_stream_open_pages: max_depth");
     o = (struct bp_stream_options){ BP_READ, UINT32_MAX, 0 };
     TU_EXPECT_ERR(bp_stream_open_range(pool, 0, 4, &o, &s), -EINVAL, "max_depth");
     /* The limit itself is accepted (and clipped to the pool's share). */
