@@ -816,9 +816,10 @@ void bp__prefetch_forget_file(bp_pool *pool, uint32_t n);
 void bp__warm_progress(bp_pool *pool, uint64_t *listed, uint64_t *done);
 /* The check of opts->warm_file `warm` by bp_open and bp_pool_create
  * (fn), made before any file is touched: 0, -ENOENT when its directory is
- * missing, -EINVAL (with the detail) when it or its scratch file
- * WARM.tmp is the data file at `path` (bp_open's; NULL for none), which
- * bp_close's dump would replace (warm.c). */
+ * missing, the errno of a name that cannot be looked at (ENOTDIR, EACCES,
+ * ELOOP, ENAMETOOLONG), -EINVAL (with the detail) when it or its scratch
+ * file WARM.tmp is the data file at `path` (bp_open's; NULL for none),
+ * which bp_close's dump would replace (warm.c). */
 int bp__warm_file_check(const char *warm, const char *path, const char *fn);
 /* -EINVAL (said) if attaching `path` would make the pool's warm_file, or
  * its scratch file PATH.tmp, a data file; else 0. */

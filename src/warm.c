@@ -348,6 +348,25 @@ static bool same_file(const char *name, const char *path, const struct stat *st,
     return same;
 }
 
+/* 0 when the dump at `warm` and its scratch file `tmp` can be looked
+ * at (they exist or not), else the errno of the one that cannot
+ * (ENOTDIR, EACCES, ELOOP, ENAMETOOLONG, said by fn): the dump at close
+ * could not be written there either. */
+static int dump_names_check(const char *warm, const char *tmp, const char *fn)
+{
+    const char *names[2] = { warm, tmp };
+    struct stat w;
+    for (int i = 0; i < 2; i++) {
+        if (stat(names[i], &w) != 0 && errno != ENOENT) {
+            int e = errno;
+            return bp__fail(-e, "%s: cannot look at %s: %s; check the "
+                            "directory and its permissions", fn, names[i],
+                            strerror(e));
+        }
+    }
+    return 0;
+}
+
 /* Which of the dump at `warm` (0) and its scratch file (1) is the data
  * file at `path` (same_file), or -1 for neither; a negative errno (said
  * by fn): out of memory, or a name that cannot be looked at. */
@@ -358,28 +377,31 @@ static int dump_clash(const char *warm, const char *path, const char *fn,
     *tmp_out = tmp;
     if (!tmp)
         return bp__fail(-ENOMEM, "%s: out of memory", fn);
+    int r = dump_names_check(warm, tmp, fn);
+    if (r < 0)
+        return r;
     const char *names[2] = { warm, tmp };
-    struct stat st, w;
+    struct stat st;
     bool exists = stat(path, &st) == 0;
-    for (int i = 0; i < 2; i++) {
-        if (stat(names[i], &w) != 0 && errno != ENOENT) {
-            int e = errno;
-            return bp__fail(-e, "%s: cannot look at %s: %s; check the "
-                            "directory and its permissions", fn, names[i],
-                            strerror(e));
-        }
+    for (int i = 0; i < 2; i++)
         if (same_file(names[i], path, &st, exists))
             return i;
-    }
     return -1;
 }
 
 int bp__warm_file_check(const char *warm, const char *path, const char *fn)
 {
     int r = dump_dir_check(warm, fn);
-    if (r < 0 || !path)
+    if (r < 0)
         return r;
     char *tmp = NULL;
+    if (!path) {   /* bp_pool_create: no data file to clash with */
+        tmp = scratch_name(warm);
+        r = tmp ? dump_names_check(warm, tmp, fn)
+                : bp__fail(-ENOMEM, "%s: out of memory", fn);
+        free(tmp);
+        return r;
+    }
     int which = dump_clash(warm, path, fn, &tmp);
     if (which >= 0)
         r = bp__fail(-EINVAL, "%s: opts->warm_file: %s is data file 0 of "

@@ -992,9 +992,9 @@ START_TEST(test_warm_empty_dump)
 }
 END_TEST
 
-/* warm_file in a pool made by bp_pool_create: its directory is checked
- * at the create, as bp_open checks it (ENOENT: the dump at close could
- * not be written); a file that is the warm_file or its scratch file
+/* warm_file in a pool made by bp_pool_create: its path is checked at the
+ * create, as bp_open checks it (ENOENT, ENOTDIR, ELOOP: the dump at close
+ * could not be written); a file that is the warm_file or its scratch file
  * PATH.tmp is not attached (EINVAL: the dump would replace it), whether
  * it exists or would be made; the dump at close holds the files' pages,
  * and bp_warm after the attaches reads them back. */
@@ -1017,6 +1017,23 @@ START_TEST(test_warm_file_of_a_created_pool)
     TU_EXPECT_ERR(bp_pool_create(&o, &pool), -ENOENT, "bp_pool_create",
                   nodir, "does not exist");
     ck_assert_ptr_null(pool);
+    /* A name that cannot be looked at, as bp_open refuses it: under a
+     * regular file (ENOTDIR), a link to itself (ELOOP).  (Both were taken,
+     * and only the dump at close failed.) */
+    char under[4200], loop[4200];
+    (void)snprintf(under, sizeof under, "%s/x.dump", a);
+    (void)snprintf(loop, sizeof loop, "%s.loop", dump);
+    unlink(loop);
+    ck_assert_int_eq(symlink(loop, loop), 0);
+    o.warm_file = under;
+    TU_EXPECT_ERR(bp_pool_create(&o, &pool), -ENOTDIR, "bp_pool_create",
+                  "cannot look at", under);
+    ck_assert_ptr_null(pool);
+    o.warm_file = loop;
+    TU_EXPECT_ERR(bp_pool_create(&o, &pool), -ELOOP, "bp_pool_create",
+                  "cannot look at", loop);
+    ck_assert_ptr_null(pool);
+    unlink(loop);
 
     o.warm_file = dump;
     ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
