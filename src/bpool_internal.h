@@ -390,6 +390,12 @@ void bp__detail_around(const char *before, const char *after_fmt, ...)
 char *bp__detail_save(void);
 void bp__detail_restore(char *saved);
 
+/* "; " and the fix for a file call's error err (negative) where the
+ * errno alone says it - a full file system or quota, the limits of open
+ * files, a path that cannot be walked - else `otherwise`: the tail of a
+ * detail that names the file before it. */
+const char *bp__errno_fix(int err, const char *otherwise);
+
 /* bp__fail(err, fmt, ...): record the detail of a failure for
  * bp_errdetail() and evaluate to err, so that
  * `return bp__fail(-EINVAL, "...")` reads naturally.  A macro, so that

@@ -191,18 +191,7 @@ static int open_error(const char *path, int err, uint32_t flags)
                           "directory on its path (chmod, chown), or run as "
                           "a user who may write it - or open it BP_RDONLY "
                           "to only read it") :
-        err == -EMFILE ? "; this process has as many files open as its "
-                         "limit allows: close some, or raise the limit "
-                         "(ulimit -n, RLIMIT_NOFILE)" :
-        err == -ENFILE ? "; the system's table of open files is full: "
-                         "close files, or raise fs.file-max" :
-        err == -ENOTDIR ? "; a name on the path before the last is not a "
-                          "directory: check the path" :
-        err == -ELOOP ? "; too many symbolic links on the path, or a loop "
-                        "of them: fix the links, or name the file itself" :
-        err == -ENAMETOOLONG ? "; the path or a name in it is too long: "
-                               "use a shorter one" :
-        "; check the path and the file";
+        bp__errno_fix(err, "; check the path and the file");
     return bp__fail(err, "cannot open %s: %s%s", path, strerror(-err), fix);
 }
 

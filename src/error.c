@@ -131,6 +131,35 @@ void bp__detail_around(const char *before, const char *after_fmt, ...)
     va_end(ap);
 }
 
+const char *bp__errno_fix(int err, const char *otherwise)
+{
+    switch (err) {
+    case -ENOSPC:
+        return "; the file system is full (or out of inodes): free space "
+               "on it, or use another file system";
+    case -EDQUOT:
+        return "; the disk quota is used up: free space, or raise the "
+               "quota";
+    case -EMFILE:
+        return "; this process has as many files open as its limit "
+               "allows: close some, or raise the limit (ulimit -n, "
+               "RLIMIT_NOFILE)";
+    case -ENFILE:
+        return "; the system's table of open files is full: close files, "
+               "or raise fs.file-max";
+    case -ENOTDIR:
+        return "; a name on the path before the last is not a directory: "
+               "check the path";
+    case -ELOOP:
+        return "; too many symbolic links on the path, or a loop of them: "
+               "fix the links, or name the file itself";
+    case -ENAMETOOLONG:
+        return "; the path or a name in it is too long: use a shorter one";
+    default:
+        return otherwise;
+    }
+}
+
 char *bp__detail_save(void)
 {
     return strdup(bp_errdetail());

@@ -516,9 +516,11 @@ int bp_dump_resident(bp_pool *pool, const char *path)
         goto out;
     }
     if (fd < 0) {
-        e = bp__fail(fd, "bp_dump_resident: cannot create %s: %s; check the "
-                     "directory and its permissions", tmp, fd == -EAGAIN ?
-                     "other programs kept replacing it" : strerror(-fd));
+        e = bp__fail(fd, "bp_dump_resident: cannot create %s: %s%s", tmp,
+                     fd == -EAGAIN ? "other programs kept replacing it"
+                                   : strerror(-fd),
+                     bp__errno_fix(fd, "; check the directory and its "
+                                   "permissions"));
         goto out;
     }
     e = write_all(fd, buf, at);
@@ -532,8 +534,8 @@ int bp_dump_resident(bp_pool *pool, const char *path)
         e = -errno;
     if (e < 0) {
         e = bp__fail(e, "bp_dump_resident: cannot write %s: %s; the previous "
-                     "dump, if any, is unchanged - check the file system",
-                     path, strerror(-e));
+                     "dump, if any, is unchanged%s", path, strerror(-e),
+                     bp__errno_fix(e, " - check the file system"));
         goto out;
     }
     e = (int)(r.nhot + r.ncold < INT32_MAX ? r.nhot + r.ncold : INT32_MAX);
@@ -573,9 +575,16 @@ static int load_and_queue(bp_pool *pool, const char *path, uint64_t *n,
     if (bad < 0) {
         if (fd >= 0)
             close(fd);
+        if (bad == -ENOENT)
+            return bp__fail(bad, "bp_warm: no dump at %s; write one with "
+                            "bp_dump_resident (or bp_close with "
+                            "opts->warm_file), or name the dump's path",
+                            path);
         if (bad != -EISDIR && bad != -BP_EDUMP)
-            return bp__fail(bad, "bp_warm: cannot open %s: %s", path,
-                            strerror(-bad));
+            return bp__fail(bad, "bp_warm: cannot open %s: %s%s", path,
+                            strerror(-bad),
+                            bp__errno_fix(bad, "; check the path and its "
+                                          "permissions"));
         return bp__fail(bad, "bp_warm: cannot warm from %s: %s; name the "
                         "dump's file", path, bad == -EISDIR ? "it is a "
                         "directory" : "it is not a regular file, so not a "

@@ -287,6 +287,8 @@ START_TEST(test_create_on_full_fs)
         ck_assert_msg(r == -ENOSPC, "bp_open of a new file on a full file "
                       "system (flags %#x): %s: %s", flags[i], bp_err_name(r),
                       bp_errdetail());
+        ck_assert_msg(strstr(bp_errdetail(), "free space"), "detail: %s",
+                      bp_errdetail());
         ck_assert_ptr_null(p);
         ck_assert_msg(access(fresh, F_OK) != 0, "bp_open left %s behind",
                       fresh);
@@ -296,7 +298,21 @@ START_TEST(test_create_on_full_fs)
     int r = bp_attach(pool, fresh, &file);
     ck_assert_msg(r == -ENOSPC, "bp_attach of a new file on a full file "
                   "system: %s: %s", bp_err_name(r), bp_errdetail());
+    ck_assert_msg(strstr(bp_errdetail(), "free space"), "detail: %s",
+                  bp_errdetail());
     ck_assert_msg(access(fresh, F_OK) != 0, "bp_attach left %s behind", fresh);
+    /* A dump on the full file system: refused, saying so (it said to
+     * check the directory's permissions), and no scratch file left. */
+    char dump[sizeof(mnt_dir) + 16], scratch[sizeof(mnt_dir) + 32];
+    snprintf(dump, sizeof(dump), "%s/x.dump", mnt_dir);
+    snprintf(scratch, sizeof(scratch), "%s.tmp", dump);
+    r = bp_dump_resident(pool, dump);
+    ck_assert_msg(r == -ENOSPC, "a dump on a full file system: %s: %s",
+                  bp_err_name(r), bp_errdetail());
+    ck_assert_msg(strstr(bp_errdetail(), "free space"), "detail: %s",
+                  bp_errdetail());
+    ck_assert_msg(access(dump, F_OK) != 0 && access(scratch, F_OK) != 0,
+                  "the dump left a file behind");
     for (uint64_t p = 0; p < 4; p++)
         tu_expect_page(pool, p, BP_READ, 1);
     ck_assert_int_eq(bp_close(pool), 0);

@@ -387,7 +387,9 @@ START_TEST(test_refusals)
     ck_assert_int_eq(bp_dump_resident(op, odump), 8);
     ck_assert_int_eq(bp_close(op), 0);
 
-    TU_EXPECT_ERR(bp_warm(pool, tu_path("warm-none.dump")), -ENOENT, "warm-none.dump");
+    TU_EXPECT_ERR(bp_warm(pool, tu_path("warm-none.dump")), -ENOENT,
+                  "no dump at", "warm-none.dump",
+                  "write one with bp_dump_resident");
     TU_EXPECT_ERR(bp_warm(NULL, dump), -EINVAL, "pool");
     TU_EXPECT_ERR(bp_warm(pool, ""), -EINVAL, "path");
     TU_EXPECT_ERR(bp_dump_resident(pool, NULL), -EINVAL, "path");
