@@ -169,11 +169,12 @@ static enum bp__latch latch_of(uint32_t mode)
 
 /* The latch request `want` of frame f would deadlock: this thread holds
  * the page for write already. */
-static int latch_deadlock(uint64_t page)
+static int latch_deadlock(bp_pool *pool, uint64_t page)
 {
-    return bp__fail(-EDEADLK, "cannot latch page %llu: this thread already "
-                    "holds it for write - use that pin",
-                    (unsigned long long)page);
+    return bp__fail(-EDEADLK, "cannot latch page %llu of %s: this thread "
+                    "already holds it for write - use that pin",
+                    (unsigned long long)BP_PAGE_NO(page),
+                    bp__path_of(pool, page));
 }
 
 /* A latch that is busy in a child of fork is held by a thread of the
@@ -205,7 +206,7 @@ static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page,
     case BP__PIN_LATCH_BUSY:
         if (bp__frame_x_mine(fr)) {
             bp__frame_unpin(fr);
-            return latch_deadlock(page);
+            return latch_deadlock(pool, page);
         }
         if (bp__pool_in_child(pool)) {
             bp__frame_unpin(fr);
@@ -220,9 +221,10 @@ static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page,
     case BP__PIN_LEAVING:
         return PIN_LEAVING;
     case BP__PIN_FULL:
-        return bp__fail(-BP_ETOOMANYPINS, "page %llu already has %u pins; "
-                        "unpin some first", (unsigned long long)page,
-                        (unsigned)BP__PIN_MAX);
+        return bp__fail(-BP_ETOOMANYPINS, "page %llu of %s already has %u "
+                        "pins; unpin some first",
+                        (unsigned long long)BP_PAGE_NO(page),
+                        bp__path_of(pool, page), (unsigned)BP__PIN_MAX);
     }
     if (first_touch && !bp__pool_in_child(pool)) {
         /* First touch of a page read ahead: it was worth reading, and a
@@ -564,11 +566,12 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how,
              * not "all pinned" (nor count it as -BP_ENOFRAME), with the
              * write's own detail (a device error, a full file system, a
              * before_write hook's refusal), which names the fix. */
-            char before[192];
-            (void)snprintf(before, sizeof before, "no frame for page %llu: "
-                           "every frame the clock hand could free is dirty "
-                           "and writing it back failed (%s): ",
-                           (unsigned long long)page, bp_err_name(werr));
+            char before[4400];   /* the path: up to PATH_MAX */
+            (void)snprintf(before, sizeof before, "no frame for page %llu "
+                           "of %s: every frame the clock hand could free is "
+                           "dirty and writing it back failed (%s): ",
+                           (unsigned long long)BP_PAGE_NO(page),
+                           bp__path_of(pool, page), bp_err_name(werr));
             bp__detail_around(before, "; the pages stay dirty in memory");
             return werr;
         }
@@ -594,9 +597,10 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how,
     }
     if (r < 0) {
         bp__count(pool, BP__C_NOFREE, 1);
-        return bp__fail(r, "no frame for page %llu: all %u frames are pinned "
-                        "or under I/O%s; unpin pages (or use a larger pool) and "
-                        "retry", (unsigned long long)page, bp__frames_usable(pool),
+        return bp__fail(r, "no frame for page %llu of %s: all %u frames are "
+                        "pinned or under I/O%s; unpin pages (or use a larger "
+                        "pool) and retry", (unsigned long long)BP_PAGE_NO(page),
+                        bp__path_of(pool, page), bp__frames_usable(pool),
                         bp__frames_usable(pool) < bp__frames_now(pool)
                             ? " (the pool is shrinking to that many)" : "");
     }
@@ -937,7 +941,7 @@ static int take_latch(bp_pool *pool, uint32_t f, uint64_t page, enum bp__latch w
     if (bp__frame_try_latch(fr, want))
         return 0;
     if (bp__frame_x_mine(fr))
-        return latch_deadlock(page);
+        return latch_deadlock(pool, page);
     if (bp__pool_in_child(pool))
         return refused_latch_wait_in_child(page, "bp_latch");
     bp__frame_latch_wait(fr, want);

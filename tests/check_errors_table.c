@@ -1421,8 +1421,8 @@ START_TEST(test_all_pinned_no_hang)
     bp_page pg;
     uint64_t n = 99;
     double t0 = tu_now();
-    TU_EXPECT_ERR(bp_pin(pool, 20, BP_READ, &pg), -BP_ENOFRAME, "page 20",
-                  "8 frames", "unpin");
+    TU_EXPECT_ERR(bp_pin(pool, 20, BP_READ, &pg), -BP_ENOFRAME, "page 20 of",
+                  "allpinned.bp", "8 frames", "unpin");
     TU_EXPECT_ERR(bp_pin(pool, 21, BP_WRITE, &pg), -BP_ENOFRAME, "page 21");
     TU_EXPECT_ERR(bp_alloc_page(pool, &n, &pg), -BP_ENOFRAME, "page 32");
     ck_assert_uint_eq(n, 99);
