@@ -127,6 +127,8 @@ struct bp_stream {
     struct bp__aio_lane *lane;   /* held while reads are in flight */
     uint32_t inflight;      /* requests in the kernel on our lane */
     uint32_t pinned;        /* slots holding a pin (PINNED, READING) */
+    uint32_t no_frame_slots;   /* slots marked no_frame: 0 or 1, as
+                                  fill() looks no further than one */
     struct bp_stream_info info;
     /* Sources of the convenience constructors. */
     const uint64_t *pages;
@@ -451,7 +453,7 @@ static void look_further(bp_stream *s)
  * pin, since fill() stops at the first page that gets no frame. */
 static void fill(bp_stream *s)
 {
-    for (uint32_t k = 0; k < s->used; k++) {
+    for (uint32_t k = 0; s->no_frame_slots > 0 && k < s->used; k++) {
         struct slot *sl = slot_at(s, k);
         if (sl->state != S_LATER || !sl->no_frame)
             continue;
@@ -484,7 +486,9 @@ static bool look_at(bp_stream *s, uint32_t idx, struct slot *sl)
             registry_set(s, true, false);
         la = bp__stream_admit(s->pool, sl->page, s->scan, &f);
     }
+    bool was = sl->no_frame;
     sl->no_frame = la == BP__LA_FULL;
+    s->no_frame_slots = s->no_frame_slots + sl->no_frame - was;
     if (la == BP__LA_HIT) {
         sl->state = S_PINNED;
         sl->frame = f;
@@ -568,6 +572,8 @@ static int hand_out(bp_stream *s, struct slot *sl, bp_page *out)
         }
         break;
     case S_LATER:
+        s->no_frame_slots -= sl->no_frame;
+        sl->no_frame = false;
         settle(s);
         r = bp_pin(s->pool, page, s->mode | (s->scan ? BP_SCAN : 0), out);
         break;
