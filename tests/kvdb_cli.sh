@@ -198,6 +198,19 @@ try "stats" 0 gen.db stats &&
     has "stats: reads and writes" out '^reads [0-9]+, writes [0-9]+'
 try "--stats after a command" 0 --stats gen.db count &&
     has "--stats: pool counters on stderr" err 'hit ratio [0-9.]+'
+# ... and after the commit that ends it: its sync counted (the counters
+# were printed before it, syncs 0)
+try "a file for it" 0 st.db put a 1
+try "--stats after a put" 0 --stats st.db put stats-key 1 &&
+    has "--stats: the put's commit synced" err 'syncs [1-9]'
+try "--checksums with --io pread: exit 2" 2 --io pread --checksums pr.db count &&
+    has "says why" err 'cannot verify' && has "where to read more" err "^Try 'kvdb --help'"
+[ ! -e pr.db ] && pass "and makes no file" || fail "pr.db made"
+for c in "verify 10 --absent --scan" "load 10 --scan" "unload 10 --scan"; do
+    # shellcheck disable=SC2086
+    try "$c: exit 2" 2 scan.db $c && has "says why" err 'scan goes with verify' &&
+        has "where to read more" err "^Try 'kvdb --help'"
+done
 
 try "page size 16384" 0 --page-size 16384 big.db put a b
 try "kept on reopening" 0 big.db stats && has "16 KiB pages" out 'pages of 16384 bytes'
@@ -564,6 +577,12 @@ try "mt again on the same file" 0 mt.db mt --keys 100 && has "mt: ok" out '^mt: 
 try "other keys beside them" 0 mt.db load 40 --seed 5
 try "mt beside other keys" 0 mt.db mt --keys 100 && has "mt: ok" out '^mt: ok '
 try "count: mt's 76 and the 40 loaded" 0 mt.db count && has "116 keys" out '^116$'
+# Keys of the user's, whose values are no generated ones: not wrong
+# answers of mt's (its scanners took them for such), in runs long enough
+# for the scanners to meet them.
+try "keys of the user's" 0 mtu.db put a 1 zz-user 2
+try "mt beside the user's keys" 0 mtu.db mt --keys 3000 &&
+    has "mt: ok" out '^mt: ok ' && has "scans ran" out '\([1-9][0-9]* scans'
 try "and the file checks" 0 mt.db check
 
 # --- 10. generated keys near the last key index --------------------------------------

@@ -81,8 +81,10 @@ static const char usage_text[] =
     "      --no-checksums   new file without bpool page checksums\n"
     "                       (--checksums: with them, the default)\n"
     "      --io bpool|pread bpool (O_DIRECT, default) or pread/pwrite through\n"
-    "                       the page cache with no cache of kvdb's own\n"
-    "      --stats          print the pool's counters at the end\n"
+    "                       the page cache with no cache of kvdb's own (its\n"
+    "                       files have no checksums; it opens none that do)\n"
+    "      --stats          print the pool's counters at the end (after\n"
+    "                       the command's commit)\n"
     "      --no-compact     closing does not compact the file (it does when\n"
     "                       more than a quarter of it is free)\n"
     "  -j, --json           results (bench) as JSON objects\n"
@@ -288,11 +290,17 @@ void print_stats(kvdb *db, FILE *out)
 
 int close_db(const struct cli *c, kvdb *db)
 {
+    /* With --stats the command's changes are committed first, as the
+     * close would commit them, so that the counters show that commit's
+     * writes and sync (they were printed before it). */
+    int r = c->stats ? kvdb_commit(db) : 0;
     if (c->stats)
         print_stats(db, stderr);
-    int r = kvdb_close(db);
+    int cr = kvdb_close(db);
     if (r < 0)
-        return report(r, "close");
+        return report(r, "commit");
+    if (cr < 0)
+        return report(cr, "close");
     return EX_OK;
 }
 
@@ -670,6 +678,10 @@ int main(int argc, char **argv)
         c.o.page_size = pool.page_size;
     if (pool.checksums == 0)
         c.o.flags |= KVDB_NOCHECKSUMS;
+    if (pool.checksums == 1 && c.o.io == KVDB_IO_PREAD)
+        opt_usage("--checksums with --io pread: the pread pager cannot "
+                  "verify bpool's page checksums, and makes files without "
+                  "them; use --io bpool");
     if (argc - optind < 2)
         opt_usage(argc == optind ? "no FILE and COMMAND given"
                                  : "no COMMAND given after FILE");

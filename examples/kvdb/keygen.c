@@ -17,6 +17,39 @@ uint64_t kg_mix(uint64_t x)
     return x;
 }
 
+uint64_t kg_unmix(uint64_t x)
+{
+    /* kg_mix's steps undone in reverse order: a shift by 33 of 64 bits
+     * undoes itself, and each multiplier's inverse modulo 2^64 */
+    x ^= x >> 33;
+    x *= 0x9cb4b2f8129337dbull;
+    x ^= x >> 33;
+    x *= 0x4f74430c22a54005ull;
+    x ^= x >> 33;
+    return x;
+}
+
+bool kg_is_key(const void *key, size_t klen)
+{
+    const char *k = key;
+    uint64_t h = 0;
+    if (klen < 16 || klen > KVDB_KEY_MAX)
+        return false;
+    for (size_t i = 0; i < 16; i++) {
+        int d = k[i] >= '0' && k[i] <= '9' ? k[i] - '0'
+              : k[i] >= 'a' && k[i] <= 'f' ? k[i] - 'a' + 10 : -1;
+        if (d < 0)
+            return false;
+        h = h << 4 | (uint64_t)d;
+    }
+    /* A key is made from the 64 bits its 16 digits spell, whatever the
+     * seed and index that gave them: make it again from index
+     * kg_unmix(h) of seed 0 (kg_hash(0, i) = h). */
+    char again[KVDB_KEY_MAX];
+    size_t n = kg_key(0, kg_unmix(h), again);
+    return n == klen && memcmp(again, key, klen) == 0;
+}
+
 uint64_t kg_hash(uint64_t seed, uint64_t i)
 {
     return kg_mix(i + seed * 0x9e3779b97f4a7c15ull);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 uint64_t kg_mix(uint64_t x);   /* a bijection of 64-bit integers */
+uint64_t kg_unmix(uint64_t x); /* its inverse */
 /* The number whose 16 hex digits start key i: keys sort as these do. */
 uint64_t kg_hash(uint64_t seed, uint64_t i);
 /* Key i: 16 hex digits of a bijection of i (so keys never repeat), then
@@ -21,6 +22,9 @@ size_t kg_key(uint64_t seed, uint64_t i, char *out);
  * repeated, 1-32 bytes long or, about one in 256, 300-1000.  out needs
  * KVDB_VAL_MAX bytes. */
 size_t kg_val(const char *key, size_t klen, uint32_t ver, char *out);
+/* Is key (klen bytes) one kg_key makes, for some seed and index?  (A
+ * key follows from the 64 bits its first 16 digits spell.) */
+bool kg_is_key(const void *key, size_t klen);
 /* Is val some version of key's value? */
 bool kg_val_ok(const void *key, size_t klen, const void *val, size_t vlen);
 

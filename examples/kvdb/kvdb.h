@@ -39,7 +39,11 @@ typedef struct kvdb_cursor kvdb_cursor;
 /* kvdb_options.io: how pages reach the file */
 #define KVDB_IO_BPOOL 0 /* bpool: O_DIRECT, AIO, a pool of frames (default) */
 #define KVDB_IO_PREAD 1 /* pread/pwrite through the kernel page cache, no
-                           cache of our own: a baseline for measurements */
+                           cache of our own: a baseline for measurements.
+                           It cannot verify bpool's page checksums: the
+                           files it makes have none (as with
+                           KVDB_NOCHECKSUMS), and it refuses a file made
+                           with them (-EOPNOTSUPP) */
 
 struct kvdb_options {
     uint32_t flags;
@@ -60,7 +64,8 @@ void kvdb_options_init(struct kvdb_options *o);
  * life of the handle: one process at a time.  Opening a file finds the
  * state of its last completed kvdb_commit.
  * Errors: -EINVAL, -EWOULDBLOCK (in use by another process), -ENOENT,
- * -EBADMSG (not a kvdb file, or both meta slots damaged), bpool's. */
+ * -EBADMSG (not a kvdb file, or both meta slots damaged), -EOPNOTSUPP
+ * (KVDB_IO_PREAD on a file with page checksums), bpool's. */
 int kvdb_open(const char *path, const struct kvdb_options *o, kvdb **out);
 
 /* The page size an existing kvdb file was made with (its meta page's),
@@ -89,7 +94,9 @@ int kvdb_discard(kvdb *db);
 
 /* Give back the space that copy-on-write commits leave free: move the
  * tree's pages at the end of the file into free pages nearer its start,
- * commit, and cut the file after the last page still used.  Puts,
+ * commit, and cut the file short: after the last page still used and
+ * about 10 free pages kept below the cut, for the commit's free list and
+ * for free pages that prove unreadable (README, on compaction).  Puts,
  * deletes and commits wait for it; lookups and scans go on (a latched
  * descent waits while pages move).  Every change made before the call is
  * durable when it returns.  Returns the number of pages cut off (0: none
