@@ -834,11 +834,13 @@ int bp__warm_file_clash(bp_pool *pool, const char *path);
 /* readahead.c */
 int bp__readahead_create(bp_pool *pool, const struct bp_options *o);
 void bp__readahead_destroy(bp_pool *pool, bool in_child);   /* pool_free */
-/* The window bounds in force, in bytes (readahead_min/max rounded down to
- * whole pages, max at most a quarter of the pool as large as it is now);
- * 0 and 0 without read-ahead. */
-void bp__readahead_bounds(const bp_pool *pool, uint32_t *min_bytes,
-                          uint32_t *max_bytes);
+/* The window bounds in force in a pool of `frames` frames (its size now,
+ * read once by the caller, so that what it reports is of one moment
+ * while a bp_resize runs), in bytes: readahead_min/max rounded down to
+ * whole pages, max at most a quarter of the frames; 0 and 0 without
+ * read-ahead. */
+void bp__readahead_bounds(const bp_pool *pool, uint32_t frames,
+                          uint32_t *min_bytes, uint32_t *max_bytes);
 void bp__readahead_on_miss(bp_pool *pool, uint64_t page, bool scan);
 void bp__readahead_on_prefetch_hit(bp_pool *pool, uint64_t page, bool scan);
 

@@ -508,7 +508,8 @@ int bp_info_sized(bp_pool *pool, struct bp_info *out, size_t size)
     info->dirty_max = o->dirty_max;
     info->coalesce_bytes = pool->coalesce_pages * pool->page_size;
     info->checkpoint_rate = o->checkpoint_rate;
-    bp__readahead_bounds(pool, &info->readahead_min, &info->readahead_max);
+    bp__readahead_bounds(pool, info->frames, &info->readahead_min,
+                         &info->readahead_max);
     info->checksums = pool->checksums;
     info->page_payload = pool->page_size - (pool->checksums ? BP_CHECKSUM_TRAILER : 0);
     info->aio_lanes = pool->aio.lanes_max;

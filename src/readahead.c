@@ -42,13 +42,13 @@ struct bp__readahead {
     uint64_t trigger;              /* [mu] first touch here queues more */
 };
 
-/* The window's bounds for the pool as large as it is now: readahead_max,
- * never above a quarter of the frames (at least one page), and
- * readahead_min, never above that. */
-static void window_bounds(const bp_pool *pool, const struct bp__readahead *ra,
+/* The window's bounds for a pool of `frames` frames (as large as it is
+ * now): readahead_max, never above a quarter of the frames (at least one
+ * page), and readahead_min, never above that. */
+static void window_bounds(uint32_t frames, const struct bp__readahead *ra,
                           uint32_t *min_pages, uint32_t *max_pages)
 {
-    uint32_t quarter = bp__frames_now(pool) / 4;
+    uint32_t quarter = frames / 4;
     uint32_t max = ra->want_max < quarter ? ra->want_max : quarter;
     if (max < 1)
         max = 1;
@@ -71,17 +71,17 @@ int bp__readahead_create(bp_pool *pool, const struct bp_options *o)
     pthread_mutex_init(&ra->mu, NULL);
     pool->readahead = ra;
     uint32_t max;
-    window_bounds(pool, ra, &ra->window, &max);
+    window_bounds(bp__frames_now(pool), ra, &ra->window, &max);
     return 0;
 }
 
-void bp__readahead_bounds(const bp_pool *pool, uint32_t *min_bytes,
-                          uint32_t *max_bytes)
+void bp__readahead_bounds(const bp_pool *pool, uint32_t frames,
+                          uint32_t *min_bytes, uint32_t *max_bytes)
 {
     const struct bp__readahead *ra = pool->readahead;
     uint32_t min = 0, max = 0;
     if (ra)
-        window_bounds(pool, ra, &min, &max);
+        window_bounds(frames, ra, &min, &max);
     *min_bytes = min * pool->page_size;
     *max_bytes = max * pool->page_size;
 }
@@ -108,7 +108,7 @@ static void issue_window(bp_pool *pool, struct bp__readahead *ra, bool scan)
 {
     uint32_t room = atomic_load_explicit(&pool->readahead_room, memory_order_relaxed);
     uint32_t min, max;
-    window_bounds(pool, ra, &min, &max);
+    window_bounds(bp__frames_now(pool), ra, &min, &max);
     if (ra->window > max)
         ra->window = max;          /* the pool shrank */
     uint64_t start = ra->next, count = ra->window < room ? ra->window : room;
@@ -139,7 +139,7 @@ void bp__readahead_on_miss(bp_pool *pool, uint64_t page, bool scan)
     if (!sequential) {
         uint32_t max;
         ra->streaming = false;
-        window_bounds(pool, ra, &ra->window, &max);
+        window_bounds(bp__frames_now(pool), ra, &ra->window, &max);
     } else if (!ra->streaming || page >= ra->next) {
         /* A new stream, or the reader overtook the read-ahead. */
         ra->streaming = true;

@@ -193,6 +193,55 @@ START_TEST(test_readahead_follows_size)
 }
 END_TEST
 
+/* bp_info during resizes reports one moment: its read-ahead bounds are
+ * those of the frames it reports (readahead_max was a quarter of the
+ * size before, beside the size after, about once in 60,000 calls). */
+static void *resize_back_and_forth(void *arg)
+{
+    struct { bp_pool *pool; _Atomic bool stop; } *r = arg;
+    for (int i = 0; !atomic_load(&r->stop); i++) {
+        if (bp_resize(r->pool, (i % 2 ? 64u : 8u) * PS) != 0) {
+            tu_thread_fail("bp_resize: %s", bp_errdetail());
+            break;
+        }
+        usleep(500);
+    }
+    return NULL;
+}
+
+START_TEST(test_info_of_one_moment)
+{
+    char *path = tu_path("resize_info.data");
+    tu_make_file(path, PS, 10, 1);   /* little to evict: quick resizes */
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_bytes_max = 64u * PS;
+    struct { bp_pool *pool; _Atomic bool stop; } r = {
+        tu_open_opts(path, 64, BP_NOFLUSH, &o), false
+    };
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, resize_back_and_forth, &r), 0);
+    uint64_t calls = 0;
+    for (double t0 = tu_now(); tu_now() - t0 < 1.0; ) {
+        for (int i = 0; i < 1000; i++, calls++) {
+            struct bp_info in;
+            ck_assert_int_eq(bp_info(r.pool, &in), 0);
+            uint32_t quarter = in.frames / 4 ? in.frames / 4 : 1;
+            ck_assert_msg(in.readahead_max <= quarter * PS &&
+                          in.readahead_min <= in.readahead_max,
+                          "bp_info: %u frames, read-ahead %u to %u bytes "
+                          "(at most a quarter of the frames: %u)", in.frames,
+                          in.readahead_min, in.readahead_max, quarter * PS);
+        }
+    }
+    atomic_store(&r.stop, true);
+    tu_join_all(&t, 1, 20, "the resizing thread");
+    tu_assert_no_thread_errors();
+    ck_assert_uint_gt(calls, 100000);
+    ck_assert_int_eq(bp_close(r.pool), 0);
+}
+END_TEST
+
 /* Shrinking a pool full of dirty pages writes them back before their
  * frames go: nothing is lost, the frames above the new count hold
  * nothing, and the pool then works in its new size. */
@@ -777,6 +826,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_bad_sizes);
     tcase_add_test(tc, test_grow);
     tcase_add_test(tc, test_readahead_follows_size);
+    tcase_add_test(tc, test_info_of_one_moment);
     tcase_add_test(tc, test_shrink_writes_back);
     tcase_add_test(tc, test_shrink_waits_for_pin);
     tcase_add_test(tc, test_shrink_gives_up);
