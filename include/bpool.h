@@ -1413,7 +1413,8 @@ struct bp_stats {
                                  without being pinned */
     uint64_t readahead_windows; /* automatic read-ahead windows issued */
     uint64_t io_errors;     /* reads and writes the kernel or device
-                               failed or cut short */
+                               failed or cut short, and reads of a page
+                               that failed its checksum */
     uint64_t io_submits;    /* io_submit(2) calls */
     uint64_t allocs;        /* pages added by bp_alloc_page */
     uint64_t nofree;        /* pins that failed with -BP_ENOFRAME */
