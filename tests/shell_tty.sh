@@ -124,6 +124,12 @@ shows "Ctrl-C cancels the running command" '^error: load: interrupted$'
 shows "the cancelled load reports its pins" '^load random: [0-9]+ pins of pages 0-1 '
 keys "pinned"; key Enter
 shows "the shell goes on after Ctrl-C" '^no pinned pages$'
+# An error ends its line: what follows may rely on it (after a failed
+# open, a truncate cut the file still open).
+keys "open missing.data; write 1 0 xyz"; key Enter
+shows "a failed open at a terminal" '^error: cannot open missing.data'
+keys "read 1 0 4"; key Enter
+shows "the rest of its line was not run" '^00000000: 0000 0000 ' 2
 # Ctrl-D leaves, writing back.
 keys "write 1 0 bye"; key Enter
 shows "a write" '^wrote 3 bytes to page 1 at offset 0$'

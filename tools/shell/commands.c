@@ -443,6 +443,10 @@ int run_line(struct shell *sh, const char *line, size_t len)
              * of the line is dropped. */
             if (stop || interrupted())
                 ret = -1;
+            else if (sh->interactive)
+                break;   /* an error ends its line (bpool-shell(1)): what
+                            follows may rely on it ("open X; truncate 0"
+                            cut the pool still open) */
         }
         if (sh->quit || shell_sigterm)
             ret = 1;
