@@ -634,11 +634,13 @@ has "and the pool stays open, its page pinned" open_keeps.out '^1 '
 # So do the other options bp_open would refuse: a queue deeper than its
 # 65536 (the shell took up to 2^32 - 1, closed the pool, then failed), a
 # poolmax below the pool, flags that contradict each other.
-run open_keeps2 1 -- -k "${S[@]}" </dev/null -c "pin 1; open o2.data queue=100000; open o2.data frames=8 poolmax=16K; open o2.data pool=1M poolmax=512K; open o2.data noheader doublewrite; pinned"
+run open_keeps2 1 -- -k "${S[@]}" </dev/null -c "pin 1; open o2.data queue=100000; open o2.data frames=8 poolmax=16K; open o2.data pool=1M poolmax=512K; open o2.data noheader doublewrite; open o2.data pagesize=4k; pinned"
 has "open queue=100000: too deep" open_keeps2.err 'queue depth "100000" is too large \(at most 65536\)'
 has "open poolmax= below frames=" open_keeps2.err 'poolmax=16384 bytes is below the pool'
 has "open poolmax= below pool=" open_keeps2.err 'poolmax=524288 bytes is below the pool'
 has "open noheader doublewrite: refused" open_keeps2.err 'doublewrite with noheader'
+has "open pagesize= not the file's: refused" open_keeps2.err 'o2.data has pages of 8192 bytes \(its header says so\), not 4096'
+has "and says which to give" open_keeps2.err 'hint: open it with pagesize=8192'
 lacks "none of them closed the pool" open_keeps2.out '^closed '
 has "and the pool stays open, its page pinned" open_keeps2.out '^1 '
 run open_ro 1 -- -k --read-only "${S[@]}" </dev/null -c "open o2.data create; open new.data excl; info"

@@ -220,6 +220,24 @@ static uint32_t page_size_to_be(const char *path, const struct open_opts *o)
     return h.page_size;
 }
 
+/* A page size (pagesize=, or the session's -P) other than the one the
+ * file's header records, which bp_open would refuse only after the open
+ * pool was closed. */
+static int check_page_size(struct shell *sh, const char *path,
+                           const struct open_opts *o)
+{
+    struct filehdr h;
+    if (!o->page_size || (o->flags & BP_NOHEADER) ||
+        filehdr_read(path, &h) < 0 || !filehdr_page_size_differs(&h, o->page_size))
+        return 0;
+    char why[200], fix[80];
+    snprintf(why, sizeof why, "%s has pages of %u bytes (its header says "
+             "so), not %u", printable(path), h.page_size, o->page_size);
+    snprintf(fix, sizeof fix, "hint: open it with pagesize=%u", h.page_size);
+    return fail_code(sh, -BP_EPAGESIZE, why, fix, "cannot open %s",
+                     printable(path));
+}
+
 /* The sizes bp_open would refuse (bp_open(3): page size, frames, the
  * resize reserve), checked before the open pool is closed, and reported
  * as bp_open's refusal would be.  Without a page size, the one the open
@@ -334,6 +352,8 @@ int cmd_open(struct shell *sh, const struct command *cmd, int argc,
     if (err == 0 && S_ISDIR(st.st_mode))
         return fail_code(sh, -EISDIR, NULL, hint_for(-EISDIR),
                          "cannot open %s", printable(argv[0].s));
+    if (err == 0 && check_page_size(sh, argv[0].s, &o) < 0)
+        return -1;
     if (sh->pool != NULL && close_pool(sh, true) < 0)
         return -1;
     if (open_pool(sh, argv[0].s, &o) < 0)
