@@ -181,10 +181,11 @@ const struct command shell_commands[] = {
     {"truncate", NULL, "truncate PAGES [file=F]",
      "cut the file back to its first PAGES pages",
      "Cuts the data file back to its first PAGES pages (bp_truncate_file):\n"
-     "its dirty pages are written back and synced, the pages at and past\n"
-     "PAGES leave the pool and the file, and the header records the new\n"
-     "count.  What those pages held is gone.  The shell must hold none of\n"
-     "them pinned.  file=F: cut file F of the pool (default: file 0).",
+     "the pages at and past PAGES leave the pool and the file, the file is\n"
+     "synced, and the header records the new count (dirty pages below the\n"
+     "cut stay dirty: flush or sync writes them).  What those pages held\n"
+     "is gone.  The shell must hold none of them pinned.  file=F: cut\n"
+     "file F of the pool (default: file 0).",
      "file=", 1, 2, true, cmd_truncate},
     {"files", NULL, "files", "list the files of the pool",
      "Prints one line per attached file: its number, its pages, how many\n"
