@@ -688,11 +688,17 @@ if fmt_run "--checksums randwrite" "$cs" --checksums "${short[@]}" --frames 16 -
         --checksums --frames 32 seqscan --verify; then
     expect "--checksums: the pages written back pass their checksums" "$out" "ops == 512"
 fi
-"$bench" --quiet -f "$cs" "${short[@]}" -t 1 randread >/dev/null 2>"$work/err"
+"$bench" --quiet -f "$cs" "${short[@]}" -t 1 --no-checksums randread \
+    >/dev/null 2>"$work/err"
 st=$?
-[ "$st" -eq 1 ] && [ -f "$cs" ] && grep -q "made with page checksums" "$work/err" &&
-    pass "a file with checksums, opened without: refused, the file kept" ||
-    fail "a file with checksums, opened without: status $st: $(cat "$work/err")"
+[ "$st" -eq 2 ] && [ -f "$cs" ] && grep -q "made with page checksums (its header says so)" "$work/err" &&
+    pass "a file with checksums, --no-checksums: a usage error, the file kept" ||
+    fail "a file with checksums, --no-checksums: status $st: $(cat "$work/err")"
+if fmt_run "a file with checksums, neither option: opened with them" "$cs" \
+        "${short[@]}" -t 1 randread; then
+    grep -q '"checksums":true' <<<"$out" && pass "the header's setting taken" ||
+        fail "the header's setting not taken: $out"
+fi
 nh=$work/nh.data
 if fmt_run "--no-header seqscan, a new file" "$nh" --file-size 4M --no-header \
         --frames 32 seqscan --verify; then

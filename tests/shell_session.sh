@@ -412,8 +412,20 @@ eq "attach of the pool's own file: the hint names its number, twice" \
     "$(grep -c "^  hint: it is this pool's file 0 already: name its pages 0:PAGE$" hints.err)" 2
 head -c 16384 /dev/zero >nohdr.bin
 run hint_fmt 1 -- -k "${S[@]}" -c "open nohdr.bin; open test.data checksums" </dev/null
-eq "a file opened otherwise than made: the hint names noheader and checksums, twice" \
-    "$(grep -c '^  hint: open it as it was made: a file without a header with --no-header (open FILE noheader), one with page checksums with --checksums' hint_fmt.err)" 2
+eq "a file opened otherwise than made: the hint names noheader and checksums" \
+    "$(grep -c '^  hint: open it as it was made: a file without a header with --no-header (open FILE noheader), one with page checksums with --checksums' hint_fmt.err)" 1
+# A file made without checksums that open asks to have them: refused
+# before the open pool is closed, saying so.
+has "open checksums of a file made without: refused, why" hint_fmt.err 'test.data was made without page checksums \(its header says so\)'
+has "and the fix" hint_fmt.err '^  hint: leave checksums out to open it as it was made'
+# A file made with them is opened so, at the start and by open, without
+# the option; --no-checksums on it is a usage error.
+run ck_make 0 -- --page-size 4096 --checksums ck.data -c "alloc 2" </dev/null
+run ck_take 0 -- --page-size 4096 ck.data -c "info; open ck.data; info" </dev/null
+eq "a file made with checksums: opened with them, twice" \
+    "$(grep -c '^checksums 1$' ck_take.out)" 2
+run ck_no 2 -- --no-checksums ck.data -c "info" </dev/null
+has "--no-checksums on a file made with them: usage error" ck_no.err 'ck.data was made with page checksums \(its header says so\), and --no-checksums says without'
 # A file with a header whose length is not whole pages needs checking,
 # not another page size (which the header fixes); a read-only open of a
 # doublewrite file whose creation stopped before its area was laid out

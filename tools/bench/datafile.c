@@ -394,6 +394,10 @@ void df_prepare(struct bench_opts *o, uint64_t min_bytes)
     if (stat(o->path, &st) == 0) {
         /* The pages after the header page (and doublewrite area). */
         o->data_start = data_start_of(o->path, o);
+        struct filehdr h;
+        if (!o->pool.no_header && filehdr_read(o->path, &h) == 0)
+            filehdr_take_checksums(o->path, &h, &o->pool.checksums,
+                                   "remove it to have it made again");
         uint64_t size = (uint64_t)st.st_size >= o->data_start
                             ? (uint64_t)st.st_size - o->data_start : 0;
         if (!S_ISREG(st.st_mode)) {

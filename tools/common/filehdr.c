@@ -72,3 +72,20 @@ void filehdr_page_size_usage(const char *path, const struct filehdr *h,
               "%s %u, or %s", printable(path), h->page_size, page_size, option,
               h->page_size, fix);
 }
+
+void filehdr_take_checksums(const char *path, const struct filehdr *h,
+                            int *checksums, const char *fix)
+{
+    if (!h->bpool)
+        return;
+    int has = (h->flags & FILEHDR_CHECKSUMS) != 0;
+    if (*checksums < 0)
+        *checksums = has;
+    else if (*checksums != has)
+        opt_usage("%s was made %s page checksums (its header says so), and "
+                  "%s says %s: give %s, leave both out to take the file's, "
+                  "or %s", printable(path), has ? "with" : "without",
+                  *checksums ? "--checksums" : "--no-checksums",
+                  *checksums ? "with" : "without",
+                  has ? "--checksums" : "--no-checksums", fix);
+}

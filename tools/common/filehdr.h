@@ -48,4 +48,13 @@ _Noreturn void filehdr_page_size_usage(const char *path,
                                        uint32_t page_size,
                                        const char *option, const char *fix);
 
+/* The checksum setting of a command line (*checksums: 1 --checksums, 0
+ * --no-checksums, -1 neither) for the file whose header is *h: the
+ * header's when neither was given, as the page size is; the other one
+ * given is a usage error (doc/tools.md: exit 2) naming the file's, with
+ * the tool's other way out `fix` last.  Nothing for a file without a
+ * header. */
+void filehdr_take_checksums(const char *path, const struct filehdr *h,
+                            int *checksums, const char *fix);
+
 #endif /* BPOOL_TOOLS_FILEHDR_H */

@@ -220,22 +220,42 @@ static uint32_t page_size_to_be(const char *path, const struct open_opts *o)
     return h.page_size;
 }
 
-/* A page size (pagesize=, or the session's -P) other than the one the
- * file's header records, which bp_open would refuse only after the open
- * pool was closed. */
-static int check_page_size(struct shell *sh, const char *path,
-                           const struct open_opts *o)
+/* What the existing file's header records, which bp_open would hold
+ * against the options only after the open pool was closed: a page size
+ * (pagesize=, or the session's -P) other than its own is refused; its
+ * checksum setting is taken, unless this open asked for checksums
+ * (`asked`) of a file made without them. */
+static int check_header(struct shell *sh, const char *path,
+                        struct open_opts *o, bool asked)
 {
     struct filehdr h;
-    if (!o->page_size || (o->flags & BP_NOHEADER) ||
-        filehdr_read(path, &h) < 0 || !filehdr_page_size_differs(&h, o->page_size))
+    if ((o->flags & BP_NOHEADER) || filehdr_read(path, &h) < 0 || !h.bpool)
         return 0;
-    char why[200], fix[80];
-    snprintf(why, sizeof why, "%s has pages of %u bytes (its header says "
-             "so), not %u", printable(path), h.page_size, o->page_size);
-    snprintf(fix, sizeof fix, "hint: open it with pagesize=%u", h.page_size);
-    return fail_code(sh, -BP_EPAGESIZE, why, fix, "cannot open %s",
-                     printable(path));
+    char why[200];
+    if (filehdr_page_size_differs(&h, o->page_size)) {
+        char fix[80];
+        snprintf(why, sizeof why, "%s has pages of %u bytes (its header "
+                 "says so), not %u", printable(path), h.page_size,
+                 o->page_size);
+        snprintf(fix, sizeof fix, "hint: open it with pagesize=%u",
+                 h.page_size);
+        return fail_code(sh, -BP_EPAGESIZE, why, fix, "cannot open %s",
+                         printable(path));
+    }
+#ifdef BP_CHECKSUMS
+    if (!(h.flags & FILEHDR_CHECKSUMS) && asked) {
+        snprintf(why, sizeof why, "%s was made without page checksums (its "
+                 "header says so)", printable(path));
+        return fail_code(sh, -BP_EFORMAT, why, "hint: leave checksums out "
+                         "to open it as it was made", "cannot open %s",
+                         printable(path));
+    }
+    o->flags = (o->flags & ~(uint32_t)BP_CHECKSUMS) |
+               (h.flags & FILEHDR_CHECKSUMS ? BP_CHECKSUMS : 0);
+#else
+    (void)asked;
+#endif
+    return 0;
 }
 
 /* The sizes bp_open would refuse (bp_open(3): page size, frames, the
@@ -352,7 +372,8 @@ int cmd_open(struct shell *sh, const struct command *cmd, int argc,
     if (err == 0 && S_ISDIR(st.st_mode))
         return fail_code(sh, -EISDIR, NULL, hint_for(-EISDIR),
                          "cannot open %s", printable(argv[0].s));
-    if (err == 0 && check_page_size(sh, argv[0].s, &o) < 0)
+    if (err == 0 && check_header(sh, argv[0].s, &o,
+                                 (given.flags & BP_CHECKSUMS) != 0) < 0)
         return -1;
     if (sh->pool != NULL && close_pool(sh, true) < 0)
         return -1;

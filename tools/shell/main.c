@@ -311,6 +311,12 @@ int main(int argc, char **argv)
         filehdr_page_size_usage(path, &hdr, pool.page_size, "--page-size",
                                 "leave --page-size out to take the file's");
     }
+    if (!pool.no_header && filehdr_read(path, &hdr) == 0) {
+        filehdr_take_checksums(path, &hdr, &pool.checksums, "name another "
+                               "file");
+        if (pool.checksums == 1)   /* the file's, taken after set_defaults */
+            sh.defaults.flags |= BP_CHECKSUMS;
+    }
     /* A script that cannot be read is found before the data file is
      * touched (it may be created), and ends the run as it would have
      * (without -k): the error of a failed command. */

@@ -555,8 +555,6 @@ int main(int argc, char **argv)
         opt_usage("unexpected argument '%s'", argv[optind]);
     if (o.crash && o.ops)
         opt_usage("--crash runs for a --duration, not --ops");
-    if (o.power_cut && o.pool.checksums < 0)
-        o.pool.checksums = 1;   /* so that bpool must find torn pages */
     if (o.crash && o.verify_only)
         opt_usage("--crash and --verify-only do not go together");
     if (o.files > 1 && (o.reuse || o.verify_only || o.power_cut))
@@ -642,7 +640,14 @@ int main(int argc, char **argv)
         }
         if (hdr.page_size)   /* else a damaged header: the open says so */
             o.page_size = hdr.page_size;
+        filehdr_take_checksums(o.path, &hdr, &o.pool.checksums,
+                               "remove the file");
     }
+    /* A new file, or one without a header, under --power-cut: checksums
+     * unless --no-checksums, so that bpool must find torn pages (an
+     * existing file's header has decided above). */
+    if (o.power_cut && o.pool.checksums < 0)
+        o.pool.checksums = 1;
     uint64_t start_pages = o.pages;
     if (exists) {
         int st = existing_pages(&o, &start_pages);
