@@ -91,8 +91,14 @@ static int put_back(const struct stress_opts *o, bp_pool *pool,
         res->bad++;
         return -1;
     }
+    /* BP_OVERWRITE starts only a page that is not resident as zeros, and
+     * the torn page may be: without bpool's checksums the check's own pin
+     * just read it in.  So version 0 (a page allocated after the last
+     * sync) is written as zeros here, not left to the pool. */
     if (fl > 0)
         page_stamp(pg.data, stress_payload(o), o->page_size, p, fl, 0);
+    else
+        memset(pg.data, 0, stress_payload(o));
     bp_mark_dirty(&pg);
     bp_unpin(&pg);
     atomic_store_explicit(&ver[p], fl, memory_order_relaxed);
