@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # shell_tty.sh - tools/bpool-shell in a real terminal, driven through tmux
 # (send-keys, capture-pane): the banner and prompt, tab completion of
-# command names, keywords and file names, history (recalled with Up, kept
+# command names, keywords (only those that may come there; key= with no
+# blank after it) and file names, history (recalled with Up, kept
 # in ~/.bpool_history across sessions), Ctrl-C at the prompt and during a
 # long command, and Ctrl-D leaving after writing back.  Completion and
 # history are checked only when the shell was built with libedit
@@ -105,6 +106,12 @@ if [ "$editing" = libedit ]; then
     shows "Tab completes a file name after open" '^opened tty.data: 2 pages' 1
     key Up; key Enter
     shows "Up recalls the last line" '^opened tty.data: 2 pages' 2
+    keys "open tty.data fr"; key Tab; keys "9"; key Enter
+    shows "Tab completes frames= with no blank after it" '^opened tty.data: 2 pages of 4096 bytes, 9 frames$'
+    keys "stream 0-1 dep"; key Tab; keys "1"; key Enter
+    shows "Tab completes depth= with no blank after it" '^stream 0-1 \(read, depth 1\): 2 pages'
+    keys "load seq r"; key Tab; keys "0-1"; key Enter
+    shows "Tab after a pattern offers options only (r -> range=)" '^load seq: 2 pins of pages 0-1 '
 else
     keys "alloc 2"; key Enter
     shows "a command runs" '^allocated 2 pages: 0-1$'

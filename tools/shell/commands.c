@@ -51,10 +51,11 @@ const struct command shell_commands[] = {
 #endif
      "What is not given comes from the command line (--frames, ...), else\n"
      "from the library's defaults.  SIZE takes k, M, G suffixes.",
-     "FILE create excl frames= pool= poolmax= pagesize= flushers= noflush "
-     "noreadahead queue= rate= noheader doublewrite atomic"
+     "FILE [create|excl] [frames=|pool=] [poolmax=] [pagesize=] "
+     "[flushers=|noflush] [noreadahead] [queue=] [rate=] [noheader] "
+     "[doublewrite] [atomic]"
 #ifdef BP_CHECKSUMS
-     " checksums"
+     " [checksums]"
 #endif
      , 1, 15, false, cmd_open},
     {"close", NULL, "close", "unpin all, write back, sync, close the pool",
@@ -78,7 +79,7 @@ const struct command shell_commands[] = {
      "prints their numbers, e.g. \"allocated 3 pages: 0-2\".  The new\n"
      "pages are left unpinned.  Ctrl-C stops it between two pages.\n"
      "file=F: extend file F of the pool (see attach; default: file 0).",
-     "file=", 0, 2, true, cmd_alloc},
+     "[file=]", 0, 2, true, cmd_alloc},
     {"pin", NULL, "pin PAGE [read|write] [scan]",
      "pin a page until unpin (default: read)",
      "Pins PAGE with a shared (read, the default) or exclusive (write)\n"
@@ -89,7 +90,7 @@ const struct command shell_commands[] = {
      "the page use this pin; write, writehex and fill refuse a page pinned\n"
      "for read, flush a page pinned for write, and evict keeps a page\n"
      "pinned at all.  The shell holds one pin per page, 64 pages at most.",
-     "read write scan", 1, 3, true, cmd_pin},
+     "PAGE [read|write] [scan]", 1, 3, true, cmd_pin},
     {"unpin", NULL, "unpin PAGE...|all", "release pages pinned by \"pin\"",
      "Releases the shell's pin on each PAGE, or on every page with \"all\".\n"
      "If one PAGE is not pinned, nothing is unpinned.",
@@ -121,7 +122,7 @@ const struct command shell_commands[] = {
      "  text:STRING   the bytes of STRING (quote it for blanks)\n"
      "  seq           00 01 02 ... ff\n"
      "Marks the page dirty, like write.",
-     "seq text:", 2, 4, true, cmd_fill},
+     "PAGE seq|text:", 2, 4, true, cmd_fill},
     {"read", "hexdump", "read PAGE|FIRST-LAST [OFFSET [LEN]]",
      "hexdump a page or pages (also: hexdump)",
      "Shows LEN bytes of PAGE from OFFSET (default: the whole page, or from\n"
@@ -163,7 +164,7 @@ const struct command shell_commands[] = {
      "(or none arrived for a second: the reader stops when no clean cold\n"
      "frame is free) and says how many are.  Pages past the end of the\n"
      "file are left out.",
-     "scan wait", 1, 3, true, cmd_prefetch},
+     "PAGES [scan] [wait]", 1, 3, true, cmd_prefetch},
     {"attach", NULL, "attach FILE [create]",
      "open another data file into the pool",
      "Opens FILE into the open pool beside the files it has (bp_attach),\n"
@@ -172,7 +173,7 @@ const struct command shell_commands[] = {
      "create).  Its pages are then named FILE:PAGE in every page command\n"
      "(pin 1:7, read 1:0-3); a bare PAGE is a page of file 0, the one\n"
      "open opened.  All files share the pool's frames.",
-     "FILE create", 1, 2, true, cmd_attach},
+     "FILE [create]", 1, 2, true, cmd_attach},
     {"detach", NULL, "detach N", "write back and close file N of the pool",
      "Writes back file N's dirty pages, syncs it, drops its pages from the\n"
      "pool and closes it (bp_detach); the other files' pages stay.  The\n"
@@ -186,7 +187,7 @@ const struct command shell_commands[] = {
      "cut stay dirty: flush or sync writes them).  What those pages held\n"
      "is gone.  The shell must hold none of them pinned.  file=F: cut\n"
      "file F of the pool (default: file 0).",
-     "file=", 1, 2, true, cmd_truncate},
+     "[file=]", 1, 2, true, cmd_truncate},
     {"files", NULL, "files", "list the files of the pool",
      "Prints one line per attached file: its number, its pages, how many\n"
      "of them are resident and dirty, and its path.",
@@ -212,7 +213,7 @@ const struct command shell_commands[] = {
      "skips pages already resident.  wait waits until it is over and says\n"
      "how long it took and how many pages it read.  A dump of another\n"
      "data file or page size, or a damaged one, is refused.",
-     "wait", 1, 2, true, cmd_warm},
+     "FILE [wait]", 1, 2, true, cmd_warm},
     {"stream", NULL, "stream PAGE|FIRST-LAST|FIRST+COUNT [depth=N] [scan] [json]",
      "read pages through a read stream; show its counts",
      "Reads the pages through a read stream (bp_stream_open_range), which\n"
@@ -227,7 +228,7 @@ const struct command shell_commands[] = {
      "is shown as an error and the stream goes on; the command then fails.\n"
      "Pages past the end of the file are left out.  Ctrl-C stops it.  json\n"
      "prints the result as one JSON object (doc/tools.md).",
-     "depth= scan json", 1, 4, true, cmd_stream},
+     "PAGES [depth=] [scan] [json]", 1, 4, true, cmd_stream},
     {"evict", NULL, "evict PAGE|FIRST-LAST|all",
      "drop clean, unpinned pages from the pool",
      "Drops PAGE from the pool if it is resident, clean and unpinned\n"
@@ -291,7 +292,8 @@ const struct command shell_commands[] = {
      "passes the BP_SCAN hint.  Counts are exact when read-ahead is off\n"
      "(open FILE noreadahead).  Ctrl-C stops it and reports the pins done.\n"
      "json prints the result as one JSON object (doc/tools.md).",
-     "seq random zipf loop range= window= theta= seed= write scan json",
+     "seq|random|zipf|loop [range=] [window=] [theta=] [seed=] [write] "
+     "[scan] [json]",
      1, 9, true, cmd_load},
     {"bench", NULL, "bench seq|random|zipf|loop [N] [options of load]",
      "like load, and time it",
@@ -299,7 +301,8 @@ const struct command shell_commands[] = {
      "pins per second and the latency percentiles of its pins (p50, p90,\n"
      "p99, max, in microseconds).  json: the result as one JSON object\n"
      "(doc/tools.md).",
-     "seq random zipf loop range= window= theta= seed= write scan json",
+     "seq|random|zipf|loop [range=] [window=] [theta=] [seed=] [write] "
+     "[scan] [json]",
      1, 9, true, cmd_load},
     {"help", NULL, "help [COMMAND]", "list the commands, or explain one",
      "Without COMMAND lists every command; with it shows its usage and\n"

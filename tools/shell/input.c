@@ -193,9 +193,9 @@ static char *history_path(void)
     return p;
 }
 
-/* What the completion generator offers: command names, or the words of
- * one command's keyword list. */
-static const char *complete_words;   /* NULL: command names */
+/* What the completion generator offers: command names (NULL), or the
+ * words of a blank-separated list. */
+static const char *complete_words;
 
 static char *next_match(const char *text, int state)
 {
@@ -214,41 +214,129 @@ static char *next_match(const char *text, int state)
         }
         return NULL;
     }
-    while (kw != NULL && *kw != '\0') {
+    while (*kw != '\0') {
         const char *end = strchr(kw, ' ');
         size_t n = end ? (size_t)(end - kw) : strlen(kw);
         const char *w = kw;
         kw = end ? end + 1 : kw + n;
-        if (n >= tlen && strncmp(w, text, tlen) == 0 &&
-            !(n == 4 && strncmp(w, "FILE", 4) == 0) &&
-            !(n == 7 && strncmp(w, "COMMAND", 7) == 0))
+        if (n >= tlen && strncmp(w, text, tlen) == 0)
             return strndup(w, n);
     }
     return NULL;
 }
 
-/* Does the keyword list hold the word w? */
-static bool has_keyword(const char *list, const char *w)
+/* One item of a keyword list (struct command's keywords): its
+ * alternatives ("a|b"), and whether it is an option ("[a|b]"). */
+struct kw_item {
+    const char *s;
+    size_t len;
+    bool option;
+};
+
+/* The item at *p, moving *p past it; false at the end of the list. */
+static bool next_item(const char **p, struct kw_item *it)
 {
-    size_t n = strlen(w);
-    for (const char *p = list; p != NULL && *p != '\0'; ) {
-        const char *end = strchr(p, ' ');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len == n && strncmp(p, w, n) == 0)
+    while (**p == ' ')
+        (*p)++;
+    if (**p == '\0')
+        return false;
+    const char *s = *p;
+    while (**p != ' ' && **p != '\0')
+        (*p)++;
+    it->option = s[0] == '[';
+    it->s = s + it->option;
+    it->len = (size_t)(*p - it->s) - it->option;
+    return true;
+}
+
+/* Is the word w (n bytes) one of the item's alternatives?  "NAME=" is
+ * matched by "NAME=VALUE". */
+static bool item_matches(const struct kw_item *it, const char *w, size_t n)
+{
+    const char *a = it->s, *end = it->s + it->len;
+    while (a < end) {
+        const char *bar = memchr(a, '|', (size_t)(end - a));
+        size_t alen = (size_t)((bar ? bar : end) - a);
+        if (alen > 0 && (a[alen - 1] == '=' ? n >= alen : n == alen) &&
+            memcmp(a, w, alen) == 0)
             return true;
-        p = end ? end + 1 : p + len;
+        a = bar ? bar + 1 : end;
     }
     return false;
 }
 
+/* Append the item's alternatives to the blank-separated list *o. */
+static void add_item(char **o, const struct kw_item *it)
+{
+    for (size_t k = 0; k < it->len; k++)
+        *(*o)++ = it->s[k] == '|' ? ' ' : it->s[k];
+    *(*o)++ = ' ';
+}
+
+static bool is_placeholder(const struct kw_item *it, const char *name)
+{
+    return !it->option && it->len == strlen(name) &&
+           memcmp(it->s, name, it->len) == 0;
+}
+
+/*
+ * The words that may come as the next argument of a command whose
+ * keyword list is kw, after the n arguments args[] (given as words of
+ * the line, blank-separated): the next positional item's alternatives,
+ * and the options whose positional items are all given, less those
+ * given already (the commands refuse an option given twice: see
+ * option_repeats).  An argument that is one of the options is one; any
+ * other fills the next positional item, or is an optional number.
+ * Returns the list in out (at least strlen(kw) + 1 bytes); *file or
+ * *command is set when the next positional item is FILE or COMMAND.
+ */
+static void words_at(const char *kw, const struct word *args, int n,
+                     char *out, bool *file, bool *command)
+{
+    struct kw_item it;
+    int filled = 0;             /* positional items the arguments fill */
+    for (int a = 0; a < n; a++) {
+        bool option = false;
+        for (const char *p = kw; !option && next_item(&p, &it); )
+            option = it.option && item_matches(&it, args[a].s, args[a].len);
+        if (!option)
+            filled++;
+    }
+    char *o = out;
+    int pos = 0;                /* positional items before this one */
+    *file = *command = false;
+    for (const char *p = kw; next_item(&p, &it); ) {
+        if (!it.option) {
+            if (pos++ != filled)
+                continue;
+            if (is_placeholder(&it, "FILE"))
+                *file = true;
+            else if (is_placeholder(&it, "COMMAND"))
+                *command = true;
+            else if (!(it.s[0] >= 'A' && it.s[0] <= 'Z'))
+                add_item(&o, &it);      /* keywords, not PAGE or N */
+            continue;
+        }
+        bool given = false;
+        for (int a = 0; a < n && !given; a++)
+            given = item_matches(&it, args[a].s, args[a].len);
+        if (pos <= filled && !given)
+            add_item(&o, &it);
+    }
+    if (o > out)
+        o--;                    /* the last ' ' */
+    *o = '\0';
+}
+
 /*
  * Tab completion: the first word of a command completes to command
- * names; later words to the command's keywords (file names for open's
- * FILE, command names after help).
+ * names; later words to the keywords that may come there (file names for
+ * a FILE, command names after help).
  */
 static char **complete(const char *text, int start, int end)
 {
     (void)end;
+    static char *words;         /* what next_match offers */
     int cmd_start = start;
     while (cmd_start > 0 && rl_line_buffer[cmd_start - 1] != ';')
         cmd_start--;
@@ -266,22 +354,37 @@ static char **complete(const char *text, int start, int end)
         const struct command *c = find_command(&w);
         if (c == NULL || c->keywords == NULL)
             return NULL;
-        bool first_arg = true;  /* is text the first argument? */
-        for (int k = j; k < start; k++)
-            if (!is_blank((unsigned char)rl_line_buffer[k]) &&
-                is_blank((unsigned char)rl_line_buffer[k - 1]))
-                first_arg = false;
-        if (has_keyword(c->keywords, "FILE") && first_arg) {
+        struct word args[32];   /* the arguments before text */
+        int n = 0;
+        for (int k = j; k < start; ) {
+            while (k < start && is_blank((unsigned char)rl_line_buffer[k]))
+                k++;
+            int b = k;
+            while (k < start && !is_blank((unsigned char)rl_line_buffer[k]))
+                k++;
+            if (k > b && n < (int)(sizeof args / sizeof args[0]))
+                args[n++] = (struct word){ rl_line_buffer + b,
+                                           (size_t)(k - b) };
+        }
+        free(words);
+        words = malloc(strlen(c->keywords) + 1);
+        if (words == NULL)
+            return NULL;
+        bool file, command;
+        words_at(c->keywords, args, n, words, &file, &command);
+        if (file) {
             rl_attempted_completion_over = 0;   /* file names */
             return NULL;
         }
-        if (has_keyword(c->keywords, "COMMAND"))
-            complete_words = NULL;
-        else
-            complete_words = c->keywords;
+        if (!command)
+            complete_words = words;
     }
     char **m = rl_completion_matches(text, next_match);
-    if (m != NULL && m[1] == NULL && m[0] != NULL) {
+    /* A keyword that takes its value in the same word ("frames=",
+     * "text:") is completed without the blank that would end the word.
+     * The character goes after a lone match only, and m[0] is that match
+     * (libedit has it at m[1] too, so m[1] is no test of a lone one). */
+    if (m != NULL && m[0] != NULL) {
         size_t n = strlen(m[0]);
         if (n > 0 && (m[0][n - 1] == '=' || m[0][n - 1] == ':'))
             rl_completion_append_character = '\0';
@@ -294,6 +397,12 @@ int run_terminal(struct shell *sh)
     char *hist = history_path();
     rl_readline_name = PROG;
     rl_attempted_completion_function = complete;
+    /* Words break at blanks, quotes and ';' only: libedit's default also
+     * breaks at '=', so "frames=<Tab>" would complete a new word after
+     * the '='. */
+    static char breaks[] = " \t\n\"';";
+    rl_basic_word_break_characters = breaks;
+    rl_completer_word_break_characters = breaks;
     using_history();
     stifle_history(1000);
     if (hist != NULL)

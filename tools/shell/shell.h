@@ -207,8 +207,15 @@ struct command {
     const char *usage;           /* "write PAGE OFFSET TEXT" */
     const char *brief;           /* one line for the command list */
     const char *help;            /* long help for "help CMD" */
-    const char *keywords;        /* words completed after the name, or
-                                    NULL; "FILE" completes file names */
+    const char *keywords;        /* what Tab completes after the name,
+                                    or NULL: its arguments in order, each
+                                    keywords joined by '|' (one of them),
+                                    or a placeholder in capitals (PAGE:
+                                    none; FILE: file names; COMMAND:
+                                    command names); then options in
+                                    brackets, "[frames=|pool=]", offered
+                                    once the arguments before them are
+                                    given, until one of them is */
     int min_args, max_args;      /* words after the name; max -1: any */
     bool needs_pool;
     handler_fn *fn;
