@@ -338,7 +338,7 @@ same "-c and -f run in command-line order" mixed.out mixed.exp
 rm -f mf.data
 run mf 0 -- "${S[@]}" -c "attach mf.data create; alloc 2 file=1; write 1:1 0 hello; read 1:1 0 5; files; pin 1:0; pinned; unpin 1:0; detach 1; files; read 1 0 5" </dev/null
 has "attach: says the file number" mf.out '^attached mf.data as file 1 \(0 pages\)'
-has "alloc file=1: pages of file 1" mf.out '^allocated 2 pages: 1:0-1:1$'
+has "alloc file=1: pages of file 1" mf.out '^allocated 2 pages: 1:0-1$'
 has "write FILE:PAGE" mf.out '^wrote 5 bytes to page 1:1 at offset 0$'
 has "read FILE:PAGE: the bytes" mf.out '^00000000: 6865 6c6c 6f +hello$'
 has "files: file 0" mf.out '^ +0 +4 +[0-9]+ +[0-9]+ +test.data$'
@@ -351,6 +351,15 @@ eq "mf.data: a header page and 2 pages" "$(stat -c %s mf.data)" $((3 * 4096))
 od -A d -t x1 -j $((2 * 4096)) -N 5 mf.data | head -1 >mf_raw.out
 echo "0008192 68 65 6c 6c 6f" >mf_raw.exp
 same "detach wrote file 1's page 1 to mf.data" mf_raw.out mf_raw.exp
+# A range of another file's pages is printed F:A-B, which the shell takes
+# back, and F:A-F:B is read too; a range with ends in two files is not.
+rm -f mfr.data
+run mfr 1 -- -k "${S[@]}" -c "attach mfr.data create; alloc 3 file=1; prefetch 1:0-2; read 1:0-2 0 1; read 1:0-1:2 0 1; read 0-1:2" </dev/null
+has "alloc file=1: the range with one prefix" mfr.out '^allocated 3 pages: 1:0-2$'
+has "prefetch: the range with one prefix" mfr.out '^prefetch: queued pages 1:0-2 \(3 pages\)$'
+eq "F:A-B and F:A-F:B both read 3 pages" "$(grep -c '^page 1:[0-2]:$' mfr.out)" 6
+has "a range over two files: refused, naming them" mfr.err \
+    '^error: page "0-1:2": the first page is in file 0 and the last in file 1; '
 # clock names a page of another file as every other command does (F:PAGE),
 # in the list as under the hands.
 rm -f mfc.data
@@ -380,7 +389,7 @@ eq "options given twice: each refused" \
 run mf_nofile0 1 -- "${S[@]}" -k -c "attach mf.data; detach 0; info; load seq; load seq 2 range=1:0-1" </dev/null
 eq "info after detach 0: file -" "$(field mf_nofile0.out file)" -
 has "load after detach 0: no file 0" mf_nofile0.err 'load: no file 0 is attached'
-has "load of file 1's pages after detach 0" mf_nofile0.out '^load seq: 2 pins of pages 1:0-1:1'
+has "load of file 1's pages after detach 0" mf_nofile0.out '^load seq: 2 pins of pages 1:0-1 '
 run mf_pinned 1 -- "${S[@]}" -c "attach mf.data; pin 1:0; detach 1" </dev/null
 has "detach of a file with a page pinned: error" mf_pinned.err 'this shell holds page 1:0 pinned'
 run mf_prefix 1 -- "${S[@]}" -c "read :3" </dev/null
@@ -449,7 +458,7 @@ run ids 1 -- -k "${S[@]}" -c "attach ids.data create; alloc 4 file=1; read 68719
 eq "bare page numbers of 2^36 and more: 3 errors" "$(grep -c '^error: ' ids.err)" 3
 has "a bare page number of 2^36 or more: the F:PAGE syntax named" ids.err \
     '^error: page "68719476739": a file.s pages are numbered below 2\^36 \(68719476736\); a page of another file of the pool is F:PAGE'
-has "stream of another file's pages: F:PAGE" ids.out '^stream 1:0-1:3 \(read, depth [0-9]+\): 4 pages, .*; clipped to the end of the file$'
+has "stream of another file's pages: F:PAGE" ids.out '^stream 1:0-3 \(read, depth [0-9]+\): 4 pages, .*; clipped to the end of the file$'
 has "a bare range past 2^36: clipped to file 0's end" ids.out '^stream 2-[0-9]+ \(read, depth [0-9]+\): [0-9]+ pages, .*; clipped to the end of the file$'
 eq "page 1:3 read once, as 1:3" "$(grep -c '^00000000: 00 ' ids.out)" 1
 

@@ -92,8 +92,7 @@ static void print_run(FILE *f, uint64_t first, uint64_t last)
     if (first == last)
         fprintf(f, " %s", PN(first));
     else
-        fprintf(f, " %s-%s", PN(first),
-                PN(last));
+        fprintf(f, " %s", RN(first, last));
 }
 
 int cmd_alloc(struct shell *sh, const struct command *cmd, int argc,

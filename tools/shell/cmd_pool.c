@@ -639,14 +639,14 @@ int cmd_prefetch(struct shell *sh, const struct command *cmd, int argc,
     uint64_t end = range_end(sh, first, last);
     int rc = bp_prefetch(sh->pool, first, end - first + 1, flags);
     if (rc < 0)
-        return fail_lib(sh, rc, "cannot prefetch pages %s-%s",
-                        PN(first), PN(end));
+        return fail_lib(sh, rc, "cannot prefetch pages %s",
+                        RN(first, end));
     uint64_t n = (uint64_t)rc;
     if (n == 1)
         printf("prefetch: queued page %s", PN(first));
     else
-        printf("prefetch: queued pages %s-%s (%llu pages)", PN(first),
-               PN(first + n - 1), (unsigned long long)n);
+        printf("prefetch: queued pages %s (%llu pages)",
+               RN(first, first + n - 1), (unsigned long long)n);
     printf("%s%s\n", flags & BP_SCAN ? ", as a scan" : "",
            end < last ? ", clipped to the end of the file" : "");
     if (!wait || n == 0)

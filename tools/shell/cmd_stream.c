@@ -96,7 +96,7 @@ static int run_stream_pages(struct shell *sh, const struct stream_args *a,
     int rc = bp_stream_open_range(sh->pool, a->first, count, &so, &s);
     if (rc < 0)
         return fail_lib(sh, rc, "stream: cannot open a stream over pages "
-                        "%s-%s", PN(a->first), PN(res->last));
+                        "%s", RN(a->first, res->last));
     for (;;) {
         if (interrupted()) {
             res->stopped = true;
@@ -133,9 +133,9 @@ static void print_text(const struct stream_args *a,
                        const struct stream_result *r, uint32_t page_size)
 {
     double mib = (double)(r->pages - r->errors) * page_size / 1048576.0;
-    printf("stream %s-%s (read%s, depth %u): %llu %s, %llu %s, %.2f MiB "
+    printf("stream %s (read%s, depth %u): %llu %s, %llu %s, %.2f MiB "
            "in %.3f ms, %.1f MiB/s; %llu %s, %llu %s, %llu %s%s\n",
-           PN(a->first), PN(r->last),
+           RN(a->first, r->last),
            a->mode & BP_SCAN ? ", scan" : "", r->info.max_depth,
            (unsigned long long)r->pages, plural(r->pages, "page", "pages"),
            (unsigned long long)r->errors, plural(r->errors, "error", "errors"),

@@ -292,10 +292,10 @@ static void print_result(const struct command *cmd, const struct load *l,
     if (hits + misses)
         (void)snprintf(ratio, sizeof ratio, "%.4f",
                        (double)hits / (double)(hits + misses));
-    printf("%s %s: %llu %s of pages %s-%s (%s%s): %llu %s, %llu %s, "
+    printf("%s %s: %llu %s of pages %s (%s%s): %llu %s, %llu %s, "
            "hit ratio %s, %llu %s\n", cmd->name, pattern_names[l->pat],
            (unsigned long long)done, plural(done, "pin", "pins"),
-           PN(l->first), PN(last),
+           RN(l->first, last),
            mode_name(l->mode), l->mode & BP_SCAN ? ", scan" : "",
            (unsigned long long)hits, plural(hits, "hit", "hits"),
            (unsigned long long)misses, plural(misses, "miss", "misses"),

@@ -276,12 +276,13 @@ int parse_size(struct shell *sh, const struct word *w, uint64_t max,
 
 /* A page word may name a file of the pool first: "F:" before the page
  * number or range.  Splits it off *w and stores the page id of page 0 of
- * file F (0 without a prefix) in *base. */
+ * file F (0 without a prefix) in *base.  A ':' after a range's '-' or '+'
+ * belongs to its last page, not to a prefix. */
 static int file_prefix(struct shell *sh, struct word *w, const char *what,
                        const char *hint, uint64_t *base)
 {
     *base = 0;
-    for (size_t i = 0; i < w->len; i++) {
+    for (size_t i = 0; i < w->len && w->s[i] != '-' && w->s[i] != '+'; i++) {
         if (w->s[i] != ':')
             continue;
         struct word f = { w->s, i };
@@ -326,11 +327,13 @@ int parse_page_id(struct shell *sh, const struct word *w, const char *what,
 }
 
 static int range_in_file(struct shell *sh, const struct word *w,
+                         const struct word *whole, uint64_t base,
                          const char *what, const char *hint, uint64_t *first,
                          uint64_t *last);
 
 /* "N" (N to N), "A-B" or "A+COUNT" (A to A+COUNT-1; COUNT >= 1), each
- * optionally after "F:" (pages of file F).  A range stays in its file: a
+ * optionally after "F:" (pages of file F); "F:A-F:B" too, the same F on
+ * both ends, as a range reads when its last page is written as a page.  A range stays in its file: a
  * first page past the last a file can have is refused, as by
  * parse_page_id; a last one there is past the end of the file anyway,
  * and is taken as the file's last possible page, which commands clip to
@@ -343,7 +346,7 @@ int parse_range(struct shell *sh, const struct word *w_in, const char *what,
     uint64_t base;
     if (file_prefix(sh, &rest, what, hint, &base) < 0)
         return -1;
-    int r = range_in_file(sh, w, what, hint, first, last);
+    int r = range_in_file(sh, w, w_in, base, what, hint, first, last);
     if (r < 0)
         return r;
     if (*first > BP_PAGE_NO(UINT64_MAX))
@@ -356,6 +359,7 @@ int parse_range(struct shell *sh, const struct word *w_in, const char *what,
 }
 
 static int range_in_file(struct shell *sh, const struct word *w,
+                         const struct word *whole, uint64_t base,
                          const char *what, const char *hint, uint64_t *first,
                          uint64_t *last)
 {
@@ -378,6 +382,16 @@ static int range_in_file(struct shell *sh, const struct word *w,
         return fail(sh, hint, "%s \"%s\" is not a page range (use N, "
                     "FIRST-LAST or FIRST+COUNT, e.g. 2-9 or 2+8)", what,
                     echo(w));
+    if (*sep == '-' && memchr(b.s, ':', b.len) != NULL) {
+        uint64_t bbase;
+        if (file_prefix(sh, &b, what, hint, &bbase) < 0)
+            return -1;
+        if (bbase != base)
+            return fail(sh, hint, "%s \"%s\": the first page is in file %u "
+                        "and the last in file %u; a range is within one "
+                        "file (F:FIRST-LAST, e.g. 1:0-3)", what, echo(whole),
+                        BP_PAGE_FILE(base), BP_PAGE_FILE(bbase));
+    }
     if (parse_num(sh, &a, UINT64_MAX, what, hint, first) < 0 ||
         parse_num(sh, &b, UINT64_MAX, what, hint, &bv) < 0)
         return -1;

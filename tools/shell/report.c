@@ -271,3 +271,16 @@ const char *page_name(uint64_t id, char buf[PAGE_NAME_MAX])
         snprintf(buf, PAGE_NAME_MAX, "%llu", (unsigned long long)id);
     return buf;
 }
+
+const char *range_name(uint64_t first, uint64_t last, char buf[RANGE_NAME_MAX])
+{
+    char l[PAGE_NAME_MAX];
+    if (BP_PAGE_FILE(first) == BP_PAGE_FILE(last) &&
+        BP_PAGE_FILE(first) < BP_MAX_FILES)
+        snprintf(l, sizeof l, "%llu", (unsigned long long)BP_PAGE_NO(last));
+    else
+        page_name(last, l);
+    size_t n = strlen(page_name(first, buf));
+    snprintf(buf + n, RANGE_NAME_MAX - n, "-%s", l);
+    return buf;
+}

@@ -172,6 +172,12 @@ const char *page_name(uint64_t id, char buf[PAGE_NAME_MAX]);
 /* page_name into a buffer of the enclosing block's lifetime: for one use
  * in a printf's arguments (each use gets a buffer of its own). */
 #define PN(id) page_name((id), (char[PAGE_NAME_MAX]){ 0 })
+/* How the shell writes pages first..last of one file: "A-B", or "F:A-B"
+ * for file F - one prefix, the form parse_range takes back. */
+#define RANGE_NAME_MAX (PAGE_NAME_MAX + 24)
+const char *range_name(uint64_t first, uint64_t last, char buf[RANGE_NAME_MAX]);
+#define RN(first, last) \
+    range_name((first), (last), (char[RANGE_NAME_MAX]){ 0 })
 const char *echo(const struct word *w);
 const char *plural(uint64_t n, const char *one, const char *many);
 const char *hint_for(int code);
