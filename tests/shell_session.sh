@@ -15,7 +15,8 @@
 #   5. open's options, seen through info;
 #   6. pins: read/write/scan, the pinned set, unpin lists;
 #   7. fill patterns, page ranges, compare;
-#   8. flush/sync/checkpoint, prefetch, stream (read streams), evict;
+#   8. flush/sync/checkpoint, prefetch, stream (read streams), evict,
+#      warm;
 #   9. frames and clock on a small pool;
 #  10. load and bench: exact counts where the policy makes them certain,
 #      repeatable runs otherwise; holes counted in the range's own file,
@@ -896,6 +897,15 @@ has "evict of a page the shell holds: the fix" evpin.err 'hint: unpin it first: 
 run evclip 0 -- "${P[@]}" -c "read 1 0 1; evict 1-999999" </dev/null
 has "evict of a range past the end: clipped, and said so" evclip.out \
     '^evicted 1 page \(the range clipped to the end of the file\)$'
+
+# warm ... wait says how many pages this warm read (warm_pages counts
+# every warm's since open): all at first, none when all are resident, then
+# those evicted since.
+run wm1 0 -- --page-size 4096 wm.data -c "alloc 20; dump wm.dump" </dev/null
+run wm 0 -- wm.data -c "warm wm.dump wait; warm wm.dump wait; evict 0-4; warm wm.dump wait" </dev/null
+eq "warm wait: the pages each warm read" \
+    "$(sed -n 's/^warm: done in [0-9.]* s: //p' wm.out | tr '\n' ,)" \
+    "20 pages read, 20 resident,0 pages read, 20 resident,5 pages read, 20 resident,"
 
 # ---------------------------------------------------------------------------
 # 9. frames and clock on a small pool.

@@ -906,7 +906,14 @@ int cmd_warm(struct shell *sh, const struct command *cmd, int argc,
     else if (argc == 2)
         return fail(sh, usage_of(cmd), "warm: unknown option \"%s\" (use "
                     "wait)", echo(&argv[1]));
-    int rc = bp_warm(sh->pool, argv[0].s);
+    /* warm_pages counts the pages every warm since open (or stats reset)
+     * read: this warm's are what it adds from here on. */
+    struct bp_stats st;
+    int rc = bp_stats(sh->pool, &st);
+    if (rc < 0)
+        return fail_lib(sh, rc, "warm: cannot get the statistics");
+    uint64_t read_before = st.warm_pages;
+    rc = bp_warm(sh->pool, argv[0].s);
     if (rc == -ENOENT)
         return fail_code(sh, rc, bp_errdetail(), "hint: write a dump first: dump FILE",
                          "cannot warm the pool");
@@ -917,7 +924,6 @@ int cmd_warm(struct shell *sh, const struct command *cmd, int argc,
     if (!wait)
         return 0;
     fflush(stdout);
-    struct bp_stats st;
     uint64_t t0 = now_ns();
     for (;;) {
         if ((rc = bp_stats(sh->pool, &st)) < 0)
@@ -929,10 +935,10 @@ int cmd_warm(struct shell *sh, const struct command *cmd, int argc,
         struct timespec ts = { 0, 2000000 };
         nanosleep(&ts, NULL);
     }
+    uint64_t read = st.warm_pages - read_before;
     printf("warm: done in %.3f s: %llu %s read, %llu resident\n",
-           (double)(now_ns() - t0) / 1e9, (unsigned long long)st.warm_pages,
-           plural(st.warm_pages, "page", "pages"),
-           (unsigned long long)st.resident);
+           (double)(now_ns() - t0) / 1e9, (unsigned long long)read,
+           plural(read, "page", "pages"), (unsigned long long)st.resident);
     return 0;
 }
 
