@@ -505,6 +505,9 @@ done
 has "--help: open's usage has checksums" help.out '^  open FILE .*\[checksums\]'
 has "help open: the usage has checksums" help_open.out '^usage: open FILE .*\[checksums\]'
 has "help open: checksums explained" help_open.out '^  checksums '
+# help open says what bpool-shell(1) says of SIZE and rate=.
+has "help open: SIZE takes a T suffix too" help_open.out 'SIZE takes K, M, G or T suffixes'
+has "help open: rate=0 is no limit" help_open.out '^  rate=N .*\(0: no limit\)$'
 run helpbad 1 -- "${S[@]}" -c "help nope" </dev/null
 has "help of an unknown command: error" helpbad.err 'help: unknown command "nope"'
 run version 0 -- --version </dev/null

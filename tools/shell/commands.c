@@ -42,7 +42,7 @@ const struct command shell_commands[] = {
      "                flush, sync, checkpoint and close only\n"
      "  noreadahead   no automatic read-ahead (prefetch still works)\n"
      "  queue=N       AIO queue depth (1 to 65536)\n"
-     "  rate=N        checkpoint rate limit, pages per second\n"
+     "  rate=N        checkpoint rate limit, pages per second (0: no limit)\n"
      "  noheader      FILE has no header page (bpool 0.1 or another program)\n"
      "  doublewrite   a new FILE gets a doublewrite area (torn-write repair)\n"
      "  atomic        with it: atomic writes wherever FILE takes them\n"
@@ -50,7 +50,8 @@ const struct command shell_commands[] = {
      "  checksums     keep a checksum in every page (BP_CHECKSUMS)\n"
 #endif
      "What is not given comes from the command line (--frames, ...), else\n"
-     "from the library's defaults.  SIZE takes k, M, G suffixes.",
+     "from the library's defaults.  SIZE takes K, M, G or T suffixes (powers\n"
+     "of 1024; any case).",
      "FILE [create|excl] [frames=|pool=] [poolmax=] [pagesize=] "
      "[flushers=|noflush] [noreadahead] [queue=] [rate=] [noheader] "
      "[doublewrite] [atomic]"
