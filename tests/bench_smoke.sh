@@ -643,6 +643,11 @@ st=$?
 # others.  The pages written are those whose version (the word after the
 # stamp) is no longer 0.
 "$bench" --quiet -f "$work/seed.data" --file-size 4M prepare >/dev/null 2>&1
+# prepare reports what the page cache holds of the file, and leaves it
+# there (reading the header dropped the whole file's cache: 0 after a cat)
+cat "$work/seed.data" >/dev/null
+out=$("$bench" --quiet --json -f "$work/seed.data" prepare 2>"$work/err")
+expect "prepare: the page cache's share after a cat" "$out" "cache_mib >= 3"
 written() { od -A n -t u8 -v -w8192 -j 8192 "$1" | awk '$2 > 0 { print NR - 1 }' | sort; }
 for r in a:5 b:5 c:6; do
     cp "$work/seed.data" "$work/seed.$r"

@@ -35,13 +35,15 @@ int filehdr_read(const char *path, struct filehdr *h)
         return -1;
     }
     /* A buffered read, but one that leaves nothing in the page cache: no
-     * read-ahead, and the block read dropped after.  A data file is read
-     * with O_DIRECT only; cached blocks of it would count as data where
-     * the file has none (SEEK_DATA over unwritten extents: bpool-shell's
-     * note on holes), and as cache the tools report. */
+     * read-ahead, and the block read dropped after - that block only: the
+     * rest of the file's cache is not ours to drop (bpool-bench prepare
+     * reports it, and reported 0 after this read dropped it all).  A data
+     * file is read with O_DIRECT only; cached blocks of it would count as
+     * data where the file has none (SEEK_DATA over unwritten extents:
+     * bpool-shell's note on holes), and as cache the tools report. */
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
     ssize_t got = pread(fd, r, sizeof r, 0);
-    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    (void)posix_fadvise(fd, 0, sizeof r, POSIX_FADV_DONTNEED);
     close(fd);
     if (got < 0)
         return -1;
