@@ -434,6 +434,10 @@ run ck_make 0 -- --page-size 4096 --checksums ck.data -c "alloc 2" </dev/null
 run ck_take 0 -- --page-size 4096 ck.data -c "info; open ck.data; info" </dev/null
 eq "a file made with checksums: opened with them, twice" \
     "$(grep -c '^checksums 1$' ck_take.out)" 2
+# ... but for itself only: a new file open makes is made as the command
+# line says (without), not as the first file was.
+run ck_new 0 -- ck.data -c "open cknew.data create; info" </dev/null
+has "a new file after it: without checksums" ck_new.out '^checksums 0$'
 run ck_no 2 -- --no-checksums ck.data -c "info" </dev/null
 has "--no-checksums on a file made with them: usage error" ck_no.err 'ck.data was made with page checksums \(its header says so\), and --no-checksums says without'
 # A file with a header whose length is not whole pages needs checking,

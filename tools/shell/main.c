@@ -314,8 +314,6 @@ int main(int argc, char **argv)
     if (!pool.no_header && filehdr_read(path, &hdr) == 0) {
         filehdr_take_checksums(path, &hdr, &pool.checksums, "name another "
                                "file");
-        if (pool.checksums == 1)   /* the file's, taken after set_defaults */
-            sh.defaults.flags |= BP_CHECKSUMS;
     }
     /* A script that cannot be read is found before the data file is
      * touched (it may be created), and ends the run as it would have
@@ -342,6 +340,10 @@ int main(int argc, char **argv)
     struct open_opts o = sh.defaults;
     if (create)
         o.flags |= BP_CREATE;
+    /* The file's own setting, taken above, for this open only: a file
+     * `open ... create` makes later is made as the command line says. */
+    if (pool.checksums == 1)
+        o.flags |= BP_CHECKSUMS;
     if (open_pool(&sh, path, &o) < 0) {
         sh.errors++;
         if (!sh.interactive && !sh.keep_going)
