@@ -43,7 +43,11 @@ int filehdr_read(const char *path, struct filehdr *h)
      * bpool-shell's note on holes), and as cache the tools report. */
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM);
     ssize_t got = pread(fd, r, sizeof r, 0);
-    (void)posix_fadvise(fd, 0, sizeof r, POSIX_FADV_DONTNEED);
+    /* (whole pages only are dropped: a range that ends inside one drops
+     * none of it) */
+    long page = sysconf(_SC_PAGESIZE);
+    (void)posix_fadvise(fd, 0, page > 0 ? (off_t)page : 65536,
+                        POSIX_FADV_DONTNEED);
     close(fd);
     if (got < 0)
         return -1;
