@@ -296,9 +296,14 @@ int close_db(const struct cli *c, kvdb *db)
     int r = c->stats ? kvdb_commit(db) : 0;
     if (c->stats)
         print_stats(db, stderr);
+    if (r < 0) {
+        /* Said before the close, whose own commit of the broken handle
+         * would replace the cause's detail. */
+        int ex = report(r, "commit");
+        (void)kvdb_close(db);
+        return ex;
+    }
     int cr = kvdb_close(db);
-    if (r < 0)
-        return report(r, "commit");
     if (cr < 0)
         return report(cr, "close");
     return EX_OK;
