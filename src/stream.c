@@ -457,6 +457,13 @@ static void fill(bp_stream *s)
         struct slot *sl = slot_at(s, k);
         if (sl->state != S_LATER || !sl->no_frame)
             continue;
+        if (sl->page >= bp__page_end(s->pool, sl->page)) {
+            /* Cut off or detached since: no frame to wait for, bp_pin
+             * says why at its turn; the stream looks on. */
+            sl->no_frame = false;
+            s->no_frame_slots--;
+            break;
+        }
         if (s->runs_busy == s->nruns ||
             !look_at(s, (s->head + k) % s->max_depth, sl)) {
             end_fill(s);   /* still none: the rest waits too */
