@@ -21,9 +21,10 @@
 # The sources are copied (git ls-files, or the whole tree) into a scratch
 # directory, configured and built once there; the tree you run it from is
 # never modified.  Each mutant is applied to the copy, the tests it names
-# are built and run with `make check TESTS=...` (only the Check programs
-# the mutant names are rebuilt, and nothing else when it names no
-# script), and the file is restored.  With lanes, the built copy is copied once per lane (its directory names have the
+# are built and run - with `make check TESTS=...` when it names a script,
+# else with `make check-TESTS`, which rebuilds only the Check programs it
+# names - and the file is restored.  With lanes, the built copy is copied
+# once per lane (its directory names have the
 # same length, so the absolute paths that configure and libtool wrote,
 # in text files and binaries alike, are rewritten in place) and each
 # lane takes the next mutant from a shared queue: the tests spend much
