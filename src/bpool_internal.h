@@ -235,6 +235,11 @@ struct bp_pool {
     uint32_t queue_depth;          /* [const] granted depth */
 
     _Atomic bool durability_lost;  /* [atomic] an fdatasync failed */
+    /* Why, as bp__durability_lose was told the first time: written once by
+     * the thread that moves lost_cause_state from 0 to 1, readable when
+     * it is 2 (flush.c). */
+    _Atomic int lost_cause_state;
+    char lost_cause[240];
 
     /* Write-back */
     _Atomic uint32_t ndirty;       /* [atomic] frames with DIRTY set */
@@ -770,6 +775,14 @@ int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only,
  * writes from then on, as after any failed fdatasync).  fn names the
  * caller in the detail. */
 int bp__sync_datafile(bp_pool *pool, struct bp__datafile *df, const char *fn);
+/* Durability is lost for good: the pool refuses writes from now on.  The
+ * first cause given (printf-style: "an fdatasync of PATH failed: ...") is
+ * kept for the details of the refusals. */
+void bp__durability_lose(bp_pool *pool, const char *cause_fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* fn's refusal once durability is lost: -BP_EDURABILITY, the detail naming
+ * the first cause. */
+int bp__durability_refusal(bp_pool *pool, const char *fn);
 
 /* flusher.c */
 int bp__flushers_start(bp_pool *pool, const struct bp_options *o);

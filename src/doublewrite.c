@@ -193,7 +193,8 @@ static int sync_file(bp_pool *pool, struct bp__datafile *df, const char *why)
     if (!pool)
         return bp__fail(-e, "fdatasync of %s (%s) failed: %s; check the "
                         "device", df->path, why, strerror(e));
-    atomic_store(&pool->durability_lost, true);
+    bp__durability_lose(pool, "the fdatasync of %s (%s) failed (%s)",
+                        df->path, why, strerror(e));
     return bp__fail(-e, "fdatasync of %s (%s) failed: %s; changes may not be "
                     "on disk and the pool now refuses writes; close it and "
                     "check the file", df->path, why, strerror(e));
@@ -492,7 +493,12 @@ static void carry_failed(bp_pool *pool, struct bp__datafile *df,
                 continue;   /* as it was on the medium */
             if (o >= carry_room(df) || !df->dw_orphan_img) {
                 /* No room to carry it: its copy goes two batches on. */
-                atomic_store(&pool->durability_lost, true);
+                bp__durability_lose(pool, "the device failed the writes "
+                                    "of more pages of %s than its "
+                                    "doublewrite area can keep whole "
+                                    "copies of (%u; page %llu may be torn)",
+                                    df->path, carry_room(df),
+                                    (unsigned long long)pgno);
                 bp__fail(-EIO, "%s: the device failed the writes of more "
                          "pages than the doublewrite area can keep whole "
                          "copies of (%u): page %llu may be torn with no "

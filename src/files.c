@@ -375,12 +375,7 @@ int bp_truncate_file(bp_pool *pool, uint32_t file, uint64_t pages)
     if (pages == had)
         return 0;
     if (atomic_load(&pool->durability_lost))
-        return bp__fail(-BP_EDURABILITY, "%s: an earlier fdatasync of a data "
-                        "file of the pool failed (or its doublewrite area "
-                        "could not keep the copies of more pages whose "
-                        "writes the device failed), so the cut could not be "
-                        "made durable; close the pool and check its files",
-                        fn);
+        return bp__durability_refusal(pool, fn);
     /* A page leaves the pool only clean: write back the dirty ones past
      * the cut (what they hold is dropped all the same).  Before any lock
      * is taken, as the writes wait for the pages' latches; the pages below

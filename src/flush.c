@@ -32,6 +32,8 @@
  * someone comes back to it).
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -632,7 +634,32 @@ int bp_flush_all(bp_pool *pool)
     return bp__flush_all(pool, BP_MAX_FILES, NULL, NULL, NULL);
 }
 
-static int durability_lost(const char *fn);
+void bp__durability_lose(bp_pool *pool, const char *cause_fmt, ...)
+{
+    int none = 0;
+    if (atomic_compare_exchange_strong(&pool->lost_cause_state, &none, 1)) {
+        va_list ap;
+        va_start(ap, cause_fmt);
+        (void)vsnprintf(pool->lost_cause, sizeof(pool->lost_cause), cause_fmt, ap);
+        va_end(ap);
+        atomic_store_explicit(&pool->lost_cause_state, 2,
+                              memory_order_release);
+    }
+    atomic_store(&pool->durability_lost, true);
+}
+
+int bp__durability_refusal(bp_pool *pool, const char *fn)
+{
+    /* A refusal racing the first loss, whose cause is still being
+     * written, names no cause rather than wait for it. */
+    bool known = atomic_load_explicit(&pool->lost_cause_state,
+                                      memory_order_acquire) == 2;
+    return bp__fail(-BP_EDURABILITY, "%s: the pool refuses writes since %s, "
+                    "so earlier changes may not be on disk; close the pool "
+                    "and check its files (and the device)", fn,
+                    known ? pool->lost_cause : "an fdatasync of a data file "
+                    "failed");
+}
 
 int bp__sync_datafile(bp_pool *pool, struct bp__datafile *df, const char *fn)
 {
@@ -640,7 +667,8 @@ int bp__sync_datafile(bp_pool *pool, struct bp__datafile *df, const char *fn)
         int e = errno;
         /* After a failed fsync the kernel may have dropped the dirty data:
          * never pretend a retry could fix it. */
-        atomic_store(&pool->durability_lost, true);
+        bp__durability_lose(pool, "%s's fdatasync of %s failed (%s)", fn,
+                            df->path, strerror(e));
         return bp__fail(-e, "%s: fdatasync of %s failed: %s; changes may not "
                         "be on disk and the pool now refuses writes; close "
                         "it and check the file", fn, df->path, strerror(e));
@@ -650,7 +678,7 @@ int bp__sync_datafile(bp_pool *pool, struct bp__datafile *df, const char *fn)
      * covers, and says so only as it ends. */
     bp__dw_settle(df);
     if (atomic_load(&pool->durability_lost))
-        return durability_lost(fn);
+        return bp__durability_refusal(pool, fn);
     return 0;
 }
 
@@ -689,22 +717,13 @@ static int sync_one(bp_pool *pool, struct bp__datafile *df, uint64_t pages,
     return r;
 }
 
-static int durability_lost(const char *fn)
-{
-    return bp__fail(-BP_EDURABILITY, "%s: an earlier fdatasync of a data file "
-                    "of the pool failed (or its doublewrite area could not "
-                    "keep the copies of more pages whose writes the device "
-                    "failed), so earlier changes may be lost; close the pool "
-                    "and check its files", fn);
-}
-
 int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only, uint32_t rate,
                        const char *fn, bool record_pages)
 {
     if (pool->read_only)
         return 0;   /* nothing was written: nothing to make durable */
     if (atomic_load(&pool->durability_lost))
-        return durability_lost(fn);
+        return bp__durability_refusal(pool, fn);
     /* Page counts read before the write-back, whose fdatasync then covers
      * at least these sizes. */
     struct file_count {
@@ -746,7 +765,7 @@ int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only, uint32_t rate,
         r = written;
         sync_detail = write_detail ? strdup(write_detail) : NULL;
     } else if (atomic_load(&pool->durability_lost)) {
-        r = durability_lost(fn);
+        r = bp__durability_refusal(pool, fn);
         sync_detail = bp__detail_save();
     }
     /* After a failed write-back no page count is recorded: a page past
@@ -767,7 +786,7 @@ int bp__flush_and_sync(bp_pool *pool, struct bp__datafile *only, uint32_t rate,
         }
     }
     if (r >= 0 && atomic_load(&pool->durability_lost))
-        r = durability_lost(fn);
+        r = bp__durability_refusal(pool, fn);
     else if (r < 0)
         bp__detail_restore(sync_detail);
     pthread_mutex_unlock(&pool->sync_mu);

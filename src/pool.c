@@ -960,15 +960,6 @@ static void fill_handle(bp_pool *pool, uint32_t f, uint64_t page,
 
 /* ---- Public: pinning -------------------------------------------------- */
 
-static int durability_lost(const char *fn)
-{
-    return bp__fail(-BP_EDURABILITY, "%s: an earlier fdatasync of a data "
-                    "file of the pool failed (or its doublewrite area could "
-                    "not keep the copies of more pages whose writes the "
-                    "device failed), so changes may not reach the disk; "
-                    "close the pool and check its files", fn);
-}
-
 /* The pool was opened with BP_RDONLY: fn would change the file of page. */
 static int read_only(bp_pool *pool, uint64_t page, const char *fn,
                      const char *what)
@@ -1087,7 +1078,7 @@ static int pin_general(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out
     if (latch_mode == BP_WRITE && pool->read_only)
         return read_only(pool, pgno, "bp_pin", "pinning a page for write");
     if (overwrite && atomic_load(&pool->durability_lost))
-        return durability_lost("bp_pin");
+        return bp__durability_refusal(pool, "bp_pin");
     r = pin_page(pool, pgno, overwrite ? FILL_OVERWRITE : FILL_READ,
                  (mode & BP_SCAN) != 0, latch_of(latch_mode), &f);
     if (r < 0)
@@ -1191,7 +1182,7 @@ int bp_mark_dirty(bp_page *page)
     if (bp__pool_in_child(pool))   /* a handle the parent latched for write */
         return refused_write_in_child(page->pgno, "bp_mark_dirty");
     if (atomic_load(&pool->durability_lost))
-        return durability_lost("bp_mark_dirty");
+        return bp__durability_refusal(pool, "bp_mark_dirty");
     mark_frame_dirty(pool, page->priv_frame);
     return 0;
 }
@@ -1220,7 +1211,7 @@ static int alloc_page(bp_pool *pool, uint32_t file, uint64_t *pgno_out,
     if (pool->read_only)
         return read_only(pool, base, fn, "adding a page");
     if (atomic_load(&pool->durability_lost))
-        return durability_lost(fn);
+        return bp__durability_refusal(pool, fn);
     pthread_mutex_lock(&pool->grow_mu);
     if (atomic_load(&pool->files[file]) != df) {   /* bp_detach cleared it */
         pthread_mutex_unlock(&pool->grow_mu);

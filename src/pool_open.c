@@ -191,6 +191,7 @@ static bp_pool *pool_new(void)
     pthread_mutex_init(&pool->resize_mu, NULL);
     bp__stats_init(pool);
     atomic_init(&pool->durability_lost, false);
+    atomic_init(&pool->lost_cause_state, 0);
     pool->fork_gen = bp__fork_gen();
     return pool;
 }

@@ -1037,6 +1037,41 @@ START_TEST(test_untouched_failures_not_carried)
 }
 END_TEST
 
+/* In-place writes that the device fails (EIO: a page may be torn) get a
+ * carried copy each, but the area keeps at most BP__DW_CARRY_MAX of them:
+ * past that a torn page would have no whole copy, so the pool loses its
+ * durability, and every later refusal (BP_EDURABILITY) names that cause
+ * and the file. */
+static int fail_in_place(void *arg, const struct iocb *cb)
+{
+    (void)arg;
+    long long first = (long long)PS * (1 + AREA);
+    if ((cb->aio_lio_opcode != IO_CMD_PWRITE && cb->aio_lio_opcode != IO_CMD_PWRITEV) ||
+        cb->u.c.offset < first)
+        return 0;
+    return -EIO;
+}
+
+START_TEST(test_torn_beyond_carrying_loses_durability)
+{
+    char *path = make_dw_file("dw-overflow.data", 0);
+    bp_pool *pool = tu_open(path, 64, BP_NOFLUSH | BP_NOREADAHEAD);
+    for (uint64_t p = 10; p < 30; p++)
+        tu_rewrite_page(pool, p, 0, 15);
+    atomic_store(&pool->aio.fault, fail_in_place);
+    ck_assert_int_eq(bp_flush_all(pool), -EIO);
+    atomic_store(&pool->aio.fault, NULL);
+    TU_EXPECT_ERR(bp_sync(pool), -BP_EDURABILITY, "bp_sync",
+                  "doublewrite area can keep", path, "close the pool");
+    bp_page pg;
+    ck_assert_int_eq(bp_pin(pool, 12, BP_WRITE, &pg), 0);
+    TU_EXPECT_ERR(bp_mark_dirty(&pg), -BP_EDURABILITY, "bp_mark_dirty",
+                  "doublewrite area can keep", path);
+    ck_assert_int_eq(bp_unpin(&pg), 0);
+    ck_assert_int_eq(bp_close(pool), -BP_EDURABILITY);
+}
+END_TEST
+
 /* The second fdatasync from now fails (EIO); fdatasyncs counts them. */
 static _Atomic int fdatasyncs;
 
@@ -1068,7 +1103,8 @@ START_TEST(test_cut_sync_fails_before_clearing)
     ck_assert_int_eq(tu_file_size(path), size);
     uint32_t k;
     ck_assert_uint_eq(half_desc(path, 1, &k, NULL), 1);   /* the copy stays */
-    ck_assert_int_eq(bp_sync(pool), -BP_EDURABILITY);
+    TU_EXPECT_ERR(bp_sync(pool), -BP_EDURABILITY, "bp_sync",
+                  "before clearing the doublewrite area", path);
     (void)bp_close(pool);
 
     pool = tu_open(path, 16, BP_NOFLUSH);
@@ -1219,6 +1255,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_torn_by_run_keeps_its_copy);
     tcase_add_test(tc, test_cut_keeps_failed_page_copy);
     tcase_add_test(tc, test_untouched_failures_not_carried);
+    tcase_add_test(tc, test_torn_beyond_carrying_loses_durability);
     tcase_add_test(tc, test_sync_sees_failing_batch);
     tcase_add_test(tc, test_cut_sees_failing_batch);
     suite_add_tcase(s, tc);

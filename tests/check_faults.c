@@ -1385,9 +1385,12 @@ START_TEST(test_fdatasync_fails)
 
         bp_page pg;
         ck_assert_int_eq(bp_pin(pool, 5, BP_WRITE, &pg), 0);
-        ck_assert_int_eq(bp_mark_dirty(&pg), -BP_EDURABILITY);
-        ck_assert_msg(strstr(bp_errdetail(), "fdatasync"), "detail: %s",
-                      bp_errdetail());
+        /* Each refusal names the first cause: whose fdatasync of which
+         * file failed, and why. */
+        TU_EXPECT_ERR(bp_mark_dirty(&pg), -BP_EDURABILITY, "bp_mark_dirty",
+                      e == 0 ? "bp_sync's fdatasync" : "bp_checkpoint's "
+                      "fdatasync", path, strerror(-errs[e]),
+                      "close the pool");
         ck_assert_int_eq(bp_unpin(&pg), 0);
         /* An overwrite pin of a page not resident would start it dirty:
          * refused too, and nothing is left pinned or admitted. */
@@ -1398,7 +1401,8 @@ START_TEST(test_fdatasync_fails)
         ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), -BP_EDURABILITY);
         ck_assert_uint_eq(n, 77);
         ck_assert_int_eq(bp_sync(pool), -BP_EDURABILITY);
-        ck_assert_int_eq(bp_checkpoint(pool), -BP_EDURABILITY);
+        TU_EXPECT_ERR(bp_checkpoint(pool), -BP_EDURABILITY, "bp_checkpoint",
+                      path, strerror(-errs[e]));
         /* Not retried as if harmless: fdatasync was not called again. */
         ck_assert_int_eq(atomic_load(&sys_calls[BP__FAULT_FDATASYNC]), 1);
         expect_page(pool, 1, seed);
