@@ -582,10 +582,17 @@ static int hand_out(bp_stream *s, struct slot *sl, bp_page *out)
         s->no_frame_slots -= sl->no_frame;
         sl->no_frame = false;
         settle(s);
+        /* Checked here first so that a page cut off or detached since it
+         * was listed is named as this call's failure, not bp_pin's. */
+        r = bp__check_page(s->pool, page, "bp_stream_next");
+        if (r < 0)
+            break;
         r = bp_pin(s->pool, page, s->mode | (s->scan ? BP_SCAN : 0), out);
+        if (r < 0)   /* the detail of the miss, as this call's */
+            bp__detail_around("bp_stream_next: ", "%s", "");
         break;
     case S_ERROR:
-        r = sl->detail ? bp__fail(sl->err, "%s", sl->detail)
+        r = sl->detail ? bp__fail(sl->err, "bp_stream_next: %s", sl->detail)
                        : bp__fail(sl->err, "bp_stream_next: reading page %llu "
                                   "failed: %s (no memory was left to keep "
                                   "the cause's detail)",

@@ -139,6 +139,10 @@ static void expect_next_err(bp_stream *s, uint64_t want, int err)
     const char *d = bp_errdetail();
     ck_assert_msg(d && d[0], "no error detail for page %llu",
                   (unsigned long long)want);
+    /* The detail names the call that failed, whichever step gave it. */
+    ck_assert_msg(strncmp(d, "bp_stream_next: ", 16) == 0,
+                  "the detail for page %llu does not start with "
+                  "\"bp_stream_next: \": %s", (unsigned long long)want, d);
 }
 
 /* Close s, then check that nothing is pinned any more. */
