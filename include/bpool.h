@@ -793,7 +793,9 @@ typedef struct bp_page {
  *   for write: use that pin; note that pinning for write a page this
  *   thread holds for read blocks forever: the latch counts its readers but
  *   does not record them), -BP_EDURABILITY (BP_WRITE|BP_OVERWRITE
- *   after an fdatasync failed: the page would start dirty; see bp_sync),
+ *   after an fdatasync failed, whether the page is resident or not: an
+ *   overwrite announces a change, and a page not resident would start
+ *   dirty; see bp_sync),
  *   -ENOMEM.
  * A failed call leaves *out unpinned (not as it was): bp_unpin of it
  * gives -BP_ENOTPINNED, so a cleanup path may unpin every handle.  (So
@@ -1170,8 +1172,11 @@ BP_API int bp_alloc_page_in(bp_pool *pool, uint32_t file, uint64_t *pgno_out,
 /*
  * Write page pgno back if it is resident and dirty; waits for the write.
  * Takes the page's shared latch while writing, so it waits for another
- * thread holding the page for write; if the calling thread holds it for
- * write itself, nothing is written and 0 is returned (unpin it first).
+ * thread holding a dirty page for write; if the calling thread holds it
+ * for write itself, nothing is written and 0 is returned (unpin it
+ * first).  A page clean when the call looks returns 0 at once, even while
+ * another thread holds it for write (a change not yet marked dirty is not
+ * waited for).
  * Not durable until bp_sync().  Returns 1 if a write was done, 0 if the
  * page was clean or not resident.
  * Errors: -EINVAL, -BP_ERANGE (pgno at or beyond the end of its file),

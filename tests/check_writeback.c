@@ -1403,6 +1403,54 @@ START_TEST(test_sync_refuses_page_held_for_write)
 }
 END_TEST
 
+/* bp_flush_page of a clean page that another thread holds for write
+ * returns 0 at once: no change has been marked dirty, so there is nothing
+ * to wait for (bp_flush_page(3)).  Were it to wait for the latch, it would
+ * hang: the writer lets go only after the call returns. */
+struct held_writer {
+    bp_pool *pool;
+    _Atomic int holding;
+    _Atomic int release;
+};
+
+static void *hold_page_for_write(void *arg)
+{
+    struct held_writer *h = arg;
+    bp_page pg;
+    int r = bp_pin(h->pool, 3, BP_WRITE, &pg);
+    atomic_store(&h->holding, r == 0 ? 1 : -1);
+    if (r != 0) {
+        tu_thread_fail("pin: %s", bp_errdetail());
+        return NULL;
+    }
+    while (!atomic_load(&h->release))
+        usleep(1000);
+    if (bp_unpin(&pg) != 0)
+        tu_thread_fail("unpin: %s", bp_errdetail());
+    return NULL;
+}
+
+START_TEST(test_flush_page_of_clean_page_held_for_write)
+{
+    char *path = tu_path("heldflush.bp");
+    tu_make_file(path, PS, 8, 1);
+    bp_pool *pool = tu_open(path, 8, BP_NOFLUSH);
+    struct held_writer h = { .pool = pool };
+    atomic_init(&h.holding, 0);
+    atomic_init(&h.release, 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, hold_page_for_write, &h), 0);
+    while (!atomic_load(&h.holding))
+        usleep(1000);
+    ck_assert_int_eq(atomic_load(&h.holding), 1);
+    ck_assert_int_eq(bp_flush_page(pool, 3), 0);
+    atomic_store(&h.release, 1);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_uint_eq(tu_stats(pool).writes, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* ---- WAL hook -------------------------------------------------------------- */
 
 struct wal {
@@ -2174,6 +2222,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_flusher_retries_after_error);
     tcase_add_test(tc, test_flusher_backs_off_under_misses);
     tcase_add_test(tc, test_sync_refuses_page_held_for_write);
+    tcase_add_test(tc, test_flush_page_of_clean_page_held_for_write);
     tcase_add_test(tc, test_wal_hook);
     tcase_add_test(tc, test_wal_hook_refuses_at_close);
     tcase_add_test(tc, test_wal_hook_refuses_every_writer);
