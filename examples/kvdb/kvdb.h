@@ -206,7 +206,8 @@ struct kvdb_stats {
     uint64_t pending_pages;   /* freed, reusable after the next commit */
     uint64_t quarantined;     /* free pages skipped: unreadable */
     uint64_t commit_seq;      /* sequence number of the last commit */
-    uint64_t commits;         /* commits by this handle */
+    uint64_t commits;         /* commits by this handle (kvdb_open
+                                 of a new file makes the first) */
     uint64_t cow_copies;      /* pages copied on write by this handle */
     uint64_t splits;          /* pages split (two into three included) */
     uint64_t shares;          /* full leaves that shared with a sibling
