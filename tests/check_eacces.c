@@ -124,12 +124,85 @@ START_TEST(test_create_in_unreadable_directory)
 }
 END_TEST
 
+/* The fix a refused open gives fits the case: BP_RDONLY only for a file
+ * the user may read (it cannot help with a write-only file, and a file
+ * not yet made cannot be opened read-only); a new file in a directory the
+ * user may not write names the directory.  Each case is a bit of the
+ * child's exit status. */
+START_TEST(test_eacces_fix_fits_the_case)
+{
+    char dir[] = "/var/tmp/bpool-eacces-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(chmod(dir, 0777), 0);
+    char wo[sizeof dir + 16], ro[sizeof dir + 16], rodir[sizeof dir + 16],
+        fresh[sizeof dir + 32];
+    snprintf(wo, sizeof wo, "%s/wo.bp", dir);
+    snprintf(ro, sizeof ro, "%s/ro.bp", dir);
+    snprintf(rodir, sizeof rodir, "%s/ro", dir);
+    snprintf(fresh, sizeof fresh, "%s/new.bp", rodir);
+    tu_make_file(wo, PS, 2, 1);
+    tu_make_file(ro, PS, 2, 1);
+    ck_assert_int_eq(mkdir(rodir, 0555), 0);
+    if (geteuid() == 0) {
+        ck_assert_int_eq(chown(wo, 65534, 65534), 0);
+        ck_assert_int_eq(chown(ro, 65534, 65534), 0);
+    }
+    ck_assert_int_eq(chmod(wo, 0200), 0);
+    ck_assert_int_eq(chmod(ro, 0400), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0))
+            _exit(77);
+        int bad = 0;
+        bp_pool *pool;
+        int r = tu_try_open(wo, 0, PS, 8, &pool);
+        if (r == -BP_ENODIRECT)
+            _exit(77);
+        if (r != -EACCES || strstr(bp_errdetail(), "BP_RDONLY") ||
+            !strstr(bp_errdetail(), "read and write")) {
+            fprintf(stderr, "write-only file: %s\n", bp_errdetail());
+            bad |= 1;
+        }
+        r = tu_try_open(ro, 0, PS, 8, &pool);
+        if (r != -EACCES || !strstr(bp_errdetail(), "BP_RDONLY")) {
+            fprintf(stderr, "read-only file: %s\n", bp_errdetail());
+            bad |= 2;
+        }
+        r = tu_try_open(ro, BP_RDONLY, PS, 8, &pool);   /* the fix works */
+        if (r != 0 || bp_close(pool) != 0)
+            bad |= 4;
+        r = tu_try_open(fresh, BP_CREATE, PS, 8, &pool);
+        if (r != -EACCES || strstr(bp_errdetail(), "BP_RDONLY") ||
+            !strstr(bp_errdetail(), "cannot create") ||
+            !strstr(bp_errdetail(), "directory")) {
+            fprintf(stderr, "new file: %s\n", bp_errdetail());
+            bad |= 8;
+        }
+        _exit(bad);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    unlink(wo);
+    unlink(ro);
+    rmdir(rodir);
+    ck_assert_int_eq(rmdir(dir), 0);
+    ck_assert(WIFEXITED(status));
+    ck_assert_msg(WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 77,
+                  "the fix of a refused open does not fit the case (bits "
+                  "%#x: 1 write-only file, 2 read-only file, 4 its BP_RDONLY "
+                  "open, 8 a new file in a read-only directory)",
+                  WEXITSTATUS(status));
+}
+END_TEST
+
 Suite *test_suite(void)
 {
     Suite *s = suite_create("eacces");
     TCase *tc = tcase_create("eacces");
     tcase_add_test(tc, test_open_eacces);
     tcase_add_test(tc, test_create_in_unreadable_directory);
+    tcase_add_test(tc, test_eacces_fix_fits_the_case);
     /* syncfs writes back whatever the machine has dirty on /var/tmp's
      * file system (other tests' files, in a parallel make check). */
     tcase_set_timeout(tc, 60);
