@@ -115,7 +115,7 @@ static enum slot_state decode(const uint8_t *slot, struct bp__header *h,
     h->seq = bp__get64(slot + 40);
     h->page_count = bp__get64(slot + 48);
     h->created_s = bp__get64(slot + 56);
-    h->dw_pages = *flags & FLAG_DOUBLEWRITE ? bp__get32(slot + 64) : 0;
+    h->dw_pages = bp__get32(slot + 64);   /* 0 without FLAG_DOUBLEWRITE */
     return SLOT_VALID;
 }
 
@@ -220,7 +220,8 @@ int bp__header_read(struct bp__datafile *df, uint64_t file_size,
                         flags[best] & ~KNOWN_FLAGS, BP_VERSION_STRING);
     if ((s[best].version == BP__FORMAT_DOUBLEWRITE) !=
             ((flags[best] & FLAG_DOUBLEWRITE) != 0) ||
-        ((flags[best] & FLAG_DOUBLEWRITE) && !dw_pages_valid(s[best].dw_pages)))
+        ((flags[best] & FLAG_DOUBLEWRITE) ? !dw_pages_valid(s[best].dw_pages)
+                                          : s[best].dw_pages != 0))
         return bp__fail(-BP_EFORMAT, "%s: the header says format version %u "
                         "with a doublewrite area of %u pages, which no bpool "
                         "writes; the file was overwritten or the device "
@@ -294,19 +295,25 @@ int bp__header_create(struct bp__datafile *df, uint32_t page_size,
      * clearing at close - would fail with ENOSPC, though each page's own
      * blocks are reserved.  (Where fallocate is missing, the area stays a
      * hole.)  A failure here undoes the creation, blocks and all. */
-    if (!e && dw_pages &&
-        ftruncate(df->fd, (off_t)page_size * (1 + (off_t)dw_pages)) < 0)
-        e = errno;
+    const char *step = "write the header of";
+    if (!e && dw_pages) {
+        step = "reserve the blocks of the doublewrite area of";
+        if (ftruncate(df->fd, (off_t)page_size * (1 + (off_t)dw_pages)) < 0)
+            e = errno;
+    }
     if (!e && dw_pages &&
         bp__fallocate(df->fd, 0, (off_t)page_size,
                       (off_t)page_size * dw_pages) < 0 &&
         !bp__fallocate_unsupported(errno))
         e = errno;
-    if (!e && bp__fdatasync(df->fd) < 0)
-        e = errno;
+    if (!e) {
+        step = "make durable the header of";
+        if (bp__fdatasync(df->fd) < 0)
+            e = errno;
+    }
     if (e)
-        return bp__fail(-e, "cannot write the header of the new file %s: "
-                        "%s; %s%s", df->path, strerror(e),
+        return bp__fail(-e, "cannot %s the new file %s: "
+                        "%s; %s%s", step, df->path, strerror(e),
                         e == ENOSPC || e == EDQUOT
                             ? "free space on its file system (or raise the "
                               "disk quota)"

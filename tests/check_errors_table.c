@@ -680,6 +680,33 @@ START_TEST(test_header_inconsistent_refused)
         same_bytes(dw0, was0, len);
     }
 
+    /* A plain file (version 1, no doublewrite flag) whose header gives
+     * an area all the same (CRCs intact): design.md says 0 without the
+     * flag, so no bpool wrote it; it was opened, the field ignored. */
+    static const uint32_t stray_dw[] = { 7, 256, 1000 };
+    for (size_t i = 0; i < sizeof(stray_dw) / sizeof(stray_dw[0]); i++) {
+        tu_make_file(path, PS, 3, 1);
+        struct bp__header p1 = { .version = BP__FORMAT_PLAIN, .page_size = PS,
+                                 .id = { 's', 'd' } };
+        memset(page, 0, sizeof(page));
+        bp__header_format(page, &p1);
+        for (uint32_t slot = 0; slot <= HDR_SLOT2; slot += HDR_SLOT2) {
+            memcpy(page + slot + HDR_DW_PAGES, &stray_dw[i], 4);
+            reseal(page + slot);
+        }
+        patch(path, 0, page, PS);
+        char *was = file_bytes(path, &len);
+        char what[96];
+        snprintf(what, sizeof(what), "format version %u with a doublewrite "
+                 "area of %u pages", BP__FORMAT_PLAIN, stray_dw[i]);
+        TU_EXPECT_ERR(tu_try_open(path, 0, 0, 8, &pool), -BP_EFORMAT, path,
+                      what, "no bpool writes");
+        ck_assert_ptr_null(pool);
+        TU_EXPECT_ERR(tu_try_open(path, BP_RDONLY, 0, 8, &pool), -BP_EFORMAT,
+                      what);
+        same_bytes(path, was, len);
+    }
+
     /* The record length: the newer copy (the second, sequence 1) says
      * 384, its CRC intact; then both do. */
     tu_make_file(path, PS, 3, 1);
@@ -1557,7 +1584,8 @@ START_TEST(test_create_area_efbig)
     int r = tu_try_open(path, BP_CREATE | BP_DOUBLEWRITE, PS, 8, &pool);
     ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
     signal(SIGXFSZ, old_sig);
-    TU_EXPECT_ERR(r, -EFBIG, path, "header of the new file");
+    TU_EXPECT_ERR(r, -EFBIG, path, "doublewrite area of the new file",
+                  "raise the rlimit");
     ck_assert_ptr_null(pool);
     tu_assert_no_file(path);
 }

@@ -316,6 +316,26 @@ START_TEST(test_create_on_full_fs)
     for (uint64_t p = 0; p < 4; p++)
         tu_expect_page(pool, p, BP_READ, 1);
     ck_assert_int_eq(bp_close(pool), 0);
+    /* Room for the header page but not for a doublewrite area: the
+     * detail names the step that failed (it said the header). */
+    struct stat fst;
+    ck_assert_int_eq(stat(filler, &fst), 0);
+    ck_assert_int_eq(truncate(filler, fst.st_size - (512 << 10)), 0);
+    ck_assert_uint_ge(free_bytes(), 4 * PS);
+    {
+        struct bp_options no;
+        bp_options_init(&no);
+        no.flags = BP_CREATE | BP_DOUBLEWRITE;
+        no.pool_frames = 16;
+        bp_pool *p = NULL;
+        TU_EXPECT_ERR(bp_open(fresh, &no, &p), -ENOSPC, "doublewrite area",
+                      fresh, "free space");
+        ck_assert_msg(!strstr(bp_errdetail(), "write the header"),
+                      "detail: %s", bp_errdetail());
+        ck_assert_ptr_null(p);
+        ck_assert_msg(access(fresh, F_OK) != 0, "bp_open left %s behind",
+                      fresh);
+    }
     ck_assert_int_eq(unlink(filler), 0);
     ck_assert_int_eq(unlink(path), 0);
 }
