@@ -570,6 +570,9 @@ run engine_libaio 0 -- --io-engine libaio engine.data -c "info" </dev/null
 has "--io-engine libaio: the engine" engine_libaio.out '^io_engine libaio\+O_DIRECT$'
 run nocreate 1 -- --no-create nothere.data -c "info" </dev/null
 has "--no-create: a missing file is an error" nocreate.err 'No such file'
+has "--no-create: the fix is the command line's" nocreate.err \
+    '^  hint: drop --no-create to create it, or name a file that exists$'
+lacks "--no-create: no fix of a command's" nocreate.err 'open FILE create'
 if [ ! -e nothere.data ]; then pass "--no-create: no file made"; else
     fail "--no-create made the file"; fi
 run cmdline_opts 0 -- --page-size 4k --pool-size 64k --no-flush \

@@ -38,7 +38,8 @@ static int check_file_name(struct shell *sh, const struct command *cmd,
 }
 
 /* Open path with o (the session's defaults already merged in). */
-int open_pool(struct shell *sh, const char *path, const struct open_opts *o)
+int open_pool(struct shell *sh, const char *path, const struct open_opts *o,
+              bool operand)
 {
     struct bp_options bo;
     bp_options_init(&bo);
@@ -76,7 +77,8 @@ int open_pool(struct shell *sh, const char *path, const struct open_opts *o)
     int rc = bp_open(path, &bo, &pool);
     restore_signals(&old);
     if (rc < 0)
-        return fail_lib_hint(sh, rc, hint_for_open(rc, bo.flags, bp_errdetail()),
+        return fail_lib_hint(sh, rc, hint_for_open(rc, bo.flags,
+                                                   bp_errdetail(), operand),
                              "cannot open %s", printable(path));
     char *copy = strdup(path);
     if (copy == NULL) {
@@ -377,7 +379,7 @@ int cmd_open(struct shell *sh, const struct command *cmd, int argc,
         return -1;
     if (sh->pool != NULL && close_pool(sh, true) < 0)
         return -1;
-    if (open_pool(sh, argv[0].s, &o) < 0)
+    if (open_pool(sh, argv[0].s, &o, false) < 0)
         return -1;
     print_opened(sh);
     return 0;

@@ -344,7 +344,7 @@ int main(int argc, char **argv)
      * `open ... create` makes later is made as the command line says. */
     if (pool.checksums == 1)
         o.flags |= BP_CHECKSUMS;
-    if (open_pool(&sh, path, &o) < 0) {
+    if (open_pool(&sh, path, &o, true) < 0) {
         sh.errors++;
         if (!sh.interactive && !sh.keep_going)
             ret = -1;

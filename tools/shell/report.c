@@ -188,7 +188,8 @@ const char *hint_for_new_file(int code)
     return hint_for(code);
 }
 
-const char *hint_for_open(int code, uint32_t flags, const char *detail)
+const char *hint_for_open(int code, uint32_t flags, const char *detail,
+                          bool operand)
 {
     bool read_only = (flags & BP_RDONLY) != 0;
     if (code == -BP_EFORMAT && (flags & BP_DOUBLEWRITE) && detail &&
@@ -222,6 +223,11 @@ const char *hint_for_open(int code, uint32_t flags, const char *detail)
     if (code == -ENOENT && read_only)
         return "hint: check the path: a read-only session opens only a "
                "file that exists";
+    /* The operand is opened without BP_CREATE only for --no-create: "open
+     * FILE create" is no fix there, the command line is. */
+    if (code == -ENOENT && operand && !(flags & BP_CREATE))
+        return "hint: drop --no-create to create it, or name a file that "
+               "exists";
     return flags & BP_CREATE ? hint_for_new_file(code) : hint_for(code);
 }
 

@@ -188,8 +188,10 @@ const char *hint_for_new_file(int code);
  * library's detail: hint_for_new_file's with BP_CREATE, else hint_for's
  * but where the flags or the detail call for another (a doublewrite
  * area asked of a file made without, a damaged header, a read-only
- * session). */
-const char *hint_for_open(int code, uint32_t flags, const char *detail);
+ * session, --no-create).  operand: the open is of the FILE the command
+ * line names, whose options come from there rather than from "open". */
+const char *hint_for_open(int code, uint32_t flags, const char *detail,
+                          bool operand);
 __attribute__((format(printf, 3, 4)))
 int fail(struct shell *sh, const char *hint, const char *fmt, ...);
 __attribute__((format(printf, 5, 6)))
@@ -263,7 +265,9 @@ uint64_t now_ns(void);
 handler_fn cmd_open, cmd_close, cmd_info, cmd_stats, cmd_flush, cmd_sync,
     cmd_checkpoint, cmd_prefetch, cmd_evict, cmd_dump, cmd_warm, cmd_attach,
     cmd_detach, cmd_truncate, cmd_files, cmd_resize;
-int open_pool(struct shell *sh, const char *path, const struct open_opts *o);
+/* operand: path is the command line's FILE (hints name its options). */
+int open_pool(struct shell *sh, const char *path, const struct open_opts *o,
+              bool operand);
 int close_pool(struct shell *sh, bool verbose);
 void print_opened(struct shell *sh);
 
