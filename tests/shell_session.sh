@@ -479,6 +479,10 @@ eq "the page survives both" "$(grep -c '^00000000: 7878 ' rs.out)" 2
 run rs_big 1 -- "${S[@]}" -c "open rs.data create frames=8 poolmax=256K; resize 1M" </dev/null
 has "resize beyond the reserve: error naming the range" rs_big.err 'this pool takes 4 to 64 frames'
 has "resize beyond the reserve: hint" rs_big.err 'poolmax=SIZE'
+run rs_small 1 -- "${S[@]}" -c "open rs.data create frames=8 poolmax=256K; resize 8K" </dev/null
+has "resize below 4 frames: the bound and a size that is enough" rs_small.err \
+    '^  hint: a pool has at least 4 frames: resize 16384 or more$'
+lacks "resize below 4 frames: no reserve named" rs_small.err 'poolmax'
 run rs_open 1 -- "${S[@]}" -c "open rs.data create frames=8 poolmax=16K" </dev/null
 has "poolmax below the pool: error" rs_open.err 'poolmax=16384 bytes is below the pool'
 

@@ -865,6 +865,15 @@ int cmd_resize(struct shell *sh, const struct command *cmd, int argc,
     double took = (double)(now_ns() - t0) / 1e9;
     char detail[512];
     (void)snprintf(detail, sizeof detail, "%s", rc < 0 ? bp_errdetail() : "");
+    /* Below the fewest frames no reserve helps: name the size that is
+     * enough, as the command line's --pool does. */
+    if (rc == -BP_EPOOLSIZE && bytes / before.page_size < BP_MIN_FRAMES) {
+        char hint[128];
+        snprintf(hint, sizeof hint, "hint: a pool has at least %u frames: "
+                 "resize %llu or more", BP_MIN_FRAMES,
+                 (unsigned long long)BP_MIN_FRAMES * before.page_size);
+        return fail_code(sh, rc, detail, hint, "cannot resize the pool");
+    }
     if (rc == -BP_EPOOLSIZE)
         return fail_code(sh, rc, detail, "hint: \"info\" shows "
                          "frames_max; open with poolmax=SIZE to grow further",
