@@ -321,6 +321,20 @@ if run resize --json --frames 64 -t 2 -w 0.3 -d 1.5 resize --verify; then
     expect "resize: sizes and counts" "$out" "frames == 64" "frames_up == 96" \
         "frames_down == 32" "frames_max == 96" "pin_errors == 0" "pins > 0" \
         "resizes >= 4" "up_back_n >= 1" "down_n >= 1" "resize_pins > 0"
+    # The pool's counts are the measured span's, as pins and the steps'
+    # counts: each pin is one hit or miss, give or take a pin per thread
+    # in flight at either end; the warm-up's 0.3 s held thousands.
+    hm=$(( $(field hits "$out") + $(field misses "$out") ))
+    pins=$(field pins "$out")
+    steps=$(( $(field up_n "$out") + $(field up_back_n "$out") +
+              $(field down_n "$out") + $(field down_back_n "$out") ))
+    rz=$(field resizes "$out")
+    if [ $((hm - pins)) -ge -4 ] && [ $((hm - pins)) -le 4 ] &&
+       [ "$rz" -ge $((steps - 1)) ] && [ "$rz" -le $((steps + 1)) ]; then
+        pass "resize: hits and misses are the measured pins' ($hm, $pins pins)"
+    else
+        fail "resize: hits + misses $hm for $pins pins, resizes $rz for $steps steps: $out"
+    fi
 fi
 # Down by half stops at 4 frames, the fewest a pool has: 6 frames go down
 # to 4 (bp_resize was asked for 3, which it refuses, and the error named

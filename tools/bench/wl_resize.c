@@ -34,7 +34,19 @@ struct resize_ctx {
     struct hist *during;        /* [pinners]: pins that overlapped one */
     /* The resizer's (one thread) results, measure phase only */
     uint64_t n[NSTEPS], ns[NSTEPS], max_ns[NSTEPS];
+    struct bp_stats st;         /* counted while measuring, as the pins */
 };
+
+static void stats_reset(void *arg)
+{
+    bp_stats_reset(((struct resize_ctx *)arg)->pool);
+}
+
+static void stats_take(void *arg)
+{
+    struct resize_ctx *c = arg;
+    bp_stats(c->pool, &c->st);
+}
 
 static void pause_ms(unsigned ms)
 {
@@ -181,12 +193,11 @@ int wl_resize(struct bench_opts *o)
         .label = "resize", .nthreads = c.pinners + 1, .fn = w_resize,
         .arg = &c, .warmup = warmup, .duration = duration,
         .progress = o->progress, .latency = true,
+        .at_measure = stats_reset, .at_stop = stats_take,
     };
     int rc = run_threads(&r);
     struct bp_info info;
-    struct bp_stats st;
     bp_info(c.pool, &info);
-    bp_stats(c.pool, &st);
     bench_close_pool(c.pool, o->path, NULL);
     if (rc < 0) {
         free(c.during);
@@ -228,10 +239,10 @@ int wl_resize(struct bench_opts *o)
     report_latency("lat_", &steady);
     report_u64("resize_pins", during.count);
     report_latency("rlat_", &during);
-    report_u64("hits", st.hits);
-    report_u64("misses", st.misses);
-    report_u64("evictions", st.evictions);
-    report_u64("resizes", st.resizes);
+    report_u64("hits", c.st.hits);
+    report_u64("misses", c.st.misses);
+    report_u64("evictions", c.st.evictions);
+    report_u64("resizes", c.st.resizes);
     report_end();
     return 0;
 }
