@@ -115,6 +115,18 @@ if run "hit --dependent" --json --frames 128 -d 0.05 -w 0.01 -t 2 -D uniform \
     [ "$(grep -c . <<<"$out")" -eq 7 ] && pass "hit --dependent: 7 lines" ||
         fail "hit --dependent: want 7 lines: $out"
     expect "hit --dependent: every line" "$out" "dependent == 1" "ops > 0" "pages == 128"
+    [ "$(option theta "$(head -1 <<<"$out")")" = null ] &&
+        pass "hit -D uniform: options.theta null (no zipf)" ||
+        fail "hit -D uniform: options.theta not null: $(head -1 <<<"$out")"
+fi
+# The options are the command line's, null for what the workload chose
+# (doc/tools.md): hit's thread counts without -t, theta unless given.
+if run "hit, default threads" --json -d 0.02 -w 0 -D zipf:0.5 --variant floor hit; then
+    line=$(head -1 <<<"$out")
+    got="$(option threads "$line") $(option thread_counts "$line") $(option theta "$line") $(option duration_s "$line")"
+    [ "$got" = "null null 0.500 0.020" ] &&
+        pass "hit without -t: options threads and thread_counts null, theta as given" ||
+        fail "hit without -t: options threads, thread_counts, theta, duration_s: $got, want null null 0.500 0.020: $line"
 fi
 
 short=(-d 0.15 -w 0.05)
@@ -321,6 +333,11 @@ if run resize --json --frames 64 -t 2 -w 0.3 -d 1.5 resize --verify; then
     expect "resize: sizes and counts" "$out" "frames == 64" "frames_up == 96" \
         "frames_down == 32" "frames_max == 96" "pin_errors == 0" "pins > 0" \
         "resizes >= 4" "up_back_n >= 1" "down_n >= 1" "resize_pins > 0"
+    got="$(option pool_bytes_max "$out") $(option dist "$out") $(option theta "$out") $(option frames "$out")"
+    [ "$got" = "null null null 64" ] &&
+        pass "resize: options null for the reserve, dist and theta it chose" ||
+        fail "resize: options pool_bytes_max, dist, theta, frames: $got, want null null null 64: $out"
+    expect "resize: the dist and theta it used, in the result" "$out" "theta == 0.99"
     # The pool's counts are the measured span's, as pins and the steps'
     # counts: each pin is one hit or miss, give or take a pin per thread
     # in flight at either end; the warm-up's 0.3 s held thousands.

@@ -87,12 +87,13 @@ struct bench_opts {
                                   0: the workload's default */
     uint32_t page_size;        /* -P, or the default */
     uint32_t threads[MAX_THREAD_COUNTS];
-    unsigned nthreads;         /* 0: workload default */
+    unsigned nthreads;         /* 0: workload default (hit: thread_counts) */
     double duration;           /* seconds measured; < 0: default */
     double warmup;             /* seconds; < 0: default */
     bool dist_set;
     enum dist dist;
     double theta;              /* zipf skew */
+    bool theta_set;            /* -D zipf:THETA, the last -D */
     int write_pct;             /* mixed: % of pins that write; -1 default */
     uint64_t pages;            /* pages the workload touches; 0: default */
     unsigned prefetch;         /* randread, mixed: pages a thread draws and

@@ -164,6 +164,7 @@ static void usage(FILE *to)
 
 static void parse_dist(struct bench_opts *o, const char *s)
 {
+    o->theta_set = false;
     if (strcmp(s, "uniform") == 0) {
         o->dist = DIST_UNIFORM;
     } else if (strncmp(s, "zipf", 4) == 0 && (s[4] == '\0' || s[4] == ':')) {
@@ -175,6 +176,7 @@ static void parse_dist(struct bench_opts *o, const char *s)
             if (*end || errno || !(t > 0 && t < 1) || end == s + 5)
                 opt_bad("--dist", s, "zipf's THETA must be above 0 and below 1");
             o->theta = t;
+            o->theta_set = true;
         }
     } else {
         opt_bad("--dist", s, "want uniform, zipf or zipf:THETA");
@@ -422,14 +424,6 @@ int main(int argc, char **argv)
         (wl->run == wl_hit || wl->run == wl_randread || wl->run == wl_randwrite ||
          wl->run == wl_mixed || wl->run == wl_checkpoint || wl->run == wl_resize))
         opt_usage("%s needs a duration above 0 (-d)", o.workload);
-    if (wl->run == wl_hit && o.nthreads == 0) {
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        if (ncpu < 1)
-            ncpu = 1;
-        for (long t = 1; t < ncpu && o.nthreads < MAX_THREAD_COUNTS - 1; t *= 2)
-            o.threads[o.nthreads++] = (uint32_t)t;
-        o.threads[o.nthreads++] = (uint32_t)(ncpu > 1024 ? 1024 : ncpu);
-    }
     report_init(&o);
     run_seed(o.seed);
     int status = wl->run(&o);

@@ -29,7 +29,8 @@ void report_init(const struct bench_opts *o)
 }
 
 /* The "options" member of a JSON result: the command line, with the
- * defaults it left to the workload as null. */
+ * defaults it left to the workload as null (doc/tools.md).  So the
+ * workloads keep what they choose out of *opts. */
 static void json_options(void)
 {
     const struct bench_opts *o = opts;
@@ -69,7 +70,11 @@ static void json_options(void)
         json_str(&js, "dist", dist_name(o->dist));
     else
         json_null(&js, "dist");
-    json_dbl(&js, "theta", o->theta, 3);
+    /* Given only as zipf:THETA, and of no use with uniform pages. */
+    if (o->theta_set && o->dist == DIST_ZIPF)
+        json_dbl(&js, "theta", o->theta, 3);
+    else
+        json_null(&js, "theta");
     if (o->write_pct >= 0)
         json_i64(&js, "write_pct", o->write_pct);
     else

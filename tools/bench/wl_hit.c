@@ -435,10 +435,25 @@ int wl_hit(struct bench_opts *o)
     for (uint64_t i = 0; i < c.npages; i++)
         c.set[i] = scatter(i, file_pages, mult);
 
+    /* Without -t: 1, 2, 4... up to the CPUs, and the CPUs.  Here, not in
+     * the options: their JSON says null for what the workload chose. */
+    uint32_t threads[MAX_THREAD_COUNTS];
+    unsigned nthreads = 0;
+    if (o->nthreads) {
+        memcpy(threads, o->threads, o->nthreads * sizeof *threads);
+        nthreads = o->nthreads;
+    } else {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        if (ncpu < 1)
+            ncpu = 1;
+        for (long t = 1; t < ncpu && nthreads < MAX_THREAD_COUNTS - 1; t *= 2)
+            threads[nthreads++] = (uint32_t)t;
+        threads[nthreads++] = (uint32_t)(ncpu > 1024 ? 1024 : ncpu);
+    }
     unsigned maxt = 1;
-    for (unsigned i = 0; i < o->nthreads; i++)
-        if (o->threads[i] > maxt)
-            maxt = o->threads[i];
+    for (unsigned i = 0; i < nthreads; i++)
+        if (threads[i] > maxt)
+            maxt = threads[i];
     c.keys = calloc(maxt, sizeof *c.keys);
     if (!c.keys)
         die_oom();
@@ -466,15 +481,15 @@ int wl_hit(struct bench_opts *o)
     int status = 0;
     for (unsigned d = 0; d < ndists && !status; d++) {
         gen_keys(&c, dists[d], maxt);
-        for (unsigned ti = 0; ti < o->nthreads && !status; ti++) {
+        for (unsigned ti = 0; ti < nthreads && !status; ti++) {
             for (unsigned v = 0; v < sizeof variants / sizeof variants[0]; v++) {
                 if (!(o->variants & variants[v].bit))
                     continue;
                 char label[64];
                 snprintf(label, sizeof label, "hit %s %s x%u", variants[v].name,
-                         dist_name(dists[d]), o->threads[ti]);
+                         dist_name(dists[d]), threads[ti]);
                 struct run r = {
-                    .label = label, .nthreads = o->threads[ti],
+                    .label = label, .nthreads = threads[ti],
                     .fn = o->dependent ? variants[v].fn_dependent : variants[v].fn,
                     .arg = &c, .warmup = warmup,
                     .duration = duration, .progress = o->progress,
@@ -490,13 +505,13 @@ int wl_hit(struct bench_opts *o)
                 report_str("dist", dist_name(dists[d]));
                 if (dists[d] == DIST_ZIPF)
                     report_dbl("theta", o->theta, 2);
-                report_u64("threads", o->threads[ti]);
+                report_u64("threads", threads[ti]);
                 report_u64("dependent", o->dependent);
                 report_u64("pages", c.npages);
                 report_u64("ops", r.ops);
                 report_dbl("elapsed_s", r.elapsed, 3);
                 report_dbl("ops_s", (double)r.ops / r.elapsed, 0);
-                report_dbl("ns_op", r.elapsed * 1e9 * o->threads[ti] / (double)r.ops, 1);
+                report_dbl("ns_op", r.elapsed * 1e9 * threads[ti] / (double)r.ops, 1);
                 report_dbl("cpu_ns_op", r.cpu * 1e9 / (double)r.ops, 1);
                 bool pool_variant = variants[v].bit & (HIT_BPOOL | HIT_PIN | HIT_WRITE | HIT_OPT);
                 if (pool_variant) {

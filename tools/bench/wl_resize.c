@@ -154,10 +154,7 @@ static void w_resize(struct worker *w)
 
 int wl_resize(struct bench_opts *o)
 {
-    if (!o->dist_set) {
-        o->dist = DIST_ZIPF;
-        o->dist_set = true;
-    }
+    enum dist dist = o->dist_set ? o->dist : DIST_ZIPF;
     struct resize_ctx c = {
         .o = o,
         .pinners = o->nthreads ? o->threads[0] : RESIZE_THREADS,
@@ -170,16 +167,14 @@ int wl_resize(struct bench_opts *o)
                   "least %u): give it %u frames or more (--frames, --pool)",
                   c.base, BP_MIN_FRAMES, BP_MIN_FRAMES + 1);
     uint64_t up_bytes = (uint64_t)step_frames(&c, UP) * o->page_size;
-    if (!o->pool.pool_bytes_max)
-        o->pool.pool_bytes_max = up_bytes;
-    if (up_bytes > o->pool.pool_bytes_max)
+    if (o->pool.pool_bytes_max && up_bytes > o->pool.pool_bytes_max)
         opt_usage("resize: --pool-max must leave room for 1.5 x the pool "
                   "(%llu bytes)", (unsigned long long)up_bytes);
     df_prepare(o, 0);
     uint64_t pages = o->pages ? o->pages : df_pages(o);
     if (pages > df_pages(o))
         pages = df_pages(o);
-    picker_init(&c.pick, o->dist, pages, o->theta);
+    picker_init(&c.pick, dist, pages, o->theta);
     double duration = o->duration >= 0 ? o->duration : RESIZE_DURATION;   /* main refuses 0 */
     double warmup = o->warmup >= 0 ? o->warmup : fmin(2.0, duration / 5);
     c.during = calloc(c.pinners, sizeof *c.during);
@@ -188,7 +183,12 @@ int wl_resize(struct bench_opts *o)
         return 1;
     }
     df_drop_cache(o->path);
-    c.pool = bench_open_pool(o, c.base);
+    /* The reserve is 1.5 x the pool unless --pool-max gives more; the
+     * options keep what the command line said (their JSON: null). */
+    struct bench_opts po = *o;
+    if (!po.pool.pool_bytes_max)
+        po.pool.pool_bytes_max = up_bytes;
+    c.pool = bench_open_pool(&po, c.base);
     struct run r = {
         .label = "resize", .nthreads = c.pinners + 1, .fn = w_resize,
         .arg = &c, .warmup = warmup, .duration = duration,
@@ -215,7 +215,9 @@ int wl_resize(struct bench_opts *o)
     double el = r.elapsed;
     report_begin("resize");
     report_u64("threads", c.pinners);
-    report_str("dist", dist_name(o->dist));
+    report_str("dist", dist_name(dist));
+    if (dist == DIST_ZIPF)
+        report_dbl("theta", o->theta, 2);
     report_u64("pages", pages);
     report_u64("page_size", o->page_size);
     report_u64("frames", c.base);
