@@ -219,6 +219,15 @@ fi
     fail "--keep: $(cat err)"
 out=$("$stress" --json -f kept.data --verify-only 2>err)
 expect "--verify-only on a kept file" "$out" "pages_verified == pages" "bad_pages == 0"
+# It runs no workload: its options leave out the workload's, which it
+# never used (a seed drawn at random, the default threads and time).
+unused=
+for k in threads duration_s ops dist seed max_pages; do
+    [ -z "$(option $k "$out")" ] || unused+=" $k"
+done
+[ -z "$unused" ] && [ "$(option pages "$out")" = "$(field pages "$out")" ] &&
+    pass "--verify-only: options without the workload's" ||
+    fail "--verify-only: options it did not use:$unused: $out"
 "$stress" -q -f kept.data -t 2 -d 1 >/dev/null 2>err
 st=$?
 [ "$st" -eq 2 ] && grep -q -- "--reuse" err && pass "an existing file needs --reuse (exit 2)" ||

@@ -158,7 +158,9 @@ static double us(uint64_t ns)
 }
 
 /* The JSON header (tools/common/json.h): tool, version, timestamp and the
- * options in force. */
+ * options in force.  --verify-only runs no workload: the workload's
+ * options (threads, time, ops, dist, seed, --max-pages) are left out, as
+ * cycles is outside crash mode, rather than values it never used. */
 static void json_head(struct json *j, const struct stress_opts *o)
 {
     char dist[64];
@@ -167,13 +169,16 @@ static void json_head(struct json *j, const struct stress_opts *o)
     json_object(j, "options");
     json_str(j, "file", o->path);
     json_u64(j, "files", o->files);
-    json_u64(j, "threads", o->threads);
-    json_dbl(j, "duration_s", o->duration, 3);
-    json_u64(j, "ops", o->ops);
-    json_str(j, "dist", dist);
-    json_u64(j, "seed", o->seed);
+    if (!o->verify_only) {
+        json_u64(j, "threads", o->threads);
+        json_dbl(j, "duration_s", o->duration, 3);
+        json_u64(j, "ops", o->ops);
+        json_str(j, "dist", dist);
+        json_u64(j, "seed", o->seed);
+    }
     json_u64(j, "pages", o->pages);
-    json_u64(j, "max_pages", o->max_pages);
+    if (!o->verify_only)
+        json_u64(j, "max_pages", o->max_pages);
     json_u64(j, "frames", o->frames);
     json_u64(j, "page_size", o->page_size);
     poolopt_json(j, &o->pool);
