@@ -36,6 +36,10 @@ if stress_ok "4 power cuts, 4 threads, 1024 pages, 32 frames, checksums" -f p1.d
         -t 4 --pages 1024 --frames 32 -m "$mix" --power-cut 4 -d "$(secs 1.5)" -s 31; then
     expect "checksums" "$out" "cuts >= 4" "cut_pending_writes >= 1" \
         "durable_records >= 4" "pages_verified >= 4096"
+    # A cut is neither a kill nor a clean exit: cycles = kills +
+    # clean_exits + cuts, as in crash mode and the text report.
+    expect "every cycle counted as a cut, once" "$out" "cycles == cuts" \
+        "kills == 0" "clean_exits == 0"
     [ "$(field mode "$out")" = power-cut ] && pass "mode power-cut" ||
         fail "mode: $out"
     [ ! -e p1.data ] && [ ! -e p1.data.dlog ] && [ ! -e p1.data.cut ] &&

@@ -454,9 +454,10 @@ static int cycles(struct stress_opts *o, struct run *run, uint64_t *floor,
             return WIFEXITED(wst) && WEXITSTATUS(wst) == EXIT_SETUP ? EXIT_SETUP
                                                                      : EXIT_FAIL;
         }
+        /* Each cycle ends one way: killed, a clean exit or a cut. */
         s->cycles++;
         s->kills += killed;
-        s->clean_exits += !killed;
+        s->clean_exits += !killed && !cut;
         struct totals cyc;
         totals_peek(&cyc, run->ts, o->threads);
         for (unsigned i = 0; i < o->threads; i++)

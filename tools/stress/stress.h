@@ -398,7 +398,8 @@ struct summary {
     struct bp_stats bs;        /* pool counters of the workload */
     uint64_t start_pages, end_pages;
     uint64_t pages_verified;   /* by the checks after reopening */
-    uint64_t cycles, kills, clean_exits, durable_records;
+    uint64_t cycles;           /* kills + clean_exits + cuts */
+    uint64_t kills, clean_exits, durable_records;
     uint64_t floor_pages;      /* pages with a nonzero durable version */
     uint64_t above_floor;
     uint64_t cuts;             /* --power-cut: cycles ended by a cut */
