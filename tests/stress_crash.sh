@@ -108,4 +108,26 @@ if crash "1 crash cycle on a reused file" -f c3.data --reuse --keep -t 2 --frame
     fi
 fi
 
+# --- SIGTERM after a good cycle: the report has that cycle's figures -----
+# Its line is printed when the next cycle starts; stopped there, the
+# summary still counts the pages the side log made durable (the fill's,
+# at least), not 0.
+"$stress" -f c4.data -t 2 --pages 256 --frames 16 -m "$mix" --crash --cycles 50 \
+    -d "$(secs 1)" -s 7 >c4.out 2>c4.err &
+pid=$!
+for _ in $(seq 600); do
+    grep -q '^cycle 1/' c4.out && break
+    sleep 0.1
+done
+kill -TERM "$pid"
+wait "$pid"
+st=$?
+durable=$(sed -n 's/^  crash .* \([0-9]*\) pages with a durable version$/\1/p' c4.out)
+if [ "$st" -eq 143 ] && grep -q '^  result     interrupted$' c4.out &&
+        [ "${durable:-0}" -ge 256 ]; then
+    pass "SIGTERM after a cycle: exit 143, $durable pages with a durable version"
+else
+    fail "SIGTERM after a cycle: status $st, durable pages '${durable}': $(cat c4.out c4.err)"
+fi
+
 finish

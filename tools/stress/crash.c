@@ -373,6 +373,15 @@ static int take_image(const struct stress_opts *o)
     return EXIT_OK;
 }
 
+/* Pages with a durable version (floor above 0). */
+static uint64_t pages_with_floor(const uint64_t *floor, uint64_t cap)
+{
+    uint64_t n = 0;
+    for (uint64_t p = 0; p < cap; p++)
+        n += floor[p] > 0;
+    return n;
+}
+
 static int cycles(struct stress_opts *o, struct run *run, uint64_t *floor,
                   struct totals *tot, struct summary *s, struct rng *rngp,
                   struct pc_cut_info *cut_info)
@@ -472,6 +481,10 @@ static int cycles(struct stress_opts *o, struct run *run, uint64_t *floor,
         long recs = read_floors(o, floor, run->cap);
         if (recs < 0)
             return EXIT_FAIL;
+        /* The durable figures as of this cycle, before its check: a run
+         * stopped in a later cycle, or in this check, reports them. */
+        s->durable_records = (uint64_t)recs;
+        s->floor_pages = pages_with_floor(floor, run->cap);
         struct check_result res;
         int st = check_file(o, run->ver, run->cap, floor,
                             cut ? CHECK_CUT : killed ? CHECK_FLOOR : CHECK_EXACT,
@@ -481,7 +494,6 @@ static int cycles(struct stress_opts *o, struct run *run, uint64_t *floor,
         s->torn_detected += res.torn;
         s->pages_verified += res.checked;
         s->above_floor += res.above_floor;
-        s->durable_records = (uint64_t)recs;
         s->end_pages = res.pages;
         const char *how = cut ? "power cut" : killed ? "SIGKILL" : "clean exit";
         if (!o->json && !o->quiet && cut)
@@ -507,9 +519,5 @@ static int cycles(struct stress_opts *o, struct run *run, uint64_t *floor,
             return st;
         }
     }
-    uint64_t nf = 0;
-    for (uint64_t p = 0; p < run->cap; p++)
-        nf += floor[p] > 0;
-    s->floor_pages = nf;
     return EXIT_OK;
 }
