@@ -197,6 +197,17 @@ out=$("$stress" -q --json -f nopin.data --pages 16 -t 1 -n 20 -m sync=1 --no-fil
 [[ $out == *'"hits":0,"misses":0,"hit_ratio":null,"miss_ratio":null,'* ]] &&
     pass "no pins: hit_ratio and miss_ratio are null" ||
     fail "no pins: $out $(cat err)"
+# Nor latencies: "-" in the text report where the JSON has null (it
+# printed 0.0 us), the syncs' own a number.
+rm -f nopin.data nopin.data.dlog
+"$stress" -q -f nopin.data --pages 16 -t 1 -n 20 -m sync=1 --no-fill -s 3 >nopin.txt 2>err
+if grep -Eq '^    (hit|miss|write|alloc|flush) +0 +- +- +- +-$' nopin.txt &&
+   [ "$(grep -Ec '^    [a-z]+ +0 +- +- +- +-$' nopin.txt)" -eq 5 ] &&
+   grep -Eq '^    checkpoint +20( +[0-9]+\.[0-9]){4}$' nopin.txt; then
+    pass "no operations of a kind: its latencies are - in the text report"
+else
+    fail "no operations of a kind: latencies: $(cat nopin.txt err)"
+fi
 
 # --- A fixed seed, one thread and an op count repeat exactly ---------------
 if run "seed 42, 1 thread, 3000 ops" -t 1 --pages 512 --frames 64 -n 3000 -s 42; then

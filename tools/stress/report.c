@@ -312,10 +312,19 @@ void report_final(const struct stress_opts *o, const struct totals *t,
     struct lat_row rows[NROWS];
     lat_rows(t, &s->bs, rows);
     printf("  latency us %10s %9s %9s %9s %9s\n", "count", "p50", "p99", "p99.9", "max");
-    for (int i = 0; i < NROWS; i++)
-        printf("    %-10s %10" PRIu64 " %9.1f %9.1f %9.1f %9.1f\n", rows[i].name,
-               rows[i].count, us(rows[i].p50), us(rows[i].p99), us(rows[i].p999),
-               us(rows[i].max));
+    for (int i = 0; i < NROWS; i++) {
+        printf("    %-10s %10" PRIu64, rows[i].name, rows[i].count);
+        const uint64_t ns[] = { rows[i].p50, rows[i].p99, rows[i].p999, rows[i].max };
+        for (size_t q = 0; q < sizeof ns / sizeof ns[0]; q++) {
+            /* A latency of no operations is none, not 0 us ("-", as
+             * bpool-bench's text; null in the JSON). */
+            if (rows[i].count == 0)
+                printf(" %9s", "-");
+            else
+                printf(" %9.1f", us(ns[q]));
+        }
+        putchar('\n');
+    }
     printf("             (hit/miss: the fastest/slowest pins in the pool's hit "
            "ratio;\n              bp_pin does not say which it was)\n");
     if (strcmp(s->mode, "crash") == 0)
