@@ -339,14 +339,17 @@ if run resize --json --frames 64 -t 2 -w 0.3 -d 1.5 resize --verify; then
         fail "resize: options pool_bytes_max, dist, theta, frames: $got, want null null null 64: $out"
     expect "resize: the dist and theta it used, in the result" "$out" "theta == 0.99"
     # The pool's counts are the measured span's, as pins and the steps'
-    # counts: each pin is one hit or miss, give or take a pin per thread
-    # in flight at either end; the warm-up's 0.3 s held thousands.
+    # counts: each pin is one hit or miss, give or take the pins threads
+    # make between the pool's count and their own at either end (a few,
+    # more on a loaded machine: 0.5 % allowed); the warm-up's 0.3 s held
+    # a third of them.
     hm=$(( $(field hits "$out") + $(field misses "$out") ))
     pins=$(field pins "$out")
+    slack=$(( pins / 200 + 8 ))
     steps=$(( $(field up_n "$out") + $(field up_back_n "$out") +
               $(field down_n "$out") + $(field down_back_n "$out") ))
     rz=$(field resizes "$out")
-    if [ $((hm - pins)) -ge -4 ] && [ $((hm - pins)) -le 4 ] &&
+    if [ $((hm - pins)) -ge -$slack ] && [ $((hm - pins)) -le $slack ] &&
        [ "$rz" -ge $((steps - 1)) ] && [ "$rz" -le $((steps + 1)) ]; then
         pass "resize: hits and misses are the measured pins' ($hm, $pins pins)"
     else
