@@ -236,9 +236,20 @@ unused=
 for k in threads duration_s ops dist seed max_pages; do
     [ -z "$(option $k "$out")" ] || unused+=" $k"
 done
-[ -z "$unused" ] && [ "$(option pages "$out")" = "$(field pages "$out")" ] &&
+[ -z "$unused" ] && [ "$(option pages "$out")" = null ] &&
     pass "--verify-only: options without the workload's" ||
     fail "--verify-only: options it did not use:$unused: $out"
+# A run's options: what the command line gave, null for what it left to
+# the tool (doc/tools.md); the result has the values used.
+out=$("$stress" --json -f opts.data -t 2 --pages 64 --frames 8 -d "$(secs 0.3)" 2>err)
+[ "$(option threads "$out")" = 2 ] && [ "$(option pages "$out")" = 64 ] &&
+    [ "$(option frames "$out")" = 8 ] && [ "$(option seed "$out")" = null ] &&
+    [ "$(option dist "$out")" = null ] && [ "$(option ops "$out")" = null ] &&
+    [ -n "$(field seed "$out")" ] && [ "$(field seed "$out")" != null ] &&
+    [ "$(field dist "$out")" = mix ] &&
+    pass "a run's options: given as given, null when left to the tool" ||
+    fail "a run's options: $out $(cat err)"
+rm -f opts.data opts.data.*
 "$stress" -q -f kept.data -t 2 -d 1 >/dev/null 2>err
 st=$?
 [ "$st" -eq 2 ] && grep -q -- "--reuse" err && pass "an existing file needs --reuse (exit 2)" ||

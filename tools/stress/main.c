@@ -509,34 +509,36 @@ int main(int argc, char **argv)
         if (poolopt_take(&o.pool, c, optarg))
             continue;
         switch (c) {
-        case 't': o.threads = (unsigned)opt_u64("--threads", optarg, 1, MAX_THREADS); break;
-        case 'd': o.duration = opt_secs("--duration", optarg, false, 1e7); break;
-        case 'n': o.ops = opt_u64("--ops", optarg, 1, UINT64_MAX / 2); break;
+        case 't': o.threads = (unsigned)opt_u64("--threads", optarg, 1, MAX_THREADS); o.given |= GIVEN_THREADS; break;
+        case 'd': o.duration = opt_secs("--duration", optarg, false, 1e7); o.given |= GIVEN_DURATION; break;
+        case 'n': o.ops = opt_u64("--ops", optarg, 1, UINT64_MAX / 2); o.given |= GIVEN_OPS; break;
         case 'D':
             if (dist_parse(optarg, &o.dist) < 0)
                 opt_bad("--dist", optarg, "want uniform, zipf[:THETA], "
                         "hotset[:FRAC[:PROB]], seq, loop[:PAGES] or mix, THETA and "
                         "FRAC in (0, 1)");
+            o.given |= GIVEN_DIST;
             break;
         case 'm': parse_mix(optarg, o.mix); break;
         case O_HOLD: o.hold_pages = (unsigned)opt_u64("--hold-pages", optarg, 1, 1024); break;
-        case 's': o.seed = opt_u64("--seed", optarg, 0, UINT64_MAX); seed_set = true; break;
+        case 's': o.seed = opt_u64("--seed", optarg, 0, UINT64_MAX); seed_set = true; o.given |= GIVEN_SEED; break;
         case 'f':
             if (!*optarg)
                 opt_usage("-f needs a file name (it was empty)");
             o.path = optarg;
             break;
-        case O_PAGES: o.pages = opt_u64("--pages", optarg, 1, 1ull << 32); pages_set = true; break;
-        case O_MAXPAGES: o.max_pages = opt_u64("--max-pages", optarg, 1, 1ull << 33); break;
+        case O_PAGES: o.pages = opt_u64("--pages", optarg, 1, 1ull << 32); pages_set = true; o.given |= GIVEN_PAGES; break;
+        case O_MAXPAGES: o.max_pages = opt_u64("--max-pages", optarg, 1, 1ull << 33); o.given |= GIVEN_MAX_PAGES; break;
         case O_NOFILL: o.fill = false; break;
         case O_REUSE: o.reuse = true; break;
         case O_KEEP: o.keep = true; break;
         case O_VERIFY: o.verify_only = true; break;
         case O_CRASH: o.crash = true; break;
-        case O_CYCLES: o.cycles = (unsigned)opt_u64("--cycles", optarg, 1, 1000000); break;
+        case O_CYCLES: o.cycles = (unsigned)opt_u64("--cycles", optarg, 1, 1000000); o.given |= GIVEN_CYCLES; break;
         case O_POWER_CUT:
             o.power_cut = o.crash = true;
             o.cycles = (unsigned)opt_u64("--power-cut", optarg, 1, 1000000);
+            o.given |= GIVEN_CYCLES;
             break;
         case O_FILES: o.files = (unsigned)opt_u64("--files", optarg, 1, MAX_FILES); break;
         case O_HANG: o.hang_timeout = opt_secs("--hang-timeout", optarg, false, 1e7); break;

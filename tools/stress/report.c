@@ -158,9 +158,20 @@ static double us(uint64_t ns)
 }
 
 /* The JSON header (tools/common/json.h): tool, version, timestamp and the
- * options in force.  --verify-only runs no workload: the workload's
- * options (threads, time, ops, dist, seed, --max-pages) are left out, as
- * cycles is outside crash mode, rather than values it never used. */
+ * options in force, null for those left to the tool's default (the
+ * result carries the values used: seed, threads, pages, frames, dist).
+ * --verify-only runs no workload: the workload's options (threads, time,
+ * ops, dist, seed, --max-pages) are left out, as cycles is outside crash
+ * mode, rather than values it never used. */
+static void json_given_u64(struct json *j, const struct stress_opts *o,
+                           unsigned bit, const char *key, uint64_t val)
+{
+    if (o->given & bit)
+        json_u64(j, key, val);
+    else
+        json_null(j, key);
+}
+
 static void json_head(struct json *j, const struct stress_opts *o)
 {
     char dist[64];
@@ -170,22 +181,31 @@ static void json_head(struct json *j, const struct stress_opts *o)
     json_str(j, "file", o->path);
     json_u64(j, "files", o->files);
     if (!o->verify_only) {
-        json_u64(j, "threads", o->threads);
-        json_dbl(j, "duration_s", o->duration, 3);
-        json_u64(j, "ops", o->ops);
-        json_str(j, "dist", dist);
-        json_u64(j, "seed", o->seed);
+        json_given_u64(j, o, GIVEN_THREADS, "threads", o->threads);
+        if (o->given & GIVEN_DURATION)
+            json_dbl(j, "duration_s", o->duration, 3);
+        else
+            json_null(j, "duration_s");
+        json_given_u64(j, o, GIVEN_OPS, "ops", o->ops);
+        if (o->given & GIVEN_DIST)
+            json_str(j, "dist", dist);
+        else
+            json_null(j, "dist");
+        json_given_u64(j, o, GIVEN_SEED, "seed", o->seed);
     }
-    json_u64(j, "pages", o->pages);
+    json_given_u64(j, o, GIVEN_PAGES, "pages", o->pages);
     if (!o->verify_only)
-        json_u64(j, "max_pages", o->max_pages);
-    json_u64(j, "frames", o->frames);
+        json_given_u64(j, o, GIVEN_MAX_PAGES, "max_pages", o->max_pages);
+    if (o->pool.frames)
+        json_u64(j, "frames", o->pool.frames);
+    else
+        json_null(j, "frames");
     json_u64(j, "page_size", o->page_size);
     poolopt_json(j, &o->pool);
     json_bool(j, "crash", o->crash && !o->power_cut);
     json_bool(j, "power_cut", o->power_cut);
     if (o->crash)
-        json_u64(j, "cycles", o->cycles);
+        json_given_u64(j, o, GIVEN_CYCLES, "cycles", o->cycles);
     json_end_object(j);
 }
 

@@ -138,6 +138,20 @@ struct stress_opts {
     unsigned cycles;
     unsigned files;            /* --files: data files in the one pool */
     char **file_paths;         /* [files]: path, then path.1, path.2, ... */
+    unsigned given;            /* GIVEN_*: set on the command line, not
+                                  left to the tool's default (the JSON's
+                                  options are null for the others) */
+};
+
+enum {
+    GIVEN_THREADS = 1u << 0,
+    GIVEN_DURATION = 1u << 1,
+    GIVEN_OPS = 1u << 2,
+    GIVEN_DIST = 1u << 3,
+    GIVEN_SEED = 1u << 4,
+    GIVEN_PAGES = 1u << 5,
+    GIVEN_MAX_PAGES = 1u << 6,
+    GIVEN_CYCLES = 1u << 7,
 };
 
 /* ---- many files (main.c) ----
