@@ -208,6 +208,9 @@ if grep -Eq '^    (hit|miss|write|alloc|flush) +0 +- +- +- +-$' nopin.txt &&
 else
     fail "no operations of a kind: latencies: $(cat nopin.txt err)"
 fi
+grep -q '^  pool       hit ratio - (0 hits, 0 misses)' nopin.txt &&
+    pass "no pins: the text's hit ratio is -, as the JSON's null" ||
+    fail "no pins: the text's hit ratio: $(cat nopin.txt err)"
 
 # --- A fixed seed, one thread and an op count repeat exactly ---------------
 if run "seed 42, 1 thread, 3000 ops" -t 1 --pages 512 --frames 64 -n 3000 -s 42; then

@@ -320,9 +320,14 @@ void report_final(const struct stress_opts *o, const struct totals *t,
         printf(" %s %" PRIu64, op_names[i], t->ops[i]);
     printf("\n  checks     %" PRIu64 " page images checked while running, %" PRIu64
            " errors\n", t->verified, t->errors);
-    printf("  pool       hit ratio %.3f (%" PRIu64 " hits, %" PRIu64 " misses), %"
+    /* No pins, no ratio: "-", as the JSON's null. */
+    char hr[16] = "-";
+    if (s->bs.hits + s->bs.misses)
+        (void)snprintf(hr, sizeof hr, "%.3f",
+                       ratio(s->bs.hits, s->bs.hits + s->bs.misses));
+    printf("  pool       hit ratio %s (%" PRIu64 " hits, %" PRIu64 " misses), %"
            PRIu64 " reads, %" PRIu64 " writes, %" PRIu64 " evictions, %" PRIu64
-           " syncs\n", ratio(s->bs.hits, s->bs.hits + s->bs.misses), s->bs.hits,
+           " syncs\n", hr, s->bs.hits,
            s->bs.misses, s->bs.reads, s->bs.writes, s->bs.evictions, s->bs.syncs);
     printf("  expected   %" PRIu64 " BP_ENOFRAME retried, %" PRIu64 " prefetch hints "
            "dropped (EAGAIN), %" PRIu64 " allocs refused by --max-pages\n",

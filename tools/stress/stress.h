@@ -407,7 +407,7 @@ void totals_peek(struct totals *t, const struct tstats *ts, unsigned n);
 
 /* What the final report shows besides the totals. */
 struct summary {
-    const char *mode;          /* "run" or "crash" */
+    const char *mode;          /* "run", "crash", "power-cut" or "verify" */
     double seconds;            /* workload time */
     struct bp_stats bs;        /* pool counters of the workload */
     uint64_t start_pages, end_pages;
