@@ -239,7 +239,7 @@ struct bp_pool {
      * the thread that moves lost_cause_state from 0 to 1, readable when
      * it is 2 (flush.c). */
     _Atomic int lost_cause_state;
-    char lost_cause[240];
+    char lost_cause[4096 + 256];   /* a path and the sentence */
 
     /* Write-back */
     _Atomic uint32_t ndirty;       /* [atomic] frames with DIRTY set */

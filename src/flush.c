@@ -657,8 +657,8 @@ int bp__durability_refusal(bp_pool *pool, const char *fn)
     return bp__fail(-BP_EDURABILITY, "%s: the pool refuses writes since %s, "
                     "so earlier changes may not be on disk; close the pool "
                     "and check its files (and the device)", fn,
-                    known ? pool->lost_cause : "an fdatasync of a data file "
-                    "failed");
+                    known ? pool->lost_cause : "its durability was lost "
+                    "(an fdatasync failed, or a doublewrite area overflowed)");
 }
 
 int bp__sync_datafile(bp_pool *pool, struct bp__datafile *df, const char *fn)

@@ -1397,6 +1397,11 @@ START_TEST(test_fdatasync_fails)
         ck_assert_int_eq(bp_pin(pool, 7, BP_WRITE | BP_OVERWRITE, &pg),
                          -BP_EDURABILITY);
         ck_assert_uint_eq(pg.mode, 0);
+        /* And of one resident (page 5, pinned above): an overwrite
+         * announces a change all the same (bp_pin(3)). */
+        ck_assert_int_eq(bp_pin(pool, 5, BP_WRITE | BP_OVERWRITE, &pg),
+                         -BP_EDURABILITY);
+        ck_assert_uint_eq(pg.mode, 0);
         uint64_t n = 77;
         ck_assert_int_eq(bp_alloc_page(pool, &n, &pg), -BP_EDURABILITY);
         ck_assert_uint_eq(n, 77);
