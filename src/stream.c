@@ -577,6 +577,8 @@ static int hand_out(bp_stream *s, struct slot *sl, bp_page *out)
             r = bp__stream_hand_out(s->pool, sl->frame, page, s->mode, true,
                                     out);
         }
+        if (r < 0)   /* the latch's refusal (EDEADLK), as this call's */
+            bp__detail_around("bp_stream_next: ", "%s", "");
         break;
     case S_LATER:
         s->no_frame_slots -= sl->no_frame;

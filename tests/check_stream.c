@@ -588,6 +588,31 @@ START_TEST(test_beyond_end_after_gathered_read)
 }
 END_TEST
 
+/* A page the calling thread holds for write, in its own BP_READ stream:
+ * the stream reads past it (the page is resident) and hands it out as
+ * EDEADLK - a latch this thread could never get - naming the call, then
+ * goes on with the pages after it. */
+START_TEST(test_page_held_for_write_by_the_caller)
+{
+    bp_pool *pool = new_pool("held.bp", 64, 64, NULL);
+    bp_page held;
+    ck_assert_int_eq(bp_pin(pool, 2, BP_WRITE, &held), 0);
+    struct bp_stream_options o = { BP_READ, 8, 0 };
+    bp_stream *s;
+    ck_assert_int_eq(bp_stream_open_range(pool, 0, 5, &o, &s), 0);
+    expect_next(s, 0, BP_READ);
+    expect_next(s, 1, BP_READ);
+    expect_next_err(s, 2, -EDEADLK);
+    expect_next(s, 3, BP_READ);
+    expect_next(s, 4, BP_READ);
+    expect_end(s);
+    ck_assert_int_eq(bp_stream_close(s), 0);
+    ck_assert_int_eq(bp_unpin(&held), 0);
+    ck_assert_uint_eq(tu_stats(pool).pinned, 0);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* A page callback that pins the page it gave last (as a leaf chain's
  * callback reads the link from the page before): that page is one the
  * stream is reading, perhaps still gathered in an unsent run, and only
@@ -2096,6 +2121,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_arguments);
     tcase_add_test(tc, test_beyond_end_in_list);
     tcase_add_test(tc, test_beyond_end_after_gathered_read);
+    tcase_add_test(tc, test_page_held_for_write_by_the_caller);
     tcase_add_test(tc, test_callback_pins_page_being_read);
     tcase_add_test(tc, test_callback_waits_for_latch);
     tcase_add_test(tc, test_callback_steps_own_stream);
