@@ -182,14 +182,15 @@ static int open_error(const char *path, int err, uint32_t flags)
     if (err == -EEXIST)
         return bp__fail(err, "cannot create %s: it already exists and "
                         "BP_EXCL was given; remove BP_EXCL to open it", path);
-    if (err == -EACCES && (flags & BP_CREATE) && lstat(path, &st) != 0)
+    if (err == -EACCES && (flags & BP_CREATE) && lstat(path, &st) != 0 &&
+        errno == ENOENT)
         return bp__fail(err, "cannot create %s: %s; fix the permissions of "
                         "its directory, or of a directory on its path (chmod, "
                         "chown), name a file in a directory this user may "
                         "write, or run as a user who may", path,
                         strerror(-err));
     /* BP_RDONLY is a fix only for a file this user may read. */
-    bool may_read = !(flags & BP_RDONLY) &&
+    bool may_read = err == -EACCES && !(flags & BP_RDONLY) &&
                     faccessat(AT_FDCWD, path, R_OK, AT_EACCESS) == 0;
     const char *fix =
         err == -EACCES ? (flags & BP_RDONLY ?

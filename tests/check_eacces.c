@@ -135,14 +135,19 @@ START_TEST(test_eacces_fix_fits_the_case)
     ck_assert_ptr_nonnull(mkdtemp(dir));
     ck_assert_int_eq(chmod(dir, 0777), 0);
     char wo[sizeof dir + 16], ro[sizeof dir + 16], rodir[sizeof dir + 16],
-        fresh[sizeof dir + 32];
+        fresh[sizeof dir + 32], shut[sizeof dir + 16], inside[sizeof dir + 32];
     snprintf(wo, sizeof wo, "%s/wo.bp", dir);
     snprintf(ro, sizeof ro, "%s/ro.bp", dir);
     snprintf(rodir, sizeof rodir, "%s/ro", dir);
     snprintf(fresh, sizeof fresh, "%s/new.bp", rodir);
+    snprintf(shut, sizeof shut, "%s/shut", dir);
+    snprintf(inside, sizeof inside, "%s/in.bp", shut);
     tu_make_file(wo, PS, 2, 1);
     tu_make_file(ro, PS, 2, 1);
     ck_assert_int_eq(mkdir(rodir, 0555), 0);
+    ck_assert_int_eq(mkdir(shut, 0700), 0);
+    tu_make_file(inside, PS, 2, 1);
+    ck_assert_int_eq(chmod(shut, 0), 0);   /* no one but root may look in */
     if (geteuid() == 0) {
         ck_assert_int_eq(chown(wo, 65534, 65534), 0);
         ck_assert_int_eq(chown(ro, 65534, 65534), 0);
@@ -157,8 +162,6 @@ START_TEST(test_eacces_fix_fits_the_case)
         int bad = 0;
         bp_pool *pool;
         int r = tu_try_open(wo, 0, PS, 8, &pool);
-        if (r == -BP_ENODIRECT)
-            _exit(77);
         if (r != -EACCES || strstr(bp_errdetail(), "BP_RDONLY") ||
             !strstr(bp_errdetail(), "read and write")) {
             fprintf(stderr, "write-only file: %s\n", bp_errdetail());
@@ -170,6 +173,9 @@ START_TEST(test_eacces_fix_fits_the_case)
             bad |= 2;
         }
         r = tu_try_open(ro, BP_RDONLY, PS, 8, &pool);   /* the fix works */
+        if (r == -BP_ENODIRECT)
+            _exit(77);   /* /var/tmp without direct I/O (permissions are
+                            checked first, so only this open tells) */
         if (r != 0 || bp_close(pool) != 0)
             bad |= 4;
         r = tu_try_open(fresh, BP_CREATE, PS, 8, &pool);
@@ -179,6 +185,14 @@ START_TEST(test_eacces_fix_fits_the_case)
             fprintf(stderr, "new file: %s\n", bp_errdetail());
             bad |= 8;
         }
+        /* A file that exists behind a directory the user may not search:
+         * not "cannot create", though BP_CREATE was given. */
+        r = tu_try_open(inside, BP_CREATE, PS, 8, &pool);
+        if (r != -EACCES || strstr(bp_errdetail(), "cannot create")) {
+            fprintf(stderr, "file behind a shut directory: %s\n",
+                    bp_errdetail());
+            bad |= 16;
+        }
         _exit(bad);
     }
     int status;
@@ -186,12 +200,16 @@ START_TEST(test_eacces_fix_fits_the_case)
     unlink(wo);
     unlink(ro);
     rmdir(rodir);
+    ck_assert_int_eq(chmod(shut, 0700), 0);
+    unlink(inside);
+    rmdir(shut);
     ck_assert_int_eq(rmdir(dir), 0);
     ck_assert(WIFEXITED(status));
     ck_assert_msg(WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 77,
                   "the fix of a refused open does not fit the case (bits "
                   "%#x: 1 write-only file, 2 read-only file, 4 its BP_RDONLY "
-                  "open, 8 a new file in a read-only directory)",
+                  "open, 8 a new file in a read-only directory, 16 a file behind a "
+                  "directory the user may not search)",
                   WEXITSTATUS(status));
 }
 END_TEST
