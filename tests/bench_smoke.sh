@@ -128,6 +128,14 @@ if run "hit, default threads" --json -d 0.02 -w 0 -D zipf:0.5 --variant floor hi
         pass "hit without -t: options threads and thread_counts null, theta as given" ||
         fail "hit without -t: options threads, thread_counts, theta, duration_s: $got, want null null 0.500 0.020: $line"
 fi
+# A later -D replaces an earlier one whole: zipf without THETA is 0.99
+# again (it kept 0.5, with options.theta null).
+if run "hit, -D twice" --json -d 0.02 -w 0 -t 1 -D zipf:0.5 -D zipf --variant floor hit; then
+    line=$(head -1 <<<"$out")
+    [ "$(option theta "$line")" = null ] && [ "$(field theta "$line")" = 0.99 ] &&
+        pass "-D zipf:0.5 -D zipf: theta 0.99" ||
+        fail "-D zipf:0.5 -D zipf: $line"
+fi
 
 short=(-d 0.15 -w 0.05)
 

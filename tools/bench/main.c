@@ -162,9 +162,13 @@ static void usage(FILE *to)
         "exit status: 0 success, 2 bad usage, 1 other failure, 130 interrupted\n");
 }
 
+/* zipf's theta when -D gives none */
+#define DEFAULT_THETA 0.99
+
 static void parse_dist(struct bench_opts *o, const char *s)
 {
-    o->theta_set = false;
+    o->theta_set = false;   /* a later -D replaces an earlier one whole */
+    o->theta = DEFAULT_THETA;
     if (strcmp(s, "uniform") == 0) {
         o->dist = DIST_UNIFORM;
     } else if (strncmp(s, "zipf", 4) == 0 && (s[4] == '\0' || s[4] == ':')) {
@@ -286,7 +290,7 @@ int main(int argc, char **argv)
     };
     struct bench_opts o = {
         .path = DEFAULT_FILE, .page_size = BP_DEFAULT_PAGE_SIZE,
-        .duration = -1, .warmup = -1, .theta = 0.99, .write_pct = -1,
+        .duration = -1, .warmup = -1, .theta = DEFAULT_THETA, .write_pct = -1,
         .variants = HIT_ALL, .seed = 1, .dirty_rate = -1,
         .progress = isatty(STDERR_FILENO),
     };
