@@ -244,7 +244,7 @@ done
     fail "--verify-only: options it did not use:$unused: $out"
 # A run's options: what the command line gave, null for what it left to
 # the tool (doc/tools.md); the result has the values used.
-out=$("$stress" --json -f opts.data -t 2 --pages 64 --frames 8 -d "$(secs 0.3)" 2>err)
+out=$("$stress" --json -f opts.data -t 2 --pages 64 --frames 8 -d "$(secs 0.3)" --keep 2>err)
 [ "$(option threads "$out")" = 2 ] && [ "$(option pages "$out")" = 64 ] &&
     [ "$(option frames "$out")" = 8 ] && [ "$(option seed "$out")" = null ] &&
     [ "$(option dist "$out")" = null ] && [ "$(option ops "$out")" = null ] &&
@@ -252,6 +252,14 @@ out=$("$stress" --json -f opts.data -t 2 --pages 64 --frames 8 -d "$(secs 0.3)" 
     [ "$(field dist "$out")" = mix ] &&
     pass "a run's options: given as given, null when left to the tool" ||
     fail "a run's options: $out $(cat err)"
+# --reuse of that file (64 pages and those its allocations added) with
+# another --pages: the option as given, the result the file's pages.
+out=$("$stress" --json -f opts.data --keep --reuse -t 1 --pages 100 --max-pages 50 \
+    -d "$(secs 0.2)" 2>err)
+[ "$(option pages "$out")" = 100 ] && [ "$(option max_pages "$out")" = 50 ] &&
+    [ "$(field pages "$out")" -ge 64 ] && [ "$(field pages "$out")" -lt 100 ] &&
+    pass "--reuse: options.pages and max_pages as given, the result's pages the file's" ||
+    fail "--reuse: options pages $(option pages "$out"), max_pages $(option max_pages "$out"): $out $(cat err)"
 rm -f opts.data opts.data.*
 "$stress" -q -f kept.data -t 2 -d 1 >/dev/null 2>err
 st=$?

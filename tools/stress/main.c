@@ -527,8 +527,8 @@ int main(int argc, char **argv)
                 opt_usage("-f needs a file name (it was empty)");
             o.path = optarg;
             break;
-        case O_PAGES: o.pages = opt_u64("--pages", optarg, 1, 1ull << 32); pages_set = true; o.given |= GIVEN_PAGES; break;
-        case O_MAXPAGES: o.max_pages = opt_u64("--max-pages", optarg, 1, 1ull << 33); o.given |= GIVEN_MAX_PAGES; break;
+        case O_PAGES: o.pages = opt_u64("--pages", optarg, 1, 1ull << 32); pages_set = true; o.given |= GIVEN_PAGES; o.given_pages = o.pages; break;
+        case O_MAXPAGES: o.max_pages = opt_u64("--max-pages", optarg, 1, 1ull << 33); o.given |= GIVEN_MAX_PAGES; o.given_max_pages = o.max_pages; break;
         case O_NOFILL: o.fill = false; break;
         case O_REUSE: o.reuse = true; break;
         case O_KEEP: o.keep = true; break;

@@ -193,9 +193,9 @@ static void json_head(struct json *j, const struct stress_opts *o)
             json_null(j, "dist");
         json_given_u64(j, o, GIVEN_SEED, "seed", o->seed);
     }
-    json_given_u64(j, o, GIVEN_PAGES, "pages", o->pages);
+    json_given_u64(j, o, GIVEN_PAGES, "pages", o->given_pages);
     if (!o->verify_only)
-        json_given_u64(j, o, GIVEN_MAX_PAGES, "max_pages", o->max_pages);
+        json_given_u64(j, o, GIVEN_MAX_PAGES, "max_pages", o->given_max_pages);
     if (o->pool.frames)
         json_u64(j, "frames", o->pool.frames);
     else

@@ -141,6 +141,8 @@ struct stress_opts {
     unsigned given;            /* GIVEN_*: set on the command line, not
                                   left to the tool's default (the JSON's
                                   options are null for the others) */
+    uint64_t given_pages, given_max_pages;  /* as given: pages and
+                                  max_pages above become the values used */
 };
 
 enum {
