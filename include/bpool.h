@@ -495,7 +495,10 @@ BP_API void bp_options_init_sized(struct bp_options *opts, size_t size);
  *   missing directory: see warm_file),
  *   -BP_EAIO (io_setup failed even with a queue depth of 1; or io_uring,
  *   asked for with BP_IO_URING, cannot be had),
- *   -ENOMEM (frame arena or descriptors could not be allocated).
+ *   -ENOMEM (frame arena or descriptors could not be allocated; or,
+ *   with BP_IO_URING, a ring cannot be set up even at a queue depth of
+ *   1 for want of memory or of the locked-memory limit, ulimit -l),
+ *   -EAGAIN and other pthread_create errors (the pool's threads).
  */
 BP_API int bp_open(const char *path, const struct bp_options *opts,
                    bp_pool **out);
@@ -523,7 +526,7 @@ BP_API int bp_open(const char *path, const struct bp_options *opts,
  * was still reading its list: the dump is left as it was); if it fails, the
  * pool is closed all the same (every change written and synced) and the
  * dump's error comes back - as -BP_EDUMP when it is one of the codes
- * above that mean nothing was closed (-ENOMEM, -EBUSY) or -EINVAL, so
+ * above that mean nothing was closed (-ENOMEM, -EBUSY, -EAGAIN) or -EINVAL, so
  * that no caller closes a freed pool again.
  * Errors: -EINVAL (NULL), -EBUSY (pages still pinned, or a read stream
  *   still open), -ENOMEM (nothing
@@ -1150,7 +1153,9 @@ BP_API int bp_mark_dirty(bp_page *page);
  *   is full), -EFBIG, -BP_ENOFRAME, -BP_EDURABILITY, -EIO (or another
  *   errno of fallocate or ftruncate), -EROFS (a BP_RDONLY pool),
  *   -BP_ESHRUNK (another process cut the file below the pool's page
- *   count: it is not grown back over the hole).
+ *   count: it is not grown back over the hole); for a frame, as bp_pin:
+ *   the write's error (-EIO, ...) or a before_write hook's code when
+ *   every frame that could be freed was dirty and writing it back failed.
  * A failed call leaves *out unpinned, as bp_pin's does.
  */
 BP_API int bp_alloc_page(bp_pool *pool, uint64_t *pgno_out, bp_page *out);
@@ -1185,7 +1190,10 @@ BP_API int bp_alloc_page_in(bp_pool *pool, uint32_t file, uint64_t *pgno_out,
  *   to queue the write: retry) (the page stays dirty),
  *   -BP_ETOOMANYPINS (the dirty page has the most pins a page can have:
  *   it cannot be pinned to be written), a before_write hook's code,
- *   -ENOMEM (no memory for the write's request: the page stays dirty).
+ *   -ENOMEM (no memory for the write's request: the page stays dirty),
+ *   with a doublewrite area (BP_DOUBLEWRITE) the errno of the fdatasync
+ *   each batch makes before its pages go in place (then -BP_EDURABILITY
+ *   from later calls: see bp_sync).
  */
 BP_API int bp_flush_page(bp_pool *pool, uint64_t pgno);
 
@@ -1195,8 +1203,8 @@ BP_API int bp_flush_page(bp_pool *pool, uint64_t pgno);
  * flight.  Returns the number of pages written.  Pages that fail to write
  * stay dirty; the first error is returned after the others were tried.
  * Errors: -EINVAL, -EIO, -ENOSPC, -BP_ESHORTIO, -BP_ESHRUNK, -EAGAIN,
- *   -BP_ETOOMANYPINS, a before_write hook's code, -ENOMEM (as
- *   bp_flush_page).
+ *   -BP_ETOOMANYPINS, a before_write hook's code, -ENOMEM, a doublewrite
+ *   batch's fdatasync errno (as bp_flush_page).
  *
  * A write that would land beyond the file's current end is never made:
  * the file only shrinks under a pool when another process truncates it,
