@@ -143,10 +143,34 @@ json=$("$sim" --json -n 1000 "$data/multi3.trc.gz")
 text=$("$sim" -n 1000 "$data/multi3.trc.gz")
 m=$(field misses "$text")
 case $json in
-    '{"tool":"bpool-sim","version":"'*'","timestamp":"'*'","options":{"policy":"clockpro",'*'},"policy":"clockpro","frames":1000,'*"\"misses\":$m,"*'"hit_ratio":'*'"miss_ratio":'*'"elapsed_s":'*'}')
+    '{"tool":"bpool-sim","version":"'*'","timestamp":"'*'","options":{"policy":null,'*'},"policy":"clockpro","frames":1000,'*"\"misses\":$m,"*'"hit_ratio":'*'"miss_ratio":'*'"elapsed_s":'*'}')
         pass "--json: the tools' header, same misses ($m), hit and miss ratio" ;;
     *) fail "--json: '$json' does not match '$text'" ;;
 esac
+# The options are the command line's, null for what it left to the
+# default (doc/tools.md).
+case $json in
+    *'"options":{"policy":null,"trace":"'*'","variant":null,"partitions":null}'*)
+        pass "--json: options not given are null" ;;
+    *) fail "--json: options not given: $json" ;;
+esac
+json=$("$sim" --json -p clockpro --variant authors --partitions 2 -n 1000 "$data/multi3.trc.gz")
+case $json in
+    *'"options":{"policy":"clockpro","trace":"'*'","variant":"authors","partitions":2}'*)
+        pass "--json: options given as given" ;;
+    *) fail "--json: options given: $json" ;;
+esac
+# --partitions with another policy is a usage error, whatever P.
+"$sim" -p lru --partitions 1 -n 8 "$data/multi3.trc.gz" >/dev/null 2>"$work/err"
+[ $? -eq 2 ] && grep -q 'clockpro only' "$work/err" &&
+    pass "--partitions 1 with lru: a usage error" ||
+    fail "--partitions 1 with lru: $(cat "$work/err")"
+# A trace's name is printed with its control bytes escaped (tools.md).
+esc=$(printf '\033')
+"$sim" -n 8 "$work/no${esc}such" >/dev/null 2>"$work/err"
+grep -q 'no\\x1bsuch' "$work/err" && ! grep -q "$esc" "$work/err" &&
+    pass "a trace's name in a message: control bytes as \\xHH" ||
+    fail "a trace's name in a message: $(od -c "$work/err" | head -3)"
 
 # --- 3. input handling --------------------------------------------------------
 printf '# a comment\n\n1\n  \n2\n# another\n1\n' >"$work/comments.trc"

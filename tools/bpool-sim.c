@@ -26,6 +26,7 @@
 #include "bpool.h"
 #include "common/json.h"
 #include "common/parse.h"
+#include "common/printable.h"
 #include "policy_sim.h"
 #include "trace.h"
 
@@ -84,7 +85,9 @@ int main(int argc, char **argv)
     size_t nframes = 0;
     uint64_t parts = 1;
     bool json = false, verbose = false;
-    const char *variant = "paper";     /* clockpro's rules, for --json */
+    const char *variant = NULL;        /* --variant as given, for --json */
+    const char *policy_given = NULL;   /* -p as given, for --json */
+    bool parts_given = false;
     struct bp__cp_config cfg;
 
     opt_prog("bpool-sim");
@@ -95,6 +98,7 @@ int main(int argc, char **argv)
         switch (c) {
         case 'p':
             pol = psim_policy_by_name(optarg);
+            policy_given = optarg;
             if (pol < 0) {
                 free(frames);
                 opt_bad("--policy", optarg, "choose one of clockpro, lru, clock");
@@ -116,6 +120,7 @@ int main(int argc, char **argv)
             break;
         case 'P':
             parts = opt_u64("--partitions", optarg, 1, 1u << 20);
+            parts_given = true;
             break;
         case 'j': json = true; break;
         case 'v': verbose = true; break;
@@ -124,7 +129,7 @@ int main(int argc, char **argv)
         default: free(frames); opt_unknown(argv, optind, optopt);
         }
     }
-    if (parts > 1 && pol != PSIM_CLOCKPRO) {
+    if (parts_given && pol != PSIM_CLOCKPRO) {
         free(frames);
         opt_usage("--partitions splits clockpro only");
     }
@@ -147,7 +152,7 @@ int main(int argc, char **argv)
     char err[4096 + 256];
     int rc = trace_load(optind < argc ? argv[optind] : "-", &t, err, sizeof(err));
     if (rc < 0) {
-        fprintf(stderr, "bpool-sim: %s\n", err);
+        fprintf(stderr, "bpool-sim: %s\n", printable(err));   /* a name's bytes */
         free(frames);
         return rc == -ENOMEM ? 1 : EXIT_USAGE;
     }
@@ -189,13 +194,21 @@ int main(int argc, char **argv)
             struct json j;
             json_begin(&j, stdout);
             json_object(&j, "options");
-            json_str(&j, "policy", name);
+            /* The command line's, null for what it left to the default
+             * (the result's policy and partitions give the values used). */
+            if (policy_given)
+                json_str(&j, "policy", policy_given);
+            else
+                json_null(&j, "policy");
             json_str(&j, "trace", optind < argc ? argv[optind] : "-");
-            if (pol == PSIM_CLOCKPRO)   /* lru and clock have none */
+            if (variant && pol == PSIM_CLOCKPRO)   /* lru and clock have none */
                 json_str(&j, "variant", variant);
             else
                 json_null(&j, "variant");
-            json_u64(&j, "partitions", parts);
+            if (parts_given)
+                json_u64(&j, "partitions", parts);
+            else
+                json_null(&j, "partitions");
             json_end_object(&j);
             json_str(&j, "policy", name);
             json_u64(&j, "frames", nf);

@@ -41,7 +41,7 @@ static void load(struct trace_ctx *c, const char *path)
     int rc = trace_load_max(path, BP_PAGE_NO(UINT64_MAX), "2^36 - 1, the last "
                             "page of one data file", &c->t, err, sizeof err);
     if (rc < 0) {
-        fprintf(stderr, PROG ": %s\n", err);
+        fprintf(stderr, PROG ": %s\n", printable(err));   /* a name's bytes */
         exit(rc == -ENOMEM ? 1 : EXIT_USAGE);
     }
     if (c->t.n == 0) {
