@@ -389,6 +389,10 @@ void bp__detail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * of it on the caller's stack, so nothing of it is cut short). */
 void bp__detail_around(const char *before, const char *after_fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Name call fn at the head of the thread's detail ("fn: " in front),
+ * unless it is named there already: for a callee's sentence that does
+ * not know which public call it serves. */
+void bp__detail_name(const char *fn);
 /* A copy of the thread's detail (NULL when out of memory), which
  * bp__detail_restore makes the detail again and frees: for calls made
  * between a failure and its report that may record details of their own. */
@@ -561,6 +565,10 @@ int bp__pin_frame_if_valid(bp_pool *pool, uint32_t f, uint64_t page);
 /* 0 if page id `page` names a page of an attached file, within its page
  * count; else -BP_ENOFILE or -BP_ERANGE, with fn named in the detail. */
 int bp__check_page(bp_pool *pool, uint64_t page, const char *fn);
+/* bp_pin for public call fn, which pins on its caller's behalf
+ * (bp_read_optimistic, bp_stream_next): its failures' details name fn. */
+int bp__pin_as(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out,
+               const char *fn);
 /* This process is a child of fork, and the pool its parent's (forkgen.h):
  * nothing that reads, queues a read, or waits for one may run here (the
  * parent's threads, I/O contexts and lock holders are not in the child). */
@@ -569,7 +577,8 @@ static inline bool bp__pool_in_child(const bp_pool *pool)
     return !bp__fork_gen_is(pool->fork_gen);
 }
 /* -EINVAL, for fn in a child of fork, which refuses `what` (page: the
- * page it concerns, or BP__NOPAGE). */
+ * page it concerns, or BP__NOPAGE).  fn NULL: a sentence without a call's
+ * name, which the caller adds (bp__detail_name). */
 int bp__refused_in_child(const char *fn, uint64_t page, const char *what);
 /* That -EINVAL for fn, a call that writes to the file or waits for the
  * parent's threads, in a child of fork (callers ask bp__pool_in_child

@@ -131,6 +131,18 @@ void bp__detail_around(const char *before, const char *after_fmt, ...)
     va_end(ap);
 }
 
+void bp__detail_name(const char *fn)
+{
+    size_t cap;
+    const char *d = detail_buf(&cap);
+    size_t n = strlen(fn);
+    if (strncmp(d, fn, n) == 0 && d[n] == ':')
+        return;
+    char before[64];
+    (void)snprintf(before, sizeof before, "%s: ", fn);
+    bp__detail_around(before, "%s", "");
+}
+
 const char *bp__errno_fix(int err, const char *otherwise)
 {
     switch (err) {

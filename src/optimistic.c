@@ -75,7 +75,7 @@ static int read_general(bp_pool *pool, uint64_t pgno, bp_ticket *t)
     if (r < 0)
         return r;
     bp_page pg;
-    r = bp_pin(pool, pgno, BP_READ, &pg);
+    r = bp__pin_as(pool, pgno, BP_READ, &pg, "bp_read_optimistic");
     if (r < 0)
         return r;
     struct bp__frame *fr = &pool->frames[pg.priv_frame];

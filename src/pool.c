@@ -210,7 +210,7 @@ static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page,
         }
         if (bp__pool_in_child(pool)) {
             bp__frame_unpin(fr);
-            return refused_latch_wait_in_child(page, "bp_pin");
+            return refused_latch_wait_in_child(page, NULL);   /* caller names */
         }
         bp__frame_latch_wait(fr, want);
         break;
@@ -420,14 +420,15 @@ int bp__refused_in_child(const char *fn, uint64_t page, const char *what)
     char pg[40] = "";
     if (page != BP__NOPAGE)
         (void)snprintf(pg, sizeof pg, "page %llu: ", (unsigned long long)page);
-    return bp__fail(-EINVAL, "%s: %s%s is refused in a child (fork) of the "
+    return bp__fail(-EINVAL, "%s%s%s%s is refused in a child (fork) of the "
                     "process that opened the pool: the parent's threads, "
                     "locks and I/O contexts are not the child's, and a lock "
                     "a parent thread held at the fork stays held here for "
                     "ever. A child may pin pages in memory for reading, read "
                     "optimistically and bp_close (which releases the child's "
                     "copy and writes nothing); open a pool of its own (after "
-                    "exec, or once the parent's is closed)", fn, pg, what);
+                    "exec, or once the parent's is closed)", fn ? fn : "",
+                    fn ? ": " : "", pg, what);
 }
 
 int bp__refused_call_in_child(const char *fn)
@@ -446,8 +447,8 @@ static int admit(bp_pool *pool, uint64_t page, unsigned how,
 
     collect->n = 0;
     if (bp__pool_in_child(pool))
-        return bp__refused_in_child("bp_pin", page, "reading a page that "
-                                    "is not in memory");
+        return bp__refused_in_child(NULL, page, "reading a page that "
+                                    "is not in memory");   /* caller names */
 
     /* The miss lock is the one pool-wide lock of the miss path: how long
      * admissions wait for it and hold it is counted (three clock reads, a
@@ -873,7 +874,8 @@ static void wait_read(bp_pool *pool, uint32_t f, uint64_t page)
 
 /* Pin page and take latch `want`.  fill: how a missed page gets its
  * bytes (a miss with FILL_OVERWRITE or FILL_ZEROS comes back latched for
- * write, which is what those callers ask for). */
+ * write, which is what those callers ask for).  A failure's detail names
+ * no public call: the caller serves one, and names it (bp__detail_name). */
 static int pin_page(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
                     enum bp__latch want, uint32_t *fout)
 {
@@ -911,7 +913,7 @@ static int pin_page(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
                 /* Not a hit: the page is being read (or evicted) - in a
                  * child of fork, by the parent, for ever. */
                 if (bp__pool_in_child(pool))
-                    return bp__refused_in_child("bp_pin", page, "waiting "
+                    return bp__refused_in_child(NULL, page, "waiting "
                                                 "for a read the parent had "
                                                 "under way");
                 uint64_t t0 = bp__now_ns();
@@ -1033,8 +1035,6 @@ static int refused_write_in_child(uint64_t page, const char *fn)
                                 "never reach the file)");
 }
 
-static __attribute__((noinline)) int
-pin_general(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out);
 
 /* Enough for check_handle to call the handle unpinned (not a memset of
  * the whole handle: bp_unpin is half of every hit).  A call that fails to
@@ -1051,38 +1051,43 @@ int bp_pin(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out)
 {
     if (__builtin_expect(pool && out && pin_hit(pool, pgno, mode, out), 1))
         return 0;
-    return pin_general(pool, pgno, mode, out);
+    return bp__pin_as(pool, pgno, mode, out, "bp_pin");
 }
 
-/* bp_pin, every case. */
-static int pin_general(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out)
+/* bp_pin, every case, for public call fn (bp_pin itself, or a call that
+ * pins on its caller's behalf), which a failure's detail names. */
+__attribute__((noinline)) int
+bp__pin_as(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out,
+           const char *fn)
 {
     uint32_t f;
     if (out)
         handle_clear(out);
     if (!pool || !out)
-        return bp__fail(-EINVAL, "bp_pin: pool and out must not be NULL");
+        return bp__fail(-EINVAL, "%s: pool and out must not be NULL", fn);
     uint32_t latch_mode = mode & ~(BP_SCAN | BP_OVERWRITE);
     if (latch_mode != BP_READ && latch_mode != BP_WRITE && latch_mode != BP_PIN)
-        return bp__fail(-EINVAL, "bp_pin: mode %u is invalid; use BP_READ, "
-                        "BP_WRITE or BP_PIN, optionally with BP_SCAN", mode);
+        return bp__fail(-EINVAL, "%s: mode %u is invalid; use BP_READ, "
+                        "BP_WRITE or BP_PIN, optionally with BP_SCAN", fn, mode);
     bool overwrite = (mode & BP_OVERWRITE) != 0;
     if (overwrite && latch_mode != BP_WRITE)
-        return bp__fail(-EINVAL, "bp_pin: BP_OVERWRITE needs BP_WRITE: only "
-                        "a writer may skip reading the page");
-    int r = bp__check_page(pool, pgno, "bp_pin");
+        return bp__fail(-EINVAL, "%s: BP_OVERWRITE needs BP_WRITE: only "
+                        "a writer may skip reading the page", fn);
+    int r = bp__check_page(pool, pgno, fn);
     if (r < 0)
         return r;
     if (latch_mode == BP_WRITE && bp__pool_in_child(pool))
-        return refused_write_in_child(pgno, "bp_pin");
+        return refused_write_in_child(pgno, fn);
     if (latch_mode == BP_WRITE && pool->read_only)
-        return read_only(pool, pgno, "bp_pin", "pinning a page for write");
+        return read_only(pool, pgno, fn, "pinning a page for write");
     if (overwrite && atomic_load(&pool->durability_lost))
-        return bp__durability_refusal(pool, "bp_pin");
+        return bp__durability_refusal(pool, fn);
     r = pin_page(pool, pgno, overwrite ? FILL_OVERWRITE : FILL_READ,
                  (mode & BP_SCAN) != 0, latch_of(latch_mode), &f);
-    if (r < 0)
+    if (r < 0) {
+        bp__detail_name(fn);
         return r;
+    }
     fill_handle(pool, f, pgno, latch_mode, out);
     return 0;
 }
@@ -1231,8 +1236,10 @@ static int alloc_page(bp_pool *pool, uint32_t file, uint64_t *pgno_out,
          * here (latch, then grow_mu), and a latch wait under grow_mu would
          * be the reverse edge (locking.md, rule 14). */
         r = pin_page(pool, base + n, FILL_ZEROS, false, BP__LATCH_X, &f);
-        if (r < 0)
+        if (r < 0) {
+            bp__detail_name(fn);
             bp__file_shrink_one(df);
+        }
     }
     if (r == 0) {
         atomic_store_explicit(&df->page_count, n + 1, memory_order_release);

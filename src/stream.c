@@ -589,9 +589,8 @@ static int hand_out(bp_stream *s, struct slot *sl, bp_page *out)
         r = bp__check_page(s->pool, page, "bp_stream_next");
         if (r < 0)
             break;
-        r = bp_pin(s->pool, page, s->mode | (s->scan ? BP_SCAN : 0), out);
-        if (r < 0)   /* the detail of the miss, as this call's */
-            bp__detail_around("bp_stream_next: ", "%s", "");
+        r = bp__pin_as(s->pool, page, s->mode | (s->scan ? BP_SCAN : 0),
+                       out, "bp_stream_next");
         break;
     case S_ERROR:
         r = sl->detail ? bp__fail(sl->err, "bp_stream_next: %s", sl->detail)

@@ -1450,8 +1450,14 @@ START_TEST(test_all_pinned_no_hang)
     double t0 = tu_now();
     TU_EXPECT_ERR(bp_pin(pool, 20, BP_READ, &pg), -BP_ENOFRAME, "page 20 of",
                   "allpinned.bp", "8 frames", "unpin");
+    TU_EXPECT_NAMED("bp_pin");
     TU_EXPECT_ERR(bp_pin(pool, 21, BP_WRITE, &pg), -BP_ENOFRAME, "page 21");
+    TU_EXPECT_NAMED("bp_pin");
     TU_EXPECT_ERR(bp_alloc_page(pool, &n, &pg), -BP_ENOFRAME, "page 32");
+    TU_EXPECT_NAMED("bp_alloc_page");
+    bp_ticket t;
+    TU_EXPECT_ERR(bp_read_optimistic(pool, 22, &t), -BP_ENOFRAME, "page 22");
+    TU_EXPECT_NAMED("bp_read_optimistic");
     ck_assert_uint_eq(n, 99);
     ck_assert_msg(tu_now() - t0 < 2.0, "-BP_ENOFRAME took %.2f s",
                   tu_now() - t0);

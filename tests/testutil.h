@@ -229,6 +229,16 @@ void tu_rewrite_page(bp_pool *pool, uint64_t pgno, uint32_t expect,
                           d_, want_[i_]);                                     \
     } while (0)
 
+/* The thread's detail starts with the name of the call that failed,
+ * "fn: " (errors.md: every detail names its call). */
+#define TU_EXPECT_NAMED(fn)                                                   \
+    do {                                                                      \
+        const char *d_ = bp_errdetail();                                      \
+        ck_assert_msg(d_ && strncmp(d_, fn ": ", strlen(fn ": ")) == 0,       \
+                      "detail \"%s\" does not start with \"%s: \"",          \
+                      d_ ? d_ : "(null)", fn);                                \
+    } while (0)
+
 /* The I/O engine the tests of the AIO layer itself (bp__aio_init_engine)
  * run on: the one bp_options_init picks (BPOOL_IO_ENGINE: io_uring's for
  * io_uring or auto, where this build has it), so that the engine matrix
