@@ -517,6 +517,8 @@ BP_API int bp_open(const char *path, const struct bp_options *opts,
  * After an fdatasync of the pool failed (-BP_EDURABILITY from then on),
  * bp_close writes nothing back: the dirty pages are lost with the pool,
  * which is freed, and -BP_EDURABILITY is returned.
+ * Whenever bp_close frees the pool and fails, bp_errdetail says that the
+ * pool is closed: it never advises closing it again.
  * bp_close must not run concurrently with any other call on the pool.
  * No page may be pinned and no read stream open: either is a caller bug
  * and gives -EBUSY without closing anything.  Out of memory to write back with (-ENOMEM),

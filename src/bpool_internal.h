@@ -393,6 +393,9 @@ void bp__detail_around(const char *before, const char *after_fmt, ...)
  * unless it is named there already: for a callee's sentence that does
  * not know which public call it serves. */
 void bp__detail_name(const char *fn);
+/* Take a leading "fn: " off the thread's detail, to put the sentence
+ * inside another that names fn. */
+void bp__detail_unname(const char *fn);
 /* A copy of the thread's detail (NULL when out of memory), which
  * bp__detail_restore makes the detail again and frees: for calls made
  * between a failure and its report that may record details of their own. */
@@ -494,7 +497,7 @@ int bp__file_cut(struct bp__datafile *df, uint64_t n);
 uint64_t bp__file_pages_now(struct bp__datafile *df);
 /* Fail with -BP_ESHRUNK: the file holds pages_now pages, fewer than the
  * pool's page count; the detail names both and the fix. */
-int bp__file_shrunk(struct bp__datafile *df, uint64_t pages_now);
+int bp__file_shrunk(struct bp__datafile *df, uint64_t pages_now, bool closing);
 
 /* files.c */
 /* The number of the attached file that `st` (a stat of a path) is, or
@@ -792,6 +795,10 @@ void bp__durability_lose(bp_pool *pool, const char *cause_fmt, ...)
 /* fn's refusal once durability is lost: -BP_EDURABILITY, the detail naming
  * the first cause. */
 int bp__durability_refusal(bp_pool *pool, const char *fn);
+/* The end of a sentence about a failed fdatasync: the pool refuses writes,
+ * close it and check the file - or, in bp_close, which frees the pool
+ * whatever it returns, that it is closed and its dirty pages dropped. */
+const char *bp__loss_fix(const bp_pool *pool);
 
 /* flusher.c */
 int bp__flushers_start(bp_pool *pool, const struct bp_options *o);

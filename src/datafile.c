@@ -769,7 +769,7 @@ int bp__file_grow_one(struct bp__datafile *df)
      * from then on (see "Shrinking" above). */
     uint64_t have = bp__file_pages_now(df);
     if (have < n)
-        return bp__file_shrunk(df, have);
+        return bp__file_shrunk(df, have, false);
     uint64_t new_size = df->data_start + (n + 1) * df->page_size;
     if (new_size > df->prealloc_end) {
         uint64_t need = new_size - df->prealloc_end;
@@ -876,16 +876,18 @@ uint64_t bp__file_pages_now(struct bp__datafile *df)
     return size < df->data_start ? 0 : (size - df->data_start) / df->page_size;
 }
 
-int bp__file_shrunk(struct bp__datafile *df, uint64_t have)
+int bp__file_shrunk(struct bp__datafile *df, uint64_t have, bool closing)
 {
     uint64_t want = atomic_load_explicit(&df->page_count, memory_order_acquire);
     return bp__fail(-BP_ESHRUNK, "the data file %s shrank under the pool from "
                     "%llu to %llu pages: another process "
                     "truncated it, and pages %llu to %llu are gone from the "
                     "file; bpool will not write them back into a hole - "
-                    "find what truncated it, close the pool (its unwritten "
-                    "changes are lost) and restore the file from a backup",
-                    df->path, (unsigned long long)want,
+                    "find what truncated it, %s and restore the file from a "
+                    "backup", df->path, (unsigned long long)want,
                     (unsigned long long)have,
-                    (unsigned long long)have, (unsigned long long)want - 1);
+                    (unsigned long long)have, (unsigned long long)want - 1,
+                    closing ? "note that the pool is closed and its unwritten "
+                              "changes lost," :
+                              "close the pool (its unwritten changes are lost)");
 }

@@ -196,8 +196,8 @@ static int sync_file(bp_pool *pool, struct bp__datafile *df, const char *why)
     bp__durability_lose(pool, "the fdatasync of %s (%s) failed (%s)",
                         df->path, why, strerror(e));
     return bp__fail(-e, "fdatasync of %s (%s) failed: %s; changes may not be "
-                    "on disk and the pool now refuses writes; close it and "
-                    "check the file", df->path, why, strerror(e));
+                    "on disk%s", df->path, why, strerror(e),
+                    bp__loss_fix(pool));
 }
 
 /* Zero both descriptors: nothing to repair.  The older batch's half

@@ -143,6 +143,15 @@ void bp__detail_name(const char *fn)
     bp__detail_around(before, "%s", "");
 }
 
+void bp__detail_unname(const char *fn)
+{
+    size_t cap;
+    char *d = detail_buf(&cap);
+    size_t n = strlen(fn);
+    if (strncmp(d, fn, n) == 0 && d[n] == ':' && d[n + 1] == ' ')
+        memmove(d, d + n + 2, strlen(d + n + 2) + 1);
+}
+
 const char *bp__errno_fix(int err, const char *otherwise)
 {
     switch (err) {

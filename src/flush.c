@@ -312,7 +312,7 @@ static void write_file_runs(bp_pool *pool, struct bp__datafile *df,
     while (keep > 0 && BP_PAGE_NO(p[keep - 1].page) >= end)
         keep--;
     if (keep < n) {
-        int e = bp__file_shrunk(df, end);
+        int e = bp__file_shrunk(df, end, pool->closing);
         for (uint32_t i = keep; i < n; i++)
             tally(end_write(pool, p[i].frame, &(struct bp__io_end){ .res = e },
                             who, true, false), t);
@@ -648,17 +648,34 @@ void bp__durability_lose(bp_pool *pool, const char *cause_fmt, ...)
     atomic_store(&pool->durability_lost, true);
 }
 
+const char *bp__loss_fix(const bp_pool *pool)
+{
+    /* bp_close frees the pool whatever it returns: "close it" would have
+     * its caller close a freed pool. */
+    return pool->closing ? "; the pool is closed all the same and its "
+                           "dirty pages dropped - check the file (and the "
+                           "device) before opening it again"
+                         : " and the pool now refuses writes; close it and "
+                           "check the file";
+}
+
 int bp__durability_refusal(bp_pool *pool, const char *fn)
 {
     /* A refusal racing the first loss, whose cause is still being
      * written, names no cause rather than wait for it. */
     bool known = atomic_load_explicit(&pool->lost_cause_state,
                                       memory_order_acquire) == 2;
+    const char *cause = known ? pool->lost_cause : "its durability was lost "
+                        "(an fdatasync failed, or a doublewrite area overflowed)";
+    if (pool->closing)
+        return bp__fail(-BP_EDURABILITY, "%s: the pool is closed all the "
+                        "same, its dirty pages dropped unwritten, as it "
+                        "refused writes since %s, so earlier changes may "
+                        "not be on disk; check its files (and the device) "
+                        "before opening them again", fn, cause);
     return bp__fail(-BP_EDURABILITY, "%s: the pool refuses writes since %s, "
                     "so earlier changes may not be on disk; close the pool "
-                    "and check its files (and the device)", fn,
-                    known ? pool->lost_cause : "its durability was lost "
-                    "(an fdatasync failed, or a doublewrite area overflowed)");
+                    "and check its files (and the device)", fn, cause);
 }
 
 int bp__sync_datafile(bp_pool *pool, struct bp__datafile *df, const char *fn)
@@ -670,8 +687,8 @@ int bp__sync_datafile(bp_pool *pool, struct bp__datafile *df, const char *fn)
         bp__durability_lose(pool, "%s's fdatasync of %s failed (%s)", fn,
                             df->path, strerror(e));
         return bp__fail(-e, "%s: fdatasync of %s failed: %s; changes may not "
-                        "be on disk and the pool now refuses writes; close "
-                        "it and check the file", fn, df->path, strerror(e));
+                        "be on disk%s", fn, df->path, strerror(e),
+                        bp__loss_fix(pool));
     }
     /* Linux reports a write-back error to one fdatasync: a doublewrite
      * batch's, beside ours, may have taken the error of writes ours

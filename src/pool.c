@@ -295,7 +295,7 @@ static int read_page(bp_pool *pool, uint32_t f, uint64_t page, bool demand)
          * device's.) */
         uint64_t have = bp__file_pages_now(df);
         if (have < atomic_load(&df->page_count) && BP_PAGE_NO(page) >= have)
-            return bp__file_shrunk(df, have);
+            return bp__file_shrunk(df, have, false);
     }
     if (io.res == -BP_ESHORTIO)
         return bp__fail(-BP_ESHORTIO, "reading page %llu of %s: the device "

@@ -387,10 +387,12 @@ static int dump_failed_at_close(const char *path, int d)
 static int write_back_failed_at_close(int e)
 {
     char before[256];
-    (void)snprintf(before, sizeof before, "bp_close: writing back failed "
+    (void)snprintf(before, sizeof before, "writing back or syncing failed "
                    "with %s, and the pool is closed all the same, so the "
                    "pages not written are lost: ", bp_err_name(e));
+    bp__detail_unname("bp_close");   /* named once, in front */
     bp__detail_around(before, "%s", "");
+    bp__detail_name("bp_close");
     return -EIO;
 }
 
@@ -459,6 +461,8 @@ int bp_close(bp_pool *pool)
         if (d < 0 && r >= 0)
             r = dump_failed_at_close(pool->warm_file, d);
     }
+    if (r < 0)   /* a shrunk file's detail names no call */
+        bp__detail_name("bp_close");
     pool_free(pool, false);
     return r < 0 ? r : 0;
 }

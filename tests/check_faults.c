@@ -2350,6 +2350,49 @@ START_TEST(test_shrunk_into_header_page)
 }
 END_TEST
 
+/* Proves that a bp_close that fails after freeing the pool - its
+ * fdatasync fails (EIO; EBUSY, returned as EIO), durability was lost
+ * before it, the file shrank under it - says so in a detail that names
+ * bp_close and never tells the caller to close the pool (that would close
+ * freed memory). */
+START_TEST(test_close_failure_says_closed)
+{
+    static const int want[] = { -EIO, -EIO, -BP_EDURABILITY, -BP_ESHRUNK };
+    reset_faults();
+    char *path = tu_path("close-says.bp");
+    tu_make_file(path, PS, 8, 1);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    tu_rewrite_page(pool, 2, 1, 2);
+    switch (_i) {
+    case 0:
+        sys_fail(BP__FAULT_FDATASYNC, 1, -EIO);
+        break;
+    case 1:
+        sys_fail(BP__FAULT_FDATASYNC, 1, -EBUSY);
+        break;
+    case 2:
+        sys_fail(BP__FAULT_FDATASYNC, 1, -EIO);
+        ck_assert_int_eq(bp_sync(pool), -EIO);
+        break;
+    default:
+        truncate_behind(path, 1);
+        break;
+    }
+    int r = bp_close(pool);
+    reset_faults();
+    atomic_store(&sys_calls[BP__FAULT_FDATASYNC], 0);
+    const char *d = bp_errdetail();
+    ck_assert_msg(r == want[_i], "case %d: bp_close gave %s (%s)", _i,
+                  bp_err_name(r), d);
+    TU_EXPECT_NAMED("bp_close");
+    ck_assert_msg(strstr(d, "closed") && !strstr(d, "close it") &&
+                  !strstr(d, "close the pool") && !strstr(d, "bp_close: bp_close"),
+                  "case %d: %s", _i, d);
+    if (_i == 1)
+        ck_assert_msg(strstr(d, "EBUSY") && strstr(d, "fdatasync"), "%s", d);
+}
+END_TEST
+
 /* Proves a header write that finds the file system full (ENOSPC) fails
  * the checkpoint with -ENOSPC and a detail saying to free space (not to
  * check the device), after the pages themselves were written; the next
@@ -2450,6 +2493,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_created_file_replaced_before_lock);
     tcase_add_test(tc, test_shrunk_into_header_page);
     tcase_add_test(tc, test_header_write_enospc);
+    tcase_add_loop_test(tc, test_close_failure_says_closed, 0, 4);
     tcase_set_timeout(tc, 20);
     suite_add_tcase(s, tc);
     return s;
