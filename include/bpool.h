@@ -163,6 +163,8 @@ typedef struct bp_pool bp_pool;
                            CRC-32C), sealed when a page pinned for write and
                            marked dirty is unpinned, verified on every read;
                            a mismatch fails the pin with -BP_ECHECKSUM.
+                           A page of all zeros passes: it is what a page
+                           never written back holds (bp_pin(3)).
                            Costs one CRC of the page per dirtying unpin and
                            per read (about 1 us for 8 KiB with SSE 4.2). */
 #define BP_RDONLY 0x20u   /* read-only: the file is opened O_RDONLY under a
