@@ -36,6 +36,20 @@ static bool all_zero(const uint8_t *d, uint32_t n)
     return d[0] == 0 && memcmp(d, d + 1, n - 1) == 0;
 }
 
+/* The fix for a page that fails its check.  A read-only pool repairs
+ * nothing, so a page torn by a power cut in a doublewrite file still
+ * fails there, and the next writable open repairs it from the area's
+ * copy: try that before a backup. */
+static const char *restore_fix(bp_pool *pool, uint64_t page)
+{
+    struct bp__datafile *df = bp__file_of(pool, page);
+    if (pool->read_only && df && df->dw_pages)
+        return "open the file once without BP_RDONLY, which repairs a page "
+               "torn by a power cut from its doublewrite area; if the page "
+               "still fails then, restore it from a backup or the log";
+    return "restore it from a backup or the log";
+}
+
 int bp__page_verify(bp_pool *pool, uint32_t f, uint64_t page)
 {
     uint32_t ps = pool->page_size;
@@ -46,20 +60,20 @@ int bp__page_verify(bp_pool *pool, uint32_t f, uint64_t page)
         return bp__fail(-BP_ECHECKSUM, "page %llu of %s has no checksum "
                         "trailer: it was written without BP_CHECKSUMS, or "
                         "its end was overwritten (torn write or corruption); "
-                        "restore it from a backup or the log",
-                        (unsigned long long)BP_PAGE_NO(page), bp__path_of(pool, page));
+                        "%s", (unsigned long long)BP_PAGE_NO(page),
+                        bp__path_of(pool, page), restore_fix(pool, page));
     }
     uint64_t holds = bp__get64(d + ps - 16);
     if (holds != BP_PAGE_NO(page))
         return bp__fail(-BP_ECHECKSUM, "page %llu of %s holds page %llu "
-                        "(a misdirected write); restore it from a backup or "
-                        "the log", (unsigned long long)BP_PAGE_NO(page), bp__path_of(pool, page),
-                        (unsigned long long)holds);
+                        "(a misdirected write); %s",
+                        (unsigned long long)BP_PAGE_NO(page), bp__path_of(pool, page),
+                        (unsigned long long)holds, restore_fix(pool, page));
     uint32_t want = bp__get32(d + ps - 8), got = bp__crc32c(0, d, ps - 8);
     if (want != got)
         return bp__fail(-BP_ECHECKSUM, "page %llu of %s fails its checksum "
                         "(stored 0x%08x, computed 0x%08x): a torn write or "
-                        "corruption; restore it from a backup or the log",
-                        (unsigned long long)BP_PAGE_NO(page), bp__path_of(pool, page), want, got);
+                        "corruption; %s", (unsigned long long)BP_PAGE_NO(page),
+                        bp__path_of(pool, page), want, got, restore_fix(pool, page));
     return 0;
 }

@@ -341,6 +341,33 @@ START_TEST(test_read_only)
 }
 END_TEST
 
+/* Proves the detail of a page that fails its checksum in a read-only
+ * pool over a doublewrite file advises a writable open first (which
+ * repairs a page torn by a power cut from the area), and a writable
+ * pool's - whose open repaired what it could - a backup. */
+START_TEST(test_read_only_torn_page_fix)
+{
+    char *path = make_dw_file("dw-ro-torn.data", BP_CHECKSUMS);
+    uint8_t junk[512];
+    memset(junk, 0xa5, sizeof junk);
+    int fd = open(path, O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, junk, sizeof junk,
+                            (off_t)(1 + AREA + 5) * PS + PS / 2), (ssize_t)sizeof junk);
+    close(fd);
+    bp_pool *pool = tu_open(path, 16, BP_RDONLY | BP_CHECKSUMS);
+    bp_page pg;
+    TU_EXPECT_ERR(bp_pin(pool, 5, BP_READ, &pg), -BP_ECHECKSUM, "page 5 of",
+                  "without BP_RDONLY", "doublewrite area", "backup");
+    ck_assert_int_eq(bp_close(pool), 0);
+    pool = tu_open(path, 16, BP_NOFLUSH | BP_CHECKSUMS);
+    TU_EXPECT_ERR(bp_pin(pool, 5, BP_READ, &pg), -BP_ECHECKSUM, "page 5 of",
+                  "restore it from a backup");
+    ck_assert_ptr_null(strstr(bp_errdetail(), "BP_RDONLY"));
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* Proves a doublewrite file cut short of its area is refused, not read
  * as pages. */
 START_TEST(test_area_cut_off)
@@ -1235,6 +1262,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_plain_file_version_1);
     tcase_add_test(tc, test_refusals);
     tcase_add_test(tc, test_read_only);
+    tcase_add_test(tc, test_read_only_torn_page_fix);
     tcase_add_test(tc, test_area_unreadable);
     tcase_add_test(tc, test_open_reads_area_by_page);
     tcase_add_test(tc, test_area_cut_off);
