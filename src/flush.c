@@ -82,7 +82,16 @@ static const char *fate(const bp_pool *pool, int err)
 {
     return pool->closing && err != -ENOMEM
                ? "bp_close frees the pool, so the change is lost"
-               : "the page stays dirty in memory and will be written again";
+               : "the page stays dirty in memory and is written again by "
+                 "the next write-back (a flusher, bp_sync, an eviction)";
+}
+
+/* What to do about a device's error err in a page write: free space for
+ * a full file system or quota, else look at the device. */
+static const char *write_fix(int err)
+{
+    return bp__errno_fix(err, "; check the device (bp_stats().write_errors "
+                         "counts the failures)");
 }
 
 /* The write of frame f ended as `end` says (its res 0 or a negative
@@ -126,14 +135,13 @@ static int end_write(bp_pool *pool, uint32_t f, const struct bp__io_end *end,
     } else if (res < 0 && end->sync_lost) {
         r = bp__fail(res, "writing page %llu of %s through its doublewrite "
                      "area: the fdatasync after the area's write failed "
-                     "(%s), so changes may not be on disk and the pool now "
-                     "refuses writes (later calls: BP_EDURABILITY); close "
-                     "it and check the file", (unsigned long long)
-                     BP_PAGE_NO(page), df->path, bp_strerror(res));
+                     "(%s), so changes may not be on disk%s", (unsigned long long)
+                     BP_PAGE_NO(page), df->path, bp_strerror(res),
+                     bp__loss_fix(pool));
     } else if (res < 0 && via_area) {
         r = bp__fail(res, "writing page %llu of %s through its doublewrite "
-                     "area failed: %s; %s", (unsigned long long)BP_PAGE_NO(page),
-                     df->path, bp_strerror(res), fate(pool, res));
+                     "area failed: %s; %s%s", (unsigned long long)BP_PAGE_NO(page),
+                     df->path, bp_strerror(res), fate(pool, res), write_fix(res));
     } else if (res == -BP_ESHORTIO) {
         r = bp__fail(res, "writing page %llu of %s: the device transferred "
                      "%zu of %u bytes and the rest could not be written "
@@ -142,9 +150,9 @@ static int end_write(bp_pool *pool, uint32_t f, const struct bp__io_end *end,
                      pool->page_size, bp__aio_short_cause(&pool->aio, done),
                      fate(pool, res));
     } else if (res < 0) {
-        r = bp__fail(res, "writing page %llu of %s failed: %s; %s",
+        r = bp__fail(res, "writing page %llu of %s failed: %s; %s%s",
                      (unsigned long long)BP_PAGE_NO(page), df->path,
-                     bp_strerror(res), fate(pool, res));
+                     bp_strerror(res), fate(pool, res), write_fix(res));
     }
     if (res < 0) {
         atomic_fetch_add(&pool->ndirty, 1);
