@@ -305,7 +305,8 @@ struct bp_options {
 
     /* Write-back (see doc/design.md, "Write-back").  0 means the default. */
     uint32_t flushers;     /* background flusher threads; default 1, at
-                              most BP_MAX_FLUSHERS (BP_NOFLUSH: none) */
+                              most BP_MAX_FLUSHERS (BP_NOFLUSH: none, the
+                              field still checked) */
     uint32_t dirty_low;    /* % of frames dirty at which flushers start;
                               default 10.  Below dirty_high they write
                               only pages not used since CLOCK-Pro's

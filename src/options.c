@@ -78,6 +78,11 @@ static void default_writeback(struct bp_options *o)
 
 static int check_writeback(const struct bp_options *o, const char *fn)
 {
+    if (o->flushers > BP_MAX_FLUSHERS && (o->flags & BP_NOFLUSH))
+        return bp__fail(-EINVAL, "%s: %u flushers is too many; BP_NOFLUSH "
+                        "runs none, but the field is checked all the same: "
+                        "leave it 0 (or 1 to %u)", fn, o->flushers,
+                        BP_MAX_FLUSHERS);
     if (o->flushers > BP_MAX_FLUSHERS)
         return bp__fail(-EINVAL, "%s: %u flushers is too many; use 1 to "
                         "%u (or the flag BP_NOFLUSH for none)", fn, o->flushers,

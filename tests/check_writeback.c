@@ -1800,6 +1800,13 @@ START_TEST(test_writeback_options_checked)
     o.flushers = BP_MAX_FLUSHERS + 1;
     ck_assert_int_eq(try_open(path, &o), -EINVAL);
     ck_assert_msg(strstr(bp_errdetail(), "flushers"), "%s", bp_errdetail());
+    /* With BP_NOFLUSH the field is still checked, and the fix is not
+     * the flag the caller gave already. */
+    o.flags = BP_NOFLUSH;
+    ck_assert_int_eq(try_open(path, &o), -EINVAL);
+    ck_assert_msg(strstr(bp_errdetail(), "leave it 0") &&
+                  !strstr(bp_errdetail(), "flag BP_NOFLUSH for none"), "%s",
+                  bp_errdetail());
     bp_options_init(&o);
     o.pool_frames = 8;
     o.flags = BP_NOFLUSH;
