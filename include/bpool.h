@@ -244,7 +244,9 @@ typedef struct bp_pool bp_pool;
 
 /*
  * Write-ahead-log hook: called before a dirty page is written to the data
- * file, with its page number and its bytes (read-only; the page is held
+ * file, with its page id (pgno: as bp_pin takes it, BP_PAGE_ID(file,
+ * page) in a pool of several files; the page number itself in file 0)
+ * and its bytes (read-only; the page is held
  * under its shared latch, so they cannot change during the call).  Return
  * 0 to let the write go ahead, or a negative errno to refuse it: the page
  * then stays dirty, the write counts as failed and the error reaches the
@@ -1230,8 +1232,10 @@ BP_API int bp_flush_all(bp_pool *pool);
  * BP_DOUBLEWRITE the next writable open repairs it (bp_flush_page(3),
  * "After a power cut").  An fdatasync failure is fatal for
  * durability: the kernel may have dropped the data, so the pool returns
- * -BP_EDURABILITY from every later bp_mark_dirty, bp_alloc_page and
- * bp_sync until it is closed and the data checked.
+ * -BP_EDURABILITY from every later call that would change the file or
+ * make it durable (bp_mark_dirty, bp_alloc_page, bp_sync, bp_checkpoint
+ * and the others errors.md lists) until it is closed and the data
+ * checked.
  * On a BP_RDONLY pool it does nothing and returns 0.
  * A dirty page the calling thread holds for write (its change is not
  * finished) is neither written nor synced: every other page is, and the

@@ -169,6 +169,63 @@ START_TEST(test_two_files_one_pool)
 }
 END_TEST
 
+/* The page ids the before_write hook was given, and whether the bytes
+ * it saw were the page's (the stamp of its own page number). */
+struct hook_seen {
+    _Atomic int n;
+    uint64_t ids[64];
+    _Atomic bool bytes_wrong;
+};
+
+static int note_hook(void *arg, uint64_t pgno, const void *data, uint32_t size)
+{
+    struct hook_seen *h = arg;
+    int i = atomic_fetch_add(&h->n, 1);
+    if (i < 64)
+        h->ids[i] = pgno;
+    if (size != PS || !tu_stamped(data, PS, BP_PAGE_NO(pgno),
+                                  BP_PAGE_FILE(pgno) ? 40 : 30))
+        atomic_store(&h->bytes_wrong, true);
+    return 0;
+}
+
+/* Proves the before_write hook gets a page's id as bp_pin takes it -
+ * BP_PAGE_ID(file, page), the file's number in the high bits - so that a
+ * hook of a pool of several files knows which file a page is of
+ * (bp_flush_page(3)). */
+START_TEST(test_before_write_gets_page_ids)
+{
+    char *a, *b;
+    make_two(&a, &b);
+    struct hook_seen h = { .n = 0 };
+    struct bp_options o;
+    bp_options_init(&o);
+    o.pool_frames = 16;
+    o.flags = BP_NOFLUSH;
+    o.before_write = note_hook;
+    o.before_write_arg = &h;
+    bp_pool *pool = NULL;
+    ck_assert_int_eq(bp_pool_create(&o, &pool), 0);
+    ck_assert_uint_eq(attach(pool, a), 0);
+    ck_assert_uint_eq(attach(pool, b), 1);
+    rewrite(pool, 0, 3, 30);
+    rewrite(pool, 1, 3, 40);
+    ck_assert_int_eq(bp_sync(pool), 0);
+    ck_assert_int_eq(atomic_load(&h.n), 2);
+    ck_assert(!atomic_load(&h.bytes_wrong));
+    bool saw0 = false, saw1 = false;
+    for (int i = 0; i < 2; i++) {
+        saw0 |= h.ids[i] == BP_PAGE_ID(0, 3);
+        saw1 |= h.ids[i] == BP_PAGE_ID(1, 3);
+    }
+    ck_assert_msg(saw0 && saw1, "the hook saw %#llx and %#llx",
+                  (unsigned long long)h.ids[0], (unsigned long long)h.ids[1]);
+    ck_assert_int_eq(bp_close(pool), 0);
+    unlink(a);
+    unlink(b);
+}
+END_TEST
+
 /* Proves bp_detach writes the file back and drops only its pages: the
  * other file's pages stay resident and dirty; the number is free again
  * and the file attaches anew with its data. */
@@ -2448,6 +2505,7 @@ Suite *test_suite(void)
     TCase *tc = tcase_create("files");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_two_files_one_pool);
+    tcase_add_test(tc, test_before_write_gets_page_ids);
     tcase_add_test(tc, test_detach_leaves_the_others);
     tcase_add_test(tc, test_alloc_per_file);
     tcase_add_test(tc, test_sync_one_file);
