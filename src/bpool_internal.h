@@ -583,6 +583,9 @@ static inline bool bp__pool_in_child(const bp_pool *pool)
  * page it concerns, or BP__NOPAGE).  fn NULL: a sentence without a call's
  * name, which the caller adds (bp__detail_name). */
 int bp__refused_in_child(const char *fn, uint64_t page, const char *what);
+/* That -EINVAL for fn, a call that only reads the pool's state under a
+ * lock, in a child of fork (callers ask bp__pool_in_child first). */
+int bp__refused_lock_in_child(const char *fn);
 /* That -EINVAL for fn, a call that writes to the file or waits for the
  * parent's threads, in a child of fork (callers ask bp__pool_in_child
  * first). */

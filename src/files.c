@@ -481,7 +481,7 @@ int bp_file_info(bp_pool *pool, uint32_t file, struct bp_file_info *info)
         return bp__fail(-EINVAL, "bp_file_info: pool and info must not be "
                         "NULL");
     if (bp__pool_in_child(pool))   /* files_mu may be a parent thread's */
-        return bp__refused_call_in_child("bp_file_info");
+        return bp__refused_lock_in_child("bp_file_info");
     pthread_mutex_lock(&pool->files_mu);   /* the file stays attached */
     struct bp__datafile *df = attached(pool, file, "bp_file_info");
     if (!df) {
@@ -512,7 +512,7 @@ int bp_files(bp_pool *pool, bp_file_fn fn, void *arg)
     if (!pool || !fn)
         return bp__fail(-EINVAL, "bp_files: pool and fn must not be NULL");
     if (bp__pool_in_child(pool))   /* files_mu may be a parent thread's */
-        return bp__refused_call_in_child("bp_files");
+        return bp__refused_lock_in_child("bp_files");
     /* The list is copied under files_mu, paths too, and fn called
      * without it: fn may call bp_file_info, or attach and detach; a file
      * detached meanwhile is still reported (with its path as it was). */

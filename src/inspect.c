@@ -43,7 +43,7 @@ int bp_inspect_frames(bp_pool *pool, bp_frame_fn fn, void *arg)
     /* The miss lock: a parent thread may have held it at the fork, and
      * the policy it guards may be half changed in the child's copy. */
     if (bp__pool_in_child(pool))
-        return bp__refused_call_in_child("bp_inspect_frames");
+        return bp__refused_lock_in_child("bp_inspect_frames");
     const uint32_t nframes = bp__frames_now(pool);
     struct bp_frame_info *fi = malloc(INSPECT_CHUNK * sizeof(*fi));
     if (!fi)
@@ -108,7 +108,7 @@ int bp_inspect_clock(bp_pool *pool, bp_clock_fn fn, void *arg,
     if (!pool)
         return bp__fail(-EINVAL, "bp_inspect_clock: pool must not be NULL");
     if (bp__pool_in_child(pool))   /* as bp_inspect_frames */
-        return bp__refused_call_in_child("bp_inspect_clock");
+        return bp__refused_lock_in_child("bp_inspect_clock");
     /* At most every frame plus as many non-resident entries (the cap). */
     struct clock_copy cc = { pool, NULL, 0, 2 * pool->frames_max };
     if (fn && !(cc.e = malloc((size_t)cc.cap * sizeof(*cc.e))))

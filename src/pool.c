@@ -437,6 +437,13 @@ int bp__refused_call_in_child(const char *fn)
                                 "file or waits for the parent's threads");
 }
 
+int bp__refused_lock_in_child(const char *fn)
+{
+    return bp__refused_in_child(fn, BP__NOPAGE, "a call that takes a lock "
+                                "(which a thread of the parent may have held "
+                                "at the fork, for good)");
+}
+
 static int admit(bp_pool *pool, uint64_t page, unsigned how,
                  struct miss_tries *tries, struct bp__evict_batch *collect,
                  uint32_t *fout)

@@ -477,7 +477,7 @@ int bp_info_sized(bp_pool *pool, struct bp_info *out, size_t size)
     if (r < 0)
         return r;
     if (bp__pool_in_child(pool))   /* files_mu may be a parent thread's */
-        return bp__refused_call_in_child("bp_info");
+        return bp__refused_lock_in_child("bp_info");
     struct bp_info full;
     struct bp_info *info = &full;
     memset(info, 0, sizeof(*info));

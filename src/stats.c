@@ -214,7 +214,7 @@ int bp_stats_reset(bp_pool *pool)
     if (!pool)
         return bp__fail(-EINVAL, "bp_stats_reset: pool must not be NULL");
     if (bp__pool_in_child(pool))   /* locals_mu: bp_stats above */
-        return bp__refused_call_in_child("bp_stats_reset");
+        return bp__refused_lock_in_child("bp_stats_reset");
     pthread_mutex_lock(&pool->locals_mu);
     for (int c = 0; c < BP__NCOUNTERS; c++)
         pool->base[c] = sum_all(pool, (enum bp__counter)c);

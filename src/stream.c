@@ -933,7 +933,7 @@ int bp_stream_info(const bp_stream *s, struct bp_stream_info *info)
                         "be NULL");
     /* A parent's thread may hold io_mu at the fork, for good. */
     if (bp__pool_in_child(s->pool))
-        return bp__refused_call_in_child("bp_stream_info");
+        return bp__refused_lock_in_child("bp_stream_info");
     pthread_mutex_t *mu = (pthread_mutex_t *)&s->io_mu;   /* state only */
     pthread_mutex_lock(mu);
     *info = s->info;

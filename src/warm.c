@@ -440,7 +440,7 @@ int bp_dump_resident(bp_pool *pool, const char *path)
         return bp__fail(-EINVAL, "bp_dump_resident: %s must not be %s",
                         !pool ? "pool" : "path", !pool || !path ? "NULL" : "empty");
     if (bp__pool_in_child(pool))   /* files_mu may be a parent thread's */
-        return bp__refused_call_in_child("bp_dump_resident");
+        return bp__refused_lock_in_child("bp_dump_resident");
     struct resident r = { .pool = pool, .cap = pool->frames_max };
     r.hot = malloc(r.cap * sizeof(uint64_t));
     r.cold = malloc(r.cap * sizeof(uint64_t));

@@ -648,6 +648,12 @@ START_TEST(test_fork_child_close)
             bad |= (bp_alloc_page(pool, &n, &pg) != -EINVAL) << 17;
             bad |= (bp_detach(pool, 0) != -EINVAL) << 20;   /* syncs, writes */
             bad |= (bp_resize(pool, 8 * (uint64_t)PS) != -EINVAL) << 21;
+            /* A call that only reads under a lock says that, not that it
+             * writes to the file. */
+            struct bp_info info;
+            bad |= (bp_info(pool, &info) != -EINVAL ||
+                    !strstr(bp_errdetail(), "takes a lock") ||
+                    strstr(bp_errdetail(), "writes to the file")) << 22;
             bad |= (bp_close(pool) != 0) << 18;
             bad |= (fcntl(fd, F_GETFD) != -1 || errno != EBADF) << 19;
             char c = 0;   /* what failed, then live on until told */
