@@ -25,7 +25,8 @@
 #   7. --io pread (the page-cache baseline) on a file without checksums;
 #      mget through it and through bpool on the same file agree;
 #   8. bench recreates only a kvdb file nobody has open (not an empty
-#      file); --lookups N runs N lookups;
+#      file), whichever pager and page size made it; --lookups N runs N
+#      lookups;
 #   9. mt on a file that holds keys already, its own from an earlier run
 #      among them;
 #  10. load and verify near key index 2^64 - 1: a range past it refused.
@@ -549,6 +550,20 @@ try "bench refuses an empty file" 2 empty-bench.db bench 100 &&
     [ "$(stat -c %a empty-bench.db)" = 640 ] &&
     pass "the empty file is left as it was, mode 640" ||
     fail "empty-bench.db changed: $(stat -c '%s bytes, mode %a' empty-bench.db 2>&1)"
+# A kvdb file is recreated whichever pager made it and whatever its page
+# size: through pread, one with bpool's page checksums (pread cannot
+# verify them; bench refused the file, and bench.sh's pread run after its
+# bpool run had no result); with a pool too small for the old file's
+# pages but right for the new file's.
+try "bench through bpool, with checksums" 0 two.db bench 200 --lookups 50 &&
+    has "through bpool" out '^bench io=bpool '
+try "bench through pread of bpool's file" 0 --io pread two.db bench 200 --lookups 50 &&
+    has "through pread" out '^bench io=pread '
+try "bench through bpool of pread's file" 0 two.db bench 200 --lookups 50 &&
+    has "through bpool" out '^bench io=bpool '
+try "bench with 64 KiB pages" 0 -P 64K two.db bench 200 --lookups 50
+try "bench with a pool of 4 frames of 8 KiB over them" 0 -p 32K two.db bench 200 \
+    --lookups 50 && has "8 KiB pages" out ' page=8192 '
 # --lookups is a count of lookups, taken as given: 0 is refused (it ran
 # 16), and others are not rounded down to a multiple of 16.
 try "bench --lookups 0: exit 2" 2 lk.db bench 10 --lookups 0 &&

@@ -106,6 +106,39 @@ static void mt_lookup_main(struct bench_thread *t)
     }
 }
 
+/* Frames of the pool that bench_may_replace opens an old file with: it
+ * reads the meta page and the free list's trunks, one page at a time. */
+#define BENCH_CHECK_FRAMES 16
+
+/* May bench remove FILE and make it anew?  Yes for a kvdb file, whichever
+ * pager made it, that no process has open: kvdb_open says so, or why not
+ * (reported).  The command line's pool and page size are for the new
+ * file, not this one (its pages may be of another size): it is opened
+ * with a small pool of its own, unchanged, and closed.  Through the pread
+ * pager, a file made with bpool's page checksums is opened with bpool:
+ * pread cannot verify them, but the file is kvdb's all the same, and
+ * bench makes it anew without them. */
+static int bench_may_replace(const struct cli *c)
+{
+    struct kvdb_options o;
+    kvdb_options_init(&o);
+    o.io = c->o.io;
+    o.pool_frames = BENCH_CHECK_FRAMES;
+    o.flags = KVDB_NOCOMPACT;
+    kvdb *old;
+    int r = kvdb_open(c->path, &o, &old);
+    if (r == -EOPNOTSUPP && o.io == KVDB_IO_PREAD) {
+        o.io = KVDB_IO_BPOOL;
+        r = kvdb_open(c->path, &o, &old);
+    }
+    if (r < 0) {
+        report(r, c->path);
+        return r;
+    }
+    (void)kvdb_close(old);   /* unchanged: nothing to commit */
+    return 0;
+}
+
 int cmd_bench(struct cli *c, int argc, char **argv)
 {
     static const char *const opts[] = {"lookups", "commit-every", "seed",
@@ -148,17 +181,11 @@ int cmd_bench(struct cli *c, int argc, char **argv)
      * an empty file is none of kvdb's either (get refuses it too), and is
      * left as it is, its mode included. */
     struct stat there;
-    if (stat(c->path, &there) == 0) {
-        kvdb *old;
-        struct cli plain = *c;
-        plain.power_cut_ms = 0;
-        if (open_db(&plain, false, &old) < 0) {
-            fprintf(stderr, "kvdb: bench: %s is left as it is (bench "
-                    "recreates only a kvdb file no process has open; name "
-                    "another file)\n", printable(c->path));
-            return EX_ERR;
-        }
-        kvdb_close(old);
+    if (stat(c->path, &there) == 0 && bench_may_replace(c) < 0) {
+        fprintf(stderr, "kvdb: bench: %s is left as it is (bench "
+                "recreates only a kvdb file no process has open; name "
+                "another file)\n", printable(c->path));
+        return EX_ERR;
     }
     if (unlink(c->path) != 0 && errno != ENOENT) {
         fprintf(stderr, "kvdb: bench: cannot remove %s: %s\n", printable(c->path),
