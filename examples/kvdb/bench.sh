@@ -58,6 +58,10 @@
 # and times LOOKUPS lookups of random present keys after an untimed
 # warm-up of a quarter as many.  SQLite is built from sqlite_bench.c where
 # libsqlite3-dev is found, LMDB from lmdb_bench.c where liblmdb-dev is.
+#
+# Exit status: 0 when every run succeeded; 1 when one failed (its errors
+# are printed when it fails, and the runs that failed are named again at
+# the end; the table leaves them out); 2 bad usage.
 
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -179,8 +183,10 @@ capped() {
     (echo "$BASHPID" >"$cg/cgroup.procs" && exec "$@")
 }
 
-# run NAME CMD...: one run; its "bench ..." line goes to $dir/NAME.out
+# run NAME CMD...: one run; its "bench ..." line goes to $dir/NAME.out.
+# A run that fails is named in failed, and the script ends with status 1.
 results=()
+failed=()
 run() {
     local name=$1
     shift
@@ -188,6 +194,7 @@ run() {
     if ! "$@" >"$dir/$name.out" 2>"$dir/$name.err"; then
         echo "bench.sh: $name failed:" >&2
         cat "$dir/$name.err" >&2
+        failed+=("$name")
         return 1
     fi
     [[ $name == *.r* ]] || results+=("$name")
@@ -229,7 +236,13 @@ one() {
     esac
 }
 engines=(capped-bpool capped-pread capped-sqlite capped-lmdb full-bpool full-sqlite full-lmdb)
-one capped-bpool "" || exit 1
+# failures: name the runs that failed and return 1, or return 0.
+failures() {
+    [ ${#failed[@]} -eq 0 ] && return 0
+    echo "bench.sh: these runs failed: ${failed[*]}" >&2
+    return 1
+}
+one capped-bpool "" || { failures; exit; }
 data_mb=$(val file_mb capped-bpool)
 peak_mb=$(val peak_mb capped-bpool)
 f100=$(awk -v m="$peak_mb" 'BEGIN { printf "%d", m * 1048576 / 8192 + 1 }')
@@ -284,7 +297,7 @@ done
 # --- ratios by round (-r) -------------------------------------------------------------------
 # kvdb on bpool over SQLite and over LMDB, inserts/s and 1-thread
 # lookups/s, each round's engines against each other, then the median.
-[ "$rounds" -gt 1 ] || exit 0
+[ "$rounds" -gt 1 ] || { failures; exit; }
 # ratio FIELD ENGINE_A ENGINE_B SUFFIX: A's FIELD over B's in one round
 ratio() {
     local a b
@@ -317,3 +330,4 @@ for ((c = 0; c < ${#cols[@]}; c++)); do
     line+=" | $(echo "${all[c]}" | median)"
 done
 echo "$line |"
+failures
