@@ -135,8 +135,18 @@ try "a 1 MiB file whose first page is zero: exit 2" 2 zero.img put k v &&
 [ "$(stat -c %s zero.img)" = 1048576 ] && grep -q precious zero.img &&
     pass "it is not taken for a creation cut short: untouched" ||
     fail "zero.img was changed: $(stat -c %s zero.img) bytes"
-try "page size 5000: exit 2" 2 --page-size 5000 new.db put a b &&
-    has "names the allowed sizes" err 'power of two in \[8192, 65536\]'
+# A page size outside kvdb's range is a usage error, found while the
+# options are read: one line, then where to read more (doc/tools.md).  It
+# was kvdb_open's refusal, without the second line.
+for ps in 5000 4K 128K; do
+    try "page size $ps: exit 2" 2 --page-size "$ps" new.db put a b &&
+        [ "$(wc -l <err)" -eq 2 ] &&
+        has "names the allowed sizes" err "^kvdb: --page-size '$ps': want a power of two from 8K to 64K\$" &&
+        has "where to read more" err "^Try 'kvdb --help' for more information\.\$"
+done
+[ ! -e new.db ] && pass "and makes no file" || fail "new.db made"
+try "page size 8K, the least" 0 -P 8K new8.db put a b
+try "page size 64K, the most" 0 -P 64K new64.db put a b
 try "--frames 0: exit 2" 2 --frames 0 db get a
 try "--frames 2 (below bpool's minimum): exit 2" 2 --frames 2 db get a &&
     has "bpool's reason" err 'frames'

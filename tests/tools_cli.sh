@@ -337,8 +337,7 @@ usage_error "a pool below 4 frames: the size named" bpool-bench \
     "--pool 12288 is 1 frame of 8192 bytes; a pool has at least 4: give --pool 32K or more" -p 12K randread
 usage_error "a pool below 4 frames of kvdb's pages" kvdb \
     "--pool 16384 is 2 frames of 8192 bytes; a pool has at least 4: give --pool 32K or more" -p 16K kv.db get k
-# (kvdb leaves the page size to kvdb_open, which names kvdb's own range:
-# tests/kvdb_cli.sh.)
+# (kvdb's own range, 8K to 64K: tests/kvdb_cli.sh.)
 for t in bpool-shell bpool-bench bpool-stress; do
     usage_error "page size not a power of two" "$t" "--page-size '5000'" -P 5000
     usage_error "a pool below 4 frames of the page size" "$t" \

@@ -77,7 +77,8 @@ static const char usage_text[] =
     "                       or 0x hex with an optional K, M, G or T (powers\n"
     "                       of 1024)\n"
     "      --frames N       pool size in frames (instead of --pool)\n"
-    "  -P, --page-size SIZE page size of a new file (default 8K)\n"
+    "  -P, --page-size SIZE page size of a new file, a power of two from 8K\n"
+    "                       to 64K (default 8K)\n"
     "      --no-checksums   new file without bpool page checksums\n"
     "                       (--checksums: with them, the default)\n"
     "      --io bpool|pread bpool (O_DIRECT, default) or pread/pwrite through\n"
@@ -622,9 +623,11 @@ int main(int argc, char **argv)
     while ((opt = getopt_long(argc, argv, "+" POOLOPT_SHORT "jhV", longopts,
                               NULL)) != -1) {
         if (opt == 'P') {
-            /* kvdb_open checks it against kvdb's own range, and says so. */
+            /* kvdb's own range, not the bpool tools' (4K to 1M): a usage
+             * error here, as in the other tools, rather than kvdb_open's
+             * refusal, which had no pointer to --help. */
             uint64_t ps = opt_size("--page-size", optarg);
-            if (ps > UINT32_MAX)
+            if (ps < KVDB_PAGE_MIN || ps > KVDB_PAGE_MAX || (ps & (ps - 1)))
                 opt_bad("--page-size", optarg, "want a power of two from 8K to 64K");
             pool.page_size = (uint32_t)ps;
             continue;

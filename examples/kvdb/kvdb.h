@@ -26,6 +26,10 @@ extern "C" {
 
 #define KVDB_KEY_MAX 1024u  /* bytes; keys are 1..KVDB_KEY_MAX bytes */
 #define KVDB_VAL_MAX 1024u  /* bytes; values are 0..KVDB_VAL_MAX bytes */
+/* kvdb_options.page_size: a power of two from KVDB_PAGE_MIN to
+ * KVDB_PAGE_MAX bytes */
+#define KVDB_PAGE_MIN 8192u
+#define KVDB_PAGE_MAX 65536u
 
 typedef struct kvdb kvdb;
 typedef struct kvdb_cursor kvdb_cursor;
@@ -47,8 +51,9 @@ typedef struct kvdb_cursor kvdb_cursor;
 
 struct kvdb_options {
     uint32_t flags;
-    uint32_t page_size;     /* new files; power of two in [8 KiB, 64 KiB];
-                               0: 8192.  An existing file keeps its own. */
+    uint32_t page_size;     /* new files; power of two in [KVDB_PAGE_MIN,
+                               KVDB_PAGE_MAX]; 0: 8192.  An existing file
+                               keeps its own. */
     uint32_t pool_frames;   /* bpool frames; 0: pool_bytes */
     uint64_t pool_bytes;    /* 0: bpool's default (64 MiB) */
     int io;                 /* KVDB_IO_* */

@@ -49,8 +49,8 @@
 #include "kvdb.h"
 
 #define KV_TRAILER 16u        /* last bytes of a page, bpool's checksums */
-#define KV_MIN_PAGE 8192u
-#define KV_MAX_PAGE 65536u
+#define KV_MIN_PAGE KVDB_PAGE_MIN
+#define KV_MAX_PAGE KVDB_PAGE_MAX
 
 /* ------------------------------------------------------------------ */
 /* Little-endian helpers                                              */
