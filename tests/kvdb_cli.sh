@@ -26,7 +26,7 @@
 #      mget through it and through bpool on the same file agree;
 #   8. bench recreates only a kvdb file nobody has open (not an empty
 #      file), whichever pager and page size made it; --lookups N runs N
-#      lookups;
+#      lookups; --json's options are null where none was given;
 #   9. mt on a file that holds keys already, its own from an earlier run
 #      among them;
 #  10. load and verify near key index 2^64 - 1: a range past it refused.
@@ -583,6 +583,24 @@ try "bench --lookups 10" 0 --frames 64 lk.db bench 100 --lookups 10 &&
     has "10 lookups, not 16" out ' lookups=10 '
 try "bench --lookups 37 --json" 0 --frames 64 lk.db bench 100 --lookups 37 --json &&
     has "37 lookups, not 32" out '"lookups":37,'
+# The JSON options: null for what the command line left to kvdb's or
+# bpool's default, as doc/tools.md says (they were filled with the
+# defaults: frames 8192, io "bpool", seed 42...); the result after them
+# has the values used.
+opts() { sed -n 's/.*"options":{\([^{}]*\)}.*/\1/p' out; }
+try "bench --json, no options" 0 lk.db bench 100 --json &&
+    [ "$(opts)" = '"file":"lk.db","io":null,"frames":null,"pool_bytes":null,"page_size":null,"checksums":null,"keys":100,"lookups":null,"commit_every":null,"seed":null,"threads":null' ] &&
+    pass "options not given are null" || fail "options: $(opts)"
+has "the values used in the result" out '},"command":"bench","io":"bpool","frames":8192,"page_size":8192,"checksums":true,"lookups":100,"commit_every":10000,"seed":42,"threads":1,'
+try "bench --json, every option" 0 --io bpool --frames 64 -P 16K --checksums lk.db \
+    bench 100 --lookups 20 --commit-every 50 --seed 7 --threads 2 --json &&
+    [ "$(opts)" = '"file":"lk.db","io":"bpool","frames":64,"pool_bytes":null,"page_size":16384,"checksums":true,"keys":100,"lookups":20,"commit_every":50,"seed":7,"threads":2' ] &&
+    pass "options given are as given" || fail "options: $(opts)"
+try "bench --json, pread and a pool size" 0 --io pread -p 1M --no-checksums lk.db \
+    bench 100 --json &&
+    [ "$(opts)" = '"file":"lk.db","io":"pread","frames":null,"pool_bytes":1048576,"page_size":null,"checksums":false,"keys":100,"lookups":null,"commit_every":null,"seed":null,"threads":null' ] &&
+    pass "--io pread, -p and --no-checksums as given" || fail "options: $(opts)"
+has "pread's values in the result" out '"command":"bench","io":"pread","frames":0,"page_size":8192,"checksums":false,'
 # Fewer lookups than threads: every thread count still measures them all
 # (threads past the lookups had none, and 3 lookups by 4 threads gave 0/s)
 try "bench --lookups 3 --threads 4" 0 --frames 64 lk.db bench 100 --lookups 3 \

@@ -653,6 +653,7 @@ int main(int argc, char **argv)
                 c.o.io = KVDB_IO_PREAD;
             else
                 opt_bad("--io", optarg, "want bpool or pread");
+            c.given |= CLI_GIVEN_IO;
             break;
         case O_STATS: c.stats = true; break;
         case O_NO_COMPACT: c.o.flags |= KVDB_NOCOMPACT; break;
@@ -678,12 +679,20 @@ int main(int argc, char **argv)
     }
     poolopt_check(&pool);
     /* What the line leaves unset keeps kvdb_options_init's default. */
-    if (pool.frames)
+    if (pool.frames) {
         c.o.pool_frames = pool.frames;
-    if (pool.pool_bytes)
+        c.given |= CLI_GIVEN_FRAMES;
+    }
+    if (pool.pool_bytes) {
         c.o.pool_bytes = pool.pool_bytes;
-    if (pool.page_size)
+        c.given |= CLI_GIVEN_POOL;
+    }
+    if (pool.page_size) {
         c.o.page_size = pool.page_size;
+        c.given |= CLI_GIVEN_PAGE_SIZE;
+    }
+    if (pool.checksums >= 0)
+        c.given |= CLI_GIVEN_CHECKSUMS;
     if (pool.checksums == 0)
         c.o.flags |= KVDB_NOCHECKSUMS;
     if (pool.checksums == 1 && c.o.io == KVDB_IO_PREAD)

@@ -16,6 +16,17 @@ struct cli {
     bool stats;               /* --stats: pool counters at the end */
     bool json;                /* -j, --json: bench's result as JSON */
     uint64_t power_cut_ms;    /* --power-cut-after MS (testing), or 0 */
+    unsigned given;           /* CLI_GIVEN_*: set on the command line, not
+                                 left to kvdb's or bpool's default (the
+                                 JSON options are null for the others) */
+};
+
+enum {
+    CLI_GIVEN_IO = 1u << 0,          /* --io */
+    CLI_GIVEN_FRAMES = 1u << 1,      /* --frames: o.pool_frames */
+    CLI_GIVEN_POOL = 1u << 2,        /* -p, --pool-mb: o.pool_bytes */
+    CLI_GIVEN_PAGE_SIZE = 1u << 3,   /* -P: o.page_size */
+    CLI_GIVEN_CHECKSUMS = 1u << 4,   /* --checksums, --no-checksums */
 };
 
 /* cli_powercut.c: record the writes to path, and MS ms from now write the

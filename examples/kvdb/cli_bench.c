@@ -106,6 +106,16 @@ static void mt_lookup_main(struct bench_thread *t)
     }
 }
 
+/* A JSON option: its value when the command line gave it, else null. */
+static void json_given_u64(struct json *j, bool given, const char *key,
+                           uint64_t val)
+{
+    if (given)
+        json_u64(j, key, val);
+    else
+        json_null(j, key);
+}
+
 /* Frames of the pool that bench_may_replace opens an old file with: it
  * reads the meta page and the free list's trunks, one page at a time. */
 #define BENCH_CHECK_FRAMES 16
@@ -285,20 +295,43 @@ int cmd_bench(struct cli *c, int argc, char **argv)
     double live_mb = (double)(s0.pages > unused ? s0.pages - unused : 0) *
                      s0.page_size / 1048576.0;
     if (json) {         /* the bpool tools' convention: tools/common/json.h */
+        /* The options as given, null for those left to kvdb's or
+         * bpool's default (doc/tools.md); the result has the values
+         * used. */
         struct json j;
         json_begin(&j, stdout);
         json_object(&j, "options");
         json_str(&j, "file", c->path);
+        if (c->given & CLI_GIVEN_IO)
+            json_str(&j, "io", c->o.io == KVDB_IO_PREAD ? "pread" : "bpool");
+        else
+            json_null(&j, "io");
+        json_given_u64(&j, c->given & CLI_GIVEN_FRAMES, "frames",
+                       c->o.pool_frames);
+        json_given_u64(&j, c->given & CLI_GIVEN_POOL, "pool_bytes",
+                       c->o.pool_bytes);
+        json_given_u64(&j, c->given & CLI_GIVEN_PAGE_SIZE, "page_size",
+                       c->o.page_size);
+        if (c->given & CLI_GIVEN_CHECKSUMS)
+            json_bool(&j, "checksums", !(c->o.flags & KVDB_NOCHECKSUMS));
+        else
+            json_null(&j, "checksums");
+        json_u64(&j, "keys", n);
+        json_given_u64(&j, args_get(&a, "lookups"), "lookups", lookups);
+        json_given_u64(&j, args_get(&a, "commit-every"), "commit_every",
+                       every);
+        json_given_u64(&j, args_get(&a, "seed"), "seed", seed);
+        json_given_u64(&j, args_get(&a, "threads"), "threads", max_threads);
+        json_end_object(&j);
+        json_str(&j, "command", "bench");
         json_str(&j, "io", s0.io);
         json_u64(&j, "frames", s0.frames);
         json_u64(&j, "page_size", s0.page_size);
         json_bool(&j, "checksums", s0.checksums);
-        json_u64(&j, "keys", n);
         json_u64(&j, "lookups", lookups);
         json_u64(&j, "commit_every", every);
         json_u64(&j, "seed", seed);
-        json_end_object(&j);
-        json_str(&j, "command", "bench");
+        json_u64(&j, "threads", max_threads);
         json_dbl(&j, "pool_mib", (double)s0.frames * s0.page_size / 1048576.0, 1);
         json_dbl(&j, "file_mib", file_mb, 1);
         json_dbl(&j, "peak_file_mib", peak_mb, 1);
