@@ -113,7 +113,7 @@ BP_API int bp_version_number(void);
     X(BP_ENOFRAME, 1005, "no frame can be freed: every frame is pinned or busy") \
     X(BP_ENOTWRITE, 1006, "page is pinned for read, not for write")           \
     X(BP_ENOTPINNED, 1007, "page handle is not pinned")                       \
-    X(BP_EAIO, 1008, "Linux native AIO could not be set up")                  \
+    X(BP_EAIO, 1008, "the I/O engine (native AIO or io_uring) could not be set up") \
     X(BP_EDURABILITY, 1009, "an earlier fdatasync failed; the pool refuses writes") \
     X(BP_ETOOMANYPINS, 1010, "too many pins on one page")                     \
     X(BP_ESHORTIO, 1011, "the device transferred fewer bytes than asked")  \

@@ -90,6 +90,21 @@ static void pool_free(bp_pool *pool, bool in_child)
     pool_release(pool);
 }
 
+/* Why the kernel refused an io_uring ring with r, beyond its errno. */
+static const char *uring_refusal(int r)
+{
+    return r == -EPERM ? ": kernel.io_uring_disabled or a seccomp filter "
+                         "forbids it" :
+           r == -ENOSYS ? ": the kernel lacks io_uring" :
+           r == -EOPNOTSUPP ? ": this kernel's io_uring lacks the READ and "
+                              "WRITE operations (Linux 5.6 and later have "
+                              "them)" :
+           r == -EINVAL ? ": a kernel before 5.6 refuses the ring's setup "
+                          "flags" :
+           r == -ENOMEM ? ": out of memory, or the locked-memory limit (ulimit "
+                          "-l) is used up" : "";
+}
+
 static int setup_aio(bp_pool *pool, uint32_t engine, unsigned depth,
                      unsigned lanes, const struct bp__datafile *df)
 {
@@ -125,15 +140,7 @@ static int setup_aio(bp_pool *pool, uint32_t engine, unsigned depth,
             }
             return bp__fail(-BP_EAIO, "io_uring could not be set up (%s)%s; "
                             "use io_engine BP_IO_LIBAIO, or BP_IO_AUTO to fall "
-                            "back to it", strerror(-r),
-                            r == -EPERM ? ": kernel.io_uring_disabled or a "
-                            "seccomp filter forbids it" :
-                            r == -ENOSYS ? ": the kernel lacks io_uring" :
-                            r == -EOPNOTSUPP ? ": this kernel's io_uring "
-                            "lacks the READ and WRITE operations (Linux 5.6 "
-                            "and later have them)" :
-                            r == -EINVAL ? ": a kernel before 5.6 refuses "
-                            "the ring's setup flags" : "");
+                            "back to it", strerror(-r), uring_refusal(r));
 #else
             return bp__fail(-BP_EAIO, "io_engine BP_IO_URING: this libbpool "
                             "was built without liburing (configure found no "
@@ -141,10 +148,8 @@ static int setup_aio(bp_pool *pool, uint32_t engine, unsigned depth,
 #endif
         }
     }
+    int r_uring = r;   /* what io_uring said, for BP_IO_AUTO */
     if (r < 0) {
-#ifdef HAVE_LIBURING
-        int r_uring = r;
-#endif
         r = bp__aio_init(&pool->aio, depth, &granted);
 #ifdef HAVE_LIBURING
         /* libaio refused at every depth: BP_IO_AUTO then takes the
@@ -156,16 +161,29 @@ static int setup_aio(bp_pool *pool, uint32_t engine, unsigned depth,
             r = 0;
 #endif
     }
-    if (r < 0)
+    if (r < 0) {
+        /* BP_IO_AUTO tried io_uring first: its refusal, and its fix, are
+         * the other way out. */
+        char uring[320] = "";
+#ifdef HAVE_LIBURING
+        if (engine == BP_IO_AUTO)
+            (void)snprintf(uring, sizeof uring, " (BP_IO_AUTO: io_uring, "
+                           "tried first, was refused too: %s%s)",
+                           strerror(-r_uring), uring_refusal(r_uring));
+#else
+        (void)r_uring;
+#endif
         return bp__fail(-BP_EAIO, "io_setup failed (%s) even with a queue "
-                        "depth of 1%s", strerror(-r),
+                        "depth of 1%s%s", strerror(-r),
                         r == -EAGAIN ? ": the system-wide limit "
                         "/proc/sys/fs/aio-max-nr is used up; raise it (sysctl "
                         "fs.aio-max-nr) or close other AIO users" :
                         r == -ENOMEM ? ": the kernel has no memory for an AIO "
                         "context, or the process's memory cgroup is at its "
                         "limit; free memory or raise the limit" :
-                        r == -ENOSYS ? ": the kernel lacks native AIO" : "");
+                        r == -ENOSYS ? ": the kernel lacks native AIO" : "",
+                        uring);
+    }
     pool->queue_depth = granted;
     pool->aio.lanes_max = lanes;
     /* The alignment at which the rest of a short transfer may be asked

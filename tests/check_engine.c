@@ -428,6 +428,13 @@ START_TEST(test_auto_ring_refused_memory)
     TU_EXPECT_ERR(bp_open(path, &o, &pool), -BP_EAIO, "io_setup",
                   "no memory for an AIO context", "raise the limit");
     ck_assert_ptr_null(pool);
+    /* BP_IO_AUTO with both engines refused: the detail gives both
+     * refusals, and so both ways out. */
+    inject_fault(TAP_SETUP, NULL, -EAGAIN, -1);
+    o.io_engine = BP_IO_AUTO;
+    TU_EXPECT_ERR(bp_open(path, &o, &pool), -BP_EAIO, "io_setup",
+                  "aio-max-nr", "io_uring, tried first, was refused too");
+    ck_assert_ptr_null(pool);
     inject_none();
 }
 END_TEST
