@@ -460,8 +460,10 @@ BP_API void bp_options_init_sized(struct bp_options *opts, size_t size);
  * description: it is released by bp_close, or by the death of the process
  * (kill -9 included); a child made by fork(2) shares it until it exits or
  * execs (the descriptor is close-on-exec).  The pool itself is not the
- * child's: its reads and writes there fail with EINVAL (the parent's AIO
- * contexts and rings refuse it), and the parent's go on; a child that
+ * child's: what would read from or write to the file, or wait for the
+ * parent's threads or locks, fails there with EINVAL (the parent's AIO
+ * contexts and rings refuse it) - a pin of a page in memory for reading,
+ * an optimistic read, bp_stats and bp_close work - and the parent's go on; a child that
  * wants the file opens a pool of its own after the parent closed its.  It is advisory: programs that
  * do not take it (cp, truncate, ...) are not kept out.  A file system
  * without file locks (ENOLCK, or EINVAL from a kernel without OFD locks)
@@ -1318,7 +1320,8 @@ struct bp_info {
 };
 
 /* Fill *info, size bytes (the macro passes sizeof(struct bp_info)).
- * Errors: -EINVAL (NULL, size 0 or above 1024: nothing written). */
+ * Errors: -EINVAL (NULL, size 0 or above 1024: nothing written; in a
+ *   child of fork, which may not take the pool's locks). */
 BP_API int bp_info_sized(bp_pool *pool, struct bp_info *info, size_t size);
 #define bp_info(pool, info) \
     bp_info_sized((pool), (info), sizeof(struct bp_info))
