@@ -837,7 +837,11 @@ void bp__prefetcher_pause(bp_pool *pool);
 int bp__prefetcher_resume(bp_pool *pool);
 /* The same as bp__flushers_forget, for the reader thread. */
 void bp__prefetcher_forget(bp_pool *pool);
-int bp__prefetch_queue(bp_pool *pool, uint64_t first, uint64_t count, bool scan);
+/* Queue pages [first, first + count) for the reader thread; `ahead`: a
+ * read-ahead window, whose pages the stream has passed meanwhile are
+ * left out. */
+int bp__prefetch_queue(bp_pool *pool, uint64_t first, uint64_t count, bool scan,
+                       bool ahead);
 /* Ranges queued for the reader thread, not yet all admitted (for tests:
  * with none queued and no frame pinned, the reader thread is idle). */
 uint32_t bp__prefetch_queued(bp_pool *pool);
@@ -875,6 +879,10 @@ void bp__readahead_bounds(const bp_pool *pool, uint32_t frames,
                           uint32_t *min_bytes, uint32_t *max_bytes);
 void bp__readahead_on_miss(bp_pool *pool, uint64_t page, bool scan);
 void bp__readahead_on_prefetch_hit(bp_pool *pool, uint64_t page, bool scan);
+/* The sequential stream on now has gone past page (pinned it, or a page
+ * after it): a read-ahead window's page there is no longer ahead of the
+ * reader, and reading it would be wasted (a hint; racy by design). */
+bool bp__readahead_passed(bp_pool *pool, uint64_t page);
 
 /* stats.c */
 /* Where this thread counts for a pool: a small direct-mapped cache of

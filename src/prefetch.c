@@ -36,6 +36,7 @@
 struct range {
     uint64_t first, count;
     bool scan;
+    bool ahead;                /* a read-ahead window (readahead.c) */
 };
 
 struct bp__prefetcher {
@@ -127,6 +128,10 @@ static bool admit_range(bp_pool *pool, struct range *rg, struct batch *b)
         rg->count--;
         if (bp__pt_lookup(&pool->pt, p) != BP__PT_NOTFOUND)
             continue;              /* resident or being read already */
+        /* A window the pins overtook while it waited in the queue: they
+         * read this page themselves, and it may be gone again. */
+        if (rg->ahead && bp__readahead_passed(pool, p))
+            continue;
         uint32_t f;
         int r = bp__admit_prefetch(pool, p, rg->scan, &f);
         if (r == 1)
@@ -423,7 +428,8 @@ uint32_t bp__prefetch_queued(bp_pool *pool)
     return n;
 }
 
-int bp__prefetch_queue(bp_pool *pool, uint64_t first, uint64_t count, bool scan)
+int bp__prefetch_queue(bp_pool *pool, uint64_t first, uint64_t count, bool scan,
+                       bool ahead)
 {
     struct bp__prefetcher *pf = pool->prefetcher;
     int r = 0;
@@ -433,7 +439,8 @@ int bp__prefetch_queue(bp_pool *pool, uint64_t first, uint64_t count, bool scan)
     if (pf->len == QUEUE_RANGES) {
         r = -EAGAIN;
     } else {
-        pf->q[(pf->head + pf->len) % QUEUE_RANGES] = (struct range){ first, count, scan };
+        pf->q[(pf->head + pf->len) % QUEUE_RANGES] =
+            (struct range){ first, count, scan, ahead };
         pf->len++;
         pthread_cond_signal(&pf->cv);
     }
@@ -462,7 +469,7 @@ int bp_prefetch(bp_pool *pool, uint64_t first, uint64_t count, uint32_t flags)
         return 0;
     if (count > INT32_MAX)
         count = INT32_MAX;
-    if (bp__prefetch_queue(pool, first, count, flags & BP_SCAN) < 0)
+    if (bp__prefetch_queue(pool, first, count, flags & BP_SCAN, false) < 0)
         return bp__fail(-EAGAIN, "bp_prefetch: the prefetch queue is full "
                         "(%u ranges waiting); the hint was dropped - pin the "
                         "pages, or prefetch again later", QUEUE_RANGES);

@@ -21,6 +21,11 @@
  * read-ahead on would fill the pool with ordinary cold pages and push out
  * the frequently used pages BP_SCAN is there to protect.
  *
+ * A window waits in the reader thread's queue; pins that overtake it
+ * read its pages themselves, and the reader leaves out those the stream
+ * has passed (bp__readahead_passed): in a small pool they may be gone
+ * again, and reading them back would waste a read and push out a page.
+ *
  * Interleaved scans of different regions look random to a single
  * detector; callers who know their access pattern use bp_prefetch.
  *
@@ -40,6 +45,10 @@ struct bp__readahead {
     uint32_t window;               /* [mu] pages of the next window */
     uint64_t next;                 /* [mu] first page not yet queued */
     uint64_t trigger;              /* [mu] first touch here queues more */
+    _Atomic uint64_t passed;       /* [written under mu, read without]
+                                    * last while a stream is on, else
+                                    * BP__NOPAGE: pages of its windows at
+                                    * or before it are behind the reader */
 };
 
 /* The window's bounds for a pool of `frames` frames (as large as it is
@@ -68,6 +77,7 @@ int bp__readahead_create(bp_pool *pool, const struct bp_options *o)
     if (ra->want_max < 1)
         ra->want_max = 1;
     ra->last = BP__NOPAGE;
+    atomic_init(&ra->passed, BP__NOPAGE);
     pthread_mutex_init(&ra->mu, NULL);
     pool->readahead = ra;
     uint32_t max;
@@ -119,7 +129,7 @@ static void issue_window(bp_pool *pool, struct bp__readahead *ra, bool scan)
         return;
     if (count > end - start)
         count = end - start;
-    if (bp__prefetch_queue(pool, start, count, scan) < 0)
+    if (bp__prefetch_queue(pool, start, count, scan, true) < 0)
         return;            /* queue full: the stream goes on without it */
     bp__count(pool, BP__C_READAHEAD_WINDOWS, 1);
     ra->trigger = start;
@@ -146,6 +156,8 @@ void bp__readahead_on_miss(bp_pool *pool, uint64_t page, bool scan)
         ra->next = page + 1;
         issue_window(pool, ra, scan);
     }
+    atomic_store_explicit(&ra->passed, ra->streaming ? page : BP__NOPAGE,
+                          memory_order_relaxed);
     pthread_mutex_unlock(&ra->mu);
 }
 
@@ -157,10 +169,22 @@ void bp__readahead_on_prefetch_hit(bp_pool *pool, uint64_t page, bool scan)
     pthread_mutex_lock(&ra->mu);
     if (ra->streaming && page < ra->next) {
         /* The stream goes on through pages it read ahead. */
-        if (page > ra->last || ra->last == BP__NOPAGE)
+        if (page > ra->last || ra->last == BP__NOPAGE) {
             ra->last = page;
+            atomic_store_explicit(&ra->passed, page, memory_order_relaxed);
+        }
         if (page >= ra->trigger)
             issue_window(pool, ra, scan);
     }
     pthread_mutex_unlock(&ra->mu);
+}
+
+bool bp__readahead_passed(bp_pool *pool, uint64_t page)
+{
+    struct bp__readahead *ra = pool->readahead;
+    if (!ra)
+        return false;
+    uint64_t passed = atomic_load_explicit(&ra->passed, memory_order_relaxed);
+    return passed != BP__NOPAGE && BP_PAGE_FILE(passed) == BP_PAGE_FILE(page) &&
+           page <= passed;
 }

@@ -508,6 +508,50 @@ START_TEST(test_readahead_dropped_when_queue_full)
 }
 END_TEST
 
+/* Counts the frames holding pages 100 to 139. */
+static int count_scanned(void *arg, const struct bp_frame_info *fi)
+{
+    *(int *)arg += fi->pgno >= 100 && fi->pgno < 140;
+    return 0;
+}
+
+/* Proves the reader thread leaves out the pages of a read-ahead window
+ * that the scan's pins passed while the window waited in the queue: the
+ * pins read those pages themselves, and where they are gone again (in a
+ * small pool, evicted; here bp_evict_page) reading them would only push
+ * other pages out.  The reader is held in a read of page 0 while the
+ * scan runs. */
+START_TEST(test_readahead_stale_window_not_read)
+{
+    bp_pool *pool = new_pool("ra-stale.bp", 256, 192, 0);
+    atomic_store(&hold_page0, 1);
+    atomic_store(&held_page0, 0);
+    atomic_store(&pool->aio.fault, hold_page0_reads);
+    ck_assert_int_eq(bp_prefetch(pool, 0, 1, 0), 1);
+    for (double end = tu_now() + 5; !atomic_load(&held_page0);) {
+        ck_assert_msg(tu_now() < end, "the reader thread never read page 0");
+        usleep(1000);
+    }
+    for (uint64_t p = 100; p < 140; p++)
+        expect_page(pool, p, BP_READ);
+    for (uint64_t p = 100; p < 140; p++)
+        ck_assert_int_eq(bp_evict_page(pool, p), 1);
+    uint64_t windows = tu_stats(pool).readahead_windows;
+    ck_assert_uint_gt(windows, 2);
+    atomic_store(&hold_page0, 0);
+    reader_idle(pool);
+    atomic_store(&pool->aio.fault, NULL);
+    /* The pins' pages were evicted, and nothing brought them back. */
+    int back = 0;
+    ck_assert_int_eq(bp_inspect_frames(pool, count_scanned, &back), 0);
+    ck_assert_msg(back == 0, "the reader read %d of the pages the scan had "
+                  "passed (%llu windows queued during the scan)", back,
+                  (unsigned long long)windows);
+    ck_assert_uint_gt(tu_stats(pool).prefetch_pages, 1);   /* past 139 */
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* Proves a scan's last two misses, the file's last pages, start no
  * read-ahead window: the window would begin past the end, with no page
  * of the file in it (it was counted in readahead_windows, and took a
@@ -794,6 +838,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_readahead_window_doubles_to_max);
     tcase_add_test(tc, test_readahead_window_below_a_page);
     tcase_add_test(tc, test_readahead_dropped_when_queue_full);
+    tcase_add_test(tc, test_readahead_stale_window_not_read);
     tcase_add_test(tc, test_readahead_no_window_past_the_end);
     tcase_add_test(tc, test_readahead_small_pool_no_waste);
     tcase_add_test(tc, test_readahead_off_when_random);
