@@ -24,7 +24,9 @@
 # or with fewer than a workload needs, is refused as it is; a file past
 # 2^63 - 1 bytes or the free space is refused before it is written,
 # SIGINT and SIGTERM during its fill leave nothing; every usage error ends
-# with the pointer to --help and makes no file.
+# with the pointer to --help and makes no file.  The JSON options are the
+# command line's: null for each setting it left out (flags too), a value
+# given as given (0 too); the results have the page size and file size used.
 # It compares no figure with any target: it is not a benchmark.
 #
 # Environment (exported by the harness, see Makefile.am): top_builddir,
@@ -96,9 +98,18 @@ size=$(stat -c %s "$data")
 n=$(grep -c . <<<"$out")
 [ "$n" -eq 28 ] && pass "hit: 28 lines (2 dists x 2 thread counts x 7 variants)" ||
     fail "hit: $n lines, want 28: $out"
-shape hit "$out" variant dist threads pages ops elapsed_s ops_s ns_op
+shape hit "$out" variant dist threads pages page_size file_size ops elapsed_s ops_s ns_op
 expect "hit: every line" "$out" "ops > 0" "ns_op > 0" "elapsed_s > 0" "pages == 128" \
-    "dependent == 0"
+    "dependent == 0" "page_size == 8192" "file_size == 4194304"
+# --file-size and --verify as given; -P, -s and --frames... as the file and
+# the defaults decided: page_size null in the options, 8192 in the result.
+line=$(head -1 <<<"$out")
+[ "$(option file "$line")" = "$data" ] && [ "$(option file_size "$line")" = 4194304 ] &&
+    [ "$(option verify "$line")" = true ] &&
+    [ "$(option frames "$line")" = 128 ] && [ "$(option page_size "$line")" = null ] &&
+    [ "$(option seed "$line")" = null ] &&
+    pass "hit: options given as given, page_size and seed not given null" ||
+    fail "hit: options file, file_size, verify, frames, page_size, seed: $line"
 expect "hit bpool, pin, write and optimistic: every pin a hit" "$(grep -E '"variant":"(bpool|pin|write|optimistic)"' <<<"$out")" \
     "misses == 0" "hits > 0" "frames == 128"
 missing=
@@ -127,6 +138,19 @@ if run "hit, default threads" --json -d 0.02 -w 0 -D zipf:0.5 --variant floor hi
     [ "$got" = "null null 0.500 0.020" ] &&
         pass "hit without -t: options threads and thread_counts null, theta as given" ||
         fail "hit without -t: options threads, thread_counts, theta, duration_s: $got, want null null 0.500 0.020: $line"
+    # Every setting the command line left out is null, flags too; the
+    # result has the page size and the file's size used.
+    got='' want=''
+    for k in file_size page_size seed prefetch checkpoint_every checkpoint_rate \
+             fixed_buffers readahead checksums header doublewrite atomic stream \
+             overwrite dependent verify timeline queue_depth flushers; do
+        got+=" $k=$(option $k "$line")"
+        want+=" $k=null"
+    done
+    [ "$got" = "$want" ] &&
+        [ "$(field page_size "$line")" = 8192 ] && [ "$(field file_size "$line")" = 4194304 ] &&
+        pass "hit: the options not given are null; the result has page_size and file_size" ||
+        fail "hit: options not given:$got; result page_size $(field page_size "$line"), file_size $(field file_size "$line"): $line"
 fi
 # A later -D replaces an earlier one whole: zipf without THETA is 0.99
 # again (it kept 0.5, with options.theta null).
@@ -197,8 +221,11 @@ if run "seqscan --stream" --json --frames 256 seqscan --stream --verify; then
     expect "seqscan --stream: one pass" "$out" "ops == 512" "pages == 512" \
         "stream == 128" "stream_depth == 32" "stream_reads == 512" "reads == 512" \
         "readahead_windows == 0" "stream_requests < 512" "mib_s > 0"
-    [[ $out == *'"readahead":false'* ]] && pass "seqscan --stream: read-ahead off" ||
-        fail "seqscan --stream: read-ahead not off: $out"
+    # Read-ahead is off by the workload's choice, not the command line's:
+    # readahead_windows 0 above, and null in the options.
+    [ "$(option readahead "$out")" = null ] &&
+        pass "seqscan --stream: options.readahead null (not given)" ||
+        fail "seqscan --stream: options.readahead not null: $out"
 fi
 if run "seqscan --stream 4, 2 threads" --json --frames 64 -t 2 --stream 4 seqscan --verify; then
     expect "seqscan --stream 4, 2 threads: one pass" "$out" "ops == 512" \
@@ -267,6 +294,19 @@ if run "checkpoint --checkpoint-every" --json -d 0.2 -w 0 --frames 64 -t 1 \
         --dirty-rate 2000 --checkpoint-every 20 checkpoint; then
     expect "checkpoint --checkpoint-every 20" "$(grep '"phase":"checkpoint"' <<<"$out")" \
         "checkpoint_every == 20" "checkpoints > 0" "checkpoints <= dirtied"
+    [ "$(option checkpoint_every "$out" | sort -u)" = 20 ] &&
+        pass "checkpoint --checkpoint-every 20: in the options" ||
+        fail "checkpoint --checkpoint-every 20: options: $out"
+fi
+# --checkpoint-every 0 and --checkpoint-rate 0 are values as given (back to
+# back, no limit), not null as when they are left out.
+if run "checkpoint --checkpoint-every 0" --json -d 0.1 -w 0 --frames 64 -t 1 \
+        --dirty-rate 2000 --checkpoint-every 0 --checkpoint-rate 0 checkpoint; then
+    line=$(head -1 <<<"$out")
+    [ "$(option checkpoint_every "$line")" = 0 ] && [ "$(option checkpoint_rate "$line")" = 0 ] &&
+        [ "$(field checkpoint_every "$line")" = 0 ] &&
+        pass "checkpoint: --checkpoint-every 0 and --checkpoint-rate 0 given: 0 in the options" ||
+        fail "checkpoint: options checkpoint_every, checkpoint_rate: $line"
 fi
 # No checkpoint while measuring: no pin overlapped one, and the latencies
 # of no pins are null, as the mean time of no checkpoints is - never 0.
@@ -743,7 +783,8 @@ st=$?
     fail "a file with checksums, --no-checksums: status $st: $(cat "$work/err")"
 if fmt_run "a file with checksums, neither option: opened with them" "$cs" \
         "${short[@]}" -t 1 randread; then
-    grep -q '"checksums":true' <<<"$out" && pass "the header's setting taken" ||
+    [ "$(field checksums "$out")" = 1 ] && [ "$(option checksums "$out")" = null ] &&
+        pass "the header's setting taken: checksums 1 in the result, null in the options" ||
         fail "the header's setting not taken: $out"
 fi
 nh=$work/nh.data

@@ -244,7 +244,8 @@ done
     fail "--verify-only: options it did not use:$unused: $out"
 # A run's options: what the command line gave, null for what it left to
 # the tool (doc/tools.md); the result has the values used.
-out=$("$stress" --json -f opts.data -t 2 --pages 64 --frames 8 -d "$(secs 0.3)" --keep 2>err)
+out=$("$stress" --json -f opts.data -t 2 --pages 64 --frames 8 -d "$(secs 0.3)" --keep \
+    --checkpoint-rate 0 2>err)
 [ "$(option threads "$out")" = 2 ] && [ "$(option pages "$out")" = 64 ] &&
     [ "$(option frames "$out")" = 8 ] && [ "$(option seed "$out")" = null ] &&
     [ "$(option dist "$out")" = null ] && [ "$(option ops "$out")" = null ] &&
@@ -252,13 +253,27 @@ out=$("$stress" --json -f opts.data -t 2 --pages 64 --frames 8 -d "$(secs 0.3)" 
     [ "$(field dist "$out")" = mix ] &&
     pass "a run's options: given as given, null when left to the tool" ||
     fail "a run's options: $out $(cat err)"
+# Each of them: the page size, the library's settings and the flags not
+# given are null (the result has the page size used), a 0 given is 0.
+got='' want=''
+for k in files page_size fixed_buffers readahead checksums header doublewrite \
+         atomic crash power_cut queue_depth flushers; do
+    got+=" $k=$(option $k "$out")"
+    want+=" $k=null"
+done
+[ "$got" = "$want" ] && [ "$(option file "$out")" = opts.data ] &&
+    [ "$(option checkpoint_rate "$out")" = 0 ] && [ "$(field page_size "$out")" = 4096 ] &&
+    [ "$(field checksums "$out")" = 0 ] &&
+    pass "a run's options: null when not given, flags too; 0 given is 0; the result's page size" ||
+    fail "a run's options:$got, file $(option file "$out"), checkpoint_rate $(option checkpoint_rate "$out"): $out"
 # --reuse of that file (64 pages and those its allocations added) with
 # another --pages: the option as given, the result the file's pages.
 out=$("$stress" --json -f opts.data --keep --reuse -t 1 --pages 100 --max-pages 50 \
-    -d "$(secs 0.2)" 2>err)
+    -P 4K -d "$(secs 0.2)" 2>err)
 [ "$(option pages "$out")" = 100 ] && [ "$(option max_pages "$out")" = 50 ] &&
+    [ "$(option page_size "$out")" = 4096 ] &&
     [ "$(field pages "$out")" -ge 64 ] && [ "$(field pages "$out")" -lt 100 ] &&
-    pass "--reuse: options.pages and max_pages as given, the result's pages the file's" ||
+    pass "--reuse: options.pages, max_pages and page_size as given, the result's pages the file's" ||
     fail "--reuse: options pages $(option pages "$out"), max_pages $(option max_pages "$out"): $out $(cat err)"
 rm -f opts.data opts.data.*
 "$stress" -q -f kept.data -t 2 -d 1 >/dev/null 2>err

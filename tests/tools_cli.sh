@@ -15,9 +15,10 @@
 #   4. a letter means the same in every tool: -p the pool size in bytes,
 #      -P the page size, -s the seed, -q quiet, -j JSON;
 #   5. --json results carry "tool", "version", an ISO 8601 UTC
-#      "timestamp" and the "options" in force, and the same keys for the
-#      same quantities (elapsed_s, hit_ratio with miss_ratio; null for a
-#      ratio of nothing).
+#      "timestamp" and the "options" the command line gave (null for each
+#      one it left to the default, the value used in the result), and the
+#      same keys for the same quantities (elapsed_s, hit_ratio with
+#      miss_ratio; null for a ratio of nothing).
 # At the end, in a section of its own: bpool-sim's frame counts (too few
 # to split, far more than the trace's pages, more than memory) and empty
 # traces, a --pool of more frames than a pool has, and file names with
@@ -382,20 +383,41 @@ out=$("$shell" -P 8K -p 512K pf.data -c info 2>&1 </dev/null)
 [ "$(awk '$1 == "frames" { print $2 }' <<<"$out")" = 64 ] &&
     [ "$(awk '$1 == "page_size" { print $2 }' <<<"$out")" = 8192 ] &&
     pass "bpool-shell -p 512K -P 8K: 64 frames of 8 KiB" || fail "bpool-shell -p/-P: $out"
-# What the command line leaves to the workload is null in "options".
+# What the command line leaves to the workload, the tool or the library
+# is null in "options"; what it gives is there as given.
 out=$("$bench" -q -j -f p.data --file-size 1M prepare 2>/dev/null | head -n 1)
 [ "$(option threads "$out")" = null ] && [ "$(option pages "$out")" = null ] &&
     pass "bpool-bench --json: threads and pages not given are null" ||
     fail "bpool-bench --json prepare options: $out"
+[ "$(option file "$out")" = p.data ] && [ "$(option file_size "$out")" = 1048576 ] &&
+    [ "$(option page_size "$out")" = null ] && [ "$(option seed "$out")" = null ] &&
+    [ "$(option checkpoint_rate "$out")" = null ] && [ "$(option fixed_buffers "$out")" = null ] &&
+    [ "$(field page_size "$out")" = 8192 ] && [ "$(field bytes "$out")" = 1048576 ] &&
+    pass "bpool-bench --json: -f and --file-size as given, -P, -s... null; the result's page_size" ||
+    fail "bpool-bench --json prepare: file, file_size, page_size, seed: $out"
+# Without -f, the default file is null too.
+out=$(cd "$work" && mkdir -p dflt && cd dflt && "$bench" -q -j --file-size 1M prepare 2>/dev/null)
+[ "$(option file "$out")" = null ] && [ "$(field file "$out")" = bpool-bench.data ] &&
+    pass "bpool-bench --json: no -f, options.file null, the result's file the default" ||
+    fail "bpool-bench --json without -f: $out"
+rm -rf "$work/dflt"
 out=$("$bench" -q -j -f b.data --file-size 1M -P 8K -p 512K -s 5 -d 0.05 -w 0 -t 1 \
-    randread 2>err)
+    --checkpoint-rate 0 --no-fixed-buffers randread 2>err)
 st=$?
 if [ "$st" -eq 0 ]; then
     expect "bpool-bench -p 512K -P 8K: 64 frames of 8 KiB" "$out" "frames == 64" \
         "page_size == 8192"
     [ "$(option seed "$out")" = 5 ] && [ "$(option pool_bytes "$out")" = 524288 ] &&
-        pass "bpool-bench: -s is the seed, -p the pool size in its JSON options" ||
+        [ "$(option page_size "$out")" = 8192 ] &&
+        pass "bpool-bench: -s is the seed, -p the pool size, -P the page size in its JSON options" ||
         fail "bpool-bench options: $out"
+    # A value given that is also the default is kept, not null: 0 for
+    # --checkpoint-rate; a flag that turns a default off is false.
+    [ "$(option checkpoint_rate "$out")" = 0 ] && [ "$(option fixed_buffers "$out")" = false ] &&
+        [ "$(option prefetch "$out")" = null ] && [ "$(option readahead "$out")" = null ] &&
+        [ "$(field file_size "$out")" = 1048576 ] && [ "$(field checksums "$out")" = 0 ] &&
+        pass "bpool-bench --json: --checkpoint-rate 0 and --no-fixed-buffers as given, the rest null" ||
+        fail "bpool-bench --json: checkpoint_rate, fixed_buffers, prefetch, readahead: $out"
     # threads a number, as in bpool-stress's options (it was "1"); hit's
     # list of counts, --rate, --variant, --dependent and --rounds there too.
     [[ $out == *'"threads":1,'* ]] && [ "$(option rate "$out")" = null ] &&
@@ -455,8 +477,9 @@ expect "bpool-stress --pool-size 256K -P 8K: 32 frames" "$out" "frames == 32"
 "$stress" -q -f s8.data --pages 128 -P 8K -t 1 -n 100 --keep >/dev/null 2>err ||
     fail "bpool-stress --keep: $(cat err)"
 out=$("$stress" -q -j -f s8.data --verify-only 2>&1)
-[[ $out == *'"page_size":8192'* && $out == *'"result":"ok"'* ]] &&
-    pass "bpool-stress --verify-only without -P: the file's page size" ||
+[ "$(field page_size "$out")" = 8192 ] && [ "$(option page_size "$out")" = null ] &&
+    [[ $out == *'"result":"ok"'* ]] &&
+    pass "bpool-stress --verify-only without -P: the file's page size (null in the options)" ||
     fail "bpool-stress --verify-only without -P: $out"
 usage_error "another page size than the file's" bpool-stress \
     "s8.data has pages of 8192 bytes \(its header says so\), not 4096: give --page-size 8192" \

@@ -124,6 +124,18 @@ struct bench_opts {
     bool progress;             /* stderr is a terminal and not --quiet */
     const char *trace;         /* trace FILE */
     unsigned rounds;           /* warmup: cold/warm pairs; 0: default */
+    unsigned given;            /* GIVEN_*: set on the command line, not
+                                  left to the tool's default, for the
+                                  settings whose every value may be given
+                                  (the JSON's options are null for the
+                                  others; report.c) */
+};
+
+enum {
+    GIVEN_FILE = 1u << 0,
+    GIVEN_FILE_SIZE = 1u << 1,
+    GIVEN_SEED = 1u << 2,
+    GIVEN_CHECKPOINT_EVERY = 1u << 3,
 };
 
 struct pool_mem;
@@ -310,6 +322,9 @@ void progress_done(void);
 
 /* ---- report.c ---- */
 
+/* Before the workload runs: the options of the command line, kept as
+ * they are for the JSON's "options" (df_prepare then sets o->file_size to
+ * the file's, and a file's header decides its checksums). */
 void report_init(const struct bench_opts *o);
 void report_begin(const char *workload);
 void report_str(const char *key, const char *val);

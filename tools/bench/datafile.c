@@ -467,6 +467,7 @@ int wl_prepare(struct bench_opts *o)
     report_str("file", o->path);
     report_u64("bytes", o->file_size);
     report_u64("pages", o->file_size / o->page_size);
+    report_u64("page_size", o->page_size);
     report_u64("created", !existed);
     report_dbl("cache_mib", cached < 0 ? NAN : (double)cached / 1048576.0, 1);
     report_end();

@@ -309,8 +309,12 @@ int main(int argc, char **argv)
             if (!*optarg)
                 opt_usage("-f needs a file name (it was empty)");
             o.path = optarg;
+            o.given |= GIVEN_FILE;
             break;
-        case OPT_FILE_SIZE: o.file_size = opt_size("--file-size", optarg); break;
+        case OPT_FILE_SIZE:
+            o.file_size = opt_size("--file-size", optarg);
+            o.given |= GIVEN_FILE_SIZE;
+            break;
         case 't': parse_threads(&o, optarg); break;
         case 'd': o.duration = opt_secs("--duration", optarg, true, 1e6); break;
         case 'w': o.warmup = opt_secs("--warmup", optarg, true, 1e6); break;
@@ -335,6 +339,7 @@ int main(int argc, char **argv)
             break;
         case OPT_CKPT_EVERY:
             o.checkpoint_every = opt_u64("--checkpoint-every", optarg, 0, UINT64_MAX);
+            o.given |= GIVEN_CHECKPOINT_EVERY;
             ckpt_only = "--checkpoint-every";
             break;
         case OPT_VARIANT:
@@ -342,7 +347,10 @@ int main(int argc, char **argv)
             o.variant_arg = optarg;
             hit_only = "--variant";
             break;
-        case 's': o.seed = opt_u64("--seed", optarg, 0, UINT64_MAX); break;
+        case 's':
+            o.seed = opt_u64("--seed", optarg, 0, UINT64_MAX);
+            o.given |= GIVEN_SEED;
+            break;
         case OPT_VERIFY: o.verify = true; break;
         case OPT_TIMELINE: o.timeline = true; break;
         case OPT_DEPENDENT:

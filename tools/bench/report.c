@@ -20,24 +20,51 @@
 #include "../common/json.h"
 
 static const struct bench_opts *opts;
+static struct bench_opts cmdline;   /* *opts as the command line set it */
 static struct json js;
 static unsigned nfields;
 
 void report_init(const struct bench_opts *o)
 {
     opts = o;
+    cmdline = *o;
 }
 
-/* The "options" member of a JSON result: the command line, with the
- * defaults it left to the workload as null (doc/tools.md).  So the
- * workloads keep what they choose out of *opts. */
+/* A flag: true if given, else null (the default, off). */
+static void json_flag(const char *k, bool given)
+{
+    if (given)
+        json_bool(&js, k, true);
+    else
+        json_null(&js, k);
+}
+
+static void json_given_u64(unsigned bit, const char *k, uint64_t v)
+{
+    if (cmdline.given & bit)
+        json_u64(&js, k, v);
+    else
+        json_null(&js, k);
+}
+
+/* The "options" member of a JSON result: the command line, each setting
+ * it left to the workload's, the tool's or the library's default null
+ * (doc/tools.md), from the copy report_init kept, whatever the workload
+ * and the data file chose after.  The result says what was used:
+ * page_size and file_size (the file's, made or found), dist, theta... */
 static void json_options(void)
 {
-    const struct bench_opts *o = opts;
+    const struct bench_opts *o = &cmdline;
     json_object(&js, "options");
-    json_str(&js, "file", o->path);
-    json_u64(&js, "file_size", o->file_size);
-    json_u64(&js, "page_size", o->page_size);
+    if (o->given & GIVEN_FILE)
+        json_str(&js, "file", o->path);
+    else
+        json_null(&js, "file");
+    json_given_u64(GIVEN_FILE_SIZE, "file_size", o->file_size);
+    if (o->pool.page_size)
+        json_u64(&js, "page_size", o->pool.page_size);
+    else
+        json_null(&js, "page_size");
     if (o->pool.frames)
         json_u64(&js, "frames", o->pool.frames);
     else
@@ -83,13 +110,16 @@ static void json_options(void)
         json_u64(&js, "pages", o->pages);
     else
         json_null(&js, "pages");
-    json_u64(&js, "prefetch", o->prefetch);
-    json_bool(&js, "stream", o->stream);
+    if (o->prefetch)
+        json_u64(&js, "prefetch", o->prefetch);
+    else
+        json_null(&js, "prefetch");
+    json_flag("stream", o->stream);
     if (o->stream_depth)
         json_u64(&js, "stream_depth", o->stream_depth);
     else
         json_null(&js, "stream_depth");
-    json_bool(&js, "overwrite", o->overwrite);
+    json_flag("overwrite", o->overwrite);
     if (o->rate)
         json_u64(&js, "rate", o->rate);
     else
@@ -98,19 +128,19 @@ static void json_options(void)
         json_i64(&js, "dirty_rate", o->dirty_rate);
     else
         json_null(&js, "dirty_rate");
-    json_u64(&js, "checkpoint_every", o->checkpoint_every);
+    json_given_u64(GIVEN_CHECKPOINT_EVERY, "checkpoint_every", o->checkpoint_every);
     if (o->variant_arg)
         json_str(&js, "variant", o->variant_arg);
     else
         json_null(&js, "variant");   /* all of them */
-    json_bool(&js, "dependent", o->dependent);
+    json_flag("dependent", o->dependent);
     if (o->rounds)
         json_u64(&js, "rounds", o->rounds);
     else
         json_null(&js, "rounds");
-    json_u64(&js, "seed", o->seed);
-    json_bool(&js, "verify", o->verify);
-    json_bool(&js, "timeline", o->timeline);
+    json_given_u64(GIVEN_SEED, "seed", o->seed);
+    json_flag("verify", o->verify);
+    json_flag("timeline", o->timeline);
     if (o->trace)
         json_str(&js, "trace", o->trace);
     json_end_object(&js);
@@ -262,6 +292,7 @@ void report_pool(const struct bp_info *info, const struct bp_stats *st,
     report_u64("frames", info->frames);
     report_dbl("pool_mib", frames_bytes / 1048576.0, 1);
     report_u64("queue_depth", info->queue_depth);
+    report_u64("checksums", info->checksums == 1);
     report_u64("hits", st->hits);
     report_u64("misses", st->misses);
     report_dbl("hit_ratio", pins ? (double)st->hits / (double)pins : NAN, 4);

@@ -508,6 +508,8 @@ int wl_hit(struct bench_opts *o)
                 report_u64("threads", threads[ti]);
                 report_u64("dependent", o->dependent);
                 report_u64("pages", c.npages);
+                report_u64("page_size", o->page_size);
+                report_u64("file_size", o->file_size);
                 report_u64("ops", r.ops);
                 report_dbl("elapsed_s", r.elapsed, 3);
                 report_dbl("ops_s", (double)r.ops / r.elapsed, 0);

@@ -417,6 +417,7 @@ static int io_run(struct bench_opts *o, const struct io_spec *spec)
         report_u64("overwrite", c.overwrite);
     report_u64("pages", c.npages);
     report_u64("page_size", ps);
+    report_u64("file_size", o->file_size);
     report_u64("ops", r.ops);
     report_dbl("elapsed_s", el, 3);
     report_dbl("ops_s", (double)r.ops / el, 0);
@@ -568,6 +569,7 @@ int wl_seqwrite(struct bench_opts *o)
         report_u64("threads", threads);
         report_u64("pages", npages);
         report_u64("page_size", ps);
+        report_u64("file_size", o->file_size);
         report_u64("ops", r.ops);
         report_dbl("elapsed_s", r.elapsed, 3);
         report_u64("flush_pages", (uint64_t)flushed);
@@ -893,6 +895,7 @@ int wl_checkpoint(struct bench_opts *o)
         report_u64("threads", c.readers);
         report_u64("pages", c.npages);
         report_u64("page_size", ps);
+        report_u64("file_size", o->file_size);
         report_u64("frames", info.frames);
         report_u64("dirty_rate", c.dirty_rate);
         report_u64("checkpoint_every", o->checkpoint_every);

@@ -220,6 +220,7 @@ int wl_resize(struct bench_opts *o)
         report_dbl("theta", o->theta, 2);
     report_u64("pages", pages);
     report_u64("page_size", o->page_size);
+    report_u64("file_size", o->file_size);
     report_u64("frames", c.base);
     report_u64("frames_up", step_frames(&c, UP));
     report_u64("frames_down", step_frames(&c, DOWN));

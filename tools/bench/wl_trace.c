@@ -121,6 +121,8 @@ int wl_trace(struct bench_opts *o)
     report_u64("refs", c.t.n);
     report_u64("replayed", r.ops);
     report_u64("max_page", maxpg);
+    report_u64("page_size", o->page_size);
+    report_u64("file_size", o->file_size);
     report_dbl("elapsed_s", r.elapsed, 3);
     report_dbl("refs_s", (double)r.ops / r.elapsed, 0);
     report_dbl("cpu_s", r.cpu, 3);

@@ -278,6 +278,7 @@ int wl_warmup(struct bench_opts *o)
     report_u64("pages", pages);
     report_u64("frames", frames);
     report_u64("page_size", o->page_size);
+    report_u64("file_size", o->file_size);
     report_dbl("prime_s", prime_s, 1);
     report_u64("resident", pst.resident);
     report_dbl("steady_hit_ratio", steady, 4);

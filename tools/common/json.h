@@ -5,8 +5,9 @@
  * The convention, the same in every tool (doc/tools.md):
  *   - every result object starts with "tool" (the program), "version"
  *     (the package's), "timestamp" (when the object was written, ISO 8601
- *     UTC: 2026-01-31T12:00:00Z) and "options" (an object: the options in
- *     force, defaults filled in);
+ *     UTC: 2026-01-31T12:00:00Z) and "options" (an object: the command
+ *     line's options as given, null for each one left to the tool's or
+ *     the library's default; the values used are in the result after it);
  *   - a quantity has one key in every tool, its unit in the name:
  *     elapsed_s, ops_s, p99_us, pool_mib; a ratio is a fraction from 0 to
  *     1, and hit_ratio comes with miss_ratio;

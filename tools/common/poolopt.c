@@ -69,6 +69,7 @@ bool poolopt_take(struct poolopt *o, int c, const char *arg)
         return true;
     case POOLOPT_CHECKPOINT_RATE:
         o->checkpoint_rate = (uint32_t)opt_u64("--checkpoint-rate", arg, 0, UINT32_MAX);
+        o->checkpoint_rate_given = true;
         return true;
     case POOLOPT_COALESCE: {
         uint64_t v = opt_size("--coalesce", arg);
@@ -211,6 +212,16 @@ void poolopt_apply(const struct poolopt *o, struct bp_options *bo)
         bo->flags |= BP_ATOMIC;
 }
 
+/* A flag: given, its value; else null, the default (the flags that turn a
+ * default off say false). */
+static void json_flag(struct json *j, const char *key, bool given, bool val)
+{
+    if (given)
+        json_bool(j, key, val);
+    else
+        json_null(j, key);
+}
+
 void poolopt_json(struct json *j, const struct poolopt *o)
 {
     /* -1 and 0 mean the default: null, so a reader tells "not given"
@@ -228,7 +239,7 @@ void poolopt_json(struct json *j, const struct poolopt *o)
         json_str(j, "io_engine", engines[o->io_engine]);
     else
         json_null(j, "io_engine");
-    json_bool(j, "fixed_buffers", !o->no_fixed_buffers);
+    json_flag(j, "fixed_buffers", o->no_fixed_buffers, false);
     if (o->flushers >= 0)
         json_i64(j, "flushers", o->flushers);
     else
@@ -237,7 +248,10 @@ void poolopt_json(struct json *j, const struct poolopt *o)
         json_u64(j, "queue_depth", o->queue_depth);
     else
         json_null(j, "queue_depth");
-    json_u64(j, "checkpoint_rate", o->checkpoint_rate);
+    if (o->checkpoint_rate_given)
+        json_u64(j, "checkpoint_rate", o->checkpoint_rate);
+    else
+        json_null(j, "checkpoint_rate");
     if (o->coalesce_bytes)
         json_u64(j, "coalesce_bytes", o->coalesce_bytes);
     else
@@ -250,14 +264,11 @@ void poolopt_json(struct json *j, const struct poolopt *o)
         else
             json_null(j, dirty[i]);
     }
-    json_bool(j, "readahead", !o->no_readahead);
-    if (o->checksums >= 0)
-        json_bool(j, "checksums", o->checksums == 1);
-    else
-        json_null(j, "checksums");
-    json_bool(j, "header", !o->no_header);
-    json_bool(j, "doublewrite", o->doublewrite);
-    json_bool(j, "atomic", o->atomic);
+    json_flag(j, "readahead", o->no_readahead, false);
+    json_flag(j, "checksums", o->checksums >= 0, o->checksums == 1);
+    json_flag(j, "header", o->no_header, false);
+    json_flag(j, "doublewrite", o->doublewrite, true);
+    json_flag(j, "atomic", o->atomic, true);
 }
 
 void poolopt_usage(FILE *to)

@@ -46,6 +46,7 @@ struct poolopt {
     int flushers;              /* --flushers; -1: default, 0: BP_NOFLUSH */
     uint32_t queue_depth;      /* --queue-depth */
     uint32_t checkpoint_rate;  /* --checkpoint-rate, pages/s; 0: no limit */
+    bool checkpoint_rate_given;  /* --checkpoint-rate given (0 is a value) */
     uint32_t coalesce_bytes;   /* --coalesce */
     uint32_t dirty_low, dirty_high, dirty_max;  /* --dirty-*, % of frames */
     bool no_readahead;         /* --no-readahead */
@@ -117,8 +118,11 @@ uint32_t poolopt_frames(const struct poolopt *o, uint32_t page_size,
 /* Set in bo (already bp_options_init'ed) what o sets, but the pool size
  * and the page size, which the tools resolve themselves. */
 void poolopt_apply(const struct poolopt *o, struct bp_options *bo);
-/* The settings o sets, as members of the current JSON object ("pool_bytes"
- * ... in bytes, "flushers" ...); the tool writes frames and page_size. */
+/* The pool settings, as members of the current JSON object ("pool_bytes"
+ * ... in bytes, "flushers" ...): what o sets, null for each setting it
+ * leaves to the tool's or the library's default (doc/tools.md); the tool
+ * writes frames and page_size.  o is the command line's, before a data
+ * file's header decided anything. */
 void poolopt_json(struct json *j, const struct poolopt *o);
 /* The help lines of the long-only pool settings. */
 void poolopt_usage(FILE *to);

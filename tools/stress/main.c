@@ -526,6 +526,7 @@ int main(int argc, char **argv)
             if (!*optarg)
                 opt_usage("-f needs a file name (it was empty)");
             o.path = optarg;
+            o.given |= GIVEN_FILE;
             break;
         case O_PAGES: o.pages = opt_u64("--pages", optarg, 1, 1ull << 32); pages_set = true; o.given |= GIVEN_PAGES; o.given_pages = o.pages; break;
         case O_MAXPAGES: o.max_pages = opt_u64("--max-pages", optarg, 1, 1ull << 33); o.given |= GIVEN_MAX_PAGES; o.given_max_pages = o.max_pages; break;
@@ -533,14 +534,14 @@ int main(int argc, char **argv)
         case O_REUSE: o.reuse = true; break;
         case O_KEEP: o.keep = true; break;
         case O_VERIFY: o.verify_only = true; break;
-        case O_CRASH: o.crash = true; break;
+        case O_CRASH: o.crash = true; o.given |= GIVEN_CRASH; break;
         case O_CYCLES: o.cycles = (unsigned)opt_u64("--cycles", optarg, 1, 1000000); o.given |= GIVEN_CYCLES; break;
         case O_POWER_CUT:
             o.power_cut = o.crash = true;
             o.cycles = (unsigned)opt_u64("--power-cut", optarg, 1, 1000000);
             o.given |= GIVEN_CYCLES;
             break;
-        case O_FILES: o.files = (unsigned)opt_u64("--files", optarg, 1, MAX_FILES); break;
+        case O_FILES: o.files = (unsigned)opt_u64("--files", optarg, 1, MAX_FILES); o.given |= GIVEN_FILES; break;
         case O_HANG: o.hang_timeout = opt_secs("--hang-timeout", optarg, false, 1e7); break;
         case 'j': o.json = true; break;
         case 'q': o.quiet = true; break;
@@ -550,6 +551,7 @@ int main(int argc, char **argv)
         }
     }
     poolopt_check(&o.pool);
+    o.pool_given = o.pool;
     if (o.pool.page_size)
         o.page_size = o.pool.page_size;
     o.frames = o.pool.frames;

@@ -158,8 +158,9 @@ static double us(uint64_t ns)
 }
 
 /* The JSON header (tools/common/json.h): tool, version, timestamp and the
- * options in force, null for those left to the tool's default (the
- * result carries the values used: seed, threads, pages, frames, dist).
+ * options the command line gave, null for those left to the tool's or the
+ * library's default (the result carries the values used: seed, threads,
+ * pages, frames, page_size, dist, mode).
  * --verify-only runs no workload: the workload's options (threads, time,
  * ops, dist, seed, --max-pages) are left out, as cycles is outside crash
  * mode, rather than values it never used. */
@@ -178,8 +179,11 @@ static void json_head(struct json *j, const struct stress_opts *o)
     dist_format(dist, sizeof dist, &o->dist);
     json_begin(j, stdout);
     json_object(j, "options");
-    json_str(j, "file", o->path);
-    json_u64(j, "files", o->files);
+    if (o->given & GIVEN_FILE)
+        json_str(j, "file", o->path);
+    else
+        json_null(j, "file");
+    json_given_u64(j, o, GIVEN_FILES, "files", o->files);
     if (!o->verify_only) {
         json_given_u64(j, o, GIVEN_THREADS, "threads", o->threads);
         if (o->given & GIVEN_DURATION)
@@ -200,10 +204,20 @@ static void json_head(struct json *j, const struct stress_opts *o)
         json_u64(j, "frames", o->pool.frames);
     else
         json_null(j, "frames");
-    json_u64(j, "page_size", o->page_size);
-    poolopt_json(j, &o->pool);
-    json_bool(j, "crash", o->crash && !o->power_cut);
-    json_bool(j, "power_cut", o->power_cut);
+    if (o->pool_given.page_size)
+        json_u64(j, "page_size", o->pool_given.page_size);
+    else
+        json_null(j, "page_size");   /* the default, or an existing file's */
+    poolopt_json(j, &o->pool_given);
+    /* Flags: true given, else null; "mode" says which mode ran. */
+    if (o->given & GIVEN_CRASH)
+        json_bool(j, "crash", true);
+    else
+        json_null(j, "crash");
+    if (o->power_cut)
+        json_bool(j, "power_cut", true);
+    else
+        json_null(j, "power_cut");
     if (o->crash)
         json_given_u64(j, o, GIVEN_CYCLES, "cycles", o->cycles);
     json_end_object(j);
@@ -217,6 +231,8 @@ void report_verify_json(const struct stress_opts *o, const char *result,
     json_str(&j, "mode", "verify");
     json_str(&j, "result", result);
     json_u64(&j, "pages", res->pages);
+    json_u64(&j, "page_size", o->page_size);
+    json_u64(&j, "checksums", o->pool.checksums == 1);
     json_u64(&j, "pages_verified", res->checked);
     json_u64(&j, "zero_pages", res->zero);
     json_u64(&j, "bad_pages", res->bad);
@@ -239,6 +255,7 @@ static void report_json(const struct stress_opts *o, const struct totals *t,
     json_u64(&j, "end_pages", s->end_pages);
     json_u64(&j, "frames", o->frames);
     json_u64(&j, "page_size", o->page_size);
+    json_u64(&j, "checksums", o->pool.checksums == 1);
     json_str(&j, "dist", dist);
     json_dbl(&j, "elapsed_s", s->seconds, 3);
     json_u64(&j, "ops", ops);

@@ -125,9 +125,13 @@ struct stress_opts {
     struct dist_spec dist;
     double mix[OP_COUNT];      /* relative weights */
     unsigned hold_pages;       /* pages a hold operation pins at once */
-    struct poolopt pool;       /* the pool settings of the command line
-                                  (frames and page_size above are the ones
-                                  in force) */
+    struct poolopt pool;       /* the pool settings in force: the command
+                                  line's, with the checksums an existing
+                                  file's header or --power-cut decides and
+                                  the reserve a resize needs (frames and
+                                  page_size above are the ones in force) */
+    struct poolopt pool_given; /* the pool settings as the command line
+                                  gave them (the JSON's options) */
     uint64_t seed;
     bool json, quiet, keep, reuse, verify_only, fill;
     bool progress;             /* stderr is a terminal and not --quiet */
@@ -154,6 +158,9 @@ enum {
     GIVEN_PAGES = 1u << 5,
     GIVEN_MAX_PAGES = 1u << 6,
     GIVEN_CYCLES = 1u << 7,
+    GIVEN_FILE = 1u << 8,
+    GIVEN_FILES = 1u << 9,
+    GIVEN_CRASH = 1u << 10,     /* --crash itself: --power-cut sets crash */
 };
 
 /* ---- many files (main.c) ----
