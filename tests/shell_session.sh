@@ -572,6 +572,31 @@ if grep -q '^io_engine io_uring' engine_auto.out; then
 fi
 run engine_libaio 0 -- --io-engine libaio engine.data -c "info" </dev/null
 has "--io-engine libaio: the engine" engine_libaio.out '^io_engine libaio\+O_DIRECT$'
+# An engine that cannot be had: the hint follows the library's detail
+# (a bpool built without liburing, a kernel that refuses io_uring), not
+# the aio-max-nr advice, which fits a libaio context refused for that
+# limit; the same with the engine from BPOOL_IO_ENGINE.  (Where io_uring
+# can be had, nothing to check.)
+if ! "$shell" --io-engine io_uring engine.data -c "info" >engine_nouring.out \
+        2>engine_nouring.err </dev/null; then
+    if grep -q 'built without liburing' engine_nouring.err; then
+        want_hint='^  hint: this bpool has no io_uring engine: use --io-engine libaio or auto, or rebuild bpool with liburing-dev installed$'
+    else
+        want_hint='^  hint: use --io-engine libaio, or auto to fall back to it where io_uring cannot be had$'
+    fi
+    has "--io-engine io_uring, none here: the hint fits the detail" \
+        engine_nouring.err "$want_hint"
+    lacks "--io-engine io_uring, none here: no aio-max-nr advice" \
+        engine_nouring.err 'aio-max-nr'
+    BPOOL_IO_ENGINE=io_uring "$shell" engine.data -c "info" >engine_nouring_env.out \
+        2>engine_nouring_env.err </dev/null
+    has "BPOOL_IO_ENGINE=io_uring, none here: the hint fits the detail" \
+        engine_nouring_env.err "$want_hint"
+    lacks "BPOOL_IO_ENGINE=io_uring, none here: no aio-max-nr advice" \
+        engine_nouring_env.err 'aio-max-nr'
+else
+    echo "note: io_uring can be had here; the hints of an engine that cannot are left out"
+fi
 run nocreate 1 -- --no-create nothere.data -c "info" </dev/null
 has "--no-create: a missing file is an error" nocreate.err 'No such file'
 has "--no-create: the fix is the command line's" nocreate.err \

@@ -124,9 +124,10 @@ const char *hint_for(int code)
         return "hint: use at least 4 frames, and no more than memory "
                "allows: open FILE frames=N";
     case BP_EAIO:
-        /* bp_open asks for less itself, down to a depth of 1. */
-        return "hint: raise /proc/sys/fs/aio-max-nr, or stop other AIO "
-               "users";
+        /* Without the library's detail, which says the engine and the
+         * cause (hint_for_eaio), no one fix can be named. */
+        return "hint: the engine named above could not be had: start the "
+               "shell with another --io-engine (libaio, io_uring or auto)";
     case BP_EDURABILITY:
         return "hint: close the pool and check the data file";
     case EROFS:
@@ -180,6 +181,35 @@ const char *hint_for(int code)
     }
 }
 
+/* BP_EAIO: bp_open could set up no I/O engine.  The library's detail
+ * says which engine and why (pool_open.c), and each cause has its own fix:
+ * the aio-max-nr advice fits a libaio context refused for that limit only,
+ * not an io_uring this libbpool was built without. */
+static const char *hint_for_eaio(const char *detail)
+{
+    if (detail == NULL)
+        detail = "";
+    if (strstr(detail, "built without liburing"))
+        return "hint: this bpool has no io_uring engine: use --io-engine "
+               "libaio or auto, or rebuild bpool with liburing-dev installed";
+    if (strstr(detail, "io_uring could not be set up"))
+        return "hint: use --io-engine libaio, or auto to fall back to it "
+               "where io_uring cannot be had";
+    if (strstr(detail, "aio-max-nr"))
+        return "hint: raise /proc/sys/fs/aio-max-nr (sysctl fs.aio-max-nr), "
+               "or stop other AIO users";
+    if (strstr(detail, "no memory for an AIO context"))
+        return "hint: free memory, or raise the memory cgroup's limit";
+    /* auto tried io_uring first: the detail says it was refused too. */
+    if (strstr(detail, "lacks native AIO") && strstr(detail, "refused too"))
+        return "hint: neither engine can be had: use a kernel with native "
+               "AIO (CONFIG_AIO), or one that allows io_uring";
+    if (strstr(detail, "lacks native AIO"))
+        return "hint: use --io-engine io_uring where bpool was built with "
+               "it, or a kernel with native AIO (CONFIG_AIO)";
+    return hint_for(-BP_EAIO);
+}
+
 const char *hint_for_new_file(int code)
 {
     if (code == -ENOENT)
@@ -192,6 +222,8 @@ const char *hint_for_open(int code, uint32_t flags, const char *detail,
                           bool operand)
 {
     bool read_only = (flags & BP_RDONLY) != 0;
+    if (code == -BP_EAIO)
+        return hint_for_eaio(detail);
     if (code == -BP_EFORMAT && (flags & BP_DOUBLEWRITE) && detail &&
         strstr(detail, "without a doublewrite area"))
         return "hint: open it without --doublewrite (open FILE, without "

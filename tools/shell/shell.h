@@ -188,7 +188,8 @@ const char *hint_for_new_file(int code);
  * library's detail: hint_for_new_file's with BP_CREATE, else hint_for's
  * but where the flags or the detail call for another (a doublewrite
  * area asked of a file made without, a damaged header, a read-only
- * session, --no-create).  operand: the open is of the FILE the command
+ * session, --no-create, the cause of a BP_EAIO: an engine not built in,
+ * refused by the kernel, aio-max-nr used up...).  operand: the open is of the FILE the command
  * line names, whose options come from there rather than from "open". */
 const char *hint_for_open(int code, uint32_t flags, const char *detail,
                           bool operand);
