@@ -335,6 +335,21 @@ cat >mixed.exp <<'EOF'
 EOF
 same "-c and -f run in command-line order" mixed.out mixed.exp
 
+# bpool-shell(1)'s "run a script on another file": the file is the
+# operand, made when missing, and the scripts run on its pool; no
+# ./bpool.data is made next to it (an "open" in the script came after
+# the shell had made that one).
+mkdir -p example && (
+    cd example || exit 1
+    printf 'alloc\nwritehex 0 0x10 de ad be ef\npin 0 write\nfill 0 0xff 0 4\nunpin 0\nsync\nstats\n' >session.bp
+    "$shell" -k --frames 16 -f session.bp test.data >../example.out 2>../example.err
+) </dev/null
+eq "the manual's script example: exit status" "$?" 0
+has "the manual's script example: the script ran on its pool" example.out '^synced$'
+[ -s example/test.data ] && [ ! -e example/bpool.data ] &&
+    pass "the manual's script example: test.data made, no bpool.data" ||
+    fail "the manual's script example: files $(ls example)"
+
 # Many files in one pool: attach, FILE:PAGE, alloc file=, files, detach.
 rm -f mf.data
 run mf 0 -- "${S[@]}" -c "attach mf.data create; alloc 2 file=1; write 1:1 0 hello; read 1:1 0 5; files; pin 1:0; pinned; unpin 1:0; detach 1; files; read 1 0 5" </dev/null
