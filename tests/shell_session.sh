@@ -1032,7 +1032,7 @@ lacks "load over written pages: no note about holes" ldwritten.err 'holes'
 run ldattached 0 -- --page-size 4096 --frames 8 --no-readahead --no-flush ldw.data \
     -c "attach lda.data create; alloc 10 file=1; load seq 10 range=1:0-9 write; flush all; sync; load seq range=1:0-9 json" </dev/null
 has "load of an attached file's pages: JSON names its file and page numbers" \
-    ldattached.out '"options":\{"file":"lda.data","pattern":"seq","n":10,"first":0,"last":9,'
+    ldattached.out '"options":\{"file":"lda.data","pattern":"seq","n":null,"first":0,"last":9,'
 has "load of an attached file's written pages: no holes" ldattached.out '"hole_pages":0,'
 run lddw 0 -- --page-size 4096 --frames 8 --no-readahead --no-flush --doublewrite lddw.data \
     -c "alloc 40; load seq 40 write; flush all; sync; load seq json" </dev/null
@@ -1068,10 +1068,23 @@ else fail "bench: percentiles out of order: $(grep '^bench: ' bench.out)"; fi
 eq "bench: the shell's pins counted in stats" "$(field bench.out shell_pins)" 300
 run benchjson 0 -- "${L[@]}" -c "bench zipf 300 json; load seq 10 json" </dev/null
 has "bench json: the tools' JSON header and the same keys as bpool-bench" benchjson.out \
-    '^\{"tool":"bpool-shell","version":"[0-9.]+","timestamp":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z","options":\{[^{}]*"pattern":"zipf"[^{}]*\},"command":"bench","pins":300,"hits":[0-9]+,"misses":[0-9]+,"hit_ratio":[01]\.[0-9]{4},"miss_ratio":[01]\.[0-9]{4},.*"elapsed_s":[0-9.]+,"ops_s":[0-9]+,"lat_p50_us":[0-9.]+,"lat_p90_us":[0-9.]+,"lat_p99_us":[0-9.]+,"lat_max_us":[0-9.]+,"interrupted":false\}$'
+    '^\{"tool":"bpool-shell","version":"[0-9.]+","timestamp":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z","options":\{[^{}]*"pattern":"zipf"[^{}]*\},"command":"bench","pins":300,"hits":[0-9]+,"misses":[0-9]+,"hit_ratio":[01]\.[0-9]{4},"miss_ratio":[01]\.[0-9]{4},.*"elapsed_s":[0-9.]+,"ops_s":[0-9]+,"lat_p50_us":[0-9.]+,"lat_p90_us":[0-9.]+,"lat_p99_us":[0-9.]+,"lat_max_us":[0-9.]+,"first":0,"last":[0-9]+,"theta":0\.990,"seed":1,"mode":"read","scan":false,"interrupted":false\}$'
 has "load json: one object, no latency" benchjson.out \
     '^\{"tool":"bpool-shell",.*"command":"load","pins":10,.*"interrupted":false\}$'
 eq "bench json: nothing but the two objects on stdout" "$(wc -l <benchjson.out)" 2
+# The options as given, null for the rest (doc/tools.md): "bench zipf
+# 300" gave n only; the second run gives every option.
+has "bench json: options left to the defaults are null" benchjson.out \
+    '"options":\{"file":"[^"]*","pattern":"zipf","n":300,"first":null,"last":null,"window":null,"theta":null,"seed":null,"write":null,"scan":null\}'
+run benchjson2 0 -- "${L[@]}" -c "bench loop 20 range=2-9 window=3 theta=0.5 seed=7 write scan json; stream 0-3 depth=2 scan json; stream 0-3 json" </dev/null
+has "bench json: every option given is there as given" benchjson2.out \
+    '"options":\{"file":"[^"]*","pattern":"loop","n":20,"first":2,"last":9,"window":3,"theta":0\.500,"seed":7,"write":true,"scan":true\}'
+has "bench json: the values used after the counts" benchjson2.out \
+    '"first":2,"last":4,"window":3,"mode":"write","scan":true,"interrupted":false\}$'
+has "stream json: depth and scan as given" benchjson2.out \
+    '"options":\{"file":"[^"]*","first":0,"last":3,"depth":2,"scan":true\},"command":"stream"'
+has "stream json: scan null when not given, false in the result" benchjson2.out \
+    '"options":\{"file":"[^"]*","first":0,"last":3,"depth":null,"scan":null\},"command":"stream",.*"scan":false,"interrupted":false\}$'
 # A bench whose first pin fails (every frame pinned) times no pin: its
 # latencies are null, as its ratios are, not 0.
 rm -f bj0.data

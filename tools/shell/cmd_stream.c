@@ -31,6 +31,7 @@ struct stream_args {
     uint32_t mode;               /* BP_READ, maybe | BP_SCAN */
     bool json;
 };
+/* (scan is the only flag: given when mode has BP_SCAN.) */
 
 /* What the stream did. */
 struct stream_result {
@@ -161,8 +162,10 @@ static void print_json(const struct shell *sh, const struct stream_args *a,
         json_u64(&j, "depth", a->depth);
     else
         json_null(&j, "depth");
-    json_str(&j, "mode", "read");
-    json_bool(&j, "scan", (a->mode & BP_SCAN) != 0);
+    if (a->mode & BP_SCAN)
+        json_bool(&j, "scan", true);
+    else
+        json_null(&j, "scan");
     json_end_object(&j);
     json_str(&j, "command", "stream");
     json_u64(&j, "first", a->first);
@@ -177,6 +180,7 @@ static void print_json(const struct shell *sh, const struct stream_args *a,
     json_u64(&j, "reads", r->info.reads);
     json_u64(&j, "waits", r->info.waits);
     json_u64(&j, "max_depth", r->info.max_depth);
+    json_bool(&j, "scan", (a->mode & BP_SCAN) != 0);
     json_bool(&j, "interrupted", r->stopped);
     json_end(&j);
 }

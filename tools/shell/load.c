@@ -61,9 +61,22 @@ struct load {
     double theta;                /* zipf */
     uint64_t seed;
     uint32_t mode;               /* BP_READ or BP_WRITE, maybe | BP_SCAN */
+    unsigned given;              /* GIVEN_*: what the command line gave */
     bool json;                   /* the result as one JSON object */
     double *cdf;                 /* zipf: cumulative weights */
     uint64_t rng;
+};
+
+/* Options the command line gave (struct load's given): the JSON options
+ * say null for the others (doc/tools.md). */
+enum {
+    GIVEN_N = 1u << 0,
+    GIVEN_RANGE = 1u << 1,
+    GIVEN_WINDOW = 1u << 2,
+    GIVEN_THETA = 1u << 3,
+    GIVEN_SEED = 1u << 4,
+    GIVEN_WRITE = 1u << 5,
+    GIVEN_SCAN = 1u << 6,
 };
 
 /* Page of the i-th pin. */
@@ -151,30 +164,37 @@ static int parse_load(struct shell *sh, const struct command *cmd, int argc,
                         cmd->name, echo(w));
         if (word_is(w, "write")) {
             l->mode = (l->mode & BP_SCAN) | BP_WRITE;
+            l->given |= GIVEN_WRITE;
         } else if (word_is(w, "scan")) {
             l->mode |= BP_SCAN;
+            l->given |= GIVEN_SCAN;
         } else if (word_is(w, "json")) {
             l->json = true;
         } else if (word_prefix(w, "range=", &v)) {
             if (parse_range(sh, &v, "range", u, &l->first, &last) < 0)
                 return -1;
             have_range = true;
+            l->given |= GIVEN_RANGE;
         } else if (word_prefix(w, "window=", &v)) {
             if (parse_num(sh, &v, UINT64_MAX, "window", u, &l->window) < 0)
                 return -1;
             if (l->window == 0)
                 return fail(sh, u, "%s: window must be at least 1",
                             cmd->name);
+            l->given |= GIVEN_WINDOW;
         } else if (word_prefix(w, "theta=", &v)) {
             if (parse_theta(sh, cmd, &v, &l->theta) < 0)
                 return -1;
+            l->given |= GIVEN_THETA;
         } else if (word_prefix(w, "seed=", &v)) {
             if (parse_num(sh, &v, UINT64_MAX, "seed", u, &l->seed) < 0)
                 return -1;
+            l->given |= GIVEN_SEED;
         } else if (i == 1 && w->len > 0 && w->s[0] >= '0' && w->s[0] <= '9') {
             if (parse_num(sh, w, MAX_LOAD_PINS, "count", u, &l->n) < 0)
                 return -1;
             have_n = true;
+            l->given |= GIVEN_N;
         } else {
             return fail(sh, u, "%s: unknown option \"%s\" (see: help %s)",
                         cmd->name, echo(w), cmd->name);
@@ -316,16 +336,44 @@ static void print_json(const char *path, const struct command *cmd,
     double pins = (double)(hits + misses), secs = (double)elapsed_ns / 1e9;
     struct json j;
     json_begin(&j, stdout);
+    /* The options as the command line gave them, null for the others;
+     * the values used follow "command". */
+    unsigned g = l->given;
+    uint64_t first = BP_PAGE_NO(l->first), last = BP_PAGE_NO(l->first + range - 1);
     json_object(&j, "options");
     json_str(&j, "file", path);
     json_str(&j, "pattern", pattern_names[l->pat]);
-    json_u64(&j, "n", l->n);
-    json_u64(&j, "first", BP_PAGE_NO(l->first));    /* in the file */
-    json_u64(&j, "last", BP_PAGE_NO(l->first + range - 1));
-    json_dbl(&j, "theta", l->theta, 3);
-    json_u64(&j, "seed", l->seed);
-    json_str(&j, "mode", mode_name(l->mode & ~BP_SCAN));
-    json_bool(&j, "scan", (l->mode & BP_SCAN) != 0);
+    if (g & GIVEN_N)
+        json_u64(&j, "n", l->n);
+    else
+        json_null(&j, "n");
+    if (g & GIVEN_RANGE) {
+        json_u64(&j, "first", first);    /* in the file */
+        json_u64(&j, "last", BP_PAGE_NO(l->first + l->count - 1));
+    } else {
+        json_null(&j, "first");
+        json_null(&j, "last");
+    }
+    if (g & GIVEN_WINDOW)
+        json_u64(&j, "window", l->window);
+    else
+        json_null(&j, "window");
+    if (g & GIVEN_THETA)
+        json_dbl(&j, "theta", l->theta, 3);
+    else
+        json_null(&j, "theta");
+    if (g & GIVEN_SEED)
+        json_u64(&j, "seed", l->seed);
+    else
+        json_null(&j, "seed");
+    if (g & GIVEN_WRITE)
+        json_bool(&j, "write", true);
+    else
+        json_null(&j, "write");
+    if (g & GIVEN_SCAN)
+        json_bool(&j, "scan", true);
+    else
+        json_null(&j, "scan");
     json_end_object(&j);
     json_str(&j, "command", cmd->name);
     json_u64(&j, "pins", done);
@@ -345,6 +393,17 @@ static void print_json(const char *path, const struct command *cmd,
         json_dbl(&j, "lat_p99_us", any ? lat_percentile_us(lat, 99) : NAN, 2);
         json_dbl(&j, "lat_max_us", any ? (double)lat->h.max / 1000.0 : NAN, 2);
     }
+    /* The values used, after the counts (whatever the options said). */
+    json_u64(&j, "first", first);
+    json_u64(&j, "last", last);
+    if (l->pat == PAT_LOOP)
+        json_u64(&j, "window", l->window);
+    if (l->pat == PAT_ZIPF)
+        json_dbl(&j, "theta", l->theta, 3);
+    if (l->pat == PAT_RANDOM || l->pat == PAT_ZIPF)
+        json_u64(&j, "seed", l->seed);
+    json_str(&j, "mode", mode_name(l->mode & ~BP_SCAN));
+    json_bool(&j, "scan", (l->mode & BP_SCAN) != 0);
     json_bool(&j, "interrupted", stopped);
     json_end(&j);
 }
