@@ -471,12 +471,11 @@ static int hold_page0_reads(void *arg, const struct iocb *cb)
     return 0;
 }
 
-/* With the prefetch queue full, a sequential scan's read-ahead windows
- * are dropped - not waited for, and the scan's own pins are served -
- * and once the queue drains read-ahead starts again. */
-START_TEST(test_readahead_dropped_when_queue_full)
+/* Hold the reader thread of pool in a read of page 0 (a prefetch of it)
+ * until hold_page0 is cleared; the pool's fault hook is then
+ * hold_page0_reads. */
+static void hold_reader(bp_pool *pool)
 {
-    bp_pool *pool = new_pool("ra-full.bp", 256, 192, 0);
     atomic_store(&hold_page0, 1);
     atomic_store(&held_page0, 0);
     atomic_store(&pool->aio.fault, hold_page0_reads);
@@ -485,6 +484,15 @@ START_TEST(test_readahead_dropped_when_queue_full)
         ck_assert_msg(tu_now() < end, "the reader thread never read page 0");
         usleep(1000);
     }
+}
+
+/* With the prefetch queue full, a sequential scan's read-ahead windows
+ * are dropped - not waited for, and the scan's own pins are served -
+ * and once the queue drains read-ahead starts again. */
+START_TEST(test_readahead_dropped_when_queue_full)
+{
+    bp_pool *pool = new_pool("ra-full.bp", 256, 192, 0);
+    hold_reader(pool);
     int r, calls = 0;
     while (calls < 1000 && (r = bp_prefetch(pool, 1 + calls % 60, 1, 0)) == 1)
         calls++;
@@ -524,14 +532,7 @@ static int count_scanned(void *arg, const struct bp_frame_info *fi)
 START_TEST(test_readahead_stale_window_not_read)
 {
     bp_pool *pool = new_pool("ra-stale.bp", 256, 192, 0);
-    atomic_store(&hold_page0, 1);
-    atomic_store(&held_page0, 0);
-    atomic_store(&pool->aio.fault, hold_page0_reads);
-    ck_assert_int_eq(bp_prefetch(pool, 0, 1, 0), 1);
-    for (double end = tu_now() + 5; !atomic_load(&held_page0);) {
-        ck_assert_msg(tu_now() < end, "the reader thread never read page 0");
-        usleep(1000);
-    }
+    hold_reader(pool);
     for (uint64_t p = 100; p < 140; p++)
         expect_page(pool, p, BP_READ);
     for (uint64_t p = 100; p < 140; p++)
