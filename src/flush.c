@@ -88,10 +88,11 @@ static const char *fate(const bp_pool *pool, int err)
 
 /* What to do about a device's error err in a page write: free space for
  * a full file system or quota, else look at the device. */
-static const char *write_fix(int err)
+static const char *write_fix(const bp_pool *pool, int err)
 {
-    return bp__errno_fix(err, "; check the device (bp_stats().write_errors "
-                         "counts the failures)");
+    return bp__errno_fix(err, pool->closing ? "; check the device"
+                         : "; check the device (bp_stats().write_errors "
+                           "counts the failures)");
 }
 
 /* The write of frame f ended as `end` says (its res 0 or a negative
@@ -141,7 +142,7 @@ static int end_write(bp_pool *pool, uint32_t f, const struct bp__io_end *end,
     } else if (res < 0 && via_area) {
         r = bp__fail(res, "writing page %llu of %s through its doublewrite "
                      "area failed: %s; %s%s", (unsigned long long)BP_PAGE_NO(page),
-                     df->path, bp_strerror(res), fate(pool, res), write_fix(res));
+                     df->path, bp_strerror(res), fate(pool, res), write_fix(pool, res));
     } else if (res == -BP_ESHORTIO) {
         r = bp__fail(res, "writing page %llu of %s: the device transferred "
                      "%zu of %u bytes and the rest could not be written "
@@ -152,7 +153,7 @@ static int end_write(bp_pool *pool, uint32_t f, const struct bp__io_end *end,
     } else if (res < 0) {
         r = bp__fail(res, "writing page %llu of %s failed: %s; %s%s",
                      (unsigned long long)BP_PAGE_NO(page), df->path,
-                     bp_strerror(res), fate(pool, res), write_fix(res));
+                     bp_strerror(res), fate(pool, res), write_fix(pool, res));
     }
     if (res < 0) {
         atomic_fetch_add(&pool->ndirty, 1);
@@ -660,9 +661,9 @@ const char *bp__loss_fix(const bp_pool *pool)
 {
     /* bp_close frees the pool whatever it returns: "close it" would have
      * its caller close a freed pool. */
-    return pool->closing ? "; the pool is closed all the same and its "
-                           "dirty pages dropped - check the file (and the "
-                           "device) before opening it again"
+    return pool->closing ? "; the pool is closed all the same, and changes "
+                           "not yet durable may be lost - check the file "
+                           "(and the device) before opening it again"
                          : " and the pool now refuses writes; close it and "
                            "check the file";
 }
@@ -677,10 +678,9 @@ int bp__durability_refusal(bp_pool *pool, const char *fn)
                         "(an fdatasync failed, or a doublewrite area overflowed)";
     if (pool->closing)
         return bp__fail(-BP_EDURABILITY, "%s: the pool is closed all the "
-                        "same, its dirty pages dropped unwritten, as it "
-                        "refused writes since %s, so earlier changes may "
-                        "not be on disk; check its files (and the device) "
-                        "before opening them again", fn, cause);
+                        "same, and changes not yet durable may be lost: it "
+                        "refuses writes since %s; check its files (and the "
+                        "device) before opening them again", fn, cause);
     return bp__fail(-BP_EDURABILITY, "%s: the pool refuses writes since %s, "
                     "so earlier changes may not be on disk; close the pool "
                     "and check its files (and the device)", fn, cause);

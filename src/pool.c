@@ -425,8 +425,8 @@ int bp__refused_in_child(const char *fn, uint64_t page, const char *what)
                     "locks and I/O contexts are not the child's, and a lock "
                     "a parent thread held at the fork stays held here for "
                     "ever. A child may pin pages in memory for reading, read "
-                    "optimistically and bp_close (which releases the child's "
-                    "copy and writes nothing); open a pool of its own (after "
+                    "optimistically, call bp_stats and bp_close (which "
+                    "releases the child's copy and writes nothing); open a pool of its own (after "
                     "exec, or once the parent's is closed)", fn ? fn : "",
                     fn ? ": " : "", pg, what);
 }
@@ -1236,6 +1236,8 @@ static int alloc_page(bp_pool *pool, uint32_t file, uint64_t *pgno_out,
                    "of a pool may have (page numbers below 2^%u)", fn,
                    df->path, (unsigned long long)n, BP_FILE_SHIFT)
         : bp__file_grow_one(df);
+    if (r < 0)
+        bp__detail_name(fn);   /* the file's growth names no call */
     if (r == 0) {
         /* Page n is not published yet, so nobody else can pin it, and the
          * miss path hands its frame back latched for write without

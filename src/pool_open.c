@@ -414,6 +414,16 @@ static int write_back_failed_at_close(int e)
     return -EIO;
 }
 
+/* bp_close failed after it had begun to free the pool: its detail
+ * names bp_close (a shrunk file's, a header write's do not) and says the
+ * pool is closed, so that no caller uses or closes it again. */
+static void closed_all_the_same(void)
+{
+    bp__detail_name("bp_close");
+    if (!strstr(bp_errdetail(), "closed"))
+        bp__detail_around("", "; the pool is closed all the same");
+}
+
 int bp_close(bp_pool *pool)
 {
     if (!pool)
@@ -475,12 +485,17 @@ int bp_close(bp_pool *pool)
     if (r == -EBUSY || r == -EINVAL || r == -EAGAIN || r == -ENOMEM)
         r = write_back_failed_at_close(r);
     if (pool->warm_file && !pool->warm_cut_short) {
+        /* After a failed write-back its error is the one returned, and
+         * its detail must stay the one given, not the dump's. */
+        char *kept = r < 0 ? bp__detail_save() : NULL;
         int d = bp_dump_resident(pool, pool->warm_file);
         if (d < 0 && r >= 0)
             r = dump_failed_at_close(pool->warm_file, d);
+        if (kept)
+            bp__detail_restore(kept);
     }
-    if (r < 0)   /* a shrunk file's detail names no call */
-        bp__detail_name("bp_close");
+    if (r < 0)
+        closed_all_the_same();
     pool_free(pool, false);
     return r < 0 ? r : 0;
 }

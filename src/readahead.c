@@ -46,9 +46,10 @@ struct bp__readahead {
     uint64_t next;                 /* [mu] first page not yet queued */
     uint64_t trigger;              /* [mu] first touch here queues more */
     _Atomic uint64_t passed;       /* [written under mu, read without]
-                                    * last while a stream is on, else
-                                    * BP__NOPAGE: pages of its windows at
-                                    * or before it are behind the reader */
+                                    * the stream's last miss while one is
+                                    * on, else BP__NOPAGE: pages of its
+                                    * windows at or before it were read by
+                                    * the pins (locking.md) */
 };
 
 /* The window's bounds for a pool of `frames` frames (as large as it is
@@ -169,10 +170,11 @@ void bp__readahead_on_prefetch_hit(bp_pool *pool, uint64_t page, bool scan)
     pthread_mutex_lock(&ra->mu);
     if (ra->streaming && page < ra->next) {
         /* The stream goes on through pages it read ahead. */
-        if (page > ra->last || ra->last == BP__NOPAGE) {
+        if (page > ra->last || ra->last == BP__NOPAGE)
             ra->last = page;
-            atomic_store_explicit(&ra->passed, page, memory_order_relaxed);
-        }
+        /* Not passed: a touch of a page read ahead (or prefetched, or
+         * warmed, by anyone) says nothing of the windows still queued,
+         * which the reader takes in order; misses do. */
         if (page >= ra->trigger)
             issue_window(pool, ra, scan);
     }

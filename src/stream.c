@@ -578,7 +578,7 @@ static int hand_out(bp_stream *s, struct slot *sl, bp_page *out)
                                     out);
         }
         if (r < 0)   /* the latch's refusal (EDEADLK), as this call's */
-            bp__detail_around("bp_stream_next: ", "%s", "");
+            bp__detail_name("bp_stream_next");
         break;
     case S_LATER:
         s->no_frame_slots -= sl->no_frame;

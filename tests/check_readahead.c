@@ -549,6 +549,12 @@ START_TEST(test_readahead_stale_window_not_read)
                   "passed (%llu windows queued during the scan)", back,
                   (unsigned long long)windows);
     ck_assert_uint_gt(tu_stats(pool).prefetch_pages, 1);   /* past 139 */
+    /* Only read-ahead windows are cut so: a bp_prefetch of the same
+     * pages reads them all. */
+    ck_assert_int_eq(bp_prefetch(pool, 100, 40, 0), 40);
+    reader_idle(pool);
+    ck_assert_int_eq(bp_inspect_frames(pool, count_scanned, &back), 0);
+    ck_assert_int_eq(back, 40);
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
