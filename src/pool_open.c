@@ -408,9 +408,8 @@ static int write_back_failed_at_close(int e)
     (void)snprintf(before, sizeof before, "writing back or syncing failed "
                    "with %s, and the pool is closed all the same, so the "
                    "pages not written are lost: ", bp_err_name(e));
-    bp__detail_unname("bp_close");   /* named once, in front */
+    bp__detail_unname("bp_close");   /* named once, in front, by bp_close */
     bp__detail_around(before, "%s", "");
-    bp__detail_name("bp_close");
     return -EIO;
 }
 
