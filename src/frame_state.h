@@ -407,6 +407,19 @@ bp__frame_pin(struct bp__frame *fr, uint64_t page, enum bp__latch want,
      * the tag check and the CAS; with the pin held the tag is stable, so
      * this second look is final. */
     if (atomic_load_explicit(&fr->page, memory_order_relaxed) != page) {
+        /* The CAS took a first touch that was not ours: the other page's,
+         * read ahead into the frame.  Give its mark back while the pin
+         * keeps the frame, unless a pin of that page has touched it
+         * since (REF). */
+        if (*first_touch) {
+            *first_touch = false;
+            uint64_t t = atomic_load_explicit(&fr->state, memory_order_relaxed);
+            while (!(t & (BP__F_REF | BP__F_PREFETCHED)) &&
+                   !atomic_compare_exchange_weak_explicit(
+                       &fr->state, &t, t | BP__F_PREFETCHED,
+                       memory_order_relaxed, memory_order_relaxed))
+                ;
+        }
         uint64_t undo = 1 + (!latched ? 0 : want == BP__LATCH_X ? BP__F_X :
                              want == BP__LATCH_S ? BP__SHARED_ONE : 0);
         if (latched && want == BP__LATCH_S) {

@@ -1325,7 +1325,10 @@ END_TEST
  * changed pages between its look and its CAS takes back what the CAS took
  * (the path's undo): no thread ever sees more shared latches than pins or
  * X without a pin, and at the end no pin or latch is left.  (The plain
- * hit's undo runs thousands of times a run on two CPUs.) */
+ * hit's undo runs thousands of times a run on two CPUs.)  In the general
+ * test most reads are a read-ahead's, and an undo must not take the first
+ * touch of the page now in the frame: a page read ahead that leaves the
+ * frame without its mark was pinned by a hitter of its own. */
 #define REUSE_HITS 500000ul     /* the run goes on until this many pins, */
 #define REUSE_SECONDS 1.0       /* ... at least this long, */
 #define REUSE_REUSES 10000ul    /* ... and this many reuses */
@@ -1335,6 +1338,13 @@ static struct {
     _Atomic int stop;
     bool general;               /* by bp__frame_pin, not the plain hit */
     _Atomic unsigned long hits, reuses;
+    /* The general test reads most pages in as read-ahead does
+     * (PREFETCHED): a pin of it by a caller is its first touch, and only
+     * such a pin may clear the mark - not one whose frame changed pages
+     * under it and which took its pin back. */
+    bool speculative;              /* [evictor] the last read was so */
+    _Atomic bool touched;          /* a hitter pinned the page read last */
+    _Atomic unsigned long first_touches;
 } reuse;
 
 /* Every latch of the frame comes with a pin: no more shared latches than
@@ -1362,13 +1372,18 @@ static bool reuse_pin(struct bp__frame *fr, uint64_t page, enum bp__latch want,
     bool ft;
     switch (bp__frame_pin(fr, page, want, true, false, &ft)) {
     case BP__PIN_DONE:
-        return true;
+        break;
     case BP__PIN_LATCH_BUSY:
         bp__frame_latch_wait(fr, want);
-        return true;
+        break;
     default:
         return false;
     }
+    /* Still pinned: the frame cannot be claimed before this. */
+    atomic_store(&reuse.touched, true);
+    if (ft)
+        atomic_fetch_add_explicit(&reuse.first_touches, 1, memory_order_relaxed);
+    return true;
 }
 
 static void *reuse_hitter(void *arg)
@@ -1418,8 +1433,24 @@ static void *reuse_evictor(void *arg)
         bool pf;
         if (bp__frame_claim(fr, 0, &pf) != BP__CLAIM_OK)
             continue;            /* pinned: try again */
+        /* Claimed: every pin of the page that left is over.  A page read
+         * ahead that lost its mark was pinned by a hitter of its own: its
+         * first touch, or (when an undo took that) a later pin. */
+        if (reuse.speculative && !pf && !atomic_load(&reuse.touched)) {
+            tu_thread_fail("a page read ahead lost its first touch to a pin "
+                           "that took itself back (its frame had changed "
+                           "pages)");
+            atomic_store(&reuse.stop, 1);
+            break;
+        }
         uint64_t next = atomic_load(&fr->page) == P ? Q : P;
-        bp__frame_start_read(fr, next, BP__READ_DEMAND);
+        /* In the general test, two reads in three are a read-ahead's:
+         * the word of an untouched page read ahead is then often the same
+         * as the next one's, which is what a pin's CAS cannot tell apart. */
+        reuse.speculative = reuse.general && reuse.reuses % 3 != 0;
+        atomic_store(&reuse.touched, false);
+        bp__frame_start_read(fr, next, reuse.speculative ? BP__READ_SPECULATIVE
+                                                         : BP__READ_DEMAND);
         bp__frame_finish_read(fr, true);
         atomic_fetch_add_explicit(&reuse.reuses, 1, memory_order_relaxed);
     }
@@ -1453,6 +1484,8 @@ static void run_reuse(bool general)
                   "left over: state %#llx", (unsigned long long)s);
     ck_assert_uint_gt(atomic_load(&reuse.hits), 0);
     ck_assert_uint_gt(atomic_load(&reuse.reuses), 0);
+    if (general)   /* the pages read ahead were touched, as the run needs */
+        ck_assert_uint_gt(atomic_load(&reuse.first_touches), 0);
     ck_assert_uint_eq(ver(&reuse.fr) & 1, 0);
 }
 
