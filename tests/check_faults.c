@@ -336,11 +336,16 @@ const struct bp__io_tap bp__io_tap = {
 static _Atomic int sys_left[NOPS];
 static _Atomic int sys_err[NOPS];
 static _Atomic int sys_calls[NOPS];
+/* sys_from[op]: only calls of op at this offset or past it fail (the
+ * doublewrite area's pwrites, not the header's at 0). */
+static _Atomic uint64_t sys_from[NOPS];
 
 static int sys_hook(void *arg, struct bp__fault_call *c)
 {
     (void)arg;
     atomic_fetch_add(&sys_calls[c->op], 1);
+    if (c->offset < atomic_load(&sys_from[c->op]))
+        return 0;
     int left = atomic_load(&sys_left[c->op]);
     while (left != 0) {
         if (left < 0 || atomic_compare_exchange_weak(&sys_left[c->op], &left,
@@ -380,6 +385,7 @@ static void reset_faults(void)
     for (int i = 0; i < NOPS; i++) {
         atomic_store(&sys_left[i], 0);
         atomic_store(&sys_calls[i], 0);
+        atomic_store(&sys_from[i], 0);
     }
     atomic_store(&bp__sysfault, NULL);
 }
@@ -2365,18 +2371,36 @@ END_TEST
 
 /* Proves that a bp_close that fails after freeing the pool - its
  * fdatasync fails (EIO; EBUSY, returned as EIO), durability was lost
- * before it, the file shrank under it - says so in a detail that names
+ * before it, the file shrank under it, the header's write or the
+ * doublewrite area's clearing fails - says so in a detail that names
  * bp_close and never tells the caller to close the pool (that would close
- * freed memory). */
+ * freed memory); after the last two the change is in the file all the
+ * same. */
 START_TEST(test_close_failure_says_closed)
 {
-    static const int want[] = { -EIO, -EIO, -BP_EDURABILITY, -BP_ESHRUNK };
+    static const int want[] = { -EIO, -EIO, -BP_EDURABILITY, -BP_ESHRUNK,
+                                -ENOSPC, -EIO };
     reset_faults();
     char *path = tu_path("close-says.bp");
-    tu_make_file(path, PS, 8, 1);
-    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    bp_pool *pool;
+    if (_i == 5) {
+        unlink(path);
+        pool = tu_open(path, 16, BP_CREATE | BP_DOUBLEWRITE | BP_NOFLUSH |
+                       BP_NOREADAHEAD);
+        tu_alloc_stamped(pool, 8, PS, 1);
+    } else {
+        tu_make_file(path, PS, 8, 1);
+        pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    }
     tu_rewrite_page(pool, 2, 1, 2);
     switch (_i) {
+    case 4:   /* the header's write, after the pages' */
+        sys_fail(BP__FAULT_PWRITE, 1, -ENOSPC);
+        break;
+    case 5:   /* clearing the doublewrite area, after the header's write */
+        atomic_store(&sys_from[BP__FAULT_PWRITE], 1);
+        sys_fail(BP__FAULT_PWRITE, 1, -EIO);
+        break;
     case 0:
         sys_fail(BP__FAULT_FDATASYNC, 1, -EIO);
         break;
@@ -2403,6 +2427,17 @@ START_TEST(test_close_failure_says_closed)
                   "case %d: %s", _i, d);
     if (_i == 1)
         ck_assert_msg(strstr(d, "EBUSY") && strstr(d, "fdatasync"), "%s", d);
+    if (_i >= 4) {
+        /* The header's write and the area's clearing come after the
+         * pages' write and sync: the change is in the file, which opens. */
+        ck_assert_msg(strstr(d, _i == 4 ? "header" : "doublewrite area"),
+                      "%s", d);
+        pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD |
+                       (_i == 5 ? BP_DOUBLEWRITE : 0));
+        tu_expect_page(pool, 2, BP_READ, 2);
+        ck_assert_uint_eq(bp_page_count(pool), 8);
+        ck_assert_int_eq(bp_close(pool), 0);
+    }
 }
 END_TEST
 
@@ -2506,7 +2541,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_created_file_replaced_before_lock);
     tcase_add_test(tc, test_shrunk_into_header_page);
     tcase_add_test(tc, test_header_write_enospc);
-    tcase_add_loop_test(tc, test_close_failure_says_closed, 0, 4);
+    tcase_add_loop_test(tc, test_close_failure_says_closed, 0, 6);
     tcase_set_timeout(tc, 20);
     suite_add_tcase(s, tc);
     return s;
