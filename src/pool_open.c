@@ -404,12 +404,14 @@ static int dump_failed_at_close(const char *path, int d)
  * the pool open, whoever ran out of memory: that is handled before.) */
 static int write_back_failed_at_close(int e)
 {
-    char before[256];
+    char before[128];
     (void)snprintf(before, sizeof before, "writing back or syncing failed "
-                   "with %s, and the pool is closed all the same, so the "
-                   "pages not written are lost: ", bp_err_name(e));
+                   "with %s (returned as EIO): ", bp_err_name(e));
     bp__detail_unname("bp_close");   /* named once, in front, by bp_close */
-    bp__detail_around(before, "%s", "");
+    /* A failed sync's detail says already what a closed pool loses. */
+    bool told = strstr(bp_errdetail(), "closed") != NULL;
+    bp__detail_around(before, "%s", told ? "" : "; the pool is closed all "
+                      "the same, and the pages not written are lost");
     return -EIO;
 }
 
