@@ -887,8 +887,10 @@ BP_API int bp_warm(bp_pool *pool, const char *path);
  * unpinned by the thread that latched it (the latch remembers its writer,
  * and each thread counts the shared latches it holds); a BP_PIN pin may be
  * dropped by any thread.
- * Errors: -EINVAL (NULL), -BP_ENOTPINNED (the handle is not pinned, e.g.
- *   unpinned twice).
+ * Errors: -EINVAL (NULL; in a child of fork, a handle latched for write
+ *   before the fork: the page may be half changed, and the latch stays
+ *   held), -BP_ENOTPINNED (the handle is not pinned, e.g. unpinned
+ *   twice).
  */
 BP_API int bp_unpin(bp_page *page);
 
@@ -1096,7 +1098,8 @@ struct bp_stream_info {
     uint32_t inflight;   /* read requests in flight now */
     uint32_t pinned;     /* pages held ahead, pinned by the stream */
 };
-/* Errors: -EINVAL (NULL). */
+/* Errors: -EINVAL (NULL; a child of fork: the stream's lock, which a
+ * parent thread may have held at the fork). */
 BP_API int bp_stream_info(const bp_stream *s, struct bp_stream_info *info);
 
 /* Close: wait for the stream's reads in flight (their pages stay cached),

@@ -172,7 +172,8 @@ static enum bp__latch latch_of(uint32_t mode)
 static int latch_deadlock(bp_pool *pool, uint64_t page)
 {
     return bp__fail(-EDEADLK, "cannot latch page %llu of %s: this thread "
-                    "already holds it for write - use that pin",
+                    "already holds it for write, and would wait for itself; "
+                    "use the handle that holds the latch",
                     (unsigned long long)BP_PAGE_NO(page),
                     bp__path_of(pool, page));
 }
@@ -204,13 +205,15 @@ static int pin_resident(bp_pool *pool, uint32_t f, uint64_t page,
     case BP__PIN_DONE:
         break;
     case BP__PIN_LATCH_BUSY:
-        if (bp__frame_x_mine(fr)) {
-            bp__frame_unpin(fr);
-            return latch_deadlock(pool, page);
-        }
+        /* In a child, even a latch the forking thread held is the
+         * parent's: the child's copy of that thread is not its holder. */
         if (bp__pool_in_child(pool)) {
             bp__frame_unpin(fr);
             return refused_latch_wait_in_child(page, NULL);   /* caller names */
+        }
+        if (bp__frame_x_mine(fr)) {
+            bp__frame_unpin(fr);
+            return latch_deadlock(pool, page);
         }
         bp__frame_latch_wait(fr, want);
         break;
@@ -795,7 +798,7 @@ void bp__finish_prefetch(bp_pool *pool, uint32_t f, uint64_t page, int res,
 /* ---- Reads for read streams (stream.c) ------------------------------ */
 
 static int take_latch(bp_pool *pool, uint32_t f, uint64_t page,
-                      enum bp__latch want);
+                      enum bp__latch want, const char *fn);
 static void fill_handle(bp_pool *pool, uint32_t f, uint64_t page,
                         uint32_t mode, bp_page *out);
 
@@ -844,7 +847,7 @@ int bp__stream_hand_out(bp_pool *pool, uint32_t f, uint64_t page, uint32_t mode,
     enum bp__latch want = latch_of(mode);
     if (!wait && !bp__frame_try_latch(&pool->frames[f], want))
         return -EAGAIN;   /* still pinned: the caller waits later */
-    int r = wait ? take_latch(pool, f, page, want) : 0;
+    int r = wait ? take_latch(pool, f, page, want, "bp_stream_next") : 0;
     if (r < 0) {
         bp__unpin_frame(pool, f);
         return r;
@@ -944,15 +947,19 @@ static int pin_page(bp_pool *pool, uint64_t page, enum fill fill, bool scan,
 }
 
 /* Take latch `want` of frame f, pinned by this thread for `page`. */
-static int take_latch(bp_pool *pool, uint32_t f, uint64_t page, enum bp__latch want)
+static int take_latch(bp_pool *pool, uint32_t f, uint64_t page,
+                      enum bp__latch want, const char *fn)
 {
     struct bp__frame *fr = &pool->frames[f];
     if (bp__frame_try_latch(fr, want))
         return 0;
-    if (bp__frame_x_mine(fr))
-        return latch_deadlock(pool, page);
-    if (bp__pool_in_child(pool))
-        return refused_latch_wait_in_child(page, "bp_latch");
+    if (bp__pool_in_child(pool))   /* before EDEADLK: as in pin_resident */
+        return refused_latch_wait_in_child(page, fn);
+    if (bp__frame_x_mine(fr)) {
+        latch_deadlock(pool, page);
+        bp__detail_name(fn);
+        return -EDEADLK;
+    }
     bp__frame_latch_wait(fr, want);
     return 0;
 }
@@ -1124,11 +1131,23 @@ release_handle(bp_page *page, bool unpin)
     page->mode = BP_PIN;
 }
 
+/* A handle latched for write before the fork: in the child its latch is
+ * the parent's, and its page may be half changed - the latch stays held
+ * (a child reads only what no parent thread was changing). */
+static int refused_release_in_child(const bp_page *page, const char *fn)
+{
+    return bp__refused_in_child(fn, page->pgno, "letting go of a latch for "
+                                "write taken before the fork (the page may "
+                                "be half changed)");
+}
+
 int bp_unpin(bp_page *page)
 {
     int r = check_handle(page, "bp_unpin");
     if (r < 0)
         return r;
+    if (page->mode == BP_WRITE && bp__pool_in_child(page->priv_pool))
+        return refused_release_in_child(page, "bp_unpin");
     if (page->mode == BP_READ)   /* the common case, with its latch known */
         bp__frame_release(&page->priv_pool->frames[page->priv_frame],
                           BP__LATCH_S, true);
@@ -1155,7 +1174,8 @@ int bp_latch(bp_page *page, uint32_t mode)
     if (mode == BP_WRITE && page->priv_pool->read_only)
         return read_only(page->priv_pool, page->pgno, "bp_latch",
                          "latching a page for write");
-    r = take_latch(page->priv_pool, page->priv_frame, page->pgno, latch_of(mode));
+    r = take_latch(page->priv_pool, page->priv_frame, page->pgno, latch_of(mode),
+                   "bp_latch");
     if (r == 0)
         page->mode = mode;
     return r;
@@ -1168,7 +1188,10 @@ int bp_unlatch(bp_page *page)
         return r;
     if (page->mode == BP_PIN)
         return bp__fail(-EINVAL, "bp_unlatch: page %llu is pinned but not "
-                        "latched", (unsigned long long)page->pgno);
+                        "latched; bp_unpin it when done",
+                        (unsigned long long)page->pgno);
+    if (page->mode == BP_WRITE && bp__pool_in_child(page->priv_pool))
+        return refused_release_in_child(page, "bp_unlatch");
     release_handle(page, false);
     return 0;
 }

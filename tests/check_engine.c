@@ -495,6 +495,66 @@ START_TEST(test_fork_child_reads)
 }
 END_TEST
 
+/* In a child of fork, a page the forking thread held for write is held
+ * by the parent, not by the child's copy of that thread: a read pin, an
+ * optimistic read or a bp_latch of it is refused with EINVAL ("child
+ * (fork)"), not EDEADLK (whose fix, "use the handle that holds the
+ * latch", the child cannot follow), and the child cannot let go of that
+ * latch (bp_unlatch, bp_unpin of the handle): the page may be half
+ * changed, and it stays held for ever there.  Returns the first check
+ * that failed, 0 if none. */
+static int child_checks_forking_latch(bp_pool *pool, bp_page *w)
+{
+#define CHILD_REFUSED(call, n) \
+    do { \
+        if ((call) != -EINVAL || !strstr(bp_errdetail(), "child (fork)")) \
+            return (n); \
+    } while (0)
+    bp_page pg;
+    bp_ticket t;
+    CHILD_REFUSED(bp_pin(pool, 3, BP_READ, &pg), 1);
+    CHILD_REFUSED(bp_read_optimistic(pool, 3, &t), 2);
+    if (bp_pin(pool, 3, BP_PIN, &pg) != 0)   /* no latch: a plain pin */
+        return 3;
+    CHILD_REFUSED(bp_latch(&pg, BP_READ), 4);
+    if (bp_unpin(&pg) != 0)
+        return 5;
+    CHILD_REFUSED(bp_unlatch(w), 6);
+    CHILD_REFUSED(bp_unpin(w), 7);
+    CHILD_REFUSED(bp_pin(pool, 3, BP_READ, &pg), 8);   /* still held */
+    if (bp_pin(pool, 4, BP_READ, &pg) != 0 || bp_unpin(&pg) != 0)
+        return 9;                                      /* others read */
+    return bp_close(pool) == 0 ? 0 : 10;
+#undef CHILD_REFUSED
+}
+
+START_TEST(test_fork_child_forking_thread_latch)
+{
+    char *path = tu_path("engine_fork_own_latch.data");
+    tu_make_file(path, PS, 8, 1);
+    bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
+    tu_expect_page(pool, 3, BP_READ, 1);
+    tu_expect_page(pool, 4, BP_READ, 1);
+    bp_page w;
+    ck_assert_int_eq(bp_pin(pool, 3, BP_WRITE, &w), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        tu_child_alarm(10);
+        tu_child_exit(child_checks_forking_latch(pool, &w));
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "the child's check %d failed (status %#x)",
+                  WIFEXITED(status) ? WEXITSTATUS(status) : -1, status);
+    /* The parent's handle is untouched by the child. */
+    ck_assert_int_eq(bp_unpin(&w), 0);
+    tu_expect_page(pool, 3, BP_READ, 1);
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
 /* A child of fork whose parent held the miss lock and the grow lock at
  * the fork (threads mid-miss and adding a page, say): nobody releases
  * them in the child, so a miss there used to wait for ever, and so did a
@@ -1817,6 +1877,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_uring_fixed_refused_grow);
     tcase_add_test(tc, test_uring_fixed_trim_refused);
     tcase_add_test(tc, test_fork_child_miss_lock_held);
+    tcase_add_test(tc, test_fork_child_forking_thread_latch);
     tcase_add_test(tc, test_fork_child_close);
     tcase_add_test(tc, test_uring_trim_refused_under_a_request);
     tcase_add_test(tc, test_uring_registered_files);

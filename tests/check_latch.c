@@ -2362,7 +2362,8 @@ START_TEST(test_latch_edeadlk)
     struct bp__frame *fr = &pool->frames[w.priv_frame];
     uint64_t s = raw(fr);
     TU_EXPECT_ERR(bp_latch(&h, BP_READ), -EDEADLK, "page 2",
-                  "already holds it for write");
+                  "already holds it for write", "use the handle that holds");
+    TU_EXPECT_NAMED("bp_latch");
     ck_assert_uint_eq(h.mode, BP_PIN);
     TU_EXPECT_ERR(bp_latch(&h, BP_WRITE), -EDEADLK, "page 2");
     ck_assert_uint_eq(h.mode, BP_PIN);
