@@ -1270,9 +1270,11 @@ BP_API int bp_checkpoint(bp_pool *pool);
  * Information and statistics
  * ---------------------------------------------------------------------- */
 
-/* The fields of a data file (page_count to align_source, path,
- * format_version to atomic_writes) describe file 0, bp_open's; zeros and
- * NULL when no file 0 is attached (bp_file_info describes any file). */
+/* The fields of a data file - page_count, dio_mem_align,
+ * dio_offset_align, align_source, path, and format_version to
+ * atomic_writes - describe file 0, bp_open's: zeros and NULL when no file
+ * 0 is attached (bp_file_info describes any file).  The others are the
+ * pool's. */
 struct bp_info {
     uint64_t page_count;     /* pages in the data file */
     uint32_t page_size;

@@ -100,6 +100,9 @@ struct bp__datafile {
                                       short */
     uint64_t found_size;           /* [const] its size before this open:
                                       what a failed open puts back */
+    uint32_t header_page_size;     /* [const] the page size its header
+                                      gives (0: none read), also after an
+                                      open refused for it */
     uint64_t data_start;           /* [const] byte offset of page 0: the
                                       page size with a header, 0 without
                                       (BP_NOHEADER) */
@@ -568,6 +571,11 @@ int bp__pin_frame_if_valid(bp_pool *pool, uint32_t f, uint64_t page);
 /* 0 if page id `page` names a page of an attached file, within its page
  * count; else -BP_ENOFILE or -BP_ERANGE, with fn named in the detail. */
 int bp__check_page(bp_pool *pool, uint64_t page, const char *fn);
+/* The call that adds pages to file `file`, for a detail's fix:
+ * "bp_alloc_page" for file 0, else "bp_alloc_page_in(pool, N, ...)"
+ * written into buf. */
+#define BP__GROW_CALL_LEN 48
+const char *bp__grow_call(uint32_t file, char buf[BP__GROW_CALL_LEN]);
 /* bp_pin for public call fn, which pins on its caller's behalf
  * (bp_read_optimistic, bp_stream_next): its failures' details name fn. */
 int bp__pin_as(bp_pool *pool, uint64_t pgno, uint32_t mode, bp_page *out,

@@ -381,6 +381,7 @@ static int settle_format(struct bp__datafile *df, struct bp_options *o,
                             "version %u), and BP_NOHEADER says it has none: "
                             "its page 0 would be the header; open it without "
                             "BP_NOHEADER", df->path, h.version);
+        df->header_page_size = h.page_size;
         if (o->page_size && o->page_size != h.page_size)
             return bp__fail(-BP_EPAGESIZE, "%s has pages of %u bytes (its "
                             "header says so), not %u: open it with page_size "

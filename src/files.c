@@ -38,6 +38,15 @@ int bp__file_attach_at(bp_pool *pool, uint32_t n, const char *path,
     if (!df)
         return bp__fail(-ENOMEM, "out of memory opening %s", path);
     int r = bp__file_open(df, path, o);
+    if (r == -BP_EPAGESIZE && pool->frames && df->header_page_size)
+        /* bp_open's fix (another page_size) is not an attach's. */
+        r = bp__fail(r, "bp_attach: %s has pages of %u bytes (its header "
+                     "says so), and this pool's are %u: an attached file "
+                     "takes the pool's page size; attach files made with "
+                     "it, or open this one with bp_open in a pool of its "
+                     "own (page_size %u, or 0 to take the file's)", path,
+                     df->header_page_size, o->page_size,
+                     df->header_page_size);
     if (r == 0 && pool->frames && df->dio_mem_align > pool->frame_align) {
         r = bp__fail(-EINVAL, "bp_attach: %s needs its I/O buffers aligned "
                      "to %u bytes, and the pool's frames are aligned to %u; "
@@ -152,9 +161,10 @@ int bp_attach(bp_pool *pool, const char *path, uint32_t *file)
         return bp__fail(r, "bp_attach: %s exists; an attached file takes the "
                         "flags the pool was made with, and this pool was "
                         "made with BP_EXCL: it attaches new files only", path);
-    if (r == -BP_EPAGESIZE || r == -BP_EFORMAT) {
+    if (r == -BP_EFORMAT) {
         /* The detail is bp_open's, whose caller chooses the options; a
-         * file attached takes the pool's. */
+         * file attached takes the pool's.  (BP_EPAGESIZE's is an
+         * attach's already: bp__file_attach_at.) */
         bp__detail_around("bp_attach: ", " (an attached file takes the "
                           "pool's page size, %u bytes, and its flags: attach "
                           "files made with them, or open this one with "
@@ -367,11 +377,13 @@ int bp_truncate_file(bp_pool *pool, uint32_t file, uint64_t pages)
         return bp__fail(-EROFS, "%s: the pool is read-only (BP_RDONLY): it "
                         "cannot cut %s; open it without BP_RDONLY", fn,
                         df->path);
+    char buf[BP__GROW_CALL_LEN];
     if (pages > had)
         return bp__fail(-EINVAL, "%s: %s has %llu pages, fewer than the %llu "
-                        "it would be cut to; a cut only shrinks (grow a file "
-                        "with bp_alloc_page)", fn, df->path,
-                        (unsigned long long)had, (unsigned long long)pages);
+                        "it would be cut to; a cut only shrinks (grow the "
+                        "file with %s)", fn, df->path,
+                        (unsigned long long)had, (unsigned long long)pages,
+                        bp__grow_call(file, buf));
     if (pages == had)
         return 0;
     if (atomic_load(&pool->durability_lost))

@@ -986,6 +986,15 @@ static int read_only(bp_pool *pool, uint64_t page, const char *fn,
                     bp__path_of(pool, page), what);
 }
 
+const char *bp__grow_call(uint32_t file, char buf[BP__GROW_CALL_LEN])
+{
+    if (file == 0)
+        return "bp_alloc_page";
+    (void)snprintf(buf, BP__GROW_CALL_LEN, "bp_alloc_page_in(pool, %u, ...)",
+                   file);
+    return buf;
+}
+
 int bp__check_page(bp_pool *pool, uint64_t page, const char *fn)
 {
     struct bp__datafile *df = bp__file_of(pool, page);
@@ -999,12 +1008,8 @@ int bp__check_page(bp_pool *pool, uint64_t page, const char *fn)
     uint64_t n = atomic_load_explicit(&df->page_count, memory_order_acquire);
     if (BP_PAGE_NO(page) < n)
         return 0;
-    char grow[64];   /* how pages are added to this file */
-    if (BP_PAGE_FILE(page) == 0)
-        (void)snprintf(grow, sizeof grow, "bp_alloc_page");
-    else
-        (void)snprintf(grow, sizeof grow, "bp_alloc_page_in(pool, %u, ...)",
-                       BP_PAGE_FILE(page));
+    char buf[BP__GROW_CALL_LEN];
+    const char *grow = bp__grow_call(BP_PAGE_FILE(page), buf);
     if (n == 0)
         return bp__fail(-BP_ERANGE, "%s: page %llu is beyond the end of %s, "
                         "which has no pages yet; add pages with %s first", fn,

@@ -789,8 +789,10 @@ START_TEST(test_bad_input)
     /* the fix for an attach: the pool's options, not an open's */
     ck_assert_msg(strstr(bp_errdetail(), "attached file takes the pool's "
                          "page size") &&
-                  strstr(bp_errdetail(), "pool of its own"), "detail: %s",
-                  bp_errdetail());
+                  strstr(bp_errdetail(), "pool of its own") &&
+                  strstr(bp_errdetail(), "pages of 4096 bytes") &&
+                  !strstr(bp_errdetail(), "open it with page_size"),
+                  "detail: %s", bp_errdetail());
     /* The same with a path of 3,000 bytes: the detail holds all of it and
      * the fix after it (it was cut at 511 bytes, inside the path). */
     char deep[4096];
@@ -810,8 +812,8 @@ START_TEST(test_bad_input)
     ck_assert_int_eq(bp_attach(pool, deep, &n), -BP_EPAGESIZE);
     const char *d = bp_errdetail();
     ck_assert_msg(strstr(d, deep) != NULL && strlen(d) > strlen(deep) &&
-                  strcmp(d + strlen(d) - strlen("pool of its own)"),
-                         "pool of its own)") == 0,
+                  strcmp(d + strlen(d) - strlen("to take the file's)"),
+                         "to take the file's)") == 0,
                   "detail of %zu bytes, not the whole path and the fix: "
                   "...%s", strlen(d), d + (strlen(d) > 200 ? strlen(d) - 200 : 0));
     unlink(deep);
@@ -981,6 +983,10 @@ START_TEST(test_truncate)
     ck_assert_uint_eq(bp_page_count(pool), A_PAGES);
     ck_assert_int_eq(bp_truncate_file(pool, 0, A_PAGES + 1), -EINVAL);
     ck_assert_ptr_nonnull(strstr(bp_errdetail(), "only shrinks"));
+    ck_assert_ptr_nonnull(strstr(bp_errdetail(), "with bp_alloc_page)"));
+    /* The fix names the call that grows that file, not file 0's. */
+    ck_assert_int_eq(bp_truncate_file(pool, 1, B_PAGES + 1), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(bp_errdetail(), "bp_alloc_page_in(pool, 1, ...)"));
     ck_assert_int_eq(bp_truncate_file(pool, 9, 1), -BP_ENOFILE);
     ck_assert_int_eq(bp_truncate_file(NULL, 0, 1), -EINVAL);
     ck_assert_uint_eq(bp_page_count(pool), A_PAGES);
@@ -1470,6 +1476,14 @@ START_TEST(test_attach_misaligned_file)
     struct bp_info info;
     ck_assert_int_eq(bp_info(pool, &info), 0);
     ck_assert_uint_eq(info.frame_align, 4096);
+    /* No file 0: its fields are zeros and NULL, the pool's are there. */
+    ck_assert_uint_eq(info.page_count, 0);
+    ck_assert_ptr_null(info.path);
+    ck_assert_ptr_null(info.align_source);
+    ck_assert_uint_eq(info.format_version, 0);
+    ck_assert_uint_eq(info.page_size, PS);
+    ck_assert_uint_eq(info.frames, 16);
+    ck_assert_uint_gt(info.queue_depth, 0);
     atomic_store(&forced_mem_align, PS);   /* still a divisor of the page */
     atomic_store(&bp__sysfault, force_mem_align);
     uint32_t n = 77;
