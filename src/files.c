@@ -377,13 +377,14 @@ int bp_truncate_file(bp_pool *pool, uint32_t file, uint64_t pages)
         return bp__fail(-EROFS, "%s: the pool is read-only (BP_RDONLY): it "
                         "cannot cut %s; open it without BP_RDONLY", fn,
                         df->path);
-    char buf[BP__GROW_CALL_LEN];
-    if (pages > had)
+    if (pages > had) {
+        char buf[BP__GROW_CALL_LEN];
         return bp__fail(-EINVAL, "%s: %s has %llu pages, fewer than the %llu "
                         "it would be cut to; a cut only shrinks (grow the "
                         "file with %s)", fn, df->path,
                         (unsigned long long)had, (unsigned long long)pages,
                         bp__grow_call(file, buf));
+    }
     if (pages == had)
         return 0;
     if (atomic_load(&pool->durability_lost))
