@@ -872,11 +872,13 @@ BP_API int bp_prefetch(bp_pool *pool, uint64_t first, uint64_t count,
  * fails just leaves its page out.  Progress: warm_listed, warm_done and
  * warm_pages in struct bp_stats.  A new bp_warm replaces the list of one
  * still going.  bp_options.warm_file does both for you: bp_open warms
- * from it, bp_close dumps to it.  Returns the number of pages listed.
+ * from it, bp_close dumps to it.  Returns the number of pages it queued:
+ * those the dump lists whose file is attached (warm_listed).
  * Errors: -EINVAL (NULL pool or path, empty path), the errno of opening
  *   the dump (-ENOENT: none there), -BP_EDUMP (not a dump, damaged, of
  *   another data file - its creation id differs - or of another page
- *   size; the detail says which), -ENOMEM.
+ *   size; the detail says which, and the fix: deleting the dump, or,
+ *   for a whole dump of files not attached, attaching them), -ENOMEM.
  */
 BP_API int bp_dump_resident(bp_pool *pool, const char *path);
 BP_API int bp_warm(bp_pool *pool, const char *path);

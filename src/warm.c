@@ -595,6 +595,7 @@ static int load_and_queue(bp_pool *pool, const char *path, uint64_t *n,
     off_t size = lseek(fd, 0, SEEK_END);
     uint8_t head[WARM_HEAD];
     const char *why = NULL;
+    const char *fix = NULL;   /* when deleting the dump is not the fix */
     bool is_dump = false;
     if (size < (off_t)(WARM_HEAD + 4))
         why = "it is too short to be a dump";
@@ -701,12 +702,19 @@ static int load_and_queue(bp_pool *pool, const char *path, uint64_t *n,
                 }
             }
         }
-        if (map && !any)
-            why = ids ? "it lists the pages of other data files (no creation "
-                        "id matches a file attached)"
-                      : "its files have no creation id (files without a "
-                        "header, BP_NOHEADER), so none can be told to be a "
-                        "file attached now";
+        if (map && !any && ids) {
+            why = "it lists the pages of other data files (no creation id "
+                  "matches a file attached)";
+            fix = "attach the files it was written from and warm again; "
+                  "delete it if they are gone";
+        } else if (map && !any) {
+            why = "its files have no creation id (files without a header, "
+                  "BP_NOHEADER), so none can be told to be a file attached "
+                  "now";
+            fix = "a pool of files without a header cannot warm from a "
+                  "dump (each dump of it would be the same): delete it, "
+                  "and give such a pool no warm_file";
+        }
     } else if (!why && !e && bp__get64(head + 40) + bp__get64(head + 48)) {
         /* Without a file 0 there is nothing to compare the id with: zeros
          * would take a dump of a file without a header for a match.  (A
@@ -714,9 +722,13 @@ static int load_and_queue(bp_pool *pool, const char *path, uint64_t *n,
          * file - applies to any pool: it warms nothing.) */
         uint8_t id[16];
         file_id(pool, id);
-        if (!bp__file_of(pool, 0))
+        if (!bp__file_of(pool, 0)) {
             why = "it lists the pages of a pool's only file, file 0, and "
                   "this pool has no file 0 attached";
+            fix = "warm a pool whose file 0 is the file it was written "
+                  "from (bp_open's, or the first bp_attach of a pool "
+                  "bp_pool_create made)";
+        }
         else if (memcmp(head + 16, id, 16) != 0)
             why = "it lists the pages of another data file (its creation id "
                   "differs)";
@@ -728,7 +740,7 @@ static int load_and_queue(bp_pool *pool, const char *path, uint64_t *n,
                   : bp__fail(-BP_EDUMP, "bp_warm: cannot warm %s from %s: "
                              "%s; %s", sections || !bp__file_of(pool, 0)
                              ? "the pool" : bp__path_of(pool, 0), path, why,
-                             is_dump ? "delete the dump (the next "
+                             fix ? fix : is_dump ? "delete the dump (the next "
                              "bp_dump_resident or bp_close writes a new one)"
                              : "name a dump that bp_dump_resident (or "
                              "bp_close with warm_file) wrote");

@@ -335,6 +335,19 @@ static void expect_refused(bp_pool *pool, const char *dump, const char *why)
     ck_assert_uint_eq(tu_stats(pool).warm_listed, 0);
 }
 
+/* The same for a dump that is whole but does not fit this pool: the fix
+ * is `fix`, and - where the dump is of use to another pool - not to
+ * delete it. */
+static void expect_refused_fix(bp_pool *pool, const char *dump, const char *why,
+                               const char *fix, bool keep)
+{
+    TU_EXPECT_ERR(bp_warm(pool, dump), -BP_EDUMP, dump, why, fix);
+    if (keep)
+        ck_assert_msg(!strstr(bp_errdetail(), "delete the dump"), "detail: %s",
+                      bp_errdetail());
+    ck_assert_uint_eq(tu_stats(pool).warm_listed, 0);
+}
+
 static void expect_not_a_dump(bp_pool *pool, const char *path,
                               const char *why)
 {
@@ -911,7 +924,8 @@ START_TEST(test_warm_files_without_header)
             ck_assert(tu_all_bytes(d + 56 + 32 + 8, 16, 0));
             free(d);
         } else {
-            expect_refused(pool, dump, "no creation id (files without a header");
+            expect_refused_fix(pool, dump, "no creation id (files without a header",
+                               "cannot warm from a dump", false);
             ck_assert_uint_eq(tu_stats(pool).resident, 0);
         }
         ck_assert_int_eq(bp_close(pool), 0);
@@ -1421,7 +1435,8 @@ START_TEST(test_warm_files_with_header_into_headerless)
     uint32_t fa, fb;
     bp_pool *pool = pool_of_two(ra, rb, BP_NOHEADER | BP_NOFLUSH |
                                 BP_NOREADAHEAD, &fa, &fb);
-    expect_refused(pool, dump, "other data files");
+    expect_refused_fix(pool, dump, "other data files",
+                       "attach the files it was written from", false);
     ck_assert_uint_eq(tu_stats(pool).resident, 0);
     ck_assert_int_eq(bp_close(pool), 0);
 }
@@ -1494,9 +1509,9 @@ START_TEST(test_warm_one_file_dump_without_file0)
     uint32_t fa, fb;
     pool = pool_of_two(a, b, BP_NOFLUSH | BP_NOREADAHEAD, &fa, &fb);
     ck_assert_int_eq(bp_detach(pool, fa), 0);
-    expect_refused(pool, rdump, "no file 0");
+    expect_refused_fix(pool, rdump, "no file 0", "whose file 0 is the file", true);
     ck_assert_ptr_null(strstr(bp_errdetail(), "(no file)"));
-    expect_refused(pool, hdump, "no file 0");
+    expect_refused_fix(pool, hdump, "no file 0", "whose file 0 is the file", true);
     ck_assert_ptr_null(strstr(bp_errdetail(), "(no file)"));
     ck_assert_uint_eq(tu_stats(pool).resident, 0);
     ck_assert_int_eq(bp_close(pool), 0);
