@@ -213,6 +213,14 @@ int bp__header_read(struct bp__datafile *df, uint64_t file_size,
                         "%u); the file was overwritten or the device "
                         "corrupted it - restore it from a backup", df->path,
                         ps, BP_MIN_PAGE_SIZE, BP_MAX_PAGE_SIZE);
+    /* A page id keeps a file's page number in BP_FILE_SHIFT bits: a
+     * larger count is not a file cut short, it is no bpool's header. */
+    if (s[best].page_count > (UINT64_C(1) << BP_FILE_SHIFT))
+        return bp__fail(-BP_EFORMAT, "%s: the header says %llu pages, which "
+                        "no bpool writes (a file has 2^%u at most); the file "
+                        "was overwritten or the device corrupted it - "
+                        "restore it from a backup", df->path,
+                        (unsigned long long)s[best].page_count, BP_FILE_SHIFT);
     if (flags[best] & ~KNOWN_FLAGS)
         return bp__fail(-BP_EFORMAT, "%s has header flags 0x%x that this "
                         "bpool (%s) does not know: open it with the bpool "

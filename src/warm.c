@@ -221,11 +221,14 @@ static int may_replace(bp_pool *pool, const char *path, const char *fn,
                        bool datafiles_only)
 {
     struct stat st;
-    if (stat(path, &st) != 0)
-        return errno == ENOENT ? 0 : bp__fail(-errno, "%s: cannot look at "
-                                              "%s: %s; check the directory and "
-                                              "its permissions", fn, path,
-                                              strerror(errno));
+    if (stat(path, &st) != 0) {
+        int e = errno;
+        return e == ENOENT ? 0 : bp__fail(-e, "%s: cannot look at %s: %s%s",
+                                          fn, path, strerror(e),
+                                          bp__errno_fix(-e, "; check the "
+                                                        "directory and its "
+                                                        "permissions"));
+    }
     int n = bp__file_attached_as(pool, &st);
     if (n >= 0) {
         const char *file = atomic_load(&pool->files[n])->path;
@@ -359,9 +362,10 @@ static int dump_names_check(const char *warm, const char *tmp, const char *fn)
     for (int i = 0; i < 2; i++) {
         if (stat(names[i], &w) != 0 && errno != ENOENT) {
             int e = errno;
-            return bp__fail(-e, "%s: cannot look at %s: %s; check the "
-                            "directory and its permissions", fn, names[i],
-                            strerror(e));
+            return bp__fail(-e, "%s: cannot look at %s: %s%s", fn, names[i],
+                            strerror(e), bp__errno_fix(-e, "; check the "
+                                                       "directory and its "
+                                                       "permissions"));
         }
     }
     return 0;

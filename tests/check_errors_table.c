@@ -490,21 +490,30 @@ START_TEST(test_header_refused)
     same_bytes(flagged, was, len);
 
     /* Values no bpool writes, checksums intact: format version 0, a page
-     * size that is no power of two or out of range - the file's own
+     * size that is no power of two or out of range, a page count past
+     * what a page id can name - the file's own
      * damage, named with the file, not an option of the caller's. */
-    static const struct { uint32_t version, page_size; const char *what; }
-        forged[] = {
-            { 0, PS, "format version 0" },
-            { BP__FORMAT_PLAIN, 1000, "pages of 1000 bytes" },
-            { BP__FORMAT_PLAIN, 2048, "pages of 2048 bytes" },
-            { BP__FORMAT_PLAIN, 1u << 21, "pages of 2097152 bytes" },
-            { BP__FORMAT_PLAIN, 12288, "pages of 12288 bytes" },
-        };
+    static const struct {
+        uint32_t version, page_size;
+        uint64_t page_count;
+        const char *what;
+    } forged[] = {
+        { 0, PS, 0, "format version 0" },
+        { BP__FORMAT_PLAIN, 1000, 0, "pages of 1000 bytes" },
+        { BP__FORMAT_PLAIN, 2048, 0, "pages of 2048 bytes" },
+        { BP__FORMAT_PLAIN, 1u << 21, 0, "pages of 2097152 bytes" },
+        { BP__FORMAT_PLAIN, 12288, 0, "pages of 12288 bytes" },
+        /* more pages than a page id can name: not a file cut short */
+        { BP__FORMAT_PLAIN, PS, UINT64_MAX, "18446744073709551615 pages" },
+        { BP__FORMAT_PLAIN, PS, (UINT64_C(1) << BP_FILE_SHIFT) + 1,
+          "68719476737 pages" },
+    };
     char *forge = tu_path("hdr-forged.bp");
     for (size_t i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
         tu_make_file(forge, PS, 3, 1);
         struct bp__header f = { .version = forged[i].version,
                                 .page_size = forged[i].page_size,
+                                .page_count = forged[i].page_count,
                                 .id = { 'f', 'g' } };
         memset(page, 0, sizeof(page));
         bp__header_format(page, &f);

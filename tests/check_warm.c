@@ -1043,11 +1043,12 @@ START_TEST(test_warm_file_of_a_created_pool)
     ck_assert_int_eq(symlink(loop, loop), 0);
     o.warm_file = under;
     TU_EXPECT_ERR(bp_pool_create(&o, &pool), -ENOTDIR, "bp_pool_create",
-                  "cannot look at", under);
+                  "cannot look at", under, "is not a directory: check the path");
     ck_assert_ptr_null(pool);
     o.warm_file = loop;
+    /* The fix is the errno's, not the permissions'. */
     TU_EXPECT_ERR(bp_pool_create(&o, &pool), -ELOOP, "bp_pool_create",
-                  "cannot look at", loop);
+                  "cannot look at", loop, "fix the links");
     ck_assert_ptr_null(pool);
     unlink(loop);
 
@@ -1092,7 +1093,7 @@ START_TEST(test_dump_path_unusable)
     bp_pool *pool = tu_open(path, 16, BP_NOFLUSH | BP_NOREADAHEAD);
     touch(pool, 4, 1);
     TU_EXPECT_ERR(bp_dump_resident(pool, under), -ENOTDIR, "cannot look at",
-                  under, "check the directory");
+                  under, "is not a directory: check the path");
     TU_EXPECT_ERR(bp_dump_resident(pool, text), -EEXIST, text,
                   "not a bpool dump", "remove it");
     size_t len;
