@@ -117,6 +117,24 @@ static int open_file(const char *path, uint32_t flags, uint32_t mode,
     return fd;
 }
 
+/* The directory path names a file in exists (the current one for a
+ * name without a slash). */
+static bool directory_exists(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return true;
+    size_t len = slash == path ? 1 : (size_t)(slash - path);
+    char *dir = strndup(path, len);
+    struct stat st;
+    /* Out of memory, or a directory that cannot be looked at (EACCES):
+     * say nothing of it. */
+    bool there = !dir || (stat(dir, &st) == 0 ? S_ISDIR(st.st_mode)
+                                              : errno != ENOENT && errno != ENOTDIR);
+    free(dir);
+    return there;
+}
+
 /* Explain an open(2) failure: cause and fix. */
 static int open_error(const char *path, int err, uint32_t flags)
 {
@@ -148,10 +166,24 @@ static int open_error(const char *path, int err, uint32_t flags)
                         stat(path, &st) == 0 && S_ISDIR(st.st_mode) ?
                         "it is a directory" : "the path ends in a slash, "
                         "which names a directory");
-    if (err == -ENOENT && !(flags & BP_CREATE))
+    if (err == -ENOENT && !(flags & BP_CREATE)) {
+        /* BP_CREATE is the fix only where it would make the file. */
+        if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+            return bp__fail(err, "cannot open %s: it is a symbolic link to "
+                            "a file that does not exist; fix the link, or "
+                            "name the file itself", path);
+        if (!directory_exists(path))
+            return bp__fail(err, "cannot open %s: its directory does not "
+                            "exist; check the path", path);
+        if (flags & BP_RDONLY)
+            return bp__fail(err, "cannot open %s: no such file; check the "
+                            "path (a read-only pool cannot make its file: "
+                            "make it once with BP_CREATE, without "
+                            "BP_RDONLY)", path);
         return bp__fail(err, "cannot open %s: no such file; check the path, "
                         "or pass the BP_CREATE flag to create it",
                         path);
+    }
     /* With BP_CREATE: O_CREAT|O_EXCL met a name (EEXIST) that the open
      * without O_CREAT then did not find - a symbolic link to nothing - or
      * the directory is missing. */

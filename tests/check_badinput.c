@@ -233,6 +233,23 @@ START_TEST(test_missing_file)
     TU_EXPECT_ERR(tu_try_open(deep, BP_CREATE, PS, 8, &pool), -ENOENT, deep);
     ck_assert_ptr_null(pool);
     tu_assert_no_file(tu_path("nodir"));
+
+    /* BP_CREATE is advised only where it would make the file: not for a
+     * missing directory, a link to nothing, or a read-only pool (which
+     * refuses BP_CREATE). */
+    TU_EXPECT_ERR(tu_try_open(deep, 0, PS, 8, &pool), -ENOENT, deep,
+                  "directory does not exist");
+    ck_assert_ptr_null(strstr(bp_errdetail(), "BP_CREATE"));
+    char *dangling = tu_path("dangling.bp");
+    unlink(dangling);
+    ck_assert_int_eq(symlink(path, dangling), 0);
+    TU_EXPECT_ERR(tu_try_open(dangling, 0, PS, 8, &pool), -ENOENT, dangling,
+                  "symbolic link to a file that does not exist", "fix the link");
+    ck_assert_ptr_null(strstr(bp_errdetail(), "BP_CREATE"));
+    unlink(dangling);
+    TU_EXPECT_ERR(tu_try_open(path, BP_RDONLY, PS, 8, &pool), -ENOENT, path,
+                  "read-only pool cannot make its file", "without BP_RDONLY");
+    tu_assert_no_file(path);
 }
 END_TEST
 
