@@ -656,11 +656,14 @@ has "a header with page size 0: the open names it damaged" zerops.err 'is damage
 has "a damaged header: the hint fits" zerops.err 'hint: no option opens it'
 run dwold 1 -- --page-size 4096 --doublewrite ro.data -c "info" </dev/null
 has "--doublewrite on a file made without: the hint fits" dwold.err 'hint: open it without --doublewrite'
-# --pool-max below the pool's size of the library's default: the hint is
-# about --pool-max, not about using more frames.
-run pmax 1 -- --pool-max 8K pmax.data -c "info" </dev/null
-has "--pool-max below the default pool: the hint fits" pmax.err 'hint: give --pool-max at least the pool.s size'
+# --pool-max below the pool's size of the library's default: a usage error
+# naming the pool's size, before the file is made (it was bp_open's
+# refusal, exit 1), not a hint to use more frames.
+run pmax 2 -- --pool-max 8K pmax.data -c "info" </dev/null
+has "--pool-max below the default pool: a usage error naming the pool" pmax.err '^bpool-shell: --pool-max 8192 is below the pool.s 67108864 bytes \(8192 frames of 8192 bytes\)'
 lacks "--pool-max below the default pool: no hint to use more frames" pmax.err 'use at least 4 frames'
+if [ ! -e pmax.data ]; then pass "--pool-max below the pool: no file made"; else
+    fail "--pool-max below the pool made the file"; fi
 run ronew 1 -- --read-only ronew.data -c "info" </dev/null
 has "--read-only on a missing file: the hint fits" ronew.err 'a read-only session opens only a file that exists'
 if [ ! -e ronew.data ]; then pass "--read-only: no file made"; else

@@ -315,6 +315,18 @@ for t in bpool-shell bpool-bench bpool-stress; do
         "--pool-max 65536 is below --frames times --page-size 131072: give at least that, or leave --pool-max out" \
         -P 4K --frames 32 --pool-max 64K "${w[@]}"
 done
+# --pool-max below a pool of the default size, or of --frames of the page
+# size the tool settles on: a usage error too (bpool-shell exited 1 and
+# bpool-stress 3 after bp_open's BP_EPOOLSIZE; bpool-bench 1).
+poolmax_re="--pool-max [0-9]+ is below the pool's [0-9]+ bytes \\([0-9]+ frames of [0-9]+ bytes\\): give at least that, or leave --pool-max out"
+usage_error "--pool-max below the default pool" bpool-shell "$poolmax_re" \
+    --pool-max 4M -c info
+head -c 8M /dev/zero >raw.data     # a file that exists: bpool-bench makes none
+usage_error "--pool-max below the default pool" bpool-bench "$poolmax_re" \
+    --no-header -f raw.data -d 0.1 --pool-max 64K randread
+rm -f raw.data
+usage_error "--pool-max below --frames" bpool-stress "$poolmax_re" \
+    --pool-max 8K --frames 16 -d 0.3 -q
 [ ! -e bpool.data ] && [ ! -e a.data ] && [ ! -e x.db ] && [ ! -e bpool-bench.data ] &&
     [ ! -e bpool-stress.data ] && pass "no usage error made a file" ||
     fail "a usage error made a file: $(ls)"

@@ -553,7 +553,13 @@ uint64_t proc_rss(void)
 
 uint32_t bench_frames(const struct bench_opts *o, uint64_t dflt_bytes)
 {
-    return poolopt_frames(&o->pool, o->page_size, dflt_bytes);
+    uint32_t frames = poolopt_frames(&o->pool, o->page_size, dflt_bytes);
+    if (poolopt_max_fits(&o->pool, frames, o->page_size))
+        return frames;
+    /* The options contradict each other: nothing of the run stays. */
+    if (made && unlink(o->path) == 0)
+        made = false;
+    poolopt_max_usage(&o->pool, frames, o->page_size);
 }
 
 void bench_frames_enough(const struct bench_opts *o, const char *workload,

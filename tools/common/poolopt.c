@@ -177,6 +177,21 @@ uint32_t poolopt_frames(const struct poolopt *o, uint32_t page_size,
     return (uint32_t)f;
 }
 
+bool poolopt_max_fits(const struct poolopt *o, uint32_t frames,
+                      uint32_t page_size)
+{
+    return !o->pool_bytes_max || o->pool_bytes_max / page_size >= frames;
+}
+
+void poolopt_max_usage(const struct poolopt *o, uint32_t frames,
+                       uint32_t page_size)
+{
+    opt_usage("--pool-max %llu is below the pool's %llu bytes (%u frames of "
+              "%u bytes): give at least that, or leave --pool-max out",
+              (unsigned long long)o->pool_bytes_max,
+              (unsigned long long)frames * page_size, frames, page_size);
+}
+
 void poolopt_apply(const struct poolopt *o, struct bp_options *bo)
 {
     bo->pool_bytes_max = o->pool_bytes_max;

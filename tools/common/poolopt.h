@@ -115,6 +115,13 @@ void poolopt_min_frames(const struct poolopt *o, uint32_t page_size);
  * count; a default of fewer gets BP_MIN_FRAMES. */
 uint32_t poolopt_frames(const struct poolopt *o, uint32_t page_size,
                         uint64_t dflt_bytes);
+/* Does --pool-max (if given) leave room for a pool of frames frames of
+ * page_size bytes?  bp_open refuses a pool_bytes_max below the pool. */
+bool poolopt_max_fits(const struct poolopt *o, uint32_t frames,
+                      uint32_t page_size);
+/* The usage error of a --pool-max that does not fit (exits). */
+_Noreturn void poolopt_max_usage(const struct poolopt *o, uint32_t frames,
+                                 uint32_t page_size);
 /* Set in bo (already bp_options_init'ed) what o sets, but the pool size
  * and the page size, which the tools resolve themselves. */
 void poolopt_apply(const struct poolopt *o, struct bp_options *bo);

@@ -315,6 +315,24 @@ int main(int argc, char **argv)
         filehdr_take_checksums(path, &hdr, &pool.checksums, "name another "
                                "file");
     }
+    /* A --pool-max below the pool (its frames of the page size to be:
+     * -P, else the header's, else the default) contradicts it: a usage
+     * error now, as in bpool-bench and bpool-stress, not bp_open's
+     * refusal after. */
+    if (pool.pool_bytes_max) {
+        bool from_file = !pool.page_size && !pool.no_header &&
+                         filehdr_read(path, &hdr) == 0 && hdr.bpool &&
+                         hdr.page_size;
+        uint32_t ps = pool.page_size ? pool.page_size
+                      : from_file ? hdr.page_size : BP_DEFAULT_PAGE_SIZE;
+        uint64_t f = pool.frames ? pool.frames
+                     : (pool.pool_bytes ? pool.pool_bytes
+                                        : BP_DEFAULT_POOL_BYTES) / ps;
+        if (f <= UINT32_MAX && !poolopt_max_fits(&pool, (uint32_t)f, ps)) {
+            free(src);
+            poolopt_max_usage(&pool, (uint32_t)f, ps);
+        }
+    }
     /* A script that cannot be read is found before the data file is
      * touched (it may be created), and ends the run as it would have
      * (without -k): the error of a failed command. */

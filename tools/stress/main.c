@@ -683,6 +683,12 @@ int main(int argc, char **argv)
     if (o.frames == 0)
         o.frames = o.pages / 16 > BP_MIN_FRAMES ? (uint32_t)(o.pages / 16) : BP_MIN_FRAMES;
     o.frames_min = o.frames_max = o.frames;
+    /* A --pool-max below the pool contradicts it: a usage error now, as
+     * in bpool-bench, not bp_open's refusal after (exit 3). */
+    if (!poolopt_max_fits(&o.pool, o.frames, o.page_size)) {
+        free_paths(&o);
+        poolopt_max_usage(&o.pool, o.frames, o.page_size);
+    }
     if (o.mix[OP_RESIZE] > 0) {
         /* Room to grow to --pool-max, by default twice the pool; down to
          * half of it, but never so few frames that the threads' own pins
