@@ -283,6 +283,24 @@ st=$?
 out=$("$stress" -q --json -f kept.data --reuse -t 3 --frames 16 -d "$(secs 1)" -s 19 2>err)
 expect "--reuse runs on the kept file" "$out" "${common[@]}" "pages >= 256"
 [ -f kept.data ] && pass "--reuse leaves a file it did not make" || fail "--reuse removed kept.data"
+# --reuse of a file another pool holds waits up to 10 s of the clock for
+# it, then gives up (exit 3): it counted 1000 tries of 10 ms, which took
+# 12 to 24 s with the tries' own time (doc/bpool-stress.1).
+"$stress" -q -f kept.data --reuse -t 1 --frames 16 -d 30 >/dev/null 2>&1 &
+holder=$!
+sleep 1
+t0=$(date +%s%N)
+"$stress" -q -f kept.data --reuse -t 1 --frames 16 -d 1 >/dev/null 2>err
+st=$?
+waited=$(( ($(date +%s%N) - t0) / 1000000 ))
+kill -INT "$holder" 2>/dev/null
+wait "$holder"
+if [ "$st" -eq 3 ] && grep -q BP_ELOCKED err && [ "$waited" -ge 9900 ] &&
+        [ "$waited" -le 11500 ]; then
+    pass "--reuse of a locked file: refused after ${waited} ms (exit 3)"
+else
+    fail "--reuse of a locked file: status $st after ${waited} ms: $(cat err)"
+fi
 # --reuse counts the file's pages through a pool: a file with a
 # doublewrite area, or without a header page, holds another number than
 # its size in pages less one (which made a false FAIL: "the pool has 326

@@ -270,15 +270,24 @@ bp_pool *stress_open(const struct stress_opts *o, uint32_t flags, int *status)
     /* A killed child's io_uring rings are torn down by the kernel after
      * the child is gone, and hold its files - and their locks - until
      * then (tens of milliseconds, longer with writes in flight): a reopen
-     * right after the kill waits that out, 10 s at most. */
-    for (int tries = 0;; tries++) {
+     * right after the kill waits that out, 10 s at most of the monotonic
+     * clock (a count of tries of 10 ms each also counted the tries' own
+     * time: 12 to 24 s). */
+    const uint64_t s = 1000000000ull;
+    uint64_t start = now_ns();
+    bool said = false;
+    for (;;) {
         r = open_files(o, &bo, &pool, &what);
-        if (r != -BP_ELOCKED || tries == 1000)
+        uint64_t waited = now_ns() - start;
+        if (r != -BP_ELOCKED || waited >= 10 * s)
             break;
-        if (tries == 100 && !o->quiet)   /* 1 s: not a killed child's */
+        if (!said && waited >= s && !o->quiet) {  /* not a killed child's */
+            said = true;
             fprintf(stderr, PROG ": %s is locked by another pool; waiting up "
                     "to 9 s more for it to go\n", printable(what));
-        nanosleep(&(struct timespec){ 0, 10000000L }, NULL);
+        }
+        uint64_t nap = 10 * s - waited < s / 100 ? 10 * s - waited : s / 100;
+        nanosleep(&(struct timespec){ 0, (long)nap }, NULL);
     }
     if (r == 0)
         return pool;
