@@ -42,6 +42,11 @@ if stress_ok "4 power cuts, 4 threads, 1024 pages, 32 frames, checksums" -f p1.d
         "kills == 0" "clean_exits == 0"
     [ "$(field mode "$out")" = power-cut ] && pass "mode power-cut" ||
         fail "mode: $out"
+    # The options as given: --power-cut's count (it was true), --cycles
+    # null as it was not given (it was the count).
+    [ "$(option power_cut "$out")" = 4 ] && [ "$(option cycles "$out")" = null ] &&
+        pass "options: power_cut 4 as given, cycles null" ||
+        fail "options: power_cut $(option power_cut "$out"), cycles $(option cycles "$out")"
     [ ! -e p1.data ] && [ ! -e p1.data.dlog ] && [ ! -e p1.data.cut ] &&
         pass "a passing run removes its data file, side log and image" ||
         fail "p1.data, its side log or its image left behind"

@@ -548,7 +548,7 @@ int main(int argc, char **argv)
         case O_POWER_CUT:
             o.power_cut = o.crash = true;
             o.cycles = (unsigned)opt_u64("--power-cut", optarg, 1, 1000000);
-            o.given |= GIVEN_CYCLES;
+            o.power_cuts = o.cycles;    /* --cycles was not given */
             break;
         case O_FILES: o.files = (unsigned)opt_u64("--files", optarg, 1, MAX_FILES); o.given |= GIVEN_FILES; break;
         case O_HANG: o.hang_timeout = opt_secs("--hang-timeout", optarg, false, 1e7); break;

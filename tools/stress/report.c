@@ -214,8 +214,8 @@ static void json_head(struct json *j, const struct stress_opts *o)
         json_bool(j, "crash", true);
     else
         json_null(j, "crash");
-    if (o->power_cut)
-        json_bool(j, "power_cut", true);
+    if (o->power_cut)               /* the count given, not a flag */
+        json_u64(j, "power_cut", o->power_cuts);
     else
         json_null(j, "power_cut");
     if (o->crash)

@@ -139,6 +139,7 @@ struct stress_opts {
     bool crash;
     bool power_cut;            /* --power-cut: crash cycles end in a
                                   simulated power cut (powercut.h) */
+    unsigned power_cuts;       /* --power-cut N as given (the JSON's) */
     unsigned cycles;
     unsigned files;            /* --files: data files in the one pool */
     char **file_paths;         /* [files]: path, then path.1, path.2, ... */
