@@ -274,6 +274,8 @@ usage_error "an empty FILE" kvdb "FILE is empty" '' get k
 # A pass from a cold pool has no unmeasured time before it.
 usage_error "-w with seqscan" bpool-bench "seqscan takes no --warmup" -w 1 seqscan
 usage_error "-w with trace" bpool-bench "trace takes no --warmup" -w 1 trace x.trace
+usage_error "-w with prepare" bpool-bench "prepare takes no --warmup: it runs no workload, only makes the data file \\(if it is missing\\) and reports it\$" \
+    -w 1 prepare
 # The shell's open: frames=0 is no silent default; rate=0 is no limit.
 "${prog[bpool-shell]}" -P 4K z.data -c "open z.data frames=0" >out 2>err </dev/null
 grep -q "frames=0: a pool has at least 4 frames" err &&

@@ -423,8 +423,11 @@ int main(int argc, char **argv)
         opt_usage("only warmup takes --rounds");
     /* A pass from a cold pool: time before it would eat the pass (and
      * warm the pool) unmeasured.  (-w 0, what they do, is no error.) */
+    if (o.warmup > 0 && wl->run == wl_prepare)
+        opt_usage("prepare takes no --warmup: it runs no workload, only makes "
+                  "the data file (if it is missing) and reports it");
     if (o.warmup > 0 && (wl->run == wl_seqscan || wl->run == wl_seqwrite ||
-                         wl->run == wl_trace || wl->run == wl_prepare))
+                         wl->run == wl_trace))
         opt_usage("%s takes no --warmup: it measures one pass from a cold "
                   "pool (limit the pass with -d)", o.workload);
     if (ckpt_only && wl->run != wl_checkpoint)
