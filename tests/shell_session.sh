@@ -350,6 +350,15 @@ has "the manual's script example: the script ran on its pool" example.out '^sync
     pass "the manual's script example: test.data made, no bpool.data" ||
     fail "the manual's script example: files $(ls example)"
 
+# bpool-shell(1)'s pipe example, on a new file: the pages are allocated
+# before the load (without, "load: the file has no pages" and nothing).
+rm -f example/data.bp
+ratio=$(cd example && printf 'alloc 1000\nload random 1000\nstats\n' |
+        "$shell" data.bp 2>../pipe.err | awk '$1 == "hit_ratio"')
+[[ $ratio =~ ^hit_ratio\ [01]\.[0-9]{4}$ ]] &&
+    pass "the manual's pipe example: '$ratio'" ||
+    fail "the manual's pipe example: '$ratio' $(cat pipe.err)"
+
 # Many files in one pool: attach, FILE:PAGE, alloc file=, files, detach.
 rm -f mf.data
 run mf 0 -- "${S[@]}" -c "attach mf.data create; alloc 2 file=1; write 1:1 0 hello; read 1:1 0 5; files; pin 1:0; pinned; unpin 1:0; detach 1; files; read 1 0 5" </dev/null
