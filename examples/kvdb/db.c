@@ -634,5 +634,8 @@ int kvdb_stats(kvdb *db, struct kvdb_stats *st)
     st->nofree_retries = atomic_load(&db->pg->nofree_retries);
     st->io = db->pg->ops->name;
     db->pg->ops->stats(db->pg, st);
+    /* A conflict --conflict-every reports is one to the tree: it
+     * restarts as after a writer's. */
+    st->optimistic_conflicts += atomic_load(&db->pg->injected);
     return 0;
 }

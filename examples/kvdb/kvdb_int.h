@@ -172,6 +172,7 @@ struct pager {
     atomic_uint_fast64_t writes_seen;
     uint64_t conflict_every;  /* kvdb_options.conflict_every */
     atomic_uint_fast64_t validations;
+    atomic_uint_fast64_t injected;  /* conflicts conflict_every reported */
     atomic_uint_fast64_t nofree_retries;
 };
 

@@ -29,7 +29,10 @@ void pager_count_write(struct pager *pg)
 int pager_count_validation(struct pager *pg)
 {
     uint64_t n = atomic_fetch_add(&pg->validations, 1) + 1;
-    return n % pg->conflict_every == 0 ? -BP_ECHANGED : 0;
+    if (n % pg->conflict_every != 0)
+        return 0;
+    atomic_fetch_add(&pg->injected, 1);   /* counted as the pool's are */
+    return -BP_ECHANGED;
 }
 
 int pager_open(const char *path, const struct kvdb_options *o,
@@ -60,6 +63,7 @@ void pager_setup(struct pager *pg, const struct kvdb_options *o,
     atomic_init(&pg->writes_seen, 0);
     pg->conflict_every = o->conflict_every;
     atomic_init(&pg->validations, 0);
+    atomic_init(&pg->injected, 0);
     atomic_init(&pg->nofree_retries, 0);
 }
 
