@@ -1151,11 +1151,11 @@ int bp_unpin(bp_page *page)
     int r = check_handle(page, "bp_unpin");
     if (r < 0)
         return r;
-    if (page->mode == BP_WRITE && bp__pool_in_child(page->priv_pool))
-        return refused_release_in_child(page, "bp_unpin");
     if (page->mode == BP_READ)   /* the common case, with its latch known */
         bp__frame_release(&page->priv_pool->frames[page->priv_frame],
                           BP__LATCH_S, true);
+    else if (page->mode == BP_WRITE && bp__pool_in_child(page->priv_pool))
+        return refused_release_in_child(page, "bp_unpin");
     else
         release_handle(page, true);
     handle_clear(page);
