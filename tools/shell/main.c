@@ -325,12 +325,10 @@ int main(int argc, char **argv)
                          hdr.page_size;
         uint32_t ps = pool.page_size ? pool.page_size
                       : from_file ? hdr.page_size : BP_DEFAULT_PAGE_SIZE;
-        uint64_t f = pool.frames ? pool.frames
-                     : (pool.pool_bytes ? pool.pool_bytes
-                                        : BP_DEFAULT_POOL_BYTES) / ps;
-        if (f <= UINT32_MAX && !poolopt_max_fits(&pool, (uint32_t)f, ps)) {
+        uint32_t f = poolopt_frames(&pool, ps, BP_DEFAULT_POOL_BYTES);
+        if (!poolopt_max_fits(&pool, f, ps)) {
             free(src);
-            poolopt_max_usage(&pool, (uint32_t)f, ps);
+            poolopt_max_usage(&pool, f, ps);
         }
     }
     /* A script that cannot be read is found before the data file is
