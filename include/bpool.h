@@ -1443,7 +1443,9 @@ struct bp_stats {
                                 before eviction */
     uint64_t prefetch_wasted; /* of those and of warm_pages, evicted
                                  without being pinned */
-    uint64_t readahead_windows; /* automatic read-ahead windows issued */
+    uint64_t readahead_windows; /* automatic read-ahead windows that read
+                                   a page: not those whose pages were all
+                                   resident or being read by then */
     uint64_t io_errors;     /* reads and writes the kernel or device
                                failed or cut short, and reads of a page
                                that failed its checksum */

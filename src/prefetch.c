@@ -37,6 +37,8 @@ struct range {
     uint64_t first, count;
     bool scan;
     bool ahead;                /* a read-ahead window (readahead.c) */
+    bool counted;              /* [the thread] an ahead range that read a
+                                  page, counted in readahead_windows */
 };
 
 struct bp__prefetcher {
@@ -139,6 +141,13 @@ static bool admit_range(bp_pool *pool, struct range *rg, struct batch *b)
         if (r < 0)
             return false;          /* no frame to spare: stop here */
         batch_add(b, f, p);
+        /* Counted here, not where it is queued: a window whose pages
+         * were all resident, being read or passed by the time the
+         * thread got to it read nothing. */
+        if (rg->ahead && !rg->counted) {
+            rg->counted = true;
+            bp__count(pool, BP__C_READAHEAD_WINDOWS, 1);
+        }
     }
     return true;
 }
@@ -440,7 +449,7 @@ int bp__prefetch_queue(bp_pool *pool, uint64_t first, uint64_t count, bool scan,
         r = -EAGAIN;
     } else {
         pf->q[(pf->head + pf->len) % QUEUE_RANGES] =
-            (struct range){ first, count, scan, ahead };
+            (struct range){ first, count, scan, ahead, false };
         pf->len++;
         pthread_cond_signal(&pf->cv);
     }

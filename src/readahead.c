@@ -114,7 +114,8 @@ void bp__readahead_destroy(bp_pool *pool, bool in_child)
  * free frames plus half of that would push its own pages out before the
  * reader gets to them, so the window is held to it.  It is held to the
  * file's end too: a window with no page of the file (a scan's last miss)
- * is no window, and is neither queued nor counted. */
+ * is no window, and is not queued.  The reader thread counts a window in
+ * readahead_windows when it reads a page of it (prefetch.c). */
 static void issue_window(bp_pool *pool, struct bp__readahead *ra, bool scan)
 {
     uint32_t room = atomic_load_explicit(&pool->readahead_room, memory_order_relaxed);
@@ -132,7 +133,6 @@ static void issue_window(bp_pool *pool, struct bp__readahead *ra, bool scan)
         count = end - start;
     if (bp__prefetch_queue(pool, start, count, scan, true) < 0)
         return;            /* queue full: the stream goes on without it */
-    bp__count(pool, BP__C_READAHEAD_WINDOWS, 1);
     ra->trigger = start;
     ra->next = start + count;
     if (ra->window < max)

@@ -510,6 +510,7 @@ START_TEST(test_readahead_dropped_when_queue_full)
     ck_assert_int_eq(r, 1);
     for (uint64_t p = 104; p < 160; p++)
         expect_page(pool, p, BP_READ);
+    reader_idle(pool);   /* a window is counted when the reader reads it */
     ck_assert_uint_gt(tu_stats(pool).readahead_windows, windows);
     atomic_store(&pool->aio.fault, NULL);
     ck_assert_int_eq(bp_close(pool), 0);
@@ -537,7 +538,7 @@ START_TEST(test_readahead_stale_window_not_read)
         expect_page(pool, p, BP_READ);
     for (uint64_t p = 100; p < 140; p++)
         ck_assert_int_eq(bp_evict_page(pool, p), 1);
-    uint64_t windows = tu_stats(pool).readahead_windows;
+    uint32_t windows = bp__prefetch_queued(pool);
     ck_assert_uint_gt(windows, 2);
     atomic_store(&hold_page0, 0);
     reader_idle(pool);
@@ -546,9 +547,11 @@ START_TEST(test_readahead_stale_window_not_read)
     int back = 0;
     ck_assert_int_eq(bp_inspect_frames(pool, count_scanned, &back), 0);
     ck_assert_msg(back == 0, "the reader read %d of the pages the scan had "
-                  "passed (%llu windows queued during the scan)", back,
-                  (unsigned long long)windows);
+                  "passed (%u windows queued during the scan)", back, windows);
     ck_assert_uint_gt(tu_stats(pool).prefetch_pages, 1);   /* past 139 */
+    /* Of those windows only the last, the one that reaches past 139,
+     * read a page, and only it is counted. */
+    ck_assert_uint_eq(tu_stats(pool).readahead_windows, 1);
     /* Only read-ahead windows are cut so: a bp_prefetch of the same
      * pages reads them all. */
     ck_assert_int_eq(bp_prefetch(pool, 100, 40, 0), 40);
@@ -561,26 +564,64 @@ END_TEST
 
 /* Proves a scan's last two misses, the file's last pages, start no
  * read-ahead window: the window would begin past the end, with no page
- * of the file in it (it was counted in readahead_windows, and took a
- * place in the prefetch queue).  Two misses before the end, the window
- * holds the pages left and no more. */
+ * of the file in it (it took a place in the prefetch queue).  Two misses
+ * before the end, the window holds the pages left and no more. */
 START_TEST(test_readahead_no_window_past_the_end)
 {
     bp_pool *pool = new_pool("ra-end.bp", 64, 64, 0);
+    hold_reader(pool);   /* so that a window queued would still wait */
     expect_page(pool, 62, BP_READ);
     expect_page(pool, 63, BP_READ);
+    ck_assert_uint_eq(bp__prefetch_queued(pool), 0);
+    atomic_store(&hold_page0, 0);
     reader_idle(pool);
+    atomic_store(&pool->aio.fault, NULL);
     struct bp_stats st = tu_stats(pool);
     ck_assert_msg(st.readahead_windows == 0, "%llu read-ahead windows past "
                   "the file's end", (unsigned long long)st.readahead_windows);
-    ck_assert_uint_eq(st.prefetch_pages, 0);
+    ck_assert_uint_eq(st.prefetch_pages, 1);   /* page 0, hold_reader's */
 
     expect_page(pool, 58, BP_READ);
     expect_page(pool, 59, BP_READ);   /* a window of 60-63; 62, 63 are in */
     reader_idle(pool);
     st = tu_stats(pool);
     ck_assert_uint_eq(st.readahead_windows, 1);
-    ck_assert_uint_eq(st.prefetch_pages, 2);
+    ck_assert_uint_eq(st.prefetch_pages, 3);   /* page 0, 60 and 61 */
+    ck_assert_int_eq(bp_close(pool), 0);
+}
+END_TEST
+
+/* Proves readahead_windows counts only the windows that read a page: a
+ * window over pages already resident (prefetched) reads nothing and is
+ * not counted; the next one, over pages not in the pool, is. */
+START_TEST(test_readahead_resident_window_not_counted)
+{
+    char *path = tu_path("ra-resident.bp");
+    tu_make_file(path, PS, 64, 1);
+    struct bp_options o;
+    bp_options_init(&o);
+    o.readahead_min = 4 * PS;
+    o.readahead_max = 4 * PS;
+    bp_pool *pool = tu_open_opts(path, 64, BP_NOFLUSH, &o);
+    ck_assert_int_eq(bp_prefetch(pool, 12, 4, 0), 4);
+    wait_prefetched(pool, 4);
+    hold_reader(pool);   /* the window waits in the queue: it was issued */
+    expect_page(pool, 10, BP_READ);
+    expect_page(pool, 11, BP_READ);   /* two misses: a window of 12-15 */
+    ck_assert_uint_eq(bp__prefetch_queued(pool), 1);
+    atomic_store(&hold_page0, 0);
+    reader_idle(pool);
+    atomic_store(&pool->aio.fault, NULL);
+    struct bp_stats st = tu_stats(pool);
+    ck_assert_msg(st.readahead_windows == 0, "%llu read-ahead windows over "
+                  "resident pages", (unsigned long long)st.readahead_windows);
+    ck_assert_uint_eq(st.prefetch_pages, 5);   /* 12-15 and page 0 */
+
+    expect_page(pool, 12, BP_READ);   /* the trigger: a window of 16-19 */
+    reader_idle(pool);
+    st = tu_stats(pool);
+    ck_assert_uint_eq(st.readahead_windows, 1);
+    ck_assert_uint_eq(st.prefetch_pages, 9);
     ck_assert_int_eq(bp_close(pool), 0);
 }
 END_TEST
@@ -847,6 +888,7 @@ Suite *test_suite(void)
     tcase_add_test(tc, test_readahead_dropped_when_queue_full);
     tcase_add_test(tc, test_readahead_stale_window_not_read);
     tcase_add_test(tc, test_readahead_no_window_past_the_end);
+    tcase_add_test(tc, test_readahead_resident_window_not_counted);
     tcase_add_test(tc, test_readahead_small_pool_no_waste);
     tcase_add_test(tc, test_readahead_off_when_random);
     tcase_add_test(tc, test_scan_hint_keeps_hot_set);
