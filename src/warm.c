@@ -211,6 +211,15 @@ static int open_scratch(const char *tmp)
     return -EAGAIN;   /* the name kept changing under us */
 }
 
+/* -e, with the detail of a stat(2) of `path` that failed with errno e
+ * (said by fn): one wording for every name a dump may be written to. */
+static int cannot_look_at(const char *fn, const char *path, int e)
+{
+    return bp__fail(-e, "%s: cannot look at %s: %s%s", fn, path, strerror(e),
+                    bp__errno_fix(-e, "; check the directory and its "
+                                  "permissions"));
+}
+
 /* May a dump replace what is at `path` (the dump or its .tmp)?  0 if
  * nothing is there, an empty regular file, or a file that starts as a
  * dump does (a damaged dump is replaced); a data file of this pool, or
@@ -223,11 +232,7 @@ static int may_replace(bp_pool *pool, const char *path, const char *fn,
     struct stat st;
     if (stat(path, &st) != 0) {
         int e = errno;
-        return e == ENOENT ? 0 : bp__fail(-e, "%s: cannot look at %s: %s%s",
-                                          fn, path, strerror(e),
-                                          bp__errno_fix(-e, "; check the "
-                                                        "directory and its "
-                                                        "permissions"));
+        return e == ENOENT ? 0 : cannot_look_at(fn, path, e);
     }
     int n = bp__file_attached_as(pool, &st);
     if (n >= 0) {
@@ -360,13 +365,8 @@ static int dump_names_check(const char *warm, const char *tmp, const char *fn)
     const char *names[2] = { warm, tmp };
     struct stat w;
     for (int i = 0; i < 2; i++) {
-        if (stat(names[i], &w) != 0 && errno != ENOENT) {
-            int e = errno;
-            return bp__fail(-e, "%s: cannot look at %s: %s%s", fn, names[i],
-                            strerror(e), bp__errno_fix(-e, "; check the "
-                                                       "directory and its "
-                                                       "permissions"));
-        }
+        if (stat(names[i], &w) != 0 && errno != ENOENT)
+            return cannot_look_at(fn, names[i], errno);
     }
     return 0;
 }
