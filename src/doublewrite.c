@@ -190,14 +190,13 @@ static int sync_file(bp_pool *pool, struct bp__datafile *df, const char *why)
     if (bp__fdatasync(df->fd) == 0)
         return 0;
     int e = errno;
-    if (!pool)
-        return bp__fail(-e, "fdatasync of %s (%s) failed: %s; check the "
-                        "device", df->path, why, strerror(e));
-    bp__durability_lose(pool, "the fdatasync of %s (%s) failed (%s)",
-                        df->path, why, strerror(e));
-    return bp__fail(-e, "fdatasync of %s (%s) failed: %s; changes may not be "
-                    "on disk%s", df->path, why, strerror(e),
-                    bp__loss_fix(pool));
+    if (pool)
+        bp__durability_lose(pool, "the fdatasync of %s (%s) failed (%s)",
+                            df->path, why, strerror(e));
+    /* One sentence for both: only its fix differs. */
+    return bp__fail(-e, "fdatasync of %s (%s) failed: %s; %s%s", df->path, why,
+                    strerror(e), pool ? "changes may not be on disk" :
+                    "check the device", pool ? bp__loss_fix(pool) : "");
 }
 
 /* Zero both descriptors: nothing to repair.  The older batch's half
