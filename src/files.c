@@ -236,36 +236,41 @@ static void forget_history(bp_pool *pool, uint32_t n, uint64_t from)
                         BP_PAGE_ID(n, 0) + (UINT64_C(1) << BP_FILE_SHIFT));
 }
 
-/* -EBUSY naming a pinned page of file n from page `from` on, or 0 if
- * none is pinned. */
-static int pinned_page(bp_pool *pool, uint32_t n, uint64_t from,
-                       const struct bp__datafile *df, const char *fn)
+/* Is a page of file n from page `from` on pinned?  If so, *out is its
+ * frame's view. */
+static bool pinned_page(bp_pool *pool, uint32_t n, uint64_t from,
+                        struct bp__frame_view *out)
 {
     for (uint32_t f = 0, nf = bp__frames_now(pool); f < nf; f++) {
         struct bp__frame_view v = bp__frame_view(&pool->frames[f]);
         if (v.pins && v.page != BP__NOPAGE && BP_PAGE_FILE(v.page) == n &&
-            BP_PAGE_NO(v.page) >= from)
+            BP_PAGE_NO(v.page) >= from) {
+            *out = v;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Wait out the pool's own transient pins (reads, writes: they end within
+ * one I/O) on file n's pages from `from` on, 2 s at most; -EBUSY if a
+ * pin stays.  Only that last look is a failure: a call that waited out a
+ * pin and went on leaves no detail behind. */
+static int wait_unpinned(bp_pool *pool, uint32_t n, uint64_t from,
+                         const struct bp__datafile *df, const char *fn)
+{
+    struct bp__frame_view v;
+    for (int tries = 0; pinned_page(pool, n, from, &v); tries++) {
+        if (tries == 2000)
             return bp__fail(-EBUSY, "%s: page %llu of %s is pinned (pin "
                             "count %u); unpin every page the call drops "
                             "first, and close the read streams over them (a "
                             "stream pins the pages it reads ahead)",
                             fn, (unsigned long long)BP_PAGE_NO(v.page),
                             df->path, v.pins);
+        nanosleep(&(struct timespec){ 0, 1000000L }, NULL);
     }
     return 0;
-}
-
-/* Wait out the pool's own transient pins (reads, writes: they end within
- * one I/O) on file n's pages from `from` on, 2 s at most; -EBUSY if a
- * pin stays. */
-static int wait_unpinned(bp_pool *pool, uint32_t n, uint64_t from,
-                         const struct bp__datafile *df, const char *fn)
-{
-    int r = 0;
-    for (int tries = 0;
-         (r = pinned_page(pool, n, from, df, fn)) < 0 && tries < 2000; tries++)
-        nanosleep(&(struct timespec){ 0, 1000000L }, NULL);
-    return r;
 }
 
 int bp_detach(bp_pool *pool, uint32_t file)

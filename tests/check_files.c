@@ -1425,7 +1425,9 @@ static void *brief_reader(void *arg)
 
 /* Proves another thread's brief read pin of a page past the cut is waited
  * for, as bp_attach(3) says: the cut then goes through (it does not fail
- * with -EBUSY), and the page is out of range after it. */
+ * with -EBUSY), and the page is out of range after it.  The wait is no
+ * failure: bp_errdetail still describes this thread's last failed call
+ * (bp_strerror(3)), not the pin the cut waited out. */
 START_TEST(test_truncate_waits_for_a_reader)
 {
     char *a = tu_path("files_a.data");
@@ -1436,10 +1438,16 @@ START_TEST(test_truncate_waits_for_a_reader)
     ck_assert_int_eq(pthread_create(&t, NULL, brief_reader, &b), 0);
     while (!atomic_load(&b.pinned))
         nanosleep(&(struct timespec){ 0, 1000000L }, NULL);
+    bp_page none;
+    ck_assert_int_eq(bp_pin(pool, A_PAGES, BP_READ, &none), -BP_ERANGE);
+    char *before = strdup(bp_errdetail());
+    ck_assert_ptr_nonnull(before);
     atomic_store(&b.cutting, true);   /* the pin goes 150 ms from now */
     ck_assert_int_eq(bp_truncate_file(pool, 0, CUT), 0);
     ck_assert_msg(atomic_load(&b.unpinning),
                   "the cut returned before the reader let its pin go");
+    ck_assert_str_eq(bp_errdetail(), before);
+    free(before);
     void *err;
     ck_assert_int_eq(pthread_join(t, &err), 0);
     ck_assert_msg(err == NULL, "reader: %s failed", (const char *)err);
