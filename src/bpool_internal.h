@@ -110,6 +110,9 @@ struct bp__datafile {
     dev_t dev;                     /* [const] the file's identity, from */
     ino_t ino;                     /* [const] its fstat at open */
     uint32_t number;               /* [const] in the pool (BP_PAGE_FILE) */
+    bool attaching;                /* [const] opened by bp_attach, whose
+                                      file takes the pool's flags: a
+                                      refusal's fix is not another flag */
     _Atomic uint64_t pages_read;   /* [atomic] since attached: bp_file_info */
     _Atomic uint64_t pages_written; /* [atomic] likewise */
     struct bp__datafile *retired_next; /* [files_mu] pool->retired list */
@@ -476,9 +479,14 @@ int bp__options_check_page_size(const struct bp_options *o, const char *fn);
 bool bp__fallocate_unsupported(int e);
 /* Open, lock and check the data file, reading or writing its header;
  * o->page_size 0 takes the header's page size (BP_DEFAULT_PAGE_SIZE for a
- * new or header-less file), and is set to the page size in force. */
+ * new or header-less file), and is set to the page size in force.
+ * attaching: for bp_attach, whose refusals advise no flag of their own. */
 int bp__file_open(struct bp__datafile *df, const char *path,
-                  struct bp_options *o);
+                  struct bp_options *o, bool attaching);
+/* The fix of a refusal that BP_RDONLY would avoid: for bp_open, that
+ * flag; for bp_attach (df->attaching), a pool of the file's own, as an
+ * attached file takes the pool's flags. */
+const char *bp__rdonly_fix(bool attaching);
 /* Close df's file and free what only an open file needs; its path is
  * kept for messages until bp__file_free. */
 void bp__file_close(struct bp__datafile *df);

@@ -136,7 +136,15 @@ static bool directory_exists(const char *path)
 }
 
 /* Explain an open(2) failure: cause and fix. */
-static int open_error(const char *path, int err, uint32_t flags)
+const char *bp__rdonly_fix(bool attaching)
+{
+    return attaching ? "open it read-only (BP_RDONLY) with bp_open, in a "
+                       "pool of its own (an attached file takes this pool's "
+                       "flags)"
+                     : "open it read-only (BP_RDONLY)";
+}
+
+static int open_error(const char *path, int err, uint32_t flags, bool attaching)
 {
     struct stat st;
     /* A directory opened read-only: O_DIRECT, which no directory takes,
@@ -231,13 +239,13 @@ static int open_error(const char *path, int err, uint32_t flags)
                           "a user who may read it" : may_read ?
                           "; fix the permissions of the file or of a "
                           "directory on its path (chmod, chown), or run as "
-                          "a user who may write it - or open it BP_RDONLY "
-                          "to only read it" :
+                          "a user who may write it - or, to only read it, " :
                           "; fix the permissions of the file or of a "
                           "directory on its path (chmod, chown), or run as "
                           "a user who may read and write it") :
         bp__errno_fix(err, "; check the path and the file");
-    return bp__fail(err, "cannot open %s: %s%s", path, strerror(-err), fix);
+    return bp__fail(err, "cannot open %s: %s%s%s", path, strerror(-err), fix,
+                    may_read ? bp__rdonly_fix(attaching) : "");
 }
 
 /* Atomic writes (Linux 6.11+): statx's STATX_WRITE_ATOMIC fields, read at
@@ -633,15 +641,16 @@ static int sync_parent(const char *path, int file_fd)
 }
 
 int bp__file_open(struct bp__datafile *df, const char *path,
-                  struct bp_options *o)
+                  struct bp_options *o, bool attaching)
 {
     bool created;
     memset(df, 0, sizeof(*df));
     df->fd = -1;
+    df->attaching = attaching;
     pthread_mutex_init(&df->header_mu, NULL);
     int fd = open_file(path, o->flags, o->mode, &created);
     if (fd < 0) {
-        int r = open_error(path, fd, o->flags);
+        int r = open_error(path, fd, o->flags, attaching);
         if (created)
             unlink(path);
         return r;

@@ -189,14 +189,14 @@ static int locked_error(const struct bp__datafile *df, bool shared)
         return bp__fail(-BP_ELOCKED, "cannot open %s: the data file is in "
                         "use by a read-only pool (%s), and a writer needs it "
                         "to itself - close the read-only pools (or wait for "
-                        "their processes to end), or open this one read-only "
-                        "too (BP_RDONLY)", df->path, who);
+                        "their processes to end), or %s too", df->path, who,
+                        bp__rdonly_fix(df->attaching));
     return bp__fail(-BP_ELOCKED, "cannot open %s: the data file is in use by "
                     "another pool (%s); close that pool, or wait for its "
                     "process to end (a child made by fork(2) holds its "
                     "parent's lock until it exits or execs) - one writer "
-                    "per file; to only read it, open it read-only "
-                    "(BP_RDONLY) once no writer has it", df->path, who);
+                    "per file; to only read it, %s once no writer has it",
+                    df->path, who, bp__rdonly_fix(df->attaching));
 }
 
 int bp__file_lock(struct bp__datafile *df, bool shared)

@@ -37,7 +37,7 @@ int bp__file_attach_at(bp_pool *pool, uint32_t n, const char *path,
     struct bp__datafile *df = calloc(1, sizeof(*df));
     if (!df)
         return bp__fail(-ENOMEM, "out of memory opening %s", path);
-    int r = bp__file_open(df, path, o);
+    int r = bp__file_open(df, path, o, pool->frames != NULL);
     if (r == -BP_EPAGESIZE && pool->frames && df->header_page_size)
         /* bp_open's fix (another page_size) is not an attach's. */
         r = bp__fail(r, "bp_attach: %s has pages of %u bytes (its header "
@@ -173,6 +173,8 @@ int bp_attach(bp_pool *pool, const char *path, uint32_t *file)
     }
     if (r == 0)
         *file = n;
+    else
+        bp__detail_name("bp_attach");   /* open's words, named */
     return r;
 }
 

@@ -193,6 +193,25 @@ START_TEST(test_eacces_fix_fits_the_case)
                     bp_errdetail());
             bad |= 16;
         }
+        /* Attached, the file takes the pool's flags: BP_RDONLY is not a
+         * flag bp_attach has, so the fix is a pool of the file's own. */
+        char mine[sizeof dir + 16];
+        snprintf(mine, sizeof mine, "%s/mine.bp", dir);
+        uint32_t n;
+        if (tu_try_open(mine, BP_CREATE, PS, 8, &pool) != 0) {
+            fprintf(stderr, "a pool of its own: %s\n", bp_errdetail());
+            bad |= 32;
+        } else {
+            r = bp_attach(pool, ro, &n);
+            if (r != -EACCES || strncmp(bp_errdetail(), "bp_attach: ", 11) != 0 ||
+                !strstr(bp_errdetail(), "with bp_open, in a pool of its own")) {
+                fprintf(stderr, "attached read-only file: %s\n", bp_errdetail());
+                bad |= 32;
+            }
+            if (bp_close(pool) != 0)
+                bad |= 32;
+        }
+        unlink(mine);
         _exit(bad);
     }
     int status;
@@ -209,7 +228,8 @@ START_TEST(test_eacces_fix_fits_the_case)
                   "the fix of a refused open does not fit the case (bits "
                   "%#x: 1 write-only file, 2 read-only file, 4 its BP_RDONLY "
                   "open, 8 a new file in a read-only directory, 16 a file behind a "
-                  "directory the user may not search)",
+                  "directory the user may not search, 32 a read-only file "
+                  "attached to a writable pool)",
                   WEXITSTATUS(status));
 }
 END_TEST

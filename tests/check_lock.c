@@ -176,6 +176,16 @@ START_TEST(test_same_process_refused)
     ck_assert_int_ge(fd, 0);
     close(fd);
     TU_EXPECT_ERR(tu_try_open(path, 0, PS, 16, &b), -BP_ELOCKED, path);
+    /* bp_attach says so too, in its own name, and its fix is a pool of
+     * the file's own (an attached file takes the pool's flags, and
+     * BP_RDONLY is not one a writable pool's file can have). */
+    char *other = tu_path("same-other.bp");
+    tu_make_file(other, PS, PAGES, 2);
+    bp_pool *c = tu_open(other, 16, 0);
+    uint32_t n;
+    TU_EXPECT_ERR(bp_attach(c, path, &n), -BP_ELOCKED, "bp_attach: ", path,
+                  "this process", "with bp_open, in a pool of its own");
+    ck_assert_int_eq(bp_close(c), 0);
     tu_rewrite_page(a, 3, 2, 5);
     ck_assert_int_eq(bp_close(a), 0);
     b = tu_open(path, 16, 0);
