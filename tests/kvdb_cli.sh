@@ -12,7 +12,8 @@
 #      a put of several pairs with one bad pair writes none of them;
 #   4. errors: a missing file, a file that is not kvdb's (one with a zero
 #      first page too), an empty file,
-#      a file in use by another process, bad options and page sizes; a
+#      a file in use by another process, bad options (a command's: its
+#      line and the --help line, no other) and page sizes; a
 #      create that fails removes the file it made, and only that;
 #   5. check -v and stats on a small generated load, verify (--scan,
 #      --absent, a wrong seed), a page size of 16 KiB kept on reopening;
@@ -169,6 +170,20 @@ if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] && [ -w /dev/shm ]; then
 fi
 try "--io foo: exit 2" 2 --io foo db get a
 try "unknown option: exit 2" 2 --bogus db get a
+# A command's unknown option: the line naming it, then where to read
+# more, and the file as it was (scan, bench, check, mt and hotscan
+# printed their usage line between the two).
+sum=$(cksum <db)
+for c in "scan --bogus" "load 5 --bogus" "bench 5 --bogus" "check --bogus" \
+         "mt --bogus" "hotscan --bogus"; do
+    # shellcheck disable=SC2086
+    try "$c: exit 2" 2 db $c &&
+        has "one line names it" err '^kvdb: unknown option or missing value: --bogus$' &&
+        has "where to read more" err "^Try 'kvdb --help' for more information\.\$" &&
+        { [ "$(wc -l <err)" -eq 2 ] && pass "and no other line" ||
+              fail "$c: $(wc -l <err) lines: $(cat err)"; }
+done
+[ "$(cksum <db)" = "$sum" ] && pass "and the file is left as it was" || fail "db changed"
 try "unknown command: exit 2" 2 db frobnicate
 try "missing argument: exit 2" 2 db put onlykey
 try "load of a bad count: exit 2" 2 db load 10x &&

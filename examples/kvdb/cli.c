@@ -452,7 +452,11 @@ static int cmd_scan(struct cli *c, int argc, char **argv)
 {
     static const char *const flags[] = {"keys", "count", "no-hint", NULL};
     struct args a;
-    if (!args_parse(&a, argc, argv, NULL, flags) || a.pos > 2) {
+    if (!args_parse(&a, argc, argv, NULL, flags)) {
+        opt_try_help();   /* after args_parse's line naming the cause */
+        return EX_ERR;
+    }
+    if (a.pos > 2) {
         fprintf(stderr, "kvdb: usage: scan [FROM [TO]] [--keys] [--count] "
                 "[--no-hint]\n");
         opt_try_help();
@@ -506,7 +510,11 @@ static int cmd_check(struct cli *c, int argc, char **argv)
 {
     static const char *const flags[] = {"v", "verbose", NULL};
     struct args a;
-    if (!args_parse(&a, argc, argv, NULL, flags) || a.pos > 0) {
+    if (!args_parse(&a, argc, argv, NULL, flags)) {
+        opt_try_help();   /* after args_parse's line naming the cause */
+        return EX_ERR;
+    }
+    if (a.pos > 0) {
         fprintf(stderr, "kvdb: usage: check [-v]\n");
         opt_try_help();
         return EX_ERR;

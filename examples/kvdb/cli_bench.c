@@ -157,8 +157,11 @@ int cmd_bench(struct cli *c, int argc, char **argv)
     struct args a;
     uint64_t n;
     bool ok = true;
-    if (!args_parse(&a, argc, argv, opts, flags) || a.pos != 1 ||
-        !parse_u64(a.posv[0], &n) || n == 0) {
+    if (!args_parse(&a, argc, argv, opts, flags)) {
+        opt_try_help();   /* after args_parse's line naming the cause */
+        return EX_ERR;
+    }
+    if (a.pos != 1 || !parse_u64(a.posv[0], &n) || n == 0) {
         fprintf(stderr, "kvdb: usage: bench N [--lookups M] "
                 "[--commit-every C] [--seed S] [--threads T] [--json]\n");
         opt_try_help();
@@ -404,7 +407,11 @@ int cmd_hotscan(struct cli *c, int argc, char **argv)
     static const char *const flags[] = {"no-hint", NULL};
     struct args a;
     bool ok = true;
-    if (!args_parse(&a, argc, argv, opts, flags) || a.pos != 0) {
+    if (!args_parse(&a, argc, argv, opts, flags)) {
+        opt_try_help();   /* after args_parse's line naming the cause */
+        return EX_ERR;
+    }
+    if (a.pos != 0) {
         fprintf(stderr, "kvdb: usage: hotscan [--lookups M] [--no-hint]\n");
         opt_try_help();
         return EX_ERR;

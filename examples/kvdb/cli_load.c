@@ -664,7 +664,11 @@ int cmd_mt(struct cli *c, int argc, char **argv)
                                        "compact-every", NULL};
     struct args a;
     bool ok = true;
-    if (!args_parse(&a, argc, argv, opts, NULL) || a.pos != 0) {
+    if (!args_parse(&a, argc, argv, opts, NULL)) {
+        opt_try_help();   /* after args_parse's line naming the cause */
+        return EX_ERR;
+    }
+    if (a.pos != 0) {
         fprintf(stderr, "kvdb: usage: mt [--writers W] [--readers R] "
                 "[--scanners S] [--keys N] [--commit-ms MS] "
                 "[--compact-every K]\n");
