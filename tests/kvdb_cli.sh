@@ -196,6 +196,12 @@ for c in put get del scan count check stats load verify unload mt hotscan bench;
     grep -q "^  $c" out || fail "--help does not list $c"
 done
 pass "--help lists the commands"
+# load takes --step K as verify and unload do (--help listed it for those
+# two only): keys I, I+K, ..., and "committed" names I + N x K.
+sed -n '/^  load N/,/^  verify N/{/^  verify N/!p}' out | grep -q -- '--step K' &&
+    pass "--help gives load's --step K" || fail "--help: no --step K under load"
+try "load --step 3" 0 step.db load 20 --step 3 --seed 8 && has "committed I + N x K" out '^committed 60$'
+try "verify them by the same step" 0 step.db verify 20 --step 3 --seed 8 --scan
 
 # A file in use by another process: kvdb locks it while open.
 "$kvdb" --frames 64 busy.db load 100000 --commit-every 500 >load.out 2>load.err &
