@@ -217,6 +217,16 @@ wait "$bg" 2>/dev/null
 # --- 5. check, stats, verify, page size ------------------------------------------------
 try "load 3000" 0 --frames 16 gen.db load 3000 --seed 3 --commit-every 1000 &&
     has "committed everything" out '^committed 3000$'
+# --commit-every 0: no commit along the way, one after the last key, and
+# its "committed" line (the close committed the keys, and no line said
+# so); bench's inserts likewise.
+try "load --commit-every 0" 0 ce0.db load 50 --seed 6 --commit-every 0 &&
+    [ "$(grep '^committed' out)" = "committed 50" ] &&
+    pass "one commit, after the last key" ||
+    fail "load --commit-every 0 said: $(grep '^committed' out | tr '\n' ' ')"
+try "the keys are there" 0 ce0.db verify 50 --seed 6 --scan
+try "bench --commit-every 0" 0 --frames 64 ce0b.db bench 100 --lookups 10 \
+    --commit-every 0 --json && has "taken as given" out '"commit_every":0,"seed"'
 try "check -v" 0 gen.db check -v && has "check: ok" out '^check: ok, 3000 keys$' &&
     has "the shape of the tree" out 'level 0: [0-9]+ leaf pages'
 try "verify --scan" 0 gen.db verify 3000 --seed 3 --scan &&

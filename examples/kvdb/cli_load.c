@@ -365,6 +365,12 @@ static int bulk(struct cli *c, int argc, char **argv, const char *name)
     j->start = arg_u64(&a, "start", 0, &ok);
     j->step = arg_u64(&a, "step", 1, &ok);
     uint64_t every = arg_u64(&a, "commit-every", 10000, &ok);
+    /* 0: no commit along the way, only run_job's after the last key,
+     * named in a "committed" line as any other.  run_job takes 0 for no
+     * commits at all (verify's and unload's): the close committed the
+     * whole load, and no line said so. */
+    if (every == 0)
+        every = UINT64_MAX;
     uint64_t threads = arg_u64(&a, "threads", 1, &ok);
     j->batch = args_flag(&a, "sorted") ? n : arg_u64(&a, "batch", 0, &ok);
     if (!ok || j->step == 0 || threads == 0 || threads > MAX_THREADS) {
