@@ -11,7 +11,8 @@
 #   3. limits: empty and 1025-byte keys, 1025-byte values, 1024 + 1024;
 #      a put of several pairs with one bad pair writes none of them;
 #   4. errors: a missing file, a file that is not kvdb's (one with a zero
-#      first page too), an empty file,
+#      first page too), an empty file (refused by the commands that do
+#      not create one, and left empty; put and load make one in it),
 #      a file in use by another process, bad options (a command's: its
 #      line and the --help line, no other) and page sizes; a
 #      create that fails removes the file it made, and only that;
@@ -124,6 +125,23 @@ head -c 40960 /dev/urandom >junk.db
 try "a file that is not kvdb's: exit 2" 2 junk.db get a && has "not a kvdb file" err 'not a kvdb file'
 : >empty.db
 try "an empty file: exit 2" 2 empty.db get a && has "empty" err 'is empty'
+# An empty file is no kvdb file yet, as bp_open takes one without
+# BP_CREATE: the commands that do not create a file refuse it, naming the
+# fix (it was "is empty: not a kvdb file", no more), and leave it empty;
+# put and load make a kvdb file in it, as in a file that is not there.
+for c in "get a" "count" "check" "scan" "del a"; do
+    # shellcheck disable=SC2086
+    try "$c on an empty file: exit 2" 2 empty.db $c &&
+        has "names the cause and the fix" err \
+            "empty\.db is empty: not a kvdb file yet, and left empty; .*put, load or mt - makes one in it\$"
+done
+[ -e empty.db ] && [ ! -s empty.db ] && pass "and leave it empty" ||
+    fail "empty.db changed: $(stat -c %s empty.db) bytes"
+try "put into the empty file" 0 empty.db put a b
+try "made a kvdb file in it" 0 empty.db get a && has "the value put" out '^b$'
+: >empty-load.db
+try "load into an empty file" 0 empty-load.db load 10 --seed 2 &&
+    has "committed" out '^committed 10$'
 # A FIFO or a device is no kvdb file, not an empty one (it said "is
 # empty: not a kvdb file", and a put would have written to it).
 rm -f fifo.db && mkfifo fifo.db

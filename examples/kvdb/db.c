@@ -482,7 +482,9 @@ int kvdb_open(const char *path, const struct kvdb_options *opts, kvdb **out)
         r = 0;
     }
     if (fresh && !create) {
-        r = kv_fail(-EBADMSG, "%s is empty: not a kvdb file", path);
+        r = kv_fail(-EBADMSG, "%s is empty: not a kvdb file yet, and left "
+                    "empty; an open with KVDB_CREATE - kvdb's put, load or "
+                    "mt - makes one in it", path);
         goto fail;
     }
     if (fresh) {

@@ -35,8 +35,10 @@ typedef struct kvdb kvdb;
 typedef struct kvdb_cursor kvdb_cursor;
 
 /* kvdb_options.flags */
-#define KVDB_CREATE      0x1u /* create the file if it does not exist (an
-                                 open that then fails removes it again) */
+#define KVDB_CREATE      0x1u /* create the file if it does not exist, or
+                                 make a kvdb file in an empty one (an open
+                                 that then fails removes a file it
+                                 created) */
 #define KVDB_NOCHECKSUMS 0x2u /* new file: no bpool page checksums */
 #define KVDB_NOCOMPACT   0x4u /* kvdb_close does not compact the file */
 
@@ -69,7 +71,8 @@ void kvdb_options_init(struct kvdb_options *o);
  * life of the handle: one process at a time.  Opening a file finds the
  * state of its last completed kvdb_commit.
  * Errors: -EINVAL, -EWOULDBLOCK (in use by another process), -ENOENT,
- * -EBADMSG (not a kvdb file, or both meta slots damaged), -EOPNOTSUPP
+ * -EBADMSG (not a kvdb file - an empty one without KVDB_CREATE too,
+ * left empty - or both meta slots damaged), -EOPNOTSUPP
  * (KVDB_IO_PREAD on a file with page checksums), bpool's. */
 int kvdb_open(const char *path, const struct kvdb_options *o, kvdb **out);
 
