@@ -403,8 +403,10 @@ int bp_truncate_file(bp_pool *pool, uint32_t file, uint64_t pages)
     int r = wait_unpinned(pool, file, pages, df, fn);
     if (r == 0)
         r = flush_from(pool, file, pages);
-    if (r < 0)
+    if (r < 0) {
+        bp__detail_name(fn);   /* the write-back's words, named */
         return r;
+    }
     /* From here no page can be added (grow lock) and no sync can record
      * the old count (sync lock: sync_one reads the count under it), and
      * once the count is lowered, under the miss lock, no pin or read ahead
@@ -485,6 +487,8 @@ int bp_sync_file(bp_pool *pool, uint32_t file)
     if (!df)
         return -BP_ENOFILE;
     int r = bp__flush_and_sync(pool, df, 0, "bp_sync_file", false);
+    if (r < 0)
+        bp__detail_name("bp_sync_file");   /* the write-back's words, named */
     return r < 0 ? r : 0;
 }
 

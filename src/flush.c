@@ -504,6 +504,15 @@ int bp__write_frames_counted(bp_pool *pool, const uint32_t *frames, uint32_t n,
     return tally_result(&t);
 }
 
+/* r, with a failure's detail named for public call fn: the write-back
+ * underneath words it for whichever call wrote the page. */
+static int named(int r, const char *fn)
+{
+    if (r < 0)
+        bp__detail_name(fn);
+    return r;
+}
+
 int bp_flush_page(bp_pool *pool, uint64_t pgno)
 {
     if (!pool)
@@ -526,12 +535,12 @@ int bp_flush_page(bp_pool *pool, uint64_t pgno)
     r = bp__pin_frame_if_valid(pool, f, pgno);
     if (r < 0)   /* gone: 0; a dirty page it could not pin: the error */
         return r == -1 || !bp__frame_view(&pool->frames[f]).dirty
-                   ? 0 : too_many_pins(pool, pgno);
+                   ? 0 : named(too_many_pins(pool, pgno), "bp_flush_page");
     if (!bp__frame_needs_flush(&pool->frames[f])) {
         bp__unpin_frame(pool, f);
         return 0;
     }
-    return bp__write_frames(pool, &f, 1, BP__W_CALLER);
+    return named(bp__write_frames(pool, &f, 1, BP__W_CALLER), "bp_flush_page");
 }
 
 void bp__pace_wait(const struct bp__pace *pace)
@@ -640,7 +649,8 @@ int bp_flush_all(bp_pool *pool)
         return bp__fail(-EINVAL, "bp_flush_all: pool must not be NULL");
     if (bp__pool_in_child(pool))
         return bp__refused_call_in_child("bp_flush_all");
-    return bp__flush_all(pool, BP_MAX_FILES, NULL, NULL, NULL);
+    return named(bp__flush_all(pool, BP_MAX_FILES, NULL, NULL, NULL),
+                 "bp_flush_all");
 }
 
 void bp__durability_lose(bp_pool *pool, const char *cause_fmt, ...)
@@ -846,7 +856,7 @@ int bp_sync(bp_pool *pool)
         return bp__fail(-EINVAL, "bp_sync: pool must not be NULL");
     if (bp__pool_in_child(pool))
         return bp__refused_call_in_child("bp_sync");
-    int r = bp__flush_and_sync(pool, NULL, 0, "bp_sync", false);
+    int r = named(bp__flush_and_sync(pool, NULL, 0, "bp_sync", false), "bp_sync");
     return r < 0 ? r : 0;
 }
 
@@ -856,6 +866,6 @@ int bp_checkpoint(bp_pool *pool)
         return bp__fail(-EINVAL, "bp_checkpoint: pool must not be NULL");
     if (bp__pool_in_child(pool))
         return bp__refused_call_in_child("bp_checkpoint");
-    return bp__flush_and_sync(pool, NULL, pool->checkpoint_rate,
-                              "bp_checkpoint", true);
+    return named(bp__flush_and_sync(pool, NULL, pool->checkpoint_rate,
+                                    "bp_checkpoint", true), "bp_checkpoint");
 }

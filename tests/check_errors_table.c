@@ -1291,12 +1291,15 @@ START_TEST(test_too_many_pins)
     ck_assert_int_eq(bp_pin(pool, 2, BP_PIN, &pg), 0);
     st = &pool->frames[pg.priv_frame].state;
     atomic_fetch_add(st, BP__PIN_MAX - 1);
-    TU_EXPECT_ERR(bp_flush_page(pool, 2), -BP_ETOOMANYPINS, "page 2",
-                  "written back");
-    TU_EXPECT_ERR(bp_flush_all(pool), -BP_ETOOMANYPINS, "page 2");
-    TU_EXPECT_ERR(bp_sync(pool), -BP_ETOOMANYPINS, "page 2");
-    TU_EXPECT_ERR(bp_checkpoint(pool), -BP_ETOOMANYPINS, "page 2");
-    TU_EXPECT_ERR(bp_sync_file(pool, 0), -BP_ETOOMANYPINS, "page 2");
+    TU_EXPECT_ERR(bp_flush_page(pool, 2), -BP_ETOOMANYPINS, "bp_flush_page: ",
+                  "page 2", "written back");
+    TU_EXPECT_ERR(bp_flush_all(pool), -BP_ETOOMANYPINS, "bp_flush_all: ",
+                  "page 2");
+    TU_EXPECT_ERR(bp_sync(pool), -BP_ETOOMANYPINS, "bp_sync: ", "page 2");
+    TU_EXPECT_ERR(bp_checkpoint(pool), -BP_ETOOMANYPINS, "bp_checkpoint: ",
+                  "page 2");
+    TU_EXPECT_ERR(bp_sync_file(pool, 0), -BP_ETOOMANYPINS, "bp_sync_file: ",
+                  "page 2");
     ck_assert_uint_eq(tu_stats(pool).dirty, 1);
     atomic_fetch_sub(st, BP__PIN_MAX - 1);
     ck_assert_int_eq(bp_sync(pool), 0);

@@ -2068,9 +2068,11 @@ START_TEST(test_shrunk_file_not_reextended)
     tu_expect_file(path, PS, model, 4);   /* page 2 was written */
     struct bp_stats st = tu_stats(pool);
     ck_assert_uint_eq(st.dirty, 1);
-    TU_EXPECT_ERR(bp_flush_page(pool, 6), -BP_ESHRUNK, path);
-    TU_EXPECT_ERR(bp_flush_all(pool), -BP_ESHRUNK, path);
-    TU_EXPECT_ERR(bp_checkpoint(pool), -BP_ESHRUNK, path);
+    TU_EXPECT_ERR(bp_flush_page(pool, 6), -BP_ESHRUNK, "bp_flush_page: ", path);
+    TU_EXPECT_ERR(bp_flush_all(pool), -BP_ESHRUNK, "bp_flush_all: ", path);
+    TU_EXPECT_ERR(bp_checkpoint(pool), -BP_ESHRUNK, "bp_checkpoint: ", path);
+    TU_EXPECT_ERR(bp_truncate_file(pool, 0, 5), -BP_ESHRUNK,
+                  "bp_truncate_file: ", path);
     expect_page(pool, 6, 2);   /* still in memory */
     ck_assert_int_eq(tu_file_pages(path, PS), 4);
     TU_EXPECT_ERR(bp_close(pool), -BP_ESHRUNK, path);
