@@ -14,7 +14,8 @@
 #      first page too), an empty file (refused by the commands that do
 #      not create one, and left empty; put and load make one in it),
 #      a file in use by another process, bad options (a command's: its
-#      line and the --help line, no other) and page sizes; a
+#      line and the --help line, no other; one that load, verify or
+#      unload would ignore is unknown there) and page sizes; a
 #      create that fails removes the file it made, and only that;
 #   5. check -v and stats on a small generated load, verify (--scan,
 #      --absent, a wrong seed), a page size of 16 KiB kept on reopening;
@@ -202,6 +203,22 @@ for c in "scan --bogus" "load 5 --bogus" "bench 5 --bogus" "check --bogus" \
               fail "$c: $(wc -l <err) lines: $(cat err)"; }
 done
 [ "$(cksum <db)" = "$sum" ] && pass "and the file is left as it was" || fail "db changed"
+# load, verify and unload each take the options they use, and no other:
+# an option one of them would ignore is unknown there (they shared one
+# list, and load took --absent, unload --absent and --commit-every,
+# verify --commit-every, and did nothing with them).
+for c in "load 5 --absent" "unload 5 --absent" "unload 5 --commit-every 2" \
+         "verify 5 --commit-every 2"; do
+    o=${c#* * }
+    o=${o%% *}
+    # shellcheck disable=SC2086
+    try "$c: exit 2" 2 db $c &&
+        has "one line names $o" err "^kvdb: unknown option or missing value: $o\$" &&
+        has "where to read more" err "^Try 'kvdb --help' for more information\.\$" &&
+        { [ "$(wc -l <err)" -eq 2 ] && pass "and no other line" ||
+              fail "$c: $(wc -l <err) lines: $(cat err)"; }
+done
+[ "$(cksum <db)" = "$sum" ] && pass "and the file is left as it was" || fail "db changed"
 try "unknown command: exit 2" 2 db frobnicate
 try "missing argument: exit 2" 2 db put onlykey
 try "load of a bad count: exit 2" 2 db load 10x &&
@@ -218,8 +235,21 @@ pass "--help lists the commands"
 # two only): keys I, I+K, ..., and "committed" names I + N x K.
 sed -n '/^  load N/,/^  verify N/{/^  verify N/!p}' out | grep -q -- '--step K' &&
     pass "--help gives load's --step K" || fail "--help: no --step K under load"
+# Every option load, verify and unload take is under its command: load's
+# --sorted (all N keys in key order, --batch N) was under none, and
+# verify's and unload's --batch B neither.
+sed -n '/^  load N/,/^  verify N/{/^  verify N/!p}' out | grep -q -- '--sorted' &&
+    pass "--help gives load's --sorted" || fail "--help: no --sorted under load"
+for c in verify unload; do
+    sed -n "/^  $c N/,/^  [a-z]/{/^  $c N/p;/^   /p}" out | grep -q -- '--batch B' &&
+        pass "--help gives $c's --batch B" || fail "--help: no --batch B under $c"
+done
 try "load --step 3" 0 step.db load 20 --step 3 --seed 8 && has "committed I + N x K" out '^committed 60$'
 try "verify them by the same step" 0 step.db verify 20 --step 3 --seed 8 --scan
+try "load --sorted" 0 sorted.db load 30 --sorted --seed 9 && has "committed all" out '^committed 30$'
+try "verify them in batches" 0 sorted.db verify 30 --batch 7 --seed 9 --scan
+try "unload them in batches" 0 sorted.db unload 30 --batch 7 --seed 9
+try "and they are gone" 0 sorted.db verify 30 --sorted --seed 9 --absent
 
 # A file in use by another process: kvdb locks it while open.
 "$kvdb" --frames 64 busy.db load 100000 --commit-every 500 >load.out 2>load.err &

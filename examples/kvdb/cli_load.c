@@ -334,12 +334,21 @@ static int scan_exactly(struct job *j)
     return bad ? EX_FAIL : EX_OK;
 }
 
-static int bulk(struct cli *c, int argc, char **argv, const char *name)
+/* Each command's options are those it uses, and an option it would
+ * ignore is unknown there: load commits (--commit-every), verify alone
+ * looks for absence (--absent).  --scan is verify's too; load and unload
+ * take it only to refuse it in words that say so. */
+static const char *const load_opts[] = {"seed", "start", "step",
+                                        "commit-every", "threads", "batch",
+                                        NULL};
+static const char *const keys_opts[] = {"seed", "start", "step", "threads",
+                                        "batch", NULL};
+static const char *const load_unload_flags[] = {"sorted", "scan", NULL};
+static const char *const verify_flags[] = {"absent", "sorted", "scan", NULL};
+
+static int bulk(struct cli *c, int argc, char **argv, const char *name,
+                const char *const *opts, const char *const *flags)
 {
-    static const char *const opts[] = {"seed", "start", "step",
-                                       "commit-every", "threads", "batch",
-                                       NULL};
-    static const char *const flags[] = {"absent", "sorted", "scan", NULL};
     struct args a;
     uint64_t n;
     bool ok = true;
@@ -432,17 +441,17 @@ static int bulk(struct cli *c, int argc, char **argv, const char *name)
 
 int cmd_load(struct cli *c, int argc, char **argv)
 {
-    return bulk(c, argc, argv, "load");
+    return bulk(c, argc, argv, "load", load_opts, load_unload_flags);
 }
 
 int cmd_verify(struct cli *c, int argc, char **argv)
 {
-    return bulk(c, argc, argv, "verify");
+    return bulk(c, argc, argv, "verify", keys_opts, verify_flags);
 }
 
 int cmd_unload(struct cli *c, int argc, char **argv)
 {
-    return bulk(c, argc, argv, "unload");
+    return bulk(c, argc, argv, "unload", keys_opts, load_unload_flags);
 }
 
 /* ---------------------------------------------------------------- */
