@@ -15,7 +15,8 @@
 #      not create one, and left empty; put and load make one in it),
 #      a file in use by another process, bad options (a command's: its
 #      line and the --help line, no other; one that load, verify or
-#      unload would ignore is unknown there) and page sizes; a
+#      unload would ignore is unknown there), a count that is not one
+#      (named by load and bench in the same words) and page sizes; a
 #      create that fails removes the file it made, and only that;
 #   5. check -v and stats on a small generated load, verify (--scan,
 #      --absent, a wrong seed), a page size of 16 KiB kept on reopening;
@@ -221,8 +222,20 @@ done
 [ "$(cksum <db)" = "$sum" ] && pass "and the file is left as it was" || fail "db changed"
 try "unknown command: exit 2" 2 db frobnicate
 try "missing argument: exit 2" 2 db put onlykey
-try "load of a bad count: exit 2" 2 db load 10x &&
-    has "the count named" err '^kvdb: load: N wants a whole number below 2\^64, not "10x"$'
+# A count that is not a number is named, in the same words by load and
+# bench (bench printed its usage line), then the --help line; no file.
+for c in load bench; do
+    try "$c of a bad count: exit 2" 2 nf.db $c 10x &&
+        has "the count named" err "^kvdb: $c: N wants a whole number below 2\\^64, not \"10x\"\$" &&
+        has "where to read more" err "^Try 'kvdb --help' for more information\.\$" &&
+        { [ "$(wc -l <err)" -eq 2 ] && pass "and no other line" ||
+              fail "$c 10x: $(wc -l <err) lines: $(cat err)"; }
+done
+try "bench of 0 keys: exit 2" 2 nf.db bench 0 &&
+    has "says why" err '^kvdb: bench: N 0: want 1 or more$' &&
+    { [ "$(wc -l <err)" -eq 2 ] && pass "and the --help line, no other" ||
+          fail "bench 0: $(wc -l <err) lines: $(cat err)"; }
+[ ! -e nf.db ] && pass "and no file made" || fail "nf.db made"
 try "an option without its value: exit 2" 2 db load 5 --seed &&
     [ "$(wc -l <err)" -eq 2 ] && has "one line says why" err 'missing value: --seed'
 try "no arguments: exit 2" 2

@@ -161,9 +161,21 @@ int cmd_bench(struct cli *c, int argc, char **argv)
         opt_try_help();   /* after args_parse's line naming the cause */
         return EX_ERR;
     }
-    if (a.pos != 1 || !parse_u64(a.posv[0], &n) || n == 0) {
+    if (a.pos != 1) {
         fprintf(stderr, "kvdb: usage: bench N [--lookups M] "
                 "[--commit-every C] [--seed S] [--threads T] [--json]\n");
+        opt_try_help();
+        return EX_ERR;
+    }
+    /* A bad count is named (in load's words), not left to the usage. */
+    if (!parse_u64(a.posv[0], &n)) {
+        fprintf(stderr, "kvdb: bench: N wants a whole number below 2^64, "
+                "not \"%s\"\n", printable(a.posv[0]));
+        opt_try_help();
+        return EX_ERR;
+    }
+    if (n == 0) {
+        fprintf(stderr, "kvdb: bench: N 0: want 1 or more\n");
         opt_try_help();
         return EX_ERR;
     }
