@@ -33,7 +33,9 @@
 #
 #   -n KEYS        keys inserted (default 400000)
 #   -l LOOKUPS     random point lookups timed (default 100000)
-#   -c N           commit every N inserts (default 10000)
+#   -c N           commit every N inserts (default 10000; 0: no commit
+#                  along the way, one after the last insert, in every
+#                  engine)
 #   -m CAP_MB      the memory cap of the capped runs (default 16)
 #   -d DIR         scratch directory, on a disk file system (O_DIRECT;
 #                  not tmpfs); default ./kvdb-bench, removed at the end
@@ -52,9 +54,9 @@
 # made, the capped runs run without it and the table says "uncapped".
 #
 # Every run starts from an empty file and one process: it inserts KEYS
-# keys in random order, one thread, committing every N (a durable commit:
-# kvdb_commit, SQLite's COMMIT with synchronous=FULL, LMDB's
-# mdb_txn_commit), closes, drops the file from the page cache, reopens
+# keys in random order, one thread, committing every N (0: once, after
+# the last insert; a durable commit: kvdb_commit, SQLite's COMMIT with
+# synchronous=FULL, LMDB's mdb_txn_commit), closes, drops the file from the page cache, reopens
 # and times LOOKUPS lookups of random present keys after an untimed
 # warm-up of a quarter as many.  SQLite is built from sqlite_bench.c where
 # libsqlite3-dev is found, LMDB from lmdb_bench.c where liblmdb-dev is.
@@ -106,7 +108,9 @@ cleanup() {
 trap cleanup EXIT
 
 # --- the machine ---------------------------------------------------------------------
-echo "# kvdb bench: $n keys, $lookups lookups, commit every $every, seed $seed"
+commits="commit every $every"
+[ "$every" = 0 ] && commits="one commit, after the last insert"
+echo "# kvdb bench: $n keys, $lookups lookups, $commits, seed $seed"
 echo "# cpu: $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -n 1), $(nproc) cores"
 echo "# memory: $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
 echo "# kernel: $(uname -sr)"
