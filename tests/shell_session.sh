@@ -550,7 +550,7 @@ has "bad option: one line names it" badopt.err "^bpool-shell: unknown option or 
 has "bad option: then where to read more" badopt.err "^Try 'bpool-shell --help' for more information.$"
 eq "bad option: two lines on stderr" "$(wc -l <badopt.err)" 2
 run badframes 2 -- --frames lots </dev/null
-has "bad --frames: error" badframes.err "^bpool-shell: --frames 'lots': not a number$"
+has "bad --frames: error" badframes.err "^bpool-shell: --frames 'lots': not a number: want a whole number from 4 to 2147483647$"
 run badpool 2 -- --frames 8 --pool-size 1M </dev/null
 has "--frames with --pool-size: error" badpool.err 'not both'
 run badflushers 2 -- --flushers 99 </dev/null

@@ -292,6 +292,22 @@ usage_error "--pool with --frames" bpool-shell "give --pool or --frames, not bot
 # A pool has at most 2^31 - 1 frames (bp_open(3)): the range says so.
 usage_error "--frames beyond a pool" bpool-bench "--frames '4294967295': want a whole number from 4 to 2147483647" \
     --frames 4294967295 hit
+# A value that is not a number gets the range too, as one out of range
+# does: in every tool, and for an item of a list.
+usage_error "a number out of range" bpool-bench "--threads '0': want a whole number from 1 to 1024\$" \
+    -t 0 hit
+usage_error "not a number" bpool-bench "--threads 'abc': not a number: want a whole number from 1 to 1024\$" \
+    -t abc hit
+usage_error "a list item not a number" bpool-bench "--threads 'x': not a number: want a whole number from 1 to 1024\$" \
+    -t 1,x hit
+usage_error "a sign" bpool-bench "--threads '-1': not a number: want a whole number from 1 to 1024\$" \
+    -t -1 hit
+usage_error "not a number" bpool-stress "--threads 'abc': not a number: want a whole number from 1 to [0-9]+\$" \
+    -t abc
+usage_error "not a number" bpool-sim "--partitions 'x': not a number: want a whole number from 1 to 1048576\$" \
+    --partitions x -n 8 t.trc
+usage_error "not a number" bpool-shell "--frames 'lots': not a number: want a whole number from 4 to 2147483647\$" \
+    --frames lots
 usage_error "dirty watermarks out of order" bpool-stress "the dirty watermarks need" \
     --dirty-low 50 --dirty-high 40
 # One watermark against the others' defaults (10, 30, 75): a usage error

@@ -92,13 +92,15 @@ static uint64_t u64_n(const char *opt, const char *s, size_t len, uint64_t min,
 {
     char *end;
     errno = 0;
-    if (*s < '0' || *s > '9')
-        bad_n(opt, s, len, "not a number");
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end != s + len || errno || v < min || v > max) {
-        char want[96];
-        snprintf(want, sizeof want, "want a whole number from %llu to %llu",
-                 (unsigned long long)min, (unsigned long long)max);
+    /* Whatever is wrong, the message gives the range: "not a number: "
+     * first when there is no digit to start with. */
+    bool digit = *s >= '0' && *s <= '9';
+    unsigned long long v = digit ? strtoull(s, &end, 10) : 0;
+    if (!digit || end != s + len || errno || v < min || v > max) {
+        char want[112];
+        snprintf(want, sizeof want, "%swant a whole number from %llu to %llu",
+                 digit ? "" : "not a number: ", (unsigned long long)min,
+                 (unsigned long long)max);
         bad_n(opt, s, len, want);
     }
     return v;
