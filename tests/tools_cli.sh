@@ -123,7 +123,9 @@ st=$?
 [ "$st" -eq 2 ] && grep -q "out of memory ordering" err && [ ! -e x.db ] &&
     pass "kvdb load of 2^61 sorted keys: exit 2, out of memory, no file" ||
     fail "kvdb load of 2^61 sorted keys: status $st: $(cat err)"
-usage_error "bad variant" bpool-sim "unknown variant 'foo'" --variant foo
+# A bad choice is named as --policy's is: option, value, then the choices.
+usage_error "bad policy" bpool-sim "--policy 'foo': choose one of clockpro, lru, clock\$" --policy foo
+usage_error "bad variant" bpool-sim "--variant 'foo': choose one of paper, authors, authors-slip\$" --variant foo
 # One loader reads traces (tools/trace.c): bpool-bench and bpool-sim refuse
 # a bad one in the same words, with exit status 2, and bpool-bench makes
 # no data file for it.

@@ -110,11 +110,9 @@ int main(int argc, char **argv)
             break;
         case 'R':
             if (bp__cp_config_variant(&cfg, optarg) < 0) {
-                fprintf(stderr, "bpool-sim: unknown variant '%s'; choose one "
-                        "of paper, authors, authors-slip\n", optarg);
-                opt_try_help();
                 free(frames);
-                return EXIT_USAGE;
+                opt_bad("--variant", optarg,
+                        "choose one of paper, authors, authors-slip");
             }
             variant = optarg;
             break;
