@@ -310,6 +310,15 @@ usage_error "not a number" bpool-sim "--partitions 'x': not a number: want a who
     --partitions x -n 8 t.trc
 usage_error "not a number" bpool-shell "--frames 'lots': not a number: want a whole number from 4 to 2147483647\$" \
     --frames lots
+# A new file's --max-pages below its --pages (given or the default) is
+# the command line contradicting itself, not a max to raise.
+usage_error "--max-pages below --pages" bpool-stress \
+    "--max-pages 10 is below --pages 256: give --max-pages 256 or more\$" \
+    -f maxp.data -d 0.2 --max-pages 10 --pages 256
+usage_error "--max-pages below the default --pages" bpool-stress \
+    "--max-pages 10 is below --pages 16384 \\(the default\\): give --max-pages 16384 or more\$" \
+    -f maxp.data -d 0.2 --max-pages 10
+[ ! -e maxp.data ] && pass "bpool-stress: and no file made" || fail "maxp.data made"
 usage_error "dirty watermarks out of order" bpool-stress "the dirty watermarks need" \
     --dirty-low 50 --dirty-high 40
 # One watermark against the others' defaults (10, 30, 75): a usage error

@@ -573,6 +573,13 @@ int main(int argc, char **argv)
     if (o.files > 1 && (o.reuse || o.verify_only || o.power_cut))
         opt_usage("--files %u runs on new files: not with --reuse, "
                   "--verify-only or --power-cut", o.files);
+    /* A new file's --pages above --max-pages: the command line contradicts
+     * itself (with --reuse or --verify-only the file's pages count, and
+     * --pages is ignored). */
+    if (o.max_pages && o.max_pages < o.pages && !o.reuse && !o.verify_only)
+        opt_usage("--max-pages %" PRIu64 " is below --pages %" PRIu64 "%s: "
+                  "give --max-pages %" PRIu64 " or more", o.max_pages, o.pages,
+                  pages_set ? "" : " (the default)", o.pages);
     if (o.duration < 0)
         o.duration = o.crash ? 2 : 10;
     if (!seed_set)
