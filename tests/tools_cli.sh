@@ -310,6 +310,10 @@ usage_error "not a number" bpool-sim "--partitions 'x': not a number: want a who
     --partitions x -n 8 t.trc
 usage_error "not a number" bpool-shell "--frames 'lots': not a number: want a whole number from 4 to 2147483647\$" \
     --frames lots
+# An unknown operation in --mix is named with the operations there are.
+usage_error "--mix of an unknown operation" bpool-stress \
+    "--mix 'foo': unknown operation: choose one of read, write, alloc, prefetch, flush, flushall, checkpoint, sync, hold, stream, resize\$" \
+    -f mix.data -d 0.2 --pages 256 -m read=1,foo=1
 # A new file's --max-pages below its --pages (given or the default) is
 # the command line contradicting itself, not a max to raise.
 usage_error "--max-pages below --pages" bpool-stress \

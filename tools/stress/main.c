@@ -160,8 +160,16 @@ static void parse_mix(const char *s, double mix[OP_COUNT])
         for (int i = 0; i < OP_COUNT; i++)
             if (strcmp(tok, op_names[i]) == 0)
                 k = i;
-        if (k < 0)
-            opt_bad("--mix", tok, "unknown operation");
+        if (k < 0) {
+            /* The choices are op_names, the table the workers use. */
+            char want[256];
+            size_t n = (size_t)snprintf(want, sizeof want,
+                                        "unknown operation: choose one of");
+            for (int i = 0; i < OP_COUNT && n < sizeof want; i++)
+                n += (size_t)snprintf(want + n, sizeof want - n, "%s %s",
+                                      i ? "," : "", op_names[i]);
+            opt_bad("--mix", tok, want);
+        }
         char *end;
         double v = strtod(eq + 1, &end);
         if (end == eq + 1 || *end || !(v >= 0) || v > 1e9)
