@@ -236,7 +236,7 @@ expect "--verify-only on a kept file" "$out" "pages_verified == pages" "bad_page
 # It runs no workload: its options leave out the workload's, which it
 # never used (a seed drawn at random, the default threads and time).
 unused=
-for k in threads duration_s ops dist seed max_pages; do
+for k in threads duration_s ops dist seed max_pages mix hold_pages fill; do
     [ -z "$(option $k "$out")" ] || unused+=" $k"
 done
 [ -z "$unused" ] && [ "$(option pages "$out")" = null ] &&
@@ -257,23 +257,30 @@ out=$("$stress" --json -f opts.data -t 2 --pages 64 --frames 8 -d "$(secs 0.3)" 
 # given are null (the result has the page size used), a 0 given is 0.
 got='' want=''
 for k in files page_size fixed_buffers readahead checksums header doublewrite \
-         atomic crash power_cut queue_depth flushers; do
+         atomic crash power_cut queue_depth flushers mix hold_pages fill \
+         hang_timeout_s reuse; do
     got+=" $k=$(option $k "$out")"
     want+=" $k=null"
 done
 [ "$got" = "$want" ] && [ "$(option file "$out")" = opts.data ] &&
     [ "$(option checkpoint_rate "$out")" = 0 ] && [ "$(field page_size "$out")" = 4096 ] &&
-    [ "$(field checksums "$out")" = 0 ] &&
+    [ "$(field checksums "$out")" = 0 ] && [ "$(option keep "$out")" = true ] &&
     pass "a run's options: null when not given, flags too; 0 given is 0; the result's page size" ||
     fail "a run's options:$got, file $(option file "$out"), checkpoint_rate $(option checkpoint_rate "$out"): $out"
 # --reuse of that file (64 pages and those its allocations added) with
-# another --pages: the option as given, the result the file's pages.
+# another --pages: the option as given, the result the file's pages; the
+# run's other settings as given, the mix as its string.
 out=$("$stress" --json -f opts.data --keep --reuse -t 1 --pages 100 --max-pages 50 \
-    -P 4K -d "$(secs 0.2)" 2>err)
+    -P 4K -d "$(secs 0.2)" -m read=3,write=1 --hold-pages 2 --no-fill \
+    --hang-timeout 30 2>err)
 [ "$(option pages "$out")" = 100 ] && [ "$(option max_pages "$out")" = 50 ] &&
     [ "$(option page_size "$out")" = 4096 ] &&
+    [[ $out == *'"options":{'*'"mix":"read=3,write=1",'*'},"mode"'* ]] &&
+    [ "$(option hold_pages "$out")" = 2 ] && [ "$(option fill "$out")" = false ] &&
+    [ "$(option hang_timeout_s "$out")" = 30.000 ] && [ "$(option reuse "$out")" = true ] &&
+    [ "$(option keep "$out")" = true ] &&
     [ "$(field pages "$out")" -ge 64 ] && [ "$(field pages "$out")" -lt 100 ] &&
-    pass "--reuse: options.pages, max_pages and page_size as given, the result's pages the file's" ||
+    pass "--reuse: options.pages, max_pages, page_size, mix, hold_pages, fill, hang_timeout_s, reuse and keep as given, the result's pages the file's" ||
     fail "--reuse: options pages $(option pages "$out"), max_pages $(option max_pages "$out"): $out $(cat err)"
 rm -f opts.data opts.data.*
 "$stress" -q -f kept.data -t 2 -d 1 >/dev/null 2>err

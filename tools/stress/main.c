@@ -536,8 +536,8 @@ int main(int argc, char **argv)
                         "FRAC in (0, 1)");
             o.given |= GIVEN_DIST;
             break;
-        case 'm': parse_mix(optarg, o.mix); break;
-        case O_HOLD: o.hold_pages = (unsigned)opt_u64("--hold-pages", optarg, 1, 1024); break;
+        case 'm': parse_mix(optarg, o.mix); o.given_mix = optarg; break;
+        case O_HOLD: o.hold_pages = (unsigned)opt_u64("--hold-pages", optarg, 1, 1024); o.given |= GIVEN_HOLD_PAGES; break;
         case 's': o.seed = opt_u64("--seed", optarg, 0, UINT64_MAX); seed_set = true; o.given |= GIVEN_SEED; break;
         case 'f':
             if (!*optarg)
@@ -559,7 +559,7 @@ int main(int argc, char **argv)
             o.power_cuts = o.cycles;    /* --cycles was not given */
             break;
         case O_FILES: o.files = (unsigned)opt_u64("--files", optarg, 1, MAX_FILES); o.given |= GIVEN_FILES; break;
-        case O_HANG: o.hang_timeout = opt_secs("--hang-timeout", optarg, false, 1e7); break;
+        case O_HANG: o.hang_timeout = opt_secs("--hang-timeout", optarg, false, 1e7); o.given |= GIVEN_HANG_TIMEOUT; break;
         case 'j': o.json = true; break;
         case 'q': o.quiet = true; break;
         case 'h': usage(stdout); return EXIT_OK;

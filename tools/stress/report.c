@@ -162,8 +162,9 @@ static double us(uint64_t ns)
  * library's default (the result carries the values used: seed, threads,
  * pages, frames, page_size, dist, mode).
  * --verify-only runs no workload: the workload's options (threads, time,
- * ops, dist, seed, --max-pages) are left out, as cycles is outside crash
- * mode, rather than values it never used. */
+ * ops, dist, seed, mix, hold pages, --max-pages, --no-fill, the hang
+ * timeout) are left out, as cycles is outside crash mode, rather than
+ * values it never used. */
 static void json_given_u64(struct json *j, const struct stress_opts *o,
                            unsigned bit, const char *key, uint64_t val)
 {
@@ -196,6 +197,11 @@ static void json_head(struct json *j, const struct stress_opts *o)
         else
             json_null(j, "dist");
         json_given_u64(j, o, GIVEN_SEED, "seed", o->seed);
+        if (o->given_mix)
+            json_str(j, "mix", o->given_mix);
+        else
+            json_null(j, "mix");
+        json_given_u64(j, o, GIVEN_HOLD_PAGES, "hold_pages", o->hold_pages);
     }
     json_given_u64(j, o, GIVEN_PAGES, "pages", o->given_pages);
     if (!o->verify_only)
@@ -220,6 +226,24 @@ static void json_head(struct json *j, const struct stress_opts *o)
         json_null(j, "power_cut");
     if (o->crash)
         json_given_u64(j, o, GIVEN_CYCLES, "cycles", o->cycles);
+    if (!o->verify_only) {
+        if (o->fill)
+            json_null(j, "fill");
+        else
+            json_bool(j, "fill", false);    /* --no-fill turns it off */
+        if (o->given & GIVEN_HANG_TIMEOUT)
+            json_dbl(j, "hang_timeout_s", o->hang_timeout, 3);
+        else
+            json_null(j, "hang_timeout_s");
+    }
+    if (o->reuse)
+        json_bool(j, "reuse", true);
+    else
+        json_null(j, "reuse");
+    if (o->keep)
+        json_bool(j, "keep", true);
+    else
+        json_null(j, "keep");
     json_end_object(j);
 }
 

@@ -148,6 +148,7 @@ struct stress_opts {
                                   options are null for the others) */
     uint64_t given_pages, given_max_pages;  /* as given: pages and
                                   max_pages above become the values used */
+    const char *given_mix;     /* --mix as given, or NULL */
 };
 
 enum {
@@ -162,6 +163,8 @@ enum {
     GIVEN_FILE = 1u << 8,
     GIVEN_FILES = 1u << 9,
     GIVEN_CRASH = 1u << 10,     /* --crash itself: --power-cut sets crash */
+    GIVEN_HOLD_PAGES = 1u << 11,
+    GIVEN_HANG_TIMEOUT = 1u << 12,
 };
 
 /* ---- many files (main.c) ----
