@@ -80,6 +80,13 @@ versions=$(for t in "${tools[@]}"; do "${prog[$t]}" -V </dev/null | head -n 1 |
     sed 's/.* //'; done | sort -u | wc -l)
 eq_one() { [ "$2" = "$3" ] && pass "$1" || fail "$1: '$2', want '$3'"; }
 eq_one "every tool reports the same version" "$versions" 1
+# The JSON examples of the manuals and doc/tools.md show that version.
+docdir=${srcdir:-$top_builddir}/doc
+version=$("$sim" -V </dev/null | sed -n '1s/.* //p')
+stale=$(grep -o '"version":"[^"]*"' "$docdir"/*.1 "$docdir"/tools.md |
+    grep -v -F "\"version\":\"$version\"")
+[ -z "$stale" ] && pass "the documents' JSON examples show version $version" ||
+    fail "JSON examples of another version than $version: $stale"
 
 # --- 2. usage errors -------------------------------------------------------------------
 for t in "${tools[@]}"; do
