@@ -163,12 +163,14 @@ bool args_parse(struct args *a, int argc, char **argv, const char *const *opts,
             }
             fprintf(stderr, "kvdb: unknown option or missing value: %s\n",
                     printable(s));
+            opt_try_help();
             return false;
         }
         if (strcmp(s, "-v") == 0 && in_list(flags, "v"))
             continue;
         if (a->pos == 8) {
             fprintf(stderr, "kvdb: too many arguments\n");
+            opt_try_help();
             return false;
         }
         a->posv[a->pos++] = argv[i];
@@ -457,10 +459,8 @@ static int cmd_scan(struct cli *c, int argc, char **argv)
 {
     static const char *const flags[] = {"keys", "count", "no-hint", NULL};
     struct args a;
-    if (!args_parse(&a, argc, argv, NULL, flags)) {
-        opt_try_help();   /* after args_parse's line naming the cause */
-        return EX_ERR;
-    }
+    if (!args_parse(&a, argc, argv, NULL, flags))
+        return EX_ERR;   /* args_parse said why */
     if (a.pos > 2) {
         fprintf(stderr, "kvdb: usage: scan [FROM [TO]] [--keys] [--count] "
                 "[--no-hint]\n");
@@ -515,10 +515,8 @@ static int cmd_check(struct cli *c, int argc, char **argv)
 {
     static const char *const flags[] = {"v", "verbose", NULL};
     struct args a;
-    if (!args_parse(&a, argc, argv, NULL, flags)) {
-        opt_try_help();   /* after args_parse's line naming the cause */
-        return EX_ERR;
-    }
+    if (!args_parse(&a, argc, argv, NULL, flags))
+        return EX_ERR;   /* args_parse said why */
     if (a.pos > 0) {
         fprintf(stderr, "kvdb: usage: check [-v]\n");
         opt_try_help();

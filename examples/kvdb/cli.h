@@ -48,7 +48,9 @@ struct args {
     char *posv[8];
 };
 /* Parse "--name value" pairs and flags; names listed in flags take no
- * value.  Returns false (after a message) on an unknown option. */
+ * value.  Returns false on an unknown option or too many arguments,
+ * after a line naming the cause and the --help line: the caller exits
+ * with EX_ERR. */
 bool args_parse(struct args *a, int argc, char **argv, const char *const *opts,
                 const char *const *flags);
 const char *args_get(const struct args *a, const char *name);

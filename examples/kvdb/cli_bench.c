@@ -157,10 +157,8 @@ int cmd_bench(struct cli *c, int argc, char **argv)
     struct args a;
     uint64_t n;
     bool ok = true;
-    if (!args_parse(&a, argc, argv, opts, flags)) {
-        opt_try_help();   /* after args_parse's line naming the cause */
-        return EX_ERR;
-    }
+    if (!args_parse(&a, argc, argv, opts, flags))
+        return EX_ERR;   /* args_parse said why */
     if (a.pos != 1) {
         fprintf(stderr, "kvdb: usage: bench N [--lookups M] "
                 "[--commit-every C] [--seed S] [--threads T] [--json]\n");
@@ -419,10 +417,8 @@ int cmd_hotscan(struct cli *c, int argc, char **argv)
     static const char *const flags[] = {"no-hint", NULL};
     struct args a;
     bool ok = true;
-    if (!args_parse(&a, argc, argv, opts, flags)) {
-        opt_try_help();   /* after args_parse's line naming the cause */
-        return EX_ERR;
-    }
+    if (!args_parse(&a, argc, argv, opts, flags))
+        return EX_ERR;   /* args_parse said why */
     if (a.pos != 0) {
         fprintf(stderr, "kvdb: usage: hotscan [--lookups M] [--no-hint]\n");
         opt_try_help();

@@ -352,10 +352,8 @@ static int bulk(struct cli *c, int argc, char **argv, const char *name,
     struct args a;
     uint64_t n;
     bool ok = true;
-    if (!args_parse(&a, argc, argv, opts, flags)) {
-        opt_try_help();   /* after args_parse's line naming the cause */
-        return EX_ERR;
-    }
+    if (!args_parse(&a, argc, argv, opts, flags))
+        return EX_ERR;   /* args_parse said why */
     if (a.pos != 1 || !parse_u64(a.posv[0], &n)) {
         if (a.pos == 1)
             fprintf(stderr, "kvdb: %s: N wants a whole number below 2^64, "
@@ -679,10 +677,8 @@ int cmd_mt(struct cli *c, int argc, char **argv)
                                        "compact-every", NULL};
     struct args a;
     bool ok = true;
-    if (!args_parse(&a, argc, argv, opts, NULL)) {
-        opt_try_help();   /* after args_parse's line naming the cause */
-        return EX_ERR;
-    }
+    if (!args_parse(&a, argc, argv, opts, NULL))
+        return EX_ERR;   /* args_parse said why */
     if (a.pos != 0) {
         fprintf(stderr, "kvdb: usage: mt [--writers W] [--readers R] "
                 "[--scanners S] [--keys N] [--commit-ms MS] "
