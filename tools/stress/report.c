@@ -174,6 +174,15 @@ static void json_given_u64(struct json *j, const struct stress_opts *o,
         json_null(j, key);
 }
 
+/* A flag of the command line: true given, else null (tools.md). */
+static void json_flag(struct json *j, const char *key, bool given)
+{
+    if (given)
+        json_bool(j, key, true);
+    else
+        json_null(j, key);
+}
+
 static void json_head(struct json *j, const struct stress_opts *o)
 {
     char dist[64];
@@ -216,10 +225,7 @@ static void json_head(struct json *j, const struct stress_opts *o)
         json_null(j, "page_size");   /* the default, or an existing file's */
     poolopt_json(j, &o->pool_given);
     /* Flags: true given, else null; "mode" says which mode ran. */
-    if (o->given & GIVEN_CRASH)
-        json_bool(j, "crash", true);
-    else
-        json_null(j, "crash");
+    json_flag(j, "crash", o->given & GIVEN_CRASH);
     if (o->power_cut)               /* the count given, not a flag */
         json_u64(j, "power_cut", o->power_cuts);
     else
@@ -236,14 +242,8 @@ static void json_head(struct json *j, const struct stress_opts *o)
         else
             json_null(j, "hang_timeout_s");
     }
-    if (o->reuse)
-        json_bool(j, "reuse", true);
-    else
-        json_null(j, "reuse");
-    if (o->keep)
-        json_bool(j, "keep", true);
-    else
-        json_null(j, "keep");
+    json_flag(j, "reuse", o->reuse);
+    json_flag(j, "keep", o->keep);
     json_end_object(j);
 }
 
